@@ -1,0 +1,3 @@
+from lungai.cli import main
+
+raise SystemExit(main())

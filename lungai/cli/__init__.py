@@ -1,0 +1,47 @@
+"""The ``lungai`` command line.
+
+Each sub-command lives in its own module here and exposes ``register(subparsers)``,
+which adds its parser and sets ``func``.  Heavy imports happen inside the handlers so
+that ``lungai --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from lungai import __version__
+from lungai.errors import LungAIError
+
+# One module per command group; add new ones here.
+COMMAND_MODULES = [
+    "sample",
+    "lungs",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lungai",
+        description="SlicerLungAI headless pipeline: chest CT -> lungs, tumour, radiomics, risk.",
+    )
+    parser.add_argument("--version", action="version", version=f"lungai {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"lungai.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except LungAIError as exc:
+        print(f"lungai {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"lungai {args.command}: cancelled", file=sys.stderr)
+        return 130
+    return int(result or 0)

@@ -1,0 +1,32 @@
+"""``lungai lungs``: automatic right/left lung masks."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("lungs", help="segment the lungs (1 = right, 2 = left) without a trained model",
+                       description="Threshold-based lung segmentation: removes outside air and the trachea/main "
+                                   "bronchi, fills vessels, keeps tumours that touch the pleura.")
+    p.add_argument("ct", help="CT: DICOM folder, .nii/.nii.gz, .nrrd or .mha")
+    p.add_argument("-o", "--output", required=True, help="output label image (.nii.gz, .nrrd, .mha)")
+    p.add_argument("--series", default=None, help="SeriesInstanceUID when the DICOM folder holds several series")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from lungai.io import read_ct, write_image
+    from lungai.lungs import segment_lungs
+    from lungai.progress import task
+
+    with task("lungs", 3) as bar:
+        ct = read_ct(args.ct, series_uid=args.series)
+        bar.update(1, "read")
+        result = segment_lungs(ct)
+        bar.update(1, "segmented")
+        write_image(result.labels, args.output, protect=[args.ct])
+        bar.update(1, "written")
+    v = result.volumes_ml
+    print(f"right lung {v['right_lung']:.0f} ml, left lung {v['left_lung']:.0f} ml -> {args.output}")
+    for note in result.notes:
+        print(f"note: {note}")
+    return 0

@@ -1,0 +1,21 @@
+"""User-facing errors: each names the problem and how to fix it."""
+
+
+class LungAIError(Exception):
+    """An error caused by the user's input or environment, with a suggested fix.
+
+    The CLI prints it without a traceback; the Slicer modules show it in a dialog.
+    """
+
+    def __init__(self, problem: str, fix: str = ""):
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{problem}\n  How to fix: {fix}" if fix else problem)
+
+
+class InputError(LungAIError):
+    """The input data (file, image, table, mask) is not usable as given."""
+
+
+class GeometryError(InputError):
+    """Two images that must share a voxel grid do not."""

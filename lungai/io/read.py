@@ -1,0 +1,91 @@
+"""Read CTs and masks from DICOM series folders or NIfTI / NRRD / MHA files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import SimpleITK as sitk
+
+from lungai.errors import InputError
+from lungai.io.geometry import assert_same_geometry
+from lungai.io.validate import check_3d, check_ct_intensities
+
+FILE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
+def _read_dicom_series(folder: Path, series_uid: str | None) -> sitk.Image:
+    reader = sitk.ImageSeriesReader()
+    ids = list(reader.GetGDCMSeriesIDs(str(folder)) or [])
+    if not ids:
+        raise InputError(f"no DICOM series found in {folder}",
+                         "point to a folder that holds the CT's DICOM slices (.dcm), or to a NIfTI/NRRD/MHA file")
+    if series_uid is None and len(ids) > 1:
+        listing = "; ".join(f"{uid} ({len(reader.GetGDCMSeriesFileNames(str(folder), uid))} files)" for uid in ids)
+        raise InputError(
+            f"{folder} holds {len(ids)} different DICOM series: {listing}",
+            "put each series in its own folder, or choose one series by its SeriesInstanceUID "
+            "(lungai CLI: --series UID)")
+    uid = series_uid or ids[0]
+    if uid not in ids:
+        raise InputError(f"series {uid} is not in {folder}", f"choose one of: {', '.join(ids)}")
+    files = reader.GetGDCMSeriesFileNames(str(folder), uid)
+    reader.SetFileNames(files)
+    reader.MetaDataDictionaryArrayUpdateOn()
+    try:
+        img = reader.Execute()
+    except RuntimeError as exc:
+        raise InputError(f"could not read the DICOM series in {folder}: {str(exc).strip().splitlines()[-1]}",
+                         "check that the files are complete DICOM images of one CT series") from exc
+    if len(files) > 1:
+        modality = reader.GetMetaData(0, "0008|0060").strip() if reader.HasMetaDataKey(0, "0008|0060") else ""
+        if modality and modality != "CT":
+            raise InputError(f"the DICOM series in {folder} has modality {modality}, not CT",
+                             "select the CT series of the study")
+    return img
+
+
+def read_image(path: str | Path, series_uid: str | None = None) -> sitk.Image:
+    """Read any 3D image (file or DICOM folder) with its geometry; no CT checks."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p} does not exist", "check the path (and that the drive is mounted)")
+    if p.is_dir():
+        img = _read_dicom_series(p, series_uid)
+    else:
+        suffix = _suffix(p)
+        if suffix not in FILE_SUFFIXES + (".dcm", ""):
+            raise InputError(f"{p.name}: unsupported file type {suffix!r}",
+                             "use NIfTI (.nii/.nii.gz), NRRD (.nrrd), MHA (.mha) or a DICOM folder")
+        try:
+            img = sitk.ReadImage(str(p))
+        except RuntimeError as exc:
+            raise InputError(f"could not read {p}: the file is unreadable or corrupt",
+                             "re-export the image, or check that the download/copy finished") from exc
+    check_3d(img, str(p))
+    return img
+
+
+def read_ct(path: str | Path, series_uid: str | None = None) -> sitk.Image:
+    """Read a chest CT and check it is 3D and in Hounsfield units."""
+    img = read_image(path, series_uid)
+    check_ct_intensities(img, str(path))
+    return img
+
+
+def read_mask(path: str | Path, reference: sitk.Image | None = None) -> sitk.Image:
+    """Read an integer label image; with ``reference`` it must share its grid."""
+    img = read_image(path)
+    if img.GetPixelID() in (sitk.sitkFloat32, sitk.sitkFloat64):
+        arr = sitk.GetArrayViewFromImage(img)
+        if (arr != arr.round()).any():
+            raise InputError(f"{path} holds non-integer values, so it is not a label mask",
+                             "give a label map (0 = background, 1, 2, ... = structures)")
+    img = sitk.Cast(img, sitk.sitkUInt16) if img.GetPixelID() != sitk.sitkUInt8 else img
+    if reference is not None:
+        assert_same_geometry(reference, img, what=f"mask {Path(path).name}")
+    return img

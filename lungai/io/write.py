@@ -1,0 +1,29 @@
+"""Write images as NIfTI / NRRD / MHA, refusing to overwrite inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import SimpleITK as sitk
+
+from lungai.errors import InputError
+
+WRITE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".mha")
+
+
+def write_image(img: sitk.Image, path: str | Path, protect: Iterable[str | Path] = ()) -> Path:
+    """Write ``img`` (compressed) to ``path``; never onto a path listed in ``protect`` (the inputs)."""
+    p = Path(path)
+    name = p.name.lower()
+    if not any(name.endswith(s) for s in WRITE_SUFFIXES):
+        raise InputError(f"cannot write {p.name}: unknown image format",
+                         "name the output .nii.gz, .nii, .nrrd or .mha")
+    for other in protect:
+        if Path(other).exists() and p.exists() and p.resolve() == Path(other).resolve():
+            raise InputError(f"refusing to overwrite the input {p}", "choose another output folder or name")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".part" + (".nrrd" if name.endswith(".nrrd") else ".nii.gz" if ".nii" in name else ".mha"))
+    sitk.WriteImage(img, str(tmp), useCompression=True)
+    tmp.replace(p)
+    return p

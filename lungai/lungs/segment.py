@@ -1,0 +1,142 @@
+"""Classical lung segmentation: threshold, body, airways, left/right split, holes, pleural lesions.
+
+Steps (arrays in LPS orientation, [z, y, x] with x towards the patient's left):
+1. air = HU < -400; air connected to the in-plane border of the image is outside the body;
+2. the trachea and main bronchi are grown from a seed in the top slices and removed;
+3. the two largest remaining air regions are the lungs (eroded apart if they touch), the one
+   on the patient's right is label 1;
+4. vessels and free-standing tumours (holes) are filled slice by slice; tumours abutting the
+   chest wall are added from the convex-hull notches (see :mod:`lungai.lungs.pleura`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
+
+from lungai.errors import InputError
+from lungai.lungs.airways import find_trachea_seed, grow_airways
+from lungai.lungs.pleura import add_pleural_notches
+
+RIGHT, LEFT = 1, 2
+AIR_HU = -400.0
+DENSE_HU = -500.0
+
+
+@dataclass
+class LungResult:
+    labels: sitk.Image                     # uint8 on the input grid: 1 right lung, 2 left lung
+    volumes_ml: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+
+    def mask(self, which: str = "both") -> sitk.Image:
+        """Binary mask of "right", "left" or "both" lungs."""
+        values = {"right": [RIGHT], "left": [LEFT], "both": [RIGHT, LEFT]}[which]
+        arr = np.isin(sitk.GetArrayViewFromImage(self.labels), values).astype(np.uint8)
+        img = sitk.GetImageFromArray(arr)
+        img.CopyInformation(self.labels)
+        return img
+
+
+def _outside_air(air: np.ndarray) -> np.ndarray:
+    lab, _ = ndimage.label(air)
+    border = np.unique(np.concatenate([lab[:, 0, :].ravel(), lab[:, -1, :].ravel(),
+                                       lab[:, :, 0].ravel(), lab[:, :, -1].ravel()]))
+    border = border[border > 0]
+    return np.isin(lab, border)
+
+
+def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12):
+    """The two largest components, eroding (then re-growing inside ``mask``) if they touch."""
+    work = mask
+    for it in range(max_iter + 1):
+        lab, n = ndimage.label(work)
+        if n:
+            sizes = np.bincount(lab.ravel())[1:]
+            order = np.argsort(sizes)[::-1]
+            big = [o + 1 for o in order[:2] if sizes[o] >= min_voxels]
+            if len(big) == 2 and sizes[order[1]] >= 0.15 * sizes[order[0]]:
+                markers = np.zeros(mask.shape, np.int32)
+                markers[lab == big[0]] = 1
+                markers[lab == big[1]] = 2
+                if it == 0:
+                    return [lab == big[0], lab == big[1]]
+                # grow the eroded seeds back within the original mask (nearest seed wins)
+                _, (iz, iy, ix) = ndimage.distance_transform_edt(markers == 0, return_indices=True)
+                nearest = markers[iz, iy, ix]
+                return [mask & (nearest == 1), mask & (nearest == 2)]
+            if len(big) == 1 and it == max_iter:
+                return [lab == big[0]]
+        work = ndimage.binary_erosion(work, iterations=1)
+        if not work.any():
+            break
+    lab, n = ndimage.label(mask)
+    if n == 0:
+        return []
+    return [lab == (int(np.argmax(np.bincount(lab.ravel())[1:])) + 1)]
+
+
+def segment_lungs(ct: sitk.Image) -> LungResult:
+    """Right (1) and left (2) lung masks on the grid of ``ct`` (HU)."""
+    orientation = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(ct.GetDirection())
+    img = sitk.DICOMOrient(ct, "LPS") if orientation != "LPS" else ct
+    # DICOMOrient "LPS" gives x -> left, y -> posterior, z -> superior
+    hu = sitk.GetArrayFromImage(img).astype(np.float32)
+    spacing = img.GetSpacing()
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    notes: list[str] = []
+
+    smooth = ndimage.uniform_filter(hu, size=3)
+    air = smooth < AIR_HU
+    inside = air & ~_outside_air(air)
+    if inside.sum() * voxel_ml < 100.0:
+        raise InputError("no lungs found: the CT holds less than 100 ml of air inside the body",
+                         "give a chest CT with the lungs in the field of view (lung window, not cropped)")
+    # midline: centre of the body in x
+    body_cols = np.flatnonzero((smooth > AIR_HU).any(axis=(0, 1)))
+    x_mid = float(body_cols.mean()) if body_cols.size else hu.shape[2] / 2.0
+
+    seed = find_trachea_seed(inside, smooth, spacing, x_mid)
+    if seed is not None:
+        airways, threshold = grow_airways(smooth, inside, seed, voxel_ml)
+        if airways is not None:
+            inside &= ~ndimage.binary_dilation(airways, iterations=1)
+            notes.append(f"trachea/main bronchi removed ({airways.sum() * voxel_ml:.0f} ml, < {threshold:.0f} HU)")
+        else:
+            notes.append("airways not removed: region growing leaked into the lungs")
+    else:
+        notes.append("no trachea found in the upper slices; airways not removed")
+
+    min_voxels = int(50.0 / voxel_ml)
+    parts = _split_two(inside, min_voxels)
+    if not parts or parts[0].sum() < min_voxels:
+        raise InputError("no lungs found: no air region inside the body is larger than 50 ml",
+                         "check that this is a chest CT in HU covering the lungs")
+    if len(parts) == 1:
+        notes.append("only one lung region found (single lung or lungs not separable)")
+
+    dense = smooth > DENSE_HU
+    out = np.zeros(hu.shape, np.uint8)
+    for part in parts:
+        filled = np.zeros_like(part)
+        for k in np.flatnonzero(part.any(axis=(1, 2))):
+            filled[k] = ndimage.binary_fill_holes(part[k])
+        filled = ndimage.binary_closing(filled, structure=np.ones((1, 3, 3), bool), iterations=1) | filled
+        filled = add_pleural_notches(filled, dense, x_mid)
+        centre_x = np.argwhere(part)[:, 2].mean()
+        value = RIGHT if centre_x < x_mid else LEFT
+        if len(parts) == 2 and (out == value).any():
+            value = LEFT if value == RIGHT else RIGHT
+        out[filled & (out == 0)] = value
+
+    labels = sitk.GetImageFromArray(out)
+    labels.CopyInformation(img)
+    if orientation != "LPS":
+        labels = sitk.DICOMOrient(labels, orientation)
+        labels.CopyInformation(ct)
+    counts = np.bincount(out.ravel(), minlength=3)
+    volumes = {"right_lung": round(counts[RIGHT] * voxel_ml, 1), "left_lung": round(counts[LEFT] * voxel_ml, 1)}
+    return LungResult(labels=labels, volumes_ml=volumes, notes=notes)

@@ -1,0 +1,317 @@
+"""MRML bridge: Slicer nodes <-> core objects.  The only core file that imports ``slicer``.
+
+Works inside the 3D Slicer application and headless with the PyPI package ``slicer-core``
+(real MRML classes, no Qt).  Geometry: MRML is RAS, SimpleITK/ITK is LPS; numpy arrays
+from MRML are indexed [k, j, i] like SimpleITK's.
+
+- :func:`image_from_volume_node` / :func:`volume_node_from_image` - scalar volumes.
+- :func:`mask_to_segment` / :func:`segment_to_mask` - binary masks <-> named segments.
+- :func:`table_node_from_dataframe` / :func:`dataframe_from_table_node` - tables.
+- :func:`save_scene` - a scene as ``.mrb`` (or ``.mrml`` folder) with all its data.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import SimpleITK as sitk
+import slicer  # noqa: F401  (the Slicer application's or slicer-core's)
+import vtk
+
+from lungai.errors import InputError
+
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
+
+# Standard terminology (SNOMED CT, as in Slicer's default terminology) for the segments we make.
+TERMINOLOGY = {
+    "Tumor": "Segmentation category and type - 3D Slicer General Anatomy list"
+             "~SCT^49755003^Morphologically Altered Structure~SCT^108369006^Neoplasm~^^~Anatomic codes - DICOM master list~^^~^^",
+    "Right lung": "Segmentation category and type - 3D Slicer General Anatomy list"
+                  "~SCT^123037004^Anatomical Structure~SCT^3341006^Right lung~^^~Anatomic codes - DICOM master list~^^~^^",
+    "Left lung": "Segmentation category and type - 3D Slicer General Anatomy list"
+                 "~SCT^123037004^Anatomical Structure~SCT^44029006^Left lung~^^~Anatomic codes - DICOM master list~^^~^^",
+}
+COLORS = {"Tumor": (0.94, 0.20, 0.20), "Right lung": (0.50, 0.68, 0.85), "Left lung": (0.55, 0.85, 0.55)}
+
+
+# ---------------------------------------------------------------- geometry
+def ijk_to_ras_from_image(img: sitk.Image) -> np.ndarray:
+    direction = np.array(img.GetDirection(), float).reshape(3, 3)
+    m = np.eye(4)
+    m[:3, :3] = LPS_TO_RAS @ direction @ np.diag(img.GetSpacing())
+    m[:3, 3] = LPS_TO_RAS @ np.array(img.GetOrigin(), float)
+    return m
+
+
+def _vtk_matrix(m: np.ndarray) -> vtk.vtkMatrix4x4:
+    vm = vtk.vtkMatrix4x4()
+    for r in range(4):
+        for c in range(4):
+            vm.SetElement(r, c, float(m[r, c]))
+    return vm
+
+
+def _numpy_matrix(vm: vtk.vtkMatrix4x4) -> np.ndarray:
+    return np.array([[vm.GetElement(r, c) for c in range(4)] for r in range(4)])
+
+
+def geometry_from_ijk_to_ras(m: np.ndarray):
+    """(origin, spacing, direction) in LPS from an IJK-to-RAS matrix."""
+    lin = LPS_TO_RAS @ m[:3, :3]
+    spacing = np.linalg.norm(lin, axis=0)
+    direction = lin / spacing
+    origin = LPS_TO_RAS @ m[:3, 3]
+    return tuple(origin), tuple(spacing), tuple(direction.ravel())
+
+
+def _set_geometry(node, img: sitk.Image) -> None:
+    node.SetIJKToRASMatrix(_vtk_matrix(ijk_to_ras_from_image(img)))
+
+
+# ---------------------------------------------------------------- volumes
+def image_from_volume_node(node) -> sitk.Image:
+    """SimpleITK image (LPS) with the node's voxels and geometry (parent transforms not applied)."""
+    if node is None or node.GetImageData() is None:
+        raise InputError("the volume node has no image data", "select a loaded volume")
+    arr = slicer.util.arrayFromVolume(node)
+    img = sitk.GetImageFromArray(np.array(arr, copy=True))
+    vm = vtk.vtkMatrix4x4()
+    node.GetIJKToRASMatrix(vm)
+    origin, spacing, direction = geometry_from_ijk_to_ras(_numpy_matrix(vm))
+    img.SetOrigin(origin)
+    img.SetSpacing(spacing)
+    img.SetDirection(direction)
+    return img
+
+
+def volume_node_from_image(scene, img: sitk.Image, name: str, node=None, labelmap: bool = False,
+                           display: bool = True):
+    """Create (or update ``node``) a scalar/labelmap volume node holding ``img``."""
+    if node is None:
+        cls = "vtkMRMLLabelMapVolumeNode" if labelmap else "vtkMRMLScalarVolumeNode"
+        node = scene.AddNewNodeByClass(cls, scene.GenerateUniqueName(name))
+    arr = sitk.GetArrayFromImage(img)
+    image_data = vtk.vtkImageData()
+    image_data.SetDimensions(arr.shape[2], arr.shape[1], arr.shape[0])
+    from vtk.util import numpy_support  # noqa: PLC0415
+
+    flat = np.ascontiguousarray(arr).ravel()
+    vtk_arr = numpy_support.numpy_to_vtk(flat, deep=True, array_type=numpy_support.get_vtk_array_type(flat.dtype))
+    vtk_arr.SetName("ImageScalars")
+    image_data.GetPointData().SetScalars(vtk_arr)
+    node.SetAndObserveImageData(image_data)
+    _set_geometry(node, img)
+    if display and node.GetDisplayNode() is None:
+        node.CreateDefaultDisplayNodes()
+    return node
+
+
+# ---------------------------------------------------------------- segmentations
+def _segment_id_by_name(seg_node, name: str) -> Optional[str]:
+    segmentation = seg_node.GetSegmentation()
+    for i in range(segmentation.GetNumberOfSegments()):
+        if segmentation.GetNthSegment(i).GetName() == name:
+            return segmentation.GetNthSegmentID(i)
+    return None
+
+
+def segment_names(seg_node) -> list[str]:
+    seg = seg_node.GetSegmentation()
+    return [seg.GetNthSegment(i).GetName() for i in range(seg.GetNumberOfSegments())]
+
+
+def _unique_segment_name(seg_node, name: str) -> str:
+    existing = set(segment_names(seg_node))
+    if name not in existing:
+        return name
+    k = 2
+    while f"{name} ({k})" in existing:
+        k += 1
+    return f"{name} ({k})"
+
+
+def mask_to_segment(scene, mask: sitk.Image, name: str, seg_node=None, replace_segment: Optional[str] = None,
+                    reference_volume_node=None, color=None) -> tuple[object, str]:
+    """Put a binary mask into a segment; returns (segmentation node, segment id).
+
+    - ``seg_node=None``: a new segmentation node is created.
+    - ``replace_segment``: the id or name of the one segment the user chose to overwrite.
+    - otherwise a new segment is added; when ``name`` is taken, the new one is called
+      "``name`` (2)" - another segment is never overwritten silently.
+    """
+    if seg_node is None:
+        seg_node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", scene.GenerateUniqueName(f"{name} segmentation"))
+        seg_node.CreateDefaultDisplayNodes()
+    if reference_volume_node is not None:
+        seg_node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume_node)
+    target_id = None
+    if replace_segment is not None:
+        target_id = (replace_segment if seg_node.GetSegmentation().GetSegment(replace_segment)
+                     else _segment_id_by_name(seg_node, replace_segment))
+        if target_id is None:
+            raise InputError(f"segment {replace_segment!r} is not in {seg_node.GetName()}",
+                             f"choose one of: {', '.join(segment_names(seg_node)) or '(none)'}")
+    binary = sitk.Cast(mask > 0, sitk.sitkUInt8)
+    empty = not bool(sitk.GetArrayViewFromImage(binary).any())
+    segmentation = seg_node.GetSegmentation()
+    if target_id is not None:
+        old = segmentation.GetSegment(target_id)
+        final, rgb, index = old.GetName(), old.GetColor(), segmentation.GetSegmentIndex(target_id)
+        segmentation.RemoveSegment(target_id)
+        segment_id = target_id
+    else:
+        final = _unique_segment_name(seg_node, name)
+        rgb, index = tuple(color or COLORS.get(name, (0.9, 0.7, 0.2))), None
+        segment_id = segmentation.GenerateUniqueSegmentID(final.replace(" ", "_"))
+    if empty:
+        segmentation.AddEmptySegment(segment_id, final, rgb)
+    else:
+        label_node = volume_node_from_image(scene, binary, "__lungai_tmp_label", labelmap=True, display=False)
+        try:
+            segment = slicer.vtkSlicerSegmentationsModuleLogic.CreateSegmentFromLabelmapVolumeNode(label_node, seg_node)
+        finally:
+            scene.RemoveNode(label_node)
+        segment.SetName(final)
+        segment.SetColor(*rgb)
+        segmentation.AddSegment(segment, segment_id)
+    if index is not None:
+        segmentation.SetSegmentIndex(segment_id, index)
+    if name in TERMINOLOGY and target_id is None:
+        segmentation.GetSegment(segment_id).SetTag("TerminologyEntry", TERMINOLOGY[name])
+    return seg_node, segment_id
+
+
+def segment_to_mask(scene, seg_node, segment: str, reference_volume_node) -> sitk.Image:
+    """The segment (id or name) as a uint8 mask on the reference volume's grid."""
+    seg_id = segment if seg_node.GetSegmentation().GetSegment(segment) else _segment_id_by_name(seg_node, segment)
+    if seg_id is None:
+        raise InputError(f"segment {segment!r} is not in {seg_node.GetName()}",
+                         f"choose one of: {', '.join(segment_names(seg_node)) or '(none)'}")
+    label_node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "__lungai_tmp_export")
+    try:
+        ids = vtk.vtkStringArray()
+        ids.InsertNextValue(seg_id)
+        ok = slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
+            seg_node, ids, label_node, reference_volume_node)
+        if not ok:
+            raise InputError(f"could not export segment {segment!r}", "check the segmentation and reference volume")
+        img = image_from_volume_node(label_node)
+    finally:
+        scene.RemoveNode(label_node)
+    return sitk.Cast(img > 0, sitk.sitkUInt8)
+
+
+# ---------------------------------------------------------------- tables
+def table_node_from_dataframe(scene, df, name: str, node=None):
+    """A table node with one column per DataFrame column (numbers as double/int, text as string)."""
+    if node is None:
+        node = scene.AddNewNodeByClass("vtkMRMLTableNode", scene.GenerateUniqueName(name))
+    table = node.GetTable()
+    table.Initialize()
+    for column in df.columns:
+        values = df[column]
+        kind = values.dtype.kind
+        if kind == "b":
+            arr = vtk.vtkBitArray()
+        elif kind in "iu":
+            arr = vtk.vtkLongLongArray()
+        elif kind == "f":
+            arr = vtk.vtkDoubleArray()
+        else:
+            arr = vtk.vtkStringArray()
+        arr.SetName(str(column))
+        for v in values.tolist():
+            if isinstance(arr, vtk.vtkStringArray):
+                arr.InsertNextValue("" if v is None else str(v))
+            else:
+                arr.InsertNextValue(v)
+        table.AddColumn(arr)
+    node.Modified()
+    return node
+
+
+def dataframe_from_table_node(node):
+    """A pandas DataFrame from a table node."""
+    import pandas as pd  # noqa: PLC0415
+
+    table = node.GetTable()
+    data = {}
+    for c in range(table.GetNumberOfColumns()):
+        col = table.GetColumn(c)
+        n = col.GetNumberOfTuples()
+        if isinstance(col, vtk.vtkStringArray):
+            data[col.GetName()] = [col.GetValue(i) for i in range(n)]
+        else:
+            from vtk.util import numpy_support  # noqa: PLC0415
+
+            arr = numpy_support.vtk_to_numpy(col) if not isinstance(col, vtk.vtkBitArray) else \
+                np.array([col.GetValue(i) for i in range(n)], bool)
+            data[col.GetName()] = np.array(arr, copy=True)
+    return pd.DataFrame(data)
+
+
+# ---------------------------------------------------------------- scenes
+def save_scene(scene, path: str | Path) -> Path:
+    """Save every storable node and the scene as one ``.mrb`` bundle that opens in 3D Slicer."""
+    path = Path(path)
+    if path.suffix.lower() != ".mrb":
+        raise InputError(f"cannot save a scene as {path.name}", "name it .mrb")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="lungai_scene_") as tmp:
+        data_dir = Path(tmp) / path.stem
+        data_dir.mkdir()
+        nodes = scene.GetNodesByClass("vtkMRMLStorableNode")
+        for i in range(nodes.GetNumberOfItems()):
+            node = nodes.GetItemAsObject(i)
+            if node.GetHideFromEditors() and not node.IsA("vtkMRMLSegmentationNode"):
+                continue
+            storage = node.GetStorageNode()
+            if storage is None:
+                node.AddDefaultStorageNode()
+                storage = node.GetStorageNode()
+            if storage is None:
+                continue
+            ext = storage.GetDefaultWriteFileExtension()
+            safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in node.GetName()) or node.GetID()
+            storage.SetFileName(str(data_dir / f"{safe}_{node.GetID().replace('vtkMRML', '')}.{ext}"))
+            if not storage.WriteData(node):
+                raise InputError(f"could not write {node.GetName()} for the scene", "check disk space and permissions")
+        scene.SetRootDirectory(str(data_dir))
+        scene.SetURL(str(data_dir / f"{path.stem}.mrml"))
+        if not scene.Commit():
+            raise InputError(f"could not write the scene file for {path}", "check disk space and permissions")
+        tmp_mrb = Path(tmp) / path.name
+        window = vtk.vtkOutputWindow.GetInstance()
+        mode = window.GetDisplayMode()
+        window.SetDisplayModeToNever()  # vtkArchive prints one "Info" line per file
+        try:
+            ok = scene.WriteToMRB(str(tmp_mrb))
+        finally:
+            window.SetDisplayMode(mode)
+        if not ok:
+            raise InputError(f"could not write {path}", "check disk space and permissions")
+        shutil.move(str(tmp_mrb), str(path))
+    return path
+
+
+def load_scene(path: str | Path, extract_to: str | Path):
+    """Read a ``.mrb`` into a new scene; its files are unpacked into ``extract_to``."""
+    target = Path(extract_to)
+    try:
+        with zipfile.ZipFile(path) as bundle:
+            bundle.extractall(target)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(f"could not read the scene {path}", "check that it is a complete .mrb file") from exc
+    mrml_files = sorted(target.rglob("*.mrml"))
+    if not mrml_files:
+        raise InputError(f"{path} holds no .mrml scene file", "check that it is a Slicer .mrb bundle")
+    scene = slicer.vtkMRMLScene()
+    scene.SetURL(str(mrml_files[0]))
+    if not scene.Connect():
+        raise InputError(f"could not load the scene in {path}", "open it in 3D Slicer to see what is wrong")
+    return scene

@@ -1,0 +1,89 @@
+"""Progress display shared by every long-running step.
+
+Core functions take an optional ``progress`` object with ``update(n=1, message=None)``;
+:func:`task` gives one.  In a terminal it is a tqdm bar on stderr.  With the environment
+variable ``LUNGAI_PROGRESS=lines`` (set by the Slicer modules when they run the CLI as a
+subprocess) it prints machine-readable lines instead::
+
+    LUNGAI_PROGRESS <done>/<total> <description>: <message>
+
+which the Slicer panel parses into its progress bar.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Iterator, Optional
+
+PREFIX = "LUNGAI_PROGRESS"
+
+
+class _LineProgress:
+    def __init__(self, total: int, desc: str):
+        self.total, self.desc, self.done = max(int(total), 1), desc, 0
+        self._emit("start")
+
+    def _emit(self, message: str) -> None:
+        print(f"{PREFIX} {self.done}/{self.total} {self.desc}: {message}", file=sys.stderr, flush=True)
+
+    def update(self, n: int = 1, message: Optional[str] = None) -> None:
+        self.done = min(self.done + n, self.total)
+        self._emit(message or "")
+
+    def close(self) -> None:
+        pass
+
+
+class _TqdmProgress:
+    def __init__(self, total: int, desc: str, disable: bool):
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=total, desc=desc, disable=disable, file=sys.stderr, leave=False)
+
+    def update(self, n: int = 1, message: Optional[str] = None) -> None:
+        if message:
+            self._bar.set_postfix_str(message, refresh=False)
+        self._bar.update(n)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+class NullProgress:
+    """Does nothing; the default when a caller passes no progress."""
+
+    def update(self, n: int = 1, message: Optional[str] = None) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def parse_line(line: str):
+    """Parse a ``LUNGAI_PROGRESS`` line into (fraction, text), or None for other lines."""
+    if not line.startswith(PREFIX + " "):
+        return None
+    try:
+        counts, text = line[len(PREFIX) + 1:].split(" ", 1)
+        done, total = (int(v) for v in counts.split("/"))
+    except ValueError:
+        return None
+    return done / max(total, 1), text.strip()
+
+
+@contextlib.contextmanager
+def task(desc: str, total: int, enabled: bool = True) -> Iterator[object]:
+    """A progress reporter for ``total`` steps, closed at the end of the block."""
+    mode = os.environ.get("LUNGAI_PROGRESS", "bar")
+    if not enabled or mode == "off":
+        bar: object = NullProgress()
+    elif mode == "lines":
+        bar = _LineProgress(total, desc)
+    else:
+        bar = _TqdmProgress(total, desc, disable=False)
+    try:
+        yield bar
+    finally:
+        bar.close()

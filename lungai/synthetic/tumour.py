@@ -1,0 +1,150 @@
+"""Planting a tumour (and its hard-case companions) into the phantom anatomy."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from lungai.synthetic import labels as L
+from lungai.synthetic.anatomy import Anatomy
+from lungai.synthetic.shapes import Grid, ellipsoid, paint_capsule, random_rotation, random_unit, smooth_noise
+from lungai.synthetic.spec import TumourSpec
+
+
+def _coarse_distance(mask: np.ndarray, grid: Grid, step: int = 2):
+    """Distance (mm) from each voxel of ``mask`` to its outside, on a grid subsampled by ``step``."""
+    sub = mask[::step, ::step, ::step]
+    sx, sy, sz = grid.spacing
+    return ndimage.distance_transform_edt(sub, sampling=(sz * step, sy * step, sx * step)), step
+
+
+def _point(grid: Grid, idx_coarse, step) -> np.ndarray:
+    k, j, i = (int(v) * step for v in idx_coarse)
+    return np.array([grid.x[min(i, grid.x.size - 1)], grid.y[min(j, grid.y.size - 1)],
+                     grid.z[min(k, grid.z.size - 1)]])
+
+
+def choose_centre(spec: TumourSpec, anat: Anatomy, grid: Grid, rng: np.random.Generator,
+                  allowed: np.ndarray) -> np.ndarray:
+    """Tumour centre (mm) for the requested location type, inside ``allowed`` lung."""
+    radius = spec.diameter_mm / 2.0
+    dist, step = _coarse_distance(allowed, grid)
+    hilum = anat.hilum[spec.side]
+    if spec.location == "juxta_vascular":
+        segs = [sg for sg in anat.vessel_segments[spec.side] if 1 <= sg[3] <= 2]
+        for _ in range(40):
+            p0, p1, r, _gen = segs[rng.integers(len(segs))]
+            on = p0 + rng.uniform(0.3, 0.9) * (p1 - p0)
+            axis = (p1 - p0) / np.linalg.norm(p1 - p0)
+            perp = np.cross(axis, random_unit(rng)[0])
+            perp /= np.linalg.norm(perp)
+            c = on + perp * (radius + 0.5 * r)
+            idx = np.round([(c[2] - grid.z[0]) / grid.spacing[2] / step, (c[1] - grid.y[0]) / grid.spacing[1] / step,
+                            (c[0] - grid.x[0]) / grid.spacing[0] / step]).astype(int)
+            if np.all(idx >= 0) and np.all(idx < dist.shape) and dist[tuple(idx)] > 0.5 * radius:
+                return c
+        # fall through to a free-standing position next to the deepest point
+    zz, yy, xx = np.nonzero(dist > 0)
+    if zz.size == 0:
+        raise RuntimeError("the lung envelope is empty; the phantom grid is too small")
+    d = dist[zz, yy, xx]
+    if spec.location == "juxta_pleural":
+        ok = (d >= 0.55 * radius) & (d <= 0.8 * radius + 2.0 * step)
+        pts = np.stack([xx, yy, zz], 1) * step * np.array(grid.spacing) + [grid.x[0], grid.y[0], grid.z[0]]
+        far = np.linalg.norm(pts - hilum, axis=1) > radius + 25.0
+        ok &= far
+    elif spec.location == "central":
+        pts = np.stack([xx, yy, zz], 1) * step * np.array(grid.spacing) + [grid.x[0], grid.y[0], grid.z[0]]
+        near = np.linalg.norm(pts - hilum, axis=1)
+        ok = (near < radius + 18.0) & (d >= 0.5 * radius)
+    else:
+        ok = d >= radius + 6.0
+    if not ok.any():
+        ok = d >= 0.8 * d.max()
+    choice = rng.choice(np.flatnonzero(ok))
+    return _point(grid, (zz[choice], yy[choice], xx[choice]), step)
+
+
+def tumour_shape(spec: TumourSpec, centre: np.ndarray, grid: Grid, rng: np.random.Generator):
+    """(mask, bbox slices) of the solid tumour around ``centre``; lobulated / spiculated / round."""
+    R = spec.diameter_mm / 2.0
+    reach = R * (2.0 if spec.shape == "spiculated" else 1.5) + 3.0
+    sl = grid.bbox(centre - reach, centre + reach)
+    local = Grid(grid.x[sl[2]], grid.y[sl[1]], grid.z[sl[0]])
+    if spec.shape == "round":
+        mask = ellipsoid(local, centre, R * rng.uniform(0.85, 1.0, 3) * np.array([1.05, 1.0, 1.0]),
+                         random_rotation(rng))
+    else:
+        mask = ellipsoid(local, centre, [R * 0.85] * 3)
+        if spec.shape == "lobulated":
+            for d in random_unit(rng, int(rng.integers(4, 7))):
+                mask |= ellipsoid(local, centre + d * R * 0.5, [R * rng.uniform(0.35, 0.55)] * 3)
+        else:
+            for d in random_unit(rng, int(rng.integers(8, 15))):
+                tip = centre + d * R * rng.uniform(1.3, 1.9)
+                paint_capsule(mask, local, centre + d * R * 0.6, tip, max(0.14 * R, 1.0), 0.3)
+    if not mask.any():  # a tumour smaller than a voxel still occupies its centre voxel
+        idx = tuple(int(np.argmin(np.abs(a - c))) for a, c in ((local.z, centre[2]), (local.y, centre[1]), (local.x, centre[0])))
+        mask[idx] = True
+    return mask, sl
+
+
+def plant_tumour(spec: TumourSpec, anat: Anatomy, grid: Grid, rng: np.random.Generator) -> dict:
+    """Insert the tumour (+ ground glass, atelectasis) into ``anat``; returns what was planted."""
+    allowed = anat.envelope[spec.side] & (anat.labels != L.EFFUSION)
+    centre = choose_centre(spec, anat, grid, rng, allowed)
+    local_mask, sl = tumour_shape(spec, centre, grid, rng)
+    solid = np.zeros(grid.shape, bool)
+    solid[sl] = local_mask
+    solid &= allowed
+    R = spec.diameter_mm / 2.0
+    z, y, x = grid.mesh()
+    hu = 38.0 + smooth_noise(rng, grid.shape, 1.5, 10.0)
+    if R > 22.0:  # necrotic core in large tumours
+        core = (x - centre[0]) ** 2 + (y - centre[1]) ** 2 + (z - centre[2]) ** 2 < (0.4 * R) ** 2
+        hu = np.where(core, hu - 22.0, hu)
+    planted = {"side": spec.side, "location": spec.location, "shape": spec.shape,
+               "diameter_mm": spec.diameter_mm, "centre_mm": [float(v) for v in centre]}
+
+    if spec.atelectasis:
+        outward = centre - anat.hilum[spec.side]
+        outward[2] *= 0.3
+        outward /= np.linalg.norm(outward) or 1.0
+        rel = np.stack(np.broadcast_arrays(x - centre[0], y - centre[1], z - centre[2]), 0)
+        dist = np.sqrt((rel ** 2).sum(0)) + 1e-6
+        cos = (rel[0] * outward[0] + rel[1] * outward[1] + rel[2] * outward[2]) / dist
+        length = R + rng.uniform(35.0, 60.0)
+        atel = (cos > np.cos(np.deg2rad(30.0))) & (dist < length) & allowed & ~solid
+        anat.ct[atel] = 30.0 + smooth_noise(rng, grid.shape, 1.5, 6.0)[atel]
+        anat.labels[atel] = L.ATELECTASIS
+        planted["atelectasis_ml"] = float(atel.sum() * np.prod(grid.spacing) / 1000.0)
+
+    if spec.ground_glass:
+        sx, sy, sz = grid.spacing
+        halo_mm = max(0.35 * R, 3.0)
+        d_out = ndimage.distance_transform_edt(~solid[sl], sampling=(sz, sy, sx))
+        patchy = smooth_noise(rng, d_out.shape, 2.0, 1.0) > -0.3
+        halo = np.zeros(grid.shape, bool)
+        halo[sl] = (d_out > 0) & (d_out <= halo_mm) & patchy
+        halo &= allowed & (anat.labels != L.ATELECTASIS)
+        anat.ct[halo] = -600.0 + smooth_noise(rng, grid.shape, 1.0, 40.0)[halo]
+        anat.labels[halo] = L.GROUND_GLASS
+        planted["ground_glass_ml"] = float(halo.sum() * np.prod(grid.spacing) / 1000.0)
+
+    anat.ct[solid] = hu[solid]
+    anat.labels[solid] = L.TUMOUR
+    return planted
+
+
+def add_effusion(anat: Anatomy, grid: Grid, side: str, rng: np.random.Generator) -> dict:
+    """Dependent pleural effusion: a posterior crescent of fluid at the lung base."""
+    z, y, x = grid.mesh()
+    z0, z1 = grid.z[0], grid.z[-1]
+    t = (z - z0) / max(z1 - z0, 1e-6)
+    ayc = anat.cavity_radii[1]
+    depth = rng.uniform(0.35, 0.6) * ayc
+    level = ayc - depth * np.clip(1.0 - t / 0.7, 0.0, 1.0)
+    fluid = anat.envelope[side] & (y > level)
+    anat.ct[fluid] = 12.0 + smooth_noise(rng, grid.shape, 1.5, 5.0)[fluid]
+    anat.labels[fluid] = L.EFFUSION
+    return {"side": side, "volume_ml": float(fluid.sum() * np.prod(grid.spacing) / 1000.0)}
