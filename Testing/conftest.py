@@ -1,0 +1,75 @@
+"""Shared pytest fixtures: real MRML scenes (slicer-core), the shared-data marker, phantoms."""
+
+from __future__ import annotations
+
+import os
+import types
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("LUNGAI_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def pytest_collection_modifyitems(config, items):
+    if SHARED.is_dir():
+        return
+    skip = pytest.mark.skip(reason=f"needs ../shared/data (not found at {SHARED})")
+    for item in items:
+        if "shared_data" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Path to ../shared/data; tests using it must also be marked ``shared_data``."""
+    return SHARED
+
+
+@pytest.fixture
+def mrml_scene():
+    """A real MRML scene with what the Slicer application normally sets up (Colors,
+    Segmentations and Volumes logics, ``slicer.mrmlScene``, ``slicer.modules``)."""
+    slicer = pytest.importorskip("slicer")
+    scene = slicer.vtkMRMLScene()
+    previous = (getattr(slicer, "mrmlScene", None), getattr(slicer, "modules", None))
+    slicer.mrmlScene = scene
+    app_logic = slicer.vtkSlicerApplicationLogic()
+    app_logic.SetMRMLScene(scene)
+    colors = app_logic.GetColorLogic()
+    colors.SetMRMLScene(scene)
+    colors.AddDefaultColorNodes()
+    app_logic.SetModuleLogic("Colors", colors)
+    seg_logic = slicer.vtkSlicerSegmentationsModuleLogic()
+    seg_logic.SetMRMLScene(scene)
+    seg_logic.SetMRMLApplicationLogic(app_logic)
+    vol_logic = slicer.vtkSlicerVolumesLogic()
+    vol_logic.SetMRMLScene(scene)
+    vol_logic.SetMRMLApplicationLogic(app_logic)
+    slicer.modules = types.SimpleNamespace(
+        segmentations=types.SimpleNamespace(logic=lambda: seg_logic),
+        volumes=types.SimpleNamespace(logic=lambda: vol_logic))
+    yield scene
+    scene.Clear(1)
+    slicer.mrmlScene, slicer.modules = previous
+
+
+@pytest.fixture(scope="session")
+def small_phantom():
+    """A small, fast phantom (96 x 96 x 40 at 3.5 x 3.5 x 5 mm) with a 30 mm tumour."""
+    from lungai.synthetic import PhantomSpec, TumourSpec, make_phantom
+
+    spec = PhantomSpec(shape=(96, 96, 40), spacing=(3.5, 3.5, 5.0), noise_hu=15.0,
+                       tumour=TumourSpec(diameter_mm=30.0, location="free", shape="lobulated", side="right"))
+    return make_phantom(spec, seed=7)
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory) -> Path:
+    """The built-in sample written once per session (ct.nii.gz, labels.nii.gz, meta.json)."""
+    from lungai.synthetic import write_sample
+
+    out = tmp_path_factory.mktemp("sample")
+    write_sample(out)
+    return out
