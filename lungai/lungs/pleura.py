@@ -7,37 +7,45 @@ from scipy import ndimage
 from skimage.morphology import convex_hull_image
 
 
-def add_pleural_notches(lung: np.ndarray, dense: np.ndarray, x_mid: float, max_fraction: float = 0.12) -> np.ndarray:
-    """Fill notches in one lung's outline that hold dense tissue on the lateral (chest-wall) side.
+def _radial(rows: np.ndarray, cols: np.ndarray, centre, half_axes) -> np.ndarray:
+    """Elliptic distance from the body centre (1.0 = body outline)."""
+    return np.sqrt(((cols - centre[1]) / half_axes[1]) ** 2 + ((rows - centre[0]) / half_axes[0]) ** 2)
 
-    Per axial slice the convex hull of the lung is taken; each component of
-    ``hull - lung`` that is mostly ``dense`` (soft tissue), smaller than ``max_fraction`` of
-    the lung slice and lying no closer to the midline than the lung itself is a lesion
-    abutting the pleura and joins the lung.  Concavities at the heart, hilum and spine lie
-    medially and are left out.
+
+def add_pleural_notches(lung: np.ndarray, dense: np.ndarray, body: np.ndarray, max_fraction: float = 0.3) -> np.ndarray:
+    """Fill notches in one lung's outline that hold dense tissue against the chest wall.
+
+    Per axial slice the convex hull of the lung is taken; each component of ``hull - lung``
+    that is mostly ``dense`` (soft tissue), smaller than ``max_fraction`` of the lung slice
+    and lies farther out from the body centre than the lung's own centre (elliptic distance,
+    normalised by the body outline) is a lesion abutting the costal pleura and joins the lung.
+    Concavities at the heart, hilum and mediastinum lie inwards and are left out - so are
+    tumours that abut only the mediastinum (documented limitation).
     """
     out = lung.copy()
     for k in np.flatnonzero(lung.any(axis=(1, 2))):
         sl2 = lung[k]
         area = int(sl2.sum())
-        if area < 30:
+        if area < 30 or not body[k].any():
             continue
+        brows, bcols = np.nonzero(body[k])
+        centre = ((brows.min() + brows.max()) / 2.0, (bcols.min() + bcols.max()) / 2.0)
+        half_axes = (max((brows.max() - brows.min()) / 2.0, 1.0), max((bcols.max() - bcols.min()) / 2.0, 1.0))
         jj, ii = np.nonzero(sl2)
+        lung_r = _radial(jj, ii, centre, half_axes).mean()
         j0, j1, i0, i1 = jj.min(), jj.max() + 1, ii.min(), ii.max() + 1
         crop = sl2[j0:j1, i0:i1]
-        hull = convex_hull_image(crop)
-        notch = hull & ~crop
+        notch = convex_hull_image(crop) & ~crop
         if not notch.any():
             continue
         lab, n = ndimage.label(notch)
-        lung_lateral = abs(ii.mean() - x_mid)
         for idx in range(1, n + 1):
             comp = lab == idx
             size = int(comp.sum())
             if size > max_fraction * area or size < 2:
                 continue
-            cj, ci = np.argwhere(comp).mean(axis=0)
-            if abs(ci + i0 - x_mid) < lung_lateral:
+            cj, ci = np.nonzero(comp)
+            if _radial(cj + j0, ci + i0, centre, half_axes).mean() < lung_r:
                 continue
             if dense[k, j0:j1, i0:i1][comp].mean() < 0.6:
                 continue

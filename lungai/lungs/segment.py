@@ -91,7 +91,8 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
 
     smooth = ndimage.uniform_filter(hu, size=3)
     air = smooth < AIR_HU
-    inside = air & ~_outside_air(air)
+    outside = _outside_air(air)
+    inside = air & ~outside
     if inside.sum() * voxel_ml < 100.0:
         raise InputError("no lungs found: the CT holds less than 100 ml of air inside the body",
                          "give a chest CT with the lungs in the field of view (lung window, not cropped)")
@@ -103,7 +104,8 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
     if seed is not None:
         airways, threshold = grow_airways(smooth, inside, seed, voxel_ml)
         if airways is not None:
-            inside &= ~ndimage.binary_dilation(airways, iterations=1)
+            # the partial-volume rim of the airway wall is removed too (3 voxels, inside air only)
+            inside &= ~ndimage.binary_dilation(airways, iterations=3, mask=inside)
             notes.append(f"trachea/main bronchi removed ({airways.sum() * voxel_ml:.0f} ml, < {threshold:.0f} HU)")
         else:
             notes.append("airways not removed: region growing leaked into the lungs")
@@ -120,12 +122,15 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
 
     dense = smooth > DENSE_HU
     out = np.zeros(hu.shape, np.uint8)
+    filled_parts = []
     for part in parts:
         filled = np.zeros_like(part)
         for k in np.flatnonzero(part.any(axis=(1, 2))):
             filled[k] = ndimage.binary_fill_holes(part[k])
-        filled = ndimage.binary_closing(filled, structure=np.ones((1, 3, 3), bool), iterations=1) | filled
-        filled = add_pleural_notches(filled, dense, x_mid)
+        filled_parts.append(ndimage.binary_closing(filled, structure=np.ones((1, 3, 3), bool)) | filled)
+    body = ~outside
+    for n_part, part in enumerate(parts):
+        filled = add_pleural_notches(filled_parts[n_part], dense, body)
         centre_x = np.argwhere(part)[:, 2].mean()
         value = RIGHT if centre_x < x_mid else LEFT
         if len(parts) == 2 and (out == value).any():

@@ -49,10 +49,12 @@ def choose_centre(spec: TumourSpec, anat: Anatomy, grid: Grid, rng: np.random.Ge
         raise RuntimeError("the lung envelope is empty; the phantom grid is too small")
     d = dist[zz, yy, xx]
     if spec.location == "juxta_pleural":
+        # against the costal pleura: near the outer wall of the thoracic cavity, away from the hilum
         ok = (d >= 0.55 * radius) & (d <= 0.8 * radius + 2.0 * step)
         pts = np.stack([xx, yy, zz], 1) * step * np.array(grid.spacing) + [grid.x[0], grid.y[0], grid.z[0]]
-        far = np.linalg.norm(pts - hilum, axis=1) > radius + 25.0
-        ok &= far
+        axc, ayc = anat.cavity_radii
+        rho = np.sqrt((pts[:, 0] / axc) ** 2 + (pts[:, 1] / ayc) ** 2)
+        ok &= (np.linalg.norm(pts - hilum, axis=1) > radius + 25.0) & (rho > 1.0 - (radius + 10.0) / min(axc, ayc))
     elif spec.location == "central":
         pts = np.stack([xx, yy, zz], 1) * step * np.array(grid.spacing) + [grid.x[0], grid.y[0], grid.z[0]]
         near = np.linalg.norm(pts - hilum, axis=1)
