@@ -18,6 +18,8 @@ from lungai.errors import LungAIError
 COMMAND_MODULES = [
     "sample",
     "lungs",
+    "radiomics",
+    "dose",
 ]
 
 

@@ -1,0 +1,134 @@
+"""Dosimetric features: analytic DVH, RTDOSE reading, resampling, coverage, CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+
+from dose_helpers import write_rtdose
+from lungai.dose import (COLUMNS, dose_features, features_from_arrays, radial_dose, radial_dvh_expected, read_dose,
+                         sphere_mask, treatment_dose)
+from lungai.dose.dvh import cumulative_dvh
+from lungai.errors import GeometryError, InputError
+
+
+def _grid(size=(60, 60, 60), spacing=(1.0, 1.0, 1.0), origin=(-30.0, -30.0, -30.0)):
+    img = sitk.Image(size, sitk.sitkInt16)
+    img.SetSpacing(spacing)
+    img.SetOrigin(origin)
+    return img
+
+
+CENTRE = (0.3, -0.2, 0.1)
+
+
+def test_radial_dose_matches_analytic_dvh():
+    ref = _grid()
+    dose = sitk.GetArrayFromImage(radial_dose(ref, CENTRE, 25.0, 60.0)).astype(float)
+    mask = sitk.GetArrayFromImage(sphere_mask(ref, CENTRE, 25.0)) > 0
+    got = features_from_arrays(dose, mask, case="s")
+    for key, value in radial_dvh_expected(60.0).items():
+        assert got[key] == pytest.approx(value, abs=0.15), key
+    levels, vol = cumulative_dvh(dose[mask], bin_gy=1.0)
+    assert vol[0] == 100.0 and np.all(np.diff(vol) <= 0)
+    assert vol[30] == pytest.approx(100 * (1 - 30 / 60) ** 3, abs=0.2)
+
+
+def test_gtv_excluded_from_lung_metrics():
+    ref = _grid()
+    dose = sitk.GetArrayFromImage(radial_dose(ref, CENTRE, 25.0, 60.0)).astype(float)
+    lungs = sitk.GetArrayFromImage(sphere_mask(ref, CENTRE, 25.0)) > 0
+    gtv = sitk.GetArrayFromImage(sphere_mask(ref, CENTRE, 5.0)) > 0
+    row = features_from_arrays(dose, lungs, gtv)
+    # Shell 5..25 mm: D = 60 (1 - r/25); r^2 density on [5, 25].
+    r = np.linspace(5, 25, 200001)
+    w = r ** 2
+    assert row["dose_mld_gy"] == pytest.approx(np.sum(60 * (1 - r / 25) * w) / w.sum(), abs=0.15)
+    assert row["dose_gtv_max_gy"] == pytest.approx(60 * (1 - 0.0 / 25), abs=1.0)
+    assert row["dose_gtv_min_gy"] == pytest.approx(60 * (1 - 5 / 25), abs=1.5)
+    assert row["dose_gtv_min_gy"] <= row["dose_gtv_mean_gy"] <= row["dose_gtv_max_gy"]
+    assert list(row) == COLUMNS
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_rtdose_dicom_read_and_resampled_to_ct(tmp_path, reverse):
+    # Coarse dose grid (3 mm) shifted against the 1 mm CT grid.
+    dose_grid = _grid(size=(24, 24, 24), spacing=(3.0, 3.0, 3.0), origin=(-34.5, -34.5, -34.5))
+    dose = radial_dose(dose_grid, CENTRE, 25.0, 60.0)
+    f = write_rtdose(dose, tmp_path / "rd.dcm", reverse_frames=reverse)
+    back = read_dose(f)
+    assert np.allclose(back.GetOrigin(), dose.GetOrigin()) and np.allclose(back.GetSpacing(), dose.GetSpacing())
+    assert np.allclose(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(dose), atol=1e-3)
+    ct = _grid()
+    lungs = sphere_mask(ct, CENTRE, 25.0)
+    row = dose_features(back, ct, lungs, case="rt")
+    exp = radial_dvh_expected(60.0)
+    assert row["dose_mld_gy"] == pytest.approx(exp["dose_mld_gy"], abs=0.5)  # linear interpolation of a cone
+    assert row["dose_v20_pct"] == pytest.approx(exp["dose_v20_pct"], abs=1.5)
+
+
+def test_cgy_units_and_non_rtdose(tmp_path):
+    dose = radial_dose(_grid(size=(10, 10, 10)), CENTRE, 25.0, 60.0)
+    back = read_dose(write_rtdose(dose, tmp_path / "c.dcm", units="CGY", scaling=0.1))
+    assert float(sitk.GetArrayFromImage(back).max()) == pytest.approx(float(sitk.GetArrayFromImage(dose).max()), abs=1e-3)
+    neg = sitk.Image(dose) * -1.0 - 1.0
+    sitk.WriteImage(neg, str(tmp_path / "neg.nii.gz"))
+    with pytest.raises(InputError, match="negative"):
+        read_dose(tmp_path / "neg.nii.gz")
+
+
+def test_dose_grid_not_covering_lungs():
+    ct = _grid()
+    small = radial_dose(_grid(size=(20, 20, 20)), CENTRE, 25.0, 60.0)  # covers only -30..-10 mm
+    with pytest.raises(InputError, match="does not cover the lungs"):
+        dose_features(small, ct, sphere_mask(ct, CENTRE, 25.0))
+    with pytest.raises(InputError, match="empty"):
+        dose_features(radial_dose(ct, CENTRE, 25, 60), ct, _zero(ct))
+    moved = sphere_mask(ct, CENTRE, 25.0)
+    moved.SetOrigin((0, 0, 0))
+    with pytest.raises(GeometryError):
+        dose_features(radial_dose(ct, CENTRE, 25, 60), ct, moved)
+
+
+def _zero(ct):
+    z = sitk.Image(ct.GetSize(), sitk.sitkUInt8)
+    z.CopyInformation(ct)
+    return z
+
+
+def test_treatment_dose_is_function_of_distance(small_phantom):
+    from lungai.synthetic import labels as L
+
+    tumour = sitk.GetImageFromArray(L.tumour_mask(sitk.GetArrayFromImage(small_phantom.labels)).astype(np.uint8))
+    tumour.CopyInformation(small_phantom.ct)
+    d = sitk.GetArrayFromImage(treatment_dose(tumour, prescription_gy=60, margin_mm=5, falloff_mm=20))
+    t = sitk.GetArrayFromImage(tumour) > 0
+    assert np.allclose(d[t], 60.0)
+    assert d.min() < 1.0 and d.max() == pytest.approx(60.0)
+
+
+def test_cli_dose_features(small_phantom, tmp_path):
+    from lungai.cli import main
+    from lungai.synthetic import labels as L
+
+    arr = sitk.GetArrayFromImage(small_phantom.labels)
+    lungs = L.lung_truth(arr, "right")
+    lung_img = sitk.GetImageFromArray((lungs["right"] * 1 + lungs["left"] * 2).astype(np.uint8))
+    gtv_img = sitk.GetImageFromArray(L.tumour_mask(arr).astype(np.uint8))
+    for im in (lung_img, gtv_img):
+        im.CopyInformation(small_phantom.ct)
+    paths = {k: tmp_path / f"{k}.nii.gz" for k in ("ct", "lungs", "gtv", "dose")}
+    sitk.WriteImage(small_phantom.ct, str(paths["ct"]))
+    sitk.WriteImage(lung_img, str(paths["lungs"]))
+    sitk.WriteImage(gtv_img, str(paths["gtv"]))
+    sitk.WriteImage(treatment_dose(gtv_img), str(paths["dose"]))
+    out = tmp_path / "dose.csv"
+    assert main(["dose-features", "--dose", str(paths["dose"]), "--ct", str(paths["ct"]), "--lungs",
+                 str(paths["lungs"]), "--gtv", str(paths["gtv"]), "-o", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert list(df.columns) == COLUMNS and len(df) == 1
+    assert df.loc[0, "dose_gtv_min_gy"] == pytest.approx(60.0, abs=1e-3)
+    assert 0 < df.loc[0, "dose_v30_pct"] < df.loc[0, "dose_v20_pct"] < df.loc[0, "dose_v5_pct"] <= 100
+    assert df.loc[0, "dose_d98_gy"] < df.loc[0, "dose_d50_gy"] < df.loc[0, "dose_d2_gy"]

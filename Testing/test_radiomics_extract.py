@@ -1,0 +1,143 @@
+"""Radiomics extraction: equality with pyradiomics, segments, wide format, bad input, CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+import yaml
+
+from lungai.errors import GeometryError, InputError
+from lungai.radiomics import extract, load_params, segments_from_labels, segments_from_phantom_labels, to_wide
+from lungai.synthetic import labels as L
+
+
+@pytest.fixture(scope="module")
+def phantom_segments(small_phantom):
+    errors = {}
+    segs = segments_from_phantom_labels(small_phantom.labels, small_phantom.ct, errors=errors)
+    assert errors == {}
+    return segs
+
+
+@pytest.fixture(scope="module")
+def default_result(small_phantom, phantom_segments):
+    return extract(small_phantom.ct, phantom_segments, load_params("default"), case="p7")
+
+
+def test_values_equal_direct_pyradiomics_call(small_phantom, phantom_segments, default_result, tmp_path):
+    from radiomics import featureextractor
+
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(load_params("default")))
+    direct = featureextractor.RadiomicsFeatureExtractor(str(params_file))
+    feats = default_result.features
+    for seg in ("tumour", "lungs_minus_tumour"):
+        ref = direct.execute(small_phantom.ct, phantom_segments[seg], label=1)
+        ref = {k: float(v) for k, v in ref.items() if not k.startswith("diagnostics_")}
+        ours = feats[feats.segment == seg]
+        got = {f"{r.image_type}_{r.feature_class}_{r.feature}": r.value for r in ours.itertuples()}
+        assert set(got) == set(ref) and len(ref) > 100
+        for key, value in ref.items():
+            assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-6, nan_ok=True), key
+
+
+def test_segments_partition_lungs(small_phantom, phantom_segments, default_result):
+    arr = sitk.GetArrayFromImage(small_phantom.labels)
+    seg = {k: sitk.GetArrayFromImage(v).astype(bool) for k, v in phantom_segments.items()}
+    assert np.array_equal(seg["tumour"], L.tumour_mask(arr))
+    assert np.array_equal(seg["lungs"], seg["right_lung"] | seg["left_lung"])
+    assert not (seg["lungs_minus_tumour"] & seg["tumour"]).any()
+    assert seg["tumour"].sum() > 0 and (seg["right_lung"] & seg["tumour"]).sum() == seg["tumour"].sum()
+    f = default_result.features
+    vol = f[f.feature == "VoxelVolume"].set_index("segment")["value"]
+    assert vol["lungs"] == pytest.approx(vol["lungs_minus_tumour"] + vol["tumour"])
+    assert vol["lungs"] == pytest.approx(vol["right_lung"] + vol["left_lung"])
+    # Lungs are air, the tumour soft tissue.
+    mean = f[(f.feature == "Mean") & (f.feature_class == "firstorder")].set_index("segment")["value"]
+    assert mean["lungs_minus_tumour"] < -600 < mean["tumour"]
+
+
+def test_long_and_wide_format(default_result):
+    long = default_result.features
+    assert list(long.columns) == ["case", "segment", "image_type", "feature_class", "feature", "value"]
+    assert set(long.feature_class) == {"shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm"}
+    wide = to_wide(long)
+    assert len(wide) == 1 and wide.loc[0, "case"] == "p7"
+    assert wide.shape[1] == len(long) + 1
+    value = long[(long.segment == "tumour") & (long.feature == "Mean") & (long.feature_class == "firstorder")].value
+    assert wide.loc[0, "rad_tumour_original_firstorder_Mean"] == value.item()
+    assert "rad_lungs_minus_tumour_original_glcm_Contrast" in wide.columns
+
+
+def test_image_types_selectable(small_phantom, phantom_segments):
+    params = load_params("default", image_types=["Original", "LoG", "Wavelet"], feature_classes=["firstorder"],
+                         log_sigma=[2.0])
+    res = extract(small_phantom.ct, {"tumour": phantom_segments["tumour"]}, params, case="x")
+    types = set(res.features.image_type)
+    assert {"original", "log-sigma-2-0-mm-3D", "wavelet-LLH", "wavelet-HHH"} <= types
+    assert set(res.features.feature_class) == {"firstorder"}
+
+
+def test_params_presets_and_yaml(tmp_path):
+    c = load_params("ibsi-c")["setting"]
+    assert c["resampledPixelSpacing"] == [2, 2, 2] and c["resegmentRange"] == [-1000, 400] and c["binWidth"] == 25
+    assert load_params("ibsi-d")["setting"]["resegmentMode"] == "sigma"
+    f = tmp_path / "p.yaml"
+    f.write_text("setting: {binWidth: 10}\nimageType: {Original: {}}\nfeatureClass: {glcm: []}\n")
+    assert load_params(str(f))["setting"]["binWidth"] == 10
+    with pytest.raises(InputError, match="neither a preset"):
+        load_params("ibsi-z")
+    f.write_text("settings: {binWidth: 10}\n")
+    with pytest.raises(InputError, match="unknown top-level"):
+        load_params(str(f))
+    with pytest.raises(InputError, match="unknown image type"):
+        load_params("default", image_types=["Gradient2"])
+
+
+def test_bad_segments_reported_others_continue(small_phantom):
+    ct = small_phantom.ct
+    arr = sitk.GetArrayFromImage(small_phantom.labels).astype(np.uint8)
+    arr[arr == L.EFFUSION] = 0
+    arr[0, 0, 0] = 12  # a one-voxel "structure"
+    mask = sitk.GetImageFromArray(arr)
+    mask.CopyInformation(ct)
+    errors = {}
+    segs = segments_from_labels(mask, ct, ["tumour=1", "effusion=4", "dot=12"], errors=errors)
+    assert "label 4 is not in the mask" in errors["effusion"]
+    empty = sitk.Image(ct.GetSize(), sitk.sitkUInt8)
+    empty.CopyInformation(ct)
+    segs["empty"] = empty
+    params = load_params("default", feature_classes=["firstorder"])
+    res = extract(ct, segs, params, case="c", segment_errors=errors)
+    assert set(res.features.segment) == {"tumour"}
+    err = res.errors.set_index("segment")["error"]
+    assert "empty" in err["empty"] and "only 1 voxel" in err["dot"] and "not in the mask" in err["effusion"]
+
+
+def test_geometry_mismatch_tells_how_to_resample(small_phantom):
+    shifted = sitk.Image(small_phantom.labels)
+    shifted.SetOrigin(tuple(o + 7.0 for o in shifted.GetOrigin()))
+    with pytest.raises(GeometryError, match="sitk.Resample"):
+        segments_from_labels(shifted, small_phantom.ct, ["1"])
+
+
+def test_cli_radiomics(small_phantom, tmp_path):
+    from lungai.cli import main
+
+    ct, lab = tmp_path / "ct.nii.gz", tmp_path / "labels.nii.gz"
+    sitk.WriteImage(small_phantom.ct, str(ct))
+    sitk.WriteImage(small_phantom.labels, str(lab))
+    out = tmp_path / "f.csv"
+    rc = main(["radiomics", "--image", str(ct), "--mask", str(lab), "--phantom-labels", "--segments", "tumour",
+               "lungs", "--feature-classes", "firstorder", "shape", "--wide", "-o", str(out)])
+    assert rc == 0
+    wide = pd.read_csv(out)
+    assert wide.loc[0, "case"] == "ct" and "rad_lungs_original_shape_VoxelVolume" in wide.columns
+    # Every segment failing: error exit, nothing written.
+    out2 = tmp_path / "none.csv"
+    rc = main(["radiomics", "--image", str(ct), "--mask", str(lab), "--label", "42", "-o", str(out2)])
+    assert rc == 2 and not out2.exists()
+    # Refuses to overwrite an input.
+    assert main(["radiomics", "--image", str(ct), "--mask", str(lab), "--label", "1", "-o", str(ct)]) == 2

@@ -1,0 +1,140 @@
+"""``lungai radiomics``, ``lungai ibsi-check`` and ``lungai radiomics-batch``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PARAMS_HELP = "preset (default, ibsi-a, ibsi-b, ibsi-c, ibsi-d, ibsi-e) or a pyradiomics YAML file"
+
+
+def _add_feature_options(p) -> None:
+    p.add_argument("--params", default="default", help=PARAMS_HELP + " (default: default)")
+    p.add_argument("--image-types", nargs="+", metavar="TYPE", default=None,
+                   help="Original, LoG, Wavelet (default: the parameter set's, Original for presets)")
+    p.add_argument("--log-sigma", nargs="+", type=float, default=None, metavar="MM", help="LoG sigmas in mm")
+    p.add_argument("--feature-classes", nargs="+", metavar="CLASS", default=None,
+                   help="shape firstorder glcm glrlm glszm gldm ngtdm (default: all)")
+    p.add_argument("--segments", nargs="+", metavar="NAME", default=None,
+                   help="tumour right_lung left_lung lungs lungs_minus_tumour (default: all that can be built)")
+    p.add_argument("--wide", action="store_true",
+                   help="one row per case, columns rad_<segment>_<image_type>_<class>_<feature>")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("radiomics", help="pyradiomics features per segment (tumour, lungs ...) to CSV",
+                       description="Segments come from --mask with --label N (or name=N), from --tumour and "
+                                   "--lungs (lungai lungs output: 1 right, 2 left), or from a synthetic phantom "
+                                   "label map with --phantom-labels.")
+    p.add_argument("--image", required=True, help="CT: DICOM folder, .nii(.gz), .nrrd or .mha")
+    p.add_argument("--mask", default=None, help="label map on the CT grid")
+    p.add_argument("--label", action="append", default=None, metavar="N|NAME=N",
+                   help="label value(s) of --mask to use as segments (repeatable; default every label)")
+    p.add_argument("--phantom-labels", action="store_true",
+                   help="--mask is a lungai synthetic label map: build the standard tumour/lung segments")
+    p.add_argument("--tumour", default=None, help="tumour mask (nonzero voxels = tumour)")
+    p.add_argument("--lungs", default=None, help="lung label map (1 = right, 2 = left), e.g. from `lungai lungs`")
+    p.add_argument("--case", default=None, help="case id (default: the image file name)")
+    _add_feature_options(p)
+    p.add_argument("-o", "--output", required=True, help="output CSV")
+    p.set_defaults(func=run)
+
+    q = sub.add_parser("ibsi-check", help="compare pyradiomics with the IBSI-1 reference values",
+                       description="Runs IBSI configuration A-E on the IBSI-1 CT phantom (IBSI-style "
+                                   "interpolation, re-segmentation and bin origin) and compares every mapped "
+                                   "feature with the reference value and tolerance.")
+    q.add_argument("--image", required=True, help="IBSI phantom image (nifti/image/phantom.nii.gz)")
+    q.add_argument("--mask", required=True, help="IBSI phantom mask (nifti/mask/mask.nii.gz)")
+    q.add_argument("--reference", required=True, help="reference CSV (value;tolerance;tag)")
+    q.add_argument("--config", required=True, choices=list("abcde") + list("ABCDE"), help="IBSI configuration")
+    q.add_argument("--settings-only", action="store_true",
+                   help="pyradiomics settings only (no IBSI-style interpolation / bin origin), for comparison")
+    q.add_argument("-o", "--output", required=True, help="comparison table CSV")
+    q.set_defaults(func=run_ibsi)
+
+    b = sub.add_parser("radiomics-batch", help="radiomics for a cohort on Dask (resumable)",
+                       description="manifest CSV columns: case, image, and mask (+ optional label) or "
+                                   "tumour/lungs, or labels (+ phantom = 1). Finished cases are skipped on "
+                                   "a re-run; a failing case is recorded with its error and the others go on.")
+    b.add_argument("manifest", help="manifest CSV")
+    b.add_argument("--workers", type=int, default=2, help="local Dask worker processes (default 2)")
+    b.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (tcp://host:8786)")
+    _add_feature_options(b)
+    b.add_argument("-o", "--output", required=True, help="output CSV (long format, or wide with --wide)")
+    b.set_defaults(func=run_batch)
+
+
+def _params(args):
+    from lungai.radiomics import load_params
+
+    return load_params(args.params, image_types=args.image_types, feature_classes=args.feature_classes,
+                       log_sigma=args.log_sigma)
+
+
+def _report_errors(errors, output: Path) -> None:
+    import sys
+
+    from lungai.radiomics.csv_output import write_csv
+
+    if errors.empty:
+        return
+    path = output.with_name(output.stem + "_errors.csv")
+    write_csv(errors, path)
+    for row in errors.itertuples(index=False):
+        print(f"error: {row.case} / {row.segment}: {row.error}", file=sys.stderr)
+    print(f"{len(errors)} segment(s) failed; listed in {path}", file=sys.stderr)
+
+
+def run(args) -> int:
+    from lungai.errors import InputError
+    from lungai.io import read_ct, read_mask
+    from lungai.progress import task
+    from lungai.radiomics import extract, to_wide
+    from lungai.radiomics import segments as S
+    from lungai.radiomics.csv_output import write_csv
+
+    params = _params(args)
+    image = read_ct(args.image)
+    errors: dict = {}
+    if args.mask and not args.phantom_labels:
+        segs = S.segments_from_labels(read_mask(args.mask), image, args.label, errors=errors)
+    elif args.mask:
+        segs = S.segments_from_phantom_labels(read_mask(args.mask), image, names=args.segments, errors=errors)
+    elif args.tumour or args.lungs:
+        segs = S.segments_from_masks(image, tumour=read_mask(args.tumour) if args.tumour else None,
+                                     lungs=read_mask(args.lungs) if args.lungs else None,
+                                     names=args.segments, errors=errors)
+    else:
+        raise InputError("no mask given", "give --mask (with --label or --phantom-labels), or --tumour and/or --lungs")
+    case = args.case or Path(args.image).name.split(".")[0]
+    with task("radiomics", max(len(segs), 1)) as bar:
+        result = extract(image, segs, params, case=case, progress=bar, segment_errors=errors)
+    out = Path(args.output)
+    if result.features.empty:
+        msgs = "; ".join(f"{r.segment}: {r.error}" for r in result.errors.itertuples(index=False))
+        raise InputError(f"no features could be computed ({msgs})", "fix the masks listed above; nothing was written")
+    table = to_wide(result.features) if args.wide else result.features
+    write_csv(table, out, protect=[p for p in (args.image, args.mask, args.tumour, args.lungs) if p])
+    _report_errors(result.errors, out)
+    n_seg = result.features["segment"].nunique()
+    print(f"{len(result.features)} values for {n_seg} segment(s) of {case} -> {out}")
+    return 1 if not result.errors.empty else 0
+
+
+def run_ibsi(args) -> int:
+    from lungai.radiomics.csv_output import write_csv
+    from lungai.radiomics.ibsi import run_check
+
+    report = run_check(args.image, args.mask, args.reference, args.config.upper(),
+                       ibsi_preprocessing=not args.settings_only)
+    write_csv(report.table, args.output, protect=[args.image, args.mask, args.reference])
+    print(report.summary())
+    return 0
+
+
+def run_batch(args) -> int:
+    from lungai.radiomics.batch import run_batch as batch
+
+    summary = batch(args.manifest, args.output, _params(args), workers=args.workers, scheduler=args.scheduler,
+                    segments=args.segments, wide=args.wide)
+    print(summary.text())
+    return 1 if summary.failed else 0

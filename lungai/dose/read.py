@@ -1,0 +1,101 @@
+"""Read a dose grid in Gy: DICOM RTDOSE (pixel values x DoseGridScaling) or NIfTI / NRRD / MHA."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from lungai.errors import InputError
+from lungai.io import read_image
+
+
+def _is_dicom(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(128)
+            return fh.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def _find_rtdose(folder: Path) -> Path:
+    import pydicom
+
+    found = []
+    for f in sorted(folder.iterdir()):
+        if f.is_file() and _is_dicom(f):
+            ds = pydicom.dcmread(f, stop_before_pixels=True)
+            if getattr(ds, "Modality", "") == "RTDOSE":
+                found.append(f)
+    if len(found) != 1:
+        raise InputError(f"{folder} holds {len(found)} RTDOSE files",
+                         "point --dose to the one RTDOSE .dcm file of the plan (or a folder holding only it)")
+    return found[0]
+
+
+def _frame_offsets(ds, n_frames: int) -> np.ndarray:
+    offsets = getattr(ds, "GridFrameOffsetVector", None)
+    if n_frames == 1:
+        return np.zeros(1)
+    if offsets is None or len(offsets) != n_frames:
+        raise InputError("the RTDOSE has no usable GridFrameOffsetVector (needed for the slice positions)",
+                         "re-export the dose from the planning system as a 3D dose grid")
+    return np.asarray([float(v) for v in offsets])
+
+
+def read_rtdose(path: str | Path) -> sitk.Image:
+    """A DICOM RTDOSE file as a float32 image in Gy with its patient geometry (LPS)."""
+    import pydicom
+
+    p = Path(path)
+    ds = pydicom.dcmread(p)
+    if getattr(ds, "Modality", "") != "RTDOSE":
+        raise InputError(f"{p.name} is a DICOM {getattr(ds, 'Modality', '?')} file, not an RTDOSE",
+                         "give the RTDOSE file exported with the treatment plan")
+    if "DoseGridScaling" not in ds:
+        raise InputError(f"{p.name} has no DoseGridScaling", "re-export the RTDOSE (the tag is mandatory)")
+    arr = ds.pixel_array.astype(np.float64) * float(ds.DoseGridScaling)
+    if arr.ndim == 2:
+        arr = arr[None]
+    units = str(getattr(ds, "DoseUnits", "GY")).upper()
+    if units == "CGY":
+        arr = arr / 100.0
+    elif units != "GY":
+        raise InputError(f"{p.name} has DoseUnits {units!r}", "export physical dose in GY")
+    offsets = _frame_offsets(ds, arr.shape[0])
+    steps = np.diff(offsets)
+    if steps.size and (np.ptp(steps) > 1e-3 * max(abs(steps).max(), 1) or abs(steps[0]) < 1e-6):
+        raise InputError(f"{p.name}: dose frames are not equally spaced ({offsets[:4]}...)",
+                         "resample the dose onto a regular grid in the planning system before export")
+    dz = float(steps[0]) if steps.size else float(getattr(ds, "SliceThickness", 1.0) or 1.0)
+    row_dir = np.asarray([float(v) for v in ds.ImageOrientationPatient[:3]])
+    col_dir = np.asarray([float(v) for v in ds.ImageOrientationPatient[3:]])
+    normal = np.cross(row_dir, col_dir)
+    origin = np.asarray([float(v) for v in ds.ImagePositionPatient]) + offsets[0] * normal
+    if dz < 0:  # frames run against the normal: flip them so the spacing is positive
+        arr, dz = arr[::-1], -dz
+        origin = origin + offsets[-1] * normal - offsets[0] * normal
+    img = sitk.GetImageFromArray(arr.astype(np.float32))
+    img.SetSpacing((float(ds.PixelSpacing[1]), float(ds.PixelSpacing[0]), dz))
+    img.SetOrigin(tuple(origin))
+    img.SetDirection(tuple(np.column_stack([row_dir, col_dir, normal]).ravel()))
+    return img
+
+
+def read_dose(path: str | Path) -> sitk.Image:
+    """Dose in Gy from an RTDOSE file/folder or a NIfTI/NRRD/MHA file (values taken as Gy)."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p} does not exist", "check the --dose path")
+    if p.is_dir():
+        return read_rtdose(_find_rtdose(p))
+    if _is_dicom(p):
+        return read_rtdose(p)
+    img = sitk.Cast(read_image(p), sitk.sitkFloat32)
+    arr = sitk.GetArrayViewFromImage(img)
+    if float(arr.min()) < -1e-3:
+        raise InputError(f"{p.name} holds negative values (min {float(arr.min()):.3g}), so it is not a dose",
+                         "give the physical dose in Gy")
+    return img

@@ -1,0 +1,26 @@
+"""Put the dose onto the CT grid and check that it covers the structures."""
+
+from __future__ import annotations
+
+import numpy as np
+import SimpleITK as sitk
+
+from lungai.errors import InputError
+
+
+def dose_on_grid(dose: sitk.Image, reference: sitk.Image) -> np.ndarray:
+    """Dose [z, y, x] on ``reference``'s grid (linear interpolation); NaN outside the dose grid."""
+    out = sitk.Resample(dose, reference, sitk.Transform(), sitk.sitkLinear, float("nan"), sitk.sitkFloat64)
+    return sitk.GetArrayFromImage(out)
+
+
+def check_coverage(dose_kji: np.ndarray, mask: np.ndarray, what: str) -> None:
+    """Every voxel of ``mask`` must lie inside the dose grid."""
+    outside = int(np.isnan(dose_kji[mask]).sum())
+    if outside:
+        total = int(mask.sum())
+        raise InputError(
+            f"the dose grid does not cover the {what}: {outside} of {total} voxels "
+            f"({100.0 * outside / total:.1f} %) lie outside it",
+            "export the dose on a grid that covers both lungs completely (e.g. the whole external contour) "
+            "from the planning system, and check that dose and CT belong to the same patient/frame of reference")

@@ -1,0 +1,30 @@
+"""Write result tables atomically (temp file, then rename) and never onto an input."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from lungai.errors import InputError
+
+
+def write_csv(df: pd.DataFrame, path: str | Path, protect: Iterable[str | Path] = ()) -> Path:
+    """Write ``df`` to ``path`` (.csv) so that a crash never leaves a half-written file."""
+    p = Path(path)
+    if p.suffix.lower() != ".csv":
+        raise InputError(f"cannot write {p.name}: tables are written as CSV", "name the output *.csv")
+    for other in protect:
+        if Path(other).exists() and p.exists() and p.resolve() == Path(other).resolve():
+            raise InputError(f"refusing to overwrite the input {p}", "choose another output name")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.part")
+    try:
+        df.to_csv(tmp, index=False)
+        tmp.replace(p)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return p

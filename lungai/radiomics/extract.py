@@ -1,0 +1,122 @@
+"""Feature extraction with pyradiomics, per segment, as long-format rows.
+
+Long format: one row per value with columns ``case, segment, image_type, feature_class, feature,
+value``.  :func:`to_wide` turns it into one row per case with columns
+``rad_<segment>_<image_type>_<feature_class>_<feature>`` (e.g. ``rad_tumour_original_firstorder_Mean``),
+the contract read by the multimodal predictor.
+
+The image and each mask are passed to ``RadiomicsFeatureExtractor.execute`` unchanged, so values
+are those of pyradiomics called directly with the same parameters.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+
+from lungai.errors import InputError
+from lungai.io import assert_same_geometry
+from lungai.progress import NullProgress
+
+LONG_COLUMNS = ["case", "segment", "image_type", "feature_class", "feature", "value"]
+ERROR_COLUMNS = ["case", "segment", "error"]
+MIN_VOXELS = 2
+
+
+@dataclass
+class Extraction:
+    """Features (long format) and the segments that failed, each with its error message."""
+
+    features: pd.DataFrame
+    errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ERROR_COLUMNS))
+
+
+def make_extractor(params: dict):
+    from radiomics import featureextractor
+
+    logging.getLogger("radiomics").setLevel(logging.ERROR)
+    return featureextractor.RadiomicsFeatureExtractor(params)
+
+
+def split_key(key: str) -> tuple[str, str, str] | None:
+    """``original_firstorder_Mean`` -> (original, firstorder, Mean); None for diagnostics."""
+    if key.startswith("diagnostics_"):
+        return None
+    image_type, feature_class, feature = key.rsplit("_", 2)
+    return image_type, feature_class, feature
+
+
+def check_segment(mask: sitk.Image, name: str) -> None:
+    """A segment must hold at least two voxels for every pyradiomics class."""
+    n = int(np.count_nonzero(sitk.GetArrayViewFromImage(mask)))
+    if n == 0:
+        raise InputError(f"segment {name!r} is empty (0 voxels)",
+                         "check the mask/label value, or leave this segment out")
+    if n < MIN_VOXELS:
+        raise InputError(f"segment {name!r} has only {n} voxel; texture and shape features need at least "
+                         f"{MIN_VOXELS}", "draw a larger segment (or resample to a finer grid), or leave it out")
+
+
+def result_rows(result: dict, case: str, segment: str) -> list[tuple]:
+    rows = []
+    for key, value in result.items():
+        parts = split_key(key)
+        if parts is not None:
+            rows.append((case, segment, *parts, float(np.asarray(value))))
+    return rows
+
+
+def extract_segment(extractor, image: sitk.Image, mask: sitk.Image, case: str, segment: str) -> list[tuple]:
+    """Rows for one segment; bad segments raise :class:`InputError`."""
+    check_segment(mask, segment)
+    label = int(extractor.settings.get("label", 1))
+    if label != 1:
+        mask = sitk.Cast(mask > 0, sitk.sitkUInt8) * label
+    try:
+        result = extractor.execute(image, mask, label=label)
+    except (ValueError, RuntimeError, IndexError) as exc:
+        raise InputError(f"pyradiomics failed on segment {segment!r}: {str(exc).strip().splitlines()[-1]}",
+                         "check that the segment is a solid region of at least a few voxels inside the image") from exc
+    return result_rows(result, case, segment)
+
+
+def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, case: str = "case",
+            progress=None, segment_errors: dict | None = None) -> Extraction:
+    """Features for every segment; a failing segment is recorded in ``errors`` and the others go on.
+
+    ``segment_errors`` are problems found while building the segments (missing label ...), carried
+    into ``errors``.  A mask that is not on the image grid fails the whole case (GeometryError).
+    """
+    progress = progress or NullProgress()
+    for name, mask in segments.items():
+        assert_same_geometry(image, mask, f"mask of segment {name!r}")
+    extractor = make_extractor(params)
+    rows, errors = [], [(case, seg, msg) for seg, msg in (segment_errors or {}).items()]
+    for name, mask in segments.items():
+        try:
+            rows.extend(extract_segment(extractor, image, mask, case, name))
+        except InputError as exc:
+            errors.append((case, name, str(exc)))
+        progress.update(1, f"{case}: {name}")
+    return Extraction(pd.DataFrame(rows, columns=LONG_COLUMNS), pd.DataFrame(errors, columns=ERROR_COLUMNS))
+
+
+def wide_column(segment: str, image_type: str, feature_class: str, feature: str) -> str:
+    return f"rad_{segment}_{image_type}_{feature_class}_{feature}"
+
+
+def to_wide(long: pd.DataFrame) -> pd.DataFrame:
+    """One row per case, one column per ``rad_<segment>_<image_type>_<feature_class>_<feature>``."""
+    if long.empty:
+        return pd.DataFrame(columns=["case"])
+    names = [wide_column(*t) for t in long[["segment", "image_type", "feature_class", "feature"]].itertuples(index=False)]
+    frame = long.assign(column=names)
+    frame = frame.drop_duplicates(["case", "column"], keep="last")
+    wide = frame.pivot(index="case", columns="column", values="value")
+    wide = wide.reindex(index=list(dict.fromkeys(frame["case"])), columns=list(dict.fromkeys(names)))
+    wide.columns.name = None
+    return wide.reset_index()

@@ -1,0 +1,106 @@
+"""Segment masks for radiomics: tumour, right lung, left lung, both lungs, lungs minus tumour.
+
+Masks come from (a) a tumour mask and a lung label map (``lungai lungs`` output: 1 = right,
+2 = left), (b) the synthetic phantom's label map, or (c) chosen labels of any label map.
+Each function returns ``{segment name: uint8 sitk mask}`` on the reference grid; a segment that
+cannot be built is reported in ``errors`` instead (the others go on).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import SimpleITK as sitk
+
+from lungai.io import assert_same_geometry, copy_geometry
+
+STANDARD_SEGMENTS = ("tumour", "right_lung", "left_lung", "lungs", "lungs_minus_tumour")
+
+
+def _to_mask(arr: np.ndarray, reference: sitk.Image) -> sitk.Image:
+    return copy_geometry(arr.astype(np.uint8), reference)
+
+
+def _select(masks: dict[str, np.ndarray], names, reference: sitk.Image, errors: dict) -> dict[str, sitk.Image]:
+    out = {}
+    for name in names or STANDARD_SEGMENTS:
+        if name not in STANDARD_SEGMENTS:
+            errors[name] = f"unknown segment {name!r}; choose from {', '.join(STANDARD_SEGMENTS)}"
+        elif name not in masks:
+            errors[name] = f"segment {name!r} needs a mask that was not given (tumour and/or lungs)"
+        else:
+            out[name] = _to_mask(masks[name], reference)
+    return out
+
+
+def standard_masks(tumour: np.ndarray | None, right: np.ndarray | None, left: np.ndarray | None) -> dict:
+    """The five standard segments as boolean arrays from whatever is available."""
+    masks: dict[str, np.ndarray] = {}
+    if tumour is not None:
+        masks["tumour"] = tumour.astype(bool)
+    if right is not None and left is not None:
+        masks["right_lung"], masks["left_lung"] = right.astype(bool), left.astype(bool)
+        masks["lungs"] = masks["right_lung"] | masks["left_lung"]
+        if tumour is not None:
+            masks["lungs_minus_tumour"] = masks["lungs"] & ~masks["tumour"]
+    return masks
+
+
+def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None, lungs: sitk.Image | None = None,
+                        names=None, tumour_label: int | None = None, errors: dict | None = None) -> dict:
+    """Standard segments from a tumour mask (nonzero, or ``tumour_label``) and a lung label map (1 right, 2 left)."""
+    errors = {} if errors is None else errors
+    t = r = l = None
+    if tumour is not None:
+        assert_same_geometry(reference, tumour, "tumour mask")
+        arr = sitk.GetArrayFromImage(tumour)
+        t = arr == tumour_label if tumour_label is not None else arr > 0
+    if lungs is not None:
+        assert_same_geometry(reference, lungs, "lung mask")
+        arr = sitk.GetArrayFromImage(lungs)
+        r, l = arr == 1, arr == 2
+    return _select(standard_masks(t, r, l), names, reference, errors)
+
+
+def segments_from_phantom_labels(labels_img: sitk.Image, reference: sitk.Image, tumour_side: str | None = None,
+                                 names=None, errors: dict | None = None) -> dict:
+    """Standard segments from a :mod:`lungai.synthetic` label map (tumour kept inside its lung)."""
+    from lungai.synthetic import labels as L
+
+    errors = {} if errors is None else errors
+    assert_same_geometry(reference, labels_img, "label map")
+    arr = sitk.GetArrayFromImage(labels_img)
+    tumour = L.tumour_mask(arr)
+    if tumour_side is None and tumour.any():
+        # The side whose lung label borders the tumour most (tumour shifted by up to 2 voxels in x).
+        near = np.zeros_like(tumour)
+        for shift in (-2, -1, 1, 2):
+            near |= np.roll(tumour, shift, axis=2)
+        side_votes = {s: int((arr[near] == v).sum()) for s, v in (("right", L.RIGHT_LUNG), ("left", L.LEFT_LUNG))}
+        tumour_side = max(side_votes, key=side_votes.get)
+    lungs = L.lung_truth(arr, tumour_side)
+    return _select(standard_masks(tumour, lungs["right"], lungs["left"]), names, reference, errors)
+
+
+def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, errors: dict | None = None) -> dict:
+    """One segment per label value: ``labels`` items are ``N`` or ``name=N``; default every nonzero label."""
+    errors = {} if errors is None else errors
+    assert_same_geometry(reference, mask, "mask")
+    arr = sitk.GetArrayFromImage(mask)
+    if not labels:
+        labels = [str(int(v)) for v in np.unique(arr) if v != 0]
+    out = {}
+    for item in labels:
+        name, _, value = str(item).rpartition("=")
+        try:
+            value = int(value)
+        except ValueError:
+            errors[str(item)] = f"label {item!r} is not an integer (use N or name=N)"
+            continue
+        name = name or f"label_{value}"
+        sel = arr == value
+        if not sel.any():
+            present = ", ".join(str(int(v)) for v in np.unique(arr) if v != 0) or "none"
+            errors[name] = f"label {value} is not in the mask (labels present: {present})"
+            continue
+        out[name] = _to_mask(sel, reference)
+    return out
