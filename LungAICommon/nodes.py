@@ -1,0 +1,91 @@
+"""MRML nodes <-> files for the subprocess commands (no Qt; uses :mod:`lungai.mrml`).
+
+The panels export their input nodes to files in a work folder, run a ``lungai`` command on them,
+and load the outputs back as ordinary Slicer nodes: a segmentation (editable in Segment Editor),
+volumes with a colour map, tables.  Tested headless on real MRML (slicer-core).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+# A colour map present in every Slicer (and in slicer-core's default colour nodes).
+UNCERTAINTY_COLOR_NODE_ID = "vtkMRMLPETProceduralColorNodePET-Heat"
+
+
+def export_volume(volume_node, path: Path) -> Path:
+    """Write a scalar volume node to ``path`` (.nii.gz/.nrrd) with its geometry."""
+    from lungai import mrml
+    from lungai.io import write_image
+
+    return write_image(mrml.image_from_volume_node(volume_node), path)
+
+
+def export_segment(scene, seg_node, segment: str, reference_volume_node, path: Path) -> Path:
+    """Write one segment (id or name) as a binary mask on the reference volume's grid."""
+    from lungai import mrml
+    from lungai.io import write_image
+
+    return write_image(mrml.segment_to_mask(scene, seg_node, segment, reference_volume_node), path)
+
+
+def load_segmentation_outputs(scene, output_dir: Path, reference_volume_node, seg_node=None,
+                              name: Optional[str] = None):
+    """Load ``lungai segment`` outputs: returns (segmentation node, tumour segment id, uncertainty node).
+
+    The tumour becomes a "Tumor" segment (a new one; existing segments are never overwritten);
+    the uncertainty map becomes a scalar volume shown with a heat colour map.
+    """
+    from lungai import mrml
+    from lungai.io import read_image, read_mask
+
+    output_dir = Path(output_dir)
+    reference = mrml.image_from_volume_node(reference_volume_node)
+    tumour = read_mask(output_dir / "tumor.nii.gz", reference=reference)
+    seg_node, segment_id = mrml.mask_to_segment(scene, tumour, "Tumor", seg_node=seg_node,
+                                                reference_volume_node=reference_volume_node)
+    base = name or reference_volume_node.GetName()
+    if seg_node.GetName().startswith("Tumor"):
+        seg_node.SetName(scene.GenerateUniqueName(f"{base} tumour"))
+    uncertainty = read_image(output_dir / "uncertainty.nii.gz")
+    unc_node = mrml.volume_node_from_image(scene, uncertainty, f"{base} tumour uncertainty")
+    show_as_heat_map(unc_node)
+    return seg_node, segment_id, unc_node
+
+
+def show_as_heat_map(volume_node, color_node_id: str = UNCERTAINTY_COLOR_NODE_ID) -> None:
+    """Heat colour map over the node's full range, with values near zero transparent-ish (thresholded)."""
+    import numpy as np
+
+    display = volume_node.GetDisplayNode()
+    if display is None:
+        volume_node.CreateDefaultDisplayNodes()
+        display = volume_node.GetDisplayNode()
+    display.SetAndObserveColorNodeID(color_node_id)
+    values = np.asarray(mrml_array(volume_node))
+    low, high = float(values.min()), float(values.max())
+    if high <= low:
+        high = low + 1e-6
+    display.AutoWindowLevelOff()
+    display.SetWindowLevelMinMax(low, high)
+    display.SetApplyThreshold(True)
+    display.SetLowerThreshold(low + 0.02 * (high - low))
+    display.SetUpperThreshold(high)
+
+
+def mrml_array(volume_node):
+    """The node's voxels as a numpy array [k, j, i] (no copy)."""
+    from vtk.util import numpy_support
+
+    image = volume_node.GetImageData()
+    dims = image.GetDimensions()
+    return numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(dims[2], dims[1], dims[0])
+
+
+def table_from_csv(scene, path: Path, name: str, node=None):
+    """A table node with the contents of a CSV file (numbers as numbers)."""
+    import pandas as pd
+    from lungai import mrml
+
+    return mrml.table_node_from_dataframe(scene, pd.read_csv(path), name, node=node)

@@ -1,0 +1,224 @@
+"""Run a ``lungai`` command in a child process, stream its progress, cancel it.
+
+The Slicer panels run long work (training, ensemble inference, batch radiomics) this way so the
+GUI thread never blocks: a Qt timer calls :meth:`LungAIProcess.poll` every ~100 ms (see
+:mod:`LungAICommon.qtjob`).  The child gets ``LUNGAI_PROGRESS=lines`` so :mod:`lungai.progress`
+prints ``LUNGAI_PROGRESS done/total desc: msg`` lines, parsed here into progress events.
+
+Pure Python (no Qt): unit-tested with a real ``python -m lungai`` child.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+PROGRESS_PREFIX = "LUNGAI_PROGRESS"
+
+
+@dataclass
+class ProcessEvent:
+    """One line from the child: ``kind`` is "progress" (with ``fraction``) or "log"."""
+
+    kind: str
+    text: str
+    fraction: Optional[float] = None
+
+
+def parse_progress(line: str) -> Optional[tuple[float, str]]:
+    """(fraction, text) for a ``LUNGAI_PROGRESS done/total desc: msg`` line, else None.
+
+    Same format as :func:`lungai.progress.parse_line` (a test checks both agree); kept here so
+    the panel does not import the core before it is needed.
+    """
+    if not line.startswith(PROGRESS_PREFIX + " "):
+        return None
+    try:
+        counts, text = line[len(PROGRESS_PREFIX) + 1:].split(" ", 1)
+        done, total = (int(v) for v in counts.split("/"))
+    except ValueError:
+        return None
+    return done / max(total, 1), text.strip()
+
+
+def lungai_package_parent() -> str:
+    """The folder that holds the ``lungai`` package (the extension's scripted-modules folder)."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "lungai" / "__init__.py").is_file():
+        return str(here)
+    import lungai  # light: only the package __init__
+
+    return str(Path(lungai.__file__).resolve().parent.parent)
+
+
+def python_executable() -> str:
+    """The interpreter for the child: ``PythonSlicer`` inside Slicer, else this Python."""
+    import sysconfig
+
+    name = "PythonSlicer.exe" if os.name == "nt" else "PythonSlicer"
+    candidate = Path(sysconfig.get_path("scripts")) / name
+    return str(candidate) if candidate.is_file() else sys.executable
+
+
+class LungAIProcess:
+    """A ``python -m lungai <args>`` child process with non-blocking line events.
+
+    >>> job = LungAIProcess(["sample", "-o", "/tmp/s"]); job.start()
+    >>> while job.running: events = job.poll()  # from a timer, not a busy loop
+    """
+
+    def __init__(self, args: Sequence[str], python: Optional[str] = None, env: Optional[dict] = None,
+                 cwd: Optional[str] = None):
+        self.args = [str(a) for a in args]
+        self.python = python or python_executable()
+        self.extra_env = dict(env or {})
+        self.cwd = cwd
+        self.lines: list[str] = []          # every non-progress line, for the log box / error text
+        self.fraction = 0.0
+        self.status = ""
+        self.cancelled = False
+        self._proc: Optional[subprocess.Popen] = None
+        self._queue: "queue.Queue[Optional[str]]" = queue.Queue()
+        self._reader: Optional[threading.Thread] = None
+        self._eof = False
+        self._kill_at: Optional[float] = None
+
+    @property
+    def command(self) -> list[str]:
+        return [self.python, "-m", "lungai", *self.args]
+
+    def environment(self) -> dict:
+        env = dict(os.environ)
+        env.update(self.extra_env)
+        env["LUNGAI_PROGRESS"] = "lines"
+        env["PYTHONUNBUFFERED"] = "1"
+        parent = lungai_package_parent()
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (parent, env.get("PYTHONPATH", "")) if p)
+        return env
+
+    def start(self) -> "LungAIProcess":
+        if self._proc is not None:
+            raise RuntimeError("this process was already started; create a new LungAIProcess")
+        kwargs = {}
+        if os.name == "nt":
+            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
+        else:
+            kwargs["start_new_session"] = True  # own process group: cancel reaches its workers too
+        self._proc = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, env=self.environment(), cwd=self.cwd,
+                                      text=True, encoding="utf-8", errors="replace", bufsize=1, **kwargs)
+        self._reader = threading.Thread(target=self._read, name="lungai-output", daemon=True)
+        self._reader.start()
+        return self
+
+    def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        for line in self._proc.stdout:
+            self._queue.put(line.rstrip("\r\n"))
+        self._queue.put(None)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def started(self) -> bool:
+        return self._proc is not None
+
+    @property
+    def running(self) -> bool:
+        """True until the child has exited *and* all its output was polled."""
+        return self._proc is not None and not (self._eof and self._proc.poll() is not None)
+
+    @property
+    def returncode(self) -> Optional[int]:
+        return None if self._proc is None or self.running else self._proc.returncode
+
+    @property
+    def succeeded(self) -> bool:
+        return self.returncode == 0 and not self.cancelled
+
+    def error_message(self) -> str:
+        """The CLI's one-line error (``lungai <cmd>: error: ...``) or the last output lines."""
+        for line in reversed(self.lines):
+            if ": error:" in line:
+                return line.split(": error:", 1)[1].strip()
+        tail = [line for line in self.lines[-5:] if line.strip()]
+        return "\n".join(tail) or f"the command exited with code {self.returncode}"
+
+    # ------------------------------------------------------------------ events
+    def poll(self) -> list[ProcessEvent]:
+        """Events for the lines printed since the last call; never blocks."""
+        if self._kill_at is not None and time.monotonic() > self._kill_at:
+            self._kill()
+        events = []
+        while True:
+            try:
+                line = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if line is None:
+                self._eof = True
+                if self._proc is not None:
+                    self._proc.wait()
+                break
+            parsed = parse_progress(line)
+            if parsed is not None:
+                self.fraction, self.status = parsed
+                events.append(ProcessEvent("progress", parsed[1], parsed[0]))
+            else:
+                self.lines.append(line)
+                events.append(ProcessEvent("log", line))
+        return events
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        """Block until the child exits (for scripts and self-tests; the GUI uses :meth:`poll`)."""
+        if self._proc is None:
+            raise RuntimeError("the process was not started")
+        self._proc.wait(timeout=timeout)
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        while self.running:
+            self.poll()
+        return self._proc.returncode
+
+    def cancel(self, grace_seconds: float = 5.0, block: bool = False) -> None:
+        """Interrupt the child (as Ctrl-C: the CLI stops cleanly and exits with 130).
+
+        If it has not exited after ``grace_seconds`` it is killed - by the next :meth:`poll`
+        (``block=False``, for the GUI) or right here (``block=True``).
+        """
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        self.cancelled = True
+        try:
+            if os.name == "nt":
+                self._proc.send_signal(signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
+            else:
+                os.killpg(self._proc.pid, signal.SIGINT)
+        except (ProcessLookupError, OSError):
+            return
+        self._kill_at = time.monotonic() + grace_seconds
+        if block:
+            try:
+                self._proc.wait(timeout=grace_seconds)
+            except subprocess.TimeoutExpired:
+                self._kill()
+
+    def _kill(self) -> None:
+        self._kill_at = None
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        try:
+            if os.name == "nt":
+                self._proc.kill()
+            else:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, OSError):
+            pass
+        self._proc.wait()

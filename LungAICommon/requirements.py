@@ -1,0 +1,101 @@
+"""The Python packages each panel feature needs, pinned to the versions the project tests.
+
+Pins are copied from ``pyproject.toml`` (a test cross-checks them).  ``numpy`` and ``SimpleITK``
+are Slicer's own and are never installed or replaced: :func:`protected_constraints` pins them to
+the versions already present when anything is installed.  ``torch`` is installed through the
+PyTorch extension (EXTENSION_DEPENDS) when it is available, because it picks the right CPU/CUDA
+build.  Checking uses :func:`importlib.util.find_spec` / metadata only: nothing is imported.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class Requirement:
+    dist: str            # name on PyPI
+    version: str         # the pinned, tested version
+    module: str          # import name used to check presence
+
+    @property
+    def spec(self) -> str:
+        return f"{self.dist}=={self.version}"
+
+
+# From pyproject.toml [project.dependencies]; Slicer-provided packages are listed in SLICER_PROVIDED.
+PINNED = {
+    "scipy": Requirement("scipy", "1.17.1", "scipy"),
+    "pandas": Requirement("pandas", "3.1.1", "pandas"),
+    "scikit-image": Requirement("scikit-image", "0.26.0", "skimage"),
+    "scikit-learn": Requirement("scikit-learn", "1.9.1", "sklearn"),
+    "torch": Requirement("torch", "2.13.0", "torch"),
+    "monai": Requirement("monai", "1.6.1", "monai"),
+    "einops": Requirement("einops", "0.8.2", "einops"),
+    "safetensors": Requirement("safetensors", "0.8.0", "safetensors"),
+    "skops": Requirement("skops", "0.16.0", "skops"),
+    "captum": Requirement("captum", "0.9.0", "captum"),
+    "torch-geometric": Requirement("torch-geometric", "2.8.1", "torch_geometric"),
+    # SlicerRadiomics ships pyradiomics as `radiomics`; either distribution satisfies this.
+    "pyradiomics-bhklab": Requirement("pyradiomics-bhklab", "3.1.4", "radiomics"),
+    "pydicom": Requirement("pydicom", "3.0.2", "pydicom"),
+    "dask": Requirement("dask[distributed]", "2026.8.0", "dask"),
+    "distributed": Requirement("distributed", "2026.8.0", "distributed"),
+    "matplotlib": Requirement("matplotlib", "3.11.2", "matplotlib"),
+    "tqdm": Requirement("tqdm", "4.70.1", "tqdm"),
+    "PyYAML": Requirement("PyYAML", "6.0.3", "yaml"),
+}
+
+# Part of every 3D Slicer: never installed, never upgraded by us.
+SLICER_PROVIDED = ("numpy", "SimpleITK")
+
+_CORE = ("scipy", "scikit-image", "pydicom", "tqdm", "PyYAML", "pandas")
+FEATURES: dict[str, tuple[str, ...]] = {
+    "lungs": _CORE,
+    "segmentation": _CORE + ("torch", "monai", "einops", "safetensors"),
+    "radiomics": _CORE + ("pyradiomics-bhklab", "dask", "distributed"),
+    "prediction": _CORE + ("scikit-learn", "skops", "torch", "captum", "torch-geometric", "safetensors",
+                           "matplotlib"),
+}
+
+
+def requirements_for(feature: str) -> list[Requirement]:
+    if feature not in FEATURES:
+        raise KeyError(f"unknown feature {feature!r}; known: {sorted(FEATURES)}")
+    return [PINNED[name] for name in FEATURES[feature]]
+
+
+def is_present(req: Requirement) -> bool:
+    try:
+        return importlib.util.find_spec(req.module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def missing(feature: str) -> list[Requirement]:
+    """Requirements of ``feature`` whose package cannot be imported here."""
+    return [r for r in requirements_for(feature) if not is_present(r)]
+
+
+def installed_version(dist: str) -> Optional[str]:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def protected_constraints() -> list[str]:
+    """pip constraint lines that keep Slicer's own numpy / SimpleITK exactly as they are."""
+    lines = []
+    for dist in SLICER_PROVIDED:
+        version = installed_version(dist)
+        if version:
+            lines.append(f"{dist}=={version}")
+    return lines
+
+
+def describe(reqs: list[Requirement]) -> str:
+    return ", ".join(r.spec for r in reqs)
