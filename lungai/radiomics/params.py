@@ -28,7 +28,7 @@ PRESETS: dict[str, dict] = {
     "default": {"binWidth": 25},
     # IBSI-1 configurations (Zwanenburg et al. 2020; ibsi-doc 05_Reference_data_sets).
     "ibsi-a": {"force2D": True, "force2Ddimension": 0, "resegmentRange": [-500, 400], "binWidth": 25},
-    "ibsi-b": {"force2D": True, "force2Ddimension": 0, "resegmentRange": [-1000, 400], "binCount": 32,
+    "ibsi-b": {"force2D": True, "force2Ddimension": 0, "resegmentRange": [-500, 400], "binCount": 32,
                "resampledPixelSpacing": [2, 2, 0], "interpolator": "sitkLinear"},
     "ibsi-c": {"resampledPixelSpacing": [2, 2, 2], "interpolator": "sitkLinear",
                "resegmentRange": [-1000, 400], "binWidth": 25},

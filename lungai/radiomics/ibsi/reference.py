@@ -1,0 +1,31 @@
+"""Read an IBSI-1 reference value table (``value;tolerance;tag``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from lungai.errors import InputError
+
+DIAGNOSTIC_PREFIXES = ("img_dim", "vox_dim", "mean_int", "min_int", "max_int", "int_mask", "morph_mask")
+
+
+def read_reference(path: str | Path) -> pd.DataFrame:
+    """DataFrame(tag, reference, tolerance) of the feature rows that have a value (diagnostics dropped)."""
+    p = Path(path)
+    try:
+        raw = pd.read_csv(p, sep=";")
+    except (OSError, pd.errors.ParserError) as exc:
+        raise InputError(f"could not read the reference table {p}: {exc}",
+                         "give an IBSI-1 reference CSV (ibsi_1_chest_config_<x>.csv, ';'-separated)") from exc
+    cols = {c.strip().lower(): c for c in raw.columns}
+    need = {"reference value", "tolerance", "tag"}
+    if not need <= set(cols):
+        raise InputError(f"{p.name} has columns {list(raw.columns)}, expected value;tolerance;tag",
+                         "give an IBSI-1 reference CSV with the header 'reference value;tolerance;tag'")
+    df = pd.DataFrame({"tag": raw[cols["tag"]].astype(str).str.strip(),
+                       "reference": pd.to_numeric(raw[cols["reference value"]], errors="coerce"),
+                       "tolerance": pd.to_numeric(raw[cols["tolerance"]], errors="coerce")})
+    df = df[~df.tag.str.startswith(DIAGNOSTIC_PREFIXES)]
+    return df.dropna(subset=["reference"]).reset_index(drop=True)
