@@ -1,0 +1,100 @@
+"""Input checks for RP tables: outcome, numbers, constant features, categories, events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lungai.errors import InputError
+from lungai.rp.columns import ColumnRoles, suggest
+
+_TRUE = {"1", "1.0", "yes", "y", "true", "t"}
+_FALSE = {"0", "0.0", "no", "n", "false", "f"}
+
+
+def read_table(path) -> pd.DataFrame:
+    """Read a CSV table (one row per patient)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"table {path} does not exist", "give the path of a CSV file with one row per patient")
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise InputError(f"table {path} is not a readable CSV ({exc})", "save the table as comma-separated CSV") from exc
+    if df.empty:
+        raise InputError(f"table {path} has no rows", "give a table with one row per patient")
+    dup = df.columns[df.columns.duplicated()].tolist()
+    if dup:
+        raise InputError(f"table {path} has duplicated column names {dup}", "give each column a unique name")
+    return df
+
+
+def outcome_vector(df: pd.DataFrame, outcome: str) -> np.ndarray:
+    """The outcome column as 0/1 (accepts 0/1, yes/no, true/false)."""
+    if outcome not in df.columns:
+        raise InputError(f"outcome column {outcome!r} is not in the table{suggest(outcome, df.columns)}",
+                         "pass the exact name of the 0/1 outcome column with --outcome")
+    raw = df[outcome]
+    if raw.isna().any():
+        rows = (np.flatnonzero(raw.isna().to_numpy()) + 2).tolist()[:10]
+        raise InputError(f"outcome {outcome!r} is empty in {int(raw.isna().sum())} row(s) (CSV lines {rows})",
+                         "fill in the outcome or remove these patients")
+    text = raw.astype(str).str.strip().str.lower()
+    bad = sorted(set(text) - _TRUE - _FALSE)
+    if bad:
+        raise InputError(f"outcome {outcome!r} has values other than 0/1: {bad[:10]}",
+                         "code the outcome as 1 (event, e.g. grade >= 2 pneumonitis) and 0 (no event)")
+    return text.isin(_TRUE).to_numpy().astype(int)
+
+
+def numeric_features(df: pd.DataFrame, roles: ColumnRoles, columns) -> pd.DataFrame:
+    """Numeric columns as float (missing values stay NaN); text values raise, naming column and rows."""
+    out = df[list(columns)].copy()
+    for col in columns:
+        if col in roles.categorical:
+            out[col] = out[col].map(lambda v: v if pd.isna(v) else str(v).strip())
+            continue
+        values = pd.to_numeric(out[col], errors="coerce")
+        bad = values.isna() & out[col].notna() & (out[col].astype(str).str.strip() != "")
+        if bad.any():
+            rows = (np.flatnonzero(bad.to_numpy()) + 2).tolist()[:5]
+            examples = sorted(set(out[col][bad].astype(str)))[:5]
+            raise InputError(f"column {col!r} has non-numeric value(s) {examples} (CSV lines {rows})",
+                             "correct these values; if the column is categorical, end its name with _cat "
+                             "or declare it categorical in a role file")
+        out[col] = values.astype(float)
+    return out
+
+
+def check_not_constant(X: pd.DataFrame) -> None:
+    """Raise for features with fewer than two distinct non-missing values."""
+    constant = [c for c in X.columns if X[c].dropna().nunique() < 2]
+    if constant:
+        raise InputError(f"constant or empty feature column(s): {constant[:20]}",
+                         "drop these columns (they carry no information) or mark them 'ignore' in a role file")
+
+
+def check_events(y: np.ndarray, outer_folds: int, inner_folds: int) -> None:
+    """Nested stratified CV needs enough events and non-events in every fold."""
+    minimum = outer_folds * inner_folds
+    events, non_events = int(y.sum()), int(len(y) - y.sum())
+    if min(events, non_events) < minimum:
+        which = "events" if events < non_events else "non-events"
+        raise InputError(
+            f"too few {which} for {outer_folds}x{inner_folds} nested cross-validation: "
+            f"{min(events, non_events)} {which} (events {events}, non-events {non_events}); "
+            f"the minimum is {minimum}",
+            f"collect more patients or use fewer folds (e.g. --outer-folds 3 --inner-folds 3 needs at least 9)")
+
+
+def check_categories(X: pd.DataFrame, categories: dict[str, list[str]], what: str) -> None:
+    """Raise when a categorical column holds a value unseen in training."""
+    for col, known in categories.items():
+        seen = set(X[col].dropna().astype(str))
+        unknown = sorted(seen - set(known))
+        if unknown:
+            hint = "; ".join(f"{u!r}{suggest(u, known)}" for u in unknown[:5])
+            raise InputError(f"{what}: column {col!r} has unknown categor(ies) {hint}; the model knows {known}",
+                             "recode these values to one of the known categories (or leave them empty)")

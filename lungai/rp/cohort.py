@@ -1,0 +1,120 @@
+"""Synthetic RP cohort with a *known* risk model (for tests, benchmarks and the demo).
+
+Each patient's probability of grade >= 2 radiation pneumonitis is
+
+    logit p = INTERCEPT + sum_k  b_k * (x_k - centre_k) / scale_k
+
+with the coefficients in :data:`RISK_MODEL` (log-odds per ``scale_k`` units of the column).
+They encode the seed study's risk factors (Evin et al., Clin Lung Cancer 2024): higher
+haemoglobin, older age, low Tiffeneau ratio (FEV1/VC), lower platelets, mean lung dose,
+V20, V13, adjuvant durvalumab and seven lung intensity/texture features.  The effect sizes
+are illustrative, not the study's estimates.  Every other column (sex, histology, pack-years,
+V5, V30, tumour radiomics "noise" features) has no effect.  The outcome is drawn as
+Bernoulli(p), so the best achievable AUC (the *oracle AUC*) is the AUC of ``p`` itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+INTERCEPT = -1.25
+# column: (centre, scale, log-odds per scale unit)
+RISK_MODEL = {
+    "clin_age_years": (66.0, 10.0, 0.35),
+    "clin_hb_g_dl": (13.0, 1.5, 0.30),
+    "clin_tiffeneau_pct": (68.0, 10.0, -0.35),
+    "clin_platelets_10e9_l": (260.0, 80.0, -0.25),
+    "clin_durvalumab": (0.0, 1.0, 0.50),
+    "dose_mld_gy": (14.0, 3.5, 0.40),
+    "dose_v20_pct": (26.0, 7.0, 0.25),
+    "dose_v13_pct": (36.0, 9.0, 0.20),
+    "rad_lungs_original_firstorder_Mean": (-830.0, 40.0, 0.30),
+    "rad_lungs_original_firstorder_Skewness": (3.0, 0.8, -0.25),
+    "rad_lungs_original_firstorder_Kurtosis": (14.0, 5.0, -0.20),
+    "rad_lungs_original_glcm_Contrast": (40.0, 12.0, 0.25),
+    "rad_lungs_original_glcm_JointEntropy": (9.0, 1.0, 0.25),
+    "rad_lungs_original_glrlm_RunLengthNonUniformity": (5.0e5, 1.5e5, 0.20),
+    "rad_lungs_original_glszm_ZoneEntropy": (7.0, 0.6, 0.20),
+}
+_NOISE_FEATURES = [
+    "original_shape_MeshVolume", "original_shape_Sphericity", "original_shape_Elongation",
+    "original_firstorder_Energy", "original_firstorder_Entropy", "original_firstorder_Median",
+    "original_firstorder_Range", "original_glcm_Correlation", "original_glcm_Idm", "original_glcm_ClusterShade",
+    "original_gldm_DependenceEntropy", "original_gldm_LargeDependenceEmphasis", "original_glrlm_RunEntropy",
+    "original_glszm_SmallAreaEmphasis", "original_ngtdm_Coarseness", "original_ngtdm_Busyness",
+]
+
+
+@dataclass
+class Cohort:
+    table: pd.DataFrame          # one row per patient: case, features, outcome column
+    risk: np.ndarray             # true probability of each patient (the oracle)
+    outcome: str = "rp_grade2"
+
+
+def linear_predictor(table: pd.DataFrame) -> np.ndarray:
+    """The true log-odds of RP for each row (needs the RISK_MODEL columns, no missing values)."""
+    lp = np.full(len(table), INTERCEPT)
+    for col, (centre, scale, beta) in RISK_MODEL.items():
+        lp += beta * (table[col].to_numpy(float) - centre) / scale
+    return lp
+
+
+def make_cohort(n: int = 300, seed: int = 0, n_noise: int = 16, missing_rate: float = 0.02,
+                outcome: str = "rp_grade2") -> Cohort:
+    """``n`` synthetic patients; ``n_noise`` radiomic features without effect; a fraction
+    ``missing_rate`` of clinical/radiomic values blanked *after* the outcome is drawn."""
+    rng = np.random.default_rng(seed)
+    d = {"case": [f"SYN{seed:03d}-{i:05d}" for i in range(n)]}
+    d["clin_age_years"] = np.clip(rng.normal(66, 9, n), 35, 90).round(0)
+    d["clin_sex_cat"] = rng.choice(["male", "female"], n, p=[0.6, 0.4])
+    d["clin_histology_cat"] = rng.choice(["adenocarcinoma", "squamous", "other"], n, p=[0.5, 0.4, 0.1])
+    d["clin_pack_years"] = np.clip(rng.normal(40, 15, n), 0, None).round(0)
+    d["clin_hb_g_dl"] = rng.normal(13.0, 1.5, n).round(1)
+    d["clin_tiffeneau_pct"] = np.clip(rng.normal(68, 10, n), 30, 95).round(1)
+    d["clin_platelets_10e9_l"] = np.clip(rng.normal(260, 80, n), 50, None).round(0)
+    d["clin_durvalumab"] = rng.binomial(1, 0.5, n)
+    mld = np.clip(rng.normal(14.0, 3.5, n), 3.0, 25.0)
+    d["dose_mld_gy"] = mld.round(2)
+    d["dose_v5_pct"] = np.clip(3.5 * mld + rng.normal(0, 8, n), 0, 100).round(1)
+    d["dose_v13_pct"] = np.clip(2.55 * mld + rng.normal(0, 5, n), 0, 100).round(1)
+    d["dose_v20_pct"] = np.clip(1.85 * mld + rng.normal(0, 4, n), 0, 100).round(1)
+    d["dose_v30_pct"] = np.clip(1.2 * mld + rng.normal(0, 3, n), 0, 100).round(1)
+    for col, (centre, scale, _) in RISK_MODEL.items():
+        if col.startswith("rad_"):
+            d[col] = centre + scale * rng.normal(0, 1, n)
+    for k in range(n_noise):
+        segment = "tumour" if k % 2 == 0 else "lungs_minus_tumour"
+        name = _NOISE_FEATURES[k % len(_NOISE_FEATURES)]
+        suffix = "" if k < len(_NOISE_FEATURES) else f"_{k}"
+        d[f"rad_{segment}_{name}{suffix}"] = rng.normal(0, 1, n) * 10 + 50
+    table = pd.DataFrame(d)
+    risk = 1.0 / (1.0 + np.exp(-linear_predictor(table)))
+    table[outcome] = rng.binomial(1, risk)
+    if missing_rate > 0:
+        for col in table.columns:
+            if col.startswith(("clin_", "rad_")):
+                blank = rng.random(n) < missing_rate
+                table[col] = table[col].where(~blank, other=np.nan) if table[col].dtype.kind in "fiu" \
+                    else table[col].where(~blank, other=None)
+    return Cohort(table=table, risk=risk, outcome=outcome)
+
+
+def oracle_auc(cohort: Cohort) -> float:
+    """AUC of the true risk: the best any model can reach on this cohort."""
+    return float(roc_auc_score(cohort.table[cohort.outcome], cohort.risk))
+
+
+def make_noise_cohort(n: int = 60, n_features: int = 500, seed: int = 0, outcome: str = "rp_grade2") -> pd.DataFrame:
+    """Pure noise: ``n_features`` radiomic columns unrelated to a random outcome (leakage tests)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, n_features))
+    table = pd.DataFrame(X, columns=[f"rad_noise_{j:04d}" for j in range(n_features)])
+    y = np.zeros(n, int)
+    y[rng.permutation(n)[: n // 2]] = 1
+    table[outcome] = y
+    return table

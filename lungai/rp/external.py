@@ -1,0 +1,44 @@
+"""``validate_rp``: external validation of a locked model on a new cohort (no refitting)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from lungai.rp import model_io, plots
+from lungai.rp.checks import outcome_vector, read_table
+from lungai.rp.metrics import evaluate
+from lungai.rp.model_io import load_model
+from lungai.rp.prepare import model_features
+from lungai.rp.uncertainty import risk_with_interval
+
+
+def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, threshold: float | None = None,
+                seed: int = 0) -> dict:
+    """Metrics of the locked model on ``table`` (which must hold the outcome column).
+
+    Nothing is refitted.  With ``output_dir``: external_metrics.json, external_roc.png,
+    external_calibration.png and external_predictions.csv are written there.
+    """
+    bundle, card = load_model(model_dir)
+    df = table if isinstance(table, pd.DataFrame) else read_table(table)
+    outcome = outcome or card["outcome"]
+    y = outcome_vector(df, outcome)
+    X = model_features(df, card, "validation table")
+    risk, low, high = risk_with_interval(bundle, X)
+    thr = card["threshold"] if threshold is None else float(threshold)
+    result = evaluate(y, risk, thr, seed=seed)
+    result |= {"model": f"{card['feature_set']}/{card['model']}", "model_dir": str(model_dir),
+               "table": str(table) if not isinstance(table, pd.DataFrame) else "DataFrame",
+               "nested_cv_auc_at_training": card["metrics_nested_cv"]["auc"]}
+    if output_dir is not None:
+        out = Path(output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        key = result["model"]
+        plots.roc_plot({key: (y, risk, f"AUC {result['auc']:.2f}")}, out / "external_roc.png", "External validation ROC")
+        plots.calibration_plot({key: (y, risk)}, out / "external_calibration.png", "External validation calibration")
+        pd.DataFrame({"outcome": y, "risk": risk, "risk_low": low, "risk_high": high}).to_csv(
+            out / "external_predictions.csv", index_label="row", float_format="%.5g")
+        model_io.write_json(out / "external_metrics.json", result)
+    return result

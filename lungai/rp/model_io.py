@@ -1,0 +1,74 @@
+"""Saving and loading an RP model directory, without pickle.
+
+``MODEL_DIR/model.skops``       the fitted pipeline, its bootstrap ensemble and the explanation
+                                baseline (skops format: loaded only if every type in the file is on
+                                :data:`TRUSTED_TYPES`, so a tampered file cannot run code)
+``MODEL_DIR/model_card.json``   what the model is: training data summary, features and roles,
+                                hyper-parameters, metrics, threshold, date, versions
+``MODEL_DIR/metrics.json``      nested-CV metrics of every feature set x model
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import skops.io as sio
+
+from lungai.errors import InputError
+
+MODEL_FILE, CARD_FILE, METRICS_FILE = "model.skops", "model_card.json", "metrics.json"
+FORMAT = "lungai-rp-model/1"
+
+# Types outside skops' default trusted set that an RP model legitimately contains.
+TRUSTED_TYPES = [
+    "numpy.dtype",
+    "sklearn.feature_selection._univariate_selection.f_classif",
+    "sklearn.tree._tree.Tree",
+]
+
+
+def save_model(model_dir, bundle: dict, card: dict, metrics: dict) -> Path:
+    """Write the three files into ``model_dir`` (created if needed)."""
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    tmp = model_dir / (MODEL_FILE + ".tmp")
+    sio.dump(bundle, tmp, compression=8)
+    tmp.replace(model_dir / MODEL_FILE)
+    write_json(model_dir / CARD_FILE, card)
+    write_json(model_dir / METRICS_FILE, metrics)
+    return model_dir
+
+
+def write_json(path, obj) -> None:
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=_jsonable) + "\n")
+    tmp.replace(path)
+
+
+def _jsonable(v):
+    if hasattr(v, "item"):
+        return v.item()
+    if hasattr(v, "tolist"):
+        return v.tolist()
+    return str(v)
+
+
+def load_model(model_dir) -> tuple[dict, dict]:
+    """(bundle, card) of a model directory written by :func:`save_model`."""
+    model_dir = Path(model_dir)
+    path, card_path = model_dir / MODEL_FILE, model_dir / CARD_FILE
+    if not path.is_file() or not card_path.is_file():
+        raise InputError(f"{model_dir} is not an RP model directory (needs {MODEL_FILE} and {CARD_FILE})",
+                         "give the directory written by 'lungai rp train -o MODEL_DIR'")
+    card = json.loads(card_path.read_text())
+    if card.get("format") != FORMAT:
+        raise InputError(f"{card_path} has format {card.get('format')!r}, expected {FORMAT!r}",
+                         "retrain the model with this version of lungai")
+    untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
+    if untrusted:
+        raise InputError(f"{path} contains types that an RP model never needs: {untrusted}",
+                         "do not load model files from unknown sources; retrain the model")
+    bundle = sio.load(path, trusted=TRUSTED_TYPES)
+    return bundle, card

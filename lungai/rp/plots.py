@@ -1,0 +1,66 @@
+"""PNG figures: ROC curves, calibration plot, cohort-level feature importance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    return plt
+
+
+def roc_plot(curves: dict[str, tuple[np.ndarray, np.ndarray, str]], path, title: str) -> Path:
+    """``curves``: label -> (y, risk, legend text)."""
+    from sklearn.metrics import roc_curve  # noqa: PLC0415
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for label, (y, p, text) in curves.items():
+        fpr, tpr, _ = roc_curve(y, p)
+        ax.plot(fpr, tpr, lw=1.5, label=f"{label} {text}")
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.set(xlabel="1 - specificity", ylabel="sensitivity", title=title, xlim=(0, 1), ylim=(0, 1))
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def calibration_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], path, title: str, bins: int = 10) -> Path:
+    """Observed event rate against mean predicted risk in quantile bins."""
+    from sklearn.calibration import calibration_curve  # noqa: PLC0415
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for label, (y, p) in curves.items():
+        obs, pred = calibration_curve(y, p, n_bins=min(bins, max(2, len(y) // 10)), strategy="quantile")
+        ax.plot(pred, obs, "o-", ms=3, lw=1.2, label=label)
+    ax.plot([0, 1], [0, 1], "k:", lw=1, label="ideal")
+    ax.set(xlabel="predicted risk", ylabel="observed RP rate", title=title, xlim=(0, 1), ylim=(0, 1))
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def importance_plot(importance, path, title: str, top: int = 15) -> Path:
+    """Horizontal bars of mean |contribution| (a pandas Series indexed by feature)."""
+    plt = _plt()
+    imp = importance.sort_values(ascending=False).head(top)[::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.32 * len(imp) + 1.2))
+    ax.barh(range(len(imp)), imp.to_numpy(), color="#c0504d")
+    ax.set_yticks(range(len(imp)), [str(i) for i in imp.index], fontsize=7)
+    ax.set(xlabel="mean |Shapley value| (log-odds of RP)", title=title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

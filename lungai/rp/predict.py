@@ -1,0 +1,53 @@
+"""``predict_rp``: risk, interval and top contributing features for new patients."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from lungai.errors import InputError
+from lungai.rp import plots
+from lungai.rp.checks import read_table
+from lungai.rp.explain import shapley_values, top_contributions
+from lungai.rp.model_io import load_model
+from lungai.rp.prepare import case_ids, model_features
+from lungai.rp.uncertainty import risk_with_interval
+
+
+def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=None, seed: int = 0,
+               protect=()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Predict RP risk for ``patients`` (CSV path or DataFrame).
+
+    Returns (predictions, contributions): one row per patient with ``case, risk, risk_low,
+    risk_high, high_risk`` and ``top1_feature, top1_contribution, ...``; and the full table of
+    Shapley values (log-odds, one column per feature).  Writes ``output`` (CSV) and
+    ``importance_png`` (mean |Shapley value| over these patients) when given.
+    """
+    bundle, card = load_model(model_dir)
+    df = patients if isinstance(patients, pd.DataFrame) else read_table(patients)
+    if output is not None:
+        inputs = [Path(p).resolve() for p in protect] + ([Path(patients).resolve()]
+                                                        if not isinstance(patients, pd.DataFrame) else [])
+        if Path(output).resolve() in inputs:
+            raise InputError(f"the output {output} is an input file and would be overwritten",
+                             "choose another output path")
+    X = model_features(df, card, "patients table")
+    risk, low, high = risk_with_interval(bundle, X)
+    contrib = shapley_values(bundle["pipeline"], X, bundle["baseline"], seed=seed)
+    pred = pd.DataFrame({"case": case_ids(df, card["roles"].get("id_column")), "risk": risk,
+                         "risk_low": low, "risk_high": high,
+                         "high_risk": (risk >= card["threshold"]).astype(int)})
+    for i, tops in enumerate(top_contributions(contrib, top)):
+        for r, (name, value) in enumerate(tops, start=1):
+            pred.loc[i, f"top{r}_feature"] = name
+            pred.loc[i, f"top{r}_contribution"] = value
+    contrib.insert(0, "case", pred["case"].to_numpy())
+    if output is not None:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        pred.to_csv(output, index=False, float_format="%.5g")
+    if importance_png is not None:
+        imp = contrib.drop(columns="case").abs().mean()
+        plots.importance_plot(imp[imp > 0], importance_png,
+                              f"RP risk: feature importance over {len(df)} patient(s)")
+    return pred, contrib

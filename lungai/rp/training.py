@@ -1,0 +1,149 @@
+"""``train_rp``: nested-CV comparison of feature sets x models, then the locked model."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sklearn
+
+from lungai import __version__
+from lungai.errors import InputError
+from lungai.progress import task
+from lungai.rp import model_io, plots
+from lungai.rp.checks import check_events, check_not_constant, numeric_features, outcome_vector, read_table
+from lungai.rp.columns import FEATURE_SETS, infer_roles
+from lungai.rp.explain import model_inputs
+from lungai.rp.metrics import evaluate
+from lungai.rp.pipeline import MODEL_NAMES, MODELS
+from lungai.rp.prepare import feature_summary
+from lungai.rp.validation import bootstrap_ensemble, fit_final, nested_cv
+
+UNCERTAINTY = ("95 % percentile interval of the risks predicted by {n} copies of the locked pipeline "
+               "(same hyper-parameters) refitted on stratified bootstrap resamples of the training cohort: "
+               "it reflects how much the model itself is uncertain because the cohort is finite, "
+               "not the patient's chance of RP (that is the risk).")
+
+
+@dataclass
+class TrainResult:
+    model_dir: Path
+    metrics: dict
+    chosen: str
+    lines: list[str]
+
+
+def _parse_list(value, allowed, what) -> list[str]:
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
+    bad = [v for v in items if v not in allowed]
+    if bad or not items:
+        raise InputError(f"unknown {what}: {bad}", f"choose from {', '.join(allowed)}")
+    return items
+
+
+def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, role_file=None,
+             outer_folds: int = 5, inner_folds: int = 3, threshold: float | None = None, fast: bool = False,
+             n_boot: int | None = None, final: str | None = None, seed: int = 0, overwrite: bool = False,
+             make_plots: bool = True) -> TrainResult:
+    """Train and validate RP models on ``table`` (CSV path or DataFrame) and lock the best one."""
+    source = str(table) if not isinstance(table, pd.DataFrame) else "DataFrame"
+    df = table if isinstance(table, pd.DataFrame) else read_table(table)
+    model_dir = Path(model_dir)
+    if (model_dir / model_io.MODEL_FILE).exists() and not overwrite:
+        raise InputError(f"{model_dir} already holds a model", "choose a new output directory (or --overwrite)")
+    if not isinstance(table, pd.DataFrame) and Path(table).resolve().parent == model_dir.resolve() \
+            and Path(table).name in (model_io.MODEL_FILE, model_io.CARD_FILE, model_io.METRICS_FILE):
+        raise InputError(f"the input {table} would be overwritten", "choose another output directory")
+    models = _parse_list(models, MODELS, "model(s)")
+    y = outcome_vector(df, outcome)
+    roles = infer_roles(df, outcome, role_file)
+    explicit = feature_sets is not None
+    sets = _parse_list(feature_sets or list(FEATURE_SETS), FEATURE_SETS, "feature set(s)")
+    empty = [s for s in sets if not roles.features(s)]
+    if empty and explicit:
+        raise InputError(f"feature set(s) {empty} have no columns in this table",
+                         "add clin_/dose_/rad_ columns or drop these sets from --feature-sets")
+    sets = [s for s in sets if s not in empty]
+    all_features = sorted({c for s in sets for c in roles.features(s)}, key=list(df.columns).index)
+    X_all = numeric_features(df, roles, all_features)
+    check_not_constant(X_all)
+    check_events(y, outer_folds, inner_folds)
+    if threshold is None:
+        threshold = round(float(y.mean()), 3)
+    n_boot = n_boot if n_boot is not None else (10 if fast else 30)
+    combos = [(s, m) for s in sets for m in models]
+    if final is not None and final not in {f"{s}/{m}" for s, m in combos}:
+        raise InputError(f"--final {final!r} is not one of the trained combinations",
+                         f"use one of {', '.join(f'{s}/{m}' for s, m in combos)}")
+
+    results, oof = {}, {}
+    with task("rp train", len(combos) * outer_folds + n_boot + 2) as bar:
+        for s, m in combos:
+            X = X_all[roles.features(s)]
+            cats = [c for c in roles.categorical if c in X.columns]
+            key = f"{s}/{m}"
+            cv = nested_cv(X, y, m, cats, outer_folds, inner_folds, seed, fast, progress=bar, label=key)
+            oof[key] = cv["oof"]
+            results[key] = evaluate(y, cv["oof"], threshold, seed=seed) | {"params_per_fold": cv["params"]}
+        chosen = final or max(results, key=lambda k: results[k]["auc"])
+        s, m = chosen.split("/")
+        X = X_all[roles.features(s)]
+        cats = [c for c in roles.categorical if c in X.columns]
+        pipe, params = fit_final(X, y, m, cats, inner_folds, seed, fast)
+        bar.update(1, f"locked {chosen}")
+        ensemble = bootstrap_ensemble(pipe, X, y, n_boot, seed, progress=bar)
+        baseline = model_inputs(pipe, X).mean(axis=0)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        figures = []
+        if make_plots:
+            curves = {k: (y, p, f"AUC {results[k]['auc']:.2f}") for k, p in oof.items()}
+            figures.append(plots.roc_plot(curves, model_dir / "roc.png", "Nested-CV ROC").name)
+            figures.append(plots.calibration_plot({k: (y, p) for k, p in oof.items()},
+                                                  model_dir / "calibration.png", "Nested-CV calibration").name)
+        bar.update(1, "plots")
+
+    pd.DataFrame({"outcome": y} | {f"risk_{k.replace('/', '_')}": p for k, p in oof.items()}).to_csv(
+        model_dir / "cv_predictions.csv", index_label="row")
+    metrics = {"outcome": outcome, "n": int(len(y)), "events": int(y.sum()), "threshold": threshold,
+               "validation": f"nested stratified CV: {outer_folds} outer x {inner_folds} inner folds, seed {seed}",
+               "results": results, "chosen": chosen, "figures": figures}
+    card = {
+        "format": model_io.FORMAT, "name": "SlicerLungAI radiation-pneumonitis risk model",
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "lungai_version": __version__, "sklearn_version": sklearn.__version__,
+        "outcome": outcome, "feature_set": s, "model": m, "model_name": MODEL_NAMES[m],
+        "hyperparameters": params, "features": list(X.columns), "roles": roles.to_json(),
+        "categories": {c: sorted(X[c].dropna().astype(str).unique().tolist()) for c in cats},
+        "training_data": {"source": source, "n": int(len(y)), "events": int(y.sum()),
+                          "prevalence": float(y.mean()), "ignored_columns": roles.ignored,
+                          "features": feature_summary(X, cats)},
+        "metrics_nested_cv": {k: v for k, v in results[chosen].items() if k != "params_per_fold"},
+        "comparison_auc": {k: [round(v["auc"], 3)] + [round(x, 3) for x in v["auc_ci95"]] for k, v in results.items()},
+        "threshold": threshold, "threshold_rule": "given" if threshold != round(float(y.mean()), 3) else
+        "training prevalence (default)",
+        "uncertainty": UNCERTAINTY.format(n=n_boot), "n_bootstrap": n_boot,
+        "explanation": "Shapley values in log-odds against the training-mean patient "
+                       + ("(exact, linear model)" if m == "lr" else "(captum ShapleyValueSampling)"),
+        "seed": seed, "fast": fast,
+        "intended_use": "research: risk of the outcome for patients like the training cohort; not for clinical decisions",
+    }
+    model_io.save_model(model_dir, {"pipeline": pipe, "bootstrap": ensemble, "baseline": baseline}, card, metrics)
+    return TrainResult(model_dir, metrics, chosen, summary_lines(metrics))
+
+
+def summary_lines(metrics: dict) -> list[str]:
+    """A printable table of the metrics of every feature set x model."""
+    lines = [f"{'feature set/model':32s} {'AUC (95% CI)':20s} {'Brier':>6s} {'slope':>6s} {'int.':>6s} "
+             f"{'sens':>5s} {'spec':>5s}"]
+    for key, r in metrics["results"].items():
+        mark = " *" if key == metrics.get("chosen") else ""
+        lines.append(f"{key + mark:32s} {r['auc']:.3f} ({r['auc_ci95'][0]:.2f}-{r['auc_ci95'][1]:.2f})  "
+                     f"{r['brier']:6.3f} {r['calibration_slope']:6.2f} {r['calibration_intercept']:6.2f} "
+                     f"{r['sensitivity']:5.2f} {r['specificity']:5.2f}")
+    lines.append(f"threshold {metrics['threshold']}; n = {metrics['n']}, events = {metrics['events']}"
+                 + ("; * = locked model" if metrics.get("chosen") else ""))
+    return lines
+

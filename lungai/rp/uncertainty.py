@@ -1,0 +1,24 @@
+"""Risk and its uncertainty interval per patient.
+
+The locked pipeline gives the risk.  The interval is the 2.5-97.5 percentile range of the
+risks predicted by the bootstrap ensemble (the same pipeline and hyper-parameters refitted on
+stratified bootstrap resamples of the training cohort, stored in the model file).  It shows
+how much the estimate depends on the particular training patients: wide intervals mean the
+training data say little about patients like this one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def risk_with_interval(bundle: dict, X, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(risk, low, high) for each row of ``X``."""
+    risk = bundle["pipeline"].predict_proba(X)[:, 1]
+    members = bundle.get("bootstrap") or []
+    if not members:
+        return risk, risk.copy(), risk.copy()
+    boot = np.array([m.predict_proba(X)[:, 1] for m in members])
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(boot, [tail, 100 - tail], axis=0)
+    return risk, np.minimum(low, risk), np.maximum(high, risk)
