@@ -12,6 +12,7 @@ are those of pyradiomics called directly with the same parameters.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +26,9 @@ from lungai.progress import NullProgress
 LONG_COLUMNS = ["case", "segment", "image_type", "feature_class", "feature", "value"]
 ERROR_COLUMNS = ["case", "segment", "error"]
 MIN_VOXELS = 2
+# pyradiomics validates parameters with pykwalify, whose YAML schema loading is not thread-safe
+# (Dask workers with several threads build extractors concurrently).
+_EXTRACTOR_LOCK = threading.Lock()
 
 
 @dataclass
@@ -39,7 +43,8 @@ def make_extractor(params: dict):
     from radiomics import featureextractor
 
     logging.getLogger("radiomics").setLevel(logging.ERROR)
-    return featureextractor.RadiomicsFeatureExtractor(params)
+    with _EXTRACTOR_LOCK:
+        return featureextractor.RadiomicsFeatureExtractor(params)
 
 
 def split_key(key: str) -> tuple[str, str, str] | None:

@@ -1,0 +1,77 @@
+"""Cohort batch: Dask (local cluster and given scheduler), resume, failing case, same values as a loop."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from lungai.errors import InputError
+from lungai.radiomics import load_params
+from lungai.radiomics.batch import run_batch
+from lungai.radiomics.manifest import read_manifest, write_synthetic_cohort
+
+PARAMS = load_params("default", feature_classes=["firstorder", "shape"])
+SEGMENTS = ["tumour", "lungs_minus_tumour"]
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cohort")
+    manifest = write_synthetic_cohort(folder, 3, seed=5)
+    df = pd.read_csv(manifest, dtype=str)
+    broken = {"case": "broken", "image": "nowhere/ct.nii.gz", "mask": "nowhere/labels.nii.gz", "phantom": "1"}
+    pd.concat([df, pd.DataFrame([broken])]).to_csv(manifest, index=False)
+    return manifest
+
+
+def test_loop_resume_and_failure(cohort, tmp_path):
+    out = tmp_path / "f.csv"
+    s = run_batch(cohort, out, PARAMS, workers=0, segments=SEGMENTS)
+    assert sorted(s.done) == ["synth005_000", "synth005_001", "synth005_002"]
+    assert [c for c, _ in s.failed] == ["broken"] and "does not exist" in s.failed[0][1]
+    table = pd.read_csv(out)
+    assert set(table.case) == set(s.done) and set(table.segment) == set(SEGMENTS)
+    errors = pd.read_csv(tmp_path / "f_errors.csv")
+    assert errors.case.tolist() == ["broken"]
+    part = tmp_path / "f.csv.parts" / "synth005_000.csv"
+    stamp = part.stat().st_mtime_ns
+    again = run_batch(cohort, out, PARAMS, workers=0, segments=SEGMENTS)
+    assert sorted(again.skipped) == sorted(s.done) and again.done == [] and len(again.failed) == 1
+    assert part.stat().st_mtime_ns == stamp
+    pd.testing.assert_frame_equal(pd.read_csv(out), table)
+    with pytest.raises(InputError, match="other parameters"):
+        run_batch(cohort, out, load_params("default", feature_classes=["glcm"]), workers=0, segments=SEGMENTS)
+
+
+def test_dask_scheduler_address_gives_same_values_as_loop(cohort, tmp_path):
+    from dask.distributed import LocalCluster
+
+    loop_out, dask_out = tmp_path / "loop.csv", tmp_path / "dask.csv"
+    run_batch(cohort, loop_out, PARAMS, workers=0, segments=SEGMENTS, wide=True)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        s = run_batch(cohort, dask_out, PARAMS, scheduler=cluster.scheduler_address, segments=SEGMENTS, wide=True)
+    assert len(s.done) == 3 and len(s.failed) == 1
+    a = pd.read_csv(loop_out).sort_values("case").reset_index(drop=True)
+    b = pd.read_csv(dask_out).sort_values("case").reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+    assert "rad_tumour_original_shape_VoxelVolume" in a.columns
+
+
+def test_cli_local_cluster_two_workers(cohort, tmp_path):
+    from lungai.cli import main
+
+    out = tmp_path / "cli.csv"
+    rc = main(["radiomics-batch", str(cohort), "--workers", "2", "--feature-classes", "firstorder",
+               "--segments", "tumour", "-o", str(out)])
+    assert rc == 1  # one case failed, the others are written
+    assert set(pd.read_csv(out).case) == {"synth005_000", "synth005_001", "synth005_002"}
+
+
+def test_manifest_validation(tmp_path):
+    bad = tmp_path / "m.csv"
+    bad.write_text("case,image\na,x.nii.gz\n")
+    with pytest.raises(InputError, match="no mask column"):
+        read_manifest(bad)
+    bad.write_text("case,image,mask\na,x.nii.gz,y.nii.gz\na,z.nii.gz,y.nii.gz\n")
+    with pytest.raises(InputError, match="repeats case"):
+        read_manifest(bad)

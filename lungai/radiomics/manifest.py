@@ -1,0 +1,58 @@
+"""Cohort manifests for ``lungai radiomics-batch``.
+
+A manifest is a CSV with one row per case: ``case``, ``image`` and either ``mask`` (label map; optional
+``label`` "1;2" or "tumour=1;lungs=2", optional ``phantom`` = 1 for a lungai synthetic label map) or
+``tumour`` and/or ``lungs`` (lungai lung label map).  Relative paths are relative to the manifest.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from lungai.errors import InputError
+
+PATH_COLUMNS = ("image", "mask", "tumour", "lungs")
+
+
+def read_manifest(path: str | Path) -> list[dict]:
+    """The manifest rows as dicts with absolute paths; checks columns and unique case ids."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"manifest {p} does not exist", "give a CSV with columns case, image, mask (or tumour/lungs)")
+    df = pd.read_csv(p, dtype=str, keep_default_na=False)
+    missing = {"case", "image"} - set(df.columns)
+    if missing:
+        raise InputError(f"manifest {p.name} lacks the column(s) {sorted(missing)}",
+                         "columns: case, image, and mask (+ label / phantom) or tumour and/or lungs")
+    if not ({"mask", "tumour", "lungs"} & set(df.columns)):
+        raise InputError(f"manifest {p.name} has no mask column", "add a mask column, or tumour and/or lungs columns")
+    dup = df["case"][df["case"].duplicated()].tolist()
+    if dup:
+        raise InputError(f"manifest {p.name} repeats case id(s) {dup[:5]}", "give every row a unique case id")
+    rows = []
+    for rec in df.to_dict("records"):
+        for col in PATH_COLUMNS:
+            if rec.get(col):
+                q = Path(rec[col])
+                rec[col] = str(q if q.is_absolute() else (p.parent / q))
+        rows.append(rec)
+    return rows
+
+
+def write_synthetic_cohort(folder: str | Path, n: int, seed: int = 0, shape=(96, 96, 40),
+                           spacing=(3.5, 3.5, 5.0)) -> Path:
+    """``n`` synthetic phantoms (varied tumours) and their manifest; returns the manifest path."""
+    from lungai.synthetic import make_phantom, random_spec, write_phantom
+
+    folder = Path(folder)
+    rows = []
+    for i in range(n):
+        case = f"synth{seed:03d}_{i:03d}"
+        spec = random_spec(seed * 1000 + i, shape=shape, spacing=spacing)
+        write_phantom(make_phantom(spec, seed=seed * 1000 + i), folder / case)
+        rows.append({"case": case, "image": f"{case}/ct.nii.gz", "mask": f"{case}/labels.nii.gz", "phantom": "1"})
+    manifest = folder / "manifest.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    return manifest
