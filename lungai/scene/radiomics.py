@@ -1,0 +1,97 @@
+"""Radiomics (and optional dose) table for a volume node and chosen segments, like SlicerRadiomics.
+
+The table has one row per feature (``feature`` = pyradiomics key such as ``original_firstorder_Mean``,
+plus ``image_type``, ``feature_class``, ``name``) and one column per segment.  When a tumour segment
+("Tumor"/"Tumour"/"GTV") and lung segments ("Right lung", "Left lung") are among the chosen ones,
+the derived "Lungs" and "Lungs minus tumour" columns are added.  With a dose volume, per-segment
+dose rows follow (``feature_class`` = ``dose``: mean/min/max, V5-V30 %, D2/D50/D98).
+A segment that fails (empty, one voxel, dose not covering it) is reported in ``errors`` and its
+column holds NaN; the other segments are computed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+
+from lungai import mrml
+from lungai.errors import InputError
+from lungai.io import copy_geometry
+
+TUMOUR_NAMES = ("tumor", "tumour", "gtv")
+RIGHT, LEFT = "right lung", "left lung"
+
+
+def _derived(masks: dict[str, sitk.Image], reference: sitk.Image) -> dict[str, sitk.Image]:
+    lower = {k.lower(): k for k in masks}
+    if RIGHT not in lower or LEFT not in lower:
+        return {}
+    arr = lambda k: sitk.GetArrayViewFromImage(masks[lower[k]]) > 0  # noqa: E731
+    lungs = arr(RIGHT) | arr(LEFT)
+    out = {"Lungs": copy_geometry(lungs.astype(np.uint8), reference)}
+    tumour = next((lower[n] for n in TUMOUR_NAMES if n in lower), None)
+    if tumour is not None:
+        out["Lungs minus tumour"] = copy_geometry((lungs & ~arr(tumour.lower())).astype(np.uint8), reference)
+    return out
+
+
+def _dose_rows(dose_kji: np.ndarray, masks: dict, errors: dict) -> pd.DataFrame:
+    from lungai.dose.dvh import d_gy, v_percent
+    from lungai.dose.resample import check_coverage
+
+    values = {}
+    for name, mask in masks.items():
+        m = sitk.GetArrayViewFromImage(mask) > 0
+        try:
+            if not m.any():
+                raise InputError(f"segment {name!r} is empty", "leave it out")
+            check_coverage(dose_kji, m, f"segment {name!r}")
+        except InputError as exc:
+            errors.setdefault(name, str(exc))
+            continue
+        d = dose_kji[m]
+        row = {"dose_mean_gy": float(d.mean()), "dose_min_gy": float(d.min()), "dose_max_gy": float(d.max())}
+        row.update({f"dose_v{v}_pct": v_percent(d, v) for v in (5, 13, 20, 30)})
+        row.update({f"dose_d{p}_gy": d_gy(d, p) for p in (2, 50, 98)})
+        values[name] = row
+    frame = pd.DataFrame(values).reindex(columns=list(masks))
+    frame.index.name = "name"
+    frame = frame.reset_index()
+    return frame.assign(feature=frame["name"], image_type="dose", feature_class="dose")
+
+
+def radiomics_table(scene, volume_node, seg_node, segments=None, params="default", image_types=None,
+                    feature_classes=None, dose_node=None, table_node=None, progress=None):
+    """Compute the table; returns (table node, {segment: error message})."""
+    from lungai.dose.resample import dose_on_grid
+    from lungai.radiomics import extract, load_params
+
+    image = mrml.image_from_volume_node(volume_node)
+    names = list(segments or mrml.segment_names(seg_node))
+    if not names:
+        raise InputError(f"{seg_node.GetName()} has no segments", "add or choose at least one segment")
+    masks = {n: mrml.segment_to_mask(scene, seg_node, n, volume_node) for n in names}
+    masks.update(_derived(masks, image))
+    p = params if isinstance(params, dict) else load_params(params, image_types=image_types,
+                                                             feature_classes=feature_classes)
+    result = extract(image, masks, p, case=volume_node.GetName(), progress=progress)
+    errors = dict(zip(result.errors.segment, result.errors.error))
+    long = result.features
+    table = long.assign(feature=long.image_type + "_" + long.feature_class + "_" + long.feature).pivot(
+        index=["feature", "image_type", "feature_class"], columns="segment", values="value")
+    table = table.reindex(columns=list(masks)).reset_index()
+    table.insert(3, "name", table["feature"].str.rsplit("_", n=1).str[-1])
+    table.columns.name = None
+    if dose_node is not None:
+        dose = dose_on_grid(mrml.image_from_volume_node(dose_node), image)
+        table = pd.concat([table, _dose_rows(dose, masks, errors)[list(table.columns)]], ignore_index=True)
+    node = mrml.table_node_from_dataframe(scene, table, f"{volume_node.GetName()} radiomics", node=table_node)
+    return node, errors
+
+
+def export_table_csv(table_node, path, protect=()) -> str:
+    """Write the table node as CSV (atomically; never onto an input)."""
+    from lungai.radiomics.csv_output import write_csv
+
+    return str(write_csv(mrml.dataframe_from_table_node(table_node), path, protect=protect))
