@@ -125,7 +125,8 @@ def require_columns(df: pd.DataFrame, columns, what: str) -> None:
     """Raise naming every column of ``columns`` that ``df`` lacks, with close matches."""
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        hints = "; ".join(f"{c!r}{suggest(c, df.columns)}" for c in missing[:20])
+        unused = [c for c in df.columns if c not in set(columns)]  # likely misspellings
+        hints = "; ".join(f"{c!r}{suggest(c, unused) or suggest(c, df.columns)}" for c in missing[:20])
         more = f" and {len(missing) - 20} more" if len(missing) > 20 else ""
         raise InputError(f"{what}: {len(missing)} required column(s) missing: {hints}{more}",
                          "add the columns (or fix their spelling) so the table matches the model's features")

@@ -1,0 +1,111 @@
+"""RP bad-input handling: every error names the problem (and columns) and the fix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lungai.errors import InputError
+from lungai.rp.checks import check_events, numeric_features, outcome_vector, read_table
+from lungai.rp.cohort import make_cohort
+from lungai.rp.columns import infer_roles
+from lungai.rp.predict import predict_rp
+from lungai.rp.training import train_rp
+
+from rp_helpers import rp_cohort, rp_model_dir  # noqa: F401  (fixtures)
+
+
+@pytest.fixture
+def table():
+    return make_cohort(60, seed=3, n_noise=2).table
+
+
+def test_roles_from_prefixes_and_role_file(tmp_path, table):
+    table = table.rename(columns={"clin_age_years": "Age"}).assign(notes="x")
+    roles = infer_roles(table, "rp_grade2")
+    assert roles.id_column == "case"
+    assert "Age" in roles.ignored and "notes" in roles.ignored
+    assert set(roles.categorical) == {"clin_sex_cat", "clin_histology_cat"}
+    assert all(c.startswith("rad_") for c in roles.features("radiomic"))
+    assert set(roles.features("clinical_dosimetric")) | set(roles.features("radiomic")) == set(roles.features("all"))
+    (tmp_path / "roles.csv").write_text("column,role,type\nAge,clinical,\nclin_durvalumab,clinical,categorical\n")
+    roles = infer_roles(table, "rp_grade2", tmp_path / "roles.csv")
+    assert roles.roles["Age"] == "clinical" and "clin_durvalumab" in roles.categorical
+    (tmp_path / "bad.csv").write_text("column,role\nAgee,clinical\n")
+    with pytest.raises(InputError, match="Agee.*did you mean 'Age'"):
+        infer_roles(table, "rp_grade2", tmp_path / "bad.csv")
+
+
+def test_misspelled_outcome_is_named_with_suggestion(table):
+    with pytest.raises(InputError, match="'rp_grade_2'.*did you mean 'rp_grade2'"):
+        outcome_vector(table, "rp_grade_2")
+
+
+def test_outcome_must_be_binary(table):
+    table["rp_grade2"] = table["rp_grade2"].astype(object)
+    table.loc[3, "rp_grade2"] = "maybe"
+    with pytest.raises(InputError, match="other than 0/1.*maybe"):
+        outcome_vector(table, "rp_grade2")
+
+
+def test_non_numeric_value_names_column_and_line(table):
+    table["dose_mld_gy"] = table["dose_mld_gy"].astype(object)
+    table.loc[4, "dose_mld_gy"] = "12,5"
+    roles = infer_roles(table, "rp_grade2")
+    with pytest.raises(InputError, match=r"'dose_mld_gy'.*'12,5'.*CSV lines \[6\]"):
+        numeric_features(table, roles, roles.features("all"))
+
+
+def test_constant_feature_is_named(tmp_path, table):
+    table["rad_tumour_original_shape_Flatness"] = 1.0
+    with pytest.raises(InputError, match="constant.*rad_tumour_original_shape_Flatness"):
+        train_rp(table, "rp_grade2", tmp_path / "m", fast=True)
+
+
+def test_too_few_events_says_the_minimum(tmp_path, table):
+    y = np.zeros(len(table), int)
+    y[:8] = 1
+    table["rp_grade2"] = y
+    with pytest.raises(InputError, match="too few events.*8 events.*minimum is 15"):
+        train_rp(table, "rp_grade2", tmp_path / "m", fast=True)
+    check_events(y, 3, 2)  # 8 >= 6: fine with smaller folds
+
+
+def test_no_feature_columns_and_unknown_sets(tmp_path, table):
+    with pytest.raises(InputError, match="no feature columns"):
+        train_rp(table[["case", "rp_grade2"]].assign(x=1.0), "rp_grade2", tmp_path / "m")
+    with pytest.raises(InputError, match="unknown feature set.*radiomics"):
+        train_rp(table, "rp_grade2", tmp_path / "m", feature_sets="radiomics")
+    with pytest.raises(InputError, match="unknown model"):
+        train_rp(table, "rp_grade2", tmp_path / "m", models="svm")
+
+
+def test_unreadable_and_missing_tables(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        read_table(tmp_path / "nope.csv")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(InputError, match="not a readable CSV|no rows"):
+        read_table(tmp_path / "empty.csv")
+
+
+def test_predict_names_missing_and_misspelled_columns(rp_model_dir, rp_cohort):
+    patients = rp_cohort.table.head(3).rename(columns={"dose_v20_pct": "dose_v20"}).drop(columns="clin_hb_g_dl")
+    with pytest.raises(InputError) as err:
+        predict_rp(rp_model_dir, patients)
+    text = str(err.value)
+    assert "2 required column(s) missing" in text
+    assert "'dose_v20_pct' (did you mean 'dose_v20'" in text and "'clin_hb_g_dl'" in text
+
+
+def test_predict_rejects_unknown_category(rp_model_dir, rp_cohort):
+    patients = rp_cohort.table.head(3).copy()
+    patients.loc[1, "clin_histology_cat"] = "squamos"
+    with pytest.raises(InputError, match="clin_histology_cat.*'squamos'.*did you mean 'squamous'"):
+        predict_rp(rp_model_dir, patients)
+
+
+def test_existing_model_is_not_overwritten(rp_model_dir, rp_cohort):
+    before = (rp_model_dir / "model.skops").read_bytes()
+    with pytest.raises(InputError, match="already holds a model"):
+        train_rp(rp_cohort.table, rp_cohort.outcome, rp_model_dir, fast=True)
+    assert (rp_model_dir / "model.skops").read_bytes() == before

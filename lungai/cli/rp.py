@@ -1,0 +1,130 @@
+"""``lungai rp``: radiation-pneumonitis risk (synth, train, validate, predict)."""
+
+from __future__ import annotations
+
+import json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("rp", help="radiation-pneumonitis risk from clinical + dosimetric + radiomic features",
+                       description="Train, validate and apply RP risk models. Columns: clin_*, dose_*, rad_* "
+                                   "(suffix _cat = categorical), case/patient_id; see docs/rp.md.")
+    rp = p.add_subparsers(dest="rp_command", required=True, metavar="SUBCOMMAND")
+
+    s = rp.add_parser("synth", help="write a synthetic cohort CSV with a known risk model")
+    s.add_argument("-o", "--output", required=True, help="output CSV")
+    s.add_argument("-n", type=int, default=300, help="number of patients (default 300)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--noise-features", type=int, default=16, help="radiomic features without effect")
+    s.add_argument("--missing-rate", type=float, default=0.02, help="fraction of blanked clinical/radiomic values")
+    s.add_argument("--with-true-risk", action="store_true", help="add the true risk as column 'true_risk'")
+    s.set_defaults(func=run_synth)
+
+    t = rp.add_parser("train", help="nested-CV comparison of feature sets x models; lock the best model")
+    t.add_argument("table", help="CSV, one row per patient")
+    t.add_argument("--outcome", required=True, help="0/1 outcome column (e.g. grade >= 2 pneumonitis)")
+    t.add_argument("-o", "--output", required=True, help="model directory to create")
+    t.add_argument("--models", default="lr,rf", help="comma list of lr, rf (default lr,rf)")
+    t.add_argument("--feature-sets", default=None,
+                   help="comma list of clinical_dosimetric, radiomic, all (default: all three)")
+    t.add_argument("--roles", default=None, help="role file: CSV with columns column,role[,type]")
+    t.add_argument("--outer-folds", type=int, default=5)
+    t.add_argument("--inner-folds", type=int, default=3)
+    t.add_argument("--threshold", type=float, default=None,
+                   help="risk threshold for sensitivity/specificity (default: training prevalence)")
+    t.add_argument("--final", default=None, help="lock this feature_set/model instead of the best AUC, e.g. all/rf")
+    t.add_argument("--bootstrap", type=int, default=None, help="bootstrap models for the risk interval (30; 10 with --fast)")
+    t.add_argument("--fast", action="store_true", help="small grids, fewer trees (seconds instead of minutes)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--overwrite", action="store_true", help="replace a model already in the output directory")
+    t.set_defaults(func=run_train)
+
+    v = rp.add_parser("validate", help="external validation of a locked model (nothing is refitted)")
+    v.add_argument("model_dir")
+    v.add_argument("table", help="CSV with the model's feature columns and the outcome")
+    v.add_argument("-o", "--output", default=None, help="directory for external_metrics.json and plots")
+    v.add_argument("--outcome", default=None, help="outcome column if named differently from training")
+    v.add_argument("--threshold", type=float, default=None, help="default: the model's threshold")
+    v.set_defaults(func=run_validate)
+
+    q = rp.add_parser("predict", help="risk with uncertainty interval and top contributing features")
+    q.add_argument("model_dir")
+    q.add_argument("patients", help="CSV with the model's feature columns (one row per patient)")
+    q.add_argument("-o", "--output", required=True, help="predictions CSV")
+    q.add_argument("--top", type=int, default=5, help="contributing features listed per patient")
+    q.add_argument("--contributions", default=None, help="also write all Shapley values to this CSV")
+    q.add_argument("--importance-png", default=None, help="cohort-level importance plot")
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(func=run_predict)
+
+
+def run_synth(args) -> int:
+    from pathlib import Path
+
+    from lungai.errors import InputError
+    from lungai.rp.cohort import make_cohort, oracle_auc
+
+    if args.n < 10:
+        raise InputError(f"-n {args.n} is too small", "ask for at least 10 patients")
+    cohort = make_cohort(args.n, args.seed, n_noise=args.noise_features, missing_rate=args.missing_rate)
+    table = cohort.table
+    if args.with_true_risk:
+        table = table.assign(true_risk=cohort.risk)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.output, index=False)
+    print(f"{args.n} patients, {int(table[cohort.outcome].sum())} events ({cohort.outcome}), "
+          f"oracle AUC {oracle_auc(cohort):.3f} -> {args.output}")
+    return 0
+
+
+def run_train(args) -> int:
+    from lungai.rp.training import train_rp
+
+    result = train_rp(args.table, args.outcome, args.output, models=args.models, feature_sets=args.feature_sets,
+                      role_file=args.roles, outer_folds=args.outer_folds, inner_folds=args.inner_folds,
+                      threshold=args.threshold, fast=args.fast, n_boot=args.bootstrap, final=args.final,
+                      seed=args.seed, overwrite=args.overwrite)
+    print("\n".join(result.lines))
+    print(f"model ({result.chosen}), model_card.json, metrics.json, roc.png, calibration.png -> {result.model_dir}")
+    return 0
+
+
+def run_validate(args) -> int:
+    from lungai.rp.external import validate_rp
+
+    r = validate_rp(args.model_dir, args.table, args.output, outcome=args.outcome, threshold=args.threshold)
+    print(f"external validation of {r['model']} on {r['n']} patients ({r['events']} events)")
+    print(f"AUC {r['auc']:.3f} (95% CI {r['auc_ci95'][0]:.3f}-{r['auc_ci95'][1]:.3f}); "
+          f"nested-CV AUC at training {r['nested_cv_auc_at_training']:.3f}")
+    print(f"Brier {r['brier']:.3f}; calibration slope {r['calibration_slope']:.2f}, "
+          f"intercept {r['calibration_intercept']:.2f}")
+    print(f"threshold {r['threshold']}: sensitivity {r['sensitivity']:.2f}, specificity {r['specificity']:.2f}")
+    if args.output:
+        print(f"-> {args.output}/external_metrics.json, external_roc.png, external_calibration.png")
+    else:
+        print(json.dumps({k: r[k] for k in ("auc", "auc_ci95", "brier")}))
+    return 0
+
+
+def run_predict(args) -> int:
+    from pathlib import Path
+
+    from lungai.errors import InputError
+    from lungai.rp.predict import predict_rp
+
+    pred, contrib = predict_rp(args.model_dir, args.patients, output=args.output, top=args.top,
+                               importance_png=args.importance_png, seed=args.seed,
+                               protect=[args.contributions] if args.contributions else [])
+    if args.contributions:
+        if Path(args.contributions).resolve() in {Path(args.patients).resolve(), Path(args.output).resolve()}:
+            raise InputError(f"--contributions {args.contributions} is the patients table or the output",
+                             "choose another path for the contributions CSV")
+        contrib.to_csv(args.contributions, index=False, float_format="%.5g")
+    for _, row in pred.head(10).iterrows():
+        top = row.get("top1_feature")
+        print(f"{row['case']}: risk {row['risk']:.2f} ({row['risk_low']:.2f}-{row['risk_high']:.2f})"
+              + (f", top feature {top} ({row['top1_contribution']:+.2f} log-odds)" if isinstance(top, str) else ""))
+    if len(pred) > 10:
+        print(f"... {len(pred) - 10} more")
+    print(f"-> {args.output}")
+    return 0

@@ -1,0 +1,143 @@
+"""RP risk for the patient loaded in Slicer: assemble the feature row, predict, show as tables.
+
+Accepted radiomics table node layouts (first match wins):
+
+1. *Features as rows* (what the radiomics module shows): a text column ``feature`` holding
+   pyradiomics names such as ``original_firstorder_Mean`` and one numeric column per segment
+   (``tumour``, ``right_lung``, ``left_lung``, ``lungs``, ``lungs_minus_tumour``; names are
+   lower-cased, spaces/dashes become ``_``, "Tumor" becomes ``tumour``).  Cell (feature F,
+   column S) becomes ``rad_S_F``.  Other text columns (e.g. ``image_type``) are ignored.
+2. *Long*: columns ``segment, image_type, feature_class, feature, value`` (optional ``case``),
+   one row per value -> ``rad_<segment>_<image_type>_<feature_class>_<feature>``.
+3. *Wide*: one row with ``rad_*`` columns.
+
+Dose features: a dict (e.g. the row from ``lungai.dose``), a one-row DataFrame/table node with
+``dose_*`` columns, or a two-column table node ``feature, value``.  Clinical values: a dict or a
+CSV path (one row, or the row whose ``case``/``patient_id`` equals ``case``).  Keys without
+their ``dose_``/``clin_`` prefix get it added.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lungai import mrml
+from lungai.errors import InputError
+from lungai.rp.columns import ID_NAMES, suggest
+
+LONG_COLUMNS = ("segment", "image_type", "feature_class", "feature", "value")
+
+
+def _segment_key(name: str) -> str:
+    key = re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower()).strip("_")
+    return re.sub(r"(^|_)tumor(_|$)", r"\1tumour\2", key)
+
+
+def radiomics_features(node_or_df) -> dict[str, float]:
+    """``rad_*`` features from a radiomics table node (or DataFrame) in one of the layouts above."""
+    df = node_or_df if isinstance(node_or_df, pd.DataFrame) else mrml.dataframe_from_table_node(node_or_df)
+    if df.empty:
+        raise InputError("the radiomics table is empty", "compute radiomics features first (LungAI Radiomics)")
+    if all(c in df.columns for c in LONG_COLUMNS):
+        keys = ("rad_" + df["segment"].map(_segment_key) + "_" + df["image_type"].astype(str) + "_"
+                + df["feature_class"].astype(str) + "_" + df["feature"].astype(str))
+        return dict(zip(keys, pd.to_numeric(df["value"], errors="coerce")))
+    if "feature" in df.columns:
+        out = {}
+        for col in df.columns:
+            if col == "feature" or df[col].dtype.kind not in "fiu":
+                continue
+            seg = _segment_key(col)
+            for feat, value in zip(df["feature"].astype(str), df[col]):
+                out[f"rad_{seg}_{feat}"] = float(value)
+        if not out:
+            raise InputError("the radiomics table has a 'feature' column but no numeric segment columns",
+                             "use a table with one numeric column per segment (tumour, lungs, ...)")
+        return out
+    rad = [c for c in df.columns if str(c).startswith("rad_")]
+    if len(df) == 1 and rad:
+        return {c: float(df[c].iloc[0]) for c in rad}
+    raise InputError(f"unrecognised radiomics table layout (columns {list(df.columns)[:8]})",
+                     "give a table with a 'feature' column and one column per segment, the long layout "
+                     "(segment, image_type, feature_class, feature, value) or one row of rad_* columns")
+
+
+def _prefixed(values: dict, prefix: str) -> dict:
+    return {(k if str(k).startswith(prefix) else f"{prefix}{k}"): v for k, v in values.items()
+            if str(k).lower() not in ID_NAMES}
+
+
+def dose_features(dose) -> dict:
+    """``dose_*`` values from a dict, a one-row DataFrame or a table node."""
+    if isinstance(dose, dict):
+        return _prefixed(dose, "dose_")
+    df = dose if isinstance(dose, pd.DataFrame) else mrml.dataframe_from_table_node(dose)
+    if list(df.columns[:2]) == ["feature", "value"]:
+        return _prefixed(dict(zip(df["feature"].astype(str), df["value"])), "dose_")
+    if len(df) != 1:
+        raise InputError(f"the dose table has {len(df)} rows", "give one row of dose_* columns "
+                         "(or two columns feature, value)")
+    return _prefixed(df.iloc[0].to_dict(), "dose_")
+
+
+def clinical_features(clinical, case: str | None = None) -> dict:
+    """``clin_*`` values from a dict or a CSV (one row, or the row of ``case``)."""
+    if isinstance(clinical, dict):
+        return _prefixed(clinical, "clin_")
+    path = Path(clinical)
+    if not path.is_file():
+        raise InputError(f"clinical CSV {path} does not exist", "give a dict or the path of a clinical CSV")
+    df = pd.read_csv(path)
+    if len(df) > 1:
+        id_col = next((c for c in df.columns if c.lower() in ID_NAMES), None)
+        if id_col is None or case is None:
+            raise InputError(f"clinical CSV {path} has {len(df)} rows and no way to pick the patient",
+                             "give a one-row CSV, or a 'case' column and the case name")
+        rows = df[df[id_col].astype(str) == str(case)]
+        if len(rows) != 1:
+            raise InputError(f"case {case!r} found {len(rows)} times in {path}{suggest(case, df[id_col].astype(str))}",
+                             "check the case name")
+        df = rows
+    return _prefixed(df.iloc[0].to_dict(), "clin_")
+
+
+def assemble_patient_row(radiomics, dose, clinical, case: str = "patient") -> pd.DataFrame:
+    """One-row table (``case`` + clin_*, dose_*, rad_* columns) for :func:`lungai.rp.predict_rp`."""
+    row = {"case": case}
+    row.update(clinical_features(clinical, case))
+    row.update(dose_features(dose))
+    if radiomics is not None:
+        row.update(radiomics_features(radiomics))
+    return pd.DataFrame([row])
+
+
+def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "patient", top: int = 10,
+                    table_node=None, contributions_node=None):
+    """Predict the patient's RP risk; returns (result table node, contributions table node).
+
+    Result columns: case, risk, risk_low, risk_high, threshold, high_risk, model.
+    Contributions: feature, value, contribution (log-odds), largest |contribution| first.
+    """
+    from lungai.rp.model_io import load_model  # noqa: PLC0415
+    from lungai.rp.predict import predict_rp  # noqa: PLC0415
+
+    row = assemble_patient_row(radiomics, dose, clinical, case)
+    _, card = load_model(model_dir)
+    pred, contrib = predict_rp(model_dir, row, top=top)
+    result = pd.DataFrame({"case": [case], "risk": pred["risk"], "risk_low": pred["risk_low"],
+                           "risk_high": pred["risk_high"], "threshold": [float(card["threshold"])],
+                           "high_risk": pred["high_risk"].astype(int),
+                           "model": [f"{card['feature_set']}/{card['model']} ({Path(model_dir).name})"]})
+    values = contrib.drop(columns="case").iloc[0]
+    order = np.argsort(-values.abs().to_numpy(), kind="stable")[:top]
+    feats = [values.index[i] for i in order]
+    table = pd.DataFrame({"feature": feats,
+                          "value": [str(row[f].iloc[0]) if f in row.columns else "" for f in feats],
+                          "contribution": [float(values[f]) for f in feats]})
+    node = mrml.table_node_from_dataframe(scene, result, f"{case} RP risk", node=table_node)
+    cnode = mrml.table_node_from_dataframe(scene, table, f"{case} RP contributions", node=contributions_node)
+    return node, cnode
