@@ -34,10 +34,10 @@ def _given(path) -> bool:
 
 def segment(ct: Path, output_dir: Path, model_dir: Optional[Path] = None, method: str = "ensemble",
             mc_passes: Optional[int] = None, seed_point_lps: Optional[Sequence[float]] = None,
-            roi_lps: Optional[tuple[Sequence[float], Sequence[float]]] = None) -> list[str]:
+            roi_lps: Optional[Sequence[float]] = None) -> list[str]:
     """``lungai segment CT -o OUT [--model DIR] [--method M] [--mc-passes N] [--seed-point x,y,z | --roi ...]``.
 
-    ``roi_lps`` is (centre, size) in mm; it is passed as ``--roi cx,cy,cz,sx,sy,sz``.
+    ``roi_lps`` is two opposite box corners ``(x0, y0, z0, x1, y1, z1)`` in LPS mm.
     """
     if method not in SEG_METHODS:
         raise ValueError(f"method must be one of {SEG_METHODS}, not {method!r}")
@@ -51,13 +51,22 @@ def segment(ct: Path, output_dir: Path, model_dir: Optional[Path] = None, method
     if seed_point_lps is not None:
         args += ["--seed-point", _triple(seed_point_lps)]
     if roi_lps is not None:
-        centre, size = roi_lps
-        args += ["--roi", _triple(centre) + "," + _triple(size)]
+        if len(roi_lps) != 6:
+            raise ValueError("an ROI is 6 numbers: two opposite corners x0,y0,z0,x1,y1,z1")
+        args += ["--roi", _triple(roi_lps[:3]) + "," + _triple(roi_lps[3:])]
     return args
 
 
-def train_segmentation(images_dir: Path, masks_dir: Path, model_dir: Path, architecture: str = "unet",
-                       members: int = 5, epochs: Optional[int] = None) -> list[str]:
+def ras_bounds_to_lps_corners(bounds: Sequence[float]) -> tuple[float, ...]:
+    """RAS bounds (xmin, xmax, ymin, ymax, zmin, zmax) -> LPS corners (x0, y0, z0, x1, y1, z1)."""
+    b = [float(v) for v in bounds]
+    if b[1] < b[0] or b[3] < b[2] or b[5] < b[4]:
+        raise ValueError("the ROI box is empty; place it on the tumour region")
+    return (-b[0], -b[2], b[4], -b[1], -b[3], b[5])
+
+
+def train_segmentation(images_dir: Path, masks_dir: Path, model_dir: Path, architecture: str = "attention_unet",
+                       members: int = 3, epochs: Optional[int] = None) -> list[str]:
     """``lungai train-seg --images DIR --masks DIR --arch A --members K -o MODEL_DIR [--epochs N]``."""
     if architecture not in SEG_ARCHITECTURES:
         raise ValueError(f"architecture must be one of {SEG_ARCHITECTURES}, not {architecture!r}")
@@ -68,43 +77,60 @@ def train_segmentation(images_dir: Path, masks_dir: Path, model_dir: Path, archi
     return args
 
 
-def radiomics(image: Path, mask: Path, output_csv: Path, labels: Iterable[int] = (),
-              params: str = "default") -> list[str]:
-    """``lungai radiomics --image CT --mask MASK [--label N ...] --params P -o features.csv``.
-
-    ``params`` is a preset name or a pyradiomics YAML file (see :func:`radiomics_params`).
-    """
-    args = ["radiomics", "--image", str(image), "--mask", str(mask), "--params", str(params),
-            "-o", str(output_csv)]
-    labels = [int(v) for v in labels]
-    if labels:
-        args += ["--label", *[str(v) for v in labels]]
-    return args
+def segment_column_name(name: str) -> str:
+    """A segment name as used in feature columns: "Tumor" -> "tumour", "Right lung" -> "right_lung"."""
+    safe = "".join(c if c.isalnum() else "_" for c in name.strip().lower()).strip("_")
+    safe = "_".join(part for part in safe.split("_") if part)
+    return {"tumor": "tumour"}.get(safe, safe) or "segment"
 
 
-def radiomics_params(feature_classes: Iterable[str], image_types: Iterable[str],
-                     bin_width: float = 25.0, log_sigma: Sequence[float] = (1.0, 2.0, 3.0)) -> dict:
-    """A pyradiomics parameter mapping for a custom choice of feature classes and image types."""
-    classes = [c for c in feature_classes]
-    types = [t for t in image_types]
+def _feature_options(feature_classes, image_types, log_sigma, wide) -> list[str]:
+    args = []
+    classes = list(feature_classes or [])
+    types = list(image_types or [])
     bad = [c for c in classes if c not in FEATURE_CLASSES] + [t for t in types if t not in IMAGE_TYPES]
     if bad:
         raise ValueError(f"unknown feature classes / image types: {bad}")
-    if not classes or not types:
-        raise ValueError("choose at least one feature class and one image type")
-    return {
-        "setting": {"binWidth": float(bin_width), "label": 1},
-        "imageType": {t: ({"sigma": [float(s) for s in log_sigma]} if t == "LoG" else {}) for t in types},
-        "featureClass": {c: [] for c in classes},
-    }
+    if classes:
+        args += ["--feature-classes", *classes]
+    if types:
+        args += ["--image-types", *types]
+    if log_sigma and "LoG" in types:
+        args += ["--log-sigma", *[f"{float(s):g}" for s in log_sigma]]
+    if wide:
+        args.append("--wide")
+    return args
 
 
-def radiomics_batch(manifest: Path, output_csv: Path, workers: Optional[int] = None) -> list[str]:
-    """``lungai radiomics-batch MANIFEST -o features.csv [--workers N]``."""
-    args = ["radiomics-batch", str(manifest), "-o", str(output_csv)]
+def radiomics(image: Path, label_map: Path, output_csv: Path, segments: Sequence[tuple[str, int]],
+              params: str = "default", feature_classes: Iterable[str] = (), image_types: Iterable[str] = (),
+              log_sigma: Sequence[float] = (), wide: bool = False, case: Optional[str] = None) -> list[str]:
+    """``lungai radiomics --image CT --mask LABELS --label NAME=N ... --params P [...] -o features.csv``.
+
+    ``segments`` are (name, label value) pairs of ``label_map``; ``params`` is a preset
+    (:data:`RADIOMICS_PRESETS`) or a pyradiomics YAML file.
+    """
+    if not segments:
+        raise ValueError("choose at least one segment")
+    args = ["radiomics", "--image", str(image), "--mask", str(label_map)]
+    for name, value in segments:
+        args += ["--label", f"{segment_column_name(name)}={int(value)}"]
+    args += ["--params", str(params)]
+    args += _feature_options(feature_classes, image_types, log_sigma, wide)
+    if case:
+        args += ["--case", case]
+    return args + ["-o", str(output_csv)]
+
+
+def radiomics_batch(manifest: Path, output_csv: Path, workers: Optional[int] = None, params: str = "default",
+                    feature_classes: Iterable[str] = (), image_types: Iterable[str] = (),
+                    log_sigma: Sequence[float] = (), wide: bool = False) -> list[str]:
+    """``lungai radiomics-batch MANIFEST --params P [...] [--workers N] -o features.csv``."""
+    args = ["radiomics-batch", str(manifest), "--params", str(params)]
+    args += _feature_options(feature_classes, image_types, log_sigma, wide)
     if workers:
         args += ["--workers", str(int(workers))]
-    return args
+    return args + ["-o", str(output_csv)]
 
 
 def dose_features(dose: Path, ct: Path, lungs: Path, output_csv: Path, gtv: Optional[Path] = None) -> list[str]:
@@ -118,3 +144,26 @@ def dose_features(dose: Path, ct: Path, lungs: Path, output_csv: Path, gtv: Opti
 def sample(output_dir: Path) -> list[str]:
     """``lungai sample -o DIR``: the built-in synthetic case."""
     return ["sample", "-o", str(output_dir)]
+
+
+def rp_predict(model_dir: Path, patients_csv: Path, output_csv: Path, top: int = 5) -> list[str]:
+    """``lungai rp predict MODEL_DIR PATIENTS.csv -o predictions.csv --top K``."""
+    return ["rp", "predict", str(model_dir), str(patients_csv), "-o", str(output_csv), "--top", str(int(top))]
+
+
+def stage_predict(model_dir: Path, output_dir: Path, ehr: Optional[Path] = None, rna: Optional[Path] = None,
+                  ct: Optional[Path] = None, mask: Optional[Path] = None) -> list[str]:
+    """``lungai stage predict MODEL_DIR [--ehr CSV] [--rna CSV] [--ct CT --mask MASK] -o OUT_DIR``.
+
+    Contract assumed from issue #6 (the command was not merged when this was written): OUT_DIR gets
+    predictions.csv (probabilities per stage), top_genes.csv and gradcam.nii.gz when a CT is given.
+    """
+    if not (_given(ehr) or _given(rna) or _given(ct)):
+        raise ValueError("give at least one of EHR, RNA or CT")
+    if _given(ct) != _given(mask):
+        raise ValueError("the CT branch needs both the CT and the tumour mask")
+    args = ["stage", "predict", str(model_dir)]
+    for flag, value in (("--ehr", ehr), ("--rna", rna), ("--ct", ct), ("--mask", mask)):
+        if _given(value):
+            args += [flag, str(value)]
+    return args + ["-o", str(output_dir)]

@@ -89,3 +89,11 @@ def table_from_csv(scene, path: Path, name: str, node=None):
     from lungai import mrml
 
     return mrml.table_node_from_dataframe(scene, pd.read_csv(path), name, node=node)
+
+
+def table_rows(table_node) -> list[dict]:
+    """The rows of a table node as dicts of strings (no pandas needed)."""
+    table = table_node.GetTable()
+    names = [table.GetColumnName(c) for c in range(table.GetNumberOfColumns())]
+    return [{names[c]: table.GetValue(r, c).ToString() for c in range(len(names))}
+            for r in range(table.GetNumberOfRows())]

@@ -95,6 +95,9 @@ class LungAIProcess:
     def command(self) -> list[str]:
         return [self.python, "-m", "lungai", *self.args]
 
+    def describe(self) -> str:
+        return "lungai " + " ".join(self.args)
+
     def environment(self) -> dict:
         env = dict(os.environ)
         env.update(self.extra_env)
@@ -222,3 +225,94 @@ class LungAIProcess:
         except (ProcessLookupError, OSError):
             pass
         self._proc.wait()
+
+
+class ProcessChain:
+    """Several ``lungai`` commands run one after the other, with the interface of one process.
+
+    The progress fraction spans the whole chain; the chain stops at the first failure or on cancel.
+    """
+
+    def __init__(self, commands: Sequence[Sequence[str]], **kwargs):
+        if not commands:
+            raise ValueError("a process chain needs at least one command")
+        self.jobs = [LungAIProcess(args, **kwargs) for args in commands]
+        self.index = 0
+        self.fraction = 0.0
+        self.status = ""
+
+    @property
+    def current(self) -> LungAIProcess:
+        return self.jobs[self.index]
+
+    @property
+    def args(self) -> list[str]:
+        return self.jobs[0].args
+
+    def describe(self) -> str:
+        return "; ".join(job.describe() for job in self.jobs)
+
+    @property
+    def lines(self) -> list[str]:
+        return [line for job in self.jobs for line in job.lines]
+
+    @property
+    def cancelled(self) -> bool:
+        return any(job.cancelled for job in self.jobs)
+
+    def start(self) -> "ProcessChain":
+        self.current.start()
+        return self
+
+    @property
+    def started(self) -> bool:
+        return self.jobs[0].started
+
+    def _advance(self) -> Optional[ProcessEvent]:
+        job = self.current
+        if job.running or not job.succeeded or self.index + 1 >= len(self.jobs):
+            return None
+        self.index += 1
+        self.current.start()
+        return ProcessEvent("log", "$ " + self.current.describe())
+
+    @property
+    def running(self) -> bool:
+        job = self.current
+        if job.running:
+            return True
+        return job.succeeded and self.index + 1 < len(self.jobs)
+
+    @property
+    def returncode(self) -> Optional[int]:
+        return None if self.running else self.current.returncode
+
+    @property
+    def succeeded(self) -> bool:
+        return not self.running and all(job.succeeded for job in self.jobs)
+
+    def error_message(self) -> str:
+        return self.current.error_message()
+
+    def poll(self) -> list[ProcessEvent]:
+        n = len(self.jobs)
+        events = []
+        for event in self.current.poll():
+            if event.kind == "progress":
+                event = ProcessEvent("progress", f"step {self.index + 1}/{n}: {event.text}",
+                                     (self.index + (event.fraction or 0.0)) / n)
+                self.fraction, self.status = event.fraction, event.text
+            events.append(event)
+        advanced = self._advance()
+        if advanced is not None:
+            events.append(advanced)
+        return events
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        while True:
+            code = self.current.wait(timeout=timeout)
+            if self._advance() is None:
+                return code
+
+    def cancel(self, grace_seconds: float = 5.0, block: bool = False) -> None:
+        self.current.cancel(grace_seconds=grace_seconds, block=block)

@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 import qt
 
-from LungAICommon.process import LungAIProcess
+from LungAICommon.process import LungAIProcess, ProcessChain
 
 PROGRESS_STEPS = 1000
 
@@ -25,8 +25,8 @@ class QtJobRunner:
         self.progress_bar = progress_bar
         self.log_box = log_box
         self.on_state_changed = on_state_changed
-        self.job: Optional[LungAIProcess] = None
-        self._on_finished: Optional[Callable[[LungAIProcess], None]] = None
+        self.job: Optional[LungAIProcess | ProcessChain] = None
+        self._on_finished: Optional[Callable[[object], None]] = None
         self._timer = qt.QTimer()
         self._timer.setInterval(interval_ms)
         self._timer.connect("timeout()", self._poll)
@@ -40,14 +40,14 @@ class QtJobRunner:
         self.log_box.appendPlainText(text)
         logging.info(text)
 
-    def start(self, job: LungAIProcess, on_finished: Callable[[LungAIProcess], None], title: str = "") -> None:
+    def start(self, job, on_finished: Callable[[object], None], title: str = "") -> None:
         if self.running:
             raise RuntimeError("another Lung AI job is still running; wait for it or press Cancel")
         self.job, self._on_finished = job, on_finished
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat(f"{title or 'Running'}: starting")
         self.progress_bar.visible = True
-        self.log("$ lungai " + " ".join(job.args))
+        self.log("$ " + (job.jobs[0].describe() if hasattr(job, "jobs") else job.describe()))
         job.start()
         self._timer.start()
         self._state(True)

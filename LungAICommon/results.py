@@ -75,7 +75,7 @@ def patient_row(radiomics: Optional[dict] = None, dose: Optional[dict] = None, c
                 case: str = "patient") -> dict:
     """One patient row for the RP model, with the column prefixes it expects (rad_, dose_, clin_).
 
-    Values already carrying their prefix are kept as they are; ids/metadata columns are dropped.
+    Names already carrying one of the prefixes are kept as they are; ids/metadata columns are dropped.
     """
     row = {"case": case}
     for prefix, values in (("rad_", radiomics), ("dose_", dose), ("clin_", clinical)):
@@ -84,7 +84,7 @@ def patient_row(radiomics: Optional[dict] = None, dose: Optional[dict] = None, c
             if key in ("case", "patient_id", "id", "image", "mask", "label", "segment") \
                     or key.startswith("diagnostics_"):
                 continue
-            name = key if key.startswith(prefix) else prefix + key
+            name = key if key.startswith(("rad_", "dose_", "clin_")) else prefix + key
             if name in row:
                 raise ResultError(f"the column {name} comes twice; rename one of the inputs")
             row[name] = value
@@ -98,3 +98,62 @@ def write_csv_row(row: dict, path: Path) -> Path:
         writer.writeheader()
         writer.writerow(row)
     return path
+
+
+def radiomics_columns(long_rows: Iterable[dict], case: Optional[str] = None) -> dict:
+    """Long-format radiomics rows (case, segment, image_type, feature_class, feature, value) as
+    one patient's ``rad_<segment>_<image_type>_<feature_class>_<feature>`` values (as in
+    :func:`lungai.radiomics.to_wide`, the columns the multimodal models read)."""
+    out: dict = {}
+    cases = set()
+    for row in long_rows:
+        cases.add(row["case"])
+        if case is not None and row["case"] != case:
+            continue
+        name = f"rad_{row['segment']}_{row['image_type']}_{row['feature_class']}_{row['feature']}"
+        out[name] = float(row["value"])
+    if case is None and len(cases) > 1:
+        raise ResultError(f"the radiomics table holds {len(cases)} cases; choose one")
+    return out
+
+
+def model_card(model_dir: Path) -> dict:
+    """The ``model_card.json`` of an RP model folder (features, roles, categories, threshold)."""
+    path = Path(model_dir) / "model_card.json"
+    if not path.is_file():
+        raise ResultError(f"{model_dir} is not an RP model folder (no model_card.json); "
+                          "choose a folder written by 'lungai rp train'")
+    return json.loads(path.read_text())
+
+
+def clinical_fields(card: dict) -> list[tuple[str, str]]:
+    """(feature, hint) for every clinical (``clin_``) input of the model, in the model's order."""
+    categories = card.get("categories") or {}
+    out = []
+    for name in card.get("features", []):
+        if name.startswith("clin_"):
+            choices = categories.get(name)
+            out.append((name, "one of: " + ", ".join(map(str, choices)) if choices else "number"))
+    return out
+
+
+def missing_features(card: dict, row: dict) -> list[str]:
+    """Model features that the assembled patient row lacks (or leaves empty)."""
+    return [f for f in card.get("features", []) if row.get(f) in (None, "")]
+
+
+def describe_prediction_row(row: dict, top: int = 5) -> tuple[str, str]:
+    """(risk headline, contributions text) from one row of ``lungai rp predict`` output."""
+    risk = float(row["risk"])
+    headline = f"Risk {100 * risk:.0f} %"
+    if row.get("risk_low") not in (None, "") and row.get("risk_high") not in (None, ""):
+        headline += f" (interval {100 * float(row['risk_low']):.0f}-{100 * float(row['risk_high']):.0f} %)"
+    if str(row.get("high_risk", "")).strip() in ("1", "True", "true"):
+        headline += " - HIGH RISK"
+    pairs = []
+    for k in range(1, top + 1):
+        name, value = row.get(f"top{k}_feature"), row.get(f"top{k}_contribution")
+        if name not in (None, "") and value not in (None, ""):
+            pairs.append((name, float(value)))
+    text = describe_risk(risk, pairs, top=top).split("\n", 1)
+    return headline, text[1] if len(text) > 1 else ""

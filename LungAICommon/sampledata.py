@@ -17,7 +17,7 @@ SAMPLE_NAME = "LungAIPhantom"
 CT_NODE_NAME = "LungAI phantom CT"
 TRUTH_NODE_NAME = "LungAI phantom ground truth"
 # SHA256 of the sample CT (int16 voxels + geometry, see voxel_checksum), for `lungai sample` defaults.
-CT_SHA256 = "SHA256:76c097b76da1b4a9506a4d845ef28d6982a991315f4f791d227a6f992a888d91"
+CT_SHA256 = "SHA256:4ce0cb06e0d36825ce07686887fd87d367b4ba37f2c7d04d7aa1cca6e84a792e"
 
 
 def voxel_checksum(path: Path) -> str:

@@ -63,9 +63,9 @@ class LungAISegParameterNode:
     trainImages: pathlib.Path
     trainMasks: pathlib.Path
     trainOutput: pathlib.Path
-    architecture: Annotated[str, Choice(list(commands.SEG_ARCHITECTURES))] = "unet"
-    members: Annotated[int, WithinRange(1, 10)] = 5
-    epochs: Annotated[int, WithinRange(1, 2000)] = 100
+    architecture: Annotated[str, Choice(list(commands.SEG_ARCHITECTURES))] = "attention_unet"
+    members: Annotated[int, WithinRange(1, 10)] = 3
+    epochs: Annotated[int, WithinRange(1, 2000)] = 20
 
 
 def _isSet(path) -> bool:
@@ -260,10 +260,9 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
             p.seedPoints.GetNthControlPointPositionWorld(0, position)
             seed = commands.ras_to_lps(position)
         elif p.mode == "roi":
-            centre, size = [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]
-            p.roi.GetCenterWorld(centre)
-            p.roi.GetSize(size)
-            roi = (commands.ras_to_lps(centre), size)
+            bounds = [0.0] * 6
+            p.roi.GetRASBounds(bounds)
+            roi = commands.ras_bounds_to_lps_corners(bounds)
         return commands.segment(ct, workDir / "output", model_dir=p.modelDirectory if p.model == "folder" else None,
                                 method=p.method, mc_passes=p.mcPasses, seed_point_lps=seed, roi_lps=roi)
 

@@ -1,13 +1,22 @@
-"""Multimodal Predict: 3D Slicer scripted module (thin shell over the headless ``lungai`` core).
+"""Multimodal Predict: radiation-pneumonitis risk and NSCLC stage, with explanations.
 
-The widget only collects inputs and shows results; the logic converts MRML nodes to core
-objects through :mod:`lungai.mrml` and calls :mod:`lungai`.  Nothing heavy is imported at
-module import time.
+Thin Slicer shell.  RP risk: the patient's features are assembled from the Lung Radiomics tables
+(radiomic + dose features) and a clinical form built from the chosen model's card, then
+``lungai rp predict`` runs as a child process; the risk, its interval and the top contributing
+features are shown.  Stage: ``lungai stage predict`` on EHR / RNA files (and optionally the CT with
+its tumour segment), showing class probabilities, top genes and a Grad-CAM overlay.
+Importing this file imports nothing heavy.
 """
 
-import logging
+import json
+import pathlib
+import tempfile
 
+import qt
 import slicer
+import vtk
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
+from slicer.parameterNodeWrapper import parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -15,6 +24,11 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
+
+from LungAICommon import commands, install, results, sampledata
+from LungAICommon.process import LungAIProcess
+
+REQUESTER = "Multimodal Predict"
 
 
 class MultimodalPredict(ScriptedLoadableModule):
@@ -24,9 +38,36 @@ class MultimodalPredict(ScriptedLoadableModule):
         self.parent.categories = ["Lung AI"]
         self.parent.dependencies = []
         self.parent.contributors = ["SlicerLungAI developers"]
-        self.parent.helpText = """Radiation-pneumonitis risk from clinical, dosimetric and radiomic features, and NSCLC stage classification by fusion of CT, RNA-seq and EHR, with explanations.
-Research use only. See the <a href="https://github.com/SlicerLungAI/SlicerLungAI">documentation</a>."""
+        self.parent.helpText = """Radiation-pneumonitis risk from clinical, dosimetric and radiomic features, and NSCLC stage
+from EHR, gene expression and CT, each with explanations (top contributions, top genes, Grad-CAM).
+Research use only. See the <a href="https://github.com/SlicerLungAI/SlicerLungAI/blob/main/docs/slicer.md">documentation</a>."""
         self.parent.acknowledgementText = "SlicerLungAI, an open-source extension for lung-cancer research."
+        slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+def registerSampleData():
+    sampledata.register(icon_path=str(pathlib.Path(__file__).parent / "Resources" / "Icons" / "MultimodalPredict.png"))
+
+
+@parameterNodeWrapper
+class MultimodalPredictParameterNode:
+    rpModelDirectory: pathlib.Path
+    radiomicsTable: vtkMRMLTableNode
+    doseTable: vtkMRMLTableNode
+    clinicalValues: str = "{}"
+    rpOutputTable: vtkMRMLTableNode
+    stageModelDirectory: pathlib.Path
+    ehrFile: pathlib.Path
+    rnaFile: pathlib.Path
+    stageVolume: vtkMRMLScalarVolumeNode
+    stageSegmentation: vtkMRMLSegmentationNode
+    stagePatient: str = ""
+    stageOutputTable: vtkMRMLTableNode
+    gradcamVolume: vtkMRMLScalarVolumeNode
+
+
+def _isSet(path) -> bool:
+    return path is not None and str(path) not in ("", ".")
 
 
 class MultimodalPredictWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -34,36 +75,282 @@ class MultimodalPredictWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self.runner = None
+        self._formModel = None
+        self._fillingForm = False
 
     def setup(self):
+        from LungAICommon.qtjob import QtJobRunner
+
         ScriptedLoadableModuleWidget.setup(self)
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/MultimodalPredict.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = MultimodalPredictLogic()
-        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
-        self.ui.inputVolumeSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateButtons)
-        self.updateButtons()
+        self.runner = QtJobRunner(self.ui.progressBar, self.ui.logTextEdit, lambda running: self.updateButtons())
+        self.ui.clinicalTableWidget.setHorizontalHeaderLabels(["Clinical feature", "Value"])
+        self.ui.clinicalTableWidget.horizontalHeader().setStretchLastSection(True)
 
-    def updateButtons(self, *_):
-        self.ui.applyButton.enabled = self.ui.inputVolumeSelector.currentNode() is not None
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.ui.clinicalTableWidget.connect("cellChanged(int,int)", self.onClinicalCellChanged)
+        self.ui.rpApplyButton.connect("clicked(bool)", self.onRiskButton)
+        self.ui.stageApplyButton.connect("clicked(bool)", self.onStageButton)
+        self.ui.cancelButton.connect("clicked(bool)", self.runner.cancel)
+        self.initializeParameterNode()
 
-    def onApplyButton(self):
-        with slicer.util.tryWithErrorDisplay("Multimodal Predict failed.", waitCursor=True):
-            message = self.logic.process(self.ui.inputVolumeSelector.currentNode())
-            self.ui.statusLabel.text = message
+    def cleanup(self):
+        if self.runner is not None:
+            self.runner.cancel()
+        self.removeObservers()
+
+    def enter(self):
+        self.initializeParameterNode()
+
+    def exit(self):
+        self.setParameterNode(None)
+
+    def onSceneStartClose(self, caller, event):
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event):
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self):
+        self.setParameterNode(self.logic.getParameterNode())
+
+    def setParameterNode(self, inputParameterNode):
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+            self.updateButtons()
+
+    def updateButtons(self, caller=None, event=None):
+        p = self._parameterNode
+        if p is None:
+            return
+        self.updateClinicalForm()
+        busy = self.runner is not None and self.runner.running
+        rpProblem = self.logic.riskInputProblem(p)
+        self.ui.rpApplyButton.enabled = not busy and rpProblem is None
+        self.ui.rpApplyButton.toolTip = rpProblem or "Assemble the patient's features and run the model"
+        stageProblem = self.logic.stageInputProblem(p)
+        self.ui.stageApplyButton.enabled = not busy and stageProblem is None
+        self.ui.stageApplyButton.toolTip = stageProblem or "Run the stage model (in the background)"
+        self.ui.cancelButton.enabled = busy
+
+    def updateClinicalForm(self):
+        """One row per clinical feature of the chosen RP model; values kept in the parameter node."""
+        p = self._parameterNode
+        model = str(p.rpModelDirectory) if _isSet(p.rpModelDirectory) else None
+        fields, info = self.logic.clinicalForm(p)
+        self.ui.rpModelInfoLabel.text = info
+        values = json.loads(p.clinicalValues or "{}")
+        if model == self._formModel and self.ui.clinicalTableWidget.rowCount == len(fields):
+            return
+        self._formModel = model
+        self._fillingForm = True
+        try:
+            table = self.ui.clinicalTableWidget
+            table.setRowCount(len(fields))
+            for row, (name, hint) in enumerate(fields):
+                label = qt.QTableWidgetItem(name)
+                label.setFlags(qt.Qt.ItemIsEnabled)
+                label.setToolTip(hint)
+                table.setItem(row, 0, label)
+                value = qt.QTableWidgetItem(str(values.get(name, "")))
+                value.setToolTip(hint)
+                table.setItem(row, 1, value)
+        finally:
+            self._fillingForm = False
+
+    def onClinicalCellChanged(self, row, column):
+        if self._fillingForm or column != 1:
+            return
+        table = self.ui.clinicalTableWidget
+        values = {table.item(r, 0).text(): table.item(r, 1).text() for r in range(table.rowCount)
+                  if table.item(r, 0) and table.item(r, 1) and table.item(r, 1).text().strip()}
+        self._parameterNode.clinicalValues = json.dumps(values)
+
+    def _run(self, message, startJob, onFinished, title):
+        with slicer.util.tryWithErrorDisplay(message, waitCursor=True):
+            if not install.ensure("prediction", REQUESTER):
+                return
+            job, outputs = startJob(self._parameterNode)
+            self.runner.start(job, lambda finished: self._finish(finished, outputs, onFinished), title=title)
+
+    def _finish(self, job, outputs, onFinished):
+        if job.cancelled:
+            return
+        if not job.succeeded:
+            slicer.util.errorDisplay(f"Prediction failed: {job.error_message()}", detailedText="\n".join(job.lines))
+            return
+        with slicer.util.tryWithErrorDisplay("Could not load the results.", waitCursor=True):
+            onFinished(outputs)
+
+    def onRiskButton(self):
+        self._run("Risk prediction could not start.", self.logic.startRisk, self.onRiskFinished, "RP risk")
+
+    def onStageButton(self):
+        self._run("Stage prediction could not start.", self.logic.startStage, self.onStageFinished, "stage")
+
+    def onRiskFinished(self, outputs):
+        headline, contributions = self.logic.loadRisk(self._parameterNode, outputs)
+        self.ui.riskLabel.text = headline
+        self.ui.riskLabel.styleSheet = "color: #c0392b;" if "HIGH RISK" in headline else ""
+        self.ui.contributionsLabel.text = contributions
+        self.ui.resultsTableView.setMRMLTableNode(self._parameterNode.rpOutputTable)
+        self.runner.log(headline + "\n" + contributions)
+
+    def onStageFinished(self, outputs):
+        text = self.logic.loadStage(self._parameterNode, outputs)
+        self.ui.stageResultLabel.text = text
+        self.ui.resultsTableView.setMRMLTableNode(self._parameterNode.stageOutputTable)
+        self.runner.log(text)
 
 
 class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
-    """Adapter between MRML nodes and the headless core."""
+    """Assembles the model inputs, builds ``lungai rp`` / ``lungai stage`` commands, loads the outputs."""
 
-    def process(self, volumeNode):
-        from lungai.scene.lungs import segment_lungs_node
+    def getParameterNode(self):
+        return MultimodalPredictParameterNode(super().getParameterNode())
 
-        segNode, volumes = segment_lungs_node(slicer.mrmlScene, volumeNode)
-        logging.info(f"MultimodalPredict: lungs segmented: %s", volumes)
-        return f"Right lung {volumes['right_lung']:.0f} ml, left lung {volumes['left_lung']:.0f} ml"
+    # ---------------------------------------------------------------- RP risk
+    def clinicalForm(self, p):
+        """([(clinical feature, hint)], model description) for the chosen model folder."""
+        if not _isSet(p.rpModelDirectory):
+            return [], "Choose a model folder (written by 'lungai rp train')"
+        try:
+            card = results.model_card(p.rpModelDirectory)
+        except (results.ResultError, ValueError) as exc:
+            return [], str(exc)
+        info = (f"Model {card.get('feature_set', '?')}/{card.get('model', '?')}: {len(card.get('features', []))} "
+                f"features, threshold {card.get('threshold', '?')}")
+        return results.clinical_fields(card), info
+
+    def patientRow(self, p):
+        """The patient's feature row: radiomics (long or wide table), dose table, clinical form."""
+        from LungAICommon.nodes import table_rows
+
+        radiomics = {}
+        if p.radiomicsTable is not None:
+            rows = table_rows(p.radiomicsTable)
+            if rows and "feature" in rows[0] and "value" in rows[0]:
+                radiomics = results.radiomics_columns(rows)
+            elif rows:
+                radiomics = {k: v for k, v in rows[0].items() if k.startswith("rad_")}
+        dose = table_rows(p.doseTable)[0] if p.doseTable is not None and p.doseTable.GetTable().GetNumberOfRows() else {}
+        clinical = json.loads(p.clinicalValues or "{}")
+        case = p.radiomicsTable.GetName() if p.radiomicsTable is not None else "patient"
+        return results.patient_row(radiomics=radiomics, dose=dose, clinical=clinical, case=case)
+
+    def riskInputProblem(self, p):
+        if not (_isSet(p.rpModelDirectory) and (pathlib.Path(p.rpModelDirectory) / "model_card.json").is_file()):
+            return "Choose an RP model folder (with model_card.json)"
+        if p.radiomicsTable is None and p.doseTable is None and p.clinicalValues in ("", "{}"):
+            return "Give the patient's features: radiomics table, dose table and/or clinical values"
+        return None
+
+    def startRisk(self, p):
+        problem = self.riskInputProblem(p)
+        if problem:
+            raise ValueError(problem)
+        row = self.patientRow(p)
+        missing = results.missing_features(results.model_card(p.rpModelDirectory), row)
+        if missing:
+            raise ValueError(f"The model needs {len(missing)} value(s) the inputs do not give: "
+                             f"{', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}. "
+                             "Fill the clinical form, or compute the radiomics/dose tables with Lung Radiomics.")
+        workDir = pathlib.Path(tempfile.mkdtemp(prefix="lungai-rp-", dir=slicer.app.temporaryPath))
+        patients = results.write_csv_row(row, workDir / "patient.csv")
+        output = workDir / "predictions.csv"
+        return LungAIProcess(commands.rp_predict(p.rpModelDirectory, patients, output)), output
+
+    def loadRisk(self, p, output):
+        from LungAICommon.nodes import table_from_csv
+
+        rows = results.read_csv_rows(output)
+        p.rpOutputTable = table_from_csv(slicer.mrmlScene, output, "RP risk", node=p.rpOutputTable)
+        return results.describe_prediction_row(rows[0])
+
+    # ---------------------------------------------------------------- stage
+    def stageInputProblem(self, p):
+        if not (_isSet(p.stageModelDirectory) and pathlib.Path(p.stageModelDirectory).is_dir()):
+            return "Choose a stage model folder"
+        if not any(_isSet(f) and pathlib.Path(f).is_file() for f in (p.ehrFile, p.rnaFile)) and p.stageVolume is None:
+            return "Give an EHR table, an RNA table and/or a CT"
+        if p.stageVolume is not None and p.stageSegmentation is None:
+            return "The CT branch needs the tumour segmentation"
+        return None
+
+    def startStage(self, p):
+        from LungAICommon.nodes import export_segment, export_volume
+
+        problem = self.stageInputProblem(p)
+        if problem:
+            raise ValueError(problem)
+        workDir = pathlib.Path(tempfile.mkdtemp(prefix="lungai-stage-", dir=slicer.app.temporaryPath))
+        ct = mask = None
+        if p.stageVolume is not None:
+            ct = export_volume(p.stageVolume, workDir / "ct.nii.gz")
+            segment = next((n for n in self._segmentNames(p.stageSegmentation)
+                            if commands.segment_column_name(n) == "tumour"), None)
+            if segment is None:
+                raise ValueError("The segmentation has no 'Tumor' segment")
+            mask = export_segment(slicer.mrmlScene, p.stageSegmentation, segment, p.stageVolume, workDir / "tumour.nii.gz")
+        ehr = p.ehrFile if _isSet(p.ehrFile) else None
+        rna = p.rnaFile if _isSet(p.rnaFile) else None
+        args = commands.stage_predict(p.stageModelDirectory, workDir / "output", ehr=ehr, rna=rna, ct=ct, mask=mask)
+        return LungAIProcess(args), workDir / "output"
+
+    @staticmethod
+    def _segmentNames(segNode):
+        seg = segNode.GetSegmentation()
+        return [seg.GetNthSegment(i).GetName() for i in range(seg.GetNumberOfSegments())]
+
+    def loadStage(self, p, outputDir):
+        from LungAICommon.nodes import show_as_heat_map, table_from_csv
+
+        outputDir = pathlib.Path(outputDir)
+        predictions = outputDir / "predictions.csv"
+        if not predictions.is_file():
+            raise results.ResultError(f"lungai stage predict wrote no predictions.csv in {outputDir}")
+        p.stageOutputTable = table_from_csv(slicer.mrmlScene, predictions, "Stage predictions", node=p.stageOutputTable)
+        rows = results.read_csv_rows(predictions)
+        row = next((r for r in rows if p.stagePatient and p.stagePatient in r.values()), rows[0])
+        probs = sorted(((k[len("prob_"):], float(v)) for k, v in row.items() if k.startswith("prob_")), key=lambda kv: -kv[1])
+        lines = [f"Predicted stage {probs[0][0]}" if probs else "Predicted stage: see the table"]
+        lines += [f"  {name}: {100 * prob:.0f} %" for name, prob in probs]
+        genes = outputDir / "top_genes.csv"
+        if genes.is_file():
+            top = results.read_csv_rows(genes)[:5]
+            lines.append("Top genes: " + ", ".join(next(iter(g.values())) for g in top))
+        gradcam = outputDir / "gradcam.nii.gz"
+        if gradcam.is_file() and p.stageVolume is not None:
+            from lungai import mrml
+            from lungai.io import read_image
+
+            p.gradcamVolume = mrml.volume_node_from_image(slicer.mrmlScene, read_image(gradcam), "Grad-CAM",
+                                                          node=p.gradcamVolume)
+            show_as_heat_map(p.gradcamVolume)
+            slicer.util.setSliceViewerLayers(background=p.stageVolume, foreground=p.gradcamVolume, foregroundOpacity=0.4)
+        return "\n".join(lines)
+
+    def run(self, startJob, p, timeout=1800):
+        """Run a job to completion (Python console, self-tests)."""
+        job, outputs = startJob(p)
+        job.start()
+        if job.wait(timeout=timeout) != 0:
+            raise RuntimeError(f"lungai failed: {job.error_message()}")
+        return outputs
 
 
 class MultimodalPredictTest(ScriptedLoadableModuleTest):
@@ -72,16 +359,27 @@ class MultimodalPredictTest(ScriptedLoadableModuleTest):
 
     def runTest(self):
         self.setUp()
-        self.test_MultimodalPredict_lungs_on_sample()
+        self.test_rp_risk_on_synthetic_cohort()
 
-    def test_MultimodalPredict_lungs_on_sample(self):
-        from lungai import mrml
-        from lungai.synthetic import make_phantom, sample_spec
+    def test_rp_risk_on_synthetic_cohort(self):
+        """Train a fast RP model on the synthetic cohort, then predict one patient through the panel logic."""
+        from LungAICommon.process import ProcessChain
 
-        self.delayDisplay("Generating the sample phantom")
-        phantom = make_phantom(sample_spec())
-        volumeNode = mrml.volume_node_from_image(slicer.mrmlScene, phantom.ct, "LungAI sample CT")
-        message = MultimodalPredictLogic().process(volumeNode)
-        self.assertIn("Right lung", message)
-        self.assertEqual(slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode"), 1)
+        work = pathlib.Path(tempfile.mkdtemp(prefix="lungai-rp-test-", dir=slicer.app.temporaryPath))
+        self.delayDisplay("Training a small RP model on a synthetic cohort")
+        cohort, model = work / "cohort.csv", work / "model"
+        chain = ProcessChain([["rp", "synth", "-o", str(cohort), "-n", "120"],
+                              ["rp", "train", str(cohort), "--outcome", "rp_grade2", "-o", str(model), "--fast",
+                               "--models", "lr"]]).start()
+        self.assertEqual(chain.wait(timeout=900), 0, chain.error_message())
+        logic = MultimodalPredictLogic()
+        p = logic.getParameterNode()
+        p.rpModelDirectory = model
+        first = results.read_csv_rows(cohort)[0]
+        card = results.model_card(model)
+        p.clinicalValues = json.dumps({k: first[k] for k in card["features"]})
+        output = logic.run(logic.startRisk, p)
+        headline, contributions = logic.loadRisk(p, output)
+        self.assertIn("Risk", headline)
+        self.assertEqual(p.rpOutputTable.GetTable().GetNumberOfRows(), 1)
         self.delayDisplay("Test passed")
