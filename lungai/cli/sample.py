@@ -24,7 +24,8 @@ def register(sub) -> None:
 def run(args) -> int:
     import json
 
-    from lungai.synthetic import SAMPLE_SEED, sample_spec, write_sample
+    from lungai.progress import task
+    from lungai.synthetic import SAMPLE_SEED, make_phantom, sample_spec, write_phantom
 
     spec = sample_spec()
     t = spec.tumour
@@ -42,7 +43,11 @@ def run(args) -> int:
         spec.spacing = (spec.spacing[0], spec.spacing[1], args.slice_thickness)
     if args.no_tumour:
         spec.tumour = None
-    paths = write_sample(args.output, spec=spec, seed=SAMPLE_SEED if args.seed is None else args.seed)
+    with task("sample", 2) as bar:
+        phantom = make_phantom(spec, seed=SAMPLE_SEED if args.seed is None else args.seed)
+        bar.update(1, "generated")
+        paths = write_phantom(phantom, args.output)
+        bar.update(1, "written")
     meta = json.loads(paths["meta"].read_text())
     tumour = meta["tumour"]
     print(f"wrote {paths['ct']}, {paths['labels']}, {paths['meta']}")

@@ -23,7 +23,10 @@ def write_image(img: sitk.Image, path: str | Path, protect: Iterable[str | Path]
         if Path(other).exists() and p.exists() and p.resolve() == Path(other).resolve():
             raise InputError(f"refusing to overwrite the input {p}", "choose another output folder or name")
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".part" + (".nrrd" if name.endswith(".nrrd") else ".nii.gz" if ".nii" in name else ".mha"))
-    sitk.WriteImage(img, str(tmp), useCompression=True)
-    tmp.replace(p)
+    tmp = p.with_name(".partial-" + p.name)  # same extension, so the same format is written
+    try:
+        sitk.WriteImage(img, str(tmp), useCompression=not name.endswith(".nii"))
+        tmp.replace(p)
+    finally:
+        tmp.unlink(missing_ok=True)
     return p

@@ -12,13 +12,15 @@ def _radial(rows: np.ndarray, cols: np.ndarray, centre, half_axes) -> np.ndarray
     return np.sqrt(((cols - centre[1]) / half_axes[1]) ** 2 + ((rows - centre[0]) / half_axes[0]) ** 2)
 
 
-def add_pleural_notches(lung: np.ndarray, dense: np.ndarray, body: np.ndarray, max_fraction: float = 0.3) -> np.ndarray:
+def add_pleural_notches(lung: np.ndarray, dense: np.ndarray, body_shape: dict,
+                        max_fraction: float = 0.6) -> np.ndarray:
     """Fill notches in one lung's outline that hold dense tissue against the chest wall.
 
     Per axial slice the convex hull of the lung is taken; each component of ``hull - lung``
     that is mostly ``dense`` (soft tissue), smaller than ``max_fraction`` of the lung slice
     and lies farther out from the body centre than the lung's own centre (elliptic distance,
-    normalised by the body outline) is a lesion abutting the costal pleura and joins the lung.
+    normalised by the body outline given per slice in ``body_shape``: k -> (row centre, col
+    centre, row half-axis, col half-axis)) is a lesion abutting the costal pleura and joins the lung.
     Concavities at the heart, hilum and mediastinum lie inwards and are left out - so are
     tumours that abut only the mediastinum (documented limitation).
     """
@@ -26,11 +28,10 @@ def add_pleural_notches(lung: np.ndarray, dense: np.ndarray, body: np.ndarray, m
     for k in np.flatnonzero(lung.any(axis=(1, 2))):
         sl2 = lung[k]
         area = int(sl2.sum())
-        if area < 30 or not body[k].any():
+        if area < 30 or k not in body_shape:
             continue
-        brows, bcols = np.nonzero(body[k])
-        centre = ((brows.min() + brows.max()) / 2.0, (bcols.min() + bcols.max()) / 2.0)
-        half_axes = (max((brows.max() - brows.min()) / 2.0, 1.0), max((bcols.max() - bcols.min()) / 2.0, 1.0))
+        rc, cc, rh, ch = body_shape[k]
+        centre, half_axes = (rc, cc), (rh, ch)
         jj, ii = np.nonzero(sl2)
         lung_r = _radial(jj, ii, centre, half_axes).mean()
         j0, j1, i0, i1 = jj.min(), jj.max() + 1, ii.min(), ii.max() + 1

@@ -49,6 +49,25 @@ def _outside_air(air: np.ndarray) -> np.ndarray:
     return np.isin(lab, border)
 
 
+def _bbox(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
+    idx = np.argwhere(mask)
+    lo = np.maximum(idx.min(axis=0) - margin, 0)
+    hi = np.minimum(idx.max(axis=0) + margin + 1, mask.shape)
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+
+
+def body_centre(body: np.ndarray, box: tuple[slice, ...]):
+    """Per-slice (row centre, col centre, row half-axis, col half-axis) of the body, in crop coordinates."""
+    out = {}
+    for k in range(box[0].start, box[0].stop):
+        rows = np.flatnonzero(body[k].any(axis=1))
+        cols = np.flatnonzero(body[k].any(axis=0))
+        if rows.size and cols.size:
+            out[k - box[0].start] = ((rows[0] + rows[-1]) / 2.0 - box[1].start, (cols[0] + cols[-1]) / 2.0 - box[2].start,
+                                     max((rows[-1] - rows[0]) / 2.0, 1.0), max((cols[-1] - cols[0]) / 2.0, 1.0))
+    return out
+
+
 def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12):
     """The two largest components, eroding (then re-growing inside ``mask``) if they touch."""
     work = mask
@@ -102,7 +121,10 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
 
     seed = find_trachea_seed(inside, smooth, spacing, x_mid)
     if seed is not None:
-        airways, threshold = grow_airways(smooth, inside, seed, voxel_ml)
+        # airways are thin on coarse grids: smooth in-plane only when voxels are small
+        size = 3 if spacing[0] < 1.2 else 1
+        airway_hu = ndimage.uniform_filter(hu, size=(1, size, size)) if size > 1 else hu
+        airways, threshold = grow_airways(airway_hu, inside, seed, voxel_ml)
         if airways is not None:
             # the partial-volume rim of the airway wall is removed too (3 voxels, inside air only)
             inside &= ~ndimage.binary_dilation(airways, iterations=3, mask=inside)
@@ -121,21 +143,22 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
         notes.append("only one lung region found (single lung or lungs not separable)")
 
     dense = smooth > DENSE_HU
-    out = np.zeros(hu.shape, np.uint8)
-    filled_parts = []
-    for part in parts:
-        filled = np.zeros_like(part)
-        for k in np.flatnonzero(part.any(axis=(1, 2))):
-            filled[k] = ndimage.binary_fill_holes(part[k])
-        filled_parts.append(ndimage.binary_closing(filled, structure=np.ones((1, 3, 3), bool)) | filled)
     body = ~outside
-    for n_part, part in enumerate(parts):
-        filled = add_pleural_notches(filled_parts[n_part], dense, body)
+    out = np.zeros(hu.shape, np.uint8)
+    for part in parts:
+        box = _bbox(part, margin=2)
+        crop = part[box]
+        filled = np.zeros_like(crop)
+        for k in np.flatnonzero(crop.any(axis=(1, 2))):
+            filled[k] = ndimage.binary_fill_holes(crop[k])
+        filled |= ndimage.binary_closing(filled, structure=np.ones((1, 3, 3), bool))
+        filled = add_pleural_notches(filled, dense[box], body_centre(body, box))
         centre_x = np.argwhere(part)[:, 2].mean()
         value = RIGHT if centre_x < x_mid else LEFT
         if len(parts) == 2 and (out == value).any():
             value = LEFT if value == RIGHT else RIGHT
-        out[filled & (out == 0)] = value
+        region = out[box]
+        region[filled & (region == 0)] = value
 
     labels = sitk.GetImageFromArray(out)
     labels.CopyInformation(img)

@@ -55,6 +55,9 @@ def choose_centre(spec: TumourSpec, anat: Anatomy, grid: Grid, rng: np.random.Ge
         axc, ayc = anat.cavity_radii
         rho = np.sqrt((pts[:, 0] / axc) ** 2 + (pts[:, 1] / ayc) ** 2)
         ok &= (np.linalg.norm(pts - hilum, axis=1) > radius + 25.0) & (rho > 1.0 - (radius + 10.0) / min(axc, ayc))
+        # off the diaphragm dome: above the lowest third of the lung
+        z_lo, z_hi = pts[:, 2].min(), pts[:, 2].max()
+        ok &= pts[:, 2] > z_lo + max(0.3 * (z_hi - z_lo), radius)
     elif spec.location == "central":
         pts = np.stack([xx, yy, zz], 1) * step * np.array(grid.spacing) + [grid.x[0], grid.y[0], grid.z[0]]
         near = np.linalg.norm(pts - hilum, axis=1)

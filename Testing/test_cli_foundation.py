@@ -1,0 +1,64 @@
+"""The ``lungai`` command line: sample and lungs end to end, errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import SimpleITK as sitk
+
+from lungai.cli import main
+
+
+def test_help_lists_commands(capsys):
+    try:
+        main(["--help"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    out = capsys.readouterr().out
+    assert "sample" in out and "lungs" in out
+
+
+def test_sample_then_lungs(tmp_path, capsys):
+    out = tmp_path / "case"
+    assert main(["sample", "-o", str(out), "--diameter", "25", "--location", "free", "--slice-thickness", "5"]) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["tumour"]["diameter_mm"] == 25 and meta["spec"]["spacing"][2] == 5
+    assert main(["lungs", str(out / "ct.nii.gz"), "-o", str(out / "lungs.nii.gz")]) == 0
+    lungs = sitk.ReadImage(str(out / "lungs.nii.gz"))
+    ct = sitk.ReadImage(str(out / "ct.nii.gz"))
+    assert lungs.GetSize() == ct.GetSize() and lungs.GetOrigin() == ct.GetOrigin()
+    assert set(np.unique(sitk.GetArrayFromImage(lungs))) == {0, 1, 2}
+    assert "right lung" in capsys.readouterr().out
+
+
+def test_errors_are_reported_without_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "lungai", "lungs", str(tmp_path / "missing.nii.gz"),
+                           "-o", str(tmp_path / "x.nii.gz")], capture_output=True, text=True,
+                          env={"LUNGAI_PROGRESS": "off", "PATH": ""})
+    assert proc.returncode == 2
+    assert "does not exist" in proc.stderr and "How to fix" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_progress_lines_for_slicer(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "lungai", "sample", "-o", str(tmp_path / "s"), "--no-tumour"],
+                          capture_output=True, text=True, env={"LUNGAI_PROGRESS": "lines", "PATH": ""})
+    assert proc.returncode == 0, proc.stderr
+    from lungai.progress import parse_line
+
+    parsed = [parse_line(line) for line in proc.stderr.splitlines()]
+    assert [p[0] for p in parsed if p] == [0.0, 0.5, 1.0]
+
+    assert parse_line("LUNGAI_PROGRESS 1/4 segment: member 1") == (0.25, "segment: member 1")
+    assert parse_line("something else") is None
+
+
+def test_input_is_never_overwritten(tmp_path):
+    main(["sample", "-o", str(tmp_path), "--no-tumour"])
+    ct = tmp_path / "ct.nii.gz"
+    before = ct.read_bytes()
+    assert main(["lungs", str(ct), "-o", str(ct)]) == 2
+    assert ct.read_bytes() == before

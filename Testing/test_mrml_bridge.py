@@ -1,0 +1,120 @@
+"""lungai.mrml on real MRML classes (slicer-core): exact round trips, segments, tables, .mrb."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+
+from io_helpers import oblique_image
+from lungai.errors import InputError
+
+mrml = pytest.importorskip("lungai.mrml")
+
+
+def test_volume_round_trip_is_exact_on_oblique_anisotropic_grid(mrml_scene):
+    img = oblique_image()
+    node = mrml.volume_node_from_image(mrml_scene, img, "ct")
+    back = mrml.image_from_volume_node(node)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(img))
+    assert back.GetPixelID() == img.GetPixelID()
+    np.testing.assert_allclose(back.GetOrigin(), img.GetOrigin(), atol=1e-9)
+    np.testing.assert_allclose(back.GetSpacing(), img.GetSpacing(), atol=1e-9)
+    np.testing.assert_allclose(back.GetDirection(), img.GetDirection(), atol=1e-9)
+
+
+def test_ras_lps_convention(mrml_scene):
+    """A voxel's physical LPS point in SimpleITK is the node's RAS point with x, y negated."""
+    import vtk
+
+    img = oblique_image()
+    node = mrml.volume_node_from_image(mrml_scene, img, "ct")
+    m = vtk.vtkMatrix4x4()
+    node.GetIJKToRASMatrix(m)
+    ras = m.MultiplyPoint((3, 5, 7, 1))[:3]
+    lps = img.TransformIndexToPhysicalPoint((3, 5, 7))
+    np.testing.assert_allclose(ras, (-lps[0], -lps[1], lps[2]), atol=1e-9)
+
+
+def _mask(img, box):
+    arr = np.zeros(sitk.GetArrayViewFromImage(img).shape, np.uint8)
+    arr[box] = 1
+    m = sitk.GetImageFromArray(arr)
+    m.CopyInformation(img)
+    return m, arr
+
+
+def test_mask_segment_round_trip_and_no_silent_overwrite(mrml_scene):
+    img = oblique_image()
+    volume = mrml.volume_node_from_image(mrml_scene, img, "ct")
+    tumour, tumour_arr = _mask(img, np.s_[2:5, 3:7, 4:9])
+    other, other_arr = _mask(img, np.s_[5:8, 1:3, 1:4])
+    seg, tid = mrml.mask_to_segment(mrml_scene, tumour, "Tumor", reference_volume_node=volume)
+    back = mrml.segment_to_mask(mrml_scene, seg, tid, volume)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back), tumour_arr)
+    np.testing.assert_allclose(back.GetDirection(), img.GetDirection(), atol=1e-9)
+    assert "Neoplasm" in seg.GetSegmentation().GetSegment(tid).GetTerminology()
+
+    # same name again: a new segment, the first one untouched
+    _, tid2 = mrml.mask_to_segment(mrml_scene, other, "Tumor", seg_node=seg)
+    assert tid2 != tid
+    assert mrml.segment_names(seg) == ["Tumor", "Tumor (2)"]
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Tumor", volume)),
+                                  tumour_arr)
+    # the user chose to replace "Tumor": only that segment changes, name and order kept
+    mrml.mask_to_segment(mrml_scene, other, "ignored", seg_node=seg, replace_segment="Tumor")
+    assert mrml.segment_names(seg) == ["Tumor", "Tumor (2)"]
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Tumor", volume)),
+                                  other_arr)
+    with pytest.raises(InputError, match="not in"):
+        mrml.mask_to_segment(mrml_scene, other, "x", seg_node=seg, replace_segment="Liver")
+
+
+def test_empty_mask_gives_empty_segment(mrml_scene):
+    img = oblique_image()
+    volume = mrml.volume_node_from_image(mrml_scene, img, "ct")
+    empty, _ = _mask(img, np.s_[0:0])
+    seg, sid = mrml.mask_to_segment(mrml_scene, empty, "Tumor", reference_volume_node=volume)
+    assert sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, sid, volume)).sum() == 0
+
+
+def test_table_round_trip(mrml_scene):
+    df = pd.DataFrame({"feature": ["Mean", "Energy"], "tumour": [1.25, 3.5e7], "n": [3, 4], "ok": [True, False]})
+    node = mrml.table_node_from_dataframe(mrml_scene, df, "features")
+    back = mrml.dataframe_from_table_node(node)
+    pd.testing.assert_frame_equal(back, df, check_dtype=False)
+    assert back["tumour"].tolist() == [1.25, 3.5e7]
+
+
+def test_scene_saved_as_mrb_reloads_with_data(mrml_scene, tmp_path):
+    img = oblique_image()
+    volume = mrml.volume_node_from_image(mrml_scene, img, "CT")
+    tumour, tumour_arr = _mask(img, np.s_[2:5, 3:7, 4:9])
+    mrml.mask_to_segment(mrml_scene, tumour, "Tumor", reference_volume_node=volume)
+    mrml.table_node_from_dataframe(mrml_scene, pd.DataFrame({"a": [1.5]}), "result")
+    path = mrml.save_scene(mrml_scene, tmp_path / "case.mrb")
+    assert path.stat().st_size > 0
+    scene = mrml.load_scene(path, tmp_path / "unpacked")
+    ct = scene.GetFirstNodeByName("CT")
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(mrml.image_from_volume_node(ct)), sitk.GetArrayFromImage(img))
+    seg = scene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(mrml.segment_to_mask(scene, seg, "Tumor", ct)), tumour_arr)
+    assert mrml.dataframe_from_table_node(scene.GetFirstNodeByName("result"))["a"].tolist() == [1.5]
+    with pytest.raises(InputError, match="name it .mrb"):
+        mrml.save_scene(mrml_scene, tmp_path / "case.zip")
+
+
+def test_lungs_scene_logic(mrml_scene, small_phantom):
+    from lungai.scene.lungs import segment_lungs_node
+
+    volume = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT")
+    seg, volumes = segment_lungs_node(mrml_scene, volume)
+    assert mrml.segment_names(seg) == ["Right lung", "Left lung"]
+    assert 500 < volumes["right_lung"] < 3000 and 500 < volumes["left_lung"] < 3000
+    right = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Right lung", volume))
+    truth = sitk.GetArrayFromImage(small_phantom.labels) == 2
+    assert 2 * (right & truth).sum() / (right.sum() + truth.sum()) > 0.9
+    # running again into the same node adds segments, never overwrites
+    segment_lungs_node(mrml_scene, volume, seg_node=seg)
+    assert mrml.segment_names(seg) == ["Right lung", "Left lung", "Right lung (2)", "Left lung (2)"]

@@ -1,0 +1,134 @@
+"""lungai.synthetic: deterministic phantoms whose labels match what was planted."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from lungai.errors import InputError
+from lungai.synthetic import PhantomSpec, TumourSpec, labels as L, make_phantom, random_spec
+
+SMALL = dict(shape=(80, 80, 36), spacing=(4.0, 4.0, 5.0))
+
+
+def small(seed=0, **tumour):
+    return make_phantom(PhantomSpec(**SMALL, tumour=TumourSpec(**tumour)), seed=seed)
+
+
+def arrays(p):
+    return sitk.GetArrayFromImage(p.ct), sitk.GetArrayFromImage(p.labels)
+
+
+def test_same_seed_same_phantom_and_different_seed_differs():
+    a, b, c = small(seed=3), small(seed=3), small(seed=4)
+    np.testing.assert_array_equal(arrays(a)[0], arrays(b)[0])
+    np.testing.assert_array_equal(arrays(a)[1], arrays(b)[1])
+    assert json.dumps(a.meta, sort_keys=True) == json.dumps(b.meta, sort_keys=True)
+    assert not np.array_equal(arrays(a)[0], arrays(c)[0])
+
+
+def test_ct_is_int16_hu_and_labels_documented(small_phantom):
+    ct, lab = arrays(small_phantom)
+    assert ct.dtype == np.int16 and lab.dtype == np.uint8
+    assert set(np.unique(lab)) <= set(L.NAMES)
+    assert {L.OUTSIDE, L.TUMOUR, L.RIGHT_LUNG, L.LEFT_LUNG, L.AIRWAYS, L.BONE, L.BODY, L.MEDIASTINUM} <= set(np.unique(lab))
+    assert small_phantom.ct.GetSpacing() == small_phantom.labels.GetSpacing()
+    assert small_phantom.ct.GetOrigin() == small_phantom.labels.GetOrigin()
+
+
+def test_tissue_intensities_are_realistic(small_phantom):
+    ct, lab = arrays(small_phantom)
+    assert -900 < np.median(ct[lab == L.RIGHT_LUNG]) < -780
+    assert -1010 < np.median(ct[lab == L.OUTSIDE]) < -980
+    from scipy import ndimage
+
+    core = ndimage.binary_erosion(lab == L.TUMOUR)  # away from partial-volume edges
+    assert 0 < np.median(ct[core]) < 80
+    assert np.median(ct[lab == L.BONE]) > 200
+    assert np.percentile(ct[lab == L.AIRWAYS], 10) < -950  # lumen core (thin on this coarse grid)
+
+
+def test_right_lung_is_on_the_patient_right():
+    """LPS: x grows towards the patient's left, so the right lung has the smaller x."""
+    p = small(side="right", location="free")
+    _, lab = arrays(p)
+    x_right = np.argwhere(lab == L.RIGHT_LUNG)[:, 2].mean()
+    x_left = np.argwhere(lab == L.LEFT_LUNG)[:, 2].mean()
+    assert x_right < x_left
+    x_tumour = np.argwhere(L.tumour_mask(lab))[:, 2].mean()
+    assert x_tumour < lab.shape[2] / 2
+
+
+def test_meta_matches_the_label_map():
+    p = small(seed=1, diameter_mm=40.0, location="free", shape="round")
+    _, lab = arrays(p)
+    t = p.meta["tumour"]
+    voxel_ml = np.prod(SMALL["spacing"]) / 1000.0
+    assert t["volume_ml"] == pytest.approx(L.tumour_mask(lab).sum() * voxel_ml, rel=1e-6)
+    # a round tumour of 40 mm: the volume of a sphere of 34-40 mm (axes drawn 0.85-1.0 R)
+    assert 4 / 3 * np.pi * 17 ** 3 / 1000 * 0.8 < t["volume_ml"] < 4 / 3 * np.pi * 21 ** 3 / 1000
+    centre = np.array(t["centre_mm"])
+    kji = np.argwhere(L.tumour_mask(lab)).mean(axis=0)
+    centroid = np.array(p.ct.TransformContinuousIndexToPhysicalPoint((kji[2], kji[1], kji[0])))
+    assert np.linalg.norm(centroid - centre) < 8.0
+
+
+@pytest.mark.parametrize("location", ["free", "juxta_pleural", "juxta_vascular", "central"])
+@pytest.mark.parametrize("shape", ["round", "lobulated", "spiculated"])
+def test_every_tumour_lies_inside_its_lung(location, shape):
+    p = small(seed=2, diameter_mm=25.0, location=location, shape=shape, side="left")
+    _, lab = arrays(p)
+    tumour = L.tumour_mask(lab)
+    assert tumour.sum() > 0
+    truth = L.lung_truth(lab, "left")
+    assert truth["left"][tumour].all()
+    assert not truth["right"][tumour].any()
+
+
+def test_hard_cases_are_planted_and_flagged():
+    p = make_phantom(PhantomSpec(**SMALL, tumour=TumourSpec(diameter_mm=30, location="free", atelectasis=True,
+                                                         ground_glass=True), effusion=True), seed=5)
+    _, lab = arrays(p)
+    assert (lab == L.ATELECTASIS).sum() > 0
+    assert (lab == L.EFFUSION).sum() > 0
+    assert (lab == L.GROUND_GLASS).sum() > 0
+    assert p.meta["hard_case"] == {"small_tumour": False, "atelectasis": True, "pleural_effusion": True,
+                                   "ground_glass": True}
+    assert p.meta["is_hard_case"]
+    tiny = small(seed=6, diameter_mm=6.0)
+    assert tiny.meta["hard_case"]["small_tumour"] and L.tumour_mask(arrays(tiny)[1]).sum() >= 1
+
+
+@pytest.mark.parametrize("thickness", [1.0, 5.0])
+def test_slice_thickness_range(thickness):
+    nz = int(150 / thickness)
+    p = make_phantom(PhantomSpec(shape=(64, 64, nz), spacing=(5.0, 5.0, thickness),
+                                 tumour=TumourSpec(diameter_mm=30)), seed=0)
+    assert p.ct.GetSpacing()[2] == thickness
+    assert L.tumour_mask(arrays(p)[1]).any()
+
+
+def test_no_tumour_phantom():
+    p = make_phantom(PhantomSpec(**SMALL, tumour=None), seed=0)
+    assert p.meta["tumour"] is None and not L.tumour_mask(arrays(p)[1]).any()
+
+
+def test_bad_specs_are_refused():
+    with pytest.raises(InputError, match="5-100 mm"):
+        small(diameter_mm=150.0)
+    with pytest.raises(InputError, match="location"):
+        small(location="liver")
+    with pytest.raises(InputError, match="slice thickness"):
+        make_phantom(PhantomSpec(shape=(64, 64, 20), spacing=(5, 5, 8.0)))
+
+
+def test_random_specs_vary_and_repeat():
+    specs = [random_spec(s) for s in range(40)]
+    assert random_spec(7).to_dict() == random_spec(7).to_dict()
+    assert len({s.tumour.location for s in specs}) == 4
+    hard = sum(s.tumour.atelectasis or s.effusion or s.tumour.diameter_mm < 10 for s in specs)
+    assert 5 <= hard <= 30
+    assert all(5.0 <= s.tumour.diameter_mm <= 100.0 for s in specs)
