@@ -1,0 +1,156 @@
+"""RP training, validation, model files, prediction, explanations (synthetic cohorts)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from lungai.rp import make_cohort, oracle_auc, predict_rp, train_rp, validate_rp
+from lungai.rp.cohort import RISK_MODEL, linear_predictor, make_noise_cohort
+from lungai.rp.metrics import calibration, delong_auc_ci, evaluate
+from lungai.rp.model_io import TRUSTED_TYPES, load_model
+from lungai.rp.validation import leaky_selection_auc, nested_cv
+
+from rp_helpers import rp_cohort, rp_model_dir, rp_rf_model_dir  # noqa: F401  (fixtures)
+
+
+def test_cohort_encodes_seed_risk_factors_and_is_deterministic():
+    a, b = make_cohort(200, seed=5), make_cohort(200, seed=5)
+    assert a.table.equals(b.table) and np.array_equal(a.risk, b.risk)
+    assert not a.table.equals(make_cohort(200, seed=6).table)
+    signs = {k: np.sign(v[2]) for k, v in RISK_MODEL.items()}
+    assert signs["clin_hb_g_dl"] > 0 and signs["clin_age_years"] > 0 and signs["clin_tiffeneau_pct"] < 0
+    assert signs["clin_platelets_10e9_l"] < 0 and signs["clin_durvalumab"] > 0
+    assert all(signs[k] > 0 for k in ("dose_mld_gy", "dose_v20_pct", "dose_v13_pct"))
+    assert sum(k.startswith("rad_") for k in RISK_MODEL) == 7
+    full = make_cohort(200, seed=5, missing_rate=0.0)
+    assert np.allclose(full.risk, 1 / (1 + np.exp(-linear_predictor(full.table))))
+
+
+def test_pipeline_reaches_oracle_auc_on_large_cohort(tmp_path):
+    train, test = make_cohort(3000, seed=21), make_cohort(3000, seed=22)
+    result = train_rp(train.table, train.outcome, tmp_path / "m", models="lr", feature_sets="all",
+                      fast=True, n_boot=0, make_plots=False)
+    cv_auc = result.metrics["results"]["all/lr"]["auc"]
+    assert abs(cv_auc - oracle_auc(train)) < 0.03, (cv_auc, oracle_auc(train))
+    external = validate_rp(tmp_path / "m", test.table)
+    assert abs(external["auc"] - oracle_auc(test)) < 0.03, (external["auc"], oracle_auc(test))
+    assert 0.8 < external["calibration_slope"] < 1.2 and abs(external["calibration_intercept"]) < 0.2
+
+
+def test_feature_selection_inside_cv_prevents_leakage():
+    """500 pure-noise features, 60 patients: honest nested CV ~ 0.5, selection outside CV optimistic."""
+    honest, leaky = [], []
+    for seed in (0, 2):
+        table = make_noise_cohort(60, 500, seed=seed)
+        y = table.pop("rp_grade2").to_numpy()
+        honest.append(roc_auc_score(y, nested_cv(table, y, "lr", [], 5, 3, seed, fast=True)["oof"]))
+        leaky.append(leaky_selection_auc(table.to_numpy(), y, k=10, seed=seed))
+    assert abs(np.mean(honest) - 0.5) < 0.12, honest
+    assert np.mean(leaky) > 0.75, leaky
+    assert min(leaky) - max(honest) > 0.2
+
+
+def test_metrics_known_values():
+    y = np.array([0, 0, 1, 1, 0, 1, 0, 1])
+    p = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9, 0.6, 0.7])
+    auc, lo, hi = delong_auc_ci(y, p)
+    assert auc == pytest.approx(roc_auc_score(y, p)) and lo < auc < hi
+    rng = np.random.default_rng(0)
+    risk = rng.uniform(0.05, 0.95, 4000)
+    outcome = rng.binomial(1, risk)
+    slope, intercept = calibration(outcome, risk)
+    assert slope == pytest.approx(1.0, abs=0.1) and intercept == pytest.approx(0.0, abs=0.1)
+    logit = np.log(risk / (1 - risk))
+    slope2, _ = calibration(outcome, 1 / (1 + np.exp(-2 * logit)))  # too extreme -> slope ~ 0.5
+    assert slope2 == pytest.approx(0.5, abs=0.07)
+    m = evaluate(y, p, threshold=0.5)
+    assert m["sensitivity"] == 0.75 and m["specificity"] == 0.75
+    assert m["brier"] == pytest.approx(np.mean((p - y) ** 2))
+
+
+def test_training_outputs_metrics_plots_and_card(rp_model_dir, rp_cohort):
+    metrics = json.loads((rp_model_dir / "metrics.json").read_text())
+    assert set(metrics["results"]) == {"clinical_dosimetric/lr", "radiomic/lr", "all/lr"}
+    for r in metrics["results"].values():
+        assert r["auc_ci95"][0] < r["auc"] < r["auc_ci95"][1]
+        assert {"brier", "calibration_slope", "calibration_intercept", "sensitivity", "specificity"} <= set(r)
+    assert metrics["threshold"] == pytest.approx(rp_cohort.table[rp_cohort.outcome].mean(), abs=1e-3)
+    for png in ("roc.png", "calibration.png"):
+        assert (rp_model_dir / png).read_bytes()[:4] == b"\x89PNG"
+    card = json.loads((rp_model_dir / "model_card.json").read_text())
+    assert card["training_data"]["n"] == 240 and card["feature_set"] == "all" and card["model"] == "lr"
+    assert card["categories"]["clin_histology_cat"] == ["adenocarcinoma", "other", "squamous"]
+    assert "clin_hb_g_dl" in card["features"] and card["created_utc"] and card["lungai_version"]
+    assert card["training_data"]["features"]["clin_age_years"]["median"] > 50
+
+
+def test_model_file_is_skops_and_refuses_foreign_types(rp_model_dir, tmp_path):
+    import skops.io as sio
+
+    raw = (rp_model_dir / "model.skops").read_bytes()
+    assert raw[:2] == b"PK"  # a zip archive of JSON schema + arrays, not a pickle
+    bundle, card = load_model(rp_model_dir)
+    assert len(bundle["bootstrap"]) == 8
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "model_card.json").write_text((rp_model_dir / "model_card.json").read_text())
+    sio.dump({"pipeline": bundle["pipeline"], "x": os.system}, bad / "model.skops")  # code a file could run
+    assert set(sio.get_untrusted_types(file=bad / "model.skops")) - set(TRUSTED_TYPES)
+    from lungai.errors import InputError
+    with pytest.raises(InputError, match="never needs"):
+        load_model(bad)
+
+
+def test_predict_interval_and_exact_linear_shapley(rp_model_dir, tmp_path):
+    patients = make_cohort(40, seed=99).table
+    pred, contrib = predict_rp(rp_model_dir, patients, output=tmp_path / "p.csv",
+                               importance_png=tmp_path / "imp.png")
+    assert (pred["risk_low"] <= pred["risk"]).all() and (pred["risk"] <= pred["risk_high"]).all()
+    assert (pred["risk_high"] - pred["risk_low"]).mean() > 0.01
+    assert list(pred["case"]) == list(patients["case"])
+    bundle, _ = load_model(rp_model_dir)
+    clf = bundle["pipeline"].named_steps["clf"]
+    base_logit = clf.decision_function(bundle["baseline"][None, :])[0]
+    total = contrib.drop(columns="case").sum(axis=1).to_numpy()
+    risk = pred["risk"].to_numpy()
+    assert np.allclose(total, np.log(risk / (1 - risk)) - base_logit, atol=1e-8)  # efficiency
+    first = pred.loc[0]
+    assert abs(first["top1_contribution"]) >= abs(first["top2_contribution"])
+    assert (tmp_path / "imp.png").read_bytes()[:4] == b"\x89PNG"
+    again, _ = predict_rp(rp_model_dir, patients)
+    assert np.array_equal(again["risk"], pred["risk"])
+
+
+def test_random_forest_shapley_with_captum_is_efficient_and_seeded(rp_rf_model_dir):
+    patients = make_cohort(6, seed=98).table
+    pred, contrib = predict_rp(rp_rf_model_dir, patients, seed=3)
+    bundle, card = load_model(rp_rf_model_dir)
+    assert card["model"] == "rf" and not any(f.startswith("rad_") for f in card["features"])
+    from lungai.rp.explain import model_inputs
+    clf = bundle["pipeline"].named_steps["clf"]
+
+    def logit(p):
+        p = np.clip(p, 1e-3, 1 - 1e-3)
+        return np.log(p / (1 - p))
+
+    z = model_inputs(bundle["pipeline"], patients[card["features"]])
+    expected = logit(clf.predict_proba(z)[:, 1]) - logit(clf.predict_proba(bundle["baseline"][None, :])[:, 1])
+    assert np.allclose(contrib.drop(columns="case").sum(axis=1), expected, atol=1e-6)
+    _, again = predict_rp(rp_rf_model_dir, patients, seed=3)
+    assert np.allclose(again.drop(columns="case"), contrib.drop(columns="case"))
+
+
+def test_external_validation_writes_outputs_without_refitting(rp_model_dir, tmp_path):
+    before = (rp_model_dir / "model.skops").read_bytes()
+    table = make_cohort(300, seed=77).table
+    result = validate_rp(rp_model_dir, table, tmp_path / "ext")
+    assert 0.6 < result["auc"] < 0.9 and result["n"] == 300
+    saved = json.loads((tmp_path / "ext" / "external_metrics.json").read_text())
+    assert saved["auc"] == pytest.approx(result["auc"])
+    assert (tmp_path / "ext" / "external_roc.png").exists() and (tmp_path / "ext" / "external_calibration.png").exists()
+    assert (rp_model_dir / "model.skops").read_bytes() == before
