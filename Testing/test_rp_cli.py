@@ -1,0 +1,45 @@
+"""``lungai rp`` end to end: synth -> train -> validate -> predict, and error exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from lungai.cli import main
+
+
+def test_rp_cli_end_to_end(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    train, ext, model = tmp_path / "train.csv", tmp_path / "ext.csv", tmp_path / "model"
+    assert main(["rp", "synth", "-o", str(train), "-n", "150", "--seed", "4"]) == 0
+    assert main(["rp", "synth", "-o", str(ext), "-n", "80", "--seed", "5", "--noise-features", "0"]) == 0
+    assert "oracle AUC" in capsys.readouterr().out
+    assert main(["rp", "train", str(train), "--outcome", "rp_grade2", "-o", str(model), "--fast",
+                 "--models", "lr", "--feature-sets", "clinical_dosimetric,all", "--outer-folds", "3",
+                 "--bootstrap", "4", "--threshold", "0.3", "--final", "all/lr"]) == 0
+    out = capsys.readouterr().out
+    assert "clinical_dosimetric/lr" in out and "all/lr" in out and "AUC (95% CI)" in out
+    assert json.loads((model / "metrics.json").read_text())["threshold"] == 0.3
+    # ext lacks the noise features the locked 'all' model was trained on -> named, exit 2
+    assert main(["rp", "validate", str(model), str(ext), "-o", str(tmp_path / "val")]) == 2
+    err = capsys.readouterr().err
+    assert "required column(s) missing" in err and "rad_tumour_original_shape_MeshVolume" in err
+    ext = tmp_path / "ext2.csv"
+    assert main(["rp", "synth", "-o", str(ext), "-n", "80", "--seed", "5"]) == 0
+    assert main(["rp", "validate", str(model), str(ext), "-o", str(tmp_path / "val")]) == 0
+    assert json.loads((tmp_path / "val" / "external_metrics.json").read_text())["n"] == 80
+    assert "external validation" in capsys.readouterr().out
+    pred = tmp_path / "pred.csv"
+    assert main(["rp", "predict", str(model), str(ext), "-o", str(pred), "--top", "3",
+                 "--contributions", str(tmp_path / "contrib.csv"), "--importance-png", str(tmp_path / "imp.png")]) == 0
+    table = pd.read_csv(pred)
+    assert len(table) == 80 and {"risk", "risk_low", "risk_high", "top3_feature"} <= set(table.columns)
+    assert (tmp_path / "imp.png").exists() and len(pd.read_csv(tmp_path / "contrib.csv")) == 80
+    # refuses to write onto its input, and to replace an existing model
+    before = ext.read_bytes()
+    assert main(["rp", "predict", str(model), str(ext), "-o", str(ext)]) == 2
+    assert ext.read_bytes() == before
+    assert main(["rp", "train", str(train), "--outcome", "rp_grade2", "-o", str(model), "--fast"]) == 2
+    err = capsys.readouterr().err
+    assert "would be overwritten" in err and "already holds a model" in err and "Traceback" not in err

@@ -1,0 +1,94 @@
+"""RP Slicer logic on a real MRML scene: radiomics table node + dose + clinical -> risk table nodes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lungai.errors import InputError
+from lungai.rp.model_io import load_model
+from lungai.rp.predict import predict_rp
+
+from rp_helpers import rp_cohort, rp_model_dir  # noqa: F401  (fixtures)
+
+
+def _patient(rp_cohort, i=0):
+    row = rp_cohort.table.iloc[i]
+    clinical = {k[len("clin_"):]: row[k] for k in row.index if k.startswith("clin_")}  # prefix optional
+    dose = {"case": row["case"], **{k: row[k] for k in row.index if k.startswith("dose_")}}
+    rad = {k: row[k] for k in row.index if k.startswith("rad_")}
+    return row, clinical, dose, rad
+
+
+SEGMENTS = {"lungs_minus_tumour": "lungs minus tumour", "lungs": "Lungs", "tumour": "Tumor"}  # longest first
+
+
+def _features_as_rows(rad: dict) -> pd.DataFrame:
+    """The radiomics module's layout: column 'feature' + one column per segment (display names)."""
+    cells = {}
+    for key, value in rad.items():
+        seg = next(s for s in SEGMENTS if key.startswith(f"rad_{s}_"))
+        cells[(key[len(f"rad_{seg}_"):], seg)] = float(value)
+    feats = sorted({f for f, _ in cells})
+    table = {"feature": feats}
+    for seg, header in SEGMENTS.items():
+        table[header] = [cells.get((f, seg), np.nan) for f in feats]
+    return pd.DataFrame(table)
+
+
+def test_predict_node_matches_table_prediction(mrml_scene, rp_model_dir, rp_cohort):
+    from lungai import mrml
+    from lungai.scene.rp import predict_rp_node
+
+    row, clinical, dose, rad = _patient(rp_cohort, 2)
+    rad_node = mrml.table_node_from_dataframe(mrml_scene, _features_as_rows(rad), "radiomics")
+    result, contrib = predict_rp_node(mrml_scene, rp_model_dir, rad_node, dose, clinical, case="P2")
+    assert result.IsA("vtkMRMLTableNode") and contrib.IsA("vtkMRMLTableNode")
+    out = mrml.dataframe_from_table_node(result)
+    expected, _ = predict_rp(rp_model_dir, rp_cohort.table.iloc[[2]])
+    assert out["case"][0] == "P2"
+    assert out["risk"][0] == pytest.approx(expected["risk"][0], abs=1e-9)
+    assert out["risk_low"][0] <= out["risk"][0] <= out["risk_high"][0]
+    _, card = load_model(rp_model_dir)
+    assert out["high_risk"][0] == int(out["risk"][0] >= card["threshold"])
+    c = mrml.dataframe_from_table_node(contrib)
+    assert list(c.columns) == ["feature", "value", "contribution"] and len(c) == 10
+    assert c["feature"][0] == expected["top1_feature"][0]
+    assert np.all(np.diff(np.abs(c["contribution"].to_numpy())) <= 1e-12)
+    # a second prediction never overwrites the first result nodes
+    result2, _ = predict_rp_node(mrml_scene, rp_model_dir, rad_node, dose, clinical, case="P2")
+    assert result2 is not result and result.GetName() != result2.GetName()
+
+
+def test_long_layout_and_clinical_csv(mrml_scene, rp_model_dir, rp_cohort, tmp_path):
+    from lungai import mrml
+    from lungai.scene.rp import assemble_patient_row
+
+    row, clinical, dose, rad = _patient(rp_cohort, 5)
+    long = pd.DataFrame([{"case": "P5", "segment": "Lungs",
+                          "image_type": "original", "feature_class": k.split("_")[-2], "feature": k.split("_")[-1],
+                          "value": v} for k, v in rad.items() if k.startswith("rad_lungs_original")])
+    node = mrml.table_node_from_dataframe(mrml_scene, long, "radiomics long")
+    csv = tmp_path / "clinical.csv"
+    pd.DataFrame([{"case": "P4", **clinical}, {"case": "P5", **clinical}]).to_csv(csv, index=False)
+    assembled = assemble_patient_row(node, dose, csv, case="P5")
+    assert assembled["rad_lungs_original_firstorder_Mean"][0] == pytest.approx(row["rad_lungs_original_firstorder_Mean"])
+    assert assembled["clin_age_years"][0] == row["clin_age_years"]
+    assert assembled["dose_mld_gy"][0] == row["dose_mld_gy"]
+    with pytest.raises(InputError, match="'P9' found 0 times"):
+        assemble_patient_row(node, dose, csv, case="P9")
+
+
+def test_missing_dose_feature_is_named(mrml_scene, rp_model_dir, rp_cohort):
+    from lungai import mrml
+    from lungai.scene.rp import predict_rp_node
+
+    _, clinical, dose, rad = _patient(rp_cohort, 0)
+    dose.pop("dose_v20_pct")
+    rad_node = mrml.table_node_from_dataframe(mrml_scene, _features_as_rows(rad), "radiomics")
+    with pytest.raises(InputError, match="'dose_v20_pct'"):
+        predict_rp_node(mrml_scene, rp_model_dir, rad_node, dose, clinical)
+    bad = mrml.table_node_from_dataframe(mrml_scene, pd.DataFrame({"a": [1.0], "b": [2.0]}), "junk")
+    with pytest.raises(InputError, match="unrecognised radiomics table layout"):
+        predict_rp_node(mrml_scene, rp_model_dir, bad, dose, clinical)
