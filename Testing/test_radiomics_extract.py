@@ -141,3 +141,20 @@ def test_cli_radiomics(small_phantom, tmp_path):
     assert rc == 2 and not out2.exists()
     # Refuses to overwrite an input.
     assert main(["radiomics", "--image", str(ct), "--mask", str(lab), "--label", "1", "-o", str(ct)]) == 2
+
+
+def test_csv_written_atomically(tmp_path, monkeypatch):
+    from lungai.radiomics.csv_output import write_csv
+
+    out = tmp_path / "t.csv"
+    write_csv(pd.DataFrame({"a": [1]}), out)
+    before = out.read_text()
+
+    def boom(self, path, **kw):
+        open(path, "w").write("half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", boom)
+    with pytest.raises(OSError):
+        write_csv(pd.DataFrame({"a": [2]}), out)
+    assert out.read_text() == before and [p.name for p in tmp_path.iterdir()] == ["t.csv"]
