@@ -152,18 +152,25 @@ def rp_predict(model_dir: Path, patients_csv: Path, output_csv: Path, top: int =
 
 
 def stage_predict(model_dir: Path, output_dir: Path, ehr: Optional[Path] = None, rna: Optional[Path] = None,
-                  ct: Optional[Path] = None, mask: Optional[Path] = None) -> list[str]:
-    """``lungai stage predict MODEL_DIR [--ehr CSV] [--rna CSV] [--ct CT --mask MASK] -o OUT_DIR``.
+                  ct_manifest: Optional[Path] = None, explain: bool = True) -> list[str]:
+    """``lungai stage predict --model DIR [--ehr CSV] [--rna CSV] [--ct MANIFEST] -o OUT [--explain]``.
 
-    Contract assumed from issue #6 (the command was not merged when this was written): OUT_DIR gets
-    predictions.csv (probabilities per stage), top_genes.csv and gradcam.nii.gz when a CT is given.
+    The CT manifest is a CSV ``id,image,mask`` (see :func:`ct_manifest_rows`).  OUT gets
+    predictions.csv (``p_<class>`` columns, ``predicted``); with ``explain``
+    top_genes_per_patient.csv and gradcam/<id>_gradcam.nii.gz.
     """
-    if not (_given(ehr) or _given(rna) or _given(ct)):
+    if not (_given(ehr) or _given(rna) or _given(ct_manifest)):
         raise ValueError("give at least one of EHR, RNA or CT")
-    if _given(ct) != _given(mask):
-        raise ValueError("the CT branch needs both the CT and the tumour mask")
-    args = ["stage", "predict", str(model_dir)]
-    for flag, value in (("--ehr", ehr), ("--rna", rna), ("--ct", ct), ("--mask", mask)):
+    args = ["stage", "predict", "--model", str(model_dir)]
+    for flag, value in (("--ehr", ehr), ("--rna", rna), ("--ct", ct_manifest)):
         if _given(value):
             args += [flag, str(value)]
-    return args + ["-o", str(output_dir)]
+    args += ["-o", str(output_dir)]
+    return args + (["--explain"] if explain else [])
+
+
+def ct_manifest_rows(patient_id: str, ct: Path, mask: Path) -> list[dict]:
+    """The one-patient CT manifest for ``lungai stage``: columns id, image, mask."""
+    if not str(patient_id).strip():
+        raise ValueError("the CT branch needs the patient id used in the EHR/RNA tables")
+    return [{"id": str(patient_id).strip(), "image": str(ct), "mask": str(mask)}]

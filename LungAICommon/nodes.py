@@ -97,3 +97,30 @@ def table_rows(table_node) -> list[dict]:
     names = [table.GetColumnName(c) for c in range(table.GetNumberOfColumns())]
     return [{names[c]: table.GetValue(r, c).ToString() for c in range(len(names))}
             for r in range(table.GetNumberOfRows())]
+
+
+TUMOUR_NAMES = ("tumor", "tumour", "gtv")
+
+
+def derived_lung_masks(masks: dict, out_dir: Path) -> dict:
+    """Extra masks "Lungs" (right | left) and "Lungs minus tumour" from exported segment files.
+
+    ``masks`` maps Slicer segment names to mask files; the derived masks are made only when both
+    "Right lung" and "Left lung" are present (the tumour one also needs a Tumor/Tumour/GTV segment),
+    as in :mod:`lungai.scene.radiomics`.  Returns {name: path of the new mask}.
+    """
+    import SimpleITK as sitk
+    from lungai.io import write_image
+
+    lower = {name.lower(): name for name in masks}
+    if "right lung" not in lower or "left lung" not in lower:
+        return {}
+    read = lambda name: sitk.ReadImage(str(masks[name])) > 0  # noqa: E731
+    lungs = sitk.Or(read(lower["right lung"]), read(lower["left lung"]))
+    out = {"Lungs": write_image(sitk.Cast(lungs, sitk.sitkUInt8), Path(out_dir) / "derived_lungs.nii.gz")}
+    tumour = next((lower[n] for n in TUMOUR_NAMES if n in lower), None)
+    if tumour is not None:
+        minus = sitk.And(lungs, sitk.Not(read(tumour)))
+        out["Lungs minus tumour"] = write_image(sitk.Cast(minus, sitk.sitkUInt8),
+                                                Path(out_dir) / "derived_lungs_minus_tumour.nii.gz")
+    return out

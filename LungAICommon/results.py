@@ -71,50 +71,27 @@ def read_csv_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def patient_row(radiomics: Optional[dict] = None, dose: Optional[dict] = None, clinical: Optional[dict] = None,
-                case: str = "patient") -> dict:
-    """One patient row for the RP model, with the column prefixes it expects (rad_, dose_, clin_).
+def features_by_segment(long_rows: Iterable[dict], column_for: dict) -> tuple[list[str], list[dict]]:
+    """Long radiomics rows -> the "features as rows" layout of :mod:`lungai.scene.radiomics`.
 
-    Names already carrying one of the prefixes are kept as they are; ids/metadata columns are dropped.
+    Columns ``feature`` (``<image_type>_<feature_class>_<name>``), ``image_type``, ``feature_class``,
+    ``name``, then one column per segment, named by ``column_for[segment key]`` (the Slicer segment
+    name).  Rows are sorted by ``feature``.  Returns (columns, rows) with float values (NaN where a
+    segment lacks a feature).
     """
-    row = {"case": case}
-    for prefix, values in (("rad_", radiomics), ("dose_", dose), ("clin_", clinical)):
-        for key, value in (values or {}).items():
-            key = str(key)
-            if key in ("case", "patient_id", "id", "image", "mask", "label", "segment") \
-                    or key.startswith("diagnostics_"):
-                continue
-            name = key if key.startswith(("rad_", "dose_", "clin_")) else prefix + key
-            if name in row:
-                raise ResultError(f"the column {name} comes twice; rename one of the inputs")
-            row[name] = value
-    return row
-
-
-def write_csv_row(row: dict, path: Path) -> Path:
-    path = Path(path)
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row))
-        writer.writeheader()
-        writer.writerow(row)
-    return path
-
-
-def radiomics_columns(long_rows: Iterable[dict], case: Optional[str] = None) -> dict:
-    """Long-format radiomics rows (case, segment, image_type, feature_class, feature, value) as
-    one patient's ``rad_<segment>_<image_type>_<feature_class>_<feature>`` values (as in
-    :func:`lungai.radiomics.to_wide`, the columns the multimodal models read)."""
-    out: dict = {}
-    cases = set()
+    segments: list[str] = []
+    table: dict[str, dict] = {}
     for row in long_rows:
-        cases.add(row["case"])
-        if case is not None and row["case"] != case:
-            continue
-        name = f"rad_{row['segment']}_{row['image_type']}_{row['feature_class']}_{row['feature']}"
-        out[name] = float(row["value"])
-    if case is None and len(cases) > 1:
-        raise ResultError(f"the radiomics table holds {len(cases)} cases; choose one")
-    return out
+        segment = column_for.get(row["segment"], row["segment"])
+        if segment not in segments:
+            segments.append(segment)
+        key = f"{row['image_type']}_{row['feature_class']}_{row['feature']}"
+        entry = table.setdefault(key, {"feature": key, "image_type": row["image_type"],
+                                       "feature_class": row["feature_class"], "name": row["feature"]})
+        entry[segment] = float(row["value"])
+    columns = ["feature", "image_type", "feature_class", "name", *segments]
+    rows = [{c: table[key].get(c, float("nan")) for c in columns} for key in sorted(table)]
+    return columns, rows
 
 
 def model_card(model_dir: Path) -> dict:
@@ -138,8 +115,8 @@ def clinical_fields(card: dict) -> list[tuple[str, str]]:
 
 
 def missing_features(card: dict, row: dict) -> list[str]:
-    """Model features that the assembled patient row lacks (or leaves empty)."""
-    return [f for f in card.get("features", []) if row.get(f) in (None, "")]
+    """Model features that the assembled patient row lacks (NaN values are imputed by the model)."""
+    return [f for f in card.get("features", []) if row.get(f) is None or row.get(f) == ""]
 
 
 def describe_prediction_row(row: dict, top: int = 5) -> tuple[str, str]:
@@ -157,3 +134,24 @@ def describe_prediction_row(row: dict, top: int = 5) -> tuple[str, str]:
             pairs.append((name, float(value)))
     text = describe_risk(risk, pairs, top=top).split("\n", 1)
     return headline, text[1] if len(text) > 1 else ""
+
+
+def describe_stage_row(row: dict, patient: str) -> str:
+    """Predicted stage and class probabilities (``p_<class>`` columns of ``lungai stage predict``)."""
+    probs = sorted(((k[2:], float(v)) for k, v in row.items() if k.startswith("p_") and v not in ("", None)),
+                   key=lambda kv: -kv[1])
+    if not probs:
+        raise ResultError("the stage predictions have no p_<class> columns")
+    predicted = row.get("predicted") or probs[0][0]
+    lines = [f"{patient}: predicted {predicted}"]
+    lines += [f"  P({name}) = {100 * prob:.0f} %" for name, prob in probs]
+    return "\n".join(lines)
+
+
+def describe_top_genes(rows: Iterable[dict], patient: str, top: int = 5) -> str:
+    """The patient's top genes (``top_genes_per_patient.csv``: patient_id, class, rank, gene, shapley_value)."""
+    mine = sorted((r for r in rows if str(r.get("patient_id")) == str(patient)), key=lambda r: int(r["rank"]))[:top]
+    if not mine:
+        return "Top genes: none for this patient (no RNA data)"
+    return "Top genes (Shapley, towards " + str(mine[0].get("class")) + "): " + ", ".join(
+        f"{r['gene']} ({float(r['shapley_value']):+.3f})" for r in mine)

@@ -6,7 +6,6 @@ fine), ``lungai dose-features`` and ``lungai radiomics-batch`` as child processe
 Cancel), and loads the CSVs as table nodes.  Importing this file imports nothing heavy.
 """
 
-import csv
 import pathlib
 import tempfile
 from typing import Annotated
@@ -272,8 +271,12 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
 
     # ---------------------------------------------------------------- commands
     def featureCommands(self, p, workDir):
-        """Export the CT and each ticked segment; returns (commands, feature CSVs, dose CSV or None)."""
-        from LungAICommon.nodes import export_segment, export_volume
+        """Export the CT and each ticked segment (plus the derived "Lungs" / "Lungs minus tumour" when
+        both lungs are ticked); one ``lungai radiomics`` run per mask, so overlapping segments are fine.
+
+        Returns (commands, {segment key: Slicer segment name}, feature CSVs, dose CSV or None).
+        """
+        from LungAICommon.nodes import derived_lung_masks, export_segment, export_volume
 
         problem = self.inputProblem(p)
         if problem:
@@ -281,9 +284,12 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         params, classes, types, sigmas = self.featureOptions(p)
         ct = export_volume(p.inputVolume, workDir / "ct.nii.gz")
         names = [s for s in p.selectedSegments if s in self.segmentNames(p.segmentation)]
-        cmds, csvs = [], []
-        for i, name in enumerate(names):
-            mask = export_segment(slicer.mrmlScene, p.segmentation, name, p.inputVolume, workDir / f"segment_{i}.nii.gz")
+        masks = {name: export_segment(slicer.mrmlScene, p.segmentation, name, p.inputVolume,
+                                      workDir / f"segment_{i}.nii.gz") for i, name in enumerate(names)}
+        masks.update(derived_lung_masks(masks, workDir))
+        cmds, csvs, columns = [], [], {}
+        for i, (name, mask) in enumerate(masks.items()):
+            columns[commands.segment_column_name(name)] = name
             csvs.append(workDir / f"features_{i}.csv")
             cmds.append(commands.radiomics(ct, mask, csvs[-1], [(name, 1)], params=params, feature_classes=classes,
                                            image_types=types, log_sigma=sigmas or (), case=p.inputVolume.GetName()))
@@ -291,7 +297,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         if p.doseVolume is not None:
             cmds.append(self.doseCommand(p, ct, workDir))
             doseCsv = workDir / "dose.csv"
-        return cmds, csvs, doseCsv
+        return cmds, columns, csvs, doseCsv
 
     def doseCommand(self, p, ct, workDir):
         """Lungs = every segment whose name contains "lung"; GTV = the segment named Tumor/Tumour."""
@@ -321,8 +327,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
 
     def startFeatures(self, p):
         workDir = pathlib.Path(tempfile.mkdtemp(prefix="lungai-radiomics-", dir=slicer.app.temporaryPath))
-        cmds, csvs, doseCsv = self.featureCommands(p, workDir)
-        return ProcessChain(cmds), (workDir, csvs, doseCsv)
+        cmds, columns, csvs, doseCsv = self.featureCommands(p, workDir)
+        return ProcessChain(cmds), (workDir, columns, csvs, doseCsv)
 
     def startBatch(self, p):
         problem = self.batchProblem(p)
@@ -336,24 +342,22 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
 
     # ---------------------------------------------------------------- outputs
     def loadFeatures(self, p, outputs):
-        """Merge the per-segment CSVs into the feature table (and the dose CSV into the dose table)."""
+        """Per-segment CSVs -> one table, features as rows and one column per segment (as
+        SlicerRadiomics and :mod:`lungai.scene.radiomics`); the dose CSV -> the dose table."""
+        import pandas as pd
+        from lungai import mrml
+
+        from LungAICommon import results
         from LungAICommon.nodes import table_from_csv
 
-        workDir, csvs, doseCsv = outputs
-        merged = workDir / "features.csv"
-        rows, fields = [], None
-        for path in csvs:
-            with open(path, newline="") as f:
-                reader = csv.DictReader(f)
-                fields = fields or reader.fieldnames
-                rows += list(reader)
-        with open(merged, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
+        workDir, columns, csvs, doseCsv = outputs
+        longRows = [row for path in csvs for row in results.read_csv_rows(path)]
+        names, rows = results.features_by_segment(longRows, columns)
+        frame = pd.DataFrame(rows, columns=names)
+        frame.to_csv(workDir / "features.csv", index=False)
         name = f"{p.inputVolume.GetName()} radiomics"
-        p.outputTable = table_from_csv(slicer.mrmlScene, merged, name, node=p.outputTable)
-        message = f"{len(rows)} feature values for {len(csvs)} segment(s) -> table '{p.outputTable.GetName()}'"
+        p.outputTable = mrml.table_node_from_dataframe(slicer.mrmlScene, frame, name, node=p.outputTable)
+        message = f"{len(rows)} features x {len(names) - 4} segment(s) -> table '{p.outputTable.GetName()}'"
         if doseCsv is not None:
             p.doseTable = table_from_csv(slicer.mrmlScene, doseCsv, f"{p.inputVolume.GetName()} dose features",
                                          node=p.doseTable)
@@ -404,8 +408,8 @@ class LungRadiomicsTest(ScriptedLoadableModuleTest):
         p.class_glcm = p.class_glrlm = p.class_glszm = p.class_gldm = p.class_ngtdm = False
         outputs = logic.run(logic.startFeatures, p)
         message = logic.loadFeatures(p, outputs)
-        self.assertIn("1 segment", message)
+        self.assertIn("x 1 segment", message)
         table = p.outputTable.GetTable()
-        self.assertGreater(table.GetNumberOfRows(), 10)
-        self.assertIsNotNone(table.GetColumnByName("value"))
+        self.assertGreater(table.GetNumberOfRows(), 10)  # shape + first-order features
+        self.assertIsNotNone(table.GetColumnByName("Tumor"))
         self.delayDisplay("Test passed")

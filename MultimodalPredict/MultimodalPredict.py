@@ -70,6 +70,14 @@ def _isSet(path) -> bool:
     return path is not None and str(path) not in ("", ".")
 
 
+def _number(text):
+    """Form values are text; numbers go to the model as numbers, categories stay text."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return text
+
+
 class MultimodalPredictWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -237,20 +245,13 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         return results.clinical_fields(card), info
 
     def patientRow(self, p):
-        """The patient's feature row: radiomics (long or wide table), dose table, clinical form."""
-        from LungAICommon.nodes import table_rows
+        """The patient's feature row (a one-row DataFrame) from the radiomics table (features x
+        segments, long or wide), the dose table and the clinical form, via :mod:`lungai.scene.rp`."""
+        from lungai.scene.rp import assemble_patient_row
 
-        radiomics = {}
-        if p.radiomicsTable is not None:
-            rows = table_rows(p.radiomicsTable)
-            if rows and "feature" in rows[0] and "value" in rows[0]:
-                radiomics = results.radiomics_columns(rows)
-            elif rows:
-                radiomics = {k: v for k, v in rows[0].items() if k.startswith("rad_")}
-        dose = table_rows(p.doseTable)[0] if p.doseTable is not None and p.doseTable.GetTable().GetNumberOfRows() else {}
-        clinical = json.loads(p.clinicalValues or "{}")
+        clinical = {k: _number(v) for k, v in json.loads(p.clinicalValues or "{}").items()}
         case = p.radiomicsTable.GetName() if p.radiomicsTable is not None else "patient"
-        return results.patient_row(radiomics=radiomics, dose=dose, clinical=clinical, case=case)
+        return assemble_patient_row(p.radiomicsTable, p.doseTable if p.doseTable is not None else {}, clinical, case)
 
     def riskInputProblem(self, p):
         if not (_isSet(p.rpModelDirectory) and (pathlib.Path(p.rpModelDirectory) / "model_card.json").is_file()):
@@ -264,13 +265,14 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         if problem:
             raise ValueError(problem)
         row = self.patientRow(p)
-        missing = results.missing_features(results.model_card(p.rpModelDirectory), row)
+        missing = results.missing_features(results.model_card(p.rpModelDirectory), row.iloc[0].to_dict())
         if missing:
             raise ValueError(f"The model needs {len(missing)} value(s) the inputs do not give: "
                              f"{', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}. "
                              "Fill the clinical form, or compute the radiomics/dose tables with Lung Radiomics.")
         workDir = pathlib.Path(tempfile.mkdtemp(prefix="lungai-rp-", dir=slicer.app.temporaryPath))
-        patients = results.write_csv_row(row, workDir / "patient.csv")
+        patients = workDir / "patient.csv"
+        row.to_csv(patients, index=False)
         output = workDir / "predictions.csv"
         return LungAIProcess(commands.rp_predict(p.rpModelDirectory, patients, output)), output
 
@@ -289,16 +291,21 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
             return "Give an EHR table, an RNA table and/or a CT"
         if p.stageVolume is not None and p.stageSegmentation is None:
             return "The CT branch needs the tumour segmentation"
+        if p.stageVolume is not None and not p.stagePatient.strip():
+            return "The CT branch needs the patient id (as in the EHR/RNA tables)"
         return None
 
     def startStage(self, p):
+        """Export the CT and its tumour segment (with a one-row CT manifest) and run the stage model."""
+        import csv
+
         from LungAICommon.nodes import export_segment, export_volume
 
         problem = self.stageInputProblem(p)
         if problem:
             raise ValueError(problem)
         workDir = pathlib.Path(tempfile.mkdtemp(prefix="lungai-stage-", dir=slicer.app.temporaryPath))
-        ct = mask = None
+        manifest = None
         if p.stageVolume is not None:
             ct = export_volume(p.stageVolume, workDir / "ct.nii.gz")
             segment = next((n for n in self._segmentNames(p.stageSegmentation)
@@ -306,9 +313,14 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
             if segment is None:
                 raise ValueError("The segmentation has no 'Tumor' segment")
             mask = export_segment(slicer.mrmlScene, p.stageSegmentation, segment, p.stageVolume, workDir / "tumour.nii.gz")
+            manifest = workDir / "ct_manifest.csv"
+            with open(manifest, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=["id", "image", "mask"])
+                writer.writeheader()
+                writer.writerows(commands.ct_manifest_rows(p.stagePatient, ct.name, mask.name))
         ehr = p.ehrFile if _isSet(p.ehrFile) else None
         rna = p.rnaFile if _isSet(p.rnaFile) else None
-        args = commands.stage_predict(p.stageModelDirectory, workDir / "output", ehr=ehr, rna=rna, ct=ct, mask=mask)
+        args = commands.stage_predict(p.stageModelDirectory, workDir / "output", ehr=ehr, rna=rna, ct_manifest=manifest)
         return LungAIProcess(args), workDir / "output"
 
     @staticmethod
@@ -317,6 +329,7 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         return [seg.GetNthSegment(i).GetName() for i in range(seg.GetNumberOfSegments())]
 
     def loadStage(self, p, outputDir):
+        """Predictions table, the patient's class probabilities and top genes, Grad-CAM overlay."""
         from LungAICommon.nodes import show_as_heat_map, table_from_csv
 
         outputDir = pathlib.Path(outputDir)
@@ -325,24 +338,23 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
             raise results.ResultError(f"lungai stage predict wrote no predictions.csv in {outputDir}")
         p.stageOutputTable = table_from_csv(slicer.mrmlScene, predictions, "Stage predictions", node=p.stageOutputTable)
         rows = results.read_csv_rows(predictions)
-        row = next((r for r in rows if p.stagePatient and p.stagePatient in r.values()), rows[0])
-        probs = sorted(((k[len("prob_"):], float(v)) for k, v in row.items() if k.startswith("prob_")), key=lambda kv: -kv[1])
-        lines = [f"Predicted stage {probs[0][0]}" if probs else "Predicted stage: see the table"]
-        lines += [f"  {name}: {100 * prob:.0f} %" for name, prob in probs]
-        genes = outputDir / "top_genes.csv"
+        patient = p.stagePatient.strip()
+        row = next((r for r in rows if patient and patient in r.values()), rows[0])
+        pid = patient if patient and patient in row.values() else next(iter(row.values()))
+        text = results.describe_stage_row(row, pid)
+        genes = outputDir / "top_genes_per_patient.csv"
         if genes.is_file():
-            top = results.read_csv_rows(genes)[:5]
-            lines.append("Top genes: " + ", ".join(next(iter(g.values())) for g in top))
-        gradcam = outputDir / "gradcam.nii.gz"
+            text += "\n" + results.describe_top_genes(results.read_csv_rows(genes), pid)
+        gradcam = outputDir / "gradcam" / f"{pid}_gradcam.nii.gz"
         if gradcam.is_file() and p.stageVolume is not None:
             from lungai import mrml
             from lungai.io import read_image
 
-            p.gradcamVolume = mrml.volume_node_from_image(slicer.mrmlScene, read_image(gradcam), "Grad-CAM",
+            p.gradcamVolume = mrml.volume_node_from_image(slicer.mrmlScene, read_image(gradcam), f"{pid} Grad-CAM",
                                                           node=p.gradcamVolume)
             show_as_heat_map(p.gradcamVolume)
             slicer.util.setSliceViewerLayers(background=p.stageVolume, foreground=p.gradcamVolume, foregroundOpacity=0.4)
-        return "\n".join(lines)
+        return text
 
     def run(self, startJob, p, timeout=1800):
         """Run a job to completion (Python console, self-tests)."""
@@ -372,12 +384,17 @@ class MultimodalPredictTest(ScriptedLoadableModuleTest):
                               ["rp", "train", str(cohort), "--outcome", "rp_grade2", "-o", str(model), "--fast",
                                "--models", "lr"]]).start()
         self.assertEqual(chain.wait(timeout=900), 0, chain.error_message())
+        import pandas as pd
+        from lungai import mrml
+
         logic = MultimodalPredictLogic()
         p = logic.getParameterNode()
         p.rpModelDirectory = model
-        first = results.read_csv_rows(cohort)[0]
-        card = results.model_card(model)
-        p.clinicalValues = json.dumps({k: first[k] for k in card["features"]})
+        first = pd.read_csv(cohort).iloc[[0]]
+        pick = lambda prefix: first[[c for c in first.columns if c.startswith(prefix)]]  # noqa: E731
+        p.radiomicsTable = mrml.table_node_from_dataframe(slicer.mrmlScene, pick("rad_"), "radiomics")
+        p.doseTable = mrml.table_node_from_dataframe(slicer.mrmlScene, pick("dose_"), "dose")
+        p.clinicalValues = json.dumps({k: str(v) for k, v in pick("clin_").iloc[0].items() if pd.notna(v)})
         output = logic.run(logic.startRisk, p)
         headline, contributions = logic.loadRisk(p, output)
         self.assertIn("Risk", headline)

@@ -155,11 +155,17 @@ def test_prediction_commands_match_cli(tmp_path):
     a = _parse(commands.rp_predict(tmp_path / "m", tmp_path / "p.csv", tmp_path / "o.csv", top=3))
     assert (a.model_dir, a.patients, a.output, a.top) == (str(tmp_path / "m"), str(tmp_path / "p.csv"),
                                                           str(tmp_path / "o.csv"), 3)
-    s = commands.stage_predict(tmp_path / "m", tmp_path / "o", ehr=tmp_path / "e.csv")
-    assert s[:3] == ["stage", "predict", str(tmp_path / "m")]
+    s = _parse(commands.stage_predict(tmp_path / "m", tmp_path / "o", ehr=tmp_path / "e.csv",
+                                      rna=tmp_path / "r.csv", ct_manifest=tmp_path / "ct.csv"))
+    assert (s.model, s.ehr, s.rna, s.ct, s.output, s.explain) == (
+        str(tmp_path / "m"), str(tmp_path / "e.csv"), str(tmp_path / "r.csv"), str(tmp_path / "ct.csv"),
+        str(tmp_path / "o"), True)
     with pytest.raises(ValueError):
-        commands.stage_predict(tmp_path / "m", tmp_path / "o", ct=tmp_path / "ct.nii.gz")
-    _parse(s)
+        commands.stage_predict(tmp_path / "m", tmp_path / "o")
+    with pytest.raises(ValueError):
+        commands.ct_manifest_rows(" ", "ct.nii.gz", "m.nii.gz")
+    assert commands.ct_manifest_rows("P1", "ct.nii.gz", "m.nii.gz") == [{"id": "P1", "image": "ct.nii.gz",
+                                                                          "mask": "m.nii.gz"}]
 
 
 # ---------------------------------------------------------------------------- requirements
@@ -203,39 +209,57 @@ def test_segment_result_wording(tmp_path):
         results.read_segment_result(tmp_path)
 
 
-def test_risk_wording_and_patient_row(tmp_path):
+def test_risk_wording_and_model_card(tmp_path):
     text = results.describe_risk(0.234, [("a", 0.1), ("b", -0.5), ("c", 0.01)], top=2)
     assert text.splitlines() == ["Predicted risk of radiation pneumonitis (grade >= 2): 23 %",
                                  "Top contributions (+ raises, - lowers the risk):", "  -0.500  b", "  +0.100  a"]
     with pytest.raises(results.ResultError):
         results.describe_risk(1.5)
-    row = results.patient_row(radiomics={"rad_tumour_original_shape_MeshVolume": 3.0, "case": "x"},
-                              dose={"case": "x", "dose_mld_gy": 12.0}, clinical={"age_years": 60, "clin_sex_cat": "F"})
-    assert row == {"case": "patient", "rad_tumour_original_shape_MeshVolume": 3.0, "dose_mld_gy": 12.0,
-                   "clin_age_years": 60, "clin_sex_cat": "F"}
-    with pytest.raises(results.ResultError, match="twice"):
-        results.patient_row(dose={"dose_mld_gy": 1}, clinical={"dose_mld_gy": 2})
     card = {"features": ["clin_age_years", "clin_sex_cat", "dose_mld_gy", "rad_x"], "categories": {"clin_sex_cat": ["F", "M"]}}
     assert results.clinical_fields(card) == [("clin_age_years", "number"), ("clin_sex_cat", "one of: F, M")]
-    assert results.missing_features(card, row) == ["rad_x"]
+    row = {"clin_age_years": 60.0, "clin_sex_cat": "", "dose_mld_gy": float("nan")}
+    assert results.missing_features(card, row) == ["clin_sex_cat", "rad_x"]  # NaN is imputed, not missing
     pred = {"risk": "0.62", "risk_low": "0.5", "risk_high": "0.7", "high_risk": "1",
             "top1_feature": "dose_mld_gy", "top1_contribution": "0.8"}
     headline, contrib = results.describe_prediction_row(pred)
     assert headline == "Risk 62 % (interval 50-70 %) - HIGH RISK" and "+0.800  dose_mld_gy" in contrib
+    with pytest.raises(results.ResultError, match="model_card.json"):
+        results.model_card(tmp_path)
+    (tmp_path / "model_card.json").write_text(json.dumps(card))
+    assert results.model_card(tmp_path) == card
 
 
-def test_radiomics_columns_equal_core_wide_format():
-    import pandas as pd
+def test_features_by_segment_layout():
+    long = [{"case": "c", "segment": s, "image_type": "original", "feature_class": fc, "feature": f, "value": str(v)}
+            for s, fc, f, v in [("tumour", "shape", "MeshVolume", 1.5), ("tumour", "firstorder", "Mean", -7),
+                                ("right_lung", "firstorder", "Mean", -800)]]
+    columns, rows = results.features_by_segment(long, {"tumour": "Tumor", "right_lung": "Right lung"})
+    assert columns == ["feature", "image_type", "feature_class", "name", "Tumor", "Right lung"]
+    assert [r["feature"] for r in rows] == ["original_firstorder_Mean", "original_shape_MeshVolume"]
+    assert rows[0]["Tumor"] == -7.0 and rows[0]["Right lung"] == -800.0
+    assert rows[1]["Tumor"] == 1.5 and np.isnan(rows[1]["Right lung"]) and rows[1]["name"] == "MeshVolume"
 
-    from lungai.radiomics import to_wide
 
-    long = pd.DataFrame({"case": ["c"] * 3, "segment": ["tumour", "tumour", "lungs"],
-                         "image_type": ["original"] * 3, "feature_class": ["shape", "firstorder", "glcm"],
-                         "feature": ["MeshVolume", "Mean", "Contrast"], "value": [1.5, -700.0, 2.0]})
-    wide = to_wide(long).drop(columns="case").iloc[0].to_dict()
-    assert results.radiomics_columns(long.astype({"value": str}).to_dict("records")) == wide
-    with pytest.raises(results.ResultError):
-        results.radiomics_columns([dict(r, case=f"c{i}") for i, r in enumerate(long.to_dict("records"))])
+def test_derived_lung_masks_match_scene_logic(small_phantom, tmp_path):
+    from lungai.scene.radiomics import _derived
+
+    from LungAICommon.nodes import derived_lung_masks
+
+    arr = sitk.GetArrayFromImage(small_phantom.labels)
+    masks, images = {}, {}
+    for name, m in (("Tumor", (arr == 1) | (arr == 11)), ("Right lung", arr == 2), ("Left lung", arr == 3)):
+        img = sitk.GetImageFromArray(m.astype(np.uint8))
+        img.CopyInformation(small_phantom.labels)
+        images[name] = img
+        masks[name] = tmp_path / f"{name}.nii.gz"
+        sitk.WriteImage(img, str(masks[name]))
+    mine = derived_lung_masks(masks, tmp_path)
+    core = _derived(images, small_phantom.ct)
+    assert set(mine) == set(core) == {"Lungs", "Lungs minus tumour"}
+    for name in mine:
+        assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(mine[name]))) > 0,
+                              sitk.GetArrayFromImage(core[name]) > 0)
+    assert derived_lung_masks({"Tumor": masks["Tumor"], "Right lung": masks["Right lung"]}, tmp_path) == {}
 
 
 # ---------------------------------------------------------------------------- nodes (real MRML)
@@ -299,3 +323,16 @@ def test_sample_checksum_detects_a_changed_case(tmp_path, small_ct):
     img.SetOrigin((1.0, 2.0, 3.0))
     sitk.WriteImage(img, str(tmp_path / "moved.nii.gz"))
     assert sampledata.voxel_checksum(tmp_path / "moved.nii.gz") != sampledata.voxel_checksum(tmp_path / "ct.nii.gz")
+
+
+def test_stage_wording():
+    row = {"patient_id": "P1", "ehr": "True", "p_I": "0.2", "p_II": "0.7", "p_III-IV": "0.1", "predicted": "II"}
+    assert results.describe_stage_row(row, "P1").splitlines() == [
+        "P1: predicted II", "  P(II) = 70 %", "  P(I) = 20 %", "  P(III-IV) = 10 %"]
+    with pytest.raises(results.ResultError):
+        results.describe_stage_row({"patient_id": "P1"}, "P1")
+    genes = [{"patient_id": "P1", "class": "II", "rank": str(k), "gene": g, "shapley_value": str(v)}
+             for k, g, v in [(2, "EGFR", -0.2), (1, "TP53", 0.5)]] + \
+            [{"patient_id": "P2", "class": "I", "rank": "1", "gene": "KRAS", "shapley_value": "0.1"}]
+    assert results.describe_top_genes(genes, "P1") == "Top genes (Shapley, towards II): TP53 (+0.500), EGFR (-0.200)"
+    assert "none" in results.describe_top_genes(genes, "P9")

@@ -1,0 +1,180 @@
+"""The modules' Logic classes, run headless on real MRML (slicer-core) with real ``lungai`` child
+processes: what a click on Apply does, minus the Qt widgets (see slicer_module_helpers.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from LungAICommon import sampledata
+from slicer_module_helpers import import_module_logic, restore
+
+
+@pytest.fixture
+def load_module(mrml_scene, tmp_path):
+    handles = []
+
+    def load(name):
+        module, handle = import_module_logic(name, mrml_scene, tmp_path)
+        handles.append(handle)
+        return module
+
+    yield load
+    for handle in reversed(handles):
+        restore(handle)
+
+
+@pytest.fixture
+def phantom_nodes(mrml_scene, small_phantom, tmp_path):
+    from lungai import mrml
+
+    ct_node = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "phantom CT")
+    sitk.WriteImage(small_phantom.labels, str(tmp_path / "labels.nii.gz"))
+    truth = sampledata.load_ground_truth(mrml_scene, tmp_path / "labels.nii.gz", ct_node)
+    return ct_node, truth
+
+
+def test_parameter_stand_in_enforces_choices(load_module):
+    module = load_module("LungAISeg")
+    p = module.LungAISegLogic().getParameterNode()
+    assert (p.mode, p.method, p.mcPasses, p.model) == ("automatic", "ensemble", 20, "default")
+    with pytest.raises(ValueError):
+        p.method = "bayesian"
+    with pytest.raises(ValueError):
+        p.mcPasses = 1
+
+
+def test_lungai_seg_inputs_and_commands(load_module, mrml_scene, phantom_nodes, tmp_path):
+    module = load_module("LungAISeg")
+    logic = module.LungAISegLogic()
+    p = logic.getParameterNode()
+    assert logic.segmentationInputProblem(p) == "Select a CT volume"
+    p.inputVolume = phantom_nodes[0]
+    assert logic.segmentationInputProblem(p) is None
+    p.mode = "seed"
+    assert "seed point" in logic.segmentationInputProblem(p)
+    p.seedPoints = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode")
+    p.seedPoints.AddControlPoint(10.0, -20.0, 30.0)
+    p.method, p.mcPasses = "mc-dropout", 5
+    args = logic.segmentationCommand(p, tmp_path)
+    assert args[args.index("--seed-point") + 1] == "-10.000,20.000,30.000"  # RAS -> LPS
+    assert args[args.index("--mc-passes") + 1] == "5" and "--model" not in args
+    exported = sitk.ReadImage(args[1])
+    assert np.array_equal(sitk.GetArrayFromImage(exported), sitk.GetArrayFromImage(
+        __import__("lungai").mrml.image_from_volume_node(phantom_nodes[0])))
+    p.mode = "roi"
+    p.roi = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsROINode")
+    p.roi.SetXYZ(0.0, 0.0, 0.0)
+    p.roi.SetRadiusXYZ(10.0, 20.0, 30.0)
+    args = logic.segmentationCommand(p, tmp_path)
+    assert [float(v) for v in args[args.index("--roi") + 1].split(",")] == [10, 20, -30, -10, -20, 30]
+    p.model = "folder"
+    assert "model folder" in logic.segmentationInputProblem(p)
+    assert "training images" in logic.trainingInputProblem(p)
+
+
+def test_lungai_seg_lungs_end_to_end(load_module, phantom_nodes):
+    """Segment lungs: export, `lungai lungs` child process, segments back in the scene."""
+    module = load_module("LungAISeg")
+    logic = module.LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume = phantom_nodes[0]
+    output = logic.run(logic.startLungs, p, timeout=120)
+    message = logic.loadLungs(p, output)
+    seg = p.outputSegmentation.GetSegmentation()
+    assert [seg.GetNthSegment(i).GetName() for i in range(seg.GetNumberOfSegments())] == ["Right lung", "Left lung"]
+    volumes = dict(part.rsplit(" ", 1)[0].rsplit(" ", 1) for part in message.split(", "))
+    assert 300 < float(volumes["Right lung"]) < 5000 and 300 < float(volumes["Left lung"]) < 5000
+
+
+def test_lung_radiomics_end_to_end_equals_scene_logic(load_module, mrml_scene, phantom_nodes):
+    """The panel (one child process per segment) gives the table of lungai.scene.radiomics (in-process)."""
+    from lungai import mrml
+    from lungai.scene.radiomics import radiomics_table
+
+    module = load_module("LungRadiomics")
+    logic = module.LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = phantom_nodes
+    assert logic.inputProblem(p) == "Tick at least one segment"
+    p.selectedSegments = ["Tumor", "Right lung", "Left lung"]
+    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
+        setattr(p, f"class_{c}", False)
+    outputs = logic.run(logic.startFeatures, p, timeout=300)
+    message = logic.loadFeatures(p, outputs)
+    assert "x 5 segment(s)" in message  # + derived Lungs, Lungs minus tumour
+    panel = mrml.dataframe_from_table_node(p.outputTable).set_index("feature")
+    node, errors = radiomics_table(mrml_scene, phantom_nodes[0], phantom_nodes[1], segments=p.selectedSegments,
+                                   feature_classes=["firstorder"])
+    core = mrml.dataframe_from_table_node(node).set_index("feature")
+    assert not errors
+    assert list(panel.columns) == list(core.columns)
+    assert panel.index.tolist() == core.index.tolist()
+    segments = ["Tumor", "Right lung", "Left lung", "Lungs", "Lungs minus tumour"]
+    assert np.allclose(panel[segments].to_numpy(float), core[segments].to_numpy(float), rtol=1e-6, equal_nan=True)
+    path = logic.exportTable(p.outputTable, outputs[0] / "export")
+    assert path.suffix == ".csv" and path.read_text().startswith("feature,")
+
+
+def test_lung_radiomics_settings_problems(load_module, phantom_nodes, tmp_path):
+    module = load_module("LungRadiomics")
+    logic = module.LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = phantom_nodes
+    p.selectedSegments = ["Tumor"]
+    assert logic.inputProblem(p) is None
+    p.typeOriginal = False
+    assert "image type" in logic.inputProblem(p)
+    p.typeLoG, p.logSigma = True, "x"
+    assert "LoG sigmas" in logic.inputProblem(p)
+    p.logSigma = "1, 2"
+    assert logic.featureOptions(p) == ("default", list(("shape", "firstorder", "glcm", "glrlm", "glszm", "gldm",
+                                                         "ngtdm")), ["LoG"], [1.0, 2.0])
+    p.paramsSource = "file"
+    assert "parameter file" in logic.inputProblem(p)
+    assert "manifest" in logic.batchProblem(p)
+
+
+@pytest.fixture(scope="module")
+def rp_model(tmp_path_factory):
+    """A small locked RP model (all features, logistic regression) on a synthetic cohort (in-process)."""
+    from lungai.rp.cohort import make_cohort
+    from lungai.rp.training import train_rp
+
+    out = tmp_path_factory.mktemp("rp")
+    make_cohort(80, 3).table.to_csv(out / "cohort.csv", index=False)
+    train_rp(out / "cohort.csv", "rp_grade2", out / "model", models="lr", outer_folds=3, inner_folds=2,
+             fast=True, n_boot=3, final="all/lr", seed=0)
+    return out / "cohort.csv", out / "model"
+
+
+def test_multimodal_risk_end_to_end(load_module, mrml_scene, rp_model):
+    """Predict one patient from a radiomics table node, a dose table node and the clinical form."""
+    import json
+
+    import pandas as pd
+    from lungai import mrml
+
+    cohort, model = rp_model
+    module = load_module("MultimodalPredict")
+    logic = module.MultimodalPredictLogic()
+    p = logic.getParameterNode()
+    assert "RP model" in logic.riskInputProblem(p)
+    p.rpModelDirectory = model
+    fields, info = logic.clinicalForm(p)
+    assert fields and all(name.startswith("clin_") for name, _ in fields) and "all/lr" in info
+    first = pd.read_csv(cohort).iloc[[0]]
+    pick = lambda prefix: first[[c for c in first.columns if c.startswith(prefix)]]  # noqa: E731
+    p.radiomicsTable = mrml.table_node_from_dataframe(mrml_scene, pick("rad_"), "radiomics")
+    p.doseTable = mrml.table_node_from_dataframe(mrml_scene, pick("dose_"), "dose")
+    with pytest.raises(ValueError, match="clin_"):
+        logic.startRisk(p)  # the clinical form is still empty
+    p.clinicalValues = json.dumps({k: str(v) for k, v in pick("clin_").iloc[0].items() if pd.notna(v)})
+    output = logic.run(logic.startRisk, p, timeout=120)
+    headline, contributions = logic.loadRisk(p, output)
+    risk = float(pd.read_csv(output)["risk"].iloc[0])
+    assert headline.startswith(f"Risk {100 * risk:.0f} %") and "Top contributions" in contributions
+    assert p.rpOutputTable.GetTable().GetNumberOfRows() == 1
+    patient = pd.read_csv(output.parent / "patient.csv")
+    assert any(c.startswith("rad_") for c in patient.columns) and "dose_mld_gy" in patient.columns
