@@ -39,6 +39,8 @@ def test_loop_resume_and_failure(cohort, tmp_path):
     assert sorted(again.skipped) == sorted(s.done) and again.done == [] and len(again.failed) == 1
     assert part.stat().st_mtime_ns == stamp
     pd.testing.assert_frame_equal(pd.read_csv(out), table)
+    with pytest.raises(InputError, match="refusing to overwrite the manifest"):
+        run_batch(cohort, cohort, PARAMS, workers=0, segments=SEGMENTS)
     with pytest.raises(InputError, match="other parameters"):
         run_batch(cohort, out, load_params("default", feature_classes=["glcm"]), workers=0, segments=SEGMENTS)
 

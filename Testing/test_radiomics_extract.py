@@ -139,8 +139,10 @@ def test_cli_radiomics(small_phantom, tmp_path):
     out2 = tmp_path / "none.csv"
     rc = main(["radiomics", "--image", str(ct), "--mask", str(lab), "--label", "42", "-o", str(out2)])
     assert rc == 2 and not out2.exists()
-    # Refuses to overwrite an input.
+    # Only CSV outputs: an image path (e.g. the input CT) is refused, the CT is untouched.
+    before = ct.read_bytes()
     assert main(["radiomics", "--image", str(ct), "--mask", str(lab), "--label", "1", "-o", str(ct)]) == 2
+    assert ct.read_bytes() == before
 
 
 def test_csv_written_atomically(tmp_path, monkeypatch):

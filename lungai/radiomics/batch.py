@@ -150,6 +150,8 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
     output = Path(output)
     if output.suffix.lower() != ".csv":
         raise InputError(f"cannot write {output.name}", "name the output *.csv")
+    if output.exists() and output.resolve() == Path(manifest).resolve():
+        raise InputError(f"refusing to overwrite the manifest {output}", "choose another output name")
     parts = _prepare_parts(output, params, segments)
     summary = BatchSummary(output)
     todo = []
