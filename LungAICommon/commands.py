@@ -128,8 +128,8 @@ def radiomics_batch(manifest: Path, output_csv: Path, workers: Optional[int] = N
     """``lungai radiomics-batch MANIFEST --params P [...] [--workers N] -o features.csv``."""
     args = ["radiomics-batch", str(manifest), "--params", str(params)]
     args += _feature_options(feature_classes, image_types, log_sigma, wide)
-    if workers:
-        args += ["--workers", str(int(workers))]
+    if workers is not None:
+        args += ["--workers", str(int(workers))]  # 0 = in this process, no Dask cluster
     return args + ["-o", str(output_csv)]
 
 

@@ -70,9 +70,11 @@ class LungRadiomicsParameterNode:
     outputTable: vtkMRMLTableNode
     doseTable: vtkMRMLTableNode
     exportPath: pathlib.Path
+    batchSource: Annotated[str, Choice(["manifest", "folder"])] = "manifest"
+    batchFolder: pathlib.Path
     batchManifest: pathlib.Path
     batchOutput: pathlib.Path
-    workers: Annotated[int, WithinRange(1, 16)] = 2
+    workers: Annotated[int, WithinRange(0, 16)] = 2
     batchWide: bool = False
 
 
@@ -163,6 +165,8 @@ class LungRadiomicsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.paramsFilePathLineEdit.enabled = p.paramsSource == "file"
         self.ui.logSigmaLineEdit.enabled = p.typeLoG
         self.ui.exportButton.enabled = p.outputTable is not None and _isSet(p.exportPath)
+        self.ui.batchFolderPathLineEdit.enabled = p.batchSource == "folder"
+        self.ui.batchManifestPathLineEdit.enabled = p.batchSource == "manifest"
         self.ui.resultsTableView.setMRMLTableNode(p.outputTable)
 
     def updateSegmentList(self):
@@ -263,7 +267,10 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         return None
 
     def batchProblem(self, p):
-        if not (_isSet(p.batchManifest) and pathlib.Path(p.batchManifest).is_file()):
+        if p.batchSource == "folder":
+            if not (_isSet(p.batchFolder) and pathlib.Path(p.batchFolder).is_dir()):
+                return "Choose the folder of cases"
+        elif not (_isSet(p.batchManifest) and pathlib.Path(p.batchManifest).is_file()):
             return "Choose the manifest CSV"
         if not _isSet(p.batchOutput):
             return "Choose the output CSV"
@@ -335,7 +342,14 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         if problem:
             raise ValueError(problem)
         params, classes, types, sigmas = self.featureOptions(p)
-        args = commands.radiomics_batch(p.batchManifest, p.batchOutput, workers=p.workers, params=params,
+        manifest = p.batchManifest
+        if p.batchSource == "folder":  # written next to the output, so that a re-run resumes
+            from LungAICommon.manifest import rows_from_folder, write_manifest
+
+            output = pathlib.Path(p.batchOutput)
+            manifest = write_manifest(rows_from_folder(p.batchFolder), output.with_name(output.stem + "_manifest.csv"),
+                                      base=pathlib.Path(p.batchFolder))
+        args = commands.radiomics_batch(manifest, p.batchOutput, workers=p.workers, params=params,
                                         feature_classes=classes, image_types=types, log_sigma=sigmas or (),
                                         wide=p.batchWide)
         return LungAIProcess(args), pathlib.Path(p.batchOutput)

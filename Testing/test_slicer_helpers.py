@@ -336,3 +336,25 @@ def test_stage_wording():
             [{"patient_id": "P2", "class": "I", "rank": "1", "gene": "KRAS", "shapley_value": "0.1"}]
     assert results.describe_top_genes(genes, "P1") == "Top genes (Shapley, towards II): TP53 (+0.500), EGFR (-0.200)"
     assert "none" in results.describe_top_genes(genes, "P9")
+
+
+def test_manifest_from_folder(tmp_path):
+    from LungAICommon.manifest import rows_from_folder, write_manifest
+
+    for case, files in {"A": ["ct.nii.gz", "labels.nii.gz", "meta.json"], "B": ["image.nrrd", "mask.nii.gz"],
+                        "C": ["ct.nii.gz", "tumor.nii.gz", "lungs.nii.gz"], "D": ["readme.txt"]}.items():
+        (tmp_path / case).mkdir()
+        for name in files:
+            (tmp_path / case / name).write_text("x")
+    rows = rows_from_folder(tmp_path)
+    assert [(r["case"], r["image"], r["mask"], r["phantom"], r["tumour"], r["lungs"]) for r in rows] == [
+        ("A", "A/ct.nii.gz", "A/labels.nii.gz", "1", "", ""), ("B", "B/image.nrrd", "B/mask.nii.gz", "", "", ""),
+        ("C", "C/ct.nii.gz", "", "", "C/tumor.nii.gz", "C/lungs.nii.gz")]
+    path = write_manifest(rows, tmp_path / "out" / "m.csv", base=tmp_path)
+    assert path.read_text().splitlines()[1] == f"A,{tmp_path}/A/ct.nii.gz,{tmp_path}/A/labels.nii.gz,1,,"
+    (tmp_path / "E").mkdir()
+    (tmp_path / "E" / "ct.nii.gz").write_text("x")
+    with pytest.raises(ValueError, match="E"):
+        rows_from_folder(tmp_path)
+    with pytest.raises(ValueError, match="no case"):
+        rows_from_folder(tmp_path / "D")

@@ -178,3 +178,33 @@ def test_multimodal_risk_end_to_end(load_module, mrml_scene, rp_model):
     assert p.rpOutputTable.GetTable().GetNumberOfRows() == 1
     patient = pd.read_csv(output.parent / "patient.csv")
     assert any(c.startswith("rad_") for c in patient.columns) and "dose_mld_gy" in patient.columns
+
+
+def test_lung_radiomics_batch_from_folder(load_module, small_phantom, tmp_path):
+    """Folder batch: manifest written next to the output, `lungai radiomics-batch` run, table loaded."""
+    from lungai.radiomics.manifest import read_manifest
+    from lungai.synthetic import write_phantom
+
+    cases = tmp_path / "cases"
+    write_phantom(small_phantom, cases / "P1")
+    (cases / "P2").mkdir()
+    sitk.WriteImage(small_phantom.ct, str(cases / "P2" / "image.nrrd"))
+    sitk.WriteImage(small_phantom.labels == 1, str(cases / "P2" / "mask.nii.gz"))
+    (cases / "notes").mkdir()  # no image: ignored
+    module = load_module("LungRadiomics")
+    logic = module.LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.batchSource, p.batchFolder, p.batchOutput, p.workers = "folder", cases, tmp_path / "out" / "features.csv", 0
+    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
+        setattr(p, f"class_{c}", False)
+    assert logic.batchProblem(p) is None
+    output = logic.run(logic.startBatch, p, timeout=300)
+    rows = read_manifest(tmp_path / "out" / "features_manifest.csv")
+    assert [(r["case"], r["phantom"]) for r in rows] == [("P1", "1"), ("P2", "")]
+    message = logic.loadBatch(p, output)
+    import pandas as pd
+
+    table = pd.read_csv(output)
+    assert set(table["case"]) == {"P1", "P2"} and "table" in message
+    assert {"tumour", "right_lung", "lungs_minus_tumour"} <= set(table.loc[table["case"] == "P1", "segment"])
+    assert p.outputTable.GetTable().GetNumberOfRows() == len(table)

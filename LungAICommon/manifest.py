@@ -1,0 +1,74 @@
+"""A ``lungai radiomics-batch`` manifest from a folder of cases (the panel's "folder" batch mode).
+
+Layout: one sub-folder per case (the folder name is the case id) holding the CT as ``ct.*`` or
+``image.*`` (.nii.gz, .nii, .nrrd, .mha) and either
+
+- ``labels.*`` with ``meta.json`` - a lungai synthetic phantom (``lungai sample`` output):
+  the standard tumour / lung segments are built from its label map (``phantom = 1``);
+- ``mask.*`` - a label map (every label value is a segment);
+- ``tumour.*`` and/or ``lungs.*`` - a tumour mask and a ``lungai lungs`` label map.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+COLUMNS = ["case", "image", "mask", "phantom", "tumour", "lungs"]
+SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
+
+
+def _find(folder: Path, stems) -> str:
+    for stem in stems:
+        for suffix in SUFFIXES:
+            path = folder / f"{stem}{suffix}"
+            if path.is_file():
+                return path.name
+    return ""
+
+
+def rows_from_folder(folder: Path) -> list[dict]:
+    """Manifest rows (paths relative to ``folder``) for every case sub-folder; raises ValueError
+    naming the sub-folders that have a CT but no mask, or when no case is found."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder")
+    rows, incomplete = [], []
+    for case in sorted(p for p in folder.iterdir() if p.is_dir()):
+        image = _find(case, ("ct", "image"))
+        if not image:
+            continue
+        row = dict.fromkeys(COLUMNS, "")
+        row["case"], row["image"] = case.name, f"{case.name}/{image}"
+        labels = _find(case, ("labels",))
+        if labels and (case / "meta.json").is_file():
+            row["mask"], row["phantom"] = f"{case.name}/{labels}", "1"
+        elif _find(case, ("mask",)):
+            row["mask"] = f"{case.name}/{_find(case, ('mask',))}"
+        else:
+            for column, stems in (("tumour", ("tumour", "tumor")), ("lungs", ("lungs",))):
+                found = _find(case, stems)
+                row[column] = f"{case.name}/{found}" if found else ""
+        if not (row["mask"] or row["tumour"] or row["lungs"]):
+            incomplete.append(case.name)
+            continue
+        rows.append(row)
+    if incomplete:
+        raise ValueError(f"case folder(s) without a mask: {', '.join(incomplete[:5])}; add mask.nii.gz "
+                         "(or tumour/lungs masks, or labels.nii.gz + meta.json)")
+    if not rows:
+        raise ValueError(f"no case sub-folder with a ct.* or image.* file in {folder}")
+    return rows
+
+
+def write_manifest(rows: list[dict], path: Path, base: Path) -> Path:
+    """Write ``rows`` as a manifest at ``path``; relative paths are rewritten relative to ``base``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (str(Path(base) / v) if k in ("image", "mask", "tumour", "lungs") and v else v)
+                             for k, v in row.items()})
+    return path
