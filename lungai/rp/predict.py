@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from lungai.errors import InputError
+from lungai.progress import task
 from lungai.rp import plots
 from lungai.rp.checks import read_table
 from lungai.rp.explain import shapley_values, top_contributions
@@ -33,8 +34,11 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
             raise InputError(f"the output {output} is an input file and would be overwritten",
                              "choose another output path")
     X = model_features(df, card, "patients table")
-    risk, low, high = risk_with_interval(bundle, X)
-    contrib = shapley_values(bundle["pipeline"], X, bundle["baseline"], seed=seed)
+    with task("rp predict", 2) as bar:
+        risk, low, high = risk_with_interval(bundle, X)
+        bar.update(1, "risk and interval")
+        contrib = shapley_values(bundle["pipeline"], X, bundle["baseline"], seed=seed)
+        bar.update(1, "Shapley values")
     pred = pd.DataFrame({"case": case_ids(df, card["roles"].get("id_column")), "risk": risk,
                          "risk_low": low, "risk_high": high,
                          "high_risk": (risk >= card["threshold"]).astype(int)})
