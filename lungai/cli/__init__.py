@@ -20,6 +20,9 @@ COMMAND_MODULES = [
     "lungs",
     "radiomics",
     "dose",
+    "seg",
+    "rp",
+    "stage",
 ]
 
 

@@ -1,0 +1,89 @@
+"""``lungai stage``: NSCLC stage classification by intermediate fusion of CT, RNA-seq and EHR.
+
+Sub-commands: ``synth`` (write a synthetic multimodal cohort), ``cv`` (nested stratified k-fold CV of
+baseline and fusion), ``train`` (lock a model), ``validate`` (apply a locked model to an external
+labelled cohort), ``predict`` (class probabilities per patient, optional explanations).
+"""
+
+from __future__ import annotations
+
+
+def _data_args(p, label: bool = True) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--ehr", help="EHR table (CSV/TSV), one row per patient")
+    g.add_argument("--rna", help="RNA matrix (genes x patients or patients x genes; detected)")
+    g.add_argument("--ct", help="CT manifest CSV: id,image,mask (paths relative to the manifest)")
+    g.add_argument("--id-column", help="patient-ID column of the EHR table (default: 'Case ID', 'patient_id', "
+                                       "... or the first column)")
+    if label:
+        g.add_argument("--label", help="label column of the EHR table (e.g. 'Pathological T stage')")
+        g.add_argument("--label-groups", help='merge label values: "T1=Tis,T1a,T1b;T2=T2a,T2b;T3-4=T3,T4"')
+        g.add_argument("--stage-from", help="derive the AJCC overall stage group (I / II / III-IV) from "
+                                            "three columns 'T col,N col,M col' (they are then not features)")
+    g.add_argument("--drop", action="append", default=[], metavar="COLUMN",
+                   help="EHR column to leave out of the features (repeatable), e.g. outcomes or leaks")
+
+
+def _model_args(p) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--fusion", default="concat", choices=["concat", "simple", "weighted"],
+                   help="concatenation or modality attention (simple / modality-weighted)")
+    g.add_argument("--modalities", default="ehr,rna,ct", help="branches to use (default ehr,rna,ct)")
+    g.add_argument("--top-k", type=int, default=2000, help="top-variance genes kept in each training fold")
+    g.add_argument("--neighbours", type=int, default=8, help="co-expression graph degree")
+    g.add_argument("--edges", help="gene edge list CSV (gene_a,gene_b) instead of the co-expression graph")
+    g.add_argument("--epochs", type=int, default=150)
+    g.add_argument("--patience", type=int, default=20, help="early-stopping patience (epochs)")
+    g.add_argument("--lr", type=float, default=3e-3)
+    g.add_argument("--seed", type=int, default=0)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("stage", help="NSCLC stage classification (CT + RNA-seq + EHR fusion)",
+                       description="Intermediate fusion of a 3D CNN (CT), a graph attention network (RNA) "
+                                   "and an MLP (EHR), with a baseline MLP, nested CV and explanations.")
+    s = p.add_subparsers(dest="stage_command", required=True, metavar="SUBCOMMAND")
+
+    q = s.add_parser("synth", help="write a synthetic multimodal cohort with known signal")
+    q.add_argument("-o", "--output", required=True)
+    q.add_argument("--patients", type=int, default=90)
+    q.add_argument("--genes", type=int, default=200)
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(func=_run("synth"))
+
+    q = s.add_parser("cv", help="stratified nested k-fold CV of baseline and fusion -> DIR/metrics.json")
+    _data_args(q)
+    _model_args(q)
+    q.add_argument("-o", "--output", required=True, help="output folder")
+    q.add_argument("--folds", type=int, default=5)
+    q.add_argument("--inner-folds", type=int, default=3, help="inner folds for hyper-parameters (1 = no nesting)")
+    q.add_argument("--single-modality", action="store_true", help="also score each branch alone")
+    q.set_defaults(func=_run("cv"))
+
+    q = s.add_parser("train", help="lock a fusion model (and the baseline) on a whole cohort")
+    _data_args(q)
+    _model_args(q)
+    q.add_argument("-o", "--output", required=True, help="model folder to create")
+    q.add_argument("--no-baseline", action="store_true")
+    q.set_defaults(func=_run("train"))
+
+    for name, helptext in (("validate", "apply a locked model to an external labelled cohort"),
+                           ("predict", "class probabilities per patient from a locked model")):
+        q = s.add_parser(name, help=helptext)
+        q.add_argument("--model", required=True, help="locked model folder (from `lungai stage train`)")
+        _data_args(q, label=name == "validate")
+        q.add_argument("-o", "--output", required=True, help="output folder")
+        q.add_argument("--max-missing-genes", type=float, default=0.5,
+                       help="largest fraction of model genes that may be missing (imputed as the mean)")
+        if name == "predict":
+            q.add_argument("--explain", action="store_true",
+                           help="also write top-10 genes per patient and Grad-CAM volumes")
+        q.set_defaults(func=_run(name))
+
+
+def _run(name):
+    def run(args):
+        from lungai.fusion import workflows
+
+        return getattr(workflows, f"run_{name}")(args)
+    return run

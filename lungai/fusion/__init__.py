@@ -1,0 +1,22 @@
+"""NSCLC stage classification by intermediate fusion of CT, RNA-seq and EHR.
+
+Folder map (one concern per file):
+
+- ``labels.py``      missing-value tokens, label cleaning, stage group from T/N/M.
+- ``data.py``        read EHR table, RNA matrix (orientation detected), CT manifest; join by patient ID.
+- ``ct_crop.py``     tumour-centred CT crops (CNN input) and their geometry; image features for the baseline.
+- ``preprocess.py``  EHR encoding (median imputation + missing indicators), top-k variance genes per fold.
+- ``graph.py``       gene graph: co-expression within the training fold or a user edge list.
+- ``models/``        EHR MLP, gene GNN (GATConv), CT 3D CNN, fusion model (masking tokens, attention).
+- ``baseline.py``    baseline MLP on image features + clinical (scikit-learn pipeline).
+- ``losses.py``      class-balanced focal loss.
+- ``train.py``       seeded training loop with early stopping.
+- ``pipeline.py``    one fitted fusion model with its fold-fitted preprocessing.
+- ``cv.py``          stratified (nested) k-fold cross-validation of baseline and fusion.
+- ``metrics.py``     accuracy, macro-F1, macro-AUC with mean +- SD and bootstrap CI.
+- ``plots.py``       confusion-matrix and t-SNE PNGs.
+- ``explain.py``     Shapley values on genes (captum), 3D Grad-CAM on the CT branch, t-SNE of embeddings.
+- ``model_io.py``    locked models: safetensors + JSON + skops (no pickle).
+- ``synthetic.py``   synthetic multimodal cohort with known per-modality signal.
+- ``api.py``         ``train_stage_model`` / ``predict_stage`` for scripts and the demo.
+"""

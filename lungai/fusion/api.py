@@ -1,0 +1,75 @@
+"""Python API for scripts, the Slicer logic and the demo.
+
+    from lungai.fusion.api import train_stage_model, predict_stage, synthetic_stage_model
+    pipe = synthetic_stage_model("/tmp/stage_demo")            # synthetic cohort + model, ~seconds
+    probs = predict_stage(pipe, ct_image=ct, mask_image=tumour_mask, patient_id="sample")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+import pandas as pd
+
+from lungai.fusion.data import Cohort, load_cohort, orient_rna
+from lungai.fusion.pipeline import FusionConfig, FusionPipeline
+
+
+def train_stage_model(ehr=None, rna=None, ct=None, label: str = "stage", out_dir=None,
+                      config: Optional[FusionConfig] = None, baseline: bool = True, **data_kw) -> FusionPipeline:
+    """Fit the fusion model on a whole cohort (files as for the CLI); lock it in ``out_dir`` if given."""
+    from lungai.fusion import model_io
+    from lungai.fusion.baseline import BaselinePipeline
+    from lungai.fusion.cv import check_labels
+
+    cohort = load_cohort(ehr, rna, ct, label=label, **data_kw)
+    classes = check_labels(cohort, 2)
+    pipe = FusionPipeline(config or FusionConfig(), classes).fit(cohort)
+    if out_dir is not None:
+        base = BaselinePipeline(classes, seed=pipe.config.seed).fit(cohort) if baseline else None
+        model_io.save(out_dir, pipe, base, {"data": {"label": label, "drop": list(data_kw.get("drop_columns", []))}})
+    return pipe
+
+
+def synthetic_stage_model(work_dir, n: int = 45, seed: int = 0, epochs: int = 60,
+                          ct_shape=(64, 64, 32), ct_spacing=(5.0, 5.0, 5.0)) -> FusionPipeline:
+    """Write a small synthetic multimodal cohort into ``work_dir`` and train a model on it (for demos)."""
+    from lungai.fusion.synthetic import make_cohort
+
+    paths = make_cohort(Path(work_dir), n=n, seed=seed, ct_shape=ct_shape, ct_spacing=ct_spacing)
+    return train_stage_model(paths["ehr"], paths["rna"], paths["ct"], label="stage",
+                             config=FusionConfig(epochs=epochs, patience=15, seed=seed))
+
+
+def single_patient_cohort(patient_id: str, ehr_row: Optional[dict] = None, rna_row=None,
+                          ct_image=None, mask_image=None) -> Cohort:
+    """A one-patient cohort from values in memory (EHR dict, gene -> value mapping, SimpleITK images)."""
+    ehr = pd.DataFrame([ehr_row or {}], index=pd.Index([patient_id], name="patient_id"))
+    rna = None
+    if rna_row is not None:
+        s = pd.Series(rna_row, dtype=float)
+        rna = orient_rna(pd.DataFrame([s.to_numpy()], index=[patient_id], columns=list(s.index)), ids=[patient_id])
+    ct = {patient_id: (ct_image, mask_image)} if ct_image is not None and mask_image is not None else {}
+    return Cohort([patient_id], ehr, rna, ct)
+
+
+def predict_stage(model: Union[str, Path, FusionPipeline], ehr=None, rna=None, ct=None, *,
+                  patient_id: str = "patient", ehr_row: Optional[dict] = None, rna_row=None,
+                  ct_image=None, mask_image=None) -> pd.DataFrame:
+    """Class probabilities per patient: from files (``ehr``/``rna``/``ct`` manifest) or from one
+    patient's values in memory.  ``model`` is a locked-model folder or a fitted pipeline."""
+    from lungai.fusion import model_io
+
+    pipe = model if isinstance(model, FusionPipeline) else model_io.load(model)[0]
+    if ehr is not None or rna is not None or ct is not None:
+        cohort = load_cohort(ehr, rna, ct, require_label=False)
+    else:
+        cohort = single_patient_cohort(patient_id, ehr_row, rna_row, ct_image, mask_image)
+    proba = pipe.predict_proba(cohort)
+    df = cohort.availability().reset_index()
+    for k, c in enumerate(pipe.classes):
+        df[f"p_{c}"] = proba[:, k]
+    df["predicted"] = [pipe.classes[k] for k in np.argmax(proba, axis=1)]
+    return df

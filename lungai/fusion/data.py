@@ -1,0 +1,232 @@
+"""Read the three modalities and join them by patient ID, with a report of who has what.
+
+- EHR: a table (CSV/TSV), one row per patient; the ID column is found by name or is the first column.
+- RNA: a matrix genes x patients or patients x genes; the orientation is detected from which axis
+  holds the patient IDs (or the genes of a locked model).
+- CT manifest: a table with patient ID, CT image path and tumour-mask path (relative to the manifest).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from lungai.errors import InputError
+from lungai.fusion.labels import clean_labels, clean_missing, derive_stage
+
+ID_NAMES = ("case id", "patient id", "patient_id", "patientid", "id", "case_id", "subject", "subject_id")
+MODALITIES = ("ehr", "rna", "ct")
+
+
+def read_table(path, **kw) -> pd.DataFrame:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"table {p} does not exist", "check the path")
+    sep = "\t" if p.suffix.lower() in (".tsv", ".txt") else ","
+    try:
+        return pd.read_csv(p, sep=sep, **kw)
+    except Exception as exc:  # pandas raises many kinds
+        raise InputError(f"cannot read table {p}: {exc}", "give a CSV (comma) or TSV (tab) file with a header row")
+
+
+def _id_column(df: pd.DataFrame, id_column: Optional[str], what: str) -> str:
+    if id_column:
+        if id_column not in df.columns:
+            raise InputError(f"ID column {id_column!r} is not in the {what}",
+                             f"columns are: {', '.join(map(str, df.columns[:30]))}")
+        return id_column
+    for col in df.columns:
+        if str(col).strip().lower() in ID_NAMES:
+            return col
+    return df.columns[0]
+
+
+def _ids(values) -> list[str]:
+    return [str(v).strip() for v in values]
+
+
+def load_ehr(path, id_column: Optional[str] = None) -> pd.DataFrame:
+    """EHR table indexed by patient ID (strings), missing tokens as NaN."""
+    df = read_table(path)
+    col = _id_column(df, id_column, f"EHR table {path}")
+    df.index = pd.Index(_ids(df[col]), name="patient_id")
+    df = df.drop(columns=[col])
+    dup = sorted(set(df.index[df.index.duplicated()]))
+    if dup:
+        raise InputError(f"EHR table {path} has duplicate patient IDs: {dup[:10]}", "keep one row per patient")
+    return clean_missing(df)
+
+
+def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
+               genes: Optional[Sequence[str]] = None) -> pd.DataFrame:
+    """Return the matrix as patients x genes, detecting the orientation from IDs or known genes."""
+    rows, cols = set(_ids(df.index)), set(_ids(df.columns))
+    if ids is not None:
+        ids = set(ids)
+        r, c = len(rows & ids), len(cols & ids)
+        if r == 0 and c == 0:
+            raise InputError(
+                "no RNA sample ID joins a patient ID: rows look like "
+                f"{sorted(rows)[:3]}, columns like {sorted(cols)[:3]}, patients like {sorted(ids)[:3]}",
+                "use the same patient IDs in the RNA matrix (as row or column names) and the EHR table")
+        transpose = c > r
+    elif genes is not None:
+        g = set(genes)
+        transpose = len(rows & g) > len(cols & g)
+    else:
+        transpose = df.shape[0] > df.shape[1]   # more genes than patients is the usual case
+    out = df.T if transpose else df
+    out = out.copy()
+    out.index = pd.Index(_ids(out.index), name="patient_id")
+    out.columns = _ids(out.columns)
+    try:
+        out = out.apply(pd.to_numeric, errors="raise").astype(np.float32)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"the RNA matrix has non-numeric values ({exc})",
+                         "give expression values only, with gene and patient names as header/first column")
+    if out.index.duplicated().any():
+        raise InputError(f"the RNA matrix has duplicate patient IDs {sorted(set(out.index[out.index.duplicated()]))[:10]}",
+                         "keep one expression profile per patient")
+    return out
+
+
+def load_rna(path, ids=None, genes=None) -> pd.DataFrame:
+    return orient_rna(read_table(path, index_col=0), ids=ids, genes=genes)
+
+
+def load_ct_manifest(path, id_column: Optional[str] = None) -> dict:
+    """{patient_id: (ct_path, mask_path)} from a manifest with columns id, image (or ct), mask."""
+    df = read_table(path)
+    col = _id_column(df, id_column, f"CT manifest {path}")
+    lower = {str(c).strip().lower(): c for c in df.columns}
+    img = next((lower[k] for k in ("image", "ct", "ct_path", "image_path") if k in lower), None)
+    msk = next((lower[k] for k in ("mask", "tumour_mask", "tumor_mask", "mask_path", "segmentation") if k in lower), None)
+    if img is None or msk is None:
+        raise InputError(f"CT manifest {path} needs an 'image' and a 'mask' column (has {list(df.columns)})",
+                         "write a CSV with columns id,image,mask (paths relative to the manifest)")
+    base = Path(path).parent
+    out, missing = {}, []
+    for pid, i, m in zip(_ids(df[col]), df[img], df[msk]):
+        ip, mp = base / str(i), base / str(m)
+        if not ip.exists() or not mp.exists():
+            missing.append(pid)
+            continue
+        out[pid] = (ip, mp)
+    if missing:
+        warnings.warn(f"CT manifest: files missing for {len(missing)} patient(s) {missing[:10]}; CT treated as missing")
+    return out
+
+
+@dataclass
+class Cohort:
+    """Joined modalities for a set of patients (``ids``); any modality may be missing per patient."""
+
+    ids: list
+    ehr: pd.DataFrame                  # patients x EHR columns (label/ID removed), NaN = missing
+    rna: Optional[pd.DataFrame]        # patients x genes (only patients with RNA)
+    ct: dict                           # id -> (ct path, mask path)
+    labels: Optional[pd.Series] = None
+    report: dict = field(default_factory=dict)
+
+    def availability(self) -> pd.DataFrame:
+        ehr_ok = self.ehr.reindex(self.ids).notna().any(axis=1) if self.ehr.shape[1] else pd.Series(False, index=self.ids)
+        rna_ids = set(self.rna.index) if self.rna is not None else set()
+        return pd.DataFrame({"ehr": ehr_ok.values, "rna": [i in rna_ids for i in self.ids],
+                             "ct": [i in self.ct for i in self.ids]}, index=pd.Index(self.ids, name="patient_id"))
+
+    def subset(self, ids) -> "Cohort":
+        ids = list(ids)
+        rna = self.rna.loc[[i for i in ids if i in self.rna.index]] if self.rna is not None else None
+        return Cohort(ids, self.ehr.reindex(ids), rna, {i: self.ct[i] for i in ids if i in self.ct},
+                      self.labels.reindex(ids) if self.labels is not None else None, dict(self.report))
+
+    def y(self, classes) -> np.ndarray:
+        lookup = {c: k for k, c in enumerate(classes)}
+        return np.array([lookup[v] for v in self.labels.reindex(self.ids)], dtype=np.int64)
+
+
+def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_column: Optional[str] = None,
+                drop_columns: Sequence[str] = (), label_groups: Optional[dict] = None,
+                stage_from: Optional[Sequence[str]] = None, require_label: bool = True) -> Cohort:
+    """Load and join by patient ID.  With labels, the cohort is the EHR patients with a label."""
+    ehr_df = load_ehr(ehr, id_column) if ehr else None
+    ct_map = load_ct_manifest(ct) if ct else {}
+    known = set(ehr_df.index) if ehr_df is not None else set(ct_map)
+    rna_df = load_rna(rna, ids=known if known else None) if rna else None
+    if ehr_df is None:
+        if require_label:
+            raise InputError("a label needs the EHR table", "pass --ehr with the label column")
+        ehr_df = pd.DataFrame(index=pd.Index(sorted(set(ct_map) | set(rna_df.index if rna_df is not None else [])),
+                                             name="patient_id"))
+    labels = None
+    if stage_from:
+        derived = derive_stage(ehr_df, *stage_from)
+        name = label or "stage_group"
+        ehr_df = ehr_df.drop(columns=list(stage_from))
+        labels = clean_labels(derived.rename(name))
+    elif label:
+        if label not in ehr_df.columns:
+            raise InputError(f"label column {label!r} is not in the EHR table",
+                             f"columns are: {', '.join(map(str, ehr_df.columns[:40]))}")
+        labels = clean_labels(ehr_df[label].rename(label), label_groups)
+        ehr_df = ehr_df.drop(columns=[label])
+    elif require_label:
+        raise InputError("no label given", "pass --label COLUMN (or --stage-from T,N,M)")
+    drop = [c for c in drop_columns if c in ehr_df.columns]
+    unknown_drop = [c for c in drop_columns if c not in ehr_df.columns]
+    ehr_df = ehr_df.drop(columns=drop)
+
+    report = {"dropped_columns": drop, "unknown_drop_columns": unknown_drop}
+    if labels is not None:
+        unlabelled = sorted(labels.index[labels.isna()])
+        ids = [i for i in ehr_df.index if isinstance(labels.get(i), str)]
+        report["unlabelled"] = unlabelled
+        labels = labels.reindex(ids)
+    else:
+        ids = list(dict.fromkeys(list(ehr_df.index) + list(ct_map) + list(rna_df.index if rna_df is not None else [])))
+    base = set(ehr_df.index) if len(ehr_df.index) else set(ids)
+    report["rna_not_joined"] = sorted(set(rna_df.index) - base) if rna_df is not None else []
+    report["ct_not_joined"] = sorted(set(ct_map) - base)
+    for what in ("rna", "ct"):
+        lost = report[f"{what}_not_joined"]
+        if lost:
+            warnings.warn(f"{len(lost)} {what.upper()} patient ID(s) do not join the EHR table and are ignored: {lost[:20]}")
+    if ehr and ct and not ct_map.keys() & base and ct_map:
+        raise InputError(f"no CT manifest ID joins the EHR IDs (CT: {sorted(ct_map)[:5]}, EHR: {sorted(base)[:5]})",
+                         "use the same patient IDs in the CT manifest and the EHR table")
+    idset = set(ids)
+    if rna_df is not None:
+        rna_df = rna_df.loc[[i for i in rna_df.index if i in idset]]
+    cohort = Cohort(ids, ehr_df.reindex(ids), rna_df, {i: p for i, p in ct_map.items() if i in idset}, labels, report)
+    av = cohort.availability()
+    report["n_patients"] = len(ids)
+    report["with"] = {m: int(av[m].sum()) for m in MODALITIES}
+    report["all_three"] = int(av.all(axis=1).sum())
+    if labels is not None:
+        report["class_counts"] = {str(k): int(v) for k, v in labels.value_counts().sort_index().items()}
+    return cohort
+
+
+def availability_text(cohort: Cohort) -> str:
+    r = cohort.report
+    lines = [f"{r['n_patients']} patients; with EHR {r['with']['ehr']}, RNA {r['with']['rna']}, "
+             f"CT {r['with']['ct']}; all three {r['all_three']}"]
+    if r.get("class_counts"):
+        lines.append("classes: " + ", ".join(f"{k} {v}" for k, v in r["class_counts"].items()))
+    if r.get("unlabelled"):
+        lines.append(f"{len(r['unlabelled'])} patient(s) without a label left out")
+    for what in ("rna", "ct"):
+        if r.get(f"{what}_not_joined"):
+            ids = r[f"{what}_not_joined"]
+            lines.append(f"{len(ids)} {what.upper()} ID(s) not in the EHR table: {', '.join(ids[:20])}"
+                         + (" ..." if len(ids) > 20 else ""))
+    if r.get("dropped_columns"):
+        lines.append(f"EHR columns left out: {', '.join(r['dropped_columns'])}")
+    if r.get("unknown_drop_columns"):
+        lines.append(f"note: --drop columns not found: {', '.join(r['unknown_drop_columns'])}")
+    return "\n".join(lines)

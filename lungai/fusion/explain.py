@@ -1,0 +1,123 @@
+"""Explanations of a fitted fusion model.
+
+- :func:`gene_shapley` - Shapley values of the gene inputs (captum ``GradientShap``, an expected-
+  gradients approximation of SHAP values; exact sampling over thousands of genes is too slow on a CPU),
+  per patient and summarised over the cohort (mean |value|): the top genes with their values.
+- :func:`grad_cam` - 3D Grad-CAM (captum ``LayerGradCam``) on the CT branch's deepest convolution,
+  upsampled to the crop and resampled onto the input CT grid: a volume aligned with the CT.
+- :func:`tsne_points` - t-SNE (scikit-learn) of the fused embeddings.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+import torch
+
+from lungai.errors import InputError
+from lungai.fusion import ct_crop
+from lungai.fusion.data import Cohort
+from lungai.fusion.models.fusion import ORDER
+from lungai.fusion.pipeline import FusionPipeline
+
+
+def _probs(model):
+    def by_genes(genes, ehr, ct, avail):
+        return torch.softmax(model(ehr, genes, ct, avail), dim=1)
+
+    def by_ct(ct, ehr, genes, avail):
+        return torch.softmax(model(ehr, genes, ct, avail), dim=1)
+
+    return by_genes, by_ct
+
+
+def gene_shapley(pipe: FusionPipeline, cohort: Cohort, n_samples: int = 32, seed: int = 0,
+                 target: str = "predicted") -> pd.DataFrame:
+    """Patients (with RNA) x genes Shapley values for the predicted class (or ``target="label"``)."""
+    from captum.attr import GradientShap
+
+    if "rna" not in pipe.modalities or pipe.genes is None:
+        raise InputError("the model has no RNA branch", "train with RNA data to rank genes")
+    av = cohort.availability()
+    ids = [i for i in cohort.ids if av.loc[i, "rna"]]
+    if not ids:
+        raise InputError("no patient has RNA data", "give an RNA matrix that joins the patient IDs")
+    sub = cohort.subset(ids)
+    a = pipe.arrays(sub)
+    model = pipe.model.eval()
+    with torch.no_grad():
+        pred = model(a["ehr"], a["genes"], a["ct"], a["avail"]).argmax(1)
+    if target == "label" and sub.labels is not None:
+        pred = torch.as_tensor(sub.y(pipe.classes))
+    by_genes, _ = _probs(model)
+    torch.manual_seed(seed)
+    gs = GradientShap(by_genes)
+    baseline = torch.zeros(1, a["genes"].shape[1])        # training mean expression (z = 0)
+    rows = []
+    for i in range(len(ids)):
+        sl = slice(i, i + 1)
+        attr = gs.attribute(a["genes"][sl], baselines=baseline, target=int(pred[i]), n_samples=n_samples,
+                            stdevs=0.1, additional_forward_args=(a["ehr"][sl], a["ct"][sl], a["avail"][sl]))
+        rows.append(attr.detach().numpy()[0])
+    df = pd.DataFrame(np.array(rows), index=pd.Index(ids, name="patient_id"), columns=pipe.genes.genes)
+    df.attrs["explained_class"] = [pipe.classes[int(k)] for k in pred]
+    return df
+
+
+def top_genes_per_patient(shap: pd.DataFrame, k: int = 10) -> pd.DataFrame:
+    rows = []
+    classes = shap.attrs.get("explained_class", [None] * len(shap))
+    for (pid, row), cls in zip(shap.iterrows(), classes):
+        order = np.argsort(-row.abs().to_numpy(), kind="stable")[:k]
+        for rank, j in enumerate(order, 1):
+            rows.append({"patient_id": pid, "class": cls, "rank": rank, "gene": shap.columns[j],
+                         "shapley_value": float(row.iloc[j])})
+    return pd.DataFrame(rows)
+
+
+def top_genes_cohort(shap: pd.DataFrame, k: int = 10) -> pd.DataFrame:
+    mean_abs = shap.abs().mean(axis=0)
+    order = np.argsort(-mean_abs.to_numpy(), kind="stable")[:k]
+    return pd.DataFrame({"rank": np.arange(1, len(order) + 1), "gene": shap.columns[order],
+                         "mean_abs_shapley": mean_abs.iloc[order].to_numpy(),
+                         "mean_shapley": shap.mean(axis=0).iloc[order].to_numpy()})
+
+
+def grad_cam(pipe: FusionPipeline, cohort: Cohort, patient_id: str, target=None) -> tuple:
+    """(Grad-CAM image on the patient's CT grid in [0, 1], explained class name)."""
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    if "ct" not in pipe.modalities:
+        raise InputError("the model has no CT branch", "train with CT data for Grad-CAM")
+    if patient_id not in cohort.ct:
+        raise InputError(f"patient {patient_id} has no CT", "give a CT and tumour mask for this patient")
+    ct, mask = ct_crop.load_ct_pair(*cohort.ct[patient_id])
+    _, ref = ct_crop.tumour_crop(ct, mask)
+    a = pipe.arrays(cohort.subset([patient_id]))
+    model = pipe.model.eval()
+    with torch.no_grad():
+        logits = model(a["ehr"], a["genes"], a["ct"], a["avail"])
+    cls = int(logits.argmax(1)) if target is None else pipe.classes.index(target)
+    _, by_ct = _probs(model)
+    cam = LayerGradCam(by_ct, model.encoders["ct"].last_conv)
+    attr = cam.attribute(a["ct"], target=cls, additional_forward_args=(a["ehr"], a["genes"], a["avail"]),
+                         relu_attributions=True)
+    up = LayerAttribution.interpolate(attr, tuple(a["ct"].shape[2:]), interpolate_mode="trilinear")
+    vol = up.detach().numpy()[0, 0]
+    if vol.max() > 0:
+        vol = vol / vol.max()
+    return ct_crop.crop_to_ct_grid(vol, ref, ct), pipe.classes[cls]
+
+
+def tsne_points(pipe: FusionPipeline, cohort: Cohort, seed: int = 0) -> np.ndarray:
+    from sklearn.manifold import TSNE
+
+    emb = pipe.embed(cohort)
+    if len(emb) < 5:
+        raise InputError(f"t-SNE needs at least 5 patients (got {len(emb)})", "explain a larger cohort")
+    perplexity = float(min(30.0, (len(emb) - 1) / 3.0))
+    return TSNE(n_components=2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(emb)
+
+
+__all__ = ["gene_shapley", "top_genes_per_patient", "top_genes_cohort", "grad_cam", "tsne_points", "ORDER", "sitk"]

@@ -1,0 +1,59 @@
+"""Accuracy, macro-F1 and macro-AUC per fold, mean +- SD over folds and bootstrap 95 % CI."""
+
+from __future__ import annotations
+
+import numpy as np
+
+METRICS = ("accuracy", "macro_f1", "macro_auc")
+
+
+def scores(y: np.ndarray, proba: np.ndarray, n_classes: int) -> dict:
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+    pred = proba.argmax(axis=1)
+    out = {"accuracy": float(accuracy_score(y, pred)),
+           "macro_f1": float(f1_score(y, pred, average="macro", labels=list(range(n_classes)), zero_division=0))}
+    present = np.unique(y)
+    if len(present) < 2:
+        out["macro_auc"] = float("nan")
+    elif n_classes == 2:
+        out["macro_auc"] = float(roc_auc_score(y, proba[:, 1]))
+    else:
+        # one-vs-rest AUC averaged over the classes present in y
+        aucs = [roc_auc_score((y == c).astype(int), proba[:, c]) for c in present]
+        out["macro_auc"] = float(np.mean(aucs))
+    return out
+
+
+def summarise(fold_scores: list, y_all: np.ndarray, proba_all: np.ndarray, n_classes: int,
+              n_boot: int = 1000, seed: int = 0) -> dict:
+    """Per metric: folds, mean, SD (over folds) and a percentile-bootstrap 95 % CI on the pooled
+    out-of-fold predictions."""
+    rng = np.random.default_rng(seed)
+    boot = {m: [] for m in METRICS}
+    n = len(y_all)
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        s = scores(y_all[idx], proba_all[idx], n_classes)
+        for m in METRICS:
+            boot[m].append(s[m])
+    pooled = scores(y_all, proba_all, n_classes)
+    out = {}
+    for m in METRICS:
+        vals = np.array([f[m] for f in fold_scores], float)
+        b = np.array(boot[m], float)
+        b = b[~np.isnan(b)]
+        out[m] = {"mean": float(np.nanmean(vals)), "sd": float(np.nanstd(vals, ddof=1)) if len(vals) > 1 else 0.0,
+                  "ci95": [float(np.percentile(b, 2.5)), float(np.percentile(b, 97.5))] if len(b) else [None, None],
+                  "pooled": pooled[m], "folds": [float(v) for v in vals]}
+    return out
+
+
+def format_summary(name: str, summary: dict) -> str:
+    parts = []
+    for m in METRICS:
+        s = summary[m]
+        lo, hi = s["ci95"]
+        ci = f" [95% CI {lo:.2f}-{hi:.2f}]" if lo is not None else ""
+        parts.append(f"{m} {s['mean']:.3f} +- {s['sd']:.3f}{ci}")
+    return f"{name:<10} " + "; ".join(parts)

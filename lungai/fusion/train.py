@@ -1,0 +1,78 @@
+"""Seeded training loop with early stopping on a held-out validation part of the training fold."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+
+import numpy as np
+import torch
+
+from lungai.fusion.losses import ClassBalancedFocalLoss
+
+
+@contextlib.contextmanager
+def deterministic(seed: int):
+    """Seed torch/numpy and switch on deterministic algorithms for the block (restored after)."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous, warn_only=True)
+
+
+def _batch(arrays: dict, idx) -> tuple:
+    return tuple(arrays[k][idx] for k in ("ehr", "genes", "ct", "avail"))
+
+
+def fit(model: torch.nn.Module, train: dict, y: np.ndarray, val=None, y_val=None, *, n_classes: int,
+        epochs: int = 150, patience: int = 20, lr: float = 3e-3, weight_decay: float = 1e-3,
+        batch_size: int = 32, gamma: float = 2.0, seed: int = 0, progress=None) -> dict:
+    """Train ``model`` in place; keeps the weights of the epoch with the lowest validation loss.
+
+    ``train``/``val`` are dicts of tensors ``ehr``, ``genes``, ``ct``, ``avail``.  Returns a history.
+    """
+    counts = np.bincount(y, minlength=n_classes)
+    loss_fn = ClassBalancedFocalLoss(counts, gamma=gamma)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    yt = torch.as_tensor(y, dtype=torch.long)
+    gen = torch.Generator().manual_seed(seed)
+    best, best_state, since, history = float("inf"), None, 0, {"train_loss": [], "val_loss": []}
+    n = len(y)
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(n, generator=gen)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            if len(idx) < 2 and n >= 2:          # instance norm / batch stats need > 1 sample
+                continue
+            opt.zero_grad()
+            loss = loss_fn(model(*_batch(train, idx)), yt[idx])
+            loss.backward()
+            opt.step()
+            total += float(loss) * len(idx)
+        history["train_loss"].append(total / n)
+        if val is None:
+            continue
+        model.eval()
+        with torch.no_grad():
+            vloss = float(loss_fn(model(*_batch(val, slice(None))), torch.as_tensor(y_val, dtype=torch.long)))
+        history["val_loss"].append(vloss)
+        if vloss < best - 1e-5:
+            best, best_state, since = vloss, copy.deepcopy(model.state_dict()), 0
+        else:
+            since += 1
+            if since >= patience:
+                break
+        if progress is not None and epoch % 10 == 0:
+            progress.update(0, f"epoch {epoch} val loss {vloss:.3f}")
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    history["epochs_run"] = len(history["train_loss"])
+    history["best_epoch"] = int(np.argmin(history["val_loss"])) + 1 if history["val_loss"] else epochs
+    model.eval()
+    return history

@@ -1,0 +1,266 @@
+"""What each ``lungai stage`` sub-command does: read inputs, run, write the output folder."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lungai.errors import InputError
+
+
+@contextlib.contextmanager
+def _print_warnings():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            seen = set()
+            for w in caught:
+                msg = str(w.message)
+                if issubclass(w.category, UserWarning) and msg not in seen and not msg.startswith("Deterministic"):
+                    seen.add(msg)
+                    print(f"warning: {msg}", file=sys.stderr)
+
+
+def data_spec(args) -> dict:
+    spec = {"label": getattr(args, "label", None), "label_groups": getattr(args, "label_groups", None),
+            "stage_from": getattr(args, "stage_from", None), "drop": list(getattr(args, "drop", []) or []),
+            "id_column": getattr(args, "id_column", None)}
+    return spec
+
+
+def cohort_from_spec(args, spec: dict, require_label: bool = True):
+    from lungai.fusion.data import load_cohort
+    from lungai.fusion.labels import parse_groups
+
+    if not (args.ehr or args.rna or args.ct):
+        raise InputError("no input data", "pass at least one of --ehr, --rna, --ct")
+    stage_from = [c.strip() for c in spec["stage_from"].split(",")] if spec.get("stage_from") else None
+    if stage_from is not None and len(stage_from) != 3:
+        raise InputError(f"--stage-from needs three column names (T,N,M), got {stage_from}",
+                         "e.g. --stage-from 'Pathological T stage,Pathological N stage,Pathological M stage'")
+    return load_cohort(args.ehr, args.rna, args.ct, label=spec.get("label") if require_label else None,
+                       id_column=spec.get("id_column"), drop_columns=spec.get("drop") or (),
+                       label_groups=parse_groups(spec.get("label_groups")) if require_label else None,
+                       stage_from=stage_from if require_label else None, require_label=require_label)
+
+
+def config_from_args(args):
+    from lungai.fusion.pipeline import FusionConfig
+
+    mods = tuple(m.strip() for m in args.modalities.split(",") if m.strip())
+    bad = [m for m in mods if m not in ("ehr", "rna", "ct")]
+    if bad:
+        raise InputError(f"unknown modalities {bad}", "use a comma list of ehr, rna, ct")
+    return FusionConfig(modalities=mods, fusion=args.fusion, top_k=args.top_k, neighbours=args.neighbours,
+                        edges=args.edges, epochs=args.epochs, patience=args.patience, lr=args.lr, seed=args.seed)
+
+
+def _jsonable(summary: dict) -> dict:
+    return json.loads(json.dumps(summary, default=lambda o: None if o is None else float(o)))
+
+
+# ---------------------------------------------------------------------------------------- synth
+def run_synth(args) -> int:
+    from lungai.fusion.synthetic import make_cohort
+
+    out = Path(args.output)
+    if (out / "ehr.csv").exists():
+        raise InputError(f"{out} already holds a cohort", "choose a new output folder")
+    paths = make_cohort(out, n=args.patients, seed=args.seed, n_genes=args.genes)
+    truth = json.loads(Path(paths["truth"]).read_text())
+    print(f"synthetic cohort: {truth['n']} patients (RNA {truth['with_rna']}, CT {truth['with_ct']}) -> {out}")
+    print(f"label column 'stage'; planted RNA module: {', '.join(truth['module_genes'])}")
+    print(f"next: lungai stage cv --ehr {paths['ehr']} --rna {paths['rna']} --ct {paths['ct']} --label stage "
+          f"-o {out}/cv --single-modality")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- cv
+def run_cv(args) -> int:
+    from lungai.fusion import plots
+    from lungai.fusion.cv import BASELINE_GRID, FUSION_GRID, check_labels, cross_validate
+    from lungai.fusion.data import availability_text
+    from lungai.fusion.metrics import format_summary
+    from lungai.fusion.model_io import check_output_dir
+    from lungai.progress import task
+
+    with _print_warnings():
+        cohort = cohort_from_spec(args, data_spec(args))
+    print(availability_text(cohort))
+    classes = check_labels(cohort, args.folds)
+    out = check_output_dir(Path(args.output), "metrics.json", [args.ehr, args.rna, args.ct])
+    cfg = config_from_args(args)
+    nested = args.inner_folds > 1
+    models = {"baseline": ("baseline", None, BASELINE_GRID if nested else None),
+              "fusion": ("fusion", cfg, FUSION_GRID if nested else None)}
+    if args.single_modality:
+        for m in cfg.modalities:
+            models[f"{m}_only"] = ("fusion", cfg.replace(modalities=(m,)), None)
+    with _print_warnings(), task("stage cv", args.folds * len(models)) as bar:
+        result = cross_validate(cohort, models, folds=args.folds, inner_folds=args.inner_folds,
+                                seed=args.seed, progress=bar)
+    y = result["y"]
+    oof = pd.DataFrame({"patient_id": cohort.ids, "label": [classes[k] for k in y]})
+    metrics = {"classes": classes, "n_patients": len(cohort.ids), "folds": args.folds,
+               "inner_folds": args.inner_folds, "seed": args.seed, "cohort": cohort.report,
+               "config": cfg.to_json(), "data": data_spec(args), "models": {}}
+    for name, r in result["models"].items():
+        metrics["models"][name] = {**_jsonable(r["summary"]), "params_per_fold": r["params"]}
+        for k, c in enumerate(classes):
+            oof[f"{name}_p_{c}"] = r["oof"][:, k]
+        plots.confusion_png(y, r["oof"].argmax(1), classes, out / f"confusion_{name}.png",
+                            f"{name} ({args.folds}-fold CV)")
+        print(format_summary(name, r["summary"]))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    oof.to_csv(out / "oof_predictions.csv", index=False)
+    print(f"-> {out / 'metrics.json'}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- train
+def run_train(args) -> int:
+    from lungai.fusion import explain, model_io, plots
+    from lungai.fusion.baseline import BaselinePipeline
+    from lungai.fusion.cv import check_labels
+    from lungai.fusion.data import availability_text
+    from lungai.fusion.pipeline import FusionPipeline
+    from lungai.progress import task
+
+    spec = data_spec(args)
+    with _print_warnings():
+        cohort = cohort_from_spec(args, spec)
+    print(availability_text(cohort))
+    classes = check_labels(cohort, 2)
+    model_io.check_output_dir(Path(args.output), model_io.META, [args.ehr, args.rna, args.ct])
+    cfg = config_from_args(args)
+    with _print_warnings(), task("stage train", 4) as bar:
+        pipe = FusionPipeline(cfg, classes).fit(cohort, progress=bar)
+        bar.update(1, f"fusion trained ({pipe.history['epochs_run']} epochs)")
+        baseline = None if args.no_baseline else BaselinePipeline(classes, seed=cfg.seed).fit(cohort)
+        bar.update(1, "baseline trained")
+        out = model_io.save(args.output, pipe, baseline, {"data": spec, "training_cohort": cohort.report})
+        points = explain.tsne_points(pipe, cohort, seed=cfg.seed) if len(cohort.ids) >= 5 else None
+        if points is not None:
+            plots.tsne_png(points, cohort.y(classes), classes, out / "tsne.png", "t-SNE of fused embeddings")
+        bar.update(1, "t-SNE")
+        if "rna" in pipe.modalities:
+            shap = explain.gene_shapley(pipe, cohort, seed=cfg.seed)
+            top = explain.top_genes_cohort(shap, 10)
+            top.to_csv(out / "top_genes_cohort.csv", index=False)
+            explain.top_genes_per_patient(shap, 10).to_csv(out / "top_genes_per_patient.csv", index=False)
+        bar.update(1, "Shapley values")
+    print(f"locked model ({', '.join(pipe.modalities)}; fusion {cfg.fusion}) -> {out}")
+    for note in pipe.notes:
+        print(f"note: {note}")
+    if "rna" in pipe.modalities:
+        print("top genes (mean |Shapley|): " + ", ".join(f"{g} {v:.3g}" for g, v in zip(top.gene, top.mean_abs_shapley)))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- validate / predict
+def _load_for_new_cohort(args, require_label: bool):
+    from lungai.fusion import model_io
+
+    pipe, baseline, meta = model_io.load(args.model)
+    spec = dict(meta.get("data") or {})
+    for key in ("label", "label_groups", "stage_from", "id_column"):
+        if getattr(args, key, None):
+            spec[key] = getattr(args, key)
+    if getattr(args, "drop", None):
+        spec["drop"] = args.drop
+    with _print_warnings():
+        cohort = cohort_from_spec(args, spec, require_label=require_label)
+        if pipe.genes is not None and cohort.rna is not None:
+            check = model_io.rna_gene_check(pipe, cohort.rna, args.max_missing_genes)
+            if check["missing"]:
+                warnings.warn(f"{len(check['missing'])} of the model's {check['n_model_genes']} genes are missing "
+                              f"from the RNA matrix ({', '.join(check['missing'][:10])}"
+                              f"{' ...' if len(check['missing']) > 10 else ''}); they are imputed as the "
+                              "training mean (z = 0)")
+    if pipe.ehr_encoder is not None:
+        absent = [c for c in pipe.ehr_encoder.numeric + pipe.ehr_encoder.categorical if c not in cohort.ehr.columns]
+        if absent:
+            print(f"warning: EHR columns of the model missing here (treated as missing): {absent}", file=sys.stderr)
+    return pipe, baseline, meta, cohort
+
+
+def _prediction_frame(cohort, classes, proba, prefix="p_"):
+    df = cohort.availability().reset_index()
+    for k, c in enumerate(classes):
+        df[f"{prefix}{c}"] = proba[:, k]
+    df["predicted"] = [classes[k] for k in proba.argmax(1)]
+    return df
+
+
+def run_validate(args) -> int:
+    from lungai.fusion import plots
+    from lungai.fusion.data import availability_text
+    from lungai.fusion.metrics import format_summary, scores, summarise
+    from lungai.fusion.model_io import check_output_dir
+
+    pipe, baseline, meta, cohort = _load_for_new_cohort(args, require_label=True)
+    print(availability_text(cohort))
+    classes = pipe.classes
+    unknown = sorted(set(cohort.labels.dropna()) - set(classes))
+    if unknown:
+        raise InputError(f"label values {unknown} are not classes of the locked model ({classes})",
+                         "use the same label definition (--label, --label-groups / --stage-from) as in training")
+    if cohort.labels.nunique() < 2:
+        raise InputError("the external cohort's label has only one class", "validate on a cohort with several classes")
+    out = check_output_dir(Path(args.output), "metrics.json", [args.ehr, args.rna, args.ct, args.model])
+    y = cohort.y(classes)
+    models = {"fusion": pipe.predict_proba(cohort)}
+    if baseline is not None:
+        models["baseline"] = baseline.predict_proba(cohort)
+    metrics = {"classes": classes, "n_patients": len(y), "cohort": cohort.report, "model": str(args.model),
+               "models": {}}
+    preds = cohort.availability().reset_index()
+    preds["label"] = [classes[k] for k in y]
+    for name, proba in models.items():
+        s = summarise([scores(y, proba, len(classes))], y, proba, len(classes))
+        metrics["models"][name] = _jsonable(s)
+        plots.confusion_png(y, proba.argmax(1), classes, out / f"confusion_{name}.png", f"{name} (external)")
+        for k, c in enumerate(classes):
+            preds[f"{name}_p_{c}"] = proba[:, k]
+        print(format_summary(name, s))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    preds.to_csv(out / "predictions.csv", index=False)
+    print(f"-> {out / 'metrics.json'}")
+    return 0
+
+
+def run_predict(args) -> int:
+    from lungai.fusion import explain
+    from lungai.fusion.model_io import check_output_dir
+    from lungai.io import write_image
+    from lungai.progress import task
+
+    pipe, _, meta, cohort = _load_for_new_cohort(args, require_label=False)
+    out = check_output_dir(Path(args.output), "predictions.csv", [args.ehr, args.rna, args.ct, args.model])
+    proba = pipe.predict_proba(cohort)
+    df = _prediction_frame(cohort, pipe.classes, proba)
+    df.to_csv(out / "predictions.csv", index=False)
+    print(df.to_string(index=False, float_format=lambda v: f"{v:.3f}", max_rows=30))
+    if args.explain:
+        av = cohort.availability()
+        with task("stage explain", 2) as bar:
+            if "rna" in pipe.modalities and av["rna"].any():
+                shap = explain.gene_shapley(pipe, cohort, seed=pipe.config.seed)
+                explain.top_genes_per_patient(shap, 10).to_csv(out / "top_genes_per_patient.csv", index=False)
+            bar.update(1, "Shapley values")
+            if "ct" in pipe.modalities:
+                (out / "gradcam").mkdir(exist_ok=True)
+                for pid in [i for i in cohort.ids if i in cohort.ct]:
+                    cam, _ = explain.grad_cam(pipe, cohort, pid)
+                    write_image(cam, out / "gradcam" / f"{pid}_gradcam.nii.gz", protect=list(cohort.ct[pid]))
+            bar.update(1, "Grad-CAM")
+    print(f"-> {out / 'predictions.csv'}")
+    return 0

@@ -1,0 +1,74 @@
+"""Stage prediction for the patient loaded in the scene.
+
+EHR/RNA files (paths chosen in the panel), a CT volume node and a tumour segment -> a locked stage
+model's class probabilities and the patient's top genes as table nodes, Grad-CAM as a volume node.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from lungai import mrml
+from lungai.errors import InputError
+
+
+def _ehr_row(path, patient_id):
+    from lungai.fusion.data import load_ehr
+
+    ehr = load_ehr(path)
+    if patient_id not in ehr.index:
+        raise InputError(f"patient {patient_id!r} is not in the EHR table {path}",
+                         f"choose one of: {', '.join(list(ehr.index)[:15])}{' ...' if len(ehr) > 15 else ''}")
+    return ehr.loc[patient_id].to_dict()
+
+
+def _rna_row(path, patient_id):
+    from lungai.fusion.data import load_rna
+
+    rna = load_rna(path, ids=[patient_id])
+    return rna.loc[patient_id] if patient_id in rna.index else None
+
+
+def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_node=None,
+                        segment: str = "Tumor", ehr_path=None, rna_path=None, top_k: int = 10) -> dict:
+    """Predict the stage of ``patient_id``; returns {"predicted", "probabilities" (table node),
+    "top_genes" (table node or None), "gradcam" (volume node or None), "notes"}.
+
+    ``model`` is a locked-model folder or a fitted :class:`~lungai.fusion.pipeline.FusionPipeline`.
+    Missing modalities (no file, no CT node) are masked, as in training.
+    """
+    from lungai.fusion import explain, model_io
+    from lungai.fusion.api import single_patient_cohort
+    from lungai.fusion.pipeline import FusionPipeline
+
+    pipe = model if isinstance(model, FusionPipeline) else model_io.load(model)[0]
+    notes = []
+    ehr_row = _ehr_row(ehr_path, patient_id) if ehr_path else None
+    rna_row = _rna_row(rna_path, patient_id) if rna_path else None
+    if rna_path and rna_row is None:
+        notes.append(f"patient {patient_id} is not in the RNA matrix: RNA branch masked")
+    if rna_row is not None and pipe.genes is not None:
+        check = model_io.rna_gene_check(pipe, pd.DataFrame([rna_row]))
+        if check["missing"]:
+            notes.append(f"{len(check['missing'])} of {check['n_model_genes']} model genes missing, imputed as the mean")
+    ct = mask = None
+    if ct_volume_node is not None:
+        if seg_node is None:
+            raise InputError("a CT volume was chosen without a tumour segmentation",
+                             "choose the segmentation that holds the tumour segment")
+        ct = mrml.image_from_volume_node(ct_volume_node)
+        mask = mrml.segment_to_mask(scene, seg_node, segment, ct_volume_node)
+    cohort = single_patient_cohort(patient_id, ehr_row, rna_row, ct, mask)
+    proba = pipe.predict_proba(cohort)[0]
+    predicted = pipe.classes[int(proba.argmax())]
+    probs = pd.DataFrame({"class": pipe.classes, "probability": proba.astype(float)})
+    out = {"predicted": predicted, "notes": notes, "top_genes": None, "gradcam": None,
+           "probabilities": mrml.table_node_from_dataframe(scene, probs, f"{patient_id} stage probabilities")}
+    if rna_row is not None and "rna" in pipe.modalities:
+        top = explain.top_genes_per_patient(explain.gene_shapley(pipe, cohort), top_k)
+        out["top_genes"] = mrml.table_node_from_dataframe(
+            scene, top[["rank", "gene", "shapley_value"]], f"{patient_id} top genes ({predicted})")
+    if ct is not None and "ct" in pipe.modalities:
+        cam, _ = explain.grad_cam(pipe, cohort, patient_id)
+        out["gradcam"] = mrml.volume_node_from_image(scene, cam, scene.GenerateUniqueName(f"{patient_id} Grad-CAM"))
+    return out
