@@ -1,0 +1,79 @@
+"""ROI choice, model-grid resampling and exact mapping back onto the input grid."""
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from lungai.errors import InputError
+from lungai.seg import preprocess as pp
+from lungai.seg.config import SegConfig
+
+
+def _oblique_image(size=(60, 50, 20), spacing=(0.8, 0.9, 2.5)):
+    img = sitk.Image(size, sitk.sitkFloat32)
+    img.SetSpacing(spacing)
+    img.SetOrigin((-20.0, 13.0, 40.0))
+    rot = sitk.VersorTransform((0.0, 0.0, 1.0), 0.3).GetMatrix()
+    img.SetDirection(rot)
+    return img
+
+
+def test_model_grid_keeps_physical_position_of_a_blob():
+    img = _oblique_image()
+    arr = np.zeros(img.GetSize()[::-1], np.float32)
+    arr[8:12, 20:30, 25:35] = 1.0
+    blob = sitk.GetImageFromArray(arr)
+    blob.CopyInformation(img)
+    model = pp.resample_to_spacing(blob, (1.5, 1.5, 2.5))
+    back = pp.to_input(sitk.GetArrayFromImage(model), model, blob)
+    assert back.shape == arr.shape
+    c_in = np.argwhere(arr > 0.5).mean(0)
+    c_back = np.argwhere(back > 0.5).mean(0)
+    assert np.allclose(c_in, c_back, atol=1.0)
+    # same physical extent: the model grid spans the input's field of view
+    ext_in = np.array(img.GetSize()) * np.array(img.GetSpacing())
+    ext_model = np.array(model.GetSize()) * np.array(model.GetSpacing())
+    assert np.all(np.abs(ext_in - ext_model) <= np.array((1.5, 1.5, 2.5)))
+
+
+def test_paste_puts_crop_back_at_its_box():
+    img = _oblique_image()
+    box = pp.Box((5, 6, 2), (25, 30, 10))
+    crop = pp.crop(img, box)
+    assert crop.GetSize() == box.size
+    assert np.allclose(crop.GetOrigin(), img.TransformIndexToPhysicalPoint(box.lo))
+    full = pp.paste(img, box, np.ones(box.size[::-1], np.float32))
+    assert full.sum() == np.prod(box.size)
+    assert full[2, 6, 5] == 1 and full[1, 6, 5] == 0 and full[9, 29, 24] == 1 and full[10, 29, 24] == 0
+
+
+def test_roi_from_lps_corners_and_seed_errors(small_phantom):
+    ct = small_phantom.ct
+    p0 = ct.TransformIndexToPhysicalPoint((10, 20, 5))
+    p1 = ct.TransformIndexToPhysicalPoint((30, 40, 15))
+    box = pp.box_from_physical(ct, p0, p1)
+    assert box.lo == (10, 20, 5) and box.hi == (31, 41, 16)
+    with pytest.raises(InputError, match="outside the image"):
+        pp.box_from_seed(ct, (5000.0, 0.0, 0.0), 60.0)
+    corner_air = ct.TransformIndexToPhysicalPoint((1, 1, 20))
+    with pytest.raises(InputError, match="outside the body"):
+        pp.box_from_seed(ct, corner_air, 60.0)
+    centre = small_phantom.meta["tumour"]["centre_mm"]
+    seed_box = pp.box_from_seed(ct, centre, 40.0)
+    assert seed_box.mode == "seed" and all(s > 1 for s in seed_box.size)
+
+
+def test_lung_box_covers_the_lungs_and_window(small_phantom):
+    from lungai.synthetic import labels
+
+    ct = small_phantom.ct
+    assert not pp.is_crop(ct)
+    box = pp.box_from_lungs(ct, 10.0)
+    lab = sitk.GetArrayViewFromImage(small_phantom.labels)
+    lungs = np.isin(lab, [labels.RIGHT_LUNG, labels.LEFT_LUNG])
+    zz, yy, xx = np.nonzero(lungs)
+    assert box.lo[0] <= xx.min() and box.hi[0] > xx.max()
+    assert box.lo[1] <= yy.min() and box.hi[1] > yy.max()
+    assert box.size[0] < ct.GetSize()[0]          # smaller than the whole image
+    w = pp.window(np.array([-2000, -1000, -300, 400, 3000]), SegConfig().hu_window)
+    assert w[0] == 0 and w[1] == 0 and w[-1] == 1 and 0 < w[2] < 1

@@ -1,0 +1,125 @@
+"""train-seg / segment / eval-seg on tiny phantoms with a tiny model (seconds)."""
+
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from seg_helpers import TINY_CLI, tiny_cases, write_cases
+
+from lungai.cli import main
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny_seg")
+    return write_cases(tiny_cases(6, seed=500), root)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("models") / "a"
+    images, masks = tiny_data
+    assert main(["train-seg", "--images", str(images), "--masks", str(masks), "-o", str(out), "--arch", "unet",
+                 *TINY_CLI]) == 0
+    return out
+
+
+def _weights(model_dir):
+    from safetensors.torch import load_file
+
+    return [load_file(str(model_dir / f)) for f in json.loads((model_dir / "model.json").read_text())["member_files"]]
+
+
+def _same(wa, wb):
+    return all(all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a) for a, b in zip(wa, wb))
+
+
+def test_model_folder_contents(tiny_model):
+    doc = json.loads((tiny_model / "model.json").read_text())
+    assert doc["config"]["arch"] == "unet" and doc["config"]["members"] == 2
+    assert doc["member_files"] == ["member_0.safetensors", "member_1.safetensors"]
+    t = doc["training"]
+    assert t["n_train_patients"] + t["n_val_patients"] == 3 and t["n_val_patients"] >= 1
+    assert {c.split("_")[0] for c in t["val_cases"]}.isdisjoint(
+        {f"P{i:02d}" for i in range(3)} - {c.split("_")[0] for c in t["val_cases"]})
+    for method in ("ensemble", "mc-dropout"):
+        assert "pearson_r_cv" in doc["calibration"][method]
+        assert 0.0 <= doc["review"][method]["threshold"] <= 1.0 and doc["review"][method]["how"]
+        assert 0.0 <= doc["validation"][method]["mean_dice"] <= 1.0
+    assert not list(tiny_model.glob("*.pt")) and not list(tiny_model.glob("*.pkl"))
+    assert main(["train-seg", "--images", "x", "--masks", "y", "-o", str(tiny_model)]) == 2  # no overwrite
+    assert main(["train-seg", "--images", str(tiny_model), "--masks", str(tiny_model), "-o",
+                 str(tiny_model.parent / "other")]) == 2         # no image/mask pairs -> clear error
+
+
+def test_training_is_deterministic_and_resumable(tiny_data, tiny_model, tmp_path):
+    images, masks = tiny_data
+    args = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI]
+    one = [a if a != "2" or args[i - 1] != "--epochs" else "1" for i, a in enumerate(args)]
+    assert main(one + ["-o", str(tmp_path / "resumed")]) == 0
+    assert not _same(_weights(tiny_model), _weights(tmp_path / "resumed"))     # 1 epoch differs
+    assert main(args + ["-o", str(tmp_path / "resumed"), "--resume"]) == 0
+    # same seed -> same weights, and a resumed run equals an uninterrupted one
+    assert _same(_weights(tiny_model), _weights(tmp_path / "resumed"))
+
+
+def test_segment_writes_on_input_grid(tiny_model, small_phantom, tmp_path, capsys):
+    ct_path = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(small_phantom.ct, str(ct_path))
+    out = tmp_path / "out"
+    seed = ",".join(f"{v:.1f}" for v in small_phantom.meta["tumour"]["centre_mm"])
+    assert main(["segment", str(ct_path), "-o", str(out), "--model", str(tiny_model), f"--seed-point={seed}"]) == 0
+    ct = sitk.ReadImage(str(ct_path))
+    for name in ("tumor", "probability", "uncertainty", "mutual_information"):
+        img = sitk.ReadImage(str(out / f"{name}.nii.gz"))
+        assert img.GetSize() == ct.GetSize() and np.allclose(img.GetOrigin(), ct.GetOrigin())
+        assert np.allclose(img.GetDirection(), ct.GetDirection()) and np.allclose(img.GetSpacing(), ct.GetSpacing())
+    p = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "probability.nii.gz")))
+    u = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "uncertainty.nii.gz")))
+    t = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "tumor.nii.gz")))
+    assert p.min() >= 0 and p.max() <= 1 and u.min() >= 0 and u.max() <= 1.0001 and set(np.unique(t)) <= {0, 1}
+    info = json.loads((out / "result.json").read_text())
+    for key in ("confidence", "needs_review", "review_threshold", "tumor_volume_ml", "n_components", "method",
+                "members", "mc_passes"):
+        assert key in info
+    assert info["roi_mode"] == "seed" and info["members"] == 2 and 0 <= info["confidence"] <= 1
+    # MC dropout: single network, N passes
+    assert main(["segment", str(ct_path), "-o", str(tmp_path / "mc"), "--model", str(tiny_model),
+                 "--method", "mc-dropout", "--mc-passes", "4", "--whole"]) == 0
+    mc = json.loads((tmp_path / "mc" / "result.json").read_text())
+    assert mc["method"] == "mc-dropout" and mc["mc_passes"] == 4 and mc["members"] == 1
+
+
+def test_segment_bad_inputs(tiny_model, small_phantom, tmp_path, capsys):
+    ct_path = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(small_phantom.ct, str(ct_path))
+    corner = ",".join(f"{v:.1f}" for v in small_phantom.ct.TransformIndexToPhysicalPoint((1, 1, 20)))
+    assert main(["segment", str(ct_path), "-o", str(tmp_path / "o1"), "--model", str(tiny_model),
+                 f"--seed-point={corner}"]) == 2
+    assert "outside the body" in capsys.readouterr().err
+    mr = sitk.Cast(sitk.RescaleIntensity(small_phantom.ct, 0, 1200), sitk.sitkInt16)
+    mr_path = tmp_path / "mr.nii.gz"
+    sitk.WriteImage(mr, str(mr_path))
+    assert main(["segment", str(mr_path), "-o", str(tmp_path / "o2"), "--model", str(tiny_model)]) == 2
+    assert "does not look like a CT" in capsys.readouterr().err
+    assert main(["segment", str(ct_path), "-o", str(tmp_path / "o3"), "--model", str(tmp_path)]) == 2
+    assert "not a LungAI segmentation model" in capsys.readouterr().err
+    assert main(["segment", str(ct_path), "-o", str(tmp_path / "o4"), "--model", str(tiny_model),
+                 "--roi", "1,2,3"]) == 2
+
+
+def test_eval_seg_per_case_csv(tiny_model, tiny_data, tmp_path, capsys):
+    import pandas as pd
+
+    images, masks = tiny_data
+    out = tmp_path / "per_case.csv"
+    assert main(["eval-seg", "--model", str(tiny_model), "--images", str(images), "--masks", str(masks),
+                 "-o", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert len(df) == 6
+    for col in ("case", "dice", "hd95_mm", "volume_true_ml", "volume_pred_ml", "confidence", "needs_review"):
+        assert col in df.columns
+    assert (df["roi_mode"] == "whole image (crop)").all()      # crops are evaluated on their whole extent
+    assert df["volume_true_ml"].gt(0).all() and df["dice"].between(0, 1).all()
+    assert "r(confidence, Dice)" in capsys.readouterr().out

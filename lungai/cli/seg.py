@@ -1,0 +1,186 @@
+"""``lungai train-seg``, ``lungai segment``, ``lungai eval-seg``: tumour segmentation with uncertainty.
+
+Coordinates (``--seed-point``, ``--roi``) are physical millimetres in LPS, as ITK / SimpleITK
+report them (Slicer displays RAS: negate x and y).
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def _floats(text: str, n: int, what: str):
+    from lungai.errors import InputError
+
+    try:
+        vals = [float(v) for v in text.replace(" ", "").split(",")]
+    except ValueError:
+        vals = []
+    if len(vals) != n:
+        raise InputError(f"{what} {text!r} is not {n} comma-separated numbers", f"e.g. {what} " +
+                         ",".join(["-12.5", "40", "-150", "20", "80", "-110"][:n]))
+    return vals
+
+
+def register(sub) -> None:
+    t = sub.add_parser("train-seg", help="train a tumour-segmentation ensemble on your images and masks",
+                       description="Train K members (U-Net, Attention U-Net or UNETR) with Dice+CE, early stopping "
+                                   "on validation Dice and a patient-level split; calibrate the confidence score.")
+    t.add_argument("--images", required=True, help="folder of CTs (<patient>_<anything>.nii.gz ...)")
+    t.add_argument("--masks", required=True, help="folder of binary tumour masks with the same file names")
+    t.add_argument("-o", "--output", required=True, help="model folder to write (model.json + member_*.safetensors)")
+    t.add_argument("--arch", default="attention_unet", choices=["unet", "attention_unet", "unetr"])
+    t.add_argument("--members", type=int, default=3, help="ensemble size (default 3)")
+    t.add_argument("--epochs", type=int, default=20)
+    t.add_argument("--iters", type=int, default=50, help="iterations (batches) per epoch")
+    t.add_argument("--batch", type=int, default=8)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--patience", type=int, default=5, help="early stopping: epochs without better val Dice")
+    t.add_argument("--patch", default="32,32,16", help="training patch x,y,z in voxels (default 32,32,16)")
+    t.add_argument("--spacing", default="1.5,1.5,2.5", help="model spacing x,y,z in mm")
+    t.add_argument("--channels", default="8,16,32,64", help="channels per level")
+    t.add_argument("--dropout", type=float, default=0.1)
+    t.add_argument("--val-fraction", type=float, default=0.2, help="fraction of patients for validation")
+    t.add_argument("--patients", default=None, help="CSV with columns case,patient (else patient = name before '_')")
+    t.add_argument("--synthetic", type=int, default=0, help="add N synthetic phantom crops (large tumours, "
+                                                            "atelectasis, effusion), deterministic from --seed")
+    t.add_argument("--max-cases", type=int, default=0, help="use only the first N image pairs (quick runs)")
+    t.add_argument("--mc-passes", type=int, default=10, help="MC-dropout passes used for calibration")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--resume", action="store_true", help="continue an interrupted run in the same folder")
+    t.set_defaults(func=run_train)
+
+    s = sub.add_parser("segment", help="segment the tumour with voxel uncertainty and a confidence score",
+                       description="Writes tumor.nii.gz, probability.nii.gz, uncertainty.nii.gz (predictive "
+                                   "entropy, bits), mutual_information.nii.gz (ensemble / MC) and result.json on "
+                                   "the input grid. Coordinates are LPS mm (Slicer RAS: negate x and y).")
+    s.add_argument("ct", help="CT: DICOM folder, .nii/.nii.gz, .nrrd or .mha")
+    s.add_argument("-o", "--output", required=True, help="output folder")
+    s.add_argument("--model", default=None, help="model folder (default: the shipped model)")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--seed-point", default=None, help="x,y,z in LPS mm on the tumour: segments a cube around it (write --seed-point=-12,40,-150 when x is negative)")
+    g.add_argument("--roi", default=None, help="x0,y0,z0,x1,y1,z1: two opposite box corners in LPS mm (write --roi=... when x0 is negative)")
+    g.add_argument("--whole", action="store_true", help="use the whole image as ROI (automatic for small crops)")
+    s.add_argument("--method", default="ensemble", choices=["ensemble", "mc-dropout"])
+    s.add_argument("--mc-passes", type=int, default=10)
+    s.add_argument("--series", default=None, help="SeriesInstanceUID when the DICOM folder holds several series")
+    s.add_argument("--seed", type=int, default=0, help="random seed (MC dropout)")
+    s.set_defaults(func=run_segment)
+
+    e = sub.add_parser("eval-seg", help="evaluate a model: per-case Dice, HD95, volumes, confidence",
+                       description="Each image that is a small crop is evaluated on its whole extent as the ROI; "
+                                   "full CTs use the lungs' box.")
+    e.add_argument("--model", default=None, help="model folder (default: the shipped model)")
+    e.add_argument("--images", required=True)
+    e.add_argument("--masks", required=True)
+    e.add_argument("-o", "--output", required=True, help="per-case CSV")
+    e.add_argument("--method", default="ensemble", choices=["ensemble", "mc-dropout"])
+    e.add_argument("--mc-passes", type=int, default=10)
+    e.add_argument("--max-cases", type=int, default=0)
+    e.add_argument("--seed", type=int, default=0)
+    e.set_defaults(func=run_eval)
+
+
+def run_train(args) -> int:
+    from pathlib import Path
+
+    from lungai.errors import InputError
+    from lungai.seg import dataset
+    from lungai.seg.config import SegConfig
+    from lungai.seg.ensemble import train_ensemble
+    from lungai.seg.model_io import MODEL_JSON
+
+    out = Path(args.output)
+    if (out / MODEL_JSON).exists() and not args.resume:
+        raise InputError(f"{out} already holds a model", "choose a new -o folder (or --resume an interrupted run)")
+    if (out / "checkpoints").exists() and not args.resume:
+        raise InputError(f"{out} holds checkpoints of an interrupted run", "add --resume, or choose a new -o folder")
+    cfg = SegConfig(arch=args.arch, members=args.members, dropout=args.dropout,
+                    patch_size=tuple(int(v) for v in _floats(args.patch, 3, "--patch")),
+                    spacing=tuple(_floats(args.spacing, 3, "--spacing")),
+                    channels=tuple(int(v) for v in args.channels.split(",")))
+    cases = dataset.pair_files(args.images, args.masks, args.patients)
+    if args.max_cases:
+        cases = cases[: args.max_cases]
+    if args.synthetic:
+        from lungai.progress import task
+        with task("synthetic phantoms", 1) as bar:
+            cases += dataset.synthetic_cases(args.synthetic, seed=10_000 + args.seed)
+            bar.update(1)
+    meta = train_ensemble(cfg, cases, out, seed=args.seed, val_fraction=args.val_fraction, epochs=args.epochs,
+                          iters_per_epoch=args.iters, batch_size=args.batch, lr=args.lr, patience=args.patience,
+                          mc_passes=args.mc_passes, command="lungai " + " ".join(sys.argv[1:]))
+    for method, s in meta.get("validation", {}).items():
+        print(f"{method}: validation Dice mean {s['mean_dice']:.3f} (median {s['median_dice']:.3f}), "
+              f"r(confidence, Dice) = {s['pearson_r_confidence_dice_cv']:.3f} -> {out}")
+    return 0
+
+
+def run_segment(args) -> int:
+    import json
+    from pathlib import Path
+
+    import SimpleITK as sitk
+
+    from lungai.io import read_ct, write_image
+    from lungai.progress import task
+    from lungai.seg.model_io import load_model
+    from lungai.seg.resources import resolve_model_dir
+    from lungai.seg.infer import segment_tumour
+
+    out = Path(args.output)
+    seed_pt = _floats(args.seed_point, 3, "--seed-point") if args.seed_point else None
+    roi = _floats(args.roi, 6, "--roi") if args.roi else None
+    with task("segment", 5) as bar:
+        model_dir = resolve_model_dir(args.model)
+        model = load_model(model_dir)
+        ct = read_ct(args.ct, series_uid=args.series)
+        bar.update(1, "read")
+        res = segment_tumour(ct, model, roi_lps=roi, seed_lps=seed_pt, method=args.method,
+                             mc_passes=args.mc_passes, seed=args.seed, whole=True if args.whole else None,
+                             progress=bar, source=str(args.ct))
+        out.mkdir(parents=True, exist_ok=True)
+        protect = [args.ct]
+        write_image(res.tumour, out / "tumor.nii.gz", protect=protect)
+        write_image(res.probability, out / "probability.nii.gz", protect=protect)
+        write_image(res.entropy, out / "uncertainty.nii.gz", protect=protect)
+        if res.mutual_information is not None:
+            write_image(res.mutual_information, out / "mutual_information.nii.gz", protect=protect)
+        info = dict(res.info, model=str(model_dir))
+        (out / "result.json").write_text(json.dumps(info, indent=2) + "\n")
+        bar.update(1, "written")
+    i = res.info
+    print(f"tumour {i['tumor_volume_ml']:.2f} ml in {i['n_components']} component(s); confidence "
+          f"{i['confidence']:.2f} (review below {i['review_threshold']:.2f}: "
+          f"{'NEEDS REVIEW' if i['needs_review'] else 'ok'}) -> {out}")
+    for note in i["notes"]:
+        print(f"note: {note}")
+    return 0
+
+
+def run_eval(args) -> int:
+    from pathlib import Path
+
+    from lungai.errors import InputError
+    from lungai.progress import task
+    from lungai.seg import dataset
+    from lungai.seg.evaluate import evaluate_cases, summarize
+    from lungai.seg.model_io import load_model
+    from lungai.seg.resources import resolve_model_dir
+
+    out = Path(args.output)
+    if out.is_dir():
+        raise InputError(f"{out} is a folder", "give a CSV file name, e.g. -o per_case.csv")
+    model = load_model(resolve_model_dir(args.model))
+    cases = dataset.pair_files(args.images, args.masks)
+    if args.max_cases:
+        cases = cases[: args.max_cases]
+    with task("eval-seg", len(cases)) as bar:
+        df = evaluate_cases(model, cases, args.method, args.mc_passes, args.seed, bar)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out, index=False)
+    s = summarize(df)
+    print(f"{s['n_cases']} cases: Dice mean {s['mean_dice']:.3f} +- {s['std_dice']:.3f}, median "
+          f"{s['median_dice']:.3f}; r(confidence, Dice) = {s['pearson_r_confidence_dice']:.3f}; "
+          f"{s['n_needs_review']} flagged for review -> {out}")
+    return 0

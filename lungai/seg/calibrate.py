@@ -1,0 +1,44 @@
+"""Fit the confidence score of a model on validation cases, for the ensemble and for MC dropout.
+
+For each method: run inference on every validation case (on its input grid), fit the linear map
+features -> Dice (:func:`lungai.seg.confidence.fit_calibration`), choose the review threshold,
+and record both, with Pearson r(confidence, Dice), in model.json.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lungai.seg.confidence import FEATURES, choose_review_threshold, confidence, fit_calibration
+from lungai.seg.evaluate import evaluate_cases, summarize
+from lungai.seg.model_io import MODEL_JSON, write_json
+
+METHODS = {"ensemble": "deep ensemble", "mc-dropout": "MC dropout (member 0)"}
+
+
+def calibrate_model(model_dir, model, val_cases, *, mc_passes: int = 10, seed: int = 0, progress=None) -> dict:
+    """Updates model.json (calibration, review, validation) and the in-memory meta; returns the tables."""
+    from pathlib import Path
+
+    cfg, nets, meta = model
+    tables = {}
+    for method in METHODS:
+        if method == "ensemble" and len(nets) < 2:
+            continue
+        df = evaluate_cases(model, val_cases, method, mc_passes, seed, progress)
+        X = df[[f"f_{f}" for f in FEATURES]].to_numpy(float)
+        cal = fit_calibration(X, df["dice"].to_numpy(float), seed)
+        conf = np.array([confidence(dict(zip(FEATURES, x)), cal) for x in X])
+        thr, how = choose_review_threshold(conf, df["dice"].to_numpy(float))
+        df["confidence"] = conf
+        df["needs_review"] = conf < thr
+        meta.setdefault("calibration", {})[method] = cal
+        meta.setdefault("review", {})[method] = {"threshold": round(thr, 4), "how": how}
+        s = summarize(df)
+        s["pearson_r_confidence_dice_cv"] = cal["pearson_r_cv"]
+        s["description"] = METHODS[method] + (f", {mc_passes} passes" if method == "mc-dropout" else
+                                              f", {len(nets)} members")
+        meta.setdefault("validation", {})[method] = s
+        tables[method] = df
+    write_json(Path(model_dir) / MODEL_JSON, meta)
+    return tables

@@ -1,0 +1,51 @@
+"""Resumable training state of one member, without pickle: weights, best weights and Adam state
+in one .safetensors file, epoch counters and history in a JSON file next to it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+
+def paths(ckpt_dir, k: int) -> tuple:
+    d = Path(ckpt_dir)
+    return d / f"member_{k}.last.safetensors", d / f"member_{k}.state.json"
+
+
+def save(ckpt_dir, k: int, net, best_state: dict, opt, state: dict) -> None:
+    tensors_path, json_path = paths(ckpt_dir, k)
+    tensors_path.parent.mkdir(parents=True, exist_ok=True)
+    t = {f"net::{n}": v.detach().contiguous() for n, v in net.state_dict().items()}
+    t.update({f"best::{n}": v.contiguous() for n, v in best_state.items()})
+    osd = opt.state_dict()
+    for idx, st in osd["state"].items():
+        for name, v in st.items():
+            t[f"opt::{idx}::{name}"] = torch.as_tensor(v).detach().contiguous().clone()
+    tmp = tensors_path.with_suffix(".tmp")
+    save_file(t, str(tmp))
+    tmp.replace(tensors_path)
+    doc = dict(state, param_groups=osd["param_groups"])
+    tmp = json_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=1))
+    tmp.replace(json_path)
+
+
+def load(ckpt_dir, k: int, net, opt):
+    """Restores net and optimiser; returns (best_state, state dict) or None when there is no checkpoint."""
+    tensors_path, json_path = paths(ckpt_dir, k)
+    if not (tensors_path.is_file() and json_path.is_file()):
+        return None
+    t = load_file(str(tensors_path))
+    state = json.loads(json_path.read_text())
+    net.load_state_dict({n[5:]: v for n, v in t.items() if n.startswith("net::")})
+    best = {n[6:]: v for n, v in t.items() if n.startswith("best::")}
+    opt_state: dict = {}
+    for n, v in t.items():
+        if n.startswith("opt::"):
+            _, idx, name = n.split("::")
+            opt_state.setdefault(int(idx), {})[name] = v
+    opt.load_state_dict({"state": opt_state, "param_groups": state.pop("param_groups")})
+    return best, state

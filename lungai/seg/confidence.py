@@ -1,0 +1,99 @@
+"""Case-level confidence: features of the member maps -> calibrated expected Dice.
+
+Features (all from the M member / MC-pass probability maps on the model grid):
+
+- ``agreement``: mean pairwise Dice of the members' binary masks (1 when all are empty);
+- ``mean_entropy``: mean predictive entropy over voxels any member calls tumour;
+- ``uncertain_ratio``: volume with 0.2 < mean p < 0.8 relative to that plus the volume p >= 0.8;
+- ``log_volume``: log10 of the predicted volume in ml (+0.01).
+
+A linear model (coefficients stored as plain numbers in model.json, one per method) maps them
+to an expected Dice, clipped to [0, 1].  It is fitted on validation cases by
+:mod:`lungai.seg.calibrate`; its reported Pearson r uses cross-validated predictions.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from lungai.seg.uncertainty import predictive_entropy
+
+FEATURES = ["agreement", "mean_entropy", "uncertain_ratio", "log_volume"]
+
+# Before calibration: confidence = member agreement.
+UNCALIBRATED = {"features": FEATURES, "coef": [1.0, 0.0, 0.0, 0.0], "intercept": 0.0,
+                "fitted": False, "how": "not calibrated: confidence = member agreement"}
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    sa, sb = int(a.sum()), int(b.sum())
+    if sa + sb == 0:
+        return 1.0
+    return 2.0 * int(np.logical_and(a, b).sum()) / (sa + sb)
+
+
+def case_features(probs: np.ndarray, voxel_ml: float) -> dict:
+    """``probs``: (M, z, y, x) foreground probabilities of M members / passes."""
+    masks = probs > 0.5
+    pairs = list(itertools.combinations(range(len(masks)), 2))
+    agreement = float(np.mean([_dice(masks[i], masks[j]) for i, j in pairs])) if pairs else 1.0
+    union = masks.any(axis=0)
+    mean_p = probs.mean(axis=0)
+    mean_entropy = float(predictive_entropy(probs)[union].mean()) if union.any() else 0.0
+    sure = int((mean_p >= 0.8).sum())
+    unsure = int(((mean_p > 0.2) & (mean_p < 0.8)).sum())
+    uncertain_ratio = unsure / (sure + unsure) if sure + unsure else 0.0
+    volume = float((mean_p > 0.5).sum()) * voxel_ml
+    return {"agreement": agreement, "mean_entropy": mean_entropy, "uncertain_ratio": float(uncertain_ratio),
+            "log_volume": float(np.log10(volume + 0.01))}
+
+
+def confidence(features: dict, calibration: dict | None) -> float:
+    cal = calibration or UNCALIBRATED
+    x = np.array([features[name] for name in cal["features"]], dtype=float)
+    value = float(cal["intercept"] + np.dot(cal["coef"], x))
+    return float(np.clip(value, 0.0, 1.0))
+
+
+def fit_calibration(X: np.ndarray, dice: np.ndarray, seed: int = 0) -> dict:
+    """Least-squares (ridge) fit of Dice on the features; r from 5-fold cross-validated predictions."""
+    from scipy.stats import pearsonr
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import KFold, cross_val_predict
+
+    X = np.asarray(X, dtype=float)
+    dice = np.asarray(dice, dtype=float)
+    model = Ridge(alpha=1e-2).fit(X, dice)
+    folds = min(5, len(dice))
+    cv = cross_val_predict(Ridge(alpha=1e-2), X, dice, cv=KFold(folds, shuffle=True, random_state=seed))
+    cv = np.clip(cv, 0, 1)
+    r = float(pearsonr(cv, dice)[0]) if np.std(cv) > 0 and np.std(dice) > 0 else float("nan")
+    r_agree = (float(pearsonr(X[:, 0], dice)[0]) if np.std(X[:, 0]) > 0 and np.std(dice) > 0 else float("nan"))
+    return {"features": FEATURES, "coef": [float(c) for c in model.coef_], "intercept": float(model.intercept_),
+            "fitted": True, "n_cases": int(len(dice)), "pearson_r_cv": r, "pearson_r_agreement_only": r_agree,
+            "how": "ridge regression (alpha 0.01) of validation Dice on the features; r from 5-fold "
+                   "cross-validated predictions"}
+
+
+def choose_review_threshold(conf: np.ndarray, dice: np.ndarray, fail_dice: float = 0.5) -> tuple:
+    """Threshold on confidence flagging cases with Dice < ``fail_dice`` (Youden's J on validation).
+
+    Falls back to the 25th percentile of confidence when validation has < 3 failures or successes.
+    """
+    conf = np.asarray(conf, dtype=float)
+    fail = np.asarray(dice, dtype=float) < fail_dice
+    if fail.sum() >= 3 and (~fail).sum() >= 3:
+        best, best_t = -1.0, 0.5
+        for t in np.unique(conf):
+            flagged = conf < t
+            j = flagged[fail].mean() + (~flagged[~fail]).mean() - 1
+            if j > best:
+                best, best_t = j, float(t)
+        how = (f"Youden's J on validation: flag when confidence < t, failures = Dice < {fail_dice} "
+               f"({int(fail.sum())} of {len(fail)}); sensitivity {float((conf < best_t)[fail].mean()):.2f}, "
+               f"specificity {float((conf >= best_t)[~fail].mean()):.2f}")
+        return best_t, how
+    t = float(np.percentile(conf, 25))
+    return t, f"25th percentile of validation confidence (too few cases with Dice < {fail_dice} for Youden's J)"

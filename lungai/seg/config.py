@@ -1,0 +1,60 @@
+"""The one configuration of a segmentation model: architecture and preprocessing.
+
+Axes: every size and spacing here is given as (x, y, z) like ITK / SimpleITK; arrays are
+(z, y, x) and :meth:`SegConfig.patch_zyx` gives the patch in array order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from lungai.errors import InputError
+
+ARCHS = ("unet", "attention_unet", "unetr")
+
+
+@dataclass
+class SegConfig:
+    arch: str = "attention_unet"
+    spacing: tuple = (1.5, 1.5, 2.5)          # model grid, mm (x, y, z)
+    hu_window: tuple = (-1000.0, 400.0)       # clipped and scaled to [0, 1]
+    patch_size: tuple = (32, 32, 16)          # training patch / UNETR image size, voxels (x, y, z)
+    infer_patch: tuple = (96, 96, 32)         # sliding-window size at inference (UNETR uses patch_size)
+    channels: tuple = (8, 16, 32, 64)
+    dropout: float = 0.1
+    members: int = 3
+    roi_margin_mm: float = 10.0               # added around the lungs / user ROI
+    seed_box_mm: float = 60.0                 # cube around a seed point
+    extra: dict = field(default_factory=dict)  # UNETR sizes etc.
+
+    def __post_init__(self):
+        if self.arch not in ARCHS:
+            raise InputError(f"unknown architecture {self.arch!r}", f"use one of {', '.join(ARCHS)}")
+        for name in ("spacing", "hu_window", "patch_size", "infer_patch", "channels"):
+            setattr(self, name, tuple(getattr(self, name)))
+        if self.members < 1:
+            raise InputError(f"members must be >= 1 (got {self.members})", "give --members 1 or more")
+        down = 2 ** (len(self.channels) - 1)
+        if self.arch == "unetr":
+            down = 16
+        for p in (self.patch_size, self.infer_patch):
+            if any(int(v) % down for v in p):
+                raise InputError(f"patch {p} is not divisible by {down} for {self.arch} with "
+                                 f"{len(self.channels)} levels", f"use multiples of {down}")
+
+    @property
+    def patch_zyx(self) -> tuple:
+        return tuple(int(v) for v in self.patch_size[::-1])
+
+    @property
+    def infer_zyx(self) -> tuple:
+        size = self.patch_size if self.arch == "unetr" else self.infer_patch
+        return tuple(int(v) for v in size[::-1])
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SegConfig":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)

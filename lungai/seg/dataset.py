@@ -1,0 +1,138 @@
+"""Training data: image/mask pairs, patient-level split, synthetic phantom crops, model-grid arrays.
+
+Pairs are matched by file name (``images/<case>.nii.gz`` <-> ``masks/<case>.nii.gz``).  The patient
+of a case is the part of its name before the first ``_`` (``LIDC-IDRI-0001_R_1`` -> ``LIDC-IDRI-0001``)
+or comes from a CSV with columns ``case,patient``.  The split puts every patient wholly in either
+training or validation.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from lungai.errors import InputError
+from lungai.seg import preprocess as pp
+
+SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
+FULL_CT_MARGIN_MM = 40.0   # a full CT used for training is cut to the mask's box plus this margin
+
+
+@dataclass
+class Case:
+    case_id: str
+    patient: str
+    image_path: object = None        # Path, or None for in-memory (synthetic) cases
+    mask_path: object = None
+    image: object = None             # sitk.Image when in memory
+    mask: object = None
+    meta: dict = field(default_factory=dict)
+
+
+def case_name(path: Path) -> str:
+    name = path.name
+    for s in SUFFIXES:
+        if name.endswith(s):
+            return name[: -len(s)]
+    return path.stem
+
+
+def patient_of(case_id: str) -> str:
+    return case_id.split("_", 1)[0]
+
+
+def _read_patient_csv(path) -> dict:
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or not {"case", "patient"} <= set(rows[0]):
+        raise InputError(f"{path} needs the columns 'case' and 'patient'", "write one row per image: case,patient")
+    return {r["case"]: r["patient"] for r in rows}
+
+
+def pair_files(images_dir, masks_dir, patients_csv=None) -> list:
+    images_dir, masks_dir = Path(images_dir), Path(masks_dir)
+    for d, what in ((images_dir, "--images"), (masks_dir, "--masks")):
+        if not d.is_dir():
+            raise InputError(f"{what} folder {d} does not exist", "give a folder of .nii.gz / .nrrd / .mha files")
+    images = {case_name(p): p for p in sorted(images_dir.iterdir()) if p.name.endswith(SUFFIXES)}
+    masks = {case_name(p): p for p in sorted(masks_dir.iterdir()) if p.name.endswith(SUFFIXES)}
+    common = sorted(set(images) & set(masks))
+    if not common:
+        raise InputError(f"no image in {images_dir} has a mask of the same name in {masks_dir}",
+                         "name each mask like its image (e.g. images/P01_ct.nii.gz and masks/P01_ct.nii.gz)")
+    mapping = _read_patient_csv(patients_csv) if patients_csv else {}
+    missing = [c for c in common if mapping and c not in mapping]
+    if missing:
+        raise InputError(f"{len(missing)} cases are not in {patients_csv} (e.g. {missing[0]})",
+                         "add a row case,patient for every image")
+    return [Case(c, mapping.get(c, patient_of(c)), images[c], masks[c]) for c in common]
+
+
+def split_patients(cases: list, val_fraction: float, seed: int) -> tuple:
+    """(train, val) with no patient in both; at least one patient in each."""
+    patients = sorted({c.patient for c in cases})
+    if len(patients) < 2:
+        raise InputError(f"all {len(cases)} cases belong to one patient ({patients[0]!r})",
+                         "training needs at least 2 patients (names <patient>_..., or a --patients CSV)")
+    rng = np.random.default_rng(seed)
+    order = [patients[i] for i in rng.permutation(len(patients))]
+    n_val = min(len(patients) - 1, max(1, int(round(val_fraction * len(patients)))))
+    val_p = set(order[:n_val])
+    train = [c for c in cases if c.patient not in val_p]
+    val = [c for c in cases if c.patient in val_p]
+    assert not ({c.patient for c in train} & {c.patient for c in val})
+    return train, val
+
+
+def synthetic_cases(n: int, seed: int, shape=(128, 128, 64), spacing=(2.6, 2.6, 4.0)) -> list:
+    """``n`` crops around the tumours of random phantoms (~40 % hard cases), deterministic."""
+    from lungai.synthetic import labels, make_phantom, random_spec
+
+    out = []
+    for i in range(n):
+        s = seed + i
+        ph = make_phantom(random_spec(s, shape=shape, spacing=spacing, diameter_range=(6.0, 80.0)), seed=s)
+        lab = sitk.GetArrayViewFromImage(ph.labels)
+        tum = labels.tumour_mask(lab)
+        if not tum.any():
+            continue
+        mask = sitk.GetImageFromArray(tum.astype(np.uint8))
+        mask.CopyInformation(ph.labels)
+        rng = np.random.default_rng(s)
+        zz, yy, xx = np.nonzero(tum)
+        m = rng.uniform(10.0, 35.0, size=3) / np.array(spacing)
+        lo = np.maximum(0, np.array([xx.min(), yy.min(), zz.min()]) - m).astype(int)
+        hi = np.minimum(shape, np.array([xx.max(), yy.max(), zz.max()]) + 1 + m).astype(int)
+        box = pp.Box(tuple(int(v) for v in lo), tuple(int(v) for v in hi))
+        out.append(Case(f"phantom-{s}_0", f"phantom-{s}", image=pp.crop(ph.ct, box), mask=pp.crop(mask, box),
+                        meta={"hard_case": ph.meta.get("hard_case"), "diameter_mm": ph.meta["tumour"]["diameter_mm"]}))
+    return out
+
+
+def load_images(case: Case) -> tuple:
+    from lungai.io import read_ct, read_mask
+
+    if case.image is not None:
+        return case.image, case.mask
+    img = read_ct(case.image_path)
+    return img, read_mask(case.mask_path, reference=img)
+
+
+def to_arrays(case: Case, cfg) -> dict:
+    """{'image': (1, z, y, x) float32 windowed, 'label': (1, z, y, x) uint8} on the model grid."""
+    img, mask = load_images(case)
+    if not pp.is_crop(img):
+        m = sitk.GetArrayViewFromImage(mask) > 0
+        if m.any():
+            zz, yy, xx = np.nonzero(m)
+            lo = [img.TransformIndexToPhysicalPoint([int(xx.min()), int(yy.min()), int(zz.min())])]
+            hi = [img.TransformIndexToPhysicalPoint([int(xx.max()), int(yy.max()), int(zz.max())])]
+            box = pp.box_from_physical(img, lo[0], hi[0], FULL_CT_MARGIN_MM)
+            img, mask = pp.crop(img, box), pp.crop(mask, box)
+    arr, model_img = pp.to_model(img, cfg)
+    lab = pp.mask_to_model(mask, model_img)
+    return {"image": arr[None], "label": lab[None], "case_id": case.case_id}

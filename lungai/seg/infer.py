@@ -1,0 +1,182 @@
+"""Inference: ensemble members (or MC-dropout passes) over the ROI, mapped onto the input grid.
+
+All members run as one batch inside a single MONAI ``sliding_window_inference`` that only
+covers the cropped, resampled ROI; their foreground probabilities give the mean probability,
+the voxel uncertainty and the case features behind the calibrated confidence.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+from monai.inferers import sliding_window_inference
+from scipy import ndimage
+
+from lungai.errors import InputError
+from lungai.io.validate import check_ct_intensities
+from lungai.progress import NullProgress
+from lungai.seg import preprocess as pp
+from lungai.seg.confidence import case_features, confidence
+from lungai.seg.networks import enable_dropout
+from lungai.seg.uncertainty import mutual_information, predictive_entropy
+
+METHODS = ("ensemble", "mc-dropout")
+MIN_COMPONENT_ML = 0.01
+
+
+class StackedMembers(torch.nn.Module):
+    """Runs every member on the same windows; output (B, M, z, y, x) foreground probabilities."""
+
+    def __init__(self, nets):
+        super().__init__()
+        self.nets = torch.nn.ModuleList(nets)
+
+    def forward(self, x):
+        return torch.cat([torch.softmax(n(x), dim=1)[:, 1:2] for n in self.nets], dim=1)
+
+
+class MCDropout(torch.nn.Module):
+    """``passes`` stochastic passes of one network (dropout on), batched; output (B, passes, ...)."""
+
+    def __init__(self, net, passes: int):
+        super().__init__()
+        self.net, self.passes = net, int(passes)
+
+    def forward(self, x):
+        b = x.shape[0]
+        out = torch.softmax(self.net(x.repeat(self.passes, 1, 1, 1, 1)), dim=1)[:, 1]
+        return out.reshape(self.passes, b, *out.shape[1:]).transpose(0, 1)
+
+
+def window_size(cfg, shape_zyx) -> tuple:
+    if cfg.arch == "unetr":
+        return cfg.patch_zyx
+    d = 2 ** (len(cfg.channels) - 1)
+    return tuple(min(w, int(math.ceil(s / d) * d)) for w, s in zip(cfg.infer_zyx, shape_zyx))
+
+
+@torch.no_grad()
+def predict_probs(nets, arr_zyx: np.ndarray, cfg, method: str = "ensemble", mc_passes: int = 10,
+                  seed: int = 0) -> np.ndarray:
+    """(M, z, y, x) foreground probabilities on the model grid."""
+    if method == "ensemble":
+        for n in nets:
+            n.eval()
+        predictor = StackedMembers(nets)
+    elif method == "mc-dropout":
+        if enable_dropout(nets[0]) == 0:
+            raise InputError("this model has no dropout layers, so MC dropout is not possible",
+                             "use --method ensemble, or train with --dropout > 0")
+        predictor = MCDropout(nets[0], mc_passes)
+    else:
+        raise InputError(f"unknown method {method!r}", f"use one of {', '.join(METHODS)}")
+    torch.manual_seed(seed)
+    x = torch.from_numpy(np.ascontiguousarray(arr_zyx))[None, None]
+    out = sliding_window_inference(x, window_size(cfg, arr_zyx.shape), 1, predictor, overlap=0.25,
+                                   mode="gaussian")
+    if method == "mc-dropout":
+        nets[0].eval()
+    return out[0].numpy().astype(np.float32)
+
+
+@dataclass
+class SegResult:
+    tumour: sitk.Image               # uint8 0/1 on the input grid
+    probability: sitk.Image          # float32 mean foreground probability
+    entropy: sitk.Image              # float32 predictive entropy (bits)
+    mutual_information: object       # float32 image or None (single member, no MC)
+    info: dict
+
+
+def choose_box(ct, cfg, roi_lps=None, seed_lps=None, whole=None) -> pp.Box:
+    if seed_lps is not None:
+        return pp.box_from_seed(ct, seed_lps, cfg.seed_box_mm)
+    if roi_lps is not None:
+        p = [float(v) for v in roi_lps]
+        if len(p) != 6:
+            raise InputError(f"--roi needs 6 numbers x0,y0,z0,x1,y1,z1 (got {len(p)})",
+                             "give two opposite corners in LPS mm")
+        return pp.box_from_physical(ct, p[:3], p[3:], cfg.roi_margin_mm)
+    if whole or (whole is None and pp.is_crop(ct)):
+        return pp.whole_box(ct, "whole image (crop)")
+    return pp.box_from_lungs(ct, cfg.roi_margin_mm)
+
+
+def _components(binary: np.ndarray, voxel_ml: float, seed_idx=None) -> np.ndarray:
+    lab, n = ndimage.label(binary)
+    if n == 0:
+        return binary
+    sizes = np.bincount(lab.ravel())[1:] * voxel_ml
+    keep = [i + 1 for i, s in enumerate(sizes) if s >= MIN_COMPONENT_ML]
+    if seed_idx is not None and keep:
+        k, j, i = seed_idx
+        if lab[k, j, i] in keep:
+            keep = [lab[k, j, i]]
+        else:
+            coords = {c: np.argwhere(lab == c) for c in keep}
+            keep = [min(keep, key=lambda c: np.min(np.sum((coords[c] - [k, j, i]) ** 2, axis=1)))]
+    return np.isin(lab, keep)
+
+
+def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method: str = "ensemble",
+                   mc_passes: int = 10, seed: int = 0, whole=None, progress=None,
+                   source: str = "the CT") -> SegResult:
+    """Segment the tumour of ``ct``. ``model`` = (config, nets, model.json dict) from ``load_model``.
+
+    ROI: ``seed_lps`` (x, y, z) mm -> a cube of ``seed_box_mm``; ``roi_lps`` (x0, y0, z0, x1, y1, z1)
+    mm; otherwise the whole image when it is a small crop, else the lungs' bounding box.
+    """
+    cfg, nets, meta = model
+    bar = progress or NullProgress()
+    check_ct_intensities(ct, source)
+    box = choose_box(ct, cfg, roi_lps, seed_lps, whole)
+    bar.update(1, f"ROI {box.mode} {box.size}")
+    crop_img = pp.crop(ct, box)
+    arr, model_img = pp.to_model(crop_img, cfg)
+    probs = predict_probs(nets, arr, cfg, method, mc_passes, seed)
+    bar.update(1, f"{method}: {probs.shape[0]} maps")
+    model_voxel_ml = float(np.prod(cfg.spacing)) / 1000.0
+    feats = case_features(probs, model_voxel_ml)
+    calib = meta.get("calibration", {}).get(method)
+    review = meta.get("review", {}).get(method, {})
+    threshold = float(review.get("threshold", 0.5))
+    conf = confidence(feats, calib)
+
+    crop_probs = np.stack([pp.to_input(p, model_img, crop_img) for p in probs])
+    mean_p = crop_probs.mean(axis=0)
+    voxel_ml = float(np.prod(ct.GetSpacing())) / 1000.0
+    seed_idx = None
+    if seed_lps is not None:
+        ijk = np.round(ct.TransformPhysicalPointToContinuousIndex([float(v) for v in seed_lps])).astype(int)
+        seed_idx = (ijk[2] - box.lo[2], ijk[1] - box.lo[1], ijk[0] - box.lo[0])
+    binary = _components(mean_p > 0.5, voxel_ml, seed_idx)
+    n_comp = int(ndimage.label(binary)[1])
+    bar.update(1, "mapped to input grid")
+
+    def image(arr_crop, dtype):
+        img = sitk.GetImageFromArray(pp.paste(ct, box, arr_crop, dtype))
+        img.CopyInformation(ct)
+        return img
+
+    mi = image(mutual_information(crop_probs), np.float32) if len(crop_probs) > 1 else None
+    corner0 = ct.TransformIndexToPhysicalPoint([int(v) for v in box.lo])
+    corner1 = ct.TransformIndexToPhysicalPoint([int(v) - 1 for v in box.hi])
+    volume = float(binary.sum()) * voxel_ml
+    notes = [] if n_comp else ["no tumour found in the region of interest"]
+    info = {
+        "confidence": round(conf, 4), "needs_review": bool(conf < threshold), "review_threshold": threshold,
+        "tumor_volume_ml": round(volume, 4), "n_components": n_comp, "method": method,
+        "members": len(nets) if method == "ensemble" else 1,
+        "mc_passes": int(mc_passes) if method == "mc-dropout" else 0,
+        "roi_mode": box.mode, "roi_lps_mm": [list(map(float, corner0)), list(map(float, corner1))],
+        "seed_point_lps_mm": [float(v) for v in seed_lps] if seed_lps is not None else None,
+        "features": {k: round(v, 5) for k, v in feats.items()},
+        "calibrated": bool(calib and calib.get("fitted")), "architecture": cfg.arch,
+        "coordinates": "LPS millimetres (ITK); Slicer RAS = (-x, -y, z)", "notes": notes,
+    }
+    return SegResult(image(binary.astype(np.uint8), np.uint8), image(mean_p, np.float32),
+                     image(predictive_entropy(crop_probs), np.float32), mi, info)

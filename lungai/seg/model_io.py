@@ -1,0 +1,72 @@
+"""A model directory: ``model.json`` (config, members, training summary, metrics, calibration)
+plus one ``member_<k>.safetensors`` per ensemble member.  No pickle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from lungai.errors import InputError
+from lungai.seg.config import SegConfig
+from lungai.seg.networks import build_network
+
+MODEL_JSON = "model.json"
+FORMAT = "lungai-seg-1"
+
+
+def member_file(k: int) -> str:
+    return f"member_{k}.safetensors"
+
+
+def save_model(model_dir, cfg: SegConfig, state_dicts: list, meta: dict) -> Path:
+    out = Path(model_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for k, sd in enumerate(state_dicts):
+        save_file({n: t.detach().contiguous().cpu() for n, t in sd.items()}, str(out / member_file(k)))
+        files.append(member_file(k))
+    doc = {"format": FORMAT, "config": cfg.to_dict(), "member_files": files, **meta}
+    write_json(out / MODEL_JSON, doc)
+    return out
+
+
+def write_json(path, doc: dict) -> None:
+    path = Path(path)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, default=float) + "\n")
+    tmp.replace(path)
+
+
+def read_meta(model_dir) -> dict:
+    path = Path(model_dir) / MODEL_JSON
+    if not path.is_file():
+        raise InputError(f"{model_dir} is not a LungAI segmentation model (no {MODEL_JSON})",
+                         "give a folder written by `lungai train-seg`, or leave --model out for the default model")
+    doc = json.loads(path.read_text())
+    if doc.get("format") != FORMAT:
+        raise InputError(f"{path} has format {doc.get('format')!r}, expected {FORMAT!r}",
+                         "retrain the model with this version of `lungai train-seg`")
+    return doc
+
+
+def load_model(model_dir) -> tuple:
+    """(config, list of eval-mode networks, model.json dict)."""
+    doc = read_meta(model_dir)
+    cfg = SegConfig.from_dict(doc["config"])
+    nets = []
+    for name in doc["member_files"]:
+        path = Path(model_dir) / name
+        if not path.is_file():
+            raise InputError(f"member weights {path} are missing", "copy the whole model folder")
+        net = build_network(cfg)
+        net.load_state_dict(load_file(str(path)))
+        net.eval()
+        nets.append(net)
+    return cfg, nets, doc
+
+
+def clone_state(model: torch.nn.Module) -> dict:
+    return {n: t.detach().clone() for n, t in model.state_dict().items()}

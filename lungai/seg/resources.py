@@ -1,0 +1,32 @@
+"""Where the shipped default model lives: ``<repo or extension>/Resources/Models/<name>``.
+
+Override with the environment variable ``LUNGAI_SEG_MODEL`` (a model folder).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import lungai
+from lungai.errors import InputError
+
+DEFAULT_MODEL_NAME = "lungai-seg-attention-unet-ensemble"
+ENV = "LUNGAI_SEG_MODEL"
+
+
+def models_root() -> Path:
+    return Path(lungai.__file__).resolve().parents[1] / "Resources" / "Models"
+
+
+def default_model_dir() -> Path:
+    env = os.environ.get(ENV)
+    path = Path(env) if env else models_root() / DEFAULT_MODEL_NAME
+    if not (path / "model.json").is_file():
+        raise InputError(f"the default segmentation model is not installed (looked in {path})",
+                         f"give --model DIR (from `lungai train-seg`) or set {ENV} to a model folder")
+    return path
+
+
+def resolve_model_dir(model_dir=None) -> Path:
+    return Path(model_dir) if model_dir else default_model_dir()

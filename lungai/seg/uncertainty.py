@@ -1,0 +1,27 @@
+"""Voxel uncertainty from several foreground-probability maps (ensemble members or MC passes).
+
+- predictive entropy H[mean p] in bits (0 = certain, 1 = p of 0.5), total uncertainty;
+- mutual information H[mean p] - mean H[p_m] (epistemic part: members disagree).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_EPS = 1e-6
+
+
+def binary_entropy(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return (-(p * np.log2(p) + (1 - p) * np.log2(1 - p))).astype(np.float32)
+
+
+def predictive_entropy(probs: np.ndarray) -> np.ndarray:
+    """``probs``: (M, ...) foreground probabilities -> entropy of their mean."""
+    return binary_entropy(probs.mean(axis=0))
+
+
+def mutual_information(probs: np.ndarray) -> np.ndarray:
+    """BALD mutual information; 0 when all M maps agree (and for M = 1)."""
+    mi = predictive_entropy(probs) - np.mean([binary_entropy(p) for p in probs], axis=0)
+    return np.maximum(mi, 0.0).astype(np.float32)
