@@ -4,7 +4,24 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
-from skimage.morphology import convex_hull_image
+from scipy.spatial import ConvexHull, QhullError
+from skimage.draw import polygon
+
+
+def convex_hull_2d(mask: np.ndarray) -> np.ndarray:
+    """Filled convex hull of a 2D mask (pixel centres), by scan-line polygon filling."""
+    pts = np.argwhere(mask)
+    if len(pts) < 3:
+        return mask.copy()
+    try:
+        hull = ConvexHull(pts)
+    except QhullError:  # all points on a line
+        return mask.copy()
+    v = pts[hull.vertices]
+    rr, cc = polygon(v[:, 0], v[:, 1], shape=mask.shape)
+    out = mask.copy()
+    out[rr, cc] = True
+    return out
 
 
 def _radial(rows: np.ndarray, cols: np.ndarray, centre, half_axes) -> np.ndarray:
@@ -36,7 +53,7 @@ def add_pleural_notches(lung: np.ndarray, dense: np.ndarray, body_shape: dict,
         lung_r = _radial(jj, ii, centre, half_axes).mean()
         j0, j1, i0, i1 = jj.min(), jj.max() + 1, ii.min(), ii.max() + 1
         crop = sl2[j0:j1, i0:i1]
-        notch = convex_hull_image(crop) & ~crop
+        notch = convex_hull_2d(crop) & ~crop
         if not notch.any():
             continue
         lab, n = ndimage.label(notch)

@@ -45,8 +45,9 @@ def _outside_air(air: np.ndarray) -> np.ndarray:
     lab, _ = ndimage.label(air)
     border = np.unique(np.concatenate([lab[:, 0, :].ravel(), lab[:, -1, :].ravel(),
                                        lab[:, :, 0].ravel(), lab[:, :, -1].ravel()]))
-    border = border[border > 0]
-    return np.isin(lab, border)
+    lut = np.zeros(int(lab.max()) + 1, bool)
+    lut[border[border > 0]] = True
+    return lut[lab]
 
 
 def _bbox(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
@@ -56,16 +57,23 @@ def _bbox(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
 
 
-def body_centre(body: np.ndarray, box: tuple[slice, ...]):
-    """Per-slice (row centre, col centre, row half-axis, col half-axis) of the body, in crop coordinates."""
+def body_outline(outside: np.ndarray) -> dict:
+    """Per slice k: (row centre, col centre, row half-axis, col half-axis) of the body."""
+    rows_any = ~outside.all(axis=2)   # [k, j]
+    cols_any = ~outside.all(axis=1)   # [k, i]
     out = {}
-    for k in range(box[0].start, box[0].stop):
-        rows = np.flatnonzero(body[k].any(axis=1))
-        cols = np.flatnonzero(body[k].any(axis=0))
+    for k in range(outside.shape[0]):
+        rows, cols = np.flatnonzero(rows_any[k]), np.flatnonzero(cols_any[k])
         if rows.size and cols.size:
-            out[k - box[0].start] = ((rows[0] + rows[-1]) / 2.0 - box[1].start, (cols[0] + cols[-1]) / 2.0 - box[2].start,
-                                     max((rows[-1] - rows[0]) / 2.0, 1.0), max((cols[-1] - cols[0]) / 2.0, 1.0))
+            out[k] = ((rows[0] + rows[-1]) / 2.0, (cols[0] + cols[-1]) / 2.0,
+                      max((rows[-1] - rows[0]) / 2.0, 1.0), max((cols[-1] - cols[0]) / 2.0, 1.0))
     return out
+
+
+def _shift(outline: dict, offset) -> dict:
+    """The outline in the coordinates of a crop starting at ``offset`` (k, j, i)."""
+    k0, j0, i0 = offset
+    return {k - k0: (rc - j0, cc - i0, rh, ch) for k, (rc, cc, rh, ch) in outline.items()}
 
 
 def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12):
@@ -116,18 +124,25 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
         raise InputError("no lungs found: the CT holds less than 100 ml of air inside the body",
                          "give a chest CT with the lungs in the field of view (lung window, not cropped)")
     # midline: centre of the body in x
-    body_cols = np.flatnonzero((smooth > AIR_HU).any(axis=(0, 1)))
+    body_cols = np.flatnonzero(~outside.all(axis=(0, 1)))
     x_mid = float(body_cols.mean()) if body_cols.size else hu.shape[2] / 2.0
+
+    outline = body_outline(outside)
+    # everything below works inside the box around the air in the body (the lungs' region)
+    box = _bbox(inside, margin=3)
+    full_shape = hu.shape
+    hu, smooth, inside, outside = hu[box], smooth[box], inside[box], outside[box]
+    x_mid -= box[2].start
 
     seed = find_trachea_seed(inside, smooth, spacing, x_mid)
     if seed is not None:
-        # airways are thin on coarse grids: smooth in-plane only when voxels are small
-        size = 3 if spacing[0] < 1.2 else 1
-        airway_hu = ndimage.uniform_filter(hu, size=(1, size, size)) if size > 1 else hu
+        # airways are thin on coarse grids: use the unsmoothed HU when voxels are large
+        airway_hu = smooth if spacing[0] < 1.2 else hu
         airways, threshold = grow_airways(airway_hu, inside, seed, voxel_ml)
         if airways is not None:
             # the partial-volume rim of the airway wall is removed too (3 voxels, inside air only)
-            inside &= ~ndimage.binary_dilation(airways, iterations=3, mask=inside)
+            abox = _bbox(airways, margin=4)
+            inside[abox] &= ~ndimage.binary_dilation(airways[abox], iterations=3, mask=inside[abox])
             notes.append(f"trachea/main bronchi removed ({airways.sum() * voxel_ml:.0f} ml, < {threshold:.0f} HU)")
         else:
             notes.append("airways not removed: region growing leaked into the lungs")
@@ -143,22 +158,24 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
         notes.append("only one lung region found (single lung or lungs not separable)")
 
     dense = smooth > DENSE_HU
-    body = ~outside
-    out = np.zeros(hu.shape, np.uint8)
+    cropped = np.zeros(hu.shape, np.uint8)
     for part in parts:
-        box = _bbox(part, margin=2)
-        crop = part[box]
+        pbox = _bbox(part, margin=2)
+        crop = part[pbox]
         filled = np.zeros_like(crop)
         for k in np.flatnonzero(crop.any(axis=(1, 2))):
             filled[k] = ndimage.binary_fill_holes(crop[k])
         filled |= ndimage.binary_closing(filled, structure=np.ones((1, 3, 3), bool))
-        filled = add_pleural_notches(filled, dense[box], body_centre(body, box))
+        offset = [b.start + p.start for b, p in zip(box, pbox)]
+        filled = add_pleural_notches(filled, dense[pbox], _shift(outline, offset))
         centre_x = np.argwhere(part)[:, 2].mean()
         value = RIGHT if centre_x < x_mid else LEFT
-        if len(parts) == 2 and (out == value).any():
+        if len(parts) == 2 and (cropped == value).any():
             value = LEFT if value == RIGHT else RIGHT
-        region = out[box]
+        region = cropped[pbox]
         region[filled & (region == 0)] = value
+    out = np.zeros(full_shape, np.uint8)
+    out[box] = cropped
 
     labels = sitk.GetImageFromArray(out)
     labels.CopyInformation(img)
