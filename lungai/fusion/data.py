@@ -189,7 +189,8 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
         labels = labels.reindex(ids)
     else:
         ids = list(dict.fromkeys(list(ehr_df.index) + list(ct_map) + list(rna_df.index if rna_df is not None else [])))
-    base = set(ehr_df.index) if len(ehr_df.index) else set(ids)
+    # with labels the cohort is the labelled EHR patients; without, every patient of any modality
+    base = set(ehr_df.index) if (labels is not None and len(ehr_df.index)) else set(ids)
     report["rna_not_joined"] = sorted(set(rna_df.index) - base) if rna_df is not None else []
     report["ct_not_joined"] = sorted(set(ct_map) - base)
     for what in ("rna", "ct"):

@@ -1,0 +1,141 @@
+"""lungai.fusion data handling: loading, joining, labels, preprocessing, graph, loss weights, CV checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lungai.errors import InputError
+from lungai.fusion.cv import check_labels
+from lungai.fusion.data import availability_text, load_cohort, orient_rna
+from lungai.fusion.graph import coexpression_edges, edges_from_list
+from lungai.fusion.labels import clean_labels, parse_groups, stage_group
+from lungai.fusion.losses import class_balanced_weights
+from lungai.fusion.preprocess import EHREncoder, GeneSelector
+
+
+def _write(tmp_path, n=12, rna_transposed=True, extra_rna_ids=(), labels=None):
+    ids = [f"P{i:02d}" for i in range(n)]
+    rng = np.random.default_rng(0)
+    ehr = pd.DataFrame({"Case ID": ids, "age": rng.integers(50, 80, n).astype(object),
+                        "smoking": rng.choice(["Former", "Current"], n),
+                        "visit_date": [f"2020-01-{i + 1:02d}" for i in range(n)] * 1,
+                        "stage": labels if labels is not None else ["A", "B", "C"] * (n // 3)})
+    ehr.loc[1, "age"] = "Not Collected"
+    ehr.to_csv(tmp_path / "ehr.csv", index=False)
+    rna_ids = ids[: n - 2] + list(extra_rna_ids)
+    m = pd.DataFrame(rng.normal(size=(len(rna_ids), 5)), index=rna_ids, columns=[f"g{j}" for j in range(5)])
+    (m.T if rna_transposed else m).to_csv(tmp_path / "rna.csv")
+    return ids, m
+
+
+@pytest.mark.parametrize("transposed", [True, False])
+def test_rna_orientation_is_detected_and_ids_join(tmp_path, transposed):
+    ids, m = _write(tmp_path, rna_transposed=transposed, extra_rna_ids=["X99", "X98"])
+    with pytest.warns(UserWarning, match="X98"):
+        c = load_cohort(tmp_path / "ehr.csv", tmp_path / "rna.csv", label="stage")
+    assert list(c.rna.columns) == [f"g{j}" for j in range(5)]
+    np.testing.assert_allclose(c.rna.loc["P03"].to_numpy(), m.loc["P03"].to_numpy(), rtol=1e-6)
+    assert c.report["rna_not_joined"] == ["X98", "X99"]
+    av = c.availability()
+    assert av["rna"].sum() == 10 and not av.loc["P11", "rna"] and av["ehr"].all()
+    text = availability_text(c)
+    assert "RNA 10" in text and "X98, X99" in text
+
+
+def test_rna_that_joins_no_patient_is_refused(tmp_path):
+    _write(tmp_path)
+    pd.DataFrame(np.ones((3, 2)), index=["g1", "g2", "g3"], columns=["Q1", "Q2"]).to_csv(tmp_path / "bad.csv")
+    with pytest.raises(InputError, match="no RNA sample ID joins"):
+        load_cohort(tmp_path / "ehr.csv", tmp_path / "bad.csv", label="stage")
+
+
+def test_missing_tokens_unlabelled_patients_and_label_column_removed(tmp_path):
+    labels = ["A", "B", "Not Collected", "A", "B", "N/A", "A", "B", "A", "B", "A", "B"]
+    _write(tmp_path, labels=labels)
+    c = load_cohort(tmp_path / "ehr.csv", label="stage", drop_columns=["smoking"])
+    assert c.report["unlabelled"] == ["P02", "P05"] and len(c.ids) == 10
+    assert "stage" not in c.ehr.columns and "smoking" not in c.ehr.columns
+    assert pd.isna(c.ehr.loc["P01", "age"]) and c.ehr.loc["P03", "age"] is not None
+
+
+def test_orientation_from_locked_model_genes():
+    df = pd.DataFrame(np.arange(6.0).reshape(3, 2), index=["g1", "g2", "g3"], columns=["a", "b"])
+    assert list(orient_rna(df, genes=["g1", "g2", "g3"]).index) == ["a", "b"]
+
+
+@pytest.mark.parametrize("t,n,m,expected", [("T1a", "N0", "M0", "I"), ("T2a", "N0", "M0", "I"),
+                                            ("T2b", "N0", "M0", "II"), ("T1b", "N1", "M0", "II"),
+                                            ("T3", "N0", "M0", "II"), ("T3", "N1", "M0", "III-IV"),
+                                            ("T1a", "N2", "M0", "III-IV"), ("T4", "N0", "M0", "III-IV"),
+                                            ("T1a", "N0", "M1b", "III-IV"), ("Tis", "N0", "M0", "I"),
+                                            ("Not Collected", "N0", "M0", None)])
+def test_stage_group_from_tnm(t, n, m, expected):
+    assert stage_group(t, n, m) == expected
+
+
+def test_label_groups():
+    groups = parse_groups("T1=Tis,T1a,T1b;T2=T2a,T2b")
+    s = clean_labels(pd.Series(["T1a", "T2b", "Not Collected"], name="t"), groups)
+    assert s.iloc[0] == "T1" and s.iloc[1] == "T2" and pd.isna(s.iloc[2])
+    with pytest.raises(InputError, match="not in any label group"):
+        clean_labels(pd.Series(["T3"], name="t"), groups)
+    with pytest.raises(InputError, match="no '='"):
+        parse_groups("T1")
+
+
+def test_one_class_and_too_few_per_class_are_refused(tmp_path):
+    _write(tmp_path, labels=["A"] * 12)
+    c = load_cohort(tmp_path / "ehr.csv", label="stage")
+    with pytest.raises(InputError, match="only one class"):
+        check_labels(c, 5)
+    _write(tmp_path, labels=["A"] * 9 + ["B"] * 3)
+    c = load_cohort(tmp_path / "ehr.csv", label="stage")
+    with pytest.raises(InputError, match=r"too few patients per class for 5-fold CV: \{'B': 3\}") as err:
+        check_labels(c, 5)
+    assert "--folds 3" in str(err.value)
+    assert check_labels(c, 3) == ["A", "B"]
+
+
+def test_ehr_encoder_imputes_median_adds_indicator_and_leaves_out_dates(tmp_path):
+    df = pd.DataFrame({"age": [50, np.nan, 70, 60], "sex": ["M", "F", np.nan, "M"],
+                       "date": ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04"]})
+    enc = EHREncoder(max_levels=3).fit(df)
+    assert enc.numeric == ["age"] and enc.categorical == ["sex"] and "date" in enc.left_out
+    x = enc.transform(df)
+    names = enc.feature_names()
+    age = x[:, names.index("num__age")]
+    assert age[1] == pytest.approx(age[3])              # missing age -> median (60) -> same as 60
+    ind = x[:, [i for i, n in enumerate(names) if "missingindicator" in n][0]]   # scaled indicator
+    assert ind[1] > 0 > ind[0] and ind[0] == ind[2] == ind[3]
+    unseen = enc.transform(pd.DataFrame({"age": [55], "sex": ["X"]}))   # unknown level, no date column
+    assert unseen.shape == (1, x.shape[1])
+
+
+def test_gene_selector_uses_training_variance_and_imputes_missing_genes():
+    rng = np.random.default_rng(1)
+    train = pd.DataFrame(rng.normal(size=(20, 4)) * [5, 0.1, 2, 0.5], columns=["a", "b", "c", "d"])
+    sel = GeneSelector(top_k=2).fit(train)
+    assert sel.genes == ["a", "c"]
+    new = pd.DataFrame({"a": [train["a"].mean()], "z": [1.0]}, index=["p"])
+    assert sel.missing_genes(new) == ["c"]
+    np.testing.assert_allclose(sel.transform(new, ["p", "absent"]), np.zeros((2, 2)), atol=1e-5)
+
+
+def test_coexpression_graph_links_correlated_genes(tmp_path):
+    rng = np.random.default_rng(2)
+    base = rng.normal(size=50)
+    x = np.stack([base, base + 0.01 * rng.normal(size=50), rng.normal(size=50), rng.normal(size=50)], axis=1)
+    e = coexpression_edges(x, neighbours=1)
+    pairs = set(map(tuple, e.T))
+    assert (0, 1) in pairs and (1, 0) in pairs and all(a != b for a, b in pairs)
+    pd.DataFrame({"a": ["g1", "g2", "gX"], "b": ["g2", "g3", "g1"]}).to_csv(tmp_path / "edges.csv", index=False)
+    with pytest.warns(UserWarning, match="1 of 3 edges"):
+        e2 = edges_from_list(tmp_path / "edges.csv", ["g1", "g2", "g3"])
+    assert set(map(tuple, e2.T)) == {(0, 1), (1, 0), (1, 2), (2, 1)}
+
+
+def test_class_balanced_weights_favour_rare_classes():
+    w = class_balanced_weights([100, 10, 50], beta=0.99)
+    assert w[1] > w[2] > w[0] and w.sum() == pytest.approx(3.0)
