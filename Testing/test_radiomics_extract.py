@@ -160,3 +160,24 @@ def test_csv_written_atomically(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         write_csv(pd.DataFrame({"a": [2]}), out)
     assert out.read_text() == before and [p.name for p in tmp_path.iterdir()] == ["t.csv"]
+
+
+@pytest.mark.shared_data
+def test_real_lung_ct_equals_pyradiomics(shared_data):
+    """pyradiomics' own lung1 test case (real CT, 1.4 cm3 lesion): CLI-level path equals a direct call."""
+    from radiomics import featureextractor
+
+    from lungai.io import read_ct, read_mask
+
+    d = shared_data / "pyradiomics_lung"
+    image = read_ct(d / "lung1_image.nrrd")
+    mask = read_mask(d / "lung1_label.nrrd", reference=image)
+    segs = segments_from_labels(mask, image, ["lesion=1"])
+    params = load_params("default")
+    ours = extract(image, segs, params, case="lung1").features
+    direct = featureextractor.RadiomicsFeatureExtractor(params).execute(image, segs["lesion"])
+    direct = {k: float(v) for k, v in direct.items() if not k.startswith("diagnostics_")}
+    got = {f"{r.image_type}_{r.feature_class}_{r.feature}": r.value for r in ours.itertuples()}
+    assert got.keys() == direct.keys()
+    assert all(got[k] == pytest.approx(v, rel=1e-6, abs=1e-6) for k, v in direct.items())
+    assert got["original_shape_VoxelVolume"] == pytest.approx(1400, rel=0.2)  # README: 1.4 cm3 lesion

@@ -82,7 +82,7 @@ def test_fixed_bin_origin_shifts_grey_levels_to_ibsi_bins():
 
 
 @pytest.mark.shared_data
-@pytest.mark.parametrize("config", ["A", "C", "E"])
+@pytest.mark.parametrize("config", ["A", "B", "C", "D", "E"])
 def test_ibsi_phantom_all_mapped_features_within_tolerance(shared_data, config):
     d = shared_data / PHANTOM
     report = run_check(d / "nifti/image/phantom.nii.gz", d / "nifti/mask/mask.nii.gz",
