@@ -219,8 +219,12 @@ class MultimodalPredictWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.runner.log(headline + "\n" + contributions)
 
     def onStageFinished(self, outputs):
-        text = self.logic.loadStage(self._parameterNode, outputs)
+        p = self._parameterNode
+        text = self.logic.loadStage(p, outputs)
         self.ui.stageResultLabel.text = text
+        if p.gradcamVolume is not None and p.stageVolume is not None:
+            slicer.util.setSliceViewerLayers(background=p.stageVolume, foreground=p.gradcamVolume,
+                                             foregroundOpacity=0.4, fit=True)
         self.ui.resultsTableView.setMRMLTableNode(self._parameterNode.stageOutputTable)
         self.runner.log(text)
 
@@ -353,7 +357,6 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
             p.gradcamVolume = mrml.volume_node_from_image(slicer.mrmlScene, read_image(gradcam), f"{pid} Grad-CAM",
                                                           node=p.gradcamVolume)
             show_as_heat_map(p.gradcamVolume)
-            slicer.util.setSliceViewerLayers(background=p.stageVolume, foreground=p.gradcamVolume, foregroundOpacity=0.4)
         return text
 
     def run(self, startJob, p, timeout=1800):

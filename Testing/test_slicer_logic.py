@@ -208,3 +208,80 @@ def test_lung_radiomics_batch_from_folder(load_module, small_phantom, tmp_path):
     assert set(table["case"]) == {"P1", "P2"} and "table" in message
     assert {"tumour", "right_lung", "lungs_minus_tumour"} <= set(table.loc[table["case"] == "P1", "segment"])
     assert p.outputTable.GetTable().GetNumberOfRows() == len(table)
+
+
+def test_multimodal_stage_inputs_and_outputs(load_module, mrml_scene, phantom_nodes, tmp_path):
+    """Stage: CT + tumour exported with a one-row manifest; outputs (format of `lungai stage predict
+    --explain`) shown as text, table and Grad-CAM volume.  The full child-process run takes ~1 min
+    here and is documented in docs/slicer.md instead of being repeated in the suite."""
+    import csv
+
+    module = load_module("MultimodalPredict")
+    logic = module.MultimodalPredictLogic()
+    p = logic.getParameterNode()
+    (tmp_path / "model").mkdir()
+    p.stageModelDirectory = tmp_path / "model"
+    assert "EHR table" in logic.stageInputProblem(p)
+    p.stageVolume, p.stageSegmentation = phantom_nodes
+    assert "patient id" in logic.stageInputProblem(p)
+    p.stagePatient = "P1"
+    job, output = logic.startStage(p)
+    args = job.args
+    manifest = args[args.index("--ct") + 1]
+    with open(manifest, newline="") as f:
+        assert list(csv.DictReader(f)) == [{"id": "P1", "image": "ct.nii.gz", "mask": "tumour.nii.gz"}]
+    assert args[:4] == ["stage", "predict", "--model", str(tmp_path / "model")] and args[-1] == "--explain"
+    mask = sitk.ReadImage(str(output.parent / "tumour.nii.gz"))
+    assert sitk.GetArrayFromImage(mask).sum() > 0
+    (output / "gradcam").mkdir(parents=True)
+    (output / "predictions.csv").write_text("patient_id,ehr,rna,ct,p_I,p_II,predicted\n"
+                                            "P0,True,True,True,0.9,0.1,I\nP1,True,False,True,0.25,0.75,II\n")
+    (output / "top_genes_per_patient.csv").write_text("patient_id,class,rank,gene,shapley_value\nP0,I,1,KRAS,0.2\n")
+    cam = sitk.Cast(mask, sitk.sitkFloat32) * 0.8
+    sitk.WriteImage(cam, str(output / "gradcam" / "P1_gradcam.nii.gz"))
+    text = logic.loadStage(p, output)
+    assert text.splitlines()[:3] == ["P1: predicted II", "  P(II) = 75 %", "  P(I) = 25 %"]
+    assert "none for this patient" in text
+    assert p.stageOutputTable.GetTable().GetNumberOfRows() == 2
+    assert p.gradcamVolume is not None and p.gradcamVolume.GetDisplayNode().GetWindow() == pytest.approx(0.8)
+
+
+@pytest.fixture(scope="module")
+def untrained_seg_model(tmp_path_factory):
+    """A tiny *untrained* 2-member U-Net in the `lungai train-seg` format: it exercises the whole
+    segment path (files, child process, outputs, nodes); its masks mean nothing."""
+    import torch
+    from lungai.seg.config import SegConfig
+    from lungai.seg.model_io import save_model
+    from lungai.seg.networks import build_network
+
+    torch.manual_seed(0)
+    cfg = SegConfig(arch="unet", channels=(4, 8, 16, 32), members=2)
+    return save_model(tmp_path_factory.mktemp("seg") / "model", cfg,
+                      [build_network(cfg).state_dict() for _ in range(cfg.members)], {})
+
+
+def test_lungai_seg_tumour_end_to_end(load_module, mrml_scene, phantom_nodes, untrained_seg_model):
+    """Seed-point mode with an imported model folder and MC dropout, as the panel runs it."""
+    from lungai import mrml
+
+    from LungAICommon import results
+
+    module = load_module("LungAISeg")
+    logic = module.LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume = phantom_nodes[0]
+    p.model, p.modelDirectory, p.method, p.mcPasses = "folder", untrained_seg_model, "mc-dropout", 2
+    p.mode = "seed"
+    p.seedPoints = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode")
+    p.seedPoints.AddControlPoint(-40.0, 0.0, 100.0)
+    p.outputSegmentation = phantom_nodes[1]  # the tumour is added next to the existing segments
+    output = logic.run(logic.startSegmentation, p, timeout=300)
+    summary = logic.loadSegmentation(p, output)
+    assert summary["method"] == "mc-dropout" and summary["mc_passes"] == 2
+    assert mrml.segment_names(p.outputSegmentation) == ["Tumor", "Right lung", "Left lung", "Tumor (2)"]
+    assert p.outputSegmentation.GetAttribute("LungAI.confidence") == str(summary["confidence"])
+    unc = sitk.GetArrayFromImage(mrml.image_from_volume_node(p.uncertaintyVolume))
+    assert unc.shape == sitk.GetArrayFromImage(mrml.image_from_volume_node(phantom_nodes[0])).shape
+    headline, details, review = results.describe_segment_result(summary)
+    assert review == bool(summary["needs_review"]) and "MC dropout, 2 passes" in details
