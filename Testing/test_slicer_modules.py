@@ -254,3 +254,18 @@ def test_extension_metadata_complete_and_consistent():
     assert {"PyTorch", "SlicerRadiomics"} <= set(values["DEPENDS"].split())
     for module in MODULES:
         assert f"add_subdirectory({module})" in text
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_self_test_runs_every_test_method(module):
+    """The ScriptedLoadableModuleTest (run by ctest / the Reload-and-Test button) calls all its tests."""
+    tree = ast.parse((REPO / module / f"{module}.py").read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == f"{module}Test")
+    assert any(getattr(b, "id", None) == "ScriptedLoadableModuleTest" for b in cls.bases)
+    methods = {f.name: f for f in cls.body if isinstance(f, ast.FunctionDef)}
+    tests = {name for name in methods if name.startswith("test_")}
+    called = {n.func.attr for n in ast.walk(methods["runTest"]) if isinstance(n, ast.Call)
+              and isinstance(n.func, ast.Attribute)}
+    assert tests and tests <= called, f"{module}Test.runTest does not call {tests - called}"
+    logic = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == f"{module}Logic")
+    assert "getParameterNode" in {f.name for f in logic.body if isinstance(f, ast.FunctionDef)}
