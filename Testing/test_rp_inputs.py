@@ -69,6 +69,8 @@ def test_too_few_events_says_the_minimum(tmp_path, table):
     with pytest.raises(InputError, match="too few events.*8 events.*minimum is 15"):
         train_rp(table, "rp_grade2", tmp_path / "m", fast=True)
     check_events(y, 3, 2)  # 8 >= 6: fine with smaller folds
+    with pytest.raises(InputError, match="at least 2 outer and 2 inner folds"):
+        check_events(y, 1, 3)
 
 
 def test_no_feature_columns_and_unknown_sets(tmp_path, table):

@@ -43,10 +43,10 @@ def test_pipeline_reaches_oracle_auc_on_large_cohort(tmp_path):
 
 
 def test_feature_selection_inside_cv_prevents_leakage():
-    """500 pure-noise features, 60 patients: honest nested CV ~ 0.5, selection outside CV optimistic."""
+    """300 pure-noise features, 60 patients: honest nested CV ~ 0.5, selection outside CV optimistic."""
     honest, leaky = [], []
     for seed in (0, 2):
-        table = make_noise_cohort(60, 500, seed=seed)
+        table = make_noise_cohort(60, 300, seed=seed)
         y = table.pop("rp_grade2").to_numpy()
         honest.append(roc_auc_score(y, nested_cv(table, y, "lr", [], 5, 3, seed, fast=True)["oof"]))
         leaky.append(leaky_selection_auc(table.to_numpy(), y, k=10, seed=seed))
@@ -87,6 +87,9 @@ def test_training_outputs_metrics_plots_and_card(rp_model_dir, rp_cohort):
     assert card["categories"]["clin_histology_cat"] == ["adenocarcinoma", "other", "squamous"]
     assert "clin_hb_g_dl" in card["features"] and card["created_utc"] and card["lungai_version"]
     assert card["training_data"]["features"]["clin_age_years"]["median"] > 50
+    assert card["threshold_rule"].startswith("training prevalence")
+    readable = (rp_model_dir / "model_card.md").read_text()
+    assert "| all/lr |" in readable and "`clin_hb_g_dl` | clinical" in readable
 
 
 def test_model_file_is_skops_and_refuses_foreign_types(rp_model_dir, tmp_path):

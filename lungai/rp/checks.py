@@ -78,6 +78,9 @@ def check_not_constant(X: pd.DataFrame) -> None:
 
 def check_events(y: np.ndarray, outer_folds: int, inner_folds: int) -> None:
     """Nested stratified CV needs enough events and non-events in every fold."""
+    if outer_folds < 2 or inner_folds < 2:
+        raise InputError(f"nested CV needs at least 2 outer and 2 inner folds (got {outer_folds} x {inner_folds})",
+                         "use e.g. --outer-folds 5 --inner-folds 3")
     minimum = outer_folds * inner_folds
     events, non_events = int(y.sum()), int(len(y) - y.sum())
     if min(events, non_events) < minimum:

@@ -37,7 +37,34 @@ def save_model(model_dir, bundle: dict, card: dict, metrics: dict) -> Path:
     tmp.replace(model_dir / MODEL_FILE)
     write_json(model_dir / CARD_FILE, card)
     write_json(model_dir / METRICS_FILE, metrics)
+    (model_dir / "model_card.md").write_text(card_markdown(card))
     return model_dir
+
+
+def card_markdown(card: dict) -> str:
+    """A human-readable rendering of the model card (model_card.md)."""
+    m, td = card["metrics_nested_cv"], card["training_data"]
+    lines = [f"# {card['name']}", "",
+             f"*Created {card['created_utc']} with lungai {card['lungai_version']}, "
+             f"scikit-learn {card['sklearn_version']}. {card['intended_use']}.*", "",
+             f"- Outcome: `{card['outcome']}`; model: {card['model_name']} on the `{card['feature_set']}` "
+             f"feature set; hyper-parameters {card['hyperparameters']}",
+             f"- Training data: {td['source']}, {td['n']} patients, {td['events']} events "
+             f"(prevalence {td['prevalence']:.1%}); ignored columns: {td['ignored_columns'] or 'none'}",
+             f"- Nested-CV performance: AUC {m['auc']:.3f} (95 % CI {m['auc_ci95'][0]:.3f}-{m['auc_ci95'][1]:.3f}), "
+             f"Brier {m['brier']:.3f}, calibration slope {m['calibration_slope']:.2f} / intercept "
+             f"{m['calibration_intercept']:.2f}, sensitivity {m['sensitivity']:.2f} / specificity "
+             f"{m['specificity']:.2f} at threshold {card['threshold']} ({card['threshold_rule']})",
+             f"- Risk interval: {card['uncertainty']}", f"- Contributions: {card['explanation']}", "",
+             "| feature set/model | AUC | 95 % CI |", "|---|---|---|"]
+    lines += [f"| {k} | {v[0]:.3f} | {v[1]:.3f}-{v[2]:.3f} |" for k, v in card["comparison_auc"].items()]
+    lines += ["", "| feature | role | training median [IQR] or counts | missing % |", "|---|---|---|---|"]
+    for f in card["features"]:
+        s = td["features"][f]
+        summary = (", ".join(f"{k}: {v}" for k, v in s["counts"].items()) if "counts" in s
+                   else f"{s['median']:.4g} [{s['q1']:.4g}-{s['q3']:.4g}]")
+        lines.append(f"| `{f}` | {card['roles']['roles'][f]} | {summary} | {s['missing_pct']} |")
+    return "\n".join(lines) + "\n"
 
 
 def write_json(path, obj) -> None:

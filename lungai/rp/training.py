@@ -71,6 +71,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     X_all = numeric_features(df, roles, all_features)
     check_not_constant(X_all)
     check_events(y, outer_folds, inner_folds)
+    threshold_rule = "given" if threshold is not None else "training prevalence (default)"
     if threshold is None:
         threshold = round(float(y.mean()), 3)
     n_boot = n_boot if n_boot is not None else (10 if fast else 30)
@@ -122,8 +123,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
                           "features": feature_summary(X, cats)},
         "metrics_nested_cv": {k: v for k, v in results[chosen].items() if k != "params_per_fold"},
         "comparison_auc": {k: [round(v["auc"], 3)] + [round(x, 3) for x in v["auc_ci95"]] for k, v in results.items()},
-        "threshold": threshold, "threshold_rule": "given" if threshold != round(float(y.mean()), 3) else
-        "training prevalence (default)",
+        "threshold": threshold, "threshold_rule": threshold_rule,
         "uncertainty": UNCERTAINTY.format(n=n_boot), "n_bootstrap": n_boot,
         "explanation": "Shapley values in log-odds against the training-mean patient "
                        + ("(exact, linear model)" if m == "lr" else "(captum ShapleyValueSampling)"),

@@ -26,6 +26,8 @@ from threadpoolctl import threadpool_limits
 from lungai.progress import NullProgress
 from lungai.rp.pipeline import build_pipeline, n_encoded, param_grid
 
+SCORING = "roc_auc"  # inner-CV criterion for the hyper-parameters
+
 
 @contextlib.contextmanager
 def quiet():
@@ -43,7 +45,7 @@ def grid_search(X: pd.DataFrame, model: str, categorical: list[str], inner_folds
     cats = [c for c in X.columns if c in categorical]
     pipe = build_pipeline(model, numeric, cats, seed=seed, n_trees=50 if fast else 200)
     grid = param_grid(model, n_encoded(X, numeric, cats), fast=fast)
-    return GridSearchCV(pipe, grid, scoring="roc_auc", refit=True, n_jobs=1,
+    return GridSearchCV(pipe, grid, scoring=SCORING, refit=True, n_jobs=1,
                         cv=StratifiedKFold(inner_folds, shuffle=True, random_state=seed))
 
 
