@@ -132,3 +132,22 @@ def test_cli_dose_features(small_phantom, tmp_path):
     assert df.loc[0, "dose_gtv_min_gy"] == pytest.approx(60.0, abs=1e-3)
     assert 0 < df.loc[0, "dose_v30_pct"] < df.loc[0, "dose_v20_pct"] < df.loc[0, "dose_v5_pct"] <= 100
     assert df.loc[0, "dose_d98_gy"] < df.loc[0, "dose_d50_gy"] < df.loc[0, "dose_d2_gy"]
+
+
+def test_rtdose_folder_and_wrong_dicom(tmp_path):
+    dose = radial_dose(_grid(size=(10, 10, 6)), CENTRE, 25.0, 60.0)
+    folder = tmp_path / "plan"
+    folder.mkdir()
+    write_rtdose(dose, folder / "RD.dcm")
+    (folder / "notes.txt").write_text("not dicom")
+    assert read_dose(folder).GetSize() == (10, 10, 6)
+    write_rtdose(dose, folder / "RD2.dcm")
+    with pytest.raises(InputError, match="2 RTDOSE files"):
+        read_dose(folder)
+    import pydicom
+
+    ds = pydicom.dcmread(folder / "RD2.dcm")
+    ds.Modality = "CT"
+    ds.save_as(tmp_path / "ct.dcm")
+    with pytest.raises(InputError, match="not an RTDOSE"):
+        read_dose(tmp_path / "ct.dcm")
