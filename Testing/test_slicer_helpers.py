@@ -358,3 +358,91 @@ def test_manifest_from_folder(tmp_path):
         rows_from_folder(tmp_path)
     with pytest.raises(ValueError, match="no case"):
         rows_from_folder(tmp_path / "D")
+
+
+# ---------------------------------------------------------------------------- Qt adapter (fake Qt)
+class _FakeTimer:
+    def __init__(self):
+        self.active, self.slot = False, None
+
+    def setInterval(self, ms):
+        self.interval = ms
+
+    def connect(self, signal, slot):
+        assert signal == "timeout()"
+        self.slot = slot
+
+    def start(self):
+        self.active = True
+
+    def stop(self):
+        self.active = False
+
+
+class _FakeBar:
+    def __init__(self):
+        self.values, self.formats, self.visible = [], [], False
+
+    def setRange(self, low, high):
+        self.range = (low, high)
+
+    def setValue(self, v):
+        self.values.append(v)
+
+    def setFormat(self, text):
+        self.formats.append(text)
+
+
+class _FakeLog:
+    def __init__(self):
+        self.lines = []
+
+    def appendPlainText(self, text):
+        self.lines.append(text)
+
+
+@pytest.fixture
+def qtjob(monkeypatch):
+    import importlib
+    import types
+
+    monkeypatch.setitem(sys.modules, "qt", types.SimpleNamespace(QTimer=_FakeTimer))
+    monkeypatch.delitem(sys.modules, "LungAICommon.qtjob", raising=False)
+    return importlib.import_module("LungAICommon.qtjob")
+
+
+def _tick(runner, limit=120):
+    t0 = time.monotonic()
+    while runner._timer.active and time.monotonic() - t0 < limit:
+        runner._timer.slot()
+        time.sleep(0.02)
+
+
+def test_qt_runner_drives_bar_log_and_callback(qtjob, small_ct, tmp_path):
+    bar, log, states, finished = _FakeBar(), _FakeLog(), [], []
+    runner = qtjob.QtJobRunner(bar, log, states.append)
+    job = LungAIProcess(["lungs", str(small_ct / "ct.nii.gz"), "-o", str(tmp_path / "l.nii.gz")])
+    runner.start(job, finished.append, title="Lungs")
+    with pytest.raises(RuntimeError, match="still running"):
+        runner.start(LungAIProcess(["sample", "--help"]), finished.append)
+    _tick(runner)
+    assert finished == [job] and job.succeeded and states == [True, False]
+    assert bar.range == (0, qtjob.PROGRESS_STEPS) and bar.values[-1] == qtjob.PROGRESS_STEPS
+    assert bar.values == sorted(bar.values) and bar.formats[0] == "Lungs: starting" and bar.formats[-1] == "Done"
+    assert log.lines[0].startswith("$ lungai lungs ") and any("right" in line for line in log.lines)
+
+
+def test_qt_runner_cancel_and_failure(qtjob, tmp_path):
+    bar, log, finished = _FakeBar(), _FakeLog(), []
+    runner = qtjob.QtJobRunner(bar, log)
+    job = LungAIProcess(["sample", "-o", str(tmp_path / "s")])
+    runner.start(job, finished.append)
+    time.sleep(1.0)
+    runner.cancel()
+    _tick(runner, limit=20)
+    assert finished == [job] and job.cancelled and bar.formats[-1] == "Cancelled" and "Cancelled." in log.lines
+    chain = ProcessChain([["lungs", str(tmp_path / "missing.nii.gz"), "-o", str(tmp_path / "x.nii.gz")]])
+    runner.start(chain, finished.append)
+    _tick(runner)
+    assert finished[-1] is chain and bar.formats[-1] == "Failed" and not chain.succeeded
+    assert any("missing.nii.gz" in line for line in log.lines)

@@ -243,7 +243,7 @@ def test_extension_metadata_complete_and_consistent():
     raw = f"https://raw.githubusercontent.com/{owner}/{name}/main/"
     for url in [values["ICONURL"], *values["SCREENSHOTURLS"].split()]:
         assert url.startswith(raw), f"{url} is not a file of {owner}/{name}"
-        assert (REPO / url[len(raw):]).is_file(), f"{url}: {url[len(raw):]} is not in the repository"
+    assert (REPO / values["ICONURL"][len(raw):]).is_file(), f"{values['ICONURL']} is not in the repository"
 
     entry = json.loads((REPO / "ExtensionsIndex" / "SlicerLungAI.json").read_text())
     for key in ("$schema", "category", "scm_url", "scm_revision", "build_dependencies", "tier"):
@@ -254,6 +254,47 @@ def test_extension_metadata_complete_and_consistent():
     assert {"PyTorch", "SlicerRadiomics"} <= set(values["DEPENDS"].split())
     for module in MODULES:
         assert f"add_subdirectory({module})" in text
+
+
+def test_extension_screenshots_exist():
+    """Every EXTENSION_SCREENSHOTURLS file is in the repository (taken from a real Slicer session)."""
+    text = (REPO / "CMakeLists.txt").read_text()
+    urls = cmake_value(text, "EXTENSION_SCREENSHOTURLS").split()
+    assert urls, "EXTENSION_SCREENSHOTURLS is empty"
+    for url in urls:
+        path = re.sub(r"^https://raw\.githubusercontent\.com/[^/]+/[^/]+/main/", "", url)
+        assert (REPO / path).is_file(), f"{url}: {path} is not in the repository"
+
+
+def _class(tree, name):
+    return next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
+
+
+def _defined(cls) -> set:
+    names = {f.name for f in cls.body if isinstance(f, ast.FunctionDef)}
+    names |= {t.id for s in cls.body if isinstance(s, ast.Assign) for t in s.targets if isinstance(t, ast.Name)}
+    return names
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_widget_calls_exist(module):
+    """Every self.logic.<name> the widget uses is defined by the Logic class, and every slot given to
+    connect(...) is a method of the widget (typos would only show in Slicer)."""
+    tree = ast.parse((REPO / module / f"{module}.py").read_text())
+    widget, logic = _class(tree, f"{module}Widget"), _class(tree, f"{module}Logic")
+    logic_names = _defined(logic) | {"getParameterNode"}
+    widget_names = _defined(widget)
+    used_logic, slots = set(), set()
+    for node in ast.walk(widget):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and node.value.attr == "logic"
+                and isinstance(node.value.value, ast.Name) and node.value.value.id == "self"):
+            used_logic.add(node.attr)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "connect":
+            for arg in node.args[1:]:
+                if isinstance(arg, ast.Attribute) and isinstance(arg.value, ast.Name) and arg.value.id == "self":
+                    slots.add(arg.attr)
+    assert used_logic and not used_logic - logic_names, f"{module}: logic lacks {used_logic - logic_names}"
+    assert slots and not slots - widget_names, f"{module}: widget lacks slots {slots - widget_names}"
 
 
 @pytest.mark.parametrize("module", MODULES)
