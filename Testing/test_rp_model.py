@@ -76,6 +76,7 @@ def test_metrics_known_values():
 def test_training_outputs_metrics_plots_and_card(rp_model_dir, rp_cohort):
     metrics = json.loads((rp_model_dir / "metrics.json").read_text())
     assert set(metrics["results"]) == {"clinical_dosimetric/lr", "radiomic/lr", "all/lr"}
+    assert metrics["chosen"] == "all/lr" and metrics["chosen_auc"] == metrics["results"]["all/lr"]["auc"]
     for r in metrics["results"].values():
         assert r["auc_ci95"][0] < r["auc"] < r["auc_ci95"][1]
         assert {"brier", "calibration_slope", "calibration_intercept", "sensitivity", "specificity"} <= set(r)

@@ -110,7 +110,8 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
         model_dir / "cv_predictions.csv", index_label="row")
     metrics = {"outcome": outcome, "n": int(len(y)), "events": int(y.sum()), "threshold": threshold,
                "validation": f"nested stratified CV: {outer_folds} outer x {inner_folds} inner folds, seed {seed}",
-               "results": results, "chosen": chosen, "figures": figures}
+               "results": results, "chosen": chosen, "chosen_auc": results[chosen]["auc"],
+               "chosen_auc_ci95": results[chosen]["auc_ci95"], "figures": figures}
     card = {
         "format": model_io.FORMAT, "name": "SlicerLungAI radiation-pneumonitis risk model",
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
