@@ -18,8 +18,8 @@ from lungai.radiomics.ibsi.configs import IBSIConfig
 _INTERPOLATORS = {"linear": sitk.sitkLinear, "bspline": sitk.sitkBSpline}
 
 
-def centre_aligned_grid(img: sitk.Image, spacing) -> tuple[tuple, tuple]:
-    """(size, origin) of a grid with ``spacing`` whose centre coincides with ``img``'s (size rounded up)."""
+def centre_aligned_grid(img: sitk.Image, spacing) -> tuple[tuple, tuple, tuple]:
+    """(size, origin, spacing) of a grid with ``spacing`` whose centre coincides with ``img``'s (size rounded up)."""
     old_sp, old_size = np.asarray(img.GetSpacing()), np.asarray(img.GetSize())
     new_sp = np.array([o if s is None else s for s, o in zip(spacing, old_sp)], float)
     size = [int(math.ceil(n * o / s - 1e-9)) for n, o, s in zip(old_size, old_sp, new_sp)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import pandas as pd
@@ -52,7 +53,7 @@ def compute_ibsi(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig) -> dict[s
     intensity = resegment(img, morph, cfg)
     settings = _base_settings(cfg)
     origin = cfg.resegment_range[0] if cfg.discretisation == "fbs" and cfg.resegment_range else None
-    with fixed_bin_origin(origin) if origin is not None else _nullcontext():
+    with fixed_bin_origin(origin) if origin is not None else contextlib.nullcontext():
         avg = _execute(img, intensity, TEXTURE, settings)
         comb = _execute(img, intensity, ("glcm", "glrlm"), {**settings, "weightingNorm": "no_weighting"})
     shape = _execute(img, morph, ("shape",), settings)
@@ -68,14 +69,6 @@ def compute_settings_only(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig) 
     avg = _execute(image, mask, TEXTURE + ("shape",), settings)
     comb = _execute(image, mask, ("glcm", "glrlm"), {**settings, "weightingNorm": "no_weighting"})
     return {"avg": avg, "comb": comb, "shape": avg}
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def compare(values: dict, reference: pd.DataFrame, cfg: IBSIConfig) -> Report:
