@@ -59,6 +59,19 @@ def lungai_package_parent() -> str:
     return str(Path(lungai.__file__).resolve().parent.parent)
 
 
+def _base_environment() -> dict:
+    """Inside Slicer the environment Slicer was started with (as ``slicer.util.launchConsoleProcess``
+    uses; ``PythonSlicer`` sets up its own paths), else this process's environment."""
+    slicer = sys.modules.get("slicer")
+    startup = getattr(getattr(slicer, "util", None), "startupEnvironment", None)
+    if callable(startup) and getattr(slicer, "app", None) is not None:
+        try:
+            return dict(startup())
+        except Exception:  # noqa: BLE001 - fall back to the current environment
+            pass
+    return dict(os.environ)
+
+
 def python_executable() -> str:
     """The interpreter for the child: ``PythonSlicer`` inside Slicer, else this Python."""
     import sysconfig
@@ -93,13 +106,17 @@ class LungAIProcess:
 
     @property
     def command(self) -> list[str]:
-        return [self.python, "-m", "lungai", *self.args]
+        """``python -c <bootstrap> <args>``: the bootstrap puts the folder holding ``lungai`` first on
+        ``sys.path`` (inside Slicer an extension's folder is not on the child's path otherwise)."""
+        bootstrap = (f"import sys; sys.path.insert(0, {lungai_package_parent()!r}); "
+                     "from lungai.cli import main; raise SystemExit(main())")
+        return [self.python, "-c", bootstrap, *self.args]
 
     def describe(self) -> str:
         return "lungai " + " ".join(self.args)
 
     def environment(self) -> dict:
-        env = dict(os.environ)
+        env = _base_environment()
         env.update(self.extra_env)
         env["LUNGAI_PROGRESS"] = "lines"
         env["PYTHONUNBUFFERED"] = "1"

@@ -83,12 +83,18 @@ def test_chain_runs_in_order_and_stops_at_failure(tmp_path):
     assert "missing.nii.gz" in chain.error_message()
 
 
-def test_child_finds_the_lungai_package(monkeypatch):
-    job = LungAIProcess(["--version"])
-    env = job.environment()
-    assert env["LUNGAI_PROGRESS"] == "lines"
-    assert str(REPO) in env["PYTHONPATH"].split(":")
-    assert job.command[:3] == [sys.executable, "-m", "lungai"] or job.command[0].endswith("PythonSlicer")
+def test_child_finds_the_lungai_package(tmp_path, monkeypatch):
+    """The child imports lungai from the folder next to LungAICommon even when started elsewhere
+    with an empty PYTHONPATH (as PythonSlicer is, for an extension's folder)."""
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    job = LungAIProcess(["--version"], cwd=str(tmp_path), env={"PYTHONPATH": ""})
+    assert job.environment()["LUNGAI_PROGRESS"] == "lines"
+    assert job.command[0] == sys.executable and job.command[1] == "-c" and job.command[3:] == ["--version"]
+    job.start()
+    assert job.wait(timeout=60) == 0
+    from lungai import __version__
+
+    assert job.lines == [f"lungai {__version__}"]
 
 
 # ---------------------------------------------------------------------------- commands vs the real CLI
