@@ -82,7 +82,7 @@ def python_executable() -> str:
 
 
 class LungAIProcess:
-    """A ``python -m lungai <args>`` child process with non-blocking line events.
+    """A ``lungai <args>`` child process (see :attr:`command`) with non-blocking line events.
 
     >>> job = LungAIProcess(["sample", "-o", "/tmp/s"]); job.start()
     >>> while job.running: events = job.poll()  # from a timer, not a busy loop
