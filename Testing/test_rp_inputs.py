@@ -111,3 +111,12 @@ def test_existing_model_is_not_overwritten(rp_model_dir, rp_cohort):
     with pytest.raises(InputError, match="already holds a model"):
         train_rp(rp_cohort.table, rp_cohort.outcome, rp_model_dir, fast=True)
     assert (rp_model_dir / "model.skops").read_bytes() == before
+
+
+def test_numeric_coded_categories_match_across_tables(table):
+    table["clin_stage_cat"] = [3, 2] * 30
+    roles = infer_roles(table, "rp_grade2")
+    coded = numeric_features(table, roles, ["clin_stage_cat"])["clin_stage_cat"]
+    with_gap = table.assign(clin_stage_cat=table["clin_stage_cat"].astype(float).where(table.index != 0))
+    coded_gap = numeric_features(with_gap, roles, ["clin_stage_cat"])["clin_stage_cat"]
+    assert set(coded) == {"2", "3"} and set(coded_gap.dropna()) == {"2", "3"} and coded_gap.isna().sum() == 1

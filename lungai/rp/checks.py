@@ -49,12 +49,21 @@ def outcome_vector(df: pd.DataFrame, outcome: str) -> np.ndarray:
     return text.isin(_TRUE).to_numpy().astype(int)
 
 
+def category_text(value):
+    """A categorical value as text (2, 2.0 and "2" are the same category); missing stays missing."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return np.nan  # what SimpleImputer recognises as missing in object columns
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
 def numeric_features(df: pd.DataFrame, roles: ColumnRoles, columns) -> pd.DataFrame:
     """Numeric columns as float (missing values stay NaN); text values raise, naming column and rows."""
     out = df[list(columns)].copy()
     for col in columns:
         if col in roles.categorical:
-            out[col] = out[col].map(lambda v: v if pd.isna(v) else str(v).strip())
+            out[col] = out[col].map(category_text).astype(object)
             continue
         values = pd.to_numeric(out[col], errors="coerce")
         bad = values.isna() & out[col].notna() & (out[col].astype(str).str.strip() != "")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from lungai.rp.checks import check_categories, numeric_features
-from lungai.rp.columns import ColumnRoles, require_columns
+from lungai.rp.columns import ID_NAMES, ColumnRoles, require_columns
 
 
 def feature_summary(X: pd.DataFrame, categorical: list[str]) -> dict:
@@ -36,6 +36,7 @@ def model_features(df: pd.DataFrame, card: dict, what: str) -> pd.DataFrame:
 
 def case_ids(df: pd.DataFrame, id_column: str | None) -> list[str]:
     """Patient identifiers: the id column if present, else the row numbers."""
-    if id_column and id_column in df.columns:
-        return df[id_column].astype(str).tolist()
+    for col in [id_column] + [c for c in df.columns if str(c).lower() in ID_NAMES]:
+        if col and col in df.columns:
+            return df[col].astype(str).tolist()
     return [f"row{i + 1}" for i in range(len(df))]
