@@ -310,3 +310,35 @@ def test_self_test_runs_every_test_method(module):
     assert tests and tests <= called, f"{module}Test.runTest does not call {tests - called}"
     logic = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == f"{module}Logic")
     assert "getParameterNode" in {f.name for f in logic.body if isinstance(f, ast.FunctionDef)}
+
+
+# Designer properties used in the panels, per widget class (Qt / CTK / MRML widget properties);
+# a misspelt property is silently ignored by Slicer's UI loader, so list what is allowed.
+COMMON_PROPERTIES = {"toolTip", "enabled", "minimumHeight", "maximumHeight", "visible", "SlicerParameterName"}
+PROPERTIES = {
+    "qMRMLWidget": set(), "QWidget": set(),
+    "ctkCollapsibleButton": {"text", "collapsed"},
+    "qMRMLNodeComboBox": {"nodeTypes", "addEnabled", "removeEnabled", "noneEnabled", "showHidden",
+                          "selectNodeUponCreation"},
+    "qSlicerSimpleMarkupsWidget": {"enterPlaceModeOnNodeChange", "jumpToSliceEnabled"},
+    "ctkPathLineEdit": {"filters", "nameFilters"},
+    "ctkSliderWidget": {"singleStep", "decimals", "minimum", "maximum"},
+    "QComboBox": set(), "QSpinBox": {"minimum", "maximum"}, "QLineEdit": {"text", "placeholderText"},
+    "QCheckBox": {"text", "checked"}, "QPushButton": {"text", "checkable"},
+    "QLabel": {"text", "wordWrap", "font", "textInteractionFlags"},
+    "QListWidget": set(), "QTableWidget": {"columnCount", "rowCount"}, "qMRMLTableView": set(),
+    "QProgressBar": {"value", "textVisible"},
+    "QPlainTextEdit": {"readOnly", "maximumBlockCount", "placeholderText"},
+}
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_ui_properties_exist_on_their_widgets(module):
+    unknown = []
+    for name, widget in ui_widgets(module).items():
+        cls = widget.get("class")
+        assert cls in PROPERTIES, f"{module}.ui: widget class {cls} ({name}) not reviewed in PROPERTIES"
+        for prop in widget.findall("property"):
+            if prop.get("name") not in PROPERTIES[cls] | COMMON_PROPERTIES:
+                unknown.append(f"{name}.{prop.get('name')}")
+    assert not unknown, f"{module}.ui: properties not known for their widget: {unknown}"
