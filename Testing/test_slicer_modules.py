@@ -248,6 +248,11 @@ def test_extension_metadata_complete_and_consistent():
     entry = json.loads((REPO / "ExtensionsIndex" / "SlicerLungAI.json").read_text())
     for key in ("$schema", "category", "scm_url", "scm_revision", "build_dependencies", "tier"):
         assert key in entry, f"Extensions-Index entry lacks {key}"
+    # the catalog-entry schema (v1.0.1) has additionalProperties: false
+    allowed = {"$schema", "category", "scm_url", "scm_revision", "scm_type", "build_dependencies",
+               "build_subdirectory", "tier", "enabled"}
+    assert set(entry) <= allowed, f"not allowed by the catalog schema: {set(entry) - allowed}"
+    assert "slicer-extension-catalog-entry-schema-v1.0" in entry["$schema"]
     assert entry["category"] == values["CATEGORY"]
     assert sorted(entry["build_dependencies"]) == sorted(values["DEPENDS"].split())
     assert entry["scm_url"].rstrip("/").removesuffix(".git") == f"https://github.com/{owner}/{name}"
