@@ -158,3 +158,18 @@ def test_external_validation_writes_outputs_without_refitting(rp_model_dir, tmp_
     assert saved["auc"] == pytest.approx(result["auc"])
     assert (tmp_path / "ext" / "external_roc.png").exists() and (tmp_path / "ext" / "external_calibration.png").exists()
     assert (rp_model_dir / "model.skops").read_bytes() == before
+
+
+def test_nested_cv_is_deterministic_for_a_seed(rp_cohort):
+    from lungai.rp.checks import numeric_features
+    from lungai.rp.columns import infer_roles
+
+    roles = infer_roles(rp_cohort.table, rp_cohort.outcome)
+    X = numeric_features(rp_cohort.table, roles, roles.features("clinical_dosimetric"))
+    y = rp_cohort.table[rp_cohort.outcome].to_numpy()
+    cats = [c for c in roles.categorical if c in X.columns]
+    a = nested_cv(X, y, "rf", cats, 3, 2, seed=4, fast=True)
+    b = nested_cv(X, y, "rf", cats, 3, 2, seed=4, fast=True)
+    c = nested_cv(X, y, "rf", cats, 3, 2, seed=5, fast=True)
+    assert np.array_equal(a["oof"], b["oof"]) and a["params"] == b["params"]
+    assert not np.array_equal(a["oof"], c["oof"])

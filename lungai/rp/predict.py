@@ -53,5 +53,5 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     if importance_png is not None:
         imp = contrib.drop(columns="case").abs().mean()
         plots.importance_plot(imp[imp > 0], importance_png,
-                              f"RP risk: feature importance over {len(df)} patient(s)")
+                              f"RP risk: importance over {len(df)} patient(s)")
     return pred, contrib
