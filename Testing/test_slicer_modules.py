@@ -347,3 +347,67 @@ def test_ui_properties_exist_on_their_widgets(module):
             if prop.get("name") not in PROPERTIES[cls] | COMMON_PROPERTIES:
                 unknown.append(f"{name}.{prop.get('name')}")
     assert not unknown, f"{module}.ui: properties not known for their widget: {unknown}"
+
+
+# ---------------------------------------------------------------------------- undefined names
+def undefined_names(source: str) -> list[str]:
+    """Names read but never bound (module, enclosing functions, builtins) - what pyflakes reports
+    as "undefined name", for code that cannot be imported here."""
+    import builtins
+
+    tree = ast.parse(source)
+
+    def bound_in(node) -> set:
+        names = set()
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+                names.add(n.id)
+            elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(n.name)
+            elif isinstance(n, ast.arg):
+                names.add(n.arg)
+            elif isinstance(n, (ast.Import, ast.ImportFrom)):
+                names |= {(a.asname or a.name).split(".")[0] for a in n.names}
+            elif isinstance(n, ast.ExceptHandler) and n.name:
+                names.add(n.name)
+        return names
+
+    module_level = set(dir(builtins)) | {"__file__", "__name__"}
+    for stmt in tree.body:
+        module_level |= bound_in(stmt) if not isinstance(stmt, (ast.FunctionDef, ast.ClassDef)) else {stmt.name}
+    problems = []
+
+    def visit(node, scope: set):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                visit(child, scope | bound_in(child))
+            elif isinstance(child, ast.Name) and isinstance(child.ctx, ast.Load) and child.id not in scope:
+                problems.append(f"line {child.lineno}: {child.id}")
+            else:
+                visit(child, scope)
+
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ClassDef):
+            for item in stmt.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    visit(item, module_level | bound_in(item))
+                else:
+                    visit(item, module_level | bound_in(stmt))
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            visit(stmt, module_level | bound_in(stmt))
+        else:
+            visit(stmt, module_level)
+    return problems
+
+
+SLICER_SIDE_FILES = [REPO / m / f"{m}.py" for m in MODULES] + sorted((REPO / "LungAICommon").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", SLICER_SIDE_FILES, ids=lambda p: p.name)
+def test_no_undefined_names(path):
+    assert undefined_names(path.read_text()) == []
+
+
+def test_undefined_name_check_finds_typos():
+    code = "import os\ndef f(a):\n    b = a + 1\n    return [c for c in range(b)] + [outputDir, os.sep]\n"
+    assert undefined_names(code) == ["line 4: outputDir"]
