@@ -31,7 +31,8 @@ def _features_as_rows(rad: dict) -> pd.DataFrame:
         seg = next(s for s in SEGMENTS if key.startswith(f"rad_{s}_"))
         cells[(key[len(f"rad_{seg}_"):], seg)] = float(value)
     feats = sorted({f for f, _ in cells})
-    table = {"feature": feats}
+    table = {"feature": feats, "image_type": [f.split("_")[0] for f in feats],
+             "feature_class": [f.split("_")[1] for f in feats], "name": [f.split("_", 2)[2] for f in feats]}
     for seg, header in SEGMENTS.items():
         table[header] = [cells.get((f, seg), np.nan) for f in feats]
     return pd.DataFrame(table)
@@ -92,3 +93,23 @@ def test_missing_dose_feature_is_named(mrml_scene, rp_model_dir, rp_cohort):
     bad = mrml.table_node_from_dataframe(mrml_scene, pd.DataFrame({"a": [1.0], "b": [2.0]}), "junk")
     with pytest.raises(InputError, match="unrecognised radiomics table layout"):
         predict_rp_node(mrml_scene, rp_model_dir, bad, dose, clinical)
+
+
+def test_dose_rows_of_the_radiomics_table(mrml_scene, rp_cohort):
+    from lungai import mrml
+    from lungai.scene.rp import assemble_patient_row
+
+    row, clinical, dose, rad = _patient(rp_cohort, 1)
+    table = _features_as_rows(rad)
+    dose_rows = pd.DataFrame({"feature": ["dose_mean_gy", "dose_max_gy", "dose_v20_pct"], "image_type": "dose",
+                              "feature_class": "dose", "name": ["dose_mean_gy", "dose_max_gy", "dose_v20_pct"],
+                              "lungs minus tumour": [13.5, 60.0, 25.0], "Lungs": [15.0, 66.0, 27.0],
+                              "Tumor": [60.1, 66.0, 100.0]})
+    node = mrml.table_node_from_dataframe(mrml_scene, pd.concat([table, dose_rows], ignore_index=True), "rad+dose")
+    assembled = assemble_patient_row(node, {}, clinical, case="P1")
+    assert assembled["dose_mld_gy"][0] == 13.5 and assembled["dose_v20_pct"][0] == 25.0  # lungs minus tumour
+    assert assembled["dose_gtv_mean_gy"][0] == 60.1 and assembled["dose_gtv_max_gy"][0] == 66.0
+    assert not any("dose" in c for c in assembled.columns if c.startswith("rad_"))
+    assert assembled["rad_tumour_original_glcm_Idm"][0] == pytest.approx(row["rad_tumour_original_glcm_Idm"])
+    explicit = assemble_patient_row(node, {"dose_mld_gy": 9.0}, clinical, case="P1")
+    assert explicit["dose_mld_gy"][0] == 9.0

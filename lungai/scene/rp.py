@@ -11,6 +11,9 @@ Accepted radiomics table node layouts (first match wins):
    one row per value -> ``rad_<segment>_<image_type>_<feature_class>_<feature>``.
 3. *Wide*: one row with ``rad_*`` columns.
 
+Dose rows of a features-as-rows table (``image_type`` = ``dose``, as the Lung Radiomics module
+adds with a dose volume) give ``dose_mld_gy``, ``dose_v*_pct``, ``dose_d*_gy`` (lungs minus tumour
+column, else lungs) and ``dose_gtv_mean/min/max_gy`` (tumour column).
 Dose features: a dict (e.g. the row from ``lungai.dose``), a one-row DataFrame/table node with
 ``dose_*`` columns, or a two-column table node ``feature, value``.  Clinical values: a dict or a
 CSV path (one row, or the row whose ``case``/``patient_id`` equals ``case``).  Keys without
@@ -34,7 +37,7 @@ LONG_COLUMNS = ("segment", "image_type", "feature_class", "feature", "value")
 
 def _segment_key(name: str) -> str:
     key = re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower()).strip("_")
-    return re.sub(r"(^|_)tumor(_|$)", r"\1tumour\2", key)
+    return re.sub(r"(^|_)(tumor|gtv)(_|$)", r"\1tumour\3", key)
 
 
 def radiomics_features(node_or_df) -> dict[str, float]:
@@ -47,6 +50,8 @@ def radiomics_features(node_or_df) -> dict[str, float]:
                 + df["feature_class"].astype(str) + "_" + df["feature"].astype(str))
         return dict(zip(keys, pd.to_numeric(df["value"], errors="coerce")))
     if "feature" in df.columns:
+        if "image_type" in df.columns:
+            df = df[df["image_type"].astype(str) != "dose"]  # dose rows: see dose_from_radiomics_table
         out = {}
         for col in df.columns:
             if col == "feature" or df[col].dtype.kind not in "fiu":
@@ -64,6 +69,27 @@ def radiomics_features(node_or_df) -> dict[str, float]:
     raise InputError(f"unrecognised radiomics table layout (columns {list(df.columns)[:8]})",
                      "give a table with a 'feature' column and one column per segment, the long layout "
                      "(segment, image_type, feature_class, feature, value) or one row of rad_* columns")
+
+
+def dose_from_radiomics_table(node_or_df) -> dict:
+    """``dose_*`` features from the dose rows (``image_type`` = dose) of a features-as-rows table:
+    lung metrics from the "lungs minus tumour" column (else "lungs"), as ``lungai dose`` computes
+    them; ``dose_gtv_*`` from the tumour column.  Empty when the table has no dose rows."""
+    df = node_or_df if isinstance(node_or_df, pd.DataFrame) else mrml.dataframe_from_table_node(node_or_df)
+    if not {"feature", "image_type"} <= set(df.columns):
+        return {}
+    rows = df[df["image_type"].astype(str) == "dose"]
+    columns = {_segment_key(c): c for c in rows.columns if rows[c].dtype.kind in "fiu"}
+    lung = columns.get("lungs_minus_tumour", columns.get("lungs"))
+    out = {}
+    for feat, lung_value, tumour_value in zip(rows["feature"].astype(str),
+                                              rows[lung] if lung else [np.nan] * len(rows),
+                                              rows[columns["tumour"]] if "tumour" in columns else [np.nan] * len(rows)):
+        if lung is not None and np.isfinite(lung_value):
+            out["dose_mld_gy" if feat == "dose_mean_gy" else feat] = float(lung_value)
+        if feat in ("dose_mean_gy", "dose_min_gy", "dose_max_gy") and np.isfinite(tumour_value):
+            out[feat.replace("dose_", "dose_gtv_")] = float(tumour_value)
+    return {k: v for k, v in out.items() if k not in ("dose_min_gy", "dose_max_gy")}
 
 
 def _prefixed(values: dict, prefix: str) -> dict:
@@ -109,9 +135,10 @@ def assemble_patient_row(radiomics, dose, clinical, case: str = "patient") -> pd
     """One-row table (``case`` + clin_*, dose_*, rad_* columns) for :func:`lungai.rp.predict_rp`."""
     row = {"case": case}
     row.update(clinical_features(clinical, case))
-    row.update(dose_features(dose))
     if radiomics is not None:
         row.update(radiomics_features(radiomics))
+        row.update(dose_from_radiomics_table(radiomics))
+    row.update(dose_features(dose))  # an explicit dose table wins over the radiomics table's dose rows
     return pd.DataFrame([row])
 
 
