@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 
 from lungai.cli import main
@@ -36,6 +37,14 @@ def test_rp_cli_end_to_end(tmp_path, capsys, monkeypatch):
     table = pd.read_csv(pred)
     assert len(table) == 80 and {"risk", "risk_low", "risk_high", "top3_feature"} <= set(table.columns)
     assert (tmp_path / "imp.png").exists() and len(pd.read_csv(tmp_path / "contrib.csv")) == 80
+    # the same patients given as two tables (clinical + the rest) joined on case
+    both = pd.read_csv(ext)
+    clin_cols = ["case"] + [c for c in both.columns if c.startswith("clin_")]
+    both[clin_cols].to_csv(tmp_path / "clin.csv", index=False)
+    both.drop(columns=clin_cols[1:]).to_csv(tmp_path / "rest.csv", index=False)
+    assert main(["rp", "predict", str(model), str(tmp_path / "clin.csv"), str(tmp_path / "rest.csv"),
+                 "-o", str(tmp_path / "pred2.csv")]) == 0
+    assert np.allclose(pd.read_csv(tmp_path / "pred2.csv")["risk"], table["risk"])
     # refuses to write onto its input, and to replace an existing model
     before = ext.read_bytes()
     assert main(["rp", "predict", str(model), str(ext), "-o", str(ext)]) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lungai.errors import InputError
@@ -120,3 +121,31 @@ def test_numeric_coded_categories_match_across_tables(table):
     with_gap = table.assign(clin_stage_cat=table["clin_stage_cat"].astype(float).where(table.index != 0))
     coded_gap = numeric_features(with_gap, roles, ["clin_stage_cat"])["clin_stage_cat"]
     assert set(coded) == {"2", "3"} and set(coded_gap.dropna()) == {"2", "3"} and coded_gap.isna().sum() == 1
+
+
+def test_several_tables_are_joined_on_the_patient_id(tmp_path, table):
+    from lungai.rp.checks import read_tables
+
+    clin = table[["case", "rp_grade2"] + [c for c in table.columns if c.startswith("clin_")]]
+    dose = table[["case"] + [c for c in table.columns if c.startswith("dose_")]].rename(columns={"case": "patient_id"})
+    rad = table[["case"] + [c for c in table.columns if c.startswith("rad_")]].iloc[::-1]  # other row order
+    paths = []
+    for name, df in (("clin", clin), ("dose", dose), ("rad", rad)):
+        paths.append(tmp_path / f"{name}.csv")
+        df.to_csv(paths[-1], index=False)
+    merged = read_tables(paths).set_index("case")
+    expected = pd.read_csv(paths[0]).set_index("case")
+    assert set(merged.columns) == set(table.columns) - {"case"}
+    assert np.allclose(merged.loc[expected.index, "dose_mld_gy"], table.set_index("case").loc[expected.index, "dose_mld_gy"])
+    rad.iloc[1:].to_csv(paths[2], index=False)
+    with pytest.raises(InputError, match="not hold the same patients.*1 id"):
+        read_tables(paths)
+    pd.concat([rad, rad.iloc[:1]]).to_csv(paths[2], index=False)
+    with pytest.raises(InputError, match="more than once"):
+        read_tables(paths)
+    table[["case", "dose_mld_gy"]].to_csv(paths[2], index=False)
+    with pytest.raises(InputError, match="repeats column.*dose_mld_gy"):
+        read_tables(paths)
+    table[["dose_mld_gy"]].to_csv(paths[2], index=False)
+    with pytest.raises(InputError, match="no patient id column"):
+        read_tables(paths)

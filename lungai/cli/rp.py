@@ -21,7 +21,7 @@ def register(sub) -> None:
     s.set_defaults(func=run_synth)
 
     t = rp.add_parser("train", help="nested-CV comparison of feature sets x models; lock the best model")
-    t.add_argument("table", help="CSV, one row per patient")
+    t.add_argument("table", nargs="+", help="CSV, one row per patient (several CSVs are joined on case/patient_id)")
     t.add_argument("--outcome", required=True, help="0/1 outcome column (e.g. grade >= 2 pneumonitis)")
     t.add_argument("-o", "--output", required=True, help="model directory to create")
     t.add_argument("--models", default="lr,rf", help="comma list of lr, rf (default lr,rf)")
@@ -41,7 +41,7 @@ def register(sub) -> None:
 
     v = rp.add_parser("validate", help="external validation of a locked model (nothing is refitted)")
     v.add_argument("model_dir")
-    v.add_argument("table", help="CSV with the model's feature columns and the outcome")
+    v.add_argument("table", nargs="+", help="CSV(s) with the model's feature columns and the outcome")
     v.add_argument("-o", "--output", default=None, help="directory for external_metrics.json and plots")
     v.add_argument("--outcome", default=None, help="outcome column if named differently from training")
     v.add_argument("--threshold", type=float, default=None, help="default: the model's threshold")
@@ -49,7 +49,7 @@ def register(sub) -> None:
 
     q = rp.add_parser("predict", help="risk with uncertainty interval and top contributing features")
     q.add_argument("model_dir")
-    q.add_argument("patients", help="CSV with the model's feature columns (one row per patient)")
+    q.add_argument("patients", nargs="+", help="CSV(s) with the model's feature columns (one row per patient)")
     q.add_argument("-o", "--output", required=True, help="predictions CSV")
     q.add_argument("--top", type=int, default=5, help="contributing features listed per patient")
     q.add_argument("--contributions", default=None, help="also write all Shapley values to this CSV")
@@ -116,7 +116,7 @@ def run_predict(args) -> int:
                                importance_png=args.importance_png, seed=args.seed,
                                protect=[args.contributions] if args.contributions else [])
     if args.contributions:
-        if Path(args.contributions).resolve() in {Path(args.patients).resolve(), Path(args.output).resolve()}:
+        if Path(args.contributions).resolve() in {Path(p).resolve() for p in [*args.patients, args.output]}:
             raise InputError(f"--contributions {args.contributions} is the patients table or the output",
                              "choose another path for the contributions CSV")
         contrib.to_csv(args.contributions, index=False, float_format="%.5g")

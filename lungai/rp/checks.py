@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError
-from lungai.rp.columns import ColumnRoles, suggest
+from lungai.rp.columns import ID_NAMES, ColumnRoles, suggest
 
 _TRUE = {"1", "1.0", "yes", "y", "true", "t"}
 _FALSE = {"0", "0.0", "no", "n", "false", "f"}
@@ -29,6 +29,47 @@ def read_table(path) -> pd.DataFrame:
     if dup:
         raise InputError(f"table {path} has duplicated column names {dup}", "give each column a unique name")
     return df
+
+
+def table_paths(table) -> list[Path]:
+    """The file path(s) behind a table argument (none for a DataFrame)."""
+    if isinstance(table, pd.DataFrame):
+        return []
+    return [Path(table)] if isinstance(table, (str, Path)) else [Path(t) for t in table]
+
+
+def read_tables(paths) -> pd.DataFrame:
+    """One table from one CSV, or several CSVs (e.g. clinical, dose, radiomics) joined on their
+    patient id column (case / patient_id / id); every patient must be in every table."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    tables = [read_table(p) for p in paths]
+    if len(tables) == 1:
+        return tables[0]
+    ids = []
+    for path, df in zip(paths, tables):
+        col = next((c for c in df.columns if str(c).lower() in ID_NAMES), None)
+        if col is None:
+            raise InputError(f"{path} has no patient id column, so it cannot be joined with the other tables",
+                             f"add a column named one of {', '.join(ID_NAMES)} to every table")
+        dup = df[col][df[col].duplicated()].astype(str).unique().tolist()
+        if dup:
+            raise InputError(f"{path}: patient id(s) {dup[:5]} appear more than once", "keep one row per patient")
+        ids.append(col)
+    merged = tables[0].rename(columns={ids[0]: "case"}).astype({"case": str})
+    for path, df, col in zip(paths[1:], tables[1:], ids[1:]):
+        df = df.rename(columns={col: "case"}).astype({"case": str})
+        shared = sorted((set(merged.columns) & set(df.columns)) - {"case"})
+        if shared:
+            raise InputError(f"{path} repeats column(s) {shared[:10]} of an earlier table",
+                             "keep each column in one table only")
+        left, right = set(merged["case"]), set(df["case"])
+        if left != right:
+            only = sorted(left ^ right)
+            raise InputError(f"the tables do not hold the same patients: {len(only)} id(s) are missing from "
+                             f"one of them (e.g. {only[:5]}; checked {path})",
+                             "give every patient a row in every table, or remove the patient everywhere")
+        merged = merged.merge(df, on="case", how="inner", validate="one_to_one")
+    return merged
 
 
 def outcome_vector(df: pd.DataFrame, outcome: str) -> np.ndarray:

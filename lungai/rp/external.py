@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from lungai.errors import InputError
 from lungai.rp import model_io, plots
-from lungai.rp.checks import outcome_vector, read_table
+from lungai.rp.checks import outcome_vector, read_tables, table_paths
 from lungai.rp.metrics import evaluate
 from lungai.rp.model_io import load_model
 from lungai.rp.prepare import model_features
@@ -22,7 +23,7 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     external_calibration.png and external_predictions.csv are written there.
     """
     bundle, card = load_model(model_dir)
-    df = table if isinstance(table, pd.DataFrame) else read_table(table)
+    df = table if isinstance(table, pd.DataFrame) else read_tables(table)
     outcome = outcome or card["outcome"]
     y = outcome_vector(df, outcome)
     X = model_features(df, card, "validation table")
@@ -30,10 +31,14 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     thr = card["threshold"] if threshold is None else float(threshold)
     result = evaluate(y, risk, thr, seed=seed)
     result |= {"model": f"{card['feature_set']}/{card['model']}", "model_dir": str(model_dir),
-               "table": str(table) if not isinstance(table, pd.DataFrame) else "DataFrame",
+               "table": ", ".join(str(p) for p in table_paths(table)) or "DataFrame",
                "nested_cv_auc_at_training": card["metrics_nested_cv"]["auc"]}
     if output_dir is not None:
         out = Path(output_dir)
+        written = {(out / n).resolve() for n in ("external_roc.png", "external_calibration.png",
+                                                 "external_predictions.csv", "external_metrics.json")}
+        if any(p.resolve() in written for p in table_paths(table)):
+            raise InputError(f"an input table is in {out} under a name validate writes", "choose another output directory")
         out.mkdir(parents=True, exist_ok=True)
         key = result["model"]
         plots.roc_plot({key: (y, risk, f"AUC {result['auc']:.2f}")}, out / "external_roc.png", "External validation ROC")

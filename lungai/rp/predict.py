@@ -9,7 +9,7 @@ import pandas as pd
 from lungai.errors import InputError
 from lungai.progress import task
 from lungai.rp import plots
-from lungai.rp.checks import read_table
+from lungai.rp.checks import read_tables, table_paths
 from lungai.rp.explain import shapley_values, top_contributions
 from lungai.rp.model_io import load_model
 from lungai.rp.prepare import case_ids, model_features
@@ -26,10 +26,9 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     ``importance_png`` (mean |Shapley value| over these patients) when given.
     """
     bundle, card = load_model(model_dir)
-    df = patients if isinstance(patients, pd.DataFrame) else read_table(patients)
+    df = patients if isinstance(patients, pd.DataFrame) else read_tables(patients)
     if output is not None:
-        inputs = [Path(p).resolve() for p in protect] + ([Path(patients).resolve()]
-                                                        if not isinstance(patients, pd.DataFrame) else [])
+        inputs = [Path(p).resolve() for p in list(protect) + table_paths(patients)]
         if Path(output).resolve() in inputs:
             raise InputError(f"the output {output} is an input file and would be overwritten",
                              "choose another output path")

@@ -14,7 +14,8 @@ from lungai import __version__
 from lungai.errors import InputError
 from lungai.progress import task
 from lungai.rp import model_io, plots
-from lungai.rp.checks import check_events, check_not_constant, numeric_features, outcome_vector, read_table
+from lungai.rp.checks import check_events, check_not_constant, numeric_features, outcome_vector, read_tables, \
+    table_paths
 from lungai.rp.columns import FEATURE_SETS, infer_roles
 from lungai.rp.explain import model_inputs
 from lungai.rp.metrics import evaluate
@@ -26,6 +27,10 @@ UNCERTAINTY = ("95 % percentile interval of the risks predicted by {n} copies of
                "(same hyper-parameters) refitted on stratified bootstrap resamples of the training cohort: "
                "it reflects how much the model itself is uncertain because the cohort is finite, "
                "not the patient's chance of RP (that is the risk).")
+
+
+OUTPUT_FILES = (model_io.MODEL_FILE, model_io.CARD_FILE, "model_card.md", model_io.METRICS_FILE, "roc.png",
+                "calibration.png", "cv_predictions.csv")
 
 
 @dataclass
@@ -49,14 +54,17 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
              n_boot: int | None = None, final: str | None = None, seed: int = 0, overwrite: bool = False,
              make_plots: bool = True) -> TrainResult:
     """Train and validate RP models on ``table`` (CSV path or DataFrame) and lock the best one."""
-    source = str(table) if not isinstance(table, pd.DataFrame) else "DataFrame"
-    df = table if isinstance(table, pd.DataFrame) else read_table(table)
+    inputs = table_paths(table)
+    source = ", ".join(p.name for p in inputs) or "DataFrame"
+    df = table if isinstance(table, pd.DataFrame) else read_tables(table)
     model_dir = Path(model_dir)
     if (model_dir / model_io.MODEL_FILE).exists() and not overwrite:
         raise InputError(f"{model_dir} already holds a model", "choose a new output directory (or --overwrite)")
-    if not isinstance(table, pd.DataFrame) and Path(table).resolve().parent == model_dir.resolve() \
-            and Path(table).name in (model_io.MODEL_FILE, model_io.CARD_FILE, model_io.METRICS_FILE):
-        raise InputError(f"the input {table} would be overwritten", "choose another output directory")
+    written = {(model_dir / name).resolve() for name in OUTPUT_FILES}
+    clash = [str(p) for p in inputs + ([Path(role_file)] if role_file else []) if p.resolve() in written]
+    if clash:
+        raise InputError(f"the input(s) {clash} would be overwritten by the model files",
+                         "choose another output directory")
     models = _parse_list(models, MODELS, "model(s)")
     y = outcome_vector(df, outcome)
     roles = infer_roles(df, outcome, role_file)
