@@ -28,8 +28,12 @@ def _triple(point: Sequence[float]) -> str:
     return ",".join(f"{float(v):.3f}" for v in point)
 
 
-def _given(path) -> bool:
+def is_set(path) -> bool:
+    """A path the user chose (parameter-node paths default to "." when empty)."""
     return path is not None and str(path) not in ("", ".")
+
+
+_given = is_set
 
 
 def segment(ct: Path, output_dir: Path, model_dir: Optional[Path] = None, method: str = "ensemble",
@@ -82,6 +86,14 @@ def segment_column_name(name: str) -> str:
     safe = "".join(c if c.isalnum() else "_" for c in name.strip().lower()).strip("_")
     safe = "_".join(part for part in safe.split("_") if part)
     return {"tumor": "tumour"}.get(safe, safe) or "segment"
+
+
+def parse_numbers(text: str):
+    """ "1, 2;3" -> [1.0, 2.0, 3.0]; None when a value is not a number."""
+    try:
+        return [float(v) for v in str(text).replace(";", ",").split(",") if v.strip()]
+    except ValueError:
+        return None
 
 
 def _feature_options(feature_classes, image_types, log_sigma, wide) -> list[str]:

@@ -1,4 +1,5 @@
-"""A ``lungai radiomics-batch`` manifest from a folder of cases (the panel's "folder" batch mode).
+"""Manifests for the batch commands: a ``lungai radiomics-batch`` manifest from a folder of cases
+(the panel's "folder" batch mode) and the one-patient CT manifest of ``lungai stage``.
 
 Layout: one sub-folder per case (the folder name is the case id) holding the CT as ``ct.*`` or
 ``image.*`` (.nii.gz, .nii, .nrrd, .mha) and either
@@ -72,3 +73,14 @@ def write_manifest(rows: list[dict], path: Path, base: Path) -> Path:
             writer.writerow({k: (str(Path(base) / v) if k in ("image", "mask", "tumour", "lungs") and v else v)
                              for k, v in row.items()})
     return path
+
+
+def write_ct_manifest(path: Path, patient_id: str, ct, mask) -> Path:
+    """The one-patient CT manifest of ``lungai stage`` (columns id, image, mask; paths relative to it)."""
+    from LungAICommon.commands import ct_manifest_rows
+
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["id", "image", "mask"])
+        writer.writeheader()
+        writer.writerows(ct_manifest_rows(patient_id, ct, mask))
+    return Path(path)

@@ -14,6 +14,25 @@ from typing import Optional
 UNCERTAINTY_COLOR_NODE_ID = "vtkMRMLPETProceduralColorNodePET-Heat"
 
 
+def segment_names(seg_node) -> list:
+    """Names of the node's segments, in order ([] for no node)."""
+    if seg_node is None:
+        return []
+    seg = seg_node.GetSegmentation()
+    return [seg.GetNthSegment(i).GetName() for i in range(seg.GetNumberOfSegments())]
+
+
+def union_masks(paths, path: Path) -> Path:
+    """Write the union of binary mask files (same grid) to ``path``."""
+    import SimpleITK as sitk
+    from lungai.io import write_image
+
+    union = sitk.ReadImage(str(paths[0])) > 0
+    for other in paths[1:]:
+        union = sitk.Or(union, sitk.ReadImage(str(other)) > 0)
+    return write_image(sitk.Cast(union, sitk.sitkUInt8), path)
+
+
 def export_volume(volume_node, path: Path) -> Path:
     """Write a scalar volume node to ``path`` (.nii.gz/.nrrd) with its geometry."""
     from lungai import mrml

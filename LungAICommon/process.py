@@ -333,3 +333,15 @@ class ProcessChain:
 
     def cancel(self, grace_seconds: float = 5.0, block: bool = False) -> None:
         self.current.cancel(grace_seconds=grace_seconds, block=block)
+
+
+def run_job(start_job, parameters, timeout: Optional[float] = 1800):
+    """Start a panel job (``start_job(parameters) -> (process, outputs)``), wait, return its outputs.
+
+    For the Python console and self-tests; the panels poll the same job from a Qt timer instead.
+    """
+    job, outputs = start_job(parameters)
+    job.start()
+    if job.wait(timeout=timeout) != 0:
+        raise RuntimeError(f"{job.describe()} failed: {job.error_message()}")
+    return outputs

@@ -24,7 +24,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from LungAICommon import commands, install, results, sampledata
-from LungAICommon.process import LungAIProcess
+from LungAICommon.process import LungAIProcess, run_job
 
 REQUESTER = "Lung AI Segmentation"
 
@@ -66,10 +66,6 @@ class LungAISegParameterNode:
     architecture: Annotated[str, Choice(list(commands.SEG_ARCHITECTURES))] = "attention_unet"
     members: Annotated[int, WithinRange(1, 10)] = 3
     epochs: Annotated[int, WithinRange(1, 2000)] = 20
-
-
-def _isSet(path) -> bool:
-    return path is not None and str(path) not in ("", ".")
 
 
 class LungAISegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -230,15 +226,15 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
             return "Select or place an ROI box (mode 'roi')"
         if p.mode == "seed" and (p.seedPoints is None or p.seedPoints.GetNumberOfControlPoints() < 1):
             return "Place a seed point inside the tumour (mode 'seed')"
-        if p.model == "folder" and not (_isSet(p.modelDirectory) and pathlib.Path(p.modelDirectory).is_dir()):
+        if p.model == "folder" and not (commands.is_set(p.modelDirectory) and pathlib.Path(p.modelDirectory).is_dir()):
             return "Choose the model folder (or select the default model)"
         return None
 
     def trainingInputProblem(self, p):
         for value, what in ((p.trainImages, "images"), (p.trainMasks, "masks")):
-            if not (_isSet(value) and pathlib.Path(value).is_dir()):
+            if not (commands.is_set(value) and pathlib.Path(value).is_dir()):
                 return f"Choose the training {what} folder"
-        if not _isSet(p.trainOutput):
+        if not commands.is_set(p.trainOutput):
             return "Choose an output folder for the model"
         return None
 
@@ -330,12 +326,8 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
 
     # ---------------------------------------------------------------- scripting / self-test
     def run(self, startJob, p, timeout=1800):
-        """Run a job to completion (Python console, self-tests); the GUI uses the Cancel-able runner."""
-        job, outputDir = startJob(p)
-        job.start()
-        if job.wait(timeout=timeout) != 0:
-            raise RuntimeError(f"lungai {job.args[0]} failed: {job.error_message()}")
-        return outputDir
+        """Run a job to completion (Python console, self-tests); the panel polls it instead."""
+        return run_job(startJob, p, timeout)
 
 
 def _voxelMl(img):

@@ -24,7 +24,8 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from LungAICommon import commands, install, sampledata
-from LungAICommon.process import LungAIProcess, ProcessChain
+from LungAICommon.nodes import segment_names
+from LungAICommon.process import LungAIProcess, ProcessChain, run_job
 
 REQUESTER = "Lung Radiomics"
 
@@ -76,10 +77,6 @@ class LungRadiomicsParameterNode:
     batchOutput: pathlib.Path
     workers: Annotated[int, WithinRange(0, 16)] = 2
     batchWide: bool = False
-
-
-def _isSet(path) -> bool:
-    return path is not None and str(path) not in ("", ".")
 
 
 class LungRadiomicsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -164,7 +161,7 @@ class LungRadiomicsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.presetComboBox.enabled = p.paramsSource == "preset"
         self.ui.paramsFilePathLineEdit.enabled = p.paramsSource == "file"
         self.ui.logSigmaLineEdit.enabled = p.typeLoG
-        self.ui.exportButton.enabled = p.outputTable is not None and _isSet(p.exportPath)
+        self.ui.exportButton.enabled = p.outputTable is not None and commands.is_set(p.exportPath)
         self.ui.batchFolderPathLineEdit.enabled = p.batchSource == "folder"
         self.ui.batchManifestPathLineEdit.enabled = p.batchSource == "manifest"
         self.ui.resultsTableView.setMRMLTableNode(p.outputTable)
@@ -230,20 +227,12 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
     def getParameterNode(self):
         return LungRadiomicsParameterNode(super().getParameterNode())
 
-    @staticmethod
-    def segmentNames(segNode):
-        if segNode is None:
-            return []
-        seg = segNode.GetSegmentation()
-        return [seg.GetNthSegment(i).GetName() for i in range(seg.GetNumberOfSegments())]
+    segmentNames = staticmethod(segment_names)
 
     def featureOptions(self, p):
         classes = [c for c in commands.FEATURE_CLASSES if getattr(p, f"class_{c}")]
         types = [t for t, on in (("Original", p.typeOriginal), ("LoG", p.typeLoG), ("Wavelet", p.typeWavelet)) if on]
-        try:
-            sigmas = [float(v) for v in p.logSigma.replace(";", ",").split(",") if v.strip()]
-        except ValueError:
-            sigmas = None
+        sigmas = commands.parse_numbers(p.logSigma)
         params = str(p.paramsFile) if p.paramsSource == "file" else p.preset
         return params, classes, types, sigmas
 
@@ -258,7 +247,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
 
     def _settingsProblem(self, p):
         params, classes, types, sigmas = self.featureOptions(p)
-        if p.paramsSource == "file" and not (_isSet(p.paramsFile) and pathlib.Path(p.paramsFile).is_file()):
+        if p.paramsSource == "file" and not (commands.is_set(p.paramsFile) and pathlib.Path(p.paramsFile).is_file()):
             return "Choose the pyradiomics parameter file"
         if not classes or not types:
             return "Tick at least one feature class and one image type"
@@ -268,11 +257,11 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
 
     def batchProblem(self, p):
         if p.batchSource == "folder":
-            if not (_isSet(p.batchFolder) and pathlib.Path(p.batchFolder).is_dir()):
+            if not (commands.is_set(p.batchFolder) and pathlib.Path(p.batchFolder).is_dir()):
                 return "Choose the folder of cases"
-        elif not (_isSet(p.batchManifest) and pathlib.Path(p.batchManifest).is_file()):
+        elif not (commands.is_set(p.batchManifest) and pathlib.Path(p.batchManifest).is_file()):
             return "Choose the manifest CSV"
-        if not _isSet(p.batchOutput):
+        if not commands.is_set(p.batchOutput):
             return "Choose the output CSV"
         return self._settingsProblem(p)
 
@@ -308,7 +297,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
 
     def doseCommand(self, p, ct, workDir):
         """Lungs = every segment whose name contains "lung"; GTV = the segment named Tumor/Tumour."""
-        from LungAICommon.nodes import export_segment, export_volume
+        from LungAICommon.nodes import export_segment, export_volume, union_masks
 
         names = self.segmentNames(p.segmentation)
         lungs = [n for n in names if "lung" in n.lower()]
@@ -316,21 +305,11 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             raise ValueError("Dose features need lung segments (names containing 'lung'); run 'Segment lungs' in Lung AI Segmentation")
         masks = [export_segment(slicer.mrmlScene, p.segmentation, n, p.inputVolume, workDir / f"lung_{i}.nii.gz")
                  for i, n in enumerate(lungs)]
-        lungMask = self._union(masks, workDir / "lungs.nii.gz")
+        lungMask = union_masks(masks, workDir / "lungs.nii.gz")
         gtv = next((n for n in names if commands.segment_column_name(n) == "tumour"), None)
         gtvMask = export_segment(slicer.mrmlScene, p.segmentation, gtv, p.inputVolume, workDir / "gtv.nii.gz") if gtv else None
         dose = export_volume(p.doseVolume, workDir / "dose.nii.gz")
         return commands.dose_features(dose, ct, lungMask, workDir / "dose.csv", gtv=gtvMask)
-
-    @staticmethod
-    def _union(masks, path):
-        import SimpleITK as sitk
-        from lungai.io import write_image
-
-        union = sitk.ReadImage(str(masks[0]))
-        for m in masks[1:]:
-            union = sitk.Or(union, sitk.ReadImage(str(m)))
-        return write_image(union, path)
 
     def startFeatures(self, p):
         workDir = pathlib.Path(tempfile.mkdtemp(prefix="lungai-radiomics-", dir=slicer.app.temporaryPath))
@@ -395,12 +374,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         return path
 
     def run(self, startJob, p, timeout=1800):
-        """Run a job to completion (Python console, self-tests)."""
-        job, outputs = startJob(p)
-        job.start()
-        if job.wait(timeout=timeout) != 0:
-            raise RuntimeError(f"lungai failed: {job.error_message()}")
-        return outputs
+        """Run a job to completion (Python console, self-tests); the panel polls it instead."""
+        return run_job(startJob, p, timeout)
 
 
 class LungRadiomicsTest(ScriptedLoadableModuleTest):

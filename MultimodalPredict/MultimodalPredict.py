@@ -26,7 +26,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from LungAICommon import commands, install, results, sampledata
-from LungAICommon.process import LungAIProcess
+from LungAICommon.process import LungAIProcess, run_job
 
 REQUESTER = "Multimodal Predict"
 
@@ -64,10 +64,6 @@ class MultimodalPredictParameterNode:
     stagePatient: str = ""
     stageOutputTable: vtkMRMLTableNode
     gradcamVolume: vtkMRMLScalarVolumeNode
-
-
-def _isSet(path) -> bool:
-    return path is not None and str(path) not in ("", ".")
 
 
 def _number(text):
@@ -158,7 +154,7 @@ class MultimodalPredictWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
     def updateClinicalForm(self):
         """One row per clinical feature of the chosen RP model; values kept in the parameter node."""
         p = self._parameterNode
-        model = str(p.rpModelDirectory) if _isSet(p.rpModelDirectory) else None
+        model = str(p.rpModelDirectory) if commands.is_set(p.rpModelDirectory) else None
         fields, info = self.logic.clinicalForm(p)
         self.ui.rpModelInfoLabel.text = info
         values = json.loads(p.clinicalValues or "{}")
@@ -238,7 +234,7 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
     # ---------------------------------------------------------------- RP risk
     def clinicalForm(self, p):
         """([(clinical feature, hint)], model description) for the chosen model folder."""
-        if not _isSet(p.rpModelDirectory):
+        if not commands.is_set(p.rpModelDirectory):
             return [], "Choose a model folder (written by 'lungai rp train')"
         try:
             card = results.model_card(p.rpModelDirectory)
@@ -258,7 +254,7 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         return assemble_patient_row(p.radiomicsTable, p.doseTable if p.doseTable is not None else {}, clinical, case)
 
     def riskInputProblem(self, p):
-        if not (_isSet(p.rpModelDirectory) and (pathlib.Path(p.rpModelDirectory) / "model_card.json").is_file()):
+        if not (commands.is_set(p.rpModelDirectory) and (pathlib.Path(p.rpModelDirectory) / "model_card.json").is_file()):
             return "Choose an RP model folder (with model_card.json)"
         if p.radiomicsTable is None and p.doseTable is None and p.clinicalValues in ("", "{}"):
             return "Give the patient's features: radiomics table, dose table and/or clinical values"
@@ -289,9 +285,9 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
 
     # ---------------------------------------------------------------- stage
     def stageInputProblem(self, p):
-        if not (_isSet(p.stageModelDirectory) and pathlib.Path(p.stageModelDirectory).is_dir()):
+        if not (commands.is_set(p.stageModelDirectory) and pathlib.Path(p.stageModelDirectory).is_dir()):
             return "Choose a stage model folder"
-        if not any(_isSet(f) and pathlib.Path(f).is_file() for f in (p.ehrFile, p.rnaFile)) and p.stageVolume is None:
+        if not any(commands.is_set(f) and pathlib.Path(f).is_file() for f in (p.ehrFile, p.rnaFile)) and p.stageVolume is None:
             return "Give an EHR table, an RNA table and/or a CT"
         if p.stageVolume is not None and p.stageSegmentation is None:
             return "The CT branch needs the tumour segmentation"
@@ -301,9 +297,8 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
 
     def startStage(self, p):
         """Export the CT and its tumour segment (with a one-row CT manifest) and run the stage model."""
-        import csv
-
-        from LungAICommon.nodes import export_segment, export_volume
+        from LungAICommon.manifest import write_ct_manifest
+        from LungAICommon.nodes import export_segment, export_volume, segment_names
 
         problem = self.stageInputProblem(p)
         if problem:
@@ -312,25 +307,16 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         manifest = None
         if p.stageVolume is not None:
             ct = export_volume(p.stageVolume, workDir / "ct.nii.gz")
-            segment = next((n for n in self._segmentNames(p.stageSegmentation)
+            segment = next((n for n in segment_names(p.stageSegmentation)
                             if commands.segment_column_name(n) == "tumour"), None)
             if segment is None:
                 raise ValueError("The segmentation has no 'Tumor' segment")
             mask = export_segment(slicer.mrmlScene, p.stageSegmentation, segment, p.stageVolume, workDir / "tumour.nii.gz")
-            manifest = workDir / "ct_manifest.csv"
-            with open(manifest, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=["id", "image", "mask"])
-                writer.writeheader()
-                writer.writerows(commands.ct_manifest_rows(p.stagePatient, ct.name, mask.name))
-        ehr = p.ehrFile if _isSet(p.ehrFile) else None
-        rna = p.rnaFile if _isSet(p.rnaFile) else None
+            manifest = write_ct_manifest(workDir / "ct_manifest.csv", p.stagePatient, ct.name, mask.name)
+        ehr = p.ehrFile if commands.is_set(p.ehrFile) else None
+        rna = p.rnaFile if commands.is_set(p.rnaFile) else None
         args = commands.stage_predict(p.stageModelDirectory, workDir / "output", ehr=ehr, rna=rna, ct_manifest=manifest)
         return LungAIProcess(args), workDir / "output"
-
-    @staticmethod
-    def _segmentNames(segNode):
-        seg = segNode.GetSegmentation()
-        return [seg.GetNthSegment(i).GetName() for i in range(seg.GetNumberOfSegments())]
 
     def loadStage(self, p, outputDir):
         """Predictions table, the patient's class probabilities and top genes, Grad-CAM overlay."""
@@ -360,12 +346,8 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         return text
 
     def run(self, startJob, p, timeout=1800):
-        """Run a job to completion (Python console, self-tests)."""
-        job, outputs = startJob(p)
-        job.start()
-        if job.wait(timeout=timeout) != 0:
-            raise RuntimeError(f"lungai failed: {job.error_message()}")
-        return outputs
+        """Run a job to completion (Python console, self-tests); the panel polls it instead."""
+        return run_job(startJob, p, timeout)
 
 
 class MultimodalPredictTest(ScriptedLoadableModuleTest):
