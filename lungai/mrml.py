@@ -256,6 +256,11 @@ def dataframe_from_table_node(node):
 
 
 # ---------------------------------------------------------------- scenes
+def new_scene():
+    """An empty MRML scene (headless with slicer-core; in the application use ``slicer.mrmlScene``)."""
+    return slicer.vtkMRMLScene()
+
+
 def save_scene(scene, path: str | Path) -> Path:
     """Save every storable node and the scene as one ``.mrb`` bundle that opens in 3D Slicer."""
     path = Path(path)

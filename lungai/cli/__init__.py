@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "seg",
     "rp",
     "stage",
+    "demo",
 ]
 
 

@@ -1,0 +1,159 @@
+"""The self-contained HTML report (one file, images embedded as data URIs).
+
+Every headline number carries an ``id`` and a ``data-value`` attribute, so that tests (and
+scripts) can read exactly what the clinician sees.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1060px;margin:24px auto;color:#1b1f24;padding:0 16px}
+h1{font-size:1.6em;margin-bottom:0}h2{border-bottom:2px solid #e1e4e8;padding-bottom:4px;margin-top:32px}
+.sub{color:#57606a}.banner{background:#fff8c5;border:1px solid #d4a72c;padding:8px 12px;border-radius:6px;margin:12px 0}
+.cards{display:flex;gap:12px;flex-wrap:wrap}.card{border:1px solid #d0d7de;border-radius:8px;padding:10px 14px;min-width:150px}
+.card .v{font-size:1.6em;font-weight:600}.card .l{color:#57606a;font-size:.85em}
+.ok{color:#1a7f37}.warn{color:#cf222e}table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #d0d7de;padding:4px 8px;font-size:.9em;text-align:left}
+th{background:#f6f8fa}img{max-width:100%}.small{font-size:.85em;color:#57606a}
+"""
+
+
+def _img(png: bytes | None, alt: str) -> str:
+    if not png:
+        return ""
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _num(ident: str, value, fmt: str = "{:.2f}", unit: str = "") -> str:
+    if value is None:
+        return f'<span id="{ident}" data-value="">n/a</span>'
+    shown = fmt.format(value) + (f" {unit}" if unit else "")
+    return f'<span id="{ident}" data-value="{value!r}">{html.escape(shown)}</span>'
+
+
+def _card(label: str, body: str, cls: str = "") -> str:
+    return f'<div class="card"><div class="v {cls}">{body}</div><div class="l">{html.escape(label)}</div></div>'
+
+
+def _table(rows: list[tuple], header: tuple) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c if str(c).startswith('<span') else html.escape(str(c))}</td>" for c in r)
+                   + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _segmentation(s: dict, figs: dict) -> str:
+    seg = s["segmentation"]
+    review = seg["needs_review"]
+    flag = ('<span id="needs-review" data-value="true" class="warn">needs expert review</span>' if review else
+            '<span id="needs-review" data-value="false" class="ok">no review flag</span>')
+    cards = "".join([
+        _card("confidence (expected Dice, 0-1)", _num("confidence", seg["confidence"])),
+        _card(f"review threshold {seg['review_threshold']:.2f}", flag, "warn" if review else "ok"),
+        _card("tumour volume", _num("tumour-volume-ml", seg["tumor_volume_ml"], "{:.2f}", "ml")),
+        _card("connected components", _num("n-components", seg["n_components"], "{:d}")),
+    ])
+    truth = ""
+    if s.get("truth_dice") is not None:
+        truth = (f"<p>The built-in sample is a phantom with a known answer: Dice between the model's tumour and the "
+                 f"planted tumour = {_num('truth-dice', s['truth_dice'])} (dashed green contour above).</p>")
+    model = s.get("seg_model", {})
+    return f"""
+<h2>Tumour segmentation and how sure the model is</h2>
+<div class="cards">{cards}</div>
+<p><b>What the confidence means.</b> It is the model's own estimate of the Dice overlap between its
+contour and an expert's, computed from how much the {seg['members']} ensemble members
+({html.escape(seg['method'])}) disagree, and calibrated on validation cases where the true Dice was known
+(validation Pearson r between confidence and Dice: {model.get('validation_r', 'n/a')}).
+Cases below the review threshold ({seg['review_threshold']:.2f}) are flagged for expert review:
+small tumours, atelectasis next to the tumour and pleural effusion are the typical reasons.
+The coloured overlay shows <i>where</i> the model is unsure (predictive entropy per voxel).</p>
+{_img(figs.get('slices'), 'axial and coronal slices through the tumour')}
+{truth}
+<p class="small">Method: {html.escape(seg['method'])}, members {seg['members']}, MC passes {seg['mc_passes']};
+region of interest: {html.escape(str(seg.get('roi_mode', '')))}. Notes: {html.escape('; '.join(seg.get('notes', [])) or 'none')}.</p>
+"""
+
+
+def _lungs_and_features(s: dict) -> str:
+    lungs = s["lungs"]
+    rows = [(f["segment"], f["label"], _num(f"feature-{f['segment']}-{f['feature']}", f["value"], "{:.4g}"))
+            for f in s["radiomics"]["key_features"]]
+    return f"""
+<h2>Lungs and key radiomic features</h2>
+<div class="cards">{_card('right lung', _num('right-lung-ml', lungs['right_lung'], '{:.0f}', 'ml'))}
+{_card('left lung', _num('left-lung-ml', lungs['left_lung'], '{:.0f}', 'ml'))}</div>
+<p>{s['radiomics']['n_features']} pyradiomics features were computed (all in <code>radiomics_long.csv</code>;
+{html.escape(s['radiomics']['params'])}). A selection:</p>
+{_table(rows, ('segment', 'feature', 'value'))}
+"""
+
+
+def _dose(s: dict, figs: dict) -> str:
+    d = s["dose"]
+    rows = [("mean lung dose (MLD)", _num("mld-gy", d["dose_mld_gy"], "{:.2f}", "Gy")),
+            ("V5 / V13 / V20 / V30", " / ".join(f"{d[f'dose_v{v}_pct']:.1f} %" for v in (5, 13, 20, 30))),
+            ("D2 / D50 / D98", " / ".join(f"{d[f'dose_d{x}_gy']:.1f} Gy" for x in (2, 50, 98))),
+            ("GTV dose mean (min-max)", f"{d['dose_gtv_mean_gy']:.1f} Gy ({d['dose_gtv_min_gy']:.1f}-{d['dose_gtv_max_gy']:.1f})")]
+    return f"""
+<h2>Dose to the lungs</h2>
+<p>{html.escape(s['dose_source'])} Lung metrics are for the lungs minus the GTV.</p>
+{_table(rows, ('metric', 'value'))}
+{_img(figs.get('dvh'), 'dose-volume histogram')}
+"""
+
+
+def _rp(s: dict, figs: dict) -> str:
+    r = s["rp"]
+    return f"""
+<h2>Radiation pneumonitis (grade &ge; 2) risk</h2>
+<div class="cards">{_card('predicted risk', _num('rp-risk', r['risk'], '{:.1%}'))}
+{_card('uncertainty interval', f"{r['risk_low']:.1%} - {r['risk_high']:.1%}")}</div>
+<p>{html.escape(r['model_description'])} The interval shows how much the risk moves between models refitted on
+resamples of the training cohort. Bars: the features that moved this patient's risk most (Shapley values,
+log-odds; red raises, blue lowers).</p>
+{_img(figs.get('rp'), 'top contributions to the RP risk')}
+"""
+
+
+def _stage(s: dict, figs: dict) -> str:
+    st = s["stage"]
+    rows = [(c, _num(f"stage-p-{c}", p, "{:.2f}")) for c, p in zip(st["classes"], st["probabilities"])]
+    return f"""
+<h2>Stage probabilities</h2>
+<p>{html.escape(st['model_description'])} Modalities available for this patient: {html.escape(st['modalities'])}.</p>
+{_table(rows, ('class', 'probability'))}
+{_img(figs.get('stage'), 'stage probabilities')}
+"""
+
+
+def write_report(path, summary: dict, figures: dict) -> Path:
+    """Write the report; ``figures`` maps 'slices', 'dvh', 'rp', 'stage' to PNG bytes."""
+    s = summary
+    methods = "".join(f"<li>{html.escape(m)}</li>" for m in s["methods"])
+    limits = "".join(f"<li>{html.escape(m)}</li>" for m in s["limitations"])
+    page = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>SlicerLungAI report - {html.escape(s['case'])}</title><style>{CSS}</style></head><body>
+<h1>SlicerLungAI report</h1>
+<div class="sub">case <b id="case">{html.escape(s['case'])}</b> &middot; {html.escape(s['input']['description'])}
+&middot; generated {html.escape(s['generated'])} by lungai {html.escape(s['version'])}</div>
+<div class="banner"><b>Research use only.</b> Not a medical device; not for diagnosis or treatment decisions.</div>
+{_segmentation(s, figures)}
+{_lungs_and_features(s)}
+{_dose(s, figures)}
+{_rp(s, figures)}
+{_stage(s, figures)}
+<h2>Methods</h2><ul>{methods}</ul>
+<h2>Limitations</h2><ul>{limits}</ul>
+<p class="small">All intermediate results are next to this file (NIfTI, CSV, JSON) and in <code>scene.mrb</code>,
+which opens in 3D Slicer. Total run time {s['timings']['total_s']:.0f} s.</p>
+</body></html>
+"""
+    out = Path(path)
+    tmp = out.with_name(".partial-" + out.name)
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(out)
+    return out

@@ -1,0 +1,57 @@
+"""The demo's results as one MRML scene (``scene.mrb``) that opens in 3D Slicer as is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import SimpleITK as sitk
+
+from lungai import mrml
+
+# Slicer's built-in colour tables (present in every Slicer application)
+HEAT_COLORS = "vtkMRMLColorTableNodeFileInferno.txt"
+DOSE_COLORS = "vtkMRMLColorTableNodeRainbow"
+
+
+def _table(scene, path: Path, name: str):
+    if path.exists():
+        mrml.table_node_from_dataframe(scene, pd.read_csv(path), name)
+
+
+def build_demo_scene(scene, out_dir: Path) -> dict:
+    """Add CT, lung + tumour segmentation, uncertainty, dose and result tables to ``scene``."""
+    out = Path(out_dir)
+    ct = sitk.ReadImage(str(out / "ct.nii.gz"))
+    ct_node = mrml.volume_node_from_image(scene, ct, "CT")
+    lungs = sitk.ReadImage(str(out / "lungs.nii.gz"))
+    seg_node, _ = mrml.mask_to_segment(scene, lungs == 1, "Right lung", reference_volume_node=ct_node)
+    seg_node.SetName("LungAI segmentation")
+    mrml.mask_to_segment(scene, lungs == 2, "Left lung", seg_node=seg_node)
+    mrml.mask_to_segment(scene, sitk.ReadImage(str(out / "tumor.nii.gz")) > 0, "Tumor", seg_node=seg_node)
+    nodes = {"ct": ct_node, "segmentation": seg_node}
+    for key, file, name, colors in (("uncertainty", "uncertainty.nii.gz", "Tumor uncertainty (entropy)", HEAT_COLORS),
+                                    ("dose", "dose.nii.gz", "Synthetic dose (Gy)", DOSE_COLORS)):
+        if (out / file).exists():
+            node = mrml.volume_node_from_image(scene, sitk.ReadImage(str(out / file)), name)
+            node.GetDisplayNode().SetAndObserveColorNodeID(colors)
+            nodes[key] = node
+    _table(scene, out / "radiomics_long.csv", "Radiomics")
+    _table(scene, out / "dose.csv", "Dose features")
+    _table(scene, out / "rp_prediction.csv", "RP risk")
+    _table(scene, out / "stage_probabilities.csv", "Stage probabilities")
+    if (out / "result.json").exists():
+        import json
+
+        info = json.loads((out / "result.json").read_text())
+        row = {k: info[k] for k in ("confidence", "needs_review", "review_threshold", "tumor_volume_ml",
+                                    "n_components", "method", "members", "mc_passes") if k in info}
+        mrml.table_node_from_dataframe(scene, pd.DataFrame([row]), "Tumor segmentation confidence")
+    return nodes
+
+
+def save_demo_scene(out_dir, mrb_path) -> Path:
+    """Build the scene from the demo's files and save it as ``.mrb``."""
+    scene = mrml.new_scene()
+    build_demo_scene(scene, Path(out_dir))
+    return mrml.save_scene(scene, mrb_path)
