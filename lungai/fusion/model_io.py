@@ -63,7 +63,7 @@ def save(out_dir, pipeline: FusionPipeline, baseline: Optional[BaselinePipeline]
     tensors["graph.edge_index"] = torch.as_tensor(pipeline.edges, dtype=torch.long).contiguous()
     if pipeline.genes is not None:
         for k, v in pipeline.genes.tensors().items():
-            tensors[f"genes.{k}"] = torch.as_tensor(v).contiguous()
+            tensors[f"genes.{k}"] = torch.tensor(np.array(v, np.float32))
     save_file(tensors, str(out / "fusion.safetensors"))
     if pipeline.ehr_encoder is not None and pipeline.ehr_encoder.transformer is not None:
         _skops_dump(pipeline.ehr_encoder.transformer, out / "ehr_encoder.skops")

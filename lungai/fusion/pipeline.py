@@ -38,6 +38,7 @@ class FusionConfig:
     weight_decay: float = 1e-3
     epochs: int = 150
     patience: int = 20
+    min_epochs: int = 20            # no early stop / best-epoch choice before this
     batch_size: int = 32
     gamma: float = 2.0
     val_fraction: float = 0.2
@@ -150,6 +151,7 @@ class FusionPipeline:
                                y[va] if va is not None else None, n_classes=len(self.classes),
                                epochs=cfg.epochs, patience=cfg.patience, lr=cfg.lr,
                                weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, gamma=cfg.gamma,
+                               min_epochs=cfg.min_epochs,
                                seed=cfg.seed, progress=progress)
         return self
 

@@ -40,7 +40,8 @@ def _expression(rng, y, n_genes, module, factors=5, shift=1.5):
 
 
 def make_cohort(out_dir, n: int = 90, seed: int = 0, n_genes: int = 200, module_size: int = 15,
-                ct_shape=(96, 96, 40), ct_spacing=(3.5, 3.5, 5.0), missing_fraction: float = 0.1) -> dict:
+                ct_shape=(96, 96, 40), ct_spacing=(3.5, 3.5, 5.0), missing_fraction: float = 0.1,
+                rna_shift: float = 1.5) -> dict:
     """Write the cohort into ``out_dir``; returns {"ehr", "rna", "ct", "truth"} paths."""
     from lungai.synthetic import PhantomSpec, TumourSpec, labels, make_phantom
 
@@ -69,7 +70,7 @@ def make_cohort(out_dir, n: int = 90, seed: int = 0, n_genes: int = 200, module_
     ehr.to_csv(out / "ehr.csv", index=False)
 
     # RNA (genes x patients, to exercise orientation detection)
-    x = _expression(rng, y, n_genes, module)
+    x = _expression(rng, y, n_genes, module, shift=rna_shift)
     has_rna = rng.random(n) >= missing_fraction
     rna = pd.DataFrame(x[has_rna].T, index=pd.Index(genes, name="gene"),
                        columns=[i for i, h in zip(ids, has_rna) if h]).round(4)

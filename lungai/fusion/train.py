@@ -30,8 +30,9 @@ def _batch(arrays: dict, idx) -> tuple:
 
 def fit(model: torch.nn.Module, train: dict, y: np.ndarray, val=None, y_val=None, *, n_classes: int,
         epochs: int = 150, patience: int = 20, lr: float = 3e-3, weight_decay: float = 1e-3,
-        batch_size: int = 32, gamma: float = 2.0, seed: int = 0, progress=None) -> dict:
-    """Train ``model`` in place; keeps the weights of the epoch with the lowest validation loss.
+        batch_size: int = 32, gamma: float = 2.0, seed: int = 0, min_epochs: int = 20, progress=None) -> dict:
+    """Train ``model`` in place; keeps the weights of the epoch with the lowest validation loss
+    among epochs >= ``min_epochs`` (small validation sets make early minima noise).
 
     ``train``/``val`` are dicts of tensors ``ehr``, ``genes``, ``ct``, ``avail``.  Returns a history.
     """
@@ -54,7 +55,7 @@ def fit(model: torch.nn.Module, train: dict, y: np.ndarray, val=None, y_val=None
             loss = loss_fn(model(*_batch(train, idx)), yt[idx])
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         history["train_loss"].append(total / n)
         if val is None:
             continue
@@ -62,6 +63,8 @@ def fit(model: torch.nn.Module, train: dict, y: np.ndarray, val=None, y_val=None
         with torch.no_grad():
             vloss = float(loss_fn(model(*_batch(val, slice(None))), torch.as_tensor(y_val, dtype=torch.long)))
         history["val_loss"].append(vloss)
+        if epoch + 1 < min(min_epochs, epochs):
+            continue
         if vloss < best - 1e-5:
             best, best_state, since = vloss, copy.deepcopy(model.state_dict()), 0
         else:
@@ -73,6 +76,8 @@ def fit(model: torch.nn.Module, train: dict, y: np.ndarray, val=None, y_val=None
     if best_state is not None:
         model.load_state_dict(best_state)
     history["epochs_run"] = len(history["train_loss"])
-    history["best_epoch"] = int(np.argmin(history["val_loss"])) + 1 if history["val_loss"] else epochs
+    warm = min(min_epochs, epochs) - 1
+    vl = history["val_loss"]
+    history["best_epoch"] = warm + int(np.argmin(vl[warm:])) + 1 if len(vl) > warm else len(history["train_loss"])
     model.eval()
     return history

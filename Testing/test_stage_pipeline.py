@@ -1,0 +1,191 @@
+"""lungai.fusion end to end on a tiny synthetic multimodal cohort: models, training, locked models,
+explanations, the ``lungai stage`` CLI and the Slicer logic on real MRML."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+import torch
+
+from lungai.errors import InputError
+from lungai.fusion import explain, model_io
+from lungai.fusion.baseline import BaselinePipeline
+from lungai.fusion.data import load_cohort
+from lungai.fusion.models.fusion import FusionModel
+from lungai.fusion.pipeline import FusionConfig, FusionPipeline
+from lungai.fusion.synthetic import make_cohort
+
+CLASSES = ["I", "II", "III"]
+FAST = dict(epochs=20, patience=100, top_k=40, neighbours=4, seed=0, lr=1e-2)
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory):
+    out = tmp_path_factory.mktemp("stage_cohort")
+    return make_cohort(out, n=24, seed=3, n_genes=40, module_size=8, ct_shape=(48, 48, 24), ct_spacing=(6.0, 6.0, 5.0),
+                       rna_shift=3.0)
+
+
+@pytest.fixture(scope="module")
+def cohort(paths):
+    return load_cohort(paths["ehr"], paths["rna"], paths["ct"], label="stage")
+
+
+@pytest.fixture(scope="module")
+def trained(cohort):
+    return FusionPipeline(FusionConfig(**FAST), CLASSES).fit(cohort)
+
+
+def test_masking_token_replaces_a_missing_modality():
+    torch.manual_seed(0)
+    edges = torch.tensor([[0, 1, 2], [1, 2, 0]])
+    for fusion in ("concat", "simple", "weighted"):
+        model = FusionModel(3, ehr_dim=4, n_genes=3, edge_index=edges, emb=8, fusion=fusion).eval()
+        ehr, genes, ct = torch.randn(2, 4), torch.randn(2, 3), torch.randn(2, 2, 24, 24, 24)
+        avail = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+        out = model(ehr, genes, ct, avail)
+        ct2 = ct.clone()
+        ct2[0] += 5.0                       # patient 0 has no CT: its CT input must not matter
+        ct2[1] += 5.0                       # patient 1 has CT: it must
+        out2 = model(ehr, genes, ct2, avail)
+        assert torch.allclose(out[0], out2[0]) and not torch.allclose(out[1], out2[1])
+        w = model.attention(model.embeddings(ehr, genes, ct, avail), avail)
+        assert w[0, 2] == 0 and torch.allclose(w.sum(1), torch.ones(2))
+
+
+def test_fit_is_seeded_and_learns_the_training_cohort(cohort, trained):
+    again = FusionPipeline(FusionConfig(**FAST), CLASSES).fit(cohort)
+    p1, p2 = trained.predict_proba(cohort), again.predict_proba(cohort)
+    np.testing.assert_allclose(p1, p2, atol=1e-5)
+    assert (p1.argmax(1) == cohort.y(CLASSES)).mean() > 0.6          # chance is 1/3
+    assert trained.modalities == ["ehr", "rna", "ct"]
+    assert len(trained.genes.genes) == 40 and trained.edges.shape[0] == 2
+
+
+def test_locked_model_round_trip_and_missing_genes(tmp_path, cohort, trained):
+    base = BaselinePipeline(CLASSES).fit(cohort)
+    model_io.save(tmp_path / "m", trained, base)
+    assert not list((tmp_path / "m").glob("*.pkl"))
+    pipe, base2, meta = model_io.load(tmp_path / "m")
+    np.testing.assert_allclose(pipe.predict_proba(cohort), trained.predict_proba(cohort), atol=1e-6)
+    np.testing.assert_allclose(base2.predict_proba(cohort), base.predict_proba(cohort), atol=1e-9)
+    with pytest.raises(InputError, match="already exists"):
+        model_io.save(tmp_path / "m", trained)
+    genes = pipe.genes.genes
+    some = cohort.rna.drop(columns=genes[:5])
+    assert model_io.rna_gene_check(pipe, some)["missing"] == genes[:5]
+    with pytest.raises(InputError, match=f"{len(genes) - 3} of the model's {len(genes)} genes are missing"):
+        model_io.rna_gene_check(pipe, cohort.rna[genes[:3]])
+
+
+def test_shapley_values_find_the_planted_gene_module(paths, cohort):
+    truth = json.loads(paths["truth"].read_text())
+    rna_only = FusionPipeline(FusionConfig(**{**FAST, "modalities": ("rna",)}), CLASSES).fit(cohort)
+    shap = explain.gene_shapley(rna_only, cohort, n_samples=16)
+    assert shap.shape == (int(cohort.availability()["rna"].sum()), 40)
+    top = explain.top_genes_cohort(shap, 10)
+    assert len(top) == 10 and (np.diff(top.mean_abs_shapley) <= 0).all()
+    module = truth["module_genes"]                  # 8 of 40 genes: 2 expected in a random top 10
+    assert len(set(top.gene) & set(module)) >= 4, (list(top.gene), module)
+    mean_abs = shap.abs().mean()
+    assert mean_abs[module].mean() > 1.3 * mean_abs.drop(module).mean()
+    per = explain.top_genes_per_patient(shap, 10)
+    assert set(per.columns) == {"patient_id", "class", "rank", "gene", "shapley_value"}
+    assert len(per) == 10 * len(shap)
+
+
+def test_grad_cam_is_a_volume_on_the_input_ct_grid(cohort, trained):
+    pid = next(i for i in cohort.ids if i in cohort.ct)
+    cam, cls = explain.grad_cam(trained, cohort, pid)
+    ct = sitk.ReadImage(str(cohort.ct[pid][0]))
+    assert cam.GetSize() == ct.GetSize() and cam.GetOrigin() == ct.GetOrigin()
+    assert cam.GetSpacing() == ct.GetSpacing() and cls in CLASSES
+    arr = sitk.GetArrayFromImage(cam)
+    assert arr.min() >= 0 and arr.max() <= 1.0 + 1e-6
+    points = explain.tsne_points(trained, cohort)
+    assert points.shape == (len(cohort.ids), 2) and np.isfinite(points).all()
+
+
+def _cli(args):
+    from lungai.cli import main
+
+    return main(["stage"] + [str(a) for a in args])
+
+
+def test_cli_cv_train_validate_predict(tmp_path, paths, capsys):
+    data = ["--ehr", paths["ehr"], "--rna", paths["rna"], "--ct", paths["ct"]]
+    fast = ["--epochs", 5, "--top-k", 20, "--neighbours", 3]
+    assert _cli(["cv", *data, "--label", "stage", "-o", tmp_path / "cv", "--folds", 2, "--inner-folds", 1, *fast]) == 0
+    metrics = json.loads((tmp_path / "cv" / "metrics.json").read_text())
+    assert metrics["classes"] == CLASSES and set(metrics["models"]) == {"baseline", "fusion"}
+    for m in ("accuracy", "macro_f1", "macro_auc"):
+        s = metrics["models"]["fusion"][m]
+        assert 0 <= s["mean"] <= 1 and len(s["folds"]) == 2 and s["ci95"][0] <= s["pooled"] <= s["ci95"][1]
+    assert (tmp_path / "cv" / "confusion_fusion.png").stat().st_size > 1000
+    assert _cli(["train", *data, "--label", "stage", "-o", tmp_path / "model", *fast]) == 0
+    assert (tmp_path / "model" / "tsne.png").exists()
+    assert len(pd.read_csv(tmp_path / "model" / "top_genes_cohort.csv")) == 10
+    assert _cli(["validate", "--model", tmp_path / "model", *data, "-o", tmp_path / "val"]) == 0
+    val = json.loads((tmp_path / "val" / "metrics.json").read_text())
+    assert set(val["models"]) == {"fusion", "baseline"} and val["n_patients"] == 24
+    # predict for two patients: one with all modalities, one with EHR only
+    ehr = pd.read_csv(paths["ehr"]).drop(columns=["stage"])
+    ehr.iloc[:2].to_csv(tmp_path / "new_ehr.csv", index=False)
+    manifest = pd.read_csv(paths["ct"])
+    first = ehr.patient_id.iloc[0]
+    m = manifest[manifest.patient_id == first].copy()
+    m["image"] = [str(paths["ct"].parent / v) for v in m.image]
+    m["mask"] = [str(paths["ct"].parent / v) for v in m["mask"]]
+    m.to_csv(tmp_path / "new_manifest.csv", index=False)
+    capsys.readouterr()
+    assert _cli(["predict", "--model", tmp_path / "model", "--ehr", tmp_path / "new_ehr.csv", "--ct",
+                 tmp_path / "new_manifest.csv", "-o", tmp_path / "pred", "--explain"]) == 0
+    pred = pd.read_csv(tmp_path / "pred" / "predictions.csv")
+    assert list(pred.patient_id) == list(ehr.patient_id.iloc[:2])
+    np.testing.assert_allclose(pred[[f"p_{c}" for c in CLASSES]].sum(axis=1), 1.0, atol=1e-5)
+    assert pred.ct.tolist() == [bool(len(m)), False] and set(pred.predicted) <= set(CLASSES)
+    if len(m):
+        assert (tmp_path / "pred" / "gradcam" / f"{first}_gradcam.nii.gz").exists()
+
+
+def test_cli_bad_inputs_exit_2_with_a_fix(tmp_path, paths, capsys):
+    ehr = pd.read_csv(paths["ehr"])
+    ehr.assign(stage="I").to_csv(tmp_path / "one.csv", index=False)
+    assert _cli(["cv", "--ehr", tmp_path / "one.csv", "--label", "stage", "-o", tmp_path / "o1"]) == 2
+    assert "only one class" in capsys.readouterr().err
+    assert _cli(["cv", "--ehr", paths["ehr"], "--label", "stage", "-o", tmp_path / "o2", "--folds", 20]) == 2
+    err = capsys.readouterr().err
+    assert "too few patients per class for 20-fold CV" in err and "How to fix" in err
+    pd.DataFrame({"g": ["a", "b"], "ZZ-1": [1.0, 2.0]}).to_csv(tmp_path / "rna.csv", index=False)
+    assert _cli(["cv", "--ehr", paths["ehr"], "--rna", tmp_path / "rna.csv", "--label", "stage",
+                 "-o", tmp_path / "o3"]) == 2
+    assert "no RNA sample ID joins" in capsys.readouterr().err
+    assert _cli(["cv", "--ehr", paths["ehr"], "--label", "nope", "-o", tmp_path / "o4"]) == 2
+    assert "label column 'nope'" in capsys.readouterr().err
+
+
+def test_scene_logic_on_real_mrml(mrml_scene, paths, cohort, trained):
+    from lungai import mrml
+    from lungai.scene.stage import predict_stage_nodes
+
+    pid = next(i for i in cohort.ids if i in cohort.ct and cohort.availability().loc[i, "rna"])
+    ct_path, mask_path = cohort.ct[pid]
+    ct = sitk.ReadImage(str(ct_path))
+    vol = mrml.volume_node_from_image(mrml_scene, ct, "CT")
+    seg, _ = mrml.mask_to_segment(mrml_scene, sitk.ReadImage(str(mask_path)), "Tumor", reference_volume_node=vol)
+    out = predict_stage_nodes(mrml_scene, trained, pid, vol, seg, ehr_path=paths["ehr"], rna_path=paths["rna"])
+    probs = mrml.dataframe_from_table_node(out["probabilities"])
+    assert list(probs["class"]) == CLASSES and probs.probability.sum() == pytest.approx(1.0, abs=1e-5)
+    expected = trained.predict_proba(cohort.subset([pid]))[0]
+    np.testing.assert_allclose(probs.probability.to_numpy(), expected, atol=1e-4)
+    genes = mrml.dataframe_from_table_node(out["top_genes"])
+    assert len(genes) == 10 and set(genes.gene) <= set(trained.genes.genes)
+    cam = mrml.image_from_volume_node(out["gradcam"])
+    assert cam.GetSize() == ct.GetSize()
+    np.testing.assert_allclose(cam.GetOrigin(), ct.GetOrigin(), atol=1e-4)
+    with pytest.raises(InputError, match="not in the EHR table"):
+        predict_stage_nodes(mrml_scene, trained, "NOBODY", ehr_path=paths["ehr"])
