@@ -189,3 +189,17 @@ def test_scene_logic_on_real_mrml(mrml_scene, paths, cohort, trained):
     np.testing.assert_allclose(cam.GetOrigin(), ct.GetOrigin(), atol=1e-4)
     with pytest.raises(InputError, match="not in the EHR table"):
         predict_stage_nodes(mrml_scene, trained, "NOBODY", ehr_path=paths["ehr"])
+
+
+def test_python_api_predicts_one_patient_from_images(cohort, trained):
+    from lungai.fusion.api import predict_stage
+
+    pid = next(i for i in cohort.ids if i in cohort.ct)
+    ct, mask = (sitk.ReadImage(str(p)) for p in cohort.ct[pid])
+    ehr_row = cohort.ehr.loc[pid].to_dict()
+    df = predict_stage(trained, patient_id=pid, ehr_row=ehr_row, ct_image=ct, mask_image=mask)
+    assert df.patient_id.tolist() == [pid] and bool(df.ct[0]) and not bool(df.rna[0])
+    sub = cohort.subset([pid])
+    sub.rna = None                                   # the same patient without RNA, from files
+    np.testing.assert_allclose(df[[f"p_{c}" for c in CLASSES]].to_numpy()[0], trained.predict_proba(sub)[0],
+                               atol=1e-5)
