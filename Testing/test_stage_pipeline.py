@@ -203,3 +203,24 @@ def test_python_api_predicts_one_patient_from_images(cohort, trained):
     sub.rna = None                                   # the same patient without RNA, from files
     np.testing.assert_allclose(df[[f"p_{c}" for c in CLASSES]].to_numpy()[0], trained.predict_proba(sub)[0],
                                atol=1e-5)
+
+
+def test_early_stopping_keeps_the_best_validation_epoch():
+    from lungai.fusion.losses import ClassBalancedFocalLoss
+    from lungai.fusion.train import fit
+
+    rng = np.random.default_rng(0)
+    def arrays(n):
+        return {"ehr": torch.as_tensor(rng.normal(size=(n, 6)), dtype=torch.float32),
+                "genes": torch.zeros(n, 0), "ct": torch.zeros(n, 0), "avail": torch.tensor([[1.0, 0, 0]] * n)}
+    train, val = arrays(40), arrays(20)
+    y, y_val = rng.integers(0, 2, 40), rng.integers(0, 2, 20)      # pure noise: validation loss rises
+    torch.manual_seed(0)
+    model = FusionModel(2, ("ehr",), ehr_dim=6, emb=16, dropout=0.0)
+    h = fit(model, train, y, val, y_val, n_classes=2, epochs=300, patience=10, lr=3e-2, min_epochs=5)
+    assert h["epochs_run"] < 300                      # stopped early
+    best = min(h["val_loss"][4:])
+    loss_fn = ClassBalancedFocalLoss(np.bincount(y, minlength=2))
+    with torch.no_grad():
+        kept = float(loss_fn(model(val["ehr"], val["genes"], val["ct"], val["avail"]), torch.as_tensor(y_val)))
+    assert kept == pytest.approx(best, rel=1e-5)      # the best epoch's weights were restored

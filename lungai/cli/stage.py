@@ -32,8 +32,12 @@ def _model_args(p) -> None:
     g.add_argument("--top-k", type=int, default=2000, help="top-variance genes kept in each training fold")
     g.add_argument("--neighbours", type=int, default=8, help="co-expression graph degree")
     g.add_argument("--edges", help="gene edge list CSV (gene_a,gene_b) instead of the co-expression graph")
-    g.add_argument("--epochs", type=int, default=150)
+    g.add_argument("--epochs", type=int, default=80, help="training epochs (the maximum with --val-fraction)")
+    g.add_argument("--val-fraction", type=float, default=0.0,
+                   help="> 0: hold out this stratified part of the training data for early stopping "
+                        "(0 = train on all of it for --epochs; better on small cohorts, see docs/stage.md)")
     g.add_argument("--patience", type=int, default=20, help="early-stopping patience (epochs)")
+    g.add_argument("--stop-on", default="loss", choices=["loss", "f1"], help="early-stopping criterion")
     g.add_argument("--lr", type=float, default=3e-3)
     g.add_argument("--seed", type=int, default=0)
 

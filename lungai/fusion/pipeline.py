@@ -36,12 +36,13 @@ class FusionConfig:
     dropout: float = 0.2
     lr: float = 3e-3
     weight_decay: float = 1e-3
-    epochs: int = 150
+    epochs: int = 80
     patience: int = 20
     min_epochs: int = 20            # no early stop / best-epoch choice before this
+    stop_on: str = "loss"           # early-stopping criterion: validation loss or macro-F1 ("f1")
     batch_size: int = 32
     gamma: float = 2.0
-    val_fraction: float = 0.2
+    val_fraction: float = 0.0       # > 0: early stopping on a stratified validation part (see docs)
     seed: int = 0
 
     def replace(self, **kw) -> "FusionConfig":
@@ -151,7 +152,7 @@ class FusionPipeline:
                                y[va] if va is not None else None, n_classes=len(self.classes),
                                epochs=cfg.epochs, patience=cfg.patience, lr=cfg.lr,
                                weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, gamma=cfg.gamma,
-                               min_epochs=cfg.min_epochs,
+                               min_epochs=cfg.min_epochs, stop_on=cfg.stop_on,
                                seed=cfg.seed, progress=progress)
         return self
 

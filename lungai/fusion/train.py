@@ -30,9 +30,11 @@ def _batch(arrays: dict, idx) -> tuple:
 
 def fit(model: torch.nn.Module, train: dict, y: np.ndarray, val=None, y_val=None, *, n_classes: int,
         epochs: int = 150, patience: int = 20, lr: float = 3e-3, weight_decay: float = 1e-3,
-        batch_size: int = 32, gamma: float = 2.0, seed: int = 0, min_epochs: int = 20, progress=None) -> dict:
+        batch_size: int = 32, gamma: float = 2.0, seed: int = 0, min_epochs: int = 20, stop_on: str = "loss",
+        progress=None) -> dict:
     """Train ``model`` in place; keeps the weights of the epoch with the lowest validation loss
-    among epochs >= ``min_epochs`` (small validation sets make early minima noise).
+    among epochs >= ``min_epochs`` (small validation sets make early minima noise).  With
+    ``stop_on="f1"`` the criterion is the validation macro-F1 (ties broken by the loss).
 
     ``train``/``val`` are dicts of tensors ``ehr``, ``genes``, ``ct``, ``avail``.  Returns a history.
     """
@@ -61,8 +63,14 @@ def fit(model: torch.nn.Module, train: dict, y: np.ndarray, val=None, y_val=None
             continue
         model.eval()
         with torch.no_grad():
-            vloss = float(loss_fn(model(*_batch(val, slice(None))), torch.as_tensor(y_val, dtype=torch.long)))
+            vlogits = model(*_batch(val, slice(None)))
+            vloss = float(loss_fn(vlogits, torch.as_tensor(y_val, dtype=torch.long)))
         history["val_loss"].append(vloss)
+        if stop_on == "f1":
+            from sklearn.metrics import f1_score
+
+            f1 = f1_score(y_val, vlogits.argmax(1).numpy(), average="macro", zero_division=0)
+            vloss = (1.0 - f1) + 1e-3 * vloss
         if epoch + 1 < min(min_epochs, epochs):
             continue
         if vloss < best - 1e-5:

@@ -60,7 +60,8 @@ def config_from_args(args):
     if bad:
         raise InputError(f"unknown modalities {bad}", "use a comma list of ehr, rna, ct")
     return FusionConfig(modalities=mods, fusion=args.fusion, top_k=args.top_k, neighbours=args.neighbours,
-                        edges=args.edges, epochs=args.epochs, patience=args.patience, lr=args.lr, seed=args.seed)
+                        edges=args.edges, epochs=args.epochs, patience=args.patience, lr=args.lr, seed=args.seed,
+                        val_fraction=args.val_fraction, stop_on=args.stop_on)
 
 
 def _jsonable(summary: dict) -> dict:
