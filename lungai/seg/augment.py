@@ -10,7 +10,7 @@ from monai.transforms import (Compose, RandCropByPosNegLabeld, RandFlipd, RandGa
 def training_transform(patch_zyx, seed: int) -> Compose:
     keys = ["image", "label"]
     t = Compose([
-        SpatialPadd(keys, spatial_size=patch_zyx, mode="constant"),
+        SpatialPadd(keys, spatial_size=patch_zyx, mode="replicate"),   # crops thinner than a patch
         RandCropByPosNegLabeld(keys, label_key="label", spatial_size=patch_zyx, pos=2, neg=1, num_samples=1,
                                allow_smaller=False),
         RandFlipd(keys, prob=0.5, spatial_axis=2),

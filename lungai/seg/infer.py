@@ -77,7 +77,7 @@ def predict_probs(nets, arr_zyx: np.ndarray, cfg, method: str = "ensemble", mc_p
     torch.manual_seed(seed)
     x = torch.from_numpy(np.ascontiguousarray(arr_zyx))[None, None]
     out = sliding_window_inference(x, window_size(cfg, arr_zyx.shape), 1, predictor, overlap=0.25,
-                                   mode="gaussian")
+                                   mode="gaussian", padding_mode="replicate")
     if method == "mc-dropout":
         nets[0].eval()
     return out[0].numpy().astype(np.float32)

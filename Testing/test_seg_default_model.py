@@ -1,0 +1,94 @@
+"""The shipped default model: present, small, calibrated; on phantoms hard cases (small tumour,
+atelectasis, effusion) get lower confidence than easy ones; "no tumour found" is a valid result."""
+
+import json
+
+import numpy as np
+import pytest
+
+from lungai.seg.model_io import load_model
+from lungai.seg.resources import default_model_dir, models_root
+
+SHAPE, SPACING = (128, 128, 64), (2.6, 2.6, 4.0)   # like the training phantoms; seeds differ
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model(default_model_dir())
+
+
+def _phantom(seed, diameter, atelectasis=False, effusion=False, shape="round"):
+    from lungai.synthetic import PhantomSpec, TumourSpec, make_phantom
+
+    spec = PhantomSpec(shape=SHAPE, spacing=SPACING, noise_hu=15.0, effusion=effusion, effusion_side="right",
+                       tumour=TumourSpec(diameter_mm=diameter, location="free", shape=shape, side="right",
+                                         atelectasis=atelectasis))
+    return make_phantom(spec, seed=seed)
+
+
+def test_default_model_is_shipped_small_and_calibrated():
+    d = default_model_dir()
+    assert d.parent == models_root()
+    size = sum(f.stat().st_size for f in d.iterdir())
+    assert size <= 25e6
+    doc = json.loads((d / "model.json").read_text())
+    assert len(doc["member_files"]) == doc["config"]["members"] >= 2
+    for method in ("ensemble", "mc-dropout"):
+        assert doc["calibration"][method]["fitted"]
+        assert np.isfinite(doc["validation"][method]["pearson_r_confidence_dice_cv"])
+        assert doc["review"][method]["how"]
+    assert doc["training"]["train_sources"].get("synthetic phantom", 0) > 0
+    assert doc["training"]["train_sources"].get("user images", 0) > 0
+
+
+def test_hard_cases_get_lower_confidence(model):
+    from lungai.seg.infer import segment_tumour
+
+    easy = [_phantom(901, 35.0), _phantom(902, 28.0, shape="lobulated"), _phantom(903, 40.0)]
+    hard = [_phantom(911, 7.0), _phantom(912, 30.0, atelectasis=True), _phantom(913, 30.0, effusion=True)]
+
+    def conf(ph):
+        return segment_tumour(ph.ct, model, seed_lps=ph.meta["tumour"]["centre_mm"])  .info["confidence"]
+
+    c_easy, c_hard = [conf(p) for p in easy], [conf(p) for p in hard]
+    assert np.mean(c_hard) < np.mean(c_easy), (c_easy, c_hard)
+
+
+def test_no_tumour_found_is_a_valid_result(model):
+    import SimpleITK as sitk
+
+    from lungai.seg.infer import segment_tumour
+
+    ph = _phantom(921, 12.0)
+    from lungai.synthetic import labels
+
+    # a box in the middle of the other (left) lung, far from the right-sided tumour
+    k, j, i = np.argwhere(sitk.GetArrayViewFromImage(ph.labels) == labels.LEFT_LUNG).mean(0)
+    other = np.array(ph.ct.TransformContinuousIndexToPhysicalPoint((float(i), float(j), float(k))))
+    res = segment_tumour(ph.ct, model, roi_lps=[*(other - 12), *(other + 12)])
+    assert res.info["n_components"] == 0 and res.info["tumor_volume_ml"] == 0
+    assert "no tumour found" in " ".join(res.info["notes"])
+    assert 0 <= res.info["confidence"] <= 1 and isinstance(res.info["needs_review"], bool)
+    assert sitk.GetArrayViewFromImage(res.tumour).sum() == 0
+
+
+@pytest.mark.shared_data
+def test_eval_on_real_lidc_crops(shared_data, tmp_path, capsys):
+    import pandas as pd
+
+    from lungai.cli import main
+
+    lidc = shared_data / "lidc_nodules"
+    doc = json.loads((default_model_dir() / "model.json").read_text())
+    val = [c for c in doc["training"]["val_cases"] if c.startswith("LIDC")][:6]
+    img, msk = tmp_path / "img", tmp_path / "msk"
+    img.mkdir()
+    msk.mkdir()
+    for c in val:                                   # links, not copies, of validation cases only
+        (img / f"{c}.nii.gz").symlink_to(lidc / "image" / f"{c}.nii.gz")
+        (msk / f"{c}.nii.gz").symlink_to(lidc / "mask" / f"{c}.nii.gz")
+    out = tmp_path / "per_case.csv"
+    assert main(["eval-seg", "--images", str(img), "--masks", str(msk), "-o", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert len(df) == len(val) and df["dice"].mean() > 0.3
+    assert (df["roi_mode"] == "whole image (crop)").all()

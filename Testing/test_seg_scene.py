@@ -1,0 +1,79 @@
+"""Slicer logic on real MRML (slicer-core): volume node (+ markups point / ROI) -> "Tumor" segment,
+uncertainty volume node and confidence table; existing segments are never overwritten."""
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from lungai.seg.model_io import load_model
+from lungai.seg.resources import default_model_dir
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    return load_model(default_model_dir())
+
+
+def _crop_node(scene, phantom):
+    from lungai import mrml
+    from lungai.seg import preprocess as pp
+
+    centre = phantom.meta["tumour"]["centre_mm"]
+    box = pp.box_from_seed(phantom.ct, centre, 70.0)
+    return mrml.volume_node_from_image(scene, pp.crop(phantom.ct, box), "CT"), centre
+
+
+def test_segment_tumour_node_with_seed_point(mrml_scene, small_phantom, default_model):
+    from lungai import mrml
+    from lungai.scene.segment import TABLE_FIELDS, segment_tumour_node
+
+    vol, centre = _crop_node(mrml_scene, small_phantom)
+    point = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "seed")
+    point.AddControlPoint(-centre[0], -centre[1], centre[2])          # RAS in the scene
+    out = segment_tumour_node(mrml_scene, vol, point_node=point, loaded_model=default_model)
+    seg = out["segmentation"]
+    assert mrml.segment_names(seg) == ["Tumor"]
+    import vtk
+
+    segment = seg.GetSegmentation().GetSegment(out["segment_id"])
+    s = vtk.reference("")
+    assert segment.GetTag("TerminologyEntry", s)
+    tag = str(s)
+    assert mrml.TERMINOLOGY["Tumor"] == tag
+    assert out["result"]["roi_mode"] == "seed"
+    ref = mrml.image_from_volume_node(vol)
+    unc = mrml.image_from_volume_node(out["uncertainty"])
+    assert unc.GetSize() == ref.GetSize() and np.allclose(unc.GetOrigin(), ref.GetOrigin())
+    u = sitk.GetArrayFromImage(unc)
+    assert u.min() >= 0 and u.max() <= 1.0001
+    df = mrml.dataframe_from_table_node(out["table"])
+    assert len(df) == 1 and set(TABLE_FIELDS) <= set(df.columns)
+    assert 0 <= float(df["confidence"][0]) <= 1
+    mask = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Tumor", vol))
+    assert int(mask.sum()) == round(out["result"]["tumor_volume_ml"] / (np.prod(ref.GetSpacing()) / 1000))
+
+
+def test_existing_segments_are_kept_unless_chosen(mrml_scene, small_phantom, default_model):
+    from lungai import mrml
+    from lungai.scene.segment import segment_tumour_node
+
+    vol, centre = _crop_node(mrml_scene, small_phantom)
+    ref = mrml.image_from_volume_node(vol)
+    manual = np.zeros(ref.GetSize()[::-1], np.uint8)
+    manual[2:4, 2:5, 2:5] = 1
+    manual_img = sitk.GetImageFromArray(manual)
+    manual_img.CopyInformation(ref)
+    seg, _ = mrml.mask_to_segment(mrml_scene, manual_img, "Tumor", reference_volume_node=vol)
+    roi = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "box")
+    roi.SetCenter(-centre[0], -centre[1], centre[2])
+    roi.SetSize(50, 50, 40)
+    out = segment_tumour_node(mrml_scene, vol, roi_node=roi, seg_node=seg, loaded_model=default_model)
+    assert out["result"]["roi_mode"] == "roi"
+    assert mrml.segment_names(seg) == ["Tumor", "Tumor (2)"]
+    kept = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Tumor", vol))
+    assert np.array_equal(kept, manual)                              # the user's segment is untouched
+    segment_tumour_node(mrml_scene, vol, roi_node=roi, seg_node=seg, replace_segment="Tumor",
+                        loaded_model=default_model)
+    assert mrml.segment_names(seg) == ["Tumor", "Tumor (2)"]
+    replaced = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Tumor", vol))
+    assert not np.array_equal(replaced, manual)

@@ -1,0 +1,111 @@
+"""Benchmark: default-model tumour segmentation (ensemble + uncertainty) on a 512 x 512 x 130 CT.
+
+Compares, in the same run and each in its own process (so peak RSS is per method):
+
+- **lungai**: ``segment_tumour`` - lungs' box, resampling to the model spacing, all members in
+  one batch inside one sliding window, mean probability + entropy + mutual information on the
+  input grid;
+- **baseline**: MONAI's plain ``sliding_window_inference`` over the whole CT at its native
+  resolution, the same members one after another (same window size, overlap and blending),
+  then mean probability and entropy.
+
+Usage: ``.venv/bin/python benchmarks/bench_segment.py [--model DIR] [--threads N]``.
+Target: lungai <= 60 s and >= 3x faster than the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _phantom(path: Path) -> None:
+    import SimpleITK as sitk
+
+    from lungai.synthetic import PhantomSpec, TumourSpec, make_phantom
+
+    spec = PhantomSpec(shape=(512, 512, 130), spacing=(0.7, 0.7, 2.5), noise_hu=20.0,
+                       tumour=TumourSpec(diameter_mm=35.0, location="free", shape="lobulated", side="right"))
+    sitk.WriteImage(make_phantom(spec, seed=3).ct, str(path))
+
+
+def _worker(method: str, ct_path: str, model_dir: str, threads: int) -> dict:
+    import numpy as np
+    import SimpleITK as sitk
+    import torch
+
+    torch.set_num_threads(threads)
+    from lungai.seg.model_io import load_model
+
+    model = load_model(model_dir)
+    ct = sitk.ReadImage(ct_path)
+    t0 = time.perf_counter()
+    if method == "lungai":
+        from lungai.seg.infer import segment_tumour
+
+        res = segment_tumour(ct, model)
+        extra = {"volume_ml": res.info["tumor_volume_ml"], "confidence": res.info["confidence"]}
+    else:
+        from monai.inferers import sliding_window_inference
+
+        from lungai.seg.preprocess import window
+        from lungai.seg.uncertainty import predictive_entropy
+
+        cfg, nets, _ = model
+        x = torch.from_numpy(window(sitk.GetArrayViewFromImage(ct), cfg.hu_window))[None, None]
+        probs = []
+        with torch.no_grad():
+            for net in nets:
+                out = sliding_window_inference(x, cfg.infer_zyx, 1, net, overlap=0.25, mode="gaussian")
+                probs.append(torch.softmax(out, 1)[0, 1].numpy())
+        probs = np.stack(probs)
+        predictive_entropy(probs)
+        extra = {"volume_ml": float((probs.mean(0) > 0.5).sum() * np.prod(ct.GetSpacing()) / 1000)}
+    wall = time.perf_counter() - t0
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"method": method, "wall_s": round(wall, 2), "peak_rss_mb": round(rss_mb, 1), **extra}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    from lungai.seg.resources import resolve_model_dir
+
+    model_dir = str(resolve_model_dir(args.model))
+    if args.worker:
+        print(json.dumps(_worker(args.worker[0], args.worker[1], model_dir, args.threads)))
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        ct_path = Path(tmp) / "ct512.nii.gz"
+        t = time.perf_counter()
+        _phantom(ct_path)
+        print(f"phantom 512x512x130 @0.7x0.7x2.5 mm written in {time.perf_counter() - t:.1f} s", flush=True)
+        rows = {}
+        for method in ("lungai", "baseline"):
+            cmd = [sys.executable, __file__, "--model", model_dir, "--threads", str(args.threads),
+                   "--worker", method, str(ct_path)]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+            rows[method] = json.loads(out)
+            print(json.dumps(rows[method]), flush=True)
+    ours, base = rows["lungai"], rows["baseline"]
+    speedup = base["wall_s"] / ours["wall_s"]
+    mem = base["peak_rss_mb"] / ours["peak_rss_mb"]
+    print(f"\n| method | wall (s) | peak RSS (MB) |\n|---|---|---|\n| lungai segment (ensemble + uncertainty) | "
+          f"{ours['wall_s']} | {ours['peak_rss_mb']} |\n| MONAI sliding window, whole CT, members one after another | "
+          f"{base['wall_s']} | {base['peak_rss_mb']} |")
+    print(f"speed-up {speedup:.1f}x (target >= 3x), memory ratio {mem:.2f}x; lungai wall {ours['wall_s']} s "
+          f"(target <= 60 s): {'PASS' if speedup >= 3 and ours['wall_s'] <= 60 else 'FAIL'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
