@@ -53,6 +53,9 @@ def register(sub) -> None:
     q.add_argument("--patients", type=int, default=90)
     q.add_argument("--genes", type=int, default=200)
     q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--biology-seed", type=int, default=None,
+                   help="seed of the gene module / expression structure (default --seed); give the training "
+                        "cohort's seed to make an external cohort of the same 'disease'")
     q.set_defaults(func=_run("synth"))
 
     q = s.add_parser("cv", help="stratified nested k-fold CV of baseline and fusion -> DIR/metrics.json")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -29,20 +30,25 @@ from lungai.progress import task
 CLASSES = ("I", "II", "III")
 
 
-def _expression(rng, y, n_genes, module, factors=5, shift=1.5):
+def _expression(rng, bio, y, n_genes, module, factors=5, shift=1.5):
     n = len(y)
-    load = rng.normal(0, 0.6, (factors, n_genes))
+    load = bio.normal(0, 0.6, (factors, n_genes))
     z = rng.normal(0, 1, (n, factors))
     x = z @ load + rng.normal(0, 1.0, (n, n_genes))
     latent = (y == 2) * shift + rng.normal(0, 0.5, n)
-    x[:, module] += latent[:, None] * rng.uniform(0.8, 1.2, len(module))[None, :]
+    x[:, module] += latent[:, None] * bio.uniform(0.8, 1.2, len(module))[None, :]
     return x
 
 
 def make_cohort(out_dir, n: int = 90, seed: int = 0, n_genes: int = 200, module_size: int = 15,
                 ct_shape=(96, 96, 40), ct_spacing=(3.5, 3.5, 5.0), missing_fraction: float = 0.1,
-                rna_shift: float = 1.5) -> dict:
-    """Write the cohort into ``out_dir``; returns {"ehr", "rna", "ct", "truth"} paths."""
+                rna_shift: float = 1.5, biology_seed: Optional[int] = None) -> dict:
+    """Write the cohort into ``out_dir``; returns {"ehr", "rna", "ct", "truth"} paths.
+
+    ``biology_seed`` (default ``seed``) fixes the gene module and expression structure, so that a
+    second cohort with another ``seed`` and the same ``biology_seed`` is an external cohort of the
+    same "disease".
+    """
     from lungai.synthetic import PhantomSpec, TumourSpec, labels, make_phantom
 
     out = Path(out_dir)
@@ -52,7 +58,8 @@ def make_cohort(out_dir, n: int = 90, seed: int = 0, n_genes: int = 200, module_
     rng.shuffle(y)
     ids = [f"SYN-{i + 1:03d}" for i in range(n)]
     genes = [f"G{j:04d}" for j in range(n_genes)]
-    module = np.sort(rng.choice(n_genes, module_size, replace=False))
+    bio = np.random.default_rng(seed if biology_seed is None else biology_seed)
+    module = np.sort(bio.choice(n_genes, module_size, replace=False))
 
     # EHR
     ehr = pd.DataFrame({
@@ -70,7 +77,7 @@ def make_cohort(out_dir, n: int = 90, seed: int = 0, n_genes: int = 200, module_
     ehr.to_csv(out / "ehr.csv", index=False)
 
     # RNA (genes x patients, to exercise orientation detection)
-    x = _expression(rng, y, n_genes, module, shift=rna_shift)
+    x = _expression(rng, bio, y, n_genes, module, shift=rna_shift)
     has_rna = rng.random(n) >= missing_fraction
     rna = pd.DataFrame(x[has_rna].T, index=pd.Index(genes, name="gene"),
                        columns=[i for i, h in zip(ids, has_rna) if h]).round(4)
@@ -98,7 +105,7 @@ def make_cohort(out_dir, n: int = 90, seed: int = 0, n_genes: int = 200, module_
             bar.update(1, pid)
     pd.DataFrame(rows).to_csv(out / "manifest.csv", index=False)
 
-    truth = {"seed": seed, "classes": list(CLASSES), "label_column": "stage",
+    truth = {"seed": seed, "biology_seed": seed if biology_seed is None else biology_seed, "classes": list(CLASSES), "label_column": "stage",
              "module_genes": [genes[j] for j in module],
              "signal": {"ct": "class I has 12-20 mm tumours, II/III 32-45 mm",
                         "rna": "module genes up-regulated in class III",

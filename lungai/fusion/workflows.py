@@ -75,7 +75,7 @@ def run_synth(args) -> int:
     out = Path(args.output)
     if (out / "ehr.csv").exists():
         raise InputError(f"{out} already holds a cohort", "choose a new output folder")
-    paths = make_cohort(out, n=args.patients, seed=args.seed, n_genes=args.genes)
+    paths = make_cohort(out, n=args.patients, seed=args.seed, n_genes=args.genes, biology_seed=args.biology_seed)
     truth = json.loads(Path(paths["truth"]).read_text())
     print(f"synthetic cohort: {truth['n']} patients (RNA {truth['with_rna']}, CT {truth['with_ct']}) -> {out}")
     print(f"label column 'stage'; planted RNA module: {', '.join(truth['module_genes'])}")
