@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-PROGRESS_PREFIX = "LUNGAI_PROGRESS"
+# The core's progress lines (``LUNGAI_PROGRESS done/total desc: msg``); lungai.progress imports
+# only the standard library at import time, so the panels can use its parser directly.
+from lungai.progress import PREFIX as PROGRESS_PREFIX  # noqa: E402
+from lungai.progress import parse_line as parse_progress  # noqa: E402
 
 
 @dataclass
@@ -31,22 +34,6 @@ class ProcessEvent:
     kind: str
     text: str
     fraction: Optional[float] = None
-
-
-def parse_progress(line: str) -> Optional[tuple[float, str]]:
-    """(fraction, text) for a ``LUNGAI_PROGRESS done/total desc: msg`` line, else None.
-
-    Same format as :func:`lungai.progress.parse_line` (a test checks both agree); kept here so
-    the panel does not import the core before it is needed.
-    """
-    if not line.startswith(PROGRESS_PREFIX + " "):
-        return None
-    try:
-        counts, text = line[len(PROGRESS_PREFIX) + 1:].split(" ", 1)
-        done, total = (int(v) for v in counts.split("/"))
-    except ValueError:
-        return None
-    return done / max(total, 1), text.strip()
 
 
 def lungai_package_parent() -> str:
