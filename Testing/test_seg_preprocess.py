@@ -75,5 +75,7 @@ def test_lung_box_covers_the_lungs_and_window(small_phantom):
     assert box.lo[0] <= xx.min() and box.hi[0] > xx.max()
     assert box.lo[1] <= yy.min() and box.hi[1] > yy.max()
     assert box.size[0] < ct.GetSize()[0]          # smaller than the whole image
+    region = pp.region_on(box, ct)                  # lungs + margin, where a tumour may be
+    assert region[lungs].mean() > 0.97 and region.mean() < 0.8
     w = pp.window(np.array([-2000, -1000, -300, 400, 3000]), SegConfig().hu_window)
     assert w[0] == 0 and w[1] == 0 and w[-1] == 1 and 0 < w[2] < 1

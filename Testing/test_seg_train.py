@@ -123,3 +123,34 @@ def test_eval_seg_per_case_csv(tiny_model, tiny_data, tmp_path, capsys):
     assert (df["roi_mode"] == "whole image (crop)").all()      # crops are evaluated on their whole extent
     assert df["volume_true_ml"].gt(0).all() and df["dice"].between(0, 1).all()
     assert "r(confidence, Dice)" in capsys.readouterr().out
+
+
+def test_no_tumour_found_is_a_valid_result(small_phantom, tmp_path, capsys):
+    """A model that sees no tumour anywhere: empty mask, a note and a confidence - not a crash."""
+    import torch
+    from seg_helpers import tiny_config
+
+    from lungai.seg.model_io import save_model
+    from lungai.seg.networks import build_network
+
+    cfg = tiny_config()
+    states = []
+    for _ in range(cfg.members):
+        net = build_network(cfg)
+        with torch.no_grad():
+            for p in net.parameters():
+                p.zero_()
+            last_bias = [p for n, p in net.named_parameters() if n.endswith("bias") and p.shape == (2,)][-1]
+            last_bias.copy_(torch.tensor([6.0, -6.0]))              # background everywhere
+        states.append(net.state_dict())
+    save_model(tmp_path / "empty_model", cfg, states, {})
+    ct_path = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(small_phantom.ct, str(ct_path))
+    out = tmp_path / "out"
+    assert main(["segment", str(ct_path), "-o", str(out), "--model", str(tmp_path / "empty_model")]) == 0
+    info = json.loads((out / "result.json").read_text())
+    assert info["n_components"] == 0 and info["tumor_volume_ml"] == 0 and info["roi_mode"] == "lungs"
+    assert "no tumour found" in " ".join(info["notes"]) and 0 <= info["confidence"] <= 1
+    assert isinstance(info["needs_review"], bool)
+    assert sitk.GetArrayFromImage(sitk.ReadImage(str(out / "tumor.nii.gz"))).sum() == 0
+    assert "no tumour found" in capsys.readouterr().out

@@ -82,12 +82,16 @@ def main() -> int:
 
     model_dir = str(resolve_model_dir(args.model))
     if args.worker:
-        print(json.dumps(_worker(args.worker[0], args.worker[1], model_dir, args.threads)))
+        if args.worker[0] == "phantom":
+            _phantom(Path(args.worker[1]))
+        else:
+            print(json.dumps(_worker(args.worker[0], args.worker[1], model_dir, args.threads)))
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         ct_path = Path(tmp) / "ct512.nii.gz"
         t = time.perf_counter()
-        _phantom(ct_path)
+        # every step in its own process: Linux keeps ru_maxrss across fork/exec, so the parent stays small
+        subprocess.run([sys.executable, __file__, "--worker", "phantom", str(ct_path)], check=True)
         print(f"phantom 512x512x130 @0.7x0.7x2.5 mm written in {time.perf_counter() - t:.1f} s", flush=True)
         rows = {}
         for method in ("lungai", "baseline"):

@@ -7,7 +7,7 @@ Features (all from the M member / MC-pass probability maps on the model grid):
 - ``uncertain_ratio``: volume with 0.2 < mean p < 0.8 relative to that plus the volume p >= 0.8;
 - ``log_volume``: log10 of the predicted volume in ml (+0.01).
 
-A linear model (coefficients stored as plain numbers in model.json, one per method) maps them
+A monotone linear model (coefficients stored as plain numbers in model.json, one per method) maps them
 to an expected Dice, clipped to [0, 1].  It is fitted on validation cases by
 :mod:`lungai.seg.calibrate`; its reported Pearson r uses cross-validated predictions.
 """
@@ -21,6 +21,7 @@ import numpy as np
 from lungai.seg.uncertainty import predictive_entropy
 
 FEATURES = ["agreement", "mean_entropy", "uncertain_ratio", "log_volume"]
+SIGNS = [1, -1, -1, 1]          # direction in which each feature may move the confidence
 
 # Before calibration: confidence = member agreement.
 UNCALIBRATED = {"features": FEATURES, "coef": [1.0, 0.0, 0.0, 0.0], "intercept": 0.0,
@@ -58,22 +59,32 @@ def confidence(features: dict, calibration: dict | None) -> float:
 
 
 def fit_calibration(X: np.ndarray, dice: np.ndarray, seed: int = 0) -> dict:
-    """Least-squares (ridge) fit of Dice on the features; r from 5-fold cross-validated predictions."""
+    """Monotone least-squares fit of Dice on the features; r from 5-fold cross-validated predictions.
+
+    The fit is constrained so that confidence never rises with entropy or uncertain share and never
+    falls with agreement or volume (``SIGNS``): it then extrapolates sensibly to unusual inputs.
+    """
     from scipy.stats import pearsonr
     from sklearn.linear_model import Ridge
     from sklearn.model_selection import KFold, cross_val_predict
 
-    X = np.asarray(X, dtype=float)
+    signs = np.array(SIGNS, dtype=float)
+    X = np.asarray(X, dtype=float) * signs
     dice = np.asarray(dice, dtype=float)
-    model = Ridge(alpha=1e-2).fit(X, dice)
+
+    def make():
+        return Ridge(alpha=1e-2, positive=True)
+
+    model = make().fit(X, dice)
     folds = min(5, len(dice))
-    cv = cross_val_predict(Ridge(alpha=1e-2), X, dice, cv=KFold(folds, shuffle=True, random_state=seed))
+    cv = cross_val_predict(make(), X, dice, cv=KFold(folds, shuffle=True, random_state=seed))
     cv = np.clip(cv, 0, 1)
     r = float(pearsonr(cv, dice)[0]) if np.std(cv) > 0 and np.std(dice) > 0 else float("nan")
     r_agree = (float(pearsonr(X[:, 0], dice)[0]) if np.std(X[:, 0]) > 0 and np.std(dice) > 0 else float("nan"))
-    return {"features": FEATURES, "coef": [float(c) for c in model.coef_], "intercept": float(model.intercept_),
+    return {"features": FEATURES, "coef": [float(c) for c in model.coef_ * signs], "intercept": float(model.intercept_),
             "fitted": True, "n_cases": int(len(dice)), "pearson_r_cv": r, "pearson_r_agreement_only": r_agree,
-            "how": "ridge regression (alpha 0.01) of validation Dice on the features; r from 5-fold "
+            "how": "ridge regression (alpha 0.01) of validation Dice on the features, monotone (confidence "
+                   "rises with agreement and volume, falls with entropy and uncertain share); r from 5-fold "
                    "cross-validated predictions"}
 
 

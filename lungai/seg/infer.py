@@ -22,7 +22,7 @@ from lungai.progress import NullProgress
 from lungai.seg import preprocess as pp
 from lungai.seg.confidence import case_features, confidence
 from lungai.seg.networks import enable_dropout
-from lungai.seg.uncertainty import mutual_information, predictive_entropy
+from lungai.seg.uncertainty import summarize_maps
 
 METHODS = ("ensemble", "mc-dropout")
 MIN_COMPONENT_ML = 0.01
@@ -138,6 +138,9 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     crop_img = pp.crop(ct, box)
     arr, model_img = pp.to_model(crop_img, cfg)
     probs = predict_probs(nets, arr, cfg, method, mc_passes, seed)
+    region = pp.region_on(box, model_img)       # automatic mode: lungs + margin only
+    if region is not None:
+        probs *= region[None]
     bar.update(1, f"{method}: {probs.shape[0]} maps")
     model_voxel_ml = float(np.prod(cfg.spacing)) / 1000.0
     feats = case_features(probs, model_voxel_ml)
@@ -146,8 +149,11 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     threshold = float(review.get("threshold", 0.5))
     conf = confidence(feats, calib)
 
-    crop_probs = np.stack([pp.to_input(p, model_img, crop_img) for p in probs])
-    mean_p = crop_probs.mean(axis=0)
+    crop_probs = np.empty((len(probs),) + tuple(crop_img.GetSize()[::-1]), np.float32)
+    for m, p in enumerate(probs):
+        pp.to_input(p, model_img, crop_img, out=crop_probs[m])
+    mean_p, entropy, mi_arr = summarize_maps(crop_probs)
+    del crop_probs
     voxel_ml = float(np.prod(ct.GetSpacing())) / 1000.0
     seed_idx = None
     if seed_lps is not None:
@@ -162,7 +168,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         img.CopyInformation(ct)
         return img
 
-    mi = image(mutual_information(crop_probs), np.float32) if len(crop_probs) > 1 else None
+    mi = image(mi_arr, np.float32) if mi_arr is not None else None
     corner0 = ct.TransformIndexToPhysicalPoint([int(v) for v in box.lo])
     corner1 = ct.TransformIndexToPhysicalPoint([int(v) - 1 for v in box.hi])
     volume = float(binary.sum()) * voxel_ml
@@ -179,4 +185,4 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         "coordinates": "LPS millimetres (ITK); Slicer RAS = (-x, -y, z)", "notes": notes,
     }
     return SegResult(image(binary.astype(np.uint8), np.uint8), image(mean_p, np.float32),
-                     image(predictive_entropy(crop_probs), np.float32), mi, info)
+                     image(entropy, np.float32), mi, info)

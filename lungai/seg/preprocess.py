@@ -28,6 +28,7 @@ class Box:
     lo: tuple
     hi: tuple
     mode: str = "whole"
+    region: object = None      # optional sitk mask (any grid): tumour allowed only inside it
 
     @property
     def size(self) -> tuple:
@@ -102,14 +103,26 @@ def box_from_lungs(ct: sitk.Image, margin_mm: float) -> Box:
 
     sp = [max(s, LUNG_FIND_SPACING) for s in ct.GetSpacing()[:2]] + [max(ct.GetSpacing()[2], LUNG_FIND_SPACING)]
     coarse = resample_to_spacing(ct, sp, sitk.sitkLinear, -1024.0)
-    lungs = sitk.GetArrayViewFromImage(segment_lungs(coarse).labels) > 0
+    lung_img = segment_lungs(coarse).labels > 0
+    lungs = sitk.GetArrayViewFromImage(lung_img)
     zz, yy, xx = np.nonzero(lungs)
     if zz.size == 0:
         raise InputError("no lungs found in the CT", "give a chest CT covering the lungs, or a --roi / --seed-point")
     pts = []
     for k, j, i in ((zz.min(), yy.min(), xx.min()), (zz.max(), yy.max(), xx.max())):
         pts.append(coarse.TransformContinuousIndexToPhysicalPoint((float(i), float(j), float(k))))
-    return box_from_physical(ct, pts[0], pts[1], margin_mm + LUNG_FIND_SPACING, mode="lungs")
+    box = box_from_physical(ct, pts[0], pts[1], margin_mm + LUNG_FIND_SPACING, mode="lungs")
+    radius = [max(1, int(round(margin_mm / s))) for s in coarse.GetSpacing()]
+    box.region = sitk.BinaryDilate(sitk.Cast(lung_img, sitk.sitkUInt8), radius)   # lungs + margin
+    return box
+
+
+def region_on(box: Box, grid: sitk.Image):
+    """The box's allowed region resampled (nearest) onto ``grid`` as a bool array, or None."""
+    if box.region is None:
+        return None
+    r = sitk.Resample(box.region, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    return sitk.GetArrayViewFromImage(r) > 0
 
 
 def crop(img: sitk.Image, box: Box) -> sitk.Image:
@@ -155,11 +168,15 @@ def mask_to_model(mask_crop: sitk.Image, model_img: sitk.Image) -> np.ndarray:
     return (sitk.GetArrayViewFromImage(m) >= 0.5).astype(np.uint8)
 
 
-def to_input(arr_model: np.ndarray, model_img: sitk.Image, crop_img: sitk.Image) -> np.ndarray:
-    """A (z, y, x) float map on the model grid resampled (linear) onto the crop's grid."""
+def to_input(arr_model: np.ndarray, model_img: sitk.Image, crop_img: sitk.Image, out: np.ndarray = None) -> np.ndarray:
+    """A (z, y, x) float map on the model grid resampled (linear) onto the crop's grid (into ``out``)."""
     src = sitk.GetImageFromArray(arr_model.astype(np.float32))
     src.CopyInformation(model_img)
-    return sitk.GetArrayFromImage(resample_like(src, crop_img))
+    res = resample_like(src, crop_img)
+    if out is None:
+        return sitk.GetArrayFromImage(res)
+    out[...] = sitk.GetArrayViewFromImage(res)
+    return out
 
 
 def paste(full_img: sitk.Image, box: Box, arr_crop: np.ndarray, dtype=np.float32) -> np.ndarray:

@@ -25,3 +25,19 @@ def mutual_information(probs: np.ndarray) -> np.ndarray:
     """BALD mutual information; 0 when all M maps agree (and for M = 1)."""
     mi = predictive_entropy(probs) - np.mean([binary_entropy(p) for p in probs], axis=0)
     return np.maximum(mi, 0.0).astype(np.float32)
+
+
+def summarize_maps(probs: np.ndarray, slab: int = 8) -> tuple:
+    """(mean p, predictive entropy, mutual information or None) of (M, z, y, x) maps, computed
+    slab by slab along z to keep temporaries small on large CTs."""
+    m = len(probs)
+    mean = np.empty(probs.shape[1:], np.float32)
+    ent = np.empty_like(mean)
+    mi = np.empty_like(mean) if m > 1 else None
+    for z0 in range(0, probs.shape[1], slab):
+        part = probs[:, z0:z0 + slab]
+        mean[z0:z0 + slab] = part.mean(axis=0)
+        ent[z0:z0 + slab] = predictive_entropy(part)
+        if mi is not None:
+            mi[z0:z0 + slab] = mutual_information(part)
+    return mean, ent, mi
