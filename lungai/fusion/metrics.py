@@ -43,7 +43,7 @@ def summarise(fold_scores: list, y_all: np.ndarray, proba_all: np.ndarray, n_cla
         vals = np.array([f[m] for f in fold_scores], float)
         b = np.array(boot[m], float)
         b = b[~np.isnan(b)]
-        out[m] = {"mean": float(np.nanmean(vals)), "sd": float(np.nanstd(vals, ddof=1)) if len(vals) > 1 else 0.0,
+        out[m] = {"mean": float(np.nanmean(vals)), "sd": float(np.nanstd(vals, ddof=1)) if len(vals) > 1 else None,
                   "ci95": [float(np.percentile(b, 2.5)), float(np.percentile(b, 97.5))] if len(b) else [None, None],
                   "pooled": pooled[m], "folds": [float(v) for v in vals]}
     return out
@@ -55,5 +55,6 @@ def format_summary(name: str, summary: dict) -> str:
         s = summary[m]
         lo, hi = s["ci95"]
         ci = f" [95% CI {lo:.2f}-{hi:.2f}]" if lo is not None else ""
-        parts.append(f"{m} {s['mean']:.3f} +- {s['sd']:.3f}{ci}")
+        sd = f" +- {s['sd']:.3f}" if s["sd"] is not None else ""
+        parts.append(f"{m} {s['mean']:.3f}{sd}{ci}")
     return f"{name:<10} " + "; ".join(parts)
