@@ -139,3 +139,17 @@ def test_coexpression_graph_links_correlated_genes(tmp_path):
 def test_class_balanced_weights_favour_rare_classes():
     w = class_balanced_weights([100, 10, 50], beta=0.99)
     assert w[1] > w[2] > w[0] and w.sum() == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_fast_bootstrap_metrics_match_scikit_learn(n_classes):
+    from lungai.fusion.metrics import fast_scores, scores
+
+    rng = np.random.default_rng(n_classes)
+    y = rng.integers(0, n_classes, 60)
+    proba = rng.dirichlet(np.ones(n_classes), 60)
+    proba[np.arange(30), y[:30]] += 0.5                 # some signal
+    proba /= proba.sum(1, keepdims=True)
+    a, b = scores(y, proba, n_classes), fast_scores(y, proba, n_classes)
+    for m in ("accuracy", "macro_f1", "macro_auc"):
+        assert a[m] == pytest.approx(b[m], abs=1e-9), m

@@ -25,6 +25,29 @@ def scores(y: np.ndarray, proba: np.ndarray, n_classes: int) -> dict:
     return out
 
 
+def fast_scores(y: np.ndarray, proba: np.ndarray, n_classes: int) -> dict:
+    """The same three metrics with numpy only (confusion counts, Mann-Whitney AUC), for the bootstrap:
+    scikit-learn's input validation makes 1000 resamples take ~10 s per model."""
+    from scipy.stats import rankdata
+
+    pred = proba.argmax(axis=1)
+    cm = np.bincount(y * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    tp = np.diag(cm).astype(float)
+    denom = cm.sum(0) + cm.sum(1)
+    f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
+    present = np.unique(y)
+    aucs = []
+    for c in (present if n_classes > 2 else present[-1:]):
+        pos = y == c if n_classes > 2 else y == 1
+        n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+        if n_pos == 0 or n_neg == 0:
+            continue
+        r = rankdata(proba[:, c] if n_classes > 2 else proba[:, 1])
+        aucs.append((r[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return {"accuracy": float(tp.sum() / len(y)), "macro_f1": float(f1.mean()),
+            "macro_auc": float(np.mean(aucs)) if len(present) > 1 and aucs else float("nan")}
+
+
 def summarise(fold_scores: list, y_all: np.ndarray, proba_all: np.ndarray, n_classes: int,
               n_boot: int = 1000, seed: int = 0) -> dict:
     """Per metric: folds, mean, SD (over folds) and a percentile-bootstrap 95 % CI on the pooled
@@ -34,7 +57,7 @@ def summarise(fold_scores: list, y_all: np.ndarray, proba_all: np.ndarray, n_cla
     n = len(y_all)
     for _ in range(n_boot):
         idx = rng.integers(0, n, n)
-        s = scores(y_all[idx], proba_all[idx], n_classes)
+        s = fast_scores(y_all[idx], proba_all[idx], n_classes)
         for m in METRICS:
             boot[m].append(s[m])
     pooled = scores(y_all, proba_all, n_classes)

@@ -17,7 +17,8 @@ from lungai.errors import InputError
 @contextlib.contextmanager
 def _print_warnings():
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+        warnings.simplefilter("default")
+        warnings.filterwarnings("ignore", message=".*deterministic.*")
         try:
             yield
         finally:
