@@ -26,6 +26,7 @@ from lungai.seg.uncertainty import summarize_maps
 
 METHODS = ("ensemble", "mc-dropout")
 MIN_COMPONENT_ML = 0.01
+AUTO_MIN_MEAN_P = 0.7      # automatic (whole-lung) mode keeps only components the ensemble is sure of
 
 
 class StackedMembers(torch.nn.Module):
@@ -106,12 +107,18 @@ def choose_box(ct, cfg, roi_lps=None, seed_lps=None, whole=None) -> pp.Box:
     return pp.box_from_lungs(ct, cfg.roi_margin_mm)
 
 
-def _components(binary: np.ndarray, voxel_ml: float, seed_idx=None) -> np.ndarray:
+def _components(binary: np.ndarray, voxel_ml: float, seed_idx=None, mean_p=None, min_mean_p: float = 0.0):
+    """Drop components < MIN_COMPONENT_ML and (automatic mode) those with mean probability < ``min_mean_p``;
+    with a seed keep only the component at, or nearest to, the seed."""
     lab, n = ndimage.label(binary)
     if n == 0:
         return binary
-    sizes = np.bincount(lab.ravel())[1:] * voxel_ml
-    keep = [i + 1 for i, s in enumerate(sizes) if s >= MIN_COMPONENT_ML]
+    idx = np.arange(1, n + 1)
+    sizes = ndimage.sum_labels(binary, lab, idx) * voxel_ml
+    keep = [int(i) for i, s in zip(idx, sizes) if s >= MIN_COMPONENT_ML]
+    if min_mean_p > 0 and mean_p is not None and keep:
+        means = ndimage.mean(mean_p, lab, keep)
+        keep = [i for i, m in zip(keep, np.atleast_1d(means)) if m >= min_mean_p]
     if seed_idx is not None and keep:
         k, j, i = seed_idx
         if lab[k, j, i] in keep:
@@ -159,7 +166,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     if seed_lps is not None:
         ijk = np.round(ct.TransformPhysicalPointToContinuousIndex([float(v) for v in seed_lps])).astype(int)
         seed_idx = (ijk[2] - box.lo[2], ijk[1] - box.lo[1], ijk[0] - box.lo[0])
-    binary = _components(mean_p > 0.5, voxel_ml, seed_idx)
+    binary = _components(mean_p > 0.5, voxel_ml, seed_idx, mean_p,
+                         AUTO_MIN_MEAN_P if box.mode == "lungs" else 0.0)
     n_comp = int(ndimage.label(binary)[1])
     bar.update(1, "mapped to input grid")
 
