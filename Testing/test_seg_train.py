@@ -69,7 +69,7 @@ def test_segment_writes_on_input_grid(tiny_model, small_phantom, tmp_path, capsy
     sitk.WriteImage(small_phantom.ct, str(ct_path))
     out = tmp_path / "out"
     seed = ",".join(f"{v:.1f}" for v in small_phantom.meta["tumour"]["centre_mm"])
-    assert main(["segment", str(ct_path), "-o", str(out), "--model", str(tiny_model), f"--seed-point={seed}"]) == 0
+    assert main(["segment", str(ct_path), "-o", str(out), "--model", str(tiny_model), "--seed-point", seed]) == 0
     ct = sitk.ReadImage(str(ct_path))
     for name in ("tumor", "probability", "uncertainty", "mutual_information"):
         img = sitk.ReadImage(str(out / f"{name}.nii.gz"))
@@ -154,3 +154,12 @@ def test_no_tumour_found_is_a_valid_result(small_phantom, tmp_path, capsys):
     assert isinstance(info["needs_review"], bool)
     assert sitk.GetArrayFromImage(sitk.ReadImage(str(out / "tumor.nii.gz"))).sum() == 0
     assert "no tumour found" in capsys.readouterr().out
+
+
+def test_cli_reads_negative_lps_coordinates():
+    from lungai.cli import build_parser
+
+    a = build_parser().parse_args(["segment", "ct.nii.gz", "-o", "out", "--seed-point", "-12.5,40,-150"])
+    assert a.seed_point == "-12.5,40,-150"
+    a = build_parser().parse_args(["segment", "ct.nii.gz", "-o", "out", "--roi", "-1,-2,-3,4,5,6"])
+    assert a.roi == "-1,-2,-3,4,5,6"

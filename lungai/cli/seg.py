@@ -6,6 +6,7 @@ report them (Slicer displays RAS: negate x and y).
 
 from __future__ import annotations
 
+import re
 import sys
 
 
@@ -58,13 +59,15 @@ def register(sub) -> None:
     s.add_argument("-o", "--output", required=True, help="output folder")
     s.add_argument("--model", default=None, help="model folder (default: the shipped model)")
     g = s.add_mutually_exclusive_group()
-    g.add_argument("--seed-point", default=None, help="x,y,z in LPS mm on the tumour: segments a cube around it (write --seed-point=-12,40,-150 when x is negative)")
-    g.add_argument("--roi", default=None, help="x0,y0,z0,x1,y1,z1: two opposite box corners in LPS mm (write --roi=... when x0 is negative)")
+    g.add_argument("--seed-point", default=None, help="x,y,z in LPS mm on the tumour: segments a cube around it")
+    g.add_argument("--roi", default=None, help="x0,y0,z0,x1,y1,z1: two opposite box corners in LPS mm")
     g.add_argument("--whole", action="store_true", help="use the whole image as ROI (automatic for small crops)")
     s.add_argument("--method", default="ensemble", choices=["ensemble", "mc-dropout"])
     s.add_argument("--mc-passes", type=int, default=10)
     s.add_argument("--series", default=None, help="SeriesInstanceUID when the DICOM folder holds several series")
     s.add_argument("--seed", type=int, default=0, help="random seed (MC dropout)")
+    # "--seed-point -12.5,40,-150": let argparse read comma-separated negative numbers as values
+    s._negative_number_matcher = re.compile(r"^-\d*\.?\d+(,-?\d*\.?\d+)*$")
     s.set_defaults(func=run_segment)
 
     e = sub.add_parser("eval-seg", help="evaluate a model: per-case Dice, HD95, volumes, confidence",
