@@ -21,7 +21,17 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+UNDECIDED_BITS = 0.5  # entropy >= 0.5 bit <=> 0.11 < p < 0.89: the voxels where the model is undecided
+
+
 def _centre_index(mask: np.ndarray, fallback: np.ndarray) -> tuple[int, int, int]:
+    """Centre of the largest connected component of ``mask`` (else of ``fallback``)."""
+    if mask.any():
+        from scipy import ndimage
+
+        lab, n = ndimage.label(mask)
+        if n > 1:
+            mask = lab == (int(np.argmax(np.bincount(lab.ravel())[1:])) + 1)
     pts = np.argwhere(mask if mask.any() else fallback)
     if pts.size == 0:
         return tuple(s // 2 for s in mask.shape)
@@ -39,13 +49,13 @@ def tumour_slices(ct: sitk.Image, tumour: sitk.Image, uncertainty: sitk.Image, l
     k, j, _ = _centre_index(tm, lung)
     sx, sy, sz = ct.GetSpacing()
     fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
-    vmax = max(float(unc.max()), 1e-3)
+    vmax = 1.0  # entropy of a binary prediction, bits
     views = [("Axial", hu[k], tm[k], unc[k], None if gt is None else gt[k], sy / sx),
              ("Coronal", hu[:, j][::-1], tm[:, j][::-1], unc[:, j][::-1], None if gt is None else gt[:, j][::-1], sz / sx)]
     im = None
     for ax, (title, img, mask, u, g, aspect) in zip(axes, views):
         ax.imshow(img, cmap="gray", vmin=WINDOW[0], vmax=WINDOW[1], aspect=aspect, interpolation="nearest")
-        im = ax.imshow(np.ma.masked_less(u, 0.05 * vmax), cmap="inferno", alpha=0.55, vmin=0, vmax=vmax,
+        im = ax.imshow(np.ma.masked_less(u, UNDECIDED_BITS), cmap="inferno", alpha=0.6, vmin=UNDECIDED_BITS, vmax=vmax,
                        aspect=aspect, interpolation="nearest")
         if mask.any():
             ax.contour(mask, levels=[0.5], colors=["#00e5ff"], linewidths=1.4)
@@ -54,7 +64,7 @@ def tumour_slices(ct: sitk.Image, tumour: sitk.Image, uncertainty: sitk.Image, l
         ax.set_title(title)
         ax.set_axis_off()
     cbar = fig.colorbar(im, ax=axes, fraction=0.025, pad=0.02)
-    cbar.set_label("voxel uncertainty: predictive entropy (bits)")
+    cbar.set_label("undecided voxels: predictive entropy (bits, shown from 0.5)")
     handles = [plt.Line2D([], [], color="#00e5ff", lw=1.5, label="tumour (model)")]
     if gt is not None:
         handles.append(plt.Line2D([], [], color="#7CFC00", lw=1.2, ls="--", label="ground truth (phantom)"))

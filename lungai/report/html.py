@@ -70,7 +70,8 @@ contour and an expert's, computed from how much the {seg['members']} ensemble me
 (validation Pearson r between confidence and Dice: {model.get('validation_r', 'n/a')}).
 Cases below the review threshold ({seg['review_threshold']:.2f}) are flagged for expert review:
 small tumours, atelectasis next to the tumour and pleural effusion are the typical reasons.
-The coloured overlay shows <i>where</i> the model is unsure (predictive entropy per voxel).</p>
+The coloured overlay shows <i>where</i> the model is undecided: voxels whose predictive entropy is at
+least 0.5 bit (mean tumour probability between 0.11 and 0.89); the full map is <code>uncertainty.nii.gz</code>.</p>
 {_img(figs.get('slices'), 'axial and coronal slices through the tumour')}
 {truth}
 <p class="small">Method: {html.escape(seg['method'])}, members {seg['members']}, MC passes {seg['mc_passes']};
