@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import SimpleITK as sitk
 import torch
 
 from lungai.errors import InputError
 from lungai.fusion import ct_crop
 from lungai.fusion.data import Cohort
-from lungai.fusion.models.fusion import ORDER
 from lungai.fusion.pipeline import FusionPipeline
 
 
@@ -120,4 +118,3 @@ def tsne_points(pipe: FusionPipeline, cohort: Cohort, seed: int = 0) -> np.ndarr
     return TSNE(n_components=2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(emb)
 
 
-__all__ = ["gene_shapley", "top_genes_per_patient", "top_genes_cohort", "grad_cam", "tsne_points", "ORDER", "sitk"]
