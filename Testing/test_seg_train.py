@@ -163,3 +163,17 @@ def test_cli_reads_negative_lps_coordinates():
     assert a.seed_point == "-12.5,40,-150"
     a = build_parser().parse_args(["segment", "ct.nii.gz", "-o", "out", "--roi", "-1,-2,-3,4,5,6"])
     assert a.roi == "-1,-2,-3,4,5,6"
+
+
+def test_no_lungs_found_is_a_clear_error(tiny_model, tmp_path, capsys):
+    """A large CT (not a crop) with a body but no air inside: automatic mode cannot find lungs."""
+    arr = np.full((30, 120, 120), -1000, np.int16)
+    yy, xx = np.mgrid[:120, :120]
+    arr[:, (yy - 60) ** 2 + (xx - 60) ** 2 < 50 ** 2] = 40          # a soft-tissue cylinder, no lungs
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing((3.0, 3.0, 5.0))
+    path = tmp_path / "nolungs.nii.gz"
+    sitk.WriteImage(img, str(path))
+    assert main(["segment", str(path), "-o", str(tmp_path / "o"), "--model", str(tiny_model)]) == 2
+    err = capsys.readouterr().err
+    assert "no lungs found" in err and "How to fix" in err
