@@ -50,7 +50,7 @@ def registerSampleData():
 @parameterNodeWrapper
 class LungAISegParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
-    mode: Annotated[str, Choice(["automatic", "roi", "seed"])] = "automatic"
+    mode: Annotated[str, Choice(["automatic", "roi", "seed"])] = "seed"  # the shipped model over-detects in automatic mode (README)
     roi: vtkMRMLMarkupsROINode
     seedPoints: vtkMRMLMarkupsFiducialNode
     model: Annotated[str, Choice(["default", "folder"])] = "default"

@@ -13,6 +13,9 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", default="lungai-demo", help="output folder (default: ./lungai-demo)")
     p.add_argument("--ct", default=None, help="your CT instead of the sample (DICOM folder, NIfTI, NRRD, MHA)")
     p.add_argument("--model", default=None, help="segmentation model folder (default: the shipped model)")
+    p.add_argument("--seed-point", default=None,
+                   help="x,y,z (LPS mm) on the tumour of --ct, as a click in Slicer; without it the tumour is "
+                        "searched in the whole lungs (on the sample the tumour's position is used)")
     p.add_argument("--small", action="store_true", help="a smaller, coarser sample (quick check; tests)")
     p.set_defaults(func=run)
 
@@ -22,7 +25,18 @@ def run(args) -> int:
 
     from lungai.demo import run_demo
 
-    summary = run_demo(args.output, ct_path=args.ct, small=args.small, model_dir=args.model)
+    seed = None
+    if args.seed_point:
+        from lungai.errors import InputError
+
+        try:
+            seed = [float(v) for v in args.seed_point.split(",")]
+        except ValueError:
+            seed = []
+        if len(seed) != 3:
+            raise InputError(f"--seed-point needs three numbers x,y,z (got {args.seed_point!r})",
+                             "give the point in LPS millimetres, e.g. --seed-point=-62.5,-20,-110")
+    summary = run_demo(args.output, ct_path=args.ct, small=args.small, model_dir=args.model, seed_lps=seed)
     seg, rp, st = summary["segmentation"], summary["rp"], summary["stage"]
     out = Path(args.output)
     print(f"tumour: {seg['tumor_volume_ml']:.1f} ml, confidence {seg['confidence']:.2f}"

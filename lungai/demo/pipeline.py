@@ -32,7 +32,7 @@ def _input(out: Path, ct_path, small: bool) -> tuple[sitk.Image, sitk.Image | No
     if ct_path is not None:
         ct = read_ct(ct_path)
         write_image(ct, out / "ct.nii.gz", protect=[ct_path])
-        return ct, None, {"description": f"CT {Path(ct_path).name}", "source": str(ct_path)}
+        return ct, None, {"description": f"CT {Path(ct_path).name}", "source": str(ct_path), "seed_lps": None}
     from lungai.synthetic import PhantomSpec, SAMPLE_SEED, make_phantom, sample_spec, write_phantom
 
     spec = sample_spec()
@@ -47,7 +47,8 @@ def _input(out: Path, ct_path, small: bool) -> tuple[sitk.Image, sitk.Image | No
     t = phantom.meta["tumour"]
     desc = (f"built-in sample phantom (seed {SAMPLE_SEED}): {t['diameter_mm']:.0f} mm {t['shape']} "
             f"{t['location'].replace('_', '-')} tumour in the {t['side']} lung")
-    return phantom.ct, truth, {"description": desc, "source": "lungai.synthetic sample"}
+    # the demo places the seed point where a user would click: on the tumour (its planted centre)
+    return phantom.ct, truth, {"description": desc, "source": "lungai.synthetic sample", "seed_lps": t["centre_mm"]}
 
 
 def _dice(a: sitk.Image, b: sitk.Image) -> float:
@@ -87,12 +88,14 @@ def _dose(out: Path, ct, tumour, lungs) -> tuple[sitk.Image, dict, str]:
     if not sitk.GetArrayViewFromImage(tumour).any():
         raise InputError("no tumour was found, so no synthetic treatment dose can be planned around it",
                          "give a CT with a visible tumour, or run the steps separately (lungai lungs / radiomics)")
-    dose = treatment_dose(tumour, prescription_gy=60.0, margin_mm=5.0, falloff_mm=20.0)
+    # 60 Gy within 10 mm of the tumour, 60 mm exponential fall-off: on the sample this gives
+    # MLD ~15 Gy and V20 ~24 %, typical of (chemo)radiotherapy for locally advanced NSCLC
+    dose = treatment_dose(tumour, prescription_gy=60.0, margin_mm=10.0, falloff_mm=60.0)
     write_image(dose, out / "dose.nii.gz")
     row = dose_features(dose, ct, lungs, tumour, case="demo")
     pd.DataFrame([row]).to_csv(out / "dose.csv", index=False)
-    source = ("Synthetic treatment dose (not a real plan): 60 Gy to the tumour plus a 5 mm margin, "
-              "falling off exponentially (20 mm) outside it.")
+    source = ("Synthetic treatment dose (not a real plan): 60 Gy to the tumour plus a 10 mm margin, "
+              "falling off exponentially (60 mm) outside it.")
     return dose, row, source
 
 
@@ -147,8 +150,12 @@ def _stage(out: Path, ct, tumour) -> dict:
             "modalities": "CT only (RNA-seq and EHR masked)", "model_description": desc}
 
 
-def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None) -> dict:
-    """Run every step; returns the summary (also written as ``summary.json``)."""
+def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lps=None) -> dict:
+    """Run every step; returns the summary (also written as ``summary.json``).
+
+    The tumour is segmented around a seed point (LPS mm): ``seed_lps``, or on the sample the
+    tumour's position (as a user's click); with neither, in automatic mode (whole lungs).
+    """
     from lungai.lungs import segment_lungs
     from lungai.report import figures, write_report
     from lungai.seg.model_io import load_model
@@ -182,7 +189,9 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None) -> dict
         t0 = time.perf_counter()
         mdir = resolve_model_dir(model_dir)
         model = load_model(mdir)
-        seg = segment_tumour(ct, model, method="ensemble", seed=0)
+        seed_point = seed_lps if seed_lps is not None else summary["input"].pop("seed_lps", None)
+        summary["input"].pop("seed_lps", None)
+        seg = segment_tumour(ct, model, seed_lps=seed_point, method="ensemble", seed=0)
         for name, img in (("tumor", seg.tumour), ("probability", seg.probability), ("uncertainty", seg.entropy)):
             write_image(img, out / f"{name}.nii.gz")
         if seg.mutual_information is not None:

@@ -75,7 +75,8 @@ least 0.5 bit (mean tumour probability between 0.11 and 0.89); the full map is <
 {_img(figs.get('slices'), 'axial and coronal slices through the tumour')}
 {truth}
 <p class="small">Method: {html.escape(seg['method'])}, members {seg['members']}, MC passes {seg['mc_passes']};
-region of interest: {html.escape(str(seg.get('roi_mode', '')))}. Notes: {html.escape('; '.join(seg.get('notes', [])) or 'none')}.</p>
+region of interest: {html.escape(str(seg.get('roi_mode', '')))}{
+    ' (a 60 mm cube around the seed point placed on the tumour, as a click in Slicer would)' if seg.get('seed_point_lps_mm') else ''}. Notes: {html.escape('; '.join(seg.get('notes', [])) or 'none')}.</p>
 """
 
 
