@@ -92,6 +92,21 @@ def register(icon_path: Optional[str] = None) -> None:
         thumbnailFileName=icon_path, customDownloader=load_into_slicer)
 
 
+def tumour_seed_ras(folder: Path) -> tuple[float, float, float]:
+    """The sample's planted tumour centre in RAS (meta.json stores LPS), e.g. for a seed point."""
+    import json
+
+    x, y, z = json.loads(sample_paths(folder)["meta"].read_text())["tumour"]["centre_mm"]
+    return (-float(x), -float(y), float(z))
+
+
+def sample_folder() -> Path:
+    """Where the sample is generated in Slicer (its cache folder)."""
+    import slicer
+
+    return Path(slicer.mrmlScene.GetCacheManager().GetRemoteCacheDirectory()) / "LungAIPhantom"
+
+
 def load_into_slicer(source=None):
     """SampleData's custom downloader: generate (once) and load the sample; returns the CT node."""
     import slicer
@@ -100,7 +115,7 @@ def load_into_slicer(source=None):
 
     if not install.ensure("lungs", "Lung AI sample data"):
         return None
-    folder = Path(slicer.mrmlScene.GetCacheManager().GetRemoteCacheDirectory()) / "LungAIPhantom"
+    folder = sample_folder()
     with slicer.util.WaitCursor():
         paths = ensure_sample(folder)
         ct_node = slicer.util.loadVolume(str(paths["ct"]), {"name": CT_NODE_NAME})

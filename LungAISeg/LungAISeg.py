@@ -366,6 +366,9 @@ class LungAISegTest(ScriptedLoadableModuleTest):
 
     def test_tumour_on_sample(self):
         logic, p = self._sample()
+        p.mode = "seed"  # a click on the tumour, as a user would place it
+        p.seedPoints = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "Tumour seed")
+        p.seedPoints.AddControlPoint(*sampledata.tumour_seed_ras(sampledata.sample_folder()))
         p.method = "mc-dropout"
         p.mcPasses = 4
         outputDir = logic.run(logic.startSegmentation, p)

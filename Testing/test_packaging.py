@@ -35,3 +35,14 @@ def test_dependencies_are_pinned_and_shap_is_absent():
     constraints = (REPO / "constraints.txt").read_text().lower()
     assert "\nshap==" not in constraints and not constraints.startswith("shap==")
     assert "slicer==" not in constraints.replace("slicer-core==", "")
+
+
+def test_sample_tumour_seed_is_the_planted_centre_in_ras(sample_dir):
+    import json
+    import sys
+
+    sys.path.insert(0, str(REPO))
+    from LungAICommon.sampledata import tumour_seed_ras
+
+    x, y, z = json.loads((sample_dir / "meta.json").read_text())["tumour"]["centre_mm"]
+    assert tumour_seed_ras(sample_dir) == (-x, -y, z)
