@@ -41,3 +41,12 @@ def test_calibration_learns_dice_and_threshold_flags_failures():
     assert "Youden" in how
     flagged = conf < thr
     assert flagged[dice < 0.4].mean() > 0.8 and (~flagged)[dice > 0.7].mean() > 0.8
+
+
+def test_too_few_validation_cases_leave_the_score_uncalibrated():
+    import numpy as np
+
+    from lungai.seg.confidence import fit_calibration
+
+    cal = fit_calibration(np.array([[0.8, 0.1, 0.05, 1.0]]), np.array([0.7]))
+    assert cal["fitted"] is False and cal["n_cases"] == 1 and "at least 3" in cal["how"]

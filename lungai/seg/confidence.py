@@ -71,6 +71,11 @@ def fit_calibration(X: np.ndarray, dice: np.ndarray, seed: int = 0) -> dict:
     signs = np.array(SIGNS, dtype=float)
     X = np.asarray(X, dtype=float) * signs
     dice = np.asarray(dice, dtype=float)
+    if len(dice) < 3:  # too few validation cases to fit (or cross-validate) anything
+        return dict(UNCALIBRATED, n_cases=int(len(dice)), pearson_r_cv=float("nan"),
+                    pearson_r_agreement_only=float("nan"),
+                    how=f"not calibrated: only {len(dice)} validation case(s), at least 3 are needed; "
+                        "confidence = member agreement")
 
     def make():
         return Ridge(alpha=1e-2, positive=True)
