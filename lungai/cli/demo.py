@@ -9,7 +9,7 @@ def register(sub) -> None:
         description="Sample phantom (or the given CT) -> lung masks -> tumour segmentation with ensemble "
                     "uncertainty -> radiomics of tumour and lungs -> dose features from a synthetic treatment "
                     "dose -> radiation-pneumonitis risk -> stage probabilities -> report.html and scene.mrb. "
-                    "Offline; about 2-3 minutes on 2 CPU cores.")
+                    "Offline; under a minute on 2 idle CPU cores.")
     p.add_argument("-o", "--output", default="lungai-demo", help="output folder (default: ./lungai-demo)")
     p.add_argument("--ct", default=None, help="your CT instead of the sample (DICOM folder, NIfTI, NRRD, MHA)")
     p.add_argument("--model", default=None, help="segmentation model folder (default: the shipped model)")
