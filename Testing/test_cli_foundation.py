@@ -62,3 +62,11 @@ def test_input_is_never_overwritten(tmp_path):
     before = ct.read_bytes()
     assert main(["lungs", str(ct), "-o", str(ct)]) == 2
     assert ct.read_bytes() == before
+
+
+def test_demo_refuses_a_folder_the_user_made(tmp_path):
+    mine = tmp_path / "my_files"
+    mine.mkdir()
+    (mine / "report.html").write_text("my own report")
+    assert main(["demo", "-o", str(mine), "--small"]) == 2
+    assert (mine / "report.html").read_text() == "my own report"

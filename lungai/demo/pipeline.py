@@ -163,6 +163,9 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     from lungai.seg.resources import resolve_model_dir
 
     out = Path(out_dir)
+    if out.is_dir() and any(out.iterdir()) and not (out / "summary.json").is_file():
+        raise InputError(f"the output folder {out} is not empty and was not written by lungai demo",
+                         "choose a new folder with -o (a previous demo's folder is reused)")
     out.mkdir(parents=True, exist_ok=True)
     timings: dict = {}
     start = time.perf_counter()
@@ -189,8 +192,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         t0 = time.perf_counter()
         mdir = resolve_model_dir(model_dir)
         model = load_model(mdir)
-        seed_point = seed_lps if seed_lps is not None else summary["input"].pop("seed_lps", None)
-        summary["input"].pop("seed_lps", None)
+        sample_seed = summary["input"].pop("seed_lps")
+        seed_point = seed_lps if seed_lps is not None else sample_seed
         seg = segment_tumour(ct, model, seed_lps=seed_point, method="ensemble", seed=0)
         for name, img in (("tumor", seg.tumour), ("probability", seg.probability), ("uncertainty", seg.entropy)):
             write_image(img, out / f"{name}.nii.gz")
