@@ -163,10 +163,12 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     from lungai.seg.resources import resolve_model_dir
 
     out = Path(out_dir)
-    if out.is_dir() and any(out.iterdir()) and not (out / "summary.json").is_file():
+    marker = out / ".lungai-demo"  # marks a folder the demo made (it may be reused, even after a failure)
+    if out.is_dir() and any(out.iterdir()) and not marker.is_file():
         raise InputError(f"the output folder {out} is not empty and was not written by lungai demo",
                          "choose a new folder with -o (a previous demo's folder is reused)")
     out.mkdir(parents=True, exist_ok=True)
+    marker.write_text("written by lungai demo\n")
     timings: dict = {}
     start = time.perf_counter()
     summary: dict = {"case": "demo", "version": __version__,
