@@ -13,12 +13,18 @@ from lungai.cli import main
 
 
 def test_help_lists_commands(capsys):
-    try:
+    import pytest
+
+    from lungai.cli import COMMAND_MODULES
+
+    with pytest.raises(SystemExit) as exc:
         main(["--help"])
-    except SystemExit as exc:
-        assert exc.code == 0
+    assert exc.value.code == 0
     out = capsys.readouterr().out
-    assert "sample" in out and "lungs" in out
+    for command in ["sample", "lungs", "segment", "train-seg", "eval-seg", "radiomics", "ibsi-check",
+                    "dose-features", "radiomics-batch", "rp", "stage", "demo"]:
+        assert command in out, command
+    assert len(COMMAND_MODULES) == len(set(COMMAND_MODULES))
 
 
 def test_sample_then_lungs(tmp_path, capsys):
