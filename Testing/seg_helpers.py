@@ -14,7 +14,7 @@ TINY_CLI = ["--spacing", "3.5,3.5,5", "--channels", "4,8,16", "--patch", "16,16,
 def tiny_cases(n: int, seed: int):
     from lungai.seg.dataset import synthetic_cases
 
-    return synthetic_cases(n, seed, shape=TINY_SHAPE, spacing=TINY_SPACING)
+    return synthetic_cases(n, seed, shape=TINY_SHAPE, spacing=TINY_SPACING, lung_crops=False)
 
 
 def write_cases(cases, root: Path) -> tuple:

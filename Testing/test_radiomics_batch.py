@@ -77,3 +77,35 @@ def test_manifest_validation(tmp_path):
     bad.write_text("case,image,mask\na,x.nii.gz,y.nii.gz\na,z.nii.gz,y.nii.gz\n")
     with pytest.raises(InputError, match="repeats case"):
         read_manifest(bad)
+
+
+def _worker_settings():
+    import os
+
+    import dask
+    import SimpleITK as sitk
+
+    return {"trim": os.environ.get("MALLOC_TRIM_THRESHOLD_"), "itk": sitk.ProcessObject.GetGlobalDefaultNumberOfThreads(),
+            "omp": os.environ.get("OMP_NUM_THREADS"), "profile": dask.config.get("distributed.worker.profile.enabled")}
+
+
+def test_local_cluster_worker_settings(monkeypatch):
+    """radiomics-batch's own workers: glibc keeps freed buffers (no MALLOC_TRIM_THRESHOLD_), one ITK/OMP
+    thread, no profiler; and the caller's Dask config is left as it was."""
+    import os
+
+    import dask
+
+    from lungai.radiomics.cluster import local_cluster
+
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")   # as left behind by an earlier default Dask cluster
+    before = dask.config.get("distributed.worker.profile.enabled")
+    cluster, client = local_cluster(1)
+    try:
+        (settings,) = client.run(_worker_settings).values()
+    finally:
+        client.close()
+        cluster.close()
+    assert settings == {"trim": None, "itk": 1, "omp": "1", "profile": False}
+    assert dask.config.get("distributed.worker.profile.enabled") == before
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"

@@ -37,3 +37,24 @@ def test_split_keeps_patients_whole():
     assert [c.case_id for c in again] == [c.case_id for c in val]
     with pytest.raises(InputError, match="one patient"):
         split_patients([Case("A_1", "A"), Case("A_2", "A")], 0.2, 0)
+
+
+def test_synthetic_lung_crops_are_mostly_tumour_free_and_deterministic():
+    from lungai.seg.dataset import synthetic_cases
+
+    kw = dict(shape=(96, 96, 40), spacing=(3.5, 3.5, 5.0))
+    cases = synthetic_cases(6, 900, **kw)
+    lung = [c for c in cases if c.case_id.endswith("_lung")]
+    tum = [c for c in cases if c.case_id.endswith("_0")]
+    assert len(lung) == len(tum) >= 5
+    assert all(sitk.GetArrayViewFromImage(c.mask).any() for c in tum)
+    free = [not sitk.GetArrayViewFromImage(c.mask).any() for c in lung]
+    assert sum(free) >= len(lung) // 2          # most lung crops hold no tumour
+    for c in lung:                               # same patient as its tumour crop: the split keeps them together
+        assert c.patient == c.case_id.rsplit("_", 1)[0]
+    again = synthetic_cases(6, 900, **kw)
+    assert [c.case_id for c in again] == [c.case_id for c in cases]
+    assert all(np.array_equal(sitk.GetArrayViewFromImage(a.image), sitk.GetArrayViewFromImage(b.image))
+               for a, b in zip(again, cases))
+    only_tumour = [c.case_id for c in synthetic_cases(3, 900, lung_crops=False, **kw)]
+    assert only_tumour == [c.case_id for c in tum if int(c.patient.split("-")[1]) < 903]

@@ -2,8 +2,10 @@
 
 Both process the same synthetic cases with the same function (``lungai.radiomics.batch.process_case``)
 in the same run, alternating loop / Dask for ``--rounds`` rounds (the median ratio is reported, which
-damps changes of the machine's load).  The Dask cluster is started and warmed up (pyradiomics
-imported) before timing; its start-up time is printed separately.  CPU seconds are printed too: when
+damps changes of the machine's load).  The Dask cluster is the one ``radiomics-batch`` starts
+(:func:`lungai.radiomics.cluster.local_cluster`, warmed up: pyradiomics imported) and is started
+before timing; its start-up time is printed separately.  ``--dask-defaults`` uses a LocalCluster with
+Dask's default worker settings instead, to show what the tuning in ``cluster.py`` is worth.  CPU seconds are printed too: when
 the loop gets much less than one core, other load on the machine limits what 2 workers can show.
 Target: ratio >= 1.8 on 2 free cores.
 
@@ -23,13 +25,6 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 
-def _warm(_=None):
-    import radiomics.featureextractor  # noqa: F401
-
-    import lungai.radiomics.extract  # noqa: F401
-    return os.getpid()
-
-
 def _cpu():
     return time.process_time()
 
@@ -40,12 +35,14 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--shape", type=int, nargs=3, default=[128, 128, 48])
+    ap.add_argument("--dask-defaults", action="store_true", help="plain LocalCluster (Dask's default worker settings)")
     args = ap.parse_args()
 
     from dask.distributed import Client, LocalCluster
 
     from lungai.radiomics import load_params
     from lungai.radiomics.batch import run_batch
+    from lungai.radiomics.cluster import local_cluster, warm_worker
     from lungai.radiomics.manifest import write_synthetic_cohort
 
     params = load_params("default")  # every feature class, Original image
@@ -55,12 +52,15 @@ def main() -> None:
         tmp = Path(tmp)
         manifest = write_synthetic_cohort(tmp / "cohort", args.cases, seed=11, shape=tuple(args.shape),
                                           spacing=(2.6, 2.6, 5.0))
-        _warm()
+        warm_worker()
         t0 = time.perf_counter()
-        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, env={"OMP_NUM_THREADS": "1"})
-        client = Client(cluster)
-        client.run(_warm)
+        if args.dask_defaults:
+            cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, env={"OMP_NUM_THREADS": "1"})
+            client = Client(cluster)
+            client.run(warm_worker)
+        else:
+            cluster, client = local_cluster(args.workers)
         t_start = time.perf_counter() - t0
         for r in range(args.rounds):
             t0, c0 = time.perf_counter(), time.process_time()
@@ -82,7 +82,7 @@ def main() -> None:
         client.close()
         cluster.close()
     print(f"cases: {args.cases} phantoms {tuple(args.shape)}, 5 segments, all feature classes, Original image; "
-          f"{os.cpu_count()} cores; cluster start-up {t_start:.1f} s (not timed)")
+          f"{os.cpu_count()} cores; {'Dask default' if args.dask_defaults else 'lungai'} worker settings; cluster start-up {t_start:.1f} s (not timed)")
     print(f"throughput ratio (median of {args.rounds}): {statistics.median(ratios):.2f}x (target >= 1.8x)")
     print(f"CPU-work bound on {args.workers} free cores ({args.workers} x loop CPU / Dask CPU, i.e. Dask overhead "
           f"only): {statistics.median(cpu_bounds):.2f}x - an estimate, not a measurement")

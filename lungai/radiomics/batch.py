@@ -107,14 +107,14 @@ def _prepare_parts(output: Path, params: dict, segments) -> Path:
 
 
 def _run_dask(todo, params, segments, parts, workers, scheduler, on_result) -> None:
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, as_completed
+
+    from lungai.radiomics.cluster import local_cluster
 
     if scheduler:
         client, cluster = Client(scheduler), None
     else:
-        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
-                               dashboard_address=None, env={"OMP_NUM_THREADS": "1"})
-        client = Client(cluster)
+        cluster, client = local_cluster(workers)
     try:
         futures = [client.submit(process_case, row, params, segments, str(parts), key=f"lungai-{row['case']}",
                                  pure=False) for row in todo]

@@ -16,9 +16,9 @@ ARCHS = ("unet", "attention_unet", "unetr")
 @dataclass
 class SegConfig:
     arch: str = "attention_unet"
-    spacing: tuple = (1.5, 1.5, 2.5)          # model grid, mm (x, y, z)
+    spacing: tuple = (1.0, 1.0, 2.0)          # model grid, mm (x, y, z)
     hu_window: tuple = (-1000.0, 400.0)       # clipped and scaled to [0, 1]
-    patch_size: tuple = (32, 32, 16)          # training patch / UNETR image size, voxels (x, y, z)
+    patch_size: tuple = (48, 48, 16)          # training patch / UNETR image size, voxels (x, y, z)
     infer_patch: tuple = (96, 96, 32)         # sliding-window size at inference (UNETR uses patch_size)
     channels: tuple = (8, 16, 32, 64)
     dropout: float = 0.1

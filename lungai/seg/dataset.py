@@ -88,11 +88,18 @@ def split_patients(cases: list, val_fraction: float, seed: int) -> tuple:
     return train, val
 
 
-def synthetic_cases(n: int, seed: int, shape=(128, 128, 64), spacing=(2.6, 2.6, 4.0)) -> list:
-    """``n`` crops around the tumours of random phantoms (~40 % hard cases), deterministic."""
+def synthetic_cases(n: int, seed: int, shape=(128, 128, 64), spacing=(2.6, 2.6, 4.0),
+                    lung_crops: bool = True) -> list:
+    """Crops of ``n`` random phantoms (~40 % hard cases), deterministic.
+
+    Per phantom: a crop around the tumour with a random 10-35 mm margin, and (``lung_crops``) a
+    crop of random size at a random lung voxel -- usually tumour-free -- so the model also sees
+    vessels, pleura and mediastinum without a tumour and does not learn "there is always a blob".
+    """
     from lungai.synthetic import labels, make_phantom, random_spec
 
     out = []
+    sp = np.array(spacing, dtype=float)
     for i in range(n):
         s = seed + i
         ph = make_phantom(random_spec(s, shape=shape, spacing=spacing, diameter_range=(6.0, 80.0)), seed=s)
@@ -104,13 +111,27 @@ def synthetic_cases(n: int, seed: int, shape=(128, 128, 64), spacing=(2.6, 2.6, 
         mask.CopyInformation(ph.labels)
         rng = np.random.default_rng(s)
         zz, yy, xx = np.nonzero(tum)
-        m = rng.uniform(10.0, 35.0, size=3) / np.array(spacing)
+        m = rng.uniform(10.0, 35.0, size=3) / sp
         lo = np.maximum(0, np.array([xx.min(), yy.min(), zz.min()]) - m).astype(int)
         hi = np.minimum(shape, np.array([xx.max(), yy.max(), zz.max()]) + 1 + m).astype(int)
-        box = pp.Box(tuple(int(v) for v in lo), tuple(int(v) for v in hi))
-        out.append(Case(f"phantom-{s}_0", f"phantom-{s}", image=pp.crop(ph.ct, box), mask=pp.crop(mask, box),
-                        meta={"hard_case": ph.meta.get("hard_case"), "diameter_mm": ph.meta["tumour"]["diameter_mm"]}))
+        meta = {"hard_case": ph.meta.get("hard_case"), "diameter_mm": ph.meta["tumour"]["diameter_mm"]}
+        out.append(_crop_case(f"phantom-{s}_0", f"phantom-{s}", ph.ct, mask, lo, hi, meta))
+        if lung_crops:
+            lung = np.argwhere(np.isin(lab, (labels.RIGHT_LUNG, labels.LEFT_LUNG)))
+            if len(lung):
+                k, j, c = lung[rng.integers(len(lung))]
+                half = rng.uniform(20.0, 45.0, size=3) / sp / 2
+                centre = np.array([c, j, k], dtype=float)
+                lo = np.maximum(0, centre - half).astype(int)
+                hi = np.minimum(shape, centre + half + 1).astype(int)
+                out.append(_crop_case(f"phantom-{s}_lung", f"phantom-{s}", ph.ct, mask, lo, hi,
+                                      {**meta, "lung_crop": True}))
     return out
+
+
+def _crop_case(case_id, patient, ct, mask, lo, hi, meta) -> Case:
+    box = pp.Box(tuple(int(v) for v in lo), tuple(int(v) for v in hi))
+    return Case(case_id, patient, image=pp.crop(ct, box), mask=pp.crop(mask, box), meta=meta)
 
 
 def load_images(case: Case) -> tuple:

@@ -3,6 +3,8 @@ and a whole ensemble (members differ by their seed)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from monai.losses import DiceCELoss
@@ -64,7 +66,9 @@ def train_member(k: int, cfg: SegConfig, train_data: list, val_data: list, *, se
         net.train()
         losses = []
         for _ in range(iters_per_epoch):
-            samples = [tf(train_data[i])[0] for i in rng.integers(len(train_data), size=batch_size)]
+            with warnings.catch_warnings():   # tumour-free crops: MONAI warns that it samples background only
+                warnings.filterwarnings("ignore", message="Num foregrounds 0")
+                samples = [tf(train_data[i])[0] for i in rng.integers(len(train_data), size=batch_size)]
             x, y = _batch(samples, "image"), _batch(samples, "label")
             opt.zero_grad()
             loss = loss_fn(net(x), y)
