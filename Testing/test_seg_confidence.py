@@ -26,7 +26,8 @@ def test_case_features_rank_agreement():
     assert fs["agreement"] == 1.0 and fu["agreement"] < 0.7
     assert fu["mean_entropy"] > fs["mean_entropy"]
     empty = case_features(np.zeros((2, 5, 5, 5), np.float32), 0.001)
-    assert empty["agreement"] == 1.0 and empty["uncertain_ratio"] == 0.0
+    assert empty["agreement"] == 0.0 and empty["uncertain_ratio"] == 0.0     # no tumour found: nothing agreed on
+    assert confidence(empty, None) < confidence(fu, None)
     assert confidence(fs, None) > confidence(fu, None)      # uncalibrated = agreement
 
 
@@ -50,3 +51,41 @@ def test_too_few_validation_cases_leave_the_score_uncalibrated():
 
     cal = fit_calibration(np.array([[0.8, 0.1, 0.05, 1.0]]), np.array([0.7]))
     assert cal["fitted"] is False and cal["n_cases"] == 1 and "at least 3" in cal["how"]
+
+
+def test_summary_scores_tumour_cases_and_reports_false_positives_apart():
+    import pandas as pd
+
+    from lungai.seg.evaluate import summarize, summary_text
+
+    df = pd.DataFrame({"dice": [0.9, 0.5, 0.1, 1.0, 0.0], "confidence": [0.8, 0.5, 0.2, 0.3, 0.1],
+                       "volume_true_ml": [2.0, 1.0, 0.5, 0.0, 0.0], "volume_pred_ml": [2.1, 0.6, 0.1, 0.0, 0.4],
+                       "hd95_mm": [1.0, 2.0, 5.0, float("nan"), float("nan")],
+                       "needs_review": [False, True, True, True, True]})
+    s = summarize(df)
+    assert s["n_cases"] == 3 and s["mean_dice"] == 0.5 and s["n_needs_review"] == 2
+    assert s["pearson_r_confidence_dice"] > 0.99          # tumour-free rows (Dice 1 / 0) do not enter r
+    assert s["tumour_free"] == {"n_cases": 2, "false_positive_rate": 0.5, "mean_false_volume_ml": 0.2}
+    assert "tumour-free: a tumour found in 50 %" in summary_text(s)
+    assert "tumour_free" not in summarize(df.iloc[:3])
+
+
+def test_postprocess_drops_tubes_in_automatic_mode_and_keeps_the_seed_component():
+    from lungai.seg.postprocess import MAX_ELONGATION, elongation, keep_components
+
+    sp = (2.0, 1.0, 1.0)
+    a = np.zeros((20, 60, 60), bool)
+    zz, yy, xx = np.ogrid[:20, :60, :60]
+    ball = (2.0 * (zz - 10)) ** 2 + (yy - 15) ** 2 + (xx - 15) ** 2 <= 36     # 12 mm sphere
+    tube = (np.abs(yy - 45) <= 1) & (np.abs(xx - 45) <= 1) & (zz >= 0)       # 3 mm x 40 mm vessel
+    speck = (zz == 2) & (yy == 2) & (xx == 58)                                # 0.002 ml
+    a |= ball | tube | speck
+    assert elongation(ball, sp) < 1.2 and elongation(tube, sp) > 10
+    assert elongation(speck, sp) < 2.5                          # one voxel, one slice: finite
+    kept, dropped = keep_components(a, sp, max_elongation=MAX_ELONGATION)
+    assert np.array_equal(kept, ball)
+    assert dropped["n_small"] == 1 and dropped["n_elongated"] == 1 and dropped["elongated_ml"] > 0.2
+    kept, dropped = keep_components(a, sp)                      # seed / ROI mode: shapes are not judged
+    assert np.array_equal(kept, ball | tube) and dropped["n_elongated"] == 0
+    kept, _ = keep_components(a, sp, seed_idx=(10, 45, 44))
+    assert np.array_equal(kept, tube)                           # the user's seed wins

@@ -47,6 +47,7 @@ def test_model_folder_contents(tiny_model):
         assert "pearson_r_cv" in doc["calibration"][method]
         assert 0.0 <= doc["review"][method]["threshold"] <= 1.0 and doc["review"][method]["how"]
         assert 0.0 <= doc["validation"][method]["mean_dice"] <= 1.0
+        assert (tiny_model / f"validation_{method}.csv").is_file()       # per-case validation table
     assert not list(tiny_model.glob("*.pt")) and not list(tiny_model.glob("*.pkl"))
     assert main(["train-seg", "--images", "x", "--masks", "y", "-o", str(tiny_model)]) == 2  # no overwrite
     assert main(["train-seg", "--images", str(tiny_model), "--masks", str(tiny_model), "-o",

@@ -112,7 +112,7 @@ def run_train(args) -> int:
             bar.update(1)
     meta = train_ensemble(cfg, cases, out, seed=args.seed, val_fraction=args.val_fraction, epochs=args.epochs,
                           iters_per_epoch=args.iters, batch_size=args.batch, lr=args.lr, patience=args.patience,
-                          mc_passes=args.mc_passes, command="lungai " + " ".join(sys.argv[1:]))
+                          mc_passes=args.mc_passes, command="lungai " + " ".join(a for a in sys.argv[1:] if a != "--resume"))
     for method, s in meta.get("validation", {}).items():
         print(f"{method}: validation Dice mean {s['mean_dice']:.3f} (median {s['median_dice']:.3f}), "
               f"r(confidence, Dice) = {s['pearson_r_confidence_dice_cv']:.3f} -> {out}")
@@ -167,7 +167,7 @@ def run_eval(args) -> int:
     from lungai.errors import InputError
     from lungai.progress import task
     from lungai.seg import dataset
-    from lungai.seg.evaluate import evaluate_cases, summarize
+    from lungai.seg.evaluate import evaluate_cases, summarize, summary_text
     from lungai.seg.model_io import load_model
     from lungai.seg.resources import resolve_model_dir
 
@@ -182,8 +182,5 @@ def run_eval(args) -> int:
         df = evaluate_cases(model, cases, args.method, args.mc_passes, args.seed, bar)
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
-    s = summarize(df)
-    print(f"{s['n_cases']} cases: Dice mean {s['mean_dice']:.3f} +- {s['std_dice']:.3f}, median "
-          f"{s['median_dice']:.3f}; r(confidence, Dice) = {s['pearson_r_confidence_dice']:.3f}; "
-          f"{s['n_needs_review']} flagged for review -> {out}")
+    print(f"{summary_text(summarize(df))} -> {out}")
     return 0

@@ -2,7 +2,12 @@
 
 For each method: run inference on every validation case (on its input grid), fit the linear map
 features -> Dice (:func:`lungai.seg.confidence.fit_calibration`), choose the review threshold,
-and record both, with Pearson r(confidence, Dice), in model.json.
+and record both, with Pearson r(confidence, Dice), in model.json; the per-case table is written
+as ``validation_<method>.csv`` next to it.
+
+The confidence estimates the Dice of the tumour found, so it is fitted on the validation cases
+that hold a tumour; tumour-free validation crops (``dataset.synthetic_cases`` adds some) are
+reported apart, as the share in which the model still finds a tumour.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from lungai.seg.confidence import FEATURES, choose_review_threshold, confidence, fit_calibration
-from lungai.seg.evaluate import evaluate_cases, summarize
+from lungai.seg.evaluate import evaluate_cases, has_tumour, summarize
 from lungai.seg.model_io import MODEL_JSON, write_json
 
 METHODS = {"ensemble": "deep ensemble", "mc-dropout": "MC dropout (member 0)"}
@@ -26,12 +31,14 @@ def calibrate_model(model_dir, model, val_cases, *, mc_passes: int = 10, seed: i
         if method == "ensemble" and len(nets) < 2:
             continue
         df = evaluate_cases(model, val_cases, method, mc_passes, seed, progress)
+        fit = has_tumour(df)
         X = df[[f"f_{f}" for f in FEATURES]].to_numpy(float)
-        cal = fit_calibration(X, df["dice"].to_numpy(float), seed)
+        cal = fit_calibration(X[fit], df["dice"].to_numpy(float)[fit], seed)
         conf = np.array([confidence(dict(zip(FEATURES, x)), cal) for x in X])
-        thr, how = choose_review_threshold(conf, df["dice"].to_numpy(float))
+        thr, how = choose_review_threshold(conf[fit], df["dice"].to_numpy(float)[fit])
         df["confidence"] = conf
         df["needs_review"] = conf < thr
+        df.to_csv(Path(model_dir) / f"validation_{method}.csv", index=False)
         meta.setdefault("calibration", {})[method] = cal
         meta.setdefault("review", {})[method] = {"threshold": round(thr, 4), "how": how}
         s = summarize(df)

@@ -2,7 +2,10 @@
 
 Features (all from the M member / MC-pass probability maps on the model grid):
 
-- ``agreement``: mean pairwise Dice of the members' binary masks (1 when all are empty);
+- ``agreement``: mean pairwise Dice of the members' binary masks; two empty masks agree on no
+  tumour, which counts 0: the confidence estimates the Dice of the tumour found, and on
+  validation cases (all with a tumour) an empty result has Dice 0, so "no tumour found" gets a
+  low confidence and is flagged for review - a reader confirms that there is no tumour;
 - ``mean_entropy``: mean predictive entropy over voxels any member calls tumour;
 - ``uncertain_ratio``: volume with 0.2 < mean p < 0.8 relative to that plus the volume p >= 0.8;
 - ``log_volume``: log10 of the predicted volume in ml (+0.01).
@@ -29,9 +32,10 @@ UNCALIBRATED = {"features": FEATURES, "coef": [1.0, 0.0, 0.0, 0.0], "intercept":
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice of two masks; 0 when both are empty (no tumour to agree on)."""
     sa, sb = int(a.sum()), int(b.sum())
     if sa + sb == 0:
-        return 1.0
+        return 0.0
     return 2.0 * int(np.logical_and(a, b).sum()) / (sa + sb)
 
 
@@ -39,7 +43,7 @@ def case_features(probs: np.ndarray, voxel_ml: float) -> dict:
     """``probs``: (M, z, y, x) foreground probabilities of M members / passes."""
     masks = probs > 0.5
     pairs = list(itertools.combinations(range(len(masks)), 2))
-    agreement = float(np.mean([_dice(masks[i], masks[j]) for i, j in pairs])) if pairs else 1.0
+    agreement = float(np.mean([_dice(masks[i], masks[j]) for i, j in pairs])) if pairs else float(masks.any())
     union = masks.any(axis=0)
     mean_p = probs.mean(axis=0)
     mean_entropy = float(predictive_entropy(probs)[union].mean()) if union.any() else 0.0

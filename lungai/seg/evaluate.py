@@ -67,12 +67,38 @@ def evaluate_cases(model, cases, method: str = "ensemble", mc_passes: int = 10, 
     return pd.DataFrame(rows)
 
 
+def has_tumour(df):
+    """Rows whose reference mask holds a tumour (Dice is only informative there)."""
+    return df["volume_true_ml"].to_numpy(float) > 0
+
+
 def summarize(df) -> dict:
+    """Dice and r(confidence, Dice) over the cases with a reference tumour; tumour-free cases (if any)
+    are summarised by how often the model still finds a tumour (false-positive rate)."""
     from scipy.stats import pearsonr
 
+    free = df[~has_tumour(df)]
+    df = df[has_tumour(df)]
     d, c = df["dice"].to_numpy(float), df["confidence"].to_numpy(float)
     r = float(pearsonr(c, d)[0]) if len(d) > 2 and np.std(c) > 0 and np.std(d) > 0 else float("nan")
-    return {"n_cases": int(len(df)), "mean_dice": round(float(d.mean()), 4),
-            "std_dice": round(float(d.std()), 4), "median_dice": round(float(np.median(d)), 4),
-            "mean_hd95_mm": round(float(np.nanmean(df["hd95_mm"])), 3) if df["hd95_mm"].notna().any() else None,
-            "pearson_r_confidence_dice": round(r, 4), "n_needs_review": int(df["needs_review"].sum())}
+    out = {"n_cases": int(len(df)), "mean_dice": round(float(d.mean()), 4) if len(d) else float("nan"),
+           "std_dice": round(float(d.std()), 4) if len(d) else float("nan"),
+           "median_dice": round(float(np.median(d)), 4) if len(d) else float("nan"),
+           "mean_hd95_mm": round(float(np.nanmean(df["hd95_mm"])), 3) if df["hd95_mm"].notna().any() else None,
+           "pearson_r_confidence_dice": round(r, 4), "n_needs_review": int(df["needs_review"].sum())}
+    if len(free):
+        fp = free["volume_pred_ml"].to_numpy(float) > 0
+        out["tumour_free"] = {"n_cases": int(len(free)), "false_positive_rate": round(float(fp.mean()), 4),
+                              "mean_false_volume_ml": round(float(free["volume_pred_ml"].mean()), 4)}
+    return out
+
+
+def summary_text(s: dict) -> str:
+    text = (f"{s['n_cases']} cases with a tumour: Dice mean {s['mean_dice']:.3f} +- {s['std_dice']:.3f}, median "
+            f"{s['median_dice']:.3f}; r(confidence, Dice) = {s['pearson_r_confidence_dice']:.3f}; "
+            f"{s['n_needs_review']} flagged for review")
+    if "tumour_free" in s:
+        f = s["tumour_free"]
+        text += (f"; {f['n_cases']} tumour-free: a tumour found in {100 * f['false_positive_rate']:.0f} % "
+                 f"(mean {f['mean_false_volume_ml']:.2f} ml)")
+    return text

@@ -22,11 +22,10 @@ from lungai.progress import NullProgress
 from lungai.seg import preprocess as pp
 from lungai.seg.confidence import case_features, confidence
 from lungai.seg.networks import enable_dropout
+from lungai.seg.postprocess import MAX_ELONGATION, keep_components
 from lungai.seg.uncertainty import summarize_maps
 
 METHODS = ("ensemble", "mc-dropout")
-MIN_COMPONENT_ML = 0.01
-AUTO_MIN_MEAN_P = 0.7      # automatic (whole-lung) mode keeps only components the ensemble is sure of
 
 
 class StackedMembers(torch.nn.Module):
@@ -107,28 +106,6 @@ def choose_box(ct, cfg, roi_lps=None, seed_lps=None, whole=None) -> pp.Box:
     return pp.box_from_lungs(ct, cfg.roi_margin_mm)
 
 
-def _components(binary: np.ndarray, voxel_ml: float, seed_idx=None, mean_p=None, min_mean_p: float = 0.0):
-    """Drop components < MIN_COMPONENT_ML and (automatic mode) those with mean probability < ``min_mean_p``;
-    with a seed keep only the component at, or nearest to, the seed."""
-    lab, n = ndimage.label(binary)
-    if n == 0:
-        return binary
-    idx = np.arange(1, n + 1)
-    sizes = ndimage.sum_labels(binary, lab, idx) * voxel_ml
-    keep = [int(i) for i, s in zip(idx, sizes) if s >= MIN_COMPONENT_ML]
-    if min_mean_p > 0 and mean_p is not None and keep:
-        means = ndimage.mean(mean_p, lab, keep)
-        keep = [i for i, m in zip(keep, np.atleast_1d(means)) if m >= min_mean_p]
-    if seed_idx is not None and keep:
-        k, j, i = seed_idx
-        if lab[k, j, i] in keep:
-            keep = [lab[k, j, i]]
-        else:
-            coords = {c: np.argwhere(lab == c) for c in keep}
-            keep = [min(keep, key=lambda c: np.min(np.sum((coords[c] - [k, j, i]) ** 2, axis=1)))]
-    return np.isin(lab, keep)
-
-
 def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method: str = "ensemble",
                    mc_passes: int = 10, seed: int = 0, whole=None, progress=None,
                    source: str = "the CT") -> SegResult:
@@ -166,8 +143,9 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     if seed_lps is not None:
         ijk = np.round(ct.TransformPhysicalPointToContinuousIndex([float(v) for v in seed_lps])).astype(int)
         seed_idx = (ijk[2] - box.lo[2], ijk[1] - box.lo[1], ijk[0] - box.lo[0])
-    binary = _components(mean_p > 0.5, voxel_ml, seed_idx, mean_p,
-                         AUTO_MIN_MEAN_P if box.mode == "lungs" else 0.0)
+    automatic = box.mode == "lungs"
+    binary, dropped = keep_components(mean_p > 0.5, ct.GetSpacing()[::-1], seed_idx,
+                                      MAX_ELONGATION if automatic else None)
     n_comp = int(ndimage.label(binary)[1])
     bar.update(1, "mapped to input grid")
 
@@ -181,12 +159,21 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     corner1 = ct.TransformIndexToPhysicalPoint([int(v) - 1 for v in box.hi])
     volume = float(binary.sum()) * voxel_ml
     notes = [] if n_comp else ["no tumour found in the region of interest"]
+    if dropped["n_elongated"]:
+        notes.append(f"{dropped['n_elongated']} elongated (vessel-like) region(s), {dropped['elongated_ml']:.1f} ml, "
+                     "left out of the tumour mask; they remain in probability.nii.gz")
+    flag = conf < threshold
+    if automatic and n_comp > 1:
+        flag = True
+        notes.append(f"automatic mode found {n_comp} separate regions; the model was trained on nodule-centred "
+                     "crops and also marks vessels and hilar structures - check them, or place a seed point "
+                     "(--seed-point) on the tumour")
     info = {
-        "confidence": round(conf, 4), "needs_review": bool(conf < threshold), "review_threshold": threshold,
+        "confidence": round(conf, 4), "needs_review": bool(flag), "review_threshold": threshold,
         "tumor_volume_ml": round(volume, 4), "n_components": n_comp, "method": method,
         "members": len(nets) if method == "ensemble" else 1,
         "mc_passes": int(mc_passes) if method == "mc-dropout" else 0,
-        "roi_mode": box.mode, "roi_lps_mm": [list(map(float, corner0)), list(map(float, corner1))],
+        "dropped_components": dropped, "roi_mode": box.mode, "roi_lps_mm": [list(map(float, corner0)), list(map(float, corner1))],
         "seed_point_lps_mm": [float(v) for v in seed_lps] if seed_lps is not None else None,
         "features": {k: round(v, 5) for k, v in feats.items()},
         "calibrated": bool(calib and calib.get("fitted")), "architecture": cfg.arch,

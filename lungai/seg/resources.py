@@ -11,7 +11,7 @@ from pathlib import Path
 import lungai
 from lungai.errors import InputError
 
-DEFAULT_MODEL_NAME = "lungai-seg-attention-unet-ensemble"
+DEFAULT_MODEL_NAME = "lungai-seg-unet-ensemble"
 ENV = "LUNGAI_SEG_MODEL"
 
 
