@@ -69,7 +69,7 @@ def ras_bounds_to_lps_corners(bounds: Sequence[float]) -> tuple[float, ...]:
     return (-b[0], -b[2], b[4], -b[1], -b[3], b[5])
 
 
-def train_segmentation(images_dir: Path, masks_dir: Path, model_dir: Path, architecture: str = "attention_unet",
+def train_segmentation(images_dir: Path, masks_dir: Path, model_dir: Path, architecture: str = "unet",
                        members: int = 3, epochs: Optional[int] = None) -> list[str]:
     """``lungai train-seg --images DIR --masks DIR --arch A --members K -o MODEL_DIR [--epochs N]``."""
     if architecture not in SEG_ARCHITECTURES:

@@ -63,7 +63,7 @@ class LungAISegParameterNode:
     trainImages: pathlib.Path
     trainMasks: pathlib.Path
     trainOutput: pathlib.Path
-    architecture: Annotated[str, Choice(list(commands.SEG_ARCHITECTURES))] = "attention_unet"
+    architecture: Annotated[str, Choice(list(commands.SEG_ARCHITECTURES))] = "unet"
     members: Annotated[int, WithinRange(1, 10)] = 3
     epochs: Annotated[int, WithinRange(1, 2000)] = 20
 

@@ -30,12 +30,13 @@ def register(sub) -> None:
     t.add_argument("--images", required=True, help="folder of CTs (<patient>_<anything>.nii.gz ...)")
     t.add_argument("--masks", required=True, help="folder of binary tumour masks with the same file names")
     t.add_argument("-o", "--output", required=True, help="model folder to write (model.json + member_*.safetensors)")
-    t.add_argument("--arch", default="attention_unet", choices=["unet", "attention_unet", "unetr"])
+    t.add_argument("--arch", default="unet", choices=["unet", "attention_unet", "unetr"])
     t.add_argument("--members", type=int, default=3, help="ensemble size (default 3)")
     t.add_argument("--epochs", type=int, default=20)
     t.add_argument("--iters", type=int, default=50, help="iterations (batches) per epoch")
     t.add_argument("--batch", type=int, default=8)
-    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--lr", type=float, default=None,
+                   help="Adam learning rate (default 2e-3; 5e-4 for attention_unet, which collapses at 2e-3)")
     t.add_argument("--patience", type=int, default=5, help="early stopping: epochs without better val Dice")
     t.add_argument("--patch", default="48,48,16", help="training patch x,y,z in voxels (default 48,48,16)")
     t.add_argument("--spacing", default="1,1,2", help="model spacing x,y,z in mm (default 1,1,2)")
@@ -89,7 +90,7 @@ def run_train(args) -> int:
 
     from lungai.errors import InputError
     from lungai.seg import dataset
-    from lungai.seg.config import SegConfig
+    from lungai.seg.config import DEFAULT_LR, SegConfig
     from lungai.seg.ensemble import train_ensemble
     from lungai.seg.model_io import MODEL_JSON
 
@@ -111,11 +112,14 @@ def run_train(args) -> int:
             cases += dataset.synthetic_cases(args.synthetic, seed=10_000 + args.seed)
             bar.update(1)
     meta = train_ensemble(cfg, cases, out, seed=args.seed, val_fraction=args.val_fraction, epochs=args.epochs,
-                          iters_per_epoch=args.iters, batch_size=args.batch, lr=args.lr, patience=args.patience,
+                          iters_per_epoch=args.iters, batch_size=args.batch,
+                          lr=args.lr or DEFAULT_LR[cfg.arch], patience=args.patience,
                           mc_passes=args.mc_passes, command="lungai " + " ".join(a for a in sys.argv[1:] if a != "--resume"))
+    from lungai.seg.evaluate import summary_text
+
     for method, s in meta.get("validation", {}).items():
-        print(f"{method}: validation Dice mean {s['mean_dice']:.3f} (median {s['median_dice']:.3f}), "
-              f"r(confidence, Dice) = {s['pearson_r_confidence_dice_cv']:.3f} -> {out}")
+        print(f"{method} on validation: {summary_text(s)}; cross-validated r(confidence, Dice) = "
+              f"{s['pearson_r_confidence_dice_cv']:.3f} -> {out}")
     return 0
 
 
