@@ -26,6 +26,8 @@ from typing import Optional, Sequence
 from lungai.progress import PREFIX as PROGRESS_PREFIX  # noqa: E402
 from lungai.progress import parse_line as parse_progress  # noqa: E402
 
+INTERRUPT_REPEAT_SECONDS = 0.5   # Cancel repeats Ctrl-C this often until the child exits or is killed
+
 
 @dataclass
 class ProcessEvent:
@@ -90,6 +92,7 @@ class LungAIProcess:
         self._reader: Optional[threading.Thread] = None
         self._eof = False
         self._kill_at: Optional[float] = None
+        self._interrupt_at: Optional[float] = None
 
     @property
     def command(self) -> list[str]:
@@ -163,6 +166,8 @@ class LungAIProcess:
         """Events for the lines printed since the last call; never blocks."""
         if self._kill_at is not None and time.monotonic() > self._kill_at:
             self._kill()
+        elif self._interrupt_at is not None and time.monotonic() > self._interrupt_at:
+            self._interrupt()
         events = []
         while True:
             try:
@@ -197,28 +202,41 @@ class LungAIProcess:
     def cancel(self, grace_seconds: float = 5.0, block: bool = False) -> None:
         """Interrupt the child (as Ctrl-C: the CLI stops cleanly and exits with 130).
 
-        If it has not exited after ``grace_seconds`` it is killed - by the next :meth:`poll`
-        (``block=False``, for the GUI) or right here (``block=True``).
+        The interrupt is repeated every ``INTERRUPT_REPEAT_SECONDS``: one that lands while the child is
+        still importing libraries can be swallowed by a library's import-time ``except`` (seen under
+        load), the next one stops it.  If it has not exited after ``grace_seconds`` it is killed - by
+        the next :meth:`poll` (``block=False``, for the GUI) or right here (``block=True``).
         """
         if self._proc is None or self._proc.poll() is not None:
             return
         self.cancelled = True
+        self._kill_at = time.monotonic() + grace_seconds
+        if not self._interrupt():
+            return
+        if block:
+            while self._proc.poll() is None and time.monotonic() < self._kill_at:
+                try:
+                    self._proc.wait(timeout=INTERRUPT_REPEAT_SECONDS)
+                except subprocess.TimeoutExpired:
+                    self._interrupt()
+            if self._proc.poll() is None:
+                self._kill()
+
+    def _interrupt(self) -> bool:
+        """Send Ctrl-C to the child's process group; False when it is gone."""
+        self._interrupt_at = time.monotonic() + INTERRUPT_REPEAT_SECONDS
         try:
             if os.name == "nt":
                 self._proc.send_signal(signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
             else:
                 os.killpg(self._proc.pid, signal.SIGINT)
         except (ProcessLookupError, OSError):
-            return
-        self._kill_at = time.monotonic() + grace_seconds
-        if block:
-            try:
-                self._proc.wait(timeout=grace_seconds)
-            except subprocess.TimeoutExpired:
-                self._kill()
+            self._interrupt_at = None
+            return False
+        return True
 
     def _kill(self) -> None:
-        self._kill_at = None
+        self._kill_at = self._interrupt_at = None
         if self._proc is None or self._proc.poll() is not None:
             return
         try:

@@ -365,3 +365,24 @@ def test_manifest_from_folder(tmp_path):
         rows_from_folder(tmp_path)
     with pytest.raises(ValueError, match="no case"):
         rows_from_folder(tmp_path / "D")
+
+
+def test_cancel_repeats_the_interrupt_until_the_child_stops(tmp_path):
+    """A child that swallows the first Ctrl-C (as a library's import-time ``except`` can) still stops."""
+    import sys
+
+    script = tmp_path / "stubborn.py"
+    script.write_text("import time\ntry:\n    time.sleep(30)\nexcept BaseException:\n    pass\n"
+                      "print('swallowed', flush=True)\ntime.sleep(30)\n")
+    class Stubborn(LungAIProcess):
+        @property
+        def command(self):
+            return [sys.executable, str(script)]
+
+    job = Stubborn([]).start()
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    job.cancel(grace_seconds=5, block=True)
+    job.wait(timeout=10)
+    assert time.monotonic() - t0 < 3                 # stopped by the second interrupt, not the kill at 5 s
+    assert job.cancelled and job.returncode != 0
