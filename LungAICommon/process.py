@@ -26,8 +26,6 @@ from typing import Optional, Sequence
 from lungai.progress import PREFIX as PROGRESS_PREFIX  # noqa: E402
 from lungai.progress import parse_line as parse_progress  # noqa: E402
 
-INTERRUPT_REPEAT_SECONDS = 0.5   # Cancel repeats Ctrl-C this often until the child exits or is killed
-
 
 @dataclass
 class ProcessEvent:
@@ -92,13 +90,16 @@ class LungAIProcess:
         self._reader: Optional[threading.Thread] = None
         self._eof = False
         self._kill_at: Optional[float] = None
-        self._interrupt_at: Optional[float] = None
 
     @property
     def command(self) -> list[str]:
         """``python -c <bootstrap> <args>``: the bootstrap puts the folder holding ``lungai`` first on
-        ``sys.path`` (inside Slicer an extension's folder is not on the child's path otherwise)."""
-        bootstrap = (f"import sys; sys.path.insert(0, {lungai_package_parent()!r}); "
+        ``sys.path`` (inside Slicer an extension's folder is not on the child's path otherwise) and
+        turns Ctrl-C back on: a parent started in the background (``cmd &``, nohup, some launchers)
+        passes SIGINT on as *ignored*, and Python then never raises KeyboardInterrupt - Cancel would
+        do nothing until the kill after the grace period."""
+        bootstrap = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                     f"import sys; sys.path.insert(0, {lungai_package_parent()!r}); "
                      "from lungai.cli import main; raise SystemExit(main())")
         return [self.python, "-c", bootstrap, *self.args]
 
@@ -166,8 +167,6 @@ class LungAIProcess:
         """Events for the lines printed since the last call; never blocks."""
         if self._kill_at is not None and time.monotonic() > self._kill_at:
             self._kill()
-        elif self._interrupt_at is not None and time.monotonic() > self._interrupt_at:
-            self._interrupt()
         events = []
         while True:
             try:
@@ -202,41 +201,28 @@ class LungAIProcess:
     def cancel(self, grace_seconds: float = 5.0, block: bool = False) -> None:
         """Interrupt the child (as Ctrl-C: the CLI stops cleanly and exits with 130).
 
-        The interrupt is repeated every ``INTERRUPT_REPEAT_SECONDS``: one that lands while the child is
-        still importing libraries can be swallowed by a library's import-time ``except`` (seen under
-        load), the next one stops it.  If it has not exited after ``grace_seconds`` it is killed - by
-        the next :meth:`poll` (``block=False``, for the GUI) or right here (``block=True``).
+        If it has not exited after ``grace_seconds`` it is killed - by the next :meth:`poll`
+        (``block=False``, for the GUI) or right here (``block=True``).
         """
         if self._proc is None or self._proc.poll() is not None:
             return
         self.cancelled = True
-        self._kill_at = time.monotonic() + grace_seconds
-        if not self._interrupt():
-            return
-        if block:
-            while self._proc.poll() is None and time.monotonic() < self._kill_at:
-                try:
-                    self._proc.wait(timeout=INTERRUPT_REPEAT_SECONDS)
-                except subprocess.TimeoutExpired:
-                    self._interrupt()
-            if self._proc.poll() is None:
-                self._kill()
-
-    def _interrupt(self) -> bool:
-        """Send Ctrl-C to the child's process group; False when it is gone."""
-        self._interrupt_at = time.monotonic() + INTERRUPT_REPEAT_SECONDS
         try:
             if os.name == "nt":
                 self._proc.send_signal(signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
             else:
                 os.killpg(self._proc.pid, signal.SIGINT)
         except (ProcessLookupError, OSError):
-            self._interrupt_at = None
-            return False
-        return True
+            return
+        self._kill_at = time.monotonic() + grace_seconds
+        if block:
+            try:
+                self._proc.wait(timeout=grace_seconds)
+            except subprocess.TimeoutExpired:
+                self._kill()
 
     def _kill(self) -> None:
-        self._kill_at = self._interrupt_at = None
+        self._kill_at = None
         if self._proc is None or self._proc.poll() is not None:
             return
         try:
