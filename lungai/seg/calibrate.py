@@ -32,6 +32,8 @@ def calibrate_model(model_dir, model, val_cases, *, mc_passes: int = 10, seed: i
             continue
         df = evaluate_cases(model, val_cases, method, mc_passes, seed, progress)
         fit = has_tumour(df)
+        if not fit.any():          # no validation case with a tumour: fit on what there is
+            fit[:] = True
         X = df[[f"f_{f}" for f in FEATURES]].to_numpy(float)
         cal = fit_calibration(X[fit], df["dice"].to_numpy(float)[fit], seed)
         conf = np.array([confidence(dict(zip(FEATURES, x)), cal) for x in X])
