@@ -73,6 +73,15 @@ def load_segmentation_outputs(scene, output_dir: Path, reference_volume_node, se
     return seg_node, segment_id, unc_node
 
 
+def load_candidates(scene, result: dict, name: str):
+    """Automatic mode's candidate regions from a ``result.json`` dict as a markups point list (labels:
+    rank, volume, mean probability), when there is more than one; else None."""
+    from lungai import mrml
+
+    candidates = result.get("candidates") or []
+    return mrml.candidates_to_markups(scene, candidates, f"{name} tumour candidates") if len(candidates) > 1 else None
+
+
 def show_as_heat_map(volume_node, color_node_id: str = UNCERTAINTY_COLOR_NODE_ID) -> None:
     """Heat colour map over the node's full range, with values near zero transparent-ish (thresholded)."""
     import numpy as np

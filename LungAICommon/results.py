@@ -49,7 +49,11 @@ def describe_segment_result(result: dict) -> tuple[str, str, bool]:
     if result.get("n_components") is not None:
         parts.append(f"{int(result['n_components'])} connected component(s)")
     parts.append(method)
-    return headline, ", ".join(parts), review
+    details = ", ".join(parts)
+    notes = [str(n) for n in result.get("notes") or []]
+    if notes:                      # e.g. several regions in automatic mode, vessel-like regions left out
+        details += "\n" + "\n".join(f"- {n}" for n in notes)
+    return headline, details, review
 
 
 def describe_risk(probability: float, contributions: Iterable[tuple[str, float]] = (), top: int = 5,

@@ -284,11 +284,12 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
     # ---------------------------------------------------------------- outputs
     def loadSegmentation(self, p, outputDir):
         """Tumour segment + uncertainty volume into the scene; returns the result.json summary."""
-        from LungAICommon.nodes import load_segmentation_outputs
+        from LungAICommon.nodes import load_candidates, load_segmentation_outputs
 
         summary = results.read_segment_result(outputDir)
         segNode, _, uncNode = load_segmentation_outputs(slicer.mrmlScene, outputDir, p.inputVolume,
                                                         seg_node=p.outputSegmentation)
+        load_candidates(slicer.mrmlScene, summary, p.inputVolume.GetName())   # automatic mode, > 1 region
         for key in ("confidence", "needs_review", "review_threshold", "tumor_volume_ml", "method"):
             segNode.SetAttribute(f"LungAI.{key}", str(summary[key]))
         p.outputSegmentation, p.uncertaintyVolume = segNode, uncNode

@@ -68,6 +68,12 @@ def test_summary_scores_tumour_cases_and_reports_false_positives_apart():
     assert s["tumour_free"] == {"n_cases": 2, "false_positive_rate": 0.5, "mean_false_volume_ml": 0.2}
     assert "tumour-free: a tumour found in 50 %" in summary_text(s)
     assert "tumour_free" not in summarize(df.iloc[:3])
+    assert "automatic_mode" not in s
+    df["roi_mode"] = ["whole", "lungs", "lungs", "whole", "lungs"]
+    df["false_volume_ml"] = [0.1, 3.0, 5.0, 0.0, 0.4]
+    a = summarize(df)["automatic_mode"]          # whole CTs with a tumour, reported apart as well
+    assert a == {"n_cases": 2, "mean_dice": 0.3, "median_dice": 0.3, "mean_false_volume_ml": 4.0, "n_needs_review": 2}
+    assert "2 whole CTs in automatic mode: Dice mean 0.300" in summary_text(summarize(df))
 
 
 def test_postprocess_drops_tubes_in_automatic_mode_and_keeps_the_seed_component():
@@ -89,3 +95,22 @@ def test_postprocess_drops_tubes_in_automatic_mode_and_keeps_the_seed_component(
     assert np.array_equal(kept, ball | tube) and dropped["n_elongated"] == 0
     kept, _ = keep_components(a, sp, seed_idx=(10, 45, 44))
     assert np.array_equal(kept, tube)                           # the user's seed wins
+
+
+def test_postprocess_drops_components_lying_mostly_outside_the_lungs():
+    from lungai.seg.postprocess import MIN_IN_LUNGS, keep_components
+
+    sp = (2.0, 1.0, 1.0)
+    zz, yy, xx = np.ogrid[:20, :60, :60]
+    inside = (2.0 * (zz - 10)) ** 2 + (yy - 15) ** 2 + (xx - 15) ** 2 <= 36      # a nodule in the lung
+    border = (2.0 * (zz - 10)) ** 2 + (yy - 45) ** 2 + (xx - 30) ** 2 <= 36      # straddles the lung edge
+    lungs = np.zeros((20, 60, 60), bool)
+    lungs[:, :, :35] = True                       # the "border" blob is ~ 90 % inside
+    outside = (2.0 * (zz - 10)) ** 2 + (yy - 45) ** 2 + (xx - 50) ** 2 <= 36     # mediastinal-border mark
+    kept, dropped = keep_components(inside | border | outside, sp, lungs=lungs)
+    assert np.array_equal(kept, inside | border)
+    assert dropped["n_outside_lungs"] == 1 and dropped["outside_lungs_ml"] > 0.1
+    lungs[:, :, 29:] = False                      # now the border blob is ~ 40 % inside: dropped
+    assert (border & lungs).sum() < MIN_IN_LUNGS * border.sum()
+    kept, dropped = keep_components(inside | border | outside, sp, lungs=lungs)
+    assert np.array_equal(kept, inside) and dropped["n_outside_lungs"] == 2

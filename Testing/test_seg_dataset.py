@@ -58,3 +58,38 @@ def test_synthetic_lung_crops_are_mostly_tumour_free_and_deterministic():
                for a, b in zip(again, cases))
     only_tumour = [c.case_id for c in synthetic_cases(3, 900, lung_crops=False, **kw)]
     assert only_tumour == [c.case_id for c in tum if int(c.patient.split("-")[1]) < 903]
+
+
+def test_whole_chests_train_on_the_lung_box_with_tumour_and_hard_negative_patches():
+    """Whole CTs keep automatic mode's region; patches are centred on the tumour or on bright,
+    non-tumour voxels (vessels inside the lungs, chest wall / mediastinal border), deterministically."""
+    from lungai.seg import preprocess as pp
+    from lungai.seg.augment import CONTEXT_POSITIVE, context_patch
+    from lungai.seg.config import SegConfig
+    from lungai.seg.dataset import HARD_NEGATIVE_HU, to_arrays, whole_chest_cases
+
+    cfg = SegConfig(arch="unet")
+    kw = dict(shape=(160, 160, 64), spacing=(2.0, 2.0, 4.0))
+    case = whole_chest_cases(1, 910, **kw)[0]
+    assert case.meta["whole_chest"] and not pp.is_crop(case.image) and case.patient == "chest-910"
+    d = to_arrays(case, cfg)
+    img, lab = d["image"][0], d["label"][0]
+    box = pp.box_from_lungs(case.image, cfg.roi_margin_mm)
+    assert img.shape == pp.to_model(pp.crop(case.image, box), cfg)[0].shape      # automatic mode's region
+    assert lab.sum() > 0 and len(d["tumour_idx"]) == min(lab.sum(), 50_000)
+    hard = d["hard_idx"]
+    lo, hi = cfg.hu_window
+    assert len(hard) > 1000
+    assert np.all(img[tuple(hard.T)] > (HARD_NEGATIVE_HU - lo) / (hi - lo)) and not lab[tuple(hard.T)].any()
+    model_img = pp.to_model(pp.crop(case.image, box), cfg)[1]
+    lungs = pp.mask_on(box.lungs, model_img)
+    in_lungs = lungs[tuple(hard.T)].mean()
+    assert 0.3 < in_lungs < 0.7                  # vessels are not drowned by the chest wall
+    rng = np.random.default_rng(0)
+    patches = [context_patch(d, cfg.patch_zyx, rng) for _ in range(60)]
+    assert all(p["image"].shape == (1,) + cfg.patch_zyx for p in patches)
+    with_tumour = np.mean([p["label"].any() for p in patches])
+    assert CONTEXT_POSITIVE - 0.15 < with_tumour < 0.75       # tumour-centred, plus hard negatives near it
+    again = [context_patch(d, cfg.patch_zyx, np.random.default_rng(0)) for _ in range(1)]
+    assert np.array_equal(again[0]["image"], patches[0]["image"])
+    assert np.array_equal(to_arrays(whole_chest_cases(1, 910, **kw)[0], cfg)["hard_idx"], hard)

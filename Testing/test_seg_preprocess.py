@@ -77,5 +77,7 @@ def test_lung_box_covers_the_lungs_and_window(small_phantom):
     assert box.size[0] < ct.GetSize()[0]          # smaller than the whole image
     region = pp.region_on(box, ct)                  # lungs + margin, where a tumour may be
     assert region[lungs].mean() > 0.97 and region.mean() < 0.8
+    found = pp.mask_on(box.lungs, ct)               # the lungs themselves (component filter)
+    assert found[lungs].mean() > 0.9 and found.sum() < region.sum()
     w = pp.window(np.array([-2000, -1000, -300, 400, 3000]), SegConfig().hu_window)
     assert w[0] == 0 and w[1] == 0 and w[-1] == 1 and 0 < w[2] < 1

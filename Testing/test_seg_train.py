@@ -178,3 +178,82 @@ def test_no_lungs_found_is_a_clear_error(tiny_model, tmp_path, capsys):
     assert main(["segment", str(path), "-o", str(tmp_path / "o"), "--model", str(tiny_model)]) == 2
     err = capsys.readouterr().err
     assert "no lungs found" in err and "How to fix" in err
+
+
+def test_batches_mix_crops_and_whole_ct_patches():
+    from lungai.seg.augment import augment_transform, training_transform
+    from lungai.seg.train import WHOLE_CT_FRACTION, draw_samples
+
+    patch = (16, 32, 32)
+    crop = {"image": np.zeros((1, 12, 30, 30), np.float32), "label": np.zeros((1, 12, 30, 30), np.uint8)}
+    crop["label"][0, 4:8, 10:20, 10:20] = 1
+    whole = {"image": np.ones((1, 40, 90, 90), np.float32), "label": np.zeros((1, 40, 90, 90), np.uint8),
+             "tumour_idx": np.array([[20, 45, 45]], np.int32), "hard_idx": np.array([[5, 5, 5]], np.int32)}
+    rng = np.random.default_rng(1)
+    tf, tf_aug = training_transform(patch, 0), augment_transform(patch, 0)
+    samples = draw_samples([crop], [whole], 200, rng, tf, tf_aug, patch)
+    assert all(tuple(np.asarray(s["image"]).shape) == (1,) + patch for s in samples)
+    from_whole = np.mean([float(np.asarray(s["image"]).mean()) > 0.5 for s in samples])
+    assert abs(from_whole - WHOLE_CT_FRACTION) < 0.1
+    only_crops = draw_samples([crop], [], 20, rng, tf, tf_aug, patch)
+    assert all(float(np.asarray(s["image"]).mean()) < 0.5 for s in only_crops)
+
+
+def test_automatic_mode_segments_the_most_probable_candidate_and_lists_the_others(small_phantom, tiny_model,
+                                                                                   monkeypatch):
+    """Network replaced by a marker detector (the logic under test is what happens after it): three
+    marked balls in the lungs become ranked candidates, the biggest is the tumour; one in the
+    mediastinum is dropped as outside the lungs."""
+    from scipy import ndimage
+
+    import lungai.seg.infer as infer
+    from lungai.seg.model_io import load_model
+    from lungai.synthetic import labels
+
+    marker_hu = 137.0
+    lab = sitk.GetArrayFromImage(small_phantom.labels)
+    arr = sitk.GetArrayFromImage(small_phantom.ct).astype(np.float32)
+    sp = np.array(small_phantom.ct.GetSpacing()[::-1])
+    deep_lung = ndimage.distance_transform_edt(np.isin(lab, (labels.RIGHT_LUNG, labels.LEFT_LUNG)), sampling=sp)
+    zz, yy, xx = np.ogrid[: arr.shape[0], : arr.shape[1], : arr.shape[2]]
+
+    def ball(centre, r_mm):
+        return sum(((g - c) * s) ** 2 for g, c, s in zip((zz, yy, xx), centre, sp)) <= r_mm ** 2
+
+    picks = np.argwhere(deep_lung > 16)
+    centres = [picks[0], picks[len(picks) // 2], picks[-1]]
+    balls = [ball(c, r) for c, r in zip(centres, (12.0, 9.0, 7.0))]
+    mediastinum = np.argwhere(lab == labels.MEDIASTINUM)
+    outside = ball(mediastinum[len(mediastinum) // 2], 10.0) & ~np.isin(lab, (labels.RIGHT_LUNG, labels.LEFT_LUNG))
+    for b in balls + [outside]:
+        arr[b] = marker_hu
+    ct = sitk.GetImageFromArray(arr)
+    ct.CopyInformation(small_phantom.ct)
+    model = load_model(tiny_model)
+    w = (marker_hu - model[0].hu_window[0]) / (model[0].hu_window[1] - model[0].hu_window[0])
+
+    def marker_probs(nets, a, cfg, method="ensemble", mc_passes=10, seed=0):
+        p = (np.abs(a - w) < 0.01).astype(np.float32)
+        return np.stack([p * 0.9, p * 0.95])
+
+    monkeypatch.setattr(infer, "predict_probs", marker_probs)
+    res = infer.segment_tumour(ct, model)
+    info = res.info
+    assert info["roi_mode"] == "lungs" and info["needs_review"]
+    cands = info["candidates"]
+    assert [c["rank"] for c in cands] == [1, 2, 3] and [c["in_tumor_mask"] for c in cands] == [True, False, False]
+    vols = [c["volume_ml"] for c in cands]
+    assert vols == sorted(vols, reverse=True)
+    for c, b in zip(cands, balls):               # ranked biggest first, centres in LPS mm
+        k, j, i = np.argwhere(b).mean(0)
+        expected = ct.TransformContinuousIndexToPhysicalPoint([float(i), float(j), float(k)])
+        assert np.allclose(c["centre_lps_mm"], expected, atol=4.0)
+    mask = sitk.GetArrayFromImage(res.tumour) > 0
+    assert (mask & balls[0]).sum() > 0.8 * balls[0].sum() and not (mask & (balls[1] | balls[2])).any()
+    assert info["n_components"] == 1 and info["dropped_components"]["n_outside_lungs"] >= 1   # + edge specks
+    assert not (mask & outside).any()
+    assert any("3 candidate regions" in n and "--seed-point" in n for n in info["notes"])
+    everything = infer.segment_tumour(ct, model, all_regions=True)
+    assert everything.info["n_components"] == 3 and all(c["in_tumor_mask"] for c in everything.info["candidates"])
+    seeded = infer.segment_tumour(ct, model, seed_lps=cands[1]["centre_lps_mm"])   # a listed centre -> that region
+    assert (sitk.GetArrayFromImage(seeded.tumour) > 0)[balls[1]].mean() > 0.8 and seeded.info["candidates"] == []

@@ -208,6 +208,9 @@ def test_segment_result_wording(tmp_path):
     ok = dict(result, confidence=0.9, needs_review=False, method="ensemble")
     headline, details, review = results.describe_segment_result(ok)
     assert not review and "REVIEW" not in headline and details.endswith("ensemble of 3")
+    noted = dict(result, notes=["automatic mode found 2 separate regions", "1 elongated region left out"])
+    details = results.describe_segment_result(noted)[1]
+    assert details.splitlines()[1:] == ["- automatic mode found 2 separate regions", "- 1 elongated region left out"]
     with pytest.raises(results.ResultError, match="tumor.nii.gz"):
         results.read_segment_result(tmp_path)
     for name in results.SEGMENT_FILES:
@@ -384,3 +387,19 @@ def test_cancel_works_when_the_parent_ignores_ctrl_c(tmp_path):
     assert time.monotonic() - t0 < 10            # interrupted, not killed at 20 s
     assert job.cancelled and job.returncode == 130
     assert not (tmp_path / "s" / "meta.json").exists()
+
+
+def test_automatic_mode_candidates_load_as_a_point_list(mrml_scene):
+    from LungAICommon.nodes import load_candidates
+
+    cands = [{"rank": 1, "centre_lps_mm": [10.0, -20.0, 30.0], "volume_ml": 2.04, "mean_probability": 0.88},
+             {"rank": 2, "centre_lps_mm": [-5.5, 7.0, -12.0], "volume_ml": 0.51, "mean_probability": 0.66}]
+    node = load_candidates(mrml_scene, {"candidates": cands}, "CT")
+    assert node.IsA("vtkMRMLMarkupsFiducialNode") and node.GetName() == "CT tumour candidates"
+    assert node.GetNumberOfControlPoints() == 2
+    ras = [0.0, 0.0, 0.0]
+    node.GetNthControlPointPosition(1, ras)
+    assert ras == pytest.approx([5.5, -7.0, -12.0])                   # LPS -> RAS
+    assert node.GetNthControlPointLabel(0) == "1: 2.0 ml, p 0.88" and node.GetNthControlPointLocked(0)
+    assert load_candidates(mrml_scene, {"candidates": cands[:1]}, "CT") is None     # one region: nothing to choose
+    assert load_candidates(mrml_scene, {}, "CT") is None                              # seed / ROI mode

@@ -3,7 +3,8 @@
 Cases: the built-in sample, the 512 x 512 x 130 benchmark phantom (as ``bench_segment.py``), and
 - when ``../shared/data/pyradiomics_lung`` exists - the two real chest CTs with their lesion labels.
 The seed is the centre of mass of the reference lesion.  Prints Dice against the reference,
-volume, components, confidence, the review flag and the wall time of each run (docs/segmentation.md).
+volume, false volume (predicted outside the reference), components, confidence, the review flag and
+the wall time of each run (docs/segmentation.md).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/seg_whole_ct.py [--model DIR] [--threads 1]
 """
@@ -52,8 +53,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model = load_model(resolve_model_dir(args.model))
-    print("| CT | reference (ml) | mode | Dice | volume (ml) | components | confidence | review | wall (s) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| CT | reference (ml) | mode | Dice | volume (ml) | false volume (ml) | components | confidence | review | wall (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, ct, ref in cases():
         com = ndimage.center_of_mass(ref)
         seed = ct.TransformContinuousIndexToPhysicalPoint([float(com[2]), float(com[1]), float(com[0])])
@@ -63,8 +64,10 @@ def main() -> None:
             res = segment_tumour(ct, model, seed_lps=seed if mode == "seed" else None, whole=False)
             wall = time.perf_counter() - t0
             i = res.info
-            d = dice(sitk.GetArrayViewFromImage(res.tumour) > 0, ref)
-            print(f"| {name} | {ref_ml:.1f} | {mode} | {d:.3f} | {i['tumor_volume_ml']:.1f} | {i['n_components']} | "
+            pred = sitk.GetArrayFromImage(res.tumour) > 0
+            d = dice(pred, ref)
+            false_ml = float(np.logical_and(pred, ~ref).sum()) * float(np.prod(ct.GetSpacing())) / 1000.0
+            print(f"| {name} | {ref_ml:.1f} | {mode} | {d:.3f} | {i['tumor_volume_ml']:.1f} | {false_ml:.1f} | {i['n_components']} | "
                   f"{i['confidence']:.2f} | {i['needs_review']} | {wall:.1f} |", flush=True)
 
 

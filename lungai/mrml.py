@@ -7,6 +7,7 @@ from MRML are indexed [k, j, i] like SimpleITK's.
 - :func:`image_from_volume_node` / :func:`volume_node_from_image` - scalar volumes.
 - :func:`mask_to_segment` / :func:`segment_to_mask` - binary masks <-> named segments.
 - :func:`table_node_from_dataframe` / :func:`dataframe_from_table_node` - tables.
+- :func:`candidates_to_markups` - automatic-mode candidate regions as a markups point list.
 - :func:`save_scene` - a scene as ``.mrb`` (or ``.mrml`` folder) with all its data.
 """
 
@@ -207,6 +208,21 @@ def segment_to_mask(scene, seg_node, segment: str, reference_volume_node) -> sit
 
 
 # ---------------------------------------------------------------- tables
+def candidates_to_markups(scene, candidates: list, name: str):
+    """Automatic-mode candidate regions (``result.json`` "candidates": rank, centre_lps_mm, volume_ml,
+    mean_probability) as a markups point list; each point labelled "<rank>: <volume> ml, p <mean p>"
+    (the first one is in the tumour mask).  Returns the node, or None when there is nothing to show."""
+    if not candidates:
+        return None
+    node = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", scene.GenerateUniqueName(name))
+    for c in candidates:
+        x, y, z = (float(v) for v in c["centre_lps_mm"])
+        i = node.AddControlPoint(-x, -y, z)                    # LPS -> RAS
+        node.SetNthControlPointLabel(i, f"{c['rank']}: {float(c['volume_ml']):.1f} ml, p {float(c['mean_probability']):.2f}")
+        node.SetNthControlPointLocked(i, True)
+    return node
+
+
 def table_node_from_dataframe(scene, df, name: str, node=None):
     """A table node with one column per DataFrame column (numbers as double/int, text as string)."""
     if node is None:

@@ -46,6 +46,9 @@ def register(sub) -> None:
     t.add_argument("--patients", default=None, help="CSV with columns case,patient (else patient = name before '_')")
     t.add_argument("--synthetic", type=int, default=0, help="add N synthetic phantom crops (large tumours, "
                                                             "atelectasis, effusion), deterministic from --seed")
+    t.add_argument("--synthetic-chests", type=int, default=0,
+                   help="add N whole synthetic chests: patches from the whole lung region (vessels, hila, chest "
+                        "wall) teach automatic mode what is not a tumour; deterministic from --seed")
     t.add_argument("--max-cases", type=int, default=0, help="use only the first N image pairs (quick runs)")
     t.add_argument("--mc-passes", type=int, default=10, help="MC-dropout passes used for calibration")
     t.add_argument("--seed", type=int, default=0)
@@ -65,6 +68,9 @@ def register(sub) -> None:
     g.add_argument("--whole", action="store_true", help="use the whole image as ROI (automatic for small crops)")
     s.add_argument("--method", default="ensemble", choices=["ensemble", "mc-dropout"])
     s.add_argument("--mc-passes", type=int, default=10)
+    s.add_argument("--all-regions", action="store_true",
+                   help="automatic mode: keep every candidate region in tumor.nii.gz (default: the most probable "
+                        "one; the others are listed in result.json under 'candidates')")
     s.add_argument("--series", default=None, help="SeriesInstanceUID when the DICOM folder holds several series")
     s.add_argument("--seed", type=int, default=0, help="random seed (MC dropout)")
     # "--seed-point -12.5,40,-150": let argparse read comma-separated negative numbers as values
@@ -106,11 +112,16 @@ def run_train(args) -> int:
     cases = dataset.pair_files(args.images, args.masks, args.patients)
     if args.max_cases:
         cases = cases[: args.max_cases]
+    from lungai.progress import task
     if args.synthetic:
-        from lungai.progress import task
-        with task("synthetic phantoms", 1) as bar:
+        with task("synthetic phantom crops", 1) as bar:
             cases += dataset.synthetic_cases(args.synthetic, seed=10_000 + args.seed)
             bar.update(1)
+    if args.synthetic_chests:
+        with task("synthetic whole chests", args.synthetic_chests) as bar:
+            for i in range(args.synthetic_chests):
+                cases += dataset.whole_chest_cases(1, seed=20_000 + args.seed + i)
+                bar.update(1)
     meta = train_ensemble(cfg, cases, out, seed=args.seed, val_fraction=args.val_fraction, epochs=args.epochs,
                           iters_per_epoch=args.iters, batch_size=args.batch,
                           lr=args.lr or DEFAULT_LR[cfg.arch], patience=args.patience,
@@ -145,7 +156,7 @@ def run_segment(args) -> int:
         bar.update(1, "read")
         res = segment_tumour(ct, model, roi_lps=roi, seed_lps=seed_pt, method=args.method,
                              mc_passes=args.mc_passes, seed=args.seed, whole=True if args.whole else None,
-                             progress=bar, source=str(args.ct))
+                             all_regions=args.all_regions, progress=bar, source=str(args.ct))
         out.mkdir(parents=True, exist_ok=True)
         protect = [args.ct]
         write_image(res.tumour, out / "tumor.nii.gz", protect=protect)

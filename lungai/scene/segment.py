@@ -41,8 +41,10 @@ def segment_tumour_node(scene, volume_node, roi_node=None, point_node=None, mode
     """Segment the tumour of ``volume_node``.
 
     Returns {"segmentation": node, "segment_id": id, "uncertainty": scalar volume node,
-    "table": table node, "result": dict}.  With ``seg_node`` the segment is added to it as
-    "Tumor" (or "Tumor (2)" when taken); only ``replace_segment`` (chosen by the user) is overwritten.
+    "table": table node, "result": dict, "probability": sitk image, "candidates": markups point list
+    of the candidate regions when automatic mode found more than one, else None}.  With ``seg_node``
+    the segment is added to it as "Tumor" (or "Tumor (2)" when taken); only ``replace_segment``
+    (chosen by the user) is overwritten.
     """
     import pandas as pd
 
@@ -64,5 +66,7 @@ def segment_tumour_node(scene, volume_node, roi_node=None, point_node=None, mode
     row["calibrated"] = int(row["calibrated"])
     row.update({f"feature_{k}": v for k, v in info["features"].items()})
     table = mrml.table_node_from_dataframe(scene, pd.DataFrame([row]), f"{base} tumor confidence")
+    cands = info.get("candidates") or []
+    points = mrml.candidates_to_markups(scene, cands, f"{base} tumor candidates") if len(cands) > 1 else None
     return {"segmentation": seg_node, "segment_id": seg_id, "uncertainty": unc, "table": table,
-            "result": info, "probability": res.probability}
+            "result": info, "probability": res.probability, "candidates": points}

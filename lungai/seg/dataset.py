@@ -4,22 +4,31 @@ Pairs are matched by file name (``images/<case>.nii.gz`` <-> ``masks/<case>.nii.
 of a case is the part of its name before the first ``_`` (``LIDC-IDRI-0001_R_1`` -> ``LIDC-IDRI-0001``)
 or comes from a CSV with columns ``case,patient``.  The split puts every patient wholly in either
 training or validation.
+
+Whole CTs (not crops: the user's full scans, and ``whole_chest_cases``) keep the region automatic mode
+looks at - the lungs' box plus margin - and carry sampling indices: tumour voxels, and "hard
+negatives" (bright, non-tumour voxels of the lungs + margin: vessels, hilum, chest wall, mediastinal
+border, atelectasis, effusion) from which training patches are drawn (``augment.context_patch``).
 """
 
 from __future__ import annotations
 
 import csv
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+from scipy import ndimage
 
 from lungai.errors import InputError
 from lungai.seg import preprocess as pp
 
 SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
-FULL_CT_MARGIN_MM = 40.0   # a full CT used for training is cut to the mask's box plus this margin
+FULL_CT_MARGIN_MM = 40.0   # a full CT whose lungs are not found is cut to the mask's box plus this margin
+HARD_NEGATIVE_HU = -500.0  # whole CTs: non-tumour voxels brighter than this (in the lungs + margin) are hard negatives
+MAX_SAMPLING_INDICES = 50_000   # per whole CT and kind (tumour / hard negatives), a deterministic subsample
 
 
 @dataclass
@@ -129,6 +138,27 @@ def synthetic_cases(n: int, seed: int, shape=(128, 128, 64), spacing=(2.6, 2.6, 
     return out
 
 
+def whole_chest_cases(n: int, seed: int, shape=(256, 256, 96), spacing=(1.4, 1.4, 2.5)) -> list:
+    """``n`` whole synthetic chests (random tumour, ~40 % hard cases), deterministic from ``seed``.
+
+    Trained on the lungs' box as automatic mode sees it, so the model meets whole vessel trees, the
+    hila, chest wall and mediastinal border next to (and far from) tumours; validated in automatic mode.
+    """
+    from lungai.synthetic import labels, make_phantom, random_spec
+
+    out = []
+    for i in range(n):
+        s = seed + i
+        ph = make_phantom(random_spec(s, shape=shape, spacing=spacing, diameter_range=(6.0, 80.0)), seed=s)
+        tum = labels.tumour_mask(sitk.GetArrayViewFromImage(ph.labels))
+        mask = sitk.GetImageFromArray(tum.astype(np.uint8))
+        mask.CopyInformation(ph.labels)
+        meta = {"hard_case": ph.meta.get("hard_case"), "diameter_mm": ph.meta["tumour"]["diameter_mm"],
+                "whole_chest": True}
+        out.append(Case(f"chest-{s}_0", f"chest-{s}", image=ph.ct, mask=mask, meta=meta))
+    return out
+
+
 def _crop_case(case_id, patient, ct, mask, lo, hi, meta) -> Case:
     box = pp.Box(tuple(int(v) for v in lo), tuple(int(v) for v in hi))
     return Case(case_id, patient, image=pp.crop(ct, box), mask=pp.crop(mask, box), meta=meta)
@@ -147,6 +177,10 @@ def to_arrays(case: Case, cfg) -> dict:
     """{'image': (1, z, y, x) float32 windowed, 'label': (1, z, y, x) uint8} on the model grid."""
     img, mask = load_images(case)
     if not pp.is_crop(img):
+        try:
+            return _whole_ct_arrays(case, img, mask, cfg)
+        except InputError:          # lungs not found: fall back to the mask's box
+            pass
         m = sitk.GetArrayViewFromImage(mask) > 0
         if m.any():
             zz, yy, xx = np.nonzero(m)
@@ -157,3 +191,29 @@ def to_arrays(case: Case, cfg) -> dict:
     arr, model_img = pp.to_model(img, cfg)
     lab = pp.mask_to_model(mask, model_img)
     return {"image": arr[None], "label": lab[None], "case_id": case.case_id}
+
+
+def _subsample(idx: np.ndarray, key: str, n: int) -> np.ndarray:
+    if len(idx) <= n:
+        return idx
+    rng = np.random.default_rng(zlib.crc32(key.encode()))
+    return idx[np.sort(rng.choice(len(idx), n, replace=False))]
+
+
+def _whole_ct_arrays(case: Case, img, mask, cfg) -> dict:
+    """A whole CT on the model grid, cut to the lungs' box (as automatic mode), with sampling indices."""
+    box = pp.box_from_lungs(img, cfg.roi_margin_mm)
+    crop = pp.crop(img, box)
+    arr, model_img = pp.to_model(crop, cfg)
+    lab = pp.mask_to_model(pp.crop(mask, box), model_img)
+    region, lungs = pp.region_on(box, model_img), pp.mask_on(box.lungs, model_img)
+    lo, hi = cfg.hu_window
+    hard = (arr > (HARD_NEGATIVE_HU - lo) / (hi - lo)) & region & ~ndimage.binary_dilation(lab > 0, iterations=2)
+    # half inside the lungs (vessels, hilar structures), half in the margin (chest wall, mediastinal
+    # border): the margin holds ~20x more bright voxels and would otherwise drown the vessels
+    half = MAX_SAMPLING_INDICES // 2
+    inside = _subsample(np.argwhere(hard & lungs).astype(np.int32), case.case_id + "/vessels", half)
+    margin = _subsample(np.argwhere(hard & ~lungs).astype(np.int32), case.case_id + "/margin", half)
+    tumour = _subsample(np.argwhere(lab > 0).astype(np.int32), case.case_id + "/tumour", MAX_SAMPLING_INDICES)
+    return {"image": arr[None], "label": lab[None], "case_id": case.case_id,
+            "hard_idx": np.concatenate([inside, margin]), "tumour_idx": tumour}

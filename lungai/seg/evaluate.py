@@ -49,6 +49,8 @@ def evaluate_case(model, case, method: str = "ensemble", mc_passes: int = 10, se
     row = {"case": case.case_id, "patient": case.patient, "dice": round(dice(pred, truth), 4),
            "hd95_mm": round(hd95(pred, truth, img.GetSpacing()[::-1]), 3),
            "volume_true_ml": round(float(truth.sum()) * voxel_ml, 4), "volume_pred_ml": info["tumor_volume_ml"],
+           "false_volume_ml": round(float(np.logical_and(pred, ~truth).sum()) * voxel_ml, 4),
+           "n_components": info["n_components"],
            "confidence": info["confidence"], "needs_review": info["needs_review"], "method": method,
            "roi_mode": info["roi_mode"]}
     row.update({f"f_{k}": v for k, v in info["features"].items()})
@@ -78,6 +80,7 @@ def summarize(df) -> dict:
     from scipy.stats import pearsonr
 
     free = df[~has_tumour(df)]
+    auto = df[has_tumour(df) & (df["roi_mode"] == "lungs")] if "roi_mode" in df else df.iloc[:0]
     df = df[has_tumour(df)]
     d, c = df["dice"].to_numpy(float), df["confidence"].to_numpy(float)
     r = float(pearsonr(c, d)[0]) if len(d) > 2 and np.std(c) > 0 and np.std(d) > 0 else float("nan")
@@ -90,6 +93,13 @@ def summarize(df) -> dict:
         fp = free["volume_pred_ml"].to_numpy(float) > 0
         out["tumour_free"] = {"n_cases": int(len(free)), "false_positive_rate": round(float(fp.mean()), 4),
                               "mean_false_volume_ml": round(float(free["volume_pred_ml"].mean()), 4)}
+    if len(auto):
+        a = auto["dice"].to_numpy(float)
+        out["automatic_mode"] = {"n_cases": int(len(auto)), "mean_dice": round(float(a.mean()), 4),
+                                 "median_dice": round(float(np.median(a)), 4),
+                                 "mean_false_volume_ml": round(float(auto["false_volume_ml"].mean()), 4)
+                                 if "false_volume_ml" in auto else None,
+                                 "n_needs_review": int(auto["needs_review"].sum())}
     return out
 
 
@@ -101,4 +111,9 @@ def summary_text(s: dict) -> str:
         f = s["tumour_free"]
         text += (f"; {f['n_cases']} tumour-free: a tumour found in {100 * f['false_positive_rate']:.0f} % "
                  f"(mean {f['mean_false_volume_ml']:.2f} ml)")
+    if "automatic_mode" in s:
+        a = s["automatic_mode"]
+        text += (f"; of them {a['n_cases']} whole CTs in automatic mode: Dice mean {a['mean_dice']:.3f}, median "
+                 f"{a['median_dice']:.3f}, false volume {a['mean_false_volume_ml'] or 0:.1f} ml on average, "
+                 f"{a['n_needs_review']} flagged")
     return text

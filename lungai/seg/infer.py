@@ -22,10 +22,11 @@ from lungai.progress import NullProgress
 from lungai.seg import preprocess as pp
 from lungai.seg.confidence import case_features, confidence
 from lungai.seg.networks import enable_dropout
-from lungai.seg.postprocess import MAX_ELONGATION, keep_components
+from lungai.seg.postprocess import MAX_ELONGATION, keep_components, rank_components
 from lungai.seg.uncertainty import summarize_maps
 
 METHODS = ("ensemble", "mc-dropout")
+MAX_CANDIDATES_LISTED = 20     # automatic mode: candidate regions written to result.json
 
 
 class StackedMembers(torch.nn.Module):
@@ -108,7 +109,7 @@ def choose_box(ct, cfg, roi_lps=None, seed_lps=None, whole=None) -> pp.Box:
 
 def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method: str = "ensemble",
                    mc_passes: int = 10, seed: int = 0, whole=None, progress=None,
-                   source: str = "the CT") -> SegResult:
+                   source: str = "the CT", all_regions: bool = False) -> SegResult:
     """Segment the tumour of ``ct``. ``model`` = (config, nets, model.json dict) from ``load_model``.
 
     ROI: ``seed_lps`` (x, y, z) mm -> a cube of ``seed_box_mm``; ``roi_lps`` (x0, y0, z0, x1, y1, z1)
@@ -144,8 +145,21 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         ijk = np.round(ct.TransformPhysicalPointToContinuousIndex([float(v) for v in seed_lps])).astype(int)
         seed_idx = (ijk[2] - box.lo[2], ijk[1] - box.lo[1], ijk[0] - box.lo[0])
     automatic = box.mode == "lungs"
+    lungs = pp.mask_on(box.lungs, crop_img) if automatic else None
     binary, dropped = keep_components(mean_p > 0.5, ct.GetSpacing()[::-1], seed_idx,
-                                      MAX_ELONGATION if automatic else None)
+                                      MAX_ELONGATION if automatic else None, lungs)
+    candidates = []
+    if automatic:
+        lab, ranked = rank_components(binary, mean_p, ct.GetSpacing()[::-1])
+        if ranked and not all_regions:
+            binary = lab == ranked[0]["label"]
+        for rank, c in enumerate(ranked[:MAX_CANDIDATES_LISTED], start=1):
+            k, j, i = c["centre_zyx"]
+            centre = ct.TransformContinuousIndexToPhysicalPoint([i + box.lo[0], j + box.lo[1], k + box.lo[2]])
+            candidates.append({"rank": rank, "centre_lps_mm": [round(float(v), 2) for v in centre],
+                               "volume_ml": round(c["volume_ml"], 4), "mean_probability": round(c["mean_probability"], 4),
+                               "probability_mass_ml": round(c["probability_mass_ml"], 4),
+                               "in_tumor_mask": bool(all_regions or rank == 1)})
     n_comp = int(ndimage.label(binary)[1])
     bar.update(1, "mapped to input grid")
 
@@ -162,18 +176,27 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     if dropped["n_elongated"]:
         notes.append(f"{dropped['n_elongated']} elongated (vessel-like) region(s), {dropped['elongated_ml']:.1f} ml, "
                      "left out of the tumour mask; they remain in probability.nii.gz")
+    if dropped["n_outside_lungs"]:
+        notes.append(f"{dropped['n_outside_lungs']} region(s) lying mostly outside the lungs, "
+                     f"{dropped['outside_lungs_ml']:.1f} ml, left out of the tumour mask (mediastinal border / "
+                     "chest wall); a tumour there needs a seed point")
     flag = conf < threshold
-    if automatic and n_comp > 1:
+    if automatic and len(candidates) > 1:
         flag = True
-        notes.append(f"automatic mode found {n_comp} separate regions; the model was trained on nodule-centred "
-                     "crops and also marks vessels and hilar structures - check them, or place a seed point "
-                     "(--seed-point) on the tumour")
+        others = sum(c["volume_ml"] for c in candidates[1:])
+        kept = ("all are in the tumour mask" if all_regions else
+                f"the tumour mask holds the most probable one ({candidates[0]['volume_ml']:.1f} ml at LPS "
+                f"{', '.join(f'{v:.0f}' for v in candidates[0]['centre_lps_mm'])} mm)")
+        notes.append(f"automatic mode found {len(candidates)} candidate regions; {kept}; the other "
+                     f"{len(candidates) - 1} ({others:.1f} ml) are listed under 'candidates' with their centres - "
+                     "check them (vessels and hilar structures can be marked too); to segment another one, run "
+                     "again with --seed-point at its centre")
     info = {
         "confidence": round(conf, 4), "needs_review": bool(flag), "review_threshold": threshold,
         "tumor_volume_ml": round(volume, 4), "n_components": n_comp, "method": method,
         "members": len(nets) if method == "ensemble" else 1,
         "mc_passes": int(mc_passes) if method == "mc-dropout" else 0,
-        "dropped_components": dropped, "roi_mode": box.mode, "roi_lps_mm": [list(map(float, corner0)), list(map(float, corner1))],
+        "dropped_components": dropped, "candidates": candidates, "roi_mode": box.mode, "roi_lps_mm": [list(map(float, corner0)), list(map(float, corner1))],
         "seed_point_lps_mm": [float(v) for v in seed_lps] if seed_lps is not None else None,
         "features": {k: round(v, 5) for k, v in feats.items()},
         "calibrated": bool(calib and calib.get("fitted")), "architecture": cfg.arch,

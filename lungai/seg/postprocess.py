@@ -1,5 +1,6 @@
 """Tumour components from the mean probability: small specks dropped, the seed's component kept, and
-in automatic (whole-lung) mode tube-like components dropped.
+in automatic (whole-lung) mode tube-like components and components lying mostly outside the lungs
+dropped.
 
 Elongation of a component = sqrt(largest / smallest eigenvalue) of the covariance of its voxel
 positions in mm (each voxel counted as a box: spacing^2 / 12 is added, so one-slice components stay
@@ -10,6 +11,18 @@ nodules.  In automatic mode the model, trained on nodule-centred crops, also mar
 structures; most of them are more elongated than that and are dropped from the tumour mask (they stay
 visible in the probability map).  The threshold was set from the reference masks, not from the
 automatic-mode results it is evaluated on (docs/segmentation.md).
+
+Outside the lungs: automatic mode looks for tumours *of the lung*; the lung mask of
+:mod:`lungai.lungs` keeps tumours inside the lung they grow in (on the phantoms: juxta-pleural and
+juxta-vascular tumours 96-100 % inside, a 60 mm tumour abutting the mediastinum 66 %), while the
+model's false marks on the mediastinal border and chest wall lie outside it.  A component needs at
+least ``MIN_IN_LUNGS`` of its volume inside the lungs to stay.  A tumour invading the mediastinum or
+chest wall that lies mostly outside the lung mask is therefore not found automatically: use a seed
+point (docs/segmentation.md).
+
+What is left are *candidates*, ranked by probability mass (:func:`rank_components`).  Automatic mode
+segments the top candidate and lists the others (centre, volume, mean probability) so a reader can
+check them or segment one with a seed point; ``--all-regions`` keeps them all in the mask.
 """
 
 from __future__ import annotations
@@ -19,6 +32,7 @@ from scipy import ndimage
 
 MIN_COMPONENT_ML = 0.01
 MAX_ELONGATION = 4.0
+MIN_IN_LUNGS = 0.5
 
 
 def elongation(mask: np.ndarray, spacing_zyx) -> float:
@@ -31,14 +45,16 @@ def elongation(mask: np.ndarray, spacing_zyx) -> float:
     return float(np.sqrt(ev[-1] / ev[0]))
 
 
-def keep_components(binary: np.ndarray, spacing_zyx, seed_idx=None, max_elongation: float | None = None) -> tuple:
-    """(kept mask, {"n_small": .., "n_elongated": .., "elongated_ml": ..}).
+def keep_components(binary: np.ndarray, spacing_zyx, seed_idx=None, max_elongation: float | None = None,
+                    lungs: np.ndarray | None = None) -> tuple:
+    """(kept mask, {"n_small": .., "n_elongated": .., "elongated_ml": .., "n_outside_lungs": .., "outside_lungs_ml": ..}).
 
-    Drops components < ``MIN_COMPONENT_ML``; with ``max_elongation`` those more elongated; with a seed
+    Drops components < ``MIN_COMPONENT_ML``; with ``max_elongation`` those more elongated; with
+    ``lungs`` (bool mask like ``binary``) those less than ``MIN_IN_LUNGS`` inside it; with a seed
     (z, y, x index) keeps only the component at, or nearest to, the seed.
     """
     voxel_ml = float(np.prod(spacing_zyx)) / 1000.0
-    dropped = {"n_small": 0, "n_elongated": 0, "elongated_ml": 0.0}
+    dropped = {"n_small": 0, "n_elongated": 0, "elongated_ml": 0.0, "n_outside_lungs": 0, "outside_lungs_ml": 0.0}
     lab, n = ndimage.label(binary)
     if n == 0:
         return binary.astype(bool), dropped
@@ -57,6 +73,16 @@ def keep_components(binary: np.ndarray, spacing_zyx, seed_idx=None, max_elongati
                 dropped["n_elongated"] += 1
                 dropped["elongated_ml"] += float(sizes[i - 1])
         keep = compact
+    if lungs is not None and keep:
+        inside = ndimage.sum_labels(lungs, lab, idx)
+        kept = []
+        for i in keep:
+            if inside[i - 1] >= MIN_IN_LUNGS * sizes[i - 1] / voxel_ml:
+                kept.append(i)
+            else:
+                dropped["n_outside_lungs"] += 1
+                dropped["outside_lungs_ml"] += float(sizes[i - 1])
+        keep = kept
     if seed_idx is not None and keep:
         k, j, i = seed_idx
         if lab[k, j, i] in keep:
@@ -65,4 +91,27 @@ def keep_components(binary: np.ndarray, spacing_zyx, seed_idx=None, max_elongati
             coords = {c: np.argwhere(lab == c) for c in keep}
             keep = [min(keep, key=lambda c: np.min(np.sum((coords[c] - [k, j, i]) ** 2, axis=1)))]
     dropped["elongated_ml"] = round(dropped["elongated_ml"], 4)
+    dropped["outside_lungs_ml"] = round(dropped["outside_lungs_ml"], 4)
     return np.isin(lab, keep), dropped
+
+
+def rank_components(binary: np.ndarray, mean_p: np.ndarray, spacing_zyx) -> tuple:
+    """(label array, candidates) - the components of ``binary`` ranked by probability mass.
+
+    Probability mass = sum of the mean probability over the component's voxels, in ml: large regions
+    the members agree on come first, small or doubtful ones last.  Each candidate: {"label",
+    "volume_ml", "probability_mass_ml", "mean_probability", "centre_zyx"} (centre = voxel index).
+    """
+    voxel_ml = float(np.prod(spacing_zyx)) / 1000.0
+    lab, n = ndimage.label(binary)
+    if n == 0:
+        return lab, []
+    idx = np.arange(1, n + 1)
+    sizes = ndimage.sum_labels(binary, lab, idx)
+    mass = ndimage.sum_labels(mean_p, lab, idx)
+    centres = ndimage.center_of_mass(binary, lab, idx)
+    cands = [{"label": int(i), "volume_ml": float(s) * voxel_ml, "probability_mass_ml": float(m) * voxel_ml,
+              "mean_probability": float(m / s), "centre_zyx": tuple(float(c) for c in ctr)}
+             for i, s, m, ctr in zip(idx, sizes, mass, centres)]
+    cands.sort(key=lambda c: -c["probability_mass_ml"])
+    return lab, cands

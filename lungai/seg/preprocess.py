@@ -19,7 +19,11 @@ from scipy import ndimage
 from lungai.errors import InputError
 
 CROP_EXTENT_MM = 150.0     # smaller in-plane field of view = the image is a crop, use it whole
-LUNG_FIND_SPACING = 2.5    # mm; lungs are found on a coarse copy (the box only needs ~mm accuracy)
+# mm; lungs are found on a coarser copy.  1.5 mm, not coarser: the same mask decides which components
+# lie "in the lungs" in automatic mode, and at 2.5 mm the two lungs' masks bleed over the thin
+# mediastinal junctions (a paravertebral false mark on real CT lung1 was 54 % "inside" at 2.5 mm,
+# 23 % at 1.5 mm, 4 % at full resolution); costs ~0.8 s more on a 512 x 512 x 130 CT.
+LUNG_FIND_SPACING = 1.5
 
 
 @dataclass
@@ -29,6 +33,7 @@ class Box:
     hi: tuple
     mode: str = "whole"
     region: object = None      # optional sitk mask (any grid): tumour allowed only inside it
+    lungs: object = None       # automatic mode: the lungs themselves (sitk mask, any grid)
 
     @property
     def size(self) -> tuple:
@@ -98,7 +103,8 @@ def box_from_seed(ct: sitk.Image, seed_lps, box_mm: float) -> Box:
 
 
 def box_from_lungs(ct: sitk.Image, margin_mm: float) -> Box:
-    """Bounding box of both lungs (found on a coarse copy of the CT) plus a margin."""
+    """Bounding box of both lungs (found on a coarser copy of the CT) plus a margin; ``region`` = lungs +
+    margin (where a tumour may be), ``lungs`` = the lungs themselves."""
     from lungai.lungs import segment_lungs
 
     sp = [max(s, LUNG_FIND_SPACING) for s in ct.GetSpacing()[:2]] + [max(ct.GetSpacing()[2], LUNG_FIND_SPACING)]
@@ -113,16 +119,22 @@ def box_from_lungs(ct: sitk.Image, margin_mm: float) -> Box:
         pts.append(coarse.TransformContinuousIndexToPhysicalPoint((float(i), float(j), float(k))))
     box = box_from_physical(ct, pts[0], pts[1], margin_mm + LUNG_FIND_SPACING, mode="lungs")
     radius = [max(1, int(round(margin_mm / s))) for s in coarse.GetSpacing()]
-    box.region = sitk.BinaryDilate(sitk.Cast(lung_img, sitk.sitkUInt8), radius)   # lungs + margin
+    box.lungs = sitk.Cast(lung_img, sitk.sitkUInt8)
+    box.region = sitk.BinaryDilate(box.lungs, radius)   # lungs + margin
     return box
+
+
+def mask_on(mask, grid: sitk.Image):
+    """A sitk mask (any grid) resampled (nearest) onto ``grid`` as a bool array; None stays None."""
+    if mask is None:
+        return None
+    r = sitk.Resample(mask, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    return sitk.GetArrayViewFromImage(r) > 0
 
 
 def region_on(box: Box, grid: sitk.Image):
     """The box's allowed region resampled (nearest) onto ``grid`` as a bool array, or None."""
-    if box.region is None:
-        return None
-    r = sitk.Resample(box.region, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-    return sitk.GetArrayViewFromImage(r) > 0
+    return mask_on(box.region, grid)
 
 
 def crop(img: sitk.Image, box: Box) -> sitk.Image:

@@ -11,7 +11,7 @@ from monai.losses import DiceCELoss
 
 from lungai.progress import NullProgress
 from lungai.seg import checkpoint
-from lungai.seg.augment import training_transform
+from lungai.seg.augment import augment_transform, context_patch, training_transform
 from lungai.seg.config import SegConfig
 from lungai.seg.infer import predict_probs
 from lungai.seg.model_io import clone_state
@@ -25,6 +25,23 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 MAX_EARLY_STOP_CASES = 80
+# Share of each batch drawn from whole CTs (when the training set has any): enough hard negatives
+# (vessels, hilum, chest wall) to stop automatic mode marking them, while the many small crops
+# (the real nodules) still make up most of every batch.
+WHOLE_CT_FRACTION = 0.3
+
+
+def draw_samples(crops: list, whole: list, batch_size: int, rng, tf, tf_aug, patch_zyx) -> list:
+    """One batch of patches: crop cases through MONAI's sampler, whole CTs through ``context_patch``."""
+    samples = []
+    for _ in range(batch_size):
+        if whole and (not crops or rng.random() < WHOLE_CT_FRACTION):
+            samples.append(tf_aug(context_patch(whole[rng.integers(len(whole))], patch_zyx, rng)))
+        else:
+            with warnings.catch_warnings():   # tumour-free crops: MONAI warns that it samples background only
+                warnings.filterwarnings("ignore", message="Num foregrounds 0")
+                samples.append(tf(crops[rng.integers(len(crops))])[0])
+    return samples
 
 
 def validation_dice(net, val_data: list, cfg: SegConfig) -> float:
@@ -46,6 +63,8 @@ def train_member(k: int, cfg: SegConfig, train_data: list, val_data: list, *, se
                  progress=None) -> tuple:
     """Returns (best state_dict, record).  Re-running with the same ``ckpt_dir`` resumes."""
     bar = progress or NullProgress()
+    crops = [d for d in train_data if "hard_idx" not in d]
+    whole = [d for d in train_data if "hard_idx" in d]
     member_seed = seed * 100 + k
     torch.manual_seed(member_seed)
     net = build_network(cfg)
@@ -63,12 +82,11 @@ def train_member(k: int, cfg: SegConfig, train_data: list, val_data: list, *, se
         torch.manual_seed(epoch_seed)
         rng = np.random.default_rng(epoch_seed)
         tf = training_transform(cfg.patch_zyx, epoch_seed)
+        tf_aug = augment_transform(cfg.patch_zyx, epoch_seed)
         net.train()
         losses = []
         for _ in range(iters_per_epoch):
-            with warnings.catch_warnings():   # tumour-free crops: MONAI warns that it samples background only
-                warnings.filterwarnings("ignore", message="Num foregrounds 0")
-                samples = [tf(train_data[i])[0] for i in rng.integers(len(train_data), size=batch_size)]
+            samples = draw_samples(crops, whole, batch_size, rng, tf, tf_aug, cfg.patch_zyx)
             x, y = _batch(samples, "image"), _batch(samples, "label")
             opt.zero_grad()
             loss = loss_fn(net(x), y)
