@@ -39,6 +39,9 @@ def test_default_model_is_shipped_small_and_calibrated():
         assert doc["review"][method]["how"]
     assert doc["training"]["train_sources"].get("synthetic phantom", 0) > 0
     assert doc["training"]["train_sources"].get("user images", 0) > 0
+    assert doc["training"]["train_sources"].get("synthetic whole chest", 0) > 0      # hard negatives
+    auto = doc["validation"]["ensemble"]["automatic_mode"]                           # whole chests, reported apart
+    assert auto["n_cases"] > 0 and 0 <= auto["mean_dice"] <= 1
 
 
 def test_hard_cases_get_lower_confidence(model):
