@@ -241,7 +241,7 @@ def test_automatic_mode_segments_the_most_probable_candidate_and_lists_the_other
     info = res.info
     assert info["roi_mode"] == "lungs" and info["needs_review"]
     cands = info["candidates"]
-    assert [c["rank"] for c in cands] == [1, 2, 3] and [c["in_tumor_mask"] for c in cands] == [True, False, False]
+    assert info["n_candidates"] == 3 and [c["rank"] for c in cands] == [1, 2, 3] and [c["in_tumor_mask"] for c in cands] == [True, False, False]
     vols = [c["volume_ml"] for c in cands]
     assert vols == sorted(vols, reverse=True)
     for c, b in zip(cands, balls):               # ranked biggest first, centres in LPS mm

@@ -148,11 +148,12 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     lungs = pp.mask_on(box.lungs, crop_img) if automatic else None
     binary, dropped = keep_components(mean_p > 0.5, ct.GetSpacing()[::-1], seed_idx,
                                       MAX_ELONGATION if automatic else None, lungs)
-    candidates = []
+    candidates, n_candidates, others_ml = [], 0, 0.0
     if automatic:
         lab, ranked = rank_components(binary, mean_p, ct.GetSpacing()[::-1])
         if ranked and not all_regions:
             binary = lab == ranked[0]["label"]
+        n_candidates, others_ml = len(ranked), sum(c["volume_ml"] for c in ranked[1:])
         for rank, c in enumerate(ranked[:MAX_CANDIDATES_LISTED], start=1):
             k, j, i = c["centre_zyx"]
             centre = ct.TransformContinuousIndexToPhysicalPoint([i + box.lo[0], j + box.lo[1], k + box.lo[2]])
@@ -181,14 +182,15 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                      f"{dropped['outside_lungs_ml']:.1f} ml, left out of the tumour mask (mediastinal border / "
                      "chest wall); a tumour there needs a seed point")
     flag = conf < threshold
-    if automatic and len(candidates) > 1:
+    if n_candidates > 1:
         flag = True
-        others = sum(c["volume_ml"] for c in candidates[1:])
         kept = ("all are in the tumour mask" if all_regions else
                 f"the tumour mask holds the most probable one ({candidates[0]['volume_ml']:.1f} ml at LPS "
                 f"{', '.join(f'{v:.0f}' for v in candidates[0]['centre_lps_mm'])} mm)")
-        notes.append(f"automatic mode found {len(candidates)} candidate regions; {kept}; the other "
-                     f"{len(candidates) - 1} ({others:.1f} ml) are listed under 'candidates' with their centres - "
+        listed = ("are listed" if n_candidates <= MAX_CANDIDATES_LISTED
+                  else f"- the first {MAX_CANDIDATES_LISTED - 1} of them are listed -")
+        notes.append(f"automatic mode found {n_candidates} candidate regions; {kept}; the other "
+                     f"{n_candidates - 1} ({others_ml:.1f} ml) {listed} under 'candidates' with their centres - "
                      "check them (vessels and hilar structures can be marked too); to segment another one, run "
                      "again with --seed-point at its centre")
     info = {
@@ -196,7 +198,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         "tumor_volume_ml": round(volume, 4), "n_components": n_comp, "method": method,
         "members": len(nets) if method == "ensemble" else 1,
         "mc_passes": int(mc_passes) if method == "mc-dropout" else 0,
-        "dropped_components": dropped, "candidates": candidates, "roi_mode": box.mode, "roi_lps_mm": [list(map(float, corner0)), list(map(float, corner1))],
+        "dropped_components": dropped, "n_candidates": n_candidates, "candidates": candidates,
+        "roi_mode": box.mode, "roi_lps_mm": [list(map(float, corner0)), list(map(float, corner1))],
         "seed_point_lps_mm": [float(v) for v in seed_lps] if seed_lps is not None else None,
         "features": {k: round(v, 5) for k, v in feats.items()},
         "calibrated": bool(calib and calib.get("fitted")), "architecture": cfg.arch,
