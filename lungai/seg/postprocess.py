@@ -62,27 +62,24 @@ def keep_components(binary: np.ndarray, spacing_zyx, seed_idx=None, max_elongati
     sizes = ndimage.sum_labels(binary, lab, idx) * voxel_ml
     keep = [int(i) for i, s in zip(idx, sizes) if s >= MIN_COMPONENT_ML]
     dropped["n_small"] = n - len(keep)
+
+    def drop_unless(passes, kind: str) -> list:
+        """The kept labels that pass; the others counted in ``dropped`` as n_<kind> / <kind>_ml."""
+        out = []
+        for i in keep:
+            if passes(i):
+                out.append(i)
+            else:
+                dropped[f"n_{kind}"] += 1
+                dropped[f"{kind}_ml"] += float(sizes[i - 1])
+        return out
+
     if max_elongation is not None and keep:
         objects = ndimage.find_objects(lab)
-        compact = []
-        for i in keep:
-            sl = objects[i - 1]
-            if elongation(lab[sl] == i, spacing_zyx) <= max_elongation:
-                compact.append(i)
-            else:
-                dropped["n_elongated"] += 1
-                dropped["elongated_ml"] += float(sizes[i - 1])
-        keep = compact
+        keep = drop_unless(lambda i: elongation(lab[objects[i - 1]] == i, spacing_zyx) <= max_elongation, "elongated")
     if lungs is not None and keep:
         inside = ndimage.sum_labels(lungs, lab, idx)
-        kept = []
-        for i in keep:
-            if inside[i - 1] >= MIN_IN_LUNGS * sizes[i - 1] / voxel_ml:
-                kept.append(i)
-            else:
-                dropped["n_outside_lungs"] += 1
-                dropped["outside_lungs_ml"] += float(sizes[i - 1])
-        keep = kept
+        keep = drop_unless(lambda i: inside[i - 1] >= MIN_IN_LUNGS * sizes[i - 1] / voxel_ml, "outside_lungs")
     if seed_idx is not None and keep:
         k, j, i = seed_idx
         if lab[k, j, i] in keep:
