@@ -263,3 +263,174 @@ def read_rtstruct_role(rtstruct_path, reference_ct: sitk.Image, role: str, mappi
     names = required_names(role, list_structures(rtstruct_path), mapping)
     masks = read_rtstruct(rtstruct_path, reference_ct, names=names, allow_gaps=allow_gaps)
     return mask_for_role(masks, role, mapping), names
+
+
+# ----------------------------------------------------------------------------------------------- writing
+
+RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
+DEFAULT_COLOURS = {"gtv": (255, 0, 0), "gtv_primary": (255, 0, 0), "gtv_node": (255, 128, 0),
+                   "lung_right": (197, 165, 145), "lung_left": (197, 165, 145), "lungs": (197, 165, 145),
+                   "lungs_minus_gtv": (128, 174, 128)}
+
+
+def _drop_collinear(pts: np.ndarray) -> np.ndarray:
+    """Remove vertices lying on the straight line between their neighbours (lossless for the polygon)."""
+    if len(pts) < 4:
+        return pts
+    prev, nxt = np.roll(pts, 1, axis=0), np.roll(pts, -1, axis=0)
+    cross = (pts[:, 0] - prev[:, 0]) * (nxt[:, 1] - prev[:, 1]) - (pts[:, 1] - prev[:, 1]) * (nxt[:, 0] - prev[:, 0])
+    keep = np.abs(cross) > 1e-9
+    return pts[keep] if keep.sum() >= 3 else pts
+
+
+def mask_contours(mask: sitk.Image) -> list[tuple[int, np.ndarray]]:
+    """Closed planar contours of a mask: (slice index k, (n, 3) LPS mm points) per contour.
+
+    Marching squares (``skimage.measure.find_contours`` at level 0.5 on the zero-padded slice), so each
+    contour runs half-way between inside and outside voxel centres; holes come out as inner contours, and
+    :func:`rasterise` (even-odd, pixel centres) gives back exactly the same mask.
+    """
+    from skimage.measure import find_contours
+
+    arr = sitk.GetArrayViewFromImage(mask)
+    m = np.asarray(mask.GetDirection(), dtype=np.float64).reshape(3, 3) * np.asarray(mask.GetSpacing())
+    origin = np.asarray(mask.GetOrigin(), dtype=np.float64)
+    out = []
+    for k in np.flatnonzero(arr.reshape(arr.shape[0], -1).any(axis=1)):
+        sl = np.pad((arr[k] > 0).astype(np.float32), 1)
+        for c in find_contours(sl, 0.5):
+            if len(c) > 1 and np.allclose(c[0], c[-1]):
+                c = c[:-1]
+            xy = _drop_collinear(c[:, ::-1] - 1.0)          # (col, row) = (i, j)
+            ijk = np.column_stack([xy, np.full(len(xy), float(k))])
+            out.append((int(k), ijk @ m.T + origin))
+    return out
+
+
+def _ds_values(pts: np.ndarray) -> list[str]:
+    return [f"{v:.3f}" for v in pts.ravel()]
+
+
+def write_rtstruct(masks: dict, reference, path, label: str = "lungai", mapping=None,
+                   colours: dict | None = None, description: str = "lungai results") -> Path:
+    """Write masks ({name: uint8 SimpleITK mask on the reference CT's grid}) as an RTSTRUCT referencing the CT.
+
+    ``reference``: :class:`lungai.dicom.reference.CTReference` of the CT series.  Contours per slice from
+    :func:`mask_contours`, in patient coordinates (LPS mm); RT ROI Interpreted Type from the name's role
+    (GTV / ORGAN).  Written by hand with pydicom (highdicom has no RTSTRUCT writer).
+    """
+    import datetime
+
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    from lungai import __version__
+    from lungai.dicom.reference import content_digest, derived_uid
+    from lungai.dicom.roles import structure_role
+
+    path = Path(path)
+    if not masks:
+        raise InputError("no structures to write", "give at least one mask")
+    from lungai.io import assert_same_geometry
+
+    ref = reference.first
+    slices = reference.datasets
+    first_mask = next(iter(masks.values()))
+    if first_mask.GetSize()[2] != len(slices):
+        raise InputError(f"the masks have {first_mask.GetSize()[2]} slices, the CT series {len(slices)}",
+                         "write masks on the grid of the CT series they reference")
+    for name, m in masks.items():
+        assert_same_geometry(first_mask, m, what=f"mask {name!r}")
+    arrays = {name: sitk.GetArrayViewFromImage(m) for name, m in masks.items()}
+    digest = content_digest(*arrays.values())
+    sop_uid = derived_uid(reference.series_uid, "rtstruct", label, digest, *masks)
+    now = datetime.datetime.now()
+
+    ds = Dataset()
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = RT_STRUCTURE_SET_STORAGE
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    ds.SOPClassUID = RT_STRUCTURE_SET_STORAGE
+    ds.SOPInstanceUID = sop_uid
+    for kw in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
+               "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName", "StudyDescription"):
+        setattr(ds, kw, getattr(ref, kw, ""))
+    ds.Modality = "RTSTRUCT"
+    ds.SeriesInstanceUID = derived_uid(sop_uid, "series")
+    ds.SeriesNumber = 301
+    ds.SeriesDescription = description
+    ds.InstanceNumber = 1
+    ds.Manufacturer = "SlicerLungAI"
+    ds.ManufacturerModelName = "lungai"
+    ds.SoftwareVersions = __version__
+    ds.FrameOfReferenceUID = reference.frame_of_reference_uid
+    ds.StructureSetLabel = label[:16]
+    ds.StructureSetName = label[:64]
+    ds.StructureSetDate = ds.InstanceCreationDate = now.strftime("%Y%m%d")
+    ds.StructureSetTime = ds.InstanceCreationTime = now.strftime("%H%M%S")
+    ds.ApprovalStatus = "UNAPPROVED"
+
+    contour_images = Sequence()
+    for s in slices:
+        item = Dataset()
+        item.ReferencedSOPClassUID = s.SOPClassUID
+        item.ReferencedSOPInstanceUID = s.SOPInstanceUID
+        contour_images.append(item)
+    series_item = Dataset()
+    series_item.SeriesInstanceUID = reference.series_uid
+    series_item.ContourImageSequence = contour_images
+    study_item = Dataset()
+    study_item.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"   # Detached Study Management (retired, as TPSs write it)
+    study_item.ReferencedSOPInstanceUID = reference.study_uid
+    study_item.RTReferencedSeriesSequence = Sequence([series_item])
+    frame_item = Dataset()
+    frame_item.FrameOfReferenceUID = reference.frame_of_reference_uid
+    frame_item.RTReferencedStudySequence = Sequence([study_item])
+    ds.ReferencedFrameOfReferenceSequence = Sequence([frame_item])
+
+    rois, contours, observations = Sequence(), Sequence(), Sequence()
+    for number, (name, mask) in enumerate(masks.items(), start=1):
+        role = structure_role(name, mapping)
+        roi = Dataset()
+        roi.ROINumber = number
+        roi.ReferencedFrameOfReferenceUID = reference.frame_of_reference_uid
+        roi.ROIName = name
+        roi.ROIGenerationAlgorithm = "AUTOMATIC"
+        rois.append(roi)
+        rc = Dataset()
+        rc.ROIDisplayColor = list((colours or {}).get(name) or DEFAULT_COLOURS.get(role, (0, 151, 206)))
+        rc.ReferencedROINumber = number
+        seq = Sequence()
+        for k, pts in mask_contours(mask):
+            c = Dataset()
+            img = Dataset()
+            img.ReferencedSOPClassUID = slices[k].SOPClassUID
+            img.ReferencedSOPInstanceUID = slices[k].SOPInstanceUID
+            c.ContourImageSequence = Sequence([img])
+            c.ContourGeometricType = "CLOSED_PLANAR"
+            c.NumberOfContourPoints = len(pts)
+            c.ContourData = _ds_values(pts)
+            seq.append(c)
+        rc.ContourSequence = seq
+        contours.append(rc)
+        obs = Dataset()
+        obs.ObservationNumber = number
+        obs.ReferencedROINumber = number
+        obs.RTROIInterpretedType = "GTV" if role and role.startswith("gtv") else ("ORGAN" if role else "")
+        obs.ROIInterpreter = ""
+        observations.append(obs)
+    ds.StructureSetROISequence = rois
+    ds.ROIContourSequence = contours
+    ds.RTROIObservationsSequence = observations
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(".partial-" + path.name)
+    try:
+        pydicom.dcmwrite(tmp, ds, enforce_file_format=True)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
