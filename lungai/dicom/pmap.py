@@ -1,0 +1,63 @@
+"""A float map (the voxel uncertainty) as a DICOM Parametric Map (highdicom), referencing the source CT."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from lungai.errors import InputError
+
+# UCUM units of the maps lungai writes
+UNITS = {"bit": ("bit", "UCUM", "bit"), "1": ("1", "UCUM", "no units"), "Gy": ("Gy", "UCUM", "Gy")}
+
+
+def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCERTAINTY",
+                         explanation: str = "predictive entropy of the tumour probability", unit: str = "bit",
+                         series_number: int = 302) -> Path:
+    """Write a float image on the reference CT's grid as a DICOM Parametric Map (float32 pixels, identity mapping)."""
+    import highdicom as hd
+    from highdicom.sr import CodedConcept
+
+    from lungai import __version__
+    from lungai.dicom.reference import content_digest, derived_uid
+    from lungai.dicom.seg import _save
+
+    if image.GetSize()[2] != len(reference.datasets):
+        raise InputError(f"the map has {image.GetSize()[2]} slices, the CT series {len(reference.datasets)}",
+                         "write maps on the grid of the CT series they reference")
+    arr = sitk.GetArrayFromImage(image).astype(np.float32)
+    value, scheme, meaning = UNITS[unit]
+    lo, hi = float(arr.min()), float(arr.max())
+    mapping = hd.pm.RealWorldValueMapping(
+        lut_label=label[:16], lut_explanation=explanation[:64], unit=CodedConcept(value, scheme, meaning),
+        value_range=(lo, hi if hi > lo else lo + 1.0), slope=1.0, intercept=0.0)
+    sop_uid = derived_uid(reference.series_uid, "pmap", label, content_digest(arr))
+    pm = hd.pm.ParametricMap(
+        source_images=reference.datasets, pixel_array=arr, series_instance_uid=derived_uid(sop_uid, "series"),
+        series_number=series_number, sop_instance_uid=sop_uid, instance_number=1, manufacturer="SlicerLungAI",
+        manufacturer_model_name="lungai", software_versions=__version__, device_serial_number="0",
+        contains_recognizable_visual_features=False, real_world_value_mappings=[mapping],
+        voi_lut_transformations=[hd.VOILUTTransformation(window_center=(lo + hi) / 2, window_width=max(hi - lo, 1e-3))],
+        content_label=label[:16],
+        content_description=explanation[:64], series_description=f"lungai {label.lower()}")
+    return _save(pm, path)
+
+
+def read_parametric_map(path, reference_ct: sitk.Image) -> sitk.Image:
+    """A Parametric Map as a float32 image on ``reference_ct``'s grid (real-world values)."""
+    import highdicom as hd
+    from pydicom.errors import InvalidDicomError
+
+    p = Path(path)
+    try:
+        pm = hd.pm.ParametricMap.from_dataset(hd.imread(p))
+    except (InvalidDicomError, ValueError, AttributeError, TypeError) as exc:
+        raise InputError(f"{p.name} is not a readable DICOM Parametric Map ({exc})", "give a Parametric Map .dcm") from exc
+    template = sitk.Image(reference_ct.GetSize(), sitk.sitkFloat32)
+    template.CopyInformation(reference_ct)
+    vol = pm.get_volume().match_geometry(hd.Volume.from_simpleitk(template))
+    img = sitk.Cast(vol.to_simpleitk(), sitk.sitkFloat32)
+    img.CopyInformation(reference_ct)
+    return img
