@@ -22,7 +22,7 @@ def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCER
 
     from lungai import __version__
     from lungai.dicom.reference import content_digest, derived_uid
-    from lungai.dicom.seg import _save
+    from lungai.dicom.seg import _save, quiet_highdicom
 
     if image.GetSize()[2] != len(reference.datasets):
         raise InputError(f"the map has {image.GetSize()[2]} slices, the CT series {len(reference.datasets)}",
@@ -34,14 +34,15 @@ def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCER
         lut_label=label[:16], lut_explanation=explanation[:64], unit=CodedConcept(value, scheme, meaning),
         value_range=(lo, hi if hi > lo else lo + 1.0), slope=1.0, intercept=0.0)
     sop_uid = derived_uid(reference.series_uid, "pmap", label, content_digest(arr))
-    pm = hd.pm.ParametricMap(
-        source_images=reference.datasets, pixel_array=arr, series_instance_uid=derived_uid(sop_uid, "series"),
-        series_number=series_number, sop_instance_uid=sop_uid, instance_number=1, manufacturer="SlicerLungAI",
-        manufacturer_model_name="lungai", software_versions=__version__, device_serial_number="0",
-        contains_recognizable_visual_features=False, real_world_value_mappings=[mapping],
-        voi_lut_transformations=[hd.VOILUTTransformation(window_center=(lo + hi) / 2, window_width=max(hi - lo, 1e-3))],
-        content_label=label[:16],
-        content_description=explanation[:64], series_description=f"lungai {label.lower()}")
+    with quiet_highdicom():
+        pm = hd.pm.ParametricMap(
+            source_images=reference.datasets, pixel_array=arr, series_instance_uid=derived_uid(sop_uid, "series"),
+            series_number=series_number, sop_instance_uid=sop_uid, instance_number=1, manufacturer="SlicerLungAI",
+            manufacturer_model_name="lungai", software_versions=__version__, device_serial_number="0",
+            contains_recognizable_visual_features=False, real_world_value_mappings=[mapping],
+            voi_lut_transformations=[hd.VOILUTTransformation(window_center=(lo + hi) / 2, window_width=max(hi - lo, 1e-3))],
+            content_label=label[:16],
+            content_description=explanation[:64], series_description=f"lungai {label.lower()}")
     return _save(pm, path)
 
 

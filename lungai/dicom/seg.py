@@ -12,6 +12,8 @@ Terminology (SNOMED CT codes as in 3D Slicer's segment terminology and dcmqi):
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -99,13 +101,22 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
         arrays.append(sitk.GetArrayViewFromImage(mask) > 0)
     pixels = np.stack(arrays, axis=-1)
     sop_uid = derived_uid(reference.series_uid, "seg", description, content_digest(pixels), *masks)
-    seg = hd.seg.Segmentation(
-        source_images=reference.datasets, pixel_array=pixels, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=descriptions, series_instance_uid=derived_uid(sop_uid, "series"),
-        series_number=series_number, sop_instance_uid=sop_uid, instance_number=1, manufacturer="SlicerLungAI",
-        manufacturer_model_name="lungai", software_versions=__version__, device_serial_number="0",
-        series_description=description, content_label="LUNGAI", content_description=description[:64])
+    with quiet_highdicom():
+        seg = hd.seg.Segmentation(
+            source_images=reference.datasets, pixel_array=pixels, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+            segment_descriptions=descriptions, series_instance_uid=derived_uid(sop_uid, "series"),
+            series_number=series_number, sop_instance_uid=sop_uid, instance_number=1, manufacturer="SlicerLungAI",
+            manufacturer_model_name="lungai", software_versions=__version__, device_serial_number="0",
+            series_description=description, content_label="LUNGAI", content_description=description[:64])
     return _save(seg, path)
+
+
+@contextlib.contextmanager
+def quiet_highdicom():
+    """highdicom warns about single-component patient names ("LUNG1-003"), common in anonymised exports."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name.*")
+        yield
 
 
 def _save(ds, path) -> Path:

@@ -63,7 +63,7 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
 
     from lungai import __version__
     from lungai.dicom.reference import derived_uid
-    from lungai.dicom.seg import _save
+    from lungai.dicom.seg import _save, quiet_highdicom
 
     if seg is not None and not isinstance(seg, pydicom.Dataset):
         seg = pydicom.dcmread(seg)
@@ -100,10 +100,11 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
                                      imaging_measurements=items, title=codes.DCM.ImagingMeasurementReport)
     evidence = list(reference.datasets) + ([seg] if seg is not None else [])
     sop_uid = derived_uid(reference.series_uid, "sr", title, *digest)
-    sr = hd.sr.Comprehensive3DSR(
-        evidence=evidence, content=report, series_instance_uid=derived_uid(sop_uid, "series"),
-        series_number=series_number, sop_instance_uid=sop_uid, instance_number=1, manufacturer="SlicerLungAI",
-        series_description=title)
+    with quiet_highdicom():
+        sr = hd.sr.Comprehensive3DSR(
+            evidence=evidence, content=report, series_instance_uid=derived_uid(sop_uid, "series"),
+            series_number=series_number, sop_instance_uid=sop_uid, instance_number=1, manufacturer="SlicerLungAI",
+            series_description=title)
     return _save(sr, path)
 
 
