@@ -99,28 +99,37 @@ def write_ct_series(ct: sitk.Image, folder, patient_id: str = "LUNGAI-SYN-001", 
     return CTReference(heads, folder)
 
 
-def write_rtdose(dose: sitk.Image, reference, path, offsets: str = "relative") -> Path:
-    """Write a dose grid in Gy as an RTDOSE in the reference CT's frame of reference.
+def write_rtdose(dose: sitk.Image, path, reference=None, offsets: str = "relative", reverse_frames: bool = False,
+                 units: str = "GY", scaling: float | None = None) -> Path:
+    """Write a dose grid in Gy (axis-aligned) as an RTDOSE: uint32 pixels x DoseGridScaling, GridFrameOffsetVector.
 
-    ``offsets``: "relative" (GridFrameOffsetVector starts at 0) or "absolute" (the frames' z positions).
+    ``reference``: the CTReference whose patient, study and frame of reference the dose joins (default: new UIDs).
+    ``offsets``: "relative" (GridFrameOffsetVector from the first frame, first value 0) or "absolute" (the frames'
+    z positions).  ``reverse_frames``: frames listed from the top (decreasing z).  ``units``: "GY" or "CGY".
     """
     from lungai.dicom.reference import derived_uid
 
     if offsets not in ("relative", "absolute"):
         raise ValueError("offsets must be 'relative' or 'absolute'")
-    arr = np.clip(sitk.GetArrayFromImage(dose).astype(np.float64), 0, None)
-    scaling = max(float(arr.max()), 1e-6) / 1_000_000.0
-    pix = np.round(arr / scaling).astype(np.uint32)
-    ref = reference.first
-    uid = derived_uid(reference.series_uid, "rtdose", offsets)
-    ds = _base(str(ref.PatientID), reference.study_uid, RT_DOSE_STORAGE, uid, "RTDOSE")
+    arr = np.clip(sitk.GetArrayFromImage(dose).astype(np.float64), 0, None) * (100.0 if units == "CGY" else 1.0)
+    scaling = scaling or max(float(arr.max()), 1e-6) / 1_000_000.0
+    z = np.asarray([dose.TransformIndexToPhysicalPoint((0, 0, k))[2] for k in range(arr.shape[0])])
+    first = np.asarray(dose.TransformIndexToPhysicalPoint((0, 0, 0)), dtype=np.float64)
+    if reverse_frames:
+        arr, z = arr[::-1], z[::-1]
+        first[2] = z[0]
+    grid_offsets = z - z[0] if offsets == "relative" else z
+    if reference is not None:
+        patient, study, frame = str(reference.first.PatientID), reference.study_uid, reference.frame_of_reference_uid
+    else:
+        patient = "SYNTH"
+        study, frame = derived_uid(patient, "study"), derived_uid(patient, "frame-of-reference")
+    uid = derived_uid(study, "rtdose", offsets, reverse_frames, units, float(arr.sum()))
+    ds = _base(patient, study, RT_DOSE_STORAGE, uid, "RTDOSE")
     ds.SeriesInstanceUID, ds.SeriesNumber, ds.InstanceNumber = derived_uid(uid, "series"), 2, 1
-    ds.FrameOfReferenceUID = reference.frame_of_reference_uid
+    ds.FrameOfReferenceUID = frame
     ds.PositionReferenceIndicator = ""
-    first = np.asarray(dose.TransformIndexToPhysicalPoint((0, 0, 0)))
     sx, sy, sz = dose.GetSpacing()
-    z = np.arange(arr.shape[0]) * sz
-    grid_offsets = z if offsets == "relative" else z + first[2]
     ds.ImagePositionPatient = [f"{v:.4f}" for v in first]
     ds.ImageOrientationPatient = [f"{v:.6f}" for v in _orientation(dose)]
     ds.PixelSpacing = [f"{sy:.6f}", f"{sx:.6f}"]
@@ -131,9 +140,9 @@ def write_rtdose(dose: sitk.Image, reference, path, offsets: str = "relative") -
     ds.Rows, ds.Columns = arr.shape[1], arr.shape[2]
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 32, 32, 31, 0
-    ds.DoseUnits, ds.DoseType, ds.DoseSummationType = "GY", "PHYSICAL", "PLAN"
+    ds.DoseUnits, ds.DoseType, ds.DoseSummationType = units, "PHYSICAL", "PLAN"
     ds.DoseGridScaling = f"{scaling:.10g}"
-    ds.PixelData = pix.tobytes()
+    ds.PixelData = np.round(arr / scaling).astype(np.uint32).tobytes()
     path = Path(path)
     _save(ds, path)
     return path
@@ -196,5 +205,5 @@ def write_rt_study(out_dir, phantom, patient_id: str = "LUNGAI-SYN-001", dose: s
         tumour = sitk.Resample(by_role["gtv"], grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
         d = treatment_dose(tumour) if sitk.GetArrayViewFromImage(tumour).any() else grid + 1.0
         out["dose_image"] = d
-        out["dose"] = write_rtdose(d, reference, root / "RTDOSE" / "rtdose.dcm", offsets=dose)
+        out["dose"] = write_rtdose(d, root / "RTDOSE" / "rtdose.dcm", reference=reference, offsets=dose)
     return out
