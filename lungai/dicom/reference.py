@@ -57,16 +57,21 @@ def _normal(ds) -> np.ndarray:
 
 
 def ct_reference(folder, series_uid: str | None = None, image: sitk.Image | None = None) -> CTReference:
-    """Headers of the CT series in ``folder`` sorted like SimpleITK sorts the slices.
+    """Headers of the CT series in ``folder`` (or a list of its files) sorted like SimpleITK sorts the slices.
 
     With ``image`` (the CT as read by :func:`lungai.io.read_ct`), the slice count and positions must match it.
     """
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    folder = Path(folder)
+    if isinstance(folder, (list, tuple)):
+        files = [Path(f) for f in folder]
+        folder = files[0].parent if files else Path(".")
+    else:
+        folder = Path(folder)
+        files = sorted(folder.iterdir())
     heads = []
-    for f in sorted(folder.iterdir()):
+    for f in files:
         if not f.is_file():
             continue
         try:

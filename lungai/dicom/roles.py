@@ -11,7 +11,7 @@ Matching (documented in docs/dicom.md): the name is lower-cased, runs of spaces 
 ``.`` become one space, and the whole name must match one of :data:`DEFAULT_PATTERNS` (first
 match wins), so "Lung_R_PRV", "PTV_Lung" or "z_Lung_R_opt" get no role.  Numbered GTVs follow the
 NSCLC-Radiomics convention: "GTV-1" is the primary; "GTV-2", "GTV-3" ... are other GTVs (role
-"gtv", part of the union of all GTVs).
+"gtv", part of the union of all GTVs).  "Tumor" / "Tumour" (the segment lungai makes) are role "gtv".
 
 A user mapping overrides the patterns: a dict or a YAML / JSON file ``{structure name: role}``
 (names compared case-insensitively; a role of ``null`` / ``none`` hides a structure), e.g.::
@@ -39,7 +39,7 @@ DEFAULT_PATTERNS: tuple[tuple[str, str], ...] = (
     ("lungs_minus_gtv", _LUNGS + r" ?(?:minus |sub |excl |exc |wo |not |no |less )?" + _GTV),
     ("gtv_primary", r"gtv ?(?:p|prim|primary|t|tumou?r|1|01|p ?1|primary tumou?r)"),
     ("gtv_node", r"gtv ?(?:n|nd|node|nodes|nodal|ln|lns|lymph ?nodes?|n ?\d+|nd ?\d+|node ?\d+|ln ?\d+)"),
-    ("gtv", r"gtv|gtv ?\d+|gtv ?(?:total|all|sum|combined|composite)"),
+    ("gtv", r"gtv|gtv ?\d+|gtv ?(?:total|all|sum|combined|composite)|tumou?r"),
     ("lung_right", r"lung ?(?:r|rt|rght|right|dx)|(?:r|rt|right) ?lung|lungr|rlung"),
     ("lung_left", r"lung ?(?:l|lt|lft|left|sx)|(?:l|lt|left) ?lung|lungl|llung"),
     ("lungs", _LUNGS),

@@ -8,6 +8,7 @@ Terminology (SNOMED CT codes as in 3D Slicer's segment terminology and dcmqi):
 | gtv_node | 49755003 Morphologically Altered Structure | 59441001 Lymph node | - |
 | lung_right / lung_left | 123037004 Anatomical Structure | 39607008 Lung | 24028007 Right / 7771000 Left |
 | lungs, lungs_minus_gtv | 123037004 Anatomical Structure | 39607008 Lung | 51440002 Right and left |
+| any other segment | 85756007 Tissue | 85756007 Tissue | - |
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ TERMINOLOGY = {   # role -> (category, type, modifier or None)
     "lung_left": (_ANATOMY, _LUNG, ("7771000", "SCT", "Left")),
     "lungs": (_ANATOMY, _LUNG, ("51440002", "SCT", "Right and left")),
     "lungs_minus_gtv": (_ANATOMY, _LUNG, ("51440002", "SCT", "Right and left")),
+    None: (("85756007", "SCT", "Tissue"), ("85756007", "SCT", "Tissue"), None),   # any other segment
 }
-COLOURS = {"gtv": (255, 0, 0), "gtv_primary": (255, 0, 0), "gtv_node": (255, 128, 0),
+COLOURS = {None: (230, 220, 70), "gtv": (255, 0, 0), "gtv_primary": (255, 0, 0), "gtv_node": (255, 128, 0),
            "lung_right": (197, 165, 145), "lung_left": (197, 165, 145), "lungs": (197, 165, 145),
            "lungs_minus_gtv": (128, 174, 128)}
 
