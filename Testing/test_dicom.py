@@ -288,7 +288,7 @@ def test_parametric_map_and_sr_round_trip(p1, tmp_path):
     assert pydicom.dcmread(pm_path).FrameOfReferenceUID == ref.frame_of_reference_uid
 
     seg = write_seg({"Tumour": st["masks"]["GTV"]}, ref, tmp_path / "t.seg.dcm", roles={"Tumour": "gtv"})
-    groups = [MeasurementGroup("Tumour", {"tumor_volume_ml": (12.5, "ml"),
+    groups = [MeasurementGroup("Tumour", {"volume_ml": (12.5, "ml"),
                                           "original_glcm_ClusterProminence": (3.25, "1")}, segment_number=1, role="gtv"),
               MeasurementGroup("Case", {"confidence": (0.81, "1"), "dose_mld_gy": (14.2, "Gy"),
                                         "dose_v20_pct": (22.0, "%"), "rp_risk": (0.31, "1"), "missing": (None, "1")})]
@@ -305,11 +305,11 @@ def test_parametric_map_and_sr_round_trip(p1, tmp_path):
 
 
 def test_dicom_outputs_never_go_into_the_ct_folder(p1):
-    from lungai.dicom.export import export_tumour
+    from lungai.dicom.export import export_results
 
     st, ct = p1
     with pytest.raises(InputError, match="refusing to write DICOM results into the CT series folder"):
-        export_tumour(ct_reference(st["ct"], image=ct), st["masks"]["GTV"], st["ct"])
+        export_results(ct_reference(st["ct"], image=ct), st["ct"], tumour=st["masks"]["GTV"])
 
 
 # ----------------------------------------------------------------------------------------------------- CLI
@@ -356,7 +356,7 @@ def test_cli_segment_writes_seg_rtstruct_map_and_sr(p1, tmp_path):
     assert np.allclose(array(read_parametric_map(out / "uncertainty.pm.dcm", ct)), entropy, atol=1e-6)
     info = json.loads((out / "result.json").read_text())
     sr = read_sr(out / "measurements.sr.dcm")
-    assert sr["Tumour"]["Volume"][0] == pytest.approx(info["tumor_volume_ml"])
+    assert sr["Tumour"]["Volume"][0] == pytest.approx(info["tumor_volume_ml"], abs=1e-3)
     assert sr["Case"]["confidence"][0] == pytest.approx(info["confidence"])
     assert sr["Case"]["needs_review"][0] == float(info["needs_review"])
 
@@ -422,3 +422,57 @@ def test_sample_dicom_writes_an_rt_export(tmp_path):
     truth = array(sitk.ReadImage(str(tmp_path / "ct.nii.gz")))
     assert np.array_equal(array(ct), truth)
     assert set(list_structures(study.rtstruct[0])) == {"GTV", "Lung_R", "Lung_L"}
+
+
+def test_cli_dicom_scan_lists_what_each_patient_has(export, tmp_path, capsys):
+    root = export["P1"]["root"].parent
+    assert _cli("dicom-scan", root, "--structures", "--json", tmp_path / "scan.json") == 0
+    out = capsys.readouterr().out
+    assert "P2: CT 36 slices, 1 RTSTRUCT, 0 RTDOSE, 0 SEG; missing RTDOSE" in out
+    assert "Tumour_big (no role)" in out and "Lung_R (lung_right)" in out
+    doc = json.loads((tmp_path / "scan.json").read_text())
+    assert [d["patient_id"] for d in doc] == ["P1", "P2", "P3"] and doc[1]["missing"] == ["RTDOSE"]
+
+
+def test_cli_dicom_export_writes_every_result_with_measurements(export, tmp_path):
+    import pandas as pd
+
+    from lungai.dicom.seg import read_seg
+    from lungai.dicom.sr import read_sr
+
+    st = export["P1"]
+    ct = read_ct(st["ct"])
+    res = tmp_path / "results"
+    res.mkdir()
+    lab = np.zeros(array(ct).shape, np.uint8)
+    lab[array(st["masks"]["Lung_R"]) > 0] = 1
+    lab[array(st["masks"]["Lung_L"]) > 0] = 2
+    sitk.WriteImage(image_like(lab, ct), str(res / "lungs.nii.gz"))
+    sitk.WriteImage(st["masks"]["GTV"], str(res / "tumor.nii.gz"))
+    (res / "result.json").write_text(json.dumps({"confidence": 0.8, "needs_review": False, "review_threshold": 0.57}))
+    assert _cli("radiomics", "--image", st["ct"], "--rtstruct", st["rtstruct"], "--image-types", "Original",
+                "--feature-classes", "shape", "firstorder", "-o", res / "radiomics_long.csv") == 0
+    assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", st["rtstruct"],
+                "-o", res / "dose.csv") == 0
+    pd.DataFrame([{"case": "P1", "risk": 0.31, "risk_low": 0.2, "risk_high": 0.45, "high_risk": 0}]).to_csv(
+        res / "rp_prediction.csv", index=False)
+    out = tmp_path / "dicom"
+    assert _cli("dicom-export", "--ct", st["ct"], "--results", res, "-o", out) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["measurements.sr.dcm", "results.seg.dcm", "rtstruct.dcm"]
+    seg = read_seg(out / "results.seg.dcm", ct)
+    assert list(seg) == ["Tumour", "Right lung", "Left lung"]
+    assert np.array_equal(array(seg["Left lung"]), lab == 2)
+    sr = read_sr(out / "measurements.sr.dcm")
+    rad = pd.read_csv(res / "radiomics_long.csv")
+    dose = pd.read_csv(res / "dose.csv").iloc[0]
+    mean = rad[(rad.segment == "tumour") & (rad.feature == "Mean")].value.iloc[0]
+    assert sr["Tumour"]["original_firstorder_Mean"] == (pytest.approx(mean), "1")
+    voxel_ml = np.prod(ct.GetSpacing()) / 1000
+    assert sr["Right lung"]["Volume"] == (pytest.approx((lab == 1).sum() * voxel_ml), "ml")
+    assert "original_shape_MeshVolume" in sr["lungs_minus_tumour"]
+    assert sr["Case"]["dose_mld_gy"] == (pytest.approx(dose.dose_mld_gy), "Gy")
+    assert sr["Case"]["dose_v20_pct"] == (pytest.approx(dose.dose_v20_pct), "%")
+    assert sr["Case"]["rp_risk"] == (pytest.approx(0.31), "1") and sr["Case"]["confidence"][0] == 0.8
+    wrong = tmp_path / "wrong.nii.gz"
+    sitk.WriteImage(st["masks"]["GTV"][:, :, 1:], str(wrong))
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", wrong, "-o", tmp_path / "x") == 2

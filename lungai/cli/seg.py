@@ -175,10 +175,10 @@ def run_segment(args) -> int:
         (out / "result.json").write_text(json.dumps(info, indent=2) + "\n")
         bar.update(1, "written")
         if dicom:
-            from lungai.dicom.export import export_tumour, reference_for
+            from lungai.dicom.export import export_results, reference_for
 
-            written = export_tumour(reference_for(args.ct, ct, args.series), res.tumour, out,
-                                    uncertainty=res.entropy, info=res.info)
+            written = export_results(reference_for(args.ct, ct, args.series), out, tumour=res.tumour,
+                                     uncertainty=res.entropy, info=res.info, seg_name="tumor.seg.dcm")
             bar.update(1, "DICOM SEG / RTSTRUCT / map / SR")
     i = res.info
     print(f"tumour {i['tumor_volume_ml']:.2f} ml in {i['n_components']} component(s); confidence "

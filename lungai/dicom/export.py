@@ -3,8 +3,9 @@
 - lungs (``lungai lungs``): ``<stem>.seg.dcm`` (segments "Right lung", "Left lung") and ``<stem>.rtstruct.dcm``
   (Lung_R, Lung_L) next to the label map;
 - tumour (``lungai segment``): ``tumor.seg.dcm``, ``rtstruct.dcm`` (GTVp), ``uncertainty.pm.dcm`` (Parametric Map
-  of the predictive entropy, bits) and ``measurements.sr.dcm`` (TID 1500: volume, confidence, needs review, and
-  whatever else is given: features, dose metrics, RP risk).
+  of the predictive entropy, bits) and ``measurements.sr.dcm`` (TID 1500: volume, confidence, needs review);
+- everything (``lungai dicom-export``): tumour + lungs in ``results.seg.dcm`` and ``rtstruct.dcm``, the uncertainty
+  map, and an SR with volumes, confidence, radiomic features per segment, dose metrics and RP risk.
 
 All reference the source CT's Study / Series / Frame of Reference / SOP Instance UIDs (see
 :mod:`lungai.dicom.reference`).
@@ -54,32 +55,55 @@ def export_lungs(reference: CTReference, labels: sitk.Image, stem) -> list[Path]
     return [seg, rt]
 
 
-def tumour_groups(info: dict, features: dict | None = None, dose: dict | None = None,
-                  rp: dict | None = None) -> list:
-    """Measurement groups for the SR: the tumour segment's volume (+ features) and the case results."""
+def _volume_ml(mask: sitk.Image) -> float:
+    return float((sitk.GetArrayViewFromImage(mask) > 0).sum() * np.prod(mask.GetSpacing()) / 1000.0)
+
+
+def measurement_groups(segments: dict, info: dict | None = None, radiomics=None, dose: dict | None = None,
+                       rp: dict | None = None) -> list:
+    """SR measurement groups: one per written segment ({label: (segment number, role, radiomics segment, mask)})
+    with its volume and features, one per other radiomics segment, and "Case" (confidence, dose metrics, RP risk).
+
+    ``radiomics``: the long table (case, segment, image_type, feature_class, feature, value) of ``lungai radiomics``;
+    ``dose``: a row of ``lungai dose-features``; ``rp``: a row of ``lungai rp predict`` (risk, risk_low, risk_high).
+    """
     from lungai.dicom.sr import MeasurementGroup
 
-    tumour = {"tumor_volume_ml": (info.get("tumor_volume_ml"), "ml")}
-    for name, value in (features or {}).items():
-        tumour[name] = (value, "1")
-    case = {"confidence": (info.get("confidence"), "1"),
-            "needs_review": (float(bool(info.get("needs_review"))) if "needs_review" in info else None, "1"),
-            "review_threshold": (info.get("review_threshold"), "1")}
+    features: dict = {}
+    if radiomics is not None and len(radiomics):
+        for row in radiomics.itertuples(index=False):
+            name = f"{row.image_type}_{row.feature_class}_{row.feature}"
+            features.setdefault(str(row.segment), {})[name] = (float(row.value), "1")
+    groups = []
+    for label, (number, role, rad_name, mask) in segments.items():
+        ms = {"volume_ml": (_volume_ml(mask), "ml")}
+        ms.update(features.pop(rad_name, {}))
+        groups.append(MeasurementGroup(label, ms, segment_number=number, role=role))
+    for rad_name, ms in features.items():
+        groups.append(MeasurementGroup(rad_name, ms))
+    case: dict = {}
+    if info:
+        case["confidence"] = (info.get("confidence"), "1")
+        if "needs_review" in info:
+            case["needs_review"] = (float(bool(info["needs_review"])), "1")
+        case["review_threshold"] = (info.get("review_threshold"), "1")
     units = {"gy": "Gy", "pct": "%"}
     for name, value in (dose or {}).items():
-        if isinstance(value, (int, float)) and name.startswith("dose_"):
-            case[name] = (value, units.get(name.rsplit("_", 1)[-1], "1"))
+        if name.startswith("dose_") and isinstance(value, (int, float, np.floating)):
+            case[name] = (float(value), units.get(name.rsplit("_", 1)[-1], "1"))
     for name in ("risk", "risk_low", "risk_high"):
         if rp and rp.get(name) is not None:
-            case[f"rp_{name}"] = (rp[name], "1")
-    return [MeasurementGroup(TUMOUR_SEGMENT, tumour, segment_number=1, role="gtv"),
-            MeasurementGroup("Case", case)]
+            case[f"rp_{name}"] = (float(rp[name]), "1")
+    if case:
+        groups.append(MeasurementGroup("Case", case))
+    return groups
 
 
-def export_tumour(reference: CTReference, tumour: sitk.Image, out_dir, uncertainty: sitk.Image | None = None,
-                  info: dict | None = None, features: dict | None = None, dose: dict | None = None,
-                  rp: dict | None = None) -> list[Path]:
-    """Tumour mask (+ uncertainty map, + measurements) as SEG, RTSTRUCT, Parametric Map and SR in ``out_dir``."""
+def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = None, lungs: sitk.Image | None = None,
+                   uncertainty: sitk.Image | None = None, info: dict | None = None, radiomics=None,
+                   dose: dict | None = None, rp: dict | None = None, seg_name: str = "results.seg.dcm") -> list[Path]:
+    """Results as DICOM in ``out_dir``: ``seg_name`` (tumour, right / left lung segments), ``rtstruct.dcm`` (GTVp,
+    Lung_R, Lung_L), ``uncertainty.pm.dcm`` and ``measurements.sr.dcm`` (when there is anything to report)."""
     from lungai.dicom.pmap import write_parametric_map
     from lungai.dicom.rtstruct import write_rtstruct
     from lungai.dicom.seg import write_seg
@@ -87,20 +111,24 @@ def export_tumour(reference: CTReference, tumour: sitk.Image, out_dir, uncertain
 
     out = Path(out_dir)
     check_output_folder(out, reference)
-    written = []
-    mask = sitk.Cast(tumour > 0, sitk.sitkUInt8)
-    has_tumour = bool(sitk.GetArrayViewFromImage(mask).any())
-    seg_path = None
-    if has_tumour:
-        seg_path = write_seg({TUMOUR_SEGMENT: mask}, reference, out / "tumor.seg.dcm", roles={TUMOUR_SEGMENT: "gtv"},
-                             description="lungai tumour")
-        written += [seg_path, write_rtstruct({TUMOUR_STRUCTURE: mask}, reference, out / "rtstruct.dcm",
-                                             label="lungai tumour")]
+    parts = []          # (SEG label, role, radiomics segment name, RTSTRUCT name, mask)
+    if tumour is not None:
+        parts.append((TUMOUR_SEGMENT, "gtv", "tumour", TUMOUR_STRUCTURE, sitk.Cast(tumour > 0, sitk.sitkUInt8)))
+    if lungs is not None:
+        arr = sitk.GetArrayViewFromImage(lungs)
+        for label, (role, structure, value) in LUNG_SEGMENTS.items():
+            parts.append((label, role, role.replace("lung_", "") + "_lung", structure, _binary(arr == value, lungs)))
+    parts = [p for p in parts if sitk.GetArrayViewFromImage(p[4]).any()]
+    written, seg_path, segments = [], None, {}
+    if parts:
+        seg_path = write_seg({p[0]: p[4] for p in parts}, reference, out / seg_name, roles={p[0]: p[1] for p in parts},
+                             description="lungai results")
+        written += [seg_path, write_rtstruct({p[3]: p[4] for p in parts}, reference, out / "rtstruct.dcm",
+                                             label="lungai")]
+        segments = {p[0]: (number, p[1], p[2], p[4]) for number, p in enumerate(parts, start=1)}
     if uncertainty is not None:
         written.append(write_parametric_map(uncertainty, reference, out / "uncertainty.pm.dcm"))
-    if info is not None:
-        groups = tumour_groups(info, features, dose, rp)
-        if not has_tumour:
-            groups = groups[1:]
+    groups = measurement_groups(segments, info, radiomics, dose, rp)
+    if groups:
         written.append(write_sr(reference, out / "measurements.sr.dcm", groups, seg=seg_path))
     return written

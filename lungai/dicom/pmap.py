@@ -21,12 +21,10 @@ def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCER
     from highdicom.sr import CodedConcept
 
     from lungai import __version__
-    from lungai.dicom.reference import content_digest, derived_uid
+    from lungai.dicom.reference import check_on_grid, content_digest, derived_uid
     from lungai.dicom.seg import _save, quiet_highdicom
 
-    if image.GetSize()[2] != len(reference.datasets):
-        raise InputError(f"the map has {image.GetSize()[2]} slices, the CT series {len(reference.datasets)}",
-                         "write maps on the grid of the CT series they reference")
+    check_on_grid(image, reference, what=f"map {label.lower()}")
     arr = sitk.GetArrayFromImage(image).astype(np.float32)
     value, scheme, meaning = UNITS[unit]
     lo, hi = float(arr.min()), float(arr.max())

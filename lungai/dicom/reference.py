@@ -101,6 +101,21 @@ def ct_reference(folder, series_uid: str | None = None, image: sitk.Image | None
     return CTReference(heads, folder)
 
 
+def check_on_grid(image: sitk.Image, reference: CTReference, what: str = "mask") -> None:
+    """``image`` must lie on the CT series' voxel grid (slices, rows, columns, first position, pixel spacing)."""
+    first = reference.first
+    nx, ny, nz = image.GetSize()
+    spacing = [float(v) for v in first.PixelSpacing]     # row spacing (y), column spacing (x)
+    ok = (nz == len(reference.datasets) and (ny, nx) == (int(first.Rows), int(first.Columns))
+          and np.allclose(image.GetSpacing()[:2], spacing[::-1], atol=1e-3)
+          and np.allclose(image.GetOrigin(), [float(v) for v in first.ImagePositionPatient], atol=1e-2))
+    if not ok:
+        raise InputError(
+            f"the {what} ({nx} x {ny} x {nz}, origin {tuple(round(v, 2) for v in image.GetOrigin())}) is not on the "
+            f"grid of CT series {reference.series_uid} ({first.Columns} x {first.Rows} x {len(reference.datasets)})",
+            "write DICOM results only for masks / maps computed on this very CT series")
+
+
 def derived_uid(*parts) -> str:
     """A deterministic UID from the given parts (same inputs -> same UID; different content -> different UID)."""
     from pydicom.uid import generate_uid

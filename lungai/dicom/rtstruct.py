@@ -327,22 +327,16 @@ def write_rtstruct(masks: dict, reference, path, label: str = "lungai", mapping=
     from pydicom.uid import ExplicitVRLittleEndian
 
     from lungai import __version__
-    from lungai.dicom.reference import content_digest, derived_uid
+    from lungai.dicom.reference import check_on_grid, content_digest, derived_uid
     from lungai.dicom.roles import structure_role
 
     path = Path(path)
     if not masks:
         raise InputError("no structures to write", "give at least one mask")
-    from lungai.io import assert_same_geometry
-
     ref = reference.first
     slices = reference.datasets
-    first_mask = next(iter(masks.values()))
-    if first_mask.GetSize()[2] != len(slices):
-        raise InputError(f"the masks have {first_mask.GetSize()[2]} slices, the CT series {len(slices)}",
-                         "write masks on the grid of the CT series they reference")
     for name, m in masks.items():
-        assert_same_geometry(first_mask, m, what=f"mask {name!r}")
+        check_on_grid(m, reference, what=f"mask {name!r}")
     arrays = {name: sitk.GetArrayViewFromImage(m) for name, m in masks.items()}
     digest = content_digest(*arrays.values())
     sop_uid = derived_uid(reference.series_uid, "rtstruct", label, digest, *masks)

@@ -85,19 +85,14 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
     import highdicom as hd
 
     from lungai import __version__
-    from lungai.dicom.reference import content_digest, derived_uid
+    from lungai.dicom.reference import check_on_grid, content_digest, derived_uid
     from lungai.dicom.roles import structure_role
-    from lungai.io import assert_same_geometry
 
     if not masks:
         raise InputError("no segments to write", "give at least one mask")
-    first = next(iter(masks.values()))
-    if first.GetSize()[2] != len(reference.datasets):
-        raise InputError(f"the masks have {first.GetSize()[2]} slices, the CT series {len(reference.datasets)}",
-                         "write masks on the grid of the CT series they reference")
     arrays, descriptions = [], []
     for number, (label, mask) in enumerate(masks.items(), start=1):
-        assert_same_geometry(first, mask, what=f"mask {label!r}")
+        check_on_grid(mask, reference, what=f"mask {label!r}")
         role = (roles or {}).get(label) or structure_role(label)
         descriptions.append(segment_description(number, label, role))
         arrays.append(sitk.GetArrayViewFromImage(mask) > 0)

@@ -23,8 +23,6 @@ UNITS = {
 }
 STANDARD_CODES = {   # lungai names with a standard concept
     "volume_ml": ("118565006", "SCT", "Volume"),
-    "tumor_volume_ml": ("118565006", "SCT", "Volume"),
-    "tumour_volume_ml": ("118565006", "SCT", "Volume"),
 }
 _FINDINGS = {"gtv": ("86049000", "SCT", "Neoplasm, Primary"), "lungs": ("39607008", "SCT", "Lung"),
              "lung_right": ("39607008", "SCT", "Lung"), "lung_left": ("39607008", "SCT", "Lung")}
