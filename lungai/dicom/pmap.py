@@ -27,8 +27,8 @@ def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCER
     from pydicom.uid import JPEGLSLossless
 
     from lungai import __version__
-    from lungai.dicom.reference import check_on_grid, content_digest, derived_uid
-    from lungai.dicom.seg import _save, quiet_highdicom
+    from lungai.dicom.reference import check_on_grid, content_digest, derived_uid, save_dataset
+    from lungai.dicom.seg import quiet_highdicom
 
     check_on_grid(image, reference, what=f"map {label.lower()}")
     arr = sitk.GetArrayFromImage(image).astype(np.float64)
@@ -54,7 +54,7 @@ def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCER
             voi_lut_transformations=[hd.VOILUTTransformation(window_center=LEVELS / 2, window_width=LEVELS)],
             content_label=label[:16], content_description=explanation[:64],
             series_description=f"lungai {label.lower()}", transfer_syntax_uid=JPEGLSLossless)
-    return _save(pm, path)
+    return save_dataset(pm, path)
 
 
 def read_parametric_map(path, reference_ct: sitk.Image) -> sitk.Image:

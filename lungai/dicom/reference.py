@@ -137,3 +137,37 @@ def check_output_folder(out: Path, reference: CTReference) -> None:
     if reference.folder is not None and Path(out).resolve() == Path(reference.folder).resolve():
         raise InputError(f"refusing to write DICOM results into the CT series folder {reference.folder}",
                          "choose an output folder outside the CT's folder (it must keep only the CT slices)")
+
+
+def new_dataset(sop_class: str, sop_uid: str, modality: str, source=None):
+    """A dataset with file meta (explicit VR little endian) and, from ``source`` (a CT header), the patient / study."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    ds = Dataset()
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = sop_class, sop_uid, modality
+    if source is not None:
+        for kw in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
+                   "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName", "StudyDescription"):
+            setattr(ds, kw, getattr(source, kw, ""))
+    return ds
+
+
+def save_dataset(ds, path) -> Path:
+    """Write a pydicom / highdicom dataset atomically (a partial file never takes the final name)."""
+    import pydicom
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(".partial-" + path.name)
+    try:
+        pydicom.dcmwrite(tmp, ds, enforce_file_format=True)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -321,13 +321,11 @@ def write_rtstruct(masks: dict, reference, path, label: str = "lungai", mapping=
     """
     import datetime
 
-    import pydicom
-    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
-    from pydicom.uid import ExplicitVRLittleEndian
 
     from lungai import __version__
-    from lungai.dicom.reference import check_on_grid, content_digest, derived_uid
+    from lungai.dicom.reference import check_on_grid, content_digest, derived_uid, new_dataset, save_dataset
     from lungai.dicom.roles import structure_role
 
     path = Path(path)
@@ -342,18 +340,7 @@ def write_rtstruct(masks: dict, reference, path, label: str = "lungai", mapping=
     sop_uid = derived_uid(reference.series_uid, "rtstruct", label, digest, *masks)
     now = datetime.datetime.now()
 
-    ds = Dataset()
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = RT_STRUCTURE_SET_STORAGE
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta = meta
-    ds.SOPClassUID = RT_STRUCTURE_SET_STORAGE
-    ds.SOPInstanceUID = sop_uid
-    for kw in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
-               "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName", "StudyDescription"):
-        setattr(ds, kw, getattr(ref, kw, ""))
-    ds.Modality = "RTSTRUCT"
+    ds = new_dataset(RT_STRUCTURE_SET_STORAGE, sop_uid, "RTSTRUCT", source=ref)
     ds.SeriesInstanceUID = derived_uid(sop_uid, "series")
     ds.SeriesNumber = 301
     ds.SeriesDescription = description
@@ -420,11 +407,4 @@ def write_rtstruct(masks: dict, reference, path, label: str = "lungai", mapping=
     ds.StructureSetROISequence = rois
     ds.ROIContourSequence = contours
     ds.RTROIObservationsSequence = observations
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".partial-" + path.name)
-    try:
-        pydicom.dcmwrite(tmp, ds, enforce_file_format=True)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return save_dataset(ds, path)

@@ -85,7 +85,7 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
     import highdicom as hd
 
     from lungai import __version__
-    from lungai.dicom.reference import check_on_grid, content_digest, derived_uid
+    from lungai.dicom.reference import check_on_grid, content_digest, derived_uid, save_dataset
     from lungai.dicom.roles import structure_role
 
     if not masks:
@@ -105,7 +105,7 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
             series_number=series_number, sop_instance_uid=sop_uid, instance_number=1, manufacturer="SlicerLungAI",
             manufacturer_model_name="lungai", software_versions=__version__, device_serial_number="0",
             series_description=description, content_label="LUNGAI", content_description=description[:64])
-    return _save(seg, path)
+    return save_dataset(seg, path)
 
 
 @contextlib.contextmanager
@@ -114,18 +114,6 @@ def quiet_highdicom():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name.*")
         yield
-
-
-def _save(ds, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".partial-" + path.name)
-    try:
-        ds.save_as(tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:

@@ -25,16 +25,9 @@ DEFAULT_NAMES = {"gtv": "GTV", "lung_right": "Lung_R", "lung_left": "Lung_L"}
 
 
 def _base(patient_id: str, study_uid: str, sop_class: str, sop_uid: str, modality: str):
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian
+    from lungai.dicom.reference import new_dataset
 
-    ds = Dataset()
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = sop_class, sop_uid, modality
+    ds = new_dataset(sop_class, sop_uid, modality)
     ds.PatientName = f"Synthetic^{patient_id}"
     ds.PatientID = patient_id
     ds.PatientBirthDate = ""
@@ -53,17 +46,10 @@ def _orientation(img: sitk.Image) -> list[float]:
     return [float(v) for v in np.concatenate([d[:, 0], d[:, 1]])]
 
 
-def _save(ds, path: Path) -> None:
-    import pydicom
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pydicom.dcmwrite(path, ds, enforce_file_format=True)
-
-
 def write_ct_series(ct: sitk.Image, folder, patient_id: str = "LUNGAI-SYN-001", study_uid: str | None = None,
                     frame_of_reference_uid: str | None = None):
     """Write an int16 HU image as a CT Image Storage series (one file per slice); returns its CTReference."""
-    from lungai.dicom.reference import CTReference, derived_uid
+    from lungai.dicom.reference import CTReference, derived_uid, save_dataset
 
     folder = Path(folder)
     study_uid = study_uid or derived_uid(patient_id, "study")
@@ -93,7 +79,7 @@ def write_ct_series(ct: sitk.Image, folder, patient_id: str = "LUNGAI-SYN-001", 
         ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = "0", "1", "HU"
         ds.KVP = "120"
         ds.PixelData = arr[k].tobytes()
-        _save(ds, folder / f"ct_{k + 1:04d}.dcm")
+        save_dataset(ds, folder / f"ct_{k + 1:04d}.dcm")
         del ds.PixelData
         heads.append(ds)
     return CTReference(heads, folder)
@@ -107,7 +93,7 @@ def write_rtdose(dose: sitk.Image, path, reference=None, offsets: str = "relativ
     ``offsets``: "relative" (GridFrameOffsetVector from the first frame, first value 0) or "absolute" (the frames'
     z positions).  ``reverse_frames``: frames listed from the top (decreasing z).  ``units``: "GY" or "CGY".
     """
-    from lungai.dicom.reference import derived_uid
+    from lungai.dicom.reference import derived_uid, save_dataset
 
     if offsets not in ("relative", "absolute"):
         raise ValueError("offsets must be 'relative' or 'absolute'")
@@ -143,9 +129,7 @@ def write_rtdose(dose: sitk.Image, path, reference=None, offsets: str = "relativ
     ds.DoseUnits, ds.DoseType, ds.DoseSummationType = units, "PHYSICAL", "PLAN"
     ds.DoseGridScaling = f"{scaling:.10g}"
     ds.PixelData = np.round(arr / scaling).astype(np.uint32).tobytes()
-    path = Path(path)
-    _save(ds, path)
-    return path
+    return save_dataset(ds, path)
 
 
 def dose_grid(ct: sitk.Image, factor: tuple = (2, 2, 1), margin_mm: float = 10.0) -> sitk.Image:
