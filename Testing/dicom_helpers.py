@@ -41,9 +41,9 @@ def rt_export(root: Path) -> dict:
 
 
 def image_like(arr: np.ndarray, reference: sitk.Image) -> sitk.Image:
-    img = sitk.GetImageFromArray(arr.astype(np.uint8))
-    img.CopyInformation(reference)
-    return img
+    from lungai.io import copy_geometry
+
+    return copy_geometry(arr.astype(np.uint8), reference)
 
 
 def array(img: sitk.Image) -> np.ndarray:

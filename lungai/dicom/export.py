@@ -19,6 +19,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from lungai.dicom.reference import CTReference, check_output_folder, ct_reference
+from lungai.io import copy_geometry
 
 LUNG_SEGMENTS = {"Right lung": ("lung_right", "Lung_R", 1), "Left lung": ("lung_left", "Lung_L", 2)}
 TUMOUR_SEGMENT, TUMOUR_STRUCTURE = "Tumour", "GTVp"
@@ -29,30 +30,33 @@ def reference_for(ct_path, ct: sitk.Image, series_uid: str | None = None) -> CTR
     return ct_reference(ct_path, series_uid=series_uid, image=ct)
 
 
-def _binary(arr: np.ndarray, reference_img: sitk.Image) -> sitk.Image:
-    img = sitk.GetImageFromArray(arr.astype(np.uint8))
-    img.CopyInformation(reference_img)
-    return img
+def _lung_parts(labels: sitk.Image) -> list:
+    """(SEG label, role, radiomics segment name, RTSTRUCT name, mask) of each lung in a label map (1 right, 2 left)."""
+    arr = sitk.GetArrayViewFromImage(labels)
+    return [(label, role, role.replace("lung_", "") + "_lung", structure,
+             copy_geometry((arr == value).astype(np.uint8), labels))
+            for label, (role, structure, value) in LUNG_SEGMENTS.items() if (arr == value).any()]
+
+
+def _write_seg_and_rtstruct(parts: list, reference: CTReference, seg_path: Path, rt_path: Path,
+                            description: str) -> list[Path]:
+    from lungai.dicom.rtstruct import write_rtstruct
+    from lungai.dicom.seg import write_seg
+
+    seg = write_seg({p[0]: p[4] for p in parts}, reference, seg_path, roles={p[0]: p[1] for p in parts},
+                    description=description)
+    return [seg, write_rtstruct({p[3]: p[4] for p in parts}, reference, rt_path, label=description)]
 
 
 def export_lungs(reference: CTReference, labels: sitk.Image, stem) -> list[Path]:
     """Lung label map (1 right, 2 left) -> ``<stem>.seg.dcm`` and ``<stem>.rtstruct.dcm``."""
-    from lungai.dicom.rtstruct import write_rtstruct
-    from lungai.dicom.seg import write_seg
-
     stem = Path(stem)
     check_output_folder(stem.parent, reference)
-    arr = sitk.GetArrayViewFromImage(labels)
-    masks = {label: _binary(arr == value, labels) for label, (_, _, value) in LUNG_SEGMENTS.items()
-             if (arr == value).any()}
-    if not masks:
+    parts = _lung_parts(labels)
+    if not parts:
         return []
-    roles = {label: LUNG_SEGMENTS[label][0] for label in masks}
-    seg = write_seg(masks, reference, stem.with_name(stem.name + ".seg.dcm"), roles=roles,
-                    description="lungai lungs")
-    rt = write_rtstruct({LUNG_SEGMENTS[label][1]: m for label, m in masks.items()}, reference,
-                        stem.with_name(stem.name + ".rtstruct.dcm"), label="lungai lungs")
-    return [seg, rt]
+    return _write_seg_and_rtstruct(parts, reference, stem.with_name(stem.name + ".seg.dcm"),
+                                   stem.with_name(stem.name + ".rtstruct.dcm"), "lungai lungs")
 
 
 def _volume_ml(mask: sitk.Image) -> float:
@@ -105,26 +109,19 @@ def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = 
     """Results as DICOM in ``out_dir``: ``seg_name`` (tumour, right / left lung segments), ``rtstruct.dcm`` (GTVp,
     Lung_R, Lung_L), ``uncertainty.pm.dcm`` and ``measurements.sr.dcm`` (when there is anything to report)."""
     from lungai.dicom.pmap import write_parametric_map
-    from lungai.dicom.rtstruct import write_rtstruct
-    from lungai.dicom.seg import write_seg
     from lungai.dicom.sr import write_sr
 
     out = Path(out_dir)
     check_output_folder(out, reference)
     parts = []          # (SEG label, role, radiomics segment name, RTSTRUCT name, mask)
-    if tumour is not None:
+    if tumour is not None and sitk.GetArrayViewFromImage(tumour).any():
         parts.append((TUMOUR_SEGMENT, "gtv", "tumour", TUMOUR_STRUCTURE, sitk.Cast(tumour > 0, sitk.sitkUInt8)))
     if lungs is not None:
-        arr = sitk.GetArrayViewFromImage(lungs)
-        for label, (role, structure, value) in LUNG_SEGMENTS.items():
-            parts.append((label, role, role.replace("lung_", "") + "_lung", structure, _binary(arr == value, lungs)))
-    parts = [p for p in parts if sitk.GetArrayViewFromImage(p[4]).any()]
+        parts += _lung_parts(lungs)
     written, seg_path, segments = [], None, {}
     if parts:
-        seg_path = write_seg({p[0]: p[4] for p in parts}, reference, out / seg_name, roles={p[0]: p[1] for p in parts},
-                             description="lungai results")
-        written += [seg_path, write_rtstruct({p[3]: p[4] for p in parts}, reference, out / "rtstruct.dcm",
-                                             label="lungai")]
+        written = _write_seg_and_rtstruct(parts, reference, out / seg_name, out / "rtstruct.dcm", "lungai results")
+        seg_path = written[0]
         segments = {p[0]: (number, p[1], p[2], p[4]) for number, p in enumerate(parts, start=1)}
     if uncertainty is not None:
         written.append(write_parametric_map(uncertainty, reference, out / "uncertainty.pm.dcm"))

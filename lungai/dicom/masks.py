@@ -59,13 +59,18 @@ def lung_labels(rtstruct, ct: sitk.Image, spec: str = "role:lungs", mapping=None
         right_spec, left_spec = "role:lung_right", "role:lung_left"
     right, rn = structure_mask(rtstruct, ct, right_spec, mapping, allow_gaps)
     left, ln = structure_mask(rtstruct, ct, left_spec, mapping, allow_gaps)
+    return lung_label_map(right, left), rn + ln
+
+
+def lung_label_map(right: sitk.Image, left: sitk.Image) -> sitk.Image:
+    """Right and left lung masks as one label map: 1 = right, 2 = left (right wins where they overlap)."""
+    from lungai.io import copy_geometry
+
     r, l = sitk.GetArrayViewFromImage(right) > 0, sitk.GetArrayViewFromImage(left) > 0
     labels = np.zeros(r.shape, dtype=np.uint8)
     labels[r] = 1
     labels[l & ~r] = 2
-    img = sitk.GetImageFromArray(labels)
-    img.CopyInformation(ct)
-    return img, rn + ln
+    return copy_geometry(labels, right)
 
 
 def mask_input(value, ct: sitk.Image, rtstruct=None, mapping=None, what: str = "mask", lungs: bool = False,

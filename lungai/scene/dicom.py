@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import SimpleITK as sitk
 
 from lungai import mrml
@@ -38,13 +37,10 @@ def role_mask(scene, seg_node, role: str, volume_node, mapping=None) -> sitk.Ima
 
 def lung_label_image(scene, seg_node, volume_node, mapping=None) -> sitk.Image:
     """Right / left lung segments (found by role) as a label map: 1 = right, 2 = left."""
-    right = sitk.GetArrayViewFromImage(role_mask(scene, seg_node, "lung_right", volume_node, mapping)) > 0
-    left = sitk.GetArrayViewFromImage(role_mask(scene, seg_node, "lung_left", volume_node, mapping)) > 0
-    labels = np.zeros(right.shape, np.uint8)
-    labels[right], labels[left & ~right] = 1, 2
-    img = sitk.GetImageFromArray(labels)
-    img.CopyInformation(mrml.image_from_volume_node(volume_node))
-    return img
+    from lungai.dicom.masks import lung_label_map
+
+    return lung_label_map(role_mask(scene, seg_node, "lung_right", volume_node, mapping),
+                          role_mask(scene, seg_node, "lung_left", volume_node, mapping))
 
 
 def dicom_files_of_volume(volume_node) -> list[Path] | None:
