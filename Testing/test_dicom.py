@@ -485,3 +485,17 @@ def test_cli_dicom_export_writes_every_result_with_measurements(export, tmp_path
     wrong = tmp_path / "wrong.nii.gz"
     sitk.WriteImage(st["masks"]["GTV"][:, :, 1:], str(wrong))
     assert _cli("dicom-export", "--ct", st["ct"], "--tumour", wrong, "-o", tmp_path / "x") == 2
+
+
+def test_rtstruct_of_another_ct_and_duplicate_names_are_errors(export, tmp_path):
+    p1, p3 = export["P1"], export["P3"]
+    ct = read_ct(p1["ct"])        # same geometry as P3's CT: only the frame of reference tells them apart
+    assert ct.GetMetaData("0020|0052") == p1["reference"].frame_of_reference_uid
+    with pytest.raises(InputError, match="is drawn in frame of reference .*, the CT is in"):
+        read_rtstruct(p3["rtstruct"], ct, names=["Lung_R"])
+    ds = pydicom.dcmread(p1["rtstruct"])
+    ds.StructureSetROISequence[2].ROIName = "lung_r"
+    ds.save_as(tmp_path / "dup.dcm")
+    with pytest.raises(InputError, match="holds 2 structures named 'Lung_R' \\(ROI numbers 2, 3\\)"):
+        read_rtstruct(tmp_path / "dup.dcm", ct, names=["Lung_R"])
+    assert list(read_rtstruct(tmp_path / "dup.dcm", ct, names=["GTV"])) == ["GTV"]

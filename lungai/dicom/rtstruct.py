@@ -28,6 +28,7 @@ from lungai.errors import InputError
 # may lie this far outside the in-plane extent (half a voxel = the image's edge).
 SLICE_TOL = 0.5
 EDGE_TOL = 0.5
+FRAME_OF_REFERENCE_TAG = "0020|0052"
 
 
 @dataclass
@@ -200,6 +201,16 @@ def describe_extent(ct: sitk.Image) -> str:
 
 
 def _select(structures: list[Structure], names, rtstruct_path) -> list[Structure]:
+    counts: dict = {}
+    for s in structures:
+        counts.setdefault(s.name.strip().lower(), []).append(s)
+    wanted = None if names is None else {str(n).strip().lower() for n in names}
+    for key, same in counts.items():
+        if len(same) > 1 and (wanted is None or key in wanted):
+            raise InputError(
+                f"{Path(rtstruct_path).name} holds {len(same)} structures named {same[0].name!r} "
+                f"(ROI numbers {', '.join(str(s.number) for s in same)})",
+                "give each structure its own name in the planning system, then export the RTSTRUCT again")
     if names is None:
         return structures
     by_name = {s.name: s for s in structures}
@@ -223,11 +234,14 @@ def read_rtstruct(rtstruct_path, reference_ct: sitk.Image, names=None, allow_gap
     ``names``: read only these structures (case-insensitive).  Default: every structure that has contours;
     then one unreadable structure (e.g. a heart contour with a missing slice) fails the whole call, so
     pipelines should ask for the structures they need (or use :func:`read_rtstruct_role`).
-    ``frame_of_reference_uid``: the CT's FrameOfReferenceUID; when given, the RTSTRUCT must reference it.
+    ``frame_of_reference_uid``: the CT's FrameOfReferenceUID (default: the one :func:`lungai.io.read_ct` keeps on a CT
+    read from a DICOM series); the RTSTRUCT must reference it.
     Raises :class:`InputError` for a structure with gaps between slices (unless ``allow_gaps``), one off the
     CT, a contour off the slice planes, or a name not in the file.
     """
     structures, ds = read_structures(rtstruct_path)
+    if not frame_of_reference_uid and reference_ct.HasMetaDataKey(FRAME_OF_REFERENCE_TAG):
+        frame_of_reference_uid = reference_ct.GetMetaData(FRAME_OF_REFERENCE_TAG)   # a CT read from DICOM
     if frame_of_reference_uid:
         ref = referenced_frame_of_reference(ds)
         if ref and ref != frame_of_reference_uid:

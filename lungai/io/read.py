@@ -11,6 +11,8 @@ from lungai.io.geometry import assert_same_geometry
 from lungai.io.validate import check_3d, check_ct_intensities
 
 FILE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+# Study, Series and Frame of Reference UIDs of a CT read from a DICOM series (image metadata keys)
+UID_TAGS = ("0020|000d", "0020|000e", "0020|0052")
 
 
 def _suffix(path: Path) -> str:
@@ -41,6 +43,9 @@ def _read_dicom_series(folder: Path, series_uid: str | None) -> sitk.Image:
     except RuntimeError as exc:
         raise InputError(f"could not read the DICOM series in {folder}: {str(exc).strip().splitlines()[-1]}",
                          "check that the files are complete DICOM images of one CT series") from exc
+    for tag in UID_TAGS:   # kept on the image, so masks from DICOM RT objects can be checked against this CT
+        if reader.HasMetaDataKey(0, tag):
+            img.SetMetaData(tag, reader.GetMetaData(0, tag).strip().rstrip("\x00"))
     if len(files) > 1:
         modality = reader.GetMetaData(0, "0008|0060").strip() if reader.HasMetaDataKey(0, "0008|0060") else ""
         if modality and modality != "CT":
