@@ -499,3 +499,18 @@ def test_rtstruct_of_another_ct_and_duplicate_names_are_errors(export, tmp_path)
     with pytest.raises(InputError, match="holds 2 structures named 'Lung_R' \\(ROI numbers 2, 3\\)"):
         read_rtstruct(tmp_path / "dup.dcm", ct, names=["Lung_R"])
     assert list(read_rtstruct(tmp_path / "dup.dcm", ct, names=["GTV"])) == ["GTV"]
+
+
+def test_cli_dose_features_with_only_a_lungs_minus_gtv_structure(export, tmp_path):
+    import pandas as pd
+
+    st = export["P1"]
+    ct = read_ct(st["ct"])
+    lungs = (array(st["masks"]["Lung_R"]) | array(st["masks"]["Lung_L"])) & ~array(st["masks"]["GTV"])
+    rs = write_rtstruct({"Lungs-GTV": image_like(lungs, ct), "GTVp": st["masks"]["GTV"]}, st["reference"],
+                        tmp_path / "rs.dcm")
+    assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", rs, "-o", tmp_path / "a.csv") == 0
+    assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", st["rtstruct"],
+                "-o", tmp_path / "b.csv") == 0
+    a, b = (pd.read_csv(tmp_path / f).drop(columns="case") for f in ("a.csv", "b.csv"))
+    pd.testing.assert_frame_equal(a, b)

@@ -12,7 +12,8 @@ def register(sub) -> None:
     p.add_argument("--dose", required=True, help="RTDOSE .dcm (or folder) or dose image in Gy")
     p.add_argument("--ct", required=True, help="planning CT (defines the grid of the masks)")
     p.add_argument("--lungs", default=None, help="lung mask on the CT grid (any label > 0 = lung; NIfTI/NRRD/MHA or "
-                                                 "DICOM SEG); with --rtstruct a structure or role (default role:lungs)")
+                                                 "DICOM SEG); with --rtstruct a structure or role (default role:lungs; a 'Lungs-GTV' structure "
+                                                 "when the RTSTRUCT has no right / left lung)")
     p.add_argument("--gtv", default=None, help="GTV mask on the CT grid (label > 0); with --rtstruct a structure or "
                                                "role (default role:gtv when the RTSTRUCT has a GTV)")
     from lungai.dicom.masks import add_rtstruct_options
@@ -34,14 +35,19 @@ def run(args) -> int:
     ct = read_ct(args.ct)
     if args.rtstruct:
         from lungai.dicom.masks import mask_input
-        from lungai.dicom.roles import find_role
+        from lungai.dicom.roles import find_role, required_names
         from lungai.dicom.rtstruct import list_structures
 
         if args.structure and args.lungs:
             raise InputError("--structure and --lungs both name the lungs", "give one of them")
-        lung_spec = (args.structure or [None])[-1] or args.lungs or "role:lungs"
-        gtv_spec = args.gtv or ("role:gtv" if find_role(list_structures(args.rtstruct), "gtv", args.structure_map)
-                                else None)
+        names = list_structures(args.rtstruct)
+        try:
+            required_names("lungs", names, args.structure_map)
+            default_lungs = "role:lungs"
+        except InputError:   # no "Lungs" and no right + left lung: a "Lungs-GTV" structure, if there is one
+            default_lungs = "role:lungs_minus_gtv"
+        lung_spec = (args.structure or [None])[-1] or args.lungs or default_lungs
+        gtv_spec = args.gtv or ("role:gtv" if find_role(names, "gtv", args.structure_map) else None)
         opts = dict(rtstruct=args.rtstruct, mapping=args.structure_map, allow_gaps=args.allow_gaps)
         lungs = mask_input(lung_spec, ct, **opts)
         gtv = mask_input(gtv_spec, ct, **opts) if gtv_spec else None
