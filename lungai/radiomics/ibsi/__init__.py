@@ -7,9 +7,9 @@ known deviations of pyradiomics and what lungai does about them.
 
 from lungai.radiomics.ibsi.compare import Report, within
 from lungai.radiomics.ibsi.configs import CONFIGS, IBSIConfig
-from lungai.radiomics.ibsi.mapping import load_mapping, target
+from lungai.radiomics.ibsi.mapping import load_mapping, tags_for, target
 from lungai.radiomics.ibsi.reference import read_reference
-from lungai.radiomics.ibsi.run import compare, compute_ibsi, compute_settings_only, run_check
+from lungai.radiomics.ibsi.run import compare, compute_ibsi, compute_settings_only, run_check, select_tags
 
-__all__ = ["Report", "within", "CONFIGS", "IBSIConfig", "load_mapping", "target", "read_reference", "compare",
-           "compute_ibsi", "compute_settings_only", "run_check"]
+__all__ = ["Report", "within", "CONFIGS", "IBSIConfig", "load_mapping", "tags_for", "target", "read_reference", "compare",
+           "compute_ibsi", "compute_settings_only", "run_check", "select_tags"]
