@@ -125,7 +125,7 @@ def compute_extras(prep: Prepared, tags, shape: dict | None = None) -> dict[str,
                                                 shape["MeshVolume"], shape["SurfaceArea"]))
     tex = [f for f in texture.FAMILIES if f in fams]
     if tex:
-        roi = texture.Roi(prep.grey, prep.n_grey)
+        roi = texture.Roi(prep.grey, prep.n_grey, prep.morph)
         for fam in tex:
             dims = sorted({_dimension(t) for t in tags if family(t) == fam} - {None})
             out.update(texture.family_features(roi, fam, dims))

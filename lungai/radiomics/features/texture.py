@@ -76,10 +76,12 @@ def _neighbours(two_d: bool) -> np.ndarray:
 class Roi:
     """The discretised intensity ROI, cropped and zero-padded by one voxel, as flat arrays."""
 
-    def __init__(self, grey: np.ndarray, n_grey: int):
+    def __init__(self, grey: np.ndarray, n_grey: int, morph: np.ndarray | None = None):
         idx = np.argwhere(grey > 0)
         lo, hi = idx.min(0), idx.max(0) + 1
-        crop = grey[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+        self.box = tuple(slice(a, b) for a, b in zip(lo, hi))
+        self.morph = grey > 0 if morph is None else morph
+        crop = grey[self.box]
         self.grid = np.pad(crop, 1).astype(np.int64)
         self.shape = self.grid.shape
         self.flat = self.grid.ravel()
@@ -176,20 +178,30 @@ def zone_matrices(roi: Roi, two_d: bool, distance: bool) -> tuple[np.ndarray, np
     zone_group = np.zeros(n + 1, np.int64)
     zone_group[lab] = group
     if distance:
-        structure = ndimage.generate_binary_structure(3, 1)
-        if two_d:
-            structure[0] = structure[2] = False
-        # City-block distance to the nearest voxel outside the ROI (edge voxels: 1), per slice in 2D.
-        inside = roi.grid > 0
-        if two_d:
-            dist = np.stack([ndimage.distance_transform_cdt(s, metric="taxicab") for s in inside])
-        else:
-            dist = ndimage.distance_transform_cdt(inside, metric="taxicab")
+        dist = np.pad(border_distance(roi.morph, two_d)[roi.box], 1)
         j = np.full(n + 1, np.iinfo(np.int64).max)
         np.minimum.at(j, lab, dist.ravel()[roi.index].astype(np.int64))
     else:
         j = np.bincount(lab, minlength=n + 1)
     return _sparse_to_dense(zone_group[1:], n_groups, zone_level, j[1:], roi.n_grey)
+
+
+def border_distance(morph: np.ndarray, two_d: bool) -> np.ndarray:
+    """City-block distance of each voxel of the morphological mask to its edge (edge voxels: 1; per slice in 2D).
+
+    Voxels on the image border count as edge voxels (the image is padded with background).
+    """
+    idx = np.argwhere(morph)
+    lo, hi = idx.min(0), idx.max(0) + 1
+    box = tuple(slice(a, b) for a, b in zip(lo, hi))
+    inside = np.pad(morph[box], 1)
+    if two_d:
+        d = np.stack([ndimage.distance_transform_cdt(s, metric="taxicab") for s in inside])
+    else:
+        d = ndimage.distance_transform_cdt(inside, metric="taxicab")
+    out = np.zeros(morph.shape, np.int64)
+    out[box] = d[1:-1, 1:-1, 1:-1]
+    return out
 
 
 def _neighbour_levels(roi: Roi, two_d: bool) -> np.ndarray:

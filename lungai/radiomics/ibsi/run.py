@@ -32,6 +32,9 @@ from lungai.radiomics.ibsi.preprocess import interpolate, resegment
 from lungai.radiomics.ibsi.reference import read_reference
 
 TEXTURE = ("glcm", "glrlm", "glszm", "gldm", "ngtdm")
+# pyradiomics' PCA axis lengths use the population covariance (divide by N); IBSI uses the sample
+# covariance (N - 1): the lengths differ by sqrt(N / (N - 1)) (0.7 % on the 74-voxel digital phantom).
+PCA_AXES = ("shape_MajorAxisLength", "shape_MinorAxisLength", "shape_LeastAxisLength")
 
 
 def _all_features(classes) -> dict:
@@ -120,10 +123,13 @@ def compute_ibsi(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig, classes=N
                          "check that the image is a CT in HU and the mask covers the region")
     py = pyradiomics_values(img, morph, intensity, cfg, tags)
     values: dict[str, float] = {}
+    n_morph = int(sitk.GetArrayViewFromImage(morph).sum())
     for tag in tags:
         tgt, _ = target(tag)
         if tgt is not None and tgt.feature in py.get(tgt.run, {}):
             values[tag] = py[tgt.run][tgt.feature] + tgt.offset
+            if tgt.feature in PCA_AXES and n_morph > 1:
+                values[tag] *= np.sqrt(n_morph / (n_morph - 1))
     rest = [t for t in tags if t not in values]
     if rest:
         arr = sitk.GetArrayFromImage(img).astype(float)
