@@ -4,11 +4,12 @@ A parameter set is the plain dict pyradiomics takes (``setting``, ``imageType``,
 so extraction through :mod:`lungai.radiomics.extract` equals calling
 ``RadiomicsFeatureExtractor(params)`` directly.
 
-The ``ibsi-a`` .. ``ibsi-e`` presets are ``{"ibsi": "<config>", "imageType": ..., "featureClass": ...}``:
-extraction then runs :func:`lungai.radiomics.ibsi.compute_ibsi`, the same code as ``lungai
-ibsi-check``, and every value is an IBSI-1 feature named by its IBSI tag.  A YAML file may hold the
-same ``ibsi: C`` key.  ``featureClass`` may name the classes pyradiomics lacks (gldzm,
-intensityhistogram, intensityvolume, localintensity, see :mod:`lungai.radiomics.features`).
+The ``ibsi-a`` .. ``ibsi-e`` presets are ``{"lungai": {"ibsi": "<config>"}, "imageType": ...,
+"featureClass": ...}``: extraction then runs :func:`lungai.radiomics.ibsi.compute_ibsi`, the same
+code as ``lungai ibsi-check``, and every value is an IBSI-1 feature named by its IBSI tag.  A YAML
+file may hold the same block (``lungai: {ibsi: C}``).  ``featureClass`` may name the classes
+pyradiomics lacks (gldzm, intensityhistogram, intensityvolume, localintensity; see
+:mod:`lungai.radiomics.features`).
 """
 
 from __future__ import annotations
@@ -84,24 +85,25 @@ def _read_yaml(path: Path) -> dict:
     if not isinstance(data, dict):
         raise InputError(f"{path} is not a pyradiomics parameter file (no mapping at the top level)",
                          "give a YAML with keys setting, imageType, featureClass")
-    unknown = set(data) - {"setting", "imageType", "featureClass", "voxelSetting", "ibsi"}
+    unknown = set(data) - {"setting", "imageType", "featureClass", "voxelSetting", "lungai"}
     if unknown:
         raise InputError(f"{path} has unknown top-level keys {sorted(unknown)}",
                          "pyradiomics parameter files only use setting, imageType, featureClass, voxelSetting "
-                         "(and lungai's ibsi: A..E)")
+                         "(and lungai's own block 'lungai', e.g. lungai: {ibsi: C})")
     return data
 
 
 def ibsi_config(params: dict):
-    """The :class:`~lungai.radiomics.ibsi.IBSIConfig` a parameter set asks for (``ibsi: A..E``), else None."""
+    """The :class:`~lungai.radiomics.ibsi.IBSIConfig` a parameter set asks for (``lungai: {ibsi: A..E}``), else None."""
     from lungai.radiomics.ibsi.configs import CONFIGS
 
-    name = params.get("ibsi")
+    name = (params.get("lungai") or {}).get("ibsi")
     if name is None:
         return None
     cfg = CONFIGS.get(str(name).upper())
     if cfg is None or cfg.name not in "ABCDE":
-        raise InputError(f"unknown IBSI configuration {name!r} in the parameters", "use ibsi: A, B, C, D or E")
+        raise InputError(f"unknown IBSI configuration {name!r} in the parameters",
+                         "use lungai: {ibsi: A}, B, C, D or E")
     return cfg
 
 
@@ -112,8 +114,8 @@ def _check_ibsi(params: dict) -> None:
         raise InputError("the IBSI-1 configurations are defined on the original image only",
                          "leave out --image-types (or use --params default for LoG / Wavelet images)")
     if params.get("setting"):
-        raise InputError("an IBSI configuration (ibsi: A..E) fixes every setting; the 'setting' block would be "
-                         "ignored", "remove the 'setting' block, or remove 'ibsi' to use pyradiomics settings")
+        raise InputError("an IBSI configuration (lungai: {ibsi: A..E}) fixes every setting; the 'setting' block "
+                         "would be ignored", "remove the 'setting' block, or remove 'ibsi' to use pyradiomics settings")
 
 
 def load_params(name_or_path: str = "default", image_types=None, feature_classes=None,
@@ -126,7 +128,7 @@ def load_params(name_or_path: str = "default", image_types=None, feature_classes
     """
     key = str(name_or_path).lower()
     if key in PRESETS and "ibsi" in PRESETS[key]:
-        params = {**copy.deepcopy(PRESETS[key]), "imageType": _image_type_block(["Original"], log_sigma),
+        params = {"lungai": copy.deepcopy(PRESETS[key]), "imageType": _image_type_block(["Original"], log_sigma),
                   "featureClass": _feature_class_block(FEATURE_CLASSES)}
     elif key in PRESETS:
         params = {"setting": {**_COMMON, **copy.deepcopy(PRESETS[key])},
@@ -139,7 +141,7 @@ def load_params(name_or_path: str = "default", image_types=None, feature_classes
                              f"use one of {', '.join(PRESETS)} or the path of a pyradiomics YAML file")
         params = _read_yaml(path)
         params.setdefault("imageType", {"Original": {}})
-        if "ibsi" in params:
+        if (params.get("lungai") or {}).get("ibsi") is not None:
             params.setdefault("featureClass", _feature_class_block(FEATURE_CLASSES))
         else:
             params.setdefault("setting", {})

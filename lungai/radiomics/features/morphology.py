@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.polynomial.legendre import legval
-from scipy import signal
+from scipy import fft as sfft
 from scipy.spatial import ConvexHull
 
 MORPH_EXTRAS = ("morph_asphericity", "morph_com", "morph_vol_dens_aabb", "morph_area_dens_aabb",
@@ -61,13 +61,18 @@ def _box(mask: np.ndarray):
     return tuple(slice(a, b + 1) for a, b in zip(idx.min(0), idx.max(0)))
 
 
-def _inverse_distance_kernel(shape, spacing_zyx) -> np.ndarray:
-    grids = np.meshgrid(*[np.arange(-(n - 1), n) * s for n, s in zip(shape, spacing_zyx)], indexing="ij")
-    d = np.sqrt(sum(g ** 2 for g in grids))
+def _inverse_distance_spectrum(shape, spacing_zyx, fft_shape) -> np.ndarray:
+    """rfft of the 1/distance kernel (0 at distance 0) on a periodic grid of ``fft_shape`` (>= 2n - 1 per axis).
+
+    On such a grid a circular convolution equals the linear one at every ROI position.
+    """
+    axes = [np.where(np.arange(n) <= n // 2, np.arange(n), np.arange(n) - n) * s
+            for n, s in zip(fft_shape, spacing_zyx)]
+    d2 = axes[0][:, None, None] ** 2 + axes[1][None, :, None] ** 2 + axes[2][None, None, :] ** 2
     with np.errstate(divide="ignore"):
-        k = 1.0 / d
-    k[tuple(n - 1 for n in shape)] = 0.0
-    return k
+        k = 1.0 / np.sqrt(d2)
+    k[0, 0, 0] = 0.0
+    return sfft.rfftn(k, workers=1)
 
 
 def spatial_autocorrelation(image: np.ndarray, roi: np.ndarray, spacing_zyx) -> dict[str, float]:
@@ -94,9 +99,11 @@ def spatial_autocorrelation(image: np.ndarray, roi: np.ndarray, spacing_zyx) -> 
     ssq = float((a ** 2).sum())
     if n < 2 or ssq == 0:
         return {"morph_moran_i": 1.0, "morph_geary_c": 1.0}
-    k = _inverse_distance_kernel(m.shape, sp)
-    ka = signal.fftconvolve(a, k, mode="same")
-    km = signal.fftconvolve(m, k, mode="same")
+    fft_shape = [sfft.next_fast_len(2 * n - 1, real=True) for n in m.shape]
+    spec = _inverse_distance_spectrum(m.shape, sp, fft_shape)
+    crop = tuple(slice(0, n) for n in m.shape)
+    ka = sfft.irfftn(sfft.rfftn(a, fft_shape, workers=1) * spec, fft_shape, workers=1)[crop]
+    km = sfft.irfftn(sfft.rfftn(m, fft_shape, workers=1) * spec, fft_shape, workers=1)[crop]
     w_total = float((m * km).sum())
     cross = float((a * ka).sum())
     geary_num = 2 * float((a ** 2 * km).sum()) - 2 * cross
