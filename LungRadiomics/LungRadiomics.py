@@ -64,6 +64,11 @@ class LungRadiomicsParameterNode:
     class_glszm: bool = True
     class_gldm: bool = True
     class_ngtdm: bool = True
+    # IBSI-1 families pyradiomics lacks (lungai.radiomics.features); off by default like the CLI's default preset
+    class_gldzm: bool = False
+    class_intensityhistogram: bool = False
+    class_intensityvolume: bool = False
+    class_localintensity: bool = False
     typeOriginal: bool = True
     typeLoG: bool = False
     typeWavelet: bool = False
