@@ -25,7 +25,7 @@ def within(value: float, reference: float, tolerance: float) -> bool:
 @dataclass
 class Report:
     config: str
-    table: pd.DataFrame   # tag, source, value, reference, tolerance, status, note
+    table: pd.DataFrame   # tag, source, pyradiomics_feature, value, reference, tolerance, status, note
 
     @property
     def computed(self) -> int:
@@ -40,12 +40,12 @@ class Report:
         return len(self.table)
 
     def summary(self) -> str:
-        n_py = int(((self.table.source != "lungai") & (self.table.status != "not computed")).sum())
+        n_py = int((self.table.source == "pyradiomics").sum())
         text = (f"IBSI-1 configuration {self.config}: {self.matched} of {self.total} reference features within "
                 f"tolerance ({100.0 * self.matched / max(self.total, 1):.1f} %; {n_py} from pyradiomics, "
-                f"{self.computed - n_py} from lungai.radiomics.features, {self.total - self.computed} not computed)")
+                f"{self.computed - n_py} from lungai, {self.total - self.computed} not computed)")
         bad = self.table[self.table.status != "within tolerance"]
         for r in bad.head(20).itertuples(index=False):
             text += (f"\n  {r.status}: {r.tag} = {r.value:.4g}, reference {r.reference:.4g} +- {r.tolerance:g}"
-                     f" ({r.note})")
+                     f" ({r.source or r.note})")
         return text

@@ -27,7 +27,7 @@ from lungai.radiomics.features import CLASS_FAMILY, compute_extras, family, prep
 from lungai.radiomics.ibsi.binning import fixed_bin_origin
 from lungai.radiomics.ibsi.compare import Report, within
 from lungai.radiomics.ibsi.configs import CONFIGS, IBSIConfig
-from lungai.radiomics.ibsi.mapping import tags_for, target
+from lungai.radiomics.ibsi.mapping import dimension, tags_for, target
 from lungai.radiomics.ibsi.preprocess import interpolate, resegment
 from lungai.radiomics.ibsi.reference import read_reference
 
@@ -162,21 +162,26 @@ def compute_settings_only(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig) 
 
 
 def compare(values: dict[str, float], reference: pd.DataFrame, cfg: IBSIConfig) -> Report:
+    """One row per reference tag: where the value comes from, value, reference, tolerance, status."""
     rows = []
     for r in reference.itertuples(index=False):
         tgt, reason = target(r.tag)
-        source = tgt.feature if tgt is not None and tgt.run != "" else ""
+        feature = tgt.feature if tgt is not None and dimension(r.tag) != "2D" else ""
         if r.tag not in values:
-            rows.append((r.tag, "", float("nan"), r.reference, r.tolerance, "not computed",
+            rows.append((r.tag, "", feature, float("nan"), r.reference, r.tolerance, "not computed",
                          reason or "not computed"))
             continue
         value = values[r.tag]
         ok = within(value, r.reference, r.tolerance)
-        note = f"pyradiomics {source}" + (f", offset {tgt.offset:+g} applied" if tgt.offset else "") if source \
-            else "lungai.radiomics.features"
-        rows.append((r.tag, source or "lungai", value, r.reference, r.tolerance,
+        note = ""
+        if feature and tgt.offset:
+            note = f"offset {tgt.offset:+g} applied"
+        elif feature in PCA_AXES:
+            note = "scaled by sqrt(N/(N-1)) (sample covariance)"
+        rows.append((r.tag, "pyradiomics" if feature else "lungai", feature, value, r.reference, r.tolerance,
                      "within tolerance" if ok else "outside tolerance", note))
-    table = pd.DataFrame(rows, columns=["tag", "source", "value", "reference", "tolerance", "status", "note"])
+    table = pd.DataFrame(rows, columns=["tag", "source", "pyradiomics_feature", "value", "reference", "tolerance",
+                                       "status", "note"])
     return Report(cfg.name, table)
 
 
