@@ -280,3 +280,18 @@ def test_presets_give_ibsi_check_values(shared_data, config, tmp_path):
             family = tag.split("_", 1)[0]
             assert wide[f"rad_label_1_original_{family}_{tag[len(family) + 1:]}"] == pytest.approx(checked[tag],
                                                                                                    rel=1e-6)
+
+
+@pytest.mark.parametrize("config", ["A", "E"])
+def test_interpolation_around_the_roi_gives_the_whole_image_values(small_phantom, config, monkeypatch):
+    """compute_ibsi interpolates only around the ROI (same grid as the whole image): every feature unchanged."""
+    import lungai.radiomics.ibsi.run as run
+    from lungai.radiomics.ibsi.preprocess import interpolate
+    from lungai.radiomics.segments import segments_from_phantom_labels
+
+    tumour = segments_from_phantom_labels(small_phantom.labels, small_phantom.ct, names=["tumour"])["tumour"]
+    around = compute_ibsi(small_phantom.ct, tumour, CONFIGS[config])
+    monkeypatch.setattr(run, "interpolate_roi", interpolate)
+    whole = compute_ibsi(small_phantom.ct, tumour, CONFIGS[config])
+    assert set(around) == set(whole)
+    assert all(around[t] == pytest.approx(whole[t], rel=1e-9, abs=1e-12) for t in whole)

@@ -53,8 +53,7 @@ def pyradiomics_own(image, mask, config: str) -> int:
 
     settings = {"label": 1, "voxelArrayShift": 0, "symmetricalGLCM": True, "distances": [1], "gldm_a": 0,
                 "additionalInfo": False, **PYRADIOMICS_SETTINGS[config]}
-    ex = featureextractor.RadiomicsFeatureExtractor(**settings)
-    ex.enableAllFeatures()
+    ex = featureextractor.RadiomicsFeatureExtractor(**settings)   # its default: every class but shape2D
     return sum(1 for k in ex.execute(image, mask) if k.startswith("original_"))
 
 

@@ -3,7 +3,7 @@
 :func:`compute_ibsi` is the one code path behind ``lungai ibsi-check`` and the ``ibsi-a`` ..
 ``ibsi-e`` presets of ``lungai radiomics`` / ``radiomics-batch`` / the Slicer panel / the demo:
 
-1. interpolation to the configuration's grid and re-segmentation (:mod:`.preprocess`);
+1. interpolation to the configuration's grid (around the ROI) and re-segmentation (:mod:`.preprocess`);
 2. pyradiomics for every tag it computes correctly (mapping.csv), with the IBSI bin origin
    (:mod:`.binning`): shape on the morphological mask, the texture classes on the intensity mask,
    once per aggregation (``force2D`` for 2.5D, ``weightingNorm='no_weighting'`` for ``_comb``);
@@ -28,7 +28,7 @@ from lungai.radiomics.ibsi.binning import fixed_bin_origin
 from lungai.radiomics.ibsi.compare import Report, within
 from lungai.radiomics.ibsi.configs import CONFIGS, IBSIConfig
 from lungai.radiomics.ibsi.mapping import dimension, tags_for, target
-from lungai.radiomics.ibsi.preprocess import interpolate, resegment
+from lungai.radiomics.ibsi.preprocess import interpolate_roi, resegment
 from lungai.radiomics.ibsi.reference import read_reference
 
 TEXTURE = ("glcm", "glrlm", "glszm", "gldm", "ngtdm")
@@ -119,7 +119,7 @@ def pyradiomics_values(img: sitk.Image, morph: sitk.Image, intensity: sitk.Image
 def compute_ibsi(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig, classes=None) -> dict[str, float]:
     """``{IBSI tag: value}`` for every IBSI-1 feature of configuration ``cfg`` (or of ``classes`` only)."""
     tags = select_tags(cfg, classes)
-    img, morph = interpolate(image, mask, cfg)
+    img, morph = interpolate_roi(image, mask, cfg)
     intensity = resegment(img, morph, cfg)
     if not sitk.GetArrayViewFromImage(intensity).any():
         raise InputError("no voxel of the mask lies within the re-segmentation range",
