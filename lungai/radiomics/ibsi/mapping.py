@@ -33,6 +33,7 @@ class TagTarget:
 
 @lru_cache(maxsize=1)
 def load_mapping() -> pd.DataFrame:
+    """The shipped mapping (cached: do not modify the returned frame)."""
     return pd.read_csv(MAPPING_CSV, keep_default_na=False, dtype={"offset": float})
 
 
@@ -54,6 +55,7 @@ def tags_for(dims) -> list[str]:
     return [t for t in load_mapping().ibsi_tag if t not in NO_REFERENCE and dimension(t) in (None, *dims)]
 
 
+@lru_cache(maxsize=None)
 def target(tag: str) -> tuple[TagTarget | None, str]:
     """(target, reason): target None when pyradiomics does not compute the tag."""
     m = _indexed()
