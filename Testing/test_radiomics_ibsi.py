@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -295,3 +297,48 @@ def test_interpolation_around_the_roi_gives_the_whole_image_values(small_phantom
     whole = compute_ibsi(small_phantom.ct, tumour, CONFIGS[config])
     assert set(around) == set(whole)
     assert all(around[t] == pytest.approx(whole[t], rel=1e-9, abs=1e-12) for t in whole)
+
+
+@pytest.mark.parametrize("config", ["A", "C", "D"])
+def test_ibsi_values_are_pyradiomics_values_where_pyradiomics_computes_them(small_phantom, config):
+    """Extend, don't replace: every tag mapped to pyradiomics equals RadiomicsFeatureExtractor.execute on the
+    IBSI-processed image (1e-6; the documented offsets and the PCA sample-covariance factor applied)."""
+    from radiomics import featureextractor
+
+    from lungai.radiomics.ibsi.mapping import target
+    from lungai.radiomics.ibsi.preprocess import interpolate_roi, resegment
+    from lungai.radiomics.ibsi.run import PCA_AXES, _base_settings, _bin_origin
+    from lungai.radiomics.segments import segments_from_phantom_labels
+
+    cfg = CONFIGS[config]
+    tumour = segments_from_phantom_labels(small_phantom.labels, small_phantom.ct, names=["tumour"])["tumour"]
+    values = compute_ibsi(small_phantom.ct, tumour, cfg)
+    img, morph = interpolate_roi(small_phantom.ct, tumour, cfg)
+    inten = resegment(img, morph, cfg)
+    n = int(sitk.GetArrayViewFromImage(morph).sum())
+    direct = {}
+    for dim in ("2_5D",) if cfg.force2d else ("3D",):
+        for agg, extra in (("avg", {}), ("comb", {"weightingNorm": "no_weighting"})):
+            ex = featureextractor.RadiomicsFeatureExtractor(**{**_base_settings(cfg), **extra})
+            ex.disableAllFeatures()
+            ex.enableFeaturesByName(**{c: [] for c in ("firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")})
+            origin = _bin_origin(cfg)
+            with fixed_bin_origin(origin) if origin is not None else contextlib.nullcontext():
+                res = ex.execute(img, inten)
+            direct[f"{dim}_{agg}"] = {k[9:]: float(v) for k, v in res.items() if k.startswith("original_")}
+        direct["first"] = direct[f"{dim}_avg"]
+    ex = featureextractor.RadiomicsFeatureExtractor(**_base_settings(cfg))
+    ex.disableAllFeatures()
+    ex.enableFeaturesByName(shape=[])
+    direct["shape"] = {k[9:]: float(v) for k, v in ex.execute(img, morph).items() if k.startswith("original_")}
+    compared = 0
+    for tag, value in values.items():
+        tgt, _ = target(tag)
+        if tgt is None or tgt.feature not in direct.get(tgt.run, {}):
+            continue
+        expected = direct[tgt.run][tgt.feature] + tgt.offset
+        if tgt.feature in PCA_AXES:
+            expected *= np.sqrt(n / (n - 1))
+        assert value == pytest.approx(expected, rel=1e-6, abs=1e-12), tag
+        compared += 1
+    assert compared >= 120

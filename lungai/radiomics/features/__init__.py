@@ -103,8 +103,8 @@ def _dimension(tag: str) -> str | None:
 def compute_extras(prep: Prepared, tags, shape: dict | None = None) -> dict[str, float]:
     """Values of the IBSI ``tags`` (any family/aggregation) from ``prep``.
 
-    ``shape``: pyradiomics shape values (``MeshVolume``, ``SurfaceArea``) for the morphological
-    densities; computed with pyradiomics when missing.
+    ``shape``: pyradiomics shape values (``shape_MeshVolume``, ``shape_SurfaceArea``) for the
+    morphological densities; computed with pyradiomics when missing.
     """
     tags = list(tags)
     fams = {family(t) for t in tags}
@@ -119,10 +119,14 @@ def compute_extras(prep: Prepared, tags, shape: dict | None = None) -> dict[str,
     if "loc" in fams:
         out.update(intensity.local_intensity_peaks(prep.image, prep.intensity, prep.spacing))
     if "morph" in fams:
-        if shape is None or "MeshVolume" not in shape:
-            shape = mesh_shape(prep.morph, prep.spacing)
+        if shape is None or "shape_MeshVolume" not in shape:
+            import SimpleITK as sitk
+
+            m = sitk.GetImageFromArray(prep.morph.astype(np.uint8))
+            m.SetSpacing(tuple(float(v) for v in prep.spacing[::-1]))
+            shape = pyradiomics_shape(m, m)
         out.update(morphology.morphology_extras(prep.image, prep.morph, prep.intensity, prep.spacing,
-                                                shape["MeshVolume"], shape["SurfaceArea"]))
+                                                shape["shape_MeshVolume"], shape["shape_SurfaceArea"]))
     tex = [f for f in texture.FAMILIES if f in fams]
     if tex:
         roi = texture.Roi(prep.grey, prep.n_grey, prep.morph)
@@ -132,12 +136,20 @@ def compute_extras(prep: Prepared, tags, shape: dict | None = None) -> dict[str,
     return {t: out[t] for t in tags if t in out}
 
 
-def mesh_shape(morph: np.ndarray, spacing_zyx) -> dict[str, float]:
-    """pyradiomics' mesh volume and surface area of a mask."""
+def pyradiomics_shape(image, mask, settings: dict | None = None) -> dict[str, float]:
+    """pyradiomics' shape class (every feature, deprecated ones too) on ``mask`` (sitk, nonzero = ROI),
+    called directly on the ROI's bounding box: the values of ``RadiomicsFeatureExtractor.execute``'s
+    shape class (which crops to the same box) without the extractor's load/check/crop passes.
+    Keys ``shape_<Feature>``."""
     import SimpleITK as sitk
     from radiomics import shape as pshape
 
-    m = sitk.GetImageFromArray(morph.astype(np.uint8))
-    m.SetSpacing(tuple(float(s) for s in spacing_zyx[::-1]))
-    f = pshape.RadiomicsShape(m, m, label=1)
-    return {"MeshVolume": float(f.getMeshVolumeFeatureValue()), "SurfaceArea": float(f.getSurfaceAreaFeatureValue())}
+    arr = sitk.GetArrayViewFromImage(mask) > 0
+    idx = np.argwhere(arr)
+    lo, hi = idx.min(0)[::-1], idx.max(0)[::-1] + 1
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    m = sitk.Cast(mask[box] > 0, sitk.sitkUInt8)
+    f = pshape.RadiomicsShape(image[box], m, **{**(settings or {}), "label": 1})
+    for name in f.getFeatureNames():
+        f.enableFeatureByName(name, True)
+    return {f"shape_{k}": float(v) for k, v in f.execute().items()}

@@ -5,7 +5,8 @@
 
 1. interpolation to the configuration's grid (around the ROI) and re-segmentation (:mod:`.preprocess`);
 2. pyradiomics for every tag it computes correctly (mapping.csv), with the IBSI bin origin
-   (:mod:`.binning`): shape on the morphological mask, the texture classes on the intensity mask,
+   (:mod:`.binning`): its shape class on the morphological mask, its first-order and texture
+   classes on the intensity mask,
    once per aggregation (``force2D`` for 2.5D, ``weightingNorm='no_weighting'`` for ``_comb``);
 3. :mod:`lungai.radiomics.features` for every other tag (2D per-slice texture, GLDZM, intensity
    histogram, IVH, local intensity peaks, the morphological extras, ``stat_medad/cov/qcod``,
@@ -23,7 +24,7 @@ import SimpleITK as sitk
 
 from lungai.errors import InputError
 from lungai.io import assert_same_geometry, read_image, read_mask
-from lungai.radiomics.features import CLASS_FAMILY, compute_extras, family, prepare
+from lungai.radiomics.features import CLASS_FAMILY, compute_extras, family, prepare, pyradiomics_shape
 from lungai.radiomics.ibsi.binning import fixed_bin_origin
 from lungai.radiomics.ibsi.compare import Report, within
 from lungai.radiomics.ibsi.configs import CONFIGS, IBSIConfig
@@ -99,7 +100,7 @@ def pyradiomics_values(img: sitk.Image, morph: sitk.Image, intensity: sitk.Image
             runs.setdefault(tgt.run, set()).add(tgt.feature.split("_", 1)[0])
     settings = _base_settings(cfg)
     origin = _bin_origin(cfg)
-    out: dict[str, dict[str, float]] = {"shape": _execute(img, morph, ("shape",), settings) if "shape" in runs
+    out: dict[str, dict[str, float]] = {"shape": pyradiomics_shape(img, morph, settings) if "shape" in runs
                                         else {}}
     texture_dims = sorted({run.rsplit("_", 1)[0] for run in runs if run.endswith(("_avg", "_comb"))})
     if "first" in runs and not texture_dims:
@@ -141,8 +142,7 @@ def compute_ibsi(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig, classes=N
         lower = _bin_origin(cfg) if cfg.discretisation != "none" else None
         prep = prepare(arr, m, i, img.GetSpacing()[::-1], cfg.discretisation, cfg.bins, lower, cfg.ivh,
                        cfg.resegment_range)
-        shape = {k.split("_", 1)[1]: v for k, v in py["shape"].items()} if py["shape"] else None
-        values.update(compute_extras(prep, rest, shape))
+        values.update(compute_extras(prep, rest, py["shape"] or None))
     return {t: values[t] for t in tags if t in values}
 
 
