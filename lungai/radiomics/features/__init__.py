@@ -141,9 +141,12 @@ def pyradiomics_shape(image, mask, settings: dict | None = None) -> dict[str, fl
     called directly on the ROI's bounding box: the values of ``RadiomicsFeatureExtractor.execute``'s
     shape class (which crops to the same box) without the extractor's load/check/crop passes.
     Keys ``shape_<Feature>``."""
+    import logging
+
     import SimpleITK as sitk
     from radiomics import shape as pshape
 
+    logging.getLogger("radiomics").setLevel(logging.ERROR)   # "deprecated feature" notices: enabled on purpose
     arr = sitk.GetArrayViewFromImage(mask) > 0
     idx = np.argwhere(arr)
     lo, hi = idx.min(0)[::-1], idx.max(0)[::-1] + 1
