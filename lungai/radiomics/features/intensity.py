@@ -141,10 +141,13 @@ def local_intensity_peaks(image: np.ndarray, roi: np.ndarray, spacing_zyx) -> di
     hi = np.minimum(idx.max(0) + ext + 1, image.shape)
     box = tuple(slice(a, b) for a, b in zip(lo, hi))
     img = image[box].astype(float)
-    inside = np.ones_like(img)
     total = signal.fftconvolve(img, kernel, mode="same")
-    count = signal.fftconvolve(inside, kernel, mode="same")
-    local = total / np.maximum(np.round(count), 1)
+    if (lo > idx.min(0) - ext).any() or (hi < idx.max(0) + ext + 1).any():
+        # the sphere of an ROI voxel reaches beyond the image: count only the voxels inside it
+        count = np.round(signal.fftconvolve(np.ones_like(img), kernel, mode="same"))
+    else:
+        count = kernel.sum()
+    local = total / np.maximum(count, 1)
     r = roi[box]
     values, peaks = img[r], local[r]
     return {"loc_peak_loc": float(peaks[values == values.max()].max()), "loc_peak_glob": float(peaks.max())}
