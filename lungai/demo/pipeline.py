@@ -92,7 +92,8 @@ def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default") -> tu
     wide.to_csv(out / "radiomics_wide.csv", index=False)
     key = []
     for segment, name, label in KEY_FEATURES:
-        image_type, feature_class, feature = _key_feature_name(name, params).split("_", 2)
+        name = _key_feature_name(name, params)
+        image_type, feature_class, feature = name.split("_", 2)
         row = long[(long.segment == segment) & (long.image_type == image_type) &
                    (long.feature_class == feature_class) & (long.feature == feature)]
         if len(row):
