@@ -342,3 +342,19 @@ def test_ibsi_values_are_pyradiomics_values_where_pyradiomics_computes_them(smal
         assert value == pytest.approx(expected, rel=1e-6, abs=1e-12), tag
         compared += 1
     assert compared >= 120
+
+
+def test_demo_takes_the_ibsi_presets(tmp_path):
+    """`lungai demo --params ibsi-c`: key features found under their IBSI tags; a wrong preset stops at once."""
+    from lungai.cli import main
+    from lungai.demo.patient import KEY_FEATURES
+    from lungai.demo.pipeline import _key_feature_name
+    from lungai.radiomics import load_params
+
+    names = [_key_feature_name(n, load_params("ibsi-c")) for _, n, _ in KEY_FEATURES]
+    assert names[:3] == ["original_morph_volume", "original_morph_diam", "original_morph_sphericity"]
+    assert "original_cm_contrast_3D_avg" in names
+    assert _key_feature_name("original_glcm_Contrast", load_params("ibsi-a")) == "original_cm_contrast_2_5D_avg"
+    assert [_key_feature_name(n, load_params("default")) for _, n, _ in KEY_FEATURES] == [n for _, n, _ in KEY_FEATURES]
+    assert main(["demo", "--params", "ibsi-z", "-o", str(tmp_path / "d")]) != 0
+    assert not (tmp_path / "d").exists()
