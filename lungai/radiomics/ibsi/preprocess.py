@@ -60,16 +60,32 @@ def interpolate(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig) -> tuple[s
     return resample_image(image, ref, cfg.interpolator), resample_mask(mask, ref)
 
 
-# Context kept around the ROI by :func:`interpolate_roi`: more than the 6.2 mm radius of the local
-# intensity peak sphere, and at least 16 input voxels, over which the influence of a B-spline's
-# recursive prefilter decays below 0.27^16 ~ 1e-9 of an edge step.
-ROI_MARGIN_MM = 20.0
-ROI_MARGIN_VOXELS = 16
+# What :func:`interpolate_roi` keeps around the ROI: on the new grid, more than the 6.2 mm radius
+# of the local intensity peak sphere; of the input image around that box, enough voxels for the
+# interpolator (linear: its 2 neighbours; cubic B-spline: 16 voxels, over which the influence of
+# its recursive prefilter decays below 0.27^16 ~ 1e-9 of an edge step).
+ROI_CONTEXT_MM = 10.0
+INPUT_MARGIN_VOXELS = {"linear": 2, "bspline": 16}
+
+
+def _box(img: sitk.Image, lo, hi) -> tuple:
+    lo = np.maximum(np.asarray(lo, int), 0)
+    hi = np.minimum(np.asarray(hi, int), np.array(img.GetSize()) - 1)
+    return tuple(slice(int(a), int(b) + 1) for a, b in zip(lo, hi))
+
+
+def _index_range(src: sitk.Image, lo, hi, dst: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
+    """Continuous-index bounds in ``dst`` of the box ``lo..hi`` (indices) of ``src``."""
+    corners = [src.TransformContinuousIndexToPhysicalPoint([float(c) for c in (x, y, z)])
+               for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
+    cont = np.array([dst.TransformPhysicalPointToContinuousIndex(c) for c in corners])
+    return cont.min(0), cont.max(0)
 
 
 def interpolate_roi(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig) -> tuple[sitk.Image, sitk.Image]:
-    """:func:`interpolate` computed only around the ROI: the same grid (aligned with the whole image),
-    cropped to the ROI's bounding box plus a margin; every value the features use is the same.
+    """:func:`interpolate`, computed only around the ROI: the same grid (aligned with the whole image)
+    cropped to the ROI's bounding box plus :data:`ROI_CONTEXT_MM`, from the part of the image the
+    interpolator needs; every value the features use is the same (test).
 
     IBSI aligns the new grid with the whole image, so the crop is taken from the full grid rather than
     by interpolating a cropped image (whose own centre-aligned grid would be shifted).
@@ -77,24 +93,22 @@ def interpolate_roi(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig) -> tup
     roi = np.argwhere(sitk.GetArrayViewFromImage(mask) > 0)
     if len(roi) == 0:
         return interpolate(image, mask, cfg)
-    size_in = np.array(image.GetSize())
-    sp_in = np.array(image.GetSpacing())
-    m = np.maximum(np.ceil(ROI_MARGIN_MM / sp_in), ROI_MARGIN_VOXELS).astype(int)
-    lo = np.maximum(roi.min(0)[::-1] - m, 0)          # x, y, z
-    hi = np.minimum(roi.max(0)[::-1] + m, size_in - 1)
-    box = tuple(slice(int(a), int(b) + 1) for a, b in zip(lo, hi))
-    image_c, mask_c = image[box], mask[box]
+    lo, hi = roi.min(0)[::-1], roi.max(0)[::-1]               # x, y, z
     if cfg.spacing is None:
-        return interpolate(image_c, mask_c, cfg)
+        m = np.ceil(ROI_CONTEXT_MM / np.array(image.GetSpacing())).astype(int)
+        box = _box(image, lo - m, hi + m)
+        return interpolate(image[box], mask[box], cfg)
     full = grid_image(*centre_aligned_grid(image, cfg.spacing), image.GetDirection())
-    corners = [image.TransformIndexToPhysicalPoint([int(c) for c in (x, y, z)])
-               for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
-    cont = np.array([full.TransformPhysicalPointToContinuousIndex(c) for c in corners])
-    new_lo = np.maximum(np.floor(cont.min(0)).astype(int), 0)
-    new_hi = np.minimum(np.ceil(cont.max(0)).astype(int), np.array(full.GetSize()) - 1)
-    ref = grid_image(new_hi - new_lo + 1, full.TransformIndexToPhysicalPoint([int(v) for v in new_lo]),
+    m_out = np.ceil(ROI_CONTEXT_MM / np.array(full.GetSpacing())).astype(int)
+    c_lo, c_hi = _index_range(image, lo, hi, full)
+    out_lo = np.maximum(np.floor(c_lo).astype(int) - m_out, 0)
+    out_hi = np.minimum(np.ceil(c_hi).astype(int) + m_out, np.array(full.GetSize()) - 1)
+    ref = grid_image(out_hi - out_lo + 1, full.TransformIndexToPhysicalPoint([int(v) for v in out_lo]),
                      full.GetSpacing(), full.GetDirection())
-    return resample_image(image_c, ref, cfg.interpolator), resample_mask(mask_c, ref)
+    i_lo, i_hi = _index_range(full, out_lo, out_hi, image)
+    m_in = INPUT_MARGIN_VOXELS[cfg.interpolator]
+    box = _box(image, np.floor(i_lo) - m_in, np.ceil(i_hi) + m_in)
+    return resample_image(image[box], ref, cfg.interpolator), resample_mask(mask[box], ref)
 
 
 def resegment(image: sitk.Image, morph_mask: sitk.Image, cfg: IBSIConfig) -> sitk.Image:
