@@ -358,3 +358,17 @@ def test_demo_takes_the_ibsi_presets(tmp_path):
     assert [_key_feature_name(n, load_params("default")) for _, n, _ in KEY_FEATURES] == [n for _, n, _ in KEY_FEATURES]
     assert main(["demo", "--params", "ibsi-z", "-o", str(tmp_path / "d")]) != 0
     assert not (tmp_path / "d").exists()
+
+
+def test_tiny_segment_gets_a_named_error():
+    from lungai.errors import InputError
+
+    img = sitk.GetImageFromArray(np.zeros((20, 30, 30), np.int16))
+    img.SetSpacing((1.0, 1.0, 2.0))
+    m = np.zeros((20, 30, 30), np.uint8)
+    m[5, 5, 5:7] = 1
+    mask = sitk.GetImageFromArray(m)
+    mask.CopyInformation(img)
+    with pytest.raises(InputError, match="no voxel left"):
+        compute_ibsi(img, mask, CONFIGS["C"])
+    assert len(compute_ibsi(img, mask, CONFIGS["A"])) == 347      # no interpolation: computed (some NaN)

@@ -121,6 +121,10 @@ def compute_ibsi(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig, classes=N
     """``{IBSI tag: value}`` for every IBSI-1 feature of configuration ``cfg`` (or of ``classes`` only)."""
     tags = select_tags(cfg, classes)
     img, morph = interpolate_roi(image, mask, cfg)
+    if not sitk.GetArrayViewFromImage(morph).any():
+        raise InputError(f"the segment has no voxel left on configuration {cfg.name}'s {cfg.spacing} mm grid "
+                         "(it is smaller than about half a voxel of that grid)",
+                         "use a larger segment, or a configuration without interpolation (ibsi-a)")
     intensity = resegment(img, morph, cfg)
     if not sitk.GetArrayViewFromImage(intensity).any():
         raise InputError("no voxel of the mask lies within the re-segmentation range",
