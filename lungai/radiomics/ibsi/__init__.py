@@ -1,8 +1,9 @@
-"""IBSI-1 compliance check of pyradiomics on the IBSI CT phantom (configurations A-E).
+"""IBSI-1: the IBSI pipeline (every IBSI-1 feature) and its check against the reference values.
 
-``run_check(image, mask, reference_csv, "C")`` -> :class:`Report` with a per-tag table and
-``summary()`` ("N of M mapped features within tolerance").  See docs/radiomics.md for the
-known deviations of pyradiomics and what lungai does about them.
+``compute_ibsi(image, mask, CONFIGS["C"])`` -> ``{IBSI tag: value}`` (also behind the ``ibsi-a`` ..
+``ibsi-e`` presets); ``run_check(image, mask, reference_csv, "C")`` -> :class:`Report` with a
+per-tag table and ``summary()`` ("N of M reference features within tolerance").  Configurations
+A-E of the CT phantom and ``digital`` (the digital phantom).  See docs/radiomics.md.
 """
 
 from lungai.radiomics.ibsi.compare import Report, within

@@ -151,7 +151,8 @@ def compute_ibsi(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig, classes=N
 
 
 def compute_settings_only(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig) -> dict[str, float]:
-    """pyradiomics with its own resampling and re-segmentation (the pre-2026 ``ibsi-<x>`` preset), for comparison."""
+    """pyradiomics with its own resampling and re-segmentation (what the ``ibsi-<x>`` presets did before), for
+    comparison (``ibsi-check --settings-only``)."""
     from lungai.radiomics.params import PYRADIOMICS_SETTINGS
 
     settings = {**_base_settings(cfg), **PYRADIOMICS_SETTINGS[cfg.name]}
