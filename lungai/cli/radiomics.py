@@ -127,11 +127,14 @@ def run(args) -> int:
 
 
 def run_ibsi(args) -> int:
+    from lungai.progress import task
     from lungai.radiomics.csv_output import write_csv
     from lungai.radiomics.ibsi import run_check
 
-    report = run_check(args.image, args.mask, args.reference, args.config.upper(),
-                       ibsi_preprocessing=not args.settings_only)
+    with task(f"ibsi-check {args.config.upper()}", 1) as bar:
+        report = run_check(args.image, args.mask, args.reference, args.config.upper(),
+                           ibsi_preprocessing=not args.settings_only)
+        bar.update(1, f"{report.matched} of {report.total} within tolerance")
     write_csv(report.table, args.output, protect=[args.image, args.mask, args.reference])
     print(report.summary())
     return 0
