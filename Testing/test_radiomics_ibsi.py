@@ -26,7 +26,8 @@ def test_mapping_shipped_and_parsed():
     t, _ = target("cm_joint_avg_2_5D_avg")
     assert (t.feature, t.run) == ("glcm_JointAverage", "2_5D_avg")
     assert target("morph_volume")[0].run == "shape" and target("stat_mean")[0].run == "first"
-    for tag, why in (("cm_joint_avg_2D_avg", "per-slice"), ("dzm_sde_3D", "GLDZM"), ("img_dim_x_init_img", "diagnostic")):
+    for tag, why in (("cm_joint_avg_2D_avg", "per-slice"), ("dzm_sde_3D", "GLDZM"),
+                     ("img_dim_x_init_img", "diagnostic")):
         t, reason = target(tag)
         assert t is None and why in reason
     # every IBSI-1 tag of a configuration is computed: 3D configurations 211 (incl. ivh_auc), 2D ones 347
@@ -372,3 +373,26 @@ def test_tiny_segment_gets_a_named_error():
     with pytest.raises(InputError, match="no voxel left"):
         compute_ibsi(img, mask, CONFIGS["C"])
     assert len(compute_ibsi(img, mask, CONFIGS["A"])) == 347      # no interpolation: computed (some NaN)
+
+
+def test_moran_and_geary_by_fft_equal_the_pair_sums(monkeypatch):
+    from lungai.radiomics.features import morphology
+
+    rng = np.random.default_rng(5)
+    img = rng.normal(0, 50, (6, 9, 8)).cumsum(axis=2)
+    roi = rng.random(img.shape) < 0.6
+    sp = (3.0, 0.9, 1.1)
+    got = morphology.spatial_autocorrelation(img, roi, sp)
+    pos = np.argwhere(roi) * np.array(sp)
+    x = img[roi]
+    a = x - x.mean()
+    d = np.sqrt(((pos[:, None] - pos[None]) ** 2).sum(-1))
+    w = np.where(d > 0, 1 / np.where(d > 0, d, 1), 0)
+    n, ssq = len(x), (a ** 2).sum()
+    moran = n * (w * a[:, None] * a[None]).sum() / (w.sum() * ssq)
+    geary = (n - 1) * (w * (x[:, None] - x[None]) ** 2).sum() / (2 * w.sum() * ssq)
+    assert got["morph_moran_i"] == pytest.approx(moran, rel=1e-9)
+    assert got["morph_geary_c"] == pytest.approx(geary, rel=1e-9)
+    monkeypatch.setattr(morphology, "MAX_FFT_POINTS", 500)      # a huge ROI: block-averaged, still sensible
+    coarse = morphology.spatial_autocorrelation(img, roi, sp)
+    assert np.isfinite(coarse["morph_moran_i"]) and 0 < coarse["morph_geary_c"] < 2

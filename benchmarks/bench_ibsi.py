@@ -11,7 +11,8 @@ For each IBSI-1 configuration on the IBSI-1 CT phantom (../shared/data/ibsi1_ct_
 
 both in this process, alternating, ``--rounds`` times after a warm-up; medians and the ratio are
 printed, of CPU time (``time.process_time``: the machine is shared, and CPU time does not count the
-time a process waits for a core) and of wall time.  Peak memory: a fresh child process computes the full set once and reports its peak RSS.
+time a process waits for a core) and of wall time.  Peak memory: a fresh child process computes the
+full set once and reports its peak RSS.
 With ``--mirp-python`` (an environment with MIRP, e.g. made by
 ``python -m venv /tmp/mirp-venv && /tmp/mirp-venv/bin/pip install mirp==2.7.0``) MIRP runs the same
 configuration with the settings of its own IBSI-1 test (benchmarks/mirp_ibsi.py; the

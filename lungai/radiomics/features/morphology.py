@@ -88,7 +88,10 @@ def spatial_autocorrelation(image: np.ndarray, roi: np.ndarray, spacing_zyx) -> 
         pad = [(0, (-n) % f) for n, f in zip(m.shape, factor)]
         mp, xp = np.pad(m, pad), np.pad(x * m, pad)
         shp = [s // f for s, f in zip(mp.shape, factor)]
-        blocks = lambda a: a.reshape(shp[0], factor[0], shp[1], factor[1], shp[2], factor[2]).sum((1, 3, 5))  # noqa: E731
+
+        def blocks(a):
+            return a.reshape(shp[0], factor[0], shp[1], factor[1], shp[2], factor[2]).sum((1, 3, 5))
+
         cnt = blocks(mp)
         x = np.where(cnt > 0, blocks(xp) / np.maximum(cnt, 1), 0.0)
         m = (cnt > 0).astype(float)

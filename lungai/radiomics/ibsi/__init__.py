@@ -12,5 +12,5 @@ from lungai.radiomics.ibsi.mapping import load_mapping, tags_for, target
 from lungai.radiomics.ibsi.reference import read_reference
 from lungai.radiomics.ibsi.run import compare, compute_ibsi, compute_settings_only, run_check, select_tags
 
-__all__ = ["Report", "within", "CONFIGS", "IBSIConfig", "load_mapping", "tags_for", "target", "read_reference", "compare",
-           "compute_ibsi", "compute_settings_only", "run_check", "select_tags"]
+__all__ = ["Report", "within", "CONFIGS", "IBSIConfig", "load_mapping", "tags_for", "target", "read_reference",
+           "compare", "compute_ibsi", "compute_settings_only", "run_check", "select_tags"]
