@@ -115,8 +115,15 @@ def spatial_autocorrelation(image: np.ndarray, roi: np.ndarray, spacing_zyx) -> 
 
 def morphology_extras(image: np.ndarray, morph: np.ndarray, intensity: np.ndarray, spacing_zyx,
                       volume: float, area: float) -> dict[str, float]:
-    """The morphological features of :data:`MORPH_EXTRAS` (``volume``/``area``: pyradiomics' mesh)."""
-    sp = np.asarray(spacing_zyx, float)
+    """The morphological features of :data:`MORPH_EXTRAS` (``volume``/``area``: pyradiomics' mesh).
+
+    Undefined values (e.g. the centre-of-mass shift of an image of zeros) are NaN, without warnings.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _morphology_extras(image, morph, intensity, np.asarray(spacing_zyx, float), volume, area)
+
+
+def _morphology_extras(image, morph, intensity, sp, volume, area) -> dict[str, float]:
     out = {"morph_asphericity": float((area ** 3 / (36 * np.pi * volume ** 2)) ** (1 / 3) - 1)}
     pos = np.argwhere(morph) * sp
     ipos = np.argwhere(intensity) * sp
