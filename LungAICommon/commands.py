@@ -14,8 +14,10 @@ from typing import Iterable, Optional, Sequence
 SEG_METHODS = ("ensemble", "mc-dropout")
 SEG_ARCHITECTURES = ("unet", "attention_unet", "unetr")
 RADIOMICS_PRESETS = ("default", "ibsi-a", "ibsi-b", "ibsi-c", "ibsi-d", "ibsi-e")
-# Same names as lungai.radiomics.params (a test checks they agree).
-FEATURE_CLASSES = ("shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
+# Same names as lungai.radiomics.params (a test checks they agree): pyradiomics' seven classes, then
+# the IBSI-1 families pyradiomics lacks (lungai.radiomics.features).
+FEATURE_CLASSES = ("shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm",
+                   "gldzm", "intensityhistogram", "intensityvolume", "localintensity")
 IMAGE_TYPES = ("Original", "LoG", "Wavelet")
 
 

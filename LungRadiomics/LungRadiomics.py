@@ -1,4 +1,4 @@
-"""Lung Radiomics: IBSI-checked pyradiomics features per segment, dosimetric features, cohort batch.
+"""Lung Radiomics: pyradiomics / IBSI-1 features per segment, dosimetric features, cohort batch.
 
 Thin Slicer shell: the logic exports the CT and the ticked segments to files, runs
 ``lungai radiomics`` (one run per segment, so overlapping segments such as tumour and lung are
@@ -37,7 +37,7 @@ class LungRadiomics(ScriptedLoadableModule):
         self.parent.categories = ["Lung AI"]
         self.parent.dependencies = []
         self.parent.contributors = ["SlicerLungAI developers"]
-        self.parent.helpText = """pyradiomics features of the tumour and lungs (presets include the IBSI-1 configurations),
+        self.parent.helpText = """pyradiomics features of the tumour and lungs (the ibsi-a..e presets give every IBSI-1 feature, IBSI-1-compliant),
 dosimetric lung features (MLD, V5, V20 ...) and cohort batches. Results are table nodes, exportable to CSV.
 Research use only. See the <a href="https://github.com/SlicerLungAI/SlicerLungAI/blob/main/docs/slicer.md">documentation</a>."""
         self.parent.acknowledgementText = "Features are computed with pyradiomics (van Griethuysen et al., Cancer Research 2017)."
@@ -64,6 +64,11 @@ class LungRadiomicsParameterNode:
     class_glszm: bool = True
     class_gldm: bool = True
     class_ngtdm: bool = True
+    # IBSI-1 families pyradiomics lacks (lungai.radiomics.features); off by default like the CLI's default preset
+    class_gldzm: bool = False
+    class_intensityhistogram: bool = False
+    class_intensityvolume: bool = False
+    class_localintensity: bool = False
     typeOriginal: bool = True
     typeLoG: bool = False
     typeWavelet: bool = False

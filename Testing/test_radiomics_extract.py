@@ -81,10 +81,22 @@ def test_image_types_selectable(small_phantom, phantom_segments):
 
 
 def test_params_presets_and_yaml(tmp_path):
-    c = load_params("ibsi-c")["setting"]
-    assert c["resampledPixelSpacing"] == [2, 2, 2] and c["resegmentRange"] == [-1000, 400] and c["binWidth"] == 25
-    assert load_params("ibsi-d")["setting"]["resegmentMode"] == "sigma"
+    c = load_params("ibsi-c")
+    assert c["lungai"] == {"ibsi": "C"} and "setting" not in c
+    assert "gldzm" in c["featureClass"] and "gldzm" not in load_params("default")["featureClass"]
+    with pytest.raises(InputError, match="original image only"):
+        load_params("ibsi-c", image_types=["LoG"])
     f = tmp_path / "p.yaml"
+    f.write_text("lungai: {ibsi: d}\nfeatureClass: {glcm: [], gldzm: []}\n")
+    assert load_params(str(f))["lungai"]["ibsi"] == "d"
+    f.write_text("lungai: {ibsi: F}\n")
+    with pytest.raises(InputError, match="unknown IBSI configuration"):
+        load_params(str(f))
+    f.write_text("lungai: {ibsi: C}\nsetting: {binWidth: 10}\n")
+    with pytest.raises(InputError, match="fixes every setting"):
+        load_params(str(f))
+    with pytest.raises(InputError, match="unknown feature class"):
+        load_params("default", feature_classes=["glzm"])
     f.write_text("setting: {binWidth: 10}\nimageType: {Original: {}}\nfeatureClass: {glcm: []}\n")
     assert load_params(str(f))["setting"]["binWidth"] == 10
     with pytest.raises(InputError, match="neither a preset"):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from lungai.radiomics.ibsi import CONFIGS, load_mapping, run_check, target, within
+from lungai.radiomics.ibsi import CONFIGS, compute_ibsi, load_mapping, run_check, tags_for, target, within
 from lungai.radiomics.ibsi.binning import fixed_bin_origin
 from lungai.radiomics.ibsi.preprocess import centre_aligned_grid, interpolate
 
@@ -17,15 +19,19 @@ PHANTOM = "ibsi1_ct_phantom"
 def test_mapping_shipped_and_parsed():
     m = load_mapping()
     assert {"ibsi_tag", "pyradiomics_feature", "offset", "notes"} <= set(m.columns)
+    assert len(m) == 487 and m.ibsi_tag.is_unique
     assert m.set_index("ibsi_tag").loc["stat_kurt", "offset"] == -3.0
-    t, _ = target("cm_joint_avg_3D_comb", force2d=False)
-    assert (t.feature, t.run) == ("glcm_JointAverage", "comb")
-    t, _ = target("cm_joint_avg_2_5D_avg", force2d=True)
-    assert (t.feature, t.run) == ("glcm_JointAverage", "avg")
-    assert target("morph_volume", force2d=True)[0].run == "shape"
-    for tag, why in (("cm_joint_avg_2D_avg", "per-slice"), ("dzm_sde_3D", "GLDZM"), ("img_dim_x_init_img", "diagnostic")):
-        t, reason = target(tag, force2d=False)
+    t, _ = target("cm_joint_avg_3D_comb")
+    assert (t.feature, t.run) == ("glcm_JointAverage", "3D_comb")
+    t, _ = target("cm_joint_avg_2_5D_avg")
+    assert (t.feature, t.run) == ("glcm_JointAverage", "2_5D_avg")
+    assert target("morph_volume")[0].run == "shape" and target("stat_mean")[0].run == "first"
+    for tag, why in (("cm_joint_avg_2D_avg", "per-slice"), ("dzm_sde_3D", "GLDZM"),
+                     ("img_dim_x_init_img", "diagnostic")):
+        t, reason = target(tag)
         assert t is None and why in reason
+    # every IBSI-1 tag of a configuration is computed: 3D configurations 211 (incl. ivh_auc), 2D ones 347
+    assert len(tags_for(("3D",))) == 211 and len(tags_for(("2D", "2_5D"))) == 347
 
 
 def test_within_uses_three_significant_digits():
@@ -83,13 +89,22 @@ def test_fixed_bin_origin_shifts_grey_levels_to_ibsi_bins():
 
 @pytest.mark.shared_data
 @pytest.mark.parametrize("config", ["A", "B", "C", "D", "E"])
-def test_ibsi_phantom_all_mapped_features_within_tolerance(shared_data, config):
+def test_ibsi_phantom_every_reference_feature_within_tolerance(shared_data, config):
     d = shared_data / PHANTOM
     report = run_check(d / "nifti/image/phantom.nii.gz", d / "nifti/mask/mask.nii.gz",
                        d / f"reference_values/ibsi_1_chest_config_{config.lower()}.csv", config)
-    assert report.mapped >= 140
-    assert report.matched == report.mapped, report.summary()
-    assert f"{report.matched} of {report.mapped} mapped features within tolerance" in report.summary()
+    assert report.total == (346 if config in "AB" else 210)
+    assert report.matched == report.total, report.summary()      # issue 16: >= 99 %; all match
+    assert (report.table.source == "pyradiomics").sum() == 150
+    assert f"{report.matched} of {report.total} reference features within tolerance" in report.summary()
+
+
+@pytest.mark.shared_data
+def test_ibsi_digital_phantom_all_within_tolerance(shared_data):
+    d = shared_data / PHANTOM
+    report = run_check(d / "digital_phantom/nifti/image/phantom.nii.gz", d / "digital_phantom/nifti/mask/mask.nii.gz",
+                       d / "reference_values/ibsi_1_dig_phantom.csv", "digital")
+    assert report.total == 482 and report.matched == report.total, report.summary()
 
 
 @pytest.mark.shared_data
@@ -103,4 +118,281 @@ def test_ibsi_settings_only_misses_c_and_cli_writes_table(shared_data, tmp_path)
     assert main(args + ["--settings-only"]) == 0
     table = pd.read_csv(out)
     assert (table.status == "outside tolerance").sum() > 50  # pyradiomics' own resampling is not IBSI's
-    assert set(table.status) == {"within tolerance", "outside tolerance", "not mapped"}
+    assert set(table.status) == {"within tolerance", "outside tolerance", "not computed"}
+    assert main(args) == 0
+    table = pd.read_csv(out)
+    assert set(table.status) == {"within tolerance"} and len(table) == 210
+
+
+# --------------------------------------------------------------------------- the IBSI-1 digital phantom, inline
+# IBSI-1 digital phantom (Zwanenburg et al., Radiology 2020; CC BY 4.0): 5 x 4 x 4 voxels of 2 mm, arrays (z, y, x),
+# and a selection of its reference values (ibsi_1_dig_phantom.csv; tolerance 0 means "to 3 significant digits").
+DIGITAL_IMAGE = [[[1, 4, 4, 1, 1], [1, 4, 6, 1, 1], [4, 1, 6, 4, 1], [4, 4, 6, 4, 1]],
+                 [[1, 4, 4, 1, 1], [1, 1, 6, 1, 1], [1, 1, 3, 1, 1], [4, 4, 6, 1, 1]],
+                 [[1, 4, 4, 1, 1], [1, 1, 1, 1, 1], [1, 1, 9, 1, 1], [1, 1, 6, 1, 1]],
+                 [[1, 4, 4, 1, 1], [1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [1, 1, 6, 1, 1]]]
+DIGITAL_MASK = [[[1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [1, 1, 1, 1, 1]],
+                [[1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [0, 1, 1, 1, 1], [1, 1, 1, 1, 1]],
+                [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 1, 0, 1, 1], [1, 1, 1, 1, 1]],
+                [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [1, 1, 1, 1, 1]]]
+DIGITAL_REFERENCE = {
+    "morph_com": (0.672, 0.004), "morph_pca_min_axis": (9.31, 0.06), "morph_area_dens_aee": (1.36, 0.01),
+    "morph_vol_dens_conv_hull": (0.961, 0.006), "morph_integ_int": (1200, 10), "morph_moran_i": (0.0397, 0.0003),
+    "morph_geary_c": (0.974, 0.006), "loc_peak_loc": (2.6, 0), "loc_peak_glob": (3.1, 0), "stat_medad": (1.15, 0),
+    "stat_cov": (0.812, 0), "stat_qcod": (0.6, 0), "ih_mode": (1, 0), "ih_qcod": (0.6, 0), "ih_max_grad": (8, 0),
+    "ih_min_grad_g": (1, 0), "ivh_v10": (0.324, 0), "ivh_i90": (2, 0), "cm_joint_avg_2D_avg": (2.14, 0),
+    "cm_info_corr2_2D_comb": (0.263, 0), "rlm_sre_2D_avg": (0.641, 0), "rlm_r_perc_2D_comb": (0.627, 0),
+    "szm_zs_entr_2D": (1.93, 0), "dzm_sde_2D": (0.946, 0), "dzm_zd_entr_3D": (1.92, 0), "ngt_busyness_2D": (2.99, 0),
+    "ngl_dc_energy_2D": (0.17, 0), "ngl_dc_energy_3D": (0.0533, 0),
+}
+
+
+def _digital():
+    img = sitk.GetImageFromArray(np.array(DIGITAL_IMAGE, np.float32))
+    img.SetSpacing((2.0, 2.0, 2.0))
+    mask = sitk.GetImageFromArray(np.array(DIGITAL_MASK, np.uint8))
+    mask.CopyInformation(img)
+    return img, mask
+
+
+def test_digital_phantom_new_families_match_reference():
+    """Every family lungai adds (2D texture, GLDZM, IH, IVH, local peaks, morphology extras, stat extras)."""
+    img, mask = _digital()
+    values = compute_ibsi(img, mask, CONFIGS["DIGITAL"])
+    assert len(values) == 483
+    bad = {t: (values[t], ref) for t, ref in DIGITAL_REFERENCE.items() if not within(values[t], *ref)}
+    assert not bad
+
+
+def test_texture_engine_equals_pyradiomics_in_3d_and_2_5d():
+    """The hand-written matrices/features (used for the 2D aggregation and GLDZM) reproduce pyradiomics'."""
+    from radiomics import featureextractor
+
+    from lungai.radiomics.features import texture
+
+    rng = np.random.default_rng(3)
+    grey = rng.integers(1, 7, size=(9, 14, 13))
+    roi_mask = np.zeros(grey.shape, bool)
+    roi_mask[1:8, 2:12, 1:12] = rng.random((7, 10, 11)) < 0.85
+    grey = np.where(roi_mask, grey, 0)
+    img = sitk.GetImageFromArray(grey.astype(np.float32))
+    img.SetSpacing((1.0, 1.0, 2.0))
+    mask = sitk.GetImageFromArray(roi_mask.astype(np.uint8))
+    mask.CopyInformation(img)
+    roi = texture.Roi(grey, int(grey.max()))
+    mapping = load_mapping().set_index("ibsi_tag").pyradiomics_feature
+    for dim, force2d in (("3D", False), ("2_5D", True)):
+        settings = {"binWidth": 1, "force2D": force2d, "force2Ddimension": 0, "symmetricalGLCM": True,
+                    "distances": [1], "gldm_a": 0, "label": 1}
+        runs = {}
+        for agg, norm in (("avg", None), ("comb", "no_weighting")):
+            ex = featureextractor.RadiomicsFeatureExtractor({"setting": {**settings, **({"weightingNorm": norm}
+                                                                                          if norm else {})},
+                                                             "featureClass": {c: [] for c in
+                                                                              ("glcm", "glrlm", "glszm", "gldm",
+                                                                               "ngtdm")}})
+            with fixed_bin_origin(0.5):
+                runs[agg] = {k[len("original_"):]: float(v) for k, v in ex.execute(img, mask).items()
+                             if k.startswith("original_")}
+        compared = 0
+        for fam in ("cm", "rlm", "szm", "ngt", "ngl"):
+            ours = texture.family_features(roi, fam, (dim,))
+            for tag, value in ours.items():
+                feature = mapping.get(tag, "")
+                agg = "comb" if tag.endswith("_comb") else "avg"
+                if feature and feature in runs[agg] and not feature.startswith("firstorder"):
+                    assert value == pytest.approx(runs[agg][feature], rel=1e-6, abs=1e-9), (tag, feature)
+                    compared += 1
+        assert compared >= 90
+
+
+def test_new_feature_classes_with_pyradiomics_params_keep_pyradiomics_values(small_phantom):
+    """Extend, don't replace: adding lungai's classes leaves every pyradiomics value as it was (1e-6)."""
+    from lungai.radiomics import extract, load_params
+    from lungai.radiomics.segments import segments_from_phantom_labels
+
+    segs = segments_from_phantom_labels(small_phantom.labels, small_phantom.ct, names=["tumour"])
+    base = extract(small_phantom.ct, segs, load_params("default", feature_classes=["firstorder", "glcm"])).features
+    classes = ["firstorder", "glcm", "gldzm", "intensityhistogram", "intensityvolume", "localintensity"]
+    ext = extract(small_phantom.ct, segs, load_params("default", feature_classes=classes)).features
+    merged = base.merge(ext, on=["segment", "image_type", "feature_class", "feature"], suffixes=("", "_ext"))
+    assert len(merged) == len(base)
+    assert np.allclose(merged.value, merged.value_ext, rtol=1e-6, atol=0)
+    new = ext[~ext.feature_class.isin(["firstorder", "glcm"])]
+    assert set(new.feature_class) == {"dzm", "ih", "ivh", "loc"} and len(new) == 16 + 23 + 7 + 2
+    assert new.value.notna().all()
+
+
+def test_bad_parameters_are_named():
+    from lungai.errors import InputError
+    from lungai.radiomics import load_params
+    from lungai.radiomics.features import discretise
+    from lungai.radiomics.features.extractor import ExtendedExtractor
+
+    params = load_params("default", feature_classes=["gldzm"])
+    params["setting"]["resampledPixelSpacing"] = [1, 1, 1]
+    with pytest.raises(InputError, match="resampledPixelSpacing"):
+        ExtendedExtractor(params, lambda p: None)
+    with pytest.raises(ValueError, match="integer grey levels"):
+        discretise(np.array([1.5, 2.0]), "none", 1)
+
+
+def test_ibsi_preset_in_extract_equals_ibsi_pipeline_on_a_synthetic_ct(small_phantom):
+    """#15.5 without shared data: extract() with --params ibsi-c gives compute_ibsi's values, keyed by IBSI tag."""
+    from lungai.radiomics import extract, load_params
+    from lungai.radiomics.segments import segments_from_phantom_labels
+
+    segs = segments_from_phantom_labels(small_phantom.labels, small_phantom.ct, names=["tumour"])
+    res = extract(small_phantom.ct, segs, load_params("ibsi-c"), case="x")
+    assert res.errors.empty
+    f = res.features
+    got = dict(zip(f.feature_class + "_" + f.feature, f.value))
+    ref = compute_ibsi(small_phantom.ct, segs["tumour"], CONFIGS["C"])
+    assert set(got) == set(ref) and len(ref) == 211
+    assert all(got[t] == pytest.approx(ref[t], rel=1e-6, abs=1e-12) or (np.isnan(got[t]) and np.isnan(ref[t]))
+               for t in ref)
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("config", ["A", "B", "C", "D", "E"])
+def test_presets_give_ibsi_check_values(shared_data, config, tmp_path):
+    """#15.5: `lungai radiomics --params ibsi-x` and `radiomics-batch` write exactly ibsi-check's values."""
+    from lungai.cli import main
+
+    d = shared_data / PHANTOM
+    image, mask = d / "nifti/image/phantom.nii.gz", d / "nifti/mask/mask.nii.gz"
+    ref_csv = d / f"reference_values/ibsi_1_chest_config_{config.lower()}.csv"
+    check = tmp_path / "check.csv"
+    assert main(["ibsi-check", "--image", str(image), "--mask", str(mask), "--reference", str(ref_csv),
+                 "--config", config, "-o", str(check)]) == 0
+    checked = pd.read_csv(check).set_index("tag").value
+    out = tmp_path / "f.csv"
+    assert main(["radiomics", "--image", str(image), "--mask", str(mask), "--label", "gtv=1",
+                 "--params", f"ibsi-{config.lower()}", "-o", str(out)]) == 0
+    long = pd.read_csv(out)
+    ours = pd.Series(long.value.values, index=long.feature_class + "_" + long.feature)
+    assert np.allclose(ours[checked.index], checked, rtol=1e-6, atol=1e-12)
+    if config == "C":
+        manifest = tmp_path / "m.csv"
+        manifest.write_text(f"case,image,mask,label\nphantom,{image},{mask},1\n")
+        batch = tmp_path / "batch.csv"
+        assert main(["radiomics-batch", str(manifest), "--workers", "0", "--params", "ibsi-c", "--wide",
+                     "-o", str(batch)]) == 0
+        wide = pd.read_csv(batch).iloc[0]
+        for tag in ("cm_joint_avg_3D_avg", "dzm_sde_3D", "ih_entropy", "morph_moran_i", "loc_peak_glob"):
+            family = tag.split("_", 1)[0]
+            assert wide[f"rad_label_1_original_{family}_{tag[len(family) + 1:]}"] == pytest.approx(checked[tag],
+                                                                                                   rel=1e-6)
+
+
+@pytest.mark.parametrize("config", ["A", "E"])
+def test_interpolation_around_the_roi_gives_the_whole_image_values(small_phantom, config, monkeypatch):
+    """compute_ibsi interpolates only around the ROI (same grid as the whole image): every feature unchanged."""
+    import lungai.radiomics.ibsi.run as run
+    from lungai.radiomics.ibsi.preprocess import interpolate
+    from lungai.radiomics.segments import segments_from_phantom_labels
+
+    tumour = segments_from_phantom_labels(small_phantom.labels, small_phantom.ct, names=["tumour"])["tumour"]
+    around = compute_ibsi(small_phantom.ct, tumour, CONFIGS[config])
+    monkeypatch.setattr(run, "interpolate_roi", interpolate)
+    whole = compute_ibsi(small_phantom.ct, tumour, CONFIGS[config])
+    assert set(around) == set(whole)
+    assert all(around[t] == pytest.approx(whole[t], rel=1e-9, abs=1e-12) for t in whole)
+
+
+@pytest.mark.parametrize("config", ["A", "C", "D"])
+def test_ibsi_values_are_pyradiomics_values_where_pyradiomics_computes_them(small_phantom, config):
+    """Extend, don't replace: every tag mapped to pyradiomics equals RadiomicsFeatureExtractor.execute on the
+    IBSI-processed image (1e-6; the documented offsets and the PCA sample-covariance factor applied)."""
+    from radiomics import featureextractor
+
+    from lungai.radiomics.ibsi.mapping import target
+    from lungai.radiomics.ibsi.preprocess import interpolate_roi, resegment
+    from lungai.radiomics.ibsi.run import PCA_AXES, _base_settings, _bin_origin
+    from lungai.radiomics.segments import segments_from_phantom_labels
+
+    cfg = CONFIGS[config]
+    tumour = segments_from_phantom_labels(small_phantom.labels, small_phantom.ct, names=["tumour"])["tumour"]
+    values = compute_ibsi(small_phantom.ct, tumour, cfg)
+    img, morph = interpolate_roi(small_phantom.ct, tumour, cfg)
+    inten = resegment(img, morph, cfg)
+    n = int(sitk.GetArrayViewFromImage(morph).sum())
+    direct = {}
+    for dim in ("2_5D",) if cfg.force2d else ("3D",):
+        for agg, extra in (("avg", {}), ("comb", {"weightingNorm": "no_weighting"})):
+            ex = featureextractor.RadiomicsFeatureExtractor(**{**_base_settings(cfg), **extra})
+            ex.disableAllFeatures()
+            ex.enableFeaturesByName(**{c: [] for c in ("firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")})
+            origin = _bin_origin(cfg)
+            with fixed_bin_origin(origin) if origin is not None else contextlib.nullcontext():
+                res = ex.execute(img, inten)
+            direct[f"{dim}_{agg}"] = {k[9:]: float(v) for k, v in res.items() if k.startswith("original_")}
+        direct["first"] = direct[f"{dim}_avg"]
+    ex = featureextractor.RadiomicsFeatureExtractor(**_base_settings(cfg))
+    ex.disableAllFeatures()
+    ex.enableFeaturesByName(shape=[])
+    direct["shape"] = {k[9:]: float(v) for k, v in ex.execute(img, morph).items() if k.startswith("original_")}
+    compared = 0
+    for tag, value in values.items():
+        tgt, _ = target(tag)
+        if tgt is None or tgt.feature not in direct.get(tgt.run, {}):
+            continue
+        expected = direct[tgt.run][tgt.feature] + tgt.offset
+        if tgt.feature in PCA_AXES:
+            expected *= np.sqrt(n / (n - 1))
+        assert value == pytest.approx(expected, rel=1e-6, abs=1e-12), tag
+        compared += 1
+    assert compared >= 120
+
+
+def test_demo_takes_the_ibsi_presets(tmp_path):
+    """`lungai demo --params ibsi-c`: key features found under their IBSI tags; a wrong preset stops at once."""
+    from lungai.cli import main
+    from lungai.demo.patient import KEY_FEATURES
+    from lungai.demo.pipeline import _key_feature_name
+    from lungai.radiomics import load_params
+
+    names = [_key_feature_name(n, load_params("ibsi-c")) for _, n, _ in KEY_FEATURES]
+    assert names[:3] == ["original_morph_volume", "original_morph_diam", "original_morph_sphericity"]
+    assert "original_cm_contrast_3D_avg" in names
+    assert _key_feature_name("original_glcm_Contrast", load_params("ibsi-a")) == "original_cm_contrast_2_5D_avg"
+    assert [_key_feature_name(n, load_params("default")) for _, n, _ in KEY_FEATURES] == [n for _, n, _ in KEY_FEATURES]
+    assert main(["demo", "--params", "ibsi-z", "-o", str(tmp_path / "d")]) != 0
+    assert not (tmp_path / "d").exists()
+
+
+def test_tiny_segment_gets_a_named_error():
+    from lungai.errors import InputError
+
+    img = sitk.GetImageFromArray(np.zeros((20, 30, 30), np.int16))
+    img.SetSpacing((1.0, 1.0, 2.0))
+    m = np.zeros((20, 30, 30), np.uint8)
+    m[5, 5, 5:7] = 1
+    mask = sitk.GetImageFromArray(m)
+    mask.CopyInformation(img)
+    with pytest.raises(InputError, match="no voxel left"):
+        compute_ibsi(img, mask, CONFIGS["C"])
+    assert len(compute_ibsi(img, mask, CONFIGS["A"])) == 347      # no interpolation: computed (some NaN)
+
+
+def test_moran_and_geary_by_fft_equal_the_pair_sums(monkeypatch):
+    from lungai.radiomics.features import morphology
+
+    rng = np.random.default_rng(5)
+    img = rng.normal(0, 50, (6, 9, 8)).cumsum(axis=2)
+    roi = rng.random(img.shape) < 0.6
+    sp = (3.0, 0.9, 1.1)
+    got = morphology.spatial_autocorrelation(img, roi, sp)
+    pos = np.argwhere(roi) * np.array(sp)
+    x = img[roi]
+    a = x - x.mean()
+    d = np.sqrt(((pos[:, None] - pos[None]) ** 2).sum(-1))
+    w = np.where(d > 0, 1 / np.where(d > 0, d, 1), 0)
+    n, ssq = len(x), (a ** 2).sum()
+    moran = n * (w * a[:, None] * a[None]).sum() / (w.sum() * ssq)
+    geary = (n - 1) * (w * (x[:, None] - x[None]) ** 2).sum() / (2 * w.sum() * ssq)
+    assert got["morph_moran_i"] == pytest.approx(moran, rel=1e-9)
+    assert got["morph_geary_c"] == pytest.approx(geary, rel=1e-9)
+    monkeypatch.setattr(morphology, "MAX_FFT_POINTS", 500)      # a huge ROI: block-averaged, still sensible
+    coarse = morphology.spatial_autocorrelation(img, roi, sp)
+    assert np.isfinite(coarse["morph_moran_i"]) and 0 < coarse["morph_geary_c"] < 2

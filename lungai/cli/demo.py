@@ -17,6 +17,9 @@ def register(sub) -> None:
                    help="x,y,z (LPS mm) on the tumour of --ct, as a click in Slicer; without it the tumour is "
                         "searched in the whole lungs (on the sample the tumour's position is used)")
     p.add_argument("--small", action="store_true", help="a smaller, coarser sample (quick check; tests)")
+    p.add_argument("--params", default="default",
+                   help="radiomics preset: default (pyradiomics settings) or ibsi-a .. ibsi-e (IBSI-1 pipeline, "
+                        "values as lungai ibsi-check), or a parameter YAML file")
     p.set_defaults(func=run)
 
 
@@ -24,6 +27,9 @@ def run(args) -> int:
     from pathlib import Path
 
     from lungai.demo import run_demo
+    from lungai.radiomics import load_params
+
+    load_params(args.params, image_types=["Original"])  # a wrong --params fails now, not after the segmentation
 
     seed = None
     if args.seed_point:
@@ -36,7 +42,8 @@ def run(args) -> int:
         if len(seed) != 3:
             raise InputError(f"--seed-point needs three numbers x,y,z (got {args.seed_point!r})",
                              "give the point in LPS millimetres, e.g. --seed-point=-62.5,-20,-110")
-    summary = run_demo(args.output, ct_path=args.ct, small=args.small, model_dir=args.model, seed_lps=seed)
+    summary = run_demo(args.output, ct_path=args.ct, small=args.small, model_dir=args.model, seed_lps=seed,
+                       radiomics_params=args.params)
     seg, rp, st = summary["segmentation"], summary["rp"], summary["stage"]
     out = Path(args.output)
     print(f"tumour: {seg['tumor_volume_ml']:.1f} ml, confidence {seg['confidence']:.2f}"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-PARAMS_HELP = "preset (default, ibsi-a, ibsi-b, ibsi-c, ibsi-d, ibsi-e) or a pyradiomics YAML file"
+PARAMS_HELP = ("preset: default (pyradiomics settings, bin width 25 HU) or ibsi-a .. ibsi-e (the IBSI-1 configurations "
+               "through the pipeline of `lungai ibsi-check`: IBSI-1-compliant values named by IBSI tag), or a "
+               "pyradiomics YAML file")
 
 
 def _add_feature_options(p) -> None:
@@ -13,7 +15,9 @@ def _add_feature_options(p) -> None:
                    help="Original, LoG, Wavelet (default: the parameter set's, Original for presets)")
     p.add_argument("--log-sigma", nargs="+", type=float, default=None, metavar="MM", help="LoG sigmas in mm")
     p.add_argument("--feature-classes", nargs="+", metavar="CLASS", default=None,
-                   help="shape firstorder glcm glrlm glszm gldm ngtdm (default: all)")
+                   help="shape firstorder glcm glrlm glszm gldm ngtdm (pyradiomics) and gldzm intensityhistogram "
+                        "intensityvolume localintensity (lungai, IBSI-1) (default: pyradiomics' seven; every class "
+                        "with ibsi-a..e)")
     p.add_argument("--segments", nargs="+", metavar="NAME", default=None,
                    help="tumour right_lung left_lung lungs lungs_minus_tumour (default: all that can be built)")
     p.add_argument("--wide", action="store_true",
@@ -44,14 +48,16 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="output CSV")
     p.set_defaults(func=run)
 
-    q = sub.add_parser("ibsi-check", help="compare pyradiomics with the IBSI-1 reference values",
-                       description="Runs IBSI configuration A-E on the IBSI-1 CT phantom (IBSI-style "
-                                   "interpolation, re-segmentation and bin origin) and compares every mapped "
-                                   "feature with the reference value and tolerance.")
+    q = sub.add_parser("ibsi-check", help="compare every IBSI-1 feature with the IBSI-1 reference values",
+                       description="Runs IBSI configuration A-E on the IBSI-1 CT phantom (or 'digital' on the "
+                                   "IBSI-1 digital phantom): IBSI interpolation, re-segmentation and bin origin, "
+                                   "pyradiomics where it is correct and lungai.radiomics.features for the rest, "
+                                   "and compares every reference feature with its value and tolerance.")
     q.add_argument("--image", required=True, help="IBSI phantom image (nifti/image/phantom.nii.gz)")
     q.add_argument("--mask", required=True, help="IBSI phantom mask (nifti/mask/mask.nii.gz)")
     q.add_argument("--reference", required=True, help="reference CSV (value;tolerance;tag)")
-    q.add_argument("--config", required=True, choices=list("abcde") + list("ABCDE"), help="IBSI configuration")
+    q.add_argument("--config", required=True, type=str.upper, choices=list("ABCDE") + ["DIGITAL"],
+                   help="IBSI configuration A-E, or digital for the digital phantom")
     q.add_argument("--settings-only", action="store_true",
                    help="pyradiomics settings only (no IBSI-style interpolation / bin origin), for comparison")
     q.add_argument("-o", "--output", required=True, help="comparison table CSV")
@@ -149,11 +155,14 @@ def _rtstruct_segments(args, image, errors: dict) -> dict:
 
 
 def run_ibsi(args) -> int:
+    from lungai.progress import task
     from lungai.radiomics.csv_output import write_csv
     from lungai.radiomics.ibsi import run_check
 
-    report = run_check(args.image, args.mask, args.reference, args.config.upper(),
-                       ibsi_preprocessing=not args.settings_only)
+    with task(f"ibsi-check {args.config.upper()}", 1) as bar:
+        report = run_check(args.image, args.mask, args.reference, args.config.upper(),
+                           ibsi_preprocessing=not args.settings_only)
+        bar.update(1, f"{report.matched} of {report.total} within tolerance")
     write_csv(report.table, args.output, protect=[args.image, args.mask, args.reference])
     print(report.summary())
     return 0

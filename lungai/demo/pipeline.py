@@ -56,10 +56,31 @@ def _dice(a: sitk.Image, b: sitk.Image) -> float:
     return float(2.0 * (x & y).sum() / max(x.sum() + y.sum(), 1))
 
 
-def _radiomics(out: Path, ct, tumour, lungs) -> tuple[pd.DataFrame, dict]:
-    from lungai.radiomics import extract, load_params, segments_from_masks, to_wide
+def _key_feature_name(name: str, params: dict) -> str:
+    """A KEY_FEATURES name (pyradiomics, ``original_shape_MeshVolume``) as written by ``params``:
+    unchanged, or with an IBSI preset the IBSI tag's ``original_<family>_<rest>`` (``original_morph_volume``)."""
+    from lungai.radiomics.ibsi import load_mapping
+    from lungai.radiomics.ibsi.mapping import dimension
+    from lungai.radiomics.params import ibsi_config
 
-    params = load_params("default", image_types=["Original"])
+    cfg = ibsi_config(params)
+    if cfg is None:
+        return name
+    feature = name.split("_", 1)[1]
+    m = load_mapping()
+    tags = [t for t, f in zip(m.ibsi_tag, m.pyradiomics_feature) if f == feature
+            and dimension(t) in (None, "2_5D" if cfg.force2d else "3D") and not t.endswith("_comb")]
+    if not tags:
+        return name
+    family = tags[0].split("_", 1)[0]
+    return f"original_{family}_{tags[0][len(family) + 1:]}"
+
+
+def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default") -> tuple[pd.DataFrame, dict]:
+    from lungai.radiomics import extract, load_params, segments_from_masks, to_wide
+    from lungai.radiomics.params import ibsi_config
+
+    params = load_params(params_name, image_types=["Original"])
     errors: dict = {}
     # lungs minus tumour is left to `lungai radiomics` (it costs as much as the lungs and adds little here)
     segments = segments_from_masks(ct, tumour=tumour if sitk.GetArrayViewFromImage(tumour).any() else None,
@@ -71,13 +92,18 @@ def _radiomics(out: Path, ct, tumour, lungs) -> tuple[pd.DataFrame, dict]:
     wide.to_csv(out / "radiomics_wide.csv", index=False)
     key = []
     for segment, name, label in KEY_FEATURES:
+        name = _key_feature_name(name, params)
         image_type, feature_class, feature = name.split("_", 2)
         row = long[(long.segment == segment) & (long.image_type == image_type) &
                    (long.feature_class == feature_class) & (long.feature == feature)]
         if len(row):
             key.append({"segment": segment, "feature": name, "label": label, "value": float(row.value.iloc[0])})
+    cfg = ibsi_config(params)
+    what = ("pyradiomics default settings (bin width 25 HU, no resampling; not IBSI-1 processing)" if cfg is None
+            else f"IBSI-1 configuration {cfg.name} (preset {params_name}: the IBSI pipeline of lungai ibsi-check, "
+                 "every value an IBSI-1 feature)")
     info = {"n_features": int(len(long)), "key_features": key,
-            "params": "pyradiomics default settings, Original image; segments tumour, right lung, left lung, lungs",
+            "params": f"{what}, Original image; segments tumour, right lung, left lung, lungs",
             "failed_segments": result.errors.to_dict("records")}
     return wide, info
 
@@ -150,8 +176,11 @@ def _stage(out: Path, ct, tumour) -> dict:
             "modalities": "CT only (RNA-seq and EHR masked)", "model_description": desc}
 
 
-def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lps=None) -> dict:
+def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lps=None,
+             radiomics_params: str = "default") -> dict:
     """Run every step; returns the summary (also written as ``summary.json``).
+
+    ``radiomics_params``: the radiomics preset (``default``, ``ibsi-a`` .. ``ibsi-e``) or YAML file.
 
     The tumour is segmented around a seed point (LPS mm): ``seed_lps``, or on the sample the
     tumour's position (as a user's click); with neither, in automatic mode (whole lungs).
@@ -212,7 +241,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         bar.update(1, f"tumour {seg.info['tumor_volume_ml']:.1f} ml, confidence {seg.info['confidence']:.2f}")
 
         t0 = time.perf_counter()
-        wide, summary["radiomics"] = _radiomics(out, ct, seg.tumour, lungs_result.labels)
+        wide, summary["radiomics"] = _radiomics(out, ct, seg.tumour, lungs_result.labels, radiomics_params)
         lap("radiomics", t0)
         bar.update(1, f"{summary['radiomics']['n_features']} features")
 
@@ -273,7 +302,9 @@ def _methods(s: dict) -> tuple[list[str], list[str]]:
         f"Tumour: deep ensemble of {s['segmentation']['members']} MONAI {s['segmentation'].get('architecture', '')} "
         "networks trained on real LIDC-IDRI nodules and synthetic phantoms; voxel uncertainty = predictive "
         "entropy; case confidence calibrated to predict the Dice on validation cases - lungai.seg.",
-        "Radiomics: pyradiomics (IBSI-checked, see the IBSI compliance table in the documentation) - lungai.radiomics.",
+        f"Radiomics: {s['radiomics']['params']}. IBSI-1-compliant values come only from the ibsi-a..e presets "
+        "(lungai radiomics --params ibsi-c; verified against the IBSI-1 reference, docs/radiomics.md); the default "
+        "preset gives pyradiomics values - lungai.radiomics.",
         "Dose: mean lung dose, V5/V13/V20/V30 and D-metrics of the lungs minus the GTV - lungai.dose.",
         "RP risk: scikit-learn logistic regression / random forest with imputation, scaling and feature selection "
         "inside nested cross-validation; Shapley contributions - lungai.rp.",

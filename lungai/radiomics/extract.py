@@ -40,15 +40,25 @@ class Extraction:
 
 
 def make_extractor(params: dict):
+    """pyradiomics' extractor, or lungai's for IBSI presets / the classes pyradiomics lacks (features/extractor.py)."""
     from radiomics import featureextractor
 
+    from lungai.radiomics.features import extractor as ext
+    from lungai.radiomics.params import ibsi_config
+
+    if ibsi_config(params) is not None:
+        return ext.IBSIExtractor(params, ibsi_config(params))
+    if ext.needs_extension(params):
+        return ext.ExtendedExtractor(params, make_extractor)
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     with _EXTRACTOR_LOCK:
-        return featureextractor.RadiomicsFeatureExtractor(params)
+        return featureextractor.RadiomicsFeatureExtractor({k: v for k, v in params.items() if k != "lungai"})
 
 
-def split_key(key: str) -> tuple[str, str, str] | None:
-    """``original_firstorder_Mean`` -> (original, firstorder, Mean); None for diagnostics."""
+def split_key(key) -> tuple[str, str, str] | None:
+    """``original_firstorder_Mean`` -> (original, firstorder, Mean); None for diagnostics; lungai's keys are tuples."""
+    if isinstance(key, tuple):
+        return key
     if key.startswith("diagnostics_"):
         return None
     image_type, feature_class, feature = key.rsplit("_", 2)

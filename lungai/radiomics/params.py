@@ -4,9 +4,12 @@ A parameter set is the plain dict pyradiomics takes (``setting``, ``imageType``,
 so extraction through :mod:`lungai.radiomics.extract` equals calling
 ``RadiomicsFeatureExtractor(params)`` directly.
 
-The ``ibsi-*`` presets are the IBSI-1 configurations expressed with pyradiomics settings only
-(pyradiomics resamples internally).  Full IBSI compliance additionally needs IBSI-style
-interpolation and bin origin, which :mod:`lungai.radiomics.ibsi` applies for ``lungai ibsi-check``.
+The ``ibsi-a`` .. ``ibsi-e`` presets are ``{"lungai": {"ibsi": "<config>"}, "imageType": ...,
+"featureClass": ...}``: extraction then runs :func:`lungai.radiomics.ibsi.compute_ibsi`, the same
+code as ``lungai ibsi-check``, and every value is an IBSI-1 feature named by its IBSI tag.  A YAML
+file may hold the same block (``lungai: {ibsi: C}``).  ``featureClass`` may name the classes
+pyradiomics lacks (gldzm, intensityhistogram, intensityvolume, localintensity; see
+:mod:`lungai.radiomics.features`).
 """
 
 from __future__ import annotations
@@ -15,27 +18,36 @@ import copy
 from pathlib import Path
 
 from lungai.errors import InputError
+from lungai.radiomics.features import NEW_CLASSES, PYRADIOMICS_CLASSES
 
-FEATURE_CLASSES = ("shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
+FEATURE_CLASSES = PYRADIOMICS_CLASSES + NEW_CLASSES
 IMAGE_TYPES = ("Original", "LoG", "Wavelet")
 DEFAULT_LOG_SIGMA = [1.0, 2.0, 3.0]
 
 _COMMON = {"label": 1, "voxelArrayShift": 0, "symmetricalGLCM": True, "distances": [1],
            "gldm_a": 0, "geometryTolerance": 1e-4, "additionalInfo": False}
 
+# The IBSI-1 configurations written as pyradiomics settings alone (pyradiomics' own resampling,
+# re-segmentation and bin origin).  Not IBSI-compliant (34/25/12 of 150 features in C/D/E); kept
+# only for ``lungai ibsi-check --settings-only``, to show the difference.
+PYRADIOMICS_SETTINGS: dict[str, dict] = {
+    "A": {"force2D": True, "force2Ddimension": 0, "resegmentRange": [-500, 400], "binWidth": 25},
+    "B": {"force2D": True, "force2Ddimension": 0, "resegmentRange": [-500, 400], "binCount": 32,
+          "resampledPixelSpacing": [2, 2, 0], "interpolator": "sitkLinear"},
+    "C": {"resampledPixelSpacing": [2, 2, 2], "interpolator": "sitkLinear",
+          "resegmentRange": [-1000, 400], "binWidth": 25},
+    "D": {"resampledPixelSpacing": [2, 2, 2], "interpolator": "sitkLinear",
+          "resegmentMode": "sigma", "resegmentRange": [-3, 3], "binCount": 32},
+    "E": {"resampledPixelSpacing": [2, 2, 2], "interpolator": "sitkBSpline",
+          "resegmentMode": "sigma", "resegmentRange": [-3, 3], "binCount": 32},
+}
+
 PRESETS: dict[str, dict] = {
     # pyradiomics defaults (bin width 25 HU, no resampling), all classes, Original image.
     "default": {"binWidth": 25},
-    # IBSI-1 configurations (Zwanenburg et al. 2020; ibsi-doc 05_Reference_data_sets).
-    "ibsi-a": {"force2D": True, "force2Ddimension": 0, "resegmentRange": [-500, 400], "binWidth": 25},
-    "ibsi-b": {"force2D": True, "force2Ddimension": 0, "resegmentRange": [-500, 400], "binCount": 32,
-               "resampledPixelSpacing": [2, 2, 0], "interpolator": "sitkLinear"},
-    "ibsi-c": {"resampledPixelSpacing": [2, 2, 2], "interpolator": "sitkLinear",
-               "resegmentRange": [-1000, 400], "binWidth": 25},
-    "ibsi-d": {"resampledPixelSpacing": [2, 2, 2], "interpolator": "sitkLinear",
-               "resegmentMode": "sigma", "resegmentRange": [-3, 3], "binCount": 32},
-    "ibsi-e": {"resampledPixelSpacing": [2, 2, 2], "interpolator": "sitkBSpline",
-               "resegmentMode": "sigma", "resegmentRange": [-3, 3], "binCount": 32},
+    # IBSI-1 configurations A-E (Zwanenburg et al. 2020; lungai.radiomics.ibsi.configs): the IBSI
+    # pipeline of `lungai ibsi-check` (interpolation, re-segmentation, bin origin, every IBSI-1 feature).
+    **{f"ibsi-{c.lower()}": {"ibsi": c} for c in "ABCDE"},
 }
 
 
@@ -73,37 +85,73 @@ def _read_yaml(path: Path) -> dict:
     if not isinstance(data, dict):
         raise InputError(f"{path} is not a pyradiomics parameter file (no mapping at the top level)",
                          "give a YAML with keys setting, imageType, featureClass")
-    unknown = set(data) - {"setting", "imageType", "featureClass", "voxelSetting"}
+    unknown = set(data) - {"setting", "imageType", "featureClass", "voxelSetting", "lungai"}
     if unknown:
         raise InputError(f"{path} has unknown top-level keys {sorted(unknown)}",
-                         "pyradiomics parameter files only use setting, imageType, featureClass, voxelSetting")
+                         "pyradiomics parameter files only use setting, imageType, featureClass, voxelSetting "
+                         "(and lungai's own block 'lungai', e.g. lungai: {ibsi: C})")
     return data
+
+
+def ibsi_config(params: dict):
+    """The :class:`~lungai.radiomics.ibsi.IBSIConfig` a parameter set asks for (``lungai: {ibsi: A..E}``), else None."""
+    from lungai.radiomics.ibsi.configs import CONFIGS
+
+    name = (params.get("lungai") or {}).get("ibsi")
+    if name is None:
+        return None
+    cfg = CONFIGS.get(str(name).upper())
+    if cfg is None or cfg.name not in "ABCDE":
+        raise InputError(f"unknown IBSI configuration {name!r} in the parameters",
+                         "use lungai: {ibsi: A}, B, C, D or E")
+    return cfg
+
+
+def _check_ibsi(params: dict) -> None:
+    if ibsi_config(params) is None:
+        return
+    if set(params.get("imageType") or {"Original": {}}) != {"Original"}:
+        raise InputError("the IBSI-1 configurations are defined on the original image only",
+                         "leave out --image-types (or use --params default for LoG / Wavelet images)")
+    if params.get("setting"):
+        raise InputError("an IBSI configuration (lungai: {ibsi: A..E}) fixes every setting; the 'setting' block "
+                         "would be ignored", "remove the 'setting' block, or remove 'ibsi' to use pyradiomics settings")
 
 
 def load_params(name_or_path: str = "default", image_types=None, feature_classes=None,
                 log_sigma=None) -> dict:
-    """The pyradiomics parameter dict for a preset name or a YAML file.
+    """The parameter dict for a preset name or a YAML file.
 
     ``image_types`` (Original/LoG/Wavelet) and ``feature_classes`` override the preset's
-    (presets: Original only, every class).  A YAML file keeps its own blocks unless overridden.
+    (presets: Original only; ``default`` pyradiomics' seven classes, ``ibsi-*`` every class).
+    A YAML file keeps its own blocks unless overridden.
     """
     key = str(name_or_path).lower()
-    if key in PRESETS:
+    if key in PRESETS and "ibsi" in PRESETS[key]:
+        params = {"lungai": copy.deepcopy(PRESETS[key]), "imageType": _image_type_block(["Original"], log_sigma),
+                  "featureClass": _feature_class_block(FEATURE_CLASSES)}
+    elif key in PRESETS:
         params = {"setting": {**_COMMON, **copy.deepcopy(PRESETS[key])},
                   "imageType": _image_type_block(["Original"], log_sigma),
-                  "featureClass": _feature_class_block(FEATURE_CLASSES)}
+                  "featureClass": _feature_class_block(PYRADIOMICS_CLASSES)}
     else:
         path = Path(name_or_path)
         if not path.is_file():
             raise InputError(f"--params {name_or_path!r} is neither a preset nor an existing file",
                              f"use one of {', '.join(PRESETS)} or the path of a pyradiomics YAML file")
         params = _read_yaml(path)
-        params.setdefault("setting", {})
         params.setdefault("imageType", {"Original": {}})
-        params.setdefault("featureClass", _feature_class_block(FEATURE_CLASSES))
-        params["setting"].setdefault("label", 1)
+        if (params.get("lungai") or {}).get("ibsi") is not None:
+            params.setdefault("featureClass", _feature_class_block(FEATURE_CLASSES))
+        else:
+            params.setdefault("setting", {})
+            params.setdefault("featureClass", _feature_class_block(PYRADIOMICS_CLASSES))
+            params["setting"].setdefault("label", 1)
+        for name in params["featureClass"] or {}:
+            _feature_class_block([name])
     if image_types:
         params["imageType"] = _image_type_block(image_types, log_sigma)
     if feature_classes:
         params["featureClass"] = _feature_class_block(feature_classes)
+    _check_ibsi(params)
     return params

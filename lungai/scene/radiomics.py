@@ -78,10 +78,10 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
     result = extract(image, masks, p, case=volume_node.GetName(), progress=progress)
     errors = dict(zip(result.errors.segment, result.errors.error))
     long = result.features
-    table = long.assign(feature=long.image_type + "_" + long.feature_class + "_" + long.feature).pivot(
-        index=["feature", "image_type", "feature_class"], columns="segment", values="value")
+    table = long.assign(name=long.feature, feature=long.image_type + "_" + long.feature_class + "_" + long.feature
+                        ).pivot(index=["feature", "image_type", "feature_class", "name"], columns="segment",
+                                values="value")
     table = table.reindex(columns=list(masks)).reset_index()
-    table.insert(3, "name", table["feature"].str.rsplit("_", n=1).str[-1])
     table.columns.name = None
     if dose_node is not None:
         dose = dose_on_grid(mrml.image_from_volume_node(dose_node), image)

@@ -25,22 +25,27 @@ def within(value: float, reference: float, tolerance: float) -> bool:
 @dataclass
 class Report:
     config: str
-    table: pd.DataFrame   # tag, pyradiomics_feature, value, reference, tolerance, status, note
+    table: pd.DataFrame   # tag, source, pyradiomics_feature, value, reference, tolerance, status, note
 
     @property
-    def mapped(self) -> int:
-        return int((self.table.status != "not mapped").sum())
+    def computed(self) -> int:
+        return int((self.table.status != "not computed").sum())
 
     @property
     def matched(self) -> int:
         return int((self.table.status == "within tolerance").sum())
 
+    @property
+    def total(self) -> int:
+        return len(self.table)
+
     def summary(self) -> str:
-        n_ref = len(self.table)
-        text = (f"IBSI-1 configuration {self.config}: {self.matched} of {self.mapped} mapped features within "
-                f"tolerance ({n_ref - self.mapped} of {n_ref} reference features not mapped to pyradiomics)")
-        bad = self.table[self.table.status == "outside tolerance"]
-        for r in bad.head(10).itertuples(index=False):
-            text += (f"\n  outside: {r.tag} ({r.pyradiomics_feature}) = {r.value:.4g}, "
-                     f"reference {r.reference:.4g} +- {r.tolerance:g}")
+        n_py = int((self.table.source == "pyradiomics").sum())
+        text = (f"IBSI-1 configuration {self.config}: {self.matched} of {self.total} reference features within "
+                f"tolerance ({100.0 * self.matched / max(self.total, 1):.1f} %; {n_py} from pyradiomics, "
+                f"{self.computed - n_py} from lungai, {self.total - self.computed} not computed)")
+        bad = self.table[self.table.status != "within tolerance"]
+        for r in bad.head(20).itertuples(index=False):
+            text += (f"\n  {r.status}: {r.tag} = {r.value:.4g}, reference {r.reference:.4g} +- {r.tolerance:g}"
+                     f" ({r.source or r.note})")
         return text

@@ -2,10 +2,11 @@
 
 Columns: ``ibsi_tag``, ``pyradiomics_feature`` (``<class>_<Feature>``, empty when pyradiomics has no
 such feature), ``offset`` (added to the pyradiomics value: -3 for kurtosis, -1 for asphericity)
-and ``notes``.  A tag's suffix says how texture matrices are aggregated: ``_3D_avg`` /
-``_2_5D_avg`` (per direction, averaged: pyradiomics default), ``_3D_comb`` / ``_2_5D_comb``
-(merged: ``weightingNorm='no_weighting'``), ``_3D`` / ``_2_5D`` (no directions).  ``_2D`` tags
-(per-slice averaging) cannot be produced by pyradiomics.
+and ``notes``.  The 487 rows are every IBSI-1 feature tag.  A tag's suffix says how texture
+matrices are aggregated: ``_3D_avg`` / ``_2_5D_avg`` (per direction, averaged: pyradiomics
+default), ``_3D_comb`` / ``_2_5D_comb`` (merged: ``weightingNorm='no_weighting'``), ``_3D`` /
+``_2_5D`` (no directions; ``2_5D`` = pyradiomics ``force2D``).  ``_2D`` tags (per-slice averaging)
+are not in pyradiomics: :mod:`lungai.radiomics.features.texture` computes them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 MAPPING_CSV = Path(__file__).with_name("mapping.csv")
+# IBSI-1 tags without a reference value (MIRP marks them not IBSI-compliant); not computed.
+NO_REFERENCE = ("morph_vol_dens_ombb", "morph_area_dens_ombb", "morph_vol_dens_mvee", "morph_area_dens_mvee")
 
 
 @dataclass(frozen=True)
@@ -24,13 +27,19 @@ class TagTarget:
     """Where the value for an IBSI tag comes from in the pyradiomics runs of a configuration."""
 
     feature: str          # "glcm_JointAverage"
-    run: str              # "avg", "comb" or "shape"
+    run: str              # "shape", "first" (firstorder), "3D_avg", "3D_comb", "2_5D_avg" or "2_5D_comb"
     offset: float
 
 
 @lru_cache(maxsize=1)
 def load_mapping() -> pd.DataFrame:
+    """The shipped mapping (cached: do not modify the returned frame)."""
     return pd.read_csv(MAPPING_CSV, keep_default_na=False, dtype={"offset": float})
+
+
+@lru_cache(maxsize=1)
+def _indexed() -> pd.DataFrame:
+    return load_mapping().set_index("ibsi_tag")
 
 
 def dimension(tag: str) -> str | None:
@@ -41,9 +50,15 @@ def dimension(tag: str) -> str | None:
     return None
 
 
-def target(tag: str, force2d: bool) -> tuple[TagTarget | None, str]:
-    """(target, reason): target None when the tag cannot be mapped for this configuration."""
-    m = load_mapping().set_index("ibsi_tag")
+def tags_for(dims) -> list[str]:
+    """Every IBSI-1 feature tag of a configuration with texture dimensions ``dims``."""
+    return [t for t in load_mapping().ibsi_tag if t not in NO_REFERENCE and dimension(t) in (None, *dims)]
+
+
+@lru_cache(maxsize=None)
+def target(tag: str) -> tuple[TagTarget | None, str]:
+    """(target, reason): target None when pyradiomics does not compute the tag."""
+    m = _indexed()
     if tag not in m.index:
         return None, "diagnostic or unknown tag"
     row = m.loc[tag]
@@ -52,8 +67,11 @@ def target(tag: str, force2d: bool) -> tuple[TagTarget | None, str]:
     dim = dimension(tag)
     if dim == "2D":
         return None, "2D (per-slice averaged) aggregation: pyradiomics has no per-slice feature averaging"
-    if dim is not None and (dim == "2_5D") != force2d:
-        return None, f"{dim} tag not computed in a {'2D' if force2d else '3D'} configuration"
     feature = row["pyradiomics_feature"]
-    run = "shape" if feature.startswith("shape_") else "comb" if tag.endswith("_comb") else "avg"
+    if feature.startswith("shape_"):
+        run = "shape"
+    elif feature.startswith("firstorder_"):
+        run = "first"
+    else:
+        run = f"{dim}_{'comb' if tag.endswith('_comb') else 'avg'}"
     return TagTarget(feature, run, float(row["offset"])), ""

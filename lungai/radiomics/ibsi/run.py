@@ -1,23 +1,41 @@
-"""Run one IBSI-1 configuration with pyradiomics and compare it with the reference values."""
+"""The IBSI-1 pipeline: IBSI image processing, then every IBSI-1 feature, compared with the reference.
+
+:func:`compute_ibsi` is the one code path behind ``lungai ibsi-check`` and the ``ibsi-a`` ..
+``ibsi-e`` presets of ``lungai radiomics`` / ``radiomics-batch`` / the Slicer panel / the demo:
+
+1. interpolation to the configuration's grid (around the ROI) and re-segmentation (:mod:`.preprocess`);
+2. pyradiomics for every tag it computes correctly (mapping.csv), with the IBSI bin origin
+   (:mod:`.binning`): its shape class on the morphological mask, its first-order and texture
+   classes on the intensity mask,
+   once per aggregation (``force2D`` for 2.5D, ``weightingNorm='no_weighting'`` for ``_comb``);
+3. :mod:`lungai.radiomics.features` for every other tag (2D per-slice texture, GLDZM, intensity
+   histogram, IVH, local intensity peaks, the morphological extras, ``stat_medad/cov/qcod``,
+   ``ngl_dc_energy``).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 
+import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
 from lungai.errors import InputError
 from lungai.io import assert_same_geometry, read_image, read_mask
+from lungai.radiomics.features import CLASS_FAMILY, compute_extras, family, prepare, pyradiomics_shape
 from lungai.radiomics.ibsi.binning import fixed_bin_origin
 from lungai.radiomics.ibsi.compare import Report, within
 from lungai.radiomics.ibsi.configs import CONFIGS, IBSIConfig
-from lungai.radiomics.ibsi.mapping import target
-from lungai.radiomics.ibsi.preprocess import interpolate, resegment
+from lungai.radiomics.ibsi.mapping import dimension, tags_for, target
+from lungai.radiomics.ibsi.preprocess import interpolate_roi, resegment
 from lungai.radiomics.ibsi.reference import read_reference
 
-TEXTURE = ("firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
+TEXTURE = ("glcm", "glrlm", "glszm", "gldm", "ngtdm")
+# pyradiomics' PCA axis lengths use the population covariance (divide by N); IBSI uses the sample
+# covariance (N - 1): the lengths differ by sqrt(N / (N - 1)) (0.7 % on the 74-voxel digital phantom).
+PCA_AXES = ("shape_MajorAxisLength", "shape_MinorAxisLength", "shape_LeastAxisLength")
 
 
 def _all_features(classes) -> dict:
@@ -31,9 +49,14 @@ def _all_features(classes) -> dict:
 def _execute(image, mask, classes, settings) -> dict[str, float]:
     from radiomics import featureextractor
 
+    if not classes:
+        return {}
     logging.getLogger("radiomics").setLevel(logging.ERROR)
-    ex = featureextractor.RadiomicsFeatureExtractor({"setting": settings, "imageType": {"Original": {}},
-                                                    "featureClass": _all_features(classes)})
+    # Settings as keyword arguments: the same extractor as from a parameter dict, without pykwalify's
+    # schema validation (0.5 s per extractor, more than most feature classes take on a tumour).
+    ex = featureextractor.RadiomicsFeatureExtractor(**settings)
+    ex.disableAllFeatures()
+    ex.enableFeaturesByName(**_all_features(classes))
     res = ex.execute(image, mask, label=1)
     return {k[len("original_"):]: float(v) for k, v in res.items() if k.startswith("original_")}
 
@@ -43,60 +66,146 @@ def _base_settings(cfg: IBSIConfig) -> dict:
          "additionalInfo": False, "resegmentShape": False, "minimumROIDimensions": 1}
     if cfg.force2d:
         s.update(force2D=True, force2Ddimension=0)
-    s.update({"binWidth": cfg.bins} if cfg.discretisation == "fbs" else {"binCount": int(cfg.bins)})
+    s.update({"binCount": int(cfg.bins)} if cfg.discretisation == "fbn" else {"binWidth": cfg.bins})
     return s
 
 
-def compute_ibsi(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig) -> dict[str, dict[str, float]]:
-    """pyradiomics values per run ('avg', 'comb', 'shape') with IBSI-style preprocessing."""
-    img, morph = interpolate(image, mask, cfg)
-    intensity = resegment(img, morph, cfg)
+def _bin_origin(cfg: IBSIConfig) -> float | None:
+    if cfg.discretisation == "none":
+        return 0.5      # width 1 from 0.5: bin = the integer grey level itself
+    if cfg.discretisation == "fbs" and cfg.resegment_range:
+        return float(cfg.resegment_range[0])
+    return None
+
+
+def select_tags(cfg: IBSIConfig, classes=None) -> list[str]:
+    """The configuration's IBSI tags, restricted to the feature ``classes`` (names of CLASS_FAMILY)."""
+    tags = tags_for(cfg.dims)
+    if classes is None:
+        return tags
+    unknown = [c for c in classes if c not in CLASS_FAMILY]
+    if unknown:
+        raise InputError(f"unknown feature class(es) {unknown}", f"choose from {', '.join(CLASS_FAMILY)}")
+    fams = {CLASS_FAMILY[c] for c in classes}
+    return [t for t in tags if family(t) in fams]
+
+
+def pyradiomics_values(img: sitk.Image, morph: sitk.Image, intensity: sitk.Image, cfg: IBSIConfig,
+                       tags) -> dict[str, dict[str, float]]:
+    """pyradiomics values per run ('shape', 'first', '3D_avg', '2_5D_comb' ...) needed for ``tags``."""
+    runs: dict[str, set] = {}
+    for tag in tags:
+        tgt, _ = target(tag)
+        if tgt is not None:
+            runs.setdefault(tgt.run, set()).add(tgt.feature.split("_", 1)[0])
     settings = _base_settings(cfg)
-    origin = cfg.resegment_range[0] if cfg.discretisation == "fbs" and cfg.resegment_range else None
+    origin = _bin_origin(cfg)
+    out: dict[str, dict[str, float]] = {"shape": pyradiomics_shape(img, morph, settings) if "shape" in runs
+                                        else {}}
+    texture_dims = sorted({run.rsplit("_", 1)[0] for run in runs if run.endswith(("_avg", "_comb"))})
+    if "first" in runs and not texture_dims:
+        texture_dims = ["2_5D" if cfg.force2d else "3D"]
     with fixed_bin_origin(origin) if origin is not None else contextlib.nullcontext():
-        avg = _execute(img, intensity, TEXTURE, settings)
-        comb = _execute(img, intensity, ("glcm", "glrlm"), {**settings, "weightingNorm": "no_weighting"})
-    shape = _execute(img, morph, ("shape",), settings)
-    return {"avg": avg, "comb": comb, "shape": shape}
+        for dim in texture_dims:
+            s = {**settings, "force2D": dim == "2_5D", "force2Ddimension": 0}
+            avg = runs.get(f"{dim}_avg", set()) | ({"firstorder"} if "first" in runs else set())
+            out[f"{dim}_avg"] = _execute(img, intensity, tuple(c for c in ("firstorder",) + TEXTURE if c in avg), s)
+            out["first"] = out[f"{dim}_avg"]
+            comb = runs.get(f"{dim}_comb", set())
+            out[f"{dim}_comb"] = _execute(img, intensity, tuple(c for c in TEXTURE if c in comb),
+                                          {**s, "weightingNorm": "no_weighting"})
+    return out
 
 
-def compute_settings_only(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig) -> dict[str, dict[str, float]]:
-    """pyradiomics with its own resampling and re-segmentation (the ``ibsi-<x>`` preset)."""
-    from lungai.radiomics.params import PRESETS
+def compute_ibsi(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig, classes=None) -> dict[str, float]:
+    """``{IBSI tag: value}`` for every IBSI-1 feature of configuration ``cfg`` (or of ``classes`` only)."""
+    tags = select_tags(cfg, classes)
+    img, morph = interpolate_roi(image, mask, cfg)
+    if not sitk.GetArrayViewFromImage(morph).any():
+        raise InputError(f"the segment has no voxel left on configuration {cfg.name}'s {cfg.spacing} mm grid "
+                         "(it is smaller than about half a voxel of that grid)",
+                         "use a larger segment, or a configuration without interpolation (ibsi-a)")
+    intensity = resegment(img, morph, cfg)
+    if not sitk.GetArrayViewFromImage(intensity).any():
+        raise InputError("no voxel of the mask lies within the re-segmentation range",
+                         "check that the image is a CT in HU and the mask covers the region")
+    py = pyradiomics_values(img, morph, intensity, cfg, tags)
+    values: dict[str, float] = {}
+    n_morph = int(sitk.GetArrayViewFromImage(morph).sum())
+    for tag in tags:
+        tgt, _ = target(tag)
+        if tgt is not None and tgt.feature in py.get(tgt.run, {}):
+            values[tag] = py[tgt.run][tgt.feature] + tgt.offset
+            if tgt.feature in PCA_AXES and n_morph > 1:
+                values[tag] *= np.sqrt(n_morph / (n_morph - 1))
+    rest = [t for t in tags if t not in values]
+    if rest:
+        arr = sitk.GetArrayFromImage(img).astype(float)
+        m = sitk.GetArrayFromImage(morph) > 0
+        i = sitk.GetArrayFromImage(intensity) > 0
+        lower = _bin_origin(cfg) if cfg.discretisation != "none" else None
+        prep = prepare(arr, m, i, img.GetSpacing()[::-1], cfg.discretisation, cfg.bins, lower, cfg.ivh,
+                       cfg.resegment_range)
+        values.update(compute_extras(prep, rest, py["shape"] or None))
+    return {t: values[t] for t in tags if t in values}
 
-    settings = {**_base_settings(cfg), **PRESETS[f"ibsi-{cfg.name.lower()}"]}
+
+def compute_settings_only(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig) -> dict[str, float]:
+    """pyradiomics with its own resampling and re-segmentation (what the ``ibsi-<x>`` presets did before), for
+    comparison (``ibsi-check --settings-only``)."""
+    from lungai.radiomics.params import PYRADIOMICS_SETTINGS
+
+    settings = {**_base_settings(cfg), **PYRADIOMICS_SETTINGS[cfg.name]}
     image = sitk.Round(sitk.Cast(image, sitk.sitkFloat32))
-    avg = _execute(image, mask, TEXTURE + ("shape",), settings)
-    comb = _execute(image, mask, ("glcm", "glrlm"), {**settings, "weightingNorm": "no_weighting"})
-    return {"avg": avg, "comb": comb, "shape": avg}
+    runs = {"shape": _execute(image, mask, ("shape",), settings)}
+    dim = "2_5D" if cfg.force2d else "3D"
+    runs[f"{dim}_avg"] = runs["first"] = _execute(image, mask, ("firstorder",) + TEXTURE, settings)
+    runs[f"{dim}_comb"] = _execute(image, mask, ("glcm", "glrlm"), {**settings, "weightingNorm": "no_weighting"})
+    values = {}
+    for tag in tags_for(cfg.dims):
+        tgt, _ = target(tag)
+        if tgt is not None and tgt.feature in runs.get(tgt.run, {}):
+            values[tag] = runs[tgt.run][tgt.feature] + tgt.offset
+    return values
 
 
-def compare(values: dict, reference: pd.DataFrame, cfg: IBSIConfig) -> Report:
+def compare(values: dict[str, float], reference: pd.DataFrame, cfg: IBSIConfig) -> Report:
+    """One row per reference tag: where the value comes from, value, reference, tolerance, status."""
     rows = []
     for r in reference.itertuples(index=False):
-        tgt, reason = target(r.tag, cfg.force2d)
-        if tgt is None or tgt.feature not in values[tgt.run]:
-            rows.append((r.tag, tgt.feature if tgt else "", float("nan"), r.reference, r.tolerance, "not mapped",
+        tgt, reason = target(r.tag)
+        feature = tgt.feature if tgt is not None and dimension(r.tag) != "2D" else ""
+        if r.tag not in values:
+            rows.append((r.tag, "", feature, float("nan"), r.reference, r.tolerance, "not computed",
                          reason or "not computed"))
             continue
-        value = values[tgt.run][tgt.feature] + tgt.offset
+        value = values[r.tag]
         ok = within(value, r.reference, r.tolerance)
-        note = f"offset {tgt.offset:+g} applied" if tgt.offset else ""
-        rows.append((r.tag, tgt.feature, value, r.reference, r.tolerance,
+        note = ""
+        if feature and tgt.offset:
+            note = f"offset {tgt.offset:+g} applied"
+        elif feature in PCA_AXES:
+            note = "scaled by sqrt(N/(N-1)) (sample covariance)"
+        rows.append((r.tag, "pyradiomics" if feature else "lungai", feature, value, r.reference, r.tolerance,
                      "within tolerance" if ok else "outside tolerance", note))
-    table = pd.DataFrame(rows, columns=["tag", "pyradiomics_feature", "value", "reference", "tolerance", "status",
-                                       "note"])
+    table = pd.DataFrame(rows, columns=["tag", "source", "pyradiomics_feature", "value", "reference", "tolerance",
+                                       "status", "note"])
     return Report(cfg.name, table)
 
 
 def run_check(image_path, mask_path, reference_path, config: str, ibsi_preprocessing: bool = True) -> Report:
-    """Read the phantom and reference, compute configuration ``config`` (A-E), compare."""
+    """Read the phantom and reference, compute configuration ``config`` (A-E or digital), compare."""
     cfg = CONFIGS.get(config.upper())
     if cfg is None:
-        raise InputError(f"unknown IBSI configuration {config!r}", "choose A, B, C, D or E")
+        raise InputError(f"unknown IBSI configuration {config!r}", "choose A, B, C, D, E or digital")
     reference = read_reference(reference_path)
     image = read_image(image_path)
     mask = read_mask(mask_path)
     assert_same_geometry(image, mask, "IBSI mask")
-    compute = compute_ibsi if ibsi_preprocessing else compute_settings_only
-    return compare(compute(image, mask, cfg), reference, cfg)
+    if ibsi_preprocessing:
+        values = compute_ibsi(image, mask, cfg)
+    else:
+        if cfg.name not in "ABCDE":
+            raise InputError("--settings-only applies to configurations A-E", "leave it out for the digital phantom")
+        values = compute_settings_only(image, mask, cfg)
+    return compare(values, reference, cfg)
