@@ -111,7 +111,7 @@ def test_lungs_scene_logic(mrml_scene, small_phantom):
     volume = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT")
     seg, volumes = segment_lungs_node(mrml_scene, volume)
     assert mrml.segment_names(seg) == ["Right lung", "Left lung"]
-    assert 500 < volumes["right_lung"] < 3000 and 500 < volumes["left_lung"] < 3000
+    assert 500 < volumes["Right lung"] < 3000 and 500 < volumes["Left lung"] < 3000
     right = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Right lung", volume))
     truth = sitk.GetArrayFromImage(small_phantom.labels) == 2
     assert 2 * (right & truth).sum() / (right.sum() + truth.sum()) > 0.9

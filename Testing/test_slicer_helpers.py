@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from LungAICommon import commands, requirements, results, sampledata
+from lungai.scene import results
+from LungAICommon import commands, requirements, sampledata
 from LungAICommon.process import LungAIProcess, ProcessChain, parse_progress
 
 REPO = Path(__file__).resolve().parents[1]
@@ -250,47 +251,49 @@ def test_features_by_segment_layout():
     assert rows[1]["Tumor"] == 1.5 and np.isnan(rows[1]["Right lung"]) and rows[1]["name"] == "MeshVolume"
 
 
-def test_derived_lung_masks_match_scene_logic(small_phantom, tmp_path):
-    from lungai.scene.radiomics import _derived
-
-    from LungAICommon.nodes import derived_lung_masks
+def test_derived_lung_masks(small_phantom):
+    """One version of the derived masks (console radiomics_table and the panel both use it)."""
+    from lungai.scene.nodes import derived_lung_masks
 
     arr = sitk.GetArrayFromImage(small_phantom.labels)
-    masks, images = {}, {}
+    images = {}
     for name, m in (("Tumor", (arr == 1) | (arr == 11)), ("Right lung", arr == 2), ("Left lung", arr == 3)):
         img = sitk.GetImageFromArray(m.astype(np.uint8))
         img.CopyInformation(small_phantom.labels)
         images[name] = img
-        masks[name] = tmp_path / f"{name}.nii.gz"
-        sitk.WriteImage(img, str(masks[name]))
-    mine = derived_lung_masks(masks, tmp_path)
-    core = _derived(images, small_phantom.ct)
-    assert set(mine) == set(core) == {"Lungs", "Lungs minus tumour"}
-    for name in mine:
-        assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(mine[name]))) > 0,
-                              sitk.GetArrayFromImage(core[name]) > 0)
-    assert derived_lung_masks({"Tumor": masks["Tumor"], "Right lung": masks["Right lung"]}, tmp_path) == {}
+    out = derived_lung_masks(images)
+    assert set(out) == {"Lungs", "Lungs minus tumour"}
+    lungs = (arr == 2) | (arr == 3)
+    assert np.array_equal(sitk.GetArrayFromImage(out["Lungs"]) > 0, lungs)
+    assert np.array_equal(sitk.GetArrayFromImage(out["Lungs minus tumour"]) > 0, lungs & ~((arr == 1) | (arr == 11)))
+    assert derived_lung_masks({"Tumor": images["Tumor"], "Right lung": images["Right lung"]}) == {}
 
 
 # ---------------------------------------------------------------------------- nodes (real MRML)
 def test_segmentation_outputs_load_as_nodes(mrml_scene, small_phantom, tmp_path):
     from lungai import mrml
-    from LungAICommon.nodes import UNCERTAINTY_COLOR_NODE_ID, export_volume, load_segmentation_outputs, table_rows
+    from lungai.scene.nodes import HEAT_COLOR_NODE_ID, export_volume, import_segment_outputs, table_rows
 
     ct_node = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT")
     tumour = sitk.Cast((small_phantom.labels == 1) | (small_phantom.labels == 11), sitk.sitkUInt8)
     unc = sitk.Cast(sitk.SignedMaurerDistanceMap(tumour, useImageSpacing=True) < 3, sitk.sitkFloat32) * 0.5
-    for img, name in ((tumour, "tumor.nii.gz"), (unc, "uncertainty.nii.gz")):
+    for img, name in ((tumour, "tumor.nii.gz"), (unc, "uncertainty.nii.gz"), (unc, "probability.nii.gz")):
         sitk.WriteImage(img, str(tmp_path / name))
-    seg_node, seg_id, unc_node = load_segmentation_outputs(mrml_scene, tmp_path, ct_node)
+    (tmp_path / "result.json").write_text(json.dumps({"confidence": 0.8, "needs_review": False, "review_threshold": 0.57,
+                                                      "tumor_volume_ml": 12.0, "method": "ensemble"}))
+    out = import_segment_outputs(mrml_scene, tmp_path, ct_node)
+    seg_node, seg_id, unc_node = out["segmentation"], out["segment_id"], out["uncertainty"]
+    assert seg_node.GetName() == "CT tumour" and unc_node.GetName() == "CT tumour uncertainty"
+    assert seg_node.GetAttribute("LungAI.confidence") == "0.8"
     back = mrml.segment_to_mask(mrml_scene, seg_node, seg_id, ct_node)
     assert np.array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(tumour))
     assert seg_node.GetSegmentation().GetSegment(seg_id).GetName() == "Tumor"
     display = unc_node.GetDisplayNode()
-    assert display.GetColorNodeID() == UNCERTAINTY_COLOR_NODE_ID and display.GetApplyThreshold()
+    assert display.GetColorNodeID() == HEAT_COLOR_NODE_ID and display.GetApplyThreshold()
     assert display.GetWindow() == pytest.approx(0.5)
     # a second run adds a segment, never overwrites the first
-    seg_node2, seg_id2, _ = load_segmentation_outputs(mrml_scene, tmp_path, ct_node, seg_node=seg_node)
+    again = import_segment_outputs(mrml_scene, tmp_path, ct_node, seg_node=seg_node)
+    seg_node2, seg_id2 = again["segmentation"], again["segment_id"]
     assert seg_node2 is seg_node and seg_id2 != seg_id
     assert mrml.segment_names(seg_node) == ["Tumor", "Tumor (2)"]
     # exported CT keeps its voxels and geometry
@@ -390,16 +393,24 @@ def test_cancel_works_when_the_parent_ignores_ctrl_c(tmp_path):
 
 
 def test_automatic_mode_candidates_load_as_a_point_list(mrml_scene):
-    from LungAICommon.nodes import load_candidates
+    from lungai import mrml
+    from lungai.scene.nodes import add_tumour_outputs
+
+    ct = sitk.Image(8, 8, 4, sitk.sitkInt16)
+    ct_node = mrml.volume_node_from_image(mrml_scene, ct, "CT")
+    empty = sitk.Image(8, 8, 4, sitk.sitkUInt8)
+
+    def load_candidates(info):
+        return add_tumour_outputs(mrml_scene, ct_node, empty, sitk.Cast(empty, sitk.sitkFloat32), info)["candidates"]
 
     cands = [{"rank": 1, "centre_lps_mm": [10.0, -20.0, 30.0], "volume_ml": 2.04, "mean_probability": 0.88},
              {"rank": 2, "centre_lps_mm": [-5.5, 7.0, -12.0], "volume_ml": 0.51, "mean_probability": 0.66}]
-    node = load_candidates(mrml_scene, {"candidates": cands}, "CT")
+    node = load_candidates({"candidates": cands})
     assert node.IsA("vtkMRMLMarkupsFiducialNode") and node.GetName() == "CT tumour candidates"
     assert node.GetNumberOfControlPoints() == 2
     ras = [0.0, 0.0, 0.0]
     node.GetNthControlPointPosition(1, ras)
     assert ras == pytest.approx([5.5, -7.0, -12.0])                   # LPS -> RAS
     assert node.GetNthControlPointLabel(0) == "1: 2.0 ml, p 0.88" and node.GetNthControlPointLocked(0)
-    assert load_candidates(mrml_scene, {"candidates": cands[:1]}, "CT") is None     # one region: nothing to choose
-    assert load_candidates(mrml_scene, {}, "CT") is None                              # seed / ROI mode
+    assert load_candidates({"candidates": cands[:1]}) is None     # one region: nothing to choose
+    assert load_candidates({}) is None                              # seed / ROI mode
