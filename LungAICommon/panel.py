@@ -23,6 +23,21 @@ from lungai.scene.nodes import remove_work_folder
 SCENE_CLOSED = "cancelled because the scene was closed"
 
 
+def checkSlicerVersion(moduleParent) -> Optional[str]:
+    """On an unsupported Slicer (older than 5.10) log the problem and put it first in the module's help;
+    returns the message (None on a supported Slicer)."""
+    import slicer
+
+    from LungAICommon.requirements import slicer_version_problem
+
+    app = getattr(slicer, "app", None)
+    problem = slicer_version_problem(int(getattr(app, "majorVersion", 99)), int(getattr(app, "minorVersion", 0)))
+    if problem:
+        logging.error(problem)
+        moduleParent.helpText = f"<b>{problem}</b><br><br>" + (moduleParent.helpText or "")
+    return problem
+
+
 def input_node_events(node) -> tuple:
     """The events of ``node`` after which a panel must re-check its inputs (besides ModifiedEvent)."""
     import slicer

@@ -119,7 +119,7 @@ def slicer_version_problem(major: int, minor: int) -> Optional[str]:
     if (major, minor) >= MIN_SLICER_VERSION:
         return None
     need = ".".join(map(str, MIN_SLICER_VERSION))
-    return (f"SlicerLungAI needs 3D Slicer {need} or newer (this is {major}.{minor}): its Python packages need "
+    return (f"The LungAI extension needs 3D Slicer {need} or newer (this is {major}.{minor}): its Python packages need "
             f"Python 3.12 and its panels need Slicer {need}'s parameter-node connectors. Install Slicer {need} or newer.")
 
 

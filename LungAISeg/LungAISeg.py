@@ -23,7 +23,7 @@ from slicer.util import VTKObservationMixin
 
 from lungai.scene import nodes, results  # light: numpy / SimpleITK / MRML helpers are imported on use
 from LungAICommon import commands, sampledata
-from LungAICommon.panel import PanelJob, PanelWidgetMixin, run_job
+from LungAICommon.panel import PanelJob, PanelWidgetMixin, checkSlicerVersion, run_job
 from LungAICommon.process import LungAIProcess
 
 REQUESTER = "Lung AI Segmentation"
@@ -40,6 +40,7 @@ class LungAISeg(ScriptedLoadableModule):
 confidence score that flags cases for expert review. Long work runs in the background and can be cancelled.
 Research use only. See the <a href="https://github.com/SlicerLungAI/SlicerLungAI/blob/main/docs/slicer.md">documentation</a>."""
         self.parent.acknowledgementText = "SlicerLungAI, an open-source extension for lung-cancer research."
+        checkSlicerVersion(self.parent)
         # The extension's one Sample Data entry (the other two modules do not register it).
         slicer.app.connect("startupCompleted()", registerSampleData)
 

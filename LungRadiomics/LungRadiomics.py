@@ -23,7 +23,7 @@ from slicer.util import VTKObservationMixin
 
 from lungai.scene import nodes  # light: numpy / SimpleITK / MRML helpers are imported on use
 from LungAICommon import commands, sampledata
-from LungAICommon.panel import PanelJob, PanelWidgetMixin, run_job
+from LungAICommon.panel import PanelJob, PanelWidgetMixin, checkSlicerVersion, run_job
 from LungAICommon.process import LungAIProcess, ProcessChain
 
 REQUESTER = "Lung Radiomics"
@@ -40,6 +40,7 @@ class LungRadiomics(ScriptedLoadableModule):
 dosimetric lung features (MLD, V5, V20 ...) and cohort batches. Results are table nodes, exportable to CSV.
 Research use only. See the <a href="https://github.com/SlicerLungAI/SlicerLungAI/blob/main/docs/slicer.md">documentation</a>."""
         self.parent.acknowledgementText = "Features are computed with pyradiomics (van Griethuysen et al., Cancer Research 2017)."
+        checkSlicerVersion(self.parent)
 
 
 @parameterNodeWrapper

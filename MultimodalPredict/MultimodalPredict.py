@@ -25,7 +25,7 @@ from slicer.util import VTKObservationMixin
 
 from lungai.scene import nodes, results  # light: numpy / SimpleITK / MRML helpers are imported on use
 from LungAICommon import commands
-from LungAICommon.panel import PanelJob, PanelWidgetMixin, run_job
+from LungAICommon.panel import PanelJob, PanelWidgetMixin, checkSlicerVersion, run_job
 from LungAICommon.process import LungAIProcess
 
 REQUESTER = "Multimodal Predict"
@@ -42,6 +42,7 @@ class MultimodalPredict(ScriptedLoadableModule):
 from EHR, gene expression and CT, each with explanations (top contributions, top genes, Grad-CAM).
 Research use only. See the <a href="https://github.com/SlicerLungAI/SlicerLungAI/blob/main/docs/slicer.md">documentation</a>."""
         self.parent.acknowledgementText = "SlicerLungAI, an open-source extension for lung-cancer research."
+        checkSlicerVersion(self.parent)
 
 
 @parameterNodeWrapper

@@ -245,7 +245,17 @@ def test_extension_metadata_complete_and_consistent():
         assert url.startswith(raw), f"{url} is not a file of {owner}/{name}"
     assert (REPO / values["ICONURL"][len(raw):]).is_file(), f"{values['ICONURL']} is not in the repository"
 
-    entry = json.loads((REPO / "ExtensionsIndex" / "SlicerLungAI.json").read_text())
+    # Extensions Index checks (scripts/check_description_files.py of Slicer/ExtensionsIndex): the
+    # description file is named after the extension = the CMake project, which may not start with
+    # "Slicer"; the repository name contains "slicer"; a license file in the repository root.
+    project = re.search(r"^project\(\s*([^\s)]+)", text, re.M).group(1)
+    assert not project.lower().startswith("slicer"), f"extension name {project} starts with 'Slicer'"
+    assert [p.name for p in (REPO / "ExtensionsIndex").glob("*.json")] == [f"{project}.json"]
+    assert "slicer" in name.lower()
+    assert "Apache License" in (REPO / "LICENSE").read_text()
+    assert "5.10 or newer" in values["DESCRIPTION"]
+    assert re.search(r'LUNGAI_MINIMUM_SLICER_VERSION "5\.10"', text) and "FATAL_ERROR" in text
+    entry = json.loads((REPO / "ExtensionsIndex" / f"{project}.json").read_text())
     for key in ("$schema", "category", "scm_url", "scm_revision", "build_dependencies", "tier"):
         assert key in entry, f"Extensions-Index entry lacks {key}"
     # the catalog-entry schema (v1.0.1) has additionalProperties: false
