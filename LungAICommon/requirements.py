@@ -134,5 +134,17 @@ def protected_constraints() -> list[str]:
     return lines
 
 
+# pyradiomics comes with the SlicerRadiomics extension (EXTENSION_DEPENDS), built for Slicer's Python;
+# pyradiomics-bhklab is a source-only distribution on PyPI, so it is not part of the binary resolve.
+PROVIDED_BY_EXTENSIONS = {"pyradiomics-bhklab": "SlicerRadiomics"}
+
+
+def slicer_requirement_specs(slicer: str) -> list[str]:
+    """What must resolve inside Slicer ``slicer`` ("5.10", "5.12"): every pinned package (torch too: the
+    PyTorch extension installs it, at least the tested version) plus Slicer's own numpy, exactly."""
+    specs = [r.spec for key, r in PINNED.items() if key not in PROVIDED_BY_EXTENSIONS]
+    return specs + [f"numpy=={SUPPORTED_SLICERS[slicer]['numpy']}"]
+
+
 def describe(reqs: list[Requirement]) -> str:
     return ", ".join(r.spec for r in reqs)
