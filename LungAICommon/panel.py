@@ -161,6 +161,9 @@ def finish_job(job: PanelJob, onFinished: Callable[[PanelJob], object], showErro
 class PanelWidgetMixin:
     """Widget behaviour the three panels share (Slicer only: uses ``slicer.util`` in its methods).
 
+    List it *first* among the widget's base classes: ScriptedLoadableModuleWidget defines ``cleanup``
+    (and may define more), which would otherwise hide the versions here.
+
     The widget class sets ``REQUESTER``, ``self.logic``, ``self.ui``, ``self.runner`` (a
     :class:`LungAICommon.qtjob.QtJobRunner`), calls :meth:`initPanel` in ``__init__`` and defines
     ``updateButtons()`` and ``observedInputs(p)`` (the input nodes whose changes can enable or disable

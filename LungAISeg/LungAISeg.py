@@ -70,7 +70,7 @@ class LungAISegParameterNode:
     epochs: Annotated[int, WithinRange(1, 2000)] = 20
 
 
-class LungAISegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelWidgetMixin):
+class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
     REQUESTER = REQUESTER
 
     def __init__(self, parent=None):

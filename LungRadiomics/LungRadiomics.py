@@ -74,7 +74,7 @@ class LungRadiomicsParameterNode:
     batchWide: bool = False
 
 
-class LungRadiomicsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelWidgetMixin):
+class LungRadiomicsWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
     REQUESTER = REQUESTER
     EXTRA_LOCKED = ("segmentsListWidget",)
 

@@ -70,7 +70,7 @@ def _number(text):
         return text
 
 
-class MultimodalPredictWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelWidgetMixin):
+class MultimodalPredictWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
     REQUESTER = REQUESTER
     EXTRA_LOCKED = ("clinicalTableWidget",)
 

@@ -149,6 +149,11 @@ def test_module_files_import_with_real_scripted_loadable_module(env):
         assert issubclass(getattr(m, f"{name}Logic"), slm.ScriptedLoadableModuleLogic)
         assert issubclass(getattr(m, f"{name}Widget"), slm.ScriptedLoadableModuleWidget)
         assert issubclass(getattr(m, f"{name}Test"), slm.ScriptedLoadableModuleTest)
+        widget = getattr(m, f"{name}Widget")
+        from LungAICommon.panel import PanelWidgetMixin
+
+        for method in ("cleanup", "exit", "setParameterNode", "onSceneStartClose"):   # not hidden by Slicer's base
+            assert getattr(widget, method) is getattr(PanelWidgetMixin, method), (name, method)
         parent = module_parent(name)
         getattr(m, name)(parent)
         assert parent.title and parent.categories == ["Lung AI"]
@@ -372,3 +377,13 @@ def test_slicer_packaging_is_imported_when_this_slicer_has_it(env):
         assert {"constraints", "requester"} <= set(params)
     params = inspect.signature(env.slicer.util.pip_install).parameters
     assert "requirements" in params          # accepts a list of arguments on both releases
+
+
+def test_module_unload_cancels_a_running_job(env, ct_node, small_phantom):
+    m, w = _widget("LungAISeg", env)
+    w.setParameterNode(w.logic.getParameterNode())
+    job = _lungs_job(w, env, ct_node, small_phantom)
+    w.cleanup()                               # Slicer calls it when the module is unloaded / Slicer exits
+    assert w.runner.cancelled and w.inputObserver.nodes == []
+    w.runner.end()
+    assert not job.workDir
