@@ -113,10 +113,6 @@ class PanelJob:
         remove_work_folder(self.workDir)
         self.workDir = None
 
-    # so that `job.outputs` style code and older scripts that unpack (process, outputs) keep working
-    def __iter__(self):
-        return iter((self.process, self.outputs))
-
 
 def run_job(start_job, parameters, timeout: Optional[float] = 1800) -> PanelJob:
     """Start a panel job (``start_job(parameters) -> PanelJob``), wait for it and return it (its outputs
