@@ -293,3 +293,18 @@ def test_lungai_seg_tumour_end_to_end(load_module, mrml_scene, phantom_nodes, un
     assert unc.shape == sitk.GetArrayFromImage(mrml.image_from_volume_node(phantom_nodes[0])).shape
     headline, details, review = results.describe_segment_result(summary)
     assert review == bool(summary["needs_review"]) and "MC dropout, 2 passes" in details
+    # one path: the console API (in-process) gives the same nodes as the panel (child process)
+    from lungai.scene.segment import segment_tumour_node
+
+    panel_unc = p.uncertaintyVolume
+    console = segment_tumour_node(mrml_scene, phantom_nodes[0], point_node=p.seedPoints, model_dir=untrained_seg_model,
+                                  method="mc-dropout", mc_passes=2)
+    assert panel_unc.GetName() == "phantom CT tumour uncertainty"
+    assert console["uncertainty"].GetName().startswith("phantom CT tumour uncertainty")
+    assert console["segmentation"].GetName() == "phantom CT tumour"
+    assert (console["uncertainty"].GetDisplayNode().GetColorNodeID() == panel_unc.GetDisplayNode().GetColorNodeID()
+            == "vtkMRMLPETProceduralColorNodePET-Heat")
+    a = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, console["segmentation"], console["segment_id"], phantom_nodes[0]))
+    b = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, p.outputSegmentation, "Tumor (2)", phantom_nodes[0]))
+    assert np.array_equal(a, b)
+    assert mrml_scene.GetFirstNodeByName("phantom CT tumour confidence") is not None
