@@ -77,6 +77,40 @@ def parameterNodeWrapper(cls):
     return Wrapper
 
 
+def headless_scene():
+    """A real MRML scene with what the Slicer application normally sets up (Colors, Segmentations and
+    Volumes logics, ``slicer.mrmlScene``, ``slicer.modules``); returns (scene, previous values) - give the
+    latter to :func:`restore_headless_scene`."""
+    import slicer
+
+    scene = slicer.vtkMRMLScene()
+    previous = (getattr(slicer, "mrmlScene", None), getattr(slicer, "modules", None))
+    slicer.mrmlScene = scene
+    app_logic = slicer.vtkSlicerApplicationLogic()
+    app_logic.SetMRMLScene(scene)
+    colors = app_logic.GetColorLogic()
+    colors.SetMRMLScene(scene)
+    colors.AddDefaultColorNodes()
+    app_logic.SetModuleLogic("Colors", colors)
+    seg_logic = slicer.vtkSlicerSegmentationsModuleLogic()
+    seg_logic.SetMRMLScene(scene)
+    seg_logic.SetMRMLApplicationLogic(app_logic)
+    vol_logic = slicer.vtkSlicerVolumesLogic()
+    vol_logic.SetMRMLScene(scene)
+    vol_logic.SetMRMLApplicationLogic(app_logic)
+    slicer.modules = types.SimpleNamespace(
+        segmentations=types.SimpleNamespace(logic=lambda: seg_logic),
+        volumes=types.SimpleNamespace(logic=lambda: vol_logic))
+    return scene, previous
+
+
+def restore_headless_scene(scene, previous) -> None:
+    import slicer
+
+    scene.Clear(1)
+    slicer.mrmlScene, slicer.modules = previous
+
+
 def _install_stubs(scene, temporary_path: Path):
     import slicer
     import slicer.util

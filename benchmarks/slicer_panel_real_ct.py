@@ -18,7 +18,6 @@ import math
 import sys
 import tempfile
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -29,30 +28,13 @@ REAL = REPO.parent / "shared" / "data" / "pyradiomics_lung"
 sys.path.insert(0, str(REPO / "Testing"))
 
 
-def scene_like_slicer():
-    import slicer
-
-    scene = slicer.vtkMRMLScene()
-    slicer.mrmlScene = scene
-    app_logic = slicer.vtkSlicerApplicationLogic()
-    app_logic.SetMRMLScene(scene)
-    colors = app_logic.GetColorLogic()
-    colors.SetMRMLScene(scene)
-    colors.AddDefaultColorNodes()
-    app_logic.SetModuleLogic("Colors", colors)
-    seg_logic = slicer.vtkSlicerSegmentationsModuleLogic()
-    seg_logic.SetMRMLScene(scene)
-    slicer.modules = types.SimpleNamespace(segmentations=types.SimpleNamespace(logic=lambda: seg_logic))
-    return scene
-
-
 def run_case(name, transformed, tmp):
     import vtk
     from lungai import mrml
     from lungai.seg.evaluate import dice
-    from slicer_module_helpers import import_module_logic, restore
+    from slicer_module_helpers import headless_scene, import_module_logic, restore
 
-    scene = scene_like_slicer()
+    scene, _ = headless_scene()
     module, handle = import_module_logic("LungAISeg", scene, tmp)
     try:
         ct = sitk.ReadImage(str(REAL / f"{name}_image.nrrd"))
