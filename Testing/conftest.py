@@ -33,9 +33,9 @@ def mrml_scene():
     pytest.importorskip("slicer")
     from slicer_module_helpers import headless_scene, restore_headless_scene
 
-    scene, previous = headless_scene()
+    scene, token = headless_scene()
     yield scene
-    restore_headless_scene(scene, previous)
+    restore_headless_scene(scene, token)
 
 
 @pytest.fixture(scope="session")

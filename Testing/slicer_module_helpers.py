@@ -79,8 +79,9 @@ def parameterNodeWrapper(cls):
 
 def headless_scene():
     """A real MRML scene with what the Slicer application normally sets up (Colors, Segmentations and
-    Volumes logics, ``slicer.mrmlScene``, ``slicer.modules``); returns (scene, previous values) - give the
-    latter to :func:`restore_headless_scene`."""
+    Volumes logics, ``slicer.mrmlScene``, ``slicer.modules``); returns (scene, token) - keep the token
+    while the scene is used (it holds the logics: MRML logics keep only raw pointers to the application
+    logic) and give it to :func:`restore_headless_scene`."""
     import slicer
 
     scene = slicer.vtkMRMLScene()
@@ -101,14 +102,14 @@ def headless_scene():
     slicer.modules = types.SimpleNamespace(
         segmentations=types.SimpleNamespace(logic=lambda: seg_logic),
         volumes=types.SimpleNamespace(logic=lambda: vol_logic))
-    return scene, previous
+    return scene, (previous, (app_logic, colors, seg_logic, vol_logic))
 
 
-def restore_headless_scene(scene, previous) -> None:
+def restore_headless_scene(scene, token) -> None:
     import slicer
 
     scene.Clear(1)
-    slicer.mrmlScene, slicer.modules = previous
+    slicer.mrmlScene, slicer.modules = token[0]
 
 
 def _install_stubs(scene, temporary_path: Path):

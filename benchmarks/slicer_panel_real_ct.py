@@ -34,7 +34,7 @@ def run_case(name, transformed, tmp):
     from lungai.seg.evaluate import dice
     from slicer_module_helpers import headless_scene, import_module_logic, restore
 
-    scene, _ = headless_scene()
+    scene, keep = headless_scene()  # noqa: F841 - keeps the MRML logics alive while the scene is used
     module, handle = import_module_logic("LungAISeg", scene, tmp)
     try:
         ct = sitk.ReadImage(str(REAL / f"{name}_image.nrrd"))
