@@ -23,16 +23,35 @@ from slicer_real import MODULES, REPO, SLICER_PYTHON, TAGS, fake_ui, import_modu
 pytestmark = pytest.mark.shared_data
 
 
+_IMPORTED: dict = {}
+
+
 @pytest.fixture(params=TAGS)
 def env(request, mrml_scene, tmp_path):
+    """Slicer's Python of one release.  Python's cyclic garbage collector is paused inside: collecting
+    wrapper objects of VTK nodes while MRML runs Python observers (EndModify -> ModifiedEvent) crashed
+    the interpreter in long runs; everything is collected after the test instead."""
+    import gc
+
     if not (SLICER_PYTHON / request.param).is_dir():
         pytest.skip(f"needs {SLICER_PYTHON / request.param}")
-    with real_slicer(request.param, mrml_scene, tmp_path) as slicer:
-        yield types.SimpleNamespace(tag=request.param, slicer=slicer, scene=mrml_scene, tmp=tmp_path)
+    gc.collect()
+    gc.disable()
+    try:
+        with real_slicer(request.param, mrml_scene, tmp_path) as slicer:
+            _IMPORTED.clear()
+            yield types.SimpleNamespace(tag=request.param, slicer=slicer, scene=mrml_scene, tmp=tmp_path)
+            _IMPORTED.clear()
+    finally:
+        gc.enable()
+        gc.collect()
 
 
 def _module(name):
-    return import_module_file(name)
+    """The module file, imported once per test with this release's Slicer Python."""
+    if name not in _IMPORTED:
+        _IMPORTED[name] = import_module_file(name)
+    return _IMPORTED[name]
 
 
 def _parameter_class(m, name):
