@@ -1,18 +1,35 @@
 """Install a feature's missing Python packages on first use, after asking the user (Slicer only).
 
-Called from the panels' Apply handlers - never at import.  Uses ``slicer.packaging.pip_ensure``
-(Slicer >= 5.10 preview: check, confirm, install with progress) when it exists, else a
-confirmation dialog and ``slicer.util.pip_install``.  ``torch`` goes through the PyTorch
-extension's installer.  Slicer's own numpy/SimpleITK are pinned by a constraints file.
+Called from the panels' Apply handlers - never at import.  As the anchor extensions do
+(SlicerMONAIAuto3DSeg, SlicerTotalSegmentator):
+
+- **torch only through the PyTorch extension** (``PyTorchUtils``, an EXTENSION_DEPENDS): it picks the
+  CPU / CUDA build for the machine.  When the extension is missing, or the user declines, or the
+  installed torch is older than the tested version, a message says what to do - torch is never
+  pip-installed from PyPI (a multi-GB CUDA build, possibly the wrong one).
+- the other packages through ``slicer.packaging.pip_ensure`` (Slicer >= 5.12: check, confirm,
+  progress, restart offer) when that module can be imported, else a confirmation dialog and
+  ``slicer.util.pip_install`` with a list of arguments (paths with spaces stay one argument).
+- a constraints file pins what is already there and must never be replaced: Slicer's numpy and
+  SimpleITK, and the PyTorch extension's torch (:func:`LungAICommon.requirements.protected_constraints`).
 """
 
 from __future__ import annotations
 
-import inspect
+import importlib
 import os
 import tempfile
 
 from LungAICommon import requirements
+
+PYTORCH_EXTENSION_MISSING = ("{requester} needs PyTorch, which comes with the 'PyTorch' extension. Install it from "
+                             "the Extensions Manager (View -> Extensions Manager -> PyTorch), restart Slicer and try "
+                             "again.")
+TORCH_DECLINED = ("{requester} needs PyTorch, which was not installed. Install it from the 'PyTorch Utils' module "
+                  "(category Utilities) and try again.")
+TORCH_TOO_OLD = ("{requester} was tested with PyTorch {minimum} or newer; PyTorch {found} is installed. Open the "
+                 "'PyTorch Utils' module, uninstall PyTorch, restart Slicer and install it again (version {minimum} "
+                 "or newer).")
 
 
 def _constraints_file() -> str:
@@ -22,18 +39,38 @@ def _constraints_file() -> str:
     return path
 
 
-def _install_torch(requester: str) -> bool:
+def _packaging_module():
+    """``slicer.packaging`` (Slicer >= 5.12) - a submodule, so it must be imported, not looked up."""
+    try:
+        return importlib.import_module("slicer.packaging")
+    except ImportError:
+        return None
+
+
+def ensure_torch(requester: str) -> bool:
+    """True when torch (at least the tested version) is importable, installing it through the PyTorch extension."""
     import slicer
 
     try:
         import PyTorchUtils  # the PyTorch extension (EXTENSION_DEPENDS)
     except ImportError:
+        slicer.util.errorDisplay(PYTORCH_EXTENSION_MISSING.format(requester=requester))
         return False
-    torch = PyTorchUtils.PyTorchUtilsLogic().installTorch(
-        askConfirmation=True, torchVersionRequirement=f">={requirements.PINNED['torch'].version.rsplit('.', 1)[0]}")
-    if torch is None:
-        slicer.util.warningDisplay(f"{requester} needs PyTorch, which was not installed.")
-    return torch is not None
+    logic = PyTorchUtils.PyTorchUtilsLogic()
+    if not requirements.is_present(requirements.PINNED["torch"]):
+        if logic.installTorch(askConfirmation=True, torchVersionRequirement=f">={requirements.MIN_TORCH}") is None:
+            slicer.util.errorDisplay(TORCH_DECLINED.format(requester=requester))
+            return False
+    found = requirements.installed_version("torch")
+    if found is None or not requirements.version_at_least(found, requirements.MIN_TORCH):
+        slicer.util.errorDisplay(TORCH_TOO_OLD.format(requester=requester, minimum=requirements.MIN_TORCH, found=found))
+        return False
+    return True
+
+
+def pip_install_arguments(specs: list[str], constraints: str) -> list[str]:
+    """The argument list for ``slicer.util.pip_install`` (each item quoted by Slicer: Windows paths are safe)."""
+    return [*specs, "-c", constraints]
 
 
 def ensure(feature: str, requester: str) -> bool:
@@ -43,31 +80,32 @@ def ensure(feature: str, requester: str) -> bool:
     needed = requirements.missing(feature)
     if not needed:
         return True
-    if any(r.dist == "torch" for r in needed) and _install_torch(requester):
+    if any(r.dist == "torch" for r in needed):
+        if not ensure_torch(requester):
+            return False
         needed = requirements.missing(feature)
     if not needed:
         return True
-    specs = [r.spec for r in needed]
+    specs = [r.spec for r in needed if r.dist != "torch"]
     constraints = _constraints_file()
     try:
-        packaging = getattr(slicer, "packaging", None)
+        packaging = _packaging_module()
         if packaging is not None and hasattr(packaging, "pip_ensure"):
-            kwargs = {"requester": requester}
-            if "constraints" in inspect.signature(packaging.pip_ensure).parameters:
-                kwargs["constraints"] = constraints
-            packaging.pip_ensure(specs, **kwargs)
+            try:
+                packaging.pip_ensure(specs, constraints=constraints, requester=requester)
+            except RuntimeError:          # the user declined
+                return False
         else:
             text = (f"{requester} needs these Python packages, which are not installed yet:\n\n"
                     f"{requirements.describe(needed)}\n\nInstall them now? This can take several minutes. "
-                    "Slicer's own numpy and SimpleITK are kept.")
+                    "Slicer's own numpy and SimpleITK (and the PyTorch extension's torch) are kept.")
             if not slicer.util.confirmOkCancelDisplay(text, windowTitle="Install Python packages"):
                 return False
-            slicer.util.pip_install(" ".join(specs) + f" -c {constraints}")
+            slicer.util.pip_install(pip_install_arguments(specs, constraints))
     finally:
         os.unlink(constraints)
     still = requirements.missing(feature)
     if still:
         slicer.util.errorDisplay(f"{requester}: these packages are still missing: {requirements.describe(still)}. "
-                                 "Install them from the Python console with slicer.util.pip_install(...).")
+                                 "Install them from the Python console with slicer.util.pip_install([...]).")
     return not still
-

@@ -10,6 +10,7 @@ Pure Python (no Qt): unit-tested with a real ``python -m lungai`` child.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import signal
@@ -57,6 +58,60 @@ def _base_environment() -> dict:
         except Exception:  # noqa: BLE001 - fall back to the current environment
             pass
     return dict(os.environ)
+
+
+# Windows process-creation flags (values from the Windows API, so that the choice can be tested on Linux,
+# where the subprocess module does not define them).
+CREATE_NEW_PROCESS_GROUP = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x00000200)
+CREATE_NO_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0x08000000)
+
+
+def popen_options(os_name: str = os.name) -> dict:
+    """``subprocess.Popen`` options for a child that shows no console window and can be stopped with
+    everything it started (``PythonSlicer`` is a launcher that starts the real Python as its child).
+
+    Windows: no console window (CREATE_NO_WINDOW) and its own process group.  Elsewhere: its own
+    session, so one signal to the group reaches the launcher, the Python child and its workers.
+    """
+    if os_name == "nt":
+        return {"creationflags": CREATE_NO_WINDOW | CREATE_NEW_PROCESS_GROUP}
+    return {"start_new_session": True}
+
+
+def kill_tree(pid: int, os_name: str = os.name, run=subprocess.run) -> None:
+    """Stop ``pid`` and every process it started.
+
+    Windows: ``taskkill /F /T`` (the tree, by parent process id; ``Popen.kill`` would stop only the
+    launcher and leave the real Python running).  Elsewhere: SIGKILL to the child's process group.
+    """
+    if os_name == "nt":
+        result = run(["taskkill", "/F", "/T", "/PID", str(pid)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                     stdin=subprocess.DEVNULL, creationflags=CREATE_NO_WINDOW)
+        if getattr(result, "returncode", 0) not in (0, 128):     # 128: the process had already exited
+            logging.warning("taskkill could not stop process %s: %s", pid, getattr(result, "stdout", ""))
+    else:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def interrupt(pid: int, os_name: str = os.name) -> bool:
+    """Ask the child to stop cleanly (Ctrl-C: the CLI exits with 130, writing nothing half-done).
+
+    Returns False when that is not possible - on Windows a child without a console cannot receive
+    Ctrl-C / Ctrl-Break - and the caller then stops the process tree at once.
+    """
+    if os_name == "nt":
+        return False
+    try:
+        os.killpg(pid, signal.SIGINT)
+    except ProcessLookupError:
+        return True          # already gone
+    except OSError as exc:
+        logging.warning("could not interrupt process group %s (%s); stopping it", pid, exc)
+        return False
+    return True
 
 
 def python_executable() -> str:
@@ -118,14 +173,9 @@ class LungAIProcess:
     def start(self) -> "LungAIProcess":
         if self._proc is not None:
             raise RuntimeError("this process was already started; create a new LungAIProcess")
-        kwargs = {}
-        if os.name == "nt":
-            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
-        else:
-            kwargs["start_new_session"] = True  # own process group: cancel reaches its workers too
         self._proc = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, env=self.environment(), cwd=self.cwd,
-                                      text=True, encoding="utf-8", errors="replace", bufsize=1, **kwargs)
+                                      text=True, encoding="utf-8", errors="replace", bufsize=1, **popen_options())
         self._reader = threading.Thread(target=self._read, name="lungai-output", daemon=True)
         self._reader.start()
         return self
@@ -201,18 +251,15 @@ class LungAIProcess:
     def cancel(self, grace_seconds: float = 5.0, block: bool = False) -> None:
         """Interrupt the child (as Ctrl-C: the CLI stops cleanly and exits with 130).
 
-        If it has not exited after ``grace_seconds`` it is killed - by the next :meth:`poll`
-        (``block=False``, for the GUI) or right here (``block=True``).
+        If it has not exited after ``grace_seconds`` the whole process tree is killed - by the next
+        :meth:`poll` (``block=False``, for the GUI) or right here (``block=True``).  Where a clean
+        interrupt is impossible (Windows: the child has no console) the tree is killed at once.
         """
         if self._proc is None or self._proc.poll() is not None:
             return
         self.cancelled = True
-        try:
-            if os.name == "nt":
-                self._proc.send_signal(signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
-            else:
-                os.killpg(self._proc.pid, signal.SIGINT)
-        except (ProcessLookupError, OSError):
+        if not interrupt(self._proc.pid):
+            self._kill()
             return
         self._kill_at = time.monotonic() + grace_seconds
         if block:
@@ -223,15 +270,9 @@ class LungAIProcess:
 
     def _kill(self) -> None:
         self._kill_at = None
-        if self._proc is None or self._proc.poll() is not None:
+        if self._proc is None:
             return
-        try:
-            if os.name == "nt":
-                self._proc.kill()
-            else:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, OSError):
-            pass
+        kill_tree(self._proc.pid)     # also when the launcher has exited: its children may still run
         self._proc.wait()
 
 
@@ -324,15 +365,3 @@ class ProcessChain:
 
     def cancel(self, grace_seconds: float = 5.0, block: bool = False) -> None:
         self.current.cancel(grace_seconds=grace_seconds, block=block)
-
-
-def run_job(start_job, parameters, timeout: Optional[float] = 1800):
-    """Start a panel job (``start_job(parameters) -> (process, outputs)``), wait, return its outputs.
-
-    For the Python console and self-tests; the panels poll the same job from a Qt timer instead.
-    """
-    job, outputs = start_job(parameters)
-    job.start()
-    if job.wait(timeout=timeout) != 0:
-        raise RuntimeError(f"{job.describe()} failed: {job.error_message()}")
-    return outputs

@@ -8,11 +8,9 @@ the outputs back as nodes.  Importing this file imports nothing heavy (a test ch
 
 import logging
 import pathlib
-import tempfile
 from typing import Annotated
 
 import slicer
-import vtk
 from slicer import vtkMRMLMarkupsFiducialNode, vtkMRMLMarkupsROINode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
@@ -23,8 +21,10 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from LungAICommon import commands, install, results, sampledata
-from LungAICommon.process import LungAIProcess, run_job
+from lungai.scene import nodes, results  # light: numpy / SimpleITK / MRML helpers are imported on use
+from LungAICommon import commands, sampledata
+from LungAICommon.panel import PanelJob, PanelWidgetMixin, checkSlicerVersion, run_job
+from LungAICommon.process import LungAIProcess
 
 REQUESTER = "Lung AI Segmentation"
 
@@ -40,6 +40,8 @@ class LungAISeg(ScriptedLoadableModule):
 confidence score that flags cases for expert review. Long work runs in the background and can be cancelled.
 Research use only. See the <a href="https://github.com/SlicerLungAI/SlicerLungAI/blob/main/docs/slicer.md">documentation</a>."""
         self.parent.acknowledgementText = "SlicerLungAI, an open-source extension for lung-cancer research."
+        checkSlicerVersion(self.parent)
+        # The extension's one Sample Data entry (the other two modules do not register it).
         slicer.app.connect("startupCompleted()", registerSampleData)
 
 
@@ -68,14 +70,14 @@ class LungAISegParameterNode:
     epochs: Annotated[int, WithinRange(1, 2000)] = 20
 
 
-class LungAISegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
+    REQUESTER = REQUESTER
+
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
+        self.initPanel()
         self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self.runner = None
 
     def setup(self):
         from LungAICommon.qtjob import QtJobRunner
@@ -98,42 +100,22 @@ class LungAISegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.uncertaintyOpacitySlider.connect("valueChanged(double)", self.onOpacityChanged)
         self.initializeParameterNode()
 
-    def cleanup(self):
-        if self.runner is not None:
-            self.runner.cancel()
-        self.removeObservers()
-
     def enter(self):
         self.initializeParameterNode()
-
-    def exit(self):
-        self.setParameterNode(None)
-
-    def onSceneStartClose(self, caller, event):
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event):
-        if self.parent.isEntered:
-            self.initializeParameterNode()
 
     def initializeParameterNode(self):
         self.setParameterNode(self.logic.getParameterNode())
         if not self._parameterNode.inputVolume:
             self._parameterNode.inputVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
 
-    def setParameterNode(self, inputParameterNode):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
-            self.updateButtons()
+    def observedInputs(self, p):
+        """Placing, moving or deleting a seed point / resizing the ROI enables or disables Apply."""
+        return [p.seedPoints, p.roi]
 
     def updateButtons(self, caller=None, event=None):
         p = self._parameterNode
-        busy = self.runner is not None and self.runner.running
+        busy = self.busy
+        self.lockInputs(busy)
         problem = self.logic.segmentationInputProblem(p) if p else "no parameter node"
         self.ui.applyButton.enabled = not busy and problem is None
         self.ui.applyButton.toolTip = problem or "Run the tumour segmentation (in the background)"
@@ -142,59 +124,46 @@ class LungAISegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.trainButton.enabled = not busy and trainProblem is None
         self.ui.trainButton.toolTip = trainProblem or "Train in the background; Cancel stops it"
         self.ui.cancelButton.enabled = busy
-        self.ui.roiSelector.enabled = p is not None and p.mode == "roi"
-        self.ui.seedMarkupsWidget.enabled = p is not None and p.mode == "seed"
-        self.ui.modelPathLineEdit.enabled = p is not None and p.model == "folder"
-        self.ui.mcPassesSpinBox.enabled = p is not None and p.method == "mc-dropout"
+        self.ui.roiSelector.enabled = not busy and p is not None and p.mode == "roi"
+        self.ui.seedMarkupsWidget.enabled = not busy and p is not None and p.mode == "seed"
+        self.ui.modelPathLineEdit.enabled = not busy and p is not None and p.model == "folder"
+        self.ui.mcPassesSpinBox.enabled = not busy and p is not None and p.method == "mc-dropout"
         self.ui.segmentEditorButton.enabled = p is not None and p.outputSegmentation is not None
 
     def onJobStateChanged(self, running):
-        self.updateButtons()
-
-    def _start(self, message, startJob, onFinished, title):
-        with slicer.util.tryWithErrorDisplay(message, waitCursor=True):
-            if not install.ensure(self.logic.FEATURES[title], REQUESTER):
-                return
-            job, outputDir = startJob(self._parameterNode)
-            self.runner.start(job, lambda finished: self._finish(finished, outputDir, onFinished), title=title)
-
-    def _finish(self, job, outputDir, onFinished):
-        if job.cancelled:
-            return
-        if not job.succeeded:
-            slicer.util.errorDisplay(f"Lung AI failed: {job.error_message()}", detailedText="\n".join(job.lines))
-            return
-        with slicer.util.tryWithErrorDisplay("Could not load the results.", waitCursor=True):
-            onFinished(outputDir)
+        if self._parameterNode is not None:
+            self.updateButtons()
 
     def onApplyButton(self):
-        self._start("Tumour segmentation could not start.", self.logic.startSegmentation,
-                    self.onSegmentationFinished, "segmentation")
+        self.startJob("Tumour segmentation could not start.", "segmentation", self.logic.startSegmentation,
+                      self.onSegmentationFinished, "segmentation")
 
     def onLungsButton(self):
-        self._start("Lung segmentation could not start.", self.logic.startLungs, self.onLungsFinished, "lungs")
+        self.startJob("Lung segmentation could not start.", "lungs", self.logic.startLungs, self.onLungsFinished, "lungs")
 
     def onTrainButton(self):
-        self._start("Training could not start.", self.logic.startTraining, self.onTrainingFinished, "training")
+        self.startJob("Training could not start.", "segmentation", self.logic.startTraining, self.onTrainingFinished,
+                      "training")
 
-    def onSegmentationFinished(self, outputDir):
-        summary = self.logic.loadSegmentation(self._parameterNode, outputDir)
+    def onSegmentationFinished(self, job):
+        summary = self.logic.loadSegmentation(job.parameterNode, job)
         headline, details, review = results.describe_segment_result(summary)
         self.ui.confidenceLabel.text = headline
         self.ui.confidenceLabel.styleSheet = "color: #c0392b;" if review else "color: #1e8449;"
         self.ui.detailsLabel.text = details
         self.runner.log(headline + " - " + details)
-        self.logic.showResults(self._parameterNode)
+        self.logic.showResults(job.parameterNode, job.input("volume"))
 
-    def onLungsFinished(self, outputDir):
-        message = self.logic.loadLungs(self._parameterNode, outputDir)
+    def onLungsFinished(self, job):
+        message = self.logic.loadLungs(job.parameterNode, job)
         self.ui.detailsLabel.text = message
         self.runner.log(message)
 
-    def onTrainingFinished(self, outputDir):
-        self._parameterNode.model = "folder"
-        self._parameterNode.modelDirectory = self._parameterNode.trainOutput
-        self.runner.log(f"Model written to {self._parameterNode.trainOutput}; it is now the selected model.")
+    def onTrainingFinished(self, job):
+        p = job.parameterNode
+        p.model = "folder"
+        p.modelDirectory = job.outputs
+        self.runner.log(f"Model written to {job.outputs}; it is now the selected model.")
 
     def onOpacityChanged(self, value):
         if self._parameterNode and self._parameterNode.uncertaintyVolume:
@@ -210,9 +179,8 @@ class LungAISegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
 
 class LungAISegLogic(ScriptedLoadableModuleLogic):
-    """Exports inputs, builds ``lungai`` commands, loads outputs as nodes."""
-
-    FEATURES = {"segmentation": "segmentation", "lungs": "lungs", "training": "segmentation"}
+    """Exports inputs, builds ``lungai`` commands, loads outputs as nodes (through :mod:`lungai.scene.nodes`,
+    the same path as the console API :mod:`lungai.scene.segment`)."""
 
     def getParameterNode(self):
         return LungAISegParameterNode(super().getParameterNode())
@@ -224,7 +192,7 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
             return "Select a CT volume"
         if p.mode == "roi" and p.roi is None:
             return "Select or place an ROI box (mode 'roi')"
-        if p.mode == "seed" and (p.seedPoints is None or p.seedPoints.GetNumberOfControlPoints() < 1):
+        if p.mode == "seed" and (p.seedPoints is None or p.seedPoints.GetNumberOfDefinedControlPoints() < 1):
             return "Place a seed point inside the tumour (mode 'seed')"
         if p.model == "folder" and not (commands.is_set(p.modelDirectory) and pathlib.Path(p.modelDirectory).is_dir()):
             return "Choose the model folder (or select the default model)"
@@ -241,37 +209,37 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
     # ---------------------------------------------------------------- commands
     @staticmethod
     def newWorkDirectory(prefix):
-        return pathlib.Path(tempfile.mkdtemp(prefix=f"lungai-{prefix}-", dir=slicer.app.temporaryPath))
+        return nodes.new_work_folder(prefix, slicer.app.temporaryPath)
 
     def segmentationCommand(self, p, workDir):
-        from LungAICommon.nodes import export_volume
-
+        """Export the CT (world coordinates, as the seed / ROI) and build the ``lungai segment`` command."""
         problem = self.segmentationInputProblem(p)
         if problem:
             raise ValueError(problem)
-        ct = export_volume(p.inputVolume, workDir / "ct.nii.gz")
-        seed = roi = None
-        if p.mode == "seed":
-            position = [0.0, 0.0, 0.0]
-            p.seedPoints.GetNthControlPointPositionWorld(0, position)
-            seed = commands.ras_to_lps(position)
-        elif p.mode == "roi":
-            bounds = [0.0] * 6
-            p.roi.GetRASBounds(bounds)
-            roi = commands.ras_bounds_to_lps_corners(bounds)
+        ct = nodes.export_volume(p.inputVolume, workDir / "ct.nii.gz")
+        seed = nodes.point_to_lps(p.seedPoints) if p.mode == "seed" else None
+        roi = nodes.roi_to_lps(p.roi) if p.mode == "roi" else None
         return commands.segment(ct, workDir / "output", model_dir=p.modelDirectory if p.model == "folder" else None,
                                 method=p.method, mc_passes=p.mcPasses, seed_point_lps=seed, roi_lps=roi)
 
+    def _job(self, p, prefix, build, outputs):
+        workDir = self.newWorkDirectory(prefix)
+        try:
+            args = build(workDir)
+        except BaseException:
+            nodes.remove_work_folder(workDir)
+            raise
+        return PanelJob(LungAIProcess(args), outputs(workDir), workDir=workDir, parameterNode=p,
+                        inputs={"volume": p.inputVolume, "segmentation": p.outputSegmentation})
+
     def startSegmentation(self, p):
-        workDir = self.newWorkDirectory("segment")
-        return LungAIProcess(self.segmentationCommand(p, workDir)), workDir / "output"
+        return self._job(p, "segment", lambda d: self.segmentationCommand(p, d), lambda d: d / "output")
 
     def startLungs(self, p):
-        from LungAICommon.nodes import export_volume
-
-        workDir = self.newWorkDirectory("lungs")
-        ct = export_volume(p.inputVolume, workDir / "ct.nii.gz")
-        return LungAIProcess(["lungs", str(ct), "-o", str(workDir / "lungs.nii.gz")]), workDir
+        if p.inputVolume is None:
+            raise ValueError("Select a CT volume")
+        return self._job(p, "lungs", lambda d: ["lungs", str(nodes.export_volume(p.inputVolume, d / "ct.nii.gz")),
+                                                 "-o", str(d / "lungs.nii.gz")], lambda d: d / "lungs.nii.gz")
 
     def startTraining(self, p):
         problem = self.trainingInputProblem(p)
@@ -279,44 +247,33 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
             raise ValueError(problem)
         args = commands.train_segmentation(p.trainImages, p.trainMasks, p.trainOutput, p.architecture,
                                            p.members, p.epochs)
-        return LungAIProcess(args), pathlib.Path(p.trainOutput)
+        return PanelJob(LungAIProcess(args), pathlib.Path(p.trainOutput), parameterNode=p)  # the user's folder: kept
 
     # ---------------------------------------------------------------- outputs
-    def loadSegmentation(self, p, outputDir):
-        """Tumour segment + uncertainty volume into the scene; returns the result.json summary."""
-        from LungAICommon.nodes import load_candidates, load_segmentation_outputs
+    def loadSegmentation(self, p, job):
+        """Tumour segment + uncertainty volume (+ candidates) into the scene for the inputs captured when the
+        job started; returns the result.json summary.  Deletes the job's temporary files."""
+        try:
+            out = nodes.import_segment_outputs(slicer.mrmlScene, job.outputs, job.input("volume"),
+                                               seg_node=job.input("segmentation"))
+        finally:
+            job.finish()
+        p.outputSegmentation, p.uncertaintyVolume = out["segmentation"], out["uncertainty"]
+        return out["result"]
 
-        summary = results.read_segment_result(outputDir)
-        segNode, _, uncNode = load_segmentation_outputs(slicer.mrmlScene, outputDir, p.inputVolume,
-                                                        seg_node=p.outputSegmentation)
-        load_candidates(slicer.mrmlScene, summary, p.inputVolume.GetName())   # automatic mode, > 1 region
-        for key in ("confidence", "needs_review", "review_threshold", "tumor_volume_ml", "method"):
-            segNode.SetAttribute(f"LungAI.{key}", str(summary[key]))
-        p.outputSegmentation, p.uncertaintyVolume = segNode, uncNode
-        return summary
-
-    def loadLungs(self, p, outputDir):
-        import SimpleITK as sitk
-        from lungai import mrml
-        from lungai.io import read_mask
-
-        ref = mrml.image_from_volume_node(p.inputVolume)
-        labels = read_mask(pathlib.Path(outputDir) / "lungs.nii.gz", reference=ref)
-        segNode = p.outputSegmentation
-        volumes = {}
-        for value, name in ((1, "Right lung"), (2, "Left lung")):
-            mask = sitk.Cast(labels == value, sitk.sitkUInt8)
-            segNode, _ = mrml.mask_to_segment(slicer.mrmlScene, mask, name, seg_node=segNode,
-                                              reference_volume_node=p.inputVolume)
-            stats = sitk.StatisticsImageFilter()
-            stats.Execute(mask)
-            volumes[name] = stats.GetSum() * _voxelMl(mask)
+    def loadLungs(self, p, job):
+        """"Right lung" / "Left lung" segments; returns "Right lung N ml, Left lung M ml"."""
+        try:
+            segNode, volumes = nodes.import_lung_outputs(slicer.mrmlScene, job.outputs, job.input("volume"),
+                                                         seg_node=job.input("segmentation"))
+        finally:
+            job.finish()
         p.outputSegmentation = segNode
         return ", ".join(f"{name} {ml:.0f} ml" for name, ml in volumes.items())
 
-    def showResults(self, p):
+    def showResults(self, p, volume=None):
         """CT below, uncertainty as a colour overlay with a legend, segmentation in 2D and 3D."""
-        slicer.util.setSliceViewerLayers(background=p.inputVolume, foreground=p.uncertaintyVolume,
+        slicer.util.setSliceViewerLayers(background=volume or p.inputVolume, foreground=p.uncertaintyVolume,
                                          foregroundOpacity=p.uncertaintyOpacity, fit=True)
         colorLogic = slicer.modules.colors.logic()
         if p.uncertaintyVolume is not None and hasattr(colorLogic, "AddDefaultColorLegendDisplayNode"):
@@ -329,11 +286,6 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
     def run(self, startJob, p, timeout=1800):
         """Run a job to completion (Python console, self-tests); the panel polls it instead."""
         return run_job(startJob, p, timeout)
-
-
-def _voxelMl(img):
-    sx, sy, sz = img.GetSpacing()
-    return sx * sy * sz / 1000.0
 
 
 class LungAISegTest(ScriptedLoadableModuleTest):

@@ -7,12 +7,10 @@ Cancel), and loads the CSVs as table nodes.  Importing this file imports nothing
 """
 
 import pathlib
-import tempfile
 from typing import Annotated
 
 import qt
 import slicer
-import vtk
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
@@ -23,9 +21,10 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from LungAICommon import commands, install, sampledata
-from LungAICommon.nodes import segment_names
-from LungAICommon.process import LungAIProcess, ProcessChain, run_job
+from lungai.scene import nodes  # light: numpy / SimpleITK / MRML helpers are imported on use
+from LungAICommon import commands, sampledata
+from LungAICommon.panel import PanelJob, PanelWidgetMixin, checkSlicerVersion, run_job
+from LungAICommon.process import LungAIProcess, ProcessChain
 
 REQUESTER = "Lung Radiomics"
 
@@ -41,11 +40,7 @@ class LungRadiomics(ScriptedLoadableModule):
 dosimetric lung features (MLD, V5, V20 ...) and cohort batches. Results are table nodes, exportable to CSV.
 Research use only. See the <a href="https://github.com/SlicerLungAI/SlicerLungAI/blob/main/docs/slicer.md">documentation</a>."""
         self.parent.acknowledgementText = "Features are computed with pyradiomics (van Griethuysen et al., Cancer Research 2017)."
-        slicer.app.connect("startupCompleted()", registerSampleData)
-
-
-def registerSampleData():
-    sampledata.register(icon_path=str(pathlib.Path(__file__).parent / "Resources" / "Icons" / "LungRadiomics.png"))
+        checkSlicerVersion(self.parent)
 
 
 @parameterNodeWrapper
@@ -84,14 +79,15 @@ class LungRadiomicsParameterNode:
     batchWide: bool = False
 
 
-class LungRadiomicsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class LungRadiomicsWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
+    REQUESTER = REQUESTER
+    EXTRA_LOCKED = ("segmentsListWidget",)
+
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
+        self.initPanel()
         self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self.runner = None
         self._updatingList = False
 
     def setup(self):
@@ -103,7 +99,8 @@ class LungRadiomicsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = LungRadiomicsLogic()
-        self.runner = QtJobRunner(self.ui.progressBar, self.ui.logTextEdit, lambda running: self.updateButtons())
+        self.runner = QtJobRunner(self.ui.progressBar, self.ui.logTextEdit,
+                                  lambda running: self._parameterNode is not None and self.updateButtons())
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -114,23 +111,8 @@ class LungRadiomicsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.cancelButton.connect("clicked(bool)", self.runner.cancel)
         self.initializeParameterNode()
 
-    def cleanup(self):
-        if self.runner is not None:
-            self.runner.cancel()
-        self.removeObservers()
-
     def enter(self):
         self.initializeParameterNode()
-
-    def exit(self):
-        self.setParameterNode(None)
-
-    def onSceneStartClose(self, caller, event):
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event):
-        if self.parent.isEntered:
-            self.initializeParameterNode()
 
     def initializeParameterNode(self):
         self.setParameterNode(self.logic.getParameterNode())
@@ -140,22 +122,17 @@ class LungRadiomicsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if not p.segmentation:
             p.segmentation = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
 
-    def setParameterNode(self, inputParameterNode):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
-            self.updateButtons()
+    def observedInputs(self, p):
+        """Segments added, renamed or removed refresh the checklist and the Apply button."""
+        return [p.segmentation]
 
     def updateButtons(self, caller=None, event=None):
         p = self._parameterNode
         if p is None:
             return
         self.updateSegmentList()
-        busy = self.runner is not None and self.runner.running
+        busy = self.busy
+        self.lockInputs(busy)
         problem = self.logic.inputProblem(p)
         self.ui.applyButton.enabled = not busy and problem is None
         self.ui.applyButton.toolTip = problem or "Run pyradiomics (in the background)"
@@ -163,12 +140,12 @@ class LungRadiomicsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.batchButton.enabled = not busy and batchProblem is None
         self.ui.batchButton.toolTip = batchProblem or "Finished cases are skipped on a re-run"
         self.ui.cancelButton.enabled = busy
-        self.ui.presetComboBox.enabled = p.paramsSource == "preset"
-        self.ui.paramsFilePathLineEdit.enabled = p.paramsSource == "file"
-        self.ui.logSigmaLineEdit.enabled = p.typeLoG
+        self.ui.presetComboBox.enabled = not busy and p.paramsSource == "preset"
+        self.ui.paramsFilePathLineEdit.enabled = not busy and p.paramsSource == "file"
+        self.ui.logSigmaLineEdit.enabled = not busy and p.typeLoG
         self.ui.exportButton.enabled = p.outputTable is not None and commands.is_set(p.exportPath)
-        self.ui.batchFolderPathLineEdit.enabled = p.batchSource == "folder"
-        self.ui.batchManifestPathLineEdit.enabled = p.batchSource == "manifest"
+        self.ui.batchFolderPathLineEdit.enabled = not busy and p.batchSource == "folder"
+        self.ui.batchManifestPathLineEdit.enabled = not busy and p.batchSource == "manifest"
         self.ui.resultsTableView.setMRMLTableNode(p.outputTable)
 
     def updateSegmentList(self):
@@ -197,28 +174,13 @@ class LungRadiomicsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         items = [self.ui.segmentsListWidget.item(i) for i in range(self.ui.segmentsListWidget.count)]
         self._parameterNode.selectedSegments = [it.text() for it in items if it.checkState() == qt.Qt.Checked]
 
-    def _run(self, message, startJob, onFinished, title):
-        with slicer.util.tryWithErrorDisplay(message, waitCursor=True):
-            if not install.ensure("radiomics", REQUESTER):
-                return
-            job, outputs = startJob(self._parameterNode)
-            self.runner.start(job, lambda finished: self._finish(finished, outputs, onFinished), title=title)
-
-    def _finish(self, job, outputs, onFinished):
-        if job.cancelled:
-            return
-        if not job.succeeded:
-            slicer.util.errorDisplay(f"Lung Radiomics failed: {job.error_message()}", detailedText="\n".join(job.lines))
-            return
-        with slicer.util.tryWithErrorDisplay("Could not load the results.", waitCursor=True):
-            self.runner.log(onFinished(self._parameterNode, outputs))
-            self.updateButtons()
-
     def onApplyButton(self):
-        self._run("Feature extraction could not start.", self.logic.startFeatures, self.logic.loadFeatures, "radiomics")
+        self.startJob("Feature extraction could not start.", "radiomics", self.logic.startFeatures,
+                      lambda job: self.runner.log(self.logic.loadFeatures(job.parameterNode, job)), "radiomics")
 
     def onBatchButton(self):
-        self._run("The batch could not start.", self.logic.startBatch, self.logic.loadBatch, "batch")
+        self.startJob("The batch could not start.", "radiomics", self.logic.startBatch,
+                      lambda job: self.runner.log(self.logic.loadBatch(job.parameterNode, job)), "batch")
 
     def onExportButton(self):
         with slicer.util.tryWithErrorDisplay("Export failed.", waitCursor=True):
@@ -227,12 +189,17 @@ class LungRadiomicsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
 
 class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
-    """Exports inputs, builds ``lungai`` commands, loads the CSV outputs as table nodes."""
+    """Exports inputs, builds ``lungai`` commands, loads the CSV outputs as table nodes (through
+    :mod:`lungai.scene.nodes`, the same path as the console API :mod:`lungai.scene.radiomics`)."""
 
     def getParameterNode(self):
         return LungRadiomicsParameterNode(super().getParameterNode())
 
-    segmentNames = staticmethod(segment_names)
+    @staticmethod
+    def segmentNames(segmentation):
+        from lungai import mrml
+
+        return mrml.segment_names(segmentation)
 
     def featureOptions(self, p):
         classes = [c for c in commands.FEATURE_CLASSES if getattr(p, f"class_{c}")]
@@ -277,22 +244,23 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
 
         Returns (commands, {segment key: Slicer segment name}, feature CSVs, dose CSV or None).
         """
-        from LungAICommon.nodes import derived_lung_masks, export_segment, export_volume
+        from lungai import mrml
+        from lungai.io import write_image
 
         problem = self.inputProblem(p)
         if problem:
             raise ValueError(problem)
         params, classes, types, sigmas = self.featureOptions(p)
-        ct = export_volume(p.inputVolume, workDir / "ct.nii.gz")
+        ct = nodes.export_volume(p.inputVolume, workDir / "ct.nii.gz")
         names = [s for s in p.selectedSegments if s in self.segmentNames(p.segmentation)]
-        masks = {name: export_segment(slicer.mrmlScene, p.segmentation, name, p.inputVolume,
-                                      workDir / f"segment_{i}.nii.gz") for i, name in enumerate(names)}
-        masks.update(derived_lung_masks(masks, workDir))
+        masks = {name: mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, name, p.inputVolume) for name in names}
+        masks.update(nodes.derived_lung_masks(masks))
         cmds, csvs, columns = [], [], {}
         for i, (name, mask) in enumerate(masks.items()):
+            path = write_image(mask, workDir / f"segment_{i}.nii.gz")
             columns[commands.segment_column_name(name)] = name
             csvs.append(workDir / f"features_{i}.csv")
-            cmds.append(commands.radiomics(ct, mask, csvs[-1], [(name, 1)], params=params, feature_classes=classes,
+            cmds.append(commands.radiomics(ct, path, csvs[-1], [(name, 1)], params=params, feature_classes=classes,
                                            image_types=types, log_sigma=sigmas or (), case=p.inputVolume.GetName()))
         doseCsv = None
         if p.doseVolume is not None:
@@ -301,25 +269,30 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         return cmds, columns, csvs, doseCsv
 
     def doseCommand(self, p, ct, workDir):
-        """Lungs = every segment whose name contains "lung"; GTV = the segment named Tumor/Tumour."""
-        from LungAICommon.nodes import export_segment, export_volume, union_masks
+        """Lungs = every segment whose name contains "lung"; GTV = the segment named Tumor/Tumour/GTV."""
+        from lungai import mrml
+        from lungai.io import write_image
 
         names = self.segmentNames(p.segmentation)
         lungs = [n for n in names if "lung" in n.lower()]
         if not lungs:
             raise ValueError("Dose features need lung segments (names containing 'lung'); run 'Segment lungs' in Lung AI Segmentation")
-        masks = [export_segment(slicer.mrmlScene, p.segmentation, n, p.inputVolume, workDir / f"lung_{i}.nii.gz")
-                 for i, n in enumerate(lungs)]
-        lungMask = union_masks(masks, workDir / "lungs.nii.gz")
-        gtv = next((n for n in names if commands.segment_column_name(n) == "tumour"), None)
-        gtvMask = export_segment(slicer.mrmlScene, p.segmentation, gtv, p.inputVolume, workDir / "gtv.nii.gz") if gtv else None
-        dose = export_volume(p.doseVolume, workDir / "dose.nii.gz")
+        lungMask = write_image(nodes.union_mask([mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n, p.inputVolume)
+                                                 for n in lungs]), workDir / "lungs.nii.gz")
+        gtv = nodes.tumour_segment_name(p.segmentation)
+        gtvMask = nodes.export_segment(slicer.mrmlScene, p.segmentation, gtv, p.inputVolume, workDir / "gtv.nii.gz") if gtv else None
+        dose = nodes.export_volume(p.doseVolume, workDir / "dose.nii.gz")
         return commands.dose_features(dose, ct, lungMask, workDir / "dose.csv", gtv=gtvMask)
 
     def startFeatures(self, p):
-        workDir = pathlib.Path(tempfile.mkdtemp(prefix="lungai-radiomics-", dir=slicer.app.temporaryPath))
-        cmds, columns, csvs, doseCsv = self.featureCommands(p, workDir)
-        return ProcessChain(cmds), (workDir, columns, csvs, doseCsv)
+        workDir = nodes.new_work_folder("radiomics", slicer.app.temporaryPath)
+        try:
+            cmds, columns, csvs, doseCsv = self.featureCommands(p, workDir)
+        except BaseException:
+            nodes.remove_work_folder(workDir)
+            raise
+        return PanelJob(ProcessChain(cmds), (columns, csvs, doseCsv), workDir=workDir, parameterNode=p,
+                        inputs={"volume": p.inputVolume})
 
     def startBatch(self, p):
         problem = self.batchProblem(p)
@@ -336,47 +309,48 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         args = commands.radiomics_batch(manifest, p.batchOutput, workers=p.workers, params=params,
                                         feature_classes=classes, image_types=types, log_sigma=sigmas or (),
                                         wide=p.batchWide)
-        return LungAIProcess(args), pathlib.Path(p.batchOutput)
+        return PanelJob(LungAIProcess(args), pathlib.Path(p.batchOutput), parameterNode=p)  # the user's files: kept
 
     # ---------------------------------------------------------------- outputs
-    def loadFeatures(self, p, outputs):
+    def loadFeatures(self, p, job):
         """Per-segment CSVs -> one table, features as rows and one column per segment (as
-        SlicerRadiomics and :mod:`lungai.scene.radiomics`); the dose CSV -> the dose table."""
+        SlicerRadiomics and :mod:`lungai.scene.radiomics`); the dose CSV -> the dose table.
+        Deletes the job's temporary files."""
         import pandas as pd
         from lungai import mrml
+        from lungai.scene import results
 
-        from LungAICommon import results
-        from LungAICommon.nodes import table_from_csv
-
-        workDir, columns, csvs, doseCsv = outputs
-        longRows = [row for path in csvs for row in results.read_csv_rows(path)]
-        names, rows = results.features_by_segment(longRows, columns)
-        frame = pd.DataFrame(rows, columns=names)
-        frame.to_csv(workDir / "features.csv", index=False)
-        name = f"{p.inputVolume.GetName()} radiomics"
-        p.outputTable = mrml.table_node_from_dataframe(slicer.mrmlScene, frame, name, node=p.outputTable)
-        message = f"{len(rows)} features x {len(names) - 4} segment(s) -> table '{p.outputTable.GetName()}'"
-        if doseCsv is not None:
-            p.doseTable = table_from_csv(slicer.mrmlScene, doseCsv, f"{p.inputVolume.GetName()} dose features",
-                                         node=p.doseTable)
-            message += f"; dose features -> table '{p.doseTable.GetName()}'"
+        try:
+            columns, csvs, doseCsv = job.outputs
+            volume = job.input("volume")
+            longRows = [row for path in csvs for row in results.read_csv_rows(path)]
+            names, rows = results.features_by_segment(longRows, columns)
+            frame = pd.DataFrame(rows, columns=names)
+            p.outputTable = mrml.table_node_from_dataframe(slicer.mrmlScene, frame, f"{volume.GetName()} radiomics",
+                                                           node=p.outputTable)
+            message = f"{len(rows)} features x {len(names) - 4} segment(s) -> table '{p.outputTable.GetName()}'"
+            if doseCsv is not None:
+                p.doseTable = nodes.table_from_csv(slicer.mrmlScene, doseCsv, f"{volume.GetName()} dose features",
+                                                   node=p.doseTable)
+                message += f"; dose features -> table '{p.doseTable.GetName()}'"
+        finally:
+            job.finish()
         return message
 
-    def loadBatch(self, p, outputCsv):
-        from LungAICommon.nodes import table_from_csv
-
-        p.outputTable = table_from_csv(slicer.mrmlScene, outputCsv, pathlib.Path(outputCsv).stem, node=p.outputTable)
+    def loadBatch(self, p, job):
+        outputCsv = job.outputs
+        p.outputTable = nodes.table_from_csv(slicer.mrmlScene, outputCsv, pathlib.Path(outputCsv).stem, node=p.outputTable)
         return f"Batch features written to {outputCsv} and shown in table '{p.outputTable.GetName()}'"
 
     @staticmethod
     def exportTable(tableNode, path):
-        from lungai import mrml
+        """Write a table node as CSV (``.csv`` added); never onto an existing file the user did not choose."""
+        from lungai.scene.radiomics import export_table_csv
 
         path = pathlib.Path(path)
         if path.suffix.lower() != ".csv":
             path = path.with_suffix(".csv")
-        mrml.dataframe_from_table_node(tableNode).to_csv(path, index=False)
-        return path
+        return pathlib.Path(export_table_csv(tableNode, path))
 
     def run(self, startJob, p, timeout=1800):
         """Run a job to completion (Python console, self-tests); the panel polls it instead."""

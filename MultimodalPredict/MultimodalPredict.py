@@ -10,11 +10,9 @@ Importing this file imports nothing heavy.
 
 import json
 import pathlib
-import tempfile
 
 import qt
 import slicer
-import vtk
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
 from slicer.parameterNodeWrapper import parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
@@ -25,8 +23,10 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from LungAICommon import commands, install, results, sampledata
-from LungAICommon.process import LungAIProcess, run_job
+from lungai.scene import nodes, results  # light: numpy / SimpleITK / MRML helpers are imported on use
+from LungAICommon import commands
+from LungAICommon.panel import PanelJob, PanelWidgetMixin, checkSlicerVersion, run_job
+from LungAICommon.process import LungAIProcess
 
 REQUESTER = "Multimodal Predict"
 
@@ -42,11 +42,7 @@ class MultimodalPredict(ScriptedLoadableModule):
 from EHR, gene expression and CT, each with explanations (top contributions, top genes, Grad-CAM).
 Research use only. See the <a href="https://github.com/SlicerLungAI/SlicerLungAI/blob/main/docs/slicer.md">documentation</a>."""
         self.parent.acknowledgementText = "SlicerLungAI, an open-source extension for lung-cancer research."
-        slicer.app.connect("startupCompleted()", registerSampleData)
-
-
-def registerSampleData():
-    sampledata.register(icon_path=str(pathlib.Path(__file__).parent / "Resources" / "Icons" / "MultimodalPredict.png"))
+        checkSlicerVersion(self.parent)
 
 
 @parameterNodeWrapper
@@ -74,14 +70,15 @@ def _number(text):
         return text
 
 
-class MultimodalPredictWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class MultimodalPredictWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
+    REQUESTER = REQUESTER
+    EXTRA_LOCKED = ("clinicalTableWidget",)
+
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
+        self.initPanel()
         self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self.runner = None
         self._formModel = None
         self._fillingForm = False
 
@@ -94,7 +91,8 @@ class MultimodalPredictWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = MultimodalPredictLogic()
-        self.runner = QtJobRunner(self.ui.progressBar, self.ui.logTextEdit, lambda running: self.updateButtons())
+        self.runner = QtJobRunner(self.ui.progressBar, self.ui.logTextEdit,
+                                  lambda running: self._parameterNode is not None and self.updateButtons())
         self.ui.clinicalTableWidget.setHorizontalHeaderLabels(["Clinical feature", "Value"])
         self.ui.clinicalTableWidget.horizontalHeader().setStretchLastSection(True)
 
@@ -106,43 +104,23 @@ class MultimodalPredictWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui.cancelButton.connect("clicked(bool)", self.runner.cancel)
         self.initializeParameterNode()
 
-    def cleanup(self):
-        if self.runner is not None:
-            self.runner.cancel()
-        self.removeObservers()
-
     def enter(self):
         self.initializeParameterNode()
-
-    def exit(self):
-        self.setParameterNode(None)
-
-    def onSceneStartClose(self, caller, event):
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event):
-        if self.parent.isEntered:
-            self.initializeParameterNode()
 
     def initializeParameterNode(self):
         self.setParameterNode(self.logic.getParameterNode())
 
-    def setParameterNode(self, inputParameterNode):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
-            self.updateButtons()
+    def observedInputs(self, p):
+        """A tumour segment added to / removed from the stage segmentation re-checks the stage inputs."""
+        return [p.stageSegmentation]
 
     def updateButtons(self, caller=None, event=None):
         p = self._parameterNode
         if p is None:
             return
         self.updateClinicalForm()
-        busy = self.runner is not None and self.runner.running
+        busy = self.busy
+        self.lockInputs(busy)
         rpProblem = self.logic.riskInputProblem(p)
         self.ui.rpApplyButton.enabled = not busy and rpProblem is None
         self.ui.rpApplyButton.toolTip = rpProblem or "Assemble the patient's features and run the model"
@@ -184,44 +162,32 @@ class MultimodalPredictWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                   if table.item(r, 0) and table.item(r, 1) and table.item(r, 1).text().strip()}
         self._parameterNode.clinicalValues = json.dumps(values)
 
-    def _run(self, message, startJob, onFinished, title):
-        with slicer.util.tryWithErrorDisplay(message, waitCursor=True):
-            if not install.ensure("prediction", REQUESTER):
-                return
-            job, outputs = startJob(self._parameterNode)
-            self.runner.start(job, lambda finished: self._finish(finished, outputs, onFinished), title=title)
-
-    def _finish(self, job, outputs, onFinished):
-        if job.cancelled:
-            return
-        if not job.succeeded:
-            slicer.util.errorDisplay(f"Prediction failed: {job.error_message()}", detailedText="\n".join(job.lines))
-            return
-        with slicer.util.tryWithErrorDisplay("Could not load the results.", waitCursor=True):
-            onFinished(outputs)
-
     def onRiskButton(self):
-        self._run("Risk prediction could not start.", self.logic.startRisk, self.onRiskFinished, "RP risk")
+        self.startJob("Risk prediction could not start.", "prediction", self.logic.startRisk, self.onRiskFinished,
+                      "RP risk")
 
     def onStageButton(self):
-        self._run("Stage prediction could not start.", self.logic.startStage, self.onStageFinished, "stage")
+        self.startJob("Stage prediction could not start.", "prediction", self.logic.startStage, self.onStageFinished,
+                      "stage")
 
-    def onRiskFinished(self, outputs):
-        headline, contributions = self.logic.loadRisk(self._parameterNode, outputs)
+    def onRiskFinished(self, job):
+        p = job.parameterNode
+        headline, contributions = self.logic.loadRisk(p, job)
         self.ui.riskLabel.text = headline
         self.ui.riskLabel.styleSheet = "color: #c0392b;" if "HIGH RISK" in headline else ""
         self.ui.contributionsLabel.text = contributions
-        self.ui.resultsTableView.setMRMLTableNode(self._parameterNode.rpOutputTable)
+        self.ui.resultsTableView.setMRMLTableNode(p.rpOutputTable)
         self.runner.log(headline + "\n" + contributions)
 
-    def onStageFinished(self, outputs):
-        p = self._parameterNode
-        text = self.logic.loadStage(p, outputs)
+    def onStageFinished(self, job):
+        p = job.parameterNode
+        volume = job.input("volume")
+        text = self.logic.loadStage(p, job)
         self.ui.stageResultLabel.text = text
-        if p.gradcamVolume is not None and p.stageVolume is not None:
-            slicer.util.setSliceViewerLayers(background=p.stageVolume, foreground=p.gradcamVolume,
+        if p.gradcamVolume is not None and volume is not None:
+            slicer.util.setSliceViewerLayers(background=volume, foreground=p.gradcamVolume,
                                              foregroundOpacity=0.4, fit=True)
-        self.ui.resultsTableView.setMRMLTableNode(self._parameterNode.stageOutputTable)
+        self.ui.resultsTableView.setMRMLTableNode(p.stageOutputTable)
         self.runner.log(text)
 
 
@@ -270,17 +236,20 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
             raise ValueError(f"The model needs {len(missing)} value(s) the inputs do not give: "
                              f"{', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}. "
                              "Fill the clinical form, or compute the radiomics/dose tables with Lung Radiomics.")
-        workDir = pathlib.Path(tempfile.mkdtemp(prefix="lungai-rp-", dir=slicer.app.temporaryPath))
+        workDir = nodes.new_work_folder("rp", slicer.app.temporaryPath)
         patients = workDir / "patient.csv"
         row.to_csv(patients, index=False)
         output = workDir / "predictions.csv"
-        return LungAIProcess(commands.rp_predict(p.rpModelDirectory, patients, output)), output
+        return PanelJob(LungAIProcess(commands.rp_predict(p.rpModelDirectory, patients, output)), output,
+                        workDir=workDir, parameterNode=p)
 
-    def loadRisk(self, p, output):
-        from LungAICommon.nodes import table_from_csv
-
-        rows = results.read_csv_rows(output)
-        p.rpOutputTable = table_from_csv(slicer.mrmlScene, output, "RP risk", node=p.rpOutputTable)
+    def loadRisk(self, p, job):
+        """The prediction as a table node; returns (headline, contributions).  Deletes the job's temporary files."""
+        try:
+            rows = results.read_csv_rows(job.outputs)
+            p.rpOutputTable = nodes.table_from_csv(slicer.mrmlScene, job.outputs, "RP risk", node=p.rpOutputTable)
+        finally:
+            job.finish()
         return results.describe_prediction_row(rows[0])
 
     # ---------------------------------------------------------------- stage
@@ -298,35 +267,44 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
     def startStage(self, p):
         """Export the CT and its tumour segment (with a one-row CT manifest) and run the stage model."""
         from LungAICommon.manifest import write_ct_manifest
-        from LungAICommon.nodes import export_segment, export_volume, segment_names
 
         problem = self.stageInputProblem(p)
         if problem:
             raise ValueError(problem)
-        workDir = pathlib.Path(tempfile.mkdtemp(prefix="lungai-stage-", dir=slicer.app.temporaryPath))
-        manifest = None
-        if p.stageVolume is not None:
-            ct = export_volume(p.stageVolume, workDir / "ct.nii.gz")
-            segment = next((n for n in segment_names(p.stageSegmentation)
-                            if commands.segment_column_name(n) == "tumour"), None)
-            if segment is None:
-                raise ValueError("The segmentation has no 'Tumor' segment")
-            mask = export_segment(slicer.mrmlScene, p.stageSegmentation, segment, p.stageVolume, workDir / "tumour.nii.gz")
-            manifest = write_ct_manifest(workDir / "ct_manifest.csv", p.stagePatient, ct.name, mask.name)
+        workDir = nodes.new_work_folder("stage", slicer.app.temporaryPath)
+        try:
+            manifest = None
+            if p.stageVolume is not None:
+                ct = nodes.export_volume(p.stageVolume, workDir / "ct.nii.gz")
+                segment = nodes.tumour_segment_name(p.stageSegmentation)
+                if segment is None:
+                    raise ValueError("The segmentation has no 'Tumor' segment")
+                mask = nodes.export_segment(slicer.mrmlScene, p.stageSegmentation, segment, p.stageVolume,
+                                            workDir / "tumour.nii.gz")
+                manifest = write_ct_manifest(workDir / "ct_manifest.csv", p.stagePatient, ct.name, mask.name)
+        except BaseException:
+            nodes.remove_work_folder(workDir)
+            raise
         ehr = p.ehrFile if commands.is_set(p.ehrFile) else None
         rna = p.rnaFile if commands.is_set(p.rnaFile) else None
         args = commands.stage_predict(p.stageModelDirectory, workDir / "output", ehr=ehr, rna=rna, ct_manifest=manifest)
-        return LungAIProcess(args), workDir / "output"
+        return PanelJob(LungAIProcess(args), workDir / "output", workDir=workDir, parameterNode=p,
+                        inputs={"volume": p.stageVolume})
 
-    def loadStage(self, p, outputDir):
-        """Predictions table, the patient's class probabilities and top genes, Grad-CAM overlay."""
-        from LungAICommon.nodes import show_as_heat_map, table_from_csv
+    def loadStage(self, p, job):
+        """Predictions table, the patient's class probabilities and top genes, Grad-CAM overlay.
+        Deletes the job's temporary files."""
+        try:
+            return self._loadStage(p, pathlib.Path(job.outputs), job.input("volume"))
+        finally:
+            job.finish()
 
-        outputDir = pathlib.Path(outputDir)
+    def _loadStage(self, p, outputDir, volume):
         predictions = outputDir / "predictions.csv"
         if not predictions.is_file():
             raise results.ResultError(f"lungai stage predict wrote no predictions.csv in {outputDir}")
-        p.stageOutputTable = table_from_csv(slicer.mrmlScene, predictions, "Stage predictions", node=p.stageOutputTable)
+        p.stageOutputTable = nodes.table_from_csv(slicer.mrmlScene, predictions, "Stage predictions",
+                                                  node=p.stageOutputTable)
         rows = results.read_csv_rows(predictions)
         patient = p.stagePatient.strip()
         row = next((r for r in rows if patient and patient in r.values()), rows[0])
@@ -336,13 +314,13 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         if genes.is_file():
             text += "\n" + results.describe_top_genes(results.read_csv_rows(genes), pid)
         gradcam = outputDir / "gradcam" / f"{pid}_gradcam.nii.gz"
-        if gradcam.is_file() and p.stageVolume is not None:
+        if gradcam.is_file() and volume is not None:
             from lungai import mrml
             from lungai.io import read_image
 
             p.gradcamVolume = mrml.volume_node_from_image(slicer.mrmlScene, read_image(gradcam), f"{pid} Grad-CAM",
                                                           node=p.gradcamVolume)
-            show_as_heat_map(p.gradcamVolume)
+            nodes.show_as_heat_map(p.gradcamVolume)
         return text
 
     def run(self, startJob, p, timeout=1800):
@@ -362,7 +340,8 @@ class MultimodalPredictTest(ScriptedLoadableModuleTest):
         """Train a fast RP model on the synthetic cohort, then predict one patient through the panel logic."""
         from LungAICommon.process import ProcessChain
 
-        work = pathlib.Path(tempfile.mkdtemp(prefix="lungai-rp-test-", dir=slicer.app.temporaryPath))
+        work = nodes.new_work_folder("rp-test", slicer.app.temporaryPath)
+        self.addCleanup(nodes.remove_work_folder, work)
         self.delayDisplay("Training a small RP model on a synthetic cohort")
         cohort, model = work / "cohort.csv", work / "model"
         chain = ProcessChain([["rp", "synth", "-o", str(cohort), "-n", "120"],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import types
 from pathlib import Path
 
 import pytest
@@ -31,28 +30,12 @@ def shared_data() -> Path:
 def mrml_scene():
     """A real MRML scene with what the Slicer application normally sets up (Colors,
     Segmentations and Volumes logics, ``slicer.mrmlScene``, ``slicer.modules``)."""
-    slicer = pytest.importorskip("slicer")
-    scene = slicer.vtkMRMLScene()
-    previous = (getattr(slicer, "mrmlScene", None), getattr(slicer, "modules", None))
-    slicer.mrmlScene = scene
-    app_logic = slicer.vtkSlicerApplicationLogic()
-    app_logic.SetMRMLScene(scene)
-    colors = app_logic.GetColorLogic()
-    colors.SetMRMLScene(scene)
-    colors.AddDefaultColorNodes()
-    app_logic.SetModuleLogic("Colors", colors)
-    seg_logic = slicer.vtkSlicerSegmentationsModuleLogic()
-    seg_logic.SetMRMLScene(scene)
-    seg_logic.SetMRMLApplicationLogic(app_logic)
-    vol_logic = slicer.vtkSlicerVolumesLogic()
-    vol_logic.SetMRMLScene(scene)
-    vol_logic.SetMRMLApplicationLogic(app_logic)
-    slicer.modules = types.SimpleNamespace(
-        segmentations=types.SimpleNamespace(logic=lambda: seg_logic),
-        volumes=types.SimpleNamespace(logic=lambda: vol_logic))
+    pytest.importorskip("slicer")
+    from slicer_module_helpers import headless_scene, restore_headless_scene
+
+    scene, token = headless_scene()
     yield scene
-    scene.Clear(1)
-    slicer.mrmlScene, slicer.modules = previous
+    restore_headless_scene(scene, token)
 
 
 @pytest.fixture(scope="session")

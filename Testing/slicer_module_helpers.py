@@ -77,6 +77,41 @@ def parameterNodeWrapper(cls):
     return Wrapper
 
 
+def headless_scene():
+    """A real MRML scene with what the Slicer application normally sets up (Colors, Segmentations and
+    Volumes logics, ``slicer.mrmlScene``, ``slicer.modules``); returns (scene, token) - keep the token
+    while the scene is used (it holds the logics: MRML logics keep only raw pointers to the application
+    logic) and give it to :func:`restore_headless_scene`."""
+    import slicer
+
+    scene = slicer.vtkMRMLScene()
+    previous = (getattr(slicer, "mrmlScene", None), getattr(slicer, "modules", None))
+    slicer.mrmlScene = scene
+    app_logic = slicer.vtkSlicerApplicationLogic()
+    app_logic.SetMRMLScene(scene)
+    colors = app_logic.GetColorLogic()
+    colors.SetMRMLScene(scene)
+    colors.AddDefaultColorNodes()
+    app_logic.SetModuleLogic("Colors", colors)
+    seg_logic = slicer.vtkSlicerSegmentationsModuleLogic()
+    seg_logic.SetMRMLScene(scene)
+    seg_logic.SetMRMLApplicationLogic(app_logic)
+    vol_logic = slicer.vtkSlicerVolumesLogic()
+    vol_logic.SetMRMLScene(scene)
+    vol_logic.SetMRMLApplicationLogic(app_logic)
+    slicer.modules = types.SimpleNamespace(
+        segmentations=types.SimpleNamespace(logic=lambda: seg_logic),
+        volumes=types.SimpleNamespace(logic=lambda: vol_logic))
+    return scene, (previous, (app_logic, colors, seg_logic, vol_logic))
+
+
+def restore_headless_scene(scene, token) -> None:
+    import slicer
+
+    scene.Clear(1)
+    slicer.mrmlScene, slicer.modules = token[0]
+
+
 def _install_stubs(scene, temporary_path: Path):
     import slicer
     import slicer.util

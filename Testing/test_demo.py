@@ -103,6 +103,6 @@ def test_scene_opens_with_all_results(demo, tmp_path):
     ct = scene.GetFirstNodeByName("CT")
     tumour = sitk.GetArrayFromImage(mrml.segment_to_mask(scene, seg, "Tumor", ct))
     np.testing.assert_array_equal(tumour, sitk.GetArrayFromImage(sitk.ReadImage(str(demo / "tumor.nii.gz"))))
-    for name in ["Tumor uncertainty (entropy)", "Synthetic dose (Gy)", "Radiomics", "Dose features", "RP risk",
-                 "Stage probabilities", "Tumor segmentation confidence"]:
+    for name in ["CT tumour uncertainty", "Synthetic dose (Gy)", "Radiomics", "Dose features", "RP risk",
+                 "Stage probabilities", "CT tumour confidence"]:
         assert scene.GetFirstNodeByName(name) is not None, name

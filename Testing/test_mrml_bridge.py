@@ -111,10 +111,75 @@ def test_lungs_scene_logic(mrml_scene, small_phantom):
     volume = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT")
     seg, volumes = segment_lungs_node(mrml_scene, volume)
     assert mrml.segment_names(seg) == ["Right lung", "Left lung"]
-    assert 500 < volumes["right_lung"] < 3000 and 500 < volumes["left_lung"] < 3000
+    assert 500 < volumes["Right lung"] < 3000 and 500 < volumes["Left lung"] < 3000
     right = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Right lung", volume))
     truth = sitk.GetArrayFromImage(small_phantom.labels) == 2
     assert 2 * (right & truth).sum() / (right.sum() + truth.sum()) > 0.9
     # running again into the same node adds segments, never overwrites
     segment_lungs_node(mrml_scene, volume, seg_node=seg)
     assert mrml.segment_names(seg) == ["Right lung", "Left lung", "Right lung (2)", "Left lung (2)"]
+
+
+def _transformed_ct(scene):
+    """A CT with a bright cube, under a parent transform (translation 10, 0, -6 mm and a 90 degree turn)."""
+    import vtk
+
+    img = sitk.Image(40, 30, 20, sitk.sitkInt16)
+    img.SetSpacing((2.0, 2.5, 3.0))
+    img.SetOrigin((-40.0, -35.0, -30.0))
+    arr = sitk.GetArrayFromImage(img) - 1000
+    arr[8:12, 10:14, 18:22] = 100
+    ct = sitk.GetImageFromArray(arr.astype(np.int16))
+    ct.CopyInformation(img)
+    node = mrml.volume_node_from_image(scene, ct, "CT")
+    t = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")
+    m = vtk.vtkMatrix4x4()
+    m.SetElement(0, 0, 0.0), m.SetElement(0, 1, -1.0), m.SetElement(1, 0, 1.0), m.SetElement(1, 1, 0.0)
+    m.SetElement(0, 3, 10.0), m.SetElement(2, 3, -6.0)
+    t.SetMatrixTransformToParent(m)
+    node.SetAndObserveTransformNodeID(t.GetID())
+    return node, ct, t
+
+
+def test_transformed_ct_is_exported_where_slicer_shows_it(mrml_scene, tmp_path):
+    """Seeds and ROIs are read in world coordinates, so the CT must be exported in world coordinates too
+    (before: without its parent transform, a transformed CT was segmented in the wrong place)."""
+    from lungai.scene import nodes
+
+    node, ct, _ = _transformed_ct(mrml_scene)
+    cube_ijk = (20, 12, 10)                                   # (i, j, k) inside the cube
+    local_ras = [*mrml.ijk_to_ras_from_image(ct)[:3] @ [*cube_ijk, 1.0]]
+    world_ras = [0.0, 0.0, 0.0]
+    node.TransformPointToWorld(local_ras, world_ras)            # through the CT's parent transform
+    seed = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode")
+    seed.AddControlPoint(*world_ras)                          # a click on the cube where Slicer shows it
+    exported = sitk.ReadImage(str(nodes.export_volume(node, tmp_path / "ct.nii.gz")))
+    idx = exported.TransformPhysicalPointToIndex(nodes.point_to_lps(seed))
+    assert idx == cube_ijk and exported.GetPixel(*idx) == 100
+    local = mrml.image_from_volume_node(node, world=False)
+    assert local.GetOrigin() == pytest.approx(ct.GetOrigin())  # the node itself is unchanged
+    assert exported.GetOrigin() != pytest.approx(ct.GetOrigin())
+
+
+def test_segment_export_and_outputs_follow_the_transform(mrml_scene):
+    """A segment of a transformed CT comes back on the exported (world) grid; the core's outputs on that
+    grid land on the CT where Slicer shows it."""
+    from lungai.scene import nodes
+
+    node, ct, _ = _transformed_ct(mrml_scene)
+    world = mrml.image_from_volume_node(node)
+    cube = sitk.Cast(world > 0, sitk.sitkUInt8)                  # an output of the core, world grid
+    seg, sid = mrml.mask_to_segment(mrml_scene, cube, "Tumor", reference_volume_node=node)
+    back = mrml.segment_to_mask(mrml_scene, seg, sid, node)
+    assert np.array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(cube))
+    assert back.GetOrigin() == pytest.approx(world.GetOrigin()) and back.GetDirection() == pytest.approx(world.GetDirection())
+    lungs, volumes = nodes.add_lung_outputs(mrml_scene, node, cube)
+    assert volumes["Right lung"] == pytest.approx(4 * 4 * 4 * 2.0 * 2.5 * 3.0 / 1000)
+
+
+def test_non_linear_transform_asks_to_harden(mrml_scene):
+    node, _, _ = _transformed_ct(mrml_scene)
+    grid = mrml_scene.AddNewNodeByClass("vtkMRMLGridTransformNode", "warp")
+    node.SetAndObserveTransformNodeID(grid.GetID())
+    with pytest.raises(InputError, match="Harden transform"):
+        mrml.image_from_volume_node(node)

@@ -113,29 +113,45 @@ def test_qt_runner_cancel_and_failure(qtjob, tmp_path):
 
 # ---------------------------------------------------------------------------- install on first use (fake Slicer)
 class _FakeSlicer:
-    """Just what LungAICommon.install touches; records every call."""
+    """Just what LungAICommon.install touches; records every call.  ``slicer.packaging`` is a submodule
+    (as in Slicer >= 5.12): reachable through ``import slicer.packaging``, not as an attribute of an
+    ``import slicer`` that did not import it."""
 
-    def __init__(self, with_packaging: bool, confirm: bool = True):
+    def __init__(self, with_packaging: bool, confirm: bool = True, decline_pip_ensure: bool = False):
         import types
 
         self.calls = []
         outer = self
 
-        def pip_ensure(specs, requester, constraints=None):
+        def pip_ensure(specs, constraints=None, requester=None, **kwargs):
             outer.calls.append(("pip_ensure", list(specs), requester, Path(constraints).read_text()))
+            if decline_pip_ensure:
+                raise RuntimeError("the user declined")
 
-        def pip_install(arg):
-            constraints = arg.split(" -c ", 1)[1]
-            outer.calls.append(("pip_install", arg.split(" -c ")[0], Path(constraints).read_text()))
+        def pip_install(args):
+            assert isinstance(args, list), "pip_install must get a list (paths with spaces stay one argument)"
+            i = args.index("-c")
+            outer.calls.append(("pip_install", args[:i], Path(args[i + 1]).read_text()))
 
         def confirm_dialog(text, windowTitle=None):
             outer.calls.append(("confirm", text))
             return confirm
 
-        self.packaging = types.SimpleNamespace(pip_ensure=pip_ensure) if with_packaging else None
-        self.util = types.SimpleNamespace(pip_install=pip_install, confirmOkCancelDisplay=confirm_dialog,
-                                          errorDisplay=lambda text: outer.calls.append(("error", text)),
-                                          warningDisplay=lambda text: outer.calls.append(("warning", text)))
+        self.module = types.ModuleType("slicer")
+        self.module.util = types.SimpleNamespace(pip_install=pip_install, confirmOkCancelDisplay=confirm_dialog,
+                                                 errorDisplay=lambda text: outer.calls.append(("error", text)),
+                                                 warningDisplay=lambda text: outer.calls.append(("warning", text)))
+        self.packaging = types.ModuleType("slicer.packaging") if with_packaging else None
+        if self.packaging is not None:
+            self.packaging.pip_ensure = pip_ensure
+
+    def install(self, monkeypatch):
+        monkeypatch.setitem(sys.modules, "slicer", self.module)
+        if self.packaging is not None:
+            monkeypatch.setitem(sys.modules, "slicer.packaging", self.packaging)
+        else:
+            monkeypatch.delitem(sys.modules, "slicer.packaging", raising=False)
+        return self
 
 
 def _missing_sequence(monkeypatch, *answers):
@@ -145,50 +161,94 @@ def _missing_sequence(monkeypatch, *answers):
     monkeypatch.setattr(install.requirements, "missing", lambda feature: queue.pop(0) if queue else [])
 
 
-def test_install_uses_pip_ensure_with_slicer_packages_pinned(monkeypatch):
+def test_install_imports_slicer_packaging_and_pins_slicer_packages(monkeypatch):
+    """slicer.packaging is used when it can be imported (the old code looked for an attribute, which a
+    plain `import slicer` does not set, and never used it)."""
     from LungAICommon import install
 
-    fake = _FakeSlicer(with_packaging=True)
-    monkeypatch.setitem(sys.modules, "slicer", fake)
+    fake = _FakeSlicer(with_packaging=True).install(monkeypatch)
+    assert not hasattr(fake.module, "packaging")
     _missing_sequence(monkeypatch, [requirements.PINNED["monai"], requirements.PINNED["einops"]], [])
     assert install.ensure("segmentation", "Lung AI Segmentation") is True
     (kind, specs, requester, constraints), = fake.calls
     assert (kind, specs, requester) == ("pip_ensure", ["monai==1.6.1", "einops==0.8.2"], "Lung AI Segmentation")
     assert f"numpy=={np.__version__}" in constraints.splitlines()
+    assert any(line.startswith("torch==") for line in constraints.splitlines())    # the extension's torch is kept
+    # declined in pip_ensure's dialog: nothing else happens
+    fake = _FakeSlicer(with_packaging=True, decline_pip_ensure=True).install(monkeypatch)
+    _missing_sequence(monkeypatch, [requirements.PINNED["skops"]])
+    assert install.ensure("prediction", "Multimodal Predict") is False
+    assert [c[0] for c in fake.calls] == ["pip_ensure"]
 
 
-def test_install_fallback_asks_before_installing(monkeypatch):
+def test_install_fallback_asks_then_pip_install_with_a_list(monkeypatch):
     from LungAICommon import install
 
-    fake = _FakeSlicer(with_packaging=False, confirm=False)
-    monkeypatch.setitem(sys.modules, "slicer", fake)
+    fake = _FakeSlicer(with_packaging=False, confirm=False).install(monkeypatch)
     _missing_sequence(monkeypatch, [requirements.PINNED["skops"]])
     assert install.ensure("prediction", "Multimodal Predict") is False
     assert [c[0] for c in fake.calls] == ["confirm"] and "skops==0.16.0" in fake.calls[0][1]
-    fake = _FakeSlicer(with_packaging=False, confirm=True)
-    monkeypatch.setitem(sys.modules, "slicer", fake)
+    fake = _FakeSlicer(with_packaging=False, confirm=True).install(monkeypatch)
     _missing_sequence(monkeypatch, [requirements.PINNED["skops"]], [requirements.PINNED["skops"]])
     assert install.ensure("prediction", "Multimodal Predict") is False  # still missing after pip
     kinds = [c[0] for c in fake.calls]
-    assert kinds == ["confirm", "pip_install", "error"] and fake.calls[1][1] == "skops==0.16.0"
+    assert kinds == ["confirm", "pip_install", "error"] and fake.calls[1][1] == ["skops==0.16.0"]
     assert f"SimpleITK=={sitk.Version_VersionString()}" in fake.calls[1][2]
+    assert install.pip_install_arguments(["a==1"], r"C:\Users\Dr X\AppData\c.txt") == \
+        ["a==1", "-c", r"C:\Users\Dr X\AppData\c.txt"]
 
 
-def test_install_torch_through_the_pytorch_extension(monkeypatch):
+class _TorchLogic:
+    def __init__(self, result=True):
+        self.asked, self.result = [], result
+
+    def __call__(self):
+        return self
+
+    def installTorch(self, askConfirmation, torchVersionRequirement):
+        self.asked.append((askConfirmation, torchVersionRequirement))
+        return object() if self.result else None
+
+
+def _torch(monkeypatch, present, version):
+    from LungAICommon import install
+
+    monkeypatch.setattr(install.requirements, "is_present", lambda req: present)
+    monkeypatch.setattr(install.requirements, "installed_version", lambda dist: version)
+
+
+def test_torch_only_through_the_pytorch_extension(monkeypatch):
     import types
 
     from LungAICommon import install
 
-    asked = []
-
-    class Logic:
-        def installTorch(self, askConfirmation, torchVersionRequirement):
-            asked.append((askConfirmation, torchVersionRequirement))
-            return object()
-
-    fake = _FakeSlicer(with_packaging=True)
-    monkeypatch.setitem(sys.modules, "slicer", fake)
-    monkeypatch.setitem(sys.modules, "PyTorchUtils", types.SimpleNamespace(PyTorchUtilsLogic=Logic))
-    _missing_sequence(monkeypatch, [requirements.PINNED["torch"]], [])
+    fake = _FakeSlicer(with_packaging=True).install(monkeypatch)
+    logic = _TorchLogic()
+    monkeypatch.setitem(sys.modules, "PyTorchUtils", types.SimpleNamespace(PyTorchUtilsLogic=logic))
+    _torch(monkeypatch, present=False, version="2.13.1+cu128")
+    _missing_sequence(monkeypatch, [requirements.PINNED["torch"], requirements.PINNED["monai"]],
+                      [requirements.PINNED["monai"]], [])
     assert install.ensure("segmentation", "Lung AI Segmentation") is True
-    assert asked == [(True, ">=2.13")] and fake.calls == []  # pip never asked for torch
+    assert logic.asked == [(True, ">=2.13")]
+    assert [c[:2] for c in fake.calls] == [("pip_ensure", ["monai==1.6.1"])]     # torch never goes to pip
+
+
+@pytest.mark.parametrize("case", ["no extension", "declined", "too old"])
+def test_torch_problems_give_a_clear_message_and_no_pip(monkeypatch, case):
+    import types
+
+    from LungAICommon import install
+
+    fake = _FakeSlicer(with_packaging=True).install(monkeypatch)
+    if case == "no extension":
+        monkeypatch.setitem(sys.modules, "PyTorchUtils", None)          # import fails
+    else:
+        logic = _TorchLogic(result=case != "declined")
+        monkeypatch.setitem(sys.modules, "PyTorchUtils", types.SimpleNamespace(PyTorchUtilsLogic=logic))
+    _torch(monkeypatch, present=case == "too old", version="2.4.1" if case == "too old" else None)
+    _missing_sequence(monkeypatch, [requirements.PINNED["torch"], requirements.PINNED["monai"]])
+    assert install.ensure("segmentation", "Lung AI Segmentation") is False
+    (kind, text), = fake.calls
+    assert kind == "error"
+    expected = {"no extension": "Extensions Manager", "declined": "PyTorch Utils", "too old": "2.4.1"}[case]
+    assert expected in text

@@ -8,13 +8,15 @@ import json
 import re
 import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from LungAICommon import commands, requirements, results, sampledata
+from lungai.scene import results
+from LungAICommon import commands, requirements, sampledata
 from LungAICommon.process import LungAIProcess, ProcessChain, parse_progress
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,6 +71,94 @@ def test_cancel_stops_the_child_quickly(tmp_path):
     assert time.monotonic() - t0 < 5
     assert job.cancelled and not job.succeeded and job.returncode != 0
     assert not (tmp_path / "s" / "meta.json").exists()
+
+
+def test_windows_child_has_no_console_and_its_own_group():
+    """The Windows options are chosen by a function, so they are checked here on Linux."""
+    from LungAICommon import process
+
+    nt = process.popen_options("nt")
+    assert nt == {"creationflags": 0x08000000 | 0x00000200}            # CREATE_NO_WINDOW | CREATE_NEW_PROCESS_GROUP
+    assert "start_new_session" not in nt
+    assert process.popen_options("posix") == {"start_new_session": True}
+    assert process.interrupt(12345, os_name="nt") is False             # no console: Ctrl-Break cannot reach it
+
+
+def test_windows_cancel_kills_the_whole_tree_with_taskkill():
+    from LungAICommon import process
+
+    calls = []
+    process.kill_tree(4321, os_name="nt", run=lambda args, **kw: calls.append((args, kw)) or
+                      types.SimpleNamespace(returncode=0, stdout=""))
+    (args, kw), = calls
+    assert args == ["taskkill", "/F", "/T", "/PID", "4321"]           # /T: the launcher and the real Python
+    assert kw["creationflags"] == 0x08000000                           # taskkill shows no console either
+
+
+def _launcher(tmp_path):
+    """A stand-in for PythonSlicer: an executable that runs the real Python as its *child* (not exec)."""
+    path = tmp_path / "PythonSlicer"
+    path.write_text(f"#!/bin/sh\n{sys.executable} \"$@\"\nexit $?\n")
+    path.chmod(0o755)
+    return path
+
+
+def _tree(pid):
+    import psutil
+
+    return [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+
+
+def _gone(procs, timeout=10.0):
+    import psutil
+
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    return not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+
+
+@pytest.mark.parametrize("interrupt_works", [True, False])
+def test_cancel_stops_the_launcher_and_the_real_python(tmp_path, monkeypatch, interrupt_works):
+    """Killing only the launcher would leave the real Python running.  Both ways of stopping (Ctrl-C to
+    the group; and, where that cannot work - Windows, or a failing signal - the tree kill) stop both."""
+    import psutil
+
+    from LungAICommon import process
+
+    if not interrupt_works:
+        monkeypatch.setattr(process, "interrupt", lambda pid: False)
+    job = LungAIProcess(["sample", "-o", str(tmp_path / "s")], python=str(_launcher(tmp_path))).start()
+    deadline = time.monotonic() + 20
+    while len(_tree(job._proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    procs = _tree(job._proc.pid)
+    assert len(procs) >= 2, "the launcher did not start its child"
+    job.cancel(grace_seconds=5, block=True)
+    job.wait(timeout=20)
+    assert _gone(procs), [p.pid for p in procs if p.is_running()]
+    assert job.cancelled and not job.succeeded
+    assert psutil.pid_exists(job._proc.pid) is False or psutil.Process(job._proc.pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_failing_interrupt_is_not_swallowed(tmp_path, monkeypatch):
+    """Before: an OSError from the interrupt was ignored and nothing was stopped."""
+    import os as _os
+
+    from LungAICommon import process
+
+    real_killpg = _os.killpg
+
+    def killpg(pid, sig):
+        if sig == process.signal.SIGINT:
+            raise PermissionError("not allowed")
+        return real_killpg(pid, sig)
+
+    monkeypatch.setattr(process.os, "killpg", killpg)
+    job = LungAIProcess(["sample", "-o", str(tmp_path / "s")]).start()
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    job.cancel(grace_seconds=30, block=False)     # no grace period: the tree is killed at once
+    job.wait(timeout=10)
+    assert time.monotonic() - t0 < 5 and job.cancelled and job.returncode != 0
 
 
 def test_chain_runs_in_order_and_stops_at_failure(tmp_path):
@@ -198,6 +288,64 @@ def test_missing_and_protected_constraints():
         requirements.requirements_for("nonsense")
 
 
+def _requires(dist: str):
+    """(Requires-Python, [numpy requirements]) of an installed distribution (the venv holds the pins)."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    md = metadata.metadata(dist)
+    numpy = [Requirement(r) for r in md.get_all("Requires-Dist") or [] if Requirement(r).name.lower() == "numpy"]
+    return md.get("Requires-Python") or "", numpy
+
+
+@pytest.mark.parametrize("slicer", sorted(requirements.SUPPORTED_SLICERS))
+def test_pinned_packages_accept_the_supported_slicers_python_and_numpy(slicer):
+    """Inside Slicer, Slicer's numpy is never replaced: every pinned package must accept Slicer's Python
+    (3.12.10) and its bundled numpy (5.10: 2.0.2, 5.12: 2.4.6), read from the packages' own metadata.
+    (The full resolve with pip: tools/check_slicer_requirements.py, needs the package index.)"""
+    from importlib import metadata
+
+    from packaging.specifiers import SpecifierSet
+
+    bundled = requirements.SUPPORTED_SLICERS[slicer]
+    env = {"python_version": ".".join(bundled["python"].split(".")[:2]), "python_full_version": bundled["python"],
+           "extra": ""}
+    for req in requirements.PINNED.values():
+        dist = req.dist.split("[")[0]
+        assert metadata.version(dist).split("+")[0] == req.version, f"the environment does not hold {req.spec}"
+        requires_python, numpy = _requires(dist)
+        assert bundled["python"] in SpecifierSet(requires_python), f"{req.spec} refuses Python {bundled['python']}"
+        for r in numpy:
+            if r.marker is None or r.marker.evaluate(env):
+                assert bundled["numpy"] in r.specifier, f"{req.spec} needs {r}, Slicer {slicer} has numpy {bundled['numpy']}"
+    specs = requirements.slicer_requirement_specs(slicer)
+    assert f"numpy=={bundled['numpy']}" in specs and not any(s.startswith("pyradiomics") for s in specs)
+
+
+def test_slicer_5_8_python_cannot_run_the_pins():
+    """The declared minimum (5.10) is real: 5.8 ships Python 3.9.10, which pinned packages refuse."""
+    from packaging.specifiers import SpecifierSet
+
+    refusing = [r.spec for r in requirements.PINNED.values()
+                if "3.9.10" not in SpecifierSet(_requires(r.dist.split("[")[0])[0])]
+    assert {"scipy==1.17.1", "pandas==3.1.1"} <= set(refusing)
+    assert requirements.slicer_version_problem(5, 8) and requirements.slicer_version_problem(5, 10) is None
+
+
+@pytest.mark.shared_data
+def test_supported_slicers_bundle_what_requirements_says():
+    """The Python and numpy versions in requirements.SUPPORTED_SLICERS are those of Slicer's own build files."""
+    root = REPO.parent / "shared" / "slicer-python"
+    tags = {"5.10": "v5.10.0", "5.12": "v5.12.3"}
+    assert set(tags) == set(requirements.SUPPORTED_SLICERS)
+    for slicer, tag in tags.items():
+        build = root / tag / "SuperBuild"
+        numpy = re.search(r"^\s*numpy==([\d.]+)", (build / "External_python-numpy.cmake").read_text(), re.M).group(1)
+        python = re.search(r"_download_(3\.\d+\.\d+)_url", (build / "External_python.cmake").read_text()).group(1)
+        assert requirements.SUPPORTED_SLICERS[slicer] == {"python": python, "numpy": numpy}
+
+
 # ---------------------------------------------------------------------------- result wording
 def test_segment_result_wording(tmp_path):
     result = {"confidence": 0.41, "needs_review": True, "review_threshold": 0.6, "tumor_volume_ml": 12.34,
@@ -250,47 +398,49 @@ def test_features_by_segment_layout():
     assert rows[1]["Tumor"] == 1.5 and np.isnan(rows[1]["Right lung"]) and rows[1]["name"] == "MeshVolume"
 
 
-def test_derived_lung_masks_match_scene_logic(small_phantom, tmp_path):
-    from lungai.scene.radiomics import _derived
-
-    from LungAICommon.nodes import derived_lung_masks
+def test_derived_lung_masks(small_phantom):
+    """One version of the derived masks (console radiomics_table and the panel both use it)."""
+    from lungai.scene.nodes import derived_lung_masks
 
     arr = sitk.GetArrayFromImage(small_phantom.labels)
-    masks, images = {}, {}
+    images = {}
     for name, m in (("Tumor", (arr == 1) | (arr == 11)), ("Right lung", arr == 2), ("Left lung", arr == 3)):
         img = sitk.GetImageFromArray(m.astype(np.uint8))
         img.CopyInformation(small_phantom.labels)
         images[name] = img
-        masks[name] = tmp_path / f"{name}.nii.gz"
-        sitk.WriteImage(img, str(masks[name]))
-    mine = derived_lung_masks(masks, tmp_path)
-    core = _derived(images, small_phantom.ct)
-    assert set(mine) == set(core) == {"Lungs", "Lungs minus tumour"}
-    for name in mine:
-        assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(mine[name]))) > 0,
-                              sitk.GetArrayFromImage(core[name]) > 0)
-    assert derived_lung_masks({"Tumor": masks["Tumor"], "Right lung": masks["Right lung"]}, tmp_path) == {}
+    out = derived_lung_masks(images)
+    assert set(out) == {"Lungs", "Lungs minus tumour"}
+    lungs = (arr == 2) | (arr == 3)
+    assert np.array_equal(sitk.GetArrayFromImage(out["Lungs"]) > 0, lungs)
+    assert np.array_equal(sitk.GetArrayFromImage(out["Lungs minus tumour"]) > 0, lungs & ~((arr == 1) | (arr == 11)))
+    assert derived_lung_masks({"Tumor": images["Tumor"], "Right lung": images["Right lung"]}) == {}
 
 
 # ---------------------------------------------------------------------------- nodes (real MRML)
 def test_segmentation_outputs_load_as_nodes(mrml_scene, small_phantom, tmp_path):
     from lungai import mrml
-    from LungAICommon.nodes import UNCERTAINTY_COLOR_NODE_ID, export_volume, load_segmentation_outputs, table_rows
+    from lungai.scene.nodes import HEAT_COLOR_NODE_ID, export_volume, import_segment_outputs, table_rows
 
     ct_node = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT")
     tumour = sitk.Cast((small_phantom.labels == 1) | (small_phantom.labels == 11), sitk.sitkUInt8)
     unc = sitk.Cast(sitk.SignedMaurerDistanceMap(tumour, useImageSpacing=True) < 3, sitk.sitkFloat32) * 0.5
-    for img, name in ((tumour, "tumor.nii.gz"), (unc, "uncertainty.nii.gz")):
+    for img, name in ((tumour, "tumor.nii.gz"), (unc, "uncertainty.nii.gz"), (unc, "probability.nii.gz")):
         sitk.WriteImage(img, str(tmp_path / name))
-    seg_node, seg_id, unc_node = load_segmentation_outputs(mrml_scene, tmp_path, ct_node)
+    (tmp_path / "result.json").write_text(json.dumps({"confidence": 0.8, "needs_review": False, "review_threshold": 0.57,
+                                                      "tumor_volume_ml": 12.0, "method": "ensemble"}))
+    out = import_segment_outputs(mrml_scene, tmp_path, ct_node)
+    seg_node, seg_id, unc_node = out["segmentation"], out["segment_id"], out["uncertainty"]
+    assert seg_node.GetName() == "CT tumour" and unc_node.GetName() == "CT tumour uncertainty"
+    assert seg_node.GetAttribute("LungAI.confidence") == "0.8"
     back = mrml.segment_to_mask(mrml_scene, seg_node, seg_id, ct_node)
     assert np.array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(tumour))
     assert seg_node.GetSegmentation().GetSegment(seg_id).GetName() == "Tumor"
     display = unc_node.GetDisplayNode()
-    assert display.GetColorNodeID() == UNCERTAINTY_COLOR_NODE_ID and display.GetApplyThreshold()
+    assert display.GetColorNodeID() == HEAT_COLOR_NODE_ID and display.GetApplyThreshold()
     assert display.GetWindow() == pytest.approx(0.5)
     # a second run adds a segment, never overwrites the first
-    seg_node2, seg_id2, _ = load_segmentation_outputs(mrml_scene, tmp_path, ct_node, seg_node=seg_node)
+    again = import_segment_outputs(mrml_scene, tmp_path, ct_node, seg_node=seg_node)
+    seg_node2, seg_id2 = again["segmentation"], again["segment_id"]
     assert seg_node2 is seg_node and seg_id2 != seg_id
     assert mrml.segment_names(seg_node) == ["Tumor", "Tumor (2)"]
     # exported CT keeps its voxels and geometry
@@ -390,16 +540,24 @@ def test_cancel_works_when_the_parent_ignores_ctrl_c(tmp_path):
 
 
 def test_automatic_mode_candidates_load_as_a_point_list(mrml_scene):
-    from LungAICommon.nodes import load_candidates
+    from lungai import mrml
+    from lungai.scene.nodes import add_tumour_outputs
+
+    ct = sitk.Image(8, 8, 4, sitk.sitkInt16)
+    ct_node = mrml.volume_node_from_image(mrml_scene, ct, "CT")
+    empty = sitk.Image(8, 8, 4, sitk.sitkUInt8)
+
+    def load_candidates(info):
+        return add_tumour_outputs(mrml_scene, ct_node, empty, sitk.Cast(empty, sitk.sitkFloat32), info)["candidates"]
 
     cands = [{"rank": 1, "centre_lps_mm": [10.0, -20.0, 30.0], "volume_ml": 2.04, "mean_probability": 0.88},
              {"rank": 2, "centre_lps_mm": [-5.5, 7.0, -12.0], "volume_ml": 0.51, "mean_probability": 0.66}]
-    node = load_candidates(mrml_scene, {"candidates": cands}, "CT")
+    node = load_candidates({"candidates": cands})
     assert node.IsA("vtkMRMLMarkupsFiducialNode") and node.GetName() == "CT tumour candidates"
     assert node.GetNumberOfControlPoints() == 2
     ras = [0.0, 0.0, 0.0]
     node.GetNthControlPointPosition(1, ras)
     assert ras == pytest.approx([5.5, -7.0, -12.0])                   # LPS -> RAS
     assert node.GetNthControlPointLabel(0) == "1: 2.0 ml, p 0.88" and node.GetNthControlPointLocked(0)
-    assert load_candidates(mrml_scene, {"candidates": cands[:1]}, "CT") is None     # one region: nothing to choose
-    assert load_candidates(mrml_scene, {}, "CT") is None                              # seed / ROI mode
+    assert load_candidates({"candidates": cands[:1]}) is None     # one region: nothing to choose
+    assert load_candidates({}) is None                              # seed / ROI mode

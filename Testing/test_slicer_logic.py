@@ -90,7 +90,7 @@ def test_lungai_seg_lungs_end_to_end(load_module, phantom_nodes):
     assert 300 < float(volumes["Right lung"]) < 5000 and 300 < float(volumes["Left lung"]) < 5000
 
 
-def test_lung_radiomics_end_to_end_equals_scene_logic(load_module, mrml_scene, phantom_nodes):
+def test_lung_radiomics_end_to_end_equals_scene_logic(load_module, mrml_scene, phantom_nodes, tmp_path):
     """The panel (one child process per segment) gives the table of lungai.scene.radiomics (in-process)."""
     from lungai import mrml
     from lungai.scene.radiomics import radiomics_table
@@ -115,7 +115,8 @@ def test_lung_radiomics_end_to_end_equals_scene_logic(load_module, mrml_scene, p
     assert panel.index.tolist() == core.index.tolist()
     segments = ["Tumor", "Right lung", "Left lung", "Lungs", "Lungs minus tumour"]
     assert np.allclose(panel[segments].to_numpy(float), core[segments].to_numpy(float), rtol=1e-6, equal_nan=True)
-    path = logic.exportTable(p.outputTable, outputs[0] / "export")
+    assert not outputs.workDir and not list(tmp_path.glob("lungai-radiomics-*"))   # exported images deleted
+    path = logic.exportTable(p.outputTable, tmp_path / "export")
     assert path.suffix == ".csv" and path.read_text().startswith("feature,")
 
 
@@ -173,13 +174,15 @@ def test_multimodal_risk_end_to_end(load_module, mrml_scene, rp_model):
     with pytest.raises(ValueError, match="clin_"):
         logic.startRisk(p)  # the clinical form is still empty
     p.clinicalValues = json.dumps({k: str(v) for k, v in pick("clin_").iloc[0].items() if pd.notna(v)})
-    output = logic.run(logic.startRisk, p, timeout=120)
-    headline, contributions = logic.loadRisk(p, output)
-    risk = float(pd.read_csv(output)["risk"].iloc[0])
+    job = logic.run(logic.startRisk, p, timeout=120)
+    risk = float(pd.read_csv(job.outputs)["risk"].iloc[0])
+    patient = pd.read_csv(job.workDir / "patient.csv")
+    assert any(c.startswith("rad_") for c in patient.columns) and "dose_mld_gy" in patient.columns
+    workDir = job.workDir
+    headline, contributions = logic.loadRisk(p, job)
     assert headline.startswith(f"Risk {100 * risk:.0f} %") and "Top contributions" in contributions
     assert p.rpOutputTable.GetTable().GetNumberOfRows() == 1
-    patient = pd.read_csv(output.parent / "patient.csv")
-    assert any(c.startswith("rad_") for c in patient.columns) and "dose_mld_gy" in patient.columns
+    assert not workDir.exists()          # the patient's exported features are deleted once loaded
 
 
 def test_lung_radiomics_batch_from_folder(load_module, small_phantom, tmp_path):
@@ -200,13 +203,13 @@ def test_lung_radiomics_batch_from_folder(load_module, small_phantom, tmp_path):
     for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
         setattr(p, f"class_{c}", False)
     assert logic.batchProblem(p) is None
-    output = logic.run(logic.startBatch, p, timeout=300)
+    job = logic.run(logic.startBatch, p, timeout=300)
     rows = read_manifest(tmp_path / "out" / "features_manifest.csv")
     assert [(r["case"], r["phantom"]) for r in rows] == [("P1", "1"), ("P2", "")]
-    message = logic.loadBatch(p, output)
+    message = logic.loadBatch(p, job)
     import pandas as pd
 
-    table = pd.read_csv(output)
+    table = pd.read_csv(job.outputs)   # the user's output file is kept
     assert set(table["case"]) == {"P1", "P2"} and "table" in message
     assert {"tumour", "right_lung", "lungs_minus_tumour"} <= set(table.loc[table["case"] == "P1", "segment"])
     assert p.outputTable.GetTable().GetNumberOfRows() == len(table)
@@ -227,8 +230,8 @@ def test_multimodal_stage_inputs_and_outputs(load_module, mrml_scene, phantom_no
     p.stageVolume, p.stageSegmentation = phantom_nodes
     assert "patient id" in logic.stageInputProblem(p)
     p.stagePatient = "P1"
-    job, output = logic.startStage(p)
-    args = job.args
+    job = logic.startStage(p)
+    output, args = job.outputs, job.process.args
     manifest = args[args.index("--ct") + 1]
     with open(manifest, newline="") as f:
         assert list(csv.DictReader(f)) == [{"id": "P1", "image": "ct.nii.gz", "mask": "tumour.nii.gz"}]
@@ -241,7 +244,8 @@ def test_multimodal_stage_inputs_and_outputs(load_module, mrml_scene, phantom_no
     (output / "top_genes_per_patient.csv").write_text("patient_id,class,rank,gene,shapley_value\nP0,I,1,KRAS,0.2\n")
     cam = sitk.Cast(mask, sitk.sitkFloat32) * 0.8
     sitk.WriteImage(cam, str(output / "gradcam" / "P1_gradcam.nii.gz"))
-    text = logic.loadStage(p, output)
+    text = logic.loadStage(p, job)
+    assert not output.parent.exists()          # exported CT, mask and outputs deleted once loaded
     assert text.splitlines()[:3] == ["P1: predicted II", "  P(II) = 75 %", "  P(I) = 25 %"]
     assert "none for this patient" in text
     assert p.stageOutputTable.GetTable().GetNumberOfRows() == 2
@@ -267,7 +271,7 @@ def test_lungai_seg_tumour_end_to_end(load_module, mrml_scene, phantom_nodes, un
     """Seed-point mode with an imported model folder and MC dropout, as the panel runs it."""
     from lungai import mrml
 
-    from LungAICommon import results
+    from lungai.scene import results
 
     module = load_module("LungAISeg")
     logic = module.LungAISegLogic()
@@ -278,8 +282,10 @@ def test_lungai_seg_tumour_end_to_end(load_module, mrml_scene, phantom_nodes, un
     p.seedPoints = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode")
     p.seedPoints.AddControlPoint(-40.0, 0.0, 100.0)
     p.outputSegmentation = phantom_nodes[1]  # the tumour is added next to the existing segments
-    output = logic.run(logic.startSegmentation, p, timeout=300)
-    summary = logic.loadSegmentation(p, output)
+    job = logic.run(logic.startSegmentation, p, timeout=300)
+    workDir = job.workDir
+    summary = logic.loadSegmentation(p, job)
+    assert not workDir.exists()                # the exported CT is deleted once the outputs are loaded
     assert summary["method"] == "mc-dropout" and summary["mc_passes"] == 2
     assert mrml.segment_names(p.outputSegmentation) == ["Tumor", "Right lung", "Left lung", "Tumor (2)"]
     assert p.outputSegmentation.GetAttribute("LungAI.confidence") == str(summary["confidence"])
@@ -287,3 +293,18 @@ def test_lungai_seg_tumour_end_to_end(load_module, mrml_scene, phantom_nodes, un
     assert unc.shape == sitk.GetArrayFromImage(mrml.image_from_volume_node(phantom_nodes[0])).shape
     headline, details, review = results.describe_segment_result(summary)
     assert review == bool(summary["needs_review"]) and "MC dropout, 2 passes" in details
+    # one path: the console API (in-process) gives the same nodes as the panel (child process)
+    from lungai.scene.segment import segment_tumour_node
+
+    panel_unc = p.uncertaintyVolume
+    console = segment_tumour_node(mrml_scene, phantom_nodes[0], point_node=p.seedPoints, model_dir=untrained_seg_model,
+                                  method="mc-dropout", mc_passes=2)
+    assert panel_unc.GetName() == "phantom CT tumour uncertainty"
+    assert console["uncertainty"].GetName().startswith("phantom CT tumour uncertainty")
+    assert console["segmentation"].GetName() == "phantom CT tumour"
+    assert (console["uncertainty"].GetDisplayNode().GetColorNodeID() == panel_unc.GetDisplayNode().GetColorNodeID()
+            == "vtkMRMLPETProceduralColorNodePET-Heat")
+    a = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, console["segmentation"], console["segment_id"], phantom_nodes[0]))
+    b = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, p.outputSegmentation, "Tumor (2)", phantom_nodes[0]))
+    assert np.array_equal(a, b)
+    assert mrml_scene.GetFirstNodeByName("phantom CT tumour confidence") is not None

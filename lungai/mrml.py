@@ -74,20 +74,42 @@ def _set_geometry(node, img: sitk.Image) -> None:
     node.SetIJKToRASMatrix(_vtk_matrix(ijk_to_ras_from_image(img)))
 
 
-# ---------------------------------------------------------------- volumes
-def image_from_volume_node(node) -> sitk.Image:
-    """SimpleITK image (LPS) with the node's voxels and geometry (parent transforms not applied)."""
-    if node is None or node.GetImageData() is None:
-        raise InputError("the volume node has no image data", "select a loaded volume")
-    arr = slicer.util.arrayFromVolume(node)
-    img = sitk.GetImageFromArray(np.array(arr, copy=True))
+def ijk_to_world(node, world: bool = True) -> np.ndarray:
+    """The node's IJK-to-RAS matrix; with ``world`` its parent transforms applied (what Slicer shows and
+    where markups are placed).  A non-linear transform cannot be applied to a grid: clear error."""
     vm = vtk.vtkMatrix4x4()
     node.GetIJKToRASMatrix(vm)
-    origin, spacing, direction = geometry_from_ijk_to_ras(_numpy_matrix(vm))
+    m = _numpy_matrix(vm)
+    parent = node.GetParentTransformNode() if world else None
+    if parent is None:
+        return m
+    if not parent.IsTransformToWorldLinear():
+        raise InputError(f"{node.GetName()} is under the non-linear transform {parent.GetName()}",
+                         "harden the transform first (Data module: right-click the volume -> Harden transform)")
+    to_world = vtk.vtkMatrix4x4()
+    parent.GetMatrixTransformToWorld(to_world)
+    return _numpy_matrix(to_world) @ m
+
+
+def set_geometry_from_node(img: sitk.Image, node, world: bool = True) -> sitk.Image:
+    """Give ``img`` (on the node's voxel grid) the node's geometry in LPS (world coordinates by default)."""
+    origin, spacing, direction = geometry_from_ijk_to_ras(ijk_to_world(node, world))
     img.SetOrigin(origin)
     img.SetSpacing(spacing)
     img.SetDirection(direction)
     return img
+
+
+# ---------------------------------------------------------------- volumes
+def image_from_volume_node(node, world: bool = True) -> sitk.Image:
+    """SimpleITK image (LPS) with the node's voxels and geometry; with ``world`` (the default) the node's
+    parent transforms are applied, so the image lies where Slicer shows it (and where seeds/ROIs are
+    read).  A non-linear parent transform raises :class:`InputError` (harden it first)."""
+    if node is None or node.GetImageData() is None:
+        raise InputError("the volume node has no image data", "select a loaded volume")
+    arr = slicer.util.arrayFromVolume(node)
+    img = sitk.GetImageFromArray(np.array(arr, copy=True))
+    return set_geometry_from_node(img, node, world)
 
 
 def volume_node_from_image(scene, img: sitk.Image, name: str, node=None, labelmap: bool = False,
@@ -122,6 +144,9 @@ def _segment_id_by_name(seg_node, name: str) -> Optional[str]:
 
 
 def segment_names(seg_node) -> list[str]:
+    """Names of the node's segments in order ([] for no node)."""
+    if seg_node is None:
+        return []
     seg = seg_node.GetSegmentation()
     return [seg.GetNthSegment(i).GetName() for i in range(seg.GetNumberOfSegments())]
 
@@ -188,7 +213,8 @@ def mask_to_segment(scene, mask: sitk.Image, name: str, seg_node=None, replace_s
 
 
 def segment_to_mask(scene, seg_node, segment: str, reference_volume_node) -> sitk.Image:
-    """The segment (id or name) as a uint8 mask on the reference volume's grid."""
+    """The segment (id or name) as a uint8 mask on the reference volume's grid, with the reference's world
+    geometry (Slicer maps the segment through both nodes' transforms onto the reference's voxel grid)."""
     seg_id = segment if seg_node.GetSegmentation().GetSegment(segment) else _segment_id_by_name(seg_node, segment)
     if seg_id is None:
         raise InputError(f"segment {segment!r} is not in {seg_node.GetName()}",
@@ -201,10 +227,14 @@ def segment_to_mask(scene, seg_node, segment: str, reference_volume_node) -> sit
             seg_node, ids, label_node, reference_volume_node)
         if not ok:
             raise InputError(f"could not export segment {segment!r}", "check the segmentation and reference volume")
-        img = image_from_volume_node(label_node)
+        arr = slicer.util.arrayFromVolume(label_node)
+        if arr.shape != slicer.util.arrayFromVolume(reference_volume_node).shape:
+            raise InputError(f"segment {segment!r} could not be put on the grid of {reference_volume_node.GetName()}",
+                             "check that the reference volume is a loaded scalar volume")
+        mask = sitk.GetImageFromArray((arr > 0).astype(np.uint8))
     finally:
         scene.RemoveNode(label_node)
-    return sitk.Cast(img > 0, sitk.sitkUInt8)
+    return set_geometry_from_node(mask, reference_volume_node)
 
 
 # ---------------------------------------------------------------- tables

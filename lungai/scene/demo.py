@@ -8,10 +8,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from lungai import mrml
-
-# Slicer's built-in colour tables (present in every Slicer application)
-HEAT_COLORS = "vtkMRMLColorTableNodeFileInferno.txt"
-DOSE_COLORS = "vtkMRMLColorTableNodeRainbow"
+from lungai.scene import nodes
 
 
 def _table(scene, path: Path, name: str):
@@ -25,17 +22,17 @@ def build_demo_scene(scene, out_dir: Path) -> dict:
     ct = sitk.ReadImage(str(out / "ct.nii.gz"))
     ct_node = mrml.volume_node_from_image(scene, ct, "CT")
     lungs = sitk.ReadImage(str(out / "lungs.nii.gz"))
-    seg_node, _ = mrml.mask_to_segment(scene, lungs == 1, "Right lung", reference_volume_node=ct_node)
+    seg_node, _ = nodes.add_lung_outputs(scene, ct_node, lungs)
     seg_node.SetName("LungAI segmentation")
-    mrml.mask_to_segment(scene, lungs == 2, "Left lung", seg_node=seg_node)
-    mrml.mask_to_segment(scene, sitk.ReadImage(str(out / "tumor.nii.gz")) > 0, "Tumor", seg_node=seg_node)
-    nodes = {"ct": ct_node, "segmentation": seg_node}
-    for key, file, name, colors in (("uncertainty", "uncertainty.nii.gz", "Tumor uncertainty (entropy)", HEAT_COLORS),
-                                    ("dose", "dose.nii.gz", "Synthetic dose (Gy)", DOSE_COLORS)):
+    mrml.mask_to_segment(scene, sitk.ReadImage(str(out / "tumor.nii.gz")) > 0, nodes.TUMOUR_SEGMENT, seg_node=seg_node)
+    out_nodes = {"ct": ct_node, "segmentation": seg_node}
+    for key, file, name, colors in (("uncertainty", "uncertainty.nii.gz", nodes.tumour_node_name("CT", "uncertainty"),
+                                     nodes.HEAT_COLOR_NODE_ID),
+                                    ("dose", "dose.nii.gz", "Synthetic dose (Gy)", nodes.DOSE_COLOR_NODE_ID)):
         if (out / file).exists():
             node = mrml.volume_node_from_image(scene, sitk.ReadImage(str(out / file)), name)
-            node.GetDisplayNode().SetAndObserveColorNodeID(colors)
-            nodes[key] = node
+            nodes.show_as_heat_map(node, colors)
+            out_nodes[key] = node
     _table(scene, out / "radiomics_long.csv", "Radiomics")
     _table(scene, out / "dose.csv", "Dose features")
     _table(scene, out / "rp_prediction.csv", "RP risk")
@@ -46,8 +43,8 @@ def build_demo_scene(scene, out_dir: Path) -> dict:
         info = json.loads((out / "result.json").read_text())
         row = {k: info[k] for k in ("confidence", "needs_review", "review_threshold", "tumor_volume_ml",
                                     "n_components", "method", "members", "mc_passes") if k in info}
-        mrml.table_node_from_dataframe(scene, pd.DataFrame([row]), "Tumor segmentation confidence")
-    return nodes
+        mrml.table_node_from_dataframe(scene, pd.DataFrame([row]), nodes.tumour_node_name("CT", "confidence"))
+    return out_nodes
 
 
 def save_demo_scene(out_dir, mrb_path) -> Path:

@@ -17,24 +17,7 @@ import SimpleITK as sitk
 
 from lungai import mrml
 from lungai.errors import InputError
-from lungai.io import copy_geometry
-
-TUMOUR_NAMES = ("tumor", "tumour", "gtv")
-RIGHT, LEFT = "right lung", "left lung"
-
-
-def _derived(masks: dict[str, sitk.Image], reference: sitk.Image) -> dict[str, sitk.Image]:
-    lower = {k.lower(): k for k in masks}
-    if RIGHT not in lower or LEFT not in lower:
-        return {}
-    arr = lambda k: sitk.GetArrayViewFromImage(masks[lower[k]]) > 0  # noqa: E731
-    lungs = arr(RIGHT) | arr(LEFT)
-    out = {"Lungs": copy_geometry(lungs.astype(np.uint8), reference)}
-    tumour = next((lower[n] for n in TUMOUR_NAMES if n in lower), None)
-    if tumour is not None:
-        out["Lungs minus tumour"] = copy_geometry((lungs & ~arr(tumour.lower())).astype(np.uint8), reference)
-    return out
-
+from lungai.scene.nodes import derived_lung_masks
 
 def _dose_rows(dose_kji: np.ndarray, masks: dict, errors: dict) -> pd.DataFrame:
     from lungai.dose.dvh import d_gy, v_percent
@@ -72,7 +55,7 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
     if not names:
         raise InputError(f"{seg_node.GetName()} has no segments", "add or choose at least one segment")
     masks = {n: mrml.segment_to_mask(scene, seg_node, n, volume_node) for n in names}
-    masks.update(_derived(masks, image))
+    masks.update(derived_lung_masks(masks))
     p = params if isinstance(params, dict) else load_params(params, image_types=image_types,
                                                              feature_classes=feature_classes)
     result = extract(image, masks, p, case=volume_node.GetName(), progress=progress)

@@ -1,6 +1,7 @@
-"""Read the result files the ``lungai`` commands write and turn them into panel text.
+"""Read the result files the ``lungai`` commands write and turn them into the text the user sees.
 
-Pure Python (json/csv only), so the wording the clinician sees is unit-tested.
+Pure Python (json/csv only; no ``slicer``), so the wording the clinician sees is unit-tested.  Used by
+:mod:`lungai.scene.nodes` and the Slicer panels.
 """
 
 from __future__ import annotations

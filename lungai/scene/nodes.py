@@ -1,0 +1,252 @@
+"""The one path between Slicer's MRML nodes and the lungai core.
+
+Used by the console API (:mod:`lungai.scene.segment`, :mod:`lungai.scene.lungs`,
+:mod:`lungai.scene.radiomics`, ...: the core runs in Slicer's process) **and** by the panels'
+background jobs (LungAISeg / LungRadiomics / MultimodalPredict: inputs are exported to files, a
+``lungai`` child process runs, its outputs are imported here).  So both give the same nodes: the
+same names (one spelling, "tumour"), segments, colour map and tables.
+
+*Inputs* are read in world coordinates: a volume under a (linear) parent transform is exported
+where Slicer shows it, which is where seed points and ROI boxes are read
+(:func:`lungai.mrml.image_from_volume_node`).  *Outputs* are new nodes in world coordinates (no
+parent transform); a segment added to an existing segmentation under a transform is mapped into
+that segmentation's frame by Slicer.
+
+Temporary files of patient data live in a work folder made by :func:`new_work_folder` and are
+removed by :func:`remove_work_folder` once the outputs are imported (or the job failed / was
+cancelled).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+from lungai.errors import InputError
+
+# numpy, SimpleITK and lungai.mrml (slicer, vtk) are imported inside the functions: the Slicer module
+# files import this module at start-up, which must stay light (a test checks it).
+
+TUMOUR_SEGMENT = "Tumor"                  # segment name (Slicer's terminology entry "Neoplasm"); see mrml.TERMINOLOGY
+LUNG_SEGMENTS = {1: "Right lung", 2: "Left lung"}   # `lungai lungs` label values
+TUMOUR_NAMES = ("tumor", "tumour", "gtv")  # segment names taken as the tumour (case-insensitive)
+# The one colour map for probability-like overlays (uncertainty, Grad-CAM): present in every Slicer
+# and in slicer-core's default colour nodes.
+HEAT_COLOR_NODE_ID = "vtkMRMLPETProceduralColorNodePET-Heat"
+DOSE_COLOR_NODE_ID = "vtkMRMLColorTableNodeRainbow"
+CONFIDENCE_FIELDS = ["confidence", "needs_review", "review_threshold", "tumor_volume_ml", "n_components",
+                     "method", "members", "mc_passes", "roi_mode", "architecture", "calibrated"]
+
+
+def tumour_node_name(base: str, what: str = "") -> str:
+    """Node names of the tumour outputs: "<CT> tumour", "<CT> tumour uncertainty", ..."""
+    return f"{base} tumour" + (f" {what}" if what else "")
+
+
+# ---------------------------------------------------------------- work folders (temporary patient data)
+def new_work_folder(prefix: str, parent: Optional[str] = None) -> Path:
+    """A new private folder for exported inputs and command outputs (remove it with :func:`remove_work_folder`)."""
+    return Path(tempfile.mkdtemp(prefix=f"lungai-{prefix}-", dir=parent))
+
+
+def remove_work_folder(folder) -> None:
+    """Delete a work folder and everything in it (exported patient images, outputs already imported)."""
+    if folder is not None and Path(folder).name.startswith("lungai-"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- inputs
+def point_to_lps(point_node, index: int = 0) -> list:
+    """Control point ``index`` of a markups node in LPS mm, world coordinates (the core's convention)."""
+    if point_node is None or point_node.GetNumberOfControlPoints() <= index:
+        raise InputError(f"{point_node.GetName() if point_node else 'the point list'} has no point",
+                         "place one point on the tumour")
+    ras = [0.0, 0.0, 0.0]
+    point_node.GetNthControlPointPositionWorld(index, ras)
+    return [-ras[0], -ras[1], ras[2]]
+
+
+def roi_to_lps(roi_node) -> list:
+    """Two opposite corners (x0, y0, z0, x1, y1, z1) in LPS mm of a markups ROI node (world coordinates)."""
+    b = [0.0] * 6
+    roi_node.GetRASBounds(b)
+    if b[1] < b[0] or b[3] < b[2] or b[5] < b[4]:
+        raise InputError(f"ROI {roi_node.GetName()} is not defined", "place the ROI box on the tumour region")
+    return [-b[0], -b[2], b[4], -b[1], -b[3], b[5]]
+
+
+def export_volume(volume_node, path: Path) -> Path:
+    """Write a scalar volume node (world geometry: parent transform applied) to ``path``."""
+    from lungai import mrml
+    from lungai.io import write_image
+
+    return write_image(mrml.image_from_volume_node(volume_node), path)
+
+
+def export_segment(scene, seg_node, segment: str, reference_volume_node, path: Path) -> Path:
+    """Write one segment (id or name) as a binary mask on the reference volume's grid (world geometry)."""
+    from lungai import mrml
+    from lungai.io import write_image
+
+    return write_image(mrml.segment_to_mask(scene, seg_node, segment, reference_volume_node), path)
+
+
+def tumour_segment_name(seg_node) -> Optional[str]:
+    """The first segment named Tumor / Tumour / GTV (any case), else None."""
+    from lungai import mrml
+
+    return next((n for n in mrml.segment_names(seg_node) if n.strip().lower() in TUMOUR_NAMES), None)
+
+
+def union_mask(masks) -> sitk.Image:
+    """The union of binary masks on one grid."""
+    import SimpleITK as sitk
+
+    masks = list(masks)
+    union = masks[0] > 0
+    for other in masks[1:]:
+        union = sitk.Or(union, other > 0)
+    return sitk.Cast(union, sitk.sitkUInt8)
+
+
+def derived_lung_masks(masks: dict) -> dict:
+    """Extra masks "Lungs" (right | left) and "Lungs minus tumour" from named masks (same grid).
+
+    Made only when both "Right lung" and "Left lung" are present (the second also needs a
+    Tumor / Tumour / GTV mask).  Names are matched case-insensitively.
+    """
+    import SimpleITK as sitk
+
+    lower = {name.lower(): name for name in masks}
+    if "right lung" not in lower or "left lung" not in lower:
+        return {}
+    lungs = union_mask([masks[lower["right lung"]], masks[lower["left lung"]]])
+    out = {"Lungs": lungs}
+    tumour = next((lower[n] for n in TUMOUR_NAMES if n in lower), None)
+    if tumour is not None:
+        out["Lungs minus tumour"] = sitk.Cast(sitk.And(lungs, sitk.Not(masks[tumour] > 0)), sitk.sitkUInt8)
+    return out
+
+
+# ---------------------------------------------------------------- outputs
+def show_as_heat_map(volume_node, color_node_id: str = HEAT_COLOR_NODE_ID) -> None:
+    """The one heat colour map over the node's full range, values near zero left out (thresholded)."""
+    import numpy as np
+
+    display = volume_node.GetDisplayNode()
+    if display is None:
+        volume_node.CreateDefaultDisplayNodes()
+        display = volume_node.GetDisplayNode()
+    display.SetAndObserveColorNodeID(color_node_id)
+    from slicer.util import arrayFromVolume
+
+    values = np.asarray(arrayFromVolume(volume_node))
+    low, high = float(values.min()), float(values.max())
+    if high <= low:
+        high = low + 1e-6
+    display.AutoWindowLevelOff()
+    display.SetWindowLevelMinMax(low, high)
+    display.SetApplyThreshold(True)
+    display.SetLowerThreshold(low + 0.02 * (high - low))
+    display.SetUpperThreshold(high)
+
+
+def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk.Image, info: dict,
+                       seg_node=None, replace_segment=None) -> dict:
+    """Tumour segmentation results as nodes: returns {"segmentation", "segment_id", "uncertainty",
+    "table", "result", "candidates"}.
+
+    The tumour becomes segment "Tumor" - in a new segmentation node "<CT> tumour", or added to
+    ``seg_node`` (as "Tumor (2)" when the name is taken; only ``replace_segment``, chosen by the
+    user, is overwritten).  The uncertainty becomes the heat-map volume "<CT> tumour uncertainty",
+    the confidence fields the table "<CT> tumour confidence", and automatic mode's candidate regions
+    (when more than one) the point list "<CT> tumour candidates".  Segment attributes ``LungAI.*``
+    carry the confidence, so it is saved with the scene.
+    """
+    from lungai import mrml
+    import pandas as pd
+
+    base = volume_node.GetName()
+    new_node = seg_node is None
+    seg_node, segment_id = mrml.mask_to_segment(scene, tumour, TUMOUR_SEGMENT, seg_node=seg_node,
+                                                replace_segment=replace_segment, reference_volume_node=volume_node)
+    if new_node:
+        seg_node.SetName(scene.GenerateUniqueName(tumour_node_name(base)))
+    for key in ("confidence", "needs_review", "review_threshold", "tumor_volume_ml", "method"):
+        if key in info:
+            seg_node.SetAttribute(f"LungAI.{key}", str(info[key]))
+    unc = mrml.volume_node_from_image(scene, uncertainty, tumour_node_name(base, "uncertainty"))
+    show_as_heat_map(unc)
+    row = {k: info[k] for k in CONFIDENCE_FIELDS if k in info}
+    for k in ("needs_review", "calibrated"):
+        if k in row:
+            row[k] = int(bool(row[k]))
+    row.update({f"feature_{k}": v for k, v in (info.get("features") or {}).items()})
+    table = mrml.table_node_from_dataframe(scene, pd.DataFrame([row]), tumour_node_name(base, "confidence"))
+    candidates = info.get("candidates") or []
+    points = (mrml.candidates_to_markups(scene, candidates, tumour_node_name(base, "candidates"))
+              if len(candidates) > 1 else None)
+    return {"segmentation": seg_node, "segment_id": segment_id, "uncertainty": unc, "table": table,
+            "result": info, "candidates": points}
+
+
+def import_segment_outputs(scene, output_dir: Path, volume_node, seg_node=None, replace_segment=None) -> dict:
+    """Load what ``lungai segment`` wrote (tumor.nii.gz, uncertainty.nii.gz, result.json) with
+    :func:`add_tumour_outputs`."""
+    from lungai import mrml
+    from lungai.io import read_image, read_mask
+    from lungai.scene.results import read_segment_result
+
+    output_dir = Path(output_dir)
+    info = read_segment_result(output_dir)
+    reference = mrml.image_from_volume_node(volume_node)
+    tumour = read_mask(output_dir / "tumor.nii.gz", reference=reference)
+    return add_tumour_outputs(scene, volume_node, tumour, read_image(output_dir / "uncertainty.nii.gz"), info,
+                              seg_node=seg_node, replace_segment=replace_segment)
+
+
+def add_lung_outputs(scene, volume_node, labels: sitk.Image, seg_node=None):
+    """"Right lung" / "Left lung" segments from a label image (1 right, 2 left); returns
+    (segmentation node, {name: volume in ml}).  A new node is called "<CT> lungs"."""
+    import numpy as np
+    import SimpleITK as sitk
+    from lungai import mrml
+
+    new_node = seg_node is None
+    volumes = {}
+    ml_per_voxel = float(np.prod(labels.GetSpacing())) / 1000.0
+    arr = sitk.GetArrayViewFromImage(labels)
+    for value, name in LUNG_SEGMENTS.items():
+        mask = sitk.Cast(labels == value, sitk.sitkUInt8)
+        seg_node, _ = mrml.mask_to_segment(scene, mask, name, seg_node=seg_node, reference_volume_node=volume_node)
+        volumes[name] = float((arr == value).sum()) * ml_per_voxel
+    if new_node:
+        seg_node.SetName(scene.GenerateUniqueName(f"{volume_node.GetName()} lungs"))
+    return seg_node, volumes
+
+
+def import_lung_outputs(scene, labels_path: Path, volume_node, seg_node=None):
+    """Load the label file of ``lungai lungs`` with :func:`add_lung_outputs`."""
+    from lungai import mrml
+    from lungai.io import read_mask
+
+    labels = read_mask(Path(labels_path), reference=mrml.image_from_volume_node(volume_node))
+    return add_lung_outputs(scene, volume_node, labels, seg_node=seg_node)
+
+
+def table_from_csv(scene, path: Path, name: str, node=None):
+    """A table node with the contents of a CSV file (numbers as numbers)."""
+    from lungai import mrml
+    import pandas as pd
+
+    return mrml.table_node_from_dataframe(scene, pd.read_csv(path), name, node=node)
+
+
+def table_rows(table_node) -> list[dict]:
+    """The rows of a table node as dicts of strings (no pandas needed)."""
+    table = table_node.GetTable()
+    names = [table.GetColumnName(c) for c in range(table.GetNumberOfColumns())]
+    return [{names[c]: table.GetValue(r, c).ToString() for c in range(len(names))}
+            for r in range(table.GetNumberOfRows())]
