@@ -16,11 +16,12 @@ from pathlib import Path
 import skops.io as sio
 
 from lungai.errors import InputError
+from lungai.model_files import load_skops
 
 MODEL_FILE, CARD_FILE, METRICS_FILE = "model.skops", "model_card.json", "metrics.json"
 FORMAT = "lungai-rp-model/1"
 
-# Types outside skops' default trusted set that an RP model legitimately contains.
+# Types outside skops' default trusted set that an RP model legitimately contains (exact names).
 TRUSTED_TYPES = [
     "numpy.dtype",
     "sklearn.feature_selection._univariate_selection.f_classif",
@@ -93,9 +94,5 @@ def load_model(model_dir) -> tuple[dict, dict]:
     if card.get("format") != FORMAT:
         raise InputError(f"{card_path} has format {card.get('format')!r}, expected {FORMAT!r}",
                          "retrain the model with this version of lungai")
-    untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
-    if untrusted:
-        raise InputError(f"{path} contains types that an RP model never needs: {untrusted}",
-                         "do not load model files from unknown sources; retrain the model")
-    bundle = sio.load(path, trusted=TRUSTED_TYPES)
+    bundle = load_skops(path, TRUSTED_TYPES, "RP model file", "retrain the model with 'lungai rp train'")
     return bundle, card
