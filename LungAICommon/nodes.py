@@ -127,9 +127,6 @@ def table_rows(table_node) -> list[dict]:
             for r in range(table.GetNumberOfRows())]
 
 
-TUMOUR_NAMES = ("tumor", "tumour", "gtv")
-
-
 def derived_lung_masks(masks: dict, out_dir: Path) -> dict:
     """Extra masks "Lungs" (right | left) and "Lungs minus tumour" from exported segment files.
 
@@ -139,14 +136,15 @@ def derived_lung_masks(masks: dict, out_dir: Path) -> dict:
     """
     import SimpleITK as sitk
     from lungai.io import write_image
+    from lungai.segment_roles import find_role
 
-    lower = {name.lower(): name for name in masks}
-    if "right lung" not in lower or "left lung" not in lower:
+    right, left = find_role(masks, "right_lung"), find_role(masks, "left_lung")
+    if right is None or left is None:
         return {}
     read = lambda name: sitk.ReadImage(str(masks[name])) > 0  # noqa: E731
-    lungs = sitk.Or(read(lower["right lung"]), read(lower["left lung"]))
+    lungs = sitk.Or(read(right), read(left))
     out = {"Lungs": write_image(sitk.Cast(lungs, sitk.sitkUInt8), Path(out_dir) / "derived_lungs.nii.gz")}
-    tumour = next((lower[n] for n in TUMOUR_NAMES if n in lower), None)
+    tumour = find_role(masks, "tumour")
     if tumour is not None:
         minus = sitk.And(lungs, sitk.Not(read(tumour)))
         out["Lungs minus tumour"] = write_image(sitk.Cast(minus, sitk.sitkUInt8),

@@ -296,17 +296,20 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         return cmds, columns, csvs, doseCsv
 
     def doseCommand(self, p, ct, workDir):
-        """Lungs = every segment whose name contains "lung"; GTV = the segment named Tumor/Tumour."""
+        """Lungs = the segments whose role is a lung (Right lung, Left lung, Lungs, lung lobes; exact names,
+        lungai.segment_roles - never "Lung tumour"); GTV = the segment whose role is tumour (Tumor/Tumour/GTV)."""
         from LungAICommon.nodes import export_segment, export_volume, union_masks
+        from lungai.segment_roles import dose_lung_segments, find_role
 
         names = self.segmentNames(p.segmentation)
-        lungs = [n for n in names if "lung" in n.lower()]
+        lungs = dose_lung_segments(names)
         if not lungs:
-            raise ValueError("Dose features need lung segments (names containing 'lung'); run 'Segment lungs' in Lung AI Segmentation")
+            raise ValueError("Dose features need lung segments named 'Right lung', 'Left lung' or 'Lungs' "
+                             "(or TotalSegmentator lobes); run 'Segment lungs' in Lung AI Segmentation or rename them")
         masks = [export_segment(slicer.mrmlScene, p.segmentation, n, p.inputVolume, workDir / f"lung_{i}.nii.gz")
                  for i, n in enumerate(lungs)]
         lungMask = union_masks(masks, workDir / "lungs.nii.gz")
-        gtv = next((n for n in names if commands.segment_column_name(n) == "tumour"), None)
+        gtv = find_role(names, "tumour")
         gtvMask = export_segment(slicer.mrmlScene, p.segmentation, gtv, p.inputVolume, workDir / "gtv.nii.gz") if gtv else None
         dose = export_volume(p.doseVolume, workDir / "dose.nii.gz")
         return commands.dose_features(dose, ct, lungMask, workDir / "dose.csv", gtv=gtvMask)

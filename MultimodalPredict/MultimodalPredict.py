@@ -307,8 +307,9 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         manifest = None
         if p.stageVolume is not None:
             ct = export_volume(p.stageVolume, workDir / "ct.nii.gz")
-            segment = next((n for n in segment_names(p.stageSegmentation)
-                            if commands.segment_column_name(n) == "tumour"), None)
+            from lungai.segment_roles import find_role
+
+            segment = find_role(segment_names(p.stageSegmentation), "tumour")
             if segment is None:
                 raise ValueError("The segmentation has no 'Tumor' segment")
             mask = export_segment(slicer.mrmlScene, p.stageSegmentation, segment, p.stageVolume, workDir / "tumour.nii.gz")

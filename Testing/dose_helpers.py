@@ -6,8 +6,10 @@ import numpy as np
 import SimpleITK as sitk
 
 
-def write_rtdose(dose: sitk.Image, path, scaling: float = 1e-3, reverse_frames: bool = False, units: str = "GY"):
-    """``dose`` (axis-aligned, Gy) as an RTDOSE file: uint32 pixels x DoseGridScaling, GridFrameOffsetVector."""
+def write_rtdose(dose: sitk.Image, path, scaling: float = 1e-3, reverse_frames: bool = False, units: str = "GY",
+                 absolute_offsets: bool = False):
+    """``dose`` (axis-aligned, Gy) as an RTDOSE file: uint32 pixels x DoseGridScaling, GridFrameOffsetVector
+    relative (first 0) or, with ``absolute_offsets``, the frames' z coordinates (DICOM PS3.3 C.8.8.3.2)."""
     import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -22,6 +24,8 @@ def write_rtdose(dose: sitk.Image, path, scaling: float = 1e-3, reverse_frames: 
         arr = arr[::-1]
         origin = origin + np.array([0.0, 0.0, offsets[-1]])
         offsets = -offsets
+    if absolute_offsets:
+        offsets = offsets + origin[2]
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.2"
     meta.MediaStorageSOPInstanceUID = generate_uid()

@@ -18,21 +18,18 @@ import SimpleITK as sitk
 from lungai import mrml
 from lungai.errors import InputError
 from lungai.io import copy_geometry
-
-TUMOUR_NAMES = ("tumor", "tumour", "gtv")
-RIGHT, LEFT = "right lung", "left lung"
-
+from lungai.segment_roles import find_role
 
 def _derived(masks: dict[str, sitk.Image], reference: sitk.Image) -> dict[str, sitk.Image]:
-    lower = {k.lower(): k for k in masks}
-    if RIGHT not in lower or LEFT not in lower:
+    right, left = find_role(masks, "right_lung"), find_role(masks, "left_lung")
+    if right is None or left is None:
         return {}
-    arr = lambda k: sitk.GetArrayViewFromImage(masks[lower[k]]) > 0  # noqa: E731
-    lungs = arr(RIGHT) | arr(LEFT)
+    arr = lambda k: sitk.GetArrayViewFromImage(masks[k]) > 0  # noqa: E731
+    lungs = arr(right) | arr(left)
     out = {"Lungs": copy_geometry(lungs.astype(np.uint8), reference)}
-    tumour = next((lower[n] for n in TUMOUR_NAMES if n in lower), None)
+    tumour = find_role(masks, "tumour")
     if tumour is not None:
-        out["Lungs minus tumour"] = copy_geometry((lungs & ~arr(tumour.lower())).astype(np.uint8), reference)
+        out["Lungs minus tumour"] = copy_geometry((lungs & ~arr(tumour)).astype(np.uint8), reference)
     return out
 
 

@@ -31,13 +31,15 @@ import pandas as pd
 from lungai import mrml
 from lungai.errors import InputError
 from lungai.rp.columns import ID_NAMES, suggest
+from lungai.segment_roles import name_key, segment_role
 
 LONG_COLUMNS = ("segment", "image_type", "feature_class", "feature", "value")
 
 
 def _segment_key(name: str) -> str:
-    key = re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower()).strip("_")
-    return re.sub(r"(^|_)(tumor|gtv)(_|$)", r"\1tumour\3", key)
+    """The segment part of a feature name: its role (lungai.segment_roles) when it has one, else the
+    normalised name with "tumor"/"gtv" spelled "tumour"."""
+    return segment_role(name) or re.sub(r"(^|_)(tumor|gtv)(_|$)", r"\1tumour\3", name_key(name))
 
 
 def radiomics_features(node_or_df) -> dict[str, float]:
