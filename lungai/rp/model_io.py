@@ -52,7 +52,7 @@ def card_markdown(card: dict) -> str:
              f"feature set; hyper-parameters {card['hyperparameters']}",
              f"- Training data: {td['source']}, {td['n']} patients, {td['events']} events "
              f"(prevalence {td['prevalence']:.1%}); ignored columns: {td['ignored_columns'] or 'none'}",
-             f"- Nested-CV performance: AUC {m['auc']:.3f} (95 % CI {m['auc_ci95'][0]:.3f}-{m['auc_ci95'][1]:.3f}), "
+             f"- Nested-CV performance ({card.get('metrics_source', 'nested CV')}): AUC {m['auc']:.3f} (95 % CI {m['auc_ci95'][0]:.3f}-{m['auc_ci95'][1]:.3f}), "
              f"Brier {m['brier']:.3f}, calibration slope {m['calibration_slope']:.2f} / intercept "
              f"{m['calibration_intercept']:.2f}, sensitivity {m['sensitivity']:.2f} / specificity "
              f"{m['specificity']:.2f} at threshold {card['threshold']} ({card['threshold_rule']})",
