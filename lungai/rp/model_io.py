@@ -59,12 +59,15 @@ def card_markdown(card: dict) -> str:
              f"- Risk interval: {card['uncertainty']}", f"- Contributions: {card['explanation']}", "",
              "| feature set/model | AUC | 95 % CI |", "|---|---|---|"]
     lines += [f"| {k} | {v[0]:.3f} | {v[1]:.3f}-{v[2]:.3f} |" for k, v in card["comparison_auc"].items()]
-    lines += ["", "| feature | role | training median [IQR] or counts | missing % |", "|---|---|---|---|"]
+    lines += ["", "| feature | role | type (how decided) | training median [IQR] or counts | missing % |",
+              "|---|---|---|---|---|"]
+    types, how = card["roles"].get("types", {}), card["roles"].get("how", {})
     for f in card["features"]:
         s = td["features"][f]
         summary = (", ".join(f"{k}: {v}" for k, v in s["counts"].items()) if "counts" in s
                    else f"{s['median']:.4g} [{s['q1']:.4g}-{s['q3']:.4g}]")
-        lines.append(f"| `{f}` | {card['roles']['roles'][f]} | {summary} | {s['missing_pct']} |")
+        lines.append(f"| `{f}` | {card['roles']['roles'][f]} | {types.get(f, 'numeric')} ({how.get(f, 'declared')}) "
+                     f"| {summary} | {s['missing_pct']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -16,7 +16,7 @@ from lungai.progress import task
 from lungai.rp import model_io, plots
 from lungai.rp.checks import check_events, check_not_constant, numeric_features, outcome_vector, read_tables, \
     table_paths
-from lungai.rp.columns import FEATURE_SETS, infer_roles
+from lungai.rp.columns import FEATURE_SETS, ColumnRoles, infer_roles
 from lungai.rp.explain import model_inputs
 from lungai.rp.metrics import evaluate
 from lungai.rp.pipeline import MODEL_NAMES, MODELS
@@ -166,7 +166,12 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
         "intended_use": "research: risk of the outcome for patients like the training cohort; not for clinical decisions",
     }
     model_io.save_model(model_dir, {"pipeline": pipe, "bootstrap": ensemble, "baseline": baseline}, card, metrics)
-    return TrainResult(model_dir, metrics, chosen, summary_lines(metrics))
+    used = ColumnRoles(roles={c: r for c, r in roles.roles.items() if c in all_features},
+                       categorical=roles.categorical, binary=roles.binary, how=roles.how)
+    lines = ["features: role, type (how the type was decided; saved in model_card.json):", *used.describe()]
+    if roles.ignored:
+        lines.append(f"ignored columns: {', '.join(map(str, roles.ignored))}")
+    return TrainResult(model_dir, metrics, chosen, lines + summary_lines(metrics))
 
 
 def summary_lines(metrics: dict) -> list[str]:
