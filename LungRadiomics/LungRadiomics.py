@@ -353,6 +353,10 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         frame.to_csv(workDir / "features.csv", index=False)
         name = f"{p.inputVolume.GetName()} radiomics"
         p.outputTable = mrml.table_node_from_dataframe(slicer.mrmlScene, frame, name, node=p.outputTable)
+        from lungai.radiomics.settings import NODE_ATTRIBUTE, SETTINGS_COLUMN
+
+        ids = sorted({row.get(SETTINGS_COLUMN) for row in longRows if row.get(SETTINGS_COLUMN)})
+        p.outputTable.SetAttribute(NODE_ATTRIBUTE, ";".join(ids))  # the settings travel with the table
         message = f"{len(rows)} features x {len(names) - 4} segment(s) -> table '{p.outputTable.GetName()}'"
         if doseCsv is not None:
             p.doseTable = table_from_csv(slicer.mrmlScene, doseCsv, f"{p.inputVolume.GetName()} dose features",

@@ -56,23 +56,16 @@ def test_feature_selection_inside_cv_prevents_leakage():
     assert min(leaky) - max(honest) > 0.2
 
 
-def _null_table(n: int, seed: int) -> pd.DataFrame:
-    """Clinical, dosimetric and radiomic noise columns and an outcome unrelated to them (35 % events)."""
-    rng = np.random.default_rng(seed)
-    cols = [f"clin_x{j}" for j in range(3)] + [f"dose_x{j}" for j in range(3)] + [f"rad_x{j}" for j in range(6)]
-    table = pd.DataFrame(rng.normal(size=(n, len(cols))), columns=cols)
-    table["rp_grade2"] = (rng.random(n) < 0.35).astype(int)
-    return table
-
-
 @pytest.mark.slow
 def test_reported_auc_includes_the_choice_of_feature_set_and_model(tmp_path):
     """Outcome unrelated to every feature: the AUC `rp train` reports for the locked model (chosen
-    among 3 feature sets x 2 models) must be chance, 0.50 +- 0.03 over seeds.  The best of the six
-    per-combination AUCs (what was reported before) is optimistic on the same runs."""
+    among 3 feature sets x 2 models) must be chance, 0.50 +- 0.03 over seeds (1500 patients, so one
+    seed's AUC varies by only ~0.02).  Before, the best of the six per-combination AUCs was reported;
+    on the same runs that is higher (benchmarks/rp_selection_null.py: 0.55 on 300 patients)."""
     reported, best_single = [], []
-    for seed in range(5):
-        r = train_rp(_null_table(400, seed), "rp_grade2", tmp_path / f"m{seed}", models="lr,rf", fast=True,
+    for seed in range(3):
+        table = make_noise_cohort(1500, 12, seed=seed, prefixes=("clin_", "dose_", "rad_"))
+        r = train_rp(table, "rp_grade2", tmp_path / f"m{seed}", models="lr,rf", fast=True,
                      outer_folds=3, inner_folds=3, n_boot=0, make_plots=False, seed=seed)
         reported.append(r.metrics["chosen_auc"])
         best_single.append(max(v["auc"] for v in r.metrics["results"].values()))
@@ -80,7 +73,7 @@ def test_reported_auc_includes_the_choice_of_feature_set_and_model(tmp_path):
         card = json.loads((tmp_path / f"m{seed}" / "model_card.json").read_text())
         assert card["metrics_nested_cv"]["auc"] == r.metrics["chosen_auc"]
     assert abs(np.mean(reported) - 0.5) <= 0.03, reported
-    assert np.mean(best_single) > np.mean(reported) + 0.02, (best_single, reported)
+    assert np.mean(best_single) > np.mean(reported), (best_single, reported)   # equal when the max was reported
 
 
 def test_metrics_known_values():

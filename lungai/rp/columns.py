@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError
+from lungai.radiomics.settings import SETTINGS_COLUMN
 
 PREFIXES = {"clin_": "clinical", "dose_": "dosimetric", "rad_": "radiomic"}
 ROLES = ("clinical", "dosimetric", "radiomic", "id", "ignore")
@@ -127,7 +128,7 @@ def infer_roles(df: pd.DataFrame, outcome: str | None, role_file=None) -> Column
                          "fix the spelling in the role file or the table header")
     roles, categorical, binary, how, ignored, id_column = {}, [], [], {}, [], None
     for col in df.columns:
-        if col == outcome:
+        if col in (outcome, SETTINGS_COLUMN):  # the radiomics settings id is checked, never a feature
             continue
         role, kind = overrides.get(str(col).strip(), (None, None))
         if role is None:

@@ -20,7 +20,7 @@ from lungai.rp.columns import FEATURE_SETS, ColumnRoles, infer_roles
 from lungai.rp.explain import model_inputs
 from lungai.rp.metrics import evaluate
 from lungai.rp.pipeline import MODEL_NAMES, MODELS
-from lungai.rp.prepare import feature_summary
+from lungai.rp.prepare import feature_summary, training_radiomics_settings
 from lungai.rp.validation import bootstrap_ensemble, fit_final, nested_cv, nested_selection, select_best
 
 UNCERTAINTY = ("95 % percentile interval of the risks predicted by {n} copies of the locked pipeline "
@@ -83,6 +83,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     all_features = sorted({c for s in sets for c in roles.features(s)}, key=list(df.columns).index)
     X_all = numeric_features(df, roles, all_features)
     check_not_constant(X_all)
+    training_radiomics_settings(df, all_features, inputs)  # refuses a table mixing radiomics settings early
     check_events(y, outer_folds, inner_folds)
     threshold_rule = "given" if threshold is not None else "training prevalence (default)"
     if threshold is None:
@@ -158,6 +159,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
         "metrics_source": ("nested selection: " + SELECTION_RULE) if selection is not None
                           else f"nested CV of {chosen} (fixed in advance with --final)",
         "comparison_auc": {k: [round(v["auc"], 3)] + [round(x, 3) for x in v["auc_ci95"]] for k, v in results.items()},
+        "radiomics_settings": training_radiomics_settings(df, list(X.columns), inputs),
         "threshold": threshold, "threshold_rule": threshold_rule,
         "uncertainty": UNCERTAINTY.format(n=n_boot), "n_bootstrap": n_boot,
         "explanation": "Shapley values in log-odds against the training-mean patient "
@@ -171,6 +173,8 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     lines = ["features: role, type (how the type was decided; saved in model_card.json):", *used.describe()]
     if roles.ignored:
         lines.append(f"ignored columns: {', '.join(map(str, roles.ignored))}")
+    rs = card["radiomics_settings"]
+    lines.append(f"radiomics settings: {rs['id']} ({rs['note']})" if rs["id"] else f"radiomics settings: {rs['note']}")
     return TrainResult(model_dir, metrics, chosen, lines + summary_lines(metrics))
 
 

@@ -18,6 +18,7 @@ import SimpleITK as sitk
 from lungai import mrml
 from lungai.errors import InputError
 from lungai.io import copy_geometry
+from lungai.radiomics.settings import NODE_ATTRIBUTE, settings_id
 from lungai.segment_roles import find_role
 
 def _derived(masks: dict[str, sitk.Image], reference: sitk.Image) -> dict[str, sitk.Image]:
@@ -84,6 +85,7 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
         dose = dose_on_grid(mrml.image_from_volume_node(dose_node), image)
         table = pd.concat([table, _dose_rows(dose, masks, errors)[list(table.columns)]], ignore_index=True)
     node = mrml.table_node_from_dataframe(scene, table, f"{volume_node.GetName()} radiomics", node=table_node)
+    node.SetAttribute(NODE_ATTRIBUTE, settings_id(p))  # the settings travel with the table (lungai.rp checks them)
     return node, errors
 
 
