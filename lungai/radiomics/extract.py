@@ -128,6 +128,7 @@ def to_wide(long: pd.DataFrame) -> pd.DataFrame:
     wide = wide.reindex(index=list(dict.fromkeys(frame["case"])), columns=list(dict.fromkeys(names)))
     wide.columns.name = None
     if SETTINGS_COLUMN in frame:  # one id per case ("a;b" if a case mixes settings: rp refuses it)
-        ids = frame.groupby("case", sort=False)[SETTINGS_COLUMN].agg(lambda s: ";".join(sorted(set(s.astype(str)))))
+        ids = frame.groupby("case", sort=False)[SETTINGS_COLUMN].agg(
+            lambda s: ";".join(sorted(set(s.dropna().astype(str)))) or None)
         wide[SETTINGS_COLUMN] = ids.reindex(wide.index)
     return wide.reset_index()
