@@ -297,9 +297,9 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
 
     def doseCommand(self, p, ct, workDir):
         """Lungs = the segments whose role is a lung (Right lung, Left lung, Lungs, lung lobes; exact names,
-        lungai.segment_roles - never "Lung tumour"); GTV = the segment whose role is tumour (Tumor/Tumour/GTV)."""
+        lungai.segment_roles - never "Lung tumour"); GTV = every segment whose role is tumour (Tumor/Tumour/GTV, GTV-1, gtv-2 ...)."""
         from LungAICommon.nodes import export_segment, export_volume, union_masks
-        from lungai.segment_roles import dose_lung_segments, find_role
+        from lungai.segment_roles import dose_lung_segments, segment_role
 
         names = self.segmentNames(p.segmentation)
         lungs = dose_lung_segments(names)
@@ -309,8 +309,12 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         masks = [export_segment(slicer.mrmlScene, p.segmentation, n, p.inputVolume, workDir / f"lung_{i}.nii.gz")
                  for i, n in enumerate(lungs)]
         lungMask = union_masks(masks, workDir / "lungs.nii.gz")
-        gtv = find_role(names, "tumour")
-        gtvMask = export_segment(slicer.mrmlScene, p.segmentation, gtv, p.inputVolume, workDir / "gtv.nii.gz") if gtv else None
+        gtvs = [n for n in names if segment_role(n) == "tumour"]  # every GTV (GTV-1, gtv-2 ...) leaves the lung
+        gtvMask = None
+        if gtvs:
+            parts = [export_segment(slicer.mrmlScene, p.segmentation, n, p.inputVolume, workDir / f"gtv_{i}.nii.gz")
+                     for i, n in enumerate(gtvs)]
+            gtvMask = union_masks(parts, workDir / "gtv.nii.gz")
         dose = export_volume(p.doseVolume, workDir / "dose.nii.gz")
         return commands.dose_features(dose, ct, lungMask, workDir / "dose.csv", gtv=gtvMask)
 

@@ -23,6 +23,13 @@ def test_dose_lung_segments_skip_tumours_and_derived_masks():
     assert find_role(names, "tumour") == "Tumor" and find_role(["Lung tumour"], "tumour") is None
 
 
+def test_real_rtstruct_roi_names():
+    """The ROI names of the NSCLC-Radiomics RTSTRUCT in ../shared/data (LUNG1-003), as exported."""
+    names = ["Lung-Right", "Lung-Left", "Heart", "Esophagus", "Spinal-Cord", "gtv-3", "gtv-2", "GTV-1"]
+    assert [segment_role(n) for n in names] == ["right_lung", "left_lung", None, None, None] + ["tumour"] * 3
+    assert dose_lung_segments(names) == ["Lung-Right", "Lung-Left"]
+
+
 def test_derived_lungs_ignore_a_lung_tumour_segment(small_phantom):
     from lungai.scene.radiomics import _derived
 
