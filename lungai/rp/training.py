@@ -182,17 +182,16 @@ def summary_lines(metrics: dict) -> list[str]:
     """A printable table of the metrics of every feature set x model."""
     lines = [f"{'feature set/model':32s} {'AUC (95% CI)':20s} {'Brier':>6s} {'slope':>6s} {'int.':>6s} "
              f"{'sens':>5s} {'spec':>5s}"]
+    def row(label: str, r: dict) -> str:
+        return (f"{label:32s} {r['auc']:.3f} ({r['auc_ci95'][0]:.2f}-{r['auc_ci95'][1]:.2f})  "
+                f"{r['brier']:6.3f} {r['calibration_slope']:6.2f} {r['calibration_intercept']:6.2f} "
+                f"{r['sensitivity']:5.2f} {r['specificity']:5.2f}")
+
     for key, r in metrics["results"].items():
-        mark = " *" if key == metrics.get("chosen") else ""
-        lines.append(f"{key + mark:32s} {r['auc']:.3f} ({r['auc_ci95'][0]:.2f}-{r['auc_ci95'][1]:.2f})  "
-                     f"{r['brier']:6.3f} {r['calibration_slope']:6.2f} {r['calibration_intercept']:6.2f} "
-                     f"{r['sensitivity']:5.2f} {r['specificity']:5.2f}")
+        lines.append(row(key + (" *" if key == metrics.get("chosen") else ""), r))
     sel = metrics.get("selection")
     if sel:
-        r = sel
-        lines.append(f"{SELECTED + ' -> ' + metrics['chosen']:32s} {r['auc']:.3f} ({r['auc_ci95'][0]:.2f}-"
-                     f"{r['auc_ci95'][1]:.2f})  {r['brier']:6.3f} {r['calibration_slope']:6.2f} "
-                     f"{r['calibration_intercept']:6.2f} {r['sensitivity']:5.2f} {r['specificity']:5.2f}")
+        lines.append(row(f"{SELECTED} -> {metrics['chosen']}", sel))
         lines.append(f"  chosen per outer fold: {', '.join(sel['chosen_per_fold'])}")
     lines.append(f"threshold {metrics['threshold']}; n = {metrics['n']}, events = {metrics['events']}"
                  + ("; * = locked model" if metrics.get("chosen") else "")
