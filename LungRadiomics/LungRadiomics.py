@@ -269,18 +269,22 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         return cmds, columns, csvs, doseCsv
 
     def doseCommand(self, p, ct, workDir):
-        """Lungs = every segment whose name contains "lung"; GTV = the segment named Tumor/Tumour/GTV."""
+        """Lungs = the segments whose role is a lung (Right lung, Left lung, Lungs, lung lobes; exact names,
+        lungai.segment_roles - never "Lung tumour"); GTV = every segment whose role is tumour (Tumor/Tumour/GTV, GTV-1, gtv-2 ...)."""
         from lungai import mrml
         from lungai.io import write_image
+        from lungai.segment_roles import dose_lung_segments, segment_role
 
         names = self.segmentNames(p.segmentation)
-        lungs = [n for n in names if "lung" in n.lower()]
+        lungs = dose_lung_segments(names)
         if not lungs:
-            raise ValueError("Dose features need lung segments (names containing 'lung'); run 'Segment lungs' in Lung AI Segmentation")
+            raise ValueError("Dose features need lung segments named 'Right lung', 'Left lung' or 'Lungs' "
+                             "(or TotalSegmentator lobes); run 'Segment lungs' in Lung AI Segmentation or rename them")
         lungMask = write_image(nodes.union_mask([mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n, p.inputVolume)
                                                  for n in lungs]), workDir / "lungs.nii.gz")
-        gtv = nodes.tumour_segment_name(p.segmentation)
-        gtvMask = nodes.export_segment(slicer.mrmlScene, p.segmentation, gtv, p.inputVolume, workDir / "gtv.nii.gz") if gtv else None
+        gtvs = [n for n in names if segment_role(n) == "tumour"]  # every GTV (GTV-1, gtv-2 ...) leaves the lung
+        gtvMask = write_image(nodes.union_mask([mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n, p.inputVolume)
+                                                for n in gtvs]), workDir / "gtv.nii.gz") if gtvs else None
         dose = nodes.export_volume(p.doseVolume, workDir / "dose.nii.gz")
         return commands.dose_features(dose, ct, lungMask, workDir / "dose.csv", gtv=gtvMask)
 
@@ -320,6 +324,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         from lungai import mrml
         from lungai.scene import results
 
+        from lungai.radiomics.settings import NODE_ATTRIBUTE, SETTINGS_COLUMN
+
         try:
             columns, csvs, doseCsv = job.outputs
             volume = job.input("volume")
@@ -328,6 +334,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             frame = pd.DataFrame(rows, columns=names)
             p.outputTable = mrml.table_node_from_dataframe(slicer.mrmlScene, frame, f"{volume.GetName()} radiomics",
                                                            node=p.outputTable)
+            ids = sorted({row.get(SETTINGS_COLUMN) for row in longRows if row.get(SETTINGS_COLUMN)})
+            p.outputTable.SetAttribute(NODE_ATTRIBUTE, ";".join(ids))  # the settings travel with the table
             message = f"{len(rows)} features x {len(names) - 4} segment(s) -> table '{p.outputTable.GetName()}'"
             if doseCsv is not None:
                 p.doseTable = nodes.table_from_csv(slicer.mrmlScene, doseCsv, f"{volume.GetName()} dose features",

@@ -37,7 +37,9 @@ def demo(tmp_path_factory):
     from lungai.cli import main
 
     out = tmp_path_factory.mktemp("demo")
-    assert main(["demo", "-o", str(out), "--small"]) == 0
+    # the built-in sample itself, as users run it (not --small: its coarse 2.8 x 2.8 x 5 mm grid costs
+    # the segmentation ~0.1 Dice), so the test checks the documented tumour Dice
+    assert main(["demo", "-o", str(out)]) == 0
     return out
 
 
@@ -69,7 +71,8 @@ def test_report_numbers_match_the_files(demo):
     result = json.loads((demo / "result.json").read_text())
     assert float(v["confidence"]) == pytest.approx(result["confidence"])
     assert v["needs-review"] == str(result["needs_review"]).lower()
-    assert 0.0 <= result["confidence"] <= 1.0
+    # the sample is an easy case for the shipped model: confident (0.78 when documented) and not flagged
+    assert result["confidence"] >= 0.6 and result["needs_review"] is False
     dose = pd.read_csv(demo / "dose.csv").iloc[0]
     assert float(v["mld-gy"]) == pytest.approx(dose["dose_mld_gy"], abs=1e-6)
     rp = pd.read_csv(demo / "rp_prediction.csv").iloc[0]
@@ -91,7 +94,12 @@ def test_radiomics_and_truth(demo):
     assert list(long.columns[:6]) == ["case", "segment", "image_type", "feature_class", "feature", "value"]
     assert {"tumour", "lungs"} <= set(long.segment)
     summary = json.loads((demo / "summary.json").read_text())
-    assert summary["truth_dice"] is not None and 0.0 <= summary["truth_dice"] <= 1.0
+    from lungai.overlap import dice
+
+    truth = sitk.ReadImage(str(demo / "tumor_truth.nii.gz"))
+    found = sitk.ReadImage(str(demo / "tumor.nii.gz"))
+    assert summary["truth_dice"] == pytest.approx(dice(found, truth), abs=1e-4)
+    assert summary["truth_dice"] >= 0.85          # the sample's tumour is found (0.93 when documented)
 
 
 def test_scene_opens_with_all_results(demo, tmp_path):

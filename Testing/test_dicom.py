@@ -212,8 +212,6 @@ def test_rtdose_relative_offsets(export):
     assert np.allclose(array(dose), array(truth), atol=1e-3 * array(truth).max())
 
 
-@pytest.mark.xfail(strict=True, reason="absolute GridFrameOffsetVector: z origin fixed on branch 'trust' "
-                                       "(lungai/dose/read.py); remove this mark when merged")
 def test_rtdose_absolute_offsets(export):
     from lungai.dose.read import read_dose
 

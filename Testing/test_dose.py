@@ -69,6 +69,40 @@ def test_rtdose_dicom_read_and_resampled_to_ct(tmp_path, reverse):
     assert row["dose_v20_pct"] == pytest.approx(exp["dose_v20_pct"], abs=1.5)
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+def test_rtdose_relative_and_absolute_frame_offsets_give_the_same_z(tmp_path, reverse):
+    """DICOM PS3.3 C.8.8.3.2: GridFrameOffsetVector relative (first 0) or absolute (first = IPP z)."""
+    import pydicom
+
+    dose_grid = _grid(size=(8, 8, 6), spacing=(3.0, 3.0, 2.5), origin=(-12.0, -12.0, -120.0))
+    dose = radial_dose(dose_grid, (0.0, 0.0, -114.0), 10.0, 60.0)
+    rel = write_rtdose(dose, tmp_path / "rel.dcm", reverse_frames=reverse)
+    absolute = write_rtdose(dose, tmp_path / "abs.dcm", reverse_frames=reverse, offsets="absolute")
+    assert pydicom.dcmread(rel).GridFrameOffsetVector[0] == 0
+    ds = pydicom.dcmread(absolute)
+    assert ds.GridFrameOffsetVector[0] == ds.ImagePositionPatient[2] == (-107.5 if reverse else -120.0)
+    for f in (rel, absolute):
+        back = read_dose(f)
+        assert np.allclose(back.GetOrigin(), (-12.0, -12.0, -120.0)), back.GetOrigin()   # not -240
+        assert np.allclose(back.GetSpacing(), (3.0, 3.0, 2.5))
+        np.testing.assert_allclose(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(dose), atol=1e-3)
+        # the hottest voxel lies at the planted centre's z
+        k = np.unravel_index(np.argmax(sitk.GetArrayFromImage(back)), back.GetSize()[::-1])[0]
+        assert back.TransformIndexToPhysicalPoint((0, 0, int(k)))[2] == pytest.approx(-115.0)
+
+
+def test_rtdose_ambiguous_frame_offsets_are_refused(tmp_path):
+    import pydicom
+
+    dose = radial_dose(_grid(size=(8, 8, 6), spacing=(3.0, 3.0, 2.5)), CENTRE, 10.0, 60.0)
+    f = write_rtdose(dose, tmp_path / "bad.dcm")
+    ds = pydicom.dcmread(f)
+    ds.GridFrameOffsetVector = [v + 7.0 for v in ds.GridFrameOffsetVector]   # neither relative nor absolute
+    ds.save_as(str(f))
+    with pytest.raises(InputError, match="neither 0 .*nor the z of ImagePositionPatient"):
+        read_dose(f)
+
+
 def test_cgy_units_and_non_rtdose(tmp_path):
     dose = radial_dose(_grid(size=(10, 10, 10)), CENTRE, 25.0, 60.0)
     back = read_dose(write_rtdose(dose, tmp_path / "c.dcm", units="CGY", scaling=0.1))

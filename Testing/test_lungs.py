@@ -8,11 +8,9 @@ import SimpleITK as sitk
 
 from lungai.errors import InputError
 from lungai.lungs import LEFT, RIGHT, segment_lungs
+from lungai.overlap import dice
 from lungai.synthetic import PhantomSpec, TumourSpec, labels as L, make_phantom
 
-
-def dice(a, b):
-    return 2.0 * (a & b).sum() / (a.sum() + b.sum())
 
 
 def evaluate(phantom):

@@ -61,11 +61,13 @@ def test_segments_partition_lungs(small_phantom, phantom_segments, default_resul
 
 def test_long_and_wide_format(default_result):
     long = default_result.features
-    assert list(long.columns) == ["case", "segment", "image_type", "feature_class", "feature", "value"]
+    assert list(long.columns) == ["case", "segment", "image_type", "feature_class", "feature", "value",
+                                  "radiomics_settings"]
     assert set(long.feature_class) == {"shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm"}
     wide = to_wide(long)
     assert len(wide) == 1 and wide.loc[0, "case"] == "p7"
-    assert wide.shape[1] == len(long) + 1
+    assert wide.shape[1] == len(long) + 2                                   # + case, radiomics_settings
+    assert wide.loc[0, "radiomics_settings"] == long["radiomics_settings"].iloc[0]
     value = long[(long.segment == "tumour") & (long.feature == "Mean") & (long.feature_class == "firstorder")].value
     assert wide.loc[0, "rad_tumour_original_firstorder_Mean"] == value.item()
     assert "rad_lungs_minus_tumour_original_glcm_Contrast" in wide.columns

@@ -149,3 +149,94 @@ def test_several_tables_are_joined_on_the_patient_id(tmp_path, table):
     table[["dose_mld_gy"]].to_csv(paths[2], index=False)
     with pytest.raises(InputError, match="no patient id column"):
         read_tables(paths)
+
+
+def _as_users_have_it(n: int = 90, seed: int = 5) -> pd.DataFrame:
+    """A clinical table as exported from an EHR: text categories, yes/no, 0/1, 'Not collected'."""
+    table = make_cohort(n, seed=seed, n_noise=2).table
+    rng = np.random.default_rng(seed)
+    table = table.rename(columns={"clin_sex_cat": "clin_sex", "clin_histology_cat": "clin_histology"})
+    table["clin_sex"] = np.where(table["clin_sex"].astype(str).str.startswith("f"), "F", "M")
+    table["clin_smoker"] = rng.choice(["yes", "no", "Yes", "No"], n)
+    weight = rng.normal(75, 12, n).round(1).astype(object)
+    weight[::9] = "Not collected"
+    table["clin_weight_kg"] = weight
+    return table
+
+
+def test_clinical_table_as_users_have_it(tmp_path):
+    """Text columns are categorical without renaming, yes/no and 0/1 are binary, 'Not collected' is
+    missing; the inferred types are printed and saved in the model card; predictions use them."""
+    import json
+
+    table = _as_users_have_it()
+    roles = infer_roles(table, "rp_grade2")
+    assert roles.type_of("clin_sex") == "categorical" and roles.how["clin_sex"] == "text values: F, M"
+    assert roles.type_of("clin_histology") == "categorical"
+    assert roles.type_of("clin_smoker") == "binary" and "read as 1/0" in roles.how["clin_smoker"]
+    assert roles.type_of("clin_durvalumab") == "binary" and roles.how["clin_durvalumab"] == "values 0/1"
+    assert roles.type_of("clin_weight_kg") == "numeric" and roles.type_of("dose_mld_gy") == "numeric"
+    X = numeric_features(table, roles, ["clin_smoker", "clin_weight_kg"])
+    assert set(X["clin_smoker"]) == {0.0, 1.0} and X["clin_weight_kg"].isna().sum() == 10
+    result = train_rp(table, "rp_grade2", tmp_path / "m", models="lr", feature_sets="clinical_dosimetric",
+                      fast=True, outer_folds=3, inner_folds=3, n_boot=2, make_plots=False)
+    text = "\n".join(result.lines)
+    assert "clin_sex: clinical, categorical (text values: F, M)" in text
+    assert "clin_smoker: clinical, binary (values No/Yes/no/yes read as 1/0)" in text
+    card = json.loads((tmp_path / "m" / "model_card.json").read_text())
+    assert card["roles"]["types"]["clin_sex"] == "categorical" and card["roles"]["types"]["clin_smoker"] == "binary"
+    assert card["roles"]["how"]["clin_weight_kg"] == "numbers; 'Not collected' read as missing"
+    assert card["categories"]["clin_sex"] == ["F", "M"]
+    assert "| `clin_sex` | clinical | categorical (text values: F, M) |" in (tmp_path / "m" / "model_card.md").read_text()
+    patients = _as_users_have_it(6, seed=8)
+    pred, _ = predict_rp(tmp_path / "m", patients)
+    assert pred["risk"].between(0, 1).all() and pred["risk"].nunique() == 6
+    # a column the model does not know is not needed; a missing one, an unseen category or a word that
+    # is not yes/no is named
+    with pytest.raises(InputError, match="missing: 'clin_smoker'"):
+        predict_rp(tmp_path / "m", patients.drop(columns="clin_smoker"))
+    with pytest.raises(InputError, match="'clin_sex'.*'X'.*the model knows \\['F', 'M'\\]"):
+        predict_rp(tmp_path / "m", patients.assign(clin_sex=["F", "M", "X", "F", "M", "F"]))
+    with pytest.raises(InputError, match="'clin_smoker' \\(binary\\).*'maybe'"):
+        predict_rp(tmp_path / "m", patients.assign(clin_smoker=["yes", "maybe", "no", "no", "yes", "no"]))
+
+
+def test_type_overrides_and_free_text(tmp_path, table):
+    table["clin_stage_cat"] = [1, 2, 3] * 20                                   # numbers, declared categorical
+    table["clin_code"] = ["a1", "b2"] * 30
+    (tmp_path / "roles.csv").write_text("column,role,type\nclin_code,clinical,numeric\n")
+    roles = infer_roles(table, "rp_grade2", tmp_path / "roles.csv")
+    assert roles.type_of("clin_stage_cat") == "categorical" and roles.how["clin_stage_cat"] == "_cat suffix"
+    assert roles.type_of("clin_code") == "numeric" and roles.how["clin_code"] == "role file"
+    with pytest.raises(InputError, match="(?s)'clin_code' \\(numeric\\).*'a1'.*declare it categorical"):
+        numeric_features(table, roles, ["clin_code"])
+    table["clin_note"] = [f"seen on {d}/3/2020" for d in range(60)]             # free text
+    with pytest.raises(InputError, match="(?s)'clin_note' has 60 different texts.*mark it 'ignore'"):
+        infer_roles(table, "rp_grade2")
+    (tmp_path / "roles2.csv").write_text("column,role,type\nclin_note,ignore,\nclin_x,clinical,ordinal\n")
+    with pytest.raises(InputError, match="unknown type 'ordinal'"):
+        infer_roles(table, "rp_grade2", tmp_path / "roles2.csv")
+
+
+@pytest.mark.shared_data
+def test_real_clinical_table_nsclc_radiogenomics(shared_data, tmp_path):
+    """The NSCLC-Radiogenomics clinical export as it is (text, yes/no, 'Not Collected', Checked/Unchecked),
+    with a role file naming columns only: types are inferred and the model trains and predicts."""
+    path = shared_data / "nsclc_radiogenomics" / "NSCLCR01Radiogenomic_DATA_LABELS_2018-05-22_1500-shifted.csv"
+    table = pd.read_csv(path)
+    table = table[table["Recurrence"].isin(["yes", "no"])].reset_index(drop=True)
+    columns = ["Gender", "Smoking status", "Histology ", "Chemotherapy", "Weight (lbs)", "Pack Years",
+               "Age at Histological Diagnosis", "Tumor Location (choice=RUL)", "EGFR mutation status"]
+    lines = ["column,role,type", "Case ID,id,", "Recurrence,ignore,"] + [f'"{c}",clinical,' for c in columns]
+    (tmp_path / "roles.csv").write_text("\n".join(lines) + "\n")
+    roles = infer_roles(table, "Recurrence", tmp_path / "roles.csv")
+    types = {c: roles.type_of(c) for c in columns}
+    assert types == {"Gender": "categorical", "Smoking status": "categorical", "Histology ": "categorical",
+                     "Chemotherapy": "binary", "Weight (lbs)": "numeric", "Pack Years": "numeric",
+                     "Age at Histological Diagnosis": "numeric", "Tumor Location (choice=RUL)": "binary",
+                     "EGFR mutation status": "categorical"}
+    result = train_rp(table, "Recurrence", tmp_path / "m", models="lr", role_file=tmp_path / "roles.csv",
+                      fast=True, outer_folds=3, inner_folds=3, n_boot=2, make_plots=False)
+    assert "Gender: clinical, categorical (text values: Female, Male)" in "\n".join(result.lines)
+    pred, _ = predict_rp(tmp_path / "m", table.head(5))
+    assert len(pred) == 5 and pred["risk"].between(0, 1).all()

@@ -41,7 +41,9 @@ def test_default_model_is_shipped_small_and_calibrated():
     assert doc["training"]["train_sources"].get("user images", 0) > 0
     assert doc["training"]["train_sources"].get("synthetic whole chest", 0) > 0      # hard negatives
     auto = doc["validation"]["ensemble"]["automatic_mode"]                           # whole chests, reported apart
-    assert auto["n_cases"] > 0 and 0 <= auto["mean_dice"] <= 1
+    # documented in README / docs: 9 whole chests, all flagged for review; overall mean Dice 0.64
+    assert auto["n_cases"] == 9 and auto["n_needs_review"] == 9 and auto["mean_dice"] >= 0.25
+    assert doc["validation"]["ensemble"]["mean_dice"] >= 0.6
 
 
 def test_hard_cases_get_lower_confidence(model):

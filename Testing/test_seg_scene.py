@@ -48,7 +48,8 @@ def test_segment_tumour_node_with_seed_point(mrml_scene, small_phantom, default_
     assert u.min() >= 0 and u.max() <= 1.0001
     df = mrml.dataframe_from_table_node(out["table"])
     assert len(df) == 1 and set(TABLE_FIELDS) <= set(df.columns)
-    assert 0 <= float(df["confidence"][0]) <= 1
+    assert float(df["confidence"][0]) == pytest.approx(out["result"]["confidence"], abs=1e-6)
+    assert 0 < out["result"]["confidence"] <= 1
     mask = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Tumor", vol))
     assert int(mask.sum()) == round(out["result"]["tumor_volume_ml"] / (np.prod(ref.GetSpacing()) / 1000))
 

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import SimpleITK as sitk
 from seg_helpers import TINY_CLI, tiny_cases, write_cases
@@ -45,9 +46,14 @@ def test_model_folder_contents(tiny_model):
         {f"P{i:02d}" for i in range(3)} - {c.split("_")[0] for c in t["val_cases"]})
     for method in ("ensemble", "mc-dropout"):
         assert "pearson_r_cv" in doc["calibration"][method]
-        assert 0.0 <= doc["review"][method]["threshold"] <= 1.0 and doc["review"][method]["how"]
-        assert 0.0 <= doc["validation"][method]["mean_dice"] <= 1.0
         assert (tiny_model / f"validation_{method}.csv").is_file()       # per-case validation table
+        val = pd.read_csv(tiny_model / f"validation_{method}.csv")
+        thr = doc["review"][method]["threshold"]
+        assert 0.0 <= thr <= 1.0 and doc["review"][method]["how"]
+        clear = (val["confidence"] - thr).abs() > 1e-4                    # (the threshold is rounded)
+        assert (val["needs_review"] == (val["confidence"] < thr))[clear].all()   # the flag is the recorded rule
+        tumour = val[val["volume_true_ml"] > 0]
+        assert doc["validation"][method]["mean_dice"] == pytest.approx(tumour["dice"].mean(), abs=1e-4)
     assert not list(tiny_model.glob("*.pt")) and not list(tiny_model.glob("*.pkl"))
     assert main(["train-seg", "--images", "x", "--masks", "y", "-o", str(tiny_model)]) == 2  # no overwrite
     assert main(["train-seg", "--images", str(tiny_model), "--masks", str(tiny_model), "-o",
@@ -151,8 +157,9 @@ def test_no_tumour_found_is_a_valid_result(small_phantom, tmp_path, capsys):
     assert main(["segment", str(ct_path), "-o", str(out), "--model", str(tmp_path / "empty_model")]) == 0
     info = json.loads((out / "result.json").read_text())
     assert info["n_components"] == 0 and info["tumor_volume_ml"] == 0 and info["roi_mode"] == "lungs"
-    assert "no tumour found" in " ".join(info["notes"]) and 0 <= info["confidence"] <= 1
-    assert isinstance(info["needs_review"], bool)
+    # nothing found: the members agree on no tumour, which the (uncalibrated) confidence counts 0
+    assert "no tumour found" in " ".join(info["notes"]) and info["confidence"] == 0.0
+    assert info["needs_review"] is True
     assert sitk.GetArrayFromImage(sitk.ReadImage(str(out / "tumor.nii.gz"))).sum() == 0
     assert "no tumour found" in capsys.readouterr().out
 

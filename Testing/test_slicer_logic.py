@@ -139,6 +139,36 @@ def test_lung_radiomics_settings_problems(load_module, phantom_nodes, tmp_path):
     assert "manifest" in logic.batchProblem(p)
 
 
+def test_lung_radiomics_dose_lungs_by_exact_role(load_module, mrml_scene, phantom_nodes, small_phantom, tmp_path):
+    """The dose lung mask is Right lung | Left lung, chosen by role: a "Lung tumour" segment does not
+    count toward the mean lung dose (it used to: any name containing "lung")."""
+    from lungai import mrml
+    from lungai.io import copy_geometry
+
+    module = load_module("LungRadiomics")
+    logic = module.LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = phantom_nodes
+    arr = sitk.GetArrayFromImage(small_phantom.labels)
+    outside = np.zeros(arr.shape, np.uint8)
+    outside[5:10, 5:15, 5:15] = 1                                  # a region outside both lungs
+    mrml.mask_to_segment(mrml_scene, copy_geometry(outside, small_phantom.ct), "Lung tumour", seg_node=p.segmentation)
+    node = np.zeros(arr.shape, np.uint8)
+    node[30:33, 5:10, 5:10] = 1                                    # a second GTV ("gtv-2", e.g. a node)
+    mrml.mask_to_segment(mrml_scene, copy_geometry(node, small_phantom.ct), "gtv-2", seg_node=p.segmentation)
+    p.doseVolume = mrml.volume_node_from_image(mrml_scene, sitk.Cast(small_phantom.ct > -2000, sitk.sitkFloat32), "dose")
+    cmd = logic.doseCommand(p, tmp_path / "ct.nii.gz", tmp_path)
+    assert "--gtv" in cmd and str(tmp_path / "gtv.nii.gz") in cmd
+    lungs = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "lungs.nii.gz"))) > 0
+    right = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, p.segmentation, "Right lung", p.inputVolume)) > 0
+    left = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, p.segmentation, "Left lung", p.inputVolume)) > 0
+    np.testing.assert_array_equal(lungs, right | left)
+    assert not lungs[outside > 0].any()
+    gtv = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "gtv.nii.gz"))) > 0
+    tumour = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, p.segmentation, "Tumor", p.inputVolume)) > 0
+    np.testing.assert_array_equal(gtv, tumour | (node > 0))        # every GTV, never "Lung tumour"
+
+
 @pytest.fixture(scope="module")
 def rp_model(tmp_path_factory):
     """A small locked RP model (all features, logistic regression) on a synthetic cohort (in-process)."""

@@ -19,6 +19,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from lungai.lungs import LEFT, RIGHT, segment_lungs
+from lungai.overlap import dice
 from lungai.synthetic import PhantomSpec, TumourSpec, labels as L, make_phantom
 
 TARGET_S = 10.0
@@ -58,9 +59,6 @@ def main() -> None:
     t_base, base_mask = best_of(lambda: baseline(phantom.ct), args.repeats)
     t_ours, result = best_of(lambda: segment_lungs(phantom.ct), args.repeats)
     pred = sitk.GetArrayFromImage(result.labels)
-
-    def dice(a, b):
-        return 2 * (a & b).sum() / (a.sum() + b.sum())
 
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"CT 512x512x150 @0.7x0.7x2.0 mm, best of {args.repeats}")

@@ -130,6 +130,9 @@ def run(args) -> int:
         raise InputError(f"no features could be computed ({msgs})", "fix the masks listed above; nothing was written")
     table = to_wide(result.features) if args.wide else result.features
     write_csv(table, out, protect=[p for p in (args.image, args.mask, args.tumour, args.lungs, args.rtstruct) if p])
+    from lungai.radiomics.settings import write_sidecar
+
+    write_sidecar(out, params)  # <output>.settings.json: the settings in full (the CSV carries their id)
     _report_errors(result.errors, out)
     n_seg = result.features["segment"].nunique()
     print(f"{len(result.features)} values for {n_seg} segment(s) of {case} -> {out}")

@@ -45,6 +45,8 @@ def register(sub) -> None:
     v.add_argument("-o", "--output", default=None, help="directory for external_metrics.json and plots")
     v.add_argument("--outcome", default=None, help="outcome column if named differently from training")
     v.add_argument("--threshold", type=float, default=None, help="default: the model's threshold")
+    v.add_argument("--allow-other-radiomics-settings", action="store_true",
+                   help="accept radiomic features computed with other settings than the model's (warned per patient)")
     v.set_defaults(func=run_validate)
 
     q = rp.add_parser("predict", help="risk with uncertainty interval and top contributing features")
@@ -55,6 +57,8 @@ def register(sub) -> None:
     q.add_argument("--contributions", default=None, help="also write all Shapley values to this CSV")
     q.add_argument("--importance-png", default=None, help="cohort-level importance plot")
     q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--allow-other-radiomics-settings", action="store_true",
+                   help="accept radiomic features computed with other settings than the model's (warned per patient)")
     q.set_defaults(func=run_predict)
 
 
@@ -92,13 +96,18 @@ def run_train(args) -> int:
 def run_validate(args) -> int:
     from lungai.rp.external import validate_rp
 
-    r = validate_rp(args.model_dir, args.table, args.output, outcome=args.outcome, threshold=args.threshold)
+    r = validate_rp(args.model_dir, args.table, args.output, outcome=args.outcome, threshold=args.threshold,
+                    allow_other_radiomics_settings=args.allow_other_radiomics_settings)
     print(f"external validation of {r['model']} on {r['n']} patients ({r['events']} events)")
     print(f"AUC {r['auc']:.3f} (95% CI {r['auc_ci95'][0]:.3f}-{r['auc_ci95'][1]:.3f}); "
           f"nested-CV AUC at training {r['nested_cv_auc_at_training']:.3f}")
     print(f"Brier {r['brier']:.3f}; calibration slope {r['calibration_slope']:.2f}, "
           f"intercept {r['calibration_intercept']:.2f}")
     print(f"threshold {r['threshold']}: sensitivity {r['sensitivity']:.2f}, specificity {r['specificity']:.2f}")
+    print(f"{r['n_patients_with_imputed_features']} patient(s) with imputed features, "
+          f"{r['n_patients_out_of_training_range']} with features outside the training range")
+    for w in r["radiomics_settings_warnings"]:
+        print(f"warning: {w}")
     if args.output:
         print(f"-> {args.output}/external_metrics.json, external_roc.png, external_calibration.png")
     else:
@@ -114,7 +123,8 @@ def run_predict(args) -> int:
 
     pred, contrib = predict_rp(args.model_dir, args.patients, output=args.output, top=args.top,
                                importance_png=args.importance_png, seed=args.seed,
-                               protect=[args.contributions] if args.contributions else [])
+                               protect=[args.contributions] if args.contributions else [],
+                               allow_other_radiomics_settings=args.allow_other_radiomics_settings)
     if args.contributions:
         if Path(args.contributions).resolve() in {Path(p).resolve() for p in [*args.patients, args.output]}:
             raise InputError(f"--contributions {args.contributions} is the patients table or the output",
@@ -124,6 +134,10 @@ def run_predict(args) -> int:
         top = row.get("top1_feature")
         print(f"{row['case']}: risk {row['risk']:.2f} ({row['risk_low']:.2f}-{row['risk_high']:.2f})"
               + (f", top feature {top} ({row['top1_contribution']:+.2f} log-odds)" if isinstance(top, str) else ""))
+        for key, what in (("imputed", "imputed (missing)"), ("out_of_range", "outside the training range"),
+                          ("warnings", "warning")):
+            if row.get(key):
+                print(f"  {what}: {row[key]}")
     if len(pred) > 10:
         print(f"... {len(pred) - 10} more")
     print(f"-> {args.output}")

@@ -19,6 +19,7 @@ from lungai import __version__
 from lungai.demo.patient import EXAMPLE_CLINICAL, KEY_FEATURES
 from lungai.errors import InputError
 from lungai.io import read_ct, write_image
+from lungai.overlap import dice
 from lungai.progress import task
 
 STEPS = ["input", "lungs", "tumour", "radiomics", "dose", "rp", "stage", "report", "scene"]
@@ -49,11 +50,6 @@ def _input(out: Path, ct_path, small: bool) -> tuple[sitk.Image, sitk.Image | No
             f"{t['location'].replace('_', '-')} tumour in the {t['side']} lung")
     # the demo places the seed point where a user would click: on the tumour (its planted centre)
     return phantom.ct, truth, {"description": desc, "source": "lungai.synthetic sample", "seed_lps": t["centre_mm"]}
-
-
-def _dice(a: sitk.Image, b: sitk.Image) -> float:
-    x, y = sitk.GetArrayViewFromImage(a) > 0, sitk.GetArrayViewFromImage(b) > 0
-    return float(2.0 * (x & y).sum() / max(x.sum() + y.sum(), 1))
 
 
 def _key_feature_name(name: str, params: dict) -> str:
@@ -236,7 +232,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         summary["seg_model"] = {"dir": str(mdir), "validation_r": _fmt_r(meta)}
         if truth is not None:
             write_image(truth, out / "tumor_truth.nii.gz")
-            summary["truth_dice"] = round(_dice(seg.tumour, truth), 4)
+            summary["truth_dice"] = round(dice(seg.tumour, truth), 4)
         lap("tumour", t0)
         bar.update(1, f"tumour {seg.info['tumor_volume_ml']:.1f} ml, confidence {seg.info['confidence']:.2f}")
 

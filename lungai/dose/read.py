@@ -35,14 +35,34 @@ def _find_rtdose(folder: Path) -> Path:
     return found[0]
 
 
+AXIAL = np.array([1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+
+
 def _frame_offsets(ds, n_frames: int) -> np.ndarray:
+    """Frame positions along the slice normal *relative to ImagePositionPatient* (first = 0).
+
+    DICOM PS3.3 C.8.8.3.2 allows two forms of GridFrameOffsetVector: relative (first element 0,
+    offsets from the first frame at ImagePositionPatient) and, only for the axial orientation
+    [1,0,0,0,1,0], absolute (the frames' z coordinates, first element = ImagePositionPatient z).
+    Both are returned relative; any other first element is refused rather than guessed.
+    """
     offsets = getattr(ds, "GridFrameOffsetVector", None)
     if n_frames == 1:
         return np.zeros(1)
     if offsets is None or len(offsets) != n_frames:
         raise InputError("the RTDOSE has no usable GridFrameOffsetVector (needed for the slice positions)",
                          "re-export the dose from the planning system as a 3D dose grid")
-    return np.asarray([float(v) for v in offsets])
+    offsets = np.asarray([float(v) for v in offsets])
+    if abs(offsets[0]) < 1e-3:
+        return offsets
+    z0 = float(ds.ImagePositionPatient[2])
+    axial = np.allclose([float(v) for v in ds.ImageOrientationPatient], AXIAL, atol=1e-4)
+    if axial and abs(offsets[0] - z0) < 1e-2:
+        return offsets - offsets[0]
+    raise InputError(f"the RTDOSE GridFrameOffsetVector starts at {offsets[0]:g} mm, which is neither 0 (relative "
+                     f"offsets) nor the z of ImagePositionPatient ({z0:g} mm, absolute offsets"
+                     + ("" if axial else ", allowed for axial dose grids only") + "), so the slice positions are "
+                     "ambiguous", "re-export the dose from the planning system (DICOM PS3.3 C.8.8.3.2)")
 
 
 def read_rtdose(path: str | Path) -> sitk.Image:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from lungai.errors import InputError
+from lungai.model_files import SKLEARN_EXTRA_TYPES, load_safetensors, load_skops
 from lungai.fusion.baseline import BaselinePipeline
 from lungai.fusion.models.fusion import FusionModel
 from lungai.fusion.pipeline import FusionConfig, FusionPipeline
@@ -23,7 +24,9 @@ from lungai.fusion.preprocess import EHREncoder, GeneSelector
 FORMAT = "lungai-stage-model"
 VERSION = 1
 META = "stage_model.json"
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "scipy.")
+# Types outside skops' default trusted set that a stage model legitimately contains (exact names,
+# never prefixes: "builtins." would let builtins.exec through).
+TRUSTED_TYPES = SKLEARN_EXTRA_TYPES
 
 
 def _skops_dump(obj, path: Path) -> None:
@@ -33,14 +36,7 @@ def _skops_dump(obj, path: Path) -> None:
 
 
 def _skops_load(path: Path):
-    import skops.io as sio
-
-    untrusted = sio.get_untrusted_types(file=path)
-    bad = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
-    if bad:
-        raise InputError(f"{path} contains types that are not scikit-learn/numpy: {bad}",
-                         "only load model folders written by `lungai stage train`")
-    return sio.load(path, trusted=untrusted)
+    return load_skops(path, TRUSTED_TYPES, "stage model file", "only load model folders written by `lungai stage train`")
 
 
 def check_output_dir(out: Path, marker: str, inputs=()) -> Path:
@@ -84,15 +80,13 @@ def save(out_dir, pipeline: FusionPipeline, baseline: Optional[BaselinePipeline]
 
 def load(model_dir):
     """(FusionPipeline, BaselinePipeline or None, metadata dict)."""
-    from safetensors.torch import load_file
-
     d = Path(model_dir)
     if not (d / META).is_file():
         raise InputError(f"{d} is not a locked stage model (no {META})", "pass the folder written by `lungai stage train`")
     meta = json.loads((d / META).read_text())
     if meta.get("format") != FORMAT or meta.get("version", 0) > VERSION:
         raise InputError(f"{d / META} is not a stage model this version can read", "retrain with `lungai stage train`")
-    tensors = load_file(str(d / "fusion.safetensors"))
+    tensors = load_safetensors(d / "fusion.safetensors", "stage model weights")
     pipe = FusionPipeline(FusionConfig.from_json(meta["config"]), meta["classes"])
     pipe.modalities, pipe.notes = list(meta["modalities"]), list(meta.get("notes", []))
     pipe.edges = tensors["graph.edge_index"].numpy()

@@ -22,6 +22,7 @@ import pandas as pd
 from lungai.errors import InputError, LungAIError
 from lungai.progress import task
 from lungai.radiomics.csv_output import write_csv
+from lungai.radiomics.settings import write_sidecar
 from lungai.radiomics.extract import ERROR_COLUMNS, LONG_COLUMNS, to_wide
 from lungai.radiomics.manifest import read_manifest
 
@@ -176,6 +177,7 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
     table, errors = combine(rows, parts, summary.failed, wide)
     if not table.empty:
         write_csv(table, output, protect=[manifest])
+        write_sidecar(output, params)  # the settings in full; the CSV's radiomics_settings column holds their id
     err_path = output.with_name(output.stem + "_errors.csv")
     if not errors.empty:
         write_csv(errors, err_path)

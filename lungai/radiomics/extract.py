@@ -22,6 +22,7 @@ import SimpleITK as sitk
 from lungai.errors import InputError
 from lungai.io import assert_same_geometry
 from lungai.progress import NullProgress
+from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id
 
 LONG_COLUMNS = ["case", "segment", "image_type", "feature_class", "feature", "value"]
 ERROR_COLUMNS = ["case", "segment", "error"]
@@ -117,7 +118,9 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
         except InputError as exc:
             errors.append((case, name, str(exc)))
         progress.update(1, f"{case}: {name}")
-    return Extraction(pd.DataFrame(rows, columns=LONG_COLUMNS), pd.DataFrame(errors, columns=ERROR_COLUMNS))
+    features = pd.DataFrame(rows, columns=LONG_COLUMNS)
+    features[SETTINGS_COLUMN] = settings_id(params)  # the settings travel with the values
+    return Extraction(features, pd.DataFrame(errors, columns=ERROR_COLUMNS))
 
 
 def wide_column(segment: str, image_type: str, feature_class: str, feature: str) -> str:
@@ -134,4 +137,8 @@ def to_wide(long: pd.DataFrame) -> pd.DataFrame:
     wide = frame.pivot(index="case", columns="column", values="value")
     wide = wide.reindex(index=list(dict.fromkeys(frame["case"])), columns=list(dict.fromkeys(names)))
     wide.columns.name = None
+    if SETTINGS_COLUMN in frame:  # one id per case ("a;b" if a case mixes settings: rp refuses it)
+        ids = frame.groupby("case", sort=False)[SETTINGS_COLUMN].agg(
+            lambda s: ";".join(sorted(set(s.dropna().astype(str)))) or None)
+        wide[SETTINGS_COLUMN] = ids.reindex(wide.index)
     return wide.reset_index()

@@ -8,10 +8,7 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError
-from lungai.rp.columns import ID_NAMES, ColumnRoles, suggest
-
-_TRUE = {"1", "1.0", "yes", "y", "true", "t"}
-_FALSE = {"0", "0.0", "no", "n", "false", "f"}
+from lungai.rp.columns import FALSE_WORDS, ID_NAMES, TRUE_WORDS, ColumnRoles, is_missing_word, suggest
 
 
 def read_table(path) -> pd.DataFrame:
@@ -83,37 +80,51 @@ def outcome_vector(df: pd.DataFrame, outcome: str) -> np.ndarray:
         raise InputError(f"outcome {outcome!r} is empty in {int(raw.isna().sum())} row(s) (CSV lines {rows})",
                          "fill in the outcome or remove these patients")
     text = raw.astype(str).str.strip().str.lower()
-    bad = sorted(set(text) - _TRUE - _FALSE)
+    bad = sorted(set(text) - TRUE_WORDS - FALSE_WORDS)
     if bad:
         raise InputError(f"outcome {outcome!r} has values other than 0/1: {bad[:10]}",
                          "code the outcome as 1 (event, e.g. grade >= 2 pneumonitis) and 0 (no event)")
-    return text.isin(_TRUE).to_numpy().astype(int)
+    return text.isin(TRUE_WORDS).to_numpy().astype(int)
 
 
 def category_text(value):
-    """A categorical value as text (2, 2.0 and "2" are the same category); missing stays missing."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    """A categorical value as text (2, 2.0 and "2" are the same category); missing (an empty cell or
+    "Not collected", "unknown" ...) stays missing."""
+    if is_missing_word(value):
         return np.nan  # what SimpleImputer recognises as missing in object columns
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
     return str(value).strip()
 
 
+def _binary(value) -> float:
+    """yes/no, 1/0, true/false ... -> 1.0/0.0; anything else -> NaN (reported as a bad value)."""
+    word = str(value).strip().lower()
+    return 1.0 if word in TRUE_WORDS else 0.0 if word in FALSE_WORDS else np.nan
+
+
 def numeric_features(df: pd.DataFrame, roles: ColumnRoles, columns) -> pd.DataFrame:
-    """Numeric columns as float (missing values stay NaN); text values raise, naming column and rows."""
+    """The feature columns as the model reads them: numeric and binary (yes/no ... -> 1/0) as float,
+    categorical as text; missing cells and missing-value words become NaN.  Values that do not fit
+    the column's type raise, naming the column, the values and the CSV lines."""
     out = df[list(columns)].copy()
     for col in columns:
-        if col in roles.categorical:
+        kind = roles.type_of(col)
+        if kind == "categorical":
             out[col] = out[col].map(category_text).astype(object)
             continue
-        values = pd.to_numeric(out[col], errors="coerce")
-        bad = values.isna() & out[col].notna() & (out[col].astype(str).str.strip() != "")
+        raw = out[col].mask(out[col].map(is_missing_word))
+        values = raw.map(_binary).astype(float) if kind == "binary" else pd.to_numeric(raw, errors="coerce")
+        bad = values.isna() & raw.notna()
         if bad.any():
             rows = (np.flatnonzero(bad.to_numpy()) + 2).tolist()[:5]
             examples = sorted(set(out[col][bad].astype(str)))[:5]
-            raise InputError(f"column {col!r} has non-numeric value(s) {examples} (CSV lines {rows})",
-                             "correct these values; if the column is categorical, end its name with _cat "
-                             "or declare it categorical in a role file")
+            expected = "yes/no (or 1/0, true/false ...)" if kind == "binary" else "numbers"
+            raise InputError(f"column {col!r} ({kind}) has value(s) {examples} that are not {expected} "
+                             f"(CSV lines {rows})",
+                             "correct these values (leave a cell empty, or write 'Not collected', for a missing "
+                             "value); if the column is categorical, declare it categorical in a role file "
+                             "(type categorical) or end its name with _cat")
         out[col] = values.astype(float)
     return out
 

@@ -109,11 +109,14 @@ def oracle_auc(cohort: Cohort) -> float:
     return float(roc_auc_score(cohort.table[cohort.outcome], cohort.risk))
 
 
-def make_noise_cohort(n: int = 60, n_features: int = 500, seed: int = 0, outcome: str = "rp_grade2") -> pd.DataFrame:
-    """Pure noise: ``n_features`` radiomic columns unrelated to a random outcome (leakage tests)."""
+def make_noise_cohort(n: int = 60, n_features: int = 500, seed: int = 0, outcome: str = "rp_grade2",
+                      prefixes=("rad_",)) -> pd.DataFrame:
+    """Pure noise: ``n_features`` columns unrelated to a random outcome (half events), spread over
+    ``prefixes`` in turn (e.g. clin_, dose_, rad_ to give every feature set columns) - leakage and
+    selection-bias tests."""
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, n_features))
-    table = pd.DataFrame(X, columns=[f"rad_noise_{j:04d}" for j in range(n_features)])
+    table = pd.DataFrame(X, columns=[f"{prefixes[j % len(prefixes)]}noise_{j:04d}" for j in range(n_features)])
     y = np.zeros(n, int)
     y[rng.permutation(n)[: n // 2]] = 1
     table[outcome] = y

@@ -5,13 +5,19 @@ Naming scheme (one row per patient)::
     clin_*   clinical features      e.g. clin_age_years, clin_hb_g_dl, clin_durvalumab
     dose_*   dosimetric features    e.g. dose_mld_gy, dose_v20_pct, dose_v13_pct
     rad_*    radiomic features      e.g. rad_tumour_original_firstorder_Mean
-    *_cat    (suffix) a categorical feature, e.g. clin_histology_cat (text values)
     case / patient_id / id          patient identifier (kept in outputs, never a feature)
 
 Everything else (except the outcome) is ignored and listed as such.  A *role file*
 (CSV with columns ``column,role[,type]``; role in clinical|dosimetric|radiomic|id|ignore,
-type in numeric|categorical) overrides the scheme, e.g. for tables whose columns
+type in numeric|binary|categorical) overrides the scheme, e.g. for tables whose columns
 cannot be renamed.
+
+The *type* of a feature is taken from its values, as the table is (:func:`infer_type`): numbers ->
+numeric (only 0/1 -> binary); yes/no, true/false, y/n, checked/unchecked, present/absent,
+positive/negative -> binary (1/0); other text (e.g. M/F, histology) -> categorical.  Cells such as
+"Not collected", "unknown", "n/a" count as missing (:data:`MISSING_WORDS`).  A ``_cat`` suffix or the
+role file's type overrides the inference.  The types, and how each was decided, are printed by
+``rp train`` and saved in the model card.
 
 Feature sets compared (as in Evin et al. 2024): ``clinical_dosimetric``, ``radiomic``, ``all``.
 """
@@ -22,12 +28,21 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError
+from lungai.radiomics.settings import SETTINGS_COLUMN
 
 PREFIXES = {"clin_": "clinical", "dose_": "dosimetric", "rad_": "radiomic"}
 ROLES = ("clinical", "dosimetric", "radiomic", "id", "ignore")
+TYPES = ("numeric", "binary", "categorical")
+TRUE_WORDS = frozenset({"1", "1.0", "yes", "y", "true", "t", "checked", "present", "positive", "pos"})
+FALSE_WORDS = frozenset({"0", "0.0", "no", "n", "false", "f", "unchecked", "absent", "negative", "neg"})
+MISSING_WORDS = frozenset({"", "na", "n/a", "nan", "none", "null", "missing", "unknown", "not known", "not collected",
+                           "not recorded", "not recorded in database", "not assessed", "not available", "?", "-",
+                           "."})
+MAX_INFERRED_LEVELS = 20  # more distinct texts than this (and than half the rows): free text or dates, not categories
 ID_NAMES = ("case", "patient_id", "id")
 FEATURE_SETS = {
     "clinical_dosimetric": ("clinical", "dosimetric"),
@@ -44,6 +59,15 @@ class ColumnRoles:
     categorical: list[str] = field(default_factory=list)
     id_column: str | None = None
     ignored: list[str] = field(default_factory=list)
+    binary: list[str] = field(default_factory=list)      # yes/no, 0/1 ... read as 1/0
+    how: dict[str, str] = field(default_factory=dict)    # column -> how its type was decided
+
+    def type_of(self, column: str) -> str:
+        return "categorical" if column in self.categorical else "binary" if column in self.binary else "numeric"
+
+    def describe(self) -> list[str]:
+        """One line per feature: role, type and how the type was decided (printed by ``rp train``)."""
+        return [f"  {c}: {r}, {self.type_of(c)} ({self.how.get(c, 'declared')})" for c, r in self.roles.items()]
 
     def features(self, feature_set: str = "all") -> list[str]:
         if feature_set not in FEATURE_SETS:
@@ -53,11 +77,13 @@ class ColumnRoles:
         return [c for c, r in self.roles.items() if r in wanted]
 
     def to_json(self) -> dict:
-        return {"roles": self.roles, "categorical": self.categorical, "id_column": self.id_column}
+        return {"roles": self.roles, "categorical": self.categorical, "binary": self.binary,
+                "types": {c: self.type_of(c) for c in self.roles}, "how": self.how, "id_column": self.id_column}
 
     @classmethod
     def from_json(cls, d: dict) -> "ColumnRoles":
-        return cls(roles=dict(d["roles"]), categorical=list(d["categorical"]), id_column=d.get("id_column"))
+        return cls(roles=dict(d["roles"]), categorical=list(d["categorical"]), id_column=d.get("id_column"),
+                   binary=list(d.get("binary", [])), how=dict(d.get("how", {})))
 
 
 def suggest(name: str, candidates, n: int = 3) -> str:
@@ -83,9 +109,10 @@ def read_role_file(path) -> dict[str, tuple[str, str | None]]:
             raise InputError(f"role file {path}: unknown role {row['role']!r} for column {row['column']!r}"
                              f"{suggest(role, ROLES)}", f"use one of {', '.join(ROLES)}")
         kind = row.get("type", "").strip().lower() or None
-        if kind not in (None, "numeric", "categorical"):
-            raise InputError(f"role file {path}: unknown type {kind!r} for column {row['column']!r}",
-                             "use numeric or categorical (or leave empty)")
+        if kind not in (None, *TYPES):
+            raise InputError(f"role file {path}: unknown type {kind!r} for column {row['column']!r}"
+                             f"{suggest(kind, TYPES)}", "use numeric, binary or categorical (or leave it empty: "
+                             "the type is then taken from the values)")
         out[row["column"].strip()] = (role, kind)
     return out
 
@@ -93,16 +120,17 @@ def read_role_file(path) -> dict[str, tuple[str, str | None]]:
 def infer_roles(df: pd.DataFrame, outcome: str | None, role_file=None) -> ColumnRoles:
     """Roles of ``df``'s columns from the naming scheme, overridden by ``role_file``."""
     overrides = read_role_file(role_file) if role_file else {}
-    absent = [c for c in overrides if c not in df.columns]
+    stripped = {str(c).strip() for c in df.columns}        # exports often carry stray spaces ("Histology ")
+    absent = [c for c in overrides if c not in stripped]
     if absent:
         hints = "; ".join(f"{c!r}{suggest(c, df.columns)}" for c in absent)
         raise InputError(f"the role file names column(s) that are not in the table: {hints}",
                          "fix the spelling in the role file or the table header")
-    roles, categorical, ignored, id_column = {}, [], [], None
+    roles, categorical, binary, how, ignored, id_column = {}, [], [], {}, [], None
     for col in df.columns:
-        if col == outcome:
+        if col in (outcome, SETTINGS_COLUMN):  # the radiomics settings id is checked, never a feature
             continue
-        role, kind = overrides.get(col, (None, None))
+        role, kind = overrides.get(str(col).strip(), (None, None))
         if role is None:
             role = next((r for p, r in PREFIXES.items() if col.startswith(p)), None)
             if role is None and col.lower() in ID_NAMES and id_column is None:
@@ -111,14 +139,61 @@ def infer_roles(df: pd.DataFrame, outcome: str | None, role_file=None) -> Column
             id_column = col
         elif role in ("clinical", "dosimetric", "radiomic"):
             roles[col] = role
-            if kind == "categorical" or (kind is None and col.endswith("_cat")):
+            if kind is not None:
+                kind_how = "role file"
+            elif col.endswith("_cat"):
+                kind, kind_how = "categorical", "_cat suffix"
+            else:
+                kind, kind_how = infer_type(df[col], col)
+            how[col] = kind_how
+            if kind == "categorical":
                 categorical.append(col)
+            elif kind == "binary":
+                binary.append(col)
         else:
             ignored.append(col)
     if not roles:
         raise InputError("the table has no feature columns (none starts with clin_, dose_ or rad_)",
                          "rename the feature columns with these prefixes or give a role file (--roles)")
-    return ColumnRoles(roles=roles, categorical=categorical, id_column=id_column, ignored=ignored)
+    return ColumnRoles(roles=roles, categorical=categorical, id_column=id_column, ignored=ignored, binary=binary,
+                       how=how)
+
+
+def is_missing_word(value) -> bool:
+    """An empty cell or a word meaning "no value" ("Not collected", "unknown", "n/a" ...)."""
+    return value is None or (isinstance(value, float) and np.isnan(value)) or \
+        str(value).strip().lower() in MISSING_WORDS
+
+
+def infer_type(values: pd.Series, column: str = "") -> tuple[str, str]:
+    """(type, how) of a feature column from its values: numeric, binary or categorical."""
+    kind, how = _infer_type(values, column)
+    words = sorted({str(v).strip() for v in values.dropna() if is_missing_word(v) and str(v).strip()})
+    return kind, how + (f"; {', '.join(repr(w) for w in words)} read as missing" if words else "")
+
+
+def _infer_type(values: pd.Series, column: str) -> tuple[str, str]:
+    text = values[~values.map(is_missing_word)].map(lambda v: str(v).strip())
+    if text.empty:
+        return "numeric", "no values"
+    numbers = pd.to_numeric(text, errors="coerce")
+    if numbers.notna().all():
+        if set(numbers.unique()) <= {0.0, 1.0}:
+            return "binary", "values 0/1"
+        return "numeric", "numbers"
+    words = set(text.str.lower())
+    if words <= TRUE_WORDS | FALSE_WORDS:
+        return "binary", f"values {'/'.join(sorted(set(text)))} read as 1/0"
+    if numbers.notna().any():
+        return "numeric", "mostly numbers"        # the text values are reported by numeric_features
+    levels = sorted(set(text))
+    if len(levels) > MAX_INFERRED_LEVELS and len(levels) > len(text) / 2:
+        raise InputError(f"column {column!r} has {len(levels)} different texts in {len(text)} rows (e.g. "
+                         f"{levels[:3]}): free text, dates or identifiers, not categories",
+                         "mark it 'ignore' in a role file (--roles), or, if it really is categorical, declare it "
+                         "(type categorical in the role file, or end its name with _cat)")
+    shown = ", ".join(levels[:6]) + (", ..." if len(levels) > 6 else "")
+    return "categorical", f"text values: {shown}"
 
 
 def require_columns(df: pd.DataFrame, columns, what: str) -> None:

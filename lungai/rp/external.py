@@ -11,12 +11,12 @@ from lungai.rp import model_io, plots
 from lungai.rp.checks import outcome_vector, read_tables, table_paths
 from lungai.rp.metrics import evaluate
 from lungai.rp.model_io import load_model
-from lungai.rp.prepare import model_features
+from lungai.rp.prepare import imputed_and_out_of_range, model_features, settings_warnings
 from lungai.rp.uncertainty import risk_with_interval
 
 
 def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, threshold: float | None = None,
-                seed: int = 0) -> dict:
+                seed: int = 0, allow_other_radiomics_settings: bool = False) -> dict:
     """Metrics of the locked model on ``table`` (which must hold the outcome column).
 
     Nothing is refitted.  With ``output_dir``: external_metrics.json, external_roc.png,
@@ -27,12 +27,17 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     outcome = outcome or card["outcome"]
     y = outcome_vector(df, outcome)
     X = model_features(df, card, "validation table")
+    warnings = [w for w in settings_warnings(df, card, "validation table", allow_other_radiomics_settings) if w]
+    imputed, outside = imputed_and_out_of_range(X, card)
     risk, low, high = risk_with_interval(bundle, X)
     thr = card["threshold"] if threshold is None else float(threshold)
     result = evaluate(y, risk, thr, seed=seed)
     result |= {"model": f"{card['feature_set']}/{card['model']}", "model_dir": str(model_dir),
                "table": ", ".join(str(p) for p in table_paths(table)) or "DataFrame",
-               "nested_cv_auc_at_training": card["metrics_nested_cv"]["auc"]}
+               "nested_cv_auc_at_training": card["metrics_nested_cv"]["auc"],
+               "n_patients_with_imputed_features": sum(bool(v) for v in imputed),
+               "n_patients_out_of_training_range": sum(bool(v) for v in outside),
+               "radiomics_settings_warnings": sorted(set(warnings))}
     if output_dir is not None:
         out = Path(output_dir)
         written = {(out / n).resolve() for n in ("external_roc.png", "external_calibration.png",
@@ -43,7 +48,8 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
         key = result["model"]
         plots.roc_plot({key: (y, risk, f"AUC {result['auc']:.2f}")}, out / "external_roc.png", "External validation ROC")
         plots.calibration_plot({key: (y, risk)}, out / "external_calibration.png", "External validation calibration")
-        pd.DataFrame({"outcome": y, "risk": risk, "risk_low": low, "risk_high": high}).to_csv(
+        pd.DataFrame({"outcome": y, "risk": risk, "risk_low": low, "risk_high": high, "imputed": imputed,
+                      "out_of_range": outside}).to_csv(
             out / "external_predictions.csv", index_label="row", float_format="%.5g")
         model_io.write_json(out / "external_metrics.json", result)
     return result

@@ -16,11 +16,12 @@ from pathlib import Path
 import skops.io as sio
 
 from lungai.errors import InputError
+from lungai.model_files import load_skops
 
 MODEL_FILE, CARD_FILE, METRICS_FILE = "model.skops", "model_card.json", "metrics.json"
 FORMAT = "lungai-rp-model/1"
 
-# Types outside skops' default trusted set that an RP model legitimately contains.
+# Types outside skops' default trusted set that an RP model legitimately contains (exact names).
 TRUSTED_TYPES = [
     "numpy.dtype",
     "sklearn.feature_selection._univariate_selection.f_classif",
@@ -51,19 +52,22 @@ def card_markdown(card: dict) -> str:
              f"feature set; hyper-parameters {card['hyperparameters']}",
              f"- Training data: {td['source']}, {td['n']} patients, {td['events']} events "
              f"(prevalence {td['prevalence']:.1%}); ignored columns: {td['ignored_columns'] or 'none'}",
-             f"- Nested-CV performance: AUC {m['auc']:.3f} (95 % CI {m['auc_ci95'][0]:.3f}-{m['auc_ci95'][1]:.3f}), "
+             f"- Nested-CV performance ({card.get('metrics_source', 'nested CV')}): AUC {m['auc']:.3f} (95 % CI {m['auc_ci95'][0]:.3f}-{m['auc_ci95'][1]:.3f}), "
              f"Brier {m['brier']:.3f}, calibration slope {m['calibration_slope']:.2f} / intercept "
              f"{m['calibration_intercept']:.2f}, sensitivity {m['sensitivity']:.2f} / specificity "
              f"{m['specificity']:.2f} at threshold {card['threshold']} ({card['threshold_rule']})",
              f"- Risk interval: {card['uncertainty']}", f"- Contributions: {card['explanation']}", "",
              "| feature set/model | AUC | 95 % CI |", "|---|---|---|"]
     lines += [f"| {k} | {v[0]:.3f} | {v[1]:.3f}-{v[2]:.3f} |" for k, v in card["comparison_auc"].items()]
-    lines += ["", "| feature | role | training median [IQR] or counts | missing % |", "|---|---|---|---|"]
+    lines += ["", "| feature | role | type (how decided) | training median [IQR] or counts | missing % |",
+              "|---|---|---|---|---|"]
+    types, how = card["roles"].get("types", {}), card["roles"].get("how", {})
     for f in card["features"]:
         s = td["features"][f]
         summary = (", ".join(f"{k}: {v}" for k, v in s["counts"].items()) if "counts" in s
                    else f"{s['median']:.4g} [{s['q1']:.4g}-{s['q3']:.4g}]")
-        lines.append(f"| `{f}` | {card['roles']['roles'][f]} | {summary} | {s['missing_pct']} |")
+        lines.append(f"| `{f}` | {card['roles']['roles'][f]} | {types.get(f, 'numeric')} ({how.get(f, 'declared')}) "
+                     f"| {summary} | {s['missing_pct']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -93,9 +97,5 @@ def load_model(model_dir) -> tuple[dict, dict]:
     if card.get("format") != FORMAT:
         raise InputError(f"{card_path} has format {card.get('format')!r}, expected {FORMAT!r}",
                          "retrain the model with this version of lungai")
-    untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
-    if untrusted:
-        raise InputError(f"{path} contains types that an RP model never needs: {untrusted}",
-                         "do not load model files from unknown sources; retrain the model")
-    bundle = sio.load(path, trusted=TRUSTED_TYPES)
+    bundle = load_skops(path, TRUSTED_TYPES, "RP model file", "retrain the model with 'lungai rp train'")
     return bundle, card

@@ -12,18 +12,21 @@ from lungai.rp import plots
 from lungai.rp.checks import read_tables, table_paths
 from lungai.rp.explain import shapley_values, top_contributions
 from lungai.rp.model_io import load_model
-from lungai.rp.prepare import case_ids, model_features
+from lungai.rp.prepare import case_ids, imputed_and_out_of_range, model_features, settings_warnings
 from lungai.rp.uncertainty import risk_with_interval
 
 
 def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=None, seed: int = 0,
-               protect=()) -> tuple[pd.DataFrame, pd.DataFrame]:
+               protect=(), allow_other_radiomics_settings: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Predict RP risk for ``patients`` (CSV path or DataFrame).
 
     Returns (predictions, contributions): one row per patient with ``case, risk, risk_low,
-    risk_high, high_risk`` and ``top1_feature, top1_contribution, ...``; and the full table of
-    Shapley values (log-odds, one column per feature).  Writes ``output`` (CSV) and
-    ``importance_png`` (mean |Shapley value| over these patients) when given.
+    risk_high, high_risk``, ``imputed`` (features that were missing and imputed), ``out_of_range``
+    (numeric features outside the training range, with the range), ``warnings`` (radiomics settings
+    other than the model's or unknown) and ``top1_feature, top1_contribution, ...``; and the full
+    table of Shapley values (log-odds, one column per feature).  Features computed with other
+    radiomics settings than the model's are refused unless ``allow_other_radiomics_settings``.
+    Writes ``output`` (CSV) and ``importance_png`` (mean |Shapley value| over these patients) when given.
     """
     bundle, card = load_model(model_dir)
     df = patients if isinstance(patients, pd.DataFrame) else read_tables(patients)
@@ -33,6 +36,8 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
             raise InputError(f"the output {output} is an input file and would be overwritten",
                              "choose another output path")
     X = model_features(df, card, "patients table")
+    warnings = settings_warnings(df, card, "patients table", allow_other_radiomics_settings)
+    imputed, outside = imputed_and_out_of_range(X, card)
     with task("rp predict", 2) as bar:
         risk, low, high = risk_with_interval(bundle, X)
         bar.update(1, "risk and interval")
@@ -40,7 +45,8 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
         bar.update(1, "Shapley values")
     pred = pd.DataFrame({"case": case_ids(df, card["roles"].get("id_column")), "risk": risk,
                          "risk_low": low, "risk_high": high,
-                         "high_risk": (risk >= card["threshold"]).astype(int)})
+                         "high_risk": (risk >= card["threshold"]).astype(int), "imputed": imputed,
+                         "out_of_range": outside, "warnings": warnings})
     for i, tops in enumerate(top_contributions(contrib, top)):
         for r, (name, value) in enumerate(tops, start=1):
             pred.loc[i, f"top{r}_feature"] = name

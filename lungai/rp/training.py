@@ -16,18 +16,23 @@ from lungai.progress import task
 from lungai.rp import model_io, plots
 from lungai.rp.checks import check_events, check_not_constant, numeric_features, outcome_vector, read_tables, \
     table_paths
-from lungai.rp.columns import FEATURE_SETS, infer_roles
+from lungai.rp.columns import FEATURE_SETS, ColumnRoles, infer_roles
 from lungai.rp.explain import model_inputs
 from lungai.rp.metrics import evaluate
 from lungai.rp.pipeline import MODEL_NAMES, MODELS
-from lungai.rp.prepare import feature_summary
-from lungai.rp.validation import bootstrap_ensemble, fit_final, nested_cv
+from lungai.rp.prepare import feature_summary, training_radiomics_settings
+from lungai.rp.validation import bootstrap_ensemble, fit_final, nested_cv, nested_selection, select_best
 
 UNCERTAINTY = ("95 % percentile interval of the risks predicted by {n} copies of the locked pipeline "
                "(same hyper-parameters) refitted on stratified bootstrap resamples of the training cohort: "
                "it reflects how much the model itself is uncertain because the cohort is finite, "
                "not the patient's chance of RP (that is the risk).")
 
+
+SELECTION_RULE = ("the feature set x model (and its hyper-parameters) with the highest inner-CV AUC, chosen "
+                  "inside every outer fold from that fold's training patients only; the locked model is chosen "
+                  "by the same rule on all patients")
+SELECTED = "selected (nested)"
 
 OUTPUT_FILES = (model_io.MODEL_FILE, model_io.CARD_FILE, "model_card.md", model_io.METRICS_FILE, "roc.png",
                 "calibration.png", "cv_predictions.csv")
@@ -78,6 +83,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     all_features = sorted({c for s in sets for c in roles.features(s)}, key=list(df.columns).index)
     X_all = numeric_features(df, roles, all_features)
     check_not_constant(X_all)
+    training_radiomics_settings(df, all_features, inputs)  # refuses a table mixing radiomics settings early
     check_events(y, outer_folds, inner_folds)
     threshold_rule = "given" if threshold is not None else "training prevalence (default)"
     if threshold is None:
@@ -88,27 +94,41 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
         raise InputError(f"--final {final!r} is not one of the trained combinations",
                          f"use one of {', '.join(f'{s}/{m}' for s, m in combos)}")
 
-    results, oof = {}, {}
-    with task("rp train", len(combos) * outer_folds + n_boot + 2) as bar:
+    results, oof, cvs = {}, {}, {}
+    candidates = [final] if final else [f"{s}/{m}" for s, m in combos]
+    with task("rp train", len(combos) * outer_folds + len(candidates) + n_boot + 1) as bar:
         for s, m in combos:
             X = X_all[roles.features(s)]
             cats = [c for c in roles.categorical if c in X.columns]
             key = f"{s}/{m}"
-            cv = nested_cv(X, y, m, cats, outer_folds, inner_folds, seed, fast, progress=bar, label=key)
-            oof[key] = cv["oof"]
-            results[key] = evaluate(y, cv["oof"], threshold, seed=seed) | {"params_per_fold": cv["params"]}
-        chosen = final or max(results, key=lambda k: results[k]["auc"])
+            cvs[key] = nested_cv(X, y, m, cats, outer_folds, inner_folds, seed, fast, progress=bar, label=key)
+            oof[key] = cvs[key]["oof"]
+            results[key] = evaluate(y, oof[key], threshold, seed=seed) | {"params_per_fold": cvs[key]["params"],
+                                                                          "inner_auc_per_fold": cvs[key]["inner_auc"]}
+        selection = None
+        if final is None:  # the choice itself is cross-validated (nested), so its AUC is not the max over choices
+            sel = nested_selection(cvs, y, outer_folds, seed)
+            selection = evaluate(y, sel["oof"], threshold, seed=seed) | {
+                "rule": SELECTION_RULE, "chosen_per_fold": sel["chosen_per_fold"]}
+            oof[SELECTED] = sel["oof"]
+        fits = {}
+        for key in candidates:  # the locked model: the same rule on all patients
+            s, m = key.split("/")
+            X = X_all[roles.features(s)]
+            fits[key] = fit_final(X, y, m, [c for c in roles.categorical if c in X.columns], inner_folds, seed, fast)
+            bar.update(1, f"refit {key} on all patients")
+        chosen = final or select_best({k: f[2] for k, f in fits.items()})
+        pipe, params, _ = fits[chosen]
         s, m = chosen.split("/")
         X = X_all[roles.features(s)]
         cats = [c for c in roles.categorical if c in X.columns]
-        pipe, params = fit_final(X, y, m, cats, inner_folds, seed, fast)
-        bar.update(1, f"locked {chosen}")
+        del fits
         ensemble = bootstrap_ensemble(pipe, X, y, n_boot, seed, progress=bar)
         baseline = model_inputs(pipe, X).mean(axis=0)
         model_dir.mkdir(parents=True, exist_ok=True)
         figures = []
         if make_plots:
-            curves = {k: (y, p, f"AUC {results[k]['auc']:.2f}") for k, p in oof.items()}
+            curves = {k: (y, p, f"AUC {(results.get(k) or selection)['auc']:.2f}") for k, p in oof.items()}
             figures.append(plots.roc_plot(curves, model_dir / "roc.png", "Nested-CV ROC").name)
             figures.append(plots.calibration_plot({k: (y, p) for k, p in oof.items()},
                                                   model_dir / "calibration.png", "Nested-CV calibration").name)
@@ -116,10 +136,14 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
 
     pd.DataFrame({"outcome": y} | {f"risk_{k.replace('/', '_')}": p for k, p in oof.items()}).to_csv(
         model_dir / "cv_predictions.csv", index_label="row")
+    # The figure reported for the locked model: the nested selection procedure's (its choice included),
+    # or, for a combination fixed in advance with --final, that combination's own nested CV.
+    honest = selection if selection is not None else results[chosen]
     metrics = {"outcome": outcome, "n": int(len(y)), "events": int(y.sum()), "threshold": threshold,
                "validation": f"nested stratified CV: {outer_folds} outer x {inner_folds} inner folds, seed {seed}",
-               "results": results, "chosen": chosen, "chosen_auc": results[chosen]["auc"],
-               "chosen_auc_ci95": results[chosen]["auc_ci95"], "figures": figures}
+               "results": results, "selection": selection, "chosen": chosen,
+               "chosen_by": "given with --final (its own nested-CV performance)" if final else SELECTION_RULE,
+               "chosen_auc": honest["auc"], "chosen_auc_ci95": honest["auc_ci95"], "figures": figures}
     card = {
         "format": model_io.FORMAT, "name": "SlicerLungAI radiation-pneumonitis risk model",
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -130,8 +154,12 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
         "training_data": {"source": source, "n": int(len(y)), "events": int(y.sum()),
                           "prevalence": float(y.mean()), "ignored_columns": roles.ignored,
                           "features": feature_summary(X, cats)},
-        "metrics_nested_cv": {k: v for k, v in results[chosen].items() if k != "params_per_fold"},
+        "metrics_nested_cv": {k: v for k, v in honest.items()
+                              if k not in ("params_per_fold", "inner_auc_per_fold", "chosen_per_fold", "rule")},
+        "metrics_source": ("nested selection: " + SELECTION_RULE) if selection is not None
+                          else f"nested CV of {chosen} (fixed in advance with --final)",
         "comparison_auc": {k: [round(v["auc"], 3)] + [round(x, 3) for x in v["auc_ci95"]] for k, v in results.items()},
+        "radiomics_settings": training_radiomics_settings(df, list(X.columns), inputs),
         "threshold": threshold, "threshold_rule": threshold_rule,
         "uncertainty": UNCERTAINTY.format(n=n_boot), "n_bootstrap": n_boot,
         "explanation": "Shapley values in log-odds against the training-mean patient "
@@ -140,19 +168,34 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
         "intended_use": "research: risk of the outcome for patients like the training cohort; not for clinical decisions",
     }
     model_io.save_model(model_dir, {"pipeline": pipe, "bootstrap": ensemble, "baseline": baseline}, card, metrics)
-    return TrainResult(model_dir, metrics, chosen, summary_lines(metrics))
+    used = ColumnRoles(roles={c: r for c, r in roles.roles.items() if c in all_features},
+                       categorical=roles.categorical, binary=roles.binary, how=roles.how)
+    lines = ["features: role, type (how the type was decided; saved in model_card.json):", *used.describe()]
+    if roles.ignored:
+        lines.append(f"ignored columns: {', '.join(map(str, roles.ignored))}")
+    rs = card["radiomics_settings"]
+    lines.append(f"radiomics settings: {rs['id']} ({rs['note']})" if rs["id"] else f"radiomics settings: {rs['note']}")
+    return TrainResult(model_dir, metrics, chosen, lines + summary_lines(metrics))
 
 
 def summary_lines(metrics: dict) -> list[str]:
     """A printable table of the metrics of every feature set x model."""
     lines = [f"{'feature set/model':32s} {'AUC (95% CI)':20s} {'Brier':>6s} {'slope':>6s} {'int.':>6s} "
              f"{'sens':>5s} {'spec':>5s}"]
+    def row(label: str, r: dict) -> str:
+        return (f"{label:32s} {r['auc']:.3f} ({r['auc_ci95'][0]:.2f}-{r['auc_ci95'][1]:.2f})  "
+                f"{r['brier']:6.3f} {r['calibration_slope']:6.2f} {r['calibration_intercept']:6.2f} "
+                f"{r['sensitivity']:5.2f} {r['specificity']:5.2f}")
+
     for key, r in metrics["results"].items():
-        mark = " *" if key == metrics.get("chosen") else ""
-        lines.append(f"{key + mark:32s} {r['auc']:.3f} ({r['auc_ci95'][0]:.2f}-{r['auc_ci95'][1]:.2f})  "
-                     f"{r['brier']:6.3f} {r['calibration_slope']:6.2f} {r['calibration_intercept']:6.2f} "
-                     f"{r['sensitivity']:5.2f} {r['specificity']:5.2f}")
+        lines.append(row(key + (" *" if key == metrics.get("chosen") else ""), r))
+    sel = metrics.get("selection")
+    if sel:
+        lines.append(row(f"{SELECTED} -> {metrics['chosen']}", sel))
+        lines.append(f"  chosen per outer fold: {', '.join(sel['chosen_per_fold'])}")
     lines.append(f"threshold {metrics['threshold']}; n = {metrics['n']}, events = {metrics['events']}"
-                 + ("; * = locked model" if metrics.get("chosen") else ""))
+                 + ("; * = locked model" if metrics.get("chosen") else "")
+                 + ("; the locked model's performance is the 'selected (nested)' row (the choice is part of "
+                    "what is validated; the best single row is optimistic)" if sel else ""))
     return lines
 

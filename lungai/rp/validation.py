@@ -49,29 +49,57 @@ def grid_search(X: pd.DataFrame, model: str, categorical: list[str], inner_folds
                         cv=StratifiedKFold(inner_folds, shuffle=True, random_state=seed))
 
 
+def outer_splits(y: np.ndarray, outer_folds: int, seed: int) -> list:
+    """The outer folds (train, test indices); the same for every feature set x model of one run."""
+    outer = StratifiedKFold(outer_folds, shuffle=True, random_state=seed)
+    return list(outer.split(np.zeros((len(y), 1)), y))
+
+
 def nested_cv(X: pd.DataFrame, y: np.ndarray, model: str, categorical: list[str], outer_folds: int = 5,
               inner_folds: int = 3, seed: int = 0, fast: bool = False, progress=None, label: str = "") -> dict:
-    """Out-of-fold risks (``oof``) and the hyper-parameters chosen in each outer fold."""
+    """Out-of-fold risks (``oof``), the hyper-parameters chosen in each outer fold (``params``) and
+    the inner-CV AUC of that choice (``inner_auc``, what the selection across models compares)."""
     progress = progress or NullProgress()
     oof = np.zeros(len(y))
-    chosen = []
-    outer = StratifiedKFold(outer_folds, shuffle=True, random_state=seed)
+    chosen, inner_auc = [], []
     with quiet():
-        for fold, (train, test) in enumerate(outer.split(X, y)):
+        for fold, (train, test) in enumerate(outer_splits(y, outer_folds, seed)):
             gs = grid_search(X.iloc[train], model, categorical, inner_folds, seed + fold, fast)
             gs.fit(X.iloc[train], y[train])
             oof[test] = gs.predict_proba(X.iloc[test])[:, 1]
             chosen.append({k: v for k, v in gs.best_params_.items()})
+            inner_auc.append(float(gs.best_score_))
             progress.update(1, f"{label or model} fold {fold + 1}/{outer_folds}")
-    return {"oof": oof, "params": chosen}
+    return {"oof": oof, "params": chosen, "inner_auc": inner_auc}
+
+
+def select_best(inner_auc: dict) -> str:
+    """THE selection rule, used inside every outer fold and for the locked model: the feature set x
+    model with the highest inner-CV AUC (the first listed on a tie)."""
+    return max(inner_auc, key=lambda k: (inner_auc[k], -list(inner_auc).index(k)))
+
+
+def nested_selection(cv: dict, y: np.ndarray, outer_folds: int, seed: int) -> dict:
+    """Out-of-fold risks of the *whole procedure* "pick the feature set x model by :func:`select_best`,
+    then fit it": in each outer fold the choice is made from inner-CV AUCs on that fold's training
+    part only, and the held-out patients get the risks of the combination chosen there.  The AUC of
+    these risks includes the choice, unlike the best of the per-combination AUCs (optimistic)."""
+    oof = np.zeros(len(y))
+    picks = []
+    for fold, (_, test) in enumerate(outer_splits(y, outer_folds, seed)):
+        key = select_best({k: r["inner_auc"][fold] for k, r in cv.items()})
+        oof[test] = cv[key]["oof"][test]
+        picks.append(key)
+    return {"oof": oof, "chosen_per_fold": picks}
 
 
 def fit_final(X: pd.DataFrame, y: np.ndarray, model: str, categorical: list[str], inner_folds: int = 3,
               seed: int = 0, fast: bool = False):
-    """The locked model: hyper-parameters by CV on all patients, then refitted on all of them."""
+    """The locked model: hyper-parameters by CV on all patients, then refitted on all of them.
+    Returns (pipeline, hyper-parameters, inner-CV AUC of the choice)."""
     with quiet():
         gs = grid_search(X, model, categorical, inner_folds, seed, fast).fit(X, y)
-    return gs.best_estimator_, dict(gs.best_params_)
+    return gs.best_estimator_, dict(gs.best_params_), float(gs.best_score_)
 
 
 def bootstrap_ensemble(pipe, X: pd.DataFrame, y: np.ndarray, n_boot: int, seed: int = 0, progress=None) -> list:

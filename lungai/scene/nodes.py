@@ -31,7 +31,6 @@ from lungai.errors import InputError
 
 TUMOUR_SEGMENT = "Tumor"                  # segment name (Slicer's terminology entry "Neoplasm"); see mrml.TERMINOLOGY
 LUNG_SEGMENTS = {1: "Right lung", 2: "Left lung"}   # `lungai lungs` label values
-TUMOUR_NAMES = ("tumor", "tumour", "gtv")  # segment names taken as the tumour (case-insensitive)
 # The one colour map for probability-like overlays (uncertainty, Grad-CAM): present in every Slicer
 # and in slicer-core's default colour nodes.
 HEAT_COLOR_NODE_ID = "vtkMRMLPETProceduralColorNodePET-Heat"
@@ -94,10 +93,11 @@ def export_segment(scene, seg_node, segment: str, reference_volume_node, path: P
 
 
 def tumour_segment_name(seg_node) -> Optional[str]:
-    """The first segment named Tumor / Tumour / GTV (any case), else None."""
+    """The first segment whose role is tumour (Tumor / Tumour / GTV, GTV-1 ...: lungai.segment_roles), else None."""
     from lungai import mrml
+    from lungai.segment_roles import find_role
 
-    return next((n for n in mrml.segment_names(seg_node) if n.strip().lower() in TUMOUR_NAMES), None)
+    return find_role(mrml.segment_names(seg_node), "tumour")
 
 
 def union_mask(masks) -> sitk.Image:
@@ -114,17 +114,18 @@ def union_mask(masks) -> sitk.Image:
 def derived_lung_masks(masks: dict) -> dict:
     """Extra masks "Lungs" (right | left) and "Lungs minus tumour" from named masks (same grid).
 
-    Made only when both "Right lung" and "Left lung" are present (the second also needs a
-    Tumor / Tumour / GTV mask).  Names are matched case-insensitively.
+    Made only when both a right-lung and a left-lung segment are present (the second also needs a
+    tumour segment); names are matched by exact role (lungai.segment_roles), never by substring.
     """
     import SimpleITK as sitk
+    from lungai.segment_roles import find_role
 
-    lower = {name.lower(): name for name in masks}
-    if "right lung" not in lower or "left lung" not in lower:
+    right, left = find_role(masks, "right_lung"), find_role(masks, "left_lung")
+    if right is None or left is None:
         return {}
-    lungs = union_mask([masks[lower["right lung"]], masks[lower["left lung"]]])
+    lungs = union_mask([masks[right], masks[left]])
     out = {"Lungs": lungs}
-    tumour = next((lower[n] for n in TUMOUR_NAMES if n in lower), None)
+    tumour = find_role(masks, "tumour")
     if tumour is not None:
         out["Lungs minus tumour"] = sitk.Cast(sitk.And(lungs, sitk.Not(masks[tumour] > 0)), sitk.sitkUInt8)
     return out

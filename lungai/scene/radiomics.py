@@ -17,7 +17,9 @@ import SimpleITK as sitk
 
 from lungai import mrml
 from lungai.errors import InputError
+from lungai.radiomics.settings import NODE_ATTRIBUTE, settings_id
 from lungai.scene.nodes import derived_lung_masks
+
 
 def _dose_rows(dose_kji: np.ndarray, masks: dict, errors: dict) -> pd.DataFrame:
     from lungai.dose.dvh import d_gy, v_percent
@@ -70,6 +72,7 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
         dose = dose_on_grid(mrml.image_from_volume_node(dose_node), image)
         table = pd.concat([table, _dose_rows(dose, masks, errors)[list(table.columns)]], ignore_index=True)
     node = mrml.table_node_from_dataframe(scene, table, f"{volume_node.GetName()} radiomics", node=table_node)
+    node.SetAttribute(NODE_ATTRIBUTE, settings_id(p))  # the settings travel with the table (lungai.rp checks them)
     return node, errors
 
 

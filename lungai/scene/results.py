@@ -111,11 +111,13 @@ def model_card(model_dir: Path) -> dict:
 def clinical_fields(card: dict) -> list[tuple[str, str]]:
     """(feature, hint) for every clinical (``clin_``) input of the model, in the model's order."""
     categories = card.get("categories") or {}
+    binary = set((card.get("roles") or {}).get("binary", []))
     out = []
     for name in card.get("features", []):
         if name.startswith("clin_"):
             choices = categories.get(name)
-            out.append((name, "one of: " + ", ".join(map(str, choices)) if choices else "number"))
+            out.append((name, "one of: " + ", ".join(map(str, choices)) if choices else
+                        "yes/no (or 1/0)" if name in binary else "number"))
     return out
 
 
@@ -138,7 +140,12 @@ def describe_prediction_row(row: dict, top: int = 5) -> tuple[str, str]:
         if name not in (None, "") and value not in (None, ""):
             pairs.append((name, float(value)))
     text = describe_risk(risk, pairs, top=top).split("\n", 1)
-    return headline, text[1] if len(text) > 1 else ""
+    details = text[1] if len(text) > 1 else ""
+    for key, what in (("imputed", "Imputed (missing) features"), ("out_of_range", "Outside the training range"),
+                      ("warnings", "Warning")):
+        if str(row.get(key) or "").strip() and str(row.get(key)).strip().lower() != "nan":
+            details += f"\n{what}: {row[key]}"
+    return headline, details
 
 
 def describe_stage_row(row: dict, patient: str) -> str:

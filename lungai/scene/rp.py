@@ -30,14 +30,17 @@ import pandas as pd
 
 from lungai import mrml
 from lungai.errors import InputError
+from lungai.radiomics.settings import NODE_ATTRIBUTE, SETTINGS_COLUMN
 from lungai.rp.columns import ID_NAMES, suggest
+from lungai.segment_roles import name_key, segment_role
 
 LONG_COLUMNS = ("segment", "image_type", "feature_class", "feature", "value")
 
 
 def _segment_key(name: str) -> str:
-    key = re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower()).strip("_")
-    return re.sub(r"(^|_)(tumor|gtv)(_|$)", r"\1tumour\3", key)
+    """The segment part of a feature name: its role (lungai.segment_roles) when it has one, else the
+    normalised name with "tumor"/"gtv" spelled "tumour"."""
+    return segment_role(name) or re.sub(r"(^|_)(tumor|gtv)(_|$)", r"\1tumour\3", name_key(name))
 
 
 def radiomics_features(node_or_df) -> dict[str, float]:
@@ -131,6 +134,17 @@ def clinical_features(clinical, case: str | None = None) -> dict:
     return _prefixed(df.iloc[0].to_dict(), "clin_")
 
 
+def radiomics_settings_of(node_or_df) -> str | None:
+    """The radiomics settings id a radiomics table carries (node attribute or column), or None."""
+    if isinstance(node_or_df, pd.DataFrame):
+        if SETTINGS_COLUMN not in node_or_df:
+            return None
+        ids = sorted({str(v) for v in node_or_df[SETTINGS_COLUMN].dropna()})
+    else:
+        ids = [v for v in str(node_or_df.GetAttribute(NODE_ATTRIBUTE) or "").split(";") if v]
+    return ";".join(ids) or None
+
+
 def assemble_patient_row(radiomics, dose, clinical, case: str = "patient") -> pd.DataFrame:
     """One-row table (``case`` + clin_*, dose_*, rad_* columns) for :func:`lungai.rp.predict_rp`."""
     row = {"case": case}
@@ -138,15 +152,20 @@ def assemble_patient_row(radiomics, dose, clinical, case: str = "patient") -> pd
     if radiomics is not None:
         row.update(radiomics_features(radiomics))
         row.update(dose_from_radiomics_table(radiomics))
+        settings = radiomics_settings_of(radiomics)
+        if settings:
+            row[SETTINGS_COLUMN] = settings
     row.update(dose_features(dose))  # an explicit dose table wins over the radiomics table's dose rows
     return pd.DataFrame([row])
 
 
 def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "patient", top: int = 10,
-                    table_node=None, contributions_node=None):
+                    table_node=None, contributions_node=None, allow_other_radiomics_settings: bool = False):
     """Predict the patient's RP risk; returns (result table node, contributions table node).
 
-    Result columns: case, risk, risk_low, risk_high, threshold, high_risk, model.
+    Result columns: case, risk, risk_low, risk_high, threshold, high_risk, model, and, as in
+    ``lungai rp predict``, imputed (features that were missing), out_of_range (outside the training
+    range) and warnings (radiomics settings other than the model's or unknown).
     Contributions: feature, value, contribution (log-odds), largest |contribution| first.
     """
     from lungai.rp.model_io import load_model  # noqa: PLC0415
@@ -154,11 +173,13 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
 
     row = assemble_patient_row(radiomics, dose, clinical, case)
     _, card = load_model(model_dir)
-    pred, contrib = predict_rp(model_dir, row, top=top)
+    pred, contrib = predict_rp(model_dir, row, top=top, allow_other_radiomics_settings=allow_other_radiomics_settings)
     result = pd.DataFrame({"case": [case], "risk": pred["risk"], "risk_low": pred["risk_low"],
                            "risk_high": pred["risk_high"], "threshold": [float(card["threshold"])],
                            "high_risk": pred["high_risk"].astype(int),
-                           "model": [f"{card['feature_set']}/{card['model']} ({Path(model_dir).name})"]})
+                           "model": [f"{card['feature_set']}/{card['model']} ({Path(model_dir).name})"],
+                           "imputed": pred["imputed"], "out_of_range": pred["out_of_range"],
+                           "warnings": pred["warnings"]})
     values = contrib.drop(columns="case").iloc[0]
     order = np.argsort(-values.abs().to_numpy(), kind="stable")[:top]
     feats = [values.index[i] for i in order]

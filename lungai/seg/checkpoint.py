@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
+
+from lungai.model_files import load_safetensors
 
 
 def paths(ckpt_dir, k: int) -> tuple:
@@ -38,7 +40,7 @@ def load(ckpt_dir, k: int, net, opt):
     tensors_path, json_path = paths(ckpt_dir, k)
     if not (tensors_path.is_file() and json_path.is_file()):
         return None
-    t = load_file(str(tensors_path))
+    t = load_safetensors(tensors_path, "training checkpoint")
     state = json.loads(json_path.read_text())
     net.load_state_dict({n[5:]: v for n, v in t.items() if n.startswith("net::")})
     best = {n[6:]: v for n, v in t.items() if n.startswith("best::")}

@@ -21,6 +21,7 @@ import itertools
 
 import numpy as np
 
+from lungai.overlap import dice
 from lungai.seg.uncertainty import predictive_entropy
 
 FEATURES = ["agreement", "mean_entropy", "uncertain_ratio", "log_volume"]
@@ -31,19 +32,16 @@ UNCALIBRATED = {"features": FEATURES, "coef": [1.0, 0.0, 0.0, 0.0], "intercept":
                 "fitted": False, "how": "not calibrated: confidence = member agreement"}
 
 
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice of two masks; 0 when both are empty (no tumour to agree on)."""
-    sa, sb = int(a.sum()), int(b.sum())
-    if sa + sb == 0:
-        return 0.0
-    return 2.0 * int(np.logical_and(a, b).sum()) / (sa + sb)
+def _agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice of two members' masks, but 0 when both are empty (no tumour to agree on)."""
+    return dice(a, b) if (a.any() or b.any()) else 0.0
 
 
 def case_features(probs: np.ndarray, voxel_ml: float) -> dict:
     """``probs``: (M, z, y, x) foreground probabilities of M members / passes."""
     masks = probs > 0.5
     pairs = list(itertools.combinations(range(len(masks)), 2))
-    agreement = float(np.mean([_dice(masks[i], masks[j]) for i, j in pairs])) if pairs else float(masks.any())
+    agreement = float(np.mean([_agreement(masks[i], masks[j]) for i, j in pairs])) if pairs else float(masks.any())
     union = masks.any(axis=0)
     mean_p = probs.mean(axis=0)
     mean_entropy = float(predictive_entropy(probs)[union].mean()) if union.any() else 0.0

@@ -8,13 +8,8 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
+from lungai.overlap import dice  # noqa: F401 - the project's one Dice, re-exported
 from lungai.progress import NullProgress
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.astype(bool), b.astype(bool)
-    s = int(a.sum()) + int(b.sum())
-    return 1.0 if s == 0 else 2.0 * int(np.logical_and(a, b).sum()) / s
 
 
 def hd95(a: np.ndarray, b: np.ndarray, spacing_zyx) -> float:

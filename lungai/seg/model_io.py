@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from lungai.errors import InputError
+from lungai.model_files import load_safetensors
 from lungai.seg.config import SegConfig
 from lungai.seg.networks import build_network
 
@@ -58,11 +59,8 @@ def load_model(model_dir) -> tuple:
     cfg = SegConfig.from_dict(doc["config"])
     nets = []
     for name in doc["member_files"]:
-        path = Path(model_dir) / name
-        if not path.is_file():
-            raise InputError(f"member weights {path} are missing", "copy the whole model folder")
         net = build_network(cfg)
-        net.load_state_dict(load_file(str(path)))
+        net.load_state_dict(load_safetensors(Path(model_dir) / name, "segmentation member weights"))
         net.eval()
         nets.append(net)
     return cfg, nets, doc

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from monai.losses import DiceCELoss
 
+from lungai.overlap import dice
 from lungai.progress import NullProgress
 from lungai.seg import checkpoint
 from lungai.seg.augment import augment_transform, context_patch, training_transform
@@ -16,12 +17,6 @@ from lungai.seg.config import SegConfig
 from lungai.seg.infer import predict_probs
 from lungai.seg.model_io import clone_state
 from lungai.seg.networks import build_network
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.astype(bool), b.astype(bool)
-    s = int(a.sum()) + int(b.sum())
-    return 1.0 if s == 0 else 2.0 * int(np.logical_and(a, b).sum()) / s
 
 
 MAX_EARLY_STOP_CASES = 80

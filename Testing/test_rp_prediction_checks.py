@@ -1,0 +1,104 @@
+"""Prediction-time mismatch is never silent: every imputed or out-of-range feature is listed per
+patient (CLI/API output and the Slicer table), and radiomic features computed with other settings
+than the model's are refused (or, when explicitly allowed, warned about per patient)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lungai.errors import InputError
+from lungai.radiomics import load_params
+from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id, value_settings, write_sidecar
+from lungai.rp import make_cohort, predict_rp, train_rp, validate_rp
+
+DEFAULT, IBSI_C = settings_id(load_params("default")), settings_id(load_params("ibsi-c"))
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """A model trained on a table whose radiomics carry the 'default' settings (column + sidecar)."""
+    out = tmp_path_factory.mktemp("rp_settings")
+    table = make_cohort(90, seed=21).table.assign(**{SETTINGS_COLUMN: DEFAULT})
+    table.to_csv(out / "cohort.csv", index=False)
+    write_sidecar(out / "cohort.csv", load_params("default"))
+    result = train_rp(out / "cohort.csv", "rp_grade2", out / "m", models="lr", final="all/lr", fast=True,
+                      outer_folds=3, inner_folds=3, n_boot=2, make_plots=False)
+    return out / "m", result
+
+
+def test_settings_recorded_in_the_model_card(model):
+    model_dir, result = model
+    card = json.loads((model_dir / "model_card.json").read_text())
+    assert card["radiomics_settings"]["id"] == DEFAULT != IBSI_C
+    assert card["radiomics_settings"]["settings"] == json.loads(json.dumps(value_settings(load_params("default"))))
+    assert card["radiomics_settings"]["settings"]["setting"]["binWidth"] == 25
+    assert f"radiomics settings: {DEFAULT}" in "\n".join(result.lines)
+    assert SETTINGS_COLUMN not in card["features"]
+
+
+def test_other_radiomics_settings_are_refused_or_warned(model, tmp_path):
+    model_dir, _ = model
+    patients = make_cohort(4, seed=5).table
+    ok, _ = predict_rp(model_dir, patients.assign(**{SETTINGS_COLUMN: DEFAULT}))
+    assert (ok["warnings"] == "").all()
+    other = patients.assign(**{SETTINGS_COLUMN: [DEFAULT, IBSI_C, DEFAULT, DEFAULT]})
+    with pytest.raises(InputError, match=f"(?s)1 patient.*{IBSI_C}.*the model with {DEFAULT}.*--allow-other"):
+        predict_rp(model_dir, other)
+    with pytest.raises(InputError, match="validation table"):
+        validate_rp(model_dir, other)
+    warned, _ = predict_rp(model_dir, other, allow_other_radiomics_settings=True)
+    assert warned["warnings"].tolist() == ["", f"radiomics settings {IBSI_C} differ from the model's {DEFAULT}", "", ""]
+    unknown, _ = predict_rp(model_dir, patients)                    # a hand-made table: no settings column
+    assert unknown["warnings"].str.contains("radiomics settings unknown").all()
+    np.testing.assert_allclose(unknown["risk"], ok["risk"])          # the values are the same, only flagged
+    mixed = make_cohort(60, seed=2).table.assign(**{SETTINGS_COLUMN: [DEFAULT, IBSI_C] * 30})
+    with pytest.raises(InputError, match="mixes radiomic features computed with 2 different settings"):
+        train_rp(mixed, "rp_grade2", tmp_path / "mixed", models="lr", fast=True)
+
+
+def test_every_imputed_or_out_of_range_feature_is_listed(model, tmp_path):
+    from lungai.cli import main
+
+    model_dir, _ = model
+    card = json.loads((model_dir / "model_card.json").read_text())
+    mld = card["training_data"]["features"]["dose_mld_gy"]
+    patients = make_cohort(3, seed=9).table.assign(**{SETTINGS_COLUMN: DEFAULT})
+    for name, s in card["training_data"]["features"].items():        # typical patients ...
+        if "median" in s:
+            patients[name] = s["median"]
+    patients.loc[0, ["clin_hb_g_dl", "rad_lungs_original_firstorder_Mean"]] = np.nan
+    patients.loc[1, "dose_mld_gy"] = mld["max"] + 30.0
+    patients.loc[1, "clin_sex_cat"] = np.nan
+    pred, _ = predict_rp(model_dir, patients)
+    assert pred["imputed"].tolist() == ["clin_hb_g_dl; rad_lungs_original_firstorder_Mean", "clin_sex_cat", ""]
+    assert pred.loc[1, "out_of_range"] == (f"dose_mld_gy={mld['max'] + 30:.4g} (training {mld['min']:.4g} to "
+                                          f"{mld['max']:.4g})")
+    assert pred.loc[0, "out_of_range"] == ""
+    patients.to_csv(tmp_path / "p.csv", index=False)
+    assert main(["rp", "predict", str(model_dir), str(tmp_path / "p.csv"), "-o", str(tmp_path / "pred.csv")]) == 0
+    written = pd.read_csv(tmp_path / "pred.csv", keep_default_na=False)
+    assert written["imputed"].tolist() == pred["imputed"].tolist()
+    assert written["out_of_range"].tolist() == pred["out_of_range"].tolist()
+
+
+def test_slicer_table_lists_imputed_features(mrml_scene, model):
+    from lungai import mrml
+    from lungai.scene.rp import predict_rp_node
+
+    from LungAICommon import results
+
+    model_dir, _ = model
+    row = make_cohort(1, seed=4).table.iloc[0]
+    clinical = {k: v for k, v in row.items() if k.startswith("clin_") and k != "clin_age_years"}
+    dose = {k: v for k, v in row.items() if k.startswith("dose_")}
+    rad = pd.DataFrame([{k: v for k, v in row.items() if k.startswith("rad_")} | {SETTINGS_COLUMN: DEFAULT}])
+    clinical["clin_age_years"] = np.nan                              # left empty in the form
+    node, _ = predict_rp_node(mrml_scene, model_dir, rad, dose, clinical, case="P1")
+    out = mrml.dataframe_from_table_node(node)
+    assert out.loc[0, "imputed"] == "clin_age_years" and out.loc[0, "warnings"] == ""
+    _, text = results.describe_prediction_row({k: str(v) for k, v in out.iloc[0].items()})
+    assert "Imputed (missing) features: clin_age_years" in text

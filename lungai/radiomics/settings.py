@@ -1,0 +1,62 @@
+"""Which radiomics settings a feature table was computed with, carried with the features.
+
+Radiomics values depend on the settings (bin width / count, resampling, re-segmentation, filters):
+a model trained on features from one setting gives wrong risks for features from another.  So every
+table lungai writes carries them:
+
+* long and wide CSVs (``lungai radiomics``, ``radiomics-batch``, the demo) have a column
+  ``radiomics_settings`` holding the settings id (``sha256:`` + 12 hex digits of the canonical JSON
+  of the value-affecting settings), and a sidecar ``<csv name>.settings.json`` with the settings in
+  full (:func:`write_sidecar`);
+* the Slicer radiomics table node has the id and the settings as node attributes.
+
+``rp train`` records the id and (from the sidecar) the settings in the model card; ``rp predict``
+refuses features whose id differs (or, with ``--allow-other-radiomics-settings``, warns per patient).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+SETTINGS_COLUMN = "radiomics_settings"
+NODE_ATTRIBUTE = "lungai.radiomics_settings"
+# Keys that do not change a feature's value (which features / extra output / label bookkeeping).
+_NOT_VALUE_AFFECTING = {"additionalInfo", "label", "enableCExtensions"}
+
+
+def value_settings(params: dict) -> dict:
+    """The part of a pyradiomics parameter dict that changes feature values."""
+    setting = {k: v for k, v in (params.get("setting") or {}).items() if k not in _NOT_VALUE_AFFECTING}
+    return {"setting": setting, "imageType": params.get("imageType") or {"Original": {}}}
+
+
+def settings_id(params: dict) -> str:
+    """``sha256:<12 hex>`` of the canonical JSON of :func:`value_settings`."""
+    blob = json.dumps(value_settings(params), sort_keys=True, default=str, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def sidecar_path(csv_path) -> Path:
+    p = Path(csv_path)
+    return p.with_name(p.name[: -len(p.suffix)] + ".settings.json") if p.suffix else p.with_name(p.name + ".settings.json")
+
+
+def write_sidecar(csv_path, params: dict) -> Path:
+    """``<csv>.settings.json``: {"id": ..., "settings": ...} next to a feature table."""
+    path = sidecar_path(csv_path)
+    path.write_text(json.dumps({"id": settings_id(params), "settings": value_settings(params)}, indent=2,
+                               sort_keys=True, default=str) + "\n")
+    return path
+
+
+def read_sidecars(csv_paths) -> dict:
+    """{id: settings} from the sidecars of ``csv_paths`` that have one."""
+    out = {}
+    for p in csv_paths:
+        side = sidecar_path(p)
+        if side.is_file():
+            doc = json.loads(side.read_text())
+            out[doc["id"]] = doc["settings"]
+    return out
