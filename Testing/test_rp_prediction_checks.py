@@ -89,7 +89,7 @@ def test_slicer_table_lists_imputed_features(mrml_scene, model):
     from lungai import mrml
     from lungai.scene.rp import predict_rp_node
 
-    from LungAICommon import results
+    from lungai.scene import results
 
     model_dir, _ = model
     row = make_cohort(1, seed=4).table.iloc[0]
