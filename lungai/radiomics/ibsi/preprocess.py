@@ -29,21 +29,35 @@ def centre_aligned_grid(img: sitk.Image, spacing) -> tuple[tuple, tuple, tuple]:
     return tuple(size), tuple(origin), tuple(new_sp)
 
 
+def grid_image(size, origin, spacing, direction) -> sitk.Image:
+    """An empty float32 image that defines a resampling grid."""
+    ref = sitk.Image([int(n) for n in size], sitk.sitkFloat32)
+    ref.SetSpacing(tuple(float(s) for s in spacing))
+    ref.SetOrigin(tuple(float(o) for o in origin))
+    ref.SetDirection(direction)
+    return ref
+
+
+def resample_image(image: sitk.Image, ref: sitk.Image, interpolator: str = "linear") -> sitk.Image:
+    """``image`` on the grid of ``ref``, intensities rounded (float32); nearest-neighbour extrapolation at the edges."""
+    img = sitk.Resample(sitk.Cast(image, sitk.sitkFloat32), ref, sitk.Transform(), _INTERPOLATORS[interpolator],
+                        0.0, sitk.sitkFloat32, True)
+    return sitk.Round(img)
+
+
+def resample_mask(mask: sitk.Image, ref: sitk.Image) -> sitk.Image:
+    """``mask`` (nonzero = in) on the grid of ``ref``: linear interpolation, kept where >= 0.5 (uint8)."""
+    msk = sitk.Resample(sitk.Cast(mask > 0, sitk.sitkFloat32), ref, sitk.Transform(), sitk.sitkLinear, 0.0,
+                        sitk.sitkFloat32, True)
+    return sitk.Cast(msk >= 0.5, sitk.sitkUInt8)
+
+
 def interpolate(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig) -> tuple[sitk.Image, sitk.Image]:
     """Image (rounded, float32) and morphological mask (uint8) on the IBSI grid of ``cfg``."""
-    image = sitk.Cast(image, sitk.sitkFloat32)
-    mask = sitk.Cast(mask > 0, sitk.sitkFloat32)
     if cfg.spacing is None:
-        return sitk.Round(image), sitk.Cast(mask > 0.5, sitk.sitkUInt8)
-    size, origin, spacing = centre_aligned_grid(image, cfg.spacing)
-    ref = sitk.Image(size, sitk.sitkFloat32)
-    ref.SetSpacing(spacing)
-    ref.SetOrigin(origin)
-    ref.SetDirection(image.GetDirection())
-    img = sitk.Resample(image, ref, sitk.Transform(), _INTERPOLATORS[cfg.interpolator], 0.0, sitk.sitkFloat32,
-                        True)  # nearest-neighbour extrapolation at the edges
-    msk = sitk.Resample(mask, ref, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32, True)
-    return sitk.Round(img), sitk.Cast(msk >= 0.5, sitk.sitkUInt8)
+        return sitk.Round(sitk.Cast(image, sitk.sitkFloat32)), sitk.Cast(mask > 0, sitk.sitkUInt8)
+    ref = grid_image(*centre_aligned_grid(image, cfg.spacing), image.GetDirection())
+    return resample_image(image, ref, cfg.interpolator), resample_mask(mask, ref)
 
 
 def resegment(image: sitk.Image, morph_mask: sitk.Image, cfg: IBSIConfig) -> sitk.Image:
