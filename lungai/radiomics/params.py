@@ -39,6 +39,12 @@ PRESETS: dict[str, dict] = {
 }
 
 
+# lungai's own settings (not pyradiomics'), kept in params["lungai"] (lungai.radiomics.prepare):
+# the default preset computes the lung segments on an isotropic 2 mm grid (IBSI-style resampling,
+# as in IBSI-1 configurations C-E); the tumour stays on the CT's grid.
+LUNGAI_SETTINGS: dict[str, dict] = {"default": {"lung_spacing_mm": 2.0}}
+
+
 def preset_names() -> list[str]:
     return list(PRESETS)
 
@@ -73,7 +79,7 @@ def _read_yaml(path: Path) -> dict:
     if not isinstance(data, dict):
         raise InputError(f"{path} is not a pyradiomics parameter file (no mapping at the top level)",
                          "give a YAML with keys setting, imageType, featureClass")
-    unknown = set(data) - {"setting", "imageType", "featureClass", "voxelSetting"}
+    unknown = set(data) - {"setting", "imageType", "featureClass", "voxelSetting", "lungai"}
     if unknown:
         raise InputError(f"{path} has unknown top-level keys {sorted(unknown)}",
                          "pyradiomics parameter files only use setting, imageType, featureClass, voxelSetting")
@@ -81,17 +87,20 @@ def _read_yaml(path: Path) -> dict:
 
 
 def load_params(name_or_path: str = "default", image_types=None, feature_classes=None,
-                log_sigma=None) -> dict:
+                log_sigma=None, lung_spacing_mm: float | None = None) -> dict:
     """The pyradiomics parameter dict for a preset name or a YAML file.
 
     ``image_types`` (Original/LoG/Wavelet) and ``feature_classes`` override the preset's
     (presets: Original only, every class).  A YAML file keeps its own blocks unless overridden.
+    ``lung_spacing_mm`` overrides the lung segments' isotropic spacing (0 = the CT's own grid).
     """
     key = str(name_or_path).lower()
     if key in PRESETS:
         params = {"setting": {**_COMMON, **copy.deepcopy(PRESETS[key])},
                   "imageType": _image_type_block(["Original"], log_sigma),
                   "featureClass": _feature_class_block(FEATURE_CLASSES)}
+        if key in LUNGAI_SETTINGS:
+            params["lungai"] = copy.deepcopy(LUNGAI_SETTINGS[key])
     else:
         path = Path(name_or_path)
         if not path.is_file():
@@ -106,4 +115,8 @@ def load_params(name_or_path: str = "default", image_types=None, feature_classes
         params["imageType"] = _image_type_block(image_types, log_sigma)
     if feature_classes:
         params["featureClass"] = _feature_class_block(feature_classes)
+    if lung_spacing_mm is not None:
+        if lung_spacing_mm < 0:
+            raise InputError(f"lung spacing {lung_spacing_mm} mm is negative", "give a spacing in mm, or 0 for the CT's grid")
+        params.setdefault("lungai", {})["lung_spacing_mm"] = float(lung_spacing_mm) or None
     return params
