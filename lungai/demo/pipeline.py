@@ -58,15 +58,17 @@ def _dice(a: sitk.Image, b: sitk.Image) -> float:
 
 def _radiomics(out: Path, ct, tumour, lungs) -> tuple[pd.DataFrame, dict]:
     from lungai.radiomics import extract, load_params, segments_from_masks, to_wide
+    from lungai.radiomics.prepare import lung_spacing
 
     params = load_params("default", image_types=["Original"])
     errors: dict = {}
-    # lungs minus tumour is left to `lungai radiomics` (it costs as much as the lungs and adds little here)
+    # lungs minus tumour is left to `lungai radiomics` (the demo's report and RP model do not use it)
     segments = segments_from_masks(ct, tumour=tumour if sitk.GetArrayViewFromImage(tumour).any() else None,
                                    lungs=lungs, names=["tumour", "right_lung", "left_lung", "lungs"], errors=errors)
     result = extract(ct, segments, params, case="demo", segment_errors=errors)
     long = result.features
     long.to_csv(out / "radiomics_long.csv", index=False)
+    result.settings.to_csv(out / "radiomics_settings.csv", index=False)
     wide = to_wide(long)
     wide.to_csv(out / "radiomics_wide.csv", index=False)
     key = []
@@ -77,7 +79,10 @@ def _radiomics(out: Path, ct, tumour, lungs) -> tuple[pd.DataFrame, dict]:
         if len(row):
             key.append({"segment": segment, "feature": name, "label": label, "value": float(row.value.iloc[0])})
     info = {"n_features": int(len(long)), "key_features": key,
-            "params": "pyradiomics default settings, Original image; segments tumour, right lung, left lung, lungs",
+            "params": "lungai default preset (pyradiomics, bin width 25 HU), Original image; tumour on the CT's grid, "
+                      f"right lung, left lung and lungs resampled to {lung_spacing(params):g} mm (IBSI-style); "
+                      "radiomics_settings.csv",
+            "settings": result.settings.drop(columns="case").to_dict("records"),
             "failed_segments": result.errors.to_dict("records")}
     return wide, info
 
