@@ -9,16 +9,8 @@ import SimpleITK as sitk
 import yaml
 
 from lungai.errors import GeometryError, InputError
-from lungai.radiomics import extract, load_params, segments_from_labels, segments_from_phantom_labels, to_wide
+from lungai.radiomics import extract, load_params, segments_from_labels, to_wide
 from lungai.synthetic import labels as L
-
-
-@pytest.fixture(scope="module")
-def phantom_segments(small_phantom):
-    errors = {}
-    segs = segments_from_phantom_labels(small_phantom.labels, small_phantom.ct, errors=errors)
-    assert errors == {}
-    return segs
 
 
 @pytest.fixture(scope="module")

@@ -8,18 +8,15 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from lungai.radiomics import extract, load_params, segments_from_phantom_labels
+from lungai.radiomics import extract, load_params
 from lungai.radiomics.prepare import lung_spacing, prepare, pyradiomics_params
 
 SHAPE_FIRSTORDER = ["shape", "firstorder"]
 
 
 @pytest.fixture(scope="module")
-def segs(small_phantom):
-    errors = {}
-    out = segments_from_phantom_labels(small_phantom.labels, small_phantom.ct, errors=errors)
-    assert errors == {}
-    return out
+def segs(phantom_segments):
+    return phantom_segments
 
 
 def _values(frame: pd.DataFrame, segment: str) -> dict:
