@@ -161,3 +161,30 @@ def test_cli_writes_settings_per_segment(small_phantom, tmp_path):
                  "lungs", "--feature-classes", "firstorder", "--lung-spacing", "3", "-o", str(out)]) == 0
     settings = pd.read_csv(tmp_path / "f_settings.csv").set_index("segment")
     assert settings.loc["lungs", "spacing_mm"] == "3 x 3 x 3" and settings.loc["tumour", "grid"] == "native"
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_real_ct_shape_equals_pyradiomics(shared_data):
+    """A real planning CT (LUNG1-003): the GTV on the CT grid equals pyradiomics on the whole CT, and the
+    left lung's shape on the 2 mm grid equals pyradiomics' own (quadratic) shape code on the same mask."""
+    from radiomics import featureextractor
+
+    from lungai.io import read_ct, read_mask
+    from lungai.radiomics import segments_from_labels
+
+    d = shared_data / "nsclc_whole_ct" / "nifti"
+    image = read_ct(d / "LUNG1-003_ct.nii.gz")
+    segs = segments_from_labels(read_mask(d / "LUNG1-003_labels.nii.gz", reference=image), image,
+                                ["tumour=1", "left_lung=4"])
+    params = load_params("default", feature_classes=SHAPE_FIRSTORDER)
+    ours = extract(image, segs, params, case="LUNG1-003")
+    prepared = {p.name: p for p in prepare(image, segs, params)}
+    direct = featureextractor.RadiomicsFeatureExtractor(pyradiomics_params(params))
+    for name, (img, mask) in {"tumour": (image, segs["tumour"]),
+                              "left_lung": (prepared["left_lung"].image, prepared["left_lung"].mask)}.items():
+        ref = {k: float(v) for k, v in direct.execute(img, mask).items() if not k.startswith("diag")}
+        got = _values(ours.features, name)
+        for key, value in ref.items():
+            assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-6), (name, key)
+    assert _values(ours.features, "tumour")["original_shape_MeshVolume"] == pytest.approx(34629.8, rel=1e-4)
