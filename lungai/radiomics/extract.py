@@ -99,12 +99,16 @@ def extract_segment(extractor, image: sitk.Image, mask: sitk.Image, case: str, s
     return result_rows(result, case, segment)
 
 
-def _extract_prepared(params: dict, image: sitk.Image, mask: sitk.Image, case: str, segment: str) -> tuple:
-    """One prepared segment in a worker process: ("ok", rows) or ("error", message)."""
+def _rows_or_error(extractor, image: sitk.Image, mask: sitk.Image, case: str, segment: str) -> tuple:
+    """One prepared segment: ("ok", rows) or ("error", message)."""
     try:
-        return "ok", extract_segment(make_extractor(params), image, mask, case, segment)
+        return "ok", extract_segment(extractor, image, mask, case, segment)
     except InputError as exc:
         return "error", str(exc)
+
+
+def _extract_in_worker(params: dict, image: sitk.Image, mask: sitk.Image, case: str, segment: str) -> tuple:
+    return _rows_or_error(make_extractor(params), image, mask, case, segment)
 
 
 def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, case: str = "case",
@@ -134,7 +138,7 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             largest_first = sorted(prepared, key=lambda p: -p.settings["voxels"])
-            futures = {pool.submit(_extract_prepared, params, p.image, p.mask, case, p.name): p.name
+            futures = {pool.submit(_extract_in_worker, params, p.image, p.mask, case, p.name): p.name
                        for p in largest_first}
             for fut in as_completed(futures):
                 results[futures[fut]] = fut.result()
@@ -142,10 +146,7 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
     else:
         extractor = make_extractor(params) if prepared else None
         for p in prepared:
-            try:
-                results[p.name] = ("ok", extract_segment(extractor, p.image, p.mask, case, p.name))
-            except InputError as exc:
-                results[p.name] = ("error", str(exc))
+            results[p.name] = _rows_or_error(extractor, p.image, p.mask, case, p.name)
             progress.update(1, f"{case}: {p.name}")
     rows, errors = [], [(case, seg, msg) for seg, msg in (segment_errors or {}).items()]
     for name in segments:  # the caller's segment order, whatever order the workers finished in
