@@ -1,11 +1,11 @@
-"""pyradiomics' shape features, with its mesh coefficients computed in pieces (same values, faster).
+"""pyradiomics' shape features, with its mesh coefficients computed another way (same values, faster).
 
 pyradiomics' ``cShape.calculate_coefficients`` computes the marching-cubes surface area, mesh
 volume and the four maximum diameters in one C call; the diameters compare every pair of mesh
 vertices, which is quadratic: 12 s for one lung at 2 mm, minutes for both lungs at 1 mm, while the
-surface and volume take milliseconds.  :class:`RadiomicsShape` (a subclass of pyradiomics') gets
-the same three results faster (:class:`RadiomicsFeatureExtractor`, pyradiomics' extractor with
-this one change), using only pyradiomics' own C routine plus standard geometry:
+surface and volume take milliseconds.  :class:`RadiomicsFeatureExtractor` (pyradiomics' extractor
+with this one change) gives pyradiomics' shape class the same three results faster, using only
+pyradiomics' own C routine plus standard geometry:
 
 - **surface area and volume**: sums over the marching cubes; each cube adds a surface and a
   volume that depend only on its configuration (256) and, for the volume, linearly on its
