@@ -124,7 +124,19 @@ def _run(path: str, ct: str, tumour: str, lungs: str, workers: int, segments: li
         key = f"{r[2]}_{r[3]}_{r[4]}"
         if key in CHECK:
             values.setdefault(r[1], {})[key] = r[5]
-    queue.put((seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, values))
+    queue.put((seconds, peak_mib(), values))
+
+
+def peak_mib() -> float:
+    """Peak resident memory of this process since it started (VmHWM; ru_maxrss would include the
+    parent's memory at the time the child was forked before exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_path(path, files, workers=1, segments=SEGMENTS):
