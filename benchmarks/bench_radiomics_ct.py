@@ -155,10 +155,22 @@ def main() -> None:
     ap.add_argument("--slices", type=int, default=300, help="slices (real: interpolated; 0 = native)")
     ap.add_argument("--workers", type=int, default=2, help="processes for the parallel new path")
     ap.add_argument("--skip-old", action="store_true", help="only the new path (the old one takes minutes)")
+    ap.add_argument("--write-case", metavar="DIR", default=None,
+                    help="only write the case (ct, tumour, lungs .nii.gz) into DIR and print the tumour centre "
+                         "(LPS mm, for `lungai demo --seed-point`)")
     ap.add_argument("--segments", nargs="+", default=SEGMENTS, choices=SEGMENTS,
                     help="segments of both paths (default all five)")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # a killed run still deletes its copy of the CT
+    if args.write_case:
+        folder = Path(args.write_case)
+        folder.mkdir(parents=True, exist_ok=True)
+        *files, label = _real_case(folder, args.slices or None) if args.case == "real" else _phantom_case(folder, args.slices)
+        tumour = sitk.ReadImage(str(files[1]))
+        centre = np.argwhere(sitk.GetArrayViewFromImage(tumour) > 0).mean(axis=0)[::-1]
+        point = tumour.TransformContinuousIndexToPhysicalPoint(tuple(float(c) for c in centre))
+        print(f"{label} -> {folder}; tumour centre (LPS mm): {','.join(f'{v:.1f}' for v in point)}")
+        return
     tmp = Path(tempfile.mkdtemp(prefix="lungai-bench-"))
     try:
         files = (_real_case(tmp, args.slices or None) if args.case == "real" else _phantom_case(tmp, args.slices))
