@@ -1,8 +1,8 @@
 """pyradiomics parameter sets: the presets (default, ibsi-a .. ibsi-e) or a user YAML file.
 
 A parameter set is the plain dict pyradiomics takes (``setting``, ``imageType``, ``featureClass``),
-so extraction through :mod:`lungai.radiomics.extract` equals calling
-``RadiomicsFeatureExtractor(params)`` directly.
+plus lungai's own ``lungai`` block (the lung segments' grid, :mod:`lungai.radiomics.prepare`), which
+is removed before pyradiomics sees the dict.
 
 The ``ibsi-*`` presets are the IBSI-1 configurations expressed with pyradiomics settings only
 (pyradiomics resamples internally).  Full IBSI compliance additionally needs IBSI-style
