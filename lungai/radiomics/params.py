@@ -24,7 +24,7 @@ _COMMON = {"label": 1, "voxelArrayShift": 0, "symmetricalGLCM": True, "distances
            "gldm_a": 0, "geometryTolerance": 1e-4, "additionalInfo": False}
 
 PRESETS: dict[str, dict] = {
-    # pyradiomics defaults (bin width 25 HU, no resampling), all classes, Original image.
+    # pyradiomics defaults (bin width 25 HU), all classes, Original image; lung segments on a 2 mm grid (below).
     "default": {"binWidth": 25},
     # IBSI-1 configurations (Zwanenburg et al. 2020; ibsi-doc 05_Reference_data_sets).
     "ibsi-a": {"force2D": True, "force2Ddimension": 0, "resegmentRange": [-500, 400], "binWidth": 25},
