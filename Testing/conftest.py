@@ -49,6 +49,17 @@ def small_phantom():
 
 
 @pytest.fixture(scope="session")
+def phantom_segments(small_phantom):
+    """The five standard radiomics segments of ``small_phantom`` (tumour, right/left lung, lungs, lungs minus tumour)."""
+    from lungai.radiomics import segments_from_phantom_labels
+
+    errors = {}
+    segs = segments_from_phantom_labels(small_phantom.labels, small_phantom.ct, errors=errors)
+    assert errors == {}
+    return segs
+
+
+@pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory) -> Path:
     """The built-in sample written once per session (ct.nii.gz, labels.nii.gz, meta.json)."""
     from lungai.synthetic import write_sample

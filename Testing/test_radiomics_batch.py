@@ -33,6 +33,9 @@ def test_loop_resume_and_failure(cohort, tmp_path):
     assert set(table.case) == set(s.done) and set(table.segment) == set(SEGMENTS)
     errors = pd.read_csv(tmp_path / "f_errors.csv")
     assert errors.case.tolist() == ["broken"]
+    settings = pd.read_csv(tmp_path / "f_settings.csv")  # grid and settings per case and segment
+    assert len(settings) == 3 * len(SEGMENTS) and set(settings.case) == set(s.done)
+    assert set(settings[settings.segment == "lungs_minus_tumour"].spacing_mm) == {"2 x 2 x 2"}
     part = tmp_path / "f.csv.parts" / "synth005_000.csv"
     stamp = part.stat().st_mtime_ns
     again = run_batch(cohort, out, PARAMS, workers=0, segments=SEGMENTS)

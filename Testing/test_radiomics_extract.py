@@ -9,16 +9,8 @@ import SimpleITK as sitk
 import yaml
 
 from lungai.errors import GeometryError, InputError
-from lungai.radiomics import extract, load_params, segments_from_labels, segments_from_phantom_labels, to_wide
+from lungai.radiomics import extract, load_params, segments_from_labels, to_wide
 from lungai.synthetic import labels as L
-
-
-@pytest.fixture(scope="module")
-def phantom_segments(small_phantom):
-    errors = {}
-    segs = segments_from_phantom_labels(small_phantom.labels, small_phantom.ct, errors=errors)
-    assert errors == {}
-    return segs
 
 
 @pytest.fixture(scope="module")
@@ -27,20 +19,29 @@ def default_result(small_phantom, phantom_segments):
 
 
 def test_values_equal_direct_pyradiomics_call(small_phantom, phantom_segments, default_result, tmp_path):
+    """The tumour (CT grid) equals pyradiomics on the whole CT; a lung segment equals pyradiomics on
+    the prepared (2 mm IBSI-resampled) image and mask - every feature, shape included."""
     from radiomics import featureextractor
 
+    from lungai.radiomics.prepare import prepare, pyradiomics_params
+
+    params = load_params("default")
     params_file = tmp_path / "params.yaml"
-    params_file.write_text(yaml.safe_dump(load_params("default")))
+    params_file.write_text(yaml.safe_dump(pyradiomics_params(params)))
     direct = featureextractor.RadiomicsFeatureExtractor(str(params_file))
+    prepared = {p.name: p for p in prepare(small_phantom.ct, phantom_segments, params)}
     feats = default_result.features
-    for seg in ("tumour", "lungs_minus_tumour"):
-        ref = direct.execute(small_phantom.ct, phantom_segments[seg], label=1)
+    inputs = {"tumour": (small_phantom.ct, phantom_segments["tumour"]),
+              "lungs_minus_tumour": (prepared["lungs_minus_tumour"].image, prepared["lungs_minus_tumour"].mask)}
+    assert prepared["lungs_minus_tumour"].image.GetSpacing() == (2.0, 2.0, 2.0)
+    for seg, (image, mask) in inputs.items():
+        ref = direct.execute(image, mask, label=1)
         ref = {k: float(v) for k, v in ref.items() if not k.startswith("diagnostics_")}
         ours = feats[feats.segment == seg]
         got = {f"{r.image_type}_{r.feature_class}_{r.feature}": r.value for r in ours.itertuples()}
         assert set(got) == set(ref) and len(ref) > 100
         for key, value in ref.items():
-            assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-6, nan_ok=True), key
+            assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-6, nan_ok=True), (seg, key)
 
 
 def test_segments_partition_lungs(small_phantom, phantom_segments, default_result):
@@ -52,8 +53,12 @@ def test_segments_partition_lungs(small_phantom, phantom_segments, default_resul
     assert seg["tumour"].sum() > 0 and (seg["right_lung"] & seg["tumour"]).sum() == seg["tumour"].sum()
     f = default_result.features
     vol = f[f.feature == "VoxelVolume"].set_index("segment")["value"]
-    assert vol["lungs"] == pytest.approx(vol["lungs_minus_tumour"] + vol["tumour"])
-    assert vol["lungs"] == pytest.approx(vol["right_lung"] + vol["left_lung"])
+    # lung segments are resampled to 2 mm (a linear mask kept at >= 0.5), so sums hold to about 1 %
+    assert vol["lungs"] == pytest.approx(vol["lungs_minus_tumour"] + vol["tumour"], rel=0.01)
+    assert vol["lungs"] == pytest.approx(vol["right_lung"] + vol["left_lung"], rel=0.01)
+    native = {k: float(m.sum()) * np.prod(small_phantom.ct.GetSpacing()) for k, m in seg.items()}
+    assert vol["tumour"] == native["tumour"]
+    assert vol["lungs"] == pytest.approx(native["lungs"], rel=0.02)  # 3.5 x 3.5 x 5 mm CT -> 2 mm grid
     # Lungs are air, the tumour soft tissue.
     mean = f[(f.feature == "Mean") & (f.feature_class == "firstorder")].set_index("segment")["value"]
     assert mean["lungs_minus_tumour"] < -600 < mean["tumour"]
@@ -182,6 +187,7 @@ def test_real_lung_ct_equals_pyradiomics(shared_data):
     from radiomics import featureextractor
 
     from lungai.io import read_ct, read_mask
+    from lungai.radiomics.prepare import pyradiomics_params
 
     d = shared_data / "pyradiomics_lung"
     image = read_ct(d / "lung1_image.nrrd")
@@ -189,7 +195,7 @@ def test_real_lung_ct_equals_pyradiomics(shared_data):
     segs = segments_from_labels(mask, image, ["lesion=1"])
     params = load_params("default")
     ours = extract(image, segs, params, case="lung1").features
-    direct = featureextractor.RadiomicsFeatureExtractor(params).execute(image, segs["lesion"])
+    direct = featureextractor.RadiomicsFeatureExtractor(pyradiomics_params(params)).execute(image, segs["lesion"])
     direct = {k: float(v) for k, v in direct.items() if not k.startswith("diagnostics_")}
     got = {f"{r.image_type}_{r.feature_class}_{r.feature}": r.value for r in ours.itertuples()}
     assert got.keys() == direct.keys()

@@ -22,6 +22,9 @@ def _add_feature_options(p) -> None:
                    help="tumour right_lung left_lung lungs lungs_minus_tumour (default: all that can be built)")
     p.add_argument("--wide", action="store_true",
                    help="one row per case, columns rad_<segment>_<image_type>_<class>_<feature>")
+    p.add_argument("--lung-spacing", type=float, default=None, metavar="MM",
+                   help="isotropic grid (mm) of the lung segments, IBSI-style resampling (default: the parameter "
+                        "set's, 2 mm for the default preset; 0 = the CT's own grid); the tumour keeps the CT's grid")
 
 
 def register(sub) -> None:
@@ -44,6 +47,8 @@ def register(sub) -> None:
     add_rtstruct_options(p, "with --rtstruct: a structure (or role) to compute features of, as a segment of that "
                             "name (repeatable); without it, the standard segments from role:gtv and role:lungs")
     p.add_argument("--case", default=None, help="case id (default: the image file name)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="compute the segments in this many processes (default 1; the result is the same)")
     _add_feature_options(p)
     p.add_argument("-o", "--output", required=True, help="output CSV")
     p.set_defaults(func=run)
@@ -79,7 +84,7 @@ def _params(args):
     from lungai.radiomics import load_params
 
     return load_params(args.params, image_types=args.image_types, feature_classes=args.feature_classes,
-                       log_sigma=args.log_sigma)
+                       log_sigma=args.log_sigma, lung_spacing_mm=args.lung_spacing)
 
 
 def _report_errors(errors, output: Path) -> None:
@@ -123,19 +128,22 @@ def run(args) -> int:
         raise InputError("no mask given", "give --mask (with --label or --phantom-labels), or --tumour and/or --lungs")
     case = args.case or Path(args.image).name.split(".")[0]
     with task("radiomics", max(len(segs), 1)) as bar:
-        result = extract(image, segs, params, case=case, progress=bar, segment_errors=errors)
+        result = extract(image, segs, params, case=case, progress=bar, segment_errors=errors, workers=args.workers)
     out = Path(args.output)
     if result.features.empty:
         msgs = "; ".join(f"{r.segment}: {r.error}" for r in result.errors.itertuples(index=False))
         raise InputError(f"no features could be computed ({msgs})", "fix the masks listed above; nothing was written")
     table = to_wide(result.features) if args.wide else result.features
-    write_csv(table, out, protect=[p for p in (args.image, args.mask, args.tumour, args.lungs, args.rtstruct) if p])
+    inputs = [p for p in (args.image, args.mask, args.tumour, args.lungs, args.rtstruct) if p]
+    write_csv(table, out, protect=inputs)
+    write_csv(result.settings, out.with_name(out.stem + "_settings.csv"), protect=inputs)
     from lungai.radiomics.settings import write_sidecar
 
     write_sidecar(out, params)  # <output>.settings.json: the settings in full (the CSV carries their id)
     _report_errors(result.errors, out)
     n_seg = result.features["segment"].nunique()
-    print(f"{len(result.features)} values for {n_seg} segment(s) of {case} -> {out}")
+    print(f"{len(result.features)} values for {n_seg} segment(s) of {case} -> {out} "
+          f"(grid and settings per segment: {out.stem}_settings.csv)")
     return 1 if not result.errors.empty else 0
 
 

@@ -75,15 +75,17 @@ def _key_feature_name(name: str, params: dict) -> str:
 def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default") -> tuple[pd.DataFrame, dict]:
     from lungai.radiomics import extract, load_params, segments_from_masks, to_wide
     from lungai.radiomics.params import ibsi_config
+    from lungai.radiomics.prepare import lung_spacing
 
     params = load_params(params_name, image_types=["Original"])
     errors: dict = {}
-    # lungs minus tumour is left to `lungai radiomics` (it costs as much as the lungs and adds little here)
+    # lungs minus tumour is left to `lungai radiomics` (the demo's report and RP model do not use it)
     segments = segments_from_masks(ct, tumour=tumour if sitk.GetArrayViewFromImage(tumour).any() else None,
                                    lungs=lungs, names=["tumour", "right_lung", "left_lung", "lungs"], errors=errors)
     result = extract(ct, segments, params, case="demo", segment_errors=errors)
     long = result.features
     long.to_csv(out / "radiomics_long.csv", index=False)
+    result.settings.to_csv(out / "radiomics_settings.csv", index=False)
     wide = to_wide(long)
     wide.to_csv(out / "radiomics_wide.csv", index=False)
     key = []
@@ -99,7 +101,12 @@ def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default") -> tu
             else f"IBSI-1 configuration {cfg.name} (preset {params_name}: the IBSI pipeline of lungai ibsi-check, "
                  "every value an IBSI-1 feature)")
     info = {"n_features": int(len(long)), "key_features": key,
-            "params": f"{what}, Original image; segments tumour, right lung, left lung, lungs",
+            "params": (f"{what}, Original image; segments tumour, right lung, left lung, lungs" if cfg is not None else
+                       "lungai default preset (pyradiomics, bin width 25 HU; not IBSI-1 processing), Original image; "
+                       "tumour on the CT's grid, right lung, left lung and lungs "
+                       + (f"resampled to {lung_spacing(params):g} mm (IBSI-style)" if lung_spacing(params) else "on the CT's grid")
+                       + "; radiomics_settings.csv"),
+            "settings": result.settings.drop(columns="case").to_dict("records"),
             "failed_segments": result.errors.to_dict("records")}
     return wide, info
 

@@ -2,6 +2,8 @@
 
 - :mod:`~lungai.radiomics.params` - presets (default, ibsi-a..e) or a pyradiomics YAML.
 - :mod:`~lungai.radiomics.segments` - tumour / right lung / left lung / lungs / lungs minus tumour masks.
+- :mod:`~lungai.radiomics.prepare` - each segment cropped; lung segments on the isotropic grid.
+- :mod:`~lungai.radiomics.shape` - pyradiomics' shape features with a faster mesh routine (same values).
 - :mod:`~lungai.radiomics.extract` - per-segment extraction, long format, :func:`to_wide`.
 - :mod:`~lungai.radiomics.features` - IBSI-1 feature classes pyradiomics lacks (2D texture, GLDZM, IH, IVH, ...).
 - :mod:`~lungai.radiomics.ibsi` - the IBSI-1 pipeline (ibsi-a..e presets) and reference comparison.

@@ -4,7 +4,8 @@ Each case is one task (:func:`process_case`, importable by the worker processes)
 writes ``<output>.parts/<case>.csv`` (atomically); a re-run skips cases whose part exists, so an
 interrupted batch resumes.  A case that fails is recorded with its error and the others go on;
 failed cases are retried on the next run.  At the end the parts of all manifest cases are
-combined into the output CSV (and ``<output>_errors.csv`` lists failed cases and segments).
+combined into the output CSV (and ``<output>_errors.csv`` lists failed cases and segments,
+``<output>_settings.csv`` the grid and settings each segment was computed with).
 
 ``workers=0`` runs the same function in a plain loop in this process (the benchmark baseline).
 """
@@ -25,6 +26,7 @@ from lungai.radiomics.csv_output import write_csv
 from lungai.radiomics.settings import write_sidecar
 from lungai.radiomics.extract import ERROR_COLUMNS, LONG_COLUMNS, to_wide
 from lungai.radiomics.manifest import read_manifest
+from lungai.radiomics.prepare import SETTINGS_COLUMNS
 
 
 def _safe_name(case: str) -> str:
@@ -66,7 +68,8 @@ def process_case(row: dict, params: dict, segments, parts_dir: str) -> dict:
             raise InputError("no segment could be extracted: " + "; ".join(result.errors.error), "fix the masks")
         if not result.errors.empty:
             write_csv(result.errors, part.with_name(part.stem + ".errors.csv"))
-        write_csv(result.features, part)
+        write_csv(result.settings, part.with_name(part.stem + ".settings.csv"))
+        write_csv(result.features, part)  # last: its presence marks the case done
         return {"case": case, "status": "done", "values": len(result.features),
                 "segment_errors": len(result.errors), "seconds": time.perf_counter() - start}
     except LungAIError as exc:
@@ -130,17 +133,21 @@ def _run_dask(todo, params, segments, parts, workers, scheduler, on_result) -> N
             cluster.close()
 
 
-def combine(rows: list[dict], parts: Path, failed: list, wide: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
-    frames, errors = [], [pd.DataFrame(failed, columns=["case", "error"]).assign(segment="(case)")]
+def combine(rows: list[dict], parts: Path, failed: list, wide: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(features long or wide, errors, per-segment settings) of every manifest case done so far."""
+    frames, settings = [], []
+    errors = [pd.DataFrame(failed, columns=["case", "error"]).assign(segment="(case)")]
     for row in rows:
         part = parts / f"{_safe_name(row['case'])}.csv"
         if part.exists():
             frames.append(pd.read_csv(part, dtype={"case": str}))
-            err = part.with_name(part.stem + ".errors.csv")
-            if err.exists():
-                errors.append(pd.read_csv(err, dtype={"case": str}))
+            for suffix, into in ((".errors.csv", errors), (".settings.csv", settings)):
+                extra = part.with_name(part.stem + suffix)
+                if extra.exists():
+                    into.append(pd.read_csv(extra, dtype={"case": str}))
     long = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=LONG_COLUMNS)
-    return (to_wide(long) if wide else long), pd.concat(errors, ignore_index=True)[ERROR_COLUMNS]
+    settings = pd.concat(settings, ignore_index=True) if settings else pd.DataFrame(columns=SETTINGS_COLUMNS)
+    return (to_wide(long) if wide else long), pd.concat(errors, ignore_index=True)[ERROR_COLUMNS], settings
 
 
 def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str | None = None, segments=None,
@@ -174,10 +181,11 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
                 on_result(process_case(row, params, segments, str(parts)))
         elif todo:
             _run_dask(todo, params, segments, parts, workers, scheduler, on_result)
-    table, errors = combine(rows, parts, summary.failed, wide)
+    table, errors, settings = combine(rows, parts, summary.failed, wide)
     if not table.empty:
         write_csv(table, output, protect=[manifest])
         write_sidecar(output, params)  # the settings in full; the CSV's radiomics_settings column holds their id
+        write_csv(settings, output.with_name(output.stem + "_settings.csv"), protect=[manifest])
     err_path = output.with_name(output.stem + "_errors.csv")
     if not errors.empty:
         write_csv(errors, err_path)

@@ -5,14 +5,21 @@ value``.  :func:`to_wide` turns it into one row per case with columns
 ``rad_<segment>_<image_type>_<feature_class>_<feature>`` (e.g. ``rad_tumour_original_firstorder_Mean``),
 the contract read by the multimodal predictor.
 
-The image and each mask are passed to ``RadiomicsFeatureExtractor.execute`` unchanged, so values
-are those of pyradiomics called directly with the same parameters.
+Each segment is first prepared by :mod:`lungai.radiomics.prepare` (cropped to its box; lung
+segments resampled to the parameter set's isotropic lung spacing, once for all of them), then
+passed to ``RadiomicsFeatureExtractor.execute``: the values are those of pyradiomics called
+directly on the prepared image and mask, and for the Original image of a segment on the CT's own
+grid (the tumour; every segment when ``lung_spacing_mm`` is not set) those of pyradiomics on the
+whole CT.  ``workers`` > 1 computes segments in parallel processes (largest first); the result is
+the same as serially.  :attr:`Extraction.settings` records per segment what was computed on.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import threading
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +30,7 @@ from lungai.errors import InputError
 from lungai.io import assert_same_geometry
 from lungai.progress import NullProgress
 from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id
+from lungai.radiomics.prepare import SETTINGS_COLUMNS, prepare, pyradiomics_params
 
 LONG_COLUMNS = ["case", "segment", "image_type", "feature_class", "feature", "value"]
 ERROR_COLUMNS = ["case", "segment", "error"]
@@ -38,11 +46,13 @@ class Extraction:
 
     features: pd.DataFrame
     errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ERROR_COLUMNS))
+    settings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SETTINGS_COLUMNS))
 
 
 def make_extractor(params: dict):
-    """pyradiomics' extractor, or lungai's for IBSI presets / the classes pyradiomics lacks (features/extractor.py)."""
-    from radiomics import featureextractor
+    """pyradiomics' extractor (shape features via :mod:`lungai.radiomics.shape`: same values, faster), or
+    lungai's for IBSI presets / the classes pyradiomics lacks (features/extractor.py)."""
+    from lungai.radiomics.shape import RadiomicsFeatureExtractor
 
     from lungai.radiomics.features import extractor as ext
     from lungai.radiomics.params import ibsi_config
@@ -53,7 +63,7 @@ def make_extractor(params: dict):
         return ext.ExtendedExtractor(params, make_extractor)
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     with _EXTRACTOR_LOCK:
-        return featureextractor.RadiomicsFeatureExtractor({k: v for k, v in params.items() if k != "lungai"})
+        return RadiomicsFeatureExtractor(pyradiomics_params(params))
 
 
 def split_key(key) -> tuple[str, str, str] | None:
@@ -100,27 +110,67 @@ def extract_segment(extractor, image: sitk.Image, mask: sitk.Image, case: str, s
     return result_rows(result, case, segment)
 
 
+def _rows_or_error(extractor, image: sitk.Image, mask: sitk.Image, case: str, segment: str) -> tuple:
+    """One prepared segment: ("ok", rows) or ("error", message)."""
+    try:
+        return "ok", extract_segment(extractor, image, mask, case, segment)
+    except InputError as exc:
+        return "error", str(exc)
+
+
+def _extract_in_worker(params: dict, image: sitk.Image, mask: sitk.Image, case: str, segment: str) -> tuple:
+    return _rows_or_error(make_extractor(params), image, mask, case, segment)
+
+
 def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, case: str = "case",
-            progress=None, segment_errors: dict | None = None) -> Extraction:
+            progress=None, segment_errors: dict | None = None, workers: int = 1) -> Extraction:
     """Features for every segment; a failing segment is recorded in ``errors`` and the others go on.
 
     ``segment_errors`` are problems found while building the segments (missing label ...), carried
     into ``errors``.  A mask that is not on the image grid fails the whole case (GeometryError).
+    ``workers`` > 1: segments in that many processes (never more than there are segments).
     """
     progress = progress or NullProgress()
     for name, mask in segments.items():
         assert_same_geometry(image, mask, f"mask of segment {name!r}")
-    extractor = make_extractor(params)
-    rows, errors = [], [(case, seg, msg) for seg, msg in (segment_errors or {}).items()]
+    results: dict[str, tuple] = {}
+    valid = {}
     for name, mask in segments.items():
         try:
-            rows.extend(extract_segment(extractor, image, mask, case, name))
+            check_segment(mask, name)
+            valid[name] = mask
         except InputError as exc:
-            errors.append((case, name, str(exc)))
-        progress.update(1, f"{case}: {name}")
+            results[name] = ("error", str(exc))
+            progress.update(1, f"{case}: {name}")
+    prepared = prepare(image, valid, params) if valid else []
+    workers = min(int(workers or 1), len(prepared))
+    if workers > 1:
+        # spawn: a clean interpreter (ITK / torch threads of this process are not forked into a worker)
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            largest_first = sorted(prepared, key=lambda p: -p.settings["voxels"])
+            futures = {pool.submit(_extract_in_worker, params, p.image, p.mask, case, p.name): p.name
+                       for p in largest_first}
+            for fut in as_completed(futures):
+                results[futures[fut]] = fut.result()
+                progress.update(1, f"{case}: {futures[fut]}")
+    else:
+        extractor = make_extractor(params) if prepared else None
+        for p in prepared:
+            results[p.name] = _rows_or_error(extractor, p.image, p.mask, case, p.name)
+            progress.update(1, f"{case}: {p.name}")
+    rows, errors = [], [(case, seg, msg) for seg, msg in (segment_errors or {}).items()]
+    for name in segments:  # the caller's segment order, whatever order the workers finished in
+        status, value = results[name]
+        if status == "ok":
+            rows.extend(value)
+        else:
+            errors.append((case, name, value))
+    settings = [{"case": case, "segment": p.name, **p.settings} for p in prepared if results[p.name][0] == "ok"]
     features = pd.DataFrame(rows, columns=LONG_COLUMNS)
     features[SETTINGS_COLUMN] = settings_id(params)  # the settings travel with the values
-    return Extraction(features, pd.DataFrame(errors, columns=ERROR_COLUMNS))
+    return Extraction(features, pd.DataFrame(errors, columns=ERROR_COLUMNS),
+                      pd.DataFrame(settings, columns=SETTINGS_COLUMNS))
 
 
 def wide_column(segment: str, image_type: str, feature_class: str, feature: str) -> str:

@@ -1,8 +1,8 @@
 """pyradiomics parameter sets: the presets (default, ibsi-a .. ibsi-e) or a user YAML file.
 
 A parameter set is the plain dict pyradiomics takes (``setting``, ``imageType``, ``featureClass``),
-so extraction through :mod:`lungai.radiomics.extract` equals calling
-``RadiomicsFeatureExtractor(params)`` directly.
+plus lungai's own ``lungai`` block (the lung segments' grid, :mod:`lungai.radiomics.prepare`), which
+is removed before pyradiomics sees the dict.
 
 The ``ibsi-a`` .. ``ibsi-e`` presets are ``{"lungai": {"ibsi": "<config>"}, "imageType": ...,
 "featureClass": ...}``: extraction then runs :func:`lungai.radiomics.ibsi.compute_ibsi`, the same
@@ -43,12 +43,18 @@ PYRADIOMICS_SETTINGS: dict[str, dict] = {
 }
 
 PRESETS: dict[str, dict] = {
-    # pyradiomics defaults (bin width 25 HU, no resampling), all classes, Original image.
+    # pyradiomics defaults (bin width 25 HU), all classes, Original image; lung segments on a 2 mm grid (below).
     "default": {"binWidth": 25},
     # IBSI-1 configurations A-E (Zwanenburg et al. 2020; lungai.radiomics.ibsi.configs): the IBSI
     # pipeline of `lungai ibsi-check` (interpolation, re-segmentation, bin origin, every IBSI-1 feature).
     **{f"ibsi-{c.lower()}": {"ibsi": c} for c in "ABCDE"},
 }
+
+
+# lungai's own settings (not pyradiomics'), kept in params["lungai"] (lungai.radiomics.prepare):
+# the default preset computes the lung segments on an isotropic 2 mm grid (IBSI-style resampling,
+# as in IBSI-1 configurations C-E); the tumour stays on the CT's grid.
+LUNGAI_SETTINGS: dict[str, dict] = {"default": {"lung_spacing_mm": 2.0}}
 
 
 def preset_names() -> list[str]:
@@ -119,12 +125,14 @@ def _check_ibsi(params: dict) -> None:
 
 
 def load_params(name_or_path: str = "default", image_types=None, feature_classes=None,
-                log_sigma=None) -> dict:
+                log_sigma=None, lung_spacing_mm: float | None = None) -> dict:
     """The parameter dict for a preset name or a YAML file.
 
     ``image_types`` (Original/LoG/Wavelet) and ``feature_classes`` override the preset's
     (presets: Original only; ``default`` pyradiomics' seven classes, ``ibsi-*`` every class).
     A YAML file keeps its own blocks unless overridden.
+    ``lung_spacing_mm`` overrides the lung segments' isotropic spacing (0 = the CT's own grid;
+    not used by the IBSI presets, whose configuration fixes the grid).
     """
     key = str(name_or_path).lower()
     if key in PRESETS and "ibsi" in PRESETS[key]:
@@ -134,6 +142,8 @@ def load_params(name_or_path: str = "default", image_types=None, feature_classes
         params = {"setting": {**_COMMON, **copy.deepcopy(PRESETS[key])},
                   "imageType": _image_type_block(["Original"], log_sigma),
                   "featureClass": _feature_class_block(PYRADIOMICS_CLASSES)}
+        if key in LUNGAI_SETTINGS:
+            params["lungai"] = copy.deepcopy(LUNGAI_SETTINGS[key])
     else:
         path = Path(name_or_path)
         if not path.is_file():
@@ -153,5 +163,9 @@ def load_params(name_or_path: str = "default", image_types=None, feature_classes
         params["imageType"] = _image_type_block(image_types, log_sigma)
     if feature_classes:
         params["featureClass"] = _feature_class_block(feature_classes)
+    if lung_spacing_mm is not None:
+        if lung_spacing_mm < 0:
+            raise InputError(f"lung spacing {lung_spacing_mm} mm is negative", "give a spacing in mm, or 0 for the CT's grid")
+        params.setdefault("lungai", {})["lung_spacing_mm"] = float(lung_spacing_mm) or None
     _check_ibsi(params)
     return params
