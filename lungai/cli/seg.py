@@ -71,6 +71,9 @@ def register(sub) -> None:
     s.add_argument("--all-regions", action="store_true",
                    help="automatic mode: keep every candidate region in tumor.nii.gz (default: the most probable "
                         "one; the others are listed in result.json under 'candidates')")
+    s.add_argument("--no-grow", action="store_true",
+                   help="seed / ROI mode: keep the first box (default: the box grows until the tumour no longer "
+                        "touches its edge; result.json lists the passes)")
     s.add_argument("--series", default=None, help="SeriesInstanceUID when the DICOM folder holds several series")
     s.add_argument("--seed", type=int, default=0, help="random seed (MC dropout)")
     # "--seed-point -12.5,40,-150": let argparse read comma-separated negative numbers as values
@@ -156,7 +159,8 @@ def run_segment(args) -> int:
         bar.update(1, "read")
         res = segment_tumour(ct, model, roi_lps=roi, seed_lps=seed_pt, method=args.method,
                              mc_passes=args.mc_passes, seed=args.seed, whole=True if args.whole else None,
-                             all_regions=args.all_regions, progress=bar, source=str(args.ct))
+                             all_regions=args.all_regions, progress=bar, source=str(args.ct),
+                             grow=not args.no_grow)
         out.mkdir(parents=True, exist_ok=True)
         protect = [args.ct]
         write_image(res.tumour, out / "tumor.nii.gz", protect=protect)
