@@ -264,6 +264,7 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
             break
         too_small = (len(passes) == 1 and seed_lps is not None and ml < TINY_ML
                      and _seed_in_large_dense_region(ct, box, seed_lps))
+        passes[-1]["holds_tumour"] = bool(target.any() and not movable and not too_small)
         if not movable and not too_small:
             reason = ("no tumour found in the box" if not target.any() else
                       "the tumour no longer touches the box edge" if not touched else
@@ -286,11 +287,14 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
                           "the tumour still touches it")
                 break
         box = new
-    found = [k for k, q in enumerate(passes) if q["tumour_ml"] > 0] or [len(passes) - 1]
+    # a pass whose box holds the tumour wins; else the most confident pass that found one
+    found = ([k for k, q in enumerate(passes) if q.get("holds_tumour")] or
+             [k for k, q in enumerate(passes) if q["tumour_ml"] > 0] or [len(passes) - 1])
     k = max(found, key=lambda i: passes[i]["confidence"])
     passes[k]["kept"] = True
     if k != len(passes) - 1:
-        reason += f"; pass {k + 1} kept (highest confidence)"
+        reason += f"; pass {k + 1} kept (its box holds the tumour)" if passes[k].get("holds_tumour") else \
+            f"; pass {k + 1} kept (no box held the tumour; the most confident pass)"
     return (*runs[k], {"passes": passes, "stop_reason": reason})
 
 
