@@ -49,6 +49,13 @@ def register(sub) -> None:
     t.add_argument("--synthetic-chests", type=int, default=0,
                    help="add N whole synthetic chests: patches from the whole lung region (vessels, hila, chest "
                         "wall) teach automatic mode what is not a tumour; deterministic from --seed")
+    t.add_argument("--implant", type=int, default=0,
+                   help="add N synthetic tumours (10-120 mm, chest-wall / mediastinal / diaphragm contact, necrosis, "
+                        "cavitation, ground glass; atelectasis and effusion as hard negatives) implanted into the real "
+                        "CTs of --implant-into; deterministic from --seed")
+    t.add_argument("--implant-into", default=None,
+                   help="a real chest CT, or a CSV with columns image[,mask,label,patient], to implant into "
+                        "(never a CT you test on)")
     t.add_argument("--max-cases", type=int, default=0, help="use only the first N image pairs (quick runs)")
     t.add_argument("--mc-passes", type=int, default=10, help="MC-dropout passes used for calibration")
     t.add_argument("--seed", type=int, default=0)
@@ -112,6 +119,11 @@ def run_train(args) -> int:
                     patch_size=tuple(int(v) for v in _floats(args.patch, 3, "--patch")),
                     spacing=tuple(_floats(args.spacing, 3, "--spacing")),
                     channels=tuple(int(v) for v in args.channels.split(",")))
+    backgrounds = []
+    if args.implant:
+        if not args.implant_into:
+            raise InputError("--implant needs --implant-into", "give a real chest CT or a CSV of them")
+        backgrounds = dataset.read_backgrounds(args.implant_into)
     cases = dataset.pair_files(args.images, args.masks, args.patients)
     if args.max_cases:
         cases = cases[: args.max_cases]
@@ -125,6 +137,9 @@ def run_train(args) -> int:
             for i in range(args.synthetic_chests):
                 cases += dataset.whole_chest_cases(1, seed=20_000 + args.seed + i)
                 bar.update(1)
+    if args.implant:
+        with task("implanted tumours", args.implant) as bar:
+            cases += dataset.implanted_cases(backgrounds, args.implant, seed=30_000 + args.seed, progress=bar)
     meta = train_ensemble(cfg, cases, out, seed=args.seed, val_fraction=args.val_fraction, epochs=args.epochs,
                           iters_per_epoch=args.iters, batch_size=args.batch,
                           lr=args.lr or DEFAULT_LR[cfg.arch], patience=args.patience,

@@ -42,6 +42,8 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
                 bar.update((epochs - rec["epochs_run"]) * iters_per_epoch, f"member {k} stopped early")
 
     def source(c):
+        if c.meta.get("implanted"):
+            return "implanted into a real CT"
         if c.patient.startswith("chest-"):
             return "synthetic whole chest"
         return "synthetic phantom" if c.patient.startswith("phantom-") else "user images"
