@@ -30,7 +30,8 @@ def register(sub) -> None:
     t.add_argument("--images", required=True, help="folder of CTs (<patient>_<anything>.nii.gz ...)")
     t.add_argument("--masks", required=True, help="folder of binary tumour masks with the same file names")
     t.add_argument("-o", "--output", required=True, help="model folder to write (model.json + member_*.safetensors)")
-    t.add_argument("--arch", default="unet", choices=["unet", "attention_unet", "unetr"])
+    t.add_argument("--arch", default="unet", choices=["unet", "attention_unet", "unetr", "dynunet"],
+                   help="network (dynunet: nnU-Net's, MONAI DynUNet; needed for --deep-supervision)")
     t.add_argument("--members", type=int, default=3, help="ensemble size (default 3)")
     t.add_argument("--epochs", type=int, default=20)
     t.add_argument("--iters", type=int, default=50, help="iterations (batches) per epoch")
@@ -42,6 +43,16 @@ def register(sub) -> None:
     t.add_argument("--spacing", default="1,1,2", help="model spacing x,y,z in mm (default 1,1,2)")
     t.add_argument("--channels", default="8,16,32,64", help="channels per level")
     t.add_argument("--dropout", type=float, default=0.1)
+    t.add_argument("--infer-patch", default="96,96,32", help="sliding-window size x,y,z at inference (field of view)")
+    t.add_argument("--lr-schedule", default="constant", choices=["constant", "poly"],
+                   help="poly: nnU-Net's lr * (1 - step/steps)^0.9 over the whole run (default constant)")
+    t.add_argument("--deep-supervision", action="store_true", help="loss on the lower decoder levels too (--arch dynunet)")
+    t.add_argument("--augment", default="basic", choices=["basic", "strong"],
+                   help="strong: + rotation / scaling (affine), gamma, blur (nnU-Net's set; default basic)")
+    t.add_argument("--fg-fraction", type=float, default=None,
+                   help="share of patches centred on the tumour (nnU-Net: 0.33; default 2/3 crops, 1/3 whole CTs)")
+    t.add_argument("--tta", action="store_true", help="mirrored test-time augmentation (8 flips) for this model, "
+                                                      "validation and calibration included")
     t.add_argument("--val-fraction", type=float, default=0.2, help="fraction of patients for validation")
     t.add_argument("--patients", default=None, help="CSV with columns case,patient (else patient = name before '_')")
     t.add_argument("--synthetic", type=int, default=0, help="add N synthetic phantom crops (large tumours, "
@@ -78,6 +89,8 @@ def register(sub) -> None:
     s.add_argument("--all-regions", action="store_true",
                    help="automatic mode: keep every candidate region in tumor.nii.gz (default: the most probable "
                         "one; the others are listed in result.json under 'candidates')")
+    s.add_argument("--tta", default=None, action="store_true",
+                   help="mirrored test-time augmentation (8 flips; 8x the time); default: as the model was trained")
     s.add_argument("--no-grow", action="store_true",
                    help="seed / ROI mode: keep the first box (default: the box grows until the tumour no longer "
                         "touches its edge; result.json lists the passes)")
@@ -118,7 +131,12 @@ def run_train(args) -> int:
     cfg = SegConfig(arch=args.arch, members=args.members, dropout=args.dropout,
                     patch_size=tuple(int(v) for v in _floats(args.patch, 3, "--patch")),
                     spacing=tuple(_floats(args.spacing, 3, "--spacing")),
-                    channels=tuple(int(v) for v in args.channels.split(",")))
+                    channels=tuple(int(v) for v in args.channels.split(",")),
+                    infer_patch=tuple(int(v) for v in _floats(args.infer_patch, 3, "--infer-patch")),
+                    deep_supervision=args.deep_supervision, tta=args.tta)
+    if args.fg_fraction is not None and not 0.0 < args.fg_fraction < 1.0:
+        raise InputError(f"--fg-fraction {args.fg_fraction} is not between 0 and 1", "e.g. --fg-fraction 0.33")
+    recipe = {"lr_schedule": args.lr_schedule, "augment": args.augment, "fg_fraction": args.fg_fraction}
     backgrounds = []
     if args.implant:
         if not args.implant_into:
@@ -143,7 +161,7 @@ def run_train(args) -> int:
     meta = train_ensemble(cfg, cases, out, seed=args.seed, val_fraction=args.val_fraction, epochs=args.epochs,
                           iters_per_epoch=args.iters, batch_size=args.batch,
                           lr=args.lr or DEFAULT_LR[cfg.arch], patience=args.patience,
-                          mc_passes=args.mc_passes, command="lungai " + " ".join(a for a in sys.argv[1:] if a != "--resume"))
+                          mc_passes=args.mc_passes, recipe=recipe, command="lungai " + " ".join(a for a in sys.argv[1:] if a != "--resume"))
     from lungai.seg.evaluate import summary_text
 
     for method, s in meta.get("validation", {}).items():
@@ -175,7 +193,7 @@ def run_segment(args) -> int:
         res = segment_tumour(ct, model, roi_lps=roi, seed_lps=seed_pt, method=args.method,
                              mc_passes=args.mc_passes, seed=args.seed, whole=True if args.whole else None,
                              all_regions=args.all_regions, progress=bar, source=str(args.ct),
-                             grow=not args.no_grow)
+                             grow=not args.no_grow, tta=args.tta)
         out.mkdir(parents=True, exist_ok=True)
         protect = [args.ct]
         write_image(res.tumour, out / "tumor.nii.gz", protect=protect)

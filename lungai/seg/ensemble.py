@@ -11,12 +11,12 @@ from lungai.seg import dataset
 from lungai.seg.calibrate import calibrate_model
 from lungai.seg.config import SegConfig
 from lungai.seg.model_io import load_model, save_model
-from lungai.seg.train import train_member
+from lungai.seg.train import recipe_of, train_member
 
 
 def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_fraction: float = 0.2,
                    epochs: int = 20, iters_per_epoch: int = 50, batch_size: int = 8, lr: float = 2e-3,
-                   patience: int = 5, mc_passes: int = 10, command: str = "") -> dict:
+                   patience: int = 5, mc_passes: int = 10, command: str = "", recipe: dict | None = None) -> dict:
     from pathlib import Path
 
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -35,7 +35,8 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
         for k in range(cfg.members):
             sd, rec = train_member(k, cfg, train_data, val_data, seed=seed, epochs=epochs,
                                    iters_per_epoch=iters_per_epoch, batch_size=batch_size, lr=lr,
-                                   patience=patience, ckpt_dir=out_dir / "checkpoints", progress=bar)
+                                   patience=patience, ckpt_dir=out_dir / "checkpoints", progress=bar,
+                                   recipe=recipe)
             states.append(sd)
             records.append(rec)
             if rec["epochs_run"] < epochs:   # early stop: count the skipped iterations as done
@@ -52,7 +53,8 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
         "training": {
             "command": command, "seed": seed, "epochs": epochs, "iters_per_epoch": iters_per_epoch,
             "batch_size": batch_size, "lr": lr, "patience": patience, "loss": "Dice + cross-entropy (MONAI DiceCELoss)",
-            "optimizer": "Adam (weight decay 1e-5)", "split": "patient-level, no patient in both sets",
+            "optimizer": "Adam (weight decay 1e-5)", "recipe": recipe_of(recipe),
+            "deep_supervision": cfg.deep_supervision, "split": "patient-level, no patient in both sets",
             "n_train_cases": len(train_cases), "n_val_cases": len(val_cases),
             "n_train_patients": len({c.patient for c in train_cases}),
             "n_val_patients": len({c.patient for c in val_cases}),

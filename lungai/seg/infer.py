@@ -70,6 +70,24 @@ class MCDropout(torch.nn.Module):
         return out.reshape(self.passes, b, *out.shape[1:]).transpose(0, 1)
 
 
+class Mirrored(torch.nn.Module):
+    """Mirrored test-time augmentation: the mean of ``predictor`` over the 8 flips of (z, y, x)."""
+
+    FLIPS = ((), (2,), (3,), (4,), (2, 3), (2, 4), (3, 4), (2, 3, 4))
+
+    def __init__(self, predictor):
+        super().__init__()
+        self.predictor = predictor
+
+    def forward(self, x):
+        out = None
+        for dims in self.FLIPS:
+            p = self.predictor(torch.flip(x, dims) if dims else x)
+            p = torch.flip(p, dims) if dims else p
+            out = p if out is None else out + p
+        return out / len(self.FLIPS)
+
+
 def window_size(cfg, shape_zyx) -> tuple:
     if cfg.arch == "unetr":
         return cfg.patch_zyx
@@ -92,6 +110,8 @@ def predict_probs(nets, arr_zyx: np.ndarray, cfg, method: str = "ensemble", mc_p
         predictor = MCDropout(nets[0], mc_passes)
     else:
         raise InputError(f"unknown method {method!r}", f"use one of {', '.join(METHODS)}")
+    if getattr(cfg, "tta", False):
+        predictor = Mirrored(predictor)
     torch.manual_seed(seed)
     x = torch.from_numpy(np.ascontiguousarray(arr_zyx))[None, None]
     out = sliding_window_inference(x, window_size(cfg, arr_zyx.shape), 1, predictor, overlap=0.25,
@@ -316,14 +336,18 @@ def mask_for_roi(roi_box, grid: sitk.Image, ct: sitk.Image = None):
 
 def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method: str = "ensemble",
                    mc_passes: int = 10, seed: int = 0, whole=None, progress=None,
-                   source: str = "the CT", all_regions: bool = False, grow: bool = True) -> SegResult:
+                   source: str = "the CT", all_regions: bool = False, grow: bool = True,
+                   tta: bool | None = None) -> SegResult:
     """Segment the tumour of ``ct``. ``model`` = (config, nets, model.json dict) from ``load_model``.
 
     ROI: ``seed_lps`` (x, y, z) mm -> a cube of ``seed_box_mm``; ``roi_lps`` (x0, y0, z0, x1, y1, z1)
     mm; otherwise the whole image when it is a small crop, else the lungs' bounding box.  In seed and
     ROI mode the box grows (``grow``) until the tumour no longer touches its edge (:func:`grow_and_predict`).
+    ``tta``: mirrored test-time augmentation (None: as the model was trained, ``model.json`` config).
     """
     cfg, nets, meta = model
+    if tta is not None and bool(tta) != cfg.tta:
+        cfg = dataclasses.replace(cfg, tta=bool(tta))
     bar = progress or NullProgress()
     check_ct_intensities(ct, source)
     box = choose_box(ct, cfg, roi_lps, seed_lps, whole)
@@ -431,7 +455,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         "cut_by_image_edge": cut,
         "seed_point_lps_mm": [float(v) for v in seed_lps] if seed_lps is not None else None,
         "features": {k: round(v, 5) for k, v in feats.items()},
-        "calibrated": bool(calib and calib.get("fitted")), "architecture": cfg.arch,
+        "calibrated": bool(calib and calib.get("fitted")), "architecture": cfg.arch, "tta": bool(cfg.tta),
         "coordinates": "LPS millimetres (ITK); Slicer RAS = (-x, -y, z)", "notes": notes,
     }
     return SegResult(image(binary.astype(np.uint8), np.uint8), image(mean_p, np.float32),

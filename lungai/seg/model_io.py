@@ -11,7 +11,7 @@ from safetensors.torch import load_file, save_file
 
 from lungai.errors import InputError
 from lungai.seg.config import SegConfig
-from lungai.seg.networks import build_network
+from lungai.seg.networks import build_network, load_own_state, own_state
 
 MODEL_JSON = "model.json"
 FORMAT = "lungai-seg-1"
@@ -62,11 +62,11 @@ def load_model(model_dir) -> tuple:
         if not path.is_file():
             raise InputError(f"member weights {path} are missing", "copy the whole model folder")
         net = build_network(cfg)
-        net.load_state_dict(load_file(str(path)))
+        load_own_state(net, load_file(str(path)))
         net.eval()
         nets.append(net)
     return cfg, nets, doc
 
 
 def clone_state(model: torch.nn.Module) -> dict:
-    return {n: t.detach().clone() for n, t in model.state_dict().items()}
+    return {n: t.detach().clone() for n, t in own_state(model).items()}
