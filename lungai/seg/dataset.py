@@ -212,7 +212,7 @@ def implanted_cases(backgrounds: list, n: int, seed: int, progress=None) -> list
         ct, lab, meta = implant(prepared[key], spec, s)
         tum = _tumour_image(lab)
         meta = {**meta, "implanted": True, "background": b["patient"], "atelectasis": spec.atelectasis,
-                "effusion": spec.effusion, "mediastinal_contact": meta["contact"] == "mediastinum"}
+                "pleural_effusion": spec.effusion, "mediastinal_contact": meta["contact"] == "mediastinum"}
         out.append(Case(f"{b['patient']}_implant-{s}", b["patient"], image=ct, mask=tum, meta=meta))
         if progress is not None:
             progress.update(1, out[-1].case_id)
