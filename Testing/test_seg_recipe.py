@@ -127,3 +127,42 @@ def test_mirrored_tta_averages_the_flips():
     with_tta = infer.predict_probs([Oracle()], arr, cfg)
     without = infer.predict_probs([Oracle()], arr, SegConfig(arch="unet", channels=(4, 8), infer_patch=(16, 16, 8)))
     np.testing.assert_allclose(with_tta, without, atol=1e-5)      # equivariant predictor: unchanged
+
+
+def test_three_patient_level_splits_and_the_test_report(tmp_path, capsys):
+    """train / validation / TEST: the test patients are neither trained nor validated on; only
+    `eval-seg --split test` reads them (rebuilt from model.json), with both methods, bands and hard cases."""
+    from seg_helpers import tiny_cases as tc
+
+    images, masks = write_cases(tc(8, seed=710), tmp_path / "data")      # 4 patients, 2 cases each
+    model = tmp_path / "m"
+    assert main(["train-seg", "--images", str(images), "--masks", str(masks), *TINY_CLI, "--val-fraction", "0.25",
+                 "--test-fraction", "0.25", "-o", str(model)]) == 0
+    t = json.loads((model / "model.json").read_text())["training"]
+    test_p = {c.split("_")[0] for c in t["test_cases"]}
+    val_p = {c.split("_")[0] for c in t["val_cases"]}
+    assert len(test_p) == 1 and len(t["test_cases"]) == 2 and not test_p & val_p
+    assert t["n_train_cases"] == 8 - 2 - len(t["val_cases"]) and t["n_test_patients"] == 1
+    assert main(["eval-seg", "--model", str(model), "--split", "test", "-o", str(tmp_path / "test.csv")]) == 0
+    import pandas as pd
+    df = pd.read_csv(tmp_path / "test.csv")
+    assert sorted(set(df["case"])) == sorted(t["test_cases"]) and set(df["method"]) == {"ensemble", "mc-dropout"}
+    assert {"size_mm", "size_band", "hd95_mm", "confidence"} <= set(df.columns)
+    rep = json.loads((tmp_path / "test.report.json").read_text())
+    for method in ("ensemble", "mc-dropout"):
+        assert rep[method]["summary"]["n_cases"] == 2 and rep[method]["size_bands"]
+        assert sum(b["n"] for b in rep[method]["size_bands"].values()) == 2
+    # a model without a test split says so
+    tiny = tmp_path / "no_test"
+    assert main(["train-seg", "--images", str(images), "--masks", str(masks), *TINY_CLI, "-o", str(tiny)]) == 0
+    assert main(["eval-seg", "--model", str(tiny), "--split", "test", "-o", str(tmp_path / "x.csv")]) == 2
+    assert "no test split" in capsys.readouterr().err
+
+
+def test_size_bands():
+    from lungai.seg.evaluate import size_band, size_mm
+
+    m = np.zeros((10, 50, 50), bool)
+    m[2:5, 10:30, 10:15] = True
+    assert size_mm(m, (2.0, 1.0, 1.0)) == 20.0 and size_band(20.0) == "10-30 mm"
+    assert [size_band(v) for v in (3, 10, 45, 61)] == ["< 10 mm", "10-30 mm", "30-60 mm", "> 60 mm"]

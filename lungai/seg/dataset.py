@@ -81,20 +81,27 @@ def pair_files(images_dir, masks_dir, patients_csv=None) -> list:
     return [Case(c, mapping.get(c, patient_of(c)), images[c], masks[c]) for c in common]
 
 
-def split_patients(cases: list, val_fraction: float, seed: int) -> tuple:
-    """(train, val) with no patient in both; at least one patient in each."""
+def split_patients(cases: list, val_fraction: float, seed: int, test_fraction: float = 0.0) -> tuple:
+    """(train, val) - or (train, val, test) when ``test_fraction`` > 0 - with no patient in two sets; at
+    least one patient in each.  The validation patients are the same draw with or without a test split
+    only when ``test_fraction`` is 0 (test patients are taken from the end of the same permutation)."""
     patients = sorted({c.patient for c in cases})
-    if len(patients) < 2:
-        raise InputError(f"all {len(cases)} cases belong to one patient ({patients[0]!r})",
-                         "training needs at least 2 patients (names <patient>_..., or a --patients CSV)")
+    need = 3 if test_fraction > 0 else 2
+    if len(patients) < need:
+        raise InputError(f"the {len(cases)} cases belong to {len(patients)} patient(s) ({patients[0]!r} ...)",
+                         f"training needs at least {need} patients (names <patient>_..., or a --patients CSV)")
     rng = np.random.default_rng(seed)
     order = [patients[i] for i in rng.permutation(len(patients))]
-    n_val = min(len(patients) - 1, max(1, int(round(val_fraction * len(patients)))))
+    n_test = 0 if test_fraction <= 0 else max(1, int(round(test_fraction * len(patients))))
+    n_val = min(len(patients) - 1 - n_test, max(1, int(round(val_fraction * len(patients)))))
     val_p = set(order[:n_val])
-    train = [c for c in cases if c.patient not in val_p]
+    test_p = set(order[len(order) - n_test:]) if n_test else set()
+    train = [c for c in cases if c.patient not in val_p | test_p]
     val = [c for c in cases if c.patient in val_p]
-    assert not ({c.patient for c in train} & {c.patient for c in val})
-    return train, val
+    test = [c for c in cases if c.patient in test_p]
+    assert not ({c.patient for c in train} & {c.patient for c in val} or
+                {c.patient for c in test} & ({c.patient for c in train} | {c.patient for c in val}))
+    return (train, val, test) if test_fraction > 0 else (train, val)
 
 
 def synthetic_cases(n: int, seed: int, shape=(128, 128, 64), spacing=(2.6, 2.6, 4.0),

@@ -15,14 +15,16 @@ from lungai.seg.train import recipe_of, train_member
 
 
 def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_fraction: float = 0.2,
+                   test_fraction: float = 0.0, case_sources: dict | None = None,
                    epochs: int = 20, iters_per_epoch: int = 50, batch_size: int = 8, lr: float = 2e-3,
                    patience: int = 5, mc_passes: int = 10, command: str = "", recipe: dict | None = None) -> dict:
     from pathlib import Path
 
     torch.use_deterministic_algorithms(True, warn_only=True)
     out_dir = Path(out_dir)
-    train_cases, val_cases = dataset.split_patients(cases, val_fraction, seed)
-    with task("load training data", len(cases)) as bar:
+    train_cases, val_cases, *rest = dataset.split_patients(cases, val_fraction, seed, test_fraction)
+    test_cases = rest[0] if rest else []          # never loaded here: only `eval-seg --split test` reads them
+    with task("load training data", len(train_cases) + len(val_cases)) as bar:
         train_data, val_data = [], []
         for c in train_cases:
             train_data.append(dataset.to_arrays(c, cfg))
@@ -61,6 +63,11 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
             "train_sources": dict(Counter(source(c) for c in train_cases)),
             "val_sources": dict(Counter(source(c) for c in val_cases)),
             "val_cases": [c.case_id for c in val_cases],
+            "test_fraction": test_fraction, "n_test_cases": len(test_cases),
+            "n_test_patients": len({c.patient for c in test_cases}),
+            "test_sources": dict(Counter(source(c) for c in test_cases)),
+            "test_cases": [c.case_id for c in test_cases],
+            "case_sources": case_sources or {},
         },
         "members": records,
     }
