@@ -22,9 +22,9 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 VARIANTS = {
     "baseline (U-Net, constant lr, basic aug)": [],
     "+ poly lr": ["--lr-schedule", "poly"],
+    "DynUNet + deep supervision": ["--arch", "dynunet", "--deep-supervision"],
     "+ strong augmentation": ["--augment", "strong"],
     "+ fg-fraction 0.33": ["--fg-fraction", "0.33"],
-    "DynUNet + deep supervision": ["--arch", "dynunet", "--deep-supervision"],
     "+ mirrored TTA (inference)": ["--tta"],
     "no implants (LIDC + phantoms only)": ["--implant", "0"],
 }
@@ -33,16 +33,16 @@ VARIANTS = {
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("--max-cases", type=int, default=200)
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--iters", type=int, default=25)
-    ap.add_argument("--implant", type=int, default=8)
+    ap.add_argument("--max-cases", type=int, default=60)
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--iters", type=int, default=12)
+    ap.add_argument("--implant", type=int, default=3)
     ap.add_argument("--only", default="", help="comma-separated row numbers (0-based)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     base = [sys.executable, "-m", "lungai", "train-seg", "--images", str(DATA / "lidc_nodules" / "image"),
-            "--masks", str(DATA / "lidc_nodules" / "mask"), "--max-cases", str(args.max_cases), "--synthetic", "10",
+            "--masks", str(DATA / "lidc_nodules" / "mask"), "--max-cases", str(args.max_cases), "--synthetic", "6",
             "--implant", str(args.implant), "--implant-into", str(DATA / "nsclc_whole_ct" / "nifti" / "LUNG1-002_ct.nii.gz"),
             "--members", "1", "--epochs", str(args.epochs), "--iters", str(args.iters), "--patience", "100",
             "--mc-passes", "4", "--seed", "0"]

@@ -84,6 +84,16 @@ def seed_of(ct, ref):
     return ct.TransformContinuousIndexToPhysicalPoint([float(idx[2]), float(idx[1]), float(idx[0])])
 
 
+def lesion_rank(ct, ref, candidates) -> str:
+    """Rank of the first listed candidate whose centre lies in the reference lesion (dilated 5 voxels)."""
+    near = ndimage.binary_dilation(ref, iterations=5)
+    for c in candidates:
+        k = np.round(ct.TransformPhysicalPointToContinuousIndex(c["centre_lps_mm"])).astype(int)[::-1]
+        if np.all(k >= 0) and np.all(k < ref.shape) and near[tuple(k)]:
+            return str(c["rank"])
+    return "none"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=None, help="model folder (default: the shipped model)")
@@ -114,7 +124,7 @@ def main() -> None:
             false_ml = float(np.logical_and(pred, ~ref).sum()) * vox_ml
             kept = next((p for p in i["roi_passes"] if p["kept"]), None)
             passes = (f"{len(i['roi_passes'])}: {' x '.join(f'{v:.0f}' for v in kept['roi_size_mm'])}, x{kept['scale']}"
-                      if kept else "-")
+                      if kept else f"lesion = candidate {lesion_rank(ct, ref, i['candidates'])} of {i['n_candidates']}")
             print(f"| {name} | {float(ref.sum()) * vox_ml:.1f} | {mode} | {dice(pred, ref):.3f} | "
                   f"{i['tumor_volume_ml']:.1f} | {false_ml:.1f} | {i['confidence']:.2f} | {i['needs_review']} | "
                   f"{passes} | {wall:.1f} |", flush=True)
