@@ -7,10 +7,11 @@ the real CTs: ``pyradiomics_lung/lung1`` and ``lung2`` (test cases, never traine
 apart; LUNG1-003 is kept away from every training run).  The seed is the centre of mass of the reference
 lesion (the voxel of the lesion nearest to it when the centre falls outside).  Prints Dice against the
 reference, volume, false volume, confidence, the review flag, the passes (box size and model grid of the
-kept pass) and the wall time of each run (docs/segmentation.md).
+kept pass; automatic mode: the lesion's candidate rank) and the wall time of each run (docs/segmentation.md).
+ROI modes use the reference lesion's bounding box as the user's box.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/seg_whole_ct.py [--model DIR] [--threads 1]
-        [--modes seed-first-box,seed,automatic] [--cases lung1,lung2,...]
+        [--modes seed-first-box,seed,roi-first-box,roi,automatic] [--cases lung1,lung2,...]
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from lungai.synthetic.sample import SAMPLE_SEED, sample_spec
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REAL = DATA / "pyradiomics_lung"
 NSCLC = DATA / "nsclc_whole_ct" / "nifti"
-MODES = ("seed-first-box", "seed", "automatic")
+MODES = ("seed-first-box", "seed", "roi-first-box", "roi", "automatic")
 
 
 def _phantom(spec, seed):
@@ -84,6 +85,15 @@ def seed_of(ct, ref):
     return ct.TransformContinuousIndexToPhysicalPoint([float(idx[2]), float(idx[1]), float(idx[0])])
 
 
+def roi_of(ct, ref) -> list:
+    """The reference lesion's bounding box (two LPS corners): a user's box drawn round the whole tumour
+    (segment adds its 10 mm margin)."""
+    idx = np.argwhere(ref)
+    lo, hi = idx.min(0)[::-1], idx.max(0)[::-1]
+    return list(ct.TransformIndexToPhysicalPoint([int(v) for v in lo])) + \
+        list(ct.TransformIndexToPhysicalPoint([int(v) for v in hi]))
+
+
 def lesion_rank(ct, ref, candidates) -> str:
     """Rank of the first listed candidate whose centre lies in the reference lesion (dilated 5 voxels)."""
     near = ndimage.binary_dilation(ref, iterations=5)
@@ -116,8 +126,9 @@ def main() -> None:
         vox_ml = float(np.prod(ct.GetSpacing())) / 1000.0
         for mode in modes:
             t0 = time.perf_counter()
-            res = segment_tumour(ct, model, seed_lps=None if mode == "automatic" else seed, whole=False,
-                                 grow=mode != "seed-first-box")
+            res = segment_tumour(ct, model, seed_lps=seed if mode.startswith("seed") else None,
+                                 roi_lps=roi_of(ct, ref) if mode.startswith("roi") else None, whole=False,
+                                 grow=not mode.endswith("first-box"))
             wall = time.perf_counter() - t0
             i = res.info
             pred = sitk.GetArrayFromImage(res.tumour) > 0
