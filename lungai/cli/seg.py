@@ -95,7 +95,7 @@ def register(sub) -> None:
     s.add_argument("--tta", default=None, action="store_true",
                    help="mirrored test-time augmentation (8 flips; 8x the time); default: as the model was trained")
     s.add_argument("--no-grow", action="store_true",
-                   help="seed / ROI mode: keep the first box (default: the box grows until the tumour no longer "
+                   help="seed / ROI mode: keep the first box and model grid (default: the box grows until the tumour no longer "
                         "touches its edge; result.json lists the passes)")
     s.add_argument("--series", default=None, help="SeriesInstanceUID when the DICOM folder holds several series")
     s.add_argument("--seed", type=int, default=0, help="random seed (MC dropout)")

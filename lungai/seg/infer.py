@@ -260,7 +260,7 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
     config of the kept pass, growth record)."""
     passes, runs, reason = [], [], "growth off"
     scale = 1
-    if box.mode == "roi":          # the user's box says how large the tumour is
+    if box.mode == "roi" and grow:          # the user's box says how large the tumour is
         scale = int(min(MAX_SCALE, max(1, np.ceil(max(n * s for n, s in zip(box.size, ct.GetSpacing()))
                                                   / (FINE_BOX_FACTOR * cfg.seed_box_mm)))))
     while True:
