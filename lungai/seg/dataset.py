@@ -88,8 +88,10 @@ def split_patients(cases: list, val_fraction: float, seed: int, test_fraction: f
     patients = sorted({c.patient for c in cases})
     need = 3 if test_fraction > 0 else 2
     if len(patients) < need:
-        raise InputError(f"the {len(cases)} cases belong to {len(patients)} patient(s) ({patients[0]!r} ...)",
-                         f"training needs at least {need} patients (names <patient>_..., or a --patients CSV)")
+        who = (f"all {len(cases)} cases belong to one patient ({patients[0]!r})" if len(patients) == 1 else
+               f"the {len(cases)} cases belong to only {len(patients)} patients")
+        raise InputError(who, f"training needs at least {need} patients for the split (names <patient>_..., "
+                              "or a --patients CSV)")
     rng = np.random.default_rng(seed)
     order = [patients[i] for i in rng.permutation(len(patients))]
     n_test = 0 if test_fraction <= 0 else max(1, int(round(test_fraction * len(patients))))
