@@ -30,7 +30,8 @@ def register(sub) -> None:
     t.add_argument("--images", required=True, help="folder of CTs (<patient>_<anything>.nii.gz ...)")
     t.add_argument("--masks", required=True, help="folder of binary tumour masks with the same file names")
     t.add_argument("-o", "--output", required=True, help="model folder to write (model.json + member_*.safetensors)")
-    t.add_argument("--arch", default="unet", choices=["unet", "attention_unet", "unetr"])
+    t.add_argument("--arch", default="unet", choices=["unet", "attention_unet", "unetr", "dynunet"],
+                   help="network (dynunet: nnU-Net's, MONAI DynUNet; needed for --deep-supervision)")
     t.add_argument("--members", type=int, default=3, help="ensemble size (default 3)")
     t.add_argument("--epochs", type=int, default=20)
     t.add_argument("--iters", type=int, default=50, help="iterations (batches) per epoch")
@@ -42,13 +43,33 @@ def register(sub) -> None:
     t.add_argument("--spacing", default="1,1,2", help="model spacing x,y,z in mm (default 1,1,2)")
     t.add_argument("--channels", default="8,16,32,64", help="channels per level")
     t.add_argument("--dropout", type=float, default=0.1)
+    t.add_argument("--infer-patch", default="96,96,32", help="sliding-window size x,y,z at inference (field of view)")
+    t.add_argument("--lr-schedule", default="constant", choices=["constant", "poly"],
+                   help="poly: nnU-Net's lr * (1 - step/steps)^0.9 over the whole run (default constant)")
+    t.add_argument("--deep-supervision", action="store_true", help="loss on the lower decoder levels too (--arch dynunet)")
+    t.add_argument("--augment", default="basic", choices=["basic", "strong"],
+                   help="strong: + rotation / scaling (affine), gamma, blur (nnU-Net's set; default basic)")
+    t.add_argument("--fg-fraction", type=float, default=None,
+                   help="share of patches centred on the tumour (nnU-Net: 0.33; default 2/3 crops, 1/3 whole CTs)")
+    t.add_argument("--tta", action="store_true", help="mirrored test-time augmentation (8 flips) for this model, "
+                                                      "validation and calibration included")
     t.add_argument("--val-fraction", type=float, default=0.2, help="fraction of patients for validation")
+    t.add_argument("--test-fraction", type=float, default=0.0,
+                   help="fraction of patients held out as a TEST split: never trained, validated or calibrated on; "
+                        "only `lungai eval-seg --model M --split test` reads it (default 0)")
     t.add_argument("--patients", default=None, help="CSV with columns case,patient (else patient = name before '_')")
     t.add_argument("--synthetic", type=int, default=0, help="add N synthetic phantom crops (large tumours, "
                                                             "atelectasis, effusion), deterministic from --seed")
     t.add_argument("--synthetic-chests", type=int, default=0,
                    help="add N whole synthetic chests: patches from the whole lung region (vessels, hila, chest "
                         "wall) teach automatic mode what is not a tumour; deterministic from --seed")
+    t.add_argument("--implant", type=int, default=0,
+                   help="add N synthetic tumours (10-120 mm, chest-wall / mediastinal / diaphragm contact, necrosis, "
+                        "cavitation, ground glass; atelectasis and effusion as hard negatives) implanted into the real "
+                        "CTs of --implant-into; deterministic from --seed")
+    t.add_argument("--implant-into", default=None,
+                   help="a real chest CT, or a CSV with columns image[,mask,label,patient], to implant into "
+                        "(never a CT you test on)")
     t.add_argument("--max-cases", type=int, default=0, help="use only the first N image pairs (quick runs)")
     t.add_argument("--mc-passes", type=int, default=10, help="MC-dropout passes used for calibration")
     t.add_argument("--seed", type=int, default=0)
@@ -71,6 +92,11 @@ def register(sub) -> None:
     s.add_argument("--all-regions", action="store_true",
                    help="automatic mode: keep every candidate region in tumor.nii.gz (default: the most probable "
                         "one; the others are listed in result.json under 'candidates')")
+    s.add_argument("--tta", default=None, action="store_true",
+                   help="mirrored test-time augmentation (8 flips; 8x the time); default: as the model was trained")
+    s.add_argument("--no-grow", action="store_true",
+                   help="seed / ROI mode: keep the first box and model grid (default: the box grows until the tumour no longer "
+                        "touches its edge; result.json lists the passes)")
     s.add_argument("--series", default=None, help="SeriesInstanceUID when the DICOM folder holds several series")
     s.add_argument("--seed", type=int, default=0, help="random seed (MC dropout)")
     s.add_argument("--no-dicom", action="store_true",
@@ -84,9 +110,12 @@ def register(sub) -> None:
                        description="Each image that is a small crop is evaluated on its whole extent as the ROI; "
                                    "full CTs use the lungs' box.")
     e.add_argument("--model", default=None, help="model folder (default: the shipped model)")
-    e.add_argument("--images", required=True)
-    e.add_argument("--masks", required=True)
-    e.add_argument("-o", "--output", required=True, help="per-case CSV")
+    e.add_argument("--images", default=None, help="folder of CTs (not with --split test)")
+    e.add_argument("--masks", default=None, help="folder of masks with the same file names (not with --split test)")
+    e.add_argument("--split", default=None, choices=["test"],
+                   help="the FINAL report: rebuild the model's held-out test split (train-seg --test-fraction) from "
+                        "model.json and evaluate it with the ensemble and MC dropout, per size band and hard case")
+    e.add_argument("-o", "--output", required=True, help="per-case CSV (with --split test: also <name>.report.json)")
     e.add_argument("--method", default="ensemble", choices=["ensemble", "mc-dropout"])
     e.add_argument("--mc-passes", type=int, default=10)
     e.add_argument("--max-cases", type=int, default=0)
@@ -111,11 +140,58 @@ def run_train(args) -> int:
     cfg = SegConfig(arch=args.arch, members=args.members, dropout=args.dropout,
                     patch_size=tuple(int(v) for v in _floats(args.patch, 3, "--patch")),
                     spacing=tuple(_floats(args.spacing, 3, "--spacing")),
-                    channels=tuple(int(v) for v in args.channels.split(",")))
+                    channels=tuple(int(v) for v in args.channels.split(",")),
+                    infer_patch=tuple(int(v) for v in _floats(args.infer_patch, 3, "--infer-patch")),
+                    deep_supervision=args.deep_supervision, tta=args.tta)
+    if args.fg_fraction is not None and not 0.0 < args.fg_fraction < 1.0:
+        raise InputError(f"--fg-fraction {args.fg_fraction} is not between 0 and 1", "e.g. --fg-fraction 0.33")
+    recipe = {"lr_schedule": args.lr_schedule, "augment": args.augment, "fg_fraction": args.fg_fraction}
+    cases = training_cases(args)
+    if not 0.0 <= args.test_fraction < 0.9:
+        raise InputError(f"--test-fraction {args.test_fraction} is not in [0, 0.9)", "e.g. --test-fraction 0.15")
+    meta = train_ensemble(cfg, cases, out, seed=args.seed, val_fraction=args.val_fraction,
+                          test_fraction=args.test_fraction, case_sources=case_sources(args), epochs=args.epochs,
+                          iters_per_epoch=args.iters, batch_size=args.batch,
+                          lr=args.lr or DEFAULT_LR[cfg.arch], patience=args.patience,
+                          mc_passes=args.mc_passes, recipe=recipe, command="lungai " + " ".join(a for a in sys.argv[1:] if a != "--resume"))
+    from lungai.seg.evaluate import summary_text
+
+    for method, s in meta.get("validation", {}).items():
+        print(f"{method} on validation: {summary_text(s)}; cross-validated r(confidence, Dice) = "
+              f"{s['pearson_r_confidence_dice_cv']:.3f} -> {out}")
+    return 0
+
+
+SOURCE_KEYS = ("images", "masks", "patients", "max_cases", "synthetic", "synthetic_chests", "implant",
+               "implant_into", "seed")
+
+
+def case_sources(args) -> dict:
+    """What ``training_cases`` needs, with absolute paths (kept in model.json to rebuild the test split)."""
+    from pathlib import Path
+
+    out = {k: getattr(args, k) for k in SOURCE_KEYS}
+    for k in ("images", "masks", "patients", "implant_into"):
+        if out[k]:
+            out[k] = str(Path(out[k]).resolve())
+    return out
+
+
+def training_cases(args) -> list:
+    """The cases of a train-seg command: image/mask pairs, phantom crops, whole chests, implanted tumours
+    (all deterministic from --seed)."""
+    from lungai.errors import InputError
+    from lungai.progress import task
+    from lungai.seg import dataset
+
+    backgrounds = []
+    if args.implant:
+        if not args.implant_into:
+            raise InputError("--implant needs --implant-into", "give a real chest CT or a CSV of them")
+        backgrounds = dataset.read_backgrounds(args.implant_into)
     cases = dataset.pair_files(args.images, args.masks, args.patients)
     if args.max_cases:
         cases = cases[: args.max_cases]
-    from lungai.progress import task
     if args.synthetic:
         with task("synthetic phantom crops", 1) as bar:
             cases += dataset.synthetic_cases(args.synthetic, seed=10_000 + args.seed)
@@ -125,16 +201,10 @@ def run_train(args) -> int:
             for i in range(args.synthetic_chests):
                 cases += dataset.whole_chest_cases(1, seed=20_000 + args.seed + i)
                 bar.update(1)
-    meta = train_ensemble(cfg, cases, out, seed=args.seed, val_fraction=args.val_fraction, epochs=args.epochs,
-                          iters_per_epoch=args.iters, batch_size=args.batch,
-                          lr=args.lr or DEFAULT_LR[cfg.arch], patience=args.patience,
-                          mc_passes=args.mc_passes, command="lungai " + " ".join(a for a in sys.argv[1:] if a != "--resume"))
-    from lungai.seg.evaluate import summary_text
-
-    for method, s in meta.get("validation", {}).items():
-        print(f"{method} on validation: {summary_text(s)}; cross-validated r(confidence, Dice) = "
-              f"{s['pearson_r_confidence_dice_cv']:.3f} -> {out}")
-    return 0
+    if args.implant:
+        with task("implanted tumours", args.implant) as bar:
+            cases += dataset.implanted_cases(backgrounds, args.implant, seed=30_000 + args.seed, progress=bar)
+    return cases
 
 
 def run_segment(args) -> int:
@@ -163,7 +233,8 @@ def run_segment(args) -> int:
         bar.update(1, "read")
         res = segment_tumour(ct, model, roi_lps=roi, seed_lps=seed_pt, method=args.method,
                              mc_passes=args.mc_passes, seed=args.seed, whole=True if args.whole else None,
-                             all_regions=args.all_regions, progress=bar, source=str(args.ct))
+                             all_regions=args.all_regions, progress=bar, source=str(args.ct),
+                             grow=not args.no_grow, tta=args.tta)
         out.mkdir(parents=True, exist_ok=True)
         protect = [args.ct]
         write_image(res.tumour, out / "tumor.nii.gz", protect=protect)
@@ -205,6 +276,10 @@ def run_eval(args) -> int:
     if out.is_dir():
         raise InputError(f"{out} is a folder", "give a CSV file name, e.g. -o per_case.csv")
     model = load_model(resolve_model_dir(args.model))
+    if args.split == "test":
+        return _run_test_report(args, model, out)
+    if not (args.images and args.masks):
+        raise InputError("eval-seg needs --images and --masks (or --split test)", "give both folders")
     cases = dataset.pair_files(args.images, args.masks)
     if args.max_cases:
         cases = cases[: args.max_cases]
@@ -213,4 +288,39 @@ def run_eval(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
     print(f"{summary_text(summarize(df))} -> {out}")
+    return 0
+
+
+def _run_test_report(args, model, out) -> int:
+    """eval-seg --split test: the model's held-out test patients, both methods, the report."""
+    import argparse
+    import json
+
+    import pandas as pd
+
+    from lungai.errors import InputError
+    from lungai.progress import task
+    from lungai.seg.evaluate import evaluate_cases, report_text, test_report
+
+    training = model[2].get("training", {})
+    wanted = set(training.get("test_cases") or [])
+    if not wanted:
+        raise InputError("this model has no test split", "train it with --test-fraction (e.g. 0.15)")
+    src = training.get("case_sources") or {}
+    if args.images or args.masks:
+        raise InputError("--split test rebuilds the test cases from model.json", "leave out --images / --masks")
+    cases = [c for c in training_cases(argparse.Namespace(**src)) if c.case_id in wanted]
+    missing = wanted - {c.case_id for c in cases}
+    if missing:
+        raise InputError(f"{len(missing)} test cases could not be rebuilt (e.g. {sorted(missing)[0]})",
+                         "keep the training data where model.json's case_sources say")
+    frames = {}
+    for method in ("ensemble", "mc-dropout"):
+        with task(f"test split, {method}", len(cases)) as bar:
+            frames[method] = evaluate_cases(model, cases, method, args.mc_passes, args.seed, bar)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pd.concat(frames.values()).to_csv(out, index=False)
+    rep = test_report(frames)
+    out.with_suffix(".report.json").write_text(json.dumps(rep, indent=2, default=float) + "\n")
+    print(report_text(rep) + f"\n-> {out}")
     return 0

@@ -11,6 +11,8 @@ from safetensors.torch import save_file
 
 from lungai.model_files import load_safetensors
 
+from lungai.seg.networks import load_own_state, own_state
+
 
 def paths(ckpt_dir, k: int) -> tuple:
     d = Path(ckpt_dir)
@@ -20,7 +22,7 @@ def paths(ckpt_dir, k: int) -> tuple:
 def save(ckpt_dir, k: int, net, best_state: dict, opt, state: dict) -> None:
     tensors_path, json_path = paths(ckpt_dir, k)
     tensors_path.parent.mkdir(parents=True, exist_ok=True)
-    t = {f"net::{n}": v.detach().contiguous() for n, v in net.state_dict().items()}
+    t = {f"net::{n}": v.detach().contiguous() for n, v in own_state(net).items()}
     t.update({f"best::{n}": v.contiguous() for n, v in best_state.items()})
     osd = opt.state_dict()
     for idx, st in osd["state"].items():
@@ -42,7 +44,7 @@ def load(ckpt_dir, k: int, net, opt):
         return None
     t = load_safetensors(tensors_path, "training checkpoint")
     state = json.loads(json_path.read_text())
-    net.load_state_dict({n[5:]: v for n, v in t.items() if n.startswith("net::")})
+    load_own_state(net, {n[5:]: v for n, v in t.items() if n.startswith("net::")})
     best = {n[6:]: v for n, v in t.items() if n.startswith("best::")}
     opt_state: dict = {}
     for n, v in t.items():

@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass, field
 
 from lungai.errors import InputError
 
-ARCHS = ("unet", "attention_unet", "unetr")
+ARCHS = ("unet", "attention_unet", "unetr", "dynunet")
 # Adam learning rate when --lr is not given: MONAI's AttentionUnet (batch norm, attention gates)
 # collapsed to "no tumour anywhere" at 2e-3 on the LIDC crops in 2 of 3 members; 5e-4 trains.
-DEFAULT_LR = {"unet": 2e-3, "attention_unet": 5e-4, "unetr": 2e-3}
+DEFAULT_LR = {"unet": 2e-3, "attention_unet": 5e-4, "unetr": 2e-3, "dynunet": 2e-3}
 
 
 @dataclass
@@ -28,6 +28,8 @@ class SegConfig:
     members: int = 3
     roi_margin_mm: float = 10.0               # added around the lungs / user ROI
     seed_box_mm: float = 60.0                 # cube around a seed point
+    deep_supervision: bool = False            # dynunet only: loss also on the lower decoder levels
+    tta: bool = False                         # mirrored test-time augmentation (8 flips) by default
     extra: dict = field(default_factory=dict)  # UNETR sizes etc.
 
     def __post_init__(self):
@@ -37,6 +39,9 @@ class SegConfig:
             setattr(self, name, tuple(getattr(self, name)))
         if self.members < 1:
             raise InputError(f"members must be >= 1 (got {self.members})", "give --members 1 or more")
+        if self.deep_supervision and self.arch != "dynunet":
+            raise InputError(f"deep supervision needs --arch dynunet (got {self.arch})",
+                             "add --arch dynunet, or leave out --deep-supervision")
         down = 2 ** (len(self.channels) - 1)
         if self.arch == "unetr":
             down = 16

@@ -81,20 +81,29 @@ def pair_files(images_dir, masks_dir, patients_csv=None) -> list:
     return [Case(c, mapping.get(c, patient_of(c)), images[c], masks[c]) for c in common]
 
 
-def split_patients(cases: list, val_fraction: float, seed: int) -> tuple:
-    """(train, val) with no patient in both; at least one patient in each."""
+def split_patients(cases: list, val_fraction: float, seed: int, test_fraction: float = 0.0) -> tuple:
+    """(train, val) - or (train, val, test) when ``test_fraction`` > 0 - with no patient in two sets; at
+    least one patient in each.  The validation patients are the same draw with or without a test split
+    only when ``test_fraction`` is 0 (test patients are taken from the end of the same permutation)."""
     patients = sorted({c.patient for c in cases})
-    if len(patients) < 2:
-        raise InputError(f"all {len(cases)} cases belong to one patient ({patients[0]!r})",
-                         "training needs at least 2 patients (names <patient>_..., or a --patients CSV)")
+    need = 3 if test_fraction > 0 else 2
+    if len(patients) < need:
+        who = (f"all {len(cases)} cases belong to one patient ({patients[0]!r})" if len(patients) == 1 else
+               f"the {len(cases)} cases belong to only {len(patients)} patients")
+        raise InputError(who, f"training needs at least {need} patients for the split (names <patient>_..., "
+                              "or a --patients CSV)")
     rng = np.random.default_rng(seed)
     order = [patients[i] for i in rng.permutation(len(patients))]
-    n_val = min(len(patients) - 1, max(1, int(round(val_fraction * len(patients)))))
+    n_test = 0 if test_fraction <= 0 else max(1, int(round(test_fraction * len(patients))))
+    n_val = min(len(patients) - 1 - n_test, max(1, int(round(val_fraction * len(patients)))))
     val_p = set(order[:n_val])
-    train = [c for c in cases if c.patient not in val_p]
+    test_p = set(order[len(order) - n_test:]) if n_test else set()
+    train = [c for c in cases if c.patient not in val_p | test_p]
     val = [c for c in cases if c.patient in val_p]
-    assert not ({c.patient for c in train} & {c.patient for c in val})
-    return train, val
+    test = [c for c in cases if c.patient in test_p]
+    assert not ({c.patient for c in train} & {c.patient for c in val} or
+                {c.patient for c in test} & ({c.patient for c in train} | {c.patient for c in val}))
+    return (train, val, test) if test_fraction > 0 else (train, val)
 
 
 def synthetic_cases(n: int, seed: int, shape=(128, 128, 64), spacing=(2.6, 2.6, 4.0),
@@ -157,6 +166,74 @@ def whole_chest_cases(n: int, seed: int, shape=(256, 256, 96), spacing=(1.4, 1.4
                 "whole_chest": True}
         out.append(Case(f"chest-{s}_0", f"chest-{s}", image=ph.ct, mask=mask, meta=meta))
     return out
+
+
+def read_backgrounds(path) -> list:
+    """Real CTs to implant tumours into: a CT file, or a CSV with columns ``image`` and optionally
+    ``mask`` (an existing tumour, kept as tumour), ``label`` (the mask's tumour value; default: any
+    non-zero) and ``patient`` (default: the image's case name before ``_``).  Relative paths are read
+    from the CSV's folder.  Returns dicts {image, mask, label, patient}."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"--implant-into {path} does not exist", "give a CT file or a CSV with an 'image' column")
+    if path.name.endswith(SUFFIXES):
+        return [{"image": path, "mask": None, "label": None, "patient": patient_of(case_name(path))}]
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or "image" not in rows[0]:
+        raise InputError(f"{path} needs an 'image' column", "write one row per CT: image[,mask,label,patient]")
+    out = []
+    for r in rows:
+        img = (path.parent / r["image"]) if not Path(r["image"]).is_absolute() else Path(r["image"])
+        mask = r.get("mask") or None
+        mask = (path.parent / mask if not Path(mask).is_absolute() else Path(mask)) if mask else None
+        for f in (img, mask):
+            if f is not None and not f.is_file():
+                raise InputError(f"{f} (listed in {path}) does not exist", "fix the path in the CSV")
+        out.append({"image": img, "mask": mask, "label": int(r["label"]) if r.get("label") else None,
+                    "patient": r.get("patient") or patient_of(case_name(img))})
+    return out
+
+
+def implanted_cases(backgrounds: list, n: int, seed: int, progress=None) -> list:
+    """``n`` synthetic tumours implanted into the real CTs ``backgrounds`` (from :func:`read_backgrounds`),
+    taken in turn; deterministic from ``seed``.  Each case keeps its background's patient, so the
+    patient-level split never puts a background in training and its implants in validation (or back).
+    Mask = tumour (solid + ground glass, and the background's own tumour); atelectasis and effusion next
+    to the tumour are in the image but not in the mask (hard negatives)."""
+    from lungai.io import read_ct, read_mask
+    from lungai.synthetic import labels as L
+    from lungai.synthetic.implant import implant, prepare_background, random_implant_spec
+
+    prepared, out = {}, []
+    for i in range(n):
+        b = backgrounds[i % len(backgrounds)]
+        key = str(b["image"])
+        if key not in prepared:
+            ct = read_ct(b["image"])
+            mask = None
+            if b["mask"] is not None:
+                m = read_mask(b["mask"], reference=ct)
+                mask = sitk.Cast((m == int(b["label"])) if b["label"] is not None else (m > 0), sitk.sitkUInt8)
+            prepared[key] = prepare_background(ct, mask, b["patient"])
+        s = seed + i
+        spec = random_implant_spec(s)
+        ct, lab, meta = implant(prepared[key], spec, s)
+        tum = _tumour_image(lab)
+        meta = {**meta, "implanted": True, "background": b["patient"], "atelectasis": spec.atelectasis,
+                "pleural_effusion": spec.effusion, "mediastinal_contact": meta["contact"] == "mediastinum"}
+        out.append(Case(f"{b['patient']}_implant-{s}", b["patient"], image=ct, mask=tum, meta=meta))
+        if progress is not None:
+            progress.update(1, out[-1].case_id)
+    return out
+
+
+def _tumour_image(lab: sitk.Image) -> sitk.Image:
+    from lungai.synthetic import labels as L
+
+    tum = sitk.GetImageFromArray(L.tumour_mask(sitk.GetArrayViewFromImage(lab)).astype(np.uint8))
+    tum.CopyInformation(lab)
+    return tum
 
 
 def _crop_case(case_id, patient, ct, mask, lo, hi, meta) -> Case:

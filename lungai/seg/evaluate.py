@@ -31,6 +31,32 @@ def hd95(a: np.ndarray, b: np.ndarray, spacing_zyx) -> float:
     return float(hd[0, 0])
 
 
+SIZE_BANDS = ((0.0, 10.0, "< 10 mm"), (10.0, 30.0, "10-30 mm"), (30.0, 60.0, "30-60 mm"), (60.0, float("inf"), "> 60 mm"))
+HARD_CASES = ("atelectasis", "pleural_effusion", "mediastinal_contact", "small_tumour")
+
+
+def size_mm(mask: np.ndarray, spacing_zyx) -> float:
+    """Largest extent (mm) of a (z, y, x) mask along the image axes (0 when empty)."""
+    if not mask.any():
+        return 0.0
+    idx = np.argwhere(mask)
+    return float(((idx.max(0) - idx.min(0) + 1) * np.asarray(spacing_zyx, float)).max())
+
+
+def size_band(mm: float) -> str:
+    return next(name for lo, hi, name in SIZE_BANDS if lo <= mm < hi)
+
+
+def _flat_meta(meta: dict) -> dict:
+    out = {}
+    for k, v in meta.items():
+        if isinstance(v, dict):
+            out.update({f"meta_{kk}": vv for kk, vv in v.items()})
+        else:
+            out[f"meta_{k}"] = v
+    return out
+
+
 def evaluate_case(model, case, method: str = "ensemble", mc_passes: int = 10, seed: int = 0) -> dict:
     from lungai.seg.dataset import load_images
     from lungai.seg.infer import segment_tumour
@@ -49,7 +75,9 @@ def evaluate_case(model, case, method: str = "ensemble", mc_passes: int = 10, se
            "confidence": info["confidence"], "needs_review": info["needs_review"], "method": method,
            "roi_mode": info["roi_mode"]}
     row.update({f"f_{k}": v for k, v in info["features"].items()})
-    row.update({f"meta_{k}": v for k, v in case.meta.items()})
+    row["size_mm"] = round(size_mm(truth, img.GetSpacing()[::-1]), 1)
+    row["size_band"] = size_band(row["size_mm"])
+    row.update(_flat_meta(case.meta))
     return row
 
 
@@ -112,3 +140,41 @@ def summary_text(s: dict) -> str:
                  f"{a['median_dice']:.3f}, false volume {a['mean_false_volume_ml'] or 0:.1f} ml on average, "
                  f"{a['n_needs_review']} flagged")
     return text
+
+
+def _dice_stats(d: np.ndarray, hd) -> dict:
+    return {"n": int(len(d)), "mean_dice": round(float(d.mean()), 4), "std_dice": round(float(d.std()), 4),
+            "median_dice": round(float(np.median(d)), 4),
+            "mean_hd95_mm": round(float(np.nanmean(hd)), 3) if np.isfinite(hd).any() else None}
+
+
+def test_report(frames: dict) -> dict:
+    """The final report on the TEST split: per method the summary (mean +- SD, median Dice, HD95,
+    r(confidence, Dice)), and per size band and hard case the Dice of each method."""
+    out = {}
+    for method, df in frames.items():
+        tum = df[has_tumour(df)]
+        rep = {"summary": summarize(df), "size_bands": {}, "hard_cases": {}}
+        for _, _, band in SIZE_BANDS:
+            sub = tum[tum["size_band"] == band]
+            if len(sub):
+                rep["size_bands"][band] = _dice_stats(sub["dice"].to_numpy(float), sub["hd95_mm"].to_numpy(float))
+        for flag in HARD_CASES:
+            col = f"meta_{flag}"
+            if col in tum:
+                sub = tum[tum[col].fillna(False).astype(bool)]
+                if len(sub):
+                    rep["hard_cases"][flag] = _dice_stats(sub["dice"].to_numpy(float), sub["hd95_mm"].to_numpy(float))
+        out[method] = rep
+    return out
+
+
+def report_text(rep: dict) -> str:
+    lines = []
+    for method, r in rep.items():
+        lines.append(f"{method}: {summary_text(r['summary'])}")
+        for group in ("size_bands", "hard_cases"):
+            for name, st in r[group].items():
+                lines.append(f"  {name}: n={st['n']}, Dice {st['mean_dice']:.3f} +- {st['std_dice']:.3f}, "
+                             f"median {st['median_dice']:.3f}")
+    return "\n".join(lines)

@@ -7,6 +7,7 @@ the voxel uncertainty and the case features behind the calibrated confidence.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -27,6 +28,22 @@ from lungai.seg.uncertainty import summarize_maps
 
 METHODS = ("ensemble", "mc-dropout")
 MAX_CANDIDATES_LISTED = 20     # automatic mode: candidate regions written to result.json
+# Seed / ROI mode: the box grows until the tumour no longer touches its edge.  A face is "touched" when
+# the tumour comes within EDGE_MM of it; each touched face moves out by GROW_FRACTION of the box's extent
+# on that axis (at least GROW_MIN_MM), up to MAX_BOX_MM per axis (a 150 mm tumour + margins) and
+# MAX_PASSES inference passes.  Faces on the image edge cannot move: a tumour touching one is cut by the
+# image and flagged.
+EDGE_MM = 3.0
+GROW_FRACTION = 0.5
+GROW_MIN_MM = 20.0
+MAX_BOX_MM = 240.0
+MAX_PASSES = 5
+MAX_SCALE = 3            # coarsest model grid: 3x the model spacing (3 x 3 x 6 mm for the default model)
+FINE_BOX_FACTOR = 1.5    # ROI mode: the grid is coarsened when the ROI exceeds 1.5 seed boxes per step
+TINY_ML = 1.0            # seed mode: a first-pass tumour this small with the seed in a large dense region
+SEED_REACH_MM = 10.0     # seed mode: the tumour the box must hold comes this close to the seed
+DENSE_HU = -300.0        # ... (soft tissue reaching the box edge) is checked on a coarser grid
+FACES = ("x-", "x+", "y-", "y+", "z-", "z+")
 
 
 class StackedMembers(torch.nn.Module):
@@ -53,6 +70,24 @@ class MCDropout(torch.nn.Module):
         return out.reshape(self.passes, b, *out.shape[1:]).transpose(0, 1)
 
 
+class Mirrored(torch.nn.Module):
+    """Mirrored test-time augmentation: the mean of ``predictor`` over the 8 flips of (z, y, x)."""
+
+    FLIPS = ((), (2,), (3,), (4,), (2, 3), (2, 4), (3, 4), (2, 3, 4))
+
+    def __init__(self, predictor):
+        super().__init__()
+        self.predictor = predictor
+
+    def forward(self, x):
+        out = None
+        for dims in self.FLIPS:
+            p = self.predictor(torch.flip(x, dims) if dims else x)
+            p = torch.flip(p, dims) if dims else p
+            out = p if out is None else out + p
+        return out / len(self.FLIPS)
+
+
 def window_size(cfg, shape_zyx) -> tuple:
     if cfg.arch == "unetr":
         return cfg.patch_zyx
@@ -75,6 +110,8 @@ def predict_probs(nets, arr_zyx: np.ndarray, cfg, method: str = "ensemble", mc_p
         predictor = MCDropout(nets[0], mc_passes)
     else:
         raise InputError(f"unknown method {method!r}", f"use one of {', '.join(METHODS)}")
+    if getattr(cfg, "tta", False):
+        predictor = Mirrored(predictor)
     torch.manual_seed(seed)
     x = torch.from_numpy(np.ascontiguousarray(arr_zyx))[None, None]
     out = sliding_window_inference(x, window_size(cfg, arr_zyx.shape), 1, predictor, overlap=0.25,
@@ -107,25 +144,221 @@ def choose_box(ct, cfg, roi_lps=None, seed_lps=None, whole=None) -> pp.Box:
     return pp.box_from_lungs(ct, cfg.roi_margin_mm)
 
 
-def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method: str = "ensemble",
-                   mc_passes: int = 10, seed: int = 0, whole=None, progress=None,
-                   source: str = "the CT", all_regions: bool = False) -> SegResult:
-    """Segment the tumour of ``ct``. ``model`` = (config, nets, model.json dict) from ``load_model``.
+def touched_faces(mask_zyx: np.ndarray, spacing_xyz, margin_mm: float = EDGE_MM) -> list:
+    """Faces ("x-", "x+", ...) of the array that ``mask_zyx`` comes within ``margin_mm`` of."""
+    if not mask_zyx.any():
+        return []
+    idx = np.argwhere(mask_zyx)
+    lo, hi = idx.min(0)[::-1], idx.max(0)[::-1]            # (x, y, z)
+    size = np.array(mask_zyx.shape[::-1])
+    faces = []
+    for a, axis in enumerate("xyz"):
+        m = max(0, int(np.ceil(margin_mm / float(spacing_xyz[a]))) - 1)
+        if lo[a] <= m:
+            faces.append(axis + "-")
+        if hi[a] >= size[a] - 1 - m:
+            faces.append(axis + "+")
+    return faces
 
-    ROI: ``seed_lps`` (x, y, z) mm -> a cube of ``seed_box_mm``; ``roi_lps`` (x0, y0, z0, x1, y1, z1)
-    mm; otherwise the whole image when it is a small crop, else the lungs' bounding box.
-    """
-    cfg, nets, meta = model
-    bar = progress or NullProgress()
-    check_ct_intensities(ct, source)
-    box = choose_box(ct, cfg, roi_lps, seed_lps, whole)
-    bar.update(1, f"ROI {box.mode} {box.size}")
+
+def image_edge_faces(box: pp.Box, ct: sitk.Image) -> set:
+    """The box's faces that lie on the image's edge (they cannot move outwards)."""
+    size = ct.GetSize()
+    out = set()
+    for a, axis in enumerate("xyz"):
+        if box.lo[a] <= 0:
+            out.add(axis + "-")
+        if box.hi[a] >= size[a]:
+            out.add(axis + "+")
+    return out
+
+
+def grown_box(box: pp.Box, ct: sitk.Image, faces) -> pp.Box:
+    """``box`` with each face in ``faces`` moved out (GROW_FRACTION of the extent, >= GROW_MIN_MM), clipped
+    to the image and to MAX_BOX_MM per axis; the same box when nothing can move."""
+    sp, size = np.array(ct.GetSpacing()), np.array(ct.GetSize())
+    lo, hi = np.array(box.lo), np.array(box.hi)
+    for a, axis in enumerate("xyz"):
+        room = int(MAX_BOX_MM / sp[a]) - (hi[a] - lo[a])
+        if room <= 0:
+            continue
+        step = int(np.ceil(max(GROW_MIN_MM, GROW_FRACTION * (hi[a] - lo[a]) * sp[a]) / sp[a]))
+        want = [f for f in (axis + "-", axis + "+") if f in faces]
+        step = min(step, room // max(1, len(want)))
+        if axis + "-" in want:
+            lo[a] = max(0, lo[a] - step)
+        if axis + "+" in want:
+            hi[a] = min(size[a], hi[a] + step)
+    return pp.Box(tuple(int(v) for v in lo), tuple(int(v) for v in hi), box.mode, box.region, box.lungs)
+
+
+def _box_lps(ct: sitk.Image, box: pp.Box) -> list:
+    c0 = ct.TransformIndexToPhysicalPoint([int(v) for v in box.lo])
+    c1 = ct.TransformIndexToPhysicalPoint([int(v) - 1 for v in box.hi])
+    return [[round(float(v), 2) for v in c0], [round(float(v), 2) for v in c1]]
+
+
+def _model_pass(ct, box, cfg, nets, method, mc_passes, seed) -> tuple:
+    """(crop image, model-grid image, (M, z, y, x) probabilities on the model grid) for one box."""
     crop_img = pp.crop(ct, box)
     arr, model_img = pp.to_model(crop_img, cfg)
     probs = predict_probs(nets, arr, cfg, method, mc_passes, seed)
     region = pp.region_on(box, model_img)       # automatic mode: lungs + margin only
     if region is not None:
         probs *= region[None]
+    return crop_img, model_img, probs
+
+
+def _target_on_model(probs, model_img, cfg, seed_lps, inside_roi) -> np.ndarray:
+    """The tumour the box must hold, on the model grid: the seed's component (seed mode) or the largest
+    component overlapping the user's ROI (ROI mode)."""
+    binary = probs.mean(0) > 0.5
+    seed_idx = None
+    if seed_lps is not None:
+        ijk = np.round(model_img.TransformPhysicalPointToContinuousIndex([float(v) for v in seed_lps])).astype(int)
+        ijk = np.clip(ijk, 0, np.array(model_img.GetSize()) - 1)
+        seed_idx = (ijk[2], ijk[1], ijk[0])
+    kept, _ = keep_components(binary, cfg.spacing[::-1], seed_idx)
+    if seed_idx is not None and kept.any():       # a component far from the seed is not the seeded tumour
+        dist = ndimage.distance_transform_edt(~kept, sampling=cfg.spacing[::-1])[seed_idx]
+        if dist > SEED_REACH_MM:
+            kept = np.zeros_like(kept)
+    if seed_idx is None and kept.any():
+        lab, n = ndimage.label(kept)
+        sizes = ndimage.sum_labels(kept, lab, np.arange(1, n + 1))
+        over = ndimage.sum_labels(inside_roi, lab, np.arange(1, n + 1)) if inside_roi is not None else sizes
+        sizes = np.where(over > 0, sizes, 0)
+        kept = lab == int(np.argmax(sizes)) + 1 if sizes.max() > 0 else np.zeros_like(kept)
+    return kept
+
+
+def scaled(cfg, scale: int):
+    """``cfg`` with the model grid ``scale`` times coarser (the tumour looks ``scale`` times smaller)."""
+    return cfg if scale == 1 else dataclasses.replace(cfg, spacing=tuple(float(v) * scale for v in cfg.spacing))
+
+
+def _seed_in_large_dense_region(ct, box, seed_lps) -> bool:
+    """True when the seed lies in soft tissue (> DENSE_HU) that reaches the box edge: a tumour too large
+    for the box, or one fused with the mediastinum / chest wall - worth a coarser look."""
+    arr = sitk.GetArrayViewFromImage(pp.crop(ct, box))
+    ijk = np.round(ct.TransformPhysicalPointToContinuousIndex([float(v) for v in seed_lps])).astype(int)
+    k, j, i = (int(c) for c in np.clip(ijk[::-1] - np.array(box.lo[::-1]), 0, np.array(arr.shape) - 1))
+    dense = ndimage.binary_opening(arr > DENSE_HU, iterations=1)
+    if not dense[k, j, i]:
+        return False
+    lab, _ = ndimage.label(dense)
+    return bool(touched_faces(lab == lab[k, j, i], ct.GetSpacing(), 0.0))
+
+
+def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps=None, roi_mask=None,
+                     grow: bool = True, bar=None) -> tuple:
+    """Seed / ROI mode: run the model on ``box``; while the tumour touches a face of the box that can move
+    (or, seeded, the model finds next to nothing although the seed lies in soft tissue reaching the box
+    edge), look again on a coarser model grid (``scale`` 2, 3: a large tumour then looks as small as the
+    ones the model learned from) and a larger box, then grow the box itself.  Of the passes with a tumour,
+    the one with the highest confidence is kept.  Returns (box, crop image, model image, probabilities,
+    config of the kept pass, growth record)."""
+    passes, runs, reason = [], [], "growth off"
+    scale = 1
+    if box.mode == "roi" and grow:          # the user's box says how large the tumour is
+        scale = int(min(MAX_SCALE, max(1, np.ceil(max(n * s for n, s in zip(box.size, ct.GetSpacing()))
+                                                  / (FINE_BOX_FACTOR * cfg.seed_box_mm)))))
+    while True:
+        c = scaled(cfg, scale)
+        crop_img, model_img, probs = _model_pass(ct, box, c, nets, method, mc_passes, seed)
+        target = _target_on_model(probs, model_img, c, seed_lps, mask_for_roi(roi_mask, model_img, ct))
+        touched = touched_faces(target, c.spacing)
+        movable = [f for f in touched if f not in image_edge_faces(box, ct)]
+        ml = float(target.sum()) * float(np.prod(c.spacing)) / 1000.0
+        conf = confidence(case_features(probs, float(np.prod(c.spacing)) / 1000.0),
+                          meta.get("calibration", {}).get(method))
+        passes.append({"pass": len(passes) + 1, "scale": scale, "model_spacing_mm": list(c.spacing),
+                       "roi_lps_mm": _box_lps(ct, box),
+                       "roi_size_mm": [round(float(n * s), 1) for n, s in zip(box.size, ct.GetSpacing())],
+                       "tumour_ml": round(ml, 3), "touches": touched, "confidence": round(conf, 4), "kept": False})
+        runs.append((box, crop_img, model_img, probs, c))
+        if bar is not None:
+            bar.update(0, f"pass {len(passes)} (grid x{scale}): box {passes[-1]['roi_size_mm']} mm, "
+                          f"tumour {ml:.1f} ml, touches {touched or 'nothing'}")
+        if not grow:
+            break
+        too_small = (len(passes) == 1 and seed_lps is not None and ml < TINY_ML
+                     and _seed_in_large_dense_region(ct, box, seed_lps))
+        passes[-1]["holds_tumour"] = bool(target.any() and not movable and not too_small)
+        if not movable and not too_small:
+            reason = ("no tumour found in the box" if not target.any() else
+                      "the tumour no longer touches the box edge" if not touched else
+                      "the tumour touches the image edge only")
+            break
+        if len(passes) >= MAX_PASSES:
+            reason = f"stopped after {MAX_PASSES} passes; the tumour still touches the box edge"
+            break
+        if scale < MAX_SCALE:
+            scale += 1
+            new = grown_box(box, ct, movable)
+            if seed_lps is not None:
+                big = pp.box_from_seed(ct, seed_lps, cfg.seed_box_mm * scale)
+                new = pp.Box(tuple(min(a, b) for a, b in zip(big.lo, new.lo)),
+                             tuple(max(a, b) for a, b in zip(big.hi, new.hi)), box.mode)
+        else:
+            new = grown_box(box, ct, movable)
+            if new.lo == box.lo and new.hi == box.hi:
+                reason = (f"the box reached its maximum size ({MAX_BOX_MM:.0f} mm per axis); "
+                          "the tumour still touches it")
+                break
+        box = new
+    # a pass whose box holds the tumour wins; else the most confident pass that found one
+    found = ([k for k, q in enumerate(passes) if q.get("holds_tumour")] or
+             [k for k, q in enumerate(passes) if q["tumour_ml"] > 0] or [len(passes) - 1])
+    k = max(found, key=lambda i: passes[i]["confidence"])
+    passes[k]["kept"] = True
+    if k != len(passes) - 1:
+        reason += f"; pass {k + 1} kept (its box holds the tumour)" if passes[k].get("holds_tumour") else \
+            f"; pass {k + 1} kept (no box held the tumour; the most confident pass)"
+    return (*runs[k], {"passes": passes, "stop_reason": reason})
+
+
+def mask_for_roi(roi_box, grid: sitk.Image, ct: sitk.Image = None):
+    """Bool (z, y, x) array on ``grid``: inside the input-grid box ``roi_box`` (same direction); None stays None."""
+    if roi_box is None:
+        return None
+    ref = ct if ct is not None else grid
+    lo = ref.TransformContinuousIndexToPhysicalPoint([v - 0.5 for v in roi_box.lo])
+    hi = ref.TransformContinuousIndexToPhysicalPoint([v - 0.5 for v in roi_box.hi])
+    a = np.array(grid.TransformPhysicalPointToContinuousIndex(lo))
+    b = np.array(grid.TransformPhysicalPointToContinuousIndex(hi))
+    i0 = np.clip(np.ceil(np.minimum(a, b) - 0.5), 0, None).astype(int)
+    i1 = np.floor(np.maximum(a, b) - 0.5).astype(int) + 1
+    out = np.zeros(grid.GetSize()[::-1], bool)
+    out[i0[2]:i1[2], i0[1]:i1[1], i0[0]:i1[0]] = True
+    return out
+
+
+def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method: str = "ensemble",
+                   mc_passes: int = 10, seed: int = 0, whole=None, progress=None,
+                   source: str = "the CT", all_regions: bool = False, grow: bool = True,
+                   tta: bool | None = None) -> SegResult:
+    """Segment the tumour of ``ct``. ``model`` = (config, nets, model.json dict) from ``load_model``.
+
+    ROI: ``seed_lps`` (x, y, z) mm -> a cube of ``seed_box_mm``; ``roi_lps`` (x0, y0, z0, x1, y1, z1)
+    mm; otherwise the whole image when it is a small crop, else the lungs' bounding box.  In seed and
+    ROI mode the box grows (``grow``) until the tumour no longer touches its edge (:func:`grow_and_predict`).
+    ``tta``: mirrored test-time augmentation (None: as the model was trained, ``model.json`` config).
+    """
+    cfg, nets, meta = model
+    if tta is not None and bool(tta) != cfg.tta:
+        cfg = dataclasses.replace(cfg, tta=bool(tta))
+    bar = progress or NullProgress()
+    check_ct_intensities(ct, source)
+    box = choose_box(ct, cfg, roi_lps, seed_lps, whole)
+    bar.update(1, f"ROI {box.mode} {box.size}")
+    user_box, growth = box, None
+    if box.mode in ("seed", "roi"):
+        box, crop_img, model_img, probs, cfg, growth = grow_and_predict(
+            ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps=seed_lps,
+            roi_mask=box if box.mode == "roi" else None, grow=grow, bar=bar)
+    else:
+        crop_img, model_img, probs = _model_pass(ct, box, cfg, nets, method, mc_passes, seed)
     bar.update(1, f"{method}: {probs.shape[0]} maps")
     model_voxel_ml = float(np.prod(cfg.spacing)) / 1000.0
     feats = case_features(probs, model_voxel_ml)
@@ -148,6 +381,13 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     lungs = pp.mask_on(box.lungs, crop_img) if automatic else None
     binary, dropped = keep_components(mean_p > 0.5, ct.GetSpacing()[::-1], seed_idx,
                                       MAX_ELONGATION if automatic else None, lungs)
+    if box.mode == "roi" and box is not user_box:   # grown ROI: only what reaches into the user's box
+        lab, n = ndimage.label(binary)
+        inner = tuple(slice(u - b, u - b + n_) for u, b, n_ in
+                      zip(user_box.lo[::-1], box.lo[::-1], user_box.size[::-1]))
+        binary = np.isin(lab, [v for v in np.unique(lab[inner]) if v]) if n else binary
+    cut = sorted(set(touched_faces(binary, ct.GetSpacing(), 0.0)) & image_edge_faces(box, ct),
+                 key=FACES.index)
     candidates, n_candidates, others_ml = [], 0, 0.0
     if automatic:
         lab, ranked = rank_components(binary, mean_p, ct.GetSpacing()[::-1])
@@ -174,6 +414,17 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     corner1 = ct.TransformIndexToPhysicalPoint([int(v) - 1 for v in box.hi])
     volume = float(binary.sum()) * voxel_ml
     notes = [] if n_comp else ["no tumour found in the region of interest"]
+    if cut:
+        notes.append(f"the tumour is cut by the image edge ({', '.join(cut)}): part of it may lie outside the "
+                     "scan, so its volume and features are incomplete")
+    if growth and len(growth["passes"]) > 1:
+        k = next(q for q in growth["passes"] if q["kept"])
+        notes.append(f"looked {len(growth['passes'])} times (growing box, coarser grids); kept pass {k['pass']}: box "
+                     f"{' x '.join(f'{v:.0f}' for v in k['roi_size_mm'])} mm, model grid x{k['scale']}: "
+                     f"{growth['stop_reason']}")
+    incomplete = bool(growth and growth["stop_reason"].startswith(("stopped after", "the box reached")))
+    if incomplete:
+        notes.append(f"the tumour may be larger than the box: {growth['stop_reason']}")
     if dropped["n_elongated"]:
         notes.append(f"{dropped['n_elongated']} elongated (vessel-like) region(s), {dropped['elongated_ml']:.1f} ml, "
                      "left out of the tumour mask; they remain in probability.nii.gz")
@@ -181,7 +432,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         notes.append(f"{dropped['n_outside_lungs']} region(s) lying mostly outside the lungs, "
                      f"{dropped['outside_lungs_ml']:.1f} ml, left out of the tumour mask (mediastinal border / "
                      "chest wall); a tumour there needs a seed point")
-    flag = conf < threshold
+    flag = conf < threshold or bool(cut) or incomplete
     if n_candidates > 1:
         flag = True
         kept = ("all are in the tumour mask" if all_regions else
@@ -200,9 +451,11 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         "mc_passes": int(mc_passes) if method == "mc-dropout" else 0,
         "dropped_components": dropped, "n_candidates": n_candidates, "candidates": candidates,
         "roi_mode": box.mode, "roi_lps_mm": [list(map(float, corner0)), list(map(float, corner1))],
+        "roi_passes": growth["passes"] if growth else [], "roi_stop_reason": growth["stop_reason"] if growth else None,
+        "cut_by_image_edge": cut,
         "seed_point_lps_mm": [float(v) for v in seed_lps] if seed_lps is not None else None,
         "features": {k: round(v, 5) for k, v in feats.items()},
-        "calibrated": bool(calib and calib.get("fitted")), "architecture": cfg.arch,
+        "calibrated": bool(calib and calib.get("fitted")), "architecture": cfg.arch, "tta": bool(cfg.tta),
         "coordinates": "LPS millimetres (ITK); Slicer RAS = (-x, -y, z)", "notes": notes,
     }
     return SegResult(image(binary.astype(np.uint8), np.uint8), image(mean_p, np.float32),

@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 from lungai.errors import InputError
 from lungai.model_files import load_safetensors
 from lungai.seg.config import SegConfig
-from lungai.seg.networks import build_network
+from lungai.seg.networks import build_network, load_own_state, own_state
 
 MODEL_JSON = "model.json"
 FORMAT = "lungai-seg-1"
@@ -60,11 +60,11 @@ def load_model(model_dir) -> tuple:
     nets = []
     for name in doc["member_files"]:
         net = build_network(cfg)
-        net.load_state_dict(load_safetensors(Path(model_dir) / name, "segmentation member weights"))
+        load_own_state(net, load_safetensors(Path(model_dir) / name, "segmentation member weights"))
         net.eval()
         nets.append(net)
     return cfg, nets, doc
 
 
 def clone_state(model: torch.nn.Module) -> dict:
-    return {n: t.detach().clone() for n, t in model.state_dict().items()}
+    return {n: t.detach().clone() for n, t in own_state(model).items()}

@@ -26,12 +26,38 @@ MAX_EARLY_STOP_CASES = 80
 WHOLE_CT_FRACTION = 0.3
 
 
-def draw_samples(crops: list, whole: list, batch_size: int, rng, tf, tf_aug, patch_zyx) -> list:
+LR_SCHEDULES = ("constant", "poly")
+POLY_POWER = 0.9     # nnU-Net's poly decay: lr = lr0 * (1 - step / steps) ** 0.9
+
+
+def lr_at(base: float, schedule: str, step: int, total: int) -> float:
+    """Learning rate of optimiser step ``step`` of ``total`` (a function of the step alone: resumes exactly)."""
+    if schedule == "poly":
+        return base * (1.0 - min(step, total - 1) / max(total, 1)) ** POLY_POWER
+    return base
+
+
+def recipe_of(recipe: dict | None) -> dict:
+    """The training recipe with its defaults (the shipped model's recipe)."""
+    r = {"lr_schedule": "constant", "augment": "basic", "fg_fraction": None, **(recipe or {})}
+    return r
+
+
+def deep_supervision_loss(loss_fn):
+    """MONAI's DeepSupervisionLoss (exponentially decreasing weights) around ``loss_fn``."""
+    from monai.losses import DeepSupervisionLoss
+
+    return DeepSupervisionLoss(loss_fn, weight_mode="exp")
+
+
+def draw_samples(crops: list, whole: list, batch_size: int, rng, tf, tf_aug, patch_zyx,
+                 fg_fraction: float | None = None) -> list:
     """One batch of patches: crop cases through MONAI's sampler, whole CTs through ``context_patch``."""
     samples = []
+    positive = {} if fg_fraction is None else {"positive": float(fg_fraction)}
     for _ in range(batch_size):
         if whole and (not crops or rng.random() < WHOLE_CT_FRACTION):
-            samples.append(tf_aug(context_patch(whole[rng.integers(len(whole))], patch_zyx, rng)))
+            samples.append(tf_aug(context_patch(whole[rng.integers(len(whole))], patch_zyx, rng, **positive)))
         else:
             with warnings.catch_warnings():   # tumour-free crops: MONAI warns that it samples background only
                 warnings.filterwarnings("ignore", message="Num foregrounds 0")
@@ -55,9 +81,14 @@ def _batch(samples, key):
 
 def train_member(k: int, cfg: SegConfig, train_data: list, val_data: list, *, seed: int, epochs: int,
                  iters_per_epoch: int, batch_size: int, lr: float, patience: int, ckpt_dir,
-                 progress=None) -> tuple:
-    """Returns (best state_dict, record).  Re-running with the same ``ckpt_dir`` resumes."""
+                 progress=None, recipe: dict | None = None) -> tuple:
+    """Returns (best state_dict, record).  Re-running with the same ``ckpt_dir`` resumes.
+
+    ``recipe``: ``lr_schedule`` (constant / poly), ``augment`` (basic / strong), ``fg_fraction`` (share of
+    patches centred on the tumour; None = 2/3 for crops, 1/3 for whole CTs); deep supervision comes with
+    ``cfg.deep_supervision``."""
     bar = progress or NullProgress()
+    recipe = recipe_of(recipe)
     crops = [d for d in train_data if "hard_idx" not in d]
     whole = [d for d in train_data if "hard_idx" in d]
     member_seed = seed * 100 + k
@@ -65,6 +96,7 @@ def train_member(k: int, cfg: SegConfig, train_data: list, val_data: list, *, se
     net = build_network(cfg)
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-5)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    ds_loss = deep_supervision_loss(loss_fn) if cfg.deep_supervision else None
     state = {"epoch": 0, "best_dice": -1.0, "best_epoch": -1, "history": [], "done": False}
     best = clone_state(net)
     restored = checkpoint.load(ckpt_dir, k, net, opt)
@@ -76,15 +108,18 @@ def train_member(k: int, cfg: SegConfig, train_data: list, val_data: list, *, se
         epoch_seed = member_seed * 1000 + epoch
         torch.manual_seed(epoch_seed)
         rng = np.random.default_rng(epoch_seed)
-        tf = training_transform(cfg.patch_zyx, epoch_seed)
-        tf_aug = augment_transform(cfg.patch_zyx, epoch_seed)
+        tf = training_transform(cfg.patch_zyx, epoch_seed, recipe["augment"], recipe["fg_fraction"])
+        tf_aug = augment_transform(cfg.patch_zyx, epoch_seed, recipe["augment"])
         net.train()
         losses = []
-        for _ in range(iters_per_epoch):
-            samples = draw_samples(crops, whole, batch_size, rng, tf, tf_aug, cfg.patch_zyx)
+        for it in range(iters_per_epoch):
+            samples = draw_samples(crops, whole, batch_size, rng, tf, tf_aug, cfg.patch_zyx, recipe["fg_fraction"])
             x, y = _batch(samples, "image"), _batch(samples, "label")
+            for g in opt.param_groups:
+                g["lr"] = lr_at(lr, recipe["lr_schedule"], epoch * iters_per_epoch + it, epochs * iters_per_epoch)
             opt.zero_grad()
-            loss = loss_fn(net(x), y)
+            out = net(x)
+            loss = ds_loss(list(torch.unbind(out, 1)), y) if ds_loss is not None and out.dim() == 6 else loss_fn(out, y)
             loss.backward()
             opt.step()
             losses.append(float(loss.detach()))

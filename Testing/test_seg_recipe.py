@@ -1,0 +1,168 @@
+"""The nnU-Net recipe pieces of train-seg, each an option: poly learning-rate decay, deep supervision
+(DynUNet), foreground oversampling, rotation / scaling / intensity augmentation, mirrored test-time
+augmentation, a larger inference window - and --resume with all of them."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from seg_helpers import TINY_CLI, tiny_cases, write_cases
+
+from lungai.cli import main
+from lungai.seg import augment, infer, train
+from lungai.seg.config import SegConfig
+
+RECIPE = ["--arch", "dynunet", "--deep-supervision", "--lr-schedule", "poly", "--augment", "strong",
+          "--fg-fraction", "0.33", "--tta", "--infer-patch", "64,64,16"]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    return write_cases(tiny_cases(6, seed=700), tmp_path_factory.mktemp("recipe_data"))
+
+
+def _weights(model_dir):
+    from safetensors.torch import load_file
+
+    return [load_file(str(model_dir / f)) for f in json.loads((model_dir / "model.json").read_text())["member_files"]]
+
+
+def test_poly_lr():
+    assert train.lr_at(1e-2, "poly", 0, 100) == pytest.approx(1e-2)
+    assert train.lr_at(1e-2, "poly", 50, 100) == pytest.approx(1e-2 * 0.5 ** 0.9)
+    assert 0 < train.lr_at(1e-2, "poly", 99, 100) < 1e-3
+    assert train.lr_at(1e-2, "constant", 99, 100) == 1e-2
+
+
+def test_full_recipe_trains_resumes_exactly_and_is_recorded(tiny_data, tmp_path, monkeypatch):
+    from lungai.seg import checkpoint
+
+    images, masks = tiny_data
+    args = ["train-seg", "--images", str(images), "--masks", str(masks), *TINY_CLI, *RECIPE]
+    assert main(args + ["-o", str(tmp_path / "full")]) == 0
+    # the same command interrupted (Ctrl-C) right after member 0's first epoch, then resumed: the poly
+    # schedule depends on the planned length, so the interruption must keep --epochs
+    save = checkpoint.save
+
+    def save_then_stop(*a, **k):
+        save(*a, **k)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "save", save_then_stop)
+    assert main(args + ["-o", str(tmp_path / "resumed")]) == 130
+    monkeypatch.setattr(checkpoint, "save", save)
+    assert main(args + ["-o", str(tmp_path / "resumed"), "--resume"]) == 0
+    wa, wb = _weights(tmp_path / "full"), _weights(tmp_path / "resumed")
+    assert all(all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a) for a, b in zip(wa, wb))
+    doc = json.loads((tmp_path / "full" / "model.json").read_text())
+    assert doc["config"]["arch"] == "dynunet" and doc["config"]["deep_supervision"] and doc["config"]["tta"]
+    assert doc["config"]["infer_patch"] == [64, 64, 16]
+    assert doc["training"]["recipe"] == {"lr_schedule": "poly", "augment": "strong", "fg_fraction": 0.33}
+    # the deep-supervision heads were trained (they get gradients only through the deep-supervision loss)
+    heads = [k for k in wa[0] if k.startswith("deep_supervision_heads")]
+    from lungai.seg.model_io import load_model
+    from lungai.seg.networks import build_network
+    cfg = load_model(tmp_path / "full")[0]
+    torch.manual_seed(0)      # member 0's seed (seed 0 * 100 + 0) - the initial weights
+    init = build_network(cfg).state_dict()
+    assert heads and any(not torch.equal(wa[0][k], init[k]) for k in heads)
+
+
+def test_deep_supervision_needs_dynunet():
+    from lungai.errors import InputError
+
+    with pytest.raises(InputError, match="dynunet"):
+        SegConfig(arch="unet", deep_supervision=True)
+    net = __import__("lungai.seg.networks", fromlist=["x"]).build_network(
+        SegConfig(arch="dynunet", deep_supervision=True, channels=(4, 8, 16, 32)))
+    net.train()
+    assert net(torch.zeros(1, 1, 16, 32, 32)).dim() == 6      # (B, heads, C, z, y, x)
+    net.eval()
+    assert net(torch.zeros(1, 1, 16, 32, 32)).dim() == 5
+
+
+def test_strong_augmentation_rotates_and_scales_labels_stay_binary():
+    names = [type(t).__name__ for t in augment.augment_transform((16, 32, 32), 0, "strong").transforms]
+    assert {"RandAffined", "RandAdjustContrastd", "RandGaussianSmoothd"} <= set(names)
+    assert "RandAffined" not in [type(t).__name__ for t in augment.augment_transform((16, 32, 32), 0).transforms]
+    img = np.zeros((1, 16, 32, 32), np.float32)
+    img[:, 4:12, 8:20, 10:14] = 1.0
+    changed = 0
+    for seed in range(20):
+        out = augment.augment_transform((16, 32, 32), seed, "strong")({"image": img.copy(), "label": img.copy()})
+        lab = np.asarray(out["label"])
+        assert set(np.unique(lab)) <= {0.0, 1.0}
+        changed += not np.array_equal(lab, img) and not any(
+            np.array_equal(lab, np.flip(img, ax)) for ax in ((2,), (3,), (2, 3)))
+    assert changed > 0          # some draws are rotated / scaled, not only flipped
+
+
+def test_foreground_fraction_changes_the_share_of_tumour_patches():
+    img = np.random.default_rng(0).random((1, 40, 80, 80)).astype(np.float32)
+    lab = np.zeros((1, 40, 80, 80), np.uint8)
+    lab[:, 18:22, 38:42, 38:42] = 1
+
+    def share(f):
+        tf = augment.training_transform((8, 16, 16), 3, "basic", f)
+        return np.mean([np.asarray(tf({"image": img, "label": lab})[0]["label"]).any() for _ in range(150)])
+
+    assert share(0.9) > share(0.1) + 0.5
+
+
+def test_mirrored_tta_averages_the_flips():
+    class Ramp(torch.nn.Module):           # not flip-equivariant: probability rises along x
+        def forward(self, x):
+            return torch.linspace(0, 1, x.shape[-1]).expand_as(x).clone()
+
+    out = infer.Mirrored(Ramp())(torch.zeros(1, 1, 4, 6, 8))
+    assert torch.allclose(out, torch.full_like(out, 0.5))
+    cfg = SegConfig(arch="unet", channels=(4, 8), infer_patch=(16, 16, 8), tta=True)
+
+    class Oracle(torch.nn.Module):
+        def forward(self, x):
+            return torch.cat([-(x - 0.5) * 50, (x - 0.5) * 50], 1)
+
+    arr = np.random.default_rng(1).random((8, 16, 16)).astype(np.float32)
+    with_tta = infer.predict_probs([Oracle()], arr, cfg)
+    without = infer.predict_probs([Oracle()], arr, SegConfig(arch="unet", channels=(4, 8), infer_patch=(16, 16, 8)))
+    np.testing.assert_allclose(with_tta, without, atol=1e-5)      # equivariant predictor: unchanged
+
+
+def test_three_patient_level_splits_and_the_test_report(tmp_path, capsys):
+    """train / validation / TEST: the test patients are neither trained nor validated on; only
+    `eval-seg --split test` reads them (rebuilt from model.json), with both methods, bands and hard cases."""
+    from seg_helpers import tiny_cases as tc
+
+    images, masks = write_cases(tc(8, seed=710), tmp_path / "data")      # 4 patients, 2 cases each
+    model = tmp_path / "m"
+    assert main(["train-seg", "--images", str(images), "--masks", str(masks), *TINY_CLI, "--val-fraction", "0.25",
+                 "--test-fraction", "0.25", "-o", str(model)]) == 0
+    t = json.loads((model / "model.json").read_text())["training"]
+    test_p = {c.split("_")[0] for c in t["test_cases"]}
+    val_p = {c.split("_")[0] for c in t["val_cases"]}
+    assert len(test_p) == 1 and len(t["test_cases"]) == 2 and not test_p & val_p
+    assert t["n_train_cases"] == 8 - 2 - len(t["val_cases"]) and t["n_test_patients"] == 1
+    assert main(["eval-seg", "--model", str(model), "--split", "test", "-o", str(tmp_path / "test.csv")]) == 0
+    import pandas as pd
+    df = pd.read_csv(tmp_path / "test.csv")
+    assert sorted(set(df["case"])) == sorted(t["test_cases"]) and set(df["method"]) == {"ensemble", "mc-dropout"}
+    assert {"size_mm", "size_band", "hd95_mm", "confidence"} <= set(df.columns)
+    rep = json.loads((tmp_path / "test.report.json").read_text())
+    for method in ("ensemble", "mc-dropout"):
+        assert rep[method]["summary"]["n_cases"] == 2 and rep[method]["size_bands"]
+        assert sum(b["n"] for b in rep[method]["size_bands"].values()) == 2
+    # a model without a test split says so
+    tiny = tmp_path / "no_test"
+    assert main(["train-seg", "--images", str(images), "--masks", str(masks), *TINY_CLI, "-o", str(tiny)]) == 0
+    assert main(["eval-seg", "--model", str(tiny), "--split", "test", "-o", str(tmp_path / "x.csv")]) == 2
+    assert "no test split" in capsys.readouterr().err
+
+
+def test_size_bands():
+    from lungai.seg.evaluate import size_band, size_mm
+
+    m = np.zeros((10, 50, 50), bool)
+    m[2:5, 10:30, 10:15] = True
+    assert size_mm(m, (2.0, 1.0, 1.0)) == 20.0 and size_band(20.0) == "10-30 mm"
+    assert [size_band(v) for v in (3, 10, 45, 61)] == ["< 10 mm", "10-30 mm", "30-60 mm", "> 60 mm"]
