@@ -13,7 +13,7 @@ import torch
 
 from lungai.errors import InputError
 from lungai.fusion import explain, model_io
-from lungai.fusion.baseline import BaselinePipeline
+from lungai.fusion.baseline import KINDS, BaselinePipeline
 from lungai.fusion.data import load_cohort
 from lungai.fusion.models.fusion import FusionModel
 from lungai.fusion.pipeline import FusionConfig, FusionPipeline
@@ -67,12 +67,17 @@ def test_fit_is_seeded_and_learns_the_training_cohort(cohort, trained):
 
 
 def test_locked_model_round_trip_and_missing_genes(tmp_path, cohort, trained):
-    base = BaselinePipeline(CLASSES).fit(cohort)
-    model_io.save(tmp_path / "m", trained, base)
+    bases = {k: BaselinePipeline(CLASSES, k, top_k=20).fit(cohort) for k in KINDS}
+    model_io.save(tmp_path / "m", trained, bases, selected="forest")
     assert not list((tmp_path / "m").glob("*.pkl"))
-    pipe, base2, meta = model_io.load(tmp_path / "m")
+    pipe, bases2, meta = model_io.load(tmp_path / "m")
     np.testing.assert_allclose(pipe.predict_proba(cohort), trained.predict_proba(cohort), atol=1e-6)
-    np.testing.assert_allclose(base2.predict_proba(cohort), base.predict_proba(cohort), atol=1e-9)
+    assert set(bases2) == set(KINDS) and meta["selected"] == "forest"
+    for k in KINDS:       # every baseline, with its genes, encoder and estimator, comes back identical
+        assert bases2[k].genes.genes == bases[k].genes.genes and bases2[k].params == bases[k].params
+        np.testing.assert_allclose(bases2[k].predict_proba(cohort), bases[k].predict_proba(cohort), atol=1e-9)
+    assert model_io.chosen(pipe, bases2, meta)[0] == "forest"
+    assert model_io.chosen(pipe, bases2, meta, use="fusion")[1] is pipe
     with pytest.raises(InputError, match="already exists"):
         model_io.save(tmp_path / "m", trained)
     genes = pipe.genes.genes
