@@ -19,8 +19,9 @@ def _table(scene, path: Path, name: str):
         mrml.table_node_from_dataframe(scene, pd.read_csv(path), name)
 
 
-def build_demo_scene(scene, out_dir: Path) -> dict:
-    """Add CT, lung + tumour segmentation, uncertainty, dose and result tables to ``scene``."""
+def build_demo_scene(scene, out_dir: Path, dose_name: str = "Dose (Gy)") -> dict:
+    """Add CT, lung + tumour segmentation, uncertainty, dose and result tables to ``scene`` (a
+    "Missing inputs" table when results were not computed)."""
     out = Path(out_dir)
     ct = sitk.ReadImage(str(out / "ct.nii.gz"))
     ct_node = mrml.volume_node_from_image(scene, ct, "CT")
@@ -31,7 +32,7 @@ def build_demo_scene(scene, out_dir: Path) -> dict:
     mrml.mask_to_segment(scene, sitk.ReadImage(str(out / "tumor.nii.gz")) > 0, "Tumor", seg_node=seg_node)
     nodes = {"ct": ct_node, "segmentation": seg_node}
     for key, file, name, colors in (("uncertainty", "uncertainty.nii.gz", "Tumor uncertainty (entropy)", HEAT_COLORS),
-                                    ("dose", "dose.nii.gz", "Synthetic dose (Gy)", DOSE_COLORS)):
+                                    ("dose", "dose.nii.gz", dose_name, DOSE_COLORS)):
         if (out / file).exists():
             node = mrml.volume_node_from_image(scene, sitk.ReadImage(str(out / file)), name)
             node.GetDisplayNode().SetAndObserveColorNodeID(colors)
@@ -40,6 +41,7 @@ def build_demo_scene(scene, out_dir: Path) -> dict:
     _table(scene, out / "dose.csv", "Dose features")
     _table(scene, out / "rp_prediction.csv", "RP risk")
     _table(scene, out / "stage_probabilities.csv", "Stage probabilities")
+    _table(scene, out / "missing_inputs.csv", "Missing inputs")
     if (out / "result.json").exists():
         import json
 
@@ -50,8 +52,8 @@ def build_demo_scene(scene, out_dir: Path) -> dict:
     return nodes
 
 
-def save_demo_scene(out_dir, mrb_path) -> Path:
+def save_demo_scene(out_dir, mrb_path, dose_name: str = "Dose (Gy)") -> Path:
     """Build the scene from the demo's files and save it as ``.mrb``."""
     scene = mrml.new_scene()
-    build_demo_scene(scene, Path(out_dir))
+    build_demo_scene(scene, Path(out_dir), dose_name)
     return mrml.save_scene(scene, mrb_path)
