@@ -69,8 +69,8 @@ def result_lines(summary: dict) -> list:
     if summary.get("truth_dice") is not None:
         lines.append(f"Dice against the phantom's planted tumour: {summary['truth_dice']:.2f}")
     lines.append(f"mean lung dose {dose['dose_mld_gy']:.1f} Gy{tag[summary['dose_status']]}" if dose is not None
-                 else f"dose: {summary['dose_source']}")
+                 else f"dose: not computed - {summary['dose_source']}")
     lines.append(f"RP risk {rp['risk']:.0%} ({rp['risk_low']:.0%}-{rp['risk_high']:.0%}){tag[rp['status']]}"
-                 if "risk" in rp else f"RP risk: {rp['message']}")
-    lines.append(f"stage: {st['predicted']}{tag[st['status']]}" if "predicted" in st else f"stage: {st['message']}")
+                 if "risk" in rp else f"RP risk {rp['message']}")
+    lines.append(f"stage: {st['predicted']}{tag[st['status']]}" if "predicted" in st else f"stage {st['message']}")
     return lines

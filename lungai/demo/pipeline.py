@@ -102,7 +102,8 @@ def _dose(out: Path, ct, tumour, lungs, dose_path, sample: bool) -> tuple:
         source = ("Synthetic treatment dose for the built-in sample (not a real plan): 60 Gy to the tumour plus a "
                   "10 mm margin, falling off exponentially (60 mm) outside it.")
     else:
-        return None, None, ("No dose: none was given, so no dose metrics are computed. " + MISSING["dose"]["how"])
+        return None, None, ("No dose was given, so no dose metrics are computed: "
+                            + MISSING["dose"]["how"] + ".")
     write_image(dose, out / "dose.nii.gz")
     pd.DataFrame([row]).to_csv(out / "dose.csv", index=False)
     return dose, row, source
@@ -250,8 +251,8 @@ def _not_computed(keys: list, model_features: list | None = None) -> dict:
         if other:
             missing.append({"input": "clinical", "what": f"the model's features {', '.join(other[:8])}",
                             "how": "add these columns to the --clinical CSV"})
-    text = "; ".join(f"{m['what']} is missing: {m['how']}" for m in missing)
-    return {"status": "not computed", "missing": missing, "message": f"Not computed: {text}."}
+    text = "; ".join(f"missing {m['what']} - {m['how']}" for m in missing)
+    return {"status": "not computed", "missing": missing, "message": f"not computed: {text}."}
 
 
 def read_clinical(path, patient_id=None) -> dict:
@@ -448,9 +449,9 @@ def _methods(s: dict) -> tuple[list[str], list[str]]:
     if s.get("dose_status") == "synthetic":
         limitations.append("The dose is a synthetic stand-in for a treatment plan; give the real RTDOSE with --dose "
                            "for real dose metrics.")
-    for key, what in (("rp", "RP risk"), ("stage", "stage")):
+    for key, what in (("rp", "RP risk"), ("stage", "Stage")):
         if s[key]["status"] == "not computed":
-            limitations.append(f"No {what}: {s[key]['message']}")
+            limitations.append(f"{what} {s[key]['message']}")
     limitations.append("The segmentation model was trained on nodule crops and phantoms; large central tumours, "
                        "tumours abutting the mediastinum and post-treatment changes are outside what it has seen - "
                        "check flagged cases.")

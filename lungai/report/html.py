@@ -96,7 +96,7 @@ def _lungs_and_features(s: dict) -> str:
 
 def _missing(section: dict, ident: str) -> str:
     """A result that was not computed: what is missing and how to give it (no number)."""
-    items = "".join(f"<li>{html.escape(m['what'])} is missing: {html.escape(m['how'])}.</li>"
+    items = "".join(f"<li>missing {html.escape(m['what'])} - {html.escape(m['how'])}.</li>"
                     for m in section.get("missing", []))
     return (f'<div class="banner" id="{ident}-missing" data-value="not computed"><b>Not computed</b> - only inputs '
             f"you give are used for a patient result:<ul>{items}</ul></div>")
