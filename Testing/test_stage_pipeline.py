@@ -126,17 +126,17 @@ def test_cli_cv_train_validate_predict(tmp_path, paths, capsys):
     fast = ["--epochs", 5, "--top-k", 20, "--neighbours", 3]
     assert _cli(["cv", *data, "--label", "stage", "-o", tmp_path / "cv", "--folds", 2, "--inner-folds", 1, *fast]) == 0
     metrics = json.loads((tmp_path / "cv" / "metrics.json").read_text())
-    assert metrics["classes"] == CLASSES and set(metrics["models"]) == {"baseline", "fusion"}
+    assert metrics["classes"] == CLASSES and set(metrics["models"]) == {"logreg", "forest", "mlp", "fusion"}
     for m in ("accuracy", "macro_f1", "macro_auc"):
         s = metrics["models"]["fusion"][m]
         assert 0 <= s["mean"] <= 1 and len(s["folds"]) == 2 and s["ci95"][0] <= s["pooled"] <= s["ci95"][1]
     assert (tmp_path / "cv" / "confusion_fusion.png").stat().st_size > 1000
-    assert _cli(["train", *data, "--label", "stage", "-o", tmp_path / "model", *fast]) == 0
+    assert _cli(["train", *data, "--label", "stage", "-o", tmp_path / "model", *fast, "--inner-folds", 1]) == 0
     assert (tmp_path / "model" / "tsne.png").exists()
     assert len(pd.read_csv(tmp_path / "model" / "top_genes_cohort.csv")) == 10
     assert _cli(["validate", "--model", tmp_path / "model", *data, "-o", tmp_path / "val"]) == 0
     val = json.loads((tmp_path / "val" / "metrics.json").read_text())
-    assert set(val["models"]) == {"fusion", "baseline"} and val["n_patients"] == 24
+    assert set(val["models"]) == {"fusion", "logreg", "forest", "mlp"} and val["n_patients"] == 24
     # predict for two patients: one with all modalities, one with EHR only
     ehr = pd.read_csv(paths["ehr"]).drop(columns=["stage"])
     ehr.iloc[:2].to_csv(tmp_path / "new_ehr.csv", index=False)
