@@ -144,8 +144,9 @@ def test_a_baseline_that_wins_is_locked_and_said(tmp_path, linear_ehr, capsys):
     assert set(pred.model) == {"logreg"}
     capsys.readouterr()
     assert _cli(["predict", "--model", tmp_path / "model", "--ehr", tmp_path / "new.csv", "-o", tmp_path / "p2",
-                 "--explain"]) == 2
+                 "--explain"]) == 0                  # as the Slicer panel calls it
     assert "--use fusion" in capsys.readouterr().err
+    assert set(pd.read_csv(tmp_path / "p2" / "predictions.csv").model) == {"logreg"}
     assert _cli(["predict", "--model", tmp_path / "model", "--ehr", tmp_path / "new.csv", "-o", tmp_path / "p3",
                  "--use", "fusion"]) == 0
     assert set(pd.read_csv(tmp_path / "p3" / "predictions.csv").model) == {"fusion"}

@@ -30,11 +30,13 @@ BASELINE_GRIDS = {"logreg": {"C": [0.01, 0.1, 1.0]}, "forest": {"min_leaf": [1, 
 SELECTED = "selected"
 
 
-def candidates(config: FusionConfig, baselines=KINDS, nested: bool = True) -> dict:
+def candidates(config: FusionConfig, baselines=KINDS, nested: bool = True, fusion_grid=None) -> dict:
     """The compared models: name -> (kind, FusionConfig, grid or None).  Baselines first: on a tie of
-    the inner macro-F1 the simpler model is chosen."""
+    the inner macro-F1 the simpler model is chosen.  ``fusion_grid``: fusion types to choose from
+    (default :data:`FUSION_GRID`)."""
     models = {k: (k, config, BASELINE_GRIDS[k] if nested else None) for k in baselines}
-    models["fusion"] = ("fusion", config, FUSION_GRID if nested else None)
+    grid = {"fusion": list(fusion_grid)} if fusion_grid else FUSION_GRID
+    models["fusion"] = ("fusion", config, grid if nested else None)
     return models
 
 

@@ -98,6 +98,15 @@ def baseline_kinds(args) -> tuple:
     return kinds
 
 
+def fusion_grid(args) -> list:
+    grid = [g.strip() for g in (getattr(args, "fusion_grid", None) or "").split(",") if g.strip()]
+    bad = [g for g in grid if g not in ("concat", "simple", "weighted")]
+    if bad or not grid:
+        raise InputError(f"--fusion-grid {getattr(args, 'fusion_grid', '')!r} is not a list of fusion types",
+                         "use a comma list of concat, simple, weighted")
+    return grid
+
+
 def run_cv(args) -> int:
     from lungai.fusion import plots
     from lungai.fusion.baseline import LABELS
@@ -115,7 +124,7 @@ def run_cv(args) -> int:
     kinds = baseline_kinds(args)
     out = check_output_dir(Path(args.output), "metrics.json", [args.ehr, args.rna, args.ct])
     nested = args.inner_folds > 1
-    models = candidates(cfg, kinds, nested)
+    models = candidates(cfg, kinds, nested, fusion_grid(args))
     select = tuple(models) if nested and len(models) > 1 else ()
     if args.single_modality:
         for m in cfg.modalities:
@@ -195,7 +204,7 @@ def run_train(args) -> int:
     cfg = config_from_args(args)
     kinds = baseline_kinds(args)
     model_io.check_output_dir(Path(args.output), model_io.META, [args.ehr, args.rna, args.ct])
-    models = candidates(cfg, kinds, nested=args.inner_folds > 1)
+    models = candidates(cfg, kinds, args.inner_folds > 1, fusion_grid(args))
     steps = (len(models) if args.inner_folds > 1 and len(models) > 1 else 0) + len(models) + 2
     with _print_warnings(), task("stage train", steps) as bar:
         fitted, selection = fit_selected(cohort, classes, models, args.inner_folds, cfg.seed, progress=bar)
@@ -302,18 +311,12 @@ def run_validate(args) -> int:
 
 def run_predict(args) -> int:
     from lungai.fusion import explain
-    from lungai.fusion.model_io import check_output_dir
+    from lungai.fusion.model_io import check_output_dir, chosen
     from lungai.io import write_image
     from lungai.progress import task
 
-    from lungai.fusion.model_io import chosen
-
     pipe, baselines, meta, cohort = _load_for_new_cohort(args, require_label=False)
     name, model = chosen(pipe, baselines, meta, args.use)
-    if args.explain and name != "fusion":
-        raise InputError(f"--explain: gene Shapley values and Grad-CAM explain the fusion network, but this model "
-                         f"folder's selected model is {name} (it beat the fusion in the inner CV)",
-                         "add --use fusion to predict and explain with the fusion network, or leave out --explain")
     out = check_output_dir(Path(args.output), "predictions.csv", [args.ehr, args.rna, args.ct, args.model])
     proba = model.predict_proba(cohort)
     df = _prediction_frame(cohort, pipe.classes, proba)
@@ -321,7 +324,11 @@ def run_predict(args) -> int:
     df.to_csv(out / "predictions.csv", index=False)
     print(f"model: {name}" + (" (the locked model's selected model)" if name == meta["selected"] else ""))
     print(df.to_string(index=False, float_format=lambda v: f"{v:.3f}", max_rows=30))
-    if args.explain:
+    if args.explain and name != "fusion":
+        print(f"note: no explanations written: gene Shapley values and Grad-CAM explain the fusion network, but the "
+              f"predictions come from {name} (it beat the fusion in the inner CV); add --use fusion to predict and "
+              "explain with the fusion network", file=sys.stderr)
+    elif args.explain:
         av = cohort.availability()
         with task("stage explain", 2) as bar:
             if "rna" in pipe.modalities and av["rna"].any():
