@@ -174,7 +174,7 @@ def cv_notes(result: dict, select: tuple) -> list:
         notes.append(f"nested model choice per outer fold: {counts}; the 'selected' row is what picking the best by "
                      "inner CV achieves on the outer folds (`lungai stage train` locks a model by the same rule)")
     else:
-        notes.append("no nested model choice (--inner-folds 1 or a single model): the best row below is the maximum "
+        notes.append("no nested model choice (--inner-folds 1 or a single model): the best row is the maximum "
                      "over models measured on the same folds, an optimistic figure")
     base = {n: v for n, v in f1.items() if n != "fusion"}
     if "fusion" in f1 and base:
@@ -200,7 +200,13 @@ def run_train(args) -> int:
     with _print_warnings():
         cohort = cohort_from_spec(args, spec)
     print(availability_text(cohort))
-    classes = check_labels(cohort, max(2, args.inner_folds))
+    classes = check_labels(cohort, 2)
+    smallest = int(cohort.labels.value_counts().min())
+    if args.inner_folds > smallest:
+        raise InputError(f"the smallest class has {smallest} patients, too few for the {args.inner_folds}-fold inner "
+                         "CV that chooses the model to lock",
+                         f"use --inner-folds {max(1, smallest)} (1 = no choice: the fusion locked without comparison), "
+                         "merge rare classes (--label-groups) or add patients")
     cfg = config_from_args(args)
     kinds = baseline_kinds(args)
     model_io.check_output_dir(Path(args.output), model_io.META, [args.ehr, args.rna, args.ct])
