@@ -114,3 +114,142 @@ def test_scene_opens_with_all_results(demo, tmp_path):
     for name in ["CT tumour uncertainty", "Synthetic dose (Gy)", "Radiomics", "Dose features", "RP risk",
                  "Stage probabilities", "CT tumour confidence"]:
         assert scene.GetFirstNodeByName(name) is not None, name
+
+
+# ------------------------------------------------------------------------ illustrative vs a user's CT
+def test_sample_results_are_labelled_illustrative_in_the_headline(demo):
+    from lungai.cli.demo import result_lines
+
+    summary = json.loads((demo / "summary.json").read_text())
+    assert summary["rp"]["status"] == summary["stage"]["status"] == "illustrative"
+    assert set(summary["illustrative"]) == {"rp", "stage", "dose"}
+    lines = result_lines(summary)
+    for start in ("mean lung dose", "RP risk", "stage:"):
+        line = next(ln for ln in lines if ln.startswith(start))
+        assert "ILLUSTRATIVE" in line, line
+    page = (demo / "report.html").read_text()
+    parser = _Values()
+    parser.feed(page)
+    assert set(parser.values["illustrative"].split(",")) == {"rp", "stage", "dose"}
+    # the headline banner comes before the first result section, not only in the limitations
+    assert page.index('id="illustrative"') < page.index("<h2>Tumour segmentation")
+    assert "risk - illustrative</h2>" in page and "Stage probabilities - illustrative</h2>" in page
+
+
+def _seed_arg(demo) -> str:
+    seed = json.loads((demo / "summary.json").read_text())["segmentation"]["seed_point_lps_mm"]
+    return "--seed-point=" + ",".join(f"{v:.2f}" for v in seed)
+
+
+@pytest.fixture(scope="module")
+def user_ct_bare(demo, tmp_path_factory):
+    """A user's CT (the sample's CT file) with nothing else given."""
+    from lungai.cli import main
+
+    out = tmp_path_factory.mktemp("user_ct_bare")
+    assert main(["demo", "--ct", str(demo / "ct.nii.gz"), _seed_arg(demo), "-o", str(out)]) == 0
+    return out
+
+
+def test_user_ct_without_inputs_has_no_rp_or_stage_number_anywhere(user_ct_bare):
+    from lungai import mrml
+    from lungai.cli.demo import result_lines
+
+    out = user_ct_bare
+    for name in ("rp_prediction.csv", "stage_probabilities.csv", "dose.nii.gz", "dose.csv", "rp_model",
+                 "stage_cohort", "rp_training_cohort.csv"):
+        assert not (out / name).exists(), name
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["rp"]["status"] == summary["stage"]["status"] == "not computed"
+    text = (out / "summary.json").read_text()
+    for key in ('"risk"', '"risk_low"', '"probabilities"', '"predicted"', '"dose_mld_gy"'):
+        assert key not in text, key
+    assert summary["illustrative"] == []
+    lines = "\n".join(result_lines(summary))
+    for flag in ("--rp-model", "--clinical", "--dose", "--stage-model"):
+        assert flag in lines, flag
+    assert "%" not in lines.split("RP risk", 1)[1]
+    page = (out / "report.html").read_text()
+    parser = _Values()
+    parser.feed(page)
+    v = parser.values
+    assert not [k for k in v if k.startswith(("rp-risk", "stage-p-", "mld"))], v
+    assert v["rp-missing"] == v["stage-missing"] == v["dose-missing"] == "not computed"
+    assert set(v["not-computed"].split(",")) == {"dose", "rp", "stage"}
+    assert "illustrative" not in v and "ILLUSTRATIVE" not in page
+    assert "--rp-model" in page and "--stage-model" in page and "--clinical" in page and "--dose" in page
+    missing = pd.read_csv(out / "missing_inputs.csv")
+    assert set(missing["input"]) == {"dose", "rp_model", "clinical", "stage_model"}
+    scene = mrml.load_scene(out / "scene.mrb", out / "scene_check")
+    for name in ("RP risk", "Stage probabilities", "Dose (Gy)", "Synthetic dose (Gy)", "Dose features"):
+        assert scene.GetFirstNodeByName(name) is None, name
+    assert scene.GetFirstNodeByName("Missing inputs") is not None
+
+
+@pytest.fixture(scope="module")
+def user_inputs(demo, tmp_path_factory):
+    """A clinical CSV (two patients), a dose file, an RP model and a locked stage model of a user."""
+    from lungai.demo.patient import EXAMPLE_CLINICAL
+    from lungai.fusion.api import train_stage_model
+    from lungai.fusion.pipeline import FusionConfig
+    from lungai.fusion.synthetic import make_cohort as stage_cohort
+    from lungai.rp import make_cohort, train_rp
+
+    d = tmp_path_factory.mktemp("user_inputs")
+    rp = make_cohort(n=200, seed=1, n_noise=0)                  # clinical + dose + lung radiomics the demo computes
+    train_rp(rp.table, rp.outcome, d / "rp_model", models="lr", fast=True, seed=0, make_plots=False)
+    paths = stage_cohort(d / "stage_cohort", n=30, seed=0, n_genes=30, module_size=6, ct_shape=(48, 48, 24),
+                         ct_spacing=(6.0, 6.0, 5.0))
+    train_stage_model(paths["ehr"], paths["rna"], paths["ct"], label="stage", out_dir=d / "stage_model",
+                      config=FusionConfig(epochs=3, top_k=20, neighbours=3, seed=0), baselines=("logreg",),
+                      inner_folds=2)
+    rows = [{"patient_id": "P1", **EXAMPLE_CLINICAL, "clin_age_years": 55.0, "age": 55, "sex": "Female", "ldh": 0.3},
+            {"patient_id": "P2", **EXAMPLE_CLINICAL}]
+    pd.DataFrame(rows).to_csv(d / "clinical.csv", index=False)
+    return {"clinical": d / "clinical.csv", "dose": demo / "dose.nii.gz", "rp_model": d / "rp_model",
+            "stage_model": d / "stage_model", "sample_mld": float(pd.read_csv(demo / "dose.csv").dose_mld_gy.iloc[0])}
+
+
+@pytest.fixture(scope="module")
+def user_ct_full(demo, user_inputs, tmp_path_factory):
+    from lungai.cli import main
+
+    out = tmp_path_factory.mktemp("user_ct_full")
+    assert main(["demo", "--ct", str(demo / "ct.nii.gz"), _seed_arg(demo), "-o", str(out),
+                 "--clinical", str(user_inputs["clinical"]), "--patient-id", "P1", "--dose", str(user_inputs["dose"]),
+                 "--rp-model", str(user_inputs["rp_model"]), "--stage-model", str(user_inputs["stage_model"])]) == 0
+    return out
+
+
+def test_user_ct_with_inputs_computes_rp_and_stage_from_them(user_ct_full, user_inputs):
+    from lungai.fusion.api import predict_stage
+    from lungai.rp import predict_rp
+
+    out = user_ct_full
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["rp"]["status"] == summary["stage"]["status"] == "computed"
+    assert summary["dose_status"] == "computed" and summary["illustrative"] == []
+    assert summary["inputs"]["patient_id"] == "P1"
+    # the RP risk is the user's model applied to P1's clinical row + the dose file's metrics + radiomics
+    clinical = pd.read_csv(user_inputs["clinical"]).set_index("patient_id").loc["P1"].to_dict()
+    dose = pd.read_csv(out / "dose.csv").iloc[0].to_dict()
+    wide = pd.read_csv(out / "radiomics_wide.csv").iloc[0].to_dict()
+    row = {**{k: v for k, v in wide.items() if k.startswith("rad_")}, **clinical, **dose, "case": "P1"}
+    expected, _ = predict_rp(user_inputs["rp_model"], pd.DataFrame([row]))
+    assert summary["rp"]["risk"] == pytest.approx(float(expected.risk.iloc[0]), abs=1e-9)
+    # the dose file given is the sample's dose on the same CT: the same lung dose comes back
+    assert summary["dose"]["dose_mld_gy"] == pytest.approx(user_inputs["sample_mld"], rel=1e-6)
+    page = (out / "report.html").read_text()
+    parser = _Values()
+    parser.feed(page)
+    v = parser.values
+    assert float(v["rp-risk"]) == pytest.approx(summary["rp"]["risk"])
+    assert "illustrative" not in v and "not-computed" not in v and "ILLUSTRATIVE" not in page
+    # stage: the locked model's selected model on the CT + tumour + P1's EHR values
+    ct, tumour = sitk.ReadImage(str(out / "ct.nii.gz")), sitk.ReadImage(str(out / "tumor.nii.gz"))
+    ehr = {k: clinical[k] for k in ("age", "sex", "ldh")}
+    ref = predict_stage(user_inputs["stage_model"], patient_id="demo", ehr_row=ehr, ct_image=ct, mask_image=tumour)
+    probs = [float(ref[f"p_{c}"].iloc[0]) for c in summary["stage"]["classes"]]
+    np.testing.assert_allclose(summary["stage"]["probabilities"], probs, atol=1e-6)
+    assert [float(v[f"stage-p-{c}"]) for c in summary["stage"]["classes"]] == pytest.approx(probs)
+    assert not (out / "missing_inputs.csv").exists()

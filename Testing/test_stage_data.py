@@ -151,5 +151,10 @@ def test_fast_bootstrap_metrics_match_scikit_learn(n_classes):
     proba[np.arange(30), y[:30]] += 0.5                 # some signal
     proba /= proba.sum(1, keepdims=True)
     a, b = scores(y, proba, n_classes), fast_scores(y, proba, n_classes)
-    for m in ("accuracy", "macro_f1", "macro_auc"):
+    for m in ("accuracy", "balanced_accuracy", "macro_f1", "macro_auc"):
         assert a[m] == pytest.approx(b[m], abs=1e-9), m
+    # a class that is never predicted still counts in the balanced accuracy (recall 0)
+    pred_never_last = np.eye(n_classes)[np.minimum(y, n_classes - 2)]
+    s = fast_scores(y, pred_never_last, n_classes)
+    assert s["balanced_accuracy"] == pytest.approx((n_classes - 1) / n_classes)
+    assert s["balanced_accuracy"] == pytest.approx(scores(y, pred_never_last, n_classes)["balanced_accuracy"])

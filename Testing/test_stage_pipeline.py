@@ -13,7 +13,7 @@ import torch
 
 from lungai.errors import InputError
 from lungai.fusion import explain, model_io
-from lungai.fusion.baseline import BaselinePipeline
+from lungai.fusion.baseline import KINDS, BaselinePipeline
 from lungai.fusion.data import load_cohort
 from lungai.fusion.models.fusion import FusionModel
 from lungai.fusion.pipeline import FusionConfig, FusionPipeline
@@ -67,12 +67,17 @@ def test_fit_is_seeded_and_learns_the_training_cohort(cohort, trained):
 
 
 def test_locked_model_round_trip_and_missing_genes(tmp_path, cohort, trained):
-    base = BaselinePipeline(CLASSES).fit(cohort)
-    model_io.save(tmp_path / "m", trained, base)
+    bases = {k: BaselinePipeline(CLASSES, k, top_k=20).fit(cohort) for k in KINDS}
+    model_io.save(tmp_path / "m", trained, bases, selected="forest")
     assert not list((tmp_path / "m").glob("*.pkl"))
-    pipe, base2, meta = model_io.load(tmp_path / "m")
+    pipe, bases2, meta = model_io.load(tmp_path / "m")
     np.testing.assert_allclose(pipe.predict_proba(cohort), trained.predict_proba(cohort), atol=1e-6)
-    np.testing.assert_allclose(base2.predict_proba(cohort), base.predict_proba(cohort), atol=1e-9)
+    assert set(bases2) == set(KINDS) and meta["selected"] == "forest"
+    for k in KINDS:       # every baseline, with its genes, encoder and estimator, comes back identical
+        assert bases2[k].genes.genes == bases[k].genes.genes and bases2[k].params == bases[k].params
+        np.testing.assert_allclose(bases2[k].predict_proba(cohort), bases[k].predict_proba(cohort), atol=1e-9)
+    assert model_io.chosen(pipe, bases2, meta)[0] == "forest"
+    assert model_io.chosen(pipe, bases2, meta, use="fusion")[1] is pipe
     with pytest.raises(InputError, match="already exists"):
         model_io.save(tmp_path / "m", trained)
     genes = pipe.genes.genes
@@ -121,18 +126,18 @@ def test_cli_cv_train_validate_predict(tmp_path, paths, capsys):
     fast = ["--epochs", 5, "--top-k", 20, "--neighbours", 3]
     assert _cli(["cv", *data, "--label", "stage", "-o", tmp_path / "cv", "--folds", 2, "--inner-folds", 1, *fast]) == 0
     metrics = json.loads((tmp_path / "cv" / "metrics.json").read_text())
-    assert metrics["classes"] == CLASSES and set(metrics["models"]) == {"baseline", "fusion"}
+    assert metrics["classes"] == CLASSES and set(metrics["models"]) == {"logreg", "forest", "mlp", "fusion"}
     for m in ("accuracy", "macro_f1", "macro_auc"):
         s = metrics["models"]["fusion"][m]
         assert s["mean"] == pytest.approx(np.mean(s["folds"])) and 0 <= min(s["folds"]) and max(s["folds"]) <= 1
         assert len(s["folds"]) == 2 and s["ci95"][0] <= s["pooled"] <= s["ci95"][1]
     assert (tmp_path / "cv" / "confusion_fusion.png").stat().st_size > 1000
-    assert _cli(["train", *data, "--label", "stage", "-o", tmp_path / "model", *fast]) == 0
+    assert _cli(["train", *data, "--label", "stage", "-o", tmp_path / "model", *fast, "--inner-folds", 1]) == 0
     assert (tmp_path / "model" / "tsne.png").exists()
     assert len(pd.read_csv(tmp_path / "model" / "top_genes_cohort.csv")) == 10
     assert _cli(["validate", "--model", tmp_path / "model", *data, "-o", tmp_path / "val"]) == 0
     val = json.loads((tmp_path / "val" / "metrics.json").read_text())
-    assert set(val["models"]) == {"fusion", "baseline"} and val["n_patients"] == 24
+    assert set(val["models"]) == {"fusion", "logreg", "forest", "mlp"} and val["n_patients"] == 24
     # predict for two patients: one with all modalities, one with EHR only
     ehr = pd.read_csv(paths["ehr"]).drop(columns=["stage"])
     ehr.iloc[:2].to_csv(tmp_path / "new_ehr.csv", index=False)

@@ -7,15 +7,27 @@ def register(sub) -> None:
     p = sub.add_parser(
         "demo", help="run everything on the built-in sample (or --ct) and write report.html + scene.mrb",
         description="Sample phantom (or the given CT) -> lung masks -> tumour segmentation with ensemble "
-                    "uncertainty -> radiomics of tumour and lungs -> dose features from a synthetic treatment "
-                    "dose -> radiation-pneumonitis risk -> stage probabilities -> report.html and scene.mrb. "
-                    "Offline; under a minute on 2 idle CPU cores.")
+                    "uncertainty -> radiomics of tumour and lungs -> dose features -> radiation-pneumonitis risk "
+                    "-> stage probabilities -> report.html and scene.mrb. Offline; under a minute on 2 idle CPU "
+                    "cores. On the built-in sample the dose is synthetic and the RP and stage models are "
+                    "illustrative (trained on synthetic cohorts), labelled as such. On your CT (--ct) the dose, "
+                    "RP risk and stage are computed only from what you give (--dose, --clinical, --rp-model, "
+                    "--stage-model); without them the outputs say what is missing.")
     p.add_argument("-o", "--output", default="lungai-demo", help="output folder (default: ./lungai-demo)")
     p.add_argument("--ct", default=None, help="your CT instead of the sample (DICOM folder, NIfTI, NRRD, MHA)")
     p.add_argument("--model", default=None, help="segmentation model folder (default: the shipped model)")
     p.add_argument("--seed-point", default=None,
                    help="x,y,z (LPS mm) on the tumour of --ct, as a click in Slicer; without it the tumour is "
                         "searched in the whole lungs (on the sample the tumour's position is used)")
+    g = p.add_argument_group("patient inputs for dose, RP risk and stage (needed with --ct)")
+    g.add_argument("--clinical", default=None, metavar="CSV",
+                   help="the patient's clinical values: a CSV row with the columns the RP / stage models were "
+                        "trained with (a cohort table needs --patient-id)")
+    g.add_argument("--patient-id", default=None, help="the patient's ID in the --clinical CSV (its ID column)")
+    g.add_argument("--dose", default=None, help="the patient's RT dose: RTDOSE DICOM file or folder, or a dose "
+                                                "image in Gy (NIfTI/NRRD/MHA) covering the lungs")
+    g.add_argument("--rp-model", default=None, metavar="DIR", help="RP model folder from `lungai rp train`")
+    g.add_argument("--stage-model", default=None, metavar="DIR", help="stage model folder from `lungai stage train`")
     p.add_argument("--small", action="store_true", help="a smaller, coarser sample (quick check; tests)")
     p.add_argument("--params", default="default",
                    help="radiomics preset: default (pyradiomics settings) or ibsi-a .. ibsi-e (IBSI-1 pipeline, "
@@ -43,15 +55,28 @@ def run(args) -> int:
             raise InputError(f"--seed-point needs three numbers x,y,z (got {args.seed_point!r})",
                              "give the point in LPS millimetres, e.g. --seed-point=-62.5,-20,-110")
     summary = run_demo(args.output, ct_path=args.ct, small=args.small, model_dir=args.model, seed_lps=seed,
-                       radiomics_params=args.params)
-    seg, rp, st = summary["segmentation"], summary["rp"], summary["stage"]
+                       radiomics_params=args.params, clinical=args.clinical, dose=args.dose, rp_model=args.rp_model,
+                       stage_model=args.stage_model, patient_id=args.patient_id)
+    for line in result_lines(summary):
+        print(line)
     out = Path(args.output)
-    print(f"tumour: {seg['tumor_volume_ml']:.1f} ml, confidence {seg['confidence']:.2f}"
-          f"{' - NEEDS REVIEW' if seg['needs_review'] else ''}")
-    if summary.get("truth_dice") is not None:
-        print(f"Dice against the phantom's planted tumour: {summary['truth_dice']:.2f}")
-    print(f"mean lung dose {summary['dose']['dose_mld_gy']:.1f} Gy; RP risk {rp['risk']:.0%} "
-          f"({rp['risk_low']:.0%}-{rp['risk_high']:.0%}); stage: {st['predicted']}")
     print(f"report: {out / 'report.html'}\nscene:  {out / 'scene.mrb'} (open in 3D Slicer)\n"
           f"total {summary['timings']['total_s']:.0f} s")
     return 0
+
+
+def result_lines(summary: dict) -> list:
+    """The console summary: every number says whether it is illustrative; missing results say what to give."""
+    seg, rp, st, dose = summary["segmentation"], summary["rp"], summary["stage"], summary["dose"]
+    tag = {"illustrative": " - ILLUSTRATIVE (synthetic-cohort model, built-in sample inputs; not a patient result)",
+           "synthetic": " - ILLUSTRATIVE (synthetic dose)", "computed": ""}
+    lines = [f"tumour: {seg['tumor_volume_ml']:.1f} ml, confidence {seg['confidence']:.2f}"
+             f"{' - NEEDS REVIEW' if seg['needs_review'] else ''}"]
+    if summary.get("truth_dice") is not None:
+        lines.append(f"Dice against the phantom's planted tumour: {summary['truth_dice']:.2f}")
+    lines.append(f"mean lung dose {dose['dose_mld_gy']:.1f} Gy{tag[summary['dose_status']]}" if dose is not None
+                 else f"dose: not computed - {summary['dose_source']}")
+    lines.append(f"RP risk {rp['risk']:.0%} ({rp['risk_low']:.0%}-{rp['risk_high']:.0%}){tag[rp['status']]}"
+                 if "risk" in rp else f"RP risk {rp['message']}")
+    lines.append(f"stage: {st['predicted']}{tag[st['status']]}" if "predicted" in st else f"stage {st['message']}")
+    return lines

@@ -40,12 +40,23 @@ def _model_args(p) -> None:
     g.add_argument("--stop-on", default="loss", choices=["loss", "f1"], help="early-stopping criterion")
     g.add_argument("--lr", type=float, default=3e-3)
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--baselines", default="logreg,forest,mlp",
+                   help="plain scikit-learn baselines compared with the fusion on the same inputs (EHR + tumour "
+                        "image features + top-k genes as one table): comma list of logreg (L2 multinomial "
+                        "logistic regression), forest (random forest), mlp; 'none' for no comparison")
+    g.add_argument("--fusion-grid", default="concat,weighted",
+                   help="fusion types the inner CV chooses from (comma list of concat, simple, weighted); one "
+                        "value = no choice, which saves inner-CV fits of the network")
+    g.add_argument("--inner-folds", type=int, default=3,
+                   help="inner stratified folds that pick each model's hyper-parameters and the model to lock "
+                        "(best macro-F1); 1 = no nesting: the given options, no model choice")
 
 
 def register(sub) -> None:
     p = sub.add_parser("stage", help="NSCLC stage classification (CT + RNA-seq + EHR fusion)",
                        description="Intermediate fusion of a 3D CNN (CT), a graph attention network (RNA) "
-                                   "and an MLP (EHR), with a baseline MLP, nested CV and explanations.")
+                                   "and an MLP (EHR), compared with plain scikit-learn baselines (logistic regression, "
+                                   "random forest, MLP) in nested CV; explanations.")
     s = p.add_subparsers(dest="stage_command", required=True, metavar="SUBCOMMAND")
 
     q = s.add_parser("synth", help="write a synthetic multimodal cohort with known signal")
@@ -58,20 +69,20 @@ def register(sub) -> None:
                         "cohort's seed to make an external cohort of the same 'disease'")
     q.set_defaults(func=_run("synth"))
 
-    q = s.add_parser("cv", help="stratified nested k-fold CV of baseline and fusion -> DIR/metrics.json")
+    q = s.add_parser("cv", help="stratified nested k-fold CV of the fusion and the baselines, with nested "
+                                "model selection -> DIR/metrics.json, DIR/comparison.md")
     _data_args(q)
     _model_args(q)
     q.add_argument("-o", "--output", required=True, help="output folder")
     q.add_argument("--folds", type=int, default=5)
-    q.add_argument("--inner-folds", type=int, default=3, help="inner folds for hyper-parameters (1 = no nesting)")
     q.add_argument("--single-modality", action="store_true", help="also score each branch alone")
     q.set_defaults(func=_run("cv"))
 
-    q = s.add_parser("train", help="lock a fusion model (and the baseline) on a whole cohort")
+    q = s.add_parser("train", help="fit the fusion and the baselines on a whole cohort and lock the one that "
+                                   "wins the inner CV (macro-F1)")
     _data_args(q)
     _model_args(q)
     q.add_argument("-o", "--output", required=True, help="model folder to create")
-    q.add_argument("--no-baseline", action="store_true")
     q.set_defaults(func=_run("train"))
 
     for name, helptext in (("validate", "apply a locked model to an external labelled cohort"),
@@ -83,6 +94,8 @@ def register(sub) -> None:
         q.add_argument("--max-missing-genes", type=float, default=0.5,
                        help="largest fraction of model genes that may be missing (imputed as the mean)")
         if name == "predict":
+            q.add_argument("--use", choices=["fusion", "logreg", "forest", "mlp"],
+                           help="predict with this locked model instead of the selected one (stage_model.json)")
             q.add_argument("--explain", action="store_true",
                            help="also write top-10 genes per patient and Grad-CAM volumes")
         q.set_defaults(func=_run(name))

@@ -1,8 +1,9 @@
 """The demo patient's non-imaging data and what the demo shows of the radiomics.
 
 The built-in sample is a phantom: it has no clinical history.  The demo uses this fixed,
-illustrative clinical profile (stated as such in the report) so that the RP model has a
-complete row; with ``lungai demo --ct`` the same profile is used unless the user edits it.
+illustrative clinical profile (labelled as such in the report and on the console) so that the
+illustrative RP model has a complete row.  It is never used for a user's CT (``lungai demo --ct``):
+there the clinical values come only from ``--clinical``.
 """
 
 EXAMPLE_CLINICAL = {

@@ -111,75 +111,199 @@ def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default") -> tu
     return wide, info
 
 
-def _dose(out: Path, ct, tumour, lungs) -> tuple[sitk.Image, dict, str]:
-    from lungai.dose import dose_features, treatment_dose
+def _dose(out: Path, ct, tumour, lungs, dose_path, sample: bool) -> tuple:
+    """(dose image on the CT grid or None, feature row or None, sentence on where the dose came from)."""
+    from lungai.dose import dose_features, read_dose, treatment_dose
 
-    if not sitk.GetArrayViewFromImage(tumour).any():
-        raise InputError("no tumour was found, so no synthetic treatment dose can be planned around it",
-                         "give a CT with a visible tumour, or run the steps separately (lungai lungs / radiomics)")
-    # 60 Gy within 10 mm of the tumour, 60 mm exponential fall-off: on the sample this gives
-    # MLD ~15 Gy and V20 ~24 %, typical of (chemo)radiotherapy for locally advanced NSCLC
-    dose = treatment_dose(tumour, prescription_gy=60.0, margin_mm=10.0, falloff_mm=60.0)
+    has_tumour = bool(sitk.GetArrayViewFromImage(tumour).any())
+    if dose_path is not None:
+        dose = sitk.Resample(read_dose(dose_path), ct, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+        row = dose_features(read_dose(dose_path), ct, lungs, tumour if has_tumour else None, case="demo")
+        source = f"RT dose {Path(dose_path).name} (given with --dose), resampled onto the CT grid."
+    elif sample:
+        if not has_tumour:
+            raise InputError("no tumour was found, so no synthetic treatment dose can be planned around it",
+                             "give a CT with a visible tumour, or run the steps separately (lungai lungs / radiomics)")
+        # 60 Gy within 10 mm of the tumour, 60 mm exponential fall-off: on the sample this gives
+        # MLD ~15 Gy and V20 ~24 %, typical of (chemo)radiotherapy for locally advanced NSCLC
+        dose = treatment_dose(tumour, prescription_gy=60.0, margin_mm=10.0, falloff_mm=60.0)
+        row = dose_features(dose, ct, lungs, tumour, case="demo")
+        source = ("Synthetic treatment dose for the built-in sample (not a real plan): 60 Gy to the tumour plus a "
+                  "10 mm margin, falling off exponentially (60 mm) outside it.")
+    else:
+        return None, None, ("No dose was given, so no dose metrics are computed: "
+                            + MISSING["dose"]["how"] + ".")
     write_image(dose, out / "dose.nii.gz")
-    row = dose_features(dose, ct, lungs, tumour, case="demo")
     pd.DataFrame([row]).to_csv(out / "dose.csv", index=False)
-    source = ("Synthetic treatment dose (not a real plan): 60 Gy to the tumour plus a 10 mm margin, "
-              "falling off exponentially (60 mm) outside it.")
     return dose, row, source
 
 
-def _rp(out: Path, wide: pd.DataFrame, dose_row: dict) -> dict:
-    from lungai.rp import RISK_MODEL, make_cohort, predict_rp, train_rp
+def _illustrative_rp_model(out: Path) -> tuple:
+    """The built-in sample's RP model: trained on a synthetic cohort with a known risk model."""
+    from lungai.rp import make_cohort, train_rp
 
     cohort = make_cohort(n=400, seed=0)
     cohort.table.to_csv(out / "rp_training_cohort.csv", index=False)
-    model_dir = out / "rp_model"
-    result = train_rp(cohort.table, cohort.outcome, model_dir, models="lr", fast=True, seed=0, overwrite=True,
+    result = train_rp(cohort.table, cohort.outcome, out / "rp_model", models="lr", fast=True, seed=0, overwrite=True,
                       make_plots=False)
-    patient = {c: np.nan for c in cohort.table.columns if c != cohort.outcome}
-    patient["case"] = "demo"
-    patient.update(EXAMPLE_CLINICAL)
-    patient.update({k: v for k, v in dose_row.items() if k in patient})
-    # the radiomic features of the cohort's risk model, computed for this patient; the cohort's
-    # other (noise) radiomic columns are left missing and imputed by the locked pipeline
-    computed = {c: float(wide[c].iloc[0]) for c in RISK_MODEL if c.startswith("rad_") and c in wide.columns}
+    auc = result.metrics.get("chosen_auc") if isinstance(result.metrics, dict) else None
+    desc = (f"ILLUSTRATIVE model ({result.chosen}) trained with nested cross-validation on a synthetic cohort of "
+            f"{len(cohort.table)} patients with a known risk model (lungai.rp.make_cohort)"
+            + (f", cross-validated AUC {auc:.2f}" if isinstance(auc, (int, float)) else "") + ".")
+    return out / "rp_model", desc
+
+
+def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_model, sample: bool) -> dict:
+    """RP risk only from what the user gave (--rp-model, --clinical, --dose); on the built-in sample the
+    illustrative model, example profile and synthetic dose fill what was not given (labelled as such)."""
+    from lungai.rp import RISK_MODEL, predict_rp
+    from lungai.rp.model_io import load_model
+
+    if rp_model is None and not sample:
+        return _not_computed(["rp_model"] + (["clinical"] if clinical is None else []) +
+                             (["dose"] if dose_row is None else []))
+    illustrative = sample and (rp_model is None or clinical is None or not dose_given)
+    if rp_model is None:
+        model_dir, desc = _illustrative_rp_model(out)
+    else:
+        model_dir, desc = Path(rp_model), f"Model {Path(rp_model).name} (given with --rp-model)."
+    card = load_model(model_dir)[1]
+    patient = {"case": clinical.get("patient_id", "demo") if clinical else "demo"}
+    if clinical is not None:
+        patient.update(clinical)
+    elif sample:
+        patient.update(EXAMPLE_CLINICAL)
+    patient.update(dose_row or {})
+    computed = {c: float(wide[c].iloc[0]) for c in wide.columns if c.startswith("rad_")}
+    if rp_model is None:
+        # the illustrative model's risk features, computed for this patient; its noise radiomic columns
+        # are left missing and imputed by the locked pipeline
+        computed = {c: v for c, v in computed.items() if c in RISK_MODEL}
+        patient.update({c: np.nan for c in card["features"] if c not in patient and c not in computed})
     patient.update(computed)
+    missing = [f for f in card["features"] if f not in patient]
+    if missing:
+        return _not_computed([], model_features=missing)
     pred, _contrib = predict_rp(model_dir, pd.DataFrame([patient]), output=out / "rp_prediction.csv", top=6)
     p = pred.iloc[0]
     tops = [(str(p[f"top{i}_feature"]), float(p[f"top{i}_contribution"])) for i in range(1, 7)
             if f"top{i}_feature" in p and isinstance(p[f"top{i}_feature"], str)]
-    auc = result.metrics.get("chosen_auc") if isinstance(result.metrics, dict) else None
-    desc = (f"Model: {result.chosen}, trained with nested cross-validation on a synthetic cohort of "
-            f"{len(cohort.table)} patients with a known risk model (lungai.rp.make_cohort), "
-            + (f"cross-validated AUC {auc:.2f}. " if isinstance(auc, (int, float)) else "")
-            + "Clinical values are an illustrative example profile; radiomic features other than the "
-              "lung features the model uses were left missing (imputed).")
-    return {"risk": float(p["risk"]), "risk_low": float(p["risk_low"]), "risk_high": float(p["risk_high"]),
+    if illustrative:
+        desc += (" Clinical values: " + ("an illustrative example profile" if clinical is None else "--clinical")
+                 + "; dose: " + ("--dose" if dose_given else "the sample's synthetic dose")
+                 + ". NOT a result for a patient.")
+    else:
+        desc += " Inputs: clinical values from --clinical, dose metrics from --dose, radiomics computed here."
+    return {"status": "illustrative" if illustrative else "computed", "risk": float(p["risk"]),
+            "risk_low": float(p["risk_low"]), "risk_high": float(p["risk_high"]),
             "high_risk": bool(p.get("high_risk", False)), "contributions": tops, "model_description": desc,
-            "model": result.chosen}
+            "model": str(card.get("model_name", ""))}
 
 
-def _stage(out: Path, ct, tumour) -> dict:
+def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool) -> dict:
+    """Stage probabilities only from a locked model the user gave (--stage-model), with the CT + tumour
+    and the --clinical row; on the built-in sample an illustrative model trained on a synthetic cohort."""
     from lungai.fusion.api import predict_stage, train_stage_model
     from lungai.fusion.pipeline import FusionConfig
-    from lungai.fusion.synthetic import make_cohort
 
-    # a small cohort and a short schedule keep this step to seconds; `lungai stage train` is the real thing
-    paths = make_cohort(out / "stage_cohort", n=36, seed=0, ct_shape=(48, 48, 24), ct_spacing=(5.0, 5.0, 5.0))
-    pipe = train_stage_model(paths["ehr"], paths["rna"], paths["ct"], label="stage",
-                             config=FusionConfig(epochs=25, patience=8, min_epochs=10, emb=16, seed=0))
-    df = predict_stage(pipe, patient_id="demo", ct_image=ct, mask_image=tumour)
+    has_tumour = bool(sitk.GetArrayViewFromImage(tumour).any())
+    ehr_row = {k: v for k, v in (clinical or {}).items() if k != "patient_id"} or None
+    if stage_model is not None:
+        from lungai.fusion import model_io
+
+        pipe, baselines, meta = model_io.load(stage_model)
+        name, chosen = model_io.chosen(pipe, baselines, meta)
+        known = set()
+        for enc in [pipe.ehr_encoder] + [b.encoder for b in baselines.values()]:
+            known |= set(enc.numeric + enc.categorical) if enc is not None else set()
+        absent = sorted(known - set(ehr_row or {}))
+        model = stage_model
+        desc = (f"Locked stage model {Path(stage_model).name} (given with --stage-model); predicting with its "
+                f"selected model, {name}.")
+        if absent:
+            desc += f" EHR columns of the model not in --clinical (treated as missing): {', '.join(absent)}."
+        illustrative = False
+    elif sample:
+        from lungai.fusion.synthetic import make_cohort
+
+        # a small cohort and a short schedule keep this step to seconds; `lungai stage train` is the real thing
+        paths = make_cohort(out / "stage_cohort", n=36, seed=0, ct_shape=(48, 48, 24), ct_spacing=(5.0, 5.0, 5.0))
+        model = train_stage_model(paths["ehr"], paths["rna"], paths["ct"], label="stage",
+                                  config=FusionConfig(epochs=25, patience=8, min_epochs=10, emb=16, seed=0))
+        ehr_row = None
+        desc = ("ILLUSTRATIVE intermediate-fusion model (3D CNN on a tumour-centred CT crop, graph attention network "
+                "on gene expression, MLP on EHR) trained on a small synthetic multimodal cohort "
+                "(lungai.fusion.synthetic). NOT a result for a patient.")
+        illustrative = True
+    else:
+        return _not_computed(["stage_model"])
+    df = predict_stage(model, patient_id="demo", ehr_row=ehr_row, ct_image=ct if has_tumour else None,
+                       mask_image=tumour if has_tumour else None)
     df.to_csv(out / "stage_probabilities.csv", index=False)
-    classes = [str(c) for c in pipe.classes]
+    classes = [c[2:] for c in df.columns if c.startswith("p_")]
     probs = [float(df[f"p_{c}"].iloc[0]) for c in classes]
-    desc = ("Intermediate-fusion model (3D CNN on a tumour-centred CT crop, graph attention network on gene "
-            "expression, MLP on EHR) trained on a small synthetic multimodal cohort (lungai.fusion.synthetic); "
-            "for this patient only the CT is available, so the gene and EHR branches are masked.")
-    return {"classes": classes, "probabilities": probs, "predicted": str(df["predicted"].iloc[0]),
-            "modalities": "CT only (RNA-seq and EHR masked)", "model_description": desc}
+    used = [m for m, ok in (("CT", has_tumour), ("EHR", ehr_row is not None)) if ok]
+    return {"status": "illustrative" if illustrative else "computed", "classes": classes, "probabilities": probs,
+            "predicted": str(df["predicted"].iloc[0]), "model_description": desc,
+            "modalities": (" + ".join(used) or "none") + " (the other branches masked)"}
 
 
-def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lps=None,
+# what a user-CT run needs for each result, and how to give it
+MISSING = {
+    "rp_model": {"what": "an RP model trained on your cohort",
+                 "how": "train one with `lungai rp train` and pass its folder with --rp-model MODEL_DIR"},
+    "clinical": {"what": "the patient's clinical values",
+                 "how": "pass a CSV with the patient's row (columns as in the model's training table) with "
+                        "--clinical CSV (and --patient-id ID if it has several rows)"},
+    "dose": {"what": "the patient's RT dose",
+             "how": "pass the planning RTDOSE (DICOM file or folder, or a NIfTI/NRRD dose in Gy) with --dose"},
+    "stage_model": {"what": "a stage model trained on your cohort",
+                    "how": "train one with `lungai stage train` and pass its folder with --stage-model MODEL_DIR"},
+}
+
+
+def _not_computed(keys: list, model_features: list | None = None) -> dict:
+    """A result section that says what is missing and how to provide it (no number)."""
+    missing = [{"input": k, "what": MISSING[k]["what"], "how": MISSING[k]["how"]} for k in keys]
+    if model_features:
+        groups = {"clin_": "clinical", "dose_": "dose", "rad_": "radiomic"}
+        for prefix, kind in groups.items():
+            cols = [f for f in model_features if f.startswith(prefix)]
+            if cols:
+                how = {"clinical": "add these columns to the --clinical CSV",
+                       "dose": "pass the RT dose with --dose",
+                       "radiomic": "the demo computes pyradiomics default features of the tumour and lungs; "
+                                   "use a model trained on those, or `lungai rp predict` with your own table"}[kind]
+                missing.append({"input": kind, "what": f"the model's {kind} features {', '.join(cols[:8])}"
+                                + (" ..." if len(cols) > 8 else ""), "how": how})
+        other = [f for f in model_features if not f.startswith(tuple(groups))]
+        if other:
+            missing.append({"input": "clinical", "what": f"the model's features {', '.join(other[:8])}",
+                            "how": "add these columns to the --clinical CSV"})
+    text = "; ".join(f"missing {m['what']} - {m['how']}" for m in missing)
+    return {"status": "not computed", "missing": missing, "message": f"not computed: {text}."}
+
+
+def read_clinical(path, patient_id=None) -> dict:
+    """The patient's row of a clinical CSV as a dict (``patient_id`` included); missing tokens as NaN."""
+    from lungai.fusion.data import load_ehr
+
+    df = load_ehr(path)
+    if patient_id is not None:
+        if str(patient_id) not in df.index:
+            raise InputError(f"patient {patient_id!r} is not in {path}",
+                             f"IDs there: {', '.join(list(df.index)[:10])}{' ...' if len(df) > 10 else ''}")
+        row = df.loc[str(patient_id)]
+    elif len(df) == 1:
+        row = df.iloc[0]
+    else:
+        raise InputError(f"{path} has {len(df)} rows and no --patient-id was given",
+                         "pass --patient-id ID (the value of its ID column), or a CSV with only this patient's row")
+    return {"patient_id": str(row.name), **{str(k): v for k, v in row.items()}}
+
+
+def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lps=None, clinical=None,
+             dose=None, rp_model=None, stage_model=None, patient_id=None,
              radiomics_params: str = "default") -> dict:
     """Run every step; returns the summary (also written as ``summary.json``).
 
@@ -187,6 +311,12 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
 
     The tumour is segmented around a seed point (LPS mm): ``seed_lps``, or on the sample the
     tumour's position (as a user's click); with neither, in automatic mode (whole lungs).
+
+    On a user's CT the dose, RP risk and stage are computed only from what is given (``dose``,
+    ``clinical`` CSV (+ ``patient_id``), ``rp_model``, ``stage_model``); a missing input leaves its
+    section without a number, saying what is missing and how to give it.  The built-in sample uses
+    illustrative models, an example clinical profile and a synthetic dose for what is not given,
+    labelled as illustrative everywhere.
     """
     from lungai.lungs import segment_lungs
     from lungai.report import figures, write_report
@@ -199,8 +329,15 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     if out.is_dir() and any(out.iterdir()) and not marker.is_file():
         raise InputError(f"the output folder {out} is not empty and was not written by lungai demo",
                          "choose a new folder with -o (a previous demo's folder is reused)")
+    clinical_row = read_clinical(clinical, patient_id) if clinical is not None else None
+    for path, what in ((rp_model, "--rp-model"), (stage_model, "--stage-model"), (dose, "--dose")):
+        if path is not None and not Path(path).exists():
+            raise InputError(f"{what} {path} does not exist", f"check the {what} path")
+    sample = ct_path is None
     out.mkdir(parents=True, exist_ok=True)
     marker.write_text("written by lungai demo\n")
+    for stale in ("dose.nii.gz", "dose.csv", "rp_prediction.csv", "stage_probabilities.csv", "missing_inputs.csv"):
+        (out / stale).unlink(missing_ok=True)          # a reused demo folder must not show an earlier run's results
     timings: dict = {}
     start = time.perf_counter()
     summary: dict = {"case": "demo", "version": __version__,
@@ -249,19 +386,31 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         bar.update(1, f"{summary['radiomics']['n_features']} features")
 
         t0 = time.perf_counter()
-        dose, summary["dose"], summary["dose_source"] = _dose(out, ct, seg.tumour, lungs_result.labels)
+        dose_img, summary["dose"], summary["dose_source"] = _dose(out, ct, seg.tumour, lungs_result.labels, dose,
+                                                                  sample)
+        summary["dose_status"] = "not computed" if dose_img is None else "synthetic" if dose is None else "computed"
         lap("dose", t0)
-        bar.update(1, f"MLD {summary['dose']['dose_mld_gy']:.1f} Gy")
+        bar.update(1, "no dose given" if dose_img is None else f"MLD {summary['dose']['dose_mld_gy']:.1f} Gy")
 
         t0 = time.perf_counter()
-        summary["rp"] = _rp(out, wide, summary["dose"])
+        summary["rp"] = _rp(out, wide, summary["dose"], dose is not None, clinical_row, rp_model, sample)
         lap("rp", t0)
-        bar.update(1, f"RP risk {summary['rp']['risk']:.0%}")
+        bar.update(1, "RP risk not computed" if "risk" not in summary["rp"] else f"RP risk {summary['rp']['risk']:.0%}")
 
         t0 = time.perf_counter()
-        summary["stage"] = _stage(out, ct, seg.tumour)
+        summary["stage"] = _stage(out, ct, seg.tumour, clinical_row, stage_model, sample)
         lap("stage", t0)
-        bar.update(1, f"stage {summary['stage']['predicted']}")
+        bar.update(1, f"stage {summary['stage'].get('predicted', 'not computed')}")
+        summary["inputs"] = {"ct": str(ct_path) if ct_path else "built-in sample", "clinical": _str(clinical),
+                             "patient_id": clinical_row["patient_id"] if clinical_row else None,
+                             "dose": _str(dose), "rp_model": _str(rp_model), "stage_model": _str(stage_model)}
+        summary["illustrative"] = [k for k in ("rp", "stage") if summary[k]["status"] == "illustrative"] + \
+            (["dose"] if summary["dose_status"] == "synthetic" else [])
+        missing = [m for k in ("rp", "stage") for m in summary[k].get("missing", [])]
+        if summary["dose"] is None:
+            missing.insert(0, {"input": "dose", "what": MISSING["dose"]["what"], "how": MISSING["dose"]["how"]})
+        if missing:
+            pd.DataFrame(missing).drop_duplicates().to_csv(out / "missing_inputs.csv", index=False)
 
         t0 = time.perf_counter()
         summary["methods"], summary["limitations"] = _methods(summary)
@@ -269,12 +418,16 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         gtv = sitk.GetArrayViewFromImage(seg.tumour) > 0
         figs = {
             "slices": figures.tumour_slices(ct, seg.tumour, seg.entropy, lungs_result.labels, truth),
-            "dvh": figures.dvh(dose, {"lungs minus GTV": lung_arr & ~gtv, "GTV": gtv}),
-            "rp": figures.contributions([n for n, _ in summary["rp"]["contributions"]],
-                                        [v for _, v in summary["rp"]["contributions"]], "RP risk: top contributions"),
-            "stage": figures.probabilities(summary["stage"]["classes"], summary["stage"]["probabilities"],
-                                           "stage probabilities"),
         }
+        if dose_img is not None:
+            figs["dvh"] = figures.dvh(dose_img, {"lungs minus GTV": lung_arr & ~gtv, "GTV": gtv})
+        if "risk" in summary["rp"]:
+            figs["rp"] = figures.contributions([n for n, _ in summary["rp"]["contributions"]],
+                                               [v for _, v in summary["rp"]["contributions"]],
+                                               "RP risk: top contributions")
+        if "probabilities" in summary["stage"]:
+            figs["stage"] = figures.probabilities(summary["stage"]["classes"], summary["stage"]["probabilities"],
+                                                  "stage probabilities")
         timings["total_s"] = round(time.perf_counter() - start, 1)
         summary["timings"] = timings
         write_report(out / "report.html", summary, figs)
@@ -284,12 +437,17 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         t0 = time.perf_counter()
         from lungai.scene.demo import save_demo_scene
 
-        save_demo_scene(out, out / "scene.mrb")
+        save_demo_scene(out, out / "scene.mrb",
+                        dose_name="Synthetic dose (Gy)" if summary["dose_status"] == "synthetic" else "Dose (Gy)")
         lap("scene", t0)
         bar.update(1, "scene.mrb")
     timings["total_s"] = round(time.perf_counter() - start, 1)
     _json(out / "summary.json", summary)
     return summary
+
+
+def _str(path) -> str | None:
+    return None if path is None else str(path)
 
 
 def _fmt_r(meta: dict) -> str:
@@ -311,14 +469,24 @@ def _methods(s: dict) -> tuple[list[str], list[str]]:
         "Dose: mean lung dose, V5/V13/V20/V30 and D-metrics of the lungs minus the GTV - lungai.dose.",
         "RP risk: scikit-learn logistic regression / random forest with imputation, scaling and feature selection "
         "inside nested cross-validation; Shapley contributions - lungai.rp.",
-        "Stage: intermediate fusion of CT (3D CNN), RNA-seq (graph attention network) and EHR (MLP) - lungai.fusion.",
+        "Stage: a locked lungai stage model - intermediate fusion of CT (3D CNN), RNA-seq (graph attention network) "
+        "and EHR (MLP), or the plain scikit-learn baseline that beat it in nested cross-validation - lungai.fusion.",
     ]
-    limitations = [
-        "Research use only; not validated for clinical use.",
-        "The RP and stage models in this demo are trained on synthetic cohorts and illustrate the workflow; "
-        "train them on your own cohort (lungai rp train, lungai stage train) before interpreting the numbers.",
-        "The dose is a synthetic stand-in for a treatment plan; load the real RTDOSE for real dose metrics.",
-        "The segmentation model was trained on nodule crops and phantoms; large central tumours, tumours abutting "
-        "the mediastinum and post-treatment changes are outside what it has seen - check flagged cases.",
-    ]
+    limitations = ["Research use only; not validated for clinical use."]
+    if s.get("illustrative"):
+        limitations.append("ILLUSTRATIVE results on the built-in sample: " + ", ".join(
+            {"rp": "the RP model (trained on a synthetic cohort; example clinical profile)",
+             "stage": "the stage model (trained on a synthetic cohort)",
+             "dose": "the dose (synthetic)"}[k] for k in s["illustrative"])
+            + " illustrate the workflow; train the models on your own cohort (lungai rp train, lungai stage train) "
+              "and run `lungai demo --ct` with --clinical, --dose, --rp-model and --stage-model for a patient.")
+    if s.get("dose_status") == "synthetic":
+        limitations.append("The dose is a synthetic stand-in for a treatment plan; give the real RTDOSE with --dose "
+                           "for real dose metrics.")
+    for key, what in (("rp", "RP risk"), ("stage", "Stage")):
+        if s[key]["status"] == "not computed":
+            limitations.append(f"{what} {s[key]['message']}")
+    limitations.append("The segmentation model was trained on nodule crops and phantoms; large central tumours, "
+                       "tumours abutting the mediastinum and post-treatment changes are outside what it has seen - "
+                       "check flagged cases.")
     return methods, limitations

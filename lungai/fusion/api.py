@@ -18,18 +18,25 @@ from lungai.fusion.pipeline import FusionConfig, FusionPipeline
 
 
 def train_stage_model(ehr=None, rna=None, ct=None, label: str = "stage", out_dir=None,
-                      config: Optional[FusionConfig] = None, baseline: bool = True, **data_kw) -> FusionPipeline:
-    """Fit the fusion model on a whole cohort (files as for the CLI); lock it in ``out_dir`` if given."""
+                      config: Optional[FusionConfig] = None, baselines=("logreg", "forest", "mlp"),
+                      inner_folds: int = 3, **data_kw) -> FusionPipeline:
+    """Fit the fusion model on a whole cohort (files as for the CLI) and return it.  With ``out_dir``,
+    lock it as ``lungai stage train`` does: the baselines are fitted too, the model with the best
+    inner-CV macro-F1 is recorded as the selected one (:func:`lungai.fusion.cv.fit_selected`)."""
     from lungai.fusion import model_io
-    from lungai.fusion.baseline import BaselinePipeline
-    from lungai.fusion.cv import check_labels
+    from lungai.fusion.cv import candidates, check_labels, fit_selected
 
     cohort = load_cohort(ehr, rna, ct, label=label, **data_kw)
-    classes = check_labels(cohort, 2)
-    pipe = FusionPipeline(config or FusionConfig(), classes).fit(cohort)
-    if out_dir is not None:
-        base = BaselinePipeline(classes, seed=pipe.config.seed).fit(cohort) if baseline else None
-        model_io.save(out_dir, pipe, base, {"data": {"label": label, "drop": list(data_kw.get("drop_columns", []))}})
+    config = config or FusionConfig()
+    if out_dir is None:
+        return FusionPipeline(config, check_labels(cohort, 2)).fit(cohort)
+    classes = check_labels(cohort, max(2, inner_folds))
+    fitted, selection = fit_selected(cohort, classes, candidates(config, tuple(baselines), inner_folds > 1),
+                                     inner_folds, config.seed)
+    pipe = fitted.pop("fusion")
+    model_io.save(out_dir, pipe, fitted, selection["selected"],
+                  {"data": {"label": label, "drop": list(data_kw.get("drop_columns", []))},
+                   "training_cohort": cohort.report, "selection": selection})
     return pipe
 
 
@@ -57,18 +64,23 @@ def single_patient_cohort(patient_id: str, ehr_row: Optional[dict] = None, rna_r
 
 def predict_stage(model: Union[str, Path, FusionPipeline], ehr=None, rna=None, ct=None, *,
                   patient_id: str = "patient", ehr_row: Optional[dict] = None, rna_row=None,
-                  ct_image=None, mask_image=None) -> pd.DataFrame:
+                  ct_image=None, mask_image=None, use: Optional[str] = None) -> pd.DataFrame:
     """Class probabilities per patient: from files (``ehr``/``rna``/``ct`` manifest) or from one
-    patient's values in memory.  ``model`` is a locked-model folder or a fitted pipeline."""
+    patient's values in memory.  ``model`` is a locked-model folder (predicting with its selected
+    model, or ``use``) or a fitted pipeline; the ``model`` column says which one."""
     from lungai.fusion import model_io
 
-    pipe = model if isinstance(model, FusionPipeline) else model_io.load(model)[0]
+    if isinstance(model, FusionPipeline):
+        name, pipe = "fusion", model
+    else:
+        name, pipe = model_io.chosen(*model_io.load(model), use=use)
     if ehr is not None or rna is not None or ct is not None:
         cohort = load_cohort(ehr, rna, ct, require_label=False)
     else:
         cohort = single_patient_cohort(patient_id, ehr_row, rna_row, ct_image, mask_image)
     proba = pipe.predict_proba(cohort)
     df = cohort.availability().reset_index()
+    df["model"] = name
     for k, c in enumerate(pipe.classes):
         df[f"p_{c}"] = proba[:, k]
     df["predicted"] = [pipe.classes[k] for k in np.argmax(proba, axis=1)]

@@ -1,7 +1,17 @@
-"""Baseline: an MLP (scikit-learn) on tumour image features + clinical (EHR) columns.
+"""Plain tabular baselines (scikit-learn) on the same inputs as the fusion model.
 
-Image features are SimpleITK shape/intensity statistics of the tumour (``ct_crop.image_features``);
-patients without CT get them imputed (median + missing indicator), like any missing EHR value.
+Every baseline sees one table per patient: the EHR columns (``EHREncoder``: median imputation +
+missing indicators + scaling, one-hot categories), simple tumour image features (SimpleITK
+shape/intensity statistics, ``ct_crop.image_features``; imputed for patients without CT) and the
+top-k variance genes of the training fold z-scored with the training mean/SD (``GeneSelector``; 0
+for patients without RNA, plus an ``rna_available`` indicator).  All of it is fitted on the training
+patients only.
+
+Kinds (:data:`KINDS`):
+
+- ``logreg``  L2-regularised multinomial logistic regression, class-balanced weights;
+- ``forest``  random forest (500 trees, class-balanced bootstrap weights);
+- ``mlp``     one-hidden-layer MLP, class-balanced sample weights.
 """
 
 from __future__ import annotations
@@ -12,7 +22,13 @@ import SimpleITK as sitk
 
 from lungai.fusion import ct_crop
 from lungai.fusion.data import Cohort
-from lungai.fusion.preprocess import EHREncoder
+from lungai.fusion.preprocess import EHREncoder, GeneSelector
+
+KINDS = ("logreg", "forest", "mlp")
+LABELS = {"logreg": "logistic regression (L2, multinomial)", "forest": "random forest",
+          "mlp": "MLP (one hidden layer)", "fusion": "fusion network (CT CNN + RNA GAT + EHR MLP)"}
+DEFAULTS = {"logreg": {"C": 0.1}, "forest": {"min_leaf": 3}, "mlp": {"hidden": 32, "alpha": 1e-2}}
+N_TREES = 500
 
 _FEATURES: dict = {}
 
@@ -32,11 +48,34 @@ def image_feature_frame(cohort: Cohort) -> pd.DataFrame:
     return pd.DataFrame(rows, index=pd.Index(cohort.ids, name="patient_id"), columns=list(ct_crop.IMAGE_FEATURES))
 
 
+def _estimator(kind: str, params: dict, seed: int):
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+
+    if kind == "logreg":        # lbfgs on >2 classes is the multinomial (softmax) model
+        return LogisticRegression(C=params["C"], class_weight="balanced", max_iter=5000)
+    if kind == "forest":
+        return RandomForestClassifier(n_estimators=N_TREES, min_samples_leaf=params["min_leaf"],
+                                      class_weight="balanced_subsample", random_state=seed, n_jobs=1)
+    if kind == "mlp":
+        return MLPClassifier(hidden_layer_sizes=(params["hidden"],), alpha=params["alpha"], max_iter=600,
+                             learning_rate_init=3e-3, random_state=seed)
+    raise ValueError(f"unknown baseline kind {kind!r} (one of {', '.join(KINDS)})")
+
+
 class BaselinePipeline:
-    def __init__(self, classes, hidden: int = 32, alpha: float = 1e-2, seed: int = 0, use_image: bool = True):
-        self.classes, self.hidden, self.alpha, self.seed, self.use_image = list(classes), hidden, alpha, seed, use_image
+    """One tabular baseline with its fold-fitted preprocessing; ``params`` as in :data:`DEFAULTS`."""
+
+    def __init__(self, classes, kind: str = "logreg", seed: int = 0, use_image: bool = True,
+                 top_k: int = 2000, **params):
+        if kind not in KINDS:
+            raise ValueError(f"unknown baseline kind {kind!r} (one of {', '.join(KINDS)})")
+        self.classes, self.kind, self.seed, self.use_image, self.top_k = list(classes), kind, seed, use_image, top_k
+        self.params = {**DEFAULTS[kind], **params}
         self.encoder: EHREncoder | None = None
-        self.mlp = None
+        self.genes: GeneSelector | None = None
+        self.model = None
 
     def frame(self, cohort: Cohort) -> pd.DataFrame:
         df = cohort.ehr.reindex(cohort.ids)
@@ -44,30 +83,56 @@ class BaselinePipeline:
             df = pd.concat([df, image_feature_frame(cohort)], axis=1)
         return df
 
-    def fit(self, cohort: Cohort) -> "BaselinePipeline":
-        from sklearn.neural_network import MLPClassifier
-
-        y = cohort.y(self.classes)
-        df = self.frame(cohort)
-        self.encoder = EHREncoder().fit(df)
-        x = self.encoder.transform(df)
-        counts = np.bincount(y, minlength=len(self.classes)).astype(float)
-        weight = (len(y) / (len(self.classes) * np.maximum(counts, 1)))[y]
-        self.mlp = MLPClassifier(hidden_layer_sizes=(self.hidden,), alpha=self.alpha, max_iter=600,
-                                 learning_rate_init=3e-3, random_state=self.seed)
-        if x.shape[1] == 0:
-            x = np.zeros((len(y), 1), np.float32)
-        self.mlp.fit(x, y, sample_weight=weight)
-        return self
-
-    def predict_proba(self, cohort: Cohort) -> np.ndarray:
+    def matrix(self, cohort: Cohort) -> np.ndarray:
         df = self.frame(cohort)
         for c in self.encoder.numeric + self.encoder.categorical:
             if c not in df.columns:
                 df[c] = np.nan
-        x = self.encoder.transform(df)
-        if x.shape[1] == 0:
-            x = np.zeros((len(df), 1), np.float32)
-        p = np.zeros((len(df), len(self.classes)))
-        p[:, self.mlp.classes_] = self.mlp.predict_proba(x)
+        parts = [self.encoder.transform(df)]
+        if self.genes is not None:
+            has = np.array([cohort.rna is not None and i in cohort.rna.index for i in cohort.ids], np.float32)
+            parts += [self.genes.transform(cohort.rna, cohort.ids), has[:, None]]
+        x = np.concatenate(parts, axis=1)
+        return x if x.shape[1] else np.zeros((len(cohort.ids), 1), np.float32)
+
+    def fit(self, cohort: Cohort) -> "BaselinePipeline":
+        y = cohort.y(self.classes)
+        self.encoder = EHREncoder().fit(self.frame(cohort))
+        self.genes = GeneSelector(self.top_k).fit(cohort.rna) if cohort.rna is not None and len(cohort.rna) >= 2 \
+            else None
+        x = self.matrix(cohort)
+        self.model = _estimator(self.kind, self.params, self.seed)
+        if self.kind == "mlp":          # MLPClassifier has no class_weight
+            counts = np.bincount(y, minlength=len(self.classes)).astype(float)
+            self.model.fit(x, y, sample_weight=(len(y) / (len(self.classes) * np.maximum(counts, 1)))[y])
+        else:
+            self.model.fit(x, y)
+        return self
+
+    def predict_proba(self, cohort: Cohort) -> np.ndarray:
+        p = np.zeros((len(cohort.ids), len(self.classes)))
+        p[:, self.model.classes_] = self.model.predict_proba(self.matrix(cohort))
         return p
+
+    # ------------------------------------------------------------ locked-model files (model_io)
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "params": self.params, "seed": self.seed, "use_image": self.use_image,
+                "top_k": self.top_k, "encoder": self.encoder.to_json(),
+                "genes": self.genes.to_json() if self.genes is not None else None}
+
+    def parts(self) -> dict:
+        """The fitted objects saved with skops (scikit-learn estimators and numpy arrays only)."""
+        out = {"encoder": self.encoder.transformer, "model": self.model}
+        if self.genes is not None:
+            out.update(self.genes.tensors())
+        return out
+
+    @classmethod
+    def from_saved(cls, classes, meta: dict, parts: dict) -> "BaselinePipeline":
+        b = cls(classes, meta["kind"], seed=meta["seed"], use_image=meta["use_image"], top_k=meta["top_k"],
+                **meta["params"])
+        b.encoder = EHREncoder.from_json(meta["encoder"], parts["encoder"])
+        b.model = parts["model"]
+        if meta.get("genes"):
+            b.genes = GeneSelector.from_saved(meta["genes"], parts)
+        return b

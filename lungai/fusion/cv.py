@@ -1,8 +1,14 @@
-"""Stratified k-fold cross-validation, nested for hyper-parameters, of the baseline and fusion models.
+"""Stratified k-fold cross-validation, nested for hyper-parameters and for the choice of model.
 
 Outer folds estimate performance; inside each outer training set an inner stratified k-fold picks
-the hyper-parameters from a small grid (by macro-F1), then the model is refitted on the whole outer
-training set and scored on the outer test fold.  All preprocessing is fitted inside the folds.
+each candidate's hyper-parameters from a small grid (by macro-F1), and the candidate with the best
+inner macro-F1 is the fold's **selected** model.  Every candidate is refitted on the whole outer
+training set and scored on the outer test fold, so the report shows all candidates side by side on
+the same outer folds, plus the ``selected`` row: the outer-fold score of whichever candidate the
+inner CV chose in that fold - an estimate of the whole "pick the best model" procedure that is
+not the maximum over candidates measured on the folds used to pick.  ``lungai stage train`` locks
+a model by the same rule on the whole cohort (:func:`select_model`).  All preprocessing is fitted
+inside the folds.
 """
 
 from __future__ import annotations
@@ -13,13 +19,25 @@ from typing import Callable, Optional
 import numpy as np
 
 from lungai.errors import InputError
-from lungai.fusion.baseline import BaselinePipeline
+from lungai.fusion.baseline import KINDS, BaselinePipeline
 from lungai.fusion.data import Cohort
 from lungai.fusion.metrics import scores, summarise
 from lungai.fusion.pipeline import FusionConfig, FusionPipeline
 
 FUSION_GRID = {"fusion": ["concat", "weighted"]}
-BASELINE_GRID = {"hidden": [16, 64], "alpha": [1e-3, 1e-1]}
+BASELINE_GRIDS = {"logreg": {"C": [0.01, 0.1, 1.0]}, "forest": {"min_leaf": [1, 5]},
+                  "mlp": {"hidden": [16, 64], "alpha": [1e-3, 1e-1]}}
+SELECTED = "selected"
+
+
+def candidates(config: FusionConfig, baselines=KINDS, nested: bool = True, fusion_grid=None) -> dict:
+    """The compared models: name -> (kind, FusionConfig, grid or None).  Baselines first: on a tie of
+    the inner macro-F1 the simpler model is chosen.  ``fusion_grid``: fusion types to choose from
+    (default :data:`FUSION_GRID`)."""
+    models = {k: (k, config, BASELINE_GRIDS[k] if nested else None) for k in baselines}
+    grid = {"fusion": list(fusion_grid)} if fusion_grid else FUSION_GRID
+    models["fusion"] = ("fusion", config, grid if nested else None)
+    return models
 
 
 def check_labels(cohort: Cohort, folds: int) -> list:
@@ -44,10 +62,10 @@ def grid_points(grid: Optional[dict]) -> list:
     return [dict(zip(keys, vals)) for vals in itertools.product(*(grid[k] for k in keys))]
 
 
-def _make(kind: str, classes, params: dict, config: FusionConfig, seed: int):
-    if kind == "baseline":
-        return BaselinePipeline(classes, seed=seed, **params)
-    return FusionPipeline(config.replace(seed=seed, **params), classes)
+def make_model(kind: str, classes, params: dict, config: FusionConfig, seed: int):
+    if kind == "fusion":
+        return FusionPipeline(config.replace(seed=seed, **params), classes)
+    return BaselinePipeline(classes, kind, seed=seed, top_k=config.top_k, **params)
 
 
 def _split(y: np.ndarray, k: int, seed: int):
@@ -56,53 +74,149 @@ def _split(y: np.ndarray, k: int, seed: int):
     return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
 
 
-def select_params(kind, cohort: Cohort, classes, grid, config, inner_folds: int, seed: int) -> dict:
+def select_params(kind, cohort: Cohort, classes, grid, config, inner_folds: int, seed: int,
+                  need_score: bool = False) -> tuple:
+    """(best grid point, its mean inner macro-F1 or None).  The inner CV runs when the grid has more
+    than one point, or when ``need_score`` (the score takes part in choosing among models)."""
     points = grid_points(grid)
-    if len(points) == 1:
-        return points[0]
+    if len(points) == 1 and not need_score:
+        return points[0], None
     y = cohort.y(classes)
-    if np.bincount(y, minlength=len(classes)).min() < inner_folds:
-        return points[0]
+    if inner_folds < 2 or np.bincount(y, minlength=len(classes)).min() < inner_folds:
+        return points[0], None
     splits = _split(y, inner_folds, seed + 1)
     best, best_f1 = points[0], -1.0
     for p in points:
         f1s = []
         for tr, te in splits:
-            model = _make(kind, classes, p, config, seed).fit(cohort.subset([cohort.ids[i] for i in tr]))
+            model = make_model(kind, classes, p, config, seed).fit(cohort.subset([cohort.ids[i] for i in tr]))
             f1s.append(scores(y[te], model.predict_proba(cohort.subset([cohort.ids[i] for i in te])),
                               len(classes))["macro_f1"])
         if np.mean(f1s) > best_f1 + 1e-9:
             best, best_f1 = p, float(np.mean(f1s))
-    return best
+    return best, best_f1
+
+
+def pick(inner: dict) -> Optional[str]:
+    """The model with the best inner macro-F1 (the first one on a tie); None without scores."""
+    scored = [(v, k) for k, v in inner.items() if v is not None]
+    if not scored:
+        return None
+    best = max(v for v, _ in scored)
+    return next(k for v, k in scored if v >= best - 1e-9)
+
+
+def select_model(cohort: Cohort, classes, models: dict, inner_folds: int = 3, seed: int = 0,
+                 progress=None) -> dict:
+    """The rule ``stage train`` locks a model by (the same as inside each outer fold of the CV):
+    per candidate the best grid point by inner CV, then the candidate with the best inner macro-F1.
+
+    Returns {"selected": name or None, "params": {name: params}, "inner_macro_f1": {name: score}}."""
+    params, inner = {}, {}
+    for name, (kind, config, grid) in models.items():
+        params[name], inner[name] = select_params(kind, cohort, classes, grid, config, inner_folds, seed,
+                                                  need_score=len(models) > 1)
+        if progress is not None:
+            progress.update(1, f"{name}: inner macro-F1 "
+                               f"{'n/a' if inner[name] is None else format(inner[name], '.3f')}")
+    return {"selected": pick(inner) if len(models) > 1 else next(iter(models)), "params": params,
+            "inner_macro_f1": inner}
 
 
 def cross_validate(cohort: Cohort, models: dict, folds: int = 5, inner_folds: int = 3, seed: int = 0,
-                   progress=None, on_fold: Optional[Callable] = None) -> dict:
-    """``models``: name -> (kind "baseline"|"fusion", FusionConfig or None, grid or None).
+                   progress=None, on_fold: Optional[Callable] = None, select: tuple = ()) -> dict:
+    """``models``: name -> (kind "fusion" or a baseline kind, FusionConfig, grid or None).
+    ``select``: the names the nested model choice picks from (needs ``inner_folds`` >= 2); the
+    result then has a ``selected`` entry whose fold scores are those of the chosen model.
 
-    Returns {"classes", "folds", "models": {name: {"summary", "params", "oof"}}}.
+    Returns {"classes", "folds", "models": {name: {"summary", "params", "inner_macro_f1", "oof"}}}.
     """
     classes = check_labels(cohort, folds)
     y = cohort.y(classes)
     splits = _split(y, folds, seed)
+    select = tuple(select) if inner_folds > 1 and len(select) > 1 else ()
     result = {"classes": classes, "folds": folds, "inner_folds": inner_folds, "seed": seed, "models": {}}
+    fold_scores: dict = {}
     for name, (kind, config, grid) in models.items():
         oof = np.zeros((len(y), len(classes)))
-        fold_scores, chosen = [], []
+        fold_scores[name], chosen, inner = [], [], []
         for f, (tr, te) in enumerate(splits):
             train = cohort.subset([cohort.ids[i] for i in tr])
             test = cohort.subset([cohort.ids[i] for i in te])
-            params = select_params(kind, train, classes, grid, config, inner_folds, seed) if inner_folds > 1 else \
-                grid_points(grid)[0]
-            model = _make(kind, classes, params, config, seed).fit(train)
+            if inner_folds > 1:
+                params, score = select_params(kind, train, classes, grid, config, inner_folds, seed,
+                                              need_score=name in select)
+            else:
+                params, score = grid_points(grid)[0], None
+            model = make_model(kind, classes, params, config, seed).fit(train)
             oof[te] = model.predict_proba(test)
-            fold_scores.append(scores(y[te], oof[te], len(classes)))
+            fold_scores[name].append(scores(y[te], oof[te], len(classes)))
             chosen.append(params)
+            inner.append(score)
             if progress is not None:
-                progress.update(1, f"{name} fold {f + 1}/{folds} acc {fold_scores[-1]['accuracy']:.2f}")
+                progress.update(1, f"{name} fold {f + 1}/{folds} macro-F1 {fold_scores[name][-1]['macro_f1']:.2f}")
             if on_fold is not None:
                 on_fold(name, f, model)
-        result["models"][name] = {"summary": summarise(fold_scores, y, oof, len(classes), seed=seed),
-                                  "params": chosen, "oof": oof}
+        result["models"][name] = {"summary": summarise(fold_scores[name], y, oof, len(classes), seed=seed),
+                                  "params": chosen, "inner_macro_f1": inner, "oof": oof}
+    if select:
+        oof = np.zeros((len(y), len(classes)))
+        picked, sel_scores = [], []
+        for f, (_, te) in enumerate(splits):
+            name = pick({n: result["models"][n]["inner_macro_f1"][f] for n in select}) or select[-1]
+            oof[te] = result["models"][name]["oof"][te]
+            sel_scores.append(fold_scores[name][f])
+            picked.append({"model": name, **result["models"][name]["params"][f]})
+        result["models"][SELECTED] = {"summary": summarise(sel_scores, y, oof, len(classes), seed=seed),
+                                      "params": picked, "inner_macro_f1": [None] * folds, "oof": oof}
     result["y"] = y
     return result
+
+
+def fit_selected(cohort: Cohort, classes, models: dict, inner_folds: int = 3, seed: int = 0,
+                 progress=None) -> tuple:
+    """``stage train``: choose by :func:`select_model` on the whole cohort (when ``inner_folds`` >= 2
+    and there is more than one candidate), then fit every candidate with its chosen parameters.
+
+    Returns (fitted {name: model}, selection record for the model card)."""
+    compare = inner_folds > 1 and len(models) > 1
+    if compare:
+        sel = select_model(cohort, classes, models, inner_folds, seed, progress)
+    else:
+        sel = {"selected": "fusion" if "fusion" in models else next(iter(models)),
+               "params": {n: grid_points(g)[0] for n, (_, _, g) in models.items()},
+               "inner_macro_f1": {n: None for n in models}}
+    fitted = {}
+    for name, (kind, config, _) in models.items():
+        fitted[name] = make_model(kind, classes, sel["params"][name], config, seed).fit(cohort)
+        if progress is not None:
+            progress.update(1, f"{name} fitted on all {len(cohort.ids)} patients")
+    record = {"selected": sel["selected"], "inner_folds": inner_folds if compare else None,
+              "rule": (f"each model's hyper-parameters and then the model itself chosen by the best mean macro-F1 "
+                       f"of a stratified {inner_folds}-fold CV on the training cohort (as inside each outer fold "
+                       "of `lungai stage cv`); on a tie the simpler model") if compare else
+                      "no comparison (--inner-folds 1 or no baselines): the fusion network is locked as given",
+              "candidates": {n: {"params": sel["params"][n], "inner_macro_f1": sel["inner_macro_f1"][n]}
+                             for n in models}}
+    record["verdict"] = verdict(record)
+    return fitted, record
+
+
+def verdict(record: dict) -> str:
+    """One sentence on what was locked and whether a plain baseline beat the fusion network."""
+    from lungai.fusion.baseline import LABELS
+
+    sel, cands = record["selected"], record["candidates"]
+    if record.get("inner_folds") is None:
+        return ("the fusion network is locked WITHOUT comparison with plain baselines "
+                "(run `lungai stage cv` to see whether a baseline does better)")
+    f1 = {n: c["inner_macro_f1"] for n, c in cands.items()}
+    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    if sel == "fusion":
+        best_base = max((n for n in f1 if n != "fusion" and f1[n] is not None), key=lambda n: f1[n], default=None)
+        return (f"the fusion network won the inner CV (macro-F1 {fmt(f1['fusion'])}"
+                + (f" vs {fmt(f1[best_base])} for the best baseline, {LABELS.get(best_base, best_base)})"
+                   if best_base else ")") + " and is locked as the selected model")
+    return (f"a plain baseline beat the fusion network: {LABELS.get(sel, sel)} (inner CV macro-F1 {fmt(f1[sel])} "
+            f"vs {fmt(f1.get('fusion'))} for the fusion) is locked as the selected model; `lungai stage predict` "
+            "uses it (--use fusion for the fusion network)")

@@ -1,17 +1,17 @@
-"""Accuracy, macro-F1 and macro-AUC per fold, mean +- SD over folds and bootstrap 95 % CI."""
+"""Accuracy, balanced accuracy, macro-F1 and macro-AUC per fold, mean +- SD over folds and bootstrap 95 % CI."""
 
 from __future__ import annotations
 
 import numpy as np
 
-METRICS = ("accuracy", "macro_f1", "macro_auc")
+METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "macro_auc")
 
 
 def scores(y: np.ndarray, proba: np.ndarray, n_classes: int) -> dict:
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, roc_auc_score
 
     pred = proba.argmax(axis=1)
-    out = {"accuracy": float(accuracy_score(y, pred)),
+    out = {"accuracy": float(accuracy_score(y, pred)), "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
            "macro_f1": float(f1_score(y, pred, average="macro", labels=list(range(n_classes)), zero_division=0))}
     present = np.unique(y)
     if len(present) < 2:
@@ -44,7 +44,9 @@ def fast_scores(y: np.ndarray, proba: np.ndarray, n_classes: int) -> dict:
             continue
         r = rankdata(proba[:, c] if n_classes > 2 else proba[:, 1])
         aucs.append((r[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-    return {"accuracy": float(tp.sum() / len(y)), "macro_f1": float(f1.mean()),
+    rows = cm.sum(1)
+    return {"accuracy": float(tp.sum() / len(y)), "balanced_accuracy": float((tp[rows > 0] / rows[rows > 0]).mean()),
+            "macro_f1": float(f1.mean()),
             "macro_auc": float(np.mean(aucs)) if len(present) > 1 and aucs else float("nan")}
 
 
@@ -81,3 +83,25 @@ def format_summary(name: str, summary: dict) -> str:
         sd = f" +- {s['sd']:.3f}" if s["sd"] is not None else ""
         parts.append(f"{m} {s['mean']:.3f}{sd}{ci}")
     return f"{name:<10} " + "; ".join(parts)
+
+
+def comparison_table(models: dict, labels: dict | None = None) -> str:
+    """Markdown table of all models side by side: macro-F1, balanced accuracy, macro-AUC, accuracy as
+    mean +- SD over the (same) outer folds [bootstrap 95 % CI of the pooled out-of-fold predictions]."""
+    labels = labels or {}
+    cols = ("macro_f1", "balanced_accuracy", "macro_auc", "accuracy")
+    head = "| model | macro-F1 | balanced accuracy | macro-AUC | accuracy |\n|---|---|---|---|---|"
+    rows = []
+    for name, s in models.items():
+        cells = []
+        for m in cols:
+            if m not in s:
+                cells.append("n/a")
+                continue
+            v = s[m]
+            sd = f" ± {v['sd']:.2f}" if v.get("sd") is not None else ""
+            lo, hi = v["ci95"]
+            ci = f" [{lo:.2f}-{hi:.2f}]" if lo is not None else ""
+            cells.append(f"{v['mean']:.3f}{sd}{ci}")
+        rows.append(f"| {labels.get(name, name)} | " + " | ".join(cells) + " |")
+    return head + "\n" + "\n".join(rows)

@@ -1,8 +1,11 @@
 """Locked models on disk, no pickle: safetensors (torch weights, gene statistics, graph),
-skops (scikit-learn EHR encoders and the baseline MLP) and JSON (everything else).
+skops (scikit-learn EHR encoders and the tabular baselines) and JSON (everything else).
 
-A model folder holds ``stage_model.json``, ``fusion.safetensors``, ``ehr_encoder.skops`` (when the
-EHR branch is used) and ``baseline.skops`` (when a baseline was locked too).
+A model folder holds ``stage_model.json`` (the model card: classes, config, which model is
+``selected`` and the comparison it was selected by), ``fusion.safetensors``, ``ehr_encoder.skops``
+(when the EHR branch is used) and ``baseline_<kind>.skops`` per locked baseline (logreg, forest,
+mlp).  skops files load only if every type in them is scikit-learn/numpy's default-trusted or on
+:data:`TRUSTED_TYPES`.
 """
 
 from __future__ import annotations
@@ -15,18 +18,22 @@ import numpy as np
 import torch
 
 from lungai.errors import InputError
-from lungai.model_files import SKLEARN_EXTRA_TYPES, load_safetensors, load_skops
+from lungai.model_files import load_safetensors, load_skops
 from lungai.fusion.baseline import BaselinePipeline
 from lungai.fusion.models.fusion import FusionModel
 from lungai.fusion.pipeline import FusionConfig, FusionPipeline
 from lungai.fusion.preprocess import EHREncoder, GeneSelector
 
 FORMAT = "lungai-stage-model"
-VERSION = 1
+VERSION = 2
 META = "stage_model.json"
 # Types outside skops' default trusted set that a stage model legitimately contains (exact names,
-# never prefixes: "builtins." would let builtins.exec through).
-TRUSTED_TYPES = SKLEARN_EXTRA_TYPES
+# never prefixes: "builtins." would let builtins.exec through; lungai.model_files).
+TRUSTED_TYPES = [
+    "numpy.dtype",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.tree._tree.Tree",
+]
 
 
 def _skops_dump(obj, path: Path) -> None:
@@ -50,8 +57,10 @@ def check_output_dir(out: Path, marker: str, inputs=()) -> Path:
     return out
 
 
-def save(out_dir, pipeline: FusionPipeline, baseline: Optional[BaselinePipeline] = None,
+def save(out_dir, pipeline: FusionPipeline, baselines: Optional[dict] = None, selected: str = "fusion",
          extra: Optional[dict] = None) -> Path:
+    """Lock the fusion pipeline and the baselines ({kind: BaselinePipeline}); ``selected`` names the
+    model that ``stage predict`` uses by default."""
     from safetensors.torch import save_file
 
     out = check_output_dir(Path(out_dir), META)
@@ -68,18 +77,20 @@ def save(out_dir, pipeline: FusionPipeline, baseline: Optional[BaselinePipeline]
             "ehr": pipeline.ehr_encoder.to_json() if pipeline.ehr_encoder else None,
             "genes": pipeline.genes.to_json() if pipeline.genes else None,
             "notes": pipeline.notes, "history": {k: v for k, v in pipeline.history.items() if k != "train_loss"},
-            "baseline": None}
-    if baseline is not None:
-        _skops_dump({"encoder": baseline.encoder.transformer, "mlp": baseline.mlp}, out / "baseline.skops")
-        meta["baseline"] = {"encoder": baseline.encoder.to_json(), "hidden": baseline.hidden,
-                            "alpha": baseline.alpha, "use_image": baseline.use_image, "seed": baseline.seed}
+            "selected": selected, "baselines": {}}
+    for kind, b in (baselines or {}).items():
+        _skops_dump(b.parts(), out / f"baseline_{kind}.skops")
+        meta["baselines"][kind] = b.to_json()
+    if selected != "fusion" and selected not in meta["baselines"]:
+        raise ValueError(f"selected model {selected!r} is not among the locked models")
     meta.update(extra or {})
     (out / META).write_text(json.dumps(meta, indent=2, default=str))
     return out
 
 
 def load(model_dir):
-    """(FusionPipeline, BaselinePipeline or None, metadata dict)."""
+    """(FusionPipeline, {kind: BaselinePipeline}, metadata dict); ``meta["selected"]`` names the
+    model to predict with (:func:`chosen`)."""
     d = Path(model_dir)
     if not (d / META).is_file():
         raise InputError(f"{d} is not a locked stage model (no {META})", "pass the folder written by `lungai stage train`")
@@ -103,15 +114,20 @@ def load(model_dir):
     state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     pipe.model.load_state_dict(state)
     pipe.model.eval()
-    baseline = None
-    if meta.get("baseline"):
-        b = meta["baseline"]
-        parts = _skops_load(d / "baseline.skops")
-        baseline = BaselinePipeline(meta["classes"], hidden=b["hidden"], alpha=b["alpha"], seed=b["seed"],
-                                    use_image=b["use_image"])
-        baseline.encoder = EHREncoder.from_json(b["encoder"], parts["encoder"])
-        baseline.mlp = parts["mlp"]
-    return pipe, baseline, meta
+    baselines = {kind: BaselinePipeline.from_saved(meta["classes"], b, _skops_load(d / f"baseline_{kind}.skops"))
+                 for kind, b in (meta.get("baselines") or {}).items()}
+    meta.setdefault("selected", "fusion")
+    return pipe, baselines, meta
+
+
+def chosen(pipe: FusionPipeline, baselines: dict, meta: dict, use: Optional[str] = None) -> tuple:
+    """(name, model) to predict with: ``use`` or the locked model's selected one."""
+    name = use or meta.get("selected", "fusion")
+    models = {"fusion": pipe, **baselines}
+    if name not in models:
+        raise InputError(f"model {name!r} is not in this locked model folder (it holds {', '.join(models)})",
+                         f"choose one of: {', '.join(models)}")
+    return name, models[name]
 
 
 def rna_gene_check(pipe: FusionPipeline, rna, max_missing: float = 0.5) -> dict:
@@ -127,3 +143,27 @@ def rna_gene_check(pipe: FusionPipeline, rna, max_missing: float = 0.5) -> dict:
                          "check that gene identifiers match the training cohort (same symbols), "
                          f"or allow more with --max-missing-genes (now {max_missing:g})")
     return {"n_model_genes": n, "missing": missing}
+
+
+def card_markdown(meta: dict) -> str:
+    """A human-readable summary of a locked stage model (``model_card.md``): what is locked, which
+    model predictions use, and the comparison it was chosen by."""
+    from lungai.fusion.baseline import LABELS
+
+    sel = meta.get("selection") or {}
+    cohort = meta.get("training_cohort") or {}
+    lines = [f"# Stage model ({', '.join(map(str, meta['classes']))})", "",
+             f"- Selected model (used by `lungai stage predict`): **{LABELS.get(meta['selected'], meta['selected'])}**",
+             f"- Why: {sel.get('verdict', 'no comparison recorded')}",
+             f"- Rule: {sel.get('rule', 'n/a')}",
+             f"- Training cohort: {cohort.get('n_patients', '?')} patients, classes {cohort.get('class_counts', {})}, "
+             f"with EHR/RNA/CT {cohort.get('with', {})}",
+             f"- Fusion network modalities: {', '.join(meta['modalities'])}; notes: {'; '.join(meta.get('notes', [])) or 'none'}",
+             "", "| model | hyper-parameters | inner-CV macro-F1 |", "|---|---|---|"]
+    for name, c in (sel.get("candidates") or {}).items():
+        f1 = c.get("inner_macro_f1")
+        lines.append(f"| {LABELS.get(name, name)}{' (selected)' if name == meta['selected'] else ''} | "
+                     f"{c.get('params')} | {'n/a' if f1 is None else f'{f1:.3f}'} |")
+    lines += ["", "The inner-CV scores chose the model; they are not a performance estimate. "
+                  "`lungai stage cv` estimates the performance of this whole procedure (its 'selected' row)."]
+    return "\n".join(lines) + "\n"

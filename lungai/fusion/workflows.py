@@ -85,11 +85,34 @@ def run_synth(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------- cv
+def baseline_kinds(args) -> tuple:
+    from lungai.fusion.baseline import KINDS
+
+    raw = (getattr(args, "baselines", None) or "none").strip().lower()
+    if raw in ("none", ""):
+        return ()
+    kinds = tuple(k.strip() for k in raw.split(",") if k.strip())
+    bad = [k for k in kinds if k not in KINDS]
+    if bad:
+        raise InputError(f"unknown baselines {bad}", f"use a comma list of {', '.join(KINDS)}, or 'none'")
+    return kinds
+
+
+def fusion_grid(args) -> list:
+    grid = [g.strip() for g in (getattr(args, "fusion_grid", None) or "").split(",") if g.strip()]
+    bad = [g for g in grid if g not in ("concat", "simple", "weighted")]
+    if bad or not grid:
+        raise InputError(f"--fusion-grid {getattr(args, 'fusion_grid', '')!r} is not a list of fusion types",
+                         "use a comma list of concat, simple, weighted")
+    return grid
+
+
 def run_cv(args) -> int:
     from lungai.fusion import plots
-    from lungai.fusion.cv import BASELINE_GRID, FUSION_GRID, check_labels, cross_validate
+    from lungai.fusion.baseline import LABELS
+    from lungai.fusion.cv import SELECTED, candidates, check_labels, cross_validate
     from lungai.fusion.data import availability_text
-    from lungai.fusion.metrics import format_summary
+    from lungai.fusion.metrics import comparison_table
     from lungai.fusion.model_io import check_output_dir
     from lungai.progress import task
 
@@ -97,42 +120,80 @@ def run_cv(args) -> int:
         cohort = cohort_from_spec(args, data_spec(args))
     print(availability_text(cohort))
     classes = check_labels(cohort, args.folds)
-    out = check_output_dir(Path(args.output), "metrics.json", [args.ehr, args.rna, args.ct])
     cfg = config_from_args(args)
+    kinds = baseline_kinds(args)
+    out = check_output_dir(Path(args.output), "metrics.json", [args.ehr, args.rna, args.ct])
     nested = args.inner_folds > 1
-    models = {"baseline": ("baseline", None, BASELINE_GRID if nested else None),
-              "fusion": ("fusion", cfg, FUSION_GRID if nested else None)}
+    models = candidates(cfg, kinds, nested, fusion_grid(args))
+    select = tuple(models) if nested and len(models) > 1 else ()
     if args.single_modality:
         for m in cfg.modalities:
             models[f"{m}_only"] = ("fusion", cfg.replace(modalities=(m,)), None)
     with _print_warnings(), task("stage cv", args.folds * len(models)) as bar:
         result = cross_validate(cohort, models, folds=args.folds, inner_folds=args.inner_folds,
-                                seed=args.seed, progress=bar)
+                                seed=args.seed, progress=bar, select=select)
     y = result["y"]
     oof = pd.DataFrame({"patient_id": cohort.ids, "label": [classes[k] for k in y]})
     metrics = {"classes": classes, "n_patients": len(cohort.ids), "folds": args.folds,
                "inner_folds": args.inner_folds, "seed": args.seed, "cohort": cohort.report,
-               "config": cfg.to_json(), "data": data_spec(args), "models": {}}
+               "config": cfg.to_json(), "data": data_spec(args), "baselines": list(kinds), "models": {}}
+    labels = {**LABELS, SELECTED: "selected by nested CV (the honest estimate of picking the best)"}
     for name, r in result["models"].items():
-        metrics["models"][name] = {**_jsonable(r["summary"]), "params_per_fold": r["params"]}
+        metrics["models"][name] = {**_jsonable(r["summary"]), "params_per_fold": r["params"],
+                                   "inner_macro_f1_per_fold": r["inner_macro_f1"]}
         for k, c in enumerate(classes):
             oof[f"{name}_p_{c}"] = r["oof"][:, k]
         plots.confusion_png(y, r["oof"].argmax(1), classes, out / f"confusion_{name}.png",
                             f"{name} ({args.folds}-fold CV)")
-        print(format_summary(name, r["summary"]))
+    table = comparison_table({n: r["summary"] for n, r in result["models"].items()}, labels)
+    notes = cv_notes(result, select)
+    metrics["notes"] = notes
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    (out / "comparison.md").write_text(f"{args.folds}-fold CV of {len(cohort.ids)} patients (same outer folds for "
+                                       f"every row; inner folds {args.inner_folds}); mean ± SD over folds "
+                                       f"[bootstrap 95 % CI]\n\n{table}\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
     oof.to_csv(out / "oof_predictions.csv", index=False)
-    print(f"-> {out / 'metrics.json'}")
+    print(table)
+    for note in notes:
+        print(f"note: {note}")
+    print(f"-> {out / 'metrics.json'}, {out / 'comparison.md'}")
     return 0
+
+
+def cv_notes(result: dict, select: tuple) -> list:
+    """What the comparison says: which model the nested CV picked, and whether a baseline beat the fusion."""
+    from lungai.fusion.baseline import LABELS
+    from lungai.fusion.cv import SELECTED
+
+    models = result["models"]
+    f1 = {n: r["summary"]["macro_f1"]["mean"] for n, r in models.items() if n != SELECTED and not n.endswith("_only")}
+    notes = []
+    if SELECTED in models:
+        picked = [p["model"] for p in models[SELECTED]["params"]]
+        counts = ", ".join(f"{n} {picked.count(n)}x" for n in dict.fromkeys(picked))
+        notes.append(f"nested model choice per outer fold: {counts}; the 'selected' row is what picking the best by "
+                     "inner CV achieves on the outer folds (`lungai stage train` locks a model by the same rule)")
+    else:
+        notes.append("no nested model choice (--inner-folds 1 or a single model): the best row is the maximum "
+                     "over models measured on the same folds, an optimistic figure")
+    base = {n: v for n, v in f1.items() if n != "fusion"}
+    if "fusion" in f1 and base:
+        best = max(base, key=base.get)
+        if base[best] > f1["fusion"]:
+            notes.append(f"a plain baseline beats the fusion network on the same outer folds: {LABELS.get(best, best)} "
+                         f"macro-F1 {base[best]:.3f} vs fusion {f1['fusion']:.3f}")
+        else:
+            notes.append(f"the fusion network beats every baseline on the same outer folds (macro-F1 "
+                         f"{f1['fusion']:.3f} vs {base[best]:.3f} for {LABELS.get(best, best)})")
+    return notes
 
 
 # ---------------------------------------------------------------------------------------- train
 def run_train(args) -> int:
     from lungai.fusion import explain, model_io, plots
-    from lungai.fusion.baseline import BaselinePipeline
-    from lungai.fusion.cv import check_labels
+    from lungai.fusion.baseline import LABELS
+    from lungai.fusion.cv import candidates, check_labels, fit_selected
     from lungai.fusion.data import availability_text
-    from lungai.fusion.pipeline import FusionPipeline
     from lungai.progress import task
 
     spec = data_spec(args)
@@ -140,29 +201,45 @@ def run_train(args) -> int:
         cohort = cohort_from_spec(args, spec)
     print(availability_text(cohort))
     classes = check_labels(cohort, 2)
-    model_io.check_output_dir(Path(args.output), model_io.META, [args.ehr, args.rna, args.ct])
+    smallest = int(cohort.labels.value_counts().min())
+    if args.inner_folds > smallest:
+        raise InputError(f"the smallest class has {smallest} patients, too few for the {args.inner_folds}-fold inner "
+                         "CV that chooses the model to lock",
+                         f"use --inner-folds {max(1, smallest)} (1 = no choice: the fusion locked without comparison), "
+                         "merge rare classes (--label-groups) or add patients")
     cfg = config_from_args(args)
-    with _print_warnings(), task("stage train", 4) as bar:
-        pipe = FusionPipeline(cfg, classes).fit(cohort, progress=bar)
-        bar.update(1, f"fusion trained ({pipe.history['epochs_run']} epochs)")
-        baseline = None if args.no_baseline else BaselinePipeline(classes, seed=cfg.seed).fit(cohort)
-        bar.update(1, "baseline trained")
-        out = model_io.save(args.output, pipe, baseline, {"data": spec, "training_cohort": cohort.report})
+    kinds = baseline_kinds(args)
+    model_io.check_output_dir(Path(args.output), model_io.META, [args.ehr, args.rna, args.ct])
+    models = candidates(cfg, kinds, args.inner_folds > 1, fusion_grid(args))
+    steps = (len(models) if args.inner_folds > 1 and len(models) > 1 else 0) + len(models) + 2
+    with _print_warnings(), task("stage train", steps) as bar:
+        fitted, selection = fit_selected(cohort, classes, models, args.inner_folds, cfg.seed, progress=bar)
+        pipe = fitted.pop("fusion")
+        out = model_io.save(args.output, pipe, fitted, selection["selected"],
+                            {"data": spec, "training_cohort": cohort.report, "selection": selection})
         points = explain.tsne_points(pipe, cohort, seed=cfg.seed) if len(cohort.ids) >= 5 else None
         if points is not None:
-            plots.tsne_png(points, cohort.y(classes), classes, out / "tsne.png", "t-SNE of fused embeddings")
+            plots.tsne_png(points, cohort.y(classes), classes, out / "tsne.png",
+                           "t-SNE of fused embeddings (fusion network)")
         bar.update(1, "t-SNE")
         if "rna" in pipe.modalities:
-            shap = explain.gene_shapley(pipe, cohort, seed=cfg.seed)
+            shap = explain.gene_shapley(pipe, cohort, seed=pipe.config.seed)
             top = explain.top_genes_cohort(shap, 10)
             top.to_csv(out / "top_genes_cohort.csv", index=False)
             explain.top_genes_per_patient(shap, 10).to_csv(out / "top_genes_per_patient.csv", index=False)
         bar.update(1, "Shapley values")
-    print(f"locked model ({', '.join(pipe.modalities)}; fusion {cfg.fusion}) -> {out}")
+    (out / "model_card.md").write_text(model_io.card_markdown(json.loads((out / model_io.META).read_text())))
+    rows = [f"  {LABELS.get(n, n):<48} {c['params']}  inner macro-F1 "
+            f"{'n/a' if c['inner_macro_f1'] is None else format(c['inner_macro_f1'], '.3f')}"
+            for n, c in selection["candidates"].items()]
+    print("models compared:\n" + "\n".join(rows))
+    print(f"selected: {selection['selected']} - {selection['verdict']}")
+    print(f"locked model ({', '.join(pipe.modalities)}; fusion {pipe.config.fusion}) -> {out}")
     for note in pipe.notes:
         print(f"note: {note}")
     if "rna" in pipe.modalities:
-        print("top genes (mean |Shapley|): " + ", ".join(f"{g} {v:.3g}" for g, v in zip(top.gene, top.mean_abs_shapley)))
+        print("top genes of the fusion network (mean |Shapley|): "
+              + ", ".join(f"{g} {v:.3g}" for g, v in zip(top.gene, top.mean_abs_shapley)))
     return 0
 
 
@@ -170,7 +247,7 @@ def run_train(args) -> int:
 def _load_for_new_cohort(args, require_label: bool):
     from lungai.fusion import model_io
 
-    pipe, baseline, meta = model_io.load(args.model)
+    pipe, baselines, meta = model_io.load(args.model)
     spec = dict(meta.get("data") or {})
     for key in ("label", "label_groups", "stage_from", "id_column"):
         if getattr(args, key, None):
@@ -190,7 +267,7 @@ def _load_for_new_cohort(args, require_label: bool):
         absent = [c for c in pipe.ehr_encoder.numeric + pipe.ehr_encoder.categorical if c not in cohort.ehr.columns]
         if absent:
             print(f"warning: EHR columns of the model missing here (treated as missing): {absent}", file=sys.stderr)
-    return pipe, baseline, meta, cohort
+    return pipe, baselines, meta, cohort
 
 
 def _prediction_frame(cohort, classes, proba, prefix="p_"):
@@ -207,7 +284,7 @@ def run_validate(args) -> int:
     from lungai.fusion.metrics import format_summary, scores, summarise
     from lungai.fusion.model_io import check_output_dir
 
-    pipe, baseline, meta, cohort = _load_for_new_cohort(args, require_label=True)
+    pipe, baselines, meta, cohort = _load_for_new_cohort(args, require_label=True)
     print(availability_text(cohort))
     classes = pipe.classes
     unknown = sorted(set(cohort.labels.dropna()) - set(classes))
@@ -219,10 +296,9 @@ def run_validate(args) -> int:
     out = check_output_dir(Path(args.output), "metrics.json", [args.ehr, args.rna, args.ct, args.model])
     y = cohort.y(classes)
     models = {"fusion": pipe.predict_proba(cohort)}
-    if baseline is not None:
-        models["baseline"] = baseline.predict_proba(cohort)
+    models.update({k: b.predict_proba(cohort) for k, b in baselines.items()})
     metrics = {"classes": classes, "n_patients": len(y), "cohort": cohort.report, "model": str(args.model),
-               "models": {}}
+               "selected": meta["selected"], "models": {}}
     preds = cohort.availability().reset_index()
     preds["label"] = [classes[k] for k in y]
     for name, proba in models.items():
@@ -231,7 +307,8 @@ def run_validate(args) -> int:
         plots.confusion_png(y, proba.argmax(1), classes, out / f"confusion_{name}.png", f"{name} (external)")
         for k, c in enumerate(classes):
             preds[f"{name}_p_{c}"] = proba[:, k]
-        print(format_summary(name, s))
+        print(format_summary(name + (" *" if name == meta["selected"] else ""), s))
+    print(f"* the locked model's selected model ({meta['selected']})")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
     preds.to_csv(out / "predictions.csv", index=False)
     print(f"-> {out / 'metrics.json'}")
@@ -240,17 +317,24 @@ def run_validate(args) -> int:
 
 def run_predict(args) -> int:
     from lungai.fusion import explain
-    from lungai.fusion.model_io import check_output_dir
+    from lungai.fusion.model_io import check_output_dir, chosen
     from lungai.io import write_image
     from lungai.progress import task
 
-    pipe, _, meta, cohort = _load_for_new_cohort(args, require_label=False)
+    pipe, baselines, meta, cohort = _load_for_new_cohort(args, require_label=False)
+    name, model = chosen(pipe, baselines, meta, args.use)
     out = check_output_dir(Path(args.output), "predictions.csv", [args.ehr, args.rna, args.ct, args.model])
-    proba = pipe.predict_proba(cohort)
+    proba = model.predict_proba(cohort)
     df = _prediction_frame(cohort, pipe.classes, proba)
+    df.insert(len(df.columns) - len(pipe.classes) - 1, "model", name)
     df.to_csv(out / "predictions.csv", index=False)
+    print(f"model: {name}" + (" (the locked model's selected model)" if name == meta["selected"] else ""))
     print(df.to_string(index=False, float_format=lambda v: f"{v:.3f}", max_rows=30))
-    if args.explain:
+    if args.explain and name != "fusion":
+        print(f"note: no explanations written: gene Shapley values and Grad-CAM explain the fusion network, but the "
+              f"predictions come from {name} (it beat the fusion in the inner CV); add --use fusion to predict and "
+              "explain with the fusion network", file=sys.stderr)
+    elif args.explain:
         av = cohort.availability()
         with task("stage explain", 2) as bar:
             if "rna" in pipe.modalities and av["rna"].any():

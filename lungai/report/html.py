@@ -94,8 +94,26 @@ def _lungs_and_features(s: dict) -> str:
 """
 
 
+def _missing(section: dict, ident: str) -> str:
+    """A result that was not computed: what is missing and how to give it (no number)."""
+    items = "".join(f"<li>missing {html.escape(m['what'])} - {html.escape(m['how'])}.</li>"
+                    for m in section.get("missing", []))
+    return (f'<div class="banner" id="{ident}-missing" data-value="not computed"><b>Not computed</b> - only inputs '
+            f"you give are used for a patient result:<ul>{items}</ul></div>")
+
+
+def _illustrative(ident: str) -> str:
+    return (f'<div class="banner" id="{ident}-illustrative" data-value="illustrative"><b>ILLUSTRATIVE, not a patient '
+            "result:</b> model trained on a synthetic cohort, built-in sample inputs.</div>")
+
+
 def _dose(s: dict, figs: dict) -> str:
     d = s["dose"]
+    if d is None:
+        return f"""
+<h2>Dose to the lungs</h2>
+<div class="banner" id="dose-missing" data-value="not computed">{html.escape(s['dose_source'])}</div>
+"""
     rows = [("mean lung dose (MLD)", _num("mld-gy", d["dose_mld_gy"], "{:.2f}", "Gy")),
             ("V5 / V13 / V20 / V30", " / ".join(f"{d[f'dose_v{v}_pct']:.1f} %" for v in (5, 13, 20, 30))),
             ("D2 / D50 / D98", " / ".join(f"{d[f'dose_d{x}_gy']:.1f} Gy" for x in (2, 50, 98))),
@@ -110,8 +128,15 @@ def _dose(s: dict, figs: dict) -> str:
 
 def _rp(s: dict, figs: dict) -> str:
     r = s["rp"]
-    return f"""
+    if "risk" not in r:
+        return f"""
 <h2>Radiation pneumonitis (grade &ge; 2) risk</h2>
+{_missing(r, 'rp')}
+"""
+    flag = _illustrative("rp") if r.get("status") == "illustrative" else ""
+    return f"""
+<h2>Radiation pneumonitis (grade &ge; 2) risk{' - illustrative' if flag else ''}</h2>
+{flag}
 <div class="cards">{_card('predicted risk', _num('rp-risk', r['risk'], '{:.1%}'))}
 {_card('uncertainty interval', f"{r['risk_low']:.1%} - {r['risk_high']:.1%}")}</div>
 <p>{html.escape(r['model_description'])} The interval shows how much the risk moves between models refitted on
@@ -123,13 +148,38 @@ log-odds; red raises, blue lowers).</p>
 
 def _stage(s: dict, figs: dict) -> str:
     st = s["stage"]
+    if "probabilities" not in st:
+        return f"""
+<h2>Stage probabilities</h2>
+{_missing(st, 'stage')}
+"""
+    flag = _illustrative("stage") if st.get("status") == "illustrative" else ""
     rows = [(c, _num(f"stage-p-{c}", p, "{:.2f}")) for c, p in zip(st["classes"], st["probabilities"])]
     return f"""
-<h2>Stage probabilities</h2>
+<h2>Stage probabilities{' - illustrative' if flag else ''}</h2>
+{flag}
 <p>{html.escape(st['model_description'])} Modalities available for this patient: {html.escape(st['modalities'])}.</p>
 {_table(rows, ('class', 'probability'))}
 {_img(figs.get('stage'), 'stage probabilities')}
 """
+
+
+def _headline(s: dict) -> str:
+    """Under the title: which results are illustrative (built-in sample) or not computed (missing inputs)."""
+    names = {"rp": "the RP risk", "stage": "the stage", "dose": "the dose"}
+    parts = []
+    if s.get("illustrative"):
+        parts.append(f'<div class="banner" id="illustrative" data-value="{",".join(s["illustrative"])}"><b>Built-in '
+                     "sample: " + " and ".join(names[k] for k in s["illustrative"]) + " below are ILLUSTRATIVE</b> - "
+                     "models trained on synthetic cohorts, an example clinical profile and a synthetic dose; they "
+                     "show the workflow and are not results for a patient.</div>")
+    missing = [k for k in ("dose", "rp", "stage") if (s["dose"] is None if k == "dose" else
+                                                        s[k].get("status") == "not computed")]
+    if missing:
+        parts.append(f'<div class="banner" id="not-computed" data-value="{",".join(missing)}"><b>Not computed for '
+                     "this CT: " + ", ".join(names[k] for k in missing) + "</b> - the inputs they need were not "
+                     "given (see each section for what is missing and how to give it).</div>")
+    return "\n".join(parts)
 
 
 def write_report(path, summary: dict, figures: dict) -> Path:
@@ -143,6 +193,7 @@ def write_report(path, summary: dict, figures: dict) -> Path:
 <div class="sub">case <b id="case">{html.escape(s['case'])}</b> &middot; {html.escape(s['input']['description'])}
 &middot; generated {html.escape(s['generated'])} by lungai {html.escape(s['version'])}</div>
 <div class="banner"><b>Research use only.</b> Not a medical device; not for diagnosis or treatment decisions.</div>
+{_headline(s)}
 {_segmentation(s, figures)}
 {_lungs_and_features(s)}
 {_dose(s, figures)}

@@ -16,8 +16,9 @@ def _table(scene, path: Path, name: str):
         mrml.table_node_from_dataframe(scene, pd.read_csv(path), name)
 
 
-def build_demo_scene(scene, out_dir: Path) -> dict:
-    """Add CT, lung + tumour segmentation, uncertainty, dose and result tables to ``scene``."""
+def build_demo_scene(scene, out_dir: Path, dose_name: str = "Dose (Gy)") -> dict:
+    """Add CT, lung + tumour segmentation, uncertainty, dose and result tables to ``scene`` (a
+    "Missing inputs" table when results were not computed)."""
     out = Path(out_dir)
     ct = sitk.ReadImage(str(out / "ct.nii.gz"))
     ct_node = mrml.volume_node_from_image(scene, ct, "CT")
@@ -28,7 +29,7 @@ def build_demo_scene(scene, out_dir: Path) -> dict:
     out_nodes = {"ct": ct_node, "segmentation": seg_node}
     for key, file, name, colors in (("uncertainty", "uncertainty.nii.gz", nodes.tumour_node_name("CT", "uncertainty"),
                                      nodes.HEAT_COLOR_NODE_ID),
-                                    ("dose", "dose.nii.gz", "Synthetic dose (Gy)", nodes.DOSE_COLOR_NODE_ID)):
+                                    ("dose", "dose.nii.gz", dose_name, nodes.DOSE_COLOR_NODE_ID)):
         if (out / file).exists():
             node = mrml.volume_node_from_image(scene, sitk.ReadImage(str(out / file)), name)
             nodes.show_as_heat_map(node, colors)
@@ -37,6 +38,7 @@ def build_demo_scene(scene, out_dir: Path) -> dict:
     _table(scene, out / "dose.csv", "Dose features")
     _table(scene, out / "rp_prediction.csv", "RP risk")
     _table(scene, out / "stage_probabilities.csv", "Stage probabilities")
+    _table(scene, out / "missing_inputs.csv", "Missing inputs")
     if (out / "result.json").exists():
         import json
 
@@ -47,8 +49,8 @@ def build_demo_scene(scene, out_dir: Path) -> dict:
     return out_nodes
 
 
-def save_demo_scene(out_dir, mrb_path) -> Path:
+def save_demo_scene(out_dir, mrb_path, dose_name: str = "Dose (Gy)") -> Path:
     """Build the scene from the demo's files and save it as ``.mrb``."""
     scene = mrml.new_scene()
-    build_demo_scene(scene, Path(out_dir))
+    build_demo_scene(scene, Path(out_dir), dose_name)
     return mrml.save_scene(scene, mrb_path)

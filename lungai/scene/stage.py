@@ -34,15 +34,24 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
     """Predict the stage of ``patient_id``; returns {"predicted", "probabilities" (table node),
     "top_genes" (table node or None), "gradcam" (volume node or None), "notes"}.
 
-    ``model`` is a locked-model folder or a fitted :class:`~lungai.fusion.pipeline.FusionPipeline`.
-    Missing modalities (no file, no CT node) are masked, as in training.
+    ``model`` is a locked-model folder (its selected model predicts, see ``stage_model.json``) or a
+    fitted :class:`~lungai.fusion.pipeline.FusionPipeline`.  Top genes and Grad-CAM explain the fusion
+    network, so they are given only when it is the model that predicts.  Missing modalities (no
+    file, no CT node) are masked, as in training.
     """
     from lungai.fusion import explain, model_io
     from lungai.fusion.api import single_patient_cohort
     from lungai.fusion.pipeline import FusionPipeline
 
-    pipe = model if isinstance(model, FusionPipeline) else model_io.load(model)[0]
     notes = []
+    if isinstance(model, FusionPipeline):
+        name, predictor, pipe = "fusion", model, model
+    else:
+        pipe, baselines, meta = model_io.load(model)
+        name, predictor = model_io.chosen(pipe, baselines, meta)
+        if name != "fusion":
+            notes.append(f"predicted by the locked model's selected model, {name} (it beat the fusion network in "
+                         "the inner CV); top genes and Grad-CAM explain the fusion network and are not shown")
     ehr_row = _ehr_row(ehr_path, patient_id) if ehr_path else None
     rna_row = _rna_row(rna_path, patient_id) if rna_path else None
     if rna_path and rna_row is None:
@@ -59,16 +68,16 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
         ct = mrml.image_from_volume_node(ct_volume_node)
         mask = mrml.segment_to_mask(scene, seg_node, segment, ct_volume_node)
     cohort = single_patient_cohort(patient_id, ehr_row, rna_row, ct, mask)
-    proba = pipe.predict_proba(cohort)[0]
+    proba = predictor.predict_proba(cohort)[0]
     predicted = pipe.classes[int(proba.argmax())]
     probs = pd.DataFrame({"class": pipe.classes, "probability": proba.astype(float)})
-    out = {"predicted": predicted, "notes": notes, "top_genes": None, "gradcam": None,
+    out = {"predicted": predicted, "model": name, "notes": notes, "top_genes": None, "gradcam": None,
            "probabilities": mrml.table_node_from_dataframe(scene, probs, f"{patient_id} stage probabilities")}
-    if rna_row is not None and "rna" in pipe.modalities:
+    if name == "fusion" and rna_row is not None and "rna" in pipe.modalities:
         top = explain.top_genes_per_patient(explain.gene_shapley(pipe, cohort), top_k)
         out["top_genes"] = mrml.table_node_from_dataframe(
             scene, top[["rank", "gene", "shapley_value"]], f"{patient_id} top genes ({predicted})")
-    if ct is not None and "ct" in pipe.modalities:
+    if name == "fusion" and ct is not None and "ct" in pipe.modalities:
         cam, _ = explain.grad_cam(pipe, cohort, patient_id)
         out["gradcam"] = mrml.volume_node_from_image(scene, cam, scene.GenerateUniqueName(f"{patient_id} Grad-CAM"))
     return out
