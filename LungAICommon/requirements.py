@@ -42,6 +42,7 @@ PINNED = {
     # SlicerRadiomics ships pyradiomics as `radiomics`; either distribution satisfies this.
     "pyradiomics-bhklab": Requirement("pyradiomics-bhklab", "3.1.4", "radiomics"),
     "pydicom": Requirement("pydicom", "3.0.2", "pydicom"),
+    "highdicom": Requirement("highdicom", "0.28.2", "highdicom"),
     "dask": Requirement("dask[distributed]", "2026.8.0", "dask"),
     "distributed": Requirement("distributed", "2026.8.0", "distributed"),
     "matplotlib": Requirement("matplotlib", "3.11.2", "matplotlib"),

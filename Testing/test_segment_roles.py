@@ -31,13 +31,13 @@ def test_real_rtstruct_roi_names():
 
 
 def test_derived_lungs_ignore_a_lung_tumour_segment(small_phantom):
-    from lungai.scene.radiomics import _derived
+    from lungai.scene.nodes import derived_lung_masks
 
     arr = sitk.GetArrayFromImage(small_phantom.labels)
     img = lambda m: sitk.Cast(sitk.GetImageFromArray(m.astype(np.uint8)), sitk.sitkUInt8)  # noqa: E731
     masks = {"Lung tumour": img(arr == 9), "Right lung": img(arr == 2), "Left lung": img(arr == 3)}
     for m in masks.values():
         m.CopyInformation(small_phantom.labels)
-    out = _derived(masks, small_phantom.ct)
+    out = derived_lung_masks(masks)
     assert set(out) == {"Lungs"}                      # no tumour role -> no "Lungs minus tumour"
     assert (sitk.GetArrayFromImage(out["Lungs"]) > 0).sum() == ((arr == 2) | (arr == 3)).sum()
