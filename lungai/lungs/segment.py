@@ -18,7 +18,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from lungai.errors import InputError
-from lungai.lungs.airways import find_trachea_seed, grow_airways
+from lungai.lungs.airways import find_central_airways
 from lungai.lungs.pleura import add_pleural_notches
 
 RIGHT, LEFT = 1, 2
@@ -57,12 +57,21 @@ def _bbox(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
 
 
-def body_outline(outside: np.ndarray) -> dict:
+def body_mask(outside: np.ndarray) -> np.ndarray:
+    """The patient: the largest connected region that is not outside air (the couch and
+    cushions, separated from the body by air, are left out)."""
+    lab, n = ndimage.label(~outside)
+    if n <= 1:
+        return lab > 0
+    return lab == (int(np.argmax(np.bincount(lab.ravel())[1:])) + 1)
+
+
+def body_outline(body: np.ndarray) -> dict:
     """Per slice k: (row centre, col centre, row half-axis, col half-axis) of the body."""
-    rows_any = ~outside.all(axis=2)   # [k, j]
-    cols_any = ~outside.all(axis=1)   # [k, i]
+    rows_any = body.any(axis=2)   # [k, j]
+    cols_any = body.any(axis=1)   # [k, i]
     out = {}
-    for k in range(outside.shape[0]):
+    for k in range(body.shape[0]):
         rows, cols = np.flatnonzero(rows_any[k]), np.flatnonzero(cols_any[k])
         if rows.size and cols.size:
             out[k] = ((rows[0] + rows[-1]) / 2.0, (cols[0] + cols[-1]) / 2.0,
@@ -123,31 +132,26 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
     if inside.sum() * voxel_ml < 100.0:
         raise InputError("no lungs found: the CT holds less than 100 ml of air inside the body",
                          "give a chest CT with the lungs in the field of view (lung window, not cropped)")
+    body = body_mask(outside)
     # midline: centre of the body in x
-    body_cols = np.flatnonzero(~outside.all(axis=(0, 1)))
+    body_cols = np.flatnonzero(body.any(axis=(0, 1)))
     x_mid = float(body_cols.mean()) if body_cols.size else hu.shape[2] / 2.0
 
-    outline = body_outline(outside)
+    outline = body_outline(body)
     # everything below works inside the box around the air in the body (the lungs' region)
     box = _bbox(inside, margin=3)
     full_shape = hu.shape
     hu, smooth, inside, outside = hu[box], smooth[box], inside[box], outside[box]
     x_mid -= box[2].start
 
-    seed = find_trachea_seed(inside, smooth, spacing, x_mid)
-    if seed is not None:
-        # airways are thin on coarse grids: use the unsmoothed HU when voxels are large
-        airway_hu = smooth if spacing[0] < 1.2 else hu
-        airways, threshold = grow_airways(airway_hu, inside, seed, voxel_ml)
-        if airways is not None:
-            # the partial-volume rim of the airway wall is removed too (3 voxels, inside air only)
-            abox = _bbox(airways, margin=4)
-            inside[abox] &= ~ndimage.binary_dilation(airways[abox], iterations=3, mask=inside[abox])
-            notes.append(f"trachea/main bronchi removed ({airways.sum() * voxel_ml:.0f} ml, < {threshold:.0f} HU)")
-        else:
-            notes.append("airways not removed: region growing leaked into the lungs")
-    else:
-        notes.append("no trachea found in the upper slices; airways not removed")
+    # airways are thin on coarse grids: use the unsmoothed HU when voxels are large
+    airway_hu = ndimage.uniform_filter(hu, size=(1, 3, 3)) if spacing[0] < 1.2 else hu
+    airways, note = find_central_airways(airway_hu, inside, smooth, spacing, x_mid, voxel_ml)
+    notes.append(note)
+    if airways is not None and airways.any():
+        # the partial-volume rim of the airway wall is removed too (3 voxels, inside air only)
+        abox = _bbox(airways, margin=4)
+        inside[abox] &= ~ndimage.binary_dilation(airways[abox], iterations=3, mask=inside[abox])
 
     min_voxels = int(50.0 / voxel_ml)
     parts = _split_two(inside, min_voxels)
