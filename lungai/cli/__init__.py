@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "rp",
     "stage",
     "demo",
+    "dicom",
 ]
 
 

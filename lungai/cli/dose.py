@@ -11,8 +11,14 @@ def register(sub) -> None:
                                    "resamples it onto the CT grid and computes lung (minus GTV) and GTV metrics.")
     p.add_argument("--dose", required=True, help="RTDOSE .dcm (or folder) or dose image in Gy")
     p.add_argument("--ct", required=True, help="planning CT (defines the grid of the masks)")
-    p.add_argument("--lungs", required=True, help="lung mask on the CT grid (any label > 0 = lung)")
-    p.add_argument("--gtv", default=None, help="GTV mask on the CT grid (label > 0)")
+    p.add_argument("--lungs", default=None, help="lung mask on the CT grid (any label > 0 = lung; NIfTI/NRRD/MHA or "
+                                                 "DICOM SEG); with --rtstruct a structure or role (default role:lungs; a 'Lungs-GTV' structure "
+                                                 "when the RTSTRUCT has no right / left lung)")
+    p.add_argument("--gtv", default=None, help="GTV mask on the CT grid (label > 0); with --rtstruct a structure or "
+                                               "role (default role:gtv when the RTSTRUCT has a GTV)")
+    from lungai.dicom.masks import add_rtstruct_options
+
+    add_rtstruct_options(p, "with --rtstruct: the lung structure (same as --lungs NAME|role:ROLE)")
     p.add_argument("--case", default=None, help="case id (default: the CT file name)")
     p.add_argument("-o", "--output", required=True, help="output CSV (one row)")
     p.set_defaults(func=run)
@@ -22,17 +28,40 @@ def run(args) -> int:
     import pandas as pd
 
     from lungai.dose import COLUMNS, dose_features, read_dose
+    from lungai.errors import InputError
     from lungai.io import read_ct, read_mask
     from lungai.lungs import RT_LUNG_DEFINITION
     from lungai.radiomics.csv_output import write_csv
 
     ct = read_ct(args.ct)
-    lungs = read_mask(args.lungs)
-    gtv = read_mask(args.gtv) if args.gtv else None
+    if args.rtstruct:
+        from lungai.dicom.masks import mask_input
+        from lungai.dicom.roles import find_role, required_names
+        from lungai.dicom.rtstruct import list_structures
+
+        if args.structure and args.lungs:
+            raise InputError("--structure and --lungs both name the lungs", "give one of them")
+        names = list_structures(args.rtstruct)
+        try:
+            required_names("lungs", names, args.structure_map)
+            default_lungs = "role:lungs"
+        except InputError:   # no "Lungs" and no right + left lung: a "Lungs-GTV" structure, if there is one
+            default_lungs = "role:lungs_minus_gtv"
+        lung_spec = (args.structure or [None])[-1] or args.lungs or default_lungs
+        gtv_spec = args.gtv or ("role:gtv" if find_role(names, "gtv", args.structure_map) else None)
+        opts = dict(rtstruct=args.rtstruct, mapping=args.structure_map, allow_gaps=args.allow_gaps)
+        lungs = mask_input(lung_spec, ct, **opts)
+        gtv = mask_input(gtv_spec, ct, **opts) if gtv_spec else None
+    elif args.structure or not args.lungs:
+        raise InputError("no lung mask given" if not args.structure else "--structure needs --rtstruct FILE",
+                         "give --lungs FILE, or --rtstruct FILE (lungs and GTV found by role, or --structure NAME)")
+    else:
+        lungs = read_mask(args.lungs, reference=ct)
+        gtv = read_mask(args.gtv, reference=ct) if args.gtv else None
     case = args.case or Path(args.ct).name.split(".")[0]
     row = dose_features(read_dose(args.dose), ct, lungs, gtv, case=case)
     write_csv(pd.DataFrame([row], columns=COLUMNS), args.output,
-              protect=[p for p in (args.dose, args.ct, args.lungs, args.gtv) if p])
+              protect=[p for p in (args.dose, args.ct, args.lungs, args.gtv, args.rtstruct) if p])
     print(f"{case}: MLD {row['dose_mld_gy']:.2f} Gy, V20 {row['dose_v20_pct']:.1f} % -> {args.output}")
     print(f"lungs: {RT_LUNG_DEFINITION}" + ("" if gtv is not None else
           " - no --gtv given: the lungs include the tumour"))

@@ -10,6 +10,8 @@ def register(sub) -> None:
     p.add_argument("ct", help="CT: DICOM folder, .nii/.nii.gz, .nrrd or .mha")
     p.add_argument("-o", "--output", required=True, help="output label image (.nii.gz, .nrrd, .mha)")
     p.add_argument("--series", default=None, help="SeriesInstanceUID when the DICOM folder holds several series")
+    p.add_argument("--no-dicom", action="store_true",
+                   help="for a DICOM CT, do not write <output>.seg.dcm (DICOM SEG) and <output>.rtstruct.dcm beside it")
     p.set_defaults(func=run)
 
 
@@ -18,15 +20,27 @@ def run(args) -> int:
     from lungai.lungs import segment_lungs
     from lungai.progress import task
 
-    with task("lungs", 3) as bar:
+    from lungai.dicom.reference import is_dicom_folder
+
+    dicom = is_dicom_folder(args.ct) and not args.no_dicom
+    with task("lungs", 4 if dicom else 3) as bar:
         ct = read_ct(args.ct, series_uid=args.series)
         bar.update(1, "read")
         result = segment_lungs(ct)
         bar.update(1, "segmented")
         write_image(result.labels, args.output, protect=[args.ct])
         bar.update(1, "written")
+        written = []
+        if dicom:
+            from lungai.dicom.export import export_lungs, reference_for
+            from lungai.io.write import output_stem
+
+            written = export_lungs(reference_for(args.ct, ct, args.series), result.labels, output_stem(args.output))
+            bar.update(1, "DICOM SEG / RTSTRUCT")
     v = result.volumes_ml
     print(f"right lung {v['right_lung']:.0f} ml, left lung {v['left_lung']:.0f} ml -> {args.output}")
+    for path in written:
+        print(f"DICOM: {path}")
     for note in result.notes:
         print(f"note: {note}")
     return 0

@@ -31,8 +31,14 @@ def register(sub) -> None:
                    help="label value(s) of --mask to use as segments (repeatable; default every label)")
     p.add_argument("--phantom-labels", action="store_true",
                    help="--mask is a lungai synthetic label map: build the standard tumour/lung segments")
-    p.add_argument("--tumour", default=None, help="tumour mask (nonzero voxels = tumour)")
-    p.add_argument("--lungs", default=None, help="lung label map (1 = right, 2 = left), e.g. from `lungai lungs`")
+    p.add_argument("--tumour", default=None, help="tumour mask (nonzero voxels = tumour; NIfTI/NRRD/MHA or DICOM SEG); "
+                                                  "with --rtstruct a structure name or role (default role:gtv)")
+    p.add_argument("--lungs", default=None, help="lung label map (1 = right, 2 = left), e.g. from `lungai lungs`; with "
+                                                 "--rtstruct RIGHT,LEFT structure names or role:lungs (the default)")
+    from lungai.dicom.masks import add_rtstruct_options
+
+    add_rtstruct_options(p, "with --rtstruct: a structure (or role) to compute features of, as a segment of that "
+                            "name (repeatable); without it, the standard segments from role:gtv and role:lungs")
     p.add_argument("--case", default=None, help="case id (default: the image file name)")
     _add_feature_options(p)
     p.add_argument("-o", "--output", required=True, help="output CSV")
@@ -95,13 +101,17 @@ def run(args) -> int:
     params = _params(args)
     image = read_ct(args.image)
     errors: dict = {}
-    if args.mask and not args.phantom_labels:
-        segs = S.segments_from_labels(read_mask(args.mask), image, args.label, errors=errors)
+    if args.rtstruct:
+        segs = _rtstruct_segments(args, image, errors)
+    elif args.structure:
+        raise InputError("--structure needs --rtstruct FILE", "give the RTSTRUCT that holds the structure")
+    elif args.mask and not args.phantom_labels:
+        segs = S.segments_from_labels(read_mask(args.mask, reference=image), image, args.label, errors=errors)
     elif args.mask:
-        segs = S.segments_from_phantom_labels(read_mask(args.mask), image, names=args.segments, errors=errors)
+        segs = S.segments_from_phantom_labels(read_mask(args.mask, reference=image), image, names=args.segments, errors=errors)
     elif args.tumour or args.lungs:
-        segs = S.segments_from_masks(image, tumour=read_mask(args.tumour) if args.tumour else None,
-                                     lungs=read_mask(args.lungs) if args.lungs else None,
+        segs = S.segments_from_masks(image, tumour=read_mask(args.tumour, reference=image) if args.tumour else None,
+                                     lungs=read_mask(args.lungs, reference=image) if args.lungs else None,
                                      names=args.segments, errors=errors)
     else:
         raise InputError("no mask given", "give --mask (with --label or --phantom-labels), or --tumour and/or --lungs")
@@ -113,11 +123,29 @@ def run(args) -> int:
         msgs = "; ".join(f"{r.segment}: {r.error}" for r in result.errors.itertuples(index=False))
         raise InputError(f"no features could be computed ({msgs})", "fix the masks listed above; nothing was written")
     table = to_wide(result.features) if args.wide else result.features
-    write_csv(table, out, protect=[p for p in (args.image, args.mask, args.tumour, args.lungs) if p])
+    write_csv(table, out, protect=[p for p in (args.image, args.mask, args.tumour, args.lungs, args.rtstruct) if p])
     _report_errors(result.errors, out)
     n_seg = result.features["segment"].nunique()
     print(f"{len(result.features)} values for {n_seg} segment(s) of {case} -> {out}")
     return 1 if not result.errors.empty else 0
+
+
+def _rtstruct_segments(args, image, errors: dict) -> dict:
+    """Segments from the RTSTRUCT: each --structure as its own segment, else the standard segments by role."""
+    from lungai.dicom.masks import mask_input, structure_mask
+    from lungai.dicom.roles import find_role
+    from lungai.dicom.rtstruct import list_structures
+    from lungai.radiomics import segments as S
+
+    mapping, gaps = args.structure_map, args.allow_gaps
+    if args.structure:
+        return {spec.split(":", 1)[-1] if spec.lower().startswith("role:") else spec:
+                structure_mask(args.rtstruct, image, spec, mapping, gaps)[0] for spec in args.structure}
+    names = list_structures(args.rtstruct)
+    tumour_spec = args.tumour or ("role:gtv" if find_role(names, "gtv", mapping) else None)
+    tumour = mask_input(tumour_spec, image, args.rtstruct, mapping, allow_gaps=gaps) if tumour_spec else None
+    lungs = mask_input(args.lungs or "role:lungs", image, args.rtstruct, mapping, lungs=True, allow_gaps=gaps)
+    return S.segments_from_masks(image, tumour=tumour, lungs=lungs, names=args.segments, errors=errors)
 
 
 def run_ibsi(args) -> int:

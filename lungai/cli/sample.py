@@ -18,6 +18,9 @@ def register(sub) -> None:
     p.add_argument("--atelectasis", action="store_true", help="add atelectasis next to the tumour (hard case)")
     p.add_argument("--effusion", action="store_true", help="add a pleural effusion (hard case)")
     p.add_argument("--no-tumour", action="store_true", help="a phantom without tumour")
+    p.add_argument("--dicom", action="store_true",
+                   help="also write it as a DICOM RT export in <output>/dicom/LUNGAI-SAMPLE/: CT series, RTSTRUCT "
+                        "(GTV, Lung_R, Lung_L) and RTDOSE (a synthetic treatment dose)")
     p.set_defaults(func=run)
 
 
@@ -43,14 +46,23 @@ def run(args) -> int:
         spec.spacing = (spec.spacing[0], spec.spacing[1], args.slice_thickness)
     if args.no_tumour:
         spec.tumour = None
-    with task("sample", 2) as bar:
+    with task("sample", 3 if args.dicom else 2) as bar:
         phantom = make_phantom(spec, seed=SAMPLE_SEED if args.seed is None else args.seed)
         bar.update(1, "generated")
         paths = write_phantom(phantom, args.output)
         bar.update(1, "written")
+        if args.dicom:
+            from pathlib import Path
+
+            from lungai.dicom.synthetic import write_rt_study
+
+            study = write_rt_study(Path(args.output) / "dicom", phantom, "LUNGAI-SAMPLE", dose="relative")
+            bar.update(1, "DICOM RT export")
     meta = json.loads(paths["meta"].read_text())
     tumour = meta["tumour"]
     print(f"wrote {paths['ct']}, {paths['labels']}, {paths['meta']}")
+    if args.dicom:
+        print(f"DICOM RT export: {study['root']} (CT/, RTSTRUCT/, RTDOSE/)")
     if tumour:
         print(f"tumour: {tumour['diameter_mm']} mm {tumour['shape']} {tumour['location']} in the {tumour['side']} lung, "
               f"{tumour['volume_ml']} ml")

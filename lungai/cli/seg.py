@@ -73,6 +73,9 @@ def register(sub) -> None:
                         "one; the others are listed in result.json under 'candidates')")
     s.add_argument("--series", default=None, help="SeriesInstanceUID when the DICOM folder holds several series")
     s.add_argument("--seed", type=int, default=0, help="random seed (MC dropout)")
+    s.add_argument("--no-dicom", action="store_true",
+                   help="for a DICOM CT, do not write tumor.seg.dcm, rtstruct.dcm, uncertainty.pm.dcm and "
+                        "measurements.sr.dcm (DICOM SEG, RTSTRUCT, Parametric Map, SR) into the output folder")
     # "--seed-point -12.5,40,-150": let argparse read comma-separated negative numbers as values
     s._negative_number_matcher = re.compile(r"^-\d*\.?\d+(,-?\d*\.?\d+)*$")
     s.set_defaults(func=run_segment)
@@ -149,7 +152,11 @@ def run_segment(args) -> int:
     out = Path(args.output)
     seed_pt = _floats(args.seed_point, 3, "--seed-point") if args.seed_point else None
     roi = _floats(args.roi, 6, "--roi") if args.roi else None
-    with task("segment", 5) as bar:
+    from lungai.dicom.reference import is_dicom_folder
+
+    dicom = is_dicom_folder(args.ct) and not args.no_dicom
+    written = []
+    with task("segment", 6 if dicom else 5) as bar:
         model_dir = resolve_model_dir(args.model)
         model = load_model(model_dir)
         ct = read_ct(args.ct, series_uid=args.series)
@@ -167,10 +174,18 @@ def run_segment(args) -> int:
         info = dict(res.info, model=str(model_dir))
         (out / "result.json").write_text(json.dumps(info, indent=2) + "\n")
         bar.update(1, "written")
+        if dicom:
+            from lungai.dicom.export import export_results, reference_for
+
+            written = export_results(reference_for(args.ct, ct, args.series), out, tumour=res.tumour,
+                                     uncertainty=res.entropy, info=res.info, seg_name="tumor.seg.dcm")
+            bar.update(1, "DICOM SEG / RTSTRUCT / map / SR")
     i = res.info
     print(f"tumour {i['tumor_volume_ml']:.2f} ml in {i['n_components']} component(s); confidence "
           f"{i['confidence']:.2f} (review below {i['review_threshold']:.2f}: "
           f"{'NEEDS REVIEW' if i['needs_review'] else 'ok'}) -> {out}")
+    for path in written:
+        print(f"DICOM: {path}")
     for note in i["notes"]:
         print(f"note: {note}")
     return 0

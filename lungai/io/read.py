@@ -11,6 +11,8 @@ from lungai.io.geometry import assert_same_geometry
 from lungai.io.validate import check_3d, check_ct_intensities
 
 FILE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+# Study, Series and Frame of Reference UIDs of a CT read from a DICOM series (image metadata keys)
+UID_TAGS = ("0020|000d", "0020|000e", "0020|0052")
 
 
 def _suffix(path: Path) -> str:
@@ -41,6 +43,9 @@ def _read_dicom_series(folder: Path, series_uid: str | None) -> sitk.Image:
     except RuntimeError as exc:
         raise InputError(f"could not read the DICOM series in {folder}: {str(exc).strip().splitlines()[-1]}",
                          "check that the files are complete DICOM images of one CT series") from exc
+    for tag in UID_TAGS:   # kept on the image, so masks from DICOM RT objects can be checked against this CT
+        if reader.HasMetaDataKey(0, tag):
+            img.SetMetaData(tag, reader.GetMetaData(0, tag).strip().rstrip("\x00"))
     if len(files) > 1:
         modality = reader.GetMetaData(0, "0008|0060").strip() if reader.HasMetaDataKey(0, "0008|0060") else ""
         if modality and modality != "CT":
@@ -78,7 +83,14 @@ def read_ct(path: str | Path, series_uid: str | None = None) -> sitk.Image:
 
 
 def read_mask(path: str | Path, reference: sitk.Image | None = None) -> sitk.Image:
-    """Read an integer label image; with ``reference`` it must share its grid."""
+    """Read an integer label image; with ``reference`` it must share its grid.
+
+    A DICOM SEG file is read onto ``reference``'s grid (label value = segment number, e.g. 1 right lung and 2 left
+    lung for the SEG that ``lungai lungs`` writes); an RTSTRUCT is refused with a pointer to ``--rtstruct``.
+    """
+    modality = _dicom_modality(Path(path))
+    if modality in ("SEG", "RTSTRUCT"):
+        return _read_dicom_mask(Path(path), modality, reference)
     img = read_image(path)
     if img.GetPixelID() in (sitk.sitkFloat32, sitk.sitkFloat64):
         arr = sitk.GetArrayViewFromImage(img)
@@ -88,4 +100,40 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None) -> sitk.Ima
     img = sitk.Cast(img, sitk.sitkUInt16) if img.GetPixelID() != sitk.sitkUInt8 else img
     if reference is not None:
         assert_same_geometry(reference, img, what=f"mask {Path(path).name}")
+    return img
+
+
+def _dicom_modality(p: Path) -> str | None:
+    if not p.is_file() or _suffix(p) not in (".dcm", ""):
+        return None
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        return str(pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["Modality"]).get("Modality", ""))
+    except (InvalidDicomError, OSError):
+        return None
+
+
+def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None) -> sitk.Image:
+    if modality == "RTSTRUCT":
+        raise InputError(f"{p.name} is an RTSTRUCT (contours), not a mask image",
+                         "give it as --rtstruct FILE and choose the structure: --structure NAME (or role:gtv, "
+                         "role:lungs); mask options then take structure names")
+    if reference is None:
+        raise InputError(f"{p.name} is a DICOM SEG: it can only be read onto its CT's grid", "give the CT as well")
+    import numpy as np
+
+    from lungai.dicom.seg import read_seg
+
+    segments = read_seg(p, reference)
+    labels = np.zeros(sitk.GetArrayViewFromImage(reference).shape, dtype=np.uint8)
+    for number, mask in enumerate(segments.values(), start=1):
+        arr = sitk.GetArrayViewFromImage(mask) > 0
+        if (labels[arr] > 0).any():
+            raise InputError(f"segments of {p.name} overlap, so they cannot form one label map",
+                             "export the segments as separate SEG files (one structure each)")
+        labels[arr] = number
+    img = sitk.GetImageFromArray(labels)
+    img.CopyInformation(reference)
     return img

@@ -30,3 +30,13 @@ def write_image(img: sitk.Image, path: str | Path, protect: Iterable[str | Path]
     finally:
         tmp.unlink(missing_ok=True)
     return p
+
+
+def output_stem(path: str | Path) -> Path:
+    """``out/lungs.nii.gz`` -> ``out/lungs`` (the name without its image suffix), for files written beside it."""
+    p = Path(path)
+    name = p.name
+    for suffix in sorted(WRITE_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return p.with_name(name[: -len(suffix)])
+    return p.with_name(name.split(".")[0])

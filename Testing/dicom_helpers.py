@@ -1,0 +1,50 @@
+"""Synthetic DICOM RT exports for the tests (lungai.dicom.synthetic on small phantoms).
+
+:func:`rt_export` writes a multi-patient export with a deliberately messy layout:
+
+- ``P1``: CT + RTSTRUCT (GTV, Lung_R, Lung_L) + RTDOSE with a relative GridFrameOffsetVector;
+- ``P2``: CT + RTSTRUCT, no RTDOSE; its RTSTRUCT file is moved into P1's folder (grouping must use UIDs);
+- ``P3``: CT + RTSTRUCT with a misnamed tumour ("Tumour_big", no role) + RTDOSE with absolute offsets.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+SMALL = dict(shape=(72, 72, 36), spacing=(4.5, 4.5, 5.0), noise_hu=15.0)
+
+
+def small_phantom(seed: int = 7, diameter: float = 40.0, side: str = "right"):
+    from lungai.synthetic import PhantomSpec, TumourSpec, make_phantom
+
+    spec = PhantomSpec(**SMALL, tumour=TumourSpec(diameter_mm=diameter, location="free", shape="round", side=side))
+    return make_phantom(spec, seed=seed)
+
+
+def rt_export(root: Path) -> dict:
+    from lungai.dicom.synthetic import write_rt_study
+
+    root = Path(root)
+    studies = {
+        "P1": write_rt_study(root, small_phantom(7), "P1", dose="relative"),
+        "P2": write_rt_study(root, small_phantom(8, side="left"), "P2", dose=None),
+        "P3": write_rt_study(root, small_phantom(9), "P3", dose="absolute", names={"gtv": "Tumour_big"}),
+    }
+    moved = root / "P1" / "RTSTRUCT" / "rtstruct_of_someone.dcm"
+    shutil.move(studies["P2"]["rtstruct"], moved)
+    studies["P2"]["rtstruct"] = moved
+    return studies
+
+
+def image_like(arr: np.ndarray, reference: sitk.Image) -> sitk.Image:
+    from lungai.io import copy_geometry
+
+    return copy_geometry(arr.astype(np.uint8), reference)
+
+
+def array(img: sitk.Image) -> np.ndarray:
+    return sitk.GetArrayFromImage(img)

@@ -1,0 +1,516 @@
+"""DICOM RT in and out (issue 17): RTSTRUCT / SEG / RTDOSE reading, roles, discovery, SEG / RTSTRUCT / PM / SR writing.
+
+All on synthetic DICOM RT exports written from the phantoms (Testing/dicom_helpers.py); the real export is
+checked in test_dicom_real.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+from dicom_helpers import array, image_like, rt_export, small_phantom
+
+from lungai.dicom import roles
+from lungai.dicom.discover import scan
+from lungai.dicom.reference import ct_reference
+from lungai.dicom.rtstruct import fill_even_odd, list_structures, read_rtstruct, read_rtstruct_role, write_rtstruct
+from lungai.errors import InputError
+from lungai.io import read_ct
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory):
+    return rt_export(tmp_path_factory.mktemp("rt_export"))
+
+
+@pytest.fixture(scope="module")
+def p1(export):
+    st = export["P1"]
+    return st, read_ct(st["ct"])
+
+
+# --------------------------------------------------------------------------------------------------- roles
+
+@pytest.mark.parametrize("name, role", [
+    ("GTV", "gtv"), ("GTVp", "gtv_primary"), ("GTV-1", "gtv_primary"), ("GTV_Primary", "gtv_primary"),
+    ("gtv-2", "gtv"), ("GTVn", "gtv_node"), ("GTV_LN1", "gtv_node"), ("GTV_N2", "gtv_node"),
+    ("Lung_R", "lung_right"), ("Lung-Right", "lung_right"), ("RT LUNG", "lung_right"), ("Right Lung", "lung_right"),
+    ("Lung_L", "lung_left"), ("Lung-Left", "lung_left"), ("LT LUNG", "lung_left"), ("Lung Lt", "lung_left"),
+    ("Lungs", "lungs"), ("Lung_Total", "lungs"), ("Lungs-GTV", "lungs_minus_gtv"),
+    ("Lungs minus GTV", "lungs_minus_gtv"), ("Lung_Total-GTV", "lungs_minus_gtv"),
+    ("Lung_R_PRV", None), ("PTV_Lung", None), ("z_Lung_R_opt", None), ("Heart", None), ("Lungs-ITV", None),
+    ("Tumour_big", None)])
+def test_structure_roles_tg263_and_variants(name, role):
+    assert roles.structure_role(name) == role
+
+
+def test_user_mapping_overrides_and_is_checked(tmp_path):
+    f = tmp_path / "map.yaml"
+    f.write_text("Tumour_big: gtv_primary\nGTV: null\n")
+    assert roles.structure_role("tumour big", f) == "gtv_primary"
+    assert roles.structure_role("GTV", f) is None
+    assert roles.find_role(["GTV", "Tumour_big", "Lung_R"], "gtv", f) == ["Tumour_big"]
+    j = tmp_path / "map.json"
+    j.write_text(json.dumps({"My lungs": "lungs"}))
+    assert roles.structure_role("My_Lungs", j) == "lungs"
+    (tmp_path / "bad.yaml").write_text("Tumour_big: tumor\n")
+    with pytest.raises(InputError, match="unknown structure role 'tumor'"):
+        roles.structure_role("x", tmp_path / "bad.yaml")
+
+
+def test_role_masks_union_and_subtraction():
+    a = np.zeros((3, 4, 4), np.uint8)
+    ref = sitk.GetImageFromArray(a)
+    r, l, g1, g2 = a.copy(), a.copy(), a.copy(), a.copy()
+    r[:, :, :2], l[:, :, 2:], g1[1, 1, 1], g2[1, 2, 3] = 1, 1, 1, 1
+    masks = {"Lung_R": image_like(r, ref), "Lung_L": image_like(l, ref), "GTV-1": image_like(g1, ref),
+             "GTV-2": image_like(g2, ref), "Heart": image_like(a, ref)}
+    assert roles.find_role(masks, "gtv") == ["GTV-1", "GTV-2"]
+    assert array(roles.mask_for_role(masks, "lungs")).sum() == 48
+    assert array(roles.mask_for_role(masks, "gtv")).sum() == 2
+    assert array(roles.mask_for_role(masks, "lungs_minus_gtv")).sum() == 46
+    with pytest.raises(InputError, match="no structure with role 'gtv_node'.*Heart \\(no role\\)"):
+        roles.mask_for_role(masks, "gtv_node")
+
+
+# ----------------------------------------------------------------------------------------- RTSTRUCT reading
+
+def test_even_odd_fill_makes_holes_and_islands():
+    square = lambda a, b: np.array([[a, a], [b, a], [b, b], [a, b]], float)  # noqa: E731  (x, y) corners
+    filled = fill_even_odd([square(0.5, 9.5), square(2.5, 7.5), square(4.5, 5.5)], (12, 12))
+    expected = np.zeros((12, 12), bool)
+    expected[1:10, 1:10] = True       # outer contour: pixel centres 1..9
+    expected[3:8, 3:8] = False        # hole: 3..7
+    expected[5, 5] = True             # island in the hole
+    assert np.array_equal(filled, expected)
+    # two separate contours on one slice
+    two = fill_even_odd([square(0.5, 2.5), square(5.5, 8.5)], (12, 12))
+    assert two.sum() == 4 + 9
+
+
+def test_rtstruct_round_trip_on_phantom_export(p1):
+    st, ct = p1
+    assert np.array_equal(array(ct), array(small_phantom(7).ct))          # the CT series itself
+    assert list_structures(st["rtstruct"]) == ["GTV", "Lung_R", "Lung_L"]
+    masks = read_rtstruct(st["rtstruct"], ct)
+    for name, truth in st["masks"].items():
+        assert np.array_equal(array(masks[name]), array(truth)), name
+        assert masks[name].GetOrigin() == ct.GetOrigin()
+
+
+def test_holes_islands_and_several_parts_per_slice_round_trip(p1, tmp_path):
+    st, ct = p1
+    a = np.zeros(array(ct).shape, np.uint8)
+    a[10:14, 10:40, 10:40] = 1        # a block ...
+    a[10:14, 16:34, 16:34] = 0        # ... with a hole ...
+    a[10:14, 22:28, 22:28] = 1        # ... and an island in the hole
+    a[10:14, 50:60, 50:55] = 1        # and a second part on the same slices
+    a[14, 12, 12] = 1                 # one voxel
+    ref = ct_reference(st["ct"], image=ct)
+    path = write_rtstruct({"Ring": image_like(a, ct)}, ref, tmp_path / "ring.dcm")
+    ds = pydicom.dcmread(path)
+    per_slice = [float(c.ContourData[2]) for c in ds.ROIContourSequence[0].ContourSequence]
+    assert per_slice.count(per_slice[0]) == 4          # outer, hole, island, second part
+    assert np.array_equal(array(read_rtstruct(path, ct)["Ring"]), a)
+
+
+def test_structure_with_missing_slice_is_an_error(p1, tmp_path):
+    st, ct = p1
+    a = np.zeros(array(ct).shape, np.uint8)
+    a[8:12, 20:30, 20:30] = 1
+    a[14:16, 20:30, 20:30] = 1        # slices 12 and 13 left out
+    ref = ct_reference(st["ct"], image=ct)
+    path = write_rtstruct({"GTV": image_like(a, ct)}, ref, tmp_path / "gap.dcm")
+    with pytest.raises(InputError, match=r"'GTV' has no contour on 2 CT slice\(s\) between its first and last"):
+        read_rtstruct(path, ct)
+    assert np.array_equal(array(read_rtstruct(path, ct, allow_gaps=True)["GTV"]), a)
+
+
+def test_structure_off_the_ct_is_an_error(p1):
+    st, ct = p1
+    with pytest.raises(InputError, match="'Lung_R' lies \\(partly\\) off the CT.*outside the CT slices"):
+        read_rtstruct(st["rtstruct"], ct[:, :, 10:30], names=["Lung_R"])
+    with pytest.raises(InputError, match="'Lung_R' lies \\(partly\\) off the CT.*leaves the CT field of view"):
+        read_rtstruct(st["rtstruct"], ct[20:, :, :], names=["Lung_R"])
+
+
+def test_contours_not_on_the_slice_planes_are_an_error(p1):
+    st, ct = p1
+    tilted = sitk.Image(ct)
+    c, s = np.cos(np.radians(10)), np.sin(np.radians(10))
+    tilted.SetDirection((1, 0, 0, 0, c, -s, 0, s, c))           # tilted about the CT's centre
+    half = (np.asarray(ct.GetSize()) - 1) / 2 * np.asarray(ct.GetSpacing())
+    centre = np.asarray(ct.GetOrigin()) + half
+    tilted.SetOrigin(tuple(centre - np.asarray(tilted.GetDirection()).reshape(3, 3) @ half))
+    with pytest.raises(InputError, match="does not lie in a CT slice plane"):
+        read_rtstruct(st["rtstruct"], tilted, names=["Lung_R"])
+
+
+def test_bad_rtstruct_inputs_have_clear_errors(p1, tmp_path):
+    st, ct = p1
+    with pytest.raises(InputError, match="'Lung' is not in rtstruct.dcm; it holds: GTV, Lung_R, Lung_L"):
+        read_rtstruct(st["rtstruct"], ct, names=["Lung"])
+    with pytest.raises(InputError, match="is a DICOM CT file, not an RTSTRUCT"):
+        list_structures(next(st["ct"].iterdir()))
+    with pytest.raises(InputError, match="drawn in frame of reference"):
+        read_rtstruct(st["rtstruct"], ct, frame_of_reference_uid="1.2.3")
+    assert read_rtstruct(st["rtstruct"], ct, names=["lung_r"]).keys() == {"Lung_R"}   # case-insensitive
+
+
+def test_misnamed_structure_role_error_and_mapping_fix(export, tmp_path):
+    st = export["P3"]
+    ct = read_ct(st["ct"])
+    with pytest.raises(InputError, match="no structure with role 'gtv' among: Tumour_big \\(no role\\)"):
+        read_rtstruct_role(st["rtstruct"], ct, "gtv")
+    f = tmp_path / "map.yaml"
+    f.write_text("Tumour_big: gtv\n")
+    mask, names = read_rtstruct_role(st["rtstruct"], ct, "gtv", mapping=f)
+    assert names == ["Tumour_big"] and np.array_equal(array(mask), array(st["masks"]["Tumour_big"]))
+    lungs, names = read_rtstruct_role(st["rtstruct"], ct, "lungs_minus_gtv", mapping=f)
+    truth = (array(st["masks"]["Lung_R"]) | array(st["masks"]["Lung_L"])) & ~array(st["masks"]["Tumour_big"])
+    assert names == ["Lung_R", "Lung_L", "Tumour_big"] and np.array_equal(array(lungs), truth)
+
+
+# ---------------------------------------------------------------------------------------------- discovery
+
+def test_scan_groups_by_uids_not_folders(export):
+    root = export["P1"]["root"].parent
+    studies = {s.patient_id: s for s in scan(root)}
+    assert set(studies) == {"P1", "P2", "P3"}
+    assert studies["P2"].rtstruct == [export["P2"]["rtstruct"]]          # found in P1's folder, assigned by UID
+    assert studies["P1"].rtstruct == [export["P1"]["rtstruct"]]
+    assert studies["P2"].missing == ["RTDOSE"] and studies["P1"].missing == [] and studies["P3"].missing == []
+    assert studies["P3"].rtdose == [export["P3"]["dose"]]
+    for pid, s in studies.items():
+        assert s.ct.folder == export[pid]["ct"] and s.ct.n_slices == 36
+        assert s.frame_of_reference_uid == export[pid]["reference"].frame_of_reference_uid
+
+
+def test_scan_reports_objects_without_their_ct(export, tmp_path):
+    import shutil
+
+    shutil.copy(export["P3"]["dose"], tmp_path / "dose.dcm")
+    (tmp_path / "notes.txt").write_text("not DICOM")
+    (studies,) = scan(tmp_path)
+    assert studies.ct is None and studies.missing == ["CT", "RTSTRUCT"] and len(studies.rtdose) == 1
+    assert "no CT series" in studies.notes[0]
+
+
+# ------------------------------------------------------------------------------------------------- RTDOSE
+
+def test_rtdose_relative_offsets(export):
+    from lungai.dose.read import read_dose
+
+    st = export["P1"]
+    dose = read_dose(st["dose"])
+    truth = st["dose_image"]
+    assert np.allclose(dose.GetOrigin(), truth.GetOrigin(), atol=1e-3)
+    assert np.allclose(array(dose), array(truth), atol=1e-3 * array(truth).max())
+
+
+@pytest.mark.xfail(strict=True, reason="absolute GridFrameOffsetVector: z origin fixed on branch 'trust' "
+                                       "(lungai/dose/read.py); remove this mark when merged")
+def test_rtdose_absolute_offsets(export):
+    from lungai.dose.read import read_dose
+
+    st = export["P3"]
+    assert float(pydicom.dcmread(st["dose"]).GridFrameOffsetVector[0]) != 0     # absolute form written
+    assert np.allclose(read_dose(st["dose"]).GetOrigin(), st["dose_image"].GetOrigin(), atol=1e-3)
+
+
+# ----------------------------------------------------------------------------------- SEG / PM / SR writing
+
+def _codes(item, seq):
+    return [(c.CodeValue, c.CodingSchemeDesignator) for c in getattr(item, seq)]
+
+
+def test_seg_round_trip_terminology_and_references(p1, tmp_path):
+    from lungai.dicom.seg import read_seg, write_seg
+
+    st, ct = p1
+    ref = ct_reference(st["ct"], image=ct)
+    masks = {"Tumour": st["masks"]["GTV"], "Right lung": st["masks"]["Lung_R"], "Left lung": st["masks"]["Lung_L"]}
+    path = write_seg(masks, ref, tmp_path / "x.seg.dcm",
+                     roles={"Tumour": "gtv", "Right lung": "lung_right", "Left lung": "lung_left"})
+    back = read_seg(path, ct)
+    assert list(back) == list(masks)
+    for name, m in masks.items():
+        assert np.array_equal(array(back[name]), array(m)), name
+    ds = pydicom.dcmread(path)
+    tumour, right, left = ds.SegmentSequence
+    assert _codes(tumour, "SegmentedPropertyCategoryCodeSequence") == [("49755003", "SCT")]
+    assert _codes(tumour, "SegmentedPropertyTypeCodeSequence") == [("86049000", "SCT")]
+    assert _codes(right, "SegmentedPropertyCategoryCodeSequence") == [("123037004", "SCT")]
+    assert _codes(right, "SegmentedPropertyTypeCodeSequence") == [("39607008", "SCT")]
+    assert _codes(right.SegmentedPropertyTypeCodeSequence[0], "SegmentedPropertyTypeModifierCodeSequence") == \
+        [("24028007", "SCT")]
+    assert _codes(left.SegmentedPropertyTypeCodeSequence[0], "SegmentedPropertyTypeModifierCodeSequence") == \
+        [("7771000", "SCT")]
+    assert ds.StudyInstanceUID == ref.study_uid and ds.FrameOfReferenceUID == ref.frame_of_reference_uid
+    assert ds.ReferencedSeriesSequence[0].SeriesInstanceUID == ref.series_uid
+    assert ds.PatientID == "P1"
+    # deterministic: same masks -> same UIDs
+    again = pydicom.dcmread(write_seg(masks, ref, tmp_path / "y.seg.dcm", roles={"Tumour": "gtv", "Right lung":
+                                      "lung_right", "Left lung": "lung_left"}))
+    assert again.SOPInstanceUID == ds.SOPInstanceUID and again.SeriesInstanceUID == ds.SeriesInstanceUID
+
+
+def test_rtstruct_writer_references_the_ct(p1):
+    st, _ = p1
+    ds = pydicom.dcmread(st["rtstruct"])
+    ref = st["reference"]
+    frame = ds.ReferencedFrameOfReferenceSequence[0]
+    series = frame.RTReferencedStudySequence[0].RTReferencedSeriesSequence[0]
+    assert frame.FrameOfReferenceUID == ref.frame_of_reference_uid and series.SeriesInstanceUID == ref.series_uid
+    slice_uids = {d.SOPInstanceUID for d in ref.datasets}
+    assert {c.ReferencedSOPInstanceUID for c in series.ContourImageSequence} == slice_uids
+    for rc in ds.ROIContourSequence:
+        for c in rc.ContourSequence:
+            assert c.ContourImageSequence[0].ReferencedSOPInstanceUID in slice_uids
+    assert [o.RTROIInterpretedType for o in ds.RTROIObservationsSequence] == ["GTV", "ORGAN", "ORGAN"]
+
+
+def test_parametric_map_and_sr_round_trip(p1, tmp_path):
+    from lungai.dicom.pmap import read_parametric_map, write_parametric_map
+    from lungai.dicom.seg import write_seg
+    from lungai.dicom.sr import MeasurementGroup, read_sr, write_sr
+
+    st, ct = p1
+    ref = ct_reference(st["ct"], image=ct)
+    u = sitk.GetImageFromArray(np.random.default_rng(0).random(array(ct).shape).astype(np.float32))
+    u.CopyInformation(ct)
+    pm_path = write_parametric_map(u, ref, tmp_path / "u.pm.dcm")
+    step = float(array(u).max() - array(u).min()) / 65535
+    assert np.abs(array(read_parametric_map(pm_path, ct)) - array(u)).max() <= step / 2 + 1e-7
+    # a map that is zero outside a few slices (the segmentation ROI) keeps only those frames
+    roi = np.zeros(array(ct).shape, np.float32)
+    roi[10:14, 20:40, 20:40] = np.linspace(0, 1, 20 * 20 * 4, dtype=np.float32).reshape(4, 20, 20)
+    roi_img = sitk.GetImageFromArray(roi)
+    roi_img.CopyInformation(ct)
+    roi_path = write_parametric_map(roi_img, ref, tmp_path / "roi.pm.dcm")
+    assert pydicom.dcmread(roi_path).NumberOfFrames == 4
+    assert np.abs(array(read_parametric_map(roi_path, ct)) - roi).max() <= 0.5 / 65535 + 1e-7
+    assert pydicom.dcmread(pm_path).FrameOfReferenceUID == ref.frame_of_reference_uid
+
+    seg = write_seg({"Tumour": st["masks"]["GTV"]}, ref, tmp_path / "t.seg.dcm", roles={"Tumour": "gtv"})
+    groups = [MeasurementGroup("Tumour", {"volume_ml": (12.5, "ml"),
+                                          "original_glcm_ClusterProminence": (3.25, "1")}, segment_number=1, role="gtv"),
+              MeasurementGroup("Case", {"confidence": (0.81, "1"), "dose_mld_gy": (14.2, "Gy"),
+                                        "dose_v20_pct": (22.0, "%"), "rp_risk": (0.31, "1"), "missing": (None, "1")})]
+    sr_path = write_sr(ref, tmp_path / "m.sr.dcm", groups, seg=seg)
+    assert read_sr(sr_path) == {
+        "Tumour": {"Volume": (12.5, "ml"), "original_glcm_ClusterProminence": (3.25, "1")},
+        "Case": {"confidence": (0.81, "1"), "dose_mld_gy": (14.2, "Gy"), "dose_v20_pct": (22.0, "%"),
+                 "rp_risk": (0.31, "1")}}
+    ds = pydicom.dcmread(sr_path)
+    assert ds.StudyInstanceUID == ref.study_uid
+    evidence = {s.SeriesInstanceUID for study in ds.CurrentRequestedProcedureEvidenceSequence
+                for s in study.ReferencedSeriesSequence}
+    assert {ref.series_uid, pydicom.dcmread(seg).SeriesInstanceUID} <= evidence
+
+
+def test_dicom_outputs_never_go_into_the_ct_folder(p1):
+    from lungai.dicom.export import export_results
+
+    st, ct = p1
+    with pytest.raises(InputError, match="refusing to write DICOM results into the CT series folder"):
+        export_results(ct_reference(st["ct"], image=ct), st["ct"], tumour=st["masks"]["GTV"])
+
+
+# ----------------------------------------------------------------------------------------------------- CLI
+
+def _cli(*args):
+    from lungai.cli import main
+
+    return main([str(a) for a in args])
+
+
+def test_cli_lungs_writes_seg_and_rtstruct_for_a_dicom_ct(p1, tmp_path, capsys):
+    from lungai.dicom.rtstruct import read_rtstruct
+    from lungai.dicom.seg import read_seg
+
+    st, ct = p1
+    assert _cli("lungs", st["ct"], "-o", tmp_path / "lungs.nii.gz") == 0
+    labels = array(sitk.ReadImage(str(tmp_path / "lungs.nii.gz")))
+    seg = read_seg(tmp_path / "lungs.seg.dcm", ct)
+    rt = read_rtstruct(tmp_path / "lungs.rtstruct.dcm", ct)
+    assert np.array_equal(array(seg["Right lung"]), labels == 1) and np.array_equal(array(seg["Left lung"]), labels == 2)
+    assert np.array_equal(array(rt["Lung_R"]), labels == 1) and np.array_equal(array(rt["Lung_L"]), labels == 2)
+    assert _cli("lungs", st["ct"], "-o", tmp_path / "b" / "lungs.nii.gz", "--no-dicom") == 0
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["lungs.nii.gz"]
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    assert _cli("lungs", tmp_path / "ct.nii.gz", "-o", tmp_path / "c" / "lungs.nii.gz") == 0
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["lungs.nii.gz"]
+
+
+def test_cli_segment_writes_seg_rtstruct_map_and_sr(p1, tmp_path):
+    from lungai.dicom.pmap import read_parametric_map
+    from lungai.dicom.rtstruct import read_rtstruct
+    from lungai.dicom.seg import read_seg
+    from lungai.dicom.sr import read_sr
+
+    st, ct = p1
+    centre = small_phantom(7).meta["tumour"]["centre_mm"]
+    out = tmp_path / "seg"
+    assert _cli("segment", st["ct"], "-o", out, "--seed-point=" + ",".join(f"{v:.2f}" for v in centre)) == 0
+    tumour = array(sitk.ReadImage(str(out / "tumor.nii.gz"))) > 0
+    assert tumour.any()
+    assert np.array_equal(array(read_seg(out / "tumor.seg.dcm", ct)["Tumour"]) > 0, tumour)
+    assert np.array_equal(array(read_rtstruct(out / "rtstruct.dcm", ct, allow_gaps=True)["GTVp"]) > 0, tumour)
+    entropy = array(sitk.ReadImage(str(out / "uncertainty.nii.gz")))
+    assert np.abs(array(read_parametric_map(out / "uncertainty.pm.dcm", ct)) - entropy).max() <= entropy.max() / 65535
+    info = json.loads((out / "result.json").read_text())
+    sr = read_sr(out / "measurements.sr.dcm")
+    assert sr["Tumour"]["Volume"][0] == pytest.approx(info["tumor_volume_ml"], abs=1e-3)
+    assert sr["Case"]["confidence"][0] == pytest.approx(info["confidence"])
+    assert sr["Case"]["needs_review"][0] == float(info["needs_review"])
+
+
+def test_cli_radiomics_and_dose_features_from_rtstruct(export, tmp_path):
+    import pandas as pd
+
+    st = export["P1"]
+    ct = read_ct(st["ct"])
+    lab = np.zeros(array(ct).shape, np.uint8)
+    lab[array(st["masks"]["Lung_R"]) > 0] = 1
+    lab[array(st["masks"]["Lung_L"]) > 0] = 2
+    sitk.WriteImage(image_like(lab, ct), str(tmp_path / "lungs.nii.gz"))
+    sitk.WriteImage(st["masks"]["GTV"], str(tmp_path / "gtv.nii.gz"))
+    common = ["--image-types", "Original", "--feature-classes", "shape"]
+    assert _cli("radiomics", "--image", st["ct"], "--tumour", tmp_path / "gtv.nii.gz", "--lungs",
+                tmp_path / "lungs.nii.gz", *common, "-o", tmp_path / "nifti.csv") == 0
+    assert _cli("radiomics", "--image", st["ct"], "--rtstruct", st["rtstruct"], *common, "-o", tmp_path / "rt.csv") == 0
+    a, b = pd.read_csv(tmp_path / "nifti.csv"), pd.read_csv(tmp_path / "rt.csv")
+    assert set(a.segment) == {"tumour", "right_lung", "left_lung", "lungs", "lungs_minus_tumour"}
+    pd.testing.assert_frame_equal(a, b)
+    assert _cli("radiomics", "--image", st["ct"], "--rtstruct", st["rtstruct"], "--structure", "GTV", "--structure",
+                "role:lungs", *common, "-o", tmp_path / "named.csv") == 0
+    assert set(pd.read_csv(tmp_path / "named.csv").segment) == {"GTV", "lungs"}
+
+    assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--lungs", tmp_path / "lungs.nii.gz",
+                "--gtv", tmp_path / "gtv.nii.gz", "-o", tmp_path / "d_nifti.csv") == 0
+    assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", st["rtstruct"],
+                "-o", tmp_path / "d_rt.csv") == 0
+    assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", st["rtstruct"],
+                "--structure", "role:lungs", "--gtv", "GTV", "-o", tmp_path / "d_named.csv") == 0
+    d1, d2, d3 = (pd.read_csv(tmp_path / f).drop(columns="case") for f in ("d_nifti.csv", "d_rt.csv", "d_named.csv"))
+    pd.testing.assert_frame_equal(d1, d2)
+    pd.testing.assert_frame_equal(d1, d3)
+
+
+def test_cli_mask_options_take_dicom_seg_and_refuse_rtstruct_files(export, tmp_path, capsys):
+    import pandas as pd
+
+    from lungai.dicom.seg import write_seg
+
+    st = export["P1"]
+    ct = read_ct(st["ct"])
+    ref = ct_reference(st["ct"], image=ct)
+    write_seg({"Right lung": st["masks"]["Lung_R"], "Left lung": st["masks"]["Lung_L"]}, ref, tmp_path / "l.seg.dcm",
+              roles={"Right lung": "lung_right", "Left lung": "lung_left"})
+    assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--lungs", tmp_path / "l.seg.dcm",
+                "-o", tmp_path / "seg.csv") == 0
+    assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", st["rtstruct"],
+                "--structure", "role:lungs", "--gtv", "role:gtv_node", "-o", tmp_path / "x.csv") == 2
+    assert "no structure with role 'gtv_node'" in capsys.readouterr().err
+    assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--lungs", st["rtstruct"],
+                "-o", tmp_path / "y.csv") == 2
+    assert "is an RTSTRUCT (contours), not a mask image" in capsys.readouterr().err
+    assert pd.read_csv(tmp_path / "seg.csv").dose_mld_gy.iloc[0] > 0
+
+
+def test_sample_dicom_writes_an_rt_export(tmp_path):
+    assert _cli("sample", "-o", tmp_path, "--dicom", "--slice-thickness", "5") == 0
+    (study,) = scan(tmp_path / "dicom")
+    assert study.missing == [] and study.ct.n_slices == 48
+    ct = read_ct(study.ct.folder)
+    truth = array(sitk.ReadImage(str(tmp_path / "ct.nii.gz")))
+    assert np.array_equal(array(ct), truth)
+    assert set(list_structures(study.rtstruct[0])) == {"GTV", "Lung_R", "Lung_L"}
+
+
+def test_cli_dicom_scan_lists_what_each_patient_has(export, tmp_path, capsys):
+    root = export["P1"]["root"].parent
+    assert _cli("dicom-scan", root, "--structures", "--json", tmp_path / "scan.json") == 0
+    out = capsys.readouterr().out
+    assert "P2: CT 36 slices, 1 RTSTRUCT, 0 RTDOSE, 0 SEG; missing RTDOSE" in out
+    assert "Tumour_big (no role)" in out and "Lung_R (lung_right)" in out
+    doc = json.loads((tmp_path / "scan.json").read_text())
+    assert [d["patient_id"] for d in doc] == ["P1", "P2", "P3"] and doc[1]["missing"] == ["RTDOSE"]
+
+
+def test_cli_dicom_export_writes_every_result_with_measurements(export, tmp_path):
+    import pandas as pd
+
+    from lungai.dicom.seg import read_seg
+    from lungai.dicom.sr import read_sr
+
+    st = export["P1"]
+    ct = read_ct(st["ct"])
+    res = tmp_path / "results"
+    res.mkdir()
+    lab = np.zeros(array(ct).shape, np.uint8)
+    lab[array(st["masks"]["Lung_R"]) > 0] = 1
+    lab[array(st["masks"]["Lung_L"]) > 0] = 2
+    sitk.WriteImage(image_like(lab, ct), str(res / "lungs.nii.gz"))
+    sitk.WriteImage(st["masks"]["GTV"], str(res / "tumor.nii.gz"))
+    (res / "result.json").write_text(json.dumps({"confidence": 0.8, "needs_review": False, "review_threshold": 0.57}))
+    assert _cli("radiomics", "--image", st["ct"], "--rtstruct", st["rtstruct"], "--image-types", "Original",
+                "--feature-classes", "shape", "firstorder", "-o", res / "radiomics_long.csv") == 0
+    assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", st["rtstruct"],
+                "-o", res / "dose.csv") == 0
+    pd.DataFrame([{"case": "P1", "risk": 0.31, "risk_low": 0.2, "risk_high": 0.45, "high_risk": 0}]).to_csv(
+        res / "rp_prediction.csv", index=False)
+    out = tmp_path / "dicom"
+    assert _cli("dicom-export", "--ct", st["ct"], "--results", res, "-o", out) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["measurements.sr.dcm", "results.seg.dcm", "rtstruct.dcm"]
+    seg = read_seg(out / "results.seg.dcm", ct)
+    assert list(seg) == ["Tumour", "Right lung", "Left lung"]
+    assert np.array_equal(array(seg["Left lung"]), lab == 2)
+    sr = read_sr(out / "measurements.sr.dcm")
+    rad = pd.read_csv(res / "radiomics_long.csv")
+    dose = pd.read_csv(res / "dose.csv").iloc[0]
+    mean = rad[(rad.segment == "tumour") & (rad.feature == "Mean")].value.iloc[0]
+    assert sr["Tumour"]["original_firstorder_Mean"] == (pytest.approx(mean), "1")
+    voxel_ml = np.prod(ct.GetSpacing()) / 1000
+    assert sr["Right lung"]["Volume"] == (pytest.approx((lab == 1).sum() * voxel_ml), "ml")
+    assert "original_shape_MeshVolume" in sr["lungs_minus_tumour"]
+    assert sr["Case"]["dose_mld_gy"] == (pytest.approx(dose.dose_mld_gy), "Gy")
+    assert sr["Case"]["dose_v20_pct"] == (pytest.approx(dose.dose_v20_pct), "%")
+    assert sr["Case"]["rp_risk"] == (pytest.approx(0.31), "1") and sr["Case"]["confidence"][0] == 0.8
+    wrong = tmp_path / "wrong.nii.gz"
+    sitk.WriteImage(st["masks"]["GTV"][:, :, 1:], str(wrong))
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", wrong, "-o", tmp_path / "x") == 2
+
+
+def test_rtstruct_of_another_ct_and_duplicate_names_are_errors(export, tmp_path):
+    p1, p3 = export["P1"], export["P3"]
+    ct = read_ct(p1["ct"])        # same geometry as P3's CT: only the frame of reference tells them apart
+    assert ct.GetMetaData("0020|0052") == p1["reference"].frame_of_reference_uid
+    with pytest.raises(InputError, match="is drawn in frame of reference .*, the CT is in"):
+        read_rtstruct(p3["rtstruct"], ct, names=["Lung_R"])
+    ds = pydicom.dcmread(p1["rtstruct"])
+    ds.StructureSetROISequence[2].ROIName = "lung_r"
+    ds.save_as(tmp_path / "dup.dcm")
+    with pytest.raises(InputError, match="holds 2 structures named 'Lung_R' \\(ROI numbers 2, 3\\)"):
+        read_rtstruct(tmp_path / "dup.dcm", ct, names=["Lung_R"])
+    assert list(read_rtstruct(tmp_path / "dup.dcm", ct, names=["GTV"])) == ["GTV"]
+
+
+def test_cli_dose_features_with_only_a_lungs_minus_gtv_structure(export, tmp_path):
+    import pandas as pd
+
+    st = export["P1"]
+    ct = read_ct(st["ct"])
+    lungs = (array(st["masks"]["Lung_R"]) | array(st["masks"]["Lung_L"])) & ~array(st["masks"]["GTV"])
+    rs = write_rtstruct({"Lungs-GTV": image_like(lungs, ct), "GTVp": st["masks"]["GTV"]}, st["reference"],
+                        tmp_path / "rs.dcm")
+    assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", rs, "-o", tmp_path / "a.csv") == 0
+    assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", st["rtstruct"],
+                "-o", tmp_path / "b.csv") == 0
+    a, b = (pd.read_csv(tmp_path / f).drop(columns="case") for f in ("a.csv", "b.csv"))
+    pd.testing.assert_frame_equal(a, b)

@@ -1,0 +1,79 @@
+"""The real DICOM RT export (../shared/data/nsclc_whole_ct/dicom, LUNG1-003): RTSTRUCT read onto the CT grid
+gives the same masks as the NIfTI label map made from the same contours; our writers round-trip on it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+pytestmark = pytest.mark.shared_data
+
+STRUCTURES = ["GTV-1", "gtv-2", "gtv-3", "Lung-Right", "Lung-Left"]
+
+
+def _dice(a, b) -> float:
+    return float(2 * (a & b).sum() / (a.sum() + b.sum()))
+
+
+@pytest.fixture(scope="module")
+def real(shared_data):
+    from lungai.dicom.discover import scan
+    from lungai.io import read_ct
+
+    root = shared_data / "nsclc_whole_ct"
+    (study,) = scan(root / "dicom")
+    ct = read_ct(study.ct.folder)
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(root / "nifti" / "LUNG1-003_labels.nii.gz")))
+    return study, ct, labels
+
+
+def test_real_rtstruct_matches_the_nifti_labels(real):
+    from lungai.dicom.roles import mask_for_role
+    from lungai.dicom.rtstruct import read_rtstruct
+
+    study, ct, labels = real
+    assert study.patient_id == "LUNG1-003" and study.missing == ["RTDOSE"] and study.ct.n_slices == 107
+    masks = read_rtstruct(study.rtstruct[0], ct, names=STRUCTURES)
+    m = {k: sitk.GetArrayFromImage(v) > 0 for k, v in masks.items()}
+    gtv = sitk.GetArrayFromImage(mask_for_role(masks, "gtv")) > 0
+    # the label map: 1 = GTV-1, 2 = other GTVs, 3 / 4 = right / left lung minus the GTVs
+    assert _dice(m["GTV-1"], labels == 1) == 1.0
+    assert _dice(m["gtv-2"] | m["gtv-3"], labels == 2) == 1.0
+    assert _dice(m["Lung-Right"] & ~gtv, labels == 3) > 0.99999     # one voxel centre exactly on a contour edge
+    assert _dice(m["Lung-Left"] & ~gtv, labels == 4) == 1.0
+
+
+def test_real_rtstruct_gap_in_a_structure_is_reported(real):
+    from lungai.dicom.rtstruct import read_rtstruct
+    from lungai.errors import InputError
+
+    study, ct, _ = real
+    with pytest.raises(InputError, match="'Heart' has no contour on 1 CT slice"):
+        read_rtstruct(study.rtstruct[0], ct, names=["Heart"])
+    assert sitk.GetArrayViewFromImage(read_rtstruct(study.rtstruct[0], ct, names=["Heart"],
+                                                    allow_gaps=True)["Heart"]).sum() > 0
+
+
+def test_real_roles_and_writers_round_trip(real, tmp_path):
+    from lungai.dicom.reference import ct_reference
+    from lungai.dicom.roles import find_role
+    from lungai.dicom.rtstruct import list_structures, read_rtstruct, write_rtstruct
+    from lungai.dicom.seg import read_seg, write_seg
+
+    study, ct, labels = real
+    names = list_structures(study.rtstruct[0])
+    assert find_role(names, "gtv_primary") == ["GTV-1"] and find_role(names, "gtv") == ["GTV-1", "gtv-3", "gtv-2"]
+    assert find_role(names, "lung_right") == ["Lung-Right"] and find_role(names, "lung_left") == ["Lung-Left"]
+    ref = ct_reference(study.ct.folder, image=ct)
+    masks = {}
+    for value, name in ((1, "GTVp"), (3, "Lung_R"), (4, "Lung_L")):
+        img = sitk.GetImageFromArray((labels == value).astype(np.uint8))
+        img.CopyInformation(ct)
+        masks[name] = img
+    back = read_rtstruct(write_rtstruct(masks, ref, tmp_path / "rt.dcm"), ct)
+    seg = read_seg(write_seg(masks, ref, tmp_path / "x.seg.dcm"), ct)
+    for name, img in masks.items():
+        truth = sitk.GetArrayFromImage(img)
+        assert np.array_equal(sitk.GetArrayFromImage(back[name]), truth), name
+        assert np.array_equal(sitk.GetArrayFromImage(seg[name]), truth), name

@@ -1,0 +1,58 @@
+"""Slicer side of DICOM RT (real MRML, slicer-core): an RTSTRUCT segmentation (as SlicerRT loads it, segments named
+like the ROIs) as tumour / lungs input by role, and export of segments as DICOM SEG / RTSTRUCT."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from dicom_helpers import array, rt_export
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    return rt_export(tmp_path_factory.mktemp("rt"))["P1"]
+
+
+def _rt_segmentation(scene, study):
+    """What SlicerRT gives for the RTSTRUCT: a segmentation node with one segment per ROI, named like it."""
+    from lungai import mrml
+    from lungai.dicom.rtstruct import read_rtstruct
+    from lungai.io import read_ct
+
+    ct = read_ct(study["ct"])
+    vol = mrml.volume_node_from_image(scene, ct, "CT")
+    seg = None
+    for name, mask in read_rtstruct(study["rtstruct"], ct).items():
+        seg, _ = mrml.mask_to_segment(scene, mask, name, seg_node=seg, reference_volume_node=vol)
+    return ct, vol, seg
+
+
+def test_rtstruct_segmentation_as_tumour_and_lungs_input(mrml_scene, study):
+    from lungai.scene.dicom import lung_label_image, role_mask, role_segments
+
+    ct, vol, seg = _rt_segmentation(mrml_scene, study)
+    assert role_segments(seg, "gtv") == ["GTV"] and role_segments(seg, "lung_left") == ["Lung_L"]
+    assert np.array_equal(array(role_mask(mrml_scene, seg, "gtv", vol)), array(study["masks"]["GTV"]))
+    labels = array(lung_label_image(mrml_scene, seg, vol))
+    assert np.array_equal(labels == 1, array(study["masks"]["Lung_R"]) > 0)
+    assert np.array_equal(labels == 2, array(study["masks"]["Lung_L"]) > 0)
+    minus = array(role_mask(mrml_scene, seg, "lungs_minus_gtv", vol))
+    assert minus.sum() == ((labels > 0) & (array(study["masks"]["GTV"]) == 0)).sum()
+
+
+def test_export_segments_as_dicom_seg_and_rtstruct(mrml_scene, study, tmp_path):
+    from lungai.dicom.rtstruct import read_rtstruct
+    from lungai.dicom.seg import read_seg
+    from lungai.errors import InputError
+    from lungai.scene.dicom import export_segments_dicom
+
+    ct, vol, seg = _rt_segmentation(mrml_scene, study)
+    with pytest.raises(InputError, match="was not loaded from DICOM"):
+        export_segments_dicom(mrml_scene, vol, seg, tmp_path)
+    seg_path, rt_path = export_segments_dicom(mrml_scene, vol, seg, tmp_path, segments=["GTV", "Lung_R"],
+                                              ct_source=study["ct"], name="result")
+    assert (seg_path.name, rt_path.name) == ("result.seg.dcm", "result.rtstruct.dcm")
+    for back in (read_seg(seg_path, ct), read_rtstruct(rt_path, ct)):
+        assert list(back) == ["GTV", "Lung_R"]
+        for name, mask in back.items():
+            assert np.array_equal(array(mask), array(study["masks"][name])), name

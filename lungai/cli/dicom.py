@@ -1,0 +1,131 @@
+"""``lungai dicom-scan`` (what a DICOM export holds, per patient) and ``lungai dicom-export`` (results as DICOM)."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    s = sub.add_parser("dicom-scan", help="list the CT series, RTSTRUCT, RTDOSE and SEG files of a DICOM export",
+                       description="Groups the files under FOLDER by their UIDs (CT series, frame of reference), not "
+                                   "by folder names, and says what each patient has or lacks; with --structures also "
+                                   "each RTSTRUCT's structure names and roles.")
+    s.add_argument("folder", help="folder holding the DICOM files (any sub-folder layout)")
+    s.add_argument("--structures", action="store_true", help="also list each RTSTRUCT's structures and their roles")
+    s.add_argument("--structure-map", default=None, metavar="FILE", help="YAML/JSON 'structure name: role' overrides")
+    s.add_argument("--json", default=None, metavar="FILE", help="also write the listing as JSON")
+    s.set_defaults(func=run_scan)
+
+    e = sub.add_parser("dicom-export", help="write results as DICOM SEG, RTSTRUCT, Parametric Map and SR",
+                       description="For a CT given as a DICOM series: tumour and lungs as one DICOM SEG "
+                                   "(results.seg.dcm) and an RTSTRUCT (rtstruct.dcm; GTVp, Lung_R, Lung_L) for the "
+                                   "planning system, the uncertainty map as a Parametric Map (uncertainty.pm.dcm) "
+                                   "and the measurements (volumes, confidence, radiomic features, dose metrics, RP "
+                                   "risk) as a DICOM SR TID 1500 (measurements.sr.dcm), all referencing the CT's UIDs.")
+    e.add_argument("--ct", required=True, help="the CT's DICOM series folder")
+    e.add_argument("--series", default=None, help="SeriesInstanceUID when the folder holds several series")
+    e.add_argument("--results", default=None, metavar="FOLDER",
+                   help="take every result found here under its usual name (tumor.nii.gz, lungs.nii.gz, "
+                        "uncertainty.nii.gz, result.json, radiomics_long.csv, dose.csv, rp_prediction.csv), as "
+                        "`lungai demo` / `lungai segment` write them; the options below override single files")
+    e.add_argument("--tumour", default=None, help="tumour mask on the CT grid")
+    e.add_argument("--lungs", default=None, help="lung label map (1 = right, 2 = left)")
+    e.add_argument("--uncertainty", default=None, help="uncertainty map (lungai segment's uncertainty.nii.gz)")
+    e.add_argument("--result", default=None, help="lungai segment's result.json (confidence, review flag)")
+    e.add_argument("--radiomics", default=None, help="lungai radiomics CSV (long format)")
+    e.add_argument("--dose-features", default=None, help="lungai dose-features CSV (one row)")
+    e.add_argument("--rp", default=None, help="lungai rp predict CSV (one row: risk, risk_low, risk_high)")
+    e.add_argument("-o", "--output", required=True, help="output folder (not the CT's folder)")
+    e.set_defaults(func=run_export)
+
+
+def run_scan(args) -> int:
+    import json
+
+    from lungai.dicom.discover import scan
+    from lungai.dicom.roles import describe_roles
+    from lungai.dicom.rtstruct import list_structures
+    from lungai.progress import task
+    from pathlib import Path
+
+    n_files = sum(1 for p in Path(args.folder).rglob("*") if p.is_file()) if Path(args.folder).is_dir() else 0
+    with task("dicom-scan", max(n_files, 1)) as bar:
+        studies = scan(args.folder, progress=bar)
+    doc = []
+    for st in studies:
+        print(st.summary())
+        entry = {"patient_id": st.patient_id, "study_uid": st.study_uid,
+                 "frame_of_reference_uid": st.frame_of_reference_uid,
+                 "ct": {"series_uid": st.ct.series_uid, "folder": str(st.ct.folder), "slices": st.ct.n_slices}
+                 if st.ct else None,
+                 "rtstruct": [str(p) for p in st.rtstruct], "rtdose": [str(p) for p in st.rtdose],
+                 "seg": [str(p) for p in st.seg], "missing": st.missing, "notes": st.notes}
+        for note in st.notes:
+            print(f"  note: {note}")
+        if args.structures:
+            entry["structures"] = {}
+            for rs in st.rtstruct:
+                names = list_structures(rs)
+                entry["structures"][str(rs)] = names
+                print(f"  {rs.name}: {describe_roles(names, args.structure_map)}")
+        doc.append(entry)
+    if not studies:
+        print(f"no DICOM CT, RTSTRUCT, RTDOSE or SEG files under {args.folder}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+    return 0
+
+
+def _found(folder, name):
+    from pathlib import Path
+
+    if folder is None:
+        return None
+    p = Path(folder) / name
+    return p if p.is_file() else None
+
+
+def run_export(args) -> int:
+    import json
+
+    import pandas as pd
+
+    from lungai.dicom.export import export_results, reference_for
+    from lungai.errors import InputError
+    from lungai.io import read_ct, read_image, read_mask
+    from lungai.progress import task
+
+    r = args.results
+    paths = {"tumour": args.tumour or _found(r, "tumor.nii.gz"), "lungs": args.lungs or _found(r, "lungs.nii.gz"),
+             "uncertainty": args.uncertainty or _found(r, "uncertainty.nii.gz"),
+             "result": args.result or _found(r, "result.json"),
+             "radiomics": args.radiomics or _found(r, "radiomics_long.csv"),
+             "dose": args.dose_features or _found(r, "dose.csv"), "rp": args.rp or _found(r, "rp_prediction.csv")}
+    if not any(paths.values()):
+        raise InputError("nothing to export", "give --results FOLDER (a lungai demo / segment output) or result files")
+    with task("dicom-export", 2) as bar:
+        ct = read_ct(args.ct, series_uid=args.series)
+        reference = reference_for(args.ct, ct, args.series)
+        bar.update(1, "CT read")
+
+        def table_row(path):
+            if not path:
+                return None
+            df = pd.read_csv(path)
+            if len(df) != 1:
+                raise InputError(f"{path} has {len(df)} rows", "give the one-patient CSV of this CT")
+            return df.iloc[0].to_dict()
+
+        radiomics = pd.read_csv(paths["radiomics"]) if paths["radiomics"] else None
+        if radiomics is not None and not {"segment", "image_type", "feature_class", "feature", "value"} <= set(radiomics):
+            raise InputError(f"{paths['radiomics']} is not a long radiomics table",
+                             "give the CSV of `lungai radiomics` without --wide")
+        written = export_results(
+            reference, args.output,
+            tumour=read_mask(paths["tumour"], reference=ct) if paths["tumour"] else None,
+            lungs=read_mask(paths["lungs"], reference=ct) if paths["lungs"] else None,
+            uncertainty=read_image(paths["uncertainty"]) if paths["uncertainty"] else None,
+            info=json.loads(open(paths["result"]).read()) if paths["result"] else None,
+            radiomics=radiomics, dose=table_row(paths["dose"]), rp=table_row(paths["rp"]))
+        bar.update(1, "written")
+    for p in written:
+        print(f"DICOM: {p}")
+    return 0

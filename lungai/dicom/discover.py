@@ -1,0 +1,167 @@
+"""Find CT series, RTSTRUCT, RTDOSE and SEG files under a folder and group them into studies.
+
+Grouping uses DICOM UIDs only, never folder names: a study here is one CT series (its
+SeriesInstanceUID, FrameOfReferenceUID, StudyInstanceUID, PatientID) with
+
+- the RTSTRUCTs and SEGs that reference the CT series (or, failing that, its FrameOfReferenceUID),
+- the RTDOSEs in its FrameOfReferenceUID (a dose grid shares the planning CT's frame of reference).
+
+Files that match no CT become studies without a CT, so a report can say what each patient lacks.
+Headers only are read (no pixel data).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lungai.errors import InputError
+
+_TAGS = ["Modality", "PatientID", "PatientName", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
+         "FrameOfReferenceUID", "SOPClassUID", "ImagePositionPatient", "StudyDate"]
+
+
+@dataclass
+class CTSeries:
+    series_uid: str
+    folder: Path
+    files: list[Path]
+
+    @property
+    def n_slices(self) -> int:
+        return len(self.files)
+
+
+@dataclass
+class Study:
+    """One patient's CT series and the RT objects that belong to it (any of them may be missing)."""
+
+    patient_id: str
+    study_uid: str
+    frame_of_reference_uid: str | None
+    ct: CTSeries | None = None
+    rtstruct: list[Path] = field(default_factory=list)
+    rtdose: list[Path] = field(default_factory=list)
+    seg: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def missing(self) -> list[str]:
+        return [k for k, have in (("CT", self.ct), ("RTSTRUCT", self.rtstruct), ("RTDOSE", self.rtdose)) if not have]
+
+    def summary(self) -> str:
+        have = (f"CT {self.ct.n_slices} slices" if self.ct else "no CT", f"{len(self.rtstruct)} RTSTRUCT",
+                f"{len(self.rtdose)} RTDOSE", f"{len(self.seg)} SEG")
+        return f"{self.patient_id}: " + ", ".join(have) + (f"; missing {', '.join(self.missing)}" if self.missing else "")
+
+
+def _header(path: Path):
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_TAGS)
+    except (InvalidDicomError, OSError, ValueError, AttributeError):
+        return None
+
+
+def _references(path: Path) -> tuple[set[str], set[str]]:
+    """(referenced series UIDs, referenced frame-of-reference UIDs) of an RTSTRUCT or SEG."""
+    import pydicom
+
+    ds = pydicom.dcmread(path, stop_before_pixels=True,
+                         specific_tags=["ReferencedFrameOfReferenceSequence", "ReferencedSeriesSequence",
+                                        "FrameOfReferenceUID", "StructureSetROISequence"])
+    series, frames = set(), set()
+    for fr in getattr(ds, "ReferencedFrameOfReferenceSequence", []):
+        if "FrameOfReferenceUID" in fr:
+            frames.add(str(fr.FrameOfReferenceUID))
+        for st in getattr(fr, "RTReferencedStudySequence", []):
+            for se in getattr(st, "RTReferencedSeriesSequence", []):
+                series.add(str(se.SeriesInstanceUID))
+    for se in getattr(ds, "ReferencedSeriesSequence", []):   # SEG
+        if "SeriesInstanceUID" in se:
+            series.add(str(se.SeriesInstanceUID))
+    if "FrameOfReferenceUID" in ds:
+        frames.add(str(ds.FrameOfReferenceUID))
+    for roi in getattr(ds, "StructureSetROISequence", []):
+        if "ReferencedFrameOfReferenceUID" in roi:
+            frames.add(str(roi.ReferencedFrameOfReferenceUID))
+    return series, frames
+
+
+def _files(root: Path):
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and not p.name.startswith("."):
+            yield p
+
+
+def scan(root, progress=None) -> list[Study]:
+    """All studies under ``root`` (files in any folder layout), sorted by patient ID.
+
+    ``progress``: an object with ``update(n=1, message=None)`` (see :mod:`lungai.progress`), one step per file.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{root} is not a folder", "give the folder holding the DICOM export (any sub-folder layout)")
+    ct_files: dict[str, list] = defaultdict(list)
+    ct_info: dict[str, object] = {}
+    others: list[tuple[str, Path, object]] = []
+    for path in _files(root):
+        ds = _header(path)
+        if progress is not None:
+            progress.update(1, path.name)
+        if ds is None or "Modality" not in ds:
+            continue
+        modality = str(ds.Modality)
+        if modality == "CT" and "SeriesInstanceUID" in ds:
+            ct_files[str(ds.SeriesInstanceUID)].append(path)
+            ct_info.setdefault(str(ds.SeriesInstanceUID), ds)
+        elif modality in ("RTSTRUCT", "RTDOSE", "SEG"):
+            others.append((modality, path, ds))
+
+    studies: list[Study] = []
+    by_series: dict[str, Study] = {}
+    by_frame: dict[str, list[Study]] = defaultdict(list)
+    for uid, files in ct_files.items():
+        ds = ct_info[uid]
+        folders = sorted({f.parent for f in files})
+        st = Study(patient_id=str(getattr(ds, "PatientID", "") or "unknown"),
+                   study_uid=str(getattr(ds, "StudyInstanceUID", "")),
+                   frame_of_reference_uid=str(getattr(ds, "FrameOfReferenceUID", "")) or None,
+                   ct=CTSeries(uid, folders[0], sorted(files)))
+        if len(folders) > 1:
+            st.notes.append(f"CT series {uid} is spread over {len(folders)} folders; only {folders[0]} is read")
+        studies.append(st)
+        by_series[uid] = st
+        if st.frame_of_reference_uid:
+            by_frame[st.frame_of_reference_uid].append(st)
+
+    orphans: dict[tuple, Study] = {}
+    for modality, path, ds in others:
+        if modality == "RTDOSE":
+            series, frames = set(), {str(ds.FrameOfReferenceUID)} if "FrameOfReferenceUID" in ds else set()
+        else:
+            series, frames = _references(path)
+        targets = [by_series[s] for s in series if s in by_series]
+        if not targets:
+            targets = [st for f in frames for st in by_frame.get(f, [])]
+        if not targets:
+            key = (str(getattr(ds, "PatientID", "") or "unknown"), next(iter(sorted(frames)), None))
+            st = orphans.get(key)
+            if st is None:
+                st = orphans[key] = Study(patient_id=key[0], study_uid=str(getattr(ds, "StudyInstanceUID", "")),
+                                          frame_of_reference_uid=key[1])
+                st.notes.append("no CT series with this frame of reference was found")
+                studies.append(st)
+            targets = [st]
+        for st in targets:
+            getattr(st, modality.lower()).append(path)
+    for st in studies:
+        if len(st.rtstruct) > 1:
+            st.notes.append(f"{len(st.rtstruct)} RTSTRUCTs reference this CT; choose one")
+        if len(st.rtdose) > 1:
+            st.notes.append(f"{len(st.rtdose)} RTDOSEs share this frame of reference (several plans or beams?)")
+    return sorted(studies, key=lambda s: (s.patient_id, s.study_uid, s.ct is None,
+                                          s.ct.series_uid if s.ct else ""))

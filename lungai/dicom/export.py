@@ -1,0 +1,131 @@
+"""Results as DICOM beside the NIfTI outputs, when the CT came as a DICOM series.
+
+- lungs (``lungai lungs``): ``<stem>.seg.dcm`` (segments "Right lung", "Left lung") and ``<stem>.rtstruct.dcm``
+  (Lung_R, Lung_L) next to the label map;
+- tumour (``lungai segment``): ``tumor.seg.dcm``, ``rtstruct.dcm`` (GTVp), ``uncertainty.pm.dcm`` (Parametric Map
+  of the predictive entropy, bits) and ``measurements.sr.dcm`` (TID 1500: volume, confidence, needs review);
+- everything (``lungai dicom-export``): tumour + lungs in ``results.seg.dcm`` and ``rtstruct.dcm``, the uncertainty
+  map, and an SR with volumes, confidence, radiomic features per segment, dose metrics and RP risk.
+
+All reference the source CT's Study / Series / Frame of Reference / SOP Instance UIDs (see
+:mod:`lungai.dicom.reference`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from lungai.dicom.reference import CTReference, check_output_folder, ct_reference
+from lungai.io import copy_geometry
+
+LUNG_SEGMENTS = {"Right lung": ("lung_right", "Lung_R", 1), "Left lung": ("lung_left", "Lung_L", 2)}
+TUMOUR_SEGMENT, TUMOUR_STRUCTURE = "Tumour", "GTVp"
+
+
+def reference_for(ct_path, ct: sitk.Image, series_uid: str | None = None) -> CTReference:
+    """The CT series' headers for a CT read from a DICOM folder (checked against the image)."""
+    return ct_reference(ct_path, series_uid=series_uid, image=ct)
+
+
+def _lung_parts(labels: sitk.Image) -> list:
+    """(SEG label, role, radiomics segment name, RTSTRUCT name, mask) of each lung in a label map (1 right, 2 left)."""
+    arr = sitk.GetArrayViewFromImage(labels)
+    return [(label, role, role.replace("lung_", "") + "_lung", structure,
+             copy_geometry((arr == value).astype(np.uint8), labels))
+            for label, (role, structure, value) in LUNG_SEGMENTS.items() if (arr == value).any()]
+
+
+def _write_seg_and_rtstruct(parts: list, reference: CTReference, seg_path: Path, rt_path: Path,
+                            description: str) -> list[Path]:
+    from lungai.dicom.rtstruct import write_rtstruct
+    from lungai.dicom.seg import write_seg
+
+    seg = write_seg({p[0]: p[4] for p in parts}, reference, seg_path, roles={p[0]: p[1] for p in parts},
+                    description=description)
+    return [seg, write_rtstruct({p[3]: p[4] for p in parts}, reference, rt_path, label=description)]
+
+
+def export_lungs(reference: CTReference, labels: sitk.Image, stem) -> list[Path]:
+    """Lung label map (1 right, 2 left) -> ``<stem>.seg.dcm`` and ``<stem>.rtstruct.dcm``."""
+    stem = Path(stem)
+    check_output_folder(stem.parent, reference)
+    parts = _lung_parts(labels)
+    if not parts:
+        return []
+    return _write_seg_and_rtstruct(parts, reference, stem.with_name(stem.name + ".seg.dcm"),
+                                   stem.with_name(stem.name + ".rtstruct.dcm"), "lungai lungs")
+
+
+def _volume_ml(mask: sitk.Image) -> float:
+    return float((sitk.GetArrayViewFromImage(mask) > 0).sum() * np.prod(mask.GetSpacing()) / 1000.0)
+
+
+def measurement_groups(segments: dict, info: dict | None = None, radiomics=None, dose: dict | None = None,
+                       rp: dict | None = None) -> list:
+    """SR measurement groups: one per written segment ({label: (segment number, role, radiomics segment, mask)})
+    with its volume and features, one per other radiomics segment, and "Case" (confidence, dose metrics, RP risk).
+
+    ``radiomics``: the long table (case, segment, image_type, feature_class, feature, value) of ``lungai radiomics``;
+    ``dose``: a row of ``lungai dose-features``; ``rp``: a row of ``lungai rp predict`` (risk, risk_low, risk_high).
+    """
+    from lungai.dicom.sr import MeasurementGroup
+
+    features: dict = {}
+    if radiomics is not None and len(radiomics):
+        for row in radiomics.itertuples(index=False):
+            name = f"{row.image_type}_{row.feature_class}_{row.feature}"
+            features.setdefault(str(row.segment), {})[name] = (float(row.value), "1")
+    groups = []
+    for label, (number, role, rad_name, mask) in segments.items():
+        ms = {"volume_ml": (_volume_ml(mask), "ml")}
+        ms.update(features.pop(rad_name, {}))
+        groups.append(MeasurementGroup(label, ms, segment_number=number, role=role))
+    for rad_name, ms in features.items():
+        groups.append(MeasurementGroup(rad_name, ms))
+    case: dict = {}
+    if info:
+        case["confidence"] = (info.get("confidence"), "1")
+        if "needs_review" in info:
+            case["needs_review"] = (float(bool(info["needs_review"])), "1")
+        case["review_threshold"] = (info.get("review_threshold"), "1")
+    units = {"gy": "Gy", "pct": "%"}
+    for name, value in (dose or {}).items():
+        if name.startswith("dose_") and isinstance(value, (int, float, np.floating)):
+            case[name] = (float(value), units.get(name.rsplit("_", 1)[-1], "1"))
+    for name in ("risk", "risk_low", "risk_high"):
+        if rp and rp.get(name) is not None:
+            case[f"rp_{name}"] = (float(rp[name]), "1")
+    if case:
+        groups.append(MeasurementGroup("Case", case))
+    return groups
+
+
+def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = None, lungs: sitk.Image | None = None,
+                   uncertainty: sitk.Image | None = None, info: dict | None = None, radiomics=None,
+                   dose: dict | None = None, rp: dict | None = None, seg_name: str = "results.seg.dcm") -> list[Path]:
+    """Results as DICOM in ``out_dir``: ``seg_name`` (tumour, right / left lung segments), ``rtstruct.dcm`` (GTVp,
+    Lung_R, Lung_L), ``uncertainty.pm.dcm`` and ``measurements.sr.dcm`` (when there is anything to report)."""
+    from lungai.dicom.pmap import write_parametric_map
+    from lungai.dicom.sr import write_sr
+
+    out = Path(out_dir)
+    check_output_folder(out, reference)
+    parts = []          # (SEG label, role, radiomics segment name, RTSTRUCT name, mask)
+    if tumour is not None and sitk.GetArrayViewFromImage(tumour).any():
+        parts.append((TUMOUR_SEGMENT, "gtv", "tumour", TUMOUR_STRUCTURE, sitk.Cast(tumour > 0, sitk.sitkUInt8)))
+    if lungs is not None:
+        parts += _lung_parts(lungs)
+    written, seg_path, segments = [], None, {}
+    if parts:
+        written = _write_seg_and_rtstruct(parts, reference, out / seg_name, out / "rtstruct.dcm", "lungai results")
+        seg_path = written[0]
+        segments = {p[0]: (number, p[1], p[2], p[4]) for number, p in enumerate(parts, start=1)}
+    if uncertainty is not None:
+        written.append(write_parametric_map(uncertainty, reference, out / "uncertainty.pm.dcm"))
+    groups = measurement_groups(segments, info, radiomics, dose, rp)
+    if groups:
+        written.append(write_sr(reference, out / "measurements.sr.dcm", groups, seg=seg_path))
+    return written

@@ -1,0 +1,173 @@
+"""The source CT series of a result: its slice headers in the image's slice order, and its UIDs.
+
+Every DICOM object lungai writes (SEG, RTSTRUCT, Parametric Map, SR) references the CT it was
+computed from through these headers (Study / Series / FrameOfReference / SOP Instance UIDs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from lungai.errors import InputError
+
+
+
+@dataclass
+class CTReference:
+    datasets: list          # pydicom headers (no pixel data), in the SimpleITK image's slice (k) order
+    folder: Path | None = None
+
+    @property
+    def first(self):
+        return self.datasets[0]
+
+    @property
+    def series_uid(self) -> str:
+        return str(self.first.SeriesInstanceUID)
+
+    @property
+    def study_uid(self) -> str:
+        return str(self.first.StudyInstanceUID)
+
+    @property
+    def frame_of_reference_uid(self) -> str:
+        return str(self.first.FrameOfReferenceUID)
+
+    @property
+    def patient_id(self) -> str:
+        return str(getattr(self.first, "PatientID", ""))
+
+
+def is_dicom_folder(path) -> bool:
+    """True for a folder that holds DICOM files (the CT given as a DICOM series)."""
+    from lungai.dose.read import _is_dicom
+
+    p = Path(path)
+    return p.is_dir() and any(_is_dicom(f) for f in sorted(p.iterdir())[:50] if f.is_file())
+
+
+def _normal(ds) -> np.ndarray:
+    iop = np.asarray([float(v) for v in ds.ImageOrientationPatient])
+    return np.cross(iop[:3], iop[3:])
+
+
+def ct_reference(folder, series_uid: str | None = None, image: sitk.Image | None = None) -> CTReference:
+    """Headers of the CT series in ``folder`` (or a list of its files) sorted like SimpleITK sorts the slices.
+
+    With ``image`` (the CT as read by :func:`lungai.io.read_ct`), the slice count and positions must match it.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    if isinstance(folder, (list, tuple)):
+        files = [Path(f) for f in folder]
+        folder = files[0].parent if files else Path(".")
+    else:
+        folder = Path(folder)
+        files = sorted(folder.iterdir())
+    heads = []
+    for f in files:
+        if not f.is_file():
+            continue
+        try:
+            ds = pydicom.dcmread(f, stop_before_pixels=True)
+        except (InvalidDicomError, OSError):
+            continue
+        if getattr(ds, "Modality", "") != "CT" or "ImagePositionPatient" not in ds:
+            continue
+        if series_uid and str(ds.SeriesInstanceUID) != series_uid:
+            continue
+        heads.append(ds)
+    if not heads:
+        raise InputError(f"no CT slices found in {folder}", "give the folder of the CT series the result was computed on")
+    uids = {str(d.SeriesInstanceUID) for d in heads}
+    if len(uids) > 1:
+        raise InputError(f"{folder} holds {len(uids)} CT series", "choose one with --series UID")
+    n = _normal(heads[0])
+    heads.sort(key=lambda d: float(np.dot(n, [float(v) for v in d.ImagePositionPatient])))
+    if image is not None:
+        if len(heads) != image.GetSize()[2]:
+            raise InputError(f"{folder} holds {len(heads)} CT slices, the image has {image.GetSize()[2]}",
+                             "write DICOM results only for a CT read from this very series folder")
+        first = np.asarray([float(v) for v in heads[0].ImagePositionPatient])
+        if not np.allclose(first, image.GetOrigin(), atol=1e-2):
+            raise InputError(f"the CT image's origin {image.GetOrigin()} is not the first slice of {folder}",
+                             "write DICOM results only for a CT read from this very series folder")
+    return CTReference(heads, folder)
+
+
+def check_on_grid(image: sitk.Image, reference: CTReference, what: str = "mask") -> None:
+    """``image`` must lie on the CT series' voxel grid (slices, rows, columns, first position, pixel spacing)."""
+    first = reference.first
+    nx, ny, nz = image.GetSize()
+    spacing = [float(v) for v in first.PixelSpacing]     # row spacing (y), column spacing (x)
+    ok = (nz == len(reference.datasets) and (ny, nx) == (int(first.Rows), int(first.Columns))
+          and np.allclose(image.GetSpacing()[:2], spacing[::-1], atol=1e-3)
+          and np.allclose(image.GetOrigin(), [float(v) for v in first.ImagePositionPatient], atol=1e-2))
+    if not ok:
+        raise InputError(
+            f"the {what} ({nx} x {ny} x {nz}, origin {tuple(round(v, 2) for v in image.GetOrigin())}) is not on the "
+            f"grid of CT series {reference.series_uid} ({first.Columns} x {first.Rows} x {len(reference.datasets)})",
+            "write DICOM results only for masks / maps computed on this very CT series")
+
+
+def derived_uid(*parts) -> str:
+    """A deterministic UID from the given parts (same inputs -> same UID; different content -> different UID)."""
+    from pydicom.uid import generate_uid
+
+    return str(generate_uid(entropy_srcs=[str(p) for p in parts]))
+
+
+def content_digest(*arrays) -> str:
+    h = hashlib.sha1()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def check_output_folder(out: Path, reference: CTReference) -> None:
+    """DICOM results must not land in the CT's own folder (it would then hold several series)."""
+    if reference.folder is not None and Path(out).resolve() == Path(reference.folder).resolve():
+        raise InputError(f"refusing to write DICOM results into the CT series folder {reference.folder}",
+                         "choose an output folder outside the CT's folder (it must keep only the CT slices)")
+
+
+def new_dataset(sop_class: str, sop_uid: str, modality: str, source=None):
+    """A dataset with file meta (explicit VR little endian) and, from ``source`` (a CT header), the patient / study."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    ds = Dataset()
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = sop_class, sop_uid, modality
+    if source is not None:
+        for kw in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
+                   "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName", "StudyDescription"):
+            setattr(ds, kw, getattr(source, kw, ""))
+    return ds
+
+
+def save_dataset(ds, path) -> Path:
+    """Write a pydicom / highdicom dataset atomically (a partial file never takes the final name)."""
+    import pydicom
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(".partial-" + path.name)
+    try:
+        pydicom.dcmwrite(tmp, ds, enforce_file_format=True)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

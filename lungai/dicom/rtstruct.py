@@ -1,0 +1,424 @@
+"""DICOM RTSTRUCT -> masks on the CT grid.
+
+Rasterisation is hand-written (~80 lines): neither highdicom nor SimpleITK reads RTSTRUCT, and
+rt-utils (OpenCV) / plastimatch would be large extra dependencies for a scanline fill:
+
+- each CLOSED_PLANAR contour's points (LPS mm) are mapped to continuous voxel indices of the CT;
+  the contour must lie in one CT slice plane (within 0.5 slice; contours between slices or on an
+  oblique plane are refused);
+- a voxel is inside when its centre is (pixel-centre rule, as plastimatch's rasteriser), and the
+  contours of one slice are combined by the even-odd (XOR) rule: a contour inside another is a
+  hole, a contour inside a hole is an island again (:func:`fill_even_odd`, a numpy scanline fill);
+- a structure whose contours leave out a CT slice between its first and last slice, or that lies
+  (partly) off the CT, is refused with an error naming it (``allow_gaps=True`` accepts gaps, for
+  structures made of separate parts, e.g. nodes at several levels).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from lungai.errors import InputError
+
+# Tolerances in voxels: a contour point's slice index must be this close to an integer; points
+# may lie this far outside the in-plane extent (half a voxel = the image's edge).
+SLICE_TOL = 0.5
+EDGE_TOL = 0.5
+FRAME_OF_REFERENCE_TAG = "0020|0052"
+
+
+@dataclass
+class Structure:
+    number: int
+    name: str
+    contours: list          # list of (n, 3) float arrays, LPS mm
+    colour: tuple | None = None
+
+
+def _read(path) -> "object":
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"RTSTRUCT file {p} does not exist", "give the RTSTRUCT .dcm file of the structure set")
+    try:
+        ds = pydicom.dcmread(p)
+    except (InvalidDicomError, OSError) as exc:
+        raise InputError(f"{p} is not a readable DICOM file ({exc})", "give the RTSTRUCT .dcm file") from exc
+    if getattr(ds, "Modality", "") != "RTSTRUCT":
+        raise InputError(f"{p.name} is a DICOM {getattr(ds, 'Modality', '?')} file, not an RTSTRUCT",
+                         "give the RT structure set (modality RTSTRUCT) exported with the plan")
+    return ds
+
+
+def _contour_points(item) -> np.ndarray:
+    """ContourData as an (n, 3) array; parsed from the raw DS bytes (pydicom's per-value conversion is ~50x slower)."""
+    elem = item.get_item("ContourData")
+    raw = getattr(elem, "value", None)
+    if isinstance(raw, (bytes, bytearray)):
+        vals = np.array(bytes(raw).replace(b" ", b"").rstrip(b"\\\x00").split(b"\\"), dtype=np.float64)
+    else:
+        vals = np.asarray([float(v) for v in item.ContourData], dtype=np.float64)
+    if vals.size % 3:
+        raise InputError(f"a contour has {vals.size} coordinates, not a multiple of 3 (corrupt RTSTRUCT)",
+                         "re-export the structure set from the planning system")
+    return vals.reshape(-1, 3)
+
+
+def read_structures(rtstruct_path) -> tuple[list[Structure], "object"]:
+    """The structures of an RTSTRUCT file (names, numbers, contours in LPS mm) and its dataset."""
+    ds = _read(rtstruct_path)
+    names = {int(r.ROINumber): str(r.ROIName) for r in getattr(ds, "StructureSetROISequence", [])}
+    out = {n: Structure(n, name, []) for n, name in names.items()}
+    for rc in getattr(ds, "ROIContourSequence", []):
+        number = int(rc.ReferencedROINumber)
+        st = out.setdefault(number, Structure(number, f"ROI {number}", []))
+        if "ROIDisplayColor" in rc:
+            st.colour = tuple(int(v) for v in rc.ROIDisplayColor)
+        for c in getattr(rc, "ContourSequence", []):
+            kind = str(getattr(c, "ContourGeometricType", "CLOSED_PLANAR"))
+            pts = _contour_points(c)
+            if kind == "POINT" or len(pts) < 3:
+                continue   # points and degenerate contours hold no area
+            if kind != "CLOSED_PLANAR":
+                raise InputError(f"structure {st.name!r} has a {kind} contour; only CLOSED_PLANAR contours enclose a volume",
+                                 "re-export the structure as closed contours from the planning system")
+            st.contours.append(pts)
+    return list(out.values()), ds
+
+
+def list_structures(rtstruct_path) -> list[str]:
+    """The structure (ROI) names of an RTSTRUCT file, in file order."""
+    ds = _read(rtstruct_path)
+    return [str(r.ROIName) for r in getattr(ds, "StructureSetROISequence", [])]
+
+
+def referenced_frame_of_reference(ds) -> str | None:
+    for item in getattr(ds, "ReferencedFrameOfReferenceSequence", []):
+        return str(item.FrameOfReferenceUID)
+    for item in getattr(ds, "StructureSetROISequence", []):
+        return str(getattr(item, "ReferencedFrameOfReferenceUID", "")) or None
+    return None
+
+
+def fill_even_odd(polygons, shape) -> np.ndarray:
+    """Boolean (ny, nx) mask of the pixel centres inside ``polygons`` by the even-odd rule.
+
+    ``polygons``: (n, 2) arrays of continuous (column x, row y) pixel coordinates, closed implicitly.
+    Scanline fill in numpy: a pixel centre (i, j) is inside when a ray from it towards +x crosses the
+    edges an odd number of times (edges count on the half-open interval min(y) <= j < max(y)), so
+    contours inside contours are holes.  Cost O(edges x rows) instead of point-in-polygon per pixel.
+    """
+    ny, nx = shape
+    x0s, y0s, x1s, y1s = [], [], [], []
+    for poly in polygons:
+        xy = np.asarray(poly, dtype=np.float64)
+        nxt = np.roll(xy, -1, axis=0)
+        x0s.append(xy[:, 0]); y0s.append(xy[:, 1]); x1s.append(nxt[:, 0]); y1s.append(nxt[:, 1])
+    x0, y0, x1, y1 = (np.concatenate(v) for v in (x0s, y0s, x1s, y1s))
+    keep = y0 != y1
+    x0, y0, x1, y1 = x0[keep], y0[keep], x1[keep], y1[keep]
+    lo = np.clip(np.ceil(np.minimum(y0, y1)), 0, ny).astype(np.int64)
+    hi = np.clip(np.ceil(np.maximum(y0, y1)), 0, ny).astype(np.int64)
+    counts = hi - lo
+    toggles = np.zeros((ny, nx + 1), dtype=np.int32)
+    if counts.sum() > 0:
+        edge = np.repeat(np.arange(len(lo)), counts)
+        start = np.repeat(np.cumsum(counts) - counts, counts)
+        rows = lo[edge] + (np.arange(edge.size) - start)
+        xc = x0[edge] + (rows - y0[edge]) * (x1[edge] - x0[edge]) / (y1[edge] - y0[edge])
+        stop = np.clip(np.ceil(xc), 0, nx).astype(np.int64)   # pixels i < xc are left of the crossing
+        np.add.at(toggles, (rows, np.zeros_like(rows)), 1)
+        np.add.at(toggles, (rows, stop), -1)
+    return (np.cumsum(toggles[:, :nx], axis=1) % 2).astype(bool)
+
+
+def _index_transform(ct: sitk.Image):
+    m = np.asarray(ct.GetDirection(), dtype=np.float64).reshape(3, 3) * np.asarray(ct.GetSpacing())
+    return np.linalg.inv(m), np.asarray(ct.GetOrigin(), dtype=np.float64)
+
+
+def rasterise(structure: Structure, ct: sitk.Image, allow_gaps: bool = False) -> sitk.Image:
+    """One structure as a uint8 mask (1 inside) on ``ct``'s grid; see the module doc for the rules."""
+    nx, ny, nz = ct.GetSize()
+    inv, origin = _index_transform(ct)
+    name = structure.name
+    if not structure.contours:
+        raise InputError(f"structure {name!r} has no contours", "choose a structure that was contoured")
+    per_slice: dict[int, list] = {}
+    for pts in structure.contours:
+        idx = (pts - origin) @ inv.T           # continuous (i, j, k)
+        k = idx[:, 2]
+        kr = int(round(float(np.median(k))))
+        if np.ptp(k) > 2 * SLICE_TOL or np.abs(k - kr).max() > SLICE_TOL:
+            raise InputError(
+                f"structure {name!r}: a contour does not lie in a CT slice plane (slice index {k.min():.2f}-{k.max():.2f})",
+                "the RTSTRUCT must be drawn on this CT (axial contours on its slices); check it belongs to the CT "
+                "(same FrameOfReferenceUID) and that the CT is not tilted / resampled")
+        off_plane = ((idx[:, 0] < -0.5 - EDGE_TOL) | (idx[:, 0] > nx - 0.5 + EDGE_TOL)
+                     | (idx[:, 1] < -0.5 - EDGE_TOL) | (idx[:, 1] > ny - 0.5 + EDGE_TOL))
+        if kr < 0 or kr >= nz or off_plane.any():
+            z = pts[:, 2]
+            raise InputError(
+                f"structure {name!r} lies (partly) off the CT: a contour at z = {z.min():.1f} mm "
+                f"{'is outside the CT slices' if kr < 0 or kr >= nz else 'leaves the CT field of view'} "
+                f"(CT {describe_extent(ct)})",
+                "check that the RTSTRUCT belongs to this CT series (same FrameOfReferenceUID), or choose the CT the "
+                "structure was drawn on")
+        per_slice.setdefault(kr, []).append(idx[:, :2])
+    mask = np.zeros((nz, ny, nx), dtype=np.uint8)
+    for kr, polys in per_slice.items():
+        mask[kr] = fill_even_odd(polys, (ny, nx))   # contours inside contours are holes
+    used = sorted(per_slice)
+    missing = sorted(set(range(used[0], used[-1] + 1)) - set(used))
+    if missing and not allow_gaps:
+        z_of = lambda k: float(ct.TransformIndexToPhysicalPoint((0, 0, int(k)))[2])  # noqa: E731
+        shown = ", ".join(f"{z_of(k):.1f}" for k in missing[:6]) + (" ..." if len(missing) > 6 else "")
+        raise InputError(
+            f"structure {name!r} has no contour on {len(missing)} CT slice(s) between its first and last "
+            f"(z = {shown} mm; contoured on {len(used)} of {used[-1] - used[0] + 1} slices)",
+            "complete the contours on every slice in the planning system (interpolate), or check that the CT is the "
+            "one the structure was drawn on (contours every 2nd slice mean a thinner CT); if the structure really has "
+            "separate parts (e.g. nodes at several levels), read it with allow_gaps=True")
+    if not mask.any():
+        raise InputError(f"structure {name!r} covers no CT voxel centre (contours too small for the grid)",
+                         "check the structure in the planning system; it may be a point or a tiny contour")
+    img = sitk.GetImageFromArray(mask)
+    img.CopyInformation(ct)
+    return img
+
+
+def describe_extent(ct: sitk.Image) -> str:
+    first = ct.TransformIndexToPhysicalPoint((0, 0, 0))
+    last = ct.TransformIndexToPhysicalPoint(tuple(int(n) - 1 for n in ct.GetSize()))
+    return "x {:.1f}..{:.1f}, y {:.1f}..{:.1f}, z {:.1f}..{:.1f} mm".format(
+        *(v for pair in zip(first, last) for v in sorted(pair)))
+
+
+def _select(structures: list[Structure], names, rtstruct_path) -> list[Structure]:
+    counts: dict = {}
+    for s in structures:
+        counts.setdefault(s.name.strip().lower(), []).append(s)
+    wanted = None if names is None else {str(n).strip().lower() for n in names}
+    for key, same in counts.items():
+        if len(same) > 1 and (wanted is None or key in wanted):
+            raise InputError(
+                f"{Path(rtstruct_path).name} holds {len(same)} structures named {same[0].name!r} "
+                f"(ROI numbers {', '.join(str(s.number) for s in same)})",
+                "give each structure its own name in the planning system, then export the RTSTRUCT again")
+    if names is None:
+        return structures
+    by_name = {s.name: s for s in structures}
+    by_lower = {s.name.strip().lower(): s for s in structures}
+    chosen = []
+    for n in names:
+        s = by_name.get(n) or by_lower.get(str(n).strip().lower())
+        if s is None:
+            raise InputError(
+                f"structure {n!r} is not in {Path(rtstruct_path).name}; it holds: "
+                f"{', '.join(x.name for x in structures) or 'no structures'}",
+                "give one of those names (case does not matter), or a role such as role:gtv / role:lungs")
+        chosen.append(s)
+    return chosen
+
+
+def read_rtstruct(rtstruct_path, reference_ct: sitk.Image, names=None, allow_gaps: bool = False,
+                  frame_of_reference_uid: str | None = None) -> dict[str, sitk.Image]:
+    """Structure name -> uint8 mask (1 inside) on ``reference_ct``'s grid.
+
+    ``names``: read only these structures (case-insensitive).  Default: every structure that has contours;
+    then one unreadable structure (e.g. a heart contour with a missing slice) fails the whole call, so
+    pipelines should ask for the structures they need (or use :func:`read_rtstruct_role`).
+    ``frame_of_reference_uid``: the CT's FrameOfReferenceUID (default: the one :func:`lungai.io.read_ct` keeps on a CT
+    read from a DICOM series); the RTSTRUCT must reference it.
+    Raises :class:`InputError` for a structure with gaps between slices (unless ``allow_gaps``), one off the
+    CT, a contour off the slice planes, or a name not in the file.
+    """
+    structures, ds = read_structures(rtstruct_path)
+    if not frame_of_reference_uid and reference_ct.HasMetaDataKey(FRAME_OF_REFERENCE_TAG):
+        frame_of_reference_uid = reference_ct.GetMetaData(FRAME_OF_REFERENCE_TAG)   # a CT read from DICOM
+    if frame_of_reference_uid:
+        ref = referenced_frame_of_reference(ds)
+        if ref and ref != frame_of_reference_uid:
+            raise InputError(
+                f"{Path(rtstruct_path).name} is drawn in frame of reference {ref}, the CT is in {frame_of_reference_uid}",
+                "give the RTSTRUCT of this CT (lungai finds matching files with `lungai dicom-scan FOLDER`)")
+    chosen = _select(structures, names, rtstruct_path)
+    if names is not None:
+        return {s.name: rasterise(s, reference_ct, allow_gaps=allow_gaps) for s in chosen}
+    out, problems = {}, []
+    for s in chosen:
+        if not s.contours:
+            continue
+        try:
+            out[s.name] = rasterise(s, reference_ct, allow_gaps=allow_gaps)
+        except InputError as exc:
+            problems.append(exc)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise InputError(
+            f"{len(problems)} structures of {Path(rtstruct_path).name} cannot be read: "
+            + "; ".join(p.problem for p in problems),
+            "read only the structures you need (names=[...], CLI --structure NAME or role:gtv), or " + problems[0].fix)
+    return out
+
+
+def read_rtstruct_role(rtstruct_path, reference_ct: sitk.Image, role: str, mapping=None,
+                       allow_gaps: bool = False) -> tuple[sitk.Image, list[str]]:
+    """The mask of a role (see :mod:`lungai.dicom.roles`) and the structure names it was built from."""
+    from lungai.dicom.roles import mask_for_role, required_names
+
+    names = required_names(role, list_structures(rtstruct_path), mapping)
+    masks = read_rtstruct(rtstruct_path, reference_ct, names=names, allow_gaps=allow_gaps)
+    return mask_for_role(masks, role, mapping), names
+
+
+# ----------------------------------------------------------------------------------------------- writing
+
+RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
+DEFAULT_COLOURS = {"gtv": (255, 0, 0), "gtv_primary": (255, 0, 0), "gtv_node": (255, 128, 0),
+                   "lung_right": (197, 165, 145), "lung_left": (197, 165, 145), "lungs": (197, 165, 145),
+                   "lungs_minus_gtv": (128, 174, 128)}
+
+
+def _drop_collinear(pts: np.ndarray) -> np.ndarray:
+    """Remove vertices lying on the straight line between their neighbours (lossless for the polygon)."""
+    if len(pts) < 4:
+        return pts
+    prev, nxt = np.roll(pts, 1, axis=0), np.roll(pts, -1, axis=0)
+    cross = (pts[:, 0] - prev[:, 0]) * (nxt[:, 1] - prev[:, 1]) - (pts[:, 1] - prev[:, 1]) * (nxt[:, 0] - prev[:, 0])
+    keep = np.abs(cross) > 1e-9
+    return pts[keep] if keep.sum() >= 3 else pts
+
+
+def mask_contours(mask: sitk.Image) -> list[tuple[int, np.ndarray]]:
+    """Closed planar contours of a mask: (slice index k, (n, 3) LPS mm points) per contour.
+
+    Marching squares (``skimage.measure.find_contours`` at level 0.5 on the zero-padded slice), so each
+    contour runs half-way between inside and outside voxel centres; holes come out as inner contours, and
+    :func:`rasterise` (even-odd, pixel centres) gives back exactly the same mask.
+    """
+    from skimage.measure import find_contours
+
+    arr = sitk.GetArrayViewFromImage(mask)
+    m = np.asarray(mask.GetDirection(), dtype=np.float64).reshape(3, 3) * np.asarray(mask.GetSpacing())
+    origin = np.asarray(mask.GetOrigin(), dtype=np.float64)
+    out = []
+    for k in np.flatnonzero(arr.reshape(arr.shape[0], -1).any(axis=1)):
+        sl = np.pad((arr[k] > 0).astype(np.float32), 1)
+        for c in find_contours(sl, 0.5):
+            if len(c) > 1 and np.allclose(c[0], c[-1]):
+                c = c[:-1]
+            xy = _drop_collinear(c[:, ::-1] - 1.0)          # (col, row) = (i, j)
+            ijk = np.column_stack([xy, np.full(len(xy), float(k))])
+            out.append((int(k), ijk @ m.T + origin))
+    return out
+
+
+def _ds_values(pts: np.ndarray) -> list[str]:
+    return [f"{v:.3f}" for v in pts.ravel()]
+
+
+def write_rtstruct(masks: dict, reference, path, label: str = "lungai", mapping=None,
+                   colours: dict | None = None, description: str = "lungai results") -> Path:
+    """Write masks ({name: uint8 SimpleITK mask on the reference CT's grid}) as an RTSTRUCT referencing the CT.
+
+    ``reference``: :class:`lungai.dicom.reference.CTReference` of the CT series.  Contours per slice from
+    :func:`mask_contours`, in patient coordinates (LPS mm); RT ROI Interpreted Type from the name's role
+    (GTV / ORGAN).  Written by hand with pydicom (highdicom has no RTSTRUCT writer).
+    """
+    import datetime
+
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from lungai import __version__
+    from lungai.dicom.reference import check_on_grid, content_digest, derived_uid, new_dataset, save_dataset
+    from lungai.dicom.roles import structure_role
+
+    path = Path(path)
+    if not masks:
+        raise InputError("no structures to write", "give at least one mask")
+    ref = reference.first
+    slices = reference.datasets
+    for name, m in masks.items():
+        check_on_grid(m, reference, what=f"mask {name!r}")
+    arrays = {name: sitk.GetArrayViewFromImage(m) for name, m in masks.items()}
+    digest = content_digest(*arrays.values())
+    sop_uid = derived_uid(reference.series_uid, "rtstruct", label, digest, *masks)
+    now = datetime.datetime.now()
+
+    ds = new_dataset(RT_STRUCTURE_SET_STORAGE, sop_uid, "RTSTRUCT", source=ref)
+    ds.SeriesInstanceUID = derived_uid(sop_uid, "series")
+    ds.SeriesNumber = 301
+    ds.SeriesDescription = description
+    ds.InstanceNumber = 1
+    ds.Manufacturer = "SlicerLungAI"
+    ds.ManufacturerModelName = "lungai"
+    ds.SoftwareVersions = __version__
+    ds.FrameOfReferenceUID = reference.frame_of_reference_uid
+    ds.StructureSetLabel = label[:16]
+    ds.StructureSetName = label[:64]
+    ds.StructureSetDate = ds.InstanceCreationDate = now.strftime("%Y%m%d")
+    ds.StructureSetTime = ds.InstanceCreationTime = now.strftime("%H%M%S")
+    ds.ApprovalStatus = "UNAPPROVED"
+
+    contour_images = Sequence()
+    for s in slices:
+        item = Dataset()
+        item.ReferencedSOPClassUID = s.SOPClassUID
+        item.ReferencedSOPInstanceUID = s.SOPInstanceUID
+        contour_images.append(item)
+    series_item = Dataset()
+    series_item.SeriesInstanceUID = reference.series_uid
+    series_item.ContourImageSequence = contour_images
+    study_item = Dataset()
+    study_item.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"   # Detached Study Management (retired, as TPSs write it)
+    study_item.ReferencedSOPInstanceUID = reference.study_uid
+    study_item.RTReferencedSeriesSequence = Sequence([series_item])
+    frame_item = Dataset()
+    frame_item.FrameOfReferenceUID = reference.frame_of_reference_uid
+    frame_item.RTReferencedStudySequence = Sequence([study_item])
+    ds.ReferencedFrameOfReferenceSequence = Sequence([frame_item])
+
+    rois, contours, observations = Sequence(), Sequence(), Sequence()
+    for number, (name, mask) in enumerate(masks.items(), start=1):
+        role = structure_role(name, mapping)
+        roi = Dataset()
+        roi.ROINumber = number
+        roi.ReferencedFrameOfReferenceUID = reference.frame_of_reference_uid
+        roi.ROIName = name
+        roi.ROIGenerationAlgorithm = "AUTOMATIC"
+        rois.append(roi)
+        rc = Dataset()
+        rc.ROIDisplayColor = list((colours or {}).get(name) or DEFAULT_COLOURS.get(role, (0, 151, 206)))
+        rc.ReferencedROINumber = number
+        seq = Sequence()
+        for k, pts in mask_contours(mask):
+            c = Dataset()
+            img = Dataset()
+            img.ReferencedSOPClassUID = slices[k].SOPClassUID
+            img.ReferencedSOPInstanceUID = slices[k].SOPInstanceUID
+            c.ContourImageSequence = Sequence([img])
+            c.ContourGeometricType = "CLOSED_PLANAR"
+            c.NumberOfContourPoints = len(pts)
+            c.ContourData = _ds_values(pts)
+            seq.append(c)
+        rc.ContourSequence = seq
+        contours.append(rc)
+        obs = Dataset()
+        obs.ObservationNumber = number
+        obs.ReferencedROINumber = number
+        obs.RTROIInterpretedType = "GTV" if role and role.startswith("gtv") else ("ORGAN" if role else "")
+        obs.ROIInterpreter = ""
+        observations.append(obs)
+    ds.StructureSetROISequence = rois
+    ds.ROIContourSequence = contours
+    ds.RTROIObservationsSequence = observations
+    return save_dataset(ds, path)

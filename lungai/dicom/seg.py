@@ -1,0 +1,147 @@
+"""DICOM SEG (highdicom): write tumour / lung masks with Slicer's terminology codes, read SEGs onto a CT grid.
+
+Terminology (SNOMED CT codes as in 3D Slicer's segment terminology and dcmqi):
+
+| role | category | type | modifier |
+|---|---|---|---|
+| tumour (gtv, gtv_primary) | 49755003 Morphologically Altered Structure | 86049000 Neoplasm, Primary | - |
+| gtv_node | 49755003 Morphologically Altered Structure | 59441001 Lymph node | - |
+| lung_right / lung_left | 123037004 Anatomical Structure | 39607008 Lung | 24028007 Right / 7771000 Left |
+| lungs, lungs_minus_gtv | 123037004 Anatomical Structure | 39607008 Lung | 51440002 Right and left |
+| any other segment | 85756007 Tissue | 85756007 Tissue | - |
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from lungai.errors import InputError
+
+_ALTERED = ("49755003", "SCT", "Morphologically Altered Structure")
+_ANATOMY = ("123037004", "SCT", "Anatomical Structure")
+_LUNG = ("39607008", "SCT", "Lung")
+TERMINOLOGY = {   # role -> (category, type, modifier or None)
+    "gtv": (_ALTERED, ("86049000", "SCT", "Neoplasm, Primary"), None),
+    "gtv_primary": (_ALTERED, ("86049000", "SCT", "Neoplasm, Primary"), None),
+    "gtv_node": (_ALTERED, ("59441001", "SCT", "Lymph node"), None),
+    "lung_right": (_ANATOMY, _LUNG, ("24028007", "SCT", "Right")),
+    "lung_left": (_ANATOMY, _LUNG, ("7771000", "SCT", "Left")),
+    "lungs": (_ANATOMY, _LUNG, ("51440002", "SCT", "Right and left")),
+    "lungs_minus_gtv": (_ANATOMY, _LUNG, ("51440002", "SCT", "Right and left")),
+    None: (("85756007", "SCT", "Tissue"), ("85756007", "SCT", "Tissue"), None),   # any other segment
+}
+COLOURS = {None: (230, 220, 70), "gtv": (255, 0, 0), "gtv_primary": (255, 0, 0), "gtv_node": (255, 128, 0),
+           "lung_right": (197, 165, 145), "lung_left": (197, 165, 145), "lungs": (197, 165, 145),
+           "lungs_minus_gtv": (128, 174, 128)}
+
+
+def _code(triple):
+    from highdicom.sr import CodedConcept
+
+    return CodedConcept(value=triple[0], scheme_designator=triple[1], meaning=triple[2])
+
+
+def _algorithm():
+    from highdicom import AlgorithmIdentificationSequence
+    from pydicom.sr.codedict import codes
+
+    from lungai import __version__
+
+    return AlgorithmIdentificationSequence(name="SlicerLungAI", version=__version__,
+                                           family=codes.cid7162.ArtificialIntelligence)
+
+
+def segment_description(number: int, label: str, role: str):
+    """A highdicom SegmentDescription with the terminology of ``role`` (see the table above)."""
+    import highdicom as hd
+    from pydicom.sequence import Sequence
+
+    if role not in TERMINOLOGY:
+        raise InputError(f"no DICOM terminology for segment {label!r} (role {role!r})",
+                         f"use one of the roles {', '.join(TERMINOLOGY)}")
+    category, kind, modifier = TERMINOLOGY[role]
+    r, g, b = COLOURS[role]
+    desc = hd.seg.SegmentDescription(
+        segment_number=number, segment_label=label, segmented_property_category=_code(category),
+        segmented_property_type=_code(kind), algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+        algorithm_identification=_algorithm(), tracking_id=label, tracking_uid=hd.UID(),
+        display_color=hd.color.CIELabColor.from_rgb(r, g, b))
+    if modifier is not None:
+        desc.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = Sequence([_code(modifier)])
+    return desc
+
+
+def write_seg(masks: dict, reference, path, roles: dict | None = None, description: str = "lungai segmentation",
+              series_number: int = 300) -> Path:
+    """Write {label: uint8 mask on the reference CT's grid} as one DICOM SEG (binary, one segment per mask).
+
+    ``roles``: {label: role} for the terminology (default: the label's role from :mod:`lungai.dicom.roles`).
+    """
+    import highdicom as hd
+
+    from lungai import __version__
+    from lungai.dicom.reference import check_on_grid, content_digest, derived_uid, save_dataset
+    from lungai.dicom.roles import structure_role
+
+    if not masks:
+        raise InputError("no segments to write", "give at least one mask")
+    arrays, descriptions = [], []
+    for number, (label, mask) in enumerate(masks.items(), start=1):
+        check_on_grid(mask, reference, what=f"mask {label!r}")
+        role = (roles or {}).get(label) or structure_role(label)
+        descriptions.append(segment_description(number, label, role))
+        arrays.append(sitk.GetArrayViewFromImage(mask) > 0)
+    pixels = np.stack(arrays, axis=-1)
+    sop_uid = derived_uid(reference.series_uid, "seg", description, content_digest(pixels), *masks)
+    with quiet_highdicom():
+        seg = hd.seg.Segmentation(
+            source_images=reference.datasets, pixel_array=pixels, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+            segment_descriptions=descriptions, series_instance_uid=derived_uid(sop_uid, "series"),
+            series_number=series_number, sop_instance_uid=sop_uid, instance_number=1, manufacturer="SlicerLungAI",
+            manufacturer_model_name="lungai", software_versions=__version__, device_serial_number="0",
+            series_description=description, content_label="LUNGAI", content_description=description[:64])
+    return save_dataset(seg, path)
+
+
+@contextlib.contextmanager
+def quiet_highdicom():
+    """highdicom warns about single-component patient names ("LUNG1-003"), common in anonymised exports."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name.*")
+        yield
+
+
+def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
+    """Segment label -> uint8 mask on ``reference_ct``'s grid (the SEG must be on the CT's voxel grid)."""
+    import highdicom as hd
+    from pydicom.errors import InvalidDicomError
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"SEG file {p} does not exist", "give the DICOM SEG .dcm file")
+    try:
+        seg = hd.seg.segread(p)
+    except (InvalidDicomError, ValueError, AttributeError) as exc:
+        raise InputError(f"{p.name} is not a readable DICOM SEG ({exc})", "give a DICOM Segmentation (modality SEG)") from exc
+    template = sitk.Image(reference_ct.GetSize(), sitk.sitkUInt8)
+    template.CopyInformation(reference_ct)
+    ref_vol = hd.Volume.from_simpleitk(template)
+    out = {}
+    for desc in seg.SegmentSequence:
+        number = int(desc.SegmentNumber)
+        vol = seg.get_volume(segment_numbers=[number], combine_segments=True, dtype=np.uint8)
+        try:
+            vol = vol.match_geometry(ref_vol)
+        except (ValueError, RuntimeError) as exc:
+            raise InputError(f"segment {desc.SegmentLabel!r} of {p.name} is not on the CT's voxel grid ({exc})",
+                             "give the SEG made on this CT series (same frame of reference, same slices)") from exc
+        mask = sitk.Cast(vol.to_simpleitk() > 0, sitk.sitkUInt8)
+        mask.CopyInformation(reference_ct)
+        out[str(desc.SegmentLabel)] = mask
+    return out
+

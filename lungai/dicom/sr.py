@@ -1,0 +1,121 @@
+"""Measurements as a DICOM SR "Imaging Measurement Report" (TID 1500, highdicom.sr), referencing the CT / SEG.
+
+One measurement group per region (TID 1411, volumetric, pointing at the segment of the SEG it was measured
+on: tumour volume, radiomic features, dose metrics of the lungs) and one image-level group (TID 1501) for
+case results (confidence, needs-review flag as 0/1, RP risk).  Concepts without a standard code (radiomic
+features, MLD, V20, RP risk ...) are coded in the private scheme ``99LUNGAI`` with the column name as code
+value, so a reader gets back exactly the names lungai writes in its CSV files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lungai.errors import InputError
+
+PRIVATE_SCHEME = "99LUNGAI"
+UNITS = {
+    "ml": ("ml", "UCUM", "milliliter"), "mm": ("mm", "UCUM", "millimeter"), "Gy": ("Gy", "UCUM", "Gray"),
+    "%": ("%", "UCUM", "percent"), "1": ("1", "UCUM", "no units"), "HU": ("[hnsf'U]", "UCUM", "Hounsfield unit"),
+    "bit": ("bit", "UCUM", "bit"), "mm2": ("mm2", "UCUM", "square millimeter"),
+    "mm3": ("mm3", "UCUM", "cubic millimeter"),
+}
+STANDARD_CODES = {   # lungai names with a standard concept
+    "volume_ml": ("118565006", "SCT", "Volume"),
+}
+_FINDINGS = {"gtv": ("86049000", "SCT", "Neoplasm, Primary"), "lungs": ("39607008", "SCT", "Lung"),
+             "lung_right": ("39607008", "SCT", "Lung"), "lung_left": ("39607008", "SCT", "Lung")}
+
+
+@dataclass
+class MeasurementGroup:
+    """Measurements of one region (``segment_number`` of the SEG) or of the whole case (``segment_number`` None)."""
+
+    label: str
+    measurements: dict = field(default_factory=dict)   # name -> (value, unit key of UNITS)
+    segment_number: int | None = None
+    role: str | None = None
+
+
+def _concept(triple):
+    from highdicom.sr import CodedConcept
+
+    return CodedConcept(value=triple[0], scheme_designator=triple[1], meaning=triple[2][:64])
+
+
+def _name(name: str):
+    return _concept(STANDARD_CODES.get(name, (name, PRIVATE_SCHEME, name)))
+
+
+def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: str = "lungai measurements",
+             series_number: int = 303) -> Path:
+    """Write ``groups`` as a Comprehensive 3D SR with TID 1500 content.
+
+    ``seg``: the pydicom dataset (or path) of the DICOM SEG whose segments the region groups measure; without it,
+    region groups reference the CT series only (TID 1501 groups).
+    """
+    import highdicom as hd
+    import pydicom
+    from pydicom.sr.codedict import codes
+
+    from lungai import __version__
+    from lungai.dicom.reference import derived_uid, save_dataset
+    from lungai.dicom.seg import quiet_highdicom
+
+    if seg is not None and not isinstance(seg, pydicom.Dataset):
+        seg = pydicom.dcmread(seg)
+    device = hd.sr.DeviceObserverIdentifyingAttributes(uid=derived_uid("lungai-device"), name="SlicerLungAI",
+                                                       manufacturer_name="SlicerLungAI", model_name="lungai")
+    context = hd.sr.ObservationContext(observer_device_context=hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device, observer_identifying_attributes=device))
+    algorithm = hd.sr.AlgorithmIdentification(name="SlicerLungAI", version=__version__)
+    items = []
+    digest = []
+    for g in groups:
+        ms = []
+        for name, (value, unit) in g.measurements.items():
+            if value is None or value != value:   # None / NaN: not measured
+                continue
+            if unit not in UNITS:
+                raise InputError(f"unknown unit {unit!r} for measurement {name!r}", f"use one of {', '.join(UNITS)}")
+            ms.append(hd.sr.Measurement(name=_name(name), value=float(value), unit=_concept(UNITS[unit]),
+                                        algorithm_id=algorithm))
+            digest.append(f"{g.label}:{name}={float(value)!r}")
+        tracking = hd.sr.TrackingIdentifier(uid=derived_uid(reference.series_uid, "tracking", g.label), identifier=g.label)
+        finding = _concept(_FINDINGS.get(g.role or "", ("121071", "DCM", "Finding")))
+        if g.segment_number is not None and seg is not None:
+            ref = hd.sr.ReferencedSegment(sop_class_uid=seg.SOPClassUID, sop_instance_uid=seg.SOPInstanceUID,
+                                          segment_number=g.segment_number,
+                                          source_series=hd.sr.SourceSeriesForSegmentation(reference.series_uid))
+            items.append(hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
+                tracking_identifier=tracking, referenced_segment=ref, finding_type=finding, measurements=ms or None,
+                algorithm_id=algorithm))
+        else:
+            items.append(hd.sr.MeasurementsAndQualitativeEvaluations(
+                tracking_identifier=tracking, finding_type=finding, measurements=ms or None, algorithm_id=algorithm))
+    report = hd.sr.MeasurementReport(observation_context=context, procedure_reported=codes.LN.CTUnspecifiedBodyRegion,
+                                     imaging_measurements=items, title=codes.DCM.ImagingMeasurementReport)
+    evidence = list(reference.datasets) + ([seg] if seg is not None else [])
+    sop_uid = derived_uid(reference.series_uid, "sr", title, *digest)
+    with quiet_highdicom():
+        sr = hd.sr.Comprehensive3DSR(
+            evidence=evidence, content=report, series_instance_uid=derived_uid(sop_uid, "series"),
+            series_number=series_number, sop_instance_uid=sop_uid, instance_number=1, manufacturer="SlicerLungAI",
+            series_description=title)
+    return save_dataset(sr, path)
+
+
+def read_sr(path) -> dict[str, dict[str, tuple[float, str]]]:
+    """{group label: {measurement name: (value, unit code)}} from an SR written by :func:`write_sr` (or any TID 1500)."""
+    import highdicom as hd
+
+    sr = hd.sr.srread(path)
+    out: dict = {}
+    for getter in ("get_volumetric_roi_measurement_groups", "get_image_measurement_groups"):
+        for group in getattr(sr.content, getter)():
+            label = str(group.tracking_identifier)
+            for m in group.get_measurements():
+                name = m.name.value if m.name.scheme_designator == PRIVATE_SCHEME else m.name.meaning
+                out.setdefault(label, {})[name] = (float(m.value), str(m.unit.value))
+    return out
