@@ -107,26 +107,10 @@ def _prepare_parts(output: Path, params: dict, segments) -> Path:
 
 
 def _run_dask(todo, params, segments, parts, workers, scheduler, on_result) -> None:
-    from dask.distributed import Client, as_completed
+    from lungai.radiomics.cluster import map_on_dask
 
-    from lungai.radiomics.cluster import local_cluster
-
-    if scheduler:
-        client, cluster = Client(scheduler), None
-    else:
-        cluster, client = local_cluster(workers)
-    try:
-        futures = [client.submit(process_case, row, params, segments, str(parts), key=f"lungai-{row['case']}",
-                                 pure=False) for row in todo]
-        for fut in as_completed(futures):
-            try:
-                on_result(fut.result())
-            except Exception as exc:  # noqa: BLE001 - a lost worker fails only its case
-                on_result({"case": fut.key.removeprefix("lungai-"), "status": "failed", "error": repr(exc)})
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    map_on_dask(process_case, todo, [row["case"] for row in todo], (params, segments, str(parts)), workers,
+                scheduler, on_result, failed=lambda case, exc: {"case": case, "status": "failed", "error": repr(exc)})
 
 
 def combine(rows: list[dict], parts: Path, failed: list, wide: bool) -> tuple[pd.DataFrame, pd.DataFrame]:

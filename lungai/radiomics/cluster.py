@@ -58,3 +58,28 @@ def local_cluster(workers: int):
     client = Client(cluster)
     client.run(warm_worker)
     return cluster, client
+
+
+def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | None, on_result, failed) -> None:
+    """Run ``fn(item, *args)`` for every item as one Dask task each - on the local cluster of
+    :func:`local_cluster` (``workers`` processes) or on the existing one at ``scheduler`` - and pass
+    each result to ``on_result`` as it finishes.  A task whose worker is lost gives
+    ``failed(name, exception)`` instead, so one case never stops the others."""
+    from dask.distributed import Client, as_completed
+
+    if scheduler:
+        client, cluster = Client(scheduler), None
+    else:
+        cluster, client = local_cluster(workers)
+    try:
+        futures = {client.submit(fn, item, *args, key=f"lungai-{name}", pure=False): name
+                   for item, name in zip(items, names)}
+        for fut in as_completed(list(futures)):
+            try:
+                on_result(fut.result())
+            except Exception as exc:  # noqa: BLE001 - a lost worker fails only its case
+                on_result(failed(futures[fut], exc))
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
