@@ -28,6 +28,7 @@ import pandas as pd
 
 from lungai.errors import InputError, LungAIError
 from lungai.progress import task
+from lungai.radiomics.batch import safe_name
 
 INVENTORY = "patients.csv"
 TABLE = "rp_table.csv"
@@ -48,10 +49,6 @@ class CohortJob:
     rtdose: str | None = None
     structures: list = field(default_factory=list)
     notes: list = field(default_factory=list)
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name)) or "patient"
 
 
 def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
@@ -153,7 +150,7 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
     """Everything for one patient into ``out_dir/patients/<case>/``; never raises (errors are returned)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     start = time.perf_counter()
-    folder = Path(out_dir) / "patients" / _safe(job.case)
+    folder = Path(out_dir) / "patients" / safe_name(job.case)
     try:
         from lungai.dose import dose_features, read_dose
         from lungai.io import read_ct, write_image
@@ -258,7 +255,7 @@ def _settings_key(params: dict, mapping, model_dir) -> str:
 def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, scheduler: str | None = None,
                mapping=None, model_dir=None) -> CohortSummary:
     """Plan, process every patient not done yet (Dask, or a loop with ``workers=0``), write the table."""
-    from lungai.radiomics.cluster import map_on_dask
+    from lungai.radiomics.cluster import run_tasks
     from lungai.radiomics.csv_output import write_csv
 
     start = time.perf_counter()
@@ -280,27 +277,8 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
               + (f"; missing {r.missing}" if r.missing else "")
               + (f"; lungs {r.lungs_from}, tumour {r.tumour_from}" if r.case else "; not processed (no CT)"))
     summary = CohortSummary(out)
-    todo = []
-    for job in jobs:
-        if (out / "patients" / _safe(job.case) / RESULT).exists():
-            summary.skipped.append(job.case)
-        else:
-            todo.append(job)
-    with task("cohort", max(len(todo), 1), enabled=bool(todo)) as bar:
-        def on_result(res: dict) -> None:
-            if res["status"] == "done":
-                summary.done.append(res["case"])
-            else:
-                summary.failed.append((res["case"], res["error"]))
-            bar.update(1, f"{res['case']} {res['status']}")
-
-        if todo and workers == 0 and not scheduler:
-            for job in todo:
-                on_result(process_patient(job, params, str(out), mapping, model_dir))
-        elif todo:
-            map_on_dask(process_patient, todo, [j.case for j in todo], (params, str(out), mapping, model_dir),
-                        workers, scheduler, on_result,
-                        failed=lambda case, exc: {"case": case, "status": "failed", "error": repr(exc)})
+    run_tasks("cohort", process_patient, jobs, [j.case for j in jobs], (params, str(out), mapping, model_dir),
+              lambda job: (out / "patients" / safe_name(job.case) / RESULT).exists(), summary, workers, scheduler)
     summary.seconds = time.perf_counter() - start
     failed = pd.DataFrame(summary.failed, columns=["case", "error"])
     if not failed.empty:
@@ -309,7 +287,7 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
         (out / ERRORS).unlink()
     rows = []
     for job in jobs:
-        folder = out / "patients" / _safe(job.case)
+        folder = out / "patients" / safe_name(job.case)
         if (folder / RESULT).exists():
             doc = json.loads((folder / RESULT).read_text())
             row = pd.read_csv(folder / "features.csv", dtype={"case": str, "patient_id": str}).iloc[0].to_dict()
