@@ -21,13 +21,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
-
-
-def _cpu():
-    return time.process_time()
 
 
 def write_export(root: Path, n: int, shape) -> None:
@@ -49,12 +46,14 @@ def main() -> None:
     ap.add_argument("--shape", type=int, nargs=3, default=[128, 128, 48])
     args = ap.parse_args()
 
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_radiomics_batch import compare_rounds
+
     from lungai.dicom.cohort import run_cohort
     from lungai.radiomics import load_params
     from lungai.radiomics.cluster import local_cluster, warm_worker
 
     params = load_params("default")  # every feature class, Original image
-    ratios, cpu_bounds = [], []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         write_export(tmp / "export", args.cases, args.shape)
@@ -62,22 +61,10 @@ def main() -> None:
         t0 = time.perf_counter()
         cluster, client = local_cluster(args.workers)
         t_start = time.perf_counter() - t0
-        for r in range(args.rounds):
-            t0, c0 = time.perf_counter(), time.process_time()
-            loop = run_cohort(tmp / "export", tmp / f"loop{r}", params, workers=0)
-            t_loop, c_loop = time.perf_counter() - t0, time.process_time() - c0
-            w0 = sum(client.run(_cpu).values())
-            t0 = time.perf_counter()
-            dask = run_cohort(tmp / "export", tmp / f"dask{r}", params, scheduler=cluster.scheduler_address)
-            t_dask = time.perf_counter() - t0
-            c_dask = sum(client.run(_cpu).values()) - w0
-            assert len(loop.done) == len(dask.done) == args.cases, (loop.failed, dask.failed)
-            ratios.append(t_loop / t_dask)
-            cpu_bounds.append(args.workers * c_loop / c_dask)
-            print(f"round {r + 1}: loop {t_loop:6.1f} s wall / {c_loop:5.1f} s CPU ({100 * c_loop / t_loop:3.0f} % of a "
-                  f"core) | dask {args.workers} workers {t_dask:6.1f} s wall / {c_dask:5.1f} s CPU "
-                  f"({100 * c_dask / t_dask:3.0f} % of a core) | ratio {t_loop / t_dask:.2f}x | "
-                  f"load {os.getloadavg()[0]:.1f}", flush=True)
+        ratios, cpu_bounds = compare_rounds(
+            lambda r: run_cohort(tmp / "export", tmp / f"loop{r}", params, workers=0),
+            lambda r: run_cohort(tmp / "export", tmp / f"dask{r}", params, scheduler=cluster.scheduler_address),
+            client, args.workers, args.rounds, args.cases)
         client.close()
         cluster.close()
     print(f"patients: {args.cases} synthetic DICOM RT studies {tuple(args.shape)} (CT + RTSTRUCT + RTDOSE), "

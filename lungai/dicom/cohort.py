@@ -28,7 +28,7 @@ import pandas as pd
 
 from lungai.errors import InputError, LungAIError
 from lungai.progress import task
-from lungai.radiomics.batch import safe_name
+from lungai.radiomics.batch import BatchSummary, safe_name
 
 INVENTORY = "patients.csv"
 TABLE = "rp_table.csv"
@@ -202,12 +202,7 @@ def provenance_text(doc: dict) -> str:
 
 
 @dataclass
-class CohortSummary:
-    output: Path
-    done: list = field(default_factory=list)
-    skipped: list = field(default_factory=list)
-    failed: list = field(default_factory=list)     # (case, error)
-    seconds: float = 0.0
+class CohortSummary(BatchSummary):
     table: Path | None = None
 
     def text(self) -> str:
