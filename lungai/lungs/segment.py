@@ -146,21 +146,33 @@ def add_dense_lung(aerated: np.ndarray, partly_aerated: np.ndarray, not_lung: np
 def close_hilar_gaps(lung: np.ndarray, spacing) -> np.ndarray:
     """Per-slice closing with a disk of radius ``HILAR_CLOSING_MM``: the small vessels and
     bronchi that run from the hilum into the lung (open to the mediastinal surface, so hole
-    filling misses them) become lung; wider hilar structures stay out."""
+    filling misses them) become lung; wider hilar structures stay out.  Computed with two 2D
+    distance transforms per slice (same result as the disk, several times faster)."""
     r = int(round(HILAR_CLOSING_MM / float(spacing[0])))
     if r == 0:
         return lung
-    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
-    disk = (yy ** 2 + xx ** 2 <= r * r)[None]
-    padded = np.pad(lung, ((0, 0), (r, r), (r, r)))
-    return lung | ndimage.binary_closing(padded, disk)[:, r:-r, r:-r]
+    m = r + 1
+    out = lung.copy()
+    for k in np.flatnonzero(lung.any(axis=(1, 2))):
+        padded = np.pad(lung[k], m)
+        dilated = ndimage.distance_transform_edt(~padded) <= r
+        out[k] |= (ndimage.distance_transform_edt(dilated) > r)[m:-m, m:-m]
+    return out
+
+
+_IN_PLANE = np.zeros((3, 3, 3), bool)
+_IN_PLANE[1] = ndimage.generate_binary_structure(2, 1)
 
 
 def _fill_slices(mask: np.ndarray) -> np.ndarray:
-    """Holes filled slice by slice, then one-voxel gaps closed in-plane."""
-    filled = np.zeros_like(mask)
-    for k in np.flatnonzero(mask.any(axis=(1, 2))):
-        filled[k] = ndimage.binary_fill_holes(mask[k])
+    """Holes filled slice by slice (background regions not reaching the slice's edge, one
+    labelling for all slices), then one-voxel gaps closed in-plane."""
+    lab, n = ndimage.label(~mask, _IN_PLANE)
+    edge = np.unique(np.concatenate([lab[:, 0].ravel(), lab[:, -1].ravel(), lab[:, :, 0].ravel(), lab[:, :, -1].ravel()]))
+    hole = np.ones(n + 1, bool)
+    hole[edge] = False
+    hole[0] = False
+    filled = mask | hole[lab]
     return filled | ndimage.binary_closing(filled, structure=np.ones((1, 3, 3), bool))
 
 
