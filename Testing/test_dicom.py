@@ -514,3 +514,15 @@ def test_cli_dose_features_with_only_a_lungs_minus_gtv_structure(export, tmp_pat
                 "-o", tmp_path / "b.csv") == 0
     a, b = (pd.read_csv(tmp_path / f).drop(columns="case") for f in ("a.csv", "b.csv"))
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_seg_of_another_ct_or_partly_off_the_ct_is_an_error(export, tmp_path):
+    from lungai.dicom.seg import read_seg, write_seg
+
+    p1, p3 = export["P1"], export["P3"]
+    ct1 = read_ct(p1["ct"])
+    path = write_seg({"Lung_R": p1["masks"]["Lung_R"]}, p1["reference"], tmp_path / "l.seg.dcm")
+    with pytest.raises(InputError, match="is in frame of reference .*, the CT in"):
+        read_seg(path, read_ct(p3["ct"]))
+    with pytest.raises(InputError, match="'Lung_R' of l.seg.dcm lies partly off the CT"):
+        read_seg(path, ct1[:, :, 10:30])

@@ -128,6 +128,12 @@ def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
         seg = hd.seg.segread(p)
     except (InvalidDicomError, ValueError, AttributeError) as exc:
         raise InputError(f"{p.name} is not a readable DICOM SEG ({exc})", "give a DICOM Segmentation (modality SEG)") from exc
+    from lungai.dicom.rtstruct import FRAME_OF_REFERENCE_TAG
+
+    if reference_ct.HasMetaDataKey(FRAME_OF_REFERENCE_TAG) and \
+            str(seg.FrameOfReferenceUID) != reference_ct.GetMetaData(FRAME_OF_REFERENCE_TAG):
+        raise InputError(f"{p.name} is in frame of reference {seg.FrameOfReferenceUID}, the CT in "
+                         f"{reference_ct.GetMetaData(FRAME_OF_REFERENCE_TAG)}", "give the SEG made on this CT")
     template = sitk.Image(reference_ct.GetSize(), sitk.sitkUInt8)
     template.CopyInformation(reference_ct)
     ref_vol = hd.Volume.from_simpleitk(template)
@@ -135,11 +141,15 @@ def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
     for desc in seg.SegmentSequence:
         number = int(desc.SegmentNumber)
         vol = seg.get_volume(segment_numbers=[number], combine_segments=True, dtype=np.uint8)
+        inside = int((vol.array > 0).sum())
         try:
             vol = vol.match_geometry(ref_vol)
         except (ValueError, RuntimeError) as exc:
             raise InputError(f"segment {desc.SegmentLabel!r} of {p.name} is not on the CT's voxel grid ({exc})",
                              "give the SEG made on this CT series (same frame of reference, same slices)") from exc
+        if int((vol.array > 0).sum()) != inside:   # match_geometry crops: a segment partly off the CT
+            raise InputError(f"segment {desc.SegmentLabel!r} of {p.name} lies partly off the CT",
+                             "give the SEG made on this CT series (same frame of reference, same slices)")
         mask = sitk.Cast(vol.to_simpleitk() > 0, sitk.sitkUInt8)
         mask.CopyInformation(reference_ct)
         out[str(desc.SegmentLabel)] = mask
