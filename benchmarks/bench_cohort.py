@@ -10,7 +10,7 @@ rounds; the median ratio is reported.  The Dask cluster is the one ``lungai coho
 separately).  CPU seconds are printed: when the loop gets much less than one core, other load on
 the machine limits what 2 workers can show.  Target: ratio >= 1.8 on 2 free cores.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_cohort.py [--cases 8] [--workers 2] [--rounds 2]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_cohort.py [--cases 16] [--workers 2] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def write_export(root: Path, n: int, shape) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cases", type=int, default=8)
+    ap.add_argument("--cases", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--shape", type=int, nargs=3, default=[128, 128, 48])
