@@ -143,7 +143,7 @@ def test_treatment_dose_is_function_of_distance(small_phantom):
     assert d.min() < 1.0 and d.max() == pytest.approx(60.0)
 
 
-def test_cli_dose_features(small_phantom, tmp_path):
+def test_cli_dose_features(small_phantom, tmp_path, capsys):
     from lungai.cli import main
     from lungai.synthetic import labels as L
 
@@ -166,6 +166,7 @@ def test_cli_dose_features(small_phantom, tmp_path):
     assert df.loc[0, "dose_gtv_min_gy"] == pytest.approx(60.0, abs=1e-3)
     assert 0 < df.loc[0, "dose_v30_pct"] < df.loc[0, "dose_v20_pct"] < df.loc[0, "dose_v5_pct"] <= 100
     assert df.loc[0, "dose_d98_gy"] < df.loc[0, "dose_d50_gy"] < df.loc[0, "dose_d2_gy"]
+    assert "RTOG 1106" in capsys.readouterr().out  # the lung definition is said in the output
 
 
 def test_rtdose_folder_and_wrong_dicom(tmp_path):

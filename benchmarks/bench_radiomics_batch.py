@@ -29,6 +29,29 @@ def _cpu():
     return time.process_time()
 
 
+def compare_rounds(run_loop, run_dask, client, workers: int, rounds: int, cases: int) -> tuple[list, list]:
+    """Alternate ``run_loop(r)`` and ``run_dask(r)`` (each returns a summary with ``done`` / ``failed``)
+    for ``rounds`` rounds; print wall and CPU time per round; (wall ratios, CPU-work bounds)."""
+    ratios, cpu_bounds = [], []
+    for r in range(rounds):
+        t0, c0 = time.perf_counter(), time.process_time()
+        loop = run_loop(r)
+        t_loop, c_loop = time.perf_counter() - t0, time.process_time() - c0
+        w0 = sum(client.run(_cpu).values())
+        t0 = time.perf_counter()
+        dask = run_dask(r)
+        t_dask = time.perf_counter() - t0
+        c_dask = sum(client.run(_cpu).values()) - w0
+        assert len(loop.done) == len(dask.done) == cases, (loop.failed, dask.failed)
+        ratios.append(t_loop / t_dask)
+        cpu_bounds.append(workers * c_loop / c_dask)
+        print(f"round {r + 1}: loop {t_loop:6.1f} s wall / {c_loop:5.1f} s CPU ({100 * c_loop / t_loop:3.0f} % of a "
+              f"core) | dask {workers} workers {t_dask:6.1f} s wall / {c_dask:5.1f} s CPU "
+              f"({100 * c_dask / t_dask:3.0f} % of a core) | ratio {t_loop / t_dask:.2f}x | "
+              f"load {os.getloadavg()[0]:.1f}", flush=True)
+    return ratios, cpu_bounds
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", type=int, default=8)
@@ -47,7 +70,6 @@ def main() -> None:
 
     params = load_params("default")  # every feature class, Original image
     segments = ["tumour", "right_lung", "left_lung", "lungs", "lungs_minus_tumour"]
-    ratios, cpu_bounds = [], []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         manifest = write_synthetic_cohort(tmp / "cohort", args.cases, seed=11, shape=tuple(args.shape),
@@ -62,23 +84,11 @@ def main() -> None:
         else:
             cluster, client = local_cluster(args.workers)
         t_start = time.perf_counter() - t0
-        for r in range(args.rounds):
-            t0, c0 = time.perf_counter(), time.process_time()
-            loop = run_batch(manifest, tmp / f"loop{r}.csv", params, workers=0, segments=segments)
-            t_loop, c_loop = time.perf_counter() - t0, time.process_time() - c0
-            w0 = sum(client.run(_cpu).values())
-            t0 = time.perf_counter()
-            dask = run_batch(manifest, tmp / f"dask{r}.csv", params, scheduler=cluster.scheduler_address,
-                             segments=segments)
-            t_dask = time.perf_counter() - t0
-            c_dask = sum(client.run(_cpu).values()) - w0
-            assert len(loop.done) == len(dask.done) == args.cases, (loop.failed, dask.failed)
-            ratios.append(t_loop / t_dask)
-            cpu_bounds.append(args.workers * c_loop / c_dask)
-            print(f"round {r + 1}: loop {t_loop:6.1f} s wall / {c_loop:5.1f} s CPU ({100 * c_loop / t_loop:3.0f} % of a "
-                  f"core) | dask {args.workers} workers {t_dask:6.1f} s wall / {c_dask:5.1f} s CPU "
-                  f"({100 * c_dask / t_dask:3.0f} % of a core) | ratio {t_loop / t_dask:.2f}x | "
-                  f"load {os.getloadavg()[0]:.1f}", flush=True)
+        ratios, cpu_bounds = compare_rounds(
+            lambda r: run_batch(manifest, tmp / f"loop{r}.csv", params, workers=0, segments=segments),
+            lambda r: run_batch(manifest, tmp / f"dask{r}.csv", params, scheduler=cluster.scheduler_address,
+                                segments=segments),
+            client, args.workers, args.rounds, args.cases)
         client.close()
         cluster.close()
     print(f"cases: {args.cases} phantoms {tuple(args.shape)}, 5 segments, all feature classes, Original image; "

@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "stage",
     "demo",
     "dicom",
+    "cohort",
 ]
 
 

@@ -30,6 +30,7 @@ def run(args) -> int:
     from lungai.dose import COLUMNS, dose_features, read_dose
     from lungai.errors import InputError
     from lungai.io import read_ct, read_mask
+    from lungai.lungs import RT_LUNG_DEFINITION
     from lungai.radiomics.csv_output import write_csv
 
     ct = read_ct(args.ct)
@@ -62,4 +63,6 @@ def run(args) -> int:
     write_csv(pd.DataFrame([row], columns=COLUMNS), args.output,
               protect=[p for p in (args.dose, args.ct, args.lungs, args.gtv, args.rtstruct) if p])
     print(f"{case}: MLD {row['dose_mld_gy']:.2f} Gy, V20 {row['dose_v20_pct']:.1f} % -> {args.output}")
+    print(f"lungs: {RT_LUNG_DEFINITION}" + ("" if gtv is not None else
+          " - no --gtv given: the lungs include the tumour"))
     return 0

@@ -1,6 +1,7 @@
 """Dosimetric features of one case (the column names are a contract, see docs/radiomics.md).
 
-Lung metrics use the lungs minus the GTV, as in radiation-pneumonitis studies:
+Lung metrics use the lungs minus the GTV, as in radiation-pneumonitis studies, with the lungs as
+RT defines them (``lungai.lungs.RT_LUNG_DEFINITION``: the RTSTRUCT lungs or ``lungai lungs``):
 ``dose_mld_gy`` (mean lung dose), ``dose_v5_pct`` .. ``dose_v30_pct`` (% of lung volume receiving
 >= 5/13/20/30 Gy), ``dose_d2_gy``/``dose_d50_gy``/``dose_d98_gy`` (dose to the hottest 2/50/98 % of
 the lungs); GTV: ``dose_gtv_mean_gy``/``_min_gy``/``_max_gy`` (NaN without a GTV).

@@ -2,4 +2,8 @@
 
 from lungai.lungs.segment import LEFT, RIGHT, LungResult, segment_lungs
 
-__all__ = ["segment_lungs", "LungResult", "RIGHT", "LEFT"]
+# the lung definition every lung mask and the dose features follow (said in outputs and docs)
+RT_LUNG_DEFINITION = ("RT lung (RTOG 1106 atlas): trachea, main bronchi and hilar structures out, "
+                      "collapsed/fibrotic lung in; dose metrics on lungs minus GTV")
+
+__all__ = ["segment_lungs", "LungResult", "RIGHT", "LEFT", "RT_LUNG_DEFINITION"]

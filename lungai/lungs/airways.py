@@ -1,51 +1,123 @@
-"""Finding the trachea and main bronchi so they can be removed from the lung mask."""
+"""The central airways (trachea, main and lobar bronchi), which RT lung contours leave out.
+
+RTOG 1106 lung atlas: the trachea, the main bronchi and the hilar structures are not lung; the
+small intrapulmonary bronchi and vessels are.  Here the airway tree is grown from the trachea
+and only its wide part - calibre of at least ``CENTRAL_AIRWAY_MM`` (7 mm: trachea 15-25 mm,
+main bronchi 10-16 mm, lobar bronchi 7-12 mm; segmental bronchi are narrower) - is removed.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
 
+CENTRAL_AIRWAY_MM = 7.0
+TRACHEA_MIN_MM = 40.0   # the trachea runs 10-12 cm down to the carina; larynx air ends at the glottis
+MAX_SEED_SLICES = 5
+THRESHOLDS_HU = (-1000.0, -975.0, -950.0, -925.0, -900.0, -875.0, -850.0)
 
-def find_trachea_seed(inside_air: np.ndarray, smooth_hu: np.ndarray, spacing_xyz, x_mid: float) -> tuple | None:
-    """A voxel (k, j, i) in the trachea: a small, round air region near the midline, top slices first.
 
-    Arrays are [z, y, x] with z increasing superiorly (LPS-oriented).
+def trachea_candidates(inside_air: np.ndarray, smooth_hu: np.ndarray, spacing_xyz, x_mid: float,
+                       top: int | None = None) -> list[tuple]:
+    """Voxels (k, j, i) that may lie in the trachea: on the topmost slice at or below ``top``
+    that has any, every small (50-900 mm2) air region within 40 mm of the midline, largest first.
+
+    Arrays are [z, y, x] with z increasing superiorly (LPS-oriented).  Air in the larynx, the
+    oesophagus or the lung apices looks the same on one slice: the caller keeps the candidate
+    whose connected airway runs down to the carina (:func:`find_central_airways`).
     """
     sx, sy, _ = spacing_xyz
     px_area = sx * sy
     nz = inside_air.shape[0]
-    for k in range(nz - 1, max(nz // 3, 0) - 1, -1):
+    start = nz - 1 if top is None else min(top, nz - 1)
+    for k in range(start, max(nz // 3, 0) - 1, -1):
         lab, n = ndimage.label(inside_air[k])
         if n == 0:
             continue
-        areas = ndimage.sum_labels(np.ones_like(lab), lab, index=np.arange(1, n + 1)) * px_area
-        centres = ndimage.center_of_mass(np.ones_like(lab), lab, index=np.arange(1, n + 1))
-        best = None
-        for idx, (area, (cj, ci)) in enumerate(zip(areas, centres), start=1):
+        index = np.arange(1, n + 1)
+        areas = ndimage.sum_labels(np.ones_like(lab), lab, index=index) * px_area
+        centres = ndimage.center_of_mass(np.ones_like(lab), lab, index=index)
+        found = []
+        for idx, area, (_, ci) in zip(index, areas, centres):
             if 50.0 <= area <= 900.0 and abs(ci - x_mid) * sx < 40.0:
-                if best is None or area > best[0]:
-                    best = (area, idx)
-        if best is not None:
-            region = lab == best[1]
-            values = np.where(region, smooth_hu[k], np.inf)
-            jj, ii = np.unravel_index(int(np.argmin(values)), values.shape)
-            return (k, int(jj), int(ii))
-    return None
+                values = np.where(lab == idx, smooth_hu[k], np.inf)
+                jj, ii = np.unravel_index(int(np.argmin(values)), values.shape)
+                found.append((area, (k, int(jj), int(ii))))
+        if found:
+            return [seed for _, seed in sorted(found, key=lambda f: -f[0])]
+    return []
 
 
-def grow_airways(smooth_hu: np.ndarray, inside_air: np.ndarray, seed, voxel_ml: float,
+def grow_airways(hu: np.ndarray, inside_air: np.ndarray, seed, voxel_ml: float,
                  max_ml: float = 250.0) -> tuple[np.ndarray | None, float | None]:
-    """Connected very dark region (trachea, main bronchi) from ``seed``; (mask, threshold used).
+    """The connected dark region from ``seed`` at the highest threshold in ``THRESHOLDS_HU``
+    that does not leak into the lungs (leak = more than ``max_ml``); (mask, threshold) or
+    (None, None) when even -1000 HU leaks or the seed is not that dark.
 
-    Lung parenchyma (about -850 HU) stays above the threshold; if the growth leaks into the
-    lungs (emphysema), a stricter threshold is tried, then None is returned.
+    Raising the threshold step by step (explosion control) follows narrowings and partial-volume
+    walls that a single fixed threshold stops at; lung parenchyma (about -850 HU and above)
+    joins only at the last steps and is caught by the volume limit.
     """
-    for threshold in (-950.0, -975.0, -990.0):
-        dark = (smooth_hu < threshold) & inside_air
+    best = (None, None)
+    for threshold in THRESHOLDS_HU:
+        dark = (hu < threshold) & inside_air
         if not dark[seed]:
             continue
         lab, _ = ndimage.label(dark)
         region = lab == lab[seed]
-        if region.sum() * voxel_ml <= max_ml:
-            return region, threshold
-    return None, None
+        if region.sum() * voxel_ml > max_ml:
+            break
+        best = (region, threshold)
+    return best
+
+
+def central_airways(airways: np.ndarray, spacing_xyz, min_diameter_mm: float = CENTRAL_AIRWAY_MM) -> np.ndarray:
+    """The part of the airway tree at least ``min_diameter_mm`` wide (union of the balls of that
+    diameter that fit inside it: a morphological opening computed with distance transforms)."""
+    if not airways.any():
+        return airways.copy()
+    box = tuple(slice(max(int(a) - 2, 0), int(b) + 3) for a, b in
+                zip(np.argwhere(airways).min(axis=0), np.argwhere(airways).max(axis=0)))
+    crop = airways[box]
+    sampling = tuple(float(s) for s in spacing_xyz[::-1])
+    radius = min_diameter_mm / 2.0
+    # a voxel counts as "inside" half a voxel beyond its centre: compare with radius - half the in-plane size
+    core = ndimage.distance_transform_edt(crop, sampling=sampling) >= radius - 0.5 * min(sampling[1:])
+    wide = np.zeros_like(crop)
+    if core.any():
+        wide = (ndimage.distance_transform_edt(~core, sampling=sampling) <= radius) & crop
+    out = np.zeros_like(airways)
+    out[box] = wide
+    return out
+
+
+def find_central_airways(hu: np.ndarray, inside_air: np.ndarray, smooth_hu: np.ndarray, spacing_xyz,
+                         x_mid: float, voxel_ml: float) -> tuple[np.ndarray | None, str]:
+    """(mask of the trachea, main and lobar bronchi or None, a note for the user)."""
+    best, leaked, top = None, False, None
+    for _ in range(MAX_SEED_SLICES):
+        seeds = trachea_candidates(inside_air, smooth_hu, spacing_xyz, x_mid, top)
+        if not seeds:
+            break
+        lowest = seeds[0][0]
+        for seed in seeds:
+            region, threshold = grow_airways(hu, inside_air, seed, voxel_ml)
+            if region is None:
+                leaked = True
+                continue
+            z = np.flatnonzero(region.any(axis=(1, 2)))
+            lowest = min(lowest, int(z[0]))
+            extent_mm = (seed[0] - z[0]) * spacing_xyz[2]
+            if best is None or extent_mm > best[0]:
+                best = (extent_mm, region, threshold)
+        if best is not None and best[0] >= TRACHEA_MIN_MM:
+            break
+        # larynx or oesophagus: look again below where that air ended
+        top = lowest - 1
+    if best is None:
+        return None, ("airways not removed: region growing leaked into the lungs" if leaked else
+                      "no trachea found in the upper slices; airways not removed")
+    _, region, threshold = best
+    wide = central_airways(region, spacing_xyz)
+    return wide, (f"trachea, main and lobar bronchi removed ({wide.sum() * voxel_ml:.0f} ml of airways "
+                  f"at least {CENTRAL_AIRWAY_MM:.0f} mm wide, < {threshold:.0f} HU)")

@@ -1,12 +1,21 @@
 """Classical lung segmentation: threshold, body, airways, left/right split, holes, pleural lesions.
 
+The masks follow the RT lung definition (RTOG 1106 lung atlas): trachea, main bronchi and the
+hilar structures out; collapsed, fibrotic and dependent lung in.  The GTV is not removed here
+(there is none in automatic mode); for dose, lungs minus GTV is formed where the GTV is known
+(:mod:`lungai.dose`).
+
 Steps (arrays in LPS orientation, [z, y, x] with x towards the patient's left):
-1. air = HU < -400; air connected to the in-plane border of the image is outside the body;
-2. the trachea and main bronchi are grown from a seed in the top slices and removed;
-3. the two largest remaining air regions are the lungs (eroded apart if they touch), the one
+1. air = HU < -400; air connected to the in-plane border of the image is outside the body,
+   whose outline (without the couch) gives the midline;
+2. the trachea is found below the larynx, the airway tree grown from it and its part at least
+   7 mm wide (trachea, main and lobar bronchi) removed (:mod:`lungai.lungs.airways`);
+3.
+4. the two largest remaining air regions are the lungs (eroded apart if they touch), the one
    on the patient's right is label 1;
-4. vessels and free-standing tumours (holes) are filled slice by slice; tumours abutting the
-   chest wall are added from the convex-hull notches (see :mod:`lungai.lungs.pleura`).
+5. per slice, gaps up to 10 mm wide at the hilum (small vessels and bronchi entering the lung)
+   are closed, vessels and free-standing tumours (holes) filled; tumours abutting the chest wall
+   are added from the convex-hull notches (see :mod:`lungai.lungs.pleura`).
 """
 
 from __future__ import annotations
@@ -18,12 +27,20 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from lungai.errors import InputError
-from lungai.lungs.airways import find_trachea_seed, grow_airways
+from lungai.lungs.airways import find_central_airways
 from lungai.lungs.pleura import add_pleural_notches
 
 RIGHT, LEFT = 1, 2
 AIR_HU = -400.0
 DENSE_HU = -500.0
+# RT lung (RTOG 1106 atlas): collapsed, fibrotic and dependent lung is lung.  Voxels at least
+# half partly aerated lung - below -350 HU, half-way between dependent lung (about -700 HU) and
+# soft tissue (about 0 HU) - within DENSE_LUNG_MM of the aerated lung join the mask.
+PARTLY_AERATED_HU = -350.0
+DENSE_LUNG_MM = 5.0
+# vessels and bronchi narrower than 2 x HILAR_CLOSING_MM entering the lung are lung (closed over
+# per slice); wider hilar structures are not
+HILAR_CLOSING_MM = 5.0
 
 
 @dataclass
@@ -58,12 +75,19 @@ def _bbox(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
 
 
 def body_outline(outside: np.ndarray) -> dict:
-    """Per slice k: (row centre, col centre, row half-axis, col half-axis) of the body."""
-    rows_any = ~outside.all(axis=2)   # [k, j]
-    cols_any = ~outside.all(axis=1)   # [k, i]
+    """Per slice k: (row centre, col centre, row half-axis, col half-axis) of the body - the
+    largest connected region that is not outside air, so the couch and cushions (separated from
+    the patient by air) do not count; found on every second row and column (it only has to
+    give the outline's centre and size)."""
+    lab, n = ndimage.label(~outside[:, ::2, ::2])
+    body = lab > 0
+    if n > 1:
+        body = lab == (int(np.argmax(np.bincount(lab.ravel())[1:])) + 1)
+    rows_any = body.any(axis=2)   # [k, j / 2]
+    cols_any = body.any(axis=1)   # [k, i / 2]
     out = {}
-    for k in range(outside.shape[0]):
-        rows, cols = np.flatnonzero(rows_any[k]), np.flatnonzero(cols_any[k])
+    for k in range(body.shape[0]):
+        rows, cols = 2 * np.flatnonzero(rows_any[k]), 2 * np.flatnonzero(cols_any[k])
         if rows.size and cols.size:
             out[k] = ((rows[0] + rows[-1]) / 2.0, (cols[0] + cols[-1]) / 2.0,
                       max((rows[-1] - rows[0]) / 2.0, 1.0), max((cols[-1] - cols[0]) / 2.0, 1.0))
@@ -106,6 +130,52 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12):
     return [lab == (int(np.argmax(np.bincount(lab.ravel())[1:])) + 1)]
 
 
+def add_dense_lung(aerated: np.ndarray, partly_aerated: np.ndarray, not_lung: np.ndarray, spacing) -> np.ndarray:
+    """``aerated`` grown in-plane into ``partly_aerated`` voxels (not in ``not_lung``) by up to
+    ``DENSE_LUNG_MM``: the dependent, collapsed or fibrotic lung and the partial-volume rim at
+    the pleura that an RT lung contour includes."""
+    steps = int(round(DENSE_LUNG_MM / float(spacing[0])))
+    if steps == 0:
+        return aerated
+    cross = ndimage.generate_binary_structure(3, 1)
+    cross[0] = cross[2] = False
+    allowed = aerated | (partly_aerated & ~not_lung)
+    return ndimage.binary_dilation(aerated, cross, iterations=steps, mask=allowed)
+
+
+def close_hilar_gaps(lung: np.ndarray, spacing) -> np.ndarray:
+    """Per-slice closing with a disk of radius ``HILAR_CLOSING_MM``: the small vessels and
+    bronchi that run from the hilum into the lung (open to the mediastinal surface, so hole
+    filling misses them) become lung; wider hilar structures stay out.  Computed with two 2D
+    distance transforms per slice (same result as the disk, several times faster)."""
+    r = int(round(HILAR_CLOSING_MM / float(spacing[0])))
+    if r == 0:
+        return lung
+    m = r + 1
+    out = lung.copy()
+    for k in np.flatnonzero(lung.any(axis=(1, 2))):
+        padded = np.pad(lung[k], m)
+        dilated = ndimage.distance_transform_edt(~padded) <= r
+        out[k] |= (ndimage.distance_transform_edt(dilated) > r)[m:-m, m:-m]
+    return out
+
+
+_IN_PLANE = np.zeros((3, 3, 3), bool)
+_IN_PLANE[1] = ndimage.generate_binary_structure(2, 1)
+
+
+def _fill_slices(mask: np.ndarray) -> np.ndarray:
+    """Holes filled slice by slice (background regions not reaching the slice's edge, one
+    labelling for all slices), then one-voxel gaps closed in-plane."""
+    lab, n = ndimage.label(~mask, _IN_PLANE)
+    edge = np.unique(np.concatenate([lab[:, 0].ravel(), lab[:, -1].ravel(), lab[:, :, 0].ravel(), lab[:, :, -1].ravel()]))
+    hole = np.ones(n + 1, bool)
+    hole[edge] = False
+    hole[0] = False
+    filled = mask | hole[lab]
+    return filled | ndimage.binary_closing(filled, structure=np.ones((1, 3, 3), bool))
+
+
 def segment_lungs(ct: sitk.Image) -> LungResult:
     """Right (1) and left (2) lung masks on the grid of ``ct`` (HU)."""
     orientation = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(ct.GetDirection())
@@ -123,31 +193,29 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
     if inside.sum() * voxel_ml < 100.0:
         raise InputError("no lungs found: the CT holds less than 100 ml of air inside the body",
                          "give a chest CT with the lungs in the field of view (lung window, not cropped)")
-    # midline: centre of the body in x
-    body_cols = np.flatnonzero(~outside.all(axis=(0, 1)))
-    x_mid = float(body_cols.mean()) if body_cols.size else hu.shape[2] / 2.0
-
     outline = body_outline(outside)
+    # midline: centre of the body in x
+    x_mid = float(np.mean([o[1] for o in outline.values()])) if outline else hu.shape[2] / 2.0
+
     # everything below works inside the box around the air in the body (the lungs' region)
     box = _bbox(inside, margin=3)
     full_shape = hu.shape
     hu, smooth, inside, outside = hu[box], smooth[box], inside[box], outside[box]
     x_mid -= box[2].start
 
-    seed = find_trachea_seed(inside, smooth, spacing, x_mid)
-    if seed is not None:
-        # airways are thin on coarse grids: use the unsmoothed HU when voxels are large
-        airway_hu = smooth if spacing[0] < 1.2 else hu
-        airways, threshold = grow_airways(airway_hu, inside, seed, voxel_ml)
-        if airways is not None:
-            # the partial-volume rim of the airway wall is removed too (3 voxels, inside air only)
-            abox = _bbox(airways, margin=4)
-            inside[abox] &= ~ndimage.binary_dilation(airways[abox], iterations=3, mask=inside[abox])
-            notes.append(f"trachea/main bronchi removed ({airways.sum() * voxel_ml:.0f} ml, < {threshold:.0f} HU)")
-        else:
-            notes.append("airways not removed: region growing leaked into the lungs")
-    else:
-        notes.append("no trachea found in the upper slices; airways not removed")
+    # airways are thin on coarse grids: use the unsmoothed HU when voxels are large
+    plane = ndimage.uniform_filter(hu, size=(1, 3, 3))
+    airway_hu = plane if spacing[0] < 1.2 else hu
+    airways, note = find_central_airways(airway_hu, inside, smooth, spacing, x_mid, voxel_ml)
+    notes.append(note)
+    not_lung = outside.copy()
+    if airways is not None and airways.any():
+        # the partial-volume rim of the airway wall is removed too (3 voxels, inside air only)
+        abox = _bbox(airways, margin=4)
+        rim = ndimage.binary_dilation(airways[abox], iterations=3, mask=inside[abox])
+        inside[abox] &= ~rim
+        not_lung[abox] |= rim
+    partly_aerated = plane < PARTLY_AERATED_HU
 
     min_voxels = int(50.0 / voxel_ml)
     parts = _split_two(inside, min_voxels)
@@ -160,14 +228,14 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
     dense = smooth > DENSE_HU
     cropped = np.zeros(hu.shape, np.uint8)
     for part in parts:
-        pbox = _bbox(part, margin=2)
+        pbox = _bbox(part, margin=2 + int(round(DENSE_LUNG_MM / float(spacing[0]))))
         crop = part[pbox]
-        filled = np.zeros_like(crop)
-        for k in np.flatnonzero(crop.any(axis=(1, 2))):
-            filled[k] = ndimage.binary_fill_holes(crop[k])
-        filled |= ndimage.binary_closing(filled, structure=np.ones((1, 3, 3), bool))
+        filled = _fill_slices(close_hilar_gaps(crop, spacing) & ~not_lung[pbox])
         offset = [b.start + p.start for b, p in zip(box, pbox)]
-        filled = add_pleural_notches(filled, dense[pbox], _shift(outline, offset))
+        # pleural notches are judged on the aerated lung's outline
+        notched = add_pleural_notches(filled, dense[pbox], _shift(outline, offset))
+        grown = add_dense_lung(crop, partly_aerated[pbox], not_lung[pbox], spacing)
+        filled = notched | _fill_slices(close_hilar_gaps(grown, spacing) & ~not_lung[pbox])
         centre_x = np.argwhere(part)[:, 2].mean()
         value = RIGHT if centre_x < x_mid else LEFT
         if len(parts) == 2 and (cropped == value).any():

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from lungai.errors import InputError, LungAIError
-from lungai.progress import task
+from lungai.radiomics.cluster import run_tasks
 from lungai.radiomics.csv_output import write_csv
 from lungai.radiomics.settings import write_sidecar
 from lungai.radiomics.extract import ERROR_COLUMNS, LONG_COLUMNS, to_wide
@@ -29,7 +29,7 @@ from lungai.radiomics.manifest import read_manifest
 from lungai.radiomics.prepare import SETTINGS_COLUMNS
 
 
-def _safe_name(case: str) -> str:
+def safe_name(case: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in case)
 
 
@@ -58,7 +58,7 @@ def process_case(row: dict, params: dict, segments, parts_dir: str) -> dict:
 
     start = time.perf_counter()
     case = row["case"]
-    part = Path(parts_dir) / f"{_safe_name(case)}.csv"
+    part = Path(parts_dir) / f"{safe_name(case)}.csv"
     try:
         image = read_ct(row["image"])
         errors: dict = {}
@@ -110,35 +110,12 @@ def _prepare_parts(output: Path, params: dict, segments) -> Path:
     return parts
 
 
-def _run_dask(todo, params, segments, parts, workers, scheduler, on_result) -> None:
-    from dask.distributed import Client, as_completed
-
-    from lungai.radiomics.cluster import local_cluster
-
-    if scheduler:
-        client, cluster = Client(scheduler), None
-    else:
-        cluster, client = local_cluster(workers)
-    try:
-        futures = [client.submit(process_case, row, params, segments, str(parts), key=f"lungai-{row['case']}",
-                                 pure=False) for row in todo]
-        for fut in as_completed(futures):
-            try:
-                on_result(fut.result())
-            except Exception as exc:  # noqa: BLE001 - a lost worker fails only its case
-                on_result({"case": fut.key.removeprefix("lungai-"), "status": "failed", "error": repr(exc)})
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-
-
 def combine(rows: list[dict], parts: Path, failed: list, wide: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(features long or wide, errors, per-segment settings) of every manifest case done so far."""
     frames, settings = [], []
     errors = [pd.DataFrame(failed, columns=["case", "error"]).assign(segment="(case)")]
     for row in rows:
-        part = parts / f"{_safe_name(row['case'])}.csv"
+        part = parts / f"{safe_name(row['case'])}.csv"
         if part.exists():
             frames.append(pd.read_csv(part, dtype={"case": str}))
             for suffix, into in ((".errors.csv", errors), (".settings.csv", settings)):
@@ -162,25 +139,8 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
         raise InputError(f"refusing to overwrite the manifest {output}", "choose another output name")
     parts = _prepare_parts(output, params, segments)
     summary = BatchSummary(output)
-    todo = []
-    for row in rows:
-        if (parts / f"{_safe_name(row['case'])}.csv").exists():
-            summary.skipped.append(row["case"])
-        else:
-            todo.append(row)
-    with task("radiomics-batch", max(len(todo), 1), enabled=bool(todo)) as bar:
-        def on_result(res: dict) -> None:
-            if res["status"] == "done":
-                summary.done.append(res["case"])
-            else:
-                summary.failed.append((res["case"], res["error"]))
-            bar.update(1, f"{res['case']} {res['status']}")
-
-        if todo and workers == 0 and not scheduler:
-            for row in todo:
-                on_result(process_case(row, params, segments, str(parts)))
-        elif todo:
-            _run_dask(todo, params, segments, parts, workers, scheduler, on_result)
+    run_tasks("radiomics-batch", process_case, rows, [row["case"] for row in rows], (params, segments, str(parts)),
+              lambda row: (parts / f"{safe_name(row['case'])}.csv").exists(), summary, workers, scheduler)
     table, errors, settings = combine(rows, parts, summary.failed, wide)
     if not table.empty:
         write_csv(table, output, protect=[manifest])

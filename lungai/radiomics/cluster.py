@@ -58,3 +58,57 @@ def local_cluster(workers: int):
     client = Client(cluster)
     client.run(warm_worker)
     return cluster, client
+
+
+def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | None, on_result) -> None:
+    """Run ``fn(item, *args)`` for every item as one Dask task each - on the local cluster of
+    :func:`local_cluster` (``workers`` processes) or on the existing one at ``scheduler`` - and pass
+    each result to ``on_result`` as it finishes.  A task whose worker is lost gives a "failed"
+    result for its name instead, so one case never stops the others."""
+    from dask.distributed import Client, as_completed
+
+    if scheduler:
+        client, cluster = Client(scheduler), None
+    else:
+        cluster, client = local_cluster(workers)
+    try:
+        futures = {client.submit(fn, item, *args, key=f"lungai-{name}", pure=False): name
+                   for item, name in zip(items, names)}
+        for fut in as_completed(list(futures)):
+            try:
+                on_result(fut.result())
+            except Exception as exc:  # noqa: BLE001 - a lost worker fails only its case
+                on_result({"case": futures[fut], "status": "failed", "error": repr(exc)})
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def run_tasks(desc: str, fn, items, names, args: tuple, is_done, summary, workers: int, scheduler: str | None) -> None:
+    """The cohort loop shared by ``radiomics-batch`` and ``cohort``: items for which ``is_done(item)``
+    go to ``summary.skipped`` (resume); the others run as ``fn(item, *args)`` - in a plain loop when
+    ``workers == 0`` and no ``scheduler``, else on Dask (:func:`map_on_dask`) - with a progress bar;
+    each result dict (``case``, ``status`` "done"/"failed", ``error``) goes to ``summary.done`` or
+    ``summary.failed`` as (case, error)."""
+    from lungai.progress import task
+
+    todo = []
+    for item, name in zip(items, names):
+        if is_done(item):
+            summary.skipped.append(name)
+        else:
+            todo.append((item, name))
+    with task(desc, max(len(todo), 1), enabled=bool(todo)) as bar:
+        def on_result(res: dict) -> None:
+            if res["status"] == "done":
+                summary.done.append(res["case"])
+            else:
+                summary.failed.append((res["case"], res["error"]))
+            bar.update(1, f"{res['case']} {res['status']}")
+
+        if todo and workers == 0 and not scheduler:
+            for item, _ in todo:
+                on_result(fn(item, *args))
+        elif todo:
+            map_on_dask(fn, [i for i, _ in todo], [n for _, n in todo], args, workers, scheduler, on_result)

@@ -1,0 +1,304 @@
+"""A radiation-pneumonitis table from DICOM RT exports: ``lungai cohort DICOM_ROOT -o OUT``.
+
+1. :func:`plan_cohort` finds each patient's CT series, RTSTRUCT and RTDOSE by UIDs and frame of
+   reference (:func:`lungai.dicom.discover.scan`, never folder names) and says what each has or lacks;
+2. :func:`process_patient` (one Dask task per patient, or a plain loop) builds
+   - the lungs: the RTSTRUCT's right + left lung (roles, :mod:`lungai.dicom.roles`), else the
+     automatic RT-definition lungs (:func:`lungai.lungs.segment_lungs`);
+   - the tumour: the RTSTRUCT's GTVs (union), else the deep-ensemble segmentation in automatic
+     mode, whose case confidence is kept (``tumour_confidence``);
+   - radiomics of the standard segments (:mod:`lungai.radiomics`), wide ``rad_*`` columns;
+   - dose features (:mod:`lungai.dose`, lungs minus GTV) when there is an RTDOSE;
+   and writes ``OUT/patients/<case>/`` (masks, ``features.csv``, ``result.json`` last, atomically);
+3. :func:`run_cohort` skips patients whose ``result.json`` exists (resume), records a failing
+   patient and goes on, and joins the clinical CSV into ``OUT/rp_table.csv`` - one row per
+   patient, the columns ``lungai rp train`` takes (``patient_id``, ``clin_*``, ``dose_*``,
+   ``rad_*``, the outcome) plus ``provenance`` (where each input came from; ignored as a feature).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from lungai.errors import InputError, LungAIError
+from lungai.progress import task
+from lungai.radiomics.batch import BatchSummary, safe_name
+
+INVENTORY = "patients.csv"
+TABLE = "rp_table.csv"
+ERRORS = "errors.csv"
+RESULT = "result.json"
+STAMP = "settings.key"
+
+
+@dataclass
+class CohortJob:
+    """One patient's inputs (plain values: sent to the Dask workers)."""
+
+    case: str
+    patient_id: str
+    ct_folder: str
+    ct_series_uid: str
+    rtstruct: str | None = None
+    rtdose: str | None = None
+    structures: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+
+def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
+    """(jobs for the patients with a CT, inventory table of every patient: what it has / lacks / will use)."""
+    from lungai.dicom.discover import scan
+    from lungai.dicom.roles import structure_role
+    from lungai.dicom.rtstruct import list_structures
+
+    with task("cohort: scanning DICOM", sum(1 for p in Path(root).rglob("*") if p.is_file())) as bar:
+        studies = scan(root, progress=bar)
+    if not studies:
+        raise InputError(f"no DICOM CT, RTSTRUCT or RTDOSE found under {root}",
+                         "give the folder of the treatment-planning export (any sub-folder layout)")
+    per_patient: dict[str, int] = {}
+    for st in studies:
+        if st.ct is not None:
+            per_patient[st.patient_id] = per_patient.get(st.patient_id, 0) + 1
+    seen: dict[str, int] = {}
+    jobs, rows = [], []
+    for st in studies:
+        notes = list(st.notes)
+        case = st.patient_id
+        if st.ct is not None and per_patient[st.patient_id] > 1:
+            seen[case] = seen.get(case, 0) + 1
+            case = f"{st.patient_id}_{seen[st.patient_id]}"
+            notes.append(f"{per_patient[st.patient_id]} CT series for this patient: rows {st.patient_id}_1.. "
+                         "(keep one per patient before training)")
+        structures, roles = [], {}
+        if st.rtstruct:
+            try:
+                structures = list_structures(st.rtstruct[0])
+                roles = {n: structure_role(n, mapping) for n in structures}
+            except LungAIError as exc:
+                notes.append(f"RTSTRUCT unreadable: {exc}")
+        has = lambda *rs: any(r in rs for r in roles.values())  # noqa: E731
+        lungs = ("RTSTRUCT " + "+".join(n for n, r in roles.items() if r in ("lung_right", "lung_left"))
+                 if has("lung_right") and has("lung_left") else "automatic (RT lung definition)")
+        tumour = ("RTSTRUCT " + "+".join(n for n, r in roles.items() if r in ("gtv", "gtv_primary", "gtv_node"))
+                  if has("gtv", "gtv_primary", "gtv_node") else "automatic segmentation (with confidence)")
+        unnamed = [n for n, r in roles.items() if r is None]
+        if unnamed:
+            notes.append("structures without a role (see --structure-map): " + ", ".join(unnamed))
+        rows.append({"case": case if st.ct is not None else "", "patient_id": st.patient_id,
+                     "ct": f"{st.ct.n_slices} slices" if st.ct else "", "rtstruct": Path(st.rtstruct[0]).name if st.rtstruct else "",
+                     "rtdose": Path(st.rtdose[0]).name if st.rtdose else "",
+                     "missing": ", ".join(st.missing), "lungs_from": lungs if st.ct else "",
+                     "tumour_from": tumour if st.ct else "", "dose_features": "yes" if st.rtdose and st.ct else "no",
+                     "notes": "; ".join(notes)})
+        if st.ct is not None:
+            jobs.append(CohortJob(case=case, patient_id=st.patient_id, ct_folder=str(st.ct.folder),
+                                  ct_series_uid=st.ct.series_uid,
+                                  rtstruct=str(st.rtstruct[0]) if st.rtstruct else None,
+                                  rtdose=str(st.rtdose[0]) if st.rtdose else None,
+                                  structures=structures, notes=notes))
+    return jobs, pd.DataFrame(rows)
+
+
+def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list):
+    from lungai.dicom.masks import lung_labels
+    from lungai.lungs import segment_lungs
+
+    if job.rtstruct:
+        try:
+            labels, names = lung_labels(job.rtstruct, ct, "role:lungs", mapping)
+            provenance["lungs"] = "RTSTRUCT " + "+".join(names)
+            return labels
+        except InputError as exc:
+            notes.append(f"RTSTRUCT lungs not used ({str(exc).splitlines()[0]}); automatic lungs instead")
+    result = segment_lungs(ct)
+    provenance["lungs"] = "automatic (lungai.lungs, RT lung definition)"
+    return result.labels
+
+
+def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: list) -> tuple:
+    """(tumour mask, confidence or None)."""
+    from lungai.dicom.masks import structure_mask
+
+    if job.rtstruct:
+        try:
+            mask, names = structure_mask(job.rtstruct, ct, "role:gtv", mapping)
+            provenance["tumour"] = "RTSTRUCT " + "+".join(names)
+            return mask, None
+        except InputError as exc:
+            notes.append(f"no GTV in the RTSTRUCT ({str(exc).splitlines()[0]})")
+    from lungai.seg.infer import segment_tumour
+    from lungai.seg.model_io import load_model
+    from lungai.seg.resources import resolve_model_dir
+
+    mdir = resolve_model_dir(model_dir)
+    seg = segment_tumour(ct, load_model(mdir), method="ensemble", seed=0)
+    conf = float(seg.info["confidence"])
+    provenance["tumour"] = (f"automatic segmentation ({Path(mdir).name}, ensemble, confidence {conf:.2f}"
+                            + (", needs review" if seg.info["needs_review"] else "") + ")")
+    notes.extend(seg.info.get("notes", []))
+    return seg.tumour, conf
+
+
+def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, model_dir=None) -> dict:
+    """Everything for one patient into ``out_dir/patients/<case>/``; never raises (errors are returned)."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    start = time.perf_counter()
+    folder = Path(out_dir) / "patients" / safe_name(job.case)
+    try:
+        from lungai.dose import dose_features, read_dose
+        from lungai.io import read_ct, write_image
+        from lungai.radiomics import extract, segments_from_masks, to_wide
+        from lungai.radiomics.csv_output import write_csv
+
+        folder.mkdir(parents=True, exist_ok=True)
+        notes = list(job.notes)
+        provenance = {"ct": f"DICOM series {job.ct_series_uid}"}
+        ct = read_ct(job.ct_folder, series_uid=job.ct_series_uid)
+        lungs = _lungs(job, ct, mapping, provenance, notes)
+        tumour, confidence = _tumour(job, ct, mapping, model_dir, provenance, notes)
+        write_image(lungs, folder / "lungs.nii.gz")
+        write_image(tumour, folder / "tumour.nii.gz")
+        errors: dict = {}
+        segments = segments_from_masks(ct, tumour=tumour, lungs=lungs, errors=errors)
+        result = extract(ct, segments, params, case=job.case, segment_errors=errors)
+        if result.features.empty:
+            raise InputError("no radiomics segment could be extracted: " + "; ".join(result.errors.error),
+                             "check the lung and tumour masks in " + str(folder))
+        row = to_wide(result.features).iloc[0].to_dict()
+        for r in result.errors.itertuples(index=False):
+            notes.append(f"radiomics {r.segment}: {r.error}")
+        if job.rtdose:
+            dose = dose_features(read_dose(job.rtdose), ct, lungs, tumour, case=job.case)
+            row.update({k: v for k, v in dose.items() if k != "case"})
+            provenance["dose"] = f"RTDOSE {Path(job.rtdose).name} (lungs minus GTV)"
+        else:
+            provenance["dose"] = "no RTDOSE"
+        row.update(case=job.case, patient_id=job.patient_id, tumour_confidence=confidence)
+        write_csv(pd.DataFrame([row]), folder / "features.csv")
+        doc = {"case": job.case, "patient_id": job.patient_id, "status": "done", "provenance": provenance,
+               "notes": notes, "seconds": round(time.perf_counter() - start, 2)}
+        tmp = folder / (RESULT + ".tmp")
+        tmp.write_text(json.dumps(doc, indent=1))
+        tmp.replace(folder / RESULT)   # written last: its presence marks the patient finished
+        return doc
+    except LungAIError as exc:
+        message = str(exc)
+    except Exception as exc:  # noqa: BLE001 - one broken patient must not stop the cohort
+        message = f"{type(exc).__name__}: {exc}"
+    return {"case": job.case, "patient_id": job.patient_id, "status": "failed", "error": message,
+            "seconds": round(time.perf_counter() - start, 2)}
+
+
+def provenance_text(doc: dict) -> str:
+    p = doc.get("provenance", {})
+    return "; ".join(f"{k}: {v}" for k, v in p.items())
+
+
+@dataclass
+class CohortSummary(BatchSummary):
+    table: Path | None = None
+
+    def text(self) -> str:
+        lines = [f"{len(self.done)} patient(s) processed, {len(self.skipped)} already done (skipped), "
+                 f"{len(self.failed)} failed in {self.seconds:.1f} s -> {self.output}"]
+        lines += [f"failed: {case}: {err.splitlines()[0]}" for case, err in self.failed]
+        if self.table is not None:
+            lines.append(f"RP table (lungai rp train input): {self.table}")
+        return "\n".join(lines)
+
+
+def _join_clinical(table: pd.DataFrame, clinical, notes: list) -> pd.DataFrame:
+    from lungai.rp.columns import ID_NAMES
+
+    clin = pd.read_csv(clinical, dtype={n: str for n in ID_NAMES})
+    key = next((c for c in ("patient_id", "case", "id") if c in clin.columns), None)
+    if key is None:
+        raise InputError(f"the clinical CSV {clinical} has no patient_id (or case / id) column",
+                         "add a patient_id column holding the DICOM PatientID of each patient")
+    clin = clin.rename(columns={key: "patient_id"})
+    if clin["patient_id"].duplicated().any():
+        dup = clin.loc[clin["patient_id"].duplicated(), "patient_id"].tolist()
+        raise InputError(f"the clinical CSV {clinical} lists patient(s) {dup} more than once",
+                         "give one row per patient")
+    clash = [c for c in clin.columns if c != "patient_id" and c in table.columns]
+    if clash:
+        raise InputError(f"the clinical CSV has column(s) {clash} that the cohort computes",
+                         "rename or drop them in the clinical CSV")
+    missing = sorted(set(table["patient_id"]) - set(clin["patient_id"]))
+    extra = sorted(set(clin["patient_id"]) - set(table["patient_id"]))
+    if missing:
+        notes.append(f"no clinical row for: {', '.join(missing)} (their clinical columns are empty)")
+    if extra:
+        notes.append(f"clinical rows without imaging results: {', '.join(extra)}")
+    return table.merge(clin, on="patient_id", how="left")
+
+
+def _settings_key(params: dict, mapping, model_dir) -> str:
+    import hashlib
+
+    blob = json.dumps({"params": params, "mapping": str(mapping), "model": str(model_dir)}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, scheduler: str | None = None,
+               mapping=None, model_dir=None) -> CohortSummary:
+    """Plan, process every patient not done yet (Dask, or a loop with ``workers=0``), write the table."""
+    from lungai.radiomics.cluster import run_tasks
+    from lungai.radiomics.csv_output import write_csv
+
+    start = time.perf_counter()
+    out = Path(out_dir)
+    if out.resolve() == Path(root).resolve() or Path(root).resolve() in out.resolve().parents:
+        raise InputError(f"the output folder {out} lies inside the DICOM export", "write the results elsewhere")
+    if clinical is not None and not Path(clinical).is_file():
+        raise InputError(f"clinical CSV {clinical} does not exist", "give the path of the clinical CSV, or leave --clinical out")
+    out.mkdir(parents=True, exist_ok=True)
+    stamp, key = out / STAMP, _settings_key(params, mapping, model_dir)
+    if stamp.exists() and stamp.read_text().strip() != key:
+        raise InputError(f"{out} holds results made with other radiomics parameters, structure mapping or model",
+                         "use another output folder, or delete that one to start over")
+    stamp.write_text(key)
+    jobs, inventory = plan_cohort(root, mapping)
+    write_csv(inventory, out / INVENTORY)
+    for r in inventory.itertuples(index=False):
+        print(f"{r.patient_id}: CT {r.ct or '-'}, RTSTRUCT {r.rtstruct or '-'}, RTDOSE {r.rtdose or '-'}"
+              + (f"; missing {r.missing}" if r.missing else "")
+              + (f"; lungs {r.lungs_from}, tumour {r.tumour_from}" if r.case else "; not processed (no CT)"))
+    summary = CohortSummary(out)
+    run_tasks("cohort", process_patient, jobs, [j.case for j in jobs], (params, str(out), mapping, model_dir),
+              lambda job: (out / "patients" / safe_name(job.case) / RESULT).exists(), summary, workers, scheduler)
+    summary.seconds = time.perf_counter() - start
+    failed = pd.DataFrame(summary.failed, columns=["case", "error"])
+    if not failed.empty:
+        write_csv(failed, out / ERRORS)
+    elif (out / ERRORS).exists():
+        (out / ERRORS).unlink()
+    rows = []
+    for job in jobs:
+        folder = out / "patients" / safe_name(job.case)
+        if (folder / RESULT).exists():
+            doc = json.loads((folder / RESULT).read_text())
+            row = pd.read_csv(folder / "features.csv", dtype={"case": str, "patient_id": str}).iloc[0].to_dict()
+            row["provenance"] = provenance_text(doc)
+            rows.append(row)
+    if rows:
+        table = pd.DataFrame(rows)
+        first = ["case", "patient_id", "provenance", "tumour_confidence"]
+        dose_cols = [c for c in table.columns if c.startswith("dose_")]
+        rad_cols = [c for c in table.columns if c.startswith("rad_")]
+        table = table[first + dose_cols + rad_cols]
+        notes: list = []
+        if clinical is not None:
+            table = _join_clinical(table, clinical, notes)
+        for n in notes:
+            print("note: " + n)
+        write_csv(table, out / TABLE, protect=[clinical] if clinical else ())
+        summary.table = out / TABLE
+    return summary
