@@ -34,7 +34,7 @@ TORCH_TOO_OLD = ("{requester} was tested with PyTorch {minimum} or newer; PyTorc
 
 def _constraints_file() -> str:
     fd, path = tempfile.mkstemp(prefix="lungai-constraints-", suffix=".txt")
-    with os.fdopen(fd, "w") as f:
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write("\n".join(requirements.protected_constraints()) + "\n")
     return path
 

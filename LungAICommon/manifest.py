@@ -66,7 +66,7 @@ def write_manifest(rows: list[dict], path: Path, base: Path) -> Path:
     """Write ``rows`` as a manifest at ``path``; relative paths are rewritten relative to ``base``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
+    with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         for row in rows:
@@ -79,7 +79,7 @@ def write_ct_manifest(path: Path, patient_id: str, ct, mask) -> Path:
     """The one-patient CT manifest of ``lungai stage`` (columns id, image, mask; paths relative to it)."""
     from LungAICommon.commands import ct_manifest_rows
 
-    with open(path, "w", newline="") as f:
+    with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=["id", "image", "mask"])
         writer.writeheader()
         writer.writerows(ct_manifest_rows(patient_id, ct, mask))

@@ -160,7 +160,7 @@ def tumour_seed_ras(folder: Path) -> tuple[float, float, float]:
     """The sample's planted tumour centre in RAS (meta.json stores LPS), e.g. for a seed point."""
     import json
 
-    x, y, z = json.loads(sample_paths(folder)["meta"].read_text())["tumour"]["centre_mm"]
+    x, y, z = json.loads(sample_paths(folder)["meta"].read_text(encoding="utf-8"))["tumour"]["centre_mm"]
     return (-float(x), -float(y), float(z))
 
 

@@ -237,8 +237,9 @@ def test_user_ct_with_inputs_computes_rp_and_stage_from_them(user_ct_full, user_
     row = {**{k: v for k, v in wide.items() if k.startswith("rad_")}, **clinical, **dose, "case": "P1"}
     expected, _ = predict_rp(user_inputs["rp_model"], pd.DataFrame([row]))
     assert summary["rp"]["risk"] == pytest.approx(float(expected.risk.iloc[0]), abs=1e-9)
-    # the dose file given is the sample's dose on the same CT: the same lung dose comes back
-    assert summary["dose"]["dose_mld_gy"] == pytest.approx(user_inputs["sample_mld"], rel=1e-6)
+    # the dose file given is the sample's dose on the same CT: the same lung dose comes back (to 0.1 %: the
+    # sample's lungs are found on the in-memory CT, these on ct.nii.gz as written, a few boundary voxels apart)
+    assert summary["dose"]["dose_mld_gy"] == pytest.approx(user_inputs["sample_mld"], rel=1e-3)
     page = (out / "report.html").read_text()
     parser = _Values()
     parser.feed(page)

@@ -70,7 +70,7 @@ def run_scan(args) -> int:
     if not studies:
         print(f"no DICOM CT, RTSTRUCT, RTDOSE or SEG files under {args.folder}")
     if args.json:
-        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return 0
 
 
@@ -123,7 +123,7 @@ def run_export(args) -> int:
             tumour=read_mask(paths["tumour"], reference=ct) if paths["tumour"] else None,
             lungs=read_mask(paths["lungs"], reference=ct) if paths["lungs"] else None,
             uncertainty=read_image(paths["uncertainty"]) if paths["uncertainty"] else None,
-            info=json.loads(open(paths["result"]).read()) if paths["result"] else None,
+            info=json.loads(open(paths["result"], encoding="utf-8").read()) if paths["result"] else None,
             radiomics=radiomics, dose=table_row(paths["dose"]), rp=table_row(paths["rp"]))
         bar.update(1, "written")
     for p in written:

@@ -58,7 +58,7 @@ def run(args) -> int:
 
             study = write_rt_study(Path(args.output) / "dicom", phantom, "LUNGAI-SAMPLE", dose="relative")
             bar.update(1, "DICOM RT export")
-    meta = json.loads(paths["meta"].read_text())
+    meta = json.loads(paths["meta"].read_text(encoding="utf-8"))
     tumour = meta["tumour"]
     print(f"wrote {paths['ct']}, {paths['labels']}, {paths['meta']}")
     if args.dicom:

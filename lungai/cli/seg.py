@@ -243,7 +243,7 @@ def run_segment(args) -> int:
         if res.mutual_information is not None:
             write_image(res.mutual_information, out / "mutual_information.nii.gz", protect=protect)
         info = dict(res.info, model=str(model_dir))
-        (out / "result.json").write_text(json.dumps(info, indent=2) + "\n")
+        (out / "result.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         bar.update(1, "written")
         if dicom:
             from lungai.dicom.export import export_results, reference_for
@@ -321,6 +321,6 @@ def _run_test_report(args, model, out) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     pd.concat(frames.values()).to_csv(out, index=False)
     rep = test_report(frames)
-    out.with_suffix(".report.json").write_text(json.dumps(rep, indent=2, default=float) + "\n")
+    out.with_suffix(".report.json").write_text(json.dumps(rep, indent=2, default=float) + "\n", encoding="utf-8")
     print(report_text(rep) + f"\n-> {out}")
     return 0

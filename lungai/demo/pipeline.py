@@ -26,7 +26,7 @@ STEPS = ["input", "lungs", "tumour", "radiomics", "dose", "rp", "stage", "report
 
 
 def _json(path: Path, doc) -> None:
-    path.write_text(json.dumps(doc, indent=2, default=float))
+    path.write_text(json.dumps(doc, indent=2, default=float), encoding="utf-8")
 
 
 def _input(out: Path, ct_path, small: bool) -> tuple[sitk.Image, sitk.Image | None, dict]:
@@ -335,7 +335,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
             raise InputError(f"{what} {path} does not exist", f"check the {what} path")
     sample = ct_path is None
     out.mkdir(parents=True, exist_ok=True)
-    marker.write_text("written by lungai demo\n")
+    marker.write_text("written by lungai demo\n", encoding="utf-8")
     for stale in ("dose.nii.gz", "dose.csv", "rp_prediction.csv", "stage_probabilities.csv", "missing_inputs.csv"):
         (out / stale).unlink(missing_ok=True)          # a reused demo folder must not show an earlier run's results
     timings: dict = {}

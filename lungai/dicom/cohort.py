@@ -185,7 +185,7 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         doc = {"case": job.case, "patient_id": job.patient_id, "status": "done", "provenance": provenance,
                "notes": notes, "seconds": round(time.perf_counter() - start, 2)}
         tmp = folder / (RESULT + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=1))
+        tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
         tmp.replace(folder / RESULT)   # written last: its presence marks the patient finished
         return doc
     except LungAIError as exc:
@@ -261,10 +261,10 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
         raise InputError(f"clinical CSV {clinical} does not exist", "give the path of the clinical CSV, or leave --clinical out")
     out.mkdir(parents=True, exist_ok=True)
     stamp, key = out / STAMP, _settings_key(params, mapping, model_dir)
-    if stamp.exists() and stamp.read_text().strip() != key:
+    if stamp.exists() and stamp.read_text(encoding="utf-8").strip() != key:
         raise InputError(f"{out} holds results made with other radiomics parameters, structure mapping or model",
                          "use another output folder, or delete that one to start over")
-    stamp.write_text(key)
+    stamp.write_text(key, encoding="utf-8")
     jobs, inventory = plan_cohort(root, mapping)
     write_csv(inventory, out / INVENTORY)
     for r in inventory.itertuples(index=False):
@@ -284,7 +284,7 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
     for job in jobs:
         folder = out / "patients" / safe_name(job.case)
         if (folder / RESULT).exists():
-            doc = json.loads((folder / RESULT).read_text())
+            doc = json.loads((folder / RESULT).read_text(encoding="utf-8"))
             row = pd.read_csv(folder / "features.csv", dtype={"case": str, "patient_id": str}).iloc[0].to_dict()
             row["provenance"] = provenance_text(doc)
             rows.append(row)

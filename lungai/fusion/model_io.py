@@ -84,7 +84,7 @@ def save(out_dir, pipeline: FusionPipeline, baselines: Optional[dict] = None, se
     if selected != "fusion" and selected not in meta["baselines"]:
         raise ValueError(f"selected model {selected!r} is not among the locked models")
     meta.update(extra or {})
-    (out / META).write_text(json.dumps(meta, indent=2, default=str))
+    (out / META).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
     return out
 
 
@@ -94,7 +94,7 @@ def load(model_dir):
     d = Path(model_dir)
     if not (d / META).is_file():
         raise InputError(f"{d} is not a locked stage model (no {META})", "pass the folder written by `lungai stage train`")
-    meta = json.loads((d / META).read_text())
+    meta = json.loads((d / META).read_text(encoding="utf-8"))
     if meta.get("format") != FORMAT or meta.get("version", 0) > VERSION:
         raise InputError(f"{d / META} is not a stage model this version can read", "retrain with `lungai stage train`")
     tensors = load_safetensors(d / "fusion.safetensors", "stage model weights")

@@ -111,5 +111,5 @@ def make_cohort(out_dir, n: int = 90, seed: int = 0, n_genes: int = 200, module_
                         "rna": "module genes up-regulated in class III",
                         "ehr": "ldh raised by 1.8 SD in class II"},
              "n": n, "with_rna": int(has_rna.sum()), "with_ct": int(has_ct.sum())}
-    (out / "truth.json").write_text(json.dumps(truth, indent=2))
+    (out / "truth.json").write_text(json.dumps(truth, indent=2), encoding="utf-8")
     return {"ehr": out / "ehr.csv", "rna": out / "rna.csv", "ct": out / "manifest.csv", "truth": out / "truth.json"}

@@ -76,7 +76,7 @@ def run_synth(args) -> int:
     if (out / "ehr.csv").exists():
         raise InputError(f"{out} already holds a cohort", "choose a new output folder")
     paths = make_cohort(out, n=args.patients, seed=args.seed, n_genes=args.genes, biology_seed=args.biology_seed)
-    truth = json.loads(Path(paths["truth"]).read_text())
+    truth = json.loads(Path(paths["truth"]).read_text(encoding="utf-8"))
     print(f"synthetic cohort: {truth['n']} patients (RNA {truth['with_rna']}, CT {truth['with_ct']}) -> {out}")
     print(f"label column 'stage'; planted RNA module: {', '.join(truth['module_genes'])}")
     print(f"next: lungai stage cv --ehr {paths['ehr']} --rna {paths['rna']} --ct {paths['ct']} --label stage "
@@ -148,10 +148,10 @@ def run_cv(args) -> int:
     table = comparison_table({n: r["summary"] for n, r in result["models"].items()}, labels)
     notes = cv_notes(result, select)
     metrics["notes"] = notes
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
     (out / "comparison.md").write_text(f"{args.folds}-fold CV of {len(cohort.ids)} patients (same outer folds for "
                                        f"every row; inner folds {args.inner_folds}); mean ± SD over folds "
-                                       f"[bootstrap 95 % CI]\n\n{table}\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
+                                       f"[bootstrap 95 % CI]\n\n{table}\n\n" + "\n".join(f"- {n}" for n in notes) + "\n", encoding="utf-8")
     oof.to_csv(out / "oof_predictions.csv", index=False)
     print(table)
     for note in notes:
@@ -228,7 +228,7 @@ def run_train(args) -> int:
             top.to_csv(out / "top_genes_cohort.csv", index=False)
             explain.top_genes_per_patient(shap, 10).to_csv(out / "top_genes_per_patient.csv", index=False)
         bar.update(1, "Shapley values")
-    (out / "model_card.md").write_text(model_io.card_markdown(json.loads((out / model_io.META).read_text())))
+    (out / "model_card.md").write_text(model_io.card_markdown(json.loads((out / model_io.META).read_text(encoding="utf-8"))), encoding="utf-8")
     rows = [f"  {LABELS.get(n, n):<48} {c['params']}  inner macro-F1 "
             f"{'n/a' if c['inner_macro_f1'] is None else format(c['inner_macro_f1'], '.3f')}"
             for n, c in selection["candidates"].items()]
@@ -309,7 +309,7 @@ def run_validate(args) -> int:
             preds[f"{name}_p_{c}"] = proba[:, k]
         print(format_summary(name + (" *" if name == meta["selected"] else ""), s))
     print(f"* the locked model's selected model ({meta['selected']})")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
     preds.to_csv(out / "predictions.csv", index=False)
     print(f"-> {out / 'metrics.json'}")
     return 0

@@ -103,10 +103,10 @@ def _prepare_parts(output: Path, params: dict, segments) -> Path:
     parts = output.with_name(output.name + ".parts")
     parts.mkdir(parents=True, exist_ok=True)
     stamp, key = parts / "params.key", _params_key(params, segments)
-    if stamp.exists() and stamp.read_text().strip() != key:
+    if stamp.exists() and stamp.read_text(encoding="utf-8").strip() != key:
         raise InputError(f"{parts} holds results made with other parameters or segments",
                          "use another output name, or delete that folder to start over")
-    stamp.write_text(key)
+    stamp.write_text(key, encoding="utf-8")
     return parts
 
 

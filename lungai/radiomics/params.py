@@ -84,7 +84,7 @@ def _read_yaml(path: Path) -> dict:
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise InputError(f"could not read the parameter file {path}: {exc}",
                          "give a pyradiomics parameter YAML (keys setting, imageType, featureClass)") from exc

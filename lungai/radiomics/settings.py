@@ -47,7 +47,7 @@ def write_sidecar(csv_path, params: dict) -> Path:
     """``<csv>.settings.json``: {"id": ..., "settings": ...} next to a feature table."""
     path = sidecar_path(csv_path)
     path.write_text(json.dumps({"id": settings_id(params), "settings": value_settings(params)}, indent=2,
-                               sort_keys=True, default=str) + "\n")
+                               sort_keys=True, default=str) + "\n", encoding="utf-8")
     return path
 
 
@@ -57,6 +57,6 @@ def read_sidecars(csv_paths) -> dict:
     for p in csv_paths:
         side = sidecar_path(p)
         if side.is_file():
-            doc = json.loads(side.read_text())
+            doc = json.loads(side.read_text(encoding="utf-8"))
             out[doc["id"]] = doc["settings"]
     return out

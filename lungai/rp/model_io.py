@@ -38,7 +38,7 @@ def save_model(model_dir, bundle: dict, card: dict, metrics: dict) -> Path:
     tmp.replace(model_dir / MODEL_FILE)
     write_json(model_dir / CARD_FILE, card)
     write_json(model_dir / METRICS_FILE, metrics)
-    (model_dir / "model_card.md").write_text(card_markdown(card))
+    (model_dir / "model_card.md").write_text(card_markdown(card), encoding="utf-8")
     return model_dir
 
 
@@ -74,7 +74,7 @@ def card_markdown(card: dict) -> str:
 def write_json(path, obj) -> None:
     path = Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=_jsonable) + "\n")
+    tmp.write_text(json.dumps(obj, indent=2, default=_jsonable) + "\n", encoding="utf-8")
     tmp.replace(path)
 
 
@@ -93,7 +93,7 @@ def load_model(model_dir) -> tuple[dict, dict]:
     if not path.is_file() or not card_path.is_file():
         raise InputError(f"{model_dir} is not an RP model directory (needs {MODEL_FILE} and {CARD_FILE})",
                          "give the directory written by 'lungai rp train -o MODEL_DIR'")
-    card = json.loads(card_path.read_text())
+    card = json.loads(card_path.read_text(encoding="utf-8"))
     if card.get("format") != FORMAT:
         raise InputError(f"{card_path} has format {card.get('format')!r}, expected {FORMAT!r}",
                          "retrain the model with this version of lungai")

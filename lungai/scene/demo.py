@@ -42,7 +42,7 @@ def build_demo_scene(scene, out_dir: Path, dose_name: str = "Dose (Gy)") -> dict
     if (out / "result.json").exists():
         import json
 
-        info = json.loads((out / "result.json").read_text())
+        info = json.loads((out / "result.json").read_text(encoding="utf-8"))
         row = {k: info[k] for k in ("confidence", "needs_review", "review_threshold", "tumor_volume_ml",
                                     "n_components", "method", "members", "mc_passes") if k in info}
         mrml.table_node_from_dataframe(scene, pd.DataFrame([row]), nodes.tumour_node_name("CT", "confidence"))

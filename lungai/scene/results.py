@@ -25,7 +25,7 @@ def read_segment_result(output_dir: Path) -> dict:
     missing = [name for name in SEGMENT_FILES if not (output_dir / name).is_file()]
     if missing:
         raise ResultError(f"lungai segment did not write {', '.join(missing)} in {output_dir}")
-    result = json.loads((output_dir / "result.json").read_text())
+    result = json.loads((output_dir / "result.json").read_text(encoding="utf-8"))
     absent = [k for k in SEGMENT_KEYS if k not in result]
     if absent:
         raise ResultError(f"result.json in {output_dir} lacks {', '.join(absent)}")
@@ -72,7 +72,7 @@ def describe_risk(probability: float, contributions: Iterable[tuple[str, float]]
 
 
 def read_csv_rows(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
 
@@ -105,7 +105,7 @@ def model_card(model_dir: Path) -> dict:
     if not path.is_file():
         raise ResultError(f"{model_dir} is not an RP model folder (no model_card.json); "
                           "choose a folder written by 'lungai rp train'")
-    return json.loads(path.read_text())
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def clinical_fields(card: dict) -> list[tuple[str, str]]:

@@ -33,7 +33,7 @@ def save(ckpt_dir, k: int, net, best_state: dict, opt, state: dict) -> None:
     tmp.replace(tensors_path)
     doc = dict(state, param_groups=osd["param_groups"])
     tmp = json_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=1))
+    tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
     tmp.replace(json_path)
 
 
@@ -43,7 +43,7 @@ def load(ckpt_dir, k: int, net, opt):
     if not (tensors_path.is_file() and json_path.is_file()):
         return None
     t = load_safetensors(tensors_path, "training checkpoint")
-    state = json.loads(json_path.read_text())
+    state = json.loads(json_path.read_text(encoding="utf-8"))
     load_own_state(net, {n[5:]: v for n, v in t.items() if n.startswith("net::")})
     best = {n[6:]: v for n, v in t.items() if n.startswith("best::")}
     opt_state: dict = {}

@@ -55,7 +55,7 @@ def patient_of(case_id: str) -> str:
 
 
 def _read_patient_csv(path) -> dict:
-    with open(path, newline="") as fh:
+    with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     if not rows or not {"case", "patient"} <= set(rows[0]):
         raise InputError(f"{path} needs the columns 'case' and 'patient'", "write one row per image: case,patient")
@@ -178,7 +178,7 @@ def read_backgrounds(path) -> list:
         raise InputError(f"--implant-into {path} does not exist", "give a CT file or a CSV with an 'image' column")
     if path.name.endswith(SUFFIXES):
         return [{"image": path, "mask": None, "label": None, "patient": patient_of(case_name(path))}]
-    with open(path, newline="") as fh:
+    with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     if not rows or "image" not in rows[0]:
         raise InputError(f"{path} needs an 'image' column", "write one row per CT: image[,mask,label,patient]")

@@ -37,7 +37,7 @@ def save_model(model_dir, cfg: SegConfig, state_dicts: list, meta: dict) -> Path
 def write_json(path, doc: dict) -> None:
     path = Path(path)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=float) + "\n")
+    tmp.write_text(json.dumps(doc, indent=2, default=float) + "\n", encoding="utf-8")
     tmp.replace(path)
 
 
@@ -46,7 +46,7 @@ def read_meta(model_dir) -> dict:
     if not path.is_file():
         raise InputError(f"{model_dir} is not a LungAI segmentation model (no {MODEL_JSON})",
                          "give a folder written by `lungai train-seg`, or leave --model out for the default model")
-    doc = json.loads(path.read_text())
+    doc = json.loads(path.read_text(encoding="utf-8"))
     if doc.get("format") != FORMAT:
         raise InputError(f"{path} has format {doc.get('format')!r}, expected {FORMAT!r}",
                          "retrain the model with this version of `lungai train-seg`")

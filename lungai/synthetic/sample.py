@@ -27,7 +27,7 @@ def write_phantom(phantom: Phantom, out_dir: str | Path) -> dict[str, Path]:
     paths = {"ct": out / "ct.nii.gz", "labels": out / "labels.nii.gz", "meta": out / "meta.json"}
     sitk.WriteImage(phantom.ct, str(paths["ct"]), useCompression=True)
     sitk.WriteImage(phantom.labels, str(paths["labels"]), useCompression=True)
-    paths["meta"].write_text(json.dumps(phantom.meta, indent=2))
+    paths["meta"].write_text(json.dumps(phantom.meta, indent=2), encoding="utf-8")
     return paths
 
 
