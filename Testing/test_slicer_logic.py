@@ -3,6 +3,9 @@ processes: what a click on Apply does, minus the Qt widgets (see slicer_module_h
 
 from __future__ import annotations
 
+import pathlib
+import types
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -362,7 +365,7 @@ def _slicerrt_nodes(scene, study):
     ct = read_ct(study["ct"])
     vol = mrml.volume_node_from_image(scene, ct, "CT")
     seg = None
-    for name, mask in read_rtstruct(study["rtstruct"], ct).items():
+    for name, mask in read_rtstruct(study["rtstruct"], ct, allow_gaps=True).items():   # SlicerRT loads gaps too
         seg, _ = mrml.mask_to_segment(scene, mask, name, seg_node=seg, reference_volume_node=vol)
     seg.SetName("RTSTRUCT")
     return ct, vol, seg
@@ -419,7 +422,7 @@ def test_slicerrt_rtstruct_segmentation_as_panel_input(load_module, mrml_scene, 
     np.testing.assert_array_equal(_mask(mrml_scene, seg, "Lung-Right", vol), right)
 
 
-def test_lungai_seg_export_dicom_seg_and_rtstruct(load_module, mrml_scene, rt_study, tmp_path):
+def test_lungai_seg_export_dicom_seg_and_rtstruct(load_module, mrml_scene, rt_study, tmp_path, monkeypatch):
     """"Export as DICOM SEG + RTSTRUCT": the result segments read back from both files as the same masks,
     referencing the CT series; a CT not loaded from DICOM gets a clear message."""
     from lungai.dicom.rtstruct import read_rtstruct
@@ -448,3 +451,48 @@ def test_lungai_seg_export_dicom_seg_and_rtstruct(load_module, mrml_scene, rt_st
             np.testing.assert_array_equal(sitk.GetArrayFromImage(mask) > 0, _mask(mrml_scene, seg, name, vol))
             np.testing.assert_array_equal(sitk.GetArrayFromImage(mask) > 0,
                                           sitk.GetArrayFromImage(rt_study["masks"][name]) > 0)
+    # as in Slicer: the CT loaded through the DICOM module -> its files come from the DICOM database
+    import sys
+
+    import pydicom
+
+    files = {pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID: str(f)
+             for f in sorted(pathlib.Path(rt_study["ct"]).rglob("*.dcm"))}
+    vol.SetAttribute("DICOM.instanceUIDs", " ".join(files))
+    monkeypatch.setattr(sys.modules["slicer"], "dicomDatabase", types.SimpleNamespace(fileForInstance=files.get),
+                        raising=False)
+    again = logic.exportDicom(p, tmp_path / "from_database")
+    assert [path.read_bytes()[128:132] for path in again] == [b"DICM", b"DICM"]
+    assert list(read_seg(next(x for x in again if x.name.endswith(".seg.dcm")), ct)) == ["GTV-1", "Lung-Right", "Lung-Left"]
+
+
+@pytest.mark.shared_data
+def test_real_rtstruct_through_the_panels_and_back(load_module, mrml_scene, shared_data, tmp_path):
+    """LUNG1-003 (real DICOM RT export): its RTSTRUCT as SlicerRT loads it -> tumour / lungs of the panels, and the
+    LungAISeg export writes SEG + RTSTRUCT that read back to the same masks."""
+    from lungai.dicom.rtstruct import read_rtstruct
+    from lungai.dicom.seg import read_seg
+
+    dicom = shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003"
+    study = {"ct": dicom / "CT", "rtstruct": sorted((dicom / "RTSTRUCT").rglob("*.dcm"))[0]}
+    ct, vol, seg = _slicerrt_nodes(mrml_scene, study)
+    rad = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = rad.getParameterNode()
+    p.inputVolume, p.segmentation = vol, seg
+    p.selectedSegments = ["GTV-1", "Lung-Right", "Lung-Left"]
+    (tmp_path / "rad").mkdir()
+    _, columns, _, _ = rad.featureCommands(p, tmp_path / "rad")
+    assert list(columns.values()) == ["GTV-1", "Lung-Right", "Lung-Left", "Lungs", "Lungs minus tumour"]
+    logic = load_module("LungAISeg").LungAISegLogic()
+    q = logic.getParameterNode()
+    q.inputVolume, q.outputSegmentation = vol, seg
+    from lungai import mrml
+
+    names = mrml.segment_names(seg)
+    paths = logic.exportDicom(q, tmp_path / "out", ctSource=study["ct"])
+    assert len(paths) == 2
+    for back in (read_seg(paths[0], ct), read_rtstruct(paths[1], ct, allow_gaps=True)):
+        assert list(back) == names
+        for name in names:
+            a, b = sitk.GetArrayFromImage(back[name]) > 0, _mask(mrml_scene, seg, name, vol)
+            assert 2 * (a & b).sum() / (a.sum() + b.sum()) > 0.999, name
