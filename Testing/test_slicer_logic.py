@@ -11,6 +11,7 @@ import pytest
 import SimpleITK as sitk
 
 from LungAICommon import sampledata
+from dicom_helpers import slicerrt_segmentation
 from slicer_module_helpers import import_module_logic, restore
 
 
@@ -356,21 +357,6 @@ def rt_study(tmp_path_factory):
     return write_rt_study(tmp_path_factory.mktemp("rt"), small_phantom(7), "P1", dose=None, names=SLICERRT_NAMES)
 
 
-def _slicerrt_nodes(scene, study):
-    """CT volume node + the segmentation SlicerRT makes from the RTSTRUCT (one segment per ROI, named like it)."""
-    from lungai import mrml
-    from lungai.dicom.rtstruct import read_rtstruct
-    from lungai.io import read_ct
-
-    ct = read_ct(study["ct"])
-    vol = mrml.volume_node_from_image(scene, ct, "CT")
-    seg = None
-    for name, mask in read_rtstruct(study["rtstruct"], ct, allow_gaps=True).items():   # SlicerRT loads gaps too
-        seg, _ = mrml.mask_to_segment(scene, mask, name, seg_node=seg, reference_volume_node=vol)
-    seg.SetName("RTSTRUCT")
-    return ct, vol, seg
-
-
 def _mask(scene, seg, name, vol):
     from lungai import mrml
 
@@ -379,7 +365,7 @@ def _mask(scene, seg, name, vol):
 
 def test_slicerrt_rtstruct_segmentation_as_panel_input(load_module, mrml_scene, rt_study, tmp_path):
     """Segments "GTV-1", "Lung-Right", "Lung-Left" (SlicerRT) are the tumour / lungs of the three panels."""
-    ct, vol, seg = _slicerrt_nodes(mrml_scene, rt_study)
+    ct, vol, seg = slicerrt_segmentation(mrml_scene, rt_study)
     gtv, right, left = (_mask(mrml_scene, seg, n, vol) for n in ("GTV-1", "Lung-Right", "Lung-Left"))
     assert gtv.any() and right.any() and left.any()
     # LungRadiomics: the ticked lungs give the derived "Lungs" / "Lungs minus tumour"; the dose lungs / GTV by role
@@ -429,7 +415,7 @@ def test_lungai_seg_export_dicom_seg_and_rtstruct(load_module, mrml_scene, rt_st
     from lungai.dicom.seg import read_seg
     from lungai.errors import InputError
 
-    ct, vol, seg = _slicerrt_nodes(mrml_scene, rt_study)
+    ct, vol, seg = slicerrt_segmentation(mrml_scene, rt_study)
     logic = load_module("LungAISeg").LungAISegLogic()
     p = logic.getParameterNode()
     p.inputVolume = vol
@@ -479,7 +465,7 @@ def test_real_rtstruct_through_the_panels_and_back(load_module, mrml_scene, shar
 
     dicom = shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003"
     study = {"ct": dicom / "CT", "rtstruct": sorted((dicom / "RTSTRUCT").rglob("*.dcm"))[0]}
-    ct, vol, seg = _slicerrt_nodes(mrml_scene, study)
+    ct, vol, seg = slicerrt_segmentation(mrml_scene, study)
     rad = load_module("LungRadiomics").LungRadiomicsLogic()
     p = rad.getParameterNode()
     p.inputVolume, p.segmentation = vol, seg
