@@ -97,6 +97,7 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
         self.ui.trainButton.connect("clicked(bool)", self.onTrainButton)
         self.ui.cancelButton.connect("clicked(bool)", self.runner.cancel)
         self.ui.segmentEditorButton.connect("clicked(bool)", self.onSegmentEditorButton)
+        self.ui.exportDicomButton.connect("clicked(bool)", self.onExportDicomButton)
         self.ui.uncertaintyOpacitySlider.connect("valueChanged(double)", self.onOpacityChanged)
         self.initializeParameterNode()
 
@@ -129,6 +130,10 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
         self.ui.modelPathLineEdit.enabled = not busy and p is not None and p.model == "folder"
         self.ui.mcPassesSpinBox.enabled = not busy and p is not None and p.method == "mc-dropout"
         self.ui.segmentEditorButton.enabled = p is not None and p.outputSegmentation is not None
+        exportProblem = self.logic.exportDicomProblem(p) if p else "no parameter node"
+        self.ui.exportDicomButton.enabled = not busy and exportProblem is None
+        self.ui.exportDicomButton.toolTip = exportProblem or (
+            "Write the result segments as DICOM SEG + RTSTRUCT referencing the CT's DICOM series")
 
     def onJobStateChanged(self, running):
         if self._parameterNode is not None:
@@ -176,6 +181,16 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
         editor.setSegmentationNode(p.outputSegmentation)
         if p.inputVolume:
             editor.setSourceVolumeNode(p.inputVolume)
+
+    def onExportDicomButton(self):
+        import qt
+
+        outDir = qt.QFileDialog.getExistingDirectory(slicer.util.mainWindow(), "Folder for the DICOM SEG + RTSTRUCT")
+        if not outDir:
+            return
+        with slicer.util.tryWithErrorDisplay("DICOM export failed.", waitCursor=True):
+            paths = self.logic.exportDicom(self._parameterNode, pathlib.Path(outDir))
+            self.runner.log("Written: " + ", ".join(str(path) for path in paths))
 
 
 class LungAISegLogic(ScriptedLoadableModuleLogic):
@@ -270,6 +285,26 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
             job.finish()
         p.outputSegmentation = segNode
         return ", ".join(f"{name} {ml:.0f} ml" for name, ml in volumes.items())
+
+    def exportDicomProblem(self, p):
+        """None when the results can be exported as DICOM, else what is missing (shown as tooltip)."""
+        if p.outputSegmentation is None:
+            return "No result segmentation yet: segment the lungs or the tumour first"
+        if p.inputVolume is None:
+            return "Select the CT volume the result belongs to"
+        return None
+
+    def exportDicom(self, p, outDir, ctSource=None):
+        """The result segments as ``<name>.seg.dcm`` + ``<name>.rtstruct.dcm`` in ``outDir``, referencing the CT's
+        DICOM series (from Slicer's DICOM database, or ``ctSource``: its DICOM folder / files).  A CT not loaded
+        from DICOM raises InputError with what to do.  Returns the written paths."""
+        from lungai.scene.dicom import export_segments_dicom
+
+        problem = self.exportDicomProblem(p)
+        if problem:
+            raise ValueError(problem)
+        return export_segments_dicom(slicer.mrmlScene, p.inputVolume, p.outputSegmentation, pathlib.Path(outDir),
+                                     ct_source=ctSource)
 
     def showResults(self, p, volume=None):
         """CT below, uncertainty as a colour overlay with a legend, segmentation in 2D and 3D."""

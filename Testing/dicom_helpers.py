@@ -48,3 +48,19 @@ def image_like(arr: np.ndarray, reference: sitk.Image) -> sitk.Image:
 
 def array(img: sitk.Image) -> np.ndarray:
     return sitk.GetArrayFromImage(img)
+
+
+def slicerrt_segmentation(scene, study: dict):
+    """What SlicerRT gives for ``study["rtstruct"]`` on ``study["ct"]``: (CT image, its volume node "CT", a segmentation
+    node "RTSTRUCT" with one segment per ROI, named like it).  Contour gaps are loaded too, as SlicerRT does."""
+    from lungai import mrml
+    from lungai.dicom.rtstruct import read_rtstruct
+    from lungai.io import read_ct
+
+    ct = read_ct(study["ct"])
+    vol = mrml.volume_node_from_image(scene, ct, "CT")
+    seg = None
+    for name, mask in read_rtstruct(study["rtstruct"], ct, allow_gaps=True).items():
+        seg, _ = mrml.mask_to_segment(scene, mask, name, seg_node=seg, reference_volume_node=vol)
+    seg.SetName("RTSTRUCT")
+    return ct, vol, seg

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dicom_helpers import array, rt_export
+from dicom_helpers import array, rt_export, slicerrt_segmentation
 
 
 @pytest.fixture(scope="module")
@@ -13,24 +13,10 @@ def study(tmp_path_factory):
     return rt_export(tmp_path_factory.mktemp("rt"))["P1"]
 
 
-def _rt_segmentation(scene, study):
-    """What SlicerRT gives for the RTSTRUCT: a segmentation node with one segment per ROI, named like it."""
-    from lungai import mrml
-    from lungai.dicom.rtstruct import read_rtstruct
-    from lungai.io import read_ct
-
-    ct = read_ct(study["ct"])
-    vol = mrml.volume_node_from_image(scene, ct, "CT")
-    seg = None
-    for name, mask in read_rtstruct(study["rtstruct"], ct).items():
-        seg, _ = mrml.mask_to_segment(scene, mask, name, seg_node=seg, reference_volume_node=vol)
-    return ct, vol, seg
-
-
 def test_rtstruct_segmentation_as_tumour_and_lungs_input(mrml_scene, study):
     from lungai.scene.dicom import lung_label_image, role_mask, role_segments
 
-    ct, vol, seg = _rt_segmentation(mrml_scene, study)
+    ct, vol, seg = slicerrt_segmentation(mrml_scene, study)
     assert role_segments(seg, "gtv") == ["GTV"] and role_segments(seg, "lung_left") == ["Lung_L"]
     assert np.array_equal(array(role_mask(mrml_scene, seg, "gtv", vol)), array(study["masks"]["GTV"]))
     labels = array(lung_label_image(mrml_scene, seg, vol))
@@ -46,7 +32,7 @@ def test_export_segments_as_dicom_seg_and_rtstruct(mrml_scene, study, tmp_path):
     from lungai.errors import InputError
     from lungai.scene.dicom import export_segments_dicom
 
-    ct, vol, seg = _rt_segmentation(mrml_scene, study)
+    ct, vol, seg = slicerrt_segmentation(mrml_scene, study)
     with pytest.raises(InputError, match="was not loaded from DICOM"):
         export_segments_dicom(mrml_scene, vol, seg, tmp_path)
     seg_path, rt_path = export_segments_dicom(mrml_scene, vol, seg, tmp_path, segments=["GTV", "Lung_R"],

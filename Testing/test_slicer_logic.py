@@ -3,11 +3,15 @@ processes: what a click on Apply does, minus the Qt widgets (see slicer_module_h
 
 from __future__ import annotations
 
+import pathlib
+import types
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
 from LungAICommon import sampledata
+from dicom_helpers import slicerrt_segmentation
 from slicer_module_helpers import import_module_logic, restore
 
 
@@ -338,3 +342,147 @@ def test_lungai_seg_tumour_end_to_end(load_module, mrml_scene, phantom_nodes, un
     b = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, p.outputSegmentation, "Tumor (2)", phantom_nodes[0]))
     assert np.array_equal(a, b)
     assert mrml_scene.GetFirstNodeByName("phantom CT tumour confidence") is not None
+
+
+# ---------------------------------------------------------------- DICOM RT in the panels
+SLICERRT_NAMES = {"gtv": "GTV-1", "lung_right": "Lung-Right", "lung_left": "Lung-Left"}
+
+
+@pytest.fixture(scope="module")
+def rt_study(tmp_path_factory):
+    """A CT written as a DICOM series + an RTSTRUCT with the ROI names of a real RT export."""
+    from dicom_helpers import small_phantom
+    from lungai.dicom.synthetic import write_rt_study
+
+    return write_rt_study(tmp_path_factory.mktemp("rt"), small_phantom(7), "P1", dose=None, names=SLICERRT_NAMES)
+
+
+def _mask(scene, seg, name, vol):
+    from lungai import mrml
+
+    return sitk.GetArrayFromImage(mrml.segment_to_mask(scene, seg, name, vol)) > 0
+
+
+def test_slicerrt_rtstruct_segmentation_as_panel_input(load_module, mrml_scene, rt_study, tmp_path):
+    """Segments "GTV-1", "Lung-Right", "Lung-Left" (SlicerRT) are the tumour / lungs of the three panels."""
+    ct, vol, seg = slicerrt_segmentation(mrml_scene, rt_study)
+    gtv, right, left = (_mask(mrml_scene, seg, n, vol) for n in ("GTV-1", "Lung-Right", "Lung-Left"))
+    assert gtv.any() and right.any() and left.any()
+    # LungRadiomics: the ticked lungs give the derived "Lungs" / "Lungs minus tumour"; the dose lungs / GTV by role
+    rad = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = rad.getParameterNode()
+    p.inputVolume, p.segmentation = vol, seg
+    assert rad.segmentNames(seg) == ["GTV-1", "Lung-Right", "Lung-Left"]
+    p.selectedSegments = ["GTV-1", "Lung-Right", "Lung-Left"]
+    (tmp_path / "rad").mkdir()
+    cmds, columns, _, _ = rad.featureCommands(p, tmp_path / "rad")
+    assert list(columns.values()) == ["GTV-1", "Lung-Right", "Lung-Left", "Lungs", "Lungs minus tumour"]
+    derived = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "rad" / "segment_4.nii.gz"))) > 0
+    np.testing.assert_array_equal(derived, (right | left) & ~gtv)
+    from lungai import mrml
+
+    p.doseVolume = mrml.volume_node_from_image(mrml_scene, sitk.Cast(ct > -2000, sitk.sitkFloat32), "dose")
+    rad.doseCommand(p, tmp_path / "rad" / "ct.nii.gz", tmp_path / "rad")
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "rad" / "lungs.nii.gz"))) > 0,
+                                  right | left)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "rad" / "gtv.nii.gz"))) > 0, gtv)
+    # MultimodalPredict: the stage CT branch exports GTV-1 as the tumour
+    mm = load_module("MultimodalPredict").MultimodalPredictLogic()
+    q = mm.getParameterNode()
+    (tmp_path / "model").mkdir()
+    q.stageModelDirectory, q.stageVolume, q.stageSegmentation, q.stagePatient = tmp_path / "model", vol, seg, "P1"
+    job = mm.startStage(q)
+    try:
+        np.testing.assert_array_equal(
+            sitk.GetArrayFromImage(sitk.ReadImage(str(job.outputs.parent / "tumour.nii.gz"))) > 0, gtv)
+    finally:
+        job.finish()
+    # LungAISeg: lungs / tumour results added to the RTSTRUCT segmentation leave its segments as they were
+    from lungai.scene import nodes
+
+    labels = sitk.Cast(sitk.GetImageFromArray((right * 1 + left * 2).astype(np.uint8)), sitk.sitkUInt8)
+    labels.CopyInformation(ct)
+    nodes.add_lung_outputs(mrml_scene, vol, labels, seg_node=seg)
+    assert mrml.segment_names(seg) == ["GTV-1", "Lung-Right", "Lung-Left", "Right lung", "Left lung"]
+    np.testing.assert_array_equal(_mask(mrml_scene, seg, "GTV-1", vol), gtv)
+    np.testing.assert_array_equal(_mask(mrml_scene, seg, "Lung-Right", vol), right)
+
+
+def test_lungai_seg_export_dicom_seg_and_rtstruct(load_module, mrml_scene, rt_study, tmp_path, monkeypatch):
+    """"Export as DICOM SEG + RTSTRUCT": the result segments read back from both files as the same masks,
+    referencing the CT series; a CT not loaded from DICOM gets a clear message."""
+    from lungai.dicom.rtstruct import read_rtstruct
+    from lungai.dicom.seg import read_seg
+    from lungai.errors import InputError
+
+    ct, vol, seg = slicerrt_segmentation(mrml_scene, rt_study)
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume = vol
+    assert "segment the lungs or the tumour first" in logic.exportDicomProblem(p)
+    with pytest.raises(ValueError, match="No result segmentation"):
+        logic.exportDicom(p, tmp_path)
+    p.outputSegmentation = seg
+    assert logic.exportDicomProblem(p) is None
+    with pytest.raises(InputError, match="not loaded from DICOM") as error:
+        logic.exportDicom(p, tmp_path / "out")                      # a CT from a NIfTI / NRRD file
+    assert "DICOM module" in str(error.value)
+    paths = logic.exportDicom(p, tmp_path / "out", ctSource=rt_study["ct"])
+    assert sorted(path.name for path in paths) == ["RTSTRUCT.rtstruct.dcm", "RTSTRUCT.seg.dcm"]
+    before = [path.read_bytes() for path in paths]
+    with pytest.raises(InputError, match="already has RTSTRUCT.seg.dcm, RTSTRUCT.rtstruct.dcm; it is not overwritten"):
+        logic.exportDicom(p, tmp_path / "out", ctSource=rt_study["ct"])     # a second export into the same folder
+    assert [path.read_bytes() for path in paths] == before
+    seg_path = next(path for path in paths if path.name.endswith(".seg.dcm"))
+    rt_path = next(path for path in paths if path.name.endswith(".rtstruct.dcm"))
+    for back in (read_seg(seg_path, ct), read_rtstruct(rt_path, ct)):
+        assert list(back) == ["GTV-1", "Lung-Right", "Lung-Left"]
+        for name, mask in back.items():
+            np.testing.assert_array_equal(sitk.GetArrayFromImage(mask) > 0, _mask(mrml_scene, seg, name, vol))
+            np.testing.assert_array_equal(sitk.GetArrayFromImage(mask) > 0,
+                                          sitk.GetArrayFromImage(rt_study["masks"][name]) > 0)
+    # as in Slicer: the CT loaded through the DICOM module -> its files come from the DICOM database
+    import sys
+
+    import pydicom
+
+    files = {pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID: str(f)
+             for f in sorted(pathlib.Path(rt_study["ct"]).rglob("*.dcm"))}
+    vol.SetAttribute("DICOM.instanceUIDs", " ".join(files))
+    monkeypatch.setattr(sys.modules["slicer"], "dicomDatabase", types.SimpleNamespace(fileForInstance=files.get),
+                        raising=False)
+    again = logic.exportDicom(p, tmp_path / "from_database")
+    assert [path.read_bytes()[128:132] for path in again] == [b"DICM", b"DICM"]
+    assert list(read_seg(next(x for x in again if x.name.endswith(".seg.dcm")), ct)) == ["GTV-1", "Lung-Right", "Lung-Left"]
+
+
+@pytest.mark.shared_data
+def test_real_rtstruct_through_the_panels_and_back(load_module, mrml_scene, shared_data, tmp_path):
+    """LUNG1-003 (real DICOM RT export): its RTSTRUCT as SlicerRT loads it -> tumour / lungs of the panels, and the
+    LungAISeg export writes SEG + RTSTRUCT that read back to the same masks."""
+    from lungai.dicom.rtstruct import read_rtstruct
+    from lungai.dicom.seg import read_seg
+
+    dicom = shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003"
+    study = {"ct": dicom / "CT", "rtstruct": sorted((dicom / "RTSTRUCT").rglob("*.dcm"))[0]}
+    ct, vol, seg = slicerrt_segmentation(mrml_scene, study)
+    rad = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = rad.getParameterNode()
+    p.inputVolume, p.segmentation = vol, seg
+    p.selectedSegments = ["GTV-1", "Lung-Right", "Lung-Left"]
+    (tmp_path / "rad").mkdir()
+    _, columns, _, _ = rad.featureCommands(p, tmp_path / "rad")
+    assert list(columns.values()) == ["GTV-1", "Lung-Right", "Lung-Left", "Lungs", "Lungs minus tumour"]
+    logic = load_module("LungAISeg").LungAISegLogic()
+    q = logic.getParameterNode()
+    q.inputVolume, q.outputSegmentation = vol, seg
+    from lungai import mrml
+
+    names = mrml.segment_names(seg)
+    paths = logic.exportDicom(q, tmp_path / "out", ctSource=study["ct"])
+    assert len(paths) == 2
+    for back in (read_seg(paths[0], ct), read_rtstruct(paths[1], ct, allow_gaps=True)):
+        assert list(back) == names
+        for name in names:
+            np.testing.assert_array_equal(sitk.GetArrayFromImage(back[name]) > 0, _mask(mrml_scene, seg, name, vol),
+                                          err_msg=name)                 # exact (Dice 1.0) for all 8 structures

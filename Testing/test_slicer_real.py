@@ -11,6 +11,7 @@ during a run), each through the real wrapper and observers.
 from __future__ import annotations
 
 import pathlib
+import sys
 import types
 import typing
 
@@ -406,3 +407,31 @@ def test_module_unload_cancels_a_running_job(env, ct_node, small_phantom):
     assert w.runner.cancelled and w.inputObserver.nodes == []
     w.runner.end()
     assert not job.workDir
+
+
+def test_export_dicom_button(env, ct_node, small_phantom, tmp_path, monkeypatch):
+    """Enabled once a result segmentation exists; asks for a folder; a CT not loaded from DICOM -> a clear message."""
+    from lungai import mrml
+    from lungai.errors import InputError
+
+    m, w = _widget("LungAISeg", env)
+    w.setParameterNode(w.logic.getParameterNode())
+    p = w._parameterNode
+    p.inputVolume = ct_node
+    assert not w.ui.exportDicomButton.enabled and "segment the lungs" in w.ui.exportDicomButton.toolTip
+    p.outputSegmentation, _ = mrml.mask_to_segment(env.scene, small_phantom.labels == 1, "Tumor",
+                                                   reference_volume_node=ct_node)
+    assert w.ui.exportDicomButton.enabled
+    shown, asked = [], []
+    monkeypatch.setattr(env.slicer.util, "errorDisplay", lambda text, **kw: shown.append(text))
+    qt = sys.modules["qt"]
+    monkeypatch.setattr(qt.QFileDialog, "getExistingDirectory", lambda *a: asked.append(a) or str(tmp_path / "out"),
+                        raising=False)
+    with pytest.raises(InputError):                           # shown, then re-raised into the console (Slicer's way)
+        w.onExportDicomButton()
+    assert asked and len(shown) == 1 and shown[0].startswith("DICOM export failed.")
+    assert "not loaded from DICOM" in shown[0] and "DICOM module" in shown[0] and not (tmp_path / "out").exists()
+    monkeypatch.setattr(qt.QFileDialog, "getExistingDirectory", lambda *a: "", raising=False)
+    shown.clear()
+    w.onExportDicomButton()                                   # dialog cancelled: nothing happens
+    assert not shown

@@ -60,7 +60,8 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
     """Write segments (default all) as DICOM SEG and/or RTSTRUCT referencing the volume's DICOM CT series.
 
     ``ct_source``: the CT's DICOM folder or files (default: from Slicer's DICOM database, see
-    :func:`dicom_files_of_volume`).  Files: ``<name>.seg.dcm``, ``<name>.rtstruct.dcm`` (name: the segmentation's).
+    :func:`dicom_files_of_volume`).  Files: ``<name>.seg.dcm``, ``<name>.rtstruct.dcm`` (name: the segmentation's);
+    existing files of those names are never overwritten (InputError).
     """
     from lungai.dicom.reference import check_output_folder, ct_reference
     from lungai.dicom.rtstruct import write_rtstruct
@@ -79,6 +80,11 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
         raise InputError(f"{seg_node.GetName()} has no segments", "choose at least one segment to export")
     masks = {n: mrml.segment_to_mask(scene, seg_node, n, volume_node) for n in names}
     stem = name or seg_node.GetName().replace("/", "_")
+    targets = [out / f"{stem}.{kind}.dcm" for kind in ("seg", "rtstruct") if kind in formats]
+    existing = [p.name for p in targets if p.exists()]
+    if existing:
+        raise InputError(f"{out} already has {', '.join(existing)}; it is not overwritten",
+                         "choose another (empty) folder, or rename the segmentation")
     written = []
     if "seg" in formats:
         written.append(write_seg(masks, reference, out / f"{stem}.seg.dcm", description=f"lungai {stem}"))
