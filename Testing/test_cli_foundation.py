@@ -30,7 +30,7 @@ def test_help_lists_commands(capsys):
 def test_sample_then_lungs(tmp_path, capsys):
     out = tmp_path / "case"
     assert main(["sample", "-o", str(out), "--diameter", "25", "--location", "free", "--slice-thickness", "5"]) == 0
-    meta = json.loads((out / "meta.json").read_text())
+    meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
     assert meta["tumour"]["diameter_mm"] == 25 and meta["spec"]["spacing"][2] == 5
     assert main(["lungs", str(out / "ct.nii.gz"), "-o", str(out / "lungs.nii.gz")]) == 0
     lungs = sitk.ReadImage(str(out / "lungs.nii.gz"))
@@ -73,6 +73,6 @@ def test_input_is_never_overwritten(tmp_path):
 def test_demo_refuses_a_folder_the_user_made(tmp_path):
     mine = tmp_path / "my_files"
     mine.mkdir()
-    (mine / "report.html").write_text("my own report")
+    (mine / "report.html").write_text("my own report", encoding="utf-8")
     assert main(["demo", "-o", str(mine), "--small"]) == 2
-    assert (mine / "report.html").read_text() == "my own report"
+    assert (mine / "report.html").read_text(encoding="utf-8") == "my own report"

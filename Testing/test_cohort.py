@@ -27,7 +27,7 @@ def export(tmp_path_factory) -> Path:
 
 def _mapping(tmp_path: Path) -> Path:
     p = tmp_path / "map.yaml"
-    p.write_text("Tumour_big: gtv_primary\n")
+    p.write_text("Tumour_big: gtv_primary\n", encoding="utf-8")
     return p
 
 
@@ -139,4 +139,4 @@ def test_cli_and_bad_input(export, tmp_path, capsys):
     rc = main(["cohort", str(export), "-o", str(out), "--workers", "0", "--clinical", str(bad),
                "--structure-map", str(_mapping(tmp_path))])
     assert rc == 2 and "no patient_id" in capsys.readouterr().err
-    assert json.loads((out / "patients" / "P1" / RESULT).read_text())["status"] == "done"
+    assert json.loads((out / "patients" / "P1" / RESULT).read_text(encoding="utf-8"))["status"] == "done"

@@ -60,7 +60,7 @@ def test_images_share_the_ct_grid(demo):
 
 
 def test_report_numbers_match_the_files(demo):
-    page = (demo / "report.html").read_text()
+    page = (demo / "report.html").read_text(encoding="utf-8")
     parser = _Values()
     parser.feed(page)
     v = parser.values
@@ -68,7 +68,7 @@ def test_report_numbers_match_the_files(demo):
     tumour = sitk.ReadImage(str(demo / "tumor.nii.gz"))
     volume_ml = float(sitk.GetArrayViewFromImage(tumour).sum()) * np.prod(tumour.GetSpacing()) / 1000.0
     assert float(v["tumour-volume-ml"]) == pytest.approx(volume_ml, rel=1e-3, abs=1e-3)
-    result = json.loads((demo / "result.json").read_text())
+    result = json.loads((demo / "result.json").read_text(encoding="utf-8"))
     assert float(v["confidence"]) == pytest.approx(result["confidence"])
     assert v["needs-review"] == str(result["needs_review"]).lower()
     # the sample is an easy case for the shipped model: confident (0.78 when documented) and not flagged
@@ -93,7 +93,7 @@ def test_radiomics_and_truth(demo):
     long = pd.read_csv(demo / "radiomics_long.csv")
     assert list(long.columns[:6]) == ["case", "segment", "image_type", "feature_class", "feature", "value"]
     assert {"tumour", "lungs"} <= set(long.segment)
-    summary = json.loads((demo / "summary.json").read_text())
+    summary = json.loads((demo / "summary.json").read_text(encoding="utf-8"))
     from lungai.overlap import dice
 
     truth = sitk.ReadImage(str(demo / "tumor_truth.nii.gz"))
@@ -120,14 +120,14 @@ def test_scene_opens_with_all_results(demo, tmp_path):
 def test_sample_results_are_labelled_illustrative_in_the_headline(demo):
     from lungai.cli.demo import result_lines
 
-    summary = json.loads((demo / "summary.json").read_text())
+    summary = json.loads((demo / "summary.json").read_text(encoding="utf-8"))
     assert summary["rp"]["status"] == summary["stage"]["status"] == "illustrative"
     assert set(summary["illustrative"]) == {"rp", "stage", "dose"}
     lines = result_lines(summary)
     for start in ("mean lung dose", "RP risk", "stage:"):
         line = next(ln for ln in lines if ln.startswith(start))
         assert "ILLUSTRATIVE" in line, line
-    page = (demo / "report.html").read_text()
+    page = (demo / "report.html").read_text(encoding="utf-8")
     parser = _Values()
     parser.feed(page)
     assert set(parser.values["illustrative"].split(",")) == {"rp", "stage", "dose"}
@@ -137,7 +137,7 @@ def test_sample_results_are_labelled_illustrative_in_the_headline(demo):
 
 
 def _seed_arg(demo) -> str:
-    seed = json.loads((demo / "summary.json").read_text())["segmentation"]["seed_point_lps_mm"]
+    seed = json.loads((demo / "summary.json").read_text(encoding="utf-8"))["segmentation"]["seed_point_lps_mm"]
     return "--seed-point=" + ",".join(f"{v:.2f}" for v in seed)
 
 
@@ -159,9 +159,9 @@ def test_user_ct_without_inputs_has_no_rp_or_stage_number_anywhere(user_ct_bare)
     for name in ("rp_prediction.csv", "stage_probabilities.csv", "dose.nii.gz", "dose.csv", "rp_model",
                  "stage_cohort", "rp_training_cohort.csv"):
         assert not (out / name).exists(), name
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["rp"]["status"] == summary["stage"]["status"] == "not computed"
-    text = (out / "summary.json").read_text()
+    text = (out / "summary.json").read_text(encoding="utf-8")
     for key in ('"risk"', '"risk_low"', '"probabilities"', '"predicted"', '"dose_mld_gy"'):
         assert key not in text, key
     assert summary["illustrative"] == []
@@ -169,7 +169,7 @@ def test_user_ct_without_inputs_has_no_rp_or_stage_number_anywhere(user_ct_bare)
     for flag in ("--rp-model", "--clinical", "--dose", "--stage-model"):
         assert flag in lines, flag
     assert "%" not in lines.split("RP risk", 1)[1]
-    page = (out / "report.html").read_text()
+    page = (out / "report.html").read_text(encoding="utf-8")
     parser = _Values()
     parser.feed(page)
     v = parser.values
@@ -226,7 +226,7 @@ def test_user_ct_with_inputs_computes_rp_and_stage_from_them(user_ct_full, user_
     from lungai.rp import predict_rp
 
     out = user_ct_full
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["rp"]["status"] == summary["stage"]["status"] == "computed"
     assert summary["dose_status"] == "computed" and summary["illustrative"] == []
     assert summary["inputs"]["patient_id"] == "P1"
@@ -240,7 +240,7 @@ def test_user_ct_with_inputs_computes_rp_and_stage_from_them(user_ct_full, user_
     # the dose file given is the sample's dose on the same CT: the same lung dose comes back (to 0.1 %: the
     # sample's lungs are found on the in-memory CT, these on ct.nii.gz as written, a few boundary voxels apart)
     assert summary["dose"]["dose_mld_gy"] == pytest.approx(user_inputs["sample_mld"], rel=1e-3)
-    page = (out / "report.html").read_text()
+    page = (out / "report.html").read_text(encoding="utf-8")
     parser = _Values()
     parser.feed(page)
     v = parser.values

@@ -50,14 +50,14 @@ def test_structure_roles_tg263_and_variants(name, role):
 
 def test_user_mapping_overrides_and_is_checked(tmp_path):
     f = tmp_path / "map.yaml"
-    f.write_text("Tumour_big: gtv_primary\nGTV: null\n")
+    f.write_text("Tumour_big: gtv_primary\nGTV: null\n", encoding="utf-8")
     assert roles.structure_role("tumour big", f) == "gtv_primary"
     assert roles.structure_role("GTV", f) is None
     assert roles.find_role(["GTV", "Tumour_big", "Lung_R"], "gtv", f) == ["Tumour_big"]
     j = tmp_path / "map.json"
-    j.write_text(json.dumps({"My lungs": "lungs"}))
+    j.write_text(json.dumps({"My lungs": "lungs"}), encoding="utf-8")
     assert roles.structure_role("My_Lungs", j) == "lungs"
-    (tmp_path / "bad.yaml").write_text("Tumour_big: tumor\n")
+    (tmp_path / "bad.yaml").write_text("Tumour_big: tumor\n", encoding="utf-8")
     with pytest.raises(InputError, match="unknown structure role 'tumor'"):
         roles.structure_role("x", tmp_path / "bad.yaml")
 
@@ -167,7 +167,7 @@ def test_misnamed_structure_role_error_and_mapping_fix(export, tmp_path):
     with pytest.raises(InputError, match="no structure with role 'gtv' among: Tumour_big \\(no role\\)"):
         read_rtstruct_role(st["rtstruct"], ct, "gtv")
     f = tmp_path / "map.yaml"
-    f.write_text("Tumour_big: gtv\n")
+    f.write_text("Tumour_big: gtv\n", encoding="utf-8")
     mask, names = read_rtstruct_role(st["rtstruct"], ct, "gtv", mapping=f)
     assert names == ["Tumour_big"] and np.array_equal(array(mask), array(st["masks"]["Tumour_big"]))
     lungs, names = read_rtstruct_role(st["rtstruct"], ct, "lungs_minus_gtv", mapping=f)
@@ -194,7 +194,7 @@ def test_scan_reports_objects_without_their_ct(export, tmp_path):
     import shutil
 
     shutil.copy(export["P3"]["dose"], tmp_path / "dose.dcm")
-    (tmp_path / "notes.txt").write_text("not DICOM")
+    (tmp_path / "notes.txt").write_text("not DICOM", encoding="utf-8")
     (studies,) = scan(tmp_path)
     assert studies.ct is None and studies.missing == ["CT", "RTSTRUCT"] and len(studies.rtdose) == 1
     assert "no CT series" in studies.notes[0]
@@ -361,7 +361,7 @@ def test_cli_segment_writes_seg_rtstruct_map_and_sr(p1, tmp_path):
     assert np.array_equal(array(read_rtstruct(out / "rtstruct.dcm", ct, allow_gaps=True)["GTVp"]) > 0, tumour)
     entropy = array(sitk.ReadImage(str(out / "uncertainty.nii.gz")))
     assert np.abs(array(read_parametric_map(out / "uncertainty.pm.dcm", ct)) - entropy).max() <= entropy.max() / 65535
-    info = json.loads((out / "result.json").read_text())
+    info = json.loads((out / "result.json").read_text(encoding="utf-8"))
     sr = read_sr(out / "measurements.sr.dcm")
     assert sr["Tumour"]["Volume"][0] == pytest.approx(info["tumor_volume_ml"], abs=1e-3)
     assert sr["Case"]["confidence"][0] == pytest.approx(info["confidence"])
@@ -437,7 +437,7 @@ def test_cli_dicom_scan_lists_what_each_patient_has(export, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "P2: CT 36 slices, 1 RTSTRUCT, 0 RTDOSE, 0 SEG; missing RTDOSE" in out
     assert "Tumour_big (no role)" in out and "Lung_R (lung_right)" in out
-    doc = json.loads((tmp_path / "scan.json").read_text())
+    doc = json.loads((tmp_path / "scan.json").read_text(encoding="utf-8"))
     assert [d["patient_id"] for d in doc] == ["P1", "P2", "P3"] and doc[1]["missing"] == ["RTDOSE"]
 
 
@@ -456,7 +456,7 @@ def test_cli_dicom_export_writes_every_result_with_measurements(export, tmp_path
     lab[array(st["masks"]["Lung_L"]) > 0] = 2
     sitk.WriteImage(image_like(lab, ct), str(res / "lungs.nii.gz"))
     sitk.WriteImage(st["masks"]["GTV"], str(res / "tumor.nii.gz"))
-    (res / "result.json").write_text(json.dumps({"confidence": 0.8, "needs_review": False, "review_threshold": 0.57}))
+    (res / "result.json").write_text(json.dumps({"confidence": 0.8, "needs_review": False, "review_threshold": 0.57}), encoding="utf-8")
     assert _cli("radiomics", "--image", st["ct"], "--rtstruct", st["rtstruct"], "--image-types", "Original",
                 "--feature-classes", "shape", "firstorder", "-o", res / "radiomics_long.csv") == 0
     assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", st["rtstruct"],

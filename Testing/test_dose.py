@@ -174,7 +174,7 @@ def test_rtdose_folder_and_wrong_dicom(tmp_path):
     folder = tmp_path / "plan"
     folder.mkdir()
     write_rtdose(dose, folder / "RD.dcm")
-    (folder / "notes.txt").write_text("not dicom")
+    (folder / "notes.txt").write_text("not dicom", encoding="utf-8")
     assert read_dose(folder).GetSize() == (10, 10, 6)
     write_rtdose(dose, folder / "RD2.dcm")
     with pytest.raises(InputError, match="2 RTDOSE files"):

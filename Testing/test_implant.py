@@ -90,7 +90,7 @@ def test_implanted_cases_from_a_csv_keep_the_background_patient(tmp_path, backgr
     from lungai.seg.dataset import implanted_cases, read_backgrounds
 
     sitk.WriteImage(background.ct, str(tmp_path / "P7_ct.nii.gz"))
-    (tmp_path / "bg.csv").write_text("image,patient\nP7_ct.nii.gz,P7\n")
+    (tmp_path / "bg.csv").write_text("image,patient\nP7_ct.nii.gz,P7\n", encoding="utf-8")
     bgs = read_backgrounds(tmp_path / "bg.csv")
     assert bgs[0]["patient"] == "P7" and bgs[0]["mask"] is None
     cases = implanted_cases(bgs, 2, seed=5)

@@ -115,7 +115,7 @@ def test_stage_and_seg_loaders_refuse_pickled_weights(stage_model, tmp_path):
         model_io.load(bad)
     seg = tmp_path / "seg"
     shutil.copytree(default_model_dir(), seg)
-    member = json.loads((seg / "model.json").read_text())["member_files"][0]
+    member = json.loads((seg / "model.json").read_text(encoding="utf-8"))["member_files"][0]
     torch.save({"x": torch.zeros(1)}, seg / member)
     with pytest.raises(InputError, match="not a safetensors file"):
         load_model(seg)

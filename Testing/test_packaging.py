@@ -14,7 +14,7 @@ def _cmake_list(text: str, name: str) -> list[str]:
 
 
 def test_every_shipped_model_file_is_installed_with_the_extension():
-    listed = set(_cmake_list((REPO / "lungai" / "CMakeLists.txt").read_text(), "LUNGAI_MODEL_FILES"))
+    listed = set(_cmake_list((REPO / "lungai" / "CMakeLists.txt").read_text(encoding="utf-8"), "LUNGAI_MODEL_FILES"))
     on_disk = {p.relative_to(REPO).as_posix() for p in (REPO / "Resources" / "Models").rglob("*") if p.is_file()}
     assert on_disk, "no model is shipped in Resources/Models"
     assert listed == on_disk
@@ -27,12 +27,12 @@ def test_shipped_models_are_small_and_pickle_free():
 
 
 def test_dependencies_are_pinned_and_shap_is_absent():
-    text = (REPO / "pyproject.toml").read_text()
+    text = (REPO / "pyproject.toml").read_text(encoding="utf-8")
     deps = re.search(r"dependencies = \[(.*?)\]", text, re.S).group(1)
     for line in re.findall(r'"([^"]+)"', deps):
         assert "==" in line, f"unpinned dependency: {line}"
     assert "torch==2.13.0" in text
-    constraints = (REPO / "constraints.txt").read_text().lower()
+    constraints = (REPO / "constraints.txt").read_text(encoding="utf-8").lower()
     assert "\nshap==" not in constraints and not constraints.startswith("shap==")
     assert "slicer==" not in constraints.replace("slicer-core==", "")
 
@@ -44,5 +44,5 @@ def test_sample_tumour_seed_is_the_planted_centre_in_ras(sample_dir):
     sys.path.insert(0, str(REPO))
     from LungAICommon.sampledata import tumour_seed_ras
 
-    x, y, z = json.loads((sample_dir / "meta.json").read_text())["tumour"]["centre_mm"]
+    x, y, z = json.loads((sample_dir / "meta.json").read_text(encoding="utf-8"))["tumour"]["centre_mm"]
     assert tumour_seed_ras(sample_dir) == (-x, -y, z)

@@ -74,10 +74,10 @@ def test_cli_local_cluster_two_workers(cohort, tmp_path):
 
 def test_manifest_validation(tmp_path):
     bad = tmp_path / "m.csv"
-    bad.write_text("case,image\na,x.nii.gz\n")
+    bad.write_text("case,image\na,x.nii.gz\n", encoding="utf-8")
     with pytest.raises(InputError, match="no mask column"):
         read_manifest(bad)
-    bad.write_text("case,image,mask\na,x.nii.gz,y.nii.gz\na,z.nii.gz,y.nii.gz\n")
+    bad.write_text("case,image,mask\na,x.nii.gz,y.nii.gz\na,z.nii.gz,y.nii.gz\n", encoding="utf-8")
     with pytest.raises(InputError, match="repeats case"):
         read_manifest(bad)
 

@@ -27,7 +27,7 @@ def test_values_equal_direct_pyradiomics_call(small_phantom, phantom_segments, d
 
     params = load_params("default")
     params_file = tmp_path / "params.yaml"
-    params_file.write_text(yaml.safe_dump(pyradiomics_params(params)))
+    params_file.write_text(yaml.safe_dump(pyradiomics_params(params)), encoding="utf-8")
     direct = featureextractor.RadiomicsFeatureExtractor(str(params_file))
     prepared = {p.name: p for p in prepare(small_phantom.ct, phantom_segments, params)}
     feats = default_result.features
@@ -94,21 +94,21 @@ def test_params_presets_and_yaml(tmp_path):
     with pytest.raises(InputError, match="original image only"):
         load_params("ibsi-c", image_types=["LoG"])
     f = tmp_path / "p.yaml"
-    f.write_text("lungai: {ibsi: d}\nfeatureClass: {glcm: [], gldzm: []}\n")
+    f.write_text("lungai: {ibsi: d}\nfeatureClass: {glcm: [], gldzm: []}\n", encoding="utf-8")
     assert load_params(str(f))["lungai"]["ibsi"] == "d"
-    f.write_text("lungai: {ibsi: F}\n")
+    f.write_text("lungai: {ibsi: F}\n", encoding="utf-8")
     with pytest.raises(InputError, match="unknown IBSI configuration"):
         load_params(str(f))
-    f.write_text("lungai: {ibsi: C}\nsetting: {binWidth: 10}\n")
+    f.write_text("lungai: {ibsi: C}\nsetting: {binWidth: 10}\n", encoding="utf-8")
     with pytest.raises(InputError, match="fixes every setting"):
         load_params(str(f))
     with pytest.raises(InputError, match="unknown feature class"):
         load_params("default", feature_classes=["glzm"])
-    f.write_text("setting: {binWidth: 10}\nimageType: {Original: {}}\nfeatureClass: {glcm: []}\n")
+    f.write_text("setting: {binWidth: 10}\nimageType: {Original: {}}\nfeatureClass: {glcm: []}\n", encoding="utf-8")
     assert load_params(str(f))["setting"]["binWidth"] == 10
     with pytest.raises(InputError, match="neither a preset"):
         load_params("ibsi-z")
-    f.write_text("settings: {binWidth: 10}\n")
+    f.write_text("settings: {binWidth: 10}\n", encoding="utf-8")
     with pytest.raises(InputError, match="unknown top-level"):
         load_params(str(f))
     with pytest.raises(InputError, match="unknown image type"):
@@ -169,16 +169,16 @@ def test_csv_written_atomically(tmp_path, monkeypatch):
 
     out = tmp_path / "t.csv"
     write_csv(pd.DataFrame({"a": [1]}), out)
-    before = out.read_text()
+    before = out.read_text(encoding="utf-8")
 
     def boom(self, path, **kw):
-        open(path, "w").write("half")
+        open(path, "w", encoding="utf-8").write("half")
         raise OSError("disk full")
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", boom)
     with pytest.raises(OSError):
         write_csv(pd.DataFrame({"a": [2]}), out)
-    assert out.read_text() == before and [p.name for p in tmp_path.iterdir()] == ["t.csv"]
+    assert out.read_text(encoding="utf-8") == before and [p.name for p in tmp_path.iterdir()] == ["t.csv"]
 
 
 @pytest.mark.shared_data

@@ -274,7 +274,7 @@ def test_presets_give_ibsi_check_values(shared_data, config, tmp_path):
     assert np.allclose(ours[checked.index], checked, rtol=1e-6, atol=1e-12)
     if config == "C":
         manifest = tmp_path / "m.csv"
-        manifest.write_text(f"case,image,mask,label\nphantom,{image},{mask},1\n")
+        manifest.write_text(f"case,image,mask,label\nphantom,{image},{mask},1\n", encoding="utf-8")
         batch = tmp_path / "batch.csv"
         assert main(["radiomics-batch", str(manifest), "--workers", "0", "--params", "ibsi-c", "--wide",
                      "-o", str(batch)]) == 0

@@ -21,7 +21,7 @@ def test_rp_cli_end_to_end(tmp_path, capsys, monkeypatch):
                  "--bootstrap", "4", "--threshold", "0.3", "--final", "all/lr"]) == 0
     out = capsys.readouterr().out
     assert "clinical_dosimetric/lr" in out and "all/lr" in out and "AUC (95% CI)" in out
-    assert json.loads((model / "metrics.json").read_text())["threshold"] == 0.3
+    assert json.loads((model / "metrics.json").read_text(encoding="utf-8"))["threshold"] == 0.3
     # ext lacks the noise features the locked 'all' model was trained on -> named, exit 2
     assert main(["rp", "validate", str(model), str(ext), "-o", str(tmp_path / "val")]) == 2
     err = capsys.readouterr().err
@@ -29,7 +29,7 @@ def test_rp_cli_end_to_end(tmp_path, capsys, monkeypatch):
     ext = tmp_path / "ext2.csv"
     assert main(["rp", "synth", "-o", str(ext), "-n", "80", "--seed", "5"]) == 0
     assert main(["rp", "validate", str(model), str(ext), "-o", str(tmp_path / "val")]) == 0
-    assert json.loads((tmp_path / "val" / "external_metrics.json").read_text())["n"] == 80
+    assert json.loads((tmp_path / "val" / "external_metrics.json").read_text(encoding="utf-8"))["n"] == 80
     assert "external validation" in capsys.readouterr().out
     pred = tmp_path / "pred.csv"
     assert main(["rp", "predict", str(model), str(ext), "-o", str(pred), "--top", "3",

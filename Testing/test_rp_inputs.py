@@ -29,10 +29,10 @@ def test_roles_from_prefixes_and_role_file(tmp_path, table):
     assert set(roles.categorical) == {"clin_sex_cat", "clin_histology_cat"}
     assert all(c.startswith("rad_") for c in roles.features("radiomic"))
     assert set(roles.features("clinical_dosimetric")) | set(roles.features("radiomic")) == set(roles.features("all"))
-    (tmp_path / "roles.csv").write_text("column,role,type\nAge,clinical,\nclin_durvalumab,clinical,categorical\n")
+    (tmp_path / "roles.csv").write_text("column,role,type\nAge,clinical,\nclin_durvalumab,clinical,categorical\n", encoding="utf-8")
     roles = infer_roles(table, "rp_grade2", tmp_path / "roles.csv")
     assert roles.roles["Age"] == "clinical" and "clin_durvalumab" in roles.categorical
-    (tmp_path / "bad.csv").write_text("column,role\nAgee,clinical\n")
+    (tmp_path / "bad.csv").write_text("column,role\nAgee,clinical\n", encoding="utf-8")
     with pytest.raises(InputError, match="Agee.*did you mean 'Age'"):
         infer_roles(table, "rp_grade2", tmp_path / "bad.csv")
 
@@ -86,7 +86,7 @@ def test_no_feature_columns_and_unknown_sets(tmp_path, table):
 def test_unreadable_and_missing_tables(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         read_table(tmp_path / "nope.csv")
-    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "empty.csv").write_text("", encoding="utf-8")
     with pytest.raises(InputError, match="not a readable CSV|no rows"):
         read_table(tmp_path / "empty.csv")
 
@@ -183,11 +183,11 @@ def test_clinical_table_as_users_have_it(tmp_path):
     text = "\n".join(result.lines)
     assert "clin_sex: clinical, categorical (text values: F, M)" in text
     assert "clin_smoker: clinical, binary (values No/Yes/no/yes read as 1/0)" in text
-    card = json.loads((tmp_path / "m" / "model_card.json").read_text())
+    card = json.loads((tmp_path / "m" / "model_card.json").read_text(encoding="utf-8"))
     assert card["roles"]["types"]["clin_sex"] == "categorical" and card["roles"]["types"]["clin_smoker"] == "binary"
     assert card["roles"]["how"]["clin_weight_kg"] == "numbers; 'Not collected' read as missing"
     assert card["categories"]["clin_sex"] == ["F", "M"]
-    assert "| `clin_sex` | clinical | categorical (text values: F, M) |" in (tmp_path / "m" / "model_card.md").read_text()
+    assert "| `clin_sex` | clinical | categorical (text values: F, M) |" in (tmp_path / "m" / "model_card.md").read_text(encoding="utf-8")
     patients = _as_users_have_it(6, seed=8)
     pred, _ = predict_rp(tmp_path / "m", patients)
     assert pred["risk"].between(0, 1).all() and pred["risk"].nunique() == 6
@@ -204,7 +204,7 @@ def test_clinical_table_as_users_have_it(tmp_path):
 def test_type_overrides_and_free_text(tmp_path, table):
     table["clin_stage_cat"] = [1, 2, 3] * 20                                   # numbers, declared categorical
     table["clin_code"] = ["a1", "b2"] * 30
-    (tmp_path / "roles.csv").write_text("column,role,type\nclin_code,clinical,numeric\n")
+    (tmp_path / "roles.csv").write_text("column,role,type\nclin_code,clinical,numeric\n", encoding="utf-8")
     roles = infer_roles(table, "rp_grade2", tmp_path / "roles.csv")
     assert roles.type_of("clin_stage_cat") == "categorical" and roles.how["clin_stage_cat"] == "_cat suffix"
     assert roles.type_of("clin_code") == "numeric" and roles.how["clin_code"] == "role file"
@@ -213,7 +213,7 @@ def test_type_overrides_and_free_text(tmp_path, table):
     table["clin_note"] = [f"seen on {d}/3/2020" for d in range(60)]             # free text
     with pytest.raises(InputError, match="(?s)'clin_note' has 60 different texts.*mark it 'ignore'"):
         infer_roles(table, "rp_grade2")
-    (tmp_path / "roles2.csv").write_text("column,role,type\nclin_note,ignore,\nclin_x,clinical,ordinal\n")
+    (tmp_path / "roles2.csv").write_text("column,role,type\nclin_note,ignore,\nclin_x,clinical,ordinal\n", encoding="utf-8")
     with pytest.raises(InputError, match="unknown type 'ordinal'"):
         infer_roles(table, "rp_grade2", tmp_path / "roles2.csv")
 
@@ -228,7 +228,7 @@ def test_real_clinical_table_nsclc_radiogenomics(shared_data, tmp_path):
     columns = ["Gender", "Smoking status", "Histology ", "Chemotherapy", "Weight (lbs)", "Pack Years",
                "Age at Histological Diagnosis", "Tumor Location (choice=RUL)", "EGFR mutation status"]
     lines = ["column,role,type", "Case ID,id,", "Recurrence,ignore,"] + [f'"{c}",clinical,' for c in columns]
-    (tmp_path / "roles.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "roles.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     roles = infer_roles(table, "Recurrence", tmp_path / "roles.csv")
     types = {c: roles.type_of(c) for c in columns}
     assert types == {"Gender": "categorical", "Smoking status": "categorical", "Histology ": "categorical",

@@ -70,7 +70,7 @@ def test_reported_auc_includes_the_choice_of_feature_set_and_model(tmp_path):
         reported.append(r.metrics["chosen_auc"])
         best_single.append(max(v["auc"] for v in r.metrics["results"].values()))
         assert r.metrics["selection"]["chosen_per_fold"] and len(r.metrics["selection"]["chosen_per_fold"]) == 3
-        card = json.loads((tmp_path / f"m{seed}" / "model_card.json").read_text())
+        card = json.loads((tmp_path / f"m{seed}" / "model_card.json").read_text(encoding="utf-8"))
         assert card["metrics_nested_cv"]["auc"] == r.metrics["chosen_auc"]
     assert abs(np.mean(reported) - 0.5) <= 0.03, reported
     assert np.mean(best_single) > np.mean(reported), (best_single, reported)   # equal when the max was reported
@@ -95,7 +95,7 @@ def test_metrics_known_values():
 
 
 def test_training_outputs_metrics_plots_and_card(rp_model_dir, rp_cohort):
-    metrics = json.loads((rp_model_dir / "metrics.json").read_text())
+    metrics = json.loads((rp_model_dir / "metrics.json").read_text(encoding="utf-8"))
     assert set(metrics["results"]) == {"clinical_dosimetric/lr", "radiomic/lr", "all/lr"}
     assert metrics["chosen"] == "all/lr" and metrics["chosen_auc"] == metrics["results"]["all/lr"]["auc"]
     for r in metrics["results"].values():
@@ -104,13 +104,13 @@ def test_training_outputs_metrics_plots_and_card(rp_model_dir, rp_cohort):
     assert metrics["threshold"] == pytest.approx(rp_cohort.table[rp_cohort.outcome].mean(), abs=1e-3)
     for png in ("roc.png", "calibration.png"):
         assert (rp_model_dir / png).read_bytes()[:4] == b"\x89PNG"
-    card = json.loads((rp_model_dir / "model_card.json").read_text())
+    card = json.loads((rp_model_dir / "model_card.json").read_text(encoding="utf-8"))
     assert card["training_data"]["n"] == 240 and card["feature_set"] == "all" and card["model"] == "lr"
     assert card["categories"]["clin_histology_cat"] == ["adenocarcinoma", "other", "squamous"]
     assert "clin_hb_g_dl" in card["features"] and card["created_utc"] and card["lungai_version"]
     assert card["training_data"]["features"]["clin_age_years"]["median"] > 50
     assert card["threshold_rule"].startswith("training prevalence")
-    readable = (rp_model_dir / "model_card.md").read_text()
+    readable = (rp_model_dir / "model_card.md").read_text(encoding="utf-8")
     assert "| all/lr |" in readable and "`clin_hb_g_dl` | clinical" in readable
 
 
@@ -123,7 +123,7 @@ def test_model_file_is_skops_and_refuses_foreign_types(rp_model_dir, tmp_path):
     assert len(bundle["bootstrap"]) == 8
     bad = tmp_path / "bad"
     bad.mkdir()
-    (bad / "model_card.json").write_text((rp_model_dir / "model_card.json").read_text())
+    (bad / "model_card.json").write_text((rp_model_dir / "model_card.json").read_text(encoding="utf-8"), encoding="utf-8")
     sio.dump({"pipeline": bundle["pipeline"], "x": os.system}, bad / "model.skops")  # code a file could run
     assert set(sio.get_untrusted_types(file=bad / "model.skops")) - set(TRUSTED_TYPES)
     from lungai.errors import InputError
@@ -175,7 +175,7 @@ def test_external_validation_writes_outputs_without_refitting(rp_model_dir, tmp_
     table = make_cohort(300, seed=77).table
     result = validate_rp(rp_model_dir, table, tmp_path / "ext")
     assert 0.6 < result["auc"] < 0.9 and result["n"] == 300
-    saved = json.loads((tmp_path / "ext" / "external_metrics.json").read_text())
+    saved = json.loads((tmp_path / "ext" / "external_metrics.json").read_text(encoding="utf-8"))
     assert saved["auc"] == pytest.approx(result["auc"])
     assert (tmp_path / "ext" / "external_roc.png").exists() and (tmp_path / "ext" / "external_calibration.png").exists()
     assert (rp_model_dir / "model.skops").read_bytes() == before

@@ -32,7 +32,7 @@ def model(tmp_path_factory):
 
 def test_settings_recorded_in_the_model_card(model):
     model_dir, result = model
-    card = json.loads((model_dir / "model_card.json").read_text())
+    card = json.loads((model_dir / "model_card.json").read_text(encoding="utf-8"))
     assert card["radiomics_settings"]["id"] == DEFAULT != IBSI_C
     assert card["radiomics_settings"]["settings"] == json.loads(json.dumps(value_settings(load_params("default"))))
     assert card["radiomics_settings"]["settings"]["setting"]["binWidth"] == 25
@@ -64,7 +64,7 @@ def test_every_imputed_or_out_of_range_feature_is_listed(model, tmp_path):
     from lungai.cli import main
 
     model_dir, _ = model
-    card = json.loads((model_dir / "model_card.json").read_text())
+    card = json.loads((model_dir / "model_card.json").read_text(encoding="utf-8"))
     mld = card["training_data"]["features"]["dose_mld_gy"]
     patients = make_cohort(3, seed=9).table.assign(**{SETTINGS_COLUMN: DEFAULT})
     for name, s in card["training_data"]["features"].items():        # typical patients ...

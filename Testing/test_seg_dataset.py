@@ -22,7 +22,7 @@ def test_pairs_and_patients(tmp_path):
     assert [c.case_id for c in cases] == ["A_1", "A_2", "B_1"]
     assert [c.patient for c in cases] == ["A", "A", "B"]
     assert patient_of("LIDC-IDRI-0001_R_1") == "LIDC-IDRI-0001"
-    (tmp_path / "p.csv").write_text("case,patient\nA_1,X\nA_2,Y\nB_1,X\n")
+    (tmp_path / "p.csv").write_text("case,patient\nA_1,X\nA_2,Y\nB_1,X\n", encoding="utf-8")
     assert [c.patient for c in pair_files(tmp_path / "i", tmp_path / "m", tmp_path / "p.csv")] == ["X", "Y", "X"]
     with pytest.raises(InputError, match="does not exist"):
         pair_files(tmp_path / "nope", tmp_path / "m")

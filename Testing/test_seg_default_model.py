@@ -31,7 +31,7 @@ def test_default_model_is_shipped_small_and_calibrated():
     assert d.parent == models_root()
     size = sum(f.stat().st_size for f in d.iterdir())
     assert size <= 25e6
-    doc = json.loads((d / "model.json").read_text())
+    doc = json.loads((d / "model.json").read_text(encoding="utf-8"))
     assert len(doc["member_files"]) == doc["config"]["members"] >= 2
     for method in ("ensemble", "mc-dropout"):
         assert doc["calibration"][method]["fitted"]
@@ -66,7 +66,7 @@ def test_eval_on_real_lidc_crops(shared_data, tmp_path, capsys):
     from lungai.cli import main
 
     lidc = shared_data / "lidc_nodules"
-    doc = json.loads((default_model_dir() / "model.json").read_text())
+    doc = json.loads((default_model_dir() / "model.json").read_text(encoding="utf-8"))
     val = [c for c in doc["training"]["val_cases"] if c.startswith("LIDC")][:6]
     img, msk = tmp_path / "img", tmp_path / "msk"
     img.mkdir()

@@ -25,7 +25,7 @@ def tiny_data(tmp_path_factory):
 def _weights(model_dir):
     from safetensors.torch import load_file
 
-    return [load_file(str(model_dir / f)) for f in json.loads((model_dir / "model.json").read_text())["member_files"]]
+    return [load_file(str(model_dir / f)) for f in json.loads((model_dir / "model.json").read_text(encoding="utf-8"))["member_files"]]
 
 
 def test_poly_lr():
@@ -55,7 +55,7 @@ def test_full_recipe_trains_resumes_exactly_and_is_recorded(tiny_data, tmp_path,
     assert main(args + ["-o", str(tmp_path / "resumed"), "--resume"]) == 0
     wa, wb = _weights(tmp_path / "full"), _weights(tmp_path / "resumed")
     assert all(all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a) for a, b in zip(wa, wb))
-    doc = json.loads((tmp_path / "full" / "model.json").read_text())
+    doc = json.loads((tmp_path / "full" / "model.json").read_text(encoding="utf-8"))
     assert doc["config"]["arch"] == "dynunet" and doc["config"]["deep_supervision"] and doc["config"]["tta"]
     assert doc["config"]["infer_patch"] == [64, 64, 16]
     assert doc["training"]["recipe"] == {"lr_schedule": "poly", "augment": "strong", "fg_fraction": 0.33}
@@ -138,7 +138,7 @@ def test_three_patient_level_splits_and_the_test_report(tmp_path, capsys):
     model = tmp_path / "m"
     assert main(["train-seg", "--images", str(images), "--masks", str(masks), *TINY_CLI, "--val-fraction", "0.25",
                  "--test-fraction", "0.25", "-o", str(model)]) == 0
-    t = json.loads((model / "model.json").read_text())["training"]
+    t = json.loads((model / "model.json").read_text(encoding="utf-8"))["training"]
     test_p = {c.split("_")[0] for c in t["test_cases"]}
     val_p = {c.split("_")[0] for c in t["val_cases"]}
     assert len(test_p) == 1 and len(t["test_cases"]) == 2 and not test_p & val_p
@@ -148,7 +148,7 @@ def test_three_patient_level_splits_and_the_test_report(tmp_path, capsys):
     df = pd.read_csv(tmp_path / "test.csv")
     assert sorted(set(df["case"])) == sorted(t["test_cases"]) and set(df["method"]) == {"ensemble", "mc-dropout"}
     assert {"size_mm", "size_band", "hd95_mm", "confidence"} <= set(df.columns)
-    rep = json.loads((tmp_path / "test.report.json").read_text())
+    rep = json.loads((tmp_path / "test.report.json").read_text(encoding="utf-8"))
     for method in ("ensemble", "mc-dropout"):
         assert rep[method]["summary"]["n_cases"] == 2 and rep[method]["size_bands"]
         assert sum(b["n"] for b in rep[method]["size_bands"].values()) == 2

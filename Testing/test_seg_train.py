@@ -29,7 +29,7 @@ def tiny_model(tiny_data, tmp_path_factory):
 def _weights(model_dir):
     from safetensors.torch import load_file
 
-    return [load_file(str(model_dir / f)) for f in json.loads((model_dir / "model.json").read_text())["member_files"]]
+    return [load_file(str(model_dir / f)) for f in json.loads((model_dir / "model.json").read_text(encoding="utf-8"))["member_files"]]
 
 
 def _same(wa, wb):
@@ -37,7 +37,7 @@ def _same(wa, wb):
 
 
 def test_model_folder_contents(tiny_model):
-    doc = json.loads((tiny_model / "model.json").read_text())
+    doc = json.loads((tiny_model / "model.json").read_text(encoding="utf-8"))
     assert doc["config"]["arch"] == "unet" and doc["config"]["members"] == 2
     assert doc["member_files"] == ["member_0.safetensors", "member_1.safetensors"]
     t = doc["training"]
@@ -86,7 +86,7 @@ def test_segment_writes_on_input_grid(tiny_model, small_phantom, tmp_path, capsy
     u = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "uncertainty.nii.gz")))
     t = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "tumor.nii.gz")))
     assert p.min() >= 0 and p.max() <= 1 and u.min() >= 0 and u.max() <= 1.0001 and set(np.unique(t)) <= {0, 1}
-    info = json.loads((out / "result.json").read_text())
+    info = json.loads((out / "result.json").read_text(encoding="utf-8"))
     for key in ("confidence", "needs_review", "review_threshold", "tumor_volume_ml", "n_components", "method",
                 "members", "mc_passes"):
         assert key in info
@@ -94,7 +94,7 @@ def test_segment_writes_on_input_grid(tiny_model, small_phantom, tmp_path, capsy
     # MC dropout: single network, N passes
     assert main(["segment", str(ct_path), "-o", str(tmp_path / "mc"), "--model", str(tiny_model),
                  "--method", "mc-dropout", "--mc-passes", "4", "--whole"]) == 0
-    mc = json.loads((tmp_path / "mc" / "result.json").read_text())
+    mc = json.loads((tmp_path / "mc" / "result.json").read_text(encoding="utf-8"))
     assert mc["method"] == "mc-dropout" and mc["mc_passes"] == 4 and mc["members"] == 1
 
 
@@ -155,7 +155,7 @@ def test_no_tumour_found_is_a_valid_result(small_phantom, tmp_path, capsys):
     sitk.WriteImage(small_phantom.ct, str(ct_path))
     out = tmp_path / "out"
     assert main(["segment", str(ct_path), "-o", str(out), "--model", str(tmp_path / "empty_model")]) == 0
-    info = json.loads((out / "result.json").read_text())
+    info = json.loads((out / "result.json").read_text(encoding="utf-8"))
     assert info["n_components"] == 0 and info["tumor_volume_ml"] == 0 and info["roi_mode"] == "lungs"
     # nothing found: the members agree on no tumour, which the (uncalibrated) confidence counts 0
     assert "no tumour found" in " ".join(info["notes"]) and info["confidence"] == 0.0

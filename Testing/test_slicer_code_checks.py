@@ -25,7 +25,7 @@ def _defined(cls) -> set:
 def test_widget_calls_exist(module):
     """Every self.logic.<name> the widget uses is defined by the Logic class, and every slot given to
     connect(...) is a method of the widget (typos would only show in Slicer)."""
-    tree = ast.parse((REPO / module / f"{module}.py").read_text())
+    tree = ast.parse((REPO / module / f"{module}.py").read_text(encoding="utf-8"))
     widget, logic = _class(tree, f"{module}Widget"), _class(tree, f"{module}Logic")
     logic_names = _defined(logic) | {"getParameterNode"}
     widget_names = _defined(widget)
@@ -45,7 +45,7 @@ def test_widget_calls_exist(module):
 @pytest.mark.parametrize("module", MODULES)
 def test_self_test_runs_every_test_method(module):
     """The ScriptedLoadableModuleTest (run by ctest / the Reload-and-Test button) calls all its tests."""
-    tree = ast.parse((REPO / module / f"{module}.py").read_text())
+    tree = ast.parse((REPO / module / f"{module}.py").read_text(encoding="utf-8"))
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == f"{module}Test")
     assert any(getattr(b, "id", None) == "ScriptedLoadableModuleTest" for b in cls.bases)
     methods = {f.name: f for f in cls.body if isinstance(f, ast.FunctionDef)}
@@ -145,7 +145,7 @@ SLICER_SIDE_FILES = [REPO / m / f"{m}.py" for m in MODULES] + sorted((REPO / "Lu
 
 @pytest.mark.parametrize("path", SLICER_SIDE_FILES, ids=lambda p: p.name)
 def test_no_undefined_names(path):
-    assert undefined_names(path.read_text()) == []
+    assert undefined_names(path.read_text(encoding="utf-8")) == []
 
 
 def test_undefined_name_check_finds_typos():

@@ -124,14 +124,14 @@ class _FakeSlicer:
         outer = self
 
         def pip_ensure(specs, constraints=None, requester=None, **kwargs):
-            outer.calls.append(("pip_ensure", list(specs), requester, Path(constraints).read_text()))
+            outer.calls.append(("pip_ensure", list(specs), requester, Path(constraints).read_text(encoding="utf-8")))
             if decline_pip_ensure:
                 raise RuntimeError("the user declined")
 
         def pip_install(args):
             assert isinstance(args, list), "pip_install must get a list (paths with spaces stay one argument)"
             i = args.index("-c")
-            outer.calls.append(("pip_install", args[:i], Path(args[i + 1]).read_text()))
+            outer.calls.append(("pip_install", args[:i], Path(args[i + 1]).read_text(encoding="utf-8")))
 
         def confirm_dialog(text, windowTitle=None):
             outer.calls.append(("confirm", text))

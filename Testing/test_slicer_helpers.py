@@ -98,7 +98,7 @@ def test_windows_cancel_kills_the_whole_tree_with_taskkill():
 def _launcher(tmp_path):
     """A stand-in for PythonSlicer: an executable that runs the real Python as its *child* (not exec)."""
     path = tmp_path / "PythonSlicer"
-    path.write_text(f"#!/bin/sh\n{sys.executable} \"$@\"\nexit $?\n")
+    path.write_text(f"#!/bin/sh\n{sys.executable} \"$@\"\nexit $?\n", encoding="utf-8")
     path.chmod(0o755)
     return path
 
@@ -267,7 +267,7 @@ def test_prediction_commands_match_cli(tmp_path):
 
 # ---------------------------------------------------------------------------- requirements
 def test_requirement_pins_match_pyproject():
-    text = (REPO / "pyproject.toml").read_text()
+    text = (REPO / "pyproject.toml").read_text(encoding="utf-8")
     block = text.split("dependencies = [", 1)[1].split("]\n", 1)[0]
     pins = dict(re.findall(r'"([A-Za-z0-9_.\-\[\]]+)==([^"]+)"', block))
     mine = {r.dist: r.version for r in requirements.PINNED.values()}
@@ -341,8 +341,8 @@ def test_supported_slicers_bundle_what_requirements_says():
     assert set(tags) == set(requirements.SUPPORTED_SLICERS)
     for slicer, tag in tags.items():
         build = root / tag / "SuperBuild"
-        numpy = re.search(r"^\s*numpy==([\d.]+)", (build / "External_python-numpy.cmake").read_text(), re.M).group(1)
-        python = re.search(r"_download_(3\.\d+\.\d+)_url", (build / "External_python.cmake").read_text()).group(1)
+        numpy = re.search(r"^\s*numpy==([\d.]+)", (build / "External_python-numpy.cmake").read_text(encoding="utf-8"), re.M).group(1)
+        python = re.search(r"_download_(3\.\d+\.\d+)_url", (build / "External_python.cmake").read_text(encoding="utf-8")).group(1)
         assert requirements.SUPPORTED_SLICERS[slicer] == {"python": python, "numpy": numpy}
 
 
@@ -362,7 +362,7 @@ def test_segment_result_wording(tmp_path):
     with pytest.raises(results.ResultError, match="tumor.nii.gz"):
         results.read_segment_result(tmp_path)
     for name in results.SEGMENT_FILES:
-        (tmp_path / name).write_text("{}")
+        (tmp_path / name).write_text("{}", encoding="utf-8")
     with pytest.raises(results.ResultError, match="confidence"):
         results.read_segment_result(tmp_path)
 
@@ -383,7 +383,7 @@ def test_risk_wording_and_model_card(tmp_path):
     assert headline == "Risk 62 % (interval 50-70 %) - HIGH RISK" and "+0.800  dose_mld_gy" in contrib
     with pytest.raises(results.ResultError, match="model_card.json"):
         results.model_card(tmp_path)
-    (tmp_path / "model_card.json").write_text(json.dumps(card))
+    (tmp_path / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
     assert results.model_card(tmp_path) == card
 
 
@@ -427,7 +427,7 @@ def test_segmentation_outputs_load_as_nodes(mrml_scene, small_phantom, tmp_path)
     for img, name in ((tumour, "tumor.nii.gz"), (unc, "uncertainty.nii.gz"), (unc, "probability.nii.gz")):
         sitk.WriteImage(img, str(tmp_path / name))
     (tmp_path / "result.json").write_text(json.dumps({"confidence": 0.8, "needs_review": False, "review_threshold": 0.57,
-                                                      "tumor_volume_ml": 12.0, "method": "ensemble"}))
+                                                      "tumor_volume_ml": 12.0, "method": "ensemble"}), encoding="utf-8")
     out = import_segment_outputs(mrml_scene, tmp_path, ct_node)
     seg_node, seg_id, unc_node = out["segmentation"], out["segment_id"], out["uncertainty"]
     assert seg_node.GetName() == "CT tumour" and unc_node.GetName() == "CT tumour uncertainty"
@@ -477,7 +477,7 @@ def test_sample_checksum_detects_a_changed_case(tmp_path, small_ct):
 
     for name in ("ct.nii.gz", "labels.nii.gz"):
         shutil.copy(small_ct / name, tmp_path / name)
-    (tmp_path / "meta.json").write_text(json.dumps({}))
+    (tmp_path / "meta.json").write_text(json.dumps({}), encoding="utf-8")
     assert sampledata.voxel_checksum(tmp_path / "ct.nii.gz") != sampledata.CT_SHA256
     img = sitk.ReadImage(str(tmp_path / "ct.nii.gz"))
     img.SetOrigin((1.0, 2.0, 3.0))
@@ -505,15 +505,15 @@ def test_manifest_from_folder(tmp_path):
                         "C": ["ct.nii.gz", "tumor.nii.gz", "lungs.nii.gz"], "D": ["readme.txt"]}.items():
         (tmp_path / case).mkdir()
         for name in files:
-            (tmp_path / case / name).write_text("x")
+            (tmp_path / case / name).write_text("x", encoding="utf-8")
     rows = rows_from_folder(tmp_path)
     assert [(r["case"], r["image"], r["mask"], r["phantom"], r["tumour"], r["lungs"]) for r in rows] == [
         ("A", "A/ct.nii.gz", "A/labels.nii.gz", "1", "", ""), ("B", "B/image.nrrd", "B/mask.nii.gz", "", "", ""),
         ("C", "C/ct.nii.gz", "", "", "C/tumor.nii.gz", "C/lungs.nii.gz")]
     path = write_manifest(rows, tmp_path / "out" / "m.csv", base=tmp_path)
-    assert path.read_text().splitlines()[1] == f"A,{tmp_path}/A/ct.nii.gz,{tmp_path}/A/labels.nii.gz,1,,"
+    assert path.read_text(encoding="utf-8").splitlines()[1] == f"A,{tmp_path}/A/ct.nii.gz,{tmp_path}/A/labels.nii.gz,1,,"
     (tmp_path / "E").mkdir()
-    (tmp_path / "E" / "ct.nii.gz").write_text("x")
+    (tmp_path / "E" / "ct.nii.gz").write_text("x", encoding="utf-8")
     with pytest.raises(ValueError, match="E"):
         rows_from_folder(tmp_path)
     with pytest.raises(ValueError, match="no case"):

@@ -121,7 +121,7 @@ def test_lung_radiomics_end_to_end_equals_scene_logic(load_module, mrml_scene, p
     assert np.allclose(panel[segments].to_numpy(float), core[segments].to_numpy(float), rtol=1e-6, equal_nan=True)
     assert not outputs.workDir and not list(tmp_path.glob("lungai-radiomics-*"))   # exported images deleted
     path = logic.exportTable(p.outputTable, tmp_path / "export")
-    assert path.suffix == ".csv" and path.read_text().startswith("feature,")
+    assert path.suffix == ".csv" and path.read_text(encoding="utf-8").startswith("feature,")
 
 
 def test_lung_radiomics_settings_problems(load_module, phantom_nodes, tmp_path):
@@ -267,15 +267,15 @@ def test_multimodal_stage_inputs_and_outputs(load_module, mrml_scene, phantom_no
     job = logic.startStage(p)
     output, args = job.outputs, job.process.args
     manifest = args[args.index("--ct") + 1]
-    with open(manifest, newline="") as f:
+    with open(manifest, newline="", encoding="utf-8") as f:
         assert list(csv.DictReader(f)) == [{"id": "P1", "image": "ct.nii.gz", "mask": "tumour.nii.gz"}]
     assert args[:4] == ["stage", "predict", "--model", str(tmp_path / "model")] and args[-1] == "--explain"
     mask = sitk.ReadImage(str(output.parent / "tumour.nii.gz"))
     assert sitk.GetArrayFromImage(mask).sum() > 0
     (output / "gradcam").mkdir(parents=True)
     (output / "predictions.csv").write_text("patient_id,ehr,rna,ct,p_I,p_II,predicted\n"
-                                            "P0,True,True,True,0.9,0.1,I\nP1,True,False,True,0.25,0.75,II\n")
-    (output / "top_genes_per_patient.csv").write_text("patient_id,class,rank,gene,shapley_value\nP0,I,1,KRAS,0.2\n")
+                                            "P0,True,True,True,0.9,0.1,I\nP1,True,False,True,0.25,0.75,II\n", encoding="utf-8")
+    (output / "top_genes_per_patient.csv").write_text("patient_id,class,rank,gene,shapley_value\nP0,I,1,KRAS,0.2\n", encoding="utf-8")
     cam = sitk.Cast(mask, sitk.sitkFloat32) * 0.8
     sitk.WriteImage(cam, str(output / "gradcam" / "P1_gradcam.nii.gz"))
     text = logic.loadStage(p, job)

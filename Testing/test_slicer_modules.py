@@ -53,7 +53,7 @@ def module_sources(module: str) -> list[Path]:
 
 
 def cmake_list(path: Path, variable: str) -> list[str]:
-    text = path.read_text()
+    text = path.read_text(encoding="utf-8")
     match = re.search(rf"set\({variable}\s+(.*?)\)", text, re.S)
     assert match, f"{path} has no set({variable} ...)"
     return [line.split("#")[0].strip() for line in match.group(1).splitlines() if line.split("#")[0].strip()]
@@ -86,7 +86,7 @@ def test_every_ui_attribute_used_in_code_exists(module):
     widgets = set(ui_widgets(module))
     used = {}
     for path in module_sources(module):
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
                     and node.value.attr == "ui" and isinstance(node.value.value, ast.Name)
                     and node.value.value.id == "self"):
@@ -97,7 +97,7 @@ def test_every_ui_attribute_used_in_code_exists(module):
 
 
 def parameter_fields(module: str) -> dict[str, ast.AST]:
-    tree = ast.parse((REPO / module / f"{module}.py").read_text())
+    tree = ast.parse((REPO / module / f"{module}.py").read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and any(
                 getattr(d, "id", getattr(d, "attr", None)) == "parameterNodeWrapper" for d in node.decorator_list):
@@ -157,14 +157,14 @@ def test_module_files_listed_in_cmake(module):
     assert on_disk_py == set(scripts), f"{module}: .py files vs MODULE_PYTHON_SCRIPTS differ"
     assert on_disk_res == set(resources), f"{module}: Resources/ vs MODULE_PYTHON_RESOURCES differ"
     assert f"{module}.py" in scripts
-    assert "slicer_add_python_unittest" in cmake.read_text()  # the self-test runs as a ctest
+    assert "slicer_add_python_unittest" in cmake.read_text(encoding="utf-8")  # the self-test runs as a ctest
 
 
 def test_common_package_listed_in_cmake():
     listed = set(cmake_list(REPO / "LungAICommon" / "CMakeLists.txt", "LUNGAICOMMON_PYTHON_SCRIPTS"))
     on_disk = {p.relative_to(REPO).as_posix() for p in (REPO / "LungAICommon").rglob("*.py")}
     assert listed == on_disk
-    assert "add_subdirectory(LungAICommon)" in (REPO / "CMakeLists.txt").read_text()
+    assert "add_subdirectory(LungAICommon)" in (REPO / "CMakeLists.txt").read_text(encoding="utf-8")
 
 
 def test_core_package_listed_in_cmake():
@@ -223,7 +223,7 @@ def test_module_import_loads_no_heavy_package(module):
 
 
 def test_import_check_detects_a_heavy_import(tmp_path):
-    (tmp_path / "HeavyModule.py").write_text("import slicer\nimport numpy\n")
+    (tmp_path / "HeavyModule.py").write_text("import slicer\nimport numpy\n", encoding="utf-8")
     out = subprocess.run([sys.executable, "-c", STUB_IMPORT, str(REPO), str(tmp_path), "HeavyModule"],
                          capture_output=True, text=True, timeout=60)
     assert "numpy" in out.stdout.split()
@@ -231,7 +231,7 @@ def test_import_check_detects_a_heavy_import(tmp_path):
 
 # ---------------------------------------------------------------------------- extension metadata
 def test_extension_metadata_complete_and_consistent():
-    text = (REPO / "CMakeLists.txt").read_text()
+    text = (REPO / "CMakeLists.txt").read_text(encoding="utf-8")
     values = {k: cmake_value(text, f"EXTENSION_{k}") for k in
               ("HOMEPAGE", "CATEGORY", "CONTRIBUTORS", "DESCRIPTION", "ICONURL", "SCREENSHOTURLS", "DEPENDS")}
     empty = [k for k, v in values.items() if not v.strip()]
@@ -252,10 +252,10 @@ def test_extension_metadata_complete_and_consistent():
     assert not project.lower().startswith("slicer"), f"extension name {project} starts with 'Slicer'"
     assert [p.name for p in (REPO / "ExtensionsIndex").glob("*.json")] == [f"{project}.json"]
     assert "slicer" in name.lower()
-    assert "Apache License" in (REPO / "LICENSE").read_text()
+    assert "Apache License" in (REPO / "LICENSE").read_text(encoding="utf-8")
     assert "5.10 or newer" in values["DESCRIPTION"]
     assert re.search(r'LUNGAI_MINIMUM_SLICER_VERSION "5\.10"', text) and "FATAL_ERROR" in text
-    entry = json.loads((REPO / "ExtensionsIndex" / f"{project}.json").read_text())
+    entry = json.loads((REPO / "ExtensionsIndex" / f"{project}.json").read_text(encoding="utf-8"))
     for key in ("$schema", "category", "scm_url", "scm_revision", "build_dependencies", "tier"):
         assert key in entry, f"Extensions-Index entry lacks {key}"
     # the catalog-entry schema (v1.0.1) has additionalProperties: false
@@ -273,7 +273,7 @@ def test_extension_metadata_complete_and_consistent():
 
 def test_extension_screenshots_exist():
     """Every EXTENSION_SCREENSHOTURLS file is in the repository (taken from a real Slicer session)."""
-    text = (REPO / "CMakeLists.txt").read_text()
+    text = (REPO / "CMakeLists.txt").read_text(encoding="utf-8")
     urls = cmake_value(text, "EXTENSION_SCREENSHOTURLS").split()
     assert urls, "EXTENSION_SCREENSHOTURLS is empty"
     for url in urls:
@@ -350,5 +350,5 @@ def test_ui_files_load_in_a_real_qt_uiloader():
             assert loaded[name][1] == binding, (module, name)
         used = set()
         for source in module_sources(module):
-            used |= set(re.findall(r"self\.ui\.(\w+)", source.read_text()))
+            used |= set(re.findall(r"self\.ui\.(\w+)", source.read_text(encoding="utf-8")))
         assert used and used <= set(loaded), f"{module}: missing after loading: {used - set(loaded)}"

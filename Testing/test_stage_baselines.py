@@ -115,20 +115,20 @@ def test_a_baseline_that_wins_is_locked_and_said(tmp_path, linear_ehr, capsys):
     common = ["--ehr", linear_ehr, "--label", "stage", "--epochs", 3, "--inner-folds", 3]
     assert _cli(["cv", *common, "-o", tmp_path / "cv", "--folds", 3, "--baselines", "logreg,forest"]) == 0
     out = capsys.readouterr().out
-    metrics = json.loads((tmp_path / "cv" / "metrics.json").read_text())
+    metrics = json.loads((tmp_path / "cv" / "metrics.json").read_text(encoding="utf-8"))
     assert set(metrics["models"]) == {"logreg", "forest", "fusion", "selected"}
     assert metrics["models"]["logreg"]["macro_f1"]["mean"] > metrics["models"]["fusion"]["macro_f1"]["mean"] + 0.2
     assert "a plain baseline beats the fusion network" in out
-    table = (tmp_path / "cv" / "comparison.md").read_text()
+    table = (tmp_path / "cv" / "comparison.md").read_text(encoding="utf-8")
     assert "logistic regression" in table and "balanced accuracy" in table and "selected by nested CV" in table
 
     assert _cli(["train", *common, "-o", tmp_path / "model", "--baselines", "logreg,forest"]) == 0
     out = capsys.readouterr().out
-    meta = json.loads((tmp_path / "model" / "stage_model.json").read_text())
+    meta = json.loads((tmp_path / "model" / "stage_model.json").read_text(encoding="utf-8"))
     assert meta["selected"] == "logreg", meta["selection"]
     assert "a plain baseline beat the fusion network" in meta["selection"]["verdict"]
     assert "selected: logreg" in out and "beat the fusion network" in out
-    assert "**logistic regression" in (tmp_path / "model" / "model_card.md").read_text()
+    assert "**logistic regression" in (tmp_path / "model" / "model_card.md").read_text(encoding="utf-8")
     assert sorted(p.name for p in (tmp_path / "model").glob("*.skops")) == \
         ["baseline_forest.skops", "baseline_logreg.skops", "ehr_encoder.skops"]
 
@@ -152,14 +152,14 @@ def test_a_baseline_that_wins_is_locked_and_said(tmp_path, linear_ehr, capsys):
     assert set(pd.read_csv(tmp_path / "p3" / "predictions.csv").model) == {"fusion"}
     # validate reports every locked model
     assert _cli(["validate", "--model", tmp_path / "model", "--ehr", linear_ehr, "-o", tmp_path / "v"]) == 0
-    val = json.loads((tmp_path / "v" / "metrics.json").read_text())
+    val = json.loads((tmp_path / "v" / "metrics.json").read_text(encoding="utf-8"))
     assert set(val["models"]) == {"fusion", "logreg", "forest"} and val["selected"] == "logreg"
 
 
 def test_without_comparison_the_model_card_says_so(tmp_path, linear_ehr):
     assert _cli(["train", "--ehr", linear_ehr, "--label", "stage", "--epochs", 2, "--baselines", "none",
                  "-o", tmp_path / "m"]) == 0
-    meta = json.loads((tmp_path / "m" / "stage_model.json").read_text())
+    meta = json.loads((tmp_path / "m" / "stage_model.json").read_text(encoding="utf-8"))
     assert meta["selected"] == "fusion" and "WITHOUT comparison" in meta["selection"]["verdict"]
 
 

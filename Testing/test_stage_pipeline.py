@@ -88,7 +88,7 @@ def test_locked_model_round_trip_and_missing_genes(tmp_path, cohort, trained):
 
 
 def test_shapley_values_find_the_planted_gene_module(paths, cohort):
-    truth = json.loads(paths["truth"].read_text())
+    truth = json.loads(paths["truth"].read_text(encoding="utf-8"))
     rna_only = FusionPipeline(FusionConfig(**{**FAST, "modalities": ("rna",)}), CLASSES).fit(cohort)
     shap = explain.gene_shapley(rna_only, cohort, n_samples=16)
     assert shap.shape == (int(cohort.availability()["rna"].sum()), 40)
@@ -125,7 +125,7 @@ def test_cli_cv_train_validate_predict(tmp_path, paths, capsys):
     data = ["--ehr", paths["ehr"], "--rna", paths["rna"], "--ct", paths["ct"]]
     fast = ["--epochs", 5, "--top-k", 20, "--neighbours", 3]
     assert _cli(["cv", *data, "--label", "stage", "-o", tmp_path / "cv", "--folds", 2, "--inner-folds", 1, *fast]) == 0
-    metrics = json.loads((tmp_path / "cv" / "metrics.json").read_text())
+    metrics = json.loads((tmp_path / "cv" / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["classes"] == CLASSES and set(metrics["models"]) == {"logreg", "forest", "mlp", "fusion"}
     for m in ("accuracy", "macro_f1", "macro_auc"):
         s = metrics["models"]["fusion"][m]
@@ -136,7 +136,7 @@ def test_cli_cv_train_validate_predict(tmp_path, paths, capsys):
     assert (tmp_path / "model" / "tsne.png").exists()
     assert len(pd.read_csv(tmp_path / "model" / "top_genes_cohort.csv")) == 10
     assert _cli(["validate", "--model", tmp_path / "model", *data, "-o", tmp_path / "val"]) == 0
-    val = json.loads((tmp_path / "val" / "metrics.json").read_text())
+    val = json.loads((tmp_path / "val" / "metrics.json").read_text(encoding="utf-8"))
     assert set(val["models"]) == {"fusion", "logreg", "forest", "mlp"} and val["n_patients"] == 24
     # predict for two patients: one with all modalities, one with EHR only
     ehr = pd.read_csv(paths["ehr"]).drop(columns=["stage"])

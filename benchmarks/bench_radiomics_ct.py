@@ -131,7 +131,7 @@ def peak_mib() -> float:
     """Peak resident memory of this process since it started (VmHWM; ru_maxrss would include the
     parent's memory at the time the child was forked before exec)."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     except OSError:

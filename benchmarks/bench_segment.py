@@ -46,7 +46,7 @@ def _phantom(path: Path, seeded: bool = False) -> None:
         tum = sitk.GetImageFromArray(labels.tumour_mask(sitk.GetArrayViewFromImage(ph.labels)).astype("uint8"))
         tum.CopyInformation(ph.ct)
         sitk.WriteImage(tum, str(path).replace(".nii.gz", "_tumour.nii.gz"))
-        Path(str(path).replace(".nii.gz", "_seed.json")).write_text(json.dumps(ph.meta["tumour"]["centre_mm"]))
+        Path(str(path).replace(".nii.gz", "_seed.json")).write_text(json.dumps(ph.meta["tumour"]["centre_mm"]), encoding="utf-8")
 
 
 def _worker(method: str, ct_path: str, model_dir: str, threads: int) -> dict:
@@ -64,7 +64,7 @@ def _worker(method: str, ct_path: str, model_dir: str, threads: int) -> dict:
         from lungai.seg.infer import segment_tumour
 
         seed_file = Path(ct_path.replace(".nii.gz", "_seed.json"))
-        seed = json.loads(seed_file.read_text()) if seed_file.is_file() else None
+        seed = json.loads(seed_file.read_text(encoding="utf-8")) if seed_file.is_file() else None
         res = segment_tumour(ct, model, seed_lps=seed)
         extra = {"volume_ml": res.info["tumor_volume_ml"], "confidence": res.info["confidence"]}
         if seed is not None:

@@ -57,7 +57,7 @@ def main() -> None:
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wall = time.perf_counter() - t0
-        val = json.loads((d / "model.json").read_text())["validation"]
+        val = json.loads((d / "model.json").read_text(encoding="utf-8"))["validation"]
         v = val.get("ensemble") or val["mc-dropout"]         # one member: only MC dropout is validated
         print(f"| {name} | {v['mean_dice']:.3f} +- {v['std_dice']:.3f} | {v['median_dice']:.3f} | "
               f"{v['mean_hd95_mm']:.1f} | {v['pearson_r_confidence_dice_cv']:.3f} | {wall:.0f} |", flush=True)

@@ -54,7 +54,7 @@ def main() -> None:
         print(f"elongation of {len(e)} {name}: median {np.median(e):.2f}, 99th percentile "
               f"{np.percentile(e, 99):.2f}, max {e.max():.2f}; <= {MAX_ELONGATION}: {100 * np.mean(e <= MAX_ELONGATION):.1f} %")
 
-    doc = json.loads((resolve_model_dir(args.model) / "model.json").read_text())
+    doc = json.loads((resolve_model_dir(args.model) / "model.json").read_text(encoding="utf-8"))
     val = [c for c in doc["training"]["val_cases"] if (LIDC / "image" / f"{c}.nii.gz").exists()]
     for spacing in ((1.5, 1.5, 2.5), (1.0, 1.0, 2.0), (0.75, 0.75, 1.25)):
         cfg, scores = SegConfig(spacing=spacing), []

@@ -35,7 +35,7 @@ def resolve(slicer: str) -> tuple[bool, str]:
         if run.returncode != 0:
             lines = [line for line in run.stderr.splitlines() if "ERROR" in line or "conflict" in line.lower()]
             return False, "\n".join(lines[-6:]) or run.stderr[-1500:]
-        chosen = {i["metadata"]["name"].lower(): i["metadata"]["version"] for i in json.loads(report.read_text())["install"]}
+        chosen = {i["metadata"]["name"].lower(): i["metadata"]["version"] for i in json.loads(report.read_text(encoding="utf-8"))["install"]}
     keys = ("numpy", "torch", "scipy", "pandas", "scikit-learn", "monai")
     return True, ", ".join(f"{k} {chosen[k]}" for k in keys if k in chosen) + f" ({len(chosen)} packages)"
 
