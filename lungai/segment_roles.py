@@ -6,15 +6,10 @@ Names are compared after lower-casing and turning every run of non-alphanumeric 
 ``_`` ("Right lung", "right-lung", "RIGHT_LUNG" are the same), and then **exactly**: "Lung tumour"
 is not a lung and "Tumour of left lung" is not a tumour (no substring matching).
 
-=====================  =========================================================================
-role                   names
-=====================  =========================================================================
-``tumour``             tumour, tumor, gtv (optionally numbered: gtv_1, tumor 2)
-``right_lung``         right lung, lung right, lung_r, right_lung
-``left_lung``          left lung, lung left, lung_l, left_lung
-``lungs``              lungs, both lungs, lung, lungs_total
-``lungs_minus_tumour`` lungs minus tumour / tumor / gtv (the derived mask)
-=====================  =========================================================================
+The names are those of :mod:`lungai.dicom.roles` (one table, AAPM TG-263 names and common variants,
+also used for RTSTRUCT structures): ``tumour`` = any GTV / tumour name (GTV-1, GTVp, GTV_node,
+Tumor 2 ...), ``right_lung`` / ``left_lung`` (Right lung, Lung-Right, Lung_R, RT LUNG ...),
+``lungs`` (Lungs, Lung, Both lungs ...), ``lungs_minus_tumour`` (Lungs minus tumour, Lungs-GTV ...).
 
 Lung lobes as TotalSegmentator names them (``lung_upper_lobe_left`` ...) have no role of their own
 but count as lung for the dose (:func:`dose_lung_segments`).
@@ -24,14 +19,12 @@ from __future__ import annotations
 
 import re
 
+from lungai.dicom.roles import structure_role
+
 ROLES = ("tumour", "right_lung", "left_lung", "lungs", "lungs_minus_tumour")
-_ALIASES = {
-    "right_lung": {"right_lung", "lung_right", "lung_r", "rt_lung"},
-    "left_lung": {"left_lung", "lung_left", "lung_l", "lt_lung"},
-    "lungs": {"lungs", "both_lungs", "lung", "lungs_total", "total_lung"},
-    "lungs_minus_tumour": {"lungs_minus_tumour", "lungs_minus_tumor", "lungs_minus_gtv", "lung_minus_gtv"},
-}
-_TUMOUR = re.compile(r"(tumou?r|gtv)(_?\d+)?")
+# the one name table is lungai.dicom.roles (TG-263 names and common variants); its roles in panel terms
+_FROM_STRUCTURE = {"gtv": "tumour", "gtv_primary": "tumour", "gtv_node": "tumour", "lung_right": "right_lung",
+                   "lung_left": "left_lung", "lungs": "lungs", "lungs_minus_gtv": "lungs_minus_tumour"}
 LUNG_LOBES = {"lung_upper_lobe_left", "lung_lower_lobe_left", "lung_upper_lobe_right", "lung_middle_lobe_right",
               "lung_lower_lobe_right"}
 DOSE_LUNG_ROLES = ("right_lung", "left_lung", "lungs")
@@ -43,11 +36,9 @@ def name_key(name: str) -> str:
 
 
 def segment_role(name: str) -> str | None:
-    """The role (one of :data:`ROLES`) of a segment name, or None when the name is not one of them."""
-    key = name_key(name)
-    if _TUMOUR.fullmatch(key):
-        return "tumour"
-    return next((role for role, names in _ALIASES.items() if key in names), None)
+    """The role (one of :data:`ROLES`) of a segment name, or None when the name is not one of them
+    (exact match against :mod:`lungai.dicom.roles`' table, never a substring)."""
+    return _FROM_STRUCTURE.get(structure_role(name))
 
 
 def find_role(names, role: str) -> str | None:

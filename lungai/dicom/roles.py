@@ -36,10 +36,11 @@ GTV_ROLES = ("gtv_primary", "gtv", "gtv_node")   # all of them make up role "gtv
 _LUNGS = r"(?:lungs?|lungs? (?:total|all|both|bilat|bilateral|combined)|(?:total|both|bilat|bilateral) lungs?)"
 _GTV = r"(?:i?gtv(?:s|all|total| all| total)?)"
 DEFAULT_PATTERNS: tuple[tuple[str, str], ...] = (
-    ("lungs_minus_gtv", _LUNGS + r" ?(?:minus |sub |excl |exc |wo |not |no |less )?" + _GTV),
+    ("lungs_minus_gtv", _LUNGS + r"(?: ?(?:minus |sub |excl |exc |wo |not |no |less )?" + _GTV
+     + r"| (?:minus|sub|excl|exc|wo|not|no|less) tumou?r)"),   # "Lung tumour" is no lung
     ("gtv_primary", r"gtv ?(?:p|prim|primary|t|tumou?r|1|01|p ?1|primary tumou?r)"),
     ("gtv_node", r"gtv ?(?:n|nd|node|nodes|nodal|ln|lns|lymph ?nodes?|n ?\d+|nd ?\d+|node ?\d+|ln ?\d+)"),
-    ("gtv", r"gtv|gtv ?\d+|gtv ?(?:total|all|sum|combined|composite)|tumou?r"),
+    ("gtv", r"gtv|gtv ?\d+|gtv ?(?:total|all|sum|combined|composite)|tumou?r(?: ?\d+)?"),
     ("lung_right", r"lung ?(?:r|rt|rght|right|dx)|(?:r|rt|right) ?lung|lungr|rlung"),
     ("lung_left", r"lung ?(?:l|lt|lft|left|sx)|(?:l|lt|left) ?lung|lungl|llung"),
     ("lungs", _LUNGS),
