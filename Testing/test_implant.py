@@ -93,11 +93,47 @@ def test_implanted_cases_from_a_csv_keep_the_background_patient(tmp_path, backgr
     (tmp_path / "bg.csv").write_text("image,patient\nP7_ct.nii.gz,P7\n", encoding="utf-8")
     bgs = read_backgrounds(tmp_path / "bg.csv")
     assert bgs[0]["patient"] == "P7" and bgs[0]["mask"] is None
-    cases = implanted_cases(bgs, 2, seed=5)
+    cases = implanted_cases(bgs, 2, seed=5, crops=False)
     assert [c.patient for c in cases] == ["P7", "P7"] and cases[0].case_id == "P7_implant-5"
     m = sitk.GetArrayViewFromImage(cases[0].mask)
     assert set(np.unique(m)) <= {0, 1} and m.any() and cases[0].meta["implanted"]
     assert read_backgrounds(tmp_path / "P7_ct.nii.gz")[0]["patient"] == "P7"
+
+
+def test_implanted_training_crops_are_shown_on_the_grid_seed_mode_uses(tmp_path, background):
+    """Training: each implant is a crop around it with its spacing divided by the grid scale the growing box
+    ends on for its size (a large tumour is seen on the x2 / x3 grid, as at inference); the background comes
+    once whole (hard negatives); implant backgrounds stay in training whatever the split draws."""
+    from lungai.seg.config import SegConfig
+    from lungai.seg.dataset import Case, implanted_cases, read_backgrounds, split_patients, to_arrays
+    from lungai.seg.infer import grid_scale_for
+
+    cfg = SegConfig(channels=(4, 8), patch_size=(16, 16, 8))
+    assert [grid_scale_for(e, cfg) for e in (20, 53, 55, 100, 113, 130, 400)] == [1, 1, 2, 2, 2, 3, 3]
+    sitk.WriteImage(background.ct, str(tmp_path / "P7_ct.nii.gz"))
+    bgs = read_backgrounds(tmp_path / "P7_ct.nii.gz")
+    cases = implanted_cases(bgs, 6, seed=40)
+    assert [c.case_id for c in cases][:2] == ["P7_background", "P7_implant-40"] and len(cases) == 7
+    whole, crops = cases[0], cases[1:]
+    assert whole.meta["implant_background"] and not whole.meta.get("crop")
+    assert whole.image.GetSize() == background.ct.GetSize()
+    full = implanted_cases(bgs, 6, seed=40, crops=False)
+    for c, f in zip(crops, full):
+        assert c.meta["crop"] and c.case_id == f.case_id
+        ext = c.meta["extent_mm"]
+        assert c.meta["grid_scale"] == grid_scale_for(ext, cfg)
+        np.testing.assert_allclose(np.array(c.image.GetSpacing()) * c.meta["grid_scale"], f.image.GetSpacing())
+        assert c.image.GetSize()[0] < f.image.GetSize()[0]        # a crop, not the whole CT
+        # the whole implanted tumour is inside the crop
+        assert sitk.GetArrayViewFromImage(c.mask).sum() == sitk.GetArrayViewFromImage(f.mask).sum()
+        d = to_arrays(c, cfg)
+        assert d["implanted"] and "hard_idx" not in d and d["label"].any()
+    assert {c.meta["grid_scale"] for c in crops} >= {1, 2}, [c.meta["extent_mm"] for c in crops]
+    others = [Case(f"Q{i}_0", f"Q{i}") for i in range(6)]
+    for seed in range(5):
+        train, val, test = split_patients(others + cases, 0.34, seed, test_fraction=0.2)
+        assert {c.case_id for c in cases} <= {c.case_id for c in train}
+        assert val and test and not {c.patient for c in val + test} & {"P7"}
 
 
 def test_implant_needs_backgrounds(tmp_path, capsys):

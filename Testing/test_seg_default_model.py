@@ -79,3 +79,25 @@ def test_eval_on_real_lidc_crops(shared_data, tmp_path, capsys):
     df = pd.read_csv(out)
     assert len(df) == len(val) and df["dice"].mean() > 0.3
     assert (df["roi_mode"] == "whole image (crop)").all()
+
+
+def test_seeded_evaluation_clicks_on_the_reference_lesion(model):
+    """evaluate_case(seeded=True): seed-point mode with the click at the reference lesion (the test report's
+    implanted and real cases); the click lies inside the lesion even when its centre of mass does not."""
+    import SimpleITK as sitk
+
+    from lungai.seg.dataset import Case
+    from lungai.seg.evaluate import evaluate_case, seed_point_of
+    from lungai.synthetic import labels
+
+    ph = _phantom(21, 30.0)
+    tum = labels.tumour_mask(sitk.GetArrayViewFromImage(ph.labels))
+    mask = sitk.GetImageFromArray(tum.astype(np.uint8))
+    mask.CopyInformation(ph.ct)
+    row = evaluate_case(model, Case("p_0", "p", image=ph.ct, mask=mask), seeded=True)
+    assert row["roi_mode"] == "seed" and row["dice"] > 0.3 and row["grid_scale"] == 1
+    ring = np.zeros((20, 40, 40), bool)                       # a C-shaped lesion: centre of mass outside
+    ring[8:12, 5:35, 5:10] = ring[8:12, 5:10, 5:35] = ring[8:12, 30:35, 5:35] = True
+    ct = sitk.GetImageFromArray(np.zeros((20, 40, 40), np.int16))
+    k = np.round(ct.TransformPhysicalPointToContinuousIndex(seed_point_of(ct, ring))).astype(int)[::-1]
+    assert ring[tuple(k)]

@@ -166,3 +166,46 @@ def test_size_bands():
     m[2:5, 10:30, 10:15] = True
     assert size_mm(m, (2.0, 1.0, 1.0)) == 20.0 and size_band(20.0) == "10-30 mm"
     assert [size_band(v) for v in (3, 10, 45, 61)] == ["< 10 mm", "10-30 mm", "30-60 mm", "> 60 mm"]
+
+
+def test_members_trained_in_separate_processes_give_the_same_model(tiny_data, tmp_path, capsys):
+    """--member K trains one member (one process each, in parallel); the same command without --member,
+    with --resume, then saves and calibrates: the weights equal a run that trained the members in turn."""
+    images, masks = tiny_data
+    args = ["train-seg", "--images", str(images), "--masks", str(masks), *TINY_CLI]
+    assert main(args + ["-o", str(tmp_path / "serial")]) == 0
+    par = str(tmp_path / "parallel")
+    assert main(args + ["-o", par, "--member", "1"]) == 0
+    assert "member 1 trained" in capsys.readouterr().out
+    assert not (tmp_path / "parallel" / "model.json").exists()
+    assert main(args + ["-o", par, "--resume", "--member", "0"]) == 0
+    assert main(args + ["-o", par, "--resume"]) == 0
+    wa, wb = _weights(tmp_path / "serial"), _weights(tmp_path / "parallel")
+    assert all(all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a) for a, b in zip(wa, wb))
+    from lungai.cli.seg import _train_command
+
+    assert _train_command(["train-seg", "-o", "m", "--member", "1", "--resume", "--member=2", "--seed", "0"]) == \
+        "lungai train-seg -o m --seed 0"        # model.json records the command that rebuilds the model
+    assert main(args + ["-o", str(tmp_path / "bad"), "--member", "2"]) == 2
+    assert "--member 2 is not one of the 2 members" in capsys.readouterr().err
+
+
+def test_implanted_crops_get_their_share_of_the_draws():
+    """IMPLANT_SHARE of the crop draws come from tumours implanted into real CTs (few next to many nodules)."""
+    rng = np.random.default_rng(0)
+    crop = {"image": np.zeros((1, 8, 16, 16), np.float32), "label": np.ones((1, 8, 16, 16), np.uint8)}
+    crops = [dict(crop, case_id=f"n{i}") for i in range(50)] + [dict(crop, case_id="imp", implanted=True)]
+    seen = []
+
+    def tf(d):
+        seen.append(d["case_id"])
+        return [d]
+
+    for _ in range(100):
+        train.draw_samples(crops, [], 8, rng, tf, None, (8, 16, 16))
+    share = np.mean([s == "imp" for s in seen])
+    assert abs(share - train.IMPLANT_SHARE) < 0.05, share
+    seen.clear()
+    for _ in range(20):
+        train.draw_samples(crops[:-1], [], 8, rng, tf, None, (8, 16, 16))
+    assert "imp" not in seen

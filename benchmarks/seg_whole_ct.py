@@ -25,7 +25,7 @@ import SimpleITK as sitk
 import torch
 from scipy import ndimage
 
-from lungai.seg.evaluate import dice
+from lungai.seg.evaluate import dice, seed_point_of
 from lungai.seg.infer import segment_tumour
 from lungai.seg.model_io import load_model
 from lungai.seg.resources import resolve_model_dir
@@ -76,15 +76,6 @@ def cases():
         print(f"({NSCLC} not found: NSCLC whole CTs skipped)")
 
 
-def seed_of(ct, ref):
-    com = np.array(ndimage.center_of_mass(ref))
-    idx = np.round(com).astype(int)
-    if not ref[tuple(idx)]:          # a curved lesion: take its voxel nearest to the centre of mass
-        pts = np.argwhere(ref)
-        idx = pts[np.argmin(((pts - com) ** 2).sum(1))]
-    return ct.TransformContinuousIndexToPhysicalPoint([float(idx[2]), float(idx[1]), float(idx[0])])
-
-
 def roi_of(ct, ref) -> list:
     """The reference lesion's bounding box (two LPS corners): a user's box drawn round the whole tumour
     (segment adds its 10 mm margin)."""
@@ -122,7 +113,7 @@ def main() -> None:
         if wanted and not any(w in name for w in wanted):
             continue
         ct, ref = load()
-        seed = seed_of(ct, ref)
+        seed = seed_point_of(ct, ref)
         vox_ml = float(np.prod(ct.GetSpacing())) / 1000.0
         for mode in modes:
             t0 = time.perf_counter()

@@ -74,6 +74,10 @@ def register(sub) -> None:
     t.add_argument("--mc-passes", type=int, default=10, help="MC-dropout passes used for calibration")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--resume", action="store_true", help="continue an interrupted run in the same folder")
+    t.add_argument("--member", type=int, default=None, metavar="K",
+                   help="train only ensemble member K (0-based) into OUT/checkpoints and stop: run one process per "
+                        "member in parallel, then the same command without --member, with --resume, saves the "
+                        "model and calibrates it")
     t.set_defaults(func=run_train)
 
     s = sub.add_parser("segment", help="segment the tumour with voxel uncertainty and a confidence score",
@@ -146,6 +150,9 @@ def run_train(args) -> int:
     if args.fg_fraction is not None and not 0.0 < args.fg_fraction < 1.0:
         raise InputError(f"--fg-fraction {args.fg_fraction} is not between 0 and 1", "e.g. --fg-fraction 0.33")
     recipe = {"lr_schedule": args.lr_schedule, "augment": args.augment, "fg_fraction": args.fg_fraction}
+    if args.member is not None and not 0 <= args.member < args.members:
+        raise InputError(f"--member {args.member} is not one of the {args.members} members",
+                         f"give 0 to {args.members - 1}")
     cases = training_cases(args)
     if not 0.0 <= args.test_fraction < 0.9:
         raise InputError(f"--test-fraction {args.test_fraction} is not in [0, 0.9)", "e.g. --test-fraction 0.15")
@@ -153,13 +160,31 @@ def run_train(args) -> int:
                           test_fraction=args.test_fraction, case_sources=case_sources(args), epochs=args.epochs,
                           iters_per_epoch=args.iters, batch_size=args.batch,
                           lr=args.lr or DEFAULT_LR[cfg.arch], patience=args.patience,
-                          mc_passes=args.mc_passes, recipe=recipe, command="lungai " + " ".join(a for a in sys.argv[1:] if a != "--resume"))
+                          mc_passes=args.mc_passes, recipe=recipe, command=_train_command(sys.argv[1:]),
+                          only_member=args.member)
+    if meta is None:
+        print(f"member {args.member} trained into {out / 'checkpoints'}; when every member is done, run the same "
+              "command without --member, with --resume, to save the model and calibrate it")
+        return 0
     from lungai.seg.evaluate import summary_text
 
     for method, s in meta.get("validation", {}).items():
         print(f"{method} on validation: {summary_text(s)}; cross-validated r(confidence, Dice) = "
               f"{s['pearson_r_confidence_dice_cv']:.3f} -> {out}")
     return 0
+
+
+def _train_command(argv: list) -> str:
+    """The train-seg command as model.json records it: without --resume and --member K."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--member":
+            skip = True
+        elif a != "--resume" and not a.startswith("--member="):
+            out.append(a)
+    return "lungai " + " ".join(out)
 
 
 SOURCE_KEYS = ("images", "masks", "patients", "max_cases", "synthetic", "synthetic_chests", "implant",

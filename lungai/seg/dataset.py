@@ -84,21 +84,28 @@ def pair_files(images_dir, masks_dir, patients_csv=None) -> list:
 def split_patients(cases: list, val_fraction: float, seed: int, test_fraction: float = 0.0) -> tuple:
     """(train, val) - or (train, val, test) when ``test_fraction`` > 0 - with no patient in two sets; at
     least one patient in each.  The validation patients are the same draw with or without a test split
-    only when ``test_fraction`` is 0 (test patients are taken from the end of the same permutation)."""
-    patients = sorted({c.patient for c in cases})
-    need = 3 if test_fraction > 0 else 2
+    only when ``test_fraction`` is 0 (test patients are taken from the end of the same permutation).
+
+    The patients of implant backgrounds (``meta["implanted"]``) always stay in training: there are few such
+    real CTs, each carrying all of its implants, so a draw would put a large share of the implants into
+    one set; implanted tumours are tested on a CT no model saw (``benchmarks/seg_test_report.py``)."""
+    fixed = {c.patient for c in cases if c.meta.get("implanted")}
+    patients = sorted({c.patient for c in cases} - fixed)
+    spare = 0 if fixed else 1            # patients left for training after validation and test
+    need = (3 if test_fraction > 0 else 2) - (1 - spare)
     if len(patients) < need:
         who = (f"all {len(cases)} cases belong to one patient ({patients[0]!r})" if len(patients) == 1 else
-               f"the {len(cases)} cases belong to only {len(patients)} patients")
+               f"the {len(cases)} cases belong to only {len(patients)} patients"
+               + (" besides the implant backgrounds" if fixed else ""))
         raise InputError(who, f"training needs at least {need} patients for the split (names <patient>_..., "
                               "or a --patients CSV)")
     rng = np.random.default_rng(seed)
     order = [patients[i] for i in rng.permutation(len(patients))]
     n_test = 0 if test_fraction <= 0 else max(1, int(round(test_fraction * len(patients))))
-    n_val = min(len(patients) - 1 - n_test, max(1, int(round(val_fraction * len(patients)))))
+    n_val = min(len(patients) - spare - n_test, max(1, int(round(val_fraction * len(patients)))))
     val_p = set(order[:n_val])
     test_p = set(order[len(order) - n_test:]) if n_test else set()
-    train = [c for c in cases if c.patient not in val_p | test_p]
+    train = [c for c in cases if c.patient not in val_p | test_p]       # incl. every implant background
     val = [c for c in cases if c.patient in val_p]
     test = [c for c in cases if c.patient in test_p]
     assert not ({c.patient for c in train} & {c.patient for c in val} or
@@ -195,14 +202,23 @@ def read_backgrounds(path) -> list:
     return out
 
 
-def implanted_cases(backgrounds: list, n: int, seed: int, progress=None) -> list:
+IMPLANT_CONTEXT_MM = 24.0   # an implanted crop keeps this much context (x its grid scale) around the tumour
+
+
+def implanted_cases(backgrounds: list, n: int, seed: int, progress=None, crops: bool = True,
+                    seed_box_mm: float = 60.0) -> list:
     """``n`` synthetic tumours implanted into the real CTs ``backgrounds`` (from :func:`read_backgrounds`),
-    taken in turn; deterministic from ``seed``.  Each case keeps its background's patient, so the
-    patient-level split never puts a background in training and its implants in validation (or back).
-    Mask = tumour (solid + ground glass, and the background's own tumour); atelectasis and effusion next
-    to the tumour are in the image but not in the mask (hard negatives)."""
+    taken in turn; deterministic from ``seed``.  Each case keeps its background's patient (and the split keeps
+    implant backgrounds in training: :func:`split_patients`).  Mask = tumour (solid + ground glass, and the
+    background's own tumour); atelectasis and effusion next to the tumour are in the image but not in the mask
+    (hard negatives).
+
+    ``crops`` (training): each implant becomes a crop around the tumour (+ ``IMPLANT_CONTEXT_MM`` x scale) shown
+    on the model grid the growing box of seed mode would end on for its size
+    (:func:`lungai.seg.infer.grid_scale_for`; a 100 mm tumour is seen on the x2 grid, as at inference), and each
+    background is added once whole (automatic mode's region, hard negatives) plus a crop of its own tumour on
+    that tumour's grid.  ``crops=False`` gives the whole implanted CTs (evaluation in seed mode)."""
     from lungai.io import read_ct, read_mask
-    from lungai.synthetic import labels as L
     from lungai.synthetic.implant import implant, prepare_background, random_implant_spec
 
     prepared, out = {}, []
@@ -216,16 +232,61 @@ def implanted_cases(backgrounds: list, n: int, seed: int, progress=None) -> list
                 m = read_mask(b["mask"], reference=ct)
                 mask = sitk.Cast((m == int(b["label"])) if b["label"] is not None else (m > 0), sitk.sitkUInt8)
             prepared[key] = prepare_background(ct, mask, b["patient"])
+            if crops:
+                out += _background_cases(prepared[key], b["patient"], seed_box_mm)
         s = seed + i
         spec = random_implant_spec(s)
         ct, lab, meta = implant(prepared[key], spec, s)
         tum = _tumour_image(lab)
         meta = {**meta, "implanted": True, "background": b["patient"], "atelectasis": spec.atelectasis,
                 "pleural_effusion": spec.effusion, "mediastinal_contact": meta["contact"] == "mediastinum"}
-        out.append(Case(f"{b['patient']}_implant-{s}", b["patient"], image=ct, mask=tum, meta=meta))
+        case = Case(f"{b['patient']}_implant-{s}", b["patient"], image=ct, mask=tum, meta=meta)
+        if crops:
+            own = prepared[key].tumour
+            new = sitk.GetArrayViewFromImage(tum) > 0
+            case = _scaled_crop(case, new & ~own if own is not None else new, seed_box_mm)
+        out.append(case)
         if progress is not None:
             progress.update(1, out[-1].case_id)
     return out
+
+
+def _background_cases(bg, patient: str, seed_box_mm: float) -> list:
+    """The background CT itself (whole: hard negatives, its own tumour) and a crop of its own tumour."""
+    mask = np.zeros(sitk.GetArrayViewFromImage(bg.ct).shape, np.uint8)
+    if bg.tumour is not None:
+        mask[bg.tumour] = 1
+    m = sitk.GetImageFromArray(mask)
+    m.CopyInformation(bg.ct)
+    meta = {"implanted": True, "background": patient, "implant_background": True}
+    out = [Case(f"{patient}_background", patient, image=bg.ct, mask=m, meta=dict(meta))]
+    if mask.any():
+        out.append(_scaled_crop(Case(f"{patient}_own-tumour", patient, image=bg.ct, mask=m, meta=dict(meta)),
+                                mask > 0, seed_box_mm))
+    return out
+
+
+def _scaled_crop(case: Case, focus: np.ndarray, seed_box_mm: float) -> Case:
+    """``case`` cut to ``focus`` (z, y, x bool) + context and shown on its growing-box grid: the spacing is
+    divided by the grid scale, so resampling to the model spacing gives exactly the coarser grid seed mode
+    uses for a tumour this large."""
+    from lungai.seg.infer import grid_scale_for
+
+    sp = np.array(case.image.GetSpacing())[::-1]
+    idx = np.argwhere(focus)
+    lo, hi = idx.min(0), idx.max(0) + 1
+    extent = float(((hi - lo) * sp).max())
+    scale = grid_scale_for(extent, type("C", (), {"seed_box_mm": seed_box_mm})())
+    pad = np.ceil(IMPLANT_CONTEXT_MM * scale / sp).astype(int)
+    shape = np.array(focus.shape)
+    lo, hi = np.maximum(lo - pad, 0), np.minimum(hi + pad, shape)
+    box = pp.Box(tuple(int(v) for v in lo[::-1]), tuple(int(v) for v in hi[::-1]))
+    img, mask = pp.crop(case.image, box), pp.crop(case.mask, box)
+    for im in (img, mask):
+        im.SetSpacing(tuple(float(v) / scale for v in im.GetSpacing()))
+        im.SetOrigin(tuple(float(v) / scale for v in im.GetOrigin()))
+    meta = {**case.meta, "crop": True, "grid_scale": scale, "extent_mm": round(extent, 1)}
+    return Case(case.case_id, case.patient, image=img, mask=mask, meta=meta)
 
 
 def _tumour_image(lab: sitk.Image) -> sitk.Image:
@@ -253,7 +314,7 @@ def load_images(case: Case) -> tuple:
 def to_arrays(case: Case, cfg) -> dict:
     """{'image': (1, z, y, x) float32 windowed, 'label': (1, z, y, x) uint8} on the model grid."""
     img, mask = load_images(case)
-    if not pp.is_crop(img):
+    if not case.meta.get("crop") and not pp.is_crop(img):
         try:
             return _whole_ct_arrays(case, img, mask, cfg)
         except InputError:          # lungs not found: fall back to the mask's box
@@ -267,7 +328,8 @@ def to_arrays(case: Case, cfg) -> dict:
             img, mask = pp.crop(img, box), pp.crop(mask, box)
     arr, model_img = pp.to_model(img, cfg)
     lab = pp.mask_to_model(mask, model_img)
-    return {"image": arr[None], "label": lab[None], "case_id": case.case_id}
+    return {"image": arr[None], "label": lab[None], "case_id": case.case_id,
+            "implanted": bool(case.meta.get("implanted"))}
 
 
 def _subsample(idx: np.ndarray, key: str, n: int) -> np.ndarray:

@@ -17,7 +17,11 @@ from lungai.seg.train import recipe_of, train_member
 def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_fraction: float = 0.2,
                    test_fraction: float = 0.0, case_sources: dict | None = None,
                    epochs: int = 20, iters_per_epoch: int = 50, batch_size: int = 8, lr: float = 2e-3,
-                   patience: int = 5, mc_passes: int = 10, command: str = "", recipe: dict | None = None) -> dict:
+                   patience: int = 5, mc_passes: int = 10, command: str = "", recipe: dict | None = None,
+                   only_member: int | None = None) -> dict | None:
+    """Train ``cfg.members`` members, save the model and calibrate its confidence.  ``only_member`` k trains
+    member k alone into the checkpoints and returns None (members in parallel processes); the same call
+    without it (resuming) then finds every member finished, saves and calibrates."""
     from pathlib import Path
 
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -34,7 +38,7 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
             bar.update(1, c.case_id)
     states, records = [], []
     with task("train-seg", cfg.members * epochs * iters_per_epoch) as bar:
-        for k in range(cfg.members):
+        for k in range(cfg.members) if only_member is None else [only_member]:
             sd, rec = train_member(k, cfg, train_data, val_data, seed=seed, epochs=epochs,
                                    iters_per_epoch=iters_per_epoch, batch_size=batch_size, lr=lr,
                                    patience=patience, ckpt_dir=out_dir / "checkpoints", progress=bar,
@@ -43,8 +47,12 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
             records.append(rec)
             if rec["epochs_run"] < epochs:   # early stop: count the skipped iterations as done
                 bar.update((epochs - rec["epochs_run"]) * iters_per_epoch, f"member {k} stopped early")
+    if only_member is not None:
+        return None
 
     def source(c):
+        if c.meta.get("implant_background"):
+            return "real CT (implant background)"
         if c.meta.get("implanted"):
             return "implanted into a real CT"
         if c.patient.startswith("chest-"):

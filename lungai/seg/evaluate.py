@@ -57,14 +57,32 @@ def _flat_meta(meta: dict) -> dict:
     return out
 
 
-def evaluate_case(model, case, method: str = "ensemble", mc_passes: int = 10, seed: int = 0) -> dict:
+def seed_point_of(ct: sitk.Image, ref: np.ndarray) -> list:
+    """A user's click on the reference lesion ``ref`` (z, y, x bool on ``ct``'s grid): its centre of mass, or
+    the lesion's voxel nearest to it when the centre falls outside (a curved lesion); LPS mm."""
+    from scipy import ndimage
+
+    com = np.array(ndimage.center_of_mass(ref))
+    idx = np.round(com).astype(int)
+    if not ref[tuple(idx)]:
+        pts = np.argwhere(ref)
+        idx = pts[np.argmin(((pts - com) ** 2).sum(1))]
+    return list(ct.TransformContinuousIndexToPhysicalPoint([float(idx[2]), float(idx[1]), float(idx[0])]))
+
+
+def evaluate_case(model, case, method: str = "ensemble", mc_passes: int = 10, seed: int = 0,
+                  seeded: bool = False) -> dict:
+    """One case: Dice, HD95, volumes, confidence.  ``seeded``: seed-point mode with the click at the reference
+    lesion (:func:`seed_point_of`, growing box) instead of the whole crop / automatic mode."""
     from lungai.seg.dataset import load_images
     from lungai.seg.infer import segment_tumour
 
     img, mask = load_images(case)
-    res = segment_tumour(img, model, method=method, mc_passes=mc_passes, seed=seed, source=case.case_id)
-    pred = sitk.GetArrayViewFromImage(res.tumour) > 0
     truth = sitk.GetArrayViewFromImage(mask) > 0
+    point = seed_point_of(img, truth) if seeded and truth.any() else None
+    res = segment_tumour(img, model, method=method, mc_passes=mc_passes, seed=seed, source=case.case_id,
+                         seed_lps=point, whole=False if point is not None else None)
+    pred = sitk.GetArrayViewFromImage(res.tumour) > 0
     voxel_ml = float(np.prod(img.GetSpacing())) / 1000.0
     info = res.info
     row = {"case": case.case_id, "patient": case.patient, "dice": round(dice(pred, truth), 4),
@@ -73,7 +91,8 @@ def evaluate_case(model, case, method: str = "ensemble", mc_passes: int = 10, se
            "false_volume_ml": round(float(np.logical_and(pred, ~truth).sum()) * voxel_ml, 4),
            "n_components": info["n_components"],
            "confidence": info["confidence"], "needs_review": info["needs_review"], "method": method,
-           "roi_mode": info["roi_mode"]}
+           "roi_mode": info["roi_mode"], "grid_scale": next((p["scale"] for p in info.get("roi_passes", [])
+                                                              if p["kept"]), 1)}
     row.update({f"f_{k}": v for k, v in info["features"].items()})
     row["size_mm"] = round(size_mm(truth, img.GetSpacing()[::-1]), 1)
     row["size_band"] = size_band(row["size_mm"])
@@ -81,13 +100,14 @@ def evaluate_case(model, case, method: str = "ensemble", mc_passes: int = 10, se
     return row
 
 
-def evaluate_cases(model, cases, method: str = "ensemble", mc_passes: int = 10, seed: int = 0, progress=None):
+def evaluate_cases(model, cases, method: str = "ensemble", mc_passes: int = 10, seed: int = 0, progress=None,
+                   seeded: bool = False):
     import pandas as pd
 
     bar = progress or NullProgress()
     rows = []
     for c in cases:
-        rows.append(evaluate_case(model, c, method, mc_passes, seed))
+        rows.append(evaluate_case(model, c, method, mc_passes, seed, seeded))
         bar.update(1, c.case_id)
     return pd.DataFrame(rows)
 

@@ -24,6 +24,10 @@ MAX_EARLY_STOP_CASES = 80
 # (vessels, hilum, chest wall) to stop automatic mode marking them, while the many small crops
 # (the real nodules) still make up most of every batch.
 WHOLE_CT_FRACTION = 0.3
+# Share of the crop draws given to tumours implanted into real CTs (when there are any): they are the only
+# large tumours against a real mediastinum / chest wall, and would otherwise be ~1 draw in 8 next to the
+# hundreds of small nodule crops.
+IMPLANT_SHARE = 0.35
 
 
 LR_SCHEDULES = ("constant", "poly")
@@ -55,13 +59,16 @@ def draw_samples(crops: list, whole: list, batch_size: int, rng, tf, tf_aug, pat
     """One batch of patches: crop cases through MONAI's sampler, whole CTs through ``context_patch``."""
     samples = []
     positive = {} if fg_fraction is None else {"positive": float(fg_fraction)}
+    implanted = [d for d in crops if d.get("implanted")]
+    others = [d for d in crops if not d.get("implanted")] or implanted
     for _ in range(batch_size):
         if whole and (not crops or rng.random() < WHOLE_CT_FRACTION):
             samples.append(tf_aug(context_patch(whole[rng.integers(len(whole))], patch_zyx, rng, **positive)))
         else:
+            pool = implanted if implanted and rng.random() < IMPLANT_SHARE else others
             with warnings.catch_warnings():   # tumour-free crops: MONAI warns that it samples background only
                 warnings.filterwarnings("ignore", message="Num foregrounds 0")
-                samples.append(tf(crops[rng.integers(len(crops))])[0])
+                samples.append(tf(pool[rng.integers(len(pool))])[0])
     return samples
 
 

@@ -1,0 +1,169 @@
+"""The final TEST report of a segmentation model (issue #13 point 4): run once, after every choice was made.
+
+Three parts, each with the deep ensemble and MC dropout:
+
+1. the model's held-out **test split** (``train-seg --test-fraction``: LIDC crops and phantoms of patients
+   no training step saw), as ``lungai eval-seg --split test`` (whole crop as ROI);
+2. **tumours implanted into a real CT no model saw** (LUNG1-003; implant backgrounds of training are other
+   CTs), seed-point mode with the click at the tumour's centre - size bands and hard cases (atelectasis,
+   effusion, mediastinal contact) with real anatomy around them;
+3. the **real lesions**, seed-point mode: ``lung1``, ``lung2`` (pyradiomics test CTs, never trained on) and
+   LUNG1-003's three GTVs (never trained on); LUNG1-002's GTV is listed apart (an implant background:
+   seen in training).
+
+Prints mean +- SD / median Dice, HD95, r(confidence, Dice), flags, per size band and hard case, and writes
+``OUT/report.md``, ``OUT/report.json`` and the per-case CSVs.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/seg_test_report.py --model DIR -o OUT [--implants 24]
+        [--skip-split] [--methods ensemble,mc-dropout] [--mc-passes 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+from scipy import ndimage
+
+from lungai.seg.dataset import Case
+from lungai.seg.evaluate import evaluate_cases, report_text, summarize, test_report
+from lungai.seg.model_io import load_model
+from lungai.seg.resources import resolve_model_dir
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+REAL = DATA / "pyradiomics_lung"
+NSCLC = DATA / "nsclc_whole_ct" / "nifti"
+IMPLANT_SEED = 900_000          # far from training's implant seeds (30_000 + seed + i)
+TEST_BACKGROUND = "LUNG1-003"
+
+
+def _mask_image(arr: np.ndarray, ref: sitk.Image) -> sitk.Image:
+    m = sitk.GetImageFromArray(arr.astype(np.uint8))
+    m.CopyInformation(ref)
+    return m
+
+
+def real_cases() -> list:
+    out = []
+    for name in ("lung1", "lung2"):
+        if (REAL / f"{name}_image.nrrd").exists():
+            ct = sitk.ReadImage(str(REAL / f"{name}_image.nrrd"))
+            lab = sitk.GetArrayFromImage(sitk.ReadImage(str(REAL / f"{name}_label.nrrd"))) > 0
+            out.append(Case(name, name, image=ct, mask=_mask_image(lab, ct), meta={"seen_in_training": False}))
+    for case in ("LUNG1-003", "LUNG1-002"):
+        f = NSCLC / f"{case}_ct.nii.gz"
+        if not f.exists():
+            continue
+        ct = sitk.ReadImage(str(f))
+        lab = sitk.GetArrayFromImage(sitk.ReadImage(str(NSCLC / f"{case}_labels.nii.gz")))
+        gtvs = [lab == 1]
+        comp, n = ndimage.label(lab == 2)
+        sizes = ndimage.sum_labels(lab == 2, comp, range(1, n + 1))
+        gtvs += [comp == k for k in np.argsort(-sizes) + 1]
+        for i, g in enumerate(gtvs):
+            out.append(Case(f"{case}_GTV-{i + 1}", case, image=ct, mask=_mask_image(g, ct),
+                            meta={"seen_in_training": case == "LUNG1-002", "mediastinal_contact": None}))
+    return out
+
+
+def implanted_test_cases(n: int) -> list:
+    """``n`` tumours implanted into LUNG1-003 (its three GTVs kept as tumour, implants placed apart from
+    them); the reference of each case is the implanted tumour alone (seed mode keeps the component at the
+    click)."""
+    from lungai.synthetic import labels as L
+    from lungai.synthetic.implant import implant, prepare_background, random_implant_spec
+
+    ct = sitk.ReadImage(str(NSCLC / f"{TEST_BACKGROUND}_ct.nii.gz"))
+    lab = sitk.ReadImage(str(NSCLC / f"{TEST_BACKGROUND}_labels.nii.gz"))
+    own = sitk.Cast((lab == 1) | (lab == 2), sitk.sitkUInt8)
+    bg = prepare_background(ct, own, TEST_BACKGROUND)
+    out = []
+    for i in range(n):
+        s = IMPLANT_SEED + i
+        spec = random_implant_spec(s)
+        img, labels, meta = implant(bg, spec, s)
+        tum = L.tumour_mask(sitk.GetArrayViewFromImage(labels)) & ~bg.tumour
+        meta = {**meta, "atelectasis": spec.atelectasis, "pleural_effusion": spec.effusion,
+                "mediastinal_contact": meta["contact"] == "mediastinum",
+                "small_tumour": spec.diameter_mm < 10.0}
+        out.append(Case(f"{TEST_BACKGROUND}_test-implant-{s}", TEST_BACKGROUND, image=img,
+                        mask=_mask_image(tum, img), meta=meta))
+    return out
+
+
+def _run(model, cases, methods, mc_passes, name, out_dir) -> dict:
+    frames = {}
+    for m in methods:
+        t0 = time.perf_counter()
+        frames[m] = evaluate_cases(model, cases, m, mc_passes, 0, seeded=True)
+        print(f"  {name}, {m}: {len(cases)} cases in {time.perf_counter() - t0:.0f} s", flush=True)
+    pd.concat(frames.values()).to_csv(out_dir / f"{name}.csv", index=False)
+    return frames
+
+
+def _table(frames: dict) -> str:
+    rows = ["| case | size (mm) | " + " | ".join(f"{m}: Dice / conf. / review" for m in frames) + " |",
+            "|---|---|" + "---|" * len(frames)]
+    first = next(iter(frames.values()))
+    for i, r in first.iterrows():
+        cells = [f"{f.loc[i, 'dice']:.3f} / {f.loc[i, 'confidence']:.2f} / {'yes' if f.loc[i, 'needs_review'] else 'no'}"
+                 for f in frames.values()]
+        rows.append(f"| {r['case']} | {r['size_mm']:.0f} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default=None)
+    ap.add_argument("-o", "--out", required=True)
+    ap.add_argument("--implants", type=int, default=24)
+    ap.add_argument("--methods", default="ensemble,mc-dropout")
+    ap.add_argument("--mc-passes", type=int, default=8)
+    ap.add_argument("--skip-split", action="store_true", help="leave out part 1 (the model's test split)")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model_dir = resolve_model_dir(args.model)
+    model = load_model(model_dir)
+    methods = [m for m in args.methods.split(",") if m]
+    report, md = {"model": str(model_dir)}, [f"# Test report: {model_dir}\n"]
+
+    if not args.skip_split:
+        from lungai.cli import main as cli
+
+        print("1. the model's test split (lungai eval-seg --split test)", flush=True)
+        cli(["eval-seg", "--model", str(model_dir), "--split", "test", "-o", str(out / "test_split.csv"),
+             "--mc-passes", str(args.mc_passes)])
+        rep = json.loads((out / "test_split.report.json").read_text(encoding="utf-8"))
+        report["test_split"] = rep
+        md += ["## 1. Test split (LIDC crops + phantoms of held-out patients)\n", "```", report_text(rep), "```\n"]
+
+    if NSCLC.is_dir():
+        print(f"2. {args.implants} tumours implanted into {TEST_BACKGROUND} (seed mode)", flush=True)
+        frames = _run(model, implanted_test_cases(args.implants), methods, args.mc_passes, "implanted_test", out)
+        rep = test_report(frames)
+        report["implanted_test"] = rep
+        md += [f"## 2. Tumours implanted into {TEST_BACKGROUND} (never a training background), seed mode\n",
+               "```", report_text(rep), "```\n", _table(frames), ""]
+    cases = real_cases()
+    if cases:
+        print("3. real lesions (seed mode)", flush=True)
+        frames = _run(model, cases, methods, args.mc_passes, "real_lesions", out)
+        unseen = {m: f[~f["meta_seen_in_training"].astype(bool)] for m, f in frames.items()}
+        report["real_lesions"] = {m: {"per_case": f[["case", "dice", "hd95_mm", "confidence", "needs_review",
+                                                     "size_mm", "grid_scale"]].to_dict("records"),
+                                      "unseen_summary": summarize(unseen[m])} for m, f in frames.items()}
+        md += ["## 3. Real lesions, seed mode (LUNG1-002 = an implant background, seen in training)\n",
+               _table(frames), ""]
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=float) + "\n", encoding="utf-8")
+    (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
