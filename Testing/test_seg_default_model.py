@@ -95,7 +95,7 @@ def test_seeded_evaluation_clicks_on_the_reference_lesion(model):
     mask = sitk.GetImageFromArray(tum.astype(np.uint8))
     mask.CopyInformation(ph.ct)
     row = evaluate_case(model, Case("p_0", "p", image=ph.ct, mask=mask), seeded=True)
-    assert row["roi_mode"] == "seed" and row["dice"] > 0.3 and row["grid_scale"] == 1
+    assert row["roi_mode"] == "seed" and row["dice"] > 0.3 and row["grid_scale"] in (1, 2, 3)
     ring = np.zeros((20, 40, 40), bool)                       # a C-shaped lesion: centre of mass outside
     ring[8:12, 5:35, 5:10] = ring[8:12, 5:10, 5:35] = ring[8:12, 30:35, 5:35] = True
     ct = sitk.GetImageFromArray(np.zeros((20, 40, 40), np.int16))
