@@ -334,6 +334,8 @@ def _run_test_report(args, model, out) -> int:
     src = training.get("case_sources") or {}
     if args.images or args.masks:
         raise InputError("--split test rebuilds the test cases from model.json", "leave out --images / --masks")
+    if not any("_implant-" in c for c in wanted):    # implant backgrounds stay in training: no need to rebuild them
+        src = {**src, "implant": 0}
     cases = [c for c in training_cases(argparse.Namespace(**src)) if c.case_id in wanted]
     missing = wanted - {c.case_id for c in cases}
     if missing:
