@@ -276,7 +276,7 @@ def test_seg_round_trip_terminology_and_references(p1, tmp_path):
     ds = pydicom.dcmread(path)
     tumour, right, left = ds.SegmentSequence
     assert _codes(tumour, "SegmentedPropertyCategoryCodeSequence") == [("49755003", "SCT")]
-    assert _codes(tumour, "SegmentedPropertyTypeCodeSequence") == [("86049000", "SCT")]
+    assert _codes(tumour, "SegmentedPropertyTypeCodeSequence") == [("108369006", "SCT")]   # Neoplasm (any GTV)
     assert _codes(right, "SegmentedPropertyCategoryCodeSequence") == [("123037004", "SCT")]
     assert _codes(right, "SegmentedPropertyTypeCodeSequence") == [("39607008", "SCT")]
     assert _codes(right.SegmentedPropertyTypeCodeSequence[0], "SegmentedPropertyTypeModifierCodeSequence") == \
