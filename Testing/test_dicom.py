@@ -200,6 +200,27 @@ def test_scan_reports_objects_without_their_ct(export, tmp_path):
     assert "no CT series" in studies.notes[0]
 
 
+def test_scan_and_cohort_name_a_ct_with_a_missing_slice(export, tmp_path):
+    """The inventory says which CT series has a gap; the patient's run fails with the same error, the rest go on."""
+    import shutil
+
+    from lungai.dicom.cohort import plan_cohort, process_patient
+
+    root = tmp_path / "export"
+    shutil.copytree(export["P2"]["root"], root / "P2")
+    shutil.copytree(export["P3"]["root"], root / "P3")
+    (root / "P3" / "CT" / "ct_0018.dcm").unlink()
+    studies = {s.patient_id: s for s in scan(root)}
+    assert not any("missing" in n for n in studies["P2"].notes)
+    (note,) = [n for n in studies["P3"].notes if "slice(s) missing" in n]
+    assert "no slice between z = " in note and "re-export the full series" in note
+    jobs, inventory = plan_cohort(root)
+    assert "slice(s) missing" in inventory.set_index("patient_id").loc["P3", "notes"]
+    job = next(j for j in jobs if j.patient_id == "P3")
+    result = process_patient(job, {}, str(tmp_path / "out"))
+    assert result["status"] == "failed" and "1 slice(s) missing" in result["error"]
+
+
 # ------------------------------------------------------------------------------------------------- RTDOSE
 
 def test_rtdose_relative_offsets(export):
@@ -218,6 +239,20 @@ def test_rtdose_absolute_offsets(export):
     st = export["P3"]
     assert float(pydicom.dcmread(st["dose"]).GridFrameOffsetVector[0]) != 0     # absolute form written
     assert np.allclose(read_dose(st["dose"]).GetOrigin(), st["dose_image"].GetOrigin(), atol=1e-3)
+
+
+def test_rtdose_frames_with_a_gap_or_duplicate_are_errors(export, tmp_path):
+    from lungai.dose.read import read_dose
+
+    ds = pydicom.dcmread(export["P1"]["dose"])
+    offsets = [float(v) for v in ds.GridFrameOffsetVector]
+    step = offsets[1] - offsets[0]
+    for name, change, message in (("gap", lambda o: o[:5] + [v + step for v in o[5:]], "1 slice.s. missing"),
+                                  ("dup", lambda o: o[:5] + [o[4]] + o[6:], "position of another slice")):
+        ds.GridFrameOffsetVector = [f"{v:.4f}" for v in change(offsets)]
+        ds.save_as(tmp_path / f"{name}.dcm")
+        with pytest.raises(InputError, match=message):
+            read_dose(tmp_path / f"{name}.dcm")
 
 
 # ----------------------------------------------------------------------------------- SEG / PM / SR writing
@@ -241,7 +276,7 @@ def test_seg_round_trip_terminology_and_references(p1, tmp_path):
     ds = pydicom.dcmread(path)
     tumour, right, left = ds.SegmentSequence
     assert _codes(tumour, "SegmentedPropertyCategoryCodeSequence") == [("49755003", "SCT")]
-    assert _codes(tumour, "SegmentedPropertyTypeCodeSequence") == [("86049000", "SCT")]
+    assert _codes(tumour, "SegmentedPropertyTypeCodeSequence") == [("108369006", "SCT")]   # Neoplasm (any GTV)
     assert _codes(right, "SegmentedPropertyCategoryCodeSequence") == [("123037004", "SCT")]
     assert _codes(right, "SegmentedPropertyTypeCodeSequence") == [("39607008", "SCT")]
     assert _codes(right.SegmentedPropertyTypeCodeSequence[0], "SegmentedPropertyTypeModifierCodeSequence") == \

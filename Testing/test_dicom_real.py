@@ -28,6 +28,29 @@ def real(shared_data):
     return study, ct, labels
 
 
+def test_real_ct_series_passes_the_slice_position_check(real):
+    """The full real planning CT reads (the missing-slice / duplicate / irregular-step check does not
+    fire on a real export's rounding)."""
+    study, ct, _ = real
+    assert ct.GetSize()[2] == len(study.ct.files) == 107 and not any("slice" in n for n in study.notes)
+
+
+def test_real_ct_series_with_a_missing_slice_is_refused(real, tmp_path):
+    import shutil
+
+    import pydicom
+
+    from lungai.errors import InputError
+    from lungai.io import read_ct
+
+    study, ct, _ = real
+    files = sorted(study.ct.files, key=lambda f: float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2]))
+    for f in files[:50] + files[51:]:
+        shutil.copy(f, tmp_path / f.name)
+    with pytest.raises(InputError, match="1 slice.s. missing"):
+        read_ct(tmp_path)
+
+
 def test_real_rtstruct_matches_the_nifti_labels(real):
     from lungai.dicom.roles import mask_for_role
     from lungai.dicom.rtstruct import read_rtstruct

@@ -104,3 +104,84 @@ def test_read_mask_checks_grid(tmp_path):
     write_image(shifted, tmp_path / "shifted.nrrd")
     with pytest.raises(GeometryError, match="sitk.Resample"):
         read_mask(tmp_path / "shifted.nrrd", reference=img)
+
+
+# ------------------------------------------------------------------ slice positions of a DICOM series
+
+@pytest.fixture(scope="module")
+def ct_series(tmp_path_factory):
+    """A synthetic CT series (lungai.dicom.synthetic): 36 axial slices, 5 mm apart."""
+    from dicom_helpers import small_phantom
+
+    from lungai.dicom.synthetic import write_ct_series
+
+    folder = tmp_path_factory.mktemp("series") / "ct"
+    write_ct_series(small_phantom(7).ct, folder)
+    return folder
+
+
+def _copy(folder, tmp_path):
+    import shutil
+
+    return shutil.copytree(folder, tmp_path / "ct")
+
+
+def _z(path) -> float:
+    import pydicom
+
+    return float(pydicom.dcmread(path, stop_before_pixels=True).ImagePositionPatient[2])
+
+
+def test_full_series_reads(ct_series):
+    img = read_ct(ct_series)
+    assert img.GetSize()[2] == 36 and abs(img.GetSpacing()[2] - 5.0) < 1e-6
+
+
+def test_missing_middle_slice_is_an_error_naming_the_gap(ct_series, tmp_path):
+    """ITK reads a series with a missing slice onto a wrong, uniform grid with only a warning."""
+    folder = _copy(ct_series, tmp_path)
+    above, gone, below = (folder / f"ct_{k:04d}.dcm" for k in (17, 18, 19))
+    z0, z1 = _z(above), _z(below)
+    gone.unlink()
+    with pytest.raises(InputError, match="1 slice.s. missing") as err:
+        read_ct(folder)
+    text = str(err.value)
+    assert f"between z = {z0:.2f} and {z1:.2f} mm" in text and "slice spacing 5.00 mm" in text
+    assert "re-export the full series" in text
+    # the first or last slice gone is not a gap: the series is just shorter
+    edge = _copy(ct_series, tmp_path / "edge")
+    (edge / "ct_0036.dcm").unlink()
+    assert read_ct(edge).GetSize()[2] == 35
+
+
+def test_duplicate_slice_position_is_an_error(ct_series, tmp_path):
+    import shutil
+
+    folder = _copy(ct_series, tmp_path)
+    shutil.copy(folder / "ct_0010.dcm", folder / "ct_0010_again.dcm")
+    with pytest.raises(InputError, match=f"position of another slice .z = {_z(folder / 'ct_0010.dcm'):.2f} mm"):
+        read_ct(folder)
+
+
+def test_irregular_slice_step_is_an_error(ct_series, tmp_path):
+    import pydicom
+
+    folder = _copy(ct_series, tmp_path)
+    path = folder / "ct_0020.dcm"
+    ds = pydicom.dcmread(path)
+    ds.ImagePositionPatient[2] = f"{float(ds.ImagePositionPatient[2]) + 1.5:.4f}"
+    ds.save_as(path)
+    with pytest.raises(InputError, match=r"not equally spaced \(5.000 mm mostly, but 6.500 mm"):
+        read_ct(folder)
+
+
+def test_slice_position_check_tolerates_rounding_and_names_oblique_axes():
+    from lungai.io.validate import check_slice_positions, slice_offsets
+
+    z = np.arange(40) * 2.5 + np.tile([0.0, 0.004, -0.003, 0.002], 10)   # positions written to 2 decimals
+    assert abs(check_slice_positions(z, "s") - 2.5) < 0.01
+    with pytest.raises(InputError, match="2 slice.s. missing .* and 10.00 mm"):
+        check_slice_positions([0.0, 2.5, 10.0, 12.5, 15.0], "s")
+    c, s = np.cos(0.3), np.sin(0.3)
+    offsets, axis = slice_offsets([[0, 0, 0], [0, -s * 2, c * 2]], [1, 0, 0, 0, c, s])
+    assert axis == "position along the slice normal" and np.allclose(offsets, [0, 2])

@@ -39,7 +39,9 @@ def test_segment_tumour_node_with_seed_point(mrml_scene, small_phantom, default_
     s = vtk.reference("")
     assert segment.GetTag("TerminologyEntry", s)
     tag = str(s)
-    assert mrml.TERMINOLOGY["Tumor"] == tag
+    from lungai.terminology import TERMINOLOGY, slicer_terminology_entry
+
+    assert slicer_terminology_entry("Tumor") == tag == TERMINOLOGY["gtv"].slicer_entry()
     assert out["result"]["roi_mode"] == "seed"
     ref = mrml.image_from_volume_node(vol)
     unc = mrml.image_from_volume_node(out["uncertainty"])

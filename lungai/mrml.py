@@ -25,18 +25,10 @@ import slicer  # noqa: F401  (the Slicer application's or slicer-core's)
 import vtk
 
 from lungai.errors import InputError
+from lungai.terminology import slicer_terminology_entry
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 
-# Standard terminology (SNOMED CT, as in Slicer's default terminology) for the segments we make.
-TERMINOLOGY = {
-    "Tumor": "Segmentation category and type - 3D Slicer General Anatomy list"
-             "~SCT^49755003^Morphologically Altered Structure~SCT^108369006^Neoplasm~^^~Anatomic codes - DICOM master list~^^~^^",
-    "Right lung": "Segmentation category and type - 3D Slicer General Anatomy list"
-                  "~SCT^123037004^Anatomical Structure~SCT^3341006^Right lung~^^~Anatomic codes - DICOM master list~^^~^^",
-    "Left lung": "Segmentation category and type - 3D Slicer General Anatomy list"
-                 "~SCT^123037004^Anatomical Structure~SCT^44029006^Left lung~^^~Anatomic codes - DICOM master list~^^~^^",
-}
 COLORS = {"Tumor": (0.94, 0.20, 0.20), "Right lung": (0.50, 0.68, 0.85), "Left lung": (0.55, 0.85, 0.55)}
 
 
@@ -207,8 +199,9 @@ def mask_to_segment(scene, mask: sitk.Image, name: str, seg_node=None, replace_s
         segmentation.AddSegment(segment, segment_id)
     if index is not None:
         segmentation.SetSegmentIndex(segment_id, index)
-    if name in TERMINOLOGY and target_id is None:
-        segmentation.GetSegment(segment_id).SetTag("TerminologyEntry", TERMINOLOGY[name])
+    entry = slicer_terminology_entry(name)   # the one code table, lungai.terminology (also the DICOM SEG's)
+    if entry and target_id is None:
+        segmentation.GetSegment(segment_id).SetTag("TerminologyEntry", entry)
     return seg_node, segment_id
 
 

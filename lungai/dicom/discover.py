@@ -19,7 +19,7 @@ from pathlib import Path
 from lungai.errors import InputError
 
 _TAGS = ["Modality", "PatientID", "PatientName", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
-         "FrameOfReferenceUID", "SOPClassUID", "ImagePositionPatient", "StudyDate"]
+         "FrameOfReferenceUID", "SOPClassUID", "ImagePositionPatient", "ImageOrientationPatient", "StudyDate"]
 
 
 @dataclass
@@ -91,6 +91,21 @@ def _references(path: Path) -> tuple[set[str], set[str]]:
     return series, frames
 
 
+def _slice_problem(positions: list, ds, n_files: int, uid: str) -> str | None:
+    """Why the CT series cannot be read (a missing slice, duplicate positions, irregular steps;
+    :func:`lungai.io.validate.check_slice_positions`), or None."""
+    from lungai.io.validate import check_slice_positions, slice_offsets
+
+    if len(positions) != n_files or "ImageOrientationPatient" not in ds:
+        return None
+    try:
+        offsets, axis = slice_offsets(positions, ds.ImageOrientationPatient)
+        check_slice_positions(offsets, f"CT series {uid}", axis)
+    except InputError as exc:
+        return f"{exc.problem} - {exc.fix}"
+    return None
+
+
 def _files(root: Path):
     for p in sorted(root.rglob("*")):
         if p.is_file() and not p.name.startswith("."):
@@ -106,6 +121,7 @@ def scan(root, progress=None) -> list[Study]:
     if not root.is_dir():
         raise InputError(f"{root} is not a folder", "give the folder holding the DICOM export (any sub-folder layout)")
     ct_files: dict[str, list] = defaultdict(list)
+    ct_positions: dict[str, list] = defaultdict(list)
     ct_info: dict[str, object] = {}
     others: list[tuple[str, Path, object]] = []
     for path in _files(root):
@@ -117,6 +133,8 @@ def scan(root, progress=None) -> list[Study]:
         modality = str(ds.Modality)
         if modality == "CT" and "SeriesInstanceUID" in ds:
             ct_files[str(ds.SeriesInstanceUID)].append(path)
+            if "ImagePositionPatient" in ds:
+                ct_positions[str(ds.SeriesInstanceUID)].append(ds.ImagePositionPatient)
             ct_info.setdefault(str(ds.SeriesInstanceUID), ds)
         elif modality in ("RTSTRUCT", "RTDOSE", "SEG"):
             others.append((modality, path, ds))
@@ -133,6 +151,9 @@ def scan(root, progress=None) -> list[Study]:
                    ct=CTSeries(uid, folders[0], sorted(files)))
         if len(folders) > 1:
             st.notes.append(f"CT series {uid} is spread over {len(folders)} folders; only {folders[0]} is read")
+        problem = _slice_problem(ct_positions[uid], ds, len(files), uid)
+        if problem:
+            st.notes.append(problem)
         studies.append(st)
         by_series[uid] = st
         if st.frame_of_reference_uid:

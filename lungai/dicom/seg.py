@@ -1,14 +1,7 @@
 """DICOM SEG (highdicom): write tumour / lung masks with Slicer's terminology codes, read SEGs onto a CT grid.
 
-Terminology (SNOMED CT codes as in 3D Slicer's segment terminology and dcmqi):
-
-| role | category | type | modifier |
-|---|---|---|---|
-| tumour (gtv, gtv_primary) | 49755003 Morphologically Altered Structure | 86049000 Neoplasm, Primary | - |
-| gtv_node | 49755003 Morphologically Altered Structure | 59441001 Lymph node | - |
-| lung_right / lung_left | 123037004 Anatomical Structure | 39607008 Lung | 24028007 Right / 7771000 Left |
-| lungs, lungs_minus_gtv | 123037004 Anatomical Structure | 39607008 Lung | 51440002 Right and left |
-| any other segment | 85756007 Tissue | 85756007 Tissue | - |
+The segment codes (category / type / laterality modifier per role) come from the one terminology
+table, :data:`lungai.terminology.TERMINOLOGY` - the same codes the Slicer segments are tagged with.
 """
 
 from __future__ import annotations
@@ -21,29 +14,17 @@ import numpy as np
 import SimpleITK as sitk
 
 from lungai.errors import InputError
+from lungai.terminology import TERMINOLOGY
 
-_ALTERED = ("49755003", "SCT", "Morphologically Altered Structure")
-_ANATOMY = ("123037004", "SCT", "Anatomical Structure")
-_LUNG = ("39607008", "SCT", "Lung")
-TERMINOLOGY = {   # role -> (category, type, modifier or None)
-    "gtv": (_ALTERED, ("86049000", "SCT", "Neoplasm, Primary"), None),
-    "gtv_primary": (_ALTERED, ("86049000", "SCT", "Neoplasm, Primary"), None),
-    "gtv_node": (_ALTERED, ("59441001", "SCT", "Lymph node"), None),
-    "lung_right": (_ANATOMY, _LUNG, ("24028007", "SCT", "Right")),
-    "lung_left": (_ANATOMY, _LUNG, ("7771000", "SCT", "Left")),
-    "lungs": (_ANATOMY, _LUNG, ("51440002", "SCT", "Right and left")),
-    "lungs_minus_gtv": (_ANATOMY, _LUNG, ("51440002", "SCT", "Right and left")),
-    None: (("85756007", "SCT", "Tissue"), ("85756007", "SCT", "Tissue"), None),   # any other segment
-}
 COLOURS = {None: (230, 220, 70), "gtv": (255, 0, 0), "gtv_primary": (255, 0, 0), "gtv_node": (255, 128, 0),
            "lung_right": (197, 165, 145), "lung_left": (197, 165, 145), "lungs": (197, 165, 145),
            "lungs_minus_gtv": (128, 174, 128)}
 
 
-def _code(triple):
+def _code(code):
     from highdicom.sr import CodedConcept
 
-    return CodedConcept(value=triple[0], scheme_designator=triple[1], meaning=triple[2])
+    return CodedConcept(value=code.value, scheme_designator=code.scheme, meaning=code.meaning)
 
 
 def _algorithm():
@@ -57,14 +38,15 @@ def _algorithm():
 
 
 def segment_description(number: int, label: str, role: str):
-    """A highdicom SegmentDescription with the terminology of ``role`` (see the table above)."""
+    """A highdicom SegmentDescription with the terminology of ``role`` (:data:`lungai.terminology.TERMINOLOGY`)."""
     import highdicom as hd
     from pydicom.sequence import Sequence
 
     if role not in TERMINOLOGY:
         raise InputError(f"no DICOM terminology for segment {label!r} (role {role!r})",
-                         f"use one of the roles {', '.join(TERMINOLOGY)}")
-    category, kind, modifier = TERMINOLOGY[role]
+                         f"use one of the roles {', '.join(r for r in TERMINOLOGY if r)}")
+    term = TERMINOLOGY[role]
+    category, kind, modifier = term.category, term.type, term.modifier
     r, g, b = COLOURS[role]
     desc = hd.seg.SegmentDescription(
         segment_number=number, segment_label=label, segmented_property_category=_code(category),

@@ -24,8 +24,7 @@ UNITS = {
 STANDARD_CODES = {   # lungai names with a standard concept
     "volume_ml": ("118565006", "SCT", "Volume"),
 }
-_FINDINGS = {"gtv": ("86049000", "SCT", "Neoplasm, Primary"), "lungs": ("39607008", "SCT", "Lung"),
-             "lung_right": ("39607008", "SCT", "Lung"), "lung_left": ("39607008", "SCT", "Lung")}
+FINDING = ("121071", "DCM", "Finding")   # the finding type of a group without a role (e.g. the whole case)
 
 
 @dataclass
@@ -42,6 +41,15 @@ def _concept(triple):
     from highdicom.sr import CodedConcept
 
     return CodedConcept(value=triple[0], scheme_designator=triple[1], meaning=triple[2][:64])
+
+
+def _finding(role: str | None) -> tuple:
+    """The finding type of a group: its role's segment type in :data:`lungai.terminology.TERMINOLOGY`
+    (the code of the SEG segment it measures), else the generic DCM "Finding"."""
+    from lungai.terminology import TERMINOLOGY
+
+    code = TERMINOLOGY[role].type if role in TERMINOLOGY and role else None
+    return (code.value, code.scheme, code.meaning) if code else FINDING
 
 
 def _name(name: str):
@@ -83,7 +91,7 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
                                         algorithm_id=algorithm))
             digest.append(f"{g.label}:{name}={float(value)!r}")
         tracking = hd.sr.TrackingIdentifier(uid=derived_uid(reference.series_uid, "tracking", g.label), identifier=g.label)
-        finding = _concept(_FINDINGS.get(g.role or "", ("121071", "DCM", "Finding")))
+        finding = _concept(_finding(g.role))
         if g.segment_number is not None and seg is not None:
             ref = hd.sr.ReferencedSegment(sop_class_uid=seg.SOPClassUID, sop_instance_uid=seg.SOPInstanceUID,
                                           segment_number=g.segment_number,

@@ -9,6 +9,7 @@ import SimpleITK as sitk
 
 from lungai.errors import InputError
 from lungai.io import read_image
+from lungai.io.validate import check_slice_positions
 
 
 def _is_dicom(path: Path) -> bool:
@@ -86,9 +87,11 @@ def read_rtdose(path: str | Path) -> sitk.Image:
         raise InputError(f"{p.name} has DoseUnits {units!r}", "export physical dose in GY")
     offsets = _frame_offsets(ds, arr.shape[0])
     steps = np.diff(offsets)
-    if steps.size and (np.ptp(steps) > 1e-3 * max(abs(steps).max(), 1) or abs(steps[0]) < 1e-6):
-        raise InputError(f"{p.name}: dose frames are not equally spaced ({offsets[:4]}...)",
-                         "resample the dose onto a regular grid in the planning system before export")
+    if (steps > 0).any() and (steps < 0).any():
+        raise InputError(f"{p.name}: the dose frames' GridFrameOffsetVector is not monotonic ({offsets[:4]}...)",
+                         "re-export the dose from the planning system as a 3D dose grid")
+    check_slice_positions(offsets, f"{p.name} (dose frames, GridFrameOffsetVector)", "offset",
+                          "resample the dose onto a regular grid in the planning system before export")
     dz = float(steps[0]) if steps.size else float(getattr(ds, "SliceThickness", 1.0) or 1.0)
     row_dir = np.asarray([float(v) for v in ds.ImageOrientationPatient[:3]])
     col_dir = np.asarray([float(v) for v in ds.ImageOrientationPatient[3:]])

@@ -8,7 +8,7 @@ import SimpleITK as sitk
 
 from lungai.errors import InputError
 from lungai.io.geometry import assert_same_geometry
-from lungai.io.validate import check_3d, check_ct_intensities
+from lungai.io.validate import check_3d, check_ct_intensities, check_slice_positions, slice_offsets
 
 FILE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 # Study, Series and Frame of Reference UIDs of a CT read from a DICOM series (image metadata keys)
@@ -38,11 +38,14 @@ def _read_dicom_series(folder: Path, series_uid: str | None) -> sitk.Image:
     files = reader.GetGDCMSeriesFileNames(str(folder), uid)
     reader.SetFileNames(files)
     reader.MetaDataDictionaryArrayUpdateOn()
+    # the slice positions are checked below (a gap is an error here, where ITK only warns)
+    reader.SetSpacingWarningRelThreshold(1e6)
     try:
         img = reader.Execute()
     except RuntimeError as exc:
         raise InputError(f"could not read the DICOM series in {folder}: {str(exc).strip().splitlines()[-1]}",
                          "check that the files are complete DICOM images of one CT series") from exc
+    _check_series_positions(reader, len(files), folder)
     for tag in UID_TAGS:   # kept on the image, so masks from DICOM RT objects can be checked against this CT
         if reader.HasMetaDataKey(0, tag):
             img.SetMetaData(tag, reader.GetMetaData(0, tag).strip().rstrip("\x00"))
@@ -52,6 +55,16 @@ def _read_dicom_series(folder: Path, series_uid: str | None) -> sitk.Image:
             raise InputError(f"the DICOM series in {folder} has modality {modality}, not CT",
                              "select the CT series of the study")
     return img
+
+
+def _check_series_positions(reader: sitk.ImageSeriesReader, n: int, folder: Path) -> None:
+    """No missing slice, duplicate position or irregular step in the series just read."""
+    if n < 2 or not all(reader.HasMetaDataKey(i, "0020|0032") for i in range(n)) \
+            or not reader.HasMetaDataKey(0, "0020|0037"):
+        return
+    positions = [reader.GetMetaData(i, "0020|0032").strip().split("\\") for i in range(n)]
+    offsets, axis = slice_offsets(positions, reader.GetMetaData(0, "0020|0037").strip().split("\\"))
+    check_slice_positions(offsets, f"the DICOM series in {folder}", axis)
 
 
 def read_image(path: str | Path, series_uid: str | None = None) -> sitk.Image:

@@ -29,7 +29,7 @@ from lungai.errors import InputError
 # numpy, SimpleITK and lungai.mrml (slicer, vtk) are imported inside the functions: the Slicer module
 # files import this module at start-up, which must stay light (a test checks it).
 
-TUMOUR_SEGMENT = "Tumor"                  # segment name (Slicer's terminology entry "Neoplasm"); see mrml.TERMINOLOGY
+TUMOUR_SEGMENT = "Tumor"                  # segment name (Slicer's terminology entry "Neoplasm"); see lungai.terminology
 LUNG_SEGMENTS = {1: "Right lung", 2: "Left lung"}   # `lungai lungs` label values
 # The one colour map for probability-like overlays (uncertainty, Grad-CAM): present in every Slicer
 # and in slicer-core's default colour nodes.

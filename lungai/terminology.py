@@ -1,0 +1,85 @@
+"""The one table of standard codes for the segments lungai makes and reads (SNOMED CT, "SCT").
+
+Used by the Slicer segments' terminology tags (:mod:`lungai.mrml`), the DICOM SEG writer
+(:mod:`lungai.dicom.seg`) and the DICOM SR findings (:mod:`lungai.dicom.sr`), keyed by the
+structure roles of :mod:`lungai.dicom.roles` (a segment's role comes from its name there).
+
+Each entry is the category / type / type modifier exactly as 3D Slicer's own terminology lists hold
+it (``Modules/Loadable/Terminologies/Resources/SegmentationCategoryTypeModifier-*.json``, checked
+at Slicer v5.10.0 and v5.12.3), with the list that holds it: Slicer's default "General Anatomy"
+list where it has the concept (lung with laterality right / left, lymph node), else Slicer's
+"DICOM master list" (neoplasm, primary neoplasm, lung "right and left").  The same codes go into
+a DICOM SEG's SegmentedPropertyCategory / Type / TypeModifier sequences (dcmqi / QuantitativeReporting
+read them back into the same Slicer terminology).
+
+| role | category | type | modifier | Slicer list |
+|---|---|---|---|---|
+| gtv (any GTV, lungai's "Tumor") | 49755003 Morphologically Altered Structure | 108369006 Neoplasm | - | DICOM master |
+| gtv_primary | 49755003 Morphologically Altered Structure | 86049000 Neoplasm, Primary | - | DICOM master |
+| gtv_node | 85756007 Tissue | 59441001 Lymph node | - | General Anatomy |
+| lung_right | 123037004 Anatomical Structure | 39607008 Lung | 24028007 Right | General Anatomy |
+| lung_left | 123037004 Anatomical Structure | 39607008 Lung | 7771000 Left | General Anatomy |
+| lungs, lungs_minus_gtv | 123037004 Anatomical Structure | 39607008 Lung | 51440002 Right and left | DICOM master |
+| any other segment (SEG only) | 85756007 Tissue | 85756007 Tissue | - | - |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GENERAL_ANATOMY = "Segmentation category and type - 3D Slicer General Anatomy list"
+DICOM_MASTER = "Segmentation category and type - DICOM master list"
+ANATOMIC_CONTEXT = "Anatomic codes - DICOM master list"   # Slicer's region context (no region given here)
+
+
+@dataclass(frozen=True)
+class Code:
+    value: str
+    meaning: str
+    scheme: str = "SCT"
+
+    def slicer(self) -> str:
+        """``SCT^39607008^Lung`` (Slicer's serialisation of one code)."""
+        return f"{self.scheme}^{self.value}^{self.meaning}"
+
+
+@dataclass(frozen=True)
+class Terminology:
+    category: Code
+    type: Code
+    modifier: Code | None = None
+    context: str | None = DICOM_MASTER    # the Slicer list that holds the entry (None: no Slicer tag)
+
+    def slicer_entry(self) -> str:
+        """The segment's "TerminologyEntry" tag as Slicer writes it (vtkSlicerTerminologiesModuleLogic::
+        SerializeTerminologyEntry): context~category~type~type modifier~region context~region~region modifier."""
+        modifier = self.modifier.slicer() if self.modifier else "^^"
+        return f"{self.context}~{self.category.slicer()}~{self.type.slicer()}~{modifier}~{ANATOMIC_CONTEXT}~^^~^^"
+
+
+_ALTERED = Code("49755003", "Morphologically Altered Structure")
+_ANATOMY = Code("123037004", "Anatomical Structure")
+_TISSUE = Code("85756007", "Tissue")
+_LUNG = Code("39607008", "Lung")
+RIGHT, LEFT, BOTH = Code("24028007", "Right"), Code("7771000", "Left"), Code("51440002", "Right and left")
+
+TERMINOLOGY: dict[str | None, Terminology] = {   # structure role (lungai.dicom.roles) -> codes
+    "gtv": Terminology(_ALTERED, Code("108369006", "Neoplasm")),
+    "gtv_primary": Terminology(_ALTERED, Code("86049000", "Neoplasm, Primary")),
+    "gtv_node": Terminology(_TISSUE, Code("59441001", "Lymph node"), context=GENERAL_ANATOMY),
+    "lung_right": Terminology(_ANATOMY, _LUNG, RIGHT, GENERAL_ANATOMY),
+    "lung_left": Terminology(_ANATOMY, _LUNG, LEFT, GENERAL_ANATOMY),
+    "lungs": Terminology(_ANATOMY, _LUNG, BOTH),
+    "lungs_minus_gtv": Terminology(_ANATOMY, _LUNG, BOTH),
+    None: Terminology(_TISSUE, _TISSUE, context=None),   # any other segment (DICOM SEG only)
+}
+
+
+def slicer_terminology_entry(name: str) -> str | None:
+    """The Slicer "TerminologyEntry" tag of a segment named ``name`` (by its role: "Tumor", "Right lung",
+    "Lung_L", "Lungs" ...), or None when the name has no role."""
+    from lungai.dicom.roles import structure_role
+
+    role = structure_role(name)
+    entry = TERMINOLOGY.get(role) if role else None
+    return entry.slicer_entry() if entry and entry.context else None
