@@ -15,7 +15,7 @@ Prints mean +- SD / median Dice, HD95, r(confidence, Dice), flags, per size band
 ``OUT/report.md``, ``OUT/report.json`` and the per-case CSVs.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/seg_test_report.py --model DIR -o OUT [--implants 24]
-        [--skip-split] [--methods ensemble,mc-dropout] [--mc-passes 8]
+        [--skip-split | --split-from OTHER_MODEL] [--methods ensemble,mc-dropout] [--mc-passes 8]
 """
 
 from __future__ import annotations
@@ -96,11 +96,11 @@ def implanted_test_cases(n: int) -> list:
     return out
 
 
-def _run(model, cases, methods, mc_passes, name, out_dir) -> dict:
+def _run(model, cases, methods, mc_passes, name, out_dir, seeded: bool = True) -> dict:
     frames = {}
     for m in methods:
         t0 = time.perf_counter()
-        frames[m] = evaluate_cases(model, cases, m, mc_passes, 0, seeded=True)
+        frames[m] = evaluate_cases(model, cases, m, mc_passes, 0, seeded=seeded)
         print(f"  {name}, {m}: {len(cases)} cases in {time.perf_counter() - t0:.0f} s", flush=True)
     pd.concat(frames.values()).to_csv(out_dir / f"{name}.csv", index=False)
     return frames
@@ -125,6 +125,8 @@ def main() -> None:
     ap.add_argument("--methods", default="ensemble,mc-dropout")
     ap.add_argument("--mc-passes", type=int, default=8)
     ap.add_argument("--skip-split", action="store_true", help="leave out part 1 (the model's test split)")
+    ap.add_argument("--split-from", default=None,
+                    help="take part 1's cases from this model's test split (compare another model on the same cases)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -134,14 +136,16 @@ def main() -> None:
     report, md = {"model": str(model_dir)}, [f"# Test report: {model_dir}\n"]
 
     if not args.skip_split:
-        from lungai.cli import main as cli
+        from lungai.cli.seg import test_split_cases
 
-        print("1. the model's test split (lungai eval-seg --split test)", flush=True)
-        cli(["eval-seg", "--model", str(model_dir), "--split", "test", "-o", str(out / "test_split.csv"),
-             "--mc-passes", str(args.mc_passes)])
-        rep = json.loads((out / "test_split.report.json").read_text(encoding="utf-8"))
+        split_dir = resolve_model_dir(args.split_from or args.model)
+        print(f"1. the test split of {split_dir} (as lungai eval-seg --split test)", flush=True)
+        frames = _run(model, test_split_cases(load_model(split_dir)[2]["training"]), methods, args.mc_passes,
+                      "test_split", out, seeded=False)
+        rep = test_report(frames)
         report["test_split"] = rep
-        md += ["## 1. Test split (LIDC crops + phantoms of held-out patients)\n", "```", report_text(rep), "```\n"]
+        md += [f"## 1. Test split of {split_dir.name} (LIDC crops + phantoms of held-out patients)\n",
+               "```", report_text(rep), "```\n"]
 
     if NSCLC.is_dir():
         print(f"2. {args.implants} tumours implanted into {TEST_BACKGROUND} (seed mode)", flush=True)

@@ -316,9 +316,28 @@ def run_eval(args) -> int:
     return 0
 
 
+def test_split_cases(training: dict) -> list:
+    """The held-out test cases of a model (``model.json``'s ``training``), rebuilt from its case sources."""
+    import argparse
+
+    from lungai.errors import InputError
+
+    wanted = set(training.get("test_cases") or [])
+    if not wanted:
+        raise InputError("this model has no test split", "train it with --test-fraction (e.g. 0.15)")
+    src = training.get("case_sources") or {}
+    if not any("_implant-" in c for c in wanted):    # implant backgrounds stay in training: no need to rebuild them
+        src = {**src, "implant": 0}
+    cases = [c for c in training_cases(argparse.Namespace(**src)) if c.case_id in wanted]
+    missing = wanted - {c.case_id for c in cases}
+    if missing:
+        raise InputError(f"{len(missing)} test cases could not be rebuilt (e.g. {sorted(missing)[0]})",
+                         "keep the training data where model.json's case_sources say")
+    return cases
+
+
 def _run_test_report(args, model, out) -> int:
     """eval-seg --split test: the model's held-out test patients, both methods, the report."""
-    import argparse
     import json
 
     import pandas as pd
@@ -327,20 +346,9 @@ def _run_test_report(args, model, out) -> int:
     from lungai.progress import task
     from lungai.seg.evaluate import evaluate_cases, report_text, test_report
 
-    training = model[2].get("training", {})
-    wanted = set(training.get("test_cases") or [])
-    if not wanted:
-        raise InputError("this model has no test split", "train it with --test-fraction (e.g. 0.15)")
-    src = training.get("case_sources") or {}
     if args.images or args.masks:
         raise InputError("--split test rebuilds the test cases from model.json", "leave out --images / --masks")
-    if not any("_implant-" in c for c in wanted):    # implant backgrounds stay in training: no need to rebuild them
-        src = {**src, "implant": 0}
-    cases = [c for c in training_cases(argparse.Namespace(**src)) if c.case_id in wanted]
-    missing = wanted - {c.case_id for c in cases}
-    if missing:
-        raise InputError(f"{len(missing)} test cases could not be rebuilt (e.g. {sorted(missing)[0]})",
-                         "keep the training data where model.json's case_sources say")
+    cases = test_split_cases(model[2].get("training", {}))
     frames = {}
     for method in ("ensemble", "mc-dropout"):
         with task(f"test split, {method}", len(cases)) as bar:
