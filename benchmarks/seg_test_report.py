@@ -15,7 +15,7 @@ Prints mean +- SD / median Dice, HD95, r(confidence, Dice), flags, per size band
 ``OUT/report.md``, ``OUT/report.json`` and the per-case CSVs.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/seg_test_report.py --model DIR -o OUT [--implants 24]
-        [--skip-split | --split-from OTHER_MODEL] [--methods ensemble,mc-dropout] [--mc-passes 8]
+        [--parts split,implants,real] [--split-from OTHER_MODEL] [--methods ensemble,mc-dropout] [--mc-passes 8]
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def main() -> None:
     ap.add_argument("--implants", type=int, default=24)
     ap.add_argument("--methods", default="ensemble,mc-dropout")
     ap.add_argument("--mc-passes", type=int, default=8)
-    ap.add_argument("--skip-split", action="store_true", help="leave out part 1 (the model's test split)")
+    ap.add_argument("--parts", default="split,implants,real", help="which parts: split, implants, real")
     ap.add_argument("--split-from", default=None,
                     help="take part 1's cases from this model's test split (compare another model on the same cases)")
     args = ap.parse_args()
@@ -135,7 +135,8 @@ def main() -> None:
     methods = [m for m in args.methods.split(",") if m]
     report, md = {"model": str(model_dir)}, [f"# Test report: {model_dir}\n"]
 
-    if not args.skip_split:
+    parts = set(args.parts.split(","))
+    if "split" in parts:
         from lungai.cli.seg import test_split_cases
 
         split_dir = resolve_model_dir(args.split_from or args.model)
@@ -147,14 +148,14 @@ def main() -> None:
         md += [f"## 1. Test split of {split_dir.name} (LIDC crops + phantoms of held-out patients)\n",
                "```", report_text(rep), "```\n"]
 
-    if NSCLC.is_dir():
+    if "implants" in parts and NSCLC.is_dir():
         print(f"2. {args.implants} tumours implanted into {TEST_BACKGROUND} (seed mode)", flush=True)
         frames = _run(model, implanted_test_cases(args.implants), methods, args.mc_passes, "implanted_test", out)
         rep = test_report(frames)
         report["implanted_test"] = rep
         md += [f"## 2. Tumours implanted into {TEST_BACKGROUND} (never a training background), seed mode\n",
                "```", report_text(rep), "```\n", _table(frames), ""]
-    cases = real_cases()
+    cases = real_cases() if "real" in parts else []
     if cases:
         print("3. real lesions (seed mode)", flush=True)
         frames = _run(model, cases, methods, args.mc_passes, "real_lesions", out)
