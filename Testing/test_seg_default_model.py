@@ -101,3 +101,17 @@ def test_seeded_evaluation_clicks_on_the_reference_lesion(model):
     ct = sitk.GetImageFromArray(np.zeros((20, 40, 40), np.int16))
     k = np.round(ct.TransformPhysicalPointToContinuousIndex(seed_point_of(ct, ring))).astype(int)[::-1]
     assert ring[tuple(k)]
+
+
+def test_a_shipped_model_by_name(tmp_path):
+    """--model NAME picks a model shipped in Resources/Models; a folder path still wins; unknown -> the list."""
+    from lungai.errors import InputError
+    from lungai.seg.model_io import read_meta
+    from lungai.seg.resources import DEFAULT_MODEL_NAME, resolve_model_dir, shipped_models
+
+    assert DEFAULT_MODEL_NAME in shipped_models()
+    assert resolve_model_dir(DEFAULT_MODEL_NAME) == models_root() / DEFAULT_MODEL_NAME
+    assert resolve_model_dir(str(tmp_path)) == tmp_path
+    with pytest.raises(InputError) as e:
+        read_meta(resolve_model_dir("no-such-model"))
+    assert DEFAULT_MODEL_NAME in e.value.fix

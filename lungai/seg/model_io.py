@@ -44,8 +44,11 @@ def write_json(path, doc: dict) -> None:
 def read_meta(model_dir) -> dict:
     path = Path(model_dir) / MODEL_JSON
     if not path.is_file():
+        from lungai.seg.resources import shipped_models
+
         raise InputError(f"{model_dir} is not a LungAI segmentation model (no {MODEL_JSON})",
-                         "give a folder written by `lungai train-seg`, or leave --model out for the default model")
+                         "give a folder written by `lungai train-seg`, the name of a shipped model "
+                         f"({', '.join(shipped_models()) or 'none installed'}), or leave --model out for the default model")
     doc = json.loads(path.read_text(encoding="utf-8"))
     if doc.get("format") != FORMAT:
         raise InputError(f"{path} has format {doc.get('format')!r}, expected {FORMAT!r}",

@@ -28,5 +28,17 @@ def default_model_dir() -> Path:
     return path
 
 
+def shipped_models() -> list:
+    """Names of the models shipped in ``Resources/Models`` (each a folder with a model.json)."""
+    root = models_root()
+    return sorted(p.name for p in root.iterdir() if (p / "model.json").is_file()) if root.is_dir() else []
+
+
 def resolve_model_dir(model_dir=None) -> Path:
-    return Path(model_dir) if model_dir else default_model_dir()
+    """A model folder, or the name of a shipped model (``lungai segment --model NAME``), or the default."""
+    if not model_dir:
+        return default_model_dir()
+    path = Path(model_dir)
+    if not path.exists() and len(path.parts) == 1 and (models_root() / path / "model.json").is_file():
+        return models_root() / path
+    return path
