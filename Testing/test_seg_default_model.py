@@ -115,3 +115,19 @@ def test_a_shipped_model_by_name(tmp_path):
     with pytest.raises(InputError) as e:
         read_meta(resolve_model_dir("no-such-model"))
     assert DEFAULT_MODEL_NAME in e.value.fix
+
+
+def test_the_large_tumour_model_is_shipped_calibrated_and_small():
+    """lungai-seg-unet-large (seed / ROI mode on tumours >= 30 mm, docs/segmentation.md): shipped next to the
+    default, calibrated, trained on tumours implanted into a real CT with a held-out test split; all shipped
+    models together stay within the 25 MB budget."""
+    root = models_root()
+    assert "lungai-seg-unet-large" in __import__("lungai.seg.resources", fromlist=["x"]).shipped_models()
+    cfg, nets, doc = load_model(root / "lungai-seg-unet-large")
+    assert len(nets) == 3 and cfg.channels == (16, 32, 64, 128)
+    for method in ("ensemble", "mc-dropout"):
+        assert doc["calibration"][method]["fitted"] and doc["review"][method]["how"]
+    t = doc["training"]
+    assert t["train_sources"]["implanted into a real CT"] == 150 and t["n_test_cases"] > 100
+    assert not {c.split("_")[0] for c in t["test_cases"]} & {"LUNG1-002", "LUNG1-003", "lung1", "lung2"}
+    assert sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) <= 25e6
