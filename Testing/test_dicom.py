@@ -317,8 +317,12 @@ def test_parametric_map_and_sr_round_trip(p1, tmp_path):
     u = sitk.GetImageFromArray(np.random.default_rng(0).random(array(ct).shape).astype(np.float32))
     u.CopyInformation(ct)
     pm_path = write_parametric_map(u, ref, tmp_path / "u.pm.dcm")
-    step = float(array(u).max() - array(u).min()) / 65535
-    assert np.abs(array(read_parametric_map(pm_path, ct)) - array(u)).max() <= step / 2 + 1e-7
+    assert np.array_equal(array(read_parametric_map(pm_path, ct)), array(u))          # float32, lossless
+    ds = pydicom.dcmread(pm_path)
+    # what Slicer's reader (dcmqi) needs: Float Pixel Data and Frame Anatomy; stored deflated (lossless)
+    assert "FloatPixelData" in ds and "PixelData" not in ds
+    assert ds.SharedFunctionalGroupsSequence[0].FrameAnatomySequence[0].AnatomicRegionSequence[0].CodeMeaning == "Thorax"
+    assert ds.file_meta.TransferSyntaxUID == pydicom.uid.DeflatedExplicitVRLittleEndian
     # a map that is zero outside a few slices (the segmentation ROI) keeps only those frames
     roi = np.zeros(array(ct).shape, np.float32)
     roi[10:14, 20:40, 20:40] = np.linspace(0, 1, 20 * 20 * 4, dtype=np.float32).reshape(4, 20, 20)
@@ -326,7 +330,7 @@ def test_parametric_map_and_sr_round_trip(p1, tmp_path):
     roi_img.CopyInformation(ct)
     roi_path = write_parametric_map(roi_img, ref, tmp_path / "roi.pm.dcm")
     assert pydicom.dcmread(roi_path).NumberOfFrames == 4
-    assert np.abs(array(read_parametric_map(roi_path, ct)) - roi).max() <= 0.5 / 65535 + 1e-7
+    assert np.array_equal(array(read_parametric_map(roi_path, ct)), roi)
     assert pydicom.dcmread(pm_path).FrameOfReferenceUID == ref.frame_of_reference_uid
 
     seg = write_seg({"Tumour": st["masks"]["GTV"]}, ref, tmp_path / "t.seg.dcm", roles={"Tumour": "gtv"})
@@ -395,7 +399,7 @@ def test_cli_segment_writes_seg_rtstruct_map_and_sr(p1, tmp_path):
     assert np.array_equal(array(read_seg(out / "tumor.seg.dcm", ct)["Tumour"]) > 0, tumour)
     assert np.array_equal(array(read_rtstruct(out / "rtstruct.dcm", ct, allow_gaps=True)["GTVp"]) > 0, tumour)
     entropy = array(sitk.ReadImage(str(out / "uncertainty.nii.gz")))
-    assert np.abs(array(read_parametric_map(out / "uncertainty.pm.dcm", ct)) - entropy).max() <= entropy.max() / 65535
+    assert np.abs(array(read_parametric_map(out / "uncertainty.pm.dcm", ct)) - entropy).max() <= 1e-6
     info = json.loads((out / "result.json").read_text(encoding="utf-8"))
     sr = read_sr(out / "measurements.sr.dcm")
     assert sr["Tumour"]["Volume"][0] == pytest.approx(info["tumor_volume_ml"], abs=1e-3)

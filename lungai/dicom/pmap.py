@@ -9,9 +9,9 @@ import SimpleITK as sitk
 
 from lungai.errors import InputError
 
-LEVELS = 65535
 # UCUM units of the maps lungai writes
 UNITS = {"bit": ("bit", "UCUM", "bit"), "1": ("1", "UCUM", "no units"), "Gy": ("Gy", "UCUM", "Gy")}
+THORAX = ("51185008", "SCT", "Thorax")      # Frame Anatomy of every map lungai writes (a chest CT)
 
 
 def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCERTAINTY",
@@ -19,42 +19,73 @@ def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCER
                          series_number: int = 302) -> Path:
     """Write a float image on the reference CT's grid as a DICOM Parametric Map.
 
-    Stored as uint16 with a real-world value mapping (value = intercept + slope x pixel, slope = range / 65535, so
-    the round trip is exact to half a step) and JPEG-LS lossless compression, on the slices that hold values.
+    Written so that Slicer reads it: dcmqi (the converter behind QuantitativeReporting's Parametric Map plugin)
+    reads only 32-bit Float Pixel Data and needs the Frame Anatomy functional group, which highdicom leaves
+    out - both measured (Testing/test_dicom_dcmqi.py).  So: float32 values as they are (identity real-world
+    value mapping), Frame Anatomy "Thorax", only the slices that hold a value above the minimum (the
+    segmentation ROI; readers put the minimum back on the other slices), Deflated Explicit VR Little Endian
+    (lossless; dcmqi / DCMTK and pydicom inflate it).
     """
     import highdicom as hd
     from highdicom.sr import CodedConcept
-    from pydicom.uid import JPEGLSLossless
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
 
     from lungai import __version__
     from lungai.dicom.reference import check_on_grid, content_digest, derived_uid, save_dataset
     from lungai.dicom.seg import quiet_highdicom
 
     check_on_grid(image, reference, what=f"map {label.lower()}")
-    arr = sitk.GetArrayFromImage(image).astype(np.float64)
+    arr = sitk.GetArrayFromImage(image).astype(np.float32)
     value, scheme, meaning = UNITS[unit]
     lo, hi = float(arr.min()), float(arr.max())
-    slope = (hi - lo) / LEVELS if hi > lo else 1.0
-    pixels = np.round((arr - lo) / slope).astype(np.uint16)
-    # only the slices that hold a value above the minimum (the segmentation ROI), JPEG-LS lossless: a whole-CT
-    # float32 map would be ~110 MB; readers put the background (the minimum) back on the other slices
-    used = np.flatnonzero(pixels.reshape(pixels.shape[0], -1).any(axis=1))
+    used = np.flatnonzero((arr > lo).reshape(arr.shape[0], -1).any(axis=1))
     keep = np.arange(used[0], used[-1] + 1) if used.size else np.arange(1)
     mapping = hd.pm.RealWorldValueMapping(
         lut_label=label[:16], lut_explanation=explanation[:64], unit=CodedConcept(value, scheme, meaning),
-        value_range=(0, LEVELS), slope=slope, intercept=lo)
-    sop_uid = derived_uid(reference.series_uid, "pmap", label, content_digest(pixels))
+        value_range=(lo, hi if hi > lo else lo + 1.0), slope=1.0, intercept=0.0)
+    sop_uid = derived_uid(reference.series_uid, "pmap", label, content_digest(arr))
     with quiet_highdicom():
         pm = hd.pm.ParametricMap(
-            source_images=[reference.datasets[k] for k in keep], pixel_array=pixels[keep],
+            source_images=[reference.datasets[k] for k in keep], pixel_array=arr[keep],
             series_instance_uid=derived_uid(sop_uid, "series"),
             series_number=series_number, sop_instance_uid=sop_uid, instance_number=1, manufacturer="SlicerLungAI",
             manufacturer_model_name="lungai", software_versions=__version__, device_serial_number="0",
             contains_recognizable_visual_features=False, real_world_value_mappings=[mapping],
-            voi_lut_transformations=[hd.VOILUTTransformation(window_center=LEVELS / 2, window_width=LEVELS)],
+            voi_lut_transformations=[hd.VOILUTTransformation(window_center=(lo + hi) / 2.0,
+                                                             window_width=max(hi - lo, 1e-6))],
             content_label=label[:16], content_description=explanation[:64],
-            series_description=f"lungai {label.lower()}", transfer_syntax_uid=JPEGLSLossless)
+            series_description=f"lungai {label.lower()}")
+    region = Dataset()
+    region.CodeValue, region.CodingSchemeDesignator, region.CodeMeaning = THORAX
+    anatomy = Dataset()
+    anatomy.AnatomicRegionSequence = Sequence([region])
+    anatomy.FrameLaterality = "U"
+    pm.SharedFunctionalGroupsSequence[0].FrameAnatomySequence = Sequence([anatomy])
+    _frames_ascending(pm)
+    pm.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
     return save_dataset(pm, path)
+
+
+def _frames_ascending(pm) -> None:
+    """Put the frames in ascending order along the slice normal (highdicom writes them descending): DICOM
+    leaves the order free, but dcmqi (Slicer's reader) stacks frame k at index k from the lowest position, so
+    descending frames came out upside down in z (measured)."""
+    from pydicom.sequence import Sequence
+
+    shared = pm.SharedFunctionalGroupsSequence[0]
+    iop = np.array([float(v) for v in shared.PlaneOrientationSequence[0].ImageOrientationPatient])
+    normal = np.cross(iop[:3], iop[3:])
+    per_frame = list(pm.PerFrameFunctionalGroupsSequence)
+    along = [float(np.dot(normal, [float(v) for v in f.PlanePositionSequence[0].ImagePositionPatient]))
+             for f in per_frame]
+    order = np.argsort(along, kind="stable")
+    if np.array_equal(order, np.arange(len(per_frame))):
+        return
+    frames = np.frombuffer(pm.FloatPixelData, np.float32).reshape(len(per_frame), int(pm.Rows), int(pm.Columns))
+    pm.FloatPixelData = np.ascontiguousarray(frames[order]).tobytes()
+    pm.PerFrameFunctionalGroupsSequence = Sequence([per_frame[k] for k in order])
 
 
 def read_parametric_map(path, reference_ct: sitk.Image) -> sitk.Image:
@@ -71,8 +102,12 @@ def read_parametric_map(path, reference_ct: sitk.Image) -> sitk.Image:
     template.CopyInformation(reference_ct)
     vol = pm.get_volume(apply_real_world_transform=True, dtype=np.float32)
     shared = pm.SharedFunctionalGroupsSequence[0]
-    lo = float(shared.RealWorldValueMappingSequence[0].RealWorldValueIntercept) \
-        if "RealWorldValueMappingSequence" in shared else 0.0
+    lo = 0.0                           # the value of the slices not stored: the map's minimum
+    if "RealWorldValueMappingSequence" in shared:
+        rw = shared.RealWorldValueMappingSequence[0]
+        first = rw.get("DoubleFloatRealWorldValueFirstValueMapped", rw.get("RealWorldValueFirstValueMapped"))
+        lo = float(first) * float(rw.get("RealWorldValueSlope", 1.0)) + float(rw.get("RealWorldValueIntercept", 0.0)) \
+            if "FloatPixelData" in pm else float(rw.get("RealWorldValueIntercept", 0.0))
     try:
         vol = vol.match_geometry(hd.Volume.from_simpleitk(template), constant_value=lo)
     except (ValueError, RuntimeError) as exc:
