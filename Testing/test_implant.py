@@ -109,7 +109,7 @@ def test_implanted_training_crops_are_shown_on_the_grid_seed_mode_uses(tmp_path,
     from lungai.seg.infer import grid_scale_for
 
     cfg = SegConfig(channels=(4, 8), patch_size=(16, 16, 8))
-    assert [grid_scale_for(e, cfg) for e in (20, 53, 55, 100, 113, 130, 400)] == [1, 1, 2, 2, 2, 3, 3]
+    assert [grid_scale_for(e, cfg.seed_box_mm) for e in (20, 53, 55, 100, 113, 130, 400)] == [1, 1, 2, 2, 2, 3, 3]
     sitk.WriteImage(background.ct, str(tmp_path / "P7_ct.nii.gz"))
     bgs = read_backgrounds(tmp_path / "P7_ct.nii.gz")
     cases = implanted_cases(bgs, 6, seed=40)
@@ -121,7 +121,7 @@ def test_implanted_training_crops_are_shown_on_the_grid_seed_mode_uses(tmp_path,
     for c, f in zip(crops, full):
         assert c.meta["crop"] and c.case_id == f.case_id
         ext = c.meta["extent_mm"]
-        assert c.meta["grid_scale"] == grid_scale_for(ext, cfg)
+        assert c.meta["grid_scale"] == grid_scale_for(ext, cfg.seed_box_mm)
         np.testing.assert_allclose(np.array(c.image.GetSpacing()) * c.meta["grid_scale"], f.image.GetSpacing())
         assert c.image.GetSize()[0] < f.image.GetSize()[0]        # a crop, not the whole CT
         # the whole implanted tumour is inside the crop

@@ -276,7 +276,7 @@ def _scaled_crop(case: Case, focus: np.ndarray, seed_box_mm: float) -> Case:
     idx = np.argwhere(focus)
     lo, hi = idx.min(0), idx.max(0) + 1
     extent = float(((hi - lo) * sp).max())
-    scale = grid_scale_for(extent, type("C", (), {"seed_box_mm": seed_box_mm})())
+    scale = grid_scale_for(extent, seed_box_mm)
     pad = np.ceil(IMPLANT_CONTEXT_MM * scale / sp).astype(int)
     shape = np.array(focus.shape)
     lo, hi = np.maximum(lo - pad, 0), np.minimum(hi + pad, shape)

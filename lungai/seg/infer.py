@@ -232,12 +232,12 @@ def _target_on_model(probs, model_img, cfg, seed_lps, inside_roi) -> np.ndarray:
     return kept
 
 
-def grid_scale_for(extent_mm: float, cfg) -> int:
+def grid_scale_for(extent_mm: float, seed_box_mm: float) -> int:
     """The model grid (1, 2 or 3 x the model spacing) on which seed mode's growing box ends for a tumour of
     this largest extent: the first whose seed cube holds it with ``EDGE_MM`` to spare on both sides.  Training
     shows large tumours on that grid (``lungai.seg.dataset.implanted_cases``)."""
     for s in range(1, MAX_SCALE + 1):
-        if extent_mm + 2.0 * EDGE_MM <= cfg.seed_box_mm * s:
+        if extent_mm + 2.0 * EDGE_MM <= seed_box_mm * s:
             return s
     return MAX_SCALE
 
