@@ -55,7 +55,7 @@ class LungAISegParameterNode:
     mode: Annotated[str, Choice(["automatic", "roi", "seed"])] = "seed"  # the shipped model over-detects in automatic mode (README)
     roi: vtkMRMLMarkupsROINode
     seedPoints: vtkMRMLMarkupsFiducialNode
-    model: Annotated[str, Choice(["default", "folder"])] = "default"
+    model: Annotated[str, Choice(["default", "large tumours", "folder"])] = "default"
     modelDirectory: pathlib.Path
     method: Annotated[str, Choice(list(commands.SEG_METHODS))] = "ensemble"
     mcPasses: Annotated[int, WithinRange(2, 100)] = 20
@@ -226,6 +226,13 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
     def newWorkDirectory(prefix):
         return nodes.new_work_folder(prefix, slicer.app.temporaryPath)
 
+    @staticmethod
+    def modelChoice(p):
+        """What ``--model`` gets: None (the default model), the shipped large-tumour model's name, or the folder."""
+        from lungai.seg.resources import LARGE_TUMOUR_MODEL_NAME
+
+        return {"default": None, "large tumours": LARGE_TUMOUR_MODEL_NAME}.get(p.model, p.modelDirectory)
+
     def segmentationCommand(self, p, workDir):
         """Export the CT (world coordinates, as the seed / ROI) and build the ``lungai segment`` command."""
         problem = self.segmentationInputProblem(p)
@@ -234,7 +241,7 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         ct = nodes.export_volume(p.inputVolume, workDir / "ct.nii.gz")
         seed = nodes.point_to_lps(p.seedPoints) if p.mode == "seed" else None
         roi = nodes.roi_to_lps(p.roi) if p.mode == "roi" else None
-        return commands.segment(ct, workDir / "output", model_dir=p.modelDirectory if p.model == "folder" else None,
+        return commands.segment(ct, workDir / "output", model_dir=self.modelChoice(p),
                                 method=p.method, mc_passes=p.mcPasses, seed_point_lps=seed, roi_lps=roi)
 
     def _job(self, p, prefix, build, outputs):

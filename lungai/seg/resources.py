@@ -12,6 +12,9 @@ import lungai
 from lungai.errors import InputError
 
 DEFAULT_MODEL_NAME = "lungai-seg-unet-ensemble"
+# seed / ROI mode on tumours of 30 mm and more (stage III GTVs): trained with tumours implanted into a real CT;
+# not the default - weaker on small nodules and in automatic mode (docs/segmentation.md)
+LARGE_TUMOUR_MODEL_NAME = "lungai-seg-unet-large"
 ENV = "LUNGAI_SEG_MODEL"
 
 
