@@ -1,5 +1,8 @@
 """Benchmark: default-model tumour segmentation (ensemble + uncertainty) on a 512 x 512 x 130 CT.
 
+The default model is a choice between two ensembles (both run, the more confident result kept); the baseline
+then runs every member of both.
+
 Compares, in the same run and each in its own process (so peak RSS is per method):
 
 - **lungai**: ``segment_tumour`` - lungs' box, resampling to the model spacing, all members in
@@ -73,22 +76,28 @@ def _worker(method: str, ct_path: str, model_dir: str, threads: int) -> dict:
             truth = sitk.GetArrayFromImage(sitk.ReadImage(ct_path.replace(".nii.gz", "_tumour.nii.gz"))) > 0
             extra["dice"] = round(dice(sitk.GetArrayViewFromImage(res.tumour) > 0, truth), 3)
             extra["passes"] = [(p["roi_size_mm"], p["scale"], p["kept"]) for p in res.info["roi_passes"]]
+            if "model_choice" in res.info:
+                extra["model_choice"] = {t["model"]: t["confidence"] for t in res.info["model_choice"]["models"]}
     else:
         from monai.inferers import sliding_window_inference
 
         from lungai.seg.preprocess import window
         from lungai.seg.uncertainty import predictive_entropy
 
-        cfg, nets, _ = model
-        x = torch.from_numpy(window(sitk.GetArrayViewFromImage(ct), cfg.hu_window))[None, None]
-        probs = []
-        with torch.no_grad():
-            for net in nets:
-                out = sliding_window_inference(x, cfg.infer_zyx, 1, net, overlap=0.25, mode="gaussian")
-                probs.append(torch.softmax(out, 1)[0, 1].numpy())
-        probs = np.stack(probs)
-        predictive_entropy(probs)
-        extra = {"volume_ml": float((probs.mean(0) > 0.5).sum() * np.prod(ct.GetSpacing()) / 1000)}
+        from lungai.seg.choice import ModelChoice
+
+        volumes = []
+        for cfg, nets, _ in model.models if isinstance(model, ModelChoice) else [model]:   # the same models
+            x = torch.from_numpy(window(sitk.GetArrayViewFromImage(ct), cfg.hu_window))[None, None]
+            probs = []
+            with torch.no_grad():
+                for net in nets:
+                    out = sliding_window_inference(x, cfg.infer_zyx, 1, net, overlap=0.25, mode="gaussian")
+                    probs.append(torch.softmax(out, 1)[0, 1].numpy())
+            probs = np.stack(probs)
+            predictive_entropy(probs)
+            volumes.append(float((probs.mean(0) > 0.5).sum() * np.prod(ct.GetSpacing()) / 1000))
+        extra = {"volume_ml": volumes[0] if len(volumes) == 1 else volumes}
     wall = time.perf_counter() - t0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"method": method, "wall_s": round(wall, 2), "peak_rss_mb": round(rss_mb, 1), **extra}

@@ -4,9 +4,10 @@ Every run: all LIDC crops of ../shared/data/lidc_nodules (patient-level split, s
 crops and whole chests, and tumours implanted into the real CT LUNG1-002 (never LUNG1-003, lung1 or lung2);
 1 member, a short schedule.  Each row changes ONE thing against the baseline (the shipped default recipe);
 the metric is the run's own VALIDATION split (the same 193 cases for every row), never a test case.
-Row 1 repeats the baseline with another seed: the run-to-run spread that a difference must exceed.
-The TTA row re-validates the baseline's weights with mirrored test-time augmentation; the ensemble row
-trains members 1 and 2 and reuses the baseline as member 0.  Runs go --jobs at a time (1 thread each).
+Rows 1 and 11 are the baseline with other initialisations (members 1 and 2 of the ensemble row, each
+validated alone; same data, same split): the run-to-run spread that a difference must exceed.  The TTA row
+re-validates the baseline's weights with mirrored test-time augmentation; the ensemble row trains members 1
+and 2 and reuses the baseline as member 0.  Runs go --jobs at a time (1 thread each).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/seg_ablation.py --out /tmp/ablation --jobs 2
 
@@ -33,7 +34,7 @@ DATA = ROOT.parent / "shared" / "data"
 # name -> extra train-seg arguments (one change each against the baseline)
 VARIANTS = {
     "baseline: U-Net 8-16-32-64, patch 48x48x16, constant lr, basic aug., 1 member": [],
-    "baseline, seed 1 (run-to-run spread)": ["--seed", "1"],
+    "baseline, another initialisation (ensemble member 1 alone)": [],
     "+ poly lr decay": ["--lr-schedule", "poly"],
     "DynUNet + deep supervision": ["--arch", "dynunet", "--deep-supervision"],
     "+ strong augmentation (rotation, scaling, gamma, blur)": ["--augment", "strong"],
@@ -43,8 +44,10 @@ VARIANTS = {
     "+ wider network 16-32-64-128": ["--channels", "16,32,64,128"],
     "+ 3 members (deep ensemble; member 0 = baseline)": ["--members", "3"],
     "- implants (LIDC + synthetic only)": ["--implant", "0"],
+    "baseline, another initialisation (ensemble member 2 alone)": [],
 }
 TTA, ENSEMBLE = 6, 9
+SPREAD = {1: 1, 11: 2}      # row -> ensemble member validated alone
 
 
 def base_command(args) -> list:
@@ -81,10 +84,11 @@ def run(cmd: list, log: Path) -> float:
     return time.perf_counter() - t0
 
 
-def copy_member0(src: Path, dst: Path) -> None:
+def copy_member0(src: Path, dst: Path, k: int = 0) -> None:
+    """``src``'s checkpoint of member ``k`` as ``dst``'s member 0."""
     (dst / "checkpoints").mkdir(parents=True, exist_ok=True)
-    for f in (src / "checkpoints").glob("member_0.*"):
-        shutil.copy2(f, dst / "checkpoints" / f.name)
+    for f in (src / "checkpoints").glob(f"member_{k}.*"):
+        shutil.copy2(f, dst / "checkpoints" / f.name.replace(f"member_{k}.", "member_0."))
 
 
 def row_of(name: str, d: Path, wall: float) -> str:
@@ -124,7 +128,9 @@ def main() -> None:
     names = list(VARIANTS)
     only = {int(v) for v in args.only.split(",") if v} or set(range(len(names)))
     only.add(0)
-    walls: dict = {}
+    wall_file = out / "walls.json"      # wall times survive a re-run that skips finished rows
+    walls: dict = {tuple(json.loads(k)) if k.startswith("[") else int(k): v
+                   for k, v in (json.loads(wall_file.read_text()) if wall_file.exists() else {}).items()}
 
     def folder(i):
         return out / f"v{i}"
@@ -137,8 +143,12 @@ def main() -> None:
         if (d / "checkpoints").exists():
             cmd.append("--resume")
         walls[key or i] = walls.get(key or i, 0.0) + run(cmd, out / f"v{i}.log")
+        wall_file.write_text(json.dumps({json.dumps(list(k)) if isinstance(k, tuple) else str(k): v
+                                         for k, v in walls.items()}), encoding="utf-8")
 
-    independent = [i for i in sorted(only) if i not in (TTA,)]
+    if any(i in only for i in SPREAD):
+        only.add(ENSEMBLE)
+    independent = [i for i in sorted(only) if i != TTA and i not in SPREAD]
     with ThreadPoolExecutor(args.jobs) as pool:
         futures = []
         for i in independent:
@@ -155,12 +165,18 @@ def main() -> None:
     if ENSEMBLE in only and not (folder(ENSEMBLE) / "model.json").exists():
         copy_member0(folder(0), folder(ENSEMBLE))
         train(ENSEMBLE)            # members 1, 2 and 0 done: save + calibrate
+    for i, k in SPREAD.items():
+        if i in only and not (folder(i) / "model.json").exists():
+            copy_member0(folder(ENSEMBLE), folder(i), k)
+            train(i)               # validate + calibrate member k alone
     lines = ["| variant (one change against the baseline) | validated | mean Dice +- SD | median | LIDC crops (n) | "
              "phantom tumours >= 30 mm (n) | whole chests, automatic | tumour-free crops with a false tumour | "
              "HD95 (mm) | r(conf, Dice) CV | best epoch(s) | wall (min) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for i in sorted(only):
         wall = walls.get(i, 0.0) + sum(w for k, w in walls.items() if isinstance(k, tuple) and k[0] == i)
+        if i in SPREAD:
+            wall += walls.get((ENSEMBLE, SPREAD[i]), 0.0)
         if i == ENSEMBLE:
             wall += walls.get(0, 0.0)
         if (folder(i) / "model.json").exists():

@@ -6,7 +6,8 @@ split seed); this runs each model on
       automatic mode for the chests) - rebuilt from the second model's model.json, and
   (2) tumours implanted, with fresh seeds (VALIDATION_IMPLANT_SEED), into LUNG1-002 - a real planning CT the
       large model saw as an implant background (never LUNG1-003, lung1 or lung2, the test CTs), seed mode,
-and prints, per part and size band, the mean Dice of each model and of each selection rule.
+and prints, per part and size band, the mean Dice of each model, of each selection rule and of the shipped
+choice run for real (``lungai-seg-choice``; it must equal the "higher confidence" row).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/seg_select_validation.py -o OUT [--implants 16]
 
@@ -30,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from lungai.seg.evaluate import SIZE_BANDS, evaluate_cases  # noqa: E402
 from lungai.seg.model_io import load_model  # noqa: E402
-from lungai.seg.resources import DEFAULT_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME, resolve_model_dir  # noqa: E402
+from lungai.seg.resources import (DEFAULT_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME, NODULE_MODEL_NAME,  # noqa: E402
+                                  resolve_model_dir)
 
 DATA = ROOT.parent / "shared" / "data"
 NSCLC = DATA / "nsclc_whole_ct" / "nifti"
@@ -105,7 +107,39 @@ def table(frames: dict, part: str) -> list:
         d = np.where(pick, b["dice"].to_numpy(float), a["dice"].to_numpy(float))
         cells = [f"{d[m].mean():.3f}" if m.any() else "-" for _, m in bands]
         lines.append(f"| {rule} | " + " | ".join(cells) + f" | {int(pick.sum())} |")
+    if "choice" in frames:                   # the shipped choice itself, run (automatic mode: first model only)
+        c = frames["choice"][keep].reset_index(drop=True)
+        cells = [f"{c['dice'][m].mean():.3f}" if m.any() else "-" for _, m in bands]
+        n = int((c["model_kept"] == LARGE_TUMOUR_MODEL_NAME).sum()) if "model_kept" in c else 0
+        lines.append("| the shipped choice, run | " + " | ".join(cells) + f" | {n} |")
     return lines
+
+
+def calibrate_choice(choice_dir: Path, parts: dict) -> None:
+    """The choice's calibration (ensemble) from its own validation results; automatic-mode rows left out (there
+    the choice runs the first model only)."""
+    from lungai.seg.choice import fit_choice_calibration
+    from lungai.seg.evaluate import summarize
+    from lungai.seg.model_io import MODEL_JSON, write_json
+
+    df = pd.concat([f["choice"] for f in parts.values()], ignore_index=True)
+    df = df[(df["volume_true_ml"] > 0) & (df["roi_mode"] != "lungs")].reset_index(drop=True)
+    kept = df["model_kept_confidence"] if "model_kept_confidence" in df else df["confidence"]
+    cal, thr, how = fit_choice_calibration(kept, df["model_agreement_dice"], df["dice"].to_numpy(float))
+    doc = json.loads((Path(choice_dir) / MODEL_JSON).read_text(encoding="utf-8"))
+    doc.setdefault("calibration", {})["ensemble"] = cal
+    doc.setdefault("review", {})["ensemble"] = {"threshold": round(thr, 4), "how": how}
+    from lungai.seg.choice import choice_confidence
+
+    df["confidence"] = [choice_confidence(k, a, cal) for k, a in zip(kept, df["model_agreement_dice"])]
+    df["needs_review"] = df["confidence"] < thr
+    s = summarize(df)
+    s["pearson_r_confidence_dice_cv"] = cal["pearson_r_cv"]
+    s["description"] = (f"the choice on {len(df)} validation cases with a tumour (" +
+                        ", ".join(f"{k}: {len(f['choice'])}" for k, f in parts.items()) + "); automatic mode left out")
+    doc.setdefault("validation", {})["ensemble"] = s
+    write_json(Path(choice_dir) / MODEL_JSON, doc)
+    print(f"calibration written to {choice_dir}: r CV {cal['pearson_r_cv']:.3f}, review threshold {thr:.3f} ({how})")
 
 
 def main() -> None:
@@ -113,10 +147,14 @@ def main() -> None:
     ap.add_argument("-o", "--out", required=True)
     ap.add_argument("--implants", type=int, default=16)
     ap.add_argument("--reuse", action="store_true")
+    ap.add_argument("--calibrate", action="store_true",
+                    help="fit the choice's confidence (kept model's confidence + the models' agreement) and review "
+                         "threshold on these validation results and write them into the choice's model.json")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    dirs = {"default": resolve_model_dir(DEFAULT_MODEL_NAME), "large": resolve_model_dir(LARGE_TUMOUR_MODEL_NAME)}
+    dirs = {"default": resolve_model_dir(NODULE_MODEL_NAME), "large": resolve_model_dir(LARGE_TUMOUR_MODEL_NAME),
+            "choice": resolve_model_dir(DEFAULT_MODEL_NAME)}
     models = {k: load_model(d) for k, d in dirs.items()}
     training = models["large"][2]["training"]
     parts = {"validation split": run_part(models, lambda: validation_cases(training), "validation", out,
@@ -124,6 +162,8 @@ def main() -> None:
     if (NSCLC / f"{VALIDATION_BACKGROUND}_ct.nii.gz").exists() and args.implants:
         parts["implants into LUNG1-002, seed mode"] = run_part(
             models, lambda: implanted_validation_cases(args.implants), "implants", out, args.reuse, seeded=True)
+    if args.calibrate:
+        calibrate_choice(dirs["choice"], parts)
     lines = []
     for part, frames in parts.items():
         lines += table(frames, part) + [""]

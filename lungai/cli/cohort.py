@@ -4,6 +4,8 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
+    from lungai.seg.resources import MODEL_HELP
+
     from lungai.cli.radiomics import PARAMS_HELP
 
     p = sub.add_parser("cohort", help="DICOM RT exports (CT + RTSTRUCT + RTDOSE) -> RP training table, on Dask",
@@ -24,8 +26,7 @@ def register(sub) -> None:
                    help="local Dask worker processes when no --scheduler is given (default 2; 0 = plain loop)")
     p.add_argument("--structure-map", default=None, metavar="FILE",
                    help="YAML/JSON 'structure name: role' lines overriding the built-in TG-263 name matching")
-    p.add_argument("--model", default=None, help="segmentation model folder for patients without a GTV "
-                                                 "(default: the shipped ensemble)")
+    p.add_argument("--model", default=None, help="for patients without a GTV: segmentation " + MODEL_HELP)
     p.add_argument("--params", default="default", help=PARAMS_HELP + " (default: default)")
     p.set_defaults(func=run)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
+    from lungai.seg.resources import MODEL_HELP
+
     p = sub.add_parser(
         "demo", help="run everything on the built-in sample (or --ct) and write report.html + scene.mrb",
         description="Sample phantom (or the given CT) -> lung masks -> tumour segmentation with ensemble "
@@ -15,7 +17,7 @@ def register(sub) -> None:
                     "--stage-model); without them the outputs say what is missing.")
     p.add_argument("-o", "--output", default="lungai-demo", help="output folder (default: ./lungai-demo)")
     p.add_argument("--ct", default=None, help="your CT instead of the sample (DICOM folder, NIfTI, NRRD, MHA)")
-    p.add_argument("--model", default=None, help="segmentation model folder (default: the shipped model)")
+    p.add_argument("--model", default=None, help="segmentation " + MODEL_HELP)
     p.add_argument("--seed-point", default=None,
                    help="x,y,z (LPS mm) on the tumour of --ct, as a click in Slicer; without it the tumour is "
                         "searched in the whole lungs (on the sample the tumour's position is used)")

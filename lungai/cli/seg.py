@@ -24,6 +24,8 @@ def _floats(text: str, n: int, what: str):
 
 
 def register(sub) -> None:
+    from lungai.seg.resources import MODEL_HELP
+
     t = sub.add_parser("train-seg", help="train a tumour-segmentation ensemble on your images and masks",
                        description="Train K members (U-Net, Attention U-Net or UNETR) with Dice+CE, early stopping "
                                    "on validation Dice and a patient-level split; calibrate the confidence score.")
@@ -86,7 +88,7 @@ def register(sub) -> None:
                                    "the input grid. Coordinates are LPS mm (Slicer RAS: negate x and y).")
     s.add_argument("ct", help="CT: DICOM folder, .nii/.nii.gz, .nrrd or .mha")
     s.add_argument("-o", "--output", required=True, help="output folder")
-    s.add_argument("--model", default=None, help="model folder (default: the shipped model)")
+    s.add_argument("--model", default=None, help=MODEL_HELP)
     g = s.add_mutually_exclusive_group()
     g.add_argument("--seed-point", default=None, help="x,y,z in LPS mm on the tumour: segments a cube around it")
     g.add_argument("--roi", default=None, help="x0,y0,z0,x1,y1,z1: two opposite box corners in LPS mm")
@@ -113,7 +115,7 @@ def register(sub) -> None:
     e = sub.add_parser("eval-seg", help="evaluate a model: per-case Dice, HD95, volumes, confidence",
                        description="Each image that is a small crop is evaluated on its whole extent as the ROI; "
                                    "full CTs use the lungs' box.")
-    e.add_argument("--model", default=None, help="model folder (default: the shipped model)")
+    e.add_argument("--model", default=None, help=MODEL_HELP)
     e.add_argument("--images", default=None, help="folder of CTs (not with --split test)")
     e.add_argument("--masks", default=None, help="folder of masks with the same file names (not with --split test)")
     e.add_argument("--split", default=None, choices=["test"],
@@ -348,7 +350,9 @@ def _run_test_report(args, model, out) -> int:
 
     if args.images or args.masks:
         raise InputError("--split test rebuilds the test cases from model.json", "leave out --images / --masks")
-    cases = test_split_cases(model[2].get("training", {}))
+    from lungai.seg.choice import model_meta
+
+    cases = test_split_cases(model_meta(model).get("training", {}))
     frames = {}
     for method in ("ensemble", "mc-dropout"):
         with task(f"test split, {method}", len(cases)) as bar:

@@ -320,6 +320,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     """
     from lungai.lungs import segment_lungs
     from lungai.report import figures, write_report
+    from lungai.seg.choice import model_meta
     from lungai.seg.model_io import load_model
     from lungai.seg.infer import segment_tumour
     from lungai.seg.resources import resolve_model_dir
@@ -372,7 +373,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
             write_image(seg.mutual_information, out / "mutual_information.nii.gz")
         _json(out / "result.json", seg.info)
         summary["segmentation"] = seg.info
-        meta = model[2]
+        meta = model_meta(model)
         summary["seg_model"] = {"dir": str(mdir), "validation_r": _fmt_r(meta)}
         if truth is not None:
             write_image(truth, out / "tumor_truth.nii.gz")

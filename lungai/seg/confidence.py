@@ -60,7 +60,8 @@ def confidence(features: dict, calibration: dict | None) -> float:
     return float(np.clip(value, 0.0, 1.0))
 
 
-def fit_calibration(X: np.ndarray, dice: np.ndarray, seed: int = 0) -> dict:
+def fit_calibration(X: np.ndarray, dice: np.ndarray, seed: int = 0, features: list = FEATURES,
+                    signs: list = SIGNS) -> dict:
     """Monotone least-squares fit of Dice on the features; r from 5-fold cross-validated predictions.
 
     The fit is constrained so that confidence never rises with entropy or uncertain share and never
@@ -70,11 +71,12 @@ def fit_calibration(X: np.ndarray, dice: np.ndarray, seed: int = 0) -> dict:
     from sklearn.linear_model import Ridge
     from sklearn.model_selection import KFold, cross_val_predict
 
-    signs = np.array(SIGNS, dtype=float)
+    signs = np.array(signs, dtype=float)
     X = np.asarray(X, dtype=float) * signs
     dice = np.asarray(dice, dtype=float)
     if len(dice) < 3:  # too few validation cases to fit (or cross-validate) anything
-        return dict(UNCALIBRATED, n_cases=int(len(dice)), pearson_r_cv=float("nan"),
+        return dict(UNCALIBRATED, features=list(features), coef=[1.0] + [0.0] * (len(features) - 1),
+                    n_cases=int(len(dice)), pearson_r_cv=float("nan"),
                     pearson_r_agreement_only=float("nan"),
                     how=f"not calibrated: only {len(dice)} validation case(s), at least 3 are needed; "
                         "confidence = member agreement")
@@ -88,7 +90,7 @@ def fit_calibration(X: np.ndarray, dice: np.ndarray, seed: int = 0) -> dict:
     cv = np.clip(cv, 0, 1)
     r = float(pearsonr(cv, dice)[0]) if np.std(cv) > 0 and np.std(dice) > 0 else float("nan")
     r_agree = (float(pearsonr(X[:, 0], dice)[0]) if np.std(X[:, 0]) > 0 and np.std(dice) > 0 else float("nan"))
-    return {"features": FEATURES, "coef": [float(c) for c in model.coef_ * signs], "intercept": float(model.intercept_),
+    return {"features": list(features), "coef": [float(c) for c in model.coef_ * signs], "intercept": float(model.intercept_),
             "fitted": True, "n_cases": int(len(dice)), "pearson_r_cv": r, "pearson_r_agreement_only": r_agree,
             "how": "ridge regression (alpha 0.01) of validation Dice on the features, monotone (confidence "
                    "rises with agreement and volume, falls with entropy and uncertain share); r from 5-fold "

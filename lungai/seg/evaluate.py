@@ -90,12 +90,19 @@ def evaluate_case(model, case, method: str = "ensemble", mc_passes: int = 10, se
            "volume_true_ml": round(float(truth.sum()) * voxel_ml, 4), "volume_pred_ml": info["tumor_volume_ml"],
            "false_volume_ml": round(float(np.logical_and(pred, ~truth).sum()) * voxel_ml, 4),
            "n_components": info["n_components"],
-           "confidence": info["confidence"], "needs_review": info["needs_review"], "method": method,
+           "confidence": info["confidence"], "needs_review": info["needs_review"],
+           "review_reasons": "; ".join(info.get("review_reasons", [])), "method": method,
            "roi_mode": info["roi_mode"], "grid_scale": next((p["scale"] for p in info.get("roi_passes", [])
                                                               if p["kept"]), 1)}
     row.update({f"f_{k}": v for k, v in info["features"].items()})
     row["size_mm"] = round(size_mm(truth, img.GetSpacing()[::-1]), 1)
     row["size_band"] = size_band(row["size_mm"])
+    if "model_choice" in info:          # a model choice: which model was kept, each one's confidence, agreement
+        mc = info["model_choice"]
+        row["model_kept"] = mc["kept"]
+        row["model_agreement_dice"] = mc.get("agreement_dice")
+        row["model_kept_confidence"] = mc.get("kept_confidence", info["confidence"])
+        row.update({f"confidence_{t['model']}": t["confidence"] for t in mc["models"]})
     row.update(_flat_meta(case.meta))
     return row
 

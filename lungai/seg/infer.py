@@ -21,6 +21,7 @@ from lungai.errors import InputError
 from lungai.io.validate import check_ct_intensities
 from lungai.progress import NullProgress
 from lungai.seg import preprocess as pp
+from lungai.seg.choice import ModelChoice, segment_with_choice
 from lungai.seg.confidence import case_features, confidence
 from lungai.seg.networks import enable_dropout
 from lungai.seg.postprocess import MAX_ELONGATION, keep_components, rank_components
@@ -344,17 +345,33 @@ def mask_for_roi(roi_box, grid: sitk.Image, ct: sitk.Image = None):
     return out
 
 
+LOW_CONFIDENCE = "confidence below the review threshold"
+
+
+def review_reasons(conf: float, threshold: float, *, cut: bool = False, incomplete: bool = False,
+                   several: bool = False) -> list:
+    """Why a result needs an expert's review (empty: it does not)."""
+    return ([LOW_CONFIDENCE] if conf < threshold else []) + (["tumour cut by the image edge"] if cut else []) + \
+        (["the tumour may be larger than the box"] if incomplete else []) + \
+        (["several candidate regions (automatic mode)"] if several else [])
+
+
 def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method: str = "ensemble",
                    mc_passes: int = 10, seed: int = 0, whole=None, progress=None,
                    source: str = "the CT", all_regions: bool = False, grow: bool = True,
                    tta: bool | None = None) -> SegResult:
-    """Segment the tumour of ``ct``. ``model`` = (config, nets, model.json dict) from ``load_model``.
+    """Segment the tumour of ``ct``. ``model`` = (config, nets, model.json dict) from ``load_model``, or a
+    :class:`lungai.seg.choice.ModelChoice` (every model runs, the most confident result is kept).
 
     ROI: ``seed_lps`` (x, y, z) mm -> a cube of ``seed_box_mm``; ``roi_lps`` (x0, y0, z0, x1, y1, z1)
     mm; otherwise the whole image when it is a small crop, else the lungs' bounding box.  In seed and
     ROI mode the box grows (``grow``) until the tumour no longer touches its edge (:func:`grow_and_predict`).
     ``tta``: mirrored test-time augmentation (None: as the model was trained, ``model.json`` config).
     """
+    if isinstance(model, ModelChoice):
+        return segment_with_choice(ct, model, segment_tumour, roi_lps=roi_lps, seed_lps=seed_lps, method=method,
+                                   mc_passes=mc_passes, seed=seed, whole=whole, progress=progress, source=source,
+                                   all_regions=all_regions, grow=grow, tta=tta)
     cfg, nets, meta = model
     if tta is not None and bool(tta) != cfg.tta:
         cfg = dataclasses.replace(cfg, tta=bool(tta))
@@ -442,9 +459,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         notes.append(f"{dropped['n_outside_lungs']} region(s) lying mostly outside the lungs, "
                      f"{dropped['outside_lungs_ml']:.1f} ml, left out of the tumour mask (mediastinal border / "
                      "chest wall); a tumour there needs a seed point")
-    flag = conf < threshold or bool(cut) or incomplete
+    reasons = review_reasons(conf, threshold, cut=bool(cut), incomplete=incomplete, several=n_candidates > 1)
     if n_candidates > 1:
-        flag = True
         kept = ("all are in the tumour mask" if all_regions else
                 f"the tumour mask holds the most probable one ({candidates[0]['volume_ml']:.1f} ml at LPS "
                 f"{', '.join(f'{v:.0f}' for v in candidates[0]['centre_lps_mm'])} mm)")
@@ -455,7 +471,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                      "check them (vessels and hilar structures can be marked too); to segment another one, run "
                      "again with --seed-point at its centre")
     info = {
-        "confidence": round(conf, 4), "needs_review": bool(flag), "review_threshold": threshold,
+        "confidence": round(conf, 4), "needs_review": bool(reasons), "review_reasons": reasons,
+        "review_threshold": threshold,
         "tumor_volume_ml": round(volume, 4), "n_components": n_comp, "method": method,
         "members": len(nets) if method == "ensemble" else 1,
         "mc_passes": int(mc_passes) if method == "mc-dropout" else 0,

@@ -1,5 +1,9 @@
 """A model directory: ``model.json`` (config, members, training summary, metrics, calibration)
-plus one ``member_<k>.safetensors`` per ensemble member.  No pickle."""
+plus one ``member_<k>.safetensors`` per ensemble member.  No pickle.
+
+A *model choice* directory holds only a ``model.json`` of format ``lungai-seg-choice-1`` that names two or
+more models (shipped names or folders relative to it): each segments the case and the result with the
+highest calibrated confidence is kept (:mod:`lungai.seg.choice`)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from lungai.seg.networks import build_network, load_own_state, own_state
 
 MODEL_JSON = "model.json"
 FORMAT = "lungai-seg-1"
+CHOICE_FORMAT = "lungai-seg-choice-1"
 
 
 def member_file(k: int) -> str:
@@ -50,15 +55,20 @@ def read_meta(model_dir) -> dict:
                          "give a folder written by `lungai train-seg`, the name of a shipped model "
                          f"({', '.join(shipped_models()) or 'none installed'}), or leave --model out for the default model")
     doc = json.loads(path.read_text(encoding="utf-8"))
-    if doc.get("format") != FORMAT:
-        raise InputError(f"{path} has format {doc.get('format')!r}, expected {FORMAT!r}",
+    if doc.get("format") not in (FORMAT, CHOICE_FORMAT):
+        raise InputError(f"{path} has format {doc.get('format')!r}, expected {FORMAT!r} or {CHOICE_FORMAT!r}",
                          "retrain the model with this version of `lungai train-seg`")
     return doc
 
 
-def load_model(model_dir) -> tuple:
-    """(config, list of eval-mode networks, model.json dict)."""
+def load_model(model_dir):
+    """(config, list of eval-mode networks, model.json dict); for a model-choice folder a
+    :class:`lungai.seg.choice.ModelChoice` of such models."""
     doc = read_meta(model_dir)
+    if doc["format"] == CHOICE_FORMAT:
+        from lungai.seg.choice import load_choice
+
+        return load_choice(model_dir, doc)
     cfg = SegConfig.from_dict(doc["config"])
     nets = []
     for name in doc["member_files"]:

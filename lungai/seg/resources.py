@@ -11,11 +11,18 @@ from pathlib import Path
 import lungai
 from lungai.errors import InputError
 
-DEFAULT_MODEL_NAME = "lungai-seg-unet-ensemble"
+# the default: both U-Net ensembles below segment the case and the more confident result is kept
+# (lungai/seg/choice.py; chosen on validation, docs/segmentation.md)
+DEFAULT_MODEL_NAME = "lungai-seg-choice"
+# small nodules (LIDC crops; fastest): the first shipped model
+NODULE_MODEL_NAME = "lungai-seg-unet-ensemble"
 # seed / ROI mode on tumours of 30 mm and more (stage III GTVs): trained with tumours implanted into a real CT;
-# not the default - weaker on small nodules and in automatic mode (docs/segmentation.md)
+# weaker on small nodules and in automatic mode
 LARGE_TUMOUR_MODEL_NAME = "lungai-seg-unet-large"
 ENV = "LUNGAI_SEG_MODEL"
+MODEL_HELP = (f"model folder, or a shipped model's name: {DEFAULT_MODEL_NAME} (the default: both models below, the "
+              f"more confident result kept), {NODULE_MODEL_NAME} (small nodules, fastest), {LARGE_TUMOUR_MODEL_NAME} "
+              "(tumours of 30 mm and more)")
 
 
 def models_root() -> Path:

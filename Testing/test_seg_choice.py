@@ -1,0 +1,125 @@
+"""A model choice (lungai/seg/choice.py): every named model segments the case, the most confident result is
+kept, result.json says which and why, a disagreement between the models is flagged."""
+
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from lungai.errors import InputError
+from lungai.seg.choice import ModelChoice, model_meta, segment_with_choice
+from lungai.seg.infer import SegResult, segment_tumour
+from lungai.seg.model_io import load_model
+from lungai.seg.resources import (DEFAULT_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME, NODULE_MODEL_NAME, default_model_dir,
+                                  models_root, resolve_model_dir)
+
+CHOICE = DEFAULT_MODEL_NAME
+
+
+def _result(conf: float, box) -> SegResult:
+    arr = np.zeros((20, 20, 20), np.uint8)
+    arr[box] = 1
+    img = sitk.GetImageFromArray(arr)
+    return SegResult(img, img, img, None, {"confidence": conf, "needs_review": conf < 0.5, "tumor_volume_ml": float(arr.sum()),
+                                           "review_threshold": 0.5, "method": "ensemble", "notes": [],
+                                           "review_reasons": ["confidence below the review threshold"] if conf < 0.5 else []})
+
+
+def _fake(results: dict):
+    def segment(ct, model, **kwargs):
+        return results[model]
+    return segment
+
+
+def test_the_most_confident_result_is_kept_and_recorded():
+    a, b = _result(0.4, np.s_[5:10, 5:10, 5:10]), _result(0.7, np.s_[5:12, 5:12, 5:12])
+    choice = ModelChoice(["small", "large"], ["A", "B"], {"min_model_agreement": 0.2})
+    res = segment_with_choice(None, choice, _fake({"A": a, "B": b}))
+    assert res is b
+    mc = res.info["model_choice"]
+    assert mc["kept"] == "large" and [t["confidence"] for t in mc["models"]] == [0.4, 0.7]
+    assert mc["agreement_dice"] == pytest.approx(2 * 125 / (125 + 343), abs=1e-4)
+    assert not res.info["needs_review"] and "model large kept" in res.info["notes"][0]
+    assert res.info["confidence"] == 0.7 and not res.info["model_choice"]["calibrated"]   # no calibration: the kept one's
+    # the other order: the first wins a tie, the higher confidence otherwise
+    res = segment_with_choice(None, ModelChoice(["large", "small"], ["B", "A"], {}), _fake({"A": a, "B": b}))
+    assert res.info["model_choice"]["kept"] == "large"
+
+
+def test_the_choice_confidence_is_its_own_calibration_of_kept_confidence_and_agreement():
+    a, b = _result(0.4, np.s_[5:10, 5:10, 5:10]), _result(0.7, np.s_[5:12, 5:12, 5:12])
+    cal = {"features": ["kept_confidence", "agreement"], "coef": [0.5, 0.2], "intercept": 0.1, "fitted": True}
+    meta = {"calibration": {"ensemble": cal}, "review": {"ensemble": {"threshold": 0.6}}}
+    res = segment_with_choice(None, ModelChoice(["small", "large"], ["A", "B"], meta), _fake({"A": a, "B": b}))
+    agreement = 2 * 125 / (125 + 343)
+    assert res.info["confidence"] == pytest.approx(0.1 + 0.5 * 0.7 + 0.2 * agreement, abs=1e-4)
+    assert res.info["model_choice"]["kept_confidence"] == 0.7 and res.info["review_threshold"] == 0.6
+    assert res.info["needs_review"] and res.info["review_reasons"] == ["confidence below the review threshold"]
+
+
+def test_the_shipped_choice_is_calibrated_on_validation():
+    doc = model_meta(load_model(resolve_model_dir(CHOICE)))
+    cal = doc["calibration"]["ensemble"]
+    assert cal["fitted"] and cal["features"] == ["kept_confidence", "agreement"] and cal["n_cases"] > 150
+    assert 0 < doc["review"]["ensemble"]["threshold"] < 1 and doc["validation"]["ensemble"]["pearson_r_confidence_dice_cv"] > 0.8
+
+
+def test_models_that_disagree_flag_the_case_for_review():
+    a, b = _result(0.6, np.s_[0:5, 0:5, 0:5]), _result(0.5, np.s_[10:15, 10:15, 10:15])
+    res = segment_with_choice(None, ModelChoice(["m1", "m2"], ["A", "B"], {"min_model_agreement": 0.3}),
+                              _fake({"A": a, "B": b}))
+    assert res.info["model_choice"]["agreement_dice"] == 0.0
+    assert res.info["needs_review"] and "disagree" in res.info["notes"][-1]
+    assert res.info["review_reasons"] == ["the models disagree on the tumour"]
+
+
+def test_the_default_model_is_the_choice_between_both_shipped_models():
+    choice = load_model(resolve_model_dir(CHOICE))
+    assert isinstance(choice, ModelChoice)
+    assert choice.names == [NODULE_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME]
+    assert all(len(m[1]) == 3 for m in choice.models)
+    assert model_meta(choice)["rule"] == "highest calibrated confidence"
+    assert (models_root() / CHOICE / "model.json").is_file() and default_model_dir() == models_root() / CHOICE
+
+
+def test_a_choice_needs_two_models_and_no_nesting(tmp_path):
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "model.json").write_text(json.dumps({"format": "lungai-seg-choice-1", "models": [NODULE_MODEL_NAME]}))
+    with pytest.raises(InputError, match="needs two or more"):
+        load_model(tmp_path / "one")
+    (tmp_path / "nest").mkdir()
+    (tmp_path / "nest" / "model.json").write_text(json.dumps({"format": "lungai-seg-choice-1",
+                                                             "models": [NODULE_MODEL_NAME, CHOICE]}))
+    with pytest.raises(InputError, match="itself a model choice"):
+        load_model(tmp_path / "nest")
+
+
+def test_choice_on_a_phantom_keeps_the_more_confident_real_model():
+    from lungai.synthetic import PhantomSpec, TumourSpec, make_phantom
+
+    ph = make_phantom(PhantomSpec(shape=(128, 128, 64), spacing=(2.6, 2.6, 4.0),
+                                  tumour=TumourSpec(diameter_mm=30.0, location="free", side="right")), seed=3)
+    seed = ph.meta["tumour"]["centre_mm"]
+    choice = load_model(resolve_model_dir(CHOICE))
+    res = segment_tumour(ph.ct, choice, seed_lps=seed)
+    alone = [segment_tumour(ph.ct, m, seed_lps=seed) for m in choice.models]
+    confs = [r.info["confidence"] for r in alone]
+    assert [t["confidence"] for t in res.info["model_choice"]["models"]] == confs
+    kept = int(np.argmax(confs))
+    assert res.info["model_choice"]["kept"] == choice.names[kept]
+    assert np.array_equal(sitk.GetArrayViewFromImage(res.tumour), sitk.GetArrayViewFromImage(alone[kept].tumour))
+
+
+def test_automatic_mode_runs_the_first_model_only():
+    from lungai.synthetic import PhantomSpec, TumourSpec, make_phantom
+
+    ph = make_phantom(PhantomSpec(shape=(128, 128, 64), spacing=(2.6, 2.6, 4.0),
+                                  tumour=TumourSpec(diameter_mm=25.0, location="free", side="right")), seed=4)
+    choice = load_model(resolve_model_dir(CHOICE))
+    res = segment_tumour(ph.ct, choice, whole=False)
+    assert res.info["roi_mode"] == "lungs"
+    mc = res.info["model_choice"]
+    assert mc["kept"] == NODULE_MODEL_NAME and len(mc["models"]) == 1
+    alone = segment_tumour(ph.ct, choice.models[0], whole=False)
+    assert np.array_equal(sitk.GetArrayViewFromImage(res.tumour), sitk.GetArrayViewFromImage(alone.tumour))

@@ -1,0 +1,149 @@
+"""Choosing between segmentation models case by case.
+
+A model-choice folder (``model.json`` of format ``lungai-seg-choice-1``) names two or more models.  Each
+segments the case with the same guidance (seed point, ROI or automatic) and the result with the highest
+calibrated confidence is kept.  Every model's confidence is its own estimate of the Dice of its result,
+fitted on the SAME validation cases (the shipped models share their validation patients), so the values are
+on one scale.  Why: the nodule model is the better one on small nodules, the large-tumour model on tumours of
+30 mm and more and on real stage III GTVs; a user does not know beforehand which one a case needs.
+
+The kept result then gets the choice's own confidence: a linear map of the kept model's confidence and of
+the Dice between the models' masks (two models that disagree are a warning sign), fitted on validation
+results of the choice (``calibration`` / ``review`` in its model.json, written by
+``benchmarks/seg_select_validation.py --calibrate``), and a disagreement below :data:`MIN_MODEL_AGREEMENT`
+is one more reason for review.  ``result.json`` records every model's confidence, the one kept and the
+agreement (``model_choice``).  With ``"automatic_mode": "first model"`` automatic mode (the lungs' box) runs
+the first model only: on the validation chests the second never won there, and it would double the time of
+the longest mode.  Rules and validation figures: docs/segmentation.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from lungai.errors import InputError
+
+RULE = "highest calibrated confidence"
+# flag for review when the models' tumour masks overlap less than this (Dice).  Chosen on validation
+# (benchmarks/seg_select_validation.py): at 0.1-0.2 it flags 1 more failure of 37 and no good result; from 0.3 on
+# it flags good implanted tumours too
+MIN_MODEL_AGREEMENT = 0.2
+
+
+@dataclass
+class ModelChoice:
+    names: list          # as given in model.json
+    models: list         # (config, nets, model.json dict) each
+    meta: dict           # the choice's own model.json
+
+
+def load_choice(model_dir, doc: dict) -> ModelChoice:
+    from lungai.seg.model_io import MODEL_JSON, load_model
+    from lungai.seg.resources import resolve_model_dir
+
+    names = list(doc.get("models") or [])
+    if len(names) < 2:
+        raise InputError(f"{Path(model_dir) / MODEL_JSON} names {len(names)} model(s); a model choice needs two or more",
+                         'list them under "models" (shipped model names or folders next to it)')
+    models = []
+    for name in names:
+        local = Path(model_dir) / name
+        path = local if (local / MODEL_JSON).is_file() else resolve_model_dir(name)
+        model = load_model(path)
+        if isinstance(model, ModelChoice):
+            raise InputError(f"{path} is itself a model choice", "name segmentation models, not choices")
+        models.append(model)
+    return ModelChoice(names, models, doc)
+
+
+def model_meta(model) -> dict:
+    """model.json of a loaded model or model choice."""
+    return model.meta if isinstance(model, ModelChoice) else model[2]
+
+
+def mask_dice(a: sitk.Image, b: sitk.Image) -> float:
+    from lungai.overlap import dice
+
+    return float(dice(sitk.GetArrayViewFromImage(a) > 0, sitk.GetArrayViewFromImage(b) > 0))
+
+
+CHOICE_FEATURES = ["kept_confidence", "agreement"]     # the kept model's confidence, Dice between the models
+DISAGREE = "the models disagree on the tumour"
+
+
+def choice_confidence(kept_conf: float, agreement: float, calibration: dict | None) -> float:
+    """The choice's own confidence: a linear map, fitted on validation, of the kept model's confidence and the
+    models' agreement; without a fitted calibration, the kept model's confidence."""
+    from lungai.seg.confidence import confidence
+
+    if not (calibration and calibration.get("fitted")):
+        return float(kept_conf)
+    return confidence({"kept_confidence": kept_conf, "agreement": agreement}, calibration)
+
+
+def fit_choice_calibration(kept_conf, agreement, dice, seed: int = 0) -> tuple:
+    """(calibration, review threshold, how) fitted on validation results of the choice."""
+    from lungai.seg.confidence import choose_review_threshold, fit_calibration
+
+    X = np.c_[np.asarray(kept_conf, float), np.asarray(agreement, float)]
+    cal = fit_calibration(X, dice, seed, features=CHOICE_FEATURES, signs=[1, 1])
+    cal["how"] = ("ridge regression (alpha 0.01, non-negative) of validation Dice on the kept model's confidence "
+                  "and the Dice between the models' masks; r from 5-fold cross-validated predictions")
+    conf = np.array([choice_confidence(k, a, cal) for k, a in X])
+    thr, how = choose_review_threshold(conf, dice)
+    return cal, thr, how
+
+
+def segment_with_choice(ct, choice: ModelChoice, segment, **kwargs):
+    """Run ``segment(ct, model, **kwargs)`` for every model of ``choice``; keep the most confident result.
+
+    Its confidence and review flag become the choice's own (:func:`choice_confidence`, the choice's review
+    threshold from model.json; no fitted calibration for the method: the kept model's), and a disagreement
+    between the models (Dice of their masks < ``min_model_agreement``) is one more reason for review."""
+    from lungai.seg.infer import LOW_CONFIDENCE
+
+    best, best_name, tried, masks = None, None, [], []
+    first_only = choice.meta.get("automatic_mode") == "first model"
+    for i, (name, model) in enumerate(zip(choice.names, choice.models)):
+        res = segment(ct, model, **kwargs)
+        if i == 0 and first_only and res.info["roi_mode"] == "lungs":
+            res.info["model_choice"] = {"rule": "automatic mode: the first model only", "kept": name,
+                                        "models": [{"model": name, "confidence": res.info["confidence"],
+                                                    "needs_review": res.info["needs_review"],
+                                                    "tumor_volume_ml": res.info["tumor_volume_ml"]}]}
+            res.info["notes"].append(f"automatic mode: model {name} only (the other models are for seed / ROI mode)")
+            return res
+        tried.append({"model": name, "confidence": res.info["confidence"], "needs_review": res.info["needs_review"],
+                      "tumor_volume_ml": res.info["tumor_volume_ml"]})
+        masks.append(res.tumour)
+        if best is None or res.info["confidence"] > best.info["confidence"]:
+            best, best_name = res, name
+    agreement = min(mask_dice(masks[0], m) for m in masks[1:])
+    if not any(sitk.GetArrayViewFromImage(m).any() for m in masks):
+        agreement = 1.0                          # all found nothing: they agree
+    info = best.info
+    method = info.get("method", "ensemble")
+    kept_conf = float(info["confidence"])
+    cal = choice.meta.get("calibration", {}).get(method)
+    conf = choice_confidence(kept_conf, agreement, cal)
+    review = choice.meta.get("review", {}).get(method)
+    threshold = float(review["threshold"]) if review and cal and cal.get("fitted") else float(info["review_threshold"])
+    min_agreement = float(choice.meta.get("min_model_agreement", MIN_MODEL_AGREEMENT))
+    reasons = [r for r in info.get("review_reasons", []) if r != LOW_CONFIDENCE]
+    reasons = ([LOW_CONFIDENCE] if conf < threshold else []) + reasons + ([DISAGREE] if agreement < min_agreement else [])
+    info["model_choice"] = {"rule": RULE, "kept": best_name, "models": tried, "kept_confidence": round(kept_conf, 4),
+                            "agreement_dice": round(agreement, 4), "min_agreement": min_agreement,
+                            "calibrated": bool(cal and cal.get("fitted"))}
+    info.update(confidence=round(conf, 4), review_threshold=threshold, needs_review=bool(reasons),
+                review_reasons=reasons)
+    others = ", ".join(f"{t['model']} {t['confidence']:.2f}" for t in tried if t["model"] != best_name)
+    info["notes"].append(f"model {best_name} kept (its confidence {kept_conf:.2f}; {others}); the models' masks "
+                         f"overlap with Dice {agreement:.2f}; confidence of the choice {conf:.2f}")
+    if agreement < min_agreement:
+        info["notes"].append(f"the models disagree on this tumour (Dice {agreement:.2f} between their masks, "
+                             f"below {min_agreement:.2f}): check the outline")
+    return best
