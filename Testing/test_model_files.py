@@ -106,7 +106,7 @@ def test_stage_loader_refuses_code(stage_model, tmp_path, name):
 def test_stage_and_seg_loaders_refuse_pickled_weights(stage_model, tmp_path):
     from lungai.fusion import model_io
     from lungai.seg.model_io import load_model
-    from lungai.seg.resources import NODULE_MODEL_NAME, resolve_model_dir
+    from lungai.seg.resources import default_model_dir
 
     bad = tmp_path / "stage"
     shutil.copytree(stage_model, bad)
@@ -114,7 +114,7 @@ def test_stage_and_seg_loaders_refuse_pickled_weights(stage_model, tmp_path):
     with pytest.raises(InputError, match="not a safetensors file"):
         model_io.load(bad)
     seg = tmp_path / "seg"
-    shutil.copytree(resolve_model_dir(NODULE_MODEL_NAME), seg)
+    shutil.copytree(default_model_dir(), seg)
     member = json.loads((seg / "model.json").read_text(encoding="utf-8"))["member_files"][0]
     torch.save({"x": torch.zeros(1)}, seg / member)
     with pytest.raises(InputError, match="not a safetensors file"):

@@ -11,10 +11,10 @@ from lungai.errors import InputError
 from lungai.seg.choice import ModelChoice, model_meta, segment_with_choice
 from lungai.seg.infer import SegResult, segment_tumour
 from lungai.seg.model_io import load_model
-from lungai.seg.resources import (DEFAULT_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME, NODULE_MODEL_NAME, default_model_dir,
+from lungai.seg.resources import (CHOICE_MODEL_NAME, DEFAULT_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME, default_model_dir,
                                   models_root, resolve_model_dir)
 
-CHOICE = DEFAULT_MODEL_NAME
+CHOICE = CHOICE_MODEL_NAME
 
 
 def _result(conf: float, box) -> SegResult:
@@ -74,23 +74,24 @@ def test_models_that_disagree_flag_the_case_for_review():
     assert res.info["review_reasons"] == ["the models disagree on the tumour"]
 
 
-def test_the_default_model_is_the_choice_between_both_shipped_models():
+def test_the_shipped_choice_names_both_shipped_models():
     choice = load_model(resolve_model_dir(CHOICE))
     assert isinstance(choice, ModelChoice)
-    assert choice.names == [NODULE_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME]
+    assert choice.names == [DEFAULT_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME]
     assert all(len(m[1]) == 3 for m in choice.models)
     assert model_meta(choice)["rule"] == "highest calibrated confidence"
-    assert (models_root() / CHOICE / "model.json").is_file() and default_model_dir() == models_root() / CHOICE
+    assert (models_root() / CHOICE / "model.json").is_file()
+    assert default_model_dir() == models_root() / DEFAULT_MODEL_NAME     # not the default (issue #13's rule)
 
 
 def test_a_choice_needs_two_models_and_no_nesting(tmp_path):
     (tmp_path / "one").mkdir()
-    (tmp_path / "one" / "model.json").write_text(json.dumps({"format": "lungai-seg-choice-1", "models": [NODULE_MODEL_NAME]}))
+    (tmp_path / "one" / "model.json").write_text(json.dumps({"format": "lungai-seg-choice-1", "models": [DEFAULT_MODEL_NAME]}))
     with pytest.raises(InputError, match="needs two or more"):
         load_model(tmp_path / "one")
     (tmp_path / "nest").mkdir()
     (tmp_path / "nest" / "model.json").write_text(json.dumps({"format": "lungai-seg-choice-1",
-                                                             "models": [NODULE_MODEL_NAME, CHOICE]}))
+                                                             "models": [DEFAULT_MODEL_NAME, CHOICE]}))
     with pytest.raises(InputError, match="itself a model choice"):
         load_model(tmp_path / "nest")
 
@@ -120,6 +121,6 @@ def test_automatic_mode_runs_the_first_model_only():
     res = segment_tumour(ph.ct, choice, whole=False)
     assert res.info["roi_mode"] == "lungs"
     mc = res.info["model_choice"]
-    assert mc["kept"] == NODULE_MODEL_NAME and len(mc["models"]) == 1
+    assert mc["kept"] == DEFAULT_MODEL_NAME and len(mc["models"]) == 1
     alone = segment_tumour(ph.ct, choice.models[0], whole=False)
     assert np.array_equal(sitk.GetArrayViewFromImage(res.tumour), sitk.GetArrayViewFromImage(alone.tumour))

@@ -1,6 +1,5 @@
-"""The shipped nodule model (``lungai-seg-unet-ensemble``, one of the two models the default choice runs):
-present, small, calibrated; on phantoms hard cases (small tumour, atelectasis, effusion) get lower
-confidence than easy ones."""
+"""The shipped default model: present, small, calibrated; on phantoms hard cases (small tumour,
+atelectasis, effusion) get lower confidence than easy ones."""
 
 import json
 
@@ -8,18 +7,14 @@ import numpy as np
 import pytest
 
 from lungai.seg.model_io import load_model
-from lungai.seg.resources import NODULE_MODEL_NAME, models_root, resolve_model_dir
-
-
-def nodule_model_dir():
-    return resolve_model_dir(NODULE_MODEL_NAME)
+from lungai.seg.resources import default_model_dir, models_root
 
 SHAPE, SPACING = (128, 128, 64), (2.6, 2.6, 4.0)   # like the training phantoms; seeds differ
 
 
 @pytest.fixture(scope="module")
 def model():
-    return load_model(nodule_model_dir())
+    return load_model(default_model_dir())
 
 
 def _phantom(seed, diameter, atelectasis=False, effusion=False, shape="round"):
@@ -31,8 +26,8 @@ def _phantom(seed, diameter, atelectasis=False, effusion=False, shape="round"):
     return make_phantom(spec, seed=seed)
 
 
-def test_nodule_model_is_shipped_small_and_calibrated():
-    d = nodule_model_dir()
+def test_default_model_is_shipped_small_and_calibrated():
+    d = default_model_dir()
     assert d.parent == models_root()
     size = sum(f.stat().st_size for f in d.iterdir())
     assert size <= 25e6
@@ -71,7 +66,7 @@ def test_eval_on_real_lidc_crops(shared_data, tmp_path, capsys):
     from lungai.cli import main
 
     lidc = shared_data / "lidc_nodules"
-    doc = json.loads((nodule_model_dir() / "model.json").read_text(encoding="utf-8"))
+    doc = json.loads((default_model_dir() / "model.json").read_text(encoding="utf-8"))
     val = [c for c in doc["training"]["val_cases"] if c.startswith("LIDC")][:6]
     img, msk = tmp_path / "img", tmp_path / "msk"
     img.mkdir()
@@ -84,7 +79,6 @@ def test_eval_on_real_lidc_crops(shared_data, tmp_path, capsys):
     df = pd.read_csv(out)
     assert len(df) == len(val) and df["dice"].mean() > 0.3
     assert (df["roi_mode"] == "whole image (crop)").all()
-    assert set(df["model_kept"]) <= {"lungai-seg-unet-ensemble", "lungai-seg-unet-large"}   # the default: the choice
 
 
 def test_seeded_evaluation_clicks_on_the_reference_lesion(model):

@@ -103,12 +103,12 @@ def test_touched_faces_and_grown_box():
 
 def test_shipped_model_on_a_100_mm_phantom_tumour_grows_past_the_first_box():
     from lungai.seg.model_io import load_model
-    from lungai.seg.resources import NODULE_MODEL_NAME, resolve_model_dir
+    from lungai.seg.resources import default_model_dir
     from lungai.synthetic import PhantomSpec, TumourSpec, labels, make_phantom
 
     ph = make_phantom(PhantomSpec(tumour=TumourSpec(diameter_mm=100.0, location="free", shape="lobulated")), seed=5)
     ref = labels.tumour_mask(sitk.GetArrayViewFromImage(ph.labels))
-    model = load_model(resolve_model_dir(NODULE_MODEL_NAME))
+    model = load_model(default_model_dir())
     seed = ph.meta["tumour"]["centre_mm"]
     first = infer.segment_tumour(ph.ct, model, seed_lps=seed, grow=False)
     grown = infer.segment_tumour(ph.ct, model, seed_lps=seed)
@@ -122,14 +122,14 @@ def test_real_lung2_seeded_grows_to_a_coarser_grid(shared_data):
     from scipy import ndimage
 
     from lungai.seg.model_io import load_model
-    from lungai.seg.resources import NODULE_MODEL_NAME, resolve_model_dir
+    from lungai.seg.resources import default_model_dir
 
     d = shared_data / "pyradiomics_lung"
     ct = sitk.ReadImage(str(d / "lung2_image.nrrd"))
     ref = sitk.GetArrayFromImage(sitk.ReadImage(str(d / "lung2_label.nrrd"))) > 0
     com = ndimage.center_of_mass(ref)
     seed = ct.TransformContinuousIndexToPhysicalPoint([float(com[2]), float(com[1]), float(com[0])])
-    model = load_model(resolve_model_dir(NODULE_MODEL_NAME))
+    model = load_model(default_model_dir())
     first = infer.segment_tumour(ct, model, seed_lps=seed, grow=False)
     grown = infer.segment_tumour(ct, model, seed_lps=seed)
     d0, d1 = _dice(first, ref), _dice(grown, ref)

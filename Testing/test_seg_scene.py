@@ -6,12 +6,12 @@ import pytest
 import SimpleITK as sitk
 
 from lungai.seg.model_io import load_model
-from lungai.seg.resources import NODULE_MODEL_NAME, resolve_model_dir
+from lungai.seg.resources import default_model_dir
 
 
 @pytest.fixture(scope="module")
 def default_model():
-    return load_model(resolve_model_dir(NODULE_MODEL_NAME))
+    return load_model(default_model_dir())
 
 
 def _crop_node(scene, phantom):

@@ -1,7 +1,7 @@
 """Benchmark: default-model tumour segmentation (ensemble + uncertainty) on a 512 x 512 x 130 CT.
 
-The default model is a choice between two ensembles (both run, the more confident result kept); the baseline
-then runs every member of both.
+``--model lungai-seg-choice`` (two ensembles, both run, the more confident result kept): the baseline then
+runs every member of both.
 
 Compares, in the same run and each in its own process (so peak RSS is per method):
 

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from lungai.seg.evaluate import SIZE_BANDS, evaluate_cases  # noqa: E402
 from lungai.seg.model_io import load_model  # noqa: E402
-from lungai.seg.resources import (DEFAULT_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME, NODULE_MODEL_NAME,  # noqa: E402
+from lungai.seg.resources import (CHOICE_MODEL_NAME, DEFAULT_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME,  # noqa: E402
                                   resolve_model_dir)
 
 DATA = ROOT.parent / "shared" / "data"
@@ -153,8 +153,8 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    dirs = {"default": resolve_model_dir(NODULE_MODEL_NAME), "large": resolve_model_dir(LARGE_TUMOUR_MODEL_NAME),
-            "choice": resolve_model_dir(DEFAULT_MODEL_NAME)}
+    dirs = {"default": resolve_model_dir(DEFAULT_MODEL_NAME), "large": resolve_model_dir(LARGE_TUMOUR_MODEL_NAME),
+            "choice": resolve_model_dir(CHOICE_MODEL_NAME)}
     models = {k: load_model(d) for k, d in dirs.items()}
     training = models["large"][2]["training"]
     parts = {"validation split": run_part(models, lambda: validation_cases(training), "validation", out,

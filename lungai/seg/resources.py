@@ -11,18 +11,18 @@ from pathlib import Path
 import lungai
 from lungai.errors import InputError
 
-# the default: both U-Net ensembles below segment the case and the more confident result is kept
-# (lungai/seg/choice.py; chosen on validation, docs/segmentation.md)
-DEFAULT_MODEL_NAME = "lungai-seg-choice"
-# small nodules (LIDC crops; fastest): the first shipped model
-NODULE_MODEL_NAME = "lungai-seg-unet-ensemble"
+# the default (nodules; automatic mode), unchanged: issue #13's rule for a new default is not met by the others
+DEFAULT_MODEL_NAME = "lungai-seg-unet-ensemble"
 # seed / ROI mode on tumours of 30 mm and more (stage III GTVs): trained with tumours implanted into a real CT;
 # weaker on small nodules and in automatic mode
 LARGE_TUMOUR_MODEL_NAME = "lungai-seg-unet-large"
+# both models above segment the case, the more confident result is kept (lungai/seg/choice.py): seed / ROI mode
+# when the tumour's size is not known beforehand
+CHOICE_MODEL_NAME = "lungai-seg-choice"
 ENV = "LUNGAI_SEG_MODEL"
-MODEL_HELP = (f"model folder, or a shipped model's name: {DEFAULT_MODEL_NAME} (the default: both models below, the "
-              f"more confident result kept), {NODULE_MODEL_NAME} (small nodules, fastest), {LARGE_TUMOUR_MODEL_NAME} "
-              "(tumours of 30 mm and more)")
+MODEL_HELP = (f"model folder, or a shipped model's name: {DEFAULT_MODEL_NAME} (the default: nodules, automatic "
+              f"mode), {LARGE_TUMOUR_MODEL_NAME} (tumours of 30 mm and more), {CHOICE_MODEL_NAME} (both, the more "
+              "confident result kept: seed / ROI mode when the size is not known)")
 
 
 def models_root() -> Path:
