@@ -359,6 +359,9 @@ def test_segment_result_wording(tmp_path):
     noted = dict(result, notes=["automatic mode found 2 separate regions", "1 elongated region left out"])
     details = results.describe_segment_result(noted)[1]
     assert details.splitlines()[1:] == ["- automatic mode found 2 separate regions", "- 1 elongated region left out"]
+    edge = dict(result, confidence=0.8, review_reasons=["tumour cut by the image edge"])
+    headline = results.describe_segment_result(edge)[0]      # flagged for another reason than confidence
+    assert headline == "NEEDS EXPERT REVIEW - tumour cut by the image edge - confidence 0.80 (review threshold 0.60)"
     with pytest.raises(results.ResultError, match="tumor.nii.gz"):
         results.read_segment_result(tmp_path)
     for name in results.SEGMENT_FILES:

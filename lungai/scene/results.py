@@ -37,7 +37,11 @@ def describe_segment_result(result: dict) -> tuple[str, str, bool]:
     confidence = float(result["confidence"])
     threshold = float(result["review_threshold"])
     review = bool(result["needs_review"])
-    if review:
+    reasons = [str(r) for r in result.get("review_reasons") or []]
+    if review and reasons:          # why (low confidence, cut by the image edge, models disagree, ...)
+        headline = (f"NEEDS EXPERT REVIEW - {'; '.join(reasons)} - confidence {confidence:.2f} "
+                    f"(review threshold {threshold:.2f})")
+    elif review:
         headline = f"NEEDS EXPERT REVIEW - confidence {confidence:.2f} (below {threshold:.2f})"
     else:
         headline = f"Confidence {confidence:.2f} (review threshold {threshold:.2f})"
