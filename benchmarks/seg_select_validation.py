@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import SimpleITK as sitk
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from lungai.seg.evaluate import SIZE_BANDS, evaluate_cases  # noqa: E402
 from lungai.seg.model_io import load_model  # noqa: E402
@@ -51,24 +51,9 @@ def validation_cases(training: dict) -> list:
 
 
 def implanted_validation_cases(n: int) -> list:
-    from lungai.seg.dataset import Case
-    from lungai.synthetic import labels as L
-    from lungai.synthetic.implant import implant, prepare_background, random_implant_spec
+    from seg_test_report import implanted_eval_cases
 
-    ct = sitk.ReadImage(str(NSCLC / f"{VALIDATION_BACKGROUND}_ct.nii.gz"))
-    lab = sitk.ReadImage(str(NSCLC / f"{VALIDATION_BACKGROUND}_labels.nii.gz"))
-    bg = prepare_background(ct, sitk.Cast(lab == 1, sitk.sitkUInt8), VALIDATION_BACKGROUND)
-    out = []
-    for i in range(n):
-        s = VALIDATION_IMPLANT_SEED + i
-        spec = random_implant_spec(s)
-        img, labels, meta = implant(bg, spec, s)
-        tum = L.tumour_mask(sitk.GetArrayViewFromImage(labels)) & ~bg.tumour
-        m = sitk.GetImageFromArray(tum.astype(np.uint8))
-        m.CopyInformation(img)
-        out.append(Case(f"{VALIDATION_BACKGROUND}_val-implant-{s}", VALIDATION_BACKGROUND, image=img, mask=m,
-                        meta={**meta, "atelectasis": spec.atelectasis, "pleural_effusion": spec.effusion}))
-    return out
+    return implanted_eval_cases(VALIDATION_BACKGROUND, (1,), n, VALIDATION_IMPLANT_SEED, "val-implant")
 
 
 def run_part(models: dict, cases_fn, name: str, out: Path, reuse: bool, seeded: bool) -> dict:

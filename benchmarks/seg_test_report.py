@@ -75,24 +75,28 @@ def implanted_test_cases(n: int) -> list:
     """``n`` tumours implanted into LUNG1-003 (its three GTVs kept as tumour, implants placed apart from
     them); the reference of each case is the implanted tumour alone (seed mode keeps the component at the
     click)."""
+    return implanted_eval_cases(TEST_BACKGROUND, (1, 2), n, IMPLANT_SEED, "test-implant")
+
+
+def implanted_eval_cases(background: str, own_labels: tuple, n: int, first_seed: int, tag: str) -> list:
+    """``n`` tumours implanted (seeds ``first_seed`` + i) into the nsclc_whole_ct CT ``background``, whose
+    labels ``own_labels`` stay tumour; each case's reference is the implanted tumour alone."""
     from lungai.synthetic import labels as L
     from lungai.synthetic.implant import implant, prepare_background, random_implant_spec
 
-    ct = sitk.ReadImage(str(NSCLC / f"{TEST_BACKGROUND}_ct.nii.gz"))
-    lab = sitk.ReadImage(str(NSCLC / f"{TEST_BACKGROUND}_labels.nii.gz"))
-    own = sitk.Cast((lab == 1) | (lab == 2), sitk.sitkUInt8)
-    bg = prepare_background(ct, own, TEST_BACKGROUND)
+    ct = sitk.ReadImage(str(NSCLC / f"{background}_ct.nii.gz"))
+    lab = sitk.GetArrayFromImage(sitk.ReadImage(str(NSCLC / f"{background}_labels.nii.gz")))
+    bg = prepare_background(ct, _mask_image(np.isin(lab, own_labels), ct), background)
     out = []
     for i in range(n):
-        s = IMPLANT_SEED + i
+        s = first_seed + i
         spec = random_implant_spec(s)
         img, labels, meta = implant(bg, spec, s)
         tum = L.tumour_mask(sitk.GetArrayViewFromImage(labels)) & ~bg.tumour
         meta = {**meta, "atelectasis": spec.atelectasis, "pleural_effusion": spec.effusion,
                 "mediastinal_contact": meta["contact"] == "mediastinum",
                 "small_tumour": spec.diameter_mm < 10.0}
-        out.append(Case(f"{TEST_BACKGROUND}_test-implant-{s}", TEST_BACKGROUND, image=img,
-                        mask=_mask_image(tum, img), meta=meta))
+        out.append(Case(f"{background}_{tag}-{s}", background, image=img, mask=_mask_image(tum, img), meta=meta))
     return out
 
 
