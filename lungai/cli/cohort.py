@@ -4,9 +4,8 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
-    from lungai.seg.resources import MODEL_HELP
-
     from lungai.cli.radiomics import PARAMS_HELP
+    from lungai.seg.resources import MODEL_HELP
 
     p = sub.add_parser("cohort", help="DICOM RT exports (CT + RTSTRUCT + RTDOSE) -> RP training table, on Dask",
                        description="Finds each patient's CT, RTSTRUCT and RTDOSE by UIDs and frame of reference "
