@@ -253,9 +253,12 @@ def run_segment(args) -> int:
 
     dicom = is_dicom_folder(args.ct) and not args.no_dicom
     written = []
-    with task("segment", 6 if dicom else 5) as bar:
-        model_dir = resolve_model_dir(args.model)
-        model = load_model(model_dir)
+    from lungai.seg.choice import ModelChoice
+
+    model_dir = resolve_model_dir(args.model)
+    model = load_model(model_dir)
+    runs = len(model.models) if isinstance(model, ModelChoice) else 1     # 3 steps per model run
+    with task("segment", (6 if dicom else 5) + 3 * (runs - 1)) as bar:
         ct = read_ct(args.ct, series_uid=args.series)
         bar.update(1, "read")
         res = segment_tumour(ct, model, roi_lps=roi, seed_lps=seed_pt, method=args.method,
