@@ -55,7 +55,8 @@ class LungAISegParameterNode:
     mode: Annotated[str, Choice(["automatic", "roi", "seed"])] = "seed"  # the shipped model over-detects in automatic mode (README)
     roi: vtkMRMLMarkupsROINode
     seedPoints: vtkMRMLMarkupsFiducialNode
-    model: Annotated[str, Choice(["default", "large tumours", "both (more confident)", "folder"])] = "default"
+    model: Annotated[str, Choice(["default", "large tumours", "both (more confident)", "DynUNet (seed / ROI)",
+                                  "folder"])] = "default"
     modelDirectory: pathlib.Path
     method: Annotated[str, Choice(list(commands.SEG_METHODS))] = "ensemble"
     mcPasses: Annotated[int, WithinRange(2, 100)] = 20
@@ -228,12 +229,12 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def modelChoice(p):
-        """What ``--model`` gets: None (the default model), a shipped model's name (the large-tumour model, or the
-        choice between both), or the folder."""
-        from lungai.seg.resources import CHOICE_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME
+        """What ``--model`` gets: None (the default model), a shipped model's name (the large-tumour model, the
+        choice between both, the DynUNet model), or the folder."""
+        from lungai.seg.resources import CHOICE_MODEL_NAME, DYNUNET_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME
 
-        return {"default": None, "large tumours": LARGE_TUMOUR_MODEL_NAME,
-                "both (more confident)": CHOICE_MODEL_NAME}.get(p.model, p.modelDirectory)
+        return {"default": None, "large tumours": LARGE_TUMOUR_MODEL_NAME, "both (more confident)": CHOICE_MODEL_NAME,
+                "DynUNet (seed / ROI)": DYNUNET_MODEL_NAME}.get(p.model, p.modelDirectory)
 
     def segmentationCommand(self, p, workDir):
         """Export the CT (world coordinates, as the seed / ROI) and build the ``lungai segment`` command."""

@@ -131,3 +131,33 @@ def test_the_large_tumour_model_is_shipped_calibrated_and_small():
     assert t["train_sources"]["implanted into a real CT"] == 150 and t["n_test_cases"] > 100
     assert not {c.split("_")[0] for c in t["test_cases"]} & {"LUNG1-002", "LUNG1-003", "lung1", "lung2"}
     assert sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) <= 25e6
+
+
+def test_the_dynunet_model_is_shipped_calibrated_and_says_where_it_trained():
+    """lungai-seg-dynunet (DynUNet + deep supervision, trained on an accelerator from an arrays file; seed / ROI
+    mode, docs/segmentation.md): calibrated on the same validation patients as the large model, the test split
+    held out, the accelerator and the whole CTs left out of its training recorded; segments a phantom from a
+    seed point."""
+    from lungai.seg.evaluate import evaluate_case
+    from lungai.seg.resources import DYNUNET_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME, shipped_models
+
+    assert DYNUNET_MODEL_NAME in shipped_models()
+    cfg, nets, doc = load_model(models_root() / DYNUNET_MODEL_NAME)
+    assert cfg.arch == "dynunet" and cfg.deep_supervision and len(nets) == 3
+    for method in ("ensemble", "mc-dropout"):
+        assert doc["calibration"][method]["fitted"] and doc["review"][method]["how"]
+    t, large = doc["training"], load_model(models_root() / LARGE_TUMOUR_MODEL_NAME)[2]["training"]
+    assert t["val_cases"] == large["val_cases"] and t["test_cases"] == large["test_cases"]
+    assert t["recipe"]["lr_schedule"] == "poly" and t["recipe"]["augment"] == "strong"
+    assert "cuda" in t["trained_on"]["device"] and t["trained_on"]["left_out"]
+    assert all(m["trained_on"] == t["trained_on"] for m in doc["members"])
+    import SimpleITK as sitk
+
+    from lungai.seg.dataset import Case
+    from lungai.synthetic import labels
+
+    ph = _phantom(23, 40.0)
+    mask = sitk.GetImageFromArray(labels.tumour_mask(sitk.GetArrayViewFromImage(ph.labels)).astype(np.uint8))
+    mask.CopyInformation(ph.ct)
+    row = evaluate_case((cfg, nets, doc), Case("p_0", "p", image=ph.ct, mask=mask), seeded=True)
+    assert row["roi_mode"] == "seed" and row["dice"] > 0.5

@@ -10,7 +10,7 @@ import torch
 from seg_helpers import TINY_CLI, tiny_cases, write_cases
 
 from lungai.cli import main
-from lungai.seg import augment, infer, train
+from lungai.seg import augment, infer, predict, train
 from lungai.seg.config import SegConfig
 
 RECIPE = ["--arch", "dynunet", "--deep-supervision", "--lr-schedule", "poly", "--augment", "strong",
@@ -58,7 +58,8 @@ def test_full_recipe_trains_resumes_exactly_and_is_recorded(tiny_data, tmp_path,
     doc = json.loads((tmp_path / "full" / "model.json").read_text(encoding="utf-8"))
     assert doc["config"]["arch"] == "dynunet" and doc["config"]["deep_supervision"] and doc["config"]["tta"]
     assert doc["config"]["infer_patch"] == [64, 64, 16]
-    assert doc["training"]["recipe"] == {"lr_schedule": "poly", "augment": "strong", "fg_fraction": 0.33}
+    assert doc["training"]["recipe"] == {"lr_schedule": "poly", "augment": "strong", "fg_fraction": 0.33,
+                                         "whole_fraction": train.WHOLE_CT_FRACTION}
     # the deep-supervision heads were trained (they get gradients only through the deep-supervision loss)
     heads = [k for k in wa[0] if k.startswith("deep_supervision_heads")]
     from lungai.seg.model_io import load_model
@@ -115,7 +116,7 @@ def test_mirrored_tta_averages_the_flips():
         def forward(self, x):
             return torch.linspace(0, 1, x.shape[-1]).expand_as(x).clone()
 
-    out = infer.Mirrored(Ramp())(torch.zeros(1, 1, 4, 6, 8))
+    out = predict.Mirrored(Ramp())(torch.zeros(1, 1, 4, 6, 8))
     assert torch.allclose(out, torch.full_like(out, 0.5))
     cfg = SegConfig(arch="unet", channels=(4, 8), infer_patch=(16, 16, 8), tta=True)
 

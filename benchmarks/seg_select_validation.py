@@ -10,6 +10,11 @@ and prints, per part and size band, the mean Dice of each model, of each selecti
 choice run for real (``lungai-seg-choice``; it must equal the "higher confidence" row).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/seg_select_validation.py -o OUT [--implants 16]
+        [--candidate MODEL_DIR]
+
+``--candidate``: a new model (trained with the same data and split seed, so with the same validation patients)
+is run on the same cases and compared with the shipped ones per size band, with r(confidence, Dice) - the
+validation step before a new default model (its test report comes after, once).
 
 Per-case CSVs go to OUT (``--reuse`` reads them back instead of running the models again).
 """
@@ -100,6 +105,27 @@ def table(frames: dict, part: str) -> list:
     return lines
 
 
+def model_table(frames: dict, part: str) -> list:
+    """Each model on its own: mean Dice per size band, r(confidence, Dice), flagged failures / good results."""
+    keys = [k for k in ("default", "large", "choice", "candidate") if k in frames]
+    ref = frames[keys[0]]
+    keep = ref["volume_true_ml"].to_numpy(float) > 0
+    bands = [("all", np.ones(int(keep.sum()), bool))] + [
+        (n, (ref[keep]["size_band"] == n).to_numpy()) for *_, n in SIZE_BANDS]
+    lines = [f"| {part}: model | " + " | ".join(f"{n} ({int(m.sum())})" for n, m in bands) +
+             " | r(conf, Dice) | failures (Dice < 0.5) flagged | good flagged |", "|---|" + "---|" * (len(bands) + 3)]
+    for k in keys:
+        f = frames[k]
+        assert list(f["case"]) == list(ref["case"])
+        f = f[keep].reset_index(drop=True)
+        d, c = f["dice"].to_numpy(float), f["confidence"].to_numpy(float)
+        flag, bad = f["needs_review"].to_numpy(bool), d < 0.5
+        cells = [f"{d[m].mean():.3f}" if m.any() else "-" for _, m in bands]
+        lines.append(f"| {k} | " + " | ".join(cells) + f" | {np.corrcoef(c, d)[0, 1]:.3f} | "
+                     f"{int((flag & bad).sum())} of {int(bad.sum())} | {int((flag & ~bad).sum())} of {int((~bad).sum())} |")
+    return lines
+
+
 def calibrate_choice(choice_dir: Path, parts: dict) -> None:
     """The choice's calibration (ensemble) from its own validation results; automatic-mode rows left out (there
     the choice runs the first model only)."""
@@ -135,13 +161,18 @@ def main() -> None:
     ap.add_argument("--calibrate", action="store_true",
                     help="fit the choice's confidence (kept model's confidence + the models' agreement) and review "
                          "threshold on these validation results and write them into the choice's model.json")
+    ap.add_argument("--candidate", default=None, help="a new model folder to compare with the shipped ones")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     dirs = {"default": resolve_model_dir(DEFAULT_MODEL_NAME), "large": resolve_model_dir(LARGE_TUMOUR_MODEL_NAME),
             "choice": resolve_model_dir(CHOICE_MODEL_NAME)}
+    if args.candidate:
+        dirs["candidate"] = Path(args.candidate).resolve()
     models = {k: load_model(d) for k, d in dirs.items()}
     training = models["large"][2]["training"]
+    if args.candidate and set(models["candidate"][2]["training"]["val_cases"]) != set(training["val_cases"]):
+        raise SystemExit("the candidate's validation cases differ from the shipped models': not comparable here")
     parts = {"validation split": run_part(models, lambda: validation_cases(training), "validation", out,
                                           args.reuse, seeded=False)}
     if (NSCLC / f"{VALIDATION_BACKGROUND}_ct.nii.gz").exists() and args.implants:
@@ -151,7 +182,7 @@ def main() -> None:
         calibrate_choice(dirs["choice"], parts)
     lines = []
     for part, frames in parts.items():
-        lines += table(frames, part) + [""]
+        lines += table(frames, part) + [""] + model_table(frames, part) + [""]
     text = "\n".join(lines)
     (out / "select.md").write_text(text, encoding="utf-8")
     print(text)

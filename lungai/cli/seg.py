@@ -80,6 +80,20 @@ def register(sub) -> None:
                    help="train only ensemble member K (0-based) into OUT/checkpoints and stop: run one process per "
                         "member in parallel, then the same command without --member, with --resume, saves the "
                         "model and calibrates it")
+    t.add_argument("--device", default="cpu",
+                   help="where the members train: cpu (default), cuda, cuda:N or auto (cuda when there is one); "
+                        "calibration and the saved model are on the CPU")
+    t.add_argument("--workers", type=int, default=0,
+                   help="processes that draw and augment the training patches (default 0: this process; an "
+                        "accelerator needs several). The batches depend on the seed and this number")
+    t.add_argument("--save-arrays", default=None, metavar="FILE.npz",
+                   help="only write the split's training arrays to FILE.npz and stop (to train on another machine)")
+    t.add_argument("--arrays-max-whole", type=int, default=None, metavar="N",
+                   help="with --save-arrays: keep at most N whole CTs (real ones first, training split only), the "
+                        "largest arrays, to fit a transfer limit; the left-out cases are recorded")
+    t.add_argument("--from-arrays", default=None, metavar="FILE.npz",
+                   help="train the members' checkpoints from a --save-arrays file (no source data needed) and stop; "
+                        "then the same command without it, with --resume, where the data is, saves and calibrates")
     t.set_defaults(func=run_train)
 
     s = sub.add_parser("segment", help="segment the tumour with voxel uncertainty and a confidence score",
@@ -133,7 +147,6 @@ def run_train(args) -> int:
     from pathlib import Path
 
     from lungai.errors import InputError
-    from lungai.seg import dataset
     from lungai.seg.config import DEFAULT_LR, SegConfig
     from lungai.seg.ensemble import train_ensemble
     from lungai.seg.model_io import MODEL_JSON
@@ -155,15 +168,30 @@ def run_train(args) -> int:
     if args.member is not None and not 0 <= args.member < args.members:
         raise InputError(f"--member {args.member} is not one of the {args.members} members",
                          f"give 0 to {args.members - 1}")
-    cases = training_cases(args)
+    if args.save_arrays and args.from_arrays:
+        raise InputError("--save-arrays and --from-arrays exclude each other", "give one of them")
+    if args.workers < 0:
+        raise InputError(f"--workers {args.workers} is negative", "give 0 or more")
+    device = training_device(args.device)
     if not 0.0 <= args.test_fraction < 0.9:
         raise InputError(f"--test-fraction {args.test_fraction} is not in [0, 0.9)", "e.g. --test-fraction 0.15")
+    cases = [] if args.from_arrays else training_cases(args)
     meta = train_ensemble(cfg, cases, out, seed=args.seed, val_fraction=args.val_fraction,
                           test_fraction=args.test_fraction, case_sources=case_sources(args), epochs=args.epochs,
                           iters_per_epoch=args.iters, batch_size=args.batch,
                           lr=args.lr or DEFAULT_LR[cfg.arch], patience=args.patience,
                           mc_passes=args.mc_passes, recipe=recipe, command=_train_command(sys.argv[1:]),
-                          only_member=args.member)
+                          only_member=args.member, save_arrays_to=args.save_arrays,
+                          arrays_from=args.from_arrays, device=device, workers=args.workers,
+                          max_whole=args.arrays_max_whole)
+    if args.save_arrays:
+        print(f"training arrays -> {args.save_arrays}; train with the same command, --from-arrays instead of "
+              "--save-arrays")
+        return 0
+    if args.from_arrays:
+        print(f"members trained into {out / 'checkpoints'}; where the source data is, run the same command without "
+              "--from-arrays, with --resume and these checkpoints, to save the model and calibrate it")
+        return 0
     if meta is None:
         print(f"member {args.member} trained into {out / 'checkpoints'}; when every member is done, run the same "
               "command without --member, with --resume, to save the model and calibrate it")
@@ -176,19 +204,38 @@ def run_train(args) -> int:
     return 0
 
 
+def training_device(name: str) -> str:
+    """``--device`` checked: cpu, cuda, cuda:N or auto."""
+    import torch
+
+    from lungai.errors import InputError
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return name
+    if not re.fullmatch(r"cuda(:\d+)?", name):
+        raise InputError(f"unknown --device {name!r}", "give cpu, cuda, cuda:N or auto")
+    if not torch.cuda.is_available():
+        raise InputError(f"--device {name}: this torch sees no CUDA device", "use --device cpu (or auto)")
+    return name
+
+
 def _train_command(argv: list) -> str:
-    """The train-seg command as model.json records it: without --resume and --member K."""
+    """The train-seg command as model.json records it: without --resume, --member K and the options that only say
+    where and how a run goes (device, workers, arrays)."""
     out, skip = [], False
     for a in argv:
         if skip:
             skip = False
-        elif a == "--member":
+        elif a in RUN_ONLY_OPTIONS:
             skip = True
-        elif a != "--resume" and not a.startswith("--member="):
+        elif a != "--resume" and not a.startswith(tuple(o + "=" for o in RUN_ONLY_OPTIONS)):
             out.append(a)
     return "lungai " + " ".join(out)
 
 
+RUN_ONLY_OPTIONS = ("--member", "--device", "--workers", "--save-arrays", "--from-arrays", "--arrays-max-whole")
 SOURCE_KEYS = ("images", "masks", "patients", "max_cases", "synthetic", "synthetic_chests", "implant",
                "implant_into", "seed")
 

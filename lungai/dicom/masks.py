@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import SimpleITK as sitk
 
 from lungai.errors import InputError
+
+if TYPE_CHECKING:                 # the CLI parser imports this module: SimpleITK only where it is used
+    import SimpleITK as sitk
 
 ROLE_PREFIX = "role:"
 
@@ -64,6 +68,8 @@ def lung_labels(rtstruct, ct: sitk.Image, spec: str = "role:lungs", mapping=None
 
 def lung_label_map(right: sitk.Image, left: sitk.Image) -> sitk.Image:
     """Right and left lung masks as one label map: 1 = right, 2 = left (right wins where they overlap)."""
+    import SimpleITK as sitk
+
     from lungai.io import copy_geometry
 
     r, l = sitk.GetArrayViewFromImage(right) > 0, sitk.GetArrayViewFromImage(left) > 0

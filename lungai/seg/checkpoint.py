@@ -22,12 +22,12 @@ def paths(ckpt_dir, k: int) -> tuple:
 def save(ckpt_dir, k: int, net, best_state: dict, opt, state: dict) -> None:
     tensors_path, json_path = paths(ckpt_dir, k)
     tensors_path.parent.mkdir(parents=True, exist_ok=True)
-    t = {f"net::{n}": v.detach().contiguous() for n, v in own_state(net).items()}
-    t.update({f"best::{n}": v.contiguous() for n, v in best_state.items()})
+    t = {f"net::{n}": v.detach().cpu().contiguous() for n, v in own_state(net).items()}
+    t.update({f"best::{n}": v.cpu().contiguous() for n, v in best_state.items()})
     osd = opt.state_dict()
     for idx, st in osd["state"].items():
         for name, v in st.items():
-            t[f"opt::{idx}::{name}"] = torch.as_tensor(v).detach().contiguous().clone()
+            t[f"opt::{idx}::{name}"] = torch.as_tensor(v).detach().cpu().contiguous().clone()
     tmp = tensors_path.with_suffix(".tmp")
     save_file(t, str(tmp))
     tmp.replace(tensors_path)

@@ -7,8 +7,6 @@ from collections import Counter
 import torch
 
 from lungai.progress import task
-from lungai.seg import dataset
-from lungai.seg.calibrate import calibrate_model
 from lungai.seg.config import SegConfig
 from lungai.seg.model_io import load_model, save_model
 from lungai.seg.train import recipe_of, train_member
@@ -18,14 +16,46 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
                    test_fraction: float = 0.0, case_sources: dict | None = None,
                    epochs: int = 20, iters_per_epoch: int = 50, batch_size: int = 8, lr: float = 2e-3,
                    patience: int = 5, mc_passes: int = 10, command: str = "", recipe: dict | None = None,
-                   only_member: int | None = None) -> dict | None:
+                   only_member: int | None = None, save_arrays_to=None, arrays_from=None,
+                   device: str = "cpu", workers: int = 0, max_whole: int | None = None) -> dict | None:
     """Train ``cfg.members`` members, save the model and calibrate its confidence.  ``only_member`` k trains
     member k alone into the checkpoints and returns None (members in parallel processes); the same call
-    without it (resuming) then finds every member finished, saves and calibrates."""
+    without it (resuming) then finds every member finished, saves and calibrates.
+
+    ``save_arrays_to``: only write the split's training arrays to that file (:mod:`lungai.seg.packed`) and return
+    None (``max_whole``: see :func:`lungai.seg.packed.save_arrays`).  ``arrays_from``: train the members'
+    checkpoints from such a file (``cases`` unused; on a machine without the source data, e.g. an accelerator)
+    and return None; the same call without it, with the source data,
+    then saves and calibrates."""
     from pathlib import Path
+
+    from lungai.seg import packed
 
     torch.use_deterministic_algorithms(True, warn_only=True)
     out_dir = Path(out_dir)
+    split = {"seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction}
+    if arrays_from is not None:
+        train_data, val_data, saved = packed.load_arrays(arrays_from, cfg)
+        if {k: saved.get(k) for k in split} != split:
+            from lungai.errors import InputError
+
+            raise InputError(f"{arrays_from} was split with {({k: saved.get(k) for k in split})}, not {split}",
+                             "give the same --seed / --val-fraction / --test-fraction as --save-arrays")
+        # whole CTs left out of the file: the kept ones get the share of the draws they had among all of them
+        from lungai.seg.train import WHOLE_CT_FRACTION
+
+        left = saved.get("left_out", [])
+        left_train = len(set(left) & set(saved.get("train_cases", [])))
+        kept = sum("hard_idx" in d for d in train_data)
+        whole_fraction = WHOLE_CT_FRACTION * kept / (kept + left_train) if left_train else WHOLE_CT_FRACTION
+        recipe = dict(recipe or {}, whole_fraction=whole_fraction)
+        _train_members(cfg, train_data, val_data, out_dir, seed, epochs, iters_per_epoch, batch_size, lr,
+                       patience, recipe, only_member, device, workers,
+                       {"arrays": Path(arrays_from).name, "left_out": left, "whole_ct_fraction": round(whole_fraction, 4)})
+        return None
+    from lungai.seg import dataset                      # SimpleITK: not needed to train from arrays
+    from lungai.seg.calibrate import calibrate_model
+
     train_cases, val_cases, *rest = dataset.split_patients(cases, val_fraction, seed, test_fraction)
     test_cases = rest[0] if rest else []          # never loaded here: only `eval-seg --split test` reads them
     with task("load training data", len(train_cases) + len(val_cases)) as bar:
@@ -36,17 +66,12 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
         for c in val_cases:
             val_data.append(dataset.to_arrays(c, cfg))
             bar.update(1, c.case_id)
-    states, records = [], []
-    with task("train-seg", cfg.members * epochs * iters_per_epoch) as bar:
-        for k in range(cfg.members) if only_member is None else [only_member]:
-            sd, rec = train_member(k, cfg, train_data, val_data, seed=seed, epochs=epochs,
-                                   iters_per_epoch=iters_per_epoch, batch_size=batch_size, lr=lr,
-                                   patience=patience, ckpt_dir=out_dir / "checkpoints", progress=bar,
-                                   recipe=recipe)
-            states.append(sd)
-            records.append(rec)
-            if rec["epochs_run"] < epochs:   # early stop: count the skipped iterations as done
-                bar.update((epochs - rec["epochs_run"]) * iters_per_epoch, f"member {k} stopped early")
+    if save_arrays_to is not None:
+        split.update(train_cases=[c.case_id for c in train_cases], val_cases=[c.case_id for c in val_cases])
+        packed.save_arrays(save_arrays_to, train_data, val_data, cfg, split, max_whole)
+        return None
+    states, records = _train_members(cfg, train_data, val_data, out_dir, seed, epochs, iters_per_epoch,
+                                     batch_size, lr, patience, recipe, only_member, device, workers)
     if only_member is not None:
         return None
 
@@ -79,8 +104,27 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
         },
         "members": records,
     }
+    where = [r["trained_on"] for r in records if "trained_on" in r]
+    if where:     # e.g. on an accelerator from an arrays file that left whole CTs out: say so next to the sources
+        meta["training"]["trained_on"] = where[0] if all(w == where[0] for w in where) else where
     save_model(out_dir, cfg, states, meta)
     model = load_model(out_dir)
     with task("calibrate confidence", 2 * len(val_cases)) as bar:
         calibrate_model(out_dir, model, val_cases, mc_passes=mc_passes, seed=seed, progress=bar)
     return model[2]
+
+
+def _train_members(cfg, train_data, val_data, out_dir, seed, epochs, iters_per_epoch, batch_size, lr, patience,
+                   recipe, only_member, device, workers, source: dict | None = None) -> tuple:
+    states, records = [], []
+    with task("train-seg", cfg.members * epochs * iters_per_epoch) as bar:
+        for k in range(cfg.members) if only_member is None else [only_member]:
+            sd, rec = train_member(k, cfg, train_data, val_data, seed=seed, epochs=epochs,
+                                   iters_per_epoch=iters_per_epoch, batch_size=batch_size, lr=lr,
+                                   patience=patience, ckpt_dir=out_dir / "checkpoints", progress=bar,
+                                   recipe=recipe, device=device, workers=workers, data_source=source)
+            states.append(sd)
+            records.append(rec)
+            if rec["epochs_run"] < epochs:   # early stop: count the skipped iterations as done
+                bar.update((epochs - rec["epochs_run"]) * iters_per_epoch, f"member {k} stopped early")
+    return states, records

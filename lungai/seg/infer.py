@@ -8,13 +8,10 @@ the voxel uncertainty and the case features behind the calibrated confidence.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
-import torch
-from monai.inferers import sliding_window_inference
 from scipy import ndimage
 
 from lungai.errors import InputError
@@ -23,11 +20,10 @@ from lungai.progress import NullProgress
 from lungai.seg import preprocess as pp
 from lungai.seg.choice import ModelChoice, segment_with_choice
 from lungai.seg.confidence import case_features, confidence
-from lungai.seg.networks import enable_dropout
 from lungai.seg.postprocess import MAX_ELONGATION, keep_components, rank_components
+from lungai.seg.predict import predict_probs
 from lungai.seg.uncertainty import summarize_maps
 
-METHODS = ("ensemble", "mc-dropout")
 MAX_CANDIDATES_LISTED = 20     # automatic mode: candidate regions written to result.json
 # Seed / ROI mode: the box grows until the tumour no longer touches its edge.  A face is "touched" when
 # the tumour comes within EDGE_MM of it; each touched face moves out by GROW_FRACTION of the box's extent
@@ -45,81 +41,6 @@ TINY_ML = 1.0            # seed mode: a first-pass tumour this small with the se
 SEED_REACH_MM = 10.0     # seed mode: the tumour the box must hold comes this close to the seed
 DENSE_HU = -300.0        # ... (soft tissue reaching the box edge) is checked on a coarser grid
 FACES = ("x-", "x+", "y-", "y+", "z-", "z+")
-
-
-class StackedMembers(torch.nn.Module):
-    """Runs every member on the same windows; output (B, M, z, y, x) foreground probabilities."""
-
-    def __init__(self, nets):
-        super().__init__()
-        self.nets = torch.nn.ModuleList(nets)
-
-    def forward(self, x):
-        return torch.cat([torch.softmax(n(x), dim=1)[:, 1:2] for n in self.nets], dim=1)
-
-
-class MCDropout(torch.nn.Module):
-    """``passes`` stochastic passes of one network (dropout on), batched; output (B, passes, ...)."""
-
-    def __init__(self, net, passes: int):
-        super().__init__()
-        self.net, self.passes = net, int(passes)
-
-    def forward(self, x):
-        b = x.shape[0]
-        out = torch.softmax(self.net(x.repeat(self.passes, 1, 1, 1, 1)), dim=1)[:, 1]
-        return out.reshape(self.passes, b, *out.shape[1:]).transpose(0, 1)
-
-
-class Mirrored(torch.nn.Module):
-    """Mirrored test-time augmentation: the mean of ``predictor`` over the 8 flips of (z, y, x)."""
-
-    FLIPS = ((), (2,), (3,), (4,), (2, 3), (2, 4), (3, 4), (2, 3, 4))
-
-    def __init__(self, predictor):
-        super().__init__()
-        self.predictor = predictor
-
-    def forward(self, x):
-        out = None
-        for dims in self.FLIPS:
-            p = self.predictor(torch.flip(x, dims) if dims else x)
-            p = torch.flip(p, dims) if dims else p
-            out = p if out is None else out + p
-        return out / len(self.FLIPS)
-
-
-def window_size(cfg, shape_zyx) -> tuple:
-    if cfg.arch == "unetr":
-        return cfg.patch_zyx
-    d = 2 ** (len(cfg.channels) - 1)
-    return tuple(min(w, int(math.ceil(s / d) * d)) for w, s in zip(cfg.infer_zyx, shape_zyx))
-
-
-@torch.no_grad()
-def predict_probs(nets, arr_zyx: np.ndarray, cfg, method: str = "ensemble", mc_passes: int = 10,
-                  seed: int = 0) -> np.ndarray:
-    """(M, z, y, x) foreground probabilities on the model grid."""
-    if method == "ensemble":
-        for n in nets:
-            n.eval()
-        predictor = StackedMembers(nets)
-    elif method == "mc-dropout":
-        if enable_dropout(nets[0]) == 0:
-            raise InputError("this model has no dropout layers, so MC dropout is not possible",
-                             "use --method ensemble, or train with --dropout > 0")
-        predictor = MCDropout(nets[0], mc_passes)
-    else:
-        raise InputError(f"unknown method {method!r}", f"use one of {', '.join(METHODS)}")
-    if getattr(cfg, "tta", False):
-        predictor = Mirrored(predictor)
-    torch.manual_seed(seed)
-    x = torch.from_numpy(np.ascontiguousarray(arr_zyx))[None, None]
-    out = sliding_window_inference(x, window_size(cfg, arr_zyx.shape), 1, predictor, overlap=0.25,
-                                   mode="gaussian", padding_mode="replicate")
-    if method == "mc-dropout":
-        nets[0].eval()
-    return out[0].numpy().astype(np.float32)
 
 
 @dataclass

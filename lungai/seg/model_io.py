@@ -80,4 +80,4 @@ def load_model(model_dir):
 
 
 def clone_state(model: torch.nn.Module) -> dict:
-    return {n: t.detach().clone() for n, t in own_state(model).items()}
+    return {n: t.detach().to("cpu", copy=True) for n, t in own_state(model).items()}

@@ -19,10 +19,14 @@ LARGE_TUMOUR_MODEL_NAME = "lungai-seg-unet-large"
 # both models above segment the case, the more confident result is kept (lungai/seg/choice.py): seed / ROI mode
 # when the tumour's size is not known beforehand
 CHOICE_MODEL_NAME = "lungai-seg-choice"
+# DynUNet + deep supervision trained on an accelerator: the best Dice in seed / ROI mode (validation and test), a
+# weaker confidence-Dice correlation and more false tumour in automatic mode than the default (docs/segmentation.md)
+DYNUNET_MODEL_NAME = "lungai-seg-dynunet"
 ENV = "LUNGAI_SEG_MODEL"
 MODEL_HELP = (f"model folder, or a shipped model's name: {DEFAULT_MODEL_NAME} (the default: nodules, automatic "
               f"mode), {LARGE_TUMOUR_MODEL_NAME} (tumours of 30 mm and more), {CHOICE_MODEL_NAME} (both, the more "
-              "confident result kept: seed / ROI mode when the size is not known)")
+              f"confident result kept: seed / ROI mode when the size is not known), {DYNUNET_MODEL_NAME} (DynUNet: "
+              "the best Dice with a seed point or ROI; a weaker confidence)")
 
 
 def models_root() -> Path:

@@ -3,6 +3,7 @@ and a whole ensemble (members differ by their seed)."""
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import numpy as np
@@ -14,7 +15,7 @@ from lungai.progress import NullProgress
 from lungai.seg import checkpoint
 from lungai.seg.augment import augment_transform, context_patch, training_transform
 from lungai.seg.config import SegConfig
-from lungai.seg.infer import predict_probs
+from lungai.seg.predict import predict_probs
 from lungai.seg.model_io import clone_state
 from lungai.seg.networks import build_network
 
@@ -44,6 +45,7 @@ def lr_at(base: float, schedule: str, step: int, total: int) -> float:
 def recipe_of(recipe: dict | None) -> dict:
     """The training recipe with its defaults (the shipped model's recipe)."""
     r = {"lr_schedule": "constant", "augment": "basic", "fg_fraction": None, **(recipe or {})}
+    r.setdefault("whole_fraction", WHOLE_CT_FRACTION)
     return r
 
 
@@ -55,14 +57,14 @@ def deep_supervision_loss(loss_fn):
 
 
 def draw_samples(crops: list, whole: list, batch_size: int, rng, tf, tf_aug, patch_zyx,
-                 fg_fraction: float | None = None) -> list:
+                 fg_fraction: float | None = None, whole_fraction: float = WHOLE_CT_FRACTION) -> list:
     """One batch of patches: crop cases through MONAI's sampler, whole CTs through ``context_patch``."""
     samples = []
     positive = {} if fg_fraction is None else {"positive": float(fg_fraction)}
     implanted = [d for d in crops if d.get("implanted")]
     others = [d for d in crops if not d.get("implanted")] or implanted
     for _ in range(batch_size):
-        if whole and (not crops or rng.random() < WHOLE_CT_FRACTION):
+        if whole and (not crops or rng.random() < whole_fraction):
             samples.append(tf_aug(context_patch(whole[rng.integers(len(whole))], patch_zyx, rng, **positive)))
         else:
             pool = implanted if implanted and rng.random() < IMPLANT_SHARE else others
@@ -72,14 +74,66 @@ def draw_samples(crops: list, whole: list, batch_size: int, rng, tf, tf_aug, pat
     return samples
 
 
-def validation_dice(net, val_data: list, cfg: SegConfig) -> float:
+def validation_dice(net, val_data: list, cfg: SegConfig, device: str = "cpu") -> float:
     """Mean Dice over (at most 80, evenly spaced) validation cases on the model grid, for early stopping.
 
     Fast; the final validation metrics and the calibration use every validation case on its input grid.
     """
     step = max(1, int(np.ceil(len(val_data) / MAX_EARLY_STOP_CASES)))
-    scores = [dice(predict_probs([net], d["image"][0], cfg)[0] > 0.5, d["label"][0]) for d in val_data[::step]]
+    scores = [dice(predict_probs([net], d["image"][0], cfg, device=device)[0] > 0.5, d["label"][0])
+              for d in val_data[::step]]
     return float(np.mean(scores)) if scores else 0.0
+
+
+class _BatchStream(torch.utils.data.IterableDataset):
+    """Worker ``w`` of ``workers`` draws every ``workers``-th batch of an epoch with its own seeded generators
+    (DataLoader takes the workers' batches in turn, so the stream is fixed by the seed and the worker count)."""
+
+    def __init__(self, crops, whole, cfg, recipe, epoch_seed, batch_size, iters, workers):
+        self.args = (crops, whole, cfg, recipe, epoch_seed, batch_size)
+        self.iters, self.workers = iters, workers
+
+    def __iter__(self):
+        crops, whole, cfg, recipe, epoch_seed, batch_size = self.args
+        info = torch.utils.data.get_worker_info()
+        w = info.id if info is not None else 0
+        torch.set_num_threads(1)
+        seed = epoch_seed * 64 + w + 1
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        tf = training_transform(cfg.patch_zyx, seed, recipe["augment"], recipe["fg_fraction"])
+        tf_aug = augment_transform(cfg.patch_zyx, seed, recipe["augment"])
+        for _ in range(w, self.iters, self.workers):
+            samples = draw_samples(crops, whole, batch_size, rng, tf, tf_aug, cfg.patch_zyx, recipe["fg_fraction"],
+                                   recipe["whole_fraction"])
+            yield _batch(samples, "image"), _batch(samples, "label")
+
+
+def epoch_batches(crops, whole, cfg, recipe, epoch_seed: int, batch_size: int, iters: int, workers: int = 0):
+    """The (image, label) batches of one epoch.  ``workers`` 0: drawn here (the reference stream); N > 0: drawn by
+    N data-loading processes (a different, equally seeded stream: for an accelerator, where one process cannot
+    augment patches as fast as the network trains)."""
+    if workers <= 0:
+        rng = np.random.default_rng(epoch_seed)
+        tf = training_transform(cfg.patch_zyx, epoch_seed, recipe["augment"], recipe["fg_fraction"])
+        tf_aug = augment_transform(cfg.patch_zyx, epoch_seed, recipe["augment"])
+        for _ in range(iters):
+            samples = draw_samples(crops, whole, batch_size, rng, tf, tf_aug, cfg.patch_zyx, recipe["fg_fraction"],
+                                   recipe["whole_fraction"])
+            yield _batch(samples, "image"), _batch(samples, "label")
+        return
+    n = min(workers, iters)
+    stream = _BatchStream(crops, whole, cfg, recipe, epoch_seed, batch_size, iters, n)
+    loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=n, prefetch_factor=4,
+                                         persistent_workers=False)
+    yield from loader
+
+
+def device_name(device: str) -> str:
+    """``device`` with the accelerator's name (recorded in the checkpoints and model.json)."""
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return str(device)
 
 
 def _batch(samples, key):
@@ -88,19 +142,22 @@ def _batch(samples, key):
 
 def train_member(k: int, cfg: SegConfig, train_data: list, val_data: list, *, seed: int, epochs: int,
                  iters_per_epoch: int, batch_size: int, lr: float, patience: int, ckpt_dir,
-                 progress=None, recipe: dict | None = None) -> tuple:
+                 progress=None, recipe: dict | None = None, device: str = "cpu", workers: int = 0,
+                 data_source: dict | None = None) -> tuple:
     """Returns (best state_dict, record).  Re-running with the same ``ckpt_dir`` resumes.
 
     ``recipe``: ``lr_schedule`` (constant / poly), ``augment`` (basic / strong), ``fg_fraction`` (share of
     patches centred on the tumour; None = 2/3 for crops, 1/3 for whole CTs); deep supervision comes with
-    ``cfg.deep_supervision``."""
+    ``cfg.deep_supervision``.  ``device`` (e.g. "cuda") trains there; ``workers`` > 0 draws the batches in that
+    many processes (see :func:`epoch_batches`); the checkpoints and the returned weights are on the CPU.
+    ``data_source`` (e.g. the arrays file and the cases it left out) is recorded with the device."""
     bar = progress or NullProgress()
     recipe = recipe_of(recipe)
     crops = [d for d in train_data if "hard_idx" not in d]
     whole = [d for d in train_data if "hard_idx" in d]
     member_seed = seed * 100 + k
     torch.manual_seed(member_seed)
-    net = build_network(cfg)
+    net = build_network(cfg).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-5)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
     ds_loss = deep_supervision_loss(loss_fn) if cfg.deep_supervision else None
@@ -114,14 +171,12 @@ def train_member(k: int, cfg: SegConfig, train_data: list, val_data: list, *, se
         epoch = state["epoch"]
         epoch_seed = member_seed * 1000 + epoch
         torch.manual_seed(epoch_seed)
-        rng = np.random.default_rng(epoch_seed)
-        tf = training_transform(cfg.patch_zyx, epoch_seed, recipe["augment"], recipe["fg_fraction"])
-        tf_aug = augment_transform(cfg.patch_zyx, epoch_seed, recipe["augment"])
         net.train()
         losses = []
-        for it in range(iters_per_epoch):
-            samples = draw_samples(crops, whole, batch_size, rng, tf, tf_aug, cfg.patch_zyx, recipe["fg_fraction"])
-            x, y = _batch(samples, "image"), _batch(samples, "label")
+        t0 = time.perf_counter()
+        batches = epoch_batches(crops, whole, cfg, recipe, epoch_seed, batch_size, iters_per_epoch, workers)
+        for it, (x, y) in enumerate(batches):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             for g in opt.param_groups:
                 g["lr"] = lr_at(lr, recipe["lr_schedule"], epoch * iters_per_epoch + it, epochs * iters_per_epoch)
             opt.zero_grad()
@@ -132,16 +187,21 @@ def train_member(k: int, cfg: SegConfig, train_data: list, val_data: list, *, se
             losses.append(float(loss.detach()))
             bar.update(1)
         net.eval()
-        vd = validation_dice(net, val_data, cfg)
-        state["history"].append({"epoch": epoch, "loss": float(np.mean(losses)), "val_dice": vd})
+        t1 = time.perf_counter()
+        vd = validation_dice(net, val_data, cfg, device)
+        state["history"].append({"epoch": epoch, "loss": float(np.mean(losses)), "val_dice": vd,
+                                 "train_s": round(t1 - t0, 1), "val_s": round(time.perf_counter() - t1, 1)})
         if vd > state["best_dice"]:
             state["best_dice"], state["best_epoch"], best = vd, epoch, clone_state(net)
         state["epoch"] = epoch + 1
+        if device != "cpu" or workers or data_source:
+            state["trained_on"] = {"device": device_name(device), "data_workers": workers, **(data_source or {})}
         if state["epoch"] - 1 - state["best_epoch"] >= patience:
             state["done"] = True          # early stop; reaching ``epochs`` is not final (resume may extend)
         checkpoint.save(ckpt_dir, k, net, best, opt, state)
         bar.update(0, f"member {k} epoch {epoch}: loss {np.mean(losses):.3f}, val Dice {vd:.3f}")
     record = {"member": k, "seed": member_seed, "best_val_dice_model_grid": round(state["best_dice"], 4),
               "best_epoch": state["best_epoch"], "epochs_run": state["epoch"],
-              "early_stopped": bool(state["done"]), "history": state["history"]}
+              "early_stopped": bool(state["done"]), "history": state["history"],
+              **({"trained_on": state["trained_on"]} if "trained_on" in state else {})}
     return best, record
