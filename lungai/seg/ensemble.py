@@ -68,7 +68,9 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
             bar.update(1, c.case_id)
     if save_arrays_to is not None:
         split.update(train_cases=[c.case_id for c in train_cases], val_cases=[c.case_id for c in val_cases])
-        packed.save_arrays(save_arrays_to, train_data, val_data, cfg, split, max_whole)
+        kept = packed.kept_case_count(train_data, val_data, max_whole)
+        with task("write training arrays", kept) as bar:
+            packed.save_arrays(save_arrays_to, train_data, val_data, cfg, split, max_whole, progress=bar)
         return None
     states, records = _train_members(cfg, train_data, val_data, out_dir, seed, epochs, iters_per_epoch,
                                      batch_size, lr, patience, recipe, only_member, device, workers)

@@ -46,8 +46,16 @@ def _kept(train_data: list, val_data: list, max_whole: int | None) -> tuple:
             [d for d in val_data if "hard_idx" not in d], left)
 
 
-def save_arrays(path, train_data: list, val_data: list, cfg, split: dict, max_whole: int | None = None) -> Path:
-    """Writes ``path`` (.npz); ``split`` records how the cases were split (seed, fractions, case ids)."""
+def kept_case_count(train_data: list, val_data: list, max_whole: int | None = None) -> int:
+    """How many cases :func:`save_arrays` writes (for a progress bar)."""
+    tr, va, _ = _kept(train_data, val_data, max_whole)
+    return len(tr) + len(va)
+
+
+def save_arrays(path, train_data: list, val_data: list, cfg, split: dict, max_whole: int | None = None,
+                progress=None) -> Path:
+    """Writes ``path`` (.npz); ``split`` records how the cases were split (seed, fractions, case ids).
+    ``progress`` (a :mod:`lungai.progress` bar) advances by one per case written (LZMA takes ~1 min for ~900)."""
     path = Path(path)
     if path.suffix != ".npz":
         raise InputError(f"{path} is not an .npz file name", "give e.g. --save-arrays seg_arrays.npz")
@@ -75,6 +83,8 @@ def save_arrays(path, train_data: list, val_data: list, cfg, split: dict, max_wh
             buf = io.BytesIO()
             np.lib.format.write_array(buf, np.ascontiguousarray(a), allow_pickle=False)
             zf.writestr(name + ".npy", buf.getvalue())
+            if progress is not None and name.endswith("_image"):
+                progress.update(1, name[: -len("_image")])
     tmp.replace(path)
     return path
 
