@@ -124,6 +124,10 @@ def test_device_and_option_errors(tiny_data, tmp_path, capsys):
     assert "exclude each other" in capsys.readouterr().err
     assert main(args + ["--from-arrays", str(tmp_path / "missing.npz")]) == 2
     assert "not found" in capsys.readouterr().err
+    (tmp_path / "mine.npz").write_bytes(b"the user's file")
+    assert main(args + ["--save-arrays", str(tmp_path / "mine.npz")]) == 2     # never overwritten
+    assert "already exists" in capsys.readouterr().err
+    assert (tmp_path / "mine.npz").read_bytes() == b"the user's file"
 
 
 def test_training_from_arrays_needs_no_simpleitk():

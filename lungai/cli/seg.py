@@ -172,6 +172,10 @@ def run_train(args) -> int:
         raise InputError("--save-arrays and --from-arrays exclude each other", "give one of them")
     if args.workers < 0:
         raise InputError(f"--workers {args.workers} is negative", "give 0 or more")
+    if args.save_arrays:
+        from lungai.seg.packed import check_target
+
+        check_target(args.save_arrays)            # before minutes of loading
     device = training_device(args.device)
     if not 0.0 <= args.test_fraction < 0.9:
         raise InputError(f"--test-fraction {args.test_fraction} is not in [0, 0.9)", "e.g. --test-fraction 0.15")

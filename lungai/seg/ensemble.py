@@ -25,8 +25,7 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
     ``save_arrays_to``: only write the split's training arrays to that file (:mod:`lungai.seg.packed`) and return
     None (``max_whole``: see :func:`lungai.seg.packed.save_arrays`).  ``arrays_from``: train the members'
     checkpoints from such a file (``cases`` unused; on a machine without the source data, e.g. an accelerator)
-    and return None; the same call without it, with the source data,
-    then saves and calibrates."""
+    and return None; the same call without it, with the source data, then saves and calibrates."""
     from pathlib import Path
 
     from lungai.seg import packed
@@ -49,9 +48,9 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
         kept = sum("hard_idx" in d for d in train_data)
         whole_fraction = WHOLE_CT_FRACTION * kept / (kept + left_train) if left_train else WHOLE_CT_FRACTION
         recipe = dict(recipe or {}, whole_fraction=whole_fraction)
+        source = {"arrays": Path(arrays_from).name, "left_out": left, "whole_ct_fraction": round(whole_fraction, 4)}
         _train_members(cfg, train_data, val_data, out_dir, seed, epochs, iters_per_epoch, batch_size, lr,
-                       patience, recipe, only_member, device, workers,
-                       {"arrays": Path(arrays_from).name, "left_out": left, "whole_ct_fraction": round(whole_fraction, 4)})
+                       patience, recipe, only_member, device, workers, source)
         return None
     from lungai.seg import dataset                      # SimpleITK: not needed to train from arrays
     from lungai.seg.calibrate import calibrate_model

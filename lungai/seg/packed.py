@@ -46,6 +46,16 @@ def _kept(train_data: list, val_data: list, max_whole: int | None) -> tuple:
             [d for d in val_data if "hard_idx" not in d], left)
 
 
+def check_target(path) -> Path:
+    """The file to write: an .npz name that does not exist yet (nothing the user made is overwritten)."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise InputError(f"{path} is not an .npz file name", "give e.g. --save-arrays seg_arrays.npz")
+    if path.exists():
+        raise InputError(f"{path} already exists", "give a new file name, or move the old file away")
+    return path
+
+
 def kept_case_count(train_data: list, val_data: list, max_whole: int | None = None) -> int:
     """How many cases :func:`save_arrays` writes (for a progress bar)."""
     tr, va, _ = _kept(train_data, val_data, max_whole)
@@ -56,9 +66,7 @@ def save_arrays(path, train_data: list, val_data: list, cfg, split: dict, max_wh
                 progress=None) -> Path:
     """Writes ``path`` (.npz); ``split`` records how the cases were split (seed, fractions, case ids).
     ``progress`` (a :mod:`lungai.progress` bar) advances by one per case written (LZMA takes ~1 min for ~900)."""
-    path = Path(path)
-    if path.suffix != ".npz":
-        raise InputError(f"{path} is not an .npz file name", "give e.g. --save-arrays seg_arrays.npz")
+    path = check_target(path)
     train_data, val_data, left_out = _kept(train_data, val_data, max_whole)
     arrays, entries = {}, []
     for part, data in (("train", train_data), ("val", val_data)):
