@@ -124,6 +124,10 @@ def test_device_and_option_errors(tiny_data, tmp_path, capsys):
     assert "exclude each other" in capsys.readouterr().err
     assert main(args + ["--from-arrays", str(tmp_path / "missing.npz")]) == 2
     assert "not found" in capsys.readouterr().err
+    assert main(args + ["--arrays-max-whole", "2"]) == 2               # only meaningful with --save-arrays
+    assert "needs --save-arrays" in capsys.readouterr().err
+    assert main(args + ["--save-arrays", str(tmp_path / "n.npz"), "--arrays-max-whole", "-1"]) == 2
+    assert "needs --save-arrays and a number >= 0" in capsys.readouterr().err
     (tmp_path / "mine.npz").write_bytes(b"the user's file")
     assert main(args + ["--save-arrays", str(tmp_path / "mine.npz")]) == 2     # never overwritten
     assert "already exists" in capsys.readouterr().err

@@ -172,6 +172,9 @@ def run_train(args) -> int:
         raise InputError("--save-arrays and --from-arrays exclude each other", "give one of them")
     if args.workers < 0:
         raise InputError(f"--workers {args.workers} is negative", "give 0 or more")
+    if args.arrays_max_whole is not None and (not args.save_arrays or args.arrays_max_whole < 0):
+        raise InputError(f"--arrays-max-whole {args.arrays_max_whole} needs --save-arrays and a number >= 0",
+                         "add --save-arrays FILE.npz, or leave --arrays-max-whole out")
     if args.save_arrays:
         from lungai.seg.packed import check_target
 

@@ -100,13 +100,18 @@ class _BatchStream(torch.utils.data.IterableDataset):
         torch.set_num_threads(1)
         seed = epoch_seed * 64 + w + 1
         torch.manual_seed(seed)
-        rng = np.random.default_rng(seed)
-        tf = training_transform(cfg.patch_zyx, seed, recipe["augment"], recipe["fg_fraction"])
-        tf_aug = augment_transform(cfg.patch_zyx, seed, recipe["augment"])
-        for _ in range(w, self.iters, self.workers):
-            samples = draw_samples(crops, whole, batch_size, rng, tf, tf_aug, cfg.patch_zyx, recipe["fg_fraction"],
-                                   recipe["whole_fraction"])
-            yield _batch(samples, "image"), _batch(samples, "label")
+        yield from _seeded_batches(crops, whole, cfg, recipe, seed, batch_size, len(range(w, self.iters, self.workers)))
+
+
+def _seeded_batches(crops, whole, cfg, recipe, seed: int, batch_size: int, count: int):
+    """``count`` (image, label) batches from generators seeded with ``seed``."""
+    rng = np.random.default_rng(seed)
+    tf = training_transform(cfg.patch_zyx, seed, recipe["augment"], recipe["fg_fraction"])
+    tf_aug = augment_transform(cfg.patch_zyx, seed, recipe["augment"])
+    for _ in range(count):
+        samples = draw_samples(crops, whole, batch_size, rng, tf, tf_aug, cfg.patch_zyx, recipe["fg_fraction"],
+                               recipe["whole_fraction"])
+        yield _batch(samples, "image"), _batch(samples, "label")
 
 
 def epoch_batches(crops, whole, cfg, recipe, epoch_seed: int, batch_size: int, iters: int, workers: int = 0):
@@ -114,13 +119,7 @@ def epoch_batches(crops, whole, cfg, recipe, epoch_seed: int, batch_size: int, i
     N data-loading processes (a different, equally seeded stream: for an accelerator, where one process cannot
     augment patches as fast as the network trains)."""
     if workers <= 0:
-        rng = np.random.default_rng(epoch_seed)
-        tf = training_transform(cfg.patch_zyx, epoch_seed, recipe["augment"], recipe["fg_fraction"])
-        tf_aug = augment_transform(cfg.patch_zyx, epoch_seed, recipe["augment"])
-        for _ in range(iters):
-            samples = draw_samples(crops, whole, batch_size, rng, tf, tf_aug, cfg.patch_zyx, recipe["fg_fraction"],
-                                   recipe["whole_fraction"])
-            yield _batch(samples, "image"), _batch(samples, "label")
+        yield from _seeded_batches(crops, whole, cfg, recipe, epoch_seed, batch_size, iters)
         return
     n = min(workers, iters)
     stream = _BatchStream(crops, whole, cfg, recipe, epoch_seed, batch_size, iters, n)
