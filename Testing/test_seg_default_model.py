@@ -103,6 +103,33 @@ def test_seeded_evaluation_clicks_on_the_reference_lesion(model):
     assert ring[tuple(k)]
 
 
+def test_evaluation_turns_tta_on_and_off(model, monkeypatch):
+    """evaluate_case / evaluate_cases(tta=...) run segment_tumour with mirrored TTA on or off
+    (benchmarks/seg_tta_validation.py); None keeps the model's own setting."""
+    import SimpleITK as sitk
+
+    from lungai.seg import infer
+    from lungai.seg.dataset import Case
+    from lungai.seg.evaluate import evaluate_cases
+    from lungai.synthetic import labels
+
+    seen, real = [], infer.segment_tumour
+
+    def spy(*a, **kw):
+        res = real(*a, **kw)
+        seen.append((kw.get("tta"), res.info["tta"]))
+        return res
+
+    monkeypatch.setattr(infer, "segment_tumour", spy)
+    ph = _phantom(21, 30.0)
+    mask = sitk.GetImageFromArray(labels.tumour_mask(sitk.GetArrayViewFromImage(ph.labels)).astype(np.uint8))
+    mask.CopyInformation(ph.ct)
+    case = Case("p_0", "p", image=ph.ct, mask=mask)
+    df = evaluate_cases(model, [case, case], seeded=True, tta=True)
+    evaluate_cases(model, [case], seeded=True)
+    assert seen == [(True, True), (True, True), (None, bool(model[0].tta))] and len(df) == 2
+
+
 def test_a_shipped_model_by_name(tmp_path):
     """--model NAME picks a model shipped in Resources/Models; a folder path still wins; unknown -> the list."""
     from lungai.errors import InputError

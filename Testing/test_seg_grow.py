@@ -89,6 +89,34 @@ def test_roi_smaller_than_the_tumour_grows_and_keeps_only_what_reaches_into_it()
     assert res.info["roi_mode"] == "roi" and len(res.info["roi_passes"]) >= 2
 
 
+def test_small_tumour_on_an_organ_larger_than_any_box_keeps_the_first_pass(monkeypatch):
+    """A 12 mm nodule sitting on a dense organ wider than the largest box (diaphragm / liver, mediastinum):
+    the region reaches the edge of every box, so no pass holds it; the first pass (the region round the
+    click) is kept, not the most confident one - before, that was the largest box, a litre of organ
+    (validation implants into LUNG1-002: a 2 ml tumour came back as 2,000 ml)."""
+    ct, ball = _ct(12.0, centre_mm=(0.0, 0.0, 4.0))
+    arr = sitk.GetArrayFromImage(ct)
+    z = (np.arange(arr.shape[0]) * SPACING[2] - (arr.shape[0] - 1) * SPACING[2] / 2)[:, None, None]
+    organ = (z < 0.0) & (arr == -850)
+    arr[organ] = 40
+    organ_ct = sitk.GetImageFromArray(arr)
+    organ_ct.CopyInformation(ct)
+    cfg, nets, _ = _model()
+    # calibrated as a model may be: the confidence rises with the region's volume (here 0.1 per decade)
+    cal = {"features": ["agreement", "mean_entropy", "uncertain_ratio", "log_volume"], "coef": [0.6, 0.0, 0.0, 0.1],
+           "intercept": 0.0, "fitted": True}
+    model = (cfg, nets, {"calibration": {"ensemble": cal}})
+    res = infer.segment_tumour(organ_ct, model, seed_lps=(0.0, 0.0, 4.0))
+    i = res.info
+    assert len(i["roi_passes"]) >= 3 and not any(p.get("holds_tumour") for p in i["roi_passes"])
+    assert [p["kept"] for p in i["roi_passes"]][0] and "the first pass that found one" in i["roi_stop_reason"]
+    assert i["tumor_volume_ml"] <= 6.0 ** 3 and i["needs_review"]    # within the first 60 mm box (216 ml)
+    assert i["confidence"] < max(p["confidence"] for p in i["roi_passes"])
+    monkeypatch.setattr(infer, "NOT_HELD_RULE", "most confident")              # the rule before
+    before = infer.segment_tumour(organ_ct, model, seed_lps=(0.0, 0.0, 4.0)).info
+    assert not before["roi_passes"][0]["kept"] and before["tumor_volume_ml"] > 10 * i["tumor_volume_ml"]
+
+
 def test_touched_faces_and_grown_box():
     m = np.zeros((10, 20, 30), bool)
     m[0:3, 5:8, 25:30] = True

@@ -71,9 +71,10 @@ def seed_point_of(ct: sitk.Image, ref: np.ndarray) -> list:
 
 
 def evaluate_case(model, case, method: str = "ensemble", mc_passes: int = 10, seed: int = 0,
-                  seeded: bool = False) -> dict:
+                  seeded: bool = False, tta: bool | None = None) -> dict:
     """One case: Dice, HD95, volumes, confidence.  ``seeded``: seed-point mode with the click at the reference
-    lesion (:func:`seed_point_of`, growing box) instead of the whole crop / automatic mode."""
+    lesion (:func:`seed_point_of`, growing box) instead of the whole crop / automatic mode.  ``tta``: mirrored
+    test-time augmentation on / off (None: as the model's config says)."""
     from lungai.seg.dataset import load_images
     from lungai.seg.infer import segment_tumour
 
@@ -81,7 +82,7 @@ def evaluate_case(model, case, method: str = "ensemble", mc_passes: int = 10, se
     truth = sitk.GetArrayViewFromImage(mask) > 0
     point = seed_point_of(img, truth) if seeded and truth.any() else None
     res = segment_tumour(img, model, method=method, mc_passes=mc_passes, seed=seed, source=case.case_id,
-                         seed_lps=point, whole=False if point is not None else None)
+                         seed_lps=point, whole=False if point is not None else None, tta=tta)
     pred = sitk.GetArrayViewFromImage(res.tumour) > 0
     voxel_ml = float(np.prod(img.GetSpacing())) / 1000.0
     info = res.info
@@ -108,13 +109,13 @@ def evaluate_case(model, case, method: str = "ensemble", mc_passes: int = 10, se
 
 
 def evaluate_cases(model, cases, method: str = "ensemble", mc_passes: int = 10, seed: int = 0, progress=None,
-                   seeded: bool = False):
+                   seeded: bool = False, tta: bool | None = None):
     import pandas as pd
 
     bar = progress or NullProgress()
     rows = []
     for c in cases:
-        rows.append(evaluate_case(model, c, method, mc_passes, seed, seeded))
+        rows.append(evaluate_case(model, c, method, mc_passes, seed, seeded, tta))
         bar.update(1, c.case_id)
     return pd.DataFrame(rows)
 

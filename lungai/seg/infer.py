@@ -39,6 +39,7 @@ MAX_SCALE = 3            # coarsest model grid: 3x the model spacing (3 x 3 x 6 
 FINE_BOX_FACTOR = 1.5    # ROI mode: the grid is coarsened when the ROI exceeds 1.5 seed boxes per step
 TINY_ML = 1.0            # seed mode: a first-pass tumour this small with the seed in a large dense region
 SEED_REACH_MM = 10.0     # seed mode: the tumour the box must hold comes this close to the seed
+NOT_HELD_RULE = "first"  # no pass's box held the tumour: keep the "first" pass that found one ("most confident": before)
 DENSE_HU = -300.0        # ... (soft tissue reaching the box edge) is checked on a coarser grid
 FACES = ("x-", "x+", "y-", "y+", "z-", "z+")
 
@@ -239,14 +240,27 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
                           "the tumour still touches it")
                 break
         box = new
-    # a pass whose box holds the tumour wins; else the most confident pass that found one
-    found = ([k for k, q in enumerate(passes) if q.get("holds_tumour")] or
-             [k for k, q in enumerate(passes) if q["tumour_ml"] > 0] or [len(passes) - 1])
-    k = max(found, key=lambda i: passes[i]["confidence"])
+    # a pass whose box holds the tumour wins (the most confident of them).  When no box held it, the region
+    # reached the edge of every box however large: on validation (implants into LUNG1-002) that was a small
+    # tumour whose region ran on into a neighbouring organ (diaphragm, mediastinum), and the most confident
+    # pass was the largest (members agree more on a large region): a 2 ml tumour came back as 2,000 ml.  So
+    # the first pass that found a tumour - the region round the seed / in the user's box - is kept.
+    held = [k for k, q in enumerate(passes) if q.get("holds_tumour")]
+    found = [k for k, q in enumerate(passes) if q["tumour_ml"] > 0]
+    if held:
+        k = max(held, key=lambda i: passes[i]["confidence"])
+    elif found and NOT_HELD_RULE == "first":
+        k = found[0]
+    elif found:
+        k = max(found, key=lambda i: passes[i]["confidence"])
+    else:
+        k = len(passes) - 1
     passes[k]["kept"] = True
     if k != len(passes) - 1:
-        reason += f"; pass {k + 1} kept (its box holds the tumour)" if passes[k].get("holds_tumour") else \
-            f"; pass {k + 1} kept (no box held the tumour; the most confident pass)"
+        reason += (f"; pass {k + 1} kept (its box holds the tumour)" if passes[k].get("holds_tumour") else
+                   f"; pass {k + 1} kept (no box held the tumour: the first pass that found one, the region "
+                   "closest to the seed / ROI)"
+                   if NOT_HELD_RULE == "first" else f"; pass {k + 1} kept (no box held the tumour; the most confident pass)")
     return (*runs[k], {"passes": passes, "stop_reason": reason})
 
 
