@@ -111,6 +111,8 @@ def test_small_tumour_on_an_organ_larger_than_any_box_keeps_the_first_pass(monke
     assert len(i["roi_passes"]) >= 3 and not any(p.get("holds_tumour") for p in i["roi_passes"])
     assert [p["kept"] for p in i["roi_passes"]][0] and "the first pass that found one" in i["roi_stop_reason"]
     assert i["tumor_volume_ml"] <= 6.0 ** 3 and i["needs_review"]    # within the first 60 mm box (216 ml)
+    assert infer.RAN_ON in i["review_reasons"] and "the tumour may be larger than the box" not in i["review_reasons"]
+    assert any("runs on into a neighbouring organ" in n for n in i["notes"])
     assert i["confidence"] < max(p["confidence"] for p in i["roi_passes"])
     monkeypatch.setattr(infer, "NOT_HELD_RULE", "most confident")              # the rule before
     before = infer.segment_tumour(organ_ct, model, seed_lps=(0.0, 0.0, 4.0)).info

@@ -40,6 +40,8 @@ FINE_BOX_FACTOR = 1.5    # ROI mode: the grid is coarsened when the ROI exceeds 
 TINY_ML = 1.0            # seed mode: a first-pass tumour this small with the seed in a large dense region
 SEED_REACH_MM = 10.0     # seed mode: the tumour the box must hold comes this close to the seed
 NOT_HELD_RULE = "first"  # no pass's box held the tumour: keep the "first" pass that found one ("most confident": before)
+RAN_ON_STOPS = ("stopped after", "the box reached")     # stop reasons of a box that never held the tumour
+RAN_ON = "no box held the tumour (it may run on into a neighbouring organ)"
 DENSE_HU = -300.0        # ... (soft tissue reaching the box edge) is checked on a coarser grid
 FACES = ("x-", "x+", "y-", "y+", "z-", "z+")
 
@@ -256,12 +258,13 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
     else:
         k = len(passes) - 1
     passes[k]["kept"] = True
+    ran_on = bool(not held and found and NOT_HELD_RULE == "first" and reason.startswith(RAN_ON_STOPS))
     if k != len(passes) - 1:
         reason += (f"; pass {k + 1} kept (its box holds the tumour)" if passes[k].get("holds_tumour") else
                    f"; pass {k + 1} kept (no box held the tumour: the first pass that found one, the region "
                    "closest to the seed / ROI)"
                    if NOT_HELD_RULE == "first" else f"; pass {k + 1} kept (no box held the tumour; the most confident pass)")
-    return (*runs[k], {"passes": passes, "stop_reason": reason})
+    return (*runs[k], {"passes": passes, "stop_reason": reason, "ran_on": ran_on})
 
 
 def mask_for_roi(roi_box, grid: sitk.Image, ct: sitk.Image = None):
@@ -284,11 +287,11 @@ LOW_CONFIDENCE = "confidence below the review threshold"
 
 
 def review_reasons(conf: float, threshold: float, *, cut: bool = False, incomplete: bool = False,
-                   several: bool = False) -> list:
+                   ran_on: bool = False, several: bool = False) -> list:
     """Why a result needs an expert's review (empty: it does not)."""
     return ([LOW_CONFIDENCE] if conf < threshold else []) + (["tumour cut by the image edge"] if cut else []) + \
         (["the tumour may be larger than the box"] if incomplete else []) + \
-        (["several candidate regions (automatic mode)"] if several else [])
+        ([RAN_ON] if ran_on else []) + (["several candidate regions (automatic mode)"] if several else [])
 
 
 def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method: str = "ensemble",
@@ -384,8 +387,14 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         notes.append(f"looked {len(growth['passes'])} times (growing box, coarser grids); kept pass {k['pass']}: box "
                      f"{' x '.join(f'{v:.0f}' for v in k['roi_size_mm'])} mm, model grid x{k['scale']}: "
                      f"{growth['stop_reason']}")
-    incomplete = bool(growth and growth["stop_reason"].startswith(("stopped after", "the box reached")))
-    if incomplete:
+    incomplete = bool(growth and growth["stop_reason"].startswith(RAN_ON_STOPS))
+    ran_on = bool(growth and growth.get("ran_on"))
+    if ran_on:
+        largest = max(growth["passes"], key=lambda q: np.prod(q["roi_size_mm"]))["roi_size_mm"]
+        notes.append("no box held the region found at the seed / in the box: it reached the edge of every box up to "
+                     f"{' x '.join(f'{v:.0f}' for v in largest)} mm, so it most likely runs on into a neighbouring organ "
+                     "(mediastinum, diaphragm, chest wall); the first pass's result is kept - check its outline")
+    elif incomplete:
         notes.append(f"the tumour may be larger than the box: {growth['stop_reason']}")
     if dropped["n_elongated"]:
         notes.append(f"{dropped['n_elongated']} elongated (vessel-like) region(s), {dropped['elongated_ml']:.1f} ml, "
@@ -394,7 +403,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         notes.append(f"{dropped['n_outside_lungs']} region(s) lying mostly outside the lungs, "
                      f"{dropped['outside_lungs_ml']:.1f} ml, left out of the tumour mask (mediastinal border / "
                      "chest wall); a tumour there needs a seed point")
-    reasons = review_reasons(conf, threshold, cut=bool(cut), incomplete=incomplete, several=n_candidates > 1)
+    reasons = review_reasons(conf, threshold, cut=bool(cut), incomplete=incomplete and not ran_on, ran_on=ran_on,
+                             several=n_candidates > 1)
     if n_candidates > 1:
         kept = ("all are in the tumour mask" if all_regions else
                 f"the tumour mask holds the most probable one ({candidates[0]['volume_ml']:.1f} ml at LPS "
