@@ -49,8 +49,44 @@ def test_too_few_validation_cases_leave_the_score_uncalibrated():
 
     from lungai.seg.confidence import fit_calibration
 
-    cal = fit_calibration(np.array([[0.8, 0.1, 0.05, 1.0]]), np.array([0.7]))
+    cal = fit_calibration(np.array([[0.8, 0.1, 0.05, 1.0, 0.9, 0.0]]), np.array([0.7]))
     assert cal["fitted"] is False and cal["n_cases"] == 1 and "at least 3" in cal["how"]
+
+
+def test_automatic_mode_is_a_feature_and_old_tables_get_it_from_the_mode(tmp_path):
+    """Automatic-mode results (is the kept region the tumour at all?) get their own offset: fitted on cases where
+    they score lower at the same map features, it lowers their confidence; a table from before the feature
+    existed gets it from its roi_mode column, one without the flip check is refused with the fix."""
+    import json
+
+    import pandas as pd
+    import pytest
+
+    from lungai.errors import InputError
+    from lungai.seg.calibrate import fit_tables
+
+    assert case_features(np.zeros((2, 4, 4, 4), np.float32), 0.001, automatic=True)["automatic_mode"] == 1.0
+    assert "flip_consistency" not in case_features(np.zeros((2, 4, 4, 4), np.float32), 0.001)
+    rng = np.random.default_rng(3)
+    n = 80
+    auto = np.arange(n) % 4 == 0
+    agreement, flips = rng.uniform(0.3, 1, n), rng.uniform(0.3, 1, n)
+    dice = np.clip(0.5 * agreement + 0.5 * flips - 0.4 * auto + rng.normal(0, 0.03, n), 0, 1)
+    df = pd.DataFrame({"case": [f"c{i}" for i in range(n)], "dice": dice, "volume_true_ml": 1.0,
+                       "volume_pred_ml": 1.0, "false_volume_ml": 0.0, "hd95_mm": 1.0, "confidence": 0.0,
+                       "needs_review": False, "roi_mode": np.where(auto, "lungs", "whole"),
+                       "f_agreement": agreement, "f_mean_entropy": 0.5, "f_uncertain_ratio": 0.5,
+                       "f_log_volume": 0.0, "f_flip_consistency": flips})
+    meta = {}
+    fit_tables(tmp_path, meta, {"ensemble": df}, mc_passes=8, n_members=3)
+    cal = meta["calibration"]["ensemble"]
+    assert cal["features"] == FEATURES and cal["coef"][FEATURES.index("automatic_mode")] < -0.2
+    assert cal["coef"][FEATURES.index("flip_consistency")] > 0.2 and cal["pearson_r_cv"] > 0.9
+    written = pd.read_csv(tmp_path / "validation_ensemble.csv")
+    assert (written["f_automatic_mode"] == auto).all()
+    assert json.loads((tmp_path / "model.json").read_text())["calibration"]["ensemble"]["features"] == FEATURES
+    with pytest.raises(InputError, match="flip_consistency"):
+        fit_tables(tmp_path, {}, {"ensemble": df.drop(columns=["f_flip_consistency"])}, mc_passes=8, n_members=3)
 
 
 def test_summary_scores_tumour_cases_and_reports_false_positives_apart():

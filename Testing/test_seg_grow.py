@@ -164,3 +164,41 @@ def test_real_lung2_seeded_grows_to_a_coarser_grid(shared_data):
     grown = infer.segment_tumour(ct, model, seed_lps=seed)
     d0, d1 = _dice(first, ref), _dice(grown, ref)
     assert d1 > d0 + 0.2, (d0, d1)                       # measured: 0.000 -> 0.36
+
+
+def test_the_flip_check_runs_when_the_calibration_uses_it(monkeypatch):
+    """A model calibrated with flip_consistency runs the 3 mirrored passes (seed mode: each pass's box; automatic
+    mode: a box round the kept region) and its confidence uses them; a model calibrated before that runs no
+    extra pass, and neither changes the mask."""
+    from lungai.seg.confidence import FEATURES
+
+    ct, ball = _ct(20.0, shape=(160, 160, 60))
+    calls = []
+    orig = infer.predict_probs
+
+    def counting(*a, **k):
+        calls.append(bool(k.get("flip_check")))
+        return orig(*a, **k)
+
+    monkeypatch.setattr(infer, "predict_probs", counting)
+    cfg, nets, _ = _model()
+    old = {"calibration": {"ensemble": {"features": FEATURES[:4], "coef": [1.0, 0, 0, 0], "intercept": 0.0}}}
+    new = {"calibration": {"ensemble": {"features": FEATURES, "coef": [0.0, 0, 0, 0, 1.0, -0.5], "intercept": 0.0}}}
+    plain = infer.segment_tumour(ct, (cfg, nets, old), seed_lps=(0.0, 0.0, 0.0))
+    assert calls and not any(calls) and "flip_consistency" not in plain.info["features"]
+    calls.clear()
+    checked = infer.segment_tumour(ct, (cfg, nets, new), seed_lps=(0.0, 0.0, 0.0))
+    assert calls and all(calls)
+    f = checked.info["features"]
+    assert f["flip_consistency"] > 0.95 and f["automatic_mode"] == 0.0       # the oracle is flip-equivariant
+    assert checked.info["confidence"] == pytest.approx(f["flip_consistency"], abs=1e-3)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(checked.tumour), sitk.GetArrayFromImage(plain.tumour))
+    # automatic mode: the check runs on the kept region's box (+ margin), not on the lungs' box
+    whole = pp.Box((0, 0, 0), tuple(ct.GetSize()), "lungs")
+    boxes = []
+    orig_pass = infer._model_pass
+    monkeypatch.setattr(infer, "_model_pass", lambda ct_, box, *a: boxes.append(box) or orig_pass(ct_, box, *a))
+    assert infer._flip_check_round(ct, whole, ball, cfg, nets, "ensemble", 8, 0) > 0.95
+    size_mm = np.array(boxes[-1].size) * np.array(SPACING)
+    assert np.all(size_mm <= 20.0 + 2 * cfg.roi_margin_mm + 2 * np.array(SPACING))
+    assert infer._flip_check_round(ct, whole, np.zeros_like(ball), cfg, nets, "ensemble", 8, 0) == 0.0

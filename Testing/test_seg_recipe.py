@@ -130,6 +130,41 @@ def test_mirrored_tta_averages_the_flips():
     np.testing.assert_allclose(with_tta, without, atol=1e-5)      # equivariant predictor: unchanged
 
 
+def test_flip_check_scores_a_stable_result_above_an_unstable_one_and_leaves_the_result_alone():
+    """The confidence feature flip_consistency: each window mirrored along z, y, x, predicted, flipped back; the
+    masks compared with the unflipped one.  A flip-equivariant network scores 1, one whose output depends on the
+    side of the window much less; the result (and MC dropout's draws) is the same as without the check."""
+    cfg = SegConfig(arch="unet", channels=(4, 8), infer_patch=(16, 16, 8))
+
+    class Oracle(torch.nn.Module):          # thresholds the input: flip-equivariant
+        def forward(self, x):
+            return torch.cat([-(x - 0.5) * 50, (x - 0.5) * 50], 1)
+
+    class OneSided(torch.nn.Module):        # the input, but only in the first half of x of every window
+        def forward(self, x):
+            side = (torch.arange(x.shape[-1]) < x.shape[-1] // 2).to(x.dtype)
+            return torch.cat([-(x - 0.5) * 50, (x * side - 0.5) * 50], 1)
+
+    arr = np.zeros((8, 16, 16), np.float32)
+    arr[2:6, 4:12, 4:12] = 1.0
+    for net, expected in ((Oracle(), 1.0), (OneSided(), None)):
+        plain = infer.predict_probs([net], arr, cfg)
+        result, unflipped, flipped = infer.predict_probs([net], arr, cfg, flip_check=True)
+        np.testing.assert_array_equal(result, plain)
+        score = predict.flip_consistency(unflipped, flipped)
+        assert score == expected if expected is not None else score < 0.8
+    assert predict.flip_consistency(np.zeros((2, 4, 4, 4)), [np.zeros((2, 4, 4, 4))] * 3) == 0.0   # nothing found
+
+    from lungai.seg.networks import build_network
+
+    net = build_network(SegConfig(arch="unet", channels=(4, 8), infer_patch=(16, 16, 8), dropout=0.3))
+    big = np.tile(arr, (1, 3, 3))                       # several windows: later windows' draws would move
+    mc = infer.predict_probs([net], big, cfg, "mc-dropout", 4, seed=5)
+    assert np.abs(mc[0] - mc[1]).max() > 1e-4          # dropout is on: the passes differ
+    mc_checked = infer.predict_probs([net], big, cfg, "mc-dropout", 4, seed=5, flip_check=True)[0]
+    np.testing.assert_array_equal(mc, mc_checked)      # the check's dropout draws come from a forked generator
+
+
 def test_three_patient_level_splits_and_the_test_report(tmp_path, capsys):
     """train / validation / TEST: the test patients are neither trained nor validated on; only
     `eval-seg --split test` reads them (rebuilt from model.json), with both methods, bands and hard cases."""

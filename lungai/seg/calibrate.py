@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lungai.seg.confidence import FEATURES, choose_review_threshold, confidence, fit_calibration
+from lungai.errors import InputError
+from lungai.seg.confidence import FEATURES, MODE_FEATURE, choose_review_threshold, confidence, fit_calibration
 from lungai.seg.evaluate import evaluate_cases, has_tumour, summarize
 from lungai.seg.model_io import MODEL_JSON, write_json
 
@@ -23,14 +24,29 @@ METHODS = {"ensemble": "deep ensemble", "mc-dropout": "MC dropout (member 0)"}
 
 def calibrate_model(model_dir, model, val_cases, *, mc_passes: int = 10, seed: int = 0, progress=None) -> dict:
     """Updates model.json (calibration, review, validation) and the in-memory meta; returns the tables."""
-    from pathlib import Path
-
     cfg, nets, meta = model
     tables = {}
     for method in METHODS:
         if method == "ensemble" and len(nets) < 2:
             continue
-        df = evaluate_cases(model, val_cases, method, mc_passes, seed, progress)
+        tables[method] = evaluate_cases(model, val_cases, method, mc_passes, seed, progress, flip_check=True)
+    return fit_tables(model_dir, meta, tables, mc_passes=mc_passes, n_members=len(nets), seed=seed)
+
+
+def fit_tables(model_dir, meta: dict, tables: dict, *, mc_passes: int, n_members: int, seed: int = 0) -> dict:
+    """The fit of :func:`calibrate_model` from its per-case validation tables ({method: DataFrame of
+    :func:`lungai.seg.evaluate.evaluate_cases` rows}); also refits from the ``validation_<method>.csv`` tables
+    of an earlier calibration (``tools/recalibrate_seg.py --from-tables``).  A table from before the feature
+    ``automatic_mode`` existed gets it from its ``roi_mode`` column (``lungs`` = automatic mode)."""
+    from pathlib import Path
+
+    for method, df in tables.items():
+        if f"f_{MODE_FEATURE}" not in df:
+            df[f"f_{MODE_FEATURE}"] = (df["roi_mode"] == "lungs").astype(float)
+        missing = [f for f in FEATURES if f"f_{f}" not in df]
+        if missing:
+            raise InputError(f"the {method} validation table has no feature(s) {', '.join(missing)}",
+                             "run the calibration on the validation cases again (it computes every feature)")
         fit = has_tumour(df)
         if not fit.any():          # no validation case with a tumour: fit on what there is
             fit[:] = True
@@ -46,8 +62,7 @@ def calibrate_model(model_dir, model, val_cases, *, mc_passes: int = 10, seed: i
         s = summarize(df)
         s["pearson_r_confidence_dice_cv"] = cal["pearson_r_cv"]
         s["description"] = METHODS[method] + (f", {mc_passes} passes" if method == "mc-dropout" else
-                                              f", {len(nets)} members")
+                                              f", {n_members} members")
         meta.setdefault("validation", {})[method] = s
-        tables[method] = df
     write_json(Path(model_dir) / MODEL_JSON, meta)
     return tables

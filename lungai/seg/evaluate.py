@@ -71,10 +71,11 @@ def seed_point_of(ct: sitk.Image, ref: np.ndarray) -> list:
 
 
 def evaluate_case(model, case, method: str = "ensemble", mc_passes: int = 10, seed: int = 0,
-                  seeded: bool = False, tta: bool | None = None) -> dict:
+                  seeded: bool = False, tta: bool | None = None, flip_check: bool | None = None) -> dict:
     """One case: Dice, HD95, volumes, confidence.  ``seeded``: seed-point mode with the click at the reference
     lesion (:func:`seed_point_of`, growing box) instead of the whole crop / automatic mode.  ``tta``: mirrored
-    test-time augmentation on / off (None: as the model's config says)."""
+    test-time augmentation on / off (None: as the model's config says); ``flip_check``: the confidence feature
+    ``flip_consistency`` also when the model's calibration does not use it."""
     from lungai.seg.dataset import load_images
     from lungai.seg.infer import segment_tumour
 
@@ -82,7 +83,7 @@ def evaluate_case(model, case, method: str = "ensemble", mc_passes: int = 10, se
     truth = sitk.GetArrayViewFromImage(mask) > 0
     point = seed_point_of(img, truth) if seeded and truth.any() else None
     res = segment_tumour(img, model, method=method, mc_passes=mc_passes, seed=seed, source=case.case_id,
-                         seed_lps=point, whole=False if point is not None else None, tta=tta)
+                         seed_lps=point, whole=False if point is not None else None, tta=tta, flip_check=flip_check)
     pred = sitk.GetArrayViewFromImage(res.tumour) > 0
     voxel_ml = float(np.prod(img.GetSpacing())) / 1000.0
     info = res.info
@@ -109,13 +110,13 @@ def evaluate_case(model, case, method: str = "ensemble", mc_passes: int = 10, se
 
 
 def evaluate_cases(model, cases, method: str = "ensemble", mc_passes: int = 10, seed: int = 0, progress=None,
-                   seeded: bool = False, tta: bool | None = None):
+                   seeded: bool = False, tta: bool | None = None, flip_check: bool | None = None):
     import pandas as pd
 
     bar = progress or NullProgress()
     rows = []
     for c in cases:
-        rows.append(evaluate_case(model, c, method, mc_passes, seed, seeded, tta))
+        rows.append(evaluate_case(model, c, method, mc_passes, seed, seeded, tta, flip_check))
         bar.update(1, c.case_id)
     return pd.DataFrame(rows)
 

@@ -19,9 +19,9 @@ from lungai.io.validate import check_ct_intensities
 from lungai.progress import NullProgress
 from lungai.seg import preprocess as pp
 from lungai.seg.choice import ModelChoice, segment_with_choice
-from lungai.seg.confidence import case_features, confidence
+from lungai.seg.confidence import case_features, confidence, uses_flip_check
 from lungai.seg.postprocess import MAX_ELONGATION, keep_components, rank_components
-from lungai.seg.predict import predict_probs
+from lungai.seg.predict import flip_consistency, predict_probs
 from lungai.seg.uncertainty import summarize_maps
 
 MAX_CANDIDATES_LISTED = 20     # automatic mode: candidate regions written to result.json
@@ -123,15 +123,22 @@ def _box_lps(ct: sitk.Image, box: pp.Box) -> list:
     return [[round(float(v), 2) for v in c0], [round(float(v), 2) for v in c1]]
 
 
-def _model_pass(ct, box, cfg, nets, method, mc_passes, seed) -> tuple:
-    """(crop image, model-grid image, (M, z, y, x) probabilities on the model grid) for one box."""
+def _model_pass(ct, box, cfg, nets, method, mc_passes, seed, flip_check: bool = False) -> tuple:
+    """(crop image, model-grid image, (M, z, y, x) probabilities on the model grid, flip consistency or None)
+    for one box; ``flip_check``: the box is also run mirrored along z, y and x (3 more passes) and the mean
+    Dice between those masks and the unflipped one is returned (:func:`lungai.seg.predict.flip_consistency`)."""
     crop_img = pp.crop(ct, box)
     arr, model_img = pp.to_model(crop_img, cfg)
-    probs = predict_probs(nets, arr, cfg, method, mc_passes, seed)
     region = pp.region_on(box, model_img)       # automatic mode: lungs + margin only
+    flip = None
+    if flip_check:
+        probs, plain, flipped = predict_probs(nets, arr, cfg, method, mc_passes, seed, flip_check=True)
+        flip = flip_consistency(plain, flipped, region)
+    else:
+        probs = predict_probs(nets, arr, cfg, method, mc_passes, seed)
     if region is not None:
         probs *= region[None]
-    return crop_img, model_img, probs
+    return crop_img, model_img, probs, flip
 
 
 def _target_on_model(probs, model_img, cfg, seed_lps, inside_roi) -> np.ndarray:
@@ -186,13 +193,13 @@ def _seed_in_large_dense_region(ct, box, seed_lps) -> bool:
 
 
 def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps=None, roi_mask=None,
-                     grow: bool = True, bar=None) -> tuple:
+                     grow: bool = True, bar=None, flip_check: bool = False) -> tuple:
     """Seed / ROI mode: run the model on ``box``; while the tumour touches a face of the box that can move
     (or, seeded, the model finds next to nothing although the seed lies in soft tissue reaching the box
     edge), look again on a coarser model grid (``scale`` 2, 3: a large tumour then looks as small as the
     ones the model learned from) and a larger box, then grow the box itself.  Of the passes with a tumour,
     the one with the highest confidence is kept.  Returns (box, crop image, model image, probabilities,
-    config of the kept pass, growth record)."""
+    config of the kept pass, flip consistency of the kept pass or None, growth record)."""
     passes, runs, reason = [], [], "growth off"
     scale = 1
     if box.mode == "roi" and grow:          # the user's box says how large the tumour is
@@ -200,18 +207,18 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
                                                   / (FINE_BOX_FACTOR * cfg.seed_box_mm)))))
     while True:
         c = scaled(cfg, scale)
-        crop_img, model_img, probs = _model_pass(ct, box, c, nets, method, mc_passes, seed)
+        crop_img, model_img, probs, flip = _model_pass(ct, box, c, nets, method, mc_passes, seed, flip_check)
         target = _target_on_model(probs, model_img, c, seed_lps, mask_for_roi(roi_mask, model_img, ct))
         touched = touched_faces(target, c.spacing)
         movable = [f for f in touched if f not in image_edge_faces(box, ct)]
         ml = float(target.sum()) * float(np.prod(c.spacing)) / 1000.0
-        conf = confidence(case_features(probs, float(np.prod(c.spacing)) / 1000.0),
+        conf = confidence(case_features(probs, float(np.prod(c.spacing)) / 1000.0, flip),
                           meta.get("calibration", {}).get(method))
         passes.append({"pass": len(passes) + 1, "scale": scale, "model_spacing_mm": list(c.spacing),
                        "roi_lps_mm": _box_lps(ct, box),
                        "roi_size_mm": [round(float(n * s), 1) for n, s in zip(box.size, ct.GetSpacing())],
                        "tumour_ml": round(ml, 3), "touches": touched, "confidence": round(conf, 4), "kept": False})
-        runs.append((box, crop_img, model_img, probs, c))
+        runs.append((box, crop_img, model_img, probs, c, flip))
         if bar is not None:
             bar.update(0, f"pass {len(passes)} (grid x{scale}): box {passes[-1]['roi_size_mm']} mm, "
                           f"tumour {ml:.1f} ml, touches {touched or 'nothing'}")
@@ -286,6 +293,20 @@ def mask_for_roi(roi_box, grid: sitk.Image, ct: sitk.Image = None):
 LOW_CONFIDENCE = "confidence below the review threshold"
 
 
+def _flip_check_round(ct, box, binary, cfg, nets, method, mc_passes, seed) -> float:
+    """Automatic mode's flip consistency: the kept region's bounding box (+ ``roi_margin_mm``, on the CT) run
+    plain and mirrored; 0 when no region was kept (as two empty masks)."""
+    if not binary.any():
+        return 0.0
+    idx = np.argwhere(binary)
+    sp = np.array(ct.GetSpacing()[::-1])
+    pad = np.ceil(cfg.roi_margin_mm / sp).astype(int)
+    lo = np.maximum(idx.min(0) + np.array(box.lo[::-1]) - pad, 0)
+    hi = np.minimum(idx.max(0) + 1 + np.array(box.lo[::-1]) + pad, np.array(ct.GetSize()[::-1]))
+    sub = pp.Box(tuple(int(v) for v in lo[::-1]), tuple(int(v) for v in hi[::-1]), "roi")
+    return _model_pass(ct, sub, cfg, nets, method, mc_passes, seed, True)[3]
+
+
 def review_reasons(conf: float, threshold: float, *, cut: bool = False, incomplete: bool = False,
                    ran_on: bool = False, several: bool = False) -> list:
     """Why a result needs an expert's review (empty: it does not)."""
@@ -297,7 +318,7 @@ def review_reasons(conf: float, threshold: float, *, cut: bool = False, incomple
 def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method: str = "ensemble",
                    mc_passes: int = 10, seed: int = 0, whole=None, progress=None,
                    source: str = "the CT", all_regions: bool = False, grow: bool = True,
-                   tta: bool | None = None) -> SegResult:
+                   tta: bool | None = None, flip_check: bool | None = None) -> SegResult:
     """Segment the tumour of ``ct``. ``model`` = (config, nets, model.json dict) from ``load_model``, or a
     :class:`lungai.seg.choice.ModelChoice` (every model runs, the most confident result is kept).
 
@@ -305,32 +326,37 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     mm; otherwise the whole image when it is a small crop, else the lungs' bounding box.  In seed and
     ROI mode the box grows (``grow``) until the tumour no longer touches its edge (:func:`grow_and_predict`).
     ``tta``: mirrored test-time augmentation (None: as the model was trained, ``model.json`` config).
+    ``flip_check``: the confidence feature ``flip_consistency`` (3 more passes over the box; in automatic mode
+    over a box round the kept region) - always when the model's calibration uses it; True: also otherwise
+    (calibration turns it on to fit it).
     """
     if isinstance(model, ModelChoice):
         return segment_with_choice(ct, model, segment_tumour, roi_lps=roi_lps, seed_lps=seed_lps, method=method,
                                    mc_passes=mc_passes, seed=seed, whole=whole, progress=progress, source=source,
-                                   all_regions=all_regions, grow=grow, tta=tta)
+                                   all_regions=all_regions, grow=grow, tta=tta, flip_check=flip_check)
     cfg, nets, meta = model
     if tta is not None and bool(tta) != cfg.tta:
         cfg = dataclasses.replace(cfg, tta=bool(tta))
+    calib = meta.get("calibration", {}).get(method)
+    flip_check = bool(flip_check) or uses_flip_check(calib)
     bar = progress or NullProgress()
     check_ct_intensities(ct, source)
     box = choose_box(ct, cfg, roi_lps, seed_lps, whole)
     bar.update(1, f"ROI {box.mode} {box.size}")
     user_box, growth = box, None
     if box.mode in ("seed", "roi"):
-        box, crop_img, model_img, probs, cfg, growth = grow_and_predict(
+        box, crop_img, model_img, probs, cfg, flip, growth = grow_and_predict(
             ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps=seed_lps,
-            roi_mask=box if box.mode == "roi" else None, grow=grow, bar=bar)
-    else:
-        crop_img, model_img, probs = _model_pass(ct, box, cfg, nets, method, mc_passes, seed)
+            roi_mask=box if box.mode == "roi" else None, grow=grow, bar=bar, flip_check=flip_check)
+    else:      # automatic mode: the flip check runs on the kept region's box below (the lungs' box x4 is minutes)
+        crop_img, model_img, probs, flip = _model_pass(ct, box, cfg, nets, method, mc_passes, seed,
+                                                       flip_check and box.mode != "lungs")
     bar.update(1, f"{method}: {probs.shape[0]} maps")
     model_voxel_ml = float(np.prod(cfg.spacing)) / 1000.0
-    feats = case_features(probs, model_voxel_ml)
-    calib = meta.get("calibration", {}).get(method)
+    automatic = box.mode == "lungs"
+    feats = case_features(probs, model_voxel_ml, automatic=automatic)
     review = meta.get("review", {}).get(method, {})
     threshold = float(review.get("threshold", 0.5))
-    conf = confidence(feats, calib)
 
     crop_probs = np.empty((len(probs),) + tuple(crop_img.GetSize()[::-1]), np.float32)
     for m, p in enumerate(probs):
@@ -342,7 +368,6 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     if seed_lps is not None:
         ijk = np.round(ct.TransformPhysicalPointToContinuousIndex([float(v) for v in seed_lps])).astype(int)
         seed_idx = (ijk[2] - box.lo[2], ijk[1] - box.lo[1], ijk[0] - box.lo[0])
-    automatic = box.mode == "lungs"
     lungs = pp.mask_on(box.lungs, crop_img) if automatic else None
     binary, dropped = keep_components(mean_p > 0.5, ct.GetSpacing()[::-1], seed_idx,
                                       MAX_ELONGATION if automatic else None, lungs)
@@ -358,6 +383,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         lab, ranked = rank_components(binary, mean_p, ct.GetSpacing()[::-1])
         if ranked and not all_regions:
             binary = lab == ranked[0]["label"]
+        top_region = lab == ranked[0]["label"] if ranked else binary
         n_candidates, others_ml = len(ranked), sum(c["volume_ml"] for c in ranked[1:])
         for rank, c in enumerate(ranked[:MAX_CANDIDATES_LISTED], start=1):
             k, j, i = c["centre_zyx"]
@@ -366,6 +392,11 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                                "volume_ml": round(c["volume_ml"], 4), "mean_probability": round(c["mean_probability"], 4),
                                "probability_mass_ml": round(c["probability_mass_ml"], 4),
                                "in_tumor_mask": bool(all_regions or rank == 1)})
+    if flip_check and automatic:
+        flip = _flip_check_round(ct, box, top_region, cfg, nets, method, mc_passes, seed)
+    if flip is not None:
+        feats["flip_consistency"] = flip
+    conf = confidence(feats, calib)
     n_comp = int(ndimage.label(binary)[1])
     bar.update(1, "mapped to input grid")
 

@@ -57,6 +57,51 @@ class Mirrored(torch.nn.Module):
         return out / len(self.FLIPS)
 
 
+# the flip check (confidence feature ``flip_consistency``): each window is also run mirrored along z, y and x
+CHECK_FLIPS = ((2,), (3,), (4,))
+
+
+class FlipChecked(torch.nn.Module):
+    """The result and, for the flip check, the unflipped maps and the maps of each window mirrored along z, y, x.
+
+    Output (B, (2 + 3) x M, ...): M result maps (the mean over all 8 flips with ``tta``, else the unflipped
+    maps), M unflipped maps, then M maps per check flip (flipped back).  Flips within each window, as
+    :class:`Mirrored` does, so the check costs 3 more network passes, and none more with ``tta``.
+    """
+
+    def __init__(self, predictor, tta: bool):
+        super().__init__()
+        self.predictor, self.tta = predictor, bool(tta)
+
+    def run(self, x, dims):
+        p = self.predictor(torch.flip(x, dims) if dims else x)
+        return torch.flip(p, dims) if dims else p
+
+    def forward(self, x):
+        if self.tta:      # the 8 flips in Mirrored's order: the same result (and MC-dropout draws) as without the check
+            outs = {dims: self.run(x, dims) for dims in Mirrored.FLIPS}
+            result = sum(outs.values()) / len(outs)
+        else:             # the check's MC-dropout draws must not change the result's: they come from a forked generator
+            outs = {(): self.run(x, ())}
+            with torch.random.fork_rng(devices=[]):
+                outs.update({dims: self.run(x, dims) for dims in CHECK_FLIPS})
+            result = outs[()]
+        return torch.cat([result, outs[()]] + [outs[d] for d in CHECK_FLIPS], dim=1)
+
+
+def flip_consistency(plain: np.ndarray, flipped: list, region: np.ndarray | None = None) -> float:
+    """Mean Dice between the tumour mask of the unflipped maps (M, z, y, x) and that of each mirrored run; two
+    empty masks count 0, as for the members' agreement (:mod:`lungai.seg.confidence`)."""
+    from lungai.overlap import dice
+
+    def mask(maps):
+        m = maps.mean(axis=0) > 0.5
+        return m & region if region is not None else m
+
+    ref = mask(plain)
+    return float(np.mean([dice(ref, mask(f)) if (ref.any() or mask(f).any()) else 0.0 for f in flipped]))
+
+
 def window_size(cfg, shape_zyx) -> tuple:
     if cfg.arch == "unetr":
         return cfg.patch_zyx
@@ -66,8 +111,11 @@ def window_size(cfg, shape_zyx) -> tuple:
 
 @torch.no_grad()
 def predict_probs(nets, arr_zyx: np.ndarray, cfg, method: str = "ensemble", mc_passes: int = 10,
-                  seed: int = 0, device: str = "cpu") -> np.ndarray:
-    """(M, z, y, x) foreground probabilities on the model grid (windows run on ``device``, where the nets are)."""
+                  seed: int = 0, device: str = "cpu", flip_check: bool = False):
+    """(M, z, y, x) foreground probabilities on the model grid (windows run on ``device``, where the nets are).
+
+    ``flip_check``: returns (probabilities, unflipped maps, [maps mirrored along z, y, x]) - the inputs of
+    :func:`flip_consistency` - at the cost of 3 more passes (none with ``cfg.tta``)."""
     if method == "ensemble":
         for n in nets:
             n.eval()
@@ -79,7 +127,9 @@ def predict_probs(nets, arr_zyx: np.ndarray, cfg, method: str = "ensemble", mc_p
         predictor = MCDropout(nets[0], mc_passes)
     else:
         raise InputError(f"unknown method {method!r}", f"use one of {', '.join(METHODS)}")
-    if getattr(cfg, "tta", False):
+    if flip_check:
+        predictor = FlipChecked(predictor, getattr(cfg, "tta", False))
+    elif getattr(cfg, "tta", False):
         predictor = Mirrored(predictor)
     torch.manual_seed(seed)
     x = torch.from_numpy(np.ascontiguousarray(arr_zyx))[None, None]
@@ -87,4 +137,8 @@ def predict_probs(nets, arr_zyx: np.ndarray, cfg, method: str = "ensemble", mc_p
                                    mode="gaussian", padding_mode="replicate", sw_device=device, device="cpu")
     if method == "mc-dropout":
         nets[0].eval()
-    return out[0].numpy().astype(np.float32)
+    out = out[0].numpy().astype(np.float32)
+    if flip_check:
+        m = out.shape[0] // (2 + len(CHECK_FLIPS))
+        return out[:m], out[m:2 * m], [out[(2 + k) * m:(3 + k) * m] for k in range(len(CHECK_FLIPS))]
+    return out
