@@ -1,7 +1,8 @@
 """Re-fit a segmentation model's confidence (calibration + review threshold, ensemble and MC dropout) on its own
 validation cases, without retraining: for a model calibrated before a new confidence feature
 (``flip_consistency``) was added, or after a change to inference.  Rewrites ``model.json`` (calibration, review,
-validation) and the ``validation_<method>.csv`` tables next to it; the weights are not touched.
+validation) and the ``validation_<method>.csv`` tables next to it; the weights are not touched, and the model.json
+it replaces is kept as ``model.before-recalibration.json`` (the first time only).
 
     OMP_NUM_THREADS=1 .venv/bin/python tools/recalibrate_seg.py --model lungai-seg-dynunet
     # the default model's record predates "case_sources": take the cases from a model with the same split
@@ -17,6 +18,7 @@ model's own validation cases, else it stops.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -44,6 +46,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     model_dir = resolve_model_dir(args.model)
     model = load_model(model_dir)
+    backup = Path(model_dir) / "model.before-recalibration.json"   # the calibration it replaces is kept
+    if not backup.exists():
+        shutil.copy2(Path(model_dir) / "model.json", backup)
     if args.from_tables:
         import pandas as pd
 

@@ -91,7 +91,8 @@ def fit_calibration(X: np.ndarray, dice: np.ndarray, seed: int = 0, features: li
     """Monotone least-squares fit of Dice on the features; r from 5-fold cross-validated predictions.
 
     The fit is constrained so that confidence never rises with entropy or uncertain share and never
-    falls with agreement, volume or flip consistency, and is never higher in automatic mode (``SIGNS``): it then extrapolates sensibly to unusual inputs.
+    falls with agreement, volume or flip consistency, and is never higher in automatic mode (``SIGNS``): it
+    then extrapolates sensibly to unusual inputs.
     """
     from scipy.stats import pearsonr
     from sklearn.linear_model import Ridge
