@@ -150,3 +150,28 @@ def test_postprocess_drops_components_lying_mostly_outside_the_lungs():
     assert (border & lungs).sum() < MIN_IN_LUNGS * border.sum()
     kept, dropped = keep_components(inside | border | outside, sp, lungs=lungs)
     assert np.array_equal(kept, inside) and dropped["n_outside_lungs"] == 2
+
+
+def test_the_implant_calibration_benchmark_compares_the_fits_on_each_part():
+    """benchmarks/seg_implant_calibration.py: A (the validation cases' fit) scored on the implants, B refitted on both
+    (CV per part), B + the kept-share feature; a Dice the features explain gives r near 1 in every row."""
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from seg_implant_calibration import compare
+
+    rng = np.random.default_rng(0)
+
+    def table(n, mode):
+        flip = rng.uniform(0.5, 1.0, n)
+        return pd.DataFrame({"volume_true_ml": 1.0, "volume_pred_ml": 1.0, "roi_mode": mode, "dice": 1.6 * flip - 0.7,
+                             "f_agreement": rng.uniform(0, 1, n), "f_mean_entropy": rng.uniform(0, 1, n),
+                             "f_uncertain_ratio": rng.uniform(0, 1, n), "f_log_volume": np.log10(1.01),
+                             "f_flip_consistency": flip})
+
+    rows = compare(table(60, "whole image (crop)"), table(30, "seed"), seeds=2)
+    assert [r[0] for r in rows] == ["A (shipped fit)", "B", "B + share"]
+    assert all(r[1] > 0.95 and r[2] > 0.95 for r in rows) and np.isnan(rows[0][3]) and rows[1][3] > 0.95
