@@ -81,7 +81,7 @@ def compare(val: pd.DataFrame, imp: pd.DataFrame, seeds: int = 10) -> list:
 
 
 def main() -> None:
-    from seg_select_validation import implanted_validation_cases
+    from seg_select_validation import NSCLC, VALIDATION_BACKGROUND, implanted_validation_cases
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
@@ -102,6 +102,10 @@ def main() -> None:
                              f"{args.model} first, or give --tables")
         f = out / f"implants_{method}.csv"
         if not (args.reuse and f.is_file()):
+            ct = NSCLC / f"{VALIDATION_BACKGROUND}_ct.nii.gz"
+            if not ct.is_file():
+                raise SystemExit(f"no {ct}: the implants need the real CT {VALIDATION_BACKGROUND} from "
+                                 "../shared/data/nsclc_whole_ct (or run with --reuse on earlier OUT/implants_<method>.csv)")
             cases = cases if cases is not None else implanted_validation_cases(args.implants)
             t0 = time.perf_counter()
             evaluate_cases(model, cases, method, 8, 0, seeded=True, flip_check=True).to_csv(f, index=False)
