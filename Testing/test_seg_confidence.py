@@ -175,3 +175,137 @@ def test_the_implant_calibration_benchmark_compares_the_fits_on_each_part():
     rows = compare(table(60, "whole image (crop)"), table(30, "seed"), seeds=2)
     assert [r[0] for r in rows] == ["A (shipped fit)", "B", "B + share"]
     assert all(r[1] > 0.95 and r[2] > 0.95 for r in rows) and np.isnan(rows[0][3]) and rows[1][3] > 0.95
+
+
+def test_kept_region_features_describe_the_kept_tumour_not_the_box():
+    """A small tumour kept next to a large region the members agree on: the box's agreement is that region's, the
+    kept region's is the tumour's own; an empty kept region gives an empty map's values, none (automatic mode)
+    the box's."""
+    from lungai.seg.confidence import KEPT_FEATURES, kept_region_features
+
+    probs = np.zeros((3, 30, 30, 30), np.float32)
+    probs[:, 2:14, 2:14, 2:14] = 0.95                  # a large region all members mark
+    probs[:2, 22:25, 22:25, 22:25] = 0.9               # the kept tumour: two of three members
+    probs[2, 22:25, 22:25, 22:25] = 0.2
+    kept = probs.mean(0) > 0.5
+    kept[:15] = False
+    box = case_features(probs, 0.001)
+    k = kept_region_features(probs, kept, 0.001)
+    assert sorted(k) == sorted(KEPT_FEATURES)
+    assert box["agreement"] > 0.95 and abs(k["kept_agreement"] - 1 / 3) < 1e-6
+    assert abs(k["kept_log_volume"] - np.log10(27 * 0.001 + 0.01)) < 1e-6
+    assert k["kept_mean_entropy"] > box["mean_entropy"]
+    empty = kept_region_features(probs, np.zeros_like(kept), 0.001)
+    assert empty == {"kept_agreement": 0.0, "kept_mean_entropy": 0.0, "kept_uncertain_ratio": 0.0,
+                     "kept_log_volume": -2.0}
+    assert kept_region_features(probs, None, 0.001, box) == {"kept_" + f: box[f] for f in FEATURES[:4]}
+
+
+def _kept_table(n: int = 60, seed: int = 5):
+    """A validation table whose Dice follows the kept region's agreement (the box's is noise); 20 seed-mode rows."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    kept_agreement = rng.uniform(0.2, 1, n)
+    dice = np.clip(kept_agreement + rng.normal(0, 0.03, n), 0, 1)
+    return pd.DataFrame({"case": [f"c{i}" for i in range(n)], "dice": dice, "volume_true_ml": 1.0,
+                         "volume_pred_ml": 1.0, "false_volume_ml": 0.0, "hd95_mm": 1.0, "confidence": 0.0,
+                         "needs_review": False, "roi_mode": np.where(np.arange(n) < 20, "seed", "whole"),
+                         "f_agreement": rng.uniform(0, 1, n), "f_mean_entropy": 0.5, "f_uncertain_ratio": 0.5,
+                         "f_log_volume": 0.0, "f_flip_consistency": 0.9, "f_automatic_mode": 0.0,
+                         "f_kept_agreement": kept_agreement, "f_kept_mean_entropy": 0.4,
+                         "f_kept_uncertain_ratio": 0.3, "f_kept_log_volume": 0.5})
+
+
+def test_a_calibration_on_the_kept_region_is_fitted_recorded_and_checked(tmp_path):
+    """``fit_tables(features="kept-region")`` fits on the kept_* columns (seed-mode implants counted), records the
+    set, and a table without them or an unknown set is refused with the fix."""
+    import json
+
+    import pandas as pd
+    import pytest
+
+    from lungai.errors import InputError
+    from lungai.seg.calibrate import fit_tables
+    from lungai.seg.confidence import KEPT_REGION_FEATURES, uses_kept_region
+
+    df = _kept_table()
+    meta = {}
+    fit_tables(tmp_path, meta, {"ensemble": df}, mc_passes=8, n_members=3, features="kept-region")
+    cal = json.loads((tmp_path / "model.json").read_text())["calibration"]["ensemble"]
+    assert cal["features"] == KEPT_REGION_FEATURES and cal["feature_set"] == "kept-region"
+    assert cal["n_seeded_cases"] == 20 and uses_kept_region(cal) and cal["pearson_r_cv"] > 0.95
+    assert cal["coef"][0] > 0.8                            # kept_agreement carries the Dice
+    box = {}
+    fit_tables(tmp_path, box, {"ensemble": df}, mc_passes=8, n_members=3)
+    assert box["calibration"]["ensemble"]["feature_set"] == "box" and not uses_kept_region(box["calibration"]["ensemble"])
+    with pytest.raises(InputError, match="kept_agreement"):
+        fit_tables(tmp_path, {}, {"ensemble": df.drop(columns=["f_kept_agreement"])}, mc_passes=8, n_members=3,
+                   features="kept-region")
+    with pytest.raises(InputError, match="unknown confidence feature set"):
+        fit_tables(tmp_path, {}, {"ensemble": df}, mc_passes=8, n_members=3, features="kept")
+
+
+def test_recalibration_keeps_the_models_feature_set_unless_told(tmp_path, monkeypatch):
+    """``tools/recalibrate_seg.py``: a refit keeps the feature set and implant count of the model's calibration;
+    ``--features`` changes the set."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "recalibrate_seg.py"
+    spec = importlib.util.spec_from_file_location("recalibrate_seg", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    kept = {"calibration": {"ensemble": {"fitted": True, "feature_set": "kept-region", "n_seeded_cases": 40}}}
+    assert tool.current_settings(kept) == ("kept-region", 40)
+    assert tool.current_settings({"calibration": {"ensemble": {"fitted": True}}}) == ("box", 0)
+    (tmp_path / "model.json").write_text("{}")
+    _kept_table().to_csv(tmp_path / "validation_ensemble.csv", index=False)
+    meta = json.loads(json.dumps(kept))
+    monkeypatch.setattr(tool, "load_model", lambda d: (None, [0, 1, 2], meta))
+    assert tool.main(["--model", str(tmp_path), "--from-tables"]) == 0
+    written = json.loads((tmp_path / "model.json").read_text())["calibration"]["ensemble"]
+    assert written["feature_set"] == "kept-region" and written["features"][0] == "kept_agreement"
+    assert "20 in seed mode" in written["how"]
+    assert tool.main(["--model", str(tmp_path), "--from-tables", "--features", "box"]) == 0
+    assert json.loads((tmp_path / "model.json").read_text())["calibration"]["ensemble"]["features"][0] == "agreement"
+    assert (tmp_path / "model.before-recalibration.json").read_text() == "{}"
+
+
+def test_the_automatic_region_benchmark_measures_how_much_of_a_tumour_it_covers():
+    """benchmarks/seg_auto_region.py: a 20 mm ball whose centre lies on the lung's edge is half inside, wholly within
+    10 mm, and half of its surface borders lung."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from seg_auto_region import region_shares
+
+    z, y, x = np.mgrid[:40, :40, :40]
+    lungs = x < 20
+    ball = (x - 19.5) ** 2 + (y - 20) ** 2 + (z - 20) ** 2 <= 10 ** 2
+    s = region_shares(ball, lungs, (1.0, 1.0, 1.0))
+    assert abs(s["within_0_mm"] - 0.5) < 0.03 and s["within_10_mm"] == 1.0
+    assert s["within_0_mm"] < s["within_5_mm"] < s["within_10_mm"]
+    assert abs(s["surface_on_lung"] - 0.5) < 0.05
+
+
+def test_the_kept_region_benchmark_scores_both_feature_sets_on_each_part():
+    """benchmarks/seg_kept_region_validation.py: a Dice the kept region's agreement explains scores r near 1 with
+    the kept region's features and lower with the box's, on the split, the implants and all; a table without
+    implants is refused."""
+    import sys
+    from pathlib import Path
+
+    import pytest
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from seg_kept_region_validation import compare
+
+    df = _kept_table(80)
+    r = compare(df, seeds=2)
+    assert min(r["kept-region"].values()) > 0.95
+    assert r["box"]["all"] < r["kept-region"]["all"] - 0.2
+    with pytest.raises(SystemExit, match="--implants"):
+        compare(df.assign(roi_mode="whole"))

@@ -202,3 +202,27 @@ def test_the_flip_check_runs_when_the_calibration_uses_it(monkeypatch):
     size_mm = np.array(boxes[-1].size) * np.array(SPACING)
     assert np.all(size_mm <= 20.0 + 2 * cfg.roi_margin_mm + 2 * np.array(SPACING))
     assert infer._flip_check_round(ct, whole, np.zeros_like(ball), cfg, nets, "ensemble", 8, 0) == 0.0
+
+
+def test_seed_mode_confidence_can_describe_the_kept_tumour_alone():
+    """A second dense region in the seed's box: the box's features count it, the kept region's (the seed's
+    component, dilated 3 voxels) do not, and a calibration on them scores the kept tumour; a whole image's kept
+    region is every region kept, automatic mode's is the box."""
+    ct, ball = _ct(20.0, shape=(160, 160, 60))
+    arr = sitk.GetArrayFromImage(ct)
+    z, y, x = np.meshgrid(*(np.arange(n) * s - (n - 1) * s / 2 for n, s in zip(arr.shape, SPACING[::-1])), indexing="ij")
+    arr[(x - 24.0) ** 2 + y ** 2 + z ** 2 <= 6.0 ** 2] = 40               # 12 mm, 4 mm clear of the seeded ball
+    other = sitk.GetImageFromArray(arr)
+    other.CopyInformation(ct)
+    cfg, nets, _ = _model()
+    cal = {"calibration": {"ensemble": {"features": ["kept_log_volume"], "coef": [0.2], "intercept": 0.4}}}
+    res = infer.segment_tumour(other, (cfg, nets, cal), seed_lps=(0.0, 0.0, 0.0))
+    f = res.info["features"]
+    ball_ml = 4 / 3 * np.pi * 10.0 ** 3 / 1000
+    assert 10 ** f["log_volume"] > 10 ** f["kept_log_volume"] + 0.5            # the box also holds the 12 mm ball
+    assert abs(10 ** f["kept_log_volume"] - 0.01 - ball_ml) < 0.15 * ball_ml
+    assert res.info["confidence"] == pytest.approx(0.4 + 0.2 * f["kept_log_volume"], abs=1e-3)
+    whole = infer.map_features(np.stack([ball, ball]).astype(np.float32), cfg, None, ball)
+    assert whole["kept_agreement"] == whole["agreement"] == 1.0
+    auto = infer.map_features(np.stack([ball, ball]).astype(np.float32), cfg, None, None, automatic=True)
+    assert all(auto["kept_" + k] == auto[k] for k in ("agreement", "mean_entropy", "uncertain_ratio", "log_volume"))

@@ -9,7 +9,15 @@ it replaces is kept as ``model.before-recalibration.json`` (the first time only)
     OMP_NUM_THREADS=1 .venv/bin/python tools/recalibrate_seg.py --model lungai-seg-unet-ensemble \
         --cases-from lungai-seg-unet-large
 
-``--from-tables`` refits from the ``validation_<method>.csv`` tables an earlier run wrote next to model.json (seconds,
+``--features kept-region`` fits the confidence on the kept region's map features instead of the box's
+(:mod:`lungai.seg.confidence`); ``--implants N`` also runs N validation tumours implanted into the real CT LUNG1-002
+(seeds 700000+, seed mode; ../shared/data) and fits on both parts - explored for the DynUNet and the large U-Net,
+not shipped (docs/segmentation.md, "the confidence on the kept region"); 1 h 20 min for the DynUNet on 1 thread:
+
+    OMP_NUM_THREADS=1 .venv/bin/python tools/recalibrate_seg.py --model lungai-seg-dynunet --features kept-region \
+        --implants 40
+
+Both default to what the model's current calibration used.  ``--from-tables`` refits from the ``validation_<method>.csv`` tables an earlier run wrote next to model.json (seconds,
 no inference): after a change to the fit alone.  The validation cases are rebuilt from the training record (``training.case_sources`` + ``val_cases``: LIDC crops
 from ../shared/data/lidc_nodules, synthetic phantoms and chests from their seeds) and must be exactly the
 model's own validation cases, else it stops.
@@ -29,13 +37,20 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from lungai.errors import InputError  # noqa: E402
 from lungai.progress import task  # noqa: E402
-from lungai.seg.calibrate import METHODS, calibrate_model, fit_tables  # noqa: E402
+from lungai.seg.calibrate import FEATURE_SETS, METHODS, calibrate_model, fit_tables  # noqa: E402
 from lungai.seg.model_io import load_model  # noqa: E402
 from lungai.seg.resources import resolve_model_dir  # noqa: E402
 
 
+def current_settings(meta: dict) -> tuple:
+    """(feature set, number of seeded validation implants) of a model's current calibration."""
+    cals = [c for c in meta.get("calibration", {}).values() if c.get("fitted")]
+    features = next((c["feature_set"] for c in cals if "feature_set" in c), "box")
+    return features, max([int(c.get("n_seeded_cases", 0)) for c in cals] + [0])
+
+
 def main(argv=None) -> int:
-    from seg_select_validation import validation_cases
+    from seg_select_validation import implanted_validation_cases, validation_cases
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="shipped model name or model folder")
@@ -43,9 +58,16 @@ def main(argv=None) -> int:
     ap.add_argument("--mc-passes", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--from-tables", action="store_true", help="refit from the validation_<method>.csv tables")
+    ap.add_argument("--features", choices=list(FEATURE_SETS), default=None,
+                    help="the box's or the kept region's map features (default: as the current calibration)")
+    ap.add_argument("--implants", type=int, default=None,
+                    help="validation tumours implanted into LUNG1-002, fitted too (default: as the current calibration)")
     args = ap.parse_args(argv)
     model_dir = resolve_model_dir(args.model)
     model = load_model(model_dir)
+    features, implants = current_settings(model[2])
+    features = args.features or features
+    implants = implants if args.implants is None else args.implants
     backup = Path(model_dir) / "model.before-recalibration.json"   # the calibration it replaces is kept
     if not backup.exists():
         shutil.copy2(Path(model_dir) / "model.json", backup)
@@ -56,7 +78,8 @@ def main(argv=None) -> int:
         tables = {m: pd.read_csv(p) for m, p in paths.items() if p.is_file()}
         if not tables:
             raise InputError(f"no validation_<method>.csv in {model_dir}", "run without --from-tables first")
-        fit_tables(model_dir, model[2], tables, mc_passes=args.mc_passes, n_members=len(model[1]), seed=args.seed)
+        fit_tables(model_dir, model[2], tables, mc_passes=args.mc_passes, n_members=len(model[1]), seed=args.seed,
+                   features=features)
         report(model, tables, model_dir)
         return 0
     own = model[2].get("training", {})
@@ -68,11 +91,13 @@ def main(argv=None) -> int:
     if set(own.get("val_cases", [])) != {c.case_id for c in cases}:
         raise InputError(f"the rebuilt validation cases ({len(cases)}) are not {args.model}'s own "
                          f"({len(own.get('val_cases', []))})", "use --cases-from with a model of the same split")
+    seeded = implanted_validation_cases(implants) if implants else []
     t0 = time.perf_counter()
-    with task("calibrate confidence", 2 * len(cases)) as bar:
-        tables = calibrate_model(model_dir, model, cases, mc_passes=args.mc_passes, seed=args.seed, progress=bar)
+    with task("calibrate confidence", 2 * (len(cases) + len(seeded))) as bar:
+        tables = calibrate_model(model_dir, model, cases, mc_passes=args.mc_passes, seed=args.seed, progress=bar,
+                                 seeded_cases=seeded, features=features)
     report(model, tables, model_dir)
-    print(f"{len(cases)} validation cases, {time.perf_counter() - t0:.0f} s")
+    print(f"{len(cases)} validation cases + {len(seeded)} implants, {time.perf_counter() - t0:.0f} s")
     return 0
 
 

@@ -15,44 +15,70 @@ from __future__ import annotations
 import numpy as np
 
 from lungai.errors import InputError
-from lungai.seg.confidence import FEATURES, MODE_FEATURE, choose_review_threshold, confidence, fit_calibration
+from lungai.seg.confidence import (FEATURES, KEPT_REGION_FEATURES, MODE_FEATURE, SIGN_OF, choose_review_threshold,
+                                   confidence, fit_calibration)
 from lungai.seg.evaluate import evaluate_cases, has_tumour, summarize
 from lungai.seg.model_io import MODEL_JSON, write_json
 
 METHODS = {"ensemble": "deep ensemble", "mc-dropout": "MC dropout (member 0)"}
 
 
-def calibrate_model(model_dir, model, val_cases, *, mc_passes: int = 10, seed: int = 0, progress=None) -> dict:
-    """Updates model.json (calibration, review, validation) and the in-memory meta; returns the tables."""
+FEATURE_SETS = {"box": FEATURES, "kept-region": KEPT_REGION_FEATURES}
+
+
+def calibrate_model(model_dir, model, val_cases, *, mc_passes: int = 10, seed: int = 0, progress=None,
+                    seeded_cases=(), features: str = "box") -> dict:
+    """Updates model.json (calibration, review, validation) and the in-memory meta; returns the tables.
+    ``seeded_cases``: more validation cases run in seed mode (a seed at the tumour's centre: tumours implanted
+    into a real CT), fitted together with ``val_cases``; ``features``: a key of ``FEATURE_SETS``."""
+    import pandas as pd
+
     cfg, nets, meta = model
     tables = {}
     for method in METHODS:
         if method == "ensemble" and len(nets) < 2:
             continue
-        tables[method] = evaluate_cases(model, val_cases, method, mc_passes, seed, progress, flip_check=True)
-    return fit_tables(model_dir, meta, tables, mc_passes=mc_passes, n_members=len(nets), seed=seed)
+        parts = [evaluate_cases(model, val_cases, method, mc_passes, seed, progress, flip_check=True)]
+        if seeded_cases:
+            parts.append(evaluate_cases(model, seeded_cases, method, mc_passes, seed, progress, seeded=True,
+                                        flip_check=True))
+        tables[method] = pd.concat(parts, ignore_index=True)
+    return fit_tables(model_dir, meta, tables, mc_passes=mc_passes, n_members=len(nets), seed=seed,
+                      features=features)
 
 
-def fit_tables(model_dir, meta: dict, tables: dict, *, mc_passes: int, n_members: int, seed: int = 0) -> dict:
+def fit_tables(model_dir, meta: dict, tables: dict, *, mc_passes: int, n_members: int, seed: int = 0,
+               features: str = "box") -> dict:
     """The fit of :func:`calibrate_model` from its per-case validation tables ({method: DataFrame of
     :func:`lungai.seg.evaluate.evaluate_cases` rows}); also refits from the ``validation_<method>.csv`` tables
     of an earlier calibration (``tools/recalibrate_seg.py --from-tables``).  A table from before the feature
-    ``automatic_mode`` existed gets it from its ``roi_mode`` column (``lungs`` = automatic mode)."""
+    ``automatic_mode`` existed gets it from its ``roi_mode`` column (``lungs`` = automatic mode).  ``features``:
+    the box's map features or the kept region's (``FEATURE_SETS``)."""
     from pathlib import Path
 
+    if features not in FEATURE_SETS:
+        raise InputError(f"unknown confidence feature set {features!r}", f"use one of {', '.join(FEATURE_SETS)}")
+    names = FEATURE_SETS[features]
     for method, df in tables.items():
         if f"f_{MODE_FEATURE}" not in df:
             df[f"f_{MODE_FEATURE}"] = (df["roi_mode"] == "lungs").astype(float)
-        missing = [f for f in FEATURES if f"f_{f}" not in df]
+        missing = [f for f in names if f"f_{f}" not in df]
         if missing:
             raise InputError(f"the {method} validation table has no feature(s) {', '.join(missing)}",
                              "run the calibration on the validation cases again (it computes every feature)")
         fit = has_tumour(df)
         if not fit.any():          # no validation case with a tumour: fit on what there is
             fit[:] = True
-        X = df[[f"f_{f}" for f in FEATURES]].to_numpy(float)
-        cal = fit_calibration(X[fit], df["dice"].to_numpy(float)[fit], seed)
-        conf = np.array([confidence(dict(zip(FEATURES, x)), cal) for x in X])
+        X = df[[f"f_{f}" for f in names]].to_numpy(float)
+        cal = fit_calibration(X[fit], df["dice"].to_numpy(float)[fit], seed, features=names,
+                              signs=[SIGN_OF[f] for f in names])
+        cal["feature_set"] = features
+        seeded = df["roi_mode"].eq("seed").to_numpy() & fit if "roi_mode" in df else np.zeros(len(df), bool)
+        cal["n_seeded_cases"] = int(seeded.sum())      # e.g. tumours implanted into a real CT, seed mode
+        cal["how"] += (f"; features: the {'kept region' if features == 'kept-region' else 'box'}'s maps"
+                       + (f"; the {int(fit.sum())} validation cases include {int(seeded.sum())} in seed mode (tumours "
+                          "implanted into a real CT)" if seeded.any() else ""))
+        conf = np.array([confidence(dict(zip(names, x)), cal) for x in X])
         thr, how = choose_review_threshold(conf[fit], df["dice"].to_numpy(float)[fit])
         df["confidence"] = conf
         df["needs_review"] = conf < thr

@@ -17,6 +17,14 @@ Features (all from the M member / MC-pass probability maps on the model grid):
   less.  It costs 3 more passes over the box (none more with ``--tta``); in automatic mode it runs on a box
   round the kept region only.  Computed when the model's calibration uses it (older calibrations have the
   first four features and stay valid);
+- ``kept_agreement``, ``kept_mean_entropy``, ``kept_uncertain_ratio``, ``kept_log_volume``: the first four
+  features computed on the kept region only - in seed / ROI mode the tumour the box must hold (the seed's
+  component / the largest one in the user's box, on the model grid; a whole image: every region kept) dilated
+  by ``KEPT_MARGIN_VOXELS``; in automatic mode the box's values.  The box's features describe everything the model marked in the box: a small
+  tumour kept next to a large region the members agree on gets that region's agreement.  A calibration uses
+  either the box's four or the kept region's four (``uses_kept_region``; ``tools/recalibrate_seg.py --features
+  kept-region``).  On validation implants into LUNG1-002 they lifted r(confidence, Dice) of the DynUNet and the
+  large U-Net, on the test implants into LUNG1-003 not, so no shipped model uses them (docs/segmentation.md);
 - ``automatic_mode``: 1 for a result of automatic mode (the lungs' box), else 0.  There the question is
   whether the kept region is the tumour at all, which no feature of the maps answers (a false region can be
   as stable under flips as a tumour): on the 9 validation chests the confidence without it was 0.42-0.54 for
@@ -40,6 +48,12 @@ FEATURES = ["agreement", "mean_entropy", "uncertain_ratio", "log_volume", "flip_
 SIGNS = [1, -1, -1, 1, 1, -1]   # direction in which each feature may move the confidence
 FLIP_FEATURE = "flip_consistency"
 MODE_FEATURE = "automatic_mode"
+MAP_FEATURES = FEATURES[:4]                                  # computed from the maps (box or kept region)
+KEPT_PREFIX = "kept_"
+KEPT_FEATURES = [KEPT_PREFIX + f for f in MAP_FEATURES]
+KEPT_MARGIN_VOXELS = 3
+KEPT_REGION_FEATURES = KEPT_FEATURES + FEATURES[4:]          # a calibration on the kept region's maps
+SIGN_OF = dict(zip(FEATURES, SIGNS)) | {KEPT_PREFIX + f: s for f, s in zip(MAP_FEATURES, SIGNS)}
 
 # Before calibration: confidence = member agreement.
 UNCALIBRATED = {"features": FEATURES[:4], "coef": [1.0, 0.0, 0.0, 0.0], "intercept": 0.0,
@@ -54,6 +68,31 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> float:
 def uses_flip_check(calibration: dict | None) -> bool:
     """Whether a calibration's confidence needs ``flip_consistency`` (the 3 mirrored passes)."""
     return bool(calibration) and FLIP_FEATURE in calibration.get("features", [])
+
+
+def uses_kept_region(calibration: dict | None) -> bool:
+    """Whether a calibration's confidence uses the kept region's map features (``kept_*``)."""
+    return bool(calibration) and any(f in KEPT_FEATURES for f in calibration.get("features", []))
+
+
+def kept_region_features(probs: np.ndarray, kept: np.ndarray | None, voxel_ml: float, box: dict | None = None) -> dict:
+    """The ``kept_*`` features: :func:`case_features`' first four on ``kept`` (bool (z, y, x) mask on the grid of
+    ``probs``) dilated by ``KEPT_MARGIN_VOXELS`` - the maps elsewhere in the box are left out.  ``kept`` None
+    (automatic mode): the box's features ``box`` are used.  An empty ``kept`` gives the values of an empty map."""
+    if kept is None:
+        return {KEPT_PREFIX + f: box[f] for f in MAP_FEATURES}
+    if not kept.any():
+        return {KEPT_PREFIX + "agreement": 0.0, KEPT_PREFIX + "mean_entropy": 0.0,
+                KEPT_PREFIX + "uncertain_ratio": 0.0, KEPT_PREFIX + "log_volume": float(np.log10(0.01))}
+    from scipy import ndimage
+
+    m = KEPT_MARGIN_VOXELS
+    idx = np.argwhere(kept)
+    lo, hi = np.maximum(idx.min(0) - m, 0), np.minimum(idx.max(0) + m + 1, kept.shape)
+    sl = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    near = ndimage.binary_dilation(kept[sl], iterations=m) if m else kept[sl]
+    f = case_features(probs[(slice(None),) + sl] * near[None], voxel_ml)
+    return {KEPT_PREFIX + k: f[k] for k in MAP_FEATURES}
 
 
 def case_features(probs: np.ndarray, voxel_ml: float, flip_consistency: float | None = None,

@@ -19,7 +19,7 @@ from lungai.io.validate import check_ct_intensities
 from lungai.progress import NullProgress
 from lungai.seg import preprocess as pp
 from lungai.seg.choice import ModelChoice, segment_with_choice
-from lungai.seg.confidence import case_features, confidence, uses_flip_check
+from lungai.seg.confidence import case_features, confidence, kept_region_features, uses_flip_check
 from lungai.seg.postprocess import MAX_ELONGATION, keep_components, rank_components
 from lungai.seg.predict import flip_consistency, predict_probs
 from lungai.seg.uncertainty import summarize_maps
@@ -192,6 +192,16 @@ def _seed_in_large_dense_region(ct, box, seed_lps) -> bool:
     return bool(touched_faces(lab == lab[k, j, i], ct.GetSpacing(), 0.0))
 
 
+def map_features(probs, cfg, flip, kept=None, automatic: bool = False) -> dict:
+    """The confidence features of one pass (model grid ``cfg``): the box's maps, the kept region's (``kept``: the
+    tumour the box must hold, model grid - the seed's component / the largest one in the user's box; a whole image:
+    every region the post-processing keeps; None in automatic mode) and the flip consistency when it ran."""
+    voxel_ml = float(np.prod(cfg.spacing)) / 1000.0
+    feats = case_features(probs, voxel_ml, flip, automatic=automatic)
+    feats.update(kept_region_features(probs, kept, voxel_ml, feats))
+    return feats
+
+
 def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps=None, roi_mask=None,
                      grow: bool = True, bar=None, flip_check: bool = False) -> tuple:
     """Seed / ROI mode: run the model on ``box``; while the tumour touches a face of the box that can move
@@ -199,7 +209,7 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
     edge), look again on a coarser model grid (``scale`` 2, 3: a large tumour then looks as small as the
     ones the model learned from) and a larger box, then grow the box itself.  Of the passes with a tumour,
     the one with the highest confidence is kept.  Returns (box, crop image, model image, probabilities,
-    config of the kept pass, flip consistency of the kept pass or None, growth record)."""
+    config of the kept pass, its confidence features (:func:`map_features`), growth record)."""
     passes, runs, reason = [], [], "growth off"
     scale = 1
     if box.mode == "roi" and grow:          # the user's box says how large the tumour is
@@ -212,13 +222,13 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
         touched = touched_faces(target, c.spacing)
         movable = [f for f in touched if f not in image_edge_faces(box, ct)]
         ml = float(target.sum()) * float(np.prod(c.spacing)) / 1000.0
-        conf = confidence(case_features(probs, float(np.prod(c.spacing)) / 1000.0, flip),
-                          meta.get("calibration", {}).get(method))
+        feats = map_features(probs, c, flip, target)
+        conf = confidence(feats, meta.get("calibration", {}).get(method))
         passes.append({"pass": len(passes) + 1, "scale": scale, "model_spacing_mm": list(c.spacing),
                        "roi_lps_mm": _box_lps(ct, box),
                        "roi_size_mm": [round(float(n * s), 1) for n, s in zip(box.size, ct.GetSpacing())],
                        "tumour_ml": round(ml, 3), "touches": touched, "confidence": round(conf, 4), "kept": False})
-        runs.append((box, crop_img, model_img, probs, c, flip))
+        runs.append((box, crop_img, model_img, probs, c, feats))
         if bar is not None:
             bar.update(0, f"pass {len(passes)} (grid x{scale}): box {passes[-1]['roi_size_mm']} mm, "
                           f"tumour {ml:.1f} ml, touches {touched or 'nothing'}")
@@ -345,16 +355,16 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     bar.update(1, f"ROI {box.mode} {box.size}")
     user_box, growth = box, None
     if box.mode in ("seed", "roi"):
-        box, crop_img, model_img, probs, cfg, flip, growth = grow_and_predict(
+        box, crop_img, model_img, probs, cfg, feats, growth = grow_and_predict(
             ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps=seed_lps,
             roi_mask=box if box.mode == "roi" else None, grow=grow, bar=bar, flip_check=flip_check)
     else:      # automatic mode: the flip check runs on the kept region's box below (the lungs' box x4 is minutes)
         crop_img, model_img, probs, flip = _model_pass(ct, box, cfg, nets, method, mc_passes, seed,
                                                        flip_check and box.mode != "lungs")
+        kept = None if box.mode == "lungs" else keep_components(probs.mean(0) > 0.5, cfg.spacing[::-1])[0]
+        feats = map_features(probs, cfg, flip, kept, automatic=box.mode == "lungs")
     bar.update(1, f"{method}: {probs.shape[0]} maps")
-    model_voxel_ml = float(np.prod(cfg.spacing)) / 1000.0
     automatic = box.mode == "lungs"
-    feats = case_features(probs, model_voxel_ml, automatic=automatic)
     review = meta.get("review", {}).get(method, {})
     threshold = float(review.get("threshold", 0.5))
 
@@ -393,9 +403,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                                "probability_mass_ml": round(c["probability_mass_ml"], 4),
                                "in_tumor_mask": bool(all_regions or rank == 1)})
     if flip_check and automatic:
-        flip = _flip_check_round(ct, box, top_region, cfg, nets, method, mc_passes, seed)
-    if flip is not None:
-        feats["flip_consistency"] = flip
+        feats["flip_consistency"] = _flip_check_round(ct, box, top_region, cfg, nets, method, mc_passes, seed)
     conf = confidence(feats, calib)
     n_comp = int(ndimage.label(binary)[1])
     bar.update(1, "mapped to input grid")

@@ -1,0 +1,68 @@
+"""How much of a real GTV lies in the region automatic mode looks at (docs/segmentation.md, "Known limitations").
+
+Automatic mode runs the model over the lungs' mask (``lungai.seg.preprocess.box_from_lungs``, found at 1.5 mm) plus
+``roi_margin_mm`` (10 mm) and keeps a candidate only if half of it lies inside the lungs.  For each GTV of the
+nsclc_whole_ct CTs this prints the share of its voxels inside the lungs and within 5, 10, 20 and 30 mm of them, and the
+share of its surface that borders the lungs.  Default: LUNG1-002 only (an implant background of training; LUNG1-003 is
+a test CT of issue #13 - ``--cases`` adds it).
+
+    .venv/bin/python benchmarks/seg_auto_region.py [--cases LUNG1-002] [--data ../shared/data/nsclc_whole_ct]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+MARGINS_MM = (0, 5, 10, 20, 30)
+DEFAULT = Path(os.environ.get("LUNGAI_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "nsclc_whole_ct"
+
+
+def region_shares(gtv: np.ndarray, lungs: np.ndarray, spacing_zyx, margins=MARGINS_MM) -> dict:
+    """Share of ``gtv`` within each margin (mm) of ``lungs`` (bool arrays, same grid) and of its one-voxel outer
+    shell that is lung."""
+    dist = ndimage.distance_transform_edt(~lungs, sampling=spacing_zyx)
+    out = {f"within_{m}_mm": float((dist[gtv] <= m).mean()) for m in margins}
+    shell = ndimage.binary_dilation(gtv) & ~gtv
+    out["surface_on_lung"] = float(lungs[shell].mean()) if shell.any() else 0.0
+    return out
+
+
+def main(argv=None) -> int:
+    from lungai.seg import preprocess as pp
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", default="LUNG1-002")
+    ap.add_argument("--data", default=str(DEFAULT))
+    args = ap.parse_args(argv)
+    nifti = Path(args.data) / "nifti"
+    print("| case | GTV | ml | " + " | ".join(f"within {m} mm" for m in MARGINS_MM) + " | surface on lung |")
+    print("|---|---|---|" + "---|" * (len(MARGINS_MM) + 1))
+    for case in args.cases.split(","):
+        ct_path = nifti / f"{case}_ct.nii.gz"
+        if not ct_path.is_file():
+            raise SystemExit(f"no {ct_path}: give --data, the nsclc_whole_ct folder of ../shared/data")
+        ct = sitk.ReadImage(str(ct_path))
+        labels = sitk.GetArrayFromImage(sitk.ReadImage(str(nifti / f"{case}_labels.nii.gz")))
+        box = pp.box_from_lungs(ct, 10.0)
+        lungs = sitk.GetArrayFromImage(sitk.Resample(box.lungs, ct, sitk.Transform(), sitk.sitkNearestNeighbor)) > 0
+        voxel_ml = float(np.prod(ct.GetSpacing())) / 1000.0
+        for value, name in ((1, "GTV-1"), (2, "other GTVs")):
+            gtv = labels == value
+            if gtv.any():
+                s = region_shares(gtv, lungs, ct.GetSpacing()[::-1])
+                print(f"| {case} | {name} | {gtv.sum() * voxel_ml:.0f} | " +
+                      " | ".join(f"{s[f'within_{m}_mm']:.3f}" for m in MARGINS_MM) + f" | {s['surface_on_lung']:.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
