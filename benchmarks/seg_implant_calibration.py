@@ -46,7 +46,7 @@ def _prepare(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _cv(X, y, seed):
+def cv_predict(X, y, seed):
     from sklearn.linear_model import Ridge
     from sklearn.model_selection import KFold
 
@@ -56,7 +56,7 @@ def _cv(X, y, seed):
     return np.clip(p, 0, 1)
 
 
-def _r(a, b) -> float:
+def pearson_r(a, b) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
@@ -71,12 +71,12 @@ def compare(val: pd.DataFrame, imp: pd.DataFrame, seeds: int = 10) -> list:
         Xv, Xi = val[[f"f_{f}" for f in feats]].to_numpy(float) * s, imp[[f"f_{f}" for f in feats]].to_numpy(float) * s
         if name == "B":                      # A: fitted on the validation cases alone (as shipped)
             a = np.clip(Ridge(alpha=1e-2, positive=True).fit(Xv, yv).predict(Xi), 0, 1)
-            rows.append(("A (shipped fit)", np.mean([_r(_cv(Xv, yv, k), yv) for k in range(seeds)]), _r(a, yi), np.nan))
+            rows.append(("A (shipped fit)", np.mean([pearson_r(cv_predict(Xv, yv, k), yv) for k in range(seeds)]), pearson_r(a, yi), np.nan))
         X, y = np.r_[Xv, Xi], np.r_[yv, yi]
         part = np.r_[np.zeros(len(yv), bool), np.ones(len(yi), bool)]
-        cv = [_cv(X, y, k) for k in range(seeds)]
-        rows.append((name, np.mean([_r(p[~part], yv) for p in cv]), np.mean([_r(p[part], yi) for p in cv]),
-                     np.mean([_r(p, y) for p in cv])))
+        cv = [cv_predict(X, y, k) for k in range(seeds)]
+        rows.append((name, np.mean([pearson_r(p[~part], yv) for p in cv]), np.mean([pearson_r(p[part], yi) for p in cv]),
+                     np.mean([pearson_r(p, y) for p in cv])))
     return rows
 
 

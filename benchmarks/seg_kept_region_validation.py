@@ -18,22 +18,10 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lungai.seg.confidence import FEATURES, KEPT_REGION_FEATURES, SIGN_OF  # noqa: E402
-
-
-def _cv(X, y, seed):
-    from sklearn.linear_model import Ridge
-    from sklearn.model_selection import KFold
-
-    p = np.zeros(len(y))
-    for tr, te in KFold(5, shuffle=True, random_state=seed).split(X):
-        p[te] = Ridge(alpha=1e-2, positive=True).fit(X[tr], y[tr]).predict(X[te])
-    return np.clip(p, 0, 1)
-
-
-def _r(a, b) -> float:
-    return float(np.corrcoef(a, b)[0, 1])
+from seg_implant_calibration import cv_predict, pearson_r  # noqa: E402
 
 
 def compare(df: pd.DataFrame, seeds: int = 10) -> dict:
@@ -48,11 +36,11 @@ def compare(df: pd.DataFrame, seeds: int = 10) -> dict:
     out = {}
     for name, feats in (("box", FEATURES), ("kept-region", KEPT_REGION_FEATURES)):
         X = df[[f"f_{f}" for f in feats]].to_numpy(float) * np.array([SIGN_OF[f] for f in feats])
-        cv = [_cv(X, y, k) for k in range(seeds)]
+        cv = [cv_predict(X, y, k) for k in range(seeds)]
         alone = np.clip(Ridge(alpha=1e-2, positive=True).fit(X[~imp], y[~imp]).predict(X[imp]), 0, 1)
-        out[name] = {"split": np.mean([_r(p[~imp], y[~imp]) for p in cv]),
-                     "implants": np.mean([_r(p[imp], y[imp]) for p in cv]),
-                     "all": np.mean([_r(p, y) for p in cv]), "implants_from_split": _r(alone, y[imp])}
+        out[name] = {"split": np.mean([pearson_r(p[~imp], y[~imp]) for p in cv]),
+                     "implants": np.mean([pearson_r(p[imp], y[imp]) for p in cv]),
+                     "all": np.mean([pearson_r(p, y) for p in cv]), "implants_from_split": pearson_r(alone, y[imp])}
     return out
 
 
