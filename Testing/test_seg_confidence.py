@@ -202,7 +202,8 @@ def test_kept_region_features_describe_the_kept_tumour_not_the_box():
 
 
 def _kept_table(n: int = 60, seed: int = 5):
-    """A validation table whose Dice follows the kept region's agreement (the box's is mostly noise); 20 seed-mode rows."""
+    """A validation table whose Dice follows the kept region's agreement (the box's is mostly noise); 20 rows in
+    seed mode."""
     import pandas as pd
 
     rng = np.random.default_rng(seed)
@@ -211,7 +212,8 @@ def _kept_table(n: int = 60, seed: int = 5):
     return pd.DataFrame({"case": [f"c{i}" for i in range(n)], "dice": dice, "volume_true_ml": 1.0,
                          "volume_pred_ml": 1.0, "false_volume_ml": 0.0, "hd95_mm": 1.0, "confidence": 0.0,
                          "needs_review": False, "roi_mode": np.where(np.arange(n) < 20, "seed", "whole"),
-                         "f_agreement": rng.uniform(0, 1, n) + 0.3 * kept_agreement, "f_mean_entropy": 0.5, "f_uncertain_ratio": 0.5,
+                         "f_agreement": rng.uniform(0, 1, n) + 0.3 * kept_agreement, "f_mean_entropy": 0.5,
+                         "f_uncertain_ratio": 0.5,
                          "f_log_volume": 0.0, "f_flip_consistency": 0.9, "f_automatic_mode": 0.0,
                          "f_kept_agreement": kept_agreement, "f_kept_mean_entropy": 0.4,
                          "f_kept_uncertain_ratio": 0.3, "f_kept_log_volume": 0.5})

@@ -23,7 +23,8 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 MARGINS_MM = (0, 5, 10, 20, 30)
-DEFAULT = Path(os.environ.get("LUNGAI_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "nsclc_whole_ct"
+DEFAULT = Path(os.environ.get("LUNGAI_SHARED_DATA",
+                              Path(__file__).resolve().parents[2] / "shared" / "data")) / "nsclc_whole_ct"
 
 
 def region_shares(gtv: np.ndarray, lungs: np.ndarray, spacing_zyx, margins=MARGINS_MM) -> dict:

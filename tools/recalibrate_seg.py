@@ -17,10 +17,11 @@ not shipped (docs/segmentation.md, "the confidence on the kept region"); 1 h 20 
     OMP_NUM_THREADS=1 .venv/bin/python tools/recalibrate_seg.py --model lungai-seg-dynunet --features kept-region \
         --implants 40
 
-Both default to what the model's current calibration used.  ``--from-tables`` refits from the ``validation_<method>.csv`` tables an earlier run wrote next to model.json (seconds,
-no inference): after a change to the fit alone.  The validation cases are rebuilt from the training record (``training.case_sources`` + ``val_cases``: LIDC crops
-from ../shared/data/lidc_nodules, synthetic phantoms and chests from their seeds) and must be exactly the
-model's own validation cases, else it stops.
+Both default to what the model's current calibration used.  ``--from-tables`` refits from the
+``validation_<method>.csv`` tables an earlier run wrote next to model.json (seconds, no inference): after a change
+to the fit alone.  The validation cases are rebuilt from the training record (``training.case_sources`` +
+``val_cases``: LIDC crops from ../shared/data/lidc_nodules, synthetic phantoms and chests from their seeds) and
+must be exactly the model's own validation cases, else it stops.
 """
 
 from __future__ import annotations

@@ -20,8 +20,9 @@ Features (all from the M member / MC-pass probability maps on the model grid):
 - ``kept_agreement``, ``kept_mean_entropy``, ``kept_uncertain_ratio``, ``kept_log_volume``: the first four
   features computed on the kept region only - in seed / ROI mode the tumour the box must hold (the seed's
   component / the largest one in the user's box, on the model grid; a whole image: every region kept) dilated
-  by ``KEPT_MARGIN_VOXELS``; in automatic mode the box's values.  The box's features describe everything the model marked in the box: a small
-  tumour kept next to a large region the members agree on gets that region's agreement.  A calibration uses
+  by ``KEPT_MARGIN_VOXELS``; in automatic mode the box's values.  The box's features describe everything the
+  model marked in the box: a small tumour kept next to a large region the members agree on gets that region's
+  agreement.  A calibration uses
   either the box's four or the kept region's four (``uses_kept_region``; ``tools/recalibrate_seg.py --features
   kept-region``).  On validation implants into LUNG1-002 they lifted r(confidence, Dice) of the DynUNet and the
   large U-Net, on the test implants into LUNG1-003 not, so no shipped model uses them (docs/segmentation.md);
