@@ -277,7 +277,7 @@ def test_recalibration_keeps_the_models_feature_set_unless_told(tmp_path, monkey
 
 def test_the_automatic_region_benchmark_measures_how_much_of_a_tumour_it_covers():
     """benchmarks/seg_auto_region.py: a 20 mm ball whose centre lies on the lung's edge is half inside, wholly within
-    10 mm, and half of its surface borders lung."""
+    10 mm, and half of its surface borders lung; each lung's hull fills its own concavity, not the gap between them."""
     import sys
     from pathlib import Path
 
@@ -291,6 +291,13 @@ def test_the_automatic_region_benchmark_measures_how_much_of_a_tumour_it_covers(
     assert abs(s["within_0_mm"] - 0.5) < 0.03 and s["within_10_mm"] == 1.0
     assert s["within_0_mm"] < s["within_5_mm"] < s["within_10_mm"]
     assert abs(s["surface_on_lung"] - 0.5) < 0.05
+    from seg_auto_region import lung_hulls
+
+    c = np.zeros((2, 30, 60), np.uint8)                 # a C-shaped right lung, a square left one
+    c[:, 5:25, 5:10] = c[:, 5:10, 5:20] = c[:, 20:25, 5:20] = 1
+    c[:, 5:25, 40:55] = 2
+    hull = lung_hulls(c)
+    assert hull[:, 15, 15].all() and not hull[:, 15, 30].any() and hull[c > 0].all()   # each lung's own hull
 
 
 def test_the_kept_region_benchmark_scores_both_feature_sets_on_each_part():

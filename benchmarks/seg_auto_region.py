@@ -3,7 +3,8 @@
 Automatic mode runs the model over the lungs' mask (``lungai.seg.preprocess.box_from_lungs``, found at 1.5 mm) plus
 ``roi_margin_mm`` (10 mm) and keeps a candidate only if half of it lies inside the lungs.  For each GTV of the
 nsclc_whole_ct CTs this prints the share of its voxels inside the lungs and within 5, 10, 20 and 30 mm of them, and the
-share of its surface that borders the lungs.  Default: LUNG1-002 only (an implant background of training; LUNG1-003 is
+share of its surface that borders the lungs; and, for a region that would reach such a tumour, the share inside the
+per-slice convex hull of each lung and the volume that hull adds outside the lungs (heart, mediastinum).  Default: LUNG1-002 only (an implant background of training; LUNG1-003 is
 a test CT of issue #13 - ``--cases`` adds it).
 
     .venv/bin/python benchmarks/seg_auto_region.py [--cases LUNG1-002] [--data ../shared/data/nsclc_whole_ct]
@@ -37,6 +38,18 @@ def region_shares(gtv: np.ndarray, lungs: np.ndarray, spacing_zyx, margins=MARGI
     return out
 
 
+def lung_hulls(lungs: np.ndarray) -> np.ndarray:
+    """Per axial slice, the filled convex hull of each lung (``lungs``: 0 / 1 right / 2 left labels)."""
+    from lungai.lungs.pleura import convex_hull_2d
+
+    hull = np.zeros(lungs.shape, bool)
+    for value in (1, 2):
+        m = lungs == value
+        for k in np.flatnonzero(m.any(axis=(1, 2))):
+            hull[k] |= convex_hull_2d(m[k])
+    return hull
+
+
 def main(argv=None) -> int:
     from lungai.seg import preprocess as pp
 
@@ -45,8 +58,9 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=str(DEFAULT))
     args = ap.parse_args(argv)
     nifti = Path(args.data) / "nifti"
-    print("| case | GTV | ml | " + " | ".join(f"within {m} mm" for m in MARGINS_MM) + " | surface on lung |")
-    print("|---|---|---|" + "---|" * (len(MARGINS_MM) + 1))
+    print("| case | GTV | ml | " + " | ".join(f"within {m} mm" for m in MARGINS_MM) +
+          " | surface on lung | in the lungs' hulls | hulls add (ml) |")
+    print("|---|---|---|" + "---|" * (len(MARGINS_MM) + 3))
     for case in args.cases.split(","):
         ct_path = nifti / f"{case}_ct.nii.gz"
         if not ct_path.is_file():
@@ -56,12 +70,17 @@ def main(argv=None) -> int:
         box = pp.box_from_lungs(ct, 10.0)
         lungs = sitk.GetArrayFromImage(sitk.Resample(box.lungs, ct, sitk.Transform(), sitk.sitkNearestNeighbor)) > 0
         voxel_ml = float(np.prod(ct.GetSpacing())) / 1000.0
+        from lungai.lungs import segment_lungs
+
+        hull = lung_hulls(sitk.GetArrayFromImage(segment_lungs(ct).labels))
+        added = float((hull & ~lungs).sum()) * voxel_ml
         for value, name in ((1, "GTV-1"), (2, "other GTVs")):
             gtv = labels == value
             if gtv.any():
                 s = region_shares(gtv, lungs, ct.GetSpacing()[::-1])
                 print(f"| {case} | {name} | {gtv.sum() * voxel_ml:.0f} | " +
-                      " | ".join(f"{s[f'within_{m}_mm']:.3f}" for m in MARGINS_MM) + f" | {s['surface_on_lung']:.3f} |")
+                      " | ".join(f"{s[f'within_{m}_mm']:.3f}" for m in MARGINS_MM) + f" | {s['surface_on_lung']:.3f} | "
+                      f"{float(hull[gtv].mean()):.3f} | {added:.0f} |")
     return 0
 
 
