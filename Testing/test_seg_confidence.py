@@ -250,10 +250,12 @@ def test_a_calibration_on_the_kept_region_is_fitted_recorded_and_checked(tmp_pat
 
 def test_recalibration_keeps_the_models_feature_set_unless_told(tmp_path, monkeypatch):
     """``tools/recalibrate_seg.py``: a refit keeps the feature set and implant count of the model's calibration;
-    ``--features`` changes the set."""
+    ``--features`` changes the set; ``--implants`` without the implant background CT stops with the fix."""
     import importlib.util
     import json
     from pathlib import Path
+
+    import pytest
 
     path = Path(__file__).resolve().parents[1] / "tools" / "recalibrate_seg.py"
     spec = importlib.util.spec_from_file_location("recalibrate_seg", path)
@@ -273,6 +275,14 @@ def test_recalibration_keeps_the_models_feature_set_unless_told(tmp_path, monkey
     assert tool.main(["--model", str(tmp_path), "--from-tables", "--features", "box"]) == 0
     assert json.loads((tmp_path / "model.json").read_text())["calibration"]["ensemble"]["features"][0] == "agreement"
     assert (tmp_path / "model.before-recalibration.json").read_text() == "{}"
+    import seg_select_validation
+
+    from lungai.errors import InputError
+
+    monkeypatch.setattr(seg_select_validation, "NSCLC", tmp_path / "nowhere")     # no ../shared: a clear stop
+    monkeypatch.setattr(tool, "resolve_model_dir", lambda m: tmp_path)
+    with pytest.raises(InputError, match="LUNG1-002"):
+        tool.main(["--model", str(tmp_path), "--implants", "4"])
 
 
 def test_the_automatic_region_benchmark_measures_how_much_of_a_tumour_it_covers():
@@ -318,3 +328,5 @@ def test_the_kept_region_benchmark_scores_both_feature_sets_on_each_part():
     assert r["box"]["all"] < r["kept-region"]["all"] - 0.2
     with pytest.raises(SystemExit, match="--implants"):
         compare(df.assign(roi_mode="whole"))
+    with pytest.raises(SystemExit, match="f_kept_agreement"):          # a table from before the kept features
+        compare(df.drop(columns=["f_kept_agreement"]))

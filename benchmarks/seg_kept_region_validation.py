@@ -29,6 +29,10 @@ def compare(df: pd.DataFrame, seeds: int = 10) -> dict:
     implants of the fit on the split alone}}; implants = the seed-mode rows."""
     from sklearn.linear_model import Ridge
 
+    missing = [f"f_{f}" for f in KEPT_REGION_FEATURES + FEATURES if f"f_{f}" not in df]
+    if missing:
+        raise SystemExit(f"the table has no {', '.join(missing)}: write it again with tools/recalibrate_seg.py "
+                         "--implants N (the code since the kept-region features computes both sets)")
     df = df[df["volume_true_ml"] > 0].reset_index(drop=True)
     imp, y = df["roi_mode"].eq("seed").to_numpy(), df["dice"].to_numpy(float)
     if not imp.any() or imp.all():
@@ -51,6 +55,9 @@ def main(argv=None) -> int:
     print("| table | features | split / implants / all (CV) | fitted on the split alone: implants |")
     print("|---|---|---|---|")
     for path in paths:
+        if not Path(path).is_file():
+            raise SystemExit(f"no {path}: give the validation_<method>.csv that tools/recalibrate_seg.py --implants N "
+                             "wrote next to the model's model.json")
         for name, r in compare(pd.read_csv(path)).items():
             print(f"| {path} | {name} | {r['split']:.3f} / {r['implants']:.3f} / {r['all']:.3f} | "
                   f"{r['implants_from_split']:.3f} |")

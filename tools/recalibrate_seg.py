@@ -51,7 +51,7 @@ def current_settings(meta: dict) -> tuple:
 
 
 def main(argv=None) -> int:
-    from seg_select_validation import implanted_validation_cases, validation_cases
+    from seg_select_validation import NSCLC, VALIDATION_BACKGROUND, implanted_validation_cases, validation_cases
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="shipped model name or model folder")
@@ -69,6 +69,10 @@ def main(argv=None) -> int:
     features, implants = current_settings(model[2])
     features = args.features or features
     implants = implants if args.implants is None else args.implants
+    background = NSCLC / f"{VALIDATION_BACKGROUND}_ct.nii.gz"
+    if implants and not args.from_tables and not background.is_file():
+        raise InputError(f"--implants {implants} needs the real CT {background} (../shared/data/nsclc_whole_ct)",
+                         "put ../shared/data beside the repository, or run with --implants 0")
     backup = Path(model_dir) / "model.before-recalibration.json"   # the calibration it replaces is kept
     if not backup.exists():
         shutil.copy2(Path(model_dir) / "model.json", backup)
