@@ -56,7 +56,7 @@ class LungAISegParameterNode:
     roi: vtkMRMLMarkupsROINode
     seedPoints: vtkMRMLMarkupsFiducialNode
     model: Annotated[str, Choice(["default", "large tumours", "both (more confident)", "DynUNet (seed / ROI)",
-                                  "folder"])] = "default"
+                                  "default, DynUNet if large", "folder"])] = "default"
     modelDirectory: pathlib.Path
     method: Annotated[str, Choice(list(commands.SEG_METHODS))] = "ensemble"
     mcPasses: Annotated[int, WithinRange(2, 100)] = 20
@@ -230,11 +230,13 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def modelChoice(p):
         """What ``--model`` gets: None (the default model), a shipped model's name (the large-tumour model, the
-        choice between both, the DynUNet model), or the folder."""
-        from lungai.seg.resources import CHOICE_MODEL_NAME, DYNUNET_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME
+        choice between both, the DynUNet model, the default routed to the DynUNet on large tumours), or the folder."""
+        from lungai.seg.resources import (CHOICE_MODEL_NAME, DYNUNET_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME,
+                                          ROUTED_MODEL_NAME)
 
         return {"default": None, "large tumours": LARGE_TUMOUR_MODEL_NAME, "both (more confident)": CHOICE_MODEL_NAME,
-                "DynUNet (seed / ROI)": DYNUNET_MODEL_NAME}.get(p.model, p.modelDirectory)
+                "DynUNet (seed / ROI)": DYNUNET_MODEL_NAME, "default, DynUNet if large": ROUTED_MODEL_NAME,
+                }.get(p.model, p.modelDirectory)
 
     def segmentationCommand(self, p, workDir):
         """Export the CT (world coordinates, as the seed / ROI) and build the ``lungai segment`` command."""

@@ -8,11 +8,11 @@ import pytest
 import SimpleITK as sitk
 
 from lungai.errors import InputError
-from lungai.seg.choice import ModelChoice, model_meta, segment_with_choice
+from lungai.seg.choice import ROUTE_RULE, ModelChoice, model_meta, segment_with_choice
 from lungai.seg.infer import SegResult, segment_tumour
 from lungai.seg.model_io import load_model
-from lungai.seg.resources import (CHOICE_MODEL_NAME, DEFAULT_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME, default_model_dir,
-                                  models_root, resolve_model_dir)
+from lungai.seg.resources import (CHOICE_MODEL_NAME, DEFAULT_MODEL_NAME, DYNUNET_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME,
+                                  ROUTED_MODEL_NAME, default_model_dir, models_root, resolve_model_dir)
 
 CHOICE = CHOICE_MODEL_NAME
 
@@ -124,3 +124,130 @@ def test_automatic_mode_runs_the_first_model_only():
     assert mc["kept"] == DEFAULT_MODEL_NAME and len(mc["models"]) == 1
     alone = segment_tumour(ph.ct, choice.models[0], whole=False)
     assert np.array_equal(sitk.GetArrayViewFromImage(res.tumour), sitk.GetArrayViewFromImage(alone.tumour))
+
+
+# ---------------------------------------------------------------- routed choice (ROUTE_RULE)
+def _routed(meta=None):
+    doc = {"rule": ROUTE_RULE, "route_volume_ml": 100.0, **(meta or {})}
+    return ModelChoice(["first", "second"], ["A", "B"], doc)
+
+
+def _counting(results: dict, calls: list):
+    def segment(ct, model, **kwargs):
+        calls.append(model)
+        return results[model]
+    return segment
+
+
+def _with_mode(res, mode="seed"):
+    res.info["roi_mode"] = mode
+    return res
+
+
+def test_routed_keeps_the_first_model_when_its_tumour_is_small():
+    a, b = _with_mode(_result(0.4, np.s_[5:9, 5:9, 5:9])), _with_mode(_result(0.9, np.s_[5:12, 5:12, 5:12]))
+    calls = []
+    res = segment_with_choice(None, _routed(), _counting({"A": a, "B": b}, calls))
+    assert res is a and calls == ["A"]                      # 64 ml <= 100 ml: the second model does not run
+    mc = res.info["model_choice"]
+    assert mc["kept"] == "first" and mc["rule"] == ROUTE_RULE and "not larger than 100 ml" in mc["why"]
+    assert res.info["confidence"] == 0.4                     # no choice calibration: the first model's own
+
+
+def test_routed_keeps_the_second_model_when_the_first_finds_a_large_tumour():
+    a, b = _with_mode(_result(0.4, np.s_[5:11, 5:11, 5:11])), _with_mode(_result(0.9, np.s_[4:14, 4:14, 4:14]))
+    calls = []
+    res = segment_with_choice(None, _routed(), _counting({"A": a, "B": b}, calls))
+    assert res is b and calls == ["A", "B"]                  # 216 ml > 100 ml
+    mc = res.info["model_choice"]
+    assert mc["kept"] == "second" and [t["tumor_volume_ml"] for t in mc["models"]] == [216.0, 1000.0]
+    assert res.info["confidence"] == 0.9 and not res.info["needs_review"]   # the second model's own confidence
+    assert "model second kept" in res.info["notes"][-1]
+
+
+def test_routed_keeps_the_first_result_when_the_second_finds_nothing():
+    a, b = _with_mode(_result(0.4, np.s_[5:11, 5:11, 5:11])), _with_mode(_result(0.9, np.s_[0:0, 0:0, 0:0]))
+    res = segment_with_choice(None, _routed(), _fake({"A": a, "B": b}))
+    assert res is a and res.info["model_choice"]["kept"] == "first"
+    assert "found no tumour" in res.info["model_choice"]["why"]
+
+
+def test_routed_automatic_mode_runs_the_first_model_only():
+    a = _with_mode(_result(0.4, np.s_[2:18, 2:18, 2:18]), "lungs")
+    calls = []
+    res = segment_with_choice(None, _routed(), _counting({"A": a}, calls))
+    assert res is a and calls == ["A"] and res.info["model_choice"]["why"].startswith("automatic mode")
+
+
+@pytest.mark.parametrize("doc, match", [
+    ({"models": ["a", "b"], "rule": "the nicest one"}, "unknown rule"),
+    ({"models": ["a", "b"], "rule": ROUTE_RULE}, "route_volume_ml"),
+    ({"models": ["a", "b", "c"], "rule": ROUTE_RULE, "route_volume_ml": 15}, "exactly two models"),
+])
+def test_a_routed_choice_needs_its_rule_two_models_and_a_volume(tmp_path, doc, match):
+    (tmp_path / "model.json").write_text(json.dumps({"format": "lungai-seg-choice-1", **doc}))
+    with pytest.raises(InputError, match=match):
+        load_model(tmp_path)
+
+
+def test_the_shipped_routed_choice_names_the_default_then_the_dynunet():
+    routed = load_model(resolve_model_dir(ROUTED_MODEL_NAME))
+    assert routed.names == [DEFAULT_MODEL_NAME, DYNUNET_MODEL_NAME]
+    assert routed.meta["rule"] == ROUTE_RULE and routed.meta["route_volume_ml"] == 15
+
+
+def test_routed_on_phantoms_equals_the_model_it_keeps():
+    """A 20 mm tumour stays with the default U-Net (identical mask); a 100 mm one - the U-Net marks more than 15 ml
+    of it - goes to the DynUNet (identical to the DynUNet alone)."""
+    from lungai.synthetic import PhantomSpec, TumourSpec, make_phantom
+
+    routed = load_model(resolve_model_dir(ROUTED_MODEL_NAME))
+    for d, kept in ((20.0, 0), (100.0, 1)):
+        ph = make_phantom(PhantomSpec(shape=(128, 128, 64), spacing=(2.6, 2.6, 4.0),
+                                      tumour=TumourSpec(diameter_mm=d, location="free", side="right")), seed=3)
+        seed = ph.meta["tumour"]["centre_mm"]
+        res = segment_tumour(ph.ct, routed, seed_lps=seed)
+        assert res.info["model_choice"]["kept"] == routed.names[kept], (d, res.info["model_choice"])
+        alone = segment_tumour(ph.ct, routed.models[kept], seed_lps=seed)
+        assert np.array_equal(sitk.GetArrayViewFromImage(res.tumour), sitk.GetArrayViewFromImage(alone.tumour))
+        assert res.info["confidence"] == alone.info["confidence"]
+
+
+def _bench(name):
+    import importlib
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    return importlib.import_module(name)
+
+
+def test_the_routed_validation_summary_counts_tumour_cases_failures_and_the_second_model():
+    import pandas as pd
+
+    summary = _bench("seg_routed_validation").summary
+    df = pd.DataFrame({"volume_true_ml": [1.0, 20.0, 30.0, 0.0], "size_mm": [10.0, 35.0, 40.0, 0.0],
+                       "dice": [0.8, 0.3, 0.9, 0.0], "confidence": [0.7, 0.4, 0.8, 0.1],
+                       "needs_review": [False, True, False, True],
+                       "model_kept": ["first", "second", "second", "first"]})
+    s = summary(df, "second")
+    assert s["n"] == 3 and s["n_gt30"] == 2 and s["second_kept"] == 2     # the tumour-free case left out
+    assert s["dice"] == pytest.approx(2.0 / 3) and s["dice_gt30"] == pytest.approx(0.6)
+    assert s["failures_flagged"] == "1 of 1" and s["r"] > 0.9
+
+
+def test_the_automatic_mode_ranking_table_counts_the_tumour_first_under_each_rule():
+    import pandas as pd
+
+    table = _bench("seg_auto_rank_validation").table
+    rows = []
+    for case, size, hit_rank in (("A_val-implant-1", 40.0, 2), ("A_val-implant-2", 12.0, 0)):
+        for rank in (1, 2, 3):
+            rows.append({"case": case, "rank": rank, "size_mm": size, "mean_p": 0.9 if rank == hit_rank else 0.5,
+                         "seed_conf": 0.3 if rank == hit_rank else 0.6, "seed_review": rank != 1,
+                         "hit_implant": rank == hit_rank})
+    text = table(pd.DataFrame(rows))
+    lines = {ln.split(" | ")[0].strip("| "): ln for ln in text.splitlines()}
+    assert "| 0 of 2 | 0 of 1 | 0 of 1 | 1 of 2 |" in lines["probability mass (shipped)"]     # mass order: rank 1 first
+    assert "| 1 of 2 | 1 of 1 | 0 of 1 | 1 of 2 |" in lines["mean probability"]
+    assert "| 0 of 2 |" in lines["seeded confidence"]

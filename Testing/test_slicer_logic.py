@@ -75,10 +75,11 @@ def test_lungai_seg_inputs_and_commands(load_module, mrml_scene, phantom_nodes, 
     p.roi.SetRadiusXYZ(10.0, 20.0, 30.0)
     args = logic.segmentationCommand(p, tmp_path)
     assert [float(v) for v in args[args.index("--roi") + 1].split(",")] == [10, 20, -30, -10, -20, 30]
-    from lungai.seg.resources import CHOICE_MODEL_NAME, DYNUNET_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME, resolve_model_dir
+    from lungai.seg.resources import (CHOICE_MODEL_NAME, DYNUNET_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME,
+                                      ROUTED_MODEL_NAME, resolve_model_dir)
 
     for choice, name in (("large tumours", LARGE_TUMOUR_MODEL_NAME), ("both (more confident)", CHOICE_MODEL_NAME),
-                         ("DynUNet (seed / ROI)", DYNUNET_MODEL_NAME)):
+                         ("DynUNet (seed / ROI)", DYNUNET_MODEL_NAME), ("default, DynUNet if large", ROUTED_MODEL_NAME)):
         p.model = choice                       # a shipped model, by name
         args = logic.segmentationCommand(p, tmp_path)
         assert args[args.index("--model") + 1] == name

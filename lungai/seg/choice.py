@@ -14,7 +14,15 @@ results of the choice (``calibration`` / ``review`` in its model.json, written b
 is one more reason for review.  ``result.json`` records every model's confidence, the one kept and the
 agreement (``model_choice``).  With ``"automatic_mode": "first model"`` automatic mode (the lungs' box) runs
 the first model only: on the validation chests the second never won there, and it would double the time of
-the longest mode.  Rules and validation figures: docs/segmentation.md.
+the longest mode.
+
+A second rule, ``"rule": "second model when the first finds a large tumour"`` (:data:`ROUTE_RULE`), runs the
+first model and only when its tumour is larger than ``"route_volume_ml"`` the second one, whose result (with its
+own confidence and review threshold) is then kept - unless it finds no tumour.  Why: the default U-Net is the
+better-calibrated model on nodules but under-segments or misses large tumours, where the DynUNet is the best model;
+the first model's volume says which case is which (a tumour it marks at > 15 ml is a large one: it
+under-segments those).  ``lungai-seg-routed`` (default U-Net, then the DynUNet); threshold and figures chosen on
+validation: docs/segmentation.md.
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ import SimpleITK as sitk
 from lungai.errors import InputError
 
 RULE = "highest calibrated confidence"
+ROUTE_RULE = "second model when the first finds a large tumour"
+RULES = (RULE, ROUTE_RULE)
 # flag for review when the models' tumour masks overlap less than this (Dice).  Chosen on validation
 # (benchmarks/seg_select_validation.py): at 0.1-0.2 it flags 1 more failure of 37 and no good result; from 0.3 on
 # it flags good implanted tumours too
@@ -46,6 +56,14 @@ def load_choice(model_dir, doc: dict) -> ModelChoice:
     from lungai.seg.resources import resolve_model_dir
 
     names = list(doc.get("models") or [])
+    rule = doc.get("rule", RULE)
+    if rule not in RULES:
+        raise InputError(f"{Path(model_dir) / MODEL_JSON}: unknown rule {rule!r}",
+                         "use one of: " + "; ".join(repr(r) for r in RULES))
+    if rule == ROUTE_RULE and (len(names) != 2 or not isinstance(doc.get("route_volume_ml"), (int, float))):
+        raise InputError(f"{Path(model_dir) / MODEL_JSON}: the rule {ROUTE_RULE!r} needs exactly two models and a "
+                         '"route_volume_ml" number', 'name the first and the second model and the volume (ml) above '
+                         'which the second one segments the case')
     if len(names) < 2:
         raise InputError(f"{Path(model_dir) / MODEL_JSON} names {len(names)} model(s); a model choice needs two or more",
                          'list them under "models" (shipped model names or folders next to it)')
@@ -106,6 +124,8 @@ def segment_with_choice(ct, choice: ModelChoice, segment, **kwargs):
     between the models (Dice of their masks < ``min_model_agreement``) is one more reason for review."""
     from lungai.seg.infer import LOW_CONFIDENCE
 
+    if choice.meta.get("rule") == ROUTE_RULE:
+        return segment_routed(ct, choice, segment, **kwargs)
     best, best_name, tried, masks = None, None, [], []
     first_only = choice.meta.get("automatic_mode") == "first model"
     for i, (name, model) in enumerate(zip(choice.names, choice.models)):
@@ -147,3 +167,36 @@ def segment_with_choice(ct, choice: ModelChoice, segment, **kwargs):
         info["notes"].append(f"the models disagree on this tumour (Dice {agreement:.2f} between their masks, "
                              f"below {min_agreement:.2f}): check the outline")
     return best
+
+
+def _tried(name: str, res) -> dict:
+    return {"model": name, "confidence": res.info["confidence"], "needs_review": res.info["needs_review"],
+            "tumor_volume_ml": res.info["tumor_volume_ml"]}
+
+
+def segment_routed(ct, choice: ModelChoice, segment, **kwargs):
+    """:data:`ROUTE_RULE`: the first model segments the case; in seed / ROI mode, when its tumour is larger than the
+    choice's ``route_volume_ml``, the second model segments it with the same guidance and its result - its own
+    confidence and review flag - is kept, unless it finds no tumour (then the first's is kept).  Automatic mode:
+    the first model only.  ``result.json``'s ``model_choice`` records both volumes and why."""
+    (first, second), (m1, m2) = choice.names, choice.models
+    limit = float(choice.meta["route_volume_ml"])
+    res = segment(ct, m1, **kwargs)
+    kept, vol = first, float(res.info["tumor_volume_ml"])
+    tried = [_tried(first, res)]
+    if res.info["roi_mode"] == "lungs":
+        why = "automatic mode: the first model only"
+    elif vol <= limit:
+        why = f"the first model's tumour ({vol:.1f} ml) is not larger than {limit:g} ml"
+    else:
+        other = segment(ct, m2, **kwargs)
+        tried.append(_tried(second, other))
+        if other.info["tumor_volume_ml"] > 0:
+            why = f"the first model's tumour ({vol:.1f} ml) is larger than {limit:g} ml: the second model's result kept"
+            res, kept = other, second
+        else:
+            why = (f"the first model's tumour ({vol:.1f} ml) is larger than {limit:g} ml, but the second model found no "
+                   "tumour: the first model's result kept")
+    res.info["model_choice"] = {"rule": ROUTE_RULE, "route_volume_ml": limit, "kept": kept, "why": why, "models": tried}
+    res.info["notes"].append(f"model {kept} kept: {why}")
+    return res

@@ -22,11 +22,15 @@ CHOICE_MODEL_NAME = "lungai-seg-choice"
 # DynUNet + deep supervision trained on an accelerator: the best Dice in seed / ROI mode (validation and test), a
 # weaker confidence-Dice correlation and more false tumour in automatic mode than the default (docs/segmentation.md)
 DYNUNET_MODEL_NAME = "lungai-seg-dynunet"
+# seed / ROI mode: the default U-Net, then the DynUNet when the U-Net's tumour is larger than 15 ml (large tumours);
+# automatic mode: the default U-Net only (lungai/seg/choice.py, docs/segmentation.md)
+ROUTED_MODEL_NAME = "lungai-seg-routed"
 ENV = "LUNGAI_SEG_MODEL"
 MODEL_HELP = (f"model folder, or a shipped model's name: {DEFAULT_MODEL_NAME} (the default: nodules, automatic "
               f"mode), {LARGE_TUMOUR_MODEL_NAME} (tumours of 30 mm and more), {CHOICE_MODEL_NAME} (both, the more "
               f"confident result kept: seed / ROI mode when the size is not known), {DYNUNET_MODEL_NAME} (DynUNet: "
-              "the best Dice with a seed point or ROI; a weaker confidence)")
+              f"the best Dice with a seed point or ROI; a weaker confidence), {ROUTED_MODEL_NAME} (the default, then the "
+              "DynUNet when the default's tumour is larger than 15 ml)")
 
 
 def models_root() -> Path:
