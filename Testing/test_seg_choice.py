@@ -251,3 +251,24 @@ def test_the_automatic_mode_ranking_table_counts_the_tumour_first_under_each_rul
     assert "| 0 of 2 | 0 of 1 | 0 of 1 | 1 of 2 |" in lines["probability mass (shipped)"]     # mass order: rank 1 first
     assert "| 1 of 2 | 1 of 1 | 0 of 1 | 1 of 2 |" in lines["mean probability"]
     assert "| 0 of 2 |" in lines["seeded confidence"]
+
+
+def test_the_cli_progress_ends_full_when_the_routed_choice_needs_one_model(tmp_path, monkeypatch, capsys):
+    """`lungai segment --model lungai-seg-routed` on a small tumour runs the default only; the progress lines the
+    Slicer panel reads still end at done == total."""
+    from lungai.cli import main
+    from lungai.progress import parse_line
+    from lungai.synthetic import PhantomSpec, TumourSpec, make_phantom
+
+    ph = make_phantom(PhantomSpec(shape=(128, 128, 64), spacing=(2.6, 2.6, 4.0),
+                                  tumour=TumourSpec(diameter_mm=20.0, location="free", side="right")), seed=3)
+    sitk.WriteImage(ph.ct, str(tmp_path / "ct.nii.gz"))
+    seed = ",".join(f"{v:.2f}" for v in ph.meta["tumour"]["centre_mm"])
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
+    assert main(["segment", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "out"), f"--seed-point={seed}",
+                 "--model", ROUTED_MODEL_NAME]) == 0
+    lines = [parse_line(ln) for ln in capsys.readouterr().err.splitlines()]
+    fractions = [p[0] for p in lines if p]
+    assert fractions[-1] == 1.0 and fractions == sorted(fractions)
+    info = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert [m["model"] for m in info["model_choice"]["models"]] == [DEFAULT_MODEL_NAME]

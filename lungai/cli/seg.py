@@ -319,6 +319,9 @@ def run_segment(args) -> int:
                              mc_passes=args.mc_passes, seed=args.seed, whole=True if args.whole else None,
                              all_regions=args.all_regions, progress=bar, source=str(args.ct),
                              grow=not args.no_grow, tta=args.tta)
+        ran = len(res.info.get("model_choice", {}).get("models", [])) or 1
+        if runs > ran:                  # a model choice that did not need every model (routed, automatic mode)
+            bar.update(3 * (runs - ran), f"{runs - ran} of {runs} models not needed")
         out.mkdir(parents=True, exist_ok=True)
         protect = [args.ct]
         write_image(res.tumour, out / "tumor.nii.gz", protect=protect)
