@@ -272,3 +272,32 @@ def test_the_cli_progress_ends_full_when_the_routed_choice_needs_one_model(tmp_p
     assert fractions[-1] == 1.0 and fractions == sorted(fractions)
     info = json.loads((tmp_path / "out" / "result.json").read_text())
     assert [m["model"] for m in info["model_choice"]["models"]] == [DEFAULT_MODEL_NAME]
+
+
+def test_the_default_model_alone_points_to_the_routed_choice_on_a_large_tumour(tmp_path):
+    """routed_hint: a seeded result of the default model larger than the routed choice's 15 ml gets a note naming
+    lungai-seg-routed; a smaller one, automatic mode, another model or the routed choice itself do not."""
+    from lungai.seg.choice import routed_hint
+
+    default = default_model_dir()
+    info = {"roi_mode": "seed", "tumor_volume_ml": 40.0, "notes": []}
+    assert ROUTED_MODEL_NAME in routed_hint(default, info) and "15 ml" in routed_hint(default, info)
+    assert routed_hint(default, dict(info, tumor_volume_ml=10.0)) is None
+    assert routed_hint(default, dict(info, roi_mode="lungs")) is None
+    assert routed_hint(resolve_model_dir(LARGE_TUMOUR_MODEL_NAME), info) is None
+    assert routed_hint(default, dict(info, model_choice={"kept": DEFAULT_MODEL_NAME})) is None
+    assert routed_hint(tmp_path, info) is None                      # a user's own model
+
+
+def test_the_cli_prints_the_routed_hint_for_the_default_model_on_a_large_tumour(tmp_path, capsys):
+    from lungai.cli import main
+    from lungai.synthetic import PhantomSpec, TumourSpec, make_phantom
+
+    ph = make_phantom(PhantomSpec(shape=(128, 128, 64), spacing=(2.6, 2.6, 4.0),
+                                  tumour=TumourSpec(diameter_mm=100.0, location="free", side="right")), seed=3)
+    sitk.WriteImage(ph.ct, str(tmp_path / "ct.nii.gz"))
+    seed = ",".join(f"{v:.2f}" for v in ph.meta["tumour"]["centre_mm"])
+    assert main(["segment", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "out"), f"--seed-point={seed}"]) == 0
+    info = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert info["tumor_volume_ml"] > 15 and any(ROUTED_MODEL_NAME in n for n in info["notes"])
+    assert ROUTED_MODEL_NAME in capsys.readouterr().out

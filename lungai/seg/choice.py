@@ -200,3 +200,28 @@ def segment_routed(ct, choice: ModelChoice, segment, **kwargs):
     res.info["model_choice"] = {"rule": ROUTE_RULE, "route_volume_ml": limit, "kept": kept, "why": why, "models": tried}
     res.info["notes"].append(f"model {kept} kept: {why}")
     return res
+
+
+def routed_hint(model_dir, info: dict) -> str | None:
+    """A note for a result of the shipped default model alone, in seed / ROI mode, whose tumour is larger than the
+    shipped routed choice's ``route_volume_ml``: on such tumours the routed choice (the DynUNet's result) did better
+    on validation and test.  None otherwise (another model, automatic mode, a smaller tumour, no routed choice)."""
+    import json
+
+    from lungai.seg.model_io import MODEL_JSON
+    from lungai.seg.resources import DEFAULT_MODEL_NAME, ROUTED_MODEL_NAME, models_root
+
+    routed = models_root() / ROUTED_MODEL_NAME / MODEL_JSON
+    if info.get("roi_mode") not in ("seed", "roi") or "model_choice" in info or not routed.is_file():
+        return None
+    try:
+        if Path(model_dir).resolve() != (models_root() / DEFAULT_MODEL_NAME).resolve():
+            return None
+        limit = float(json.loads(routed.read_text(encoding="utf-8"))["route_volume_ml"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if float(info.get("tumor_volume_ml", 0.0)) <= limit:
+        return None
+    return (f"this tumour is larger than {limit:g} ml: on tumours the default model finds that large, --model "
+            f"{ROUTED_MODEL_NAME} (the DynUNet segments them again) did better on validation and test - e.g. lung2 "
+            "Dice 0.36 -> 0.86 (docs/segmentation.md)")
