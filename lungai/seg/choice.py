@@ -223,5 +223,5 @@ def routed_hint(model_dir, info: dict) -> str | None:
     if float(info.get("tumor_volume_ml", 0.0)) <= limit:
         return None
     return (f"this tumour is larger than {limit:g} ml: on tumours the default model finds that large, --model "
-            f"{ROUTED_MODEL_NAME} (the DynUNet segments them again) did better on validation and test - e.g. lung2 "
-            "Dice 0.36 -> 0.86 (docs/segmentation.md)")
+            f"{ROUTED_MODEL_NAME} (Slicer panel: Model \"default, DynUNet if large\"; the DynUNet segments them again) "
+            "did better on validation and test - e.g. lung2 Dice 0.36 -> 0.86 (docs/segmentation.md)")
