@@ -116,6 +116,9 @@ def main() -> None:
     verifier = load_model(resolve_model_dir(args.verifier)) if args.verifier else model
     from seg_select_validation import NSCLC, VALIDATION_BACKGROUND, VALIDATION_IMPLANT_SEED
     from seg_test_report import implanted_eval_cases
+    if not (NSCLC / f"{VALIDATION_BACKGROUND}_labels.nii.gz").is_file():
+        raise SystemExit(f"{NSCLC / VALIDATION_BACKGROUND}_ct / _labels.nii.gz not found: this benchmark needs "
+                         "../shared/data/nsclc_whole_ct beside the repository")
     lab = sitk.GetArrayFromImage(sitk.ReadImage(str(NSCLC / f"{VALIDATION_BACKGROUND}_labels.nii.gz")))
     own = np.isin(lab, (1, 2))
     rows = []

@@ -62,6 +62,8 @@ def main(argv=None) -> int:
     parts = {"validation": lambda: validation_cases(training)}
     if (NSCLC / f"{VALIDATION_BACKGROUND}_ct.nii.gz").exists() and args.implants:
         parts["implants"] = lambda: implanted_validation_cases(args.implants)
+    elif args.implants:
+        print(f"({NSCLC / VALIDATION_BACKGROUND}_ct.nii.gz not found: the implants part is skipped; it needs ../shared/data)")
     print("| part | method | model | n | mean Dice | > 30 mm (n) | r(conf, Dice) | failures flagged | second model kept |")
     print("|---|---|---|---|---|---|---|---|---|")
     for part, cases_fn in parts.items():
