@@ -179,10 +179,46 @@ def test_routed_automatic_mode_runs_the_first_model_only():
     assert res is a and calls == ["A"] and res.info["model_choice"]["why"].startswith("automatic mode")
 
 
+@pytest.mark.parametrize("second_box, second_conf, kept, why", [
+    (np.s_[5:12, 5:12, 5:12], 0.9, "second", "sure of a large tumour (343.0 ml"),   # 343 ml in (100, 500], sure
+    (np.s_[5:12, 5:12, 5:12], 0.3, "first", "it is unsure too"),
+    (np.s_[4:14, 4:14, 4:14], 0.9, "first", "larger than 500 ml - a leak"),        # 1000 ml > the cap
+    (np.s_[5:9, 5:9, 5:9], 0.9, "first", "not larger than 100 ml"),                # 64 ml: no large tumour
+])
+def test_routed_when_unsure_keeps_the_second_model_only_when_it_is_sure_of_a_large_tumour(second_box, second_conf,
+                                                                                        kept, why):
+    """route_unsure_max_ml: a first result below its review threshold (and <= route_volume_ml) sends the case to the
+    second model; its result is kept only for a tumour of route_volume_ml to route_unsure_max_ml ml that it is sure
+    of (its confidence not below its own review threshold)."""
+    a = _with_mode(_result(0.4, np.s_[5:8, 5:8, 5:8]))                  # 27 ml, below its threshold 0.5
+    b = _with_mode(_result(second_conf, second_box))
+    calls = []
+    res = segment_with_choice(None, _routed({"route_unsure_max_ml": 500.0}), _counting({"A": a, "B": b}, calls))
+    assert calls == ["A", "B"]
+    mc = res.info["model_choice"]
+    assert mc["kept"] == kept and (res is b) == (kept == "second") and why in mc["why"], mc["why"]
+    assert mc["why"].startswith("the first model is unsure") and mc["route_unsure_max_ml"] == 500.0
+    assert res.info["confidence"] == (second_conf if kept == "second" else 0.4)
+
+
+def test_routed_when_unsure_leaves_a_sure_small_result_to_the_first_model():
+    a, b = _with_mode(_result(0.8, np.s_[5:8, 5:8, 5:8])), _with_mode(_result(0.9, np.s_[5:12, 5:12, 5:12]))
+    calls = []
+    res = segment_with_choice(None, _routed({"route_unsure_max_ml": 500.0}), _counting({"A": a, "B": b}, calls))
+    assert res is a and calls == ["A"] and "not below its review threshold" in res.info["model_choice"]["why"]
+    # without route_unsure_max_ml an unsure small result stays with the first model, as before
+    a = _with_mode(_result(0.4, np.s_[5:8, 5:8, 5:8]))
+    calls = []
+    res = segment_with_choice(None, _routed(), _counting({"A": a, "B": b}, calls))
+    assert res is a and calls == ["A"]
+
+
 @pytest.mark.parametrize("doc, match", [
     ({"models": ["a", "b"], "rule": "the nicest one"}, "unknown rule"),
     ({"models": ["a", "b"], "rule": ROUTE_RULE}, "route_volume_ml"),
     ({"models": ["a", "b", "c"], "rule": ROUTE_RULE, "route_volume_ml": 15}, "exactly two models"),
+    ({"models": ["a", "b"], "rule": ROUTE_RULE, "route_volume_ml": 15, "route_unsure_max_ml": 10}, "larger than"),
+    ({"models": ["a", "b"], "rule": ROUTE_RULE, "route_volume_ml": 15, "route_unsure_max_ml": "1 l"}, "must be a number"),
 ])
 def test_a_routed_choice_needs_its_rule_two_models_and_a_volume(tmp_path, doc, match):
     (tmp_path / "model.json").write_text(json.dumps({"format": "lungai-seg-choice-1", **doc}))
@@ -190,10 +226,20 @@ def test_a_routed_choice_needs_its_rule_two_models_and_a_volume(tmp_path, doc, m
         load_model(tmp_path)
 
 
+def test_a_routed_choice_with_the_unsure_trigger_loads_from_a_users_folder(tmp_path):
+    doc = {"format": "lungai-seg-choice-1", "rule": ROUTE_RULE, "models": [DEFAULT_MODEL_NAME, DYNUNET_MODEL_NAME],
+           "route_volume_ml": 15, "route_unsure_max_ml": 1000, "automatic_mode": "first model"}
+    (tmp_path / "model.json").write_text(json.dumps(doc))
+    choice = load_model(tmp_path)
+    assert isinstance(choice, ModelChoice) and choice.meta["route_unsure_max_ml"] == 1000 and len(choice.models) == 2
+
+
 def test_the_shipped_routed_choice_names_the_default_then_the_dynunet():
     routed = load_model(resolve_model_dir(ROUTED_MODEL_NAME))
     assert routed.names == [DEFAULT_MODEL_NAME, DYNUNET_MODEL_NAME]
     assert routed.meta["rule"] == ROUTE_RULE and routed.meta["route_volume_ml"] == 15
+    # the second trigger (the default unsure, the DynUNet sure of a large tumour) is off: it missed its test criteria
+    assert "route_unsure_max_ml" not in routed.meta
 
 
 def test_routed_on_phantoms_equals_the_model_it_keeps():

@@ -21,8 +21,15 @@ first model and only when its tumour is larger than ``"route_volume_ml"`` the se
 own confidence and review threshold) is then kept - unless it finds no tumour.  Why: the default U-Net is the
 better-calibrated model on nodules but under-segments or misses large tumours, where the DynUNet is the best model;
 the first model's volume says which case is which (a tumour it marks at > 15 ml is a large one: it
-under-segments those).  ``lungai-seg-routed`` (default U-Net, then the DynUNet); threshold and figures chosen on
-validation: docs/segmentation.md.
+under-segments those).  With ``"route_unsure_max_ml"`` the second model also segments the case when the first
+model's result is below its review threshold (it is unsure) and marks no more than ``route_volume_ml``: the
+second's result is kept only when its tumour is larger than ``route_volume_ml`` and at most ``route_unsure_max_ml``
+and its own confidence is at or above its own review threshold - the first model missed most of a large tumour
+(a few ml marked of a 50-100 mm tumour), the second is sure of it; a second model's region of more than the cap is
+a leak into the mediastinum / diaphragm, not a tumour.  The shipped ``lungai-seg-routed`` (default U-Net, then the
+DynUNet) uses the volume trigger only: the second trigger, chosen on validation, missed its test criteria (the
+DynUNet's confident leaks on small tumours in an unseen CT lowered r; docs/segmentation.md, "Explored, not adopted:
+routing when the default is unsure").
 """
 
 from __future__ import annotations
@@ -64,6 +71,12 @@ def load_choice(model_dir, doc: dict) -> ModelChoice:
         raise InputError(f"{Path(model_dir) / MODEL_JSON}: the rule {ROUTE_RULE!r} needs exactly two models and a "
                          '"route_volume_ml" number', 'name the first and the second model and the volume (ml) above '
                          'which the second one segments the case')
+    cap = doc.get("route_unsure_max_ml")
+    if rule == ROUTE_RULE and cap is not None and not (isinstance(cap, (int, float)) and cap > doc["route_volume_ml"]):
+        raise InputError(f"{Path(model_dir) / MODEL_JSON}: \"route_unsure_max_ml\" must be a number (ml) larger than "
+                         f"\"route_volume_ml\", not {cap!r}",
+                         'give the largest tumour (ml) the second model may find when the first is unsure, or leave '
+                         'the key out')
     if len(names) < 2:
         raise InputError(f"{Path(model_dir) / MODEL_JSON} names {len(names)} model(s); a model choice needs two or more",
                          'list them under "models" (shipped model names or folders next to it)')
@@ -177,18 +190,23 @@ def _tried(name: str, res) -> dict:
 def segment_routed(ct, choice: ModelChoice, segment, **kwargs):
     """:data:`ROUTE_RULE`: the first model segments the case; in seed / ROI mode, when its tumour is larger than the
     choice's ``route_volume_ml``, the second model segments it with the same guidance and its result - its own
-    confidence and review flag - is kept, unless it finds no tumour (then the first's is kept).  Automatic mode:
-    the first model only.  ``result.json``'s ``model_choice`` records both volumes and why."""
+    confidence and review flag - is kept, unless it finds no tumour (then the first's is kept).  With
+    ``route_unsure_max_ml``, also when the first model's result is below its review threshold: the second's result
+    is then kept only if its tumour is larger than ``route_volume_ml``, at most ``route_unsure_max_ml`` and not
+    below its own review threshold.  Automatic mode: the first model only.  ``result.json``'s ``model_choice``
+    records both volumes and why."""
+    from lungai.seg.infer import LOW_CONFIDENCE
+
     (first, second), (m1, m2) = choice.names, choice.models
     limit = float(choice.meta["route_volume_ml"])
+    cap = choice.meta.get("route_unsure_max_ml")
     res = segment(ct, m1, **kwargs)
     kept, vol = first, float(res.info["tumor_volume_ml"])
     tried = [_tried(first, res)]
+    unsure = LOW_CONFIDENCE in res.info.get("review_reasons", [])
     if res.info["roi_mode"] == "lungs":
         why = "automatic mode: the first model only"
-    elif vol <= limit:
-        why = f"the first model's tumour ({vol:.1f} ml) is not larger than {limit:g} ml"
-    else:
+    elif vol > limit:
         other = segment(ct, m2, **kwargs)
         tried.append(_tried(second, other))
         if other.info["tumor_volume_ml"] > 0:
@@ -197,7 +215,27 @@ def segment_routed(ct, choice: ModelChoice, segment, **kwargs):
         else:
             why = (f"the first model's tumour ({vol:.1f} ml) is larger than {limit:g} ml, but the second model found no "
                    "tumour: the first model's result kept")
-    res.info["model_choice"] = {"rule": ROUTE_RULE, "route_volume_ml": limit, "kept": kept, "why": why, "models": tried}
+    elif cap is not None and unsure:
+        other = segment(ct, m2, **kwargs)
+        tried.append(_tried(second, other))
+        vol2 = float(other.info["tumor_volume_ml"])
+        sure = LOW_CONFIDENCE not in other.info.get("review_reasons", [])
+        head = f"the first model is unsure (confidence below its review threshold; {vol:.1f} ml)"
+        if limit < vol2 <= float(cap) and sure:
+            why = (f"{head} and the second model is sure of a large tumour ({vol2:.1f} ml, {limit:g}-{float(cap):g} "
+                   "ml): the second model's result kept")
+            res, kept = other, second
+        else:
+            reason = (f"its tumour ({vol2:.1f} ml) is not larger than {limit:g} ml" if vol2 <= limit else
+                      f"its region ({vol2:.1f} ml) is larger than {float(cap):g} ml - a leak, not a tumour"
+                      if vol2 > float(cap) else "it is unsure too")
+            why = f"{head}; the second model's result not kept: {reason}"
+    else:
+        why = f"the first model's tumour ({vol:.1f} ml) is not larger than {limit:g} ml"
+        if cap is not None:
+            why += " and its confidence is not below its review threshold"
+    res.info["model_choice"] = {"rule": ROUTE_RULE, "route_volume_ml": limit, "route_unsure_max_ml": cap,
+                                "kept": kept, "why": why, "models": tried}
     res.info["notes"].append(f"model {kept} kept: {why}")
     return res
 
