@@ -321,18 +321,36 @@ def test_the_cli_progress_ends_full_when_the_routed_choice_needs_one_model(tmp_p
 
 
 def test_the_default_model_alone_points_to_the_routed_choice_on_a_large_tumour(tmp_path):
-    """routed_hint: a seeded result of the default model larger than the routed choice's 15 ml gets a note naming
-    lungai-seg-routed; a smaller one, automatic mode, another model or the routed choice itself do not."""
-    from lungai.seg.choice import routed_hint
+    """model_hint: a seeded result of the default model larger than the routed choice's 15 ml gets a note naming
+    lungai-seg-routed; a smaller sure one, automatic mode, another model or the routed choice itself do not."""
+    from lungai.seg.choice import model_hint
 
     default = default_model_dir()
-    info = {"roi_mode": "seed", "tumor_volume_ml": 40.0, "notes": []}
-    assert ROUTED_MODEL_NAME in routed_hint(default, info) and "15 ml" in routed_hint(default, info)
-    assert routed_hint(default, dict(info, tumor_volume_ml=10.0)) is None
-    assert routed_hint(default, dict(info, roi_mode="lungs")) is None
-    assert routed_hint(resolve_model_dir(LARGE_TUMOUR_MODEL_NAME), info) is None
-    assert routed_hint(default, dict(info, model_choice={"kept": DEFAULT_MODEL_NAME})) is None
-    assert routed_hint(tmp_path, info) is None                      # a user's own model
+    info = {"roi_mode": "seed", "tumor_volume_ml": 40.0, "notes": [], "review_reasons": []}
+    assert ROUTED_MODEL_NAME in model_hint(default, info) and "15 ml" in model_hint(default, info)
+    assert model_hint(default, dict(info, tumor_volume_ml=10.0)) is None
+    assert model_hint(default, dict(info, roi_mode="lungs")) is None
+    assert model_hint(resolve_model_dir(LARGE_TUMOUR_MODEL_NAME), info) is None
+    assert model_hint(default, dict(info, model_choice={"kept": DEFAULT_MODEL_NAME})) is None
+    assert model_hint(tmp_path, info) is None                      # a user's own model
+
+
+def test_an_unsure_small_result_of_the_default_points_to_the_dynunet(tmp_path):
+    """The default marks a few ml of many large tumours with low confidence: its unsure small results - alone or
+    kept by the routed choice - name the DynUNet; a sure one, a DynUNet result or a user's model do not."""
+    from lungai.seg.choice import model_hint
+    from lungai.seg.infer import LOW_CONFIDENCE
+
+    unsure = {"roi_mode": "seed", "tumor_volume_ml": 1.3, "notes": [], "review_reasons": [LOW_CONFIDENCE]}
+    hint = model_hint(default_model_dir(), unsure)
+    assert DYNUNET_MODEL_NAME in hint and "1.3 ml" in hint and "outline" in hint
+    routed = resolve_model_dir(ROUTED_MODEL_NAME)
+    assert DYNUNET_MODEL_NAME in model_hint(routed, dict(unsure, model_choice={"kept": DEFAULT_MODEL_NAME}))
+    assert model_hint(routed, dict(unsure, model_choice={"kept": DYNUNET_MODEL_NAME})) is None
+    assert model_hint(default_model_dir(), dict(unsure, review_reasons=[])) is None
+    assert model_hint(default_model_dir(), dict(unsure, roi_mode="lungs")) is None
+    assert model_hint(resolve_model_dir(DYNUNET_MODEL_NAME), unsure) is None
+    assert model_hint(tmp_path, unsure) is None
 
 
 def test_the_cli_prints_the_routed_hint_for_the_default_model_on_a_large_tumour(tmp_path, capsys):

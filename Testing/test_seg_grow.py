@@ -73,6 +73,34 @@ def test_small_tumour_keeps_the_first_box():
     assert _dice(res, ball) > 0.9
 
 
+def test_a_mask_away_from_the_seed_point_is_flagged_and_measured():
+    """Seed mode keeps the region at, or nearest to, the seed; when the nearest one is more than SEED_REACH_MM away
+    it is most likely not the clicked tumour: result.json says how far and flags it for review."""
+    ct, ball = _ct(20.0)
+    at = infer.segment_tumour(ct, _model(), seed_lps=(0.0, 0.0, 0.0))
+    assert at.info["seed_to_tumour_mm"] == 0.0 and infer.SEED_AWAY not in at.info["review_reasons"]
+    away = infer.segment_tumour(ct, _model(), seed_lps=(25.0, 0.0, 0.0), grow=False)   # 15 mm beyond its surface
+    assert _dice(away, ball) > 0.9                           # the sphere, kept as the nearest region
+    assert away.info["seed_to_tumour_mm"] == pytest.approx(15.0, abs=1.5)
+    assert infer.SEED_AWAY in away.info["review_reasons"] and away.info["needs_review"]
+    assert any("does not hold the seed point" in n for n in away.info["notes"])
+    near = infer.segment_tumour(ct, _model(), seed_lps=(15.0, 0.0, 0.0), grow=False)   # 5 mm: close enough
+    assert 0 < near.info["seed_to_tumour_mm"] <= infer.SEED_REACH_MM
+    assert infer.SEED_AWAY not in near.info["review_reasons"]
+    roi = infer.segment_tumour(ct, _model(), roi_lps=(-30.0, -30.0, -30.0, 30.0, 30.0, 30.0))
+    assert roi.info["seed_to_tumour_mm"] is None
+
+
+def test_seed_distance_mm():
+    m = np.zeros((5, 5, 5), bool)
+    assert infer.seed_distance_mm(m, (2, 2, 2), (2.0, 1.0, 1.0)) is None          # empty mask
+    assert infer.seed_distance_mm(m | True, None, (2.0, 1.0, 1.0)) is None        # no seed
+    m[0, 2, 2] = True
+    assert infer.seed_distance_mm(m, (0, 2, 2), (2.0, 1.0, 1.0)) == 0.0
+    assert infer.seed_distance_mm(m, (2, 2, 2), (2.0, 1.0, 1.0)) == pytest.approx(4.0)   # 2 slices of 2 mm
+    assert infer.seed_distance_mm(m, (9, 2, 2), (2.0, 1.0, 1.0)) == pytest.approx(8.0)   # clipped into the array
+
+
 def test_tumour_cut_by_the_image_edge_is_flagged():
     ct, ball = _ct(80.0, centre_mm=(0.0, 0.0, 120.0))     # the top slices cut it (z extent +-129 mm)
     res = infer.segment_tumour(ct, _model(), seed_lps=(0.0, 0.0, 115.0))

@@ -307,7 +307,7 @@ def run_segment(args) -> int:
 
     dicom = is_dicom_folder(args.ct) and not args.no_dicom
     written = []
-    from lungai.seg.choice import ModelChoice, routed_hint
+    from lungai.seg.choice import ModelChoice, model_hint
 
     model_dir = resolve_model_dir(args.model)
     model = load_model(model_dir)
@@ -322,7 +322,7 @@ def run_segment(args) -> int:
         ran = len(res.info.get("model_choice", {}).get("models", [])) or 1
         if runs > ran:                  # a model choice that did not need every model (routed, automatic mode)
             bar.update(3 * (runs - ran), f"{runs - ran} of {runs} models not needed")
-        hint = routed_hint(model_dir, res.info)
+        hint = model_hint(model_dir, res.info)
         if hint:
             res.info["notes"].append(hint)
         out.mkdir(parents=True, exist_ok=True)

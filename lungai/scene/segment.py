@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from lungai import mrml
 from lungai.scene import nodes
+from lungai.seg.choice import model_hint
 from lungai.seg.infer import segment_tumour
 from lungai.seg.model_io import load_model
 from lungai.seg.resources import resolve_model_dir
@@ -35,6 +36,10 @@ def segment_tumour_node(scene, volume_node, roi_node=None, point_node=None, mode
     res = segment_tumour(ct, model, roi_lps=nodes.roi_to_lps(roi_node) if roi_node is not None else None,
                          seed_lps=nodes.point_to_lps(point_node) if point_node is not None else None,
                          method=method, mc_passes=mc_passes, progress=progress, source=volume_node.GetName())
+    # the note naming a better-suited shipped model (lungai segment adds the same); unknown for a model passed loaded
+    hint = model_hint(resolve_model_dir(model_dir), res.info) if loaded_model is None or model_dir else None
+    if hint:
+        res.info["notes"].append(hint)
     out = nodes.add_tumour_outputs(scene, volume_node, res.tumour, res.entropy, res.info, seg_node=seg_node,
                                    replace_segment=replace_segment)
     out["probability"] = res.probability

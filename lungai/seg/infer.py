@@ -42,6 +42,7 @@ SEED_REACH_MM = 10.0     # seed mode: the tumour the box must hold comes this cl
 NOT_HELD_RULE = "first"  # no pass's box held the tumour: keep the "first" pass that found one ("most confident": before)
 RAN_ON_STOPS = ("stopped after", "the box reached")     # stop reasons of a box that never held the tumour
 RAN_ON = "no box held the tumour (it may run on into a neighbouring organ)"
+SEED_AWAY = "the tumour mask lies away from the seed point"
 DENSE_HU = -300.0        # ... (soft tissue reaching the box edge) is checked on a coarser grid
 FACES = ("x-", "x+", "y-", "y+", "z-", "z+")
 
@@ -318,11 +319,26 @@ def _flip_check_round(ct, box, binary, cfg, nets, method, mc_passes, seed) -> fl
 
 
 def review_reasons(conf: float, threshold: float, *, cut: bool = False, incomplete: bool = False,
-                   ran_on: bool = False, several: bool = False) -> list:
+                   ran_on: bool = False, several: bool = False, seed_away: bool = False) -> list:
     """Why a result needs an expert's review (empty: it does not)."""
     return ([LOW_CONFIDENCE] if conf < threshold else []) + (["tumour cut by the image edge"] if cut else []) + \
         (["the tumour may be larger than the box"] if incomplete else []) + \
-        ([RAN_ON] if ran_on else []) + (["several candidate regions (automatic mode)"] if several else [])
+        ([RAN_ON] if ran_on else []) + (["several candidate regions (automatic mode)"] if several else []) + \
+        ([SEED_AWAY] if seed_away else [])
+
+
+def seed_distance_mm(binary: np.ndarray, seed_idx, spacing_zyx) -> float | None:
+    """Distance (mm) from the seed voxel (z, y, x index into ``binary``) to the nearest voxel of the mask: 0 when
+    the mask holds the seed; None without a seed or with an empty mask.  A seed outside the array is measured from
+    the nearest voxel inside it."""
+    if seed_idx is None or not binary.any():
+        return None
+    idx = tuple(int(np.clip(v, 0, n - 1)) for v, n in zip(seed_idx, binary.shape))
+    if binary[idx]:
+        return 0.0
+    pts = np.argwhere(binary).astype(float)
+    d = np.sqrt((((pts - np.array(idx, float)) * np.asarray(spacing_zyx, float)) ** 2).sum(1)).min()
+    return float(d)
 
 
 def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method: str = "ensemble",
@@ -418,6 +434,12 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     corner1 = ct.TransformIndexToPhysicalPoint([int(v) - 1 for v in box.hi])
     volume = float(binary.sum()) * voxel_ml
     notes = [] if n_comp else ["no tumour found in the region of interest"]
+    seed_mm = seed_distance_mm(binary, seed_idx, ct.GetSpacing()[::-1])
+    seed_away = seed_mm is not None and seed_mm > SEED_REACH_MM
+    if seed_away:
+        notes.append(f"the tumour mask does not hold the seed point: its nearest voxel is {seed_mm:.0f} mm from it, so "
+                     "it is most likely not the tumour you clicked (the model found little or nothing there) - check "
+                     "it, or draw an ROI box round the tumour")
     if cut:
         notes.append(f"the tumour is cut by the image edge ({', '.join(cut)}): part of it may lie outside the "
                      "scan, so its volume and features are incomplete")
@@ -443,7 +465,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                      f"{dropped['outside_lungs_ml']:.1f} ml, left out of the tumour mask (mediastinal border / "
                      "chest wall); a tumour there needs a seed point")
     reasons = review_reasons(conf, threshold, cut=bool(cut), incomplete=incomplete and not ran_on, ran_on=ran_on,
-                             several=n_candidates > 1)
+                             several=n_candidates > 1, seed_away=seed_away)
     if n_candidates > 1:
         kept = ("all are in the tumour mask" if all_regions else
                 f"the tumour mask holds the most probable one ({candidates[0]['volume_ml']:.1f} ml at LPS "
@@ -465,6 +487,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         "roi_passes": growth["passes"] if growth else [], "roi_stop_reason": growth["stop_reason"] if growth else None,
         "cut_by_image_edge": cut,
         "seed_point_lps_mm": [float(v) for v in seed_lps] if seed_lps is not None else None,
+        "seed_to_tumour_mm": round(seed_mm, 1) if seed_mm is not None else None,
         "features": {k: round(v, 5) for k, v in feats.items()},
         "calibrated": bool(calib and calib.get("fitted")), "architecture": cfg.arch, "tta": bool(cfg.tta),
         "coordinates": "LPS millimetres (ITK); Slicer RAS = (-x, -y, z)", "notes": notes,
