@@ -255,6 +255,68 @@ def test_rtdose_frames_with_a_gap_or_duplicate_are_errors(export, tmp_path):
             read_dose(tmp_path / f"{name}.dcm")
 
 
+def test_rtdose_of_another_patient_or_frame_of_reference_is_refused(export, tmp_path, capsys):
+    """P3's RTDOSE on P1's CT (same geometry, so nothing else would notice) stops dose-features, lungai demo --dose
+    and the cohort run with both PatientIDs / FrameOfReferenceUIDs named; a NIfTI CT has no UID to compare."""
+    from lungai.dicom.cohort import CohortJob, process_patient
+    from lungai.demo.pipeline import run_demo
+
+    p1, p3 = export["P1"], export["P3"]
+    out = tmp_path / "d.csv"
+    assert _cli("dose-features", "--dose", p3["dose"], "--ct", p1["ct"], "--rtstruct", p1["rtstruct"], "-o", out) == 2
+    assert not out.exists() and "PatientID P3 (RTDOSE) is not the CT's P1" in capsys.readouterr().err
+    sitk.WriteImage(read_ct(p1["ct"]), str(tmp_path / "ct.nii.gz"))   # NIfTI CT: no UID, no check
+    lungs = tmp_path / "lungs.nii.gz"
+    sitk.WriteImage(image_like(array(p1["masks"]["Lung_R"]) | array(p1["masks"]["Lung_L"]), read_ct(p1["ct"])),
+                    str(lungs))
+    assert _cli("dose-features", "--dose", p3["dose"], "--ct", tmp_path / "ct.nii.gz", "--lungs", lungs,
+                "-o", out) == 0
+    assert pd_read(out).loc[0, "case"] == "ct"                       # NIfTI: the file name
+
+    from lungai.dose import check_dose_matches_ct
+
+    f1, f3 = p1["reference"].frame_of_reference_uid, p3["reference"].frame_of_reference_uid
+    with pytest.raises(InputError, match=f"PatientID P3 \\(RTDOSE\\) is not the CT's P1; FrameOfReferenceUID {f3} "
+                                         f"\\(RTDOSE\\) is not the CT's {f1}") as err:
+        check_dose_matches_ct(p3["dose"], p1["ct"])
+    assert "give the RTDOSE exported with this CT" in err.value.fix
+    check_dose_matches_ct(p1["dose"], p1["ct"])                       # its own dose: fine
+    check_dose_matches_ct(p1["dose"].parent, p1["ct"])                # (a folder holding the RTDOSE)
+    ds = pydicom.dcmread(p1["dose"])                                  # same patient, another frame of reference
+    ds.FrameOfReferenceUID = "1.2.3.4"
+    ds.save_as(tmp_path / "other_frame.dcm")
+    with pytest.raises(InputError) as err:
+        check_dose_matches_ct(tmp_path / "other_frame.dcm", p1["ct"])
+    assert err.value.problem.endswith(f": FrameOfReferenceUID 1.2.3.4 (RTDOSE) is not the CT's {f1}")
+
+    with pytest.raises(InputError, match="PatientID P3 \\(RTDOSE\\) is not the CT's P1"):
+        run_demo(tmp_path / "demo", ct_path=p1["ct"], dose=p3["dose"])
+    assert not (tmp_path / "demo").exists()                           # refused before any work
+    job = CohortJob(case="P1", patient_id="P1", ct_folder=str(p1["ct"]),
+                    ct_series_uid=p1["reference"].series_uid, rtstruct=str(p1["rtstruct"]), rtdose=str(p3["dose"]))
+    doc = process_patient(job, {}, str(tmp_path / "cohort"))
+    assert doc["status"] == "failed" and "PatientID P3 (RTDOSE) is not the CT's P1" in doc["error"], doc
+
+
+def test_cli_dose_features_case_is_the_dicom_patient_id_and_lungs_said_as_used(export, tmp_path, capsys):
+    st = export["P1"]
+    assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", st["rtstruct"],
+                "-o", tmp_path / "a.csv") == 0
+    said = capsys.readouterr().out
+    assert pd_read(tmp_path / "a.csv").loc[0, "case"] == "P1"         # not the folder name "CT"
+    assert "lungs: RTSTRUCT structure Lung_R + Lung_L" in said and "minus the GTV: RTSTRUCT structure GTV" in said
+    assert "RTOG 1106" not in said                                    # the plan's contours, not lungai's definition
+    assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", st["rtstruct"],
+                "--case", "mine", "-o", tmp_path / "b.csv") == 0
+    assert pd_read(tmp_path / "b.csv").loc[0, "case"] == "mine"
+
+
+def pd_read(path):
+    import pandas as pd
+
+    return pd.read_csv(path, dtype={"case": str})
+
+
 # ----------------------------------------------------------------------------------- SEG / PM / SR writing
 
 def _codes(item, seq):

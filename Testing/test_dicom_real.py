@@ -100,3 +100,25 @@ def test_real_roles_and_writers_round_trip(real, tmp_path):
         truth = sitk.GetArrayFromImage(img)
         assert np.array_equal(sitk.GetArrayFromImage(back[name]), truth), name
         assert np.array_equal(sitk.GetArrayFromImage(seg[name]), truth), name
+
+
+def test_real_ct_refuses_an_rtdose_of_another_patient(shared_data, tmp_path, capsys):
+    """An RTDOSE that covers LUNG1-003's CT but is another patient's (PatientID SYNTH, its own frame of reference)
+    stops dose-features; the case id of the DICOM CT is its PatientID, not the folder name "CT"."""
+    from lungai.cli import main
+    from lungai.dicom.synthetic import dose_grid, write_rtdose
+    from lungai.io import read_ct
+
+    patient = shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003"
+    ct = read_ct(patient / "CT")
+    dose = write_rtdose(dose_grid(ct, factor=(4, 4, 2)) + 20.0, tmp_path / "rtdose.dcm")   # 20 Gy everywhere
+    (rtstruct,) = sorted((patient / "RTSTRUCT").glob("*.dcm"))
+    out = tmp_path / "d.csv"
+    assert main(["dose-features", "--dose", str(dose), "--ct", str(patient / "CT"), "--rtstruct", str(rtstruct),
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "PatientID SYNTH (RTDOSE) is not the CT's LUNG1-003" in err and "FrameOfReferenceUID" in err
+    assert not out.exists()
+    from lungai.io import input_case_id
+
+    assert input_case_id(patient / "CT") == "LUNG1-003"

@@ -19,7 +19,7 @@ def register(sub) -> None:
     from lungai.dicom.masks import add_rtstruct_options
 
     add_rtstruct_options(p, "with --rtstruct: the lung structure (same as --lungs NAME|role:ROLE)")
-    p.add_argument("--case", default=None, help="case id (default: the CT file name)")
+    p.add_argument("--case", default=None, help="case id (default: the DICOM PatientID of a DICOM CT, else the CT file name)")
     p.add_argument("-o", "--output", required=True, help="output CSV (one row)")
     p.set_defaults(func=run)
 
@@ -27,15 +27,16 @@ def register(sub) -> None:
 def run(args) -> int:
     import pandas as pd
 
-    from lungai.dose import COLUMNS, dose_features, read_dose
+    from lungai.dose import COLUMNS, check_dose_matches_ct, dose_features, read_dose
     from lungai.errors import InputError
-    from lungai.io import read_ct, read_mask
+    from lungai.io import input_case_id, read_ct, read_mask
     from lungai.lungs import RT_LUNG_DEFINITION
     from lungai.radiomics.csv_output import write_csv
 
+    check_dose_matches_ct(args.dose, args.ct)   # another patient's / frame's RTDOSE stops here
     ct = read_ct(args.ct)
     if args.rtstruct:
-        from lungai.dicom.masks import mask_input
+        from lungai.dicom.masks import mask_input, structure_mask
         from lungai.dicom.roles import find_role, required_names
         from lungai.dicom.rtstruct import list_structures
 
@@ -49,20 +50,28 @@ def run(args) -> int:
             default_lungs = "role:lungs_minus_gtv"
         lung_spec = (args.structure or [None])[-1] or args.lungs or default_lungs
         gtv_spec = args.gtv or ("role:gtv" if find_role(names, "gtv", args.structure_map) else None)
-        opts = dict(rtstruct=args.rtstruct, mapping=args.structure_map, allow_gaps=args.allow_gaps)
-        lungs = mask_input(lung_spec, ct, **opts)
-        gtv = mask_input(gtv_spec, ct, **opts) if gtv_spec else None
+
+        def mask_and_source(spec):
+            if Path(str(spec)).is_file():
+                return mask_input(spec, ct), Path(str(spec)).name
+            mask, used = structure_mask(args.rtstruct, ct, spec, args.structure_map, args.allow_gaps)
+            return mask, f"RTSTRUCT structure {' + '.join(used)} ({Path(args.rtstruct).name}, as contoured)"
+
+        lungs, lung_source = mask_and_source(lung_spec)
+        gtv, gtv_source = mask_and_source(gtv_spec) if gtv_spec else (None, None)
     elif args.structure or not args.lungs:
         raise InputError("no lung mask given" if not args.structure else "--structure needs --rtstruct FILE",
                          "give --lungs FILE, or --rtstruct FILE (lungs and GTV found by role, or --structure NAME)")
     else:
         lungs = read_mask(args.lungs, reference=ct)
         gtv = read_mask(args.gtv, reference=ct) if args.gtv else None
-    case = args.case or Path(args.ct).name.split(".")[0]
+        lung_source = f"{Path(args.lungs).name} ({RT_LUNG_DEFINITION} when made by lungai lungs)"
+        gtv_source = Path(args.gtv).name if args.gtv else None
+    case = args.case or input_case_id(args.ct)
     row = dose_features(read_dose(args.dose), ct, lungs, gtv, case=case)
     write_csv(pd.DataFrame([row], columns=COLUMNS), args.output,
               protect=[p for p in (args.dose, args.ct, args.lungs, args.gtv, args.rtstruct) if p])
     print(f"{case}: MLD {row['dose_mld_gy']:.2f} Gy, V20 {row['dose_v20_pct']:.1f} % -> {args.output}")
-    print(f"lungs: {RT_LUNG_DEFINITION}" + ("" if gtv is not None else
-          " - no --gtv given: the lungs include the tumour"))
+    print(f"lungs: {lung_source}" + (f"; minus the GTV: {gtv_source}" if gtv is not None else
+                                      " - no GTV given: the lungs include the tumour"))
     return 0

@@ -117,8 +117,9 @@ def _dose(out: Path, ct, tumour, lungs, dose_path, sample: bool) -> tuple:
 
     has_tumour = bool(sitk.GetArrayViewFromImage(tumour).any())
     if dose_path is not None:
-        dose = sitk.Resample(read_dose(dose_path), ct, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
-        row = dose_features(read_dose(dose_path), ct, lungs, tumour if has_tumour else None, case="demo")
+        given = read_dose(dose_path)
+        row = dose_features(given, ct, lungs, tumour if has_tumour else None, case="demo")
+        dose = sitk.Resample(given, ct, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
         source = f"RT dose {Path(dose_path).name} (given with --dose), resampled onto the CT grid."
     elif sample:
         if not has_tumour:
@@ -335,6 +336,10 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         if path is not None and not Path(path).exists():
             raise InputError(f"{what} {path} does not exist", f"check the {what} path")
     sample = ct_path is None
+    if dose is not None and ct_path is not None:
+        from lungai.dose import check_dose_matches_ct
+
+        check_dose_matches_ct(dose, ct_path)   # before any work: another patient's RTDOSE is refused
     out.mkdir(parents=True, exist_ok=True)
     marker.write_text("written by lungai demo\n", encoding="utf-8")
     for stale in ("dose.nii.gz", "dose.csv", "rp_prediction.csv", "stage_probabilities.csv", "missing_inputs.csv"):

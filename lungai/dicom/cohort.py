@@ -152,7 +152,7 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
     start = time.perf_counter()
     folder = Path(out_dir) / "patients" / safe_name(job.case)
     try:
-        from lungai.dose import dose_features, read_dose
+        from lungai.dose import check_dose_matches_ct, dose_features, read_dose
         from lungai.io import read_ct, write_image
         from lungai.radiomics import extract, segments_from_masks, to_wide
         from lungai.radiomics.csv_output import write_csv
@@ -160,6 +160,8 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         folder.mkdir(parents=True, exist_ok=True)
         notes = list(job.notes)
         provenance = {"ct": f"DICOM series {job.ct_series_uid}"}
+        if job.rtdose:
+            check_dose_matches_ct(job.rtdose, job.ct_folder, job.ct_series_uid)
         ct = read_ct(job.ct_folder, series_uid=job.ct_series_uid)
         lungs = _lungs(job, ct, mapping, provenance, notes)
         tumour, confidence = _tumour(job, ct, mapping, model_dir, provenance, notes)

@@ -51,6 +51,34 @@ def is_dicom_folder(path) -> bool:
     return p.is_dir() and any(_is_dicom(f) for f in sorted(p.iterdir())[:50] if f.is_file())
 
 
+def dicom_ct_header(path, series_uid: str | None = None):
+    """The header (no pixels) of one slice of the DICOM CT at ``path`` (a series folder or a .dcm file), or None
+    when ``path`` is not DICOM (NIfTI / NRRD / MHA: no PatientID or FrameOfReferenceUID to read).
+
+    ``series_uid``: the series chosen in a folder holding several (as :func:`lungai.io.read_ct` takes it).
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    from lungai.dose.read import _is_dicom
+
+    p = Path(path)
+    files = sorted(f for f in p.iterdir() if f.is_file()) if p.is_dir() else [p] if p.is_file() else []
+    for f in files:
+        if not _is_dicom(f):
+            continue
+        try:
+            ds = pydicom.dcmread(f, stop_before_pixels=True)
+        except (InvalidDicomError, OSError):
+            continue
+        if getattr(ds, "Modality", "") in ("RTSTRUCT", "RTDOSE", "RTPLAN", "SEG", "SR"):
+            continue
+        if series_uid and str(getattr(ds, "SeriesInstanceUID", "")) != series_uid:
+            continue
+        return ds
+    return None
+
+
 def _normal(ds) -> np.ndarray:
     iop = np.asarray([float(v) for v in ds.ImageOrientationPatient])
     return np.cross(iop[:3], iop[3:])

@@ -8,8 +8,8 @@
 """
 
 from lungai.dose.features import COLUMNS, dose_features, features_from_arrays
-from lungai.dose.read import read_dose, read_rtdose
+from lungai.dose.read import check_dose_matches_ct, read_dose, read_rtdose
 from lungai.dose.synthetic import radial_dose, radial_dvh_expected, sphere_mask, treatment_dose
 
-__all__ = ["COLUMNS", "dose_features", "features_from_arrays", "read_dose", "read_rtdose", "radial_dose",
+__all__ = ["COLUMNS", "dose_features", "features_from_arrays", "check_dose_matches_ct", "read_dose", "read_rtdose", "radial_dose",
            "radial_dvh_expected", "sphere_mask", "treatment_dose"]

@@ -107,6 +107,44 @@ def read_rtdose(path: str | Path) -> sitk.Image:
     return img
 
 
+def _rtdose_header(path: str | Path):
+    """The RTDOSE's header (no pixels) when ``path`` is a DICOM RTDOSE file or a folder holding one, else None."""
+    import pydicom
+
+    p = Path(path)
+    if p.is_dir():
+        p = _find_rtdose(p)
+    elif not _is_dicom(p):
+        return None
+    return pydicom.dcmread(p, stop_before_pixels=True)
+
+
+def check_dose_matches_ct(dose_path: str | Path, ct_path: str | Path, series_uid: str | None = None) -> None:
+    """A DICOM RTDOSE read with a DICOM CT must be this patient's (PatientID) in this CT's FrameOfReferenceUID.
+
+    The one check of an RTDOSE against its CT (``lungai dose-features``, ``lungai demo --dose``, ``lungai cohort``).
+    A dose or CT that is not DICOM (NIfTI / NRRD / MHA) carries neither UID: nothing to compare, no error.
+    Raises :class:`InputError` naming both values and the fix.
+    """
+    from lungai.dicom.reference import dicom_ct_header
+
+    dose = _rtdose_header(dose_path)
+    ct = dicom_ct_header(ct_path, series_uid) if dose is not None else None
+    if dose is None or ct is None:
+        return
+    wrong = []
+    for keyword in ("PatientID", "FrameOfReferenceUID"):
+        d = str(getattr(dose, keyword, "") or "").strip()
+        c = str(getattr(ct, keyword, "") or "").strip()
+        if d and c and d != c:
+            wrong.append(f"{keyword} {d} (RTDOSE) is not the CT's {c}")
+    if wrong:
+        raise InputError(f"the RTDOSE {Path(dose_path).name} does not belong to the CT {ct_path}: "
+                         + "; ".join(wrong),
+                         "give the RTDOSE exported with this CT for this patient (same PatientID and "
+                         "FrameOfReferenceUID; `lungai dicom-scan FOLDER` pairs CT and RTDOSE by their UIDs)")
+
+
 def read_dose(path: str | Path) -> sitk.Image:
     """Dose in Gy from an RTDOSE file/folder or a NIfTI/NRRD/MHA file (values taken as Gy)."""
     p = Path(path)

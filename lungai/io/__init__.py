@@ -7,9 +7,9 @@
 """
 
 from lungai.io.geometry import assert_same_geometry, copy_geometry, same_geometry
-from lungai.io.read import read_ct, read_image, read_mask
+from lungai.io.read import input_case_id, read_ct, read_image, read_mask
 from lungai.io.validate import check_ct_intensities
 from lungai.io.write import write_image
 
-__all__ = ["read_ct", "read_image", "read_mask", "write_image", "check_ct_intensities",
+__all__ = ["read_ct", "input_case_id", "read_image", "read_mask", "write_image", "check_ct_intensities",
            "same_geometry", "assert_same_geometry", "copy_geometry"]

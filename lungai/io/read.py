@@ -95,6 +95,17 @@ def read_ct(path: str | Path, series_uid: str | None = None) -> sitk.Image:
     return img
 
 
+def input_case_id(path: str | Path, series_uid: str | None = None) -> str:
+    """The case id of an input image: the DICOM PatientID of a DICOM series / file (not the folder name, often
+    just "CT"), else the file or folder name without its suffixes (``LUNG1-003.nii.gz`` -> ``LUNG1-003``)."""
+    from lungai.dicom.reference import dicom_ct_header
+
+    p = Path(path)
+    ds = dicom_ct_header(p, series_uid) if p.exists() else None
+    patient = str(getattr(ds, "PatientID", "") or "").strip() if ds is not None else ""
+    return patient or p.name.split(".")[0]
+
+
 def read_mask(path: str | Path, reference: sitk.Image | None = None) -> sitk.Image:
     """Read an integer label image; with ``reference`` it must share its grid.
 
