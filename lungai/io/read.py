@@ -22,7 +22,12 @@ def _suffix(path: Path) -> str:
 
 def _read_dicom_series(folder: Path, series_uid: str | None) -> sitk.Image:
     reader = sitk.ImageSeriesReader()
-    ids = list(reader.GetGDCMSeriesIDs(str(folder)) or [])
+    warnings = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)   # ITK's "No Series were found": the error below says it
+    try:
+        ids = list(reader.GetGDCMSeriesIDs(str(folder)) or [])
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(warnings)
     if not ids:
         raise InputError(f"no DICOM series found in {folder}",
                          "point to a folder that holds the CT's DICOM slices (.dcm), or to a NIfTI/NRRD/MHA file")
@@ -86,6 +91,29 @@ def read_image(path: str | Path, series_uid: str | None = None) -> sitk.Image:
                              "re-export the image, or check that the download/copy finished") from exc
     check_3d(img, str(p))
     return img
+
+
+def case_id(path: str | Path) -> str:
+    """The default case id of an image path: the DICOM PatientID for a DICOM series folder (or a DICOM file),
+    else the file name without its suffixes (``case_001.nii.gz`` -> ``case_001``).
+
+    A DICOM folder without a PatientID falls back to the folder's name.
+    """
+    p = Path(path)
+    files = sorted(f for f in p.iterdir() if f.is_file()) if p.is_dir() else [p]
+    if p.is_dir() or _suffix(p) in (".dcm", ""):
+        import pydicom
+        from pydicom.errors import InvalidDicomError
+
+        for f in files[:50]:
+            try:
+                ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=["PatientID"])
+            except (InvalidDicomError, OSError):
+                continue
+            patient = str(ds.get("PatientID", "") or "").strip()
+            if patient:
+                return patient
+    return p.name.split(".")[0]
 
 
 def read_ct(path: str | Path, series_uid: str | None = None) -> sitk.Image:
