@@ -501,6 +501,58 @@ def test_cli_radiomics_and_dose_features_from_rtstruct(export, tmp_path):
     pd.testing.assert_frame_equal(d1, d3)
 
 
+def test_cli_radiomics_with_a_gtv_only_rtstruct_reads_only_what_the_segments_need(export, tmp_path, capsys):
+    import pandas as pd
+
+    st = export["P1"]
+    rs = write_rtstruct({"GTVp": st["masks"]["GTV"]}, st["reference"], tmp_path / "gtv_only.dcm")  # as `segment` writes
+    common = ["--image-types", "Original", "--feature-classes", "shape"]
+    assert _cli("radiomics", "--image", st["ct"], "--rtstruct", rs, "--segments", "tumour", *common,
+                "-o", tmp_path / "t.csv") == 0
+    assert set(pd.read_csv(tmp_path / "t.csv").segment) == {"tumour"}
+    capsys.readouterr()
+    # default segments: the tumour is built, the lung segments are skipped with the reason
+    assert _cli("radiomics", "--image", st["ct"], "--rtstruct", rs, *common, "-o", tmp_path / "all.csv") == 1
+    err = capsys.readouterr().err
+    assert set(pd.read_csv(tmp_path / "all.csv").segment) == {"tumour"}
+    for seg in ("right_lung", "left_lung", "lungs", "lungs_minus_tumour"):
+        assert f"{seg}: segment '{seg}' needs the right and left lung: no structure with role 'lung_right' or " \
+               "'lung_left' among: GTVp (gtv_primary)" in err
+    assert set(pd.read_csv(tmp_path / "all_errors.csv").segment) == {"right_lung", "left_lung", "lungs",
+                                                                      "lungs_minus_tumour"}
+    # a requested segment that cannot be built: nothing else to compute, so a clear error
+    assert _cli("radiomics", "--image", st["ct"], "--rtstruct", rs, "--segments", "lungs", *common,
+                "-o", tmp_path / "l.csv") == 2
+    assert "lungs: segment 'lungs' needs the right and left lung" in capsys.readouterr().err
+
+
+def test_cli_radiomics_case_is_the_dicom_patient_id_unless_given(export, tmp_path):
+    import pandas as pd
+
+    st = export["P1"]
+    assert st["ct"].name == "CT"
+    common = ["--image-types", "Original", "--feature-classes", "shape", "--segments", "tumour"]
+    assert _cli("radiomics", "--image", st["ct"], "--rtstruct", st["rtstruct"], *common, "-o", tmp_path / "a.csv") == 0
+    assert set(pd.read_csv(tmp_path / "a.csv").case) == {"P1"}
+    assert _cli("radiomics", "--image", st["ct"], "--rtstruct", st["rtstruct"], *common, "--case", "mine",
+                "-o", tmp_path / "b.csv") == 0
+    assert set(pd.read_csv(tmp_path / "b.csv").case) == {"mine"}
+
+
+def test_cli_radiomics_names_the_cli_option_for_a_structure_with_gaps(p1, tmp_path, capsys):
+    st, ct = p1
+    a = np.zeros(array(ct).shape, np.uint8)
+    a[8:12, 20:30, 20:30] = 1
+    a[14:16, 20:30, 20:30] = 1        # slices 12 and 13 left out
+    path = write_rtstruct({"Heart": image_like(a, ct)}, st["reference"], tmp_path / "gap.dcm")
+    args = ["radiomics", "--image", st["ct"], "--rtstruct", path, "--structure", "Heart", "--image-types", "Original",
+            "--feature-classes", "shape"]
+    assert _cli(*args, "-o", tmp_path / "h.csv") == 2
+    err = capsys.readouterr().err
+    assert "--allow-gaps (lungai CLI) or allow_gaps=True (Python API)" in err
+    assert _cli(*args, "--allow-gaps", "-o", tmp_path / "h.csv") == 0
+
+
 def test_cli_mask_options_take_dicom_seg_and_refuse_rtstruct_files(export, tmp_path, capsys):
     import pandas as pd
 

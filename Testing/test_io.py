@@ -52,6 +52,29 @@ def test_empty_folder_is_not_dicom(tmp_path):
         read_ct(tmp_path)
 
 
+def test_folder_without_dicom_gives_only_our_error_and_keeps_itk_warnings_on(tmp_path, capfd):
+    (tmp_path / "notes.txt").write_text("not DICOM", encoding="utf-8")
+    with pytest.raises(InputError, match="no DICOM series"):
+        read_ct(tmp_path)
+    assert "No Series were found" not in capfd.readouterr().err      # ITK's own warning is silenced there ...
+    assert sitk.ProcessObject.GetGlobalWarningDisplay()               # ... and only there
+
+
+def test_case_id_is_the_patient_id_of_a_dicom_ct_else_the_file_name(tmp_path):
+    import pydicom
+
+    from lungai.io import input_case_id as case_id
+
+    folder = tmp_path / "CT"
+    files = write_dicom_series(oblique_image(shape_kji=(4, 8, 8)), folder, "1.2.826.0.1.3680043.8.498.203")
+    for f in files:
+        ds = pydicom.dcmread(f)
+        ds.PatientID = "LUNG1-042"
+        ds.save_as(f)
+    assert case_id(folder) == "LUNG1-042" and case_id(files[0]) == "LUNG1-042"
+    assert case_id(tmp_path / "case_007.nii.gz") == "case_007"
+
+
 def test_not_3d(tmp_path):
     img2d = sitk.GetImageFromArray(np.full((20, 20), -1000, np.int16))
     sitk.WriteImage(img2d, str(tmp_path / "slice.nrrd"))

@@ -46,7 +46,8 @@ def register(sub) -> None:
 
     add_rtstruct_options(p, "with --rtstruct: a structure (or role) to compute features of, as a segment of that "
                             "name (repeatable); without it, the standard segments from role:gtv and role:lungs")
-    p.add_argument("--case", default=None, help="case id (default: the image file name)")
+    p.add_argument("--case", default=None,
+                   help="case id (default: the DICOM PatientID for a DICOM CT, else the image file name)")
     p.add_argument("--workers", type=int, default=1,
                    help="compute the segments in this many processes (default 1; the result is the same)")
     _add_feature_options(p)
@@ -103,7 +104,7 @@ def _report_errors(errors, output: Path) -> None:
 
 def run(args) -> int:
     from lungai.errors import InputError
-    from lungai.io import read_ct, read_mask
+    from lungai.io import input_case_id, read_ct, read_mask
     from lungai.progress import task
     from lungai.radiomics import extract, to_wide
     from lungai.radiomics import segments as S
@@ -126,7 +127,7 @@ def run(args) -> int:
                                      names=args.segments, errors=errors)
     else:
         raise InputError("no mask given", "give --mask (with --label or --phantom-labels), or --tumour and/or --lungs")
-    case = args.case or Path(args.image).name.split(".")[0]
+    case = args.case or input_case_id(args.image, getattr(args, "series", None))
     with task("radiomics", max(len(segs), 1)) as bar:
         result = extract(image, segs, params, case=case, progress=bar, segment_errors=errors, workers=args.workers)
     out = Path(args.output)
@@ -147,10 +148,27 @@ def run(args) -> int:
     return 1 if not result.errors.empty else 0
 
 
+TUMOUR_SEGMENTS = ("tumour", "lungs_minus_tumour")
+LUNG_SEGMENTS = ("right_lung", "left_lung", "lungs", "lungs_minus_tumour")
+
+
+def _missing_roles(names, roles, mapping) -> str | None:
+    """Why the structures of ``roles`` cannot be found among ``names`` (None when every role has one)."""
+    from lungai.dicom.roles import describe_roles, find_role
+
+    missing = [r for r in roles if not find_role(names, r, mapping)]
+    if not missing:
+        return None
+    return (f"no structure with role {' or '.join(repr(r) for r in missing)} among: "
+            f"{describe_roles(names, mapping)}")
+
+
 def _rtstruct_segments(args, image, errors: dict) -> dict:
-    """Segments from the RTSTRUCT: each --structure as its own segment, else the standard segments by role."""
+    """Segments from the RTSTRUCT: each --structure as its own segment, else the standard segments by role.
+
+    Only the structures the requested segments need are read; a segment whose structures the RTSTRUCT does not
+    hold (found by role) is reported in ``errors`` and the other segments go on."""
     from lungai.dicom.masks import mask_input, structure_mask
-    from lungai.dicom.roles import find_role
     from lungai.dicom.rtstruct import list_structures
     from lungai.radiomics import segments as S
 
@@ -159,10 +177,31 @@ def _rtstruct_segments(args, image, errors: dict) -> dict:
         return {spec.split(":", 1)[-1] if spec.lower().startswith("role:") else spec:
                 structure_mask(args.rtstruct, image, spec, mapping, gaps)[0] for spec in args.structure}
     names = list_structures(args.rtstruct)
-    tumour_spec = args.tumour or ("role:gtv" if find_role(names, "gtv", mapping) else None)
-    tumour = mask_input(tumour_spec, image, args.rtstruct, mapping, allow_gaps=gaps) if tumour_spec else None
-    lungs = mask_input(args.lungs or "role:lungs", image, args.rtstruct, mapping, lungs=True, allow_gaps=gaps)
-    return S.segments_from_masks(image, tumour=tumour, lungs=lungs, names=args.segments, errors=errors)
+    wanted = list(args.segments or S.STANDARD_SEGMENTS)
+    why: dict[str, str] = {}          # segment -> why it cannot be built
+    tumour = lungs = None
+    if any(n in TUMOUR_SEGMENTS for n in wanted):
+        missing = None if args.tumour else _missing_roles(names, ("gtv",), mapping)
+        if missing:
+            for n in TUMOUR_SEGMENTS:
+                why[n] = (f"segment {n!r} needs the tumour: {missing}; name it with --tumour NAME or map it "
+                          "with --structure-map FILE")
+        else:
+            tumour = mask_input(args.tumour or "role:gtv", image, args.rtstruct, mapping, allow_gaps=gaps)
+    if any(n in LUNG_SEGMENTS and n not in why for n in wanted):
+        missing = None if args.lungs else _missing_roles(names, ("lung_right", "lung_left"), mapping)
+        if missing:
+            for n in LUNG_SEGMENTS:
+                why.setdefault(n, f"segment {n!r} needs the right and left lung: {missing}; name them with "
+                                  "--lungs RIGHT,LEFT or map them with --structure-map FILE")
+        else:
+            lungs = mask_input(args.lungs or "role:lungs", image, args.rtstruct, mapping, lungs=True,
+                               allow_gaps=gaps)
+    errors.update({n: msg for n, msg in why.items() if n in wanted})
+    buildable = [n for n in wanted if n not in why]
+    if not buildable:
+        return {}
+    return S.segments_from_masks(image, tumour=tumour, lungs=lungs, names=buildable, errors=errors)
 
 
 def run_ibsi(args) -> int:

@@ -10,7 +10,7 @@ rt-utils (OpenCV) / plastimatch would be large extra dependencies for a scanline
   contours of one slice are combined by the even-odd (XOR) rule: a contour inside another is a
   hole, a contour inside a hole is an island again (:func:`fill_even_odd`, a numpy scanline fill);
 - a structure whose contours leave out a CT slice between its first and last slice, or that lies
-  (partly) off the CT, is refused with an error naming it (``allow_gaps=True`` accepts gaps, for
+  (partly) off the CT, is refused with an error naming it (``allow_gaps=True``, CLI ``--allow-gaps``, accepts gaps, for
   structures made of separate parts, e.g. nodes at several levels).
 """
 
@@ -184,7 +184,8 @@ def rasterise(structure: Structure, ct: sitk.Image, allow_gaps: bool = False) ->
             f"(z = {shown} mm; contoured on {len(used)} of {used[-1] - used[0] + 1} slices)",
             "complete the contours on every slice in the planning system (interpolate), or check that the CT is the "
             "one the structure was drawn on (contours every 2nd slice mean a thinner CT); if the structure really has "
-            "separate parts (e.g. nodes at several levels), read it with allow_gaps=True")
+            "separate parts (e.g. nodes at several levels), accept the gaps with "
+            "--allow-gaps (lungai CLI) or allow_gaps=True (Python API)")
     if not mask.any():
         raise InputError(f"structure {name!r} covers no CT voxel centre (contours too small for the grid)",
                          "check the structure in the planning system; it may be a point or a tiny contour")

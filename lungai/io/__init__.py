@@ -3,6 +3,7 @@
 - :func:`read_ct` - a chest CT in HU from a DICOM series folder, NIfTI, NRRD or MHA, checked.
 - :func:`read_image` - any 3D image (mask, dose, probability map), not checked as CT.
 - :func:`read_mask` - a label image that must share the reference CT's grid.
+- :func:`input_case_id` - the default case id of an input: DICOM PatientID, else the file name.
 - :func:`write_image` - NIfTI / NRRD / MHA, never onto one of the inputs.
 """
 

@@ -22,7 +22,12 @@ def _suffix(path: Path) -> str:
 
 def _read_dicom_series(folder: Path, series_uid: str | None) -> sitk.Image:
     reader = sitk.ImageSeriesReader()
-    ids = list(reader.GetGDCMSeriesIDs(str(folder)) or [])
+    warnings = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)   # ITK's "No Series were found": the error below says it
+    try:
+        ids = list(reader.GetGDCMSeriesIDs(str(folder)) or [])
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(warnings)
     if not ids:
         raise InputError(f"no DICOM series found in {folder}",
                          "point to a folder that holds the CT's DICOM slices (.dcm), or to a NIfTI/NRRD/MHA file")
