@@ -3,13 +3,14 @@
 - :func:`read_ct` - a chest CT in HU from a DICOM series folder, NIfTI, NRRD or MHA, checked.
 - :func:`read_image` - any 3D image (mask, dose, probability map), not checked as CT.
 - :func:`read_mask` - a label image that must share the reference CT's grid.
+- :func:`case_id` - the case name of an input: DICOM PatientID, else the file stem.
 - :func:`write_image` - NIfTI / NRRD / MHA, never onto one of the inputs.
 """
 
 from lungai.io.geometry import assert_same_geometry, copy_geometry, same_geometry
-from lungai.io.read import read_ct, read_image, read_mask
+from lungai.io.read import case_id, read_ct, read_image, read_mask
 from lungai.io.validate import check_ct_intensities
 from lungai.io.write import write_image
 
-__all__ = ["read_ct", "read_image", "read_mask", "write_image", "check_ct_intensities",
+__all__ = ["case_id", "read_ct", "read_image", "read_mask", "write_image", "check_ct_intensities",
            "same_geometry", "assert_same_geometry", "copy_geometry"]

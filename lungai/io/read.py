@@ -150,3 +150,28 @@ def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None) -> si
     img = sitk.GetImageFromArray(labels)
     img.CopyInformation(reference)
     return img
+
+
+def case_id(path: str | Path) -> str:
+    """The case name of an input image: the DICOM PatientID when ``path`` is a DICOM series folder or
+    file (and has one), else the file name without its image suffix (``LUNG1-003_ct.nii.gz`` -> ``LUNG1-003_ct``)."""
+    p = Path(path)
+    candidates = sorted(f for f in p.iterdir() if f.is_file())[:50] if p.is_dir() else [p]
+    for f in candidates:
+        if _suffix(f) not in (".dcm", ""):
+            continue
+        import pydicom
+        from pydicom.errors import InvalidDicomError
+
+        try:
+            ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=["PatientID"])
+        except (InvalidDicomError, OSError):
+            continue
+        pid = str(ds.get("PatientID", "") or "").strip()
+        if pid:
+            return pid
+        break
+    if p.is_dir():
+        return p.name
+    suffix = _suffix(p)
+    return p.name[: -len(suffix)] if suffix and p.name.lower().endswith(suffix) else p.name
