@@ -151,6 +151,19 @@ def user_ct_bare(demo, tmp_path_factory):
     return out
 
 
+def test_report_and_summary_state_the_same_run_time(demo):
+    summary = json.loads((demo / "summary.json").read_text(encoding="utf-8"))
+    page = (demo / "report.html").read_text(encoding="utf-8")
+    shown = re.search(r"Total run time (\d+) s", page)
+    assert shown and int(shown.group(1)) == round(summary["timings"]["total_s"])
+
+
+def test_user_ct_case_is_named_after_the_ct(user_ct_bare):
+    summary = json.loads((user_ct_bare / "summary.json").read_text(encoding="utf-8"))
+    assert summary["case"] == "ct"                  # the file stem of ct.nii.gz (a DICOM CT: its PatientID)
+    assert set(pd.read_csv(user_ct_bare / "radiomics_wide.csv")["case"]) == {"ct"}
+
+
 def test_user_ct_without_inputs_has_no_rp_or_stage_number_anywhere(user_ct_bare):
     from lungai import mrml
     from lungai.cli.demo import result_lines

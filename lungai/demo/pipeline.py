@@ -29,18 +29,19 @@ def _json(path: Path, doc) -> None:
     path.write_text(json.dumps(doc, indent=2, default=float), encoding="utf-8")
 
 
-def _input(out: Path, ct_path, small: bool) -> tuple[sitk.Image, sitk.Image | None, dict]:
+def _read_input(ct_path, small: bool) -> tuple:
+    """(CT, planted tumour or None, input info, phantom or None), in memory: nothing is written yet, so a
+    wrong input (a seed point off the body) fails before the output folder is touched."""
     if ct_path is not None:
         ct = read_ct(ct_path)
-        write_image(ct, out / "ct.nii.gz", protect=[ct_path])
-        return ct, None, {"description": f"CT {Path(ct_path).name}", "source": str(ct_path), "seed_lps": None}
-    from lungai.synthetic import PhantomSpec, SAMPLE_SEED, make_phantom, sample_spec, write_phantom
+        what = f"DICOM CT series (folder {Path(ct_path).name})" if Path(ct_path).is_dir() else f"CT {Path(ct_path).name}"
+        return ct, None, {"description": what, "source": str(ct_path), "seed_lps": None}, None
+    from lungai.synthetic import PhantomSpec, SAMPLE_SEED, make_phantom, sample_spec
 
     spec = sample_spec()
     if small:  # a quicker, coarser version of the same case (tests)
         spec = PhantomSpec(shape=(128, 128, 48), spacing=(2.8, 2.8, 5.0), noise_hu=spec.noise_hu, tumour=spec.tumour)
     phantom = make_phantom(spec, seed=SAMPLE_SEED)
-    write_phantom(phantom, out)
     from lungai.synthetic import labels as L
 
     truth = sitk.GetImageFromArray(L.tumour_mask(sitk.GetArrayFromImage(phantom.labels)).astype(np.uint8))
@@ -49,7 +50,17 @@ def _input(out: Path, ct_path, small: bool) -> tuple[sitk.Image, sitk.Image | No
     desc = (f"built-in sample phantom (seed {SAMPLE_SEED}): {t['diameter_mm']:.0f} mm {t['shape']} "
             f"{t['location'].replace('_', '-')} tumour in the {t['side']} lung")
     # the demo places the seed point where a user would click: on the tumour (its planted centre)
-    return phantom.ct, truth, {"description": desc, "source": "lungai.synthetic sample", "seed_lps": t["centre_mm"]}
+    return (phantom.ct, truth, {"description": desc, "source": "lungai.synthetic sample", "seed_lps": t["centre_mm"]},
+            phantom)
+
+
+def _write_input(out: Path, ct_path, ct: sitk.Image, phantom) -> None:
+    if phantom is None:
+        write_image(ct, out / "ct.nii.gz", protect=[ct_path])
+    else:
+        from lungai.synthetic import write_phantom
+
+        write_phantom(phantom, out)
 
 
 def _key_feature_name(name: str, params: dict) -> str:
@@ -72,17 +83,18 @@ def _key_feature_name(name: str, params: dict) -> str:
     return f"original_{family}_{tags[0][len(family) + 1:]}"
 
 
-def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default") -> tuple[pd.DataFrame, dict]:
-    from lungai.radiomics import extract, load_params, segments_from_masks, to_wide
+def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default", case: str = "demo") -> tuple[pd.DataFrame, dict]:
+    from lungai.radiomics import STANDARD_SEGMENTS, extract, load_params, segments_from_masks, to_wide
     from lungai.radiomics.params import ibsi_config
     from lungai.radiomics.prepare import lung_spacing
 
     params = load_params(params_name, image_types=["Original"])
     errors: dict = {}
-    # lungs minus tumour is left to `lungai radiomics` (the demo's report and RP model do not use it)
+    # the standard segment set, as `lungai cohort` / `lungai radiomics` compute it, so an RP model trained the
+    # documented way (its rad_lungs_minus_tumour_* features included) can be applied here
     segments = segments_from_masks(ct, tumour=tumour if sitk.GetArrayViewFromImage(tumour).any() else None,
-                                   lungs=lungs, names=["tumour", "right_lung", "left_lung", "lungs"], errors=errors)
-    result = extract(ct, segments, params, case="demo", segment_errors=errors)
+                                   lungs=lungs, names=list(STANDARD_SEGMENTS), errors=errors)
+    result = extract(ct, segments, params, case=case, segment_errors=errors)
     long = result.features
     long.to_csv(out / "radiomics_long.csv", index=False)
     result.settings.to_csv(out / "radiomics_settings.csv", index=False)
@@ -101,9 +113,10 @@ def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default") -> tu
             else f"IBSI-1 configuration {cfg.name} (preset {params_name}: the IBSI pipeline of lungai ibsi-check, "
                  "every value an IBSI-1 feature)")
     info = {"n_features": int(len(long)), "key_features": key,
-            "params": (f"{what}, Original image; segments tumour, right lung, left lung, lungs" if cfg is not None else
+            "params": (f"{what}, Original image; segments tumour, right lung, left lung, lungs, lungs minus tumour"
+                       if cfg is not None else
                        "lungai default preset (pyradiomics, bin width 25 HU; not IBSI-1 processing), Original image; "
-                       "tumour on the CT's grid, right lung, left lung and lungs "
+                       "tumour on the CT's grid, right lung, left lung, lungs and lungs minus tumour "
                        + (f"resampled to {lung_spacing(params):g} mm (IBSI-style)" if lung_spacing(params) else "on the CT's grid")
                        + "; radiomics_settings.csv"),
             "settings": result.settings.drop(columns="case").to_dict("records"),
@@ -111,14 +124,14 @@ def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default") -> tu
     return wide, info
 
 
-def _dose(out: Path, ct, tumour, lungs, dose_path, sample: bool) -> tuple:
+def _dose(out: Path, ct, tumour, lungs, dose_path, sample: bool, case: str = "demo") -> tuple:
     """(dose image on the CT grid or None, feature row or None, sentence on where the dose came from)."""
     from lungai.dose import dose_features, read_dose, treatment_dose
 
     has_tumour = bool(sitk.GetArrayViewFromImage(tumour).any())
     if dose_path is not None:
         given = read_dose(dose_path)
-        row = dose_features(given, ct, lungs, tumour if has_tumour else None, case="demo")
+        row = dose_features(given, ct, lungs, tumour if has_tumour else None, case=case)
         dose = sitk.Resample(given, ct, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
         source = f"RT dose {Path(dose_path).name} (given with --dose), resampled onto the CT grid."
     elif sample:
@@ -128,7 +141,7 @@ def _dose(out: Path, ct, tumour, lungs, dose_path, sample: bool) -> tuple:
         # 60 Gy within 10 mm of the tumour, 60 mm exponential fall-off: on the sample this gives
         # MLD ~15 Gy and V20 ~24 %, typical of (chemo)radiotherapy for locally advanced NSCLC
         dose = treatment_dose(tumour, prescription_gy=60.0, margin_mm=10.0, falloff_mm=60.0)
-        row = dose_features(dose, ct, lungs, tumour, case="demo")
+        row = dose_features(dose, ct, lungs, tumour, case=case)
         source = ("Synthetic treatment dose for the built-in sample (not a real plan): 60 Gy to the tumour plus a "
                   "10 mm margin, falling off exponentially (60 mm) outside it.")
     else:
@@ -154,7 +167,8 @@ def _illustrative_rp_model(out: Path) -> tuple:
     return out / "rp_model", desc
 
 
-def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_model, sample: bool) -> dict:
+def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_model, sample: bool,
+        case: str = "demo") -> dict:
     """RP risk only from what the user gave (--rp-model, --clinical, --dose); on the built-in sample the
     illustrative model, example profile and synthetic dose fill what was not given (labelled as such)."""
     from lungai.rp import RISK_MODEL, predict_rp
@@ -169,7 +183,7 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
     else:
         model_dir, desc = Path(rp_model), f"Model {Path(rp_model).name} (given with --rp-model)."
     card = load_model(model_dir)[1]
-    patient = {"case": clinical.get("patient_id", "demo") if clinical else "demo"}
+    patient = {"case": case}
     if clinical is not None:
         patient.update(clinical)
     elif sample:
@@ -201,36 +215,43 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
             "model": str(card.get("model_name", ""))}
 
 
-def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool) -> dict:
+def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str = "demo") -> dict:
     """Stage probabilities only from a locked model the user gave (--stage-model), with the CT + tumour
-    and the --clinical row; on the built-in sample an illustrative model trained on a synthetic cohort."""
-    from lungai.fusion.api import predict_stage, train_stage_model
+    and the --clinical row; on the built-in sample an illustrative model trained on a synthetic cohort.
+
+    Only inputs the model was trained with and this case gives are used (lungai.fusion.api.usable_inputs:
+    EHR = at least one of the model's EHR columns has a value in --clinical; CT = only if the model's CT
+    input was trained); with none of them the stage is not computed and the section says what the model needs."""
+    from lungai.fusion.api import (MODALITY_NAMES, describe_inputs, model_inputs, predict_frame,
+                                   single_patient_cohort, train_stage_model)
     from lungai.fusion.pipeline import FusionConfig
 
     has_tumour = bool(sitk.GetArrayViewFromImage(tumour).any())
     ehr_row = {k: v for k, v in (clinical or {}).items() if k != "patient_id"} or None
+    notes = []
     if stage_model is not None:
         from lungai.fusion import model_io
 
         pipe, baselines, meta = model_io.load(stage_model)
-        name, chosen = model_io.chosen(pipe, baselines, meta)
-        known = set()
-        for enc in [pipe.ehr_encoder] + [b.encoder for b in baselines.values()]:
-            known |= set(enc.numeric + enc.categorical) if enc is not None else set()
-        absent = sorted(known - set(ehr_row or {}))
-        model = stage_model
+        name, model = model_io.chosen(pipe, baselines, meta)
+        needs = model_inputs(model)
         desc = (f"Locked stage model {Path(stage_model).name} (given with --stage-model); predicting with its "
                 f"selected model, {name}.")
-        if absent:
-            desc += f" EHR columns of the model not in --clinical (treated as missing): {', '.join(absent)}."
+        absent = [c for c in needs["ehr"] if c not in (ehr_row or {})]
+        if absent and len(absent) < len(needs["ehr"]):
+            notes.append(f"EHR columns of the model not in --clinical (treated as missing): {', '.join(absent)}.")
+        if has_tumour and not needs["ct"]:
+            notes.append("The CT is not used: the model was not trained with CT.")
         illustrative = False
     elif sample:
         from lungai.fusion.synthetic import make_cohort
 
         # a small cohort and a short schedule keep this step to seconds; `lungai stage train` is the real thing
         paths = make_cohort(out / "stage_cohort", n=36, seed=0, ct_shape=(48, 48, 24), ct_spacing=(5.0, 5.0, 5.0))
-        model = train_stage_model(paths["ehr"], paths["rna"], paths["ct"], label="stage",
-                                  config=FusionConfig(epochs=25, patience=8, min_epochs=10, emb=16, seed=0))
+        name, model = "fusion", train_stage_model(paths["ehr"], paths["rna"], paths["ct"], label="stage",
+                                                  config=FusionConfig(epochs=25, patience=8, min_epochs=10, emb=16,
+                                                                      seed=0))
+        needs = model_inputs(model)
         ehr_row = None
         desc = ("ILLUSTRATIVE intermediate-fusion model (3D CNN on a tumour-centred CT crop, graph attention network "
                 "on gene expression, MLP on EHR) trained on a small synthetic multimodal cohort "
@@ -238,15 +259,28 @@ def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool) -> dict:
         illustrative = True
     else:
         return _not_computed(["stage_model"])
-    df = predict_stage(model, patient_id="demo", ehr_row=ehr_row, ct_image=ct if has_tumour else None,
-                       mask_image=tumour if has_tumour else None)
+    cohort = single_patient_cohort(case, ehr_row, None, ct if has_tumour else None, tumour if has_tumour else None)
+    df = predict_frame(name, model, cohort)
+    row = df.iloc[0]
+    if row["status"] != "computed":
+        given = [m for m, ok in (("EHR columns " + ", ".join(sorted(ehr_row)) if ehr_row else "", bool(ehr_row)),
+                                 ("CT with a tumour", has_tumour)) if ok]
+        return _not_computed([], extra=[{
+            "input": "stage_inputs",
+            "what": f"the inputs the stage model ({name}) was trained with: {describe_inputs(needs)}; given: "
+                    + ("; ".join(given) if given else "none")
+                    + ("" if needs["ct"] or not has_tumour else " (the CT is not used: the model was not trained "
+                                                                "with CT)"),
+            "how": ("pass the model's EHR columns (named as in its training table) in the --clinical CSV"
+                    if needs["ehr"] else "use a stage model trained with CT or EHR")
+                   + ("; RNA-seq is not an input of the demo: use `lungai stage predict --rna`" if needs["rna"] else "")}])
     df.to_csv(out / "stage_probabilities.csv", index=False)
     classes = [c[2:] for c in df.columns if c.startswith("p_")]
-    probs = [float(df[f"p_{c}"].iloc[0]) for c in classes]
-    used = [m for m, ok in (("CT", has_tumour), ("EHR", ehr_row is not None)) if ok]
+    probs = [float(row[f"p_{c}"]) for c in classes]
+    used = [MODALITY_NAMES[m] for m in ("ct", "ehr", "rna") if bool(row[m])]
     return {"status": "illustrative" if illustrative else "computed", "classes": classes, "probabilities": probs,
-            "predicted": str(df["predicted"].iloc[0]), "model_description": desc,
-            "modalities": (" + ".join(used) or "none") + " (the other branches masked)"}
+            "predicted": str(row["predicted"]), "model_description": " ".join([desc] + notes),
+            "modalities": " + ".join(used) + " (the other branches masked)", "modalities_used": used}
 
 
 # what a user-CT run needs for each result, and how to give it
@@ -263,9 +297,10 @@ MISSING = {
 }
 
 
-def _not_computed(keys: list, model_features: list | None = None) -> dict:
-    """A result section that says what is missing and how to provide it (no number)."""
-    missing = [{"input": k, "what": MISSING[k]["what"], "how": MISSING[k]["how"]} for k in keys]
+def _not_computed(keys: list, model_features: list | None = None, extra: list | None = None) -> dict:
+    """A result section that says what is missing and how to provide it (no number); ``extra``: further
+    ``{"input", "what", "how"}`` items."""
+    missing = [{"input": k, "what": MISSING[k]["what"], "how": MISSING[k]["how"]} for k in keys] + list(extra or [])
     if model_features:
         groups = {"clin_": "clinical", "dose_": "dose", "rad_": "radiomic"}
         for prefix, kind in groups.items():
@@ -273,7 +308,8 @@ def _not_computed(keys: list, model_features: list | None = None) -> dict:
             if cols:
                 how = {"clinical": "add these columns to the --clinical CSV",
                        "dose": "pass the RT dose with --dose",
-                       "radiomic": "the demo computes pyradiomics default features of the tumour and lungs; "
+                       "radiomic": "the demo computes the features of the --params preset (default: pyradiomics "
+                                   "settings) of the tumour, right / left lung, lungs and lungs minus tumour; "
                                    "use a model trained on those, or `lungai rp predict` with your own table"}[kind]
                 missing.append({"input": kind, "what": f"the model's {kind} features {', '.join(cols[:8])}"
                                 + (" ..." if len(cols) > 8 else ""), "how": how})
@@ -321,7 +357,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     """
     from lungai.lungs import segment_lungs
     from lungai.report import figures, write_report
-    from lungai.seg.choice import model_meta
+    from lungai.seg.choice import model_hint, model_meta
     from lungai.seg.model_io import load_model
     from lungai.seg.infer import segment_tumour
     from lungai.seg.resources import resolve_model_dir
@@ -340,13 +376,20 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         from lungai.dose import check_dose_matches_ct
 
         check_dose_matches_ct(dose, ct_path)   # before any work: another patient's RTDOSE is refused
+    # the CT is read and the seed point checked before anything is written (a bad seed leaves no files)
+    ct, truth, input_info, phantom = _read_input(ct_path, small)
+    if seed_lps is not None:
+        from lungai.seg.preprocess import check_seed_inside_body
+
+        check_seed_inside_body(ct, seed_lps)
+    case = demo_case_id(ct_path, patient_id)
     out.mkdir(parents=True, exist_ok=True)
     marker.write_text("written by lungai demo\n", encoding="utf-8")
     for stale in ("dose.nii.gz", "dose.csv", "rp_prediction.csv", "stage_probabilities.csv", "missing_inputs.csv"):
         (out / stale).unlink(missing_ok=True)          # a reused demo folder must not show an earlier run's results
     timings: dict = {}
     start = time.perf_counter()
-    summary: dict = {"case": "demo", "version": __version__,
+    summary: dict = {"case": case, "version": __version__,
                      "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
     def lap(name, t0):
@@ -354,7 +397,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
 
     with task("demo", len(STEPS)) as bar:
         t0 = time.perf_counter()
-        ct, truth, summary["input"] = _input(out, ct_path, small)
+        summary["input"] = input_info
+        _write_input(out, ct_path, ct, phantom)
         lap("input", t0)
         bar.update(1, "CT ready")
 
@@ -372,6 +416,9 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         sample_seed = summary["input"].pop("seed_lps")
         seed_point = seed_lps if seed_lps is not None else sample_seed
         seg = segment_tumour(ct, model, seed_lps=seed_point, method="ensemble", seed=0)
+        hint = model_hint(mdir, seg.info)          # the same note lungai segment adds (a better-suited model)
+        if hint:
+            seg.info["notes"].append(hint)
         for name, img in (("tumor", seg.tumour), ("probability", seg.probability), ("uncertainty", seg.entropy)):
             write_image(img, out / f"{name}.nii.gz")
         if seg.mutual_information is not None:
@@ -387,24 +434,26 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         bar.update(1, f"tumour {seg.info['tumor_volume_ml']:.1f} ml, confidence {seg.info['confidence']:.2f}")
 
         t0 = time.perf_counter()
-        wide, summary["radiomics"] = _radiomics(out, ct, seg.tumour, lungs_result.labels, radiomics_params)
+        wide, summary["radiomics"] = _radiomics(out, ct, seg.tumour, lungs_result.labels, radiomics_params,
+                                               case)
         lap("radiomics", t0)
         bar.update(1, f"{summary['radiomics']['n_features']} features")
 
         t0 = time.perf_counter()
         dose_img, summary["dose"], summary["dose_source"] = _dose(out, ct, seg.tumour, lungs_result.labels, dose,
-                                                                  sample)
+                                                                  sample, case)
         summary["dose_status"] = "not computed" if dose_img is None else "synthetic" if dose is None else "computed"
         lap("dose", t0)
         bar.update(1, "no dose given" if dose_img is None else f"MLD {summary['dose']['dose_mld_gy']:.1f} Gy")
 
         t0 = time.perf_counter()
-        summary["rp"] = _rp(out, wide, summary["dose"], dose is not None, clinical_row, rp_model, sample)
+        summary["rp"] = _rp(out, wide, summary["dose"], dose is not None, clinical_row, rp_model, sample,
+                            case)
         lap("rp", t0)
         bar.update(1, "RP risk not computed" if "risk" not in summary["rp"] else f"RP risk {summary['rp']['risk']:.0%}")
 
         t0 = time.perf_counter()
-        summary["stage"] = _stage(out, ct, seg.tumour, clinical_row, stage_model, sample)
+        summary["stage"] = _stage(out, ct, seg.tumour, clinical_row, stage_model, sample, case)
         lap("stage", t0)
         bar.update(1, f"stage {summary['stage'].get('predicted', 'not computed')}")
         summary["inputs"] = {"ct": str(ct_path) if ct_path else "built-in sample", "clinical": _str(clinical),
@@ -434,11 +483,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         if "probabilities" in summary["stage"]:
             figs["stage"] = figures.probabilities(summary["stage"]["classes"], summary["stage"]["probabilities"],
                                                   "stage probabilities")
-        timings["total_s"] = round(time.perf_counter() - start, 1)
-        summary["timings"] = timings
-        write_report(out / "report.html", summary, figs)
         lap("report", t0)
-        bar.update(1, "report.html")
 
         t0 = time.perf_counter()
         from lungai.scene.demo import save_demo_scene
@@ -447,9 +492,26 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
                         dose_name="Synthetic dose (Gy)" if summary["dose_status"] == "synthetic" else "Dose (Gy)")
         lap("scene", t0)
         bar.update(1, "scene.mrb")
-    timings["total_s"] = round(time.perf_counter() - start, 1)
+        # one total, taken once: the report and summary.json state the same run time (the page itself is
+        # written last, in milliseconds)
+        timings["total_s"] = round(time.perf_counter() - start, 1)
+        summary["timings"] = timings
+        write_report(out / "report.html", summary, figs)
+        bar.update(1, "report.html")
     _json(out / "summary.json", summary)
     return summary
+
+
+def demo_case_id(ct_path, patient_id=None) -> str:
+    """The case name of a demo run: --patient-id if given, else the CT's DICOM PatientID (a DICOM CT) or
+    file name stem (lungai.io.case_id); ``demo`` for the built-in sample."""
+    if patient_id is not None:
+        return str(patient_id)
+    if ct_path is None:
+        return "demo"
+    from lungai.io import input_case_id
+
+    return input_case_id(ct_path)
 
 
 def _str(path) -> str | None:

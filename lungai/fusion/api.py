@@ -62,12 +62,84 @@ def single_patient_cohort(patient_id: str, ehr_row: Optional[dict] = None, rna_r
     return Cohort([patient_id], ehr, rna, ct)
 
 
+MODALITY_NAMES = {"ehr": "EHR", "rna": "RNA", "ct": "CT"}
+NOT_COMPUTED = "not computed: the patient has none of the inputs the model was trained with"
+
+
+def model_inputs(model) -> dict:
+    """What a fitted stage model (fusion pipeline or tabular baseline) learnt from:
+    ``{"ehr": [its EHR columns], "rna": bool, "ct": bool}``.  The fusion network's CT branch counts only
+    when training patients had a CT (else it was masked throughout training and never learnt)."""
+    from lungai.fusion.ct_crop import IMAGE_FEATURES
+    from lungai.fusion.pipeline import CT_UNTRAINED_NOTE
+
+    if isinstance(model, FusionPipeline):
+        enc = model.ehr_encoder if "ehr" in model.modalities else None
+        return {"ehr": list(enc.numeric + enc.categorical) if enc is not None else [],
+                "rna": "rna" in model.modalities and model.genes is not None,
+                "ct": "ct" in model.modalities and CT_UNTRAINED_NOTE not in model.notes}
+    cols = list(model.encoder.numeric + model.encoder.categorical) if model.encoder is not None else []
+    return {"ehr": [c for c in cols if c not in IMAGE_FEATURES], "rna": model.genes is not None,
+            "ct": bool(model.use_image) and any(c in IMAGE_FEATURES for c in cols)}
+
+
+def describe_inputs(needs: dict) -> str:
+    """``model_inputs`` in words: 'EHR (columns a, b, ...), RNA' ."""
+    parts = []
+    if needs["ehr"]:
+        cols = needs["ehr"]
+        parts.append(f"EHR (at least one of its {len(cols)} columns: {', '.join(map(str, cols[:12]))}"
+                     + (" ..." if len(cols) > 12 else "") + ")")
+    if needs["rna"]:
+        parts.append("RNA-seq")
+    if needs["ct"]:
+        parts.append("CT with a tumour mask")
+    return ", ".join(parts) or "nothing usable"
+
+
+def usable_inputs(model, cohort: Cohort) -> tuple:
+    """(the cohort reduced to what ``model`` can use, per-patient availability of it).
+
+    The rule, one place for the demo, ``lungai stage predict`` and the Slicer panel: a modality is used for a
+    patient only if the model was trained with it AND the patient has it - EHR: at least one of the model's own
+    EHR columns has a value (other columns of the table do not count); RNA: the patient is in the RNA matrix;
+    CT: a CT with a tumour mask, and only if the model's CT input was trained (:func:`model_inputs`)."""
+    needs = model_inputs(model)
+    ids = list(cohort.ids)
+    ehr = cohort.ehr.reindex(index=ids, columns=needs["ehr"])
+    reduced = Cohort(ids, ehr, cohort.rna if needs["rna"] else None, dict(cohort.ct) if needs["ct"] else {},
+                     cohort.labels, dict(cohort.report))
+    return reduced, reduced.availability()
+
+
+def predict_frame(name: str, model, cohort: Cohort) -> pd.DataFrame:
+    """Per patient: the modalities used (``ehr``/``rna``/``ct``, :func:`usable_inputs`), ``model``, ``p_<class>``,
+    ``predicted`` and ``status``.  A patient with no usable modality gets no probabilities (NaN, empty
+    ``predicted``) and a ``status`` that says so, never the model's prior dressed up as a prediction."""
+    reduced, av = usable_inputs(model, cohort)
+    proba = model.predict_proba(reduced)
+    df = av.reset_index()
+    df["model"] = name
+    for k, c in enumerate(model.classes):
+        df[f"p_{c}"] = proba[:, k]
+    df["predicted"] = [model.classes[k] for k in np.argmax(proba, axis=1)]
+    none = ~av.any(axis=1).to_numpy()
+    df["status"] = np.where(none, NOT_COMPUTED, "computed")
+    if none.any():
+        df.loc[none, [f"p_{c}" for c in model.classes]] = np.nan
+        df["predicted"] = df["predicted"].astype(object)
+        df.loc[none, "predicted"] = None
+    return df
+
+
 def predict_stage(model: Union[str, Path, FusionPipeline], ehr=None, rna=None, ct=None, *,
                   patient_id: str = "patient", ehr_row: Optional[dict] = None, rna_row=None,
                   ct_image=None, mask_image=None, use: Optional[str] = None) -> pd.DataFrame:
     """Class probabilities per patient: from files (``ehr``/``rna``/``ct`` manifest) or from one
     patient's values in memory.  ``model`` is a locked-model folder (predicting with its selected
-    model, or ``use``) or a fitted pipeline; the ``model`` column says which one."""
+    model, or ``use``) or a fitted pipeline; the ``model`` column says which one.  Only the inputs the model
+    was trained with are used (:func:`usable_inputs`; the ``ehr``/``rna``/``ct`` columns say which);
+    a patient with none of them gets no probabilities (``status``)."""
     from lungai.fusion import model_io
 
     if isinstance(model, FusionPipeline):
@@ -78,10 +150,4 @@ def predict_stage(model: Union[str, Path, FusionPipeline], ehr=None, rna=None, c
         cohort = load_cohort(ehr, rna, ct, require_label=False)
     else:
         cohort = single_patient_cohort(patient_id, ehr_row, rna_row, ct_image, mask_image)
-    proba = pipe.predict_proba(cohort)
-    df = cohort.availability().reset_index()
-    df["model"] = name
-    for k, c in enumerate(pipe.classes):
-        df[f"p_{c}"] = proba[:, k]
-    df["predicted"] = [pipe.classes[k] for k in np.argmax(proba, axis=1)]
-    return df
+    return predict_frame(name, pipe, cohort)

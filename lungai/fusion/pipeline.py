@@ -23,6 +23,9 @@ from lungai.fusion.preprocess import EHREncoder, GeneSelector
 from lungai.fusion.train import deterministic, fit
 
 _CROPS: dict = {}
+# the note a fit records when no training patient had a CT: the CT branch stays in the network but never
+# learnt anything, so a new patient's CT must not be fed to it (lungai.fusion.api.model_inputs)
+CT_UNTRAINED_NOTE = "CT: no training patient has it, branch masked"
 
 
 @dataclass
@@ -137,7 +140,7 @@ class FusionPipeline:
                     x = self.genes.transform(cohort.rna, list(cohort.rna.index))
                     self.edges = coexpression_edges(x, cfg.neighbours)
         if "ct" in self.modalities and int(av["ct"].sum()) == 0:
-            self.notes.append("CT: no training patient has it, branch masked")
+            self.notes.append(CT_UNTRAINED_NOTE)
         if not self.modalities:
             raise InputError("no modality is usable for training", "give EHR columns, RNA or CT for the patients")
         arrays = self.arrays(cohort)

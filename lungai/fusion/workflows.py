@@ -317,6 +317,7 @@ def run_validate(args) -> int:
 
 def run_predict(args) -> int:
     from lungai.fusion import explain
+    from lungai.fusion.api import describe_inputs, model_inputs, predict_frame
     from lungai.fusion.model_io import check_output_dir, chosen
     from lungai.io import write_image
     from lungai.progress import task
@@ -324,10 +325,17 @@ def run_predict(args) -> int:
     pipe, baselines, meta, cohort = _load_for_new_cohort(args, require_label=False)
     name, model = chosen(pipe, baselines, meta, args.use)
     out = check_output_dir(Path(args.output), "predictions.csv", [args.ehr, args.rna, args.ct, args.model])
-    proba = model.predict_proba(cohort)
-    df = _prediction_frame(cohort, pipe.classes, proba)
-    df.insert(len(df.columns) - len(pipe.classes) - 1, "model", name)
+    df = predict_frame(name, model, cohort)
     df.to_csv(out / "predictions.csv", index=False)
+    needs = model_inputs(model)
+    if cohort.ct and not needs["ct"]:
+        print(f"warning: the CTs are not used: {name} was not trained with CT (no training patient had one)",
+              file=sys.stderr)
+    skipped = df.patient_id[df.status != "computed"].tolist()
+    if skipped:
+        print(f"warning: no stage for {len(skipped)} patient(s) ({', '.join(map(str, skipped[:10]))}"
+              f"{' ...' if len(skipped) > 10 else ''}): none of the inputs {name} was trained with - "
+              f"{describe_inputs(needs)} - is there for them", file=sys.stderr)
     print(f"model: {name}" + (" (the locked model's selected model)" if name == meta["selected"] else ""))
     print(df.to_string(index=False, float_format=lambda v: f"{v:.3f}", max_rows=30))
     if args.explain and name != "fusion":
@@ -341,7 +349,7 @@ def run_predict(args) -> int:
                 shap = explain.gene_shapley(pipe, cohort, seed=pipe.config.seed)
                 explain.top_genes_per_patient(shap, 10).to_csv(out / "top_genes_per_patient.csv", index=False)
             bar.update(1, "Shapley values")
-            if "ct" in pipe.modalities:
+            if model_inputs(pipe)["ct"]:
                 (out / "gradcam").mkdir(exist_ok=True)
                 for pid in [i for i in cohort.ids if i in cohort.ct]:
                     cam, _ = explain.grad_cam(pipe, cohort, pid)

@@ -102,13 +102,17 @@ def read_ct(path: str | Path, series_uid: str | None = None) -> sitk.Image:
 
 def input_case_id(path: str | Path, series_uid: str | None = None) -> str:
     """The case id of an input image: the DICOM PatientID of a DICOM series / file (not the folder name, often
-    just "CT"), else the file or folder name without its suffixes (``LUNG1-003.nii.gz`` -> ``LUNG1-003``)."""
+    just "CT"), else the folder name or the file name without its image suffix (``LUNG1-003_ct.nii.gz`` ->
+    ``LUNG1-003_ct``)."""
     from lungai.dicom.reference import dicom_ct_header
 
     p = Path(path)
     ds = dicom_ct_header(p, series_uid) if p.exists() else None
     patient = str(getattr(ds, "PatientID", "") or "").strip() if ds is not None else ""
-    return patient or p.name.split(".")[0]
+    if patient:
+        return patient
+    suffix = "" if p.is_dir() else _suffix(p)
+    return p.name[: -len(suffix)] if suffix and p.name.lower().endswith(suffix) else p.name
 
 
 def read_mask(path: str | Path, reference: sitk.Image | None = None) -> sitk.Image:
@@ -166,3 +170,5 @@ def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None) -> si
     img = sitk.GetImageFromArray(labels)
     img.CopyInformation(reference)
     return img
+
+

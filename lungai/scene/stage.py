@@ -40,7 +40,7 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
     file, no CT node) are masked, as in training.
     """
     from lungai.fusion import explain, model_io
-    from lungai.fusion.api import single_patient_cohort
+    from lungai.fusion.api import describe_inputs, model_inputs, single_patient_cohort, usable_inputs
     from lungai.fusion.pipeline import FusionPipeline
 
     notes = []
@@ -68,7 +68,13 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
         ct = mrml.image_from_volume_node(ct_volume_node)
         mask = mrml.segment_to_mask(scene, seg_node, segment, ct_volume_node)
     cohort = single_patient_cohort(patient_id, ehr_row, rna_row, ct, mask)
-    proba = predictor.predict_proba(cohort)[0]
+    used, av = usable_inputs(predictor, cohort)     # only what the model was trained with
+    if not av.iloc[0].any():
+        raise InputError(f"no stage for {patient_id}: none of the inputs the model was trained with is there",
+                         f"the model needs {describe_inputs(model_inputs(predictor))}")
+    if ct is not None and not av["ct"].iloc[0]:
+        notes.append("the CT is not used: the model was not trained with CT")
+    proba = predictor.predict_proba(used)[0]
     predicted = pipe.classes[int(proba.argmax())]
     probs = pd.DataFrame({"class": pipe.classes, "probability": proba.astype(float)})
     out = {"predicted": predicted, "model": name, "notes": notes, "top_genes": None, "gradcam": None,
@@ -77,7 +83,7 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
         top = explain.top_genes_per_patient(explain.gene_shapley(pipe, cohort), top_k)
         out["top_genes"] = mrml.table_node_from_dataframe(
             scene, top[["rank", "gene", "shapley_value"]], f"{patient_id} top genes ({predicted})")
-    if name == "fusion" and ct is not None and "ct" in pipe.modalities:
+    if name == "fusion" and bool(av["ct"].iloc[0]):
         cam, _ = explain.grad_cam(pipe, cohort, patient_id)
         out["gradcam"] = mrml.volume_node_from_image(scene, cam, scene.GenerateUniqueName(f"{patient_id} Grad-CAM"))
     return out
