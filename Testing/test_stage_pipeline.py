@@ -156,6 +156,11 @@ def test_cli_cv_train_validate_predict(tmp_path, paths, capsys):
     assert pred.ct.tolist() == [bool(len(m)), False] and set(pred.predicted) <= set(CLASSES)
     if len(m):
         assert (tmp_path / "pred" / "gradcam" / f"{first}_gradcam.nii.gz").exists()
+    capsys.readouterr()
+    assert _cli(["predict", "--model", tmp_path / "model", "--ehr", tmp_path / "new_ehr.csv", "-o", tmp_path / "pred2",
+                 "--explain"]) == 0                 # no CT given: no empty gradcam/ folder, a note instead
+    assert not (tmp_path / "pred2" / "gradcam").exists()
+    assert "no Grad-CAM written: no patient was given a CT" in capsys.readouterr().err
 
 
 def test_cli_bad_inputs_exit_2_with_a_fix(tmp_path, paths, capsys):
@@ -230,3 +235,22 @@ def test_early_stopping_keeps_the_best_validation_epoch():
     with torch.no_grad():
         kept = float(loss_fn(model(val["ehr"], val["genes"], val["ct"], val["avail"]), torch.as_tensor(y_val)))
     assert kept == pytest.approx(best, rel=1e-5)      # the best epoch's weights were restored
+
+
+def test_a_fusion_grid_without_an_inner_cv_is_said_to_be_unused(capsys):
+    """--fusion-grid is the inner CV's choice; with --inner-folds 1 the network is trained with --fusion, so a grid
+    the user gave there is named as unused (it used to be dropped silently)."""
+    from argparse import Namespace
+
+    from lungai.errors import InputError
+    from lungai.fusion.workflows import fusion_grid
+
+    assert fusion_grid(Namespace(fusion_grid=None, inner_folds=1, fusion="concat")) == ["concat", "weighted"]
+    assert capsys.readouterr().err == ""
+    assert fusion_grid(Namespace(fusion_grid="weighted", inner_folds=3, fusion="concat")) == ["weighted"]
+    assert capsys.readouterr().err == ""
+    fusion_grid(Namespace(fusion_grid="weighted", inner_folds=1, fusion="concat"))
+    err = capsys.readouterr().err
+    assert "--fusion-grid weighted is not used" in err and "--fusion concat" in err
+    with pytest.raises(InputError, match="not a list of fusion types"):
+        fusion_grid(Namespace(fusion_grid="attention", inner_folds=3, fusion="concat"))

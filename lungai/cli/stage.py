@@ -44,9 +44,10 @@ def _model_args(p) -> None:
                    help="plain scikit-learn baselines compared with the fusion on the same inputs (EHR + tumour "
                         "image features + top-k genes as one table): comma list of logreg (L2 multinomial "
                         "logistic regression), forest (random forest), mlp; 'none' for no comparison")
-    g.add_argument("--fusion-grid", default="concat,weighted",
-                   help="fusion types the inner CV chooses from (comma list of concat, simple, weighted); one "
-                        "value = no choice, which saves inner-CV fits of the network")
+    g.add_argument("--fusion-grid", default=None,
+                   help="fusion types the inner CV chooses from (comma list of concat, simple, weighted; default "
+                        "concat,weighted); one value = no choice, which saves inner-CV fits of the network; not used "
+                        "with --inner-folds 1 (then --fusion is trained)")
     g.add_argument("--inner-folds", type=int, default=3,
                    help="inner stratified folds that pick each model's hyper-parameters and the model to lock "
                         "(best macro-F1); 1 = no nesting: the given options, no model choice")

@@ -98,8 +98,18 @@ def baseline_kinds(args) -> tuple:
     return kinds
 
 
+DEFAULT_FUSION_GRID = "concat,weighted"
+
+
 def fusion_grid(args) -> list:
-    grid = [g.strip() for g in (getattr(args, "fusion_grid", None) or "").split(",") if g.strip()]
+    """The fusion types the inner CV chooses from (--fusion-grid; not given: :data:`DEFAULT_FUSION_GRID`).  Without
+    an inner CV (--inner-folds 1) there is no choice: a grid the user gave is then said to be unused."""
+    given = getattr(args, "fusion_grid", None)
+    if given is not None and getattr(args, "inner_folds", 2) < 2:
+        print(f"warning: --fusion-grid {given} is not used: the fusion type is chosen by the inner CV, and with "
+              f"--inner-folds 1 there is none - the network is trained with --fusion {getattr(args, 'fusion', 'concat')} "
+              "(give --fusion TYPE, or --inner-folds 2 or more to choose)", file=sys.stderr)
+    grid = [g.strip() for g in (given if given is not None else DEFAULT_FUSION_GRID).split(",") if g.strip()]
     bad = [g for g in grid if g not in ("concat", "simple", "weighted")]
     if bad or not grid:
         raise InputError(f"--fusion-grid {getattr(args, 'fusion_grid', '')!r} is not a list of fusion types",
@@ -349,9 +359,13 @@ def run_predict(args) -> int:
                 shap = explain.gene_shapley(pipe, cohort, seed=pipe.config.seed)
                 explain.top_genes_per_patient(shap, 10).to_csv(out / "top_genes_per_patient.csv", index=False)
             bar.update(1, "Shapley values")
-            if model_inputs(pipe)["ct"]:
+            with_ct = [i for i in cohort.ids if i in cohort.ct]
+            if not needs["ct"] or not with_ct:
+                print("note: no Grad-CAM written: " + ("no patient was given a CT (--ct manifest)" if needs["ct"]
+                                                       else "the model's CT branch was not trained"), file=sys.stderr)
+            else:
                 (out / "gradcam").mkdir(exist_ok=True)
-                for pid in [i for i in cohort.ids if i in cohort.ct]:
+                for pid in with_ct:
                     cam, _ = explain.grad_cam(pipe, cohort, pid)
                     write_image(cam, out / "gradcam" / f"{pid}_gradcam.nii.gz", protect=list(cohort.ct[pid]))
             bar.update(1, "Grad-CAM")
