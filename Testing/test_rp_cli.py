@@ -31,10 +31,14 @@ def test_rp_cli_end_to_end(tmp_path, capsys, monkeypatch):
     assert main(["rp", "validate", str(model), str(ext), "-o", str(tmp_path / "val")]) == 0
     assert json.loads((tmp_path / "val" / "external_metrics.json").read_text(encoding="utf-8"))["n"] == 80
     assert "external validation" in capsys.readouterr().out
+    # the validation predictions name each patient by the table's case column, as predict does
+    val_pred = pd.read_csv(tmp_path / "val" / "external_predictions.csv")
+    assert val_pred["case"].astype(str).tolist() == pd.read_csv(ext)["case"].astype(str).tolist()
     pred = tmp_path / "pred.csv"
     assert main(["rp", "predict", str(model), str(ext), "-o", str(pred), "--top", "3",
                  "--contributions", str(tmp_path / "contrib.csv"), "--importance-png", str(tmp_path / "imp.png")]) == 0
     table = pd.read_csv(pred)
+    assert table["case"].astype(str).tolist() == val_pred["case"].astype(str).tolist()
     assert len(table) == 80 and {"risk", "risk_low", "risk_high", "top3_feature"} <= set(table.columns)
     assert (tmp_path / "imp.png").exists() and len(pd.read_csv(tmp_path / "contrib.csv")) == 80
     # the same patients given as two tables (clinical + the rest) joined on case

@@ -11,7 +11,7 @@ from lungai.rp import model_io, plots
 from lungai.rp.checks import outcome_vector, read_tables, table_paths
 from lungai.rp.metrics import evaluate
 from lungai.rp.model_io import load_model
-from lungai.rp.prepare import imputed_and_out_of_range, model_features, settings_warnings
+from lungai.rp.prepare import case_ids, imputed_and_out_of_range, model_features, settings_warnings
 from lungai.rp.uncertainty import risk_with_interval
 
 
@@ -20,7 +20,8 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     """Metrics of the locked model on ``table`` (which must hold the outcome column).
 
     Nothing is refitted.  With ``output_dir``: external_metrics.json, external_roc.png,
-    external_calibration.png and external_predictions.csv are written there.
+    external_calibration.png and external_predictions.csv (one row per patient, with the same
+    ``case`` column as ``predict_rp``) are written there.
     """
     bundle, card = load_model(model_dir)
     df = table if isinstance(table, pd.DataFrame) else read_tables(table)
@@ -48,7 +49,7 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
         key = result["model"]
         plots.roc_plot({key: (y, risk, f"AUC {result['auc']:.2f}")}, out / "external_roc.png", "External validation ROC")
         plots.calibration_plot({key: (y, risk)}, out / "external_calibration.png", "External validation calibration")
-        pd.DataFrame({"outcome": y, "risk": risk, "risk_low": low, "risk_high": high, "imputed": imputed,
+        pd.DataFrame({"case": case_ids(df, card["roles"].get("id_column")), "outcome": y, "risk": risk, "risk_low": low, "risk_high": high, "imputed": imputed,
                       "out_of_range": outside}).to_csv(
             out / "external_predictions.csv", index_label="row", float_format="%.5g")
         model_io.write_json(out / "external_metrics.json", result)
