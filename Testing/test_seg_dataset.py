@@ -18,14 +18,27 @@ def _touch(d, names):
 def test_pairs_and_patients(tmp_path):
     _touch(tmp_path / "i", ["A_1.nii.gz", "A_2.nii.gz", "B_1.nii.gz", "C_only.nii.gz"])
     _touch(tmp_path / "m", ["A_1.nii.gz", "A_2.nii.gz", "B_1.nii.gz"])
-    cases = pair_files(tmp_path / "i", tmp_path / "m")
+    cases = pair_files(tmp_path / "i", tmp_path / "m", allow_unpaired=True)   # C_only has no mask
     assert [c.case_id for c in cases] == ["A_1", "A_2", "B_1"]
     assert [c.patient for c in cases] == ["A", "A", "B"]
     assert patient_of("LIDC-IDRI-0001_R_1") == "LIDC-IDRI-0001"
     (tmp_path / "p.csv").write_text("case,patient\nA_1,X\nA_2,Y\nB_1,X\n", encoding="utf-8")
+    (tmp_path / "i" / "C_only.nii.gz").unlink()
     assert [c.patient for c in pair_files(tmp_path / "i", tmp_path / "m", tmp_path / "p.csv")] == ["X", "Y", "X"]
     with pytest.raises(InputError, match="does not exist"):
         pair_files(tmp_path / "nope", tmp_path / "m")
+
+
+def test_unpaired_files_are_named_not_dropped(tmp_path):
+    _touch(tmp_path / "i", ["A_1.nii.gz", "A_2.nii.gz", "B_1.nii.gz"])
+    _touch(tmp_path / "m", ["A_1.nii.gz", "A_2_renamed.nii.gz", "B_1.nii.gz"])
+    with pytest.raises(InputError, match="A_2.nii.gz \\(no mask\\).*A_2_renamed.nii.gz \\(no image\\)") as e:
+        pair_files(tmp_path / "i", tmp_path / "m")
+    assert "same file name" in e.value.fix
+    _touch(tmp_path / "i", [f"Z_{k:02d}.nii.gz" for k in range(12)])       # many: the first 10 and a count
+    with pytest.raises(InputError, match="^14 files.*and 4 more") as e:
+        pair_files(tmp_path / "i", tmp_path / "m")
+    assert "Z_08" in e.value.problem and "Z_09" not in e.value.problem
 
 
 def test_split_keeps_patients_whole():

@@ -71,6 +71,43 @@ def test_training_is_deterministic_and_resumable(tiny_data, tiny_model, tmp_path
     assert _same(_weights(tiny_model), _weights(tmp_path / "resumed"))
 
 
+def test_output_must_be_a_new_empty_or_own_folder(tiny_data, tiny_model, tmp_path, capsys):
+    images, masks = tiny_data
+    args = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI]
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "notes.txt").write_text("mine\n", encoding="utf-8")
+    assert main(args + ["-o", str(notes)]) == 2
+    err = capsys.readouterr().err
+    assert "notes.txt" in err and "not empty" in err and "new (or empty) folder" in err
+    assert sorted(p.name for p in notes.iterdir()) == ["notes.txt"]            # nothing written into it
+    assert main(args + ["-o", str(notes), "--resume"]) == 2                   # --resume: no model there either
+    assert main(args + ["-o", str(notes / "notes.txt")]) == 2                 # an existing file: no traceback
+    err = capsys.readouterr().err
+    assert "is a file, not a folder" in err and "Traceback" not in err
+
+
+def test_resume_with_other_settings_is_named(tiny_data, tmp_path, capsys):
+    images, masks = tiny_data
+    base = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI]
+    base = [a if base[i - 1] not in ("--epochs", "--iters") else "1" for i, a in enumerate(base)]
+    out = tmp_path / "run"
+    assert main(base + ["-o", str(out), "--member", "0"]) == 0                # a checkpoint of member 0
+    other = [a if base[i - 1] != "--channels" else "8,16,32" for i, a in enumerate(base)]
+    assert main(other + ["-o", str(out), "--resume", "--member", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--channels 4,8,16 then, 8,16,32 now" in err and "same options as the first run" in err
+    arch = [a if base[i - 1] != "--arch" else "attention_unet" for i, a in enumerate(base)]
+    assert main(arch + ["-o", str(out), "--resume", "--member", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--arch unet then, attention_unet now" in err and "Traceback" not in err
+    (out / "checkpoints" / "settings.json").unlink()          # settings not recorded: the load error, explained
+    assert main(other + ["-o", str(out), "--resume", "--member", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "does not fit this network" in err and "same options as the first run" in err
+    assert main(base + ["-o", str(out), "--resume", "--member", "0"]) == 0    # the same settings still resume
+
+
 def test_segment_writes_on_input_grid(tiny_model, small_phantom, tmp_path, capsys):
     ct_path = tmp_path / "ct.nii.gz"
     sitk.WriteImage(small_phantom.ct, str(ct_path))

@@ -52,7 +52,7 @@ def validation_cases(training: dict) -> list:
 
     wanted = set(training["val_cases"])
     src = {**training["case_sources"], "implant": 0}     # implant backgrounds stay in training
-    return [c for c in training_cases(ap.Namespace(**src)) if c.case_id in wanted]
+    return [c for c in training_cases(ap.Namespace(**src, allow_unpaired=True)) if c.case_id in wanted]
 
 
 def implanted_validation_cases(n: int) -> list:

@@ -152,6 +152,7 @@ def run_train(args) -> int:
     from lungai.seg.model_io import MODEL_JSON
 
     out = Path(args.output)
+    _check_train_output(out, args)
     if (out / MODEL_JSON).exists() and not args.resume:
         raise InputError(f"{out} already holds a model", "choose a new -o folder (or --resume an interrupted run)")
     if (out / "checkpoints").exists() and not args.resume:
@@ -209,6 +210,27 @@ def run_train(args) -> int:
         print(f"{method} on validation: {summary_text(s)}; cross-validated r(confidence, Dice) = "
               f"{s['pearson_r_confidence_dice_cv']:.3f} -> {out}")
     return 0
+
+
+def _check_train_output(out, args) -> None:
+    """-o of train-seg: a new or empty folder, or this command's own model / checkpoint folder (the arrays file
+    of --save-arrays / --from-arrays may lie in it); never a file or a folder holding other things."""
+    from pathlib import Path
+
+    from lungai.errors import InputError
+    from lungai.seg.model_io import MODEL_JSON
+
+    if out.exists() and not out.is_dir():
+        raise InputError(f"-o {out} is a file, not a folder", "give a new (or empty) folder for the model, "
+                                                              "e.g. -o my_model")
+    if not out.is_dir() or (out / MODEL_JSON).is_file() or (out / "checkpoints").is_dir():
+        return
+    arrays = {Path(a).resolve() for a in (args.save_arrays, args.from_arrays) if a}
+    other = sorted(p.name for p in out.iterdir() if not p.name.startswith(".") and p.resolve() not in arrays)
+    if other:
+        shown = ", ".join(other[:5]) + (f" and {len(other) - 5} more" if len(other) > 5 else "")
+        raise InputError(f"-o {out} is not empty ({shown}) and holds no train-seg model or checkpoints",
+                         "give a new (or empty) folder for the model, e.g. -o my_model")
 
 
 def training_device(name: str) -> str:
@@ -270,7 +292,9 @@ def training_cases(args) -> list:
         if not args.implant_into:
             raise InputError("--implant needs --implant-into", "give a real chest CT or a CSV of them")
         backgrounds = dataset.read_backgrounds(args.implant_into)
-    cases = dataset.pair_files(args.images, args.masks, args.patients)
+    # a test split rebuilt from model.json needs only its recorded cases: files added since do not matter
+    cases = dataset.pair_files(args.images, args.masks, args.patients,
+                               allow_unpaired=getattr(args, "allow_unpaired", False))
     if args.max_cases:
         cases = cases[: args.max_cases]
     if args.synthetic:
@@ -393,7 +417,7 @@ def test_split_cases(training: dict) -> list:
     src = training.get("case_sources") or {}
     if not any("_implant-" in c for c in wanted):    # implant backgrounds stay in training: no need to rebuild them
         src = {**src, "implant": 0}
-    cases = [c for c in training_cases(argparse.Namespace(**src)) if c.case_id in wanted]
+    cases = [c for c in training_cases(argparse.Namespace(**src, allow_unpaired=True)) if c.case_id in wanted]
     missing = wanted - {c.case_id for c in cases}
     if missing:
         raise InputError(f"{len(missing)} test cases could not be rebuilt (e.g. {sorted(missing)[0]})",

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from lungai.errors import InputError
 from lungai.model_files import load_safetensors
 
 from lungai.seg.networks import load_own_state, own_state
@@ -44,12 +45,85 @@ def load(ckpt_dir, k: int, net, opt):
         return None
     t = load_safetensors(tensors_path, "training checkpoint")
     state = json.loads(json_path.read_text(encoding="utf-8"))
-    load_own_state(net, {n[5:]: v for n, v in t.items() if n.startswith("net::")})
-    best = {n[6:]: v for n, v in t.items() if n.startswith("best::")}
-    opt_state: dict = {}
-    for n, v in t.items():
-        if n.startswith("opt::"):
-            _, idx, name = n.split("::")
-            opt_state.setdefault(int(idx), {})[name] = v
-    opt.load_state_dict({"state": opt_state, "param_groups": state.pop("param_groups")})
+    try:
+        load_own_state(net, {n[5:]: v for n, v in t.items() if n.startswith("net::")})
+        best = {n[6:]: v for n, v in t.items() if n.startswith("best::")}
+        opt_state: dict = {}
+        for n, v in t.items():
+            if n.startswith("opt::"):
+                _, idx, name = n.split("::")
+                opt_state.setdefault(int(idx), {})[name] = v
+        opt.load_state_dict({"state": opt_state, "param_groups": state.pop("param_groups")})
+    except (RuntimeError, ValueError, KeyError) as e:     # e.g. "size mismatch": other network settings
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"the checkpoint {tensors_path} does not fit this network ({first[:200]}): it was "
+                         "trained with other settings (e.g. --arch, --channels, --deep-supervision)",
+                         "--resume with the same options as the first run, or choose a new -o folder") from None
     return best, state
+
+
+SETTINGS_JSON = "settings.json"
+# the settings a resumed run must share with the first one, and the option that gives each
+SETTING_OPTIONS = {"arch": "--arch", "channels": "--channels", "spacing": "--spacing", "patch_size": "--patch",
+                   "infer_patch": "--infer-patch", "dropout": "--dropout", "deep_supervision": "--deep-supervision",
+                   "tta": "--tta", "hu_window": "hu_window", "roi_margin_mm": "roi_margin_mm",
+                   "seed_box_mm": "seed_box_mm", "extra": "extra", "seed": "--seed", "val_fraction": "--val-fraction",
+                   "test_fraction": "--test-fraction", "lr": "--lr", "batch_size": "--batch",
+                   "lr_schedule": "--lr-schedule", "augment": "--augment", "fg_fraction": "--fg-fraction"}
+
+
+def run_settings(cfg, *, seed, val_fraction, test_fraction, lr, batch_size, recipe) -> dict:
+    """What a resumed run must share with the first one (JSON values).  Not here: --members, --epochs, --iters,
+    --patience, --mc-passes (a resumed run may extend them) and where it runs (device, workers, arrays)."""
+    d = {k: v for k, v in cfg.to_dict().items() if k != "members"}
+    d.update(seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, lr=lr, batch_size=batch_size,
+             **{k: (recipe or {}).get(k, default) for k, default in
+                (("lr_schedule", "constant"), ("augment", "basic"), ("fg_fraction", None))})
+    return json.loads(json.dumps(d))
+
+
+def _recorded(ckpt_dir) -> dict | None:
+    """The settings recorded for a run: checkpoints/settings.json, else those of the model.json next to it."""
+    path = Path(ckpt_dir) / SETTINGS_JSON
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    model_json = Path(ckpt_dir).parent / "model.json"
+    if model_json.is_file():
+        doc = json.loads(model_json.read_text(encoding="utf-8"))
+        t = doc.get("training", {})
+        rec = {k: v for k, v in (doc.get("config") or {}).items() if k != "members"}
+        rec.update({k: t[k2] for k, k2 in (("seed", "seed"), ("lr", "lr"), ("batch_size", "batch_size"),
+                                            ("test_fraction", "test_fraction")) if k2 in t})
+        return json.loads(json.dumps(rec))
+    return None
+
+
+def check_settings(ckpt_dir, settings: dict) -> None:
+    """InputError naming the settings that differ from those recorded for the run in ``ckpt_dir`` (if any)."""
+    recorded = _recorded(ckpt_dir)
+    if recorded is None:
+        return
+    diff = [k for k in settings if k in recorded and recorded[k] != settings[k]]
+    if diff:
+        shown = "; ".join(f"{SETTING_OPTIONS.get(k, k)} {_show(recorded[k])} then, {_show(settings[k])} now"
+                          for k in diff)
+        raise InputError(f"{Path(ckpt_dir).parent} was trained with other settings than this --resume: {shown}",
+                         "--resume with the same options as the first run, or choose a new -o folder to start anew")
+
+
+def _show(v) -> str:
+    return ",".join(str(x) for x in v) if isinstance(v, list) else str(v)
+
+
+def record_settings(ckpt_dir, settings: dict) -> None:
+    """Writes checkpoints/settings.json for a run that has none yet (not over checkpoints of unknown settings)."""
+    d = Path(ckpt_dir)
+    path = d / SETTINGS_JSON
+    if path.is_file() or list(d.glob("member_*.state.json")):
+        return
+    d.mkdir(parents=True, exist_ok=True)
+    import os
+
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(settings, indent=1), encoding="utf-8")
+    tmp.replace(path)

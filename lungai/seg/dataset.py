@@ -62,7 +62,10 @@ def _read_patient_csv(path) -> dict:
     return {r["case"]: r["patient"] for r in rows}
 
 
-def pair_files(images_dir, masks_dir, patients_csv=None) -> list:
+def pair_files(images_dir, masks_dir, patients_csv=None, allow_unpaired: bool = False) -> list:
+    """The (image, mask) pairs of two folders, paired by file name.  An image without a mask (or a mask without
+    an image) is an InputError naming them, unless ``allow_unpaired`` (e.g. to rebuild a recorded subset of
+    cases, where the other files do not matter): then only the pairs are kept."""
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
     for d, what in ((images_dir, "--images"), (masks_dir, "--masks")):
         if not d.is_dir():
@@ -70,6 +73,15 @@ def pair_files(images_dir, masks_dir, patients_csv=None) -> list:
     images = {case_name(p): p for p in sorted(images_dir.iterdir()) if p.name.endswith(SUFFIXES)}
     masks = {case_name(p): p for p in sorted(masks_dir.iterdir()) if p.name.endswith(SUFFIXES)}
     common = sorted(set(images) & set(masks))
+    if common and not allow_unpaired:
+        lonely = [f"{images[c].name} (no mask)" for c in sorted(set(images) - set(masks))] + \
+                 [f"{masks[c].name} (no image)" for c in sorted(set(masks) - set(images))]
+        if lonely:
+            more = f", and {len(lonely) - 10} more" if len(lonely) > 10 else ""
+            raise InputError(f"{len(lonely)} files in {images_dir} / {masks_dir} have no partner of the same name: "
+                             f"{', '.join(lonely[:10])}{more}",
+                             "give every image a mask with the same file name (e.g. images/P01_ct.nii.gz and "
+                             "masks/P01_ct.nii.gz), or move the unpaired files out of the two folders")
     if not common:
         raise InputError(f"no image in {images_dir} has a mask of the same name in {masks_dir}",
                          "name each mask like its image (e.g. images/P01_ct.nii.gz and masks/P01_ct.nii.gz)")

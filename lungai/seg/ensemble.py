@@ -33,6 +33,13 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
     torch.use_deterministic_algorithms(True, warn_only=True)
     out_dir = Path(out_dir)
     split = {"seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction}
+    from lungai.seg import checkpoint
+
+    ckpt_dir = out_dir / "checkpoints"
+    settings = checkpoint.run_settings(cfg, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+                                       lr=lr, batch_size=batch_size, recipe=recipe)
+    if save_arrays_to is None:        # before minutes of loading: a resumed run has the first run's settings
+        checkpoint.check_settings(ckpt_dir, settings)
     if arrays_from is not None:
         train_data, val_data, saved = packed.load_arrays(arrays_from, cfg)
         if {k: saved.get(k) for k in split} != split:
@@ -49,6 +56,7 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
         whole_fraction = WHOLE_CT_FRACTION * kept / (kept + left_train) if left_train else WHOLE_CT_FRACTION
         recipe = dict(recipe or {}, whole_fraction=whole_fraction)
         source = {"arrays": Path(arrays_from).name, "left_out": left, "whole_ct_fraction": round(whole_fraction, 4)}
+        checkpoint.record_settings(ckpt_dir, settings)
         _train_members(cfg, train_data, val_data, out_dir, seed, epochs, iters_per_epoch, batch_size, lr,
                        patience, recipe, only_member, device, workers, source)
         return None
@@ -71,6 +79,7 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
         with task("write training arrays", kept) as bar:
             packed.save_arrays(save_arrays_to, train_data, val_data, cfg, split, max_whole, progress=bar)
         return None
+    checkpoint.record_settings(ckpt_dir, settings)
     states, records = _train_members(cfg, train_data, val_data, out_dir, seed, epochs, iters_per_epoch,
                                      batch_size, lr, patience, recipe, only_member, device, workers)
     if only_member is not None:
