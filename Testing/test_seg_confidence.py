@@ -330,3 +330,111 @@ def test_the_kept_region_benchmark_scores_both_feature_sets_on_each_part():
         compare(df.assign(roi_mode="whole"))
     with pytest.raises(SystemExit, match="f_kept_agreement"):          # a table from before the kept features
         compare(df.drop(columns=["f_kept_agreement"]))
+
+
+def _strict_json(text: str):
+    """json.loads that refuses NaN / Infinity (as strict parsers do)."""
+    import json
+
+    def refuse(name):
+        raise ValueError(f"non-standard JSON constant {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _validation_table(n: int, seed: int = 5):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    agreement = rng.uniform(0.2, 1, n)
+    dice = np.clip(agreement + rng.normal(0, 0.05, n), 0, 1)
+    return pd.DataFrame({"case": [f"c{i}" for i in range(n)], "dice": dice, "volume_true_ml": 1.0,
+                         "volume_pred_ml": 1.0, "false_volume_ml": 0.0, "hd95_mm": 1.0, "confidence": 0.0,
+                         "needs_review": False, "review_reasons": "", "roi_mode": "whole",
+                         "f_agreement": agreement, "f_mean_entropy": 0.5, "f_uncertain_ratio": 0.5,
+                         "f_log_volume": 0.0, "f_flip_consistency": 0.9})
+
+
+def test_model_json_is_strict_json_with_null_for_an_r_that_cannot_be_computed(tmp_path):
+    """2 validation cases: no r can be computed; model.json holds null (not the bare NaN strict parsers reject),
+    and what prints it says n/a."""
+    from lungai.seg.calibrate import fit_tables
+    from lungai.seg.evaluate import summary_text
+    from lungai.seg.model_io import write_json
+
+    meta = {}
+    fit_tables(tmp_path, meta, {"mc-dropout": _validation_table(2)}, mc_passes=2, n_members=1)
+    doc = _strict_json((tmp_path / "model.json").read_text(encoding="utf-8"))
+    assert doc["calibration"]["mc-dropout"]["pearson_r_cv"] is None
+    assert doc["validation"]["mc-dropout"]["pearson_r_confidence_dice_cv"] is None
+    assert "r(confidence, Dice) = n/a" in summary_text(doc["validation"]["mc-dropout"])
+    write_json(tmp_path / "x.json", {"a": [np.float32("nan"), float("inf"), 1.5], "b": {"c": np.float64("-inf")}})
+    assert _strict_json((tmp_path / "x.json").read_text()) == {"a": [None, None, 1.5], "b": {"c": None}}
+
+
+def test_validation_tables_flag_every_review_reason_but_choose_the_threshold_on_confidence(tmp_path):
+    """needs_review in validation_<method>.csv = any review reason (the low-confidence one recomputed with the new
+    threshold, the others kept), as `lungai segment` flags; the threshold is still chosen on confidence < t."""
+    import pandas as pd
+
+    from lungai.seg.calibrate import fit_tables
+    from lungai.seg.infer import LOW_CONFIDENCE
+
+    plain = _validation_table(40)
+    marked = plain.copy()
+    cut = "tumour cut by the image edge"
+    marked["review_reasons"] = [f"{LOW_CONFIDENCE}; {cut}" if i % 5 == 0 else "" for i in range(len(marked))]
+    a, b = {}, {}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    fit_tables(tmp_path / "a", a, {"ensemble": plain}, mc_passes=2, n_members=3)
+    fit_tables(tmp_path / "b", b, {"ensemble": marked}, mc_passes=2, n_members=3)
+    assert a["review"] == b["review"] and a["calibration"] == b["calibration"]
+    thr = b["review"]["ensemble"]["threshold"]
+    df = pd.read_csv(tmp_path / "b" / "validation_ensemble.csv", keep_default_na=False)
+    low = df["confidence"] < thr
+    has_cut = df["review_reasons"].str.contains(cut)
+    assert has_cut.sum() == 8 and (has_cut & ~low).any()
+    assert (df["needs_review"] == (low | has_cut)).all()
+    assert (df["review_reasons"].str.contains(LOW_CONFIDENCE) == low).all()
+
+
+def test_a_one_member_model_uses_mc_dropout_unless_the_ensemble_is_asked_for(tmp_path, capsys):
+    """One member always agrees with itself: without --method the result uses MC dropout and says so; an explicit
+    ensemble stops with the fix; an uncalibrated model does not claim a calibrated confidence."""
+    import pytest
+    import SimpleITK as sitk
+    import torch
+    from seg_helpers import tiny_cases, tiny_config
+
+    from lungai.cli import main
+    from lungai.errors import InputError
+    from lungai.seg.infer import segment_tumour
+    from lungai.seg.model_io import load_model, save_model
+    from lungai.seg.networks import build_network
+
+    torch.manual_seed(0)
+    for name, dropout in (("m1", 0.1), ("m1_nodrop", 0.0)):
+        cfg = tiny_config(members=1, dropout=dropout)
+        save_model(tmp_path / name, cfg, [build_network(cfg).state_dict()], {})
+    case = next(c for c in tiny_cases(4, 0) if c.case_id)
+    model = load_model(tmp_path / "m1")
+    res = segment_tumour(case.image, model, whole=True, mc_passes=2)
+    assert res.info["method"] == "mc-dropout" and res.info["mc_passes"] == 2 and res.info["calibrated"] is False
+    assert any("1 member" in n and "MC dropout" in n for n in res.info["notes"])
+    with pytest.raises(InputError) as err:
+        segment_tumour(case.image, model, whole=True, method="ensemble")
+    assert "--method mc-dropout" in err.value.fix and "--members 2" in err.value.fix
+    with pytest.raises(InputError, match="no dropout"):
+        segment_tumour(case.image, load_model(tmp_path / "m1_nodrop"), whole=True)
+    ct = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(case.image, str(ct))
+    assert main(["segment", str(ct), "-o", str(tmp_path / "out"), "--model", str(tmp_path / "m1"),
+                 "--mc-passes", "2", "--whole"]) == 0
+    printed = capsys.readouterr().out
+    assert "MC dropout was used" in printed and "uncalibrated confidence" in printed
+    info = _strict_json((tmp_path / "out" / "result.json").read_text(encoding="utf-8"))
+    assert info["method"] == "mc-dropout"
+    assert main(["segment", str(ct), "-o", str(tmp_path / "out2"), "--model", str(tmp_path / "m1"),
+                 "--method", "ensemble", "--whole"]) != 0
+    assert "--method mc-dropout" in capsys.readouterr().err

@@ -51,7 +51,10 @@ def test_model_folder_contents(tiny_model):
         thr = doc["review"][method]["threshold"]
         assert 0.0 <= thr <= 1.0 and doc["review"][method]["how"]
         clear = (val["confidence"] - thr).abs() > 1e-4                    # (the threshold is rounded)
-        assert (val["needs_review"] == (val["confidence"] < thr))[clear].all()   # the flag is the recorded rule
+        others = val["review_reasons"].fillna("").map(        # image edge, box, seed, candidates
+            lambda t: any(r and r != "confidence below the review threshold" for r in t.split("; ")))
+        # the flag is the recorded rule: confidence below the threshold, or any other review reason
+        assert (val["needs_review"] == ((val["confidence"] < thr) | others))[clear].all()
         tumour = val[val["volume_true_ml"] > 0]
         assert doc["validation"][method]["mean_dice"] == pytest.approx(tumour["dice"].mean(), abs=1e-4)
     assert not list(tiny_model.glob("*.pt")) and not list(tiny_model.glob("*.pkl"))

@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from lungai.errors import InputError  # noqa: E402
 from lungai.progress import task  # noqa: E402
 from lungai.seg.calibrate import FEATURE_SETS, METHODS, calibrate_model, fit_tables  # noqa: E402
+from lungai.seg.evaluate import fmt_num  # noqa: E402
 from lungai.seg.model_io import load_model  # noqa: E402
 from lungai.seg.resources import resolve_model_dir  # noqa: E402
 
@@ -109,7 +110,7 @@ def main(argv=None) -> int:
 def report(model, tables, model_dir) -> None:
     cal = model[2]["calibration"]
     for method in tables:
-        print(f"{method}: features {cal[method]['features']}, r(confidence, Dice) CV {cal[method]['pearson_r_cv']:.3f}, "
+        print(f"{method}: features {cal[method]['features']}, r(confidence, Dice) CV {fmt_num(cal[method].get('pearson_r_cv'))}, "
               f"review threshold {model[2]['review'][method]['threshold']}")
     print(f"written to {Path(model_dir) / 'model.json'}")
 

@@ -107,7 +107,8 @@ def register(sub) -> None:
     g.add_argument("--seed-point", default=None, help="x,y,z in LPS mm on the tumour: segments a cube around it")
     g.add_argument("--roi", default=None, help="x0,y0,z0,x1,y1,z1: two opposite box corners in LPS mm")
     g.add_argument("--whole", action="store_true", help="use the whole image as ROI (automatic for small crops)")
-    s.add_argument("--method", default="ensemble", choices=["ensemble", "mc-dropout"])
+    s.add_argument("--method", default=None, choices=["ensemble", "mc-dropout"],
+                   help="uncertainty method (default: ensemble; MC dropout for a 1-member model)")
     s.add_argument("--mc-passes", type=int, default=10)
     s.add_argument("--all-regions", action="store_true",
                    help="automatic mode: keep every candidate region in tumor.nii.gz (default: the most probable "
@@ -136,7 +137,8 @@ def register(sub) -> None:
                    help="the FINAL report: rebuild the model's held-out test split (train-seg --test-fraction) from "
                         "model.json and evaluate it with the ensemble and MC dropout, per size band and hard case")
     e.add_argument("-o", "--output", required=True, help="per-case CSV (with --split test: also <name>.report.json)")
-    e.add_argument("--method", default="ensemble", choices=["ensemble", "mc-dropout"])
+    e.add_argument("--method", default=None, choices=["ensemble", "mc-dropout"],
+                   help="uncertainty method (default: ensemble; MC dropout for a 1-member model)")
     e.add_argument("--mc-passes", type=int, default=10)
     e.add_argument("--max-cases", type=int, default=0)
     e.add_argument("--seed", type=int, default=0)
@@ -204,11 +206,11 @@ def run_train(args) -> int:
         print(f"member {args.member} trained into {out / 'checkpoints'}; when every member is done, run the same "
               "command without --member, with --resume, to save the model and calibrate it")
         return 0
-    from lungai.seg.evaluate import summary_text
+    from lungai.seg.evaluate import fmt_num, summary_text
 
     for method, s in meta.get("validation", {}).items():
         print(f"{method} on validation: {summary_text(s)}; cross-validated r(confidence, Dice) = "
-              f"{s['pearson_r_confidence_dice_cv']:.3f} -> {out}")
+              f"{fmt_num(s.get('pearson_r_confidence_dice_cv'))} -> {out}")
     return 0
 
 
@@ -313,7 +315,6 @@ def training_cases(args) -> list:
 
 
 def run_segment(args) -> int:
-    import json
     from pathlib import Path
 
     import SimpleITK as sitk
@@ -332,6 +333,7 @@ def run_segment(args) -> int:
     dicom = is_dicom_folder(args.ct) and not args.no_dicom
     written = []
     from lungai.seg.choice import ModelChoice, model_hint
+    from lungai.seg.model_io import write_json
 
     model_dir = resolve_model_dir(args.model)
     model = load_model(model_dir)
@@ -357,7 +359,7 @@ def run_segment(args) -> int:
         if res.mutual_information is not None:
             write_image(res.mutual_information, out / "mutual_information.nii.gz", protect=protect)
         info = dict(res.info, model=str(model_dir))
-        (out / "result.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        write_json(out / "result.json", info)
         bar.update(1, "written")
         if dicom:
             from lungai.dicom.export import export_results, reference_for
@@ -366,8 +368,8 @@ def run_segment(args) -> int:
                                      uncertainty=res.entropy, info=res.info, seg_name="tumor.seg.dcm")
             bar.update(1, "DICOM SEG / RTSTRUCT / map / SR")
     i = res.info
-    print(f"tumour {i['tumor_volume_ml']:.2f} ml in {i['n_components']} component(s); confidence "
-          f"{i['confidence']:.2f} (review below {i['review_threshold']:.2f}: "
+    print(f"tumour {i['tumor_volume_ml']:.2f} ml in {i['n_components']} component(s); "
+          f"{'' if i.get('calibrated', True) else 'uncalibrated '}confidence {i['confidence']:.2f} (review below {i['review_threshold']:.2f}: "
           f"{'NEEDS REVIEW' if i['needs_review'] else 'ok'}) -> {out}")
     for path in written:
         print(f"DICOM: {path}")
@@ -402,6 +404,10 @@ def run_eval(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
     print(f"{summary_text(summarize(df))} -> {out}")
+    used = sorted(set(df["method"])) if "method" in df else []
+    if args.method is None and used and used != ["ensemble"]:
+        print(f"note: method {', '.join(used)} was used: a 1-member model has no ensemble to measure agreement "
+              "(--method mc-dropout)")
     return 0
 
 
@@ -426,12 +432,12 @@ def test_split_cases(training: dict) -> list:
 
 
 def _run_test_report(args, model, out) -> int:
-    """eval-seg --split test: the model's held-out test patients, both methods, the report."""
-    import json
-
+    """eval-seg --split test: the model's held-out test patients, both methods (MC dropout only for a 1-member
+    model), the report."""
     import pandas as pd
 
     from lungai.errors import InputError
+    from lungai.seg.model_io import write_json
     from lungai.progress import task
     from lungai.seg.evaluate import evaluate_cases, report_text, test_report
 
@@ -441,12 +447,13 @@ def _run_test_report(args, model, out) -> int:
 
     cases = test_split_cases(model_meta(model).get("training", {}))
     frames = {}
-    for method in ("ensemble", "mc-dropout"):
+    one_member = isinstance(model, tuple) and len(model[1]) < 2     # no ensemble to measure agreement
+    for method in ("mc-dropout",) if one_member else ("ensemble", "mc-dropout"):
         with task(f"test split, {method}", len(cases)) as bar:
             frames[method] = evaluate_cases(model, cases, method, args.mc_passes, args.seed, bar)
     out.parent.mkdir(parents=True, exist_ok=True)
     pd.concat(frames.values()).to_csv(out, index=False)
     rep = test_report(frames)
-    out.with_suffix(".report.json").write_text(json.dumps(rep, indent=2, default=float) + "\n", encoding="utf-8")
+    write_json(out.with_suffix(".report.json"), rep)
     print(report_text(rep) + f"\n-> {out}")
     return 0

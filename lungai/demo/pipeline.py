@@ -415,7 +415,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         model = load_model(mdir)
         sample_seed = summary["input"].pop("seed_lps")
         seed_point = seed_lps if seed_lps is not None else sample_seed
-        seg = segment_tumour(ct, model, seed_lps=seed_point, method="ensemble", seed=0)
+        seg = segment_tumour(ct, model, seed_lps=seed_point, seed=0)
         hint = model_hint(mdir, seg.info)          # the same note lungai segment adds (a better-suited model)
         if hint:
             seg.info["notes"].append(hint)

@@ -138,7 +138,7 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
     from lungai.seg.resources import resolve_model_dir
 
     mdir = resolve_model_dir(model_dir)
-    seg = segment_tumour(ct, load_model(mdir), method="ensemble", seed=0)
+    seg = segment_tumour(ct, load_model(mdir), seed=0)
     conf = float(seg.info["confidence"])
     provenance["tumour"] = (f"automatic segmentation ({Path(mdir).name}, ensemble, confidence {conf:.2f}"
                             + (", needs review" if seg.info["needs_review"] else "") + ")")

@@ -21,7 +21,7 @@ point_node_to_lps = nodes.point_to_lps
 
 
 def segment_tumour_node(scene, volume_node, roi_node=None, point_node=None, model_dir=None,
-                        method: str = "ensemble", mc_passes: int = 10, seg_node=None, replace_segment=None,
+                        method: str | None = None, mc_passes: int = 10, seg_node=None, replace_segment=None,
                         progress=None, loaded_model=None) -> dict:
     """Segment the tumour of ``volume_node``.
 

@@ -47,13 +47,29 @@ def calibrate_model(model_dir, model, val_cases, *, mc_passes: int = 10, seed: i
                       features=features)
 
 
+def review_reasons_with(df, low: np.ndarray) -> list:
+    """Per row the review reasons of a validation table with the low-confidence reason recomputed (``low``: the
+    confidence is below the new threshold) and the others (image edge, box, seed, candidates) kept as recorded in
+    its ``review_reasons`` column ("; "-joined, as :func:`lungai.seg.evaluate.evaluate_case` writes it)."""
+    from lungai.seg.infer import LOW_CONFIDENCE
+
+    recorded = df["review_reasons"] if "review_reasons" in df else [""] * len(df)
+    out = []
+    for text, is_low in zip(recorded, low):
+        others = [r for r in (text.split("; ") if isinstance(text, str) and text else []) if r != LOW_CONFIDENCE]
+        out.append(([LOW_CONFIDENCE] if is_low else []) + others)
+    return out
+
+
 def fit_tables(model_dir, meta: dict, tables: dict, *, mc_passes: int, n_members: int, seed: int = 0,
                features: str = "box") -> dict:
     """The fit of :func:`calibrate_model` from its per-case validation tables ({method: DataFrame of
     :func:`lungai.seg.evaluate.evaluate_cases` rows}); also refits from the ``validation_<method>.csv`` tables
     of an earlier calibration (``tools/recalibrate_seg.py --from-tables``).  A table from before the feature
     ``automatic_mode`` existed gets it from its ``roi_mode`` column (``lungs`` = automatic mode).  ``features``:
-    the box's map features or the kept region's (``FEATURE_SETS``)."""
+    the box's map features or the kept region's (``FEATURE_SETS``).  The review threshold is chosen on
+    confidence < t alone; the tables' ``needs_review`` is then any review reason (:func:`review_reasons_with`), as
+    ``lungai segment`` flags."""
     from pathlib import Path
 
     if features not in FEATURE_SETS:
@@ -81,7 +97,9 @@ def fit_tables(model_dir, meta: dict, tables: dict, *, mc_passes: int, n_members
         conf = np.array([confidence(dict(zip(names, x)), cal) for x in X])
         thr, how = choose_review_threshold(conf[fit], df["dice"].to_numpy(float)[fit])
         df["confidence"] = conf
-        df["needs_review"] = conf < thr
+        reasons = review_reasons_with(df, conf < thr)     # the threshold was chosen on conf < t alone (above)
+        df["review_reasons"] = ["; ".join(r) for r in reasons]
+        df["needs_review"] = [bool(r) for r in reasons]
         df.to_csv(Path(model_dir) / f"validation_{method}.csv", index=False)
         meta.setdefault("calibration", {})[method] = cal
         meta.setdefault("review", {})[method] = {"threshold": round(thr, 4), "how": how}

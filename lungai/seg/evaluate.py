@@ -70,7 +70,7 @@ def seed_point_of(ct: sitk.Image, ref: np.ndarray) -> list:
     return list(ct.TransformContinuousIndexToPhysicalPoint([float(idx[2]), float(idx[1]), float(idx[0])]))
 
 
-def evaluate_case(model, case, method: str = "ensemble", mc_passes: int = 10, seed: int = 0,
+def evaluate_case(model, case, method: str | None = None, mc_passes: int = 10, seed: int = 0,
                   seeded: bool = False, tta: bool | None = None, flip_check: bool | None = None) -> dict:
     """One case: Dice, HD95, volumes, confidence.  ``seeded``: seed-point mode with the click at the reference
     lesion (:func:`seed_point_of`, growing box) instead of the whole crop / automatic mode.  ``tta``: mirrored
@@ -93,7 +93,7 @@ def evaluate_case(model, case, method: str = "ensemble", mc_passes: int = 10, se
            "false_volume_ml": round(float(np.logical_and(pred, ~truth).sum()) * voxel_ml, 4),
            "n_components": info["n_components"],
            "confidence": info["confidence"], "needs_review": info["needs_review"],
-           "review_reasons": "; ".join(info.get("review_reasons", [])), "method": method,
+           "review_reasons": "; ".join(info.get("review_reasons", [])), "method": info["method"],
            "roi_mode": info["roi_mode"], "grid_scale": next((p["scale"] for p in info.get("roi_passes", [])
                                                               if p["kept"]), 1)}
     row.update({f"f_{k}": v for k, v in info["features"].items()})
@@ -109,7 +109,7 @@ def evaluate_case(model, case, method: str = "ensemble", mc_passes: int = 10, se
     return row
 
 
-def evaluate_cases(model, cases, method: str = "ensemble", mc_passes: int = 10, seed: int = 0, progress=None,
+def evaluate_cases(model, cases, method: str | None = None, mc_passes: int = 10, seed: int = 0, progress=None,
                    seeded: bool = False, tta: bool | None = None, flip_check: bool | None = None):
     import pandas as pd
 
@@ -155,9 +155,16 @@ def summarize(df) -> dict:
     return out
 
 
+def fmt_num(value, spec: str = ".3f") -> str:
+    """``value`` formatted, or "n/a" when it is not available (None / null in model.json, NaN)."""
+    from lungai.seg.model_io import is_number
+
+    return format(value, spec) if is_number(value) else "n/a"
+
+
 def summary_text(s: dict) -> str:
-    text = (f"{s['n_cases']} cases with a tumour: Dice mean {s['mean_dice']:.3f} +- {s['std_dice']:.3f}, median "
-            f"{s['median_dice']:.3f}; r(confidence, Dice) = {s['pearson_r_confidence_dice']:.3f}; "
+    text = (f"{s['n_cases']} cases with a tumour: Dice mean {fmt_num(s['mean_dice'])} +- {fmt_num(s['std_dice'])}, "
+            f"median {fmt_num(s['median_dice'])}; r(confidence, Dice) = {fmt_num(s['pearson_r_confidence_dice'])}; "
             f"{s['n_needs_review']} flagged for review")
     if "tumour_free" in s:
         f = s["tumour_free"]

@@ -341,7 +341,31 @@ def seed_distance_mm(binary: np.ndarray, seed_idx, spacing_zyx) -> float | None:
     return float(d)
 
 
-def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method: str = "ensemble",
+ENSEMBLE_NEEDS = 2          # members: one member always agrees with itself, so its "ensemble" confidence is meaningless
+
+
+def resolve_method(n_members: int, method: str | None, dropout: float = 0.1) -> tuple:
+    """(method, note or None): the uncertainty method for a model of ``n_members`` members (``dropout``: its
+    config's rate).  ``method`` None (the user did not choose): the ensemble, or MC dropout for a 1-member model
+    (with a note saying so); "ensemble" asked for explicitly with one member stops with an :class:`InputError`,
+    as does a 1-member model without dropout (neither method can measure its uncertainty)."""
+    if n_members >= ENSEMBLE_NEEDS:
+        return method or "ensemble", None
+    if not dropout:
+        raise InputError("the model has 1 member and no dropout, so neither the ensemble nor MC dropout can measure "
+                         "its uncertainty (one member always agrees with itself)",
+                         "train the model with --members 2 or more, or with --dropout > 0")
+    if method is None:
+        return "mc-dropout", ("the model has 1 member, so an ensemble cannot measure agreement: MC dropout was used "
+                              "for the uncertainty and confidence (--method mc-dropout)")
+    if method == "ensemble":
+        raise InputError("the model has 1 member, so the ensemble method gives no meaningful confidence (one member "
+                         "always agrees with itself)",
+                         "use --method mc-dropout (or leave --method out), or train with --members 2 or more")
+    return method, None
+
+
+def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method: str | None = None,
                    mc_passes: int = 10, seed: int = 0, whole=None, progress=None,
                    source: str = "the CT", all_regions: bool = False, grow: bool = True,
                    tta: bool | None = None, flip_check: bool | None = None) -> SegResult:
@@ -355,12 +379,15 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     ``flip_check``: the confidence feature ``flip_consistency`` (3 more passes over the box; in automatic mode
     over a box round the kept region) - always when the model's calibration uses it; True: also otherwise
     (calibration turns it on to fit it).
+    ``method``: "ensemble" or "mc-dropout"; None: the ensemble, MC dropout for a 1-member model
+    (:func:`resolve_method`).
     """
     if isinstance(model, ModelChoice):
         return segment_with_choice(ct, model, segment_tumour, roi_lps=roi_lps, seed_lps=seed_lps, method=method,
                                    mc_passes=mc_passes, seed=seed, whole=whole, progress=progress, source=source,
                                    all_regions=all_regions, grow=grow, tta=tta, flip_check=flip_check)
     cfg, nets, meta = model
+    method, method_note = resolve_method(len(nets), method, getattr(cfg, "dropout", 0.1))
     if tta is not None and bool(tta) != cfg.tta:
         cfg = dataclasses.replace(cfg, tta=bool(tta))
     calib = meta.get("calibration", {}).get(method)
@@ -433,7 +460,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     corner0 = ct.TransformIndexToPhysicalPoint([int(v) for v in box.lo])
     corner1 = ct.TransformIndexToPhysicalPoint([int(v) - 1 for v in box.hi])
     volume = float(binary.sum()) * voxel_ml
-    notes = [] if n_comp else ["no tumour found in the region of interest"]
+    notes = ([method_note] if method_note else []) + ([] if n_comp else ["no tumour found in the region of interest"])
     seed_mm = seed_distance_mm(binary, seed_idx, ct.GetSpacing()[::-1])
     seed_away = seed_mm is not None and seed_mm > SEED_REACH_MM
     if seed_away:

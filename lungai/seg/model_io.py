@@ -8,8 +8,10 @@ highest calibrated confidence is kept (:mod:`lungai.seg.choice`)."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import save_file
 
@@ -39,11 +41,30 @@ def save_model(model_dir, cfg: SegConfig, state_dicts: list, meta: dict) -> Path
     return out
 
 
+def finite_json(obj):
+    """``obj`` with every non-finite float (NaN, +-inf; numpy floats too) replaced by None, so that the JSON
+    written is strict (``NaN`` is not JSON); readers take null as "not available"."""
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    if isinstance(obj, (float, np.floating)) and not math.isfinite(float(obj)):
+        return None
+    return obj
+
+
 def write_json(path, doc: dict) -> None:
+    """Write ``doc`` as strict JSON (non-finite floats as null, :func:`finite_json`), atomically: model.json,
+    result.json, reports."""
     path = Path(path)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=float) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(finite_json(doc), indent=2, default=float, allow_nan=False) + "\n", encoding="utf-8")
     tmp.replace(path)
+
+
+def is_number(value) -> bool:
+    """A finite number (not None / null, not NaN): e.g. an r that model.json may record as null."""
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and math.isfinite(float(value))
 
 
 def read_meta(model_dir) -> dict:
