@@ -30,6 +30,10 @@ def _model_args(p) -> None:
                    help="concatenation or modality attention (simple / modality-weighted)")
     g.add_argument("--modalities", default="ehr,rna,ct", help="branches to use (default ehr,rna,ct)")
     g.add_argument("--top-k", type=int, default=2000, help="top-variance genes kept in each training fold")
+    g.add_argument("--gene-variances", metavar="FILE",
+                   help="CSV gene,variance of the RAW expression: rank genes by it for --top-k (needed when the "
+                        "--rna matrix is per-gene standardised / z-scored; without it all genes of such a matrix "
+                        "are kept, with a warning)")
     g.add_argument("--neighbours", type=int, default=8, help="co-expression graph degree")
     g.add_argument("--edges", help="gene edge list CSV (gene_a,gene_b) instead of the co-expression graph")
     g.add_argument("--epochs", type=int, default=80, help="training epochs (the maximum with --val-fraction)")

@@ -22,11 +22,40 @@ import SimpleITK as sitk
 
 from lungai.fusion import ct_crop
 from lungai.fusion.data import Cohort
-from lungai.fusion.preprocess import EHREncoder, GeneSelector
+from lungai.fusion.preprocess import EHREncoder, GeneSelector, gene_selector
 
 KINDS = ("logreg", "forest", "mlp")
+BRANCHES = {"ehr": "EHR MLP", "rna": "RNA GAT", "ct": "CT CNN"}
+
+
+def fusion_label(trained, configured=tuple(BRANCHES)) -> str:
+    """The fusion row's name from the branches that were actually trained, e.g. ``fusion network (EHR MLP +
+    RNA GAT, CT masked)`` for a cohort without CT; a configured branch with no training data is named as
+    masked (CT: in the network, never trained) or left out."""
+    on = [BRANCHES[m] for m in BRANCHES if m in trained]
+    off = [f"{m.upper()} {'masked' if m == 'ct' else 'left out'}" for m in BRANCHES
+           if m in configured and m not in trained]
+    return f"fusion network ({' + '.join(on) or 'no branch'}{''.join(', ' + o for o in off)})"
+
+
+def pipeline_branches(modalities, notes=()) -> list:
+    """Branches a fitted fusion network trained: its modalities less a CT branch no training patient fed."""
+    from lungai.fusion.pipeline import CT_UNTRAINED_NOTE
+
+    return [m for m in modalities if not (m == "ct" and CT_UNTRAINED_NOTE in list(notes or ()))]
+
+
+def cohort_branches(modalities, cohort: Cohort) -> list:
+    """Branches a fusion network configured with ``modalities`` trains on ``cohort`` (as ``FusionPipeline.fit``
+    decides: EHR with any value, RNA of >= 2 patients, CT of >= 1 patient)."""
+    av = cohort.availability()
+    have = {"ehr": cohort.ehr.shape[1] > 0 and bool(cohort.ehr.notna().any().any()),
+            "rna": cohort.rna is not None and int(av["rna"].sum()) >= 2, "ct": int(av["ct"].sum()) > 0}
+    return [m for m in BRANCHES if m in modalities and have[m]]
+
+
 LABELS = {"logreg": "logistic regression (L2, multinomial)", "forest": "random forest",
-          "mlp": "MLP (one hidden layer)", "fusion": "fusion network (CT CNN + RNA GAT + EHR MLP)"}
+          "mlp": "MLP (one hidden layer)", "fusion": fusion_label(tuple(BRANCHES))}
 DEFAULTS = {"logreg": {"C": 0.1}, "forest": {"min_leaf": 3}, "mlp": {"hidden": 32, "alpha": 1e-2}}
 N_TREES = 500
 
@@ -68,10 +97,11 @@ class BaselinePipeline:
     """One tabular baseline with its fold-fitted preprocessing; ``params`` as in :data:`DEFAULTS`."""
 
     def __init__(self, classes, kind: str = "logreg", seed: int = 0, use_image: bool = True,
-                 top_k: int = 2000, **params):
+                 top_k: int = 2000, gene_variances=None, **params):
         if kind not in KINDS:
             raise ValueError(f"unknown baseline kind {kind!r} (one of {', '.join(KINDS)})")
         self.classes, self.kind, self.seed, self.use_image, self.top_k = list(classes), kind, seed, use_image, top_k
+        self.gene_variances = gene_variances
         self.params = {**DEFAULTS[kind], **params}
         self.encoder: EHREncoder | None = None
         self.genes: GeneSelector | None = None
@@ -98,8 +128,8 @@ class BaselinePipeline:
     def fit(self, cohort: Cohort) -> "BaselinePipeline":
         y = cohort.y(self.classes)
         self.encoder = EHREncoder().fit(self.frame(cohort))
-        self.genes = GeneSelector(self.top_k).fit(cohort.rna) if cohort.rna is not None and len(cohort.rna) >= 2 \
-            else None
+        self.genes = gene_selector(self.top_k, self.gene_variances, cohort.report).fit(cohort.rna) \
+            if cohort.rna is not None and len(cohort.rna) >= 2 else None
         x = self.matrix(cohort)
         self.model = _estimator(self.kind, self.params, self.seed)
         if self.kind == "mlp":          # MLPClassifier has no class_weight

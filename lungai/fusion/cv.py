@@ -65,7 +65,8 @@ def grid_points(grid: Optional[dict]) -> list:
 def make_model(kind: str, classes, params: dict, config: FusionConfig, seed: int):
     if kind == "fusion":
         return FusionPipeline(config.replace(seed=seed, **params), classes)
-    return BaselinePipeline(classes, kind, seed=seed, top_k=config.top_k, **params)
+    return BaselinePipeline(classes, kind, seed=seed, top_k=config.top_k, gene_variances=config.gene_variances,
+                            **params)
 
 
 def _split(y: np.ndarray, k: int, seed: int):

@@ -202,6 +202,9 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
                          "use the same patient IDs in the CT manifest and the EHR table")
     idset = set(ids)
     if rna_df is not None:
+        from lungai.fusion.preprocess import looks_standardised
+        # decided on the whole matrix as given: a training fold of a z-scored matrix has unequal variances
+        report["rna_standardised"] = looks_standardised(rna_df)
         rna_df = rna_df.loc[[i for i in rna_df.index if i in idset]]
     cohort = Cohort(ids, ehr_df.reindex(ids), rna_df, {i: p for i, p in ct_map.items() if i in idset}, labels, report)
     av = cohort.availability()

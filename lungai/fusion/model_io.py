@@ -148,8 +148,10 @@ def rna_gene_check(pipe: FusionPipeline, rna, max_missing: float = 0.5) -> dict:
 def card_markdown(meta: dict) -> str:
     """A human-readable summary of a locked stage model (``model_card.md``): what is locked, which
     model predictions use, and the comparison it was chosen by."""
-    from lungai.fusion.baseline import LABELS
+    from lungai.fusion.baseline import LABELS, fusion_label, pipeline_branches
 
+    LABELS = {**LABELS, "fusion": fusion_label(pipeline_branches(meta["modalities"], meta.get("notes")),
+                                               (meta.get("config") or {}).get("modalities", meta["modalities"]))}
     sel = meta.get("selection") or {}
     cohort = meta.get("training_cohort") or {}
     lines = [f"# Stage model ({', '.join(map(str, meta['classes']))})", "",
@@ -159,6 +161,9 @@ def card_markdown(meta: dict) -> str:
              f"- Training cohort: {cohort.get('n_patients', '?')} patients, classes {cohort.get('class_counts', {})}, "
              f"with EHR/RNA/CT {cohort.get('with', {})}",
              f"- Fusion network modalities: {', '.join(meta['modalities'])}; notes: {'; '.join(meta.get('notes', [])) or 'none'}",
+             *([f"- Genes: {len(g['genes'])} kept (--top-k {g.get('top_k')}), ranked by "
+                f"{g.get('ranking', 'training-fold variance')}" + (f"; {g['note']}" if g.get("note") else "")]
+               if (g := meta.get("genes")) else []),
              "", "| model | hyper-parameters | inner-CV macro-F1 |", "|---|---|---|"]
     for name, c in (sel.get("candidates") or {}).items():
         f1 = c.get("inner_macro_f1")

@@ -19,7 +19,7 @@ from lungai.fusion import ct_crop
 from lungai.fusion.data import Cohort
 from lungai.fusion.graph import coexpression_edges, edges_from_list
 from lungai.fusion.models.fusion import ORDER, FusionModel
-from lungai.fusion.preprocess import EHREncoder, GeneSelector
+from lungai.fusion.preprocess import EHREncoder, GeneSelector, gene_selector
 from lungai.fusion.train import deterministic, fit
 
 _CROPS: dict = {}
@@ -34,6 +34,7 @@ class FusionConfig:
     fusion: str = "concat"          # concat | simple | weighted
     emb: int = 32
     top_k: int = 2000               # genes kept (highest variance in the training fold)
+    gene_variances: Optional[str] = None    # raw per-gene variances to rank by (for a standardised matrix)
     neighbours: int = 8             # co-expression graph degree
     edges: Optional[str] = None     # user edge list (gene_a, gene_b) instead of co-expression
     dropout: float = 0.2
@@ -133,7 +134,9 @@ class FusionPipeline:
                 self.modalities.remove("rna")
                 self.notes.append("RNA: fewer than 2 training patients have it, branch left out")
             else:
-                self.genes = GeneSelector(cfg.top_k).fit(cohort.rna)
+                self.genes = gene_selector(cfg.top_k, cfg.gene_variances, cohort.report).fit(cohort.rna)
+                if self.genes.note:
+                    self.notes.append(self.genes.note)
                 if cfg.edges:
                     self.edges = edges_from_list(cfg.edges, self.genes.genes)
                 else:

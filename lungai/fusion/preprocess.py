@@ -7,6 +7,9 @@ Both are fitted on the training patients of a fold only, then applied to its tes
   saved with skops).  Date-like / free-text columns (too many levels) are left out and reported.
 - :class:`GeneSelector` - top-k variance genes in the training fold, standardised with the training
   mean/SD; a missing value (or a gene missing from a new cohort) becomes 0 = the training mean.
+  On a per-gene standardised matrix (every gene's variance the same, e.g. a z-score file) the
+  variance ranks nothing: the selection then uses raw variances the user supplies
+  (``--gene-variances FILE``), or else keeps **all** genes and says so (never name order / noise).
 """
 
 from __future__ import annotations
@@ -104,18 +107,93 @@ class EHREncoder:
         return enc
 
 
+STANDARDISED_TOL = 1e-3     # relative spread of the per-gene variances below which a matrix is "standardised"
+
+
+def looks_standardised(rna: Optional[pd.DataFrame], tol: float = STANDARDISED_TOL) -> bool:
+    """True when every gene has the same variance (within ``tol``, relative): a per-gene standardised
+    (z-scored) matrix, on which "top-k by variance" is meaningless."""
+    if rna is None or rna.shape[0] < 3 or rna.shape[1] < 2:
+        return False
+    var = rna.var(axis=0, skipna=True).dropna()
+    var = var[var > 0]
+    if len(var) < 2:
+        return False
+    return float(var.max() - var.min()) <= tol * float(var.mean())
+
+
+_VARIANCES: dict = {}
+
+
+def read_gene_variances(path) -> pd.Series:
+    """Raw per-gene variances from a two-column table (gene, variance; a header row is optional)."""
+    key = str(path)
+    if key not in _VARIANCES:
+        try:
+            df = pd.read_csv(path, sep=None, engine="python", header=None)
+        except (OSError, ValueError) as e:
+            raise InputError(f"cannot read the gene variances {path}: {e}",
+                             "give a CSV with two columns: gene, raw variance") from e
+        if df.shape[1] < 2:
+            raise InputError(f"{path} has {df.shape[1]} column(s)", "give a CSV with two columns: gene, raw variance")
+        genes = df.iloc[:, 0].astype(str).str.strip()
+        vals = pd.to_numeric(df.iloc[:, -1], errors="coerce")
+        keep = vals.notna() & df.iloc[:, 0].notna() & (genes != "")
+        s = pd.Series(vals[keep].to_numpy(float), index=genes[keep].to_numpy(), name="variance")
+        s = s[~s.index.duplicated()]
+        if s.empty:
+            raise InputError(f"{path} holds no numeric gene variance", "give a CSV with two columns: gene, raw variance")
+        _VARIANCES[key] = s
+    return _VARIANCES[key]
+
+
 class GeneSelector:
-    def __init__(self, top_k: int = 2000):
+    """``variances``: raw per-gene variances to rank by (``--gene-variances``); ``standardised``: whether the
+    whole RNA matrix is per-gene standardised (decided on the full cohort, :func:`looks_standardised`;
+    None = decide on the matrix given to :meth:`fit`)."""
+
+    def __init__(self, top_k: int = 2000, variances: Optional[pd.Series] = None, variances_source=None,
+                 standardised: Optional[bool] = None):
         self.top_k = top_k
+        self.variances, self.variances_source, self.standardised = variances, variances_source, standardised
         self.genes: list = []
+        self.ranking = "training-fold variance"
+        self.note: Optional[str] = None
         self.mean = self.sd = None
 
     def fit(self, rna: pd.DataFrame) -> "GeneSelector":
         if rna is None or rna.shape[0] < 2:
             raise InputError("fewer than 2 training patients have RNA data", "add RNA profiles or leave out --rna")
-        var = rna.var(axis=0, skipna=True).fillna(0.0)
-        order = np.lexsort((np.array(var.index), -var.values))      # by variance, ties by name
-        self.genes = [str(var.index[i]) for i in order[: self.top_k]]
+        self.note = None
+        standardised = self.standardised if self.standardised is not None else looks_standardised(rna)
+        if self.variances is not None:
+            cols = [str(c) for c in rna.columns]
+            known = [c for c in cols if c in self.variances.index]
+            if not known:
+                raise InputError(f"no gene of the RNA matrix is in the gene variances {self.variances_source}",
+                                 "use the same gene symbols in --rna and --gene-variances")
+            var = self.variances.reindex(known)
+            order = np.lexsort((np.array(var.index), -var.to_numpy()))    # by raw variance, ties by name
+            self.genes = [known[i] for i in order[: self.top_k]]
+            self.ranking = f"raw variance from {self.variances_source}"
+            absent = len(cols) - len(known)
+            if absent:
+                self.note = (f"RNA: {absent} of {len(cols)} genes have no variance in {self.variances_source} "
+                             "and are never selected")
+                warnings.warn(self.note)
+        elif standardised and self.top_k < rna.shape[1]:
+            self.genes = [str(c) for c in rna.columns]
+            self.ranking = "all genes (per-gene standardised matrix)"
+            self.note = (f"RNA: the matrix is per-gene standardised (every gene has the same variance), so top-"
+                         f"{self.top_k} by variance would be arbitrary (name order / sampling noise): all "
+                         f"{len(self.genes)} genes are kept; give --gene-variances FILE (raw per-gene variances) to "
+                         f"keep the top {self.top_k} by raw variance")
+            warnings.warn(self.note)
+        else:
+            var = rna.var(axis=0, skipna=True).fillna(0.0)
+            order = np.lexsort((np.array(var.index), -var.values))      # by variance, ties by name
+            self.genes = [str(var.index[i]) for i in order[: self.top_k]]
+            self.ranking = "training-fold variance"
         sub = rna[self.genes]
         self.mean = sub.mean(axis=0).fillna(0.0).to_numpy(np.float32)
         sd = sub.std(axis=0).fillna(0.0).to_numpy(np.float32)
@@ -136,7 +214,9 @@ class GeneSelector:
         return np.nan_to_num(vals, nan=0.0).astype(np.float32)
 
     def to_json(self) -> dict:
-        return {"top_k": self.top_k, "genes": self.genes}
+        return {"top_k": self.top_k, "genes": self.genes, "ranking": self.ranking, "note": self.note,
+                "variances_source": None if self.variances_source is None else str(self.variances_source),
+                "standardised_input": self.standardised}
 
     def tensors(self) -> dict:
         return {"gene_mean": self.mean, "gene_sd": self.sd}
@@ -145,5 +225,16 @@ class GeneSelector:
     def from_saved(cls, meta: dict, tensors: dict) -> "GeneSelector":
         sel = cls(meta["top_k"])
         sel.genes = list(meta["genes"])
+        sel.ranking = meta.get("ranking", sel.ranking)
+        sel.note, sel.variances_source = meta.get("note"), meta.get("variances_source")
+        sel.standardised = meta.get("standardised_input")
         sel.mean, sel.sd = np.asarray(tensors["gene_mean"]), np.asarray(tensors["gene_sd"])
         return sel
+
+
+def gene_selector(top_k: int, gene_variances=None, report: Optional[dict] = None) -> GeneSelector:
+    """The selector a pipeline fits in a training fold: ``gene_variances`` a file path (or None);
+    ``report`` the cohort report, whose ``rna_standardised`` was decided on the whole RNA matrix (a
+    training fold of a z-scored matrix no longer has equal variances, so it cannot tell)."""
+    var = read_gene_variances(gene_variances) if gene_variances else None
+    return GeneSelector(top_k, var, gene_variances, (report or {}).get("rna_standardised"))

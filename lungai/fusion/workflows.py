@@ -59,7 +59,14 @@ def config_from_args(args):
     bad = [m for m in mods if m not in ("ehr", "rna", "ct")]
     if bad:
         raise InputError(f"unknown modalities {bad}", "use a comma list of ehr, rna, ct")
-    return FusionConfig(modalities=mods, fusion=args.fusion, top_k=args.top_k, neighbours=args.neighbours,
+    gene_variances = getattr(args, "gene_variances", None)
+    if gene_variances:
+        from lungai.fusion.preprocess import read_gene_variances
+
+        read_gene_variances(gene_variances)          # an unreadable file fails here, not in fold 3
+        gene_variances = str(Path(gene_variances).resolve())
+    return FusionConfig(modalities=mods, fusion=args.fusion, top_k=args.top_k, gene_variances=gene_variances,
+                        neighbours=args.neighbours,
                         edges=args.edges, epochs=args.epochs, patience=args.patience, lr=args.lr, seed=args.seed,
                         val_fraction=args.val_fraction, stop_on=args.stop_on)
 
@@ -119,7 +126,7 @@ def fusion_grid(args) -> list:
 
 def run_cv(args) -> int:
     from lungai.fusion import plots
-    from lungai.fusion.baseline import LABELS
+    from lungai.fusion.baseline import LABELS, cohort_branches, fusion_label
     from lungai.fusion.cv import SELECTED, candidates, check_labels, cross_validate
     from lungai.fusion.data import availability_text
     from lungai.fusion.metrics import comparison_table
@@ -147,7 +154,8 @@ def run_cv(args) -> int:
     metrics = {"classes": classes, "n_patients": len(cohort.ids), "folds": args.folds,
                "inner_folds": args.inner_folds, "seed": args.seed, "cohort": cohort.report,
                "config": cfg.to_json(), "data": data_spec(args), "baselines": list(kinds), "models": {}}
-    labels = {**LABELS, SELECTED: "selected by nested CV (the honest estimate of picking the best)"}
+    labels = {**LABELS, "fusion": fusion_label(cohort_branches(cfg.modalities, cohort), cfg.modalities),
+              SELECTED: "selected by nested CV (the honest estimate of picking the best)"}
     for name, r in result["models"].items():
         metrics["models"][name] = {**_jsonable(r["summary"]), "params_per_fold": r["params"],
                                    "inner_macro_f1_per_fold": r["inner_macro_f1"]}
@@ -157,6 +165,12 @@ def run_cv(args) -> int:
                             f"{name} ({args.folds}-fold CV)")
     table = comparison_table({n: r["summary"] for n, r in result["models"].items()}, labels)
     notes = cv_notes(result, select)
+    n_genes = cohort.rna.shape[1] if cohort.rna is not None else 0
+    if cohort.report.get("rna_standardised") and not cfg.gene_variances and cfg.top_k < n_genes:
+        notes.append(f"the RNA matrix is per-gene standardised (all genes have the same variance): top-{cfg.top_k} "
+                     f"by variance would be arbitrary, so all {n_genes} genes were used; give --gene-variances FILE "
+                     "(raw per-gene variances) to select the top-k by raw variance")
+    metrics["labels"] = {n: labels.get(n, n) for n in result["models"]}
     metrics["notes"] = notes
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
     (out / "comparison.md").write_text(f"{args.folds}-fold CV of {len(cohort.ids)} patients (same outer folds for "
@@ -201,7 +215,7 @@ def cv_notes(result: dict, select: tuple) -> list:
 # ---------------------------------------------------------------------------------------- train
 def run_train(args) -> int:
     from lungai.fusion import explain, model_io, plots
-    from lungai.fusion.baseline import LABELS
+    from lungai.fusion.baseline import LABELS, fusion_label, pipeline_branches
     from lungai.fusion.cv import candidates, check_labels, fit_selected
     from lungai.fusion.data import availability_text
     from lungai.progress import task
@@ -239,7 +253,8 @@ def run_train(args) -> int:
             explain.top_genes_per_patient(shap, 10).to_csv(out / "top_genes_per_patient.csv", index=False)
         bar.update(1, "Shapley values")
     (out / "model_card.md").write_text(model_io.card_markdown(json.loads((out / model_io.META).read_text(encoding="utf-8"))), encoding="utf-8")
-    rows = [f"  {LABELS.get(n, n):<48} {c['params']}  inner macro-F1 "
+    names = {**LABELS, "fusion": fusion_label(pipeline_branches(pipe.modalities, pipe.notes), pipe.config.modalities)}
+    rows = [f"  {names.get(n, n):<48} {c['params']}  inner macro-F1 "
             f"{'n/a' if c['inner_macro_f1'] is None else format(c['inner_macro_f1'], '.3f')}"
             for n, c in selection["candidates"].items()]
     print("models compared:\n" + "\n".join(rows))

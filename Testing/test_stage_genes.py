@@ -1,0 +1,121 @@
+"""Gene selection on a per-gene standardised (z-scored) RNA matrix, and the fusion row's label naming the
+branches actually trained (a cohort without CT)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lungai.fusion import model_io
+from lungai.fusion.baseline import LABELS, BaselinePipeline, cohort_branches, fusion_label
+from lungai.fusion.data import load_cohort
+from lungai.fusion.pipeline import FusionConfig, FusionPipeline
+from lungai.fusion.preprocess import GeneSelector, looks_standardised
+from lungai.fusion.synthetic import make_cohort
+
+CLASSES = ["I", "II", "III"]
+
+
+@pytest.fixture(scope="module")
+def zpaths(tmp_path_factory):
+    """The synthetic cohort without CT, its RNA z-scored per gene over all patients (like df_zscore.csv),
+    gene names reversed so that name order differs from file order, and a raw-variance file that ranks
+    the planted module genes first."""
+    out = tmp_path_factory.mktemp("stage_z")
+    p = make_cohort(out, n=24, seed=3, n_genes=40, module_size=8, ct_shape=(16, 16, 16), ct_spacing=(6.0, 6.0, 5.0),
+                    rna_shift=3.0)
+    truth = json.loads(p["truth"].read_text(encoding="utf-8"))
+    rna = pd.read_csv(p["rna"], index_col=0)                       # genes x patients
+    z = rna.sub(rna.mean(axis=1), axis=0).div(rna.std(axis=1), axis=0)
+    z.index = ["Z" + g if g not in truth["module_genes"] else "Y" + g for g in z.index]   # module genes sort first
+    z.to_csv(out / "zscore.csv")
+    module = ["Y" + g for g in truth["module_genes"]]
+    raw = pd.Series(1.0, index=z.index)
+    raw[module] = np.linspace(9.0, 5.0, len(module))
+    raw["ZG0039"] = 20.0                                             # the highest raw variance: a non-module gene
+    raw.rename("variance").to_csv(out / "variances.csv")
+    return {"ehr": p["ehr"], "rna": out / "zscore.csv", "variances": out / "variances.csv", "module": module,
+            "out": out}
+
+
+def test_a_z_scored_matrix_is_detected_on_the_whole_cohort_not_per_fold(zpaths):
+    cohort = load_cohort(zpaths["ehr"], zpaths["rna"], label="stage")
+    assert cohort.report["rna_standardised"] is True
+    fold = cohort.subset(cohort.ids[: len(cohort.ids) * 2 // 3])
+    assert not looks_standardised(fold.rna)              # a training fold's variances differ by sampling ...
+    assert fold.report["rna_standardised"] is True       # ... so the flag travels with the cohort
+    raw = load_cohort(zpaths["ehr"], zpaths["rna"].parent / "rna.csv", label="stage")
+    assert raw.report["rna_standardised"] is False
+
+
+def test_top_k_on_a_standardised_matrix_keeps_all_genes_and_says_so(zpaths):
+    cohort = load_cohort(zpaths["ehr"], zpaths["rna"], label="stage")
+    fold = cohort.subset(cohort.ids[:16])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sel = GeneSelector(10, standardised=fold.report["rna_standardised"]).fit(fold.rna)
+    assert len(sel.genes) == 40                          # not 10 genes by name order or sampling noise
+    assert any("standardised" in str(w.message) for w in caught)
+    assert "all genes" in sel.to_json()["ranking"] and "--gene-variances" in sel.note
+    # the same without the cohort flag on the whole (equal-variance) matrix: detected there too
+    assert len(GeneSelector(10).fit(cohort.rna).genes) == 40
+
+
+def test_gene_variances_rank_a_standardised_matrix(zpaths):
+    from lungai.fusion.preprocess import read_gene_variances
+
+    cohort = load_cohort(zpaths["ehr"], zpaths["rna"], label="stage")
+    var = read_gene_variances(zpaths["variances"])
+    sel = GeneSelector(5, var, zpaths["variances"], True).fit(cohort.subset(cohort.ids[:16]).rna)
+    assert sel.genes == ["ZG0039"] + zpaths["module"][:4]
+    assert "raw variance" in sel.to_json()["ranking"]
+    # the pipelines take the file from the config (--gene-variances) and record the ranking in the model
+    cfg = FusionConfig(modalities=("ehr", "rna"), top_k=5, gene_variances=str(zpaths["variances"]), epochs=2,
+                       neighbours=2)
+    pipe = FusionPipeline(cfg, CLASSES).fit(cohort)
+    assert pipe.genes.genes == sel.genes and pipe.config.gene_variances == str(zpaths["variances"])
+    base = BaselinePipeline(CLASSES, "logreg", top_k=5, gene_variances=str(zpaths["variances"])).fit(cohort)
+    assert base.genes.genes == sel.genes
+    out = model_io.save(zpaths["out"] / "model", pipe, {"logreg": base}, "fusion")
+    meta = json.loads((out / model_io.META).read_text(encoding="utf-8"))
+    assert "raw variance" in meta["genes"]["ranking"] and meta["config"]["gene_variances"]
+    assert "ranked by raw variance" in model_io.card_markdown(meta)
+    back, _, _ = model_io.load(out)
+    assert back.genes.genes == sel.genes
+
+
+def _cli(args):
+    from lungai.cli import main
+
+    return main(["stage"] + [str(a) for a in args])
+
+
+def test_cli_cv_on_a_standardised_matrix_without_ct_names_what_was_trained(tmp_path, zpaths, capsys):
+    data = ["--ehr", zpaths["ehr"], "--rna", zpaths["rna"], "--label", "stage"]
+    fast = ["--epochs", 2, "--top-k", 10, "--neighbours", 2, "--baselines", "logreg"]
+    assert _cli(["cv", *data, "-o", tmp_path / "cv", "--folds", 2, "--inner-folds", 1, *fast]) == 0
+    err = capsys.readouterr().err
+    assert "per-gene standardised" in err
+    md = (tmp_path / "cv" / "comparison.md").read_text(encoding="utf-8")
+    assert "fusion network (EHR MLP + RNA GAT, CT masked)" in md and "CT CNN" not in md
+    assert "all 40 genes were used" in md
+    assert _cli(["train", *data, "--gene-variances", zpaths["variances"], "-o", tmp_path / "m", "--inner-folds", 1,
+                 *fast]) == 0
+    out = capsys.readouterr().out
+    assert "fusion network (EHR MLP + RNA GAT, CT masked)" in out
+    card = (tmp_path / "m" / "model_card.md").read_text(encoding="utf-8")
+    assert "fusion network (EHR MLP + RNA GAT, CT masked)" in card and "CT CNN" not in card
+    meta = json.loads((tmp_path / "m" / model_io.META).read_text(encoding="utf-8"))
+    assert meta["genes"]["genes"][0] == "ZG0039" and len(meta["genes"]["genes"]) == 10
+
+
+def test_fusion_label_lists_the_trained_branches(zpaths):
+    assert LABELS["fusion"] == "fusion network (EHR MLP + RNA GAT + CT CNN)"
+    assert fusion_label(["ehr", "rna"], ["ehr", "rna", "ct"]) == "fusion network (EHR MLP + RNA GAT, CT masked)"
+    assert fusion_label(["ehr"], ["ehr", "rna"]) == "fusion network (EHR MLP, RNA left out)"
+    cohort = load_cohort(zpaths["ehr"], zpaths["rna"], label="stage")
+    assert cohort_branches(("ehr", "rna", "ct"), cohort) == ["ehr", "rna"]
