@@ -15,6 +15,7 @@ Both are fitted on the training patients of a fold only, then applied to its tes
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -127,7 +128,10 @@ _VARIANCES: dict = {}
 
 def read_gene_variances(path) -> pd.Series:
     """Raw per-gene variances from a two-column table (gene, variance; a header row is optional)."""
-    key = str(path)
+    try:
+        key = (str(path), Path(path).stat().st_mtime_ns)     # a file edited in a long Slicer session is re-read
+    except OSError as e:
+        raise InputError(f"cannot read the gene variances {path}: {e}", "give an existing CSV: gene, raw variance") from e
     if key not in _VARIANCES:
         try:
             df = pd.read_csv(path, sep=None, engine="python", header=None)
