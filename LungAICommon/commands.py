@@ -12,6 +12,10 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 SEG_METHODS = ("ensemble", "mc-dropout")
+# The panel's choices: "auto" leaves --method out, so the CLI decides as it does for a user who gives none
+# (the ensemble; MC dropout for a 1-member model, which has no ensemble to measure agreement).
+SEG_METHOD_AUTO = "auto"
+PANEL_SEG_METHODS = (SEG_METHOD_AUTO,) + SEG_METHODS
 SEG_ARCHITECTURES = ("unet", "attention_unet", "unetr")
 RADIOMICS_PRESETS = ("default", "ibsi-a", "ibsi-b", "ibsi-c", "ibsi-d", "ibsi-e")
 # Same names as lungai.radiomics.params (a test checks they agree): pyradiomics' seven classes, then
@@ -38,21 +42,27 @@ def is_set(path) -> bool:
 _given = is_set
 
 
-def segment(ct: Path, output_dir: Path, model_dir: Optional[Path] = None, method: str = "ensemble",
+def segment(ct: Path, output_dir: Path, model_dir: Optional[Path] = None, method: Optional[str] = None,
             mc_passes: Optional[int] = None, seed_point_lps: Optional[Sequence[float]] = None,
             roi_lps: Optional[Sequence[float]] = None) -> list[str]:
     """``lungai segment CT -o OUT [--model DIR] [--method M] [--mc-passes N] [--seed-point x,y,z | --roi ...]``.
 
-    ``roi_lps`` is two opposite box corners ``(x0, y0, z0, x1, y1, z1)`` in LPS mm.
+    ``roi_lps`` is two opposite box corners ``(x0, y0, z0, x1, y1, z1)`` in LPS mm.  ``method`` None or "auto":
+    no ``--method`` (the model's own: the ensemble, MC dropout for a 1-member model); ``mc_passes`` is then
+    passed too (used only when MC dropout runs).
     """
-    if method not in SEG_METHODS:
-        raise ValueError(f"method must be one of {SEG_METHODS}, not {method!r}")
+    if method == SEG_METHOD_AUTO:
+        method = None
+    if method is not None and method not in SEG_METHODS:
+        raise ValueError(f"method must be one of {PANEL_SEG_METHODS}, not {method!r}")
     if seed_point_lps is not None and roi_lps is not None:
         raise ValueError("give a seed point or an ROI, not both")
-    args = ["segment", str(ct), "-o", str(output_dir), "--method", method]
+    args = ["segment", str(ct), "-o", str(output_dir)]
+    if method is not None:
+        args += ["--method", method]
     if _given(model_dir):
         args += ["--model", str(model_dir)]
-    if method == "mc-dropout" and mc_passes:
+    if method != "ensemble" and mc_passes:
         args += ["--mc-passes", str(int(mc_passes))]
     if seed_point_lps is not None:
         args += ["--seed-point", _triple(seed_point_lps)]

@@ -58,7 +58,7 @@ class LungAISegParameterNode:
     model: Annotated[str, Choice(["default", "large tumours", "both (more confident)", "DynUNet (seed / ROI)",
                                   "default, DynUNet if large", "folder"])] = "default"
     modelDirectory: pathlib.Path
-    method: Annotated[str, Choice(list(commands.SEG_METHODS))] = "ensemble"
+    method: Annotated[str, Choice(list(commands.PANEL_SEG_METHODS))] = commands.SEG_METHOD_AUTO
     mcPasses: Annotated[int, WithinRange(2, 100)] = 20
     outputSegmentation: vtkMRMLSegmentationNode
     uncertaintyVolume: vtkMRMLScalarVolumeNode
@@ -129,7 +129,7 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
         self.ui.roiSelector.enabled = not busy and p is not None and p.mode == "roi"
         self.ui.seedMarkupsWidget.enabled = not busy and p is not None and p.mode == "seed"
         self.ui.modelPathLineEdit.enabled = not busy and p is not None and p.model == "folder"
-        self.ui.mcPassesSpinBox.enabled = not busy and p is not None and p.method == "mc-dropout"
+        self.ui.mcPassesSpinBox.enabled = not busy and p is not None and p.method != "ensemble"
         self.ui.segmentEditorButton.enabled = p is not None and p.outputSegmentation is not None
         exportProblem = self.logic.exportDicomProblem(p) if p else "no parameter node"
         self.ui.exportDicomButton.enabled = not busy and exportProblem is None

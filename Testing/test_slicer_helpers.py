@@ -207,7 +207,12 @@ def test_segment_command_matches_cli(tmp_path):
     corners = commands.ras_bounds_to_lps_corners([-10, 20, -30, 40, 5, 6])
     a = _parse(commands.segment(tmp_path / "ct.nii.gz", tmp_path / "out", roi_lps=corners))
     assert [float(v) for v in a.roi.split(",")] == [10.0, 30.0, 5.0, -20.0, -40.0, 6.0]
-    assert a.method == "ensemble" and a.model is None
+    assert a.method is None and a.model is None       # the CLI decides: ensemble, MC dropout for 1 member
+    a = _parse(commands.segment(tmp_path / "ct.nii.gz", tmp_path / "out", method="ensemble", mc_passes=7,
+                                seed_point_lps=(0, 0, 0)))
+    assert a.method == "ensemble" and a.mc_passes == 10     # passes only where MC dropout can run
+    with pytest.raises(ValueError):
+        commands.segment("ct", "out", method="bayesian")
     with pytest.raises(ValueError):
         commands.segment("ct", "out", seed_point_lps=(0, 0, 0), roi_lps=corners)
     with pytest.raises(ValueError):

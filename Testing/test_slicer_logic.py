@@ -43,7 +43,7 @@ def test_parameter_stand_in_enforces_choices(load_module):
     module = load_module("LungAISeg")
     p = module.LungAISegLogic().getParameterNode()
     # seed mode by default: the shipped model over-detects in automatic mode (README)
-    assert (p.mode, p.method, p.mcPasses, p.model) == ("seed", "ensemble", 20, "default")
+    assert (p.mode, p.method, p.mcPasses, p.model) == ("seed", "auto", 20, "default")
     with pytest.raises(ValueError):
         p.method = "bayesian"
     with pytest.raises(ValueError):
@@ -351,6 +351,33 @@ def test_lungai_seg_tumour_end_to_end(load_module, mrml_scene, phantom_nodes, un
     b = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, p.outputSegmentation, "Tumor (2)", phantom_nodes[0]))
     assert np.array_equal(a, b)
     assert mrml_scene.GetFirstNodeByName("phantom CT tumour confidence") is not None
+
+
+def test_panel_defaults_run_a_one_member_model(load_module, mrml_scene, phantom_nodes, tmp_path):
+    """A model the user trained with 1 member: the panel's default method leaves --method out, so the run uses
+    MC dropout (as the CLI without --method) instead of stopping on "ensemble"; an explicit ensemble is refused
+    by the CLI with its fix."""
+    import torch
+    from lungai.seg.config import SegConfig
+    from lungai.seg.model_io import save_model
+    from lungai.seg.networks import build_network
+
+    torch.manual_seed(0)
+    cfg = SegConfig(arch="unet", channels=(4, 8, 16, 32), members=1)
+    model = save_model(tmp_path / "one", cfg, [build_network(cfg).state_dict()], {})
+    module = load_module("LungAISeg")
+    logic = module.LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume = phantom_nodes[0]
+    p.model, p.modelDirectory, p.mcPasses = "folder", model, 2   # method left at the panel's default
+    p.mode = "seed"
+    p.seedPoints = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode")
+    p.seedPoints.AddControlPoint(-40.0, 0.0, 100.0)
+    args = logic.segmentationCommand(p, tmp_path / "cmd")
+    assert "--method" not in args and args[args.index("--mc-passes") + 1] == "2"
+    summary = logic.loadSegmentation(p, logic.run(logic.startSegmentation, p, timeout=300))
+    assert summary["method"] == "mc-dropout" and summary["mc_passes"] == 2
+    assert any("1 member" in n for n in summary["notes"])
 
 
 # ---------------------------------------------------------------- DICOM RT in the panels

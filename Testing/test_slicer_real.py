@@ -118,7 +118,7 @@ def test_parameter_defaults(env):
     m = _module("LungAISeg")
     env.scene.Clear(0)
     p = m.LungAISegLogic().getParameterNode()
-    assert (p.mode, p.method, p.mcPasses, p.model, p.inputVolume) == ("seed", "ensemble", 20, "default", None)
+    assert (p.mode, p.method, p.mcPasses, p.model, p.inputVolume) == ("seed", "auto", 20, "default", None)
 
 
 # ---------------------------------------------------------------------------- .ui bindings
@@ -152,7 +152,7 @@ def test_every_ui_binding_has_a_gui_connector(env):
     ui.modeComboBox.currentIndexChanged.emit(1)           # the user picks "roi"
     assert p.mode == "roi"
     p.method = "mc-dropout"
-    assert ui.methodComboBox.currentIndex == 1
+    assert ui.methodComboBox.currentIndex == 2     # auto, ensemble, mc-dropout
     points = env.scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode")
     p.seedPoints = points
     assert ui.seedMarkupsWidget.currentNode() is points   # the markups connector wrote the node
