@@ -270,11 +270,14 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
 
     def doseCommand(self, p, ct, workDir):
         """Lungs = the segments whose role is a lung (Right lung, Left lung, Lungs, lung lobes; exact names,
-        lungai.segment_roles - never "Lung tumour"); GTV = every segment whose role is tumour (Tumor/Tumour/GTV, GTV-1, gtv-2 ...)."""
+        lungai.segment_roles - never "Lung tumour"); GTV = every segment whose role is tumour (Tumor/Tumour/GTV, GTV-1, gtv-2 ...).
+        A dose of another patient / frame of reference than the CT (DICOM, subject hierarchy) is refused first."""
         from lungai import mrml
         from lungai.io import write_image
+        from lungai.scene.dicom import check_dose_node_matches_ct
         from lungai.segment_roles import dose_lung_segments, segment_role
 
+        check_dose_node_matches_ct(p.doseVolume, p.inputVolume)  # the NIfTI copies below carry no UIDs
         names = self.segmentNames(p.segmentation)
         lungs = dose_lung_segments(names)
         if not lungs:
