@@ -251,6 +251,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         if problem:
             raise ValueError(problem)
         params, classes, types, sigmas = self.featureOptions(p)
+        # the dose first: a dose of another patient is refused before anything is exported
+        doseCmd = self.doseCommand(p, workDir / "ct.nii.gz", workDir) if p.doseVolume is not None else None
         ct = nodes.export_volume(p.inputVolume, workDir / "ct.nii.gz")
         names = [s for s in p.selectedSegments if s in self.segmentNames(p.segmentation)]
         masks = {name: mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, name, p.inputVolume) for name in names}
@@ -263,8 +265,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             cmds.append(commands.radiomics(ct, path, csvs[-1], [(name, 1)], params=params, feature_classes=classes,
                                            image_types=types, log_sigma=sigmas or (), case=p.inputVolume.GetName()))
         doseCsv = None
-        if p.doseVolume is not None:
-            cmds.append(self.doseCommand(p, ct, workDir))
+        if doseCmd is not None:
+            cmds.append(doseCmd)
             doseCsv = workDir / "dose.csv"
         return cmds, columns, csvs, doseCsv
 
