@@ -251,6 +251,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         if problem:
             raise ValueError(problem)
         params, classes, types, sigmas = self.featureOptions(p)
+        # the dose first: a dose of another patient is refused before anything is exported
+        doseCmd = self.doseCommand(p, workDir / "ct.nii.gz", workDir) if p.doseVolume is not None else None
         ct = nodes.export_volume(p.inputVolume, workDir / "ct.nii.gz")
         names = [s for s in p.selectedSegments if s in self.segmentNames(p.segmentation)]
         masks = {name: mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, name, p.inputVolume) for name in names}
@@ -263,18 +265,21 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             cmds.append(commands.radiomics(ct, path, csvs[-1], [(name, 1)], params=params, feature_classes=classes,
                                            image_types=types, log_sigma=sigmas or (), case=p.inputVolume.GetName()))
         doseCsv = None
-        if p.doseVolume is not None:
-            cmds.append(self.doseCommand(p, ct, workDir))
+        if doseCmd is not None:
+            cmds.append(doseCmd)
             doseCsv = workDir / "dose.csv"
         return cmds, columns, csvs, doseCsv
 
     def doseCommand(self, p, ct, workDir):
         """Lungs = the segments whose role is a lung (Right lung, Left lung, Lungs, lung lobes; exact names,
-        lungai.segment_roles - never "Lung tumour"); GTV = every segment whose role is tumour (Tumor/Tumour/GTV, GTV-1, gtv-2 ...)."""
+        lungai.segment_roles - never "Lung tumour"); GTV = every segment whose role is tumour (Tumor/Tumour/GTV, GTV-1, gtv-2 ...).
+        A dose of another patient / frame of reference than the CT (DICOM, subject hierarchy) is refused first."""
         from lungai import mrml
         from lungai.io import write_image
+        from lungai.scene.dicom import check_dose_node_matches_ct
         from lungai.segment_roles import dose_lung_segments, segment_role
 
+        check_dose_node_matches_ct(p.doseVolume, p.inputVolume)  # the NIfTI copies below carry no UIDs
         names = self.segmentNames(p.segmentation)
         lungs = dose_lung_segments(names)
         if not lungs:

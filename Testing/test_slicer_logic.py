@@ -522,3 +522,93 @@ def test_real_rtstruct_through_the_panels_and_back(load_module, mrml_scene, shar
         for name in names:
             np.testing.assert_array_equal(sitk.GetArrayFromImage(back[name]) > 0, _mask(mrml_scene, seg, name, vol),
                                           err_msg=name)                 # exact (Dice 1.0) for all 8 structures
+
+
+@pytest.fixture(scope="module")
+def two_patients(tmp_path_factory):
+    """P1: CT + RTSTRUCT + RTDOSE; P3: another patient's CT + RTDOSE (another FrameOfReferenceUID too)."""
+    from dicom_helpers import small_phantom
+    from lungai.dicom.synthetic import write_rt_study
+
+    root = tmp_path_factory.mktemp("two_patients")
+    return {"P1": write_rt_study(root, small_phantom(7), "P1"), "P3": write_rt_study(root, small_phantom(9), "P3")}
+
+
+def _as_slicer_loads_it(scene, node, path, instance_uids: bool):
+    """What Slicer's DICOM module (CT: ``DICOM.instanceUIDs``) / SlicerRT (RTDOSE: only the subject hierarchy
+    item's "DICOM" UID = its SeriesInstanceUID) set on a loaded node: the item under its patient / study."""
+    import pydicom
+    import slicer
+
+    files = sorted(pathlib.Path(path).rglob("*.dcm")) if pathlib.Path(path).is_dir() else [pathlib.Path(path)]
+    headers = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
+    if instance_uids:
+        node.SetAttribute("DICOM.instanceUIDs", " ".join(h.SOPInstanceUID for h in headers))
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    series = headers[0].SeriesInstanceUID
+    item = sh.GetItemByDataNode(node) or sh.CreateItem(sh.GetSceneItemID(), node)
+    sh.SetItemUID(item, "DICOM", series)
+    slicer.vtkSlicerSubjectHierarchyModuleLogic.InsertDicomSeriesInHierarchy(
+        sh, headers[0].PatientID, headers[0].StudyInstanceUID, series)
+    return {h.SOPInstanceUID: str(f) for h, f in zip(headers, files)}, {series: [str(f) for f in files]}
+
+
+def test_lung_radiomics_refuses_a_dose_of_another_patient(load_module, mrml_scene, two_patients, tmp_path,
+                                                          monkeypatch):
+    """CT of P1 + RTDOSE of P3 loaded through the DICOM module (SlicerRT): the panel refuses the dose with both
+    PatientIDs named (lungai.dose.check_dose_matches_ct on the nodes' DICOM files, or the subject hierarchy
+    patients without a database), another FrameOfReferenceUID too; NIfTI-loaded nodes have nothing to compare."""
+    import sys
+
+    import pydicom
+
+    from lungai import mrml
+    from lungai.dose import read_dose
+    from lungai.errors import InputError
+
+    p1, p3 = two_patients["P1"], two_patients["P3"]
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    _, p.inputVolume, p.segmentation = slicerrt_segmentation(mrml_scene, p1)
+    p.selectedSegments = ["Lung_R"]
+    own = mrml.volume_node_from_image(mrml_scene, read_dose(p1["dose"]), "RTDOSE P1")
+    other = mrml.volume_node_from_image(mrml_scene, read_dose(p3["dose"]), "RTDOSE P3")
+    (tmp_path / "w").mkdir()
+    p.doseVolume = other                                           # NIfTI / NRRD loaded: no UIDs, no error
+    assert "--dose" in logic.doseCommand(p, tmp_path / "w" / "ct.nii.gz", tmp_path / "w")
+
+    instances, series = _as_slicer_loads_it(mrml_scene, p.inputVolume, p1["ct"], instance_uids=True)
+    for node, dose in ((own, p1["dose"]), (other, p3["dose"])):
+        more_instances, more_series = _as_slicer_loads_it(mrml_scene, node, dose, instance_uids=False)
+        instances.update(more_instances)
+        series.update(more_series)
+    ds = pydicom.dcmread(p1["dose"])                               # P1's dose in another frame of reference
+    ds.FrameOfReferenceUID, ds.SOPInstanceUID, ds.SeriesInstanceUID = "1.2.3.4", "1.2.3.4.1", "1.2.3.4.2"
+    ds.save_as(tmp_path / "other_frame.dcm")
+    frame = mrml.volume_node_from_image(mrml_scene, read_dose(p1["dose"]), "RTDOSE other frame")
+    more_instances, _ = _as_slicer_loads_it(mrml_scene, frame, tmp_path / "other_frame.dcm", instance_uids=True)
+    instances.update(more_instances)
+    database = types.SimpleNamespace(fileForInstance=instances.get, filesForSeries=lambda uid: series.get(uid, []))
+    monkeypatch.setattr(sys.modules["slicer"], "dicomDatabase", database, raising=False)
+
+    p.doseVolume = own                                             # the same patient: the dose command is built
+    assert "--dose" in logic.doseCommand(p, tmp_path / "w" / "ct.nii.gz", tmp_path / "w")
+    p.doseVolume = other                                           # as the panel runs it: refused, no job
+    with pytest.raises(InputError, match="the RTDOSE RTDOSE P3 does not belong to the CT CT: PatientID P3 "
+                                         "\\(RTDOSE\\) is not the CT's P1; FrameOfReferenceUID") as err:
+        logic.startFeatures(p)
+    assert "give the RTDOSE exported with this CT" in err.value.fix
+    assert not list(tmp_path.glob("lungai-radiomics-*"))           # the work folder went with the refusal
+    p.doseVolume = frame
+    with pytest.raises(InputError) as err:
+        logic.doseCommand(p, tmp_path / "w" / "ct.nii.gz", tmp_path / "w")
+    assert err.value.problem.endswith(
+        f": FrameOfReferenceUID 1.2.3.4 (RTDOSE) is not the CT's {p1['reference'].frame_of_reference_uid}")
+
+    monkeypatch.delattr(sys.modules["slicer"], "dicomDatabase")    # no database: the subject hierarchy patients
+    p.doseVolume = other
+    with pytest.raises(InputError, match="the RTDOSE RTDOSE P3 does not belong to the CT CT: "
+                                         "PatientID P3 \\(RTDOSE\\) is not the CT's P1\\n"):
+        logic.doseCommand(p, tmp_path / "w" / "ct.nii.gz", tmp_path / "w")
+    p.doseVolume = own
+    assert "--dose" in logic.doseCommand(p, tmp_path / "w" / "ct.nii.gz", tmp_path / "w")

@@ -119,19 +119,27 @@ def _rtdose_header(path: str | Path):
     return pydicom.dcmread(p, stop_before_pixels=True)
 
 
-def check_dose_matches_ct(dose_path: str | Path, ct_path: str | Path, series_uid: str | None = None) -> None:
+def check_dose_matches_ct(dose_path: str | Path, ct_path: str | Path, series_uid: str | None = None,
+                          names: tuple[str, str] | None = None) -> None:
     """A DICOM RTDOSE read with a DICOM CT must be this patient's (PatientID) in this CT's FrameOfReferenceUID.
 
-    The one check of an RTDOSE against its CT (``lungai dose-features``, ``lungai demo --dose``, ``lungai cohort``).
+    The one check of an RTDOSE against its CT (``lungai dose-features``, ``lungai demo --dose``, ``lungai cohort``,
+    the Lung Radiomics panel through :func:`lungai.scene.dicom.check_dose_node_matches_ct`).
     A dose or CT that is not DICOM (NIfTI / NRRD / MHA) carries neither UID: nothing to compare, no error.
+    ``names``: (dose, CT) as the message names them (default: the RTDOSE file's name and ``ct_path``).
     Raises :class:`InputError` naming both values and the fix.
     """
     from lungai.dicom.reference import dicom_ct_header
 
     dose = _rtdose_header(dose_path)
     ct = dicom_ct_header(ct_path, series_uid) if dose is not None else None
-    if dose is None or ct is None:
-        return
+    if dose is not None and ct is not None:
+        check_headers_match(dose, ct, *(names or (Path(dose_path).name, ct_path)))
+
+
+def check_headers_match(dose, ct, dose_name, ct_name) -> None:
+    """The comparison of :func:`check_dose_matches_ct`: ``dose`` / ``ct`` are DICOM headers (or anything with the
+    attributes PatientID / FrameOfReferenceUID); a value missing on either side is not compared."""
     wrong = []
     for keyword in ("PatientID", "FrameOfReferenceUID"):
         d = str(getattr(dose, keyword, "") or "").strip()
@@ -139,8 +147,7 @@ def check_dose_matches_ct(dose_path: str | Path, ct_path: str | Path, series_uid
         if d and c and d != c:
             wrong.append(f"{keyword} {d} (RTDOSE) is not the CT's {c}")
     if wrong:
-        raise InputError(f"the RTDOSE {Path(dose_path).name} does not belong to the CT {ct_path}: "
-                         + "; ".join(wrong),
+        raise InputError(f"the RTDOSE {dose_name} does not belong to the CT {ct_name}: " + "; ".join(wrong),
                          "give the RTDOSE exported with this CT for this patient (same PatientID and "
                          "FrameOfReferenceUID; `lungai dicom-scan FOLDER` pairs CT and RTDOSE by their UIDs)")
 

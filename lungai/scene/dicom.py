@@ -5,7 +5,8 @@ segments as DICOM SEG / RTSTRUCT.  Core functions for the panels (LungAICommon);
   in any segmentation node, e.g. the one SlicerRT makes from an RTSTRUCT (segments named like its ROIs:
   "GTV-1", "Lung-Right" ...), using :mod:`lungai.dicom.roles`;
 - :func:`lung_label_image` - right / left lung segments as the label map (1 right, 2 left) the core takes;
-- :func:`dicom_files_of_volume` - the CT's DICOM files when the volume was loaded from Slicer's DICOM database;
+- :func:`dicom_files_of_volume` - a volume's DICOM files when it was loaded from Slicer's DICOM database;
+- :func:`check_dose_node_matches_ct` - a dose volume of another patient / frame of reference than the CT is refused;
 - :func:`export_segments_dicom` - chosen segments as ``*.seg.dcm`` and ``*.rtstruct.dcm`` referencing that CT.
 """
 
@@ -43,16 +44,59 @@ def lung_label_image(scene, seg_node, volume_node, mapping=None) -> sitk.Image:
                           role_mask(scene, seg_node, "lung_left", volume_node, mapping))
 
 
-def dicom_files_of_volume(volume_node) -> list[Path] | None:
-    """The DICOM files of a volume loaded through Slicer's DICOM module (attribute ``DICOM.instanceUIDs``), or None."""
+def _sh_item(node):
+    """(subject hierarchy node, the node's item or 0) - 0 when the scene has no subject hierarchy."""
     import slicer
 
-    uids = (volume_node.GetAttribute("DICOM.instanceUIDs") or "").split()
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(node.GetScene())
+    return sh, (sh.GetItemByDataNode(node) if sh else 0)
+
+
+def dicom_files_of_volume(volume_node) -> list[Path] | None:
+    """The DICOM files of a volume loaded through Slicer's DICOM module, or None: its attribute
+    ``DICOM.instanceUIDs``, else (an RTDOSE loaded by SlicerRT) the series UID of its subject hierarchy item."""
+    import slicer
+
     database = getattr(slicer, "dicomDatabase", None)
-    if not uids or database is None:
+    if database is None:
         return None
-    files = [database.fileForInstance(uid) for uid in uids]
+    uids = (volume_node.GetAttribute("DICOM.instanceUIDs") or "").split()
+    if uids:
+        files = [database.fileForInstance(uid) for uid in uids]
+    else:
+        sh, item = _sh_item(volume_node)
+        series = sh.GetItemUID(item, slicer.vtkMRMLSubjectHierarchyConstants.GetDICOMUIDName()) if item else ""
+        files = list(database.filesForSeries(series)) if series else []
     return [Path(f) for f in files if f] or None
+
+
+def _patient_id(node) -> str:
+    """PatientID of the subject hierarchy patient the node sits under ("" when none)."""
+    import slicer
+
+    constants = slicer.vtkMRMLSubjectHierarchyConstants
+    sh, item = _sh_item(node)
+    patient = sh.GetItemAncestorAtLevel(item, constants.GetDICOMLevelPatient()) if item else 0
+    if not patient:
+        return ""
+    return (sh.GetItemUID(patient, constants.GetDICOMUIDName())
+            or sh.GetItemAttribute(patient, constants.GetDICOMPatientIDAttributeName()) or "").strip()
+
+
+def check_dose_node_matches_ct(dose_node, ct_node) -> None:
+    """:func:`lungai.dose.check_dose_matches_ct` for volume nodes: on their DICOM files when both were loaded from
+    Slicer's DICOM database (PatientID, FrameOfReferenceUID), and on the PatientIDs of the subject hierarchy
+    patients they sit under.  A node not loaded from DICOM has nothing to compare: no error."""
+    from types import SimpleNamespace
+
+    from lungai.dose.read import check_dose_matches_ct, check_headers_match
+
+    names = (dose_node.GetName(), ct_node.GetName())
+    dose_files, ct_files = dicom_files_of_volume(dose_node), dicom_files_of_volume(ct_node)
+    if dose_files and ct_files:
+        check_dose_matches_ct(dose_files[0], ct_files[0], names=names)
+    check_headers_match(SimpleNamespace(PatientID=_patient_id(dose_node)),
+                        SimpleNamespace(PatientID=_patient_id(ct_node)), *names)
 
 
 def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, ct_source=None,
