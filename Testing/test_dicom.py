@@ -626,7 +626,7 @@ def test_cli_dicom_export_writes_every_result_with_measurements(export, tmp_path
     rad = pd.read_csv(res / "radiomics_long.csv")
     dose = pd.read_csv(res / "dose.csv").iloc[0]
     mean = rad[(rad.segment == "tumour") & (rad.feature == "Mean")].value.iloc[0]
-    assert sr["Tumour"]["original_firstorder_Mean"] == (pytest.approx(mean), "1")
+    assert sr["Tumour"]["original_firstorder_Mean"] == (pytest.approx(mean), "[hnsf'U]")
     voxel_ml = np.prod(ct.GetSpacing()) / 1000
     assert sr["Right lung"]["Volume"] == (pytest.approx((lab == 1).sum() * voxel_ml), "ml")
     assert "original_shape_MeshVolume" in sr["lungs_minus_tumour"]

@@ -20,14 +20,16 @@ def register(sub) -> None:
                                    "planning system, the uncertainty map as a Parametric Map (uncertainty.pm.dcm) "
                                    "and the measurements (volumes, confidence, radiomic features, dose metrics, RP "
                                    "risk) as a DICOM SR TID 1500 (measurements.sr.dcm), all referencing the CT's UIDs.")
-    e.add_argument("--ct", required=True, help="the CT's DICOM series folder")
+    e.add_argument("--ct", required=True, help="the CT's DICOM series folder (a NIfTI CT has no UIDs to reference)")
     e.add_argument("--series", default=None, help="SeriesInstanceUID when the folder holds several series")
     e.add_argument("--results", default=None, metavar="FOLDER",
                    help="take every result found here under its usual name (tumor.nii.gz, lungs.nii.gz, "
                         "uncertainty.nii.gz, result.json, radiomics_long.csv, dose.csv, rp_prediction.csv), as "
                         "`lungai demo` / `lungai segment` write them; the options below override single files")
-    e.add_argument("--tumour", default=None, help="tumour mask on the CT grid")
-    e.add_argument("--lungs", default=None, help="lung label map (1 = right, 2 = left)")
+    e.add_argument("--tumour", default=None, help="tumour mask on the CT grid (one label; FILE#N: label N of a label "
+                                                  "map; a DICOM SEG gives its tumour segments, FILE#LABEL one segment)")
+    e.add_argument("--lungs", default=None, help="lung label map (1 = right, 2 = left), or a DICOM SEG (its right and "
+                                                 "left lung segments)")
     e.add_argument("--uncertainty", default=None, help="uncertainty map (lungai segment's uncertainty.nii.gz)")
     e.add_argument("--result", default=None, help="lungai segment's result.json (confidence, review flag)")
     e.add_argument("--radiomics", default=None, help="lungai radiomics CSV (long format)")
@@ -90,7 +92,8 @@ def run_export(args) -> int:
 
     from lungai.dicom.export import export_results, reference_for
     from lungai.errors import InputError
-    from lungai.io import read_ct, read_image, read_mask
+    from lungai.dicom.masks import mask_input
+    from lungai.io import read_ct, read_image
     from lungai.progress import task
 
     r = args.results
@@ -120,8 +123,8 @@ def run_export(args) -> int:
                              "give the CSV of `lungai radiomics` without --wide")
         written = export_results(
             reference, args.output,
-            tumour=read_mask(paths["tumour"], reference=ct) if paths["tumour"] else None,
-            lungs=read_mask(paths["lungs"], reference=ct) if paths["lungs"] else None,
+            tumour=mask_input(paths["tumour"], ct) if paths["tumour"] else None,
+            lungs=mask_input(paths["lungs"], ct, lungs=True) if paths["lungs"] else None,
             uncertainty=read_image(paths["uncertainty"]) if paths["uncertainty"] else None,
             info=json.loads(open(paths["result"], encoding="utf-8").read()) if paths["result"] else None,
             radiomics=radiomics, dose=table_row(paths["dose"]), rp=table_row(paths["rp"]))

@@ -29,14 +29,14 @@ def run(args) -> int:
 
     from lungai.dose import COLUMNS, check_dose_matches_ct, dose_features, read_dose
     from lungai.errors import InputError
-    from lungai.io import input_case_id, read_ct, read_mask
+    from lungai.io import input_case_id, read_ct
     from lungai.lungs import RT_LUNG_DEFINITION
     from lungai.radiomics.csv_output import write_csv
 
     check_dose_matches_ct(args.dose, args.ct)   # another patient's / frame's RTDOSE stops here
     ct = read_ct(args.ct)
     if args.rtstruct:
-        from lungai.dicom.masks import mask_input, structure_mask
+        from lungai.dicom.masks import mask_input, split_selector, structure_mask
         from lungai.dicom.roles import find_role, required_names
         from lungai.dicom.rtstruct import list_structures
 
@@ -51,20 +51,22 @@ def run(args) -> int:
         lung_spec = (args.structure or [None])[-1] or args.lungs or default_lungs
         gtv_spec = args.gtv or ("role:gtv" if find_role(names, "gtv", args.structure_map) else None)
 
-        def mask_and_source(spec):
-            if Path(str(spec)).is_file():
-                return mask_input(spec, ct), Path(str(spec)).name
+        def mask_and_source(spec, what):
+            if split_selector(spec)[0].is_file():
+                return mask_input(spec, ct, mapping=args.structure_map, what=what), Path(str(spec)).name
             mask, used = structure_mask(args.rtstruct, ct, spec, args.structure_map, args.allow_gaps)
             return mask, f"RTSTRUCT structure {' + '.join(used)} ({Path(args.rtstruct).name}, as contoured)"
 
-        lungs, lung_source = mask_and_source(lung_spec)
-        gtv, gtv_source = mask_and_source(gtv_spec) if gtv_spec else (None, None)
+        lungs, lung_source = mask_and_source(lung_spec, "lungs")
+        gtv, gtv_source = mask_and_source(gtv_spec, "gtv") if gtv_spec else (None, None)
     elif args.structure or not args.lungs:
         raise InputError("no lung mask given" if not args.structure else "--structure needs --rtstruct FILE",
                          "give --lungs FILE, or --rtstruct FILE (lungs and GTV found by role, or --structure NAME)")
     else:
-        lungs = read_mask(args.lungs, reference=ct)
-        gtv = read_mask(args.gtv, reference=ct) if args.gtv else None
+        from lungai.dicom.masks import mask_input
+
+        lungs = mask_input(args.lungs, ct, what="lungs")
+        gtv = mask_input(args.gtv, ct, what="gtv") if args.gtv else None
         lung_source = f"{Path(args.lungs).name} ({RT_LUNG_DEFINITION} when made by lungai lungs)"
         gtv_source = Path(args.gtv).name if args.gtv else None
     case = args.case or input_case_id(args.ct)

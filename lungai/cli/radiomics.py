@@ -122,8 +122,10 @@ def run(args) -> int:
     elif args.mask:
         segs = S.segments_from_phantom_labels(read_mask(args.mask, reference=image), image, names=args.segments, errors=errors)
     elif args.tumour or args.lungs:
-        segs = S.segments_from_masks(image, tumour=read_mask(args.tumour, reference=image) if args.tumour else None,
-                                     lungs=read_mask(args.lungs, reference=image) if args.lungs else None,
+        from lungai.dicom.masks import mask_input
+
+        segs = S.segments_from_masks(image, tumour=mask_input(args.tumour, image) if args.tumour else None,
+                                     lungs=mask_input(args.lungs, image, lungs=True) if args.lungs else None,
                                      names=args.segments, errors=errors)
     else:
         raise InputError("no mask given", "give --mask (with --label or --phantom-labels), or --tumour and/or --lungs")

@@ -19,6 +19,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from lungai.dicom.reference import CTReference, check_output_folder, ct_reference
+from lungai.errors import InputError
 from lungai.io import copy_geometry
 
 LUNG_SEGMENTS = {"Right lung": ("lung_right", "Lung_R", 1), "Left lung": ("lung_left", "Lung_L", 2)}
@@ -63,6 +64,30 @@ def _volume_ml(mask: sitk.Image) -> float:
     return float((sitk.GetArrayViewFromImage(mask) > 0).sum() * np.prod(mask.GetSpacing()) / 1000.0)
 
 
+# a radiomics table's tumour volume may differ from the exported tumour's by this fraction (VoxelVolume: rounding
+# and resampling; MeshVolume, when there is no VoxelVolume: the mesh's surface runs inside the voxels)
+RADIOMICS_VOLUME_TOLERANCE = {"VoxelVolume": 0.05, "MeshVolume": 0.15}
+
+
+def check_radiomics_volume(radiomics, tumour: sitk.Image, source: str = "the radiomics table") -> None:
+    """The radiomics table's tumour (its shape VoxelVolume, else MeshVolume) must be the exported tumour: features
+    of another mask would be reported as this tumour's."""
+    if radiomics is None or not len(radiomics):
+        return
+    rows = radiomics[(radiomics.segment.astype(str) == "tumour") & (radiomics.feature_class.astype(str) == "shape")]
+    for feature, tolerance in RADIOMICS_VOLUME_TOLERANCE.items():
+        values = rows[rows.feature.astype(str) == feature].value
+        if not len(values):
+            continue
+        table, exported = float(values.iloc[0]) / 1000.0, _volume_ml(tumour)
+        if abs(table - exported) > tolerance * max(exported, 1e-9):
+            raise InputError(f"{source} was computed on another tumour mask: its tumour {feature} is {table:.2f} ml, "
+                             f"the exported tumour's volume {exported:.2f} ml",
+                             "give the radiomics CSV computed on this tumour mask (lungai radiomics --tumour "
+                             "with the same mask), or leave --radiomics out")
+        return
+
+
 def measurement_groups(segments: dict, info: dict | None = None, radiomics=None, dose: dict | None = None,
                        rp: dict | None = None) -> list:
     """SR measurement groups: one per written segment ({label: (segment number, role, radiomics segment, mask)})
@@ -71,13 +96,14 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
     ``radiomics``: the long table (case, segment, image_type, feature_class, feature, value) of ``lungai radiomics``;
     ``dose``: a row of ``lungai dose-features``; ``rp``: a row of ``lungai rp predict`` (risk, risk_low, risk_high).
     """
-    from lungai.dicom.sr import MeasurementGroup
+    from lungai.dicom.sr import MeasurementGroup, feature_unit
 
     features: dict = {}
     if radiomics is not None and len(radiomics):
         for row in radiomics.itertuples(index=False):
             name = f"{row.image_type}_{row.feature_class}_{row.feature}"
-            features.setdefault(str(row.segment), {})[name] = (float(row.value), "1")
+            unit = feature_unit(row.image_type, row.feature_class, row.feature)
+            features.setdefault(str(row.segment), {})[name] = (float(row.value), unit)
     groups = []
     for label, (number, role, rad_name, mask) in segments.items():
         ms = {"volume_ml": (_volume_ml(mask), "ml")}
@@ -115,6 +141,7 @@ def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = 
     check_output_folder(out, reference)
     parts = []          # (SEG label, role, radiomics segment name, RTSTRUCT name, mask)
     if tumour is not None and sitk.GetArrayViewFromImage(tumour).any():
+        check_radiomics_volume(radiomics, tumour)
         parts.append((TUMOUR_SEGMENT, "gtv", "tumour", TUMOUR_STRUCTURE, sitk.Cast(tumour > 0, sitk.sitkUInt8)))
     if lungs is not None:
         parts += _lung_parts(lungs)

@@ -4,6 +4,12 @@ A structure is given by name (``GTV-1``; case does not matter) or by role (``rol
 ``role:lungs_minus_gtv`` ...; see :mod:`lungai.dicom.roles`).  The CLI options: ``--rtstruct FILE`` with
 ``--structure NAME|role:ROLE``, and every mask option (``--tumour``, ``--lungs``, ``--gtv``) takes a file or,
 with ``--rtstruct``, a structure.
+
+A file may name the part of it to take after ``#`` (:func:`split_selector`): a segment of a DICOM SEG by label or
+role (``results.seg.dcm#Tumour``, ``results.seg.dcm#role:gtv``; for a lung label map ``FILE#RIGHT,LEFT``) or one
+label of a label map (``labels.nii.gz#2``).  Without it, a SEG with several segments gives each mask option the
+segments of its role (:data:`OPTION_ROLES`), the same roles as for RTSTRUCT structures, so lungai's own
+``results.seg.dcm`` (tumour inside the lungs: overlapping segments) can be read back.
 """
 
 from __future__ import annotations
@@ -20,6 +26,19 @@ if TYPE_CHECKING:                 # the CLI parser imports this module: SimpleIT
     import SimpleITK as sitk
 
 ROLE_PREFIX = "role:"
+SELECTOR = "#"
+# the role a mask option takes from a SEG with several segments ("lungs" with a label map: right 1, left 2)
+OPTION_ROLES = {"tumour": "gtv", "gtv": "gtv", "lungs": "lungs"}
+
+
+def split_selector(value) -> tuple[Path, str | None]:
+    """``"results.seg.dcm#Tumour"`` -> (Path("results.seg.dcm"), "Tumour"); a path that exists as given (or has no
+    ``#``) -> (path, None)."""
+    text = str(value)
+    head, sep, tail = text.rpartition(SELECTOR)
+    if not sep or Path(text).exists() or not Path(head).exists():
+        return Path(text), None
+    return Path(head), tail.strip() or None
 
 
 def parse_spec(spec: str) -> tuple[str | None, str | None]:
@@ -49,21 +68,55 @@ def lung_labels(rtstruct, ct: sitk.Image, spec: str = "role:lungs", mapping=None
 
     ``spec``: ``role:lungs`` (the structures with roles lung_right and lung_left) or ``"RIGHT_NAME,LEFT_NAME"``.
     """
-    name, role = parse_spec(spec)
-    if role is not None and role != "lungs":
-        raise InputError(f"a lung label map is built from the right and left lung, not from role {role!r}",
-                         "use role:lungs, or name both structures: --lungs Lung_R,Lung_L")
-    if role is None:
-        parts = [p.strip() for p in name.split(",")]
-        if len(parts) != 2:
-            raise InputError(f"--lungs {spec!r} with --rtstruct needs the right and the left lung structure",
-                             "give role:lungs, or both names separated by a comma: --lungs Lung_R,Lung_L")
-        right_spec, left_spec = parts
-    else:
-        right_spec, left_spec = "role:lung_right", "role:lung_left"
+    right_spec, left_spec = _lung_specs(spec, "--lungs Lung_R,Lung_L")
     right, rn = structure_mask(rtstruct, ct, right_spec, mapping, allow_gaps)
     left, ln = structure_mask(rtstruct, ct, left_spec, mapping, allow_gaps)
     return lung_label_map(right, left), rn + ln
+
+
+def _lung_specs(spec: str, example: str) -> tuple[str, str]:
+    """The right and left lung specs of a lung label map spec (``role:lungs`` or ``"RIGHT,LEFT"``)."""
+    name, role = parse_spec(spec)
+    if role is not None and role != "lungs":
+        raise InputError(f"a lung label map is built from the right and left lung, not from role {role!r}",
+                         f"use role:lungs, or name both: {example}")
+    if role is not None:
+        return "role:lung_right", "role:lung_left"
+    parts = [p.strip() for p in name.split(",")]
+    if len(parts) != 2:
+        raise InputError(f"--lungs {spec!r} needs the right and the left lung",
+                         f"give role:lungs, or both names separated by a comma: {example}")
+    return parts[0], parts[1]
+
+
+def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, source: str = "the SEG"
+                    ) -> tuple[sitk.Image, list[str]]:
+    """The mask of ``spec`` (a segment label, case-insensitive, or ``role:ROLE``) from {segment label: mask}, e.g.
+    the segments of a DICOM SEG, and the labels used; ``lungs``: a lung label map (1 right, 2 left) from the
+    right and left lung (``role:lungs`` or ``"RIGHT,LEFT"``)."""
+    import SimpleITK as sitk
+
+    from lungai.dicom.roles import describe_roles, mask_for_role, required_names
+
+    example = f"{source}{SELECTOR}{next(iter(masks), 'LABEL')}"
+    if lungs:
+        right_spec, left_spec = _lung_specs(spec, f"{source}{SELECTOR}RIGHT,LEFT")
+        right, rn = select_segments(masks, right_spec, mapping, source=source)
+        left, ln = select_segments(masks, left_spec, mapping, source=source)
+        return lung_label_map(right, left), rn + ln
+    name, role = parse_spec(spec)
+    if role is not None:
+        try:
+            return mask_for_role(masks, role, mapping), required_names(role, masks, mapping)
+        except InputError:
+            raise InputError(f"no segment of {source} has role {role!r}; its segments: "
+                             f"{describe_roles(masks, mapping)}",
+                             f"choose the segment by its label after '{SELECTOR}', e.g. {example}") from None
+    found = [label for label in masks if label.strip().lower() == name.strip().lower()]
+    if not found:
+        raise InputError(f"{source} has no segment {name!r}; its segments: {', '.join(masks) or 'none'}",
+                         f"choose one of its segment labels after '{SELECTOR}', e.g. {example}")
+    return sitk.Cast(masks[found[0]] > 0, sitk.sitkUInt8), found[:1]
 
 
 def lung_label_map(right: sitk.Image, left: sitk.Image) -> sitk.Image:
@@ -79,17 +132,25 @@ def lung_label_map(right: sitk.Image, left: sitk.Image) -> sitk.Image:
     return copy_geometry(labels, right)
 
 
-def mask_input(value, ct: sitk.Image, rtstruct=None, mapping=None, what: str = "mask", lungs: bool = False,
+def mask_input(value, ct: sitk.Image, rtstruct=None, mapping=None, what: str = "tumour", lungs: bool = False,
                allow_gaps: bool = False) -> sitk.Image:
-    """A mask option's value: a file on the CT grid (label map or DICOM SEG), or with ``rtstruct`` a structure / role.
+    """A mask option's value: a file on the CT grid (label map or DICOM SEG, ``FILE#PART`` to choose a part), or with
+    ``rtstruct`` a structure / role.
 
+    ``what``: the option (``tumour``, ``gtv``, ``lungs``): a SEG with several segments gives the segments of its
+    role (:data:`OPTION_ROLES`), and a tumour / GTV label map with several labels is refused unless one is chosen.
     ``lungs``: the value is a lung label map (1 right, 2 left); a structure spec then names both lungs.
     """
     from lungai.io import read_mask
 
-    p = Path(str(value))
+    p, part = split_selector(value)
     if p.is_file() or rtstruct is None:
-        return read_mask(p, reference=ct)
+        role = OPTION_ROLES["lungs" if lungs else what] if lungs or what in OPTION_ROLES else None
+        mask = read_mask(value, reference=ct, select=f"{ROLE_PREFIX}{role}" if role else None, mapping=mapping,
+                         lungs=lungs)
+        if role == "gtv" and part is None:
+            _check_one_label(mask, p, what)
+        return mask
     if lungs:
         return lung_labels(rtstruct, ct, value, mapping, allow_gaps)[0]
     return structure_mask(rtstruct, ct, value, mapping, allow_gaps)[0]
@@ -106,3 +167,14 @@ def add_rtstruct_options(parser, structure_help: str) -> None:
     parser.add_argument("--allow-gaps", action="store_true",
                         help="accept RTSTRUCT structures with slices left out between their first and last slice "
                              "(structures made of separate parts); by default such a structure is an error")
+
+
+def _check_one_label(mask: sitk.Image, path: Path, what: str) -> None:
+    """A tumour / GTV mask has one label (nonzero = tumour): a label map of several structures is refused."""
+    import SimpleITK as sitk
+
+    labels = [int(v) for v in np.unique(sitk.GetArrayViewFromImage(mask)) if v]
+    if len(labels) > 1:
+        raise InputError(f"--{what} {path.name} holds {len(labels)} labels ({', '.join(map(str, labels))}), so it is "
+                         f"not one {what} mask (taking every label would make them all the {what})",
+                         f"choose the {what}'s label after '{SELECTOR}', e.g. --{what} {path.name}{SELECTOR}{labels[0]}")

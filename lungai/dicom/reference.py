@@ -97,6 +97,11 @@ def ct_reference(folder, series_uid: str | None = None, image: sitk.Image | None
         folder = files[0].parent if files else Path(".")
     else:
         folder = Path(folder)
+        if not folder.is_dir():
+            raise InputError(f"{folder} is not a DICOM series folder: DICOM results reference the CT's DICOM UIDs "
+                             "(study, series, slices), and a NIfTI / NRRD / MHA CT has none",
+                             "give the folder of the CT's DICOM series the results were computed on "
+                             "(lungai: --ct FOLDER)")
         files = sorted(folder.iterdir())
     heads = []
     for f in files:

@@ -19,12 +19,38 @@ UNITS = {
     "ml": ("ml", "UCUM", "milliliter"), "mm": ("mm", "UCUM", "millimeter"), "Gy": ("Gy", "UCUM", "Gray"),
     "%": ("%", "UCUM", "percent"), "1": ("1", "UCUM", "no units"), "HU": ("[hnsf'U]", "UCUM", "Hounsfield unit"),
     "bit": ("bit", "UCUM", "bit"), "mm2": ("mm2", "UCUM", "square millimeter"),
-    "mm3": ("mm3", "UCUM", "cubic millimeter"),
+    "mm3": ("mm3", "UCUM", "cubic millimeter"), "/mm": ("/mm", "UCUM", "per millimeter"),
 }
+# radiomic features with a unit (key of UNITS), by pyradiomics name and by lungai's IBSI tag; every other feature
+# (ratios, texture, energy, entropy, skewness, kurtosis, uniformity, variance) is "1".  Variance stays "1": the
+# Hounsfield unit is an arbitrary unit in UCUM, so "[hnsf'U]2" is no valid unit term.
+FEATURE_UNITS = {
+    "mm3": ("MeshVolume", "VoxelVolume", "morph_volume", "morph_vol_approx"),
+    "mm2": ("SurfaceArea", "morph_area_mesh"),
+    "mm": ("Maximum3DDiameter", "Maximum2DDiameterSlice", "Maximum2DDiameterColumn", "Maximum2DDiameterRow",
+           "MajorAxisLength", "MinorAxisLength", "LeastAxisLength", "morph_diam", "morph_pca_maj_axis",
+           "morph_pca_min_axis", "morph_pca_least_axis"),
+    "/mm": ("SurfaceVolumeRatio", "morph_av"),
+    # intensities: HU on the original CT only (a LoG / wavelet filtered image is not in HU)
+    "HU": ("Minimum", "Maximum", "Mean", "Median", "10Percentile", "90Percentile", "Range", "InterquartileRange",
+           "MeanAbsoluteDeviation", "RobustMeanAbsoluteDeviation", "RootMeanSquared", "StandardDeviation",
+           "stat_min", "stat_max", "stat_mean", "stat_median", "stat_p10", "stat_p90", "stat_range", "stat_iqr",
+           "stat_mad", "stat_rmad", "stat_medad", "stat_rms", "loc_peak_loc", "loc_peak_glob"),
+}
+_FEATURE_UNIT = {name: unit for unit, names in FEATURE_UNITS.items() for name in names}
+INTENSITY_CLASSES = ("firstorder", "localintensity", "stat", "loc")   # the classes whose "Mean", "Maximum" ... are intensities
 STANDARD_CODES = {   # lungai names with a standard concept
     "volume_ml": ("118565006", "SCT", "Volume"),
 }
 FINDING = ("121071", "DCM", "Finding")   # the finding type of a group without a role (e.g. the whole case)
+
+
+def feature_unit(image_type: str, feature_class: str, feature: str) -> str:
+    """The unit (key of :data:`UNITS`) of a radiomic feature of ``lungai radiomics``' long table (:data:`FEATURE_UNITS`)."""
+    unit = _FEATURE_UNIT.get(str(feature), "1")
+    if unit == "HU" and (str(image_type).lower() != "original" or str(feature_class) not in INTENSITY_CLASSES):
+        return "1"
+    return unit
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import SimpleITK as sitk
 
 from lungai.errors import InputError
@@ -115,15 +116,25 @@ def input_case_id(path: str | Path, series_uid: str | None = None) -> str:
     return p.name[: -len(suffix)] if suffix and p.name.lower().endswith(suffix) else p.name
 
 
-def read_mask(path: str | Path, reference: sitk.Image | None = None) -> sitk.Image:
+def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str | None = None, mapping=None,
+              lungs: bool = False) -> sitk.Image:
     """Read an integer label image; with ``reference`` it must share its grid.
 
     A DICOM SEG file is read onto ``reference``'s grid (label value = segment number, e.g. 1 right lung and 2 left
     lung for the SEG that ``lungai lungs`` writes); an RTSTRUCT is refused with a pointer to ``--rtstruct``.
+
+    ``path#PART`` takes one part of the file (:func:`lungai.dicom.masks.split_selector`): a SEG's segment(s) by
+    label or ``role:ROLE``, a label map's label N (as a 0/1 mask).  ``select`` (a segment label or ``role:ROLE``)
+    picks the segments of a SEG with several segments when no part is given; ``lungs``: the selection is a lung
+    label map (1 right, 2 left; :func:`lungai.dicom.masks.select_segments`).  ``mapping``: structure name -> role
+    overrides (:func:`lungai.dicom.roles.load_mapping`).
     """
-    modality = _dicom_modality(Path(path))
+    from lungai.dicom.masks import SELECTOR, split_selector
+
+    path, part = split_selector(path)
+    modality = _dicom_modality(path)
     if modality in ("SEG", "RTSTRUCT"):
-        return _read_dicom_mask(Path(path), modality, reference)
+        return _read_dicom_mask(path, modality, reference, part or select, mapping, lungs, chosen=part is not None)
     img = read_image(path)
     if img.GetPixelID() in (sitk.sitkFloat32, sitk.sitkFloat64):
         arr = sitk.GetArrayViewFromImage(img)
@@ -132,7 +143,14 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None) -> sitk.Ima
                              "give a label map (0 = background, 1, 2, ... = structures)")
     img = sitk.Cast(img, sitk.sitkUInt16) if img.GetPixelID() != sitk.sitkUInt8 else img
     if reference is not None:
-        assert_same_geometry(reference, img, what=f"mask {Path(path).name}")
+        assert_same_geometry(reference, img, what=f"mask {path.name}")
+    if part is not None:
+        labels = sorted(int(v) for v in np.unique(sitk.GetArrayViewFromImage(img)) if v)
+        if not part.isdigit() or int(part) not in labels:
+            raise InputError(f"{path.name} has no label {part!r}; its labels: {', '.join(map(str, labels)) or 'none'}",
+                             f"choose one of its labels after '{SELECTOR}', e.g. {path.name}{SELECTOR}"
+                             f"{labels[0] if labels else 1}")
+        img = sitk.Cast(img == int(part), sitk.sitkUInt8)
     return img
 
 
@@ -148,24 +166,29 @@ def _dicom_modality(p: Path) -> str | None:
         return None
 
 
-def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None) -> sitk.Image:
+def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, select: str | None = None, mapping=None,
+                     lungs: bool = False, chosen: bool = False) -> sitk.Image:
     if modality == "RTSTRUCT":
         raise InputError(f"{p.name} is an RTSTRUCT (contours), not a mask image",
                          "give it as --rtstruct FILE and choose the structure: --structure NAME (or role:gtv, "
                          "role:lungs); mask options then take structure names")
     if reference is None:
         raise InputError(f"{p.name} is a DICOM SEG: it can only be read onto its CT's grid", "give the CT as well")
-    import numpy as np
-
+    from lungai.dicom.masks import SELECTOR, select_segments
     from lungai.dicom.seg import read_seg
 
     segments = read_seg(p, reference)
+    if select is not None and (chosen or len(segments) > 1):
+        return select_segments(segments, select, mapping, lungs, source=p.name)[0]
     labels = np.zeros(sitk.GetArrayViewFromImage(reference).shape, dtype=np.uint8)
     for number, mask in enumerate(segments.values(), start=1):
         arr = sitk.GetArrayViewFromImage(mask) > 0
         if (labels[arr] > 0).any():
-            raise InputError(f"segments of {p.name} overlap, so they cannot form one label map",
-                             "export the segments as separate SEG files (one structure each)")
+            raise InputError(f"segments of {p.name} overlap ({', '.join(segments)}), so they cannot form one "
+                             "label map",
+                             f"choose the segment(s) after '{SELECTOR}': by label ({p.name}{SELECTOR}"
+                             f"{next(iter(segments))}) or by role ({p.name}{SELECTOR}role:gtv); --tumour, --gtv and "
+                             "--lungs take the segments of their role by themselves")
         labels[arr] = number
     img = sitk.GetImageFromArray(labels)
     img.CopyInformation(reference)
