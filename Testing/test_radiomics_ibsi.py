@@ -97,6 +97,22 @@ def test_ibsi_phantom_every_reference_feature_within_tolerance(shared_data, conf
     assert report.matched == report.total, report.summary()      # issue 16: >= 99 %; all match
     assert (report.table.source == "pyradiomics").sum() == 150
     assert f"{report.matched} of {report.total} reference features within tolerance" in report.summary()
+    assert report.passed and not report.warnings      # the diagnostics agree with the configuration's
+
+
+@pytest.mark.shared_data
+def test_ibsi_check_exits_1_and_names_the_configuration_of_another_reference(shared_data, tmp_path, capsys):
+    """QA: --config a with configuration C's reference exited 0 ('5 of 210 within tolerance')."""
+    from lungai.cli import main
+
+    d = shared_data / PHANTOM
+    args = ["ibsi-check", "--image", str(d / "nifti/image/phantom.nii.gz"), "--mask", str(d / "nifti/mask/mask.nii.gz"),
+            "-o", str(tmp_path / "m.csv")]
+    assert main(args + ["--reference", str(d / "reference_values/ibsi_1_chest_config_c.csv"), "--config", "a"]) == 1
+    out = capsys.readouterr().out
+    assert "does not look like configuration A's" in out and "configuration C, D or E" in out
+    assert main(args + ["--reference", str(d / "reference_values/ibsi_1_chest_config_e.csv"), "--config", "d"]) == 1
+    assert "int_mask_max_int_reseg_roi = 345" in capsys.readouterr().out        # same tags: the diagnostics differ
 
 
 @pytest.mark.shared_data
@@ -105,6 +121,7 @@ def test_ibsi_digital_phantom_all_within_tolerance(shared_data):
     report = run_check(d / "digital_phantom/nifti/image/phantom.nii.gz", d / "digital_phantom/nifti/mask/mask.nii.gz",
                        d / "reference_values/ibsi_1_dig_phantom.csv", "digital")
     assert report.total == 482 and report.matched == report.total, report.summary()
+    assert report.passed
 
 
 @pytest.mark.shared_data
@@ -115,7 +132,7 @@ def test_ibsi_settings_only_misses_c_and_cli_writes_table(shared_data, tmp_path)
     out = tmp_path / "c.csv"
     args = ["ibsi-check", "--image", str(d / "nifti/image/phantom.nii.gz"), "--mask", str(d / "nifti/mask/mask.nii.gz"),
             "--reference", str(d / "reference_values/ibsi_1_chest_config_c.csv"), "--config", "c", "-o", str(out)]
-    assert main(args + ["--settings-only"]) == 0
+    assert main(args + ["--settings-only"]) == 1       # not compliant: exit 1
     table = pd.read_csv(out)
     assert (table.status == "outside tolerance").sum() > 50  # pyradiomics' own resampling is not IBSI's
     assert set(table.status) == {"within tolerance", "outside tolerance", "not computed"}
@@ -396,3 +413,73 @@ def test_moran_and_geary_by_fft_equal_the_pair_sums(monkeypatch):
     monkeypatch.setattr(morphology, "MAX_FFT_POINTS", 500)      # a huge ROI: block-averaged, still sensible
     coarse = morphology.spatial_autocorrelation(img, roi, sp)
     assert np.isfinite(coarse["morph_moran_i"]) and 0 < coarse["morph_geary_c"] < 2
+
+
+def _write_digital(tmp_path, reference: dict, diagnostics: dict | None = None):
+    img, mask = _digital()
+    sitk.WriteImage(img, str(tmp_path / "image.nii.gz"))
+    sitk.WriteImage(mask, str(tmp_path / "mask.nii.gz"))
+    rows = [f"{v};{t};{tag}" for tag, (v, t) in {**(diagnostics or {}), **reference}.items()]
+    (tmp_path / "ref.csv").write_text("reference value;tolerance;tag\n" + "\n".join(rows) + "\n")
+    return ["ibsi-check", "--image", str(tmp_path / "image.nii.gz"), "--mask", str(tmp_path / "mask.nii.gz"),
+            "--reference", str(tmp_path / "ref.csv"), "--config", "digital", "-o", str(tmp_path / "out.csv")]
+
+
+def test_ibsi_check_exit_status_says_whether_every_feature_matches(tmp_path, capsys):
+    """QA: ibsi-check exited 0 whatever the result; now 1 when a reference feature is outside tolerance."""
+    from lungai.cli import main
+
+    ref = {t: DIGITAL_REFERENCE[t] for t in ("stat_cov", "morph_com", "ngl_dc_energy_3D")}
+    assert main(_write_digital(tmp_path, ref)) == 0
+    assert main(_write_digital(tmp_path, {**ref, "stat_cov": (0.9, 0.01)})) == 1
+    assert "outside tolerance: stat_cov" in capsys.readouterr().out
+    # configuration C's diagnostic rows (2 mm grid, 45981 voxels after re-segmentation) with --config digital
+    diag = {"vox_dim_x_interp_img": (2, 0), "vox_dim_y_interp_img": (2, 0), "vox_dim_z_interp_img": (2, 0),
+            "int_mask_vox_count_reseg_roi": (45981, 700), "int_mask_min_int_reseg_roi": (-939, 4),
+            "int_mask_max_int_reseg_roi": (393, 10)}
+    assert main(_write_digital(tmp_path, ref, diag)) == 1
+    out = capsys.readouterr().out
+    assert "3 of 3 reference features within tolerance" in out
+    assert "warning: the reference does not look like the digital phantom's" in out
+    assert "int_mask_vox_count_reseg_roi = 45981 +- 700, the digital phantom's is 74" in out
+    assert "configuration C, D or E" in out
+
+
+def test_reference_of_another_configuration_is_named():
+    from lungai.radiomics.ibsi.diagnostics import mismatch
+
+    dig = pd.DataFrame({"tag": list(DIGITAL_REFERENCE), "reference": 1.0, "tolerance": 0.0})
+    no_diag = pd.DataFrame(columns=["tag", "reference", "tolerance"])
+    why = mismatch(CONFIGS["C"], dig, no_diag, {}, (0.977, 0.977, 3.0))
+    assert "8 of its 28 features are not configuration C's (e.g. cm_info_corr2_2D_comb)" in why
+    assert "reference of the digital phantom" in why
+    assert mismatch(CONFIGS["DIGITAL"], dig, no_diag, {}, (2.0, 2.0, 2.0)) is None
+    a_diag = pd.DataFrame({"tag": ["vox_dim_x_interp_img", "vox_dim_y_interp_img", "vox_dim_z_interp_img"],
+                           "reference": [0.977, 0.977, 3.0], "tolerance": 0.0})
+    feats = pd.DataFrame({"tag": ["cm_joint_avg_2D_avg", "stat_cov"], "reference": 1.0, "tolerance": 0.0})
+    why = mismatch(CONFIGS["B"], feats, a_diag, {}, (0.9765625, 0.9765625, 3.0))
+    assert "not configuration B's" in why and "reference of configuration A" in why
+    assert mismatch(CONFIGS["A"], feats, a_diag, {}, (0.9765625, 0.9765625, 3.0)) is None
+
+
+def test_digital_configuration_refuses_a_ct_before_computing(small_phantom):
+    """QA: --config digital on the CT phantom crashed in pyradiomics ('Calculation of GLCM Failed.')."""
+    from lungai.errors import InputError
+
+    mask = sitk.Cast(small_phantom.labels > 0, sitk.sitkUInt8)
+    with pytest.raises(InputError, match="configuration 'digital' is for the IBSI digital phantom") as err:
+        compute_ibsi(small_phantom.ct, mask, CONFIGS["DIGITAL"])
+    assert "--config a .. e" in err.value.fix
+
+
+def test_pyradiomics_matrix_failure_becomes_an_input_error(monkeypatch):
+    from radiomics import featureextractor
+
+    from lungai.errors import InputError
+
+    def fail(*args, **kwargs):
+        raise IndexError("Calculation of GLCM Failed.")
+
+    monkeypatch.setattr(featureextractor.RadiomicsFeatureExtractor, "execute", fail)
+    with pytest.raises(InputError, match="pyradiomics could not compute .*Calculation of GLCM Failed"):
+        compute_ibsi(*_digital(), CONFIGS["DIGITAL"])

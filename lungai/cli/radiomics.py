@@ -217,7 +217,7 @@ def run_ibsi(args) -> int:
         bar.update(1, f"{report.matched} of {report.total} within tolerance")
     write_csv(report.table, args.output, protect=[args.image, args.mask, args.reference])
     print(report.summary())
-    return 0
+    return 0 if report.passed else 1    # scriptable: 1 when a feature misses or the reference is another's
 
 
 def run_batch(args) -> int:

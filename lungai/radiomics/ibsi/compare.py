@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -26,6 +26,7 @@ def within(value: float, reference: float, tolerance: float) -> bool:
 class Report:
     config: str
     table: pd.DataFrame   # tag, source, pyradiomics_feature, value, reference, tolerance, status, note
+    warnings: list[str] = field(default_factory=list)   # e.g. the reference is another configuration's
 
     @property
     def computed(self) -> int:
@@ -39,11 +40,18 @@ class Report:
     def total(self) -> int:
         return len(self.table)
 
+    @property
+    def passed(self) -> bool:
+        """Every reference feature within tolerance and no warning (``lungai ibsi-check`` exits 0)."""
+        return 0 < self.matched == self.total and not self.warnings
+
     def summary(self) -> str:
         n_py = int((self.table.source == "pyradiomics").sum())
         text = (f"IBSI-1 configuration {self.config}: {self.matched} of {self.total} reference features within "
                 f"tolerance ({100.0 * self.matched / max(self.total, 1):.1f} %; {n_py} from pyradiomics, "
                 f"{self.computed - n_py} from lungai, {self.total - self.computed} not computed)")
+        for w in self.warnings:
+            text += f"\nwarning: {w}"
         bad = self.table[self.table.status != "within tolerance"]
         for r in bad.head(20).itertuples(index=False):
             text += (f"\n  {r.status}: {r.tag} = {r.value:.4g}, reference {r.reference:.4g} +- {r.tolerance:g}"

@@ -11,8 +11,9 @@ from lungai.errors import InputError
 DIAGNOSTIC_PREFIXES = ("img_dim", "vox_dim", "mean_int", "min_int", "max_int", "int_mask", "morph_mask")
 
 
-def read_reference(path: str | Path) -> pd.DataFrame:
-    """DataFrame(tag, reference, tolerance) of the feature rows that have a value (diagnostics dropped)."""
+def read_reference(path: str | Path, diagnostics: bool = False) -> pd.DataFrame:
+    """DataFrame(tag, reference, tolerance) of the feature rows that have a value (diagnostics dropped), or of
+    the diagnostic rows only (``diagnostics=True``: the processed image and ROI, see :mod:`.diagnostics`)."""
     p = Path(path)
     try:
         raw = pd.read_csv(p, sep=";")
@@ -27,5 +28,6 @@ def read_reference(path: str | Path) -> pd.DataFrame:
     df = pd.DataFrame({"tag": raw[cols["tag"]].astype(str).str.strip(),
                        "reference": pd.to_numeric(raw[cols["reference value"]], errors="coerce"),
                        "tolerance": pd.to_numeric(raw[cols["tolerance"]], errors="coerce")})
-    df = df[~df.tag.str.startswith(DIAGNOSTIC_PREFIXES)]
+    is_diagnostic = df.tag.str.startswith(DIAGNOSTIC_PREFIXES)
+    df = df[is_diagnostic if diagnostics else ~is_diagnostic]
     return df.dropna(subset=["reference"]).reset_index(drop=True)

@@ -1,7 +1,8 @@
 """The IBSI-1 pipeline: IBSI image processing, then every IBSI-1 feature, compared with the reference.
 
-:func:`compute_ibsi` is the one code path behind ``lungai ibsi-check`` and the ``ibsi-a`` ..
-``ibsi-e`` presets of ``lungai radiomics`` / ``radiomics-batch`` / the Slicer panel / the demo:
+:func:`compute_ibsi` (:func:`ibsi_images` then :func:`ibsi_features`) is the one code path behind
+``lungai ibsi-check`` (which also measures the processed ROI's diagnostics, :mod:`.diagnostics`) and the
+``ibsi-a`` .. ``ibsi-e`` presets of ``lungai radiomics`` / ``radiomics-batch`` / the Slicer panel / the demo:
 
 1. interpolation to the configuration's grid (around the ROI) and re-segmentation (:mod:`.preprocess`);
 2. pyradiomics for every tag it computes correctly (mapping.csv), with the IBSI bin origin
@@ -28,6 +29,7 @@ from lungai.radiomics.features import CLASS_FAMILY, compute_extras, family, prep
 from lungai.radiomics.ibsi.binning import fixed_bin_origin
 from lungai.radiomics.ibsi.compare import Report, within
 from lungai.radiomics.ibsi.configs import CONFIGS, IBSIConfig
+from lungai.radiomics.ibsi.diagnostics import measure, mismatch
 from lungai.radiomics.ibsi.mapping import dimension, tags_for, target
 from lungai.radiomics.ibsi.preprocess import interpolate_roi, resegment
 from lungai.radiomics.ibsi.reference import read_reference
@@ -57,7 +59,12 @@ def _execute(image, mask, classes, settings) -> dict[str, float]:
     ex = featureextractor.RadiomicsFeatureExtractor(**settings)
     ex.disableAllFeatures()
     ex.enableFeaturesByName(**_all_features(classes))
-    res = ex.execute(image, mask, label=1)
+    try:
+        res = ex.execute(image, mask, label=1)
+    except IndexError as exc:    # pyradiomics' C code: "Calculation of GLCM Failed." (grey levels out of range)
+        raise InputError(f"pyradiomics could not compute the {', '.join(classes)} features: {exc}",
+                         "check that the image suits the configuration: a CT in HU for A-E, integer grey levels "
+                         "1, 2, 3 ... (the IBSI digital phantom) for digital") from exc
     return {k[len("original_"):]: float(v) for k, v in res.items() if k.startswith("original_")}
 
 
@@ -117,9 +124,25 @@ def pyradiomics_values(img: sitk.Image, morph: sitk.Image, intensity: sitk.Image
     return out
 
 
-def compute_ibsi(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig, classes=None) -> dict[str, float]:
-    """``{IBSI tag: value}`` for every IBSI-1 feature of configuration ``cfg`` (or of ``classes`` only)."""
-    tags = select_tags(cfg, classes)
+# Configuration 'digital' does not discretise: its grey levels are the image's values, small integers from 1.
+MAX_GREY_LEVEL = 1000
+
+
+def _check_grey_levels(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig) -> None:
+    """A configuration without discretisation needs integer grey levels 1 .. MAX_GREY_LEVEL in the mask."""
+    if cfg.discretisation != "none":
+        return
+    v = sitk.GetArrayViewFromImage(image)[sitk.GetArrayViewFromImage(mask) > 0]
+    if v.size and (v.min() < 1 or v.max() > MAX_GREY_LEVEL or not np.all(v == np.round(v))):
+        raise InputError(f"configuration 'digital' is for the IBSI digital phantom (integer grey levels 1, 2, 3 ...,"
+                         f" no discretisation); this image holds values {v.min():g} .. {v.max():g} in the mask",
+                         "use --config a .. e for the IBSI CT phantom (HU), or give the digital phantom "
+                         "(digital_phantom/nifti/image/phantom.nii.gz)")
+
+
+def ibsi_images(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig) -> tuple[sitk.Image, sitk.Image, sitk.Image]:
+    """Configuration ``cfg``'s image processing: (interpolated image, morphological mask, intensity mask)."""
+    _check_grey_levels(image, mask, cfg)
     img, morph = interpolate_roi(image, mask, cfg)
     if not sitk.GetArrayViewFromImage(morph).any():
         raise InputError(f"the segment has no voxel left on configuration {cfg.name}'s {cfg.spacing} mm grid "
@@ -129,6 +152,18 @@ def compute_ibsi(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig, classes=N
     if not sitk.GetArrayViewFromImage(intensity).any():
         raise InputError("no voxel of the mask lies within the re-segmentation range",
                          "check that the image is a CT in HU and the mask covers the region")
+    return img, morph, intensity
+
+
+def compute_ibsi(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig, classes=None) -> dict[str, float]:
+    """``{IBSI tag: value}`` for every IBSI-1 feature of configuration ``cfg`` (or of ``classes`` only)."""
+    return ibsi_features(*ibsi_images(image, mask, cfg), cfg, classes)
+
+
+def ibsi_features(img: sitk.Image, morph: sitk.Image, intensity: sitk.Image, cfg: IBSIConfig,
+                  classes=None) -> dict[str, float]:
+    """:func:`compute_ibsi` on the images :func:`ibsi_images` made."""
+    tags = select_tags(cfg, classes)
     py = pyradiomics_values(img, morph, intensity, cfg, tags)
     values: dict[str, float] = {}
     n_morph = int(sitk.GetArrayViewFromImage(morph).sum())
@@ -202,10 +237,17 @@ def run_check(image_path, mask_path, reference_path, config: str, ibsi_preproces
     image = read_image(image_path)
     mask = read_mask(mask_path)
     assert_same_geometry(image, mask, "IBSI mask")
+    measured = {}
     if ibsi_preprocessing:
-        values = compute_ibsi(image, mask, cfg)
+        images = ibsi_images(image, mask, cfg)
+        measured = measure(*images)
+        values = ibsi_features(*images, cfg)
     else:
         if cfg.name not in "ABCDE":
             raise InputError("--settings-only applies to configurations A-E", "leave it out for the digital phantom")
         values = compute_settings_only(image, mask, cfg)
-    return compare(values, reference, cfg)
+    report = compare(values, reference, cfg)
+    why = mismatch(cfg, reference, read_reference(reference_path, diagnostics=True), measured, image.GetSpacing())
+    if why:
+        report.warnings.append(why)
+    return report
