@@ -108,7 +108,8 @@ def _slice_problem(positions: list, ds, n_files: int, uid: str) -> str | None:
 
 def files_under(root) -> list[Path]:
     """The files under ``root`` (hidden ones left out), sorted.  Folder links are followed (an export may link
-    a patient's folders from elsewhere), each real folder once: a link cycle ends, a folder linked twice is read once."""
+    a patient's folders from elsewhere), each real folder once: a link cycle ends, a folder linked twice is
+    read once."""
     import os
 
     seen, found = set(), []
