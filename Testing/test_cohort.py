@@ -126,6 +126,47 @@ def test_no_gtv_uses_segmentation_with_confidence(export, tmp_path):
     assert any("Tumour_big" in n for n in doc["notes"])
 
 
+def _set_patient_id(folder: Path, patient_id: str) -> None:
+    import pydicom
+
+    for f in folder.rglob("*.dcm"):
+        ds = pydicom.dcmread(f)
+        ds.PatientID = patient_id
+        ds.save_as(f)
+
+
+def test_patient_ids_with_the_same_folder_name_are_refused(export, tmp_path):
+    """PatientIDs 'A/1' and 'A_1' would both write OUT/patients/A_1/: refused, naming both, before any work."""
+    import shutil
+
+    from lungai.errors import InputError
+
+    root = tmp_path / "export"
+    for pid, new in (("P1", "A/1"), ("P3", "A_1")):
+        shutil.copytree(export / pid / "CT", root / pid / "CT")
+        _set_patient_id(root / pid, new)
+    with pytest.raises(InputError, match=r"same output folder: 'A/1' and 'A_1' \(both patients/A_1\)") as err:
+        run_cohort(root, tmp_path / "out", PARAMS, workers=0)
+    assert "PatientIDs that differ" in err.value.fix
+    assert not (tmp_path / "out" / "patients").exists()
+
+
+def test_table_has_dose_columns_without_any_rtdose(export, tmp_path):
+    """No patient has an RTDOSE: the dose_* columns are still there (NaN), so the schema does not depend on the data."""
+    import shutil
+
+    from lungai.dose import COLUMNS
+
+    root = tmp_path / "export"
+    shutil.copytree(export / "P1", root / "P1", ignore=shutil.ignore_patterns("rtdose*", "rtstruct_of_someone*"))
+    s = run_cohort(root, tmp_path / "out", PARAMS, workers=0)
+    assert s.done == ["P1"] and not s.failed
+    table = pd.read_csv(tmp_path / "out" / "rp_table.csv")
+    dose = [c for c in table.columns if c.startswith("dose_")]
+    assert dose == [c for c in COLUMNS if c != "case"] and table[dose].isna().all().all()
+    assert "dose: no RTDOSE" in table.loc[0, "provenance"]
+
+
 def test_cli_and_bad_input(export, tmp_path, capsys):
     from lungai.cli import main
 

@@ -190,6 +190,22 @@ def test_scan_groups_by_uids_not_folders(export):
         assert s.frame_of_reference_uid == export[pid]["reference"].frame_of_reference_uid
 
 
+def test_scan_follows_folder_links_once(export, tmp_path):
+    """A patient's CT folder linked from elsewhere is found ("any folder layout"); a link cycle ends and a
+    folder linked twice is read once (no doubled slices)."""
+    root = tmp_path / "export"
+    (root / "P1").mkdir(parents=True)
+    (root / "P1" / "CT").symlink_to(export["P1"]["ct"], target_is_directory=True)
+    (root / "P1" / "CT_again").symlink_to(export["P1"]["ct"], target_is_directory=True)
+    (root / "P1" / "loop").symlink_to(root, target_is_directory=True)
+    (studies,) = scan(root)
+    assert studies.patient_id == "P1" and studies.ct.n_slices == 36 and studies.ct.folder == root / "P1" / "CT"
+    assert not any("duplicate" in n for n in studies.notes)
+    from lungai.dicom.discover import files_under   # the progress count of dicom-scan and cohort
+
+    assert len(files_under(root)) == 36
+
+
 def test_scan_reports_objects_without_their_ct(export, tmp_path):
     import shutil
 

@@ -82,6 +82,27 @@ def test_manifest_validation(tmp_path):
         read_manifest(bad)
 
 
+def test_case_ids_with_the_same_file_name_are_refused(tmp_path):
+    """'pat/1' and 'pat_1' both become parts/pat_1.csv (and 'A'/'a' on Windows and macOS): one case would
+    silently overwrite the other, so the manifest is refused before anything is extracted."""
+    from lungai.cli import main
+
+    bad = tmp_path / "m.csv"
+    bad.write_text("case,image,mask\npat/1,x.nii.gz,y.nii.gz\npat_1,z.nii.gz,y.nii.gz\nB,x.nii.gz,y.nii.gz\n"
+                   "b,z.nii.gz,y.nii.gz\nC,x.nii.gz,y.nii.gz\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"same output file name: 'pat/1' and 'pat_1' \(both pat_1.csv\); "
+                                         r"'B' and 'b'") as err:
+        read_manifest(bad)
+    assert "rename these cases" in err.value.fix
+    out = tmp_path / "c.csv"
+    with pytest.raises(InputError, match="same output file name"):
+        run_batch(bad, out, PARAMS, workers=0, segments=SEGMENTS)
+    assert not (tmp_path / "c.csv.parts").exists()
+    assert main(["radiomics-batch", str(bad), "-o", str(out), "--workers", "0"]) == 2
+    bad.write_text("case,image,mask\npat-1,x.nii.gz,y.nii.gz\npat_1,z.nii.gz,y.nii.gz\n", encoding="utf-8")
+    assert [r["case"] for r in read_manifest(bad)] == ["pat-1", "pat_1"]   # different file names: accepted
+
+
 def _worker_settings():
     import os
 

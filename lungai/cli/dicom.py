@@ -42,13 +42,13 @@ def register(sub) -> None:
 def run_scan(args) -> int:
     import json
 
-    from lungai.dicom.discover import scan
+    from lungai.dicom.discover import files_under, scan
     from lungai.dicom.roles import describe_roles
     from lungai.dicom.rtstruct import list_structures
     from lungai.progress import task
     from pathlib import Path
 
-    n_files = sum(1 for p in Path(args.folder).rglob("*") if p.is_file()) if Path(args.folder).is_dir() else 0
+    n_files = len(files_under(args.folder)) if Path(args.folder).is_dir() else 0
     with task("dicom-scan", max(n_files, 1)) as bar:
         studies = scan(args.folder, progress=bar)
     doc = []

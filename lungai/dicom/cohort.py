@@ -28,7 +28,8 @@ import pandas as pd
 
 from lungai.errors import InputError, LungAIError
 from lungai.progress import task
-from lungai.radiomics.batch import BatchSummary, safe_name
+from lungai.radiomics.batch import BatchSummary
+from lungai.radiomics.manifest import NAME_RULE, name_clashes, safe_name
 
 INVENTORY = "patients.csv"
 TABLE = "rp_table.csv"
@@ -53,11 +54,11 @@ class CohortJob:
 
 def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     """(jobs for the patients with a CT, inventory table of every patient: what it has / lacks / will use)."""
-    from lungai.dicom.discover import scan
+    from lungai.dicom.discover import files_under, scan
     from lungai.dicom.roles import structure_role
     from lungai.dicom.rtstruct import list_structures
 
-    with task("cohort: scanning DICOM", sum(1 for p in Path(root).rglob("*") if p.is_file())) as bar:
+    with task("cohort: scanning DICOM", len(files_under(root))) as bar:
         studies = scan(root, progress=bar)
     if not studies:
         raise InputError(f"no DICOM CT, RTSTRUCT or RTDOSE found under {root}",
@@ -103,6 +104,13 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                                   rtstruct=str(st.rtstruct[0]) if st.rtstruct else None,
                                   rtdose=str(st.rtdose[0]) if st.rtdose else None,
                                   structures=structures, notes=notes))
+    clashes = name_clashes(jobs, key=lambda j: j.case)
+    if clashes:
+        who = lambda j: repr(j.patient_id) + (f" (case {j.case})" if j.case != j.patient_id else "")  # noqa: E731
+        listed = "; ".join(" and ".join(map(who, g)) + f" (both patients/{safe_name(g[0].case)})" for g in clashes[:5])
+        raise InputError(f"PatientIDs under {root} give the same output folder: {listed}",
+                         f"give these patients PatientIDs that differ in {NAME_RULE}, or run lungai cohort on "
+                         "their folders separately, each with its own -o folder")
     return jobs, pd.DataFrame(rows)
 
 
@@ -252,6 +260,7 @@ def _settings_key(params: dict, mapping, model_dir) -> str:
 def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, scheduler: str | None = None,
                mapping=None, model_dir=None) -> CohortSummary:
     """Plan, process every patient not done yet (Dask, or a loop with ``workers=0``), write the table."""
+    from lungai.dose.features import COLUMNS as DOSE_COLUMNS
     from lungai.radiomics.cluster import run_tasks
     from lungai.radiomics.csv_output import write_csv
 
@@ -293,9 +302,10 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
     if rows:
         table = pd.DataFrame(rows)
         first = ["case", "patient_id", "provenance", "tumour_confidence"]
-        dose_cols = [c for c in table.columns if c.startswith("dose_")]
+        dose_cols = [c for c in DOSE_COLUMNS if c != "case"]   # always there (NaN without an RTDOSE): one schema
+        dose_cols += [c for c in table.columns if c.startswith("dose_") and c not in dose_cols]
         rad_cols = [c for c in table.columns if c.startswith("rad_")]
-        table = table[first + dose_cols + rad_cols]
+        table = table.reindex(columns=first + dose_cols + rad_cols)
         notes: list = []
         if clinical is not None:
             table = _join_clinical(table, clinical, notes)

@@ -106,14 +106,26 @@ def _slice_problem(positions: list, ds, n_files: int, uid: str) -> str | None:
     return None
 
 
-def _files(root: Path):
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and not p.name.startswith("."):
-            yield p
+def files_under(root) -> list[Path]:
+    """The files under ``root`` (hidden ones left out), sorted.  Folder links are followed (an export may link
+    a patient's folders from elsewhere), each real folder once: a link cycle ends, a folder linked twice is
+    read once."""
+    import os
+
+    seen, found = set(), []
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        found += [Path(folder) / f for f in files if not f.startswith(".") and os.path.isfile(os.path.join(folder, f))]
+    return sorted(found)
 
 
 def scan(root, progress=None) -> list[Study]:
-    """All studies under ``root`` (files in any folder layout), sorted by patient ID.
+    """All studies under ``root`` (files in any folder layout, folder links followed), sorted by patient ID.
 
     ``progress``: an object with ``update(n=1, message=None)`` (see :mod:`lungai.progress`), one step per file.
     """
@@ -124,7 +136,7 @@ def scan(root, progress=None) -> list[Study]:
     ct_positions: dict[str, list] = defaultdict(list)
     ct_info: dict[str, object] = {}
     others: list[tuple[str, Path, object]] = []
-    for path in _files(root):
+    for path in files_under(root):
         ds = _header(path)
         if progress is not None:
             progress.update(1, path.name)

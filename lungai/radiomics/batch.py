@@ -25,12 +25,8 @@ from lungai.radiomics.cluster import run_tasks
 from lungai.radiomics.csv_output import write_csv
 from lungai.radiomics.settings import write_sidecar
 from lungai.radiomics.extract import ERROR_COLUMNS, LONG_COLUMNS, to_wide
-from lungai.radiomics.manifest import read_manifest
+from lungai.radiomics.manifest import read_manifest, safe_name
 from lungai.radiomics.prepare import SETTINGS_COLUMNS
-
-
-def safe_name(case: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in case)
 
 
 def _segments_for(row: dict, image, segments, errors: dict) -> dict:

@@ -7,6 +7,7 @@ A manifest is a CSV with one row per case: ``case``, ``image`` and either ``mask
 
 from __future__ import annotations
 
+from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
@@ -16,8 +17,27 @@ from lungai.errors import InputError
 PATH_COLUMNS = ("image", "mask", "tumour", "lungs")
 
 
+# what makes two ids' file names differ (the fix named when :func:`name_clashes` finds a clash)
+NAME_RULE = "letters, digits, '-', '_' or '.' (other characters become '_'; letter case is ignored)"
+
+
+def safe_name(case: str) -> str:
+    """The file name of a case id: characters other than letters, digits, ``-``, ``_`` and ``.`` become ``_``."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in case)
+
+
+def name_clashes(items, key=str) -> list[list]:
+    """Groups of ``items`` whose ids (``key(item)``) :func:`safe_name` turns into the same file name, letter
+    case ignored as on Windows and macOS (e.g. ``pat/1`` and ``pat_1``): their output files would overwrite
+    each other, so callers refuse them."""
+    groups: dict[str, list] = defaultdict(list)
+    for item in items:
+        groups[safe_name(key(item)).lower()].append(item)
+    return [g for g in groups.values() if len(g) > 1]
+
+
 def read_manifest(path: str | Path) -> list[dict]:
-    """The manifest rows as dicts with absolute paths; checks columns and unique case ids."""
+    """The manifest rows as dicts with absolute paths; checks columns and unique case ids (and file names)."""
     p = Path(path)
     if not p.is_file():
         raise InputError(f"manifest {p} does not exist", "give a CSV with columns case, image, mask (or tumour/lungs)")
@@ -31,6 +51,11 @@ def read_manifest(path: str | Path) -> list[dict]:
     dup = df["case"][df["case"].duplicated()].tolist()
     if dup:
         raise InputError(f"manifest {p.name} repeats case id(s) {dup[:5]}", "give every row a unique case id")
+    clashes = name_clashes(df["case"])
+    if clashes:
+        listed = "; ".join(" and ".join(map(repr, g)) + f" (both {safe_name(g[0])}.csv)" for g in clashes[:5])
+        raise InputError(f"manifest {p.name} has case ids that give the same output file name: {listed}",
+                         "rename these cases so that they differ in " + NAME_RULE)
     rows = []
     for rec in df.to_dict("records"):
         for col in PATH_COLUMNS:
