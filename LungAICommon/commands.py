@@ -157,11 +157,17 @@ def radiomics_batch(manifest: Path, output_csv: Path, workers: Optional[int] = N
     return args + ["-o", str(output_csv)]
 
 
-def dose_features(dose: Path, ct: Path, lungs: Path, output_csv: Path, gtv: Optional[Path] = None) -> list[str]:
-    """``lungai dose-features --dose DOSE --ct CT --lungs MASK [--gtv MASK] -o dose.csv``."""
+def dose_features(dose: Path, ct: Path, lungs: Path, output_csv: Path, gtv: Optional[Path] = None,
+                  case: Optional[str] = None) -> list[str]:
+    """``lungai dose-features --dose DOSE --ct CT --lungs MASK [--gtv MASK] [--case ID] -o dose.csv``.
+
+    ``case``: the ``case`` column (the panel gives the CT node's name, as for the radiomics table; without
+    it the CLI names the case after the CT file, "ct" for the panel's exported copy)."""
     args = ["dose-features", "--dose", str(dose), "--ct", str(ct), "--lungs", str(lungs), "-o", str(output_csv)]
     if _given(gtv):
         args += ["--gtv", str(gtv)]
+    if case:
+        args += ["--case", str(case)]
     return args
 
 

@@ -38,6 +38,18 @@ def checkSlicerVersion(moduleParent) -> Optional[str]:
     return problem
 
 
+def default_ct_volume(scene):
+    """The volume a panel selects as the CT when none is chosen: the first scalar volume that is not a
+    labelmap (``GetFirstNodeByClass("vtkMRMLScalarVolumeNode")`` returns labelmaps too, a subclass) and not
+    hidden from the selectors; None when there is none."""
+    nodes = scene.GetNodesByClass("vtkMRMLScalarVolumeNode") if scene is not None else None
+    for i in range(nodes.GetNumberOfItems() if nodes is not None else 0):
+        node = nodes.GetItemAsObject(i)
+        if not node.IsA("vtkMRMLLabelMapVolumeNode") and not node.GetHideFromEditors():
+            return node
+    return None
+
+
 def input_node_events(node) -> tuple:
     """The events of ``node`` after which a panel must re-check its inputs (besides ModifiedEvent)."""
     import slicer
@@ -92,13 +104,21 @@ class PanelJob:
     ``outputs`` and write results into ``parameterNode``.
     """
 
-    def __init__(self, process, outputs=None, inputs: Optional[dict] = None, workDir=None, parameterNode=None):
+    def __init__(self, process, outputs=None, inputs: Optional[dict] = None, workDir=None, parameterNode=None,
+                 fileNames: Optional[dict] = None):
         self.process = process
         self.outputs = outputs
         self.inputs = dict(inputs or {})
         self.workDir = workDir
         self.parameterNode = parameterNode
+        self.fileNames = dict(fileNames or {})   # {exported temporary file: node / segment name}
         self.cancelReason = ""
+
+    def errorMessage(self, text: Optional[str] = None) -> str:
+        """The process's error (or ``text``) naming the user's nodes instead of the exported temporary files."""
+        from LungAICommon.process import name_work_files
+
+        return name_work_files(self.process.error_message() if text is None else text, self.fileNames)
 
     def input(self, name):
         """A captured input node; a clear error when the user removed it from the scene during the run."""
@@ -125,7 +145,7 @@ def run_job(start_job, parameters, timeout: Optional[float] = 1800) -> PanelJob:
     try:
         job.process.start()
         if job.process.wait(timeout=timeout) != 0:
-            raise RuntimeError(f"{job.process.describe()} failed: {job.process.error_message()}")
+            raise RuntimeError(f"{job.process.describe()} failed: {job.errorMessage()}")
     except BaseException:
         job.process.cancel(block=True)
         job.finish()
@@ -143,12 +163,12 @@ def finish_job(job: PanelJob, onFinished: Callable[[PanelJob], object], showErro
             log(f"Cancelled{' - ' + job.cancelReason if job.cancelReason else ''}.")
             return None
         if not process.succeeded:
-            showError(f"Lung AI failed: {process.error_message()}", "\n".join(process.lines))
+            showError(f"Lung AI failed: {job.errorMessage()}", "\n".join(process.lines))
             return None
         return onFinished(job)
     except Exception as exc:  # noqa: BLE001 - shown to the user, never lost
         logging.exception("Lung AI: loading the results failed")
-        showError(f"Could not load the results: {exc}", "\n".join(process.lines))
+        showError(f"Could not load the results: {job.errorMessage(str(exc))}", "\n".join(process.lines))
         return None
     finally:
         job.finish()

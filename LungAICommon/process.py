@@ -205,10 +205,14 @@ class LungAIProcess:
         return self.returncode == 0 and not self.cancelled
 
     def error_message(self) -> str:
-        """The CLI's one-line error (``lungai <cmd>: error: ...``) or the last output lines."""
-        for line in reversed(self.lines):
+        """The CLI's error (``lungai <cmd>: error: problem`` and the ``How to fix: ...`` line that
+        :class:`lungai.errors.LungAIError` prints after it) or the last output lines."""
+        for i in range(len(self.lines) - 1, -1, -1):
+            line = self.lines[i]
             if ": error:" in line:
-                return line.split(": error:", 1)[1].strip()
+                # the CLI exits right after printing the error: every line after it belongs to it
+                rest = [text.strip() for text in self.lines[i + 1:] if text.strip()]
+                return "\n".join([line.split(": error:", 1)[1].strip(), *rest])
         tail = [line for line in self.lines[-5:] if line.strip()]
         return "\n".join(tail) or f"the command exited with code {self.returncode}"
 
@@ -274,6 +278,20 @@ class LungAIProcess:
             return
         kill_tree(self._proc.pid)     # also when the launcher has exited: its children may still run
         self._proc.wait()
+
+
+def name_work_files(text: str, names: Optional[dict] = None) -> str:
+    """``text`` (a command's error) with the temporary files the panel exported replaced by what the user
+    knows them as: ``names`` is {temporary path or other text: node / segment name}, e.g.
+    {".../lungai-segment-x/ct.nii.gz": "LUNG1-003"}.  A path is matched as given and resolved."""
+    pairs = []
+    for key, name in (names or {}).items():
+        for variant in {str(key), str(Path(key).resolve()) if isinstance(key, Path) else str(key)}:
+            pairs.append((variant, str(name)))
+    for key, name in sorted(pairs, key=lambda pair: -len(pair[0])):   # a longer path before a shorter one
+        if key:
+            text = text.replace(key, name)
+    return text
 
 
 class ProcessChain:

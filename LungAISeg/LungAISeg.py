@@ -21,9 +21,10 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from lungai.errors import InputError
 from lungai.scene import nodes, results  # light: numpy / SimpleITK / MRML helpers are imported on use
 from LungAICommon import commands, sampledata
-from LungAICommon.panel import PanelJob, PanelWidgetMixin, checkSlicerVersion, run_job
+from LungAICommon.panel import PanelJob, PanelWidgetMixin, checkSlicerVersion, default_ct_volume, run_job
 from LungAICommon.process import LungAIProcess
 
 REQUESTER = "Lung AI Segmentation"
@@ -108,7 +109,7 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
     def initializeParameterNode(self):
         self.setParameterNode(self.logic.getParameterNode())
         if not self._parameterNode.inputVolume:
-            self._parameterNode.inputVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            self._parameterNode.inputVolume = default_ct_volume(slicer.mrmlScene)
 
     def observedInputs(self, p):
         """Placing, moving or deleting a seed point / resizing the ROI enables or disables Apply."""
@@ -212,6 +213,13 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
             return "Place a seed point inside the tumour (mode 'seed')"
         if p.model == "folder" and not (commands.is_set(p.modelDirectory) and pathlib.Path(p.modelDirectory).is_dir()):
             return "Choose the model folder (or select the default model)"
+        try:  # a click outside the CT: said here in RAS, not by the child in LPS
+            if p.mode == "seed":
+                return nodes.seed_outside_problem(p.inputVolume, p.seedPoints)
+            if p.mode == "roi":
+                return nodes.roi_outside_problem(p.inputVolume, p.roi)
+        except InputError as exc:   # a non-linear transform on the CT
+            return f"{exc.problem}: {exc.fix}"
         return None
 
     def trainingInputProblem(self, p):
@@ -257,7 +265,8 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
             nodes.remove_work_folder(workDir)
             raise
         return PanelJob(LungAIProcess(args), outputs(workDir), workDir=workDir, parameterNode=p,
-                        inputs={"volume": p.inputVolume, "segmentation": p.outputSegmentation})
+                        inputs={"volume": p.inputVolume, "segmentation": p.outputSegmentation},
+                        fileNames={workDir / "ct.nii.gz": p.inputVolume.GetName()})
 
     def startSegmentation(self, p):
         return self._job(p, "segment", lambda d: self.segmentationCommand(p, d), lambda d: d / "output")

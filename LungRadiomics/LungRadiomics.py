@@ -23,7 +23,7 @@ from slicer.util import VTKObservationMixin
 
 from lungai.scene import nodes  # light: numpy / SimpleITK / MRML helpers are imported on use
 from LungAICommon import commands, sampledata
-from LungAICommon.panel import PanelJob, PanelWidgetMixin, checkSlicerVersion, run_job
+from LungAICommon.panel import PanelJob, PanelWidgetMixin, checkSlicerVersion, default_ct_volume, run_job
 from LungAICommon.process import LungAIProcess, ProcessChain
 
 REQUESTER = "Lung Radiomics"
@@ -118,7 +118,7 @@ class LungRadiomicsWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObs
         self.setParameterNode(self.logic.getParameterNode())
         p = self._parameterNode
         if not p.inputVolume:
-            p.inputVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            p.inputVolume = default_ct_volume(slicer.mrmlScene)
         if not p.segmentation:
             p.segmentation = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
 
@@ -291,7 +291,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         gtvMask = write_image(nodes.union_mask([mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n, p.inputVolume)
                                                 for n in gtvs]), workDir / "gtv.nii.gz") if gtvs else None
         dose = nodes.export_volume(p.doseVolume, workDir / "dose.nii.gz")
-        return commands.dose_features(dose, ct, lungMask, workDir / "dose.csv", gtv=gtvMask)
+        return commands.dose_features(dose, ct, lungMask, workDir / "dose.csv", gtv=gtvMask,
+                                      case=p.inputVolume.GetName())
 
     def startFeatures(self, p):
         workDir = nodes.new_work_folder("radiomics", slicer.app.temporaryPath)
@@ -301,7 +302,21 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             nodes.remove_work_folder(workDir)
             raise
         return PanelJob(ProcessChain(cmds), (columns, csvs, doseCsv), workDir=workDir, parameterNode=p,
-                        inputs={"volume": p.inputVolume})
+                        inputs={"volume": p.inputVolume}, fileNames=self.exportedFileNames(p, cmds, columns, workDir))
+
+    @staticmethod
+    def exportedFileNames(p, cmds, columns, workDir):
+        """{exported temporary file: what the user knows it as}, so that an error names nodes and segments."""
+        names = {workDir / "ct.nii.gz": p.inputVolume.GetName(), workDir / "lungs.nii.gz": "the lung segments",
+                 workDir / "gtv.nii.gz": "the tumour segments"}
+        if p.doseVolume is not None:
+            names[workDir / "dose.nii.gz"] = p.doseVolume.GetName()
+        for args in cmds:   # `lungai radiomics ... --mask segment_i.nii.gz --label column=1`
+            if "--mask" in args and "--label" in args:
+                name = columns.get(args[args.index("--label") + 1].split("=", 1)[0])
+                if name is not None:
+                    names[pathlib.Path(args[args.index("--mask") + 1])] = f"segment '{name}'"
+        return names
 
     def startBatch(self, p):
         problem = self.batchProblem(p)

@@ -241,7 +241,8 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         row.to_csv(patients, index=False)
         output = workDir / "predictions.csv"
         return PanelJob(LungAIProcess(commands.rp_predict(p.rpModelDirectory, patients, output)), output,
-                        workDir=workDir, parameterNode=p)
+                        workDir=workDir, parameterNode=p,   # the one-row CSV is the panel's: no file or line to name
+                        fileNames={patients: "the patient's values", " (CSV lines [2])": ""})
 
     def loadRisk(self, p, job):
         """The prediction as a table node; returns (headline, contributions).  Deletes the job's temporary files."""
@@ -272,6 +273,7 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         if problem:
             raise ValueError(problem)
         workDir = nodes.new_work_folder("stage", slicer.app.temporaryPath)
+        fileNames = {}
         try:
             manifest = None
             if p.stageVolume is not None:
@@ -282,6 +284,7 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
                 mask = nodes.export_segment(slicer.mrmlScene, p.stageSegmentation, segment, p.stageVolume,
                                             workDir / "tumour.nii.gz")
                 manifest = write_ct_manifest(workDir / "ct_manifest.csv", p.stagePatient, ct.name, mask.name)
+                fileNames = {ct: p.stageVolume.GetName(), mask: f"'{segment}' ({p.stageSegmentation.GetName()})"}
         except BaseException:
             nodes.remove_work_folder(workDir)
             raise
@@ -289,7 +292,7 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         rna = p.rnaFile if commands.is_set(p.rnaFile) else None
         args = commands.stage_predict(p.stageModelDirectory, workDir / "output", ehr=ehr, rna=rna, ct_manifest=manifest)
         return PanelJob(LungAIProcess(args), workDir / "output", workDir=workDir, parameterNode=p,
-                        inputs={"volume": p.stageVolume})
+                        inputs={"volume": p.stageVolume}, fileNames=fileNames)
 
     def loadStage(self, p, job):
         """Predictions table, the patient's class probabilities and top genes, Grad-CAM overlay.

@@ -63,8 +63,9 @@ def test_mask_segment_round_trip_and_no_silent_overwrite(mrml_scene):
     np.testing.assert_array_equal(sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Tumor", volume)),
                                   tumour_arr)
     # the user chose to replace "Tumor": only that segment changes, name and order kept
-    mrml.mask_to_segment(mrml_scene, other, "ignored", seg_node=seg, replace_segment="Tumor")
+    _, replaced = mrml.mask_to_segment(mrml_scene, other, "ignored", seg_node=seg, replace_segment="Tumor")
     assert mrml.segment_names(seg) == ["Tumor", "Tumor (2)"]
+    assert "Neoplasm" in seg.GetSegmentation().GetSegment(replaced).GetTerminology()   # not Slicer's default "Tissue"
     np.testing.assert_array_equal(sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Tumor", volume)),
                                   other_arr)
     with pytest.raises(InputError, match="not in"):

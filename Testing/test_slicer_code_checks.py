@@ -63,7 +63,7 @@ COMMON_PROPERTIES = {"toolTip", "enabled", "minimumHeight", "maximumHeight", "vi
 PROPERTIES = {
     "qMRMLWidget": set(), "QWidget": set(),
     "ctkCollapsibleButton": {"text", "collapsed"},
-    "qMRMLNodeComboBox": {"nodeTypes", "addEnabled", "removeEnabled", "noneEnabled", "showHidden",
+    "qMRMLNodeComboBox": {"nodeTypes", "hideChildNodeTypes", "addEnabled", "removeEnabled", "noneEnabled", "showHidden",
                           "selectNodeUponCreation"},
     "qSlicerSimpleMarkupsWidget": {"enterPlaceModeOnNodeChange", "jumpToSliceEnabled"},
     "ctkPathLineEdit": {"filters", "nameFilters"},

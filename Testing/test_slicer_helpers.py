@@ -62,6 +62,26 @@ def test_child_error_is_reported_without_traceback(tmp_path):
     assert not any("Traceback" in line for line in job.lines)
 
 
+def test_child_error_keeps_how_to_fix(tmp_path):
+    """The dialog text is the problem *and* the fix (lungai.errors prints the fix on a second line)."""
+    job = LungAIProcess(["lungs", str(tmp_path / "missing.nii.gz"), "-o", str(tmp_path / "o.nii.gz")]).start()
+    assert job.wait(timeout=60) == 2
+    problem, fix = job.error_message().splitlines()
+    assert problem.endswith("missing.nii.gz does not exist") and "lungai lungs" not in problem
+    assert fix.startswith("How to fix: check the path")
+
+
+def test_work_files_named_as_the_user_knows_them(tmp_path):
+    from LungAICommon.process import name_work_files
+
+    work = tmp_path / "lungai-segment-x"
+    text = f"{work / 'ct.nii.gz'} does not look like a CT\n  the mask {work.resolve() / 'segment_1.nii.gz'} is empty"
+    assert name_work_files(text, {work / "ct.nii.gz": "LUNG1-003", work / "segment_1.nii.gz": "segment 'Tumor'"}) == (
+        "LUNG1-003 does not look like a CT\n  the mask segment 'Tumor' is empty")
+    assert name_work_files("x (CSV lines [2])", {" (CSV lines [2])": ""}) == "x"
+    assert name_work_files("unchanged", None) == "unchanged"
+
+
 def test_cancel_stops_the_child_quickly(tmp_path):
     job = LungAIProcess(["sample", "-o", str(tmp_path / "s")]).start()  # ~5 s when left alone
     time.sleep(1.0)
@@ -250,6 +270,15 @@ def test_feature_names_agree_with_the_core():
     assert set(commands.RADIOMICS_PRESETS) == set(PRESETS)
     assert [commands.segment_column_name(n) for n in ("Tumor", "Right lung", "left  Lung", "GTV-1")] == \
         ["tumour", "right_lung", "left_lung", "gtv_1"]
+
+
+def test_dose_command_names_the_case(tmp_path):
+    from lungai.cli import build_parser
+
+    args = commands.dose_features(tmp_path / "dose.nii.gz", tmp_path / "ct.nii.gz", tmp_path / "lungs.nii.gz",
+                                  tmp_path / "dose.csv", case="LUNG1-003")
+    assert build_parser().parse_args(args).case == "LUNG1-003"
+    assert "--case" not in commands.dose_features("d", "c", "l", "o")
 
 
 def test_prediction_commands_match_cli(tmp_path):
@@ -569,3 +598,16 @@ def test_automatic_mode_candidates_load_as_a_point_list(mrml_scene):
     assert node.GetNthControlPointLabel(0) == "1: 2.0 ml, p 0.88" and node.GetNthControlPointLocked(0)
     assert load_candidates({"candidates": cands[:1]}) is None     # one region: nothing to choose
     assert load_candidates({}) is None                              # seed / ROI mode
+
+
+def test_default_ct_skips_labelmaps(mrml_scene):
+    """GetFirstNodeByClass("vtkMRMLScalarVolumeNode") returns a labelmap loaded first (a subclass)."""
+    from LungAICommon.panel import default_ct_volume
+
+    assert default_ct_volume(mrml_scene) is None
+    mrml_scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "labels")
+    hidden = mrml_scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "__hidden")
+    hidden.SetHideFromEditors(True)
+    assert default_ct_volume(mrml_scene) is None
+    ct = mrml_scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "CT")
+    assert default_ct_volume(mrml_scene) is ct

@@ -172,6 +172,7 @@ def test_lung_radiomics_dose_lungs_by_exact_role(load_module, mrml_scene, phanto
     p.doseVolume = mrml.volume_node_from_image(mrml_scene, sitk.Cast(small_phantom.ct > -2000, sitk.sitkFloat32), "dose")
     cmd = logic.doseCommand(p, tmp_path / "ct.nii.gz", tmp_path)
     assert "--gtv" in cmd and str(tmp_path / "gtv.nii.gz") in cmd
+    assert cmd[cmd.index("--case") + 1] == "phantom CT"           # the CT node's name, as in the radiomics table
     lungs = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "lungs.nii.gz"))) > 0
     right = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, p.segmentation, "Right lung", p.inputVolume)) > 0
     left = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, p.segmentation, "Left lung", p.inputVolume)) > 0
@@ -612,3 +613,82 @@ def test_lung_radiomics_refuses_a_dose_of_another_patient(load_module, mrml_scen
         logic.doseCommand(p, tmp_path / "w" / "ct.nii.gz", tmp_path / "w")
     p.doseVolume = own
     assert "--dose" in logic.doseCommand(p, tmp_path / "w" / "ct.nii.gz", tmp_path / "w")
+
+
+def test_seed_or_roi_outside_the_ct_is_said_before_the_run(load_module, mrml_scene, phantom_nodes):
+    """A click outside the CT: Apply stays disabled with the point in RAS (as Slicer shows it) and the node
+    names, not a failed child run with the point in LPS.  The CT's parent transform counts."""
+    module = load_module("LungAISeg")
+    logic = module.LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume = phantom_nodes[0]        # RAS x, y within +-168 mm, z 0 .. 195 mm
+    p.seedPoints = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "F")
+    p.seedPoints.AddControlPoint(10.0, -20.0, 30.0, "F-1")
+    assert logic.segmentationInputProblem(p) is None
+    p.seedPoints.AddControlPoint(400.0, -3.0, 40.0, "F-2")
+    assert logic.segmentationInputProblem(p) == ("The seed point 'F-2' (R 400.0, A -3.0, S 40.0) lies outside "
+                                                 "phantom CT: place it on the CT")
+    with pytest.raises(ValueError, match="lies outside"):
+        logic.segmentationCommand(p, pathlib.Path("/nonexistent"))
+    p.seedPoints.SetNthControlPointPosition(1, 10.0, -20.0, 500.0)
+    assert "'F-2' (R 10.0, A -20.0, S 500.0) lies outside" in logic.segmentationInputProblem(p)
+    p.seedPoints.RemoveNthControlPoint(1)
+    shift = mrml_scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")
+    matrix = shift.GetMatrixTransformToParent()
+    matrix.SetElement(0, 3, 300.0)
+    shift.SetMatrixTransformToParent(matrix)
+    p.inputVolume.SetAndObserveTransformNodeID(shift.GetID())   # the CT is shown 300 mm to the right
+    assert "lies outside" in logic.segmentationInputProblem(p)
+    p.seedPoints.SetNthControlPointPosition(0, 310.0, -20.0, 30.0)
+    assert logic.segmentationInputProblem(p) is None
+    p.inputVolume.SetAndObserveTransformNodeID(None)
+    p.mode = "roi"
+    p.roi = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "R")
+    p.roi.SetXYZ(0.0, 0.0, -100.0)
+    p.roi.SetRadiusXYZ(10.0, 10.0, 10.0)
+    assert logic.segmentationInputProblem(p) == "The ROI 'R' does not overlap phantom CT: place it on the CT"
+    p.roi.SetXYZ(0.0, 0.0, -5.0)                                # overlaps the first slices
+    assert logic.segmentationInputProblem(p) is None
+
+
+def test_failure_names_nodes_not_temporary_files(load_module, mrml_scene, phantom_nodes, rp_model):
+    """A child's error on an exported file names the node / segment (real `lungai lungs` run for the CT);
+    the fix line comes with it."""
+    import json
+
+    import pandas as pd
+    from lungai import mrml
+
+    module = load_module("LungAISeg")
+    logic = module.LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume = mrml.volume_node_from_image(mrml_scene, sitk.Image(20, 20, 10, sitk.sitkInt16) + 500, "MR-like")
+    with pytest.raises(RuntimeError) as failed:
+        logic.run(logic.startLungs, p, timeout=120)
+    shown = str(failed.value).split(" failed: ", 1)[1]
+    assert shown.startswith("MR-like does not look like a CT in Hounsfield units") and "ct.nii.gz" not in shown
+    assert "How to fix: give a chest CT in HU" in shown
+
+    stage = load_module("MultimodalPredict")
+    slogic = stage.MultimodalPredictLogic()
+    s = slogic.getParameterNode()
+    s.stageModelDirectory = pathlib.Path(rp_model[1])         # any folder: the job is not started
+    s.stageVolume, s.stageSegmentation, s.stagePatient = phantom_nodes[0], phantom_nodes[1], "P1"
+    job = slogic.startStage(s)
+    job.process.lines = [f"lungai stage predict: error: the tumour mask {job.workDir / 'tumour.nii.gz'} is empty"]
+    assert job.errorMessage() == f"the tumour mask 'Tumor' ({phantom_nodes[1].GetName()}) is empty"
+    job.finish()
+
+    first = pd.read_csv(rp_model[0]).iloc[[0]]                 # the patient's values, one of them text
+    pick = lambda prefix: first[[c for c in first.columns if c.startswith(prefix)]]  # noqa: E731
+    s.rpModelDirectory = rp_model[1]
+    s.radiomicsTable = mrml.table_node_from_dataframe(mrml_scene, pick("rad_"), "radiomics")
+    s.doseTable = mrml.table_node_from_dataframe(mrml_scene, pick("dose_"), "dose")
+    s.clinicalValues = json.dumps({**{k: str(v) for k, v in pick("clin_").iloc[0].items() if pd.notna(v)},
+                                   "clin_age_years": "sixty"})
+    job = slogic.startRisk(s)
+    job.process.lines = ["lungai rp predict: error: column 'clin_age_years' (numeric) has value(s) ['sixty'] that "
+                         "are not numbers (CSV lines [2])", "  How to fix: give numbers"]
+    assert job.errorMessage() == ("column 'clin_age_years' (numeric) has value(s) ['sixty'] that are not numbers\n"
+                                  "How to fix: give numbers")
+    job.finish()

@@ -116,6 +116,22 @@ def annotation_kind(ann: ast.AST) -> str:
     return {"pathlib.Path": "path", "Path": "path"}.get(base, base)
 
 
+CT_PARAMETERS = {"inputVolume", "doseVolume", "stageVolume"}
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_ct_selectors_do_not_offer_labelmaps(module):
+    """A labelmap is a vtkMRMLScalarVolumeNode too: the CT (and dose) selectors hide it."""
+    checked = 0
+    for name, widget in ui_widgets(module).items():
+        props = {prop.get("name"): prop for prop in widget.findall("property")}
+        if "SlicerParameterName" in props and props["SlicerParameterName"].findtext("string") in CT_PARAMETERS:
+            hidden = [e.text for e in props["hideChildNodeTypes"].iter("string")] if "hideChildNodeTypes" in props else []
+            assert hidden == ["vtkMRMLLabelMapVolumeNode"], f"{module}.ui: {name} offers labelmaps"
+            checked += 1
+    assert checked
+
+
 @pytest.mark.parametrize("module", MODULES)
 def test_parameter_names_bind_to_typed_fields(module):
     fields = parameter_fields(module)

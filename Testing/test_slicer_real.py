@@ -294,6 +294,18 @@ def test_placing_a_seed_point_enables_segment_tumour(env, ct_node):
     assert w.inputObserver.nodes == []
 
 
+@pytest.mark.parametrize("name", ["LungAISeg", "LungRadiomics"])
+def test_a_labelmap_loaded_first_is_not_picked_as_the_ct(env, name):
+    labels = env.scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "labels")
+    assert env.scene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode") is labels
+    ct = env.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "CT")
+    m, w = _widget(name, env)
+    w.updateSegmentList = lambda: None                        # the Qt list itself cannot run here
+    w.initializeParameterNode()
+    assert w._parameterNode.inputVolume is ct
+    w.exit()
+
+
 def test_segments_added_or_renamed_refresh_the_radiomics_checklist(env, ct_node):
     m, w = _widget("LungRadiomics", env)
     refreshed = []

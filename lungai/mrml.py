@@ -180,6 +180,8 @@ def mask_to_segment(scene, mask: sitk.Image, name: str, seg_node=None, replace_s
     if target_id is not None:
         old = segmentation.GetSegment(target_id)
         final, rgb, index = old.GetName(), old.GetColor(), segmentation.GetSegmentIndex(target_id)
+        old_entry = vtk.reference("")
+        kept_entry = str(old_entry) if old.GetTag("TerminologyEntry", old_entry) and str(old_entry) else None
         segmentation.RemoveSegment(target_id)
         segment_id = target_id
     else:
@@ -199,8 +201,10 @@ def mask_to_segment(scene, mask: sitk.Image, name: str, seg_node=None, replace_s
         segmentation.AddSegment(segment, segment_id)
     if index is not None:
         segmentation.SetSegmentIndex(segment_id, index)
-    entry = slicer_terminology_entry(name)   # the one code table, lungai.terminology (also the DICOM SEG's)
-    if entry and target_id is None:
+    # a replaced segment keeps its terminology (as its name and colour); else the one code table,
+    # lungai.terminology (also the DICOM SEG's)
+    entry = kept_entry if target_id is not None and kept_entry else slicer_terminology_entry(name)
+    if entry:
         segmentation.GetSegment(segment_id).SetTag("TerminologyEntry", entry)
     return seg_node, segment_id
 

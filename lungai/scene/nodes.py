@@ -76,6 +76,61 @@ def roi_to_lps(roi_node) -> list:
     return [-b[0], -b[2], b[4], -b[1], -b[3], b[5]]
 
 
+def _voxel_box(volume_node):
+    """(IJK-to-world matrix, grid size) of a volume with image data (None without); the voxel box spans
+    -0.5 .. size - 0.5 in IJK.  A non-linear parent transform raises InputError (as the export would)."""
+    import numpy as np
+
+    from lungai import mrml
+
+    image = volume_node.GetImageData() if volume_node is not None else None
+    if image is None:
+        return None
+    return mrml.ijk_to_world(volume_node), np.array(image.GetDimensions(), float)
+
+
+def seed_outside_problem(volume_node, point_node, what: str = "seed point") -> Optional[str]:
+    """None when every defined point of ``point_node`` lies in the volume (world coordinates, as Slicer shows
+    them), else "The seed point 'F-1' (R 12.0, A -3.0, S 40.0) lies outside LUNG1-003: place it on the CT"."""
+    import numpy as np
+
+    box = _voxel_box(volume_node)
+    if box is None or point_node is None:
+        return None
+    to_ijk, size = np.linalg.inv(box[0]), box[1]
+    for i in range(point_node.GetNumberOfControlPoints()):
+        if point_node.GetNthControlPointPositionStatus(i) != point_node.PositionDefined:
+            continue
+        ras = [0.0, 0.0, 0.0]
+        point_node.GetNthControlPointPositionWorld(i, ras)
+        ijk = (to_ijk @ [*ras, 1.0])[:3]
+        if (ijk < -0.5 - 1e-6).any() or (ijk > size - 0.5 + 1e-6).any():
+            return (f"The {what} '{point_node.GetNthControlPointLabel(i)}' (R {ras[0]:.1f}, A {ras[1]:.1f}, "
+                    f"S {ras[2]:.1f}) lies outside {volume_node.GetName()}: place it on the CT")
+    return None
+
+
+def roi_outside_problem(volume_node, roi_node) -> Optional[str]:
+    """None when the ROI box overlaps the volume's box (world coordinates, axis-aligned), else what to do."""
+    import itertools
+
+    import numpy as np
+
+    box = _voxel_box(volume_node)
+    if box is None or roi_node is None:
+        return None
+    b = [0.0] * 6
+    roi_node.GetRASBounds(b)
+    if b[1] < b[0] or b[3] < b[2] or b[5] < b[4]:
+        return None                     # an undefined ROI: roi_to_lps says so
+    m, size = box
+    corners = np.array([(m @ [*ijk, 1.0])[:3] for ijk in itertools.product(*[(-0.5, n - 0.5) for n in size])])
+    low, high = corners.min(axis=0), corners.max(axis=0)
+    if any(b[2 * k + 1] < low[k] or b[2 * k] > high[k] for k in range(3)):
+        return f"The ROI '{roi_node.GetName()}' does not overlap {volume_node.GetName()}: place it on the CT"
+    return None
+
+
 def export_volume(volume_node, path: Path) -> Path:
     """Write a scalar volume node (world geometry: parent transform applied) to ``path``."""
     from lungai import mrml
