@@ -242,10 +242,17 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         """Export the CT and each ticked segment (plus the derived "Lungs" / "Lungs minus tumour" when
         both lungs are ticked); one ``lungai radiomics`` run per mask, so overlapping segments are fine.
 
-        Returns (commands, {segment key: Slicer segment name}, feature CSVs, dose CSV or None).
+        A segment that cannot be computed on the CT grid (empty, one voxel, drawn outside this CT) gets
+        no command: the others are computed, its column is NaN and the message says why (as
+        :func:`lungai.scene.radiomics.radiomics_table`).
+
+        Returns (commands, {segment key: Slicer segment name}, feature CSVs, dose CSV or None,
+        {segment name: why it is not computed}).
         """
         from lungai import mrml
+        from lungai.errors import InputError
         from lungai.io import write_image
+        from lungai.radiomics.extract import check_segment
 
         problem = self.inputProblem(p)
         if problem:
@@ -257,18 +264,26 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         names = [s for s in p.selectedSegments if s in self.segmentNames(p.segmentation)]
         masks = {name: mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, name, p.inputVolume) for name in names}
         masks.update(nodes.derived_lung_masks(masks))
-        cmds, csvs, columns = [], [], {}
+        cmds, csvs, columns, failed = [], [], {}, {}
         for i, (name, mask) in enumerate(masks.items()):
-            path = write_image(mask, workDir / f"segment_{i}.nii.gz")
             columns[commands.segment_column_name(name)] = name
+            try:
+                check_segment(mask, name)  # the core's rule (lungai.radiomics.extract)
+            except InputError as exc:
+                failed[name] = str(InputError(f"{exc.problem} on the grid of the CT {p.inputVolume.GetName()!r} "
+                                              "(nothing drawn, or drawn outside this CT)", exc.fix))
+                continue
+            path = write_image(mask, workDir / f"segment_{i}.nii.gz")
             csvs.append(workDir / f"features_{i}.csv")
             cmds.append(commands.radiomics(ct, path, csvs[-1], [(name, 1)], params=params, feature_classes=classes,
                                            image_types=types, log_sigma=sigmas or (), case=p.inputVolume.GetName()))
+        if not csvs:
+            raise ValueError("No features can be computed:\n" + "\n".join(failed.values()))
         doseCsv = None
         if doseCmd is not None:
             cmds.append(doseCmd)
             doseCsv = workDir / "dose.csv"
-        return cmds, columns, csvs, doseCsv
+        return cmds, columns, csvs, doseCsv, failed
 
     def doseCommand(self, p, ct, workDir):
         """Lungs = the segments whose role is a lung (Right lung, Left lung, Lungs, lung lobes; exact names,
@@ -297,11 +312,11 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
     def startFeatures(self, p):
         workDir = nodes.new_work_folder("radiomics", slicer.app.temporaryPath)
         try:
-            cmds, columns, csvs, doseCsv = self.featureCommands(p, workDir)
+            cmds, columns, csvs, doseCsv, failed = self.featureCommands(p, workDir)
         except BaseException:
             nodes.remove_work_folder(workDir)
             raise
-        return PanelJob(ProcessChain(cmds), (columns, csvs, doseCsv), workDir=workDir, parameterNode=p,
+        return PanelJob(ProcessChain(cmds), (columns, csvs, doseCsv, failed), workDir=workDir, parameterNode=p,
                         inputs={"volume": p.inputVolume}, fileNames=self.exportedFileNames(p, cmds, columns, workDir))
 
     @staticmethod
@@ -338,8 +353,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
     # ---------------------------------------------------------------- outputs
     def loadFeatures(self, p, job):
         """Per-segment CSVs -> one table, features as rows and one column per segment (as
-        SlicerRadiomics and :mod:`lungai.scene.radiomics`); the dose CSV -> the dose table.
-        Deletes the job's temporary files."""
+        SlicerRadiomics and :mod:`lungai.scene.radiomics`; a segment not computed is a NaN column and
+        the message says why); the dose CSV -> the dose table.  Deletes the job's temporary files."""
         import pandas as pd
         from lungai import mrml
         from lungai.scene import results
@@ -347,7 +362,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         from lungai.radiomics.settings import NODE_ATTRIBUTE, SETTINGS_COLUMN
 
         try:
-            columns, csvs, doseCsv = job.outputs
+            columns, csvs, doseCsv, failed = job.outputs
             volume = job.input("volume")
             longRows = [row for path in csvs for row in results.read_csv_rows(path)]
             names, rows = results.features_by_segment(longRows, columns)
@@ -356,7 +371,11 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                                                            node=p.outputTable)
             ids = sorted({row.get(SETTINGS_COLUMN) for row in longRows if row.get(SETTINGS_COLUMN)})
             p.outputTable.SetAttribute(NODE_ATTRIBUTE, ";".join(ids))  # the settings travel with the table
-            message = f"{len(rows)} features x {len(names) - 4} segment(s) -> table '{p.outputTable.GetName()}'"
+            message = (f"{len(rows)} features x {len(names) - 4 - len(failed)} segment(s) -> table "
+                       f"'{p.outputTable.GetName()}'")
+            if failed:
+                message += ("\nNot computed (NaN column): " + "; ".join(failed)
+                            + "\n" + "\n".join(failed.values()))
             if doseCsv is not None:
                 p.doseTable = nodes.table_from_csv(slicer.mrmlScene, doseCsv, f"{volume.GetName()} dose features",
                                                    node=p.doseTable)

@@ -263,6 +263,8 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
             return "The CT branch needs the tumour segmentation"
         if p.stageVolume is not None and not p.stagePatient.strip():
             return "The CT branch needs the patient id (as in the EHR/RNA tables)"
+        if p.stageVolume is not None:
+            return nodes.tumour_segment_problem(p.stageSegmentation)
         return None
 
     def startStage(self, p):
@@ -279,8 +281,6 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
             if p.stageVolume is not None:
                 ct = nodes.export_volume(p.stageVolume, workDir / "ct.nii.gz")
                 segment = nodes.tumour_segment_name(p.stageSegmentation)
-                if segment is None:
-                    raise ValueError("The segmentation has no 'Tumor' segment")
                 mask = nodes.export_segment(slicer.mrmlScene, p.stageSegmentation, segment, p.stageVolume,
                                             workDir / "tumour.nii.gz")
                 manifest = write_ct_manifest(workDir / "ct_manifest.csv", p.stagePatient, ct.name, mask.name)
@@ -306,13 +306,19 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         predictions = outputDir / "predictions.csv"
         if not predictions.is_file():
             raise results.ResultError(f"lungai stage predict wrote no predictions.csv in {outputDir}")
-        p.stageOutputTable = nodes.table_from_csv(slicer.mrmlScene, predictions, "Stage predictions",
-                                                  node=p.stageOutputTable)
         rows = results.read_csv_rows(predictions)
         patient = p.stagePatient.strip()
-        row = next((r for r in rows if patient and patient in r.values()), rows[0])
-        pid = patient if patient and patient in row.values() else next(iter(row.values()))
+        row = next((r for r in rows if patient and r.get("patient_id") == patient), rows[0])
+        pid = row.get("patient_id") or next(iter(row.values()))
+        # the command predicts every patient of the EHR/RNA tables: the panel shows the one asked for
+        p.stageOutputTable = nodes.table_from_csv(slicer.mrmlScene, predictions, "Stage predictions",
+                                                  node=p.stageOutputTable,
+                                                  where={"patient_id": pid} if patient == pid else None)
         text = results.describe_stage_row(row, pid)
+        given = [m for m, path in (("ehr", p.ehrFile), ("rna", p.rnaFile)) if commands.is_set(path)]
+        warning = results.describe_unused_stage_inputs(row, pid, given)
+        if warning:
+            text += "\n" + warning
         genes = outputDir / "top_genes_per_patient.csv"
         if genes.is_file():
             text += "\n" + results.describe_top_genes(results.read_csv_rows(genes), pid)

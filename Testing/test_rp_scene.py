@@ -113,3 +113,26 @@ def test_dose_rows_of_the_radiomics_table(mrml_scene, rp_cohort):
     assert assembled["rad_tumour_original_glcm_Idm"][0] == pytest.approx(row["rad_tumour_original_glcm_Idm"])
     explicit = assemble_patient_row(node, {"dose_mld_gy": 9.0}, clinical, case="P1")
     assert explicit["dose_mld_gy"][0] == 9.0
+
+
+def test_several_tumour_columns_are_refused_not_overwritten():
+    """GTV-1, gtv-2, gtv-3 (LUNG1-003's structures) are all the tumour: never one silently picked (the models'
+    tumour is the union of all GTVs, as `lungai cohort` builds it), in every layout and for the dose rows."""
+    from lungai.scene.rp import assemble_patient_row, dose_from_radiomics_table, radiomics_features
+
+    names = ["GTV-1", "gtv-2", "gtv-3"]
+    rows = pd.DataFrame({"feature": ["original_firstorder_Mean", "dose_mean_gy"], "image_type": ["original", "dose"],
+                         **{n: [float(i), 60.0 - i] for i, n in enumerate(names)}, "Lung-Right": [-800.0, 10.0]})
+    long = pd.DataFrame({"segment": names, "image_type": "original", "feature_class": "firstorder",
+                         "feature": "Mean", "value": [1.0, 2.0, 3.0]})
+    for call in (lambda: radiomics_features(rows), lambda: radiomics_features(long),
+                 lambda: dose_from_radiomics_table(rows), lambda: assemble_patient_row(rows, {}, {})):
+        with pytest.raises(InputError, match="3 tumour segments") as exc:
+            call()
+        assert all(repr(n) in str(exc.value) for n in names) and "union of all GTVs" in str(exc.value)
+        assert "Logical operators" in exc.value.fix
+    one = rows.drop(columns=names[1:])            # one tumour column: as before
+    assert radiomics_features(one)["rad_tumour_original_firstorder_Mean"] == 0.0
+    assert dose_from_radiomics_table(one)["dose_gtv_mean_gy"] == 60.0
+    with pytest.raises(InputError, match="'right_lung'"):
+        radiomics_features(one.assign(**{"Right lung": [1.0, 2.0]}))

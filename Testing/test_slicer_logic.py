@@ -133,6 +133,39 @@ def test_lung_radiomics_end_to_end_equals_scene_logic(load_module, mrml_scene, p
     assert path.suffix == ".csv" and path.read_text(encoding="utf-8").startswith("feature,")
 
 
+def test_lung_radiomics_empty_segment_is_a_nan_column(load_module, mrml_scene, phantom_nodes, tmp_path):
+    """An empty (or one-voxel) ticked segment does not fail the job: the others are computed, its column is NaN
+    and the message says which and why, as lungai.scene.radiomics.radiomics_table (console) does."""
+    from lungai import mrml
+    from lungai.scene.radiomics import radiomics_table
+
+    vol, seg = phantom_nodes
+    seg.GetSegmentation().AddEmptySegment("heart", "Heart")
+    dot = np.zeros(sitk.GetArrayViewFromImage(mrml.image_from_volume_node(vol)).shape, np.uint8)
+    dot[10, 20, 20] = 1
+    image = sitk.GetImageFromArray(dot)
+    image.CopyInformation(mrml.image_from_volume_node(vol))
+    mrml.mask_to_segment(mrml_scene, image, "Dot", seg_node=seg, reference_volume_node=vol)
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation, p.selectedSegments = vol, seg, ["Tumor", "Heart", "Dot"]
+    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
+        setattr(p, f"class_{c}", False)
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    assert "x 1 segment(s)" in message and "Not computed (NaN column): Heart; Dot" in message
+    assert "'Heart' is empty (0 voxels) on the grid of the CT" in message and "'Dot' has only 1 voxel" in message
+    panel = mrml.dataframe_from_table_node(p.outputTable).set_index("feature")
+    node, errors = radiomics_table(mrml_scene, vol, seg, segments=p.selectedSegments, feature_classes=["firstorder"])
+    core = mrml.dataframe_from_table_node(node).set_index("feature")
+    assert set(errors) == {"Heart", "Dot"} and list(panel.columns) == list(core.columns)
+    assert panel[["Heart", "Dot"]].isna().all().all()
+    assert np.allclose(panel["Tumor"].to_numpy(float), core["Tumor"].to_numpy(float), rtol=1e-6)
+    p.selectedSegments = ["Heart"]
+    with pytest.raises(ValueError, match="No features can be computed"):
+        logic.startFeatures(p)
+    assert not list(tmp_path.glob("lungai-radiomics-*"))
+
+
 def test_lung_radiomics_settings_problems(load_module, phantom_nodes, tmp_path):
     module = load_module("LungRadiomics")
     logic = module.LungRadiomicsLogic()
@@ -292,8 +325,66 @@ def test_multimodal_stage_inputs_and_outputs(load_module, mrml_scene, phantom_no
     assert not output.parent.exists()          # exported CT, mask and outputs deleted once loaded
     assert text.splitlines()[:3] == ["P1: predicted II", "  P(II) = 75 %", "  P(I) = 25 %"]
     assert "none for this patient" in text
-    assert p.stageOutputTable.GetTable().GetNumberOfRows() == 2
+    assert p.stageOutputTable.GetTable().GetNumberOfRows() == 1   # the patient asked for, not P0
     assert p.gradcamVolume is not None and p.gradcamVolume.GetDisplayNode().GetWindow() == pytest.approx(0.8)
+
+
+def test_stage_apply_needs_a_non_empty_tumour_segment(load_module, mrml_scene, phantom_nodes, tmp_path):
+    """Apply stays off without a segment named as a tumour (any GTV name is one) or with an empty one."""
+    from lungai import mrml
+
+    logic = load_module("MultimodalPredict").MultimodalPredictLogic()
+    p = logic.getParameterNode()
+    (tmp_path / "model").mkdir()
+    vol, seg = phantom_nodes
+    p.stageModelDirectory, p.stageVolume, p.stageSegmentation, p.stagePatient = tmp_path / "model", vol, seg, "P1"
+    assert logic.stageInputProblem(p) is None
+    segmentation = seg.GetSegmentation()
+    tumour = segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Tumor"))
+    tumour.SetName("Lesion")
+    problem = logic.stageInputProblem(p)
+    assert "has no tumour segment" in problem and "'GTV-1'" in problem and "Lesion" in problem
+    with pytest.raises(ValueError, match="no tumour segment"):
+        logic.startStage(p)
+    tumour.SetName("GTV-1")
+    assert logic.stageInputProblem(p) is None
+    segmentation.RemoveSegment(segmentation.GetSegmentIdBySegmentName("GTV-1"))
+    segmentation.AddEmptySegment("t", "Tumor")
+    assert logic.stageInputProblem(p) == "The tumour segment 'Tumor' is empty; draw the tumour (or run Lung AI Segmentation)"
+    assert not mrml.segment_is_empty(seg, "Right lung")   # another segment of the shared labelmap
+    assert not list(tmp_path.glob("lungai-stage-*"))
+
+
+def test_stage_patient_missing_from_the_tables_is_warned(load_module, mrml_scene, phantom_nodes, tmp_path):
+    """An id not in the EHR/RNA tables: predicted from the CT alone, said so; the panel's table shows that patient
+    only (the command predicts every patient of the tables); a patient not predicted gets the status text."""
+    logic = load_module("MultimodalPredict").MultimodalPredictLogic()
+    p = logic.getParameterNode()
+    (tmp_path / "model").mkdir()
+    (tmp_path / "ehr.csv").write_text("patient_id,age\nP0,60\n", encoding="utf-8")
+    p.stageModelDirectory, p.ehrFile = tmp_path / "model", tmp_path / "ehr.csv"
+    p.stageVolume, p.stageSegmentation = phantom_nodes
+    p.stagePatient = "LUNG1-003"
+    header = "patient_id,ehr,rna,ct,model,p_I,p_II,predicted,status\n"
+    for rows, expected in (("LUNG1-003,False,False,True,fusion,0.3,0.7,II,computed\n",
+                            "Warning: LUNG1-003 is not in the EHR table (or has none of the values the model uses "
+                            "there), so it was not used: predicted from the CT alone."),
+                           ("LUNG1-003,True,False,True,fusion,0.3,0.7,II,computed\n", None)):
+        job = logic.startStage(p)
+        (job.outputs / "predictions.csv").parent.mkdir(parents=True)
+        (job.outputs / "predictions.csv").write_text(header + "P0,True,False,False,fusion,0.9,0.1,I,computed\n" + rows,
+                                                     encoding="utf-8")
+        text = logic.loadStage(p, job)
+        assert text.startswith("LUNG1-003: predicted II\n  P(II) = 70 %")
+        assert (expected in text) if expected else "Warning" not in text
+        table = p.stageOutputTable.GetTable()
+        assert table.GetNumberOfRows() == 1 and table.GetValue(0, 0).ToString() == "LUNG1-003"
+    from lungai.scene import results
+
+    row = {"patient_id": "X", "ehr": "False", "rna": "False", "ct": "False", "p_I": "", "predicted": "",
+           "status": "not computed: the patient has none of the inputs the model was trained with"}
+    assert results.describe_stage_row(row, "X") == f"X: {row['status']}"
+    assert "EHR / RNA tables" in results.describe_unused_stage_inputs(row, "X", ["ehr", "rna"])
 
 
 @pytest.fixture(scope="module")
@@ -412,7 +503,7 @@ def test_slicerrt_rtstruct_segmentation_as_panel_input(load_module, mrml_scene, 
     assert rad.segmentNames(seg) == ["GTV-1", "Lung-Right", "Lung-Left"]
     p.selectedSegments = ["GTV-1", "Lung-Right", "Lung-Left"]
     (tmp_path / "rad").mkdir()
-    cmds, columns, _, _ = rad.featureCommands(p, tmp_path / "rad")
+    cmds, columns, _, _, _ = rad.featureCommands(p, tmp_path / "rad")
     assert list(columns.values()) == ["GTV-1", "Lung-Right", "Lung-Left", "Lungs", "Lungs minus tumour"]
     derived = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "rad" / "segment_4.nii.gz"))) > 0
     np.testing.assert_array_equal(derived, (right | left) & ~gtv)
@@ -508,7 +599,7 @@ def test_real_rtstruct_through_the_panels_and_back(load_module, mrml_scene, shar
     p.inputVolume, p.segmentation = vol, seg
     p.selectedSegments = ["GTV-1", "Lung-Right", "Lung-Left"]
     (tmp_path / "rad").mkdir()
-    _, columns, _, _ = rad.featureCommands(p, tmp_path / "rad")
+    _, columns, _, _, _ = rad.featureCommands(p, tmp_path / "rad")
     assert list(columns.values()) == ["GTV-1", "Lung-Right", "Lung-Left", "Lungs", "Lungs minus tumour"]
     logic = load_module("LungAISeg").LungAISegLogic()
     q = logic.getParameterNode()

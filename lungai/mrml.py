@@ -143,6 +143,30 @@ def segment_names(seg_node) -> list[str]:
     return [seg.GetNthSegment(i).GetName() for i in range(seg.GetNumberOfSegments())]
 
 
+def segment_is_empty(seg_node, segment: str) -> bool:
+    """Whether the segment (id or name) holds nothing, read from its source representation (cheap enough for
+    an Apply button's check: no export to a grid).  A shared binary labelmap counts this segment's label only."""
+    seg_id = segment if seg_node.GetSegmentation().GetSegment(segment) else _segment_id_by_name(seg_node, segment)
+    if seg_id is None:
+        raise InputError(f"segment {segment!r} is not in {seg_node.GetName()}",
+                         f"choose one of: {', '.join(segment_names(seg_node)) or '(none)'}")
+    segmentation = seg_node.GetSegmentation()
+    source = (segmentation.GetSourceRepresentationName() if hasattr(segmentation, "GetSourceRepresentationName")
+              else segmentation.GetMasterRepresentationName())
+    seg = segmentation.GetSegment(seg_id)
+    data = seg.GetRepresentation(source)
+    if data is None:
+        return True
+    if data.IsA("vtkPolyData"):          # closed surface, planar contours (SlicerRT)
+        return data.GetNumberOfPoints() == 0
+    scalars = data.GetPointData().GetScalars()
+    if scalars is None or data.GetNumberOfPoints() == 0:
+        return True
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    return not bool((vtk_to_numpy(scalars) == seg.GetLabelValue()).any())
+
+
 def _unique_segment_name(seg_node, name: str) -> str:
     existing = set(segment_names(seg_node))
     if name not in existing:

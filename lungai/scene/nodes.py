@@ -155,6 +155,23 @@ def tumour_segment_name(seg_node) -> Optional[str]:
     return find_role(mrml.segment_names(seg_node), "tumour")
 
 
+TUMOUR_NAMES = "'Tumor', 'Tumour', 'GTV', 'GTV-1', 'GTVp', 'GTV_node' ..."   # lungai.segment_roles' tumour names
+
+
+def tumour_segment_problem(seg_node) -> Optional[str]:
+    """Why the segmentation gives no tumour for a model (no segment named as a tumour, or that segment is
+    empty), else None.  The tumour is :func:`tumour_segment_name`'s segment."""
+    from lungai import mrml
+
+    name = tumour_segment_name(seg_node)
+    if name is None:
+        return (f"The segmentation {seg_node.GetName()!r} has no tumour segment (segments: "
+                f"{', '.join(mrml.segment_names(seg_node)) or 'none'}); name it {TUMOUR_NAMES}")
+    if mrml.segment_is_empty(seg_node, name):
+        return f"The tumour segment {name!r} is empty; draw the tumour (or run Lung AI Segmentation)"
+    return None
+
+
 def union_mask(masks) -> sitk.Image:
     """The union of binary masks on one grid."""
     import SimpleITK as sitk
@@ -292,12 +309,16 @@ def import_lung_outputs(scene, labels_path: Path, volume_node, seg_node=None):
     return add_lung_outputs(scene, volume_node, labels, seg_node=seg_node)
 
 
-def table_from_csv(scene, path: Path, name: str, node=None):
-    """A table node with the contents of a CSV file (numbers as numbers)."""
+def table_from_csv(scene, path: Path, name: str, node=None, where: Optional[dict] = None):
+    """A table node with the contents of a CSV file (numbers as numbers); ``where`` ({column: value}) keeps
+    only the rows with those values (compared as text)."""
     from lungai import mrml
     import pandas as pd
 
-    return mrml.table_node_from_dataframe(scene, pd.read_csv(path), name, node=node)
+    df = pd.read_csv(path)
+    for column, value in (where or {}).items():
+        df = df[df[column].astype(str) == str(value)]
+    return mrml.table_node_from_dataframe(scene, df, name, node=node)
 
 
 def table_rows(table_node) -> list[dict]:

@@ -85,10 +85,10 @@ def features_by_segment(long_rows: Iterable[dict], column_for: dict) -> tuple[li
 
     Columns ``feature`` (``<image_type>_<feature_class>_<name>``), ``image_type``, ``feature_class``,
     ``name``, then one column per segment, named by ``column_for[segment key]`` (the Slicer segment
-    name).  Rows are sorted by ``feature``.  Returns (columns, rows) with float values (NaN where a
-    segment lacks a feature).
+    name; in its order, so a segment without rows is a NaN column).  Rows are sorted by ``feature``.
+    Returns (columns, rows) with float values (NaN where a segment lacks a feature).
     """
-    segments: list[str] = []
+    segments: list[str] = list(dict.fromkeys(column_for.values()))
     table: dict[str, dict] = {}
     for row in long_rows:
         segment = column_for.get(row["segment"], row["segment"])
@@ -152,8 +152,14 @@ def describe_prediction_row(row: dict, top: int = 5) -> tuple[str, str]:
     return headline, details
 
 
+STAGE_INPUTS = {"ehr": "EHR", "rna": "RNA", "ct": "CT"}   # the modality columns of lungai stage predict
+
+
 def describe_stage_row(row: dict, patient: str) -> str:
-    """Predicted stage and class probabilities (``p_<class>`` columns of ``lungai stage predict``)."""
+    """Predicted stage and class probabilities (``p_<class>`` columns of ``lungai stage predict``); a patient
+    the command did not predict gets its ``status`` (lungai.fusion.api.predict_frame)."""
+    if row.get("status") not in (None, "", "computed"):
+        return f"{patient}: {row['status']}"
     probs = sorted(((k[2:], float(v)) for k, v in row.items() if k.startswith("p_") and v not in ("", None)),
                    key=lambda kv: -kv[1])
     if not probs:
@@ -162,6 +168,20 @@ def describe_stage_row(row: dict, patient: str) -> str:
     lines = [f"{patient}: predicted {predicted}"]
     lines += [f"  P({name}) = {100 * prob:.0f} %" for name, prob in probs]
     return "\n".join(lines)
+
+
+def describe_unused_stage_inputs(row: dict, patient: str, given: Iterable[str]) -> str:
+    """A warning when an input table given (``given``: "ehr", "rna") was not used for the patient (its
+    ``ehr`` / ``rna`` column of ``lungai stage predict`` is false, lungai.fusion.api.usable_inputs), else ""."""
+    used = lambda m: str(row.get(m, "")).strip().lower() in ("true", "1")  # noqa: E731
+    unused = [STAGE_INPUTS[m] for m in given if not used(m)]
+    if not unused:
+        return ""
+    rest = [STAGE_INPUTS[m] for m in STAGE_INPUTS if used(m)]
+    return (f"Warning: {patient} is not in the {' / '.join(unused)} table{'s' if len(unused) > 1 else ''} (or has "
+            f"none of the values the model uses there), so {'they were' if len(unused) > 1 else 'it was'} not used"
+            + (f": predicted from the {' + '.join(rest)} alone" if rest else "")
+            + ". Check the patient id (as in the tables).")
 
 
 def describe_top_genes(rows: Iterable[dict], patient: str, top: int = 5) -> str:

@@ -7,6 +7,8 @@ Accepted radiomics table node layouts (first match wins):
    (``tumour``, ``right_lung``, ``left_lung``, ``lungs``, ``lungs_minus_tumour``; names are
    lower-cased, spaces/dashes become ``_``, "Tumor" becomes ``tumour``).  Cell (feature F,
    column S) becomes ``rad_S_F``.  Other text columns (e.g. ``image_type``) are ignored.
+   Two columns with one segment key (e.g. GTV-1, gtv-2, gtv-3, all ``tumour``) are refused: the
+   models' tumour is the union of all GTVs (``lungai cohort``), so merge them into one segment first.
 2. *Long*: columns ``segment, image_type, feature_class, feature, value`` (optional ``case``),
    one row per value -> ``rad_<segment>_<image_type>_<feature_class>_<feature>``.
 3. *Wide*: one row with ``rad_*`` columns.
@@ -43,23 +45,41 @@ def _segment_key(name: str) -> str:
     return segment_role(name) or re.sub(r"(^|_)(tumor|gtv)(_|$)", r"\1tumour\3", name_key(name))
 
 
+def _segment_keys(names) -> dict:
+    """{segment name: its key (:func:`_segment_key`)}; refuses two names with one key (several tumour
+    columns - GTV-1, gtv-2 ... - would otherwise silently overwrite each other's ``rad_tumour_*``)."""
+    names = list(dict.fromkeys(names))
+    keys = {n: _segment_key(n) for n in names}
+    for key in dict.fromkeys(keys.values()):
+        same = [n for n in names if keys[n] == key]
+        if len(same) < 2:
+            continue
+        listed = ", ".join(map(repr, same))
+        if key == "tumour":  # lungai cohort / radiomics --rtstruct: the tumour is the union of all GTVs (role:gtv)
+            raise InputError(f"the radiomics table has {len(same)} tumour segments ({listed}); the RP models take "
+                             "one tumour, the union of all GTVs (as 'lungai cohort' makes it from an RTSTRUCT)",
+                             "merge them into one segment (Segment Editor > Logical operators > Add, e.g. into "
+                             f"{same[0]!r}) and compute the radiomics table again with only that tumour segment ticked")
+        raise InputError(f"the radiomics table has {len(same)} segments that are all {key!r} ({listed})",
+                         "compute the radiomics table again with only one of them ticked")
+    return keys
+
+
 def radiomics_features(node_or_df) -> dict[str, float]:
     """``rad_*`` features from a radiomics table node (or DataFrame) in one of the layouts above."""
     df = node_or_df if isinstance(node_or_df, pd.DataFrame) else mrml.dataframe_from_table_node(node_or_df)
     if df.empty:
         raise InputError("the radiomics table is empty", "compute radiomics features first (LungAI Radiomics)")
     if all(c in df.columns for c in LONG_COLUMNS):
-        keys = ("rad_" + df["segment"].map(_segment_key) + "_" + df["image_type"].astype(str) + "_"
+        keys = ("rad_" + df["segment"].map(_segment_keys(df["segment"].astype(str))) + "_" + df["image_type"].astype(str) + "_"
                 + df["feature_class"].astype(str) + "_" + df["feature"].astype(str))
         return dict(zip(keys, pd.to_numeric(df["value"], errors="coerce")))
     if "feature" in df.columns:
         if "image_type" in df.columns:
             df = df[df["image_type"].astype(str) != "dose"]  # dose rows: see dose_from_radiomics_table
         out = {}
-        for col in df.columns:
-            if col == "feature" or df[col].dtype.kind not in "fiu":
-                continue
-            seg = _segment_key(col)
+        columns = [c for c in df.columns if c != "feature" and df[c].dtype.kind in "fiu"]
+        for col, seg in _segment_keys(columns).items():
             for feat, value in zip(df["feature"].astype(str), df[col]):
                 out[f"rad_{seg}_{feat}"] = float(value)
         if not out:
@@ -82,7 +102,7 @@ def dose_from_radiomics_table(node_or_df) -> dict:
     if not {"feature", "image_type"} <= set(df.columns):
         return {}
     rows = df[df["image_type"].astype(str) == "dose"]
-    columns = {_segment_key(c): c for c in rows.columns if rows[c].dtype.kind in "fiu"}
+    columns = {key: c for c, key in _segment_keys(c for c in rows.columns if rows[c].dtype.kind in "fiu").items()}
     lung = columns.get("lungs_minus_tumour", columns.get("lungs"))
     out = {}
     for feat, lung_value, tumour_value in zip(rows["feature"].astype(str),
