@@ -451,6 +451,16 @@ def test_derived_lung_masks(small_phantom):
     assert np.array_equal(sitk.GetArrayFromImage(out["Lungs"]) > 0, lungs)
     assert np.array_equal(sitk.GetArrayFromImage(out["Lungs minus tumour"]) > 0, lungs & ~((arr == 1) | (arr == 11)))
     assert derived_lung_masks({"Tumor": images["Tumor"], "Right lung": images["Right lung"]}) == {}
+    # several GTVs (an RTSTRUCT's GTV-1, gtv-2): every one leaves the lungs, not only the first
+    second = np.zeros_like(lungs)
+    second[18:22] = lungs[18:22]                      # a second GTV drawn inside the lungs
+    gtvs = {}
+    for name, m in (("GTV-1", arr == 1), ("gtv-2", second)):
+        gtvs[name] = sitk.GetImageFromArray(m.astype(np.uint8))
+        gtvs[name].CopyInformation(small_phantom.labels)
+    out = derived_lung_masks({**gtvs, "Right lung": images["Right lung"], "Left lung": images["Left lung"]})
+    assert second.any()
+    assert np.array_equal(sitk.GetArrayFromImage(out["Lungs minus tumour"]) > 0, lungs & ~((arr == 1) | second))
 
 
 # ---------------------------------------------------------------------------- nodes (real MRML)

@@ -187,19 +187,21 @@ def derived_lung_masks(masks: dict) -> dict:
     """Extra masks "Lungs" (right | left) and "Lungs minus tumour" from named masks (same grid).
 
     Made only when both a right-lung and a left-lung segment are present (the second also needs a
-    tumour segment); names are matched by exact role (lungai.segment_roles), never by substring.
+    tumour segment); names are matched by exact role (lungai.segment_roles), never by substring.  Every
+    tumour segment (GTV-1, gtv-2 ...) leaves the lungs, as in ``lungai dose-features`` and the CLI's
+    ``lungs_minus_gtv``.
     """
     import SimpleITK as sitk
-    from lungai.segment_roles import find_role
+    from lungai.segment_roles import find_role, segment_role
 
     right, left = find_role(masks, "right_lung"), find_role(masks, "left_lung")
     if right is None or left is None:
         return {}
     lungs = union_mask([masks[right], masks[left]])
     out = {"Lungs": lungs}
-    tumour = find_role(masks, "tumour")
-    if tumour is not None:
-        out["Lungs minus tumour"] = sitk.Cast(sitk.And(lungs, sitk.Not(masks[tumour] > 0)), sitk.sitkUInt8)
+    tumours = [masks[n] for n in masks if segment_role(n) == "tumour"]
+    if tumours:
+        out["Lungs minus tumour"] = sitk.Cast(sitk.And(lungs, sitk.Not(union_mask(tumours) > 0)), sitk.sitkUInt8)
     return out
 
 
