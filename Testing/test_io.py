@@ -208,3 +208,81 @@ def test_slice_position_check_tolerates_rounding_and_names_oblique_axes():
     c, s = np.cos(0.3), np.sin(0.3)
     offsets, axis = slice_offsets([[0, 0, 0], [0, -s * 2, c * 2]], [1, 0, 0, 0, c, s])
     assert axis == "position along the slice normal" and np.allclose(offsets, [0, 2])
+
+
+@pytest.mark.parametrize("factor, cause", [(0.1, "in cm or m"), (0.001, "in cm or m"), (10.0, "units or slice spacing")])
+def test_ct_spacing_outside_mm_range_is_refused(tmp_path, factor, cause):
+    """A CT whose header is in cm (0.07 x 0.14 x 0.33 'mm' voxels) or m, or with 33 mm slices of 7 mm pixels, is
+    refused by read_ct (and by segment_tumour / the Slicer lungs, which share lungai.io.check_ct), naming the spacing
+    and the likely cause."""
+    from lungai.io import check_ct
+
+    img = oblique_image()
+    img.SetSpacing([s * factor for s in img.GetSpacing()])
+    img.SetOrigin([o * factor for o in img.GetOrigin()])
+    path = write_image(img, tmp_path / "ct.nrrd")
+    with pytest.raises(InputError, match="voxel spacing") as err:
+        read_ct(path)
+    assert cause in err.value.problem and f"{img.GetSpacing()[0]:.4g}" in err.value.problem
+    assert "in mm" in err.value.fix
+    with pytest.raises(InputError, match="voxel spacing"):
+        check_ct(img, "ct")
+
+
+def test_ct_spacing_of_test_images_and_the_sample_pass(sample_dir, small_phantom):
+    from lungai.io import check_ct
+
+    assert read_ct(sample_dir / "ct.nii.gz").GetSize()
+    check_ct(small_phantom.ct, "phantom")
+    check_ct(oblique_image(), "oblique")
+
+
+@pytest.mark.shared_data
+def test_ct_spacing_of_every_real_image_passes(shared_data):
+    """Every image in ../shared/data (LIDC crops, pyradiomics_lung, nsclc_whole_ct, IBSI phantoms): 0.45-5 mm."""
+    from lungai.io.validate import CT_SPACING_MM
+
+    files = [p for p in shared_data.rglob("*") if p.name.endswith((".nii.gz", ".nrrd"))]
+    assert len(files) > 100
+    for p in files:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(p))
+        reader.ReadImageInformation()
+        assert CT_SPACING_MM[0] <= min(reader.GetSpacing()) and max(reader.GetSpacing()) <= CT_SPACING_MM[1], p
+    ct = read_ct(shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003" / "CT")     # a DICOM series
+    assert ct.GetSize()
+
+
+def test_every_command_reading_a_dicom_ct_takes_series():
+    """The two-series error points to --series UID: every command that reads a CT (DICOM folder) has it."""
+    from lungai.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for command in ("segment", "lungs", "demo", "radiomics", "dose-features", "dicom-export"):
+        assert "--series" in sub.choices[command]._option_string_actions, command
+
+
+def test_radiomics_and_demo_read_the_chosen_series(tmp_path, capsys):
+    from lungai.cli import main
+
+    folder = tmp_path / "mixed"
+    write_dicom_series(oblique_image(shape_kji=(4, 12, 12)), folder, "1.2.826.0.1.3680043.8.498.201")
+    write_dicom_series(oblique_image(shape_kji=(6, 12, 12), seed=1), folder, "1.2.826.0.1.3680043.8.498.202")
+    ct = read_ct(folder, series_uid="1.2.826.0.1.3680043.8.498.202")
+    arr = np.zeros(sitk.GetArrayViewFromImage(ct).shape, np.uint8)
+    arr[1:5, 3:9, 3:9] = 1
+    mask = sitk.GetImageFromArray(arr)
+    mask.CopyInformation(ct)
+    write_image(mask, tmp_path / "mask.nii.gz")
+    args = ["radiomics", "--image", str(folder), "--mask", str(tmp_path / "mask.nii.gz"), "--label", "1",
+            "--feature-classes", "firstorder", "-o", str(tmp_path / "r.csv")]
+    assert main(args) == 2 and "--series UID" in capsys.readouterr().err
+    assert main(args + ["--series", "1.2.826.0.1.3680043.8.498.202"]) == 0
+    import pandas as pd
+
+    assert set(pd.read_csv(tmp_path / "r.csv")["case"]) == {"LUNGAI-TEST"}
+    assert main(["demo", "-o", str(tmp_path / "demo"), "--series", "1.2.3"]) == 2       # --series without --ct
+    assert "--series chooses a series of --ct" in capsys.readouterr().err
+    from lungai.demo.pipeline import _read_input
+
+    assert _read_input(folder, False, "1.2.826.0.1.3680043.8.498.201")[0].GetDepth() == 4

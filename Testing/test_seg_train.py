@@ -172,6 +172,58 @@ def test_eval_seg_per_case_csv(tiny_model, tiny_data, tmp_path, capsys):
     assert "r(confidence, Dice)" in capsys.readouterr().out
 
 
+def _eval_folders(tiny_data, root, names):
+    images, masks = tiny_data
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for n in names:
+        for d, src in (("images", images), ("masks", masks)):
+            sitk.WriteImage(sitk.ReadImage(str(src / n)), str(root / d / n))
+    return root / "images", root / "masks"
+
+
+def test_eval_seg_multi_label_masks_need_label(tiny_model, tiny_data, tmp_path, capsys):
+    """Masks in the shared data's convention (1 = GTV, 3 / 4 = lungs): without --label eval-seg refuses them (as
+    --tumour / --gtv refuse such a label map), naming --label; with --label 1 only the GTV is the reference."""
+    images, masks = _eval_folders(tiny_data, tmp_path, ["P00_0.nii.gz"])
+    m = sitk.ReadImage(str(masks / "P00_0.nii.gz"))
+    arr = sitk.GetArrayFromImage(m)
+    gtv_ml = float(arr.sum()) * float(np.prod(m.GetSpacing())) / 1000
+    arr[(arr == 0) & (np.arange(arr.shape[2]) < 20)] = 3                 # a "lung" label beside the GTV
+    lab = sitk.GetImageFromArray(arr)
+    lab.CopyInformation(m)
+    sitk.WriteImage(lab, str(masks / "P00_0.nii.gz"))
+    out = tmp_path / "per_case.csv"
+    cmd = ["eval-seg", "--model", str(tiny_model), "--images", str(images), "--masks", str(masks), "-o", str(out)]
+    assert main(cmd) == 2
+    err = capsys.readouterr().err
+    assert "mask P00_0 holds 2 labels (1, 3)" in err and "--label 1" in err and not out.exists()
+    assert main(cmd + ["--label", "7"]) == 2 and "no mask holds label 7 (their labels: 1, 3)" in capsys.readouterr().err
+    assert main(cmd + ["--label", "1"]) == 0
+    assert pd.read_csv(out)["volume_true_ml"].iloc[0] == pytest.approx(gtv_ml, rel=1e-3)
+
+
+def test_eval_seg_checks_every_pair_before_evaluating(tiny_model, tiny_data, tmp_path, capsys, monkeypatch):
+    """A mask 0.01 mm off its image and an image not in HU: both named in one error before any case runs, and
+    nothing written (not an abort after the other cases were computed)."""
+    import lungai.seg.evaluate as ev
+
+    images, masks = _eval_folders(tiny_data, tmp_path, ["P00_0.nii.gz", "P01_0.nii.gz", "P02_0.nii.gz"])
+    m = sitk.ReadImage(str(masks / "P01_0.nii.gz"))
+    m.SetOrigin([m.GetOrigin()[0] + 0.01, *m.GetOrigin()[1:]])
+    sitk.WriteImage(m, str(masks / "P01_0.nii.gz"))
+    sitk.WriteImage(sitk.ReadImage(str(images / "P02_0.nii.gz")) + 2000, str(images / "P02_0.nii.gz"))
+    ran = []
+    monkeypatch.setattr(ev, "evaluate_case", lambda model, case, *a, **k: ran.append(case.case_id))
+    out = tmp_path / "per_case.csv"
+    assert main(["eval-seg", "--model", str(tiny_model), "--images", str(images), "--masks", str(masks),
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "2 of 3 image / mask pairs cannot be evaluated" in err
+    assert "P01_0:" in err and "P02_0:" in err and "does not look like a CT" in err and "P00_0:" not in err
+    assert ran == [] and not out.exists()
+
+
 def test_no_tumour_found_is_a_valid_result(small_phantom, tmp_path, capsys):
     """A model that sees no tumour anywhere: empty mask, a note and a confidence - not a crash."""
     import torch

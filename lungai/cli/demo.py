@@ -17,6 +17,7 @@ def register(sub) -> None:
                     "--stage-model); without them the outputs say what is missing.")
     p.add_argument("-o", "--output", default="lungai-demo", help="output folder (default: ./lungai-demo)")
     p.add_argument("--ct", default=None, help="your CT instead of the sample (DICOM folder, NIfTI, NRRD, MHA)")
+    p.add_argument("--series", default=None, help="SeriesInstanceUID when the --ct DICOM folder holds several series")
     p.add_argument("--model", default=None, help="segmentation " + MODEL_HELP)
     p.add_argument("--seed-point", default=None,
                    help="x,y,z (LPS mm) on the tumour of --ct, as a click in Slicer; without it the tumour is "
@@ -45,9 +46,12 @@ def run(args) -> int:
 
     load_params(args.params, image_types=["Original"])  # a wrong --params fails now, not after the segmentation
 
+    from lungai.errors import InputError
+
+    if args.series and not args.ct:
+        raise InputError("--series chooses a series of --ct", "give --ct DICOM_FOLDER, or leave --series out")
     seed = None
     if args.seed_point:
-        from lungai.errors import InputError
 
         try:
             seed = [float(v) for v in args.seed_point.split(",")]
@@ -58,7 +62,7 @@ def run(args) -> int:
                              "give the point in LPS millimetres, e.g. --seed-point=-62.5,-20,-110")
     summary = run_demo(args.output, ct_path=args.ct, small=args.small, model_dir=args.model, seed_lps=seed,
                        radiomics_params=args.params, clinical=args.clinical, dose=args.dose, rp_model=args.rp_model,
-                       stage_model=args.stage_model, patient_id=args.patient_id)
+                       stage_model=args.stage_model, patient_id=args.patient_id, series_uid=args.series)
     for line in result_lines(summary):
         print(line)
     out = Path(args.output)

@@ -11,6 +11,7 @@ def register(sub) -> None:
                                    "resamples it onto the CT grid and computes lung (minus GTV) and GTV metrics.")
     p.add_argument("--dose", required=True, help="RTDOSE .dcm (or folder) or dose image in Gy")
     p.add_argument("--ct", required=True, help="planning CT (defines the grid of the masks)")
+    p.add_argument("--series", default=None, help="SeriesInstanceUID when the --ct DICOM folder holds several series")
     p.add_argument("--lungs", default=None, help="lung mask on the CT grid (any label > 0 = lung; NIfTI/NRRD/MHA or "
                                                  "DICOM SEG); with --rtstruct a structure or role (default role:lungs; a 'Lungs-GTV' structure "
                                                  "when the RTSTRUCT has no right / left lung)")
@@ -33,8 +34,8 @@ def run(args) -> int:
     from lungai.lungs import RT_LUNG_DEFINITION
     from lungai.radiomics.csv_output import write_csv
 
-    check_dose_matches_ct(args.dose, args.ct)   # another patient's / frame's RTDOSE stops here
-    ct = read_ct(args.ct)
+    check_dose_matches_ct(args.dose, args.ct, args.series)   # another patient's / frame's RTDOSE stops here
+    ct = read_ct(args.ct, series_uid=args.series)
     if args.rtstruct:
         from lungai.dicom.masks import mask_input, split_selector, structure_mask
         from lungai.dicom.roles import find_role, required_names
@@ -69,7 +70,7 @@ def run(args) -> int:
         gtv = mask_input(args.gtv, ct, what="gtv") if args.gtv else None
         lung_source = f"{Path(args.lungs).name} ({RT_LUNG_DEFINITION} when made by lungai lungs)"
         gtv_source = Path(args.gtv).name if args.gtv else None
-    case = args.case or input_case_id(args.ct)
+    case = args.case or input_case_id(args.ct, args.series)
     row = dose_features(read_dose(args.dose), ct, lungs, gtv, case=case)
     write_csv(pd.DataFrame([row], columns=COLUMNS), args.output,
               protect=[p for p in (args.dose, args.ct, args.lungs, args.gtv, args.rtstruct) if p])

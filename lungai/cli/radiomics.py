@@ -33,6 +33,8 @@ def register(sub) -> None:
                                    "--lungs (lungai lungs output: 1 right, 2 left), or from a synthetic phantom "
                                    "label map with --phantom-labels.")
     p.add_argument("--image", required=True, help="CT: DICOM folder, .nii(.gz), .nrrd or .mha")
+    p.add_argument("--series", default=None, help="SeriesInstanceUID when the --image DICOM folder holds several "
+                                                   "series")
     p.add_argument("--mask", default=None, help="label map on the CT grid")
     p.add_argument("--label", action="append", default=None, metavar="N|NAME=N",
                    help="label value(s) of --mask to use as segments (repeatable; default every label)")
@@ -111,7 +113,7 @@ def run(args) -> int:
     from lungai.radiomics.csv_output import write_csv
 
     params = _params(args)
-    image = read_ct(args.image)
+    image = read_ct(args.image, series_uid=args.series)
     errors: dict = {}
     if args.rtstruct:
         segs = _rtstruct_segments(args, image, errors)
@@ -129,7 +131,7 @@ def run(args) -> int:
                                      names=args.segments, errors=errors)
     else:
         raise InputError("no mask given", "give --mask (with --label or --phantom-labels), or --tumour and/or --lungs")
-    case = args.case or input_case_id(args.image, getattr(args, "series", None))
+    case = args.case or input_case_id(args.image, args.series)
     with task("radiomics", max(len(segs), 1)) as bar:
         result = extract(image, segs, params, case=case, progress=bar, segment_errors=errors, workers=args.workers)
     out = Path(args.output)

@@ -129,10 +129,16 @@ def register(sub) -> None:
 
     e = sub.add_parser("eval-seg", help="evaluate a model: per-case Dice, HD95, volumes, confidence",
                        description="Each image that is a small crop is evaluated on its whole extent as the ROI; "
-                                   "full CTs use the lungs' box.")
+                                   "full CTs use the lungs' box. Every image / mask pair is checked (CT spacing and "
+                                   "HU, mask grid, tumour label) before any case is evaluated; unusable pairs are "
+                                   "all named and nothing is evaluated.")
     e.add_argument("--model", default=None, help=MODEL_HELP)
     e.add_argument("--images", default=None, help="folder of CTs (not with --split test)")
-    e.add_argument("--masks", default=None, help="folder of masks with the same file names (not with --split test)")
+    e.add_argument("--masks", default=None, help="folder of masks with the same file names (not with --split test): "
+                                                 "nonzero = tumour, or with --label N the voxels of label N")
+    e.add_argument("--label", type=int, default=None, metavar="N",
+                   help="the tumour's label in every mask (e.g. 1 in label maps with 1 = GTV, 3 / 4 = lungs; a mask "
+                        "without it is a tumour-free case); without it a mask with several labels is refused")
     e.add_argument("--split", default=None, choices=["test"],
                    help="the FINAL report: rebuild the model's held-out test split (train-seg --test-fraction) from "
                         "model.json and evaluate it with the ensemble and MC dropout, per size band and hard case")
@@ -384,13 +390,17 @@ def run_eval(args) -> int:
     from lungai.errors import InputError
     from lungai.progress import task
     from lungai.seg import dataset
-    from lungai.seg.evaluate import evaluate_cases, summarize, summary_text
+    from lungai.seg.evaluate import check_cases, evaluate_cases, summarize, summary_text
     from lungai.seg.model_io import load_model
     from lungai.seg.resources import resolve_model_dir
 
     out = Path(args.output)
     if out.is_dir():
         raise InputError(f"{out} is a folder", "give a CSV file name, e.g. -o per_case.csv")
+    if args.label is not None and (args.split == "test" or args.label < 1):
+        raise InputError(f"--label {args.label}: " + ("--split test takes the masks the model was trained with"
+                                                       if args.split == "test" else "a tumour label is 1 or more"),
+                         "leave --label out" if args.split == "test" else "give the tumour's label, e.g. --label 1")
     model = load_model(resolve_model_dir(args.model))
     if args.split == "test":
         return _run_test_report(args, model, out)
@@ -399,8 +409,10 @@ def run_eval(args) -> int:
     cases = dataset.pair_files(args.images, args.masks)
     if args.max_cases:
         cases = cases[: args.max_cases]
+    with task("eval-seg: checking inputs", len(cases)) as bar:
+        check_cases(cases, args.label, bar)          # every unusable pair named before any case runs
     with task("eval-seg", len(cases)) as bar:
-        df = evaluate_cases(model, cases, args.method, args.mc_passes, args.seed, bar)
+        df = evaluate_cases(model, cases, args.method, args.mc_passes, args.seed, bar, label=args.label)
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
     print(f"{summary_text(summarize(df))} -> {out}")

@@ -29,11 +29,11 @@ def _json(path: Path, doc) -> None:
     path.write_text(json.dumps(doc, indent=2, default=float), encoding="utf-8")
 
 
-def _read_input(ct_path, small: bool) -> tuple:
+def _read_input(ct_path, small: bool, series_uid: str | None = None) -> tuple:
     """(CT, planted tumour or None, input info, phantom or None), in memory: nothing is written yet, so a
     wrong input (a seed point off the body) fails before the output folder is touched."""
     if ct_path is not None:
-        ct = read_ct(ct_path)
+        ct = read_ct(ct_path, series_uid=series_uid)
         what = f"DICOM CT series (folder {Path(ct_path).name})" if Path(ct_path).is_dir() else f"CT {Path(ct_path).name}"
         return ct, None, {"description": what, "source": str(ct_path), "seed_lps": None}, None
     from lungai.synthetic import PhantomSpec, SAMPLE_SEED, make_phantom, sample_spec
@@ -341,10 +341,11 @@ def read_clinical(path, patient_id=None) -> dict:
 
 def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lps=None, clinical=None,
              dose=None, rp_model=None, stage_model=None, patient_id=None,
-             radiomics_params: str = "default") -> dict:
+             radiomics_params: str = "default", series_uid: str | None = None) -> dict:
     """Run every step; returns the summary (also written as ``summary.json``).
 
     ``radiomics_params``: the radiomics preset (``default``, ``ibsi-a`` .. ``ibsi-e``) or YAML file.
+    ``series_uid``: the series of ``ct_path`` when that DICOM folder holds several.
 
     The tumour is segmented around a seed point (LPS mm): ``seed_lps``, or on the sample the
     tumour's position (as a user's click); with neither, in automatic mode (whole lungs).
@@ -375,14 +376,14 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     if dose is not None and ct_path is not None:
         from lungai.dose import check_dose_matches_ct
 
-        check_dose_matches_ct(dose, ct_path)   # before any work: another patient's RTDOSE is refused
+        check_dose_matches_ct(dose, ct_path, series_uid)   # before any work: another patient's RTDOSE is refused
     # the CT is read and the seed point checked before anything is written (a bad seed leaves no files)
-    ct, truth, input_info, phantom = _read_input(ct_path, small)
+    ct, truth, input_info, phantom = _read_input(ct_path, small, series_uid)
     if seed_lps is not None:
         from lungai.seg.preprocess import check_seed_inside_body
 
         check_seed_inside_body(ct, seed_lps)
-    case = demo_case_id(ct_path, patient_id)
+    case = demo_case_id(ct_path, patient_id, series_uid)
     out.mkdir(parents=True, exist_ok=True)
     marker.write_text("written by lungai demo\n", encoding="utf-8")
     for stale in ("dose.nii.gz", "dose.csv", "rp_prediction.csv", "stage_probabilities.csv", "missing_inputs.csv"):
@@ -502,7 +503,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     return summary
 
 
-def demo_case_id(ct_path, patient_id=None) -> str:
+def demo_case_id(ct_path, patient_id=None, series_uid: str | None = None) -> str:
     """The case name of a demo run: --patient-id if given, else the CT's DICOM PatientID (a DICOM CT) or
     file name stem (lungai.io.case_id); ``demo`` for the built-in sample."""
     if patient_id is not None:
@@ -511,7 +512,7 @@ def demo_case_id(ct_path, patient_id=None) -> str:
         return "demo"
     from lungai.io import input_case_id
 
-    return input_case_id(ct_path)
+    return input_case_id(ct_path, series_uid)
 
 
 def _str(path) -> str | None:

@@ -149,7 +149,8 @@ def mask_input(value, ct: sitk.Image, rtstruct=None, mapping=None, what: str = "
         mask = read_mask(value, reference=ct, select=f"{ROLE_PREFIX}{role}" if role else None, mapping=mapping,
                          lungs=lungs)
         if role == "gtv" and part is None:
-            _check_one_label(mask, p, what)
+            check_one_label(mask, f"--{what} {p.name}", what, lambda n: f"choose the {what}'s label after "
+                                                                       f"'{SELECTOR}', e.g. --{what} {p.name}{SELECTOR}{n}")
         return mask
     if lungs:
         return lung_labels(rtstruct, ct, value, mapping, allow_gaps)[0]
@@ -169,12 +170,13 @@ def add_rtstruct_options(parser, structure_help: str) -> None:
                              "(structures made of separate parts); by default such a structure is an error")
 
 
-def _check_one_label(mask: sitk.Image, path: Path, what: str) -> None:
-    """A tumour / GTV mask has one label (nonzero = tumour): a label map of several structures is refused."""
+def check_one_label(mask: sitk.Image, source: str, what: str, choose) -> None:
+    """A tumour / GTV mask has one label (nonzero = tumour): a label map of several structures (GTV 1, lungs 3 and 4)
+    is refused.  ``source``: the mask as the message names it (``--tumour labels.nii.gz``); ``choose(label)``: the
+    fix, how to choose one label (the command's selector), with the mask's first label as the example."""
     import SimpleITK as sitk
 
     labels = [int(v) for v in np.unique(sitk.GetArrayViewFromImage(mask)) if v]
     if len(labels) > 1:
-        raise InputError(f"--{what} {path.name} holds {len(labels)} labels ({', '.join(map(str, labels))}), so it is "
-                         f"not one {what} mask (taking every label would make them all the {what})",
-                         f"choose the {what}'s label after '{SELECTOR}', e.g. --{what} {path.name}{SELECTOR}{labels[0]}")
+        raise InputError(f"{source} holds {len(labels)} labels ({', '.join(map(str, labels))}), so it is "
+                         f"not one {what} mask (taking every label would make them all the {what})", choose(labels[0]))

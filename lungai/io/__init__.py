@@ -1,6 +1,7 @@
 """Reading and writing images with their geometry (origin, spacing, direction) intact.
 
-- :func:`read_ct` - a chest CT in HU from a DICOM series folder, NIfTI, NRRD or MHA, checked.
+- :func:`read_ct` - a chest CT in HU from a DICOM series folder, NIfTI, NRRD or MHA, checked
+  (:func:`check_ct`: voxel spacing in mm, intensities in HU).
 - :func:`read_image` - any 3D image (mask, dose, probability map), not checked as CT.
 - :func:`read_mask` - a label image that must share the reference CT's grid.
 - :func:`input_case_id` - the default case id of an input: DICOM PatientID, else the file name.
@@ -9,8 +10,8 @@
 
 from lungai.io.geometry import assert_same_geometry, copy_geometry, same_geometry
 from lungai.io.read import input_case_id, read_ct, read_image, read_mask
-from lungai.io.validate import check_ct_intensities
+from lungai.io.validate import check_ct, check_ct_intensities
 from lungai.io.write import write_image
 
-__all__ = ["read_ct", "input_case_id", "read_image", "read_mask", "write_image", "check_ct_intensities",
+__all__ = ["read_ct", "input_case_id", "read_image", "read_mask", "write_image", "check_ct", "check_ct_intensities",
            "same_geometry", "assert_same_geometry", "copy_geometry"]

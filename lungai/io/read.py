@@ -9,7 +9,7 @@ import SimpleITK as sitk
 
 from lungai.errors import InputError
 from lungai.io.geometry import assert_same_geometry
-from lungai.io.validate import check_3d, check_ct_intensities, check_slice_positions, slice_offsets
+from lungai.io.validate import check_3d, check_ct, check_slice_positions, slice_offsets
 
 FILE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 # Study, Series and Frame of Reference UIDs of a CT read from a DICOM series (image metadata keys)
@@ -95,9 +95,9 @@ def read_image(path: str | Path, series_uid: str | None = None) -> sitk.Image:
 
 
 def read_ct(path: str | Path, series_uid: str | None = None) -> sitk.Image:
-    """Read a chest CT and check it is 3D and in Hounsfield units."""
+    """Read a chest CT and check it is 3D, its voxel spacing in mm and its intensities in Hounsfield units."""
     img = read_image(path, series_uid)
-    check_ct_intensities(img, str(path))
+    check_ct(img, str(path))
     return img
 
 

@@ -4,7 +4,7 @@ nodes the LungAISeg panel makes; both go through :mod:`lungai.scene.nodes`)."""
 from __future__ import annotations
 
 from lungai import mrml
-from lungai.io.validate import check_ct_intensities
+from lungai.io.validate import check_ct
 from lungai.lungs import segment_lungs
 from lungai.scene import nodes
 
@@ -16,6 +16,6 @@ def segment_lungs_node(scene, volume_node, seg_node=None):
     overwritten.
     """
     ct = mrml.image_from_volume_node(volume_node)
-    check_ct_intensities(ct, volume_node.GetName())
+    check_ct(ct, volume_node.GetName())
     result = segment_lungs(ct)
     return nodes.add_lung_outputs(scene, volume_node, result.labels, seg_node=seg_node)

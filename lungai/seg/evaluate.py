@@ -70,17 +70,59 @@ def seed_point_of(ct: sitk.Image, ref: np.ndarray) -> list:
     return list(ct.TransformContinuousIndexToPhysicalPoint([float(idx[2]), float(idx[1]), float(idx[0])]))
 
 
+def reference_tumour(mask: sitk.Image, label: int | None = None) -> np.ndarray:
+    """The reference tumour (z, y, x bool) of a mask: its voxels of ``label``, or without one every nonzero voxel
+    (:func:`check_cases` refuses a mask with several labels then)."""
+    arr = sitk.GetArrayViewFromImage(mask)
+    return arr == label if label is not None else arr > 0
+
+
+def check_cases(cases, label: int | None = None, progress=None) -> None:
+    """Every (image, mask) pair of an evaluation checked before any model runs: the CT (spacing in mm, HU), the mask
+    on the CT's grid, and the tumour's label - ``label`` (found in at least one mask; a mask without it is a
+    tumour-free case), or without it one label per mask, as ``--tumour`` / ``--gtv`` take a mask
+    (:func:`lungai.dicom.masks.check_one_label`).  One :class:`InputError` names every unusable pair: a test set
+    silently made smaller would not be the test set."""
+    from lungai.dicom.masks import check_one_label
+    from lungai.errors import InputError
+    from lungai.seg.dataset import load_images
+
+    bar = progress or NullProgress()
+    bad, seen = [], set()
+    for c in cases:
+        try:
+            _, mask = load_images(c)
+            if label is None:
+                check_one_label(mask, f"mask {c.case_id}", "tumour",
+                                lambda n: f"choose the tumour's label of every mask with --label N (e.g. --label {n}; "
+                                          "1 in masks with 1 = GTV, 3 / 4 = lungs)")
+            seen.update(int(v) for v in np.unique(sitk.GetArrayViewFromImage(mask)) if v)
+        except InputError as exc:
+            bad.append(f"{c.case_id}: {exc.problem} (fix: {exc.fix})" if exc.fix else f"{c.case_id}: {exc.problem}")
+        bar.update(1, c.case_id)
+    if bad:
+        raise InputError(f"{len(bad)} of {len(cases)} image / mask pairs cannot be evaluated - " + "; ".join(bad),
+                         "fix these pairs or move them out of --images / --masks, then run again (nothing was "
+                         "evaluated: a silently smaller test set would not be comparable)")
+    if label is not None and label not in seen:
+        raise InputError(f"no mask holds label {label} (their labels: {', '.join(map(str, sorted(seen))) or 'none'})",
+                         "give the tumour's label with --label N, e.g. --label "
+                         f"{min(seen) if seen else 1}")
+
+
 def evaluate_case(model, case, method: str | None = None, mc_passes: int = 10, seed: int = 0,
-                  seeded: bool = False, tta: bool | None = None, flip_check: bool | None = None) -> dict:
+                  seeded: bool = False, tta: bool | None = None, flip_check: bool | None = None,
+                  label: int | None = None) -> dict:
     """One case: Dice, HD95, volumes, confidence.  ``seeded``: seed-point mode with the click at the reference
     lesion (:func:`seed_point_of`, growing box) instead of the whole crop / automatic mode.  ``tta``: mirrored
     test-time augmentation on / off (None: as the model's config says); ``flip_check``: the confidence feature
-    ``flip_consistency`` also when the model's calibration does not use it."""
+    ``flip_consistency`` also when the model's calibration does not use it.  ``label``: the reference tumour is
+    this label of the mask (default: every nonzero voxel; :func:`reference_tumour`)."""
     from lungai.seg.dataset import load_images
     from lungai.seg.infer import segment_tumour
 
     img, mask = load_images(case)
-    truth = sitk.GetArrayViewFromImage(mask) > 0
+    truth = reference_tumour(mask, label)
     point = seed_point_of(img, truth) if seeded and truth.any() else None
     res = segment_tumour(img, model, method=method, mc_passes=mc_passes, seed=seed, source=case.case_id,
                          seed_lps=point, whole=False if point is not None else None, tta=tta, flip_check=flip_check)
@@ -110,13 +152,14 @@ def evaluate_case(model, case, method: str | None = None, mc_passes: int = 10, s
 
 
 def evaluate_cases(model, cases, method: str | None = None, mc_passes: int = 10, seed: int = 0, progress=None,
-                   seeded: bool = False, tta: bool | None = None, flip_check: bool | None = None):
+                   seeded: bool = False, tta: bool | None = None, flip_check: bool | None = None,
+                   label: int | None = None):
     import pandas as pd
 
     bar = progress or NullProgress()
     rows = []
     for c in cases:
-        rows.append(evaluate_case(model, c, method, mc_passes, seed, seeded, tta, flip_check))
+        rows.append(evaluate_case(model, c, method, mc_passes, seed, seeded, tta, flip_check, label))
         bar.update(1, c.case_id)
     return pd.DataFrame(rows)
 

@@ -15,7 +15,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from lungai.errors import InputError
-from lungai.io.validate import check_ct_intensities
+from lungai.io.validate import check_ct
 from lungai.progress import NullProgress
 from lungai.seg import preprocess as pp
 from lungai.seg.choice import ModelChoice, segment_with_choice
@@ -393,7 +393,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     calib = meta.get("calibration", {}).get(method)
     flip_check = bool(flip_check) or uses_flip_check(calib)
     bar = progress or NullProgress()
-    check_ct_intensities(ct, source)
+    check_ct(ct, source)
     box = choose_box(ct, cfg, roi_lps, seed_lps, whole)
     bar.update(1, f"ROI {box.mode} {box.size}")
     user_box, growth = box, None
