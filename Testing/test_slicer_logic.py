@@ -141,7 +141,7 @@ def test_lung_radiomics_empty_segment_is_a_nan_column(load_module, mrml_scene, p
 
     vol, seg = phantom_nodes
     seg.GetSegmentation().AddEmptySegment("heart", "Heart")
-    dot = np.zeros(sitk.GetArrayViewFromImage(mrml.image_from_volume_node(vol)).shape, np.uint8)
+    dot = np.zeros(sitk.GetArrayFromImage(mrml.image_from_volume_node(vol)).shape, np.uint8)
     dot[10, 20, 20] = 1
     image = sitk.GetImageFromArray(dot)
     image.CopyInformation(mrml.image_from_volume_node(vol))

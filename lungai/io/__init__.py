@@ -6,12 +6,13 @@
 - :func:`read_mask` - a label image that must share the reference CT's grid.
 - :func:`input_case_id` - the default case id of an input: DICOM PatientID, else the file name.
 - :func:`write_image` - NIfTI / NRRD / MHA, never onto one of the inputs.
+- :func:`to_lps` / :func:`from_lps` - an image's array in LPS order (flips / axis swaps only) and back.
 """
 
-from lungai.io.geometry import assert_same_geometry, copy_geometry, same_geometry
+from lungai.io.geometry import assert_same_geometry, copy_geometry, from_lps, same_geometry, to_lps
 from lungai.io.read import input_case_id, read_ct, read_image, read_mask
 from lungai.io.validate import check_ct, check_ct_intensities
 from lungai.io.write import write_image
 
 __all__ = ["read_ct", "input_case_id", "read_image", "read_mask", "write_image", "check_ct", "check_ct_intensities",
-           "same_geometry", "assert_same_geometry", "copy_geometry"]
+           "same_geometry", "assert_same_geometry", "copy_geometry", "to_lps", "from_lps"]

@@ -37,3 +37,29 @@ def copy_geometry(array_kji: np.ndarray, reference: sitk.Image) -> sitk.Image:
     img = sitk.GetImageFromArray(array_kji)
     img.CopyInformation(reference)
     return img
+
+
+LPS = "LPS"
+
+
+def orientation_of(img: sitk.Image) -> str:
+    """The image's DICOM orientation code ("LPS", "RAS", "SPL", ...: where its x, y, z index axes point)."""
+    return sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(img.GetDirection())
+
+
+def to_lps(img: sitk.Image) -> sitk.Image:
+    """``img`` with its array stored in LPS order (index x -> patient's left, y -> posterior, z -> superior: an
+    identity direction for an axis-aligned image), voxels flipped / permuted only, no resampling; ``img`` itself
+    when it already is.  Models and rules that read arrays (the lungs, the tumour network) work on this."""
+    return img if orientation_of(img) == LPS else sitk.DICOMOrient(img, LPS)
+
+
+def from_lps(img: sitk.Image, reference: sitk.Image) -> sitk.Image:
+    """An image on ``to_lps(reference)``'s grid mapped back onto ``reference``'s grid (flips / permutations only),
+    with exactly its geometry; ``img`` itself when ``reference`` is stored in LPS order."""
+    orientation = orientation_of(reference)
+    if orientation == LPS:
+        return img
+    out = sitk.DICOMOrient(img, orientation)
+    out.CopyInformation(reference)
+    return out

@@ -27,6 +27,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from lungai.errors import InputError
+from lungai.io.geometry import from_lps, to_lps
 from lungai.lungs.airways import find_central_airways
 from lungai.lungs.pleura import add_pleural_notches
 
@@ -178,8 +179,7 @@ def _fill_slices(mask: np.ndarray) -> np.ndarray:
 
 def segment_lungs(ct: sitk.Image) -> LungResult:
     """Right (1) and left (2) lung masks on the grid of ``ct`` (HU)."""
-    orientation = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(ct.GetDirection())
-    img = sitk.DICOMOrient(ct, "LPS") if orientation != "LPS" else ct
+    img = to_lps(ct)
     # DICOMOrient "LPS" gives x -> left, y -> posterior, z -> superior
     hu = sitk.GetArrayFromImage(img).astype(np.float32)
     spacing = img.GetSpacing()
@@ -247,9 +247,7 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
 
     labels = sitk.GetImageFromArray(out)
     labels.CopyInformation(img)
-    if orientation != "LPS":
-        labels = sitk.DICOMOrient(labels, orientation)
-        labels.CopyInformation(ct)
+    labels = from_lps(labels, ct)
     counts = np.bincount(out.ravel(), minlength=3)
     volumes = {"right_lung": round(counts[RIGHT] * voxel_ml, 1), "left_lung": round(counts[LEFT] * voxel_ml, 1)}
     return LungResult(labels=labels, volumes_ml=volumes, notes=notes)

@@ -15,6 +15,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from lungai.errors import InputError
+from lungai.io.geometry import from_lps, to_lps
 from lungai.io.validate import check_ct
 from lungai.progress import NullProgress
 from lungai.seg import preprocess as pp
@@ -183,7 +184,7 @@ def scaled(cfg, scale: int):
 def _seed_in_large_dense_region(ct, box, seed_lps) -> bool:
     """True when the seed lies in soft tissue (> DENSE_HU) that reaches the box edge: a tumour too large
     for the box, or one fused with the mediastinum / chest wall - worth a coarser look."""
-    arr = sitk.GetArrayViewFromImage(pp.crop(ct, box))
+    arr = sitk.GetArrayFromImage(pp.crop(ct, box))     # a copy: a view of the temporary crop would outlive it
     ijk = np.round(ct.TransformPhysicalPointToContinuousIndex([float(v) for v in seed_lps])).astype(int)
     k, j, i = (int(c) for c in np.clip(ijk[::-1] - np.array(box.lo[::-1]), 0, np.array(arr.shape) - 1))
     dense = ndimage.binary_opening(arr > DENSE_HU, iterations=1)
@@ -381,7 +382,19 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     (calibration turns it on to fit it).
     ``method``: "ensemble" or "mc-dropout"; None: the ensemble, MC dropout for a 1-member model
     (:func:`resolve_method`).
+
+    A CT stored in another order than LPS (flipped or swapped axes) is first reoriented to LPS (:func:`to_lps`, as
+    the training data and the lungs' rules see it) and every output image mapped back onto its grid: the result
+    does not depend on how the array is stored.  Seeds and ROIs are physical LPS mm, so they do not change.
     """
+    lps = to_lps(ct)
+    if lps is not ct:
+        res = segment_tumour(lps, model, roi_lps=roi_lps, seed_lps=seed_lps, method=method, mc_passes=mc_passes,
+                             seed=seed, whole=whole, progress=progress, source=source, all_regions=all_regions,
+                             grow=grow, tta=tta, flip_check=flip_check)
+        mi = res.mutual_information
+        return SegResult(from_lps(res.tumour, ct), from_lps(res.probability, ct), from_lps(res.entropy, ct),
+                         from_lps(mi, ct) if mi is not None else None, res.info)
     if isinstance(model, ModelChoice):
         return segment_with_choice(ct, model, segment_tumour, roi_lps=roi_lps, seed_lps=seed_lps, method=method,
                                    mc_passes=mc_passes, seed=seed, whole=whole, progress=progress, source=source,
