@@ -5,6 +5,7 @@
 - :func:`read_mask` - a label image that must share the reference CT's grid.
 - :func:`input_case_id` - the default case id of an input: DICOM PatientID, else the file name.
 - :func:`write_image` - NIfTI / NRRD / MHA, never onto one of the inputs.
+- :mod:`lungai.io.outputs` - output folders / files checked before any work; a folder a command owns.
 """
 
 from lungai.io.geometry import assert_same_geometry, copy_geometry, same_geometry
