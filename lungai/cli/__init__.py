@@ -49,6 +49,11 @@ def main(argv=None) -> int:
     except LungAIError as exc:
         print(f"lungai {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:           # a file that could not be written (or read): the path and the fix, no traceback
+        from lungai.io.outputs import file_error
+
+        print(f"lungai {args.command}: error: {file_error(exc, action='access')}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"lungai {args.command}: cancelled", file=sys.stderr)
         return 130

@@ -21,8 +21,10 @@ def run(args) -> int:
     from lungai.progress import task
 
     from lungai.dicom.reference import is_dicom_folder
+    from lungai.io.outputs import prepare_output_file
 
     dicom = is_dicom_folder(args.ct) and not args.no_dicom
+    prepare_output_file(args.output, inputs=[args.ct])   # before any work: nothing is computed in vain
     with task("lungs", 4 if dicom else 3) as bar:
         ct = read_ct(args.ct, series_uid=args.series)
         bar.update(1, "read")

@@ -112,7 +112,11 @@ def run(args) -> int:
     from lungai.radiomics import segments as S
     from lungai.radiomics.csv_output import write_csv
 
+    from lungai.io.outputs import prepare_output_file
+
     params = _params(args)
+    inputs = [p for p in (args.image, args.mask, args.tumour, args.lungs, args.rtstruct) if p]
+    prepare_output_file(args.output, inputs=inputs)       # before any work: nothing is computed in vain
     image = read_ct(args.image, series_uid=args.series)
     errors: dict = {}
     if args.rtstruct:
@@ -139,7 +143,6 @@ def run(args) -> int:
         msgs = "; ".join(f"{r.segment}: {r.error}" for r in result.errors.itertuples(index=False))
         raise InputError(f"no features could be computed ({msgs})", "fix the masks listed above; nothing was written")
     table = to_wide(result.features) if args.wide else result.features
-    inputs = [p for p in (args.image, args.mask, args.tumour, args.lungs, args.rtstruct) if p]
     write_csv(table, out, protect=inputs)
     write_csv(result.settings, out.with_name(out.stem + "_settings.csv"), protect=inputs)
     from lungai.radiomics.settings import write_sidecar

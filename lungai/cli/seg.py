@@ -320,6 +320,11 @@ def training_cases(args) -> list:
     return cases
 
 
+# what `lungai segment` writes into its folder (the NIfTI maps and result.json, then the DICOM objects)
+SEGMENT_OUTPUTS = ("tumor.nii.gz", "probability.nii.gz", "uncertainty.nii.gz", "mutual_information.nii.gz",
+                   "result.json", "tumor.seg.dcm", "rtstruct.dcm", "uncertainty.pm.dcm", "measurements.sr.dcm")
+
+
 def run_segment(args) -> int:
     from pathlib import Path
 
@@ -336,8 +341,11 @@ def run_segment(args) -> int:
     roi = _floats(args.roi, 6, "--roi") if args.roi else None
     from lungai.dicom.reference import is_dicom_folder
 
+    from lungai.io.outputs import claim_output_folder, prepare_output_folder, record_outputs
+
     dicom = is_dicom_folder(args.ct) and not args.no_dicom
     written = []
+    prepare_output_folder(out, inputs=[args.ct], owner="segment")   # before any work: nothing is computed in vain
     from lungai.seg.choice import ModelChoice, model_hint
     from lungai.seg.model_io import write_json
 
@@ -357,7 +365,7 @@ def run_segment(args) -> int:
         hint = model_hint(model_dir, res.info)
         if hint:
             res.info["notes"].append(hint)
-        out.mkdir(parents=True, exist_ok=True)
+        removed = claim_output_folder(out, "segment", stale=SEGMENT_OUTPUTS)   # no stale file of an earlier run
         protect = [args.ct]
         write_image(res.tumour, out / "tumor.nii.gz", protect=protect)
         write_image(res.probability, out / "probability.nii.gz", protect=protect)
@@ -373,6 +381,9 @@ def run_segment(args) -> int:
             written = export_results(reference_for(args.ct, ct, args.series), out, tumour=res.tumour,
                                      uncertainty=res.entropy, info=res.info, seg_name="tumor.seg.dcm")
             bar.update(1, "DICOM SEG / RTSTRUCT / map / SR")
+        record_outputs(out, "segment", [*(f for f in SEGMENT_OUTPUTS if (out / f).is_file()), *written])
+    if removed:
+        print(f"note: removed the previous lungai segment results in {out} ({', '.join(removed)})")
     i = res.info
     print(f"tumour {i['tumor_volume_ml']:.2f} ml in {i['n_components']} component(s); "
           f"{'' if i.get('calibrated', True) else 'uncalibrated '}confidence {i['confidence']:.2f} (review below {i['review_threshold']:.2f}: "
@@ -394,6 +405,8 @@ def run_eval(args) -> int:
     from lungai.seg.model_io import load_model
     from lungai.seg.resources import resolve_model_dir
 
+    from lungai.io.outputs import prepare_output_file
+
     out = Path(args.output)
     if out.is_dir():
         raise InputError(f"{out} is a folder", "give a CSV file name, e.g. -o per_case.csv")
@@ -401,6 +414,7 @@ def run_eval(args) -> int:
         raise InputError(f"--label {args.label}: " + ("--split test takes the masks the model was trained with"
                                                        if args.split == "test" else "a tumour label is 1 or more"),
                          "leave --label out" if args.split == "test" else "give the tumour's label, e.g. --label 1")
+    prepare_output_file(out, inputs=[args.images, args.masks])
     model = load_model(resolve_model_dir(args.model))
     if args.split == "test":
         return _run_test_report(args, model, out)

@@ -363,11 +363,10 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     from lungai.seg.infer import segment_tumour
     from lungai.seg.resources import resolve_model_dir
 
+    from lungai.io.outputs import check_output_owner, claim_output_folder, prepare_output_folder
+
     out = Path(out_dir)
-    marker = out / ".lungai-demo"  # marks a folder the demo made (it may be reused, even after a failure)
-    if out.is_dir() and any(out.iterdir()) and not marker.is_file():
-        raise InputError(f"the output folder {out} is not empty and was not written by lungai demo",
-                         "choose a new folder with -o (a previous demo's folder is reused)")
+    check_output_owner(out, "demo")   # .lungai-demo marks a folder the demo made (it may be reused, even after a failure)
     clinical_row = read_clinical(clinical, patient_id) if clinical is not None else None
     for path, what in ((rp_model, "--rp-model"), (stage_model, "--stage-model"), (dose, "--dose")):
         if path is not None and not Path(path).exists():
@@ -384,10 +383,10 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
 
         check_seed_inside_body(ct, seed_lps)
     case = demo_case_id(ct_path, patient_id, series_uid)
-    out.mkdir(parents=True, exist_ok=True)
-    marker.write_text("written by lungai demo\n", encoding="utf-8")
-    for stale in ("dose.nii.gz", "dose.csv", "rp_prediction.csv", "stage_probabilities.csv", "missing_inputs.csv"):
-        (out / stale).unlink(missing_ok=True)          # a reused demo folder must not show an earlier run's results
+    prepare_output_folder(out, inputs=[ct_path] if ct_path else [], owner="demo")
+    # a reused demo folder must not show an earlier run's results
+    claim_output_folder(out, "demo", stale=("dose.nii.gz", "dose.csv", "rp_prediction.csv", "stage_probabilities.csv",
+                                            "missing_inputs.csv"))
     timings: dict = {}
     start = time.perf_counter()
     summary: dict = {"case": case, "version": __version__,

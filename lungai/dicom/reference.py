@@ -195,12 +195,15 @@ def save_dataset(ds, path) -> Path:
     """Write a pydicom / highdicom dataset atomically (a partial file never takes the final name)."""
     import pydicom
 
+    from lungai.io.outputs import writing
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(".partial-" + path.name)
-    try:
-        pydicom.dcmwrite(tmp, ds, enforce_file_format=True)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with writing(path):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pydicom.dcmwrite(tmp, ds, enforce_file_format=True)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return path

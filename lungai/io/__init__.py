@@ -7,6 +7,7 @@
 - :func:`input_case_id` - the default case id of an input: DICOM PatientID, else the file name.
 - :func:`write_image` - NIfTI / NRRD / MHA, never onto one of the inputs.
 - :func:`to_lps` / :func:`from_lps` - an image's array in LPS order (flips / axis swaps only) and back.
+- :mod:`lungai.io.outputs` - output folders / files checked before any work; a folder a command owns.
 """
 
 from lungai.io.geometry import assert_same_geometry, copy_geometry, from_lps, same_geometry, to_lps

@@ -22,13 +22,16 @@ def write_image(img: sitk.Image, path: str | Path, protect: Iterable[str | Path]
     for other in protect:
         if Path(other).exists() and p.exists() and p.resolve() == Path(other).resolve():
             raise InputError(f"refusing to overwrite the input {p}", "choose another output folder or name")
-    p.parent.mkdir(parents=True, exist_ok=True)
+    from lungai.io.outputs import writing
+
     tmp = p.with_name(".partial-" + p.name)  # same extension, so the same format is written
-    try:
-        sitk.WriteImage(img, str(tmp), useCompression=not name.endswith(".nii"))
-        tmp.replace(p)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with writing(p):
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            sitk.WriteImage(img, str(tmp), useCompression=not name.endswith(".nii"))
+            tmp.replace(p)
+        finally:
+            tmp.unlink(missing_ok=True)
     return p
 
 

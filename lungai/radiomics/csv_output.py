@@ -19,12 +19,15 @@ def write_csv(df: pd.DataFrame, path: str | Path, protect: Iterable[str | Path] 
     for other in protect:
         if Path(other).exists() and p.exists() and p.resolve() == Path(other).resolve():
             raise InputError(f"refusing to overwrite the input {p}", "choose another output name")
-    p.parent.mkdir(parents=True, exist_ok=True)
+    from lungai.io.outputs import writing
+
     tmp = p.with_name(f".{p.name}.{os.getpid()}.part")
-    try:
-        df.to_csv(tmp, index=False)
-        tmp.replace(p)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with writing(p):
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            df.to_csv(tmp, index=False)
+            tmp.replace(p)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
     return p

@@ -56,10 +56,14 @@ def finite_json(obj):
 def write_json(path, doc: dict) -> None:
     """Write ``doc`` as strict JSON (non-finite floats as null, :func:`finite_json`), atomically: model.json,
     result.json, reports."""
+    from lungai.io.outputs import writing
+
     path = Path(path)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(finite_json(doc), indent=2, default=float, allow_nan=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    text = json.dumps(finite_json(doc), indent=2, default=float, allow_nan=False) + "\n"
+    with writing(path):
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
 
 
 def is_number(value) -> bool:

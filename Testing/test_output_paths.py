@@ -1,0 +1,122 @@
+"""Output locations are checked before any work (lungai.io.outputs): a file, a path under a file, a folder that
+cannot be written or the DICOM CT's own folder is refused at once, with the path and the fix and no traceback;
+`lungai segment` refuses a folder it did not write and removes its previous run's files before writing."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import SimpleITK as sitk
+from dicom_helpers import rt_export, small_phantom
+
+UNWRITABLE = Path("/proc/lungai-test-out")      # not even root can create files there
+
+
+def _cli(*args):
+    from lungai.cli import main
+
+    return main([str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def p1(tmp_path_factory):
+    return rt_export(tmp_path_factory.mktemp("rt_export"))["P1"]
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Every command's computation fails the test: the output check must come first."""
+    import lungai.lungs
+    import lungai.radiomics
+    import lungai.seg.evaluate
+    import lungai.seg.infer
+
+    def boom(*a, **k):
+        raise AssertionError("computed before the output location was checked")
+
+    for module, name in ((lungai.seg.infer, "segment_tumour"), (lungai.lungs, "segment_lungs"),
+                         (lungai.radiomics, "extract"), (lungai.seg.evaluate, "evaluate_cases")):
+        monkeypatch.setattr(module, name, boom)
+
+
+def test_bad_output_locations_are_refused_before_any_work(sample_dir, no_work, tmp_path, capsys):
+    ct, labels = sample_dir / "ct.nii.gz", sample_dir / "labels.nii.gz"
+    afile = tmp_path / "afile"
+    afile.write_text("mine", encoding="utf-8")
+    seed = "--seed-point=0,0,0"
+    cases = [
+        (["segment", ct, "-o", afile, seed], "is a file, not a folder"),
+        (["segment", ct, "-o", afile / "sub", seed], "afile is a file"),
+        (["lungs", ct, "-o", afile / "lungs.nii.gz"], "afile is a file"),
+        (["radiomics", "--image", ct, "--mask", labels, "-o", afile / "x.csv"], "afile is a file"),
+        (["eval-seg", "--images", sample_dir, "--masks", sample_dir, "-o", afile / "e.csv"], "afile is a file"),
+        (["demo", "--ct", ct, "-o", afile, seed], "is a file, not a folder"),
+    ]
+    if sys.platform.startswith("linux"):
+        cases += [(["segment", ct, "-o", UNWRITABLE, seed], f"cannot write into the output folder {UNWRITABLE}"),
+                  (["lungs", ct, "-o", UNWRITABLE / "lungs.nii.gz"], "cannot write into the output folder"),
+                  (["radiomics", "--image", ct, "--mask", labels, "-o", UNWRITABLE / "x.csv"], "cannot write into")]
+    for argv, message in cases:
+        assert _cli(*argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and "How to fix" in err and "Traceback" not in err, (argv, err)
+    assert afile.read_text(encoding="utf-8") == "mine"
+
+
+def test_a_write_error_after_the_checks_names_the_path(sample_dir, tmp_path, monkeypatch, capsys):
+    def full(*a, **k):
+        raise RuntimeError("Exception thrown in SimpleITK ImageFileWriter_Execute:\n  No space left on device")
+
+    monkeypatch.setattr(sitk, "WriteImage", full)
+    out = tmp_path / "lungs.nii.gz"
+    assert _cli("lungs", sample_dir / "ct.nii.gz", "-o", out) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {out}: No space left on device" in err and "Traceback" not in err
+
+    import lungai.cli.lungs
+
+    def denied(args):                          # any other OSError: the path and the fix, exit code 2
+        raise PermissionError(13, "Permission denied", "/somewhere/x.nii.gz")
+
+    monkeypatch.setattr(lungai.cli.lungs, "run", denied)
+    assert _cli("lungs", sample_dir / "ct.nii.gz", "-o", out) == 2
+    err = capsys.readouterr().err
+    assert "cannot access /somewhere/x.nii.gz: Permission denied" in err and "How to fix" in err
+
+
+def test_output_in_the_dicom_ct_folder_is_refused_before_writing(p1, no_work, capsys):
+    ct_dir = Path(p1["ct"])
+    before = sorted(p.name for p in ct_dir.iterdir())
+    centre = small_phantom(7).meta["tumour"]["centre_mm"]
+    assert _cli("segment", ct_dir, "-o", ct_dir, "--seed-point=" + ",".join(f"{v:.2f}" for v in centre)) == 2
+    assert "refusing to write results into the DICOM series folder" in capsys.readouterr().err
+    assert _cli("lungs", ct_dir, "-o", ct_dir / "lungs.nii.gz") == 2
+    assert "it must keep only the CT slices" in capsys.readouterr().err
+    assert sorted(p.name for p in ct_dir.iterdir()) == before
+
+
+def test_segment_reuses_only_its_own_folder_without_stale_files(p1, tmp_path, capsys):
+    centre = "--seed-point=" + ",".join(f"{v:.2f}" for v in small_phantom(7).meta["tumour"]["centre_mm"])
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "tumor.nii.gz").write_text("the user's own file", encoding="utf-8")
+    assert _cli("segment", p1["ct"], "-o", mine, centre) == 2          # a folder segment did not write
+    assert "not empty and was not written by lungai segment" in capsys.readouterr().err
+    assert (mine / "tumor.nii.gz").read_text(encoding="utf-8") == "the user's own file"
+
+    out = tmp_path / "out"
+    assert _cli("segment", p1["ct"], "-o", out, centre) == 0          # DICOM CT: SEG, RTSTRUCT, map, SR too
+    assert (out / "tumor.seg.dcm").is_file() and (out / "measurements.sr.dcm").is_file()
+    capsys.readouterr()
+    nifti = tmp_path / "ct.nii.gz"
+    from lungai.io import read_ct
+
+    sitk.WriteImage(read_ct(p1["ct"]), str(nifti))
+    assert _cli("segment", nifti, "-o", out, centre) == 0             # the same folder, a NIfTI CT: no DICOM
+    text = capsys.readouterr().out
+    assert "removed the previous lungai segment results" in text and "tumor.seg.dcm" in text
+    names = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    assert not [n for n in names if n.endswith(".dcm")], names       # no DICOM object of the earlier result
+    assert "tumor.nii.gz" in names and "result.json" in names

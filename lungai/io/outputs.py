@@ -1,0 +1,135 @@
+"""Output locations, checked before any work: a command that cannot write its results says so at once.
+
+- :func:`prepare_output_folder` / :func:`prepare_output_file` - before computing: the location is a folder (not a
+  file), can be created and written, and is not the folder of a DICOM input (which must keep only its slices).
+- :func:`check_output_owner`, :func:`claim_output_folder`, :func:`record_outputs` - a folder a command owns
+  (``.lungai-<command>`` marker): a folder with other files is refused; a previous run's outputs are removed before
+  new ones are written.
+- :func:`file_error` - an ``OSError`` (or ITK's write error) met while writing, as an :class:`InputError` naming the
+  path and the fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Iterable
+
+from lungai.errors import InputError
+
+FIX = "choose an output location you can write to (-o), e.g. a new folder in your home directory"
+
+
+def file_error(exc: BaseException, path=None, action: str = "write") -> InputError:
+    """``exc`` (OSError, or SimpleITK's RuntimeError) met while writing ``path`` (``action="access"``: reading or
+    writing, not known which), as a user-facing error."""
+    where = getattr(exc, "filename", None) or path
+    why = getattr(exc, "strerror", None)
+    if not why:                               # ITK: several lines, the last one says why
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        why = lines[-1] if lines else type(exc).__name__
+    if action == "write":
+        return InputError(f"cannot write {where}: {why}", FIX)
+    return InputError(f"cannot {action} {where}: {why}", "check that the path exists and that you may read it, "
+                                                         "and that the output location (-o) can be written")
+
+
+@contextlib.contextmanager
+def writing(path):
+    """Turn an error while writing ``path`` into :func:`file_error` (no traceback)."""
+    try:
+        yield
+    except (OSError, RuntimeError) as exc:
+        raise file_error(exc, path) from exc
+
+
+def _dicom_input_folders(inputs) -> list:
+    from lungai.dicom.reference import is_dicom_folder
+
+    return [Path(p).resolve() for p in inputs if p and is_dicom_folder(p)]
+
+
+def prepare_output_folder(path, inputs: Iterable = (), owner: str | None = None) -> Path:
+    """Create the output folder ``path`` (and its parents) and check that files can be written in it; refuse the
+    folder of a DICOM input among ``inputs`` and, with ``owner``, a non-empty folder that ``lungai <owner>`` did
+    not write (:func:`check_output_owner`).  Call it before computing."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"the output {out} is a file, not a folder", "give a folder name with -o (new or existing)")
+    for folder in _dicom_input_folders(inputs):
+        if out.resolve() == folder:
+            raise InputError(f"refusing to write results into the DICOM series folder {out}",
+                             "choose an output folder outside the CT's folder (it must keep only the CT slices)")
+    if owner:
+        check_output_owner(out, owner)
+    for parent in [out, *out.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"cannot create the output folder {out}: {parent} is a file",
+                                 "give -o a path whose parent folders are folders")
+            break
+    probe = out / f".lungai-write-check-{os.getpid()}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"cannot write into the output folder {out}: {exc.strerror or exc}", FIX) from exc
+    return out
+
+
+def prepare_output_file(path, inputs: Iterable = ()) -> Path:
+    """The output file ``path``: not a folder, not one of ``inputs``, its folder writable (created) and not the
+    folder of a DICOM input.  Call it before computing."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"the output {p} is a folder", "give a file name with -o (e.g. one inside that folder)")
+    for other in inputs:
+        if other and Path(other).exists() and p.exists() and p.resolve() == Path(other).resolve():
+            raise InputError(f"refusing to overwrite the input {p}", "choose another output name")
+    prepare_output_folder(p.parent, inputs)
+    return p
+
+
+def _marker(out: Path, command: str) -> Path:
+    return out / f".lungai-{command}"
+
+
+def check_output_owner(path, command: str) -> None:
+    """Refuse a non-empty folder that ``lungai <command>`` did not write (its marker is missing)."""
+    out = Path(path)
+    if out.is_dir() and any(out.iterdir()) and not _marker(out, command).is_file():
+        raise InputError(f"the output folder {out} is not empty and was not written by lungai {command}",
+                         f"choose a new folder with -o (a previous lungai {command} output folder is reused)")
+
+
+def claim_output_folder(path, command: str, stale: Iterable[str] = ()) -> list[str]:
+    """Make ``path`` the output of this ``lungai <command>`` run: refuse a foreign non-empty folder, remove the files
+    a previous run recorded (:func:`record_outputs`) and the names in ``stale``, and mark the folder.  Returns the
+    names removed."""
+    out = Path(path)
+    check_output_owner(out, command)
+    marker = _marker(out, command)
+    names = set(stale)
+    if marker.is_file():
+        names |= {n.strip() for n in marker.read_text(encoding="utf-8").splitlines()[1:] if n.strip()}
+    removed = []
+    for name in sorted(names):
+        f = out / name
+        if Path(name).name == name and f.is_file():   # only plain names inside the folder
+            with writing(f):
+                f.unlink()
+            removed.append(name)
+    with writing(marker):
+        out.mkdir(parents=True, exist_ok=True)
+        marker.write_text(f"written by lungai {command}\n", encoding="utf-8")
+    return removed
+
+
+def record_outputs(path, command: str, files: Iterable) -> None:
+    """List ``files`` (written into ``path``) in its marker, so that the next run removes them."""
+    marker = _marker(Path(path), command)
+    names = sorted({Path(f).name for f in files})
+    with writing(marker):
+        marker.write_text(f"written by lungai {command}\n" + "".join(n + "\n" for n in names), encoding="utf-8")
