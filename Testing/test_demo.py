@@ -267,3 +267,15 @@ def test_user_ct_with_inputs_computes_rp_and_stage_from_them(user_ct_full, user_
     np.testing.assert_allclose(summary["stage"]["probabilities"], probs, atol=1e-6)
     assert [float(v[f"stage-p-{c}"]) for c in summary["stage"]["classes"]] == pytest.approx(probs)
     assert not (out / "missing_inputs.csv").exists()
+
+
+def test_lungs_cut_by_the_scan_are_in_the_report():
+    """The warning on lungs cut by the scan reaches the demo's report (summary.json carries lungs.cut)."""
+    from lungai.report.html import _lungs_and_features
+
+    note = "the lungs touch the top and bottom slices: the scan does not cover the whole lungs"
+    s = {"lungs": {"right_lung": 213.0, "left_lung": 188.0, "notes": [note], "cut": [note]},
+         "radiomics": {"key_features": [], "params": "default", "n_features": 0}}
+    assert 'id="lungs-cut"' in _lungs_and_features(s) and note in _lungs_and_features(s)
+    s["lungs"]["cut"] = []
+    assert 'id="lungs-cut"' not in _lungs_and_features(s)

@@ -7,7 +7,7 @@ import pytest
 import SimpleITK as sitk
 
 from lungai.errors import InputError
-from lungai.lungs import LEFT, RIGHT, segment_lungs
+from lungai.lungs import LEFT, RIGHT, segment, segment_lungs
 from lungai.overlap import dice
 from lungai.synthetic import PhantomSpec, TumourSpec, labels as L, make_phantom
 
@@ -101,3 +101,55 @@ def test_real_ct_volumes_are_plausible(shared_data, case):
     assert any("trachea" in n for n in result.notes)
     if case == "lung1":  # a nodule inside the right lung
         assert (pred[lesion > 0] > 0).mean() > 0.9
+
+
+def _cropped(phantom, box):
+    """CT and label arrays of ``phantom`` cut to ``box`` (x, y, z slices, SimpleITK order)."""
+    ct, lab = phantom.ct[box], phantom.labels[box]
+    return ct, sitk.GetArrayFromImage(lab)
+
+
+def test_lung_open_to_the_field_of_view_edge_is_segmented_and_flagged(small_phantom):
+    """A lung cut by the image border, or by the scanner's padding outside the reconstruction
+    circle, touches the border like outside air: the lungs are still found, with a warning."""
+    whole = segment_lungs(small_phantom.ct)
+    assert whole.cut == [] and not any("field of view" in n for n in whole.notes)
+    ct, lab = _cropped(small_phantom, (slice(16, None), slice(None), slice(None)))  # lateral right lung cut off
+    arr = sitk.GetArrayFromImage(ct)
+    assert (arr[:, :, 0] < -400).sum() > 50      # the right lung is open to the image border
+    padded = sitk.GetArrayFromImage(small_phantom.ct)
+    yy, xx = np.mgrid[:96, :96]
+    padded[:, (yy - 47.5) ** 2 + (xx - 60.5) ** 2 > 46 ** 2] = -3024   # reconstruction circle through the right lung
+    pad_img = sitk.GetImageFromArray(padded)
+    pad_img.CopyInformation(small_phantom.ct)
+    for image, labels in ((ct, lab), (pad_img, sitk.GetArrayFromImage(small_phantom.labels))):
+        result = segment_lungs(image)
+        pred = sitk.GetArrayFromImage(result.labels)
+        truth = L.lung_truth(labels, "right")
+        if image is pad_img:
+            truth = {k: v & (padded > -1100) for k, v in truth.items()}
+        assert dice(pred == RIGHT, truth["right"]) >= 0.9 and dice(pred == LEFT, truth["left"]) >= 0.9
+        assert any("edge of the field of view" in n for n in result.cut), result.notes
+
+
+def test_lungs_cut_by_the_first_or_last_slice_are_flagged(small_phantom, tmp_path, capsys):
+    from lungai.cli import main
+
+    assert not any("slice" in n for n in segment_lungs(small_phantom.ct).cut)
+    ct, _ = _cropped(small_phantom, (slice(None), slice(None), slice(15, 20)))   # 25 mm of the chest
+    result = segment_lungs(ct)
+    assert result.cut == [result.notes[-1]] and "touch the top and bottom slices" in result.cut[0]
+    assert "lower bound" not in result.cut[0]
+    path = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(ct, str(path))
+    assert main(["lungs", str(path), "-o", str(tmp_path / "lungs.nii.gz")]) == 0
+    assert "warning: the lungs touch the top and bottom slices: the scan does not cover the whole lungs" in capsys.readouterr().out
+    # a single voxel of lung on the edge is partial volume, not a cut lung
+    from lungai.lungs.segment import cut_by_scan
+
+    one = np.zeros((10, 40, 40), bool)
+    one[3:7, 10:30, 10:30] = True
+    one[0, 20, 20] = one[4, 0, 20] = True
+    assert cut_by_scan(one, (1.0, 1.0, 3.0)) == []
+    one[9, 5:35, 5:35] = True
+    assert cut_by_scan(one, (1.0, 1.0, 3.0)) == [segment.SLICE_CUT_NOTE.format("top slice")]

@@ -78,6 +78,7 @@ def result_lines(summary: dict) -> list:
            "synthetic": " - ILLUSTRATIVE (synthetic dose)", "computed": ""}
     lines = [f"tumour: {seg['tumor_volume_ml']:.1f} ml, confidence {seg['confidence']:.2f}"
              f"{' - NEEDS REVIEW' if seg['needs_review'] else ''}"]
+    lines += [f"warning: {note}" for note in summary.get("lungs", {}).get("cut", [])]
     if summary.get("truth_dice") is not None:
         lines.append(f"Dice against the phantom's planted tumour: {summary['truth_dice']:.2f}")
     lines.append(f"mean lung dose {dose['dose_mld_gy']:.1f} Gy{tag[summary['dose_status']]}" if dose is not None

@@ -127,6 +127,7 @@ def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list):
             notes.append(f"RTSTRUCT lungs not used ({str(exc).splitlines()[0]}); automatic lungs instead")
     result = segment_lungs(ct)
     provenance["lungs"] = "automatic (lungai.lungs, RT lung definition)"
+    notes.extend(result.cut)
     return result.labels
 
 

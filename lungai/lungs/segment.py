@@ -7,7 +7,11 @@ hilar structures out; collapsed, fibrotic and dependent lung in.  The GTV is not
 
 Steps (arrays in LPS orientation, [z, y, x] with x towards the patient's left):
 1. air = HU < -400; air connected to the in-plane border of the image is outside the body,
-   whose outline (without the couch) gives the midline;
+   whose outline (without the couch) gives the midline.  When that leaves too little air (a lung
+   open to the edge of the field of view - cut by the image border or the scanner's padding
+   outside the reconstruction circle - and through the trachea the other lung are then taken as
+   outside air), the body is instead the largest soft-tissue/bone region, closed per slice by its
+   convex hull where it meets the edge of the field of view (:func:`_body_air_open_fov`);
 2. the trachea is found below the larynx, the airway tree grown from it and its part at least
    7 mm wide (trachea, main and lobar bronchi) removed (:mod:`lungai.lungs.airways`);
 3.
@@ -16,6 +20,9 @@ Steps (arrays in LPS orientation, [z, y, x] with x towards the patient's left):
 5. per slice, gaps up to 10 mm wide at the hilum (small vessels and bronchi entering the lung)
    are closed, vessels and free-standing tumours (holes) filled; tumours abutting the chest wall
    are added from the convex-hull notches (see :mod:`lungai.lungs.pleura`).
+
+Lungs cut by the scan (touching the in-plane edge of the field of view, or the top or bottom slice)
+are reported (:func:`cut_by_scan`): their volumes and features are of the part in view.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from scipy import ndimage
 from lungai.errors import InputError
 from lungai.io.geometry import from_lps, to_lps
 from lungai.lungs.airways import find_central_airways
-from lungai.lungs.pleura import add_pleural_notches
+from lungai.lungs.pleura import add_pleural_notches, convex_hull_2d
 
 RIGHT, LEFT = 1, 2
 AIR_HU = -400.0
@@ -42,6 +49,16 @@ DENSE_LUNG_MM = 5.0
 # vessels and bronchi narrower than 2 x HILAR_CLOSING_MM entering the lung are lung (closed over
 # per slice); wider hilar structures are not
 HILAR_CLOSING_MM = 5.0
+# below PADDING_HU is no tissue and no air: the scanner's padding outside the reconstruction circle
+# (-2000, -3024 HU ...), i.e. outside the field of view
+PADDING_HU = -1100.0
+# a lung counts as cut by the scan when at least CUT_MM2 of it lies on the edge of the field of view
+# or on the top / bottom slice (a few voxels there are partial volume, not a cut lung)
+CUT_MM2 = 500.0
+FOV_CUT_NOTE = ("the lungs touch the edge of the field of view: they are cut, the volumes are a lower bound "
+                "and lung features are of the part in view")
+SLICE_CUT_NOTE = ("the lungs touch the {}: the scan does not cover the whole lungs; volumes and lung "
+                  "features are of the part in view")
 
 
 @dataclass
@@ -49,6 +66,7 @@ class LungResult:
     labels: sitk.Image                     # uint8 on the input grid: 1 right lung, 2 left lung
     volumes_ml: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    cut: list = field(default_factory=list)   # the notes saying how the scan cuts the lungs (also in notes)
 
     def mask(self, which: str = "both") -> sitk.Image:
         """Binary mask of "right", "left" or "both" lungs."""
@@ -66,6 +84,62 @@ def _outside_air(air: np.ndarray) -> np.ndarray:
     lut = np.zeros(int(lab.max()) + 1, bool)
     lut[border[border > 0]] = True
     return lut[lab]
+
+
+def _body_air_open_fov(hu: np.ndarray, smooth: np.ndarray, air: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(air inside the body, outside) for lungs open to the edge of the field of view.
+
+    The scanner's padding (and the voxels whose smoothed value it lowers) is neither air nor body.
+    An air region reaching the edge of the field of view (image border or padding) is outside air
+    only when less than half of it lies in the body - the largest soft-tissue/bone region
+    (HU > -500), per slice with its holes filled and closed by its convex hull: a lung open to the
+    edge lies (nearly) all inside the body's hull, the air around the body mostly outside it."""
+    padding = hu < PADDING_HU
+    near_padding = ndimage.binary_dilation(padding, np.ones((3, 3, 3), bool)) if padding.any() else padding
+    candidates = air & ~near_padding
+    lab, n = ndimage.label(smooth > DENSE_HU)
+    if n == 0:
+        return np.zeros(air.shape, bool), air | near_padding
+    body = lab == (int(np.argmax(np.bincount(lab.ravel())[1:])) + 1)
+    hull = np.zeros(air.shape, bool)
+    for k in np.flatnonzero(body.any(axis=(1, 2))):
+        hull[k] = convex_hull_2d(ndimage.binary_fill_holes(body[k]))
+    lab, n = ndimage.label(candidates)
+    edge = near_padding.copy()
+    edge[:, [0, -1], :] = edge[:, :, [0, -1]] = True
+    edge = ndimage.binary_dilation(edge, _IN_PLANE) if padding.any() else edge
+    size = np.bincount(lab.ravel(), minlength=n + 1)
+    in_hull = np.bincount(lab[hull].ravel(), minlength=n + 1)
+    at_edge = np.zeros(n + 1, bool)
+    at_edge[np.unique(lab[edge])] = True
+    out_lut = at_edge & (in_hull < 0.5 * size)
+    out_lut[0] = False
+    outside = out_lut[lab] | near_padding
+    return candidates & ~outside, outside
+
+
+def cut_by_scan(lungs: np.ndarray, spacing, padding: np.ndarray | None = None) -> list[str]:
+    """Notes on how the scan cuts a lung mask ([z, y, x], z up): lung on the in-plane image border
+    or next to ``padding`` (outside the reconstruction circle), on the bottom or on the top slice,
+    each over at least ``CUT_MM2``; [] for lungs wholly in view."""
+    sx, sy, sz = (float(v) for v in spacing)
+    if not lungs.any():
+        return []
+    notes = []
+    box = _bbox(lungs, margin=1)
+    crop = lungs[box]
+    edge = np.zeros(lungs.shape, bool)
+    edge[:, [0, -1], :] = edge[:, :, [0, -1]] = True
+    edge = edge[box]
+    if padding is not None and padding[box].any():
+        # the smoothing and partial volume keep the lung a voxel or two off the padding: three count as touching it
+        edge |= ndimage.binary_dilation(padding[box], _IN_PLANE, iterations=3)
+    if (crop & edge).sum() * max(sx, sy) * sz >= CUT_MM2:
+        notes.append(FOV_CUT_NOTE)
+    ends = [name for name, k in (("top", -1), ("bottom", 0)) if lungs[k].sum() * sx * sy >= CUT_MM2]
+    if ends:
+        notes.append(SLICE_CUT_NOTE.format(" and ".join(ends) + (" slices" if len(ends) == 2 else " slice")))
+    return notes
 
 
 def _bbox(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
@@ -121,7 +195,9 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12):
                 nearest = markers[iz, iy, ix]
                 return [mask & (nearest == 1), mask & (nearest == 2)]
             if len(big) == 1 and it == max_iter:
-                return [lab == big[0]]
+                # one lung: the whole region of ``mask`` holding the eroded core, not the core
+                whole, _ = ndimage.label(mask)
+                return [whole == whole[tuple(np.argwhere(lab == big[0])[0])]]
         work = ndimage.binary_erosion(work, iterations=1)
         if not work.any():
             break
@@ -190,16 +266,22 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
     air = smooth < AIR_HU
     outside = _outside_air(air)
     inside = air & ~outside
+    open_fov = False
     if inside.sum() * voxel_ml < 100.0:
-        raise InputError("no lungs found: the CT holds less than 100 ml of air inside the body",
-                         "give a chest CT with the lungs in the field of view (lung window, not cropped)")
+        # a lung open to the edge of the field of view was taken for outside air
+        inside, outside = _body_air_open_fov(hu, smooth, air)
+        open_fov = True
+    if inside.sum() * voxel_ml < 100.0:
+        raise InputError("no lungs found: the CT holds less than 100 ml of air inside the body (counting air open to "
+                         "the edge of the field of view)",
+                         "give a chest CT in HU (not rescaled or windowed) whose field of view holds the lungs")
     outline = body_outline(outside)
     # midline: centre of the body in x
     x_mid = float(np.mean([o[1] for o in outline.values()])) if outline else hu.shape[2] / 2.0
 
     # everything below works inside the box around the air in the body (the lungs' region)
     box = _bbox(inside, margin=3)
-    full_shape = hu.shape
+    full_shape, full_hu = hu.shape, hu
     hu, smooth, inside, outside = hu[box], smooth[box], inside[box], outside[box]
     x_mid -= box[2].start
 
@@ -208,6 +290,9 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
     airway_hu = plane if spacing[0] < 1.2 else hu
     airways, note = find_central_airways(airway_hu, inside, smooth, spacing, x_mid, voxel_ml)
     notes.append(note)
+    if open_fov and airways is None and (~outside[:, :, [0, -1]]).sum() * spacing[1] * spacing[2] >= CUT_MM2:
+        notes.append("the body is cut by the image's right or left border and no trachea was found: the "
+                     "midline, and so which lung is right (1) or left (2), is uncertain")
     not_lung = outside.copy()
     if airways is not None and airways.any():
         # the partial-volume rim of the airway wall is removed too (3 voxels, inside air only)
@@ -250,4 +335,5 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
     labels = from_lps(labels, ct)
     counts = np.bincount(out.ravel(), minlength=3)
     volumes = {"right_lung": round(counts[RIGHT] * voxel_ml, 1), "left_lung": round(counts[LEFT] * voxel_ml, 1)}
-    return LungResult(labels=labels, volumes_ml=volumes, notes=notes)
+    cut = cut_by_scan(out > 0, spacing, full_hu < PADDING_HU)
+    return LungResult(labels=labels, volumes_ml=volumes, notes=notes + cut, cut=cut)
