@@ -357,3 +357,38 @@ def test_automatic_mode_segments_the_most_probable_candidate_and_lists_the_other
     assert everything.info["n_components"] == 3 and all(c["in_tumor_mask"] for c in everything.info["candidates"])
     seeded = infer.segment_tumour(ct, model, seed_lps=cands[1]["centre_lps_mm"])   # a listed centre -> that region
     assert (sitk.GetArrayFromImage(seeded.tumour) > 0)[balls[1]].mean() > 0.8 and seeded.info["candidates"] == []
+
+
+def test_train_seg_multi_label_masks_need_label(tiny_data, tmp_path, capsys):
+    """Label maps of GTV + lungs (1 = GTV, 3 = "lung"): without --label train-seg refuses them before any training,
+    naming the mask files and --label (every nonzero label would be trained on as tumour); with --label 1 only the
+    GTV is the tumour, and --label is a setting a --resume must keep."""
+    from lungai.seg.dataset import load_images, pair_files
+
+    names = sorted(p.name for p in tiny_data[0].iterdir())
+    images, masks = _eval_folders(tiny_data, tmp_path, names)
+    gtv = {}
+    for n in names[:2]:
+        m = sitk.ReadImage(str(masks / n))
+        arr = sitk.GetArrayFromImage(m)
+        gtv[n] = arr.copy()
+        arr[(arr == 0) & (np.arange(arr.shape[2]) < 5)] = 3                 # a "lung" label beside the GTV
+        lab = sitk.GetImageFromArray(arr)
+        lab.CopyInformation(m)
+        sitk.WriteImage(lab, str(masks / n))
+    base = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI]
+    base = [a if base[i - 1] not in ("--epochs", "--iters") else "1" for i, a in enumerate(base)]
+    out = tmp_path / "run"
+    assert main(base + ["-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"2 of {len(names)} masks hold several labels" in err and "--label 1" in err
+    assert all(f"mask {n} holds 2 labels (1, 3)" in err for n in names[:2]) and not (out / "checkpoints").exists()
+    assert main(base + ["-o", str(out), "--label", "7"]) == 2
+    assert "no mask holds label 7 (their labels: 1, 3)" in capsys.readouterr().err
+    assert main(base + ["-o", str(out), "--label", "1", "--member", "0"]) == 0
+    assert json.loads((out / "checkpoints" / "settings.json").read_text(encoding="utf-8"))["label"] == 1
+    assert main(base + ["-o", str(out), "--label", "3", "--resume", "--member", "0"]) == 2
+    assert "--label 1 then, 3 now" in capsys.readouterr().err
+    for c in pair_files(images, masks, label=1):                            # the training masks: the GTV alone
+        if c.mask_path.name in gtv:
+            assert np.array_equal(sitk.GetArrayFromImage(load_images(c)[1]), gtv[c.mask_path.name])

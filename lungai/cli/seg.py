@@ -30,7 +30,11 @@ def register(sub) -> None:
                        description="Train K members (U-Net, Attention U-Net or UNETR) with Dice+CE, early stopping "
                                    "on validation Dice and a patient-level split; calibrate the confidence score.")
     t.add_argument("--images", required=True, help="folder of CTs (<patient>_<anything>.nii.gz ...)")
-    t.add_argument("--masks", required=True, help="folder of binary tumour masks with the same file names")
+    t.add_argument("--masks", required=True, help="folder of tumour masks with the same file names: nonzero = "
+                                                  "tumour, or with --label N the voxels of label N")
+    t.add_argument("--label", type=int, default=None, metavar="N",
+                   help="the tumour's label in every mask (e.g. 1 in label maps with 1 = GTV, 3 / 4 = lungs; a mask "
+                        "without it is a tumour-free case); without it a mask with several labels is refused")
     t.add_argument("-o", "--output", required=True, help="model folder to write (model.json + member_*.safetensors)")
     t.add_argument("--arch", default="unet", choices=["unet", "attention_unet", "unetr", "dynunet"],
                    help="network (dynunet: nnU-Net's, MONAI DynUNet; needed for --deep-supervision)")
@@ -171,6 +175,8 @@ def run_train(args) -> int:
                     channels=tuple(int(v) for v in args.channels.split(",")),
                     infer_patch=tuple(int(v) for v in _floats(args.infer_patch, 3, "--infer-patch")),
                     deep_supervision=args.deep_supervision, tta=args.tta)
+    if args.label is not None and args.label < 1:
+        raise InputError(f"--label {args.label}: a tumour label is 1 or more", "give the tumour's label, e.g. --label 1")
     if args.fg_fraction is not None and not 0.0 < args.fg_fraction < 1.0:
         raise InputError(f"--fg-fraction {args.fg_fraction} is not between 0 and 1", "e.g. --fg-fraction 0.33")
     recipe = {"lr_schedule": args.lr_schedule, "augment": args.augment, "fg_fraction": args.fg_fraction}
@@ -273,7 +279,7 @@ def _train_command(argv: list) -> str:
 
 
 RUN_ONLY_OPTIONS = ("--member", "--device", "--workers", "--save-arrays", "--from-arrays", "--arrays-max-whole")
-SOURCE_KEYS = ("images", "masks", "patients", "max_cases", "synthetic", "synthetic_chests", "implant",
+SOURCE_KEYS = ("images", "masks", "label", "patients", "max_cases", "synthetic", "synthetic_chests", "implant",
                "implant_into", "seed")
 
 
@@ -288,9 +294,10 @@ def case_sources(args) -> dict:
     return out
 
 
-def training_cases(args) -> list:
+def training_cases(args, check_masks: bool = True) -> list:
     """The cases of a train-seg command: image/mask pairs, phantom crops, whole chests, implanted tumours
-    (all deterministic from --seed)."""
+    (all deterministic from --seed).  ``check_masks``: the masks' labels are checked first
+    (:func:`lungai.seg.dataset.check_masks`; not when a recorded test split is rebuilt)."""
     from lungai.errors import InputError
     from lungai.progress import task
     from lungai.seg import dataset
@@ -301,10 +308,14 @@ def training_cases(args) -> list:
             raise InputError("--implant needs --implant-into", "give a real chest CT or a CSV of them")
         backgrounds = dataset.read_backgrounds(args.implant_into)
     # a test split rebuilt from model.json needs only its recorded cases: files added since do not matter
+    label = getattr(args, "label", None)          # (not in the case sources of older models)
     cases = dataset.pair_files(args.images, args.masks, args.patients,
-                               allow_unpaired=getattr(args, "allow_unpaired", False))
+                               allow_unpaired=getattr(args, "allow_unpaired", False), label=label)
     if args.max_cases:
         cases = cases[: args.max_cases]
+    if check_masks:
+        with task("check the masks' labels", len(cases)) as bar:
+            dataset.check_masks(cases, label, bar)
     if args.synthetic:
         with task("synthetic phantom crops", 1) as bar:
             cases += dataset.synthetic_cases(args.synthetic, seed=10_000 + args.seed)
@@ -449,7 +460,8 @@ def test_split_cases(training: dict) -> list:
     src = training.get("case_sources") or {}
     if not any("_implant-" in c for c in wanted):    # implant backgrounds stay in training: no need to rebuild them
         src = {**src, "implant": 0}
-    cases = [c for c in training_cases(argparse.Namespace(**src, allow_unpaired=True)) if c.case_id in wanted]
+    cases = [c for c in training_cases(argparse.Namespace(**src, allow_unpaired=True), check_masks=False)
+             if c.case_id in wanted]
     missing = wanted - {c.case_id for c in cases}
     if missing:
         raise InputError(f"{len(missing)} test cases could not be rebuilt (e.g. {sorted(missing)[0]})",

@@ -69,14 +69,17 @@ SETTING_OPTIONS = {"arch": "--arch", "channels": "--channels", "spacing": "--spa
                    "tta": "--tta", "hu_window": "hu_window", "roi_margin_mm": "roi_margin_mm",
                    "seed_box_mm": "seed_box_mm", "extra": "extra", "seed": "--seed", "val_fraction": "--val-fraction",
                    "test_fraction": "--test-fraction", "lr": "--lr", "batch_size": "--batch",
-                   "lr_schedule": "--lr-schedule", "augment": "--augment", "fg_fraction": "--fg-fraction"}
+                   "lr_schedule": "--lr-schedule", "augment": "--augment", "fg_fraction": "--fg-fraction",
+                   "label": "--label"}
 
 
-def run_settings(cfg, *, seed, val_fraction, test_fraction, lr, batch_size, recipe) -> dict:
-    """What a resumed run must share with the first one (JSON values).  Not here: --members, --epochs, --iters,
-    --patience, --mc-passes (a resumed run may extend them) and where it runs (device, workers, arrays)."""
+def run_settings(cfg, *, seed, val_fraction, test_fraction, lr, batch_size, recipe, label=None) -> dict:
+    """What a resumed run must share with the first one (JSON values; ``label``: --label, the masks' tumour label).
+    Not here: --members, --epochs, --iters, --patience, --mc-passes (a resumed run may extend them) and where it
+    runs (device, workers, arrays)."""
     d = {k: v for k, v in cfg.to_dict().items() if k != "members"}
     d.update(seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, lr=lr, batch_size=batch_size,
+             label=label,
              **{k: (recipe or {}).get(k, default) for k, default in
                 (("lr_schedule", "constant"), ("augment", "basic"), ("fg_fraction", None))})
     return json.loads(json.dumps(d))
@@ -94,6 +97,8 @@ def _recorded(ckpt_dir) -> dict | None:
         rec = {k: v for k, v in (doc.get("config") or {}).items() if k != "members"}
         rec.update({k: t[k2] for k, k2 in (("seed", "seed"), ("lr", "lr"), ("batch_size", "batch_size"),
                                             ("test_fraction", "test_fraction")) if k2 in t})
+        if "label" in t.get("case_sources", {}):
+            rec["label"] = t["case_sources"]["label"]
         return json.loads(json.dumps(rec))
     return None
 

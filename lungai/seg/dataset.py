@@ -40,6 +40,7 @@ class Case:
     image: object = None             # sitk.Image when in memory
     mask: object = None
     meta: dict = field(default_factory=dict)
+    label: object = None             # int: the tumour is this label of the mask file (train-seg --label)
 
 
 def case_name(path: Path) -> str:
@@ -62,10 +63,11 @@ def _read_patient_csv(path) -> dict:
     return {r["case"]: r["patient"] for r in rows}
 
 
-def pair_files(images_dir, masks_dir, patients_csv=None, allow_unpaired: bool = False) -> list:
+def pair_files(images_dir, masks_dir, patients_csv=None, allow_unpaired: bool = False, label: int | None = None) -> list:
     """The (image, mask) pairs of two folders, paired by file name.  An image without a mask (or a mask without
     an image) is an InputError naming them, unless ``allow_unpaired`` (e.g. to rebuild a recorded subset of
-    cases, where the other files do not matter): then only the pairs are kept."""
+    cases, where the other files do not matter): then only the pairs are kept.  ``label``: the tumour is this
+    label of every mask (:func:`load_images` gives it as the 0/1 mask; a mask without it is tumour-free)."""
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
     for d, what in ((images_dir, "--images"), (masks_dir, "--masks")):
         if not d.is_dir():
@@ -90,7 +92,49 @@ def pair_files(images_dir, masks_dir, patients_csv=None, allow_unpaired: bool = 
     if missing:
         raise InputError(f"{len(missing)} cases are not in {patients_csv} (e.g. {missing[0]})",
                          "add a row case,patient for every image")
-    return [Case(c, mapping.get(c, patient_of(c)), images[c], masks[c]) for c in common]
+    return [Case(c, mapping.get(c, patient_of(c)), images[c], masks[c], label=label) for c in common]
+
+
+def choose_label(n: int) -> str:
+    """The fix for a folder of masks with several labels: ``--label N`` (train-seg, eval-seg)."""
+    return (f"choose the tumour's label of every mask with --label N (e.g. --label {n}; 1 in masks with 1 = GTV, "
+            "3 / 4 = lungs)")
+
+
+def check_label_found(label: int | None, seen: set) -> None:
+    """``--label N`` must be a label of at least one mask (``seen``: the masks' labels); a mask without it is a
+    tumour-free case."""
+    if label is not None and label not in seen:
+        raise InputError(f"no mask holds label {label} (their labels: {', '.join(map(str, sorted(seen))) or 'none'})",
+                         f"give the tumour's label with --label N, e.g. --label {min(seen) if seen else 1}")
+
+
+def check_masks(cases: list, label: int | None = None, progress=None) -> None:
+    """train-seg's masks checked before any training, each read once (not the CTs): without ``label`` a mask has
+    one label (:func:`lungai.dicom.masks.check_one_label`: a label map of GTV + lungs would train on the lungs as
+    tumour), with it ``label`` is in at least one mask.  One InputError names every refused mask file."""
+    from lungai.dicom.masks import check_one_label
+    from lungai.io import read_mask
+
+    bad, seen, first = [], set(), None
+    files = [c for c in cases if c.mask_path is not None]
+    for c in files:
+        mask = read_mask(c.mask_path)
+        labels = {int(v) for v in np.unique(sitk.GetArrayViewFromImage(mask)) if v}
+        seen |= labels
+        if label is None:
+            try:
+                check_one_label(mask, f"mask {Path(c.mask_path).name}", "tumour", choose_label)
+            except InputError as exc:
+                bad.append(exc.problem)
+                first = first or min(labels)
+        if progress is not None:
+            progress.update(1, c.case_id)
+    if bad:
+        more = f"; and {len(bad) - 10} more" if len(bad) > 10 else ""
+        raise InputError(f"{len(bad)} of {len(files)} masks hold several labels - " + "; ".join(bad[:10]) + more,
+                         choose_label(first) + " (nothing was trained)")
+    check_label_found(label, seen)
 
 
 def split_patients(cases: list, val_fraction: float, seed: int, test_fraction: float = 0.0) -> tuple:
@@ -315,12 +359,14 @@ def _crop_case(case_id, patient, ct, mask, lo, hi, meta) -> Case:
 
 
 def load_images(case: Case) -> tuple:
+    """(CT, mask) of a case; with ``case.label`` the mask is that label as a 0/1 mask."""
     from lungai.io import read_ct, read_mask
 
     if case.image is not None:
         return case.image, case.mask
     img = read_ct(case.image_path)
-    return img, read_mask(case.mask_path, reference=img)
+    mask = read_mask(case.mask_path, reference=img)
+    return img, mask if case.label is None else sitk.Cast(mask == int(case.label), sitk.sitkUInt8)
 
 
 def to_arrays(case: Case, cfg) -> dict:

@@ -37,7 +37,8 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
 
     ckpt_dir = out_dir / "checkpoints"
     settings = checkpoint.run_settings(cfg, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
-                                       lr=lr, batch_size=batch_size, recipe=recipe)
+                                       lr=lr, batch_size=batch_size, recipe=recipe,
+                                       label=(case_sources or {}).get("label"))
     if save_arrays_to is None:        # before minutes of loading: a resumed run has the first run's settings
         checkpoint.check_settings(ckpt_dir, settings)
     if arrays_from is not None:

@@ -85,7 +85,7 @@ def check_cases(cases, label: int | None = None, progress=None) -> None:
     silently made smaller would not be the test set."""
     from lungai.dicom.masks import check_one_label
     from lungai.errors import InputError
-    from lungai.seg.dataset import load_images
+    from lungai.seg.dataset import check_label_found, choose_label, load_images
 
     bar = progress or NullProgress()
     bad, seen = [], set()
@@ -93,9 +93,7 @@ def check_cases(cases, label: int | None = None, progress=None) -> None:
         try:
             _, mask = load_images(c)
             if label is None:
-                check_one_label(mask, f"mask {c.case_id}", "tumour",
-                                lambda n: f"choose the tumour's label of every mask with --label N (e.g. --label {n}; "
-                                          "1 in masks with 1 = GTV, 3 / 4 = lungs)")
+                check_one_label(mask, f"mask {c.case_id}", "tumour", choose_label)
             seen.update(int(v) for v in np.unique(sitk.GetArrayViewFromImage(mask)) if v)
         except InputError as exc:
             bad.append(f"{c.case_id}: {exc.problem} (fix: {exc.fix})" if exc.fix else f"{c.case_id}: {exc.problem}")
@@ -104,10 +102,7 @@ def check_cases(cases, label: int | None = None, progress=None) -> None:
         raise InputError(f"{len(bad)} of {len(cases)} image / mask pairs cannot be evaluated - " + "; ".join(bad),
                          "fix these pairs or move them out of --images / --masks, then run again (nothing was "
                          "evaluated: a silently smaller test set would not be comparable)")
-    if label is not None and label not in seen:
-        raise InputError(f"no mask holds label {label} (their labels: {', '.join(map(str, sorted(seen))) or 'none'})",
-                         "give the tumour's label with --label N, e.g. --label "
-                         f"{min(seen) if seen else 1}")
+    check_label_found(label, seen)
 
 
 def evaluate_case(model, case, method: str | None = None, mc_passes: int = 10, seed: int = 0,
