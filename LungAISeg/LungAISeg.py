@@ -298,14 +298,15 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         return out["result"]
 
     def loadLungs(self, p, job):
-        """"Right lung" / "Left lung" segments; returns "Right lung N ml, Left lung M ml"."""
+        """"Right lung" / "Left lung" segments; returns "Right lung N ml, Left lung M ml" and a line "warning: ..."
+        per way the scan cuts the lungs (field of view, first / last slice), as ``lungai lungs`` prints them."""
         try:
-            segNode, volumes = nodes.import_lung_outputs(slicer.mrmlScene, job.outputs, job.input("volume"),
-                                                         seg_node=job.input("segmentation"))
+            segNode, volumes, cut = nodes.import_lung_outputs(slicer.mrmlScene, job.outputs, job.input("volume"),
+                                                              seg_node=job.input("segmentation"))
         finally:
             job.finish()
         p.outputSegmentation = segNode
-        return ", ".join(f"{name} {ml:.0f} ml" for name, ml in volumes.items())
+        return results.describe_lungs_result(volumes, cut)
 
     def exportDicomProblem(self, p):
         """None when the results can be exported as DICOM, else what is missing (shown as tooltip)."""

@@ -110,7 +110,7 @@ def test_lungs_scene_logic(mrml_scene, small_phantom):
     from lungai.scene.lungs import segment_lungs_node
 
     volume = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT")
-    seg, volumes = segment_lungs_node(mrml_scene, volume)
+    seg, volumes, cut = segment_lungs_node(mrml_scene, volume)
     assert mrml.segment_names(seg) == ["Right lung", "Left lung"]
     assert 500 < volumes["Right lung"] < 3000 and 500 < volumes["Left lung"] < 3000
     right = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Right lung", volume))

@@ -783,3 +783,22 @@ def test_failure_names_nodes_not_temporary_files(load_module, mrml_scene, phanto
     assert job.errorMessage() == ("column 'clin_age_years' (numeric) has value(s) ['sixty'] that are not numbers\n"
                                   "How to fix: give numbers")
     job.finish()
+
+
+def test_lungai_seg_lungs_cut_by_the_scan_warns(load_module, mrml_scene, small_phantom):
+    """A CT of 5 slices through the lungs: the panel's message after 'Segment lungs' (a `lungai lungs` child
+    process) and the console API (lungai.scene.lungs, in-process) carry the warning `lungai lungs` prints."""
+    from lungai import mrml
+    from lungai.lungs.segment import SLICE_CUT_NOTE
+    from lungai.scene.lungs import segment_lungs_node
+
+    ct = small_phantom.ct[:, :, 18:23]
+    node = mrml.volume_node_from_image(mrml_scene, ct, "5 slices")
+    warning = "warning: " + SLICE_CUT_NOTE.format("top and bottom slices")
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume = node
+    message = logic.loadLungs(p, logic.run(logic.startLungs, p, timeout=120))
+    assert message.startswith("Right lung ") and message.splitlines()[1:] == [warning]
+    _, volumes, cut = segment_lungs_node(mrml_scene, node)
+    assert cut == [SLICE_CUT_NOTE.format("top and bottom slices")] and volumes["Right lung"] > 50

@@ -303,12 +303,16 @@ def add_lung_outputs(scene, volume_node, labels: sitk.Image, seg_node=None):
 
 
 def import_lung_outputs(scene, labels_path: Path, volume_node, seg_node=None):
-    """Load the label file of ``lungai lungs`` with :func:`add_lung_outputs`."""
+    """Load the label file of ``lungai lungs`` with :func:`add_lung_outputs`; returns (segmentation node,
+    {name: ml}, cut): ``cut`` the warnings of lungs cut by the scan that the command printed
+    (:func:`lungai.lungs.segment.scan_cut_notes`)."""
     from lungai import mrml
     from lungai.io import read_mask
+    from lungai.lungs.segment import scan_cut_notes
 
-    labels = read_mask(Path(labels_path), reference=mrml.image_from_volume_node(volume_node))
-    return add_lung_outputs(scene, volume_node, labels, seg_node=seg_node)
+    ct = mrml.image_from_volume_node(volume_node)
+    labels = read_mask(Path(labels_path), reference=ct)
+    return (*add_lung_outputs(scene, volume_node, labels, seg_node=seg_node), scan_cut_notes(labels, ct))
 
 
 def table_from_csv(scene, path: Path, name: str, node=None, where: Optional[dict] = None):

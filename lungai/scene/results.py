@@ -61,6 +61,13 @@ def describe_segment_result(result: dict) -> tuple[str, str, bool]:
     return headline, details, review
 
 
+def describe_lungs_result(volumes: dict, cut: Iterable[str] = ()) -> str:
+    """"Right lung N ml, Left lung M ml", and a line "warning: ..." per way the scan cuts the lungs (``cut``:
+    ``LungResult.cut``, the warnings ``lungai lungs`` prints)."""
+    return "\n".join([", ".join(f"{name} {ml:.0f} ml" for name, ml in volumes.items()),
+                      *(f"warning: {note}" for note in cut)])
+
+
 def describe_risk(probability: float, contributions: Iterable[tuple[str, float]] = (), top: int = 5,
                   label: str = "radiation pneumonitis (grade >= 2)") -> str:
     """Plain-text risk summary with the ``top`` contributions by absolute size."""
