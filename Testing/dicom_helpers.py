@@ -64,3 +64,15 @@ def slicerrt_segmentation(scene, study: dict):
         seg, _ = mrml.mask_to_segment(scene, mask, name, seg_node=seg, reference_volume_node=vol)
     seg.SetName("RTSTRUCT")
     return ct, vol, seg
+
+
+def provenance(seg_path, rt_path) -> tuple[dict, dict]:
+    """({SEG segment label: (SegmentAlgorithmType, SegmentAlgorithmName or None)}, {RTSTRUCT ROI name:
+    ROIGenerationAlgorithm}) of written files: who made each segment (SlicerLungAI: AUTOMATIC; the user: MANUAL)."""
+    import pydicom
+
+    seg = pydicom.dcmread(str(seg_path))
+    rt = pydicom.dcmread(str(rt_path))
+    return ({s.SegmentLabel: (s.SegmentAlgorithmType, getattr(s, "SegmentAlgorithmName", None))
+             for s in seg.SegmentSequence},
+            {r.ROIName: r.ROIGenerationAlgorithm for r in rt.StructureSetROISequence})

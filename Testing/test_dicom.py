@@ -654,6 +654,44 @@ def test_cli_dicom_export_writes_every_result_with_measurements(export, tmp_path
     assert _cli("dicom-export", "--ct", st["ct"], "--tumour", wrong, "-o", tmp_path / "x") == 2
 
 
+def test_cli_dicom_export_labels_the_users_masks_manual_and_lungais_automatic(export, tmp_path):
+    """A user's contours are not SlicerLungAI's: MANUAL (no algorithm) in the SEG and RTSTRUCT; the tumour is
+    AUTOMATIC (SlicerLungAI) only with lungai's result.json, the lungs only when `lungai lungs` wrote them."""
+    from dicom_helpers import provenance
+
+    from lungai.dicom.export import export_lungs
+
+    st = export["P1"]
+    ct = read_ct(st["ct"])
+    res = tmp_path / "results"
+    res.mkdir()
+    lab = np.zeros(array(ct).shape, np.uint8)
+    lab[array(st["masks"]["Lung_R"]) > 0] = 1
+    lab[array(st["masks"]["Lung_L"]) > 0] = 2
+    sitk.WriteImage(image_like(lab, ct), str(res / "lungs.nii.gz"))
+    sitk.WriteImage(st["masks"]["GTV"], str(res / "tumor.nii.gz"))
+    (res / "result.json").write_text(json.dumps({"confidence": 0.8, "needs_review": False}), encoding="utf-8")
+    manual = ({"Tumour": ("MANUAL", None), "Right lung": ("MANUAL", None), "Left lung": ("MANUAL", None)},
+              {"GTVp": "MANUAL", "Lung_R": "MANUAL", "Lung_L": "MANUAL"})
+    user = ["--tumour", res / "tumor.nii.gz", "--lungs", res / "lungs.nii.gz"]
+    assert _cli("dicom-export", "--ct", st["ct"], *user, "-o", tmp_path / "user") == 0
+    assert provenance(tmp_path / "user" / "results.seg.dcm", tmp_path / "user" / "rtstruct.dcm") == manual
+    # a user's tumour beside a results folder's result.json is still the user's
+    assert _cli("dicom-export", "--ct", st["ct"], "--results", res, "--tumour", res / "tumor.nii.gz",
+                "-o", tmp_path / "mixed") == 0
+    assert provenance(tmp_path / "mixed" / "results.seg.dcm", tmp_path / "mixed" / "rtstruct.dcm") == manual
+    lungai_tumour = ({**manual[0], "Tumour": ("AUTOMATIC", "SlicerLungAI")}, {**manual[1], "GTVp": "AUTOMATIC"})
+    for name, args in (("result", [*user, "--result", res / "result.json"]), ("folder", ["--results", res])):
+        assert _cli("dicom-export", "--ct", st["ct"], *args, "-o", tmp_path / name) == 0
+        assert provenance(tmp_path / name / "results.seg.dcm", tmp_path / name / "rtstruct.dcm") == lungai_tumour
+    out = tmp_path / "lungs"
+    out.mkdir()
+    export_lungs(ct_reference(st["ct"], image=ct), image_like(lab, ct), out / "lungs")     # as `lungai lungs` writes
+    assert provenance(out / "lungs.seg.dcm", out / "lungs.rtstruct.dcm") == (
+        {"Right lung": ("AUTOMATIC", "SlicerLungAI"), "Left lung": ("AUTOMATIC", "SlicerLungAI")},
+        {"Lung_R": "AUTOMATIC", "Lung_L": "AUTOMATIC"})
+
+
 def test_rtstruct_of_another_ct_and_duplicate_names_are_errors(export, tmp_path):
     p1, p3 = export["P1"], export["P3"]
     ct = read_ct(p1["ct"])        # same geometry as P3's CT: only the frame of reference tells them apart

@@ -42,3 +42,19 @@ def test_export_segments_as_dicom_seg_and_rtstruct(mrml_scene, study, tmp_path):
         assert list(back) == ["GTV", "Lung_R"]
         for name, mask in back.items():
             assert np.array_equal(array(mask), array(study["masks"][name])), name
+
+
+def test_exported_segments_are_the_users_unless_lungai_made_them(mrml_scene, study, tmp_path):
+    """The user's segments (SlicerRT's RTSTRUCT) are exported MANUAL; a tumour lungai segmented (LungAISeg's
+    nodes.add_tumour_outputs) AUTOMATIC, SlicerLungAI."""
+    from dicom_helpers import provenance
+
+    from lungai.scene import nodes
+    from lungai.scene.dicom import export_segments_dicom
+
+    ct, vol, seg = slicerrt_segmentation(mrml_scene, study)
+    nodes.add_tumour_outputs(mrml_scene, vol, study["masks"]["GTV"], study["masks"]["GTV"], {"confidence": 0.7},
+                             seg_node=seg)
+    paths = export_segments_dicom(mrml_scene, vol, seg, tmp_path, segments=["GTV", "Tumor"], ct_source=study["ct"])
+    assert provenance(*paths) == ({"GTV": ("MANUAL", None), "Tumor": ("AUTOMATIC", "SlicerLungAI")},
+                                  {"GTV": "MANUAL", "Tumor": "AUTOMATIC"})

@@ -135,6 +135,14 @@ def _segment_id_by_name(seg_node, name: str) -> Optional[str]:
     return None
 
 
+def segment_tag(seg_node, segment: str, key: str) -> Optional[str]:
+    """The tag ``key`` of a segment (id or name), or None when it has none (or there is no such segment)."""
+    seg_id = segment if seg_node.GetSegmentation().GetSegment(segment) else _segment_id_by_name(seg_node, segment)
+    value = vtk.reference("")
+    found = seg_id is not None and seg_node.GetSegmentation().GetSegment(seg_id).GetTag(key, value)
+    return str(value) if found else None
+
+
 def segment_names(seg_node) -> list[str]:
     """Names of the node's segments in order ([] for no node)."""
     if seg_node is None:

@@ -31,7 +31,9 @@ def register(sub) -> None:
     e.add_argument("--lungs", default=None, help="lung label map (1 = right, 2 = left), or a DICOM SEG (its right and "
                                                  "left lung segments)")
     e.add_argument("--uncertainty", default=None, help="uncertainty map (lungai segment's uncertainty.nii.gz)")
-    e.add_argument("--result", default=None, help="lungai segment's result.json (confidence, review flag)")
+    e.add_argument("--result", default=None, help="lungai segment's result.json (confidence, review flag); the "
+                                                  "tumour is then labelled as made by SlicerLungAI (AUTOMATIC), "
+                                                  "else as the user's (MANUAL), as are the lungs")
     e.add_argument("--radiomics", default=None, help="lungai radiomics CSV (long format)")
     e.add_argument("--dose-features", default=None, help="lungai dose-features CSV (one row)")
     e.add_argument("--rp", default=None, help="lungai rp predict CSV (one row: risk, risk_low, risk_high)")
@@ -104,6 +106,12 @@ def run_export(args) -> int:
              "dose": args.dose_features or _found(r, "dose.csv"), "rp": args.rp or _found(r, "rp_prediction.csv")}
     if not any(paths.values()):
         raise InputError("nothing to export", "give --results FOLDER (a lungai demo / segment output) or result files")
+    from lungai.dicom.seg import AUTOMATIC, MANUAL
+
+    # lungai's tumour: it comes with its result.json (both from --results, or --result given with --tumour); lungs
+    # given here were not made in this run, so they count as the user's
+    generation = {"tumour": AUTOMATIC if paths["result"] and (args.result or not args.tumour) else MANUAL,
+                  "lungs": MANUAL}
     with task("dicom-export", 2) as bar:
         ct = read_ct(args.ct, series_uid=args.series)
         reference = reference_for(args.ct, ct, args.series)
@@ -127,7 +135,7 @@ def run_export(args) -> int:
             lungs=mask_input(paths["lungs"], ct, lungs=True) if paths["lungs"] else None,
             uncertainty=read_image(paths["uncertainty"]) if paths["uncertainty"] else None,
             info=json.loads(open(paths["result"], encoding="utf-8").read()) if paths["result"] else None,
-            radiomics=radiomics, dose=table_row(paths["dose"]), rp=table_row(paths["rp"]))
+            radiomics=radiomics, dose=table_row(paths["dose"]), rp=table_row(paths["rp"]), generation=generation)
         bar.update(1, "written")
     for p in written:
         print(f"DICOM: {p}")

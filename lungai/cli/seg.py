@@ -388,9 +388,11 @@ def run_segment(args) -> int:
         bar.update(1, "written")
         if dicom:
             from lungai.dicom.export import export_results, reference_for
+            from lungai.dicom.seg import AUTOMATIC
 
             written = export_results(reference_for(args.ct, ct, args.series), out, tumour=res.tumour,
-                                     uncertainty=res.entropy, info=res.info, seg_name="tumor.seg.dcm")
+                                     uncertainty=res.entropy, info=res.info, seg_name="tumor.seg.dcm",
+                                     generation={"tumour": AUTOMATIC})
             bar.update(1, "DICOM SEG / RTSTRUCT / map / SR")
         record_outputs(out, "segment", [*(f for f in SEGMENT_OUTPUTS if (out / f).is_file()), *written])
     if removed:

@@ -40,24 +40,30 @@ def _lung_parts(labels: sitk.Image) -> list:
 
 
 def _write_seg_and_rtstruct(parts: list, reference: CTReference, seg_path: Path, rt_path: Path,
-                            description: str) -> list[Path]:
+                            description: str, generation: dict | None) -> list[Path]:
+    """``generation``: {"tumour" / "lungs": AUTOMATIC or MANUAL} (:func:`export_results`)."""
     from lungai.dicom.rtstruct import write_rtstruct
-    from lungai.dicom.seg import write_seg
+    from lungai.dicom.seg import generation_of, write_seg
 
+    made = [generation_of(generation, "tumour" if p[1] == "gtv" else "lungs") for p in parts]
     seg = write_seg({p[0]: p[4] for p in parts}, reference, seg_path, roles={p[0]: p[1] for p in parts},
-                    description=description)
-    return [seg, write_rtstruct({p[3]: p[4] for p in parts}, reference, rt_path, label=description)]
+                    description=description, generation={p[0]: g for p, g in zip(parts, made)})
+    return [seg, write_rtstruct({p[3]: p[4] for p in parts}, reference, rt_path, label=description,
+                                generation={p[3]: g for p, g in zip(parts, made)})]
 
 
 def export_lungs(reference: CTReference, labels: sitk.Image, stem) -> list[Path]:
-    """Lung label map (1 right, 2 left) -> ``<stem>.seg.dcm`` and ``<stem>.rtstruct.dcm``."""
+    """Lung label map (1 right, 2 left) of ``lungai lungs`` (AUTOMATIC) -> ``<stem>.seg.dcm`` and
+    ``<stem>.rtstruct.dcm``."""
+    from lungai.dicom.seg import AUTOMATIC
+
     stem = Path(stem)
     check_output_folder(stem.parent, reference)
     parts = _lung_parts(labels)
     if not parts:
         return []
     return _write_seg_and_rtstruct(parts, reference, stem.with_name(stem.name + ".seg.dcm"),
-                                   stem.with_name(stem.name + ".rtstruct.dcm"), "lungai lungs")
+                                   stem.with_name(stem.name + ".rtstruct.dcm"), "lungai lungs", {"lungs": AUTOMATIC})
 
 
 def _volume_ml(mask: sitk.Image) -> float:
@@ -131,9 +137,14 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
 
 def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = None, lungs: sitk.Image | None = None,
                    uncertainty: sitk.Image | None = None, info: dict | None = None, radiomics=None,
-                   dose: dict | None = None, rp: dict | None = None, seg_name: str = "results.seg.dcm") -> list[Path]:
+                   dose: dict | None = None, rp: dict | None = None, seg_name: str = "results.seg.dcm",
+                   generation: dict | None = None) -> list[Path]:
     """Results as DICOM in ``out_dir``: ``seg_name`` (tumour, right / left lung segments), ``rtstruct.dcm`` (GTVp,
-    Lung_R, Lung_L), ``uncertainty.pm.dcm`` and ``measurements.sr.dcm`` (when there is anything to report)."""
+    Lung_R, Lung_L), ``uncertainty.pm.dcm`` and ``measurements.sr.dcm`` (when there is anything to report).
+
+    ``generation``: {"tumour": AUTOMATIC, "lungs": AUTOMATIC} for what SlicerLungAI made (``lungai segment``'s
+    tumour, ``lungai lungs``' lungs): SEG algorithm SlicerLungAI, RTSTRUCT ROI Generation Algorithm AUTOMATIC; the
+    others are the user's, MANUAL (:func:`lungai.dicom.seg.generation_of`)."""
     from lungai.dicom.pmap import write_parametric_map
     from lungai.dicom.sr import write_sr
 
@@ -147,7 +158,8 @@ def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = 
         parts += _lung_parts(lungs)
     written, seg_path, segments = [], None, {}
     if parts:
-        written = _write_seg_and_rtstruct(parts, reference, out / seg_name, out / "rtstruct.dcm", "lungai results")
+        written = _write_seg_and_rtstruct(parts, reference, out / seg_name, out / "rtstruct.dcm", "lungai results",
+                                          generation)
         seg_path = written[0]
         segments = {p[0]: (number, p[1], p[2], p[4]) for number, p in enumerate(parts, start=1)}
     if uncertainty is not None:

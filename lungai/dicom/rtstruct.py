@@ -327,12 +327,15 @@ def _ds_values(pts: np.ndarray) -> list[str]:
 
 
 def write_rtstruct(masks: dict, reference, path, label: str = "lungai", mapping=None,
-                   colours: dict | None = None, description: str = "lungai results") -> Path:
+                   colours: dict | None = None, description: str = "lungai results",
+                   generation: dict | None = None) -> Path:
     """Write masks ({name: uint8 SimpleITK mask on the reference CT's grid}) as an RTSTRUCT referencing the CT.
 
     ``reference``: :class:`lungai.dicom.reference.CTReference` of the CT series.  Contours per slice from
     :func:`mask_contours`, in patient coordinates (LPS mm); RT ROI Interpreted Type from the name's role
-    (GTV / ORGAN).  Written by hand with pydicom (highdicom has no RTSTRUCT writer).
+    (GTV / ORGAN).  Written by hand with pydicom (highdicom has no RTSTRUCT writer).  ``generation``: {name:
+    AUTOMATIC} for the structures SlicerLungAI made (ROI Generation Algorithm); the others are MANUAL
+    (:func:`lungai.dicom.seg.generation_of`).
     """
     import datetime
 
@@ -342,6 +345,7 @@ def write_rtstruct(masks: dict, reference, path, label: str = "lungai", mapping=
     from lungai import __version__
     from lungai.dicom.reference import check_on_grid, content_digest, derived_uid, new_dataset, save_dataset
     from lungai.dicom.roles import structure_role
+    from lungai.dicom.seg import generation_of
 
     path = Path(path)
     if not masks:
@@ -395,7 +399,7 @@ def write_rtstruct(masks: dict, reference, path, label: str = "lungai", mapping=
         roi.ROINumber = number
         roi.ReferencedFrameOfReferenceUID = reference.frame_of_reference_uid
         roi.ROIName = name
-        roi.ROIGenerationAlgorithm = "AUTOMATIC"
+        roi.ROIGenerationAlgorithm = generation_of(generation, name)
         rois.append(roi)
         rc = Dataset()
         rc.ROIDisplayColor = list((colours or {}).get(name) or DEFAULT_COLOURS.get(role, (0, 151, 206)))

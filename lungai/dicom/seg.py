@@ -27,6 +27,20 @@ def _code(code):
     return CodedConcept(value=code.value, scheme_designator=code.scheme, meaning=code.meaning)
 
 
+# how a segment was made, in the words of both SEG (SegmentAlgorithmType) and RTSTRUCT (ROIGenerationAlgorithm):
+# AUTOMATIC (by SlicerLungAI: `lungai segment` / `lungai lungs`) only when the caller knows it; else MANUAL (the user's)
+AUTOMATIC, MANUAL = "AUTOMATIC", "MANUAL"
+
+
+def generation_of(generation: dict | None, name: str) -> str:
+    """AUTOMATIC when ``generation`` ({segment / structure name: AUTOMATIC or MANUAL}) says so, else MANUAL: a mask of
+    unknown origin is never claimed to be SlicerLungAI's."""
+    value = (generation or {}).get(name, MANUAL)
+    if value not in (AUTOMATIC, MANUAL):
+        raise ValueError(f"generation of {name!r} is {value!r}, not {AUTOMATIC!r} or {MANUAL!r}")
+    return value
+
+
 def _algorithm():
     from highdicom import AlgorithmIdentificationSequence
     from pydicom.sr.codedict import codes
@@ -37,8 +51,9 @@ def _algorithm():
                                            family=codes.cid7162.ArtificialIntelligence)
 
 
-def segment_description(number: int, label: str, role: str):
-    """A highdicom SegmentDescription with the terminology of ``role`` (:data:`lungai.terminology.TERMINOLOGY`)."""
+def segment_description(number: int, label: str, role: str, generation: str = MANUAL):
+    """A highdicom SegmentDescription with the terminology of ``role`` (:data:`lungai.terminology.TERMINOLOGY`);
+    ``generation`` AUTOMATIC: made by SlicerLungAI (its algorithm identification), MANUAL: the user's (none)."""
     import highdicom as hd
     from pydicom.sequence import Sequence
 
@@ -50,8 +65,9 @@ def segment_description(number: int, label: str, role: str):
     r, g, b = COLOURS[role]
     desc = hd.seg.SegmentDescription(
         segment_number=number, segment_label=label, segmented_property_category=_code(category),
-        segmented_property_type=_code(kind), algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
-        algorithm_identification=_algorithm(), tracking_id=label, tracking_uid=hd.UID(),
+        segmented_property_type=_code(kind), algorithm_type=hd.seg.SegmentAlgorithmTypeValues[generation],
+        algorithm_identification=_algorithm() if generation == AUTOMATIC else None, tracking_id=label,
+        tracking_uid=hd.UID(),
         display_color=hd.color.CIELabColor.from_rgb(r, g, b))
     if modifier is not None:
         desc.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = Sequence([_code(modifier)])
@@ -59,10 +75,12 @@ def segment_description(number: int, label: str, role: str):
 
 
 def write_seg(masks: dict, reference, path, roles: dict | None = None, description: str = "lungai segmentation",
-              series_number: int = 300) -> Path:
+              series_number: int = 300, generation: dict | None = None) -> Path:
     """Write {label: uint8 mask on the reference CT's grid} as one DICOM SEG (binary, one segment per mask).
 
     ``roles``: {label: role} for the terminology (default: the label's role from :mod:`lungai.dicom.roles`).
+    ``generation``: {label: AUTOMATIC} for the segments SlicerLungAI made; the others are MANUAL
+    (:func:`generation_of`).
     """
     import highdicom as hd
 
@@ -76,7 +94,7 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
     for number, (label, mask) in enumerate(masks.items(), start=1):
         check_on_grid(mask, reference, what=f"mask {label!r}")
         role = (roles or {}).get(label) or structure_role(label)
-        descriptions.append(segment_description(number, label, role))
+        descriptions.append(segment_description(number, label, role, generation_of(generation, label)))
         arrays.append(sitk.GetArrayViewFromImage(mask) > 0)
     pixels = np.stack(arrays, axis=-1)
     sop_uid = derived_uid(reference.series_uid, "seg", description, content_digest(pixels), *masks)

@@ -25,7 +25,9 @@ def build_demo_scene(scene, out_dir: Path, dose_name: str = "Dose (Gy)") -> dict
     lungs = sitk.ReadImage(str(out / "lungs.nii.gz"))
     seg_node, _ = nodes.add_lung_outputs(scene, ct_node, lungs)
     seg_node.SetName("LungAI segmentation")
-    mrml.mask_to_segment(scene, sitk.ReadImage(str(out / "tumor.nii.gz")) > 0, nodes.TUMOUR_SEGMENT, seg_node=seg_node)
+    _, tumour_id = mrml.mask_to_segment(scene, sitk.ReadImage(str(out / "tumor.nii.gz")) > 0, nodes.TUMOUR_SEGMENT,
+                                        seg_node=seg_node)
+    nodes.mark_made_by(seg_node, tumour_id, "lungai segment")
     out_nodes = {"ct": ct_node, "segmentation": seg_node}
     for key, file, name, colors in (("uncertainty", "uncertainty.nii.gz", nodes.tumour_node_name("CT", "uncertainty"),
                                      nodes.HEAT_COLOR_NODE_ID),

@@ -105,11 +105,14 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
 
     ``ct_source``: the CT's DICOM folder or files (default: from Slicer's DICOM database, see
     :func:`dicom_files_of_volume`).  Files: ``<name>.seg.dcm``, ``<name>.rtstruct.dcm`` (name: the segmentation's);
-    existing files of those names are never overwritten (InputError).
+    existing files of those names are never overwritten (InputError).  Segments lungai made (tagged
+    :data:`lungai.scene.nodes.MADE_BY_TAG`: LungAISeg's tumour and lungs, the demo's) are written as AUTOMATIC
+    (SlicerLungAI), every other segment as the user's, MANUAL.
     """
     from lungai.dicom.reference import check_output_folder, ct_reference
     from lungai.dicom.rtstruct import write_rtstruct
-    from lungai.dicom.seg import write_seg
+    from lungai.dicom.seg import AUTOMATIC, MANUAL, write_seg
+    from lungai.scene.nodes import MADE_BY_TAG
 
     source = ct_source or dicom_files_of_volume(volume_node)
     if not source:
@@ -129,9 +132,12 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
     if existing:
         raise InputError(f"{out} already has {', '.join(existing)}; it is not overwritten",
                          "choose another (empty) folder, or rename the segmentation")
+    generation = {n: AUTOMATIC if mrml.segment_tag(seg_node, n, MADE_BY_TAG) else MANUAL for n in names}
     written = []
     if "seg" in formats:
-        written.append(write_seg(masks, reference, out / f"{stem}.seg.dcm", description=f"lungai {stem}"))
+        written.append(write_seg(masks, reference, out / f"{stem}.seg.dcm", description=f"lungai {stem}",
+                                 generation=generation))
     if "rtstruct" in formats:
-        written.append(write_rtstruct(masks, reference, out / f"{stem}.rtstruct.dcm", label="lungai"))
+        written.append(write_rtstruct(masks, reference, out / f"{stem}.rtstruct.dcm", label="lungai",
+                                      generation=generation))
     return written

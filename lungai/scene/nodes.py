@@ -31,6 +31,14 @@ from lungai.errors import InputError
 
 TUMOUR_SEGMENT = "Tumor"                  # segment name (Slicer's terminology entry "Neoplasm"); see lungai.terminology
 LUNG_SEGMENTS = {1: "Right lung", 2: "Left lung"}   # `lungai lungs` label values
+# segment tag: the lungai command that made the segment ("lungai segment", "lungai lungs"); saved with the scene.
+# A DICOM export labels only such segments AUTOMATIC (SlicerLungAI), the user's MANUAL (lungai.scene.dicom)
+MADE_BY_TAG = "LungAI.madeBy"
+
+
+def mark_made_by(seg_node, segment_id: str, command: str) -> None:
+    """Tag a segment lungai made (:data:`MADE_BY_TAG`)."""
+    seg_node.GetSegmentation().GetSegment(segment_id).SetTag(MADE_BY_TAG, command)
 # The one colour map for probability-like overlays (uncertainty, Grad-CAM): present in every Slicer
 # and in slicer-core's default colour nodes.
 HEAT_COLOR_NODE_ID = "vtkMRMLPETProceduralColorNodePET-Heat"
@@ -247,6 +255,7 @@ def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk
     new_node = seg_node is None
     seg_node, segment_id = mrml.mask_to_segment(scene, tumour, TUMOUR_SEGMENT, seg_node=seg_node,
                                                 replace_segment=replace_segment, reference_volume_node=volume_node)
+    mark_made_by(seg_node, segment_id, "lungai segment")
     if new_node:
         seg_node.SetName(scene.GenerateUniqueName(tumour_node_name(base)))
     for key in ("confidence", "needs_review", "review_threshold", "tumor_volume_ml", "method"):
@@ -295,7 +304,9 @@ def add_lung_outputs(scene, volume_node, labels: sitk.Image, seg_node=None):
     arr = sitk.GetArrayViewFromImage(labels)
     for value, name in LUNG_SEGMENTS.items():
         mask = sitk.Cast(labels == value, sitk.sitkUInt8)
-        seg_node, _ = mrml.mask_to_segment(scene, mask, name, seg_node=seg_node, reference_volume_node=volume_node)
+        seg_node, segment_id = mrml.mask_to_segment(scene, mask, name, seg_node=seg_node,
+                                                    reference_volume_node=volume_node)
+        mark_made_by(seg_node, segment_id, "lungai lungs")
         volumes[name] = float((arr == value).sum()) * ml_per_voxel
     if new_node:
         seg_node.SetName(scene.GenerateUniqueName(f"{volume_node.GetName()} lungs"))
