@@ -94,6 +94,7 @@ def run_export(args) -> int:
     from lungai.errors import InputError
     from lungai.dicom.masks import mask_input
     from lungai.io import read_ct, read_image
+    from lungai.io.outputs import prepare_output_folder
     from lungai.progress import task
 
     r = args.results
@@ -104,6 +105,7 @@ def run_export(args) -> int:
              "dose": args.dose_features or _found(r, "dose.csv"), "rp": args.rp or _found(r, "rp_prediction.csv")}
     if not any(paths.values()):
         raise InputError("nothing to export", "give --results FOLDER (a lungai demo / segment output) or result files")
+    prepare_output_folder(args.output, inputs=[args.ct])   # before reading: never the CT's own folder
     with task("dicom-export", 2) as bar:
         ct = read_ct(args.ct, series_uid=args.series)
         reference = reference_for(args.ct, ct, args.series)
