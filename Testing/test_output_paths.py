@@ -1,6 +1,6 @@
 """Output locations are checked before any work (lungai.io.outputs): a file, a path under a file, a folder that
-cannot be written or the DICOM CT's own folder is refused at once, with the path and the fix and no traceback;
-`lungai segment` refuses a folder it did not write and removes its previous run's files before writing."""
+cannot be written or the DICOM CT's own folder is refused at once, with the path and the fix and no traceback, by
+every command that writes; `lungai segment` refuses a folder it did not write and removes its previous run's files before writing."""
 
 from __future__ import annotations
 
@@ -28,8 +28,21 @@ def p1(tmp_path_factory):
 @pytest.fixture
 def no_work(monkeypatch):
     """Every command's computation fails the test: the output check must come first."""
+    import lungai.cli.seg
+    import lungai.dicom.cohort
+    import lungai.dicom.export
+    import lungai.dose
+    import lungai.fusion.synthetic
+    import lungai.fusion.workflows
     import lungai.lungs
     import lungai.radiomics
+    import lungai.radiomics.batch
+    import lungai.radiomics.ibsi
+    import lungai.rp.cohort
+    import lungai.rp.external
+    import lungai.rp.predict
+    import lungai.rp.training
+    import lungai.seg.ensemble
     import lungai.seg.evaluate
     import lungai.seg.infer
 
@@ -37,8 +50,18 @@ def no_work(monkeypatch):
         raise AssertionError("computed before the output location was checked")
 
     for module, name in ((lungai.seg.infer, "segment_tumour"), (lungai.lungs, "segment_lungs"),
-                         (lungai.radiomics, "extract"), (lungai.seg.evaluate, "evaluate_cases")):
+                         (lungai.radiomics, "extract"), (lungai.seg.evaluate, "evaluate_cases"),
+                         (lungai.dose, "check_dose_matches_ct"),
+                         (lungai.dose, "dose_features"), (lungai.rp.cohort, "make_cohort"),
+                         (lungai.rp.training, "train_rp"), (lungai.rp.external, "validate_rp"),
+                         (lungai.rp.predict, "predict_rp"), (lungai.fusion.synthetic, "make_cohort"),
+                         (lungai.fusion.workflows, "cohort_from_spec"),
+                         (lungai.fusion.workflows, "_load_for_new_cohort"), (lungai.dicom.cohort, "plan_cohort"),
+                         (lungai.radiomics.batch, "run_tasks"),
+                         (lungai.dicom.export, "export_results"), (lungai.cli.seg, "training_cases"),
+                         (lungai.seg.ensemble, "train_ensemble"), (lungai.radiomics.ibsi, "run_check")):
         monkeypatch.setattr(module, name, boom)
+    return boom
 
 
 def test_bad_output_locations_are_refused_before_any_work(sample_dir, no_work, tmp_path, capsys):
@@ -62,6 +85,51 @@ def test_bad_output_locations_are_refused_before_any_work(sample_dir, no_work, t
         assert _cli(*argv) == 2, argv
         err = capsys.readouterr().err
         assert message in err and "How to fix" in err and "Traceback" not in err, (argv, err)
+    assert afile.read_text(encoding="utf-8") == "mine"
+
+
+# every other command that writes: its -o (a folder, or a file whose folder is made) under / as a regular file
+OTHER_COMMANDS = {
+    "dose-features": lambda d, f: ["dose-features", "--dose", d["ct"], "--ct", d["ct"], "--lungs", d["labels"],
+                                   "-o", f / "dose.csv"],
+    "rp synth": lambda d, f: ["rp", "synth", "-o", f / "cohort.csv"],
+    "rp train": lambda d, f: ["rp", "train", d["table"], "--outcome", "rp", "-o", f],
+    "rp validate": lambda d, f: ["rp", "validate", d["model"], d["table"], "-o", f],
+    "rp predict": lambda d, f: ["rp", "predict", d["model"], d["table"], "-o", f / "risk.csv"],
+    "stage synth": lambda d, f: ["stage", "synth", "-o", f],
+    "stage cv": lambda d, f: ["stage", "cv", "--ehr", d["table"], "--label", "stage", "-o", f],
+    "stage train": lambda d, f: ["stage", "train", "--ehr", d["table"], "--label", "stage", "-o", f / "model"],
+    "stage validate": lambda d, f: ["stage", "validate", "--model", d["model"], "--ehr", d["table"], "-o", f],
+    "stage predict": lambda d, f: ["stage", "predict", "--model", d["model"], "--ehr", d["table"], "-o", f],
+    "cohort": lambda d, f: ["cohort", d["export"], "-o", f, "--workers", "0"],
+    "radiomics-batch": lambda d, f: ["radiomics-batch", d["manifest"], "-o", f / "batch.csv"],
+    "sample": lambda d, f: ["sample", "-o", f],
+    "dicom-export": lambda d, f: ["dicom-export", "--ct", d["ct"], "--tumour", d["labels"], "-o", f],
+    "train-seg": lambda d, f: ["train-seg", "--images", d["sample"], "--masks", d["sample"], "-o", f / "model"],
+    "ibsi-check": lambda d, f: ["ibsi-check", "--image", d["ct"], "--mask", d["labels"], "--reference", d["table"],
+                                "--config", "A", "-o", f / "ibsi.csv"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(OTHER_COMMANDS))
+def test_every_command_refuses_an_output_under_a_file_before_any_work(command, sample_dir, no_work, tmp_path,
+                                                                      monkeypatch, capsys):
+    import lungai.io
+    import lungai.synthetic
+
+    monkeypatch.setattr(lungai.io, "read_ct", no_work)                  # nor is the CT read
+    monkeypatch.setattr(lungai.synthetic, "make_phantom", no_work)      # (the other tests' helpers need these)
+    afile = tmp_path / "afile"
+    afile.write_text("mine", encoding="utf-8")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"case,image,mask\nc1,{sample_dir / 'ct.nii.gz'},{sample_dir / 'labels.nii.gz'}\n",
+                        encoding="utf-8")
+    inputs = {"ct": sample_dir / "ct.nii.gz", "labels": sample_dir / "labels.nii.gz", "sample": sample_dir,
+              "table": tmp_path / "table.csv", "model": tmp_path / "model", "export": tmp_path / "export",
+              "manifest": manifest}
+    assert _cli(*OTHER_COMMANDS[command](inputs, afile)) == 2
+    err = capsys.readouterr().err
+    assert f"{afile} is a file" in err and "How to fix" in err and "Traceback" not in err, err
     assert afile.read_text(encoding="utf-8") == "mine"
 
 
@@ -94,6 +162,8 @@ def test_output_in_the_dicom_ct_folder_is_refused_before_writing(p1, no_work, ca
     assert "refusing to write results into the DICOM series folder" in capsys.readouterr().err
     assert _cli("lungs", ct_dir, "-o", ct_dir / "lungs.nii.gz") == 2
     assert "it must keep only the CT slices" in capsys.readouterr().err
+    assert _cli("dicom-export", "--ct", ct_dir, "--tumour", "tumor.nii.gz", "-o", ct_dir) == 2   # before reading
+    assert "refusing to write results into the DICOM series folder" in capsys.readouterr().err
     assert sorted(p.name for p in ct_dir.iterdir()) == before
 
 

@@ -96,6 +96,7 @@ def run_export(args) -> int:
     from lungai.errors import InputError
     from lungai.dicom.masks import mask_input
     from lungai.io import read_ct, read_image
+    from lungai.io.outputs import prepare_output_folder
     from lungai.progress import task
 
     r = args.results
@@ -112,6 +113,7 @@ def run_export(args) -> int:
     # given here were not made in this run, so they count as the user's
     generation = {"tumour": AUTOMATIC if paths["result"] and (args.result or not args.tumour) else MANUAL,
                   "lungs": MANUAL}
+    prepare_output_folder(args.output, inputs=[args.ct])   # before reading: never the CT's own folder
     with task("dicom-export", 2) as bar:
         ct = read_ct(args.ct, series_uid=args.series)
         reference = reference_for(args.ct, ct, args.series)

@@ -31,9 +31,12 @@ def run(args) -> int:
     from lungai.dose import COLUMNS, check_dose_matches_ct, dose_features, read_dose
     from lungai.errors import InputError
     from lungai.io import input_case_id, read_ct
+    from lungai.io.outputs import prepare_output_file
     from lungai.lungs import RT_LUNG_DEFINITION
     from lungai.radiomics.csv_output import write_csv
 
+    inputs = [p for p in (args.dose, args.ct, args.lungs, args.gtv, args.rtstruct) if p]
+    prepare_output_file(args.output, inputs=inputs)          # before any work: nothing is computed in vain
     check_dose_matches_ct(args.dose, args.ct, args.series)   # another patient's / frame's RTDOSE stops here
     ct = read_ct(args.ct, series_uid=args.series)
     if args.rtstruct:
@@ -72,8 +75,7 @@ def run(args) -> int:
         gtv_source = Path(args.gtv).name if args.gtv else None
     case = args.case or input_case_id(args.ct, args.series)
     row = dose_features(read_dose(args.dose), ct, lungs, gtv, case=case)
-    write_csv(pd.DataFrame([row], columns=COLUMNS), args.output,
-              protect=[p for p in (args.dose, args.ct, args.lungs, args.gtv, args.rtstruct) if p])
+    write_csv(pd.DataFrame([row], columns=COLUMNS), args.output, protect=inputs)
     print(f"{case}: MLD {row['dose_mld_gy']:.2f} Gy, V20 {row['dose_v20_pct']:.1f} % -> {args.output}")
     print(f"lungs: {lung_source}" + (f"; minus the GTV: {gtv_source}" if gtv is not None else
                                       " - no GTV given: the lungs include the tumour"))

@@ -212,10 +212,12 @@ def _rtstruct_segments(args, image, errors: dict) -> dict:
 
 
 def run_ibsi(args) -> int:
+    from lungai.io.outputs import prepare_output_file
     from lungai.progress import task
     from lungai.radiomics.csv_output import write_csv
     from lungai.radiomics.ibsi import run_check
 
+    prepare_output_file(args.output, inputs=[args.image, args.mask, args.reference])   # before any work
     with task(f"ibsi-check {args.config.upper()}", 1) as bar:
         report = run_check(args.image, args.mask, args.reference, args.config.upper(),
                            ibsi_preprocessing=not args.settings_only)

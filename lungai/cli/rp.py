@@ -63,18 +63,17 @@ def register(sub) -> None:
 
 
 def run_synth(args) -> int:
-    from pathlib import Path
-
     from lungai.errors import InputError
+    from lungai.io.outputs import prepare_output_file
     from lungai.rp.cohort import make_cohort, oracle_auc
 
     if args.n < 10:
         raise InputError(f"-n {args.n} is too small", "ask for at least 10 patients")
+    prepare_output_file(args.output)                      # before any work: nothing is computed in vain
     cohort = make_cohort(args.n, args.seed, n_noise=args.noise_features, missing_rate=args.missing_rate)
     table = cohort.table
     if args.with_true_risk:
         table = table.assign(true_risk=cohort.risk)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.output, index=False)
     print(f"{args.n} patients, {int(table[cohort.outcome].sum())} events ({cohort.outcome}), "
           f"oracle AUC {oracle_auc(cohort):.3f} -> {args.output}")
@@ -82,8 +81,10 @@ def run_synth(args) -> int:
 
 
 def run_train(args) -> int:
+    from lungai.io.outputs import prepare_output_folder
     from lungai.rp.training import train_rp
 
+    prepare_output_folder(args.output)                    # before any work: nothing is computed in vain
     result = train_rp(args.table, args.outcome, args.output, models=args.models, feature_sets=args.feature_sets,
                       role_file=args.roles, outer_folds=args.outer_folds, inner_folds=args.inner_folds,
                       threshold=args.threshold, fast=args.fast, n_boot=args.bootstrap, final=args.final,
@@ -94,8 +95,11 @@ def run_train(args) -> int:
 
 
 def run_validate(args) -> int:
+    from lungai.io.outputs import prepare_output_folder
     from lungai.rp.external import validate_rp
 
+    if args.output:
+        prepare_output_folder(args.output)                # before any work: nothing is computed in vain
     r = validate_rp(args.model_dir, args.table, args.output, outcome=args.outcome, threshold=args.threshold,
                     allow_other_radiomics_settings=args.allow_other_radiomics_settings)
     print(f"external validation of {r['model']} on {r['n']} patients ({r['events']} events)")
@@ -119,16 +123,21 @@ def run_predict(args) -> int:
     from pathlib import Path
 
     from lungai.errors import InputError
+    from lungai.io.outputs import prepare_output_file
     from lungai.rp.predict import predict_rp
 
+    if args.contributions and Path(args.contributions).resolve() in {Path(p).resolve()
+                                                                     for p in [*args.patients, args.output]}:
+        raise InputError(f"--contributions {args.contributions} is the patients table or the output",
+                         "choose another path for the contributions CSV")
+    for path in (args.output, args.contributions, args.importance_png):   # before any work (predict_rp refuses
+        if path:                                                           # an input as -o)
+            prepare_output_file(path)
     pred, contrib = predict_rp(args.model_dir, args.patients, output=args.output, top=args.top,
                                importance_png=args.importance_png, seed=args.seed,
                                protect=[args.contributions] if args.contributions else [],
                                allow_other_radiomics_settings=args.allow_other_radiomics_settings)
     if args.contributions:
-        if Path(args.contributions).resolve() in {Path(p).resolve() for p in [*args.patients, args.output]}:
-            raise InputError(f"--contributions {args.contributions} is the patients table or the output",
-                             "choose another path for the contributions CSV")
         contrib.to_csv(args.contributions, index=False, float_format="%.5g")
     for _, row in pred.head(10).iterrows():
         top = row.get("top1_feature")

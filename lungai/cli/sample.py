@@ -27,9 +27,11 @@ def register(sub) -> None:
 def run(args) -> int:
     import json
 
+    from lungai.io.outputs import prepare_output_folder
     from lungai.progress import task
     from lungai.synthetic import SAMPLE_SEED, make_phantom, sample_spec, write_phantom
 
+    prepare_output_folder(args.output)                    # before any work: nothing is computed in vain
     spec = sample_spec()
     t = spec.tumour
     for name in ("diameter", "location", "shape", "side"):

@@ -197,6 +197,13 @@ def run_train(args) -> int:
     device = training_device(args.device)
     if not 0.0 <= args.test_fraction < 0.9:
         raise InputError(f"--test-fraction {args.test_fraction} is not in [0, 0.9)", "e.g. --test-fraction 0.15")
+    if not args.from_arrays:      # (lungai.io needs SimpleITK, which the accelerator of --from-arrays runs lacks)
+        from lungai.io.outputs import prepare_output_file, prepare_output_folder
+
+        if args.save_arrays:                      # this run writes only the arrays file, not -o
+            prepare_output_file(args.save_arrays)
+        else:
+            prepare_output_folder(out)            # under a file, not writable: said before minutes of loading
     cases = [] if args.from_arrays else training_cases(args)
     meta = train_ensemble(cfg, cases, out, seed=args.seed, val_fraction=args.val_fraction,
                           test_fraction=args.test_fraction, case_sources=case_sources(args), epochs=args.epochs,

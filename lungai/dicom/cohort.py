@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from lungai.errors import InputError, LungAIError
+from lungai.io.outputs import prepare_output_folder
 from lungai.progress import task
 from lungai.radiomics.batch import BatchSummary
 from lungai.radiomics.manifest import NAME_RULE, name_clashes, safe_name
@@ -271,7 +272,7 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
         raise InputError(f"the output folder {out} lies inside the DICOM export", "write the results elsewhere")
     if clinical is not None and not Path(clinical).is_file():
         raise InputError(f"clinical CSV {clinical} does not exist", "give the path of the clinical CSV, or leave --clinical out")
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_output_folder(out)                # before any work (a re-run resumes in it: no owner check)
     stamp, key = out / STAMP, _settings_key(params, mapping, model_dir)
     if stamp.exists() and stamp.read_text(encoding="utf-8").strip() != key:
         raise InputError(f"{out} holds results made with other radiomics parameters, structure mapping or model",

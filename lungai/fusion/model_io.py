@@ -47,14 +47,17 @@ def _skops_load(path: Path):
 
 
 def check_output_dir(out: Path, marker: str, inputs=()) -> Path:
+    """The output folder, created and writable (:func:`lungai.io.outputs.prepare_output_folder`): not an input, and
+    without ``marker`` (nothing is overwritten).  The commands call it before any work."""
+    from lungai.io.outputs import prepare_output_folder
+
     out = Path(out)
     for p in inputs:
         if p and Path(p).resolve() == out.resolve():
             raise InputError(f"the output folder {out} is one of the inputs", "choose a new output folder")
     if (out / marker).exists():
         raise InputError(f"{out / marker} already exists", "choose a new output folder (nothing is overwritten)")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    return prepare_output_folder(out)
 
 
 def save(out_dir, pipeline: FusionPipeline, baselines: Optional[dict] = None, selected: str = "fusion",

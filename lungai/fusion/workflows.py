@@ -78,10 +78,12 @@ def _jsonable(summary: dict) -> dict:
 # ---------------------------------------------------------------------------------------- synth
 def run_synth(args) -> int:
     from lungai.fusion.synthetic import make_cohort
+    from lungai.io.outputs import prepare_output_folder
 
     out = Path(args.output)
     if (out / "ehr.csv").exists():
         raise InputError(f"{out} already holds a cohort", "choose a new output folder")
+    prepare_output_folder(out)                            # before any work: nothing is computed in vain
     paths = make_cohort(out, n=args.patients, seed=args.seed, n_genes=args.genes, biology_seed=args.biology_seed)
     truth = json.loads(Path(paths["truth"]).read_text(encoding="utf-8"))
     print(f"synthetic cohort: {truth['n']} patients (RNA {truth['with_rna']}, CT {truth['with_ct']}) -> {out}")
@@ -133,13 +135,13 @@ def run_cv(args) -> int:
     from lungai.fusion.model_io import check_output_dir
     from lungai.progress import task
 
+    out = check_output_dir(Path(args.output), "metrics.json", [args.ehr, args.rna, args.ct])   # before any work
     with _print_warnings():
         cohort = cohort_from_spec(args, data_spec(args))
     print(availability_text(cohort))
     classes = check_labels(cohort, args.folds)
     cfg = config_from_args(args)
     kinds = baseline_kinds(args)
-    out = check_output_dir(Path(args.output), "metrics.json", [args.ehr, args.rna, args.ct])
     nested = args.inner_folds > 1
     models = candidates(cfg, kinds, nested, fusion_grid(args))
     select = tuple(models) if nested and len(models) > 1 else ()
@@ -220,6 +222,7 @@ def run_train(args) -> int:
     from lungai.fusion.data import availability_text
     from lungai.progress import task
 
+    model_io.check_output_dir(Path(args.output), model_io.META, [args.ehr, args.rna, args.ct])   # before any work
     spec = data_spec(args)
     with _print_warnings():
         cohort = cohort_from_spec(args, spec)
@@ -233,7 +236,6 @@ def run_train(args) -> int:
                          "merge rare classes (--label-groups) or add patients")
     cfg = config_from_args(args)
     kinds = baseline_kinds(args)
-    model_io.check_output_dir(Path(args.output), model_io.META, [args.ehr, args.rna, args.ct])
     models = candidates(cfg, kinds, args.inner_folds > 1, fusion_grid(args))
     steps = (len(models) if args.inner_folds > 1 and len(models) > 1 else 0) + len(models) + 2
     with _print_warnings(), task("stage train", steps) as bar:
@@ -309,6 +311,8 @@ def run_validate(args) -> int:
     from lungai.fusion.metrics import format_summary, scores, summarise
     from lungai.fusion.model_io import check_output_dir
 
+    # the output folder first: nothing is computed in vain
+    out = check_output_dir(Path(args.output), "metrics.json", [args.ehr, args.rna, args.ct, args.model])
     pipe, baselines, meta, cohort = _load_for_new_cohort(args, require_label=True)
     print(availability_text(cohort))
     classes = pipe.classes
@@ -318,7 +322,6 @@ def run_validate(args) -> int:
                          "use the same label definition (--label, --label-groups / --stage-from) as in training")
     if cohort.labels.nunique() < 2:
         raise InputError("the external cohort's label has only one class", "validate on a cohort with several classes")
-    out = check_output_dir(Path(args.output), "metrics.json", [args.ehr, args.rna, args.ct, args.model])
     y = cohort.y(classes)
     models = {"fusion": pipe.predict_proba(cohort)}
     models.update({k: b.predict_proba(cohort) for k, b in baselines.items()})
@@ -347,9 +350,10 @@ def run_predict(args) -> int:
     from lungai.io import write_image
     from lungai.progress import task
 
+    # the output folder first: nothing is computed in vain
+    out = check_output_dir(Path(args.output), "predictions.csv", [args.ehr, args.rna, args.ct, args.model])
     pipe, baselines, meta, cohort = _load_for_new_cohort(args, require_label=False)
     name, model = chosen(pipe, baselines, meta, args.use)
-    out = check_output_dir(Path(args.output), "predictions.csv", [args.ehr, args.rna, args.ct, args.model])
     df = predict_frame(name, model, cohort)
     df.to_csv(out / "predictions.csv", index=False)
     needs = model_inputs(model)

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from lungai.errors import InputError, LungAIError
+from lungai.io.outputs import prepare_output_file, prepare_output_folder
 from lungai.radiomics.cluster import run_tasks
 from lungai.radiomics.csv_output import write_csv
 from lungai.radiomics.settings import write_sidecar
@@ -96,8 +97,7 @@ def _params_key(params: dict, segments) -> str:
 
 
 def _prepare_parts(output: Path, params: dict, segments) -> Path:
-    parts = output.with_name(output.name + ".parts")
-    parts.mkdir(parents=True, exist_ok=True)
+    parts = prepare_output_folder(output.with_name(output.name + ".parts"))   # resumed: no owner check
     stamp, key = parts / "params.key", _params_key(params, segments)
     if stamp.exists() and stamp.read_text(encoding="utf-8").strip() != key:
         raise InputError(f"{parts} holds results made with other parameters or segments",
@@ -133,6 +133,7 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
         raise InputError(f"cannot write {output.name}", "name the output *.csv")
     if output.exists() and output.resolve() == Path(manifest).resolve():
         raise InputError(f"refusing to overwrite the manifest {output}", "choose another output name")
+    prepare_output_file(output, inputs=[manifest])      # before any work: nothing is computed in vain
     parts = _prepare_parts(output, params, segments)
     summary = BatchSummary(output)
     run_tasks("radiomics-batch", process_case, rows, [row["case"] for row in rows], (params, segments, str(parts)),
