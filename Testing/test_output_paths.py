@@ -104,6 +104,7 @@ OTHER_COMMANDS = {
     "cohort": lambda d, f: ["cohort", d["export"], "-o", f, "--workers", "0"],
     "radiomics-batch": lambda d, f: ["radiomics-batch", d["manifest"], "-o", f / "batch.csv"],
     "sample": lambda d, f: ["sample", "-o", f],
+    "demo": lambda d, f: ["demo", "--ct", d["ct"], "-o", f / "demo", "--seed-point=0,0,0"],
     "dicom-export": lambda d, f: ["dicom-export", "--ct", d["ct"], "--tumour", d["labels"], "-o", f],
     "train-seg": lambda d, f: ["train-seg", "--images", d["sample"], "--masks", d["sample"], "-o", f / "model"],
     "ibsi-check": lambda d, f: ["ibsi-check", "--image", d["ct"], "--mask", d["labels"], "--reference", d["table"],

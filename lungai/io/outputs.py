@@ -55,20 +55,13 @@ def prepare_output_folder(path, inputs: Iterable = (), owner: str | None = None)
     folder of a DICOM input among ``inputs`` and, with ``owner``, a non-empty folder that ``lungai <owner>`` did
     not write (:func:`check_output_owner`).  Call it before computing."""
     out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"the output {out} is a file, not a folder", "give a folder name with -o (new or existing)")
+    check_folder_path(out)
     for folder in _dicom_input_folders(inputs):
         if out.resolve() == folder:
             raise InputError(f"refusing to write results into the DICOM series folder {out}",
                              "choose an output folder outside the CT's folder (it must keep only the CT slices)")
     if owner:
         check_output_owner(out, owner)
-    for parent in [out, *out.parents]:
-        if parent.exists():
-            if not parent.is_dir():
-                raise InputError(f"cannot create the output folder {out}: {parent} is a file",
-                                 "give -o a path whose parent folders are folders")
-            break
     probe = out / f".lungai-write-check-{os.getpid()}"
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -77,6 +70,19 @@ def prepare_output_folder(path, inputs: Iterable = (), owner: str | None = None)
     except OSError as exc:
         raise InputError(f"cannot write into the output folder {out}: {exc.strerror or exc}", FIX) from exc
     return out
+
+
+def check_folder_path(path) -> None:
+    """Refuse an output folder ``path`` that is a file or lies under one (nothing is created)."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"the output {out} is a file, not a folder", "give a folder name with -o (new or existing)")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"cannot create the output folder {out}: {parent} is a file",
+                                 "give -o a path whose parent folders are folders")
+            break
 
 
 def prepare_output_file(path, inputs: Iterable = ()) -> Path:
@@ -97,8 +103,10 @@ def _marker(out: Path, command: str) -> Path:
 
 
 def check_output_owner(path, command: str) -> None:
-    """Refuse a non-empty folder that ``lungai <command>`` did not write (its marker is missing)."""
+    """Refuse a non-empty folder that ``lungai <command>`` did not write (its marker is missing), and a folder path
+    that is a file or lies under one (:func:`check_folder_path`); nothing is created."""
     out = Path(path)
+    check_folder_path(out)
     if out.is_dir() and any(out.iterdir()) and not _marker(out, command).is_file():
         raise InputError(f"the output folder {out} is not empty and was not written by lungai {command}",
                          f"choose a new folder with -o (a previous lungai {command} output folder is reused)")
