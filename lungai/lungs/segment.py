@@ -146,7 +146,7 @@ def scan_cut_notes(labels: sitk.Image, ct: sitk.Image) -> list[str]:
     """:func:`cut_by_scan`'s notes (``LungResult.cut``) for a lung label map on ``ct``'s grid read back, e.g. the
     file of ``lungai lungs`` that the Slicer panel loads: the same warnings as the command printed."""
     img = to_lps(ct)
-    lungs = sitk.GetArrayViewFromImage(to_lps(labels)) > 0
+    lungs = sitk.GetArrayFromImage(to_lps(labels)) > 0
     return cut_by_scan(lungs, img.GetSpacing(), sitk.GetArrayViewFromImage(img) < PADDING_HU)
 
 
