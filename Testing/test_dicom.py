@@ -610,13 +610,8 @@ def test_cli_dicom_scan_lists_what_each_patient_has(export, tmp_path, capsys):
     assert [d["patient_id"] for d in doc] == ["P1", "P2", "P3"] and doc[1]["missing"] == ["RTDOSE"]
 
 
-def test_cli_dicom_export_writes_every_result_with_measurements(export, tmp_path):
-    import pandas as pd
-
-    from lungai.dicom.seg import read_seg
-    from lungai.dicom.sr import read_sr
-
-    st = export["P1"]
+def _results_folder(st, tmp_path, result: dict):
+    """A lungai results folder for the study ``st``: lungs.nii.gz (1 right, 2 left), tumor.nii.gz, result.json."""
     ct = read_ct(st["ct"])
     res = tmp_path / "results"
     res.mkdir()
@@ -625,7 +620,18 @@ def test_cli_dicom_export_writes_every_result_with_measurements(export, tmp_path
     lab[array(st["masks"]["Lung_L"]) > 0] = 2
     sitk.WriteImage(image_like(lab, ct), str(res / "lungs.nii.gz"))
     sitk.WriteImage(st["masks"]["GTV"], str(res / "tumor.nii.gz"))
-    (res / "result.json").write_text(json.dumps({"confidence": 0.8, "needs_review": False, "review_threshold": 0.57}), encoding="utf-8")
+    (res / "result.json").write_text(json.dumps(result), encoding="utf-8")
+    return ct, res, lab
+
+
+def test_cli_dicom_export_writes_every_result_with_measurements(export, tmp_path):
+    import pandas as pd
+
+    from lungai.dicom.seg import read_seg
+    from lungai.dicom.sr import read_sr
+
+    st = export["P1"]
+    ct, res, lab = _results_folder(st, tmp_path, {"confidence": 0.8, "needs_review": False, "review_threshold": 0.57})
     assert _cli("radiomics", "--image", st["ct"], "--rtstruct", st["rtstruct"], "--image-types", "Original",
                 "--feature-classes", "shape", "firstorder", "-o", res / "radiomics_long.csv") == 0
     assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", st["rtstruct"],
@@ -662,15 +668,7 @@ def test_cli_dicom_export_labels_the_users_masks_manual_and_lungais_automatic(ex
     from lungai.dicom.export import export_lungs
 
     st = export["P1"]
-    ct = read_ct(st["ct"])
-    res = tmp_path / "results"
-    res.mkdir()
-    lab = np.zeros(array(ct).shape, np.uint8)
-    lab[array(st["masks"]["Lung_R"]) > 0] = 1
-    lab[array(st["masks"]["Lung_L"]) > 0] = 2
-    sitk.WriteImage(image_like(lab, ct), str(res / "lungs.nii.gz"))
-    sitk.WriteImage(st["masks"]["GTV"], str(res / "tumor.nii.gz"))
-    (res / "result.json").write_text(json.dumps({"confidence": 0.8, "needs_review": False}), encoding="utf-8")
+    ct, res, lab = _results_folder(st, tmp_path, {"confidence": 0.8, "needs_review": False})
     manual = ({"Tumour": ("MANUAL", None), "Right lung": ("MANUAL", None), "Left lung": ("MANUAL", None)},
               {"GTVp": "MANUAL", "Lung_R": "MANUAL", "Lung_L": "MANUAL"})
     user = ["--tumour", res / "tumor.nii.gz", "--lungs", res / "lungs.nii.gz"]
