@@ -1,6 +1,7 @@
 """Output locations are checked before any work (lungai.io.outputs): a file, a path under a file, a folder that
 cannot be written or the DICOM CT's own folder is refused at once, with the path and the fix and no traceback, by
-every command that writes; `lungai segment` refuses a folder it did not write and removes its previous run's files before writing."""
+every command that writes; `lungai segment` refuses a folder holding files of its output names it did not write
+(other files are left alone) and removes its previous run's files before writing."""
 
 from __future__ import annotations
 
@@ -174,7 +175,7 @@ def test_segment_reuses_only_its_own_folder_without_stale_files(p1, tmp_path, ca
     mine.mkdir()
     (mine / "tumor.nii.gz").write_text("the user's own file", encoding="utf-8")
     assert _cli("segment", p1["ct"], "-o", mine, centre) == 2          # a folder segment did not write
-    assert "not empty and was not written by lungai segment" in capsys.readouterr().err
+    assert "holds tumor.nii.gz, not written by lungai segment" in capsys.readouterr().err
     assert (mine / "tumor.nii.gz").read_text(encoding="utf-8") == "the user's own file"
 
     out = tmp_path / "out"
@@ -191,3 +192,32 @@ def test_segment_reuses_only_its_own_folder_without_stale_files(p1, tmp_path, ca
     names = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     assert not [n for n in names if n.endswith(".dcm")], names       # no DICOM object of the earlier result
     assert "tumor.nii.gz" in names and "result.json" in names
+
+
+def test_segment_writes_next_to_the_lungs_and_never_over_the_users_tumour(p1, tmp_path, capsys):
+    """docs/dicom.md: `lungai lungs CT -o out/lungs.nii.gz`, then `lungai segment CT -o out/`: segment owns only the
+    files it writes; a folder holding one of its output names that it did not record is still refused."""
+    centre = "--seed-point=" + ",".join(f"{v:.2f}" for v in small_phantom(7).meta["tumour"]["centre_mm"])
+    out = tmp_path / "out"
+    assert _cli("lungs", p1["ct"], "-o", out / "lungs.nii.gz") == 0
+    (out / "notes.txt").write_text("the user's notes", encoding="utf-8")
+    theirs = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert {"lungs.nii.gz", "lungs.seg.dcm", "notes.txt"} <= set(theirs)
+    for _ in range(2):                                                  # a second run replaces only its own files
+        assert _cli("segment", p1["ct"], "-o", out, centre) == 0
+        assert {p.name: p.read_bytes() for p in out.iterdir() if p.name in theirs} == theirs
+        assert (out / "tumor.nii.gz").is_file() and (out / "tumor.seg.dcm").is_file()
+        assert (out / ".lungai-segment").is_file()
+    text = capsys.readouterr().out
+    assert "removed the previous lungai segment results" in text and "lungs" not in text.split("removed")[1]
+
+    for name in ("tumor.nii.gz", "measurements.sr.dcm"):               # the user's file of a segment output name
+        case = tmp_path / f"case-{name}"
+        case.mkdir()
+        (case / "lungs.nii.gz").write_bytes(theirs["lungs.nii.gz"])
+        (case / name).write_text("the user's own file", encoding="utf-8")
+        assert _cli("segment", p1["ct"], "-o", case, centre) == 2
+        err = capsys.readouterr().err
+        assert f"holds {name}, not written by lungai segment" in err and "How to fix" in err
+        assert (case / name).read_text(encoding="utf-8") == "the user's own file"
+        assert sorted(p.name for p in case.iterdir()) == sorted(["lungs.nii.gz", name])

@@ -338,7 +338,8 @@ def training_cases(args, check_masks: bool = True) -> list:
     return cases
 
 
-# what `lungai segment` writes into its folder (the NIfTI maps and result.json, then the DICOM objects)
+# what `lungai segment` writes into its folder (the NIfTI maps and result.json, then the DICOM objects): a folder
+# without its marker holding one of these is refused (never overwritten); other files (lungs.nii.gz...) are left alone
 SEGMENT_OUTPUTS = ("tumor.nii.gz", "probability.nii.gz", "uncertainty.nii.gz", "mutual_information.nii.gz",
                    "result.json", "tumor.seg.dcm", "rtstruct.dcm", "uncertainty.pm.dcm", "measurements.sr.dcm")
 
@@ -363,7 +364,7 @@ def run_segment(args) -> int:
 
     dicom = is_dicom_folder(args.ct) and not args.no_dicom
     written = []
-    prepare_output_folder(out, inputs=[args.ct], owner="segment")   # before any work: nothing is computed in vain
+    prepare_output_folder(out, inputs=[args.ct], owner="segment", owns=SEGMENT_OUTPUTS)   # before any work: nothing is computed in vain
     from lungai.seg.choice import ModelChoice, model_hint
     from lungai.seg.model_io import write_json
 
@@ -383,7 +384,7 @@ def run_segment(args) -> int:
         hint = model_hint(model_dir, res.info)
         if hint:
             res.info["notes"].append(hint)
-        removed = claim_output_folder(out, "segment", stale=SEGMENT_OUTPUTS)   # no stale file of an earlier run
+        removed = claim_output_folder(out, "segment", stale=SEGMENT_OUTPUTS, owns=SEGMENT_OUTPUTS)   # no stale file of an earlier run
         protect = [args.ct]
         write_image(res.tumour, out / "tumor.nii.gz", protect=protect)
         write_image(res.probability, out / "probability.nii.gz", protect=protect)

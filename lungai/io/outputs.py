@@ -2,9 +2,10 @@
 
 - :func:`prepare_output_folder` / :func:`prepare_output_file` - before computing: the location is a folder (not a
   file), can be created and written, and is not the folder of a DICOM input (which must keep only its slices).
-- :func:`check_output_owner`, :func:`claim_output_folder`, :func:`record_outputs` - a folder a command owns
-  (``.lungai-<command>`` marker): a folder with other files is refused; a previous run's outputs are removed before
-  new ones are written.
+- :func:`check_output_owner`, :func:`claim_output_folder`, :func:`record_outputs` - a folder a command writes into
+  (``.lungai-<command>`` marker): a folder holding files of the command's output names (``owns``; without it: any
+  file) that it did not record is refused; a previous run's outputs are removed before new ones are written; other
+  files are left alone.
 - :func:`file_error` - an ``OSError`` (or ITK's write error) met while writing, as an :class:`InputError` naming the
   path and the fix.
 """
@@ -50,10 +51,12 @@ def _dicom_input_folders(inputs) -> list:
     return [Path(p).resolve() for p in inputs if p and is_dicom_folder(p)]
 
 
-def prepare_output_folder(path, inputs: Iterable = (), owner: str | None = None) -> Path:
+def prepare_output_folder(path, inputs: Iterable = (), owner: str | None = None,
+                          owns: Iterable[str] | None = None) -> Path:
     """Create the output folder ``path`` (and its parents) and check that files can be written in it; refuse the
-    folder of a DICOM input among ``inputs`` and, with ``owner``, a non-empty folder that ``lungai <owner>`` did
-    not write (:func:`check_output_owner`).  Call it before computing."""
+    folder of a DICOM input among ``inputs`` and, with ``owner``, a folder ``lungai <owner>`` did not write that
+    holds files of its output names ``owns`` (without ``owns``: any file; :func:`check_output_owner`).  Call it
+    before computing."""
     out = Path(path)
     check_folder_path(out)
     for folder in _dicom_input_folders(inputs):
@@ -61,7 +64,7 @@ def prepare_output_folder(path, inputs: Iterable = (), owner: str | None = None)
             raise InputError(f"refusing to write results into the DICOM series folder {out}",
                              "choose an output folder outside the CT's folder (it must keep only the CT slices)")
     if owner:
-        check_output_owner(out, owner)
+        check_output_owner(out, owner, owns)
     probe = out / f".lungai-write-check-{os.getpid()}"
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -102,22 +105,35 @@ def _marker(out: Path, command: str) -> Path:
     return out / f".lungai-{command}"
 
 
-def check_output_owner(path, command: str) -> None:
-    """Refuse a non-empty folder that ``lungai <command>`` did not write (its marker is missing), and a folder path
-    that is a file or lies under one (:func:`check_folder_path`); nothing is created."""
+def check_output_owner(path, command: str, owns: Iterable[str] | None = None) -> None:
+    """Refuse a folder path that is a file or lies under one (:func:`check_folder_path`) and a folder that
+    ``lungai <command>`` did not write (its marker is missing) holding files it would overwrite: those named in
+    ``owns`` (the command's output names; other files are the user's and are left alone), or, without ``owns``,
+    any file.  Nothing is created."""
     out = Path(path)
     check_folder_path(out)
-    if out.is_dir() and any(out.iterdir()) and not _marker(out, command).is_file():
-        raise InputError(f"the output folder {out} is not empty and was not written by lungai {command}",
-                         f"choose a new folder with -o (a previous lungai {command} output folder is reused)")
+    if not out.is_dir() or _marker(out, command).is_file():
+        return
+    if owns is None:
+        if any(out.iterdir()):
+            raise InputError(f"the output folder {out} is not empty and was not written by lungai {command}",
+                             f"choose a new folder with -o (a previous lungai {command} output folder is reused)")
+        return
+    clash = sorted(n for n in set(owns) if (out / n).exists() or (out / n).is_symlink())
+    if clash:
+        raise InputError(f"the output folder {out} holds {', '.join(clash)}, not written by lungai {command} "
+                         "(it would be overwritten)",
+                         f"choose another folder with -o, or move {'that file' if len(clash) == 1 else 'those files'}"
+                         f" away (lungai {command} writes only {', '.join(owns)}; other files are left alone)")
 
 
-def claim_output_folder(path, command: str, stale: Iterable[str] = ()) -> list[str]:
-    """Make ``path`` the output of this ``lungai <command>`` run: refuse a foreign non-empty folder, remove the files
-    a previous run recorded (:func:`record_outputs`) and the names in ``stale``, and mark the folder.  Returns the
-    names removed."""
+def claim_output_folder(path, command: str, stale: Iterable[str] = (),
+                        owns: Iterable[str] | None = None) -> list[str]:
+    """Make ``path`` the output of this ``lungai <command>`` run: refuse a foreign folder (:func:`check_output_owner`
+    with ``owns``), remove the files a previous run recorded (:func:`record_outputs`) and the names in ``stale``, and
+    mark the folder.  Returns the names removed."""
     out = Path(path)
-    check_output_owner(out, command)
+    check_output_owner(out, command, owns)
     marker = _marker(out, command)
     names = set(stale)
     if marker.is_file():
