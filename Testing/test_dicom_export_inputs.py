@@ -139,3 +139,42 @@ def test_dicom_export_refuses_radiomics_of_another_mask(case, tmp_path, capsys):
            f"{(case['lab'] == 2).sum() * voxel_ml:.2f} ml, the exported tumour's volume " \
            f"{case['gtv'].sum() * voxel_ml:.2f} ml" in err
     assert not (tmp_path / "e").exists() or not any((tmp_path / "e").iterdir())
+
+
+def test_lungs_of_a_label_map_take_the_right_and_the_left_label(case, tmp_path, capsys):
+    """--lungs FILE#R,L: a label map of GTV 1, right lung 3, left lung 4 gives right = 3, left = 4 (1 / 2 of a lung
+    label map); one label (#4, the left lung) is refused, it would be taken as the right lung."""
+    from lungai.dicom.masks import mask_input
+    from lungai.dicom.seg import read_seg
+
+    st, ct, lab, gtv = case["st"], case["ct"], case["lab"], case["gtv"]
+    labels = np.zeros(lab.shape, np.uint8)
+    labels[lab == 1] = 3
+    labels[lab == 2] = 4
+    labels[gtv] = 1
+    path = tmp_path / "labels.nii.gz"
+    sitk.WriteImage(image_like(labels, ct), str(path))
+    lungs = array(mask_input(f"{path}#3,4", ct, lungs=True))
+    assert np.array_equal(lungs == 1, labels == 3) and np.array_equal(lungs == 2, labels == 4)
+    assert np.array_equal(array(mask_input(f"{path}#4, 3", ct, lungs=True)) == 1, labels == 4)   # as given
+    for bad, why in (("4", "needs the right and the left lung"), ("3,4,1", "needs the right and the left lung"),
+                     ("3,9", "has no label '9'"), ("4,4", "the same label")):
+        with pytest.raises(InputError, match=f"(?s){why}.*How to fix: give the right lung's label, then the left "
+                                             f"lung's: --lungs labels.nii.gz#R,L .*its labels: 1, 3, 4"):
+            mask_input(f"{path}#{bad}", ct, lungs=True)
+    assert np.array_equal(array(mask_input(f"{path}#4", ct, what="tumour")) > 0, labels == 4)   # a 0/1 mask still
+
+    voxel = np.prod(ct.GetSpacing())
+    assert _cli("radiomics", "--image", st["ct"], "--tumour", f"{path}#1", "--lungs", f"{path}#3,4", "--segments",
+                "right_lung", "left_lung", "--lung-spacing", "0", *SHAPE, "-o", tmp_path / "r.csv") == 0
+    vv = pd.read_csv(tmp_path / "r.csv").query("feature == 'VoxelVolume'").set_index("segment").value
+    assert vv["right_lung"] == pytest.approx((labels == 3).sum() * voxel)
+    assert vv["left_lung"] == pytest.approx((labels == 4).sum() * voxel)
+    assert _cli("radiomics", "--image", st["ct"], "--tumour", f"{path}#1", "--lungs", f"{path}#4", "--segments",
+                "right_lung", *SHAPE, "-o", tmp_path / "x.csv") == 2
+    assert "--lungs labels.nii.gz#R,L" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", f"{path}#1", "--lungs", f"{path}#3,4",
+                "-o", tmp_path / "e") == 0
+    seg = read_seg(tmp_path / "e" / "results.seg.dcm", ct)
+    assert np.array_equal(array(seg["Right lung"]) > 0, labels == 3)
+    assert np.array_equal(array(seg["Left lung"]) > 0, labels == 4)

@@ -7,7 +7,7 @@ with ``--rtstruct``, a structure.
 
 A file may name the part of it to take after ``#`` (:func:`split_selector`): a segment of a DICOM SEG by label or
 role (``results.seg.dcm#Tumour``, ``results.seg.dcm#role:gtv``; for a lung label map ``FILE#RIGHT,LEFT``) or one
-label of a label map (``labels.nii.gz#2``).  Without it, a SEG with several segments gives each mask option the
+label of a label map (``labels.nii.gz#2``; for ``--lungs`` two, right then left: ``labels.nii.gz#3,4``).  Without it, a SEG with several segments gives each mask option the
 segments of its role (:data:`OPTION_ROLES`), the same roles as for RTSTRUCT structures, so lungai's own
 ``results.seg.dcm`` (tumour inside the lungs: overlapping segments) can be read back.
 """

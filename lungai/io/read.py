@@ -124,7 +124,8 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
     lung for the SEG that ``lungai lungs`` writes); an RTSTRUCT is refused with a pointer to ``--rtstruct``.
 
     ``path#PART`` takes one part of the file (:func:`lungai.dicom.masks.split_selector`): a SEG's segment(s) by
-    label or ``role:ROLE``, a label map's label N (as a 0/1 mask).  ``select`` (a segment label or ``role:ROLE``)
+    label or ``role:ROLE``, a label map's label N (as a 0/1 mask; with ``lungs``: ``path#R,L``, the right and the
+    left lung's labels, as 1 and 2; one label is refused).  ``select`` (a segment label or ``role:ROLE``)
     picks the segments of a SEG with several segments when no part is given; ``lungs``: the selection is a lung
     label map (1 right, 2 left; :func:`lungai.dicom.masks.select_segments`).  ``mapping``: structure name -> role
     overrides (:func:`lungai.dicom.roles.load_mapping`).
@@ -144,6 +145,8 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
     img = sitk.Cast(img, sitk.sitkUInt16) if img.GetPixelID() != sitk.sitkUInt8 else img
     if reference is not None:
         assert_same_geometry(reference, img, what=f"mask {path.name}")
+    if part is not None and lungs:
+        return _lung_labels_of(img, path, part)
     if part is not None:
         labels = sorted(int(v) for v in np.unique(sitk.GetArrayViewFromImage(img)) if v)
         if not part.isdigit() or int(part) not in labels:
@@ -152,6 +155,28 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
                              f"{labels[0] if labels else 1}")
         img = sitk.Cast(img == int(part), sitk.sitkUInt8)
     return img
+
+
+def _lung_labels_of(img: sitk.Image, path: Path, part: str) -> sitk.Image:
+    """``labels.nii.gz#R,L`` as a lung label map: label R -> 1 (right lung), label L -> 2 (left lung).  One label
+    (``#N``) is refused: it would be taken as the right lung whatever side it is."""
+    from lungai.dicom.masks import SELECTOR, lung_label_map
+
+    labels = sorted(int(v) for v in np.unique(sitk.GetArrayViewFromImage(img)) if v)
+    known = f"its labels: {', '.join(map(str, labels)) or 'none'}"
+    fix = (f"give the right lung's label, then the left lung's: --lungs {path.name}{SELECTOR}R,L "
+           f"(e.g. {path.name}{SELECTOR}3,4 for right 3 and left 4; {known})")
+    parts = [q.strip() for q in part.split(",")]
+    if len(parts) != 2:
+        raise InputError(f"--lungs {path.name}{SELECTOR}{part}: a lung label map needs the right and the left lung, "
+                         f"one label would be taken as the right lung", fix)
+    bad = [q for q in parts if not q.isdigit() or int(q) not in labels]
+    if bad:
+        raise InputError(f"{path.name} has no label {bad[0]!r}; {known}", fix)
+    right, left = (int(q) for q in parts)
+    if right == left:
+        raise InputError(f"--lungs {path.name}{SELECTOR}{part}: the right and the left lung have the same label", fix)
+    return lung_label_map(img == right, img == left)
 
 
 def _dicom_modality(p: Path) -> str | None:
