@@ -690,6 +690,46 @@ def test_cli_dicom_export_labels_the_users_masks_manual_and_lungais_automatic(ex
         {"Lung_R": "AUTOMATIC", "Lung_L": "AUTOMATIC"})
 
 
+def test_cli_dicom_export_takes_no_confidence_or_uncertainty_of_a_folder_for_the_users_tumour(export, tmp_path,
+                                                                                              capsys):
+    """--results DIR --tumour MINE: DIR's result.json (confidence, review flag) and uncertainty.nii.gz describe
+    lungai's tumour, not MINE: not exported (a note says so) unless given as --result / --uncertainty."""
+    from lungai.dicom.sr import read_sr
+
+    st = export["P1"]
+    ct, res, lab = _results_folder(st, tmp_path, {"confidence": 0.8, "needs_review": False, "review_threshold": 0.57})
+    sitk.WriteImage(sitk.Cast(st["masks"]["GTV"], sitk.sitkFloat32) * 0.5, str(res / "uncertainty.nii.gz"))
+    mine = tmp_path / "mine.nii.gz"
+    sitk.WriteImage(st["masks"]["GTV"], str(mine))
+    assert _cli("dicom-export", "--ct", st["ct"], "--results", res, "-o", tmp_path / "lungai") == 0   # lungai's own
+    assert (tmp_path / "lungai" / "uncertainty.pm.dcm").is_file()
+    assert read_sr(tmp_path / "lungai" / "measurements.sr.dcm")["Case"]["confidence"][0] == 0.8
+    assert "note:" not in capsys.readouterr().out
+
+    out = tmp_path / "mine"
+    assert _cli("dicom-export", "--ct", st["ct"], "--results", res, "--tumour", mine, "-o", out) == 0
+    text = capsys.readouterr().out
+    assert text.count("note:") == 1 and "--tumour replaces the tumour of" in text
+    assert "result.json and uncertainty.nii.gz" in text and "give --result / --uncertainty" in text
+    assert not (out / "uncertainty.pm.dcm").exists()
+    case = read_sr(out / "measurements.sr.dcm").get("Case", {})
+    assert not {"confidence", "needs_review", "review_threshold"} & set(case), case
+    assert sorted(read_sr(out / "measurements.sr.dcm")) != []           # the masks' measurements are still there
+
+    out = tmp_path / "explicit"                                          # given explicitly: exported as before
+    assert _cli("dicom-export", "--ct", st["ct"], "--results", res, "--tumour", mine, "--result", res / "result.json",
+                "--uncertainty", res / "uncertainty.nii.gz", "-o", out) == 0
+    assert "note:" not in capsys.readouterr().out
+    assert (out / "uncertainty.pm.dcm").is_file()
+    assert read_sr(out / "measurements.sr.dcm")["Case"]["confidence"][0] == 0.8
+    out = tmp_path / "one"                                               # one of them explicit: the note names the other
+    assert _cli("dicom-export", "--ct", st["ct"], "--results", res, "--tumour", mine,
+                "--uncertainty", res / "uncertainty.nii.gz", "-o", out) == 0
+    text = capsys.readouterr().out
+    assert "its result.json (lungai's confidence and review flag" in text and "give --result to export it" in text
+    assert (out / "uncertainty.pm.dcm").is_file() and "confidence" not in read_sr(out / "measurements.sr.dcm").get("Case", {})
+
+
 def test_rtstruct_of_another_ct_and_duplicate_names_are_errors(export, tmp_path):
     p1, p3 = export["P1"], export["P3"]
     ct = read_ct(p1["ct"])        # same geometry as P3's CT: only the frame of reference tells them apart

@@ -25,7 +25,9 @@ def register(sub) -> None:
     e.add_argument("--results", default=None, metavar="FOLDER",
                    help="take every result found here under its usual name (tumor.nii.gz, lungs.nii.gz, "
                         "uncertainty.nii.gz, result.json, radiomics_long.csv, dose.csv, rp_prediction.csv), as "
-                        "`lungai demo` / `lungai segment` write them; the options below override single files")
+                        "`lungai demo` / `lungai segment` write them; the options below override single files "
+                        "(with --tumour the folder's result.json and uncertainty.nii.gz, which describe lungai's "
+                        "tumour, are left out unless given as --result / --uncertainty)")
     e.add_argument("--tumour", default=None, help="tumour mask on the CT grid (one label; FILE#N: label N of a label "
                                                   "map; a DICOM SEG gives its tumour segments, FILE#LABEL one segment)")
     e.add_argument("--lungs", default=None, help="lung label map (1 = right, 2 = left), or a DICOM SEG (its right and "
@@ -100,9 +102,13 @@ def run_export(args) -> int:
     from lungai.progress import task
 
     r = args.results
+    # --tumour replaces the folder's tumour: the folder's result.json (lungai's confidence, review flag) and
+    # uncertainty map describe lungai's tumour, not this one, so they are taken only when given explicitly
+    skipped = [name for name, explicit in (("result.json", args.result), ("uncertainty.nii.gz", args.uncertainty))
+               if args.tumour and not explicit and _found(r, name)]
     paths = {"tumour": args.tumour or _found(r, "tumor.nii.gz"), "lungs": args.lungs or _found(r, "lungs.nii.gz"),
-             "uncertainty": args.uncertainty or _found(r, "uncertainty.nii.gz"),
-             "result": args.result or _found(r, "result.json"),
+             "uncertainty": args.uncertainty or (None if args.tumour else _found(r, "uncertainty.nii.gz")),
+             "result": args.result or (None if args.tumour else _found(r, "result.json")),
              "radiomics": args.radiomics or _found(r, "radiomics_long.csv"),
              "dose": args.dose_features or _found(r, "dose.csv"), "rp": args.rp or _found(r, "rp_prediction.csv")}
     if not any(paths.values()):
@@ -141,4 +147,12 @@ def run_export(args) -> int:
         bar.update(1, "written")
     for p in written:
         print(f"DICOM: {p}")
+    if skipped:
+        what = {"result.json": "confidence and review flag", "uncertainty.nii.gz": "uncertainty map"}
+        options = {"result.json": "--result", "uncertainty.nii.gz": "--uncertainty"}
+        two = len(skipped) == 2
+        print(f"note: --tumour replaces the tumour of {r}, so its {' and '.join(skipped)} (lungai's "
+              f"{', '.join(what[n] for n in skipped)}: they describe lungai's tumour, not this one) "
+              f"{'were' if two else 'was'} not exported; give {' / '.join(options[n] for n in skipped)} to export "
+              f"{'them' if two else 'it'} anyway")
     return 0
