@@ -133,3 +133,25 @@ def test_local_cluster_worker_settings(monkeypatch):
     assert settings == {"trim": None, "itk": 1, "omp": "1", "profile": False}
     assert dask.config.get("distributed.worker.profile.enabled") == before
     assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"
+
+
+def test_manifest_masks_follow_the_cli_rule(small_phantom, tmp_path):
+    """A manifest's tumour / lungs columns are read as `lungai radiomics --tumour / --lungs`: a label map's lungs
+    chosen with FILE#R,L (right, left), a multi-label tumour map refused (never every label as tumour)."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from lungai.radiomics.batch import _segments_for
+
+    arr = sitk.GetArrayFromImage(small_phantom.labels)
+    lab = np.zeros(arr.shape, np.uint8)
+    lab[arr == 1], lab[arr == 2], lab[arr == 3] = 1, 3, 4        # GTV 1, right lung 3, left lung 4
+    img = sitk.GetImageFromArray(lab)
+    img.CopyInformation(small_phantom.labels)
+    path = tmp_path / "labels.nii.gz"
+    sitk.WriteImage(img, str(path))
+    segs = _segments_for({"lungs": f"{path}#3,4"}, small_phantom.ct, ["right_lung", "left_lung"], {})
+    assert np.array_equal(sitk.GetArrayFromImage(segs["right_lung"]) > 0, arr == 2)
+    assert np.array_equal(sitk.GetArrayFromImage(segs["left_lung"]) > 0, arr == 3)
+    with pytest.raises(InputError, match="labels"):
+        _segments_for({"tumour": str(path)}, small_phantom.ct, ["tumour"], {})

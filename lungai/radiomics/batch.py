@@ -40,8 +40,10 @@ def _segments_for(row: dict, image, segments, errors: dict) -> dict:
             return S.segments_from_phantom_labels(mask, image, names=segments, errors=errors)
         labels = [v for v in str(row.get("label", "")).replace(",", ";").split(";") if v.strip()]
         return S.segments_from_labels(mask, image, labels or None, errors=errors)
-    return S.segments_from_masks(image, tumour=read_mask(row["tumour"]) if row.get("tumour") else None,
-                                 lungs=read_mask(row["lungs"]) if row.get("lungs") else None,
+    from lungai.dicom.masks import mask_input      # the rule of `lungai radiomics --tumour / --lungs`
+
+    return S.segments_from_masks(image, tumour=mask_input(row["tumour"], image) if row.get("tumour") else None,
+                                 lungs=mask_input(row["lungs"], image, lungs=True) if row.get("lungs") else None,
                                  names=segments, errors=errors)
 
 
