@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from scipy import ndimage
 
 from lungai.errors import InputError
 from lungai.lungs import LEFT, RIGHT, segment, segment_lungs
@@ -130,6 +131,34 @@ def test_lung_open_to_the_field_of_view_edge_is_segmented_and_flagged(small_phan
             truth = {k: v & (padded > -1100) for k, v in truth.items()}
         assert dice(pred == RIGHT, truth["right"]) >= 0.9 and dice(pred == LEFT, truth["left"]) >= 0.9
         assert any("edge of the field of view" in n for n in result.cut), result.notes
+
+
+@pytest.mark.parametrize("radius_mm, bubble_ml", [(35.0, 127), (45.5, 212)])
+def test_lung_open_to_the_field_of_view_edge_is_found_below_a_closed_gas_bubble(small_phantom, radius_mm, bubble_ml):
+    """Both lungs (joined by the trachea) open to the image border are taken for outside air by the first rule: a
+    closed gas pocket in the abdomen (stomach, bowel) of more than 100 ml is then all the air left in the body.  The
+    fallback runs on the lung-sized air thrown away, not on what is left: both lungs are found, the bubble is not lung."""
+    ct, lab = _cropped(small_phantom, (slice(16, None), slice(None), slice(None)))  # lateral right lung cut off
+    arr = sitk.GetArrayFromImage(ct).astype(np.float32)
+    sz, sy, sx = ct.GetSpacing()[::-1]
+    body = ndimage.binary_fill_holes(arr[0] > -500)
+    rng = np.random.default_rng(0)
+    abdomen = np.where(body, 40.0, -1000.0)[None].repeat(12, axis=0) + rng.normal(0, 15, (12,) + body.shape)
+    cy, cx = np.argwhere(body).mean(axis=0)
+    zz, yy, xx = np.mgrid[:12, :body.shape[0], :body.shape[1]]
+    bubble = (((zz - 6) * sz / 24.5) ** 2 + ((yy - cy) * sy / radius_mm) ** 2 + ((xx - cx) * sx / radius_mm) ** 2) <= 1
+    assert not (bubble & ~body).any() and abs(bubble.sum() * sx * sy * sz / 1000.0 - bubble_ml) < 2
+    abdomen[bubble] = -1000.0 + rng.normal(0, 15, int(bubble.sum()))
+    image = sitk.GetImageFromArray(np.concatenate([abdomen, arr]).astype(np.int16))   # 12 slices below the chest
+    image.SetSpacing(ct.GetSpacing())
+    image.SetDirection(ct.GetDirection())
+    image.SetOrigin(ct.TransformIndexToPhysicalPoint((0, 0, -12)))
+    result = segment_lungs(image)
+    pred = sitk.GetArrayFromImage(result.labels)
+    truth = L.lung_truth(lab, "right")
+    assert not pred[:12][bubble].any()
+    assert dice(pred[12:] == RIGHT, truth["right"]) >= 0.9 and dice(pred[12:] == LEFT, truth["left"]) >= 0.9
+    assert any("edge of the field of view" in n for n in result.cut), result.notes
 
 
 def test_lungs_cut_by_the_first_or_last_slice_are_flagged(small_phantom, tmp_path, capsys):

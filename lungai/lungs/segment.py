@@ -10,8 +10,10 @@ Steps (arrays in LPS orientation, [z, y, x] with x towards the patient's left):
    whose outline (without the couch) gives the midline.  When that leaves too little air (a lung
    open to the edge of the field of view - cut by the image border or the scanner's padding
    outside the reconstruction circle - and through the trachea the other lung are then taken as
-   outside air), the body is instead the largest soft-tissue/bone region, closed per slice by its
-   convex hull where it meets the edge of the field of view (:func:`_body_air_open_fov`);
+   outside air; a closed stomach or bowel gas pocket may then be all the air left), or when the air
+   so thrown away holds at least ``OPEN_FOV_AIR_ML`` that lies mostly in the body's hull, the body is
+   instead the largest soft-tissue/bone region, closed per slice by its convex hull where it meets
+   the edge of the field of view (:func:`_body_air_open_fov`);
 2. the trachea is found below the larynx, the airway tree grown from it and its part at least
    7 mm wide (trachea, main and lobar bronchi) removed (:mod:`lungai.lungs.airways`);
 3.
@@ -52,6 +54,12 @@ HILAR_CLOSING_MM = 5.0
 # below PADDING_HU is no tissue and no air: the scanner's padding outside the reconstruction circle
 # (-2000, -3024 HU ...), i.e. outside the field of view
 PADDING_HU = -1100.0
+# the field-of-view fallback (:func:`_body_air_open_fov`) replaces the first rule when the first rule leaves less than
+# 100 ml of air inside the body, or when it recovers at least OPEN_FOV_AIR_ML of the air the first rule took for
+# outside air (a lung open to the edge: both lungs, joined by the trachea); it is tried on a grid of about
+# OPEN_FOV_GRID_MM first (its cost on the full grid is about that of the rest of the segmentation)
+OPEN_FOV_AIR_ML = 200.0
+OPEN_FOV_GRID_MM = 4.0
 # a lung counts as cut by the scan when at least CUT_MM2 of it lies on the edge of the field of view
 # or on the top / bottom slice (a few voxels there are partial volume, not a cut lung)
 CUT_MM2 = 500.0
@@ -116,6 +124,16 @@ def _body_air_open_fov(hu: np.ndarray, smooth: np.ndarray, air: np.ndarray) -> t
     out_lut[0] = False
     outside = out_lut[lab] | near_padding
     return candidates & ~outside, outside
+
+
+def _open_fov_air_ml(hu: np.ndarray, smooth: np.ndarray, air: np.ndarray, outside: np.ndarray, spacing) -> float:
+    """Estimate (ml) of the air that :func:`_outside_air` took for outside air but :func:`_body_air_open_fov` keeps
+    in the body: worked out on every n-th row and column (a grid of about ``OPEN_FOV_GRID_MM``), which costs a
+    fraction of the full-grid fallback."""
+    n = max(1, int(OPEN_FOV_GRID_MM // max(float(spacing[0]), float(spacing[1]))))
+    grid = (slice(None), slice(None, None, n), slice(None, None, n))
+    fov_inside, _ = _body_air_open_fov(hu[grid], smooth[grid], air[grid])
+    return float((fov_inside & outside[grid]).sum()) * n * n * float(np.prod(spacing)) / 1000.0
 
 
 def cut_by_scan(lungs: np.ndarray, spacing, padding: np.ndarray | None = None) -> list[str]:
@@ -274,11 +292,16 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
     air = smooth < AIR_HU
     outside = _outside_air(air)
     inside = air & ~outside
-    open_fov = False
-    if inside.sum() * voxel_ml < 100.0:
+    open_fov = inside.sum() * voxel_ml < 100.0
+    if open_fov:
         # a lung open to the edge of the field of view was taken for outside air
         inside, outside = _body_air_open_fov(hu, smooth, air)
-        open_fov = True
+    elif _open_fov_air_ml(hu, smooth, air, outside, spacing) >= 0.5 * OPEN_FOV_AIR_ML:
+        # a closed gas pocket (stomach, bowel) may be all the air left inside the body: the decision rests on the
+        # air thrown away, worked out on the full grid once the coarse estimate says it may be lung-sized
+        fov_inside, fov_outside = _body_air_open_fov(hu, smooth, air)
+        if (fov_inside & outside).sum() * voxel_ml >= OPEN_FOV_AIR_ML:
+            inside, outside, open_fov = fov_inside, fov_outside, True
     if inside.sum() * voxel_ml < 100.0:
         raise InputError("no lungs found: the CT holds less than 100 ml of air inside the body (counting air open to "
                          "the edge of the field of view)",
