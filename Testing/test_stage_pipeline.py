@@ -254,3 +254,21 @@ def test_a_fusion_grid_without_an_inner_cv_is_said_to_be_unused(capsys):
     assert "--fusion-grid weighted is not used" in err and "--fusion concat" in err
     with pytest.raises(InputError, match="not a list of fusion types"):
         fusion_grid(Namespace(fusion_grid="attention", inner_folds=3, fusion="concat"))
+
+
+def test_gene_gnn_leaves_no_generated_sources_in_the_temporary_folder(tmp_path):
+    """torch-geometric writes the source of each conv class it builds to the temporary folder and never deletes it
+    (dozens of GATConv_*.py per stage run): the GNN removes them once loaded, and still runs."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import torch\n"
+            "from lungai.fusion.models.gene_gnn import GeneGNN\n"
+            "m = GeneGNN(5, torch.tensor([[0, 1], [1, 2]]))\n"
+            "print(tuple(m(torch.zeros(2, 5)).shape))\n")
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["(2,", "32)"]
+    assert not list(tmp_path.glob("torch_geometric*")), sorted(p.name for p in tmp_path.iterdir())

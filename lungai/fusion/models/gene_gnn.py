@@ -7,8 +7,28 @@ and the gene scores are mapped to the patient embedding (so gene identity is kep
 
 from __future__ import annotations
 
+import sys
+import tempfile
+from pathlib import Path
+
 import torch
 from torch import nn
+
+GENERATED_PREFIX = "torch_geometric.nn.conv."
+
+
+def drop_generated_sources() -> list[Path]:
+    """Delete the module sources torch-geometric writes to the temporary folder when a conv class is first built
+    (``torch_geometric.template.module_from_template``, ``delete=False``): the modules are already loaded, so the
+    files are only left-overs - one set per process, never cleaned up by the library.  Returns the files removed."""
+    tmp = Path(tempfile.gettempdir()).resolve()
+    removed = []
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if name.startswith(GENERATED_PREFIX) and path and Path(path).resolve().parent == tmp:
+            Path(path).unlink(missing_ok=True)
+            removed.append(Path(path))
+    return removed
 
 
 class GeneGNN(nn.Module):
@@ -22,6 +42,7 @@ class GeneGNN(nn.Module):
         self.gene_embedding = nn.Embedding(n_genes, gene_dim)
         self.conv1 = GATConv(1 + gene_dim, hidden, heads=heads, concat=True, dropout=0.0)
         self.conv2 = GATConv(hidden * heads, hidden, heads=1, concat=False, dropout=0.0)
+        drop_generated_sources()
         self.node_score = nn.Linear(hidden, 1)
         self.readout = nn.Sequential(nn.Dropout(dropout), nn.Linear(n_genes, emb), nn.ReLU())
         self.act = nn.ELU()
