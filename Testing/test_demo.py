@@ -279,3 +279,33 @@ def test_lungs_cut_by_the_scan_are_in_the_report():
     assert 'id="lungs-cut"' in _lungs_and_features(s) and note in _lungs_and_features(s)
     s["lungs"]["cut"] = []
     assert 'id="lungs-cut"' not in _lungs_and_features(s)
+
+
+def test_a_reused_demo_folder_keeps_nothing_of_the_earlier_run(demo, tmp_path):
+    """Every file / folder the sample demo writes is one of DEMO_OUTPUTS, and claiming the folder for a new run
+    removes them all (the sample's truth, meta.json and illustrative models must not sit beside a patient's results)."""
+    import shutil
+
+    from lungai.demo.pipeline import DEMO_OUTPUTS
+    from lungai.io.outputs import claim_output_folder
+
+    written = {p.name for p in demo.iterdir()} - {".lungai-demo"}
+    assert written <= set(DEMO_OUTPUTS), sorted(written - set(DEMO_OUTPUTS))
+    assert {"rp_model", "stage_cohort", "tumor_truth.nii.gz", "meta.json"} <= written
+    reused = tmp_path / "reused"
+    shutil.copytree(demo, reused)
+    (reused / "notes.txt").write_text("mine", encoding="utf-8")     # not a demo output: kept
+    claim_output_folder(reused, "demo", stale=DEMO_OUTPUTS)
+    assert sorted(p.name for p in reused.iterdir()) == [".lungai-demo", "notes.txt"]
+
+
+def test_the_report_lists_the_cases_review_reasons(demo):
+    from lungai.report.html import _segmentation
+
+    s = json.loads((demo / "summary.json").read_text(encoding="utf-8"))
+    s["segmentation"].update(needs_review=True, review_reasons=["confidence below the review threshold",
+                                                                "the tumour mask lies away from the seed point"])
+    page = _segmentation(s, {})
+    assert 'id="review-reasons"' in page and "the tumour mask lies away from the seed point" in page
+    s["segmentation"].update(needs_review=False, review_reasons=[])
+    assert 'id="review-reasons"' not in _segmentation(s, {})

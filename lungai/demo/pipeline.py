@@ -339,6 +339,15 @@ def read_clinical(path, patient_id=None) -> dict:
     return {"patient_id": str(row.name), **{str(k): v for k, v in row.items()}}
 
 
+# every file / folder a demo run may write: a reused demo folder is emptied of them first, so that nothing of an
+# earlier run (the sample's truth and illustrative models beside a patient's results, an old dose) stays
+DEMO_OUTPUTS = ("ct.nii.gz", "labels.nii.gz", "meta.json", "tumor_truth.nii.gz", "lungs.nii.gz", "tumor.nii.gz",
+                "probability.nii.gz", "uncertainty.nii.gz", "mutual_information.nii.gz", "result.json",
+                "radiomics_long.csv", "radiomics_wide.csv", "radiomics_settings.csv", "dose.nii.gz", "dose.csv",
+                "rp_model", "rp_training_cohort.csv", "rp_prediction.csv", "stage_cohort", "stage_probabilities.csv",
+                "missing_inputs.csv", "scene.mrb", "report.html", "summary.json")
+
+
 def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lps=None, clinical=None,
              dose=None, rp_model=None, stage_model=None, patient_id=None,
              radiomics_params: str = "default", series_uid: str | None = None) -> dict:
@@ -356,6 +365,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     illustrative models, an example clinical profile and a synthetic dose for what is not given,
     labelled as illustrative everywhere.
     """
+    start = time.perf_counter()      # the run time reported is the time the user waits, reading the CT included
     from lungai.lungs import segment_lungs
     from lungai.report import figures, write_report
     from lungai.seg.choice import model_hint, model_meta
@@ -385,10 +395,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     case = demo_case_id(ct_path, patient_id, series_uid)
     prepare_output_folder(out, inputs=[ct_path] if ct_path else [], owner="demo")
     # a reused demo folder must not show an earlier run's results
-    claim_output_folder(out, "demo", stale=("dose.nii.gz", "dose.csv", "rp_prediction.csv", "stage_probabilities.csv",
-                                            "missing_inputs.csv"))
+    claim_output_folder(out, "demo", stale=DEMO_OUTPUTS)
     timings: dict = {}
-    start = time.perf_counter()
     summary: dict = {"case": case, "version": __version__,
                      "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from pathlib import Path
 from typing import Iterable
 
@@ -141,9 +142,15 @@ def claim_output_folder(path, command: str, stale: Iterable[str] = (),
     removed = []
     for name in sorted(names):
         f = out / name
-        if Path(name).name == name and f.is_file():   # only plain names inside the folder
+        if Path(name).name != name or f.is_symlink():   # only plain names inside the folder, never through a link
+            continue
+        if f.is_file():
             with writing(f):
                 f.unlink()
+            removed.append(name)
+        elif f.is_dir():                                # a folder the command wrote (e.g. the demo's rp_model/)
+            with writing(f):
+                shutil.rmtree(f)
             removed.append(name)
     with writing(marker):
         out.mkdir(parents=True, exist_ok=True)

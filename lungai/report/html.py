@@ -45,6 +45,15 @@ def _table(rows: list[tuple], header: tuple) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _review_reasons(seg: dict) -> str:
+    """This case's review reasons (result.json's ``review_reasons``), or nothing when it is not flagged."""
+    reasons = seg.get("review_reasons") or []
+    if not seg.get("needs_review") or not reasons:
+        return ""
+    items = "".join(f"<li>{html.escape(str(r))}</li>" for r in reasons)
+    return f'<b>This case is flagged because:</b><ul id="review-reasons">{items}</ul>'
+
+
 def _segmentation(s: dict, figs: dict) -> str:
     seg = s["segmentation"]
     review = seg["needs_review"]
@@ -68,8 +77,9 @@ def _segmentation(s: dict, figs: dict) -> str:
 contour and an expert's, computed from how much the {seg['members']} ensemble members
 ({html.escape(seg['method'])}) disagree, and calibrated on validation cases where the true Dice was known
 (validation Pearson r between confidence and Dice: {model.get('validation_r', 'n/a')}).
-Cases below the review threshold ({seg['review_threshold']:.2f}) are flagged for expert review:
-small tumours, atelectasis next to the tumour and pleural effusion are the typical reasons.
+Cases below the review threshold ({seg['review_threshold']:.2f}) are flagged for expert review, as are
+results the checks in the notes below question (a tumour cut by the box or the image edge, a mask away from the seed).
+{_review_reasons(seg)}
 The coloured overlay shows <i>where</i> the model is undecided: voxels whose predictive entropy is at
 least 0.5 bit (mean tumour probability between 0.11 and 0.89); the full map is <code>uncertainty.nii.gz</code>.</p>
 {_img(figs.get('slices'), 'axial and coronal slices through the tumour')}
