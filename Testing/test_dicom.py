@@ -150,6 +150,52 @@ def test_contours_not_on_the_slice_planes_are_an_error(p1):
         read_rtstruct(st["rtstruct"], tilted, names=["Lung_R"])
 
 
+def _shifted_rtstruct(src, dst, dz: float, structure: str | None = None, add: bool = False):
+    """A copy of the RTSTRUCT ``src`` with the contours (of ``structure``, default all) moved by ``dz`` mm along z;
+    ``add``: the moved contours are added to the originals (contours on a finer grid than the CT)."""
+    import copy
+
+    ds = pydicom.dcmread(src)
+    names = {int(r.ROINumber): str(r.ROIName) for r in ds.StructureSetROISequence}
+    for rc in ds.ROIContourSequence:
+        if structure is not None and names[int(rc.ReferencedROINumber)] != structure:
+            continue
+        moved = []
+        for c in rc.ContourSequence:
+            c2 = copy.deepcopy(c) if add else c
+            v = np.asarray([float(x) for x in c2.ContourData]).reshape(-1, 3)
+            v[:, 2] += dz
+            c2.ContourData = [f"{x:.3f}" for x in v.ravel()]
+            moved.append(c2)
+        if add:
+            rc.ContourSequence.extend(moved)
+    ds.save_as(dst)
+    return dst
+
+
+def test_contours_of_a_finer_grid_than_the_ct_are_refused_not_xored(p1, tmp_path):
+    """Two contour planes landing on one CT slice were XOR-ed into rings (an RTSTRUCT of a thinner reconstruction,
+    or a CT of every 2nd slice): now an error saying the CT is thicker than the contouring grid."""
+    st, ct = p1                                                       # 5 mm slices
+    finer = _shifted_rtstruct(st["rtstruct"], tmp_path / "finer.dcm", 2.5, "GTV", add=True)
+    with pytest.raises(InputError, match=r"'GTV' is contoured on planes 2.50 mm apart.*CT's slices are 5.00 mm apart: "
+                                         r"the CT is thicker than the contouring grid"):
+        read_rtstruct(finer, ct, names=["GTV"])
+    with pytest.raises(InputError, match="the CT series the structure set was drawn on"):
+        read_rtstruct(st["rtstruct"], ct[:, :, ::2], names=["Lung_R"])   # the same scan with 10 mm slices
+    assert np.array_equal(array(read_rtstruct(finer, ct, names=["Lung_R"])["Lung_R"]), array(st["masks"]["Lung_R"]))
+
+
+def test_contours_slightly_off_the_slices_pass_and_between_slices_are_refused(p1, tmp_path):
+    st, ct = p1
+    near = _shifted_rtstruct(st["rtstruct"], tmp_path / "near.dcm", 1.0)       # 0.2 slice: rounding, small offsets
+    for name, mask in read_rtstruct(near, ct).items():
+        assert np.array_equal(array(mask), array(st["masks"][name])), name
+    between = _shifted_rtstruct(st["rtstruct"], tmp_path / "between.dcm", 2.0)  # 0.4 slice: between two slices
+    with pytest.raises(InputError, match="'GTV': a contour does not lie in a CT slice plane.*between two CT slices"):
+        read_rtstruct(between, ct, names=["GTV"])
+
+
 def test_bad_rtstruct_inputs_have_clear_errors(p1, tmp_path):
     st, ct = p1
     with pytest.raises(InputError, match="'Lung' is not in rtstruct.dcm; it holds: GTV, Lung_R, Lung_L"):
@@ -159,6 +205,29 @@ def test_bad_rtstruct_inputs_have_clear_errors(p1, tmp_path):
     with pytest.raises(InputError, match="drawn in frame of reference"):
         read_rtstruct(st["rtstruct"], ct, frame_of_reference_uid="1.2.3")
     assert read_rtstruct(st["rtstruct"], ct, names=["lung_r"]).keys() == {"Lung_R"}   # case-insensitive
+
+
+def test_a_malformed_contour_value_names_its_structure_and_spares_the_others(p1, tmp_path):
+    """'53,25' (decimal comma) in one structure's ContourData: an InputError naming the structure and the value,
+    raised only when that structure is read (it crashed every command with a ValueError traceback)."""
+    st, ct = p1
+    ds = pydicom.dcmread(st["rtstruct"])
+    number = next(int(r.ROINumber) for r in ds.StructureSetROISequence if r.ROIName == "Lung_L")
+    rc = next(rc for rc in ds.ROIContourSequence if int(rc.ReferencedROINumber) == number)
+    first = [str(v) for v in rc.ContourSequence[0].ContourData[:3]]
+    raw = st["rtstruct"].read_bytes()
+    needle = "\\".join(first).encode()
+    assert raw.count(needle) == 1 and "." in first[0]
+    bad = tmp_path / "comma.dcm"
+    bad.write_bytes(raw.replace(needle, needle.replace(b".", b",", 1)))
+    wrong = first[0].replace(".", ",", 1)
+    with pytest.raises(InputError, match=f"structure 'Lung_L': a contour holds '{wrong}', which is not a decimal"):
+        read_rtstruct(bad, ct, names=["Lung_L"])
+    with pytest.raises(InputError, match="'Lung_L'"):
+        read_rtstruct(bad, ct)                                        # every structure: names the bad one
+    masks = read_rtstruct(bad, ct, names=["GTV", "Lung_R"])           # the other structures stay readable
+    assert np.array_equal(array(masks["Lung_R"]), array(st["masks"]["Lung_R"]))
+    assert list_structures(bad) == ["GTV", "Lung_R", "Lung_L"]
 
 
 def test_misnamed_structure_role_error_and_mapping_fix(export, tmp_path):
@@ -235,6 +304,66 @@ def test_scan_and_cohort_name_a_ct_with_a_missing_slice(export, tmp_path):
     job = next(j for j in jobs if j.patient_id == "P3")
     result = process_patient(job, {}, str(tmp_path / "out"))
     assert result["status"] == "failed" and "1 slice(s) missing" in result["error"]
+
+
+def _localizer(ct_folder, dst):
+    """A one-slice scout of the patient: a CT slice with its own series and ImageType LOCALIZER."""
+    from pydicom.uid import generate_uid
+
+    ds = pydicom.dcmread(sorted(ct_folder.iterdir())[0])
+    ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+    ds.save_as(dst)
+    return ds.SeriesInstanceUID
+
+
+def test_scan_and_cohort_skip_a_localizer(export, tmp_path):
+    """A scout in the export was 'CT 1 slices' and a second cohort case (LUNG1-003_1 failing, the CT renamed _2)."""
+    import shutil
+
+    from lungai.dicom.cohort import plan_cohort
+
+    root = tmp_path / "export"
+    shutil.copytree(export["P1"]["root"], root / "P1")
+    (root / "P1" / "SCOUT").mkdir()
+    (root / "P1" / "RTSTRUCT" / "rtstruct_of_someone.dcm").unlink()   # P2's, moved there by rt_export
+    uid = _localizer(export["P1"]["ct"], root / "P1" / "SCOUT" / "scout.dcm")
+    (study,) = scan(root)
+    assert study.ct.n_slices == 36 and study.rtstruct and study.rtdose
+    (note,) = [n for n in study.notes if n.startswith("skipped CT series")]
+    assert uid in note and "LOCALIZER" in note
+    jobs, inventory = plan_cohort(root)
+    assert [j.case for j in jobs] == ["P1"] and len(inventory) == 1
+
+
+def test_a_ct_folder_holding_rt_objects_a_localizer_or_a_dicomdir_reads_its_ct(export, tmp_path):
+    """A planning-system export folder (CT + RTSTRUCT + RTDOSE + scout in one folder), a DICOMDIR file, an export
+    folder whose series lie in subfolders: read_ct reads the one CT series."""
+    import shutil
+
+    from pydicom.fileset import FileSet
+
+    st = export["P1"]
+    truth = read_ct(st["ct"])
+    allin = shutil.copytree(st["ct"], tmp_path / "allin")
+    shutil.copy(st["rtstruct"], allin / "RS.dcm")
+    shutil.copy(st["dose"], allin / "RD.dcm")
+    _localizer(st["ct"], allin / "scout.dcm")
+    root = tmp_path / "export"
+    shutil.copytree(st["root"], root / "P1")
+    FileSet().write(root)                                             # an (empty) DICOMDIR beside the patient folder
+    assert (root / "DICOMDIR").is_file()
+    for path in (allin, root, root / "DICOMDIR"):
+        ct = read_ct(path)
+        assert np.array_equal(array(ct), array(truth)) and ct.GetOrigin() == truth.GetOrigin(), path
+        assert ct_reference(path, image=ct).series_uid == st["reference"].series_uid
+    assert read_ct(root, series_uid=st["reference"].series_uid).GetSize() == truth.GetSize()
+    shutil.copytree(export["P2"]["root"], root / "P2")               # two patients below: choose one
+    with pytest.raises(InputError, match="holds 2 CT series in its subfolders") as err:
+        read_ct(root)
+    assert "lungai dicom-scan" in err.value.fix and "--series" in err.value.fix
+    assert read_ct(root, series_uid=export["P2"]["reference"].series_uid).GetSize() == truth.GetSize()
 
 
 # ------------------------------------------------------------------------------------------------- RTDOSE

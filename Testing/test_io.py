@@ -198,6 +198,43 @@ def test_irregular_slice_step_is_an_error(ct_series, tmp_path):
         read_ct(folder)
 
 
+def test_gantry_tilted_series_is_refused_not_misplaced(ct_series, tmp_path):
+    """Slices stepping along z with a tilted ImageOrientationPatient (gantry tilt): ITK stacked them along the
+    normal and put the last slice tens of mm off; now an error (read_ct and the scan's notes) naming the tilt."""
+    import math
+
+    import pydicom
+
+    from lungai.dicom.discover import scan
+
+    folder = _copy(ct_series, tmp_path)
+    c, s = math.cos(math.radians(15)), math.sin(math.radians(15))
+    for path in folder.iterdir():
+        ds = pydicom.dcmread(path)
+        ds.ImageOrientationPatient = [1, 0, 0, 0, f"{c:.6f}", f"{s:.6f}"]
+        ds.GantryDetectorTilt = 15
+        ds.save_as(path)
+    with pytest.raises(InputError, match=r"gantry-tilted or sheared: its slices step 15.0 degrees off the slice "
+                                         r"normal") as err:
+        read_ct(folder)
+    assert "Acquisition geometry regularization" in err.value.fix
+    (study,) = scan(folder)
+    assert any("gantry-tilted" in n for n in study.notes)
+
+
+def test_steps_along_the_normal_tolerate_rounding():
+    from lungai.io.validate import check_steps_along_normal
+
+    rng = np.random.default_rng(0)
+    z = np.arange(60) * 2.5
+    positions = np.column_stack([np.full(60, -250.0), np.full(60, -180.0), z]) + rng.uniform(-0.005, 0.005, (60, 3))
+    check_steps_along_normal(positions, [1, 0, 0, 0, 1, 0], "s")        # 2-decimal rounding passes
+    c, s = np.cos(0.3), np.sin(0.3)                                       # an oblique series stepping along its normal
+    check_steps_along_normal([[0, 0, 0], [0, -s * 2, c * 2], [0, -s * 4, c * 4]], [1, 0, 0, 0, c, s], "s")
+    with pytest.raises(InputError, match="gantry-tilted"):
+        check_steps_along_normal([[0, 0, 0], [0, 0, 2], [0, 0, 4]], [1, 0, 0, 0, c, s], "s")
+
+
 def test_slice_position_check_tolerates_rounding_and_names_oblique_axes():
     from lungai.io.validate import check_slice_positions, slice_offsets
 

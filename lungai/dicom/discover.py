@@ -7,6 +7,8 @@ SeriesInstanceUID, FrameOfReferenceUID, StudyInstanceUID, PatientID) with
 - the RTDOSEs in its FrameOfReferenceUID (a dose grid shares the planning CT's frame of reference).
 
 Files that match no CT become studies without a CT, so a report can say what each patient lacks.
+A scout / LOCALIZER series or one of fewer than 3 slices is no CT candidate (:func:`ct_skip_reason`): it is
+noted on the patient's study as skipped, never made a study of its own.
 Headers only are read (no pixel data).
 """
 
@@ -19,7 +21,10 @@ from pathlib import Path
 from lungai.errors import InputError
 
 _TAGS = ["Modality", "PatientID", "PatientName", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
-         "FrameOfReferenceUID", "SOPClassUID", "ImagePositionPatient", "ImageOrientationPatient", "StudyDate"]
+         "FrameOfReferenceUID", "SOPClassUID", "ImagePositionPatient", "ImageOrientationPatient", "StudyDate",
+         "ImageType", "InstanceNumber"]
+# A CT series with fewer slices than this is no CT volume (a scout, a single reference image)
+MIN_CT_SLICES = 3
 
 
 @dataclass
@@ -54,6 +59,19 @@ class Study:
         have = (f"CT {self.ct.n_slices} slices" if self.ct else "no CT", f"{len(self.rtstruct)} RTSTRUCT",
                 f"{len(self.rtdose)} RTDOSE", f"{len(self.seg)} SEG")
         return f"{self.patient_id}: " + ", ".join(have) + (f"; missing {', '.join(self.missing)}" if self.missing else "")
+
+
+def ct_skip_reason(ds, n_files: int) -> str | None:
+    """Why a CT series (``ds``: the header of one of its ``n_files`` files) is no CT volume to read - a scout /
+    LOCALIZER image (ImageType), or fewer than :data:`MIN_CT_SLICES` slices - or None.  The one rule for
+    :func:`scan` (``dicom-scan``, ``cohort``) and :func:`lungai.io.read_ct` picking the CT series of a folder."""
+    value = getattr(ds, "ImageType", None) or []
+    image_type = [str(v).strip().upper() for v in ([value] if isinstance(value, str) else value)]
+    if "LOCALIZER" in image_type:
+        return "a scout / LOCALIZER image"
+    if n_files < MIN_CT_SLICES:
+        return f"only {n_files} slice{'s' if n_files != 1 else ''}, not a CT volume"
+    return None
 
 
 def _header(path: Path):
@@ -92,15 +110,17 @@ def _references(path: Path) -> tuple[set[str], set[str]]:
 
 
 def _slice_problem(positions: list, ds, n_files: int, uid: str) -> str | None:
-    """Why the CT series cannot be read (a missing slice, duplicate positions, irregular steps;
-    :func:`lungai.io.validate.check_slice_positions`), or None."""
-    from lungai.io.validate import check_slice_positions, slice_offsets
+    """Why the CT series cannot be read (a missing slice, duplicate positions, irregular steps, a gantry tilt;
+    :func:`lungai.io.validate.check_slice_positions`, :func:`~lungai.io.validate.check_steps_along_normal`), or
+    None."""
+    from lungai.io.validate import check_slice_positions, check_steps_along_normal, slice_offsets
 
     if len(positions) != n_files or "ImageOrientationPatient" not in ds:
         return None
     try:
         offsets, axis = slice_offsets(positions, ds.ImageOrientationPatient)
         check_slice_positions(offsets, f"CT series {uid}", axis)
+        check_steps_along_normal(positions, ds.ImageOrientationPatient, f"CT series {uid}")
     except InputError as exc:
         return f"{exc.problem} - {exc.fix}"
     return None
@@ -154,8 +174,14 @@ def scan(root, progress=None) -> list[Study]:
     studies: list[Study] = []
     by_series: dict[str, Study] = {}
     by_frame: dict[str, list[Study]] = defaultdict(list)
+    skipped: list[tuple[object, str]] = []
     for uid, files in ct_files.items():
         ds = ct_info[uid]
+        reason = ct_skip_reason(ds, len(files))
+        if reason:
+            skipped.append((ds, f"skipped CT series {uid} ({len(files)} file{'s' if len(files) != 1 else ''} in "
+                                f"{files[0].parent}): {reason}"))
+            continue
         folders = sorted({f.parent for f in files})
         st = Study(patient_id=str(getattr(ds, "PatientID", "") or "unknown"),
                    study_uid=str(getattr(ds, "StudyInstanceUID", "")),
@@ -172,6 +198,20 @@ def scan(root, progress=None) -> list[Study]:
             by_frame[st.frame_of_reference_uid].append(st)
 
     orphans: dict[tuple, Study] = {}
+    for ds, note in skipped:   # noted on the patient's CT study (same frame of reference, else same patient)
+        frame = str(getattr(ds, "FrameOfReferenceUID", "")) or None
+        patient = str(getattr(ds, "PatientID", "") or "unknown")
+        targets = by_frame.get(frame, []) or [st for st in studies if st.patient_id == patient]
+        if not targets:
+            st = orphans.get((patient, frame))
+            if st is None:
+                st = orphans[(patient, frame)] = Study(patient_id=patient,
+                                                       study_uid=str(getattr(ds, "StudyInstanceUID", "")),
+                                                       frame_of_reference_uid=frame)
+                studies.append(st)
+            targets = [st]
+        for st in targets:
+            st.notes.append(note)
     for modality, path, ds in others:
         if modality == "RTDOSE":
             series, frames = set(), {str(ds.FrameOfReferenceUID)} if "FrameOfReferenceUID" in ds else set()
@@ -186,8 +226,9 @@ def scan(root, progress=None) -> list[Study]:
             if st is None:
                 st = orphans[key] = Study(patient_id=key[0], study_uid=str(getattr(ds, "StudyInstanceUID", "")),
                                           frame_of_reference_uid=key[1])
-                st.notes.append("no CT series with this frame of reference was found")
                 studies.append(st)
+            if st.ct is None and not any(n.startswith("no CT series") for n in st.notes):
+                st.notes.insert(0, "no CT series with this frame of reference was found")
             targets = [st]
         for st in targets:
             getattr(st, modality.lower()).append(path)

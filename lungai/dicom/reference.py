@@ -47,7 +47,9 @@ def is_dicom_folder(path) -> bool:
     """True for a folder that holds DICOM files (the CT given as a DICOM series)."""
     from lungai.dose.read import _is_dicom
 
-    p = Path(path)
+    from lungai.io.read import dicomdir_folder
+
+    p = dicomdir_folder(path)
     return p.is_dir() and any(_is_dicom(f) for f in sorted(p.iterdir())[:50] if f.is_file())
 
 
@@ -62,8 +64,15 @@ def dicom_ct_header(path, series_uid: str | None = None):
 
     from lungai.dose.read import _is_dicom
 
-    p = Path(path)
+    from lungai.io.read import dicom_series_files, dicomdir_folder
+
+    p = dicomdir_folder(path)
     files = sorted(f for f in p.iterdir() if f.is_file()) if p.is_dir() else [p] if p.is_file() else []
+    if p.is_dir():
+        try:   # the series read_ct reads (a folder with RT objects, a localizer, or the series in subfolders)
+            files = [Path(f) for f in dicom_series_files(p, series_uid)[:1]]
+        except InputError:
+            pass   # not DICOM, or several series: the first CT header found, as before
     for f in files:
         if not _is_dicom(f):
             continue
@@ -96,13 +105,18 @@ def ct_reference(folder, series_uid: str | None = None, image: sitk.Image | None
         files = [Path(f) for f in folder]
         folder = files[0].parent if files else Path(".")
     else:
-        folder = Path(folder)
+        from lungai.io.read import dicom_series_files, dicomdir_folder
+
+        folder = dicomdir_folder(folder)
         if not folder.is_dir():
             raise InputError(f"{folder} is not a DICOM series folder: DICOM results reference the CT's DICOM UIDs "
                              "(study, series, slices), and a NIfTI / NRRD / MHA CT has none",
                              "give the folder of the CT's DICOM series the results were computed on "
                              "(lungai: --ct FOLDER)")
-        files = sorted(folder.iterdir())
+        try:   # the series read_ct reads (RT objects and a localizer beside it left out, or in subfolders)
+            files = sorted(Path(f) for f in dicom_series_files(folder, series_uid))
+        except InputError:
+            files = sorted(folder.iterdir())
     heads = []
     for f in files:
         if not f.is_file():

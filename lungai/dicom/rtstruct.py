@@ -4,8 +4,11 @@ Rasterisation is hand-written (~80 lines): neither highdicom nor SimpleITK reads
 rt-utils (OpenCV) / plastimatch would be large extra dependencies for a scanline fill:
 
 - each CLOSED_PLANAR contour's points (LPS mm) are mapped to continuous voxel indices of the CT;
-  the contour must lie in one CT slice plane (within 0.5 slice; contours between slices or on an
-  oblique plane are refused);
+  the contour must lie in one CT slice plane (within :data:`SLICE_TOL` slice; contours between slices or
+  on an oblique plane are refused), and a structure's contour planes must be at least
+  :data:`MIN_PLANE_STEP` slice apart: contours drawn on a finer grid than the CT (an RTSTRUCT of the 1.5 mm
+  reconstruction on a 3 mm CT) would land two planes on one CT slice, which the even-odd rule would XOR into
+  rings, so they are refused;
 - a voxel is inside when its centre is (pixel-centre rule, as plastimatch's rasteriser), and the
   contours of one slice are combined by the even-odd (XOR) rule: a contour inside another is a
   hole, a contour inside a hole is an island again (:func:`fill_even_odd`, a numpy scanline fill);
@@ -24,10 +27,16 @@ import SimpleITK as sitk
 
 from lungai.errors import InputError
 
-# Tolerances in voxels: a contour point's slice index must be this close to an integer; points
-# may lie this far outside the in-plane extent (half a voxel = the image's edge).
-SLICE_TOL = 0.5
+# Tolerances in voxels: a contour point's slice index must be this close to an integer (a quarter slice: float
+# rounding and small offsets pass, a contour half-way between two slices does not); points may lie this far outside
+# the in-plane extent (half a voxel = the image's edge).
+SLICE_TOL = 0.25
 EDGE_TOL = 0.5
+# Contours of one structure whose planes (median slice index) differ by at most SAME_PLANE_TOL slice lie in one
+# plane; two different planes must be at least MIN_PLANE_STEP slice apart (on the CT's grid they are >= 1 slice
+# apart), else the structure was contoured on a finer grid than this CT.
+SAME_PLANE_TOL = 0.1
+MIN_PLANE_STEP = 0.75
 FRAME_OF_REFERENCE_TAG = "0020|0052"
 
 
@@ -37,6 +46,7 @@ class Structure:
     name: str
     contours: list          # list of (n, 3) float arrays, LPS mm
     colour: tuple | None = None
+    error: InputError | None = None   # why the structure cannot be read (raised when it is used, not on reading the file)
 
 
 def _read(path) -> "object":
@@ -56,22 +66,50 @@ def _read(path) -> "object":
     return ds
 
 
-def _contour_points(item) -> np.ndarray:
-    """ContourData as an (n, 3) array; parsed from the raw DS bytes (pydicom's per-value conversion is ~50x slower)."""
+def _contour_points(item, structure: str = "?") -> np.ndarray:
+    """ContourData as an (n, 3) array; parsed from the raw DS bytes (pydicom's per-value conversion is ~50x slower).
+    A value that is not a decimal number (e.g. ``53,25`` with a decimal comma) is an :class:`InputError` naming
+    ``structure`` and the value."""
     elem = item.get_item("ContourData")
     raw = getattr(elem, "value", None)
     if isinstance(raw, (bytes, bytearray)):
-        vals = np.array(bytes(raw).replace(b" ", b"").rstrip(b"\\\x00").split(b"\\"), dtype=np.float64)
+        texts = bytes(raw).replace(b" ", b"").rstrip(b"\\\x00").split(b"\\")
     else:
-        vals = np.asarray([float(v) for v in item.ContourData], dtype=np.float64)
+        try:
+            value = item.ContourData                        # pydicom's conversion (written / already-read datasets)
+        except ValueError:
+            value = raw
+        texts = [value] if value is None or isinstance(value, (str, float, int)) else list(value)
+    try:
+        vals = np.array(texts, dtype=np.float64)
+    except (ValueError, TypeError):
+        bad = next((t for t in texts if not _is_number(t)), texts[0] if texts else "")
+        bad = bad.decode("latin-1") if isinstance(bad, (bytes, bytearray)) else str(bad)
+        raise InputError(f"structure {structure!r}: a contour holds {bad!r}, which is not a decimal number "
+                         "(ContourData must be numbers like 53.25; a decimal comma or other text is invalid DICOM)",
+                         "re-export the structure set from the planning system (with '.' as the decimal mark), or "
+                         "read only the other structures") from None
     if vals.size % 3:
-        raise InputError(f"a contour has {vals.size} coordinates, not a multiple of 3 (corrupt RTSTRUCT)",
-                         "re-export the structure set from the planning system")
+        raise InputError(f"structure {structure!r}: a contour has {vals.size} coordinates, not a multiple of 3 "
+                         "(corrupt RTSTRUCT)", "re-export the structure set from the planning system")
     return vals.reshape(-1, 3)
 
 
+def _is_number(text) -> bool:
+    try:
+        float(text)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
 def read_structures(rtstruct_path) -> tuple[list[Structure], "object"]:
-    """The structures of an RTSTRUCT file (names, numbers, contours in LPS mm) and its dataset."""
+    """The structures of an RTSTRUCT file (names, numbers, contours in LPS mm) and its dataset.
+
+    A structure whose contours cannot be read (a value that is not a number, an open contour) gets its
+    :attr:`Structure.error`, raised by :func:`rasterise` when that structure is used: the other structures of
+    the file stay readable.
+    """
     ds = _read(rtstruct_path)
     names = {int(r.ROINumber): str(r.ROIName) for r in getattr(ds, "StructureSetROISequence", [])}
     out = {n: Structure(n, name, []) for n, name in names.items()}
@@ -80,15 +118,18 @@ def read_structures(rtstruct_path) -> tuple[list[Structure], "object"]:
         st = out.setdefault(number, Structure(number, f"ROI {number}", []))
         if "ROIDisplayColor" in rc:
             st.colour = tuple(int(v) for v in rc.ROIDisplayColor)
-        for c in getattr(rc, "ContourSequence", []):
-            kind = str(getattr(c, "ContourGeometricType", "CLOSED_PLANAR"))
-            pts = _contour_points(c)
-            if kind == "POINT" or len(pts) < 3:
-                continue   # points and degenerate contours hold no area
-            if kind != "CLOSED_PLANAR":
-                raise InputError(f"structure {st.name!r} has a {kind} contour; only CLOSED_PLANAR contours enclose a volume",
-                                 "re-export the structure as closed contours from the planning system")
-            st.contours.append(pts)
+        try:
+            for c in getattr(rc, "ContourSequence", []):
+                kind = str(getattr(c, "ContourGeometricType", "CLOSED_PLANAR"))
+                pts = _contour_points(c, st.name)
+                if kind == "POINT" or len(pts) < 3:
+                    continue   # points and degenerate contours hold no area
+                if kind != "CLOSED_PLANAR":
+                    raise InputError(f"structure {st.name!r} has a {kind} contour; only CLOSED_PLANAR contours enclose "
+                                     "a volume", "re-export the structure as closed contours from the planning system")
+                st.contours.append(pts)
+        except InputError as exc:
+            st.error = exc
     return list(out.values()), ds
 
 
@@ -148,18 +189,21 @@ def rasterise(structure: Structure, ct: sitk.Image, allow_gaps: bool = False) ->
     nx, ny, nz = ct.GetSize()
     inv, origin = _index_transform(ct)
     name = structure.name
+    if structure.error is not None:
+        raise structure.error
     if not structure.contours:
         raise InputError(f"structure {name!r} has no contours", "choose a structure that was contoured")
+    indices = [(pts - origin) @ inv.T for pts in structure.contours]     # continuous (i, j, k)
+    for pts, idx in zip(structure.contours, indices):
+        if np.ptp(idx[:, 2]) > 2 * SLICE_TOL:
+            _off_slice_error(name, pts, idx[:, 2], "")
+    _check_contour_planes(name, [float(np.median(idx[:, 2])) for idx in indices], ct)
     per_slice: dict[int, list] = {}
-    for pts in structure.contours:
-        idx = (pts - origin) @ inv.T           # continuous (i, j, k)
+    for pts, idx in zip(structure.contours, indices):
         k = idx[:, 2]
         kr = int(round(float(np.median(k))))
-        if np.ptp(k) > 2 * SLICE_TOL or np.abs(k - kr).max() > SLICE_TOL:
-            raise InputError(
-                f"structure {name!r}: a contour does not lie in a CT slice plane (slice index {k.min():.2f}-{k.max():.2f})",
-                "the RTSTRUCT must be drawn on this CT (axial contours on its slices); check it belongs to the CT "
-                "(same FrameOfReferenceUID) and that the CT is not tilted / resampled")
+        if np.abs(k - kr).max() > SLICE_TOL:
+            _off_slice_error(name, pts, k, ", between two CT slices")
         off_plane = ((idx[:, 0] < -0.5 - EDGE_TOL) | (idx[:, 0] > nx - 0.5 + EDGE_TOL)
                      | (idx[:, 1] < -0.5 - EDGE_TOL) | (idx[:, 1] > ny - 0.5 + EDGE_TOL))
         if kr < 0 or kr >= nz or off_plane.any():
@@ -192,6 +236,42 @@ def rasterise(structure: Structure, ct: sitk.Image, allow_gaps: bool = False) ->
     img = sitk.GetImageFromArray(mask)
     img.CopyInformation(ct)
     return img
+
+
+def _off_slice_error(name: str, pts: np.ndarray, k: np.ndarray, where: str):
+    raise InputError(
+        f"structure {name!r}: a contour does not lie in a CT slice plane (slice index {k.min():.2f}-{k.max():.2f}"
+        f"{where}; z = {float(np.median(pts[:, 2])):.2f} mm)",
+        "the RTSTRUCT must be drawn on this CT (axial contours on its slices); check it belongs to the CT "
+        "(same FrameOfReferenceUID) and that the CT is not tilted / resampled")
+
+
+def _check_contour_planes(name: str, planes: list[float], ct: sitk.Image) -> None:
+    """The contour planes of one structure (median slice index per contour) must be as far apart as the CT's slices:
+    two planes closer than :data:`MIN_PLANE_STEP` slice mean contours drawn on a finer grid (a thinner
+    reconstruction), and the even-odd fill of one CT slice would XOR them into rings."""
+    distinct = []
+    for k in sorted(planes):
+        if not distinct or k - distinct[-1][-1] > SAME_PLANE_TOL:
+            distinct.append([k])
+        else:
+            distinct[-1].append(k)
+    centres = np.asarray([float(np.mean(c)) for c in distinct])
+    steps = np.diff(centres)
+    close = np.flatnonzero(steps < MIN_PLANE_STEP)
+    if not close.size:
+        return
+    slice_mm = float(ct.GetSpacing()[2])
+    i = int(close[0])
+    pair = (centres[i] * slice_mm, centres[i + 1] * slice_mm)     # along the slice normal, from the CT's first slice
+    grid = float(np.median(steps)) * slice_mm      # the structure's usual contour spacing
+    raise InputError(
+        f"structure {name!r} is contoured on planes {abs(pair[1] - pair[0]):.2f} mm apart ({close.size} pair(s) of "
+        f"contour planes closer than one CT slice; contour grid about {grid:.2f} mm), but the CT's slices are "
+        f"{slice_mm:.2f} mm apart: the CT is thicker than the contouring grid, so two contour planes would fall on "
+        "one CT slice",
+        "use the CT series the structure set was drawn on (e.g. the thinner reconstruction of the same scan; the "
+        "RTSTRUCT's ContourImageSequence names its slices), or resample the contours in the planning system")
 
 
 def describe_extent(ct: sitk.Image) -> str:
@@ -254,7 +334,7 @@ def read_rtstruct(rtstruct_path, reference_ct: sitk.Image, names=None, allow_gap
         return {s.name: rasterise(s, reference_ct, allow_gaps=allow_gaps) for s in chosen}
     out, problems = {}, []
     for s in chosen:
-        if not s.contours:
+        if not s.contours and s.error is None:
             continue
         try:
             out[s.name] = rasterise(s, reference_ct, allow_gaps=allow_gaps)

@@ -9,7 +9,7 @@ import SimpleITK as sitk
 
 from lungai.errors import InputError
 from lungai.io.geometry import assert_same_geometry
-from lungai.io.validate import check_3d, check_ct, check_slice_positions, slice_offsets
+from lungai.io.validate import check_3d, check_ct, check_slice_positions, check_steps_along_normal, slice_offsets
 
 FILE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 # Study, Series and Frame of Reference UIDs of a CT read from a DICOM series (image metadata keys)
@@ -21,27 +21,97 @@ def _suffix(path: Path) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
 
-def _read_dicom_series(folder: Path, series_uid: str | None) -> sitk.Image:
-    reader = sitk.ImageSeriesReader()
+def dicomdir_folder(path) -> Path:
+    """A DICOMDIR file stands for its folder (the export it indexes); any other path is returned as it is."""
+    p = Path(path)
+    return p.parent if p.is_file() and p.name.upper() == "DICOMDIR" else p
+
+
+def _gdcm_series(folder: Path) -> list[str]:
     warnings = sitk.ProcessObject.GetGlobalWarningDisplay()
-    sitk.ProcessObject.SetGlobalWarningDisplay(False)   # ITK's "No Series were found": the error below says it
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)   # ITK's "No Series were found": our errors say it
     try:
-        ids = list(reader.GetGDCMSeriesIDs(str(folder)) or [])
+        return list(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)) or [])
     finally:
         sitk.ProcessObject.SetGlobalWarningDisplay(warnings)
+
+
+def dicom_series_files(path, series_uid: str | None = None) -> list[str]:
+    """The files of the CT series at ``path``, sorted as ITK reads them.
+
+    ``path``: a series folder; a folder holding the CT with RTSTRUCT / RTDOSE / SEG files (as planning systems
+    export; only CT image series count, a scout / LOCALIZER or a series of fewer than 3 slices neither:
+    :func:`lungai.dicom.discover.ct_skip_reason`); a DICOMDIR file (its folder); or an export folder whose series
+    lie in subfolders (the one CT series :func:`lungai.dicom.discover.scan` finds below it, as ``lungai
+    dicom-scan`` lists them).  ``series_uid`` chooses a series where there are several.
+    """
+    from lungai.dicom.discover import _header, ct_skip_reason
+
+    folder = dicomdir_folder(path)
+    ids = _gdcm_series(folder)
     if not ids:
+        return _series_files_below(folder, series_uid)
+    files_of = {uid: list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid)) for uid in ids}
+    if series_uid is not None:
+        if series_uid not in files_of:
+            raise InputError(f"series {series_uid} is not in {folder}", f"choose one of: {', '.join(ids)}")
+        return files_of[series_uid]
+    kinds = {}
+    for uid, files in files_of.items():
+        ds = _header(Path(files[0]))
+        modality = str(getattr(ds, "Modality", "") or "") if ds is not None else ""
+        skip = ct_skip_reason(ds, len(files)) if modality in ("", "CT") else f"modality {modality}"
+        kinds[uid] = (modality or "?", skip)
+    chosen = [uid for uid in ids if kinds[uid][1] is None] or ids   # no CT among them: the modality check says so
+    if len(chosen) > 1:
+        listing = "; ".join(f"{uid} ({kinds[uid][0]}, {len(files_of[uid])} files)" for uid in chosen)
+        raise InputError(
+            f"{folder} holds {len(chosen)} different DICOM series: {listing}",
+            "put each series in its own folder, or choose one series by its SeriesInstanceUID "
+            f"(lungai CLI: --series UID; `lungai dicom-scan {folder}` lists them)")
+    return files_of[chosen[0]]
+
+
+def _series_files_below(folder: Path, series_uid: str | None) -> list[str]:
+    """The CT series in the subfolders of ``folder`` (a DICOM export: DICOMDIR + patient / study / series folders)."""
+    from lungai.dicom.discover import scan
+
+    found = [st.ct for st in scan(folder) if st.ct is not None] if folder.is_dir() else []
+    if series_uid is not None:
+        found = [ct for ct in found if ct.series_uid == series_uid]
+        if not found:
+            raise InputError(f"series {series_uid} is not in {folder} (nor in its subfolders)",
+                             f"list the CT series with `lungai dicom-scan {folder}`")
+    if not found:
         raise InputError(f"no DICOM series found in {folder}",
                          "point to a folder that holds the CT's DICOM slices (.dcm), or to a NIfTI/NRRD/MHA file")
-    if series_uid is None and len(ids) > 1:
-        listing = "; ".join(f"{uid} ({len(reader.GetGDCMSeriesFileNames(str(folder), uid))} files)" for uid in ids)
-        raise InputError(
-            f"{folder} holds {len(ids)} different DICOM series: {listing}",
-            "put each series in its own folder, or choose one series by its SeriesInstanceUID "
-            "(lungai CLI: --series UID)")
-    uid = series_uid or ids[0]
-    if uid not in ids:
-        raise InputError(f"series {uid} is not in {folder}", f"choose one of: {', '.join(ids)}")
-    files = reader.GetGDCMSeriesFileNames(str(folder), uid)
+    if len(found) > 1:
+        listing = "; ".join(f"{ct.series_uid} ({ct.n_slices} slices in {ct.folder})" for ct in found)
+        raise InputError(f"{folder} holds {len(found)} CT series in its subfolders: {listing}",
+                         f"choose one by its SeriesInstanceUID (lungai CLI: --series UID), or give its folder; "
+                         f"`lungai dicom-scan {folder}` lists each patient's series")
+    return _sorted_along_normal(found[0].files)
+
+
+def _sorted_along_normal(files) -> list[str]:
+    """Slice files in the order ITK's series reader takes them: by position along the slice normal."""
+    from lungai.dicom.discover import _header
+
+    keyed = []
+    for f in files:
+        ds = _header(Path(f))
+        try:
+            iop = np.asarray([float(v) for v in ds.ImageOrientationPatient])
+            pos = np.asarray([float(v) for v in ds.ImagePositionPatient])
+            keyed.append((float(pos @ np.cross(iop[:3], iop[3:])), str(f)))
+        except (AttributeError, TypeError, ValueError):
+            keyed.append((float(getattr(ds, "InstanceNumber", 0) or 0) if ds is not None else 0.0, str(f)))
+    return [f for _, f in sorted(keyed)]
+
+
+def _read_dicom_series(folder: Path, series_uid: str | None) -> sitk.Image:
+    files = dicom_series_files(folder, series_uid)
+    reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     reader.MetaDataDictionaryArrayUpdateOn()
     # the slice positions are checked below (a gap is an error here, where ITK only warns)
@@ -64,20 +134,25 @@ def _read_dicom_series(folder: Path, series_uid: str | None) -> sitk.Image:
 
 
 def _check_series_positions(reader: sitk.ImageSeriesReader, n: int, folder: Path) -> None:
-    """No missing slice, duplicate position or irregular step in the series just read."""
+    """No missing slice, duplicate position, irregular step or tilt (steps off the slice normal) in the series just
+    read."""
     if n < 2 or not all(reader.HasMetaDataKey(i, "0020|0032") for i in range(n)) \
             or not reader.HasMetaDataKey(0, "0020|0037"):
         return
     positions = [reader.GetMetaData(i, "0020|0032").strip().split("\\") for i in range(n)]
-    offsets, axis = slice_offsets(positions, reader.GetMetaData(0, "0020|0037").strip().split("\\"))
+    orientation = reader.GetMetaData(0, "0020|0037").strip().split("\\")
+    offsets, axis = slice_offsets(positions, orientation)
     check_slice_positions(offsets, f"the DICOM series in {folder}", axis)
+    check_steps_along_normal(positions, orientation, f"the DICOM series in {folder}")
 
 
 def read_image(path: str | Path, series_uid: str | None = None) -> sitk.Image:
-    """Read any 3D image (file or DICOM folder) with its geometry; no CT checks."""
+    """Read any 3D image (file or DICOM folder) with its geometry; no CT checks.  A DICOM folder (or DICOMDIR file)
+    gives its CT series (:func:`dicom_series_files`)."""
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p} does not exist", "check the path (and that the drive is mounted)")
+    p = dicomdir_folder(p)
     if p.is_dir():
         img = _read_dicom_series(p, series_uid)
     else:

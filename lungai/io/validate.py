@@ -120,3 +120,37 @@ def check_slice_positions(offsets, source: str, axis: str = "z",
     raise InputError(f"{source}: the slices are not equally spaced ({spacing:.3f} mm mostly, but {where}"
                      f"{' ...' if len(odd) > _LISTED else ''})",
                      f"{fix}; a series with varying slice spacing must be resampled to one spacing first")
+
+
+# The step between slice positions must run along the slice normal: a gantry-tilted (or sheared) series has its
+# positions offset in the slice plane as well, which a 3D grid (origin, spacing, direction) cannot hold - ITK reads
+# it as if stacked along the normal, misplacing every slice by its in-plane offset.  Allowed: STEP_OFF_NORMAL_TOL of
+# the distance along the normal (0.57 degrees, the limit of 3D Slicer's DICOM reader) plus the rounding of positions
+# written to 2 decimals.
+STEP_OFF_NORMAL_TOL = 0.01
+STEP_OFF_NORMAL_MM = 0.02
+
+
+def check_steps_along_normal(positions, orientation, source: str) -> None:
+    """The slices' ImagePositionPatient values must lie on a line along the slice normal (from the series'
+    ImageOrientationPatient): else an :class:`InputError` saying the series is gantry-tilted / sheared."""
+    iop = np.asarray([float(v) for v in orientation], float)
+    normal = np.cross(iop[:3], iop[3:])
+    normal /= np.linalg.norm(normal) or 1.0
+    p = np.asarray([[float(v) for v in q] for q in positions], float)
+    if len(p) < 2:
+        return
+    d = p - p[np.argmin(p @ normal)]
+    along = d @ normal
+    lateral = np.linalg.norm(d - np.outer(along, normal), axis=1)
+    bad = lateral > STEP_OFF_NORMAL_TOL * np.abs(along) + STEP_OFF_NORMAL_MM
+    if not bad.any():
+        return
+    far = int(np.argmax(np.abs(along)))
+    angle = float(np.degrees(np.arctan2(lateral[far], abs(along[far]))))
+    raise InputError(
+        f"{source} is gantry-tilted or sheared: its slices step {angle:.1f} degrees off the slice normal (the last "
+        f"slice lies {lateral[far]:.1f} mm beside the normal through the first), so no regular 3D grid holds it",
+        "resample the series onto a regular grid first: in 3D Slicer load it with 'Acquisition geometry "
+        "regularization' (DICOM module, advanced options) and save the volume, or re-export it from the scanner / "
+        "PACS without gantry tilt")
