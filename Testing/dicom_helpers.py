@@ -76,3 +76,24 @@ def provenance(seg_path, rt_path) -> tuple[dict, dict]:
     return ({s.SegmentLabel: (s.SegmentAlgorithmType, getattr(s, "SegmentAlgorithmName", None))
              for s in seg.SegmentSequence},
             {r.ROIName: r.ROIGenerationAlgorithm for r in rt.StructureSetROISequence})
+
+
+def with_empty_structures(rtstruct, names, dst) -> Path:
+    """A copy of ``rtstruct`` with structures ``names`` added without contours (as a planning-system template leaves
+    them: an ROIContourSequence item with no ContourSequence)."""
+    import pydicom
+    from pydicom.dataset import Dataset
+
+    ds = pydicom.dcmread(rtstruct)
+    number = max(int(r.ROINumber) for r in ds.StructureSetROISequence)
+    frame = ds.StructureSetROISequence[0].ReferencedFrameOfReferenceUID
+    for name in names:
+        number += 1
+        roi, contour = Dataset(), Dataset()
+        roi.ROINumber, roi.ReferencedFrameOfReferenceUID, roi.ROIName = number, frame, name
+        roi.ROIGenerationAlgorithm = "MANUAL"
+        contour.ReferencedROINumber, contour.ROIDisplayColor = number, [255, 0, 0]
+        ds.StructureSetROISequence.append(roi)
+        ds.ROIContourSequence.append(contour)
+    ds.save_as(dst)
+    return Path(dst)

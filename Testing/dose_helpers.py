@@ -11,3 +11,22 @@ def write_rtdose(dose: sitk.Image, path, scaling: float = 1e-3, reverse_frames: 
     from lungai.dicom.synthetic import write_rtdose as write
 
     return write(dose, path, offsets=offsets, reverse_frames=reverse_frames, units=units, scaling=scaling)
+
+
+def with_summation_type(src, dst, kind: str, plan: str | None = None, factor: float = 1.0, uid: str | None = None):
+    """A copy of the RTDOSE ``src`` with DoseSummationType ``kind``, the referenced plan ``plan``, the dose x
+    ``factor`` (DoseGridScaling) and its own SOPInstanceUID."""
+    import pydicom
+    from pydicom.dataset import Dataset
+
+    ds = pydicom.dcmread(src)
+    ds.DoseSummationType = kind
+    if plan is not None:
+        ref = Dataset()
+        ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID = "1.2.840.10008.5.1.4.1.1.481.5", plan
+        ds.ReferencedRTPlanSequence = [ref]
+    ds.DoseGridScaling = f"{float(ds.DoseGridScaling) * factor:.10g}"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = uid or pydicom.uid.generate_uid()
+    ds.save_as(dst)
+    return dst
+

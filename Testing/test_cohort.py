@@ -181,3 +181,118 @@ def test_cli_and_bad_input(export, tmp_path, capsys):
                "--structure-map", str(_mapping(tmp_path))])
     assert rc == 2 and "no patient_id" in capsys.readouterr().err
     assert json.loads((out / "patients" / "P1" / RESULT).read_text(encoding="utf-8"))["status"] == "done"
+
+
+@pytest.fixture(scope="module")
+def p1_baseline(export, tmp_path_factory):
+    """P1 as exported (one PLAN RTDOSE, GTV, Lung_R, Lung_L): the reference result."""
+    from lungai.dicom.cohort import process_patient
+
+    jobs, _ = plan_cohort(export)
+    out = tmp_path_factory.mktemp("p1_baseline")
+    doc = process_patient(next(j for j in jobs if j.case == "P1"), PARAMS, str(out))
+    assert doc["status"] == "done", doc
+    return pd.read_csv(out / "patients" / "P1" / "features.csv").iloc[0]
+
+
+def _p1_copy(export, tmp_path) -> Path:
+    import shutil
+
+    root = tmp_path / "export"
+    shutil.copytree(export / "P1", root / "P1", ignore=shutil.ignore_patterns("rtstruct_of_someone*"))
+    return root
+
+
+def _p1_job(root, mapping=None):
+    jobs, inv = plan_cohort(root, mapping)
+    return next(j for j in jobs if j.case == "P1"), inv.set_index("patient_id").loc["P1"]
+
+
+def test_beam_doses_of_one_plan_summed_other_several_rtdoses_fail_the_patient(export, p1_baseline, tmp_path):
+    """Three BEAM RTDOSEs of one plan (QA: only beam0 was used, MLD 9.3 instead of 27.8 Gy): summed, said in the
+    inventory and provenance, the same dose features as the plan dose; a second plan's dose next to them makes the
+    RTDOSE ambiguous: the patient fails with the problem and fix, nothing computed from one of them."""
+    from dose_helpers import with_summation_type
+    from lungai.dicom.cohort import process_patient
+
+    root = _p1_copy(export, tmp_path)
+    plan = root / "P1" / "RTDOSE" / "rtdose.dcm"
+    for i, f in enumerate((0.2, 0.3, 0.5)):
+        with_summation_type(plan, root / "P1" / "RTDOSE" / f"beam{i}.dcm", "BEAM", plan="1.2.3.1", factor=f)
+    plan.unlink()
+    job, inv = _p1_job(root)
+    assert len(job.rtdose_files) == 3 and "3 BEAM doses of one plan summed" in inv["notes"]
+    doc = process_patient(job, PARAMS, str(tmp_path / "out"))
+    assert doc["status"] == "done", doc
+    assert doc["provenance"]["dose"].startswith("sum of 3 BEAM RTDOSEs of one plan")
+    row = pd.read_csv(tmp_path / "out" / "patients" / "P1" / "features.csv").iloc[0]
+    for col in ("dose_mld_gy", "dose_v20_pct", "dose_gtv_mean_gy"):
+        assert row[col] == pytest.approx(p1_baseline[col], abs=1e-3), col
+
+    with_summation_type(root / "P1" / "RTDOSE" / "beam0.dcm", root / "P1" / "RTDOSE" / "plan2.dcm", "PLAN",
+                        plan="1.2.3.2", factor=5.0)
+    out = tmp_path / "out2"
+    s = run_cohort(root, out, PARAMS, workers=0)
+    assert [c for c, _ in s.failed] == ["P1"] and not s.done
+    error = pd.read_csv(out / "errors.csv").loc[0, "error"]
+    assert "4 RTDOSEs share this CT's frame of reference" in error and "keep only the plan dose" in error
+    assert pd.read_csv(out / "patients.csv").loc[0, "dose_features"].startswith("no (ambiguous")
+
+
+def test_empty_template_structure_does_not_replace_the_contoured_gtv(export, p1_baseline, tmp_path):
+    """An empty 'GTVn' from a template next to the contoured GTV (QA: the patient got the automatic segmentation,
+    7.5 ml instead of the contoured 82 ml): the contoured GTV is used and the empty one named; a contoured GTV
+    that cannot be read fails the patient instead of being silently replaced by the automatic segmentation."""
+    from dicom_helpers import with_empty_structures
+    from lungai.dicom.cohort import process_patient
+
+    root = _p1_copy(export, tmp_path)
+    rs = root / "P1" / "RTSTRUCT" / "rtstruct.dcm"
+    with_empty_structures(rs, ["GTVn", "Lungs"], rs)
+    job, inv = _p1_job(root)
+    assert inv["tumour_from"] == "RTSTRUCT GTV" and "without contours left out: GTVn, Lungs" in inv["notes"]
+    doc = process_patient(job, PARAMS, str(tmp_path / "out"))
+    assert doc["status"] == "done", doc
+    assert doc["provenance"]["tumour"] == "RTSTRUCT GTV" and doc["provenance"]["lungs"] == "RTSTRUCT Lung_R+Lung_L"
+    row = pd.read_csv(tmp_path / "out" / "patients" / "P1" / "features.csv").iloc[0]
+    assert np.isnan(row["tumour_confidence"])
+    for col in ("dose_mld_gy", "dose_gtv_mean_gy", "rad_tumour_original_shape_MeshVolume"):
+        assert row[col] == pytest.approx(p1_baseline[col], rel=1e-6), col
+
+    import pydicom                     # a slice of the GTV's contours left out: a gap, so it cannot be read
+    ds = pydicom.dcmread(rs)
+    number = next(int(r.ROINumber) for r in ds.StructureSetROISequence if r.ROIName == "GTV")
+    item = next(rc for rc in ds.ROIContourSequence if int(rc.ReferencedROINumber) == number)
+    zs = sorted({float(c.ContourData[2]) for c in item.ContourSequence})
+    item.ContourSequence = [c for c in item.ContourSequence if float(c.ContourData[2]) != zs[len(zs) // 2]]
+    ds.save_as(rs)
+    job, _ = _p1_job(root)
+    doc = process_patient(job, PARAMS, str(tmp_path / "out_gap"))
+    assert doc["status"] == "failed" and "the RTSTRUCT's GTV cannot be read" in doc["error"], doc
+    assert "map the GTV structures to null" in doc["error"]
+
+
+def test_only_a_combined_lungs_structure_gives_the_dose_lungs(export, p1_baseline, tmp_path):
+    """An RTSTRUCT with GTV and one 'Lungs' structure (QA: the automatic lungs were used while dose-features used the
+    contoured Lungs): the dose features come from it, as dose-features; whole-lung radiomics, no per-side ones."""
+    from lungai.dicom.cohort import process_patient
+    from lungai.dicom.reference import ct_reference
+    from lungai.dicom.rtstruct import read_rtstruct, write_rtstruct
+    from lungai.io import read_ct
+
+    root = _p1_copy(export, tmp_path)
+    rs = root / "P1" / "RTSTRUCT" / "rtstruct.dcm"
+    masks = read_rtstruct(rs, read_ct(root / "P1" / "CT"))
+    write_rtstruct({"GTV": masks["GTV"], "Lungs": sitk.Or(masks["Lung_R"], masks["Lung_L"])},
+                   ct_reference(root / "P1" / "CT"), tmp_path / "rs_lungs.dcm", label="synthetic")
+    rs.unlink()
+    (tmp_path / "rs_lungs.dcm").replace(rs)
+    job, inv = _p1_job(root)
+    assert inv["lungs_from"].startswith("RTSTRUCT Lungs")
+    doc = process_patient(job, PARAMS, str(tmp_path / "out"))
+    assert doc["status"] == "done", doc
+    assert doc["provenance"]["lungs"].startswith("RTSTRUCT structure Lungs")
+    row = pd.read_csv(tmp_path / "out" / "patients" / "P1" / "features.csv").iloc[0]
+    for col in ("dose_mld_gy", "dose_v20_pct", "rad_lungs_original_shape_MeshVolume"):
+        assert row[col] == pytest.approx(p1_baseline[col], rel=1e-3), col
+    assert not any(c.startswith(("rad_right_lung_", "rad_left_lung_")) for c in row.index)

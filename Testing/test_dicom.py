@@ -12,7 +12,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from dicom_helpers import array, image_like, rt_export, small_phantom
+from dicom_helpers import array, image_like, rt_export, small_phantom, with_empty_structures
 
 from lungai.dicom import roles
 from lungai.dicom.discover import scan
@@ -454,6 +454,32 @@ def test_cli_dose_features_case_is_the_dicom_patient_id_and_lungs_said_as_used(e
     assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", st["rtstruct"],
                 "--case", "mine", "-o", tmp_path / "b.csv") == 0
     assert pd_read(tmp_path / "b.csv").loc[0, "case"] == "mine"
+
+
+def test_structures_without_contours_have_no_role(export, tmp_path, capsys):
+    """A planning-system template's empty 'GTVn', 'Lungs', 'Lungs-GTV' next to the contoured GTV and lungs: role
+    resolution takes the contoured structures only (QA: 'structure GTVn has no contours'), dose-features gives
+    the same row as without them and names the left-out ones; a role with only empty structures names them."""
+    from lungai.dicom.rtstruct import contoured_structures
+
+    st = export["P1"]
+    rs = with_empty_structures(st["rtstruct"], ["GTVn", "Lungs", "Lungs-GTV"], tmp_path / "rs_empty.dcm")
+    assert contoured_structures(rs) == (["GTV", "Lung_R", "Lung_L"], ["GTVn", "Lungs", "Lungs-GTV"])
+    ct = read_ct(st["ct"])
+    for role, used in (("gtv", ["GTV"]), ("lungs", ["Lung_R", "Lung_L"]),
+                       ("lungs_minus_gtv", ["Lung_R", "Lung_L", "GTV"])):
+        assert read_rtstruct_role(rs, ct, role)[1] == used
+    with pytest.raises(InputError, match="without contours, so left out: GTVn, Lungs, Lungs-GTV"):
+        roles.required_names("gtv_node", ["GTV", "Lung_R", "Lung_L"], empty=["GTVn", "Lungs", "Lungs-GTV"])
+    assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", st["rtstruct"],
+                "-o", tmp_path / "plain.csv") == 0
+    assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", rs,
+                "-o", tmp_path / "e.csv") == 0
+    said = capsys.readouterr().out
+    assert "without contours left out: GTVn, Lungs, Lungs-GTV" in said and "RTSTRUCT structure Lung_R + Lung_L" in said
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(pd_read(tmp_path / "plain.csv"), pd_read(tmp_path / "e.csv"))
 
 
 def pd_read(path):

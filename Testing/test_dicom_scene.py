@@ -58,3 +58,24 @@ def test_exported_segments_are_the_users_unless_lungai_made_them(mrml_scene, stu
     paths = export_segments_dicom(mrml_scene, vol, seg, tmp_path, segments=["GTV", "Tumor"], ct_source=study["ct"])
     assert provenance(*paths) == ({"GTV": ("MANUAL", None), "Tumor": ("AUTOMATIC", "SlicerLungAI")},
                                   {"GTV": "MANUAL", "Tumor": "AUTOMATIC"})
+
+
+def test_dose_node_of_one_beam_is_refused(tmp_path, monkeypatch):
+    """The Lung Radiomics panel's dose volume loaded from an RTDOSE (SlicerRT) must be the plan's total dose:
+    a BEAM / FRACTION RTDOSE is refused as in lungai dose-features (DoseSummationType)."""
+    from types import SimpleNamespace
+
+    import lungai.scene.dicom as scene_dicom
+    from dose_helpers import with_summation_type
+    from lungai.errors import InputError
+
+    study = rt_export(tmp_path)["P1"]
+    ct_file = sorted(study["ct"].glob("*.dcm"))[0]
+    beam = with_summation_type(study["dose"], tmp_path / "beam.dcm", "BEAM", plan="1.2.3.1", factor=0.5)
+    files = {"dose": [study["dose"]], "beam": [beam], "ct": [ct_file]}
+    monkeypatch.setattr(scene_dicom, "dicom_files_of_volume", lambda node: files[node.GetName()])
+    monkeypatch.setattr(scene_dicom, "_patient_id", lambda node: "P1")
+    node = lambda name: SimpleNamespace(GetName=lambda: name)  # noqa: E731
+    scene_dicom.check_dose_node_matches_ct(node("dose"), node("ct"))
+    with pytest.raises(InputError, match="beam has DoseSummationType BEAM"):
+        scene_dicom.check_dose_node_matches_ct(node("beam"), node("ct"))

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from dose_helpers import write_rtdose
+from dose_helpers import with_summation_type, write_rtdose
 from lungai.dose import (COLUMNS, dose_features, features_from_arrays, radial_dose, radial_dvh_expected, read_dose,
                          sphere_mask, treatment_dose)
 from lungai.dose.dvh import cumulative_dvh
@@ -186,3 +186,41 @@ def test_rtdose_folder_and_wrong_dicom(tmp_path):
     ds.save_as(tmp_path / "ct.dcm")
     with pytest.raises(InputError, match="not an RTDOSE"):
         read_dose(tmp_path / "ct.dcm")
+
+
+def test_rtdose_not_a_total_dose_is_refused(tmp_path):
+    """A FRACTION / BEAM / CONTROL_POINT dose is a part of the treatment dose: MLD, V20 of it would be silently
+    wrong (QA: a FRACTION dose gave MLD 0.93 Gy instead of 27.8), so it is refused; PLAN / MULTI_PLAN are read."""
+    dose = radial_dose(_grid(size=(10, 10, 6)), CENTRE, 25.0, 60.0)
+    src = write_rtdose(dose, tmp_path / "rd.dcm")
+    for kind in ("FRACTION", "BEAM", "CONTROL_POINT", "RECORD"):
+        with pytest.raises(InputError, match=f"DoseSummationType {kind}") as err:
+            read_dose(with_summation_type(src, tmp_path / f"{kind}.dcm", kind))
+        assert "PLAN" in err.value.fix
+    for kind in ("PLAN", "MULTI_PLAN"):
+        assert read_dose(with_summation_type(src, tmp_path / f"{kind}.dcm", kind)).GetSize() == (10, 10, 6)
+
+
+def test_several_rtdoses_beams_of_one_plan_summed_else_refused(tmp_path):
+    """plan_dose_files: the BEAM doses of one plan on one grid are summed (read_dose_sum = the plan dose); a plan
+    dose with its own beams gives the plan dose; beams of two plans, two plans, fractions: refused, naming them."""
+    from lungai.dose.read import plan_dose_files, read_dose_sum
+
+    dose = radial_dose(_grid(size=(10, 10, 6)), CENTRE, 25.0, 60.0)
+    src = write_rtdose(dose, tmp_path / "rd.dcm")
+    plan = with_summation_type(src, tmp_path / "plan.dcm", "PLAN", plan="1.2.3.1")
+    beams = [with_summation_type(src, tmp_path / f"beam{i}.dcm", "BEAM", plan="1.2.3.1", factor=f) for i, f in
+             enumerate((0.2, 0.3, 0.5))]
+    files, note = plan_dose_files(beams)
+    assert files == beams and "3 BEAM doses of one plan summed" in note
+    total = sitk.GetArrayFromImage(read_dose_sum(files))
+    assert np.allclose(total, sitk.GetArrayFromImage(read_dose(plan)), atol=1e-3)
+    files, note = plan_dose_files([beams[0], plan, beams[1]])
+    assert files == [plan] and "plan dose plan.dcm used" in note
+    other = with_summation_type(src, tmp_path / "other_beam.dcm", "BEAM", plan="1.2.3.2", factor=0.5)
+    plan2 = with_summation_type(src, tmp_path / "plan2.dcm", "PLAN", plan="1.2.3.2")
+    fraction = with_summation_type(src, tmp_path / "fx.dcm", "FRACTION", plan="1.2.3.1")
+    for group in ([beams[0], other], [plan, plan2], [plan, fraction], [plan, other]):
+        with pytest.raises(InputError, match="RTDOSEs share this CT's frame of reference") as err:
+            plan_dose_files(group)
+        assert all(p.name in err.value.problem for p in group) and "keep only the plan dose" in err.value.fix

@@ -41,18 +41,14 @@ def run(args) -> int:
     ct = read_ct(args.ct, series_uid=args.series)
     if args.rtstruct:
         from lungai.dicom.masks import mask_input, split_selector, structure_mask
-        from lungai.dicom.roles import find_role, required_names
-        from lungai.dicom.rtstruct import list_structures
+        from lungai.dicom.roles import dose_lungs_role, empty_note, find_role
+        from lungai.dicom.rtstruct import contoured_structures
 
         if args.structure and args.lungs:
             raise InputError("--structure and --lungs both name the lungs", "give one of them")
-        names = list_structures(args.rtstruct)
-        try:
-            required_names("lungs", names, args.structure_map)
-            default_lungs = "role:lungs"
-        except InputError:   # no "Lungs" and no right + left lung: a "Lungs-GTV" structure, if there is one
-            default_lungs = "role:lungs_minus_gtv"
-        lung_spec = (args.structure or [None])[-1] or args.lungs or default_lungs
+        names, empty = contoured_structures(args.rtstruct)   # an empty template structure has no role
+        lung_spec = ((args.structure or [None])[-1] or args.lungs
+                     or "role:" + dose_lungs_role(names, args.structure_map, empty))
         gtv_spec = args.gtv or ("role:gtv" if find_role(names, "gtv", args.structure_map) else None)
 
         def mask_and_source(spec, what):
@@ -74,6 +70,8 @@ def run(args) -> int:
         lung_source = f"{Path(args.lungs).name} ({RT_LUNG_DEFINITION} when made by lungai lungs)"
         gtv_source = Path(args.gtv).name if args.gtv else None
     case = args.case or input_case_id(args.ct, args.series)
+    if args.rtstruct and empty_note(empty):
+        print("note: " + empty_note(empty))
     row = dose_features(read_dose(args.dose), ct, lungs, gtv, case=case)
     write_csv(pd.DataFrame([row], columns=COLUMNS), args.output, protect=inputs)
     print(f"{case}: MLD {row['dose_mld_gy']:.2f} Gy, V20 {row['dose_v20_pct']:.1f} % -> {args.output}")

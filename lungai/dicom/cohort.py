@@ -51,13 +51,16 @@ class CohortJob:
     rtdose: str | None = None
     structures: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    rtdose_files: list = field(default_factory=list)   # BEAM doses of one plan, summed (rtdose: the first)
+    error: list = field(default_factory=list)          # [problem, fix] found when planning (ambiguous RTDOSEs)
 
 
 def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     """(jobs for the patients with a CT, inventory table of every patient: what it has / lacks / will use)."""
     from lungai.dicom.discover import files_under, scan
-    from lungai.dicom.roles import structure_role
-    from lungai.dicom.rtstruct import list_structures
+    from lungai.dicom.roles import dose_lungs_role, empty_note, structure_role
+    from lungai.dicom.rtstruct import contoured_structures
+    from lungai.dose.read import plan_dose_files
 
     with task("cohort: scanning DICOM", len(files_under(root))) as bar:
         studies = scan(root, progress=bar)
@@ -81,13 +84,31 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
         structures, roles = [], {}
         if st.rtstruct:
             try:
-                structures = list_structures(st.rtstruct[0])
+                structures, empty = contoured_structures(st.rtstruct[0])   # an empty template ROI has no role
                 roles = {n: structure_role(n, mapping) for n in structures}
+                if empty_note(empty):
+                    notes.append(empty_note(empty))
             except LungAIError as exc:
                 notes.append(f"RTSTRUCT unreadable: {exc}")
         has = lambda *rs: any(r in rs for r in roles.values())  # noqa: E731
-        lungs = ("RTSTRUCT " + "+".join(n for n, r in roles.items() if r in ("lung_right", "lung_left"))
-                 if has("lung_right") and has("lung_left") else "automatic (RT lung definition)")
+        if has("lung_right") and has("lung_left"):
+            lungs = "RTSTRUCT " + "+".join(n for n, r in roles.items() if r in ("lung_right", "lung_left"))
+        else:
+            try:
+                role = dose_lungs_role(structures, mapping)
+                lungs = ("RTSTRUCT " + "+".join(n for n, r in roles.items() if r == role)
+                         + " (no per-side lung radiomics)")
+            except InputError:
+                lungs = "automatic (RT lung definition)"
+        dose_files, error = [], []
+        if st.rtdose:
+            try:
+                dose_files, dose_note = plan_dose_files(st.rtdose)
+                if dose_note:
+                    notes.append(dose_note)
+            except InputError as exc:
+                error = [exc.problem, exc.fix]
+                notes.append(exc.problem)
         tumour = ("RTSTRUCT " + "+".join(n for n, r in roles.items() if r in ("gtv", "gtv_primary", "gtv_node"))
                   if has("gtv", "gtv_primary", "gtv_node") else "automatic segmentation (with confidence)")
         unnamed = [n for n, r in roles.items() if r is None]
@@ -95,16 +116,19 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             notes.append("structures without a role (see --structure-map): " + ", ".join(unnamed))
         rows.append({"case": case if st.ct is not None else "", "patient_id": st.patient_id,
                      "ct": f"{st.ct.n_slices} slices" if st.ct else "", "rtstruct": Path(st.rtstruct[0]).name if st.rtstruct else "",
-                     "rtdose": Path(st.rtdose[0]).name if st.rtdose else "",
+                     "rtdose": "+".join(Path(f).name for f in dose_files) if dose_files
+                     else (f"{len(st.rtdose)} RTDOSEs (ambiguous)" if st.rtdose else ""),
                      "missing": ", ".join(st.missing), "lungs_from": lungs if st.ct else "",
-                     "tumour_from": tumour if st.ct else "", "dose_features": "yes" if st.rtdose and st.ct else "no",
+                     "tumour_from": tumour if st.ct else "", "dose_features": ("yes" if dose_files and st.ct else
+                                                                  "no (ambiguous RTDOSEs: fails)" if error else "no"),
                      "notes": "; ".join(notes)})
         if st.ct is not None:
             jobs.append(CohortJob(case=case, patient_id=st.patient_id, ct_folder=str(st.ct.folder),
                                   ct_series_uid=st.ct.series_uid,
                                   rtstruct=str(st.rtstruct[0]) if st.rtstruct else None,
-                                  rtdose=str(st.rtdose[0]) if st.rtdose else None,
-                                  structures=structures, notes=notes))
+                                  rtdose=str(dose_files[0]) if dose_files else None,
+                                  rtdose_files=[str(f) for f in dose_files] if len(dose_files) > 1 else [],
+                                  structures=structures, notes=notes, error=error))
     clashes = name_clashes(jobs, key=lambda j: j.case)
     if clashes:
         who = lambda j: repr(j.patient_id) + (f" (case {j.case})" if j.case != j.patient_id else "")  # noqa: E731
@@ -115,34 +139,64 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     return jobs, pd.DataFrame(rows)
 
 
-def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list):
-    from lungai.dicom.masks import lung_labels
+def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list) -> tuple:
+    """(lung label map 1 right / 2 left or None, the lung mask of the dose features or None for the label map, its
+    role "lungs" / "lungs_minus_gtv" or None).
+
+    The RTSTRUCT's contoured right + left lung; else its 'Lungs' / 'Lungs-GTV' structure for the dose features, as
+    ``lungai dose-features --rtstruct`` (:func:`lungai.dicom.roles.dose_lungs_role`; no per-side lung radiomics);
+    else the automatic RT-definition lungs.  A contoured lung structure that cannot be read fails the patient.
+    """
+    from lungai.dicom.masks import lung_labels, structure_mask
+    from lungai.dicom.roles import dose_lungs_role, find_role
+    from lungai.dicom.rtstruct import contoured_structures
     from lungai.lungs import segment_lungs
 
     if job.rtstruct:
+        names, empty = contoured_structures(job.rtstruct)
+        if find_role(names, "lung_right", mapping) and find_role(names, "lung_left", mapping):
+            labels, used = lung_labels(job.rtstruct, ct, "role:lungs", mapping)
+            provenance["lungs"] = "RTSTRUCT " + "+".join(used)
+            return labels, None, None
         try:
-            labels, names = lung_labels(job.rtstruct, ct, "role:lungs", mapping)
-            provenance["lungs"] = "RTSTRUCT " + "+".join(names)
-            return labels
-        except InputError as exc:
-            notes.append(f"RTSTRUCT lungs not used ({str(exc).splitlines()[0]}); automatic lungs instead")
+            role = dose_lungs_role(names, mapping, empty)
+        except InputError:
+            role = None
+        if role is not None:
+            mask, used = structure_mask(job.rtstruct, ct, f"role:{role}", mapping)
+            provenance["lungs"] = (f"RTSTRUCT structure {'+'.join(used)} ("
+                                   + ("dose features and whole-lung radiomics" if role == "lungs" else "dose features")
+                                   + "; no right / left lung structures, so no per-side lung radiomics)")
+            return None, mask, role
+        notes.append("no contoured lung structures in the RTSTRUCT; automatic lungs")
     result = segment_lungs(ct)
     provenance["lungs"] = "automatic (lungai.lungs, RT lung definition)"
     notes.extend(result.cut)
-    return result.labels
+    return result.labels, None, None
 
 
 def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: list) -> tuple:
-    """(tumour mask, confidence or None)."""
+    """(tumour mask, confidence or None): the union of the RTSTRUCT's contoured GTVs; the automatic segmentation only
+    when the RTSTRUCT has no contoured GTV (a GTV that cannot be read fails the patient, never silently replaced)."""
     from lungai.dicom.masks import structure_mask
+    from lungai.dicom.roles import find_role
+    from lungai.dicom.rtstruct import contoured_structures
 
     if job.rtstruct:
-        try:
-            mask, names = structure_mask(job.rtstruct, ct, "role:gtv", mapping)
-            provenance["tumour"] = "RTSTRUCT " + "+".join(names)
+        names, empty = contoured_structures(job.rtstruct)
+        if find_role(names, "gtv", mapping):
+            try:
+                mask, used = structure_mask(job.rtstruct, ct, "role:gtv", mapping)
+            except InputError as exc:
+                raise InputError(f"the RTSTRUCT's GTV cannot be read: {exc.problem}",
+                                 f"{exc.fix}; to use the automatic segmentation instead, map the GTV structures to "
+                                 "null with --structure-map") from exc
+            provenance["tumour"] = "RTSTRUCT " + "+".join(used)
             return mask, None
-        except InputError as exc:
-            notes.append(f"no GTV in the RTSTRUCT ({str(exc).splitlines()[0]})")
+        empty_gtvs = find_role(empty, "gtv", mapping)
+        notes.append("no contoured GTV in the RTSTRUCT"
+                     + (f" ({', '.join(empty_gtvs)} without contours)" if empty_gtvs else "")
+                     + "; automatic segmentation")
     from lungai.seg.infer import segment_tumour
     from lungai.seg.model_io import load_model
     from lungai.seg.resources import resolve_model_dir
@@ -162,7 +216,10 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
     start = time.perf_counter()
     folder = Path(out_dir) / "patients" / safe_name(job.case)
     try:
-        from lungai.dose import check_dose_matches_ct, dose_features, read_dose
+        import SimpleITK as sitk
+
+        from lungai.dose import check_dose_matches_ct, dose_features
+        from lungai.dose.read import read_dose_sum
         from lungai.io import read_ct, write_image
         from lungai.radiomics import extract, segments_from_masks, to_wide
         from lungai.radiomics.csv_output import write_csv
@@ -170,15 +227,25 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         folder.mkdir(parents=True, exist_ok=True)
         notes = list(job.notes)
         provenance = {"ct": f"DICOM series {job.ct_series_uid}"}
-        if job.rtdose:
-            check_dose_matches_ct(job.rtdose, job.ct_folder, job.ct_series_uid)
+        if job.error:
+            raise InputError(*job.error)
+        dose_files = job.rtdose_files or ([job.rtdose] if job.rtdose else [])
+        for f in dose_files:
+            check_dose_matches_ct(f, job.ct_folder, job.ct_series_uid)
         ct = read_ct(job.ct_folder, series_uid=job.ct_series_uid)
-        lungs = _lungs(job, ct, mapping, provenance, notes)
+        lungs, dose_lungs, dose_lungs_role = _lungs(job, ct, mapping, provenance, notes)
         tumour, confidence = _tumour(job, ct, mapping, model_dir, provenance, notes)
-        write_image(lungs, folder / "lungs.nii.gz")
+        write_image(lungs if lungs is not None else dose_lungs, folder / ("lungs.nii.gz" if lungs is not None
+                                                                           else "dose_lungs.nii.gz"))
         write_image(tumour, folder / "tumour.nii.gz")
         errors: dict = {}
         segments = segments_from_masks(ct, tumour=tumour, lungs=lungs, errors=errors)
+        if dose_lungs_role == "lungs":   # one 'Lungs' structure: the whole-lung segments, no per-side ones
+            whole = sitk.Cast(dose_lungs > 0, sitk.sitkUInt8)
+            outside = sitk.Not(sitk.Cast(tumour > 0, sitk.sitkUInt8))
+            segments.update(lungs=whole, lungs_minus_tumour=sitk.And(whole, outside))
+            errors.pop("lungs", None)
+            errors.pop("lungs_minus_tumour", None)
         result = extract(ct, segments, params, case=job.case, segment_errors=errors)
         if result.features.empty:
             raise InputError("no radiomics segment could be extracted: " + "; ".join(result.errors.error),
@@ -186,10 +253,13 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         row = to_wide(result.features).iloc[0].to_dict()
         for r in result.errors.itertuples(index=False):
             notes.append(f"radiomics {r.segment}: {r.error}")
-        if job.rtdose:
-            dose = dose_features(read_dose(job.rtdose), ct, lungs, tumour, case=job.case)
+        if dose_files:
+            dose_img = read_dose_sum(dose_files)
+            dose = dose_features(dose_img, ct, lungs if lungs is not None else dose_lungs, tumour, case=job.case)
             row.update({k: v for k, v in dose.items() if k != "case"})
-            provenance["dose"] = f"RTDOSE {Path(job.rtdose).name} (lungs minus GTV)"
+            provenance["dose"] = ("RTDOSE " + Path(dose_files[0]).name if len(dose_files) == 1 else
+                                  f"sum of {len(dose_files)} BEAM RTDOSEs of one plan "
+                                  + "+".join(Path(f).name for f in dose_files)) + " (lungs minus GTV)"
         else:
             provenance["dose"] = "no RTDOSE"
         row.update(case=job.case, patient_id=job.patient_id, tumour_confidence=confidence)

@@ -128,16 +128,22 @@ def describe_roles(names: Iterable[str], mapping=None) -> str:
     return ", ".join(f"{n} ({_role(n, user) or 'no role'})" for n in names) or "none"
 
 
-def _missing(role: str, names, mapping) -> InputError:
+def _missing(role: str, names, mapping, empty=()) -> InputError:
     return InputError(
-        f"no structure with role {role!r} among: {describe_roles(names, mapping)}",
+        f"no structure with role {role!r} among: {describe_roles(names, mapping)}"
+        + (f" (without contours, so left out: {', '.join(empty)})" if empty else ""),
         "name the structure explicitly (--structure NAME) or map your name to the role in a YAML/JSON file "
         "(--structure-map FILE, lines like 'My_GTV: gtv_primary'); roles: " + ", ".join(ROLES))
 
 
-def required_names(role: str, names: Iterable[str], mapping=None) -> list[str]:
-    """The structures needed to build ``role`` with :func:`mask_for_role` (raises when it cannot be built)."""
-    names = list(names)
+def required_names(role: str, names: Iterable[str], mapping=None, empty: Iterable[str] = ()) -> list[str]:
+    """The structures needed to build ``role`` with :func:`mask_for_role` (raises when it cannot be built).
+
+    ``names``: the structures that can be used (for an RTSTRUCT the contoured ones,
+    :func:`lungai.dicom.rtstruct.contoured_structures`); ``empty``: those left out for having no contours (named in
+    the error).
+    """
+    names, empty = list(names), list(empty)
     direct = find_role(names, role, mapping)
     if direct and role != "lungs_minus_gtv":
         return direct
@@ -152,7 +158,26 @@ def required_names(role: str, names: Iterable[str], mapping=None) -> list[str]:
             return required_names("lungs", names, mapping) + find_role(names, "gtv", mapping)
         except InputError:
             pass
-    raise _missing(role, names, mapping)
+    raise _missing(role, names, mapping, empty)
+
+
+def dose_lungs_role(names: Iterable[str], mapping=None, empty: Iterable[str] = ()) -> str:
+    """The role the lungs of the dose features are taken from: "lungs" (a Lungs structure, or right + left lung),
+    else "lungs_minus_gtv" (a 'Lungs-GTV' structure).  The one rule of ``lungai dose-features --rtstruct`` and
+    ``lungai cohort``; raises :class:`InputError` when the structures give neither."""
+    names = list(names)
+    try:
+        required_names("lungs", names, mapping)
+        return "lungs"
+    except InputError:
+        required_names("lungs_minus_gtv", names, mapping, empty)
+        return "lungs_minus_gtv"
+
+
+def empty_note(empty: Iterable[str]) -> str | None:
+    """The note naming the structures left out for having no contours (None when there are none)."""
+    empty = list(empty)
+    return ("RTSTRUCT structure(s) without contours left out: " + ", ".join(empty)) if empty else None
 
 
 def mask_for_role(masks: Mapping[str, "object"], role: str, mapping=None):

@@ -139,6 +139,15 @@ def list_structures(rtstruct_path) -> list[str]:
     return [str(r.ROIName) for r in getattr(ds, "StructureSetROISequence", [])]
 
 
+def contoured_structures(rtstruct_path) -> tuple[list[str], list[str]]:
+    """(names of the structures with contours, names of the empty ones), in file order.
+
+    A planning-system template leaves structures without contours (an empty 'GTVn', 'Lungs'); role resolution
+    (:func:`read_rtstruct_role`, ``lungai cohort``, ``lungai dose-features``) takes the contoured ones only."""
+    structures, _ = read_structures(rtstruct_path)
+    return [s.name for s in structures if s.contours], [s.name for s in structures if not s.contours]
+
+
 def referenced_frame_of_reference(ds) -> str | None:
     for item in getattr(ds, "ReferencedFrameOfReferenceSequence", []):
         return str(item.FrameOfReferenceUID)
@@ -352,10 +361,12 @@ def read_rtstruct(rtstruct_path, reference_ct: sitk.Image, names=None, allow_gap
 
 def read_rtstruct_role(rtstruct_path, reference_ct: sitk.Image, role: str, mapping=None,
                        allow_gaps: bool = False) -> tuple[sitk.Image, list[str]]:
-    """The mask of a role (see :mod:`lungai.dicom.roles`) and the structure names it was built from."""
+    """The mask of a role (see :mod:`lungai.dicom.roles`) and the structure names it was built from; structures
+    without contours are left out (:func:`contoured_structures`)."""
     from lungai.dicom.roles import mask_for_role, required_names
 
-    names = required_names(role, list_structures(rtstruct_path), mapping)
+    contoured, empty = contoured_structures(rtstruct_path)
+    names = required_names(role, contoured, mapping, empty=empty)
     masks = read_rtstruct(rtstruct_path, reference_ct, names=names, allow_gaps=allow_gaps)
     return mask_for_role(masks, role, mapping), names
 

@@ -66,8 +66,37 @@ def _frame_offsets(ds, n_frames: int) -> np.ndarray:
                      "ambiguous", "re-export the dose from the planning system (DICOM PS3.3 C.8.8.3.2)")
 
 
-def read_rtdose(path: str | Path) -> sitk.Image:
-    """A DICOM RTDOSE file as a float32 image in Gy with its patient geometry (LPS)."""
+# DoseSummationType (DICOM PS3.3 C.8.8.3): the total dose of a plan (all fractions, all beams) or of several plans
+# is what the features (MLD, V20 ...) are defined on.  FRACTION / BEAM / CONTROL_POINT / *_SESSION doses are parts
+# of it; RECORD (a delivered-dose record) may be a part too; BRACHY is not an external-beam lung dose.
+TOTAL_DOSE_TYPES = ("PLAN", "MULTI_PLAN")
+BEAM = "BEAM"
+
+
+def summation_type(ds) -> str:
+    """The RTDOSE header's DoseSummationType, upper case ('' when the tag is missing: not refused, not guessed)."""
+    return str(getattr(ds, "DoseSummationType", "") or "").strip().upper()
+
+
+def check_summation_type(ds, name: str, accept: tuple = TOTAL_DOSE_TYPES) -> None:
+    """Refuse an RTDOSE whose DoseSummationType is not a total treatment dose (``accept``)."""
+    kind = summation_type(ds)
+    if kind and kind not in accept:
+        raise InputError(
+            f"{name} has DoseSummationType {kind}: it is not the total dose of the treatment ("
+            + {"FRACTION": "one fraction", "BEAM": "the dose of some beams only",
+               "CONTROL_POINT": "one control point"}.get(kind, "a partial or non-plan dose")
+            + "), so MLD, V20 ... would be wrong",
+            "export the plan dose (DoseSummationType PLAN, or MULTI_PLAN for a plan sum) from the planning system; "
+            "lungai cohort sums the BEAM doses of one plan when they are all in the export")
+
+
+def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES) -> sitk.Image:
+    """A DICOM RTDOSE file as a float32 image in Gy with its patient geometry (LPS).
+
+    Only a total treatment dose is read: DoseSummationType in ``accept`` (PLAN / MULTI_PLAN; a missing tag is
+    accepted); :func:`read_dose_sum` reads the BEAM doses of one plan.
+    """
     import pydicom
 
     p = Path(path)
@@ -75,6 +104,7 @@ def read_rtdose(path: str | Path) -> sitk.Image:
     if getattr(ds, "Modality", "") != "RTDOSE":
         raise InputError(f"{p.name} is a DICOM {getattr(ds, 'Modality', '?')} file, not an RTDOSE",
                          "give the RTDOSE file exported with the treatment plan")
+    check_summation_type(ds, p.name, accept)
     if "DoseGridScaling" not in ds:
         raise InputError(f"{p.name} has no DoseGridScaling", "re-export the RTDOSE (the tag is mandatory)")
     arr = ds.pixel_array.astype(np.float64) * float(ds.DoseGridScaling)
@@ -105,6 +135,77 @@ def read_rtdose(path: str | Path) -> sitk.Image:
     img.SetOrigin(tuple(origin))
     img.SetDirection(tuple(np.column_stack([row_dir, col_dir, normal]).ravel()))
     return img
+
+
+def _plan_uids(ds) -> set:
+    refs = getattr(ds, "ReferencedRTPlanSequence", [])
+    return {str(getattr(r, "ReferencedSOPInstanceUID", "") or "") for r in refs} - {""}
+
+
+def _grid_key(ds) -> tuple:
+    vals = lambda key: tuple(round(float(v), 3) for v in (getattr(ds, key, None) or []))  # noqa: E731
+    return (int(getattr(ds, "Rows", 0)), int(getattr(ds, "Columns", 0)), int(getattr(ds, "NumberOfFrames", 1) or 1),
+            vals("ImagePositionPatient"), vals("ImageOrientationPatient"), vals("PixelSpacing"),
+            vals("GridFrameOffsetVector"))
+
+
+def plan_dose_files(paths) -> tuple[list[Path], str | None]:
+    """Which of several RTDOSE files of one CT (frame of reference) make the treatment dose: (files to sum, note).
+
+    - one file: itself (its DoseSummationType is checked when it is read);
+    - only BEAM doses, all of one plan (the same ReferencedRTPlanSequence, or none on every file) and on one dose
+      grid: all of them, summed (:func:`read_dose_sum`);
+    - one PLAN / MULTI_PLAN dose and BEAM doses of that same plan: the plan dose;
+    - anything else (several plans, fractions, beams of different plans or grids) is ambiguous: InputError.
+    """
+    import pydicom
+
+    paths = [Path(p) for p in paths]
+    if len(paths) <= 1:
+        return paths, None
+    headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
+    kinds = [summation_type(h) or "unknown" for h in headers]
+    plans = [frozenset(_plan_uids(h)) for h in headers]
+    listed = ", ".join(f"{p.name} ({k})" for p, k in zip(paths, kinds))
+    if all(k == BEAM for k in kinds):
+        if len(set(plans)) == 1 and len({_grid_key(h) for h in headers}) == 1:
+            return paths, (f"{len(paths)} BEAM doses of one plan summed: {', '.join(p.name for p in paths)}"
+                           + ("" if plans[0] else " (they reference no RT plan; taken as one plan's beams, "
+                                                  "being on one dose grid)"))
+        why = "different plans" if len(set(plans)) > 1 else "different dose grids"
+    else:
+        totals = [i for i, k in enumerate(kinds) if k in TOTAL_DOSE_TYPES]
+        beams = [i for i, k in enumerate(kinds) if k == BEAM]
+        if (len(totals) == 1 and len(totals) + len(beams) == len(paths) and plans[totals[0]]
+                and all(plans[i] == plans[totals[0]] for i in beams)):
+            return [paths[totals[0]]], (f"plan dose {paths[totals[0]].name} used; the BEAM doses of the same plan "
+                                        f"({', '.join(paths[i].name for i in beams)}) left out")
+        why = "several plans or dose types"
+    raise InputError(f"{len(paths)} RTDOSEs share this CT's frame of reference ({why}): {listed}; which one is the "
+                     "treatment dose is ambiguous",
+                     "keep only the plan dose (DoseSummationType PLAN, or a MULTI_PLAN plan sum) in the export, or the "
+                     "BEAM doses of one plan only (they are summed), or compute the features of one RTDOSE with "
+                     "lungai dose-features --dose FILE")
+
+
+def read_dose_sum(paths) -> sitk.Image:
+    """The sum of the BEAM doses of one plan on one dose grid (as :func:`plan_dose_files` chose them), in Gy;
+    one file: :func:`read_rtdose`."""
+    paths = [Path(p) for p in paths]
+    if len(paths) == 1:
+        return read_rtdose(paths[0])
+    images = [read_rtdose(p, accept=(BEAM,)) for p in paths]
+    total = images[0]
+    for p, img in zip(paths[1:], images[1:]):
+        same = (img.GetSize() == total.GetSize() and np.allclose(img.GetOrigin(), total.GetOrigin(), atol=1e-3)
+                and np.allclose(img.GetSpacing(), total.GetSpacing(), atol=1e-4)
+                and np.allclose(img.GetDirection(), total.GetDirection(), atol=1e-5))
+        if not same:
+            raise InputError(f"the BEAM dose {p.name} is not on the dose grid of {paths[0].name}, so they cannot be "
+                             "summed",
+                             "export the plan dose (DoseSummationType PLAN) instead")
+        total = total + img
+    return total
 
 
 def _rtdose_header(path: str | Path):
