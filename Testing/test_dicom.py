@@ -228,6 +228,15 @@ def test_a_malformed_contour_value_names_its_structure_and_spares_the_others(p1,
     masks = read_rtstruct(bad, ct, names=["GTV", "Lung_R"])           # the other structures stay readable
     assert np.array_equal(array(masks["Lung_R"]), array(st["masks"]["Lung_R"]))
     assert list_structures(bad) == ["GTV", "Lung_R", "Lung_L"]
+    # a structure that cannot be read is not an empty one: its role raises its error (not "no structure")
+    number = next(int(r.ROINumber) for r in ds.StructureSetROISequence if r.ROIName == "GTV")
+    rc = next(rc for rc in ds.ROIContourSequence if int(rc.ReferencedROINumber) == number)
+    needle = "\\".join(str(v) for v in rc.ContourSequence[0].ContourData[:3]).encode()
+    assert raw.count(needle) == 1 and b"." in needle
+    bad_gtv = tmp_path / "comma_gtv.dcm"
+    bad_gtv.write_bytes(raw.replace(needle, needle.replace(b".", b",", 1)))
+    with pytest.raises(InputError, match="structure 'GTV': a contour holds"):
+        read_rtstruct_role(bad_gtv, ct, "gtv")
 
 
 def test_misnamed_structure_role_error_and_mapping_fix(export, tmp_path):

@@ -145,7 +145,10 @@ def contoured_structures(rtstruct_path) -> tuple[list[str], list[str]]:
     A planning-system template leaves structures without contours (an empty 'GTVn', 'Lungs'); role resolution
     (:func:`read_rtstruct_role`, ``lungai cohort``, ``lungai dose-features``) takes the contoured ones only."""
     structures, _ = read_structures(rtstruct_path)
-    return [s.name for s in structures if s.contours], [s.name for s in structures if not s.contours]
+    # a structure whose contours could not be read (malformed value, open contour) is not empty: using it raises
+    # its error, rather than silently taking another structure for its role
+    drawn = [s for s in structures if s.contours or s.error is not None]
+    return [s.name for s in drawn], [s.name for s in structures if s not in drawn]
 
 
 def referenced_frame_of_reference(ds) -> str | None:
