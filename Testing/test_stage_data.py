@@ -75,6 +75,64 @@ def test_stage_group_from_tnm(t, n, m, expected):
     assert stage_group(t, n, m) == expected
 
 
+@pytest.mark.parametrize("t,n,m,expected", [("pT2a", "pN0", "cM0", "I"), ("ypT1", "ypN0", "M0", "I"),
+                                            ("pT2b", "cN0", "pM0", "II"), ("cT1b", "pN1", "cM0", "II"),
+                                            ("rT3", "rN1", "M0", "III-IV"), ("p T4", "N0", "M0", "III-IV"),
+                                            ("PT1A", "PN2", "CM0", "III-IV"), ("aT1a", "uN0", "pM1b", "III-IV"),
+                                            ("pTis", "pN0", "cM0", "I"), ("ycT3", "ycN0", "M0", "II")])
+def test_stage_group_reads_ajcc_prefixes(t, n, m, expected):
+    # pT2a / cN0 / ypT1 were not read (^T only): every patient came out unlabelled
+    assert stage_group(t, n, m) == expected
+
+
+def test_stage_from_names_the_values_it_does_not_understand(tmp_path):
+    from lungai.fusion.labels import derive_stage
+
+    df = pd.DataFrame({"T": ["pT1a", "pT2b", "stage two", "TX"], "N": ["pN0", "N1", "N0", "NX"],
+                       "M": ["cM0", "M0", "M0", "MX"]}, index=["a", "b", "c", "d"])
+    with pytest.warns(UserWarning, match="values not understood.*'T': 'stage two'") as rec:
+        out = derive_stage(df, "T", "N", "M")
+    assert "'TX'" not in str(rec[0].message) and "'NX'" not in str(rec[0].message)   # known: not assessed
+    assert out.tolist()[:2] == ["I", "II"] and out.iloc[2] is None and out.iloc[3] is None
+    bad = pd.DataFrame({"T": ["T-one", "T-two"], "N": ["zero", "N0"], "M": ["M0", "M0"]})
+    with pytest.raises(InputError, match="no patient's stage.*values not understood: 'T': 'T-one', 'T-two'; 'N': 'zero'"):
+        derive_stage(bad, "T", "N", "M")
+
+
+def test_text_in_a_numeric_ehr_column_is_refused_with_patient_value_and_line(tmp_path):
+    ids = [f"P{i:02d}" for i in range(12)]
+    ehr = pd.DataFrame({"Case ID": ids, "Age": [str(60 + i) for i in range(12)], "Weight": ["150"] * 12,
+                        "stage": ["A", "B", "C"] * 4})
+    ehr.loc[3, "Age"], ehr.loc[3, "Weight"], ehr.loc[5, "Age"] = "7O", "18O", "Not Collected"
+    ehr.to_csv(tmp_path / "ehr.csv", index=False)
+    with pytest.raises(InputError, match=r"'Age' = '7O' for patient P03 \(CSV line 5\); 'Weight' = '18O'") as err:
+        load_cohort(tmp_path / "ehr.csv", label="stage")
+    assert "Not Collected" not in str(err.value)            # a missing-value word is missing, not text
+    ehr.loc[3, ["Age", "Weight"]] = ["70", "180"]
+    ehr.to_csv(tmp_path / "ehr.csv", index=False)
+    c = load_cohort(tmp_path / "ehr.csv", label="stage")
+    enc = EHREncoder().fit(c.ehr)
+    assert "Age" in enc.numeric
+    with pytest.warns(UserWarning, match="'Age' is numeric in the model, but has text: X1 'seventy'"):
+        enc.transform(pd.DataFrame({"Age": ["seventy"], "Weight": ["1"]}, index=["X1"]))
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_a_table_with_another_delimiter_is_refused(tmp_path, sep):
+    ids, _ = _write(tmp_path)
+    ehr = pd.read_csv(tmp_path / "ehr.csv").rename(columns={"smoking": "Pleural invasion (elastic, visceral, or parietal)"})
+    ehr.to_csv(tmp_path / "semi.csv", sep=sep, index=False)    # the commas in a name gave several columns
+    pd.read_csv(tmp_path / "rna.csv", index_col=0).to_csv(tmp_path / "rna_semi.csv", sep=sep)
+    name = "semicolon" if sep == ";" else "tab"
+    with pytest.raises(InputError, match=f"semi.csv is not comma-separated: its header row holds 4 {name}") as err:
+        load_cohort(tmp_path / "semi.csv", label="stage")
+    assert "comma delimited" in err.value.fix
+    with pytest.raises(InputError, match="not comma-separated"):
+        load_cohort(tmp_path / "ehr.csv", tmp_path / "rna_semi.csv", label="stage")
+    with pytest.raises(InputError, match="not comma-separated"):
+        load_cohort(tmp_path / "semi.csv", require_label=False)
+
+
 def test_label_groups():
     groups = parse_groups("T1=Tis,T1a,T1b;T2=T2a,T2b")
     s = clean_labels(pd.Series(["T1a", "T2b", "Not Collected"], name="t"), groups)

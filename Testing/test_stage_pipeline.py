@@ -4,6 +4,7 @@ explanations, the ``lungai stage`` CLI and the Slicer logic on real MRML."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -101,6 +102,22 @@ def test_shapley_values_find_the_planted_gene_module(paths, cohort):
     per = explain.top_genes_per_patient(shap, 10)
     assert set(per.columns) == {"patient_id", "class", "rank", "gene", "shapley_value"}
     assert len(per) == 10 * len(shap)
+
+
+def test_gene_shapley_values_are_reproducible_and_leave_the_callers_rng_alone(cohort, trained):
+    # captum's GradientShap draws with np.random: unseeded, two explanations of one model differed
+    sub = cohort.subset(cohort.ids[:4])
+    np.random.seed(123)
+    first = explain.gene_shapley(trained, sub, n_samples=8)
+    after = np.random.random()                       # the caller's numpy stream is as if nothing had run
+    np.random.seed(123)
+    assert np.random.random() == after
+    np.random.seed(999)                              # a disturbed global RNG between the two runs
+    np.random.random(17)
+    torch.rand(5)
+    second = explain.gene_shapley(trained, sub, n_samples=8)
+    pd.testing.assert_frame_equal(first, second)
+    assert not np.allclose(first.to_numpy(), explain.gene_shapley(trained, sub, n_samples=8, seed=7).to_numpy())
 
 
 def test_grad_cam_is_a_volume_on_the_input_ct_grid(cohort, trained):
@@ -214,6 +231,50 @@ def test_python_api_predicts_one_patient_from_images(cohort, trained):
     sub.rna = None                                   # the same patient without RNA, from files
     np.testing.assert_allclose(df[[f"p_{c}" for c in CLASSES]].to_numpy()[0], trained.predict_proba(sub)[0],
                                atol=1e-5)
+
+
+def _label_map(mask: sitk.Image) -> sitk.Image:
+    """The tumour mask as label 1 of a label map that also holds a 'lung' (label 3) in a corner."""
+    arr = sitk.GetArrayFromImage(mask).astype(np.uint8)
+    arr[arr > 0] = 1
+    arr[:4, :10, :10] = 3
+    out = sitk.GetImageFromArray(arr)
+    out.CopyInformation(mask)
+    return out
+
+
+def test_a_multi_label_tumour_mask_is_refused_unless_its_label_is_chosen(tmp_path, paths, cohort, trained):
+    from lungai.fusion import ct_crop
+    from lungai.fusion.api import predict_stage
+    from lungai.fusion.pipeline import crop_for
+
+    pid = next(i for i in cohort.ids if i in cohort.ct)
+    ct_path, mask_path = cohort.ct[pid]
+    ct, mask = sitk.ReadImage(str(ct_path)), sitk.ReadImage(str(mask_path))
+    multi = _label_map(mask)
+    sitk.WriteImage(multi, str(tmp_path / "labels.nii.gz"))
+    row = f"{pid},{Path(ct_path).resolve()},{tmp_path / 'labels.nii.gz'}"
+    (tmp_path / "multi.csv").write_text("patient_id,image,mask\n" + row + "\n", encoding="utf-8")
+    (tmp_path / "lab.csv").write_text("patient_id,image,mask,label\n" + row + ",1\n", encoding="utf-8")
+    # before: every label > 0 was the tumour (crop centred between tumour and 'lung', lung in the volume)
+    with pytest.raises(InputError, match=r"labels.nii.gz of .* holds 2 labels \(1, 3\)") as err:
+        load_cohort(paths["ehr"], ct=tmp_path / "multi.csv", label="stage")
+    assert "--ct-label" in err.value.fix and "'label' column" in err.value.fix
+    with pytest.raises(InputError, match="holds 2 labels"):
+        ct_crop.binary_mask(multi)
+    for c in (load_cohort(paths["ehr"], ct=tmp_path / "lab.csv", label="stage"),
+              load_cohort(paths["ehr"], ct=tmp_path / "multi.csv", label="stage", ct_label=1)):
+        assert c.ct[pid][2] == 1
+        np.testing.assert_allclose(crop_for(*c.ct[pid])[0], crop_for(ct_path, mask_path)[0], atol=1e-6)
+    with pytest.raises(InputError, match=r"has no label 2 \(its labels: 1, 3\)"):
+        load_cohort(paths["ehr"], ct=tmp_path / "multi.csv", label="stage", ct_label=2)
+    with pytest.raises(InputError, match="holds 2 labels"):          # the Python API, images in memory
+        predict_stage(trained, patient_id=pid, ct_image=ct, mask_image=multi)
+    one = predict_stage(trained, patient_id=pid, ct_image=ct, mask_image=mask)
+    chosen = predict_stage(trained, patient_id=pid, ct_image=ct, mask_image=multi, mask_label=1)
+    cols = [f"p_{c}" for c in CLASSES]
+    np.testing.assert_allclose(chosen[cols].to_numpy(), one[cols].to_numpy(), atol=1e-6)
+    assert ct_crop.image_features(ct, ct_crop.binary_mask(multi, label=1)) == ct_crop.image_features(ct, mask)
 
 
 def test_early_stopping_keeps_the_best_validation_epoch():

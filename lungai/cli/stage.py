@@ -12,7 +12,11 @@ def _data_args(p, label: bool = True) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--ehr", help="EHR table (CSV/TSV), one row per patient")
     g.add_argument("--rna", help="RNA matrix (genes x patients or patients x genes; detected)")
-    g.add_argument("--ct", help="CT manifest CSV: id,image,mask (paths relative to the manifest)")
+    g.add_argument("--ct", help="CT manifest CSV: id,image,mask[,label] (paths relative to the manifest; label: the "
+                               "tumour's label in a label-map mask)")
+    g.add_argument("--ct-label", type=int, default=None, metavar="N",
+                   help="the tumour's label in the CT manifest's masks, for rows without a 'label' value (a mask "
+                        "with several labels, e.g. 1 = GTV, 3 / 4 = lungs, is refused without one)")
     g.add_argument("--id-column", help="patient-ID column of the EHR table (default: 'Case ID', 'patient_id', "
                                        "... or the first column)")
     if label:

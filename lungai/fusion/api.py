@@ -51,14 +51,20 @@ def synthetic_stage_model(work_dir, n: int = 45, seed: int = 0, epochs: int = 60
 
 
 def single_patient_cohort(patient_id: str, ehr_row: Optional[dict] = None, rna_row=None,
-                          ct_image=None, mask_image=None) -> Cohort:
-    """A one-patient cohort from values in memory (EHR dict, gene -> value mapping, SimpleITK images)."""
+                          ct_image=None, mask_image=None, mask_label: Optional[int] = None) -> Cohort:
+    """A one-patient cohort from values in memory (EHR dict, gene -> value mapping, SimpleITK images).
+    ``mask_label``: the tumour's label in ``mask_image`` (a mask of several labels is refused without it)."""
     ehr = pd.DataFrame([ehr_row or {}], index=pd.Index([patient_id], name="patient_id"))
     rna = None
     if rna_row is not None:
         s = pd.Series(rna_row, dtype=float)
         rna = orient_rna(pd.DataFrame([s.to_numpy()], index=[patient_id], columns=list(s.index)), ids=[patient_id])
-    ct = {patient_id: (ct_image, mask_image)} if ct_image is not None and mask_image is not None else {}
+    ct = {}
+    if ct_image is not None and mask_image is not None:
+        from lungai.fusion.ct_crop import binary_mask
+
+        binary_mask(mask_image, label=mask_label)          # a label map of GTV + lungs is refused here, up front
+        ct = {patient_id: (ct_image, mask_image) if mask_label is None else (ct_image, mask_image, mask_label)}
     return Cohort([patient_id], ehr, rna, ct)
 
 
@@ -134,12 +140,15 @@ def predict_frame(name: str, model, cohort: Cohort) -> pd.DataFrame:
 
 def predict_stage(model: Union[str, Path, FusionPipeline], ehr=None, rna=None, ct=None, *,
                   patient_id: str = "patient", ehr_row: Optional[dict] = None, rna_row=None,
-                  ct_image=None, mask_image=None, use: Optional[str] = None) -> pd.DataFrame:
+                  ct_image=None, mask_image=None, mask_label: Optional[int] = None, ct_label: Optional[int] = None,
+                  use: Optional[str] = None) -> pd.DataFrame:
     """Class probabilities per patient: from files (``ehr``/``rna``/``ct`` manifest) or from one
     patient's values in memory.  ``model`` is a locked-model folder (predicting with its selected
     model, or ``use``) or a fitted pipeline; the ``model`` column says which one.  Only the inputs the model
     was trained with are used (:func:`usable_inputs`; the ``ehr``/``rna``/``ct`` columns say which);
-    a patient with none of them gets no probabilities (``status``)."""
+    a patient with none of them gets no probabilities (``status``).  The tumour mask must hold one label, or the
+    tumour's label is given: ``mask_label`` for ``mask_image``, ``ct_label`` (or the manifest's ``label`` column)
+    for the ``ct`` manifest's masks (:func:`lungai.fusion.ct_crop.binary_mask`)."""
     from lungai.fusion import model_io
 
     if isinstance(model, FusionPipeline):
@@ -147,7 +156,7 @@ def predict_stage(model: Union[str, Path, FusionPipeline], ehr=None, rna=None, c
     else:
         name, pipe = model_io.chosen(*model_io.load(model), use=use)
     if ehr is not None or rna is not None or ct is not None:
-        cohort = load_cohort(ehr, rna, ct, require_label=False)
+        cohort = load_cohort(ehr, rna, ct, require_label=False, ct_label=ct_label)
     else:
-        cohort = single_patient_cohort(patient_id, ehr_row, rna_row, ct_image, mask_image)
+        cohort = single_patient_cohort(patient_id, ehr_row, rna_row, ct_image, mask_image, mask_label)
     return predict_frame(name, pipe, cohort)

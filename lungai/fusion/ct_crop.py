@@ -17,10 +17,40 @@ CROP_VOXELS = 24
 HU_LOW, HU_HIGH = -1000.0, 400.0
 
 
-def binary_mask(mask: sitk.Image, what: str = "tumour mask") -> sitk.Image:
-    m = sitk.Cast(mask > 0, sitk.sitkUInt8)
-    if not sitk.GetArrayViewFromImage(m).any():
+def mask_labels(mask: sitk.Image) -> list:
+    """The non-zero labels of a mask, ascending (a counting pass for integer masks, no sort)."""
+    arr = sitk.GetArrayViewFromImage(mask)
+    if arr.dtype.kind in "iub" and arr.size and arr.min() >= 0 and arr.max() < 2 ** 16:
+        return [int(v) for v in np.flatnonzero(np.bincount(arr.ravel())) if v]
+    return [v.item() for v in np.unique(arr) if v]
+
+
+def choose_ct_label(n) -> str:
+    """How to choose the tumour's label of a stage CT manifest's masks (the fix of a refused label map)."""
+    return (f"choose the tumour's label: a 'label' column in the CT manifest (per patient), or --ct-label N for every "
+            f"mask (e.g. --ct-label {n}: 1 in masks with 1 = GTV, 3 / 4 = lungs); in Python the mask_label argument")
+
+
+def binary_mask(mask: sitk.Image, what: str = "tumour mask", label=None) -> sitk.Image:
+    """The tumour as a 0/1 mask: ``label``'s voxels, or without it every non-zero voxel of a mask that has one label.
+
+    A label map of several structures (GTV 1, other GTVs 2, lungs 3 / 4) is refused without ``label``, by the rule
+    of ``--tumour`` / ``lungai segment --label`` (:func:`lungai.dicom.masks.check_one_label`): taking every label
+    would centre the crop between tumour and lungs and count the lungs in the tumour's volume."""
+    from lungai.dicom.masks import check_one_label
+
+    labels = mask_labels(mask)
+    if not labels:
         raise InputError(f"the {what} is empty", "give a segmentation that contains the tumour")
+    if label is None:
+        if len(labels) > 1:
+            check_one_label(mask, f"the {what}", "tumour", choose_ct_label)
+        m = sitk.Cast(mask > 0, sitk.sitkUInt8)
+    else:
+        if labels and int(label) not in labels:
+            raise InputError(f"the {what} has no label {int(label)} (its labels: {', '.join(map(str, labels))})",
+                             choose_ct_label(labels[0]))
+        m = sitk.Cast(mask == int(label), sitk.sitkUInt8)
     return m
 
 
@@ -57,16 +87,17 @@ def crop_to_ct_grid(values_kji: np.ndarray, ref: sitk.Image, ct: sitk.Image) -> 
     return sitk.Resample(img, ct, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
 
 
-def load_ct_pair(ct_path, mask_path):
-    """(CT, binary mask) from two files, or from two SimpleITK images already in memory."""
+def load_ct_pair(ct_path, mask_path, label=None):
+    """(CT, binary mask) from two files, or from two SimpleITK images already in memory; ``label``: the tumour's
+    label in the mask (:func:`binary_mask`: without it a mask of several labels is refused)."""
     from lungai.io import assert_same_geometry, read_ct, read_mask
 
     if isinstance(ct_path, sitk.Image):
         assert_same_geometry(ct_path, mask_path, "tumour mask")
-        return ct_path, binary_mask(mask_path)
+        return ct_path, binary_mask(mask_path, label=label)
     ct = read_ct(str(ct_path))
     mask = read_mask(str(mask_path), reference=ct)
-    return ct, binary_mask(mask, f"tumour mask {mask_path}")
+    return ct, binary_mask(mask, f"tumour mask {mask_path}", label)
 
 
 IMAGE_FEATURES = ("tumour_volume_ml", "tumour_diameter_mm", "tumour_elongation", "tumour_flatness",

@@ -29,9 +29,13 @@ def read_table(path, **kw) -> pd.DataFrame:
         raise InputError(f"table {p} does not exist", "check the path")
     sep = "\t" if p.suffix.lower() in (".tsv", ".txt") else ","
     try:
-        return pd.read_csv(p, sep=sep, **kw)
+        df = pd.read_csv(p, sep=sep, **kw)
     except Exception as exc:  # pandas raises many kinds
         raise InputError(f"cannot read table {p}: {exc}", "give a CSV (comma) or TSV (tab) file with a header row")
+    from lungai.io.tables import check_delimiter
+
+    check_delimiter(p, df, sep)             # a ';' CSV: whole lines would become patient IDs
+    return df
 
 
 def _id_column(df: pd.DataFrame, id_column: Optional[str], what: str) -> str:
@@ -59,7 +63,33 @@ def load_ehr(path, id_column: Optional[str] = None) -> pd.DataFrame:
     dup = sorted(set(df.index[df.index.duplicated()]))
     if dup:
         raise InputError(f"EHR table {path} has duplicate patient IDs: {dup[:10]}", "keep one row per patient")
-    return clean_missing(df)
+    df = clean_missing(df)
+    check_numeric_text(df, path)
+    return df
+
+
+def check_numeric_text(df: pd.DataFrame, path) -> None:
+    """A numeric EHR column (one the encoder takes as numbers, :data:`~lungai.fusion.preprocess.NUMERIC_SHARE`)
+    with text in it (Age '7O', a typo for 70) is refused, naming column, patient, value and CSV line - as
+    ``lungai rp`` refuses it: the value would otherwise silently become missing and be imputed.  Missing-value
+    words ("Not Collected", "N/A", :data:`~lungai.fusion.labels.MISSING_TOKENS`) are missing, not text."""
+    from lungai.fusion.preprocess import NUMERIC_SHARE, _numeric_share
+
+    bad = []
+    for col in df.columns:
+        s = df[col]
+        if s.dtype != object and not pd.api.types.is_string_dtype(s):
+            continue
+        if not s.notna().any() or _numeric_share(s) < NUMERIC_SHARE:
+            continue
+        text = s.notna() & pd.to_numeric(s, errors="coerce").isna()
+        rows = np.flatnonzero(text.to_numpy())
+        bad += [f"{col!r} = {s.iloc[r]!r} for patient {df.index[r]} (CSV line {r + 2})" for r in rows]
+    if bad:
+        raise InputError(f"EHR table {path} has text in numeric column(s): " + "; ".join(bad[:10])
+                         + (f"; and {len(bad) - 10} more" if len(bad) > 10 else ""),
+                         "correct the value(s) (e.g. the letter O typed for the digit 0), or leave the cell empty "
+                         "for a missing value")
 
 
 def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
@@ -99,24 +129,66 @@ def load_rna(path, ids=None, genes=None) -> pd.DataFrame:
     return orient_rna(read_table(path, index_col=0), ids=ids, genes=genes)
 
 
-def load_ct_manifest(path, id_column: Optional[str] = None) -> dict:
-    """{patient_id: (ct_path, mask_path)} from a manifest with columns id, image (or ct), mask."""
+LABEL_COLUMNS = ("label", "mask_label", "tumour_label", "tumor_label")
+
+
+def _manifest_label(value, pid, path):
+    if value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == "":
+        return None
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        number = None
+    if number is None or not number.is_integer() or number <= 0:
+        raise InputError(f"CT manifest {path}: label {value!r} of patient {pid} is not a positive whole number",
+                         "give the tumour's label in the mask (e.g. 1), or leave the cell empty for a one-label mask")
+    return int(number)
+
+
+def load_ct_manifest(path, id_column: Optional[str] = None, label: Optional[int] = None) -> dict:
+    """{patient_id: (ct_path, mask_path)} from a manifest with columns id, image (or ct), mask - and
+    (ct_path, mask_path, label) for a patient whose tumour is one label of a label map: the manifest's optional
+    ``label`` column, else ``label`` (``--ct-label``).  Every mask is checked here, before any work: without a label
+    it must hold one label (:func:`lungai.fusion.ct_crop.binary_mask`); one InputError names every refused mask."""
+    from lungai.fusion.ct_crop import binary_mask, choose_ct_label, mask_labels
+    from lungai.io import read_mask
+
     df = read_table(path)
     col = _id_column(df, id_column, f"CT manifest {path}")
     lower = {str(c).strip().lower(): c for c in df.columns}
     img = next((lower[k] for k in ("image", "ct", "ct_path", "image_path") if k in lower), None)
     msk = next((lower[k] for k in ("mask", "tumour_mask", "tumor_mask", "mask_path", "segmentation") if k in lower), None)
+    lab = next((lower[k] for k in LABEL_COLUMNS if k in lower), None)
     if img is None or msk is None:
         raise InputError(f"CT manifest {path} needs an 'image' and a 'mask' column (has {list(df.columns)})",
-                         "write a CSV with columns id,image,mask (paths relative to the manifest)")
+                         "write a CSV with columns id,image,mask (paths relative to the manifest; optional label: "
+                         "the tumour's label in a label-map mask)")
     base = Path(path).parent
-    out, missing = {}, []
-    for pid, i, m in zip(_ids(df[col]), df[img], df[msk]):
+    labels = df[lab] if lab is not None else [None] * len(df)
+    out, missing, refused, first = {}, [], [], None
+    for pid, i, m, tl in zip(_ids(df[col]), df[img], df[msk], labels):
         ip, mp = base / str(i), base / str(m)
         if not ip.exists() or not mp.exists():
             missing.append(pid)
             continue
-        out[pid] = (ip, mp)
+        tl = _manifest_label(tl, pid, path)
+        tl = label if tl is None else tl
+        try:
+            mask = read_mask(str(mp))
+        except InputError:      # e.g. a DICOM SEG, read onto its CT's grid only: checked when the crop is made
+            mask = None
+        try:
+            if mask is not None:
+                binary_mask(mask, f"tumour mask {mp.name} of {pid}", tl)
+        except InputError as exc:
+            refused.append(exc.problem)
+            first = first if first is not None else next(iter(mask_labels(mask)), None)
+            continue
+        out[pid] = (ip, mp) if tl is None else (ip, mp, tl)
+    if refused:
+        more = f"; and {len(refused) - 10} more" if len(refused) > 10 else ""
+        raise InputError(f"CT manifest {path}: {len(refused)} tumour mask(s) cannot be used - "
+                         + "; ".join(refused[:10]) + more, choose_ct_label(first or 1))
     if missing:
         warnings.warn(f"CT manifest: files missing for {len(missing)} patient(s) {missing[:10]}; CT treated as missing")
     return out
@@ -129,7 +201,7 @@ class Cohort:
     ids: list
     ehr: pd.DataFrame                  # patients x EHR columns (label/ID removed), NaN = missing
     rna: Optional[pd.DataFrame]        # patients x genes (only patients with RNA)
-    ct: dict                           # id -> (ct path, mask path)
+    ct: dict                           # id -> (ct path, mask path[, tumour label in the mask])
     labels: Optional[pd.Series] = None
     report: dict = field(default_factory=dict)
 
@@ -152,10 +224,12 @@ class Cohort:
 
 def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_column: Optional[str] = None,
                 drop_columns: Sequence[str] = (), label_groups: Optional[dict] = None,
-                stage_from: Optional[Sequence[str]] = None, require_label: bool = True) -> Cohort:
-    """Load and join by patient ID.  With labels, the cohort is the EHR patients with a label."""
+                stage_from: Optional[Sequence[str]] = None, require_label: bool = True,
+                ct_label: Optional[int] = None) -> Cohort:
+    """Load and join by patient ID.  With labels, the cohort is the EHR patients with a label.  ``ct_label``: the
+    tumour's label in the CT manifest's masks where its ``label`` column does not give one."""
     ehr_df = load_ehr(ehr, id_column) if ehr else None
-    ct_map = load_ct_manifest(ct) if ct else {}
+    ct_map = load_ct_manifest(ct, label=ct_label) if ct else {}
     known = set(ehr_df.index) if ehr_df is not None else set(ct_map)
     rna_df = load_rna(rna, ids=known if known else None) if rna else None
     if ehr_df is None:

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 import torch
@@ -28,6 +30,21 @@ def _probs(model):
         return torch.softmax(model(ehr, genes, ct, avail), dim=1)
 
     return by_genes, by_ct
+
+
+@contextlib.contextmanager
+def seeded_rngs(seed: int):
+    """numpy's and torch's global random generators seeded with ``seed`` inside, restored on leaving: captum's
+    ``GradientShap`` draws its interpolation points with ``np.random`` and its noise with torch, so an attribution
+    is reproducible only with both seeded - and the caller's own random streams are left as they were."""
+    state = np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            np.random.seed(seed % (2 ** 32))
+            torch.manual_seed(seed)
+            yield
+    finally:
+        np.random.set_state(state)
 
 
 def gene_shapley(pipe: FusionPipeline, cohort: Cohort, n_samples: int = 32, seed: int = 0,
@@ -49,15 +66,15 @@ def gene_shapley(pipe: FusionPipeline, cohort: Cohort, n_samples: int = 32, seed
     if target == "label" and sub.labels is not None:
         pred = torch.as_tensor(sub.y(pipe.classes))
     by_genes, _ = _probs(model)
-    torch.manual_seed(seed)
     gs = GradientShap(by_genes)
     baseline = torch.zeros(1, a["genes"].shape[1])        # training mean expression (z = 0)
     rows = []
-    for i in range(len(ids)):
-        sl = slice(i, i + 1)
-        attr = gs.attribute(a["genes"][sl], baselines=baseline, target=int(pred[i]), n_samples=n_samples,
-                            stdevs=0.1, additional_forward_args=(a["ehr"][sl], a["ct"][sl], a["avail"][sl]))
-        rows.append(attr.detach().numpy()[0])
+    with seeded_rngs(seed):                               # the same values on every run (:func:`seeded_rngs`)
+        for i in range(len(ids)):
+            sl = slice(i, i + 1)
+            attr = gs.attribute(a["genes"][sl], baselines=baseline, target=int(pred[i]), n_samples=n_samples,
+                                stdevs=0.1, additional_forward_args=(a["ehr"][sl], a["ct"][sl], a["avail"][sl]))
+            rows.append(attr.detach().numpy()[0])
     df = pd.DataFrame(np.array(rows), index=pd.Index(ids, name="patient_id"), columns=pipe.genes.genes)
     df.attrs["explained_class"] = [pipe.classes[int(k)] for k in pred]
     return df

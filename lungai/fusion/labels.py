@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Optional
 
 import numpy as np
@@ -45,35 +46,52 @@ def parse_groups(text: Optional[str]) -> Optional[dict]:
     return mapping
 
 
+# AJCC prefixes before T / N / M: c (clinical), p (pathological), yc / yp (after neoadjuvant therapy),
+# r / rc / rp (recurrence), a (autopsy), u (ultrasound); case-insensitive, optional spaces ("p T2a", "ypT1")
+_PREFIX = r"^\s*(?:yc|yp|rc|rp|c|p|y|r|a|u)?\s*"
+# "cannot be assessed" values: known, not a number - a missing T / N, never "not understood"
+_UNASSESSED = re.compile(_PREFIX + r"[TNM]\s*X\s*$", re.I)
+
+
+def _tnm(value, letter: str, suffix: str):
+    m = re.match(_PREFIX + letter + suffix, str(value), re.I)
+    return m.group(1) if m else None
+
+
 def _t_num(t) -> Optional[int]:
-    m = re.match(r"^\s*T(is|\d)", str(t), re.I)
-    if not m:
+    g = _tnm(t, "T", r"(is|\d)")
+    if g is None:
         return None
-    return 0 if m.group(1).lower() == "is" else int(m.group(1))
+    return 0 if g.lower() == "is" else int(g)
+
+
+def _t2b(t) -> bool:
+    return _tnm(t, "T", r"(2b)") is not None
 
 
 def _n_num(n) -> Optional[int]:
-    m = re.match(r"^\s*N(\d)", str(n), re.I)
-    return int(m.group(1)) if m else None
+    g = _tnm(n, "N", r"(\d)")
+    return int(g) if g is not None else None
 
 
 def _m_num(m) -> Optional[int]:
-    mm = re.match(r"^\s*M(\d)", str(m), re.I)
-    return int(mm.group(1)) if mm else None
+    g = _tnm(m, "M", r"(\d)")
+    return int(g) if g is not None else None
 
 
 def stage_group(t, n, m) -> Optional[str]:
     """AJCC 7th-edition overall stage collapsed to "I", "II", "III-IV" (None when T or N is unknown).
 
     I: T1-T2a N0 (and Tis); II: T2b N0, T1-T2 N1, T3 N0; III-IV: T3 N1, T4, N2-N3, or M1.
-    T2a vs T2b needs the letter; plain "T2" counts as T2a.
+    T2a vs T2b needs the letter; plain "T2" counts as T2a.  The AJCC prefixes (c, p, yc, yp, r, a, u: pT2a, cN0,
+    ypT1) are read as the plain value.
     """
     tn, nn, mn = _t_num(t), _n_num(n), _m_num(m)
     if mn == 1:
         return "III-IV"
     if tn is None or nn is None:
         return None
-    t2b = str(t).strip().lower().startswith("t2b")
+    t2b = _t2b(t)
     if nn >= 2 or tn == 4 or (tn == 3 and nn >= 1):
         return "III-IV"
     if nn == 1 or tn == 3 or t2b:
@@ -86,8 +104,24 @@ def derive_stage(df: pd.DataFrame, t_col: str, n_col: str, m_col: str) -> pd.Ser
         if col not in df.columns:
             raise InputError(f"stage column {col!r} is not in the EHR table",
                              f"pass the T, N and M column names; columns are: {', '.join(map(str, df.columns[:40]))}")
+    parsers = {t_col: _t_num, n_col: _n_num, m_col: _m_num}
+    not_understood = {}
+    for col, parse in parsers.items():
+        s = clean_missing(df[[col]])[col]
+        bad = sorted({str(v).strip() for v in s.dropna() if parse(v) is None and not _UNASSESSED.match(str(v))})
+        if bad:
+            not_understood[col] = bad
     values = [stage_group(t, n, m) for t, n, m in zip(df[t_col], df[n_col], df[m_col])]
-    return pd.Series(values, index=df.index, dtype="object")
+    out = pd.Series(values, index=df.index, dtype="object")
+    if not_understood:
+        text = "; ".join(f"{col!r}: {', '.join(map(repr, v[:10]))}{' ...' if len(v) > 10 else ''}"
+                         for col, v in not_understood.items())
+        fix = ("write T / N / M as AJCC values (T1a, pT2b, Tis, TX; N0, cN1; M0, M1a), with an optional c / p / yc / "
+               "yp / r / a / u prefix; mark unknown values empty or 'Not Collected'")
+        if out.notna().sum() == 0:
+            raise InputError(f"no patient's stage can be derived from --stage-from: values not understood: {text}", fix)
+        warnings.warn(f"--stage-from values not understood (those patients get no stage): {text} - {fix}")
+    return out
 
 
 def clean_labels(labels: pd.Series, groups: Optional[dict] = None) -> pd.Series:

@@ -64,13 +64,13 @@ class FusionConfig:
         return cls(**d)
 
 
-def crop_for(ct_path, mask_path):
-    """(crop array, reference grid) for one patient, cached per file pair."""
+def crop_for(ct_path, mask_path, label=None):
+    """(crop array, reference grid) for one patient, cached per file pair (and tumour label)."""
     if isinstance(ct_path, sitk.Image):
-        return ct_crop.tumour_crop(*ct_crop.load_ct_pair(ct_path, mask_path))
-    key = (str(ct_path), str(mask_path))
+        return ct_crop.tumour_crop(*ct_crop.load_ct_pair(ct_path, mask_path, label))
+    key = (str(ct_path), str(mask_path), label)
     if key not in _CROPS:
-        ct, mask = ct_crop.load_ct_pair(ct_path, mask_path)
+        ct, mask = ct_crop.load_ct_pair(ct_path, mask_path, label)
         _CROPS[key] = ct_crop.tumour_crop(ct, mask)
     return _CROPS[key]
 

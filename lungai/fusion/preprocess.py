@@ -25,6 +25,7 @@ from lungai.errors import InputError
 
 MAX_LEVELS = 20
 MISSING_LEVEL = "__missing__"
+NUMERIC_SHARE = 0.9     # a column with at least this share of numbers (among its values) is numeric
 
 
 def _numeric_share(s: pd.Series) -> float:
@@ -46,6 +47,12 @@ class EHREncoder:
         out = pd.DataFrame(index=df.index)
         for c in self.numeric:
             out[c] = pd.to_numeric(df[c], errors="coerce") if c in df else np.nan
+            if c in df:         # text in a numeric column of a new table (its own table had it categorical)
+                text = df[c].notna() & out[c].isna()
+                if text.any():
+                    warnings.warn(f"EHR column {c!r} is numeric in the model, but has text: "
+                                  + ", ".join(f"{pid} {v!r}" for pid, v in df[c][text].head(10).items())
+                                  + " - treated as missing (imputed)")
         for c in self.categorical:
             col = df[c] if c in df else pd.Series(np.nan, index=df.index)
             out[c] = col.map(lambda v: MISSING_LEVEL if v is None or (isinstance(v, float) and np.isnan(v))
@@ -63,7 +70,7 @@ class EHREncoder:
             s = df[c]
             if s.notna().sum() == 0:
                 self.left_out[str(c)] = "no value in the training patients"
-            elif _numeric_share(s) >= 0.9:
+            elif _numeric_share(s) >= NUMERIC_SHARE:
                 self.numeric.append(str(c))
             elif s.dropna().astype(str).nunique() > self.max_levels:
                 self.left_out[str(c)] = f"more than {self.max_levels} distinct values (date or free text?)"
@@ -92,9 +99,10 @@ class EHREncoder:
     def transform(self, df: pd.DataFrame) -> np.ndarray:
         if self.transformer is None:
             return np.zeros((len(df), 0), np.float32)
+        frame = self._frame(df)                 # its warnings (text in a numeric column) are shown
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")     # unknown categories are expected in new cohorts
-            return np.asarray(self.transformer.transform(self._frame(df)), dtype=np.float32)
+            return np.asarray(self.transformer.transform(frame), dtype=np.float32)
 
     def to_json(self) -> dict:
         return {"numeric": self.numeric, "categorical": self.categorical, "left_out": self.left_out,

@@ -49,7 +49,8 @@ def cohort_from_spec(args, spec: dict, require_label: bool = True):
     return load_cohort(args.ehr, args.rna, args.ct, label=spec.get("label") if require_label else None,
                        id_column=spec.get("id_column"), drop_columns=spec.get("drop") or (),
                        label_groups=parse_groups(spec.get("label_groups")) if require_label else None,
-                       stage_from=stage_from if require_label else None, require_label=require_label)
+                       stage_from=stage_from if require_label else None, require_label=require_label,
+                       ct_label=getattr(args, "ct_label", None))
 
 
 def config_from_args(args):
@@ -386,7 +387,7 @@ def run_predict(args) -> int:
                 (out / "gradcam").mkdir(exist_ok=True)
                 for pid in with_ct:
                     cam, _ = explain.grad_cam(pipe, cohort, pid)
-                    write_image(cam, out / "gradcam" / f"{pid}_gradcam.nii.gz", protect=list(cohort.ct[pid]))
+                    write_image(cam, out / "gradcam" / f"{pid}_gradcam.nii.gz", protect=list(cohort.ct[pid][:2]))
             bar.update(1, "Grad-CAM")
     print(f"-> {out / 'predictions.csv'}")
     return 0
