@@ -66,10 +66,14 @@ SUPPORTED_SLICERS = {"5.10": {"python": "3.12.10", "numpy": "2.0.2"},
 _CORE = ("scipy", "scikit-image", "pydicom", "tqdm", "PyYAML", "pandas")
 FEATURES: dict[str, tuple[str, ...]] = {
     "lungs": _CORE,
-    "segmentation": _CORE + ("torch", "monai", "einops", "safetensors"),
+    # scikit-learn: the confidence calibration at the end of training
+    "segmentation": _CORE + ("torch", "monai", "einops", "safetensors", "scikit-learn"),
     "radiomics": _CORE + ("pyradiomics-bhklab", "dask", "distributed"),
+    # monai: the stage model's CT branch (its convolution blocks)
     "prediction": _CORE + ("scikit-learn", "skops", "torch", "captum", "torch-geometric", "safetensors",
-                           "matplotlib"),
+                           "matplotlib", "monai", "einops"),
+    # the segmentation panel's export as DICOM SEG + RTSTRUCT (in Slicer's own process)
+    "dicom": _CORE + ("highdicom",),
 }
 
 

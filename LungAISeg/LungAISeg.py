@@ -187,10 +187,14 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
     def onExportDicomButton(self):
         import qt
 
+        from LungAICommon import install
+
         outDir = qt.QFileDialog.getExistingDirectory(slicer.util.mainWindow(), "Folder for the DICOM SEG + RTSTRUCT")
         if not outDir:
             return
         with slicer.util.tryWithErrorDisplay("DICOM export failed.", waitCursor=True):
+            if not install.ensure("dicom", self.REQUESTER):
+                return
             paths = self.logic.exportDicom(self._parameterNode, pathlib.Path(outDir))
             self.runner.log("Written: " + ", ".join(str(path) for path in paths))
 

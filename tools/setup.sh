@@ -10,7 +10,22 @@ fi
 stamp=.venv/.lungai-installed
 want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  # torch is pinned to 2.13.0 (CPU build); constraints.txt pins every other package.
+  # torch is pinned to 2.13.0, CPU build; constraints.txt pins every other package.  On Linux, PyPI's
+  # torch 2.13.0 is the multi-GB CUDA build: when the configured package sources offer no "+cpu" build,
+  # torch comes from PyTorch's CPU index first (LUNGAI_TORCH_INDEX overrides it; empty: skip this step).
+  torch_index=${LUNGAI_TORCH_INDEX-https://download.pytorch.org/whl/cpu}
+  if [ "$(uname -s)" = Linux ] && [ -n "$torch_index" ]; then
+    torch_found=$(.venv/bin/python -m pip install --dry-run --quiet --ignore-installed --no-deps --report - \
+      "torch==2.13.0" 2>/dev/null | .venv/bin/python -c \
+      'import json, sys; print(" ".join(i["metadata"]["version"] for i in json.load(sys.stdin)["install"]))' \
+      2>/dev/null || true)
+    case "$torch_found" in
+      *+cpu*) ;;
+      *) echo "torch 2.13.0: the CPU build from $torch_index"
+         .venv/bin/python -m pip install --quiet --no-deps --index-url "$torch_index" "torch==2.13.0+cpu" \
+           || echo "warning: $torch_index not reachable; torch comes from the configured package sources" ;;
+    esac
+  fi
   .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[test]"
   echo "$want" > "$stamp"
 fi
