@@ -217,7 +217,9 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
 
         clinical = {k: _number(v) for k, v in json.loads(p.clinicalValues or "{}").items()}
         case = p.radiomicsTable.GetName() if p.radiomicsTable is not None else "patient"
-        return assemble_patient_row(p.radiomicsTable, p.doseTable if p.doseTable is not None else {}, clinical, case)
+        card = results.model_card(p.rpModelDirectory)   # the model's own names (a role file's) are not prefixed
+        return assemble_patient_row(p.radiomicsTable, p.doseTable if p.doseTable is not None else {}, clinical, case,
+                                    card)
 
     def riskInputProblem(self, p):
         if not (commands.is_set(p.rpModelDirectory) and (pathlib.Path(p.rpModelDirectory) / "model_card.json").is_file()):

@@ -36,3 +36,28 @@ def rp_rf_model_dir(tmp_path_factory, rp_cohort):
     """A random-forest model (clinical + dosimetric features only) for the captum path."""
     return _trained(tmp_path_factory, "rf", rp_cohort, models="rf", feature_sets="clinical_dosimetric",
                     n_boot=4, make_plots=False)
+
+
+ROLE_NAMES = {"case": "Patient ID", "clin_age_years": "Age at diagnosis", "clin_sex_cat": "Sex ",
+              "clin_pack_years": "Pack Years", "dose_mld_gy": "MLD"}
+ROLE_FILE = ("column,role,type\nPatient ID,id,\nAge at diagnosis,clinical,\nSex,clinical,\nPack Years,clinical,\n"
+             "MLD,dosimetric,\n")
+
+
+@pytest.fixture(scope="session")
+def rp_roles_model(tmp_path_factory):
+    """(table CSV, model dir) of a model trained with a role file on a table whose columns are not renamed
+    (``Patient ID``, ``Age at diagnosis``, ``Sex `` with its trailing space, ``MLD``; the other columns keep their
+    prefixes): the model's features carry these names."""
+    from lungai.rp.cohort import make_cohort
+    from lungai.rp.training import train_rp
+
+    out = tmp_path_factory.getbasetemp() / "rp_models" / "roles"
+    table, model = out / "table.csv", out / "model"
+    if not (model / "model.skops").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        make_cohort(80, seed=3, n_noise=0).table.rename(columns=ROLE_NAMES).to_csv(table, index=False)
+        (out / "roles.csv").write_text(ROLE_FILE, encoding="utf-8")
+        train_rp(table, "rp_grade2", model, models="lr", feature_sets="clinical_dosimetric",
+                 role_file=out / "roles.csv", outer_folds=2, inner_folds=2, fast=True, n_boot=2, make_plots=False, seed=0)
+    return table, model

@@ -9,6 +9,8 @@ import pandas as pd
 
 from lungai.cli import main
 
+from rp_helpers import rp_cohort, rp_model_dir  # noqa: F401  (fixtures)
+
 
 def test_rp_cli_end_to_end(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("LUNGAI_PROGRESS", "off")
@@ -56,3 +58,55 @@ def test_rp_cli_end_to_end(tmp_path, capsys, monkeypatch):
     assert main(["rp", "train", str(train), "--outcome", "rp_grade2", "-o", str(model), "--fast"]) == 2
     err = capsys.readouterr().err
     assert "would be overwritten" in err and "already holds a model" in err and "Traceback" not in err
+
+
+def test_rp_never_replaces_a_users_files(tmp_path, capsys, monkeypatch, rp_model_dir, rp_cohort):
+    """predict -o / --contributions / --importance-png, validate -o and train -o refuse an existing file of the
+    user's (nothing is computed, nothing replaced); a re-run over their own outputs replaces them."""
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    monkeypatch.chdir(tmp_path)
+    rp_cohort.table.iloc[:40].to_csv("p.csv", index=False)
+    (tmp_path / "mine.csv").write_text("mine\n", encoding="utf-8")
+    for extra in (["-o", "mine.csv"], ["-o", "pred.csv", "--contributions", "mine.csv"],
+                  ["-o", "pred.csv", "--importance-png", "mine.csv"]):
+        assert main(["rp", "predict", str(rp_model_dir), "p.csv", *extra]) == 2
+        assert "mine.csv already exists and was not written by lungai rp predict" in capsys.readouterr().err
+        assert (tmp_path / "mine.csv").read_text(encoding="utf-8") == "mine\n"
+    outputs = ["-o", "pred.csv", "--contributions", "c.csv", "--importance-png", "i.png"]
+    assert main(["rp", "predict", str(rp_model_dir), "p.csv", *outputs]) == 0
+    assert main(["rp", "predict", str(rp_model_dir), "p.csv", *outputs]) == 0       # its own files: replaced
+    assert len(pd.read_csv("pred.csv")) == 40
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "external_metrics.json").write_text("{}", encoding="utf-8")
+    assert main(["rp", "validate", str(rp_model_dir), "p.csv", "-o", "v"]) == 2
+    assert "not written by lungai rp validate" in capsys.readouterr().err
+    assert (tmp_path / "v" / "external_metrics.json").read_text(encoding="utf-8") == "{}"
+    for _ in range(2):                                                                  # a re-run reuses its folder
+        assert main(["rp", "validate", str(rp_model_dir), "p.csv", "-o", "v2"]) == 0
+    assert json.loads((tmp_path / "v2" / "external_metrics.json").read_text(encoding="utf-8"))["n"] == 40
+    (tmp_path / "u").mkdir()
+    for name in ("metrics.json", "roc.png"):
+        (tmp_path / "u" / name).write_text("mine", encoding="utf-8")
+    assert main(["rp", "train", "p.csv", "--outcome", "rp_grade2", "-o", "u", "--fast", "--overwrite"]) == 2
+    assert "u holds metrics.json, roc.png, not written by lungai rp train" in capsys.readouterr().err
+    assert (tmp_path / "u" / "metrics.json").read_text(encoding="utf-8") == "mine"
+
+
+def test_rp_train_reruns_over_its_own_model_folder(tmp_path, monkeypatch):
+    """--overwrite replaces rp train's own model (marked folder, or a model folder of an earlier version without
+    the marker); the user's other files in the folder are left alone."""
+    from lungai.rp.cohort import make_cohort
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    make_cohort(60, seed=2, n_noise=0).table.to_csv(tmp_path / "t.csv", index=False)
+    args = ["rp", "train", str(tmp_path / "t.csv"), "--outcome", "rp_grade2", "-o", str(tmp_path / "m"), "--fast",
+            "--models", "lr", "--feature-sets", "clinical_dosimetric", "--outer-folds", "2", "--inner-folds", "2",
+            "--bootstrap", "2"]
+    assert main(args) == 0
+    (tmp_path / "m" / "notes.txt").write_text("mine", encoding="utf-8")
+    assert main(args) == 2                                                   # a model: only with --overwrite
+    assert main(args + ["--overwrite"]) == 0
+    (tmp_path / "m" / ".lungai-rp-train").unlink()                           # as an earlier version left it
+    assert main(args + ["--overwrite", "--seed", "1"]) == 0
+    assert json.loads((tmp_path / "m" / "model_card.json").read_text(encoding="utf-8"))["seed"] == 1
+    assert (tmp_path / "m" / "notes.txt").read_text(encoding="utf-8") == "mine"

@@ -240,3 +240,57 @@ def test_real_clinical_table_nsclc_radiogenomics(shared_data, tmp_path):
     assert "Gender: clinical, categorical (text values: Female, Male)" in "\n".join(result.lines)
     pred, _ = predict_rp(tmp_path / "m", table.head(5))
     assert len(pred) == 5 and pred["risk"].between(0, 1).all()
+
+
+def test_duplicate_patients_are_refused_listing_them(tmp_path, table, rp_model_dir, rp_cohort):
+    """A patient twice in the training table would sit in the training and the test folds at once (optimistic
+    AUC): refused, with the ids; by the default id column, by the role file's id column, and a duplicated row;
+    validate and predict refuse them too (their outputs per patient would be ambiguous)."""
+    from lungai.rp.external import validate_rp
+
+    tripled = pd.concat([table] * 3, ignore_index=True)
+    with pytest.raises(InputError, match=r"duplicate patient IDs \(column 'case'\): 60 id\(s\).*SYN003-00000"):
+        train_rp(tripled, "rp_grade2", tmp_path / "m", fast=True)
+    users = table.rename(columns={"case": "Case ID"})
+    users = pd.concat([users, users.iloc[[4]]], ignore_index=True)        # one whole row twice
+    users.to_csv(tmp_path / "users.csv", index=False)
+    (tmp_path / "roles.csv").write_text("column,role,type\nCase ID,id,\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"users.csv\) has duplicate patient IDs \(column 'Case ID'\).*SYN003-00004"):
+        train_rp(tmp_path / "users.csv", "rp_grade2", tmp_path / "m", fast=True, role_file=tmp_path / "roles.csv")
+    assert not (tmp_path / "m").exists()
+    twice = pd.concat([rp_cohort.table.iloc[:30], rp_cohort.table.iloc[[7]]], ignore_index=True)
+    with pytest.raises(InputError, match="validation table has duplicate patient IDs.*SYN011-00007"):
+        validate_rp(rp_model_dir, twice)
+    with pytest.raises(InputError, match="patients table has duplicate patient IDs.*SYN011-00007"):
+        predict_rp(rp_model_dir, twice)
+
+
+def test_table_with_another_separator_is_named(tmp_path, table):
+    """A ';' or tab separated table says so (not 'outcome column ... is not in the table'), also when some header
+    names contain commas."""
+    from lungai.io.tables import check_delimiter
+
+    for sep, word in ((";", "semicolon"), ("\t", "tab")):
+        table.rename(columns={"clin_age_years": "Age (years, at diagnosis)"}).to_csv(tmp_path / "t.csv", sep=sep,
+                                                                                    index=False)
+        with pytest.raises(InputError, match=f"t.csv is not comma-separated.*{word}"):
+            train_rp(tmp_path / "t.csv", "rp_grade2", tmp_path / "m", fast=True)
+    (tmp_path / "x.csv").write_text("case,a;b,c,d\n1,2,3,4\n", encoding="utf-8")
+    check_delimiter(tmp_path / "x.csv", pd.read_csv(tmp_path / "x.csv"))   # one name with a ';' is just a name
+
+
+def test_tables_are_joined_on_the_role_files_id_column(tmp_path, table):
+    from lungai.rp.checks import read_tables
+
+    users = table.rename(columns={"case": "Case ID"})
+    clin = users[["Case ID", "rp_grade2"] + [c for c in users.columns if c.startswith("clin_")]]
+    rest = users.drop(columns=clin.columns[1:]).iloc[::-1]
+    clin.to_csv(tmp_path / "a.csv", index=False)
+    rest.to_csv(tmp_path / "b.csv", index=False)
+    merged = read_tables([tmp_path / "a.csv", tmp_path / "b.csv"], "Case ID")
+    assert "Case ID" in merged.columns and set(merged.columns) == set(users.columns)
+    (tmp_path / "roles.csv").write_text("column,role,type\nCase ID,id,\n", encoding="utf-8")
+    result = train_rp([tmp_path / "a.csv", tmp_path / "b.csv"], "rp_grade2", tmp_path / "m", models="lr",
+                      feature_sets="clinical_dosimetric", role_file=tmp_path / "roles.csv", outer_folds=2,
+                      inner_folds=2, fast=True, n_boot=2, make_plots=False)
+    assert result.metrics["n"] == len(table)

@@ -10,7 +10,7 @@ from lungai.errors import InputError
 from lungai.rp.model_io import load_model
 from lungai.rp.predict import predict_rp
 
-from rp_helpers import rp_cohort, rp_model_dir  # noqa: F401  (fixtures)
+from rp_helpers import rp_cohort, rp_model_dir, rp_roles_model  # noqa: F401  (fixtures)
 
 
 def _patient(rp_cohort, i=0):
@@ -136,3 +136,30 @@ def test_several_tumour_columns_are_refused_not_overwritten():
     assert dose_from_radiomics_table(one)["dose_gtv_mean_gy"] == 60.0
     with pytest.raises(InputError, match="'right_lung'"):
         radiomics_features(one.assign(**{"Right lung": [1.0, 2.0]}))
+
+
+def test_model_trained_with_a_role_file_is_usable_from_slicer(mrml_scene, rp_roles_model, tmp_path):
+    """A model trained with a role file keeps the table's names ("Age at diagnosis", "Sex ", "MLD"): the clinical
+    form lists them, and the assembled row keeps them (no clin_/dose_ prefix), from a dict or a CSV picked by the
+    model's id column ("Patient ID")."""
+    from lungai.scene import results
+    from lungai.scene.rp import assemble_patient_row, predict_rp_node
+
+    table, model = rp_roles_model
+    _, card = load_model(model)
+    names = [n for n, _ in results.clinical_fields(results.model_card(model))]
+    assert {"Age at diagnosis", "Sex ", "Pack Years", "MLD", "clin_hb_g_dl"} <= set(names)
+    assert not any(n.startswith("dose_") for n in names)      # dose_* come from the dose table
+    patients = pd.read_csv(table)
+    first = patients.iloc[0]
+    expected = predict_rp(model, patients.iloc[[0]])[0]["risk"].iloc[0]
+    clinical = {n: first[n] for n in names}
+    dose = {c: first[c] for c in card["features"] if c.startswith("dose_")}
+    row = assemble_patient_row(None, dose, clinical, case="P1", card=card)
+    assert set(card["features"]) <= set(row.columns)
+    node, _ = predict_rp_node(mrml_scene, model, None, dose, clinical, case="P1")
+    assert float(node.GetTable().GetValue(0, 1).ToDouble()) == pytest.approx(expected, abs=1e-4)
+    csv = tmp_path / "clinical.csv"
+    patients.iloc[:3].to_csv(csv, index=False)                  # three rows: picked by the model's id column
+    node, _ = predict_rp_node(mrml_scene, model, None, dose, csv, case=str(first["Patient ID"]))
+    assert float(node.GetTable().GetValue(0, 1).ToDouble()) == pytest.approx(expected, abs=1e-4)

@@ -12,6 +12,7 @@ import SimpleITK as sitk
 
 from LungAICommon import sampledata
 from dicom_helpers import slicerrt_segmentation
+from rp_helpers import rp_roles_model  # noqa: F401  (fixture)
 from slicer_module_helpers import import_module_logic, restore
 
 
@@ -260,6 +261,31 @@ def test_multimodal_risk_end_to_end(load_module, mrml_scene, rp_model):
     assert headline.startswith(f"Risk {100 * risk:.0f} %") and "Top contributions" in contributions
     assert p.rpOutputTable.GetTable().GetNumberOfRows() == 1
     assert not workDir.exists()          # the patient's exported features are deleted once loaded
+
+
+def test_multimodal_risk_form_of_a_role_file_model(load_module, mrml_scene, rp_roles_model):
+    """A model trained with a role file: the clinical form lists its own names (clinical, and dosimetric not named
+    dose_*), and the patient row keeps them, so the model gets every value the form gives."""
+    import json
+
+    import pandas as pd
+    from lungai import mrml
+    from lungai.scene import results
+
+    table, model = rp_roles_model
+    logic = load_module("MultimodalPredict").MultimodalPredictLogic()
+    p = logic.getParameterNode()
+    p.rpModelDirectory = model
+    fields, _ = logic.clinicalForm(p)
+    names = [n for n, _ in fields]
+    assert {"Age at diagnosis", "Sex ", "Pack Years", "MLD"} <= set(names)
+    first = pd.read_csv(table).iloc[[0]]
+    p.doseTable = mrml.table_node_from_dataframe(mrml_scene, first[[c for c in first.columns
+                                                                    if c.startswith("dose_")]], "dose")
+    p.clinicalValues = json.dumps({n: str(first[n].iloc[0]) for n in names})
+    row = logic.patientRow(p).iloc[0].to_dict()
+    assert results.missing_features(results.model_card(model), row) == []
+    assert row["Age at diagnosis"] == first["Age at diagnosis"].iloc[0] and row["Sex "] == first["Sex "].iloc[0]
 
 
 def test_lung_radiomics_batch_from_folder(load_module, small_phantom, tmp_path):

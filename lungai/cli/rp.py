@@ -82,8 +82,9 @@ def run_synth(args) -> int:
 
 def run_train(args) -> int:
     from lungai.io.outputs import prepare_output_folder
-    from lungai.rp.training import train_rp
+    from lungai.rp.training import check_model_folder, train_rp
 
+    check_model_folder(args.output, args.overwrite)       # before any work: a user's files are never replaced
     prepare_output_folder(args.output)                    # before any work: nothing is computed in vain
     result = train_rp(args.table, args.outcome, args.output, models=args.models, feature_sets=args.feature_sets,
                       role_file=args.roles, outer_folds=args.outer_folds, inner_folds=args.inner_folds,
@@ -96,10 +97,10 @@ def run_train(args) -> int:
 
 def run_validate(args) -> int:
     from lungai.io.outputs import prepare_output_folder
-    from lungai.rp.external import validate_rp
+    from lungai.rp.external import OWNER, VALIDATE_OUTPUTS, validate_rp
 
-    if args.output:
-        prepare_output_folder(args.output)                # before any work: nothing is computed in vain
+    if args.output:                                       # before any work: nothing is computed in vain,
+        prepare_output_folder(args.output, owner=OWNER, owns=VALIDATE_OUTPUTS)   # a user's files are never replaced
     r = validate_rp(args.model_dir, args.table, args.output, outcome=args.outcome, threshold=args.threshold,
                     allow_other_radiomics_settings=args.allow_other_radiomics_settings)
     print(f"external validation of {r['model']} on {r['n']} patients ({r['events']} events)")
@@ -123,22 +124,27 @@ def run_predict(args) -> int:
     from pathlib import Path
 
     from lungai.errors import InputError
-    from lungai.io.outputs import prepare_output_file
-    from lungai.rp.predict import predict_rp
+    from lungai.io.outputs import check_output_file_owner, prepare_output_file, record_output_file
+    from lungai.rp.predict import OWNER, predict_rp
 
     if args.contributions and Path(args.contributions).resolve() in {Path(p).resolve()
                                                                      for p in [*args.patients, args.output]}:
         raise InputError(f"--contributions {args.contributions} is the patients table or the output",
                          "choose another path for the contributions CSV")
-    for path in (args.output, args.contributions, args.importance_png):   # before any work (predict_rp refuses
-        if path:                                                           # an input as -o)
-            prepare_output_file(path)
+    outputs = [p for p in (args.output, args.contributions, args.importance_png) if p]
+    inputs = {Path(p).resolve() for p in args.patients}
+    for path in outputs:                                                   # before any work (predict_rp refuses
+        prepare_output_file(path)                                          # an input as -o, saying so)
+        if not (path == args.output and Path(path).resolve() in inputs):
+            check_output_file_owner(path, OWNER)                           # a user's file is never replaced
     pred, contrib = predict_rp(args.model_dir, args.patients, output=args.output, top=args.top,
                                importance_png=args.importance_png, seed=args.seed,
                                protect=[args.contributions] if args.contributions else [],
                                allow_other_radiomics_settings=args.allow_other_radiomics_settings)
     if args.contributions:
         contrib.to_csv(args.contributions, index=False, float_format="%.5g")
+    for path in outputs:
+        record_output_file(path, OWNER)                                    # a re-run may replace them
     for _, row in pred.head(10).iterrows():
         top = row.get("top1_feature")
         print(f"{row['case']}: risk {row['risk']:.2f} ({row['risk_low']:.2f}-{row['risk_high']:.2f})"

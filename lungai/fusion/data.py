@@ -18,6 +18,7 @@ import pandas as pd
 
 from lungai.errors import InputError
 from lungai.fusion.labels import clean_labels, clean_missing, derive_stage
+from lungai.io.tables import check_unique_ids
 
 ID_NAMES = ("case id", "patient id", "patient_id", "patientid", "id", "case_id", "subject", "subject_id")
 MODALITIES = ("ehr", "rna", "ct")
@@ -60,9 +61,7 @@ def load_ehr(path, id_column: Optional[str] = None) -> pd.DataFrame:
     col = _id_column(df, id_column, f"EHR table {path}")
     df.index = pd.Index(_ids(df[col]), name="patient_id")
     df = df.drop(columns=[col])
-    dup = sorted(set(df.index[df.index.duplicated()]))
-    if dup:
-        raise InputError(f"EHR table {path} has duplicate patient IDs: {dup[:10]}", "keep one row per patient")
+    check_unique_ids(df.index, f"EHR table {path}", col)
     df = clean_missing(df)
     check_numeric_text(df, path)
     return df
@@ -119,9 +118,7 @@ def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
     except (ValueError, TypeError) as exc:
         raise InputError(f"the RNA matrix has non-numeric values ({exc})",
                          "give expression values only, with gene and patient names as header/first column")
-    if out.index.duplicated().any():
-        raise InputError(f"the RNA matrix has duplicate patient IDs {sorted(set(out.index[out.index.duplicated()]))[:10]}",
-                         "keep one expression profile per patient")
+    check_unique_ids(out.index, "the RNA matrix", fix="keep one expression profile per patient")
     return out
 
 

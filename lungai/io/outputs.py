@@ -6,6 +6,9 @@
   (``.lungai-<command>`` marker): a folder holding files of the command's output names (``owns``; without it: any
   file) that it did not record is refused; a previous run's outputs are removed before new ones are written; other
   files are left alone.
+- :func:`check_output_file_owner`, :func:`record_output_file` - the same for single output files (e.g.
+  ``rp predict -o predictions.csv``): an existing file is replaced only when the command's marker in its folder lists
+  it (a re-run), never a file of the user's.
 - :func:`file_error` - an ``OSError`` (or ITK's write error) met while writing, as an :class:`InputError` naming the
   path and the fix.
 """
@@ -115,17 +118,18 @@ def check_output_owner(path, command: str, owns: Iterable[str] | None = None) ->
     check_folder_path(out)
     if not out.is_dir() or _marker(out, command).is_file():
         return
+    name = command.replace("-", " ")          # rp-train -> "lungai rp train"
     if owns is None:
         if any(out.iterdir()):
-            raise InputError(f"the output folder {out} is not empty and was not written by lungai {command}",
-                             f"choose a new folder with -o (a previous lungai {command} output folder is reused)")
+            raise InputError(f"the output folder {out} is not empty and was not written by lungai {name}",
+                             f"choose a new folder with -o (a previous lungai {name} output folder is reused)")
         return
     clash = sorted(n for n in set(owns) if (out / n).exists() or (out / n).is_symlink())
     if clash:
-        raise InputError(f"the output folder {out} holds {', '.join(clash)}, not written by lungai {command} "
+        raise InputError(f"the output folder {out} holds {', '.join(clash)}, not written by lungai {name} "
                          "(it would be overwritten)",
                          f"choose another folder with -o, or move {'that file' if len(clash) == 1 else 'those files'}"
-                         f" away (lungai {command} writes only {', '.join(owns)}; other files are left alone)")
+                         f" away (lungai {name} writes only {', '.join(owns)}; other files are left alone)")
 
 
 def claim_output_folder(path, command: str, stale: Iterable[str] = (),
@@ -164,3 +168,34 @@ def record_outputs(path, command: str, files: Iterable) -> None:
     names = sorted({Path(f).name for f in files})
     with writing(marker):
         marker.write_text(f"written by lungai {command}\n" + "".join(n + "\n" for n in names), encoding="utf-8")
+
+
+def _recorded(out: Path, command: str) -> set[str]:
+    marker = _marker(out, command)
+    if not marker.is_file():
+        return set()
+    return {n.strip() for n in marker.read_text(encoding="utf-8").splitlines()[1:] if n.strip()}
+
+
+def check_output_file_owner(path, command: str) -> None:
+    """Refuse an existing output file ``path`` that ``lungai <command>`` did not write (its name is not listed in
+    the command's marker in its folder, :func:`record_output_file`): a file of the user's is never replaced, the
+    command's own output of an earlier run is."""
+    p = Path(path)
+    if not (p.exists() or p.is_symlink()) or p.is_dir():
+        return
+    if p.is_symlink() or p.name not in _recorded(p.parent, command):
+        raise InputError(f"{p} already exists and was not written by lungai {command.replace('-', ' ')}; "
+                         "nothing is overwritten",
+                         "choose a new file name (or move that file away)")
+
+
+def record_output_file(path, command: str) -> None:
+    """Add the file ``path`` (just written) to the command's marker in its folder, so that a re-run may replace
+    it (:func:`check_output_file_owner`)."""
+    p = Path(path)
+    names = _recorded(p.parent, command) | {p.name}
+    marker = _marker(p.parent, command)
+    with writing(marker):
+        marker.write_text(f"written by lungai {command}\n" + "".join(n + "\n" for n in sorted(names)),
+                          encoding="utf-8")

@@ -3,11 +3,14 @@
 - :func:`check_delimiter` - a table read as comma- (or tab-) separated whose header row holds more of another
   delimiter (';' from a European spreadsheet, a tab) than of the one it is read with was written with that other
   delimiter: refused, as every line would otherwise become one value (whole lines taken for patient IDs).
+- :func:`duplicate_ids` / :func:`check_unique_ids` - patient ids that occur more than once (a patient counted twice
+  leaks between cross-validation folds and makes outputs per patient ambiguous): refused, naming them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterable
 
 from lungai.errors import InputError
 
@@ -37,3 +40,27 @@ def check_delimiter(path, frame=None, sep: str = ",") -> None:
                          f"{DELIMITER_NAMES[other]}(s) and {header.count(sep)} {what}(s) ({header.strip()[:60]!r} ...)",
                          "save it as a comma-separated CSV (spreadsheet: Save As 'CSV (comma delimited)'), or as a "
                          "tab-separated .tsv / .txt file")
+
+
+def duplicate_ids(values: Iterable) -> list[str]:
+    """The ids (as stripped text, sorted) that occur more than once in ``values``; empty cells are not ids."""
+    seen, dup = set(), set()
+    for v in values:
+        if v is None or (isinstance(v, float) and v != v):
+            continue
+        key = str(v).strip()
+        if not key:
+            continue
+        (dup if key in seen else seen).add(key)
+    return sorted(dup)
+
+
+def check_unique_ids(values: Iterable, what: str, column=None, fix: str = "keep one row per patient") -> None:
+    """Refuse ``values`` (a table's patient id column, named ``column``) holding an id more than once, listing the
+    ids (first 10) and how many."""
+    dup = duplicate_ids(values)
+    if dup:
+        where = f" (column {column!r})" if column is not None else ""
+        more = f" and {len(dup) - 10} more" if len(dup) > 10 else ""
+        raise InputError(f"{what} has duplicate patient IDs{where}: {len(dup)} id(s) occur more than once: "
+                         f"{dup[:10]}{more}", fix)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError
+from lungai.io.tables import check_delimiter, check_unique_ids
 from lungai.rp.columns import FALSE_WORDS, ID_NAMES, TRUE_WORDS, ColumnRoles, is_missing_word, suggest
 
 
@@ -20,6 +21,7 @@ def read_table(path) -> pd.DataFrame:
         df = pd.read_csv(path)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise InputError(f"table {path} is not a readable CSV ({exc})", "save the table as comma-separated CSV") from exc
+    check_delimiter(path, df)
     if df.empty:
         raise InputError(f"table {path} has no rows", "give a table with one row per patient")
     dup = df.columns[df.columns.duplicated()].tolist()
@@ -35,37 +37,57 @@ def table_paths(table) -> list[Path]:
     return [Path(table)] if isinstance(table, (str, Path)) else [Path(t) for t in table]
 
 
-def read_tables(paths) -> pd.DataFrame:
+def id_column_of(df: pd.DataFrame, id_column: str | None = None) -> str | None:
+    """The patient id column of ``df``: ``id_column`` (e.g. the role file's ``id``; leading/trailing spaces
+    ignored) when the table has it, else the first column named case / patient_id / id, else None."""
+    if id_column is not None:
+        col = next((c for c in df.columns if str(c).strip() == str(id_column).strip()), None)
+        if col is not None:
+            return col
+    return next((c for c in df.columns if str(c).lower() in ID_NAMES), None)
+
+
+def check_one_row_per_patient(df: pd.DataFrame, id_column: str | None, what: str, why: str) -> None:
+    """Refuse a table whose id column (:func:`id_column_of`) holds a patient more than once, listing the ids
+    (:func:`lungai.io.tables.check_unique_ids`).  A table without an id column cannot be checked."""
+    col = id_column_of(df, id_column)
+    if col is not None:
+        check_unique_ids(df[col], what, col, f"keep one row per patient ({why})")
+
+
+def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
     """One table from one CSV, or several CSVs (e.g. clinical, dose, radiomics) joined on their
-    patient id column (case / patient_id / id); every patient must be in every table."""
+    patient id column (``id_column``, e.g. the role file's ``id``, else case / patient_id / id);
+    every patient must be in every table, once."""
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     tables = [read_table(p) for p in paths]
     if len(tables) == 1:
         return tables[0]
     ids = []
     for path, df in zip(paths, tables):
-        col = next((c for c in df.columns if str(c).lower() in ID_NAMES), None)
+        col = id_column_of(df, id_column)
         if col is None:
             raise InputError(f"{path} has no patient id column, so it cannot be joined with the other tables",
-                             f"add a column named one of {', '.join(ID_NAMES)} to every table")
-        dup = df[col][df[col].duplicated()].astype(str).unique().tolist()
-        if dup:
-            raise InputError(f"{path}: patient id(s) {dup[:5]} appear more than once", "keep one row per patient")
+                             f"add a column named one of {', '.join(ID_NAMES)} to every table"
+                             + (f" (or {id_column!r}, the role file's id)" if id_column else "")
+                             + ", or declare the id column in a role file (role id)")
+        check_unique_ids(df[col], f"{path}", col, "keep one row per patient")
         ids.append(col)
-    merged = tables[0].rename(columns={ids[0]: "case"}).astype({"case": str})
+    key = str(id_column).strip() if id_column is not None else "case"
+    merged = tables[0].rename(columns={ids[0]: key}).astype({key: str})
     for path, df, col in zip(paths[1:], tables[1:], ids[1:]):
-        df = df.rename(columns={col: "case"}).astype({"case": str})
-        shared = sorted((set(merged.columns) & set(df.columns)) - {"case"})
+        df = df.rename(columns={col: key}).astype({key: str})
+        shared = sorted((set(merged.columns) & set(df.columns)) - {key})
         if shared:
             raise InputError(f"{path} repeats column(s) {shared[:10]} of an earlier table",
                              "keep each column in one table only")
-        left, right = set(merged["case"]), set(df["case"])
+        left, right = set(merged[key]), set(df[key])
         if left != right:
             only = sorted(left ^ right)
             raise InputError(f"the tables do not hold the same patients: {len(only)} id(s) are missing from "
                              f"one of them (e.g. {only[:5]}; checked {path})",
                              "give every patient a row in every table, or remove the patient everywhere")
-        merged = merged.merge(df, on="case", how="inner", validate="one_to_one")
+        merged = merged.merge(df, on=key, how="inner", validate="one_to_one")
     return merged
 
 

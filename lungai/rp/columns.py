@@ -117,6 +117,13 @@ def read_role_file(path) -> dict[str, tuple[str, str | None]]:
     return out
 
 
+def role_file_id(role_file) -> str | None:
+    """The column a role file declares as the patient id (role ``id``), or None (also without a role file)."""
+    if not role_file:
+        return None
+    return next((c for c, (role, _) in read_role_file(role_file).items() if role == "id"), None)
+
+
 def infer_roles(df: pd.DataFrame, outcome: str | None, role_file=None) -> ColumnRoles:
     """Roles of ``df``'s columns from the naming scheme, overridden by ``role_file``."""
     overrides = read_role_file(role_file) if role_file else {}

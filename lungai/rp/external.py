@@ -8,11 +8,15 @@ import pandas as pd
 
 from lungai.errors import InputError
 from lungai.rp import model_io, plots
-from lungai.rp.checks import outcome_vector, read_tables, table_paths
+from lungai.rp.checks import check_one_row_per_patient, outcome_vector, read_tables, table_paths
 from lungai.rp.metrics import evaluate
 from lungai.rp.model_io import load_model
 from lungai.rp.prepare import case_ids, imputed_and_out_of_range, model_features, settings_warnings
 from lungai.rp.uncertainty import risk_with_interval
+
+OWNER = "rp-validate"   # the marker .lungai-rp-validate: a folder rp validate wrote
+VALIDATE_OUTPUTS = ("external_metrics.json", "external_roc.png", "external_calibration.png",
+                    "external_predictions.csv")
 
 
 def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, threshold: float | None = None,
@@ -23,8 +27,15 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     external_calibration.png and external_predictions.csv (one row per patient, with the same
     ``case`` column as ``predict_rp``) are written there.
     """
+    from lungai.io.outputs import check_output_owner, claim_output_folder, record_outputs
+
+    if output_dir is not None:
+        check_output_owner(output_dir, OWNER, VALIDATE_OUTPUTS)   # before any work: a user's files are never replaced
     bundle, card = load_model(model_dir)
-    df = table if isinstance(table, pd.DataFrame) else read_tables(table)
+    id_column = card["roles"].get("id_column")
+    df = table if isinstance(table, pd.DataFrame) else read_tables(table, id_column)
+    check_one_row_per_patient(df, id_column, "the validation table", "a patient counted twice would weigh "
+                              "twice in the metrics, and the predictions per patient would be ambiguous")
     outcome = outcome or card["outcome"]
     y = outcome_vector(df, outcome)
     X = model_features(df, card, "validation table")
@@ -41,11 +52,10 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
                "radiomics_settings_warnings": sorted(set(warnings))}
     if output_dir is not None:
         out = Path(output_dir)
-        written = {(out / n).resolve() for n in ("external_roc.png", "external_calibration.png",
-                                                 "external_predictions.csv", "external_metrics.json")}
+        written = {(out / n).resolve() for n in VALIDATE_OUTPUTS}
         if any(p.resolve() in written for p in table_paths(table)):
             raise InputError(f"an input table is in {out} under a name validate writes", "choose another output directory")
-        out.mkdir(parents=True, exist_ok=True)
+        claim_output_folder(out, OWNER, stale=VALIDATE_OUTPUTS, owns=VALIDATE_OUTPUTS)
         key = result["model"]
         plots.roc_plot({key: (y, risk, f"AUC {result['auc']:.2f}")}, out / "external_roc.png", "External validation ROC")
         plots.calibration_plot({key: (y, risk)}, out / "external_calibration.png", "External validation calibration")
@@ -53,4 +63,5 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
                       "out_of_range": outside}).to_csv(
             out / "external_predictions.csv", index_label="row", float_format="%.5g")
         model_io.write_json(out / "external_metrics.json", result)
+        record_outputs(out, OWNER, [n for n in VALIDATE_OUTPUTS if (out / n).is_file()])
     return result

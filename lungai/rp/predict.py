@@ -9,11 +9,14 @@ import pandas as pd
 from lungai.errors import InputError
 from lungai.progress import task
 from lungai.rp import plots
-from lungai.rp.checks import read_tables, table_paths
+from lungai.rp.checks import check_one_row_per_patient, read_tables, table_paths
 from lungai.rp.explain import shapley_values, top_contributions
 from lungai.rp.model_io import load_model
 from lungai.rp.prepare import case_ids, imputed_and_out_of_range, model_features, settings_warnings
 from lungai.rp.uncertainty import risk_with_interval
+
+OWNER = "rp-predict"   # `lungai rp predict`'s marker .lungai-rp-predict beside the files it wrote (a re-run replaces
+                       # them, a user's file is never replaced: lungai.io.outputs.check_output_file_owner)
 
 
 def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=None, seed: int = 0,
@@ -29,7 +32,10 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     Writes ``output`` (CSV) and ``importance_png`` (mean |Shapley value| over these patients) when given.
     """
     bundle, card = load_model(model_dir)
-    df = patients if isinstance(patients, pd.DataFrame) else read_tables(patients)
+    id_column = card["roles"].get("id_column")
+    df = patients if isinstance(patients, pd.DataFrame) else read_tables(patients, id_column)
+    check_one_row_per_patient(df, id_column, "the patients table", "the predictions are written per patient id, "
+                              "so two rows with one id would be ambiguous")
     if output is not None:
         inputs = [Path(p).resolve() for p in list(protect) + table_paths(patients)]
         if Path(output).resolve() in inputs:

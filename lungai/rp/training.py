@@ -14,9 +14,9 @@ from lungai import __version__
 from lungai.errors import InputError
 from lungai.progress import task
 from lungai.rp import model_io, plots
-from lungai.rp.checks import check_events, check_not_constant, numeric_features, outcome_vector, read_tables, \
-    table_paths
-from lungai.rp.columns import FEATURE_SETS, ColumnRoles, infer_roles
+from lungai.rp.checks import check_events, check_not_constant, check_one_row_per_patient, numeric_features, \
+    outcome_vector, read_tables, table_paths
+from lungai.rp.columns import FEATURE_SETS, ColumnRoles, infer_roles, role_file_id
 from lungai.rp.explain import model_inputs
 from lungai.rp.metrics import evaluate
 from lungai.rp.pipeline import MODEL_NAMES, MODELS
@@ -36,6 +36,30 @@ SELECTED = "selected (nested)"
 
 OUTPUT_FILES = (model_io.MODEL_FILE, model_io.CARD_FILE, "model_card.md", model_io.METRICS_FILE, "roc.png",
                 "calibration.png", "cv_predictions.csv")
+OWNER = "rp-train"   # the marker .lungai-rp-train: a folder rp train wrote (its files may be replaced by a re-run)
+
+
+def _written_by_rp_train(model_dir: Path) -> bool:
+    """A model folder of an earlier lungai version (no marker): its model card says so."""
+    import json
+
+    try:
+        card = json.loads((model_dir / model_io.CARD_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(card, dict) and card.get("format") == model_io.FORMAT
+
+
+def check_model_folder(model_dir, overwrite: bool = False) -> None:
+    """Refuse (before any work) a folder holding a model (unless ``overwrite``) and a folder rp train did not write
+    that holds files of its output names (a user's metrics.json, roc.png ... are never replaced)."""
+    from lungai.io.outputs import check_output_owner
+
+    model_dir = Path(model_dir)
+    if (model_dir / model_io.MODEL_FILE).exists() and not overwrite:
+        raise InputError(f"{model_dir} already holds a model", "choose a new output directory (or --overwrite)")
+    if not _written_by_rp_train(model_dir):
+        check_output_owner(model_dir, OWNER, OUTPUT_FILES)
 
 
 @dataclass
@@ -61,10 +85,9 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     """Train and validate RP models on ``table`` (CSV path or DataFrame) and lock the best one."""
     inputs = table_paths(table)
     source = ", ".join(p.name for p in inputs) or "DataFrame"
-    df = table if isinstance(table, pd.DataFrame) else read_tables(table)
+    df = table if isinstance(table, pd.DataFrame) else read_tables(table, role_file_id(role_file))
     model_dir = Path(model_dir)
-    if (model_dir / model_io.MODEL_FILE).exists() and not overwrite:
-        raise InputError(f"{model_dir} already holds a model", "choose a new output directory (or --overwrite)")
+    check_model_folder(model_dir, overwrite)
     written = {(model_dir / name).resolve() for name in OUTPUT_FILES}
     clash = [str(p) for p in inputs + ([Path(role_file)] if role_file else []) if p.resolve() in written]
     if clash:
@@ -73,6 +96,9 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     models = _parse_list(models, MODELS, "model(s)")
     y = outcome_vector(df, outcome)
     roles = infer_roles(df, outcome, role_file)
+    check_one_row_per_patient(df, roles.id_column, f"the training table ({source})",
+                              "a patient counted twice would be in the training and the test folds of the "
+                              "cross-validation at once, and the figures would be optimistic")
     explicit = feature_sets is not None
     sets = _parse_list(feature_sets or list(FEATURE_SETS), FEATURE_SETS, "feature set(s)")
     empty = [s for s in sets if not roles.features(s)]
@@ -125,7 +151,12 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
         del fits
         ensemble = bootstrap_ensemble(pipe, X, y, n_boot, seed, progress=bar)
         baseline = model_inputs(pipe, X).mean(axis=0)
-        model_dir.mkdir(parents=True, exist_ok=True)
+        from lungai.io.outputs import claim_output_folder, record_outputs
+
+        check_model_folder(model_dir, overwrite)          # again: the folder may have changed while training
+        if _written_by_rp_train(model_dir):               # an earlier version's model folder: rp train's own
+            record_outputs(model_dir, OWNER, [n for n in OUTPUT_FILES if (model_dir / n).is_file()])
+        claim_output_folder(model_dir, OWNER, stale=OUTPUT_FILES, owns=OUTPUT_FILES)  # no stale file of a run before
         figures = []
         if make_plots:
             curves = {k: (y, p, f"AUC {(results.get(k) or selection)['auc']:.2f}") for k, p in oof.items()}
@@ -168,6 +199,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
         "intended_use": "research: risk of the outcome for patients like the training cohort; not for clinical decisions",
     }
     model_io.save_model(model_dir, {"pipeline": pipe, "bootstrap": ensemble, "baseline": baseline}, card, metrics)
+    record_outputs(model_dir, OWNER, [n for n in OUTPUT_FILES if (model_dir / n).is_file()])
     used = ColumnRoles(roles={c: r for c, r in roles.roles.items() if c in all_features},
                        categorical=roles.categorical, binary=roles.binary, how=roles.how)
     lines = ["features: role, type (how the type was decided; saved in model_card.json):", *used.describe()]

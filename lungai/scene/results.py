@@ -119,16 +119,29 @@ def model_card(model_dir: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def form_features(card: dict) -> list[str]:
+    """The model features a person types in, in the model's order: the clinical ones (role ``clinical`` in the
+    card, as a role file declares them, or named ``clin_*``) and the dosimetric ones not named ``dose_*`` (a role
+    file's, e.g. "MLD": the dose tools write only ``dose_*``)."""
+    roles = (card.get("roles") or {}).get("roles") or {}
+    out = []
+    for name in card.get("features", []):
+        role = roles.get(name) or ("clinical" if name.startswith("clin_") else None)
+        if role == "clinical" or (role == "dosimetric" and not name.startswith("dose_")):
+            out.append(name)
+    return out
+
+
 def clinical_fields(card: dict) -> list[tuple[str, str]]:
-    """(feature, hint) for every clinical (``clin_``) input of the model, in the model's order."""
+    """(feature, hint) for every input of the model typed in the clinical form (:func:`form_features`), in the
+    model's order, with the model's own names (a role file's are not prefixed)."""
     categories = card.get("categories") or {}
     binary = set((card.get("roles") or {}).get("binary", []))
     out = []
-    for name in card.get("features", []):
-        if name.startswith("clin_"):
-            choices = categories.get(name)
-            out.append((name, "one of: " + ", ".join(map(str, choices)) if choices else
-                        "yes/no (or 1/0)" if name in binary else "number"))
+    for name in form_features(card):
+        choices = categories.get(name)
+        out.append((name, "one of: " + ", ".join(map(str, choices)) if choices else
+                    "yes/no (or 1/0)" if name in binary else "number"))
     return out
 
 

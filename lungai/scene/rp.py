@@ -18,8 +18,10 @@ adds with a dose volume) give ``dose_mld_gy``, ``dose_v*_pct``, ``dose_d*_gy`` (
 column, else lungs) and ``dose_gtv_mean/min/max_gy`` (tumour column).
 Dose features: a dict (e.g. the row from ``lungai.dose``), a one-row DataFrame/table node with
 ``dose_*`` columns, or a two-column table node ``feature, value``.  Clinical values: a dict or a
-CSV path (one row, or the row whose ``case``/``patient_id`` equals ``case``).  Keys without
-their ``dose_``/``clin_`` prefix get it added.
+CSV path (one row, or the row whose ``case``/``patient_id`` - or the model's id column - equals
+``case``).  Keys without their ``dose_``/``clin_`` prefix get it added, except the model's own
+feature names (a model trained with a role file uses the table's names, e.g. "Age at Histological
+Diagnosis"), which are kept as they are.
 """
 
 from __future__ import annotations
@@ -115,43 +117,60 @@ def dose_from_radiomics_table(node_or_df) -> dict:
     return {k: v for k, v in out.items() if k not in ("dose_min_gy", "dose_max_gy")}
 
 
-def _prefixed(values: dict, prefix: str) -> dict:
-    return {(k if str(k).startswith(prefix) else f"{prefix}{k}"): v for k, v in values.items()
-            if str(k).lower() not in ID_NAMES}
+def _prefixed(values: dict, prefix: str, names=(), id_column: str | None = None) -> dict:
+    """``values`` with ``prefix`` added to each key, except keys that already carry it or are one of ``names``
+    (the model's own feature names, e.g. "Age at Histological Diagnosis" of a model trained with a role file;
+    leading/trailing spaces ignored); the patient id (case / patient_id / id, or ``id_column``) is dropped."""
+    exact = {str(n).strip(): n for n in names}
+    skip = str(id_column).strip() if id_column is not None else None
+    out = {}
+    for k, v in values.items():
+        key = str(k).strip()
+        if key.lower() in ID_NAMES or key == skip:
+            continue
+        out[exact[key] if key in exact else key if key.startswith(prefix) else f"{prefix}{key}"] = v
+    return out
 
 
-def dose_features(dose) -> dict:
-    """``dose_*`` values from a dict, a one-row DataFrame or a table node."""
+def dose_features(dose, names=()) -> dict:
+    """``dose_*`` values (and the model's feature ``names`` as they are) from a dict, a one-row DataFrame or a
+    table node."""
     if isinstance(dose, dict):
-        return _prefixed(dose, "dose_")
+        return _prefixed(dose, "dose_", names)
     df = dose if isinstance(dose, pd.DataFrame) else mrml.dataframe_from_table_node(dose)
     if list(df.columns[:2]) == ["feature", "value"]:
-        return _prefixed(dict(zip(df["feature"].astype(str), df["value"])), "dose_")
+        return _prefixed(dict(zip(df["feature"].astype(str), df["value"])), "dose_", names)
     if len(df) != 1:
         raise InputError(f"the dose table has {len(df)} rows", "give one row of dose_* columns "
                          "(or two columns feature, value)")
-    return _prefixed(df.iloc[0].to_dict(), "dose_")
+    return _prefixed(df.iloc[0].to_dict(), "dose_", names)
 
 
-def clinical_features(clinical, case: str | None = None) -> dict:
-    """``clin_*`` values from a dict or a CSV (one row, or the row of ``case``)."""
+def clinical_features(clinical, case: str | None = None, names=(), id_column: str | None = None) -> dict:
+    """``clin_*`` values (and the model's feature ``names`` as they are) from a dict or a CSV (one row, or the row
+    of ``case`` in the id column: ``id_column``, e.g. the model's, else case / patient_id / id)."""
+    from lungai.io.tables import check_delimiter
+
     if isinstance(clinical, dict):
-        return _prefixed(clinical, "clin_")
+        return _prefixed(clinical, "clin_", names, id_column)
     path = Path(clinical)
     if not path.is_file():
         raise InputError(f"clinical CSV {path} does not exist", "give a dict or the path of a clinical CSV")
     df = pd.read_csv(path)
+    check_delimiter(path, df)
     if len(df) > 1:
-        id_col = next((c for c in df.columns if c.lower() in ID_NAMES), None)
+        wanted = str(id_column).strip() if id_column is not None else None
+        id_col = next((c for c in df.columns if str(c).strip() == wanted), None) or \
+            next((c for c in df.columns if str(c).strip().lower() in ID_NAMES), None)
         if id_col is None or case is None:
             raise InputError(f"clinical CSV {path} has {len(df)} rows and no way to pick the patient",
-                             "give a one-row CSV, or a 'case' column and the case name")
-        rows = df[df[id_col].astype(str) == str(case)]
+                             "give a one-row CSV, or a 'case' column (or the model's id column) and the case name")
+        rows = df[df[id_col].astype(str).str.strip() == str(case).strip()]
         if len(rows) != 1:
             raise InputError(f"case {case!r} found {len(rows)} times in {path}{suggest(case, df[id_col].astype(str))}",
                              "check the case name")
         df = rows
-    return _prefixed(df.iloc[0].to_dict(), "clin_")
+    return _prefixed(df.iloc[0].to_dict(), "clin_", names, id_column)
 
 
 def radiomics_settings_of(node_or_df) -> str | None:
@@ -165,17 +184,21 @@ def radiomics_settings_of(node_or_df) -> str | None:
     return ";".join(ids) or None
 
 
-def assemble_patient_row(radiomics, dose, clinical, case: str = "patient") -> pd.DataFrame:
-    """One-row table (``case`` + clin_*, dose_*, rad_* columns) for :func:`lungai.rp.predict_rp`."""
+def assemble_patient_row(radiomics, dose, clinical, case: str = "patient", card: dict | None = None) -> pd.DataFrame:
+    """One-row table (``case`` + clin_*, dose_*, rad_* columns) for :func:`lungai.rp.predict_rp`.  With the model's
+    ``card`` (model_card.json), the model's own feature names (e.g. of a role file: "Age at Histological
+    Diagnosis") are kept as they are, not prefixed, and its id column is not a feature."""
+    names = (card or {}).get("features", [])
+    id_column = ((card or {}).get("roles") or {}).get("id_column")
     row = {"case": case}
-    row.update(clinical_features(clinical, case))
+    row.update(clinical_features(clinical, case, names, id_column))
     if radiomics is not None:
         row.update(radiomics_features(radiomics))
         row.update(dose_from_radiomics_table(radiomics))
         settings = radiomics_settings_of(radiomics)
         if settings:
             row[SETTINGS_COLUMN] = settings
-    row.update(dose_features(dose))  # an explicit dose table wins over the radiomics table's dose rows
+    row.update(dose_features(dose, names))  # an explicit dose table wins over the radiomics table's dose rows
     return pd.DataFrame([row])
 
 
@@ -191,8 +214,8 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
     from lungai.rp.model_io import load_model  # noqa: PLC0415
     from lungai.rp.predict import predict_rp  # noqa: PLC0415
 
-    row = assemble_patient_row(radiomics, dose, clinical, case)
     _, card = load_model(model_dir)
+    row = assemble_patient_row(radiomics, dose, clinical, case, card)
     pred, contrib = predict_rp(model_dir, row, top=top, allow_other_radiomics_settings=allow_other_radiomics_settings)
     result = pd.DataFrame({"case": [case], "risk": pred["risk"], "risk_low": pred["risk_low"],
                            "risk_high": pred["risk_high"], "threshold": [float(card["threshold"])],
