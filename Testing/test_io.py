@@ -323,3 +323,46 @@ def test_radiomics_and_demo_read_the_chosen_series(tmp_path, capsys):
     from lungai.demo.pipeline import _read_input
 
     assert _read_input(folder, False, "1.2.826.0.1.3680043.8.498.201")[0].GetDepth() == 4
+
+
+def _chest_like(hu_offset=0, pad=None, size=64):
+    """A small chest-like volume in HU (air outside the body, lungs, soft tissue), + ``hu_offset`` (1024: stored
+    values without RescaleIntercept), padded with ``pad`` outside the reconstruction circle."""
+    rng = np.random.default_rng(1)
+    arr = np.full((10, size, size), -1000.0) + rng.normal(0, 15, (10, size, size))
+    y, x = np.ogrid[:size, :size]
+    c = (size - 1) / 2
+    arr[:, (y - c) ** 2 / 0.6 + (x - c) ** 2 < (0.4 * size) ** 2] = 40          # body
+    for dx in (-0.17, 0.17):
+        arr[:, (y - c) ** 2 + (x - c - dx * size) ** 2 < (0.12 * size) ** 2] = -850   # lungs
+    arr = arr + hu_offset
+    if pad is not None:
+        arr[:, (y - c) ** 2 + (x - c) ** 2 > (0.45 * size) ** 2] = pad           # 36 % of the voxels
+    img = sitk.GetImageFromArray(arr.astype(np.int16))
+    img.SetSpacing((0.8, 0.8, 2.5))
+    return img
+
+
+@pytest.mark.parametrize("pad", [None, -2000, -3024, -1024, -32768])
+def test_ct_not_in_hu_is_refused_also_with_padding_outside_the_field_of_view(pad):
+    """Stored values (air near 0) padded with -2000 / -3024 outside the reconstruction circle used to pass: the
+    padding held the 1st percentile below -500.  The check now looks inside the field of view."""
+    from lungai.io.validate import check_ct_intensities
+
+    if pad != -32768:
+        with pytest.raises(InputError, match="does not look like a CT in Hounsfield units"):
+            check_ct_intensities(_chest_like(1024, pad), "raw")
+    check_ct_intensities(_chest_like(0, pad), "in HU")       # the same CT in HU passes with any padding
+
+
+def test_intensity_check_keeps_air_at_minus_1024_and_crops_with_little_air():
+    from lungai.io.validate import check_ct_intensities, without_padding
+
+    img = _chest_like(0, -1024)                 # padding at -1024 (air's own value) is not a gap: kept
+    v = sitk.GetArrayFromImage(img).ravel().astype(float)
+    assert without_padding(v).size == v.size
+    arr = np.full((8, 32, 32), 30.0)
+    arr[:, :, :2] = -870                         # a nodule crop: soft tissue, 6 % lung at one side
+    check_ct_intensities(sitk.GetImageFromArray(arr.astype(np.int16)), "crop")
+    with pytest.raises(InputError, match="only padding"):
+        check_ct_intensities(sitk.GetImageFromArray(np.full((4, 8, 8), -3024, np.int16)), "empty")

@@ -112,6 +112,38 @@ def test_summary_scores_tumour_cases_and_reports_false_positives_apart():
     assert "2 whole CTs in automatic mode: Dice mean 0.300" in summary_text(summarize(df))
 
 
+def test_dice_sd_is_the_sample_sd_and_not_available_for_one_case():
+    """'mean +- SD' used the population SD (ddof=0) and showed '+- 0.000' for a single case."""
+    import pandas as pd
+
+    from lungai.seg.evaluate import report_text, sample_sd, summarize, summary_text, test_report
+
+    df = pd.DataFrame({"dice": [0.9, 0.5, 0.1], "confidence": [0.8, 0.5, 0.2], "volume_true_ml": [2.0, 1.0, 0.5],
+                       "volume_pred_ml": [2.1, 0.6, 0.1], "hd95_mm": [1.0, 2.0, 5.0],
+                       "needs_review": [False, True, True], "size_band": ["< 10 mm"] * 3})
+    assert summarize(df)["std_dice"] == 0.4 and abs(sample_sd([0.9, 0.5, 0.1]) - 0.4) < 1e-9
+    one = summarize(df.iloc[:1])
+    assert one["std_dice"] is None and "Dice mean 0.900 +- n/a" in summary_text(one)
+    rep = test_report({"ensemble": df.iloc[:1]})
+    assert rep["ensemble"]["size_bands"]["< 10 mm"]["std_dice"] is None and "+- n/a" in report_text(rep)
+    assert test_report({"ensemble": df})["ensemble"]["size_bands"]["< 10 mm"]["std_dice"] == 0.4
+
+
+def test_failed_cases_are_left_out_of_the_summary_and_counted():
+    import pandas as pd
+
+    from lungai.seg.evaluate import summarize, summary_text
+
+    df = pd.DataFrame({"case": ["a", "b", "c"], "dice": [0.9, 0.5, float("nan")], "confidence": [0.8, 0.5, None],
+                       "volume_true_ml": [2.0, 1.0, None], "volume_pred_ml": [2.1, 0.6, None],
+                       "hd95_mm": [1.0, 2.0, None], "needs_review": [False, True, None],
+                       "error": ["", "", "no lungs found in the CT"]})
+    s = summarize(df)
+    assert s["n_cases"] == 2 and s["mean_dice"] == 0.7 and s["n_failed"] == 1 and "tumour_free" not in s
+    assert "1 case(s) failed" in summary_text(s)
+    assert summarize(df.iloc[2:])["n_failed"] == 1
+
+
 def test_postprocess_drops_tubes_in_automatic_mode_and_keeps_the_seed_component():
     from lungai.seg.postprocess import MAX_ELONGATION, elongation, keep_components
 

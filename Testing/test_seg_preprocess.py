@@ -81,3 +81,44 @@ def test_lung_box_covers_the_lungs_and_window(small_phantom):
     assert found[lungs].mean() > 0.9 and found.sum() < region.sum()
     w = pp.window(np.array([-2000, -1000, -300, 400, 3000]), SegConfig().hu_window)
     assert w[0] == 0 and w[1] == 0 and w[-1] == 1 and 0 < w[2] < 1
+
+
+def _lung_with_tumour(lung_hu=-700.0, ggo=False):
+    """60 x 60 x 20 mm at 1 mm, centred on the origin (LPS): lung of ``lung_hu`` everywhere, a soft-tissue tumour
+    (40 HU) round LPS (15, 5, 0); with ``ggo`` a ground-glass nodule (-600 HU, 8 mm) in lung of -850 round
+    (-15, -5, 0), where the tumour's point read as RAS lies."""
+    arr = np.full((20, 60, 60), lung_hu, np.float32) + np.random.default_rng(0).normal(0, 10, (20, 60, 60))
+    img = sitk.GetImageFromArray(arr)
+    img.SetOrigin((-29.5, -29.5, -9.5))
+    zz, yy, xx = np.mgrid[:20, :60, :60]
+    pos = np.stack([xx - 29.5, yy - 29.5, zz - 9.5])
+    arr[((pos - np.array([15, 5, 0])[:, None, None, None]) ** 2).sum(0) < 8 ** 2] = 40
+    if ggo:
+        arr[:] = np.where(arr > -300, arr, -850)
+        arr[((pos - np.array([-15, -5, 0])[:, None, None, None]) ** 2).sum(0) < 4 ** 2] = -600
+    out = sitk.GetImageFromArray(arr)
+    out.CopyInformation(img)
+    return out
+
+
+def test_a_seed_or_roi_in_aerated_lung_is_noted_with_the_ras_reading():
+    """A seed given in RAS by mistake lands in the opposite lung (LUNG1-003: -697 HU) and used to give a silent
+    wrong tumour: the note says where it lies and that the point read as RAS is in soft tissue."""
+    ct = _lung_with_tumour()
+    note = pp.aerated_seed_note(ct, (-15.0, -5.0, 0.0))
+    assert note.startswith("the seed lies in aerated lung (-70") and "read as RAS (15.0,5.0,0.0)" in note
+    assert "soft tissue (40 HU)" in note and "negate x and y" in note
+    assert pp.aerated_seed_note(ct, (15.0, 5.0, 0.0)) is None                      # on the tumour
+    roi = (-9.0, 0.0, -5.0, -21.0, -10.0, 5.0)
+    note = pp.aerated_seed_note(ct, roi_lps=roi)
+    assert note.startswith("the ROI's centre lies in aerated lung") and "read as RAS (9.0,-0.0,-5.0" in note
+    assert pp.aerated_seed_note(ct, roi_lps=(9.0, 0.0, -5.0, 21.0, 10.0, 5.0)) is None
+    assert pp.aerated_seed_note(ct) is None
+
+
+def test_aerated_lung_note_spares_ground_glass_and_needs_ras_evidence_above_minus_800():
+    ct = _lung_with_tumour(ggo=True)
+    assert pp.aerated_seed_note(ct, (-15.0, -5.0, 0.0)) is None     # a ground-glass nodule: denser than around it
+    note = pp.aerated_seed_note(ct, (-15.0, 10.0, 0.0))            # well-aerated lung (-850): noted on its own
+    assert note.startswith("the seed lies in aerated lung (-85") and "RAS" not in note
+    assert pp.aerated_seed_note(_lung_with_tumour(-700.0), (-15.0, 15.0, 0.0)) is None   # -700, RAS point in lung

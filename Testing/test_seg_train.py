@@ -172,6 +172,59 @@ def test_eval_seg_per_case_csv(tiny_model, tiny_data, tmp_path, capsys):
     assert "r(confidence, Dice)" in capsys.readouterr().out
 
 
+def test_eval_seg_keeps_going_when_a_case_fails_mid_run(tiny_model, tiny_data, tmp_path, capsys, monkeypatch):
+    """A case that stops with an InputError mid-run (e.g. "no lungs found" in automatic mode) used to lose the
+    whole run, without naming the case and without a CSV: now it is a row with its error, left out of the summary,
+    the other cases run and eval-seg exits 1."""
+    import lungai.seg.infer as infer
+    from lungai.errors import InputError
+
+    images, masks = _eval_folders(tiny_data, tmp_path, ["P00_0.nii.gz", "P01_0.nii.gz", "P02_0.nii.gz"])
+    real = infer.segment_tumour
+
+    def failing(ct, model, **kw):
+        if kw.get("source") == "P01_0":
+            raise InputError("no lungs found in the CT", "give a chest CT covering the lungs")
+        return real(ct, model, **kw)
+
+    monkeypatch.setattr(infer, "segment_tumour", failing)
+    out = tmp_path / "per_case.csv"
+    assert main(["eval-seg", "--model", str(tiny_model), "--images", str(images), "--masks", str(masks),
+                 "-o", str(out)]) == 1
+    captured = capsys.readouterr()
+    df = pd.read_csv(out).set_index("case")
+    assert len(df) == 3 and np.isnan(df.loc["P01_0", "dice"]) and df.loc[["P00_0", "P02_0"], "dice"].notna().all()
+    assert df.loc["P01_0", "error"].startswith("no lungs found in the CT (fix: give a chest CT")
+    assert df["error"].fillna("").eq("").sum() == 2
+    assert "2 cases with a tumour" in captured.out and "1 case(s) failed" in captured.out
+    assert "case P01_0: no lungs found" in captured.err
+
+
+def test_seed_in_aerated_lung_is_a_review_reason_and_a_note(tiny_model, small_phantom):
+    from lungai.seg.infer import segment_tumour
+    from lungai.seg.model_io import load_model
+    from lungai.seg.preprocess import AERATED_REASON
+    from lungai.synthetic import labels
+
+    lab = sitk.GetArrayViewFromImage(small_phantom.labels)
+    ct = small_phantom.ct
+    lung = np.argwhere(ndimage_erode(lab == labels.RIGHT_LUNG))
+    k, j, i = lung[len(lung) // 2]
+    seed = ct.TransformIndexToPhysicalPoint((int(i), int(j), int(k)))
+    info = segment_tumour(ct, load_model(tiny_model), seed_lps=seed, grow=False, mc_passes=2).info
+    assert AERATED_REASON in info["review_reasons"] and info["needs_review"]
+    assert any(n.startswith("the seed lies in aerated lung") for n in info["notes"])
+    centre = small_phantom.meta["tumour"]["centre_mm"]
+    info = segment_tumour(ct, load_model(tiny_model), seed_lps=centre, grow=False, mc_passes=2).info
+    assert AERATED_REASON not in info["review_reasons"]
+
+
+def ndimage_erode(mask, n=3):
+    from scipy import ndimage
+
+    return ndimage.binary_erosion(mask, iterations=n)
+
+
 def _eval_folders(tiny_data, root, names):
     images, masks = tiny_data
     (root / "images").mkdir(parents=True)

@@ -23,6 +23,7 @@ from sklearn.metrics import roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("LUNGAI_PROGRESS", "off")
 
+from lungai.seg.evaluate import fmt_num, sample_sd  # noqa: E402
 from lungai.rp import make_cohort, oracle_auc, train_rp, validate_rp  # noqa: E402
 from lungai.rp.cohort import make_noise_cohort  # noqa: E402
 from lungai.rp.validation import leaky_selection_auc, nested_cv  # noqa: E402
@@ -56,8 +57,8 @@ def main() -> None:
         y = table.pop("rp_grade2").to_numpy()
         honest.append(roc_auc_score(y, nested_cv(table, y, "lr", [], 5, 3, seed, fast=True)["oof"]))
         leaky.append(leaky_selection_auc(table.to_numpy(), y, k=10, seed=seed))
-    print(f"selection inside CV (lungai): AUC {np.mean(honest):.3f} +- {np.std(honest):.3f}")
-    print(f"selection outside CV (wrong): AUC {np.mean(leaky):.3f} +- {np.std(leaky):.3f}")
+    print(f"selection inside CV (lungai): AUC {np.mean(honest):.3f} +- {fmt_num(sample_sd(honest))}")
+    print(f"selection outside CV (wrong): AUC {np.mean(leaky):.3f} +- {fmt_num(sample_sd(leaky))}")
 
     print("== feature-set comparison and training time (n=300, LR + RF, 5x3 nested CV) ==")
     cohort = make_cohort(300, seed=1)

@@ -22,6 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("LUNGAI_PROGRESS", "off")
 
+from lungai.seg.evaluate import fmt_num, sample_sd  # noqa: E402
 from lungai.rp import train_rp  # noqa: E402
 from lungai.rp.cohort import make_noise_cohort  # noqa: E402
 
@@ -47,8 +48,8 @@ def main() -> None:
                   f"   locked {r.chosen}", flush=True)
     print(f"n = {args.n}, {args.features} noise features, models {args.models}, {args.outer_folds} x 3 nested CV, "
           f"{args.seeds} seeds, {time.perf_counter() - start:.0f} s")
-    print(f"reported AUC of the locked model (choice inside CV): {np.mean(reported):.3f} +- {np.std(reported):.3f}")
-    print(f"best of the per-combination AUCs (choice after CV):  {np.mean(best_single):.3f} +- {np.std(best_single):.3f}")
+    print(f"reported AUC of the locked model (choice inside CV): {np.mean(reported):.3f} +- {fmt_num(sample_sd(reported))}")
+    print(f"best of the per-combination AUCs (choice after CV):  {np.mean(best_single):.3f} +- {fmt_num(sample_sd(best_single))}")
 
 
 if __name__ == "__main__":

@@ -92,6 +92,9 @@ def copy_member0(src: Path, dst: Path, k: int = 0) -> None:
 
 
 def row_of(name: str, d: Path, wall: float) -> str:
+    sys.path.insert(0, str(ROOT))
+    from lungai.seg.evaluate import fmt_num
+
     meta = json.loads((d / "model.json").read_text(encoding="utf-8"))
     method = "ensemble" if "ensemble" in meta["validation"] else "mc-dropout"
     v = meta["validation"][method]
@@ -103,7 +106,7 @@ def row_of(name: str, d: Path, wall: float) -> str:
     auto = v.get("automatic_mode", {})
     free = v.get("tumour_free", {})
     best = ", ".join(str(m["best_epoch"]) for m in meta["members"])
-    return (f"| {name} | {'ens.' if method == 'ensemble' else 'MC'} | {v['mean_dice']:.3f} +- {v['std_dice']:.3f} | "
+    return (f"| {name} | {'ens.' if method == 'ensemble' else 'MC'} | {v['mean_dice']:.3f} +- {fmt_num(v['std_dice'])} | "
             f"{v['median_dice']:.3f} | {lidc['dice'].mean():.3f} ({len(lidc)}) | {large['dice'].mean():.3f} ({len(large)}) | "
             f"{auto.get('mean_dice', float('nan')):.3f} | {free.get('false_positive_rate', float('nan')):.2f} | "
             f"{v['mean_hd95_mm']:.1f} | {v['pearson_r_confidence_dice_cv']:.3f} | {best} | {wall / 60:.0f} |")

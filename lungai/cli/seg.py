@@ -451,11 +451,26 @@ def run_eval(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
     print(f"{summary_text(summarize(df))} -> {out}")
-    used = sorted(set(df["method"])) if "method" in df else []
+    used = sorted(set(df["method"].dropna())) if "method" in df else []
     if args.method is None and used and used != ["ensemble"]:
         print(f"note: method {', '.join(used)} was used: a 1-member model has no ensemble to measure agreement "
               "(--method mc-dropout)")
-    return 0
+    return _report_failed(df)
+
+
+def _report_failed(df) -> int:
+    """eval-seg's exit status: 1 (each failed case named with its error) when a case failed mid-run, else 0."""
+    import sys
+
+    from lungai.seg.evaluate import failed
+
+    bad = df[failed(df)].drop_duplicates("case")
+    for _, row in bad.iterrows():
+        print(f"error: case {row['case']}: {row['error']}", file=sys.stderr)
+    if len(bad):
+        print(f"error: {len(bad)} case(s) failed (their rows hold the error, Dice NaN; left out of the summary)",
+              file=sys.stderr)
+    return 1 if len(bad) else 0
 
 
 def test_split_cases(training: dict) -> list:
@@ -504,4 +519,4 @@ def _run_test_report(args, model, out) -> int:
     rep = test_report(frames)
     write_json(out.with_suffix(".report.json"), rep)
     print(report_text(rep) + f"\n-> {out}")
-    return 0
+    return _report_failed(pd.concat(frames.values()))

@@ -46,20 +46,49 @@ def check_ct_spacing(img: sitk.Image, source: str) -> None:
                      "it from the scanner / PACS; every lungai input is in mm")
 
 
+# Padding outside a CT's field of view (-2000, -3024, -32768 ...) is no tissue: below PADDING_HU (air is about
+# -1000 HU, its noise rarely reaches -1100) values are padding, as is a minimum value below -1000 when it is a
+# plateau (> PLATEAU_FRACTION of the voxels) with a gap of PLATEAU_GAP above it (no value within it: e.g. stored
+# values padded with -1024 whose air sits near 0; in HU, air's noise fills the gap above a -1024 padding).  A
+# minimum at -1000 or above is never padding: a noise-free crop's lung plateau is air, not padding.  The intensity check looks at the voxels inside the field of view only,
+# or a CT not in HU with padding over > 1 % of the voxels would pass as "holding air".
+PADDING_HU = -1100.0
+PLATEAU_FRACTION = 0.005
+PLATEAU_GAP = 300.0
+
+
+def without_padding(values: np.ndarray) -> np.ndarray:
+    """The values of a CT (any shape, flattened) without its padding (:data:`PADDING_HU`, a minimum plateau)."""
+    v = values.ravel()
+    v = v[v > PADDING_HU]
+    if v.size:
+        lo = v.min()
+        at_lo = v == lo
+        if lo < -1000 and at_lo.mean() > PLATEAU_FRACTION and not np.any((v > lo) & (v <= lo + PLATEAU_GAP)):
+            v = v[~at_lo]
+    return v
+
+
 def check_ct_intensities(img: sitk.Image, source: str) -> None:
-    """A chest CT in HU holds air (about -1000) and nothing far beyond the HU range."""
+    """A chest CT in HU holds air (about -1000) and nothing far beyond the HU range; both are judged on the
+    voxels inside the field of view (:func:`without_padding`)."""
     arr = sitk.GetArrayViewFromImage(img)
     step = max(1, int(round((arr.size / 2e6) ** (1 / 3))))
     sample = np.asarray(arr[::step, ::step, ::step], dtype=np.float32)
-    p01, p50, p999 = np.percentile(sample, [1, 50, 99.9])
+    inside = without_padding(sample)
+    if inside.size == 0:
+        raise InputError(f"{source} holds only padding values (all <= {PADDING_HU:.0f} or one constant value)",
+                         "give a chest CT in HU: for DICOM keep RescaleSlope/RescaleIntercept")
+    p01, p50, p999 = np.percentile(inside, [1, 50, 99.9])
+    padded = f"; {100 * (1 - inside.size / sample.size):.0f} % padding left out" if inside.size < sample.size else ""
     if p01 > -500:
         hint = ("it looks like an MR or a CT without rescale slope/intercept"
                 if p01 >= 0 else "it has no air, which every chest CT contains")
         raise InputError(
-            f"{source} does not look like a CT in Hounsfield units (1st percentile {p01:.0f}, median {p50:.0f}; "
-            f"{hint})",
+            f"{source} does not look like a CT in Hounsfield units (inside the field of view: 1st percentile "
+            f"{p01:.0f}, median {p50:.0f}{padded}; {hint})",
             "give a chest CT in HU: for DICOM keep RescaleSlope/RescaleIntercept; MR images cannot be used")
-    if p01 < -3100 or p999 > 32000:
+    if p999 > 32000:
         raise InputError(
             f"{source} has intensities outside the Hounsfield range (1st pct {p01:.0f}, 99.9th pct {p999:.0f})",
             "convert the image to HU (value * RescaleSlope + RescaleIntercept) before using it")

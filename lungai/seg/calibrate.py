@@ -38,10 +38,11 @@ def calibrate_model(model_dir, model, val_cases, *, mc_passes: int = 10, seed: i
     for method in METHODS:
         if method == "ensemble" and len(nets) < 2:
             continue
-        parts = [evaluate_cases(model, val_cases, method, mc_passes, seed, progress, flip_check=True)]
+        parts = [evaluate_cases(model, val_cases, method, mc_passes, seed, progress, flip_check=True,
+                                keep_going=False)]
         if seeded_cases:
             parts.append(evaluate_cases(model, seeded_cases, method, mc_passes, seed, progress, seeded=True,
-                                        flip_check=True))
+                                        flip_check=True, keep_going=False))
         tables[method] = pd.concat(parts, ignore_index=True)
     return fit_tables(model_dir, meta, tables, mc_passes=mc_passes, n_members=len(nets), seed=seed,
                       features=features)

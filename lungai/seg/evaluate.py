@@ -148,15 +148,50 @@ def evaluate_case(model, case, method: str | None = None, mc_passes: int = 10, s
 
 def evaluate_cases(model, cases, method: str | None = None, mc_passes: int = 10, seed: int = 0, progress=None,
                    seeded: bool = False, tta: bool | None = None, flip_check: bool | None = None,
-                   label: int | None = None):
+                   label: int | None = None, keep_going: bool = True):
+    """One row per case (:func:`evaluate_case`).  A case that stops with an :class:`InputError` mid-run (e.g. no
+    lungs found in automatic mode) does not lose the run: with ``keep_going`` it becomes a row with its ``error``
+    (Dice NaN; :func:`failed` rows are left out of :func:`summarize`'s figures, which count them) and the other
+    cases run on; without it the error is raised, naming the case."""
     import pandas as pd
+
+    from lungai.errors import InputError
 
     bar = progress or NullProgress()
     rows = []
     for c in cases:
-        rows.append(evaluate_case(model, c, method, mc_passes, seed, seeded, tta, flip_check, label))
+        try:
+            rows.append(evaluate_case(model, c, method, mc_passes, seed, seeded, tta, flip_check, label))
+        except InputError as exc:
+            if not keep_going:
+                raise InputError(f"case {c.case_id}: {exc.problem}", exc.fix) from exc
+            text = f"{exc.problem} (fix: {exc.fix})" if exc.fix else exc.problem
+            rows.append({"case": c.case_id, "patient": c.patient, "dice": float("nan"), "error": text,
+                         **_flat_meta(c.meta)})
         bar.update(1, c.case_id)
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    if "error" in df:
+        df["error"] = df["error"].fillna("")
+    return df
+
+
+def failed(df):
+    """Rows of cases that stopped with an error (:func:`evaluate_cases`' ``error`` column)."""
+    if "error" not in df:
+        return np.zeros(len(df), bool)
+    return df["error"].fillna("").astype(str).to_numpy() != ""
+
+
+def sample_sd(values):
+    """The sample standard deviation (ddof=1) of ``values`` - the SD of "mean +- SD" in every report - or None
+    when fewer than 2 values (one case has no spread to report)."""
+    v = np.asarray(values, float)
+    return float(np.std(v, ddof=1)) if len(v) > 1 else None
+
+
+def _round_sd(values, digits: int = 4):
+    sd = sample_sd(values)
+    return round(sd, digits) if sd is not None else None
 
 
 def has_tumour(df):
@@ -169,16 +204,26 @@ def summarize(df) -> dict:
     are summarised by how often the model still finds a tumour (false-positive rate)."""
     from scipy.stats import pearsonr
 
+    bad = failed(df)
+    n_failed = int(bad.sum())
+    df = df[~bad]
+    if "volume_true_ml" not in df:         # every case failed
+        return {"n_cases": 0, "mean_dice": float("nan"), "std_dice": None, "median_dice": float("nan"),
+                "mean_hd95_mm": None, "pearson_r_confidence_dice": float("nan"), "n_needs_review": 0,
+                "n_failed": n_failed}
     free = df[~has_tumour(df)]
     auto = df[has_tumour(df) & (df["roi_mode"] == "lungs")] if "roi_mode" in df else df.iloc[:0]
     df = df[has_tumour(df)]
     d, c = df["dice"].to_numpy(float), df["confidence"].to_numpy(float)
     r = float(pearsonr(c, d)[0]) if len(d) > 2 and np.std(c) > 0 and np.std(d) > 0 else float("nan")
     out = {"n_cases": int(len(df)), "mean_dice": round(float(d.mean()), 4) if len(d) else float("nan"),
-           "std_dice": round(float(d.std()), 4) if len(d) else float("nan"),
+           "std_dice": _round_sd(d),
            "median_dice": round(float(np.median(d)), 4) if len(d) else float("nan"),
            "mean_hd95_mm": round(float(np.nanmean(df["hd95_mm"])), 3) if df["hd95_mm"].notna().any() else None,
-           "pearson_r_confidence_dice": round(r, 4), "n_needs_review": int(df["needs_review"].sum())}
+           "pearson_r_confidence_dice": round(r, 4),
+           "n_needs_review": int(df["needs_review"].sum()) if "needs_review" in df else 0}
+    if n_failed:
+        out["n_failed"] = n_failed
     if len(free):
         fp = free["volume_pred_ml"].to_numpy(float) > 0
         out["tumour_free"] = {"n_cases": int(len(free)), "false_positive_rate": round(float(fp.mean()), 4),
@@ -208,6 +253,8 @@ def summary_text(s: dict) -> str:
         f = s["tumour_free"]
         text += (f"; {f['n_cases']} tumour-free: a tumour found in {100 * f['false_positive_rate']:.0f} % "
                  f"(mean {f['mean_false_volume_ml']:.2f} ml)")
+    if s.get("n_failed"):
+        text += f"; {s['n_failed']} case(s) failed and are left out (see the 'error' column)"
     if "automatic_mode" in s:
         a = s["automatic_mode"]
         text += (f"; of them {a['n_cases']} whole CTs in automatic mode: Dice mean {a['mean_dice']:.3f}, median "
@@ -217,7 +264,7 @@ def summary_text(s: dict) -> str:
 
 
 def _dice_stats(d: np.ndarray, hd) -> dict:
-    return {"n": int(len(d)), "mean_dice": round(float(d.mean()), 4), "std_dice": round(float(d.std()), 4),
+    return {"n": int(len(d)), "mean_dice": round(float(d.mean()), 4), "std_dice": _round_sd(d),
             "median_dice": round(float(np.median(d)), 4),
             "mean_hd95_mm": round(float(np.nanmean(hd)), 3) if np.isfinite(hd).any() else None}
 
@@ -227,7 +274,7 @@ def test_report(frames: dict) -> dict:
     r(confidence, Dice)), and per size band and hard case the Dice of each method."""
     out = {}
     for method, df in frames.items():
-        tum = df[has_tumour(df)]
+        tum = df[has_tumour(df) & ~failed(df)]
         rep = {"summary": summarize(df), "size_bands": {}, "hard_cases": {}}
         for _, _, band in SIZE_BANDS:
             sub = tum[tum["size_band"] == band]
@@ -249,6 +296,6 @@ def report_text(rep: dict) -> str:
         lines.append(f"{method}: {summary_text(r['summary'])}")
         for group in ("size_bands", "hard_cases"):
             for name, st in r[group].items():
-                lines.append(f"  {name}: n={st['n']}, Dice {st['mean_dice']:.3f} +- {st['std_dice']:.3f}, "
+                lines.append(f"  {name}: n={st['n']}, Dice {st['mean_dice']:.3f} +- {fmt_num(st['std_dice'])}, "
                              f"median {st['median_dice']:.3f}")
     return "\n".join(lines)

@@ -320,12 +320,13 @@ def _flip_check_round(ct, box, binary, cfg, nets, method, mc_passes, seed) -> fl
 
 
 def review_reasons(conf: float, threshold: float, *, cut: bool = False, incomplete: bool = False,
-                   ran_on: bool = False, several: bool = False, seed_away: bool = False) -> list:
+                   ran_on: bool = False, several: bool = False, seed_away: bool = False,
+                   aerated: bool = False) -> list:
     """Why a result needs an expert's review (empty: it does not)."""
     return ([LOW_CONFIDENCE] if conf < threshold else []) + (["tumour cut by the image edge"] if cut else []) + \
         (["the tumour may be larger than the box"] if incomplete else []) + \
         ([RAN_ON] if ran_on else []) + (["several candidate regions (automatic mode)"] if several else []) + \
-        ([SEED_AWAY] if seed_away else [])
+        ([SEED_AWAY] if seed_away else []) + ([pp.AERATED_REASON] if aerated else [])
 
 
 def seed_distance_mm(binary: np.ndarray, seed_idx, spacing_zyx) -> float | None:
@@ -408,6 +409,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     bar = progress or NullProgress()
     check_ct(ct, source)
     box = choose_box(ct, cfg, roi_lps, seed_lps, whole)
+    aerated = pp.aerated_seed_note(ct, seed_lps, roi_lps)
     bar.update(1, f"ROI {box.mode} {box.size}")
     user_box, growth = box, None
     if box.mode in ("seed", "roi"):
@@ -474,6 +476,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     corner1 = ct.TransformIndexToPhysicalPoint([int(v) - 1 for v in box.hi])
     volume = float(binary.sum()) * voxel_ml
     notes = ([method_note] if method_note else []) + ([] if n_comp else ["no tumour found in the region of interest"])
+    if aerated:
+        notes.append(aerated)
     seed_mm = seed_distance_mm(binary, seed_idx, ct.GetSpacing()[::-1])
     seed_away = seed_mm is not None and seed_mm > SEED_REACH_MM
     if seed_away:
@@ -505,7 +509,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                      f"{dropped['outside_lungs_ml']:.1f} ml, left out of the tumour mask (mediastinal border / "
                      "chest wall); a tumour there needs a seed point")
     reasons = review_reasons(conf, threshold, cut=bool(cut), incomplete=incomplete and not ran_on, ran_on=ran_on,
-                             several=n_candidates > 1, seed_away=seed_away)
+                             several=n_candidates > 1, seed_away=seed_away, aerated=bool(aerated))
     if n_candidates > 1:
         kept = ("all are in the tumour mask" if all_regions else
                 f"the tumour mask holds the most probable one ({candidates[0]['volume_ml']:.1f} ml at LPS "

@@ -94,6 +94,85 @@ def check_seed_inside_body(ct: sitk.Image, seed_lps) -> np.ndarray:
     return idx
 
 
+# A seed / ROI in aerated lung is no tumour.  Seed: the median HU within SEED_HU_RADIUS_MM of it below AERATED_HU
+# (well-aerated lung or air), or below SUSPECT_HU and not denser than its SURROUND_MM surroundings while the same point
+# read as RAS (x and y negated) lies in soft tissue (median above SOFT_TISSUE_HU), adds a note and a review reason
+# (never a refusal: ground-glass nodules are -800..-300 HU).  ROI: the same on the median of its central third (and
+# of the negated box's).  Chosen on the 779 LIDC nodule crops, a seed at each nodule's centre (its mask's centre of
+# mass): ground-glass centres (texture 1-2) lie at -800..-180 HU and are denser than their 10 mm surroundings (the
+# lowest, -798 HU, against -867 HU around it), so none gets the note except 2 nodules with air at the centre of mass
+# (-1001 and -909 HU: a cavity); a seed in dependent lung of LUNG1-003 given in RAS lies at -686 HU, less dense than
+# its surroundings (-650 HU), and the same point read as RAS in the tumour (47 HU).
+SEED_HU_RADIUS_MM = 3.0
+SURROUND_MM = 10.0
+AERATED_HU = -800.0
+SUSPECT_HU = -500.0
+SOFT_TISSUE_HU = -300.0
+AERATED_REASON = "the seed point / ROI lies in aerated lung"
+
+
+def median_hu_near(ct: sitk.Image, point_lps, radius_mm: float = SEED_HU_RADIUS_MM):
+    """Median intensity of ``ct`` within ``radius_mm`` of ``point_lps`` (LPS mm); None when the point lies outside
+    the image."""
+    idx = np.round(_index_of(ct, point_lps)).astype(int)
+    size = np.array(ct.GetSize())
+    if np.any(idx < 0) or np.any(idx >= size):
+        return None
+    sp = np.array(ct.GetSpacing())
+    r = np.ceil(radius_mm / sp).astype(int)
+    lo, hi = np.maximum(idx - r, 0), np.minimum(idx + r + 1, size)
+    zz, yy, xx = np.mgrid[lo[2]:hi[2], lo[1]:hi[1], lo[0]:hi[0]]
+    ball = (((xx - idx[0]) * sp[0]) ** 2 + ((yy - idx[1]) * sp[1]) ** 2 + ((zz - idx[2]) * sp[2]) ** 2
+            <= radius_mm ** 2)
+    sub = sitk.GetArrayViewFromImage(ct)[lo[2]:hi[2], lo[1]:hi[1], lo[0]:hi[0]]
+    return float(np.median(sub[ball]))
+
+
+def _central_hu(ct: sitk.Image, roi_lps):
+    """Median intensity of the central third of an ROI (x0, y0, z0, x1, y1, z1 LPS mm); None outside the image."""
+    p0, p1 = np.array(roi_lps[:3], float), np.array(roi_lps[3:], float)
+    c, half = (p0 + p1) / 2, np.abs(p1 - p0) / 6
+    try:
+        box = box_from_physical(ct, c - half, c + half)
+    except InputError:
+        return None
+    return float(np.median(sitk.GetArrayViewFromImage(crop(ct, box))))
+
+
+def _fmt_point(p) -> str:
+    return ",".join(f"{float(v):.1f}" for v in p)
+
+
+def aerated_seed_note(ct: sitk.Image, seed_lps=None, roi_lps=None):
+    """A note when the seed point or the ROI lies in aerated lung (see :data:`AERATED_HU`), naming the RAS <-> LPS
+    mix-up when the same point / box with x and y negated lies in soft tissue; None otherwise (also without a seed
+    or ROI)."""
+    if seed_lps is not None:
+        hu = median_hu_near(ct, seed_lps)
+        flipped = [-float(seed_lps[0]), -float(seed_lps[1]), float(seed_lps[2])]
+        other = median_hu_near(ct, flipped)
+        what, shown = "the seed lies", f"the same point read as RAS ({_fmt_point(flipped)})"
+    elif roi_lps is not None:
+        hu = _central_hu(ct, roi_lps)
+        r = [float(v) for v in roi_lps]
+        flipped = [-r[0], -r[1], r[2], -r[3], -r[4], r[5]]
+        other = _central_hu(ct, flipped)
+        what, shown = "the ROI's centre lies", f"the same box read as RAS ({_fmt_point(flipped)})"
+    else:
+        return None
+    if hu is None or hu >= SUSPECT_HU:
+        return None
+    ras = other is not None and other > SOFT_TISSUE_HU
+    if hu >= AERATED_HU:     # -800..-500: ground glass possible; only with a soft-tissue RAS point and no density bump
+        if not ras or (seed_lps is not None and hu > median_hu_near(ct, seed_lps, SURROUND_MM)):
+            return None
+    note = f"{what} in aerated lung ({hu:.0f} HU), not on a tumour"
+    if ras:
+        return (f"{note}; {shown} lies in soft tissue ({other:.0f} HU): were Slicer's RAS coordinates given? "
+                "lungai takes LPS (negate x and y)")
+    return note + ": check the seed / ROI (LPS mm)"
+
+
 def box_from_seed(ct: sitk.Image, seed_lps, box_mm: float) -> Box:
     check_seed_inside_body(ct, seed_lps)
     half = box_mm / 2.0
