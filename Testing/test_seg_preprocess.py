@@ -122,3 +122,6 @@ def test_aerated_lung_note_spares_ground_glass_and_needs_ras_evidence_above_minu
     note = pp.aerated_seed_note(ct, (-15.0, 10.0, 0.0))            # well-aerated lung (-850): noted on its own
     assert note.startswith("the seed lies in aerated lung (-85") and "RAS" not in note
     assert pp.aerated_seed_note(_lung_with_tumour(-700.0), (-15.0, 15.0, 0.0)) is None   # -700, RAS point in lung
+    # a box with well-aerated lung at its centre (a loose box round a small nodule, a LIDC-style crop given as the
+    # ROI) is noted only for the RAS mix-up: its negated box here lies in lung too
+    assert pp.aerated_seed_note(ct, roi_lps=(-25.0, 5.0, -5.0, -5.0, 25.0, 5.0)) is None

@@ -163,6 +163,8 @@ def aerated_seed_note(ct: sitk.Image, seed_lps=None, roi_lps=None):
     if hu is None or hu >= SUSPECT_HU:
         return None
     ras = other is not None and other > SOFT_TISSUE_HU
+    if roi_lps is not None and not ras:      # a loose box around a small nodule has lung at its centre: only the
+        return None                          # RAS mix-up is worth a note for a box
     if hu >= AERATED_HU:     # -800..-500: ground glass possible; only with a soft-tissue RAS point and no density bump
         if not ras or (seed_lps is not None and hu > median_hu_near(ct, seed_lps, SURROUND_MM)):
             return None
