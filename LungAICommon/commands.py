@@ -82,15 +82,50 @@ def ras_bounds_to_lps_corners(bounds: Sequence[float]) -> tuple[float, ...]:
 
 
 def train_segmentation(images_dir: Path, masks_dir: Path, model_dir: Path, architecture: str = "unet",
-                       members: int = 3, epochs: Optional[int] = None) -> list[str]:
-    """``lungai train-seg --images DIR --masks DIR --arch A --members K -o MODEL_DIR [--epochs N]``."""
+                       members: int = 3, epochs: Optional[int] = None, label: Optional[int] = None,
+                       resume: bool = False) -> list[str]:
+    """``lungai train-seg --images DIR --masks DIR --arch A --members K -o MODEL_DIR [--epochs N] [--label L]
+    [--resume]``.
+
+    ``label``: the tumour's value in label-map masks (e.g. 1 = GTV of a GTV + lungs label map); None or 0: every
+    nonzero voxel is tumour (no ``--label``).  ``resume``: continue the interrupted run in ``model_dir``
+    (:func:`interrupted_training`); train-seg refuses a resume whose options differ from the first run's."""
     if architecture not in SEG_ARCHITECTURES:
         raise ValueError(f"architecture must be one of {SEG_ARCHITECTURES}, not {architecture!r}")
+    if label is not None and int(label) < 0:
+        raise ValueError(f"a tumour label is 1 or more (0: every nonzero voxel), not {label}")
     args = ["train-seg", "--images", str(images_dir), "--masks", str(masks_dir), "--arch", architecture,
             "--members", str(int(members)), "-o", str(model_dir)]
     if epochs:
         args += ["--epochs", str(int(epochs))]
+    if label:
+        args += ["--label", str(int(label))]
+    if resume:
+        args.append("--resume")
     return args
+
+
+TRAIN_CHECKPOINTS = "checkpoints"    # what `lungai train-seg` writes into -o while it trains (lungai/cli/seg.py)
+
+
+def trained_model_complete(model_dir: Path) -> bool:
+    """``model_dir`` holds a finished ``lungai train-seg`` model: its model.json records the calibration, the
+    last step of a training (model.json is written before the calibration, atomically)."""
+    import json
+
+    path = Path(model_dir) / "model.json"
+    try:
+        return "calibration" in json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def interrupted_training(model_dir) -> bool:
+    """``model_dir`` holds an interrupted (killed, cancelled) ``lungai train-seg`` run: its checkpoints folder
+    and no finished model.  ``train-seg ... --resume`` continues it (refused with other options than the first
+    run's); without ``--resume`` train-seg refuses the folder."""
+    return (is_set(model_dir) and (Path(model_dir) / TRAIN_CHECKPOINTS).is_dir()
+            and not trained_model_complete(model_dir))
 
 
 def segment_column_name(name: str) -> str:

@@ -66,6 +66,7 @@ class LungAISegParameterNode:
     uncertaintyOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
     trainImages: pathlib.Path
     trainMasks: pathlib.Path
+    trainLabel: Annotated[int, WithinRange(0, 65535)] = 0   # the tumour's label in label-map masks; 0: any nonzero
     trainOutput: pathlib.Path
     architecture: Annotated[str, Choice(list(commands.SEG_ARCHITECTURES))] = "unet"
     members: Annotated[int, WithinRange(1, 10)] = 3
@@ -125,7 +126,10 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
         self.ui.lungsButton.enabled = not busy and p is not None and p.inputVolume is not None
         trainProblem = self.logic.trainingInputProblem(p) if p else "no parameter node"
         self.ui.trainButton.enabled = not busy and trainProblem is None
-        self.ui.trainButton.toolTip = trainProblem or "Train in the background; Cancel stops it"
+        self.ui.trainButton.toolTip = trainProblem or (
+            f"Resume the interrupted training in {p.trainOutput} (same options as when it started); Cancel stops it"
+            if self.logic.trainingResumes(p) else
+            "Train in the background; Cancel stops it, and Start training resumes it later in the same folder")
         self.ui.cancelButton.enabled = busy
         self.ui.roiSelector.enabled = not busy and p is not None and p.mode == "roi"
         self.ui.seedMarkupsWidget.enabled = not busy and p is not None and p.mode == "seed"
@@ -149,8 +153,10 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
         self.startJob("Lung segmentation could not start.", "lungs", self.logic.startLungs, self.onLungsFinished, "lungs")
 
     def onTrainButton(self):
-        self.startJob("Training could not start.", "segmentation", self.logic.startTraining, self.onTrainingFinished,
-                      "training")
+        job = self.startJob("Training could not start.", "segmentation", self.logic.startTraining,
+                            self.onTrainingFinished, "training")
+        if job is not None and "--resume" in job.process.args:
+            self.runner.log(self.logic.resumeMessage(job.parameterNode.trainOutput))
 
     def onSegmentationFinished(self, job):
         summary = self.logic.loadSegmentation(job.parameterNode, job)
@@ -232,7 +238,20 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
                 return f"Choose the training {what} folder"
         if not commands.is_set(p.trainOutput):
             return "Choose an output folder for the model"
+        if commands.trained_model_complete(p.trainOutput):
+            return f"{p.trainOutput} already holds a trained model: choose a new output folder"
         return None
+
+    @staticmethod
+    def trainingResumes(p):
+        """The output folder holds an interrupted (killed, cancelled) training: Start training resumes it
+        (``--resume``; train-seg refuses it when the options differ from those it started with)."""
+        return commands.interrupted_training(p.trainOutput)
+
+    @staticmethod
+    def resumeMessage(folder):
+        return (f"Resuming the interrupted training in {folder} (to start anew, choose a new output folder; "
+                "changed options are refused)")
 
     # ---------------------------------------------------------------- commands
     @staticmethod
@@ -285,8 +304,11 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         problem = self.trainingInputProblem(p)
         if problem:
             raise ValueError(problem)
+        resume = self.trainingResumes(p)
+        if resume:
+            logging.info(self.resumeMessage(p.trainOutput))
         args = commands.train_segmentation(p.trainImages, p.trainMasks, p.trainOutput, p.architecture,
-                                           p.members, p.epochs)
+                                           p.members, p.epochs, label=p.trainLabel, resume=resume)
         return PanelJob(LungAIProcess(args), pathlib.Path(p.trainOutput), parameterNode=p)  # the user's folder: kept
 
     # ---------------------------------------------------------------- outputs

@@ -243,6 +243,25 @@ def test_training_command_matches_cli(tmp_path):
     a = _parse(commands.train_segmentation(tmp_path / "i", tmp_path / "m", tmp_path / "o", "unetr", 4, 3))
     assert (a.images, a.masks, a.output, a.arch, a.members, a.epochs) == (
         str(tmp_path / "i"), str(tmp_path / "m"), str(tmp_path / "o"), "unetr", 4, 3)
+    assert a.label is None and not a.resume          # masks: any nonzero voxel; a new folder
+    a = _parse(commands.train_segmentation(tmp_path / "i", tmp_path / "m", tmp_path / "o", "unet", 3, 20, label=1,
+                                           resume=True))
+    assert (a.label, a.resume, a.output) == (1, True, str(tmp_path / "o"))
+    assert _parse(commands.train_segmentation("i", "m", "o", label=0)).label is None   # 0: no --label
+    with pytest.raises(ValueError):
+        commands.train_segmentation("i", "m", "o", label=-1)
+
+
+def test_interrupted_training_folder(tmp_path):
+    """checkpoints/ without a calibrated model.json: an interrupted train-seg run the panel resumes."""
+    out = tmp_path / "model"
+    assert not commands.interrupted_training(out) and not commands.interrupted_training(".")
+    (out / "checkpoints").mkdir(parents=True)
+    assert commands.interrupted_training(out) and not commands.trained_model_complete(out)
+    (out / "model.json").write_text('{"format": "lungai-seg-1"}', encoding="utf-8")   # killed while calibrating
+    assert commands.interrupted_training(out)
+    (out / "model.json").write_text('{"format": "lungai-seg-1", "calibration": {}}', encoding="utf-8")
+    assert commands.trained_model_complete(out) and not commands.interrupted_training(out)
 
 
 def test_radiomics_commands_match_cli(tmp_path):

@@ -413,6 +413,51 @@ def test_stage_patient_missing_from_the_tables_is_warned(load_module, mrml_scene
     assert "EHR / RNA tables" in results.describe_unused_stage_inputs(row, "X", ["ehr", "rna"])
 
 
+def test_lungai_seg_training_resumes_an_interrupted_run_on_label_maps(load_module, tmp_path, capsys):
+    """QA: a training killed or cancelled in the panel could not be resumed (train-seg refuses the folder of an
+    interrupted run without --resume, which the panel never passed: the training was lost), and masks that are
+    label maps (1 = GTV, 3 = lungs) could not be trained on (no --label).  The panel's commands, run by the real
+    CLI (tiny settings appended): --label from *Tumour label*, --resume on a folder left by an interrupted run."""
+    import json
+
+    from lungai.cli import main
+    from seg_helpers import TINY_CLI, tiny_cases, write_cases
+
+    images, masks = write_cases(tiny_cases(6, seed=500), tmp_path / "data")
+    for f in sorted(masks.iterdir())[:2]:                         # GTV + lungs label maps
+        m = sitk.ReadImage(str(f))
+        arr = sitk.GetArrayFromImage(m)
+        arr[(arr == 0) & (np.arange(arr.shape[2]) < 5)] = 3
+        lab = sitk.GetImageFromArray(arr)
+        lab.CopyInformation(m)
+        sitk.WriteImage(lab, str(f))
+    tiny = [a if TINY_CLI[i - 1] not in ("--epochs", "--iters") else "1" for i, a in enumerate(TINY_CLI)]
+    module = load_module("LungAISeg")
+    logic = module.LungAISegLogic()
+    p = logic.getParameterNode()
+    p.trainImages, p.trainMasks, p.trainOutput = images, masks, tmp_path / "model"
+    assert p.trainLabel == 0 and logic.trainingInputProblem(p) is None and not logic.trainingResumes(p)
+    args = logic.startTraining(p).process.args
+    assert "--label" not in args and "--resume" not in args
+    assert main(args + tiny) == 2 and "--label 1" in capsys.readouterr().err      # several labels: say which
+    p.trainLabel = 1
+    first = logic.startTraining(p).process.args
+    assert first[first.index("--label") + 1] == "1" and "--resume" not in first
+    assert main(first + tiny + ["--member", "0"]) == 0       # stops after member 0, as a killed run: checkpoints only
+    assert not (tmp_path / "model" / "model.json").exists()
+    assert main(first + tiny) == 2 and "add --resume" in capsys.readouterr().err   # what the panel used to run
+    assert logic.trainingInputProblem(p) is None and logic.trainingResumes(p)
+    assert str(tmp_path / "model") in logic.resumeMessage(p.trainOutput)
+    resumed = logic.startTraining(p).process.args
+    assert resumed == first + ["--resume"]
+    assert main(resumed + tiny) == 0
+    doc = json.loads((tmp_path / "model" / "model.json").read_text(encoding="utf-8"))
+    assert doc["training"]["case_sources"]["label"] == 1 and "calibration" in doc
+    assert not logic.trainingResumes(p) and "already holds a trained model" in logic.trainingInputProblem(p)
+    with pytest.raises(ValueError, match="already holds a trained model"):
+        logic.startTraining(p)
+
+
 @pytest.fixture(scope="module")
 def untrained_seg_model(tmp_path_factory):
     """A tiny *untrained* 2-member U-Net in the `lungai train-seg` format: it exercises the whole

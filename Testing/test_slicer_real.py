@@ -156,6 +156,9 @@ def test_every_ui_binding_has_a_gui_connector(env):
     points = env.scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode")
     p.seedPoints = points
     assert ui.seedMarkupsWidget.currentNode() is points   # the markups connector wrote the node
+    assert p.trainLabel == 0                             # tumour masks: any nonzero voxel
+    p.trainLabel = 3
+    assert ui.trainLabelSpinBox.value == 3
     p.disconnectGui(tag)
 
 
