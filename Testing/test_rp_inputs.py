@@ -277,6 +277,13 @@ def test_table_with_another_separator_is_named(tmp_path, table):
             train_rp(tmp_path / "t.csv", "rp_grade2", tmp_path / "m", fast=True)
     (tmp_path / "x.csv").write_text("case,a;b,c,d\n1,2,3,4\n", encoding="utf-8")
     check_delimiter(tmp_path / "x.csv", pd.read_csv(tmp_path / "x.csv"))   # one name with a ';' is just a name
+    # names holding the other delimiter, quoted or in a tab-separated file, with few columns: tables that parse fine
+    (tmp_path / "q.csv").write_text('case,"Lung dose (Gy; EQD2; a/b=3; total)",outcome\nP1,20,0\nP2,18,1\n',
+                                    encoding="utf-8")
+    check_delimiter(tmp_path / "q.csv", pd.read_csv(tmp_path / "q.csv"))
+    (tmp_path / "t.tsv").write_text("Case ID\tPleural invasion (elastic, visceral, or parietal)\nR1\tNo\nR2\tYes\n",
+                                    encoding="utf-8")
+    check_delimiter(tmp_path / "t.tsv", pd.read_csv(tmp_path / "t.tsv", sep="\t"), "\t")
 
 
 def test_tables_are_joined_on_the_role_files_id_column(tmp_path, table):

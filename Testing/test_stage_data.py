@@ -124,7 +124,8 @@ def test_a_table_with_another_delimiter_is_refused(tmp_path, sep):
     ehr.to_csv(tmp_path / "semi.csv", sep=sep, index=False)    # the commas in a name gave several columns
     pd.read_csv(tmp_path / "rna.csv", index_col=0).to_csv(tmp_path / "rna_semi.csv", sep=sep)
     name = "semicolon" if sep == ";" else "tab"
-    with pytest.raises(InputError, match=f"semi.csv is not comma-separated: its header row holds 4 {name}") as err:
+    with pytest.raises(InputError, match=f"semi.csv is not comma-separated: read with commas .* with {name}s 5 each") \
+            as err:
         load_cohort(tmp_path / "semi.csv", label="stage")
     assert "comma delimited" in err.value.fix
     with pytest.raises(InputError, match="not comma-separated"):

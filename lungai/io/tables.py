@@ -1,14 +1,15 @@
 """Checks of the tables (CSV / TSV) the commands read.
 
-- :func:`check_delimiter` - a table read as comma- (or tab-) separated whose header row holds more of another
-  delimiter (';' from a European spreadsheet, a tab) than of the one it is read with was written with that other
-  delimiter: refused, as every line would otherwise become one value (whole lines taken for patient IDs).
+- :func:`check_delimiter` - a table read as comma- (or tab-) separated whose lines that delimiter does not split into
+  a constant number of columns while another one (';' from a European spreadsheet, a tab) does was written with that
+  other delimiter: refused, as every line would otherwise become one value (whole lines taken for patient IDs).
 - :func:`duplicate_ids` / :func:`check_unique_ids` - patient ids that occur more than once (a patient counted twice
   leaks between cross-validation folds and makes outputs per patient ambiguous): refused, naming them.
 """
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Iterable
 
@@ -17,29 +18,55 @@ from lungai.errors import InputError
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}
 
 
-def _header_line(path) -> str:
+SAMPLE_LINES = 50          # the lines (records) of a table that decide its delimiter
+
+
+def _field_counts(path, delimiter: str) -> list[int]:
+    """Fields per record of the first :data:`SAMPLE_LINES` non-empty records of ``path`` read with ``delimiter``
+    (quotes respected); [] when the file cannot be read."""
+    counts = []
     try:
-        with Path(path).open("r", encoding="utf-8-sig", errors="replace") as fh:
-            return fh.readline()
-    except OSError:
-        return ""
+        with Path(path).open("r", encoding="utf-8-sig", errors="replace", newline="") as fh:
+            for row in csv.reader(fh, delimiter=delimiter):
+                if any(cell.strip() for cell in row):
+                    counts.append(len(row))
+                if len(counts) >= SAMPLE_LINES:
+                    break
+    except (OSError, csv.Error):
+        return []
+    return counts
+
+
+def _splits(counts: list[int]) -> bool:
+    """The delimiter splits every record into the same number (>= 2) of fields."""
+    return bool(counts) and counts[0] >= 2 and all(n == counts[0] for n in counts)
 
 
 def check_delimiter(path, frame=None, sep: str = ",") -> None:
-    """Refuse the table ``path`` (read with ``sep`` into ``frame``) when it uses another delimiter: its header row
-    holds more of another delimiter than of ``sep``, or ``frame`` came back as one column whose name holds one."""
-    header = _header_line(path)
-    names = [str(c) for c in frame.columns] if frame is not None else []
-    if frame is not None and len(names) == 1:
-        header = max(header, names[0], key=len)
-    counts = {d: header.count(d) for d in DELIMITER_NAMES if d != sep}
-    other, n = max(counts.items(), key=lambda kv: kv[1]) if counts else (None, 0)
-    if n and n > header.count(sep):
-        what = DELIMITER_NAMES.get(sep, repr(sep))
-        raise InputError(f"table {path} is not {what}-separated: its header row holds {n} "
-                         f"{DELIMITER_NAMES[other]}(s) and {header.count(sep)} {what}(s) ({header.strip()[:60]!r} ...)",
-                         "save it as a comma-separated CSV (spreadsheet: Save As 'CSV (comma delimited)'), or as a "
-                         "tab-separated .tsv / .txt file")
+    """Refuse the table ``path`` (read with ``sep`` into ``frame``) when it was written with another delimiter: ``sep``
+    does not split its lines into a constant number (>= 2) of columns and another delimiter does (a ';' CSV from a
+    European spreadsheet read as comma-separated: every line one value, or a few where names hold commas).  A
+    column name holding commas or semicolons, quoted or in a tab-separated file, is just a name."""
+    what = DELIMITER_NAMES.get(sep, repr(sep))
+    mine = _field_counts(path, sep)
+    if not mine:                                   # not readable here: judge the parsed header
+        names = [str(c) for c in frame.columns] if frame is not None else []
+        other = next((d for d in DELIMITER_NAMES if d != sep and len(names) == 1 and d in names[0]), None)
+        if other is not None:
+            raise InputError(f"table {path} is not {what}-separated: its one column {names[0][:60]!r} holds "
+                             f"{DELIMITER_NAMES[other]}s",
+                             "save it as a comma-separated CSV (spreadsheet: Save As 'CSV (comma delimited)')")
+        return
+    if _splits(mine):
+        return
+    for other in DELIMITER_NAMES:
+        if other == sep:
+            continue
+        theirs = _field_counts(path, other)
+        if _splits(theirs):
+            raise InputError(f"table {path} is not {what}-separated: read with {what}s its lines have "
+                             f"{sorted(set(mine))[:5]} field(s), with {DELIMITER_NAMES[other]}s {theirs[0]} each",
+                             "save it as a comma-separated CSV (spreadsheet: Save As 'CSV (comma delimited)')")
 
 
 def duplicate_ids(values: Iterable) -> list[str]:
