@@ -119,3 +119,89 @@ def test_stage_and_seg_loaders_refuse_pickled_weights(stage_model, tmp_path):
     torch.save({"x": torch.zeros(1)}, seg / member)
     with pytest.raises(InputError, match="not a safetensors file"):
         load_model(seg)
+
+
+def _tiny_seg_model(folder):
+    """A tiny untrained 2-member segmentation model folder (save_model, no training)."""
+    from lungai.seg.model_io import save_model
+    from lungai.seg.networks import build_network, own_state
+    from seg_helpers import tiny_config
+
+    cfg = tiny_config()
+    save_model(folder, cfg, [own_state(build_network(cfg)) for _ in range(2)], {"training": {}})
+    return folder
+
+
+def _edit(folder, **changes):
+    doc = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    doc.update(changes)
+    (folder / "model.json").write_text(json.dumps(doc), encoding="utf-8")
+
+
+def test_seg_loader_refuses_edited_model_json(tmp_path):
+    """An edited or corrupted model.json is an InputError naming the folder and the fix (re-train or restore),
+    never a traceback; member files must be .safetensors names inside the model folder."""
+    from lungai.seg.model_io import load_model
+
+    good = _tiny_seg_model(tmp_path / "good")
+    assert len(load_model(good)[1]) == 2
+    cases = {
+        "channels": ({"config": dict(json.loads((good / "model.json").read_text())["config"], channels=[8, 16, 32])},
+                     "do not fit the network"),
+        "no members": ({"member_files": []}, "member_files is \\[\\]"),
+        "not a list": ({"member_files": "member_0.safetensors"}, "member_files is"),
+        "elsewhere": ({"member_files": ["../elsewhere/w.safetensors"]}, "not a .safetensors file name inside"),
+        "absolute": ({"member_files": [str(good / "member_0.safetensors")]}, "not a .safetensors file name inside"),
+        "pickle": ({"member_files": ["member_0.pt"]}, "not a .safetensors file name inside"),
+        "no config": ({"config": None}, "its config is not usable"),
+    }
+    for what, (changes, message) in cases.items():
+        bad = tmp_path / what.replace(" ", "_")
+        shutil.copytree(good, bad)
+        _edit(bad, **changes)
+        with pytest.raises(InputError, match=message) as err:
+            load_model(bad)
+        assert "train the model again" in err.value.fix, what
+    (tmp_path / "elsewhere").mkdir(exist_ok=True)          # a real file outside the folder is not read either
+    shutil.copy(good / "member_0.safetensors", tmp_path / "elsewhere" / "w.safetensors")
+    with pytest.raises(InputError, match="inside"):
+        load_model(tmp_path / "elsewhere")
+    cut = tmp_path / "truncated"
+    shutil.copytree(good, cut)
+    (cut / "model.json").write_text((good / "model.json").read_text()[:40], encoding="utf-8")
+    with pytest.raises(InputError, match="not readable JSON") as err:
+        load_model(cut)
+    assert str(cut) in err.value.problem and "restore the model folder" in err.value.fix
+
+
+def test_seg_model_not_calibrated_is_refused(tmp_path):
+    """A model.json that train-seg saved before calibrating ("status": "calibrating"; a run killed then) is refused
+    with the --resume fix; one without a status (shipped models) is complete."""
+    from lungai.seg.model_io import load_model, save_model
+    from lungai.seg.networks import build_network, own_state
+    from lungai.seg.resources import default_model_dir
+    from seg_helpers import tiny_config
+
+    cfg = tiny_config()
+    save_model(tmp_path / "m", cfg, [own_state(build_network(cfg))], {"training": {}}, complete=False)
+    assert json.loads((tmp_path / "m" / "model.json").read_text(encoding="utf-8"))["status"] == "calibrating"
+    with pytest.raises(InputError, match="incomplete") as err:
+        load_model(tmp_path / "m")
+    assert "--resume" in err.value.fix
+    assert len(load_model(tmp_path / "m", allow_incomplete=True)[1]) == 1
+    assert "status" not in json.loads((default_model_dir() / "model.json").read_text(encoding="utf-8"))
+    assert load_model(default_model_dir())[1]
+
+
+def test_safetensors_files_get_the_umask_mode(tmp_path):
+    """Weights and checkpoints are written like the other files (0666 less the umask), not 0600."""
+    from lungai.model_files import save_safetensors
+
+    old = os.umask(0o022)
+    try:
+        save_safetensors({"w": torch.zeros(2)}, tmp_path / "w.safetensors")
+        _tiny_seg_model(tmp_path / "seg")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "w.safetensors").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "seg" / "member_0.safetensors").stat().st_mode & 0o777 == 0o644

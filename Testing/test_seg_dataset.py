@@ -106,3 +106,59 @@ def test_whole_chests_train_on_the_lung_box_with_tumour_and_hard_negative_patche
     again = [context_patch(d, cfg.patch_zyx, np.random.default_rng(0)) for _ in range(1)]
     assert np.array_equal(again[0]["image"], patches[0]["image"])
     assert np.array_equal(to_arrays(whole_chest_cases(1, 910, **kw)[0], cfg)["hard_idx"], hard)
+
+
+def test_two_files_of_one_case_name_are_refused(tmp_path):
+    """A.nii.gz and A.nrrd in one folder: which is meant is not clear - refused naming both (not one dropped)."""
+    _touch(tmp_path / "i", ["A_1.nii.gz", "A_1.nrrd", "B_1.nii.gz"])
+    _touch(tmp_path / "m", ["A_1.nii.gz", "B_1.nii.gz"])
+    with pytest.raises(InputError, match="--images folder .* A_1.nii.gz and A_1.nrrd") as e:
+        pair_files(tmp_path / "i", tmp_path / "m")
+    assert "one file per case name" in e.value.fix
+    (tmp_path / "i" / "A_1.nrrd").unlink()
+    _touch(tmp_path / "m", ["B_1.mha"])
+    with pytest.raises(InputError, match="--masks folder .* B_1.mha and B_1.nii.gz"):
+        pair_files(tmp_path / "i", tmp_path / "m", allow_unpaired=True)
+
+
+def test_patients_csv_bom_semicolons_and_repeated_cases(tmp_path):
+    """Excel's 'CSV UTF-8' (a BOM) is read; a ';' table is named as such; a case listed twice is refused."""
+    _touch(tmp_path / "i", ["A_1.nii.gz", "A_2.nii.gz"])
+    _touch(tmp_path / "m", ["A_1.nii.gz", "A_2.nii.gz"])
+    csv = tmp_path / "p.csv"
+    csv.write_bytes("case,patient\r\nA_1,X\r\nA_2,Y\r\n".encode("utf-8-sig"))
+    assert [c.patient for c in pair_files(tmp_path / "i", tmp_path / "m", csv)] == ["X", "Y"]
+    csv.write_text("case;patient\nA_1;X\nA_2;Y\n", encoding="utf-8")
+    with pytest.raises(InputError, match="not comma-separated.*semicolon"):
+        pair_files(tmp_path / "i", tmp_path / "m", csv)
+    csv.write_text("case,patient\nA_1,X\nA_2,Y\nA_1,Z\n", encoding="utf-8")
+    with pytest.raises(InputError, match="lists 1 case\\(s\\) more than once: \\['A_1'\\]"):
+        pair_files(tmp_path / "i", tmp_path / "m", csv)
+    csv.write_text("image,who\nA_1,X\n", encoding="utf-8")
+    with pytest.raises(InputError, match="needs the columns 'case' and 'patient' \\(it has: image, who\\)"):
+        pair_files(tmp_path / "i", tmp_path / "m", csv)
+
+
+def test_one_file_per_patient_note():
+    from lungai.seg.dataset import one_patient_per_file_note
+
+    own = [Case(f"LIDC-IDRI-0003-R-{k}", f"LIDC-IDRI-0003-R-{k}", image_path="x") for k in range(3)]
+    assert "one file per patient" in one_patient_per_file_note(own)
+    assert one_patient_per_file_note(own, "patients.csv") is None and one_patient_per_file_note(own[:1]) is None
+    assert one_patient_per_file_note([Case("A_1", "A", image_path="x"), Case("A_2", "A", image_path="x")]) is None
+
+
+def test_all_masks_empty_is_refused(tmp_path):
+    """No mask holds a tumour voxel: nothing to learn a tumour from (unless synthetic / implanted tumours)."""
+    from lungai.seg.dataset import check_masks
+
+    _touch(tmp_path / "i", ["A_1.nii.gz", "B_1.nii.gz"])
+    _touch(tmp_path / "m", ["A_1.nii.gz", "B_1.nii.gz"])               # all-zero masks
+    cases = pair_files(tmp_path / "i", tmp_path / "m")
+    with pytest.raises(InputError, match="none of the 2 masks holds a tumour voxel"):
+        check_masks(cases)
+    check_masks(cases, other_tumours=True)
+    m = sitk.Image(4, 4, 4, sitk.sitkUInt8)
+    m[1, 1, 1] = 1
+    sitk.WriteImage(m, str(tmp_path / "m" / "B_1.nii.gz"))
+    check_masks(cases)                                                  # one tumour-free case is fine

@@ -445,3 +445,98 @@ def test_train_seg_multi_label_masks_need_label(tiny_data, tmp_path, capsys):
     for c in pair_files(images, masks, label=1):                            # the training masks: the GTV alone
         if c.mask_path.name in gtv:
             assert np.array_equal(sitk.GetArrayFromImage(load_images(c)[1]), gtv[c.mask_path.name])
+
+
+def _one_epoch(images, masks):
+    base = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI]
+    return [a if base[i - 1] not in ("--epochs", "--iters") else "1" for i, a in enumerate(base)]
+
+
+def test_resume_with_other_data_is_named(tiny_data, tmp_path, capsys):
+    """The data is part of a run's settings: a --resume on more (or fewer) cases, or with other --max-cases /
+    --synthetic, would change the split part-way (validation cases of member 0 becoming training or test cases):
+    refused, naming what changed; the same data resumes."""
+    names = sorted(p.name for p in tiny_data[0].iterdir())
+    images, masks = _eval_folders(tiny_data, tmp_path / "data", names)
+    out = tmp_path / "run"
+    base = _one_epoch(images, masks)
+    assert main(base + ["-o", str(out), "--member", "0"]) == 0
+    settings = json.loads((out / "checkpoints" / "settings.json").read_text(encoding="utf-8"))
+    assert sorted(settings["train_cases"] + settings["val_cases"]) == [n[:-7] for n in names]
+    assert settings["test_cases"] == [] and not settings["max_cases"] and settings["synthetic"] == 0
+    assert main(base + ["-o", str(out), "--resume", "--member", "0", "--max-cases", "4"]) == 2
+    err = capsys.readouterr().err
+    assert f"--max-cases {settings['max_cases']} then, 4 now" in err and "not there now" in err and "same options" in err
+    assert main(base + ["-o", str(out), "--resume", "--member", "0", "--synthetic", "1"]) == 2
+    assert "--synthetic 0 then, 1 now" in capsys.readouterr().err
+    for d in (images, masks):                                  # a new patient added to the folders
+        sitk.WriteImage(sitk.ReadImage(str(d / names[0])), str(d / "P09_0.nii.gz"))
+    assert main(base + ["-o", str(out), "--resume", "--member", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "cases: 1 not there then (P09_0)" in err and "Traceback" not in err
+    for d in (images, masks):
+        (d / "P09_0.nii.gz").unlink()
+    assert main(base + ["-o", str(out), "--resume", "--member", "0"]) == 0
+
+
+def test_killed_during_calibration_is_not_a_model(tiny_data, tmp_path, capsys, monkeypatch):
+    """A run that stops during the calibration leaves model.json marked "calibrating": segment refuses it (no
+    silent uncalibrated model) naming --resume, which finishes the calibration."""
+    import lungai.seg.calibrate as calibrate
+
+    images, masks = tiny_data
+    out = tmp_path / "run"
+    real = calibrate.calibrate_model
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(calibrate, "calibrate_model", killed)
+    assert main(_one_epoch(images, masks) + ["-o", str(out)]) != 0            # (Ctrl-C: 130)
+    assert json.loads((out / "model.json").read_text(encoding="utf-8"))["status"] == "calibrating"
+    ct = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(sitk.ReadImage(str(images / "P00_0.nii.gz")), str(ct))
+    assert main(["segment", str(ct), "--model", str(out), "-o", str(tmp_path / "seg")]) == 2
+    err = capsys.readouterr().err
+    assert "incomplete" in err and "--resume" in err
+    monkeypatch.setattr(calibrate, "calibrate_model", real)
+    assert main(_one_epoch(images, masks) + ["-o", str(out), "--resume"]) == 0
+    doc = json.loads((out / "model.json").read_text(encoding="utf-8"))
+    assert "status" not in doc and doc["calibration"]
+
+
+def test_resume_never_replaces_a_model_train_seg_did_not_write(tiny_data, tmp_path, capsys):
+    """-o holding a model.json that is not train-seg's own (a model choice copied in; a model without its
+    checkpoints) is refused, --resume or not, and left as it is."""
+    import shutil
+
+    from lungai.seg.resources import models_root
+
+    images, masks = tiny_data
+    choice = tmp_path / "choice"
+    choice.mkdir()
+    shutil.copy(models_root() / "lungai-seg-choice" / "model.json", choice / "model.json")
+    before = (choice / "model.json").read_bytes()
+    for extra in (["--resume"], []):
+        assert main(_one_epoch(images, masks) + ["-o", str(choice), *extra]) == 2
+        err = capsys.readouterr().err
+        assert "train-seg did not write" in err and "lungai-seg-choice-1" in err
+    assert (choice / "model.json").read_bytes() == before and sorted(p.name for p in choice.iterdir()) == ["model.json"]
+    copied = tmp_path / "copied"
+    shutil.copytree(models_root() / "lungai-seg-unet-ensemble", copied)
+    assert main(_one_epoch(images, masks) + ["-o", str(copied), "--resume"]) == 2
+    assert "no checkpoints/" in capsys.readouterr().err
+
+
+def test_one_file_per_patient_is_noted_and_recorded(tiny_data, tmp_path, capsys):
+    """Names without a <patient>_ part: every file is its own patient; said, and recorded in model.json."""
+    names = sorted(p.name for p in tiny_data[0].iterdir())
+    images, masks = _eval_folders(tiny_data, tmp_path / "data", names)
+    for d in (images, masks):
+        for n in names:
+            (d / n).rename(d / n.replace("_", "-"))
+    out = tmp_path / "run"
+    assert main(_one_epoch(images, masks) + ["-o", str(out)]) == 0
+    assert "the split assumes one file per patient" in capsys.readouterr().out
+    notes = json.loads((out / "model.json").read_text(encoding="utf-8"))["training"]["notes"]
+    assert "--patients" in notes[0] and "<patient>_<n>" in notes[0]

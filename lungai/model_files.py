@@ -65,3 +65,16 @@ def load_safetensors(path, what: str = "model weights") -> dict:
     except (SafetensorError, OSError, ValueError) as exc:
         raise InputError(f"{what} {path} is not a safetensors file ({exc}); lungai never loads pickled "
                          "weights", "use the model folder exactly as lungai wrote it, or retrain") from exc
+
+
+def save_safetensors(tensors: dict, path) -> None:
+    """Write ``{name: torch.Tensor}`` as a safetensors file with the mode of the other files lungai writes (0666
+    less the umask; safetensors' own writer leaves 0600)."""
+    import os
+
+    from safetensors.torch import save_file
+
+    save_file(tensors, str(path))
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)

@@ -244,6 +244,8 @@ def _check_train_output(out, args) -> None:
     if out.exists() and not out.is_dir():
         raise InputError(f"-o {out} is a file, not a folder", "give a new (or empty) folder for the model, "
                                                               "e.g. -o my_model")
+    if (out / MODEL_JSON).is_file():
+        _check_own_model(out)
     if not out.is_dir() or (out / MODEL_JSON).is_file() or (out / "checkpoints").is_dir():
         return
     arrays = {Path(a).resolve() for a in (args.save_arrays, args.from_arrays) if a}
@@ -251,6 +253,25 @@ def _check_train_output(out, args) -> None:
     if other:
         shown = ", ".join(other[:5]) + (f" and {len(other) - 5} more" if len(other) > 5 else "")
         raise InputError(f"-o {out} is not empty ({shown}) and holds no train-seg model or checkpoints",
+                         "give a new (or empty) folder for the model, e.g. -o my_model")
+
+
+def _check_own_model(out) -> None:
+    """A model.json in -o is train-seg's own (to resume, never to replace) only when it is a lungai-seg-1 model with
+    its checkpoints/ beside it; anything else (a copied model, a model choice, an unreadable file) is refused."""
+    import json
+
+    from lungai.errors import InputError
+    from lungai.seg.model_io import FORMAT, MODEL_JSON
+
+    try:
+        fmt = json.loads((out / MODEL_JSON).read_text(encoding="utf-8")).get("format")
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        fmt = "unreadable"
+    why = (f"its format is {fmt!r}, not {FORMAT!r}" if fmt != FORMAT else
+           "no checkpoints/ folder of a train-seg run is beside it" if not (out / "checkpoints").is_dir() else None)
+    if why:
+        raise InputError(f"-o {out} holds a {MODEL_JSON} that train-seg did not write there ({why}); it is left as it is",
                          "give a new (or empty) folder for the model, e.g. -o my_model")
 
 
@@ -322,7 +343,11 @@ def training_cases(args, check_masks: bool = True) -> list:
         cases = cases[: args.max_cases]
     if check_masks:
         with task("check the masks' labels", len(cases)) as bar:
-            dataset.check_masks(cases, label, bar)
+            dataset.check_masks(cases, label, bar,
+                                other_tumours=bool(args.synthetic or args.synthetic_chests or args.implant))
+        note = dataset.one_patient_per_file_note(cases, args.patients)
+        if note:
+            print(f"note: {note}")
     if args.synthetic:
         with task("synthetic phantom crops", 1) as bar:
             cases += dataset.synthetic_cases(args.synthetic, seed=10_000 + args.seed)

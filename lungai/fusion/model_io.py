@@ -64,7 +64,7 @@ def save(out_dir, pipeline: FusionPipeline, baselines: Optional[dict] = None, se
          extra: Optional[dict] = None) -> Path:
     """Lock the fusion pipeline and the baselines ({kind: BaselinePipeline}); ``selected`` names the
     model that ``stage predict`` uses by default."""
-    from safetensors.torch import save_file
+    from lungai.model_files import save_safetensors
 
     out = check_output_dir(Path(out_dir), META)
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in pipeline.model.state_dict().items()}
@@ -72,7 +72,7 @@ def save(out_dir, pipeline: FusionPipeline, baselines: Optional[dict] = None, se
     if pipeline.genes is not None:
         for k, v in pipeline.genes.tensors().items():
             tensors[f"genes.{k}"] = torch.tensor(np.array(v, np.float32))
-    save_file(tensors, str(out / "fusion.safetensors"))
+    save_safetensors(tensors, out / "fusion.safetensors")
     if pipeline.ehr_encoder is not None and pipeline.ehr_encoder.transformer is not None:
         _skops_dump(pipeline.ehr_encoder.transformer, out / "ehr_encoder.skops")
     meta = {"format": FORMAT, "version": VERSION, "classes": pipeline.classes,

@@ -7,10 +7,8 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
-
 from lungai.errors import InputError
-from lungai.model_files import load_safetensors
+from lungai.model_files import load_safetensors, save_safetensors
 
 from lungai.seg.networks import load_own_state, own_state
 
@@ -30,7 +28,7 @@ def save(ckpt_dir, k: int, net, best_state: dict, opt, state: dict) -> None:
         for name, v in st.items():
             t[f"opt::{idx}::{name}"] = torch.as_tensor(v).detach().cpu().contiguous().clone()
     tmp = tensors_path.with_suffix(".tmp")
-    save_file(t, str(tmp))
+    save_safetensors(t, tmp)
     tmp.replace(tensors_path)
     doc = dict(state, param_groups=osd["param_groups"])
     tmp = json_path.with_suffix(".tmp")
@@ -70,7 +68,12 @@ SETTING_OPTIONS = {"arch": "--arch", "channels": "--channels", "spacing": "--spa
                    "seed_box_mm": "seed_box_mm", "extra": "extra", "seed": "--seed", "val_fraction": "--val-fraction",
                    "test_fraction": "--test-fraction", "lr": "--lr", "batch_size": "--batch",
                    "lr_schedule": "--lr-schedule", "augment": "--augment", "fg_fraction": "--fg-fraction",
-                   "label": "--label"}
+                   "label": "--label", "max_cases": "--max-cases", "synthetic": "--synthetic",
+                   "synthetic_chests": "--synthetic-chests", "implant": "--implant", "implant_into": "--implant-into",
+                   "patients_sha256": "--patients (the file's content, sha256)"}
+# the data's identity: the case ids of each part of the split (sorted), and the options that choose the cases
+CASE_PARTS = {"train_cases": "training", "val_cases": "validation", "test_cases": "test"}
+DATA_OPTIONS = ("max_cases", "synthetic", "synthetic_chests", "implant", "implant_into", "patients_sha256")
 
 
 def run_settings(cfg, *, seed, val_fraction, test_fraction, lr, batch_size, recipe, label=None) -> dict:
@@ -82,6 +85,24 @@ def run_settings(cfg, *, seed, val_fraction, test_fraction, lr, batch_size, reci
              label=label,
              **{k: (recipe or {}).get(k, default) for k, default in
                 (("lr_schedule", "constant"), ("augment", "basic"), ("fg_fraction", None))})
+    return json.loads(json.dumps(d))
+
+
+def data_settings(case_sources: dict | None, parts: dict) -> dict:
+    """What a resumed run must share with the first one about its data: the options that choose the cases
+    (``case_sources`` of train-seg: --max-cases, --synthetic, ..., the --patients file's content) and the case ids
+    of each part of the split (``parts``: {"train_cases" / "val_cases" / "test_cases": cases or ids}).  Folder
+    paths are not compared (the data may move); its cases are."""
+    import hashlib
+
+    src = case_sources or {}
+    d = {k: src.get(k) for k in DATA_OPTIONS[:4]}
+    d["implant_into"] = Path(src["implant_into"]).name if src.get("implant_into") else None
+    patients = src.get("patients")
+    d["patients_sha256"] = (hashlib.sha256(Path(patients).read_bytes()).hexdigest()
+                            if patients and Path(patients).is_file() else None)
+    for k, cases in parts.items():
+        d[k] = sorted(getattr(c, "case_id", c) for c in cases)
     return json.loads(json.dumps(d))
 
 
@@ -99,6 +120,7 @@ def _recorded(ckpt_dir) -> dict | None:
                                             ("test_fraction", "test_fraction")) if k2 in t})
         if "label" in t.get("case_sources", {}):
             rec["label"] = t["case_sources"]["label"]
+        rec.update({k: sorted(t[k]) for k in ("val_cases", "test_cases") if isinstance(t.get(k), list)})
         return json.loads(json.dumps(rec))
     return None
 
@@ -110,10 +132,22 @@ def check_settings(ckpt_dir, settings: dict) -> None:
         return
     diff = [k for k in settings if k in recorded and recorded[k] != settings[k]]
     if diff:
-        shown = "; ".join(f"{SETTING_OPTIONS.get(k, k)} {_show(recorded[k])} then, {_show(settings[k])} now"
-                          for k in diff)
+        shown = "; ".join([f"{SETTING_OPTIONS.get(k, k)} {_show(recorded[k])} then, {_show(settings[k])} now"
+                           for k in diff if k not in CASE_PARTS] +
+                          [_case_change(CASE_PARTS[k], recorded[k], settings[k]) for k in diff if k in CASE_PARTS])
         raise InputError(f"{Path(ckpt_dir).parent} was trained with other settings than this --resume: {shown}",
                          "--resume with the same options as the first run, or choose a new -o folder to start anew")
+
+
+def _case_change(part: str, then: list, now: list) -> str:
+    """E.g. "the test cases: 2 not there then (A_1, B_2), 1 not there now (C_1)"."""
+    def few(ids):
+        return ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+
+    added, gone = sorted(set(now) - set(then)), sorted(set(then) - set(now))
+    return (f"the {part} cases: " + ", ".join(([f"{len(added)} not there then ({few(added)})"] if added else []) +
+                                              ([f"{len(gone)} not there now ({few(gone)})"] if gone else [])) +
+            " (other data, or other --images / --masks / --patients / --max-cases / --synthetic ...)")
 
 
 def _show(v) -> str:
@@ -121,10 +155,16 @@ def _show(v) -> str:
 
 
 def record_settings(ckpt_dir, settings: dict) -> None:
-    """Writes checkpoints/settings.json for a run that has none yet (not over checkpoints of unknown settings)."""
+    """Writes checkpoints/settings.json for a run that has none yet (not over checkpoints of unknown settings);
+    to one that has, adds the settings it lacks (e.g. the data options after a --from-arrays run)."""
     d = Path(ckpt_dir)
     path = d / SETTINGS_JSON
-    if path.is_file() or list(d.glob("member_*.state.json")):
+    if path.is_file():
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+        if set(settings) <= set(recorded):
+            return
+        settings = {**settings, **recorded}
+    elif list(d.glob("member_*.state.json")):
         return
     d.mkdir(parents=True, exist_ok=True)
     import os

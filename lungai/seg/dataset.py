@@ -56,11 +56,55 @@ def patient_of(case_id: str) -> str:
 
 
 def _read_patient_csv(path) -> dict:
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows or not {"case", "patient"} <= set(rows[0]):
-        raise InputError(f"{path} needs the columns 'case' and 'patient'", "write one row per image: case,patient")
-    return {r["case"]: r["patient"] for r in rows}
+    """{case: patient} of a --patients CSV (comma-separated, UTF-8 with or without a BOM); a table with another
+    delimiter, without the columns, or listing a case twice is refused."""
+    import pandas as pd
+
+    from lungai.io.tables import check_delimiter, duplicate_ids
+
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (OSError, ValueError) as exc:          # missing, empty, not UTF-8, ragged rows
+        raise InputError(f"--patients {path} is not a readable CSV ({exc})",
+                         "write a comma-separated CSV with one row per image: case,patient") from None
+    check_delimiter(path, frame)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.empty or not {"case", "patient"} <= set(frame.columns):
+        raise InputError(f"{path} needs the columns 'case' and 'patient' (it has: {', '.join(frame.columns)})",
+                         "write one row per image: case,patient")
+    cases = frame["case"].str.strip()
+    dup = duplicate_ids(cases)
+    if dup:
+        more = f" and {len(dup) - 10} more" if len(dup) > 10 else ""
+        raise InputError(f"--patients {path} lists {len(dup)} case(s) more than once: {dup[:10]}{more}",
+                         "keep one row per case: case,patient")
+    return dict(zip(cases, frame["patient"].str.strip()))
+
+
+def one_patient_per_file_note(cases: list, patients_csv=None) -> str | None:
+    """A note when the split cannot see patients: no ``patients_csv`` and every one of several image files is its
+    own patient (names without ``<patient>_``), so crops of one patient may land on both sides of the split."""
+    files = [c for c in cases if c.image_path is not None]
+    if patients_csv or len(files) < 2 or len({c.patient for c in files}) < len(files):
+        return None
+    return (f"each of the {len(files)} image files is taken as its own patient (no '_' in the names, no --patients): "
+            "the split assumes one file per patient; if a patient has several files (crops, time points), name "
+            "them <patient>_<n> (e.g. LIDC-IDRI-0003_R_2) or give --patients CSV with columns case,patient")
+
+
+def _listing(folder: Path, what: str) -> dict:
+    """{case name: file} of a folder; two files of one case name (e.g. A.nii.gz and A.nrrd) are refused."""
+    found: dict = {}
+    for p in sorted(folder.iterdir()):
+        if p.name.endswith(SUFFIXES):
+            found.setdefault(case_name(p), []).append(p)
+    dup = {c: ps for c, ps in found.items() if len(ps) > 1}
+    if dup:
+        shown = "; ".join(" and ".join(p.name for p in ps) for ps in list(dup.values())[:10])
+        more = f"; and {len(dup) - 10} more" if len(dup) > 10 else ""
+        raise InputError(f"{what} folder {folder} holds {len(dup)} case name(s) in more than one file: {shown}{more}",
+                         "keep one file per case name (move or rename the others): which one is meant is not clear")
+    return {c: ps[0] for c, ps in found.items()}
 
 
 def pair_files(images_dir, masks_dir, patients_csv=None, allow_unpaired: bool = False, label: int | None = None) -> list:
@@ -72,8 +116,7 @@ def pair_files(images_dir, masks_dir, patients_csv=None, allow_unpaired: bool = 
     for d, what in ((images_dir, "--images"), (masks_dir, "--masks")):
         if not d.is_dir():
             raise InputError(f"{what} folder {d} does not exist", "give a folder of .nii.gz / .nrrd / .mha files")
-    images = {case_name(p): p for p in sorted(images_dir.iterdir()) if p.name.endswith(SUFFIXES)}
-    masks = {case_name(p): p for p in sorted(masks_dir.iterdir()) if p.name.endswith(SUFFIXES)}
+    images, masks = _listing(images_dir, "--images"), _listing(masks_dir, "--masks")
     common = sorted(set(images) & set(masks))
     if common and not allow_unpaired:
         lonely = [f"{images[c].name} (no mask)" for c in sorted(set(images) - set(masks))] + \
@@ -109,10 +152,11 @@ def check_label_found(label: int | None, seen: set) -> None:
                          f"give the tumour's label with --label N, e.g. --label {min(seen) if seen else 1}")
 
 
-def check_masks(cases: list, label: int | None = None, progress=None) -> None:
+def check_masks(cases: list, label: int | None = None, progress=None, other_tumours: bool = False) -> None:
     """train-seg's masks checked before any training, each read once (not the CTs): without ``label`` a mask has
     one label (:func:`lungai.dicom.masks.check_one_label`: a label map of GTV + lungs would train on the lungs as
-    tumour), with it ``label`` is in at least one mask.  One InputError names every refused mask file."""
+    tumour), with it ``label`` is in at least one mask.  One InputError names every refused mask file.  Masks that
+    are all empty are refused unless ``other_tumours`` (synthetic or implanted tumours train the model)."""
     from lungai.dicom.masks import check_one_label
     from lungai.io import read_mask
 
@@ -135,6 +179,11 @@ def check_masks(cases: list, label: int | None = None, progress=None) -> None:
         raise InputError(f"{len(bad)} of {len(files)} masks hold several labels - " + "; ".join(bad[:10]) + more,
                          choose_label(first) + " (nothing was trained)")
     check_label_found(label, seen)
+    if files and not seen and not other_tumours:
+        raise InputError(f"none of the {len(files)} masks holds a tumour voxel (all are empty): a model trained on "
+                         "them could only learn that there is no tumour",
+                         "check that --masks is the folder of tumour masks (nonzero = tumour); tumour-free cases "
+                         "are fine next to masks with tumours, or with --synthetic / --implant tumours")
 
 
 def split_patients(cases: list, val_fraction: float, seed: int, test_fraction: float = 0.0) -> tuple:

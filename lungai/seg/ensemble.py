@@ -39,10 +39,20 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
     settings = checkpoint.run_settings(cfg, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
                                        lr=lr, batch_size=batch_size, recipe=recipe,
                                        label=(case_sources or {}).get("label"))
+    if arrays_from is None:           # the split (cheap) first: a resumed run must have the first run's cases
+        from lungai.seg import dataset                  # SimpleITK: not needed to train from arrays
+
+        train_cases, val_cases, *rest = dataset.split_patients(cases, val_fraction, seed, test_fraction)
+        test_cases = rest[0] if rest else []      # never loaded here: only `eval-seg --split test` reads them
+        settings.update(checkpoint.data_settings(case_sources, {"train_cases": train_cases, "val_cases": val_cases,
+                                                                "test_cases": test_cases}))
     if save_arrays_to is None:        # before minutes of loading: a resumed run has the first run's settings
         checkpoint.check_settings(ckpt_dir, settings)
     if arrays_from is not None:
         train_data, val_data, saved = packed.load_arrays(arrays_from, cfg)
+        # the file's split cases (no data options here: the source data may be elsewhere)
+        settings.update({k: sorted(saved[k]) for k in ("train_cases", "val_cases") if k in saved})
+        checkpoint.check_settings(ckpt_dir, settings)
         if {k: saved.get(k) for k in split} != split:
             from lungai.errors import InputError
 
@@ -61,11 +71,8 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
         _train_members(cfg, train_data, val_data, out_dir, seed, epochs, iters_per_epoch, batch_size, lr,
                        patience, recipe, only_member, device, workers, source)
         return None
-    from lungai.seg import dataset                      # SimpleITK: not needed to train from arrays
     from lungai.seg.calibrate import calibrate_model
 
-    train_cases, val_cases, *rest = dataset.split_patients(cases, val_fraction, seed, test_fraction)
-    test_cases = rest[0] if rest else []          # never loaded here: only `eval-seg --split test` reads them
     with task("load training data", len(train_cases) + len(val_cases)) as bar:
         train_data, val_data = [], []
         for c in train_cases:
@@ -115,11 +122,15 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
         },
         "members": records,
     }
+    note = dataset.one_patient_per_file_note(cases, (case_sources or {}).get("patients"))
+    if note:
+        meta["training"]["notes"] = [note]
     where = [r["trained_on"] for r in records if "trained_on" in r]
     if where:     # e.g. on an accelerator from an arrays file that left whole CTs out: say so next to the sources
         meta["training"]["trained_on"] = where[0] if all(w == where[0] for w in where) else where
-    save_model(out_dir, cfg, states, meta)
-    model = load_model(out_dir)
+    save_model(out_dir, cfg, states, meta, complete=False)     # "status": "calibrating" until calibrated
+    model = load_model(out_dir, allow_incomplete=True)
+    model[2].pop("status", None)                 # the calibration writes model.json complete when it has finished
     with task("calibrate confidence", 2 * len(val_cases)) as bar:
         calibrate_model(out_dir, model, val_cases, mc_passes=mc_passes, seed=seed, progress=bar)
     return model[2]

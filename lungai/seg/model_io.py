@@ -13,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
 from lungai.errors import InputError
-from lungai.model_files import load_safetensors
+from lungai.model_files import load_safetensors, save_safetensors
 from lungai.seg.config import SegConfig
 from lungai.seg.networks import build_network, load_own_state, own_state
 
@@ -29,14 +28,23 @@ def member_file(k: int) -> str:
     return f"member_{k}.safetensors"
 
 
-def save_model(model_dir, cfg: SegConfig, state_dicts: list, meta: dict) -> Path:
+# model.json's "status" while train-seg has saved the members but not yet calibrated them (a run killed then
+# leaves it: load_model refuses such a model); a model.json without "status" is complete (e.g. shipped models)
+CALIBRATING = "calibrating"
+
+
+def save_model(model_dir, cfg: SegConfig, state_dicts: list, meta: dict, complete: bool = True) -> Path:
+    """Members and model.json; ``complete`` False marks model.json ``"status": "calibrating"`` (train-seg: the
+    calibration that follows removes it)."""
     out = Path(model_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = []
     for k, sd in enumerate(state_dicts):
-        save_file({n: t.detach().contiguous().cpu() for n, t in sd.items()}, str(out / member_file(k)))
+        save_safetensors({n: t.detach().contiguous().cpu() for n, t in sd.items()}, out / member_file(k))
         files.append(member_file(k))
     doc = {"format": FORMAT, "config": cfg.to_dict(), "member_files": files, **meta}
+    if not complete:
+        doc["status"] = CALIBRATING
     write_json(out / MODEL_JSON, doc)
     return out
 
@@ -79,26 +87,69 @@ def read_meta(model_dir) -> dict:
         raise InputError(f"{model_dir} is not a LungAI segmentation model (no {MODEL_JSON})",
                          "give a folder written by `lungai train-seg`, the name of a shipped model "
                          f"({', '.join(shipped_models()) or 'none installed'}), or leave --model out for the default model")
-    doc = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:        # truncated or edited: JSONDecodeError is a ValueError
+        raise InputError(f"{path} is not readable JSON ({exc})", REWRITE_FIX) from None
+    if not isinstance(doc, dict):
+        raise InputError(f"{path} holds a JSON {type(doc).__name__}, not a model description", REWRITE_FIX)
     if doc.get("format") not in (FORMAT, CHOICE_FORMAT):
         raise InputError(f"{path} has format {doc.get('format')!r}, expected {FORMAT!r} or {CHOICE_FORMAT!r}",
                          "retrain the model with this version of `lungai train-seg`")
     return doc
 
 
-def load_model(model_dir):
+REWRITE_FIX = "train the model again (`lungai train-seg`), or restore the model folder as lungai wrote it"
+
+
+def member_paths(model_dir, doc: dict) -> list:
+    """The member weight files of model.json ``doc``: ``member_files`` must be a non-empty list of plain file
+    names ending in .safetensors, inside ``model_dir`` (no path elsewhere, no pickle)."""
+    files = doc.get("member_files")
+    where = Path(model_dir) / MODEL_JSON
+    if not isinstance(files, list) or not files:
+        raise InputError(f"{where}: member_files is {files!r}, not a list of the members' weight files", REWRITE_FIX)
+    root = Path(model_dir).resolve()
+    out = []
+    for name in files:
+        ok = (isinstance(name, str) and name.endswith(".safetensors") and name == Path(name).name
+              and name not in (".", "..") and "\\" not in name)
+        if not ok or (root / name).resolve().parent != root:
+            raise InputError(f"{where}: member file {name!r} is not a .safetensors file name inside {model_dir} "
+                             "(lungai reads members only from the model folder, never pickled weights)", REWRITE_FIX)
+        out.append(Path(model_dir) / name)
+    return out
+
+
+def load_model(model_dir, allow_incomplete: bool = False):
     """(config, list of eval-mode networks, model.json dict); for a model-choice folder a
-    :class:`lungai.seg.choice.ModelChoice` of such models."""
+    :class:`lungai.seg.choice.ModelChoice` of such models.  A model whose calibration did not finish is refused
+    (``allow_incomplete``: train-seg, which calibrates it)."""
     doc = read_meta(model_dir)
     if doc["format"] == CHOICE_FORMAT:
         from lungai.seg.choice import load_choice
 
         return load_choice(model_dir, doc)
-    cfg = SegConfig.from_dict(doc["config"])
+    if doc.get("status") is not None and not allow_incomplete:
+        raise InputError(f"the model in {model_dir} is incomplete (model.json status {doc['status']!r}): train-seg "
+                         "stopped before its confidence calibration finished",
+                         f"finish it: run the same `lungai train-seg ... -o {model_dir}` command again with --resume "
+                         "(the same options as the first run)")
+    paths = member_paths(model_dir, doc)
+    try:
+        cfg = SegConfig.from_dict(doc["config"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"{Path(model_dir) / MODEL_JSON}: its config is not usable ({type(exc).__name__}: {exc})",
+                         REWRITE_FIX) from None
     nets = []
-    for name in doc["member_files"]:
-        net = build_network(cfg)
-        load_own_state(net, load_safetensors(Path(model_dir) / name, "segmentation member weights"))
+    for path in paths:
+        try:
+            net = build_network(cfg)
+            load_own_state(net, load_safetensors(path, "segmentation member weights"))
+        except (RuntimeError, ValueError, TypeError, KeyError) as exc:      # e.g. config.channels edited
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InputError(f"the weights {path.name} of the model in {model_dir} do not fit the network its "
+                             f"model.json describes ({first[:200]})", REWRITE_FIX) from None
         net.eval()
         nets.append(net)
     return cfg, nets, doc
