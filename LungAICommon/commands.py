@@ -110,12 +110,14 @@ TRAIN_CHECKPOINTS = "checkpoints"    # what `lungai train-seg` writes into -o wh
 
 def trained_model_complete(model_dir: Path) -> bool:
     """``model_dir`` holds a finished ``lungai train-seg`` model: its model.json records the calibration, the
-    last step of a training (model.json is written before the calibration, atomically)."""
+    last step of a training, and no "status" (train-seg marks model.json "status": "calibrating" until then:
+    :data:`lungai.seg.model_io.CALIBRATING`, not imported here - this module stays light)."""
     import json
 
     path = Path(model_dir) / "model.json"
     try:
-        return "calibration" in json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        return isinstance(doc, dict) and "calibration" in doc and doc.get("status") is None
     except (OSError, ValueError, TypeError):
         return False
 

@@ -260,6 +260,12 @@ def test_interrupted_training_folder(tmp_path):
     assert commands.interrupted_training(out) and not commands.trained_model_complete(out)
     (out / "model.json").write_text('{"format": "lungai-seg-1"}', encoding="utf-8")   # killed while calibrating
     assert commands.interrupted_training(out)
+    # train-seg's own mark while calibrating (lungai.seg.model_io.CALIBRATING), also beside an older calibration
+    from lungai.seg.model_io import CALIBRATING
+
+    (out / "model.json").write_text('{"format": "lungai-seg-1", "calibration": {}, "status": "%s"}' % CALIBRATING,
+                                    encoding="utf-8")
+    assert commands.interrupted_training(out)
     (out / "model.json").write_text('{"format": "lungai-seg-1", "calibration": {}}', encoding="utf-8")
     assert commands.trained_model_complete(out) and not commands.interrupted_training(out)
 
