@@ -142,6 +142,13 @@ def test_failed_cases_are_left_out_of_the_summary_and_counted():
     assert s["n_cases"] == 2 and s["mean_dice"] == 0.7 and s["n_failed"] == 1 and "tumour_free" not in s
     assert "1 case(s) failed" in summary_text(s)
     assert summarize(df.iloc[2:])["n_failed"] == 1
+    # the test report when every case failed: no tumour column at all (error rows only)
+    from lungai.seg.evaluate import test_report
+
+    only = pd.DataFrame([{"case": "a", "patient": "a", "dice": float("nan"), "error": "no lungs found",
+                          "size_band": "10-30 mm"}])
+    rep = test_report({"ensemble": only})["ensemble"]
+    assert rep["summary"]["n_failed"] == 1 and rep["size_bands"] == {} and rep["hard_cases"] == {}
 
 
 def test_postprocess_drops_tubes_in_automatic_mode_and_keeps_the_seed_component():

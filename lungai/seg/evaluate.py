@@ -195,7 +195,10 @@ def _round_sd(values, digits: int = 4):
 
 
 def has_tumour(df):
-    """Rows whose reference mask holds a tumour (Dice is only informative there)."""
+    """Rows whose reference mask holds a tumour (Dice is only informative there); none when no case was computed
+    (every row an error row: no ``volume_true_ml`` column)."""
+    if "volume_true_ml" not in df:
+        return np.zeros(len(df), bool)
     return df["volume_true_ml"].to_numpy(float) > 0
 
 
