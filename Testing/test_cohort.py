@@ -222,6 +222,7 @@ def test_beam_doses_of_one_plan_summed_other_several_rtdoses_fail_the_patient(ex
     plan.unlink()
     job, inv = _p1_job(root)
     assert len(job.rtdose_files) == 3 and "3 BEAM doses of one plan summed" in inv["notes"]
+    assert "several plans or beams?" not in inv["notes"]                    # scan's question answered
     doc = process_patient(job, PARAMS, str(tmp_path / "out"))
     assert doc["status"] == "done", doc
     assert doc["provenance"]["dose"].startswith("sum of 3 BEAM RTDOSEs of one plan")

@@ -363,7 +363,11 @@ def test_a_ct_folder_holding_rt_objects_a_localizer_or_a_dicomdir_reads_its_ct(e
     shutil.copytree(st["root"], root / "P1")
     FileSet().write(root)                                             # an (empty) DICOMDIR beside the patient folder
     assert (root / "DICOMDIR").is_file()
-    for path in (allin, root, root / "DICOMDIR"):
+    top = tmp_path / "top"                                            # RTDOSE + RTSTRUCT on top, the CT in CT/
+    shutil.copytree(st["ct"], top / "CT")
+    shutil.copy(st["rtstruct"], top / "RS.dcm")
+    shutil.copy(st["dose"], top / "RD.dcm")
+    for path in (allin, root, root / "DICOMDIR", top):
         ct = read_ct(path)
         assert np.array_equal(array(ct), array(truth)) and ct.GetOrigin() == truth.GetOrigin(), path
         assert ct_reference(path, image=ct).series_uid == st["reference"].series_uid

@@ -104,7 +104,9 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
         if st.rtdose:
             try:
                 dose_files, dose_note = plan_dose_files(st.rtdose)
-                if dose_note:
+                if dose_note:        # what was done with several RTDOSEs replaces scan's question about them
+                    notes = [n for n in notes if not n.endswith("RTDOSEs share this frame of reference "
+                                                                 "(several plans or beams?)")]
                     notes.append(dose_note)
             except InputError as exc:
                 error = [exc.problem, exc.fix]

@@ -62,7 +62,12 @@ def dicom_series_files(path, series_uid: str | None = None) -> list[str]:
         modality = str(getattr(ds, "Modality", "") or "") if ds is not None else ""
         skip = ct_skip_reason(ds, len(files)) if modality in ("", "CT") else f"modality {modality}"
         kinds[uid] = (modality or "?", skip)
-    chosen = [uid for uid in ids if kinds[uid][1] is None] or ids   # no CT among them: the modality check says so
+    chosen = [uid for uid in ids if kinds[uid][1] is None]
+    if not chosen:          # only RT objects / scouts here: the CT may lie in a subfolder (an export's CT/ folder)
+        try:
+            return _series_files_below(folder, None)
+        except InputError:
+            chosen = ids    # none below either: the modality check of the reader says what this series is
     if len(chosen) > 1:
         listing = "; ".join(f"{uid} ({kinds[uid][0]}, {len(files_of[uid])} files)" for uid in chosen)
         raise InputError(
@@ -86,7 +91,8 @@ def _series_files_below(folder: Path, series_uid: str | None) -> list[str]:
         raise InputError(f"no DICOM series found in {folder}",
                          "point to a folder that holds the CT's DICOM slices (.dcm), or to a NIfTI/NRRD/MHA file")
     if len(found) > 1:
-        listing = "; ".join(f"{ct.series_uid} ({ct.n_slices} slices in {ct.folder})" for ct in found)
+        listing = "; ".join(f"{ct.series_uid} ({ct.n_slices} slices in {ct.folder})" for ct in found[:10])
+        listing += f"; and {len(found) - 10} more" if len(found) > 10 else ""
         raise InputError(f"{folder} holds {len(found)} CT series in its subfolders: {listing}",
                          f"choose one by its SeriesInstanceUID (lungai CLI: --series UID), or give its folder; "
                          f"`lungai dicom-scan {folder}` lists each patient's series")
