@@ -136,7 +136,7 @@ def _central_hu(ct: sitk.Image, roi_lps):
         box = box_from_physical(ct, c - half, c + half)
     except InputError:
         return None
-    return float(np.median(sitk.GetArrayViewFromImage(crop(ct, box))))
+    return float(np.median(sitk.GetArrayFromImage(crop(ct, box))))
 
 
 def _fmt_point(p) -> str:
