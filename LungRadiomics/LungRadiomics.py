@@ -246,8 +246,12 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         no command: the others are computed, its column is NaN and the message says why (as
         :func:`lungai.scene.radiomics.radiomics_table`).
 
-        Returns (commands, {segment key: Slicer segment name}, feature CSVs, dose CSV or None,
-        {segment name: why it is not computed}).
+        Returns (commands, {run key: Slicer segment name}, {run key: its feature CSV}, dose CSV or None,
+        {segment name: why it is not computed}).  A run is keyed by its own files (``segment_0``: mask
+        ``segment_0.nii.gz``, CSV ``features_0.csv``), never by the ``--label`` name: two segment names may
+        have one feature column name ("Tumor" / "Tumour", "GTV-1" / "GTV 1", case only) and are still two
+        columns.  The ``--label`` stays :func:`commands.segment_column_name` of the segment (the core reads
+        the lung role from it, as ``radiomics_table`` does from the segment name).
         """
         from lungai import mrml
         from lungai.errors import InputError
@@ -264,18 +268,19 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         names = [s for s in p.selectedSegments if s in self.segmentNames(p.segmentation)]
         masks = {name: mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, name, p.inputVolume) for name in names}
         masks.update(nodes.derived_lung_masks(masks))
-        cmds, csvs, columns, failed = [], [], {}, {}
+        cmds, csvs, columns, failed = [], {}, {}, {}
         for i, (name, mask) in enumerate(masks.items()):
-            columns[commands.segment_column_name(name)] = name
+            key = f"segment_{i}"   # the run's key: unique, where two names may have one column name
+            columns[key] = name
             try:
                 check_segment(mask, name)  # the core's rule (lungai.radiomics.extract)
             except InputError as exc:
                 failed[name] = str(InputError(f"{exc.problem} on the grid of the CT {p.inputVolume.GetName()!r} "
                                               "(nothing drawn, or drawn outside this CT)", exc.fix))
                 continue
-            path = write_image(mask, workDir / f"segment_{i}.nii.gz")
-            csvs.append(workDir / f"features_{i}.csv")
-            cmds.append(commands.radiomics(ct, path, csvs[-1], [(name, 1)], params=params, feature_classes=classes,
+            path = write_image(mask, workDir / f"{key}.nii.gz")
+            csvs[key] = workDir / f"features_{i}.csv"
+            cmds.append(commands.radiomics(ct, path, csvs[key], [(name, 1)], params=params, feature_classes=classes,
                                            image_types=types, log_sigma=sigmas or (), case=p.inputVolume.GetName()))
         if not csvs:
             raise ValueError("No features can be computed:\n" + "\n".join(failed.values()))
@@ -317,20 +322,17 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             nodes.remove_work_folder(workDir)
             raise
         return PanelJob(ProcessChain(cmds), (columns, csvs, doseCsv, failed), workDir=workDir, parameterNode=p,
-                        inputs={"volume": p.inputVolume}, fileNames=self.exportedFileNames(p, cmds, columns, workDir))
+                        inputs={"volume": p.inputVolume}, fileNames=self.exportedFileNames(p, columns, workDir))
 
     @staticmethod
-    def exportedFileNames(p, cmds, columns, workDir):
+    def exportedFileNames(p, columns, workDir):
         """{exported temporary file: what the user knows it as}, so that an error names nodes and segments."""
         names = {workDir / "ct.nii.gz": p.inputVolume.GetName(), workDir / "lungs.nii.gz": "the lung segments",
                  workDir / "gtv.nii.gz": "the tumour segments"}
         if p.doseVolume is not None:
             names[workDir / "dose.nii.gz"] = p.doseVolume.GetName()
-        for args in cmds:   # `lungai radiomics ... --mask segment_i.nii.gz --label column=1`
-            if "--mask" in args and "--label" in args:
-                name = columns.get(args[args.index("--label") + 1].split("=", 1)[0])
-                if name is not None:
-                    names[pathlib.Path(args[args.index("--mask") + 1])] = f"segment '{name}'"
+        for key, name in columns.items():   # `lungai radiomics ... --mask segment_i.nii.gz` (featureCommands)
+            names[workDir / f"{key}.nii.gz"] = f"segment '{name}'"
         return names
 
     def startBatch(self, p):
@@ -356,7 +358,6 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         SlicerRadiomics and :mod:`lungai.scene.radiomics`; a segment not computed is a NaN column and
         the message says why); the dose CSV -> the dose table.  Deletes the job's temporary files."""
         import pandas as pd
-        from lungai import mrml
         from lungai.scene import results
 
         from lungai.radiomics.settings import NODE_ATTRIBUTE, SETTINGS_COLUMN
@@ -364,11 +365,13 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         try:
             columns, csvs, doseCsv, failed = job.outputs
             volume = job.input("volume")
-            longRows = [row for path in csvs for row in results.read_csv_rows(path)]
+            # each run's rows keyed by the run (its CSV), not by the label name two segments may share
+            longRows = [dict(row, segment=key) for key, path in csvs.items() for row in results.read_csv_rows(path)]
             names, rows = results.features_by_segment(longRows, columns)
             frame = pd.DataFrame(rows, columns=names)
-            p.outputTable = mrml.table_node_from_dataframe(slicer.mrmlScene, frame, f"{volume.GetName()} radiomics",
-                                                           node=p.outputTable)
+            # the table of another CT is kept (a new one is made): nodes.volume_table
+            p.outputTable = nodes.volume_table(slicer.mrmlScene, frame, f"{volume.GetName()} radiomics", volume,
+                                               node=p.outputTable)
             ids = sorted({row.get(SETTINGS_COLUMN) for row in longRows if row.get(SETTINGS_COLUMN)})
             p.outputTable.SetAttribute(NODE_ATTRIBUTE, ";".join(ids))  # the settings travel with the table
             message = (f"{len(rows)} features x {len(names) - 4 - len(failed)} segment(s) -> table "
@@ -378,7 +381,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                             + "\n" + "\n".join(failed.values()))
             if doseCsv is not None:
                 p.doseTable = nodes.table_from_csv(slicer.mrmlScene, doseCsv, f"{volume.GetName()} dose features",
-                                                   node=p.doseTable)
+                                                   node=p.doseTable, volume_node=volume)
                 message += f"; dose features -> table '{p.doseTable.GetName()}'"
         finally:
             job.finish()
@@ -386,7 +389,10 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
 
     def loadBatch(self, p, job):
         outputCsv = job.outputs
-        p.outputTable = nodes.table_from_csv(slicer.mrmlScene, outputCsv, pathlib.Path(outputCsv).stem, node=p.outputTable)
+        node = p.outputTable
+        if node is not None and node.GetAttribute(nodes.SOURCE_VOLUME_ATTRIBUTE):
+            node = None   # one CT's features table (loadFeatures) is kept: the batch gets a new table
+        p.outputTable = nodes.table_from_csv(slicer.mrmlScene, outputCsv, pathlib.Path(outputCsv).stem, node=node)
         return f"Batch features written to {outputCsv} and shown in table '{p.outputTable.GetName()}'"
 
     @staticmethod

@@ -873,3 +873,89 @@ def test_lungai_seg_lungs_cut_by_the_scan_warns(load_module, mrml_scene, small_p
     assert message.startswith("Right lung ") and message.splitlines()[1:] == [warning]
     _, volumes, cut = segment_lungs_node(mrml_scene, node)
     assert cut == [SLICE_CUT_NOTE.format("top and bottom slices")] and volumes["Right lung"] > 50
+
+
+def test_lung_radiomics_segment_names_with_one_column_name(load_module, mrml_scene, phantom_nodes):
+    """"Tumor" and "Tumour" (or "GTV-1" / "GTV 1") have one feature column name ("tumour"): each ticked segment
+    is still its own run and its own column, with radiomics_table's layout and values (one used to be dropped)."""
+    from lungai import mrml
+    from lungai.scene.radiomics import radiomics_table
+
+    vol, seg = phantom_nodes
+    tumour = mrml.segment_to_mask(mrml_scene, seg, "Tumor", vol)
+    mrml.mask_to_segment(mrml_scene, sitk.BinaryDilate(sitk.Cast(tumour, sitk.sitkUInt8), [2, 2, 1]), "Tumour",
+                         seg_node=seg, reference_volume_node=vol)
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation, p.selectedSegments = vol, seg, ["Tumor", "Tumour"]
+    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
+        setattr(p, f"class_{c}", False)
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    assert "x 2 segment(s)" in message
+    panel = mrml.dataframe_from_table_node(p.outputTable).set_index("feature")
+    node, errors = radiomics_table(mrml_scene, vol, seg, segments=p.selectedSegments, feature_classes=["firstorder"])
+    core = mrml.dataframe_from_table_node(node).set_index("feature")
+    assert not errors and list(panel.columns) == list(core.columns)
+    assert panel.index.tolist() == core.index.tolist()
+    assert np.allclose(panel[["Tumor", "Tumour"]].to_numpy(float), core[["Tumor", "Tumour"]].to_numpy(float),
+                       rtol=1e-6)
+    assert panel.loc["original_firstorder_Mean", "Tumor"] != panel.loc["original_firstorder_Mean", "Tumour"]
+
+
+def test_lung_radiomics_second_ct_gets_its_own_table(load_module, mrml_scene, phantom_nodes, small_phantom, tmp_path):
+    """A second CT's features go to a new table named after it (they used to overwrite the first CT's table,
+    which kept the first CT's name: the case of a risk prediction); the same CT again updates its table."""
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    vol, seg = phantom_nodes
+    other = mrml.volume_node_from_image(mrml_scene, sitk.Cast(small_phantom.ct, sitk.sitkFloat32) + 100.0, "patient B")
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.segmentation, p.selectedSegments = seg, ["Tumor"]
+    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
+        setattr(p, f"class_{c}", False)
+
+    def mean(table):
+        return mrml.dataframe_from_table_node(table).set_index("feature").loc["original_firstorder_Mean", "Tumor"]
+
+    tables = []
+    for ct in (vol, other, other):
+        p.inputVolume = ct
+        logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+        tables.append(p.outputTable)
+    first, second, again = tables
+    assert first is not second and second is again     # the same CT: its table updated, not a third one
+    assert first.GetName() == "phantom CT radiomics" and second.GetName() == "patient B radiomics"
+    assert mean(second) == pytest.approx(mean(first) + 100.0, rel=1e-6)   # each table keeps its own CT's values
+    assert first.GetAttribute(nodes.SOURCE_VOLUME_ATTRIBUTE) == vol.GetID()
+    assert mrml_scene.GetNodesByClass("vtkMRMLTableNode").GetNumberOfItems() == 2
+    import types
+
+    import pandas as pd
+
+    pd.DataFrame({"case": ["P1"], "value": [1.0]}).to_csv(tmp_path / "cohort.csv", index=False)
+    logic.loadBatch(p, types.SimpleNamespace(outputs=tmp_path / "cohort.csv"))   # a batch: a new table too
+    assert p.outputTable is not second and second.GetName() == "patient B radiomics" and mean(second) == mean(again)
+
+
+def test_volume_table_reuses_only_the_same_ct_table(mrml_scene, phantom_nodes, small_phantom, tmp_path):
+    """The dose table (nodes.table_from_csv with the CT) follows the same rule: another CT -> a new table, the
+    same CT -> the table updated and renamed after the CT's current name."""
+    import pandas as pd
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    vol, _ = phantom_nodes
+    other = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "patient B")
+    pd.DataFrame({"case": ["phantom CT"], "dose_mld_gy": [12.0]}).to_csv(tmp_path / "a.csv", index=False)
+    pd.DataFrame({"case": ["patient B"], "dose_mld_gy": [7.0]}).to_csv(tmp_path / "b.csv", index=False)
+    a = nodes.table_from_csv(mrml_scene, tmp_path / "a.csv", "phantom CT dose features", volume_node=vol)
+    b = nodes.table_from_csv(mrml_scene, tmp_path / "b.csv", "patient B dose features", node=a, volume_node=other)
+    assert b is not a and b.GetName() == "patient B dose features"
+    assert nodes.table_rows(a) == [{"case": "phantom CT", "dose_mld_gy": "12"}]
+    other.SetName("patient B (2)")
+    again = nodes.table_from_csv(mrml_scene, tmp_path / "b.csv", "patient B (2) dose features", node=b,
+                                 volume_node=other)
+    assert again is b and b.GetName() == "patient B (2) dose features"
+    assert nodes.table_rows(b)[0]["dose_mld_gy"] == "7"

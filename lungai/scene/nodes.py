@@ -326,16 +326,40 @@ def import_lung_outputs(scene, labels_path: Path, volume_node, seg_node=None):
     return (*add_lung_outputs(scene, volume_node, labels, seg_node=seg_node), scan_cut_notes(labels, ct))
 
 
-def table_from_csv(scene, path: Path, name: str, node=None, where: Optional[dict] = None):
+def table_from_csv(scene, path: Path, name: str, node=None, where: Optional[dict] = None, volume_node=None):
     """A table node with the contents of a CSV file (numbers as numbers); ``where`` ({column: value}) keeps
-    only the rows with those values (compared as text)."""
+    only the rows with those values (compared as text).  With ``volume_node`` the table holds that CT's
+    results: :func:`volume_table` (``node`` is reused only when it holds this same CT's results)."""
     from lungai import mrml
     import pandas as pd
 
     df = pd.read_csv(path)
     for column, value in (where or {}).items():
         df = df[df[column].astype(str) == str(value)]
+    if volume_node is not None:
+        return volume_table(scene, df, name, volume_node, node=node)
     return mrml.table_node_from_dataframe(scene, df, name, node=node)
+
+
+# table attribute: the ID of the CT volume node whose results the table holds (radiomics, dose features)
+SOURCE_VOLUME_ATTRIBUTE = "LungAI.sourceVolume"
+
+
+def volume_table(scene, df, name: str, volume_node, node=None):
+    """A table node of ``volume_node``'s results (a panel's output table).  ``node`` (the panel's current
+    output) is updated and renamed to ``name`` only when it holds results of this same CT
+    (:data:`SOURCE_VOLUME_ATTRIBUTE`); otherwise a new node is made, so that a second patient's results
+    never overwrite the first patient's table, which would keep the first patient's name (the table
+    name is the case of a risk prediction, MultimodalPredict)."""
+    from lungai import mrml
+
+    if node is None or node.GetAttribute(SOURCE_VOLUME_ATTRIBUTE) != volume_node.GetID():
+        node = None
+    elif node.GetName() != name:
+        node.SetName(name)   # the same CT renamed since
+    node = mrml.table_node_from_dataframe(scene, df, name, node=node)
+    node.SetAttribute(SOURCE_VOLUME_ATTRIBUTE, volume_node.GetID())
+    return node
 
 
 def table_rows(table_node) -> list[dict]:
