@@ -208,6 +208,18 @@ def _p1_job(root, mapping=None):
     return next(j for j in jobs if j.case == "P1"), inv.set_index("patient_id").loc["P1"]
 
 
+def _p1_done(job, out, baseline, columns, **tolerance):
+    """Process P1's job into ``out``: done, and its features row equal to the baseline's in ``columns``."""
+    from lungai.dicom.cohort import process_patient
+
+    doc = process_patient(job, PARAMS, str(out))
+    assert doc["status"] == "done", doc
+    row = pd.read_csv(out / "patients" / "P1" / "features.csv").iloc[0]
+    for col in columns:
+        assert row[col] == pytest.approx(baseline[col], **tolerance), col
+    return doc, row
+
+
 def test_beam_doses_of_one_plan_summed_other_several_rtdoses_fail_the_patient(export, p1_baseline, tmp_path):
     """Three BEAM RTDOSEs of one plan (QA: only beam0 was used, MLD 9.3 instead of 27.8 Gy): summed, said in the
     inventory and provenance, the same dose features as the plan dose; a second plan's dose next to them makes the
@@ -223,12 +235,8 @@ def test_beam_doses_of_one_plan_summed_other_several_rtdoses_fail_the_patient(ex
     job, inv = _p1_job(root)
     assert len(job.rtdose_files) == 3 and "3 BEAM doses of one plan summed" in inv["notes"]
     assert "several plans or beams?" not in inv["notes"]                    # scan's question answered
-    doc = process_patient(job, PARAMS, str(tmp_path / "out"))
-    assert doc["status"] == "done", doc
+    doc, _ = _p1_done(job, tmp_path / "out", p1_baseline, ("dose_mld_gy", "dose_v20_pct", "dose_gtv_mean_gy"), abs=1e-3)
     assert doc["provenance"]["dose"].startswith("sum of 3 BEAM RTDOSEs of one plan")
-    row = pd.read_csv(tmp_path / "out" / "patients" / "P1" / "features.csv").iloc[0]
-    for col in ("dose_mld_gy", "dose_v20_pct", "dose_gtv_mean_gy"):
-        assert row[col] == pytest.approx(p1_baseline[col], abs=1e-3), col
 
     with_summation_type(root / "P1" / "RTDOSE" / "beam0.dcm", root / "P1" / "RTDOSE" / "plan2.dcm", "PLAN",
                         plan="1.2.3.2", factor=5.0)
@@ -290,10 +298,7 @@ def test_only_a_combined_lungs_structure_gives_the_dose_lungs(export, p1_baselin
     (tmp_path / "rs_lungs.dcm").replace(rs)
     job, inv = _p1_job(root)
     assert inv["lungs_from"].startswith("RTSTRUCT Lungs")
-    doc = process_patient(job, PARAMS, str(tmp_path / "out"))
-    assert doc["status"] == "done", doc
+    doc, row = _p1_done(job, tmp_path / "out", p1_baseline,
+                        ("dose_mld_gy", "dose_v20_pct", "rad_lungs_original_shape_MeshVolume"), rel=1e-3)
     assert doc["provenance"]["lungs"].startswith("RTSTRUCT structure Lungs")
-    row = pd.read_csv(tmp_path / "out" / "patients" / "P1" / "features.csv").iloc[0]
-    for col in ("dose_mld_gy", "dose_v20_pct", "rad_lungs_original_shape_MeshVolume"):
-        assert row[col] == pytest.approx(p1_baseline[col], rel=1e-3), col
     assert not any(c.startswith(("rad_right_lung_", "rad_left_lung_")) for c in row.index)
