@@ -269,6 +269,21 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
             return nodes.tumour_segment_problem(p.stageSegmentation)
         return None
 
+    def stagePatientId(self, p):
+        """The typed patient id as the EHR table spells it ('lung1-003 ' -> 'LUNG1-003', results.match_stage_patient),
+        so that the CT joins the patient's EHR row (lungai stage joins ids exactly); the typed id when the table has
+        no such id or cannot be read (the command then says so)."""
+        typed = p.stagePatient.strip()
+        if not (commands.is_set(p.ehrFile) and pathlib.Path(p.ehrFile).is_file()):
+            return typed
+        try:
+            from lungai.fusion.data import load_ehr
+
+            ids = load_ehr(p.ehrFile).index
+        except Exception:   # a bad table: lungai stage predict reports it
+            return typed
+        return results.match_stage_patient(typed, ids) or typed
+
     def startStage(self, p):
         """Export the CT and its tumour segment (with a one-row CT manifest) and run the stage model."""
         from LungAICommon.manifest import write_ct_manifest
@@ -277,7 +292,7 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         if problem:
             raise ValueError(problem)
         workDir = nodes.new_work_folder("stage", slicer.app.temporaryPath)
-        fileNames = {}
+        fileNames, tumourChoice = {}, ""
         try:
             manifest = None
             if p.stageVolume is not None:
@@ -285,40 +300,55 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
                 segment = nodes.tumour_segment_name(p.stageSegmentation)
                 mask = nodes.export_segment(slicer.mrmlScene, p.stageSegmentation, segment, p.stageVolume,
                                             workDir / "tumour.nii.gz")
-                manifest = write_ct_manifest(workDir / "ct_manifest.csv", p.stagePatient, ct.name, mask.name)
+                manifest = write_ct_manifest(workDir / "ct_manifest.csv", self.stagePatientId(p), ct.name, mask.name)
                 fileNames = {ct: p.stageVolume.GetName(), mask: f"'{segment}' ({p.stageSegmentation.GetName()})"}
+                tumourChoice = nodes.tumour_segment_choice(p.stageSegmentation)   # GTV-1 of GTV-1, gtv-2, gtv-3
         except BaseException:
             nodes.remove_work_folder(workDir)
             raise
         ehr = p.ehrFile if commands.is_set(p.ehrFile) else None
         rna = p.rnaFile if commands.is_set(p.rnaFile) else None
         args = commands.stage_predict(p.stageModelDirectory, workDir / "output", ehr=ehr, rna=rna, ct_manifest=manifest)
-        return PanelJob(LungAIProcess(args), workDir / "output", workDir=workDir, parameterNode=p,
-                        inputs={"volume": p.stageVolume}, fileNames=fileNames)
+        job = PanelJob(LungAIProcess(args), workDir / "output", workDir=workDir, parameterNode=p,
+                       inputs={"volume": p.stageVolume}, fileNames=fileNames)
+        job.tumourChoice = tumourChoice   # shown with the result: which segment the CT branch used
+        return job
 
     def loadStage(self, p, job):
         """Predictions table, the patient's class probabilities and top genes, Grad-CAM overlay.
         Deletes the job's temporary files."""
         try:
-            return self._loadStage(p, pathlib.Path(job.outputs), job.input("volume"))
+            return self._loadStage(p, pathlib.Path(job.outputs), job.input("volume"), job)
         finally:
             job.finish()
 
-    def _loadStage(self, p, outputDir, volume):
+    def _loadStage(self, p, outputDir, volume, job=None):
         predictions = outputDir / "predictions.csv"
         if not predictions.is_file():
             raise results.ResultError(f"lungai stage predict wrote no predictions.csv in {outputDir}")
         rows = results.read_csv_rows(predictions)
         patient = p.stagePatient.strip()
-        row = next((r for r in rows if patient and r.get("patient_id") == patient), rows[0])
-        pid = row.get("patient_id") or next(iter(row.values()))
-        # the command predicts every patient of the EHR/RNA tables: the panel shows the one asked for
-        p.stageOutputTable = nodes.table_from_csv(slicer.mrmlScene, predictions, "Stage predictions",
-                                                  node=p.stageOutputTable,
-                                                  where={"patient_id": pid} if patient == pid else None)
-        text = results.describe_stage_row(row, pid)
         given = [m for m, path in (("ehr", p.ehrFile), ("rna", p.rnaFile)) if commands.is_set(path)]
-        warning = results.describe_unused_stage_inputs(row, pid, given)
+        ids = [r.get("patient_id", "") for r in rows]
+        # the command predicts every patient of the EHR/RNA tables: the panel shows the one asked for (the same id,
+        # spaces around it and case ignored), never another one in its place
+        pid = results.match_stage_patient(patient, ids) if patient else (ids[0] if len(rows) == 1 else None)
+        if pid is None:
+            if p.stageOutputTable is not None:   # no stale prediction of an earlier run either
+                slicer.mrmlScene.RemoveNode(p.stageOutputTable)
+                p.stageOutputTable = None
+            if patient:
+                return results.describe_missing_stage_patient(patient, ids, given)
+            return (f"{len(rows)} patients predicted; type a patient id (e.g. {', '.join(ids[:3])}) to see one "
+                    "patient's stage. No prediction is shown.")
+        row = rows[ids.index(pid)]
+        p.stageOutputTable = nodes.table_from_csv(slicer.mrmlScene, predictions, "Stage predictions",
+                                                  node=p.stageOutputTable, where={"patient_id": pid})
+        text = results.describe_stage_row(row, pid)
+        tumourChoice = getattr(job, "tumourChoice", "") if job is not None else ""
+        if tumourChoice:
+            text += "\n" + tumourChoice
+        warning = results.describe_unused_stage_inputs(row, pid, given + (["ct"] if volume is not None else []))
         if warning:
             text += "\n" + warning
         genes = outputDir / "top_genes_per_patient.csv"

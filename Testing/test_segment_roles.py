@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-from lungai.segment_roles import dose_lung_segments, find_role, segment_role
+from lungai.segment_roles import (describe_tumour_choice, dose_lung_segments, find_role, primary_tumour, segment_role,
+                                  tumour_segments)
 
 
 def test_roles_are_exact():
@@ -41,3 +42,16 @@ def test_derived_lungs_ignore_a_lung_tumour_segment(small_phantom):
     out = derived_lung_masks(masks)
     assert set(out) == {"Lungs"}                      # no tumour role -> no "Lungs minus tumour"
     assert (sitk.GetArrayFromImage(out["Lungs"]) > 0).sum() == ((arr == 2) | (arr == 3)).sum()
+
+
+def test_primary_tumour_is_not_the_first_tumour_segment():
+    """QA: one tumour needed (stage CT branch) -> the primary GTV (lungai.dicom.roles' gtv_primary names), then a
+    plain GTV / Tumor, then the lowest GTV number, nodes last; never the segment order (LUNG1-003: gtv-3 first)."""
+    names = ["Lung-Right", "Lung-Left", "Heart", "Esophagus", "Spinal-Cord", "gtv-3", "gtv-2", "GTV-1"]
+    assert find_role(names, "tumour") == "gtv-3"            # the first one, as before
+    assert primary_tumour(names) == "GTV-1" and tumour_segments(names) == ["GTV-1", "gtv-2", "gtv-3"]
+    assert describe_tumour_choice(names) == "tumour: GTV-1 (primary of 3 GTVs: GTV-1, gtv-2, gtv-3)"
+    assert primary_tumour(["GTVn", "GTVp"]) == "GTVp" and primary_tumour(["GTV 2", "GTV 1"]) == "GTV 1"
+    assert primary_tumour(["gtv-3", "gtv-2"]) == "gtv-2" and primary_tumour(["GTV_10", "GTV_9"]) == "GTV_9"
+    assert primary_tumour(["GTV_node", "gtv-2", "Tumor"]) == "Tumor" and primary_tumour(["GTVn2", "GTVn1"]) == "GTVn1"
+    assert primary_tumour(["Heart", "Lung tumour"]) is None and describe_tumour_choice(["Tumor"]) == "tumour: Tumor"

@@ -413,6 +413,124 @@ def test_stage_patient_missing_from_the_tables_is_warned(load_module, mrml_scene
     assert "EHR / RNA tables" in results.describe_unused_stage_inputs(row, "X", ["ehr", "rna"])
 
 
+LUNG1_003_ROIS = ["Lung-Right", "Lung-Left", "Heart", "Esophagus", "Spinal-Cord", "gtv-3", "gtv-2", "GTV-1"]
+
+
+def test_stage_ct_branch_uses_the_primary_gtv_whatever_the_segment_order(load_module, mrml_scene, small_phantom,
+                                                                         tmp_path):
+    """QA: the stage CT branch exported the FIRST tumour segment; LUNG1-003's RTSTRUCT (as SlicerRT loads it) has
+    gtv-3, gtv-2 before GTV-1, so gtv-3 (9 ml) was the tumour.  Segments named in that real ROI order: GTV-1 (the
+    primary) is exported and the result text says so."""
+    from lungai import mrml
+    from lungai.synthetic import labels as L
+
+    vol = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "phantom CT")
+    lab = sitk.GetArrayFromImage(small_phantom.labels)
+    gtv1 = L.tumour_mask(lab)
+    boxes = {}
+    for k, name in enumerate(LUNG1_003_ROIS):
+        mask = np.zeros(lab.shape, np.uint8)
+        if name == "GTV-1":
+            mask[gtv1] = 1
+        else:   # a small box of its own elsewhere
+            mask[2 + k:4 + k, 2:5, 2:5] = 1
+        boxes[name] = mask > 0
+        img = sitk.GetImageFromArray(mask)
+        img.CopyInformation(small_phantom.labels)
+        seg = mrml.mask_to_segment(mrml_scene, img, name, seg_node=None if k == 0 else seg,
+                                   reference_volume_node=vol)[0]
+    assert mrml.segment_names(seg) == LUNG1_003_ROIS
+    logic = load_module("MultimodalPredict").MultimodalPredictLogic()
+    p = logic.getParameterNode()
+    (tmp_path / "model").mkdir()
+    p.stageModelDirectory, p.stageVolume, p.stageSegmentation, p.stagePatient = tmp_path / "model", vol, seg, "P1"
+    job = logic.startStage(p)
+    assert list(job.fileNames.values()) == ["phantom CT", f"'GTV-1' ({seg.GetName()})"]
+    exported = sitk.GetArrayFromImage(sitk.ReadImage(str(job.outputs.parent / "tumour.nii.gz"))) > 0
+    np.testing.assert_array_equal(exported, boxes["GTV-1"])
+    job.outputs.mkdir()
+    (job.outputs / "predictions.csv").write_text("patient_id,ehr,rna,ct,model,p_I,p_II,predicted,status\n"
+                                                 "P1,False,False,True,fusion,0.2,0.8,II,computed\n", encoding="utf-8")
+    text = logic.loadStage(p, job)
+    assert "tumour: GTV-1 (primary of 3 GTVs: GTV-1, gtv-2, gtv-3)" in text.splitlines()
+
+
+def test_stage_typed_patient_not_predicted_shows_no_other_patient(load_module, mrml_scene, tmp_path):
+    """QA: a typed id not among the predicted patients (typo, absent) showed the FIRST patient's prediction and a
+    table of every patient.  Now: a message naming the id and example ids, no prediction, no table; an id that
+    differs only by case / surrounding spaces is that patient (also in the CT manifest: the EHR's spelling)."""
+    logic = load_module("MultimodalPredict").MultimodalPredictLogic()
+    p = logic.getParameterNode()
+    (tmp_path / "model").mkdir()
+    (tmp_path / "ehr.csv").write_text("patient_id,age\nR01-001,60\nR01-002,70\n", encoding="utf-8")
+    p.stageModelDirectory, p.ehrFile = tmp_path / "model", tmp_path / "ehr.csv"
+    rows = ("patient_id,ehr,rna,ct,model,p_I,p_II,predicted,status\n"
+            "R01-001,True,False,False,fusion,0.9,0.1,I,computed\nR01-002,True,False,False,fusion,0.3,0.7,II,computed\n")
+
+    def load(patient):
+        p.stagePatient = patient
+        job = logic.startStage(p)
+        job.outputs.mkdir(parents=True)
+        (job.outputs / "predictions.csv").write_text(rows, encoding="utf-8")
+        return logic.loadStage(p, job)
+
+    assert load("R01-002").startswith("R01-002: predicted II")
+    assert p.stageOutputTable.GetTable().GetNumberOfRows() == 1
+    text = load("R01-999")
+    assert text == ("R01-999 is not in the EHR table: check the id; ids are e.g. R01-001, R01-002. "
+                    "No prediction is shown.")
+    assert p.stageOutputTable is None and "R01-001: predicted" not in text
+    assert load("  r01-002 ").startswith("R01-002: predicted II\n  P(II) = 70 %")
+    table = p.stageOutputTable.GetTable()
+    assert table.GetNumberOfRows() == 1 and table.GetValue(0, 0).ToString() == "R01-002"
+    assert load("").startswith("2 patients predicted; type a patient id") and p.stageOutputTable is None
+    from lungai.scene import results
+
+    assert results.match_stage_patient("lung1-003", ["LUNG1-003", "Lung1-003"]) is None   # ambiguous: no guess
+    assert results.match_stage_patient(" P1 ", ["P1", "p1"]) == "P1"
+
+
+def test_stage_patient_case_joins_the_ehr_in_the_ct_manifest(load_module, mrml_scene, phantom_nodes, tmp_path):
+    """With a CT the typed id goes into the CT manifest as the EHR table spells it, so the CLI (exact ids) joins
+    the CT with the patient's EHR row."""
+    import csv
+
+    logic = load_module("MultimodalPredict").MultimodalPredictLogic()
+    p = logic.getParameterNode()
+    (tmp_path / "model").mkdir()
+    (tmp_path / "ehr.csv").write_text("patient_id,age\nLUNG1-003,60\n", encoding="utf-8")
+    p.stageModelDirectory, p.ehrFile = tmp_path / "model", tmp_path / "ehr.csv"
+    p.stageVolume, p.stageSegmentation = phantom_nodes
+    p.stagePatient = " lung1-003"
+    job = logic.startStage(p)
+    try:
+        args = job.process.args
+        with open(args[args.index("--ct") + 1], newline="", encoding="utf-8") as f:
+            assert [r["id"] for r in csv.DictReader(f)] == ["LUNG1-003"]
+    finally:
+        job.finish()
+
+
+def test_stage_ct_given_but_model_without_ct_is_warned(load_module, mrml_scene, phantom_nodes, tmp_path):
+    """QA: the CLI warns 'the CTs are not used' (model trained without CT); the panel said nothing."""
+    logic = load_module("MultimodalPredict").MultimodalPredictLogic()
+    p = logic.getParameterNode()
+    (tmp_path / "model").mkdir()
+    (tmp_path / "ehr.csv").write_text("patient_id,age\nP1,60\n", encoding="utf-8")
+    p.stageModelDirectory, p.ehrFile = tmp_path / "model", tmp_path / "ehr.csv"
+    p.stageVolume, p.stageSegmentation = phantom_nodes
+    p.stagePatient = "P1"
+    header = "patient_id,ehr,rna,ct,model,p_I,p_II,predicted,status\n"
+    for ct_used, warned in (("False", True), ("True", False)):
+        job = logic.startStage(p)
+        job.outputs.mkdir(parents=True)
+        (job.outputs / "predictions.csv").write_text(header + f"P1,True,False,{ct_used},logreg,0.3,0.7,II,computed\n",
+                                                     encoding="utf-8")
+        text = logic.loadStage(p, job)
+        assert ("Warning: the CT is not used: logreg was not trained with CT" in text) == warned, text
+        assert "is not in the" not in text
+
+
 def test_lungai_seg_training_resumes_an_interrupted_run_on_label_maps(load_module, tmp_path, capsys):
     """QA: a training killed or cancelled in the panel could not be resumed (train-seg refuses the folder of an
     interrupted run without --resume, which the panel never passed: the training was lost), and masks that are

@@ -11,6 +11,11 @@ also used for RTSTRUCT structures): ``tumour`` = any GTV / tumour name (GTV-1, G
 Tumor 2 ...), ``right_lung`` / ``left_lung`` (Right lung, Lung-Right, Lung_R, RT LUNG ...),
 ``lungs`` (Lungs, Lung, Both lungs ...), ``lungs_minus_tumour`` (Lungs minus tumour, Lungs-GTV ...).
 
+When one tumour is needed (the stage model's CT branch) and several segments are tumours (an RTSTRUCT with
+GTV-1, gtv-2, gtv-3), :func:`primary_tumour` picks one by :mod:`lungai.dicom.roles`' primary-GTV rule, never
+by segment order: a primary name (GTV-1, GTV_01, GTVp, GTV_primary ...), else a plain unnumbered GTV / Tumor,
+else the lowest GTV number (gtv-2 before gtv-3), nodal GTVs (GTVn, GTV_node) last.
+
 Lung lobes as TotalSegmentator names them (``lung_upper_lobe_left`` ...) have no role of their own
 but count as lung for the dose (:func:`dose_lung_segments`).
 """
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 import re
 
-from lungai.dicom.roles import structure_role
+from lungai.dicom.roles import GTV_ROLES, normalise, structure_role
 
 ROLES = ("tumour", "right_lung", "left_lung", "lungs", "lungs_minus_tumour")
 # the one name table is lungai.dicom.roles (TG-263 names and common variants); its roles in panel terms
@@ -42,8 +47,39 @@ def segment_role(name: str) -> str | None:
 
 
 def find_role(names, role: str) -> str | None:
-    """The first of ``names`` with ``role``, or None."""
+    """The first of ``names`` with ``role``, or None (one tumour of several: :func:`primary_tumour`)."""
     return next((n for n in names if segment_role(n) == role), None)
+
+
+def tumour_segments(names) -> list[str]:
+    """The names with role tumour, primary first (:func:`primary_tumour`'s order): primary GTV names
+    (lungai.dicom.roles' ``gtv_primary``: GTV-1, GTV_01, GTVp, GTV_primary ...), then other GTVs - plain
+    unnumbered ones (GTV, Tumor) before numbered ones, lowest number first - then nodal GTVs; ties keep their order."""
+    def rank(item):
+        position, name = item
+        role = structure_role(name)
+        number = re.search(r"(\d+)$", normalise(name))
+        return (GTV_ROLES.index(role), int(number.group(1)) if number else -1, position)
+
+    tumours = [(i, n) for i, n in enumerate(names) if segment_role(n) == "tumour"]
+    return [n for _, n in sorted(tumours, key=rank)]
+
+
+def primary_tumour(names) -> str | None:
+    """The one tumour of ``names`` when one is needed (the stage CT branch): the primary GTV by
+    :func:`tumour_segments`' rule (never simply the first tumour segment), or None when no name is a tumour."""
+    tumours = tumour_segments(names)
+    return tumours[0] if tumours else None
+
+
+def describe_tumour_choice(names) -> str:
+    """``"tumour: GTV-1 (primary of 3 GTVs: GTV-1, gtv-2, gtv-3)"`` - which segment was used as the tumour."""
+    tumours = tumour_segments(names)
+    if not tumours:
+        return "tumour: none"
+    if len(tumours) == 1:
+        return f"tumour: {tumours[0]}"
+    return f"tumour: {tumours[0]} (primary of {len(tumours)} GTVs: {', '.join(tumours)})"
 
 
 def dose_lung_segments(names) -> list[str]:

@@ -156,11 +156,22 @@ def export_segment(scene, seg_node, segment: str, reference_volume_node, path: P
 
 
 def tumour_segment_name(seg_node) -> Optional[str]:
-    """The first segment whose role is tumour (Tumor / Tumour / GTV, GTV-1 ...: lungai.segment_roles), else None."""
+    """The segment used as the tumour (Tumor / Tumour / GTV, GTV-1 ...: lungai.segment_roles), else None: with
+    several tumour segments the primary one (:func:`lungai.segment_roles.primary_tumour`: GTV-1 of an RTSTRUCT's
+    GTV-1, gtv-2, gtv-3, whatever their order), never simply the first."""
     from lungai import mrml
-    from lungai.segment_roles import find_role
+    from lungai.segment_roles import primary_tumour
 
-    return find_role(mrml.segment_names(seg_node), "tumour")
+    return primary_tumour(mrml.segment_names(seg_node))
+
+
+def tumour_segment_choice(seg_node) -> str:
+    """Which segment :func:`tumour_segment_name` uses, for the panels' result text
+    ("tumour: GTV-1 (primary of 3 GTVs: GTV-1, gtv-2, gtv-3)")."""
+    from lungai import mrml
+    from lungai.segment_roles import describe_tumour_choice
+
+    return describe_tumour_choice(mrml.segment_names(seg_node))
 
 
 TUMOUR_NAMES = "'Tumor', 'Tumour', 'GTV', 'GTV-1', 'GTVp', 'GTV_node' ..."   # lungai.segment_roles' tumour names

@@ -191,17 +191,50 @@ def describe_stage_row(row: dict, patient: str) -> str:
 
 
 def describe_unused_stage_inputs(row: dict, patient: str, given: Iterable[str]) -> str:
-    """A warning when an input table given (``given``: "ehr", "rna") was not used for the patient (its
-    ``ehr`` / ``rna`` column of ``lungai stage predict`` is false, lungai.fusion.api.usable_inputs), else ""."""
+    """A warning when an input given (``given``: "ehr", "rna", "ct") was not used for the patient (its
+    ``ehr`` / ``rna`` / ``ct`` column of ``lungai stage predict`` is false, lungai.fusion.api.usable_inputs), else "".
+    A CT given but not used means the model was not trained with CT (the CLI's 'the CTs are not used' warning)."""
     used = lambda m: str(row.get(m, "")).strip().lower() in ("true", "1")  # noqa: E731
-    unused = [STAGE_INPUTS[m] for m in given if not used(m)]
-    if not unused:
-        return ""
-    rest = [STAGE_INPUTS[m] for m in STAGE_INPUTS if used(m)]
-    return (f"Warning: {patient} is not in the {' / '.join(unused)} table{'s' if len(unused) > 1 else ''} (or has "
-            f"none of the values the model uses there), so {'they were' if len(unused) > 1 else 'it was'} not used"
-            + (f": predicted from the {' + '.join(rest)} alone" if rest else "")
-            + ". Check the patient id (as in the tables).")
+    given = list(given)
+    lines = []
+    unused = [STAGE_INPUTS[m] for m in given if m != "ct" and not used(m)]
+    if unused:
+        rest = [STAGE_INPUTS[m] for m in STAGE_INPUTS if used(m)]
+        lines.append(f"Warning: {patient} is not in the {' / '.join(unused)} table{'s' if len(unused) > 1 else ''} "
+                     "(or has none of the values the model uses there), so "
+                     f"{'they were' if len(unused) > 1 else 'it was'} not used" + (f": predicted from the {' + '.join(rest)} alone" if rest else "")
+                     + ". Check the patient id (as in the tables).")
+    if "ct" in given and not used("ct"):
+        model = str(row.get("model") or "").strip() or "the model"
+        lines.append(f"Warning: the CT is not used: {model} was not trained with CT (no training patient had one); "
+                     "the stage comes from the EHR / RNA tables only.")
+    return "\n".join(lines)
+
+
+def stage_id_key(patient_id) -> str:
+    """How a typed patient id is compared with the ids of the stage tables: surrounding spaces dropped (as
+    ``lungai stage`` reads every id, lungai.fusion.data) and, for the panel only, case ignored."""
+    return str(patient_id).strip().casefold()
+
+
+def match_stage_patient(patient: str, ids: Iterable[str]) -> str | None:
+    """The id of ``ids`` that the typed ``patient`` means: the same id (spaces around it dropped), else the one id
+    equal ignoring case ("lung1-003" -> "LUNG1-003"); None when there is none (or several differ only by case)."""
+    ids = [str(i) for i in ids]
+    typed = str(patient).strip()
+    if typed in [i.strip() for i in ids]:
+        return next(i for i in ids if i.strip() == typed)
+    same = [i for i in ids if stage_id_key(i) == stage_id_key(typed)]
+    return same[0] if len(set(same)) == 1 else None
+
+
+def describe_missing_stage_patient(patient: str, ids: Iterable[str], given: Iterable[str]) -> str:
+    """The panel's text when the typed patient id is not among the predicted ones: no prediction is shown."""
+    ids = [str(i) for i in ids]
+    tables = [STAGE_INPUTS[m] for m in given if m in ("ehr", "rna")]
+    where = (f"the {' / '.join(tables)} table{'s' if len(tables) > 1 else ''}" if tables else "the predictions")
+    return (f"{patient.strip()} is not in {where}: check the id; ids are e.g. {', '.join(ids[:5])}"
+            f"{' ...' if len(ids) > 5 else ''}. No prediction is shown.")
 
 
 def describe_top_genes(rows: Iterable[dict], patient: str, top: int = 5) -> str:

@@ -30,10 +30,12 @@ def _rna_row(path, patient_id):
 
 
 def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_node=None,
-                        segment: str = "Tumor", ehr_path=None, rna_path=None, top_k: int = 10) -> dict:
+                        segment: str | None = None, ehr_path=None, rna_path=None, top_k: int = 10) -> dict:
     """Predict the stage of ``patient_id``; returns {"predicted", "probabilities" (table node),
     "top_genes" (table node or None), "gradcam" (volume node or None), "notes"}.
 
+    ``segment``: the tumour segment of ``seg_node`` (default: its primary tumour segment,
+    :func:`lungai.segment_roles.primary_tumour`, named in ``notes``).
     ``model`` is a locked-model folder (its selected model predicts, see ``stage_model.json``) or a
     fitted :class:`~lungai.fusion.pipeline.FusionPipeline`.  Top genes and Grad-CAM explain the fusion
     network, so they are given only when it is the model that predicts.  Missing modalities (no
@@ -65,6 +67,14 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
         if seg_node is None:
             raise InputError("a CT volume was chosen without a tumour segmentation",
                              "choose the segmentation that holds the tumour segment")
+        if segment is None:   # the primary tumour segment (GTV-1 of GTV-1, gtv-2, gtv-3), as the panel
+            from lungai.scene.nodes import tumour_segment_choice, tumour_segment_name
+
+            segment = tumour_segment_name(seg_node)
+            if segment is None:
+                raise InputError(f"the segmentation {seg_node.GetName()!r} has no tumour segment",
+                                 "name the tumour segment 'Tumor', 'GTV' or 'GTV-1'")
+            notes.append(tumour_segment_choice(seg_node))
         ct = mrml.image_from_volume_node(ct_volume_node)
         mask = mrml.segment_to_mask(scene, seg_node, segment, ct_volume_node)
     cohort = single_patient_cohort(patient_id, ehr_row, rna_row, ct, mask)
