@@ -166,6 +166,14 @@ def test_seg_loader_refuses_edited_model_json(tmp_path):
     shutil.copy(good / "member_0.safetensors", tmp_path / "elsewhere" / "w.safetensors")
     with pytest.raises(InputError, match="inside"):
         load_model(tmp_path / "elsewhere")
+    linked = tmp_path / "linked"                            # member files as links (git-annex / DVC caches): read
+    shutil.copytree(good, linked)
+    for f in linked.glob("member_*.safetensors"):
+        store = tmp_path / "store" / f.name
+        store.parent.mkdir(exist_ok=True)
+        f.replace(store)
+        f.symlink_to(store)
+    assert len(load_model(linked)[1]) == 2
     cut = tmp_path / "truncated"
     shutil.copytree(good, cut)
     (cut / "model.json").write_text((good / "model.json").read_text()[:40], encoding="utf-8")

@@ -279,6 +279,9 @@ def test_report(frames: dict) -> dict:
     for method, df in frames.items():
         tum = df[has_tumour(df) & ~failed(df)]
         rep = {"summary": summarize(df), "size_bands": {}, "hard_cases": {}}
+        if tum.empty:          # every case failed (error rows: case, patient, dice, error only)
+            out[method] = rep
+            continue
         for _, _, band in SIZE_BANDS:
             sub = tum[tum["size_band"] == band]
             if len(sub):

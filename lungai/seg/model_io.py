@@ -109,12 +109,11 @@ def member_paths(model_dir, doc: dict) -> list:
     where = Path(model_dir) / MODEL_JSON
     if not isinstance(files, list) or not files:
         raise InputError(f"{where}: member_files is {files!r}, not a list of the members' weight files", REWRITE_FIX)
-    root = Path(model_dir).resolve()
     out = []
-    for name in files:
+    for name in files:       # a plain name is inside the folder (the file itself may be a link: annex / DVC caches)
         ok = (isinstance(name, str) and name.endswith(".safetensors") and name == Path(name).name
-              and name not in (".", "..") and "\\" not in name)
-        if not ok or (root / name).resolve().parent != root:
+              and name not in (".", "..") and "\\" not in name and "/" not in name)
+        if not ok:
             raise InputError(f"{where}: member file {name!r} is not a .safetensors file name inside {model_dir} "
                              "(lungai reads members only from the model folder, never pickled weights)", REWRITE_FIX)
         out.append(Path(model_dir) / name)
