@@ -367,6 +367,7 @@ def test_a_ct_folder_holding_rt_objects_a_localizer_or_a_dicomdir_reads_its_ct(e
     shutil.copytree(st["ct"], top / "CT")
     shutil.copy(st["rtstruct"], top / "RS.dcm")
     shutil.copy(st["dose"], top / "RD.dcm")
+    assert read_ct(top, series_uid=st["reference"].series_uid).GetSize() == truth.GetSize()   # --series below
     for path in (allin, root, root / "DICOMDIR", top):
         ct = read_ct(path)
         assert np.array_equal(array(ct), array(truth)) and ct.GetOrigin() == truth.GetOrigin(), path
@@ -377,6 +378,13 @@ def test_a_ct_folder_holding_rt_objects_a_localizer_or_a_dicomdir_reads_its_ct(e
         read_ct(root)
     assert "lungai dicom-scan" in err.value.fix and "--series" in err.value.fix
     assert read_ct(root, series_uid=export["P2"]["reference"].series_uid).GetSize() == truth.GetSize()
+    shutil.copytree(export["P2"]["ct"], top / "CT2")                 # RT objects on top, two CTs below: choose one
+    with pytest.raises(InputError, match="holds 2 CT series in its subfolders"):
+        read_ct(top)
+    shutil.rmtree(top / "CT")
+    shutil.rmtree(top / "CT2")
+    with pytest.raises(InputError, match="holds no CT image series .*only: .*RTDOSE"):      # RT objects only
+        read_ct(top)
 
 
 # ------------------------------------------------------------------------------------------------- RTDOSE

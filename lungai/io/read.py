@@ -53,8 +53,8 @@ def dicom_series_files(path, series_uid: str | None = None) -> list[str]:
         return _series_files_below(folder, series_uid)
     files_of = {uid: list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid)) for uid in ids}
     if series_uid is not None:
-        if series_uid not in files_of:
-            raise InputError(f"series {series_uid} is not in {folder}", f"choose one of: {', '.join(ids)}")
+        if series_uid not in files_of:      # the CT of an export folder may lie in a subfolder
+            return _series_files_below(folder, series_uid)
         return files_of[series_uid]
     kinds = {}
     for uid, files in files_of.items():
@@ -64,10 +64,13 @@ def dicom_series_files(path, series_uid: str | None = None) -> list[str]:
         kinds[uid] = (modality or "?", skip)
     chosen = [uid for uid in ids if kinds[uid][1] is None]
     if not chosen:          # only RT objects / scouts here: the CT may lie in a subfolder (an export's CT/ folder)
-        try:
-            return _series_files_below(folder, None)
-        except InputError:
-            chosen = ids    # none below either: the modality check of the reader says what this series is
+        below = _cts_below(folder)
+        if below:
+            return _series_files_below(folder, None, below)
+        listing = "; ".join(f"{uid} ({kinds[uid][0]}: {kinds[uid][1]})" for uid in ids[:10])
+        raise InputError(f"{folder} holds no CT image series (here or in its subfolders), only: {listing}",
+                         "point to the folder of the CT's slices; `lungai dicom-scan "
+                         f"{folder}` lists what an export holds")
     if len(chosen) > 1:
         listing = "; ".join(f"{uid} ({kinds[uid][0]}, {len(files_of[uid])} files)" for uid in chosen)
         raise InputError(
@@ -77,11 +80,17 @@ def dicom_series_files(path, series_uid: str | None = None) -> list[str]:
     return files_of[chosen[0]]
 
 
-def _series_files_below(folder: Path, series_uid: str | None) -> list[str]:
-    """The CT series in the subfolders of ``folder`` (a DICOM export: DICOMDIR + patient / study / series folders)."""
+def _cts_below(folder: Path) -> list:
+    """The CT series :func:`lungai.dicom.discover.scan` finds in ``folder`` and its subfolders."""
     from lungai.dicom.discover import scan
 
-    found = [st.ct for st in scan(folder) if st.ct is not None] if folder.is_dir() else []
+    return [st.ct for st in scan(folder) if st.ct is not None] if folder.is_dir() else []
+
+
+def _series_files_below(folder: Path, series_uid: str | None, found: list | None = None) -> list[str]:
+    """The CT series in the subfolders of ``folder`` (a DICOM export: DICOMDIR + patient / study / series folders);
+    ``found``: :func:`_cts_below` already run."""
+    found = _cts_below(folder) if found is None else found
     if series_uid is not None:
         found = [ct for ct in found if ct.series_uid == series_uid]
         if not found:
