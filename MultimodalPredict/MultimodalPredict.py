@@ -270,19 +270,23 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         return None
 
     def stagePatientId(self, p):
-        """The typed patient id as the EHR table spells it ('lung1-003 ' -> 'LUNG1-003', results.match_stage_patient),
-        so that the CT joins the patient's EHR row (lungai stage joins ids exactly); the typed id when the table has
-        no such id or cannot be read (the command then says so)."""
-        typed = p.stagePatient.strip()
-        if not (commands.is_set(p.ehrFile) and pathlib.Path(p.ehrFile).is_file()):
-            return typed
-        try:
-            from lungai.fusion.data import load_ehr
+        """The typed patient id as the EHR table (else the RNA table) spells it ('lung1-003 ' -> 'LUNG1-003',
+        results.match_stage_patient), so that the CT joins the patient's rows (lungai stage joins ids exactly); the
+        typed id when no table has such an id or can be read (the command then says so)."""
+        from lungai.fusion.data import load_ehr, load_rna
 
-            ids = load_ehr(p.ehrFile).index
-        except Exception:   # a bad table: lungai stage predict reports it
-            return typed
-        return results.match_stage_patient(typed, ids) or typed
+        typed = p.stagePatient.strip()
+        for path, load in ((p.ehrFile, lambda f: load_ehr(f).index), (p.rnaFile, lambda f: load_rna(f).index)):
+            if not (commands.is_set(path) and pathlib.Path(path).is_file()):
+                continue
+            try:
+                ids = load(path)
+            except Exception:   # a bad table: lungai stage predict reports it
+                continue
+            found = results.match_stage_patient(typed, ids)
+            if found:
+                return found
+        return typed
 
     def startStage(self, p):
         """Export the CT and its tumour segment (with a one-row CT manifest) and run the stage model."""

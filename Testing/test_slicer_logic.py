@@ -509,6 +509,11 @@ def test_stage_patient_case_joins_the_ehr_in_the_ct_manifest(load_module, mrml_s
             assert [r["id"] for r in csv.DictReader(f)] == ["LUNG1-003"]
     finally:
         job.finish()
+    # no EHR table: the RNA table's spelling (genes x patients, as the CLI reads it)
+    (tmp_path / "rna.csv").write_text("gene,R01-001,R01-002\n" + "".join(f"G{i},0.{i},0.{i + 1}\n" for i in range(5)),
+                                      encoding="utf-8")
+    p.ehrFile, p.rnaFile, p.stagePatient = None, tmp_path / "rna.csv", "r01-001"
+    assert logic.stagePatientId(p) == "R01-001"
 
 
 def test_stage_ct_given_but_model_without_ct_is_warned(load_module, mrml_scene, phantom_nodes, tmp_path):
