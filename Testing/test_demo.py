@@ -181,6 +181,12 @@ def test_user_ct_without_inputs_has_no_rp_or_stage_number_anywhere(user_ct_bare)
     lines = "\n".join(result_lines(summary))
     for flag in ("--rp-model", "--clinical", "--dose", "--stage-model"):
         assert flag in lines, flag
+    # the segmentation's review reasons and notes reach the console, as `lungai segment` prints them
+    seg = dict(summary["segmentation"], needs_review=True, review_reasons=["confidence below the review threshold"],
+               notes=["try --model lungai-seg-dynunet"])
+    shown = result_lines(dict(summary, segmentation=seg))
+    assert shown[0].endswith("NEEDS REVIEW (confidence below the review threshold)")
+    assert "note: try --model lungai-seg-dynunet" in shown
     assert "%" not in lines.split("RP risk", 1)[1]
     page = (out / "report.html").read_text(encoding="utf-8")
     parser = _Values()

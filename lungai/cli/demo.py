@@ -76,8 +76,10 @@ def result_lines(summary: dict) -> list:
     seg, rp, st, dose = summary["segmentation"], summary["rp"], summary["stage"], summary["dose"]
     tag = {"illustrative": " - ILLUSTRATIVE (synthetic-cohort model, built-in sample inputs; not a patient result)",
            "synthetic": " - ILLUSTRATIVE (synthetic dose)", "computed": ""}
+    reasons = "; ".join(seg.get("review_reasons") or [])
     lines = [f"tumour: {seg['tumor_volume_ml']:.1f} ml, confidence {seg['confidence']:.2f}"
-             f"{' - NEEDS REVIEW' if seg['needs_review'] else ''}"]
+             f"{' - NEEDS REVIEW' if seg['needs_review'] else ''}{f' ({reasons})' if seg['needs_review'] and reasons else ''}"]
+    lines += [f"note: {note}" for note in seg.get("notes") or []]     # as `lungai segment` prints them
     lines += [f"warning: {note}" for note in summary.get("lungs", {}).get("cut", [])]
     if summary.get("truth_dice") is not None:
         lines.append(f"Dice against the phantom's planted tumour: {summary['truth_dice']:.2f}")
