@@ -59,7 +59,7 @@ def test_non_numeric_value_names_column_and_line(table):
 
 def test_constant_feature_is_named(tmp_path, table):
     table["rad_tumour_original_shape_Flatness"] = 1.0
-    with pytest.raises(InputError, match="constant.*rad_tumour_original_shape_Flatness"):
+    with pytest.raises(InputError, match="^1 constant or empty feature column.*rad_tumour_original_shape_Flatness"):
         train_rp(table, "rp_grade2", tmp_path / "m", fast=True)
 
 
@@ -263,6 +263,11 @@ def test_duplicate_patients_are_refused_listing_them(tmp_path, table, rp_model_d
         validate_rp(rp_model_dir, twice)
     with pytest.raises(InputError, match="patients table has duplicate patient IDs.*SYN011-00007"):
         predict_rp(rp_model_dir, twice)
+    # lungai cohort's rows per CT series: their own case (P_1, P_2), one patient_id - refused for training
+    two_cts = table.assign(patient_id=table["case"])
+    two_cts.loc[5, "patient_id"] = two_cts.loc[4, "patient_id"]
+    with pytest.raises(InputError, match=r"duplicate patient IDs \(column 'patient_id'\).*SYN003-00004"):
+        train_rp(two_cts, "rp_grade2", tmp_path / "m", fast=True)
 
 
 def test_table_with_another_separator_is_named(tmp_path, table):

@@ -47,12 +47,18 @@ def id_column_of(df: pd.DataFrame, id_column: str | None = None) -> str | None:
     return next((c for c in df.columns if str(c).lower() in ID_NAMES), None)
 
 
-def check_one_row_per_patient(df: pd.DataFrame, id_column: str | None, what: str, why: str) -> None:
+def check_one_row_per_patient(df: pd.DataFrame, id_column: str | None, what: str, why: str,
+                              every_id: bool = False) -> None:
     """Refuse a table whose id column (:func:`id_column_of`) holds a patient more than once, listing the ids
-    (:func:`lungai.io.tables.check_unique_ids`).  A table without an id column cannot be checked."""
-    col = id_column_of(df, id_column)
-    if col is not None:
-        check_unique_ids(df[col], what, col, f"keep one row per patient ({why})")
+    (:func:`lungai.io.tables.check_unique_ids`).  A table without an id column cannot be checked.  ``every_id``
+    (training, validation): every id column is checked - ``lungai cohort`` writes a row per CT series with its
+    own ``case`` (P_1, P_2) and the same ``patient_id``: one patient in the training and the test folds."""
+    cols = [id_column_of(df, id_column)]
+    if every_id:
+        cols += [c for c in df.columns if str(c).lower() in ID_NAMES and c not in cols]
+    for col in cols:
+        if col is not None:
+            check_unique_ids(df[col], what, col, f"keep one row per patient ({why})")
 
 
 def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
@@ -155,7 +161,8 @@ def check_not_constant(X: pd.DataFrame) -> None:
     """Raise for features with fewer than two distinct non-missing values."""
     constant = [c for c in X.columns if X[c].dropna().nunique() < 2]
     if constant:
-        raise InputError(f"constant or empty feature column(s): {constant[:20]}",
+        more = f" and {len(constant) - 20} more" if len(constant) > 20 else ""
+        raise InputError(f"{len(constant)} constant or empty feature column(s): {constant[:20]}{more}",
                          "drop these columns (they carry no information) or mark them 'ignore' in a role file")
 
 

@@ -35,7 +35,7 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     id_column = card["roles"].get("id_column")
     df = table if isinstance(table, pd.DataFrame) else read_tables(table, id_column)
     check_one_row_per_patient(df, id_column, "the validation table", "a patient counted twice would weigh "
-                              "twice in the metrics, and the predictions per patient would be ambiguous")
+                              "twice in the metrics, and the predictions per patient would be ambiguous", every_id=True)
     outcome = outcome or card["outcome"]
     y = outcome_vector(df, outcome)
     X = model_features(df, card, "validation table")
