@@ -226,6 +226,12 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
             return "Choose an RP model folder (with model_card.json)"
         if p.radiomicsTable is None and p.doseTable is None and p.clinicalValues in ("", "{}"):
             return "Give the patient's features: radiomics table, dose table and/or clinical values"
+        if p.radiomicsTable is not None and p.doseTable is not None:
+            # Lung Radiomics tags each table with its CT (nodes.SOURCE_VOLUME_ATTRIBUTE): one patient's row only
+            a, b = (t.GetAttribute(nodes.SOURCE_VOLUME_ATTRIBUTE) for t in (p.radiomicsTable, p.doseTable))
+            if a and b and a != b:
+                return (f"The radiomics table '{p.radiomicsTable.GetName()}' and the dose table "
+                        f"'{p.doseTable.GetName()}' belong to different CTs: choose the tables of one patient")
         return None
 
     def startRisk(self, p):

@@ -249,6 +249,12 @@ def test_multimodal_risk_end_to_end(load_module, mrml_scene, rp_model):
     pick = lambda prefix: first[[c for c in first.columns if c.startswith(prefix)]]  # noqa: E731
     p.radiomicsTable = mrml.table_node_from_dataframe(mrml_scene, pick("rad_"), "radiomics")
     p.doseTable = mrml.table_node_from_dataframe(mrml_scene, pick("dose_"), "dose")
+    # Lung Radiomics' tables of two different CTs (nodes.SOURCE_VOLUME_ATTRIBUTE) are not one patient's row
+    p.radiomicsTable.SetAttribute(module.nodes.SOURCE_VOLUME_ATTRIBUTE, "vtkMRMLScalarVolumeNode1")
+    p.doseTable.SetAttribute(module.nodes.SOURCE_VOLUME_ATTRIBUTE, "vtkMRMLScalarVolumeNode2")
+    assert "belong to different CTs" in logic.riskInputProblem(p)
+    p.doseTable.SetAttribute(module.nodes.SOURCE_VOLUME_ATTRIBUTE, "vtkMRMLScalarVolumeNode1")
+    assert logic.riskInputProblem(p) is None
     with pytest.raises(ValueError, match="clin_"):
         logic.startRisk(p)  # the clinical form is still empty
     p.clinicalValues = json.dumps({k: str(v) for k, v in pick("clin_").iloc[0].items() if pd.notna(v)})
