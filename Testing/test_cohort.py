@@ -302,3 +302,87 @@ def test_only_a_combined_lungs_structure_gives_the_dose_lungs(export, p1_baselin
                         ("dose_mld_gy", "dose_v20_pct", "rad_lungs_original_shape_MeshVolume"), rel=1e-3)
     assert doc["provenance"]["lungs"].startswith("RTSTRUCT structure Lungs")
     assert not any(c.startswith(("rad_right_lung_", "rad_left_lung_")) for c in row.index)
+
+
+def test_table_keeps_the_radiomics_settings_and_rp_train_records_them(export, tmp_path):
+    """QA: rp_table.csv lost the radiomics_settings column (each features.csv has it), so a model trained on it
+    recorded no settings.  The table keeps it, with the sidecar rp_table.settings.json as radiomics writes; rp train
+    records the id and the settings.  A file of the user's in the output folder (not of cohort's names) is kept."""
+    from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id, value_settings
+    from lungai.rp.prepare import training_radiomics_settings
+
+    root = _p1_copy(export, tmp_path)
+    out = tmp_path / "study"
+    out.mkdir()
+    (out / "mine.txt").write_text("mine", encoding="utf-8")
+    s = run_cohort(root, out, PARAMS, workers=0)
+    assert s.done == ["P1"] and not s.failed
+    assert (out / "mine.txt").read_text(encoding="utf-8") == "mine"
+    table = pd.read_csv(out / "rp_table.csv", dtype={"case": str, "patient_id": str})
+    assert table[SETTINGS_COLUMN].tolist() == [settings_id(PARAMS)]
+    side = json.loads((out / "rp_table.settings.json").read_text(encoding="utf-8"))
+    assert side["id"] == settings_id(PARAMS)
+    rad = [c for c in table.columns if c.startswith("rad_")]
+    card = training_radiomics_settings(table, rad, [out / "rp_table.csv"])
+    assert card["id"] == settings_id(PARAMS)
+    assert card["settings"] == json.loads(json.dumps(value_settings(PARAMS), default=str))
+
+
+def test_a_folder_with_the_users_files_of_cohorts_names_is_refused(export, tmp_path):
+    """QA: -o study/ holding the user's patients.csv, rp_table.csv, errors.csv: they were replaced (errors.csv
+    deleted).  A folder cohort did not write (no settings.key) that holds any of its output names is refused before
+    any work, naming them; nothing is changed."""
+    from lungai.errors import InputError
+
+    for name in ("patients.csv", "rp_table.csv", "errors.csv", "patients"):
+        out = tmp_path / f"study_{name}"
+        out.mkdir()
+        if name == "patients":
+            (out / name).mkdir()
+        else:
+            (out / name).write_text("mine\n", encoding="utf-8")
+        with pytest.raises(InputError, match=f"holds {name}, not written by lungai cohort"):
+            run_cohort(export, out, PARAMS, workers=0)
+        assert sorted(p.name for p in out.iterdir()) == [name]          # no settings.key, no inventory
+        if name != "patients":
+            assert (out / name).read_text(encoding="utf-8") == "mine\n"
+
+
+def test_a_fraction_rtdose_fails_the_patient_at_planning(export, tmp_path, capsys):
+    """QA: a FRACTION RTDOSE was listed dose_features=yes and failed only after the radiomics.  Its summation type is
+    checked when planning: the inventory says why, the patient fails before any work (printed on the terminal)."""
+    from dose_helpers import with_summation_type
+
+    root = _p1_copy(export, tmp_path)
+    plan = root / "P1" / "RTDOSE" / "rtdose.dcm"
+    with_summation_type(plan, root / "P1" / "RTDOSE" / "fraction.dcm", "FRACTION", factor=1 / 30)
+    plan.unlink()
+    job, inv = _p1_job(root)
+    assert job.error and "DoseSummationType FRACTION" in job.error[0] and job.rtdose is None
+    assert inv["dose_features"].startswith("no (") and inv["dose_features"] != "no"
+    assert "DoseSummationType FRACTION" in inv["notes"] and inv["rtdose"] == "fraction.dcm (not a plan dose)"
+    out = tmp_path / "out"
+    s = run_cohort(root, out, PARAMS, workers=0)
+    assert [c for c, _ in s.failed] == ["P1"] and not s.done
+    assert "warning: P1 will fail: fraction.dcm has DoseSummationType FRACTION" in capsys.readouterr().out
+    assert "DoseSummationType FRACTION" in pd.read_csv(out / "errors.csv").loc[0, "error"]
+    assert not (out / "patients" / "P1" / "features.csv").exists()                  # nothing computed
+
+
+def test_several_ct_series_of_one_patient_are_warned_on_the_terminal(tmp_path, capsys, monkeypatch):
+    """QA: a patient with 2 CT series gets rows QA-TWOCT_1 / _2 with one patient_id; the 'keep one' note was only in
+    patients.csv.  It is printed as a warning (the patients' processing is stubbed: the plan is under test)."""
+    from dicom_helpers import small_phantom
+    from lungai.dicom import cohort
+    from lungai.dicom.synthetic import write_ct_series
+
+    ct = small_phantom(7).ct
+    for i in (1, 2):
+        write_ct_series(ct, tmp_path / "export" / f"ct{i}", patient_id="QA-TWOCT",
+                        study_uid=f"1.2.826.0.1.3680043.99.{i}")
+    monkeypatch.setattr(cohort, "process_patient", lambda job, *a, **k: {
+        "case": job.case, "patient_id": job.patient_id, "status": "failed", "error": "stub", "seconds": 0})
+    s = run_cohort(tmp_path / "export", tmp_path / "out", PARAMS, workers=0)
+    assert sorted(c for c, _ in s.failed) == ["QA-TWOCT_1", "QA-TWOCT_2"]
+    assert ("warning: QA-TWOCT has 2 CT series: rows QA-TWOCT_1, QA-TWOCT_2 - keep one per patient before training"
+            in capsys.readouterr().out)

@@ -13,7 +13,11 @@
 3. :func:`run_cohort` skips patients whose ``result.json`` exists (resume), records a failing
    patient and goes on, and joins the clinical CSV into ``OUT/rp_table.csv`` - one row per
    patient, the columns ``lungai rp train`` takes (``patient_id``, ``clin_*``, ``dose_*``,
-   ``rad_*``, the outcome) plus ``provenance`` (where each input came from; ignored as a feature).
+   ``rad_*``, the outcome) plus ``provenance`` (where each input came from; ignored as a feature) and
+   ``radiomics_settings`` (with the sidecar ``rp_table.settings.json``, as ``lungai radiomics`` writes).
+
+An existing ``OUT`` without ``settings.key`` that holds files of cohort's output names (:data:`OUTPUTS`) is the
+user's: refused before any work (:func:`lungai.io.outputs.check_output_owner`).
 """
 
 from __future__ import annotations
@@ -31,12 +35,16 @@ from lungai.io.outputs import prepare_output_folder
 from lungai.progress import task
 from lungai.radiomics.batch import BatchSummary
 from lungai.radiomics.manifest import NAME_RULE, name_clashes, safe_name
+from lungai.radiomics.settings import SETTINGS_COLUMN, sidecar_path, write_sidecar
 
 INVENTORY = "patients.csv"
 TABLE = "rp_table.csv"
 ERRORS = "errors.csv"
 RESULT = "result.json"
 STAMP = "settings.key"
+OWNER = "cohort"
+# what lungai cohort writes into OUT: a folder without its STAMP holding one of these is the user's, never overwritten
+OUTPUTS = (STAMP, INVENTORY, TABLE, sidecar_path(TABLE).name, ERRORS, "patients")
 
 
 @dataclass
@@ -108,9 +116,11 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                     notes = [n for n in notes if not n.endswith("RTDOSEs share this frame of reference "
                                                                  "(several plans or beams?)")]
                     notes.append(dose_note)
-            except InputError as exc:
+            except InputError as exc:   # the patient fails before any work, the reason in the inventory
                 error = [exc.problem, exc.fix]
                 notes.append(exc.problem)
+        dose_problem = ("ambiguous RTDOSEs" if len(st.rtdose or ()) > 1 else
+                        "the RTDOSE is not a total plan dose (DoseSummationType)")
         tumour = ("RTSTRUCT " + "+".join(n for n, r in roles.items() if r in ("gtv", "gtv_primary", "gtv_node"))
                   if has("gtv", "gtv_primary", "gtv_node") else "automatic segmentation (with confidence)")
         unnamed = [n for n, r in roles.items() if r is None]
@@ -119,10 +129,11 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
         rows.append({"case": case if st.ct is not None else "", "patient_id": st.patient_id,
                      "ct": f"{st.ct.n_slices} slices" if st.ct else "", "rtstruct": Path(st.rtstruct[0]).name if st.rtstruct else "",
                      "rtdose": "+".join(Path(f).name for f in dose_files) if dose_files
-                     else (f"{len(st.rtdose)} RTDOSEs (ambiguous)" if st.rtdose else ""),
+                     else (f"{len(st.rtdose)} RTDOSEs (ambiguous)" if len(st.rtdose) > 1
+                           else Path(st.rtdose[0]).name + " (not a plan dose)" if st.rtdose else ""),
                      "missing": ", ".join(st.missing), "lungs_from": lungs if st.ct else "",
                      "tumour_from": tumour if st.ct else "", "dose_features": ("yes" if dose_files and st.ct else
-                                                                  "no (ambiguous RTDOSEs: fails)" if error else "no"),
+                                                                  f"no ({dose_problem}: fails)" if error else "no"),
                      "notes": "; ".join(notes)})
         if st.ct is not None:
             jobs.append(CohortJob(case=case, patient_id=st.patient_id, ct_folder=str(st.ct.folder),
@@ -280,6 +291,22 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
             "seconds": round(time.perf_counter() - start, 2)}
 
 
+def inventory_warnings(jobs: list[CohortJob]) -> list[str]:
+    """What the terminal must say about the plan (the notes are in patients.csv): a patient with several CT series
+    (several table rows with one patient_id) and a patient that fails before any work (``job.error``)."""
+    lines, cases = [], {}
+    for job in jobs:
+        cases.setdefault(job.patient_id, []).append(job.case)
+    for pid, rows in cases.items():
+        if len(rows) > 1:
+            lines.append(f"{pid} has {len(rows)} CT series: rows {', '.join(rows)} - keep one per patient "
+                         "before training")
+    for job in jobs:
+        if job.error:
+            lines.append(f"{job.case} will fail: {job.error[0]}")
+    return lines
+
+
 def provenance_text(doc: dict) -> str:
     p = doc.get("provenance", {})
     return "; ".join(f"{k}: {v}" for k, v in p.items())
@@ -344,7 +371,9 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
         raise InputError(f"the output folder {out} lies inside the DICOM export", "write the results elsewhere")
     if clinical is not None and not Path(clinical).is_file():
         raise InputError(f"clinical CSV {clinical} does not exist", "give the path of the clinical CSV, or leave --clinical out")
-    prepare_output_folder(out)                # before any work (a re-run resumes in it: no owner check)
+    # before any work: a folder with the stamp is a cohort's (a re-run resumes in it); any other folder holding files
+    # of cohort's output names is the user's and refused (other files are left alone)
+    prepare_output_folder(out, owner=None if (out / STAMP).is_file() else OWNER, owns=OUTPUTS)
     stamp, key = out / STAMP, _settings_key(params, mapping, model_dir)
     if stamp.exists() and stamp.read_text(encoding="utf-8").strip() != key:
         raise InputError(f"{out} holds results made with other radiomics parameters, structure mapping or model",
@@ -356,6 +385,8 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
         print(f"{r.patient_id}: CT {r.ct or '-'}, RTSTRUCT {r.rtstruct or '-'}, RTDOSE {r.rtdose or '-'}"
               + (f"; missing {r.missing}" if r.missing else "")
               + (f"; lungs {r.lungs_from}, tumour {r.tumour_from}" if r.case else "; not processed (no CT)"))
+    for line in inventory_warnings(jobs):
+        print("warning: " + line)
     summary = CohortSummary(out)
     run_tasks("cohort", process_patient, jobs, [j.case for j in jobs], (params, str(out), mapping, model_dir),
               lambda job: (out / "patients" / safe_name(job.case) / RESULT).exists(), summary, workers, scheduler)
@@ -379,12 +410,14 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
         dose_cols = [c for c in DOSE_COLUMNS if c != "case"]   # always there (NaN without an RTDOSE): one schema
         dose_cols += [c for c in table.columns if c.startswith("dose_") and c not in dose_cols]
         rad_cols = [c for c in table.columns if c.startswith("rad_")]
-        table = table.reindex(columns=first + dose_cols + rad_cols)
+        # the radiomics settings id travels with the features (rp train records it, predict / validate check it)
+        table = table.reindex(columns=first + dose_cols + rad_cols + [SETTINGS_COLUMN])
         notes: list = []
         if clinical is not None:
             table = _join_clinical(table, clinical, notes)
         for n in notes:
             print("note: " + n)
         write_csv(table, out / TABLE, protect=[clinical] if clinical else ())
+        write_sidecar(out / TABLE, params)   # rp_table.settings.json: the settings in full, as radiomics writes
         summary.table = out / TABLE
     return summary

@@ -152,7 +152,8 @@ def _grid_key(ds) -> tuple:
 def plan_dose_files(paths) -> tuple[list[Path], str | None]:
     """Which of several RTDOSE files of one CT (frame of reference) make the treatment dose: (files to sum, note).
 
-    - one file: itself (its DoseSummationType is checked when it is read);
+    - one file: itself, when its DoseSummationType is a total dose (:func:`check_summation_type`, checked here on
+      the header so that a FRACTION / BEAM dose fails before any work, and again when it is read);
     - only BEAM doses, all of one plan (the same ReferencedRTPlanSequence, or none on every file) and on one dose
       grid: all of them, summed (:func:`read_dose_sum`);
     - one PLAN / MULTI_PLAN dose and BEAM doses of that same plan: the plan dose;
@@ -162,6 +163,8 @@ def plan_dose_files(paths) -> tuple[list[Path], str | None]:
 
     paths = [Path(p) for p in paths]
     if len(paths) <= 1:
+        for p in paths:
+            check_summation_type(pydicom.dcmread(p, stop_before_pixels=True), p.name)
         return paths, None
     headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
     kinds = [summation_type(h) or "unknown" for h in headers]
