@@ -387,26 +387,43 @@ def test_stage_apply_needs_a_non_empty_tumour_segment(load_module, mrml_scene, p
     assert not list(tmp_path.glob("lungai-stage-*"))
 
 
-def test_stage_patient_missing_from_the_tables_is_warned(load_module, mrml_scene, phantom_nodes, tmp_path):
-    """An id not in the EHR/RNA tables: predicted from the CT alone, said so; the panel's table shows that patient
-    only (the command predicts every patient of the tables); a patient not predicted gets the status text."""
+STAGE_HEADER = "patient_id,ehr,rna,ct,model,p_I,p_II,predicted,status\n"
+
+
+def _stage_logic(load_module, tmp_path, ehr_rows=None, ct_nodes=None, patient=None):
+    """Multimodal Predict's logic and parameter node with a (stub) stage model folder, an EHR table
+    (``patient_id,age`` + ``ehr_rows``), the CT + segmentation nodes and the typed patient id, as given."""
     logic = load_module("MultimodalPredict").MultimodalPredictLogic()
     p = logic.getParameterNode()
     (tmp_path / "model").mkdir()
-    (tmp_path / "ehr.csv").write_text("patient_id,age\nP0,60\n", encoding="utf-8")
-    p.stageModelDirectory, p.ehrFile = tmp_path / "model", tmp_path / "ehr.csv"
-    p.stageVolume, p.stageSegmentation = phantom_nodes
-    p.stagePatient = "LUNG1-003"
-    header = "patient_id,ehr,rna,ct,model,p_I,p_II,predicted,status\n"
+    p.stageModelDirectory = tmp_path / "model"
+    if ehr_rows is not None:
+        (tmp_path / "ehr.csv").write_text("patient_id,age\n" + ehr_rows, encoding="utf-8")
+        p.ehrFile = tmp_path / "ehr.csv"
+    if ct_nodes is not None:
+        p.stageVolume, p.stageSegmentation = ct_nodes
+    if patient is not None:
+        p.stagePatient = patient
+    return logic, p
+
+
+def _stage_result(logic, p, rows):
+    """Start the stage job, give it ``rows`` of predictions.csv (after the header) and load them: the panel text."""
+    job = logic.startStage(p)
+    job.outputs.mkdir(parents=True)
+    (job.outputs / "predictions.csv").write_text(STAGE_HEADER + rows, encoding="utf-8")
+    return logic.loadStage(p, job)
+
+
+def test_stage_patient_missing_from_the_tables_is_warned(load_module, mrml_scene, phantom_nodes, tmp_path):
+    """An id not in the EHR/RNA tables: predicted from the CT alone, said so; the panel's table shows that patient
+    only (the command predicts every patient of the tables); a patient not predicted gets the status text."""
+    logic, p = _stage_logic(load_module, tmp_path, "P0,60\n", phantom_nodes, "LUNG1-003")
     for rows, expected in (("LUNG1-003,False,False,True,fusion,0.3,0.7,II,computed\n",
                             "Warning: LUNG1-003 is not in the EHR table (or has none of the values the model uses "
                             "there), so it was not used: predicted from the CT alone."),
                            ("LUNG1-003,True,False,True,fusion,0.3,0.7,II,computed\n", None)):
-        job = logic.startStage(p)
-        (job.outputs / "predictions.csv").parent.mkdir(parents=True)
-        (job.outputs / "predictions.csv").write_text(header + "P0,True,False,False,fusion,0.9,0.1,I,computed\n" + rows,
-                                                     encoding="utf-8")
-        text = logic.loadStage(p, job)
+        text = _stage_result(logic, p, "P0,True,False,False,fusion,0.9,0.1,I,computed\n" + rows)
         assert text.startswith("LUNG1-003: predicted II\n  P(II) = 70 %")
         assert (expected in text) if expected else "Warning" not in text
         table = p.stageOutputTable.GetTable()
@@ -465,20 +482,12 @@ def test_stage_typed_patient_not_predicted_shows_no_other_patient(load_module, m
     """QA: a typed id not among the predicted patients (typo, absent) showed the FIRST patient's prediction and a
     table of every patient.  Now: a message naming the id and example ids, no prediction, no table; an id that
     differs only by case / surrounding spaces is that patient (also in the CT manifest: the EHR's spelling)."""
-    logic = load_module("MultimodalPredict").MultimodalPredictLogic()
-    p = logic.getParameterNode()
-    (tmp_path / "model").mkdir()
-    (tmp_path / "ehr.csv").write_text("patient_id,age\nR01-001,60\nR01-002,70\n", encoding="utf-8")
-    p.stageModelDirectory, p.ehrFile = tmp_path / "model", tmp_path / "ehr.csv"
-    rows = ("patient_id,ehr,rna,ct,model,p_I,p_II,predicted,status\n"
-            "R01-001,True,False,False,fusion,0.9,0.1,I,computed\nR01-002,True,False,False,fusion,0.3,0.7,II,computed\n")
+    logic, p = _stage_logic(load_module, tmp_path, "R01-001,60\nR01-002,70\n")
+    rows = "R01-001,True,False,False,fusion,0.9,0.1,I,computed\nR01-002,True,False,False,fusion,0.3,0.7,II,computed\n"
 
     def load(patient):
         p.stagePatient = patient
-        job = logic.startStage(p)
-        job.outputs.mkdir(parents=True)
-        (job.outputs / "predictions.csv").write_text(rows, encoding="utf-8")
-        return logic.loadStage(p, job)
+        return _stage_result(logic, p, rows)
 
     assert load("R01-002").startswith("R01-002: predicted II")
     assert p.stageOutputTable.GetTable().GetNumberOfRows() == 1
@@ -501,13 +510,7 @@ def test_stage_patient_case_joins_the_ehr_in_the_ct_manifest(load_module, mrml_s
     the CT with the patient's EHR row."""
     import csv
 
-    logic = load_module("MultimodalPredict").MultimodalPredictLogic()
-    p = logic.getParameterNode()
-    (tmp_path / "model").mkdir()
-    (tmp_path / "ehr.csv").write_text("patient_id,age\nLUNG1-003,60\n", encoding="utf-8")
-    p.stageModelDirectory, p.ehrFile = tmp_path / "model", tmp_path / "ehr.csv"
-    p.stageVolume, p.stageSegmentation = phantom_nodes
-    p.stagePatient = " lung1-003"
+    logic, p = _stage_logic(load_module, tmp_path, "LUNG1-003,60\n", phantom_nodes, " lung1-003")
     job = logic.startStage(p)
     try:
         args = job.process.args
@@ -524,20 +527,9 @@ def test_stage_patient_case_joins_the_ehr_in_the_ct_manifest(load_module, mrml_s
 
 def test_stage_ct_given_but_model_without_ct_is_warned(load_module, mrml_scene, phantom_nodes, tmp_path):
     """QA: the CLI warns 'the CTs are not used' (model trained without CT); the panel said nothing."""
-    logic = load_module("MultimodalPredict").MultimodalPredictLogic()
-    p = logic.getParameterNode()
-    (tmp_path / "model").mkdir()
-    (tmp_path / "ehr.csv").write_text("patient_id,age\nP1,60\n", encoding="utf-8")
-    p.stageModelDirectory, p.ehrFile = tmp_path / "model", tmp_path / "ehr.csv"
-    p.stageVolume, p.stageSegmentation = phantom_nodes
-    p.stagePatient = "P1"
-    header = "patient_id,ehr,rna,ct,model,p_I,p_II,predicted,status\n"
+    logic, p = _stage_logic(load_module, tmp_path, "P1,60\n", phantom_nodes, "P1")
     for ct_used, warned in (("False", True), ("True", False)):
-        job = logic.startStage(p)
-        job.outputs.mkdir(parents=True)
-        (job.outputs / "predictions.csv").write_text(header + f"P1,True,False,{ct_used},logreg,0.3,0.7,II,computed\n",
-                                                     encoding="utf-8")
-        text = logic.loadStage(p, job)
+        text = _stage_result(logic, p, f"P1,True,False,{ct_used},logreg,0.3,0.7,II,computed\n")
         assert ("Warning: the CT is not used: logreg was not trained with CT" in text) == warned, text
         assert "is not in the" not in text
 
