@@ -12,6 +12,7 @@ export), and the time to write lungs + tumour as SEG and RTSTRUCT.
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -58,41 +59,44 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
-    if (SHARED / "dicom").is_dir():
-        ct_dir = SHARED / "dicom" / "LUNG1-003" / "CT"
-        rtstruct = next((SHARED / "dicom" / "LUNG1-003" / "RTSTRUCT").iterdir())
-        labels = sitk.GetArrayFromImage(sitk.ReadImage(str(SHARED / "nifti" / "LUNG1-003_labels.nii.gz")))
-        names, source = NAMES, "LUNG1-003 (real export)"
-    else:
-        from lungai.dicom.synthetic import write_rt_study
-        from lungai.synthetic import make_phantom, sample_spec, SAMPLE_SEED
+    try:     # written files (a real patient's SEG / RTSTRUCT) are deleted afterwards
+        if (SHARED / "dicom").is_dir():
+            ct_dir = SHARED / "dicom" / "LUNG1-003" / "CT"
+            rtstruct = next((SHARED / "dicom" / "LUNG1-003" / "RTSTRUCT").iterdir())
+            labels = sitk.GetArrayFromImage(sitk.ReadImage(str(SHARED / "nifti" / "LUNG1-003_labels.nii.gz")))
+            names, source = NAMES, "LUNG1-003 (real export)"
+        else:
+            from lungai.dicom.synthetic import write_rt_study
+            from lungai.synthetic import make_phantom, sample_spec, SAMPLE_SEED
 
-        study = write_rt_study(tmp, make_phantom(sample_spec(), seed=SAMPLE_SEED), "SAMPLE", dose=None)
-        ct_dir, rtstruct, labels, names, source = study["ct"], study["rtstruct"], None, None, "built-in sample"
-    ct = read_ct(ct_dir)
-    structures = [s for s in read_structures(rtstruct)[0] if names is None or s.name in names]
-    n_contours = sum(len(s.contours) for s in structures)
-    t_ours, ours = best_of(lambda: read_rtstruct(rtstruct, ct, names=names), args.repeats)
-    t_base, base = best_of(lambda: baseline(structures, ct), args.repeats)
-    same = {k: int((sitk.GetArrayFromImage(ours[k]) != base[k]).sum()) for k in ours}
-    print(f"{source}: CT {ct.GetSize()}, {len(structures)} structures, {n_contours} contours")
-    print(f"read_rtstruct (parse + scanline fill): {t_ours:.2f} s; baseline skimage polygon + XOR (fill only): "
-          f"{t_base:.2f} s; ratio {t_base / t_ours:.1f}x")
-    print(f"voxels differing from the baseline per structure: {same}")
-    if labels is not None:
-        m = {k: sitk.GetArrayFromImage(v) > 0 for k, v in ours.items()}
-        gtv = m["GTV-1"] | m["gtv-2"] | m["gtv-3"]
-        dice = lambda a, b: 2 * (a & b).sum() / (a.sum() + b.sum())  # noqa: E731
-        print("Dice vs NIfTI labels: GTV-1 {:.6f}, gtv-2+gtv-3 {:.6f}, Lung-Right minus GTVs {:.6f}, "
-              "Lung-Left minus GTVs {:.6f}".format(dice(m["GTV-1"], labels == 1), dice(m["gtv-2"] | m["gtv-3"], labels == 2),
-                                                    dice(m["Lung-Right"] & ~gtv, labels == 3),
-                                                    dice(m["Lung-Left"] & ~gtv, labels == 4)))
-    ref = ct_reference(ct_dir, image=ct)
-    masks = dict(list(ours.items())[:3])
-    t_seg, _ = best_of(lambda: write_seg(masks, ref, tmp / "x.seg.dcm"), 1)
-    t_rt, _ = best_of(lambda: write_rtstruct(masks, ref, tmp / "x.rtstruct.dcm"), 1)
-    print(f"write SEG ({', '.join(masks)}): {t_seg:.2f} s, {(tmp / 'x.seg.dcm').stat().st_size / 1e6:.2f} MB; "
-          f"write RTSTRUCT: {t_rt:.2f} s, {(tmp / 'x.rtstruct.dcm').stat().st_size / 1e6:.2f} MB")
+            study = write_rt_study(tmp, make_phantom(sample_spec(), seed=SAMPLE_SEED), "SAMPLE", dose=None)
+            ct_dir, rtstruct, labels, names, source = study["ct"], study["rtstruct"], None, None, "built-in sample"
+        ct = read_ct(ct_dir)
+        structures = [s for s in read_structures(rtstruct)[0] if names is None or s.name in names]
+        n_contours = sum(len(s.contours) for s in structures)
+        t_ours, ours = best_of(lambda: read_rtstruct(rtstruct, ct, names=names), args.repeats)
+        t_base, base = best_of(lambda: baseline(structures, ct), args.repeats)
+        same = {k: int((sitk.GetArrayFromImage(ours[k]) != base[k]).sum()) for k in ours}
+        print(f"{source}: CT {ct.GetSize()}, {len(structures)} structures, {n_contours} contours")
+        print(f"read_rtstruct (parse + scanline fill): {t_ours:.2f} s; baseline skimage polygon + XOR (fill only): "
+              f"{t_base:.2f} s; ratio {t_base / t_ours:.1f}x")
+        print(f"voxels differing from the baseline per structure: {same}")
+        if labels is not None:
+            m = {k: sitk.GetArrayFromImage(v) > 0 for k, v in ours.items()}
+            gtv = m["GTV-1"] | m["gtv-2"] | m["gtv-3"]
+            dice = lambda a, b: 2 * (a & b).sum() / (a.sum() + b.sum())  # noqa: E731
+            print("Dice vs NIfTI labels: GTV-1 {:.6f}, gtv-2+gtv-3 {:.6f}, Lung-Right minus GTVs {:.6f}, "
+                  "Lung-Left minus GTVs {:.6f}".format(dice(m["GTV-1"], labels == 1), dice(m["gtv-2"] | m["gtv-3"], labels == 2),
+                                                        dice(m["Lung-Right"] & ~gtv, labels == 3),
+                                                        dice(m["Lung-Left"] & ~gtv, labels == 4)))
+        ref = ct_reference(ct_dir, image=ct)
+        masks = dict(list(ours.items())[:3])
+        t_seg, _ = best_of(lambda: write_seg(masks, ref, tmp / "x.seg.dcm"), 1)
+        t_rt, _ = best_of(lambda: write_rtstruct(masks, ref, tmp / "x.rtstruct.dcm"), 1)
+        print(f"write SEG ({', '.join(masks)}): {t_seg:.2f} s, {(tmp / 'x.seg.dcm').stat().st_size / 1e6:.2f} MB; "
+              f"write RTSTRUCT: {t_rt:.2f} s, {(tmp / 'x.rtstruct.dcm').stat().st_size / 1e6:.2f} MB")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
