@@ -8,6 +8,7 @@ Slicer's RAS with :func:`ras_to_lps`.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
@@ -16,7 +17,6 @@ SEG_METHODS = ("ensemble", "mc-dropout")
 # (the ensemble; MC dropout for a 1-member model, which has no ensemble to measure agreement).
 SEG_METHOD_AUTO = "auto"
 PANEL_SEG_METHODS = (SEG_METHOD_AUTO,) + SEG_METHODS
-SEG_ARCHITECTURES = ("unet", "attention_unet", "unetr")
 RADIOMICS_PRESETS = ("default", "ibsi-a", "ibsi-b", "ibsi-c", "ibsi-d", "ibsi-e")
 # Same names as lungai.radiomics.params (a test checks they agree): pyradiomics' seven classes, then
 # the IBSI-1 families pyradiomics lacks (lungai.radiomics.features).
@@ -81,25 +81,87 @@ def ras_bounds_to_lps_corners(bounds: Sequence[float]) -> tuple[float, ...]:
     return (-b[0], -b[2], b[4], -b[1], -b[3], b[5])
 
 
-def train_segmentation(images_dir: Path, masks_dir: Path, model_dir: Path, architecture: str = "unet",
-                       members: int = 3, epochs: Optional[int] = None, label: Optional[int] = None,
-                       resume: bool = False) -> list[str]:
-    """``lungai train-seg --images DIR --masks DIR --arch A --members K -o MODEL_DIR [--epochs N] [--label L]
-    [--resume]``.
+# The ``lungai train-seg`` options the Segmentation panel offers, by the CLI's names (argparse dests; the panel's
+# parameter is "train" + the name in CamelCase, e.g. lr_schedule -> trainLrSchedule).  Their defaults, choices and
+# flags are read from train-seg's own parser (:func:`train_seg_options`), never repeated here or in the panel.
+PANEL_TRAIN_OPTIONS = ("label", "arch", "members", "epochs", "iters", "batch", "patience", "lr", "lr_schedule",
+                       "patch", "spacing", "channels", "infer_patch", "dropout", "deep_supervision", "augment", "fg_fraction", "tta", "val_fraction",
+                       "test_fraction", "patients", "synthetic", "synthetic_chests", "implant", "implant_into",
+                       "mc_passes", "seed", "device", "workers")
+# what the panel gives as positional choices, and what it decides itself (resume): not options of the dict
+_TRAIN_FIXED = ("images", "masks", "output", "resume")
 
-    ``label``: the tumour's value in label-map masks (e.g. 1 = GTV of a GTV + lungs label map); None or 0: every
-    nonzero voxel is tumour (no ``--label``).  ``resume``: continue the interrupted run in ``model_dir``
+
+@functools.lru_cache(maxsize=None)
+def train_seg_options() -> dict:
+    """{dest: argparse action} of every ``lungai train-seg`` option, from train-seg's own parser (light)."""
+    from lungai.cli.seg import train_seg_parser
+
+    return {a.dest: a for a in train_seg_parser()._actions if a.option_strings and a.dest != "help"}
+
+
+def train_seg_default(dest: str):
+    """The panel's default for train-seg option ``dest``: the CLI's default; for an option whose CLI default is
+    None (not given: e.g. --lr, the architecture's; --fg-fraction), its type's empty value (0, 0.0, ""), which
+    :func:`train_option_value` turns back into "not given"."""
+    action = train_seg_options()[dest]
+    if action.default is not None:
+        return action.default
+    return {int: 0, float: 0.0}.get(action.type, "")
+
+
+def train_seg_choices(dest: str) -> tuple:
+    """The CLI's choices of train-seg option ``dest`` (e.g. ``arch``)."""
+    return tuple(train_seg_options()[dest].choices)
+
+
+def train_seg_help(dest: str) -> str:
+    """The panel's tooltip of train-seg option ``dest``: the CLI's flag, help and default (``--help`` text)."""
+    action = train_seg_options()[dest]
+    default = "not given" if action.default is None else ",".join(map(str, action.default)) \
+        if isinstance(action.default, (list, tuple)) else str(action.default)
+    text = f"lungai train-seg {action.option_strings[-1]}" + (f": {action.help}" if action.help else "")
+    return f"{text} (default: {default})"
+
+
+def train_option_value(dest: str, value):
+    """A panel value as train-seg takes it: paths as text, an empty value (0, "", an unset path ".") of an option
+    whose CLI default is None as None (not given)."""
+    action = train_seg_options()[dest]
+    if isinstance(value, Path) or hasattr(value, "__fspath__"):
+        value = str(value) if is_set(value) else ""
+    if isinstance(value, str):
+        value = value.replace(" ", "") if action.type is None and "," in value else value.strip()
+    if action.default is None and (not value or not is_set(value)):
+        return None
+    return value
+
+
+def train_segmentation(images_dir: Path, masks_dir: Path, model_dir: Path, options: Optional[dict] = None,
+                       resume: bool = False) -> list[str]:
+    """``lungai train-seg --images DIR --masks DIR -o MODEL_DIR [--OPTION VALUE ...] [--resume]``.
+
+    ``options``: {train-seg option (argparse dest, e.g. ``arch``, ``lr_schedule``): value}; an option is passed
+    only when its value differs from the CLI's default (:func:`train_option_value`; ``label`` 0: every nonzero
+    voxel is tumour, no ``--label``).  ``resume``: continue the interrupted run in ``model_dir``
     (:func:`interrupted_training`); train-seg refuses a resume whose options differ from the first run's."""
-    if architecture not in SEG_ARCHITECTURES:
-        raise ValueError(f"architecture must be one of {SEG_ARCHITECTURES}, not {architecture!r}")
-    if label is not None and int(label) < 0:
-        raise ValueError(f"a tumour label is 1 or more (0: every nonzero voxel), not {label}")
-    args = ["train-seg", "--images", str(images_dir), "--masks", str(masks_dir), "--arch", architecture,
-            "--members", str(int(members)), "-o", str(model_dir)]
-    if epochs:
-        args += ["--epochs", str(int(epochs))]
-    if label:
-        args += ["--label", str(int(label))]
+    import argparse
+
+    actions = train_seg_options()
+    args = ["train-seg", "--images", str(images_dir), "--masks", str(masks_dir), "-o", str(model_dir)]
+    for dest, raw in (options or {}).items():
+        if dest not in actions or dest in _TRAIN_FIXED:
+            raise ValueError(f"{dest!r} is not a train-seg option the panel can set")
+        action, value = actions[dest], train_option_value(dest, raw)
+        if action.choices is not None and value not in action.choices:
+            raise ValueError(f"{action.option_strings[-1]} must be one of {tuple(action.choices)}, not {value!r}")
+        if value == action.default:
+            continue
+        flag = action.option_strings[-1]
+        if isinstance(action, argparse._StoreTrueAction):
+            args.append(flag)
+        else:
+            args += [flag, f"{value:.10g}" if isinstance(value, float) else str(value)]
     if resume:
         args.append("--resume")
     return args

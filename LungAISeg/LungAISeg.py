@@ -50,6 +50,14 @@ def registerSampleData():
     sampledata.register(icon_path=str(pathlib.Path(__file__).parent / "Resources" / "Icons" / "LungAISeg.png"))
 
 
+_default = commands.train_seg_default   # train-seg's own defaults (its argument parser), not repeated here
+
+
+def trainField(option):
+    """The parameter of a train-seg option: "train" + its CLI name in CamelCase (lr_schedule -> trainLrSchedule)."""
+    return "train" + "".join(word.capitalize() for word in option.split("_"))
+
+
 @parameterNodeWrapper
 class LungAISegParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
@@ -66,11 +74,38 @@ class LungAISegParameterNode:
     uncertaintyOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
     trainImages: pathlib.Path
     trainMasks: pathlib.Path
-    trainLabel: Annotated[int, WithinRange(0, 65535)] = 0   # the tumour's label in label-map masks; 0: any nonzero
     trainOutput: pathlib.Path
-    architecture: Annotated[str, Choice(list(commands.SEG_ARCHITECTURES))] = "unet"
-    members: Annotated[int, WithinRange(1, 10)] = 3
-    epochs: Annotated[int, WithinRange(1, 2000)] = 20
+    # Advanced: lungai train-seg's options by their CLI names (commands.PANEL_TRAIN_OPTIONS; "train" + the name in
+    # CamelCase), defaults read from train-seg's parser; passed only when they differ from it (LungAISegLogic)
+    trainLabel: Annotated[int, WithinRange(0, 65535)] = _default("label")   # the tumour's label; 0: any nonzero
+    trainArch: Annotated[str, Choice(list(commands.train_seg_choices("arch")))] = _default("arch")
+    trainMembers: Annotated[int, WithinRange(1, 20)] = _default("members")
+    trainEpochs: Annotated[int, WithinRange(1, 5000)] = _default("epochs")
+    trainIters: Annotated[int, WithinRange(1, 100000)] = _default("iters")
+    trainBatch: Annotated[int, WithinRange(1, 1024)] = _default("batch")
+    trainPatience: Annotated[int, WithinRange(1, 5000)] = _default("patience")
+    trainLr: Annotated[float, WithinRange(0.0, 1.0)] = _default("lr")                  # 0: the architecture's
+    trainLrSchedule: Annotated[str, Choice(list(commands.train_seg_choices("lr_schedule")))] = _default("lr_schedule")
+    trainPatch: str = _default("patch")
+    trainSpacing: str = _default("spacing")
+    trainChannels: str = _default("channels")
+    trainInferPatch: str = _default("infer_patch")
+    trainDropout: Annotated[float, WithinRange(0.0, 0.95)] = _default("dropout")
+    trainDeepSupervision: bool = _default("deep_supervision")
+    trainAugment: Annotated[str, Choice(list(commands.train_seg_choices("augment")))] = _default("augment")
+    trainFgFraction: Annotated[float, WithinRange(0.0, 0.99)] = _default("fg_fraction")  # 0: the CLI's mix
+    trainTta: bool = _default("tta")
+    trainValFraction: Annotated[float, WithinRange(0.0, 0.95)] = _default("val_fraction")
+    trainTestFraction: Annotated[float, WithinRange(0.0, 0.95)] = _default("test_fraction")
+    trainPatients: pathlib.Path
+    trainSynthetic: Annotated[int, WithinRange(0, 100000)] = _default("synthetic")
+    trainSyntheticChests: Annotated[int, WithinRange(0, 100000)] = _default("synthetic_chests")
+    trainImplant: Annotated[int, WithinRange(0, 100000)] = _default("implant")
+    trainImplantInto: pathlib.Path
+    trainMcPasses: Annotated[int, WithinRange(1, 1000)] = _default("mc_passes")
+    trainSeed: Annotated[int, WithinRange(0, 2**31 - 1)] = _default("seed")
+    trainDevice: str = _default("device")
+    trainWorkers: Annotated[int, WithinRange(0, 256)] = _default("workers")
 
 
 class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -102,7 +137,17 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
         self.ui.segmentEditorButton.connect("clicked(bool)", self.onSegmentEditorButton)
         self.ui.exportDicomButton.connect("clicked(bool)", self.onExportDicomButton)
         self.ui.uncertaintyOpacitySlider.connect("valueChanged(double)", self.onOpacityChanged)
+        self.setTrainingToolTips()
         self.initializeParameterNode()
+
+    def setTrainingToolTips(self):
+        """Each train-seg option's widget gets the command line's own help and default as its tooltip."""
+        fields = {trainField(option): option for option in commands.PANEL_TRAIN_OPTIONS if option != "label"}
+        for widget in vars(self.ui).values():
+            property_ = getattr(widget, "property", None)
+            option = fields.get(property_("SlicerParameterName") if callable(property_) else None)
+            if option:
+                widget.toolTip = commands.train_seg_help(option)
 
     def enter(self):
         self.initializeParameterNode()
@@ -233,6 +278,8 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         return None
 
     def trainingInputProblem(self, p):
+        """None when Start training can run, else what is missing or wrong (shown as tooltip): the folders, then
+        the Advanced options as train-seg checks them, then for a resume the options the interrupted run recorded."""
         for value, what in ((p.trainImages, "images"), (p.trainMasks, "masks")):
             if not (commands.is_set(value) and pathlib.Path(value).is_dir()):
                 return f"Choose the training {what} folder"
@@ -240,6 +287,49 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
             return "Choose an output folder for the model"
         if commands.trained_model_complete(p.trainOutput):
             return f"{p.trainOutput} already holds a trained model: choose a new output folder"
+        return self.trainingOptionsProblem(p)
+
+    @staticmethod
+    def trainingOptions(p):
+        """{train-seg option (its CLI name): the panel's value} of the training section (Advanced included)."""
+        return {option: getattr(p, trainField(option)) for option in commands.PANEL_TRAIN_OPTIONS}
+
+    def trainingCommand(self, p, resume=False):
+        """The ``lungai train-seg`` command of the panel: an option only where it differs from the CLI's default."""
+        return commands.train_segmentation(p.trainImages, p.trainMasks, p.trainOutput, self.trainingOptions(p),
+                                           resume=resume)
+
+    def trainingOptionsProblem(self, p):
+        """None when train-seg accepts the options (checked as train-seg checks them, before it reads any data:
+        :func:`lungai.cli.seg.train_config`), else the problem and its fix.  For a resume (:meth:`trainingResumes`),
+        also the options that differ from those the interrupted run recorded, each named with both values."""
+        import contextlib
+        import io
+
+        from lungai.cli.seg import resume_settings, train_config, train_seg_parser
+        from lungai.seg.settings import check_settings
+
+        try:
+            args = self.trainingCommand(p)
+        except ValueError as exc:
+            return str(exc)
+        stderr = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(stderr):
+                parsed = train_seg_parser().parse_args(args[1:])
+        except SystemExit:
+            return stderr.getvalue().strip().splitlines()[-1] if stderr.getvalue().strip() else "invalid options"
+        try:
+            train_config(parsed)
+            if self.trainingResumes(p):
+                check_settings(pathlib.Path(p.trainOutput) / commands.TRAIN_CHECKPOINTS, resume_settings(parsed))
+        except InputError as exc:
+            if self.trainingResumes(p) and "--resume" in exc.problem:
+                return (f"Cannot resume: {exc.problem}. Set these options (Advanced) back to the interrupted run's, "
+                        "or choose a new output folder to start anew")
+            return f"{exc.problem}: {exc.fix}"
+        except (OSError, ValueError) as exc:      # an unreadable checkpoints/settings.json or --patients file
+            return f"Cannot check the options: {exc}"
         return None
 
     @staticmethod
@@ -307,8 +397,7 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         resume = self.trainingResumes(p)
         if resume:
             logging.info(self.resumeMessage(p.trainOutput))
-        args = commands.train_segmentation(p.trainImages, p.trainMasks, p.trainOutput, p.architecture,
-                                           p.members, p.epochs, label=p.trainLabel, resume=resume)
+        args = self.trainingCommand(p, resume=resume)
         return PanelJob(LungAIProcess(args), pathlib.Path(p.trainOutput), parameterNode=p)  # the user's folder: kept
 
     # ---------------------------------------------------------------- outputs

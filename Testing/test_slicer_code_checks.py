@@ -69,6 +69,7 @@ PROPERTIES = {
     "ctkPathLineEdit": {"filters", "nameFilters"},
     "ctkSliderWidget": {"singleStep", "decimals", "minimum", "maximum"},
     "QComboBox": set(), "QSpinBox": {"minimum", "maximum", "specialValueText"},
+    "QDoubleSpinBox": {"minimum", "maximum", "decimals", "singleStep", "specialValueText"},
     "QLineEdit": {"text", "placeholderText"},
     "QCheckBox": {"text", "checked"}, "QPushButton": {"text", "checkable"},
     "QLabel": {"text", "wordWrap", "font", "textInteractionFlags"},

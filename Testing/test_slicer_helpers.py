@@ -240,16 +240,44 @@ def test_segment_command_matches_cli(tmp_path):
 
 
 def test_training_command_matches_cli(tmp_path):
-    a = _parse(commands.train_segmentation(tmp_path / "i", tmp_path / "m", tmp_path / "o", "unetr", 4, 3))
-    assert (a.images, a.masks, a.output, a.arch, a.members, a.epochs) == (
-        str(tmp_path / "i"), str(tmp_path / "m"), str(tmp_path / "o"), "unetr", 4, 3)
-    assert a.label is None and not a.resume          # masks: any nonzero voxel; a new folder
-    a = _parse(commands.train_segmentation(tmp_path / "i", tmp_path / "m", tmp_path / "o", "unet", 3, 20, label=1,
-                                           resume=True))
-    assert (a.label, a.resume, a.output) == (1, True, str(tmp_path / "o"))
-    assert _parse(commands.train_segmentation("i", "m", "o", label=0)).label is None   # 0: no --label
-    with pytest.raises(ValueError):
-        commands.train_segmentation("i", "m", "o", label=-1)
+    """The panel's train-seg options: defaults, choices and flags read from train-seg's own parser (no copy to
+    drift); an option at its default is left out, any other value is what the real CLI parses back."""
+    from lungai.cli import build_parser
+
+    train = build_parser()._subparsers._group_actions[0].choices["train-seg"]
+    cli = {a.dest: a for a in train._actions if a.option_strings}
+    defaults = {o: commands.train_seg_default(o) for o in commands.PANEL_TRAIN_OPTIONS}
+    for option, value in defaults.items():
+        assert value == (cli[option].default if cli[option].default is not None else value) and (
+            cli[option].default is not None or not value), option
+    assert commands.train_seg_choices("arch") == ("unet", "attention_unet", "unetr", "dynunet")
+    assert "--lr-schedule" in commands.train_seg_help("lr_schedule") and "default: constant" in \
+        commands.train_seg_help("lr_schedule")
+    base = [str(tmp_path / "i"), str(tmp_path / "m"), str(tmp_path / "o")]
+    args = commands.train_segmentation(*base, defaults)
+    assert args == ["train-seg", "--images", base[0], "--masks", base[1], "-o", base[2]]   # nothing but the data
+    a = _parse(args)
+    assert all(getattr(a, o) == cli[o].default for o in defaults) and not a.resume
+    changed = {"arch": "dynunet", "members": 5, "epochs": 300, "iters": 250, "batch": 2, "patience": 50, "lr": 0.0005,
+               "lr_schedule": "poly", "patch": "64, 64, 32", "spacing": "1.5,1.5,3", "channels": "16,32,64,128",
+               "infer_patch": "128,128,48", "dropout": 0.2, "deep_supervision": True,
+               "augment": "strong", "fg_fraction": 0.33, "tta": True, "val_fraction": 0.15, "test_fraction": 0.15,
+               "patients": tmp_path / "patients.csv", "synthetic": 4, "synthetic_chests": 2, "implant": 30,
+               "implant_into": tmp_path / "ct.nii.gz", "mc_passes": 20, "seed": 7, "device": "cuda:1",
+               "workers": 4, "label": 1}
+    assert set(changed) == set(commands.PANEL_TRAIN_OPTIONS)
+    a = _parse(commands.train_segmentation(*base, changed, resume=True))
+    expected = dict(changed, patch="64,64,32", patients=str(tmp_path / "patients.csv"),
+                    implant_into=str(tmp_path / "ct.nii.gz"))
+    assert {o: getattr(a, o) for o in changed} == expected and a.resume
+    assert (a.images, a.masks, a.output) == tuple(base)
+    # empty values of options the CLI leaves unset: not given (label 0: every nonzero voxel)
+    a = _parse(commands.train_segmentation(*base, {"label": 0, "lr": 0.0, "fg_fraction": 0.0, "patients": "."}))
+    assert (a.label, a.lr, a.fg_fraction, a.patients) == (None, None, None, None)
+    with pytest.raises(ValueError, match="--arch must be one of"):
+        commands.train_segmentation(*base, {"arch": "resnet"})
+    with pytest.raises(ValueError, match="not a train-seg option"):
+        commands.train_segmentation(*base, {"output": "elsewhere"})
 
 
 def test_interrupted_training_folder(tmp_path):

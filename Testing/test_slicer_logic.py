@@ -538,7 +538,8 @@ def test_lungai_seg_training_resumes_an_interrupted_run_on_label_maps(load_modul
     """QA: a training killed or cancelled in the panel could not be resumed (train-seg refuses the folder of an
     interrupted run without --resume, which the panel never passed: the training was lost), and masks that are
     label maps (1 = GTV, 3 = lungs) could not be trained on (no --label).  The panel's commands, run by the real
-    CLI (tiny settings appended): --label from *Tumour label*, --resume on a folder left by an interrupted run."""
+    CLI (tiny sizes set in the Advanced options): --label from *Tumour label*, --resume on a folder left by an
+    interrupted run."""
     import json
 
     from lungai.cli import main
@@ -556,27 +557,122 @@ def test_lungai_seg_training_resumes_an_interrupted_run_on_label_maps(load_modul
     module = load_module("LungAISeg")
     logic = module.LungAISegLogic()
     p = logic.getParameterNode()
+    for flag, value in zip(tiny[::2], tiny[1::2]):                # tiny sizes set in the panel (Advanced)
+        field = module.trainField(flag[2:].replace("-", "_"))
+        setattr(p, field, type(getattr(p, field))(value))
     p.trainImages, p.trainMasks, p.trainOutput = images, masks, tmp_path / "model"
     assert p.trainLabel == 0 and logic.trainingInputProblem(p) is None and not logic.trainingResumes(p)
     args = logic.startTraining(p).process.args
     assert "--label" not in args and "--resume" not in args
-    assert main(args + tiny) == 2 and "--label 1" in capsys.readouterr().err      # several labels: say which
+    assert main(args) == 2 and "--label 1" in capsys.readouterr().err      # several labels: say which
     p.trainLabel = 1
     first = logic.startTraining(p).process.args
     assert first[first.index("--label") + 1] == "1" and "--resume" not in first
-    assert main(first + tiny + ["--member", "0"]) == 0       # stops after member 0, as a killed run: checkpoints only
+    assert main(first + ["--member", "0"]) == 0       # stops after member 0, as a killed run: checkpoints only
     assert not (tmp_path / "model" / "model.json").exists()
-    assert main(first + tiny) == 2 and "add --resume" in capsys.readouterr().err   # what the panel used to run
+    assert main(first) == 2 and "add --resume" in capsys.readouterr().err   # what the panel used to run
     assert logic.trainingInputProblem(p) is None and logic.trainingResumes(p)
     assert str(tmp_path / "model") in logic.resumeMessage(p.trainOutput)
     resumed = logic.startTraining(p).process.args
     assert resumed == first + ["--resume"]
-    assert main(resumed + tiny) == 0
+    assert main(resumed) == 0
     doc = json.loads((tmp_path / "model" / "model.json").read_text(encoding="utf-8"))
     assert doc["training"]["case_sources"]["label"] == 1 and "calibration" in doc
     assert not logic.trainingResumes(p) and "already holds a trained model" in logic.trainingInputProblem(p)
     with pytest.raises(ValueError, match="already holds a trained model"):
         logic.startTraining(p)
+
+
+def test_lungai_seg_training_advanced_options(load_module, tmp_path, capsys, monkeypatch):
+    """QA: the panel could set only architecture, members and epochs of train-seg's recipe.  Its Advanced options
+    have train-seg's own defaults (nothing passed while unchanged), a changed option is passed, bad combinations
+    are refused before launching (train-seg's own checks, named with the fix), and a resume whose options differ
+    from those the interrupted run recorded is refused with each difference named."""
+    from lungai.cli import main
+
+    from LungAICommon import commands
+
+    images, masks = tmp_path / "images", tmp_path / "masks"       # 6 small CTs with a cube tumour each
+    images.mkdir()
+    masks.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        ct = rng.normal(-800, 50, (12, 32, 32)).astype(np.int16)
+        mask = np.zeros(ct.shape, np.uint8)
+        mask[4:8, 12:20, 12:20] = 1
+        ct[mask > 0] = 40
+        for arr, folder in ((ct, images), (mask, masks)):
+            img = sitk.GetImageFromArray(arr)
+            img.SetSpacing((1.0, 1.0, 2.0))
+            sitk.WriteImage(img, str(folder / f"P{i}_ct.nii.gz"))
+    module = load_module("LungAISeg")
+    logic = module.LungAISegLogic()
+    p = logic.getParameterNode()
+    p.trainImages, p.trainMasks, p.trainOutput = images, masks, tmp_path / "model"
+    defaults = logic.trainingOptions(p)
+    assert set(defaults) == set(commands.PANEL_TRAIN_OPTIONS)
+    cli = commands.train_seg_options()
+    assert {o: commands.train_option_value(o, v) for o, v in defaults.items()} == {o: cli[o].default for o in defaults}
+    initial = {module.trainField(o): v for o, v in defaults.items()}
+    assert (p.trainArch, p.trainMembers, p.trainEpochs, p.trainLrSchedule, p.trainAugment) == (
+        "unet", 3, 20, "constant", "basic")                          # as `lungai train-seg --help` says
+    assert logic.trainingInputProblem(p) is None
+    assert logic.trainingCommand(p) == ["train-seg", "--images", str(images), "--masks", str(masks),
+                                        "-o", str(tmp_path / "model")]
+    # bad combinations: refused with train-seg's own message, the Train button's tooltip
+    bad = [(dict(trainDeepSupervision=True), "deep supervision needs --arch dynunet"),
+           (dict(trainPatch="50,48,16"), "is not divisible by 8"),
+           (dict(trainPatch="48,48"), "is not 3 comma-separated numbers"),
+           (dict(trainArch="unetr", trainPatch="48,48,24"), "not divisible by 16 for unetr"),
+           (dict(trainImplant=5), "--implant needs --implant-into"),
+           (dict(trainImplant=5, trainImplantInto=tmp_path / "no.nii.gz"), "does not exist"),
+           (dict(trainValFraction=0.5, trainTestFraction=0.5), "leaves no patients to train on"),
+           (dict(trainDevice="gpu"), "unknown --device 'gpu'"),
+           (dict(trainPatients=tmp_path / "none.csv"), "--patients"),
+           (dict(trainArch="attention_unet", trainDeepSupervision=True), "deep supervision needs --arch dynunet")]
+    for changes, message in bad:
+        for field, value in changes.items():
+            setattr(p, field, value)
+        assert message in (logic.trainingInputProblem(p) or ""), changes
+        with pytest.raises(ValueError, match="."):
+            logic.startTraining(p)
+        for field in changes:
+            setattr(p, field, initial[field])
+        assert logic.trainingInputProblem(p) is None, changes
+    # a recipe (tiny sizes)
+    p.trainArch, p.trainLrSchedule, p.trainAugment = "attention_unet", "poly", "strong"
+    p.trainMembers, p.trainEpochs, p.trainIters, p.trainBatch = 1, 1, 1, 2
+    p.trainPatch, p.trainFgFraction, p.trainSeed, p.trainMcPasses, p.trainValFraction = "16, 16, 8", 0.33, 3, 2, 0.34
+    assert logic.trainingInputProblem(p) is None
+    first = logic.startTraining(p).process.args
+    given = {a for a in first if a.startswith("--")}
+    assert given == {"--images", "--masks", "--arch", "--lr-schedule", "--augment", "--members",
+                     "--epochs", "--iters", "--batch", "--patch", "--fg-fraction", "--seed", "--mc-passes",
+                     "--val-fraction"}
+    assert first[first.index("--patch") + 1] == "16,16,8"
+    from lungai.seg import ensemble
+
+    def cancelled(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ensemble, "_train_members", cancelled)     # Cancel once the run recorded its settings
+    assert main(first) == 130 and "cancelled" in capsys.readouterr().err
+    assert logic.trainingResumes(p) and logic.trainingInputProblem(p) is None
+    p.trainArch, p.trainAugment, p.trainSeed, p.trainPatch = "unet", "basic", 4, "16,16,16"
+    problem = logic.trainingInputProblem(p)
+    assert problem.startswith("Cannot resume:") and "new output folder" in problem, problem
+    for said in ("--arch attention_unet then, unet now", "--patch 16,16,8 then, 16,16,16 now",
+                 "--augment strong then, basic now", "--seed 3 then, 4 now", "--lr 0.0005 then, 0.002 now"):
+        assert said in problem, (said, problem)
+    assert "--lr-schedule" not in problem and "--members" not in problem
+    with pytest.raises(ValueError, match="Cannot resume"):
+        logic.startTraining(p)
+    p.trainArch, p.trainAugment, p.trainSeed, p.trainPatch = "attention_unet", "strong", 3, "16,16,8"
+    p.trainEpochs = 2                                            # a resume may extend the training
+    assert logic.trainingInputProblem(p) is None
+    resumed = logic.startTraining(p).process.args
+    assert resumed[-1] == "--resume" and resumed[resumed.index("--epochs") + 1] == "2"
+    assert resumed[:-1] == [a if a != "1" or first[i - 1] != "--epochs" else "2" for i, a in enumerate(first)]
 
 
 @pytest.fixture(scope="module")

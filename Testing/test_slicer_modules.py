@@ -152,6 +152,37 @@ def test_parameter_names_bind_to_typed_fields(module):
             assert repr(stmt.value.value) in text, f"{module}.{param}: default not among the choices"
 
 
+def test_training_options_each_have_a_widget_a_field_and_the_cli_name():
+    """QA: every train-seg option the Segmentation panel offers (LungAICommon.commands.PANEL_TRAIN_OPTIONS) has
+    its parameter ("train" + the CLI name in CamelCase), one widget bound to it, labelled with the CLI's flag;
+    all but the basic ones (label, architecture, members, epochs) sit in the Advanced section of Training;
+    no default value is written into the .ui (it comes from train-seg's parser through the parameter node)."""
+    from LungAICommon.commands import PANEL_TRAIN_OPTIONS, train_seg_options
+
+    fields = parameter_fields("LungAISeg")
+    root = ET.parse(ui_path("LungAISeg")).getroot()
+    widgets = {w.get("name"): w for w in root.iter("widget")}
+    training, advanced = widgets["trainingCollapsibleButton"], widgets["trainAdvancedCollapsibleButton"]
+    assert advanced in list(training.iter("widget")) and advanced.find("property[@name='collapsed']/bool").text == "true"
+    in_advanced = {w.get("name") for w in advanced.iter("widget")}
+    for option in PANEL_TRAIN_OPTIONS:
+        field = "train" + "".join(word.capitalize() for word in option.split("_"))
+        assert field in fields, option
+        bound = [w for w in training.iter("widget")
+                 if w.findtext("property[@name='SlicerParameterName']/string") == field]
+        assert len(bound) == 1, (option, field)
+        name = bound[0].get("name")
+        assert name.startswith(field), name
+        assert (name in in_advanced) == (option not in ("label", "arch", "members", "epochs")), name
+        assert not {p.get("name") for p in bound[0].findall("property")} & {"value", "text", "checked",
+                                                                           "currentIndex"}, name
+        if option != "label":
+            flag = train_seg_options()[option].option_strings[-1]
+            assert f"({flag})" in widgets[name + "Label"].findtext("property[@name='text']/string"), name
+        stmt = fields[field]                        # the default: train-seg's, read from its parser, or none
+        assert stmt.value is None or ast.unparse(stmt.value) == f"_default({option!r})", ast.unparse(stmt)
+
+
 def test_annotation_kind_rejects_mismatches():
     """The binding check above can fail: a float slider bound to a str, a combo box without Choice."""
     assert annotation_kind(ast.parse("x: str", mode="exec").body[0].annotation) not in CONNECTORS["ctkSliderWidget"]

@@ -162,6 +162,57 @@ def test_every_ui_binding_has_a_gui_connector(env):
     p.disconnectGui(tag)
 
 
+def test_training_advanced_options_through_real_wrapper(env, tmp_path):
+    """QA: the Advanced training options in Slicer's own parameterNodeWrapper: defaults are train-seg's (read from
+    its parser), saved in the parameter node and read back by a new wrapper, bound both ways to the Advanced
+    widgets (each with the CLI's help as tooltip), and a bad combination disables Start training with the reason."""
+    from lungai.cli import build_parser
+
+    from LungAICommon import commands
+
+    m = _module("LungAISeg")
+    train = build_parser()._subparsers._group_actions[0].choices["train-seg"]
+    cli = {a.dest: a.default for a in train._actions if a.option_strings}
+    logic = m.LungAISegLogic()
+    p = logic.getParameterNode()
+    for option, value in logic.trainingOptions(p).items():
+        assert commands.train_option_value(option, value) == cli[option], option
+    ui = fake_ui(REPO / "LungAISeg" / "Resources" / "UI" / "LungAISeg.ui")
+    tag = p.connectGui(ui)
+    arch = commands.train_seg_choices("arch")
+    assert ui.trainArchComboBox.currentIndex == arch.index("unet")
+    p.trainArch, p.trainDeepSupervision, p.trainPatch = "dynunet", True, "64,64,32"
+    assert ui.trainArchComboBox.currentIndex == arch.index("dynunet") and ui.trainDeepSupervisionCheckBox.checked
+    assert ui.trainPatchLineEdit.text == "64,64,32"
+    strong = commands.train_seg_choices("augment").index("strong")
+    ui.trainAugmentComboBox.currentIndex = strong
+    ui.trainAugmentComboBox.currentIndexChanged.emit(strong)        # the user picks "strong"
+    ui.trainFgFractionDoubleSpinBox.value = 0.33
+    ui.trainFgFractionDoubleSpinBox.valueChanged.emit(0.33)
+    assert (p.trainAugment, p.trainFgFraction) == ("strong", 0.33)
+    p.disconnectGui(tag)
+    again = type(p)(p.parameterNode)                                # persisted in the MRML parameter node
+    assert (again.trainArch, again.trainDeepSupervision, again.trainPatch, again.trainAugment, again.trainFgFraction) \
+        == ("dynunet", True, "64,64,32", "strong", 0.33)
+    # the panel: tooltips from the CLI; Start training refused with the reason until the combination is valid
+    _, w = _widget("LungAISeg", env)
+    w.setTrainingToolTips()
+    assert w.ui.trainLrScheduleComboBox.toolTip.startswith("lungai train-seg --lr-schedule: poly")
+    w.setParameterNode(w.logic.getParameterNode())
+    q = w._parameterNode                                            # the module's one parameter node: p
+    q.trainArch, q.trainDeepSupervision = "unet", False
+    for folder in ("images", "masks"):
+        (tmp_path / folder).mkdir()
+    q.trainImages, q.trainMasks, q.trainOutput = tmp_path / "images", tmp_path / "masks", tmp_path / "model"
+    assert w.ui.trainButton.enabled
+    q.trainDeepSupervision = True                                   # with --arch unet
+    assert not w.ui.trainButton.enabled and "needs --arch dynunet" in w.ui.trainButton.toolTip
+    q.trainArch = "dynunet"
+    assert w.ui.trainButton.enabled
+    assert {"--arch", "--deep-supervision"} <= set(w.logic.trainingCommand(q))
+    w.exit()
+
+
 # ---------------------------------------------------------------------------- module files
 def test_module_files_import_with_real_scripted_loadable_module(env):
     import slicer.ScriptedLoadableModule as slm

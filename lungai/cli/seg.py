@@ -159,7 +159,7 @@ def run_train(args) -> int:
     from pathlib import Path
 
     from lungai.errors import InputError
-    from lungai.seg.config import DEFAULT_LR, SegConfig
+    from lungai.seg.config import DEFAULT_LR
     from lungai.seg.ensemble import train_ensemble
     from lungai.seg.model_io import MODEL_JSON
 
@@ -169,24 +169,12 @@ def run_train(args) -> int:
         raise InputError(f"{out} already holds a model", "choose a new -o folder (or --resume an interrupted run)")
     if (out / "checkpoints").exists() and not args.resume:
         raise InputError(f"{out} holds checkpoints of an interrupted run", "add --resume, or choose a new -o folder")
-    cfg = SegConfig(arch=args.arch, members=args.members, dropout=args.dropout,
-                    patch_size=tuple(int(v) for v in _floats(args.patch, 3, "--patch")),
-                    spacing=tuple(_floats(args.spacing, 3, "--spacing")),
-                    channels=tuple(int(v) for v in args.channels.split(",")),
-                    infer_patch=tuple(int(v) for v in _floats(args.infer_patch, 3, "--infer-patch")),
-                    deep_supervision=args.deep_supervision, tta=args.tta)
-    if args.label is not None and args.label < 1:
-        raise InputError(f"--label {args.label}: a tumour label is 1 or more", "give the tumour's label, e.g. --label 1")
-    if args.fg_fraction is not None and not 0.0 < args.fg_fraction < 1.0:
-        raise InputError(f"--fg-fraction {args.fg_fraction} is not between 0 and 1", "e.g. --fg-fraction 0.33")
-    recipe = {"lr_schedule": args.lr_schedule, "augment": args.augment, "fg_fraction": args.fg_fraction}
+    cfg, recipe = train_config(args)
     if args.member is not None and not 0 <= args.member < args.members:
         raise InputError(f"--member {args.member} is not one of the {args.members} members",
                          f"give 0 to {args.members - 1}")
     if args.save_arrays and args.from_arrays:
         raise InputError("--save-arrays and --from-arrays exclude each other", "give one of them")
-    if args.workers < 0:
-        raise InputError(f"--workers {args.workers} is negative", "give 0 or more")
     if args.arrays_max_whole is not None and (not args.save_arrays or args.arrays_max_whole < 0):
         raise InputError(f"--arrays-max-whole {args.arrays_max_whole} needs --save-arrays and a number >= 0",
                          "add --save-arrays FILE.npz, or leave --arrays-max-whole out")
@@ -195,8 +183,6 @@ def run_train(args) -> int:
 
         check_target(args.save_arrays)            # before minutes of loading
     device = training_device(args.device)
-    if not 0.0 <= args.test_fraction < 0.9:
-        raise InputError(f"--test-fraction {args.test_fraction} is not in [0, 0.9)", "e.g. --test-fraction 0.15")
     if not args.from_arrays:      # (lungai.io needs SimpleITK, which the accelerator of --from-arrays runs lacks)
         from lungai.io.outputs import prepare_output_file, prepare_output_folder
 
@@ -231,6 +217,90 @@ def run_train(args) -> int:
         print(f"{method} on validation: {summary_text(s)}; cross-validated r(confidence, Dice) = "
               f"{fmt_num(s.get('pearson_r_confidence_dice_cv'))} -> {out}")
     return 0
+
+
+def _channels(text: str) -> tuple:
+    from lungai.errors import InputError
+
+    try:
+        channels = tuple(int(v) for v in text.replace(" ", "").split(","))
+    except ValueError:
+        channels = ()
+    if len(channels) < 2 or min(channels) < 1:
+        raise InputError(f"--channels {text!r} is not 2 or more comma-separated whole numbers", "e.g. --channels 8,16,32,64")
+    return channels
+
+
+def train_seg_parser():
+    """The ``lungai train-seg`` argument parser alone (its options, defaults and choices: the one place the Slicer
+    panel reads them from)."""
+    import argparse
+
+    sub = argparse.ArgumentParser(prog="lungai").add_subparsers(dest="command")
+    register(sub)
+    return sub.choices["train-seg"]
+
+
+def train_config(args):
+    """The model configuration and training recipe of parsed train-seg options, every value checked (InputError
+    naming the option and the fix): what train-seg refuses before any data is read, and what the Slicer panel
+    checks before it launches train-seg.  Light: no torch, no data read."""
+    from pathlib import Path
+
+    from lungai.errors import InputError
+    from lungai.seg.config import SegConfig
+
+    for name in ("members", "epochs", "iters", "batch", "patience", "mc_passes"):
+        if getattr(args, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} {getattr(args, name)} is less than 1", "give 1 or more")
+    for name in ("synthetic", "synthetic_chests", "implant", "max_cases", "seed"):
+        if getattr(args, name) < 0:
+            raise InputError(f"--{name.replace('_', '-')} {getattr(args, name)} is negative", "give 0 or more")
+    if args.lr is not None and args.lr <= 0:
+        raise InputError(f"--lr {args.lr} is not positive", "e.g. --lr 1e-3, or leave it out (the architecture's)")
+    if args.workers < 0:
+        raise InputError(f"--workers {args.workers} is negative", "give 0 or more")
+    check_device_name(args.device)
+    if not 0.0 <= args.dropout < 1.0:
+        raise InputError(f"--dropout {args.dropout} is not in [0, 1)", "e.g. --dropout 0.1")
+    cfg = SegConfig(arch=args.arch, members=args.members, dropout=args.dropout,
+                    patch_size=tuple(int(v) for v in _floats(args.patch, 3, "--patch")),
+                    spacing=tuple(_floats(args.spacing, 3, "--spacing")),
+                    channels=_channels(args.channels),
+                    infer_patch=tuple(int(v) for v in _floats(args.infer_patch, 3, "--infer-patch")),
+                    deep_supervision=args.deep_supervision, tta=args.tta)
+    if args.label is not None and args.label < 1:
+        raise InputError(f"--label {args.label}: a tumour label is 1 or more", "give the tumour's label, e.g. --label 1")
+    if args.fg_fraction is not None and not 0.0 < args.fg_fraction < 1.0:
+        raise InputError(f"--fg-fraction {args.fg_fraction} is not between 0 and 1", "e.g. --fg-fraction 0.33")
+    if not 0.0 <= args.test_fraction < 0.9:
+        raise InputError(f"--test-fraction {args.test_fraction} is not in [0, 0.9)", "e.g. --test-fraction 0.15")
+    if not 0.0 < args.val_fraction < 1.0 - args.test_fraction:
+        raise InputError(f"--val-fraction {args.val_fraction} with --test-fraction {args.test_fraction} leaves no "
+                         "patients to train on", "e.g. --val-fraction 0.2 --test-fraction 0.15")
+    if args.implant and not args.implant_into:
+        raise InputError("--implant needs --implant-into", "give a real chest CT or a CSV of them")
+    used = {"implant_into": bool(args.implant), "patients": True}       # (--implant 0 reads no --implant-into)
+    for name, what in (("implant_into", "a real chest CT file or a CSV of them"), ("patients", "the CSV file")):
+        value = getattr(args, name)
+        if value and used[name] and not getattr(args, "from_arrays", None) and not Path(value).is_file():
+            raise InputError(f"--{name.replace('_', '-')} {value} does not exist (as a file)", f"give {what}")
+    recipe = {"lr_schedule": args.lr_schedule, "augment": args.augment, "fg_fraction": args.fg_fraction}
+    return cfg, recipe
+
+
+def resume_settings(args) -> dict:
+    """The settings of these train-seg options that an interrupted run's checkpoints/settings.json records (what a
+    --resume must share with the first run; the split's cases are compared by train-seg once it has read the data):
+    for :func:`lungai.seg.settings.check_settings` before a resume is launched."""
+    from lungai.seg.config import DEFAULT_LR
+    from lungai.seg.settings import data_settings, run_settings
+
+    cfg, recipe = train_config(args)
+    settings = run_settings(cfg, seed=args.seed, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
+                            lr=args.lr or DEFAULT_LR[cfg.arch], batch_size=args.batch, recipe=recipe, label=args.label)
+    settings.update(data_settings(case_sources(args), {}))
+    return settings
 
 
 def _check_train_output(out, args) -> None:
@@ -275,8 +345,17 @@ def _check_own_model(out) -> None:
                          "give a new (or empty) folder for the model, e.g. -o my_model")
 
 
+def check_device_name(name: str) -> None:
+    """``--device`` is cpu, cuda, cuda:N or auto (InputError otherwise; light: whether CUDA is there is not asked)."""
+    from lungai.errors import InputError
+
+    if name not in ("auto", "cpu") and not re.fullmatch(r"cuda(:\d+)?", name):
+        raise InputError(f"unknown --device {name!r}", "give cpu, cuda, cuda:N or auto")
+
+
 def training_device(name: str) -> str:
     """``--device`` checked: cpu, cuda, cuda:N or auto."""
+    check_device_name(name)
     import torch
 
     from lungai.errors import InputError
@@ -285,8 +364,6 @@ def training_device(name: str) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cpu":
         return name
-    if not re.fullmatch(r"cuda(:\d+)?", name):
-        raise InputError(f"unknown --device {name!r}", "give cpu, cuda, cuda:N or auto")
     if not torch.cuda.is_available():
         raise InputError(f"--device {name}: this torch sees no CUDA device", "use --device cpu (or auto)")
     return name

@@ -1,0 +1,123 @@
+"""What a resumed ``lungai train-seg`` run must share with the first one (checkpoints/settings.json), compared and
+explained in JSON alone: light (no torch), so the Slicer panel checks a resume before it launches the child."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lungai.errors import InputError
+
+
+SETTINGS_JSON = "settings.json"
+# the settings a resumed run must share with the first one, and the option that gives each
+SETTING_OPTIONS = {"arch": "--arch", "channels": "--channels", "spacing": "--spacing", "patch_size": "--patch",
+                   "infer_patch": "--infer-patch", "dropout": "--dropout", "deep_supervision": "--deep-supervision",
+                   "tta": "--tta", "hu_window": "hu_window", "roi_margin_mm": "roi_margin_mm",
+                   "seed_box_mm": "seed_box_mm", "extra": "extra", "seed": "--seed", "val_fraction": "--val-fraction",
+                   "test_fraction": "--test-fraction", "lr": "--lr", "batch_size": "--batch",
+                   "lr_schedule": "--lr-schedule", "augment": "--augment", "fg_fraction": "--fg-fraction",
+                   "label": "--label", "max_cases": "--max-cases", "synthetic": "--synthetic",
+                   "synthetic_chests": "--synthetic-chests", "implant": "--implant", "implant_into": "--implant-into",
+                   "patients_sha256": "--patients (the file's content, sha256)"}
+# the data's identity: the case ids of each part of the split (sorted), and the options that choose the cases
+CASE_PARTS = {"train_cases": "training", "val_cases": "validation", "test_cases": "test"}
+DATA_OPTIONS = ("max_cases", "synthetic", "synthetic_chests", "implant", "implant_into", "patients_sha256")
+
+
+def run_settings(cfg, *, seed, val_fraction, test_fraction, lr, batch_size, recipe, label=None) -> dict:
+    """What a resumed run must share with the first one (JSON values; ``label``: --label, the masks' tumour label).
+    Not here: --members, --epochs, --iters, --patience, --mc-passes (a resumed run may extend them) and where it
+    runs (device, workers, arrays)."""
+    d = {k: v for k, v in cfg.to_dict().items() if k != "members"}
+    d.update(seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, lr=lr, batch_size=batch_size,
+             label=label,
+             **{k: (recipe or {}).get(k, default) for k, default in
+                (("lr_schedule", "constant"), ("augment", "basic"), ("fg_fraction", None))})
+    return json.loads(json.dumps(d))
+
+
+def data_settings(case_sources: dict | None, parts: dict) -> dict:
+    """What a resumed run must share with the first one about its data: the options that choose the cases
+    (``case_sources`` of train-seg: --max-cases, --synthetic, ..., the --patients file's content) and the case ids
+    of each part of the split (``parts``: {"train_cases" / "val_cases" / "test_cases": cases or ids}).  Folder
+    paths are not compared (the data may move); its cases are."""
+    import hashlib
+
+    src = case_sources or {}
+    d = {k: src.get(k) for k in DATA_OPTIONS[:4]}
+    d["implant_into"] = Path(src["implant_into"]).name if src.get("implant_into") else None
+    patients = src.get("patients")
+    d["patients_sha256"] = (hashlib.sha256(Path(patients).read_bytes()).hexdigest()
+                            if patients and Path(patients).is_file() else None)
+    for k, cases in parts.items():
+        d[k] = sorted(getattr(c, "case_id", c) for c in cases)
+    return json.loads(json.dumps(d))
+
+
+def _recorded(ckpt_dir) -> dict | None:
+    """The settings recorded for a run: checkpoints/settings.json, else those of the model.json next to it."""
+    path = Path(ckpt_dir) / SETTINGS_JSON
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    model_json = Path(ckpt_dir).parent / "model.json"
+    if model_json.is_file():
+        doc = json.loads(model_json.read_text(encoding="utf-8"))
+        t = doc.get("training", {})
+        rec = {k: v for k, v in (doc.get("config") or {}).items() if k != "members"}
+        rec.update({k: t[k2] for k, k2 in (("seed", "seed"), ("lr", "lr"), ("batch_size", "batch_size"),
+                                            ("test_fraction", "test_fraction")) if k2 in t})
+        if "label" in t.get("case_sources", {}):
+            rec["label"] = t["case_sources"]["label"]
+        rec.update({k: sorted(t[k]) for k in ("val_cases", "test_cases") if isinstance(t.get(k), list)})
+        return json.loads(json.dumps(rec))
+    return None
+
+
+def check_settings(ckpt_dir, settings: dict) -> None:
+    """InputError naming the settings that differ from those recorded for the run in ``ckpt_dir`` (if any)."""
+    recorded = _recorded(ckpt_dir)
+    if recorded is None:
+        return
+    diff = [k for k in settings if k in recorded and recorded[k] != settings[k]]
+    if diff:
+        shown = "; ".join([f"{SETTING_OPTIONS.get(k, k)} {_show(recorded[k])} then, {_show(settings[k])} now"
+                           for k in diff if k not in CASE_PARTS] +
+                          [_case_change(CASE_PARTS[k], recorded[k], settings[k]) for k in diff if k in CASE_PARTS])
+        raise InputError(f"{Path(ckpt_dir).parent} was trained with other settings than this --resume: {shown}",
+                         "--resume with the same options as the first run, or choose a new -o folder to start anew")
+
+
+def _case_change(part: str, then: list, now: list) -> str:
+    """E.g. "the test cases: 2 not there then (A_1, B_2), 1 not there now (C_1)"."""
+    def few(ids):
+        return ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+
+    added, gone = sorted(set(now) - set(then)), sorted(set(then) - set(now))
+    return (f"the {part} cases: " + ", ".join(([f"{len(added)} not there then ({few(added)})"] if added else []) +
+                                              ([f"{len(gone)} not there now ({few(gone)})"] if gone else [])) +
+            " (other data, or other --images / --masks / --patients / --max-cases / --synthetic ...)")
+
+
+def _show(v) -> str:
+    return ",".join(str(x) for x in v) if isinstance(v, list) else str(v)
+
+
+def record_settings(ckpt_dir, settings: dict) -> None:
+    """Writes checkpoints/settings.json for a run that has none yet (not over checkpoints of unknown settings);
+    to one that has, adds the settings it lacks (e.g. the data options after a --from-arrays run)."""
+    d = Path(ckpt_dir)
+    path = d / SETTINGS_JSON
+    if path.is_file():
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+        if set(settings) <= set(recorded):
+            return
+        settings = {**settings, **recorded}
+    elif list(d.glob("member_*.state.json")):
+        return
+    d.mkdir(parents=True, exist_ok=True)
+    import os
+
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(settings, indent=1), encoding="utf-8")
+    tmp.replace(path)
