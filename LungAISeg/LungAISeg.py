@@ -414,7 +414,8 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
 
     def loadLungs(self, p, job):
         """"Right lung" / "Left lung" segments; returns "Right lung N ml, Left lung M ml" and a line "warning: ..."
-        per way the scan cuts the lungs (field of view, first / last slice), as ``lungai lungs`` prints them."""
+        per way the scan cuts the lungs (field of view, first / last slice), as ``lungai lungs`` prints them, and for
+        a map with one lung label missing (right/left label uncertain)."""
         try:
             segNode, volumes, cut = nodes.import_lung_outputs(slicer.mrmlScene, job.outputs, job.input("volume"),
                                                               seg_node=job.input("segmentation"))

@@ -386,3 +386,40 @@ def test_several_ct_series_of_one_patient_are_warned_on_the_terminal(tmp_path, c
     assert sorted(c for c, _ in s.failed) == ["QA-TWOCT_1", "QA-TWOCT_2"]
     assert ("warning: QA-TWOCT has 2 CT series: rows QA-TWOCT_1, QA-TWOCT_2 - keep one per patient before training"
             in capsys.readouterr().out)
+
+
+def test_automatic_lungs_every_note_and_a_one_lung_map_warned(export, tmp_path, monkeypatch):
+    """Automatic lungs: every note of segment_lungs reaches the patient's notes (not only the scan's cut: an uncertain
+    right/left label too), and dose features on a map with one lung label missing are warned
+    (lungai.lungs.check.lung_map_notes, as dose-features)."""
+    import lungai.lungs as lungs_pkg
+    from lungai.dicom.cohort import process_patient
+    from lungai.dicom.reference import ct_reference
+    from lungai.dicom.rtstruct import read_rtstruct, write_rtstruct
+    from lungai.io import read_ct
+
+    root = _p1_copy(export, tmp_path)
+    rs = root / "P1" / "RTSTRUCT" / "rtstruct.dcm"
+    masks = read_rtstruct(rs, read_ct(root / "P1" / "CT"))
+    write_rtstruct({"GTV": masks["GTV"]}, ct_reference(root / "P1" / "CT"), tmp_path / "rs_gtv.dcm", label="synthetic")
+    rs.unlink()
+    (tmp_path / "rs_gtv.dcm").replace(rs)
+    real = lungs_pkg.segment_lungs
+
+    def right_only(ct):
+        result = real(ct)
+        arr = sitk.GetArrayFromImage(result.labels)
+        arr[arr == 2] = 0
+        labels = sitk.GetImageFromArray(arr)
+        labels.CopyInformation(result.labels)
+        result.labels = labels
+        result.notes.append("only one lung region found ...: the right/left label is uncertain - check it")
+        return result
+
+    monkeypatch.setattr(lungs_pkg, "segment_lungs", right_only)
+    job, _ = _p1_job(root)
+    doc = process_patient(job, PARAMS, str(tmp_path / "out"))
+    assert doc["status"] == "done", doc
+    assert any("trachea" in n or "airways not removed" in n for n in doc["notes"]), doc["notes"]
+    assert any("right/left label is uncertain" in n for n in doc["notes"]), doc["notes"]
+    assert any("the lung map holds only the right lung (label 1)" in n for n in doc["notes"]), doc["notes"]

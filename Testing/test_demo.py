@@ -287,6 +287,21 @@ def test_lungs_cut_by_the_scan_are_in_the_report():
     assert 'id="lungs-cut"' not in _lungs_and_features(s)
 
 
+def test_uncertain_lung_side_is_in_the_report_and_console():
+    """A one-lung CT's right/left warning (LungResult.warnings, summary.json lungs.warnings) reaches the demo's report
+    and console summary, not only the scan's cut."""
+    from lungai.cli.demo import result_lines
+    from lungai.report.html import _lungs_and_features
+
+    note = "only one lung region found (...): labelled right (1) because ...; the right/left label is uncertain"
+    s = {"lungs": {"right_lung": 1213.0, "left_lung": 0.0, "notes": [note], "cut": [], "warnings": [note]},
+         "radiomics": {"key_features": [], "params": "default", "n_features": 0}}
+    assert 'id="lungs-cut"' in _lungs_and_features(s) and note in _lungs_and_features(s)
+    summary = {"segmentation": {"tumor_volume_ml": 1.0, "confidence": 0.9, "needs_review": False}, "rp": {"message": "x"},
+               "stage": {"message": "x"}, "dose": None, "dose_source": "none", "lungs": s["lungs"]}
+    assert f"warning: {note}" in result_lines(summary)
+
+
 def test_a_reused_demo_folder_keeps_nothing_of_the_earlier_run(demo, tmp_path):
     """Every file / folder the sample demo writes is one of DEMO_OUTPUTS, and claiming the folder for a new run
     removes them all (the sample's truth, meta.json and illustrative models must not sit beside a patient's results)."""

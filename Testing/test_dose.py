@@ -224,3 +224,44 @@ def test_several_rtdoses_beams_of_one_plan_summed_else_refused(tmp_path):
         with pytest.raises(InputError, match="RTDOSEs share this CT's frame of reference") as err:
             plan_dose_files(group)
         assert all(p.name in err.value.problem for p in group) and "keep only the plan dose" in err.value.fix
+
+
+def test_one_lung_or_too_small_lung_map_is_warned(small_phantom, tmp_path, capsys):
+    """A lungai lungs map with one lung label missing (or lungs far too small for an adult) gives MLD / V20 of one lung:
+    dose-features warns (lungai.lungs.check.lung_map_notes, also used by cohort and the Slicer panel)."""
+    from lungai.cli import main
+    from lungai.lungs.check import lung_map_notes
+    from lungai.synthetic import labels as L
+
+    arr = sitk.GetArrayFromImage(small_phantom.labels)
+    lungs = L.lung_truth(arr, "right")
+    both = (lungs["right"] * 1 + lungs["left"] * 2).astype(np.uint8)
+
+    def image(a, spacing=None):
+        im = sitk.GetImageFromArray(a.astype(np.uint8))
+        im.CopyInformation(small_phantom.ct)
+        if spacing:
+            im.SetSpacing(spacing)
+        return im
+
+    big = (4.0, 4.0, 15.0)   # the phantom's lungs at an adult's volume (> 1 L each)
+    assert lung_map_notes(image(both, big)) == []
+    assert lung_map_notes(image(both > 0, big)) == []                 # binary mask of both lungs: two regions
+    right_only = lung_map_notes(image(np.where(both == 1, 1, 0), big))
+    assert len(right_only) == 1 and "only the right lung (label 1), no left lung" in right_only[0]
+    assert "only the left lung (label 2)" in lung_map_notes(image(np.where(both == 2, 2, 0), big))[0]
+    assert lung_map_notes(image(np.where(both == 1, 1, 0), big), label_map=False) == []   # an RTSTRUCT structure
+    small = lung_map_notes(image(both, (1.0, 1.0, 1.0)))
+    assert len(small) == 1 and "less than 1000 ml" in small[0]
+    # dose-features says it on the terminal
+    ct = sitk.Image(small_phantom.ct)
+    ct.SetSpacing(big)
+    paths = {k: tmp_path / f"{k}.nii.gz" for k in ("ct", "lungs", "dose")}
+    sitk.WriteImage(ct, str(paths["ct"]))
+    sitk.WriteImage(image(np.where(both == 1, 1, 0), big), str(paths["lungs"]))
+    dose = sitk.GetImageFromArray(np.full(both.shape, 20.0, np.float32))
+    dose.CopyInformation(ct)
+    sitk.WriteImage(dose, str(paths["dose"]))
+    assert main(["dose-features", "--dose", str(paths["dose"]), "--ct", str(paths["ct"]), "--lungs",
+                 str(paths["lungs"]), "-o", str(tmp_path / "dose.csv")]) == 0
+    assert "warning: the lung map holds only the right lung (label 1)" in capsys.readouterr().out

@@ -182,3 +182,77 @@ def test_lungs_cut_by_the_first_or_last_slice_are_flagged(small_phantom, tmp_pat
     assert cut_by_scan(one, (1.0, 1.0, 3.0)) == []
     one[9, 5:35, 5:35] = True
     assert cut_by_scan(one, (1.0, 1.0, 3.0)) == [segment.SLICE_CUT_NOTE.format("top slice")]
+
+
+def test_touching_lungs_do_not_take_other_air_in_the_body():
+    """Lungs that touch are eroded apart and re-grown: only within the air region that holds them, so a separate
+    stomach / bowel gas pocket or the larynx is not lung (LUNG1-002: 33 ml of gut gas was labelled left lung)."""
+    mask = np.zeros((30, 40, 60), bool)
+    mask[5:25, 5:35, 5:27] = mask[5:25, 5:35, 33:55] = True     # two lungs ...
+    mask[10:20, 15:25, 27:33] = True                             # ... touching (anterior junction)
+    mask[0:3, 15:25, 40:50] = True                               # a gas pocket below the left lung
+    parts = segment._split_two(mask, min_voxels=100)
+    assert len(parts) == 2
+    assert not (parts[0] | parts[1])[0:3].any()
+    assert (parts[0] | parts[1]).sum() == mask[3:].sum()
+    assert all(ndimage.label(p)[1] == 1 for p in parts)
+
+
+def _one_side(phantom, right: bool):
+    """``phantom``'s CT cut through the midline, keeping the patient's right (low x) or left half; its truth."""
+    nx = phantom.ct.GetSize()[0]
+    box = (slice(0, nx // 2), slice(None), slice(None)) if right else (slice(nx // 2, None), slice(None), slice(None))
+    return _cropped(phantom, box)
+
+
+@pytest.mark.parametrize("right", [True, False])
+def test_ct_cropped_through_the_midline_gets_the_side_of_its_lung_with_a_warning(small_phantom, right):
+    """One lung in view: its side comes from the anatomy (the body is cut by the border beyond the midline), never from
+    the centre of the cropped body; a note says the right/left label is uncertain, as a warning."""
+    ct, lab = _one_side(small_phantom, right)
+    result = segment_lungs(ct)
+    pred = sitk.GetArrayFromImage(result.labels)
+    truth = L.lung_truth(lab, "right")["right" if right else "left"]
+    value = RIGHT if right else LEFT
+    assert dice(pred == value, truth) >= 0.9 and not (pred == (LEFT if right else RIGHT)).any()
+    assert any("right/left label is uncertain" in n for n in result.warnings), result.notes
+    assert not any("0 ml of airways" in n for n in result.notes), result.notes
+
+
+def test_one_lung_in_a_whole_body_gets_its_side_from_the_chest_wall(small_phantom):
+    """The left lung gone (filled with soft tissue, the body whole): the right lung lies against the body's right wall."""
+    arr = sitk.GetArrayFromImage(small_phantom.ct)
+    lab = sitk.GetArrayFromImage(small_phantom.labels)
+    truth = L.lung_truth(lab, "right")
+    arr[ndimage.binary_dilation(truth["left"], iterations=2) & (arr < -300)] = 30
+    img = sitk.GetImageFromArray(arr)
+    img.CopyInformation(small_phantom.ct)
+    result = segment_lungs(img)
+    pred = sitk.GetArrayFromImage(result.labels)
+    assert dice(pred == RIGHT, truth["right"]) >= 0.9 and not (pred == LEFT).any()
+    assert any("against the body's right wall" in n and "uncertain" in n for n in result.warnings), result.notes
+
+
+def test_trachea_shorter_than_a_trachea_is_not_removed():
+    """A 'trachea' candidate of one slice (larynx, a lung's apex) is no trachea: no '0 ml of airways removed' note."""
+    from lungai.lungs.airways import find_central_airways
+
+    hu = np.full((40, 60, 60), 40.0, np.float32)
+    hu[39, 25:33, 25:33] = -1000.0                 # a small dark air region on the top slice only
+    inside = hu < -400
+    airways, note = find_central_airways(hu, inside, hu, (1.0, 1.0, 3.0), 30.0, 0.003)
+    assert airways is None and "no trachea found" in note
+
+
+@pytest.mark.shared_data
+def test_real_ct_touching_lungs_one_region_each_and_no_false_cut_warning(shared_data):
+    """LUNG1-002: the lungs touch; gut gas (slices 0-10) and larynx air (102-110) are no lung, so no false 'scan does
+    not cover the whole lungs' warning (the reference lungs span slices 6-97 of 111)."""
+    nifti = shared_data / "nsclc_whole_ct" / "nifti"
+    result = segment_lungs(sitk.ReadImage(str(nifti / "LUNG1-002_ct.nii.gz")))
+    pred = sitk.GetArrayFromImage(result.labels)
+    assert result.cut == [] and not any("slice" in n for n in result.notes), result.notes
+    for value in (RIGHT, LEFT):
+        lab, n = ndimage.label(pred == value)
+        sizes = np.bincount(lab.ravel())[1:]
+        assert sizes.max() >= 0.995 * sizes.sum(), (value, n, sorted(sizes)[-3:])

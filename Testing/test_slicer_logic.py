@@ -1092,6 +1092,28 @@ def test_lungai_seg_lungs_cut_by_the_scan_warns(load_module, mrml_scene, small_p
     assert cut == [SLICE_CUT_NOTE.format("top and bottom slices")] and volumes["Right lung"] > 50
 
 
+def test_lungs_of_a_ct_showing_one_lung_warn_that_the_side_is_uncertain(mrml_scene, small_phantom, tmp_path):
+    """A CT cut through the midline (one lung): the console API (in-process) and the panel's loading of the label
+    file of `lungai lungs` (nodes.import_lung_outputs, what loadLungs shows) carry the right/left warning."""
+    from lungai import mrml
+    from lungai.scene import nodes
+    from lungai.scene.lungs import segment_lungs_node
+    from lungai.scene.results import describe_lungs_result
+
+    ct = small_phantom.ct[:48, :, :]                  # the patient's right half
+    node = mrml.volume_node_from_image(mrml_scene, ct, "right half")
+    _, volumes, warnings = segment_lungs_node(mrml_scene, node)
+    assert volumes["Right lung"] > 50 and volumes["Left lung"] == 0
+    assert any("right/left label is uncertain" in w for w in warnings), warnings
+    labels = sitk.Image(ct.GetSize(), sitk.sitkUInt8)
+    labels.CopyInformation(ct)
+    labels[10:30, 30:60, 10:30] = 1
+    sitk.WriteImage(labels, str(tmp_path / "lungs.nii.gz"))
+    _, volumes, warnings = nodes.import_lung_outputs(mrml_scene, tmp_path / "lungs.nii.gz", node)
+    message = describe_lungs_result(volumes, warnings)
+    assert "warning: the lung map holds only the right lung (label 1), no left lung (label 2)" in message
+
+
 def test_lung_radiomics_segment_names_with_one_column_name(load_module, mrml_scene, phantom_nodes):
     """"Tumor" and "Tumour" (or "GTV-1" / "GTV 1") have one feature column name ("tumour"): each ticked segment
     is still its own run and its own column, with radiomics_table's layout and values (one used to be dropped)."""

@@ -80,7 +80,8 @@ def result_lines(summary: dict) -> list:
     lines = [f"tumour: {seg['tumor_volume_ml']:.1f} ml, confidence {seg['confidence']:.2f}"
              f"{' - NEEDS REVIEW' if seg['needs_review'] else ''}{f' ({reasons})' if seg['needs_review'] and reasons else ''}"]
     lines += [f"note: {note}" for note in seg.get("notes") or []]     # as `lungai segment` prints them
-    lines += [f"warning: {note}" for note in summary.get("lungs", {}).get("cut", [])]
+    lungs = summary.get("lungs", {})
+    lines += [f"warning: {note}" for note in lungs.get("warnings", lungs.get("cut", []))]   # as `lungai lungs` prints them
     if summary.get("truth_dice") is not None:
         lines.append(f"Dice against the phantom's planted tumour: {summary['truth_dice']:.2f}")
     lines.append(f"mean lung dose {dose['dose_mld_gy']:.1f} Gy{tag[summary['dose_status']]}" if dose is not None

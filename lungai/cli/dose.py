@@ -73,8 +73,13 @@ def run(args) -> int:
     if args.rtstruct and empty_note(empty):
         print("note: " + empty_note(empty))
     row = dose_features(read_dose(args.dose), ct, lungs, gtv, case=case)
+    from lungai.lungs.check import lung_map_notes
+
+    lung_warnings = lung_map_notes(lungs, label_map=not args.rtstruct)   # an RTSTRUCT structure is a binary mask
     write_csv(pd.DataFrame([row], columns=COLUMNS), args.output, protect=inputs)
     print(f"{case}: MLD {row['dose_mld_gy']:.2f} Gy, V20 {row['dose_v20_pct']:.1f} % -> {args.output}")
     print(f"lungs: {lung_source}" + (f"; minus the GTV: {gtv_source}" if gtv is not None else
                                       " - no GTV given: the lungs include the tumour"))
+    for note in lung_warnings:
+        print(f"warning: {note}")
     return 0

@@ -44,5 +44,5 @@ def run(args) -> int:
     for path in written:
         print(f"DICOM: {path}")
     for note in result.notes:
-        print(f"{'warning' if note in result.cut else 'note'}: {note}")
+        print(f"{'warning' if note in result.warnings else 'note'}: {note}")
     return 0

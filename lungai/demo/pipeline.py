@@ -415,7 +415,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         write_image(lungs_result.labels, out / "lungs.nii.gz")
         summary["lungs"] = {"right_lung": float(lungs_result.volumes_ml["right_lung"]),
                             "left_lung": float(lungs_result.volumes_ml["left_lung"]), "notes": lungs_result.notes,
-                            "cut": lungs_result.cut}
+                            "cut": lungs_result.cut, "warnings": lungs_result.warnings}
         lap("lungs", t0)
         bar.update(1, "lungs")
 

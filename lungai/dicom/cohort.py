@@ -184,7 +184,7 @@ def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list) -> tuple:
         notes.append("no contoured lung structures in the RTSTRUCT; automatic lungs")
     result = segment_lungs(ct)
     provenance["lungs"] = "automatic (lungai.lungs, RT lung definition)"
-    notes.extend(result.cut)
+    notes.extend(result.notes)   # every note: the scan's cut, an uncertain right/left label, the airways removed
     return result.labels, None, None
 
 
@@ -234,6 +234,7 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         from lungai.dose import check_dose_matches_ct, dose_features
         from lungai.dose.read import read_dose_sum
         from lungai.io import read_ct, write_image
+        from lungai.lungs.check import lung_map_notes
         from lungai.radiomics import extract, segments_from_masks, to_wide
         from lungai.radiomics.csv_output import write_csv
 
@@ -269,6 +270,7 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         if dose_files:
             dose_img = read_dose_sum(dose_files)
             dose = dose_features(dose_img, ct, lungs if lungs is not None else dose_lungs, tumour, case=job.case)
+            notes.extend(lung_map_notes(lungs if lungs is not None else dose_lungs, label_map=lungs is not None))
             row.update({k: v for k, v in dose.items() if k != "case"})
             provenance["dose"] = ("RTDOSE " + Path(dose_files[0]).name if len(dose_files) == 1 else
                                   f"sum of {len(dose_files)} BEAM RTDOSEs of one plan "

@@ -93,7 +93,11 @@ def central_airways(airways: np.ndarray, spacing_xyz, min_diameter_mm: float = C
 
 def find_central_airways(hu: np.ndarray, inside_air: np.ndarray, smooth_hu: np.ndarray, spacing_xyz,
                          x_mid: float, voxel_ml: float) -> tuple[np.ndarray | None, str]:
-    """(mask of the trachea, main and lobar bronchi or None, a note for the user)."""
+    """(mask of the trachea, main and lobar bronchi or None, a note for the user).
+
+    The kept candidate must run at least ``TRACHEA_MIN_MM`` down (or on out of the scan's bottom slice) and hold at
+    least 1 ml of airway ``CENTRAL_AIRWAY_MM`` wide: a shorter or thinner one (larynx, oesophagus, a lung's apex in a
+    CT cropped through the midline) is no trachea - None, "no trachea found"."""
     best, leaked, top = None, False, None
     for _ in range(MAX_SEED_SLICES):
         seeds = trachea_candidates(inside_air, smooth_hu, spacing_xyz, x_mid, top)
@@ -114,10 +118,14 @@ def find_central_airways(hu: np.ndarray, inside_air: np.ndarray, smooth_hu: np.n
             break
         # larynx or oesophagus: look again below where that air ended
         top = lowest - 1
-    if best is None:
-        return None, ("airways not removed: region growing leaked into the lungs" if leaked else
+    wide = None
+    if best is not None and (best[0] >= TRACHEA_MIN_MM or best[1][0].any()):
+        wide = central_airways(best[1], spacing_xyz)
+    if wide is None or wide.sum() * voxel_ml < 1.0:
+        # shorter than a trachea (and not running on out of the scan's bottom slice), or nothing trachea-wide: the
+        # larynx, the oesophagus or a lung's apex, not the trachea
+        return None, ("airways not removed: region growing leaked into the lungs" if leaked and best is None else
                       "no trachea found in the upper slices; airways not removed")
     _, region, threshold = best
-    wide = central_airways(region, spacing_xyz)
     return wide, (f"trachea, main and lobar bronchi removed ({wide.sum() * voxel_ml:.0f} ml of airways "
                   f"at least {CENTRAL_AIRWAY_MM:.0f} mm wide, < {threshold:.0f} HU)")

@@ -16,10 +16,11 @@ Steps (arrays in LPS orientation, [z, y, x] with x towards the patient's left):
    the edge of the field of view (:func:`_body_air_open_fov`);
 2. the trachea is found below the larynx, the airway tree grown from it and its part at least
    7 mm wide (trachea, main and lobar bronchi) removed (:mod:`lungai.lungs.airways`);
-3.
-4. the two largest remaining air regions are the lungs (eroded apart if they touch), the one
-   on the patient's right is label 1;
-5. per slice, gaps up to 10 mm wide at the hilum (small vessels and bronchi entering the lung)
+3. the two largest remaining air regions are the lungs (eroded apart if they touch, then re-grown only within
+   the air regions holding them: gut gas and the larynx stay out), the one further to the patient's right is
+   label 1; a single lung region gets its side from the anatomy (:func:`_one_lung_side`) and a warning that the
+   right/left label is uncertain (``LungResult.warnings``);
+4. per slice, gaps up to 10 mm wide at the hilum (small vessels and bronchi entering the lung)
    are closed, vessels and free-standing tumours (holes) filled; tumours abutting the chest wall
    are added from the convex-hull notches (see :mod:`lungai.lungs.pleura`).
 
@@ -63,6 +64,11 @@ OPEN_FOV_GRID_MM = 4.0
 # a lung counts as cut by the scan when at least CUT_MM2 of it lies on the edge of the field of view
 # or on the top / bottom slice (a few voxels there are partial volume, not a cut lung)
 CUT_MM2 = 500.0
+# a CT whose body is cut by the image's right or left border over at least BODY_CUT_MM per slice (median over the
+# lung's slices; a body cut through is 150-300 mm deep, the couch or an arm touching the border far less)
+BODY_CUT_MM = 50.0
+ONE_LUNG_NOTE = ("only one lung region found (single lung, lungs not separable, or a CT cropped through the midline): "
+                 "labelled {side} ({value}) because {reason}; the right/left label is uncertain - check it")
 FOV_CUT_NOTE = ("the lungs touch the edge of the field of view: they are cut, the volumes are a lower bound "
                 "and lung features are of the part in view")
 SLICE_CUT_NOTE = ("the lungs touch the {}: the scan does not cover the whole lungs; volumes and lung "
@@ -75,6 +81,13 @@ class LungResult:
     volumes_ml: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
     cut: list = field(default_factory=list)   # the notes saying how the scan cuts the lungs (also in notes)
+    side: list = field(default_factory=list)  # the note that the right/left label is uncertain (also in notes)
+
+    @property
+    def warnings(self) -> list:
+        """The notes to show as warnings (``lungai lungs`` prints them as ``warning: ...``): how the scan cuts the
+        lungs and an uncertain right/left label."""
+        return self.side + self.cut
 
     def mask(self, which: str = "both") -> sitk.Image:
         """Binary mask of "right", "left" or "both" lungs."""
@@ -216,7 +229,11 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12):
                 markers[lab == big[1]] = 2
                 if it == 0:
                     return [lab == big[0], lab == big[1]]
-                # grow the eroded seeds back within the original mask (nearest seed wins)
+                # grow the eroded seeds back within the regions of the original mask that hold them (nearest seed
+                # wins): other air in the body (stomach / bowel gas, the larynx) stays out
+                whole, _ = ndimage.label(mask)
+                held = np.unique(whole[markers > 0])
+                mask = np.isin(whole, held[held > 0])
                 _, (iz, iy, ix) = ndimage.distance_transform_edt(markers == 0, return_indices=True)
                 nearest = markers[iz, iy, ix]
                 return [mask & (nearest == 1), mask & (nearest == 2)]
@@ -231,6 +248,35 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12):
     if n == 0:
         return []
     return [lab == (int(np.argmax(np.bincount(lab.ravel())[1:])) + 1)]
+
+
+def _one_lung_side(part: np.ndarray, box, outline: dict, body_edges: tuple) -> tuple[int, str]:
+    """(RIGHT or LEFT, why) for a single lung region ``part`` (in the ``box`` crop; LPS, x towards the patient's left).
+
+    A lung lies against the chest wall on its lateral side and against the mediastinum on its medial side.  When the
+    body is cut by one of the image's right / left borders (``body_edges``: per slice, mm of body on the first and
+    the last column) the midline lies beyond that border: the lung is on the other side of the patient.  Otherwise
+    the lung's lateral side is the one nearer to the body's outline (``outline``, :func:`body_outline`)."""
+    ks = np.flatnonzero(part.any(axis=(1, 2)))
+    full_ks = ks + box[0].start
+    low, high = (float(np.median(e[full_ks])) for e in body_edges)
+    if high >= BODY_CUT_MM > low:
+        return RIGHT, "the body is cut by the image's left border (the midline is beyond it)"
+    if low >= BODY_CUT_MM > high:
+        return LEFT, "the body is cut by the image's right border (the midline is beyond it)"
+    gaps_low, gaps_high = [], []
+    for k, fk in zip(ks, full_ks):
+        if int(fk) not in outline:
+            continue
+        _, cc, _, ch = outline[int(fk)]
+        cols = np.flatnonzero(part[k].any(axis=0)) + box[2].start
+        gaps_low.append(cols[0] - (cc - ch))
+        gaps_high.append((cc + ch) - cols[-1])
+    if not gaps_low:
+        return RIGHT, "no body outline was found around it"
+    near_low = float(np.median(gaps_low)) <= float(np.median(gaps_high))
+    return ((RIGHT, "it lies against the body's right wall (the mediastinum on its left)") if near_low else
+            (LEFT, "it lies against the body's left wall (the mediastinum on its right)"))
 
 
 def add_dense_lung(aerated: np.ndarray, partly_aerated: np.ndarray, not_lung: np.ndarray, spacing) -> np.ndarray:
@@ -307,6 +353,8 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
                          "the edge of the field of view)",
                          "give a chest CT in HU (not rescaled or windowed) whose field of view holds the lungs")
     outline = body_outline(outside)
+    # mm of body (not outside air) on the image's first / last column, per slice: a body cut by the image's border
+    body_edges = tuple((~outside[:, :, c]).sum(axis=1) * float(spacing[1]) for c in (0, -1))
     # midline: centre of the body in x
     x_mid = float(np.mean([o[1] for o in outline.values()])) if outline else hu.shape[2] / 2.0
 
@@ -339,11 +387,20 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
         raise InputError("no lungs found: no air region inside the body is larger than 50 ml",
                          "check that this is a chest CT in HU covering the lungs")
     if len(parts) == 1:
-        notes.append("only one lung region found (single lung or lungs not separable)")
+        # this note says why the one lung got its label (instead of the "midline uncertain" note above)
+        notes = [n for n in notes if "is uncertain" not in n]
+        values = [_one_lung_side(parts[0], box, outline, body_edges)]
+        notes.append(ONE_LUNG_NOTE.format(side="right" if values[0][0] == RIGHT else "left", value=values[0][0],
+                                          reason=values[0][1]))
+        values = [values[0][0]]
+    else:
+        # the part further to the patient's right (lower x) is the right lung
+        centres = [np.argwhere(part)[:, 2].mean() for part in parts]
+        values = [RIGHT, LEFT] if centres[0] < centres[1] else [LEFT, RIGHT]
 
     dense = smooth > DENSE_HU
     cropped = np.zeros(hu.shape, np.uint8)
-    for part in parts:
+    for part, value in zip(parts, values):
         pbox = _bbox(part, margin=2 + int(round(DENSE_LUNG_MM / float(spacing[0]))))
         crop = part[pbox]
         filled = _fill_slices(close_hilar_gaps(crop, spacing) & ~not_lung[pbox])
@@ -352,10 +409,6 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
         notched = add_pleural_notches(filled, dense[pbox], _shift(outline, offset))
         grown = add_dense_lung(crop, partly_aerated[pbox], not_lung[pbox], spacing)
         filled = notched | _fill_slices(close_hilar_gaps(grown, spacing) & ~not_lung[pbox])
-        centre_x = np.argwhere(part)[:, 2].mean()
-        value = RIGHT if centre_x < x_mid else LEFT
-        if len(parts) == 2 and (cropped == value).any():
-            value = LEFT if value == RIGHT else RIGHT
         region = cropped[pbox]
         region[filled & (region == 0)] = value
     out = np.zeros(full_shape, np.uint8)
@@ -367,4 +420,5 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
     counts = np.bincount(out.ravel(), minlength=3)
     volumes = {"right_lung": round(counts[RIGHT] * voxel_ml, 1), "left_lung": round(counts[LEFT] * voxel_ml, 1)}
     cut = cut_by_scan(out > 0, spacing, full_hu < PADDING_HU)
-    return LungResult(labels=labels, volumes_ml=volumes, notes=notes + cut, cut=cut)
+    side = [n for n in notes if "is uncertain" in n]
+    return LungResult(labels=labels, volumes_ml=volumes, notes=notes + cut, cut=cut, side=side)

@@ -98,7 +98,7 @@ def _lungs_and_features(s: dict) -> str:
 <h2>Lungs and key radiomic features</h2>
 <div class="cards">{_card('right lung', _num('right-lung-ml', lungs['right_lung'], '{:.0f}', 'ml'))}
 {_card('left lung', _num('left-lung-ml', lungs['left_lung'], '{:.0f}', 'ml'))}</div>
-{''.join(f'<div class="banner" id="lungs-cut">{html.escape(n)}</div>' for n in lungs.get('cut', []))}
+{''.join(f'<div class="banner" id="lungs-cut">{html.escape(n)}</div>' for n in lungs.get('warnings', lungs.get('cut', [])))}
 <p>{s['radiomics']['n_features']} pyradiomics features were computed (all in <code>radiomics_long.csv</code>;
 {html.escape(s['radiomics']['params'])}). A selection:</p>
 {_table(rows, ('segment', 'feature', 'value'))}

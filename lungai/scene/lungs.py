@@ -11,8 +11,9 @@ from lungai.scene import nodes
 
 def segment_lungs_node(scene, volume_node, seg_node=None):
     """Segment the lungs of ``volume_node``; returns (segmentation node, {"Right lung": ml, "Left lung": ml}, cut):
-    ``cut`` the warnings of lungs cut by the field of view or the first / last slice (``LungResult.cut``, as
-    ``lungai lungs`` prints them; [] for lungs wholly in view; text: ``lungai.scene.results.describe_lungs_result``).
+    ``cut`` the warnings ``lungai lungs`` prints (``LungResult.warnings``: lungs cut by the field of view or the first /
+    last slice, an uncertain right/left label; [] for both lungs wholly in view; text:
+    ``lungai.scene.results.describe_lungs_result``).
 
     Segments are added to ``seg_node`` (or a new node "<CT> lungs"); existing segments are never
     overwritten.
@@ -20,4 +21,4 @@ def segment_lungs_node(scene, volume_node, seg_node=None):
     ct = mrml.image_from_volume_node(volume_node)
     check_ct(ct, volume_node.GetName())
     result = segment_lungs(ct)
-    return (*nodes.add_lung_outputs(scene, volume_node, result.labels, seg_node=seg_node), result.cut)
+    return (*nodes.add_lung_outputs(scene, volume_node, result.labels, seg_node=seg_node), result.warnings)

@@ -62,8 +62,9 @@ def describe_segment_result(result: dict) -> tuple[str, str, bool]:
 
 
 def describe_lungs_result(volumes: dict, cut: Iterable[str] = ()) -> str:
-    """"Right lung N ml, Left lung M ml", and a line "warning: ..." per way the scan cuts the lungs (``cut``:
-    ``LungResult.cut``, the warnings ``lungai lungs`` prints)."""
+    """"Right lung N ml, Left lung M ml", and a line "warning: ..." per warning (``cut``: ``LungResult.warnings``,
+    the warnings ``lungai lungs`` prints - how the scan cuts the lungs, an uncertain right/left label - or those
+    re-derived from its label file)."""
     return "\n".join([", ".join(f"{name} {ml:.0f} ml" for name, ml in volumes.items()),
                       *(f"warning: {note}" for note in cut)])
 
