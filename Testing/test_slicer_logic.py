@@ -505,6 +505,45 @@ def test_stage_typed_patient_not_predicted_shows_no_other_patient(load_module, m
     assert results.match_stage_patient(" P1 ", ["P1", "p1"]) == "P1"
 
 
+def test_stage_grad_cam_of_an_earlier_run_is_never_shown_with_another_result(load_module, mrml_scene, phantom_nodes,
+                                                                             tmp_path):
+    """QA: the Grad-CAM volume of an earlier stage run stayed in the scene (and in the slice views, named for the
+    earlier patient) when the current run showed no prediction (patient not found), had no Grad-CAM for its
+    patient, or failed.  Now it is removed; a new patient's map reuses the node under the new patient's name."""
+    logic, p = _stage_logic(load_module, tmp_path, "P0,60\nP1,70\n", phantom_nodes, "P1")
+    rows = "P0,True,False,True,fusion,0.9,0.1,I,computed\nP1,True,False,True,fusion,0.3,0.7,II,computed\n"
+
+    def run(patient, cams=("P0", "P1"), fail=False):
+        p.stagePatient = patient
+        job = logic.startStage(p)
+        if fail:                              # the command failed: the panel loads nothing
+            job.finish()
+            return None
+        (job.outputs / "gradcam").mkdir(parents=True)
+        (job.outputs / "predictions.csv").write_text(STAGE_HEADER + rows, encoding="utf-8")
+        for pid in cams:
+            cam = sitk.Cast(sitk.ReadImage(str(job.outputs.parent / "tumour.nii.gz")), sitk.sitkFloat32) * 0.5
+            sitk.WriteImage(cam, str(job.outputs / "gradcam" / f"{pid}_gradcam.nii.gz"))
+        return logic.loadStage(p, job)
+
+    def grad_cams():
+        return [n.GetName() for n in mrml_scene.GetNodesByClass("vtkMRMLScalarVolumeNode") if "Grad-CAM" in n.GetName()]
+
+    run("P1")
+    assert p.gradcamVolume is not None and grad_cams() == ["P1 Grad-CAM"]
+    first = p.gradcamVolume
+    assert run("P9").startswith("P9 is not in the EHR table")          # no prediction shown: no Grad-CAM either
+    assert p.gradcamVolume is None and grad_cams() == [] and first.GetScene() is None
+    run("P1")
+    assert run("P0", cams=("P1",)).startswith("P0: predicted I")      # none for this patient: the old one goes
+    assert p.gradcamVolume is None and grad_cams() == []
+    run("P1")
+    run("P0")                                                          # another patient's map: renamed
+    assert grad_cams() == ["P0 Grad-CAM"] and p.gradcamVolume.GetName() == "P0 Grad-CAM"
+    run("P1", fail=True)                                               # a new run that fails shows no old map
+    assert p.gradcamVolume is None and grad_cams() == []
+
+
 def test_stage_patient_case_joins_the_ehr_in_the_ct_manifest(load_module, mrml_scene, phantom_nodes, tmp_path):
     """With a CT the typed id goes into the CT manifest as the EHR table spells it, so the CLI (exact ids) joins
     the CT with the patient's EHR row."""
