@@ -167,6 +167,32 @@ def test_lung_radiomics_empty_segment_is_a_nan_column(load_module, mrml_scene, p
     assert not list(tmp_path.glob("lungai-radiomics-*"))
 
 
+def test_lung_radiomics_one_segment_failing_in_pyradiomics_does_not_stop_the_others(load_module, mrml_scene,
+                                                                                   phantom_nodes, tmp_path):
+    """QA: the panel runs one command per segment in a chain that stopped at the first failure: a segment that
+    passes the voxel check but fails in pyradiomics (2 voxels in a line: 'too few dimensions') lost every other
+    segment's features and showed only an error.  Now that segment is a NaN column with its reason, the others are
+    computed."""
+    from lungai import mrml
+
+    vol, seg = phantom_nodes
+    line = np.zeros(sitk.GetArrayFromImage(mrml.image_from_volume_node(vol)).shape, np.uint8)
+    line[10, 20, 20:22] = 1
+    image = sitk.GetImageFromArray(line)
+    image.CopyInformation(mrml.image_from_volume_node(vol))
+    mrml.mask_to_segment(mrml_scene, image, "Line", seg_node=seg, reference_volume_node=vol)
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation, p.selectedSegments = vol, seg, ["Line", "Tumor"]
+    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
+        setattr(p, f"class_{c}", False)
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    assert "x 1 segment(s)" in message and "Not computed (NaN column): Line" in message
+    assert "Line: no features could be computed" in message and "too few dimensions" in message
+    panel = mrml.dataframe_from_table_node(p.outputTable).set_index("feature")
+    assert panel["Line"].isna().all() and panel["Tumor"].notna().all()
+
+
 def test_lung_radiomics_settings_problems(load_module, phantom_nodes, tmp_path):
     module = load_module("LungRadiomics")
     logic = module.LungRadiomicsLogic()
