@@ -297,13 +297,16 @@ def name_work_files(text: str, names: Optional[dict] = None) -> str:
 class ProcessChain:
     """Several ``lungai`` commands run one after the other, with the interface of one process.
 
-    The progress fraction spans the whole chain; the chain stops at the first failure or on cancel.
+    The progress fraction spans the whole chain; the chain stops at the first failure or on cancel - except for
+    the ``optional`` commands (their indices): one of them failing (not cancelled) is recorded
+    (:meth:`failed_optional`) and the chain goes on, e.g. one segment's features among others.
     """
 
-    def __init__(self, commands: Sequence[Sequence[str]], **kwargs):
+    def __init__(self, commands: Sequence[Sequence[str]], optional: Sequence[int] = (), **kwargs):
         if not commands:
             raise ValueError("a process chain needs at least one command")
         self.jobs = [LungAIProcess(args, **kwargs) for args in commands]
+        self.optional = frozenset(int(i) for i in optional)
         self.index = 0
         self.fraction = 0.0
         self.status = ""
@@ -335,9 +338,20 @@ class ProcessChain:
     def started(self) -> bool:
         return self.jobs[0].started
 
+    def _goes_on(self, index: int) -> bool:
+        """Job ``index`` has ended so that the chain may go on: it succeeded, or it is optional and failed
+        (not cancelled)."""
+        job = self.jobs[index]
+        return job.succeeded or (index in self.optional and job.returncode is not None and not job.cancelled)
+
+    def failed_optional(self) -> list[int]:
+        """The indices of the optional commands that ran and failed."""
+        return [i for i in sorted(self.optional) if i < len(self.jobs) and self.jobs[i].returncode not in (None, 0)
+                and not self.jobs[i].cancelled]
+
     def _advance(self) -> Optional[ProcessEvent]:
         job = self.current
-        if job.running or not job.succeeded or self.index + 1 >= len(self.jobs):
+        if job.running or not self._goes_on(self.index) or self.index + 1 >= len(self.jobs):
             return None
         self.index += 1
         self.current.start()
@@ -348,15 +362,17 @@ class ProcessChain:
         job = self.current
         if job.running:
             return True
-        return job.succeeded and self.index + 1 < len(self.jobs)
+        return self._goes_on(self.index) and self.index + 1 < len(self.jobs)
 
     @property
     def returncode(self) -> Optional[int]:
-        return None if self.running else self.current.returncode
+        if self.running:
+            return None
+        return 0 if self.succeeded else self.current.returncode
 
     @property
     def succeeded(self) -> bool:
-        return not self.running and all(job.succeeded for job in self.jobs)
+        return not self.running and all(self._goes_on(i) for i in range(len(self.jobs)))
 
     def error_message(self) -> str:
         return self.current.error_message()
@@ -379,7 +395,7 @@ class ProcessChain:
         while True:
             code = self.current.wait(timeout=timeout)
             if self._advance() is None:
-                return code
+                return code if self.running else self.returncode
 
     def cancel(self, grace_seconds: float = 5.0, block: bool = False) -> None:
         self.current.cancel(grace_seconds=grace_seconds, block=block)

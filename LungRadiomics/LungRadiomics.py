@@ -321,7 +321,9 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         except BaseException:
             nodes.remove_work_folder(workDir)
             raise
-        return PanelJob(ProcessChain(cmds), (columns, csvs, doseCsv, failed), workDir=workDir, parameterNode=p,
+        # one segment's command failing (pyradiomics on that region) leaves the others running: a NaN column
+        return PanelJob(ProcessChain(cmds, optional=range(len(csvs))), (columns, csvs, doseCsv, failed),
+                        workDir=workDir, parameterNode=p,
                         inputs={"volume": p.inputVolume}, fileNames=self.exportedFileNames(p, columns, workDir))
 
     @staticmethod
@@ -364,7 +366,17 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
 
         try:
             columns, csvs, doseCsv, failed = job.outputs
+            failed, csvs = dict(failed), dict(csvs)
             volume = job.input("volume")
+            # a segment whose command failed (the chain went on): its column is NaN and the message says why
+            for i, key in enumerate(list(csvs)):
+                if not pathlib.Path(csvs[key]).is_file():
+                    jobs = getattr(job.process, "jobs", None)
+                    why = job.errorMessage(jobs[i].error_message()) if jobs else "no features were written"
+                    failed[columns[key]] = f"{columns[key]}: {why}"
+                    del csvs[key]
+            if not csvs:
+                raise ValueError("No features could be computed:\n" + "\n".join(failed.values()))
             # each run's rows keyed by the run (its CSV), not by the label name two segments may share
             longRows = [dict(row, segment=key) for key, path in csvs.items() for row in results.read_csv_rows(path)]
             names, rows = results.features_by_segment(longRows, columns)

@@ -322,6 +322,7 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         job = PanelJob(LungAIProcess(args), workDir / "output", workDir=workDir, parameterNode=p,
                        inputs={"volume": p.stageVolume}, fileNames=fileNames)
         job.tumourChoice = tumourChoice   # shown with the result: which segment the CT branch used
+        self.clearGradCam(p)   # an earlier run's Grad-CAM: not shown with this run's result or failure
         return job
 
     def loadStage(self, p, job):
@@ -347,6 +348,7 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
             if p.stageOutputTable is not None:   # no stale prediction of an earlier run either
                 slicer.mrmlScene.RemoveNode(p.stageOutputTable)
                 p.stageOutputTable = None
+            self.clearGradCam(p)                 # nor an earlier patient's Grad-CAM
             if patient:
                 return results.describe_missing_stage_patient(patient, ids, given)
             return (f"{len(rows)} patients predicted; type a patient id (e.g. {', '.join(ids[:3])}) to see one "
@@ -364,15 +366,18 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         genes = outputDir / "top_genes_per_patient.csv"
         if genes.is_file():
             text += "\n" + results.describe_top_genes(results.read_csv_rows(genes), pid)
-        gradcam = outputDir / "gradcam" / f"{pid}_gradcam.nii.gz"
-        if gradcam.is_file() and volume is not None:
-            from lungai import mrml
-            from lungai.io import read_image
+        from lungai.scene.stage import patient_grad_cam
 
-            p.gradcamVolume = mrml.volume_node_from_image(slicer.mrmlScene, read_image(gradcam), f"{pid} Grad-CAM",
-                                                          node=p.gradcamVolume)
-            nodes.show_as_heat_map(p.gradcamVolume)
+        # this patient's Grad-CAM, or none: an earlier run's is removed, never shown beside this patient's result
+        p.gradcamVolume = patient_grad_cam(slicer.mrmlScene, outputDir / "gradcam" / f"{pid}_gradcam.nii.gz", pid,
+                                           node=p.gradcamVolume, ct_volume_node=volume)
         return text
+
+    def clearGradCam(self, p):
+        """Remove the Grad-CAM of an earlier stage run (lungai.scene.stage.patient_grad_cam without a map)."""
+        from lungai.scene.stage import patient_grad_cam
+
+        p.gradcamVolume = patient_grad_cam(slicer.mrmlScene, None, "", node=p.gradcamVolume)
 
     def run(self, startJob, p, timeout=1800):
         """Run a job to completion (Python console, self-tests); the panel polls it instead."""

@@ -387,6 +387,51 @@ def test_a_ct_folder_holding_rt_objects_a_localizer_or_a_dicomdir_reads_its_ct(e
         read_ct(top)
 
 
+def test_a_wrong_folder_is_refused_from_the_files_nearest_its_top_without_reading_everything(export, tmp_path,
+                                                                                          monkeypatch):
+    """A folder with thousands of files below and no CT (a home folder, a Python environment - holding, deep down,
+    a DICOM test file or an export) was read file by file before its error: the search below is bounded (the
+    files nearest the top must hold a DICOM file; at most BELOW_DEPTH folder levels) and its error says so."""
+    import shutil
+
+    import lungai.dicom.discover as discover
+    from lungai.io import read as io_read
+
+    probe, depth = getattr(io_read, "BELOW_PROBE", 300), getattr(io_read, "BELOW_DEPTH", 5)
+    home = tmp_path / "home"
+    for k in range(probe + 20):                   # code, notes ... near the top
+        (home / f"pkg{k % 7}").mkdir(parents=True, exist_ok=True)
+        (home / f"pkg{k % 7}" / f"module{k}.py").write_text("x = 1\n")
+    shutil.copytree(export["P1"]["ct"], home / "pkg0" / "tests" / "data" / "CT")   # a CT series deep down
+    reads = []
+    real_header = discover._header
+    monkeypatch.setattr(discover, "_header", lambda p: reads.append(p) or real_header(p))
+    with pytest.raises(InputError, match="holds no CT series near its top") as err:
+        read_ct(home)
+    assert "folder of the CT series" in err.value.fix
+    assert len(reads) <= probe                                 # not every file below
+
+    deep = tmp_path / "deep"                                    # a few files, the CT too far down
+    ct_at = deep.joinpath(*[f"level{k}" for k in range(depth + 1)])
+    shutil.copytree(export["P1"]["ct"], ct_at)
+    with pytest.raises(InputError, match="no DICOM series found .*levels down"):
+        read_ct(deep)
+
+
+def test_the_search_below_an_export_folder_shows_progress(export, tmp_path, monkeypatch, capsys):
+    """An export folder with many files: its headers are read with a progress display (lungai.progress)."""
+    import shutil
+
+    from lungai.io import read as io_read
+
+    root = tmp_path / "export"
+    shutil.copytree(export["P1"]["root"], root / "P1")
+    monkeypatch.setattr(io_read, "BELOW_PROGRESS", 1, raising=False)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
+    read_ct(root)
+    assert "LUNGAI_PROGRESS" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------------------------------------- RTDOSE
 
 def test_rtdose_relative_offsets(export):

@@ -72,6 +72,36 @@ def test_cli_local_cluster_two_workers(cohort, tmp_path):
     assert set(pd.read_csv(out).case) == {"synth005_000", "synth005_001", "synth005_002"}
 
 
+def test_a_failing_segment_of_an_extracted_case_is_said_and_the_exit_status_is_1(small_phantom, tmp_path, capsys):
+    """QA: a segment failing in a case whose other segments were extracted was only in <output>_errors.csv: the
+    summary said '0 failed' and the exit status was 0.  Now the summary names it and the exit status is 1, as
+    `lungai radiomics` (the other segment's values are written)."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from lungai.cli import main
+    from lungai.synthetic import labels as L
+
+    ph = small_phantom
+    arr = sitk.GetArrayFromImage(ph.labels)
+    lab = (arr == L.TUMOUR).astype(np.uint8)
+    lab[2, 3, 3:5] = 2                                           # a 2-voxel line: pyradiomics refuses it
+    mask = sitk.GetImageFromArray(lab)
+    mask.CopyInformation(ph.labels)
+    sitk.WriteImage(ph.ct, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(mask, str(tmp_path / "mask.nii.gz"))
+    pd.DataFrame([{"case": "c1", "image": "ct.nii.gz", "mask": "mask.nii.gz", "label": "tumour=1;line=2"}]
+                 ).to_csv(tmp_path / "m.csv", index=False)
+    out = tmp_path / "b.csv"
+    rc = main(["radiomics-batch", str(tmp_path / "m.csv"), "--workers", "0", "--feature-classes", "firstorder",
+               "-o", str(out)])
+    assert rc == 1
+    assert set(pd.read_csv(out).segment) == {"tumour"}
+    text = capsys.readouterr().out
+    assert "0 failed" in text and "1 segment(s) failed in 1 extracted case(s)" in text
+    assert "segment failed: c1 / line: pyradiomics failed on segment 'line'" in text
+
+
 def test_manifest_validation(tmp_path):
     bad = tmp_path / "m.csv"
     bad.write_text("case,image\na,x.nii.gz\n", encoding="utf-8")

@@ -135,6 +135,42 @@ def test_bad_segments_reported_others_continue(small_phantom):
     assert "empty" in err["empty"] and "only 1 voxel" in err["dot"] and "not in the mask" in err["effusion"]
 
 
+def test_an_unforeseen_pyradiomics_failure_on_one_region_fails_that_region_only(small_phantom, tmp_path,
+                                                                                monkeypatch, capsys):
+    """QA: a pyradiomics exception other than ValueError / RuntimeError / IndexError on one region (a MemoryError,
+    a ZeroDivisionError ...) stopped the whole run: no segment written.  Now that region is named with the reason,
+    the others are written and the exit status is 1 (some segments failed)."""
+    from radiomics.featureextractor import RadiomicsFeatureExtractor
+
+    from lungai.cli import main
+
+    arr = sitk.GetArrayFromImage(small_phantom.labels).astype(np.uint8)
+    tumour = arr == L.TUMOUR
+    arr[:] = 0
+    arr[tumour] = 1
+    arr[2:5, 3:6, 3:6] = 2                     # a small region
+    mask = sitk.GetImageFromArray(arr)
+    mask.CopyInformation(small_phantom.ct)
+    real = RadiomicsFeatureExtractor.execute
+
+    def execute(self, image, roi, label=None, **kw):
+        if int(np.count_nonzero(sitk.GetArrayViewFromImage(roi))) < 100:
+            raise ZeroDivisionError("float division by zero")
+        return real(self, image, roi, label=label, **kw)
+
+    monkeypatch.setattr(RadiomicsFeatureExtractor, "execute", execute)
+    ct, lab, out = tmp_path / "ct.nii.gz", tmp_path / "labels.nii.gz", tmp_path / "f.csv"
+    sitk.WriteImage(small_phantom.ct, str(ct))
+    sitk.WriteImage(mask, str(lab))
+    rc = main(["radiomics", "--image", str(ct), "--mask", str(lab), "--label", "small=2", "--label", "tumour=1",
+               "--feature-classes", "firstorder", "-o", str(out)])
+    assert rc == 1
+    assert set(pd.read_csv(out).segment) == {"tumour"}
+    errors = pd.read_csv(tmp_path / "f_errors.csv").set_index("segment")["error"]
+    assert list(errors.index) == ["small"] and "ZeroDivisionError: float division by zero" in errors["small"]
+    assert "error: ct / small: pyradiomics failed on segment 'small'" in capsys.readouterr().err
+
+
 def test_geometry_mismatch_tells_how_to_resample(small_phantom):
     shifted = sitk.Image(small_phantom.labels)
     shifted.SetOrigin(tuple(o + 7.0 for o in shifted.GetOrigin()))

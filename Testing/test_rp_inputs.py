@@ -306,3 +306,21 @@ def test_tables_are_joined_on_the_role_files_id_column(tmp_path, table):
                       feature_sets="clinical_dosimetric", role_file=tmp_path / "roles.csv", outer_folds=2,
                       inner_folds=2, fast=True, n_boot=2, make_plots=False)
     assert result.metrics["n"] == len(table)
+
+
+def test_patient_ids_that_look_like_numbers_stay_text(tmp_path, table):
+    """'007' stays '007' (not 7) in one table, in joined tables (role file id or a case column) and in the
+    predictions' case column."""
+    from lungai.rp.checks import read_table, read_tables
+
+    ids = [f"{i:03d}" for i in range(len(table))]
+    users = table.assign(case=ids)
+    users.to_csv(tmp_path / "one.csv", index=False)
+    assert list(read_table(tmp_path / "one.csv")["case"]) == ids
+    clin = users[["case", "rp_grade2"] + [c for c in users.columns if c.startswith("clin_")]]
+    clin.rename(columns={"case": "Patient Code"}).to_csv(tmp_path / "a.csv", index=False)
+    users.drop(columns=clin.columns[1:]).rename(columns={"case": "Patient Code"}).to_csv(tmp_path / "b.csv",
+                                                                                         index=False)
+    merged = read_tables([tmp_path / "a.csv", tmp_path / "b.csv"], "Patient Code")
+    assert sorted(merged["Patient Code"]) == ids
+    assert merged["rp_grade2"].dtype.kind in "if"

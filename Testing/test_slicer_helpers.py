@@ -193,6 +193,21 @@ def test_chain_runs_in_order_and_stops_at_failure(tmp_path):
     assert "missing.nii.gz" in chain.error_message()
 
 
+def test_chain_goes_on_after_an_optional_command_fails(tmp_path):
+    """An optional command (one segment's features among others) failing is recorded and the chain goes on; a
+    required one still stops it."""
+    ok = ["sample", "--help"]
+    bad = ["lungs", str(tmp_path / "missing.nii.gz"), "-o", str(tmp_path / "x.nii.gz")]
+    chain = ProcessChain([bad, ok, bad], optional=[0, 2]).start()
+    assert chain.wait(timeout=60) == 0 and chain.succeeded and chain.returncode == 0
+    assert all(job.started for job in chain.jobs) and chain.failed_optional() == [0, 2]
+    assert "missing.nii.gz" in chain.jobs[0].error_message()
+    chain = ProcessChain([bad, ok, ok], optional=[0]).start()
+    assert chain.wait(timeout=60) == 0 and chain.succeeded and chain.failed_optional() == [0]
+    chain = ProcessChain([ok, bad, ok], optional=[0]).start()
+    assert chain.wait(timeout=60) == 2 and not chain.succeeded and not chain.jobs[2].started
+
+
 def test_child_finds_the_lungai_package(tmp_path, monkeypatch):
     """The child imports lungai from the folder next to LungAICommon even when started elsewhere
     with an empty PYTHONPATH (as PythonSlicer is, for an extension's folder)."""

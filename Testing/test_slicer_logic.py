@@ -167,6 +167,32 @@ def test_lung_radiomics_empty_segment_is_a_nan_column(load_module, mrml_scene, p
     assert not list(tmp_path.glob("lungai-radiomics-*"))
 
 
+def test_lung_radiomics_one_segment_failing_in_pyradiomics_does_not_stop_the_others(load_module, mrml_scene,
+                                                                                   phantom_nodes, tmp_path):
+    """QA: the panel runs one command per segment in a chain that stopped at the first failure: a segment that
+    passes the voxel check but fails in pyradiomics (2 voxels in a line: 'too few dimensions') lost every other
+    segment's features and showed only an error.  Now that segment is a NaN column with its reason, the others are
+    computed."""
+    from lungai import mrml
+
+    vol, seg = phantom_nodes
+    line = np.zeros(sitk.GetArrayFromImage(mrml.image_from_volume_node(vol)).shape, np.uint8)
+    line[10, 20, 20:22] = 1
+    image = sitk.GetImageFromArray(line)
+    image.CopyInformation(mrml.image_from_volume_node(vol))
+    mrml.mask_to_segment(mrml_scene, image, "Line", seg_node=seg, reference_volume_node=vol)
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation, p.selectedSegments = vol, seg, ["Line", "Tumor"]
+    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
+        setattr(p, f"class_{c}", False)
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    assert "x 1 segment(s)" in message and "Not computed (NaN column): Line" in message
+    assert "Line: no features could be computed" in message and "too few dimensions" in message
+    panel = mrml.dataframe_from_table_node(p.outputTable).set_index("feature")
+    assert panel["Line"].isna().all() and panel["Tumor"].notna().all()
+
+
 def test_lung_radiomics_settings_problems(load_module, phantom_nodes, tmp_path):
     module = load_module("LungRadiomics")
     logic = module.LungRadiomicsLogic()
@@ -503,6 +529,45 @@ def test_stage_typed_patient_not_predicted_shows_no_other_patient(load_module, m
 
     assert results.match_stage_patient("lung1-003", ["LUNG1-003", "Lung1-003"]) is None   # ambiguous: no guess
     assert results.match_stage_patient(" P1 ", ["P1", "p1"]) == "P1"
+
+
+def test_stage_grad_cam_of_an_earlier_run_is_never_shown_with_another_result(load_module, mrml_scene, phantom_nodes,
+                                                                             tmp_path):
+    """QA: the Grad-CAM volume of an earlier stage run stayed in the scene (and in the slice views, named for the
+    earlier patient) when the current run showed no prediction (patient not found), had no Grad-CAM for its
+    patient, or failed.  Now it is removed; a new patient's map reuses the node under the new patient's name."""
+    logic, p = _stage_logic(load_module, tmp_path, "P0,60\nP1,70\n", phantom_nodes, "P1")
+    rows = "P0,True,False,True,fusion,0.9,0.1,I,computed\nP1,True,False,True,fusion,0.3,0.7,II,computed\n"
+
+    def run(patient, cams=("P0", "P1"), fail=False):
+        p.stagePatient = patient
+        job = logic.startStage(p)
+        if fail:                              # the command failed: the panel loads nothing
+            job.finish()
+            return None
+        (job.outputs / "gradcam").mkdir(parents=True)
+        (job.outputs / "predictions.csv").write_text(STAGE_HEADER + rows, encoding="utf-8")
+        for pid in cams:
+            cam = sitk.Cast(sitk.ReadImage(str(job.outputs.parent / "tumour.nii.gz")), sitk.sitkFloat32) * 0.5
+            sitk.WriteImage(cam, str(job.outputs / "gradcam" / f"{pid}_gradcam.nii.gz"))
+        return logic.loadStage(p, job)
+
+    def grad_cams():
+        return [n.GetName() for n in mrml_scene.GetNodesByClass("vtkMRMLScalarVolumeNode") if "Grad-CAM" in n.GetName()]
+
+    run("P1")
+    assert p.gradcamVolume is not None and grad_cams() == ["P1 Grad-CAM"]
+    first = p.gradcamVolume
+    assert run("P9").startswith("P9 is not in the EHR table")          # no prediction shown: no Grad-CAM either
+    assert p.gradcamVolume is None and grad_cams() == [] and first.GetScene() is None
+    run("P1")
+    assert run("P0", cams=("P1",)).startswith("P0: predicted I")      # none for this patient: the old one goes
+    assert p.gradcamVolume is None and grad_cams() == []
+    run("P1")
+    run("P0")                                                          # another patient's map: renamed
+    assert grad_cams() == ["P0 Grad-CAM"] and p.gradcamVolume.GetName() == "P0 Grad-CAM"
+    run("P1", fail=True)                                               # a new run that fails shows no old map
+    assert p.gradcamVolume is None and grad_cams() == []
 
 
 def test_stage_patient_case_joins_the_ehr_in_the_ct_manifest(load_module, mrml_scene, phantom_nodes, tmp_path):

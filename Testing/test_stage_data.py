@@ -217,3 +217,26 @@ def test_fast_bootstrap_metrics_match_scikit_learn(n_classes):
     s = fast_scores(y, pred_never_last, n_classes)
     assert s["balanced_accuracy"] == pytest.approx((n_classes - 1) / n_classes)
     assert s["balanced_accuracy"] == pytest.approx(scores(y, pred_never_last, n_classes)["balanced_accuracy"])
+
+
+@pytest.mark.parametrize("transposed", [True, False])
+def test_ids_that_look_like_numbers_stay_text_in_ehr_rna_and_ct_manifest(tmp_path, transposed):
+    """'007' and '0012' are ids, not numbers: read as 7 and 12 they no longer join the RNA matrix's column names
+    (always text) nor the patient the user asks for."""
+    from lungai.fusion.data import load_ct_manifest, load_ehr, load_rna
+
+    ids = ["007", "0012", "013", "1e3", "0100", "02"]
+    pd.DataFrame({"patient_id": ids, "age": [60, 61, 62, 63, 64, 65],
+                  "stage": ["A", "B"] * 3}).to_csv(tmp_path / "ehr.csv", index=False)
+    m = pd.DataFrame(np.arange(24.0).reshape(6, 4), index=ids, columns=["g1", "g2", "g3", "g4"])
+    (m.T if transposed else m).to_csv(tmp_path / "rna.csv")
+    c = load_cohort(tmp_path / "ehr.csv", tmp_path / "rna.csv", label="stage")
+    assert c.ids == ids and list(c.rna.index) == ids and c.report["with"]["rna"] == 6
+    assert c.ehr["age"].dtype.kind in "if"              # the other columns are still numbers
+    assert list(load_ehr(tmp_path / "ehr.csv").index) == ids
+    assert list(load_rna(tmp_path / "rna.csv", ids=ids).index) == ids
+    for i in ids[:2]:
+        (tmp_path / f"{i}.nii.gz").write_bytes(b"")
+    pd.DataFrame({"ID": ids[:2], "image": [f"{i}.nii.gz" for i in ids[:2]], "mask": [f"{i}.nii.gz" for i in ids[:2]]}
+                 ).to_csv(tmp_path / "ct.csv", index=False)
+    assert sorted(load_ct_manifest(tmp_path / "ct.csv")) == ["0012", "007"]

@@ -233,4 +233,4 @@ def run_batch(args) -> int:
     summary = batch(args.manifest, args.output, _params(args), workers=args.workers, scheduler=args.scheduler,
                     segments=args.segments, wide=args.wide)
     print(summary.text())
-    return 1 if summary.failed else 0
+    return 1 if summary.failed or summary.segment_errors else 0   # as `lungai radiomics`: a segment failed

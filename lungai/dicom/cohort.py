@@ -328,9 +328,10 @@ class CohortSummary(BatchSummary):
 
 
 def _join_clinical(table: pd.DataFrame, clinical, notes: list) -> pd.DataFrame:
+    from lungai.io.tables import id_columns_named, read_csv_text_ids
     from lungai.rp.columns import ID_NAMES
 
-    clin = pd.read_csv(clinical, dtype={n: str for n in ID_NAMES})
+    clin = read_csv_text_ids(clinical, id_columns_named(ID_NAMES))
     key = next((c for c in ("patient_id", "case", "id") if c in clin.columns), None)
     if key is None:
         raise InputError(f"the clinical CSV {clinical} has no patient_id (or case / id) column",

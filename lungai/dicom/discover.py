@@ -144,10 +144,11 @@ def files_under(root) -> list[Path]:
     return sorted(found)
 
 
-def scan(root, progress=None) -> list[Study]:
+def scan(root, progress=None, files=None) -> list[Study]:
     """All studies under ``root`` (files in any folder layout, folder links followed), sorted by patient ID.
 
     ``progress``: an object with ``update(n=1, message=None)`` (see :mod:`lungai.progress`), one step per file.
+    ``files``: the files to read (default :func:`files_under` ``root``; e.g. a bounded search).
     """
     root = Path(root)
     if not root.is_dir():
@@ -156,7 +157,7 @@ def scan(root, progress=None) -> list[Study]:
     ct_positions: dict[str, list] = defaultdict(list)
     ct_info: dict[str, object] = {}
     others: list[tuple[str, Path, object]] = []
-    for path in files_under(root):
+    for path in (files_under(root) if files is None else files):
         ds = _header(path)
         if progress is not None:
             progress.update(1, path.name)

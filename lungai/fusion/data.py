@@ -24,13 +24,22 @@ ID_NAMES = ("case id", "patient id", "patient_id", "patientid", "id", "case_id",
 MODALITIES = ("ehr", "rna", "ct")
 
 
-def read_table(path, **kw) -> pd.DataFrame:
+def read_table(path, id_column: Optional[str] = None, first_id: bool = True, **kw) -> pd.DataFrame:
+    """A CSV / TSV table with its patient id column as text ("007" stays "007":
+    :func:`lungai.io.tables.read_csv_text_ids`): ``id_column``, the columns named one of :data:`ID_NAMES`, else (with
+    ``first_id``) the first column - the one :func:`_id_column` and an RNA matrix's row names take."""
+    from lungai.io.tables import id_columns_named, read_csv_text_ids
+
     p = Path(path)
     if not p.is_file():
         raise InputError(f"table {p} does not exist", "check the path")
     sep = "\t" if p.suffix.lower() in (".tsv", ".txt") else ","
+    if kw.get("index_col") == 0:      # row names (an RNA matrix's patients or genes) are ids
+        ids = lambda header: header[:1]     # noqa: E731
+    else:
+        ids = id_columns_named(ID_NAMES, id_column, first=first_id)
     try:
-        df = pd.read_csv(p, sep=sep, **kw)
+        df = read_csv_text_ids(p, ids, sep=sep, **kw)
     except Exception as exc:  # pandas raises many kinds
         raise InputError(f"cannot read table {p}: {exc}", "give a CSV (comma) or TSV (tab) file with a header row")
     from lungai.io.tables import check_delimiter
@@ -57,7 +66,7 @@ def _ids(values) -> list[str]:
 
 def load_ehr(path, id_column: Optional[str] = None) -> pd.DataFrame:
     """EHR table indexed by patient ID (strings), missing tokens as NaN."""
-    df = read_table(path)
+    df = read_table(path, id_column)
     col = _id_column(df, id_column, f"EHR table {path}")
     df.index = pd.Index(_ids(df[col]), name="patient_id")
     df = df.drop(columns=[col])
@@ -150,7 +159,7 @@ def load_ct_manifest(path, id_column: Optional[str] = None, label: Optional[int]
     from lungai.fusion.ct_crop import binary_mask, choose_ct_label, mask_labels
     from lungai.io import read_mask
 
-    df = read_table(path)
+    df = read_table(path, id_column)
     col = _id_column(df, id_column, f"CT manifest {path}")
     lower = {str(c).strip().lower(): c for c in df.columns}
     img = next((lower[k] for k in ("image", "ct", "ct_path", "image_path") if k in lower), None)

@@ -35,7 +35,7 @@ def edges_from_list(path, genes) -> np.ndarray:
     """Edges (2, E) among ``genes`` from a two-column table (gene_a, gene_b); others are ignored."""
     from lungai.fusion.data import read_table
 
-    df = read_table(path)
+    df = read_table(path, dtype=str)         # gene names as written ("0012" is no number)
     if df.shape[1] < 2:
         raise InputError(f"edge list {path} needs two columns (gene_a, gene_b)", "write one edge per row")
     index = {g: i for i, g in enumerate(genes)}

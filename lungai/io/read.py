@@ -12,6 +12,13 @@ from lungai.io.geometry import assert_same_geometry
 from lungai.io.validate import check_3d, check_ct, check_slice_positions, check_steps_along_normal, slice_offsets
 
 FILE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+# A folder that is no series folder is searched below for its CT series (an export: DICOMDIR + patient / study /
+# series folders, a TCIA download), within bounds, so that a wrong folder (a home folder, a Python environment) is
+# refused at once rather than read file by file:
+BELOW_DEPTH = 5             # folder levels searched (DICOMDIR's PATIENT/STUDY/SERIES: 3; a TCIA download: up to 4)
+BELOW_MAX_FILES = 100_000   # more files below: not one export
+BELOW_PROBE = 300           # none of the files nearest the top is DICOM: no DICOM export
+BELOW_PROGRESS = 500        # a progress bar from this many files on
 # Study, Series and Frame of Reference UIDs of a CT read from a DICOM series (image metadata keys)
 UID_TAGS = ("0020|000d", "0020|000e", "0020|0052")
 
@@ -81,10 +88,58 @@ def dicom_series_files(path, series_uid: str | None = None) -> list[str]:
 
 
 def _cts_below(folder: Path) -> list:
-    """The CT series :func:`lungai.dicom.discover.scan` finds in ``folder`` and its subfolders."""
-    from lungai.dicom.discover import scan
+    """The CT series :func:`lungai.dicom.discover.scan` finds in ``folder`` and its subfolders - at most
+    :data:`BELOW_DEPTH` levels down, hidden files and folders left out; a folder with more than
+    :data:`BELOW_MAX_FILES` files there, or with no DICOM file among the :data:`BELOW_PROBE` files nearest its top,
+    is refused (no DICOM export: a wrong folder) before its files are read."""
+    from lungai.dicom.discover import _header, scan
+    from lungai.progress import task
 
-    return [st.ct for st in scan(folder) if st.ct is not None] if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    fix = ("give the folder of the CT series (the folder holding its DICOM slices), an export's DICOMDIR, or a "
+           "NIfTI / NRRD / MHA file; `lungai dicom-scan FOLDER` lists the series of a whole collection")
+    nearest = _files_below(folder, BELOW_PROBE + 1)
+    if len(nearest) > BELOW_PROBE and not any(_header(f) is not None for f in nearest[:BELOW_PROBE]):
+        raise InputError(f"{folder} holds no CT series near its top: none of the {BELOW_PROBE} files nearest its top "
+                         "is a DICOM file, so it is no DICOM export (a wrong folder?)", fix)
+    files = _files_below(folder, BELOW_MAX_FILES + 1) if len(nearest) > BELOW_PROBE else nearest
+    if len(files) > BELOW_MAX_FILES:
+        raise InputError(f"{folder} holds more than {BELOW_MAX_FILES} files in its subfolders, so it is not a CT "
+                         "series folder nor one patient's DICOM export (a wrong folder?)", fix)
+    with task(f"looking for the CT series in {folder.name}", len(files), enabled=len(files) >= BELOW_PROGRESS) as bar:
+        return [st.ct for st in scan(folder, progress=bar, files=sorted(files)) if st.ct is not None]
+
+
+def _files_below(folder: Path, n: int) -> list[Path]:
+    """Up to ``n`` files of ``folder`` and its subfolders (at most :data:`BELOW_DEPTH` levels down; hidden files and
+    folders left out; folder links followed, each real folder once), level by level: the top's files first
+    (sorted), then those one level down, ...  Stops at ``n``."""
+    import os
+
+    found, level, seen = [], [str(folder)], {os.path.realpath(folder)}
+    for _ in range(BELOW_DEPTH + 1):
+        below = []
+        for d in level:
+            try:
+                entries = sorted(os.scandir(d), key=lambda e: e.name)
+            except OSError:
+                continue
+            for e in entries:
+                if e.name.startswith("."):
+                    continue
+                try:
+                    if e.is_file():
+                        found.append(Path(e.path))
+                        if len(found) >= n:
+                            return found
+                    elif e.is_dir() and os.path.realpath(e.path) not in seen:
+                        seen.add(os.path.realpath(e.path))
+                        below.append(e.path)
+                except OSError:
+                    continue
+        level = below
+    return found
 
 
 def _series_files_below(folder: Path, series_uid: str | None, found: list | None = None) -> list[str]:
@@ -97,7 +152,7 @@ def _series_files_below(folder: Path, series_uid: str | None, found: list | None
             raise InputError(f"series {series_uid} is not in {folder} (nor in its subfolders)",
                              f"list the CT series with `lungai dicom-scan {folder}`")
     if not found:
-        raise InputError(f"no DICOM series found in {folder}",
+        raise InputError(f"no DICOM series found in {folder} (nor in its subfolders, {BELOW_DEPTH} levels down)",
                          "point to a folder that holds the CT's DICOM slices (.dcm), or to a NIfTI/NRRD/MHA file")
     if len(found) > 1:
         listing = "; ".join(f"{ct.series_uid} ({ct.n_slices} slices in {ct.folder})" for ct in found[:10])

@@ -5,6 +5,8 @@
   other delimiter: refused, as every line would otherwise become one value (whole lines taken for patient IDs).
 - :func:`duplicate_ids` / :func:`check_unique_ids` - patient ids that occur more than once (a patient counted twice
   leaks between cross-validation folds and makes outputs per patient ambiguous): refused, naming them.
+- :func:`read_csv_text_ids` - a table read with its patient id column(s) as text: "007" stays "007" (pandas would
+  read 7, which joins neither "007" of another table nor a DICOM PatientID).
 """
 
 from __future__ import annotations
@@ -67,6 +69,42 @@ def check_delimiter(path, frame=None, sep: str = ",") -> None:
             raise InputError(f"table {path} is not {what}-separated: read with {what}s its lines have "
                              f"{sorted(set(mine))[:5]} field(s), with {DELIMITER_NAMES[other]}s {theirs[0]} each",
                              "save it as a comma-separated CSV (spreadsheet: Save As 'CSV (comma delimited)')")
+
+
+def read_csv_text_ids(path, id_columns, sep: str = ",", **kw):
+    """``pandas.read_csv(path, sep=sep, **kw)`` with the patient id column(s) read as text, so ids that look like
+    numbers keep their form ("007", "0012", "1e3" - not 7, 12, 1000.0).  ``id_columns``: the id column names, or a
+    function of the header's column names giving them (e.g. "the column named id, else the first one").  The other
+    columns are read as pandas reads them (numbers stay numbers)."""
+    import pandas as pd
+
+    if callable(id_columns):
+        head = {k: kw[k] for k in ("encoding", "header", "skipinitialspace") if k in kw}
+        try:
+            names = [str(c) for c in pd.read_csv(path, sep=sep, nrows=0, **head).columns]
+        except (ValueError, OSError, UnicodeDecodeError, csv.Error):
+            names = []                       # unreadable: the full read below says why
+        id_columns = id_columns(names) if names else []
+    wanted = [c for c in dict.fromkeys(id_columns) if c is not None]
+    dtype = kw.pop("dtype", None)
+    if dtype is not None and not isinstance(dtype, dict):      # one type for every column (str: ids already text)
+        return pd.read_csv(path, sep=sep, dtype=dtype, **kw)
+    dtype = dict(dtype or {})
+    dtype.update({c: str for c in wanted})
+    return pd.read_csv(path, sep=sep, dtype=dtype or None, **kw)
+
+
+def id_columns_named(names: Iterable[str], id_column=None, first: bool = False):
+    """For :func:`read_csv_text_ids`: a function of a header giving ``id_column`` (when the header has it; spaces
+    around names ignored) and the columns named one of ``names`` (any case), else - with ``first`` - the first
+    column."""
+    known = {str(n).strip().lower() for n in names}
+
+    def choose(header: list[str]) -> list[str]:
+        out = [c for c in header if id_column is not None and c.strip() == str(id_column).strip()]
+        out += [c for c in header if c.strip().lower() in known]
+        return out or (header[:1] if first else [])
+    return choose
 
 
 def duplicate_ids(values: Iterable) -> list[str]:

@@ -85,11 +85,21 @@ class BatchSummary:
     skipped: list = field(default_factory=list)
     failed: list = field(default_factory=list)     # (case, error)
     seconds: float = 0.0
+    segment_errors: list = field(default_factory=list)   # (case, segment, error) of the cases extracted
+    errors_csv: Path | None = None
 
     def text(self) -> str:
         lines = [f"{len(self.done)} case(s) extracted, {len(self.skipped)} already done (skipped), "
                  f"{len(self.failed)} failed in {self.seconds:.1f} s -> {self.output}"]
         lines += [f"failed: {case}: {err.splitlines()[0]}" for case, err in self.failed]
+        if self.segment_errors:     # the case's other segments were extracted; these are NaN / missing
+            cases = len({case for case, _, _ in self.segment_errors})
+            lines.append(f"{len(self.segment_errors)} segment(s) failed in {cases} extracted case(s) (the others "
+                         f"were computed; listed in {self.errors_csv}):")
+            lines += [f"segment failed: {case} / {segment}: {str(err).splitlines()[0]}"
+                      for case, segment, err in self.segment_errors[:20]]
+            if len(self.segment_errors) > 20:
+                lines.append(f"... and {len(self.segment_errors) - 20} more")
         return "\n".join(lines)
 
 
@@ -146,8 +156,11 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
         write_sidecar(output, params)  # the settings in full; the CSV's radiomics_settings column holds their id
         write_csv(settings, output.with_name(output.stem + "_settings.csv"), protect=[manifest])
     err_path = output.with_name(output.stem + "_errors.csv")
+    summary.segment_errors = [(r.case, r.segment, r.error) for r in errors.itertuples(index=False)
+                              if r.segment != "(case)"]
     if not errors.empty:
         write_csv(errors, err_path)
+        summary.errors_csv = err_path
     elif err_path.exists():
         err_path.unlink()
     summary.seconds = time.perf_counter() - start

@@ -111,11 +111,22 @@ def extract_segment(extractor, image: sitk.Image, mask: sitk.Image, case: str, s
 
 
 def _rows_or_error(extractor, image: sitk.Image, mask: sitk.Image, case: str, segment: str) -> tuple:
-    """One prepared segment: ("ok", rows) or ("error", message)."""
+    """One prepared segment: ("ok", rows) or ("error", message).  Any exception of pyradiomics on this one region
+    (beyond the ones :func:`extract_segment` words: a MemoryError, a ZeroDivisionError, an assertion ...) is that
+    segment's error, named with its type: the other segments (and cases) go on."""
     try:
         return "ok", extract_segment(extractor, image, mask, case, segment)
     except InputError as exc:
         return "error", str(exc)
+    except Exception as exc:  # noqa: BLE001 - one region's failure must not stop the others
+        return "error", _unexpected(segment, exc)
+
+
+def _unexpected(segment: str, exc: BaseException) -> str:
+    detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "(no message)"
+    return str(InputError(f"pyradiomics failed on segment {segment!r}: {type(exc).__name__}: {detail}",
+                          "check the segment (a solid region of at least a few voxels inside the image) and its "
+                          "settings; the other segments were computed"))
 
 
 def _extract_in_worker(params: dict, image: sitk.Image, mask: sitk.Image, case: str, segment: str) -> tuple:
@@ -152,7 +163,10 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
             futures = {pool.submit(_extract_in_worker, params, p.image, p.mask, case, p.name): p.name
                        for p in largest_first}
             for fut in as_completed(futures):
-                results[futures[fut]] = fut.result()
+                try:
+                    results[futures[fut]] = fut.result()
+                except Exception as exc:  # noqa: BLE001 - a worker that died (out of memory ...) fails its segment
+                    results[futures[fut]] = ("error", _unexpected(futures[fut], exc))
                 progress.update(1, f"{case}: {futures[fut]}")
     else:
         extractor = make_extractor(params) if prepared else None

@@ -12,13 +12,16 @@ from lungai.io.tables import check_delimiter, check_unique_ids
 from lungai.rp.columns import FALSE_WORDS, ID_NAMES, TRUE_WORDS, ColumnRoles, is_missing_word, suggest
 
 
-def read_table(path) -> pd.DataFrame:
-    """Read a CSV table (one row per patient)."""
+def read_table(path, id_column: str | None = None) -> pd.DataFrame:
+    """Read a CSV table (one row per patient), its patient id column(s) as text ("007" stays "007"): ``id_column``
+    (the role file's id) and the columns named one of :data:`~lungai.rp.columns.ID_NAMES`."""
+    from lungai.io.tables import id_columns_named, read_csv_text_ids
+
     path = Path(path)
     if not path.is_file():
         raise InputError(f"table {path} does not exist", "give the path of a CSV file with one row per patient")
     try:
-        df = pd.read_csv(path)
+        df = read_csv_text_ids(path, id_columns_named(ID_NAMES, id_column))
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise InputError(f"table {path} is not a readable CSV ({exc})", "save the table as comma-separated CSV") from exc
     check_delimiter(path, df)
@@ -66,7 +69,7 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
     patient id column (``id_column``, e.g. the role file's ``id``, else case / patient_id / id);
     every patient must be in every table, once."""
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    tables = [read_table(p) for p in paths]
+    tables = [read_table(p, id_column) for p in paths]
     if len(tables) == 1:
         return tables[0]
     ids = []

@@ -12,6 +12,42 @@ from lungai import mrml
 from lungai.errors import InputError
 
 
+def remove_node(scene, node) -> None:
+    """Remove ``node`` (if any and still in ``scene``) with its display and storage nodes; the slice views showing
+    it lose it as their layer."""
+    if node is None or scene is None or node.GetScene() is not scene:
+        return
+    extra = []
+    for get_n, get in (("GetNumberOfDisplayNodes", "GetNthDisplayNode"), ("GetNumberOfStorageNodes", "GetNthStorageNode")):
+        if hasattr(node, get_n):
+            extra += [getattr(node, get)(i) for i in range(getattr(node, get_n)())]
+    scene.RemoveNode(node)
+    for other in extra:
+        if other is not None and other.GetScene() is scene:
+            scene.RemoveNode(other)
+
+
+def patient_grad_cam(scene, path, patient_id: str, node=None, ct_volume_node=None):
+    """The Grad-CAM volume node of ``patient_id`` shown as a heat map: ``path`` (its NIfTI, written by
+    ``lungai stage predict --explain``) read into ``node`` - reused, renamed "<patient_id> Grad-CAM".  None when
+    there is none for this patient (``path`` None: no prediction shown; no such file; no CT): ``node`` - an earlier
+    run's or patient's Grad-CAM - is then removed from the scene, never left shown beside another patient's result."""
+    from pathlib import Path
+
+    if path is None or ct_volume_node is None or not Path(path).is_file():
+        remove_node(scene, node)
+        return None
+    from lungai.io import read_image
+    from lungai.scene.nodes import show_as_heat_map
+
+    name = f"{patient_id} Grad-CAM"
+    node = mrml.volume_node_from_image(scene, read_image(path), name, node=node)
+    if not node.GetName().startswith(name):       # a reused node keeps no earlier patient's name
+        node.SetName(scene.GenerateUniqueName(name))
+    show_as_heat_map(node)
+    return node
+
+
 def _ehr_row(path, patient_id):
     from lungai.fusion.data import load_ehr
 
