@@ -19,7 +19,8 @@ def _add_feature_options(p) -> None:
                         "intensityvolume localintensity (lungai, IBSI-1) (default: pyradiomics' seven; every class "
                         "with ibsi-a..e)")
     p.add_argument("--segments", nargs="+", metavar="NAME", default=None,
-                   help="tumour right_lung left_lung lungs lungs_minus_tumour (default: all that can be built)")
+                   help="tumour right_lung left_lung lungs lungs_minus_tumour (default: all that the given masks can build, "
+                        "e.g. tumour alone from --tumour; a segment named here that cannot be built is an error)")
     p.add_argument("--wide", action="store_true",
                    help="one row per case, columns rad_<segment>_<image_type>_<class>_<feature>")
     p.add_argument("--lung-spacing", type=float, default=None, metavar="MM",
@@ -37,7 +38,8 @@ def register(sub) -> None:
                                                    "series")
     p.add_argument("--mask", default=None, help="label map on the CT grid")
     p.add_argument("--label", action="append", default=None, metavar="N|NAME=N",
-                   help="label value(s) of --mask to use as segments (repeatable; default every label)")
+                   help="label value(s) of --mask to use as segments (repeatable; default every label; a NAME given "
+                        "with several labels is one segment, their union, e.g. --label gtv=1 --label gtv=2)")
     p.add_argument("--phantom-labels", action="store_true",
                    help="--mask is a lungai synthetic label map: build the standard tumour/lung segments")
     p.add_argument("--tumour", default=None, help="tumour mask (nonzero voxels = tumour; NIfTI/NRRD/MHA or DICOM SEG); "
@@ -90,21 +92,39 @@ def _params(args):
                        log_sigma=args.log_sigma, lung_spacing_mm=args.lung_spacing)
 
 
-def _report_errors(errors, output: Path) -> None:
+def _is_errors_table(path: Path) -> bool:
+    """``path`` is an errors table lungai wrote (header ``case,segment,error``)."""
+    from lungai.radiomics.extract import ERROR_COLUMNS
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().strip() == ",".join(ERROR_COLUMNS)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _report_errors(errors, output: Path, inputs=()) -> None:
+    """Write ``<output>_errors.csv`` and list the errors; with none, remove that file if an earlier run to
+    this output left it (an errors table of ours, not an input), as ``radiomics-batch`` does."""
     import sys
 
     from lungai.radiomics.csv_output import write_csv
 
-    if errors.empty:
-        return
     path = output.with_name(output.stem + "_errors.csv")
-    write_csv(errors, path)
+    if errors.empty:
+        protected = {Path(p).resolve() for p in inputs if Path(p).exists()}
+        if path.is_file() and path.resolve() not in protected and _is_errors_table(path):
+            path.unlink()
+        return
+    write_csv(errors, path, protect=inputs)
     for row in errors.itertuples(index=False):
         print(f"error: {row.case} / {row.segment}: {row.error}", file=sys.stderr)
     print(f"{len(errors)} segment(s) failed; listed in {path}", file=sys.stderr)
 
 
 def run(args) -> int:
+    import sys
+
     from lungai.errors import InputError
     from lungai.io import input_case_id, read_ct, read_mask
     from lungai.progress import task
@@ -124,9 +144,12 @@ def run(args) -> int:
     elif args.structure:
         raise InputError("--structure needs --rtstruct FILE", "give the RTSTRUCT that holds the structure")
     elif args.mask and not args.phantom_labels:
-        segs = S.segments_from_labels(read_mask(args.mask, reference=image), image, args.label, errors=errors)
+        segs = S.segments_from_labels(read_mask(args.mask, reference=image), image, args.label, errors=errors,
+                                      what=f"mask {args.mask}")
     elif args.mask:
         segs = S.segments_from_phantom_labels(read_mask(args.mask, reference=image), image, names=args.segments, errors=errors)
+        for note in S.lung_plausibility_notes(segs, image):
+            print(f"note: {note}", file=sys.stderr)
     elif args.tumour or args.lungs:
         from lungai.dicom.masks import mask_input
 
@@ -141,14 +164,15 @@ def run(args) -> int:
     out = Path(args.output)
     if result.features.empty:
         msgs = "; ".join(f"{r.segment}: {r.error}" for r in result.errors.itertuples(index=False))
-        raise InputError(f"no features could be computed ({msgs})", "fix the masks listed above; nothing was written")
+        raise InputError(f"no features could be computed ({msgs or 'no segment to compute'})",
+                         "fix the masks listed above; nothing was written")
     table = to_wide(result.features) if args.wide else result.features
     write_csv(table, out, protect=inputs)
     write_csv(result.settings, out.with_name(out.stem + "_settings.csv"), protect=inputs)
     from lungai.radiomics.settings import write_sidecar
 
     write_sidecar(out, params)  # <output>.settings.json: the settings in full (the CSV carries their id)
-    _report_errors(result.errors, out)
+    _report_errors(result.errors, out, inputs)
     n_seg = result.features["segment"].nunique()
     print(f"{len(result.features)} values for {n_seg} segment(s) of {case} -> {out} "
           f"(grid and settings per segment: {out.stem}_settings.csv)")
@@ -204,8 +228,17 @@ def _rtstruct_segments(args, image, errors: dict) -> dict:
         else:
             lungs = mask_input(args.lungs or "role:lungs", image, args.rtstruct, mapping, lungs=True,
                                allow_gaps=gaps)
-    errors.update({n: msg for n, msg in why.items() if n in wanted})
     buildable = [n for n in wanted if n not in why]
+    # without --segments only what the RTSTRUCT can build is wanted: the others are noted, not errors
+    # (unless nothing can be built: then they say why)
+    skipped = {n: msg for n, msg in why.items() if n in wanted}
+    if args.segments or not buildable:
+        errors.update(skipped)
+    else:
+        import sys
+
+        for n, msg in skipped.items():
+            print(f"note: {n} not computed: {msg}", file=sys.stderr)
     if not buildable:
         return {}
     return S.segments_from_masks(image, tumour=tumour, lungs=lungs, names=buildable, errors=errors)

@@ -287,7 +287,9 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
         if (arr != arr.round()).any():
             raise InputError(f"{path} holds non-integer values, so it is not a label mask",
                              "give a label map (0 = background, 1, 2, ... = structures)")
-    img = sitk.Cast(img, sitk.sitkUInt16) if img.GetPixelID() != sitk.sitkUInt8 else img
+    if img.GetPixelID() not in (sitk.sitkUInt8, sitk.sitkUInt16):
+        _check_label_range(img, path)
+        img = sitk.Cast(img, sitk.sitkUInt16)
     if reference is not None:
         assert_same_geometry(reference, img, what=f"mask {path.name}")
     if part is not None and lungs:
@@ -300,6 +302,25 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
                              f"{labels[0] if labels else 1}")
         img = sitk.Cast(img == int(part), sitk.sitkUInt8)
     return img
+
+
+MAX_LABEL = 65535   # label maps are read as unsigned 16-bit
+
+
+def _check_label_range(img: sitk.Image, path: Path) -> None:
+    """Refuse label values outside 0..65535: the cast to 16 bits would wrap them onto other labels
+    (65537 -> 1, -1 -> 65535) without a word."""
+    if img.GetNumberOfComponentsPerPixel() != 1:
+        raise InputError(f"{path} has {img.GetNumberOfComponentsPerPixel()} components per voxel, so it is not a "
+                         "label mask", "give a single-component label map (0 = background, 1, 2, ... = structures)")
+    stats = sitk.MinimumMaximumImageFilter()
+    stats.Execute(img)
+    low, high = stats.GetMinimum(), stats.GetMaximum()
+    if low < 0 or high > MAX_LABEL:
+        raise InputError(f"{path} holds values {low:g} .. {high:g}; label values must be 0 .. {MAX_LABEL} "
+                         f"(is it an image rather than a label map?)",
+                         "give a label map (0 = background, 1, 2, ... = structures), relabelled to 1 .. "
+                         f"{MAX_LABEL} if it uses larger or negative values")
 
 
 def _lung_labels_of(img: sitk.Image, path: Path, part: str) -> sitk.Image:

@@ -39,7 +39,7 @@ def _segments_for(row: dict, image, segments, errors: dict) -> dict:
         if str(row.get("phantom", "")).strip() in ("1", "true", "True", "yes"):
             return S.segments_from_phantom_labels(mask, image, names=segments, errors=errors)
         labels = [v for v in str(row.get("label", "")).replace(",", ";").split(";") if v.strip()]
-        return S.segments_from_labels(mask, image, labels or None, errors=errors)
+        return S.segments_from_labels(mask, image, labels or None, errors=errors, what=f"mask {row['mask']}")
     from lungai.dicom.masks import mask_input      # the rule of `lungai radiomics --tumour / --lungs`
 
     return S.segments_from_masks(image, tumour=mask_input(row["tumour"], image) if row.get("tumour") else None,
@@ -64,7 +64,8 @@ def process_case(row: dict, params: dict, segments, parts_dir: str) -> dict:
         segs = _segments_for(row, image, segments, errors)
         result = extract(image, segs, params, case=case, segment_errors=errors)
         if result.features.empty:
-            raise InputError("no segment could be extracted: " + "; ".join(result.errors.error), "fix the masks")
+            raise InputError("no segment could be extracted: " + ("; ".join(result.errors.error) or "no segment given"),
+                             "fix the masks")
         if not result.errors.empty:
             write_csv(result.errors, part.with_name(part.stem + ".errors.csv"))
         write_csv(result.settings, part.with_name(part.stem + ".settings.csv"))

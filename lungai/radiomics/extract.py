@@ -87,6 +87,17 @@ def check_segment(mask: sitk.Image, name: str) -> None:
                          f"{MIN_VOXELS}", "draw a larger segment (or resample to a finer grid), or leave it out")
 
 
+def resampling_lost(p, native_voxels: int) -> str | None:
+    """Why a segment that has voxels on the CT's grid has too few left on its resampled lung grid (None if not)."""
+    if p.settings.get("grid") != "resampled" or p.settings["voxels"] >= MIN_VOXELS:
+        return None
+    spacing = p.settings["spacing_mm"].replace(" x ", ",")
+    return str(InputError(f"segment {p.name!r} has {p.settings['voxels']} voxel(s) left on the ({spacing}) mm lung "
+                          f"grid (of {native_voxels} on the CT's grid): it is smaller than about half a voxel of "
+                          f"that grid", "use a finer lung grid (--lung-spacing 0 keeps the CT's own grid), "
+                                        "or leave this segment out"))
+
+
 def result_rows(result: dict, case: str, segment: str) -> list[tuple]:
     rows = []
     for key, value in result.items():
@@ -153,7 +164,14 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
         except InputError as exc:
             results[name] = ("error", str(exc))
             progress.update(1, f"{case}: {name}")
-    prepared = prepare(image, valid, params) if valid else []
+    prepared = []
+    for p in prepare(image, valid, params) if valid else []:
+        lost = resampling_lost(p, int(np.count_nonzero(sitk.GetArrayViewFromImage(valid[p.name]))))
+        if lost:
+            results[p.name] = ("error", lost)
+            progress.update(1, f"{case}: {p.name}")
+        else:
+            prepared.append(p)
     workers = min(int(workers or 1), len(prepared))
     if workers > 1:
         # spawn: a clean interpreter (ITK / torch threads of this process are not forked into a worker)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
+from lungai.errors import InputError
 from lungai.io import assert_same_geometry, copy_geometry
 
 STANDARD_SEGMENTS = ("tumour", "right_lung", "left_lung", "lungs", "lungs_minus_tumour")
@@ -22,7 +23,8 @@ def _to_mask(arr: np.ndarray, reference: sitk.Image) -> sitk.Image:
 
 def _select(masks: dict[str, np.ndarray], names, reference: sitk.Image, errors: dict) -> dict[str, sitk.Image]:
     out = {}
-    for name in names or STANDARD_SEGMENTS:
+    # no names: every standard segment the given masks can build (nothing else is an error)
+    for name in names or [n for n in STANDARD_SEGMENTS if n in masks]:
         if name not in STANDARD_SEGMENTS:
             errors[name] = f"unknown segment {name!r}; choose from {', '.join(STANDARD_SEGMENTS)}"
         elif name not in masks:
@@ -81,14 +83,23 @@ def segments_from_phantom_labels(labels_img: sitk.Image, reference: sitk.Image, 
     return _select(standard_masks(tumour, lungs["right"], lungs["left"]), names, reference, errors)
 
 
-def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, errors: dict | None = None) -> dict:
-    """One segment per label value: ``labels`` items are ``N`` or ``name=N``; default every nonzero label."""
+def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, errors: dict | None = None,
+                         what: str = "the mask") -> dict:
+    """One segment per label value: ``labels`` items are ``N`` or ``name=N``; default every nonzero label.
+
+    A name given with several labels (``gtv=1``, ``gtv=2``) is one segment, the union of its labels
+    (e.g. all GTVs); a label missing from the mask fails its segment.  A mask without any labelled
+    voxel (all 0) is refused (``what`` names it in the message)."""
     errors = {} if errors is None else errors
     assert_same_geometry(reference, mask, "mask")
     arr = sitk.GetArrayFromImage(mask)
+    present = [int(v) for v in np.unique(arr) if v != 0]
+    if not present:
+        raise InputError(f"{what} has no labelled voxel (all 0)",
+                         "give the label map of the structures (0 = background, 1, 2, ... = structures)")
     if not labels:
-        labels = [str(int(v)) for v in np.unique(arr) if v != 0]
-    out = {}
+        labels = [str(v) for v in present]
+    wanted: dict[str, list[int]] = {}
     for item in labels:
         name, _, value = str(item).rpartition("=")
         try:
@@ -96,11 +107,37 @@ def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, e
         except ValueError:
             errors[str(item)] = f"label {item!r} is not an integer (use N or name=N)"
             continue
-        name = name or f"label_{value}"
-        sel = arr == value
-        if not sel.any():
-            present = ", ".join(str(int(v)) for v in np.unique(arr) if v != 0) or "none"
-            errors[name] = f"label {value} is not in the mask (labels present: {present})"
+        wanted.setdefault(name or f"label_{value}", []).append(value)
+    out = {}
+    for name, values in wanted.items():
+        missing = [v for v in dict.fromkeys(values) if v not in present]
+        if missing:
+            errors[name] = (f"label {', '.join(map(str, missing))} {'is' if len(missing) == 1 else 'are'} not in the "
+                            f"mask (labels present: {', '.join(map(str, present))})")
             continue
-        out[name] = _to_mask(sel, reference)
+        out[name] = _to_mask(np.isin(arr, values), reference)
     return out
+
+
+MIN_LUNG_ML, MAX_LUNG_MEAN_HU = 500.0, -500.0
+
+
+def lung_plausibility_notes(segments: dict, image: sitk.Image) -> list[str]:
+    """Notes for lung segments that do not look like a lung (under 500 ml, or mean above -500 HU: mostly
+    soft tissue), e.g. the labels of another label map taken as lungai's phantom labels."""
+    notes = []
+    voxel_ml = float(np.prod(image.GetSpacing())) / 1000.0
+    ct = sitk.GetArrayViewFromImage(image)
+    for name in ("right_lung", "left_lung"):
+        if name not in segments:
+            continue
+        sel = sitk.GetArrayViewFromImage(segments[name]) > 0
+        if not sel.any():
+            continue
+        ml, mean = float(sel.sum()) * voxel_ml, float(ct[sel].mean())
+        if ml < MIN_LUNG_ML or mean > MAX_LUNG_MEAN_HU:
+            notes.append(f"segment {name!r} does not look like a lung ({ml:.0f} ml, mean {mean:.0f} HU; a lung "
+                         f"is over {MIN_LUNG_ML:.0f} ml and mostly air, below {MAX_LUNG_MEAN_HU:.0f} HU): is the "
+                         "mask really a lungai phantom label map (1 tumour, 2 right lung, 3 left lung)? For another "
+                         "label map use --label NAME=N")
+    return notes

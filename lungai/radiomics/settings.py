@@ -6,7 +6,8 @@ table lungai writes carries them:
 
 * long and wide CSVs (``lungai radiomics``, ``radiomics-batch``, the demo) have a column
   ``radiomics_settings`` holding the settings id (``sha256:`` + 12 hex digits of the canonical JSON
-  of the value-affecting settings), and a sidecar ``<csv name>.settings.json`` with the settings in
+  of the value-affecting settings: pyradiomics' ``setting`` and ``imageType`` and lungai's own block,
+  the IBSI configuration and the lung segments' grid spacing, :func:`value_settings`), and a sidecar ``<csv name>.settings.json`` with the settings in
   full (:func:`write_sidecar`);
 * the Slicer radiomics table node has the id and the settings as node attributes.
 
@@ -26,10 +27,38 @@ NODE_ATTRIBUTE = "lungai.radiomics_settings"
 _NOT_VALUE_AFFECTING = {"additionalInfo", "label", "enableCExtensions"}
 
 
+
+
+def lungai_value_settings(params: dict) -> dict:
+    """lungai's own block (``params["lungai"]``) as it changes values: the IBSI configuration (upper
+    case) and the lung segments' spacing; the spacing is left out when it changes nothing (0 / None:
+    the CT's grid, as without the block) or when an IBSI configuration fixes the grid."""
+    block = dict(params.get("lungai") or {})
+    if block.get("ibsi") is not None:
+        block["ibsi"] = str(block["ibsi"]).upper()
+        block.pop("lung_spacing_mm", None)          # the IBSI configuration fixes the grid
+    else:
+        block.pop("ibsi", None)
+    if block.get("lung_spacing_mm"):
+        block["lung_spacing_mm"] = float(block["lung_spacing_mm"])
+    else:
+        block.pop("lung_spacing_mm", None)
+    return block
+
+
 def value_settings(params: dict) -> dict:
-    """The part of a pyradiomics parameter dict that changes feature values."""
+    """The part of a parameter dict that changes feature values: pyradiomics' ``setting`` (without
+    label / bookkeeping keys) and ``imageType``, and lungai's ``lungai`` block
+    (:func:`lungai_value_settings`, always present, possibly empty)."""
     setting = {k: v for k, v in (params.get("setting") or {}).items() if k not in _NOT_VALUE_AFFECTING}
-    return {"setting": setting, "imageType": params.get("imageType") or {"Original": {}}}
+    return {"setting": setting, "imageType": params.get("imageType") or {"Original": {}},
+            "lungai": lungai_value_settings(params)}
+
+
+def is_legacy_settings(settings: dict | None) -> bool:
+    """Settings recorded by a lungai whose ids left out the ``lungai`` block (IBSI configuration, lung
+    grid spacing): sidecars / model cards without the ``lungai`` key.  Their ids never equal a current id."""
+    return isinstance(settings, dict) and "setting" in settings and "lungai" not in settings
 
 
 def settings_id(params: dict) -> str:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError
-from lungai.radiomics.settings import SETTINGS_COLUMN, read_sidecars
+from lungai.radiomics.settings import SETTINGS_COLUMN, is_legacy_settings, read_sidecars
 from lungai.rp.checks import check_categories, numeric_features
 from lungai.rp.columns import ID_NAMES, ColumnRoles, require_columns
 
@@ -69,11 +69,16 @@ def settings_warnings(df: pd.DataFrame, card: dict, what: str, allow_other: bool
     if any(other) and not allow_other:
         cases = case_ids(df, card["roles"].get("id_column"))
         bad = sorted({str(g) for g, o in zip(given, other) if o})
+        fix = ("recompute the features with the model's settings (the --params used for training), "
+               "or pass --allow-other-radiomics-settings to predict anyway with a warning per patient")
+        if is_legacy_settings((card.get("radiomics_settings") or {}).get("settings")):
+            fix = ("the model's id was written by an older lungai, whose ids left out the IBSI configuration and "
+                   "the lung grid spacing (so no current table carries it): recompute the training patients' "
+                   "features with the same --params and retrain (rp train), or pass "
+                   "--allow-other-radiomics-settings to predict anyway with a warning per patient")
         raise InputError(f"{what}: radiomic features of {sum(other)} patient(s) (e.g. {[c for c, o in zip(cases, other) if o][:3]}) "
                          f"were computed with radiomics settings {bad}, the model with {expected} "
-                         f"(model_card.json 'radiomics_settings'); their values are not comparable",
-                         "recompute the features with the model's settings (the --params used for training), "
-                         "or pass --allow-other-radiomics-settings to predict anyway with a warning per patient")
+                         f"(model_card.json 'radiomics_settings'); their values are not comparable", fix)
     return [f"radiomics settings {g} differ from the model's {expected}" if o else
             ("" if g is not None else f"radiomics settings unknown (the model's: {expected})")
             for g, o in zip(given, other)]

@@ -1,0 +1,113 @@
+"""Segments of ``lungai radiomics``: repeated label names, the default segment choice, stale error
+tables, empty masks, label values beyond 16 bits, segments lost on the lung grid, implausible lungs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from lungai.errors import InputError
+from lungai.radiomics import extract, load_params, segments_from_labels
+from lungai.radiomics import segments as S
+
+
+def _image(arr, spacing=(1.0, 1.0, 1.0), like=None):
+    img = sitk.GetImageFromArray(arr)
+    if like is not None:
+        img.CopyInformation(like)
+    else:
+        img.SetSpacing(spacing)
+    return img
+
+
+@pytest.fixture
+def ct_and_labels():
+    """A 30^3 CT (1 mm, air and soft tissue) with a 2-label map: two separate 'GTVs' (labels 1 and 2)."""
+    arr = np.random.default_rng(0).normal(0, 20, (30, 30, 30))
+    arr[:, :, :12] -= 900                                            # some air: a CT in HU
+    ct = _image(arr.astype(np.int16))
+    lab = np.zeros((30, 30, 30), np.uint8)
+    lab[5:10, 5:10, 5:10] = 1
+    lab[18:25, 18:25, 18:25] = 2
+    return ct, _image(lab, like=ct)
+
+
+def test_repeated_label_name_is_the_union(ct_and_labels):
+    ct, lab = ct_and_labels
+    errors = {}
+    segs = segments_from_labels(lab, ct, ["gtv=1", "gtv=2", "two=2"], errors=errors)
+    assert errors == {} and set(segs) == {"gtv", "two"}
+    arr = sitk.GetArrayFromImage(lab)
+    assert np.array_equal(sitk.GetArrayFromImage(segs["gtv"]) > 0, arr > 0)      # both labels, not the last one
+    segs = segments_from_labels(lab, ct, ["gtv=1", "gtv=7"], errors=errors)
+    assert segs == {} and "label 7 is not in the mask" in errors["gtv"]
+
+
+def test_all_zero_mask_says_so(ct_and_labels):
+    ct, _ = ct_and_labels
+    empty = _image(np.zeros((30, 30, 30), np.uint8), like=ct)
+    with pytest.raises(InputError, match=r"mask m.nii.gz has no labelled voxel \(all 0\)"):
+        segments_from_labels(empty, ct, None, what="mask m.nii.gz")
+
+
+def test_default_segments_are_those_the_masks_can_build(ct_and_labels):
+    ct, lab = ct_and_labels
+    errors = {}
+    segs = S.segments_from_masks(ct, tumour=lab, errors=errors)
+    assert set(segs) == {"tumour"} and errors == {}
+    segs = S.segments_from_masks(ct, tumour=lab, names=["tumour", "lungs"], errors=errors)   # asked for: an error
+    assert set(segs) == {"tumour"} and "needs a mask that was not given" in errors["lungs"]
+
+
+def test_cli_tumour_only_exit_0_and_stale_errors_removed(ct_and_labels, tmp_path):
+    from lungai.cli import main
+
+    ct, lab = ct_and_labels
+    sitk.WriteImage(ct, str(tmp_path / "ct.nrrd"))
+    sitk.WriteImage(lab, str(tmp_path / "lab.nrrd"))
+    out, err = tmp_path / "t.csv", tmp_path / "t_errors.csv"
+    base = ["radiomics", "--image", str(tmp_path / "ct.nrrd"), "--feature-classes", "firstorder", "-o", str(out)]
+    # an explicitly requested segment that cannot be built: an error row and exit 1
+    assert main(base + ["--tumour", str(tmp_path / "lab.nrrd") + "#1", "--segments", "tumour", "lungs"]) == 1
+    assert "lungs" in err.read_text(encoding="utf-8")
+    # no --segments: the tumour alone (what --tumour builds), no error, exit 0, the old errors table gone
+    assert main(base + ["--tumour", str(tmp_path / "lab.nrrd") + "#1"]) == 0
+    assert out.exists() and not err.exists()
+    # a file of that name that is not an errors table of ours is left alone
+    err.write_text("my notes\n", encoding="utf-8")
+    assert main(base + ["--tumour", str(tmp_path / "lab.nrrd") + "#1"]) == 0
+    assert err.read_text(encoding="utf-8") == "my notes\n"
+
+
+@pytest.mark.parametrize("value", [65537, -1])
+def test_read_mask_refuses_labels_beyond_16_bits(tmp_path, value):
+    from lungai.io import read_mask
+
+    arr = np.zeros((4, 5, 6), np.int32)
+    arr[1, 1, 1], arr[2, 2, 2] = 1, value
+    sitk.WriteImage(_image(arr), str(tmp_path / "m.nrrd"))
+    with pytest.raises(InputError, match=r"label values must be 0 \.\. 65535"):
+        read_mask(tmp_path / "m.nrrd")
+    arr[2, 2, 2] = 65535                                            # the largest 16-bit label is kept
+    sitk.WriteImage(_image(arr), str(tmp_path / "ok.nrrd"))
+    assert int(sitk.GetArrayFromImage(read_mask(tmp_path / "ok.nrrd")).max()) == 65535
+
+
+def test_lung_segment_lost_on_the_lung_grid_says_so():
+    ct = _image(np.full((40, 40, 40), -800, np.int16), spacing=(0.6, 0.6, 0.6))
+    lab = np.zeros((40, 40, 40), np.uint8)
+    lab[20, 20, 20:22] = 1                                          # 2 voxels of 0.6 mm: nothing on a 2 mm grid
+    segs = segments_from_labels(_image(lab, like=ct), ct, ["right_lung=1"])
+    res = extract(ct, segs, load_params("default", feature_classes=["firstorder"]), case="c")
+    msg = res.errors.set_index("segment")["error"]["right_lung"]
+    assert "0 voxel(s) left on the (2,2,2) mm lung grid (of 2 on the CT's grid)" in msg
+    assert "--lung-spacing 0" in msg and "check the mask/label value" not in msg
+
+
+def test_implausible_phantom_lungs_noted(small_phantom, phantom_segments):
+    assert S.lung_plausibility_notes(phantom_segments, small_phantom.ct) == []     # a real phantom: no note
+    ct = _image(np.full((20, 20, 20), 30, np.int16), spacing=(1.0, 1.0, 1.0))       # soft tissue, 8 ml
+    lung = _image(np.ones((20, 20, 20), np.uint8), like=ct)
+    notes = S.lung_plausibility_notes({"right_lung": lung}, ct)
+    assert len(notes) == 1 and "does not look like a lung (8 ml, mean 30 HU" in notes[0] and "--label" in notes[0]
