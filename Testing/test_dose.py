@@ -326,3 +326,35 @@ def test_cli_dose_features_never_overwrites_a_users_file(small_phantom, tmp_path
     assert main(cgy) == 2 and "--dose-unit cGy" in capsys.readouterr().err
     assert main(cgy + ["--dose-unit", "cGy"]) == 0
     assert pd.read_csv(out).loc[0, "dose_mld_gy"] == pytest.approx(first.loc[0, "dose_mld_gy"], abs=1e-3)
+
+
+def test_cli_dose_features_custom_v_levels(small_phantom, tmp_path, capsys):
+    """--v-levels 5,10,13,20,30,40 gives those V columns (default 5/13/20/30 unchanged); bad lists are refused."""
+    from lungai.cli import main
+    from lungai.dose.features import parse_v_levels
+    from lungai.synthetic import labels as L
+
+    arr = sitk.GetArrayFromImage(small_phantom.labels)
+    gtv_img = sitk.GetImageFromArray(L.tumour_mask(arr).astype(np.uint8))
+    lungs = L.lung_truth(arr, "right")
+    lung_img = sitk.GetImageFromArray((lungs["right"] | lungs["left"]).astype(np.uint8))
+    for im in (lung_img, gtv_img):
+        im.CopyInformation(small_phantom.ct)
+    paths = {k: tmp_path / f"{k}.nii.gz" for k in ("ct", "lungs", "dose")}
+    sitk.WriteImage(small_phantom.ct, str(paths["ct"]))
+    sitk.WriteImage(lung_img, str(paths["lungs"]))
+    sitk.WriteImage(treatment_dose(gtv_img), str(paths["dose"]))
+    args = ["dose-features", "--dose", str(paths["dose"]), "--ct", str(paths["ct"]), "--lungs", str(paths["lungs"])]
+    assert main(args + ["-o", str(tmp_path / "a.csv")]) == 0
+    assert main(args + ["--v-levels", "40,5,10,13,20,30,2.5", "-o", str(tmp_path / "b.csv")]) == 0
+    a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
+    assert list(a.columns) == COLUMNS
+    v = ["dose_v2p5_pct", "dose_v5_pct", "dose_v10_pct", "dose_v13_pct", "dose_v20_pct", "dose_v30_pct", "dose_v40_pct"]
+    assert [c for c in b.columns if c.startswith("dose_v")] == v
+    pd.testing.assert_frame_equal(b[COLUMNS], a)                       # the default columns unchanged
+    assert list(b.loc[0, v]) == sorted(b.loc[0, v], reverse=True)
+    for bad in ("", "5,x", "5,5", "-5,10", "nan"):
+        with pytest.raises(InputError, match="is not a list of different positive doses"):
+            parse_v_levels(bad)
+    assert main(args + ["--v-levels", "20,20", "-o", str(tmp_path / "c.csv")]) == 2
+    assert not (tmp_path / "c.csv").exists()

@@ -26,6 +26,8 @@ def register(sub) -> None:
     from lungai.dicom.masks import add_rtstruct_options
 
     add_rtstruct_options(p, "with --rtstruct: the lung structure (same as --lungs NAME|role:ROLE)")
+    p.add_argument("--v-levels", default=None, metavar="GY,GY,...",
+                   help="the V levels in Gy (default 5,13,20,30), e.g. 5,10,13,20,30,40: columns dose_v<level>_pct")
     p.add_argument("--case", default=None, help="case id (default: the DICOM PatientID of a DICOM CT, else the CT file name)")
     p.add_argument("-o", "--output", required=True, help="output CSV (one row)")
     p.set_defaults(func=run)
@@ -34,13 +36,15 @@ def register(sub) -> None:
 def run(args) -> int:
     import pandas as pd
 
-    from lungai.dose import COLUMNS, check_dose_matches_ct, dose_features, read_dose
+    from lungai.dose import check_dose_matches_ct, dose_features, read_dose
+    from lungai.dose.features import V_LEVELS, columns, parse_v_levels, v_column
     from lungai.errors import InputError
     from lungai.io import input_case_id, read_ct
     from lungai.io.outputs import check_output_file_owner, prepare_output_file, record_output_file
     from lungai.lungs import RT_LUNG_DEFINITION
     from lungai.radiomics.csv_output import write_csv
 
+    v_levels = parse_v_levels(args.v_levels) if args.v_levels else V_LEVELS
     inputs = [p for p in (args.dose, args.ct, args.lungs, args.gtv, args.rtstruct) if p]
     prepare_output_file(args.output, inputs=inputs)          # before any work: nothing is computed in vain
     check_output_file_owner(args.output, OWNER)             # a user's file is never replaced
@@ -82,10 +86,11 @@ def run(args) -> int:
     case = args.case or input_case_id(args.ct, args.series)
     if args.rtstruct and empty_note(empty):
         print("note: " + empty_note(empty))
-    row = dose_features(read_dose(args.dose, unit=args.dose_unit), ct, lungs, gtv, case=case)
-    write_csv(pd.DataFrame([row], columns=COLUMNS), args.output, protect=inputs)
+    row = dose_features(read_dose(args.dose, unit=args.dose_unit), ct, lungs, gtv, case=case, v_levels=v_levels)
+    write_csv(pd.DataFrame([row], columns=columns(v_levels)), args.output, protect=inputs)
     record_output_file(args.output, OWNER)                  # a re-run may replace it
-    print(f"{case}: MLD {row['dose_mld_gy']:.2f} Gy, V20 {row['dose_v20_pct']:.1f} % -> {args.output}")
+    shown = 20 if 20 in v_levels else v_levels[len(v_levels) // 2]
+    print(f"{case}: MLD {row['dose_mld_gy']:.2f} Gy, V{shown:g} {row[v_column(shown)]:.1f} % -> {args.output}")
     print(f"lungs: {lung_source}" + (f"; minus the GTV: {gtv_source}" if gtv is not None else
                                       " - no GTV given: the lungs include the tumour"))
     return 0
