@@ -271,7 +271,8 @@ def check_dose_matches_ct(dose_path: str | Path, ct_path: str | Path, series_uid
     dose = _rtdose_header(dose_path)
     if dose is None:
         return None
-    dose_name, ct_name = names or (Path(dose_path).name, str(ct_path))
+    dose_name, ct_name = names or (Path(dose_path).name + ("/" + _find_rtdose(Path(dose_path)).name
+                                                            if Path(dose_path).is_dir() else ""), str(ct_path))
     ct = dicom_ct_header(ct_path, series_uid)
     if ct is not None:
         check_headers_match(dose, ct, dose_name, ct_name)
