@@ -509,6 +509,33 @@ def test_rtdose_of_another_patient_or_frame_of_reference_is_refused(export, tmp_
     assert doc["status"] == "failed" and "PatientID P3 (RTDOSE) is not the CT's P1" in doc["error"], doc
 
 
+def test_rtdose_checked_against_the_rtstruct_when_the_ct_is_nifti(export, tmp_path, capsys):
+    """A NIfTI CT carries no UIDs: with --rtstruct the RTDOSE is checked against the RTSTRUCT's PatientID and
+    (referenced) FrameOfReferenceUID (QA: another patient's RTDOSE gave an MLD, exit 0); without an RTSTRUCT a
+    note says that nothing could be checked."""
+    from lungai.dose import check_dose_matches_ct
+
+    p1, p3 = export["P1"], export["P3"]
+    ct = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(read_ct(p1["ct"]), str(ct))
+    out = tmp_path / "d.csv"
+    assert _cli("dose-features", "--dose", p3["dose"], "--ct", ct, "--rtstruct", p1["rtstruct"], "-o", out) == 2
+    err = capsys.readouterr().err
+    f1, f3 = p1["reference"].frame_of_reference_uid, p3["reference"].frame_of_reference_uid
+    assert (f"does not belong to the RTSTRUCT {p1['rtstruct'].name}: PatientID P3 (RTDOSE) is not the RTSTRUCT's P1; "
+            f"FrameOfReferenceUID {f3} (RTDOSE) is not the RTSTRUCT's {f1}") in err and not out.exists()
+    assert _cli("dose-features", "--dose", p1["dose"], "--ct", ct, "--rtstruct", p1["rtstruct"], "-o", out) == 0
+    assert "could not be checked" not in capsys.readouterr().out
+    lungs = tmp_path / "lungs.nii.gz"
+    sitk.WriteImage(image_like(array(p1["masks"]["Lung_R"]) | array(p1["masks"]["Lung_L"]), read_ct(p1["ct"])),
+                    str(lungs))
+    assert _cli("dose-features", "--dose", p1["dose"], "--ct", ct, "--lungs", lungs, "-o", tmp_path / "e.csv") == 0
+    assert "note: the RTDOSE " + p1["dose"].name + " could not be checked against the CT" in capsys.readouterr().out
+    assert check_dose_matches_ct(p1["dose"], p1["ct"]) is None                         # a DICOM CT: checked
+    assert check_dose_matches_ct(p1["dose"], ct, rtstruct=p1["rtstruct"]) is None
+    assert "the CT is not DICOM" in check_dose_matches_ct(p1["dose"], ct)
+
+
 def test_cli_dose_features_case_is_the_dicom_patient_id_and_lungs_said_as_used(export, tmp_path, capsys):
     st = export["P1"]
     assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", st["rtstruct"],

@@ -265,3 +265,137 @@ def test_one_lung_or_too_small_lung_map_is_warned(small_phantom, tmp_path, capsy
     assert main(["dose-features", "--dose", str(paths["dose"]), "--ct", str(paths["ct"]), "--lungs",
                  str(paths["lungs"]), "-o", str(tmp_path / "dose.csv")]) == 0
     assert "warning: the lung map holds only the right lung (label 1)" in capsys.readouterr().out
+
+
+def _image_dose(tmp_path, name, arr_gy, values=None):
+    """A NIfTI / NRRD dose of ``arr_gy`` (or ``values``) on a 3 mm grid; returns the path."""
+    img = sitk.GetImageFromArray(np.asarray(arr_gy if values is None else values, dtype=np.float32))
+    img.SetSpacing((3.0, 3.0, 3.0))
+    img.SetOrigin((-34.5, -34.5, -34.5))
+    sitk.WriteImage(img, str(tmp_path / name))
+    return tmp_path / name
+
+
+def test_image_dose_in_cgy_refused_unless_said(tmp_path):
+    """A NIfTI/NRRD dose carries no unit: cGy values read as Gy gave MLD 3888 Gy, V20 100 % (QA); a maximum above
+    150 Gy is refused naming --dose-unit cGy, which reads the values / 100."""
+    gy = sitk.GetArrayFromImage(radial_dose(_grid(size=(24, 24, 24), spacing=(3.0, 3.0, 3.0),
+                                                  origin=(-34.5, -34.5, -34.5)), CENTRE, 25.0, 60.0))
+    for name in ("d.nii.gz", "d.nrrd"):
+        f = _image_dose(tmp_path, name, gy * 100)
+        with pytest.raises(InputError, match="the values look like cGy: the maximum [0-9]{4} Gy is implausible") as err:
+            read_dose(f)
+        assert "--dose-unit cGy" in err.value.fix
+        np.testing.assert_allclose(sitk.GetArrayFromImage(read_dose(f, unit="cGy")), gy, atol=1e-3)
+        np.testing.assert_allclose(sitk.GetArrayFromImage(read_dose(_image_dose(tmp_path, "g" + name, gy))), gy)
+    with pytest.raises(InputError, match="implausible"):
+        read_dose(_image_dose(tmp_path, "huge.nii.gz", gy * 1e4), unit="cGy")
+
+
+@pytest.mark.parametrize("name", ["nan.nii.gz", "nan.nii", "nan.nrrd", "inf.mha"])
+def test_image_dose_with_nan_refused_with_its_count(tmp_path, name):
+    """NaN voxels: SimpleITK reads a NIfTI's NaN as 0 (QA: MLD 34.13 Gy instead of 38.89, no error), an NRRD's as
+    NaN ("does not cover the lungs", misleading): both refused, counting them from the file's own data."""
+    ct = _grid()
+    dose_grid = _grid(size=(24, 24, 24), spacing=(3.0, 3.0, 3.0), origin=(-34.5, -34.5, -34.5))
+    arr = sitk.GetArrayFromImage(radial_dose(dose_grid, CENTRE, 25.0, 60.0))
+    arr[:, :, 15:] = np.inf if name.startswith("inf") else np.nan
+    f = _image_dose(tmp_path, name, arr)
+    with pytest.raises(InputError, match=f"holds {24 * 24 * 9} voxels that are not numbers \\(NaN / infinite\\) "
+                                         f"of {24 ** 3}"):
+        dose_features(read_dose(f), ct, sphere_mask(ct, CENTRE, 25.0))
+
+
+def test_rtdose_error_type_and_missing_units_refused(tmp_path):
+    """DoseType ERROR is a dose difference, not a dose (QA: its MLD was printed); DoseUnits is mandatory (Gy or cGy
+    cannot be told apart without it).  PHYSICAL and EFFECTIVE are doses."""
+    import pydicom
+
+    from lungai.dose.read import plan_dose_files
+
+    dose = radial_dose(_grid(size=(10, 10, 6)), CENTRE, 25.0, 60.0)
+    src = write_rtdose(dose, tmp_path / "rd.dcm")
+    for kind, message in (("ERROR", "DoseType ERROR \\(a dose error / difference grid\\), not a dose"),
+                          ("EFFECTIVE", None), ("PHYSICAL", None)):
+        ds = pydicom.dcmread(src)
+        ds.DoseType = kind
+        ds.save_as(tmp_path / f"{kind}.dcm")
+        if message is None:
+            assert read_dose(tmp_path / f"{kind}.dcm").GetSize() == (10, 10, 6)
+            continue
+        with pytest.raises(InputError, match=message) as err:
+            read_dose(tmp_path / f"{kind}.dcm")
+        assert "PHYSICAL or EFFECTIVE" in err.value.fix
+        with pytest.raises(InputError, match=message):
+            plan_dose_files([tmp_path / f"{kind}.dcm"])                 # refused on the header, before any work
+    ds = pydicom.dcmread(src)
+    del ds.DoseUnits
+    ds.save_as(tmp_path / "no_units.dcm")
+    with pytest.raises(InputError, match="has no DoseUnits, so Gy and cGy cannot be told apart"):
+        read_dose(tmp_path / "no_units.dcm")
+
+
+def test_cli_dose_features_never_overwrites_a_users_file(small_phantom, tmp_path, capsys):
+    """-o replaced any existing file (QA: a user's notes.csv); now only a file an earlier dose-features wrote is
+    replaced.  --dose-unit cGy reads a cGy dose image."""
+    from lungai.cli import main
+    from lungai.synthetic import labels as L
+
+    arr = sitk.GetArrayFromImage(small_phantom.labels)
+    gtv_img = sitk.GetImageFromArray(L.tumour_mask(arr).astype(np.uint8))
+    lungs = L.lung_truth(arr, "right")
+    lung_img = sitk.GetImageFromArray((lungs["right"] | lungs["left"]).astype(np.uint8))
+    paths = {k: tmp_path / f"{k}.nii.gz" for k in ("ct", "lungs", "dose", "dose_cgy")}
+    for im in (lung_img, gtv_img):
+        im.CopyInformation(small_phantom.ct)
+    sitk.WriteImage(small_phantom.ct, str(paths["ct"]))
+    sitk.WriteImage(lung_img, str(paths["lungs"]))
+    sitk.WriteImage(treatment_dose(gtv_img), str(paths["dose"]))
+    sitk.WriteImage(treatment_dose(gtv_img) * 100.0, str(paths["dose_cgy"]))
+    notes = tmp_path / "notes.csv"
+    notes.write_text("my notes\n", encoding="utf-8")
+    args = ["dose-features", "--dose", str(paths["dose"]), "--ct", str(paths["ct"]), "--lungs", str(paths["lungs"])]
+    assert main(args + ["-o", str(notes)]) == 2
+    assert notes.read_text(encoding="utf-8") == "my notes\n"
+    assert "notes.csv already exists and was not written by lungai" in capsys.readouterr().err
+    out = tmp_path / "dose.csv"
+    assert main(args + ["-o", str(out)]) == 0
+    first = pd.read_csv(out)
+    assert main(args + ["-o", str(out)]) == 0                          # its own output of an earlier run: replaced
+    cgy = ["dose-features", "--dose", str(paths["dose_cgy"]), "--ct", str(paths["ct"]), "--lungs",
+           str(paths["lungs"]), "-o", str(out)]
+    assert main(cgy) == 2 and "--dose-unit cGy" in capsys.readouterr().err
+    assert main(cgy + ["--dose-unit", "cGy"]) == 0
+    assert pd.read_csv(out).loc[0, "dose_mld_gy"] == pytest.approx(first.loc[0, "dose_mld_gy"], abs=1e-3)
+
+
+def test_cli_dose_features_custom_v_levels(small_phantom, tmp_path, capsys):
+    """--v-levels 5,10,13,20,30,40 gives those V columns (default 5/13/20/30 unchanged); bad lists are refused."""
+    from lungai.cli import main
+    from lungai.dose.features import parse_v_levels
+    from lungai.synthetic import labels as L
+
+    arr = sitk.GetArrayFromImage(small_phantom.labels)
+    gtv_img = sitk.GetImageFromArray(L.tumour_mask(arr).astype(np.uint8))
+    lungs = L.lung_truth(arr, "right")
+    lung_img = sitk.GetImageFromArray((lungs["right"] | lungs["left"]).astype(np.uint8))
+    for im in (lung_img, gtv_img):
+        im.CopyInformation(small_phantom.ct)
+    paths = {k: tmp_path / f"{k}.nii.gz" for k in ("ct", "lungs", "dose")}
+    sitk.WriteImage(small_phantom.ct, str(paths["ct"]))
+    sitk.WriteImage(lung_img, str(paths["lungs"]))
+    sitk.WriteImage(treatment_dose(gtv_img), str(paths["dose"]))
+    args = ["dose-features", "--dose", str(paths["dose"]), "--ct", str(paths["ct"]), "--lungs", str(paths["lungs"])]
+    assert main(args + ["-o", str(tmp_path / "a.csv")]) == 0
+    assert main(args + ["--v-levels", "40,5,10,13,20,30,2.5", "-o", str(tmp_path / "b.csv")]) == 0
+    a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
+    assert list(a.columns) == COLUMNS
+    v = ["dose_v2p5_pct", "dose_v5_pct", "dose_v10_pct", "dose_v13_pct", "dose_v20_pct", "dose_v30_pct", "dose_v40_pct"]
+    assert [c for c in b.columns if c.startswith("dose_v")] == v
+    pd.testing.assert_frame_equal(b[COLUMNS], a)                       # the default columns unchanged
+    assert list(b.loc[0, v]) == sorted(b.loc[0, v], reverse=True)
+    for bad in ("", "5,x", "5,5", "-5,10", "nan"):
+        with pytest.raises(InputError, match="is not a list of different positive doses"):
+            parse_v_levels(bad)
+    assert main(args + ["--v-levels", "20,20", "-o", str(tmp_path / "c.csv")]) == 2
+    assert not (tmp_path / "c.csv").exists()

@@ -29,6 +29,8 @@ def register(sub) -> None:
     g.add_argument("--patient-id", default=None, help="the patient's ID in the --clinical CSV (its ID column)")
     g.add_argument("--dose", default=None, help="the patient's RT dose: RTDOSE DICOM file or folder, or a dose "
                                                 "image in Gy (NIfTI/NRRD/MHA) covering the lungs")
+    g.add_argument("--dose-unit", choices=("Gy", "cGy"), default="Gy",
+                   help="unit of a NIfTI/NRRD/MHA --dose (default Gy; an RTDOSE says its own in DoseUnits)")
     g.add_argument("--rp-model", default=None, metavar="DIR", help="RP model folder from `lungai rp train`")
     g.add_argument("--stage-model", default=None, metavar="DIR", help="stage model folder from `lungai stage train`")
     p.add_argument("--small", action="store_true", help="a smaller, coarser sample (quick check; tests)")
@@ -61,7 +63,8 @@ def run(args) -> int:
             raise InputError(f"--seed-point needs three numbers x,y,z (got {args.seed_point!r})",
                              "give the point in LPS millimetres, e.g. --seed-point=-62.5,-20,-110")
     summary = run_demo(args.output, ct_path=args.ct, small=args.small, model_dir=args.model, seed_lps=seed,
-                       radiomics_params=args.params, clinical=args.clinical, dose=args.dose, rp_model=args.rp_model,
+                       radiomics_params=args.params, clinical=args.clinical, dose=args.dose, dose_unit=args.dose_unit,
+                       rp_model=args.rp_model,
                        stage_model=args.stage_model, patient_id=args.patient_id, series_uid=args.series)
     for line in result_lines(summary):
         print(line)
@@ -86,6 +89,7 @@ def result_lines(summary: dict) -> list:
         lines.append(f"Dice against the phantom's planted tumour: {summary['truth_dice']:.2f}")
     lines.append(f"mean lung dose {dose['dose_mld_gy']:.1f} Gy{tag[summary['dose_status']]}" if dose is not None
                  else f"dose: not computed - {summary['dose_source']}")
+    lines += [f"note: {summary['dose_note']}"] if summary.get("dose_note") else []
     lines.append(f"RP risk {rp['risk']:.0%} ({rp['risk_low']:.0%}-{rp['risk_high']:.0%}){tag[rp['status']]}"
                  if "risk" in rp else f"RP risk {rp['message']}")
     lines.append(f"stage: {st['predicted']}{tag[st['status']]}" if "predicted" in st else f"stage {st['message']}")

@@ -5,11 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 
+OWNER = "dose-features"
+
+
 def register(sub) -> None:
     p = sub.add_parser("dose-features", help="dosimetric features (MLD, V20 ...) of the lungs minus GTV to CSV",
-                       description="Reads an RTDOSE DICOM (DoseGridScaling applied) or a NIfTI/NRRD dose in Gy, "
-                                   "resamples it onto the CT grid and computes lung (minus GTV) and GTV metrics.")
-    p.add_argument("--dose", required=True, help="RTDOSE .dcm (or folder) or dose image in Gy")
+                       description="Reads an RTDOSE DICOM (DoseGridScaling and DoseUnits applied) or a NIfTI/NRRD "
+                                   "dose in Gy (or cGy with --dose-unit cGy), resamples it onto the CT grid and "
+                                   "computes lung (minus GTV) and GTV metrics.")
+    p.add_argument("--dose", required=True, help="RTDOSE .dcm (or folder) or dose image (in Gy unless --dose-unit)")
+    p.add_argument("--dose-unit", choices=("Gy", "cGy"), default="Gy",
+                   help="unit of a NIfTI/NRRD/MHA dose (default Gy; an RTDOSE says its own in DoseUnits)")
     p.add_argument("--ct", required=True, help="planning CT (defines the grid of the masks)")
     p.add_argument("--series", default=None, help="SeriesInstanceUID when the --ct DICOM folder holds several series")
     p.add_argument("--lungs", default=None, help="lung mask on the CT grid (any label > 0 = lung; NIfTI/NRRD/MHA or "
@@ -20,6 +26,8 @@ def register(sub) -> None:
     from lungai.dicom.masks import add_rtstruct_options
 
     add_rtstruct_options(p, "with --rtstruct: the lung structure (same as --lungs NAME|role:ROLE)")
+    p.add_argument("--v-levels", default=None, metavar="GY,GY,...",
+                   help="the V levels in Gy (default 5,13,20,30), e.g. 5,10,13,20,30,40: columns dose_v<level>_pct")
     p.add_argument("--case", default=None, help="case id (default: the DICOM PatientID of a DICOM CT, else the CT file name)")
     p.add_argument("-o", "--output", required=True, help="output CSV (one row)")
     p.set_defaults(func=run)
@@ -28,16 +36,22 @@ def register(sub) -> None:
 def run(args) -> int:
     import pandas as pd
 
-    from lungai.dose import COLUMNS, check_dose_matches_ct, dose_features, read_dose
+    from lungai.dose import check_dose_matches_ct, dose_features, read_dose
+    from lungai.dose.features import V_LEVELS, columns, parse_v_levels, v_column
     from lungai.errors import InputError
     from lungai.io import input_case_id, read_ct
-    from lungai.io.outputs import prepare_output_file
+    from lungai.io.outputs import check_output_file_owner, prepare_output_file, record_output_file
     from lungai.lungs import RT_LUNG_DEFINITION
     from lungai.radiomics.csv_output import write_csv
 
+    v_levels = parse_v_levels(args.v_levels) if args.v_levels else V_LEVELS
     inputs = [p for p in (args.dose, args.ct, args.lungs, args.gtv, args.rtstruct) if p]
     prepare_output_file(args.output, inputs=inputs)          # before any work: nothing is computed in vain
-    check_dose_matches_ct(args.dose, args.ct, args.series)   # another patient's / frame's RTDOSE stops here
+    check_output_file_owner(args.output, OWNER)             # a user's file is never replaced
+    # another patient's / frame's RTDOSE stops here (against a DICOM CT and the RTSTRUCT)
+    note = check_dose_matches_ct(args.dose, args.ct, args.series, rtstruct=args.rtstruct)
+    if note:
+        print("note: " + note)
     ct = read_ct(args.ct, series_uid=args.series)
     if args.rtstruct:
         from lungai.dicom.masks import mask_input, split_selector, structure_mask
@@ -72,12 +86,14 @@ def run(args) -> int:
     case = args.case or input_case_id(args.ct, args.series)
     if args.rtstruct and empty_note(empty):
         print("note: " + empty_note(empty))
-    row = dose_features(read_dose(args.dose), ct, lungs, gtv, case=case)
+    row = dose_features(read_dose(args.dose, unit=args.dose_unit), ct, lungs, gtv, case=case, v_levels=v_levels)
     from lungai.lungs.check import lung_map_notes
 
     lung_warnings = lung_map_notes(lungs, label_map=not args.rtstruct)   # an RTSTRUCT structure is a binary mask
-    write_csv(pd.DataFrame([row], columns=COLUMNS), args.output, protect=inputs)
-    print(f"{case}: MLD {row['dose_mld_gy']:.2f} Gy, V20 {row['dose_v20_pct']:.1f} % -> {args.output}")
+    write_csv(pd.DataFrame([row], columns=columns(v_levels)), args.output, protect=inputs)
+    record_output_file(args.output, OWNER)                  # a re-run may replace it
+    shown = 20 if 20 in v_levels else v_levels[len(v_levels) // 2]
+    print(f"{case}: MLD {row['dose_mld_gy']:.2f} Gy, V{shown:g} {row[v_column(shown)]:.1f} % -> {args.output}")
     print(f"lungs: {lung_source}" + (f"; minus the GTV: {gtv_source}" if gtv is not None else
                                       " - no GTV given: the lungs include the tumour"))
     for note in lung_warnings:

@@ -124,13 +124,13 @@ def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default", case:
     return wide, info
 
 
-def _dose(out: Path, ct, tumour, lungs, dose_path, sample: bool, case: str = "demo") -> tuple:
+def _dose(out: Path, ct, tumour, lungs, dose_path, sample: bool, case: str = "demo", unit: str = "Gy") -> tuple:
     """(dose image on the CT grid or None, feature row or None, sentence on where the dose came from)."""
     from lungai.dose import dose_features, read_dose, treatment_dose
 
     has_tumour = bool(sitk.GetArrayViewFromImage(tumour).any())
     if dose_path is not None:
-        given = read_dose(dose_path)
+        given = read_dose(dose_path, unit=unit)
         row = dose_features(given, ct, lungs, tumour if has_tumour else None, case=case)
         dose = sitk.Resample(given, ct, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
         source = f"RT dose {Path(dose_path).name} (given with --dose), resampled onto the CT grid."
@@ -350,11 +350,12 @@ DEMO_OUTPUTS = ("ct.nii.gz", "labels.nii.gz", "meta.json", "tumor_truth.nii.gz",
 
 def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lps=None, clinical=None,
              dose=None, rp_model=None, stage_model=None, patient_id=None,
-             radiomics_params: str = "default", series_uid: str | None = None) -> dict:
+             radiomics_params: str = "default", series_uid: str | None = None, dose_unit: str = "Gy") -> dict:
     """Run every step; returns the summary (also written as ``summary.json``).
 
     ``radiomics_params``: the radiomics preset (``default``, ``ibsi-a`` .. ``ibsi-e``) or YAML file.
     ``series_uid``: the series of ``ct_path`` when that DICOM folder holds several.
+    ``dose_unit``: the unit of a NIfTI / NRRD / MHA ``dose`` (Gy or cGy; an RTDOSE says its own).
 
     The tumour is segmented around a seed point (LPS mm): ``seed_lps``, or on the sample the
     tumour's position (as a user's click); with neither, in automatic mode (whole lungs).
@@ -382,10 +383,12 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         if path is not None and not Path(path).exists():
             raise InputError(f"{what} {path} does not exist", f"check the {what} path")
     sample = ct_path is None
+    dose_note = None
     if dose is not None and ct_path is not None:
         from lungai.dose import check_dose_matches_ct
 
-        check_dose_matches_ct(dose, ct_path, series_uid)   # before any work: another patient's RTDOSE is refused
+        # before any work: another patient's RTDOSE is refused (a note when the CT carries no UIDs to compare)
+        dose_note = check_dose_matches_ct(dose, ct_path, series_uid)
     # the CT is read and the seed point checked before anything is written (a bad seed leaves no files)
     ct, truth, input_info, phantom = _read_input(ct_path, small, series_uid)
     if seed_lps is not None:
@@ -450,7 +453,10 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
 
         t0 = time.perf_counter()
         dose_img, summary["dose"], summary["dose_source"] = _dose(out, ct, seg.tumour, lungs_result.labels, dose,
-                                                                  sample, case)
+                                                                  sample, case, dose_unit)
+        if dose_note:
+            summary["dose_note"] = dose_note[0].upper() + dose_note[1:] + "."
+            summary["dose_source"] += " " + summary["dose_note"]
         summary["dose_status"] = "not computed" if dose_img is None else "synthetic" if dose is None else "computed"
         lap("dose", t0)
         bar.update(1, "no dose given" if dose_img is None else f"MLD {summary['dose']['dose_mld_gy']:.1f} Gy")

@@ -4,7 +4,8 @@ Lung metrics use the lungs minus the GTV, as in radiation-pneumonitis studies, w
 RT defines them (``lungai.lungs.RT_LUNG_DEFINITION``: the RTSTRUCT lungs or ``lungai lungs``):
 ``dose_mld_gy`` (mean lung dose), ``dose_v5_pct`` .. ``dose_v30_pct`` (% of lung volume receiving
 >= 5/13/20/30 Gy), ``dose_d2_gy``/``dose_d50_gy``/``dose_d98_gy`` (dose to the hottest 2/50/98 % of
-the lungs); GTV: ``dose_gtv_mean_gy``/``_min_gy``/``_max_gy`` (NaN without a GTV).
+the lungs); GTV: ``dose_gtv_mean_gy``/``_min_gy``/``_max_gy`` (NaN without a GTV).  Other V levels
+(``lungai dose-features --v-levels``) give ``dose_v<level>_pct`` columns instead (:func:`columns`).
 """
 
 from __future__ import annotations
@@ -19,13 +20,37 @@ from lungai.io import assert_same_geometry
 
 V_LEVELS = (5, 13, 20, 30)
 D_LEVELS = (2, 50, 98)
-COLUMNS = (["case", "dose_mld_gy"] + [f"dose_v{v}_pct" for v in V_LEVELS] + [f"dose_d{d}_gy" for d in D_LEVELS]
-           + ["dose_gtv_mean_gy", "dose_gtv_min_gy", "dose_gtv_max_gy"])
+
+
+def v_column(level: float) -> str:
+    """``dose_v20_pct`` for 20 Gy; ``dose_v2p5_pct`` for 2.5 Gy."""
+    return f"dose_v{float(level):g}_pct".replace(".", "p")
+
+
+def columns(v_levels=V_LEVELS) -> list[str]:
+    """The feature row's columns with the V levels ``v_levels`` (Gy)."""
+    return (["case", "dose_mld_gy"] + [v_column(v) for v in v_levels] + [f"dose_d{d}_gy" for d in D_LEVELS]
+            + ["dose_gtv_mean_gy", "dose_gtv_min_gy", "dose_gtv_max_gy"])
+
+
+COLUMNS = columns()
+
+
+def parse_v_levels(text: str) -> tuple[float, ...]:
+    """``"5,10,13,20"`` -> (5.0, 10.0, 13.0, 20.0): V levels in Gy, positive, each once, in increasing order."""
+    try:
+        levels = [float(t) for t in str(text).split(",") if t.strip()]
+    except ValueError:
+        levels = []
+    if not levels or any(not np.isfinite(v) or v <= 0 for v in levels) or len(set(levels)) != len(levels):
+        raise InputError(f"--v-levels {text!r} is not a list of different positive doses in Gy",
+                         "give them comma-separated, e.g. --v-levels 5,10,13,20,30,40")
+    return tuple(sorted(levels))
 
 
 def features_from_arrays(dose_kji: np.ndarray, lungs: np.ndarray, gtv: np.ndarray | None = None,
-                         case: str = "case") -> dict:
-    """The feature row from a dose array on the mask grid and boolean masks."""
+                         case: str = "case", v_levels=V_LEVELS) -> dict:
+    """The feature row from a dose array on the mask grid and boolean masks (V at ``v_levels`` Gy)."""
     lungs = lungs.astype(bool)
     gtv = None if gtv is None else gtv.astype(bool)
     region = lungs & ~gtv if gtv is not None else lungs
@@ -34,7 +59,7 @@ def features_from_arrays(dose_kji: np.ndarray, lungs: np.ndarray, gtv: np.ndarra
     check_coverage(dose_kji, region, "lungs")
     d = dose_kji[region]
     row = {"case": case, "dose_mld_gy": mean_dose(d)}
-    row.update({f"dose_v{v}_pct": v_percent(d, v) for v in V_LEVELS})
+    row.update({v_column(v): v_percent(d, v) for v in v_levels})
     row.update({f"dose_d{p}_gy": d_gy(d, p) for p in D_LEVELS})
     if gtv is not None and gtv.any():
         check_coverage(dose_kji, gtv, "GTV")
@@ -48,7 +73,7 @@ def features_from_arrays(dose_kji: np.ndarray, lungs: np.ndarray, gtv: np.ndarra
 
 
 def dose_features(dose: sitk.Image, ct: sitk.Image, lungs: sitk.Image, gtv: sitk.Image | None = None,
-                  case: str = "case") -> dict:
+                  case: str = "case", v_levels=V_LEVELS) -> dict:
     """Resample ``dose`` onto the CT grid and compute the features (lungs = any label > 0)."""
     assert_same_geometry(ct, lungs, "lung mask")
     if gtv is not None:
@@ -56,4 +81,4 @@ def dose_features(dose: sitk.Image, ct: sitk.Image, lungs: sitk.Image, gtv: sitk
     dose_kji = dose_on_grid(dose, ct)
     lung_arr = sitk.GetArrayViewFromImage(lungs) > 0
     gtv_arr = None if gtv is None else sitk.GetArrayViewFromImage(gtv) > 0
-    return features_from_arrays(dose_kji, lung_arr, gtv_arr, case)
+    return features_from_arrays(dose_kji, lung_arr, gtv_arr, case, v_levels)

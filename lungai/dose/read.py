@@ -91,6 +91,34 @@ def check_summation_type(ds, name: str, accept: tuple = TOTAL_DOSE_TYPES) -> Non
             "lungai cohort sums the BEAM doses of one plan when they are all in the export")
 
 
+# DoseType (DICOM PS3.3 C.8.8.3): PHYSICAL and EFFECTIVE (physical dose after a biological correction) are doses;
+# ERROR is a dose difference, not a dose.  A missing tag is not refused (as a missing DoseSummationType).
+DOSE_TYPES = ("PHYSICAL", "EFFECTIVE")
+DOSE_UNITS = ("GY", "CGY")
+
+
+def dose_units(ds, name: str) -> str:
+    """The RTDOSE header's DoseUnits (GY or CGY); a missing tag (it is mandatory) or another unit is refused."""
+    units = str(getattr(ds, "DoseUnits", "") or "").strip().upper()
+    if not units:
+        raise InputError(f"{name} has no DoseUnits, so Gy and cGy cannot be told apart",
+                         "re-export the RTDOSE from the planning system (DoseUnits is a mandatory tag)")
+    if units not in DOSE_UNITS:
+        raise InputError(f"{name} has DoseUnits {units!r}", "export the physical dose in GY")
+    return units
+
+
+def check_dose_kind(ds, name: str) -> None:
+    """Refuse an RTDOSE that is not a dose in Gy / cGy: DoseType other than PHYSICAL / EFFECTIVE (e.g. ERROR, a
+    dose difference), DoseUnits missing or other than GY / CGY (:func:`dose_units`)."""
+    kind = str(getattr(ds, "DoseType", "") or "").strip().upper()
+    if kind and kind not in DOSE_TYPES:
+        raise InputError(f"{name} has DoseType {kind}" + (" (a dose error / difference grid)" if kind == "ERROR" else "")
+                         + ", not a dose, so MLD, V20 ... would be meaningless",
+                         "give the plan's dose (DoseType PHYSICAL or EFFECTIVE) exported from the planning system")
+    dose_units(ds, name)
+
+
 def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES) -> sitk.Image:
     """A DICOM RTDOSE file as a float32 image in Gy with its patient geometry (LPS).
 
@@ -105,16 +133,14 @@ def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES) -> sitk.Imag
         raise InputError(f"{p.name} is a DICOM {getattr(ds, 'Modality', '?')} file, not an RTDOSE",
                          "give the RTDOSE file exported with the treatment plan")
     check_summation_type(ds, p.name, accept)
+    check_dose_kind(ds, p.name)
     if "DoseGridScaling" not in ds:
         raise InputError(f"{p.name} has no DoseGridScaling", "re-export the RTDOSE (the tag is mandatory)")
     arr = ds.pixel_array.astype(np.float64) * float(ds.DoseGridScaling)
     if arr.ndim == 2:
         arr = arr[None]
-    units = str(getattr(ds, "DoseUnits", "GY")).upper()
-    if units == "CGY":
+    if dose_units(ds, p.name) == "CGY":
         arr = arr / 100.0
-    elif units != "GY":
-        raise InputError(f"{p.name} has DoseUnits {units!r}", "export physical dose in GY")
     offsets = _frame_offsets(ds, arr.shape[0])
     steps = np.diff(offsets)
     if (steps > 0).any() and (steps < 0).any():
@@ -164,9 +190,13 @@ def plan_dose_files(paths) -> tuple[list[Path], str | None]:
     paths = [Path(p) for p in paths]
     if len(paths) <= 1:
         for p in paths:
-            check_summation_type(pydicom.dcmread(p, stop_before_pixels=True), p.name)
+            header = pydicom.dcmread(p, stop_before_pixels=True)
+            check_summation_type(header, p.name)
+            check_dose_kind(header, p.name)
         return paths, None
     headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
+    for p, h in zip(paths, headers):
+        check_dose_kind(h, p.name)
     kinds = [summation_type(h) or "unknown" for h in headers]
     plans = [frozenset(_plan_uids(h)) for h in headers]
     listed = ", ".join(f"{p.name} ({k})" for p, k in zip(paths, kinds))
@@ -224,40 +254,124 @@ def _rtdose_header(path: str | Path):
 
 
 def check_dose_matches_ct(dose_path: str | Path, ct_path: str | Path, series_uid: str | None = None,
-                          names: tuple[str, str] | None = None) -> None:
-    """A DICOM RTDOSE read with a DICOM CT must be this patient's (PatientID) in this CT's FrameOfReferenceUID.
+                          names: tuple[str, str] | None = None, rtstruct: str | Path | None = None) -> str | None:
+    """A DICOM RTDOSE read with a DICOM CT must be this patient's (PatientID) in this CT's FrameOfReferenceUID;
+    with ``rtstruct`` (a DICOM RTSTRUCT of the plan) the RTDOSE must also match the RTSTRUCT's PatientID and
+    (referenced) FrameOfReferenceUID - the one check possible when the CT is NIfTI / NRRD / MHA.
 
     The one check of an RTDOSE against its CT (``lungai dose-features``, ``lungai demo --dose``, ``lungai cohort``,
     the Lung Radiomics panel through :func:`lungai.scene.dicom.check_dose_node_matches_ct`).
-    A dose or CT that is not DICOM (NIfTI / NRRD / MHA) carries neither UID: nothing to compare, no error.
+    A dose that is not DICOM carries no UIDs: nothing to compare, no error.
     ``names``: (dose, CT) as the message names them (default: the RTDOSE file's name and ``ct_path``).
-    Raises :class:`InputError` naming both values and the fix.
+    Raises :class:`InputError` naming both values and the fix.  Returns a note when a DICOM RTDOSE could be
+    compared with nothing (CT not DICOM, no RTSTRUCT), else None.
     """
     from lungai.dicom.reference import dicom_ct_header
 
     dose = _rtdose_header(dose_path)
-    ct = dicom_ct_header(ct_path, series_uid) if dose is not None else None
-    if dose is not None and ct is not None:
-        check_headers_match(dose, ct, *(names or (Path(dose_path).name, ct_path)))
+    if dose is None:
+        return None
+    dose_name, ct_name = names or (Path(dose_path).name + ("/" + _find_rtdose(Path(dose_path)).name
+                                                            if Path(dose_path).is_dir() else ""), str(ct_path))
+    ct = dicom_ct_header(ct_path, series_uid)
+    if ct is not None:
+        check_headers_match(dose, ct, dose_name, ct_name)
+    structures = _rtstruct_header(rtstruct) if rtstruct else None
+    if structures is not None:
+        check_headers_match(dose, structures, dose_name, Path(rtstruct).name, other="RTSTRUCT")
+    if ct is None and structures is None:
+        return (f"the RTDOSE {dose_name} could not be checked against the CT {ct_name}: the CT is not DICOM, so it "
+                "carries no PatientID / FrameOfReferenceUID; make sure the dose was planned on this CT (a DICOM CT "
+                "or the plan's RTSTRUCT lets lungai check it)")
+    return None
 
 
-def check_headers_match(dose, ct, dose_name, ct_name) -> None:
+def _rtstruct_header(path: str | Path):
+    """PatientID and FrameOfReferenceUID (the referenced one) of a DICOM RTSTRUCT file; None when not DICOM."""
+    from types import SimpleNamespace
+
+    import pydicom
+
+    from lungai.dicom.rtstruct import referenced_frame_of_reference
+
+    p = Path(path)
+    if not (p.is_file() and _is_dicom(p)):
+        return None
+    ds = pydicom.dcmread(p, stop_before_pixels=True)
+    return SimpleNamespace(PatientID=getattr(ds, "PatientID", ""),
+                           FrameOfReferenceUID=getattr(ds, "FrameOfReferenceUID", "")
+                           or referenced_frame_of_reference(ds) or "")
+
+
+def check_headers_match(dose, ct, dose_name, ct_name, other: str = "CT") -> None:
     """The comparison of :func:`check_dose_matches_ct`: ``dose`` / ``ct`` are DICOM headers (or anything with the
-    attributes PatientID / FrameOfReferenceUID); a value missing on either side is not compared."""
+    attributes PatientID / FrameOfReferenceUID); a value missing on either side is not compared.  ``other``: what
+    ``ct`` is, as the message says it (CT, RTSTRUCT)."""
     wrong = []
     for keyword in ("PatientID", "FrameOfReferenceUID"):
         d = str(getattr(dose, keyword, "") or "").strip()
         c = str(getattr(ct, keyword, "") or "").strip()
         if d and c and d != c:
-            wrong.append(f"{keyword} {d} (RTDOSE) is not the CT's {c}")
+            wrong.append(f"{keyword} {d} (RTDOSE) is not the {other}'s {c}")
     if wrong:
-        raise InputError(f"the RTDOSE {dose_name} does not belong to the CT {ct_name}: " + "; ".join(wrong),
-                         "give the RTDOSE exported with this CT for this patient (same PatientID and "
+        raise InputError(f"the RTDOSE {dose_name} does not belong to the {other} {ct_name}: " + "; ".join(wrong),
+                         f"give the RTDOSE exported with this {other} for this patient (same PatientID and "
                          "FrameOfReferenceUID; `lungai dicom-scan FOLDER` pairs CT and RTDOSE by their UIDs)")
 
 
-def read_dose(path: str | Path) -> sitk.Image:
-    """Dose in Gy from an RTDOSE file/folder or a NIfTI/NRRD/MHA file (values taken as Gy)."""
+# a NIfTI / NRRD / MHA dose is in Gy unless told (--dose-unit cGy); no external-beam lung dose reaches this
+MAX_PLAUSIBLE_GY = 150.0
+IMAGE_DOSE_UNITS = {"Gy": 1.0, "cGy": 0.01}
+
+
+def _nifti_nonfinite(path: Path) -> int | None:
+    """The number of NaN / infinite values stored in a float NIfTI-1/-2 file (.nii / .nii.gz), read from its data
+    (SimpleITK's reader turns NaN into 0); None when ``path`` is not such a file."""
+    import gzip
+    import struct
+
+    name = path.name.lower()
+    if not name.endswith((".nii", ".nii.gz")):
+        return None
+    opener = gzip.open if name.endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        head = fh.read(540)
+        for order in "<>":
+            size = struct.unpack(order + "i", head[:4])[0]
+            if size in (348, 540):
+                break
+        else:
+            return None
+        if size == 348:
+            dims = struct.unpack(order + "8h", head[40:56])
+            datatype = struct.unpack(order + "h", head[70:72])[0]
+            offset = int(struct.unpack(order + "f", head[108:112])[0])
+        else:
+            datatype = struct.unpack(order + "h", head[12:14])[0]
+            dims = struct.unpack(order + "8q", head[16:80])
+            offset = struct.unpack(order + "q", head[168:176])[0]
+        dtype = {16: "f4", 64: "f8"}.get(datatype)
+        if dtype is None:                        # integer voxels hold no NaN
+            return 0
+        count = int(np.prod([max(int(d), 1) for d in dims[1:max(1, min(int(dims[0]), 7)) + 1]]))
+        fh.seek(offset)
+        dt, bad, chunk = np.dtype(order + dtype), 0, 1 << 22
+        while count > 0:
+            n = min(count, chunk)
+            values = np.frombuffer(fh.read(n * dt.itemsize), dtype=dt)
+            bad += int((~np.isfinite(values)).sum())
+            if values.size < n:
+                break
+            count -= n
+    return bad
+
+
+def read_dose(path: str | Path, unit: str = "Gy") -> sitk.Image:
+    """Dose in Gy from an RTDOSE file/folder (its DoseUnits) or a NIfTI/NRRD/MHA file in ``unit`` (Gy or cGy).
+
+    An image dose is refused when it holds NaN / infinite values (counted in the NIfTI data itself, where
+    SimpleITK reads NaN as 0), negative values, or a maximum above :data:`MAX_PLAUSIBLE_GY` (a cGy dose read as
+    Gy)."""
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p} does not exist", "check the --dose path")
@@ -265,9 +379,26 @@ def read_dose(path: str | Path) -> sitk.Image:
         return read_rtdose(_find_rtdose(p))
     if _is_dicom(p):
         return read_rtdose(p)
+    if unit not in IMAGE_DOSE_UNITS:
+        raise InputError(f"dose unit {unit!r} is not known", "give --dose-unit Gy or cGy")
     img = sitk.Cast(read_image(p), sitk.sitkFloat32)
     arr = sitk.GetArrayViewFromImage(img)
+    bad = _nifti_nonfinite(p)
+    bad = int((~np.isfinite(arr)).sum()) if bad is None else max(bad, int((~np.isfinite(arr)).sum()))
+    if bad:
+        raise InputError(f"{p.name} holds {bad} voxels that are not numbers (NaN / infinite) of "
+                         f"{arr.size}, so it is not a usable dose",
+                         "export the dose again from the planning system (every voxel a dose in Gy; 0 outside "
+                         "the calculation volume)")
     if float(arr.min()) < -1e-3:
         raise InputError(f"{p.name} holds negative values (min {float(arr.min()):.3g}), so it is not a dose",
                          "give the physical dose in Gy")
-    return img
+    top = float(arr.max()) * IMAGE_DOSE_UNITS[unit]
+    if top > MAX_PLAUSIBLE_GY:
+        raise InputError(
+            (f"{p.name}: the values look like cGy: the maximum {top:.4g} Gy is implausible for a lung treatment"
+             if unit == "Gy" else f"{p.name}: the maximum {top:.4g} Gy (read as cGy) is implausible for a lung "
+             "treatment"),
+            "pass --dose-unit cGy when the dose image is in cGy" if unit == "Gy" else
+            "check that the file is the physical dose of the plan, in cGy")
+    return img if unit == "Gy" else img * IMAGE_DOSE_UNITS[unit]

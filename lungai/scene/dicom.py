@@ -87,12 +87,13 @@ def check_dose_node_matches_ct(dose_node, ct_node) -> None:
     """:func:`lungai.dose.check_dose_matches_ct` for volume nodes: on their DICOM files when both were loaded from
     Slicer's DICOM database (PatientID, FrameOfReferenceUID), and on the PatientIDs of the subject hierarchy
     patients they sit under; an RTDOSE must be a total dose (DoseSummationType PLAN / MULTI_PLAN,
-    :func:`lungai.dose.read.check_summation_type`).  A node not loaded from DICOM has nothing to compare: no error."""
+    :func:`lungai.dose.read.check_summation_type`) and a dose in Gy / cGy (:func:`lungai.dose.read.check_dose_kind`).
+    A node not loaded from DICOM has nothing to compare: no error."""
     from types import SimpleNamespace
 
     import pydicom
 
-    from lungai.dose.read import check_dose_matches_ct, check_headers_match, check_summation_type
+    from lungai.dose.read import check_dose_kind, check_dose_matches_ct, check_headers_match, check_summation_type
 
     names = (dose_node.GetName(), ct_node.GetName())
     dose_files, ct_files = dicom_files_of_volume(dose_node), dicom_files_of_volume(ct_node)
@@ -100,6 +101,7 @@ def check_dose_node_matches_ct(dose_node, ct_node) -> None:
         header = pydicom.dcmread(dose_files[0], stop_before_pixels=True)
         if str(getattr(header, "Modality", "")) == "RTDOSE":
             check_summation_type(header, names[0])
+            check_dose_kind(header, names[0])       # a dose (not an ERROR grid) in GY / CGY
     if dose_files and ct_files:
         check_dose_matches_ct(dose_files[0], ct_files[0], names=names)
     check_headers_match(SimpleNamespace(PatientID=_patient_id(dose_node)),
