@@ -70,6 +70,13 @@ def test_too_few_events_says_the_minimum(tmp_path, table):
     with pytest.raises(InputError, match="too few events.*8 events.*minimum is 15"):
         train_rp(table, "rp_grade2", tmp_path / "m", fast=True)
     check_events(y, 3, 2)  # 8 >= 6: fine with smaller folds
+    with pytest.raises(InputError) as err:            # the hint fits the counts (it used to say 3 x 3, needing 9)
+        check_events(y, 5, 3)
+    assert "--outer-folds 4 --inner-folds 2 needs at least 8 events" in err.value.fix
+    with pytest.raises(InputError, match="too few events for 2x2.*2 events") as err:
+        check_events(np.array([1, 1] + [0] * 10), 2, 2)
+    assert "2 x 2 folds (at least 4 events and 4 non-events) is the smallest" in err.value.fix
+    assert "--outer-folds" not in err.value.fix
     with pytest.raises(InputError, match="at least 2 outer and 2 inner folds"):
         check_events(y, 1, 3)
 

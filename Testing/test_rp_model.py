@@ -94,6 +94,50 @@ def test_metrics_known_values():
     assert m["brier"] == pytest.approx(np.mean((p - y) ** 2))
 
 
+def test_one_event_gives_no_auc_ci_and_loud_warnings(rp_model_dir, tmp_path, capsys):
+    """With one event DeLong's variance is undefined: no CI (it used to be 0.000-1.000), and the AUC and the
+    calibration slope (separable data: no finite estimate) are flagged in the json and on the console."""
+    auc, lo, hi = delong_auc_ci(np.array([1, 0, 0, 0]), np.array([0.9, 0.1, 0.2, 0.3]))
+    assert auc == 1.0 and lo is None and hi is None
+    assert delong_auc_ci(np.array([1, 1, 0]), np.array([0.9, 0.4, 0.2]))[1] is None
+    table = make_cohort(400, seed=7).table
+    tiny = pd.concat([table[table.rp_grade2 == 1].head(1), table[table.rp_grade2 == 0].head(11)])
+    risk = predict_rp(rp_model_dir, tiny)[0]["risk"].to_numpy()
+    tiny = tiny.assign(rp_grade2=(risk >= risk.max()).astype(int))   # the event is the highest risk: separable
+    tiny.to_csv(tmp_path / "tiny.csv", index=False)
+    from lungai.cli import main
+
+    assert main(["rp", "validate", str(rp_model_dir), str(tmp_path / "tiny.csv"), "-o", str(tmp_path / "v")]) == 0
+    out = capsys.readouterr().out
+    saved = json.loads((tmp_path / "v" / "external_metrics.json").read_text(encoding="utf-8"))
+    assert saved["auc_ci95"] == [None, None] and saved["auc"] == 1.0 and saved["calibration_separable"] is True
+    assert any("not interpretable with 1 event" in w for w in saved["warnings"])
+    assert any("calibration slope has no finite estimate" in w for w in saved["warnings"])
+    assert "AUC 1.000 (CI undefined)" in out and "warning: AUC / calibration not interpretable with 1 event" in out
+    assert "(not estimable: the risks separate the classes)" in out
+    m = evaluate(*_calibrated_risks(200), threshold=0.5)
+    assert m["warnings"] == [] and m["calibration_separable"] is False and m["auc_ci95"][0] is not None
+
+
+def _calibrated_risks(n):
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0.05, 0.95, n)
+    return rng.binomial(1, p), p
+
+
+def test_tiny_cohort_is_trained_with_a_warning_in_the_card(tmp_path):
+    table = make_cohort(100, seed=5, n_noise=20).table
+    tiny = pd.concat([table[table.rp_grade2 == 1].head(4), table[table.rp_grade2 == 0].head(8)])
+    r = train_rp(tiny, "rp_grade2", tmp_path / "t", models="lr", feature_sets="clinical_dosimetric", fast=True,
+                 outer_folds=2, inner_folds=2, n_boot=2, make_plots=False)
+    card = json.loads((tmp_path / "t" / "model_card.json").read_text(encoding="utf-8"))
+    assert any("not interpretable with 4 events and 8 non-events" in w for w in card["warnings"])
+    assert any("events per candidate feature (4 events, 13 candidate features" in w for w in card["warnings"])
+    assert card["warnings"] == r.metrics["warnings"]
+    assert sum("warning: " in line and "unstable" in line for line in r.lines) == 2
+    assert (tmp_path / "t" / "model_card.md").read_text(encoding="utf-8").count("**Warning: ") == 2
+
+
 def test_training_outputs_metrics_plots_and_card(rp_model_dir, rp_cohort):
     metrics = json.loads((rp_model_dir / "metrics.json").read_text(encoding="utf-8"))
     assert set(metrics["results"]) == {"clinical_dosimetric/lr", "radiomic/lr", "all/lr"}
@@ -168,6 +212,14 @@ def test_random_forest_shapley_with_captum_is_efficient_and_seeded(rp_rf_model_d
     assert np.allclose(contrib.drop(columns="case").sum(axis=1), expected, atol=1e-6)
     _, again = predict_rp(rp_rf_model_dir, patients, seed=3)
     assert np.allclose(again.drop(columns="case"), contrib.drop(columns="case"))
+    # what "raises the risk" is measured against: the reference patient's risk, in the predictions and the card
+    base = float(clf.predict_proba(bundle["baseline"][None, :])[0, 1])
+    assert np.allclose(pred["baseline_risk"], base) and card["baseline_risk"] == pytest.approx(base)
+    assert f"{base:.3f}" in card["explanation"] and "mean predicted risk of the training" in card["explanation"]
+    from lungai.scene.results import describe_prediction_row
+
+    _, text = describe_prediction_row({k: str(v) for k, v in pred.iloc[0].to_dict().items()})
+    assert f"against the training-mean patient, risk {100 * base:.0f} %" in text
 
 
 def test_external_validation_writes_outputs_without_refitting(rp_model_dir, tmp_path):

@@ -178,3 +178,30 @@ def test_baseline_files_load_only_allow_listed_types(tmp_path, cohort):
     sio.dump({"encoder": None, "model": builtins.eval, "x": os.system}, tmp_path / "m" / "baseline_forest.skops")
     with pytest.raises(InputError, match="never needs"):
         model_io.load(tmp_path / "m")
+
+
+def test_too_few_patients_per_class_for_the_inner_cv_is_refused_before_training(paths, tmp_path, capsys):
+    """A class rarer than --inner-folds in an outer training fold: no silent first grid point, no 'selected' row
+    claiming an inner-CV choice (it used to say "fusion 2x": the fallback, not a choice)."""
+    ehr = pd.read_csv(paths["ehr"])
+    ehr["lab"] = ["C"] * 2 + ["B"] * 12 + ["A"] * (len(ehr) - 14)
+    ehr.to_csv(tmp_path / "ehr.csv", index=False)
+    cohort = load_cohort(tmp_path / "ehr.csv", paths["rna"], None, label="lab")
+    models = cvmod.candidates(FAST, ("logreg",), nested=True)
+    with pytest.raises(InputError, match=r"class 'C' has 1 patient\(s\) in the training part of outer fold") as err:
+        cvmod.cross_validate(cohort, models, folds=2, inner_folds=3, seed=0, select=tuple(models))
+    assert "--inner-folds 1" in err.value.fix and "--inner-folds 2" not in err.value.fix
+    assert _cli(["cv", "--ehr", tmp_path / "ehr.csv", "--rna", paths["rna"], "--label", "lab", "--modalities",
+                 "ehr,rna", "--baselines", "logreg", "--epochs", 2, "--folds", 2, "--inner-folds", 3,
+                 "-o", tmp_path / "cv"]) != 0
+    assert "class 'C'" in capsys.readouterr().err and not (tmp_path / "cv" / "metrics.json").exists()
+    ehr["lab"] = ["C"] * 5 + ["B"] * 12 + ["A"] * (len(ehr) - 17)   # 2-3 C per training part: 2 inner folds fit
+    ehr.to_csv(tmp_path / "ehr.csv", index=False)
+    cohort = load_cohort(tmp_path / "ehr.csv", paths["rna"], None, label="lab")
+    with pytest.raises(InputError, match="class 'C' has 2 patient") as err:
+        cvmod.cross_validate(cohort, models, folds=2, inner_folds=3, seed=0, select=tuple(models))
+    assert "use --inner-folds 2 (the largest that fits)" in err.value.fix
+    with pytest.raises(InputError, match="smallest class has 2"):     # the backstop: no silent first grid point
+        rare = [i for i in cohort.ids if cohort.labels[i] == "C"][2:]
+        cvmod.select_params("logreg", cohort.subset([i for i in cohort.ids if i not in rare]), ["A", "B", "C"],
+                            cvmod.BASELINE_GRIDS["logreg"], FAST, 3, 0)

@@ -98,20 +98,22 @@ def run_train(args) -> int:
 def run_validate(args) -> int:
     from lungai.io.outputs import prepare_output_folder
     from lungai.rp.external import OWNER, VALIDATE_OUTPUTS, validate_rp
+    from lungai.rp.metrics import ci_text
 
     if args.output:                                       # before any work: nothing is computed in vain,
         prepare_output_folder(args.output, owner=OWNER, owns=VALIDATE_OUTPUTS)   # a user's files are never replaced
     r = validate_rp(args.model_dir, args.table, args.output, outcome=args.outcome, threshold=args.threshold,
                     allow_other_radiomics_settings=args.allow_other_radiomics_settings)
     print(f"external validation of {r['model']} on {r['n']} patients ({r['events']} events)")
-    print(f"AUC {r['auc']:.3f} (95% CI {r['auc_ci95'][0]:.3f}-{r['auc_ci95'][1]:.3f}); "
+    print(f"AUC {r['auc']:.3f} ({ci_text(r['auc_ci95'])}); "
           f"nested-CV AUC at training {r['nested_cv_auc_at_training']:.3f}")
-    print(f"Brier {r['brier']:.3f}; calibration slope {r['calibration_slope']:.2f}, "
+    print(f"Brier {r['brier']:.3f}; calibration slope {r['calibration_slope']:.2f}"
+          f"{' (not estimable: the risks separate the classes)' if r.get('calibration_separable') else ''}, "
           f"intercept {r['calibration_intercept']:.2f}")
     print(f"threshold {r['threshold']}: sensitivity {r['sensitivity']:.2f}, specificity {r['specificity']:.2f}")
     print(f"{r['n_patients_with_imputed_features']} patient(s) with imputed features, "
           f"{r['n_patients_out_of_training_range']} with features outside the training range")
-    for w in r["radiomics_settings_warnings"]:
+    for w in r["radiomics_settings_warnings"] + r["warnings"]:
         print(f"warning: {w}")
     if args.output:
         print(f"-> {args.output}/external_metrics.json, external_roc.png, external_calibration.png")

@@ -55,6 +55,28 @@ def check_labels(cohort: Cohort, folds: int) -> list:
     return [str(c) for c in counts.index]
 
 
+def check_inner_labels(cohort: Cohort, classes, folds: int, inner_folds: int, seed: int) -> None:
+    """Before any training: every outer training fold (the splits :func:`cross_validate` uses) must hold at least
+    ``inner_folds`` patients of every class, or the inner CV - hyper-parameters and the nested model choice - could
+    not run there.  Raises InputError naming the class and the largest usable ``--inner-folds``."""
+    if inner_folds < 2:
+        return
+    y = cohort.y(classes)
+    counts = np.array([np.bincount(y[tr], minlength=len(classes)) for tr, _ in _split(y, folds, seed)])
+    if counts.min() >= inner_folds:
+        return
+    fold, k = np.unravel_index(np.argmin(counts), counts.shape)
+    usable, rarest = int(counts.min()), int(np.bincount(y, minlength=len(classes)).min())
+    more_folds = rarest > folds and rarest - 1 >= inner_folds   # more outer folds: larger training parts
+    raise InputError(f"too few patients per class for the {inner_folds}-fold inner CV: class {classes[k]!r} has "
+                     f"{usable} patient(s) in the training part of outer fold {fold + 1} of {folds} (each class needs "
+                     f">= {inner_folds} there to choose the hyper-parameters and the model)",
+                     (f"use --inner-folds {usable} (the largest that fits), " if usable >= 2 else "use ")
+                     + "--inner-folds 1 (no inner CV: no hyper-parameter or model choice), "
+                     + (f"more --folds (up to {rarest}: larger training parts), " if more_folds else "")
+                     + "merge rare classes (--label-groups) or add patients")
+
+
 def grid_points(grid: Optional[dict]) -> list:
     if not grid:
         return [{}]
@@ -83,8 +105,13 @@ def select_params(kind, cohort: Cohort, classes, grid, config, inner_folds: int,
     if len(points) == 1 and not need_score:
         return points[0], None
     y = cohort.y(classes)
-    if inner_folds < 2 or np.bincount(y, minlength=len(classes)).min() < inner_folds:
+    if inner_folds < 2:
         return points[0], None
+    smallest = int(np.bincount(y, minlength=len(classes)).min())
+    if smallest < inner_folds:   # never a silent "choice" of the first grid point (callers check beforehand)
+        raise InputError(f"too few patients per class for the {inner_folds}-fold inner CV (the smallest class has "
+                         f"{smallest})", f"use --inner-folds {smallest if smallest >= 2 else 1}, merge rare classes "
+                         "(--label-groups) or add patients")
     splits = _split(y, inner_folds, seed + 1)
     best, best_f1 = points[0], -1.0
     for p in points:
@@ -133,6 +160,7 @@ def cross_validate(cohort: Cohort, models: dict, folds: int = 5, inner_folds: in
     Returns {"classes", "folds", "models": {name: {"summary", "params", "inner_macro_f1", "oof"}}}.
     """
     classes = check_labels(cohort, folds)
+    check_inner_labels(cohort, classes, folds, inner_folds, seed)
     y = cohort.y(classes)
     splits = _split(y, folds, seed)
     select = tuple(select) if inner_folds > 1 and len(select) > 1 else ()
@@ -164,7 +192,9 @@ def cross_validate(cohort: Cohort, models: dict, folds: int = 5, inner_folds: in
         oof = np.zeros((len(y), len(classes)))
         picked, sel_scores = [], []
         for f, (_, te) in enumerate(splits):
-            name = pick({n: result["models"][n]["inner_macro_f1"][f] for n in select}) or select[-1]
+            name = pick({n: result["models"][n]["inner_macro_f1"][f] for n in select})
+            if name is None:   # check_inner_labels makes this unreachable: never a choice that did not happen
+                raise RuntimeError(f"outer fold {f + 1}: no inner-CV score to choose a model by")
             oof[te] = result["models"][name]["oof"][te]
             sel_scores.append(fold_scores[name][f])
             picked.append({"model": name, **result["models"][name]["params"][f]})

@@ -169,6 +169,14 @@ def check_not_constant(X: pd.DataFrame) -> None:
                          "drop these columns (they carry no information) or mark them 'ignore' in a role file")
 
 
+def largest_design(smallest: int, outer_folds: int, inner_folds: int) -> tuple[int, int] | None:
+    """The largest outer x inner design (at most the requested folds, at least 2 x 2) that ``smallest`` events
+    (or non-events) allow under the rule of :func:`check_events` (outer x inner <= smallest); None below 4."""
+    fits = [(o, i) for o in range(2, max(outer_folds, 2) + 1) for i in range(2, max(inner_folds, 2) + 1)
+            if o * i <= smallest]
+    return max(fits, key=lambda d: (d[0] * d[1], min(d), d[0])) if fits else None
+
+
 def check_events(y: np.ndarray, outer_folds: int, inner_folds: int) -> None:
     """Nested stratified CV needs enough events and non-events in every fold."""
     if outer_folds < 2 or inner_folds < 2:
@@ -176,13 +184,38 @@ def check_events(y: np.ndarray, outer_folds: int, inner_folds: int) -> None:
                          "use e.g. --outer-folds 5 --inner-folds 3")
     minimum = outer_folds * inner_folds
     events, non_events = int(y.sum()), int(len(y) - y.sum())
-    if min(events, non_events) < minimum:
+    smallest = min(events, non_events)
+    if smallest < minimum:
         which = "events" if events < non_events else "non-events"
+        design = largest_design(smallest, outer_folds, inner_folds)
+        fix = (f"collect more patients or use fewer folds (--outer-folds {design[0]} --inner-folds {design[1]} "
+               f"needs at least {design[0] * design[1]} {which}, the largest design {smallest} {which} allow)" if design else
+               f"collect more patients: 2 x 2 folds (at least 4 events and 4 non-events) is the smallest nested CV, "
+               f"and {smallest} {which} are too few for any")
         raise InputError(
             f"too few {which} for {outer_folds}x{inner_folds} nested cross-validation: "
-            f"{min(events, non_events)} {which} (events {events}, non-events {non_events}); "
-            f"the minimum is {minimum}",
-            f"collect more patients or use fewer folds (e.g. --outer-folds 3 --inner-folds 3 needs at least 9)")
+            f"{smallest} {which} (events {events}, non-events {non_events}); "
+            f"the minimum is {minimum}", fix)
+
+
+MIN_EVENTS_PER_FEATURE = 10   # the usual rule of thumb for events per candidate feature
+
+
+def small_cohort_warnings(y: np.ndarray, n_features: int) -> list[str]:
+    """Warnings for a cohort too small for stable estimates: fewer than :data:`lungai.rp.metrics.MIN_EVENTS`
+    events or non-events, or fewer than :data:`MIN_EVENTS_PER_FEATURE` of the rarer class per candidate feature."""
+    from lungai.rp.metrics import small_sample_warnings  # noqa: PLC0415
+
+    out = small_sample_warnings(y, "nested-CV AUC / calibration")
+    events, non_events = int(y.sum()), int(len(y) - y.sum())
+    smallest = min(events, non_events)
+    if n_features and smallest / n_features < MIN_EVENTS_PER_FEATURE:
+        which = "events" if events <= non_events else "non-events"
+        out.append(f"{smallest / n_features:.2g} {which} per candidate feature ({smallest} {which}, {n_features} "
+                   f"candidate features; at least {MIN_EVENTS_PER_FEATURE} are advised): the model and its estimates "
+                   "are unstable and likely overfitted - use fewer features (--feature-sets, a role file) or more "
+                   "patients")
+    return out
 
 
 def check_categories(X: pd.DataFrame, categories: dict[str, list[str]], what: str) -> None:

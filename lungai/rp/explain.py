@@ -8,6 +8,9 @@ selection step contribute 0.
 
 * Logistic regression: exact.  For a linear model in log-odds, the Shapley value of input j is
   ``coef_j * (z_j - baseline_j)``; they add up to logit(risk) - logit(baseline risk).
+  ``baseline_risk`` (:func:`baseline_risk`) is that reference patient's risk: it is written next to the
+  contributions, because "raises the risk" means "above the baseline risk", which for a random forest
+  may lie far from the cohort's mean risk.
 * Random forest: Shapley value sampling (captum ``ShapleyValueSampling``, permutations of the
   original columns via ``feature_mask``) of logit(predict_proba), seeded so results repeat.
 """
@@ -46,6 +49,12 @@ def _logit_forward(clf):
         p = np.clip(p, _CLIP, 1 - _CLIP)
         return torch.from_numpy(np.log(p / (1 - p)))
     return forward
+
+
+def baseline_risk(pipe, baseline: np.ndarray) -> float:
+    """The risk of the reference patient the contributions are measured against (the training mean of every
+    model input): contributions add up to logit(risk) - logit(baseline risk)."""
+    return float(pipe.named_steps["clf"].predict_proba(np.asarray(baseline, float)[None, :])[0, 1])
 
 
 def shapley_values(pipe, X: pd.DataFrame, baseline: np.ndarray, seed: int = 0, n_samples: int = 25) -> pd.DataFrame:

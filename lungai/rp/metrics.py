@@ -6,6 +6,12 @@
   < 1 = predictions too extreme) and calibration intercept ("calibration in the large":
   intercept with logit(risk) as an offset; 0 = ideal, > 0 = risks too low on average);
 * sensitivity and specificity at a chosen risk threshold.
+
+With few events or non-events these figures are not interpretable: the DeLong CI is undefined with
+fewer than 2 of either class (``None``, written as null / "CI undefined"), and :func:`evaluate` adds
+``warnings`` below :data:`MIN_EVENTS` of either class and when the risks separate the classes
+completely (the calibration slope's maximum-likelihood estimate is then infinite: the fitted number
+is arbitrary, ``calibration_separable`` is true).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss
 
 _EPS = 1e-6
+MIN_EVENTS = 10   # fewer events (or non-events) than this: AUC and calibration are not interpretable
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -27,19 +34,53 @@ def _midranks(x: np.ndarray) -> np.ndarray:
     return stats.rankdata(x)
 
 
-def delong_auc_ci(y: np.ndarray, p: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """AUC and its DeLong confidence interval (clipped to [0, 1])."""
+def delong_auc_ci(y: np.ndarray, p: np.ndarray, level: float = 0.95) -> tuple[float, float | None, float | None]:
+    """AUC and its DeLong confidence interval (clipped to [0, 1]); the interval is (None, None) - undefined -
+    with fewer than 2 events or non-events (the variance of one value does not exist)."""
     y, p = np.asarray(y).astype(int), np.asarray(p, float)
     pos, neg = p[y == 1], p[y == 0]
     m, n = len(pos), len(neg)
+    if m < 2 or n < 2:
+        auc = float(np.mean([(a > b) + 0.5 * (a == b) for a in pos for b in neg])) if m and n else float("nan")
+        return auc, None, None
     tx, ty, tz = _midranks(pos), _midranks(neg), _midranks(np.concatenate([pos, neg]))
     auc = (tz[:m].sum() - m * (m + 1) / 2) / (m * n)
     v10 = (tz[:m] - tx) / n           # structural components of the positives
     v01 = 1.0 - (tz[m:] - ty) / m     # ... and of the negatives
     var = np.var(v10, ddof=1) / m + np.var(v01, ddof=1) / n
+    if not np.isfinite(var):
+        return float(auc), None, None
     z = stats.norm.ppf(0.5 + level / 2)
     half = z * np.sqrt(max(var, 0.0))
     return float(auc), float(max(0.0, auc - half)), float(min(1.0, auc + half))
+
+
+def ci_text(ci, digits: int = 3, level: str = "95% CI") -> str:
+    """"95% CI lo-hi", or "CI undefined" for an interval :func:`delong_auc_ci` could not compute."""
+    if ci is None or ci[0] is None or ci[1] is None:
+        return "CI undefined"
+    return f"{level} {ci[0]:.{digits}f}-{ci[1]:.{digits}f}"
+
+
+def separable(y: np.ndarray, p: np.ndarray) -> bool:
+    """True when the risks separate events from non-events (completely or with ties at the border): the
+    logistic recalibration then has no finite maximum-likelihood slope."""
+    y, p = np.asarray(y).astype(int), np.asarray(p, float)
+    pos, neg = p[y == 1], p[y == 0]
+    return bool(len(pos) and len(neg) and (pos.min() >= neg.max() or pos.max() <= neg.min()))
+
+
+def small_sample_warnings(y: np.ndarray, what: str = "AUC / calibration") -> list[str]:
+    """A warning when the events or the non-events are fewer than :data:`MIN_EVENTS`."""
+    y = np.asarray(y).astype(int)
+    events, non_events = int(y.sum()), int(len(y) - y.sum())
+    few = [f"{count} {name}{'s' if count != 1 else ''}" for count, name in ((events, "event"), (non_events, "non-event"))
+           if count < MIN_EVENTS]
+    if not few:
+        return []
+    return [f"{what} not interpretable with {' and '.join(few)} (events {events}, non-events {non_events} of "
+            f"{len(y)} patients; at least {MIN_EVENTS} of each are needed, many more for calibration): the estimates "
+            "are unstable"]
 
 
 def calibration(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
@@ -89,7 +130,14 @@ def evaluate(y: np.ndarray, p: np.ndarray, threshold: float, seed: int = 0) -> d
     brier, blo, bhi = brier_ci(y, p, seed=seed)
     slope, intercept = calibration(y, p)
     sens, spec = sens_spec(y, p, threshold)
+    warnings = small_sample_warnings(y)
+    if lo is None:
+        warnings.append("the AUC's 95 % CI is undefined (DeLong needs at least 2 events and 2 non-events)")
+    split = separable(y, p)
+    if split:
+        warnings.append(f"the risks separate events from non-events completely: the calibration slope has no "
+                        f"finite estimate (the fitted {slope:.2f} is arbitrary)")
     return {"n": int(len(y)), "events": int(y.sum()), "auc": auc, "auc_ci95": [lo, hi],
             "brier": brier, "brier_ci95": [blo, bhi], "calibration_slope": slope,
-            "calibration_intercept": intercept, "threshold": float(threshold),
-            "sensitivity": sens, "specificity": spec}
+            "calibration_intercept": intercept, "calibration_separable": split, "threshold": float(threshold),
+            "sensitivity": sens, "specificity": spec, "warnings": warnings}

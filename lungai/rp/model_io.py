@@ -17,6 +17,7 @@ import skops.io as sio
 
 from lungai.errors import InputError
 from lungai.model_files import load_skops
+from lungai.rp.metrics import ci_text
 
 MODEL_FILE, CARD_FILE, METRICS_FILE = "model.skops", "model_card.json", "metrics.json"
 FORMAT = "lungai-rp-model/1"
@@ -48,17 +49,18 @@ def card_markdown(card: dict) -> str:
     lines = [f"# {card['name']}", "",
              f"*Created {card['created_utc']} with lungai {card['lungai_version']}, "
              f"scikit-learn {card['sklearn_version']}. {card['intended_use']}.*", "",
+             *[f"**Warning: {w}.**" for w in card.get("warnings", [])], *([""] if card.get("warnings") else []),
              f"- Outcome: `{card['outcome']}`; model: {card['model_name']} on the `{card['feature_set']}` "
              f"feature set; hyper-parameters {card['hyperparameters']}",
              f"- Training data: {td['source']}, {td['n']} patients, {td['events']} events "
              f"(prevalence {td['prevalence']:.1%}); ignored columns: {td['ignored_columns'] or 'none'}",
-             f"- Nested-CV performance ({card.get('metrics_source', 'nested CV')}): AUC {m['auc']:.3f} (95 % CI {m['auc_ci95'][0]:.3f}-{m['auc_ci95'][1]:.3f}), "
+             f"- Nested-CV performance ({card.get('metrics_source', 'nested CV')}): AUC {m['auc']:.3f} ({ci_text(m['auc_ci95'])}), "
              f"Brier {m['brier']:.3f}, calibration slope {m['calibration_slope']:.2f} / intercept "
              f"{m['calibration_intercept']:.2f}, sensitivity {m['sensitivity']:.2f} / specificity "
              f"{m['specificity']:.2f} at threshold {card['threshold']} ({card['threshold_rule']})",
              f"- Risk interval: {card['uncertainty']}", f"- Contributions: {card['explanation']}", "",
              "| feature set/model | AUC | 95 % CI |", "|---|---|---|"]
-    lines += [f"| {k} | {v[0]:.3f} | {v[1]:.3f}-{v[2]:.3f} |" for k, v in card["comparison_auc"].items()]
+    lines += [f"| {k} | {v[0]:.3f} | {ci_text(v[1:], 3, '').strip()} |" for k, v in card["comparison_auc"].items()]
     lines += ["", "| feature | role | type (how decided) | training median [IQR] or counts | missing % |",
               "|---|---|---|---|---|"]
     types, how = card["roles"].get("types", {}), card["roles"].get("how", {})

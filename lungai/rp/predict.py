@@ -10,7 +10,7 @@ from lungai.errors import InputError
 from lungai.progress import task
 from lungai.rp import plots
 from lungai.rp.checks import check_one_row_per_patient, read_tables, table_paths
-from lungai.rp.explain import shapley_values, top_contributions
+from lungai.rp.explain import baseline_risk, shapley_values, top_contributions
 from lungai.rp.model_io import load_model
 from lungai.rp.prepare import case_ids, imputed_and_out_of_range, model_features, settings_warnings
 from lungai.rp.uncertainty import risk_with_interval
@@ -26,7 +26,8 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     Returns (predictions, contributions): one row per patient with ``case, risk, risk_low,
     risk_high, high_risk``, ``imputed`` (features that were missing and imputed), ``out_of_range``
     (numeric features outside the training range, with the range), ``warnings`` (radiomics settings
-    other than the model's or unknown) and ``top1_feature, top1_contribution, ...``; and the full
+    other than the model's or unknown), ``baseline_risk`` (the risk of the reference patient the contributions
+    are measured against: + raises the risk above it) and ``top1_feature, top1_contribution, ...``; and the full
     table of Shapley values (log-odds, one column per feature).  Features computed with other
     radiomics settings than the model's are refused unless ``allow_other_radiomics_settings``.
     Writes ``output`` (CSV) and ``importance_png`` (mean |Shapley value| over these patients) when given.
@@ -52,7 +53,8 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     pred = pd.DataFrame({"case": case_ids(df, card["roles"].get("id_column")), "risk": risk,
                          "risk_low": low, "risk_high": high,
                          "high_risk": (risk >= card["threshold"]).astype(int), "imputed": imputed,
-                         "out_of_range": outside, "warnings": warnings})
+                         "out_of_range": outside, "warnings": warnings,
+                         "baseline_risk": baseline_risk(bundle["pipeline"], bundle["baseline"])})
     for i, tops in enumerate(top_contributions(contrib, top)):
         for r, (name, value) in enumerate(tops, start=1):
             pred.loc[i, f"top{r}_feature"] = name

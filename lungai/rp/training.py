@@ -15,10 +15,10 @@ from lungai.errors import InputError
 from lungai.progress import task
 from lungai.rp import model_io, plots
 from lungai.rp.checks import check_events, check_not_constant, check_one_row_per_patient, numeric_features, \
-    outcome_vector, read_tables, table_paths
+    outcome_vector, read_tables, small_cohort_warnings, table_paths
 from lungai.rp.columns import FEATURE_SETS, ColumnRoles, infer_roles, role_file_id
-from lungai.rp.explain import model_inputs
-from lungai.rp.metrics import evaluate
+from lungai.rp.explain import baseline_risk, model_inputs
+from lungai.rp.metrics import ci_text, evaluate, small_sample_warnings
 from lungai.rp.pipeline import MODEL_NAMES, MODELS
 from lungai.rp.prepare import feature_summary, training_radiomics_settings
 from lungai.rp.validation import bootstrap_ensemble, fit_final, nested_cv, nested_selection, select_best
@@ -111,6 +111,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     check_not_constant(X_all)
     training_radiomics_settings(df, all_features, inputs)  # refuses a table mixing radiomics settings early
     check_events(y, outer_folds, inner_folds)
+    warnings = small_cohort_warnings(y, len(all_features))
     threshold_rule = "given" if threshold is not None else "training prevalence (default)"
     if threshold is None:
         threshold = round(float(y.mean()), 3)
@@ -151,6 +152,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
         del fits
         ensemble = bootstrap_ensemble(pipe, X, y, n_boot, seed, progress=bar)
         baseline = model_inputs(pipe, X).mean(axis=0)
+        base_risk, mean_risk = baseline_risk(pipe, baseline), float(pipe.predict_proba(X)[:, 1].mean())
         from lungai.io.outputs import claim_output_folder, record_outputs
 
         check_model_folder(model_dir, overwrite)          # again: the folder may have changed while training
@@ -170,11 +172,13 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     # The figure reported for the locked model: the nested selection procedure's (its choice included),
     # or, for a combination fixed in advance with --final, that combination's own nested CV.
     honest = selection if selection is not None else results[chosen]
+    warnings += [w for w in honest["warnings"] if w not in small_sample_warnings(y)]
     metrics = {"outcome": outcome, "n": int(len(y)), "events": int(y.sum()), "threshold": threshold,
                "validation": f"nested stratified CV: {outer_folds} outer x {inner_folds} inner folds, seed {seed}",
                "results": results, "selection": selection, "chosen": chosen,
                "chosen_by": "given with --final (its own nested-CV performance)" if final else SELECTION_RULE,
-               "chosen_auc": honest["auc"], "chosen_auc_ci95": honest["auc_ci95"], "figures": figures}
+               "chosen_auc": honest["auc"], "chosen_auc_ci95": honest["auc_ci95"], "figures": figures,
+               "warnings": warnings}
     card = {
         "format": model_io.FORMAT, "name": "SlicerLungAI radiation-pneumonitis risk model",
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -187,14 +191,19 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
                           "features": feature_summary(X, cats)},
         "metrics_nested_cv": {k: v for k, v in honest.items()
                               if k not in ("params_per_fold", "inner_auc_per_fold", "chosen_per_fold", "rule")},
+        "warnings": warnings,
         "metrics_source": ("nested selection: " + SELECTION_RULE) if selection is not None
                           else f"nested CV of {chosen} (fixed in advance with --final)",
-        "comparison_auc": {k: [round(v["auc"], 3)] + [round(x, 3) for x in v["auc_ci95"]] for k, v in results.items()},
+        "comparison_auc": {k: [round(v["auc"], 3)] + [None if x is None else round(x, 3) for x in v["auc_ci95"]]
+                           for k, v in results.items()},
         "radiomics_settings": training_radiomics_settings(df, list(X.columns), inputs),
         "threshold": threshold, "threshold_rule": threshold_rule,
         "uncertainty": UNCERTAINTY.format(n=n_boot), "n_bootstrap": n_boot,
         "explanation": "Shapley values in log-odds against the training-mean patient "
-                       + ("(exact, linear model)" if m == "lr" else "(captum ShapleyValueSampling)"),
+                       + ("(exact, linear model)" if m == "lr" else "(captum ShapleyValueSampling)")
+                       + f", whose risk (baseline_risk) is {base_risk:.3f} (mean predicted risk of the "
+                         f"training patients {mean_risk:.3f}): + raises the risk above the baseline risk, - lowers it",
+        "baseline_risk": base_risk,
         "seed": seed, "fast": fast,
         "intended_use": "research: risk of the outcome for patients like the training cohort; not for clinical decisions",
     }
@@ -207,7 +216,8 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
         lines.append(f"ignored columns: {', '.join(map(str, roles.ignored))}")
     rs = card["radiomics_settings"]
     lines.append(f"radiomics settings: {rs['id']} ({rs['note']})" if rs["id"] else f"radiomics settings: {rs['note']}")
-    return TrainResult(model_dir, metrics, chosen, lines + summary_lines(metrics))
+    return TrainResult(model_dir, metrics, chosen,
+                       lines + summary_lines(metrics) + [f"warning: {w}" for w in warnings])
 
 
 def summary_lines(metrics: dict) -> list[str]:
@@ -215,7 +225,7 @@ def summary_lines(metrics: dict) -> list[str]:
     lines = [f"{'feature set/model':32s} {'AUC (95% CI)':20s} {'Brier':>6s} {'slope':>6s} {'int.':>6s} "
              f"{'sens':>5s} {'spec':>5s}"]
     def row(label: str, r: dict) -> str:
-        return (f"{label:32s} {r['auc']:.3f} ({r['auc_ci95'][0]:.2f}-{r['auc_ci95'][1]:.2f})  "
+        return (f"{label:32s} {r['auc']:.3f} ({ci_text(r['auc_ci95'], 2, '').strip():9s})  "
                 f"{r['brier']:6.3f} {r['calibration_slope']:6.2f} {r['calibration_intercept']:6.2f} "
                 f"{r['sensitivity']:5.2f} {r['specificity']:5.2f}")
 

@@ -166,6 +166,8 @@ def describe_prediction_row(row: dict, top: int = 5) -> tuple[str, str]:
             pairs.append((name, float(value)))
     text = describe_risk(risk, pairs, top=top).split("\n", 1)
     details = text[1] if len(text) > 1 else ""
+    if pairs and str(row.get("baseline_risk") or "").strip() not in ("", "nan"):   # what + / - is measured against
+        details += f"\n(against the training-mean patient, risk {100 * float(row['baseline_risk']):.0f} %)"
     for key, what in (("imputed", "Imputed (missing) features"), ("out_of_range", "Outside the training range"),
                       ("warnings", "Warning")):
         if str(row.get(key) or "").strip() and str(row.get(key)).strip().lower() != "nan":
