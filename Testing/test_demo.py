@@ -313,10 +313,12 @@ def test_a_reused_demo_folder_keeps_nothing_of_the_earlier_run(demo, tmp_path):
     written = {p.name for p in demo.iterdir()} - {".lungai-demo"}
     assert written <= set(DEMO_OUTPUTS), sorted(written - set(DEMO_OUTPUTS))
     assert {"rp_model", "stage_cohort", "tumor_truth.nii.gz", "meta.json"} <= written
+    # the marker records every file and folder the run wrote (only those are removed by the next run)
+    assert set((demo / ".lungai-demo").read_text(encoding="utf-8").splitlines()[1:]) == written
     reused = tmp_path / "reused"
     shutil.copytree(demo, reused)
     (reused / "notes.txt").write_text("mine", encoding="utf-8")     # not a demo output: kept
-    claim_output_folder(reused, "demo", stale=DEMO_OUTPUTS)
+    claim_output_folder(reused, "demo", owns=DEMO_OUTPUTS)
     assert sorted(p.name for p in reused.iterdir()) == [".lungai-demo", "notes.txt"]
 
 

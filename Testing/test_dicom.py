@@ -704,10 +704,10 @@ def test_cli_lungs_writes_seg_and_rtstruct_for_a_dicom_ct(p1, tmp_path, capsys):
     assert np.array_equal(array(seg["Right lung"]), labels == 1) and np.array_equal(array(seg["Left lung"]), labels == 2)
     assert np.array_equal(array(rt["Lung_R"]), labels == 1) and np.array_equal(array(rt["Lung_L"]), labels == 2)
     assert _cli("lungs", st["ct"], "-o", tmp_path / "b" / "lungs.nii.gz", "--no-dicom") == 0
-    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["lungs.nii.gz"]
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [".lungai-lungs", "lungs.nii.gz"]   # + its marker
     sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
     assert _cli("lungs", tmp_path / "ct.nii.gz", "-o", tmp_path / "c" / "lungs.nii.gz") == 0
-    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["lungs.nii.gz"]
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [".lungai-lungs", "lungs.nii.gz"]
 
 
 def test_cli_segment_writes_seg_rtstruct_map_and_sr(p1, tmp_path):
@@ -887,7 +887,8 @@ def test_cli_dicom_export_writes_every_result_with_measurements(export, tmp_path
         res / "rp_prediction.csv", index=False)
     out = tmp_path / "dicom"
     assert _cli("dicom-export", "--ct", st["ct"], "--results", res, "-o", out) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["measurements.sr.dcm", "results.seg.dcm", "rtstruct.dcm"]
+    assert sorted(p.name for p in out.iterdir()) == [".lungai-dicom-export", "measurements.sr.dcm", "results.seg.dcm",
+                                                     "rtstruct.dcm"]           # the marker lists what it wrote
     seg = read_seg(out / "results.seg.dcm", ct)
     assert list(seg) == ["Tumour", "Right lung", "Left lung"]
     assert np.array_equal(array(seg["Left lung"]), lab == 2)

@@ -89,6 +89,12 @@ def _found(folder, name):
     return p if p.is_file() else None
 
 
+# what `lungai dicom-export` writes into -o (marker .lungai-dicom-export): a user's file of one of these names is
+# never replaced, other files are left alone
+OWNER = "dicom-export"
+DICOM_EXPORT_OUTPUTS = ("results.seg.dcm", "rtstruct.dcm", "uncertainty.pm.dcm", "measurements.sr.dcm")
+
+
 def run_export(args) -> int:
     import json
 
@@ -98,7 +104,7 @@ def run_export(args) -> int:
     from lungai.errors import InputError
     from lungai.dicom.masks import mask_input
     from lungai.io import read_ct, read_image
-    from lungai.io.outputs import prepare_output_folder
+    from lungai.io.outputs import claimed_output_folder, prepare_output_folder
     from lungai.progress import task
 
     r = args.results
@@ -119,7 +125,10 @@ def run_export(args) -> int:
     # given here were not made in this run, so they count as the user's
     generation = {"tumour": AUTOMATIC if paths["result"] and (args.result or not args.tumour) else MANUAL,
                   "lungs": MANUAL}
-    prepare_output_folder(args.output, inputs=[args.ct])   # before reading: never the CT's own folder
+    # before reading: never the CT's own folder, nor a user's file of an output name (the marker .lungai-dicom-export
+    # lists what an earlier export wrote: a re-run replaces those)
+    inputs = [args.ct, *(p for p in paths.values() if p)]
+    prepare_output_folder(args.output, inputs=inputs, owner=OWNER, owns=DICOM_EXPORT_OUTPUTS)
     with task("dicom-export", 2) as bar:
         ct = read_ct(args.ct, series_uid=args.series)
         reference = reference_for(args.ct, ct, args.series)
@@ -137,13 +146,14 @@ def run_export(args) -> int:
         if radiomics is not None and not {"segment", "image_type", "feature_class", "feature", "value"} <= set(radiomics):
             raise InputError(f"{paths['radiomics']} is not a long radiomics table",
                              "give the CSV of `lungai radiomics` without --wide")
-        written = export_results(
-            reference, args.output,
+        given = dict(  # every input read before the earlier export's files are replaced
             tumour=mask_input(paths["tumour"], ct) if paths["tumour"] else None,
             lungs=mask_input(paths["lungs"], ct, lungs=True) if paths["lungs"] else None,
             uncertainty=read_image(paths["uncertainty"]) if paths["uncertainty"] else None,
             info=json.loads(open(paths["result"], encoding="utf-8").read()) if paths["result"] else None,
             radiomics=radiomics, dose=table_row(paths["dose"]), rp=table_row(paths["rp"]), generation=generation)
+        with claimed_output_folder(args.output, OWNER, DICOM_EXPORT_OUTPUTS, inputs=inputs):
+            written = export_results(reference, args.output, **given)
         bar.update(1, "written")
     for p in written:
         print(f"DICOM: {p}")

@@ -132,11 +132,14 @@ def run(args) -> int:
     from lungai.radiomics import segments as S
     from lungai.radiomics.csv_output import write_csv
 
-    from lungai.io.outputs import prepare_output_file
+    from lungai.io.outputs import prepare_output_file, record_output_file
+    from lungai.radiomics.settings import sidecar_path
 
     params = _params(args)
     inputs = [p for p in (args.image, args.mask, args.tumour, args.lungs, args.rtstruct) if p]
-    prepare_output_file(args.output, inputs=inputs)       # before any work: nothing is computed in vain
+    out = Path(args.output)     # before any work; a user's file (the table's or a sidecar's name) is never replaced
+    sidecars = [out.with_name(out.stem + n) for n in ("_settings.csv", "_errors.csv")] + [sidecar_path(out)]
+    prepare_output_file(out, inputs=inputs, owner="radiomics", sidecars=sidecars)
     image = read_ct(args.image, series_uid=args.series)
     errors: dict = {}
     if args.rtstruct:
@@ -173,6 +176,9 @@ def run(args) -> int:
 
     write_sidecar(out, params)  # <output>.settings.json: the settings in full (the CSV carries their id)
     _report_errors(result.errors, out, inputs)
+    for path in (out, *sidecars):
+        if path.is_file():
+            record_output_file(path, "radiomics")             # a re-run may replace them
     n_seg = result.features["segment"].nunique()
     print(f"{len(result.features)} values for {n_seg} segment(s) of {case} -> {out} "
           f"(grid and settings per segment: {out.stem}_settings.csv)")
@@ -245,17 +251,18 @@ def _rtstruct_segments(args, image, errors: dict) -> dict:
 
 
 def run_ibsi(args) -> int:
-    from lungai.io.outputs import prepare_output_file
+    from lungai.io.outputs import prepare_output_file, record_output_file
     from lungai.progress import task
     from lungai.radiomics.csv_output import write_csv
     from lungai.radiomics.ibsi import run_check
 
-    prepare_output_file(args.output, inputs=[args.image, args.mask, args.reference])   # before any work
+    prepare_output_file(args.output, inputs=[args.image, args.mask, args.reference], owner="ibsi-check")   # before any work
     with task(f"ibsi-check {args.config.upper()}", 1) as bar:
         report = run_check(args.image, args.mask, args.reference, args.config.upper(),
                            ibsi_preprocessing=not args.settings_only)
         bar.update(1, f"{report.matched} of {report.total} within tolerance")
     write_csv(report.table, args.output, protect=[args.image, args.mask, args.reference])
+    record_output_file(args.output, "ibsi-check")
     print(report.summary())
     return 0 if report.passed else 1    # scriptable: 1 when a feature misses or the reference is another's
 

@@ -64,17 +64,18 @@ def register(sub) -> None:
 
 def run_synth(args) -> int:
     from lungai.errors import InputError
-    from lungai.io.outputs import prepare_output_file
+    from lungai.io.outputs import prepare_output_file, record_output_file
     from lungai.rp.cohort import make_cohort, oracle_auc
 
     if args.n < 10:
         raise InputError(f"-n {args.n} is too small", "ask for at least 10 patients")
-    prepare_output_file(args.output)                      # before any work: nothing is computed in vain
+    prepare_output_file(args.output, owner="rp-synth")    # before any work; a user's file is never replaced
     cohort = make_cohort(args.n, args.seed, n_noise=args.noise_features, missing_rate=args.missing_rate)
     table = cohort.table
     if args.with_true_risk:
         table = table.assign(true_risk=cohort.risk)
     table.to_csv(args.output, index=False)
+    record_output_file(args.output, "rp-synth")           # a re-run may replace it
     print(f"{args.n} patients, {int(table[cohort.outcome].sum())} events ({cohort.outcome}), "
           f"oracle AUC {oracle_auc(cohort):.3f} -> {args.output}")
     return 0

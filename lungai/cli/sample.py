@@ -24,14 +24,20 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+# what `lungai sample -o` writes (and `dicom/` with --dicom); marker .lungai-sample
+SAMPLE_OUTPUTS = ("ct.nii.gz", "labels.nii.gz", "meta.json")
+
+
 def run(args) -> int:
     import json
 
-    from lungai.io.outputs import prepare_output_folder
+    from lungai.io.outputs import claimed_output_folder, prepare_output_folder
     from lungai.progress import task
     from lungai.synthetic import SAMPLE_SEED, make_phantom, sample_spec, write_phantom
 
-    prepare_output_folder(args.output)                    # before any work: nothing is computed in vain
+    owns = SAMPLE_OUTPUTS + (("dicom",) if args.dicom else ())
+    # before any work: nothing is computed in vain, and a user's file of an output name is never replaced
+    prepare_output_folder(args.output, owner="sample", owns=owns)
     spec = sample_spec()
     t = spec.tumour
     for name in ("diameter", "location", "shape", "side"):
@@ -51,15 +57,16 @@ def run(args) -> int:
     with task("sample", 3 if args.dicom else 2) as bar:
         phantom = make_phantom(spec, seed=SAMPLE_SEED if args.seed is None else args.seed)
         bar.update(1, "generated")
-        paths = write_phantom(phantom, args.output)
-        bar.update(1, "written")
-        if args.dicom:
-            from pathlib import Path
+        with claimed_output_folder(args.output, "sample", owns):   # an earlier sample's files are replaced
+            paths = write_phantom(phantom, args.output)
+            bar.update(1, "written")
+            if args.dicom:
+                from pathlib import Path
 
-            from lungai.dicom.synthetic import write_rt_study
+                from lungai.dicom.synthetic import write_rt_study
 
-            study = write_rt_study(Path(args.output) / "dicom", phantom, "LUNGAI-SAMPLE", dose="relative")
-            bar.update(1, "DICOM RT export")
+                study = write_rt_study(Path(args.output) / "dicom", phantom, "LUNGAI-SAMPLE", dose="relative")
+                bar.update(1, "DICOM RT export")
     meta = json.loads(paths["meta"].read_text(encoding="utf-8"))
     tumour = meta["tumour"]
     print(f"wrote {paths['ct']}, {paths['labels']}, {paths['meta']}")

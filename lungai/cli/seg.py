@@ -462,11 +462,12 @@ def run_segment(args) -> int:
     roi = _floats(args.roi, 6, "--roi") if args.roi else None
     from lungai.dicom.reference import is_dicom_folder
 
-    from lungai.io.outputs import claim_output_folder, prepare_output_folder, record_outputs
+    from lungai.io.outputs import claimed_output_folder, prepare_output_folder
 
     dicom = is_dicom_folder(args.ct) and not args.no_dicom
     written = []
-    prepare_output_folder(out, inputs=[args.ct], owner="segment", owns=SEGMENT_OUTPUTS)   # before any work: nothing is computed in vain
+    # before any work: nothing is computed in vain (a new folder is made only when the results are written)
+    prepare_output_folder(out, inputs=[args.ct], owner="segment", owns=SEGMENT_OUTPUTS, create=False)
     from lungai.seg.choice import ModelChoice, model_hint
     from lungai.seg.model_io import write_json
 
@@ -486,25 +487,25 @@ def run_segment(args) -> int:
         hint = model_hint(model_dir, res.info)
         if hint:
             res.info["notes"].append(hint)
-        removed = claim_output_folder(out, "segment", stale=SEGMENT_OUTPUTS, owns=SEGMENT_OUTPUTS)   # no stale file of an earlier run
-        protect = [args.ct]
-        write_image(res.tumour, out / "tumor.nii.gz", protect=protect)
-        write_image(res.probability, out / "probability.nii.gz", protect=protect)
-        write_image(res.entropy, out / "uncertainty.nii.gz", protect=protect)
-        if res.mutual_information is not None:
-            write_image(res.mutual_information, out / "mutual_information.nii.gz", protect=protect)
-        info = dict(res.info, model=str(model_dir))
-        write_json(out / "result.json", info)
-        bar.update(1, "written")
-        if dicom:
-            from lungai.dicom.export import export_results, reference_for
-            from lungai.dicom.seg import AUTOMATIC
+        # no stale file of an earlier run: those its marker lists are removed, a user's file is never touched
+        with claimed_output_folder(out, "segment", SEGMENT_OUTPUTS, inputs=[args.ct]) as removed:
+            protect = [args.ct]
+            write_image(res.tumour, out / "tumor.nii.gz", protect=protect)
+            write_image(res.probability, out / "probability.nii.gz", protect=protect)
+            write_image(res.entropy, out / "uncertainty.nii.gz", protect=protect)
+            if res.mutual_information is not None:
+                write_image(res.mutual_information, out / "mutual_information.nii.gz", protect=protect)
+            info = dict(res.info, model=str(model_dir))
+            write_json(out / "result.json", info)
+            bar.update(1, "written")
+            if dicom:
+                from lungai.dicom.export import export_results, reference_for
+                from lungai.dicom.seg import AUTOMATIC
 
-            written = export_results(reference_for(args.ct, ct, args.series), out, tumour=res.tumour,
-                                     uncertainty=res.entropy, info=res.info, seg_name="tumor.seg.dcm",
-                                     generation={"tumour": AUTOMATIC})
-            bar.update(1, "DICOM SEG / RTSTRUCT / map / SR")
-        record_outputs(out, "segment", [*(f for f in SEGMENT_OUTPUTS if (out / f).is_file()), *written])
+                written = export_results(reference_for(args.ct, ct, args.series), out, tumour=res.tumour,
+                                         uncertainty=res.entropy, info=res.info, seg_name="tumor.seg.dcm",
+                                         generation={"tumour": AUTOMATIC})
+                bar.update(1, "DICOM SEG / RTSTRUCT / map / SR")
     if removed:
         print(f"note: removed the previous lungai segment results in {out} ({', '.join(removed)})")
     i = res.info
@@ -528,7 +529,7 @@ def run_eval(args) -> int:
     from lungai.seg.model_io import load_model
     from lungai.seg.resources import resolve_model_dir
 
-    from lungai.io.outputs import prepare_output_file
+    from lungai.io.outputs import prepare_output_file, record_output_file
 
     out = Path(args.output)
     if out.is_dir():
@@ -537,7 +538,8 @@ def run_eval(args) -> int:
         raise InputError(f"--label {args.label}: " + ("--split test takes the masks the model was trained with"
                                                        if args.split == "test" else "a tumour label is 1 or more"),
                          "leave --label out" if args.split == "test" else "give the tumour's label, e.g. --label 1")
-    prepare_output_file(out, inputs=[args.images, args.masks])
+    report = [out.with_suffix(".report.json")] if args.split == "test" else []     # a user's file is never replaced
+    prepare_output_file(out, inputs=[args.images, args.masks], owner="eval-seg", sidecars=report)
     model = load_model(resolve_model_dir(args.model))
     if args.split == "test":
         return _run_test_report(args, model, out)
@@ -552,6 +554,7 @@ def run_eval(args) -> int:
         df = evaluate_cases(model, cases, args.method, args.mc_passes, args.seed, bar, label=args.label)
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
+    record_output_file(out, "eval-seg")                   # a re-run may replace it
     print(f"{summary_text(summarize(df))} -> {out}")
     used = sorted(set(df["method"].dropna())) if "method" in df else []
     if args.method is None and used and used != ["ensemble"]:
@@ -618,7 +621,9 @@ def _run_test_report(args, model, out) -> int:
             frames[method] = evaluate_cases(model, cases, method, args.mc_passes, args.seed, bar)
     out.parent.mkdir(parents=True, exist_ok=True)
     pd.concat(frames.values()).to_csv(out, index=False)
+    record_output_file(out, "eval-seg")                   # a re-run may replace them
     rep = test_report(frames)
     write_json(out.with_suffix(".report.json"), rep)
+    record_output_file(out.with_suffix(".report.json"), "eval-seg")
     print(report_text(rep) + f"\n-> {out}")
     return _report_failed(pd.concat(frames.values()))

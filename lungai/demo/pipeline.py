@@ -339,8 +339,9 @@ def read_clinical(path, patient_id=None) -> dict:
     return {"patient_id": str(row.name), **{str(k): v for k, v in row.items()}}
 
 
-# every file / folder a demo run may write: a reused demo folder is emptied of them first, so that nothing of an
-# earlier run (the sample's truth and illustrative models beside a patient's results, an old dose) stays
+# every file / folder a demo run may write: a reused demo folder is emptied of those the earlier run wrote (its
+# marker lists them) first, so that nothing of it (the sample's truth and illustrative models beside a patient's
+# results, an old dose) stays; one of these names that the marker does not list is the user's and refused
 DEMO_OUTPUTS = ("ct.nii.gz", "labels.nii.gz", "meta.json", "tumor_truth.nii.gz", "lungs.nii.gz", "tumor.nii.gz",
                 "probability.nii.gz", "uncertainty.nii.gz", "mutual_information.nii.gz", "result.json",
                 "radiomics_long.csv", "radiomics_wide.csv", "radiomics_settings.csv", "dose.nii.gz", "dose.csv",
@@ -374,10 +375,13 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     from lungai.seg.infer import segment_tumour
     from lungai.seg.resources import resolve_model_dir
 
-    from lungai.io.outputs import check_output_owner, claim_output_folder, prepare_output_folder
+    from lungai.io.outputs import check_output_owner, claimed_output_folder, prepare_output_folder
 
     out = Path(out_dir)
-    check_output_owner(out, "demo")   # .lungai-demo marks a folder the demo made (it may be reused, even after a failure)
+    # .lungai-demo marks a folder the demo made (it may be reused, even after a failure); an input in a result of
+    # the earlier run (removed before this run writes) is refused
+    inputs = [ct_path, clinical, dose, rp_model, stage_model, radiomics_params]
+    check_output_owner(out, "demo", DEMO_OUTPUTS, inputs, new_or_own=True)
     clinical_row = read_clinical(clinical, patient_id) if clinical is not None else None
     for path, what in ((rp_model, "--rp-model"), (stage_model, "--stage-model"), (dose, "--dose")):
         if path is not None and not Path(path).exists():
@@ -397,8 +401,6 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         check_seed_inside_body(ct, seed_lps)
     case = demo_case_id(ct_path, patient_id, series_uid)
     prepare_output_folder(out, inputs=[ct_path] if ct_path else [], owner="demo")
-    # a reused demo folder must not show an earlier run's results
-    claim_output_folder(out, "demo", stale=DEMO_OUTPUTS)
     timings: dict = {}
     summary: dict = {"case": case, "version": __version__,
                      "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
@@ -406,7 +408,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     def lap(name, t0):
         timings[name] = round(time.perf_counter() - t0, 2)
 
-    with task("demo", len(STEPS)) as bar:
+    # a reused demo folder must not show an earlier run's results: they are removed (only those its marker lists)
+    with claimed_output_folder(out, "demo", DEMO_OUTPUTS, inputs, new_or_own=True), task("demo", len(STEPS)) as bar:
         t0 = time.perf_counter()
         summary["input"] = input_info
         _write_input(out, ct_path, ct, phantom)
@@ -513,7 +516,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         summary["timings"] = timings
         write_report(out / "report.html", summary, figs)
         bar.update(1, "report.html")
-    _json(out / "summary.json", summary)
+        _json(out / "summary.json", summary)
     return summary
 
 

@@ -40,6 +40,10 @@ def _expression(rng, bio, y, n_genes, module, factors=5, shift=1.5):
     return x
 
 
+# what :func:`make_cohort` writes into its folder
+COHORT_OUTPUTS = ("ehr.csv", "rna.csv", "manifest.csv", "truth.json", "ct")
+
+
 def make_cohort(out_dir, n: int = 90, seed: int = 0, n_genes: int = 200, module_size: int = 15,
                 ct_shape=(96, 96, 40), ct_spacing=(3.5, 3.5, 5.0), missing_fraction: float = 0.1,
                 rna_shift: float = 1.5, biology_seed: Optional[int] = None) -> dict:

@@ -78,14 +78,15 @@ def _jsonable(summary: dict) -> dict:
 
 # ---------------------------------------------------------------------------------------- synth
 def run_synth(args) -> int:
-    from lungai.fusion.synthetic import make_cohort
-    from lungai.io.outputs import prepare_output_folder
+    from lungai.fusion.synthetic import COHORT_OUTPUTS, make_cohort
+    from lungai.io.outputs import claimed_output_folder, prepare_output_folder
 
     out = Path(args.output)
-    if (out / "ehr.csv").exists():
-        raise InputError(f"{out} already holds a cohort", "choose a new output folder")
-    prepare_output_folder(out)                            # before any work: nothing is computed in vain
-    paths = make_cohort(out, n=args.patients, seed=args.seed, n_genes=args.genes, biology_seed=args.biology_seed)
+    # before any work: nothing is computed in vain, and a user's file of an output name (ehr.csv, rna.csv,
+    # manifest.csv, truth.json, ct/) is never replaced; an earlier stage synth's cohort is (marker .lungai-stage-synth)
+    prepare_output_folder(out, owner="stage-synth", owns=COHORT_OUTPUTS)
+    with claimed_output_folder(out, "stage-synth", COHORT_OUTPUTS):
+        paths = make_cohort(out, n=args.patients, seed=args.seed, n_genes=args.genes, biology_seed=args.biology_seed)
     truth = json.loads(Path(paths["truth"]).read_text(encoding="utf-8"))
     print(f"synthetic cohort: {truth['n']} patients (RNA {truth['with_rna']}, CT {truth['with_ct']}) -> {out}")
     print(f"label column 'stage'; planted RNA module: {', '.join(truth['module_genes'])}")

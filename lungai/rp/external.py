@@ -27,7 +27,7 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     external_calibration.png and external_predictions.csv (one row per patient, with the same
     ``case`` column as ``predict_rp``) are written there.
     """
-    from lungai.io.outputs import check_output_owner, claim_output_folder, record_outputs
+    from lungai.io.outputs import check_output_owner, claimed_output_folder
 
     if output_dir is not None:
         check_output_owner(output_dir, OWNER, VALIDATE_OUTPUTS)   # before any work: a user's files are never replaced
@@ -55,13 +55,12 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
         written = {(out / n).resolve() for n in VALIDATE_OUTPUTS}
         if any(p.resolve() in written for p in table_paths(table)):
             raise InputError(f"an input table is in {out} under a name validate writes", "choose another output directory")
-        claim_output_folder(out, OWNER, stale=VALIDATE_OUTPUTS, owns=VALIDATE_OUTPUTS)
-        key = result["model"]
-        plots.roc_plot({key: (y, risk, f"AUC {result['auc']:.2f}")}, out / "external_roc.png", "External validation ROC")
-        plots.calibration_plot({key: (y, risk)}, out / "external_calibration.png", "External validation calibration")
-        pd.DataFrame({"case": case_ids(df, card["roles"].get("id_column")), "outcome": y, "risk": risk, "risk_low": low, "risk_high": high, "imputed": imputed,
-                      "out_of_range": outside}).to_csv(
-            out / "external_predictions.csv", index_label="row", float_format="%.5g")
-        model_io.write_json(out / "external_metrics.json", result)
-        record_outputs(out, OWNER, [n for n in VALIDATE_OUTPUTS if (out / n).is_file()])
+        with claimed_output_folder(out, OWNER, VALIDATE_OUTPUTS, inputs=table_paths(table)):   # + records them
+            key = result["model"]
+            plots.roc_plot({key: (y, risk, f"AUC {result['auc']:.2f}")}, out / "external_roc.png", "External validation ROC")
+            plots.calibration_plot({key: (y, risk)}, out / "external_calibration.png", "External validation calibration")
+            pd.DataFrame({"case": case_ids(df, card["roles"].get("id_column")), "outcome": y, "risk": risk, "risk_low": low, "risk_high": high, "imputed": imputed,
+                          "out_of_range": outside}).to_csv(
+                out / "external_predictions.csv", index_label="row", float_format="%.5g")
+            model_io.write_json(out / "external_metrics.json", result)
     return result

@@ -158,7 +158,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
         check_model_folder(model_dir, overwrite)          # again: the folder may have changed while training
         if _written_by_rp_train(model_dir):               # an earlier version's model folder: rp train's own
             record_outputs(model_dir, OWNER, [n for n in OUTPUT_FILES if (model_dir / n).is_file()])
-        claim_output_folder(model_dir, OWNER, stale=OUTPUT_FILES, owns=OUTPUT_FILES)  # no stale file of a run before
+        claim_output_folder(model_dir, OWNER, owns=OUTPUT_FILES)  # no stale file of a run before (its recorded ones)
         figures = []
         if make_plots:
             curves = {k: (y, p, f"AUC {(results.get(k) or selection)['auc']:.2f}") for k, p in oof.items()}

@@ -1,0 +1,206 @@
+"""Nothing the user made is overwritten or removed (lungai.io.outputs): a folder command's marker
+(``.lungai-<command>``) lists what its runs wrote - files and folders - and a re-run removes only those; a file of
+one of its output names that the marker does not list is the user's and refused, marker or not; an input lying in
+what a re-run would remove is refused; every single-file command (and the files it writes beside its output)
+replaces only a file it recorded; a re-run onto a command's own output stays silent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import SimpleITK as sitk
+from dicom_helpers import rt_export, small_phantom
+
+from lungai.errors import InputError
+
+MINE = "the user's own file"
+
+
+def _cli(*args):
+    from lungai.cli import main
+
+    return main([str(a) for a in args])
+
+
+def _mine(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(MINE, encoding="utf-8")
+    return path
+
+
+def _is_mine(path: Path) -> bool:
+    return path.is_file() and path.read_text(encoding="utf-8") == MINE
+
+
+@pytest.fixture(scope="module")
+def p1(tmp_path_factory):
+    return rt_export(tmp_path_factory.mktemp("rt_export"))["P1"]
+
+
+@pytest.fixture(scope="module")
+def nifti_ct(tmp_path_factory):
+    """The small phantom's CT as NIfTI, and its tumour's seed point."""
+    ph = small_phantom(7)
+    path = tmp_path_factory.mktemp("nifti") / "ct.nii.gz"
+    sitk.WriteImage(ph.ct, str(path))
+    return path, "--seed-point=" + ",".join(f"{v:.2f}" for v in ph.meta["tumour"]["centre_mm"])
+
+
+def test_a_marked_folder_keeps_a_users_file_of_an_output_name(tmp_path):
+    from lungai.cli.seg import SEGMENT_OUTPUTS
+    from lungai.io.outputs import claim_output_folder, record_outputs
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "tumor.nii.gz").write_text("an earlier run's", encoding="utf-8")
+    (out / "old_folder").mkdir()
+    record_outputs(out, "segment", ["tumor.nii.gz"])
+    _mine(out / "rtstruct.dcm")                       # not recorded: the user's, although segment writes that name
+    with pytest.raises(InputError, match="holds rtstruct.dcm, not written by lungai segment"):
+        claim_output_folder(out, "segment", owns=SEGMENT_OUTPUTS)
+    assert _is_mine(out / "rtstruct.dcm") and (out / "tumor.nii.gz").is_file()
+    (out / "rtstruct.dcm").unlink()
+    assert claim_output_folder(out, "segment", owns=SEGMENT_OUTPUTS) == ["tumor.nii.gz"]   # only what it recorded
+    assert sorted(p.name for p in out.iterdir()) == [".lungai-segment", "old_folder"]
+
+
+def test_segment_rerun_refuses_the_users_dicom_files_in_its_own_folder(nifti_ct, tmp_path, capsys):
+    ct, seed = nifti_ct
+    out = tmp_path / "seg1"
+    assert _cli("segment", ct, "-o", out, seed, "--seed", 0) == 0          # a NIfTI CT: no DICOM objects
+    mine = [_mine(out / "rtstruct.dcm"), _mine(out / "tumor.seg.dcm")]
+    capsys.readouterr()
+    assert _cli("segment", ct, "-o", out, seed, "--seed", 0) == 2
+    err = capsys.readouterr().err
+    assert "rtstruct.dcm, tumor.seg.dcm, not written by lungai segment" in err and "How to fix" in err, err
+    assert all(_is_mine(p) for p in mine)
+    for p in mine:
+        p.unlink()
+    assert _cli("segment", ct, "-o", out, seed, "--seed", 0) == 0          # its own folder: silently replaced
+    assert "removed the previous lungai segment results" in capsys.readouterr().out
+    recorded = (out / ".lungai-segment").read_text(encoding="utf-8").splitlines()[1:]
+    assert "tumor.nii.gz" in recorded and "result.json" in recorded
+
+
+def test_segment_that_fails_on_its_input_leaves_no_empty_folder(tmp_path, capsys):
+    bad = tmp_path / "ct.nii.gz"
+    bad.write_text("not an image", encoding="utf-8")
+    assert _cli("segment", bad, "-o", tmp_path / "new" / "seg", "--seed-point=0,0,0") == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_failed_run_still_records_what_it_wrote(tmp_path):
+    """After the claim only the run can have written its output names: they are recorded even when it fails, so the
+    next run replaces them (and does not take them for the user's)."""
+    from lungai.io.outputs import claim_output_folder, claimed_output_folder
+
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError):
+        with claimed_output_folder(out, "sample", ("ct.nii.gz", "meta.json")):
+            (out / "ct.nii.gz").write_text("half", encoding="utf-8")
+            raise RuntimeError("failed mid-run")
+    assert claim_output_folder(out, "sample", ("ct.nii.gz", "meta.json")) == ["ct.nii.gz"]
+
+
+def test_demo_refuses_an_input_inside_a_result_it_would_remove(tmp_path):
+    from lungai.demo.pipeline import DEMO_OUTPUTS, run_demo
+    from lungai.io.outputs import record_outputs
+
+    out = tmp_path / "demo2"
+    (out / "rp_model").mkdir(parents=True)
+    _mine(out / "rp_model" / "model.joblib")
+    _mine(out / "dose.nii.gz")
+    record_outputs(out, "demo", ["rp_model", "dose.nii.gz"])              # an earlier demo run's
+    for kwargs, shown in (({"rp_model": out / "rp_model"}, "rp_model"), ({"dose": out / "dose.nii.gz"}, "dose.nii.gz")):
+        with pytest.raises(InputError, match="a result of an earlier lungai demo run") as err:
+            run_demo(out, small=True, **kwargs)
+        assert shown in str(err.value) and "copy it out of that folder" in err.value.fix
+    assert _is_mine(out / "rp_model" / "model.joblib") and _is_mine(out / "dose.nii.gz")
+    assert set(DEMO_OUTPUTS) >= {"rp_model", "dose.nii.gz"}
+
+
+def test_demo_refuses_a_users_file_of_an_output_name_in_its_own_folder(tmp_path):
+    from lungai.demo.pipeline import run_demo
+    from lungai.io.outputs import record_outputs
+
+    out = tmp_path / "demo"
+    out.mkdir()
+    record_outputs(out, "demo", ["ct.nii.gz"])
+    _mine(out / "report.html")
+    with pytest.raises(InputError, match="holds report.html, not written by lungai demo"):
+        run_demo(out, small=True)
+    assert _is_mine(out / "report.html")
+
+
+def test_dicom_export_never_replaces_the_users_dicom_files(p1, tmp_path, capsys):
+    lungs = tmp_path / "case" / "lungs.nii.gz"
+    assert _cli("lungs", p1["ct"], "-o", lungs) == 0
+    u3 = tmp_path / "u3"
+    mine = _mine(u3 / "rtstruct.dcm")
+    capsys.readouterr()
+    assert _cli("dicom-export", "--ct", p1["ct"], "--lungs", lungs, "-o", u3) == 2
+    assert "holds rtstruct.dcm, not written by lungai dicom-export" in capsys.readouterr().err
+    assert _is_mine(mine)
+    out = tmp_path / "export"
+    for _ in range(2):                                                   # a re-run replaces its own files
+        assert _cli("dicom-export", "--ct", p1["ct"], "--lungs", lungs, "-o", out) == 0
+    assert (out / "rtstruct.dcm").is_file() and (out / "results.seg.dcm").is_file()
+    assert "rtstruct.dcm" in (out / ".lungai-dicom-export").read_text(encoding="utf-8")
+
+
+def test_lungs_replaces_only_its_own_file_and_dicom_objects(p1, nifti_ct, tmp_path, capsys):
+    ct, _ = nifti_ct
+    mine = _mine(tmp_path / "u2" / "lungsout.nii.gz")
+    assert _cli("lungs", ct, "-o", mine) == 2
+    assert "already exists and was not written by lungai lungs" in capsys.readouterr().err
+    assert _is_mine(mine)
+    side = _mine(tmp_path / "u3" / "lungs.rtstruct.dcm")                # the DICOM object beside a DICOM CT's
+    assert _cli("lungs", p1["ct"], "-o", tmp_path / "u3" / "lungs.nii.gz") == 2
+    assert _is_mine(side) and not (tmp_path / "u3" / "lungs.nii.gz").exists()
+    for _ in range(2):
+        assert _cli("lungs", ct, "-o", tmp_path / "own" / "lungs.nii.gz") == 0
+
+
+def test_radiomics_never_replaces_the_users_table_or_sidecars(sample_dir, tmp_path, capsys):
+    ct, labels = sample_dir / "ct.nii.gz", sample_dir / "labels.nii.gz"
+    args = ["radiomics", "--image", ct, "--mask", labels, "--label", "1"]
+    for name in ("features.csv", "features_settings.csv", "features.settings.json"):
+        folder = tmp_path / name.replace(".", "_")
+        mine = _mine(folder / name)
+        assert _cli(*args, "-o", folder / "features.csv") == 2, name
+        assert "was not written by lungai radiomics" in capsys.readouterr().err
+        assert _is_mine(mine) and sorted(p.name for p in folder.iterdir()) == [name]
+
+
+def test_rp_synth_refuses_the_users_file_and_reruns_silently(tmp_path, capsys):
+    mine = _mine(tmp_path / "u2" / "my.csv")
+    assert _cli("rp", "synth", "-o", mine, "-n", 20) == 2
+    assert "was not written by lungai rp synth" in capsys.readouterr().err and _is_mine(mine)
+    for _ in range(2):
+        assert _cli("rp", "synth", "-o", tmp_path / "own" / "cohort.csv", "-n", 20) == 0
+
+
+def test_sample_refuses_the_users_file_and_reruns_silently(tmp_path, capsys):
+    mine = _mine(tmp_path / "u6" / "ct.nii.gz")
+    assert _cli("sample", "-o", mine.parent) == 2
+    assert "holds ct.nii.gz, not written by lungai sample" in capsys.readouterr().err and _is_mine(mine)
+    for _ in range(2):
+        assert _cli("sample", "-o", tmp_path / "case", "--slice-thickness", 5) == 0
+
+
+def test_stage_synth_refuses_the_users_file_and_reruns_silently(tmp_path, capsys):
+    mine = _mine(tmp_path / "u4" / "rna.csv")
+    assert _cli("stage", "synth", "-o", mine.parent, "--patients", 6, "--genes", 20) == 2
+    assert "holds rna.csv, not written by lungai stage synth" in capsys.readouterr().err and _is_mine(mine)
+    assert sorted(p.name for p in mine.parent.iterdir()) == ["rna.csv"]
+    for _ in range(2):
+        assert _cli("stage", "synth", "-o", tmp_path / "cohort", "--patients", 6, "--genes", 20) == 0
+    assert (tmp_path / "cohort" / "ct").is_dir()
+
+
+def test_eval_seg_refuses_the_users_csv_before_any_work(sample_dir, tmp_path, capsys):
+    mine = _mine(tmp_path / "u5" / "eval.csv")
+    assert _cli("eval-seg", "--images", sample_dir, "--masks", sample_dir, "-o", mine) == 2
+    assert "was not written by lungai eval-seg" in capsys.readouterr().err and _is_mine(mine)
