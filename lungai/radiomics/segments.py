@@ -117,27 +117,3 @@ def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, e
             continue
         out[name] = _to_mask(np.isin(arr, values), reference)
     return out
-
-
-MIN_LUNG_ML, MAX_LUNG_MEAN_HU = 500.0, -500.0
-
-
-def lung_plausibility_notes(segments: dict, image: sitk.Image) -> list[str]:
-    """Notes for lung segments that do not look like a lung (under 500 ml, or mean above -500 HU: mostly
-    soft tissue), e.g. the labels of another label map taken as lungai's phantom labels."""
-    notes = []
-    voxel_ml = float(np.prod(image.GetSpacing())) / 1000.0
-    ct = sitk.GetArrayViewFromImage(image)
-    for name in ("right_lung", "left_lung"):
-        if name not in segments:
-            continue
-        sel = sitk.GetArrayViewFromImage(segments[name]) > 0
-        if not sel.any():
-            continue
-        ml, mean = float(sel.sum()) * voxel_ml, float(ct[sel].mean())
-        if ml < MIN_LUNG_ML or mean > MAX_LUNG_MEAN_HU:
-            notes.append(f"segment {name!r} does not look like a lung ({ml:.0f} ml, mean {mean:.0f} HU; a lung "
-                         f"is over {MIN_LUNG_ML:.0f} ml and mostly air, below {MAX_LUNG_MEAN_HU:.0f} HU): is the "
-                         "mask really a lungai phantom label map (1 tumour, 2 right lung, 3 left lung)? For another "
-                         "label map use --label NAME=N")
-    return notes
