@@ -84,11 +84,12 @@ def segments_from_phantom_labels(labels_img: sitk.Image, reference: sitk.Image, 
 
 
 def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, errors: dict | None = None,
-                         what: str = "the mask") -> dict:
+                         what: str = "the mask", absent: set | None = None) -> dict:
     """One segment per label value: ``labels`` items are ``N`` or ``name=N``; default every nonzero label.
 
     A name given with several labels (``gtv=1``, ``gtv=2``) is one segment, the union of its labels
-    (e.g. all GTVs); a label missing from the mask fails its segment.  A mask without any labelled
+    (e.g. all GTVs); a label missing from the mask fails its segment (its name is also added to ``absent``, for
+    ``radiomics-batch``, which notes it rather than counting it as a failure).  A mask without any labelled
     voxel (all 0) is refused (``what`` names it in the message)."""
     errors = {} if errors is None else errors
     assert_same_geometry(reference, mask, "mask")
@@ -114,6 +115,8 @@ def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, e
         if missing:
             errors[name] = (f"label {', '.join(map(str, missing))} {'is' if len(missing) == 1 else 'are'} not in the "
                             f"mask (labels present: {', '.join(map(str, present))})")
+            if absent is not None:
+                absent.add(name)
             continue
         out[name] = _to_mask(np.isin(arr, values), reference)
     return out
