@@ -391,7 +391,9 @@ def test_a_wrong_folder_is_refused_from_the_files_nearest_its_top_without_readin
                                                                                           monkeypatch):
     """A folder with thousands of files below and no CT (a home folder, a Python environment - holding, deep down,
     a DICOM test file or an export) was read file by file before its error: the search below is bounded (the
-    files nearest the top must hold a DICOM file; at most BELOW_DEPTH folder levels) and its error says so."""
+    files nearest the top that could be DICOM - no extension, as a package's METADATA / RECORD, a script - must hold
+    a DICOM file; code, images and documents are not read; at most BELOW_DEPTH folder levels) and its error says
+    which limit refused."""
     import shutil
 
     import lungai.dicom.discover as discover
@@ -399,9 +401,10 @@ def test_a_wrong_folder_is_refused_from_the_files_nearest_its_top_without_readin
 
     probe, depth = getattr(io_read, "BELOW_PROBE", 300), getattr(io_read, "BELOW_DEPTH", 5)
     home = tmp_path / "home"
-    for k in range(probe + 20):                   # code, notes ... near the top
+    for k in range(probe + 20):                   # code, and files without extension, near the top
         (home / f"pkg{k % 7}").mkdir(parents=True, exist_ok=True)
         (home / f"pkg{k % 7}" / f"module{k}.py").write_text("x = 1\n")
+        (home / f"pkg{k % 7}" / f"METADATA{k}").write_text("Name: x\n")
     shutil.copytree(export["P1"]["ct"], home / "pkg0" / "tests" / "data" / "CT")   # a CT series deep down
     reads = []
     real_header = discover._header
@@ -409,13 +412,46 @@ def test_a_wrong_folder_is_refused_from_the_files_nearest_its_top_without_readin
     with pytest.raises(InputError, match="holds no CT series near its top") as err:
         read_ct(home)
     assert "folder of the CT series" in err.value.fix
-    assert len(reads) <= probe                                 # not every file below
+    assert len(reads) <= probe and not any(p.suffix == ".py" for p in reads)    # not every file below; no code
 
     deep = tmp_path / "deep"                                    # a few files, the CT too far down
     ct_at = deep.joinpath(*[f"level{k}" for k in range(depth + 1)])
     shutil.copytree(export["P1"]["ct"], ct_at)
     with pytest.raises(InputError, match="no DICOM series found .*levels down"):
         read_ct(deep)
+
+
+def test_export_layouts_with_many_other_files_or_deep_series_are_read(export, tmp_path, monkeypatch):
+    """Export layouts refused by the probe of the files nearest the top, or by the depth: reports (301 JPEGs) on top
+    of PATIENT/CT/, a Documents/ folder of 320 PDFs next to IMAGES/CT/, and the TCIA downloader's
+    manifest-N/COLLECTION/PATIENT/STUDY/SERIES/ (one folder above it: files 6 levels down).  Images and documents
+    are not read at all."""
+    import shutil
+
+    import lungai.dicom.discover as discover
+    from lungai.io import read as io_read
+
+    truth = read_ct(export["P1"]["ct"]).GetSize()
+    reports = tmp_path / "reports"
+    for k in range(io_read.BELOW_PROBE + 1):
+        (reports / f"report_{k}.jpg").parent.mkdir(parents=True, exist_ok=True)
+        (reports / f"report_{k}.jpg").write_bytes(b"\xff\xd8 not DICOM")
+    shutil.copytree(export["P1"]["ct"], reports / "LUNG1-003" / "CT")
+    documents = tmp_path / "documents"
+    (documents / "Documents").mkdir(parents=True)
+    for k in range(io_read.BELOW_PROBE + 20):
+        (documents / "Documents" / f"doc_{k}.pdf").write_bytes(b"%PDF-1.4")
+    shutil.copytree(export["P1"]["ct"], documents / "IMAGES" / "CT")
+    tcia = tmp_path / "downloads"
+    (tcia / "manifest-1").mkdir(parents=True)
+    (tcia / "manifest-1" / "metadata.csv").write_text("Series UID,Subject ID\n")
+    shutil.copytree(export["P1"]["ct"], tcia / "manifest-1" / "NSCLC-Radiomics" / "LUNG1-003" / "study" / "series")
+    reads = []
+    real_header = discover._header
+    monkeypatch.setattr(discover, "_header", lambda p: reads.append(p) or real_header(p))
+    for folder in (reports, documents, tcia, tcia / "manifest-1"):
+        assert read_ct(folder).GetSize() == truth, folder
+    assert not any(p.suffix in (".jpg", ".pdf", ".csv") for p in reads)
 
 
 def test_the_search_below_an_export_folder_shows_progress(export, tmp_path, monkeypatch, capsys):

@@ -230,6 +230,8 @@ def test_one_lung_or_too_small_lung_map_is_warned(small_phantom, tmp_path, capsy
     """A lungai lungs map with one lung label missing (or lungs far too small for an adult) gives MLD / V20 of one lung:
     dose-features warns (lungai.lungs.check.lung_map_notes, also used by cohort and the Slicer panel)."""
     from lungai.cli import main
+    from scipy import ndimage
+
     from lungai.lungs.check import lung_map_notes
     from lungai.synthetic import labels as L
 
@@ -246,7 +248,9 @@ def test_one_lung_or_too_small_lung_map_is_warned(small_phantom, tmp_path, capsy
 
     big = (4.0, 4.0, 15.0)   # the phantom's lungs at an adult's volume (> 1 L each)
     assert lung_map_notes(image(both, big)) == []
-    assert lung_map_notes(image(both > 0, big)) == []                 # binary mask of both lungs: two regions
+    assert lung_map_notes(image(both > 0, big)) == []                 # binary mask of both lungs
+    touching = ndimage.binary_closing(both > 0, np.ones((1, 1, 25), bool))    # real lungs touch: one region
+    assert ndimage.label(touching)[1] == 1 and lung_map_notes(image(touching, big)) == []
     right_only = lung_map_notes(image(np.where(both == 1, 1, 0), big))
     assert len(right_only) == 1 and "only the right lung (label 1), no left lung" in right_only[0]
     assert "only the left lung (label 2)" in lung_map_notes(image(np.where(both == 2, 2, 0), big))[0]

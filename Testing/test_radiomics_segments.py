@@ -106,8 +106,10 @@ def test_lung_segment_lost_on_the_lung_grid_says_so():
 
 
 def test_implausible_phantom_lungs_noted(small_phantom, phantom_segments):
-    assert S.lung_plausibility_notes(phantom_segments, small_phantom.ct) == []     # a real phantom: no note
+    from lungai.lungs.check import lung_segment_notes
+
+    assert lung_segment_notes(phantom_segments, small_phantom.ct) == []     # a real phantom: no note
     ct = _image(np.full((20, 20, 20), 30, np.int16), spacing=(1.0, 1.0, 1.0))       # soft tissue, 8 ml
     lung = _image(np.ones((20, 20, 20), np.uint8), like=ct)
-    notes = S.lung_plausibility_notes({"right_lung": lung}, ct)
+    notes = lung_segment_notes({"right_lung": lung}, ct)
     assert len(notes) == 1 and "does not look like a lung (8 ml, mean 30 HU" in notes[0] and "--label" in notes[0]

@@ -331,3 +331,18 @@ def test_patient_ids_that_look_like_numbers_stay_text(tmp_path, table):
     merged = read_tables([tmp_path / "a.csv", tmp_path / "b.csv"], "Patient Code")
     assert sorted(merged["Patient Code"]) == ids
     assert merged["rp_grade2"].dtype.kind in "if"
+
+
+def test_ids_differing_only_by_leading_zeros_are_named_in_the_join_error(tmp_path):
+    """Ids are read as text (007 stays 007), so a table whose ids a spreadsheet saved as 7, 12 no longer joins one
+    with 007, 012: the error says that the ids differ only by leading zeros (it said only 'not the same patients')."""
+    from lungai.io.tables import leading_zero_hint
+    from lungai.rp.checks import read_tables
+
+    (tmp_path / "rad.csv").write_text("case,rad_a\n007,1.5\n012,2.5\n")
+    (tmp_path / "clin.csv").write_text("case,rp_grade2\n7,0\n12,1\n")
+    with pytest.raises(InputError, match="not hold the same patients") as err:
+        read_tables([tmp_path / "rad.csv", tmp_path / "clin.csv"])
+    assert "leading zeros" in err.value.problem and "007 vs 7" in err.value.problem
+    assert "same way in every table" in err.value.fix
+    assert leading_zero_hint(["A1", "B2"], ["A01", "C"]) == "" and leading_zero_hint(["0"], ["000"]) != ""

@@ -245,3 +245,39 @@ def test_implanted_crops_get_their_share_of_the_draws():
     for _ in range(20):
         train.draw_samples(crops[:-1], [], 8, rng, tf, None, (8, 16, 16))
     assert "imp" not in seen
+
+
+def _train_options(*extra):
+    from lungai.cli.seg import train_seg_parser
+
+    return train_seg_parser().parse_args(["--images", "i", "--masks", "m", "-o", "o", *extra])
+
+
+@pytest.mark.parametrize("option", ["--spacing=0,1,2", "--spacing=-1,1,2", "--spacing=nan,1,2", "--patch=0,0,0",
+                                    "--patch=-48,48,16", "--patch=48.7,48,16", "--infer-patch=0,0,0",
+                                    "--infer-patch=96.5,96,48"])
+def test_train_config_refuses_invalid_geometry(option):
+    """A zero / negative spacing crashed training with a raw traceback (ResampleImageFilter_SetSize TypeError), a
+    zero / negative patch was accepted and 48.7 truncated to 48: train_config (which the Slicer panel also uses to
+    enable Start training) refuses them, naming the option."""
+    from lungai.cli.seg import train_config
+    from lungai.errors import InputError
+
+    with pytest.raises(InputError, match=option.split("=")[0]):
+        train_config(_train_options(option))
+    cfg, _ = train_config(_train_options("--patch=48,48,16", "--spacing=1.5,1.5,2", "--infer-patch=64.0,64,16"))
+    assert cfg.patch_size == (48, 48, 16) and cfg.infer_patch == (64, 64, 16) and cfg.spacing == (1.5, 1.5, 2.0)
+
+
+def test_val_fraction_0_is_one_validation_patient_as_before():
+    """--val-fraction 0 always meant one validation patient (split_patients: at least one); it was newly refused
+    with a false 'leaves no patients to train on', so a run started with it could not be resumed."""
+    from lungai.cli.seg import train_config
+    from lungai.errors import InputError
+
+    train_config(_train_options("--val-fraction", "0"))
+    train_config(_train_options("--val-fraction", "0", "--test-fraction", "0.2"))
+    with pytest.raises(InputError, match="negative"):
+        train_config(_train_options("--val-fraction=-0.1"))
+    with pytest.raises(InputError, match="leaves no patients to train on"):
+        train_config(_train_options("--val-fraction", "0.5", "--test-fraction", "0.5"))

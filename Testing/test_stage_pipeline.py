@@ -333,3 +333,21 @@ def test_gene_gnn_leaves_no_generated_sources_in_the_temporary_folder(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["(2,", "32)"]
     assert not list(tmp_path.glob("torch_geometric*")), sorted(p.name for p in tmp_path.iterdir())
+
+
+def test_a_patient_id_that_differs_only_by_leading_zeros_is_named(tmp_path):
+    """The stage panel's patient 7 against an EHR table holding 007 (ids read as text): the not-found error says the
+    ids differ only by leading zeros; a CT manifest whose ids join none of the EHR's for that reason says so too."""
+    from lungai.fusion.data import load_cohort
+    from lungai.scene.stage import _ehr_row
+
+    (tmp_path / "ehr.csv").write_text("patient_id,age,stage\n007,70,I\n012,65,II\n")
+    with pytest.raises(InputError, match="not in the EHR table") as err:
+        _ehr_row(tmp_path / "ehr.csv", "7")
+    assert "leading zeros" in err.value.problem and "7 vs 007" in err.value.problem
+    (tmp_path / "ct.csv").write_text("id,image,mask\n7,a.nii.gz,a.nii.gz\n12,b.nii.gz,b.nii.gz\n")
+    for name in ("a.nii.gz", "b.nii.gz"):
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(InputError) as err:
+        load_cohort(ehr=tmp_path / "ehr.csv", ct=tmp_path / "ct.csv", label="stage")
+    assert "leading zeros" in err.value.problem, err.value.problem

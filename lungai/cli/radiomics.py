@@ -151,7 +151,9 @@ def run(args) -> int:
                                       what=f"mask {args.mask}")
     elif args.mask:
         segs = S.segments_from_phantom_labels(read_mask(args.mask, reference=image), image, names=args.segments, errors=errors)
-        for note in S.lung_plausibility_notes(segs, image):
+        from lungai.lungs.check import lung_segment_notes
+
+        for note in lung_segment_notes(segs, image):
             print(f"note: {note}", file=sys.stderr)
     elif args.tumour or args.lungs:
         from lungai.dicom.masks import mask_input

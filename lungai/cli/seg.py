@@ -6,6 +6,7 @@ report them (Slicer displays RAS: negate x and y).
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 
@@ -21,6 +22,28 @@ def _floats(text: str, n: int, what: str):
         raise InputError(f"{what} {text!r} is not {n} comma-separated numbers", f"e.g. {what} " +
                          ",".join(["-12.5", "40", "-150", "20", "80", "-110"][:n]))
     return vals
+
+
+def _spacing(text: str) -> tuple:
+    """--spacing: three positive millimetre values."""
+    from lungai.errors import InputError
+
+    vals = _floats(text, 3, "--spacing")
+    if not all(math.isfinite(v) and v > 0 for v in vals):
+        raise InputError(f"--spacing {text!r}: every voxel spacing must be positive (millimetres)",
+                         "e.g. --spacing 1,1,2")
+    return tuple(vals)
+
+
+def _patch(text: str, what: str) -> tuple:
+    """--patch / --infer-patch: three positive whole numbers of voxels (48.7 is refused, not truncated)."""
+    from lungai.errors import InputError
+
+    vals = _floats(text, 3, what)
+    if not all(math.isfinite(v) and v == int(v) and v >= 1 for v in vals):
+        raise InputError(f"{what} {text!r}: a patch size is three positive whole numbers of voxels",
+                         f"e.g. {what} 96,96,48")
+    return tuple(int(v) for v in vals)
 
 
 def register(sub) -> None:
@@ -59,7 +82,7 @@ def register(sub) -> None:
                    help="share of patches centred on the tumour (nnU-Net: 0.33; default 2/3 crops, 1/3 whole CTs)")
     t.add_argument("--tta", action="store_true", help="mirrored test-time augmentation (8 flips) for this model, "
                                                       "validation and calibration included")
-    t.add_argument("--val-fraction", type=float, default=0.2, help="fraction of patients for validation")
+    t.add_argument("--val-fraction", type=float, default=0.2, help="fraction of patients for validation (at least one patient; 0: one)")
     t.add_argument("--test-fraction", type=float, default=0.0,
                    help="fraction of patients held out as a TEST split: never trained, validated or calibrated on; "
                         "only `lungai eval-seg --model M --split test` reads it (default 0)")
@@ -264,10 +287,10 @@ def train_config(args):
     if not 0.0 <= args.dropout < 1.0:
         raise InputError(f"--dropout {args.dropout} is not in [0, 1)", "e.g. --dropout 0.1")
     cfg = SegConfig(arch=args.arch, members=args.members, dropout=args.dropout,
-                    patch_size=tuple(int(v) for v in _floats(args.patch, 3, "--patch")),
-                    spacing=tuple(_floats(args.spacing, 3, "--spacing")),
+                    patch_size=_patch(args.patch, "--patch"),
+                    spacing=_spacing(args.spacing),
                     channels=_channels(args.channels),
-                    infer_patch=tuple(int(v) for v in _floats(args.infer_patch, 3, "--infer-patch")),
+                    infer_patch=_patch(args.infer_patch, "--infer-patch"),
                     deep_supervision=args.deep_supervision, tta=args.tta)
     if args.label is not None and args.label < 1:
         raise InputError(f"--label {args.label}: a tumour label is 1 or more", "give the tumour's label, e.g. --label 1")
@@ -275,9 +298,15 @@ def train_config(args):
         raise InputError(f"--fg-fraction {args.fg_fraction} is not between 0 and 1", "e.g. --fg-fraction 0.33")
     if not 0.0 <= args.test_fraction < 0.9:
         raise InputError(f"--test-fraction {args.test_fraction} is not in [0, 0.9)", "e.g. --test-fraction 0.15")
-    if not 0.0 < args.val_fraction < 1.0 - args.test_fraction:
+    # --val-fraction 0 (or a tiny one) still validates on one patient (split_patients: at least one), as it always
+    # did - a run started with it must stay resumable
+    if args.val_fraction < 0.0:
+        raise InputError(f"--val-fraction {args.val_fraction} is negative",
+                         "give a share of the patients, e.g. --val-fraction 0.2 (0: one validation patient)")
+    if args.val_fraction + args.test_fraction >= 1.0:
         raise InputError(f"--val-fraction {args.val_fraction} with --test-fraction {args.test_fraction} leaves no "
-                         "patients to train on", "e.g. --val-fraction 0.2 --test-fraction 0.15")
+                         "patients to train on (together they take all of them)",
+                         "e.g. --val-fraction 0.2 --test-fraction 0.15")
     if args.implant and not args.implant_into:
         raise InputError("--implant needs --implant-into", "give a real chest CT or a CSV of them")
     used = {"implant_into": bool(args.implant), "patients": True}       # (--implant 0 reads no --implant-into)

@@ -63,6 +63,8 @@ class CohortJob:
     error: list = field(default_factory=list)          # [problem, fix] found when planning (ambiguous RTDOSEs)
 
 
+AUTO_LUNGS = "automatic (lungai.lungs, RT lung definition)"     # provenance of the lungs of segment_lungs
+
 def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     """(jobs for the patients with a CT, inventory table of every patient: what it has / lacks / will use)."""
     from lungai.dicom.discover import files_under, scan
@@ -183,7 +185,7 @@ def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list) -> tuple:
             return None, mask, role
         notes.append("no contoured lung structures in the RTSTRUCT; automatic lungs")
     result = segment_lungs(ct)
-    provenance["lungs"] = "automatic (lungai.lungs, RT lung definition)"
+    provenance["lungs"] = AUTO_LUNGS
     notes.extend(result.notes)   # every note: the scan's cut, an uncertain right/left label, the airways removed
     return result.labels, None, None
 
@@ -270,7 +272,9 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         if dose_files:
             dose_img = read_dose_sum(dose_files)
             dose = dose_features(dose_img, ct, lungs if lungs is not None else dose_lungs, tumour, case=job.case)
-            notes.extend(lung_map_notes(lungs if lungs is not None else dose_lungs, label_map=lungs is not None))
+            # automatic lungs: segment_lungs has said it already when it found one lung (ONE_LUNG_NOTE)
+            notes.extend(lung_map_notes(lungs if lungs is not None else dose_lungs,
+                                        label_map=lungs is not None and provenance["lungs"] != AUTO_LUNGS))
             row.update({k: v for k, v in dose.items() if k != "case"})
             provenance["dose"] = ("RTDOSE " + Path(dose_files[0]).name if len(dose_files) == 1 else
                                   f"sum of {len(dose_files)} BEAM RTDOSEs of one plan "

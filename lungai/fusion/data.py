@@ -18,7 +18,7 @@ import pandas as pd
 
 from lungai.errors import InputError
 from lungai.fusion.labels import clean_labels, clean_missing, derive_stage
-from lungai.io.tables import check_unique_ids
+from lungai.io.tables import check_unique_ids, leading_zero_hint
 
 ID_NAMES = ("case id", "patient id", "patient_id", "patientid", "id", "case_id", "subject", "subject_id")
 MODALITIES = ("ehr", "rna", "ct")
@@ -276,9 +276,14 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
     for what in ("rna", "ct"):
         lost = report[f"{what}_not_joined"]
         if lost:
-            warnings.warn(f"{len(lost)} {what.upper()} patient ID(s) do not join the EHR table and are ignored: {lost[:20]}")
+            zeros = leading_zero_hint(lost, base)
+            if zeros:
+                report[f"{what}_zeros"] = zeros
+            warnings.warn(f"{len(lost)} {what.upper()} patient ID(s) do not join the EHR table and are ignored: "
+                          f"{lost[:20]}" + zeros)
     if ehr and ct and not ct_map.keys() & base and ct_map:
-        raise InputError(f"no CT manifest ID joins the EHR IDs (CT: {sorted(ct_map)[:5]}, EHR: {sorted(base)[:5]})",
+        raise InputError(f"no CT manifest ID joins the EHR IDs (CT: {sorted(ct_map)[:5]}, EHR: {sorted(base)[:5]})"
+                         + leading_zero_hint(ct_map, base),
                          "use the same patient IDs in the CT manifest and the EHR table")
     idset = set(ids)
     if rna_df is not None:
@@ -308,7 +313,7 @@ def availability_text(cohort: Cohort) -> str:
         if r.get(f"{what}_not_joined"):
             ids = r[f"{what}_not_joined"]
             lines.append(f"{len(ids)} {what.upper()} ID(s) not in the EHR table: {', '.join(ids[:20])}"
-                         + (" ..." if len(ids) > 20 else ""))
+                         + (" ..." if len(ids) > 20 else "") + r.get(f"{what}_zeros", ""))
     if r.get("dropped_columns"):
         lines.append(f"EHR columns left out: {', '.join(r['dropped_columns'])}")
     if r.get("unknown_drop_columns"):

@@ -15,10 +15,18 @@ FILE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 # A folder that is no series folder is searched below for its CT series (an export: DICOMDIR + patient / study /
 # series folders, a TCIA download), within bounds, so that a wrong folder (a home folder, a Python environment) is
 # refused at once rather than read file by file:
-BELOW_DEPTH = 5             # folder levels searched (DICOMDIR's PATIENT/STUDY/SERIES: 3; a TCIA download: up to 4)
+BELOW_DEPTH = 8             # folder levels searched (DICOMDIR's PATIENT/STUDY/SERIES: 3; the TCIA downloader's
+                            # manifest-N/COLLECTION/PATIENT/STUDY/SERIES: 5, a folder or two above it: up to 7)
 BELOW_MAX_FILES = 100_000   # more files below: not one export
-BELOW_PROBE = 300           # none of the files nearest the top is DICOM: no DICOM export
+BELOW_PROBE = 300           # none of the files nearest the top that could be DICOM is DICOM: no DICOM export
 BELOW_PROGRESS = 500        # a progress bar from this many files on
+# files of these kinds are never DICOM: they are neither read nor probed (an export's reports, PDFs, viewer; code)
+NOT_DICOM_SUFFIXES = frozenset(
+    ".jpg .jpeg .png .gif .bmp .tif .tiff .svg .ico .webp .pdf .txt .md .rst .log .xml .html .htm .css .js .csv "
+    ".tsv .json .yaml .yml .toml .ini .cfg .conf .py .pyc .pyo .pyi .pyx .pxd .c .h .cc .cpp .hpp .f90 .so .dll "
+    ".dylib .a .o .lib .exe .sh .bat .ps1 .zip .gz .bz2 .xz .7z .tar .whl .egg .jar .nii .nrrd .nhdr .mha .mhd "
+    ".doc .docx .xls .xlsx .ppt .pptx .odt .mp3 .mp4 .avi .mov .ttf .otf .woff .woff2 .typed .pem .lock .db "
+    ".sqlite .npy .npz .pt .pth .safetensors .ipynb".split())
 # Study, Series and Frame of Reference UIDs of a CT read from a DICOM series (image metadata keys)
 UID_TAGS = ("0020|000d", "0020|000e", "0020|0052")
 
@@ -89,35 +97,39 @@ def dicom_series_files(path, series_uid: str | None = None) -> list[str]:
 
 def _cts_below(folder: Path) -> list:
     """The CT series :func:`lungai.dicom.discover.scan` finds in ``folder`` and its subfolders - at most
-    :data:`BELOW_DEPTH` levels down, hidden files and folders left out; a folder with more than
-    :data:`BELOW_MAX_FILES` files there, or with no DICOM file among the :data:`BELOW_PROBE` files nearest its top,
-    is refused (no DICOM export: a wrong folder) before its files are read."""
-    from lungai.dicom.discover import _header, scan
+    :data:`BELOW_DEPTH` levels down, hidden files and folders and files of :data:`NOT_DICOM_SUFFIXES` left out.
+    Refused before its files are read (no DICOM export: a wrong folder), the error naming the limit: more than
+    :data:`BELOW_MAX_FILES` files there, or no DICOM file among the :data:`BELOW_PROBE` files nearest its top that
+    could be DICOM (.dcm, no extension, a UID name ...)."""
     from lungai.progress import task
 
     if not folder.is_dir():
         return []
-    fix = ("give the folder of the CT series (the folder holding its DICOM slices), an export's DICOMDIR, or a "
-           "NIfTI / NRRD / MHA file; `lungai dicom-scan FOLDER` lists the series of a whole collection")
-    nearest = _files_below(folder, BELOW_PROBE + 1)
-    if len(nearest) > BELOW_PROBE and not any(_header(f) is not None for f in nearest[:BELOW_PROBE]):
-        raise InputError(f"{folder} holds no CT series near its top: none of the {BELOW_PROBE} files nearest its top "
-                         "is a DICOM file, so it is no DICOM export (a wrong folder?)", fix)
-    files = _files_below(folder, BELOW_MAX_FILES + 1) if len(nearest) > BELOW_PROBE else nearest
-    if len(files) > BELOW_MAX_FILES:
-        raise InputError(f"{folder} holds more than {BELOW_MAX_FILES} files in its subfolders, so it is not a CT "
-                         "series folder nor one patient's DICOM export (a wrong folder?)", fix)
+    files = _files_below(folder, BELOW_MAX_FILES)
     with task(f"looking for the CT series in {folder.name}", len(files), enabled=len(files) >= BELOW_PROGRESS) as bar:
+        from lungai.dicom.discover import scan
+
         return [st.ct for st in scan(folder, progress=bar, files=sorted(files)) if st.ct is not None]
 
 
+def _could_be_dicom(path: Path) -> bool:
+    return _suffix(path) not in NOT_DICOM_SUFFIXES
+
+
 def _files_below(folder: Path, n: int) -> list[Path]:
-    """Up to ``n`` files of ``folder`` and its subfolders (at most :data:`BELOW_DEPTH` levels down; hidden files and
-    folders left out; folder links followed, each real folder once), level by level: the top's files first
-    (sorted), then those one level down, ...  Stops at ``n``."""
+    """The files of ``folder`` and its subfolders that could be DICOM (:data:`NOT_DICOM_SUFFIXES` left out unread;
+    at most :data:`BELOW_DEPTH` levels down; hidden files and folders left out; folder links followed, each real
+    folder once), level by level: the top's files first (sorted), then those one level down, ...  While none is
+    DICOM, the first :data:`BELOW_PROBE` are read: none DICOM refuses the folder; more than ``n`` files in all
+    (those left out included) too."""
     import os
 
+    from lungai.dicom.discover import _header
+
+    fix = ("give the folder of the CT series (the folder holding its DICOM slices), an export's DICOMDIR, or a "
+           "NIfTI / NRRD / MHA file; `lungai dicom-scan FOLDER` lists the series of a whole collection")
     found, level, seen = [], [str(folder)], {os.path.realpath(folder)}
+    total, probed, dicom = 0, 0, False
     for _ in range(BELOW_DEPTH + 1):
         below = []
         for d in level:
@@ -130,9 +142,23 @@ def _files_below(folder: Path, n: int) -> list[Path]:
                     continue
                 try:
                     if e.is_file():
-                        found.append(Path(e.path))
-                        if len(found) >= n:
-                            return found
+                        total += 1
+                        if total > n:
+                            raise InputError(
+                                f"{folder} holds more than {n} files in its subfolders ({BELOW_DEPTH} levels down), "
+                                "so it is not a CT series folder nor one patient's DICOM export (a wrong folder?)", fix)
+                        path = Path(e.path)
+                        if not _could_be_dicom(path):
+                            continue
+                        found.append(path)
+                        if not dicom and probed < BELOW_PROBE:
+                            probed += 1
+                            dicom = _header(path) is not None
+                            if not dicom and probed == BELOW_PROBE:
+                                raise InputError(
+                                    f"{folder} holds no CT series near its top: none of the {BELOW_PROBE} files "
+                                    "nearest its top that could be DICOM (images, documents and code left out) is a "
+                                    "DICOM file, so it is no DICOM export (a wrong folder?)", fix)
                     elif e.is_dir() and os.path.realpath(e.path) not in seen:
                         seen.add(os.path.realpath(e.path))
                         below.append(e.path)

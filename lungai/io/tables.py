@@ -94,6 +94,27 @@ def read_csv_text_ids(path, id_columns, sep: str = ",", **kw):
     return pd.read_csv(path, sep=sep, dtype=dtype or None, **kw)
 
 
+def _without_leading_zeros(value: str) -> str:
+    text = str(value).strip()
+    return text.lstrip("0") or ("0" if text else "")
+
+
+def leading_zero_hint(ids_a: Iterable, ids_b: Iterable) -> str:
+    """For an error on two id sets that should match (read as text by :func:`read_csv_text_ids`): when ids of one
+    differ from ids of the other only by leading zeros ("007" vs "7": a spreadsheet dropped them), a sentence saying
+    so ("" otherwise), to append to the problem."""
+    a, b = {str(v) for v in ids_a}, {str(v) for v in ids_b}
+    only_b = {}
+    for v in sorted(b - a):
+        only_b.setdefault(_without_leading_zeros(v), v)
+    pairs = [(v, only_b[_without_leading_zeros(v)]) for v in sorted(a - b) if _without_leading_zeros(v) in only_b]
+    if not pairs:
+        return ""
+    shown = ", ".join(f"{x} vs {y}" for x, y in pairs[:5]) + (f" and {len(pairs) - 5} more" if len(pairs) > 5 else "")
+    return (f"; {len(pairs)} id(s) differ only by leading zeros ({shown}): leading zeros dropped by a spreadsheet? "
+            "make the ids the same in both tables (ids are compared as text)")
+
+
 def id_columns_named(names: Iterable[str], id_column=None, first: bool = False):
     """For :func:`read_csv_text_ids`: a function of a header giving ``id_column`` (when the header has it; spaces
     around names ignored) and the columns named one of ``names`` (any case), else - with ``first`` - the first

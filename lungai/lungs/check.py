@@ -1,25 +1,32 @@
-"""Plausibility of a lung map before lung metrics (MLD, V20 ...) are computed on it: :func:`lung_map_notes`.
-
-One place for ``lungai dose-features``, ``lungai cohort`` and the Slicer panel's lung loading.  Two checks:
+"""Plausibility of lung masks - the one place for it: :func:`lung_map_notes` (a lung map before lung metrics: MLD,
+V20 ...; ``lungai dose-features``, ``lungai cohort``, the Slicer panel's lung loading) and
+:func:`lung_segment_notes` (lung segments before radiomics: ``lungai radiomics --phantom-labels``).
 
 - a ``lungai lungs``-style label map (1 right, 2 left) with one lung label missing: the metrics are then of one lung
   (a CT showing one lung, a lung lost by the segmentation, a map cut to one side), not of both lungs.  A map holding
-  only label 1 may also be a binary mask of both lungs: it counts as one lung only when its label-1 voxels form one
-  large connected region (two lungs are two regions, apart from the junction lines);
+  only label 2 is the left lung alone.  A map holding only label 1 is, as ``--lungs`` documents, most often a binary
+  mask of both lungs (any label > 0 is lung; real lungs often touch, so the two lungs may be one connected region):
+  it is judged from the anatomy - it counts as one lung only when it spans less than ``ONE_LUNG_MAX_WIDTH_MM``
+  across the patient (right-left: one adult lung 130-150 mm, both lungs about 270 mm on the project's real CTs);
 - the lungs' total volume below ``MIN_LUNGS_ML``: an adult's lungs on a planning CT hold about 2.5-6 L (the real CTs
   of this project 2.9-4.0 L, one lung 1.1-2.4 L), so less than 1 L is a lung map cut by the scan or by its maker, or
-  not a lung map at all.
+  not a lung map at all; one lung segment below ``MIN_LUNG_ML`` (half of it) or with a mean above
+  ``MAX_LUNG_MEAN_HU`` (mostly soft tissue) is not a lung.
+
+``lungai lungs`` (:func:`lungai.lungs.segment_lungs`) says itself when it found one lung region only
+(``ONE_LUNG_NOTE`` of :mod:`lungai.lungs.segment`): its callers do not repeat the one-label check.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 
 MIN_LUNGS_ML = 1000.0
-# a connected region counts as a lung when it holds at least this share of the label's voxels (small islands do not)
-LUNG_REGION_SHARE = 0.1
+MIN_LUNG_ML = MIN_LUNGS_ML / 2          # one lung
+MAX_LUNG_MEAN_HU = -500.0               # a lung is mostly air
+# a map holding only label 1 narrower than this across the patient (right-left) is one lung, not a binary mask of both
+ONE_LUNG_MAX_WIDTH_MM = 200.0
 ONE_LABEL_NOTE = ("the lung map holds only the {have} lung (label {value}), no {missing} lung (label {other}): lung "
                   "volumes and dose metrics (MLD, V20 ...) are of one lung, not of both; if the CT shows one lung "
                   "only, its right/left label may be wrong")
@@ -39,15 +46,40 @@ def lung_map_notes(lungs: sitk.Image, check_volume: bool = True, label_map: bool
     notes = []
     if label_map and present and present <= {1, 2} and len(present) == 1:
         value = present.pop()
-        one = value == 2
-        if not one:
-            lab, n = ndimage.label(arr == 1)
-            sizes = np.bincount(lab.ravel())[1:]
-            one = int((sizes >= LUNG_REGION_SHARE * sizes.sum()).sum()) == 1
-        if one:
+        if value == 2 or _width_mm(lungs, arr) < ONE_LUNG_MAX_WIDTH_MM:
             notes.append(ONE_LABEL_NOTE.format(have="right" if value == 1 else "left", value=value,
                                                missing="left" if value == 1 else "right", other=3 - value))
     total = float(np.count_nonzero(arr)) * ml
     if check_volume and 0 < total < MIN_LUNGS_ML:
         notes.append(SMALL_NOTE.format(ml=total, limit=MIN_LUNGS_ML))
+    return notes
+
+
+def _width_mm(image: sitk.Image, arr) -> float:
+    """The right-left (physical x, LPS) extent of the nonzero voxels, in mm (from their bounding box's corners)."""
+    idx = [np.nonzero(arr.any(axis=tuple(a for a in range(3) if a != axis)))[0] for axis in (2, 1, 0)]   # x, y, z
+    xs = [image.TransformContinuousIndexToPhysicalPoint((float(i), float(j), float(k)))[0]
+          for i in (idx[0][0] - 0.5, idx[0][-1] + 0.5) for j in (idx[1][0], idx[1][-1]) for k in (idx[2][0], idx[2][-1])]
+    return max(xs) - min(xs)
+
+
+def lung_segment_notes(segments: dict, image: sitk.Image) -> list[str]:
+    """Notes for lung segments (``right_lung`` / ``left_lung`` of a radiomics segment dict) that do not look like a
+    lung (under ``MIN_LUNG_ML``, or a mean above ``MAX_LUNG_MEAN_HU``: mostly soft tissue), e.g. the labels of
+    another label map taken as lungai's phantom labels."""
+    notes = []
+    voxel_ml = float(np.prod(image.GetSpacing())) / 1000.0
+    ct = sitk.GetArrayViewFromImage(image)
+    for name in ("right_lung", "left_lung"):
+        if name not in segments:
+            continue
+        sel = sitk.GetArrayViewFromImage(segments[name]) > 0
+        if not sel.any():
+            continue
+        ml, mean = float(sel.sum()) * voxel_ml, float(ct[sel].mean())
+        if ml < MIN_LUNG_ML or mean > MAX_LUNG_MEAN_HU:
+            notes.append(f"segment {name!r} does not look like a lung ({ml:.0f} ml, mean {mean:.0f} HU; a lung "
+                         f"is over {MIN_LUNG_ML:.0f} ml and mostly air, below {MAX_LUNG_MEAN_HU:.0f} HU): is the "
+                         "mask really a lungai phantom label map (1 tumour, 2 right lung, 3 left lung)? For another "
+                         "label map use --label NAME=N")
     return notes

@@ -30,6 +30,12 @@ from lungai.radiomics.manifest import read_manifest, safe_name
 from lungai.radiomics.prepare import SETTINGS_COLUMNS
 
 
+# the errors-table text of a segment whose label is simply absent from the case's mask (a manifest label such as
+# `other_gtvs=2` that some patients do not have): listed, but not a failure - unless it is absent from every case
+# extracted (then it is a wrong label)
+ABSENT = "absent: "
+
+
 def _segments_for(row: dict, image, segments, errors: dict) -> dict:
     from lungai.io import read_mask
     from lungai.radiomics import segments as S
@@ -39,7 +45,12 @@ def _segments_for(row: dict, image, segments, errors: dict) -> dict:
         if str(row.get("phantom", "")).strip() in ("1", "true", "True", "yes"):
             return S.segments_from_phantom_labels(mask, image, names=segments, errors=errors)
         labels = [v for v in str(row.get("label", "")).replace(",", ";").split(";") if v.strip()]
-        return S.segments_from_labels(mask, image, labels or None, errors=errors, what=f"mask {row['mask']}")
+        absent: set = set()
+        segs = S.segments_from_labels(mask, image, labels or None, errors=errors, what=f"mask {row['mask']}",
+                                      absent=absent)
+        for name in absent:         # a requested label this patient's mask lacks: noted, not a failure
+            errors[name] = ABSENT + errors[name]
+        return segs
     from lungai.dicom.masks import mask_input      # the rule of `lungai radiomics --tumour / --lungs`
 
     return S.segments_from_masks(image, tumour=mask_input(row["tumour"], image) if row.get("tumour") else None,
@@ -87,6 +98,7 @@ class BatchSummary:
     failed: list = field(default_factory=list)     # (case, error)
     seconds: float = 0.0
     segment_errors: list = field(default_factory=list)   # (case, segment, error) of the cases extracted
+    absent: list = field(default_factory=list)   # (case, segment, error): a label absent from that case's mask
     errors_csv: Path | None = None
 
     def text(self) -> str:
@@ -101,6 +113,12 @@ class BatchSummary:
                       for case, segment, err in self.segment_errors[:20]]
             if len(self.segment_errors) > 20:
                 lines.append(f"... and {len(self.segment_errors) - 20} more")
+        if self.absent:             # not failures: those patients do not have that label
+            lines.append(f"{len(self.absent)} segment(s) absent: their label is not in that case's mask (not a "
+                         f"failure; listed in {self.errors_csv}):")
+            lines += [f"absent: {case} / {segment}" for case, segment, _ in self.absent[:20]]
+            if len(self.absent) > 20:
+                lines.append(f"... and {len(self.absent) - 20} more")
         return "\n".join(lines)
 
 
@@ -157,8 +175,17 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
         write_sidecar(output, params)  # the settings in full; the CSV's radiomics_settings column holds their id
         write_csv(settings, output.with_name(output.stem + "_settings.csv"), protect=[manifest])
     err_path = output.with_name(output.stem + "_errors.csv")
-    summary.segment_errors = [(r.case, r.segment, r.error) for r in errors.itertuples(index=False)
-                              if r.segment != "(case)"]
+    extracted = {row["case"] for row in rows if (parts / f"{safe_name(row['case'])}.csv").exists()}
+    segment_errors = [(r.case, r.segment, str(r.error)) for r in errors.itertuples(index=False)
+                      if r.segment != "(case)"]
+    absent_in = {}
+    for case, segment, err in segment_errors:
+        if err.startswith(ABSENT):
+            absent_in.setdefault(segment, set()).add(case)
+    # a label absent from every extracted case is a wrong label, not a patient without that structure
+    wrong = {segment for segment, cases in absent_in.items() if cases >= extracted}
+    summary.absent = [e for e in segment_errors if e[2].startswith(ABSENT) and e[1] not in wrong]
+    summary.segment_errors = [e for e in segment_errors if e not in summary.absent]
     if not errors.empty:
         write_csv(errors, err_path)
         summary.errors_csv = err_path

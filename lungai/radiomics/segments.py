@@ -84,11 +84,12 @@ def segments_from_phantom_labels(labels_img: sitk.Image, reference: sitk.Image, 
 
 
 def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, errors: dict | None = None,
-                         what: str = "the mask") -> dict:
+                         what: str = "the mask", absent: set | None = None) -> dict:
     """One segment per label value: ``labels`` items are ``N`` or ``name=N``; default every nonzero label.
 
     A name given with several labels (``gtv=1``, ``gtv=2``) is one segment, the union of its labels
-    (e.g. all GTVs); a label missing from the mask fails its segment.  A mask without any labelled
+    (e.g. all GTVs); a label missing from the mask fails its segment (its name is also added to ``absent``, for
+    ``radiomics-batch``, which notes it rather than counting it as a failure).  A mask without any labelled
     voxel (all 0) is refused (``what`` names it in the message)."""
     errors = {} if errors is None else errors
     assert_same_geometry(reference, mask, "mask")
@@ -114,30 +115,8 @@ def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, e
         if missing:
             errors[name] = (f"label {', '.join(map(str, missing))} {'is' if len(missing) == 1 else 'are'} not in the "
                             f"mask (labels present: {', '.join(map(str, present))})")
+            if absent is not None:
+                absent.add(name)
             continue
         out[name] = _to_mask(np.isin(arr, values), reference)
     return out
-
-
-MIN_LUNG_ML, MAX_LUNG_MEAN_HU = 500.0, -500.0
-
-
-def lung_plausibility_notes(segments: dict, image: sitk.Image) -> list[str]:
-    """Notes for lung segments that do not look like a lung (under 500 ml, or mean above -500 HU: mostly
-    soft tissue), e.g. the labels of another label map taken as lungai's phantom labels."""
-    notes = []
-    voxel_ml = float(np.prod(image.GetSpacing())) / 1000.0
-    ct = sitk.GetArrayViewFromImage(image)
-    for name in ("right_lung", "left_lung"):
-        if name not in segments:
-            continue
-        sel = sitk.GetArrayViewFromImage(segments[name]) > 0
-        if not sel.any():
-            continue
-        ml, mean = float(sel.sum()) * voxel_ml, float(ct[sel].mean())
-        if ml < MIN_LUNG_ML or mean > MAX_LUNG_MEAN_HU:
-            notes.append(f"segment {name!r} does not look like a lung ({ml:.0f} ml, mean {mean:.0f} HU; a lung "
-                         f"is over {MIN_LUNG_ML:.0f} ml and mostly air, below {MAX_LUNG_MEAN_HU:.0f} HU): is the "
-                         "mask really a lungai phantom label map (1 tumour, 2 right lung, 3 left lung)? For another "
-                         "label map use --label NAME=N")
-    return notes

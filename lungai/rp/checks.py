@@ -93,9 +93,13 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
         left, right = set(merged[key]), set(df[key])
         if left != right:
             only = sorted(left ^ right)
+            from lungai.io.tables import leading_zero_hint
+
+            zeros = leading_zero_hint(left, right)
             raise InputError(f"the tables do not hold the same patients: {len(only)} id(s) are missing from "
-                             f"one of them (e.g. {only[:5]}; checked {path})",
-                             "give every patient a row in every table, or remove the patient everywhere")
+                             f"one of them (e.g. {only[:5]}; checked {path})" + zeros,
+                             ("write the ids the same way in every table (e.g. 007 everywhere, as text)" if zeros else
+                              "give every patient a row in every table, or remove the patient everywhere"))
         merged = merged.merge(df, on=key, how="inner", validate="one_to_one")
     return merged
 

@@ -53,7 +53,10 @@ def _ehr_row(path, patient_id):
 
     ehr = load_ehr(path)
     if patient_id not in ehr.index:
-        raise InputError(f"patient {patient_id!r} is not in the EHR table {path}",
+        from lungai.io.tables import leading_zero_hint
+
+        raise InputError(f"patient {patient_id!r} is not in the EHR table {path}"
+                         + leading_zero_hint([str(patient_id)], ehr.index),
                          f"choose one of: {', '.join(list(ehr.index)[:15])}{' ...' if len(ehr) > 15 else ''}")
     return ehr.loc[patient_id].to_dict()
 
