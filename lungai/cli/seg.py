@@ -634,6 +634,7 @@ def _run_test_report(args, model, out) -> int:
     import pandas as pd
 
     from lungai.errors import InputError
+    from lungai.io.outputs import record_output_file
     from lungai.seg.model_io import write_json
     from lungai.progress import task
     from lungai.seg.evaluate import evaluate_cases, report_text, test_report
