@@ -293,13 +293,16 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
     def doseCommand(self, p, ct, workDir):
         """Lungs = the segments whose role is a lung (Right lung, Left lung, Lungs, lung lobes; exact names,
         lungai.segment_roles - never "Lung tumour"); GTV = every segment whose role is tumour (Tumor/Tumour/GTV, GTV-1, gtv-2 ...).
-        A dose of another patient / frame of reference than the CT (DICOM, subject hierarchy) is refused first."""
+        A dose of another patient / frame of reference than the CT (DICOM, subject hierarchy) is refused first.
+        The exported dose keeps the node's voxels: their unit (a SlicerRT RTDOSE in cGy holds cGy) is passed as
+        --dose-unit (lungai.scene.dicom.dose_node_unit)."""
         from lungai import mrml
         from lungai.io import write_image
-        from lungai.scene.dicom import check_dose_node_matches_ct
+        from lungai.scene.dicom import check_dose_node_matches_ct, dose_node_unit
         from lungai.segment_roles import dose_lung_segments, segment_role
 
         check_dose_node_matches_ct(p.doseVolume, p.inputVolume)  # the NIfTI copies below carry no UIDs
+        unit = dose_node_unit(p.doseVolume)                       # before any export: an unknown unit stops here
         names = self.segmentNames(p.segmentation)
         lungs = dose_lung_segments(names)
         if not lungs:
@@ -312,7 +315,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                                                 for n in gtvs]), workDir / "gtv.nii.gz") if gtvs else None
         dose = nodes.export_volume(p.doseVolume, workDir / "dose.nii.gz")
         return commands.dose_features(dose, ct, lungMask, workDir / "dose.csv", gtv=gtvMask,
-                                      case=p.inputVolume.GetName())
+                                      case=p.inputVolume.GetName(), dose_unit=unit)
 
     def startFeatures(self, p):
         workDir = nodes.new_work_folder("radiomics", slicer.app.temporaryPath)

@@ -97,3 +97,18 @@ def with_empty_structures(rtstruct, names, dst) -> Path:
         ds.ROIContourSequence.append(contour)
     ds.save_as(dst)
     return Path(dst)
+
+
+def as_slicerrt_dose(scene, node, unit: str) -> None:
+    """What SlicerRT's RTDOSE import leaves: the node under a patient / study, the study item holding the RTDOSE's
+    DoseUnits as "DicomRtImport.DoseUnitName" (the voxels are pixel x DoseGridScaling, in that unit)."""
+    import slicer
+
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    item = sh.GetItemByDataNode(node) or sh.CreateItem(sh.GetSceneItemID(), node)
+    sh.SetItemUID(item, "DICOM", "1.2.826.0.1.3680043.8.498.99.1")
+    slicer.vtkSlicerSubjectHierarchyModuleLogic.InsertDicomSeriesInHierarchy(
+        sh, "P1", "1.2.826.0.1.3680043.8.498.99.2", "1.2.826.0.1.3680043.8.498.99.1")
+    study = sh.GetItemAncestorAtLevel(item, slicer.vtkMRMLSubjectHierarchyConstants.GetDICOMLevelStudy())
+    sh.SetItemAttribute(study, "DicomRtImport.DoseUnitName", unit)
+

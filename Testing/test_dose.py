@@ -287,9 +287,9 @@ def test_image_dose_in_cgy_refused_unless_said(tmp_path):
                                                   origin=(-34.5, -34.5, -34.5)), CENTRE, 25.0, 60.0))
     for name in ("d.nii.gz", "d.nrrd"):
         f = _image_dose(tmp_path, name, gy * 100)
-        with pytest.raises(InputError, match="the values look like cGy: the maximum [0-9]{4} Gy is implausible") as err:
+        with pytest.raises(InputError, match="the maximum [0-9]{4} Gy is above 150 Gy, implausible") as err:
             read_dose(f)
-        assert "--dose-unit cGy" in err.value.fix
+        assert "if the values are cGy (maximum" in err.value.fix and "--dose-unit cGy" in err.value.fix
         np.testing.assert_allclose(sitk.GetArrayFromImage(read_dose(f, unit="cGy")), gy, atol=1e-3)
         np.testing.assert_allclose(sitk.GetArrayFromImage(read_dose(_image_dose(tmp_path, "g" + name, gy))), gy)
     with pytest.raises(InputError, match="implausible"):
@@ -403,3 +403,66 @@ def test_cli_dose_features_custom_v_levels(small_phantom, tmp_path, capsys):
             parse_v_levels(bad)
     assert main(args + ["--v-levels", "20,20", "-o", str(tmp_path / "c.csv")]) == 2
     assert not (tmp_path / "c.csv").exists()
+
+
+def test_image_dose_above_150_gy_hint_offers_both_units_and_max_dose_override(tmp_path):
+    """Review: an EQD2 / BED map or a re-irradiation sum above 150 Gy was refused as 'looks like cGy ... pass
+    --dose-unit cGy' only, and that advice gave a silent x0.01 (MLD 0.12 Gy instead of ~11).  The hint now
+    names both readings, and max_gy (--max-dose-gy) accepts the map in Gy, unchanged."""
+    gy = sitk.GetArrayFromImage(radial_dose(_grid(size=(24, 24, 24), spacing=(3.0, 3.0, 3.0),
+                                                  origin=(-34.5, -34.5, -34.5)), CENTRE, 25.0, 180.0))
+    f = _image_dose(tmp_path, "eqd2.nii.gz", gy)
+    with pytest.raises(InputError) as err:
+        read_dose(f)
+    fix = err.value.fix
+    top = float(gy.max())
+    assert f"if the values are cGy (maximum {top:.4g} cGy = {top / 100:.4g} Gy) pass --dose-unit cGy" in fix
+    assert "if they really are Gy (an EQD2 / BED map, summed courses) pass --max-dose-gy 170" in fix
+    np.testing.assert_allclose(sitk.GetArrayFromImage(read_dose(f, max_gy=170)), gy)
+    with pytest.raises(InputError, match="not a positive dose"):
+        read_dose(f, max_gy=0)
+
+
+def test_image_dose_in_gy_read_as_cgy_refused(tmp_path):
+    """Review: a 60 Gy map given with --dose-unit cGy (maximum 0.6 Gy) was accepted silently (MLD 0.04 Gy)."""
+    gy = sitk.GetArrayFromImage(radial_dose(_grid(size=(24, 24, 24), spacing=(3.0, 3.0, 3.0),
+                                                  origin=(-34.5, -34.5, -34.5)), CENTRE, 25.0, 60.0))
+    f = _image_dose(tmp_path, "gy.nii.gz", gy)
+    with pytest.raises(InputError, match="look like Gy already") as err:
+        read_dose(f, unit="cGy")
+    assert "leave --dose-unit out" in err.value.fix
+    np.testing.assert_allclose(sitk.GetArrayFromImage(read_dose(f)), gy)
+
+
+def test_dose_features_cli_max_dose_gy(tmp_path, capsys):
+    """lungai dose-features: a 180 Gy EQD2 map is refused by default (exit 2, both readings in the hint) and read
+    in Gy, unchanged, with --max-dose-gy 200."""
+    import pandas as pd
+
+    from lungai.cli import main
+    from lungai.dose import sphere_mask
+
+    ct = _grid()
+    lungs = sphere_mask(ct, CENTRE, 25.0)
+    hu = np.where(sitk.GetArrayFromImage(lungs) > 0, -800, 40).astype(np.int16)   # a CT in HU
+    hu[:, :3] = -1000
+    image = sitk.GetImageFromArray(hu)
+    image.CopyInformation(ct)
+    sitk.WriteImage(image, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(lungs, str(tmp_path / "lungs.nii.gz"))
+    sitk.WriteImage(radial_dose(ct, CENTRE, 25.0, 180.0), str(tmp_path / "eqd2.nii.gz"))
+    base = ["dose-features", "--dose", str(tmp_path / "eqd2.nii.gz"), "--ct", str(tmp_path / "ct.nii.gz"),
+            "--lungs", str(tmp_path / "lungs.nii.gz"), "-o", str(tmp_path / "d.csv")]
+    assert main(base) == 2
+    assert "--max-dose-gy" in capsys.readouterr().err
+    assert main(base + ["--max-dose-gy", "200"]) == 0
+    assert pd.read_csv(tmp_path / "d.csv")["dose_mld_gy"].iloc[0] > 30
+
+
+def test_v_levels_whose_columns_collide_refused():
+    """Review: --v-levels 20,20.0000001 gave two dose_v20_pct columns."""
+    from lungai.dose.features import parse_v_levels
+
+    with pytest.raises(InputError, match="dose_v20_pct"):
+        parse_v_levels("20,20.0000001")
+    assert parse_v_levels("2.5,20") == (2.5, 20.0)

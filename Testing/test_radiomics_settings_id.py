@@ -61,3 +61,34 @@ def test_predict_with_a_legacy_model_says_retrain():
     card["radiomics_settings"]["settings"] = value_settings(load_params("ibsi-c"))    # a current card
     with pytest.raises(InputError, match="(?s)the model with.*recompute the features with the model's settings"):
         settings_warnings(patients, card, "patients table")
+
+
+def test_predict_with_a_legacy_model_from_a_merged_table_says_retrain():
+    """Review: a model trained from a merged table (no .settings.json sidecar: the card has settings None) with an
+    id an older lungai wrote got "recompute the features with the model's settings" - impossible, since no
+    current table carries that id.  The frozen list of the old preset ids (lungai.rp.prepare.LEGACY_SETTINGS_IDS)
+    recognises it; an unknown id without settings gets the conditional "if the model predates ... retrain"."""
+    import pandas as pd
+
+    from lungai.errors import InputError
+    from lungai.radiomics.settings import SETTINGS_COLUMN
+    from lungai.rp.prepare import LEGACY_SETTINGS_IDS, settings_warnings
+
+    new = settings_id(load_params("default"))
+    assert "sha256:d69045dab1b3" in LEGACY_SETTINGS_IDS and "sha256:b19e0f16e080" in LEGACY_SETTINGS_IDS
+    current = {settings_id(load_params(p, image_types=t, lung_spacing_mm=s))
+               for p in ("default", "ibsi-a", "ibsi-b", "ibsi-c", "ibsi-d", "ibsi-e")
+               for t in (None, ["Original", "LoG"], ["Original", "Wavelet"]) if p == "default" or t is None
+               for s in (None, 0, 1, 2, 3)}
+    assert not current & set(LEGACY_SETTINGS_IDS)       # no current id is taken for an old one
+    patients = pd.DataFrame({"case": ["p1", "p2"], SETTINGS_COLUMN: [new, new]})
+    card = {"radiomics_settings": {"id": "sha256:d69045dab1b3", "settings": None,
+                                   "note": "features of new patients must be computed with these settings"},
+            "roles": {"id_column": "case"}}
+    with pytest.raises(InputError, match=r"older lungai \(the id of the preset --params default") as err:
+        settings_warnings(patients, card, "patients table")
+    assert "retrain (rp train)" in err.value.fix and not err.value.fix.startswith("recompute the features with")
+    card["radiomics_settings"]["id"] = "sha256:0123456789ab"          # a user YAML's id: not known
+    with pytest.raises(InputError) as err:
+        settings_warnings(patients, card, "patients table")
+    assert "if the model predates lungai's settings-id change" in err.value.fix and "retrain" in err.value.fix

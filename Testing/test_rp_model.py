@@ -119,6 +119,27 @@ def test_one_event_gives_no_auc_ci_and_loud_warnings(rp_model_dir, tmp_path, cap
     assert m["warnings"] == [] and m["calibration_separable"] is False and m["auc_ci95"][0] is not None
 
 
+def test_perfect_separation_gives_no_zero_width_auc_ci(rp_model_dir, tmp_path, capsys):
+    """Review: 3 events and 3 non-events completely separated gave DeLong variance 0 and "AUC 1.000 (95% CI
+    1.000-1.000)"; the interval is now undefined, with a warning saying why (json and console)."""
+    y, p = np.array([1, 1, 1, 0, 0, 0]), np.array([0.9, 0.8, 0.7, 0.3, 0.2, 0.1])
+    assert delong_auc_ci(y, p) == (1.0, None, None)
+    assert delong_auc_ci(y, 1 - p) == (0.0, None, None)
+    m = evaluate(y, p, threshold=0.5)
+    assert m["auc_ci95"] == [None, None]
+    assert any("separate events from non-events completely, so DeLong's variance is 0" in w for w in m["warnings"])
+    table = make_cohort(400, seed=7).table
+    six = pd.concat([table[table.rp_grade2 == 1].head(3), table[table.rp_grade2 == 0].head(3)])
+    risk = predict_rp(rp_model_dir, six)[0]["risk"].to_numpy()
+    six = six.assign(rp_grade2=(risk >= np.sort(risk)[3]).astype(int))   # the 3 highest risks are the events
+    six.to_csv(tmp_path / "six.csv", index=False)
+    from lungai.cli import main
+
+    assert main(["rp", "validate", str(rp_model_dir), str(tmp_path / "six.csv"), "-o", str(tmp_path / "v")]) == 0
+    out = capsys.readouterr().out
+    assert "AUC 1.000 (CI undefined)" in out and "1.000-1.000" not in out
+
+
 def _calibrated_risks(n):
     rng = np.random.default_rng(1)
     p = rng.uniform(0.05, 0.95, n)

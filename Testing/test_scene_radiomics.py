@@ -73,3 +73,29 @@ def test_no_segments_is_an_error(mrml_scene, small_phantom):
     seg = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "empty")
     with pytest.raises(InputError, match="no segments"):
         radiomics_table(mrml_scene, vol, seg)
+
+
+def test_slicerrt_dose_in_cgy_gives_rows_in_gy(mrml_scene, small_phantom, scene_nodes):
+    """Review: SlicerRT keeps an RTDOSE's voxels in its DoseUnits (CGY: cGy values) and records the unit on the
+    study item (DicomRtImport.DoseUnitName); the dose rows were those values taken as Gy (100x).  Read by
+    lungai.scene.dicom.dose_node_unit, the rows are in Gy; an unknown unit is refused."""
+    from dicom_helpers import as_slicerrt_dose
+    from lungai import mrml
+    from lungai.dose import treatment_dose
+    from lungai.errors import InputError
+    from lungai.scene.dicom import dose_node_unit
+    from lungai.scene.radiomics import radiomics_table
+
+    vol, seg = scene_nodes
+    tumour = mrml.segment_to_mask(mrml_scene, seg, "Tumor", vol)
+    dose_node = mrml.volume_node_from_image(mrml_scene, treatment_dose(tumour, prescription_gy=60) * 100.0, "Dose")
+    assert dose_node_unit(dose_node) == "Gy"                      # no SlicerRT attribute: Gy
+    as_slicerrt_dose(mrml_scene, dose_node, "CGY")
+    assert dose_node_unit(dose_node) == "cGy"
+    table, _ = radiomics_table(mrml_scene, vol, seg, segments=["Tumor"], feature_classes=["firstorder"],
+                               dose_node=dose_node)
+    rows = mrml.dataframe_from_table_node(table).set_index("feature")
+    assert rows.loc["dose_min_gy", "Tumor"] == pytest.approx(60.0, abs=1e-3)
+    as_slicerrt_dose(mrml_scene, dose_node, "%")
+    with pytest.raises(InputError, match="dose unit '%'"):
+        dose_node_unit(dose_node)

@@ -243,6 +243,36 @@ def test_lung_radiomics_dose_lungs_by_exact_role(load_module, mrml_scene, phanto
     np.testing.assert_array_equal(gtv, tumour | (node > 0))        # every GTV, never "Lung tumour"
 
 
+def test_lung_radiomics_dose_in_cgy_passes_its_unit(load_module, mrml_scene, phantom_nodes, small_phantom, tmp_path):
+    """Review: a SlicerRT dose node of an RTDOSE in CGY holds cGy (SlicerRT applies DoseGridScaling only; the unit is
+    the study item's DicomRtImport.DoseUnitName); exported as it is, lungai dose-features refused it (> 150 Gy) with
+    a --dose-unit hint the panel could not follow.  The panel passes --dose-unit cGy: MLD in Gy."""
+    import pandas as pd
+    from dicom_helpers import as_slicerrt_dose
+
+    from lungai import mrml
+    from lungai.cli import main
+    from lungai.dose import treatment_dose
+
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = phantom_nodes
+    tumour = mrml.segment_to_mask(mrml_scene, p.segmentation, "Tumor", p.inputVolume)
+    gy = treatment_dose(tumour, prescription_gy=60)
+    sitk.WriteImage(small_phantom.ct, str(tmp_path / "ct.nii.gz"))
+    p.doseVolume = mrml.volume_node_from_image(mrml_scene, gy * 100.0, "RTDOSE cGy")
+    as_slicerrt_dose(mrml_scene, p.doseVolume, "CGY")
+    cmd = logic.doseCommand(p, tmp_path / "ct.nii.gz", tmp_path)
+    assert cmd[cmd.index("--dose-unit") + 1] == "cGy"
+    assert main(cmd) == 0
+    mld = pd.read_csv(tmp_path / "dose.csv")["dose_mld_gy"].item()
+    p.doseVolume = mrml.volume_node_from_image(mrml_scene, gy, "dose Gy")      # the same dose in Gy, no attribute
+    (tmp_path / "gy").mkdir()
+    cmd = logic.doseCommand(p, tmp_path / "ct.nii.gz", tmp_path / "gy")
+    assert "--dose-unit" not in cmd and main(cmd) == 0
+    assert mld == pytest.approx(pd.read_csv(tmp_path / "gy" / "dose.csv")["dose_mld_gy"].item(), rel=1e-4)
+
+
 @pytest.fixture(scope="module")
 def rp_model(tmp_path_factory):
     """A small locked RP model (all features, logistic regression) on a synthetic cohort (in-process)."""

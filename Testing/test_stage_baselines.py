@@ -205,3 +205,23 @@ def test_too_few_patients_per_class_for_the_inner_cv_is_refused_before_training(
         rare = [i for i in cohort.ids if cohort.labels[i] == "C"][2:]
         cvmod.select_params("logreg", cohort.subset([i for i in cohort.ids if i not in rare]), ["A", "B", "C"],
                             cvmod.BASELINE_GRIDS["logreg"], FAST, 3, 0)
+
+
+def test_no_inner_cv_check_when_nothing_is_chosen(paths, tmp_path, capsys):
+    """Review: one model with one grid point (--baselines none --fusion-grid weighted) runs no inner CV, yet a class
+    rarer than --inner-folds in an outer training fold was refused ("too few patients per class for the 3-fold
+    inner CV").  It runs now; with something to choose (a grid of several points) it is still refused."""
+    ehr = pd.read_csv(paths["ehr"])
+    ehr["lab"] = ["C"] * 3 + ["B"] * 12 + ["A"] * (len(ehr) - 15)   # 2 C per outer training part of 3 folds
+    ehr.to_csv(tmp_path / "ehr.csv", index=False)
+    cohort = load_cohort(tmp_path / "ehr.csv", paths["rna"], None, label="lab")
+    one = cvmod.candidates(FAST, (), nested=True, fusion_grid=["weighted"])
+    result = cvmod.cross_validate(cohort, one, folds=3, inner_folds=3, seed=0, select=tuple(one))
+    assert result["models"]["fusion"]["inner_macro_f1"] == [None] * 3
+    with pytest.raises(InputError, match="3-fold inner CV"):
+        cvmod.cross_validate(cohort, cvmod.candidates(FAST, (), nested=True, fusion_grid=["weighted", "concat"]),
+                             folds=3, inner_folds=3, seed=0)
+    assert _cli(["cv", "--ehr", tmp_path / "ehr.csv", "--rna", paths["rna"], "--label", "lab", "--drop", "stage",
+                 "--modalities", "ehr,rna", "--baselines", "none", "--fusion-grid", "weighted", "--epochs", 2,
+                 "--folds", 3, "--inner-folds", 3, "-o", tmp_path / "cvn"]) == 0, capsys.readouterr().err
+    assert (tmp_path / "cvn" / "metrics.json").exists()

@@ -16,6 +16,9 @@ def register(sub) -> None:
     p.add_argument("--dose", required=True, help="RTDOSE .dcm (or folder) or dose image (in Gy unless --dose-unit)")
     p.add_argument("--dose-unit", choices=("Gy", "cGy"), default="Gy",
                    help="unit of a NIfTI/NRRD/MHA dose (default Gy; an RTDOSE says its own in DoseUnits)")
+    p.add_argument("--max-dose-gy", type=float, default=None, metavar="GY",
+                   help="largest dose (Gy) a NIfTI/NRRD/MHA dose may hold (default 150; raise it for an EQD2 / BED "
+                        "map or summed courses)")
     p.add_argument("--ct", required=True, help="planning CT (defines the grid of the masks)")
     p.add_argument("--series", default=None, help="SeriesInstanceUID when the --ct DICOM folder holds several series")
     p.add_argument("--lungs", default=None, help="lung mask on the CT grid (any label > 0 = lung; NIfTI/NRRD/MHA or "
@@ -86,7 +89,7 @@ def run(args) -> int:
     case = args.case or input_case_id(args.ct, args.series)
     if args.rtstruct and empty_note(empty):
         print("note: " + empty_note(empty))
-    row = dose_features(read_dose(args.dose, unit=args.dose_unit), ct, lungs, gtv, case=case, v_levels=v_levels)
+    row = dose_features(read_dose(args.dose, unit=args.dose_unit, max_gy=args.max_dose_gy), ct, lungs, gtv, case=case, v_levels=v_levels)
     from lungai.lungs.check import lung_map_notes
 
     lung_warnings = lung_map_notes(lungs, label_map=not args.rtstruct)   # an RTSTRUCT structure is a binary mask

@@ -45,6 +45,14 @@ def parse_v_levels(text: str) -> tuple[float, ...]:
     if not levels or any(not np.isfinite(v) or v <= 0 for v in levels) or len(set(levels)) != len(levels):
         raise InputError(f"--v-levels {text!r} is not a list of different positive doses in Gy",
                          "give them comma-separated, e.g. --v-levels 5,10,13,20,30,40")
+    names: dict = {}
+    for v in sorted(levels):
+        names.setdefault(v_column(v), []).append(v)
+    same = {name: vs for name, vs in names.items() if len(vs) > 1}
+    if same:   # 20 and 20.0000001 would both be dose_v20_pct: two columns of one name
+        raise InputError(f"--v-levels {text!r}: " + "; ".join(f"{', '.join(repr(v) for v in vs)} all give the column "
+                                                             f"{name}" for name, vs in same.items()),
+                         "give levels that differ in their first 6 significant digits, each once")
     return tuple(sorted(levels))
 
 

@@ -319,8 +319,11 @@ def check_headers_match(dose, ct, dose_name, ct_name, other: str = "CT") -> None
                          "FrameOfReferenceUID; `lungai dicom-scan FOLDER` pairs CT and RTDOSE by their UIDs)")
 
 
-# a NIfTI / NRRD / MHA dose is in Gy unless told (--dose-unit cGy); no external-beam lung dose reaches this
+# a NIfTI / NRRD / MHA dose is in Gy unless told (--dose-unit cGy); no physical external-beam lung dose reaches
+# MAX_PLAUSIBLE_GY (an EQD2 / BED map or a sum of courses may: --max-dose-gy raises it), and a cGy dose whose
+# maximum is below MIN_CGY_MAX_GY once converted was in Gy already (60 Gy read as cGy: 0.6 Gy)
 MAX_PLAUSIBLE_GY = 150.0
+MIN_CGY_MAX_GY = 1.0
 IMAGE_DOSE_UNITS = {"Gy": 1.0, "cGy": 0.01}
 
 
@@ -366,12 +369,13 @@ def _nifti_nonfinite(path: Path) -> int | None:
     return bad
 
 
-def read_dose(path: str | Path, unit: str = "Gy") -> sitk.Image:
+def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None) -> sitk.Image:
     """Dose in Gy from an RTDOSE file/folder (its DoseUnits) or a NIfTI/NRRD/MHA file in ``unit`` (Gy or cGy).
 
     An image dose is refused when it holds NaN / infinite values (counted in the NIfTI data itself, where
-    SimpleITK reads NaN as 0), negative values, or a maximum above :data:`MAX_PLAUSIBLE_GY` (a cGy dose read as
-    Gy)."""
+    SimpleITK reads NaN as 0), negative values, a maximum above ``max_gy`` (default :data:`MAX_PLAUSIBLE_GY`: a
+    cGy dose read as Gy, unless it is an EQD2 / BED map or a sum of courses - ``--max-dose-gy``), or, read as
+    cGy, a maximum below :data:`MIN_CGY_MAX_GY` (a Gy dose read as cGy)."""
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p} does not exist", "check the --dose path")
@@ -381,6 +385,10 @@ def read_dose(path: str | Path, unit: str = "Gy") -> sitk.Image:
         return read_rtdose(p)
     if unit not in IMAGE_DOSE_UNITS:
         raise InputError(f"dose unit {unit!r} is not known", "give --dose-unit Gy or cGy")
+    limit = MAX_PLAUSIBLE_GY if max_gy is None else float(max_gy)
+    if not (np.isfinite(limit) and limit > 0):
+        raise InputError(f"--max-dose-gy {max_gy!r} is not a positive dose in Gy",
+                         f"give the largest dose the map may hold, in Gy (default {MAX_PLAUSIBLE_GY:g})")
     img = sitk.Cast(read_image(p), sitk.sitkFloat32)
     arr = sitk.GetArrayViewFromImage(img)
     bad = _nifti_nonfinite(p)
@@ -393,12 +401,21 @@ def read_dose(path: str | Path, unit: str = "Gy") -> sitk.Image:
     if float(arr.min()) < -1e-3:
         raise InputError(f"{p.name} holds negative values (min {float(arr.min()):.3g}), so it is not a dose",
                          "give the physical dose in Gy")
-    top = float(arr.max()) * IMAGE_DOSE_UNITS[unit]
-    if top > MAX_PLAUSIBLE_GY:
-        raise InputError(
-            (f"{p.name}: the values look like cGy: the maximum {top:.4g} Gy is implausible for a lung treatment"
-             if unit == "Gy" else f"{p.name}: the maximum {top:.4g} Gy (read as cGy) is implausible for a lung "
-             "treatment"),
-            "pass --dose-unit cGy when the dose image is in cGy" if unit == "Gy" else
-            "check that the file is the physical dose of the plan, in cGy")
+    raw = float(arr.max())
+    top = raw * IMAGE_DOSE_UNITS[unit]
+    override = f"--max-dose-gy {int(np.ceil(top / 10.0) * 10)}"
+    if top > limit and unit == "Gy":
+        raise InputError(f"{p.name}: the maximum {top:.4g} Gy is above {limit:g} Gy, implausible for a lung "
+                         "treatment dose in Gy",
+                         f"if the values are cGy (maximum {raw:.4g} cGy = {raw / 100:.4g} Gy) pass --dose-unit cGy; "
+                         "if they really are Gy (an EQD2 / BED map, summed courses) pass " + override)
+    if top > limit:
+        raise InputError(f"{p.name}: the maximum {raw:.4g} cGy = {top:.4g} Gy is above {limit:g} Gy, implausible "
+                         "for a lung treatment dose",
+                         "check that the file is the dose of the plan, in cGy; if it really holds that much (an EQD2 "
+                         "/ BED map, summed courses) pass " + override)
+    if unit == "cGy" and 0 < top < MIN_CGY_MAX_GY:
+        raise InputError(f"{p.name}: read as cGy, the maximum {raw:.4g} cGy is {top:.4g} Gy, too low for a treatment "
+                         f"dose: the values look like Gy already",
+                         "leave --dose-unit out (Gy, the default) when the image is in Gy")
     return img if unit == "Gy" else img * IMAGE_DOSE_UNITS[unit]

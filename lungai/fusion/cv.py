@@ -160,10 +160,13 @@ def cross_validate(cohort: Cohort, models: dict, folds: int = 5, inner_folds: in
     Returns {"classes", "folds", "models": {name: {"summary", "params", "inner_macro_f1", "oof"}}}.
     """
     classes = check_labels(cohort, folds)
-    check_inner_labels(cohort, classes, folds, inner_folds, seed)
+    select = tuple(select) if inner_folds > 1 and len(select) > 1 else ()
+    # the inner CV runs only where something is chosen (a grid of several points, a model choice): only then
+    # must every outer training fold hold inner_folds patients of each class
+    if select or any(len(grid_points(grid)) > 1 for _, _, grid in models.values()):
+        check_inner_labels(cohort, classes, folds, inner_folds, seed)
     y = cohort.y(classes)
     splits = _split(y, folds, seed)
-    select = tuple(select) if inner_folds > 1 and len(select) > 1 else ()
     result = {"classes": classes, "folds": folds, "inner_folds": inner_folds, "seed": seed, "models": {}}
     fold_scores: dict = {}
     for name, (kind, config, grid) in models.items():

@@ -8,7 +8,8 @@
 * sensitivity and specificity at a chosen risk threshold.
 
 With few events or non-events these figures are not interpretable: the DeLong CI is undefined with
-fewer than 2 of either class (``None``, written as null / "CI undefined"), and :func:`evaluate` adds
+fewer than 2 of either class and with a DeLong variance of 0 (complete separation, AUC 1 or 0) (``None``,
+written as null / "CI undefined"), and :func:`evaluate` adds
 ``warnings`` below :data:`MIN_EVENTS` of either class and when the risks separate the classes
 completely (the calibration slope's maximum-likelihood estimate is then infinite: the fitted number
 is arbitrary, ``calibration_separable`` is true).
@@ -36,7 +37,9 @@ def _midranks(x: np.ndarray) -> np.ndarray:
 
 def delong_auc_ci(y: np.ndarray, p: np.ndarray, level: float = 0.95) -> tuple[float, float | None, float | None]:
     """AUC and its DeLong confidence interval (clipped to [0, 1]); the interval is (None, None) - undefined -
-    with fewer than 2 events or non-events (the variance of one value does not exist)."""
+    with fewer than 2 events or non-events (the variance of one value does not exist) and when the DeLong variance
+    is 0 (the risks separate the classes completely: AUC 1 or 0, where a zero-width interval would claim
+    certainty that a small sample does not give)."""
     y, p = np.asarray(y).astype(int), np.asarray(p, float)
     pos, neg = p[y == 1], p[y == 0]
     m, n = len(pos), len(neg)
@@ -48,7 +51,7 @@ def delong_auc_ci(y: np.ndarray, p: np.ndarray, level: float = 0.95) -> tuple[fl
     v10 = (tz[:m] - tx) / n           # structural components of the positives
     v01 = 1.0 - (tz[m:] - ty) / m     # ... and of the negatives
     var = np.var(v10, ddof=1) / m + np.var(v01, ddof=1) / n
-    if not np.isfinite(var):
+    if not np.isfinite(var) or var <= 0:   # var 0: perfect separation (AUC 0 or 1) - no interval, not a 0-width one
         return float(auc), None, None
     z = stats.norm.ppf(0.5 + level / 2)
     half = z * np.sqrt(max(var, 0.0))
@@ -132,7 +135,10 @@ def evaluate(y: np.ndarray, p: np.ndarray, threshold: float, seed: int = 0) -> d
     sens, spec = sens_spec(y, p, threshold)
     warnings = small_sample_warnings(y)
     if lo is None:
-        warnings.append("the AUC's 95 % CI is undefined (DeLong needs at least 2 events and 2 non-events)")
+        few = min(int(y.sum()), int(len(y) - y.sum())) < 2
+        warnings.append("the AUC's 95 % CI is undefined (" + ("DeLong needs at least 2 events and 2 non-events)"
+                        if few else "the risks separate events from non-events completely, so DeLong's variance "
+                        "is 0; a 0-width interval would be false certainty)"))
     split = separable(y, p)
     if split:
         warnings.append(f"the risks separate events from non-events completely: the calibration slope has no "

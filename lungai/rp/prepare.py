@@ -56,6 +56,73 @@ def training_radiomics_settings(df: pd.DataFrame, features, sources=()) -> dict:
             "note": "features of new patients must be computed with these settings"}
 
 
+# The ids older lungai versions wrote for the presets (``--params`` default / ibsi-a .. ibsi-e with
+# ``--image-types``; default LoG sigmas), frozen: they hashed pyradiomics' setting and imageType only (up to commit
+# 77353a2; the ibsi presets were pyradiomics settings before the IBSI pipeline, then one id for all five), so no
+# current table carries them.  A model card with one of these ids (and no settings recorded: a merged table
+# without its .settings.json sidecar) is a model of such a version.  Computed with the code of d21feca and 77353a2.
+LEGACY_SETTINGS_IDS: dict[str, str] = {
+    "sha256:0031f2e85167": "ibsi-b, Original+Wavelet",
+    "sha256:06082b372c79": "ibsi-e, LoG+Wavelet",
+    "sha256:07024e59daf8": "default, LoG",
+    "sha256:070e3cba8c4e": "ibsi-d, Original",
+    "sha256:08aebf7aa28d": "ibsi-a, LoG",
+    "sha256:0af455a38acf": "ibsi-b, Wavelet",
+    "sha256:0bb7dc74db92": "default, Wavelet",
+    "sha256:0cbe97eacfd4": "ibsi-e, Original+Wavelet",
+    "sha256:2766fef4beeb": "ibsi-c, Original+LoG+Wavelet",
+    "sha256:2c592c61ecdb": "ibsi-c, LoG+Wavelet",
+    "sha256:30cfbaa13ba9": "default, Original+LoG+Wavelet",
+    "sha256:35bb644a475f": "ibsi-d, Wavelet",
+    "sha256:394d629c82f8": "ibsi-e, Original+LoG",
+    "sha256:3bc2c049f195": "ibsi-b, LoG+Wavelet",
+    "sha256:4dd5bad76491": "ibsi-c, Wavelet",
+    "sha256:4e182c058c7a": "ibsi-b, Original+LoG",
+    "sha256:5cacbf3c0f74": "ibsi-a, Wavelet",
+    "sha256:65cf8181102e": "ibsi-d, Original+Wavelet",
+    "sha256:667b149710cc": "ibsi-b, LoG",
+    "sha256:66ca9069e350": "ibsi-a, Original+LoG+Wavelet",
+    "sha256:68eb538a25f6": "ibsi-d, LoG",
+    "sha256:753550d21ed5": "ibsi-c, Original",
+    "sha256:7ecf13d803ed": "ibsi-c, LoG",
+    "sha256:88a9a5890aa4": "ibsi-e, Wavelet",
+    "sha256:93a4225a35ae": "ibsi-e, Original",
+    "sha256:9a03998401df": "ibsi-c, Original+Wavelet",
+    "sha256:9e08b1e31ca4": "ibsi-a, Original+LoG",
+    "sha256:9fddfb241670": "ibsi-d, LoG+Wavelet",
+    "sha256:ad7b1edc6732": "ibsi-a, Original+Wavelet",
+    "sha256:b19e0f16e080": "any of ibsi-a .. ibsi-e, Original",
+    "sha256:b39786225af1": "default, Original+LoG",
+    "sha256:bcf41c49a260": "ibsi-b, Original",
+    "sha256:bd106978b0fa": "ibsi-d, Original+LoG+Wavelet",
+    "sha256:c12d8ff0c2aa": "ibsi-e, LoG",
+    "sha256:c2d771d45104": "ibsi-e, Original+LoG+Wavelet",
+    "sha256:c9f5b1fed2a4": "ibsi-a, LoG+Wavelet",
+    "sha256:cb1f636138d4": "ibsi-a, Original",
+    "sha256:ccd97b9933c9": "ibsi-d, Original+LoG",
+    "sha256:d69045dab1b3": "default, Original",
+    "sha256:da1207d696c2": "ibsi-b, Original+LoG+Wavelet",
+    "sha256:dc70184ac3ac": "default, LoG+Wavelet",
+    "sha256:df5114ab8dd9": "ibsi-c, Original+LoG",
+    "sha256:e1143c60fb1b": "default, Original+Wavelet",
+}
+
+
+def legacy_settings(radiomics_settings: dict | None) -> str | None:
+    """Why the model card's ``radiomics_settings`` were written by an older lungai (whose ids left out the IBSI
+    configuration and the lung grid spacing), or None: its settings, when recorded, lack the ``lungai`` block
+    (:func:`lungai.radiomics.settings.is_legacy_settings`); without settings (a merged table without its sidecar)
+    its id is one of :data:`LEGACY_SETTINGS_IDS`."""
+    entry = radiomics_settings or {}
+    if isinstance(entry.get("settings"), dict):      # recorded in full: the settings themselves tell
+        return "its recorded settings have no lungai block" if is_legacy_settings(entry["settings"]) else None
+    preset = LEGACY_SETTINGS_IDS.get(str(entry.get("id")))
+    if preset is not None:
+        name, types = preset.split(", ")
+        return f"the id of the preset --params {name} (image types {types}) there"
+    return None
+
+
 def settings_warnings(df: pd.DataFrame, card: dict, what: str, allow_other: bool = False) -> list[str]:
     """Per patient: '' or why its radiomic features may not match the model's (other or unknown
     settings).  Other settings raise unless ``allow_other``."""
@@ -69,12 +136,16 @@ def settings_warnings(df: pd.DataFrame, card: dict, what: str, allow_other: bool
     if any(other) and not allow_other:
         cases = case_ids(df, card["roles"].get("id_column"))
         bad = sorted({str(g) for g, o in zip(given, other) if o})
-        fix = ("recompute the features with the model's settings (the --params used for training), "
-               "or pass --allow-other-radiomics-settings to predict anyway with a warning per patient")
-        if is_legacy_settings((card.get("radiomics_settings") or {}).get("settings")):
-            fix = ("the model's id was written by an older lungai, whose ids left out the IBSI configuration and "
-                   "the lung grid spacing (so no current table carries it): recompute the training patients' "
-                   "features with the same --params and retrain (rp train), or pass "
+        fix = ("recompute the features with the model's settings (the --params used for training); if the model "
+               "predates lungai's settings-id change (ids now include the IBSI configuration and the lung grid "
+               "spacing, so an older model's id is carried by no current table), recompute the training patients' "
+               "features and retrain (rp train); or pass --allow-other-radiomics-settings to predict anyway with a "
+               "warning per patient")
+        legacy = legacy_settings(card.get("radiomics_settings"))
+        if legacy:
+            fix = (f"the model's id was written by an older lungai ({legacy}), whose ids left out the IBSI "
+                   "configuration and the lung grid spacing (so no current table carries it): recompute the training "
+                   "patients' features with the same --params and retrain (rp train), or pass "
                    "--allow-other-radiomics-settings to predict anyway with a warning per patient")
         raise InputError(f"{what}: radiomic features of {sum(other)} patient(s) (e.g. {[c for c, o in zip(cases, other) if o][:3]}) "
                          f"were computed with radiomics settings {bad}, the model with {expected} "

@@ -7,6 +7,7 @@ segments as DICOM SEG / RTSTRUCT.  Core functions for the panels (LungAICommon);
 - :func:`lung_label_image` - right / left lung segments as the label map (1 right, 2 left) the core takes;
 - :func:`dicom_files_of_volume` - a volume's DICOM files when it was loaded from Slicer's DICOM database;
 - :func:`check_dose_node_matches_ct` - a dose volume of another patient / frame of reference than the CT is refused;
+- :func:`dose_node_unit` - the unit (Gy / cGy) of a dose volume's voxels, as SlicerRT records it;
 - :func:`export_segments_dicom` - chosen segments as ``*.seg.dcm`` and ``*.rtstruct.dcm`` referencing that CT.
 """
 
@@ -106,6 +107,46 @@ def check_dose_node_matches_ct(dose_node, ct_node) -> None:
         check_dose_matches_ct(dose_files[0], ct_files[0], names=names)
     check_headers_match(SimpleNamespace(PatientID=_patient_id(dose_node)),
                         SimpleNamespace(PatientID=_patient_id(ct_node)), *names)
+
+
+# SlicerRT (DicomRtImportExport, LoadRtDose) multiplies an RTDOSE's pixels by DoseGridScaling only: the dose volume
+# holds the values in the RTDOSE's DoseUnits (cGy stays cGy), recorded as this attribute ("GY" / "CGY", the DICOM
+# value) of the subject hierarchy *study* item above the dose (vtkSlicerRtCommon::DICOMRTIMPORT_DOSE_UNIT_NAME_
+# ATTRIBUTE_NAME; "DicomRtImport.DoseUnitValue" there is the DoseGridScaling, already applied to the voxels).
+DOSE_UNIT_ATTRIBUTE = "DicomRtImport.DoseUnitName"
+
+
+def dose_node_unit(dose_node) -> str:
+    """The unit of a dose volume node's voxels as ``lungai dose-features --dose-unit`` takes it: "Gy" or "cGy".
+
+    SlicerRT's :data:`DOSE_UNIT_ATTRIBUTE` on the study item above the node (set when it loaded the RTDOSE, or by
+    its "Convert to RT dose volume"), else the DoseUnits of the node's RTDOSE file in Slicer's DICOM database
+    (:func:`dicom_files_of_volume`), else Gy (a NIfTI / NRRD dose: in Gy unless the user converted it).
+    Another unit name is refused (InputError)."""
+    import pydicom
+    import slicer
+
+    from lungai.dose.read import dose_units
+
+    sh, item = _sh_item(dose_node)
+    name = ""
+    if item:
+        name = (sh.GetItemAttribute(item, DOSE_UNIT_ATTRIBUTE) or sh.GetAttributeFromItemAncestor(
+            item, DOSE_UNIT_ATTRIBUTE, slicer.vtkMRMLSubjectHierarchyConstants.GetDICOMLevelStudy()) or "")
+    name = name.strip()
+    if not name:
+        files = dicom_files_of_volume(dose_node)
+        header = pydicom.dcmread(files[0], stop_before_pixels=True) if files else None
+        if header is None or str(getattr(header, "Modality", "")) != "RTDOSE":
+            return "Gy"
+        name = dose_units(header, dose_node.GetName())
+    unit = {"GY": "Gy", "CGY": "cGy"}.get(name.upper())
+    if unit is None:
+        raise InputError(f"the dose volume {dose_node.GetName()!r} has the dose unit {name!r} (its study's "
+                         f"{DOSE_UNIT_ATTRIBUTE}), neither Gy nor cGy",
+                         "set the dose unit to Gy or cGy (subject hierarchy: right-click the dose, Convert to RT "
+                         "dose volume) or give a dose in Gy")
+    return unit
 
 
 def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, ct_source=None,

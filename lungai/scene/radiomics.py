@@ -69,7 +69,11 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
     table = table.reindex(columns=list(masks)).reset_index()
     table.columns.name = None
     if dose_node is not None:
-        dose = dose_on_grid(mrml.image_from_volume_node(dose_node), image)
+        from lungai.dose.read import IMAGE_DOSE_UNITS
+        from lungai.scene.dicom import dose_node_unit
+
+        scale = IMAGE_DOSE_UNITS[dose_node_unit(dose_node)]   # a SlicerRT dose in cGy holds cGy: rows in Gy
+        dose = dose_on_grid(mrml.image_from_volume_node(dose_node), image) * scale
         table = pd.concat([table, _dose_rows(dose, masks, errors)[list(table.columns)]], ignore_index=True)
     node = mrml.table_node_from_dataframe(scene, table, f"{volume_node.GetName()} radiomics", node=table_node)
     node.SetAttribute(NODE_ATTRIBUTE, settings_id(p))  # the settings travel with the table (lungai.rp checks them)
