@@ -340,3 +340,23 @@ def test_demo_rtstruct_gives_the_dose_metrics_masks(tmp_path):
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "RTSTRUCT structure Lung_R + Lung_L" in page and "RTSTRUCT structure GTV" in page
     assert 'id="dose-review"' not in page
+
+
+def test_rp_review_flag_only_when_the_risk_uses_the_automatic_tumour():
+    """The RP section repeats the tumour's review flag when the model uses tumour radiomics or dose metrics on
+    the automatic masks - not for a clinical + dose model whose dose came from the RTSTRUCT's contours."""
+    from lungai.cli.demo import result_lines
+    from lungai.demo.pipeline import dose_masks
+    from lungai.report.html import _rp
+
+    seg = _seg_info()
+    rp = {"risk": 0.2, "risk_low": 0.1, "risk_high": 0.3, "model_description": "m", "status": "computed",
+          "uses_tumour_radiomics": False, "uses_dose": True, "contributions": []}
+    rt = dose_masks(seg, {"lung_source": "RTSTRUCT structure Lung_R + Lung_L", "gtv_source": "RTSTRUCT structure GTV"})
+    s = {"segmentation": seg, "rp": rp, "dose_masks": rt, "dose": {"dose_mld_gy": 7.6}, "dose_status": "computed",
+         "stage": {"message": "x"}, "dose_source": "x", "lungs": {}}
+    assert 'id="rp-review"' not in _rp(s, {})
+    assert not [line for line in result_lines(s) if "flagged for review" in line]
+    s["dose_masks"] = dose_masks(seg)
+    assert 'id="rp-review"' in _rp(s, {})
+    assert "note: the dose metrics and the RP risk use the automatic tumour, which is flagged for review" in result_lines(s)

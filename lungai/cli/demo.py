@@ -108,9 +108,12 @@ def result_lines(summary: dict) -> list:
         card = rp.get("card") or {}
         if card.get("validation"):
             lines.append(f"  RP model card: {card['validation']}; {card.get('intended_use', '')}")
-    if (seg["needs_review"] and (summary.get("dose_masks") or {}).get("tumour") == "automatic"
-            and (dose is not None or "risk" in rp)):
-        lines.append("note: the dose metrics and RP risk use the automatic tumour, which is flagged for review")
+    from lungai.report.html import uses_automatic_tumour
+
+    flagged = [what for what, ok in (("the dose metrics", dose is not None and uses_automatic_tumour(summary, "dose")),
+                                     ("the RP risk", "risk" in rp and uses_automatic_tumour(summary, "rp"))) if ok]
+    if seg["needs_review"] and flagged:
+        lines.append(f"note: {' and '.join(flagged)} use the automatic tumour, which is flagged for review")
     lines.append(f"stage: {st['predicted']}{tag[st['status']]}" if "predicted" in st else f"stage {st['message']}")
     lines += [f"  stage model card warning: {w}" for w in (st.get("card") or {}).get("warnings", [])]
     return lines

@@ -234,7 +234,11 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
     return {"status": "illustrative" if illustrative else "computed", "risk": float(p["risk"]),
             "risk_low": float(p["risk_low"]), "risk_high": float(p["risk_high"]),
             "high_risk": bool(p.get("high_risk", False)), "contributions": tops, "model_description": desc,
-            "model": str(card.get("model_name", "")), **rp_prediction_warnings(p), "card": rp_card_summary(card)}
+            "model": str(card.get("model_name", "")), **rp_prediction_warnings(p), "card": rp_card_summary(card),
+            # what of this run the risk depends on (the report repeats the tumour's review flag only then)
+            "uses_tumour_radiomics": any(f.startswith(("rad_tumour", "rad_lungs_minus_tumour"))
+                                         for f in card["features"]),
+            "uses_dose": any(f.startswith("dose_") for f in card["features"])}
 
 
 def _items(value) -> list[str]:

@@ -82,12 +82,26 @@ def _origin_text(s: dict) -> str:
     return m.get("text", "")
 
 
+def uses_automatic_tumour(s: dict, ident: str) -> bool:
+    """Whether the ``ident`` section's result depends on the automatic tumour: the dose metrics unless computed
+    on the RTSTRUCT's contours; the RP risk when its model uses tumour radiomics or such dose metrics."""
+    automatic_dose = (s.get("dose_masks") or {}).get("tumour") in (None, "automatic")
+    if ident == "dose":
+        return automatic_dose
+    if ident == "rp":
+        r = s.get("rp") or {}
+        if "uses_tumour_radiomics" not in r:
+            return True
+        return bool(r["uses_tumour_radiomics"] or (r.get("uses_dose") and automatic_dose))
+    return True
+
+
 def _review_flag(s: dict, ident: str) -> str:
     """The segmentation's review flag repeated where a result depends on the automatic tumour (the dose section
     not when its masks are the plan's RTSTRUCT contours)."""
     seg = s["segmentation"]
     m = s.get("dose_masks") or {}
-    if not seg.get("needs_review") or (ident == "dose" and m.get("tumour") not in (None, "automatic")):
+    if not seg.get("needs_review") or not uses_automatic_tumour(s, ident):
         return ""
     reasons = "; ".join(seg.get("review_reasons") or [])
     return (f'<div class="banner" id="{ident}-review" data-value="needs review"><b>The automatic tumour is flagged '
