@@ -138,7 +138,8 @@ def test_demo_applies_an_rp_model_trained_as_documented(phantom, tmp_path):
 
 
 def test_case_id_from_dicom_patient_id_else_file_stem(tmp_path):
-    """lungai.io.input_case_id and the demo's case name (--patient-id wins)."""
+    """lungai.io.input_case_id and the demo's case name (a DICOM CT's PatientID wins; --patient-id names a
+    NIfTI / NRRD / MHA CT's case)."""
     from lungai.demo.pipeline import demo_case_id
     from lungai.dicom.synthetic import write_ct_series
     from lungai.io import input_case_id as case_id
@@ -148,9 +149,10 @@ def test_case_id_from_dicom_patient_id_else_file_stem(tmp_path):
     folder = tmp_path / "CT"
     write_ct_series(img, folder, patient_id="LUNG1-099")
     assert case_id(folder) == "LUNG1-099"
-    assert demo_case_id(folder) == "LUNG1-099" and demo_case_id(folder, "P7") == "P7"
+    assert demo_case_id(folder) == "LUNG1-099" and demo_case_id(folder, "P7") == "LUNG1-099"
     assert case_id(tmp_path / "LUNG1-003_ct.nii.gz") == "LUNG1-003_ct"
     assert demo_case_id(tmp_path / "scan.nrrd") == "scan" and demo_case_id(None) == "demo"
+    assert demo_case_id(tmp_path / "scan.nrrd", "P7") == "P7"
 
 
 def test_bad_seed_point_writes_nothing(phantom, tmp_path):
@@ -164,3 +166,197 @@ def test_bad_seed_point_writes_nothing(phantom, tmp_path):
     with pytest.raises(InputError, match="seed point"):
         run_demo(out, ct_path=tmp_path / "ct.nii.gz", seed_lps=[1e4, 1e4, 1e4])
     assert not out.exists() or not any(out.iterdir())
+
+
+def _dicom_ct(folder, patient_id):
+    from lungai.dicom.synthetic import write_ct_series
+
+    img = sitk.Image(8, 8, 4, sitk.sitkInt16)
+    img.SetSpacing((2.0, 2.0, 3.0))
+    write_ct_series(img, folder, patient_id=patient_id)
+    return folder
+
+
+def test_clinical_row_and_patient_id_must_be_the_dicom_ct_patient(tmp_path):
+    """QA defect: a clinical row / --patient-id of another patient than the DICOM CT's PatientID was reported under
+    that CT (risk from the other patient's row).  Now refused, naming both ids; --patient-id selects the row; the
+    case is named by the DICOM PatientID."""
+    from lungai.demo import run_demo
+    from lungai.demo.pipeline import ct_patient_id, demo_case_id, read_clinical
+    from lungai.demo.patient import EXAMPLE_CLINICAL
+    from lungai.errors import InputError
+
+    ct = _dicom_ct(tmp_path / "CT", "LUNG1-003")
+    assert ct_patient_id(ct) == "LUNG1-003" and ct_patient_id(tmp_path / "x.nii.gz") is None
+    cohort = tmp_path / "cohort.csv"
+    pd.DataFrame([{"case": "LUNG1-002", **EXAMPLE_CLINICAL, "clin_age_years": 81.0},
+                  {"case": "LUNG1-003", **EXAMPLE_CLINICAL, "clin_age_years": 59.0}]).to_csv(cohort, index=False)
+    other = tmp_path / "other.csv"
+    pd.DataFrame([{"case": "LUNG1-002", **EXAMPLE_CLINICAL}]).to_csv(other, index=False)
+    with pytest.raises(InputError, match="LUNG1-002.*LUNG1-003"):
+        read_clinical(cohort, "LUNG1-002", "LUNG1-003")
+    with pytest.raises(InputError, match="LUNG1-002.*LUNG1-003"):
+        read_clinical(other, None, "LUNG1-003")
+    # the CT's row is taken from a cohort table (no --patient-id needed); ids match ignoring case and spaces
+    assert read_clinical(cohort, None, "LUNG1-003")["clin_age_years"] == 59.0
+    assert read_clinical(cohort, " lung1-003", "LUNG1-003")["patient_id"] == "LUNG1-003"
+    assert read_clinical(other, None, None)["patient_id"] == "LUNG1-002"     # a NIfTI CT: nothing to compare
+    assert demo_case_id(ct, "lung1-003") == "LUNG1-003"
+    out = tmp_path / "out"
+    for kwargs in ({"clinical": cohort, "patient_id": "LUNG1-002"}, {"clinical": other}, {"patient_id": "LUNG1-002"}):
+        with pytest.raises(InputError, match="LUNG1-002.*LUNG1-003"):
+            run_demo(out, ct_path=ct, **kwargs)
+        assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.fixture(scope="module")
+def clinical_dose_rp_model(tmp_path_factory):
+    """A small RP model on clinical + dose features only (no radiomics)."""
+    from lungai.rp import train_rp
+
+    rng = np.random.default_rng(0)
+    n = 120
+    df = pd.DataFrame({"case": [f"P{i}" for i in range(n)], "clin_age_years": rng.normal(65, 8, n),
+                       "clin_hb_g_dl": rng.normal(13, 1.5, n), "dose_mld_gy": rng.uniform(5, 20, n)})
+    df["rp_grade2"] = (rng.random(n) < 1 / (1 + np.exp(-(df.dose_mld_gy - 12) / 3))).astype(int)
+    d = tmp_path_factory.mktemp("rp_clin_dose")
+    train_rp(df, "rp_grade2", d / "model", models="lr", fast=True, seed=0, make_plots=False)
+    return d / "model"
+
+
+def test_demo_rp_carries_imputed_and_out_of_range_features(clinical_dose_rp_model, tmp_path):
+    """QA defect: rp_prediction.csv listed out-of-range and imputed features but the demo's console, summary.json
+    and report showed a plain risk.  They now travel with the risk (with the baseline risk), and the report and
+    console list them; the model card's validation and intended use are shown, and the inputs say no radiomics
+    were used when the model uses none."""
+    from lungai.cli.demo import result_lines
+    from lungai.demo.pipeline import _rp
+    from lungai.report.html import _rp as rp_html
+
+    clinical = {"patient_id": "P1", "clin_age_years": 70.0, "clin_hb_g_dl": np.nan}
+    rp = _rp(tmp_path, pd.DataFrame([{"rad_tumour_x": 1.0}]), {"dose_mld_gy": 45.0}, True, clinical,
+             clinical_dose_rp_model, sample=False, case="P1")
+    assert rp["status"] == "computed"
+    assert rp["imputed"] == ["clin_hb_g_dl"]
+    assert len(rp["out_of_range"]) == 1 and rp["out_of_range"][0].startswith("dose_mld_gy=45")
+    assert 0.0 < rp["baseline_risk"] < 1.0
+    assert "radiomics computed here" not in rp["model_description"]
+    assert "uses no radiomic features" in rp["model_description"]
+    assert "nested-CV AUC" in rp["card"]["validation"] and "not for clinical decisions" in rp["card"]["intended_use"]
+    page = rp_html({"rp": rp, "segmentation": {"needs_review": False}}, {})
+    assert 'id="rp-warnings"' in page and 'id="rp-out-of-range" data-value="1"' in page
+    assert "dose_mld_gy=45" in page and "clin_hb_g_dl" in page and 'id="rp-card"' in page
+    assert "not for clinical decisions" in page
+    summary = {"segmentation": {"tumor_volume_ml": 1.0, "confidence": 0.9, "needs_review": False}, "rp": rp,
+               "stage": {"message": "x"}, "dose": None, "dose_source": "none", "lungs": {}}
+    text = "\n".join(result_lines(summary))
+    assert "outside the training range (1): dose_mld_gy=45" in text and "imputed (missing) (1): clin_hb_g_dl" in text
+
+
+def _seg_info(**kw):
+    return {"needs_review": True, "review_reasons": ["confidence below the review threshold"], "confidence": 0.3,
+            "review_threshold": 0.5, "tumor_volume_ml": 1.3, "n_components": 1, "members": 3, "method": "ensemble",
+            "mc_passes": 0, "roi_mode": "seed", "seed_point_lps_mm": [47.4, -2.5, -127.2], "notes": [],
+            "roi_passes": [{"pass": 1, "roi_size_mm": [60.0, 60.0, 60.0], "kept": False},
+                           {"pass": 2, "roi_size_mm": [122.1, 122.1, 126.0], "kept": True}], **kw}
+
+
+def test_report_labels_automatic_masks_and_repeats_the_review_flag():
+    """QA defect: the dose section said 'lungs minus the GTV' / 'GTV dose mean' of the automatic lungs and a
+    tumour flagged for review, 'automatic' nowhere; the dose and RP sections did not repeat the review flag."""
+    from lungai.demo.pipeline import dose_masks
+    from lungai.report.html import _dose, _rp
+
+    seg = _seg_info()
+    d = {"dose_mld_gy": 7.85, **{f"dose_v{v}_pct": 10.0 for v in (5, 13, 20, 30)},
+         **{f"dose_d{x}_gy": 1.0 for x in (2, 50, 98)}, "dose_gtv_mean_gy": 60.0, "dose_gtv_min_gy": 59.0,
+         "dose_gtv_max_gy": 61.0}
+    s = {"dose": d, "dose_source": "RT dose RD.dcm.", "segmentation": seg, "dose_masks": dose_masks(seg),
+         "rp": {"risk": 0.2, "risk_low": 0.1, "risk_high": 0.3, "model_description": "m", "status": "computed"}}
+    page = _dose(s, {})
+    assert "automatic lungs" in page and "automatic tumour (flagged for review)" in page
+    assert "Lung metrics are for the lungs minus the GTV" not in page and "<td>GTV dose mean" not in page
+    assert 'id="dose-review"' in page and 'id="rp-review"' in _rp(s, {})
+    seg.update(needs_review=False)
+    s["dose_masks"] = dose_masks(seg)
+    assert 'id="dose-review"' not in _dose(s, {}) and 'id="rp-review"' not in _rp(s, {})
+    assert "automatic tumour" in _dose(s, {}) and "flagged" not in _dose(s, {})
+
+
+def test_report_roi_is_the_kept_pass_box():
+    """QA defect: the report said 'a 60 mm cube' although the kept pass used a 122 x 122 x 126 mm box."""
+    from lungai.report.html import _segmentation, roi_size_mm
+
+    seg = _seg_info()
+    assert roi_size_mm(seg) == [122.1, 122.1, 126.0]
+    page = _segmentation({"segmentation": seg}, {})
+    assert "60 mm cube" not in page and "122 x 122 x 126 mm" in page
+    assert roi_size_mm({"roi_lps_mm": [[0, 0, 0], [60, 60, 60]]}) == [60.0, 60.0, 60.0]
+
+
+def test_report_shows_the_stage_model_card(ehr_rna_stage_model):
+    """QA defect: the stage section showed neither the model's training cohort and selection nor the warning of a
+    model locked without comparison with plain baselines."""
+    from lungai.demo.pipeline import stage_card_summary
+    from lungai.fusion import model_io
+    from lungai.report.html import _stage
+
+    meta = model_io.load(ehr_rna_stage_model["model"])[2]
+    card = stage_card_summary(meta)
+    assert card["compared_with_baselines"] and not card["warnings"] and card["n"] == 30
+    st = {"classes": ["I", "II"], "probabilities": [0.4, 0.6], "predicted": "II", "model_description": "m",
+          "modalities": "EHR", "modalities_used": ["EHR"], "status": "computed", "card": card}
+    page = _stage({"stage": st, "segmentation": {"needs_review": False}}, {})
+    assert 'id="stage-card"' in page and "trained on 30 patients" in page and "not for clinical decisions" in page
+    uncompared = {**meta, "selection": {**meta["selection"], "inner_folds": None,
+                                        "verdict": "the fusion network is locked WITHOUT comparison"}}
+    st["card"] = stage_card_summary(uncompared)
+    page = _stage({"stage": st, "segmentation": {"needs_review": False}}, {})
+    assert 'id="stage-card-warning"' in page and "WITHOUT comparison" in page
+
+
+def test_demo_rtstruct_gives_the_dose_metrics_masks(tmp_path):
+    """--rtstruct: the dose metrics use the plan's lungs and GTV (by role, as `lungai dose-features --rtstruct`),
+    and the report says so (not the automatic masks)."""
+    from lungai.cli import main
+    from lungai.dicom.synthetic import write_rt_study
+    from lungai.synthetic import PhantomSpec, SAMPLE_SEED, make_phantom, sample_spec
+
+    spec = sample_spec()
+    ph = make_phantom(PhantomSpec(shape=(80, 80, 36), spacing=(4.0, 4.0, 5.0), noise_hu=spec.noise_hu,
+                                  tumour=spec.tumour), seed=SAMPLE_SEED)
+    st = write_rt_study(tmp_path / "export", ph, patient_id="P1")
+    seed = "--seed-point=" + ",".join(f"{v:.2f}" for v in ph.meta["tumour"]["centre_mm"])
+    assert main(["dose-features", "--dose", str(st["dose"]), "--ct", str(st["ct"]), "--rtstruct", str(st["rtstruct"]),
+                 "-o", str(tmp_path / "truth.csv")]) == 0
+    truth = pd.read_csv(tmp_path / "truth.csv").iloc[0]
+    out = tmp_path / "demo"
+    assert main(["demo", "--ct", str(st["ct"]), seed, "--dose", str(st["dose"]), "--rtstruct", str(st["rtstruct"]),
+                 "-o", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["dose"]["dose_mld_gy"] == pytest.approx(float(truth.dose_mld_gy), rel=1e-6)
+    assert summary["dose"]["dose_gtv_mean_gy"] == pytest.approx(float(truth.dose_gtv_mean_gy), rel=1e-6)
+    assert summary["dose_masks"]["lungs"] == "rtstruct" and summary["case"] == "P1"
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "RTSTRUCT structure Lung_R + Lung_L" in page and "RTSTRUCT structure GTV" in page
+    assert 'id="dose-review"' not in page
+
+
+def test_rp_review_flag_only_when_the_risk_uses_the_automatic_tumour():
+    """The RP section repeats the tumour's review flag when the model uses tumour radiomics or dose metrics on
+    the automatic masks - not for a clinical + dose model whose dose came from the RTSTRUCT's contours."""
+    from lungai.cli.demo import result_lines
+    from lungai.demo.pipeline import dose_masks
+    from lungai.report.html import _rp
+
+    seg = _seg_info()
+    rp = {"risk": 0.2, "risk_low": 0.1, "risk_high": 0.3, "model_description": "m", "status": "computed",
+          "uses_tumour_radiomics": False, "uses_dose": True, "contributions": []}
+    rt = dose_masks(seg, {"lung_source": "RTSTRUCT structure Lung_R + Lung_L", "gtv_source": "RTSTRUCT structure GTV"})
+    s = {"segmentation": seg, "rp": rp, "dose_masks": rt, "dose": {"dose_mld_gy": 7.6}, "dose_status": "computed",
+         "stage": {"message": "x"}, "dose_source": "x", "lungs": {}}
+    assert 'id="rp-review"' not in _rp(s, {})
+    assert not [line for line in result_lines(s) if "flagged for review" in line]
+    s["dose_masks"] = dose_masks(seg)
+    assert 'id="rp-review"' in _rp(s, {})
+    assert "note: the dose metrics and the RP risk use the automatic tumour, which is flagged for review" in result_lines(s)

@@ -31,6 +31,10 @@ def register(sub) -> None:
                                                 "image in Gy (NIfTI/NRRD/MHA) covering the lungs")
     g.add_argument("--dose-unit", choices=("Gy", "cGy"), default="Gy",
                    help="unit of a NIfTI/NRRD/MHA --dose (default Gy; an RTDOSE says its own in DoseUnits)")
+    from lungai.dicom.masks import add_rtstruct_options
+
+    add_rtstruct_options(g, "with --rtstruct: the lung structure of the dose metrics (NAME or role:ROLE; default the "
+                            "lungs by role, as lungai dose-features); the GTV is the RTSTRUCT's GTV by role")
     g.add_argument("--rp-model", default=None, metavar="DIR", help="RP model folder from `lungai rp train`")
     g.add_argument("--stage-model", default=None, metavar="DIR", help="stage model folder from `lungai stage train`")
     p.add_argument("--small", action="store_true", help="a smaller, coarser sample (quick check; tests)")
@@ -62,10 +66,14 @@ def run(args) -> int:
         if len(seed) != 3:
             raise InputError(f"--seed-point needs three numbers x,y,z (got {args.seed_point!r})",
                              "give the point in LPS millimetres, e.g. --seed-point=-62.5,-20,-110")
+    if args.structure and not args.rtstruct:
+        raise InputError("--structure names a structure of --rtstruct", "give --rtstruct FILE, or leave --structure out")
     summary = run_demo(args.output, ct_path=args.ct, small=args.small, model_dir=args.model, seed_lps=seed,
                        radiomics_params=args.params, clinical=args.clinical, dose=args.dose, dose_unit=args.dose_unit,
                        rp_model=args.rp_model,
-                       stage_model=args.stage_model, patient_id=args.patient_id, series_uid=args.series)
+                       stage_model=args.stage_model, patient_id=args.patient_id, series_uid=args.series,
+                       rtstruct=args.rtstruct, rtstruct_lungs=(args.structure or [None])[-1],
+                       structure_map=args.structure_map, allow_gaps=args.allow_gaps)
     for line in result_lines(summary):
         print(line)
     out = Path(args.output)
@@ -92,5 +100,20 @@ def result_lines(summary: dict) -> list:
     lines += [f"note: {summary['dose_note']}"] if summary.get("dose_note") else []
     lines.append(f"RP risk {rp['risk']:.0%} ({rp['risk_low']:.0%}-{rp['risk_high']:.0%}){tag[rp['status']]}"
                  if "risk" in rp else f"RP risk {rp['message']}")
+    if "risk" in rp:     # as `lungai rp predict` prints them with the risk
+        for key, what in (("out_of_range", "outside the training range"), ("imputed", "imputed (missing)"),
+                          ("warnings", "warning")):
+            if rp.get(key):
+                lines.append(f"  RP {what} ({len(rp[key])}): {'; '.join(rp[key])}")
+        card = rp.get("card") or {}
+        if card.get("validation"):
+            lines.append(f"  RP model card: {card['validation']}; {card.get('intended_use', '')}")
+    from lungai.report.html import uses_automatic_tumour
+
+    flagged = [what for what, ok in (("the dose metrics", dose is not None and uses_automatic_tumour(summary, "dose")),
+                                     ("the RP risk", "risk" in rp and uses_automatic_tumour(summary, "rp"))) if ok]
+    if seg["needs_review"] and flagged:
+        lines.append(f"note: {' and '.join(flagged)} use the automatic tumour, which is flagged for review")
     lines.append(f"stage: {st['predicted']}{tag[st['status']]}" if "predicted" in st else f"stage {st['message']}")
+    lines += [f"  stage model card warning: {w}" for w in (st.get("card") or {}).get("warnings", [])]
     return lines

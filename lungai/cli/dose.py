@@ -57,25 +57,14 @@ def run(args) -> int:
         print("note: " + note)
     ct = read_ct(args.ct, series_uid=args.series)
     if args.rtstruct:
-        from lungai.dicom.masks import mask_input, split_selector, structure_mask
-        from lungai.dicom.roles import dose_lungs_role, empty_note, find_role
-        from lungai.dicom.rtstruct import contoured_structures
+        from lungai.dicom.masks import rtstruct_dose_masks
+        from lungai.dicom.roles import empty_note
 
         if args.structure and args.lungs:
             raise InputError("--structure and --lungs both name the lungs", "give one of them")
-        names, empty = contoured_structures(args.rtstruct)   # an empty template structure has no role
-        lung_spec = ((args.structure or [None])[-1] or args.lungs
-                     or "role:" + dose_lungs_role(names, args.structure_map, empty))
-        gtv_spec = args.gtv or ("role:gtv" if find_role(names, "gtv", args.structure_map) else None)
-
-        def mask_and_source(spec, what):
-            if split_selector(spec)[0].is_file():
-                return mask_input(spec, ct, mapping=args.structure_map, what=what), Path(str(spec)).name
-            mask, used = structure_mask(args.rtstruct, ct, spec, args.structure_map, args.allow_gaps)
-            return mask, f"RTSTRUCT structure {' + '.join(used)} ({Path(args.rtstruct).name}, as contoured)"
-
-        lungs, lung_source = mask_and_source(lung_spec, "lungs")
-        gtv, gtv_source = mask_and_source(gtv_spec, "gtv") if gtv_spec else (None, None)
+        m = rtstruct_dose_masks(args.rtstruct, ct, (args.structure or [None])[-1] or args.lungs, args.gtv,
+                                args.structure_map, args.allow_gaps)
+        lungs, lung_source, gtv, gtv_source, empty = m["lungs"], m["lung_source"], m["gtv"], m["gtv_source"], m["empty"]
     elif args.structure or not args.lungs:
         raise InputError("no lung mask given" if not args.structure else "--structure needs --rtstruct FILE",
                          "give --lungs FILE, or --rtstruct FILE (lungs and GTV found by role, or --structure NAME)")

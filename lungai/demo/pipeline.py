@@ -152,6 +152,28 @@ def _dose(out: Path, ct, tumour, lungs, dose_path, sample: bool, case: str = "de
     return dose, row, source
 
 
+def dose_masks(seg_info: dict, rt: dict | None = None) -> dict:
+    """Which masks the dose metrics were computed on, as the report and console say it: this run's automatic
+    lungs (lungai.lungs) minus its automatic tumour (lungai.seg), the tumour's review flag repeated; or, with
+    ``rt`` (:func:`lungai.dicom.masks.rtstruct_dose_masks` of --rtstruct), the plan's contoured structures."""
+    if rt is not None:
+        gtv = rt.get("gtv_source")
+        return {"lungs": "rtstruct", "tumour": "rtstruct" if gtv else "none", "flagged": False,
+                "lung_source": rt["lung_source"], "gtv_source": gtv,
+                "lungs_label": "lungs minus GTV (RTSTRUCT)" if gtv else "lungs (RTSTRUCT)",
+                "gtv_label": "GTV (RTSTRUCT)",
+                "text": f"Dose metrics on the plan's contours given with --rtstruct, not the automatic masks: lungs "
+                        f"{rt['lung_source']}" + (f" minus the GTV {gtv}." if gtv else
+                                                  "; the RTSTRUCT has no GTV, so the lungs include the tumour.")}
+    flagged = bool(seg_info.get("needs_review"))
+    tumour = "the automatic tumour" + (" (flagged for review)" if flagged else "")
+    return {"lungs": "automatic", "tumour": "automatic", "flagged": flagged,
+            "lungs_label": "automatic lungs minus automatic tumour",
+            "gtv_label": "automatic tumour" + (" (flagged for review)" if flagged else "") + " as GTV",
+            "text": f"Lung metrics are for the automatic lungs (lungai.lungs) minus {tumour} (lungai.seg), not an "
+                    f"oncologist's contours; the GTV row is {tumour}."}
+
+
 def _illustrative_rp_model(out: Path) -> tuple:
     """The built-in sample's RP model: trained on a synthetic cohort with a known risk model."""
     from lungai.rp import make_cohort, train_rp
@@ -208,11 +230,60 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
                  + "; dose: " + ("--dose" if dose_given else "the sample's synthetic dose")
                  + ". NOT a result for a patient.")
     else:
-        desc += " Inputs: clinical values from --clinical, dose metrics from --dose, radiomics computed here."
+        desc += " Inputs: " + rp_inputs_text(card["features"]) + "."
     return {"status": "illustrative" if illustrative else "computed", "risk": float(p["risk"]),
             "risk_low": float(p["risk_low"]), "risk_high": float(p["risk_high"]),
             "high_risk": bool(p.get("high_risk", False)), "contributions": tops, "model_description": desc,
-            "model": str(card.get("model_name", ""))}
+            "model": str(card.get("model_name", "")), **rp_prediction_warnings(p), "card": rp_card_summary(card),
+            # what of this run the risk depends on (the report repeats the tumour's review flag only then)
+            "uses_tumour_radiomics": any(f.startswith(("rad_tumour", "rad_lungs_minus_tumour"))
+                                         for f in card["features"]),
+            "uses_dose": any(f.startswith("dose_") for f in card["features"])}
+
+
+def _items(value) -> list[str]:
+    """A '; '-separated cell of rp_prediction.csv (imputed, out_of_range, warnings) as a list; [] when empty."""
+    if not isinstance(value, str):
+        return []
+    return [v.strip() for v in value.split(";") if v.strip()]
+
+
+def rp_prediction_warnings(p) -> dict:
+    """What ``lungai rp predict`` says with a risk (rp_prediction.csv's row ``p``): ``imputed`` (missing features,
+    imputed), ``out_of_range`` (features outside the training range, with it), ``warnings`` (radiomics settings)
+    and ``baseline_risk`` (the reference the contributions are measured from) - carried with the risk."""
+    out = {key: _items(p.get(key)) for key in ("imputed", "out_of_range", "warnings")}
+    base = p.get("baseline_risk")
+    if base is not None and not pd.isna(base):
+        out["baseline_risk"] = float(base)
+    return out
+
+
+def rp_inputs_text(features) -> str:
+    """Where the model's inputs came from in this run: only the kinds of feature the model uses."""
+    features = list(features)
+    kinds = [(("clin_",), "clinical values from --clinical"), (("dose_",), "dose metrics from --dose"),
+             (("rad_",), "radiomics computed here")]
+    parts = [what for prefix, what in kinds if any(f.startswith(prefix) for f in features)]
+    other = [f for f in features if not f.startswith(("clin_", "dose_", "rad_"))]
+    if other:
+        parts.append("other columns from --clinical (" + ", ".join(other[:5]) + (" ..." if len(other) > 5 else "") + ")")
+    return ", ".join(parts) + (" (the model uses no radiomic features)" if "radiomics computed here" not in parts else "")
+
+
+def rp_card_summary(card: dict) -> dict:
+    """What the RP model card says of its validation (model_card.json): nested-CV AUC with its 95 % CI, training
+    patients and events, intended use and the training warnings."""
+    from lungai.rp.metrics import ci_text
+
+    m, td = card.get("metrics_nested_cv") or {}, card.get("training_data") or {}
+    auc = m.get("auc")
+    return {"auc": auc, "auc_ci95": m.get("auc_ci95"),
+            "validation": (f"nested-CV AUC {auc:.2f} ({ci_text(m.get('auc_ci95'), 2)})"
+                           if isinstance(auc, (int, float)) else "no validated AUC recorded")
+                          + f" on {td.get('n', '?')} training patients ({td.get('events', '?')} events)",
+            "n": td.get("n"), "events": td.get("events"), "intended_use": card.get("intended_use", ""),
+            "warnings": list(card.get("warnings") or [])}
 
 
 def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str = "demo") -> dict:
@@ -243,6 +314,7 @@ def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str
         if has_tumour and not needs["ct"]:
             notes.append("The CT is not used: the model was not trained with CT.")
         illustrative = False
+        card = stage_card_summary(meta)
     elif sample:
         from lungai.fusion.synthetic import make_cohort
 
@@ -257,6 +329,7 @@ def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str
                 "on gene expression, MLP on EHR) trained on a small synthetic multimodal cohort "
                 "(lungai.fusion.synthetic). NOT a result for a patient.")
         illustrative = True
+        card = None
     else:
         return _not_computed(["stage_model"])
     cohort = single_patient_cohort(case, ehr_row, None, ct if has_tumour else None, tumour if has_tumour else None)
@@ -280,7 +353,24 @@ def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str
     used = [MODALITY_NAMES[m] for m in ("ct", "ehr", "rna") if bool(row[m])]
     return {"status": "illustrative" if illustrative else "computed", "classes": classes, "probabilities": probs,
             "predicted": str(row["predicted"]), "model_description": " ".join([desc] + notes),
-            "modalities": " + ".join(used) + " (the other branches masked)", "modalities_used": used}
+            "modalities": " + ".join(used) + " (the other branches masked)", "modalities_used": used,
+            **({"card": card} if card else {})}
+
+
+def stage_card_summary(meta: dict) -> dict:
+    """What a locked stage model's card says (model.json): training cohort, the selection's verdict (a model
+    locked WITHOUT comparison with plain baselines is a warning), the selected model's inner-CV macro-F1 (it
+    chose the model; not a performance estimate - ``lungai stage cv`` estimates that)."""
+    sel, cohort = meta.get("selection") or {}, meta.get("training_cohort") or {}
+    f1 = ((sel.get("candidates") or {}).get(meta.get("selected")) or {}).get("inner_macro_f1")
+    compared = sel.get("inner_folds") is not None and len(sel.get("candidates") or {}) > 1
+    return {"n": cohort.get("n_patients"), "class_counts": cohort.get("class_counts"),
+            "verdict": sel.get("verdict", "no comparison recorded"), "inner_macro_f1": f1,
+            "compared_with_baselines": bool(compared),
+            "warnings": [] if compared else ["the model was locked WITHOUT comparison with plain baselines: run "
+                                             "`lungai stage cv` to see whether a baseline does better"],
+            "intended_use": "research use only; not for clinical decisions (no validated performance in the card: "
+                            "`lungai stage cv` estimates it)"}
 
 
 # what a user-CT run needs for each result, and how to give it
@@ -321,21 +411,65 @@ def _not_computed(keys: list, model_features: list | None = None, extra: list | 
     return {"status": "not computed", "missing": missing, "message": f"not computed: {text}."}
 
 
-def read_clinical(path, patient_id=None) -> dict:
-    """The patient's row of a clinical CSV as a dict (``patient_id`` included); missing tokens as NaN."""
-    from lungai.fusion.data import load_ehr
+def ct_patient_id(ct_path, series_uid: str | None = None) -> str | None:
+    """The DICOM PatientID of a DICOM CT (series folder or file); None for the built-in sample, a NIfTI / NRRD /
+    MHA CT or a DICOM CT without a PatientID (nothing to compare a clinical row or --patient-id with)."""
+    if ct_path is None or not Path(ct_path).exists():
+        return None
+    from lungai.dicom.reference import dicom_ct_header
 
+    ds = dicom_ct_header(ct_path, series_uid)
+    patient = str(getattr(ds, "PatientID", "") or "").strip() if ds is not None else ""
+    return patient or None
+
+
+def _same_patient(typed, ct_patient: str) -> bool:
+    """``typed`` (--patient-id, a clinical row's id) is the CT's PatientID, spaces around it and case ignored
+    (as the Slicer panels match a typed id, lungai.scene.results.match_stage_patient)."""
+    from lungai.scene.results import match_stage_patient
+
+    return match_stage_patient(str(typed), [ct_patient]) is not None
+
+
+def check_patient_id(patient_id, ct_patient: str | None) -> None:
+    """--patient-id must be the DICOM CT's PatientID (when the CT carries one): another patient's clinical row
+    would otherwise be reported under this CT."""
+    if patient_id is not None and ct_patient is not None and not _same_patient(patient_id, ct_patient):
+        raise InputError(f"--patient-id {patient_id} is not the patient of the CT: its DICOM PatientID is "
+                         f"{ct_patient}",
+                         f"give --patient-id {ct_patient} (the CT's patient; leave it out to take that row), or the "
+                         f"CT of patient {patient_id}")
+
+
+def read_clinical(path, patient_id=None, ct_patient: str | None = None) -> dict:
+    """The patient's row of a clinical CSV as a dict (``patient_id`` included); missing tokens as NaN.
+
+    The row is --patient-id's, else (``ct_patient``: a DICOM CT's PatientID) the CT patient's, else the only row.
+    With ``ct_patient`` the row must be that patient's (ids compared ignoring surrounding spaces and case): a
+    row or --patient-id of another patient is refused, naming both ids."""
+    from lungai.fusion.data import load_ehr
+    from lungai.scene.results import match_stage_patient
+
+    check_patient_id(patient_id, ct_patient)
     df = load_ehr(path)
-    if patient_id is not None:
-        if str(patient_id) not in df.index:
-            raise InputError(f"patient {patient_id!r} is not in {path}",
-                             f"IDs there: {', '.join(list(df.index)[:10])}{' ...' if len(df) > 10 else ''}")
-        row = df.loc[str(patient_id)]
+    ids = [str(i) for i in df.index]
+    listed = f"IDs there: {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}"
+    wanted = patient_id if patient_id is not None else ct_patient
+    key = match_stage_patient(str(wanted), ids) if wanted is not None else None
+    if key is not None:
+        row = df.loc[key]
+    elif patient_id is not None or (ct_patient is not None and len(df) > 1):
+        raise InputError(f"patient {wanted!r} is not in {path}"
+                         + ("" if patient_id is not None else " (the DICOM PatientID of the CT)"), listed)
     elif len(df) == 1:
         row = df.iloc[0]
     else:
         raise InputError(f"{path} has {len(df)} rows and no --patient-id was given",
                          "pass --patient-id ID (the value of its ID column), or a CSV with only this patient's row")
+    if ct_patient is not None and not _same_patient(row.name, ct_patient):
+        raise InputError(f"the clinical row in {path} is patient {row.name}, not the patient of the CT (DICOM "
+                         f"PatientID {ct_patient})",
+                         f"give the clinical CSV row of {ct_patient} (its ID column), or the CT of patient {row.name}")
     return {"patient_id": str(row.name), **{str(k): v for k, v in row.items()}}
 
 
@@ -351,12 +485,16 @@ DEMO_OUTPUTS = ("ct.nii.gz", "labels.nii.gz", "meta.json", "tumor_truth.nii.gz",
 
 def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lps=None, clinical=None,
              dose=None, rp_model=None, stage_model=None, patient_id=None,
-             radiomics_params: str = "default", series_uid: str | None = None, dose_unit: str = "Gy") -> dict:
+             radiomics_params: str = "default", series_uid: str | None = None, dose_unit: str = "Gy",
+             rtstruct=None, rtstruct_lungs: str | None = None, structure_map=None, allow_gaps: bool = False) -> dict:
     """Run every step; returns the summary (also written as ``summary.json``).
 
     ``radiomics_params``: the radiomics preset (``default``, ``ibsi-a`` .. ``ibsi-e``) or YAML file.
     ``series_uid``: the series of ``ct_path`` when that DICOM folder holds several.
     ``dose_unit``: the unit of a NIfTI / NRRD / MHA ``dose`` (Gy or cGy; an RTDOSE says its own).
+    ``rtstruct``: the plan's DICOM RTSTRUCT: the dose metrics use its lungs and GTV (found by role, as
+    ``lungai dose-features --rtstruct``; ``rtstruct_lungs`` a structure name / role:ROLE for the lungs,
+    ``structure_map`` / ``allow_gaps`` as there) instead of the automatic masks.
 
     The tumour is segmented around a seed point (LPS mm): ``seed_lps``, or on the sample the
     tumour's position (as a user's click); with neither, in automatic mode (whole lungs).
@@ -380,19 +518,27 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     out = Path(out_dir)
     # .lungai-demo marks a folder the demo made (it may be reused, even after a failure); an input in a result of
     # the earlier run (removed before this run writes) is refused
-    inputs = [ct_path, clinical, dose, rp_model, stage_model, radiomics_params]
+    inputs = [ct_path, clinical, dose, rp_model, stage_model, radiomics_params, rtstruct]
     check_output_owner(out, "demo", DEMO_OUTPUTS, inputs, new_or_own=True)
-    clinical_row = read_clinical(clinical, patient_id) if clinical is not None else None
+    # a --patient-id / clinical row of another patient than the DICOM CT's is refused before any work
+    ct_patient = _ct_patient(ct_path, series_uid, patient_id)
+    clinical_row = read_clinical(clinical, patient_id, ct_patient) if clinical is not None else None
     for path, what in ((rp_model, "--rp-model"), (stage_model, "--stage-model"), (dose, "--dose")):
         if path is not None and not Path(path).exists():
             raise InputError(f"{what} {path} does not exist", f"check the {what} path")
     sample = ct_path is None
+    if rtstruct is not None:
+        if ct_path is None or dose is None:
+            raise InputError("--rtstruct gives the plan's lungs and GTV for the dose metrics of --dose on --ct",
+                             "give --ct (the planning CT) and --dose (its RTDOSE) with --rtstruct")
+        if not Path(rtstruct).is_file():
+            raise InputError(f"--rtstruct {rtstruct} is not a file", "give the RTSTRUCT .dcm file of the plan")
     dose_note = None
     if dose is not None and ct_path is not None:
         from lungai.dose import check_dose_matches_ct
 
-        # before any work: another patient's RTDOSE is refused (a note when the CT carries no UIDs to compare)
-        dose_note = check_dose_matches_ct(dose, ct_path, series_uid)
+        # before any work: another patient's RTDOSE (or RTSTRUCT) is refused (a note when nothing can be compared)
+        dose_note = check_dose_matches_ct(dose, ct_path, series_uid, rtstruct=rtstruct)
     # the CT is read and the seed point checked before anything is written (a bad seed leaves no files)
     ct, truth, input_info, phantom = _read_input(ct_path, small, series_uid)
     if seed_lps is not None:
@@ -455,12 +601,21 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         bar.update(1, f"{summary['radiomics']['n_features']} features")
 
         t0 = time.perf_counter()
-        dose_img, summary["dose"], summary["dose_source"] = _dose(out, ct, seg.tumour, lungs_result.labels, dose,
+        dose_lungs, dose_gtv, rt = lungs_result.labels, seg.tumour, None
+        if rtstruct is not None:     # the plan's contours for the dose metrics (lungs and GTV by role)
+            from lungai.dicom.masks import rtstruct_dose_masks
+
+            rt = rtstruct_dose_masks(rtstruct, ct, rtstruct_lungs, None, structure_map, allow_gaps)
+            dose_lungs = rt["lungs"]
+            dose_gtv = rt["gtv"] if rt["gtv"] is not None else sitk.Image(ct.GetSize(), sitk.sitkUInt8)
+            dose_gtv.CopyInformation(ct)
+        dose_img, summary["dose"], summary["dose_source"] = _dose(out, ct, dose_gtv, dose_lungs, dose,
                                                                   sample, case, dose_unit)
         if dose_note:
             summary["dose_note"] = dose_note[0].upper() + dose_note[1:] + "."
             summary["dose_source"] += " " + summary["dose_note"]
         summary["dose_status"] = "not computed" if dose_img is None else "synthetic" if dose is None else "computed"
+        summary["dose_masks"] = dose_masks(seg.info, rt)
         lap("dose", t0)
         bar.update(1, "no dose given" if dose_img is None else f"MLD {summary['dose']['dose_mld_gy']:.1f} Gy")
 
@@ -476,7 +631,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         bar.update(1, f"stage {summary['stage'].get('predicted', 'not computed')}")
         summary["inputs"] = {"ct": str(ct_path) if ct_path else "built-in sample", "clinical": _str(clinical),
                              "patient_id": clinical_row["patient_id"] if clinical_row else None,
-                             "dose": _str(dose), "rp_model": _str(rp_model), "stage_model": _str(stage_model)}
+                             "dose": _str(dose), "rp_model": _str(rp_model), "stage_model": _str(stage_model),
+                             "rtstruct": _str(rtstruct)}
         summary["illustrative"] = [k for k in ("rp", "stage") if summary[k]["status"] == "illustrative"] + \
             (["dose"] if summary["dose_status"] == "synthetic" else [])
         missing = [m for k in ("rp", "stage") for m in summary[k].get("missing", [])]
@@ -487,13 +643,14 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
 
         t0 = time.perf_counter()
         summary["methods"], summary["limitations"] = _methods(summary)
-        lung_arr = sitk.GetArrayViewFromImage(lungs_result.labels) > 0
-        gtv = sitk.GetArrayViewFromImage(seg.tumour) > 0
+        lung_arr = sitk.GetArrayViewFromImage(dose_lungs) > 0
+        gtv = sitk.GetArrayViewFromImage(dose_gtv) > 0
         figs = {
             "slices": figures.tumour_slices(ct, seg.tumour, seg.entropy, lungs_result.labels, truth),
         }
         if dose_img is not None:
-            figs["dvh"] = figures.dvh(dose_img, {"lungs minus GTV": lung_arr & ~gtv, "GTV": gtv})
+            figs["dvh"] = figures.dvh(dose_img, {summary["dose_masks"]["lungs_label"]: lung_arr & ~gtv,
+                                                 summary["dose_masks"]["gtv_label"]: gtv})
         if "risk" in summary["rp"]:
             figs["rp"] = figures.contributions([n for n, _ in summary["rp"]["contributions"]],
                                                [v for _, v in summary["rp"]["contributions"]],
@@ -521,8 +678,12 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
 
 
 def demo_case_id(ct_path, patient_id=None, series_uid: str | None = None) -> str:
-    """The case name of a demo run: --patient-id if given, else the CT's DICOM PatientID (a DICOM CT) or
-    file name stem (lungai.io.case_id); ``demo`` for the built-in sample."""
+    """The case name of a demo run: a DICOM CT's PatientID (a --patient-id of another patient is refused before,
+    :func:`check_patient_id`); else --patient-id if given, else the CT's file name stem (lungai.io.case_id);
+    ``demo`` for the built-in sample."""
+    ct_patient = ct_patient_id(ct_path, series_uid)
+    if ct_patient is not None:
+        return ct_patient
     if patient_id is not None:
         return str(patient_id)
     if ct_path is None:
@@ -530,6 +691,13 @@ def demo_case_id(ct_path, patient_id=None, series_uid: str | None = None) -> str
     from lungai.io import input_case_id
 
     return input_case_id(ct_path, series_uid)
+
+
+def _ct_patient(ct_path, series_uid, patient_id) -> str | None:
+    """The DICOM CT's PatientID, --patient-id checked against it (also when no --clinical is given)."""
+    ct_patient = ct_patient_id(ct_path, series_uid)
+    check_patient_id(patient_id, ct_patient)
+    return ct_patient
 
 
 def _str(path) -> str | None:
@@ -552,7 +720,9 @@ def _methods(s: dict) -> tuple[list[str], list[str]]:
         f"Radiomics: {s['radiomics']['params']}. IBSI-1-compliant values come only from the ibsi-a..e presets "
         "(lungai radiomics --params ibsi-c; verified against the IBSI-1 reference, docs/radiomics.md); the default "
         "preset gives pyradiomics values - lungai.radiomics.",
-        "Dose: mean lung dose, V5/V13/V20/V30 and D-metrics of the lungs minus the GTV - lungai.dose.",
+        "Dose: mean lung dose, V5/V13/V20/V30 and D-metrics of the lungs minus the tumour ("
+        + ("the RTSTRUCT's contours given with --rtstruct" if (s.get("dose_masks") or {}).get("lungs") == "rtstruct"
+           else "the automatic masks of this run") + ") - lungai.dose.",
         "RP risk: scikit-learn logistic regression / random forest with imputation, scaling and feature selection "
         "inside nested cross-validation; Shapley contributions - lungai.rp.",
         "Stage: a locked lungai stage model - intermediate fusion of CT (3D CNN), RNA-seq (graph attention network) "

@@ -157,6 +157,34 @@ def mask_input(value, ct: sitk.Image, rtstruct=None, mapping=None, what: str = "
     return structure_mask(rtstruct, ct, value, mapping, allow_gaps)[0]
 
 
+def rtstruct_dose_masks(rtstruct, ct: "sitk.Image", lungs=None, gtv=None, mapping=None,
+                        allow_gaps: bool = False) -> dict:
+    """The lungs and GTV of the dose metrics from a plan's RTSTRUCT (``lungai dose-features --rtstruct``,
+    ``lungai demo --rtstruct``): ``lungs`` / ``gtv`` a structure name, ``role:ROLE`` or a mask file; by default the
+    lungs by role (:func:`lungai.dicom.roles.dose_lungs_role`: right + left lung, else a 'Lungs-GTV' structure)
+    and the GTV by role when the RTSTRUCT has one.
+
+    Returns {"lungs", "lung_source", "gtv" (None without a GTV), "gtv_source", "empty" (empty template
+    structures, for :func:`lungai.dicom.roles.empty_note`)}; the sources say which structure was used."""
+    from lungai.dicom.roles import dose_lungs_role, find_role
+    from lungai.dicom.rtstruct import contoured_structures
+
+    names, empty = contoured_structures(rtstruct)   # an empty template structure has no role
+    lung_spec = lungs or "role:" + dose_lungs_role(names, mapping, empty)
+    gtv_spec = gtv or ("role:gtv" if find_role(names, "gtv", mapping) else None)
+
+    def mask_and_source(spec, what):
+        if split_selector(spec)[0].is_file():
+            return mask_input(spec, ct, mapping=mapping, what=what), Path(str(spec)).name
+        mask, used = structure_mask(rtstruct, ct, spec, mapping, allow_gaps)
+        return mask, f"RTSTRUCT structure {' + '.join(used)} ({Path(rtstruct).name}, as contoured)"
+
+    lung_mask, lung_source = mask_and_source(lung_spec, "lungs")
+    gtv_mask, gtv_source = mask_and_source(gtv_spec, "gtv") if gtv_spec else (None, None)
+    return {"lungs": lung_mask, "lung_source": lung_source, "gtv": gtv_mask, "gtv_source": gtv_source,
+            "empty": empty}
+
+
 def add_rtstruct_options(parser, structure_help: str) -> None:
     """The shared CLI options: --rtstruct, --structure, --structure-map, --allow-gaps."""
     parser.add_argument("--rtstruct", default=None, metavar="FILE",

@@ -54,6 +54,62 @@ def _review_reasons(seg: dict) -> str:
     return f'<b>This case is flagged because:</b><ul id="review-reasons">{items}</ul>'
 
 
+def roi_size_mm(seg: dict) -> list | None:
+    """The size (mm, x y z) of the box the kept tumour came from: the kept pass of ``roi_passes`` (the box grows
+    when the tumour touches it), else the extent of ``roi_lps_mm``; None when neither is recorded."""
+    kept = [q for q in seg.get("roi_passes") or [] if q.get("kept")]
+    if kept and kept[0].get("roi_size_mm"):
+        return [float(v) for v in kept[0]["roi_size_mm"]]
+    corners = seg.get("roi_lps_mm")
+    if corners and len(corners) == 2:
+        return [abs(float(b) - float(a)) for a, b in zip(*corners)]
+    return None
+
+
+def _roi_text(seg: dict) -> str:
+    size = roi_size_mm(seg)
+    box = (f'<span id="roi-size-mm" data-value="{",".join(f"{v:g}" for v in size)}">'
+           f'{" x ".join(f"{v:.0f}" for v in size)} mm</span> box') if size else "box"
+    if seg.get("seed_point_lps_mm"):
+        return f" (a {box} around the seed point placed on the tumour, as a click in Slicer would)"
+    return f" (a {box})" if size else ""
+
+
+def _origin_text(s: dict) -> str:
+    """Which masks the dose metrics (and the GTV row) were computed on: automatic ones (this run's lungs and
+    tumour, a tumour flagged for review said so) or the user's (--rtstruct)."""
+    m = s.get("dose_masks") or {}
+    return m.get("text", "")
+
+
+def uses_automatic_tumour(s: dict, ident: str) -> bool:
+    """Whether the ``ident`` section's result depends on the automatic tumour: the dose metrics unless computed
+    on the RTSTRUCT's contours; the RP risk when its model uses tumour radiomics or such dose metrics."""
+    automatic_dose = (s.get("dose_masks") or {}).get("tumour") in (None, "automatic")
+    if ident == "dose":
+        return automatic_dose
+    if ident == "rp":
+        r = s.get("rp") or {}
+        if "uses_tumour_radiomics" not in r:
+            return True
+        return bool(r["uses_tumour_radiomics"] or (r.get("uses_dose") and automatic_dose))
+    return True
+
+
+def _review_flag(s: dict, ident: str) -> str:
+    """The segmentation's review flag repeated where a result depends on the automatic tumour (the dose section
+    not when its masks are the plan's RTSTRUCT contours)."""
+    seg = s["segmentation"]
+    m = s.get("dose_masks") or {}
+    if not seg.get("needs_review") or not uses_automatic_tumour(s, ident):
+        return ""
+    reasons = "; ".join(seg.get("review_reasons") or [])
+    return (f'<div class="banner" id="{ident}-review" data-value="needs review"><b>The automatic tumour is flagged '
+            f"for expert review</b>{' (' + html.escape(reasons) + ')' if reasons else ''}: the values below that "
+            "depend on it (GTV dose, lungs minus the tumour, tumour radiomics) are only as good as that contour."
+            "</div>")
+
+
 def _segmentation(s: dict, figs: dict) -> str:
     seg = s["segmentation"]
     review = seg["needs_review"]
@@ -85,8 +141,7 @@ least 0.5 bit (mean tumour probability between 0.11 and 0.89); the full map is <
 {_img(figs.get('slices'), 'axial and coronal slices through the tumour')}
 {truth}
 <p class="small">Method: {html.escape(seg['method'])}, members {seg['members']}, MC passes {seg['mc_passes']};
-region of interest: {html.escape(str(seg.get('roi_mode', '')))}{
-    ' (a 60 mm cube around the seed point placed on the tumour, as a click in Slicer would)' if seg.get('seed_point_lps_mm') else ''}. Notes: {html.escape('; '.join(seg.get('notes', [])) or 'none')}.</p>
+region of interest: {html.escape(str(seg.get('roi_mode', '')))}{_roi_text(seg)}. Notes: {html.escape('; '.join(seg.get('notes', [])) or 'none')}.</p>
 """
 
 
@@ -128,10 +183,13 @@ def _dose(s: dict, figs: dict) -> str:
     rows = [("mean lung dose (MLD)", _num("mld-gy", d["dose_mld_gy"], "{:.2f}", "Gy")),
             ("V5 / V13 / V20 / V30", " / ".join(f"{d[f'dose_v{v}_pct']:.1f} %" for v in (5, 13, 20, 30))),
             ("D2 / D50 / D98", " / ".join(f"{d[f'dose_d{x}_gy']:.1f} Gy" for x in (2, 50, 98))),
-            ("GTV dose mean (min-max)", f"{d['dose_gtv_mean_gy']:.1f} Gy ({d['dose_gtv_min_gy']:.1f}-{d['dose_gtv_max_gy']:.1f})")]
+            (f"{(s.get('dose_masks') or {}).get('gtv_label', 'GTV')} dose mean (min-max)",
+             f"{d['dose_gtv_mean_gy']:.1f} Gy ({d['dose_gtv_min_gy']:.1f}-{d['dose_gtv_max_gy']:.1f})")]
+    origin = _origin_text(s) or "Lung metrics are for the lungs minus the GTV."
     return f"""
 <h2>Dose to the lungs</h2>
-<p>{html.escape(s['dose_source'])} Lung metrics are for the lungs minus the GTV.</p>
+{_review_flag(s, 'dose')}
+<p>{html.escape(s['dose_source'])} <span id="dose-masks">{html.escape(origin)}</span></p>
 {_table(rows, ('metric', 'value'))}
 {_img(figs.get('dvh'), 'dose-volume histogram')}
 """
@@ -148,13 +206,50 @@ def _rp(s: dict, figs: dict) -> str:
     return f"""
 <h2>Radiation pneumonitis (grade &ge; 2) risk{' - illustrative' if flag else ''}</h2>
 {flag}
+{_rp_warnings(r)}
+{_review_flag(s, 'rp')}
 <div class="cards">{_card('predicted risk', _num('rp-risk', r['risk'], '{:.1%}'))}
 {_card('uncertainty interval', f"{r['risk_low']:.1%} - {r['risk_high']:.1%}")}</div>
+{_card_text(r.get('card'), 'rp')}
 <p>{html.escape(r['model_description'])} The interval shows how much the risk moves between models refitted on
 resamples of the training cohort. Bars: the features that moved this patient's risk most (Shapley values,
 log-odds; red raises, blue lowers).</p>
 {_img(figs.get('rp'), 'top contributions to the RP risk')}
 """
+
+
+RP_WARNINGS = (("out_of_range", "outside the model's training range"), ("imputed", "missing, imputed by the model"),
+               ("warnings", "radiomics settings"))
+
+
+def _rp_warnings(r: dict) -> str:
+    """Everything ``lungai rp predict`` says with this risk (rp_prediction.csv): features outside the training
+    range, imputed features, radiomics settings warnings - a banner, each feature listed."""
+    parts = [(key, what, r.get(key) or []) for key, what in RP_WARNINGS]
+    parts = [p for p in parts if p[2]]
+    if not parts:
+        return ""
+    items = "".join(f'<li id="rp-{key.replace("_", "-")}" data-value="{len(vals)}"><b>{len(vals)} feature(s) '
+                    f"{html.escape(what)}:</b> {html.escape('; '.join(vals))}</li>" for key, what, vals in parts)
+    return (f'<div class="banner" id="rp-warnings"><b>Read this risk with care</b> - the model was applied to '
+            f"values it was not trained on or did not get:<ul>{items}</ul></div>")
+
+
+def _card_text(card: dict | None, ident: str) -> str:
+    """What the model card says of the model: validation, training cohort, intended use, training warnings."""
+    if not card:
+        return ""
+    if ident == "rp":
+        text = f"Model card: {card['validation']}. Intended use: {card.get('intended_use') or 'not recorded'}."
+    else:
+        f1 = card.get("inner_macro_f1")
+        text = (f"Model card: trained on {card.get('n', '?')} patients {card.get('class_counts') or ''}; "
+                f"{card.get('verdict')}"
+                + (f" (inner-CV macro-F1 {f1:.2f} chose it; not a performance estimate)" if isinstance(f1, (int, float))
+                   else "") + f". Intended use: {card.get('intended_use')}.")
+    warns = "".join(f'<div class="banner" id="{ident}-card-warning">Model card warning: {html.escape(w)}.</div>'
+                    for w in card.get("warnings") or [])
+    return f'{warns}<p id="{ident}-card">{html.escape(text)}</p>'
 
 
 def _stage(s: dict, figs: dict) -> str:
@@ -169,6 +264,8 @@ def _stage(s: dict, figs: dict) -> str:
     return f"""
 <h2>Stage probabilities{' - illustrative' if flag else ''}</h2>
 {flag}
+{_review_flag(s, 'stage') if 'CT' in ' '.join(st.get('modalities_used') or []) else ''}
+{_card_text(st.get('card'), 'stage')}
 <p>{html.escape(st['model_description'])} Modalities available for this patient: {html.escape(st['modalities'])}.</p>
 {_table(rows, ('class', 'probability'))}
 {_img(figs.get('stage'), 'stage probabilities')}
