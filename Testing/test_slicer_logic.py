@@ -600,6 +600,30 @@ def test_stage_grad_cam_of_an_earlier_run_is_never_shown_with_another_result(loa
     assert p.gradcamVolume is None and grad_cams() == []
 
 
+def test_stage_run_never_deletes_the_users_nodes_picked_as_outputs(load_module, mrml_scene, phantom_nodes, tmp_path):
+    """QA: the Grad-CAM selector lists every scalar volume and the output table selector every table: a run removed
+    whatever they held (the CT picked as Grad-CAM output; the user's table when the typed patient was not found).
+    Only nodes the panel made (tagged LungAI.madeBy) are removed; the user's are dropped from the selector."""
+    from lungai.scene.nodes import MADE_BY_TAG
+
+    logic, p = _stage_logic(load_module, tmp_path, "P0,60\nP1,70\n", phantom_nodes, "P1")
+    ct = phantom_nodes[0]
+    rows = "P0,True,False,True,fusion,0.9,0.1,I,computed\nP1,True,False,True,fusion,0.3,0.7,II,computed\n"
+    mine = mrml_scene.AddNewNodeByClass("vtkMRMLTableNode", "my notes")
+    p.gradcamVolume, p.stageOutputTable = ct, mine        # picked in the output selectors
+    p.stagePatient = "P9"
+    assert _stage_result(logic, p, rows).startswith("P9 is not in the EHR table")
+    assert ct.GetScene() is mrml_scene and mine.GetScene() is mrml_scene        # kept
+    assert p.gradcamVolume is None and p.stageOutputTable is None                 # no longer the outputs
+    p.stagePatient = "P1"
+    _stage_result(logic, p, rows)                                 # the panel's own table: tagged, then removed
+    made = p.stageOutputTable
+    assert made is not None and made is not mine and made.GetAttribute(MADE_BY_TAG) == "lungai stage predict"
+    p.stagePatient = "P9"
+    _stage_result(logic, p, rows)
+    assert made.GetScene() is None and p.stageOutputTable is None and mine.GetScene() is mrml_scene
+
+
 def test_stage_patient_case_joins_the_ehr_in_the_ct_manifest(load_module, mrml_scene, phantom_nodes, tmp_path):
     """With a CT the typed id goes into the CT manifest as the EHR table spells it, so the CLI (exact ids) joins
     the CT with the patient's EHR row."""
