@@ -273,6 +273,38 @@ def test_lung_radiomics_dose_in_cgy_passes_its_unit(load_module, mrml_scene, pha
     assert mld == pytest.approx(pd.read_csv(tmp_path / "gy" / "dose.csv")["dose_mld_gy"].item(), rel=1e-4)
 
 
+def test_lung_radiomics_cgy_dose_outside_slicerrt_keeps_the_radiomics(load_module, mrml_scene, phantom_nodes,
+                                                                      small_phantom, tmp_path):
+    """QA: a cGy dose node not under a SlicerRT study (a resampled / cloned node, an NRRD) was read as Gy, dose-features
+    refused it (> 150 Gy) and, the dose command not being optional in the chain, the whole run failed: the computed
+    radiomics were discarded and the message named 'dose.nii.gz' and '--dose-unit cGy'.  Now the radiomics table is
+    loaded, the message says why the dose features are missing in the panel's terms, and Dose unit cGy computes them."""
+    from lungai import mrml
+    from lungai.dose import treatment_dose
+
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = phantom_nodes
+    p.selectedSegments = ["Tumor"]
+    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
+        setattr(p, f"class_{c}", False)
+    tumour = mrml.segment_to_mask(mrml_scene, p.segmentation, "Tumor", p.inputVolume)
+    p.doseVolume = mrml.volume_node_from_image(mrml_scene, treatment_dose(tumour, prescription_gy=60) * 100.0,
+                                               "resampled dose")             # cGy, no SlicerRT study above it
+    assert p.doseUnit == "Auto" and logic.doseUnit(p) == "Gy"
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    assert p.outputTable is not None and "x 1 segment(s) -> table" in message
+    assert p.doseTable is None and "Dose features not computed: resampled dose: the maximum" in message
+    assert "choose Dose unit: cGy" in message and "dose.nii.gz" not in message and "--dose-unit" not in message
+    assert "run lungai dose-features with --max-dose-gy" in message, message
+    p.doseUnit = "cGy"                                                        # the panel's Dose unit
+    assert logic.doseUnit(p) == "cGy"
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    assert "dose features -> table" in message and p.doseTable is not None
+    mld = mrml.dataframe_from_table_node(p.doseTable)["dose_mld_gy"].item()
+    assert 0 < mld < 60
+
+
 @pytest.fixture(scope="module")
 def rp_model(tmp_path_factory):
     """A small locked RP model (all features, logistic regression) on a synthetic cohort (in-process)."""
