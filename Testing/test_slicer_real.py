@@ -213,6 +213,26 @@ def test_training_advanced_options_through_real_wrapper(env, tmp_path):
     w.exit()
 
 
+def test_training_choices_of_a_scene_saved_before_the_rename(env):
+    """QA: scenes saved with 'architecture' / 'members' / 'epochs' (before the train* names) loaded the defaults.
+    The old values move to the new names once (the old parameters are removed); new names already set win."""
+    m = _module("LungAISeg")
+    env.scene.Clear(0)
+    saved = env.scene.AddNewNodeByClass("vtkMRMLScriptedModuleNode")         # as read from the old .mrml
+    saved.SetAttribute("ModuleName", "LungAISeg")
+    saved.SetSingletonTag("LungAISeg")
+    for name, value in (("architecture", "dynunet"), ("members", "5"), ("epochs", "40")):
+        saved.SetParameter(name, value)
+    p = m.LungAISegLogic().getParameterNode()
+    assert p.parameterNode is saved
+    assert (p.trainArch, p.trainMembers, p.trainEpochs) == ("dynunet", 5, 40)
+    assert not any(saved.GetParameter(old) for old in ("architecture", "members", "epochs"))
+    p.trainEpochs = 7
+    saved.SetParameter("epochs", "99")                                      # both present: the new name wins
+    again = m.LungAISegLogic().getParameterNode()
+    assert again.trainEpochs == 7 and not saved.GetParameter("epochs")
+
+
 # parameters a panel fills from code, not from a widget bound to them: the segment checklist, the clinical form
 SET_BY_CODE = {"LungAISeg": set(), "LungRadiomics": {"selectedSegments"}, "MultimodalPredict": {"clinicalValues"}}
 
