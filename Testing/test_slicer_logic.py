@@ -774,6 +774,12 @@ def test_lungai_seg_training_advanced_options(load_module, tmp_path, capsys, mon
     bad = [(dict(trainDeepSupervision=True), "deep supervision needs --arch dynunet"),
            (dict(trainPatch="50,48,16"), "is not divisible by 8"),
            (dict(trainPatch="48,48"), "is not 3 comma-separated numbers"),
+           # QA: each list option's own example (not the seed point's); a negative list reaches train-seg's check
+           # as one token --spacing=-1,1,2 (two tokens: argparse's "expected one argument")
+           (dict(trainSpacing="1,1"), "e.g. --spacing 1,1,2"),
+           (dict(trainPatch="48,48"), "e.g. --patch 48,48,16"),
+           (dict(trainInferPatch="96,96"), "e.g. --infer-patch 96,96,48"),
+           (dict(trainSpacing="-1,1,2"), "every voxel spacing must be positive"),
            (dict(trainArch="unetr", trainPatch="48,48,24"), "not divisible by 16 for unetr"),
            (dict(trainImplant=5), "--implant needs --implant-into"),
            (dict(trainImplant=5, trainImplantInto=tmp_path / "no.nii.gz"), "does not exist"),
@@ -796,11 +802,11 @@ def test_lungai_seg_training_advanced_options(load_module, tmp_path, capsys, mon
     p.trainPatch, p.trainFgFraction, p.trainSeed, p.trainMcPasses, p.trainValFraction = "16, 16, 8", 0.33, 3, 2, 0.34
     assert logic.trainingInputProblem(p) is None
     first = logic.startTraining(p).process.args
-    given = {a for a in first if a.startswith("--")}
+    given = {a.split("=")[0] for a in first if a.startswith("--")}
     assert given == {"--images", "--masks", "--arch", "--lr-schedule", "--augment", "--members",
                      "--epochs", "--iters", "--batch", "--patch", "--fg-fraction", "--seed", "--mc-passes",
                      "--val-fraction"}
-    assert first[first.index("--patch") + 1] == "16,16,8"
+    assert "--patch=16,16,8" in first
     from lungai.seg import ensemble
 
     def cancelled(*args, **kwargs):
