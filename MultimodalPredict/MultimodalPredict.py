@@ -366,7 +366,7 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         tumourChoice = getattr(job, "tumourChoice", "") if job is not None else ""
         if tumourChoice:
             text += "\n" + tumourChoice
-        warning = results.describe_unused_stage_inputs(row, pid, given + (["ct"] if volume is not None else []))
+        warning = results.describe_unused_stage_inputs(row, pid, given + (["ct"] if volume is not None else []), ids)
         if warning:
             text += "\n" + warning
         genes = outputDir / "top_genes_per_patient.csv"

@@ -524,6 +524,20 @@ def test_stage_patient_missing_from_the_tables_is_warned(load_module, mrml_scene
     assert "EHR / RNA tables" in results.describe_unused_stage_inputs(row, "X", ["ehr", "rna"])
 
 
+def test_stage_patient_differing_by_leading_zeros_is_named(load_module, mrml_scene, phantom_nodes, tmp_path):
+    """QA: docs/stage.md says ids differing only by leading zeros (EHR 007, panel patient 7) are named as such; the
+    panel's messages did not: patient not predicted, and a patient predicted from the CT alone."""
+    logic, p = _stage_logic(load_module, tmp_path, "007,60\n", phantom_nodes, "7")
+    ehr = "007,True,False,False,fusion,0.9,0.1,I,computed\n"
+    text = _stage_result(logic, p, ehr + "7,False,False,True,fusion,0.3,0.7,II,computed\n")   # 7 from the CT
+    assert "Warning: 7 is not in the EHR table" in text and "differ only by leading zeros (7 vs 007)" in text
+    p.stageVolume = p.stageSegmentation = None
+    text = _stage_result(logic, p, ehr)                                                       # no CT: not predicted
+    assert text.startswith("7 is not in the EHR table") and "differ only by leading zeros (7 vs 007)" in text
+    assert text.endswith("No prediction is shown.")
+    assert "leading zeros" not in _stage_result(logic, p, "008,True,False,False,fusion,0.9,0.1,I,computed\n")
+
+
 LUNG1_003_ROIS = ["Lung-Right", "Lung-Left", "Heart", "Esophagus", "Spinal-Cord", "gtv-3", "gtv-2", "GTV-1"]
 
 
