@@ -141,7 +141,8 @@ def train_segmentation(images_dir: Path, masks_dir: Path, model_dir: Path, optio
                        resume: bool = False) -> list[str]:
     """``lungai train-seg --images DIR --masks DIR -o MODEL_DIR [--OPTION VALUE ...] [--resume]``.
 
-    ``options``: {train-seg option (argparse dest, e.g. ``arch``, ``lr_schedule``): value}; an option is passed
+    ``options``: {train-seg option (argparse dest, e.g. ``arch``, ``lr_schedule``): value}; a list value is one token
+    ``--spacing=-1,1,2`` (argparse would read a separate "-1,1,2" as an option); an option is passed
     only when its value differs from the CLI's default (:func:`train_option_value`; ``label`` 0: every nonzero
     voxel is tumour, no ``--label``).  ``resume``: continue the interrupted run in ``model_dir``
     (:func:`interrupted_training`); train-seg refuses a resume whose options differ from the first run's."""
@@ -160,6 +161,8 @@ def train_segmentation(images_dir: Path, masks_dir: Path, model_dir: Path, optio
         flag = action.option_strings[-1]
         if isinstance(action, argparse._StoreTrueAction):
             args.append(flag)
+        elif isinstance(value, str) and ("," in value or value.startswith("-")):
+            args.append(f"{flag}={value}")   # a list ("-1,1,2") as one token: argparse reads "-1,1,2" as an option
         else:
             args += [flag, f"{value:.10g}" if isinstance(value, float) else str(value)]
     if resume:

@@ -254,8 +254,26 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
     """Exports inputs, builds ``lungai`` commands, loads outputs as nodes (through :mod:`lungai.scene.nodes`,
     the same path as the console API :mod:`lungai.scene.segment`)."""
 
+    # parameters renamed with the Advanced training options (d5b61e2): {name in older saved scenes: name now}
+    RENAMED_PARAMETERS = {"architecture": "trainArch", "members": "trainMembers", "epochs": "trainEpochs"}
+
     def getParameterNode(self):
-        return LungAISegParameterNode(super().getParameterNode())
+        node = super().getParameterNode()
+        self.migrateParameters(node)
+        return LungAISegParameterNode(node)
+
+    @classmethod
+    def migrateParameters(cls, node):
+        """A scene saved before the rename keeps its training choices: an old parameter's value moves to the new
+        name (when that one is not set yet and the value is valid there); the old parameter is removed."""
+        for old, new in cls.RENAMED_PARAMETERS.items():
+            value = node.GetParameter(old)
+            if not value:
+                continue
+            valid = value in commands.train_seg_choices("arch") if new == "trainArch" else value.strip().isdigit()
+            if valid and not node.GetParameter(new):
+                node.SetParameter(new, value)
+            node.UnsetParameter(old)
 
     # ---------------------------------------------------------------- validation
     def segmentationInputProblem(self, p):

@@ -49,6 +49,8 @@ class LungRadiomicsParameterNode:
     segmentation: vtkMRMLSegmentationNode
     selectedSegments: list[str]
     doseVolume: vtkMRMLScalarVolumeNode
+    # the unit of the dose node's voxels: Auto = SlicerRT's (study attribute / the RTDOSE's DoseUnits), else Gy
+    doseUnit: Annotated[str, Choice(["Auto", "Gy", "cGy"])] = "Auto"
     paramsSource: Annotated[str, Choice(["preset", "file"])] = "preset"
     preset: Annotated[str, Choice(list(commands.RADIOMICS_PRESETS))] = "default"
     paramsFile: pathlib.Path
@@ -294,15 +296,14 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         """Lungs = the segments whose role is a lung (Right lung, Left lung, Lungs, lung lobes; exact names,
         lungai.segment_roles - never "Lung tumour"); GTV = every segment whose role is tumour (Tumor/Tumour/GTV, GTV-1, gtv-2 ...).
         A dose of another patient / frame of reference than the CT (DICOM, subject hierarchy) is refused first.
-        The exported dose keeps the node's voxels: their unit (a SlicerRT RTDOSE in cGy holds cGy) is passed as
-        --dose-unit (lungai.scene.dicom.dose_node_unit)."""
+        The exported dose keeps the node's voxels: their unit (:meth:`doseUnit`) is passed as --dose-unit."""
         from lungai import mrml
         from lungai.io import write_image
-        from lungai.scene.dicom import check_dose_node_matches_ct, dose_node_unit
+        from lungai.scene.dicom import check_dose_node_matches_ct
         from lungai.segment_roles import dose_lung_segments, segment_role
 
         check_dose_node_matches_ct(p.doseVolume, p.inputVolume)  # the NIfTI copies below carry no UIDs
-        unit = dose_node_unit(p.doseVolume)                       # before any export: an unknown unit stops here
+        unit = self.doseUnit(p)                                   # before any export: an unknown unit stops here
         names = self.segmentNames(p.segmentation)
         lungs = dose_lung_segments(names)
         if not lungs:
@@ -317,6 +318,26 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         return commands.dose_features(dose, ct, lungMask, workDir / "dose.csv", gtv=gtvMask,
                                       case=p.inputVolume.GetName(), dose_unit=unit)
 
+    @staticmethod
+    def doseUnit(p) -> str:
+        """The unit of the dose node's voxels (Gy / cGy): the panel's Dose unit, or with Auto the node's own - a
+        SlicerRT RTDOSE in cGy holds cGy (lungai.scene.dicom.dose_node_unit; Gy for a NIfTI / NRRD dose or a node
+        outside a SlicerRT study, e.g. a resampled copy)."""
+        from lungai.scene.dicom import dose_node_unit
+
+        return dose_node_unit(p.doseVolume) if p.doseUnit == "Auto" else p.doseUnit
+
+    @staticmethod
+    def doseMessage(text: str) -> str:
+        """A ``lungai dose-features`` error in the panel's terms: its --dose-unit hints name the Dose unit choice;
+        --max-dose-gy (an EQD2 / BED map, summed courses) is the command line's only."""
+        import re
+
+        text = text.replace("leave --dose-unit out (Gy, the default)", "choose Dose unit: Gy")
+        text = re.sub(r"(?:pass|give) --dose-unit (\w+)", r"choose Dose unit: \1", text)
+        text = re.sub(r"--dose-unit (\w+)", r"Dose unit: \1", text)
+        return re.sub(r"pass (--max-dose-gy \S+)", r"run lungai dose-features with \1 (command line only)", text)
+
     def startFeatures(self, p):
         workDir = nodes.new_work_folder("radiomics", slicer.app.temporaryPath)
         try:
@@ -324,8 +345,9 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         except BaseException:
             nodes.remove_work_folder(workDir)
             raise
-        # one segment's command failing (pyradiomics on that region) leaves the others running: a NaN column
-        return PanelJob(ProcessChain(cmds, optional=range(len(csvs))), (columns, csvs, doseCsv, failed),
+        # one segment's command failing (pyradiomics on that region) leaves the others running: a NaN column; the
+        # dose command (last) failing keeps the radiomics too, the message says why
+        return PanelJob(ProcessChain(cmds, optional=range(len(cmds))), (columns, csvs, doseCsv, failed),
                         workDir=workDir, parameterNode=p,
                         inputs={"volume": p.inputVolume}, fileNames=self.exportedFileNames(p, columns, workDir))
 
@@ -334,8 +356,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         """{exported temporary file: what the user knows it as}, so that an error names nodes and segments."""
         names = {workDir / "ct.nii.gz": p.inputVolume.GetName(), workDir / "lungs.nii.gz": "the lung segments",
                  workDir / "gtv.nii.gz": "the tumour segments"}
-        if p.doseVolume is not None:
-            names[workDir / "dose.nii.gz"] = p.doseVolume.GetName()
+        if p.doseVolume is not None:   # dose-features names the file alone too ("dose.nii.gz: the maximum ...")
+            names[workDir / "dose.nii.gz"] = names["dose.nii.gz"] = p.doseVolume.GetName()
         for key, name in columns.items():   # `lungai radiomics ... --mask segment_i.nii.gz` (featureCommands)
             names[workDir / f"{key}.nii.gz"] = f"segment '{name}'"
         return names
@@ -394,7 +416,11 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             if failed:
                 message += ("\nNot computed (NaN column): " + "; ".join(failed)
                             + "\n" + "\n".join(failed.values()))
-            if doseCsv is not None:
+            if doseCsv is not None and not pathlib.Path(doseCsv).is_file():   # dose-features failed (optional)
+                jobs = getattr(job.process, "jobs", None)
+                why = job.errorMessage(jobs[-1].error_message()) if jobs else "no dose features were written"
+                message += "\nDose features not computed: " + self.doseMessage(why)
+            elif doseCsv is not None:
                 p.doseTable = nodes.table_from_csv(slicer.mrmlScene, doseCsv, f"{volume.GetName()} dose features",
                                                    node=p.doseTable, volume_node=volume)
                 message += f"; dose features -> table '{p.doseTable.GetName()}'"

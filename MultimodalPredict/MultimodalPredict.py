@@ -345,22 +345,28 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         # spaces around it and case ignored), never another one in its place
         pid = results.match_stage_patient(patient, ids) if patient else (ids[0] if len(rows) == 1 else None)
         if pid is None:
-            if p.stageOutputTable is not None:   # no stale prediction of an earlier run either
-                slicer.mrmlScene.RemoveNode(p.stageOutputTable)
-                p.stageOutputTable = None
+            # no stale prediction of an earlier run either: its table removed if this panel made it (a table of the
+            # user's picked as the output is only dropped from the selector)
+            from lungai.scene.stage import remove_made_node
+
+            remove_made_node(slicer.mrmlScene, p.stageOutputTable)
+            p.stageOutputTable = None
             self.clearGradCam(p)                 # nor an earlier patient's Grad-CAM
             if patient:
                 return results.describe_missing_stage_patient(patient, ids, given)
             return (f"{len(rows)} patients predicted; type a patient id (e.g. {', '.join(ids[:3])}) to see one "
                     "patient's stage. No prediction is shown.")
         row = rows[ids.index(pid)]
-        p.stageOutputTable = nodes.table_from_csv(slicer.mrmlScene, predictions, "Stage predictions",
-                                                  node=p.stageOutputTable, where={"patient_id": pid})
+        from lungai.scene.stage import STAGE_MADE_BY
+
+        p.stageOutputTable = nodes.mark_node_made_by(
+            nodes.table_from_csv(slicer.mrmlScene, predictions, "Stage predictions", node=p.stageOutputTable,
+                                 where={"patient_id": pid}), STAGE_MADE_BY)
         text = results.describe_stage_row(row, pid)
         tumourChoice = getattr(job, "tumourChoice", "") if job is not None else ""
         if tumourChoice:
             text += "\n" + tumourChoice
-        warning = results.describe_unused_stage_inputs(row, pid, given + (["ct"] if volume is not None else []))
+        warning = results.describe_unused_stage_inputs(row, pid, given + (["ct"] if volume is not None else []), ids)
         if warning:
             text += "\n" + warning
         genes = outputDir / "top_genes_per_patient.csv"
@@ -374,7 +380,8 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         return text
 
     def clearGradCam(self, p):
-        """Remove the Grad-CAM of an earlier stage run (lungai.scene.stage.patient_grad_cam without a map)."""
+        """Remove the Grad-CAM of an earlier stage run (lungai.scene.stage.patient_grad_cam without a map); a volume
+        of the user's picked as the Grad-CAM output is only dropped from the selector, never deleted."""
         from lungai.scene.stage import patient_grad_cam
 
         p.gradcamVolume = patient_grad_cam(slicer.mrmlScene, None, "", node=p.gradcamVolume)

@@ -273,6 +273,38 @@ def test_lung_radiomics_dose_in_cgy_passes_its_unit(load_module, mrml_scene, pha
     assert mld == pytest.approx(pd.read_csv(tmp_path / "gy" / "dose.csv")["dose_mld_gy"].item(), rel=1e-4)
 
 
+def test_lung_radiomics_cgy_dose_outside_slicerrt_keeps_the_radiomics(load_module, mrml_scene, phantom_nodes,
+                                                                      small_phantom, tmp_path):
+    """QA: a cGy dose node not under a SlicerRT study (a resampled / cloned node, an NRRD) was read as Gy, dose-features
+    refused it (> 150 Gy) and, the dose command not being optional in the chain, the whole run failed: the computed
+    radiomics were discarded and the message named 'dose.nii.gz' and '--dose-unit cGy'.  Now the radiomics table is
+    loaded, the message says why the dose features are missing in the panel's terms, and Dose unit cGy computes them."""
+    from lungai import mrml
+    from lungai.dose import treatment_dose
+
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = phantom_nodes
+    p.selectedSegments = ["Tumor"]
+    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
+        setattr(p, f"class_{c}", False)
+    tumour = mrml.segment_to_mask(mrml_scene, p.segmentation, "Tumor", p.inputVolume)
+    p.doseVolume = mrml.volume_node_from_image(mrml_scene, treatment_dose(tumour, prescription_gy=60) * 100.0,
+                                               "resampled dose")             # cGy, no SlicerRT study above it
+    assert p.doseUnit == "Auto" and logic.doseUnit(p) == "Gy"
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    assert p.outputTable is not None and "x 1 segment(s) -> table" in message
+    assert p.doseTable is None and "Dose features not computed: resampled dose: the maximum" in message
+    assert "choose Dose unit: cGy" in message and "dose.nii.gz" not in message and "--dose-unit" not in message
+    assert "run lungai dose-features with --max-dose-gy" in message, message
+    p.doseUnit = "cGy"                                                        # the panel's Dose unit
+    assert logic.doseUnit(p) == "cGy"
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    assert "dose features -> table" in message and p.doseTable is not None
+    mld = mrml.dataframe_from_table_node(p.doseTable)["dose_mld_gy"].item()
+    assert 0 < mld < 60
+
+
 @pytest.fixture(scope="module")
 def rp_model(tmp_path_factory):
     """A small locked RP model (all features, logistic regression) on a synthetic cohort (in-process)."""
@@ -492,6 +524,20 @@ def test_stage_patient_missing_from_the_tables_is_warned(load_module, mrml_scene
     assert "EHR / RNA tables" in results.describe_unused_stage_inputs(row, "X", ["ehr", "rna"])
 
 
+def test_stage_patient_differing_by_leading_zeros_is_named(load_module, mrml_scene, phantom_nodes, tmp_path):
+    """QA: docs/stage.md says ids differing only by leading zeros (EHR 007, panel patient 7) are named as such; the
+    panel's messages did not: patient not predicted, and a patient predicted from the CT alone."""
+    logic, p = _stage_logic(load_module, tmp_path, "007,60\n", phantom_nodes, "7")
+    ehr = "007,True,False,False,fusion,0.9,0.1,I,computed\n"
+    text = _stage_result(logic, p, ehr + "7,False,False,True,fusion,0.3,0.7,II,computed\n")   # 7 from the CT
+    assert "Warning: 7 is not in the EHR table" in text and "differ only by leading zeros (7 vs 007)" in text
+    p.stageVolume = p.stageSegmentation = None
+    text = _stage_result(logic, p, ehr)                                                       # no CT: not predicted
+    assert text.startswith("7 is not in the EHR table") and "differ only by leading zeros (7 vs 007)" in text
+    assert text.endswith("No prediction is shown.")
+    assert "leading zeros" not in _stage_result(logic, p, "008,True,False,False,fusion,0.9,0.1,I,computed\n")
+
+
 LUNG1_003_ROIS = ["Lung-Right", "Lung-Left", "Heart", "Esophagus", "Spinal-Cord", "gtv-3", "gtv-2", "GTV-1"]
 
 
@@ -598,6 +644,30 @@ def test_stage_grad_cam_of_an_earlier_run_is_never_shown_with_another_result(loa
     assert grad_cams() == ["P0 Grad-CAM"] and p.gradcamVolume.GetName() == "P0 Grad-CAM"
     run("P1", fail=True)                                               # a new run that fails shows no old map
     assert p.gradcamVolume is None and grad_cams() == []
+
+
+def test_stage_run_never_deletes_the_users_nodes_picked_as_outputs(load_module, mrml_scene, phantom_nodes, tmp_path):
+    """QA: the Grad-CAM selector lists every scalar volume and the output table selector every table: a run removed
+    whatever they held (the CT picked as Grad-CAM output; the user's table when the typed patient was not found).
+    Only nodes the panel made (tagged LungAI.madeBy) are removed; the user's are dropped from the selector."""
+    from lungai.scene.nodes import MADE_BY_TAG
+
+    logic, p = _stage_logic(load_module, tmp_path, "P0,60\nP1,70\n", phantom_nodes, "P1")
+    ct = phantom_nodes[0]
+    rows = "P0,True,False,True,fusion,0.9,0.1,I,computed\nP1,True,False,True,fusion,0.3,0.7,II,computed\n"
+    mine = mrml_scene.AddNewNodeByClass("vtkMRMLTableNode", "my notes")
+    p.gradcamVolume, p.stageOutputTable = ct, mine        # picked in the output selectors
+    p.stagePatient = "P9"
+    assert _stage_result(logic, p, rows).startswith("P9 is not in the EHR table")
+    assert ct.GetScene() is mrml_scene and mine.GetScene() is mrml_scene        # kept
+    assert p.gradcamVolume is None and p.stageOutputTable is None                 # no longer the outputs
+    p.stagePatient = "P1"
+    _stage_result(logic, p, rows)                                 # the panel's own table: tagged, then removed
+    made = p.stageOutputTable
+    assert made is not None and made is not mine and made.GetAttribute(MADE_BY_TAG) == "lungai stage predict"
+    p.stagePatient = "P9"
+    _stage_result(logic, p, rows)
+    assert made.GetScene() is None and p.stageOutputTable is None and mine.GetScene() is mrml_scene
 
 
 def test_stage_patient_case_joins_the_ehr_in_the_ct_manifest(load_module, mrml_scene, phantom_nodes, tmp_path):
@@ -718,6 +788,12 @@ def test_lungai_seg_training_advanced_options(load_module, tmp_path, capsys, mon
     bad = [(dict(trainDeepSupervision=True), "deep supervision needs --arch dynunet"),
            (dict(trainPatch="50,48,16"), "is not divisible by 8"),
            (dict(trainPatch="48,48"), "is not 3 comma-separated numbers"),
+           # QA: each list option's own example (not the seed point's); a negative list reaches train-seg's check
+           # as one token --spacing=-1,1,2 (two tokens: argparse's "expected one argument")
+           (dict(trainSpacing="1,1"), "e.g. --spacing 1,1,2"),
+           (dict(trainPatch="48,48"), "e.g. --patch 48,48,16"),
+           (dict(trainInferPatch="96,96"), "e.g. --infer-patch 96,96,48"),
+           (dict(trainSpacing="-1,1,2"), "every voxel spacing must be positive"),
            (dict(trainArch="unetr", trainPatch="48,48,24"), "not divisible by 16 for unetr"),
            (dict(trainImplant=5), "--implant needs --implant-into"),
            (dict(trainImplant=5, trainImplantInto=tmp_path / "no.nii.gz"), "does not exist"),
@@ -740,11 +816,11 @@ def test_lungai_seg_training_advanced_options(load_module, tmp_path, capsys, mon
     p.trainPatch, p.trainFgFraction, p.trainSeed, p.trainMcPasses, p.trainValFraction = "16, 16, 8", 0.33, 3, 2, 0.34
     assert logic.trainingInputProblem(p) is None
     first = logic.startTraining(p).process.args
-    given = {a for a in first if a.startswith("--")}
+    given = {a.split("=")[0] for a in first if a.startswith("--")}
     assert given == {"--images", "--masks", "--arch", "--lr-schedule", "--augment", "--members",
                      "--epochs", "--iters", "--batch", "--patch", "--fg-fraction", "--seed", "--mc-passes",
                      "--val-fraction"}
-    assert first[first.index("--patch") + 1] == "16,16,8"
+    assert "--patch=16,16,8" in first
     from lungai.seg import ensemble
 
     def cancelled(*args, **kwargs):

@@ -11,7 +11,9 @@ import re
 import sys
 
 
-def _floats(text: str, n: int, what: str):
+def _floats(text: str, n: int, what: str, example: str = ""):
+    """``n`` comma-separated numbers of option ``what``; ``example``: a valid value of that option for the hint
+    (default: a seed point / ROI in mm)."""
     from lungai.errors import InputError
 
     try:
@@ -19,8 +21,8 @@ def _floats(text: str, n: int, what: str):
     except ValueError:
         vals = []
     if len(vals) != n:
-        raise InputError(f"{what} {text!r} is not {n} comma-separated numbers", f"e.g. {what} " +
-                         ",".join(["-12.5", "40", "-150", "20", "80", "-110"][:n]))
+        example = example or ",".join(["-12.5", "40", "-150", "20", "80", "-110"][:n])
+        raise InputError(f"{what} {text!r} is not {n} comma-separated numbers", f"e.g. {what} {example}")
     return vals
 
 
@@ -28,21 +30,24 @@ def _spacing(text: str) -> tuple:
     """--spacing: three positive millimetre values."""
     from lungai.errors import InputError
 
-    vals = _floats(text, 3, "--spacing")
+    vals = _floats(text, 3, "--spacing", "1,1,2")
     if not all(math.isfinite(v) and v > 0 for v in vals):
         raise InputError(f"--spacing {text!r}: every voxel spacing must be positive (millimetres)",
                          "e.g. --spacing 1,1,2")
     return tuple(vals)
 
 
+PATCH_EXAMPLES = {"--patch": "48,48,16", "--infer-patch": "96,96,48"}
+
+
 def _patch(text: str, what: str) -> tuple:
     """--patch / --infer-patch: three positive whole numbers of voxels (48.7 is refused, not truncated)."""
     from lungai.errors import InputError
 
-    vals = _floats(text, 3, what)
+    vals = _floats(text, 3, what, PATCH_EXAMPLES.get(what, "96,96,48"))
     if not all(math.isfinite(v) and v == int(v) and v >= 1 for v in vals):
         raise InputError(f"{what} {text!r}: a patch size is three positive whole numbers of voxels",
-                         f"e.g. {what} 96,96,48")
+                         f"e.g. {what} {PATCH_EXAMPLES.get(what, '96,96,48')}")
     return tuple(int(v) for v in vals)
 
 

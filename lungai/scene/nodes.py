@@ -39,6 +39,21 @@ MADE_BY_TAG = "LungAI.madeBy"
 def mark_made_by(seg_node, segment_id: str, command: str) -> None:
     """Tag a segment lungai made (:data:`MADE_BY_TAG`)."""
     seg_node.GetSegmentation().GetSegment(segment_id).SetTag(MADE_BY_TAG, command)
+
+
+# The same name as a node attribute: the lungai command that made a whole node (Grad-CAM volume, stage predictions
+# table).  A panel removes only nodes so tagged; a node of the user's picked in an output selector (which lists
+# every node of the class, the CT included) is only dropped from the selector, never deleted.
+def mark_node_made_by(node, command: str):
+    """Tag a node lungai made (attribute :data:`MADE_BY_TAG`); returns it."""
+    node.SetAttribute(MADE_BY_TAG, command)
+    return node
+
+
+def node_made_by(node) -> str:
+    """The lungai command that made ``node`` ("" for the user's nodes and None)."""
+    return (node.GetAttribute(MADE_BY_TAG) or "") if node is not None else ""
+
 # The one colour map for probability-like overlays (uncertainty, Grad-CAM): present in every Slicer
 # and in slicer-core's default colour nodes.
 HEAT_COLOR_NODE_ID = "vtkMRMLPETProceduralColorNodePET-Heat"

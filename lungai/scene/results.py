@@ -193,20 +193,26 @@ def describe_stage_row(row: dict, patient: str) -> str:
     return "\n".join(lines)
 
 
-def describe_unused_stage_inputs(row: dict, patient: str, given: Iterable[str]) -> str:
+def describe_unused_stage_inputs(row: dict, patient: str, given: Iterable[str], ids: Iterable[str] = ()) -> str:
     """A warning when an input given (``given``: "ehr", "rna", "ct") was not used for the patient (its
     ``ehr`` / ``rna`` / ``ct`` column of ``lungai stage predict`` is false, lungai.fusion.api.usable_inputs), else "".
-    A CT given but not used means the model was not trained with CT (the CLI's 'the CTs are not used' warning)."""
+    A CT given but not used means the model was not trained with CT (the CLI's 'the CTs are not used' warning).
+    ``ids``: the predicted patients (every patient of the tables): one differing from ``patient`` only by leading
+    zeros is named (:func:`lungai.io.tables.leading_zero_hint`)."""
+    from lungai.io.tables import leading_zero_hint
+
     used = lambda m: str(row.get(m, "")).strip().lower() in ("true", "1")  # noqa: E731
     given = list(given)
     lines = []
     unused = [STAGE_INPUTS[m] for m in given if m != "ct" and not used(m)]
     if unused:
+        others = [str(i).strip() for i in ids if str(i).strip() != str(patient).strip()]   # the tables' patients
         rest = [STAGE_INPUTS[m] for m in STAGE_INPUTS if used(m)]
         lines.append(f"Warning: {patient} is not in the {' / '.join(unused)} table{'s' if len(unused) > 1 else ''} "
                      "(or has none of the values the model uses there), so "
                      f"{'they were' if len(unused) > 1 else 'it was'} not used" + (f": predicted from the {' + '.join(rest)} alone" if rest else "")
-                     + ". Check the patient id (as in the tables).")
+                     + ". Check the patient id (as in the tables)"
+                     + leading_zero_hint([str(patient).strip()], others) + ".")
     if "ct" in given and not used("ct"):
         model = str(row.get("model") or "").strip() or "the model"
         lines.append(f"Warning: the CT is not used: {model} was not trained with CT (no training patient had one); "
@@ -233,11 +239,14 @@ def match_stage_patient(patient: str, ids: Iterable[str]) -> str | None:
 
 def describe_missing_stage_patient(patient: str, ids: Iterable[str], given: Iterable[str]) -> str:
     """The panel's text when the typed patient id is not among the predicted ones: no prediction is shown."""
+    from lungai.io.tables import leading_zero_hint
+
     ids = [str(i) for i in ids]
     tables = [STAGE_INPUTS[m] for m in given if m in ("ehr", "rna")]
     where = (f"the {' / '.join(tables)} table{'s' if len(tables) > 1 else ''}" if tables else "the predictions")
     return (f"{patient.strip()} is not in {where}: check the id; ids are e.g. {', '.join(ids[:5])}"
-            f"{' ...' if len(ids) > 5 else ''}. No prediction is shown.")
+            f"{' ...' if len(ids) > 5 else ''}" + leading_zero_hint([patient.strip()], [i.strip() for i in ids])
+            + ". No prediction is shown.")
 
 
 def describe_top_genes(rows: Iterable[dict], patient: str, top: int = 5) -> str:

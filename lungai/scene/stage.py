@@ -27,25 +27,38 @@ def remove_node(scene, node) -> None:
             scene.RemoveNode(other)
 
 
+STAGE_MADE_BY = "lungai stage predict"   # lungai.scene.nodes.MADE_BY_TAG of the nodes a stage run makes
+
+
+def remove_made_node(scene, node) -> None:
+    """:func:`remove_node` for a node lungai made (lungai.scene.nodes.node_made_by); the user's nodes stay."""
+    from lungai.scene.nodes import node_made_by
+
+    if node_made_by(node):
+        remove_node(scene, node)
+
+
 def patient_grad_cam(scene, path, patient_id: str, node=None, ct_volume_node=None):
     """The Grad-CAM volume node of ``patient_id`` shown as a heat map: ``path`` (its NIfTI, written by
     ``lungai stage predict --explain``) read into ``node`` - reused, renamed "<patient_id> Grad-CAM".  None when
     there is none for this patient (``path`` None: no prediction shown; no such file; no CT): ``node`` - an earlier
-    run's or patient's Grad-CAM - is then removed from the scene, never left shown beside another patient's result."""
+    run's or patient's Grad-CAM - is then removed from the scene, never left shown beside another patient's result;
+    only when lungai made it (tagged :data:`STAGE_MADE_BY`): a node of the user's (the CT picked as the Grad-CAM
+    output) is only no longer returned.  The Grad-CAM node is tagged."""
     from pathlib import Path
 
     if path is None or ct_volume_node is None or not Path(path).is_file():
-        remove_node(scene, node)
+        remove_made_node(scene, node)
         return None
     from lungai.io import read_image
-    from lungai.scene.nodes import show_as_heat_map
+    from lungai.scene.nodes import mark_node_made_by, show_as_heat_map
 
     name = f"{patient_id} Grad-CAM"
     node = mrml.volume_node_from_image(scene, read_image(path), name, node=node)
     if not node.GetName().startswith(name):       # a reused node keeps no earlier patient's name
         node.SetName(scene.GenerateUniqueName(name))
     show_as_heat_map(node)
-    return node
+    return mark_node_made_by(node, STAGE_MADE_BY)
 
 
 def _ehr_row(path, patient_id):
