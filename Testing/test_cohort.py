@@ -424,3 +424,29 @@ def test_automatic_lungs_every_note_and_a_one_lung_map_warned(export, tmp_path, 
     assert any("right/left label is uncertain" in n for n in doc["notes"]), doc["notes"]
     # said once: segment_lungs' own one-lung note, not again by the lung-map check (lungai.lungs.check)
     assert not any("the lung map holds only" in n for n in doc["notes"]), doc["notes"]
+
+
+def test_a_rerun_redoes_a_patient_whose_rtdose_was_added(export, tmp_path, capsys):
+    """QA: run without the RTDOSE, the RTDOSE added to the export, re-run: '0 processed, 1 already done (skipped)',
+    the table without dose features.  result.json records the inputs (CT series, RTSTRUCT, RTDOSE files); a patient
+    whose inputs changed is redone with a note, one whose inputs are the same is skipped."""
+    import shutil
+
+    root = tmp_path / "export"
+    shutil.copytree(export / "P1", root / "P1", ignore=shutil.ignore_patterns("rtdose*", "rtstruct_of_someone*"))
+    out = tmp_path / "out"
+    s = run_cohort(root, out, PARAMS, workers=0)
+    assert s.done == ["P1"]
+    assert np.isnan(pd.read_csv(out / "rp_table.csv").loc[0, "dose_mld_gy"])
+    shutil.copytree(export / "P1" / "RTDOSE", root / "P1" / "RTDOSE", dirs_exist_ok=True)
+    capsys.readouterr()
+    s2 = run_cohort(root, out, PARAMS, workers=0)
+    assert s2.done == ["P1"] and not s2.skipped
+    assert "P1: inputs changed since the last run (RTDOSE added): redone" in capsys.readouterr().out
+    table = pd.read_csv(out / "rp_table.csv")
+    assert table.loc[0, "dose_mld_gy"] > 0 and "dose: RTDOSE" in table.loc[0, "provenance"]
+    doc = json.loads((out / "patients" / "P1" / RESULT).read_text(encoding="utf-8"))
+    assert doc["inputs"]["rtdose"][0]["file"] == "rtdose.dcm" and doc["inputs"]["ct"]["series_uid"]
+    assert any("RTDOSE added" in n for n in doc["notes"])
+    s3 = run_cohort(root, out, PARAMS, workers=0)          # nothing changed: skipped
+    assert s3.skipped == ["P1"] and not s3.done

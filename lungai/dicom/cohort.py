@@ -61,6 +61,44 @@ class CohortJob:
     notes: list = field(default_factory=list)
     rtdose_files: list = field(default_factory=list)   # BEAM doses of one plan, summed (rtdose: the first)
     error: list = field(default_factory=list)          # [problem, fix] found when planning (ambiguous RTDOSEs)
+    inputs: dict = field(default_factory=dict)         # what the result depends on (job_inputs), kept in result.json
+
+
+def _file_digest(path) -> dict:
+    import hashlib
+
+    p = Path(path)
+    h = hashlib.sha256()
+    with open(p, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return {"file": p.name, "size": p.stat().st_size, "sha256": h.hexdigest()[:16]}
+
+
+def job_inputs(ct_series_uid: str, ct_files, rtstruct, dose_files) -> dict:
+    """What a patient's result is made of, recorded in its ``result.json``: the CT series (UID, each slice file's
+    name and size), the RTSTRUCT and the RTDOSE file(s) (name, size, content hash).  A re-run redoes a patient whose
+    recorded inputs differ (an RTDOSE or RTSTRUCT added, replaced or removed); modification times are not compared,
+    so a copied export is not redone."""
+    def stat(f):
+        p = Path(f)
+        return [p.name, p.stat().st_size]
+
+    return {"ct": {"series_uid": ct_series_uid, "files": sorted(stat(f) for f in ct_files)},
+            "rtstruct": _file_digest(rtstruct) if rtstruct else None,
+            "rtdose": [_file_digest(f) for f in dose_files]}
+
+
+def inputs_change(recorded: dict | None, current: dict) -> str | None:
+    """None when the inputs recorded in a patient's result.json are the current ones, else what changed."""
+    if not recorded:
+        return "its result records no inputs (written by an older lungai)"
+    parts = []
+    for what, name in (("ct", "CT series"), ("rtstruct", "RTSTRUCT"), ("rtdose", "RTDOSE")):
+        old, new = recorded.get(what), current.get(what)
+        if old != new:
+            parts.append(f"{name} added" if not old else f"{name} removed" if not new else f"{name} changed")
+    return ", ".join(parts) or None
 
 
 AUTO_LUNGS = "automatic (lungai.lungs, RT lung definition)"     # provenance of the lungs of segment_lungs
@@ -143,7 +181,9 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                                   rtstruct=str(st.rtstruct[0]) if st.rtstruct else None,
                                   rtdose=str(dose_files[0]) if dose_files else None,
                                   rtdose_files=[str(f) for f in dose_files] if len(dose_files) > 1 else [],
-                                  structures=structures, notes=notes, error=error))
+                                  structures=structures, notes=notes, error=error,
+                                  inputs=job_inputs(st.ct.series_uid, st.ct.files,
+                                                    st.rtstruct[0] if st.rtstruct else None, dose_files)))
     clashes = name_clashes(jobs, key=lambda j: j.case)
     if clashes:
         who = lambda j: repr(j.patient_id) + (f" (case {j.case})" if j.case != j.patient_id else "")  # noqa: E731
@@ -284,7 +324,7 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         row.update(case=job.case, patient_id=job.patient_id, tumour_confidence=confidence)
         write_csv(pd.DataFrame([row]), folder / "features.csv")
         doc = {"case": job.case, "patient_id": job.patient_id, "status": "done", "provenance": provenance,
-               "notes": notes, "seconds": round(time.perf_counter() - start, 2)}
+               "notes": notes, "inputs": job.inputs, "seconds": round(time.perf_counter() - start, 2)}
         tmp = folder / (RESULT + ".tmp")
         tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
         tmp.replace(folder / RESULT)   # written last: its presence marks the patient finished
@@ -394,6 +434,18 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
               + (f"; lungs {r.lungs_from}, tumour {r.tumour_from}" if r.case else "; not processed (no CT)"))
     for line in inventory_warnings(jobs):
         print("warning: " + line)
+    for job in jobs:     # a finished patient whose inputs changed since (an RTDOSE / RTSTRUCT added ...) is redone
+        done = out / "patients" / safe_name(job.case) / RESULT
+        if done.exists():
+            try:
+                recorded = json.loads(done.read_text(encoding="utf-8")).get("inputs")
+            except (OSError, ValueError):
+                recorded = None
+            change = inputs_change(recorded, job.inputs)
+            if change:
+                done.unlink()       # never a stale row in the table, even when the redo fails
+                job.notes.append(f"inputs changed since the last run ({change}): redone")
+                print(f"note: {job.case}: inputs changed since the last run ({change}): redone")
     summary = CohortSummary(out)
     run_tasks("cohort", process_patient, jobs, [j.case for j in jobs], (params, str(out), mapping, model_dir),
               lambda job: (out / "patients" / safe_name(job.case) / RESULT).exists(), summary, workers, scheduler)
