@@ -450,3 +450,25 @@ def test_a_rerun_redoes_a_patient_whose_rtdose_was_added(export, tmp_path, capsy
     assert any("RTDOSE added" in n for n in doc["notes"])
     s3 = run_cohort(root, out, PARAMS, workers=0)          # nothing changed: skipped
     assert s3.skipped == ["P1"] and not s3.done
+
+
+def test_settings_key_is_the_mapping_and_model_contents_not_their_paths(export, tmp_path, monkeypatch):
+    """QA: an edited structure-map file was not noticed (a table mixing mappings), while `./map.yaml` vs `map.yaml`
+    or naming the default model explicitly was refused as 'other settings'.  The key hashes the parsed mapping and
+    the resolved model's contents."""
+    from lungai.errors import InputError
+    from lungai.seg.resources import DEFAULT_MODEL_NAME, default_model_dir
+
+    root = _p1_copy(export, tmp_path)
+    out = tmp_path / "out"
+    mapping = _mapping(tmp_path)
+    assert run_cohort(root, out, PARAMS, workers=0, mapping=mapping).done == ["P1"]
+    monkeypatch.chdir(tmp_path)
+    s = run_cohort(root, out, PARAMS, workers=0, mapping="./map.yaml", model_dir=DEFAULT_MODEL_NAME)
+    assert s.skipped == ["P1"]
+    s = run_cohort(root, out, PARAMS, workers=0, mapping={"tumour_big": "gtv_primary"},
+                   model_dir=str(default_model_dir()))
+    assert s.skipped == ["P1"]
+    mapping.write_text("Tumour_big: gtv_primary\ngtv-3: gtv\n", encoding="utf-8")
+    with pytest.raises(InputError, match="other radiomics parameters, structure mapping or model"):
+        run_cohort(root, out, PARAMS, workers=0, mapping=mapping)

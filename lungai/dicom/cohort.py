@@ -398,7 +398,39 @@ def _join_clinical(table: pd.DataFrame, clinical, notes: list) -> pd.DataFrame:
     return table.merge(clin, on="patient_id", how="left")
 
 
+def _model_identity(model_dir) -> str:
+    """The segmentation model as its contents: model.json's hash and the other files' names and sizes (so the
+    default model named explicitly, or by another path, is the same model); the name as given when it cannot be
+    resolved (not installed: the patients needing it fail with the reason)."""
+    import hashlib
+
+    from lungai.seg.resources import resolve_model_dir
+
+    try:
+        folder = Path(resolve_model_dir(model_dir))
+        card = (folder / "model.json").read_bytes()
+    except (LungAIError, OSError):
+        return "unresolved:" + str(model_dir)
+    files = sorted((f.name, f.stat().st_size) for f in folder.iterdir() if f.is_file() and f.name != "model.json")
+    return hashlib.sha256(card + json.dumps(files).encode()).hexdigest()
+
+
 def _settings_key(params: dict, mapping, model_dir) -> str:
+    """What makes results of one cohort folder comparable: the radiomics parameters, the structure mapping's
+    parsed contents (not its path: ``./map.yaml`` and ``map.yaml`` are one mapping, an edited file is another)
+    and the segmentation model's contents (:func:`_model_identity`)."""
+    import hashlib
+
+    from lungai.dicom.roles import load_mapping
+
+    blob = json.dumps({"params": params, "mapping": sorted(load_mapping(mapping).items(), key=str),
+                       "model": _model_identity(model_dir)}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _legacy_settings_key(params: dict, mapping, model_dir) -> str:
+    """The key of lungai versions before the mapping / model contents were hashed (their path as given): a folder
+    stamped with it and these arguments is taken as made with these settings (and re-stamped)."""
     import hashlib
 
     blob = json.dumps({"params": params, "mapping": str(mapping), "model": str(model_dir)}, sort_keys=True, default=str)
@@ -422,7 +454,8 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
     # of cohort's output names is the user's and refused (other files are left alone)
     prepare_output_folder(out, owner=None if (out / STAMP).is_file() else OWNER, owns=OUTPUTS)
     stamp, key = out / STAMP, _settings_key(params, mapping, model_dir)
-    if stamp.exists() and stamp.read_text(encoding="utf-8").strip() != key:
+    if stamp.exists() and stamp.read_text(encoding="utf-8").strip() not in (
+            key, _legacy_settings_key(params, mapping, model_dir)):
         raise InputError(f"{out} holds results made with other radiomics parameters, structure mapping or model",
                          "use another output folder, or delete that one to start over")
     stamp.write_text(key, encoding="utf-8")
