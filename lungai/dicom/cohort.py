@@ -265,8 +265,10 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
     return seg.tumour, conf
 
 
-def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, model_dir=None) -> dict:
-    """Everything for one patient into ``out_dir/patients/<case>/``; never raises (errors are returned)."""
+def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, model_dir=None,
+                    max_gy: float | None = None) -> dict:
+    """Everything for one patient into ``out_dir/patients/<case>/``; never raises (errors are returned).
+    ``max_gy``: the largest plausible dose in Gy (``--max-dose-gy``, :func:`lungai.dose.read.check_dose_plausible`)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     start = time.perf_counter()
     folder = Path(out_dir) / "patients" / safe_name(job.case)
@@ -310,7 +312,7 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         for r in result.errors.itertuples(index=False):
             notes.append(f"radiomics {r.segment}: {r.error}")
         if dose_files:
-            dose_img = read_dose_sum(dose_files)
+            dose_img = read_dose_sum(dose_files, max_gy=max_gy)
             dose = dose_features(dose_img, ct, lungs if lungs is not None else dose_lungs, tumour, case=job.case)
             # automatic lungs: segment_lungs has said it already when it found one lung (ONE_LUNG_NOTE)
             notes.extend(lung_map_notes(lungs if lungs is not None else dose_lungs,
@@ -438,7 +440,7 @@ def _legacy_settings_key(params: dict, mapping, model_dir) -> str:
 
 
 def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, scheduler: str | None = None,
-               mapping=None, model_dir=None) -> CohortSummary:
+               mapping=None, model_dir=None, max_gy: float | None = None) -> CohortSummary:
     """Plan, process every patient not done yet (Dask, or a loop with ``workers=0``), write the table."""
     from lungai.dose.features import COLUMNS as DOSE_COLUMNS
     from lungai.radiomics.cluster import run_tasks
@@ -452,6 +454,10 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
         raise InputError(f"clinical CSV {clinical} does not exist", "give the path of the clinical CSV, or leave --clinical out")
     # before any work: a folder with the stamp is a cohort's (a re-run resumes in it); any other folder holding files
     # of cohort's output names is the user's and refused (other files are left alone)
+    if max_gy is not None:
+        from lungai.dose.read import max_dose_limit
+
+        max_dose_limit(max_gy)   # a bad --max-dose-gy before any work
     prepare_output_folder(out, owner=None if (out / STAMP).is_file() else OWNER, owns=OUTPUTS)
     stamp, key = out / STAMP, _settings_key(params, mapping, model_dir)
     if stamp.exists() and stamp.read_text(encoding="utf-8").strip() not in (
@@ -480,7 +486,7 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
                 job.notes.append(f"inputs changed since the last run ({change}): redone")
                 print(f"note: {job.case}: inputs changed since the last run ({change}): redone")
     summary = CohortSummary(out)
-    run_tasks("cohort", process_patient, jobs, [j.case for j in jobs], (params, str(out), mapping, model_dir),
+    run_tasks("cohort", process_patient, jobs, [j.case for j in jobs], (params, str(out), mapping, model_dir, max_gy),
               lambda job: (out / "patients" / safe_name(job.case) / RESULT).exists(), summary, workers, scheduler)
     summary.seconds = time.perf_counter() - start
     failed = pd.DataFrame(summary.failed, columns=["case", "error"])
