@@ -472,3 +472,50 @@ def test_settings_key_is_the_mapping_and_model_contents_not_their_paths(export, 
     mapping.write_text("Tumour_big: gtv_primary\ngtv-3: gtv\n", encoding="utf-8")
     with pytest.raises(InputError, match="other radiomics parameters, structure mapping or model"):
         run_cohort(root, out, PARAMS, workers=0, mapping=mapping)
+
+
+def test_automatic_tumour_notes_fit_cohort_and_a_review_flag_is_in_the_table(export, tmp_path, monkeypatch, capsys):
+    """QA: the automatic tumour's notes named probability.nii.gz, a 'candidates' list and --seed-point, which cohort
+    neither writes nor takes; a tumour flagged for review was only in the provenance text.  The notes say what holds
+    in a cohort folder (candidates in result.json, contour a GTV / lungai segment --seed-point), the review reasons
+    are a table column (ignored as a feature) and a terminal warning.  (The segmentation is stubbed: its notes are
+    built from lungai.seg.infer's own note parts.)"""
+    import shutil
+    from types import SimpleNamespace
+
+    import lungai.seg.infer as infer
+    import lungai.seg.model_io as model_io
+    from lungai.io import read_ct
+
+    root = tmp_path / "export"
+    shutil.copytree(export / "P3", root / "P3")
+    ct = read_ct(root / "P3" / "CT")
+    arr = np.zeros(sitk.GetArrayFromImage(ct).shape, np.uint8)
+    z, y, x = (s // 2 for s in arr.shape)
+    arr[z - 3:z + 3, y - 4:y + 4, x - 4:x + 4] = 1
+    tumour = sitk.GetImageFromArray(arr)
+    tumour.CopyInformation(ct)
+    notes = [f"2 elongated (vessel-like) region(s), 1.0 ml, left out of the tumour mask{infer.KEPT_IN_PROBABILITY}",
+             f"1 region(s) lying mostly outside the lungs, 2.0 ml, left out (chest wall); {infer.OUTSIDE_LUNGS_HINT}",
+             f"automatic mode found 2 candidate regions; ...; the other 1 (3.0 ml) are listed {infer.CANDIDATES_LISTED}"
+             f" - check them; {infer.ANOTHER_CANDIDATE_HINT}"]
+    info = {"confidence": 0.31, "needs_review": True, "notes": notes,
+            "review_reasons": ["low confidence", "several candidate regions (automatic mode)"],
+            "candidates": [{"rank": 1, "centre_lps_mm": [1.0, 2.0, 3.0], "volume_ml": 3.0}]}
+    monkeypatch.setattr(infer, "segment_tumour", lambda *a, **k: SimpleNamespace(tumour=tumour, info=info))
+    monkeypatch.setattr(model_io, "load_model", lambda *a, **k: None)
+    out = tmp_path / "out"
+    s = run_cohort(root, out, PARAMS, workers=0)
+    assert s.done == ["P3"], s.failed
+    doc = json.loads((out / "patients" / "P3" / RESULT).read_text(encoding="utf-8"))
+    text = "\n".join(doc["notes"])
+    assert "probability.nii.gz" not in text and "'candidates'" not in text and "run again" not in text
+    assert "in result.json under 'tumour_candidates'" in text and "contour it as a GTV in the RTSTRUCT" in text
+    assert "needs a GTV contoured in the RTSTRUCT" in text
+    assert doc["tumour_candidates"][0]["volume_ml"] == 3.0
+    table = pd.read_csv(out / "rp_table.csv", dtype={"case": str})
+    assert table.loc[0, "tumour_review"] == "low confidence; several candidate regions (automatic mode)"
+    assert "warning: P3: the automatic tumour needs review (low confidence" in capsys.readouterr().out
+    from lungai.rp.columns import infer_roles
+
+    assert "tumour_review" in infer_roles(table.assign(rp=[1]), "rp").ignored

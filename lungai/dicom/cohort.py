@@ -231,7 +231,7 @@ def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list) -> tuple:
 
 
 def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: list) -> tuple:
-    """(tumour mask, confidence or None): the union of the RTSTRUCT's contoured GTVs; the automatic segmentation only
+    """(tumour mask, confidence or None, review reasons ('' when none), other candidate regions): the union of the RTSTRUCT's contoured GTVs; the automatic segmentation only
     when the RTSTRUCT has no contoured GTV (a GTV that cannot be read fails the patient, never silently replaced)."""
     from lungai.dicom.masks import structure_mask
     from lungai.dicom.roles import find_role
@@ -247,7 +247,7 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
                                  f"{exc.fix}; to use the automatic segmentation instead, map the GTV structures to "
                                  "null with --structure-map") from exc
             provenance["tumour"] = "RTSTRUCT " + "+".join(used)
-            return mask, None
+            return mask, None, "", []
         empty_gtvs = find_role(empty, "gtv", mapping)
         notes.append("no contoured GTV in the RTSTRUCT"
                      + (f" ({', '.join(empty_gtvs)} without contours)" if empty_gtvs else "")
@@ -259,10 +259,27 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
     mdir = resolve_model_dir(model_dir)
     seg = segment_tumour(ct, load_model(mdir), seed=0)
     conf = float(seg.info["confidence"])
+    review = "; ".join(seg.info.get("review_reasons") or (["needs review"] if seg.info["needs_review"] else []))
     provenance["tumour"] = (f"automatic segmentation ({Path(mdir).name}, ensemble, confidence {conf:.2f}"
-                            + (", needs review" if seg.info["needs_review"] else "") + ")")
-    notes.extend(seg.info.get("notes", []))
-    return seg.tumour, conf
+                            + (", needs review" if review else "") + ")")
+    notes.extend(cohort_seg_note(n) for n in seg.info.get("notes", []))
+    candidates = seg.info.get("candidates") or []
+    return seg.tumour, conf, review, candidates
+
+
+def cohort_seg_note(note: str) -> str:
+    """A note of the automatic segmentation as it holds in a cohort folder: cohort writes no probability map, keeps
+    the other candidate regions in result.json ('tumour_candidates') and takes no seed point - another region is
+    chosen by contouring it as a GTV in the RTSTRUCT (or with ``lungai segment --seed-point`` on this CT)."""
+    from lungai.seg.infer import (ANOTHER_CANDIDATE_HINT, CANDIDATES_LISTED, KEPT_IN_PROBABILITY,
+                                  OUTSIDE_LUNGS_HINT)
+
+    return (note.replace(KEPT_IN_PROBABILITY, "")
+            .replace(CANDIDATES_LISTED, "in result.json under 'tumour_candidates' with their centres")
+            .replace(ANOTHER_CANDIDATE_HINT, "to use another one, contour it as a GTV in the RTSTRUCT (or segment "
+                                             "this CT with lungai segment --seed-point at its centre)")
+            .replace(OUTSIDE_LUNGS_HINT, "a tumour there needs a GTV contoured in the RTSTRUCT (or lungai segment "
+                                         "--seed-point on this CT)"))
 
 
 def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, model_dir=None,
@@ -292,7 +309,7 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
             check_dose_matches_ct(f, job.ct_folder, job.ct_series_uid)
         ct = read_ct(job.ct_folder, series_uid=job.ct_series_uid)
         lungs, dose_lungs, dose_lungs_role = _lungs(job, ct, mapping, provenance, notes)
-        tumour, confidence = _tumour(job, ct, mapping, model_dir, provenance, notes)
+        tumour, confidence, review, candidates = _tumour(job, ct, mapping, model_dir, provenance, notes)
         write_image(lungs if lungs is not None else dose_lungs, folder / ("lungs.nii.gz" if lungs is not None
                                                                            else "dose_lungs.nii.gz"))
         write_image(tumour, folder / "tumour.nii.gz")
@@ -323,12 +340,13 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
                                   + "+".join(Path(f).name for f in dose_files)) + " (lungs minus GTV)"
         else:
             provenance["dose"] = "no RTDOSE"
-        row.update(case=job.case, patient_id=job.patient_id, tumour_confidence=confidence)
+        row.update(case=job.case, patient_id=job.patient_id, tumour_confidence=confidence, tumour_review=review)
         write_csv(pd.DataFrame([row]), folder / "features.csv")
         doc = {"case": job.case, "patient_id": job.patient_id, "status": "done", "provenance": provenance,
-               "notes": notes, "inputs": job.inputs, "seconds": round(time.perf_counter() - start, 2)}
+               "notes": notes, "inputs": job.inputs, "tumour_review": review, "tumour_candidates": candidates,
+               "seconds": round(time.perf_counter() - start, 2)}
         tmp = folder / (RESULT + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+        tmp.write_text(json.dumps(doc, indent=1, default=float), encoding="utf-8")
         tmp.replace(folder / RESULT)   # written last: its presence marks the patient finished
         return doc
     except LungAIError as exc:
@@ -504,12 +522,16 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
             rows.append(row)
     if rows:
         table = pd.DataFrame(rows)
-        first = ["case", "patient_id", "provenance", "tumour_confidence"]
+        first = ["case", "patient_id", "provenance", "tumour_confidence", "tumour_review"]
         dose_cols = [c for c in DOSE_COLUMNS if c != "case"]   # always there (NaN without an RTDOSE): one schema
         dose_cols += [c for c in table.columns if c.startswith("dose_") and c not in dose_cols]
         rad_cols = [c for c in table.columns if c.startswith("rad_")]
         # the radiomics settings id travels with the features (rp train records it, predict / validate check it)
         table = table.reindex(columns=first + dose_cols + rad_cols + [SETTINGS_COLUMN])
+        for r in table.itertuples(index=False):     # an automatic tumour flagged for review: said, not only listed
+            if isinstance(r.tumour_review, str) and r.tumour_review:
+                print(f"warning: {r.case}: the automatic tumour needs review ({r.tumour_review}): check "
+                      f"{out / 'patients' / safe_name(r.case) / 'tumour.nii.gz'} (or contour a GTV in the RTSTRUCT)")
         notes: list = []
         if clinical is not None:
             table = _join_clinical(table, clinical, notes)
