@@ -519,3 +519,23 @@ def test_automatic_tumour_notes_fit_cohort_and_a_review_flag_is_in_the_table(exp
     from lungai.rp.columns import infer_roles
 
     assert "tumour_review" in infer_roles(table.assign(rp=[1]), "rp").ignored
+
+
+def test_inventory_names_the_rtdose_refusals_own_reason(export, tmp_path):
+    """QA: an RTDOSE with DoseType ERROR, or without DoseUnits, was listed as 'not a plan dose (DoseSummationType)'.
+    The inventory gives the refusal's own reason."""
+    import pydicom
+
+    root = _p1_copy(export, tmp_path)
+    rd = root / "P1" / "RTDOSE" / "rtdose.dcm"
+    ds = pydicom.dcmread(rd)
+    ds.DoseType = "ERROR"
+    ds.save_as(rd)
+    job, inv = _p1_job(root)
+    assert "DoseType ERROR" in inv["dose_features"] and "DoseSummationType" not in inv["dose_features"]
+    assert inv["rtdose"] == "rtdose.dcm (refused)" and "DoseType ERROR" in job.error[0]
+    ds.DoseType = "PHYSICAL"
+    del ds.DoseUnits
+    ds.save_as(rd)
+    _, inv = _p1_job(root)
+    assert "has no DoseUnits" in inv["dose_features"] and "DoseSummationType" not in inv["dose_features"]

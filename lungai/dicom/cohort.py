@@ -159,8 +159,9 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             except InputError as exc:   # the patient fails before any work, the reason in the inventory
                 error = [exc.problem, exc.fix]
                 notes.append(exc.problem)
-        dose_problem = ("ambiguous RTDOSEs" if len(st.rtdose or ()) > 1 else
-                        "the RTDOSE is not a total plan dose (DoseSummationType)")
+        # the refusal's own reason (a FRACTION dose, DoseType ERROR, no DoseUnits ...), never a guessed one
+        dose_problem = "ambiguous RTDOSEs" if len(st.rtdose or ()) > 1 else error[0] if error else ""
+        not_summed = bool(error) and "DoseSummationType" in error[0]
         tumour = ("RTSTRUCT " + "+".join(n for n, r in roles.items() if r in ("gtv", "gtv_primary", "gtv_node"))
                   if has("gtv", "gtv_primary", "gtv_node") else "automatic segmentation (with confidence)")
         unnamed = [n for n, r in roles.items() if r is None]
@@ -170,7 +171,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                      "ct": f"{st.ct.n_slices} slices" if st.ct else "", "rtstruct": Path(st.rtstruct[0]).name if st.rtstruct else "",
                      "rtdose": "+".join(Path(f).name for f in dose_files) if dose_files
                      else (f"{len(st.rtdose)} RTDOSEs (ambiguous)" if len(st.rtdose) > 1
-                           else Path(st.rtdose[0]).name + " (not a plan dose)" if st.rtdose else ""),
+                           else Path(st.rtdose[0]).name + (" (not a plan dose)" if not_summed else " (refused)")
+                           if st.rtdose else ""),
                      "missing": ", ".join(st.missing), "lungs_from": lungs if st.ct else "",
                      "tumour_from": tumour if st.ct else "", "dose_features": ("yes" if dose_files and st.ct else
                                                                   f"no ({dose_problem}: fails)" if error else "no"),
