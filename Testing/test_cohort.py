@@ -539,3 +539,24 @@ def test_inventory_names_the_rtdose_refusals_own_reason(export, tmp_path):
     ds.save_as(rd)
     _, inv = _p1_job(root)
     assert "has no DoseUnits" in inv["dose_features"] and "DoseSummationType" not in inv["dose_features"]
+
+
+def test_a_users_file_in_a_cohort_folder_is_never_deleted(export, tmp_path):
+    """QA: in a folder cohort already owned (settings.key), a user's errors.csv was deleted on a re-run without
+    failures.  cohort records what it wrote (lungai.io.outputs marker .lungai-cohort): a file of its output names
+    it did not write is refused, untouched; its own errors.csv is removed once the failure is gone; a folder of an
+    older cohort (settings.key, no marker) is still re-runnable."""
+    from lungai.errors import InputError
+
+    root = _p1_copy(export, tmp_path)
+    out = tmp_path / "out"
+    assert run_cohort(root, out, PARAMS, workers=0).done == ["P1"]
+    assert "settings.key" in (out / ".lungai-cohort").read_text(encoding="utf-8")
+    (out / "errors.csv").write_text("mine\n", encoding="utf-8")
+    with pytest.raises(InputError, match="holds errors.csv, not written by lungai cohort"):
+        run_cohort(root, out, PARAMS, workers=0)
+    assert (out / "errors.csv").read_text(encoding="utf-8") == "mine\n"
+    (out / "errors.csv").unlink()
+    (out / ".lungai-cohort").unlink()                    # a folder of an older cohort version
+    assert run_cohort(root, out, PARAMS, workers=0).skipped == ["P1"]
+    assert "rp_table.csv" in (out / ".lungai-cohort").read_text(encoding="utf-8")

@@ -16,8 +16,10 @@
    ``rad_*``, the outcome) plus ``provenance`` (where each input came from; ignored as a feature) and
    ``radiomics_settings`` (with the sidecar ``rp_table.settings.json``, as ``lungai radiomics`` writes).
 
-An existing ``OUT`` without ``settings.key`` that holds files of cohort's output names (:data:`OUTPUTS`) is the
-user's: refused before any work (:func:`lungai.io.outputs.check_output_owner`).
+A file of cohort's output names (:data:`OUTPUTS`) in ``OUT`` that its marker ``.lungai-cohort`` does not list (an
+earlier run wrote it) is the user's: refused before any work (:func:`lungai.io.outputs.check_output_owner`), never
+replaced or deleted; a folder of an older cohort (``settings.key``, no marker) has its files of those names adopted.
+``settings.key`` compares the settings only.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from lungai.errors import InputError, LungAIError
-from lungai.io.outputs import prepare_output_folder
+from lungai.io.outputs import check_folder_path, prepare_output_folder, record_outputs
 from lungai.progress import task
 from lungai.radiomics.batch import BatchSummary
 from lungai.radiomics.manifest import NAME_RULE, name_clashes, safe_name
@@ -43,6 +45,7 @@ ERRORS = "errors.csv"
 RESULT = "result.json"
 STAMP = "settings.key"
 OWNER = "cohort"
+MARKER = ".lungai-cohort"   # lungai.io.outputs' marker of OWNER: the files and folders of OUTPUTS a run wrote
 # what lungai cohort writes into OUT: a folder without its STAMP holding one of these is the user's, never overwritten
 OUTPUTS = (STAMP, INVENTORY, TABLE, sidecar_path(TABLE).name, ERRORS, "patients")
 
@@ -437,6 +440,11 @@ def _model_identity(model_dir) -> str:
     return hashlib.sha256(card + json.dumps(files).encode()).hexdigest()
 
 
+def _written(out: Path) -> list[str]:
+    """The output names of cohort's (:data:`OUTPUTS`) present in ``out`` (a link is never taken for one)."""
+    return [n for n in OUTPUTS if (out / n).exists() and not (out / n).is_symlink()]
+
+
 def _settings_key(params: dict, mapping, model_dir) -> str:
     """What makes results of one cohort folder comparable: the radiomics parameters, the structure mapping's
     parsed contents (not its path: ``./map.yaml`` and ``map.yaml`` are one mapping, an edited file is another)
@@ -478,68 +486,77 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
         from lungai.dose.read import max_dose_limit
 
         max_dose_limit(max_gy)   # a bad --max-dose-gy before any work
-    prepare_output_folder(out, owner=None if (out / STAMP).is_file() else OWNER, owns=OUTPUTS)
+    check_folder_path(out)
+    if (out / STAMP).is_file() and not (out / MARKER).is_file():
+        # made by a cohort version before the marker: its files of cohort's output names are taken as cohort's
+        record_outputs(out, OWNER, _written(out))
+    # before any work: only the files of cohort's output names that the marker lists (a previous run wrote them)
+    # may be replaced or removed; any other file of those names is the user's and refused; other files are left alone
+    prepare_output_folder(out, owner=OWNER, owns=OUTPUTS)
     stamp, key = out / STAMP, _settings_key(params, mapping, model_dir)
     if stamp.exists() and stamp.read_text(encoding="utf-8").strip() not in (
             key, _legacy_settings_key(params, mapping, model_dir)):
         raise InputError(f"{out} holds results made with other radiomics parameters, structure mapping or model",
                          "use another output folder, or delete that one to start over")
-    stamp.write_text(key, encoding="utf-8")
-    jobs, inventory = plan_cohort(root, mapping)
-    write_csv(inventory, out / INVENTORY)
-    for r in inventory.itertuples(index=False):
-        print(f"{r.patient_id}: CT {r.ct or '-'}, RTSTRUCT {r.rtstruct or '-'}, RTDOSE {r.rtdose or '-'}"
-              + (f"; missing {r.missing}" if r.missing else "")
-              + (f"; lungs {r.lungs_from}, tumour {r.tumour_from}" if r.case else "; not processed (no CT)"))
-    for line in inventory_warnings(jobs):
-        print("warning: " + line)
-    for job in jobs:     # a finished patient whose inputs changed since (an RTDOSE / RTSTRUCT added ...) is redone
-        done = out / "patients" / safe_name(job.case) / RESULT
-        if done.exists():
-            try:
-                recorded = json.loads(done.read_text(encoding="utf-8")).get("inputs")
-            except (OSError, ValueError):
-                recorded = None
-            change = inputs_change(recorded, job.inputs)
-            if change:
-                done.unlink()       # never a stale row in the table, even when the redo fails
-                job.notes.append(f"inputs changed since the last run ({change}): redone")
-                print(f"note: {job.case}: inputs changed since the last run ({change}): redone")
-    summary = CohortSummary(out)
-    run_tasks("cohort", process_patient, jobs, [j.case for j in jobs], (params, str(out), mapping, model_dir, max_gy),
-              lambda job: (out / "patients" / safe_name(job.case) / RESULT).exists(), summary, workers, scheduler)
-    summary.seconds = time.perf_counter() - start
-    failed = pd.DataFrame(summary.failed, columns=["case", "error"])
-    if not failed.empty:
-        write_csv(failed, out / ERRORS)
-    elif (out / ERRORS).exists():
-        (out / ERRORS).unlink()
-    rows = []
-    for job in jobs:
-        folder = out / "patients" / safe_name(job.case)
-        if (folder / RESULT).exists():
-            doc = json.loads((folder / RESULT).read_text(encoding="utf-8"))
-            row = pd.read_csv(folder / "features.csv", dtype={"case": str, "patient_id": str}).iloc[0].to_dict()
-            row["provenance"] = provenance_text(doc)
-            rows.append(row)
-    if rows:
-        table = pd.DataFrame(rows)
-        first = ["case", "patient_id", "provenance", "tumour_confidence", "tumour_review"]
-        dose_cols = [c for c in DOSE_COLUMNS if c != "case"]   # always there (NaN without an RTDOSE): one schema
-        dose_cols += [c for c in table.columns if c.startswith("dose_") and c not in dose_cols]
-        rad_cols = [c for c in table.columns if c.startswith("rad_")]
-        # the radiomics settings id travels with the features (rp train records it, predict / validate check it)
-        table = table.reindex(columns=first + dose_cols + rad_cols + [SETTINGS_COLUMN])
-        for r in table.itertuples(index=False):     # an automatic tumour flagged for review: said, not only listed
-            if isinstance(r.tumour_review, str) and r.tumour_review:
-                print(f"warning: {r.case}: the automatic tumour needs review ({r.tumour_review}): check "
-                      f"{out / 'patients' / safe_name(r.case) / 'tumour.nii.gz'} (or contour a GTV in the RTSTRUCT)")
-        notes: list = []
-        if clinical is not None:
-            table = _join_clinical(table, clinical, notes)
-        for n in notes:
-            print("note: " + n)
-        write_csv(table, out / TABLE, protect=[clinical] if clinical else ())
-        write_sidecar(out / TABLE, params)   # rp_table.settings.json: the settings in full, as radiomics writes
-        summary.table = out / TABLE
+    try:
+        stamp.write_text(key, encoding="utf-8")
+        jobs, inventory = plan_cohort(root, mapping)
+        write_csv(inventory, out / INVENTORY)
+        for r in inventory.itertuples(index=False):
+            print(f"{r.patient_id}: CT {r.ct or '-'}, RTSTRUCT {r.rtstruct or '-'}, RTDOSE {r.rtdose or '-'}"
+                  + (f"; missing {r.missing}" if r.missing else "")
+                  + (f"; lungs {r.lungs_from}, tumour {r.tumour_from}" if r.case else "; not processed (no CT)"))
+        for line in inventory_warnings(jobs):
+            print("warning: " + line)
+        for job in jobs:     # a finished patient whose inputs changed since (an RTDOSE / RTSTRUCT added ...) is redone
+            done = out / "patients" / safe_name(job.case) / RESULT
+            if done.exists():
+                try:
+                    recorded = json.loads(done.read_text(encoding="utf-8")).get("inputs")
+                except (OSError, ValueError):
+                    recorded = None
+                change = inputs_change(recorded, job.inputs)
+                if change:
+                    done.unlink()       # never a stale row in the table, even when the redo fails
+                    job.notes.append(f"inputs changed since the last run ({change}): redone")
+                    print(f"note: {job.case}: inputs changed since the last run ({change}): redone")
+        summary = CohortSummary(out)
+        run_tasks("cohort", process_patient, jobs, [j.case for j in jobs], (params, str(out), mapping, model_dir, max_gy),
+                  lambda job: (out / "patients" / safe_name(job.case) / RESULT).exists(), summary, workers, scheduler)
+        summary.seconds = time.perf_counter() - start
+        failed = pd.DataFrame(summary.failed, columns=["case", "error"])
+        if not failed.empty:
+            write_csv(failed, out / ERRORS)
+        elif (out / ERRORS).exists():
+            (out / ERRORS).unlink()
+        rows = []
+        for job in jobs:
+            folder = out / "patients" / safe_name(job.case)
+            if (folder / RESULT).exists():
+                doc = json.loads((folder / RESULT).read_text(encoding="utf-8"))
+                row = pd.read_csv(folder / "features.csv", dtype={"case": str, "patient_id": str}).iloc[0].to_dict()
+                row["provenance"] = provenance_text(doc)
+                rows.append(row)
+        if rows:
+            table = pd.DataFrame(rows)
+            first = ["case", "patient_id", "provenance", "tumour_confidence", "tumour_review"]
+            dose_cols = [c for c in DOSE_COLUMNS if c != "case"]   # always there (NaN without an RTDOSE): one schema
+            dose_cols += [c for c in table.columns if c.startswith("dose_") and c not in dose_cols]
+            rad_cols = [c for c in table.columns if c.startswith("rad_")]
+            # the radiomics settings id travels with the features (rp train records it, predict / validate check it)
+            table = table.reindex(columns=first + dose_cols + rad_cols + [SETTINGS_COLUMN])
+            for r in table.itertuples(index=False):     # an automatic tumour flagged for review: said, not only listed
+                if isinstance(r.tumour_review, str) and r.tumour_review:
+                    print(f"warning: {r.case}: the automatic tumour needs review ({r.tumour_review}): check "
+                          f"{out / 'patients' / safe_name(r.case) / 'tumour.nii.gz'} (or contour a GTV in the RTSTRUCT)")
+            notes: list = []
+            if clinical is not None:
+                table = _join_clinical(table, clinical, notes)
+            for n in notes:
+                print("note: " + n)
+            write_csv(table, out / TABLE, protect=[clinical] if clinical else ())
+            write_sidecar(out / TABLE, params)   # rp_table.settings.json: the settings in full, as radiomics writes
+            summary.table = out / TABLE
+    finally:     # what this run (or an earlier one) wrote: a re-run may replace it, never anything else
+        record_outputs(out, OWNER, _written(out))
     return summary
