@@ -560,3 +560,18 @@ def test_a_users_file_in_a_cohort_folder_is_never_deleted(export, tmp_path):
     (out / ".lungai-cohort").unlink()                    # a folder of an older cohort version
     assert run_cohort(root, out, PARAMS, workers=0).skipped == ["P1"]
     assert "rp_table.csv" in (out / ".lungai-cohort").read_text(encoding="utf-8")
+
+
+def test_one_contoured_lung_is_named_when_the_automatic_lungs_are_used(export, tmp_path):
+    """QA: an RTSTRUCT with only one lung (Lung_L mapped to null) got 'no contoured lung structures in the RTSTRUCT;
+    automatic lungs' although Lung_R is contoured.  The note names what was found and what is missing."""
+    from lungai.dicom.cohort import process_patient
+
+    root = _p1_copy(export, tmp_path)
+    job, inv = _p1_job(root, mapping={"Lung_L": None})
+    assert "right lung Lung_R but no contoured left lung" in inv["lungs_from"], inv["lungs_from"]
+    doc = process_patient(job, PARAMS, str(tmp_path / "out"), mapping={"Lung_L": None})
+    assert doc["status"] == "done", doc
+    assert ("the RTSTRUCT has a contoured right lung Lung_R but no contoured left lung; automatic lungs"
+            in doc["notes"]), doc["notes"]
+    assert not any("no contoured lung structures" in n for n in doc["notes"])

@@ -132,7 +132,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             case = f"{st.patient_id}_{seen[st.patient_id]}"
             notes.append(f"{per_patient[st.patient_id]} CT series for this patient: rows {st.patient_id}_1.. "
                          "(keep one per patient before training)")
-        structures, roles = [], {}
+        structures, roles, empty = [], {}, []
         if st.rtstruct:
             try:
                 structures, empty = contoured_structures(st.rtstruct[0])   # an empty template ROI has no role
@@ -150,7 +150,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                 lungs = ("RTSTRUCT " + "+".join(n for n, r in roles.items() if r == role)
                          + " (no per-side lung radiomics)")
             except InputError:
-                lungs = "automatic (RT lung definition)"
+                lungs = "automatic (RT lung definition)" + (
+                    f" ({lung_structures_note(structures, empty, mapping)})" if st.rtstruct else "")
         dose_files, error = [], []
         if st.rtdose:
             try:
@@ -199,6 +200,22 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     return jobs, pd.DataFrame(rows)
 
 
+def lung_structures_note(names, empty, mapping=None) -> str:
+    """Why the RTSTRUCT's lungs are not used: which lung structures it has (right / left / Lungs / Lungs-GTV, by role)
+    and which are missing, or left out as empty."""
+    from lungai.dicom.roles import find_role
+
+    found = {side: find_role(names, side, mapping) for side in ("lung_right", "lung_left")}
+    gone = [n for side in ("lung_right", "lung_left", "lungs", "lungs_minus_gtv")
+            for n in find_role(empty, side, mapping)]
+    words = {"lung_right": "right", "lung_left": "left"}
+    has = [f"{words[s]} lung {'+'.join(n)}" for s, n in found.items() if n]
+    lacks = [words[s] for s, n in found.items() if not n]
+    text = (f"the RTSTRUCT has a contoured {' and '.join(has)} but no contoured {' or '.join(lacks)} lung" if has
+            else "no contoured lung structures in the RTSTRUCT")
+    return text + (f" ({', '.join(gone)} without contours)" if gone else "")
+
+
 def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list) -> tuple:
     """(lung label map 1 right / 2 left or None, the lung mask of the dose features or None for the label map, its
     role "lungs" / "lungs_minus_gtv" or None).
@@ -228,7 +245,7 @@ def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list) -> tuple:
                                    + ("dose features and whole-lung radiomics" if role == "lungs" else "dose features")
                                    + "; no right / left lung structures, so no per-side lung radiomics)")
             return None, mask, role
-        notes.append("no contoured lung structures in the RTSTRUCT; automatic lungs")
+        notes.append(lung_structures_note(names, empty, mapping) + "; automatic lungs")
     result = segment_lungs(ct)
     provenance["lungs"] = AUTO_LUNGS
     notes.extend(result.notes)   # every note: the scan's cut, an uncertain right/left label, the airways removed
@@ -236,8 +253,9 @@ def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list) -> tuple:
 
 
 def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: list) -> tuple:
-    """(tumour mask, confidence or None, review reasons ('' when none), other candidate regions): the union of the RTSTRUCT's contoured GTVs; the automatic segmentation only
-    when the RTSTRUCT has no contoured GTV (a GTV that cannot be read fails the patient, never silently replaced)."""
+    """(tumour mask, confidence or None, review reasons or '', other candidates): the union of the RTSTRUCT's
+    contoured GTVs; the automatic segmentation only when the RTSTRUCT has no contoured GTV (a GTV that cannot be
+    read fails the patient, never silently replaced)."""
     from lungai.dicom.masks import structure_mask
     from lungai.dicom.roles import find_role
     from lungai.dicom.rtstruct import contoured_structures
@@ -521,7 +539,8 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
                     job.notes.append(f"inputs changed since the last run ({change}): redone")
                     print(f"note: {job.case}: inputs changed since the last run ({change}): redone")
         summary = CohortSummary(out)
-        run_tasks("cohort", process_patient, jobs, [j.case for j in jobs], (params, str(out), mapping, model_dir, max_gy),
+        run_tasks("cohort", process_patient, jobs, [j.case for j in jobs],
+                  (params, str(out), mapping, model_dir, max_gy),
                   lambda job: (out / "patients" / safe_name(job.case) / RESULT).exists(), summary, workers, scheduler)
         summary.seconds = time.perf_counter() - start
         failed = pd.DataFrame(summary.failed, columns=["case", "error"])
@@ -548,7 +567,8 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
             for r in table.itertuples(index=False):     # an automatic tumour flagged for review: said, not only listed
                 if isinstance(r.tumour_review, str) and r.tumour_review:
                     print(f"warning: {r.case}: the automatic tumour needs review ({r.tumour_review}): check "
-                          f"{out / 'patients' / safe_name(r.case) / 'tumour.nii.gz'} (or contour a GTV in the RTSTRUCT)")
+                          f"{out / 'patients' / safe_name(r.case) / 'tumour.nii.gz'} "
+                          "(or contour a GTV in the RTSTRUCT)")
             notes: list = []
             if clinical is not None:
                 table = _join_clinical(table, clinical, notes)
