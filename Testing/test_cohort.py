@@ -424,3 +424,154 @@ def test_automatic_lungs_every_note_and_a_one_lung_map_warned(export, tmp_path, 
     assert any("right/left label is uncertain" in n for n in doc["notes"]), doc["notes"]
     # said once: segment_lungs' own one-lung note, not again by the lung-map check (lungai.lungs.check)
     assert not any("the lung map holds only" in n for n in doc["notes"]), doc["notes"]
+
+
+def test_a_rerun_redoes_a_patient_whose_rtdose_was_added(export, tmp_path, capsys):
+    """QA: run without the RTDOSE, the RTDOSE added to the export, re-run: '0 processed, 1 already done (skipped)',
+    the table without dose features.  result.json records the inputs (CT series, RTSTRUCT, RTDOSE files); a patient
+    whose inputs changed is redone with a note, one whose inputs are the same is skipped."""
+    import shutil
+
+    root = tmp_path / "export"
+    shutil.copytree(export / "P1", root / "P1", ignore=shutil.ignore_patterns("rtdose*", "rtstruct_of_someone*"))
+    out = tmp_path / "out"
+    s = run_cohort(root, out, PARAMS, workers=0)
+    assert s.done == ["P1"]
+    assert np.isnan(pd.read_csv(out / "rp_table.csv").loc[0, "dose_mld_gy"])
+    shutil.copytree(export / "P1" / "RTDOSE", root / "P1" / "RTDOSE", dirs_exist_ok=True)
+    capsys.readouterr()
+    s2 = run_cohort(root, out, PARAMS, workers=0)
+    assert s2.done == ["P1"] and not s2.skipped
+    assert "P1: inputs changed since the last run (RTDOSE added): redone" in capsys.readouterr().out
+    table = pd.read_csv(out / "rp_table.csv")
+    assert table.loc[0, "dose_mld_gy"] > 0 and "dose: RTDOSE" in table.loc[0, "provenance"]
+    doc = json.loads((out / "patients" / "P1" / RESULT).read_text(encoding="utf-8"))
+    assert doc["inputs"]["rtdose"][0]["file"] == "rtdose.dcm" and doc["inputs"]["ct"]["series_uid"]
+    assert any("RTDOSE added" in n for n in doc["notes"])
+    s3 = run_cohort(root, out, PARAMS, workers=0)          # nothing changed: skipped
+    assert s3.skipped == ["P1"] and not s3.done
+
+
+def test_settings_key_is_the_mapping_and_model_contents_not_their_paths(export, tmp_path, monkeypatch):
+    """QA: an edited structure-map file was not noticed (a table mixing mappings), while `./map.yaml` vs `map.yaml`
+    or naming the default model explicitly was refused as 'other settings'.  The key hashes the parsed mapping and
+    the resolved model's contents."""
+    from lungai.errors import InputError
+    from lungai.seg.resources import DEFAULT_MODEL_NAME, default_model_dir
+
+    root = _p1_copy(export, tmp_path)
+    out = tmp_path / "out"
+    mapping = _mapping(tmp_path)
+    assert run_cohort(root, out, PARAMS, workers=0, mapping=mapping).done == ["P1"]
+    monkeypatch.chdir(tmp_path)
+    s = run_cohort(root, out, PARAMS, workers=0, mapping="./map.yaml", model_dir=DEFAULT_MODEL_NAME)
+    assert s.skipped == ["P1"]
+    s = run_cohort(root, out, PARAMS, workers=0, mapping={"tumour_big": "gtv_primary"},
+                   model_dir=str(default_model_dir()))
+    assert s.skipped == ["P1"]
+    mapping.write_text("Tumour_big: gtv_primary\ngtv-3: gtv\n", encoding="utf-8")
+    with pytest.raises(InputError, match="other radiomics parameters, structure mapping or model"):
+        run_cohort(root, out, PARAMS, workers=0, mapping=mapping)
+
+
+def test_automatic_tumour_notes_fit_cohort_and_a_review_flag_is_in_the_table(export, tmp_path, monkeypatch, capsys):
+    """QA: the automatic tumour's notes named probability.nii.gz, a 'candidates' list and --seed-point, which cohort
+    neither writes nor takes; a tumour flagged for review was only in the provenance text.  The notes say what holds
+    in a cohort folder (candidates in result.json, contour a GTV / lungai segment --seed-point), the review reasons
+    are a table column (ignored as a feature) and a terminal warning.  (The segmentation is stubbed: its notes are
+    built from lungai.seg.infer's own note parts.)"""
+    import shutil
+    from types import SimpleNamespace
+
+    import lungai.seg.infer as infer
+    import lungai.seg.model_io as model_io
+    from lungai.io import read_ct
+
+    root = tmp_path / "export"
+    shutil.copytree(export / "P3", root / "P3")
+    ct = read_ct(root / "P3" / "CT")
+    arr = np.zeros(sitk.GetArrayFromImage(ct).shape, np.uint8)
+    z, y, x = (s // 2 for s in arr.shape)
+    arr[z - 3:z + 3, y - 4:y + 4, x - 4:x + 4] = 1
+    tumour = sitk.GetImageFromArray(arr)
+    tumour.CopyInformation(ct)
+    notes = [f"2 elongated (vessel-like) region(s), 1.0 ml, left out of the tumour mask{infer.KEPT_IN_PROBABILITY}",
+             f"1 region(s) lying mostly outside the lungs, 2.0 ml, left out (chest wall); {infer.OUTSIDE_LUNGS_HINT}",
+             f"automatic mode found 2 candidate regions; ...; the other 1 (3.0 ml) are listed {infer.CANDIDATES_LISTED}"
+             f" - check them; {infer.ANOTHER_CANDIDATE_HINT}"]
+    info = {"confidence": 0.31, "needs_review": True, "notes": notes,
+            "review_reasons": ["low confidence", "several candidate regions (automatic mode)"],
+            "candidates": [{"rank": 1, "centre_lps_mm": [1.0, 2.0, 3.0], "volume_ml": 3.0}]}
+    monkeypatch.setattr(infer, "segment_tumour", lambda *a, **k: SimpleNamespace(tumour=tumour, info=info))
+    monkeypatch.setattr(model_io, "load_model", lambda *a, **k: None)
+    out = tmp_path / "out"
+    s = run_cohort(root, out, PARAMS, workers=0)
+    assert s.done == ["P3"], s.failed
+    doc = json.loads((out / "patients" / "P3" / RESULT).read_text(encoding="utf-8"))
+    text = "\n".join(doc["notes"])
+    assert "probability.nii.gz" not in text and "'candidates'" not in text and "run again" not in text
+    assert "in result.json under 'tumour_candidates'" in text and "contour it as a GTV in the RTSTRUCT" in text
+    assert "needs a GTV contoured in the RTSTRUCT" in text
+    assert doc["tumour_candidates"][0]["volume_ml"] == 3.0
+    table = pd.read_csv(out / "rp_table.csv", dtype={"case": str})
+    assert table.loc[0, "tumour_review"] == "low confidence; several candidate regions (automatic mode)"
+    assert "warning: P3: the automatic tumour needs review (low confidence" in capsys.readouterr().out
+    from lungai.rp.columns import infer_roles
+
+    assert "tumour_review" in infer_roles(table.assign(rp=[1]), "rp").ignored
+
+
+def test_inventory_names_the_rtdose_refusals_own_reason(export, tmp_path):
+    """QA: an RTDOSE with DoseType ERROR, or without DoseUnits, was listed as 'not a plan dose (DoseSummationType)'.
+    The inventory gives the refusal's own reason."""
+    import pydicom
+
+    root = _p1_copy(export, tmp_path)
+    rd = root / "P1" / "RTDOSE" / "rtdose.dcm"
+    ds = pydicom.dcmread(rd)
+    ds.DoseType = "ERROR"
+    ds.save_as(rd)
+    job, inv = _p1_job(root)
+    assert "DoseType ERROR" in inv["dose_features"] and "DoseSummationType" not in inv["dose_features"]
+    assert inv["rtdose"] == "rtdose.dcm (refused)" and "DoseType ERROR" in job.error[0]
+    ds.DoseType = "PHYSICAL"
+    del ds.DoseUnits
+    ds.save_as(rd)
+    _, inv = _p1_job(root)
+    assert "has no DoseUnits" in inv["dose_features"] and "DoseSummationType" not in inv["dose_features"]
+
+
+def test_a_users_file_in_a_cohort_folder_is_never_deleted(export, tmp_path):
+    """QA: in a folder cohort already owned (settings.key), a user's errors.csv was deleted on a re-run without
+    failures.  cohort records what it wrote (lungai.io.outputs marker .lungai-cohort): a file of its output names
+    it did not write is refused, untouched; its own errors.csv is removed once the failure is gone; a folder of an
+    older cohort (settings.key, no marker) is still re-runnable."""
+    from lungai.errors import InputError
+
+    root = _p1_copy(export, tmp_path)
+    out = tmp_path / "out"
+    assert run_cohort(root, out, PARAMS, workers=0).done == ["P1"]
+    assert "settings.key" in (out / ".lungai-cohort").read_text(encoding="utf-8")
+    (out / "errors.csv").write_text("mine\n", encoding="utf-8")
+    with pytest.raises(InputError, match="holds errors.csv, not written by lungai cohort"):
+        run_cohort(root, out, PARAMS, workers=0)
+    assert (out / "errors.csv").read_text(encoding="utf-8") == "mine\n"
+    (out / "errors.csv").unlink()
+    (out / ".lungai-cohort").unlink()                    # a folder of an older cohort version
+    assert run_cohort(root, out, PARAMS, workers=0).skipped == ["P1"]
+    assert "rp_table.csv" in (out / ".lungai-cohort").read_text(encoding="utf-8")
+
+
+def test_one_contoured_lung_is_named_when_the_automatic_lungs_are_used(export, tmp_path):
+    """QA: an RTSTRUCT with only one lung (Lung_L mapped to null) got 'no contoured lung structures in the RTSTRUCT;
+    automatic lungs' although Lung_R is contoured.  The note names what was found and what is missing."""
+    from lungai.dicom.cohort import process_patient
+
+    root = _p1_copy(export, tmp_path)
+    job, inv = _p1_job(root, mapping={"Lung_L": None})
+    assert "right lung Lung_R but no contoured left lung" in inv["lungs_from"], inv["lungs_from"]
+    doc = process_patient(job, PARAMS, str(tmp_path / "out"), mapping={"Lung_L": None})
+    assert doc["status"] == "done", doc
+    assert ("the RTSTRUCT has a contoured right lung Lung_R but no contoured left lung; automatic lungs"
+            in doc["notes"]), doc["notes"]
+    assert not any("no contoured lung structures" in n for n in doc["notes"])

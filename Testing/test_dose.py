@@ -466,3 +466,33 @@ def test_v_levels_whose_columns_collide_refused():
     with pytest.raises(InputError, match="dose_v20_pct"):
         parse_v_levels("20,20.0000001")
     assert parse_v_levels("2.5,20") == (2.5, 20.0)
+
+
+def test_rtdose_units_plausibility_names_the_dose_units_tag(tmp_path):
+    """QA: an RTDOSE with DoseUnits GY holding cGy values gave MLD 3285 Gy, V20 100 %; Gy values labelled CGY gave
+    MLD 0.33 Gy - no check, while a NIfTI dose is refused in both cases.  The same rule (check_dose_plausible) now
+    applies to an RTDOSE once converted to Gy (the BEAM sum too), naming the DoseUnits tag; --max-dose-gy (max_gy)
+    accepts a real high dose."""
+    from lungai.dose.read import read_dose_sum, read_rtdose
+
+    dose = radial_dose(_grid(size=(24, 24, 24), spacing=(3.0, 3.0, 3.0), origin=(-34.5, -34.5, -34.5)), CENTRE, 25.0,
+                       60.0)
+    top = float(sitk.GetArrayFromImage(dose).max())
+    cgy_as_gy = write_rtdose(dose * 100.0, tmp_path / "gy.dcm", units="GY")
+    for read in (read_dose, read_rtdose, lambda f: read_dose_sum([f])):
+        with pytest.raises(InputError, match="above 150 Gy, implausible .*its DoseUnits tag says GY") as err:
+            read(cgy_as_gy)
+        assert "right DoseUnits (CGY" in err.value.fix and "--max-dose-gy" in err.value.fix
+    back = read_dose(cgy_as_gy, max_gy=10000)
+    assert float(sitk.GetArrayFromImage(back).max()) == pytest.approx(top * 100, rel=1e-4)
+    gy_as_cgy = write_rtdose(dose / 100.0, tmp_path / "cgy.dcm", units="CGY", scaling=1e-3)
+    with pytest.raises(InputError, match="DoseUnits tag says CGY.*look like Gy already") as err:
+        read_dose(gy_as_cgy)
+    assert "right DoseUnits (GY" in err.value.fix
+    # three BEAM doses of one plan: checked once summed (each beam alone may be small)
+    plan = write_rtdose(dose * 100.0 / 3, tmp_path / "plan.dcm", units="GY")
+    beams = [with_summation_type(plan, tmp_path / f"beam{i}.dcm", "BEAM", plan="1.2.3") for i in range(3)]
+    with pytest.raises(InputError, match="the sum of the BEAM RTDOSEs beam0.dcm.*DoseUnits tag says GY"):
+        read_dose_sum(beams)
+    ok = [with_summation_type(plan, tmp_path / f"ok{i}.dcm", "BEAM", plan="1.2.3", factor=1 / 100) for i in range(3)]
+    assert float(sitk.GetArrayFromImage(read_dose_sum(ok)).max()) == pytest.approx(top, rel=1e-3)

@@ -60,6 +60,25 @@ def test_other_radiomics_settings_are_refused_or_warned(model, tmp_path):
         train_rp(mixed, "rp_grade2", tmp_path / "mixed", models="lr", fast=True)
 
 
+def test_other_settings_with_other_rad_column_names_named_not_misspelt_columns(model):
+    """QA: a table made with --params ibsi-b (other rad_* names) gave "537 required column(s) missing ... fix their
+    spelling" with wrong 'did you mean' hints; the settings mismatch (the cause) was never named.  The settings are
+    checked first; allowed anyway, the missing columns are put down to the settings."""
+    model_dir, _ = model
+    patients = make_cohort(3, seed=5).table
+    rad = [c for c in patients.columns if c.startswith("rad_")]
+    other = patients.rename(columns={c: c.replace("original", "wavelet-LLH") for c in rad})
+    other[SETTINGS_COLUMN] = IBSI_C
+    with pytest.raises(InputError, match=f"computed with radiomics settings \\['{IBSI_C}'\\], the model with") as err:
+        predict_rp(model_dir, other)
+    assert "spelling" not in err.value.fix
+    with pytest.raises(InputError, match=f"other radiomics settings \\({IBSI_C}\\) than the model's \\({DEFAULT}\\)") as err:
+        predict_rp(model_dir, other, allow_other_radiomics_settings=True)
+    assert "spelling" not in err.value.fix and "--params" in err.value.fix
+    with pytest.raises(InputError, match="validation table: radiomic features of 3 patient"):
+        validate_rp(model_dir, other)
+
+
 def test_every_imputed_or_out_of_range_feature_is_listed(model, tmp_path):
     from lungai.cli import main
 

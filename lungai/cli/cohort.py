@@ -27,6 +27,10 @@ def register(sub) -> None:
                    help="YAML/JSON 'structure name: role' lines overriding the built-in TG-263 name matching")
     p.add_argument("--model", default=None, help="for patients without a GTV: segmentation " + MODEL_HELP)
     p.add_argument("--params", default="default", help=PARAMS_HELP + " (default: default)")
+    p.add_argument("--max-dose-gy", type=float, default=None, metavar="GY",
+                   help="largest plausible RTDOSE value in Gy (default 150; an RTDOSE above it, or one in CGY whose "
+                        "maximum is below 1 Gy, fails the patient as a likely wrong DoseUnits tag): raise it for "
+                        "EQD2 / BED maps or summed courses")
     p.set_defaults(func=run)
 
 
@@ -36,6 +40,6 @@ def run(args) -> int:
 
     summary = run_cohort(args.dicom_root, args.output, load_params(args.params), clinical=args.clinical,
                          workers=args.workers, scheduler=args.scheduler, mapping=args.structure_map,
-                         model_dir=args.model)
+                         model_dir=args.model, max_gy=args.max_dose_gy)
     print(summary.text())
     return 1 if summary.failed else 0

@@ -16,8 +16,10 @@
    ``rad_*``, the outcome) plus ``provenance`` (where each input came from; ignored as a feature) and
    ``radiomics_settings`` (with the sidecar ``rp_table.settings.json``, as ``lungai radiomics`` writes).
 
-An existing ``OUT`` without ``settings.key`` that holds files of cohort's output names (:data:`OUTPUTS`) is the
-user's: refused before any work (:func:`lungai.io.outputs.check_output_owner`).
+A file of cohort's output names (:data:`OUTPUTS`) in ``OUT`` that its marker ``.lungai-cohort`` does not list (an
+earlier run wrote it) is the user's: refused before any work (:func:`lungai.io.outputs.check_output_owner`), never
+replaced or deleted; a folder of an older cohort (``settings.key``, no marker) has its files of those names adopted.
+``settings.key`` compares the settings only.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from lungai.errors import InputError, LungAIError
-from lungai.io.outputs import prepare_output_folder
+from lungai.io.outputs import check_folder_path, prepare_output_folder, record_outputs
 from lungai.progress import task
 from lungai.radiomics.batch import BatchSummary
 from lungai.radiomics.manifest import NAME_RULE, name_clashes, safe_name
@@ -43,6 +45,7 @@ ERRORS = "errors.csv"
 RESULT = "result.json"
 STAMP = "settings.key"
 OWNER = "cohort"
+MARKER = ".lungai-cohort"   # lungai.io.outputs' marker of OWNER: the files and folders of OUTPUTS a run wrote
 # what lungai cohort writes into OUT: a folder without its STAMP holding one of these is the user's, never overwritten
 OUTPUTS = (STAMP, INVENTORY, TABLE, sidecar_path(TABLE).name, ERRORS, "patients")
 
@@ -61,6 +64,44 @@ class CohortJob:
     notes: list = field(default_factory=list)
     rtdose_files: list = field(default_factory=list)   # BEAM doses of one plan, summed (rtdose: the first)
     error: list = field(default_factory=list)          # [problem, fix] found when planning (ambiguous RTDOSEs)
+    inputs: dict = field(default_factory=dict)         # what the result depends on (job_inputs), kept in result.json
+
+
+def _file_digest(path) -> dict:
+    import hashlib
+
+    p = Path(path)
+    h = hashlib.sha256()
+    with open(p, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return {"file": p.name, "size": p.stat().st_size, "sha256": h.hexdigest()[:16]}
+
+
+def job_inputs(ct_series_uid: str, ct_files, rtstruct, dose_files) -> dict:
+    """What a patient's result is made of, recorded in its ``result.json``: the CT series (UID, each slice file's
+    name and size), the RTSTRUCT and the RTDOSE file(s) (name, size, content hash).  A re-run redoes a patient whose
+    recorded inputs differ (an RTDOSE or RTSTRUCT added, replaced or removed); modification times are not compared,
+    so a copied export is not redone."""
+    def stat(f):
+        p = Path(f)
+        return [p.name, p.stat().st_size]
+
+    return {"ct": {"series_uid": ct_series_uid, "files": sorted(stat(f) for f in ct_files)},
+            "rtstruct": _file_digest(rtstruct) if rtstruct else None,
+            "rtdose": [_file_digest(f) for f in dose_files]}
+
+
+def inputs_change(recorded: dict | None, current: dict) -> str | None:
+    """None when the inputs recorded in a patient's result.json are the current ones, else what changed."""
+    if not recorded:
+        return "its result records no inputs (written by an older lungai)"
+    parts = []
+    for what, name in (("ct", "CT series"), ("rtstruct", "RTSTRUCT"), ("rtdose", "RTDOSE")):
+        old, new = recorded.get(what), current.get(what)
+        if old != new:
+            parts.append(f"{name} added" if not old else f"{name} removed" if not new else f"{name} changed")
+    return ", ".join(parts) or None
 
 
 AUTO_LUNGS = "automatic (lungai.lungs, RT lung definition)"     # provenance of the lungs of segment_lungs
@@ -91,7 +132,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             case = f"{st.patient_id}_{seen[st.patient_id]}"
             notes.append(f"{per_patient[st.patient_id]} CT series for this patient: rows {st.patient_id}_1.. "
                          "(keep one per patient before training)")
-        structures, roles = [], {}
+        structures, roles, empty = [], {}, []
         if st.rtstruct:
             try:
                 structures, empty = contoured_structures(st.rtstruct[0])   # an empty template ROI has no role
@@ -109,7 +150,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                 lungs = ("RTSTRUCT " + "+".join(n for n, r in roles.items() if r == role)
                          + " (no per-side lung radiomics)")
             except InputError:
-                lungs = "automatic (RT lung definition)"
+                lungs = "automatic (RT lung definition)" + (
+                    f" ({lung_structures_note(structures, empty, mapping)})" if st.rtstruct else "")
         dose_files, error = [], []
         if st.rtdose:
             try:
@@ -121,8 +163,9 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             except InputError as exc:   # the patient fails before any work, the reason in the inventory
                 error = [exc.problem, exc.fix]
                 notes.append(exc.problem)
-        dose_problem = ("ambiguous RTDOSEs" if len(st.rtdose or ()) > 1 else
-                        "the RTDOSE is not a total plan dose (DoseSummationType)")
+        # the refusal's own reason (a FRACTION dose, DoseType ERROR, no DoseUnits ...), never a guessed one
+        dose_problem = "ambiguous RTDOSEs" if len(st.rtdose or ()) > 1 else error[0] if error else ""
+        not_summed = bool(error) and "DoseSummationType" in error[0]
         tumour = ("RTSTRUCT " + "+".join(n for n, r in roles.items() if r in ("gtv", "gtv_primary", "gtv_node"))
                   if has("gtv", "gtv_primary", "gtv_node") else "automatic segmentation (with confidence)")
         unnamed = [n for n, r in roles.items() if r is None]
@@ -132,7 +175,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                      "ct": f"{st.ct.n_slices} slices" if st.ct else "", "rtstruct": Path(st.rtstruct[0]).name if st.rtstruct else "",
                      "rtdose": "+".join(Path(f).name for f in dose_files) if dose_files
                      else (f"{len(st.rtdose)} RTDOSEs (ambiguous)" if len(st.rtdose) > 1
-                           else Path(st.rtdose[0]).name + " (not a plan dose)" if st.rtdose else ""),
+                           else Path(st.rtdose[0]).name + (" (not a plan dose)" if not_summed else " (refused)")
+                           if st.rtdose else ""),
                      "missing": ", ".join(st.missing), "lungs_from": lungs if st.ct else "",
                      "tumour_from": tumour if st.ct else "", "dose_features": ("yes" if dose_files and st.ct else
                                                                   f"no ({dose_problem}: fails)" if error else "no"),
@@ -143,7 +187,9 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                                   rtstruct=str(st.rtstruct[0]) if st.rtstruct else None,
                                   rtdose=str(dose_files[0]) if dose_files else None,
                                   rtdose_files=[str(f) for f in dose_files] if len(dose_files) > 1 else [],
-                                  structures=structures, notes=notes, error=error))
+                                  structures=structures, notes=notes, error=error,
+                                  inputs=job_inputs(st.ct.series_uid, st.ct.files,
+                                                    st.rtstruct[0] if st.rtstruct else None, dose_files)))
     clashes = name_clashes(jobs, key=lambda j: j.case)
     if clashes:
         who = lambda j: repr(j.patient_id) + (f" (case {j.case})" if j.case != j.patient_id else "")  # noqa: E731
@@ -152,6 +198,22 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                          f"give these patients PatientIDs that differ in {NAME_RULE}, or run lungai cohort on "
                          "their folders separately, each with its own -o folder")
     return jobs, pd.DataFrame(rows)
+
+
+def lung_structures_note(names, empty, mapping=None) -> str:
+    """Why the RTSTRUCT's lungs are not used: which lung structures it has (right / left / Lungs / Lungs-GTV, by role)
+    and which are missing, or left out as empty."""
+    from lungai.dicom.roles import find_role
+
+    found = {side: find_role(names, side, mapping) for side in ("lung_right", "lung_left")}
+    gone = [n for side in ("lung_right", "lung_left", "lungs", "lungs_minus_gtv")
+            for n in find_role(empty, side, mapping)]
+    words = {"lung_right": "right", "lung_left": "left"}
+    has = [f"{words[s]} lung {'+'.join(n)}" for s, n in found.items() if n]
+    lacks = [words[s] for s, n in found.items() if not n]
+    text = (f"the RTSTRUCT has a contoured {' and '.join(has)} but no contoured {' or '.join(lacks)} lung" if has
+            else "no contoured lung structures in the RTSTRUCT")
+    return text + (f" ({', '.join(gone)} without contours)" if gone else "")
 
 
 def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list) -> tuple:
@@ -183,7 +245,7 @@ def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list) -> tuple:
                                    + ("dose features and whole-lung radiomics" if role == "lungs" else "dose features")
                                    + "; no right / left lung structures, so no per-side lung radiomics)")
             return None, mask, role
-        notes.append("no contoured lung structures in the RTSTRUCT; automatic lungs")
+        notes.append(lung_structures_note(names, empty, mapping) + "; automatic lungs")
     result = segment_lungs(ct)
     provenance["lungs"] = AUTO_LUNGS
     notes.extend(result.notes)   # every note: the scan's cut, an uncertain right/left label, the airways removed
@@ -191,8 +253,9 @@ def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list) -> tuple:
 
 
 def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: list) -> tuple:
-    """(tumour mask, confidence or None): the union of the RTSTRUCT's contoured GTVs; the automatic segmentation only
-    when the RTSTRUCT has no contoured GTV (a GTV that cannot be read fails the patient, never silently replaced)."""
+    """(tumour mask, confidence or None, review reasons or '', other candidates): the union of the RTSTRUCT's
+    contoured GTVs; the automatic segmentation only when the RTSTRUCT has no contoured GTV (a GTV that cannot be
+    read fails the patient, never silently replaced)."""
     from lungai.dicom.masks import structure_mask
     from lungai.dicom.roles import find_role
     from lungai.dicom.rtstruct import contoured_structures
@@ -207,7 +270,7 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
                                  f"{exc.fix}; to use the automatic segmentation instead, map the GTV structures to "
                                  "null with --structure-map") from exc
             provenance["tumour"] = "RTSTRUCT " + "+".join(used)
-            return mask, None
+            return mask, None, "", []
         empty_gtvs = find_role(empty, "gtv", mapping)
         notes.append("no contoured GTV in the RTSTRUCT"
                      + (f" ({', '.join(empty_gtvs)} without contours)" if empty_gtvs else "")
@@ -219,14 +282,33 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
     mdir = resolve_model_dir(model_dir)
     seg = segment_tumour(ct, load_model(mdir), seed=0)
     conf = float(seg.info["confidence"])
+    review = "; ".join(seg.info.get("review_reasons") or (["needs review"] if seg.info["needs_review"] else []))
     provenance["tumour"] = (f"automatic segmentation ({Path(mdir).name}, ensemble, confidence {conf:.2f}"
-                            + (", needs review" if seg.info["needs_review"] else "") + ")")
-    notes.extend(seg.info.get("notes", []))
-    return seg.tumour, conf
+                            + (", needs review" if review else "") + ")")
+    notes.extend(cohort_seg_note(n) for n in seg.info.get("notes", []))
+    candidates = seg.info.get("candidates") or []
+    return seg.tumour, conf, review, candidates
 
 
-def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, model_dir=None) -> dict:
-    """Everything for one patient into ``out_dir/patients/<case>/``; never raises (errors are returned)."""
+def cohort_seg_note(note: str) -> str:
+    """A note of the automatic segmentation as it holds in a cohort folder: cohort writes no probability map, keeps
+    the other candidate regions in result.json ('tumour_candidates') and takes no seed point - another region is
+    chosen by contouring it as a GTV in the RTSTRUCT (or with ``lungai segment --seed-point`` on this CT)."""
+    from lungai.seg.infer import (ANOTHER_CANDIDATE_HINT, CANDIDATES_LISTED, KEPT_IN_PROBABILITY,
+                                  OUTSIDE_LUNGS_HINT)
+
+    return (note.replace(KEPT_IN_PROBABILITY, "")
+            .replace(CANDIDATES_LISTED, "in result.json under 'tumour_candidates' with their centres")
+            .replace(ANOTHER_CANDIDATE_HINT, "to use another one, contour it as a GTV in the RTSTRUCT (or segment "
+                                             "this CT with lungai segment --seed-point at its centre)")
+            .replace(OUTSIDE_LUNGS_HINT, "a tumour there needs a GTV contoured in the RTSTRUCT (or lungai segment "
+                                         "--seed-point on this CT)"))
+
+
+def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, model_dir=None,
+                    max_gy: float | None = None) -> dict:
+    """Everything for one patient into ``out_dir/patients/<case>/``; never raises (errors are returned).
+    ``max_gy``: the largest plausible dose in Gy (``--max-dose-gy``, :func:`lungai.dose.read.check_dose_plausible`)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     start = time.perf_counter()
     folder = Path(out_dir) / "patients" / safe_name(job.case)
@@ -250,7 +332,7 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
             check_dose_matches_ct(f, job.ct_folder, job.ct_series_uid)
         ct = read_ct(job.ct_folder, series_uid=job.ct_series_uid)
         lungs, dose_lungs, dose_lungs_role = _lungs(job, ct, mapping, provenance, notes)
-        tumour, confidence = _tumour(job, ct, mapping, model_dir, provenance, notes)
+        tumour, confidence, review, candidates = _tumour(job, ct, mapping, model_dir, provenance, notes)
         write_image(lungs if lungs is not None else dose_lungs, folder / ("lungs.nii.gz" if lungs is not None
                                                                            else "dose_lungs.nii.gz"))
         write_image(tumour, folder / "tumour.nii.gz")
@@ -270,7 +352,7 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         for r in result.errors.itertuples(index=False):
             notes.append(f"radiomics {r.segment}: {r.error}")
         if dose_files:
-            dose_img = read_dose_sum(dose_files)
+            dose_img = read_dose_sum(dose_files, max_gy=max_gy)
             dose = dose_features(dose_img, ct, lungs if lungs is not None else dose_lungs, tumour, case=job.case)
             # automatic lungs: segment_lungs has said it already when it found one lung (ONE_LUNG_NOTE)
             notes.extend(lung_map_notes(lungs if lungs is not None else dose_lungs,
@@ -281,12 +363,13 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
                                   + "+".join(Path(f).name for f in dose_files)) + " (lungs minus GTV)"
         else:
             provenance["dose"] = "no RTDOSE"
-        row.update(case=job.case, patient_id=job.patient_id, tumour_confidence=confidence)
+        row.update(case=job.case, patient_id=job.patient_id, tumour_confidence=confidence, tumour_review=review)
         write_csv(pd.DataFrame([row]), folder / "features.csv")
         doc = {"case": job.case, "patient_id": job.patient_id, "status": "done", "provenance": provenance,
-               "notes": notes, "seconds": round(time.perf_counter() - start, 2)}
+               "notes": notes, "inputs": job.inputs, "tumour_review": review, "tumour_candidates": candidates,
+               "seconds": round(time.perf_counter() - start, 2)}
         tmp = folder / (RESULT + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+        tmp.write_text(json.dumps(doc, indent=1, default=float), encoding="utf-8")
         tmp.replace(folder / RESULT)   # written last: its presence marks the patient finished
         return doc
     except LungAIError as exc:
@@ -358,7 +441,44 @@ def _join_clinical(table: pd.DataFrame, clinical, notes: list) -> pd.DataFrame:
     return table.merge(clin, on="patient_id", how="left")
 
 
+def _model_identity(model_dir) -> str:
+    """The segmentation model as its contents: model.json's hash and the other files' names and sizes (so the
+    default model named explicitly, or by another path, is the same model); the name as given when it cannot be
+    resolved (not installed: the patients needing it fail with the reason)."""
+    import hashlib
+
+    from lungai.seg.resources import resolve_model_dir
+
+    try:
+        folder = Path(resolve_model_dir(model_dir))
+        card = (folder / "model.json").read_bytes()
+    except (LungAIError, OSError):
+        return "unresolved:" + str(model_dir)
+    files = sorted((f.name, f.stat().st_size) for f in folder.iterdir() if f.is_file() and f.name != "model.json")
+    return hashlib.sha256(card + json.dumps(files).encode()).hexdigest()
+
+
+def _written(out: Path) -> list[str]:
+    """The output names of cohort's (:data:`OUTPUTS`) present in ``out`` (a link is never taken for one)."""
+    return [n for n in OUTPUTS if (out / n).exists() and not (out / n).is_symlink()]
+
+
 def _settings_key(params: dict, mapping, model_dir) -> str:
+    """What makes results of one cohort folder comparable: the radiomics parameters, the structure mapping's
+    parsed contents (not its path: ``./map.yaml`` and ``map.yaml`` are one mapping, an edited file is another)
+    and the segmentation model's contents (:func:`_model_identity`)."""
+    import hashlib
+
+    from lungai.dicom.roles import load_mapping
+
+    blob = json.dumps({"params": params, "mapping": sorted(load_mapping(mapping).items(), key=str),
+                       "model": _model_identity(model_dir)}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _legacy_settings_key(params: dict, mapping, model_dir) -> str:
+    """The key of lungai versions before the mapping / model contents were hashed (their path as given): a folder
+    stamped with it and these arguments is taken as made with these settings (and re-stamped)."""
     import hashlib
 
     blob = json.dumps({"params": params, "mapping": str(mapping), "model": str(model_dir)}, sort_keys=True, default=str)
@@ -366,7 +486,7 @@ def _settings_key(params: dict, mapping, model_dir) -> str:
 
 
 def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, scheduler: str | None = None,
-               mapping=None, model_dir=None) -> CohortSummary:
+               mapping=None, model_dir=None, max_gy: float | None = None) -> CohortSummary:
     """Plan, process every patient not done yet (Dask, or a loop with ``workers=0``), write the table."""
     from lungai.dose.features import COLUMNS as DOSE_COLUMNS
     from lungai.radiomics.cluster import run_tasks
@@ -380,51 +500,83 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
         raise InputError(f"clinical CSV {clinical} does not exist", "give the path of the clinical CSV, or leave --clinical out")
     # before any work: a folder with the stamp is a cohort's (a re-run resumes in it); any other folder holding files
     # of cohort's output names is the user's and refused (other files are left alone)
-    prepare_output_folder(out, owner=None if (out / STAMP).is_file() else OWNER, owns=OUTPUTS)
+    if max_gy is not None:
+        from lungai.dose.read import max_dose_limit
+
+        max_dose_limit(max_gy)   # a bad --max-dose-gy before any work
+    check_folder_path(out)
+    if (out / STAMP).is_file() and not (out / MARKER).is_file():
+        # made by a cohort version before the marker: its files of cohort's output names are taken as cohort's
+        record_outputs(out, OWNER, _written(out))
+    # before any work: only the files of cohort's output names that the marker lists (a previous run wrote them)
+    # may be replaced or removed; any other file of those names is the user's and refused; other files are left alone
+    prepare_output_folder(out, owner=OWNER, owns=OUTPUTS)
     stamp, key = out / STAMP, _settings_key(params, mapping, model_dir)
-    if stamp.exists() and stamp.read_text(encoding="utf-8").strip() != key:
+    if stamp.exists() and stamp.read_text(encoding="utf-8").strip() not in (
+            key, _legacy_settings_key(params, mapping, model_dir)):
         raise InputError(f"{out} holds results made with other radiomics parameters, structure mapping or model",
                          "use another output folder, or delete that one to start over")
-    stamp.write_text(key, encoding="utf-8")
-    jobs, inventory = plan_cohort(root, mapping)
-    write_csv(inventory, out / INVENTORY)
-    for r in inventory.itertuples(index=False):
-        print(f"{r.patient_id}: CT {r.ct or '-'}, RTSTRUCT {r.rtstruct or '-'}, RTDOSE {r.rtdose or '-'}"
-              + (f"; missing {r.missing}" if r.missing else "")
-              + (f"; lungs {r.lungs_from}, tumour {r.tumour_from}" if r.case else "; not processed (no CT)"))
-    for line in inventory_warnings(jobs):
-        print("warning: " + line)
-    summary = CohortSummary(out)
-    run_tasks("cohort", process_patient, jobs, [j.case for j in jobs], (params, str(out), mapping, model_dir),
-              lambda job: (out / "patients" / safe_name(job.case) / RESULT).exists(), summary, workers, scheduler)
-    summary.seconds = time.perf_counter() - start
-    failed = pd.DataFrame(summary.failed, columns=["case", "error"])
-    if not failed.empty:
-        write_csv(failed, out / ERRORS)
-    elif (out / ERRORS).exists():
-        (out / ERRORS).unlink()
-    rows = []
-    for job in jobs:
-        folder = out / "patients" / safe_name(job.case)
-        if (folder / RESULT).exists():
-            doc = json.loads((folder / RESULT).read_text(encoding="utf-8"))
-            row = pd.read_csv(folder / "features.csv", dtype={"case": str, "patient_id": str}).iloc[0].to_dict()
-            row["provenance"] = provenance_text(doc)
-            rows.append(row)
-    if rows:
-        table = pd.DataFrame(rows)
-        first = ["case", "patient_id", "provenance", "tumour_confidence"]
-        dose_cols = [c for c in DOSE_COLUMNS if c != "case"]   # always there (NaN without an RTDOSE): one schema
-        dose_cols += [c for c in table.columns if c.startswith("dose_") and c not in dose_cols]
-        rad_cols = [c for c in table.columns if c.startswith("rad_")]
-        # the radiomics settings id travels with the features (rp train records it, predict / validate check it)
-        table = table.reindex(columns=first + dose_cols + rad_cols + [SETTINGS_COLUMN])
-        notes: list = []
-        if clinical is not None:
-            table = _join_clinical(table, clinical, notes)
-        for n in notes:
-            print("note: " + n)
-        write_csv(table, out / TABLE, protect=[clinical] if clinical else ())
-        write_sidecar(out / TABLE, params)   # rp_table.settings.json: the settings in full, as radiomics writes
-        summary.table = out / TABLE
+    try:
+        stamp.write_text(key, encoding="utf-8")
+        jobs, inventory = plan_cohort(root, mapping)
+        write_csv(inventory, out / INVENTORY)
+        for r in inventory.itertuples(index=False):
+            print(f"{r.patient_id}: CT {r.ct or '-'}, RTSTRUCT {r.rtstruct or '-'}, RTDOSE {r.rtdose or '-'}"
+                  + (f"; missing {r.missing}" if r.missing else "")
+                  + (f"; lungs {r.lungs_from}, tumour {r.tumour_from}" if r.case else "; not processed (no CT)"))
+        for line in inventory_warnings(jobs):
+            print("warning: " + line)
+        for job in jobs:     # a finished patient whose inputs changed since (an RTDOSE / RTSTRUCT added ...) is redone
+            done = out / "patients" / safe_name(job.case) / RESULT
+            if done.exists():
+                try:
+                    recorded = json.loads(done.read_text(encoding="utf-8")).get("inputs")
+                except (OSError, ValueError):
+                    recorded = None
+                change = inputs_change(recorded, job.inputs)
+                if change:
+                    done.unlink()       # never a stale row in the table, even when the redo fails
+                    job.notes.append(f"inputs changed since the last run ({change}): redone")
+                    print(f"note: {job.case}: inputs changed since the last run ({change}): redone")
+        summary = CohortSummary(out)
+        run_tasks("cohort", process_patient, jobs, [j.case for j in jobs],
+                  (params, str(out), mapping, model_dir, max_gy),
+                  lambda job: (out / "patients" / safe_name(job.case) / RESULT).exists(), summary, workers, scheduler)
+        summary.seconds = time.perf_counter() - start
+        failed = pd.DataFrame(summary.failed, columns=["case", "error"])
+        if not failed.empty:
+            write_csv(failed, out / ERRORS)
+        elif (out / ERRORS).exists():
+            (out / ERRORS).unlink()
+        rows = []
+        for job in jobs:
+            folder = out / "patients" / safe_name(job.case)
+            if (folder / RESULT).exists():
+                doc = json.loads((folder / RESULT).read_text(encoding="utf-8"))
+                row = pd.read_csv(folder / "features.csv", dtype={"case": str, "patient_id": str}).iloc[0].to_dict()
+                row["provenance"] = provenance_text(doc)
+                rows.append(row)
+        if rows:
+            table = pd.DataFrame(rows)
+            first = ["case", "patient_id", "provenance", "tumour_confidence", "tumour_review"]
+            dose_cols = [c for c in DOSE_COLUMNS if c != "case"]   # always there (NaN without an RTDOSE): one schema
+            dose_cols += [c for c in table.columns if c.startswith("dose_") and c not in dose_cols]
+            rad_cols = [c for c in table.columns if c.startswith("rad_")]
+            # the radiomics settings id travels with the features (rp train records it, predict / validate check it)
+            table = table.reindex(columns=first + dose_cols + rad_cols + [SETTINGS_COLUMN])
+            for r in table.itertuples(index=False):     # an automatic tumour flagged for review: said, not only listed
+                if isinstance(r.tumour_review, str) and r.tumour_review:
+                    print(f"warning: {r.case}: the automatic tumour needs review ({r.tumour_review}): check "
+                          f"{out / 'patients' / safe_name(r.case) / 'tumour.nii.gz'} "
+                          "(or contour a GTV in the RTSTRUCT)")
+            notes: list = []
+            if clinical is not None:
+                table = _join_clinical(table, clinical, notes)
+            for n in notes:
+                print("note: " + n)
+            write_csv(table, out / TABLE, protect=[clinical] if clinical else ())
+            write_sidecar(out / TABLE, params)   # rp_table.settings.json: the settings in full, as radiomics writes
+            summary.table = out / TABLE
+    finally:     # what this run (or an earlier one) wrote: a re-run may replace it, never anything else
+        record_outputs(out, OWNER, _written(out))
     return summary

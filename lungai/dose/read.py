@@ -119,11 +119,14 @@ def check_dose_kind(ds, name: str) -> None:
     dose_units(ds, name)
 
 
-def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES) -> sitk.Image:
+def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES, max_gy: float | None = None,
+                check: bool = True) -> sitk.Image:
     """A DICOM RTDOSE file as a float32 image in Gy with its patient geometry (LPS).
 
     Only a total treatment dose is read: DoseSummationType in ``accept`` (PLAN / MULTI_PLAN; a missing tag is
-    accepted); :func:`read_dose_sum` reads the BEAM doses of one plan.
+    accepted); :func:`read_dose_sum` reads the BEAM doses of one plan.  The dose in Gy must be plausible for its
+    DoseUnits (:func:`check_dose_plausible`, ``max_gy``: ``--max-dose-gy``); ``check=False``: not checked here
+    (a BEAM dose, checked once summed).
     """
     import pydicom
 
@@ -139,8 +142,11 @@ def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES) -> sitk.Imag
     arr = ds.pixel_array.astype(np.float64) * float(ds.DoseGridScaling)
     if arr.ndim == 2:
         arr = arr[None]
-    if dose_units(ds, p.name) == "CGY":
+    units = dose_units(ds, p.name)
+    if units == "CGY":
         arr = arr / 100.0
+    if check:
+        check_dose_plausible(p.name, float(arr.max()) if arr.size else 0.0, units, max_gy, rtdose=True)
     offsets = _frame_offsets(ds, arr.shape[0])
     steps = np.diff(offsets)
     if (steps > 0).any() and (steps < 0).any():
@@ -221,13 +227,15 @@ def plan_dose_files(paths) -> tuple[list[Path], str | None]:
                      "lungai dose-features --dose FILE")
 
 
-def read_dose_sum(paths) -> sitk.Image:
-    """The sum of the BEAM doses of one plan on one dose grid (as :func:`plan_dose_files` chose them), in Gy;
-    one file: :func:`read_rtdose`."""
+def read_dose_sum(paths, max_gy: float | None = None) -> sitk.Image:
+    """The sum of the BEAM doses of one plan on one dose grid (as :func:`plan_dose_files` chose them), in Gy,
+    checked once summed (:func:`check_dose_plausible`, ``max_gy``); one file: :func:`read_rtdose`."""
+    import pydicom
+
     paths = [Path(p) for p in paths]
     if len(paths) == 1:
-        return read_rtdose(paths[0])
-    images = [read_rtdose(p, accept=(BEAM,)) for p in paths]
+        return read_rtdose(paths[0], max_gy=max_gy)
+    images = [read_rtdose(p, accept=(BEAM,), check=False) for p in paths]
     total = images[0]
     for p, img in zip(paths[1:], images[1:]):
         same = (img.GetSize() == total.GetSize() and np.allclose(img.GetOrigin(), total.GetOrigin(), atol=1e-3)
@@ -238,6 +246,9 @@ def read_dose_sum(paths) -> sitk.Image:
                              "summed",
                              "export the plan dose (DoseSummationType PLAN) instead")
         total = total + img
+    units = sorted({dose_units(pydicom.dcmread(p, stop_before_pixels=True), p.name) for p in paths})
+    check_dose_plausible(f"the sum of the BEAM RTDOSEs {'+'.join(p.name for p in paths)}",
+                         float(sitk.GetArrayViewFromImage(total).max()), "/".join(units), max_gy, rtdose=True)
     return total
 
 
@@ -327,6 +338,55 @@ MIN_CGY_MAX_GY = 1.0
 IMAGE_DOSE_UNITS = {"Gy": 1.0, "cGy": 0.01}
 
 
+def max_dose_limit(max_gy: float | None = None) -> float:
+    """The largest plausible dose in Gy: ``max_gy`` (``--max-dose-gy``) or :data:`MAX_PLAUSIBLE_GY`."""
+    limit = MAX_PLAUSIBLE_GY if max_gy is None else float(max_gy)
+    if not (np.isfinite(limit) and limit > 0):
+        raise InputError(f"--max-dose-gy {max_gy!r} is not a positive dose in Gy",
+                         f"give the largest dose the map may hold, in Gy (default {MAX_PLAUSIBLE_GY:g})")
+    return limit
+
+
+def check_dose_plausible(name: str, top_gy: float, unit: str, max_gy: float | None = None,
+                         rtdose: bool = False) -> None:
+    """The one Gy / cGy plausibility rule of every dose read (a NIfTI / NRRD / MHA image read in ``unit``, a DICOM
+    RTDOSE read with its DoseUnits tag, ``rtdose=True``): ``top_gy`` (the maximum once converted to Gy) above
+    ``max_gy`` (:func:`max_dose_limit`: cGy values taken for Gy) is refused, so is, read as cGy, a maximum below
+    :data:`MIN_CGY_MAX_GY` (Gy values taken for cGy).  The messages name what set the unit: ``--dose-unit`` for
+    an image, the RTDOSE's DoseUnits tag (the likely culprit) for an RTDOSE."""
+    limit = max_dose_limit(max_gy)
+    unit = "cGy" if str(unit).upper() == "CGY" else "Gy"
+    raw = top_gy / IMAGE_DOSE_UNITS[unit]
+    override = f"--max-dose-gy {int(np.ceil(top_gy / 10.0) * 10)}"
+    tag = f"its DoseUnits tag says {unit.upper()}"
+    if top_gy > limit and unit == "Gy":
+        if rtdose:
+            raise InputError(f"{name}: the maximum {top_gy:.4g} Gy is above {limit:g} Gy, implausible for a lung "
+                             f"treatment dose; {tag}, which is likely wrong (the values look like cGy: "
+                             f"{raw / 100:.4g} Gy)",
+                             "re-export the RTDOSE from the planning system with the right DoseUnits (CGY for "
+                             "these values); if it really holds that much (an EQD2 / BED map, summed courses) pass "
+                             + override)
+        raise InputError(f"{name}: the maximum {top_gy:.4g} Gy is above {limit:g} Gy, implausible for a lung "
+                         "treatment dose in Gy",
+                         f"if the values are cGy (maximum {raw:.4g} cGy = {raw / 100:.4g} Gy) pass --dose-unit cGy; "
+                         "if they really are Gy (an EQD2 / BED map, summed courses) pass " + override)
+    if top_gy > limit:
+        raise InputError(f"{name}: the maximum {raw:.4g} cGy = {top_gy:.4g} Gy is above {limit:g} Gy, implausible "
+                         "for a lung treatment dose" + (f" ({tag})" if rtdose else ""),
+                         f"check that the {'RTDOSE' if rtdose else 'file'} is the dose of the plan, in cGy; if it "
+                         "really holds that much (an EQD2 / BED map, summed courses) pass " + override)
+    if unit == "cGy" and 0 < top_gy < MIN_CGY_MAX_GY:
+        if rtdose:
+            raise InputError(f"{name}: {tag}, so the maximum {raw:.4g} cGy is {top_gy:.4g} Gy, too low for a "
+                             "treatment dose: the values look like Gy already, the DoseUnits tag is likely wrong",
+                             "re-export the RTDOSE from the planning system with the right DoseUnits (GY for these "
+                             "values)")
+        raise InputError(f"{name}: read as cGy, the maximum {raw:.4g} cGy is {top_gy:.4g} Gy, too low for a treatment "
+                         f"dose: the values look like Gy already",
+                         "leave --dose-unit out (Gy, the default) when the image is in Gy")
+
+
 def _nifti_nonfinite(path: Path) -> int | None:
     """The number of NaN / infinite values stored in a float NIfTI-1/-2 file (.nii / .nii.gz), read from its data
     (SimpleITK's reader turns NaN into 0); None when ``path`` is not such a file."""
@@ -380,15 +440,12 @@ def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None) -
     if not p.exists():
         raise InputError(f"{p} does not exist", "check the --dose path")
     if p.is_dir():
-        return read_rtdose(_find_rtdose(p))
+        return read_rtdose(_find_rtdose(p), max_gy=max_gy)
     if _is_dicom(p):
-        return read_rtdose(p)
+        return read_rtdose(p, max_gy=max_gy)
     if unit not in IMAGE_DOSE_UNITS:
         raise InputError(f"dose unit {unit!r} is not known", "give --dose-unit Gy or cGy")
-    limit = MAX_PLAUSIBLE_GY if max_gy is None else float(max_gy)
-    if not (np.isfinite(limit) and limit > 0):
-        raise InputError(f"--max-dose-gy {max_gy!r} is not a positive dose in Gy",
-                         f"give the largest dose the map may hold, in Gy (default {MAX_PLAUSIBLE_GY:g})")
+    max_dose_limit(max_gy)   # a bad --max-dose-gy is said before the image is read
     img = sitk.Cast(read_image(p), sitk.sitkFloat32)
     arr = sitk.GetArrayViewFromImage(img)
     bad = _nifti_nonfinite(p)
@@ -401,21 +458,5 @@ def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None) -
     if float(arr.min()) < -1e-3:
         raise InputError(f"{p.name} holds negative values (min {float(arr.min()):.3g}), so it is not a dose",
                          "give the physical dose in Gy")
-    raw = float(arr.max())
-    top = raw * IMAGE_DOSE_UNITS[unit]
-    override = f"--max-dose-gy {int(np.ceil(top / 10.0) * 10)}"
-    if top > limit and unit == "Gy":
-        raise InputError(f"{p.name}: the maximum {top:.4g} Gy is above {limit:g} Gy, implausible for a lung "
-                         "treatment dose in Gy",
-                         f"if the values are cGy (maximum {raw:.4g} cGy = {raw / 100:.4g} Gy) pass --dose-unit cGy; "
-                         "if they really are Gy (an EQD2 / BED map, summed courses) pass " + override)
-    if top > limit:
-        raise InputError(f"{p.name}: the maximum {raw:.4g} cGy = {top:.4g} Gy is above {limit:g} Gy, implausible "
-                         "for a lung treatment dose",
-                         "check that the file is the dose of the plan, in cGy; if it really holds that much (an EQD2 "
-                         "/ BED map, summed courses) pass " + override)
-    if unit == "cGy" and 0 < top < MIN_CGY_MAX_GY:
-        raise InputError(f"{p.name}: read as cGy, the maximum {raw:.4g} cGy is {top:.4g} Gy, too low for a treatment "
-                         f"dose: the values look like Gy already",
-                         "leave --dose-unit out (Gy, the default) when the image is in Gy")
+    check_dose_plausible(p.name, float(arr.max()) * IMAGE_DOSE_UNITS[unit], unit, max_gy)
     return img if unit == "Gy" else img * IMAGE_DOSE_UNITS[unit]

@@ -38,8 +38,9 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
                               "twice in the metrics, and the predictions per patient would be ambiguous", every_id=True)
     outcome = outcome or card["outcome"]
     y = outcome_vector(df, outcome)
-    X = model_features(df, card, "validation table")
+    # the settings first: other settings give other rad_* names, which must not read as misspelt columns
     warnings = [w for w in settings_warnings(df, card, "validation table", allow_other_radiomics_settings) if w]
+    X = model_features(df, card, "validation table")
     imputed, outside = imputed_and_out_of_range(X, card)
     risk, low, high = risk_with_interval(bundle, X)
     thr = card["threshold"] if threshold is None else float(threshold)

@@ -42,8 +42,9 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
         if Path(output).resolve() in inputs:
             raise InputError(f"the output {output} is an input file and would be overwritten",
                              "choose another output path")
-    X = model_features(df, card, "patients table")
+    # the settings first: other settings give other rad_* names, which must not read as misspelt columns
     warnings = settings_warnings(df, card, "patients table", allow_other_radiomics_settings)
+    X = model_features(df, card, "patients table")
     imputed, outside = imputed_and_out_of_range(X, card)
     with task("rp predict", 2) as bar:
         risk, low, high = risk_with_interval(bundle, X)

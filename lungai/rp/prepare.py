@@ -31,7 +31,18 @@ def model_features(df: pd.DataFrame, card: dict, what: str) -> pd.DataFrame:
     """The columns the locked model needs, checked (present, numeric, known categories)."""
     roles = ColumnRoles.from_json(card["roles"])
     features = card["features"]
-    require_columns(df, features, what)
+    try:
+        require_columns(df, features, what)
+    except InputError as exc:
+        other = _other_settings(df, card) if any(str(f).startswith("rad_") and f not in df.columns
+                                                    for f in features) else None
+        if other is None:
+            raise
+        raise InputError(f"{what}: the radiomic features were computed with other radiomics settings ({other}) "
+                         f"than the model's ({card['radiomics_settings']['id']}), so the model's rad_* columns are "
+                         f"not there (other settings give other feature names); {exc.problem.split(': ', 1)[-1]}",
+                         "recompute the features with the model's settings (the --params used for training, see "
+                         "model_card.json 'radiomics_settings')") from exc
     X = numeric_features(df, roles, features)
     check_categories(X, {c: card["categories"][c] for c in features if c in card["categories"]}, what)
     return X
@@ -121,6 +132,18 @@ def legacy_settings(radiomics_settings: dict | None) -> str | None:
         name, types = preset.split(", ")
         return f"the id of the preset --params {name} (image types {types}) there"
     return None
+
+
+def _other_settings(df: pd.DataFrame, card: dict) -> str | None:
+    """The table's radiomics settings ids other than the model's ('unknown' without the column), or None when they
+    are the model's or the model recorded none."""
+    expected = (card.get("radiomics_settings") or {}).get("id")
+    if expected is None:
+        return None
+    if SETTINGS_COLUMN not in df:
+        return "unknown: the table has no radiomics_settings column"
+    ids = sorted({str(g) for g in df[SETTINGS_COLUMN].dropna()} - {expected})
+    return ", ".join(ids) or None
 
 
 def settings_warnings(df: pd.DataFrame, card: dict, what: str, allow_other: bool = False) -> list[str]:

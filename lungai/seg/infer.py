@@ -319,6 +319,14 @@ def _flip_check_round(ct, box, binary, cfg, nets, method, mc_passes, seed) -> fl
     return _model_pass(ct, sub, cfg, nets, method, mc_passes, seed, True)[3]
 
 
+# parts of the notes that name what `lungai segment` writes / takes: a caller that writes other files (lungai cohort)
+# replaces them (lungai.dicom.cohort._tumour)
+KEPT_IN_PROBABILITY = "; they remain in probability.nii.gz"
+OUTSIDE_LUNGS_HINT = "a tumour there needs a seed point"
+CANDIDATES_LISTED = "under 'candidates' with their centres"
+ANOTHER_CANDIDATE_HINT = "to segment another one, run again with --seed-point at its centre"
+
+
 def review_reasons(conf: float, threshold: float, *, cut: bool = False, incomplete: bool = False,
                    ran_on: bool = False, several: bool = False, seed_away: bool = False,
                    aerated: bool = False) -> list:
@@ -503,11 +511,11 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         notes.append(f"the tumour may be larger than the box: {growth['stop_reason']}")
     if dropped["n_elongated"]:
         notes.append(f"{dropped['n_elongated']} elongated (vessel-like) region(s), {dropped['elongated_ml']:.1f} ml, "
-                     "left out of the tumour mask; they remain in probability.nii.gz")
+                     "left out of the tumour mask" + KEPT_IN_PROBABILITY)
     if dropped["n_outside_lungs"]:
         notes.append(f"{dropped['n_outside_lungs']} region(s) lying mostly outside the lungs, "
                      f"{dropped['outside_lungs_ml']:.1f} ml, left out of the tumour mask (mediastinal border / "
-                     "chest wall); a tumour there needs a seed point")
+                     "chest wall); " + OUTSIDE_LUNGS_HINT)
     reasons = review_reasons(conf, threshold, cut=bool(cut), incomplete=incomplete and not ran_on, ran_on=ran_on,
                              several=n_candidates > 1, seed_away=seed_away, aerated=bool(aerated))
     if n_candidates > 1:
@@ -517,9 +525,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         listed = ("are listed" if n_candidates <= MAX_CANDIDATES_LISTED
                   else f"- the first {MAX_CANDIDATES_LISTED - 1} of them are listed -")
         notes.append(f"automatic mode found {n_candidates} candidate regions; {kept}; the other "
-                     f"{n_candidates - 1} ({others_ml:.1f} ml) {listed} under 'candidates' with their centres - "
-                     "check them (vessels and hilar structures can be marked too); to segment another one, run "
-                     "again with --seed-point at its centre")
+                     f"{n_candidates - 1} ({others_ml:.1f} ml) {listed} {CANDIDATES_LISTED} - "
+                     f"check them (vessels and hilar structures can be marked too); {ANOTHER_CANDIDATE_HINT}")
     info = {
         "confidence": round(conf, 4), "needs_review": bool(reasons), "review_reasons": reasons,
         "review_threshold": threshold,
