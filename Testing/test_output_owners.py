@@ -235,6 +235,27 @@ def test_radiomics_never_replaces_the_users_table_or_sidecars(sample_dir, tmp_pa
         assert _is_mine(mine) and sorted(p.name for p in folder.iterdir()) == [name]
 
 
+def test_a_failed_lungs_or_radiomics_run_records_what_it_had_written(p1, sample_dir, tmp_path, monkeypatch):
+    """The table / image is recorded as soon as the run ends, a failure after writing it included: the next run
+    replaces it instead of taking it for the user's."""
+    lf = tmp_path / "lf"
+    (lf / "lungs.rtstruct.dcm").mkdir(parents=True)                      # the DICOM export fails
+    assert _cli("lungs", p1["ct"], "-o", lf / "lungs.nii.gz") == 2
+    (lf / "lungs.rtstruct.dcm").rmdir()
+    assert _cli("lungs", p1["ct"], "-o", lf / "lungs.nii.gz") == 0
+    import lungai.radiomics.settings as settings
+
+    def broken(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(settings, "write_sidecar", broken)              # fails after the table was written
+    args = ["radiomics", "--image", sample_dir / "ct.nii.gz", "--mask", sample_dir / "labels.nii.gz", "--label", "1",
+            "-o", tmp_path / "r" / "features.csv"]
+    assert _cli(*args) == 2 and (tmp_path / "r" / "features.csv").is_file()
+    monkeypatch.undo()
+    assert _cli(*args) == 0
+
+
 def test_rp_synth_refuses_the_users_file_and_reruns_silently(tmp_path, capsys):
     mine = _mine(tmp_path / "u2" / "my.csv")
     assert _cli("rp", "synth", "-o", mine, "-n", 20) == 2
