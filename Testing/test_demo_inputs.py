@@ -360,3 +360,43 @@ def test_rp_review_flag_only_when_the_risk_uses_the_automatic_tumour():
     s["dose_masks"] = dose_masks(seg)
     assert 'id="rp-review"' in _rp(s, {})
     assert "note: the dose metrics and the RP risk use the automatic tumour, which is flagged for review" in result_lines(s)
+
+
+def test_demo_dose_and_rtstruct_errors_come_before_any_work(phantom, tmp_path, monkeypatch):
+    """An implausible dose, a wrong --structure or --structure-map fail right after the CT is read (nothing
+    segmented or written); --max-dose-gy accepts an EQD2 / BED map as dose-features does."""
+    import lungai.lungs
+    from lungai.cli import main
+    from lungai.demo import run_demo
+    from lungai.dicom.synthetic import write_rt_study
+    from lungai.errors import InputError
+    from lungai.synthetic import PhantomSpec, SAMPLE_SEED, make_phantom, sample_spec
+
+    def reached(*a, **k):
+        raise RuntimeError("segmentation reached")
+
+    monkeypatch.setattr(lungai.lungs, "segment_lungs", reached)
+    ct = phantom[0]
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    dose = sitk.Image(ct.GetSize(), sitk.sitkFloat32) + 240.0       # a 240 Gy-max EQD2 map
+    dose.CopyInformation(ct)
+    sitk.WriteImage(dose, str(tmp_path / "eqd2.nii.gz"))
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="--max-dose-gy 240"):
+        run_demo(out, ct_path=tmp_path / "ct.nii.gz", dose=tmp_path / "eqd2.nii.gz")
+    assert not out.exists()
+    with pytest.raises(RuntimeError, match="segmentation reached"):  # accepted with --max-dose-gy
+        main(["demo", "--ct", str(tmp_path / "ct.nii.gz"), "--dose", str(tmp_path / "eqd2.nii.gz"),
+              "--max-dose-gy", "300", "-o", str(tmp_path / "out2")])
+
+    spec = sample_spec()
+    ph = make_phantom(PhantomSpec(shape=(48, 48, 24), spacing=(7.0, 7.0, 5.0), noise_hu=spec.noise_hu,
+                                  tumour=spec.tumour), seed=SAMPLE_SEED)
+    st = write_rt_study(tmp_path / "export", ph, patient_id="P1")
+    for extra, shown in ((["--structure", "NOPE"], "NOPE"),
+                         (["--structure-map", str(tmp_path / "missing.csv")], "missing.csv")):
+        with pytest.raises(InputError, match=shown):
+            run_demo(tmp_path / "out3", ct_path=st["ct"], dose=st["dose"], rtstruct=st["rtstruct"],
+                     rtstruct_lungs=extra[1] if extra[0] == "--structure" else None,
+                     structure_map=extra[1] if extra[0] == "--structure-map" else None)
+        assert not (tmp_path / "out3").exists()

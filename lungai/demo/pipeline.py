@@ -124,13 +124,16 @@ def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default", case:
     return wide, info
 
 
-def _dose(out: Path, ct, tumour, lungs, dose_path, sample: bool, case: str = "demo", unit: str = "Gy") -> tuple:
-    """(dose image on the CT grid or None, feature row or None, sentence on where the dose came from)."""
+def _dose(out: Path, ct, tumour, lungs, dose_path, sample: bool, case: str = "demo", unit: str = "Gy",
+          max_gy: float | None = None, given=None) -> tuple:
+    """(dose image on the CT grid or None, feature row or None, sentence on where the dose came from).  ``given``:
+    the dose of ``dose_path`` already read (:func:`lungai.dose.read_dose`, ``unit`` / ``max_gy``)."""
     from lungai.dose import dose_features, read_dose, treatment_dose
 
     has_tumour = bool(sitk.GetArrayViewFromImage(tumour).any())
     if dose_path is not None:
-        given = read_dose(dose_path, unit=unit)
+        if given is None:
+            given = read_dose(dose_path, unit=unit, max_gy=max_gy)
         row = dose_features(given, ct, lungs, tumour if has_tumour else None, case=case)
         dose = sitk.Resample(given, ct, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
         source = f"RT dose {Path(dose_path).name} (given with --dose), resampled onto the CT grid."
@@ -486,12 +489,16 @@ DEMO_OUTPUTS = ("ct.nii.gz", "labels.nii.gz", "meta.json", "tumor_truth.nii.gz",
 def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lps=None, clinical=None,
              dose=None, rp_model=None, stage_model=None, patient_id=None,
              radiomics_params: str = "default", series_uid: str | None = None, dose_unit: str = "Gy",
-             rtstruct=None, rtstruct_lungs: str | None = None, structure_map=None, allow_gaps: bool = False) -> dict:
+             rtstruct=None, rtstruct_lungs: str | None = None, structure_map=None, allow_gaps: bool = False,
+             max_dose_gy: float | None = None) -> dict:
     """Run every step; returns the summary (also written as ``summary.json``).
 
     ``radiomics_params``: the radiomics preset (``default``, ``ibsi-a`` .. ``ibsi-e``) or YAML file.
     ``series_uid``: the series of ``ct_path`` when that DICOM folder holds several.
-    ``dose_unit``: the unit of a NIfTI / NRRD / MHA ``dose`` (Gy or cGy; an RTDOSE says its own).
+    ``dose_unit``: the unit of a NIfTI / NRRD / MHA ``dose`` (Gy or cGy; an RTDOSE says its own);
+    ``max_dose_gy``: the largest dose such an image may hold (default 150 Gy, :func:`lungai.dose.read_dose`).
+    The dose is read and checked, and the RTSTRUCT's structures resolved, right after the CT is read: before
+    anything is computed or written.
     ``rtstruct``: the plan's DICOM RTSTRUCT: the dose metrics use its lungs and GTV (found by role, as
     ``lungai dose-features --rtstruct``; ``rtstruct_lungs`` a structure name / role:ROLE for the lungs,
     ``structure_map`` / ``allow_gaps`` as there) instead of the automatic masks.
@@ -545,6 +552,17 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         from lungai.seg.preprocess import check_seed_inside_body
 
         check_seed_inside_body(ct, seed_lps)
+    # the dose (readable, plausible) and the RTSTRUCT's structures (names, --structure-map) before any work: a
+    # wrong one fails now, not after segmentation and radiomics
+    given_dose = rt = None
+    if dose is not None:
+        from lungai.dose import read_dose
+
+        given_dose = read_dose(dose, unit=dose_unit, max_gy=max_dose_gy)
+    if rtstruct is not None:     # the plan's contours for the dose metrics (lungs and GTV by role)
+        from lungai.dicom.masks import rtstruct_dose_masks
+
+        rt = rtstruct_dose_masks(rtstruct, ct, rtstruct_lungs, None, structure_map, allow_gaps)
     case = demo_case_id(ct_path, patient_id, series_uid)
     prepare_output_folder(out, inputs=[ct_path] if ct_path else [], owner="demo")
     timings: dict = {}
@@ -601,16 +619,13 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         bar.update(1, f"{summary['radiomics']['n_features']} features")
 
         t0 = time.perf_counter()
-        dose_lungs, dose_gtv, rt = lungs_result.labels, seg.tumour, None
-        if rtstruct is not None:     # the plan's contours for the dose metrics (lungs and GTV by role)
-            from lungai.dicom.masks import rtstruct_dose_masks
-
-            rt = rtstruct_dose_masks(rtstruct, ct, rtstruct_lungs, None, structure_map, allow_gaps)
+        dose_lungs, dose_gtv = lungs_result.labels, seg.tumour
+        if rt is not None:           # the RTSTRUCT's lungs and GTV, resolved before any work
             dose_lungs = rt["lungs"]
             dose_gtv = rt["gtv"] if rt["gtv"] is not None else sitk.Image(ct.GetSize(), sitk.sitkUInt8)
             dose_gtv.CopyInformation(ct)
         dose_img, summary["dose"], summary["dose_source"] = _dose(out, ct, dose_gtv, dose_lungs, dose,
-                                                                  sample, case, dose_unit)
+                                                                  sample, case, dose_unit, max_dose_gy, given_dose)
         if dose_note:
             summary["dose_note"] = dose_note[0].upper() + dose_note[1:] + "."
             summary["dose_source"] += " " + summary["dose_note"]
