@@ -400,3 +400,29 @@ def test_demo_dose_and_rtstruct_errors_come_before_any_work(phantom, tmp_path, m
                      rtstruct_lungs=extra[1] if extra[0] == "--structure" else None,
                      structure_map=extra[1] if extra[0] == "--structure-map" else None)
         assert not (tmp_path / "out3").exists()
+
+
+def test_the_illustrative_rp_models_withheld_columns_are_not_called_missing(tmp_path, monkeypatch):
+    """The built-in sample's RP model gets its noise radiomic columns withheld on purpose: they are not listed as
+    imputed (console, summary, banner), and the risk's use of tumour radiomics follows the values given."""
+    import lungai.demo.pipeline as pipeline
+    from lungai.demo.pipeline import _rp
+    from lungai.rp import make_cohort, train_rp
+
+    def quick_model(out):                        # the illustrative model's features, a smaller training cohort
+        cohort = make_cohort(n=120, seed=0)
+        train_rp(cohort.table, cohort.outcome, out / "rp_model", models="lr", feature_sets="all", fast=True, seed=0,
+                 overwrite=True, make_plots=False)
+        return out / "rp_model", "ILLUSTRATIVE model."
+
+    monkeypatch.setattr(pipeline, "_illustrative_rp_model", quick_model)
+    table = make_cohort(n=40, seed=1).table
+    row = table.iloc[0]
+    wide = pd.DataFrame([{c: float(row[c]) for c in table.columns if c.startswith("rad_")}])
+    assert any(c.startswith("rad_tumour") for c in wide.columns)          # the radiomics hold the noise columns
+    dose_row = {c: float(row[c]) for c in table.columns if c.startswith("dose_")}
+    r = _rp(tmp_path, wide, dose_row, False, None, None, True, case="demo")
+    assert r["status"] == "illustrative" and r["imputed"] == [], r["imputed"]
+    assert r["withheld"] and all(c.startswith("rad_") for c in r["withheld"])
+    assert "withheld on purpose" in r["model_description"]
+    assert r["uses_tumour_radiomics"] is False and r["uses_dose"] is True

@@ -215,11 +215,13 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
         patient.update(EXAMPLE_CLINICAL)
     patient.update(dose_row or {})
     computed = {c: float(wide[c].iloc[0]) for c in wide.columns if c.startswith("rad_")}
+    withheld = []
     if rp_model is None:
         # the illustrative model's risk features, computed for this patient; its noise radiomic columns
-        # are left missing and imputed by the locked pipeline
+        # are withheld on purpose (imputed by the locked pipeline): not "missing" for this patient
         computed = {c: v for c, v in computed.items() if c in RISK_MODEL}
-        patient.update({c: np.nan for c in card["features"] if c not in patient and c not in computed})
+        withheld = [c for c in card["features"] if c not in patient and c not in computed]
+        patient.update({c: np.nan for c in withheld})
     patient.update(computed)
     missing = [f for f in card["features"] if f not in patient]
     if missing:
@@ -228,6 +230,12 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
     p = pred.iloc[0]
     tops = [(str(p[f"top{i}_feature"]), float(p[f"top{i}_contribution"])) for i in range(1, 7)
             if f"top{i}_feature" in p and isinstance(p[f"top{i}_feature"], str)]
+    said = rp_prediction_warnings(p)
+    if withheld:                # withheld on purpose, not missing: not listed as imputed (nor in the banner)
+        said["imputed"] = [f for f in said["imputed"] if f not in withheld]
+        desc += (f" Its {len(withheld)} noise radiomic column(s) (no effect on the true risk) are withheld on "
+                 "purpose and imputed by the model.")
+    given = [f for f in card["features"] if f in patient and not _missing(patient[f])]   # what the risk used
     if illustrative:
         desc += (" Clinical values: " + ("an illustrative example profile" if clinical is None else "--clinical")
                  + "; dose: " + ("--dose" if dose_given else "the sample's synthetic dose")
@@ -237,11 +245,18 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
     return {"status": "illustrative" if illustrative else "computed", "risk": float(p["risk"]),
             "risk_low": float(p["risk_low"]), "risk_high": float(p["risk_high"]),
             "high_risk": bool(p.get("high_risk", False)), "contributions": tops, "model_description": desc,
-            "model": str(card.get("model_name", "")), **rp_prediction_warnings(p), "card": rp_card_summary(card),
-            # what of this run the risk depends on (the report repeats the tumour's review flag only then)
-            "uses_tumour_radiomics": any(f.startswith(("rad_tumour", "rad_lungs_minus_tumour"))
-                                         for f in card["features"]),
-            "uses_dose": any(f.startswith("dose_") for f in card["features"])}
+            "model": str(card.get("model_name", "")), **said, "withheld": withheld, "card": rp_card_summary(card),
+            # what of this run the risk depends on, of the values given (the report repeats the tumour's review
+            # flag only then)
+            "uses_tumour_radiomics": any(f.startswith(("rad_tumour", "rad_lungs_minus_tumour")) for f in given),
+            "uses_dose": any(f.startswith("dose_") for f in given)}
+
+
+def _missing(value) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def _items(value) -> list[str]:
