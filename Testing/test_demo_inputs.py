@@ -360,3 +360,69 @@ def test_rp_review_flag_only_when_the_risk_uses_the_automatic_tumour():
     s["dose_masks"] = dose_masks(seg)
     assert 'id="rp-review"' in _rp(s, {})
     assert "note: the dose metrics and the RP risk use the automatic tumour, which is flagged for review" in result_lines(s)
+
+
+def test_demo_dose_and_rtstruct_errors_come_before_any_work(phantom, tmp_path, monkeypatch):
+    """An implausible dose, a wrong --structure or --structure-map fail right after the CT is read (nothing
+    segmented or written); --max-dose-gy accepts an EQD2 / BED map as dose-features does."""
+    import lungai.lungs
+    from lungai.cli import main
+    from lungai.demo import run_demo
+    from lungai.dicom.synthetic import write_rt_study
+    from lungai.errors import InputError
+    from lungai.synthetic import PhantomSpec, SAMPLE_SEED, make_phantom, sample_spec
+
+    def reached(*a, **k):
+        raise RuntimeError("segmentation reached")
+
+    monkeypatch.setattr(lungai.lungs, "segment_lungs", reached)
+    ct = phantom[0]
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    dose = sitk.Image(ct.GetSize(), sitk.sitkFloat32) + 240.0       # a 240 Gy-max EQD2 map
+    dose.CopyInformation(ct)
+    sitk.WriteImage(dose, str(tmp_path / "eqd2.nii.gz"))
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="--max-dose-gy 240"):
+        run_demo(out, ct_path=tmp_path / "ct.nii.gz", dose=tmp_path / "eqd2.nii.gz")
+    assert not out.exists()
+    with pytest.raises(RuntimeError, match="segmentation reached"):  # accepted with --max-dose-gy
+        main(["demo", "--ct", str(tmp_path / "ct.nii.gz"), "--dose", str(tmp_path / "eqd2.nii.gz"),
+              "--max-dose-gy", "300", "-o", str(tmp_path / "out2")])
+
+    spec = sample_spec()
+    ph = make_phantom(PhantomSpec(shape=(48, 48, 24), spacing=(7.0, 7.0, 5.0), noise_hu=spec.noise_hu,
+                                  tumour=spec.tumour), seed=SAMPLE_SEED)
+    st = write_rt_study(tmp_path / "export", ph, patient_id="P1")
+    for extra, shown in ((["--structure", "NOPE"], "NOPE"),
+                         (["--structure-map", str(tmp_path / "missing.csv")], "missing.csv")):
+        with pytest.raises(InputError, match=shown):
+            run_demo(tmp_path / "out3", ct_path=st["ct"], dose=st["dose"], rtstruct=st["rtstruct"],
+                     rtstruct_lungs=extra[1] if extra[0] == "--structure" else None,
+                     structure_map=extra[1] if extra[0] == "--structure-map" else None)
+        assert not (tmp_path / "out3").exists()
+
+
+def test_the_illustrative_rp_models_withheld_columns_are_not_called_missing(tmp_path, monkeypatch):
+    """The built-in sample's RP model gets its noise radiomic columns withheld on purpose: they are not listed as
+    imputed (console, summary, banner), and the risk's use of tumour radiomics follows the values given."""
+    import lungai.demo.pipeline as pipeline
+    from lungai.demo.pipeline import _rp
+    from lungai.rp import make_cohort, train_rp
+
+    def quick_model(out):                        # the illustrative model's features, a smaller training cohort
+        cohort = make_cohort(n=120, seed=0)
+        train_rp(cohort.table, cohort.outcome, out / "rp_model", models="lr", feature_sets="all", fast=True, seed=0,
+                 overwrite=True, make_plots=False)
+        return out / "rp_model", "ILLUSTRATIVE model."
+
+    monkeypatch.setattr(pipeline, "_illustrative_rp_model", quick_model)
+    table = make_cohort(n=40, seed=1).table
+    row = table.iloc[0]
+    wide = pd.DataFrame([{c: float(row[c]) for c in table.columns if c.startswith("rad_")}])
+    assert any(c.startswith("rad_tumour") for c in wide.columns)          # the radiomics hold the noise columns
+    dose_row = {c: float(row[c]) for c in table.columns if c.startswith("dose_")}
+    r = _rp(tmp_path, wide, dose_row, False, None, None, True, case="demo")
+    assert r["status"] == "illustrative" and r["imputed"] == [], r["imputed"]
+    assert r["withheld"] and all(c.startswith("rad_") for c in r["withheld"])
+    assert "withheld on purpose" in r["model_description"]
+    assert r["uses_tumour_radiomics"] is False and r["uses_dose"] is True

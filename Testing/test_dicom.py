@@ -454,6 +454,27 @@ def test_export_layouts_with_many_other_files_or_deep_series_are_read(export, tm
     assert not any(p.suffix in (".jpg", ".pdf", ".csv") for p in reads)
 
 
+def test_the_search_below_a_folder_skips_compressed_images_unread(export, tmp_path, monkeypatch):
+    """``case*.nii.gz`` (and ``.tar.gz``) beside a DICOM export are not DICOM candidates: not read, not counted
+    towards the files probed."""
+    import shutil
+
+    import lungai.dicom.discover as discover
+    from lungai.io import read as io_read
+
+    x1 = tmp_path / "X1"
+    x1.mkdir()
+    for k in range(io_read.BELOW_PROBE + 1):
+        (x1 / f"case{k}.nii.gz").write_bytes(b"")
+    (x1 / "backup.tar.gz").write_bytes(b"")
+    shutil.copytree(export["P1"]["ct"], x1 / "dicom")
+    reads = []
+    real_header = discover._header
+    monkeypatch.setattr(discover, "_header", lambda p: reads.append(p) or real_header(p))
+    assert read_ct(x1).GetSize() == read_ct(export["P1"]["ct"]).GetSize()
+    assert not any(p.name.endswith(".gz") for p in reads)
+
+
 def test_the_search_below_an_export_folder_shows_progress(export, tmp_path, monkeypatch, capsys):
     """An export folder with many files: its headers are read with a progress display (lungai.progress)."""
     import shutil

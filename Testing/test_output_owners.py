@@ -104,6 +104,67 @@ def test_a_failed_run_still_records_what_it_wrote(tmp_path):
     assert claim_output_folder(out, "sample", ("ct.nii.gz", "meta.json")) == ["ct.nii.gz"]
 
 
+def test_a_rerun_removes_only_the_files_it_wrote_inside_its_folder(tmp_path):
+    """A folder a command wrote (sample's dicom/, the demo's rp_model/) is emptied of the recorded files only: a file
+    the user put in it afterwards is kept, and one at a path the run is about to write is refused."""
+    from lungai.io.outputs import claimed_output_folder
+
+    out = tmp_path / "out"
+
+    def run(n_slices):
+        with claimed_output_folder(out, "sample", ("ct.nii.gz", "dicom"),
+                                   writes=[f"dicom/S/CT/ct_{k}.dcm" for k in range(n_slices)]):
+            (out / "ct.nii.gz").write_text("ct", encoding="utf-8")
+            for k in range(n_slices):
+                (out / "dicom" / "S" / "CT").mkdir(parents=True, exist_ok=True)
+                (out / "dicom" / "S" / "CT" / f"ct_{k}.dcm").write_text("slice", encoding="utf-8")
+
+    run(3)
+    assert "dicom/S/CT/ct_2.dcm" in (out / ".lungai-sample").read_text(encoding="utf-8").splitlines()
+    mine = [_mine(out / "dicom" / "S" / "dose.csv"), _mine(out / "dicom" / "S" / "CT" / "notes.txt")]
+    run(2)                                                   # fewer slices: ct_2 of the earlier run is removed
+    assert all(_is_mine(p) for p in mine)
+    assert sorted(p.name for p in (out / "dicom" / "S" / "CT").iterdir()) == ["ct_0.dcm", "ct_1.dcm", "notes.txt"]
+    assert "dicom/S/dose.csv" not in (out / ".lungai-sample").read_text(encoding="utf-8")
+    _mine(out / "dicom" / "S" / "CT" / "ct_2.dcm")               # the user's, where the next run writes
+    with pytest.raises(InputError, match="holds dicom/S/CT/ct_2.dcm, not written by lungai sample"):
+        run(3)
+    assert all(_is_mine(p) for p in mine + [out / "dicom" / "S" / "CT" / "ct_2.dcm"])
+
+
+def test_an_older_marker_listing_only_the_folder_removes_it_only_when_untouched(tmp_path):
+    import os
+    import time
+
+    from lungai.io.outputs import claim_output_folder
+
+    out = tmp_path / "out"
+    (out / "dicom" / "CT").mkdir(parents=True)
+    (out / "dicom" / "CT" / "ct_1.dcm").write_text("slice", encoding="utf-8")
+    marker = out / ".lungai-sample"
+    marker.write_text("written by lungai sample\ndicom\n", encoding="utf-8")     # an older lungai's marker
+    later = time.time() + 5
+    os.utime(marker, (later, later))
+    assert claim_output_folder(out, "sample", ("dicom",)) == ["dicom"]          # nothing changed since: removed
+    assert not (out / "dicom").exists()
+    (out / "dicom" / "CT").mkdir(parents=True)
+    (out / "dicom" / "CT" / "ct_1.dcm").write_text("slice", encoding="utf-8")
+    marker.write_text("written by lungai sample\ndicom\n", encoding="utf-8")
+    os.utime(marker, (time.time() - 60, time.time() - 60))                     # the files are newer than that run
+    with pytest.raises(InputError, match="has since been changed: dicom/CT"):
+        claim_output_folder(out, "sample", ("dicom",))
+    assert (out / "dicom" / "CT" / "ct_1.dcm").is_file()
+
+
+def test_sample_rerun_keeps_the_users_files_in_its_dicom_folder(tmp_path):
+    out = tmp_path / "sd"
+    assert _cli("sample", "-o", out, "--dicom") == 0
+    study = out / "dicom" / "LUNGAI-SAMPLE"
+    mine = [_mine(study / "dose.csv"), _mine(study / "my_notes.txt")]
+    assert _cli("sample", "-o", out, "--dicom") == 0
+    assert all(_is_mine(p) for p in mine) and (study / "RTDOSE" / "rtdose.dcm").is_file()
+
+
 def test_demo_refuses_an_input_inside_a_result_it_would_remove(tmp_path):
     from lungai.demo.pipeline import DEMO_OUTPUTS, run_demo
     from lungai.io.outputs import record_outputs
@@ -172,6 +233,27 @@ def test_radiomics_never_replaces_the_users_table_or_sidecars(sample_dir, tmp_pa
         assert _cli(*args, "-o", folder / "features.csv") == 2, name
         assert "was not written by lungai radiomics" in capsys.readouterr().err
         assert _is_mine(mine) and sorted(p.name for p in folder.iterdir()) == [name]
+
+
+def test_a_failed_lungs_or_radiomics_run_records_what_it_had_written(p1, sample_dir, tmp_path, monkeypatch):
+    """The table / image is recorded as soon as the run ends, a failure after writing it included: the next run
+    replaces it instead of taking it for the user's."""
+    lf = tmp_path / "lf"
+    (lf / "lungs.rtstruct.dcm").mkdir(parents=True)                      # the DICOM export fails
+    assert _cli("lungs", p1["ct"], "-o", lf / "lungs.nii.gz") == 2
+    (lf / "lungs.rtstruct.dcm").rmdir()
+    assert _cli("lungs", p1["ct"], "-o", lf / "lungs.nii.gz") == 0
+    import lungai.radiomics.settings as settings
+
+    def broken(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(settings, "write_sidecar", broken)              # fails after the table was written
+    args = ["radiomics", "--image", sample_dir / "ct.nii.gz", "--mask", sample_dir / "labels.nii.gz", "--label", "1",
+            "-o", tmp_path / "r" / "features.csv"]
+    assert _cli(*args) == 2 and (tmp_path / "r" / "features.csv").is_file()
+    monkeypatch.undo()
+    assert _cli(*args) == 0
 
 
 def test_rp_synth_refuses_the_users_file_and_reruns_silently(tmp_path, capsys):

@@ -225,3 +225,28 @@ def test_a_label_absent_from_one_patients_mask_is_noted_not_failed(small_phantom
     pd.DataFrame(rows).to_csv(tmp_path / "m3.csv", index=False)
     assert main(["radiomics-batch", str(tmp_path / "m3.csv"), *args, "-o", str(tmp_path / "b3.csv")]) == 1
     assert "segment failed: p1 / other_gtvs: absent: label 3" in capsys.readouterr().out
+
+
+def test_a_users_table_or_sidecar_is_never_replaced_an_earlier_batchs_is(cohort, tmp_path):
+    """-o naming the user's own CSV (or a sidecar's name beside it) is refused before any work; the batch's own
+    output - recorded in .lungai-radiomics-batch, also when an older lungai wrote it with its .parts folder - is
+    replaced."""
+    mine = "MY OWN TABLE\n"
+    for name in ("mine.csv", "mine_errors.csv", "mine_settings.csv", "mine.settings.json"):
+        folder = tmp_path / name.replace(".", "_")
+        folder.mkdir()
+        (folder / name).write_text(mine, encoding="utf-8")
+        with pytest.raises(InputError, match="already exists and was not written by lungai radiomics-batch"):
+            run_batch(cohort, folder / "mine.csv", PARAMS, workers=0, segments=SEGMENTS)
+        assert (folder / name).read_text(encoding="utf-8") == mine and not (folder / "mine.csv.parts").exists()
+    out = tmp_path / "own" / "f.csv"
+    run_batch(cohort, out, PARAMS, workers=0, segments=SEGMENTS)
+    recorded = (out.parent / ".lungai-radiomics-batch").read_text(encoding="utf-8").splitlines()
+    assert {"f.csv", "f_errors.csv", "f_settings.csv", "f.settings.json"} <= set(recorded)
+    (out.parent / ".lungai-radiomics-batch").unlink()          # as an older lungai left it: only f.csv.parts shows
+    run_batch(cohort, out, PARAMS, workers=0, segments=SEGMENTS)   # it is the batch's own: replaced
+    parts = tmp_path / "p" / "t.csv.parts"
+    parts.mkdir(parents=True)
+    (parts / "notes.txt").write_text(mine, encoding="utf-8")
+    with pytest.raises(InputError, match="holds files it did not write"):
+        run_batch(cohort, tmp_path / "p" / "t.csv", PARAMS, workers=0, segments=SEGMENTS)

@@ -31,6 +31,9 @@ def register(sub) -> None:
                                                 "image in Gy (NIfTI/NRRD/MHA) covering the lungs")
     g.add_argument("--dose-unit", choices=("Gy", "cGy"), default="Gy",
                    help="unit of a NIfTI/NRRD/MHA --dose (default Gy; an RTDOSE says its own in DoseUnits)")
+    g.add_argument("--max-dose-gy", type=float, default=None, metavar="GY",
+                   help="largest dose (Gy) a NIfTI/NRRD/MHA --dose may hold (default 150; raise it for an EQD2 / BED "
+                        "map or summed courses)")
     from lungai.dicom.masks import add_rtstruct_options
 
     add_rtstruct_options(g, "with --rtstruct: the lung structure of the dose metrics (NAME or role:ROLE; default the "
@@ -73,7 +76,7 @@ def run(args) -> int:
                        rp_model=args.rp_model,
                        stage_model=args.stage_model, patient_id=args.patient_id, series_uid=args.series,
                        rtstruct=args.rtstruct, rtstruct_lungs=(args.structure or [None])[-1],
-                       structure_map=args.structure_map, allow_gaps=args.allow_gaps)
+                       structure_map=args.structure_map, allow_gaps=args.allow_gaps, max_dose_gy=args.max_dose_gy)
     for line in result_lines(summary):
         print(line)
     out = Path(args.output)

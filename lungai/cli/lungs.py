@@ -21,14 +21,15 @@ def run(args) -> int:
     from lungai.progress import task
 
     from lungai.dicom.reference import is_dicom_folder
-    from lungai.io.outputs import prepare_output_file, record_output_file
+    from lungai.io.outputs import prepare_output_file, recorded_output_files
     from lungai.io.write import output_stem
 
     dicom = is_dicom_folder(args.ct) and not args.no_dicom
     stem = output_stem(args.output)     # a user's file is never replaced (the DICOM objects beside it neither)
     sidecars = [stem.with_name(stem.name + s) for s in (".seg.dcm", ".rtstruct.dcm")] if dicom else []
     prepare_output_file(args.output, inputs=[args.ct], owner="lungs", sidecars=sidecars)   # before any work
-    with task("lungs", 4 if dicom else 3) as bar:
+    # each file recorded as soon as the run ends (a failure included): a re-run replaces them
+    with task("lungs", 4 if dicom else 3) as bar, recorded_output_files([args.output, *sidecars], "lungs"):
         ct = read_ct(args.ct, series_uid=args.series)
         bar.update(1, "read")
         result = segment_lungs(ct)
@@ -41,8 +42,6 @@ def run(args) -> int:
 
             written = export_lungs(reference_for(args.ct, ct, args.series), result.labels, stem)
             bar.update(1, "DICOM SEG / RTSTRUCT")
-        for path in [args.output, *written]:
-            record_output_file(path, "lungs")                 # a re-run may replace them
     v = result.volumes_ml
     print(f"right lung {v['right_lung']:.0f} ml, left lung {v['left_lung']:.0f} ml -> {args.output}")
     for path in written:

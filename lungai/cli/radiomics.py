@@ -132,7 +132,7 @@ def run(args) -> int:
     from lungai.radiomics import segments as S
     from lungai.radiomics.csv_output import write_csv
 
-    from lungai.io.outputs import prepare_output_file, record_output_file
+    from lungai.io.outputs import prepare_output_file, record_output_file, recorded_output_files
     from lungai.radiomics.settings import sidecar_path
 
     params = _params(args)
@@ -172,15 +172,13 @@ def run(args) -> int:
         raise InputError(f"no features could be computed ({msgs or 'no segment to compute'})",
                          "fix the masks listed above; nothing was written")
     table = to_wide(result.features) if args.wide else result.features
-    write_csv(table, out, protect=inputs)
-    write_csv(result.settings, out.with_name(out.stem + "_settings.csv"), protect=inputs)
     from lungai.radiomics.settings import write_sidecar
 
-    write_sidecar(out, params)  # <output>.settings.json: the settings in full (the CSV carries their id)
-    _report_errors(result.errors, out, inputs)
-    for path in (out, *sidecars):
-        if path.is_file():
-            record_output_file(path, "radiomics")             # a re-run may replace them
+    with recorded_output_files([out, *sidecars], "radiomics"):   # recorded once written (a failure included):
+        write_csv(table, out, protect=inputs)                    # a re-run may replace them
+        write_csv(result.settings, out.with_name(out.stem + "_settings.csv"), protect=inputs)
+        write_sidecar(out, params)  # <output>.settings.json: the settings in full (the CSV carries their id)
+        _report_errors(result.errors, out, inputs)
     n_seg = result.features["segment"].nunique()
     print(f"{len(result.features)} values for {n_seg} segment(s) of {case} -> {out} "
           f"(grid and settings per segment: {out.stem}_settings.csv)")

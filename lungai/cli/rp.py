@@ -127,7 +127,7 @@ def run_predict(args) -> int:
     from pathlib import Path
 
     from lungai.errors import InputError
-    from lungai.io.outputs import check_output_file_owner, prepare_output_file, record_output_file
+    from lungai.io.outputs import check_output_file_owner, prepare_output_file, recorded_output_files
     from lungai.rp.predict import OWNER, predict_rp
 
     if args.contributions and Path(args.contributions).resolve() in {Path(p).resolve()
@@ -140,14 +140,13 @@ def run_predict(args) -> int:
         prepare_output_file(path)                                          # an input as -o, saying so)
         if not (path == args.output and Path(path).resolve() in inputs):
             check_output_file_owner(path, OWNER)                           # a user's file is never replaced
-    pred, contrib = predict_rp(args.model_dir, args.patients, output=args.output, top=args.top,
-                               importance_png=args.importance_png, seed=args.seed,
-                               protect=[args.contributions] if args.contributions else [],
-                               allow_other_radiomics_settings=args.allow_other_radiomics_settings)
-    if args.contributions:
-        contrib.to_csv(args.contributions, index=False, float_format="%.5g")
-    for path in outputs:
-        record_output_file(path, OWNER)                                    # a re-run may replace them
+    with recorded_output_files(outputs, OWNER):                            # once written, a failure included:
+        pred, contrib = predict_rp(args.model_dir, args.patients, output=args.output, top=args.top,   # a re-run
+                                   importance_png=args.importance_png, seed=args.seed,                # may replace
+                                   protect=[args.contributions] if args.contributions else [],        # them
+                                   allow_other_radiomics_settings=args.allow_other_radiomics_settings)
+        if args.contributions:
+            contrib.to_csv(args.contributions, index=False, float_format="%.5g")
     for _, row in pred.head(10).iterrows():
         top = row.get("top1_feature")
         print(f"{row['case']}: risk {row['risk']:.2f} ({row['risk_low']:.2f}-{row['risk_high']:.2f})"

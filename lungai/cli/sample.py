@@ -57,7 +57,11 @@ def run(args) -> int:
     with task("sample", 3 if args.dicom else 2) as bar:
         phantom = make_phantom(spec, seed=SAMPLE_SEED if args.seed is None else args.seed)
         bar.update(1, "generated")
-        with claimed_output_folder(args.output, "sample", owns):   # an earlier sample's files are replaced
+        # an earlier sample's files are replaced; a file of the user's in dicom/ is kept (and refused if in the way)
+        study_dir = "dicom/LUNGAI-SAMPLE"
+        writes = ([f"{study_dir}/CT/ct_{k + 1:04d}.dcm" for k in range(phantom.ct.GetDepth())]
+                  + [f"{study_dir}/RTSTRUCT/rtstruct.dcm", f"{study_dir}/RTDOSE/rtdose.dcm"]) if args.dicom else []
+        with claimed_output_folder(args.output, "sample", owns, writes=writes):
             paths = write_phantom(phantom, args.output)
             bar.update(1, "written")
             if args.dicom:

@@ -124,13 +124,16 @@ def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default", case:
     return wide, info
 
 
-def _dose(out: Path, ct, tumour, lungs, dose_path, sample: bool, case: str = "demo", unit: str = "Gy") -> tuple:
-    """(dose image on the CT grid or None, feature row or None, sentence on where the dose came from)."""
+def _dose(out: Path, ct, tumour, lungs, dose_path, sample: bool, case: str = "demo", unit: str = "Gy",
+          max_gy: float | None = None, given=None) -> tuple:
+    """(dose image on the CT grid or None, feature row or None, sentence on where the dose came from).  ``given``:
+    the dose of ``dose_path`` already read (:func:`lungai.dose.read_dose`, ``unit`` / ``max_gy``)."""
     from lungai.dose import dose_features, read_dose, treatment_dose
 
     has_tumour = bool(sitk.GetArrayViewFromImage(tumour).any())
     if dose_path is not None:
-        given = read_dose(dose_path, unit=unit)
+        if given is None:
+            given = read_dose(dose_path, unit=unit, max_gy=max_gy)
         row = dose_features(given, ct, lungs, tumour if has_tumour else None, case=case)
         dose = sitk.Resample(given, ct, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
         source = f"RT dose {Path(dose_path).name} (given with --dose), resampled onto the CT grid."
@@ -212,11 +215,13 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
         patient.update(EXAMPLE_CLINICAL)
     patient.update(dose_row or {})
     computed = {c: float(wide[c].iloc[0]) for c in wide.columns if c.startswith("rad_")}
+    withheld = []
     if rp_model is None:
         # the illustrative model's risk features, computed for this patient; its noise radiomic columns
-        # are left missing and imputed by the locked pipeline
+        # are withheld on purpose (imputed by the locked pipeline): not "missing" for this patient
         computed = {c: v for c, v in computed.items() if c in RISK_MODEL}
-        patient.update({c: np.nan for c in card["features"] if c not in patient and c not in computed})
+        withheld = [c for c in card["features"] if c not in patient and c not in computed]
+        patient.update({c: np.nan for c in withheld})
     patient.update(computed)
     missing = [f for f in card["features"] if f not in patient]
     if missing:
@@ -225,6 +230,12 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
     p = pred.iloc[0]
     tops = [(str(p[f"top{i}_feature"]), float(p[f"top{i}_contribution"])) for i in range(1, 7)
             if f"top{i}_feature" in p and isinstance(p[f"top{i}_feature"], str)]
+    said = rp_prediction_warnings(p)
+    if withheld:                # withheld on purpose, not missing: not listed as imputed (nor in the banner)
+        said["imputed"] = [f for f in said["imputed"] if f not in withheld]
+        desc += (f" Its {len(withheld)} noise radiomic column(s) (no effect on the true risk) are withheld on "
+                 "purpose and imputed by the model.")
+    given = [f for f in card["features"] if f in patient and not _missing(patient[f])]   # what the risk used
     if illustrative:
         desc += (" Clinical values: " + ("an illustrative example profile" if clinical is None else "--clinical")
                  + "; dose: " + ("--dose" if dose_given else "the sample's synthetic dose")
@@ -234,11 +245,18 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
     return {"status": "illustrative" if illustrative else "computed", "risk": float(p["risk"]),
             "risk_low": float(p["risk_low"]), "risk_high": float(p["risk_high"]),
             "high_risk": bool(p.get("high_risk", False)), "contributions": tops, "model_description": desc,
-            "model": str(card.get("model_name", "")), **rp_prediction_warnings(p), "card": rp_card_summary(card),
-            # what of this run the risk depends on (the report repeats the tumour's review flag only then)
-            "uses_tumour_radiomics": any(f.startswith(("rad_tumour", "rad_lungs_minus_tumour"))
-                                         for f in card["features"]),
-            "uses_dose": any(f.startswith("dose_") for f in card["features"])}
+            "model": str(card.get("model_name", "")), **said, "withheld": withheld, "card": rp_card_summary(card),
+            # what of this run the risk depends on, of the values given (the report repeats the tumour's review
+            # flag only then)
+            "uses_tumour_radiomics": any(f.startswith(("rad_tumour", "rad_lungs_minus_tumour")) for f in given),
+            "uses_dose": any(f.startswith("dose_") for f in given)}
+
+
+def _missing(value) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def _items(value) -> list[str]:
@@ -486,12 +504,16 @@ DEMO_OUTPUTS = ("ct.nii.gz", "labels.nii.gz", "meta.json", "tumor_truth.nii.gz",
 def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lps=None, clinical=None,
              dose=None, rp_model=None, stage_model=None, patient_id=None,
              radiomics_params: str = "default", series_uid: str | None = None, dose_unit: str = "Gy",
-             rtstruct=None, rtstruct_lungs: str | None = None, structure_map=None, allow_gaps: bool = False) -> dict:
+             rtstruct=None, rtstruct_lungs: str | None = None, structure_map=None, allow_gaps: bool = False,
+             max_dose_gy: float | None = None) -> dict:
     """Run every step; returns the summary (also written as ``summary.json``).
 
     ``radiomics_params``: the radiomics preset (``default``, ``ibsi-a`` .. ``ibsi-e``) or YAML file.
     ``series_uid``: the series of ``ct_path`` when that DICOM folder holds several.
-    ``dose_unit``: the unit of a NIfTI / NRRD / MHA ``dose`` (Gy or cGy; an RTDOSE says its own).
+    ``dose_unit``: the unit of a NIfTI / NRRD / MHA ``dose`` (Gy or cGy; an RTDOSE says its own);
+    ``max_dose_gy``: the largest dose such an image may hold (default 150 Gy, :func:`lungai.dose.read_dose`).
+    The dose is read and checked, and the RTSTRUCT's structures resolved, right after the CT is read: before
+    anything is computed or written.
     ``rtstruct``: the plan's DICOM RTSTRUCT: the dose metrics use its lungs and GTV (found by role, as
     ``lungai dose-features --rtstruct``; ``rtstruct_lungs`` a structure name / role:ROLE for the lungs,
     ``structure_map`` / ``allow_gaps`` as there) instead of the automatic masks.
@@ -545,6 +567,17 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         from lungai.seg.preprocess import check_seed_inside_body
 
         check_seed_inside_body(ct, seed_lps)
+    # the dose (readable, plausible) and the RTSTRUCT's structures (names, --structure-map) before any work: a
+    # wrong one fails now, not after segmentation and radiomics
+    given_dose = rt = None
+    if dose is not None:
+        from lungai.dose import read_dose
+
+        given_dose = read_dose(dose, unit=dose_unit, max_gy=max_dose_gy)
+    if rtstruct is not None:     # the plan's contours for the dose metrics (lungs and GTV by role)
+        from lungai.dicom.masks import rtstruct_dose_masks
+
+        rt = rtstruct_dose_masks(rtstruct, ct, rtstruct_lungs, None, structure_map, allow_gaps)
     case = demo_case_id(ct_path, patient_id, series_uid)
     prepare_output_folder(out, inputs=[ct_path] if ct_path else [], owner="demo")
     timings: dict = {}
@@ -601,16 +634,13 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         bar.update(1, f"{summary['radiomics']['n_features']} features")
 
         t0 = time.perf_counter()
-        dose_lungs, dose_gtv, rt = lungs_result.labels, seg.tumour, None
-        if rtstruct is not None:     # the plan's contours for the dose metrics (lungs and GTV by role)
-            from lungai.dicom.masks import rtstruct_dose_masks
-
-            rt = rtstruct_dose_masks(rtstruct, ct, rtstruct_lungs, None, structure_map, allow_gaps)
+        dose_lungs, dose_gtv = lungs_result.labels, seg.tumour
+        if rt is not None:           # the RTSTRUCT's lungs and GTV, resolved before any work
             dose_lungs = rt["lungs"]
             dose_gtv = rt["gtv"] if rt["gtv"] is not None else sitk.Image(ct.GetSize(), sitk.sitkUInt8)
             dose_gtv.CopyInformation(ct)
         dose_img, summary["dose"], summary["dose_source"] = _dose(out, ct, dose_gtv, dose_lungs, dose,
-                                                                  sample, case, dose_unit)
+                                                                  sample, case, dose_unit, max_dose_gy, given_dose)
         if dose_note:
             summary["dose_note"] = dose_note[0].upper() + dose_note[1:] + "."
             summary["dose_source"] += " " + summary["dose_note"]

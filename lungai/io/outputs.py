@@ -6,8 +6,10 @@
   - a folder a command writes into (``.lungai-<command>`` marker, listing the files and folders a run wrote): a
   file of the command's output names (``owns``) that the marker does not list is the user's and refused (without
   ``owns``, or ``new_or_own``: a folder without the marker must be empty), so is an input lying in what the run
-  would remove; only what a previous run recorded is removed before new outputs are written; other files are left
-  alone.
+  would remove; only what a previous run recorded is removed before new outputs are written (of a folder it wrote,
+  e.g. ``sample``'s ``dicom/``, the files recorded in it as ``dicom/...``, then the folders left empty); other files
+  are left alone.  A marker of an older lungai that lists a folder by its name only: the folder is removed as a
+  whole only when nothing in it changed after that run (else refused).
 - :func:`check_output_file_owner`, :func:`record_output_file` - the same for single output files and the files
   written beside them (e.g. ``rp predict -o predictions.csv``, ``radiomics -o features.csv`` and its settings
   sidecars; :func:`prepare_output_file` with ``owner``): an existing file is replaced only when the command's
@@ -174,14 +176,32 @@ def check_output_owner(path, command: str, owns: Iterable[str] | None = None, in
 
 
 def claim_output_folder(path, command: str, owns: Iterable[str] | None = None, inputs: Iterable = (),
-                        new_or_own: bool = False) -> list[str]:
+                        new_or_own: bool = False, writes: Iterable[str] = ()) -> list[str]:
     """Make ``path`` the output of this ``lungai <command>`` run: refuse a foreign folder, a user's file of an output
     name or an input the run would remove (:func:`check_output_owner`), remove the files and folders a previous run
-    recorded in the marker (:func:`record_outputs`; nothing else: a user's file is never removed), and mark the
-    folder.  Returns the names removed.  :func:`claimed_output_folder` also records what the run writes."""
+    recorded in the marker (:func:`record_outputs`; nothing else: a user's file is never removed - of a folder the
+    command wrote, only the files recorded in it, then the folders left empty; a marker of an older lungai that
+    recorded only the folder's name: the folder as a whole, and only when nothing in it is newer than the marker,
+    else refused), and mark the folder.  ``writes``: paths (relative to ``path``) the run will write inside its
+    folders; a file of the user's kept there at one of them is refused.  Returns the names removed.
+    :func:`claimed_output_folder` also records what the run writes."""
     out = Path(path)
     check_output_owner(out, command, owns, inputs, new_or_own)
     marker = _marker(out, command)
+    inside = _recorded_inside(out, command)
+    recorded_files = {f"{top}/{rel}" for top, files in inside.items() for rel in files}
+    legacy = [n for n in _recorded(out, command) if n not in inside]        # folders whose files are not known
+    kept = _files_inside(out, [n for n in (owns or ()) if n not in legacy and (out / n).is_dir()
+                               and not (out / n).is_symlink()]) - recorded_files   # a user's, in the run's folder
+    clash = sorted(kept & {str(w) for w in writes})
+    if clash:
+        raise InputError(f"the output folder {out} holds {', '.join(clash[:5])}{' ...' if len(clash) > 5 else ''}, "
+                         f"not written by lungai {_command_name(command)} (it would be overwritten)",
+                         f"move {'that file' if len(clash) == 1 else 'those files'} away, or choose another folder "
+                         "with -o")
+    for name in legacy:                                 # all checked before anything is removed
+        if Path(name).name == name and (out / name).is_dir() and not (out / name).is_symlink():
+            _check_untouched_since(out / name, marker, command)
     removed = []
     for name in sorted(_recorded(out, command)):
         f = out / name
@@ -192,8 +212,12 @@ def claim_output_folder(path, command: str, owns: Iterable[str] | None = None, i
                 f.unlink()
             removed.append(name)
         elif f.is_dir():                                # a folder the command wrote (e.g. the demo's rp_model/)
-            with writing(f):
-                shutil.rmtree(f)
+            files = inside.get(name)
+            if files is None:                           # an older marker: the folder's name only (checked above)
+                with writing(f):
+                    shutil.rmtree(f)
+            else:                                       # only the files recorded in it; a user's file is kept
+                _remove_recorded_files(f, files)
             removed.append(name)
     with writing(marker):
         out.mkdir(parents=True, exist_ok=True)
@@ -201,21 +225,79 @@ def claim_output_folder(path, command: str, owns: Iterable[str] | None = None, i
     return removed
 
 
+def _safe_relative(rel: str) -> bool:
+    parts = Path(rel).parts
+    return bool(parts) and not Path(rel).is_absolute() and ".." not in parts
+
+
+def _remove_recorded_files(folder: Path, files: Iterable[str]) -> None:
+    """Remove the recorded ``files`` (paths relative to ``folder``; never through a link, never outside it), then
+    the folders they leave empty (``folder`` included); anything else in it is kept."""
+    for rel in sorted(files):
+        if not _safe_relative(rel):
+            continue
+        f = folder / rel
+        if any(p.is_symlink() for p in (f.parent, *f.parent.parents) if folder in (p, *p.parents) and p != folder):
+            continue
+        if f.is_symlink() or f.is_file():
+            with writing(f):
+                f.unlink()
+    for root, dirs, names in os.walk(folder, topdown=False):
+        here = Path(root)
+        if here.is_symlink():
+            continue
+        with contextlib.suppress(OSError):
+            if not any(here.iterdir()):
+                here.rmdir()
+
+
+def _check_untouched_since(folder: Path, marker: Path, command: str) -> None:
+    """An older marker recorded only the folder's name, not its files: the folder is removed as a whole only when
+    nothing in it was added or changed after that run wrote the marker (the inode change time, which copying or
+    moving a file in sets, is not later); otherwise the run is refused, naming what is newer."""
+    since = marker.stat().st_mtime
+    newer = []
+    for root, dirs, names in os.walk(folder):
+        for n in dirs + names:
+            p = Path(root) / n
+            if p.lstat().st_ctime > since:
+                newer.append(str(p.relative_to(folder.parent)))
+    if newer:
+        raise InputError(f"{folder} was written by an earlier lungai {_command_name(command)} (which recorded only "
+                         f"the folder) and has since been changed: {', '.join(sorted(newer)[:5])}"
+                         f"{' ...' if len(newer) > 5 else ''}; it is not removed",
+                         "move your files out of that folder (or delete it yourself), or choose another folder "
+                         "with -o")
+
+
+def _files_inside(out: Path, folders: Iterable[str]) -> set[str]:
+    """The files (and links) in ``folders`` of ``out``, as paths relative to ``out`` (``dicom/X/CT/ct_0001.dcm``)."""
+    found = set()
+    for name in folders:
+        for root, dirs, names in os.walk(out / name):
+            for n in names + [d for d in dirs if (Path(root) / d).is_symlink()]:
+                found.add((Path(root) / n).relative_to(out).as_posix())
+    return found
+
+
 @contextlib.contextmanager
-def claimed_output_folder(path, command: str, owns: Iterable[str], inputs: Iterable = (), new_or_own: bool = False):
+def claimed_output_folder(path, command: str, owns: Iterable[str], inputs: Iterable = (), new_or_own: bool = False,
+                          writes: Iterable[str] = ()):
     """:func:`claim_output_folder` (yields the names removed), then, when the block ends - a failure included - record
-    the files and folders of the output names ``owns`` it holds: after the claim, only this run can have written
-    them, so a re-run replaces them and a user's file is never taken for one."""
+    the files and folders of the output names ``owns`` it holds (of a folder, the files in it but those that were
+    there before the run: a user's, kept): after the claim, only this run can have written them, so a re-run
+    replaces them and a user's file is never taken for one."""
     out = Path(path)
     owns = list(owns)
     existed, marked = out.is_dir(), _marker(out, command).is_file()
-    removed = claim_output_folder(out, command, owns, inputs, new_or_own)
+    removed = claim_output_folder(out, command, owns, inputs, new_or_own, writes)
+    kept = _files_inside(out, [n for n in owns if (out / n).is_dir() and not (out / n).is_symlink()])
     try:
         yield removed
     finally:
         written = [n for n in owns if (out / n).exists() and not (out / n).is_symlink()]
         if written or marked:
-            record_outputs(out, command, written)
+            record_outputs(out, command, written, keep=kept)
         else:                                   # failed before writing anything: the folder is left as it was
             with contextlib.suppress(OSError):
                 _marker(out, command).unlink()
@@ -223,20 +305,49 @@ def claimed_output_folder(path, command: str, owns: Iterable[str], inputs: Itera
                     out.rmdir()
 
 
-def record_outputs(path, command: str, files: Iterable) -> None:
+def record_outputs(path, command: str, files: Iterable, keep: Iterable[str] = ()) -> None:
     """List ``files`` (files or folders written into ``path``) in its marker, so that the next run removes them
-    (only those: a file of an output name that the marker does not list is the user's and refused)."""
-    marker = _marker(Path(path), command)
+    (only those: a file of an output name that the marker does not list is the user's and refused).  A folder is
+    listed as ``name/`` followed by the files in it (``name/sub/file``; but those in ``keep``, paths relative to
+    ``path`` of files that were there before the run), which are all the next run removes of it."""
+    out = Path(path)
+    marker = _marker(out, command)
     names = sorted({Path(f).name for f in files})
+    keep = {str(k) for k in keep}
+    lines = []
+    for n in names:
+        if (out / n).is_dir() and not (out / n).is_symlink():
+            lines.append(n + "/")
+            lines += sorted(f for f in _files_inside(out, [n]) if f not in keep)
+        else:
+            lines.append(n)
     with writing(marker):
-        marker.write_text(f"written by lungai {command}\n" + "".join(n + "\n" for n in names), encoding="utf-8")
+        marker.write_text(f"written by lungai {command}\n" + "".join(n + "\n" for n in lines), encoding="utf-8")
+
+
+def _entries(out: Path, command: str) -> list[str]:
+    marker = _marker(out, command)
+    if not marker.is_file():
+        return []
+    return [n.strip() for n in marker.read_text(encoding="utf-8").splitlines()[1:] if n.strip()]
+
+
+def _recorded_inside(out: Path, command: str) -> dict:
+    """Per folder the marker lists as ``name/``: the recorded files in it (relative to the folder).  A folder listed
+    by its bare name (a marker of an older lungai) is absent: its files are not known."""
+    inside = {}
+    for e in _entries(out, command):
+        top, slash, rest = e.partition("/")
+        if slash:
+            files = inside.setdefault(top, set())
+            if rest:
+                files.add(rest)
+    return inside
 
 
 def _recorded(out: Path, command: str) -> set[str]:
-    marker = _marker(out, command)
-    if not marker.is_file():
-        return set()
-    return {n.strip() for n in marker.read_text(encoding="utf-8").splitlines()[1:] if n.strip()}
+    """The names the marker lists directly in ``out`` (files, and folders with or without their files)."""
+    return {e.partition("/")[0] for e in _entries(out, command)}
 
 
 def check_output_file_owner(path, command: str) -> None:
@@ -256,8 +367,32 @@ def record_output_file(path, command: str) -> None:
     """Add the file ``path`` (just written) to the command's marker in its folder, so that a re-run may replace
     it (:func:`check_output_file_owner`)."""
     p = Path(path)
-    names = _recorded(p.parent, command) | {p.name}
+    entries = set(_entries(p.parent, command)) | {p.name}
     marker = _marker(p.parent, command)
     with writing(marker):
-        marker.write_text(f"written by lungai {command}\n" + "".join(n + "\n" for n in sorted(names)),
+        marker.write_text(f"written by lungai {command}\n" + "".join(n + "\n" for n in sorted(entries)),
                           encoding="utf-8")
+
+
+@contextlib.contextmanager
+def recorded_output_files(paths, command: str):
+    """Record each of ``paths`` (a single-file command's output and the files beside it) that the block wrote (new,
+    or changed), when it ends - a failure included (:func:`record_output_file`): a run that fails after writing
+    some of them leaves none that the next run would take for a file of the user's.  A file the block left as it
+    was is not recorded (an input given as output and refused stays the user's).  Use it after
+    :func:`prepare_output_file` (``owner``) refused any of the user's."""
+    paths = [Path(p) for p in paths]
+
+    def state(p: Path):
+        with contextlib.suppress(OSError):
+            st = p.stat()
+            return st.st_ino, st.st_size, st.st_mtime_ns
+        return None
+
+    before = {p: state(p) for p in paths}
+    try:
+        yield paths
+    finally:
+        for p in paths:
+            if p.is_file() and not p.is_symlink() and state(p) != before[p]:
+                record_output_file(p, command)

@@ -113,7 +113,8 @@ def _cts_below(folder: Path) -> list:
 
 
 def _could_be_dicom(path: Path) -> bool:
-    return _suffix(path) not in NOT_DICOM_SUFFIXES
+    """Not of :data:`NOT_DICOM_SUFFIXES`, by its last suffix (``.gz`` of ``ct.nii.gz``) or its image suffix."""
+    return not {_suffix(path), path.suffix.lower()} & NOT_DICOM_SUFFIXES
 
 
 def _files_below(folder: Path, n: int) -> list[Path]:

@@ -21,10 +21,11 @@ from pathlib import Path
 import pandas as pd
 
 from lungai.errors import InputError, LungAIError
-from lungai.io.outputs import prepare_output_file, prepare_output_folder
+from lungai.io.outputs import (prepare_output_file, prepare_output_folder, record_output_file,
+                               recorded_output_files)
 from lungai.radiomics.cluster import run_tasks
 from lungai.radiomics.csv_output import write_csv
-from lungai.radiomics.settings import write_sidecar
+from lungai.radiomics.settings import sidecar_path, write_sidecar
 from lungai.radiomics.extract import ERROR_COLUMNS, LONG_COLUMNS, to_wide
 from lungai.radiomics.manifest import read_manifest, safe_name
 from lungai.radiomics.prepare import SETTINGS_COLUMNS
@@ -130,6 +131,9 @@ def _params_key(params: dict, segments) -> str:
 def _prepare_parts(output: Path, params: dict, segments) -> Path:
     parts = prepare_output_folder(output.with_name(output.name + ".parts"))   # resumed: no owner check
     stamp, key = parts / "params.key", _params_key(params, segments)
+    if not stamp.exists() and any(parts.iterdir()):      # not a batch's resume state: a folder of the user's
+        raise InputError(f"{parts} (where radiomics-batch keeps the cases done, to resume) holds files it did not "
+                         "write", "use another output name, or move that folder away")
     if stamp.exists() and stamp.read_text(encoding="utf-8").strip() != key:
         raise InputError(f"{parts} holds results made with other parameters or segments",
                          "use another output name, or delete that folder to start over")
@@ -164,12 +168,44 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
         raise InputError(f"cannot write {output.name}", "name the output *.csv")
     if output.exists() and output.resolve() == Path(manifest).resolve():
         raise InputError(f"refusing to overwrite the manifest {output}", "choose another output name")
-    prepare_output_file(output, inputs=[manifest])      # before any work: nothing is computed in vain
+    # before any work: nothing is computed in vain, and a user's file of the table's or a sidecar's name is never
+    # replaced (an earlier batch's are: recorded in .lungai-radiomics-batch beside them)
+    outputs = [output, *batch_sidecars(output)]
+    _adopt_legacy_outputs(output, outputs)
+    prepare_output_file(output, inputs=[manifest], owner=OWNER, sidecars=outputs[1:])
     parts = _prepare_parts(output, params, segments)
     summary = BatchSummary(output)
     run_tasks("radiomics-batch", process_case, rows, [row["case"] for row in rows], (params, segments, str(parts)),
               lambda row: (parts / f"{safe_name(row['case'])}.csv").exists(), summary, workers, scheduler)
     table, errors, settings = combine(rows, parts, summary.failed, wide)
+    with recorded_output_files(outputs, OWNER):         # each recorded once written, a failure included
+        _write_results(output, manifest, params, table, errors, settings, rows, parts, summary)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+OWNER = "radiomics-batch"
+
+
+def batch_sidecars(output: Path) -> list[Path]:
+    """The files radiomics-batch writes beside its table: ``_settings.csv``, ``_errors.csv``, ``.settings.json``."""
+    return [output.with_name(output.stem + n) for n in ("_settings.csv", "_errors.csv")] + [sidecar_path(output)]
+
+
+def _adopt_legacy_outputs(output: Path, outputs) -> None:
+    """A batch of an older lungai recorded nothing beside its table; its ``<output>.parts/params.key`` (written
+    before the table) shows that the table and sidecars there are its own: they are recorded, so that a re-run
+    replaces them."""
+    from lungai.io.outputs import _marker
+
+    parts = output.with_name(output.name + ".parts")
+    if (parts / "params.key").is_file() and not _marker(output.parent, OWNER).is_file():
+        for p in outputs:
+            if p.is_file() and not p.is_symlink():
+                record_output_file(p, OWNER)
+
+
+def _write_results(output, manifest, params, table, errors, settings, rows, parts, summary) -> None:
     if not table.empty:
         write_csv(table, output, protect=[manifest])
         write_sidecar(output, params)  # the settings in full; the CSV's radiomics_settings column holds their id
@@ -189,7 +225,5 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
     if not errors.empty:
         write_csv(errors, err_path)
         summary.errors_csv = err_path
-    elif err_path.exists():
+    elif err_path.exists():                             # an earlier batch's (a user's is refused up front)
         err_path.unlink()
-    summary.seconds = time.perf_counter() - start
-    return summary
