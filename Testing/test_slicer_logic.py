@@ -670,6 +670,42 @@ def test_stage_run_never_deletes_the_users_nodes_picked_as_outputs(load_module, 
     assert made.GetScene() is None and p.stageOutputTable is None and mine.GetScene() is mrml_scene
 
 
+def test_stage_run_never_writes_into_the_users_nodes_picked_as_outputs(load_module, mrml_scene, phantom_nodes,
+                                                                       tmp_path):
+    """Review: a table of the user's picked as the stage output was overwritten with the predictions and tagged
+    LungAI.madeBy, so the next run whose patient was not found deleted it; likewise the CT picked as the Grad-CAM
+    output.  A run makes its own nodes instead; the user's stay untouched and in the scene."""
+    from lungai.scene.nodes import MADE_BY_TAG
+
+    logic, p = _stage_logic(load_module, tmp_path, "P0,60\nP1,70\n", phantom_nodes, "P1")
+    rows = "P0,True,False,True,fusion,0.9,0.1,I,computed\nP1,True,False,True,fusion,0.3,0.7,II,computed\n"
+    mine = mrml_scene.AddNewNodeByClass("vtkMRMLTableNode", "my notes")
+    mine.AddColumn().SetName("my_column")
+    p.stageOutputTable = mine
+    _stage_result(logic, p, rows)
+    made = p.stageOutputTable
+    assert made is not mine and made.GetAttribute(MADE_BY_TAG) == "lungai stage predict"
+    assert mine.GetAttribute(MADE_BY_TAG) is None and mine.GetName() == "my notes"
+    assert mine.GetTable().GetNumberOfColumns() == 1 and mine.GetTable().GetColumnName(0) == "my_column"
+    p.stagePatient = "P9"
+    _stage_result(logic, p, rows)
+    assert mine.GetScene() is mrml_scene and made.GetScene() is None
+    import SimpleITK as sitk
+
+    ct = phantom_nodes[0]
+    ct_name, ct_range = ct.GetName(), ct.GetImageData().GetScalarRange()
+    p.stagePatient, p.gradcamVolume = "P1", ct           # the CT picked as the Grad-CAM output
+    job = logic.startStage(p)
+    (job.outputs / "gradcam").mkdir(parents=True)
+    (job.outputs / "predictions.csv").write_text(STAGE_HEADER + rows, encoding="utf-8")
+    cam = sitk.Cast(sitk.ReadImage(str(job.outputs.parent / "tumour.nii.gz")), sitk.sitkFloat32) * 0.5
+    sitk.WriteImage(cam, str(job.outputs / "gradcam" / "P1_gradcam.nii.gz"))
+    logic.loadStage(p, job)
+    assert p.gradcamVolume is not ct and p.gradcamVolume.GetName() == "P1 Grad-CAM"
+    assert ct.GetName() == ct_name and ct.GetAttribute(MADE_BY_TAG) is None
+    assert ct.GetImageData().GetScalarRange() == ct_range
+
+
 def test_stage_patient_case_joins_the_ehr_in_the_ct_manifest(load_module, mrml_scene, phantom_nodes, tmp_path):
     """With a CT the typed id goes into the CT manifest as the EHR table spells it, so the CLI (exact ids) joins
     the CT with the patient's EHR row."""

@@ -38,6 +38,14 @@ def remove_made_node(scene, node) -> None:
         remove_node(scene, node)
 
 
+def made_node_or_none(node):
+    """``node`` if lungai made it (tagged), else None: an output selector may hold a node of the user's (it lists
+    every node of the class); a run makes a new node then, never writes into (or tags) the user's."""
+    from lungai.scene.nodes import node_made_by
+
+    return node if node_made_by(node) else None
+
+
 def patient_grad_cam(scene, path, patient_id: str, node=None, ct_volume_node=None):
     """The Grad-CAM volume node of ``patient_id`` shown as a heat map: ``path`` (its NIfTI, written by
     ``lungai stage predict --explain``) read into ``node`` - reused, renamed "<patient_id> Grad-CAM".  None when
@@ -54,7 +62,7 @@ def patient_grad_cam(scene, path, patient_id: str, node=None, ct_volume_node=Non
     from lungai.scene.nodes import mark_node_made_by, show_as_heat_map
 
     name = f"{patient_id} Grad-CAM"
-    node = mrml.volume_node_from_image(scene, read_image(path), name, node=node)
+    node = mrml.volume_node_from_image(scene, read_image(path), name, node=made_node_or_none(node))
     if not node.GetName().startswith(name):       # a reused node keeps no earlier patient's name
         node.SetName(scene.GenerateUniqueName(name))
     show_as_heat_map(node)
