@@ -420,6 +420,15 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                 jobs = getattr(job.process, "jobs", None)
                 why = job.errorMessage(jobs[-1].error_message()) if jobs else "no dose features were written"
                 message += "\nDose features not computed: " + self.doseMessage(why)
+                # no dose table of an earlier run (another dose: plan A's MLD for plan B) stays linked to this CT:
+                # the one this panel made for this CT (nodes.volume_table) is removed; another is only dropped
+                if p.doseTable is not None and \
+                        p.doseTable.GetAttribute(nodes.SOURCE_VOLUME_ATTRIBUTE) == volume.GetID():
+                    from lungai.scene.stage import remove_node
+
+                    message += f" (the dose table '{p.doseTable.GetName()}' of an earlier run was removed)"
+                    remove_node(slicer.mrmlScene, p.doseTable)
+                p.doseTable = None
             elif doseCsv is not None:
                 p.doseTable = nodes.table_from_csv(slicer.mrmlScene, doseCsv, f"{volume.GetName()} dose features",
                                                    node=p.doseTable, volume_node=volume)

@@ -305,6 +305,38 @@ def test_lung_radiomics_cgy_dose_outside_slicerrt_keeps_the_radiomics(load_modul
     assert 0 < mld < 60
 
 
+def test_lung_radiomics_failed_dose_step_drops_the_earlier_dose_table(load_module, mrml_scene, phantom_nodes,
+                                                                       tmp_path):
+    """Review: the dose step is optional; when it failed, the dose table of the previous run (plan A) stayed in the
+    panel linked to the same CT, so Multimodal Predict would use plan A's MLD for plan B.  Now the panel's own dose
+    table of this CT is removed; a table of the user's is never removed, only dropped from the selector."""
+    from lungai import mrml
+    from lungai.dose import treatment_dose
+
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = phantom_nodes
+    p.selectedSegments = ["Tumor"]
+    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
+        setattr(p, f"class_{c}", False)
+    tumour = mrml.segment_to_mask(mrml_scene, p.segmentation, "Tumor", p.inputVolume)
+    gy = mrml.volume_node_from_image(mrml_scene, treatment_dose(tumour, prescription_gy=60), "plan A")
+    cgy = mrml.volume_node_from_image(mrml_scene, treatment_dose(tumour, prescription_gy=60) * 100.0, "plan B")
+    p.doseVolume = gy
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    first = p.doseTable
+    assert "dose features -> table" in message and first is not None
+    p.doseVolume = cgy                                     # cGy read as Gy (unit Auto): the dose step fails
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    assert "Dose features not computed" in message and "of an earlier run was removed" in message
+    assert p.doseTable is None and first.GetScene() is None and p.outputTable is not None
+    mine = mrml_scene.AddNewNodeByClass("vtkMRMLTableNode", "my dose notes")   # the user's, picked
+    p.doseTable = mine
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    assert "Dose features not computed" in message and "removed" not in message
+    assert p.doseTable is None and mine.GetScene() is mrml_scene
+
+
 @pytest.fixture(scope="module")
 def rp_model(tmp_path_factory):
     """A small locked RP model (all features, logistic regression) on a synthetic cohort (in-process)."""
