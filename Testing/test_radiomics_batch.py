@@ -250,3 +250,21 @@ def test_a_users_table_or_sidecar_is_never_replaced_an_earlier_batchs_is(cohort,
     (parts / "notes.txt").write_text(mine, encoding="utf-8")
     with pytest.raises(InputError, match="holds files it did not write"):
         run_batch(cohort, tmp_path / "p" / "t.csv", PARAMS, workers=0, segments=SEGMENTS)
+
+
+def test_a_second_older_batch_in_the_folder_is_adopted_after_another_was_rerun(cohort, tmp_path):
+    """Review: an older lungai's batch (no marker, only its <output>.parts/params.key) was adopted only while the
+    folder had no marker at all; the marker is shared by the folder's batches, so after a.csv was re-run (and
+    recorded) the older b.csv was refused.  Adoption is per batch: b.csv is not listed, its .parts shows it."""
+    folder = tmp_path / "two"
+    for name in ("a.csv", "b.csv"):
+        run_batch(cohort, folder / name, PARAMS, workers=0, segments=SEGMENTS)
+    assert (folder / "b.csv.parts" / "params.key").is_file()
+    (folder / ".lungai-radiomics-batch").unlink()              # as an older lungai left both
+    run_batch(cohort, folder / "a.csv", PARAMS, workers=0, segments=SEGMENTS)   # a.csv adopted and recorded
+    run_batch(cohort, folder / "b.csv", PARAMS, workers=0, segments=SEGMENTS)   # b.csv too: its own, replaced
+    recorded = set((folder / ".lungai-radiomics-batch").read_text(encoding="utf-8").splitlines())
+    assert {"a.csv", "b.csv"} <= recorded
+    (folder / "c.csv").write_text("MY OWN TABLE\n", encoding="utf-8")          # no .parts: the user's, refused
+    with pytest.raises(InputError, match="already exists and was not written by lungai radiomics-batch"):
+        run_batch(cohort, folder / "c.csv", PARAMS, workers=0, segments=SEGMENTS)

@@ -195,11 +195,12 @@ def batch_sidecars(output: Path) -> list[Path]:
 def _adopt_legacy_outputs(output: Path, outputs) -> None:
     """A batch of an older lungai recorded nothing beside its table; its ``<output>.parts/params.key`` (written
     before the table) shows that the table and sidecars there are its own: they are recorded, so that a re-run
-    replaces them."""
-    from lungai.io.outputs import _marker
+    replaces them.  Per batch: the marker is shared by all batches of the folder, so another batch recorded there
+    does not stop this one's adoption; only this table's own entry does (it was recorded: nothing to adopt)."""
+    from lungai.io.outputs import _recorded
 
     parts = output.with_name(output.name + ".parts")
-    if (parts / "params.key").is_file() and not _marker(output.parent, OWNER).is_file():
+    if (parts / "params.key").is_file() and output.name not in _recorded(output.parent, OWNER):
         for p in outputs:
             if p.is_file() and not p.is_symlink():
                 record_output_file(p, OWNER)
