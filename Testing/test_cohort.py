@@ -429,7 +429,8 @@ def test_automatic_lungs_every_note_and_a_one_lung_map_warned(export, tmp_path, 
 def test_a_rerun_redoes_a_patient_whose_rtdose_was_added(export, tmp_path, capsys):
     """QA: run without the RTDOSE, the RTDOSE added to the export, re-run: '0 processed, 1 already done (skipped)',
     the table without dose features.  result.json records the inputs (CT series, RTSTRUCT, RTDOSE files); a patient
-    whose inputs changed is redone with a note, one whose inputs are the same is skipped."""
+    whose inputs changed is redone with a note (cohort's own files of the old run removed first), one whose inputs
+    are the same is skipped."""
     import shutil
 
     root = tmp_path / "export"
@@ -439,9 +440,16 @@ def test_a_rerun_redoes_a_patient_whose_rtdose_was_added(export, tmp_path, capsy
     assert s.done == ["P1"]
     assert np.isnan(pd.read_csv(out / "rp_table.csv").loc[0, "dose_mld_gy"])
     shutil.copytree(export / "P1" / "RTDOSE", root / "P1" / "RTDOSE", dirs_exist_ok=True)
+    # review: cohort's own files of the old run went only with result.json; the other lungs file name stood for an
+    # old run's mask that this run does not write (lungs.nii.gz vs dose_lungs.nii.gz); a user's file stays
+    patient = out / "patients" / "P1"
+    stale = patient / ("dose_lungs.nii.gz" if (patient / "lungs.nii.gz").is_file() else "lungs.nii.gz")
+    stale.write_bytes(b"old run")
+    (patient / "my_notes.txt").write_text("mine", encoding="utf-8")
     capsys.readouterr()
     s2 = run_cohort(root, out, PARAMS, workers=0)
     assert s2.done == ["P1"] and not s2.skipped
+    assert not stale.exists() and (patient / "my_notes.txt").read_text(encoding="utf-8") == "mine"
     assert "P1: inputs changed since the last run (RTDOSE added): redone" in capsys.readouterr().out
     table = pd.read_csv(out / "rp_table.csv")
     assert table.loc[0, "dose_mld_gy"] > 0 and "dose: RTDOSE" in table.loc[0, "provenance"]

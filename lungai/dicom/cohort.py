@@ -48,6 +48,10 @@ OWNER = "cohort"
 MARKER = ".lungai-cohort"   # lungai.io.outputs' marker of OWNER: the files and folders of OUTPUTS a run wrote
 # what lungai cohort writes into OUT: a folder without its STAMP holding one of these is the user's, never overwritten
 OUTPUTS = (STAMP, INVENTORY, TABLE, sidecar_path(TABLE).name, ERRORS, "patients")
+# what process_patient writes into OUT/patients/<case>/ (one list): a patient redone loses all of them first, so no
+# file of the old run (a lungs.nii.gz beside the new dose_lungs.nii.gz) stays; other files there are left alone
+LUNGS, DOSE_LUNGS, TUMOUR, FEATURES = "lungs.nii.gz", "dose_lungs.nii.gz", "tumour.nii.gz", "features.csv"
+PATIENT_FILES = (RESULT, LUNGS, DOSE_LUNGS, TUMOUR, FEATURES, RESULT + ".tmp")
 
 
 @dataclass
@@ -333,9 +337,8 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         ct = read_ct(job.ct_folder, series_uid=job.ct_series_uid)
         lungs, dose_lungs, dose_lungs_role = _lungs(job, ct, mapping, provenance, notes)
         tumour, confidence, review, candidates = _tumour(job, ct, mapping, model_dir, provenance, notes)
-        write_image(lungs if lungs is not None else dose_lungs, folder / ("lungs.nii.gz" if lungs is not None
-                                                                           else "dose_lungs.nii.gz"))
-        write_image(tumour, folder / "tumour.nii.gz")
+        write_image(lungs if lungs is not None else dose_lungs, folder / (LUNGS if lungs is not None else DOSE_LUNGS))
+        write_image(tumour, folder / TUMOUR)
         errors: dict = {}
         segments = segments_from_masks(ct, tumour=tumour, lungs=lungs, errors=errors)
         if dose_lungs_role == "lungs":   # one 'Lungs' structure: the whole-lung segments, no per-side ones
@@ -364,7 +367,7 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         else:
             provenance["dose"] = "no RTDOSE"
         row.update(case=job.case, patient_id=job.patient_id, tumour_confidence=confidence, tumour_review=review)
-        write_csv(pd.DataFrame([row]), folder / "features.csv")
+        write_csv(pd.DataFrame([row]), folder / FEATURES)
         doc = {"case": job.case, "patient_id": job.patient_id, "status": "done", "provenance": provenance,
                "notes": notes, "inputs": job.inputs, "tumour_review": review, "tumour_candidates": candidates,
                "seconds": round(time.perf_counter() - start, 2)}
@@ -535,7 +538,12 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
                     recorded = None
                 change = inputs_change(recorded, job.inputs)
                 if change:
-                    done.unlink()       # never a stale row in the table, even when the redo fails
+                    # never a stale row in the table, even when the redo fails; nor an old run's mask beside
+                    # the new ones (PATIENT_FILES: cohort's own, nothing else)
+                    for name in PATIENT_FILES:
+                        old = done.parent / name
+                        if old.is_file() and not old.is_symlink():
+                            old.unlink()
                     job.notes.append(f"inputs changed since the last run ({change}): redone")
                     print(f"note: {job.case}: inputs changed since the last run ({change}): redone")
         summary = CohortSummary(out)
@@ -553,7 +561,7 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
             folder = out / "patients" / safe_name(job.case)
             if (folder / RESULT).exists():
                 doc = json.loads((folder / RESULT).read_text(encoding="utf-8"))
-                row = pd.read_csv(folder / "features.csv", dtype={"case": str, "patient_id": str}).iloc[0].to_dict()
+                row = pd.read_csv(folder / FEATURES, dtype={"case": str, "patient_id": str}).iloc[0].to_dict()
                 row["provenance"] = provenance_text(doc)
                 rows.append(row)
         if rows:
@@ -567,7 +575,7 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
             for r in table.itertuples(index=False):     # an automatic tumour flagged for review: said, not only listed
                 if isinstance(r.tumour_review, str) and r.tumour_review:
                     print(f"warning: {r.case}: the automatic tumour needs review ({r.tumour_review}): check "
-                          f"{out / 'patients' / safe_name(r.case) / 'tumour.nii.gz'} "
+                          f"{out / 'patients' / safe_name(r.case) / TUMOUR} "
                           "(or contour a GTV in the RTSTRUCT)")
             notes: list = []
             if clinical is not None:
