@@ -156,6 +156,38 @@ def test_an_older_marker_listing_only_the_folder_removes_it_only_when_untouched(
     assert (out / "dicom" / "CT" / "ct_1.dcm").is_file()
 
 
+def test_an_older_marker_folder_copied_with_its_times_is_removed_and_checked_before_work(tmp_path):
+    """Review: the untouched check compared the files' inode change times with the marker's mtime, so a folder copied
+    with cp -a / rsync -a (new change times, the marker's mtime kept) was refused as 'has since been changed' - and
+    only when claimed (after the work).  A copy whose files are all older than the marker is accepted; a file
+    changed since is still refused, by check_output_owner (before any work)."""
+    import os
+    import time
+
+    from lungai.io.outputs import check_output_owner, claim_output_folder
+
+    def copied_folder():
+        out = tmp_path / "copy"
+        (out / "dicom" / "CT").mkdir(parents=True)
+        (out / "dicom" / "CT" / "ct_1.dcm").write_text("slice", encoding="utf-8")
+        marker = out / ".lungai-sample"
+        marker.write_text("written by lungai sample\ndicom\n", encoding="utf-8")    # an older lungai's marker
+        old = time.time() - 3600
+        for p in (out / "dicom" / "CT" / "ct_1.dcm", out / "dicom" / "CT", out / "dicom"):
+            os.utime(p, (old, old))                  # times kept by the copy; their change times are now
+        os.utime(marker, (old + 60, old + 60))
+        return out
+
+    out = copied_folder()
+    check_output_owner(out, "sample", ("dicom",))
+    assert claim_output_folder(out, "sample", ("dicom",)) == ["dicom"] and not (out / "dicom").exists()
+    out = copied_folder()
+    (out / "dicom" / "CT" / "notes.txt").write_text("mine", encoding="utf-8")     # added after the copy
+    with pytest.raises(InputError, match="has since been changed: .*dicom/CT/notes.txt"):
+        check_output_owner(out, "sample", ("dicom",))                              # before any work
+    assert (out / "dicom" / "CT" / "notes.txt").is_file()
+
+
 def test_sample_rerun_keeps_the_users_files_in_its_dicom_folder(tmp_path):
     out = tmp_path / "sd"
     assert _cli("sample", "-o", out, "--dicom") == 0

@@ -164,6 +164,10 @@ def check_output_owner(path, command: str, owns: Iterable[str] | None = None, in
             raise InputError(f"the output folder {out} is not empty and was not written by lungai {name}",
                              f"choose a new folder with -o (a previous lungai {name} output folder is reused)")
         return
+    inside = _recorded_inside(out, command)
+    for n in sorted(recorded):        # an older marker's folders (name only), removed whole by the claim: before work
+        if n not in inside and Path(n).name == n and (out / n).is_dir() and not (out / n).is_symlink():
+            _check_untouched_since(out / n, _marker(out, command), command)
     if owns is None:
         return
     owns = list(owns)
@@ -199,9 +203,7 @@ def claim_output_folder(path, command: str, owns: Iterable[str] | None = None, i
                          f"not written by lungai {_command_name(command)} (it would be overwritten)",
                          f"move {'that file' if len(clash) == 1 else 'those files'} away, or choose another folder "
                          "with -o")
-    for name in legacy:                                 # all checked before anything is removed
-        if Path(name).name == name and (out / name).is_dir() and not (out / name).is_symlink():
-            _check_untouched_since(out / name, marker, command)
+    # the legacy folders were checked (untouched since that run) by check_output_owner, before anything is removed
     removed = []
     for name in sorted(_recorded(out, command)):
         f = out / name
@@ -254,14 +256,15 @@ def _remove_recorded_files(folder: Path, files: Iterable[str]) -> None:
 def _check_untouched_since(folder: Path, marker: Path, command: str) -> None:
     """An older marker recorded only the folder's name, not its files: the folder is removed as a whole only when
     nothing in it was added or changed after that run wrote the marker (the inode change time, which copying or
-    moving a file in sets, is not later); otherwise the run is refused, naming what is newer."""
-    since = marker.stat().st_mtime
-    newer = []
-    for root, dirs, names in os.walk(folder):
-        for n in dirs + names:
-            p = Path(root) / n
-            if p.lstat().st_ctime > since:
-                newer.append(str(p.relative_to(folder.parent)))
+    moving a file in sets, is not later); otherwise the run is refused, naming what is newer.  A whole output folder
+    copied with its times kept (``cp -a``, ``rsync -a``: every inode change time is the copy's, the marker's too,
+    while no file's modification time is later than the marker's) is accepted as well."""
+    st = marker.stat()
+    since = st.st_mtime
+    entries = [Path(root) / n for root, dirs, names in os.walk(folder) for n in dirs + names]
+    stats = [p.lstat() for p in entries]
+    copied = st.st_ctime > since + 1 and all(s.st_mtime <= since for s in stats)
+    newer = [] if copied else [str(p.relative_to(folder.parent)) for p, s in zip(entries, stats) if s.st_ctime > since]
     if newer:
         raise InputError(f"{folder} was written by an earlier lungai {_command_name(command)} (which recorded only "
                          f"the folder) and has since been changed: {', '.join(sorted(newer)[:5])}"
