@@ -121,3 +121,19 @@ def test_slicer_table_lists_imputed_features(mrml_scene, model):
     assert out.loc[0, "imputed"] == "clin_age_years" and out.loc[0, "warnings"] == ""
     _, text = results.describe_prediction_row({k: str(v) for k, v in out.iloc[0].items()})
     assert "Imputed (missing) features: clin_age_years" in text
+
+
+def test_misspelt_rad_column_without_settings_column_keeps_the_spelling_fix(model):
+    """Review: without a radiomics_settings column a misspelt rad_* column was put down to 'other radiomics settings
+    (unknown ...)' with the fix 'recompute the features with the model's settings'; with the column it said 'fix
+    their spelling'.  No settings column is no information: the spelling fix stays, the settings said unknown."""
+    model_dir, _ = model
+    patients = make_cohort(3, seed=5).table.drop(columns=[SETTINGS_COLUMN], errors="ignore")
+    rad = next(c for c in patients.columns if c.startswith("rad_"))
+    patients = patients.rename(columns={rad: rad.replace("rad_", "rad__")})
+    for p in (predict_rp, validate_rp):
+        with pytest.raises(InputError, match="required column") as err:
+            p(model_dir, patients)
+        assert "spelling" in err.value.fix and "recompute" not in err.value.fix, err.value.fix
+        assert "other radiomics settings" not in err.value.problem
+        assert f"radiomics settings are unknown; the model's: {DEFAULT}" in err.value.problem

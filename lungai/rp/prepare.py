@@ -34,8 +34,13 @@ def model_features(df: pd.DataFrame, card: dict, what: str) -> pd.DataFrame:
     try:
         require_columns(df, features, what)
     except InputError as exc:
-        other = _other_settings(df, card) if any(str(f).startswith("rad_") and f not in df.columns
-                                                    for f in features) else None
+        rad_missing = any(str(f).startswith("rad_") and f not in df.columns for f in features)
+        other = _other_settings(df, card) if rad_missing else None
+        expected = (card.get("radiomics_settings") or {}).get("id")
+        if other is None and rad_missing and expected is not None and SETTINGS_COLUMN not in df:
+            # no settings column: no information on the settings, so not blamed on them - the spelling fix stays
+            raise InputError(f"{exc.problem} (the table has no {SETTINGS_COLUMN} column, so its radiomics settings "
+                             f"are unknown; the model's: {expected})", exc.fix) from exc
         if other is None:
             raise
         raise InputError(f"{what}: the radiomic features were computed with other radiomics settings ({other}) "
@@ -135,13 +140,12 @@ def legacy_settings(radiomics_settings: dict | None) -> str | None:
 
 
 def _other_settings(df: pd.DataFrame, card: dict) -> str | None:
-    """The table's radiomics settings ids other than the model's ('unknown' without the column), or None when they
-    are the model's or the model recorded none."""
+    """The table's radiomics settings ids other than the model's, or None when they are the model's, the model
+    recorded none or the table has no settings column (no information: a missing rad_* column is not put down to
+    the settings)."""
     expected = (card.get("radiomics_settings") or {}).get("id")
-    if expected is None:
+    if expected is None or SETTINGS_COLUMN not in df:
         return None
-    if SETTINGS_COLUMN not in df:
-        return "unknown: the table has no radiomics_settings column"
     ids = sorted({str(g) for g in df[SETTINGS_COLUMN].dropna()} - {expected})
     return ", ".join(ids) or None
 
