@@ -32,8 +32,8 @@ def register(sub) -> None:
     g.add_argument("--dose-unit", choices=("Gy", "cGy"), default="Gy",
                    help="unit of a NIfTI/NRRD/MHA --dose (default Gy; an RTDOSE says its own in DoseUnits)")
     g.add_argument("--max-dose-gy", type=float, default=None, metavar="GY",
-                   help="largest dose (Gy) a NIfTI/NRRD/MHA --dose may hold (default 150; raise it for an EQD2 / BED "
-                        "map or summed courses)")
+                   help="largest dose (Gy) --dose may hold, an RTDOSE or a NIfTI/NRRD/MHA (default 150; raise it "
+                        "for an EQD2 / BED map or summed courses)")
     from lungai.dicom.masks import add_rtstruct_options
 
     add_rtstruct_options(g, "with --rtstruct: the lung structure of the dose metrics (NAME or role:ROLE; default the "

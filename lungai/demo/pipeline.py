@@ -511,7 +511,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     ``radiomics_params``: the radiomics preset (``default``, ``ibsi-a`` .. ``ibsi-e``) or YAML file.
     ``series_uid``: the series of ``ct_path`` when that DICOM folder holds several.
     ``dose_unit``: the unit of a NIfTI / NRRD / MHA ``dose`` (Gy or cGy; an RTDOSE says its own);
-    ``max_dose_gy``: the largest dose such an image may hold (default 150 Gy, :func:`lungai.dose.read_dose`).
+    ``max_dose_gy``: the largest dose ``dose`` may hold, an RTDOSE or such an image (default 150 Gy,
+    :func:`lungai.dose.read_dose`).
     The dose is read and checked, and the RTSTRUCT's structures resolved, right after the CT is read: before
     anything is computed or written.
     ``rtstruct``: the plan's DICOM RTSTRUCT: the dose metrics use its lungs and GTV (found by role, as
