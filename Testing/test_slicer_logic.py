@@ -181,11 +181,7 @@ def test_lung_radiomics_one_segment_failing_in_pyradiomics_does_not_stop_the_oth
     image = sitk.GetImageFromArray(line)
     image.CopyInformation(mrml.image_from_volume_node(vol))
     mrml.mask_to_segment(mrml_scene, image, "Line", seg_node=seg, reference_volume_node=vol)
-    logic = load_module("LungRadiomics").LungRadiomicsLogic()
-    p = logic.getParameterNode()
-    p.inputVolume, p.segmentation, p.selectedSegments = vol, seg, ["Line", "Tumor"]
-    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
-        setattr(p, f"class_{c}", False)
+    logic, p = _firstorder_radiomics(load_module, (vol, seg), ["Line", "Tumor"])
     message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
     assert "x 1 segment(s)" in message and "Not computed (NaN column): Line" in message
     assert "Line: no features could be computed" in message and "too few dimensions" in message
@@ -273,6 +269,18 @@ def test_lung_radiomics_dose_in_cgy_passes_its_unit(load_module, mrml_scene, pha
     assert mld == pytest.approx(pd.read_csv(tmp_path / "gy" / "dose.csv")["dose_mld_gy"].item(), rel=1e-4)
 
 
+def _firstorder_radiomics(load_module, phantom_nodes, segments=("Tumor",)):
+    """Lung Radiomics' logic and parameters for ``segments`` of the phantom's segmentation, first-order features
+    only."""
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = phantom_nodes
+    p.selectedSegments = list(segments)
+    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
+        setattr(p, f"class_{c}", False)
+    return logic, p
+
+
 def test_lung_radiomics_cgy_dose_outside_slicerrt_keeps_the_radiomics(load_module, mrml_scene, phantom_nodes,
                                                                       small_phantom, tmp_path):
     """QA: a cGy dose node not under a SlicerRT study (a resampled / cloned node, an NRRD) was read as Gy, dose-features
@@ -282,12 +290,7 @@ def test_lung_radiomics_cgy_dose_outside_slicerrt_keeps_the_radiomics(load_modul
     from lungai import mrml
     from lungai.dose import treatment_dose
 
-    logic = load_module("LungRadiomics").LungRadiomicsLogic()
-    p = logic.getParameterNode()
-    p.inputVolume, p.segmentation = phantom_nodes
-    p.selectedSegments = ["Tumor"]
-    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
-        setattr(p, f"class_{c}", False)
+    logic, p = _firstorder_radiomics(load_module, phantom_nodes)
     tumour = mrml.segment_to_mask(mrml_scene, p.segmentation, "Tumor", p.inputVolume)
     p.doseVolume = mrml.volume_node_from_image(mrml_scene, treatment_dose(tumour, prescription_gy=60) * 100.0,
                                                "resampled dose")             # cGy, no SlicerRT study above it
@@ -313,12 +316,7 @@ def test_lung_radiomics_failed_dose_step_drops_the_earlier_dose_table(load_modul
     from lungai import mrml
     from lungai.dose import treatment_dose
 
-    logic = load_module("LungRadiomics").LungRadiomicsLogic()
-    p = logic.getParameterNode()
-    p.inputVolume, p.segmentation = phantom_nodes
-    p.selectedSegments = ["Tumor"]
-    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
-        setattr(p, f"class_{c}", False)
+    logic, p = _firstorder_radiomics(load_module, phantom_nodes)
     tumour = mrml.segment_to_mask(mrml_scene, p.segmentation, "Tumor", p.inputVolume)
     gy = mrml.volume_node_from_image(mrml_scene, treatment_dose(tumour, prescription_gy=60), "plan A")
     cgy = mrml.volume_node_from_image(mrml_scene, treatment_dose(tumour, prescription_gy=60) * 100.0, "plan B")
@@ -1363,11 +1361,7 @@ def test_lung_radiomics_segment_names_with_one_column_name(load_module, mrml_sce
     tumour = mrml.segment_to_mask(mrml_scene, seg, "Tumor", vol)
     mrml.mask_to_segment(mrml_scene, sitk.BinaryDilate(sitk.Cast(tumour, sitk.sitkUInt8), [2, 2, 1]), "Tumour",
                          seg_node=seg, reference_volume_node=vol)
-    logic = load_module("LungRadiomics").LungRadiomicsLogic()
-    p = logic.getParameterNode()
-    p.inputVolume, p.segmentation, p.selectedSegments = vol, seg, ["Tumor", "Tumour"]
-    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
-        setattr(p, f"class_{c}", False)
+    logic, p = _firstorder_radiomics(load_module, (vol, seg), ["Tumor", "Tumour"])
     message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
     assert "x 2 segment(s)" in message
     panel = mrml.dataframe_from_table_node(p.outputTable).set_index("feature")
