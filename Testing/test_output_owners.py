@@ -132,60 +132,34 @@ def test_a_rerun_removes_only_the_files_it_wrote_inside_its_folder(tmp_path):
     assert all(_is_mine(p) for p in mine + [out / "dicom" / "S" / "CT" / "ct_2.dcm"])
 
 
-def test_an_older_marker_listing_only_the_folder_removes_it_only_when_untouched(tmp_path):
-    import os
-    import time
-
-    from lungai.io.outputs import claim_output_folder
-
-    out = tmp_path / "out"
-    (out / "dicom" / "CT").mkdir(parents=True)
-    (out / "dicom" / "CT" / "ct_1.dcm").write_text("slice", encoding="utf-8")
-    marker = out / ".lungai-sample"
-    marker.write_text("written by lungai sample\ndicom\n", encoding="utf-8")     # an older lungai's marker
-    later = time.time() + 5
-    os.utime(marker, (later, later))
-    assert claim_output_folder(out, "sample", ("dicom",)) == ["dicom"]          # nothing changed since: removed
-    assert not (out / "dicom").exists()
-    (out / "dicom" / "CT").mkdir(parents=True)
-    (out / "dicom" / "CT" / "ct_1.dcm").write_text("slice", encoding="utf-8")
-    marker.write_text("written by lungai sample\ndicom\n", encoding="utf-8")
-    os.utime(marker, (time.time() - 60, time.time() - 60))                     # the files are newer than that run
-    with pytest.raises(InputError, match="has since been changed: dicom/CT"):
-        claim_output_folder(out, "sample", ("dicom",))
-    assert (out / "dicom" / "CT" / "ct_1.dcm").is_file()
-
-
-def test_an_older_marker_folder_copied_with_its_times_is_removed_and_checked_before_work(tmp_path):
-    """Review: the untouched check compared the files' inode change times with the marker's mtime, so a folder copied
-    with cp -a / rsync -a (new change times, the marker's mtime kept) was refused as 'has since been changed' - and
-    only when claimed (after the work).  A copy whose files are all older than the marker is accepted; a file
-    changed since is still refused, by check_output_owner (before any work)."""
+def test_a_marker_listing_a_folder_without_its_files_is_refused_before_any_work(tmp_path):
+    """A marker that lists a folder by its name only (written by intermediate versions of lungai) does not say
+    which files in it the run wrote: the folder is never removed or replaced, the run is refused before any work
+    (check_output_owner) with the fix, whatever the files' times say (a file moved in with mv keeps its mtime)."""
     import os
     import time
 
     from lungai.io.outputs import check_output_owner, claim_output_folder
 
-    def copied_folder():
-        out = tmp_path / "copy"
-        (out / "dicom" / "CT").mkdir(parents=True)
-        (out / "dicom" / "CT" / "ct_1.dcm").write_text("slice", encoding="utf-8")
-        marker = out / ".lungai-sample"
-        marker.write_text("written by lungai sample\ndicom\n", encoding="utf-8")    # an older lungai's marker
-        old = time.time() - 3600
-        for p in (out / "dicom" / "CT" / "ct_1.dcm", out / "dicom" / "CT", out / "dicom"):
-            os.utime(p, (old, old))                  # times kept by the copy; their change times are now
-        os.utime(marker, (old + 60, old + 60))
-        return out
-
-    out = copied_folder()
-    check_output_owner(out, "sample", ("dicom",))
-    assert claim_output_folder(out, "sample", ("dicom",)) == ["dicom"] and not (out / "dicom").exists()
-    out = copied_folder()
-    (out / "dicom" / "CT" / "notes.txt").write_text("mine", encoding="utf-8")     # added after the copy
-    with pytest.raises(InputError, match="has since been changed: .*dicom/CT/notes.txt"):
-        check_output_owner(out, "sample", ("dicom",))                              # before any work
-    assert (out / "dicom" / "CT" / "notes.txt").is_file()
+    out = tmp_path / "out"
+    (out / "dicom" / "CT").mkdir(parents=True)
+    _mine(out / "dicom" / "CT" / "ct_1.dcm")
+    marker = out / ".lungai-sample"
+    marker.write_text("written by lungai sample\ndicom\n", encoding="utf-8")
+    later = time.time() + 5
+    os.utime(marker, (later, later))                          # nothing in the folder is newer than the marker
+    for call in (check_output_owner, claim_output_folder):
+        with pytest.raises(InputError, match="does not list the files in it; it is not replaced") as err:
+            call(out, "sample", ("dicom",))
+        assert "delete it yourself, or choose another folder" in err.value.fix
+        assert _is_mine(out / "dicom" / "CT" / "ct_1.dcm")
+    assert marker.read_text(encoding="utf-8") == "written by lungai sample\ndicom\n"
+    assert _cli("sample", "-o", out, "--dicom") == 2                 # the CLI: refused, nothing written
+    assert _is_mine(out / "dicom" / "CT" / "ct_1.dcm")
+    (out / "dicom" / "CT" / "ct_1.dcm").unlink()
+    (out / "dicom" / "CT").rmdir()
+    (out / "dicom").rmdir()                                   # the user deleted it: the run goes ahead
+    assert _cli("sample", "-o", out, "--dicom") == 0 and (out / "dicom").is_dir()
 
 
 def test_sample_rerun_keeps_the_users_files_in_its_dicom_folder(tmp_path):

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from pathlib import Path
 from typing import Iterable
 
@@ -165,9 +164,13 @@ def check_output_owner(path, command: str, owns: Iterable[str] | None = None, in
                              f"choose a new folder with -o (a previous lungai {name} output folder is reused)")
         return
     inside = _recorded_inside(out, command)
-    for n in sorted(recorded):        # an older marker's folders (name only), removed whole by the claim: before work
-        if n not in inside and Path(n).name == n and (out / n).is_dir() and not (out / n).is_symlink():
-            _check_untouched_since(out / n, _marker(out, command), command)
+    folder_only = sorted(n for n in recorded if n not in inside and (out / n).is_dir() and not (out / n).is_symlink())
+    if folder_only:                         # a folder listed by its name only: its files are not known
+        raise InputError(f"{', '.join(str(out / n) for n in folder_only)} was written by an earlier lungai {name} "
+                         "whose marker does not list the files in it; it is not replaced, so that no file of "
+                         "yours in it is lost",
+                         "move the files you want to keep out of that folder and delete it yourself, or choose "
+                         "another folder with -o")
     if owns is None:
         return
     owns = list(owns)
@@ -182,11 +185,10 @@ def check_output_owner(path, command: str, owns: Iterable[str] | None = None, in
 def claim_output_folder(path, command: str, owns: Iterable[str] | None = None, inputs: Iterable = (),
                         new_or_own: bool = False, writes: Iterable[str] = ()) -> list[str]:
     """Make ``path`` the output of this ``lungai <command>`` run: refuse a foreign folder, a user's file of an output
-    name or an input the run would remove (:func:`check_output_owner`), remove the files and folders a previous run
-    recorded in the marker (:func:`record_outputs`; nothing else: a user's file is never removed - of a folder the
-    command wrote, only the files recorded in it, then the folders left empty; a marker of an older lungai that
-    recorded only the folder's name: the folder as a whole, and only when nothing in it is newer than the marker,
-    else refused), and mark the folder.  ``writes``: paths (relative to ``path``) the run will write inside its
+    name or an input the run would remove (:func:`check_output_owner`; a folder the marker lists without its files
+    too), remove the files and folders a previous run recorded in the marker (:func:`record_outputs`; nothing else:
+    a user's file is never removed - of a folder the command wrote, only the files recorded in it, then the folders
+    left empty), and mark the folder.  ``writes``: paths (relative to ``path``) the run will write inside its
     folders; a file of the user's kept there at one of them is refused.  Returns the names removed.
     :func:`claimed_output_folder` also records what the run writes."""
     out = Path(path)
@@ -194,8 +196,7 @@ def claim_output_folder(path, command: str, owns: Iterable[str] | None = None, i
     marker = _marker(out, command)
     inside = _recorded_inside(out, command)
     recorded_files = {f"{top}/{rel}" for top, files in inside.items() for rel in files}
-    legacy = [n for n in _recorded(out, command) if n not in inside]        # folders whose files are not known
-    kept = _files_inside(out, [n for n in (owns or ()) if n not in legacy and (out / n).is_dir()
+    kept = _files_inside(out, [n for n in (owns or ()) if (out / n).is_dir()
                                and not (out / n).is_symlink()]) - recorded_files   # a user's, in the run's folder
     clash = sorted(kept & {str(w) for w in writes})
     if clash:
@@ -203,7 +204,6 @@ def claim_output_folder(path, command: str, owns: Iterable[str] | None = None, i
                          f"not written by lungai {_command_name(command)} (it would be overwritten)",
                          f"move {'that file' if len(clash) == 1 else 'those files'} away, or choose another folder "
                          "with -o")
-    # the legacy folders were checked (untouched since that run) by check_output_owner, before anything is removed
     removed = []
     for name in sorted(_recorded(out, command)):
         f = out / name
@@ -213,13 +213,8 @@ def claim_output_folder(path, command: str, owns: Iterable[str] | None = None, i
             with writing(f):
                 f.unlink()
             removed.append(name)
-        elif f.is_dir():                                # a folder the command wrote (e.g. the demo's rp_model/)
-            files = inside.get(name)
-            if files is None:                           # an older marker: the folder's name only (checked above)
-                with writing(f):
-                    shutil.rmtree(f)
-            else:                                       # only the files recorded in it; a user's file is kept
-                _remove_recorded_files(f, files)
+        elif f.is_dir() and name in inside:             # a folder the command wrote (e.g. the demo's rp_model/):
+            _remove_recorded_files(f, inside[name])     # only the files recorded in it; a user's file is kept
             removed.append(name)
     with writing(marker):
         out.mkdir(parents=True, exist_ok=True)
@@ -251,26 +246,6 @@ def _remove_recorded_files(folder: Path, files: Iterable[str]) -> None:
         with contextlib.suppress(OSError):
             if not any(here.iterdir()):
                 here.rmdir()
-
-
-def _check_untouched_since(folder: Path, marker: Path, command: str) -> None:
-    """An older marker recorded only the folder's name, not its files: the folder is removed as a whole only when
-    nothing in it was added or changed after that run wrote the marker (the inode change time, which copying or
-    moving a file in sets, is not later); otherwise the run is refused, naming what is newer.  A whole output folder
-    copied with its times kept (``cp -a``, ``rsync -a``: every inode change time is the copy's, the marker's too,
-    while no file's modification time is later than the marker's) is accepted as well."""
-    st = marker.stat()
-    since = st.st_mtime
-    entries = [Path(root) / n for root, dirs, names in os.walk(folder) for n in dirs + names]
-    stats = [p.lstat() for p in entries]
-    copied = st.st_ctime > since + 1 and all(s.st_mtime <= since for s in stats)
-    newer = [] if copied else [str(p.relative_to(folder.parent)) for p, s in zip(entries, stats) if s.st_ctime > since]
-    if newer:
-        raise InputError(f"{folder} was written by an earlier lungai {_command_name(command)} (which recorded only "
-                         f"the folder) and has since been changed: {', '.join(sorted(newer)[:5])}"
-                         f"{' ...' if len(newer) > 5 else ''}; it is not removed",
-                         "move your files out of that folder (or delete it yourself), or choose another folder "
-                         "with -o")
 
 
 def _files_inside(out: Path, folders: Iterable[str]) -> set[str]:
@@ -337,7 +312,7 @@ def _entries(out: Path, command: str) -> list[str]:
 
 def _recorded_inside(out: Path, command: str) -> dict:
     """Per folder the marker lists as ``name/``: the recorded files in it (relative to the folder).  A folder listed
-    by its bare name (a marker of an older lungai) is absent: its files are not known."""
+    by its bare name is absent: its files are not known (refused by :func:`check_output_owner`)."""
     inside = {}
     for e in _entries(out, command):
         top, slash, rest = e.partition("/")
