@@ -58,9 +58,12 @@ def run_scan(args) -> int:
     doc = []
     for st in studies:
         print(st.summary())
+        if st.ct:   # what tells a study's CT series apart, and the UID that --series takes
+            print(f"  CT series {st.ct.series_uid}" + (f": {st.ct.description}" if st.ct.description else ""))
         entry = {"patient_id": st.patient_id, "study_uid": st.study_uid,
                  "frame_of_reference_uid": st.frame_of_reference_uid,
-                 "ct": {"series_uid": st.ct.series_uid, "folder": str(st.ct.folder), "slices": st.ct.n_slices}
+                 "ct": {"series_uid": st.ct.series_uid, "folder": str(st.ct.folder), "slices": st.ct.n_slices,
+                        "description": st.ct.description}
                  if st.ct else None,
                  "rtstruct": [str(p) for p in st.rtstruct], "rtdose": [str(p) for p in st.rtdose],
                  "seg": [str(p) for p in st.seg], "missing": st.missing, "notes": st.notes}

@@ -69,6 +69,7 @@ class CohortJob:
     rtdose_files: list = field(default_factory=list)   # BEAM doses of one plan, summed (rtdose: the first)
     error: list = field(default_factory=list)          # [problem, fix] found when planning (ambiguous RTDOSEs)
     inputs: dict = field(default_factory=dict)         # what the result depends on (job_inputs), kept in result.json
+    ct_files: list = field(default_factory=list)       # the CT's slice files when spread over several folders
 
 
 def _file_digest(path) -> dict:
@@ -192,6 +193,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                                   rtdose=str(dose_files[0]) if dose_files else None,
                                   rtdose_files=[str(f) for f in dose_files] if len(dose_files) > 1 else [],
                                   structures=structures, notes=notes, error=error,
+                                  ct_files=[str(f) for f in st.ct.files] if len(st.ct.folders) > 1 else [],
                                   inputs=job_inputs(st.ct.series_uid, st.ct.files,
                                                     st.rtstruct[0] if st.rtstruct else None, dose_files)))
     clashes = name_clashes(jobs, key=lambda j: j.case)
@@ -334,7 +336,12 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         dose_files = job.rtdose_files or ([job.rtdose] if job.rtdose else [])
         for f in dose_files:
             check_dose_matches_ct(f, job.ct_folder, job.ct_series_uid)
-        ct = read_ct(job.ct_folder, series_uid=job.ct_series_uid)
+        if job.ct_files:    # a series spread over several folders: all its slices, not only the first folder's
+            from lungai.io.read import read_dicom_ct_files
+
+            ct = read_dicom_ct_files(job.ct_files, job.ct_folder)
+        else:
+            ct = read_ct(job.ct_folder, series_uid=job.ct_series_uid)
         lungs, dose_lungs, dose_lungs_role = _lungs(job, ct, mapping, provenance, notes)
         tumour, confidence, review, candidates = _tumour(job, ct, mapping, model_dir, provenance, notes)
         write_image(lungs if lungs is not None else dose_lungs, folder / (LUNGS if lungs is not None else DOSE_LUNGS))

@@ -22,9 +22,12 @@ from lungai.errors import InputError
 
 _TAGS = ["Modality", "PatientID", "PatientName", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
          "FrameOfReferenceUID", "SOPClassUID", "ImagePositionPatient", "ImageOrientationPatient", "StudyDate",
-         "ImageType", "InstanceNumber"]
+         "ImageType", "InstanceNumber", "NumberOfFrames", "SeriesNumber", "SeriesDescription", "ConvolutionKernel",
+         "ContrastBolusAgent"]
 # A CT series with fewer slices than this is no CT volume (a scout, a single reference image)
 MIN_CT_SLICES = 3
+# slices whose ImageOrientationPatient differ by more than this (direction cosines) are not one volume
+IOP_TOLERANCE = 1e-3
 
 
 @dataclass
@@ -32,10 +35,16 @@ class CTSeries:
     series_uid: str
     folder: Path
     files: list[Path]
+    frames: int = 1         # frames per file (an Enhanced / multi-frame CT: one file, all its slices)
+    description: str = ""   # SeriesNumber, SeriesDescription, ConvolutionKernel, contrast: tell a study's series apart
 
     @property
     def n_slices(self) -> int:
-        return len(self.files)
+        return len(self.files) * self.frames
+
+    @property
+    def folders(self) -> list[Path]:
+        return sorted({Path(f).parent for f in self.files})
 
 
 @dataclass
@@ -61,17 +70,75 @@ class Study:
         return f"{self.patient_id}: " + ", ".join(have) + (f"; missing {', '.join(self.missing)}" if self.missing else "")
 
 
+def frames_of(ds) -> int:
+    """Frames in a file (NumberOfFrames; 1 for a classic one-slice file or an unreadable value)."""
+    try:
+        return max(int(getattr(ds, "NumberOfFrames", 1) or 1), 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def series_description(ds) -> str:
+    """What tells the CT series of one study apart (SeriesNumber, SeriesDescription, ConvolutionKernel, contrast),
+    e.g. ``#2 'Thorax 3.0 B31f', kernel B31f, contrast Omnipaque``; "" when none is given."""
+    def text(name):
+        value = getattr(ds, name, None) if ds is not None else None
+        if value is None:
+            return ""
+        return ("\\".join(map(str, value)) if not isinstance(value, (str, int, float)) else str(value)).strip()
+
+    head = " ".join(p for p in (f"#{text('SeriesNumber')}" if text("SeriesNumber") else "",
+                                repr(text("SeriesDescription")) if text("SeriesDescription") else "") if p)
+    tail = [f"kernel {text('ConvolutionKernel')}" if text("ConvolutionKernel") else "",
+            f"contrast {text('ContrastBolusAgent')}" if text("ContrastBolusAgent") else ""]
+    return ", ".join(p for p in [head, *tail] if p)
+
+
 def ct_skip_reason(ds, n_files: int) -> str | None:
     """Why a CT series (``ds``: the header of one of its ``n_files`` files) is no CT volume to read - a scout /
-    LOCALIZER image (ImageType), or fewer than :data:`MIN_CT_SLICES` slices - or None.  The one rule for
-    :func:`scan` (``dicom-scan``, ``cohort``) and :func:`lungai.io.read_ct` picking the CT series of a folder."""
+    LOCALIZER image (ImageType), or fewer than :data:`MIN_CT_SLICES` slices (frames: an Enhanced / multi-frame CT
+    file holds all its slices) - or None.  The one rule for :func:`scan` (``dicom-scan``, ``cohort``) and
+    :func:`lungai.io.read_ct` picking the CT series of a folder."""
     value = getattr(ds, "ImageType", None) or []
     image_type = [str(v).strip().upper() for v in ([value] if isinstance(value, str) else value)]
     if "LOCALIZER" in image_type:
         return "a scout / LOCALIZER image"
-    if n_files < MIN_CT_SLICES:
-        return f"only {n_files} slice{'s' if n_files != 1 else ''}, not a CT volume"
+    n = n_files * frames_of(ds)
+    if n < MIN_CT_SLICES:
+        return f"only {n} slice{'s' if n != 1 else ''}, not a CT volume"
     return None
+
+
+def check_slice_headers(files: list, positions: list, orientations: list, what: str) -> None:
+    """Refuse a series of several one-slice files that cannot be put together: a slice without
+    ImagePositionPatient (it would be placed anywhere; with none at all the slice spacing and origin are unknown),
+    or slices of different ImageOrientationPatient (beyond :data:`IOP_TOLERANCE`; a tilted slice would be read as
+    if parallel).  ``positions`` / ``orientations``: per file, the values or None.  The one rule for
+    :func:`lungai.io.read_ct` and :func:`scan`."""
+    if len(files) < 2:
+        return
+    fix = ("re-export the series from the scanner / PACS with complete slice headers, or remove the odd files from "
+           "its folder")
+    missing = [Path(f).name for f, p in zip(files, positions) if p is None]
+    if missing:
+        listed = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise InputError(
+            f"{what}: {len(missing)} of its {len(files)} slices {'has' if len(missing) == 1 else 'have'} no "
+            f"ImagePositionPatient (0020,0032) ({listed}), "
+            + ("so the slice spacing and the position of the CT are unknown" if len(missing) == len(files)
+               else f"so {'it' if len(missing) == 1 else 'they'} cannot be put in place in the volume"), fix)
+    iops = [None if o is None else [float(v) for v in o] for o in orientations]
+    ref = next((o for o in iops if o is not None), None)
+    if ref is None:
+        raise InputError(f"{what}: its slices have no ImageOrientationPatient (0020,0037), so the orientation of the "
+                         "CT is unknown", fix)
+    for f, o in zip(files, iops):
+        if o is None or len(o) != len(ref) or max(abs(a - b) for a, b in zip(o, ref)) > IOP_TOLERANCE:
+            raise InputError(f"{what}: slice {Path(f).name} has "
+                             + ("no ImageOrientationPatient (0020,0037)" if o is None else
+                                f"ImageOrientationPatient {'/'.join(f'{v:g}' for v in o)}, the others "
+                                f"{'/'.join(f'{v:g}' for v in ref)}")
+                             + ", so the slices are not one volume (a tilted or reformatted slice mixed in?)", fix)
 
 
 def _header(path: Path):
@@ -109,13 +176,29 @@ def _references(path: Path) -> tuple[set[str], set[str]]:
     return series, frames
 
 
-def _slice_problem(positions: list, ds, n_files: int, uid: str) -> str | None:
-    """Why the CT series cannot be read (a missing slice, duplicate positions, irregular steps, a gantry tilt;
+def other_series_note(name: str, referenced: set, ct_series_uid: str | None) -> str | None:
+    """A note when an RTSTRUCT / SEG (file ``name``, referencing the series ``referenced``) in the CT's frame of
+    reference was drawn on another series than the CT given (another reconstruction, a later CT in the same
+    registration): its structures are placed by the frame of reference, but may not fit this CT's anatomy."""
+    if not referenced or not ct_series_uid or ct_series_uid in referenced:
+        return None
+    return (f"{name}: the structures were drawn on series {', '.join(sorted(referenced))}, the CT given is series "
+            f"{ct_series_uid} (same frame of reference: placed by it; check that they fit this CT)")
+
+
+def _slice_problem(slices: list, ds, uid: str) -> str | None:
+    """Why the CT series cannot be read (a slice without position, mixed orientations: :func:`check_slice_headers`;
+    a missing slice, duplicate positions, irregular steps, a gantry tilt:
     :func:`lungai.io.validate.check_slice_positions`, :func:`~lungai.io.validate.check_steps_along_normal`), or
-    None."""
+    None.  ``slices``: (file, ImagePositionPatient or None, ImageOrientationPatient or None) per file."""
     from lungai.io.validate import check_slice_positions, check_steps_along_normal, slice_offsets
 
-    if len(positions) != n_files or "ImageOrientationPatient" not in ds:
+    positions = [p for _, p, _ in slices]
+    try:
+        check_slice_headers([f for f, _, _ in slices], positions, [o for _, _, o in slices], f"CT series {uid}")
+    except InputError as exc:
+        return f"{exc.problem} - {exc.fix}"
+    if len(slices) < 2 or "ImageOrientationPatient" not in ds:
         return None
     try:
         offsets, axis = slice_offsets(positions, ds.ImageOrientationPatient)
@@ -154,7 +237,7 @@ def scan(root, progress=None, files=None) -> list[Study]:
     if not root.is_dir():
         raise InputError(f"{root} is not a folder", "give the folder holding the DICOM export (any sub-folder layout)")
     ct_files: dict[str, list] = defaultdict(list)
-    ct_positions: dict[str, list] = defaultdict(list)
+    ct_slices: dict[str, list] = defaultdict(list)
     ct_info: dict[str, object] = {}
     others: list[tuple[str, Path, object]] = []
     for path in (files_under(root) if files is None else files):
@@ -166,8 +249,8 @@ def scan(root, progress=None, files=None) -> list[Study]:
         modality = str(ds.Modality)
         if modality == "CT" and "SeriesInstanceUID" in ds:
             ct_files[str(ds.SeriesInstanceUID)].append(path)
-            if "ImagePositionPatient" in ds:
-                ct_positions[str(ds.SeriesInstanceUID)].append(ds.ImagePositionPatient)
+            ct_slices[str(ds.SeriesInstanceUID)].append((path, ds.get("ImagePositionPatient"),
+                                                        ds.get("ImageOrientationPatient")))
             ct_info.setdefault(str(ds.SeriesInstanceUID), ds)
         elif modality in ("RTSTRUCT", "RTDOSE", "SEG"):
             others.append((modality, path, ds))
@@ -187,10 +270,13 @@ def scan(root, progress=None, files=None) -> list[Study]:
         st = Study(patient_id=str(getattr(ds, "PatientID", "") or "unknown"),
                    study_uid=str(getattr(ds, "StudyInstanceUID", "")),
                    frame_of_reference_uid=str(getattr(ds, "FrameOfReferenceUID", "")) or None,
-                   ct=CTSeries(uid, folders[0], sorted(files)))
+                   ct=CTSeries(uid, folders[0], sorted(files), frames_of(ds) if len(files) == 1 else 1,
+                               series_description(ds)))
         if len(folders) > 1:
-            st.notes.append(f"CT series {uid} is spread over {len(folders)} folders; only {folders[0]} is read")
-        problem = _slice_problem(ct_positions[uid], ds, len(files), uid)
+            st.notes.append(f"CT series {uid} is spread over {len(folders)} folders ({', '.join(map(str, folders))}): "
+                            "lungai cohort reads them all; other commands given one folder read that folder's "
+                            "slices only")
+        problem = _slice_problem(ct_slices[uid], ds, uid)
         if problem:
             st.notes.append(problem)
         studies.append(st)
@@ -211,8 +297,7 @@ def scan(root, progress=None, files=None) -> list[Study]:
                                                        frame_of_reference_uid=frame)
                 studies.append(st)
             targets = [st]
-        for st in targets:
-            st.notes.append(note)
+        targets[0].notes.append(note)   # once: on the patient's first CT study, not repeated under each
     for modality, path, ds in others:
         if modality == "RTDOSE":
             series, frames = set(), {str(ds.FrameOfReferenceUID)} if "FrameOfReferenceUID" in ds else set()
@@ -221,6 +306,10 @@ def scan(root, progress=None, files=None) -> list[Study]:
         targets = [by_series[s] for s in series if s in by_series]
         if not targets:
             targets = [st for f in frames for st in by_frame.get(f, [])]
+            for st in targets:
+                note = other_series_note(path.name, series, st.ct.series_uid if st.ct else None)
+                if note:
+                    st.notes.append(note)
         if not targets:
             key = (str(getattr(ds, "PatientID", "") or "unknown"), next(iter(sorted(frames)), None))
             st = orphans.get(key)

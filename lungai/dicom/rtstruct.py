@@ -341,6 +341,7 @@ def read_rtstruct(rtstruct_path, reference_ct: sitk.Image, names=None, allow_gap
             raise InputError(
                 f"{Path(rtstruct_path).name} is drawn in frame of reference {ref}, the CT is in {frame_of_reference_uid}",
                 "give the RTSTRUCT of this CT (lungai finds matching files with `lungai dicom-scan FOLDER`)")
+        _warn_other_series(rtstruct_path, reference_ct)
     chosen = _select(structures, names, rtstruct_path)
     if names is not None:
         return {s.name: rasterise(s, reference_ct, allow_gaps=allow_gaps) for s in chosen}
@@ -360,6 +361,21 @@ def read_rtstruct(rtstruct_path, reference_ct: sitk.Image, names=None, allow_gap
             + "; ".join(p.problem for p in problems),
             "read only the structures you need (names=[...], CLI --structure NAME or role:gtv), or " + problems[0].fix)
     return out
+
+
+def _warn_other_series(rtstruct_path, reference_ct: sitk.Image) -> None:
+    """Warn when the RTSTRUCT (in the CT's frame of reference) was drawn on another series than the CT read
+    (:func:`lungai.dicom.discover.other_series_note`)."""
+    import warnings
+
+    from lungai.dicom.discover import _references, other_series_note
+
+    if not reference_ct.HasMetaDataKey("0020|000e"):
+        return
+    note = other_series_note(Path(rtstruct_path).name, _references(Path(rtstruct_path))[0],
+                             reference_ct.GetMetaData("0020|000e"))
+    if note:
+        warnings.warn(note, stacklevel=3)
 
 
 def read_rtstruct_role(rtstruct_path, reference_ct: sitk.Image, role: str, mapping=None,

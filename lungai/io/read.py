@@ -60,7 +60,7 @@ def dicom_series_files(path, series_uid: str | None = None) -> list[str]:
     lie in subfolders (the one CT series :func:`lungai.dicom.discover.scan` finds below it, as ``lungai
     dicom-scan`` lists them).  ``series_uid`` chooses a series where there are several.
     """
-    from lungai.dicom.discover import _header, ct_skip_reason
+    from lungai.dicom.discover import _header, ct_skip_reason, series_description
 
     folder = dicomdir_folder(path)
     ids = _gdcm_series(folder)
@@ -76,7 +76,7 @@ def dicom_series_files(path, series_uid: str | None = None) -> list[str]:
         ds = _header(Path(files[0]))
         modality = str(getattr(ds, "Modality", "") or "") if ds is not None else ""
         skip = ct_skip_reason(ds, len(files)) if modality in ("", "CT") else f"modality {modality}"
-        kinds[uid] = (modality or "?", skip)
+        kinds[uid] = (modality or "?", skip, series_description(ds))
     chosen = [uid for uid in ids if kinds[uid][1] is None]
     if not chosen:          # only RT objects / scouts here: the CT may lie in a subfolder (an export's CT/ folder)
         below = _cts_below(folder)
@@ -87,7 +87,8 @@ def dicom_series_files(path, series_uid: str | None = None) -> list[str]:
                          "point to the folder of the CT's slices; `lungai dicom-scan "
                          f"{folder}` lists what an export holds")
     if len(chosen) > 1:
-        listing = "; ".join(f"{uid} ({kinds[uid][0]}, {len(files_of[uid])} files)" for uid in chosen)
+        listing = "; ".join(f"{uid} ({kinds[uid][0]}, {len(files_of[uid])} files"
+                            + (f", {kinds[uid][2]}" if kinds[uid][2] else "") + ")" for uid in chosen)
         raise InputError(
             f"{folder} holds {len(chosen)} different DICOM series: {listing}",
             "put each series in its own folder, or choose one series by its SeriesInstanceUID "
@@ -182,7 +183,8 @@ def _series_files_below(folder: Path, series_uid: str | None, found: list | None
         raise InputError(f"no DICOM series found in {folder} (nor in its subfolders, {BELOW_DEPTH} levels down)",
                          "point to a folder that holds the CT's DICOM slices (.dcm), or to a NIfTI/NRRD/MHA file")
     if len(found) > 1:
-        listing = "; ".join(f"{ct.series_uid} ({ct.n_slices} slices in {ct.folder})" for ct in found[:10])
+        listing = "; ".join(f"{ct.series_uid} ({ct.n_slices} slices in {ct.folder}"
+                            + (f", {ct.description}" if ct.description else "") + ")" for ct in found[:10])
         listing += f"; and {len(found) - 10} more" if len(found) > 10 else ""
         raise InputError(f"{folder} holds {len(found)} CT series in its subfolders: {listing}",
                          f"choose one by its SeriesInstanceUID (lungai CLI: --series UID), or give its folder; "
@@ -206,8 +208,16 @@ def _sorted_along_normal(files) -> list[str]:
     return [f for _, f in sorted(keyed)]
 
 
-def _read_dicom_series(folder: Path, series_uid: str | None) -> sitk.Image:
-    files = dicom_series_files(folder, series_uid)
+def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None = None) -> sitk.Image:
+    """The CT series of ``folder`` (:func:`dicom_series_files`), or the slice ``files`` given (a series spread over
+    several folders, as :func:`lungai.dicom.discover.scan` found it)."""
+    files = dicom_series_files(folder, series_uid) if files is None else _sorted_along_normal(files)
+    if len(files) == 1:     # an Enhanced / multi-frame CT: the file holds the volume
+        img = _read_file(Path(files[0]))
+        for tag in UID_TAGS:
+            if img.HasMetaDataKey(tag):
+                img.SetMetaData(tag, img.GetMetaData(tag).strip().rstrip("\x00"))
+        return img
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     reader.MetaDataDictionaryArrayUpdateOn()
@@ -216,9 +226,20 @@ def _read_dicom_series(folder: Path, series_uid: str | None) -> sitk.Image:
     try:
         img = reader.Execute()
     except RuntimeError as exc:
-        raise InputError(f"could not read the DICOM series in {folder}: {str(exc).strip().splitlines()[-1]}",
-                         "check that the files are complete DICOM images of one CT series") from exc
-    _check_series_positions(reader, len(files), folder)
+        odd = _odd_slice_size(files)
+        raise InputError(f"could not read the DICOM series in {folder}: "
+                         + (odd or str(exc).strip().splitlines()[-1]),
+                         "remove the odd file from the series' folder (another series or a secondary capture?)" if odd
+                         else "check that the files are complete DICOM images of one CT series") from exc
+    _check_series_positions(reader, files, folder)
+    no_spacing = [Path(files[i]).name for i in range(len(files)) if not reader.HasMetaDataKey(i, "0028|0030")]
+    if no_spacing:
+        raise InputError(f"the DICOM series in {folder}: {len(no_spacing)} of its {len(files)} slices "
+                         f"({', '.join(no_spacing[:5])}{' ...' if len(no_spacing) > 5 else ''}) "
+                         f"{'has' if len(no_spacing) == 1 else 'have'} no PixelSpacing "
+                         "(0028,0030), mandatory for CT, so the in-plane voxel size is unknown (an ImagerPixelSpacing "
+                         "is measured at the detector, not in the patient)",
+                         "re-export the series from the scanner / PACS with complete headers")
     for tag in UID_TAGS:   # kept on the image, so masks from DICOM RT objects can be checked against this CT
         if reader.HasMetaDataKey(0, tag):
             img.SetMetaData(tag, reader.GetMetaData(0, tag).strip().rstrip("\x00"))
@@ -230,17 +251,63 @@ def _read_dicom_series(folder: Path, series_uid: str | None) -> sitk.Image:
     return img
 
 
-def _check_series_positions(reader: sitk.ImageSeriesReader, n: int, folder: Path) -> None:
-    """No missing slice, duplicate position, irregular step or tilt (steps off the slice normal) in the series just
+def _odd_slice_size(files) -> str | None:
+    """The file whose Rows x Columns differ from the series' most common size, said in words, or None."""
+    from collections import Counter
+
+    import pydicom
+
+    sizes = {}
+    for f in files:
+        try:
+            ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=["Rows", "Columns"])
+            sizes[f] = (int(ds.Rows), int(ds.Columns))
+        except Exception:   # noqa: BLE001 - unreadable: ITK's message is kept
+            continue
+    if len(set(sizes.values())) < 2:
+        return None
+    common = Counter(sizes.values()).most_common(1)[0][0]
+    odd = [f for f, size in sizes.items() if size != common]
+    rows, cols = sizes[odd[0]]
+    return (f"slice {Path(odd[0]).name} is {rows} x {cols} pixels (Rows x Columns), the others {common[0]} x "
+            f"{common[1]}" + (f" ({len(odd)} such files)" if len(odd) > 1 else ""))
+
+
+def _check_series_positions(reader: sitk.ImageSeriesReader, files: list, folder: Path) -> None:
+    """Every slice placed (ImagePositionPatient) and oriented alike (:func:`lungai.dicom.discover.check_slice_headers`);
+    no missing slice, duplicate position, irregular step or tilt (steps off the slice normal) in the series just
     read."""
-    if n < 2 or not all(reader.HasMetaDataKey(i, "0020|0032") for i in range(n)) \
-            or not reader.HasMetaDataKey(0, "0020|0037"):
+    from lungai.dicom.discover import check_slice_headers
+
+    n = len(files)
+    if n < 2:
         return
-    positions = [reader.GetMetaData(i, "0020|0032").strip().split("\\") for i in range(n)]
-    orientation = reader.GetMetaData(0, "0020|0037").strip().split("\\")
+    meta = lambda i, tag: (reader.GetMetaData(i, tag).strip().split("\\")   # noqa: E731
+                           if reader.HasMetaDataKey(i, tag) else None)
+    check_slice_headers(files, [meta(i, "0020|0032") for i in range(n)], [meta(i, "0020|0037") for i in range(n)],
+                        f"the DICOM series in {folder}")
+    positions = [meta(i, "0020|0032") for i in range(n)]
+    orientation = meta(0, "0020|0037")
     offsets, axis = slice_offsets(positions, orientation)
     check_slice_positions(offsets, f"the DICOM series in {folder}", axis)
     check_steps_along_normal(positions, orientation, f"the DICOM series in {folder}")
+
+
+def _read_file(p: Path) -> sitk.Image:
+    try:
+        return sitk.ReadImage(str(p))
+    except RuntimeError as exc:
+        raise InputError(f"could not read {p}: the file is unreadable or corrupt",
+                         "re-export the image, or check that the download/copy finished") from exc
+
+
+def read_dicom_ct_files(files, what: str) -> sitk.Image:
+    """Read the CT whose slice files are given (a series spread over several folders, as
+    :func:`lungai.dicom.discover.scan` groups it by SeriesInstanceUID), checked as :func:`read_ct` does."""
+    img = _read_dicom_series(Path(what), None, [str(f) for f in files])
+    check_3d(img, what)
+    check_ct(img, what)
+    return img
 
 
 def read_image(path: str | Path, series_uid: str | None = None) -> sitk.Image:
@@ -257,11 +324,7 @@ def read_image(path: str | Path, series_uid: str | None = None) -> sitk.Image:
         if suffix not in FILE_SUFFIXES + (".dcm", ""):
             raise InputError(f"{p.name}: unsupported file type {suffix!r}",
                              "use NIfTI (.nii/.nii.gz), NRRD (.nrrd), MHA (.mha) or a DICOM folder")
-        try:
-            img = sitk.ReadImage(str(p))
-        except RuntimeError as exc:
-            raise InputError(f"could not read {p}: the file is unreadable or corrupt",
-                             "re-export the image, or check that the download/copy finished") from exc
+        img = _read_file(p)
     check_3d(img, str(p))
     return img
 
