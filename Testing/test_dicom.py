@@ -914,6 +914,16 @@ def test_cli_dicom_scan_lists_what_each_patient_has(export, tmp_path, capsys):
     assert [d["patient_id"] for d in doc] == ["P1", "P2", "P3"] and doc[1]["missing"] == ["RTDOSE"]
 
 
+def test_cli_dicom_scan_of_a_folder_without_dicom_exits_2(tmp_path, capsys):
+    """QA: an empty / wrong folder printed a line and exited 0, so a script did not notice it."""
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "notes.txt").write_text("not DICOM", encoding="utf-8")
+    assert _cli("dicom-scan", tmp_path / "e", "--json", tmp_path / "scan.json") == 2
+    err = capsys.readouterr().err
+    assert "no DICOM CT, RTSTRUCT, RTDOSE or SEG files under" in err and "point to the folder" in err
+    assert not (tmp_path / "scan.json").exists()
+
+
 def _results_folder(st, tmp_path, result: dict):
     """A lungai results folder for the study ``st``: lungs.nii.gz (1 right, 2 left), tumor.nii.gz, result.json."""
     ct = read_ct(st["ct"])

@@ -76,8 +76,12 @@ def run_scan(args) -> int:
                 entry["structures"][str(rs)] = names
                 print(f"  {rs.name}: {describe_roles(names, args.structure_map)}")
         doc.append(entry)
-    if not studies:
-        print(f"no DICOM CT, RTSTRUCT, RTDOSE or SEG files under {args.folder}")
+    if not studies:        # an error (exit 2), so that a script notices a wrong folder
+        from lungai.errors import InputError
+
+        raise InputError(f"no DICOM CT, RTSTRUCT, RTDOSE or SEG files under {args.folder}",
+                         "point to the folder of the DICOM export (the one holding the CT slices, RTSTRUCT and "
+                         "RTDOSE files, or a folder above them)")
     if args.json:
         Path(args.json).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return 0
