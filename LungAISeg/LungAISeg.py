@@ -167,7 +167,9 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
         self.lockInputs(busy)
         problem = self.logic.segmentationInputProblem(p) if p else "no parameter node"
         self.ui.applyButton.enabled = not busy and problem is None
-        self.ui.applyButton.toolTip = problem or "Run the tumour segmentation (in the background)"
+        notes = self.logic.segmentationInputNotes(p) if p and problem is None else []
+        self.ui.applyButton.toolTip = problem or "\n".join(
+            ["Run the tumour segmentation (in the background)"] + [f"Warning: {note}" for note in notes])
         self.ui.lungsButton.enabled = not busy and p is not None and p.inputVolume is not None
         trainProblem = self.logic.trainingInputProblem(p) if p else "no parameter node"
         self.ui.trainButton.enabled = not busy and trainProblem is None
@@ -191,8 +193,10 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
             self.updateButtons()
 
     def onApplyButton(self):
-        self.startJob("Tumour segmentation could not start.", "segmentation", self.logic.startSegmentation,
-                      self.onSegmentationFinished, "segmentation")
+        job = self.startJob("Tumour segmentation could not start.", "segmentation", self.logic.startSegmentation,
+                            self.onSegmentationFinished, "segmentation")
+        for note in self.logic.segmentationInputNotes(job.parameterNode) if job is not None else []:
+            self.runner.log(f"Warning: {note}")
 
     def onLungsButton(self):
         self.startJob("Lung segmentation could not start.", "lungs", self.logic.startLungs, self.onLungsFinished, "lungs")
@@ -295,6 +299,17 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
             return f"{exc.problem}: {exc.fix}"
         return None
 
+    def segmentationInputNotes(self, p):
+        """Warnings on inputs the segmentation runs with, but not as drawn (Apply's tooltip, the log): several
+        placed seed points (the first placed one is the seed), a rotated ROI (its axis-aligned bounding box)."""
+        if p.mode == "seed":
+            note = nodes.seed_note(p.seedPoints)
+        elif p.mode == "roi":
+            note = nodes.roi_rotation_note(p.roi)
+        else:
+            note = None
+        return [note] if note else []
+
     def trainingInputProblem(self, p):
         """None when Start training can run, else what is missing or wrong (shown as tooltip): the folders, then
         the Advanced options as train-seg checks them, then for a resume the options the interrupted run recorded."""
@@ -382,6 +397,8 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         problem = self.segmentationInputProblem(p)
         if problem:
             raise ValueError(problem)
+        for note in self.segmentationInputNotes(p):
+            logging.warning(note)
         ct = nodes.export_volume(p.inputVolume, workDir / "ct.nii.gz")
         seed = nodes.point_to_lps(p.seedPoints) if p.mode == "seed" else None
         roi = nodes.roi_to_lps(p.roi) if p.mode == "roi" else None
@@ -421,7 +438,9 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
     # ---------------------------------------------------------------- outputs
     def loadSegmentation(self, p, job):
         """Tumour segment + uncertainty volume (+ candidates) into the scene for the inputs captured when the
-        job started; returns the result.json summary.  Deletes the job's temporary files."""
+        job started; returns the result.json summary.  Deletes the job's temporary files.  The output
+        segmentation is reused only when it belongs to the job's CT (:func:`lungai.scene.nodes.volume_segmentation`),
+        else a new node "<CT> tumour" becomes the output."""
         try:
             out = nodes.import_segment_outputs(slicer.mrmlScene, job.outputs, job.input("volume"),
                                                seg_node=job.input("segmentation"))

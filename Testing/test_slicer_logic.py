@@ -1267,6 +1267,144 @@ def test_seed_or_roi_outside_the_ct_is_said_before_the_run(load_module, mrml_sce
     assert logic.segmentationInputProblem(p) is None
 
 
+def _fake_segment_run(logic, p, confidence, tmp_path):
+    """Start the panel's tumour job (inputs captured, CT exported) and write what `lungai segment` writes for it
+    (a 3-voxel-cube tumour around the CT's centre, the given confidence) instead of running the child."""
+    import json
+
+    job = logic.startSegmentation(p)
+    ct = sitk.ReadImage(str(job.workDir / "ct.nii.gz"))
+    tumour = sitk.Image(ct.GetSize(), sitk.sitkUInt8)
+    tumour.CopyInformation(ct)
+    centre = [n // 2 for n in ct.GetSize()]
+    tumour[centre[0] - 1:centre[0] + 2, centre[1] - 1:centre[1] + 2, centre[2] - 1:centre[2] + 2] = 1
+    job.outputs.mkdir(parents=True, exist_ok=True)
+    for name, image in (("tumor", tumour), ("probability", sitk.Cast(tumour, sitk.sitkFloat32)),
+                        ("uncertainty", sitk.Cast(tumour, sitk.sitkFloat32) * 0.1)):
+        sitk.WriteImage(image, str(job.outputs / f"{name}.nii.gz"))
+    (job.outputs / "result.json").write_text(json.dumps(
+        {"confidence": confidence, "needs_review": False, "review_threshold": 0.5, "tumor_volume_ml": 1.0,
+         "method": "mc-dropout", "notes": []}), encoding="utf-8")
+    return logic.loadSegmentation(p, job)
+
+
+def _small_ct(scene, name, size, origin):
+    from lungai import mrml
+
+    image = sitk.Image(size, sitk.sitkInt16) - 700
+    image.SetSpacing((4.0, 4.0, 5.0))
+    image.SetOrigin(origin)
+    return mrml.volume_node_from_image(scene, image, name)
+
+
+def test_second_ct_gets_its_own_segmentation(load_module, mrml_scene, tmp_path):
+    """A second patient's tumour goes to a new node "<CT B> tumour", never into the first patient's node (where it
+    was "Tumor (2)" next to A's "Tumor", overwriting A's confidence, while A's "Tumor" stayed the primary tumour);
+    the same CT again adds to its own node.  Lungs follow the same rule, and a user's segmentation of another CT
+    picked as output is not written into either."""
+    from lungai import mrml
+    from lungai.errors import InputError
+    from lungai.scene import nodes
+
+    a = _small_ct(mrml_scene, "patient A", (20, 20, 10), (0.0, 0.0, 0.0))
+    b = _small_ct(mrml_scene, "patient B", (24, 16, 12), (100.0, 50.0, -30.0))
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.mode, p.seedPoints = "seed", mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "F")
+    p.seedPoints.AddControlPoint(-40.0, -40.0, 25.0)                 # LPS (40, 40, 25): A's centre
+    p.inputVolume = a
+    _fake_segment_run(logic, p, 0.8, tmp_path)
+    seg_a = p.outputSegmentation
+    assert seg_a.GetName() == "patient A tumour" and mrml.segment_names(seg_a) == ["Tumor"]
+    p.inputVolume = b
+    p.seedPoints.SetNthControlPointPosition(0, -148.0, -82.0, 0.0)    # B's centre
+    _fake_segment_run(logic, p, 0.3, tmp_path)
+    seg_b = p.outputSegmentation
+    assert seg_b is not seg_a and seg_b.GetName() == "patient B tumour" and mrml.segment_names(seg_b) == ["Tumor"]
+    assert mrml.segment_names(seg_a) == ["Tumor"] and seg_a.GetAttribute("LungAI.confidence") == "0.8"
+    assert seg_b.GetAttribute("LungAI.confidence") == "0.3"
+    assert seg_a.GetAttribute(nodes.SOURCE_VOLUME_ATTRIBUTE) == a.GetID()     # the tables' rule: tagged with its CT
+    _fake_segment_run(logic, p, 0.4, tmp_path)                       # the same CT again: its own node
+    assert p.outputSegmentation is seg_b and mrml.segment_names(seg_b) == ["Tumor", "Tumor (2)"]
+    # lungs of A with B's node as output: a new node "patient A lungs"
+    p.inputVolume = a
+    job = logic.startLungs(p)
+    labels = sitk.Image(20, 20, 10, sitk.sitkUInt8)
+    labels.CopyInformation(sitk.ReadImage(str(job.workDir / "ct.nii.gz")))
+    labels[2:8, 2:18, 1:9], labels[12:18, 2:18, 1:9] = 1, 2
+    sitk.WriteImage(labels, str(job.outputs))
+    logic.loadLungs(p, job)
+    assert p.outputSegmentation.GetName() == "patient A lungs" and mrml.segment_names(seg_b) == ["Tumor", "Tumor (2)"]
+    # a user's segmentation drawn on A (no lungai tag: its reference geometry says A) picked as output for B
+    users = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "my contours")
+    users.SetReferenceImageGeometryParameterFromVolumeNode(a)
+    users.GetSegmentation().AddEmptySegment("GTV", "GTV")
+    p.inputVolume, p.outputSegmentation = b, users
+    _fake_segment_run(logic, p, 0.5, tmp_path)
+    assert p.outputSegmentation is not users and mrml.segment_names(users) == ["GTV"]
+    assert users.GetNodeReferenceID("referenceImageGeometryRef") == a.GetID()
+    p.inputVolume, p.outputSegmentation = a, users                   # the user's node of this CT: used
+    p.seedPoints.SetNthControlPointPosition(0, -40.0, -40.0, 25.0)
+    _fake_segment_run(logic, p, 0.5, tmp_path)
+    assert p.outputSegmentation is users and mrml.segment_names(users) == ["GTV", "Tumor"]
+    with pytest.raises(InputError, match="another CT"):              # never a segment of another CT replaced
+        nodes.add_tumour_outputs(mrml_scene, b, labels, labels, {}, seg_node=seg_a, replace_segment="Tumor")
+
+
+def test_seed_is_the_first_placed_point(load_module, mrml_scene, phantom_nodes, tmp_path):
+    """An unplaced (undefined) or missing control point is never the seed (its stored position is stale): the
+    first placed point is; none placed is refused; several placed points are said (one seed is used)."""
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.mode = phantom_nodes[0], "seed"
+    p.seedPoints = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "F")
+    p.seedPoints.AddControlPoint(50.0, 60.0, 70.0, "F-1")
+    p.seedPoints.AddControlPoint(10.0, -20.0, 30.0, "F-2")
+    for unplace in (p.seedPoints.UnsetNthControlPointPosition, p.seedPoints.SetNthControlPointPositionMissing):
+        unplace(0)
+        assert logic.segmentationInputProblem(p) is None
+        args = logic.segmentationCommand(p, tmp_path)
+        assert args[args.index("--seed-point") + 1] == "-10.000,20.000,30.000"      # F-2, not F-1's stale position
+        assert logic.segmentationInputNotes(p) == []
+        p.seedPoints.SetNthControlPointPosition(0, 50.0, 60.0, 70.0)
+    notes = logic.segmentationInputNotes(p)
+    assert notes == ["F has 2 placed points: only the first, 'F-1', is used as the seed (not 'F-2'); "
+                     "delete the others to avoid doubt"]
+    args = logic.segmentationCommand(p, tmp_path)
+    assert args[args.index("--seed-point") + 1] == "-50.000,-60.000,70.000"
+    p.seedPoints.UnsetNthControlPointPosition(0)
+    p.seedPoints.SetNthControlPointPositionMissing(1)
+    assert "Place a seed point" in logic.segmentationInputProblem(p)
+    from lungai.errors import InputError
+    from lungai.scene import nodes
+
+    with pytest.raises(InputError, match="no placed point"):
+        nodes.point_to_lps(p.seedPoints)
+
+
+def test_rotated_roi_is_said_to_be_its_bounding_box(load_module, mrml_scene, phantom_nodes, tmp_path):
+    """A rotated ROI is segmented in its axis-aligned bounding box: the panel says so with both volumes."""
+    import vtk
+
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.mode = phantom_nodes[0], "roi"
+    p.roi = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "R")
+    p.roi.SetXYZ(0.0, 0.0, 50.0)
+    p.roi.SetRadiusXYZ(10.0, 10.0, 10.0)
+    assert logic.segmentationInputNotes(p) == []
+    for degrees in (90.0, 45.0):
+        rotation = vtk.vtkTransform()
+        rotation.RotateZ(degrees)
+        p.roi.SetAndObserveObjectToNodeMatrix(rotation.GetMatrix())
+        if degrees == 90.0:
+            assert logic.segmentationInputNotes(p) == []                   # still axis-aligned
+    assert logic.segmentationInputProblem(p) is None
+    assert logic.segmentationInputNotes(p) == [
+        "The ROI 'R' is rotated: a rotated ROI is used as its axis-aligned bounding box, 16.0 ml instead of 8.0 ml "
+        "(reset the ROI's rotation to segment in the drawn box)"]
+
+
 def test_failure_names_nodes_not_temporary_files(load_module, mrml_scene, phantom_nodes, rp_model):
     """A child's error on an exported file names the node / segment (real `lungai lungs` run for the CT);
     the fix line comes with it."""

@@ -269,6 +269,40 @@ def test_start_training_enabled_through_the_widgets(env, tmp_path):
     w.exit()
 
 
+
+def test_seed_and_roi_warnings_in_the_apply_tooltip(env):
+    """Inputs used otherwise than drawn are said in the panel: several placed seeds (the first is the seed), a
+    rotated ROI (its axis-aligned bounding box), in Apply's tooltip; an unplaced point is never the seed."""
+    import SimpleITK as sitk
+    import vtk
+    from lungai import mrml
+
+    _, w = _widget("LungAISeg", env)
+    w.setParameterNode(w.logic.getParameterNode())
+    p = w._parameterNode
+    p.inputVolume = mrml.volume_node_from_image(env.scene, sitk.Image(40, 40, 20, sitk.sitkInt16), "CT")
+    p.mode, p.seedPoints = "seed", env.scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "F")
+    p.seedPoints.AddControlPoint(-10.0, -10.0, 5.0, "F-1")
+    p.seedPoints.AddControlPoint(-20.0, -20.0, 5.0, "F-2")
+    w.updateButtons()
+    assert w.ui.applyButton.enabled and "only the first, 'F-1', is used as the seed" in w.ui.applyButton.toolTip
+    p.seedPoints.UnsetNthControlPointPosition(0)
+    w.updateButtons()
+    assert w.ui.applyButton.enabled and "Warning" not in w.ui.applyButton.toolTip
+    p.seedPoints.SetNthControlPointPositionMissing(1)
+    w.updateButtons()
+    assert not w.ui.applyButton.enabled and "Place a seed point" in w.ui.applyButton.toolTip
+    p.mode, p.roi = "roi", env.scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "R")
+    p.roi.SetXYZ(-20.0, -20.0, 20.0)
+    p.roi.SetRadiusXYZ(5.0, 5.0, 5.0)
+    rotation = vtk.vtkTransform()
+    rotation.RotateX(30.0)
+    p.roi.SetAndObserveObjectToNodeMatrix(rotation.GetMatrix())
+    w.updateButtons()
+    assert w.ui.applyButton.enabled and "a rotated ROI is used as its axis-aligned bounding box" in \
+        w.ui.applyButton.toolTip
+    w.exit()
+
 # ---------------------------------------------------------------------------- module files
 def test_module_files_import_with_real_scripted_loadable_module(env):
     import slicer.ScriptedLoadableModule as slm

@@ -80,23 +80,71 @@ def remove_work_folder(folder) -> None:
 
 
 # ---------------------------------------------------------------- inputs
-def point_to_lps(point_node, index: int = 0) -> list:
-    """Control point ``index`` of a markups node in LPS mm, world coordinates (the core's convention)."""
-    if point_node is None or point_node.GetNumberOfControlPoints() <= index:
-        raise InputError(f"{point_node.GetName() if point_node else 'the point list'} has no point",
+def defined_points(point_node) -> list:
+    """Indices of the control points of ``point_node`` that are placed (status PositionDefined: not an unplaced
+    point still being placed, nor one marked missing, whose stored position is stale)."""
+    if point_node is None:
+        return []
+    return [i for i in range(point_node.GetNumberOfControlPoints())
+            if point_node.GetNthControlPointPositionStatus(i) == point_node.PositionDefined]
+
+
+def point_to_lps(point_node, index: Optional[int] = None) -> list:
+    """Control point ``index`` (default: the first placed one, :func:`defined_points`) of a markups node in
+    LPS mm, world coordinates (the core's convention).  No placed point raises InputError."""
+    placed = defined_points(point_node)
+    if index is None:
+        index = placed[0] if placed else None
+    if index not in placed:
+        raise InputError(f"{point_node.GetName() if point_node else 'the point list'} has no placed point",
                          "place one point on the tumour")
     ras = [0.0, 0.0, 0.0]
     point_node.GetNthControlPointPositionWorld(index, ras)
     return [-ras[0], -ras[1], ras[2]]
 
 
+def seed_note(point_node) -> Optional[str]:
+    """A note when the point list has several placed points: ``lungai segment`` takes one seed, the first placed
+    point (:func:`point_to_lps`); else None."""
+    placed = defined_points(point_node)
+    if len(placed) < 2:
+        return None
+    labels = [point_node.GetNthControlPointLabel(i) for i in placed]
+    return (f"{point_node.GetName()} has {len(placed)} placed points: only the first, '{labels[0]}', is used as "
+            f"the seed (not {', '.join(repr(label) for label in labels[1:])}); delete the others to avoid doubt")
+
+
 def roi_to_lps(roi_node) -> list:
-    """Two opposite corners (x0, y0, z0, x1, y1, z1) in LPS mm of a markups ROI node (world coordinates)."""
+    """Two opposite corners (x0, y0, z0, x1, y1, z1) in LPS mm of a markups ROI node (world coordinates): its
+    axis-aligned bounding box, larger than the drawn box for a rotated ROI (:func:`roi_rotation_note`)."""
     b = [0.0] * 6
     roi_node.GetRASBounds(b)
     if b[1] < b[0] or b[3] < b[2] or b[5] < b[4]:
         raise InputError(f"ROI {roi_node.GetName()} is not defined", "place the ROI box on the tumour region")
     return [-b[0], -b[2], b[4], -b[1], -b[3], b[5]]
+
+
+def roi_rotation_note(roi_node) -> Optional[str]:
+    """A warning when the ROI box is rotated in world coordinates (its own rotation or its transform's):
+    ``lungai segment`` takes an axis-aligned box, so its axis-aligned bounding box is used, larger than the
+    drawn box ("... 180.0 ml instead of 60.0 ml ..."); else None."""
+    import numpy as np
+
+    if roi_node is None:
+        return None
+    b = [0.0] * 6
+    roi_node.GetRASBounds(b)
+    if b[1] < b[0] or b[3] < b[2] or b[5] < b[4]:
+        return None
+    matrix = roi_node.GetObjectToWorldMatrix()
+    axes = np.array([[matrix.GetElement(r, c) for c in range(3)] for r in range(3)])
+    columns = np.abs(axes) / np.maximum(np.linalg.norm(axes, axis=0), 1e-12)
+    if np.all((columns < 1e-6) | (columns > 1 - 1e-6)):
+        return None                                      # axis-aligned (axes swapped or flipped at most)
+    drawn = float(np.prod(roi_node.GetSize())) * abs(float(np.linalg.det(axes))) / 1000.0
+    used = (b[1] - b[0]) * (b[3] - b[2]) * (b[5] - b[4]) / 1000.0
+    return (f"The ROI '{roi_node.GetName()}' is rotated: a rotated ROI is used as its axis-aligned bounding box, "
+            f"{used:.1f} ml instead of {drawn:.1f} ml (reset the ROI's rotation to segment in the drawn box)")
 
 
 def _voxel_box(volume_node):
@@ -121,9 +169,7 @@ def seed_outside_problem(volume_node, point_node, what: str = "seed point") -> O
     if box is None or point_node is None:
         return None
     to_ijk, size = np.linalg.inv(box[0]), box[1]
-    for i in range(point_node.GetNumberOfControlPoints()):
-        if point_node.GetNthControlPointPositionStatus(i) != point_node.PositionDefined:
-            continue
+    for i in defined_points(point_node):
         ras = [0.0, 0.0, 0.0]
         point_node.GetNthControlPointPositionWorld(i, ras)
         ijk = (to_ijk @ [*ras, 1.0])[:3]
@@ -268,20 +314,22 @@ def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk
     "table", "result", "candidates"}.
 
     The tumour becomes segment "Tumor" - in a new segmentation node "<CT> tumour", or added to
-    ``seg_node`` (as "Tumor (2)" when the name is taken; only ``replace_segment``, chosen by the
-    user, is overwritten).  The uncertainty becomes the heat-map volume "<CT> tumour uncertainty",
-    the confidence fields the table "<CT> tumour confidence", and automatic mode's candidate regions
-    (when more than one) the point list "<CT> tumour candidates".  Segment attributes ``LungAI.*``
-    carry the confidence, so it is saved with the scene.
+    ``seg_node`` when it belongs to this CT (:func:`volume_segmentation`; "Tumor (2)" when the name is
+    taken; only ``replace_segment``, chosen by the user, is overwritten).  The uncertainty becomes the
+    heat-map volume "<CT> tumour uncertainty", the confidence fields the table "<CT> tumour confidence",
+    and automatic mode's candidate regions (when more than one) the point list "<CT> tumour candidates".
+    Segment attributes ``LungAI.*`` carry the confidence, so it is saved with the scene.
     """
     from lungai import mrml
     import pandas as pd
 
     base = volume_node.GetName()
+    seg_node = volume_segmentation(seg_node, volume_node, replace_segment)
     new_node = seg_node is None
     seg_node, segment_id = mrml.mask_to_segment(scene, tumour, TUMOUR_SEGMENT, seg_node=seg_node,
                                                 replace_segment=replace_segment, reference_volume_node=volume_node)
     mark_made_by(seg_node, segment_id, "lungai segment")
+    seg_node.SetAttribute(SOURCE_VOLUME_ATTRIBUTE, volume_node.GetID())
     if new_node:
         seg_node.SetName(scene.GenerateUniqueName(tumour_node_name(base)))
     for key in ("confidence", "needs_review", "review_threshold", "tumor_volume_ml", "method"):
@@ -319,11 +367,13 @@ def import_segment_outputs(scene, output_dir: Path, volume_node, seg_node=None, 
 
 def add_lung_outputs(scene, volume_node, labels: sitk.Image, seg_node=None):
     """"Right lung" / "Left lung" segments from a label image (1 right, 2 left); returns
-    (segmentation node, {name: volume in ml}).  A new node is called "<CT> lungs"."""
+    (segmentation node, {name: volume in ml}).  ``seg_node`` is used when it belongs to this CT
+    (:func:`volume_segmentation`); a new node is called "<CT> lungs"."""
     import numpy as np
     import SimpleITK as sitk
     from lungai import mrml
 
+    seg_node = volume_segmentation(seg_node, volume_node)
     new_node = seg_node is None
     volumes = {}
     ml_per_voxel = float(np.prod(labels.GetSpacing())) / 1000.0
@@ -333,6 +383,7 @@ def add_lung_outputs(scene, volume_node, labels: sitk.Image, seg_node=None):
         seg_node, segment_id = mrml.mask_to_segment(scene, mask, name, seg_node=seg_node,
                                                     reference_volume_node=volume_node)
         mark_made_by(seg_node, segment_id, "lungai lungs")
+        seg_node.SetAttribute(SOURCE_VOLUME_ATTRIBUTE, volume_node.GetID())
         volumes[name] = float((arr == value).sum()) * ml_per_voxel
     if new_node:
         seg_node.SetName(scene.GenerateUniqueName(f"{volume_node.GetName()} lungs"))
@@ -370,7 +421,8 @@ def table_from_csv(scene, path: Path, name: str, node=None, where: Optional[dict
     return mrml.table_node_from_dataframe(scene, df, name, node=node)
 
 
-# table attribute: the ID of the CT volume node whose results the table holds (radiomics, dose features)
+# table / segmentation attribute: the ID of the CT volume node whose results the node holds (radiomics, dose
+# features; lungai's tumour and lung segmentations: volume_segmentation)
 SOURCE_VOLUME_ATTRIBUTE = "LungAI.sourceVolume"
 
 
@@ -389,6 +441,41 @@ def volume_table(scene, df, name: str, volume_node, node=None):
     node = mrml.table_node_from_dataframe(scene, df, name, node=node)
     node.SetAttribute(SOURCE_VOLUME_ATTRIBUTE, volume_node.GetID())
     return node
+
+
+def volume_segmentation(seg_node, volume_node, replace_segment=None):
+    """``seg_node`` (the output segmentation chosen) when it holds segments of ``volume_node``, else None: the
+    outputs then go to a new node, so that a second patient's segments never join the first patient's node
+    (whose confidence attributes they would overwrite, and whose primary tumour would stay the first
+    patient's).  The CT of a node is its :data:`SOURCE_VOLUME_ATTRIBUTE` (set on the nodes lungai fills, as on
+    its tables: :func:`volume_table`), else for a user's node its reference geometry (the volume it refers to,
+    else its geometry) - a node with no reference geometry yet is reused.  ``replace_segment`` in a node of
+    another CT raises InputError (a segment of another CT is never overwritten)."""
+    if seg_node is None or _segmentation_volume_matches(seg_node, volume_node):
+        return seg_node
+    if replace_segment is not None:
+        raise InputError(f"the segmentation {seg_node.GetName()!r} holds segments of another CT, not of "
+                         f"{volume_node.GetName()}", "choose a segmentation of this CT, or none (a new one is made)")
+    return None
+
+
+def _segmentation_volume_matches(seg_node, volume_node) -> bool:
+    import slicer
+
+    source = seg_node.GetAttribute(SOURCE_VOLUME_ATTRIBUTE)
+    if source:
+        return source == volume_node.GetID()
+    reference = seg_node.GetNodeReferenceID(seg_node.GetReferenceImageGeometryReferenceRole())
+    if reference:
+        return reference == volume_node.GetID()
+    geometry = seg_node.GetSegmentation().GetConversionParameter(
+        slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName())
+    if not geometry:
+        return True
+    probe = slicer.vtkMRMLSegmentationNode()     # not in the scene: only computes the CT's geometry string
+    probe.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
+    return geometry == probe.GetSegmentation().GetConversionParameter(
+        slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName())
 
 
 def table_rows(table_node) -> list[dict]:
