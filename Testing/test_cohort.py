@@ -180,7 +180,25 @@ def test_cli_and_bad_input(export, tmp_path, capsys):
     rc = main(["cohort", str(export), "-o", str(out), "--workers", "0", "--clinical", str(bad),
                "--structure-map", str(_mapping(tmp_path))])
     assert rc == 2 and "no patient_id" in capsys.readouterr().err
-    assert json.loads((out / "patients" / "P1" / RESULT).read_text(encoding="utf-8"))["status"] == "done"
+    assert not (out / "patients").exists()          # refused before any patient was processed
+
+
+def test_a_bad_clinical_csv_is_refused_before_any_patient(export, tmp_path):
+    """Not UTF-8, ';'-separated, no id column, a patient twice, a column the cohort computes: refused before any
+    patient is processed (nothing written)."""
+    from lungai.errors import InputError
+
+    bad = {"latin.csv": ("patient_id,clin_site\nP1,Gen\xe8ve\n".encode("latin-1"), "not UTF-8"),
+           "semi.csv": (b"patient_id;clin_age\nP1;61,5\nP2;70,1\n", "not comma-separated"),
+           "noid.csv": (b"name,clin_age\nP1,61\n", "no patient_id"),
+           "dup.csv": (b"patient_id,clin_age\nP1,61\nP1,62\n", "more than once"),
+           "clash.csv": (b"patient_id,dose_mld_gy\nP1,12\n", "names the cohort computes")}
+    for name, (data, problem) in bad.items():
+        (tmp_path / name).write_bytes(data)
+        out = tmp_path / f"out_{name}"
+        with pytest.raises(InputError, match=problem):
+            run_cohort(export, out, PARAMS, clinical=tmp_path / name, workers=0)
+        assert not out.exists()
 
 
 @pytest.fixture(scope="module")

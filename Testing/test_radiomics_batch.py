@@ -268,3 +268,25 @@ def test_a_second_older_batch_in_the_folder_is_adopted_after_another_was_rerun(c
     (folder / "c.csv").write_text("MY OWN TABLE\n", encoding="utf-8")          # no .parts: the user's, refused
     with pytest.raises(InputError, match="already exists and was not written by lungai radiomics-batch"):
         run_batch(cohort, folder / "c.csv", PARAMS, workers=0, segments=SEGMENTS)
+
+
+def test_unreadable_manifests_are_refused_saying_why(tmp_path):
+    """Latin-1, empty, an unclosed quote, ';'-separated, header only, a folder: an InputError with the fix (no
+    traceback), and a header-only manifest writes nothing."""
+    cases = {"latin.csv": ("case,image,mask\nJos\xe9,a.nii.gz,b.nii.gz\n".encode("latin-1"), "not UTF-8.*"),
+             "empty.csv": (b"", "is empty"),
+             "quote.csv": (b'case,image,mask\n"a,b.nii.gz,c.nii.gz\n', "not a readable CSV"),
+             "semi.csv": (b"case;image;mask\na;b.nii.gz;c.nii.gz\n", "manifest .* is not comma-separated"),
+             "header.csv": (b"case,image,mask\n", "has no rows")}
+    for name, (data, problem) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(InputError, match=problem) as err:
+            read_manifest(tmp_path / name)
+        if name == "latin.csv":
+            assert "UTF-8" in err.value.fix
+    (tmp_path / "folder.csv").mkdir()
+    with pytest.raises(InputError, match="is a folder, not a CSV file"):
+        read_manifest(tmp_path / "folder.csv")
+    with pytest.raises(InputError, match="has no rows"):
+        run_batch(tmp_path / "header.csv", tmp_path / "out.csv", load_params("default"), workers=0)
+    assert not (tmp_path / "out.csv").exists() and not (tmp_path / "out.csv.parts").exists()

@@ -94,7 +94,7 @@ def test_unreadable_and_missing_tables(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         read_table(tmp_path / "nope.csv")
     (tmp_path / "empty.csv").write_text("", encoding="utf-8")
-    with pytest.raises(InputError, match="not a readable CSV|no rows"):
+    with pytest.raises(InputError, match="not a readable CSV|no rows|is empty"):
         read_table(tmp_path / "empty.csv")
 
 
@@ -346,3 +346,28 @@ def test_ids_differing_only_by_leading_zeros_are_named_in_the_join_error(tmp_pat
     assert "leading zeros" in err.value.problem and "007 vs 7" in err.value.problem
     assert "same way in every table" in err.value.fix
     assert leading_zero_hint(["A1", "B2"], ["A01", "C"]) == "" and leading_zero_hint(["0"], ["000"]) != ""
+
+
+def test_unreadable_tables_say_how_to_fix(tmp_path, table):
+    """A Latin-1 table names UTF-8 in the fix; a European spreadsheet's export (';' and decimal commas) is 'not
+    comma-separated' (not a tokenizing error); a folder is a folder; a failed rp train leaves no output folder."""
+    from lungai.cli import main
+
+    (tmp_path / "latin.csv").write_bytes("case,clin_site,rp_grade2\nP1,Gen\xe8ve,1\n".encode("latin-1"))
+    with pytest.raises(InputError, match="not UTF-8") as err:
+        read_table(tmp_path / "latin.csv")
+    assert "UTF-8" in err.value.fix and "CSV UTF-8" in err.value.fix
+    euro = table.head(20).copy()
+    euro["clin_weight"] = 72.5
+    (tmp_path / "euro.csv").write_text(euro.to_csv(sep=";", index=False, decimal=","), encoding="utf-8")
+    with pytest.raises(InputError, match="euro.csv is not comma-separated.*semicolons"):
+        read_table(tmp_path / "euro.csv")
+    (tmp_path / "dir.csv").mkdir()
+    with pytest.raises(InputError, match="is a folder, not a CSV file"):
+        read_table(tmp_path / "dir.csv")
+    (tmp_path / "header.csv").write_text("case,rp_grade2\n", encoding="utf-8")
+    table.to_csv(tmp_path / "t.csv", index=False)
+    for args in (["header.csv", "--outcome", "rp_grade2"], ["t.csv", "--outcome", "nope"]):
+        out = tmp_path / "model"
+        assert main(["rp", "train", str(tmp_path / args[0]), *args[1:], "-o", str(out), "--fast"]) == 2
+        assert not out.exists()

@@ -240,3 +240,21 @@ def test_ids_that_look_like_numbers_stay_text_in_ehr_rna_and_ct_manifest(tmp_pat
     pd.DataFrame({"ID": ids[:2], "image": [f"{i}.nii.gz" for i in ids[:2]], "mask": [f"{i}.nii.gz" for i in ids[:2]]}
                  ).to_csv(tmp_path / "ct.csv", index=False)
     assert sorted(load_ct_manifest(tmp_path / "ct.csv")) == ["0012", "007"]
+
+
+def test_unreadable_ehr_tables_say_how_to_fix(tmp_path):
+    """The stage (and demo) table reader: Latin-1 -> save as UTF-8; ';' with decimal commas -> not
+    comma-separated; a folder -> is a folder."""
+    from lungai.fusion.data import load_ehr
+
+    (tmp_path / "latin.csv").write_bytes("patient_id,site,stage\nP1,Gen\xe8ve,I\n".encode("latin-1"))
+    with pytest.raises(InputError, match="not UTF-8") as err:
+        load_ehr(tmp_path / "latin.csv")
+    assert "CSV UTF-8" in err.value.fix
+    rows = "".join(f"P{i};{60 + i};{70 + i},5;{i % 2},25\n" for i in range(12))
+    (tmp_path / "euro.csv").write_text("patient_id;age;weight;dose\n" + rows, encoding="utf-8")
+    with pytest.raises(InputError, match="euro.csv is not comma-separated.*semicolons"):
+        load_ehr(tmp_path / "euro.csv")
+    (tmp_path / "dir.csv").mkdir()
+    with pytest.raises(InputError, match="is a folder, not a CSV file"):
+        load_ehr(tmp_path / "dir.csv")

@@ -194,6 +194,10 @@ def test_cli_bad_inputs_exit_2_with_a_fix(tmp_path, paths, capsys):
     assert "no RNA sample ID joins" in capsys.readouterr().err
     assert _cli(["cv", "--ehr", paths["ehr"], "--label", "nope", "-o", tmp_path / "o4"]) == 2
     assert "label column 'nope'" in capsys.readouterr().err
+    (tmp_path / "latin.csv").write_bytes("patient_id,site,stage\nP1,Gen\xe8ve,I\n".encode("latin-1"))
+    assert _cli(["cv", "--ehr", tmp_path / "latin.csv", "--label", "stage", "-o", tmp_path / "o5"]) == 2
+    assert "save it as UTF-8" in capsys.readouterr().err
+    assert not (tmp_path / "o5").exists()        # a run refused for its inputs leaves no empty folder
 
 
 def test_scene_logic_on_real_mrml(mrml_scene, paths, cohort, trained):

@@ -86,7 +86,9 @@ def run_train(args) -> int:
     from lungai.rp.training import check_model_folder, train_rp
 
     check_model_folder(args.output, args.overwrite)       # before any work: a user's files are never replaced
-    prepare_output_folder(args.output)                    # before any work: nothing is computed in vain
+    # before any work: nothing is computed in vain; the folder is made when the model is written (a run refused
+    # for its inputs leaves no empty folder)
+    prepare_output_folder(args.output, create=False)
     result = train_rp(args.table, args.outcome, args.output, models=args.models, feature_sets=args.feature_sets,
                       role_file=args.roles, outer_folds=args.outer_folds, inner_folds=args.inner_folds,
                       threshold=args.threshold, fast=args.fast, n_boot=args.bootstrap, final=args.final,

@@ -424,11 +424,22 @@ class CohortSummary(BatchSummary):
         return "\n".join(lines)
 
 
-def _join_clinical(table: pd.DataFrame, clinical, notes: list) -> pd.DataFrame:
-    from lungai.io.tables import id_columns_named, read_csv_text_ids
+# the columns of the cohort table before the clinical join ("dose_*" and "rad_*" columns too): a clinical column
+# of one of these names would clash
+TABLE_FIRST = ["case", "patient_id", "provenance", "tumour_confidence", "tumour_review"]
+
+
+def read_clinical(clinical) -> pd.DataFrame:
+    """The clinical CSV of ``lungai cohort --clinical``, read and checked before any patient is processed (a bad
+    one fails now, not after hours): readable UTF-8 comma-separated CSV with rows, a patient_id (or case / id)
+    column - renamed patient_id - holding each patient once, and no column of a name the cohort computes."""
+    from lungai.dose.features import COLUMNS as DOSE_COLUMNS
+    from lungai.io.tables import id_columns_named, read_table_checked
     from lungai.rp.columns import ID_NAMES
 
-    clin = read_csv_text_ids(clinical, id_columns_named(ID_NAMES))
+    clin = read_table_checked(clinical, id_columns_named(ID_NAMES), what="clinical CSV", rows=True,
+                              fix="give a comma-separated CSV with a patient_id column (the DICOM PatientID) and one "
+                                  "row per patient, or leave --clinical out")
     key = next((c for c in ("patient_id", "case", "id") if c in clin.columns), None)
     if key is None:
         raise InputError(f"the clinical CSV {clinical} has no patient_id (or case / id) column",
@@ -438,10 +449,18 @@ def _join_clinical(table: pd.DataFrame, clinical, notes: list) -> pd.DataFrame:
         dup = clin.loc[clin["patient_id"].duplicated(), "patient_id"].tolist()
         raise InputError(f"the clinical CSV {clinical} lists patient(s) {dup} more than once",
                          "give one row per patient")
-    clash = [c for c in clin.columns if c != "patient_id" and c in table.columns]
+    computed = set(TABLE_FIRST) | set(DOSE_COLUMNS) | {SETTINGS_COLUMN}
+    clash = [c for c in clin.columns if c != "patient_id"
+             and (c in computed or str(c).startswith(("dose_", "rad_")))]
     if clash:
-        raise InputError(f"the clinical CSV has column(s) {clash} that the cohort computes",
-                         "rename or drop them in the clinical CSV")
+        raise InputError(f"the clinical CSV {clinical} has column(s) {clash[:10]} of names the cohort computes "
+                         "(dose_* and rad_* columns are the cohort's)",
+                         "rename (clinical features: clin_*) or drop them in the clinical CSV")
+    return clin
+
+
+def _join_clinical(table: pd.DataFrame, clin: pd.DataFrame, notes: list) -> pd.DataFrame:
+    """``table`` with the columns of the clinical table ``clin`` (:func:`read_clinical`) of its patients."""
     missing = sorted(set(table["patient_id"]) - set(clin["patient_id"]))
     extra = sorted(set(clin["patient_id"]) - set(table["patient_id"]))
     if missing:
@@ -506,8 +525,7 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
     out = Path(out_dir)
     if out.resolve() == Path(root).resolve() or Path(root).resolve() in out.resolve().parents:
         raise InputError(f"the output folder {out} lies inside the DICOM export", "write the results elsewhere")
-    if clinical is not None and not Path(clinical).is_file():
-        raise InputError(f"clinical CSV {clinical} does not exist", "give the path of the clinical CSV, or leave --clinical out")
+    clin = read_clinical(clinical) if clinical is not None else None     # a bad clinical CSV fails before any work
     # before any work: a folder with the stamp is a cohort's (a re-run resumes in it); any other folder holding files
     # of cohort's output names is the user's and refused (other files are left alone)
     if max_gy is not None:
@@ -573,7 +591,7 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
                 rows.append(row)
         if rows:
             table = pd.DataFrame(rows)
-            first = ["case", "patient_id", "provenance", "tumour_confidence", "tumour_review"]
+            first = list(TABLE_FIRST)
             dose_cols = [c for c in DOSE_COLUMNS if c != "case"]   # always there (NaN without an RTDOSE): one schema
             dose_cols += [c for c in table.columns if c.startswith("dose_") and c not in dose_cols]
             rad_cols = [c for c in table.columns if c.startswith("rad_")]
@@ -586,7 +604,7 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
                           "(or contour a GTV in the RTSTRUCT)")
             notes: list = []
             if clinical is not None:
-                table = _join_clinical(table, clinical, notes)
+                table = _join_clinical(table, clin, notes)
             for n in notes:
                 print("note: " + n)
             write_csv(table, out / TABLE, protect=[clinical] if clinical else ())

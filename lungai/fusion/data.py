@@ -28,24 +28,21 @@ def read_table(path, id_column: Optional[str] = None, first_id: bool = True, **k
     """A CSV / TSV table with its patient id column as text ("007" stays "007":
     :func:`lungai.io.tables.read_csv_text_ids`): ``id_column``, the columns named one of :data:`ID_NAMES`, else (with
     ``first_id``) the first column - the one :func:`_id_column` and an RNA matrix's row names take."""
-    from lungai.io.tables import id_columns_named, read_csv_text_ids
+    from lungai.io.tables import id_columns_named, read_table_checked
 
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"table {p} does not exist", "check the path")
     sep = "\t" if p.suffix.lower() in (".tsv", ".txt") else ","
     if kw.get("index_col") == 0:      # row names (an RNA matrix's patients or genes) are ids
         ids = lambda header: header[:1]     # noqa: E731
     else:
         ids = id_columns_named(ID_NAMES, id_column, first=first_id)
-    try:
-        df = read_csv_text_ids(p, ids, sep=sep, **kw)
+    fix = "give a CSV (comma) or TSV (tab) file with a header row"
+    try:     # unreadable (not UTF-8, empty, another delimiter - a ';' CSV: whole lines would become patient IDs)
+        return read_table_checked(p, ids, sep=sep, fix=fix, **kw)
+    except InputError:
+        raise
     except Exception as exc:  # pandas raises many kinds
-        raise InputError(f"cannot read table {p}: {exc}", "give a CSV (comma) or TSV (tab) file with a header row")
-    from lungai.io.tables import check_delimiter
-
-    check_delimiter(p, df, sep)             # a ';' CSV: whole lines would become patient IDs
-    return df
+        raise InputError(f"cannot read table {p}: {exc}", fix)
 
 
 def _id_column(df: pd.DataFrame, id_column: Optional[str], what: str) -> str:

@@ -46,9 +46,10 @@ def _skops_load(path: Path):
     return load_skops(path, TRUSTED_TYPES, "stage model file", "only load model folders written by `lungai stage train`")
 
 
-def check_output_dir(out: Path, marker: str, inputs=()) -> Path:
+def check_output_dir(out: Path, marker: str, inputs=(), create: bool = True) -> Path:
     """The output folder, created and writable (:func:`lungai.io.outputs.prepare_output_folder`): not an input, and
-    without ``marker`` (nothing is overwritten).  The commands call it before any work."""
+    without ``marker`` (nothing is overwritten).  The commands call it before any work.  ``create=False``: the
+    folder is checked but not left behind (the command makes it when it writes)."""
     from lungai.io.outputs import prepare_output_folder
 
     out = Path(out)
@@ -57,7 +58,7 @@ def check_output_dir(out: Path, marker: str, inputs=()) -> Path:
             raise InputError(f"the output folder {out} is one of the inputs", "choose a new output folder")
     if (out / marker).exists():
         raise InputError(f"{out / marker} already exists", "choose a new output folder (nothing is overwritten)")
-    return prepare_output_folder(out)
+    return prepare_output_folder(out, create=create)
 
 
 def save(out_dir, pipeline: FusionPipeline, baselines: Optional[dict] = None, selected: str = "fusion",

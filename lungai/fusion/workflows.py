@@ -137,7 +137,8 @@ def run_cv(args) -> int:
     from lungai.fusion.model_io import check_output_dir
     from lungai.progress import task
 
-    out = check_output_dir(Path(args.output), "metrics.json", [args.ehr, args.rna, args.ct])   # before any work
+    # before any work; the folder is made when the results are written (bad inputs leave no empty folder)
+    out = check_output_dir(Path(args.output), "metrics.json", [args.ehr, args.rna, args.ct], create=False)
     with _print_warnings():
         cohort = cohort_from_spec(args, data_spec(args))
     print(availability_text(cohort))
@@ -153,6 +154,7 @@ def run_cv(args) -> int:
     with _print_warnings(), task("stage cv", args.folds * len(models)) as bar:
         result = cross_validate(cohort, models, folds=args.folds, inner_folds=args.inner_folds,
                                 seed=args.seed, progress=bar, select=select)
+    out.mkdir(parents=True, exist_ok=True)
     y = result["y"]
     oof = pd.DataFrame({"patient_id": cohort.ids, "label": [classes[k] for k in y]})
     metrics = {"classes": classes, "n_patients": len(cohort.ids), "folds": args.folds,

@@ -7,6 +7,9 @@
   leaks between cross-validation folds and makes outputs per patient ambiguous): refused, naming them.
 - :func:`read_csv_text_ids` - a table read with its patient id column(s) as text: "007" stays "007" (pandas would
   read 7, which joins neither "007" of another table nor a DICOM PatientID).
+- :func:`read_table_checked` - the one reader of the commands' input tables: a missing path, a folder, an empty file,
+  a file that is not UTF-8, one written with another delimiter or not parseable, a header without rows: refused
+  (:func:`check_table_path`, :func:`table_read_error`), saying how to fix it.
 """
 
 from __future__ import annotations
@@ -44,18 +47,18 @@ def _splits(counts: list[int]) -> bool:
     return bool(counts) and counts[0] >= 2 and all(n == counts[0] for n in counts)
 
 
-def check_delimiter(path, frame=None, sep: str = ",") -> None:
+def check_delimiter(path, frame=None, sep: str = ",", what: str = "table") -> None:
     """Refuse the table ``path`` (read with ``sep`` into ``frame``) when it was written with another delimiter: ``sep``
     does not split its lines into a constant number (>= 2) of columns and another delimiter does (a ';' CSV from a
     European spreadsheet read as comma-separated: every line one value, or a few where names hold commas).  A
     column name holding commas or semicolons, quoted or in a tab-separated file, is just a name."""
-    what = DELIMITER_NAMES.get(sep, repr(sep))
+    name = DELIMITER_NAMES.get(sep, repr(sep))
     mine = _field_counts(path, sep)
     if not mine:                                   # not readable here: judge the parsed header
         names = [str(c) for c in frame.columns] if frame is not None else []
         other = next((d for d in DELIMITER_NAMES if d != sep and len(names) == 1 and d in names[0]), None)
         if other is not None:
-            raise InputError(f"table {path} is not {what}-separated: its one column {names[0][:60]!r} holds "
+            raise InputError(f"{what} {path} is not {name}-separated: its one column {names[0][:60]!r} holds "
                              f"{DELIMITER_NAMES[other]}s",
                              "save it as a comma-separated CSV (spreadsheet: Save As 'CSV (comma delimited)')")
         return
@@ -66,16 +69,81 @@ def check_delimiter(path, frame=None, sep: str = ",") -> None:
             continue
         theirs = _field_counts(path, other)
         if _splits(theirs):
-            raise InputError(f"table {path} is not {what}-separated: read with {what}s its lines have "
+            raise InputError(f"{what} {path} is not {name}-separated: read with {name}s its lines have "
                              f"{sorted(set(mine))[:5]} field(s), with {DELIMITER_NAMES[other]}s {theirs[0]} each",
                              "save it as a comma-separated CSV (spreadsheet: Save As 'CSV (comma delimited)')")
 
 
-def read_csv_text_ids(path, id_columns, sep: str = ",", **kw):
+UTF8_FIX = "save it as UTF-8 (Excel: 'CSV UTF-8 (comma delimited)')"
+
+
+def check_table_path(path, what: str = "table", fix: str = "give the path of a CSV file") -> Path:
+    """Refuse a table path that does not exist or is a folder (``what``: how the error names the table)."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{what} {p} is a folder, not a CSV file", fix)
+    if not p.is_file():
+        raise InputError(f"{what} {p} does not exist", fix)
+    return p
+
+
+def table_read_error(path, exc: Exception, what: str = "table", sep: str = ",",
+                     fix: str = "give a CSV file with a header row") -> InputError:
+    """The :class:`InputError` for the table ``path`` that pandas could not read (``exc``): not UTF-8 text, empty,
+    written with another delimiter (a European spreadsheet's ';' with decimal commas: refused by
+    :func:`check_delimiter`), else not parseable.  The one place that words these errors."""
+    import pandas as pd
+
+    if isinstance(exc, UnicodeDecodeError):
+        return InputError(f"{what} {path} is not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r}: another "
+                          "encoding, e.g. Latin-1 / Windows-1252)", UTF8_FIX)
+    if isinstance(exc, pd.errors.EmptyDataError):
+        return InputError(f"{what} {path} is empty (no header row)", fix)
+    try:
+        check_delimiter(path, None, sep, what)
+    except InputError as delimiter_error:
+        return delimiter_error
+    return InputError(f"{what} {path} is not a readable "
+                      f"{'CSV' if sep == ',' else DELIMITER_NAMES.get(sep, repr(sep)) + '-separated table'} "
+                      f"({str(exc).strip()})", fix)
+
+
+READ_ERRORS = (UnicodeDecodeError, ValueError, csv.Error)   # pandas' ParserError / EmptyDataError are ValueErrors
+
+
+def read_table_checked(path, id_columns=(), sep: str = ",", what: str = "table",
+                       fix: str = "give a CSV file with a header row", rows: bool = False, **kw):
+    """Read the table ``path`` (:func:`read_csv_text_ids`: its id columns ``id_columns`` as text) or refuse it,
+    naming it ``what`` and saying ``fix``: missing or a folder (:func:`check_table_path`), unreadable
+    (:func:`table_read_error`), written with another delimiter (:func:`check_delimiter`), and - with ``rows`` - a
+    header without rows."""
+    p = check_table_path(path, what, fix)
+    df = read_csv_text_ids(p, id_columns, sep=sep, what=what, fix=fix, **kw)
+    check_delimiter(p, df, sep, what)
+    if rows and df.empty:
+        raise InputError(f"{what} {p} has no rows (only a header)", fix)
+    return df
+
+
+def read_csv_text_ids(path, id_columns, sep: str = ",", *, what: str = "table",
+                      fix: str = "give a CSV file with a header row", **kw):
     """``pandas.read_csv(path, sep=sep, **kw)`` with the patient id column(s) read as text, so ids that look like
     numbers keep their form ("007", "0012", "1e3" - not 7, 12, 1000.0).  ``id_columns``: the id column names, or a
     function of the header's column names giving them (e.g. "the column named id, else the first one").  The other
-    columns are read as pandas reads them (numbers stay numbers)."""
+    columns are read as pandas reads them (numbers stay numbers).  A file pandas cannot read (not UTF-8, empty, not
+    parseable) is refused (:func:`table_read_error`, naming the table ``what`` and saying ``fix``)."""
+    try:
+        return _read_csv_text_ids(path, id_columns, sep, **kw)
+    except READ_ERRORS as exc:
+        import pandas as pd
+
+        if isinstance(exc, ValueError) and not isinstance(exc, (pd.errors.ParserError, pd.errors.EmptyDataError,
+                                                                 UnicodeDecodeError)):
+            raise                       # a caller's wrong argument (dtype, index_col ...), not the file
+        raise table_read_error(path, exc, what, sep, fix) from exc
+
+
+def _read_csv_text_ids(path, id_columns, sep: str = ",", **kw):
     import pandas as pd
 
     if callable(id_columns):

@@ -38,10 +38,11 @@ def name_clashes(items, key=str) -> list[list]:
 
 def read_manifest(path: str | Path) -> list[dict]:
     """The manifest rows as dicts with absolute paths; checks columns and unique case ids (and file names)."""
+    from lungai.io.tables import read_table_checked
+
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"manifest {p} does not exist", "give a CSV with columns case, image, mask (or tumour/lungs)")
-    df = pd.read_csv(p, dtype=str, keep_default_na=False)
+    df = read_table_checked(p, what="manifest", fix="give a CSV with columns case, image, mask (or tumour/lungs)",
+                            rows=True, dtype=str, keep_default_na=False)
     missing = {"case", "image"} - set(df.columns)
     if missing:
         raise InputError(f"manifest {p.name} lacks the column(s) {sorted(missing)}",

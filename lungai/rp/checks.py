@@ -8,25 +8,18 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError
-from lungai.io.tables import check_delimiter, check_unique_ids
+from lungai.io.tables import check_unique_ids
 from lungai.rp.columns import FALSE_WORDS, ID_NAMES, TRUE_WORDS, ColumnRoles, is_missing_word, suggest
 
 
 def read_table(path, id_column: str | None = None) -> pd.DataFrame:
     """Read a CSV table (one row per patient), its patient id column(s) as text ("007" stays "007"): ``id_column``
     (the role file's id) and the columns named one of :data:`~lungai.rp.columns.ID_NAMES`."""
-    from lungai.io.tables import id_columns_named, read_csv_text_ids
+    from lungai.io.tables import id_columns_named, read_table_checked
 
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"table {path} does not exist", "give the path of a CSV file with one row per patient")
-    try:
-        df = read_csv_text_ids(path, id_columns_named(ID_NAMES, id_column))
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"table {path} is not a readable CSV ({exc})", "save the table as comma-separated CSV") from exc
-    check_delimiter(path, df)
-    if df.empty:
-        raise InputError(f"table {path} has no rows", "give a table with one row per patient")
+    df = read_table_checked(path, id_columns_named(ID_NAMES, id_column), rows=True,
+                            fix="give the path of a comma-separated CSV file with one row per patient")
     dup = df.columns[df.columns.duplicated()].tolist()
     if dup:
         raise InputError(f"table {path} has duplicated column names {dup}", "give each column a unique name")
