@@ -12,8 +12,7 @@ export), and the time to write lungs + tumour as SEG and RTSTRUCT.
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
+import sys
 import time
 from pathlib import Path
 
@@ -24,6 +23,9 @@ from lungai.dicom.reference import ct_reference
 from lungai.dicom.rtstruct import _index_transform, read_rtstruct, read_structures, write_rtstruct
 from lungai.dicom.seg import write_seg
 from lungai.io import read_ct
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import bench_temp_dir  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nsclc_whole_ct"
 NAMES = ["GTV-1", "gtv-2", "gtv-3", "Lung-Right", "Lung-Left"]
@@ -58,8 +60,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp())
-    try:     # written files (a real patient's SEG / RTSTRUCT) are deleted afterwards
+    with bench_temp_dir() as tmp:   # written files (a real patient's SEG / RTSTRUCT) are deleted, also on SIGTERM
         if (SHARED / "dicom").is_dir():
             ct_dir = SHARED / "dicom" / "LUNG1-003" / "CT"
             rtstruct = next((SHARED / "dicom" / "LUNG1-003" / "RTSTRUCT").iterdir())
@@ -95,8 +96,6 @@ def main() -> None:
         t_rt, _ = best_of(lambda: write_rtstruct(masks, ref, tmp / "x.rtstruct.dcm"), 1)
         print(f"write SEG ({', '.join(masks)}): {t_seg:.2f} s, {(tmp / 'x.seg.dcm').stat().st_size / 1e6:.2f} MB; "
               f"write RTSTRUCT: {t_rt:.2f} s, {(tmp / 'x.rtstruct.dcm').stat().st_size / 1e6:.2f} MB")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

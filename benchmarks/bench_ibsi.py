@@ -35,6 +35,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))   # this checkout's lungai, not an installed one
 DATA = REPO.parent / "shared" / "data" / "ibsi1_ct_phantom"
+sys.path.insert(0, str(REPO / "benchmarks"))
+from _common import exit_code, verdict  # noqa: E402
+
+MAX_RATIO = 2.0        # lungai's full IBSI-1 set / pyradiomics' own set, CPU time
+MAX_RSS_MIB = 1024.0   # peak RSS of a process computing the full set
+MIN_MIRP_RATIO = 20.0  # MIRP / lungai, CPU time
 
 _CHILD = """
 import resource, sys, time
@@ -80,7 +86,7 @@ def mirp(python: str, config: str, exact: bool) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--configs", nargs="+", default=list("ABCDE"))
     ap.add_argument("--rounds", type=int, default=3)
@@ -94,7 +100,7 @@ def main() -> None:
 
     image = read_image(DATA / "nifti/image/phantom.nii.gz")
     mask = read_mask(DATA / "nifti/mask/mask.nii.gz")
-    rows = []
+    rows, oks = [], []
     for config in args.configs:
         n_py, n_ibsi = pyradiomics_own(image, mask, config), lungai_full(image, mask, config)   # warm-up
         times = {k: [] for k in ("py", "py_cpu", "lungai", "lungai_cpu")}
@@ -113,7 +119,7 @@ def main() -> None:
                "peak_rss_mib": peak_rss, "rss_after_imports_mib": base_rss}
         line = (f"{config}: pyradiomics {med['py_cpu']:.2f} s CPU ({n_py} features), lungai full IBSI "
                 f"{med['lungai_cpu']:.2f} s CPU ({n_ibsi} features): ratio {row['ratio_cpu']:.2f}x CPU, "
-                f"{row['ratio_wall']:.2f}x wall (target <= 2); peak RSS {peak_rss:.0f} MiB (target <= 1024)")
+                f"{row['ratio_wall']:.2f}x wall (target <= {MAX_RATIO:g}); peak RSS {peak_rss:.0f} MiB (target <= {MAX_RSS_MIB:.0f})")
         if args.mirp_python:
             m = mirp(args.mirp_python, config, exact=False)
             row.update(mirp_cpu_s=m["cpu_seconds"], mirp_wall_s=m["seconds"], mirp_features=m["features"],
@@ -121,7 +127,7 @@ def main() -> None:
                        mirp_over_lungai_wall=m["seconds"] / med["lungai"])
             line += (f"; MIRP {m['cpu_seconds']:.1f} s CPU ({m['features']} features, {m['peak_rss_mib']:.0f} MiB): "
                      f"lungai {row['mirp_over_lungai_cpu']:.1f}x faster CPU, {row['mirp_over_lungai_wall']:.1f}x "
-                     f"wall (target >= 20)")
+                     f"wall (target >= {MIN_MIRP_RATIO:g})")
             if args.mirp_exact:
                 m = mirp(args.mirp_python, config, exact=True)
                 row.update(mirp_exact_cpu_s=m["cpu_seconds"],
@@ -129,8 +135,15 @@ def main() -> None:
                 line += f"; MIRP exact {m['cpu_seconds']:.1f} s CPU ({row['mirp_exact_over_lungai_cpu']:.0f}x)"
         rows.append(row)
         print(line, flush=True)
+        oks.append(verdict(f"{config}: lungai / pyradiomics CPU <= {MAX_RATIO:g}x", row["ratio_cpu"] <= MAX_RATIO,
+                           f"{row['ratio_cpu']:.2f}x"))
+        oks.append(verdict(f"{config}: peak RSS <= {MAX_RSS_MIB:.0f} MiB", peak_rss <= MAX_RSS_MIB, f"{peak_rss:.0f} MiB"))
+        if args.mirp_python:
+            oks.append(verdict(f"{config}: MIRP / lungai CPU >= {MIN_MIRP_RATIO:g}x",
+                               row["mirp_over_lungai_cpu"] >= MIN_MIRP_RATIO, f"{row['mirp_over_lungai_cpu']:.1f}x"))
     print(json.dumps(rows))
+    return exit_code(*oks)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
@@ -21,6 +23,9 @@ from scipy import ndimage
 from lungai.lungs import LEFT, RIGHT, segment_lungs
 from lungai.overlap import dice
 from lungai.synthetic import PhantomSpec, TumourSpec, labels as L, make_phantom
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import exit_code, verdict  # noqa: E402
 
 TARGET_S = 10.0
 
@@ -46,7 +51,7 @@ def best_of(fn, repeats):
     return min(times), out
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
@@ -65,10 +70,11 @@ def main() -> None:
     print(f"baseline (threshold + components + fill): {t_base:6.2f} s  Dice(both lungs) {dice(base_mask, both):.3f}")
     print(f"lungai.lungs.segment_lungs:               {t_ours:6.2f} s  Dice right {dice(pred == RIGHT, truth['right']):.3f}"
           f" left {dice(pred == LEFT, truth['left']):.3f}")
-    print(f"ratio lungai / baseline: {t_ours / t_base:.2f}x   target {TARGET_S:.0f} s: "
-          f"{'met' if t_ours <= TARGET_S else 'NOT met'} ({t_ours / TARGET_S:.2f} of target)")
+    print(f"ratio lungai / baseline: {t_ours / t_base:.2f}x")
     print(f"peak RSS of this process: {rss_mb:.0f} MB")
+    return exit_code(verdict(f"lung masks <= {TARGET_S:.0f} s", t_ours <= TARGET_S,
+                             f"{t_ours:.2f} s, {t_ours / TARGET_S:.2f} of target"))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

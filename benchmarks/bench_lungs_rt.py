@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
 import SimpleITK as sitk
 
 from lungai.lungs import LEFT, RIGHT, rt_lung_dice, segment_lungs
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import exit_code, verdict  # noqa: E402
 
 CASES = ("LUNG1-002", "LUNG1-003")
 TARGET = 0.95
@@ -96,22 +100,22 @@ def phantom_table() -> None:
               f"{100 * r['kept']:.0f} % |", flush=True)
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT)
     ap.add_argument("--phantoms", action="store_true", help="the phantom table instead of the real cases")
     args = ap.parse_args()
     if args.phantoms:
-        phantom_table()
-        return
+        phantom_table()   # a table, no target
+        return 0
     print(f"{'case':10s} {'right RT':>9s} {'left RT':>8s} {'right raw':>10s} {'left raw':>9s} {'time':>7s}")
     worst = 1.0
     for case in CASES:
         r = evaluate(args.data / "nifti" / f"{case}_ct.nii.gz", args.data / "nifti" / f"{case}_labels.nii.gz")
         worst = min(worst, r["right_rt"], r["left_rt"])
         print(f"{case:10s} {r['right_rt']:9.4f} {r['left_rt']:8.4f} {r['right_raw']:10.4f} {r['left_raw']:9.4f} {r['seconds']:6.1f}s")
-    print(f"lowest per-lung Dice (RT): {worst:.4f}, target >= {TARGET}: {'met' if worst >= TARGET else 'NOT met'}")
+    return exit_code(verdict(f"lowest per-lung Dice (RT) >= {TARGET}", worst >= TARGET, f"{worst:.4f}"))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

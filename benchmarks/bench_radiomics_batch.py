@@ -20,9 +20,15 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import exit_code, verdict  # noqa: E402
+
+TARGET_RATIO = 1.8   # loop wall / Dask wall with 2 workers (also bench_cohort.py's target)
 
 
 def _cpu():
@@ -52,7 +58,7 @@ def compare_rounds(run_loop, run_dask, client, workers: int, rounds: int, cases:
     return ratios, cpu_bounds
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
@@ -93,10 +99,12 @@ def main() -> None:
         cluster.close()
     print(f"cases: {args.cases} phantoms {tuple(args.shape)}, 5 segments, all feature classes, Original image; "
           f"{os.cpu_count()} cores; {'Dask default' if args.dask_defaults else 'lungai'} worker settings; cluster start-up {t_start:.1f} s (not timed)")
-    print(f"throughput ratio (median of {args.rounds}): {statistics.median(ratios):.2f}x (target >= 1.8x)")
     print(f"CPU-work bound on {args.workers} free cores ({args.workers} x loop CPU / Dask CPU, i.e. Dask overhead "
           f"only): {statistics.median(cpu_bounds):.2f}x - an estimate, not a measurement")
+    ratio = statistics.median(ratios)
+    return exit_code(verdict(f"throughput ratio (median of {args.rounds}) >= {TARGET_RATIO}x", ratio >= TARGET_RATIO,
+                             f"{ratio:.2f}x, load {os.getloadavg()[0]:.1f}"))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

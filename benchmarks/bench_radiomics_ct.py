@@ -28,11 +28,9 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import queue as queue_module
 import resource
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,6 +38,9 @@ import numpy as np
 import SimpleITK as sitk
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from _common import bench_temp_dir, exit_code, exit_on_sigterm, verdict  # noqa: E402
+
 SHARED = Path(os.environ.get("LUNGAI_SHARED_DATA", REPO.parent / "shared" / "data"))
 TARGET_S = 30.0
 SEGMENTS = ["tumour", "right_lung", "left_lung", "lungs", "lungs_minus_tumour"]
@@ -139,17 +140,39 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_path(path, files, workers=1, segments=SEGMENTS):
+def run_path(path, files, workers=1, segments=SEGMENTS, poll_s=1.0):
+    """Run one path in a fresh (spawned) process and return its result; a process that dies without one
+    (killed for memory, an error) raises RuntimeError naming its exit code instead of waiting forever."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_run, args=(path, *map(str, files), workers, list(segments), queue))
     proc.start()
-    result = queue.get()
-    proc.join()
-    return result
+    try:
+        return wait_result(proc, queue, f"the {path!r} path", poll_s)
+    finally:
+        if proc.is_alive():       # stopped (SIGTERM, Ctrl-C, an error here): the child does not outlive the run
+            proc.terminate()
+        proc.join()
 
 
-def main() -> None:
+def wait_result(proc, queue, what: str, poll_s: float = 1.0):
+    """``queue.get()`` that gives up when ``proc`` has ended without putting a result."""
+    while True:
+        try:
+            return queue.get(timeout=poll_s)
+        except queue_module.Empty:
+            if proc.is_alive():
+                continue
+        try:   # ended: what it put just before exiting may still be in the pipe
+            return queue.get(timeout=poll_s)
+        except queue_module.Empty:
+            code = proc.exitcode
+            how = (f"was killed by signal {-code}" + (" (SIGKILL: out of memory?)" if code == -9 else "")
+                   if code is not None and code < 0 else f"exited with code {code}")
+            raise RuntimeError(f"the process measuring {what} {how} without a result") from None
+
+
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--case", choices=["real", "phantom"], default="real" if SHARED.is_dir() else "phantom")
     ap.add_argument("--slices", type=int, default=300, help="slices (real: interpolated; 0 = native)")
@@ -161,7 +184,7 @@ def main() -> None:
     ap.add_argument("--segments", nargs="+", default=SEGMENTS, choices=SEGMENTS,
                     help="segments of both paths (default all five)")
     args = ap.parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # a killed run still deletes its copy of the CT
+    exit_on_sigterm()  # a killed run still deletes its copy of the CT
     if args.write_case:
         folder = Path(args.write_case)
         folder.mkdir(parents=True, exist_ok=True)
@@ -170,9 +193,9 @@ def main() -> None:
         centre = np.argwhere(sitk.GetArrayViewFromImage(tumour) > 0).mean(axis=0)[::-1]
         point = tumour.TransformContinuousIndexToPhysicalPoint(tuple(float(c) for c in centre))
         print(f"{label} -> {folder}; tumour centre (LPS mm): {','.join(f'{v:.1f}' for v in point)}")
-        return
-    tmp = Path(tempfile.mkdtemp(prefix="lungai-bench-"))
-    try:
+        return 0
+    ok = True
+    with bench_temp_dir() as tmp:   # the copy of the CT is deleted at the end, on errors and on SIGTERM
         files = (_real_case(tmp, args.slices or None) if args.case == "real" else _phantom_case(tmp, args.slices))
         *files, label = files
         size = sitk.ImageFileReader()
@@ -187,7 +210,7 @@ def main() -> None:
         print(f"new, {args.workers} processes:       {par[0]:7.1f} s   peak {par[1]:6.0f} MiB (parent; workers similar)")
         best = min(new[0], par[0])
         if list(args.segments) == SEGMENTS:
-            print(f"target <= {TARGET_S:.0f} s: {'met' if best <= TARGET_S else 'NOT met'} ({best:.1f} s)")
+            ok = verdict(f"target <= {TARGET_S:.0f} s", best <= TARGET_S, f"{best:.1f} s")
         if not args.skip_old:
             old = run_path("old", files, 1, args.segments)
             print(f"old (native, whole CT): {old[0]:7.1f} s   peak {old[1]:6.0f} MiB")
@@ -197,9 +220,8 @@ def main() -> None:
                 for key in CHECK:
                     print(f"  {key:36s} old {old[2][seg][key]:14.6g}  new {new[2][seg][key]:14.6g}")
         assert new[2] == par[2], "parallel and serial results differ"
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return exit_code(ok)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

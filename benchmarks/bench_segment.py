@@ -17,7 +17,14 @@ Target: lungai <= 60 s and >= 3x faster than the baseline.
 
 ``--seeded``: a 512 x 512 x 134 phantom with a 100 mm tumour, segmented from a seed point at its centre
 (the box grows / the model grid coarsens until the tumour fits; whole default ensemble + uncertainty);
-target <= 30 s on 2 cores.  Also prints the Dice against the phantom's tumour and the passes.
+target <= 30 s on 2 cores.  Also prints the passes.
+
+Both modes print the Dice of lungai's result against the phantom's tumour next to the speed verdict.  The
+seeded claim is "segments a 100 mm tumour in <= 30 s", so its PASS also needs Dice >= 0.5 (the default
+model alone reaches 0.21 there: a fast failed segmentation is a FAIL; ``--model lungai-seg-routed`` or
+``lungai-seg-dynunet`` segment it, docs/segmentation.md).  The automatic-mode verdict is about the
+ensemble's speed against the same models' plain sliding window; a Dice below 0.5 is named next to it.
+Exit status 1 when the verdict is FAIL.
 """
 
 from __future__ import annotations
@@ -27,9 +34,13 @@ import json
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import bench_temp_dir, exit_code, verdict  # noqa: E402
+
+MIN_DICE = 0.5   # below it the segmentation failed: its timing does not show "segments the tumour in ..."
 
 
 def _phantom(path: Path, seeded: bool = False) -> None:
@@ -45,10 +56,10 @@ def _phantom(path: Path, seeded: bool = False) -> None:
                            tumour=TumourSpec(diameter_mm=35.0, location="free", shape="lobulated", side="right"))
     ph = make_phantom(spec, seed=3)
     sitk.WriteImage(ph.ct, str(path))
+    tum = sitk.GetImageFromArray(labels.tumour_mask(sitk.GetArrayViewFromImage(ph.labels)).astype("uint8"))
+    tum.CopyInformation(ph.ct)
+    sitk.WriteImage(tum, str(path).replace(".nii.gz", "_tumour.nii.gz"))
     if seeded:
-        tum = sitk.GetImageFromArray(labels.tumour_mask(sitk.GetArrayViewFromImage(ph.labels)).astype("uint8"))
-        tum.CopyInformation(ph.ct)
-        sitk.WriteImage(tum, str(path).replace(".nii.gz", "_tumour.nii.gz"))
         Path(str(path).replace(".nii.gz", "_seed.json")).write_text(json.dumps(ph.meta["tumour"]["centre_mm"]), encoding="utf-8")
 
 
@@ -70,11 +81,13 @@ def _worker(method: str, ct_path: str, model_dir: str, threads: int) -> dict:
         seed = json.loads(seed_file.read_text(encoding="utf-8")) if seed_file.is_file() else None
         res = segment_tumour(ct, model, seed_lps=seed)
         extra = {"volume_ml": res.info["tumor_volume_ml"], "confidence": res.info["confidence"]}
-        if seed is not None:
+        truth_file = Path(ct_path.replace(".nii.gz", "_tumour.nii.gz"))
+        if truth_file.is_file():
             from lungai.seg.evaluate import dice
 
-            truth = sitk.GetArrayFromImage(sitk.ReadImage(ct_path.replace(".nii.gz", "_tumour.nii.gz"))) > 0
+            truth = sitk.GetArrayFromImage(sitk.ReadImage(str(truth_file))) > 0
             extra["dice"] = round(dice(sitk.GetArrayViewFromImage(res.tumour) > 0, truth), 3)
+        if seed is not None:
             extra["passes"] = [(p["roi_size_mm"], p["scale"], p["kept"]) for p in res.info["roi_passes"]]
             if "model_choice" in res.info:
                 extra["model_choice"] = {t["model"]: t["confidence"] for t in res.info["model_choice"]["models"]}
@@ -103,6 +116,28 @@ def _worker(method: str, ct_path: str, model_dir: str, threads: int) -> dict:
     return {"method": method, "wall_s": round(wall, 2), "peak_rss_mb": round(rss_mb, 1), **extra}
 
 
+def speed_verdict(ours: dict, base: dict, seeded: bool) -> bool:
+    """Print the PASS / FAIL line of the run (lungai's row ``ours``, the baseline's ``base``) and return it.
+
+    Speed: lungai <= 30 s (seeded) / 60 s (automatic) and >= 3x faster than the baseline.  Seeded, the claim
+    is that the 100 mm tumour is segmented in that time, so the PASS also needs Dice >= MIN_DICE; a missing
+    Dice counts as a failed segmentation there."""
+    limit = 30 if seeded else 60
+    speedup = base["wall_s"] / ours["wall_s"]
+    dice = ours.get("dice")
+    detail = f"lungai {ours['wall_s']} s, {speedup:.1f}x faster than the baseline; Dice " + (
+        "not measured" if dice is None else f"{dice:.2f}")
+    if dice is not None and dice < MIN_DICE:
+        detail += ": the timing is of a failed segmentation"
+    if seeded:
+        claim = f"segments the 100 mm tumour (Dice >= {MIN_DICE}) in <= {limit} s and >= 3x faster than the baseline"
+        ok = speedup >= 3 and ours["wall_s"] <= limit and dice is not None and dice >= MIN_DICE
+    else:
+        claim = f"ensemble + uncertainty <= {limit} s and >= 3x faster than the baseline (speed only)"
+        ok = speedup >= 3 and ours["wall_s"] <= limit
+    return verdict(claim, ok, detail)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=None)
@@ -119,8 +154,8 @@ def main() -> int:
         else:
             print(json.dumps(_worker(args.worker[0], args.worker[1], model_dir, args.threads)))
         return 0
-    with tempfile.TemporaryDirectory() as tmp:
-        ct_path = Path(tmp) / "ct512.nii.gz"
+    with bench_temp_dir() as tmp:
+        ct_path = tmp / "ct512.nii.gz"
         t = time.perf_counter()
         # every step in its own process: Linux keeps ru_maxrss across fork/exec, so the parent stays small
         kind = "phantom-seeded" if args.seeded else "phantom"
@@ -140,10 +175,9 @@ def main() -> int:
     print(f"\n| method | wall (s) | peak RSS (MB) |\n|---|---|---|\n| lungai segment (ensemble + uncertainty) | "
           f"{ours['wall_s']} | {ours['peak_rss_mb']} |\n| MONAI sliding window, whole CT, members one after another | "
           f"{base['wall_s']} | {base['peak_rss_mb']} |")
-    limit = 30 if args.seeded else 60
     print(f"speed-up {speedup:.1f}x (target >= 3x), memory ratio {mem:.2f}x; lungai wall {ours['wall_s']} s "
-          f"(target <= {limit} s): {'PASS' if speedup >= 3 and ours['wall_s'] <= limit else 'FAIL'}")
-    return 0
+          f"(target <= {30 if args.seeded else 60} s)")
+    return exit_code(speed_verdict(ours, base, args.seeded))
 
 
 if __name__ == "__main__":

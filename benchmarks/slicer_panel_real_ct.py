@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +25,8 @@ import SimpleITK as sitk
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "pyradiomics_lung"
 sys.path.insert(0, str(REPO / "Testing"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+from _common import bench_temp_dir  # noqa: E402
 
 
 def run_case(name, transformed, tmp):
@@ -80,10 +81,10 @@ def main(argv=None) -> int:
     if not REAL.is_dir():
         print(f"needs {REAL}")
         return 1
-    with tempfile.TemporaryDirectory(prefix="lungai-bench-") as tmp:
+    with bench_temp_dir() as tmp:   # the exported real CTs are deleted, also on SIGTERM
         for name in names:
             for transformed in (False, True):
-                r = run_case(name, transformed, Path(tmp))
+                r = run_case(name, transformed, tmp)
                 print(f"{name} {'under a transform' if transformed else 'no transform     '}: tumour Dice {r['dice']:.3f} "
                       f"(confidence {r['confidence']:.2f}{', review' if r['review'] else ''}), "
                       f"{r['seconds']:.1f} s; lungs: {r['lungs']} ({r['lung_seconds']:.1f} s); "

@@ -8,14 +8,21 @@ Prints the times and their ratio to a baseline measured in the same run (loading
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import exit_code, verdict  # noqa: E402
 
-def main() -> None:
+TARGET_S = 30.0
+
+
+def main() -> int:
     import torch
 
     torch.set_num_threads(1)
@@ -39,8 +46,9 @@ def main() -> None:
     print(f"baseline (sample phantom) {baseline:.1f} s")
     print(f"synthetic cohort + training {train:.1f} s ({train / baseline:.1f} x baseline)")
     print(f"prediction for the sample {predict:.2f} s ({predict / baseline:.2f} x baseline)")
-    print(f"total {train + predict:.1f} s (target < 30 s)")
+    total = train + predict
+    return exit_code(verdict(f"stage demo total < {TARGET_S:.0f} s", total < TARGET_S, f"{total:.1f} s"))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""The benchmarks' own behaviour (not their figures): temporary copies of patient data are deleted when a run
+is stopped with SIGTERM, a dead measuring process is an error instead of a hang, and a missed target is a FAIL
+with exit status 1 (benchmarks/_common.py)."""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "benchmarks"
+
+
+def _bench(name: str):
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    return importlib.import_module(name)
+
+
+@pytest.fixture
+def alarm():
+    """Fail (instead of hanging the test run) when the code under test blocks for more than 60 s."""
+    def _raise(*_):
+        raise TimeoutError("blocked for 60 s")
+
+    old = signal.signal(signal.SIGALRM, _raise)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+def _sigterm_leaves_nothing(tmp_path: Path, script: str) -> None:
+    """Run ``script`` (it writes into the benchmark's temporary folder, prints "ready" and sleeps) with TMPDIR
+    = tmp_path, stop it with SIGTERM, and check that it exits non-zero and leaves no temporary folder."""
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": f"{REPO}{os.pathsep}{BENCH}", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.strip() == "ready", (line, proc.stderr.read() if proc.poll() is not None else "")
+        written = [p for p in tmp_path.rglob("*") if p.is_file()]
+        assert written, "the benchmark wrote nothing into its temporary folder"
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert rc != 0
+    assert list(tmp_path.iterdir()) == [], f"left behind after SIGTERM: {written}"
+
+
+def test_bench_dicom_sigterm_deletes_the_written_patient_files(tmp_path):
+    """bench_dicom.py writes a patient's DICOM (LUNG1-003's SEG / RTSTRUCT, or the sample study) into a
+    temporary folder: stopped with SIGTERM (timeout, CI cancel) it must still delete it."""
+    _sigterm_leaves_nothing(tmp_path, """
+        import sys, time
+        from pathlib import Path
+        import lungai.dicom.synthetic as synthetic
+        import bench_dicom
+
+        def write_rt_study(folder, *args, **kwargs):
+            (Path(folder) / "LUNG1-003.seg.dcm").write_bytes(b"patient data")
+            print("ready", flush=True)
+            time.sleep(60)
+
+        synthetic.write_rt_study = write_rt_study
+        bench_dicom.SHARED = Path("/nonexistent")
+        sys.argv = ["bench_dicom.py"]
+        bench_dicom.main()
+    """)
+
+
+def test_bench_radiomics_ct_sigterm_deletes_the_copy_of_the_ct(tmp_path):
+    _sigterm_leaves_nothing(tmp_path, """
+        import sys, time
+        import bench_radiomics_ct as b
+
+        def case(folder, slices):
+            (folder / "ct.nii.gz").write_bytes(b"patient CT")
+            print("ready", flush=True)
+            time.sleep(60)
+
+        b._phantom_case = case
+        sys.argv = ["bench_radiomics_ct.py", "--case", "phantom"]
+        b.main()
+    """)
+
+
+def test_bench_common_temp_dir_is_named_and_deleted(tmp_path, monkeypatch):
+    common = _bench("_common")
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    old = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(RuntimeError):
+        with common.bench_temp_dir() as tmp:
+            assert tmp.name.startswith("lungai-bench-") and tmp.parent == tmp_path
+            (tmp / "x").write_text("x")
+            raise RuntimeError("stop")
+    assert list(tmp_path.iterdir()) == []
+    try:
+        assert signal.getsignal(signal.SIGTERM) is common._exit_on_sigterm
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def test_bench_radiomics_ct_dead_child_is_an_error_not_a_hang(tmp_path, alarm):
+    """run_path's measuring process dies without a result (here: its CT does not exist; in the field: killed
+    for memory): run_path raises naming the exit code instead of waiting for ever in queue.get()."""
+    b = _bench("bench_radiomics_ct")
+    files = [tmp_path / "ct.nii.gz", tmp_path / "tumour.nii.gz", tmp_path / "lungs.nii.gz"]
+    with pytest.raises(RuntimeError, match="'new' path exited with code 1 without a result"):
+        b.run_path("new", files)
+
+
+def test_bench_radiomics_ct_killed_child_names_the_signal(alarm):
+    b = _bench("bench_radiomics_ct")
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=time.sleep, args=(30,))
+    proc.start()
+    proc.kill()          # what the OOM killer does
+    with pytest.raises(RuntimeError, match=r"killed by signal 9 \(SIGKILL: out of memory\?\)"):
+        b.wait_result(proc, queue, "the test", poll_s=0.2)
+    proc.join()
+
+
+def test_bench_radiomics_ct_result_put_before_exit_is_kept(alarm):
+    b = _bench("bench_radiomics_ct")
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    queue.put((1.0, 2.0, {}))
+    proc = ctx.Process(target=time.sleep, args=(0,))
+    proc.start()
+    proc.join()
+    assert b.wait_result(proc, queue, "the test", poll_s=0.2) == (1.0, 2.0, {})
+
+
+def test_verdict_and_exit_code(capsys):
+    common = _bench("_common")
+    assert common.verdict("x <= 1 s", True, "0.5 s") is True
+    assert common.verdict("y <= 1 s", False, "2.0 s") is False
+    out = capsys.readouterr().out
+    assert "x <= 1 s: PASS (0.5 s)" in out and "y <= 1 s: FAIL (2.0 s)" in out
+    assert common.exit_code(True, True) == 0
+    assert common.exit_code(True, False) == 1
+
+
+@pytest.mark.parametrize("dice, seeded, ok", [(0.212, True, False), (0.96, True, True), (None, True, False),
+                                              (0.212, False, True)])
+def test_bench_segment_seeded_pass_needs_a_valid_segmentation(capsys, dice, seeded, ok):
+    """The seeded claim is "segments a 100 mm tumour in <= 30 s": the default model's fast Dice 0.21 result is a
+    FAIL, the Dice is printed next to the verdict. Automatic mode's verdict is about speed only, but names a
+    failed segmentation too."""
+    seg = _bench("bench_segment")
+    ours = {"wall_s": 9.0, **({} if dice is None else {"dice": dice})}
+    assert seg.speed_verdict(ours, {"wall_s": 763.0}, seeded) is ok
+    out = capsys.readouterr().out
+    assert ("PASS" if ok else "FAIL") in out
+    if dice is not None:
+        assert f"Dice {dice:.2f}" in out
+    if dice is not None and dice < 0.5:
+        assert "the timing is of a failed segmentation" in out
+    # too slow is a FAIL whatever the Dice
+    assert seg.speed_verdict({"wall_s": 61.0, "dice": 0.96}, {"wall_s": 763.0}, seeded) is False
+
+
+@pytest.mark.parametrize("worst, rc", [(0.97, 0), (0.90, 1)])
+def test_bench_lungs_rt_missed_target_exits_1(monkeypatch, capsys, tmp_path, worst, rc):
+    b = _bench("bench_lungs_rt")
+    monkeypatch.setattr(b, "evaluate", lambda ct, labels: {"right_rt": worst, "left_rt": 0.98, "right_raw": worst,
+                                                           "left_raw": 0.98, "seconds": 1.0})
+    monkeypatch.setattr(sys, "argv", ["bench_lungs_rt.py", "--data", str(tmp_path)])
+    assert b.main() == rc
+    assert ("FAIL" if rc else "PASS") in capsys.readouterr().out
