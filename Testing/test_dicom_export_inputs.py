@@ -178,3 +178,82 @@ def test_lungs_of_a_label_map_take_the_right_and_the_left_label(case, tmp_path, 
     seg = read_seg(tmp_path / "e" / "results.seg.dcm", ct)
     assert np.array_equal(array(seg["Right lung"]) > 0, labels == 3)
     assert np.array_equal(array(seg["Left lung"]) > 0, labels == 4)
+
+
+def test_dicom_export_refuses_a_lung_map_of_other_labels_and_warns_on_labels_that_are_no_lungs(case, tmp_path, capsys):
+    """QA on LUNG1-003: --lungs labels.nii.gz (1 GTV-1, 2 other GTVs, 3 / 4 lungs) was exported as "Right lung" =
+    GTV-1, "Left lung" = the other GTVs, without a word.  A map with labels other than 1 and 2 is refused (the labels
+    found and FILE#R,L named; no output folder left); labels chosen that are not lungs are exported with warnings
+    (lungai.lungs.check)."""
+    ct, lab, gtv = case["ct"], case["lab"], case["gtv"]
+    labels = np.zeros(lab.shape, np.uint8)
+    labels[lab == 1] = 3
+    labels[lab == 2] = 4
+    labels[gtv] = 1
+    labels[np.roll(gtv, 6, axis=2) & ~gtv] = 2                  # "other GTVs"
+    path = tmp_path / "labels.nii.gz"
+    sitk.WriteImage(image_like(labels, ct), str(path))
+    out = tmp_path / "e"
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--tumour", f"{path}#1", "--lungs", path, "-o", out) == 2
+    err = capsys.readouterr().err
+    assert "--lungs labels.nii.gz holds labels 1, 2, 3, 4, not only 1 (right lung) and 2 (left lung)" in err
+    assert "--lungs labels.nii.gz#R,L (e.g. --lungs labels.nii.gz#3,4)" in err and not out.exists()
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--tumour", f"{path}#1", "--lungs", f"{path}#1,2",
+                "-o", out) == 0
+    printed = capsys.readouterr().out
+    assert "warning: the lungs total" in printed and "less than 1000 ml" in printed
+    assert "warning: segment 'right_lung' does not look like a lung" in printed
+    assert "are labels 1 and 2 of --lungs really the right and the left lung?" in printed
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--lungs", f"{path}#3,4", "-o", tmp_path / "ok") == 0
+    assert "warning" not in capsys.readouterr().out
+
+
+def test_dicom_export_refuses_a_result_json_of_another_mask(case, tmp_path, capsys):
+    """QA: --tumour HAND.nii.gz --result result.json of a segment run on another mask exported the hand contour as
+    SlicerLungAI's (AUTOMATIC) with that mask's confidence.  result.json's tumor_volume_ml must be the mask's (5 %,
+    as a radiomics table's VoxelVolume); else the export is refused (an edited mask: export it without --result)."""
+    import json
+
+    from dicom_helpers import provenance
+
+    volume = case["gtv"].sum() * np.prod(case["ct"].GetSpacing()) / 1000
+    args = ["dicom-export", "--ct", case["st"]["ct"], "--tumour", case["root"] / "gtv.nii.gz"]
+    for name, ml in (("other", volume * 0.56), ("same", volume * 1.02)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"confidence": 0.71, "needs_review": False,
+                                                           "tumor_volume_ml": ml}))
+    assert _cli(*args, "--result", tmp_path / "other.json", "-o", tmp_path / "e") == 2
+    err = capsys.readouterr().err
+    assert f"other.json describes another tumour mask: its tumor_volume_ml is {volume * 0.56:.2f} ml, the " \
+           f"exported tumour's volume {volume:.2f} ml" in err
+    assert "export it without --result (as MANUAL" in err and not (tmp_path / "e").exists()
+    assert _cli(*args, "--result", tmp_path / "same.json", "-o", tmp_path / "e") == 0
+    assert provenance(tmp_path / "e" / "results.seg.dcm", tmp_path / "e" / "rtstruct.dcm")[0]["Tumour"] == \
+        ("AUTOMATIC", "SlicerLungAI")
+
+
+def test_dicom_export_of_an_empty_tumour_says_so(case, tmp_path, capsys):
+    """QA: an empty tumour mask gave rc 0, nothing written, no message and an empty output folder.  Now: alone, an
+    error (no folder left behind); with other results, a note that no tumour segment was written."""
+    from lungai.dicom.seg import read_seg
+
+    empty = tmp_path / "empty.nii.gz"
+    sitk.WriteImage(image_like(np.zeros(case["gtv"].shape, np.uint8), case["ct"]), str(empty))
+    out = tmp_path / "e"
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--tumour", empty, "-o", out) == 2
+    assert "nothing to export: the tumour mask is empty" in capsys.readouterr().err and not out.exists()
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--tumour", empty, "--lungs", case["root"] / "lungs.nii.gz",
+                "-o", out) == 0
+    assert "note: the tumour mask is empty: no SEG / RTSTRUCT segment is written for it" in capsys.readouterr().out
+    assert set(read_seg(out / "results.seg.dcm", case["ct"])) == {"Right lung", "Left lung"}
+
+
+def test_dicom_export_of_a_folder_without_a_dicom_ct_asks_for_the_dicom_series(case, tmp_path, capsys):
+    """QA: --ct FOLDER of NIfTI files said "... or to a NIfTI/NRRD/MHA file", which dicom-export refuses."""
+    folder = tmp_path / "nifti"
+    folder.mkdir()
+    sitk.WriteImage(case["ct"], str(folder / "ct.nii.gz"))
+    assert _cli("dicom-export", "--ct", folder, "--tumour", case["root"] / "gtv.nii.gz", "-o", tmp_path / "e") == 2
+    err = capsys.readouterr().err
+    assert "no DICOM series found in" in err and "NIfTI/NRRD/MHA file" not in err
+    assert "How to fix: point --ct to the folder that holds the CT's DICOM slices" in err
+    assert not (tmp_path / "e").exists()

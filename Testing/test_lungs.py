@@ -184,6 +184,27 @@ def test_lungs_cut_by_the_first_or_last_slice_are_flagged(small_phantom, tmp_pat
     assert cut_by_scan(one, (1.0, 1.0, 3.0)) == [segment.SLICE_CUT_NOTE.format("top slice")]
 
 
+def test_output_without_an_image_extension_is_refused_before_any_work(small_phantom, tmp_path, capsys, monkeypatch):
+    """QA: `lungai lungs CT -o lungs003` failed "unknown image format" only after reading and segmenting the CT
+    (~65 s on a whole CT): the output name is checked first (lungai.io.write.check_image_name)."""
+    import lungai.io
+    import lungai.lungs
+    from lungai.cli import main
+
+    path = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(small_phantom.ct, str(path))
+
+    def no_work(*a, **k):
+        raise AssertionError("the CT was read / segmented before the output name was checked")
+
+    monkeypatch.setattr(lungai.io, "read_ct", no_work)
+    monkeypatch.setattr(lungai.lungs, "segment_lungs", no_work)
+    assert main(["lungs", str(path), "-o", str(tmp_path / "lungs003")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write lungs003: unknown image format" in err and "name the output .nii.gz" in err
+    assert list(tmp_path.iterdir()) == [path]
+
+
 def test_touching_lungs_do_not_take_other_air_in_the_body():
     """Lungs that touch are eroded apart and re-grown: only within the air region that holds them, so a separate
     stomach / bowel gas pocket or the larynx is not lung (LUNG1-002: 33 ml of gut gas was labelled left lung)."""

@@ -91,6 +91,47 @@ def test_a_mask_away_from_the_seed_point_is_flagged_and_measured():
     assert roi.info["seed_to_tumour_mm"] is None
 
 
+def test_result_json_describes_the_written_mask_when_nothing_was_found_at_the_seed():
+    """QA on LUNG1-002: seed mode found no tumour at the seed (roi_stop_reason "no tumour found in the box", the pass
+    0 ml touching nothing) yet tumor.nii.gz held a component 52 mm away touching the box's top face.  The kept pass
+    now also gives the written mask's volume and the box faces it touches, and the stop reason says what was kept."""
+    ct, ball = _ct(20.0)
+    res = infer.segment_tumour(ct, _model(), seed_lps=(25.0, 0.0, 0.0))     # the 60 mm seed cube cuts the sphere
+    i = res.info
+    (kept,) = i["roi_passes"]
+    written_ml = float((sitk.GetArrayViewFromImage(res.tumour) > 0).sum()) * np.prod(SPACING) / 1000
+    assert kept["kept"] and kept["tumour_ml"] == 0.0 and kept["touches"] == []     # the seed's target: nothing
+    assert kept["mask_ml"] == pytest.approx(written_ml, abs=1e-3) == pytest.approx(i["tumor_volume_ml"], abs=1e-3)
+    assert kept["mask_touches"] == ["x-"] and written_ml > 0
+    assert i["roi_stop_reason"] == (f"no tumour at the seed point (within 10 mm); the mask keeps a {written_ml:.2f} ml "
+                                    f"component {i['seed_to_tumour_mm']:.0f} mm away, touching the box's x- face")
+    assert infer.SEED_AWAY in i["review_reasons"]
+
+
+def test_describe_written_mask_on_synthetic_probabilities():
+    """The record function alone: probabilities with one region away from the seed, post-processed as segment_tumour
+    does (keep_components with the seed), against a growth record whose pass found nothing at the seed."""
+    from lungai.seg.postprocess import keep_components
+
+    spacing_xyz, seed = (1.0, 1.0, 2.0), (10, 20, 20)
+    probs = np.zeros((30, 40, 40), np.float32)
+    probs[24:30, 5:15, 25:35] = 0.9                       # 6 slices x 10 x 10 voxels reaching the top face (z+)
+    binary, _ = keep_components(probs > 0.5, spacing_xyz[::-1], seed)
+    away = infer.seed_distance_mm(binary, seed, spacing_xyz[::-1])
+    growth = {"passes": [{"pass": 1, "tumour_ml": 0.0, "touches": [], "kept": True}],
+              "stop_reason": infer.NO_TUMOUR_FOUND}
+    out = infer.describe_written_mask(growth, binary, spacing_xyz, away)
+    assert out["passes"][0]["mask_ml"] == 1.2 and out["passes"][0]["mask_touches"] == ["z+"]
+    assert out["stop_reason"] == (f"no tumour at the seed point (within 10 mm); the mask keeps a 1.20 ml component "
+                                  f"{away:.0f} mm away, touching the box's z+ face")
+    held = {"passes": [{"pass": 1, "tumour_ml": 1.2, "touches": ["z+"], "kept": True}], "stop_reason": "x"}
+    assert infer.describe_written_mask(held, binary, spacing_xyz, 0.0)["stop_reason"] == "x"       # as measured
+    assert infer.describe_written_mask(None, binary, spacing_xyz) is None                          # automatic mode
+    empty = {"passes": [{"pass": 1, "tumour_ml": 0.0, "touches": [], "kept": True}], "stop_reason": infer.NO_TUMOUR_FOUND}
+    out = infer.describe_written_mask(empty, np.zeros_like(binary), spacing_xyz)
+    assert out["stop_reason"] == infer.NO_TUMOUR_FOUND and out["passes"][0]["mask_ml"] == 0.0
+
+
 def test_seed_distance_mm():
     m = np.zeros((5, 5, 5), bool)
     assert infer.seed_distance_mm(m, (2, 2, 2), (2.0, 1.0, 1.0)) is None          # empty mask

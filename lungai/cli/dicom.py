@@ -30,12 +30,15 @@ def register(sub) -> None:
                         "tumour, are left out unless given as --result / --uncertainty)")
     e.add_argument("--tumour", default=None, help="tumour mask on the CT grid (one label; FILE#N: label N of a label "
                                                   "map; a DICOM SEG gives its tumour segments, FILE#LABEL one segment)")
-    e.add_argument("--lungs", default=None, help="lung label map (1 = right, 2 = left), or a DICOM SEG (its right and "
+    e.add_argument("--lungs", default=None, help="lung label map (1 = right, 2 = left, no other label; FILE#R,L: "
+                                                 "labels R and L of another map), or a DICOM SEG (its right and "
                                                  "left lung segments)")
     e.add_argument("--uncertainty", default=None, help="uncertainty map (lungai segment's uncertainty.nii.gz)")
     e.add_argument("--result", default=None, help="lungai segment's result.json (confidence, review flag); the "
                                                   "tumour is then labelled as made by SlicerLungAI (AUTOMATIC), "
-                                                  "else as the user's (MANUAL), as are the lungs")
+                                                  "else as the user's (MANUAL), as are the lungs; its "
+                                                  "tumor_volume_ml must be the tumour's (5 %%): an edited mask "
+                                                  "is exported without --result")
     e.add_argument("--radiomics", default=None, help="lungai radiomics CSV (long format)")
     e.add_argument("--dose-features", default=None, help="lungai dose-features CSV (one row)")
     e.add_argument("--rp", default=None, help="lungai rp predict CSV (one row: risk, risk_low, risk_high)")
@@ -102,15 +105,59 @@ OWNER = "dicom-export"
 DICOM_EXPORT_OUTPUTS = ("results.seg.dcm", "rtstruct.dcm", "uncertainty.pm.dcm", "measurements.sr.dcm")
 
 
+# dicom-export's CT must be a DICOM series (its UIDs are referenced): the fix of a CT not found says so
+DICOM_CT_FIX = ("point --ct to the folder that holds the CT's DICOM slices (.dcm); dicom-export needs the CT's DICOM "
+                "UIDs (study, series, slices), which a NIfTI / NRRD / MHA CT does not have")
+
+
+def _read_dicom_ct(path, series_uid):
+    """The CT of ``--ct`` (a DICOM series); a folder without one is refused with the fix for dicom-export (not
+    :func:`lungai.io.read_ct`'s "or a NIfTI / NRRD / MHA file": this command refuses those)."""
+    from lungai.errors import InputError
+    from lungai.io import read_ct
+
+    try:
+        return read_ct(path, series_uid=series_uid)
+    except InputError as exc:
+        if exc.problem.startswith("no DICOM series found"):
+            raise InputError(exc.problem, DICOM_CT_FIX) from None
+        raise
+
+
+def _lung_map(value, ct):
+    """``--lungs``: a lung label map on the CT grid, 1 right / 2 left and nothing else
+    (:func:`lungai.dicom.masks.check_lung_label_map`; ``FILE#R,L`` chooses the two labels of another map)."""
+    from lungai.dicom.masks import check_lung_label_map, mask_input, split_selector
+
+    lungs = mask_input(value, ct, lungs=True)
+    name = split_selector(value)[0].name
+    check_lung_label_map(lungs, f"--lungs {name}", f"--lungs {name}")
+    return lungs
+
+
+def _lung_notes(lungs, ct) -> list[str]:
+    """The plausibility warnings of the exported lungs (:mod:`lungai.lungs.check`): one lung only, too small, a
+    segment that is not a lung (labels of another map taken as the lungs)."""
+    from lungai.dicom.export import lung_parts
+    from lungai.lungs.check import lung_map_notes, lung_segment_notes
+
+    segments = {name: mask for _, _, name, _, mask in lung_parts(lungs)}    # right_lung / left_lung
+    return lung_map_notes(lungs) + lung_segment_notes(
+        segments, ct, hint="are labels 1 and 2 of --lungs really the right and the left lung? Choose the lungs' "
+                           "labels of another label map with --lungs FILE#R,L")
+
+
 def run_export(args) -> int:
     import json
 
     import pandas as pd
 
-    from lungai.dicom.export import export_results, reference_for
+    from pathlib import Path
+
+    from lungai.dicom.export import check_result_volume, export_notes, export_results, reference_for
     from lungai.errors import InputError
     from lungai.dicom.masks import mask_input
-    from lungai.io import read_ct, read_image
+    from lungai.io import read_image
     from lungai.io.outputs import claimed_output_folder, prepare_output_folder
     from lungai.progress import task
 
@@ -135,9 +182,10 @@ def run_export(args) -> int:
     # before reading: never the CT's own folder, nor a user's file of an output name (the marker .lungai-dicom-export
     # lists what an earlier export wrote: a re-run replaces those)
     inputs = [args.ct, *(p for p in paths.values() if p)]
-    prepare_output_folder(args.output, inputs=inputs, owner=OWNER, owns=DICOM_EXPORT_OUTPUTS)
+    # checked, then made when the results are written: a refused export leaves no empty folder behind
+    prepare_output_folder(args.output, inputs=inputs, owner=OWNER, owns=DICOM_EXPORT_OUTPUTS, create=False)
     with task("dicom-export", 2) as bar:
-        ct = read_ct(args.ct, series_uid=args.series)
+        ct = _read_dicom_ct(args.ct, args.series)
         reference = reference_for(args.ct, ct, args.series)
         bar.update(1, "CT read")
 
@@ -155,15 +203,21 @@ def run_export(args) -> int:
                              "give the CSV of `lungai radiomics` without --wide")
         given = dict(  # every input read before the earlier export's files are replaced
             tumour=mask_input(paths["tumour"], ct) if paths["tumour"] else None,
-            lungs=mask_input(paths["lungs"], ct, lungs=True) if paths["lungs"] else None,
+            lungs=_lung_map(paths["lungs"], ct) if paths["lungs"] else None,
             uncertainty=read_image(paths["uncertainty"]) if paths["uncertainty"] else None,
             info=json.loads(open(paths["result"], encoding="utf-8").read()) if paths["result"] else None,
             radiomics=radiomics, dose=table_row(paths["dose"]), rp=table_row(paths["rp"]), generation=generation)
+        if given["tumour"] is not None:     # (export_results checks it too; here the message names the file)
+            check_result_volume(given["info"], given["tumour"], Path(paths["result"] or "result.json").name)
+        notes = [f"note: {n}" for n in export_notes(given["tumour"])] + \
+            [f"warning: {n}" for n in (_lung_notes(given["lungs"], ct) if given["lungs"] is not None else [])]
         with claimed_output_folder(args.output, OWNER, DICOM_EXPORT_OUTPUTS, inputs=inputs):
             written = export_results(reference, args.output, **given)
         bar.update(1, "written")
     for p in written:
         print(f"DICOM: {p}")
+    for note in notes:
+        print(note)
     if skipped:
         what = {"result.json": "confidence and review flag", "uncertainty.nii.gz": "uncertainty map"}
         options = {"result.json": "--result", "uncertainty.nii.gz": "--uncertainty"}

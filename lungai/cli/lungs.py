@@ -22,8 +22,9 @@ def run(args) -> int:
 
     from lungai.dicom.reference import is_dicom_folder
     from lungai.io.outputs import prepare_output_file, recorded_output_files
-    from lungai.io.write import output_stem
+    from lungai.io.write import check_image_name, output_stem
 
+    check_image_name(args.output)       # before reading and segmenting (a minute on a whole CT)
     dicom = is_dicom_folder(args.ct) and not args.no_dicom
     stem = output_stem(args.output)     # a user's file is never replaced (the DICOM objects beside it neither)
     sidecars = [stem.with_name(stem.name + s) for s in (".seg.dcm", ".rtstruct.dcm")] if dicom else []

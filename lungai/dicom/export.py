@@ -31,8 +31,11 @@ def reference_for(ct_path, ct: sitk.Image, series_uid: str | None = None) -> CTR
     return ct_reference(ct_path, series_uid=series_uid, image=ct)
 
 
-def _lung_parts(labels: sitk.Image) -> list:
+def lung_parts(labels: sitk.Image) -> list:
     """(SEG label, role, radiomics segment name, RTSTRUCT name, mask) of each lung in a label map (1 right, 2 left)."""
+    from lungai.dicom.masks import check_lung_label_map
+
+    check_lung_label_map(labels)
     arr = sitk.GetArrayViewFromImage(labels)
     return [(label, role, role.replace("lung_", "") + "_lung", structure,
              copy_geometry((arr == value).astype(np.uint8), labels))
@@ -59,7 +62,7 @@ def export_lungs(reference: CTReference, labels: sitk.Image, stem) -> list[Path]
 
     stem = Path(stem)
     check_output_folder(stem.parent, reference)
-    parts = _lung_parts(labels)
+    parts = lung_parts(labels)
     if not parts:
         return []
     return _write_seg_and_rtstruct(parts, reference, stem.with_name(stem.name + ".seg.dcm"),
@@ -75,6 +78,31 @@ def _volume_ml(mask: sitk.Image) -> float:
 RADIOMICS_VOLUME_TOLERANCE = {"VoxelVolume": 0.05, "MeshVolume": 0.15}
 
 
+def _other_volume(given_ml: float, exported_ml: float, tolerance: float) -> bool:
+    """True when a volume an input reports for the tumour (``given_ml``) is not the exported tumour's: they differ by
+    more than ``tolerance`` (a fraction of the exported volume)."""
+    return abs(given_ml - exported_ml) > tolerance * max(exported_ml, 1e-9)
+
+
+RESULT_VOLUME_TOLERANCE = RADIOMICS_VOLUME_TOLERANCE["VoxelVolume"]    # result.json's tumor_volume_ml: voxels too
+EDITED_MASK_FIX = ("a tumour mask edited after `lungai segment` (or another mask) is the user's: export it without "
+                   "--result (as MANUAL, without lungai's confidence); give --result only with the tumor.nii.gz of "
+                   "the same run")
+
+
+def check_result_volume(info: dict | None, tumour: sitk.Image, source: str = "result.json") -> None:
+    """``lungai segment``'s result.json (its confidence, review flag; the tumour then exported as SlicerLungAI's,
+    AUTOMATIC) must describe the exported tumour: its ``tumor_volume_ml`` is the exported mask's volume (within
+    ``RESULT_VOLUME_TOLERANCE``), else lungai's confidence of another mask would be reported for this one."""
+    if not info or info.get("tumor_volume_ml") is None:
+        return
+    given, exported = float(info["tumor_volume_ml"]), _volume_ml(tumour)
+    if _other_volume(given, exported, RESULT_VOLUME_TOLERANCE):
+        raise InputError(f"{source} describes another tumour mask: its tumor_volume_ml is {given:.2f} ml, the exported "
+                         f"tumour's volume {exported:.2f} ml, so its confidence and review flag are not this mask's",
+                         EDITED_MASK_FIX)
+
+
 def check_radiomics_volume(radiomics, tumour: sitk.Image, source: str = "the radiomics table") -> None:
     """The radiomics table's tumour (its shape VoxelVolume, else MeshVolume) must be the exported tumour: features
     of another mask would be reported as this tumour's."""
@@ -86,7 +114,7 @@ def check_radiomics_volume(radiomics, tumour: sitk.Image, source: str = "the rad
         if not len(values):
             continue
         table, exported = float(values.iloc[0]) / 1000.0, _volume_ml(tumour)
-        if abs(table - exported) > tolerance * max(exported, 1e-9):
+        if _other_volume(table, exported, tolerance):
             raise InputError(f"{source} was computed on another tumour mask: its tumour {feature} is {table:.2f} ml, "
                              f"the exported tumour's volume {exported:.2f} ml",
                              "give the radiomics CSV computed on this tumour mask (lungai radiomics --tumour "
@@ -135,6 +163,14 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
     return groups
 
 
+EMPTY_TUMOUR_NOTE = "the tumour mask is empty: no SEG / RTSTRUCT segment is written for it"
+
+
+def export_notes(tumour: sitk.Image | None) -> list[str]:
+    """What :func:`export_results` leaves out of a DICOM export (the CLI prints them)."""
+    return [EMPTY_TUMOUR_NOTE] if tumour is not None and not sitk.GetArrayViewFromImage(tumour).any() else []
+
+
 def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = None, lungs: sitk.Image | None = None,
                    uncertainty: sitk.Image | None = None, info: dict | None = None, radiomics=None,
                    dose: dict | None = None, rp: dict | None = None, seg_name: str = "results.seg.dcm",
@@ -151,11 +187,19 @@ def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = 
     out = Path(out_dir)
     check_output_folder(out, reference)
     parts = []          # (SEG label, role, radiomics segment name, RTSTRUCT name, mask)
+    if tumour is not None:
+        check_result_volume(info, tumour)
     if tumour is not None and sitk.GetArrayViewFromImage(tumour).any():
         check_radiomics_volume(radiomics, tumour)
         parts.append((TUMOUR_SEGMENT, "gtv", "tumour", TUMOUR_STRUCTURE, sitk.Cast(tumour > 0, sitk.sitkUInt8)))
     if lungs is not None:
-        parts += _lung_parts(lungs)
+        parts += lung_parts(lungs)
+    if not parts and uncertainty is None and not measurement_groups({}, info, radiomics, dose, rp):
+        empty = tumour is not None and not sitk.GetArrayViewFromImage(tumour).any()
+        raise InputError("nothing to export: " + ("the tumour mask is empty" if empty else "no mask given")
+                         + " and no other result (lungs, uncertainty map, result.json, radiomics, dose, RP risk) "
+                         "was given", "check the tumour mask (the right file, the right label?), or give the results "
+                         "to export")
     written, seg_path, segments = [], None, {}
     if parts:
         written = _write_seg_and_rtstruct(parts, reference, out / seg_name, out / "rtstruct.dcm", "lungai results",

@@ -12,13 +12,20 @@ from lungai.errors import InputError
 WRITE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".mha")
 
 
-def write_image(img: sitk.Image, path: str | Path, protect: Iterable[str | Path] = ()) -> Path:
-    """Write ``img`` (compressed) to ``path``; never onto a path listed in ``protect`` (the inputs)."""
+def check_image_name(path: str | Path) -> Path:
+    """An output image's name must say its format (one of ``WRITE_SUFFIXES``); a command checks it before any work,
+    :func:`write_image` again when writing."""
     p = Path(path)
-    name = p.name.lower()
-    if not any(name.endswith(s) for s in WRITE_SUFFIXES):
+    if not any(p.name.lower().endswith(s) for s in WRITE_SUFFIXES):
         raise InputError(f"cannot write {p.name}: unknown image format",
                          "name the output .nii.gz, .nii, .nrrd or .mha")
+    return p
+
+
+def write_image(img: sitk.Image, path: str | Path, protect: Iterable[str | Path] = ()) -> Path:
+    """Write ``img`` (compressed) to ``path``; never onto a path listed in ``protect`` (the inputs)."""
+    p = check_image_name(path)
+    name = p.name.lower()
     for other in protect:
         if Path(other).exists() and p.exists() and p.resolve() == Path(other).resolve():
             raise InputError(f"refusing to overwrite the input {p}", "choose another output folder or name")

@@ -1,6 +1,7 @@
 """Plausibility of lung masks - the one place for it: :func:`lung_map_notes` (a lung map before lung metrics: MLD,
 V20 ...; ``lungai dose-features``, ``lungai cohort``, the Slicer panel's lung loading) and
-:func:`lung_segment_notes` (lung segments before radiomics: ``lungai radiomics --phantom-labels``).
+:func:`lung_segment_notes` (lung segments before radiomics: ``lungai radiomics --phantom-labels``; the lungs of
+``lungai dicom-export``).
 
 - a ``lungai lungs``-style label map (1 right, 2 left) with one lung label missing: the metrics are then of one lung
   (a CT showing one lung, a lung lost by the segmentation, a map cut to one side), not of both lungs.  A map holding
@@ -63,10 +64,15 @@ def _width_mm(image: sitk.Image, arr) -> float:
     return max(xs) - min(xs)
 
 
-def lung_segment_notes(segments: dict, image: sitk.Image) -> list[str]:
+PHANTOM_LABELS_HINT = ("is the mask really a lungai phantom label map (1 tumour, 2 right lung, 3 left lung)? For "
+                       "another label map use --label NAME=N")
+
+
+def lung_segment_notes(segments: dict, image: sitk.Image, hint: str = PHANTOM_LABELS_HINT) -> list[str]:
     """Notes for lung segments (``right_lung`` / ``left_lung`` of a radiomics segment dict) that do not look like a
     lung (under ``MIN_LUNG_ML``, or a mean above ``MAX_LUNG_MEAN_HU``: mostly soft tissue), e.g. the labels of
-    another label map taken as lungai's phantom labels."""
+    another label map taken as lungai's phantom labels (``lungai radiomics --phantom-labels``) or as the lungs of
+    ``lungai dicom-export --lungs``; ``hint``: the question / fix ending each note (the command's option)."""
     notes = []
     voxel_ml = float(np.prod(image.GetSpacing())) / 1000.0
     ct = sitk.GetArrayViewFromImage(image)
@@ -79,7 +85,5 @@ def lung_segment_notes(segments: dict, image: sitk.Image) -> list[str]:
         ml, mean = float(sel.sum()) * voxel_ml, float(ct[sel].mean())
         if ml < MIN_LUNG_ML or mean > MAX_LUNG_MEAN_HU:
             notes.append(f"segment {name!r} does not look like a lung ({ml:.0f} ml, mean {mean:.0f} HU; a lung "
-                         f"is over {MIN_LUNG_ML:.0f} ml and mostly air, below {MAX_LUNG_MEAN_HU:.0f} HU): is the "
-                         "mask really a lungai phantom label map (1 tumour, 2 right lung, 3 left lung)? For another "
-                         "label map use --label NAME=N")
+                         f"is over {MIN_LUNG_ML:.0f} ml and mostly air, below {MAX_LUNG_MEAN_HU:.0f} HU): {hint}")
     return notes

@@ -240,7 +240,7 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
                      and _seed_in_large_dense_region(ct, box, seed_lps))
         passes[-1]["holds_tumour"] = bool(target.any() and not movable and not too_small)
         if not movable and not too_small:
-            reason = ("no tumour found in the box" if not target.any() else
+            reason = (NO_TUMOUR_FOUND if not target.any() else
                       "the tumour no longer touches the box edge" if not touched else
                       "the tumour touches the image edge only")
             break
@@ -284,6 +284,36 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
                    "closest to the seed / ROI)"
                    if NOT_HELD_RULE == "first" else f"; pass {k + 1} kept (no box held the tumour; the most confident pass)")
     return (*runs[k], {"passes": passes, "stop_reason": reason, "ran_on": ran_on})
+
+
+NO_TUMOUR_FOUND = "no tumour found in the box"
+
+
+def describe_written_mask(growth: dict | None, binary: np.ndarray, spacing_xyz, seed_mm: float | None = None) -> dict | None:
+    """Seed / ROI mode: make the growth record (:func:`grow_and_predict`) describe the mask that is written.
+
+    The passes measure the tumour the box must hold on the model grid (``tumour_ml``, ``touches``: the seed's
+    component, the one reaching into the user's box); the post-processing on the input grid keeps a component too
+    - with a seed the one at or nearest to it, which may lie far from the seed when the model found nothing there.
+    The kept pass gets ``mask_ml`` and ``mask_touches`` (the written mask's volume, and the faces of the kept box
+    it comes within ``EDGE_MM`` of), and a stop reason that says no tumour was found when a mask is written
+    anyway says what was kept.  ``binary``: the written mask on the kept box's crop (z, y, x); ``spacing_xyz``: the
+    input grid's spacing; ``seed_mm``: :func:`seed_distance_mm` of the mask.  Returns ``growth`` (updated)."""
+    if not growth or not growth.get("passes"):
+        return growth
+    kept = next((q for q in growth["passes"] if q.get("kept")), growth["passes"][-1])
+    ml = float(binary.sum()) * float(np.prod(spacing_xyz)) / 1000.0
+    faces = touched_faces(binary, spacing_xyz) if binary.any() else []
+    kept["mask_ml"], kept["mask_touches"] = round(ml, 3), faces
+    if binary.any() and not kept["tumour_ml"]:
+        where = (f"no tumour at the seed point (within {SEED_REACH_MM:.0f} mm); the mask keeps a {ml:.2f} ml component "
+                 f"{seed_mm:.0f} mm away" if seed_mm is not None else
+                 f"no tumour reaching into the box; the mask keeps a {ml:.2f} ml component")
+        touching = f", touching the box's {', '.join(faces)} face{'s' if len(faces) > 1 else ''}" if faces else ""
+        reason = growth["stop_reason"]
+        growth["stop_reason"] = (where + touching + reason[len(NO_TUMOUR_FOUND):] if reason.startswith(NO_TUMOUR_FOUND)
+                                 else f"{reason}; {where}{touching}")
+    return growth
 
 
 def mask_for_roi(roi_box, grid: sitk.Image, ct: sitk.Image = None):
@@ -488,6 +518,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         notes.append(aerated)
     seed_mm = seed_distance_mm(binary, seed_idx, ct.GetSpacing()[::-1])
     seed_away = seed_mm is not None and seed_mm > SEED_REACH_MM
+    growth = describe_written_mask(growth, binary, ct.GetSpacing(), seed_mm)     # the passes measured the target
     if seed_away:
         notes.append(f"the tumour mask does not hold the seed point: its nearest voxel is {seed_mm:.0f} mm from it, so "
                      "it is most likely not the tumour you clicked (the model found little or nothing there) - check "
