@@ -79,7 +79,7 @@ def test_locked_model_round_trip_and_missing_genes(tmp_path, cohort, trained):
         np.testing.assert_allclose(bases2[k].predict_proba(cohort), bases[k].predict_proba(cohort), atol=1e-9)
     assert model_io.chosen(pipe, bases2, meta)[0] == "forest"
     assert model_io.chosen(pipe, bases2, meta, use="fusion")[1] is pipe
-    with pytest.raises(InputError, match="already exists"):
+    with pytest.raises(InputError, match="not written by lungai stage train"):
         model_io.save(tmp_path / "m", trained)
     genes = pipe.genes.genes
     some = cohort.rna.drop(columns=genes[:5])

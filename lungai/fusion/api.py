@@ -26,6 +26,8 @@ def train_stage_model(ehr=None, rna=None, ct=None, label: str = "stage", out_dir
     from lungai.fusion import model_io
     from lungai.fusion.cv import candidates, check_labels, fit_selected
 
+    if out_dir is not None:
+        model_io.check_output_dir(Path(out_dir), "train", [ehr, rna, ct])   # before any work
     cohort = load_cohort(ehr, rna, ct, label=label, **data_kw)
     config = config or FusionConfig()
     if out_dir is None:
@@ -34,9 +36,10 @@ def train_stage_model(ehr=None, rna=None, ct=None, label: str = "stage", out_dir
     fitted, selection = fit_selected(cohort, classes, candidates(config, tuple(baselines), inner_folds > 1),
                                      inner_folds, config.seed)
     pipe = fitted.pop("fusion")
-    model_io.save(out_dir, pipe, fitted, selection["selected"],
-                  {"data": {"label": label, "drop": list(data_kw.get("drop_columns", []))},
-                   "training_cohort": cohort.report, "selection": selection})
+    with model_io.claimed(out_dir, "train", [ehr, rna, ct]):   # as stage train: a re-run replaces its own files
+        model_io.save(out_dir, pipe, fitted, selection["selected"],
+                      {"data": {"label": label, "drop": list(data_kw.get("drop_columns", []))},
+                       "training_cohort": cohort.report, "selection": selection})
     return pipe
 
 

@@ -57,6 +57,16 @@ def _id_column(df: pd.DataFrame, id_column: Optional[str], what: str) -> str:
     return df.columns[0]
 
 
+def column_named(df: pd.DataFrame, name):
+    """The column of ``df`` that ``name`` (--label, --drop, --stage-from) means: the exact name, else the one whose
+    name equals it without surrounding spaces ('Histology' finds a header 'Histology '), as the ID column is found;
+    ``name`` itself when none (the caller says it is not there)."""
+    if name is None or name in df.columns:
+        return name
+    match = [c for c in df.columns if str(c).strip() == str(name).strip()]
+    return match[0] if len(match) == 1 else name
+
+
 def _ids(values) -> list[str]:
     return [str(v).strip() for v in values]
 
@@ -128,8 +138,27 @@ def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
     return out
 
 
+def _header(path) -> list[str]:
+    """The header row of a CSV / TSV as written (pandas renames a repeated name 'R01-023' to 'R01-023.1')."""
+    import csv
+
+    sep = "\t" if Path(path).suffix.lower() in (".tsv", ".txt") else ","
+    try:
+        with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
+            return [c.strip() for c in next(csv.reader(f, delimiter=sep), [])]
+    except (OSError, csv.Error):
+        return []
+
+
 def load_rna(path, ids=None, genes=None) -> pd.DataFrame:
-    return orient_rna(read_table(path, index_col=0), ids=ids, genes=genes)
+    """The RNA matrix as patients x genes (:func:`orient_rna`); a patient column that occurs twice in a genes x
+    patients matrix is refused (:func:`lungai.io.tables.check_unique_ids`), never silently renamed by pandas."""
+    raw = read_table(path, index_col=0)
+    out = orient_rna(raw, ids=ids, genes=genes)
+    if list(out.index) == _ids(raw.columns):               # the header holds the patients
+        check_unique_ids(_header(path)[1:], f"the header row of the RNA matrix {path}",
+                         fix="keep one expression profile (one column) per patient")
+    return out
 
 
 LABEL_COLUMNS = ("label", "mask_label", "tumour_label", "tumor_label")
@@ -241,7 +270,10 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
         ehr_df = pd.DataFrame(index=pd.Index(sorted(set(ct_map) | set(rna_df.index if rna_df is not None else [])),
                                              name="patient_id"))
     labels = None
+    label = column_named(ehr_df, label)
+    drop_columns = [column_named(ehr_df, c) for c in drop_columns]
     if stage_from:
+        stage_from = [column_named(ehr_df, c) for c in stage_from]
         derived = derive_stage(ehr_df, *stage_from)
         name = label or "stage_group"
         ehr_df = ehr_df.drop(columns=list(stage_from))

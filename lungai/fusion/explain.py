@@ -47,9 +47,18 @@ def seeded_rngs(seed: int):
         np.random.set_state(state)
 
 
+def patient_seed(seed: int, patient_id) -> int:
+    """The random seed of one patient's attribution: ``seed`` plus a stable hash (CRC-32) of the id, so a patient's
+    values do not depend on the other patients of the cohort or on its place among them."""
+    import zlib
+
+    return (int(seed) + zlib.crc32(str(patient_id).encode("utf-8"))) % (2 ** 32)
+
+
 def gene_shapley(pipe: FusionPipeline, cohort: Cohort, n_samples: int = 32, seed: int = 0,
                  target: str = "predicted") -> pd.DataFrame:
-    """Patients (with RNA) x genes Shapley values for the predicted class (or ``target="label"``)."""
+    """Patients (with RNA) x genes Shapley values for the predicted class (or ``target="label"``); each patient's
+    random draws are seeded by :func:`patient_seed`: the same values alone as in a cohort."""
     from captum.attr import GradientShap
 
     if "rna" not in pipe.modalities or pipe.genes is None:
@@ -69,12 +78,12 @@ def gene_shapley(pipe: FusionPipeline, cohort: Cohort, n_samples: int = 32, seed
     gs = GradientShap(by_genes)
     baseline = torch.zeros(1, a["genes"].shape[1])        # training mean expression (z = 0)
     rows = []
-    with seeded_rngs(seed):                               # the same values on every run (:func:`seeded_rngs`)
-        for i in range(len(ids)):
-            sl = slice(i, i + 1)
+    for i in range(len(ids)):
+        sl = slice(i, i + 1)
+        with seeded_rngs(patient_seed(seed, ids[i])):     # the same values on every run (:func:`seeded_rngs`)
             attr = gs.attribute(a["genes"][sl], baselines=baseline, target=int(pred[i]), n_samples=n_samples,
                                 stdevs=0.1, additional_forward_args=(a["ehr"][sl], a["ct"][sl], a["avail"][sl]))
-            rows.append(attr.detach().numpy()[0])
+        rows.append(attr.detach().numpy()[0])
     df = pd.DataFrame(np.array(rows), index=pd.Index(ids, name="patient_id"), columns=pipe.genes.genes)
     df.attrs["explained_class"] = [pipe.classes[int(k)] for k in pred]
     return df

@@ -124,10 +124,43 @@ def derive_stage(df: pd.DataFrame, t_col: str, n_col: str, m_col: str) -> pd.Ser
     return out
 
 
+_ROMAN = {"1": "I", "2": "II", "3": "III", "4": "IV"}
+
+
+def stage_spelling(value) -> Optional[str]:
+    """The stage a label value names, spelled one way ("Stage I", "1", "i" -> "I"; "3A", "Stage IIIa" -> "IIIA"):
+    a leading "Stage" dropped (case-insensitive), Arabic 1-4 as Roman I-IV, sub-stage letters kept; None for a
+    value that is not an overall stage (T1a, N0, ...)."""
+    text = re.sub(r"^\s*stage\s*", "", str(value), flags=re.I).strip().upper()
+    m = re.fullmatch(r"(IV|I{1,3}|[1-4])\s*([A-C][1-3]?)?", text)
+    return _ROMAN.get(m.group(1), m.group(1)) + (m.group(2) or "") if m else None
+
+
+def check_stage_spellings(labels: pd.Series, column=None) -> None:
+    """Refuse label values that name the same stage spelled differently ('I', 'Stage I', '1'; 'IIIA', '3A'): each
+    would be a class of its own.  They are never merged silently: the error names the groups and the
+    ``--label-groups`` value that merges them."""
+    values = sorted({v for v in labels.dropna()}, key=str)
+    groups: dict = {}
+    for v in values:
+        groups.setdefault(stage_spelling(v) or v, []).append(v)
+    same = {k: vs for k, vs in groups.items() if len(vs) > 1}
+    if same:
+        where = f" of column {column!r}" if column is not None else ""
+        text = "; ".join(f"{k}: {', '.join(map(repr, vs))}" for k, vs in same.items())
+        merge = ";".join(f"{k}={','.join(vs)}" for k, vs in groups.items())
+        raise InputError(f"label values{where} name the same stage spelled differently ({text}); each spelling "
+                         f"would be a class of its own ({len(values)} classes instead of {len(groups)})",
+                         f'merge them with --label-groups "{merge}", or correct the spellings in the table')
+
+
 def clean_labels(labels: pd.Series, groups: Optional[dict] = None) -> pd.Series:
-    """Labels as strings with missing tokens dropped to NaN and optional grouping applied."""
+    """Labels as strings with missing tokens dropped to NaN and optional grouping applied.  Without ``groups``,
+    stages spelled differently are refused (:func:`check_stage_spellings`)."""
     s = clean_missing(labels.to_frame())[labels.name] if labels.name is not None else labels
     s = s.map(lambda v: np.nan if (v is None or (isinstance(v, float) and np.isnan(v))) else str(v).strip())
+    if not groups:
+        check_stage_spellings(s, labels.name)
     if groups:
         unknown = sorted(set(s.dropna()) - set(groups))
         if unknown:

@@ -19,7 +19,7 @@ import torch
 
 from lungai.errors import InputError
 from lungai.model_files import load_safetensors, load_skops
-from lungai.fusion.baseline import BaselinePipeline
+from lungai.fusion.baseline import KINDS, BaselinePipeline
 from lungai.fusion.models.fusion import FusionModel
 from lungai.fusion.pipeline import FusionConfig, FusionPipeline
 from lungai.fusion.preprocess import EHREncoder, GeneSelector
@@ -46,19 +46,52 @@ def _skops_load(path: Path):
     return load_skops(path, TRUSTED_TYPES, "stage model file", "only load model folders written by `lungai stage train`")
 
 
-def check_output_dir(out: Path, marker: str, inputs=(), create: bool = True) -> Path:
-    """The output folder, created and writable (:func:`lungai.io.outputs.prepare_output_folder`): not an input, and
-    without ``marker`` (nothing is overwritten).  The commands call it before any work.  ``create=False``: the
-    folder is checked but not left behind (the command makes it when it writes)."""
+# What each command writes into its output folder (-o): a re-run of the command replaces its own earlier outputs
+# (marker .lungai-stage-<command>, lungai.io.outputs), a file of the user's of one of these names is refused before
+# any work, other files are left alone.
+_CONFUSION = ("fusion", "selected", *KINDS, "ehr_only", "rna_only", "ct_only")
+OUTPUTS = {
+    "cv": ("metrics.json", "comparison.md", "oof_predictions.csv", *(f"confusion_{n}.png" for n in _CONFUSION)),
+    "train": (META, "fusion.safetensors", "ehr_encoder.skops", *(f"baseline_{k}.skops" for k in KINDS), "tsne.png",
+              "top_genes_cohort.csv", "top_genes_per_patient.csv", "model_card.md"),
+    "validate": ("metrics.json", "predictions.csv", *(f"confusion_{n}.png" for n in ("fusion", *KINDS))),
+    "predict": ("predictions.csv", "top_genes_per_patient.csv", "gradcam"),
+}
+
+
+def _owner(command: str) -> str:
+    return f"stage-{command}"
+
+
+def check_output_dir(out: Path, command: str, inputs=()) -> Path:
+    """The output folder of ``lungai stage <command>``, checked before any work (nothing is created): not an input,
+    writable, and without a file of the command's output names (:data:`OUTPUTS`) that an earlier run of the command
+    did not write (:func:`lungai.io.outputs.prepare_output_folder` with its marker): a user's file is never
+    replaced.  Write the outputs inside :func:`claimed`."""
     from lungai.io.outputs import prepare_output_folder
 
     out = Path(out)
     for p in inputs:
         if p and Path(p).resolve() == out.resolve():
             raise InputError(f"the output folder {out} is one of the inputs", "choose a new output folder")
-    if (out / marker).exists():
-        raise InputError(f"{out / marker} already exists", "choose a new output folder (nothing is overwritten)")
-    return prepare_output_folder(out, create=create)
+    owner = _owner(command)
+    try:
+        return prepare_output_folder(out, [p for p in inputs if p], owner=owner, owns=OUTPUTS[command], create=False)
+    except InputError as exc:
+        if (out / f".lungai-{owner}").exists() or "not written by lungai" not in exc.problem:
+            raise
+        raise InputError(exc.problem, f"{exc.fix}; a folder written by a lungai older than the marker file "
+                                      f".lungai-{owner} is refused the same way: delete its old results yourself, "
+                                      "or choose a new folder") from exc
+
+
+def claimed(out, command: str, inputs=(), writes=()):
+    """Context manager around the writing of ``lungai stage <command>``'s outputs into ``out``
+    (:func:`lungai.io.outputs.claimed_output_folder`): an earlier run's outputs are removed, the new ones recorded."""
+    from lungai.io.outputs import claimed_output_folder
+
+    return claimed_output_folder(Path(out), _owner(command), OUTPUTS[command], inputs=[p for p in inputs if p],
+                                 writes=writes)
 
 
 def save(out_dir, pipeline: FusionPipeline, baselines: Optional[dict] = None, selected: str = "fusion",
@@ -67,7 +100,8 @@ def save(out_dir, pipeline: FusionPipeline, baselines: Optional[dict] = None, se
     model that ``stage predict`` uses by default."""
     from lungai.model_files import save_safetensors
 
-    out = check_output_dir(Path(out_dir), META)
+    out = check_output_dir(Path(out_dir), "train")       # inside claimed(): an earlier run's files are gone
+    out.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in pipeline.model.state_dict().items()}
     tensors["graph.edge_index"] = torch.as_tensor(pipeline.edges, dtype=torch.long).contiguous()
     if pipeline.genes is not None:
@@ -153,6 +187,7 @@ def card_markdown(meta: dict) -> str:
     """A human-readable summary of a locked stage model (``model_card.md``): what is locked, which
     model predictions use, and the comparison it was chosen by."""
     from lungai.fusion.baseline import LABELS, fusion_label, pipeline_branches
+    from lungai.fusion.preprocess import left_out_text
 
     LABELS = {**LABELS, "fusion": fusion_label(pipeline_branches(meta["modalities"], meta.get("notes")),
                                                (meta.get("config") or {}).get("modalities", meta["modalities"]))}
@@ -165,6 +200,7 @@ def card_markdown(meta: dict) -> str:
              f"- Training cohort: {cohort.get('n_patients', '?')} patients, classes {cohort.get('class_counts', {})}, "
              f"with EHR/RNA/CT {cohort.get('with', {})}",
              f"- Fusion network modalities: {', '.join(meta['modalities'])}; notes: {'; '.join(meta.get('notes', [])) or 'none'}",
+             *([f"- {text}"] if (text := left_out_text((meta.get("ehr") or {}).get("left_out") or {})) else []),
              *([f"- Genes: {len(g['genes'])} kept (--top-k {g.get('top_k')}), ranked by "
                 f"{g.get('ranking', 'training-fold variance')}" + (f"; {g['note']}" if g.get("note") else "")]
                if (g := meta.get("genes")) else []),

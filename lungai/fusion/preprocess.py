@@ -35,6 +35,13 @@ def _numeric_share(s: pd.Series) -> float:
     return float(pd.to_numeric(present, errors="coerce").notna().mean())
 
 
+def left_out_text(left_out: dict) -> str:
+    """:attr:`EHREncoder.left_out` in words, for the console, comparison.md and model_card.md ('' when none)."""
+    if not left_out:
+        return ""
+    return "EHR columns left out of the features: " + "; ".join(f"{c!r} ({why})" for c, why in left_out.items())
+
+
 class EHREncoder:
     def __init__(self, max_levels: int = MAX_LEVELS):
         self.max_levels = max_levels

@@ -134,11 +134,11 @@ def run_cv(args) -> int:
     from lungai.fusion.cv import SELECTED, candidates, check_labels, cross_validate
     from lungai.fusion.data import availability_text
     from lungai.fusion.metrics import comparison_table
-    from lungai.fusion.model_io import check_output_dir
+    from lungai.fusion.model_io import check_output_dir, claimed
     from lungai.progress import task
 
-    # before any work; the folder is made when the results are written (bad inputs leave no empty folder)
-    out = check_output_dir(Path(args.output), "metrics.json", [args.ehr, args.rna, args.ct], create=False)
+    inputs = [args.ehr, args.rna, args.ct]
+    out = check_output_dir(Path(args.output), "cv", inputs)   # before any work: a user's file is never replaced
     with _print_warnings():
         cohort = cohort_from_spec(args, data_spec(args))
     print(availability_text(cohort))
@@ -154,7 +154,6 @@ def run_cv(args) -> int:
     with _print_warnings(), task("stage cv", args.folds * len(models)) as bar:
         result = cross_validate(cohort, models, folds=args.folds, inner_folds=args.inner_folds,
                                 seed=args.seed, progress=bar, select=select)
-    out.mkdir(parents=True, exist_ok=True)
     y = result["y"]
     oof = pd.DataFrame({"patient_id": cohort.ids, "label": [classes[k] for k in y]})
     metrics = {"classes": classes, "n_patients": len(cohort.ids), "folds": args.folds,
@@ -167,10 +166,14 @@ def run_cv(args) -> int:
                                    "inner_macro_f1_per_fold": r["inner_macro_f1"]}
         for k, c in enumerate(classes):
             oof[f"{name}_p_{c}"] = r["oof"][:, k]
-        plots.confusion_png(y, r["oof"].argmax(1), classes, out / f"confusion_{name}.png",
-                            f"{name} ({args.folds}-fold CV)")
     table = comparison_table({n: r["summary"] for n, r in result["models"].items()}, labels)
     notes = cv_notes(result, select)
+    if "ehr" in cfg.modalities and cohort.ehr.shape[1]:
+        from lungai.fusion.preprocess import EHREncoder, left_out_text
+
+        left = left_out_text(EHREncoder().fit(cohort.ehr).left_out)    # as each fold's encoder, on all patients
+        if left:
+            notes.append(left)
     n_genes = cohort.rna.shape[1] if cohort.rna is not None else 0
     if cohort.report.get("rna_standardised") and not cfg.gene_variances and cfg.top_k < n_genes:
         notes.append(f"the RNA matrix is per-gene standardised (all genes have the same variance): top-{cfg.top_k} "
@@ -178,11 +181,16 @@ def run_cv(args) -> int:
                      "(raw per-gene variances) to select the top-k by raw variance")
     metrics["labels"] = {n: labels.get(n, n) for n in result["models"]}
     metrics["notes"] = notes
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
-    (out / "comparison.md").write_text(f"{args.folds}-fold CV of {len(cohort.ids)} patients (same outer folds for "
-                                       f"every row; inner folds {args.inner_folds}); mean ± SD over folds "
-                                       f"[bootstrap 95 % CI]\n\n{table}\n\n" + "\n".join(f"- {n}" for n in notes) + "\n", encoding="utf-8")
-    oof.to_csv(out / "oof_predictions.csv", index=False)
+    with claimed(out, "cv", inputs):          # an earlier stage cv's outputs are replaced, the new ones recorded
+        for name, r in result["models"].items():
+            plots.confusion_png(y, r["oof"].argmax(1), classes, out / f"confusion_{name}.png",
+                                f"{name} ({args.folds}-fold CV)")
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
+        (out / "comparison.md").write_text(f"{args.folds}-fold CV of {len(cohort.ids)} patients (same outer folds for "
+                                           f"every row; inner folds {args.inner_folds}); mean ± SD over folds "
+                                           f"[bootstrap 95 % CI]\n\n{table}\n\n" + "\n".join(f"- {n}" for n in notes)
+                                           + "\n", encoding="utf-8")
+        oof.to_csv(out / "oof_predictions.csv", index=False)
     print(table)
     for note in notes:
         print(f"note: {note}")
@@ -226,7 +234,8 @@ def run_train(args) -> int:
     from lungai.fusion.data import availability_text
     from lungai.progress import task
 
-    model_io.check_output_dir(Path(args.output), model_io.META, [args.ehr, args.rna, args.ct])   # before any work
+    inputs = [args.ehr, args.rna, args.ct]
+    model_io.check_output_dir(Path(args.output), "train", inputs)   # before any work: a user's file is never replaced
     spec = data_spec(args)
     with _print_warnings():
         cohort = cohort_from_spec(args, spec)
@@ -245,20 +254,23 @@ def run_train(args) -> int:
     with _print_warnings(), task("stage train", steps) as bar:
         fitted, selection = fit_selected(cohort, classes, models, args.inner_folds, cfg.seed, progress=bar)
         pipe = fitted.pop("fusion")
-        out = model_io.save(args.output, pipe, fitted, selection["selected"],
-                            {"data": spec, "training_cohort": cohort.report, "selection": selection})
         points = explain.tsne_points(pipe, cohort, seed=cfg.seed) if len(cohort.ids) >= 5 else None
-        if points is not None:
-            plots.tsne_png(points, cohort.y(classes), classes, out / "tsne.png",
-                           "t-SNE of fused embeddings (fusion network)")
         bar.update(1, "t-SNE")
         if "rna" in pipe.modalities:
             shap = explain.gene_shapley(pipe, cohort, seed=pipe.config.seed)
             top = explain.top_genes_cohort(shap, 10)
+        bar.update(1, "Shapley values")
+    with model_io.claimed(args.output, "train", inputs):   # an earlier stage train's files are replaced, new recorded
+        out = model_io.save(args.output, pipe, fitted, selection["selected"],
+                            {"data": spec, "training_cohort": cohort.report, "selection": selection})
+        if points is not None:
+            plots.tsne_png(points, cohort.y(classes), classes, out / "tsne.png",
+                           "t-SNE of fused embeddings (fusion network)")
+        if "rna" in pipe.modalities:
             top.to_csv(out / "top_genes_cohort.csv", index=False)
             explain.top_genes_per_patient(shap, 10).to_csv(out / "top_genes_per_patient.csv", index=False)
-        bar.update(1, "Shapley values")
-    (out / "model_card.md").write_text(model_io.card_markdown(json.loads((out / model_io.META).read_text(encoding="utf-8"))), encoding="utf-8")
+        (out / "model_card.md").write_text(model_io.card_markdown(json.loads((out / model_io.META).read_text(
+            encoding="utf-8"))), encoding="utf-8")
     names = {**LABELS, "fusion": fusion_label(pipeline_branches(pipe.modalities, pipe.notes), pipe.config.modalities)}
     rows = [f"  {names.get(n, n):<48} {c['params']}  inner macro-F1 "
             f"{'n/a' if c['inner_macro_f1'] is None else format(c['inner_macro_f1'], '.3f')}"
@@ -268,6 +280,10 @@ def run_train(args) -> int:
     print(f"locked model ({', '.join(pipe.modalities)}; fusion {pipe.config.fusion}) -> {out}")
     for note in pipe.notes:
         print(f"note: {note}")
+    if pipe.ehr_encoder is not None and pipe.ehr_encoder.left_out:
+        from lungai.fusion.preprocess import left_out_text
+
+        print(f"note: {left_out_text(pipe.ehr_encoder.left_out)}")
     if "rna" in pipe.modalities:
         print("top genes of the fusion network (mean |Shapley|): "
               + ", ".join(f"{g} {v:.3g}" for g, v in zip(top.gene, top.mean_abs_shapley)))
@@ -285,6 +301,8 @@ def _load_for_new_cohort(args, require_label: bool):
             spec[key] = getattr(args, key)
     if getattr(args, "drop", None):
         spec["drop"] = args.drop
+    if getattr(args, "label", None) and not getattr(args, "stage_from", None):
+        spec["stage_from"] = None    # --label is the label (the model's --stage-from would take priority over it)
     with _print_warnings():
         cohort = cohort_from_spec(args, spec, require_label=require_label)
         if pipe.genes is not None and cohort.rna is not None:
@@ -313,10 +331,11 @@ def run_validate(args) -> int:
     from lungai.fusion import plots
     from lungai.fusion.data import availability_text
     from lungai.fusion.metrics import format_summary, scores, summarise
-    from lungai.fusion.model_io import check_output_dir
+    from lungai.fusion.model_io import check_output_dir, claimed
 
-    # the output folder first: nothing is computed in vain
-    out = check_output_dir(Path(args.output), "metrics.json", [args.ehr, args.rna, args.ct, args.model])
+    # the output folder first: nothing is computed in vain, and a user's file is never replaced
+    inputs = [args.ehr, args.rna, args.ct, args.model]
+    out = check_output_dir(Path(args.output), "validate", inputs)
     pipe, baselines, meta, cohort = _load_for_new_cohort(args, require_label=True)
     print(availability_text(cohort))
     classes = pipe.classes
@@ -336,13 +355,15 @@ def run_validate(args) -> int:
     for name, proba in models.items():
         s = summarise([scores(y, proba, len(classes))], y, proba, len(classes))
         metrics["models"][name] = _jsonable(s)
-        plots.confusion_png(y, proba.argmax(1), classes, out / f"confusion_{name}.png", f"{name} (external)")
         for k, c in enumerate(classes):
             preds[f"{name}_p_{c}"] = proba[:, k]
         print(format_summary(name + (" *" if name == meta["selected"] else ""), s))
     print(f"* the locked model's selected model ({meta['selected']})")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
-    preds.to_csv(out / "predictions.csv", index=False)
+    with claimed(out, "validate", inputs):   # an earlier stage validate's files are replaced, the new ones recorded
+        for name, proba in models.items():
+            plots.confusion_png(y, proba.argmax(1), classes, out / f"confusion_{name}.png", f"{name} (external)")
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
+        preds.to_csv(out / "predictions.csv", index=False)
     print(f"-> {out / 'metrics.json'}")
     return 0
 
@@ -350,47 +371,51 @@ def run_validate(args) -> int:
 def run_predict(args) -> int:
     from lungai.fusion import explain
     from lungai.fusion.api import describe_inputs, model_inputs, predict_frame
-    from lungai.fusion.model_io import check_output_dir, chosen
+    from lungai.fusion.model_io import check_output_dir, chosen, claimed
     from lungai.io import write_image
     from lungai.progress import task
 
-    # the output folder first: nothing is computed in vain
-    out = check_output_dir(Path(args.output), "predictions.csv", [args.ehr, args.rna, args.ct, args.model])
+    # the output folder first: nothing is computed in vain, and a user's file is never replaced
+    inputs = [args.ehr, args.rna, args.ct, args.model]
+    out = check_output_dir(Path(args.output), "predict", inputs)
     pipe, baselines, meta, cohort = _load_for_new_cohort(args, require_label=False)
     name, model = chosen(pipe, baselines, meta, args.use)
     df = predict_frame(name, model, cohort)
-    df.to_csv(out / "predictions.csv", index=False)
     needs = model_inputs(model)
-    if cohort.ct and not needs["ct"]:
-        print(f"warning: the CTs are not used: {name} was not trained with CT (no training patient had one)",
-              file=sys.stderr)
-    skipped = df.patient_id[df.status != "computed"].tolist()
-    if skipped:
-        print(f"warning: no stage for {len(skipped)} patient(s) ({', '.join(map(str, skipped[:10]))}"
-              f"{' ...' if len(skipped) > 10 else ''}): none of the inputs {name} was trained with - "
-              f"{describe_inputs(needs)} - is there for them", file=sys.stderr)
-    print(f"model: {name}" + (" (the locked model's selected model)" if name == meta["selected"] else ""))
-    print(df.to_string(index=False, float_format=lambda v: f"{v:.3f}", max_rows=30))
-    if args.explain and name != "fusion":
-        print(f"note: no explanations written: gene Shapley values and Grad-CAM explain the fusion network, but the "
-              f"predictions come from {name} (it beat the fusion in the inner CV); add --use fusion to predict and "
-              "explain with the fusion network", file=sys.stderr)
-    elif args.explain:
-        av = cohort.availability()
-        with task("stage explain", 2) as bar:
-            if "rna" in pipe.modalities and av["rna"].any():
-                shap = explain.gene_shapley(pipe, cohort, seed=pipe.config.seed)
-                explain.top_genes_per_patient(shap, 10).to_csv(out / "top_genes_per_patient.csv", index=False)
-            bar.update(1, "Shapley values")
-            with_ct = [i for i in cohort.ids if i in cohort.ct]
-            if not needs["ct"] or not with_ct:
-                print("note: no Grad-CAM written: " + ("no patient was given a CT (--ct manifest)" if needs["ct"]
-                                                       else "the model's CT branch was not trained"), file=sys.stderr)
-            else:
-                (out / "gradcam").mkdir(exist_ok=True)
-                for pid in with_ct:
-                    cam, _ = explain.grad_cam(pipe, cohort, pid)
-                    write_image(cam, out / "gradcam" / f"{pid}_gradcam.nii.gz", protect=list(cohort.ct[pid][:2]))
-            bar.update(1, "Grad-CAM")
+    with_ct = [i for i in cohort.ids if i in cohort.ct]
+    cams = [f"gradcam/{pid}_gradcam.nii.gz" for pid in with_ct] if args.explain and name == "fusion" else []
+    with claimed(out, "predict", inputs, writes=cams):   # an earlier stage predict's files are replaced
+        df.to_csv(out / "predictions.csv", index=False)
+        if cohort.ct and not needs["ct"]:
+            print(f"warning: the CTs are not used: {name} was not trained with CT (no training patient had one)",
+                  file=sys.stderr)
+        skipped = df.patient_id[df.status != "computed"].tolist()
+        if skipped:
+            print(f"warning: no stage for {len(skipped)} patient(s) ({', '.join(map(str, skipped[:10]))}"
+                  f"{' ...' if len(skipped) > 10 else ''}): none of the inputs {name} was trained with - "
+                  f"{describe_inputs(needs)} - is there for them", file=sys.stderr)
+        print(f"model: {name}" + (" (the locked model's selected model)" if name == meta["selected"] else ""))
+        print(df.to_string(index=False, float_format=lambda v: f"{v:.3f}", max_rows=30))
+        if args.explain and name != "fusion":
+            print(f"note: no explanations written: gene Shapley values and Grad-CAM explain the fusion network, but "
+                  f"the predictions come from {name} (it beat the fusion in the inner CV); add --use fusion to "
+                  "predict and explain with the fusion network", file=sys.stderr)
+        elif args.explain:
+            av = cohort.availability()
+            with task("stage explain", 2) as bar:
+                if "rna" in pipe.modalities and av["rna"].any():
+                    shap = explain.gene_shapley(pipe, cohort, seed=pipe.config.seed)
+                    explain.top_genes_per_patient(shap, 10).to_csv(out / "top_genes_per_patient.csv", index=False)
+                bar.update(1, "Shapley values")
+                if not needs["ct"] or not with_ct:
+                    print("note: no Grad-CAM written: " + ("no patient was given a CT (--ct manifest)" if needs["ct"]
+                                                           else "the model's CT branch was not trained"),
+                          file=sys.stderr)
+                else:
+                    (out / "gradcam").mkdir(exist_ok=True)
+                    for pid in with_ct:
+                        cam, _ = explain.grad_cam(pipe, cohort, pid)
+                        write_image(cam, out / "gradcam" / f"{pid}_gradcam.nii.gz", protect=list(cohort.ct[pid][:2]))
+                bar.update(1, "Grad-CAM")
     print(f"-> {out / 'predictions.csv'}")
     return 0

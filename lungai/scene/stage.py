@@ -83,9 +83,18 @@ def _ehr_row(path, patient_id):
 
 
 def _rna_row(path, patient_id):
-    from lungai.fusion.data import load_rna
+    """The patient's expression profile, or None when the patient is not in the RNA matrix (the RNA branch is then
+    masked, as for a patient without RNA in training); an unreadable or non-numeric matrix is still refused."""
+    from lungai.fusion.data import load_rna, read_table
 
-    rna = load_rna(path, ids=[patient_id])
+    try:
+        rna = load_rna(path, ids=[patient_id])
+    except InputError:
+        raw = read_table(path, index_col=0)
+        if str(patient_id) in {str(v).strip() for v in (*raw.index, *raw.columns)}:
+            raise
+        load_rna(path)                      # not in the matrix: the matrix itself must still be usable
+        return None
     return rna.loc[patient_id] if patient_id in rna.index else None
 
 
@@ -150,7 +159,7 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
     out = {"predicted": predicted, "model": name, "notes": notes, "top_genes": None, "gradcam": None,
            "probabilities": mrml.table_node_from_dataframe(scene, probs, f"{patient_id} stage probabilities")}
     if name == "fusion" and rna_row is not None and "rna" in pipe.modalities:
-        top = explain.top_genes_per_patient(explain.gene_shapley(pipe, cohort), top_k)
+        top = explain.top_genes_per_patient(explain.gene_shapley(pipe, cohort, seed=pipe.config.seed), top_k)
         out["top_genes"] = mrml.table_node_from_dataframe(
             scene, top[["rank", "gene", "shapley_value"]], f"{patient_id} top genes ({predicted})")
     if name == "fusion" and bool(av["ct"].iloc[0]):

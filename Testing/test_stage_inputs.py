@@ -1,0 +1,150 @@
+"""lungai.fusion input checks found on the real NSCLC-Radiogenomics tables: stage spellings, --label over a model's
+--stage-from, a patient without RNA in the console / panel path, a duplicated RNA column, spaces in column names and
+the left-out EHR columns reported."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lungai.errors import InputError
+from lungai.fusion.data import load_cohort, load_rna
+from lungai.fusion.labels import clean_labels
+
+FAST = ["--epochs", 2, "--top-k", 5, "--neighbours", 2, "--inner-folds", 1, "--baselines", "logreg"]
+
+
+def _cli(args):
+    from lungai.cli import main
+
+    return main(["stage"] + [str(a) for a in args])
+
+
+def _ehr(tmp_path, n=12, **cols):
+    ids = [f"P{i:02d}" for i in range(n)]
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"Case ID": ids, "age": rng.integers(50, 80, n), "Histology ": rng.choice(["Adeno", "SCC"], n),
+                       "stage": ["I", "II", "III"] * (n // 3), **cols})
+    df.to_csv(tmp_path / "ehr.csv", index=False)
+    return ids
+
+
+def _rna(tmp_path, ids, name="rna.csv"):
+    m = pd.DataFrame(np.random.default_rng(2).normal(size=(len(ids), 6)), index=ids, columns=[f"g{j}" for j in range(6)])
+    m.T.to_csv(tmp_path / name)                                 # genes x patients, as df_zscore.csv
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("value, expected", [("I", "I"), ("Stage I", "I"), ("1", "I"), ("stage ia", "IA"),
+                                             ("3A", "IIIA"), ("IIIA", "IIIA"), ("IV", "IV"), ("T1a", None),
+                                             ("III-IV", None), ("N0", None)])
+def test_stage_spelling(value, expected):
+    from lungai.fusion.labels import stage_spelling
+
+    assert stage_spelling(value) == expected
+
+
+def test_one_stage_spelled_differently_is_refused_with_the_label_groups_that_merge_it():
+    labels = pd.Series(["I", "Stage I", "1", "IIIA", "3A", "II", "II"], name="stage")
+    with pytest.raises(InputError) as err:
+        clean_labels(labels)
+    text = str(err.value)
+    assert "'I', '1', 'Stage I'" in text or "'1', 'I', 'Stage I'" in text
+    assert "IIIA: '3A', 'IIIA'" in text and "--label-groups" in text
+    groups = text.split('--label-groups "')[1].split('"')[0]
+    from lungai.fusion.labels import parse_groups
+
+    merged = clean_labels(labels, parse_groups(groups))          # the suggested value merges them
+    assert sorted(set(merged)) == ["I", "II", "IIIA"]
+    assert list(clean_labels(pd.Series(["I", "II", "T1a", "IIIA"], name="s"))) == ["I", "II", "T1a", "IIIA"]
+
+
+def test_drop_label_and_stage_from_match_a_header_with_spaces(tmp_path):
+    ids = _ehr(tmp_path, T=["T1"] * 12, N=["N0"] * 6 + ["N2"] * 6, M=["M0"] * 12)
+    c = load_cohort(tmp_path / "ehr.csv", label="stage", drop_columns=["Histology"])
+    assert "Histology " not in c.ehr.columns and c.report["dropped_columns"] == ["Histology "]
+    assert c.report["unknown_drop_columns"] == []
+    c = load_cohort(tmp_path / "ehr.csv", label=" stage", stage_from=["T ", "N", " M"])
+    assert sorted(set(c.labels)) == ["I", "III-IV"] and len(c.ids) == len(ids)
+
+
+def test_a_duplicated_patient_column_of_the_rna_matrix_is_refused(tmp_path):
+    ids = [f"P{i:02d}" for i in range(6)]
+    path = _rna(tmp_path, ids)
+    text = path.read_text().splitlines()
+    text[0] = text[0].replace("P03", "P01")                      # the header names P01 twice
+    path.write_text("\n".join(text) + "\n")
+    with pytest.raises(InputError, match=r"duplicate patient IDs.*P01"):
+        load_rna(path, ids=ids)
+
+
+def test_validate_label_is_used_over_the_models_stage_from_and_train_reports_left_out_columns(tmp_path, capsys):
+    n = 12                                                       # a column without values: left out
+    _ehr(tmp_path, n, T=["T1", "T2", "T3"] * 4, N=["N0"] * 6 + ["N2"] * 6, M=["M0"] * n,
+         when=[""] * n, other=["I", "II"] * 6)
+    data = ["--ehr", tmp_path / "ehr.csv", "--modalities", "ehr", "--inner-folds", 1]
+    assert _cli(["train", *data, "--stage-from", "T,N,M", "-o", tmp_path / "m", *FAST[:6], "--baselines",
+                 "logreg", "--drop", "stage"]) == 0
+    out = capsys.readouterr().out
+    assert "EHR columns left out of the features: 'when'" in out
+    assert "'when'" in (tmp_path / "m" / "model_card.md").read_text()
+    assert _cli(["validate", "--model", tmp_path / "m", "--ehr", tmp_path / "ehr.csv", "--label", "other",
+                 "-o", tmp_path / "v"]) == 0                    # --label other, not the model's --stage-from
+    val = pd.read_csv(tmp_path / "v" / "predictions.csv")
+    assert list(val.label) == ["I", "II"] * 6
+    assert _cli(["validate", "--model", tmp_path / "m", "--ehr", tmp_path / "ehr.csv", "--label", "stage",
+                 "-o", tmp_path / "v2"]) == 2                   # III is not a class of the model: named
+    assert "['III']" in capsys.readouterr().err
+
+
+def test_cv_reports_the_left_out_ehr_columns(tmp_path, capsys):
+    n = 24
+    _ehr(tmp_path, n, when=[f"2020-01-{i + 1:02d}" for i in range(n)])
+    assert _cli(["cv", "--ehr", tmp_path / "ehr.csv", "--modalities", "ehr", "--label", "stage", "-o", tmp_path / "cv",
+                 "--folds", 2, *FAST]) == 0
+    assert "EHR columns left out of the features: 'when'" in capsys.readouterr().out
+    assert "'when'" in (tmp_path / "cv" / "comparison.md").read_text()
+
+
+def test_panel_logic_predicts_from_ehr_for_a_patient_without_rna(tmp_path):
+    from lungai.fusion.pipeline import FusionConfig, FusionPipeline
+    from lungai.scene.stage import _rna_row
+
+    ids = _ehr(tmp_path)
+    rna = _rna(tmp_path, ids[:-3])                               # the last 3 patients have no RNA profile
+    assert _rna_row(rna, ids[-1]) is None
+    assert _rna_row(rna, ids[0]) is not None
+    (tmp_path / "bad.csv").write_text("gene,P00,P01\ng0,1.0,x\ng1,2.0,3.0\n")
+    with pytest.raises(InputError, match="non-numeric"):
+        _rna_row(tmp_path / "bad.csv", "P11")                    # an unusable matrix is still refused
+    pytest.importorskip("slicer")
+    from slicer_module_helpers import headless_scene, restore_headless_scene
+
+    from lungai.scene.stage import predict_stage_nodes
+
+    cohort = load_cohort(tmp_path / "ehr.csv", rna, label="stage")
+    pipe = FusionPipeline(FusionConfig(epochs=2, top_k=5, neighbours=2, modalities=("ehr", "rna")),
+                          ["I", "II", "III"]).fit(cohort)
+    scene, token = headless_scene()
+    try:
+        out = predict_stage_nodes(scene, pipe, ids[-1], ehr_path=tmp_path / "ehr.csv", rna_path=rna)
+    finally:
+        restore_headless_scene(scene, token)
+    assert f"patient {ids[-1]} is not in the RNA matrix: RNA branch masked" in out["notes"]
+    assert out["predicted"] in ("I", "II", "III") and out["top_genes"] is None
+
+
+def test_a_patients_shapley_values_do_not_depend_on_the_cohort_around_it(tmp_path):
+    from lungai.fusion import explain
+    from lungai.fusion.pipeline import FusionConfig, FusionPipeline
+
+    ids = _ehr(tmp_path)
+    cohort = load_cohort(tmp_path / "ehr.csv", _rna(tmp_path, ids), label="stage")
+    pipe = FusionPipeline(FusionConfig(epochs=2, top_k=5, neighbours=2, modalities=("ehr", "rna"), seed=3),
+                          ["I", "II", "III"]).fit(cohort)
+    whole = explain.gene_shapley(pipe, cohort, n_samples=8, seed=3)
+    alone = explain.gene_shapley(pipe, cohort.subset([ids[5]]), n_samples=8, seed=3)   # as predict_stage_nodes
+    pd.testing.assert_frame_equal(alone, whole.loc[[ids[5]]], atol=1e-6)
+    reordered = explain.gene_shapley(pipe, cohort.subset(ids[::-1]), n_samples=8, seed=3)
+    pd.testing.assert_frame_equal(reordered.loc[ids], whole, atol=1e-6)

@@ -1,0 +1,85 @@
+"""``lungai stage cv / train / validate / predict`` output folders: a re-run replaces its own outputs (marker
+``.lungai-stage-<command>``, lungai.io.outputs), a file of the user's of an output name is refused before any work."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from lungai.fusion.synthetic import make_cohort
+
+FAST = ["--epochs", 2, "--top-k", 10, "--neighbours", 3, "--inner-folds", 1, "--baselines", "logreg",
+        "--modalities", "ehr,rna"]
+
+
+def _cli(args):
+    from lungai.cli import main
+
+    return main(["stage"] + [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory):
+    out = tmp_path_factory.mktemp("stage_outputs")
+    return make_cohort(out, n=18, seed=5, n_genes=20, module_size=5, ct_shape=(16, 16, 16), ct_spacing=(8.0, 8.0, 5.0))
+
+
+@pytest.fixture(scope="module")
+def model(paths, tmp_path_factory):
+    out = tmp_path_factory.mktemp("stage_model") / "model"
+    assert _cli(["train", "--ehr", paths["ehr"], "--rna", paths["rna"], "--label", "stage", "-o", out, *FAST]) == 0
+    return out
+
+
+def _user_file(folder, name, text="mine"):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text, encoding="utf-8")
+    return folder / name
+
+
+@pytest.mark.parametrize("name", ["comparison.md", "oof_predictions.csv", "confusion_logreg.png"])
+def test_cv_refuses_a_users_file_and_replaces_its_own(tmp_path, paths, capsys, name):
+    data = ["--ehr", paths["ehr"], "--rna", paths["rna"], "--label", "stage", "--folds", 2, *FAST]
+    mine = _user_file(tmp_path / "cv", name)
+    _user_file(tmp_path / "cv", "notes.txt")
+    assert _cli(["cv", *data, "-o", tmp_path / "cv"]) == 2
+    err = capsys.readouterr().err
+    assert name in err and "not written by lungai stage cv" in err and mine.read_text() == "mine"
+    mine.unlink()
+    assert _cli(["cv", *data, "-o", tmp_path / "cv"]) == 0
+    assert _cli(["cv", *data, "-o", tmp_path / "cv"]) == 0          # a re-run replaces its own outputs
+    assert (tmp_path / "cv" / "comparison.md").stat().st_size > 100
+    assert (tmp_path / "cv" / "notes.txt").read_text() == "mine"    # other files are left alone
+
+
+@pytest.mark.parametrize("name", ["model_card.md", "tsne.png", "stage_model.json"])
+def test_train_refuses_a_users_file_and_replaces_its_own(tmp_path, paths, capsys, name):
+    data = ["--ehr", paths["ehr"], "--rna", paths["rna"], "--label", "stage", *FAST]
+    mine = _user_file(tmp_path / "m", name)
+    assert _cli(["train", *data, "-o", tmp_path / "m"]) == 2
+    err = capsys.readouterr().err
+    assert name in err and "not written by lungai stage train" in err and mine.read_text() == "mine"
+    assert "older" in err                     # a folder of an older lungai (no marker): refused, and said how to fix
+    mine.unlink()
+    assert _cli(["train", *data, "-o", tmp_path / "m"]) == 0
+    assert _cli(["train", *data, "-o", tmp_path / "m"]) == 0        # a re-run replaces its own model
+    assert (tmp_path / "m" / "model_card.md").read_text().startswith("# Stage model")
+
+
+def test_validate_and_predict_refuse_a_users_file(tmp_path, paths, model, capsys):
+    data = ["--ehr", paths["ehr"], "--rna", paths["rna"]]
+    mine = _user_file(tmp_path / "val", "predictions.csv", "patient,my_column\n")
+    assert _cli(["validate", "--model", model, *data, "--label", "stage", "-o", tmp_path / "val"]) == 2
+    assert "predictions.csv" in capsys.readouterr().err and mine.read_text() == "patient,my_column\n"
+    mine.unlink()
+    for _ in range(2):
+        assert _cli(["validate", "--model", model, *data, "--label", "stage", "-o", tmp_path / "val"]) == 0
+    mine = _user_file(tmp_path / "pred", "top_genes_per_patient.csv")
+    assert _cli(["predict", "--model", model, *data, "-o", tmp_path / "pred", "--explain", "--use", "fusion"]) == 2
+    err = capsys.readouterr().err
+    assert "top_genes_per_patient.csv" in err and mine.read_text() == "mine"
+    assert not (tmp_path / "pred" / "predictions.csv").exists()     # refused before any work
+    mine.unlink()
+    for _ in range(2):
+        assert _cli(["predict", "--model", model, *data, "-o", tmp_path / "pred", "--explain", "--use", "fusion"]) == 0
+    assert len(pd.read_csv(tmp_path / "pred" / "top_genes_per_patient.csv")) > 0
