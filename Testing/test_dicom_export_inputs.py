@@ -257,3 +257,32 @@ def test_dicom_export_of_a_folder_without_a_dicom_ct_asks_for_the_dicom_series(c
     assert "no DICOM series found in" in err and "NIfTI/NRRD/MHA file" not in err
     assert "How to fix: point --ct to the folder that holds the CT's DICOM slices" in err
     assert not (tmp_path / "e").exists()
+
+
+def test_a_binary_lung_mask_is_exported_as_both_lungs_not_the_right_lung(tmp_path, capsys):
+    """Review: a binary lung mask (both lungs labelled 1) given as --lungs was exported as one segment 'Right lung' /
+    RTSTRUCT 'Lung_R' (ORGAN) holding both lungs, without a word.  A map of label 1 only as wide as both lungs is one
+    segment 'Lungs'; a map of the right lung alone (label 1, one lung wide) stays 'Right lung', with the warning."""
+    from lungai.dicom.rtstruct import list_structures
+    from lungai.dicom.seg import read_seg
+    from lungai.dicom.sr import read_sr
+
+    st = rt_export(tmp_path / "rt")["P1"]
+    ct = read_ct(st["ct"])
+    both = (array(st["masks"]["Lung_R"]) > 0) | (array(st["masks"]["Lung_L"]) > 0)
+    voxel_ml = float(np.prod(ct.GetSpacing())) / 1000.0
+    from lungai.lungs.check import ONE_LUNG_MAX_WIDTH_MM
+    xs = np.nonzero(both.any(axis=(0, 1)))[0]
+    assert (xs[-1] - xs[0] + 1) * ct.GetSpacing()[0] > ONE_LUNG_MAX_WIDTH_MM      # as wide as both lungs of a chest
+    sitk.WriteImage(image_like(both.astype(np.uint8), ct), str(tmp_path / "binary.nii.gz"))
+    assert _cli("dicom-export", "--ct", st["ct"], "--lungs", tmp_path / "binary.nii.gz", "-o", tmp_path / "e") == 0
+    segs = read_seg(tmp_path / "e" / "results.seg.dcm", ct)
+    assert list(segs) == ["Lungs"] and np.array_equal(array(segs["Lungs"]) > 0, both)
+    assert list_structures(tmp_path / "e" / "rtstruct.dcm") == ["Lungs"]
+    assert read_sr(tmp_path / "e" / "measurements.sr.dcm")["Lungs"]["Volume"][0] == pytest.approx(both.sum() * voxel_ml)
+    assert "holds only the right lung" not in "".join(capsys.readouterr())
+    right = array(st["masks"]["Lung_R"]) > 0
+    sitk.WriteImage(image_like(right.astype(np.uint8), ct), str(tmp_path / "right.nii.gz"))
+    assert _cli("dicom-export", "--ct", st["ct"], "--lungs", tmp_path / "right.nii.gz", "-o", tmp_path / "r") == 0
+    assert list(read_seg(tmp_path / "r" / "results.seg.dcm", ct)) == ["Right lung"]
+    assert "holds only the right lung" in "".join(capsys.readouterr())

@@ -23,6 +23,7 @@ from lungai.errors import InputError
 from lungai.io import copy_geometry
 
 LUNG_SEGMENTS = {"Right lung": ("lung_right", "Lung_R", 1), "Left lung": ("lung_left", "Lung_L", 2)}
+BOTH_LUNGS_SEGMENT = ("Lungs", "Lungs")           # SEG segment, RTSTRUCT name of a binary lung mask
 TUMOUR_SEGMENT, TUMOUR_STRUCTURE = "Tumour", "GTVp"
 
 
@@ -32,11 +33,17 @@ def reference_for(ct_path, ct: sitk.Image, series_uid: str | None = None) -> CTR
 
 
 def lung_parts(labels: sitk.Image) -> list:
-    """(SEG label, role, radiomics segment name, RTSTRUCT name, mask) of each lung in a label map (1 right, 2 left)."""
+    """(SEG label, role, radiomics segment name, RTSTRUCT name, mask) of each lung in a label map (1 right, 2 left);
+    a map of label 1 only as wide as both lungs (a binary lung mask, :func:`lungai.lungs.check.one_label_is_both_lungs`)
+    is one segment "Lungs" (both lungs), never "Right lung"."""
     from lungai.dicom.masks import check_lung_label_map
+    from lungai.lungs.check import one_label_is_both_lungs
 
     check_lung_label_map(labels)
     arr = sitk.GetArrayViewFromImage(labels)
+    if one_label_is_both_lungs(labels):
+        return [(BOTH_LUNGS_SEGMENT[0], "lungs", "lungs", BOTH_LUNGS_SEGMENT[1],
+                 copy_geometry((arr == 1).astype(np.uint8), labels))]
     return [(label, role, role.replace("lung_", "") + "_lung", structure,
              copy_geometry((arr == value).astype(np.uint8), labels))
             for label, (role, structure, value) in LUNG_SEGMENTS.items() if (arr == value).any()]

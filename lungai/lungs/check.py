@@ -47,13 +47,21 @@ def lung_map_notes(lungs: sitk.Image, check_volume: bool = True, label_map: bool
     notes = []
     if label_map and present and present <= {1, 2} and len(present) == 1:
         value = present.pop()
-        if value == 2 or _width_mm(lungs, arr) < ONE_LUNG_MAX_WIDTH_MM:
+        if not one_label_is_both_lungs(lungs):
             notes.append(ONE_LABEL_NOTE.format(have="right" if value == 1 else "left", value=value,
                                                missing="left" if value == 1 else "right", other=3 - value))
     total = float(np.count_nonzero(arr)) * ml
     if check_volume and 0 < total < MIN_LUNGS_ML:
         notes.append(SMALL_NOTE.format(ml=total, limit=MIN_LUNGS_ML))
     return notes
+
+
+def one_label_is_both_lungs(lungs: sitk.Image) -> bool:
+    """A lung map holding label 1 only that spans at least ``ONE_LUNG_MAX_WIDTH_MM`` right-left: both lungs in one
+    label (a binary lung mask), not the right lung of a label map (1 right, 2 left)."""
+    arr = sitk.GetArrayViewFromImage(lungs)
+    present = set(int(v) for v in np.unique(arr)) - {0}
+    return present == {1} and _width_mm(lungs, arr) >= ONE_LUNG_MAX_WIDTH_MM
 
 
 def _width_mm(image: sitk.Image, arr) -> float:
