@@ -314,7 +314,10 @@ def test_a_reused_demo_folder_keeps_nothing_of_the_earlier_run(demo, tmp_path):
     assert written <= set(DEMO_OUTPUTS), sorted(written - set(DEMO_OUTPUTS))
     assert {"rp_model", "stage_cohort", "tumor_truth.nii.gz", "meta.json"} <= written
     # the marker records every file and folder the run wrote (only those are removed by the next run)
-    recorded = (demo / ".lungai-demo").read_text(encoding="utf-8").splitlines()[1:]
+    from lungai.io.outputs import STAMPS
+
+    lines = (demo / ".lungai-demo").read_text(encoding="utf-8").splitlines()
+    recorded = lines[1:lines.index(STAMPS)]                              # then the stamps of the files
     assert {n.partition("/")[0] for n in recorded} == written
     assert {"rp_model/", "stage_cohort/", "rp_model/model_card.json"} <= set(recorded)   # a folder with its files
     reused = tmp_path / "reused"

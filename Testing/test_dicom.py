@@ -1084,3 +1084,19 @@ def test_seg_of_another_ct_or_partly_off_the_ct_is_an_error(export, tmp_path):
         read_seg(path, read_ct(p3["ct"]))
     with pytest.raises(InputError, match="'Lung_R' of l.seg.dcm lies partly off the CT"):
         read_seg(path, ct1[:, :, 10:30])
+
+
+def test_cli_radiomics_refuses_an_rtstruct_folder_before_any_work(tmp_path, capsys):
+    """QA: ``radiomics --rtstruct <a folder>`` read the CT (a minute) before saying the RTSTRUCT "does not exist"."""
+    from lungai.cli import main
+
+    folder = tmp_path / "rt"
+    folder.mkdir()
+    never_read = tmp_path / "no_ct_here.nii.gz"                       # the CT is not read: the folder is told first
+    assert main(["radiomics", "--image", str(never_read), "--rtstruct", str(folder),
+                 "-o", str(tmp_path / "f.csv")]) == 2
+    err = capsys.readouterr().err
+    assert f"--rtstruct {folder} is a folder, not an RTSTRUCT file" in err and "not a folder" in err, err
+    assert main(["radiomics", "--image", str(never_read), "--rtstruct", str(tmp_path / "missing.dcm"),
+                 "-o", str(tmp_path / "f.csv")]) == 2
+    assert "RTSTRUCT file" in capsys.readouterr().err

@@ -292,3 +292,48 @@ def test_eval_seg_refuses_the_users_csv_before_any_work(sample_dir, tmp_path, ca
     mine = _mine(tmp_path / "u5" / "eval.csv")
     assert _cli("eval-seg", "--images", sample_dir, "--masks", sample_dir, "-o", mine) == 2
     assert "was not written by lungai eval-seg" in capsys.readouterr().err and _is_mine(mine)
+
+
+def test_a_recorded_file_changed_since_the_run_is_the_users(tmp_path, capsys):
+    """QA: markers recorded names only, so a user's own file saved at a name an earlier run wrote (edited and saved
+    over it, or deleted and written anew) was replaced by a re-run.  The marker stamps each file as written (size and
+    modification time): a changed one is refused, in a folder too; an unchanged re-run still replaces; a marker
+    without stamps (an earlier lungai) keeps names-only."""
+    import os
+
+    out = tmp_path / "own" / "cohort.csv"
+    assert _cli("rp", "synth", "-o", out, "-n", 20) == 0
+    assert _cli("rp", "synth", "-o", out, "-n", 20) == 0                 # unchanged: replaced silently
+    out.unlink()
+    _mine(out)                                                           # deleted, then the user's own saved there
+    assert _cli("rp", "synth", "-o", out, "-n", 20) == 2
+    assert "cohort.csv changed since lungai rp synth wrote it" in capsys.readouterr().err and _is_mine(out)
+    marker = out.parent / ".lungai-rp-synth"
+    marker.write_text("written by lungai rp-synth\ncohort.csv\n", encoding="utf-8")   # an earlier version's marker
+    assert _cli("rp", "synth", "-o", out, "-n", 20) == 0
+
+    case = tmp_path / "case"
+    assert _cli("sample", "-o", case, "--slice-thickness", 5) == 0
+    meta = case / "meta.json"
+    st = meta.stat()
+    meta.write_bytes(meta.read_bytes()[:-1] + b" ")                    # edited in place, same size
+    os.utime(meta, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    edited = meta.read_bytes()
+    assert _cli("sample", "-o", case, "--slice-thickness", 5) == 2
+    err = capsys.readouterr().err
+    assert "holds meta.json, changed since lungai sample wrote it" in err, err
+    assert meta.read_bytes() == edited
+    meta.unlink()                                                        # removed: nothing of the user's is lost
+    assert _cli("sample", "-o", case, "--slice-thickness", 5) == 0
+
+    from lungai.io.outputs import claimed_output_folder
+
+    folder = tmp_path / "folder"
+    for _ in range(2):                                                   # a file inside a folder it wrote
+        with claimed_output_folder(folder, "sample", ("dicom",)):
+            (folder / "dicom" / "S").mkdir(parents=True, exist_ok=True)
+            (folder / "dicom" / "S" / "ct_0.dcm").write_text("slice", encoding="utf-8")
+    _mine(folder / "dicom" / "S" / "ct_0.dcm")
+    with pytest.raises(InputError, match="holds dicom/S/ct_0.dcm, changed since lungai sample wrote it"):
+        claimed_output_folder(folder, "sample", ("dicom",)).__enter__()
+    assert _is_mine(folder / "dicom" / "S" / "ct_0.dcm")

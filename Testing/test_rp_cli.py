@@ -76,6 +76,12 @@ def test_rp_never_replaces_a_users_files(tmp_path, capsys, monkeypatch, rp_model
     assert main(["rp", "predict", str(rp_model_dir), "p.csv", *outputs]) == 0
     assert main(["rp", "predict", str(rp_model_dir), "p.csv", *outputs]) == 0       # its own files: replaced
     assert len(pd.read_csv("pred.csv")) == 40
+    (tmp_path / "pred.csv").unlink()                                  # the user's own file saved at that name
+    (tmp_path / "pred.csv").write_text("mine\n", encoding="utf-8")
+    assert main(["rp", "predict", str(rp_model_dir), "p.csv", *outputs]) == 2
+    assert "pred.csv changed since lungai rp predict wrote it" in capsys.readouterr().err
+    assert (tmp_path / "pred.csv").read_text(encoding="utf-8") == "mine\n"
+    (tmp_path / "pred.csv").unlink()
     (tmp_path / "v").mkdir()
     (tmp_path / "v" / "external_metrics.json").write_text("{}", encoding="utf-8")
     assert main(["rp", "validate", str(rp_model_dir), "p.csv", "-o", "v"]) == 2
@@ -110,3 +116,32 @@ def test_rp_train_reruns_over_its_own_model_folder(tmp_path, monkeypatch):
     assert main(args + ["--overwrite", "--seed", "1"]) == 0
     assert json.loads((tmp_path / "m" / "model_card.json").read_text(encoding="utf-8"))["seed"] == 1
     assert (tmp_path / "m" / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_rp_train_cv_predictions_name_the_patients_and_do_not_depend_on_the_tables_order(tmp_path, monkeypatch):
+    """QA: cv_predictions.csv had no patient id (``row`` = the position in the joined table), and the same patients
+    and seed gave another AUC when the tables (or a table's rows) came in another order - the folds were cut by
+    position.  The joined table is ordered by the id (its columns table by table, not as given): one result."""
+    from lungai.rp.cohort import make_cohort
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    table = make_cohort(60, seed=3, n_noise=0).table
+    dose = ["case"] + [c for c in table.columns if c.startswith("dose_")]
+    table.drop(columns=dose[1:]).rename(columns={"case": "patient_id"}).to_csv(tmp_path / "clinical.csv", index=False)
+    table[dose].rename(columns={"case": "patient_id"}).to_csv(tmp_path / "dose.csv", index=False)
+    table[dose].rename(columns={"case": "patient_id"}).sample(frac=1, random_state=1).to_csv(
+        tmp_path / "dose_shuffled.csv", index=False)
+    common = ["--outcome", "rp_grade2", "--fast", "--models", "rf", "--feature-sets", "clinical_dosimetric",
+              "--outer-folds", "2", "--inner-folds", "2", "--bootstrap", "2", "--seed", "3"]
+    runs = {}
+    for name, tables in (("a", ["clinical.csv", "dose.csv"]), ("b", ["dose_shuffled.csv", "clinical.csv"])):
+        assert main(["rp", "train", *[str(tmp_path / t) for t in tables], "-o", str(tmp_path / name), *common]) == 0
+        runs[name] = pd.read_csv(tmp_path / name / "cv_predictions.csv", dtype={"case": str})
+    a, b = runs["a"], runs["b"]
+    assert list(a.columns[:3]) == ["row", "case", "outcome"]
+    assert sorted(a["case"]) == sorted(table["case"]) and a["case"].is_unique
+    truth = table.set_index("case")["rp_grade2"]
+    assert (a["outcome"].to_numpy() == truth[a["case"]].to_numpy()).all()     # each row's outcome is its patient's
+    pd.testing.assert_frame_equal(a, b)                                        # the same folds, the same risks
+    metrics = [json.loads((tmp_path / n / "metrics.json").read_text(encoding="utf-8")) for n in "ab"]
+    assert metrics[0]["chosen_auc"] == metrics[1]["chosen_auc"]

@@ -135,6 +135,10 @@ def run(args) -> int:
     from lungai.io.outputs import prepare_output_file, record_output_file, recorded_output_files
     from lungai.radiomics.settings import sidecar_path
 
+    if args.rtstruct:                      # before any work (a folder was told only after reading the CT)
+        from lungai.dicom.rtstruct import check_rtstruct_path
+
+        check_rtstruct_path(args.rtstruct)
     params = _params(args)
     inputs = [p for p in (args.image, args.mask, args.tumour, args.lungs, args.rtstruct) if p]
     out = Path(args.output)     # before any work; a user's file (the table's or a sidecar's name) is never replaced

@@ -49,13 +49,22 @@ class Structure:
     error: InputError | None = None   # why the structure cannot be read (raised when it is used, not on reading the file)
 
 
+def check_rtstruct_path(path) -> Path:
+    """Refuse an ``--rtstruct`` path that is not an existing file (a folder, a typo) - call it before any work."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"--rtstruct {p} is a folder, not an RTSTRUCT file",
+                         "give the RTSTRUCT .dcm file, not a folder (e.g. the RTSTRUCT's file in that folder)")
+    if not p.is_file():
+        raise InputError(f"RTSTRUCT file {p} does not exist", "give the RTSTRUCT .dcm file of the structure set")
+    return p
+
+
 def _read(path) -> "object":
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"RTSTRUCT file {p} does not exist", "give the RTSTRUCT .dcm file of the structure set")
+    p = check_rtstruct_path(path)
     try:
         ds = pydicom.dcmread(p)
     except (InvalidDicomError, OSError) as exc:

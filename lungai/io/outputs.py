@@ -9,7 +9,9 @@
   would remove; only what a previous run recorded is removed before new outputs are written (of a folder it wrote,
   e.g. ``sample``'s ``dicom/``, the files recorded in it as ``dicom/...``, then the folders left empty); other files
   are left alone.  A marker of an older lungai that lists a folder by its name only: the folder is removed as a
-  whole only when nothing in it changed after that run (else refused).
+  whole only when nothing in it changed after that run (else refused).  The marker also stamps every recorded file
+  (size and modification time as written, :func:`_stamp`): a recorded file changed since (edited, or deleted and
+  saved anew by the user) is the user's and refused; a marker of an older lungai without stamps lists names only.
 - :func:`check_output_file_owner`, :func:`record_output_file` - the same for single output files and the files
   written beside them (e.g. ``rp predict -o predictions.csv``, ``radiomics -o features.csv`` and its settings
   sidecars; :func:`prepare_output_file` with ``owner``): an existing file is replaced only when the command's
@@ -171,6 +173,13 @@ def check_output_owner(path, command: str, owns: Iterable[str] | None = None, in
                          "yours in it is lost",
                          "move the files you want to keep out of that folder and delete it yourself, or choose "
                          "another folder with -o")
+    changed = _changed(out, command)
+    if changed:
+        raise InputError(f"the output folder {out} holds {', '.join(changed[:5])}{' ...' if len(changed) > 5 else ''}"
+                         f", changed since lungai {name} wrote {'it' if len(changed) == 1 else 'them'} "
+                         "(a re-run would replace or remove it)",
+                         f"choose another folder with -o, or move {'that file' if len(changed) == 1 else 'those files'}"
+                         " away (a re-run replaces only the files as lungai wrote them)")
     if owns is None:
         return
     owns = list(owns)
@@ -289,7 +298,6 @@ def record_outputs(path, command: str, files: Iterable, keep: Iterable[str] = ()
     listed as ``name/`` followed by the files in it (``name/sub/file``; but those in ``keep``, paths relative to
     ``path`` of files that were there before the run), which are all the next run removes of it."""
     out = Path(path)
-    marker = _marker(out, command)
     names = sorted({Path(f).name for f in files})
     keep = {str(k) for k in keep}
     lines = []
@@ -299,15 +307,65 @@ def record_outputs(path, command: str, files: Iterable, keep: Iterable[str] = ()
             lines += sorted(f for f in _files_inside(out, [n]) if f not in keep)
         else:
             lines.append(n)
+    _write_marker(out, command, {n: _stamp(out / n) for n in lines})
+
+
+STAMPS = "stamps (size mtime_ns name):"   # the marker's line before the stamps of its recorded files
+
+
+def _stamp(path: Path) -> str | None:
+    """What a recorded file looked like as written: its size and modification time (ns) - a file edited or saved anew
+    since differs (cheap for large images and DICOM series, unlike a checksum).  None: not a plain file."""
+    with contextlib.suppress(OSError):
+        if not path.is_symlink() and path.is_file():
+            st = path.stat()
+            return f"{st.st_size} {st.st_mtime_ns}"
+    return None
+
+
+def _read_marker(out: Path, command: str) -> dict:
+    """The marker's entries (names, ``folder/``, ``folder/file``) with their stamps (None: not stamped - a folder, or
+    a marker of an older lungai, which listed names only)."""
+    marker = _marker(out, command)
+    if not marker.is_file():
+        return {}
+    entries, stamps, in_stamps = {}, {}, False
+    for line in marker.read_text(encoding="utf-8").splitlines()[1:]:
+        if line.strip() == STAMPS:
+            in_stamps = True
+        elif in_stamps:
+            size, mtime, name = (line.split(" ", 2) + ["", ""])[:3]
+            if name.strip():
+                stamps[name.strip()] = f"{size} {mtime}"
+        elif line.strip():
+            entries[line.strip()] = None
+    return {n: stamps.get(n) for n in entries}
+
+
+def _write_marker(out: Path, command: str, entries: dict) -> None:
+    """Write the marker: its entries, then the stamps of those that have one."""
+    marker = _marker(out, command)
+    names = sorted(entries)
+    stamped = [f"{entries[n]} {n}" for n in names if entries[n]]
+    text = f"written by lungai {command}\n" + "".join(n + "\n" for n in names)
+    if stamped:
+        text += STAMPS + "\n" + "".join(s + "\n" for s in stamped)
     with writing(marker):
-        marker.write_text(f"written by lungai {command}\n" + "".join(n + "\n" for n in lines), encoding="utf-8")
+        marker.write_text(text, encoding="utf-8")
+
+
+def _changed(out: Path, command: str) -> list[str]:
+    """The recorded files (stamped) that are not as lungai wrote them: edited or saved anew since (a removed file is
+    not listed: nothing of the user's is lost)."""
+    changed = []
+    for name, stamp in _read_marker(out, command).items():
+        if stamp and _safe_relative(name) and (out / name).exists() and _stamp(out / name) != stamp:
+            changed.append(name)
+    return sorted(changed)
 
 
 def _entries(out: Path, command: str) -> list[str]:
-    marker = _marker(out, command)
-    if not marker.is_file():
-        return []
-    return [n.strip() for n in marker.read_text(encoding="utf-8").splitlines()[1:] if n.strip()]
+    return list(_read_marker(out, command))
 
 
 def _recorded_inside(out: Path, command: str) -> dict:
@@ -330,8 +388,9 @@ def _recorded(out: Path, command: str) -> set[str]:
 
 def check_output_file_owner(path, command: str) -> None:
     """Refuse an existing output file ``path`` that ``lungai <command>`` did not write (its name is not listed in
-    the command's marker in its folder, :func:`record_output_file`): a file of the user's is never replaced, the
-    command's own output of an earlier run is."""
+    the command's marker in its folder, :func:`record_output_file`) or that changed since it wrote it (its stamp,
+    :func:`_stamp`: edited, or deleted and saved anew): a file of the user's is never replaced, the command's own
+    output of an earlier run, as it wrote it, is."""
     p = Path(path)
     if not (p.exists() or p.is_symlink()) or p.is_dir():
         return
@@ -339,17 +398,17 @@ def check_output_file_owner(path, command: str) -> None:
         raise InputError(f"{p} already exists and was not written by lungai {_command_name(command)}; "
                          "nothing is overwritten",
                          "choose a new file name (or move that file away)")
+    if p.name in _changed(p.parent, command):
+        raise InputError(f"{p} changed since lungai {_command_name(command)} wrote it (edited, or saved anew); "
+                         "nothing is overwritten",
+                         "choose a new file name (or move that file away)")
 
 
 def record_output_file(path, command: str) -> None:
-    """Add the file ``path`` (just written) to the command's marker in its folder, so that a re-run may replace
-    it (:func:`check_output_file_owner`)."""
+    """Add the file ``path`` (just written) to the command's marker in its folder, with its stamp (:func:`_stamp`),
+    so that a re-run may replace it as long as it is unchanged (:func:`check_output_file_owner`)."""
     p = Path(path)
-    entries = set(_entries(p.parent, command)) | {p.name}
-    marker = _marker(p.parent, command)
-    with writing(marker):
-        marker.write_text(f"written by lungai {command}\n" + "".join(n + "\n" for n in sorted(entries)),
-                          encoding="utf-8")
+    _write_marker(p.parent, command, _read_marker(p.parent, command) | {p.name: _stamp(p)})
 
 
 @contextlib.contextmanager

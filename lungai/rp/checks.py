@@ -43,6 +43,16 @@ def id_column_of(df: pd.DataFrame, id_column: str | None = None) -> str | None:
     return next((c for c in df.columns if str(c).lower() in ID_NAMES), None)
 
 
+def id_order(df: pd.DataFrame, id_column: str | None = None) -> np.ndarray:
+    """The row positions of ``df`` ordered by its patient id (:func:`id_column_of`) as text, stably: cross-validation
+    folds then depend on the patients, not on the order of the tables joined (:func:`read_tables`) or of their rows.
+    A table without an id column keeps its order."""
+    col = id_column_of(df, id_column)
+    if col is None:
+        return np.arange(len(df))
+    return np.argsort(df[col].astype(str).to_numpy(), kind="stable")
+
+
 def check_one_row_per_patient(df: pd.DataFrame, id_column: str | None, what: str, why: str,
                               every_id: bool = False) -> None:
     """Refuse a table whose id column (:func:`id_column_of`) holds a patient more than once, listing the ids
@@ -60,7 +70,9 @@ def check_one_row_per_patient(df: pd.DataFrame, id_column: str | None, what: str
 def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
     """One table from one CSV, or several CSVs (e.g. clinical, dose, radiomics) joined on their
     patient id column (``id_column``, e.g. the role file's ``id``, else case / patient_id / id);
-    every patient must be in every table, once."""
+    every patient must be in every table, once.  The joined table's columns: the id, then each table's columns,
+    the tables ordered by their sorted column names (not as given); its rows: the first table's order (``rp train``
+    orders them by the id, :func:`id_order`)."""
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     tables = [read_table(p, id_column) for p in paths]
     if len(tables) == 1:
@@ -94,7 +106,11 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
                              ("write the ids the same way in every table (e.g. 007 everywhere, as text)" if zeros else
                               "give every patient a row in every table, or remove the patient everywhere"))
         merged = merged.merge(df, on=key, how="inner", validate="one_to_one")
-    return merged
+    # the tables' columns in an order that does not depend on the order the tables were given in (a random
+    # forest draws features by position): table by table, ordered by their sorted column names
+    blocks = sorted(([c for c in df.columns if c != col] for df, col in zip(tables, ids)),
+                    key=lambda cols: sorted(map(str, cols)))
+    return merged[[key] + [c for cols in blocks for c in cols]]
 
 
 def outcome_vector(df: pd.DataFrame, outcome: str) -> np.ndarray:

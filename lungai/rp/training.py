@@ -14,13 +14,13 @@ from lungai import __version__
 from lungai.errors import InputError
 from lungai.progress import task
 from lungai.rp import model_io, plots
-from lungai.rp.checks import check_events, check_not_constant, check_one_row_per_patient, numeric_features, \
-    outcome_vector, read_tables, small_cohort_warnings, table_paths
+from lungai.rp.checks import check_events, check_not_constant, check_one_row_per_patient, id_order, \
+    numeric_features, outcome_vector, read_tables, small_cohort_warnings, table_paths
 from lungai.rp.columns import FEATURE_SETS, ColumnRoles, infer_roles, role_file_id
 from lungai.rp.explain import baseline_risk, model_inputs
 from lungai.rp.metrics import ci_text, evaluate, small_sample_warnings
 from lungai.rp.pipeline import MODEL_NAMES, MODELS
-from lungai.rp.prepare import feature_summary, training_radiomics_settings
+from lungai.rp.prepare import case_ids, feature_summary, training_radiomics_settings
 from lungai.rp.validation import bootstrap_ensemble, fit_final, nested_cv, nested_selection, select_best
 
 UNCERTAINTY = ("95 % percentile interval of the risks predicted by {n} copies of the locked pipeline "
@@ -111,6 +111,8 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     check_not_constant(X_all)
     training_radiomics_settings(df, all_features, inputs)  # refuses a table mixing radiomics settings early
     check_events(y, outer_folds, inner_folds)
+    order = id_order(df, roles.id_column)   # the folds do not depend on the tables' order or their rows' order
+    df, X_all, y = df.iloc[order].reset_index(drop=True), X_all.iloc[order].reset_index(drop=True), y[order]
     warnings = small_cohort_warnings(y, len(all_features))
     threshold_rule = "given" if threshold is not None else "training prevalence (default)"
     if threshold is None:
@@ -167,7 +169,8 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
                                                   model_dir / "calibration.png", "Nested-CV calibration").name)
         bar.update(1, "plots")
 
-    pd.DataFrame({"outcome": y} | {f"risk_{k.replace('/', '_')}": p for k, p in oof.items()}).to_csv(
+    pd.DataFrame({"case": case_ids(df, roles.id_column), "outcome": y}
+                 | {f"risk_{k.replace('/', '_')}": p for k, p in oof.items()}).to_csv(
         model_dir / "cv_predictions.csv", index_label="row")
     # The figure reported for the locked model: the nested selection procedure's (its choice included),
     # or, for a combination fixed in advance with --final, that combination's own nested CV.
