@@ -8,8 +8,8 @@
   ``owns``, or ``new_or_own``: a folder without the marker must be empty), so is an input lying in what the run
   would remove; only what a previous run recorded is removed before new outputs are written (of a folder it wrote,
   e.g. ``sample``'s ``dicom/``, the files recorded in it as ``dicom/...``, then the folders left empty); other files
-  are left alone.  A marker of an older lungai that lists a folder by its name only: the folder is removed as a
-  whole only when nothing in it changed after that run (else refused).  The marker also stamps every recorded file
+  are left alone.  A marker that lists a folder by its name only (its files not known) is refused before any work,
+  nothing in that folder removed.  The marker also stamps every recorded file
   (size and modification time as written, :func:`_stamp`): a recorded file changed since (edited, or deleted and
   saved anew by the user) is the user's and refused; a marker of an older lungai without stamps lists names only.
 - :func:`check_output_file_owner`, :func:`record_output_file` - the same for single output files and the files
