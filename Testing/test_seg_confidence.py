@@ -101,8 +101,9 @@ def test_summary_scores_tumour_cases_and_reports_false_positives_apart():
     s = summarize(df)
     assert s["n_cases"] == 3 and s["mean_dice"] == 0.5 and s["n_needs_review"] == 2
     assert s["pearson_r_confidence_dice"] > 0.99          # tumour-free rows (Dice 1 / 0) do not enter r
-    assert s["tumour_free"] == {"n_cases": 2, "false_positive_rate": 0.5, "mean_false_volume_ml": 0.2}
-    assert "tumour-free: a tumour found in 50 %" in summary_text(s)
+    assert s["tumour_free"] == {"n_cases": 2, "false_positive_rate": 0.5, "mean_false_volume_ml": 0.2,
+                                "mean_volume_per_false_tumour_ml": 0.4}
+    assert "tumour-free: a tumour found in 50 % (mean 0.20 ml over all 2, 0.40 ml per false tumour)" in summary_text(s)
     assert "tumour_free" not in summarize(df.iloc[:3])
     assert "automatic_mode" not in s
     df["roi_mode"] = ["whole", "lungs", "lungs", "whole", "lungs"]
@@ -110,6 +111,67 @@ def test_summary_scores_tumour_cases_and_reports_false_positives_apart():
     a = summarize(df)["automatic_mode"]          # whole CTs with a tumour, reported apart as well
     assert a == {"n_cases": 2, "mean_dice": 0.3, "median_dice": 0.3, "mean_false_volume_ml": 4.0, "n_needs_review": 2}
     assert "2 whole CTs in automatic mode: Dice mean 0.300" in summary_text(summarize(df))
+
+
+def test_mean_hd95_counts_the_missed_tumours_it_leaves_out():
+    """HD95 is NaN for a missed tumour (empty prediction); the mean over the rest (a miss + a 2 mm case -> 2.0 mm)
+    was reported without saying it stood for 1 of the 2 cases."""
+    import pandas as pd
+
+    from lungai.seg.evaluate import report_text, summarize, summary_text, test_report
+
+    df = pd.DataFrame({"dice": [0.0, 0.8], "confidence": [0.2, 0.7], "volume_true_ml": [1.0, 2.0],
+                       "volume_pred_ml": [0.0, 2.1], "hd95_mm": [float("nan"), 2.0], "needs_review": [True, False],
+                       "size_band": ["10-30 mm"] * 2, "size_mm": [12.0, 14.0]})
+    s = summarize(df)
+    assert s["n_cases"] == 2 and s["mean_hd95_mm"] == 2.0 and s["n_hd95"] == 1
+    assert "HD95 2.0 mm (1 of 2 cases; 1 without a tumour found)" in summary_text(s)
+    band = test_report({"ensemble": df})["ensemble"]["size_bands"]["10-30 mm"]
+    assert band["n"] == 2 and band["n_hd95"] == 1 and band["mean_hd95_mm"] == 2.0
+    assert "1 of 2 cases; 1 without a tumour found" in report_text(test_report({"ensemble": df}))
+    assert summarize(df.iloc[1:])["n_hd95"] == 1 and "HD95 2.0 mm (1 of 1 cases)" in summary_text(summarize(df.iloc[1:]))
+    missed = summarize(df.iloc[:1])
+    assert missed["mean_hd95_mm"] is None and missed["n_hd95"] == 0
+
+
+def test_large_tumour_group_is_the_30_mm_and_larger_bands():
+    """The ">= 30 mm" group (issue #13's target) left out a tumour of exactly 30.0 mm ("> 30"), which size_band
+    puts in "30-60 mm": the group and the bands must count the same cases."""
+    import pandas as pd
+
+    from lungai.seg.evaluate import is_large, report_text, size_band, test_report
+
+    for mm in (0.0, 9.9, 10.0, 29.9, 30.0, 30.1, 59.9, 60.0, 111.0):
+        assert bool(is_large(mm)) == (size_band(mm) in ("30-60 mm", "> 60 mm")), mm
+    sizes = [12.0, 30.0, 45.0, 62.4]
+    df = pd.DataFrame({"dice": [0.5, 0.125, 0.7, 0.8], "confidence": [0.5, 0.6, 0.7, 0.8],
+                       "volume_true_ml": 1.0, "volume_pred_ml": 1.0, "hd95_mm": 3.0, "needs_review": False,
+                       "size_mm": sizes, "size_band": [size_band(m) for m in sizes]})
+    rep = test_report({"ensemble": df})["ensemble"]
+    bands, large = rep["size_bands"], rep["size_groups"][">= 30 mm"]
+    assert large["n"] == bands["30-60 mm"]["n"] + bands["> 60 mm"]["n"] == 3
+    assert large["mean_dice"] == round((0.125 + 0.7 + 0.8) / 3, 4)
+    assert sum(b["n"] for b in bands.values()) == 4       # the bands still split the cases
+    assert ">= 30 mm: n=3" in report_text({"ensemble": rep})
+
+
+def test_split_from_warns_when_the_evaluated_model_trained_on_the_test_cases():
+    """seg_test_report.py --split-from scored a model on another model's test split without a word when that
+    model had trained on those cases (the default: all 147 of the large model's test cases)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from seg_test_report import split_overlap_warning
+
+    split = {"val_cases": ["v1", "v2"], "test_cases": ["t1", "t2", "t3"]}
+    w = split_overlap_warning({"train_cases": ["a", "t2"], "val_cases": ["v1"]}, split, "m")
+    assert w and "1 of 3 test cases are in its training cases" in w and "not an unbiased test" in w
+    assert split_overlap_warning({"train_cases": ["a"], "val_cases": ["v1"]}, split) is None
+    # no training cases listed (the default model): test cases outside its validation / test split were its training
+    w = split_overlap_warning({"val_cases": ["v1", "v2"]}, split, "default")
+    assert w and "3 of 3 test cases" in w and "default may have been trained on them" in w
+    assert split_overlap_warning({"val_cases": ["v1"], "test_cases": ["t1", "t2", "t3"]}, split) is None
 
 
 def test_dice_sd_is_the_sample_sd_and_not_available_for_one_case():

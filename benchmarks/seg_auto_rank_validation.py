@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from lungai.seg.evaluate import dice  # noqa: E402
+from lungai.seg.evaluate import dice, is_large  # noqa: E402
 from lungai.seg.infer import segment_tumour  # noqa: E402
 from lungai.seg.model_io import load_model  # noqa: E402
 from lungai.seg.resources import resolve_model_dir  # noqa: E402
@@ -81,7 +81,7 @@ def table(df: pd.DataFrame) -> str:
     imp["hit_implant"] = imp["hit_implant"].astype(bool)
     k = int(imp.groupby("case").size().max())
     lines = [f"| rule ({imp['case'].nunique()} implanted tumours, top {k} candidates verified) | top candidate = "
-             f"the tumour | of them > 30 mm | < 30 mm | tumour among the top {k} |", "|---|---|---|---|---|"]
+             f"the tumour | of them >= 30 mm | < 30 mm | tumour among the top {k} |", "|---|---|---|---|---|"]
     for name, key in RULES.items():
         rows = []
         for _, g in imp.groupby("case"):
@@ -89,7 +89,7 @@ def table(df: pd.DataFrame) -> str:
             rows.append({"size": g["size_mm"].iloc[0], "top": bool(g["hit_implant"].iloc[0]),
                          "in_k": bool(g["hit_implant"].any())})
         t = pd.DataFrame(rows)
-        big = t["size"] > 30
+        big = is_large(t["size"])
         lines.append(f"| {name} | {int(t['top'].sum())} of {len(t)} | {int(t.loc[big, 'top'].sum())} of {int(big.sum())} | "
                      f"{int(t.loc[~big, 'top'].sum())} of {int((~big).sum())} | {int(t['in_k'].sum())} of {len(t)} |")
     return "\n".join(lines)

@@ -4,7 +4,7 @@ tumour is larger than ``route_volume_ml``), run for real; no test case is read.
 Parts: (1) the shipped models' validation split (the large model's training record; crops whole, whole chests in
 automatic mode), (2) tumours implanted into LUNG1-002 with the validation seeds (700000+, seed mode; the DynUNet
 trained with LUNG1-002 as an implant background, so its Dice there is flattered).  Prints per part and method the
-mean Dice (all, > 30 mm), r(confidence, Dice), the failures (Dice < 0.5) flagged, how many cases the second model
+mean Dice (all, >= 30 mm), r(confidence, Dice), the failures (Dice < 0.5) flagged, how many cases the second model
 kept, and writes ``<part>_<method>.csv`` (the first model alone on the same cases: its validation tables from
 ``tools/recalibrate_seg.py``).
 
@@ -26,15 +26,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from lungai.seg.choice import ROUTE_RULE, ModelChoice  # noqa: E402
-from lungai.seg.evaluate import evaluate_cases  # noqa: E402
+from lungai.seg.evaluate import evaluate_cases, is_large  # noqa: E402
 from lungai.seg.model_io import load_model  # noqa: E402
 from lungai.seg.resources import LARGE_TUMOUR_MODEL_NAME, resolve_model_dir  # noqa: E402
 
 
 def summary(df: pd.DataFrame, second: str) -> dict:
-    """Mean Dice (all / > 30 mm), r(confidence, Dice), failures flagged, second model kept - cases with a tumour."""
+    """Mean Dice (all / >= 30 mm), r(confidence, Dice), failures flagged, second model kept - cases with a tumour."""
     t = df[df["volume_true_ml"] > 0]
-    big = t[t["size_mm"] > 30]
+    big = t[is_large(t["size_mm"])]
     fail = t[t["dice"] < 0.5]
     r = float(np.corrcoef(t["confidence"], t["dice"])[0, 1]) if len(t) > 2 else float("nan")
     kept = int((t.get("model_kept", pd.Series(dtype=str)) == second).sum())
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
         parts["implants"] = lambda: implanted_validation_cases(args.implants)
     elif args.implants:
         print(f"({NSCLC / VALIDATION_BACKGROUND}_ct.nii.gz not found: the implants part is skipped; it needs ../shared/data)")
-    print("| part | method | model | n | mean Dice | > 30 mm (n) | r(conf, Dice) | failures flagged | second model kept |")
+    print("| part | method | model | n | mean Dice | >= 30 mm (n) | r(conf, Dice) | failures flagged | second model kept |")
     print("|---|---|---|---|---|---|---|---|---|")
     for part, cases_fn in parts.items():
         cases = cases_fn()

@@ -100,6 +100,37 @@ def implanted_eval_cases(background: str, own_labels: tuple, n: int, first_seed:
     return out
 
 
+def split_overlap_warning(evaluated: dict, split: dict, name: str = "the evaluated model") -> str | None:
+    """A warning when ``name`` (its model.json ``training``: ``evaluated``) may have trained on the test cases of
+    ``split`` (another model's ``training``, ``--split-from``): its listed training cases meet them, or - when it
+    lists none - some of them are in neither its validation nor its own test split (the rest of a shared case
+    pool is training).  None when every test case is known to be held out from it."""
+    test = set(split.get("test_cases") or [])
+    if not test:
+        return None
+    if evaluated.get("train_cases"):
+        seen = test & set(evaluated["train_cases"])
+        how = "are in its training cases"
+    else:
+        seen = test - set(evaluated.get("val_cases") or []) - set(evaluated.get("test_cases") or [])
+        how = ("are in neither its validation nor its test split (its model.json does not list its training "
+               "cases: with the same case sources they were in its training pool)")
+    if not seen:
+        return None
+    return (f"WARNING: {len(seen)} of {len(test)} test cases {how}, e.g. {sorted(seen)[0]}: {name} may have been "
+            "trained on them - its figures on this split are not an unbiased test")
+
+
+def split_warning(model_dir: Path, split_training: dict) -> str | None:
+    """:func:`split_overlap_warning` for the model in ``model_dir`` - for a model choice, for each of its models."""
+    from lungai.seg.model_io import CHOICE_FORMAT, read_meta
+
+    doc = read_meta(model_dir)
+    dirs = [resolve_model_dir(m) for m in doc.get("models", [])] if doc["format"] == CHOICE_FORMAT else [model_dir]
+    found = [split_overlap_warning(read_meta(d).get("training") or {}, split_training, d.name) for d in dirs]
+    return " ".join(w for w in found if w) or None
+
+
 def _run(model, cases, methods, mc_passes, name, out_dir, seeded: bool = True) -> dict:
     frames = {}
     for m in methods:
@@ -144,13 +175,18 @@ def main() -> None:
         from lungai.cli.seg import test_split_cases
 
         split_dir = resolve_model_dir(args.split_from or args.model)
+        split_training = load_model(split_dir)[2]["training"]
+        warning = split_warning(model_dir, split_training) if args.split_from else None
+        if warning:
+            print(warning, flush=True)
+            report["test_split_warning"] = warning
         print(f"1. the test split of {split_dir} (as lungai eval-seg --split test)", flush=True)
-        frames = _run(model, test_split_cases(load_model(split_dir)[2]["training"]), methods, args.mc_passes,
+        frames = _run(model, test_split_cases(split_training), methods, args.mc_passes,
                       "test_split", out, seeded=False)
         rep = test_report(frames)
         report["test_split"] = rep
         md += [f"## 1. Test split of {split_dir.name} (LIDC crops + phantoms of held-out patients)\n",
-               "```", report_text(rep), "```\n"]
+               *([f"**{warning}**\n"] if warning else []), "```", report_text(rep), "```\n"]
 
     if "implants" in parts and NSCLC.is_dir():
         print(f"2. {args.implants} tumours implanted into {TEST_BACKGROUND} (seed mode)", flush=True)

@@ -32,6 +32,7 @@ def hd95(a: np.ndarray, b: np.ndarray, spacing_zyx) -> float:
 
 
 SIZE_BANDS = ((0.0, 10.0, "< 10 mm"), (10.0, 30.0, "10-30 mm"), (30.0, 60.0, "30-60 mm"), (60.0, float("inf"), "> 60 mm"))
+LARGE_TUMOUR_MM = 30.0      # "a large tumour" (>= 30 mm): the lower edge of the "30-60 mm" band, so band counts add up
 HARD_CASES = ("atelectasis", "pleural_effusion", "mediastinal_contact", "small_tumour")
 
 
@@ -45,6 +46,30 @@ def size_mm(mask: np.ndarray, spacing_zyx) -> float:
 
 def size_band(mm: float) -> str:
     return next(name for lo, hi, name in SIZE_BANDS if lo <= mm < hi)
+
+
+def is_large(mm):
+    """A tumour of :data:`LARGE_TUMOUR_MM` (30 mm) or more - the "30-60 mm" and "> 60 mm" bands together (a case
+    of exactly 30.0 mm is in both; a "> 30 mm" group would leave it out).  Works on a number or an array."""
+    return np.asarray(mm, float) >= LARGE_TUMOUR_MM
+
+
+def hd95_stats(hd) -> dict:
+    """Mean HD95 over the cases where it is finite, and how many those are: HD95 is NaN for a missed tumour (an
+    empty prediction), so a mean without the count would silently leave the misses out."""
+    hd = np.asarray(hd, float)
+    ok = np.isfinite(hd)
+    return {"mean_hd95_mm": round(float(hd[ok].mean()), 3) if ok.any() else None, "n_hd95": int(ok.sum())}
+
+
+def hd95_text(s: dict, n: int) -> str:
+    """'HD95 2.0 mm (1 of 2 cases; 1 without a tumour found)' from a summary with ``n_hd95`` ("" without it: a
+    model.json written before the count was kept)."""
+    if "n_hd95" not in s or not n:
+        return ""
+    k = s["n_hd95"]
+    text = f"HD95 {fmt_num(s.get('mean_hd95_mm'), '.1f')} mm ({k} of {n} cases"
+    return text + (f"; {n - k} without a tumour found)" if n > k else ")")
 
 
 def _flat_meta(meta: dict) -> dict:
@@ -212,7 +237,7 @@ def summarize(df) -> dict:
     df = df[~bad]
     if "volume_true_ml" not in df:         # every case failed
         return {"n_cases": 0, "mean_dice": float("nan"), "std_dice": None, "median_dice": float("nan"),
-                "mean_hd95_mm": None, "pearson_r_confidence_dice": float("nan"), "n_needs_review": 0,
+                "mean_hd95_mm": None, "n_hd95": 0, "pearson_r_confidence_dice": float("nan"), "n_needs_review": 0,
                 "n_failed": n_failed}
     free = df[~has_tumour(df)]
     auto = df[has_tumour(df) & (df["roi_mode"] == "lungs")] if "roi_mode" in df else df.iloc[:0]
@@ -222,15 +247,18 @@ def summarize(df) -> dict:
     out = {"n_cases": int(len(df)), "mean_dice": round(float(d.mean()), 4) if len(d) else float("nan"),
            "std_dice": _round_sd(d),
            "median_dice": round(float(np.median(d)), 4) if len(d) else float("nan"),
-           "mean_hd95_mm": round(float(np.nanmean(df["hd95_mm"])), 3) if df["hd95_mm"].notna().any() else None,
+           **hd95_stats(df["hd95_mm"]),
            "pearson_r_confidence_dice": round(r, 4),
            "n_needs_review": int(df["needs_review"].sum()) if "needs_review" in df else 0}
     if n_failed:
         out["n_failed"] = n_failed
     if len(free):
         fp = free["volume_pred_ml"].to_numpy(float) > 0
+        vol = free["volume_pred_ml"].to_numpy(float)
+        # two different means: over every tumour-free case (0 where nothing was found) and per false tumour
         out["tumour_free"] = {"n_cases": int(len(free)), "false_positive_rate": round(float(fp.mean()), 4),
-                              "mean_false_volume_ml": round(float(free["volume_pred_ml"].mean()), 4)}
+                              "mean_false_volume_ml": round(float(vol.mean()), 4),
+                              "mean_volume_per_false_tumour_ml": round(float(vol[fp].mean()), 4) if fp.any() else None}
     if len(auto):
         a = auto["dice"].to_numpy(float)
         out["automatic_mode"] = {"n_cases": int(len(auto)), "mean_dice": round(float(a.mean()), 4),
@@ -252,10 +280,15 @@ def summary_text(s: dict) -> str:
     text = (f"{s['n_cases']} cases with a tumour: Dice mean {fmt_num(s['mean_dice'])} +- {fmt_num(s['std_dice'])}, "
             f"median {fmt_num(s['median_dice'])}; r(confidence, Dice) = {fmt_num(s['pearson_r_confidence_dice'])}; "
             f"{s['n_needs_review']} flagged for review")
+    hd = hd95_text(s, s["n_cases"])
+    if hd:
+        text += f"; {hd}"
     if "tumour_free" in s:
         f = s["tumour_free"]
+        per = f.get("mean_volume_per_false_tumour_ml")
         text += (f"; {f['n_cases']} tumour-free: a tumour found in {100 * f['false_positive_rate']:.0f} % "
-                 f"(mean {f['mean_false_volume_ml']:.2f} ml)")
+                 f"(mean {f['mean_false_volume_ml']:.2f} ml over all {f['n_cases']}"
+                 + (f", {per:.2f} ml per false tumour)" if per is not None else ")"))
     if s.get("n_failed"):
         text += f"; {s['n_failed']} case(s) failed and are left out (see the 'error' column)"
     if "automatic_mode" in s:
@@ -268,17 +301,17 @@ def summary_text(s: dict) -> str:
 
 def _dice_stats(d: np.ndarray, hd) -> dict:
     return {"n": int(len(d)), "mean_dice": round(float(d.mean()), 4), "std_dice": _round_sd(d),
-            "median_dice": round(float(np.median(d)), 4),
-            "mean_hd95_mm": round(float(np.nanmean(hd)), 3) if np.isfinite(hd).any() else None}
+            "median_dice": round(float(np.median(d)), 4), **hd95_stats(hd)}
 
 
 def test_report(frames: dict) -> dict:
     """The final report on the TEST split: per method the summary (mean +- SD, median Dice, HD95,
-    r(confidence, Dice)), and per size band and hard case the Dice of each method."""
+    r(confidence, Dice)), and per size band, size group (">= 30 mm": :func:`is_large`; overlaps the bands) and hard case
+    the Dice of each method."""
     out = {}
     for method, df in frames.items():
         tum = df[has_tumour(df) & ~failed(df)]
-        rep = {"summary": summarize(df), "size_bands": {}, "hard_cases": {}}
+        rep = {"summary": summarize(df), "size_bands": {}, "size_groups": {}, "hard_cases": {}}
         if tum.empty:          # every case failed (error rows: case, patient, dice, error only)
             out[method] = rep
             continue
@@ -286,6 +319,10 @@ def test_report(frames: dict) -> dict:
             sub = tum[tum["size_band"] == band]
             if len(sub):
                 rep["size_bands"][band] = _dice_stats(sub["dice"].to_numpy(float), sub["hd95_mm"].to_numpy(float))
+        sub = tum[is_large(tum["size_mm"])] if "size_mm" in tum else tum.iloc[:0]
+        if len(sub):        # the ">= 30 mm" group of issue #13's target, = the "30-60 mm" and "> 60 mm" bands
+            rep["size_groups"][f">= {LARGE_TUMOUR_MM:.0f} mm"] = _dice_stats(sub["dice"].to_numpy(float),
+                                                                           sub["hd95_mm"].to_numpy(float))
         for flag in HARD_CASES:
             col = f"meta_{flag}"
             if col in tum:
@@ -300,8 +337,8 @@ def report_text(rep: dict) -> str:
     lines = []
     for method, r in rep.items():
         lines.append(f"{method}: {summary_text(r['summary'])}")
-        for group in ("size_bands", "hard_cases"):
-            for name, st in r[group].items():
+        for group in ("size_bands", "size_groups", "hard_cases"):
+            for name, st in r.get(group, {}).items():
                 lines.append(f"  {name}: n={st['n']}, Dice {st['mean_dice']:.3f} +- {fmt_num(st['std_dice'])}, "
-                             f"median {st['median_dice']:.3f}")
+                             f"median {st['median_dice']:.3f}, {hd95_text(st, st['n'])}")
     return "\n".join(lines)
