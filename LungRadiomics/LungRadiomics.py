@@ -121,8 +121,21 @@ class LungRadiomicsWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObs
         p = self._parameterNode
         if not p.inputVolume:
             p.inputVolume = default_ct_volume(slicer.mrmlScene)
-        if not p.segmentation:
-            p.segmentation = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
+        if not p.segmentation:   # the CT's own segmentation (nodes.volume_segmentation_default)
+            p.segmentation = nodes.volume_segmentation_default(slicer.mrmlScene, p.inputVolume)
+
+    def offerOwnSegmentation(self, p):
+        """When the CT changes and the chosen segmentation is not this CT's (nodes.segmentation_volume_problem), pick
+        the CT's own one when there is one (nodes.volume_segmentation_default)."""
+        volume = p.inputVolume
+        if volume is getattr(self, "_offeredFor", None) or self.busy:
+            return
+        self._offeredFor = volume
+        if volume is not None and (p.segmentation is None
+                                   or nodes.segmentation_volume_problem(p.segmentation, volume)):
+            own = nodes.volume_segmentation_default(slicer.mrmlScene, volume)
+            if own is not None and own is not p.segmentation:
+                p.segmentation = own
 
     def observedInputs(self, p):
         """Segments added, renamed or removed refresh the checklist and the Apply button."""
@@ -132,6 +145,7 @@ class LungRadiomicsWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObs
         p = self._parameterNode
         if p is None:
             return
+        self.offerOwnSegmentation(p)
         self.updateSegmentList()
         busy = self.busy
         self.lockInputs(busy)
@@ -215,6 +229,9 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             return "Select a CT volume"
         if p.segmentation is None:
             return "Select a segmentation"
+        problem = nodes.segmentation_volume_problem(p.segmentation, p.inputVolume)   # another CT's segments
+        if problem:
+            return problem
         if not [s for s in p.selectedSegments if s in self.segmentNames(p.segmentation)]:
             return "Tick at least one segment"
         return self._settingsProblem(p)
@@ -423,7 +440,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                 # no dose table of an earlier run (another dose: plan A's MLD for plan B) stays linked to this CT:
                 # the one this panel made for this CT (nodes.volume_table) is removed; another is only dropped
                 if p.doseTable is not None and \
-                        p.doseTable.GetAttribute(nodes.SOURCE_VOLUME_ATTRIBUTE) == volume.GetID():
+                        nodes.source_volume_id(p.doseTable) == volume.GetID():
                     from lungai.scene.stage import remove_node
 
                     message += f" (the dose table '{p.doseTable.GetName()}' of an earlier run was removed)"
@@ -440,7 +457,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
     def loadBatch(self, p, job):
         outputCsv = job.outputs
         node = p.outputTable
-        if node is not None and node.GetAttribute(nodes.SOURCE_VOLUME_ATTRIBUTE):
+        if nodes.source_volume_id(node):
             node = None   # one CT's features table (loadFeatures) is kept: the batch gets a new table
         p.outputTable = nodes.table_from_csv(slicer.mrmlScene, outputCsv, pathlib.Path(outputCsv).stem, node=node)
         return f"Batch features written to {outputCsv} and shown in table '{p.outputTable.GetName()}'"

@@ -228,7 +228,7 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
             return "Give the patient's features: radiomics table, dose table and/or clinical values"
         if p.radiomicsTable is not None and p.doseTable is not None:
             # Lung Radiomics tags each table with its CT (nodes.SOURCE_VOLUME_ATTRIBUTE): one patient's row only
-            a, b = (t.GetAttribute(nodes.SOURCE_VOLUME_ATTRIBUTE) for t in (p.radiomicsTable, p.doseTable))
+            a, b = (nodes.source_volume_id(t) for t in (p.radiomicsTable, p.doseTable))
             if a and b and a != b:
                 return (f"The radiomics table '{p.radiomicsTable.GetName()}' and the dose table "
                         f"'{p.doseTable.GetName()}' belong to different CTs: choose the tables of one patient")
@@ -271,8 +271,9 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
             return "The CT branch needs the tumour segmentation"
         if p.stageVolume is not None and not p.stagePatient.strip():
             return "The CT branch needs the patient id (as in the EHR/RNA tables)"
-        if p.stageVolume is not None:
-            return nodes.tumour_segment_problem(p.stageSegmentation)
+        if p.stageVolume is not None:   # not another CT's segmentation (measured on this CT's image)
+            return (nodes.segmentation_volume_problem(p.stageSegmentation, p.stageVolume)
+                    or nodes.tumour_segment_problem(p.stageSegmentation))
         return None
 
     def stagePatientId(self, p):

@@ -1323,7 +1323,7 @@ def test_second_ct_gets_its_own_segmentation(load_module, mrml_scene, tmp_path):
     assert seg_b is not seg_a and seg_b.GetName() == "patient B tumour" and mrml.segment_names(seg_b) == ["Tumor"]
     assert mrml.segment_names(seg_a) == ["Tumor"] and seg_a.GetAttribute("LungAI.confidence") == "0.8"
     assert seg_b.GetAttribute("LungAI.confidence") == "0.3"
-    assert seg_a.GetAttribute(nodes.SOURCE_VOLUME_ATTRIBUTE) == a.GetID()     # the tables' rule: tagged with its CT
+    assert nodes.source_volume_id(seg_a) == a.GetID()     # the tables' rule: linked to its CT (a node reference)
     _fake_segment_run(logic, p, 0.4, tmp_path)                       # the same CT again: its own node
     assert p.outputSegmentation is seg_b and mrml.segment_names(seg_b) == ["Tumor", "Tumor (2)"]
     # lungs of A with B's node as output: a new node "patient A lungs"
@@ -1349,6 +1349,154 @@ def test_second_ct_gets_its_own_segmentation(load_module, mrml_scene, tmp_path):
     assert p.outputSegmentation is users and mrml.segment_names(users) == ["GTV", "Tumor"]
     with pytest.raises(InputError, match="another CT"):              # never a segment of another CT replaced
         nodes.add_tumour_outputs(mrml_scene, b, labels, labels, {}, seg_node=seg_a, replace_segment="Tumor")
+
+
+def _tumour_mask(volume_node):
+    from lungai import mrml
+
+    ct = mrml.image_from_volume_node(volume_node)
+    mask = sitk.Image(ct.GetSize(), sitk.sitkUInt8)
+    mask.CopyInformation(ct)
+    centre = [n // 2 for n in ct.GetSize()]
+    mask[centre[0] - 1:centre[0] + 2, centre[1] - 1:centre[1] + 2, centre[2] - 1:centre[2] + 2] = 1
+    return mask
+
+
+def _add_tumour(scene, volume_node, seg_node=None, replace_segment=None):
+    from lungai.scene import nodes
+
+    mask = _tumour_mask(volume_node)
+    return nodes.add_tumour_outputs(scene, volume_node, mask, sitk.Cast(mask, sitk.sitkFloat32), {},
+                                    seg_node=seg_node, replace_segment=replace_segment)["segmentation"]
+
+
+def test_imported_scene_keeps_each_result_with_its_ct(mrml_scene, tmp_path):
+    """A saved scene imported into a scene that already has a CT (Add Data of a .mrml / .mrb): MRML renames the
+    clashing node IDs and updates node references, never attributes - the CT link is a reference
+    (nodes.SOURCE_VOLUME_ATTRIBUTE), so the imported "A tumour" / "A radiomics" still belong to A, not to the CT B
+    that now has A's old ID (B's tumour went into "A tumour", A's re-run made "A tumour_1")."""
+    import pandas as pd
+    from lungai import mrml
+    from lungai.scene import nodes
+    from slicer_module_helpers import headless_scene, restore_headless_scene
+
+    a = _small_ct(mrml_scene, "A", (20, 20, 10), (0.0, 0.0, 0.0))
+    seg_a = _add_tumour(mrml_scene, a)
+    table_a = nodes.volume_table(mrml_scene, pd.DataFrame({"feature": ["f"], "Tumor": [1.0]}), "A radiomics", a)
+    for node, name in ((a, "a.nrrd"), (seg_a, "a.seg.nrrd"), (table_a, "a.csv")):
+        node.AddDefaultStorageNode()
+        node.GetStorageNode().SetFileName(str(tmp_path / name))
+        assert node.GetStorageNode().WriteData(node)
+    mrml_scene.SetURL(str(tmp_path / "s.mrml"))
+    assert mrml_scene.Commit()
+    scene, token = headless_scene()
+    try:
+        b = _small_ct(scene, "B", (24, 16, 12), (100.0, 50.0, -30.0))
+        assert b.GetID() == a.GetID()                       # the clash
+        scene.SetURL(str(tmp_path / "s.mrml"))
+        assert scene.Import()
+        a2, seg, table = (scene.GetFirstNodeByName(n) for n in ("A", "A tumour", "A radiomics"))
+        assert a2.GetID() != b.GetID()
+        assert nodes.source_volume_id(seg) == a2.GetID() and nodes.source_volume_id(table) == a2.GetID()
+        seg_b = _add_tumour(scene, b, seg_node=seg)          # B's tumour: a new node, "A tumour" untouched
+        assert seg_b is not seg and seg_b.GetName() == "B tumour" and mrml.segment_names(seg) == ["Tumor"]
+        assert _add_tumour(scene, a2, seg_node=seg) is seg and mrml.segment_names(seg) == ["Tumor", "Tumor (2)"]
+        frame = pd.DataFrame({"feature": ["f"], "Tumor": [2.0]})
+        assert nodes.volume_table(scene, frame, "B radiomics", b, node=table) is not table
+        assert nodes.volume_table(scene, frame, "A radiomics", a2, node=table) is table
+    finally:
+        restore_headless_scene(scene, token)
+
+
+def test_old_scene_source_attribute_is_read_with_care(mrml_scene):
+    """A scene saved before the CT link was a reference: the attribute LungAI.sourceVolume is read when no
+    reference exists - for a segmentation only when its reference geometry agrees (an imported scene's stale
+    attribute names another CT); a table's as it is."""
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    a = _small_ct(mrml_scene, "A", (20, 20, 10), (0.0, 0.0, 0.0))
+    b = _small_ct(mrml_scene, "B", (24, 16, 12), (100.0, 50.0, -30.0))
+    seg = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "old A tumour")
+    seg.SetReferenceImageGeometryParameterFromVolumeNode(a)
+    seg.SetAttribute(nodes.SOURCE_VOLUME_ATTRIBUTE, a.GetID())
+    assert nodes.source_volume_id(seg) == a.GetID() and nodes.volume_segmentation(seg, b) is None
+    seg.SetAttribute(nodes.SOURCE_VOLUME_ATTRIBUTE, b.GetID())          # stale: the geometry says A
+    assert nodes.source_volume_id(seg) == ""
+    table = mrml.table_node_from_dataframe(mrml_scene, __import__("pandas").DataFrame({"x": [1]}), "old table")
+    table.SetAttribute(nodes.SOURCE_VOLUME_ATTRIBUTE, b.GetID())
+    assert nodes.source_volume_id(table) == b.GetID()
+    nodes.set_source_volume(table, a)                                    # rewritten as a reference
+    assert nodes.source_volume_id(table) == a.GetID() and table.GetAttribute(nodes.SOURCE_VOLUME_ATTRIBUTE) is None
+
+
+def test_old_scene_node_with_two_runs_tumours_is_not_reused(mrml_scene):
+    """A node saved when every CT's tumour went into one node ("A tumour" with A's Tumor and B's Tumor (2),
+    reference geometry moved to B, no CT link) is reused for neither CT: B's re-run no longer adds "Tumor (3)"
+    to it (tagging A's node as B's)."""
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    a = _small_ct(mrml_scene, "A", (20, 20, 10), (0.0, 0.0, 0.0))
+    b = _small_ct(mrml_scene, "B", (24, 16, 12), (100.0, 50.0, -30.0))
+    old = None
+    for ct in (a, b):
+        old, segment_id = mrml.mask_to_segment(mrml_scene, _tumour_mask(ct), "Tumor", seg_node=old,
+                                               reference_volume_node=ct)
+        nodes.mark_made_by(old, segment_id, "lungai segment")
+    assert mrml.segment_names(old) == ["Tumor", "Tumor (2)"] and nodes.source_volume_id(old) == ""
+    for ct in (b, a):
+        assert _add_tumour(mrml_scene, ct, seg_node=old) is not old
+    assert mrml.segment_names(old) == ["Tumor", "Tumor (2)"] and nodes.source_volume_id(old) == ""
+
+
+def test_radiomics_and_stage_refuse_another_cts_segmentation(load_module, mrml_scene, tmp_path):
+    """Lung Radiomics / Multimodal Predict's CT branch refuse a segmentation of another CT (lungai's results of
+    another CT, or a user's drawn on another image): A's tumour was measured on B's image and filed as B's row.
+    The panel offers the CT's own segmentation."""
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    a = _small_ct(mrml_scene, "A", (20, 20, 10), (0.0, 0.0, 0.0))
+    b = _small_ct(mrml_scene, "B", (24, 16, 12), (100.0, 50.0, -30.0))
+    seg_a, seg_b = _add_tumour(mrml_scene, a), _add_tumour(mrml_scene, b)
+    users = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "my contours")
+    users.SetReferenceImageGeometryParameterFromVolumeNode(a)
+    mrml.mask_to_segment(mrml_scene, _tumour_mask(a), "GTV", seg_node=users, reference_volume_node=a)
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation, p.selectedSegments = b, seg_a, ["Tumor"]
+    assert "holds the results of another CT (A), not of B" in logic.inputProblem(p)
+    p.segmentation, p.selectedSegments = users, ["GTV"]
+    assert "drawn on another image (A), not on B" in logic.inputProblem(p)
+    p.segmentation, p.selectedSegments = seg_b, ["Tumor"]
+    assert logic.inputProblem(p) is None
+    assert nodes.volume_segmentation_default(mrml_scene, b) is seg_b
+    assert nodes.volume_segmentation_default(mrml_scene, a) is seg_a
+    stage = load_module("MultimodalPredict").MultimodalPredictLogic()
+    q = stage.getParameterNode()
+    q.stageModelDirectory, q.stageVolume, q.stagePatient, q.stageSegmentation = str(tmp_path), b, "P1", seg_a
+    assert "holds the results of another CT (A)" in stage.stageInputProblem(q)
+    q.stageSegmentation = seg_b
+    assert stage.stageInputProblem(q) is None
+
+
+def test_console_segment_refuses_another_cts_node_before_inference(mrml_scene, monkeypatch):
+    """lungai.scene.segment.segment_tumour_node(seg_node=<another CT's node>, replace_segment="Tumor") is refused
+    before the model is loaded and run (minutes on a real CT), not after."""
+    from lungai.errors import InputError
+    from lungai.scene import segment
+
+    a = _small_ct(mrml_scene, "A", (20, 20, 10), (0.0, 0.0, 0.0))
+    b = _small_ct(mrml_scene, "B", (24, 16, 12), (100.0, 50.0, -30.0))
+    seg_a = _add_tumour(mrml_scene, a)
+
+    def no_inference(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(segment, "load_model", no_inference)
+    with pytest.raises(InputError, match="another CT"):
+        segment.segment_tumour_node(mrml_scene, b, seg_node=seg_a, replace_segment="Tumor")
 
 
 def test_seed_is_the_first_placed_point(load_module, mrml_scene, phantom_nodes, tmp_path):
@@ -1530,15 +1678,17 @@ def test_lung_radiomics_second_ct_gets_its_own_table(load_module, mrml_scene, ph
         return mrml.dataframe_from_table_node(table).set_index("feature").loc["original_firstorder_Mean", "Tumor"]
 
     tables = []
-    for ct in (vol, other, other):
-        p.inputVolume = ct
+    # B's own ground truth (the same masks): A's segmentation is not measured on B (nodes.segmentation_volume_problem)
+    other_seg = sampledata.load_ground_truth(mrml_scene, tmp_path / "labels.nii.gz", other)
+    for ct, ct_seg in ((vol, seg), (other, other_seg), (other, other_seg)):
+        p.inputVolume, p.segmentation = ct, ct_seg
         logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
         tables.append(p.outputTable)
     first, second, again = tables
     assert first is not second and second is again     # the same CT: its table updated, not a third one
     assert first.GetName() == "phantom CT radiomics" and second.GetName() == "patient B radiomics"
     assert mean(second) == pytest.approx(mean(first) + 100.0, rel=1e-6)   # each table keeps its own CT's values
-    assert first.GetAttribute(nodes.SOURCE_VOLUME_ATTRIBUTE) == vol.GetID()
+    assert nodes.source_volume_id(first) == vol.GetID()
     assert mrml_scene.GetNodesByClass("vtkMRMLTableNode").GetNumberOfItems() == 2
     import types
 

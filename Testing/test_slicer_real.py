@@ -468,6 +468,31 @@ def test_segments_added_or_renamed_refresh_the_radiomics_checklist(env, ct_node)
     assert refreshed and w.ui.applyButton.enabled
 
 
+
+def test_radiomics_offers_the_selected_cts_own_segmentation(env):
+    """Choosing another CT in Lung Radiomics switches a segmentation of another CT to the CT's own one (another CT's
+    segmentation is refused: nodes.segmentation_volume_problem); a segmentation of this CT is kept."""
+    from lungai import mrml
+
+    segs, cts = [], []
+    for name, origin in (("A", (0.0, 0.0, 0.0)), ("B", (100.0, 50.0, -30.0))):
+        image = sitk.Image((12, 12, 6), sitk.sitkInt16) - 700
+        image.SetOrigin(origin)
+        cts.append(mrml.volume_node_from_image(env.scene, image, name))
+        seg = env.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", f"{name} contours")
+        seg.SetReferenceImageGeometryParameterFromVolumeNode(cts[-1])
+        segs.append(seg)
+    m, w = _widget("LungRadiomics", env)
+    w.updateSegmentList = lambda: None                        # the Qt list itself cannot run here
+    w.setParameterNode(w.logic.getParameterNode())
+    p = w._parameterNode
+    p.inputVolume, p.segmentation = cts[0], segs[0]
+    p.inputVolume = cts[1]
+    assert p.segmentation is segs[1]
+    p.inputVolume = cts[0]
+    assert p.segmentation is segs[0]
+    w.exit()
+
 def _lungs_job(w, env, ct_node, small_phantom):
     """Start 'Segment lungs' with a stand-in process; the lung labels are what `lungai lungs` writes."""
     from LungAICommon import panel

@@ -329,7 +329,7 @@ def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk
     seg_node, segment_id = mrml.mask_to_segment(scene, tumour, TUMOUR_SEGMENT, seg_node=seg_node,
                                                 replace_segment=replace_segment, reference_volume_node=volume_node)
     mark_made_by(seg_node, segment_id, "lungai segment")
-    seg_node.SetAttribute(SOURCE_VOLUME_ATTRIBUTE, volume_node.GetID())
+    set_source_volume(seg_node, volume_node)
     if new_node:
         seg_node.SetName(scene.GenerateUniqueName(tumour_node_name(base)))
     for key in ("confidence", "needs_review", "review_threshold", "tumor_volume_ml", "method"):
@@ -383,7 +383,7 @@ def add_lung_outputs(scene, volume_node, labels: sitk.Image, seg_node=None):
         seg_node, segment_id = mrml.mask_to_segment(scene, mask, name, seg_node=seg_node,
                                                     reference_volume_node=volume_node)
         mark_made_by(seg_node, segment_id, "lungai lungs")
-        seg_node.SetAttribute(SOURCE_VOLUME_ATTRIBUTE, volume_node.GetID())
+        set_source_volume(seg_node, volume_node)
         volumes[name] = float((arr == value).sum()) * ml_per_voxel
     if new_node:
         seg_node.SetName(scene.GenerateUniqueName(f"{volume_node.GetName()} lungs"))
@@ -421,50 +421,92 @@ def table_from_csv(scene, path: Path, name: str, node=None, where: Optional[dict
     return mrml.table_node_from_dataframe(scene, df, name, node=node)
 
 
-# table / segmentation attribute: the ID of the CT volume node whose results the node holds (radiomics, dose
-# features; lungai's tumour and lung segmentations: volume_segmentation)
+# table / segmentation node reference role (and, in scenes saved before, attribute): the CT volume node whose
+# results the node holds (radiomics, dose features; lungai's tumour and lung segmentations: volume_segmentation).
+# A reference, not an attribute holding an ID: MRML renames references when a saved scene is imported into a scene
+# whose node IDs clash (Add Data of a .mrml / .mrb), never attributes - "A tumour" would then name CT B.
 SOURCE_VOLUME_ATTRIBUTE = "LungAI.sourceVolume"
+
+
+def set_source_volume(node, volume_node):
+    """Link ``node`` (a table or segmentation of results) to its CT: node reference :data:`SOURCE_VOLUME_ATTRIBUTE`
+    (the attribute of older versions is removed); returns the node."""
+    node.SetNodeReferenceID(SOURCE_VOLUME_ATTRIBUTE, volume_node.GetID())
+    node.RemoveAttribute(SOURCE_VOLUME_ATTRIBUTE)
+    return node
+
+
+def source_volume_id(node) -> str:
+    """The ID of the CT whose results ``node`` holds, "" when unknown: its reference :data:`SOURCE_VOLUME_ATTRIBUTE`;
+    in a scene saved by an older version the attribute, trusted for a segmentation only when its reference
+    geometry is that same volume (references follow an import, the attribute does not), for a table when it
+    has no reference."""
+    if node is None:
+        return ""
+    reference = node.GetNodeReferenceID(SOURCE_VOLUME_ATTRIBUTE)
+    if reference:
+        return reference
+    old = node.GetAttribute(SOURCE_VOLUME_ATTRIBUTE) or ""
+    if old and node.IsA("vtkMRMLSegmentationNode") and \
+            node.GetNodeReferenceID(node.GetReferenceImageGeometryReferenceRole()) != old:
+        return ""
+    return old
 
 
 def volume_table(scene, df, name: str, volume_node, node=None):
     """A table node of ``volume_node``'s results (a panel's output table).  ``node`` (the panel's current
     output) is updated and renamed to ``name`` only when it holds results of this same CT
-    (:data:`SOURCE_VOLUME_ATTRIBUTE`); otherwise a new node is made, so that a second patient's results
+    (:func:`source_volume_id`); otherwise a new node is made, so that a second patient's results
     never overwrite the first patient's table, which would keep the first patient's name (the table
     name is the case of a risk prediction, MultimodalPredict)."""
     from lungai import mrml
 
-    if node is None or node.GetAttribute(SOURCE_VOLUME_ATTRIBUTE) != volume_node.GetID():
+    if node is None or source_volume_id(node) != volume_node.GetID():
         node = None
     elif node.GetName() != name:
         node.SetName(name)   # the same CT renamed since
     node = mrml.table_node_from_dataframe(scene, df, name, node=node)
-    node.SetAttribute(SOURCE_VOLUME_ATTRIBUTE, volume_node.GetID())
-    return node
+    return set_source_volume(node, volume_node)
 
 
 def volume_segmentation(seg_node, volume_node, replace_segment=None):
     """``seg_node`` (the output segmentation chosen) when it holds segments of ``volume_node``, else None: the
     outputs then go to a new node, so that a second patient's segments never join the first patient's node
     (whose confidence attributes they would overwrite, and whose primary tumour would stay the first
-    patient's).  The CT of a node is its :data:`SOURCE_VOLUME_ATTRIBUTE` (set on the nodes lungai fills, as on
+    patient's).  The CT of a node is its :func:`source_volume_id` (set on the nodes lungai fills, as on
     its tables: :func:`volume_table`), else for a user's node its reference geometry (the volume it refers to,
-    else its geometry) - a node with no reference geometry yet is reused.  ``replace_segment`` in a node of
-    another CT raises InputError (a segment of another CT is never overwritten)."""
+    else its geometry) - a node with no reference geometry yet is reused.  A node with no CT link holding
+    several tumours lungai made (a scene saved by a version that put every CT's tumour into one node) is
+    never reused.  ``replace_segment`` in a node of another CT raises InputError (a segment of another CT
+    is never overwritten)."""
     if seg_node is None or _segmentation_volume_matches(seg_node, volume_node):
         return seg_node
     if replace_segment is not None:
-        raise InputError(f"the segmentation {seg_node.GetName()!r} holds segments of another CT, not of "
-                         f"{volume_node.GetName()}", "choose a segmentation of this CT, or none (a new one is made)")
+        raise InputError(f"the segmentation {seg_node.GetName()!r} holds segments of another CT (or of several), not "
+                         f"only of {volume_node.GetName()}",
+                         "choose a segmentation of this CT, or none (a new one is made)")
     return None
+
+
+def _lungai_tumour_count(seg_node) -> int:
+    import vtk
+
+    segmentation, count = seg_node.GetSegmentation(), 0
+    for i in range(segmentation.GetNumberOfSegments()):
+        value = vtk.reference("")
+        if segmentation.GetNthSegment(i).GetTag(MADE_BY_TAG, value) and str(value) == "lungai segment":
+            count += 1
+    return count
 
 
 def _segmentation_volume_matches(seg_node, volume_node) -> bool:
     import slicer
 
-    source = seg_node.GetAttribute(SOURCE_VOLUME_ATTRIBUTE)
+    source = source_volume_id(seg_node)
     if source:
         return source == volume_node.GetID()
+    if _lungai_tumour_count(seg_node) > 1:
+        return False                 # several runs' tumours with no CT link: perhaps several CTs'
     reference = seg_node.GetNodeReferenceID(seg_node.GetReferenceImageGeometryReferenceRole())
     if reference:
         return reference == volume_node.GetID()
@@ -476,6 +518,47 @@ def _segmentation_volume_matches(seg_node, volume_node) -> bool:
     probe.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
     return geometry == probe.GetSegmentation().GetConversionParameter(
         slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName())
+
+
+def segmentation_volume_problem(seg_node, volume_node) -> Optional[str]:
+    """Why ``seg_node`` is not an input for ``volume_node`` (Lung Radiomics, Multimodal Predict's CT branch), else
+    None: it holds lungai's results of another CT (:func:`source_volume_id`), or it was drawn on another image
+    (its reference geometry volume) - unless both volumes sit under the same DICOM patient (a GTV drawn on the
+    patient's PET).  Its masks would be measured on this CT's image and filed as this CT's results."""
+    if seg_node is None or volume_node is None:
+        return None
+    scene = volume_node.GetScene()
+    source = source_volume_id(seg_node)
+    if source and source != volume_node.GetID():
+        other = scene.GetNodeByID(source) if scene is not None else None
+        return (f"The segmentation '{seg_node.GetName()}' holds the results of another CT"
+                f"{f' ({other.GetName()})' if other is not None else ''}, not of {volume_node.GetName()}: "
+                f"choose {volume_node.GetName()}'s segmentation")
+    reference = "" if source else seg_node.GetNodeReferenceID(seg_node.GetReferenceImageGeometryReferenceRole())
+    if reference and reference != volume_node.GetID():
+        other = scene.GetNodeByID(reference) if scene is not None else None
+        from lungai.scene.dicom import _patient_id
+
+        if other is not None and _patient_id(other) and _patient_id(other) == _patient_id(volume_node):
+            return None
+        return (f"The segmentation '{seg_node.GetName()}' was drawn on another image"
+                f"{f' ({other.GetName()})' if other is not None else ''}, not on {volume_node.GetName()}: "
+                f"choose {volume_node.GetName()}'s segmentation (or set this one's reference geometry to "
+                f"{volume_node.GetName()} in Segment Editor if it is this patient's)")
+    return None
+
+
+def volume_segmentation_default(scene, volume_node):
+    """The segmentation a panel offers for ``volume_node``: the first one holding its results
+    (:func:`source_volume_id`), else the first with no :func:`segmentation_volume_problem`, else None."""
+    segmentations = [scene.GetNthNodeByClass(i, "vtkMRMLSegmentationNode")
+                     for i in range(scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode"))]
+    if volume_node is None:
+        return segmentations[0] if segmentations else None
+    for node in segmentations:
+        if source_volume_id(node) == volume_node.GetID():
+            return node
+    return next((node for node in segmentations if segmentation_volume_problem(node, volume_node) is None), None)
 
 
 def table_rows(table_node) -> list[dict]:

@@ -27,10 +27,13 @@ def segment_tumour_node(scene, volume_node, roi_node=None, point_node=None, mode
 
     Returns {"segmentation": node, "segment_id": id, "uncertainty": scalar volume node,
     "table": table node, "result": dict, "probability": sitk image, "candidates": markups point list
-    of the candidate regions when automatic mode found more than one, else None}.  With ``seg_node``
-    the segment is added to it as "Tumor" (or "Tumor (2)" when taken); only ``replace_segment``
-    (chosen by the user) is overwritten.
+    of the candidate regions when automatic mode found more than one, else None}.  ``seg_node`` receives
+    the segment "Tumor" (or "Tumor (2)" when taken) only when it belongs to this CT
+    (:func:`lungai.scene.nodes.volume_segmentation`), else a new node "<CT> tumour" is made; only
+    ``replace_segment`` (chosen by the user) is overwritten, and ``replace_segment`` in a node of another CT
+    raises InputError before the inference.
     """
+    seg_node = nodes.volume_segmentation(seg_node, volume_node, replace_segment)   # refused before minutes of work
     model = loaded_model or load_model(resolve_model_dir(model_dir))
     ct = mrml.image_from_volume_node(volume_node)
     res = segment_tumour(ct, model, roi_lps=nodes.roi_to_lps(roi_node) if roi_node is not None else None,
