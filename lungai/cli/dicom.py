@@ -182,6 +182,12 @@ def run_export(args) -> int:
     # given here were not made in this run, so they count as the user's
     generation = {"tumour": AUTOMATIC if paths["result"] and (args.result or not args.tumour) else MANUAL,
                   "lungs": MANUAL}
+    from lungai.dicom.reference import MULTIFRAME_NO_DICOM, multiframe_ct
+
+    if multiframe_ct(args.ct, args.series):     # before any work: its results cannot reference its slices
+        raise InputError(MULTIFRAME_NO_DICOM.format(ct=args.ct), "export the results of a CT given as a classic "
+                         "series (one file per slice; e.g. converted by the scanner / PACS or dicom3tools); the NIfTI "
+                         "results stay valid as they are")
     # before reading: never the CT's own folder, nor a user's file of an output name (the marker .lungai-dicom-export
     # lists what an earlier export wrote: a re-run replaces those)
     inputs = [args.ct, *(p for p in paths.values() if p)]
