@@ -934,6 +934,8 @@ def _results_folder(st, tmp_path, result: dict):
     lab[array(st["masks"]["Lung_L"]) > 0] = 2
     sitk.WriteImage(image_like(lab, ct), str(res / "lungs.nii.gz"))
     sitk.WriteImage(st["masks"]["GTV"], str(res / "tumor.nii.gz"))
+    gtv_ml = float((array(st["masks"]["GTV"]) > 0).sum() * np.prod(ct.GetSpacing()) / 1000.0)
+    result = {"tumor_volume_ml": gtv_ml, **result}      # lungai segment's result.json describes its tumour
     (res / "result.json").write_text(json.dumps(result), encoding="utf-8")
     return ct, res, lab
 

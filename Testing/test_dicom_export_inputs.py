@@ -286,3 +286,71 @@ def test_a_binary_lung_mask_is_exported_as_both_lungs_not_the_right_lung(tmp_pat
     assert _cli("dicom-export", "--ct", st["ct"], "--lungs", tmp_path / "right.nii.gz", "-o", tmp_path / "r") == 0
     assert list(read_seg(tmp_path / "r" / "results.seg.dcm", ct)) == ["Right lung"]
     assert "holds only the right lung" in "".join(capsys.readouterr())
+
+
+def _binary_lungs(case, tmp_path):
+    st = case["st"]
+    both = (array(st["masks"]["Lung_R"]) > 0) | (array(st["masks"]["Lung_L"]) > 0)
+    sitk.WriteImage(image_like(both.astype(np.uint8), case["ct"]), str(tmp_path / "binary.nii.gz"))
+    return both
+
+
+def test_a_body_mask_given_as_the_lungs_is_warned_of(case, tmp_path, capsys):
+    """Review: a binary mask that is not lungs (a body mask: 21.7 L, mean 38 HU) went out as SEG / RTSTRUCT 'Lungs'
+    without a word: only right_lung / left_lung segments were checked, the binary mask's 'lungs' segment not."""
+    ct = case["ct"]
+    body = array(ct) > -500
+    body |= _binary_lungs(case, tmp_path)
+    sitk.WriteImage(image_like(body.astype(np.uint8), ct), str(tmp_path / "body.nii.gz"))
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--lungs", tmp_path / "body.nii.gz", "-o", tmp_path / "e") == 0
+    out = capsys.readouterr().out
+    assert "warning: segment 'lungs' does not look like the lungs" in out and "is --lungs really a mask of the lungs" in out
+    # the lungs themselves: no such warning
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--lungs", tmp_path / "binary.nii.gz", "-o", tmp_path / "l") == 0
+    assert "does not look like" not in capsys.readouterr().out
+
+
+def test_dicom_export_refuses_a_result_json_that_is_no_lungai_segmentation(case, tmp_path, capsys):
+    """Review: --tumour cohort/patients/X/tumour.nii.gz --result cohort/patients/X/result.json (the oncologist's GTV;
+    no tumor_volume_ml) exported the GTV as AUTOMATIC / SlicerLungAI: the volume check returned early."""
+    import json
+
+    cohort = {"case": "P1", "patient_id": "P1", "status": "done", "notes": [],
+              "provenance": {"ct": "DICOM series 1.2", "tumour": "RTSTRUCT GTV", "lungs": "RTSTRUCT Lung_R+Lung_L"}}
+    (tmp_path / "cohort.json").write_text(json.dumps(cohort))
+    (tmp_path / "bare.json").write_text(json.dumps({"confidence": 0.7, "needs_review": False}))
+    args = ["dicom-export", "--ct", case["st"]["ct"], "--tumour", case["root"] / "gtv.nii.gz"]
+    assert _cli(*args, "--result", tmp_path / "cohort.json", "-o", tmp_path / "e") == 2
+    err = capsys.readouterr().err
+    assert "cohort.json is a `lungai cohort` patient record" in err and "its tumour is RTSTRUCT GTV" in err
+    assert "export the tumour without --result" in err and not (tmp_path / "e").exists()
+    assert _cli(*args, "--result", tmp_path / "bare.json", "-o", tmp_path / "e") == 2
+    assert "it has no tumor_volume_ml" in capsys.readouterr().err and not (tmp_path / "e").exists()
+
+
+def test_a_binary_lung_seg_of_dicom_export_reads_back_as_lungs(case, tmp_path, capsys):
+    """Review: dicom-export's SEG of a binary lung mask (segments Tumour, Lungs) given back as --lungs was refused
+    ("no segment has role 'lung_right'"), the fix suggesting the tumour segment."""
+    from lungai.dicom.masks import mask_input
+    from lungai.dicom.seg import read_seg
+
+    both = _binary_lungs(case, tmp_path)
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--tumour", case["root"] / "gtv.nii.gz", "--lungs",
+                tmp_path / "binary.nii.gz", "-o", tmp_path / "e") == 0
+    seg = tmp_path / "e" / "results.seg.dcm"
+    assert list(read_seg(seg, case["ct"])) == ["Tumour", "Lungs"]
+    lungs = array(mask_input(str(seg), case["ct"], lungs=True))
+    assert set(np.unique(lungs)) == {0, 1} and np.array_equal(lungs > 0, both)
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--lungs", seg, "-o", tmp_path / "again") == 0
+    assert list(read_seg(tmp_path / "again" / "results.seg.dcm", case["ct"])) == ["Lungs"]
+    # a SEG with the tumour and the right lung only: the fix names lung segments, not the tumour
+    from lungai.dicom.seg import write_seg
+    from lungai.dicom.reference import ct_reference
+
+    ref = ct_reference(case["st"]["ct"], image=case["ct"])
+    one = write_seg({"Tumour": image_like(case["gtv"].astype(np.uint8), case["ct"]),
+                     "Right lung": image_like((case["lab"] == 1).astype(np.uint8), case["ct"])}, ref,
+                    tmp_path / "one.seg.dcm", roles={"Tumour": "gtv", "Right lung": "lung_right"})
+    with pytest.raises(InputError) as exc:
+        mask_input(str(one), case["ct"], lungs=True)
+    assert "lung_left" in exc.value.problem and "Tumour" not in exc.value.fix and "RIGHT,LEFT" in exc.value.fix

@@ -229,3 +229,136 @@ def test_read_rtstruct_warns_of_another_series(tmp_path):
     ct.SetMetaData("0020|000e", "1.2.3.4")
     with pytest.warns(UserWarning, match="the CT given is series 1.2.3.4"):
         read_rtstruct(st["rtstruct"], ct, names=["GTV"])
+
+
+def _enhanced(tmp_path, folder="MF", files=None, name="enhanced.dcm", series_uid=None, instance=1):
+    hd = pytest.importorskip("highdicom")
+    if files is None:
+        _, files = _series(tmp_path / "classic")
+    enhanced = hd.legacy.LegacyConvertedEnhancedCTImage(
+        [pydicom.dcmread(f) for f in files], series_instance_uid=series_uid or hd.UID(), series_number=9,
+        sop_instance_uid=hd.UID(), instance_number=instance)
+    (tmp_path / folder).mkdir(exist_ok=True)
+    enhanced.save_as(tmp_path / folder / name)
+    return tmp_path / folder
+
+
+def test_dicom_outputs_of_an_enhanced_ct_are_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    """Review: `lungai lungs MF -o l.nii.gz` failed after segmenting ("no CT slices found in MF"), dicom-export
+    failed the same way: SEG / RTSTRUCT reference classic slices.  lungs writes the NIfTI and says why no DICOM;
+    dicom-export refuses before reading anything; lungai segment skips its DICOM outputs the same way."""
+    from lungai.cli import main
+    import lungai.dicom.reference as reference
+
+    from types import SimpleNamespace
+
+    mf = _enhanced(tmp_path)
+    labels = sitk.Cast(read_ct(mf) > 0, sitk.sitkUInt8)    # the segmentation itself is not the matter here
+    monkeypatch.setattr("lungai.lungs.segment_lungs", lambda ct: SimpleNamespace(
+        labels=labels, volumes_ml={"right_lung": 1.0, "left_lung": 0.0}, notes=[], warnings=[]))
+    assert main(["lungs", str(mf), "-o", str(tmp_path / "l.nii.gz")]) == 0
+    out = capsys.readouterr().out
+    assert "is an Enhanced (multi-frame) CT: DICOM SEG / RTSTRUCT outputs need a classic CT series" in out
+    assert (tmp_path / "l.nii.gz").exists() and not list(tmp_path.glob("l*.dcm"))
+    sitk.WriteImage(sitk.Image(16, 16, 6, sitk.sitkUInt8), str(tmp_path / "t.nii.gz"))
+    read = []
+    monkeypatch.setattr("lungai.io.read_ct", lambda *a, **k: read.append(a))
+    assert main(["dicom-export", "--ct", str(mf), "--tumour", str(tmp_path / "t.nii.gz"), "-o",
+                 str(tmp_path / "e")]) == 2
+    assert "Enhanced (multi-frame) CT" in capsys.readouterr().err and not read and not (tmp_path / "e").exists()
+    assert reference.multiframe_ct(mf) and not reference.multiframe_ct(tmp_path / "classic")
+    with pytest.raises(InputError, match="Enhanced"):      # any other caller: the reason, not "no CT slices"
+        reference.ct_reference(mf)
+    import inspect
+
+    import lungai.cli.seg as seg_cli                      # segment (not run here: a model) checks it the same way
+    assert "multiframe_ct(args.ct, args.series)" in inspect.getsource(seg_cli.run_segment if hasattr(
+        seg_cli, "run_segment") else seg_cli)
+
+
+def test_an_odd_first_slice_is_the_one_named(tmp_path):
+    """Review: the first file was the reference orientation, so a tilted first slice named another (good) slice."""
+    _, files = _series(tmp_path / "P" / "CT")
+    a = np.deg2rad(5)
+    _edit(files[0], lambda ds: setattr(ds, "ImageOrientationPatient",
+                                       [1, 0, 0, 0, f"{np.cos(a):.6f}", f"{np.sin(a):.6f}"]))
+    with pytest.raises(InputError) as exc:
+        read_ct(tmp_path / "P" / "CT")
+    assert f"slice {files[0].name} has ImageOrientationPatient" in exc.value.problem
+    assert "the others 1/0/0/0/1/0" in exc.value.problem
+    (study,) = scan(tmp_path / "P")
+    assert any(f"slice {files[0].name} has" in n for n in study.notes)
+    _edit(files[3], lambda ds: setattr(ds, "ImageOrientationPatient", [0, 1, 0, 0, 0, -1]))
+    with pytest.raises(InputError) as exc:      # every odd file listed
+        read_ct(tmp_path / "P" / "CT")
+    assert "2 slices differ" in exc.value.problem and files[0].name in exc.value.problem \
+        and files[3].name in exc.value.problem
+
+
+def test_a_multiframe_series_in_several_files_is_refused(tmp_path):
+    """Review: read_ct gave ITK's raw 'Size: [512, 512, 53, 1]', dicom-scan 'CT 2 slices' and '2 of its 2 slices
+    have no ImagePositionPatient'."""
+    from lungai.dicom.reference import derived_uid
+
+    _, files = _series(tmp_path / "classic")
+    uid = derived_uid("mf", "series")
+    _enhanced(tmp_path, files=files[:3], name="a.dcm", series_uid=uid, instance=1)
+    _enhanced(tmp_path, files=files[3:], name="b.dcm", series_uid=uid, instance=2)
+    with pytest.raises(InputError) as exc:
+        read_ct(tmp_path / "MF")
+    assert "a multi-frame CT series in several files is not supported" in exc.value.problem
+    (study,) = scan(tmp_path / "MF")
+    assert study.ct.n_slices == 6
+    assert any("multi-frame CT series in several files" in n for n in study.notes)
+    assert not any("ImagePositionPatient" in n for n in study.notes)
+
+
+def test_a_localizer_inside_the_ct_series_is_left_out_not_the_series(tmp_path, capsys):
+    """Review: a LOCALIZER image in the CT's own series (sorting first) made dicom-scan drop the whole series as a
+    scout (cohort: no CT); read_ct failed on its size.  The localizer file is left out, with a note."""
+    from lungai.cli import main
+
+    _, files = _series(tmp_path / "P" / "CT")
+    loc = pydicom.dcmread(files[0])
+    loc.SOPInstanceUID = loc.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4.5.6.7"
+    loc.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+    loc.Rows, loc.Columns = 8, 16
+    loc.PixelData = np.zeros((8, 16), np.int16).tobytes()
+    loc.ImagePositionPatient, loc.ImageOrientationPatient = [-6, 0, -120], [1, 0, 0, 0, 0, -1]
+    loc.save_as(tmp_path / "P" / "CT" / "0loc.dcm")
+    (study,) = scan(tmp_path / "P")
+    assert study.ct is not None and study.ct.n_slices == 6 and "0loc.dcm" not in [f.name for f in study.ct.files]
+    (note,) = study.notes
+    assert "left out 1 scout / LOCALIZER image of the series (0loc.dcm)" in note
+    with pytest.warns(UserWarning, match="0loc.dcm"):
+        ct = read_ct(tmp_path / "P" / "CT")
+    assert ct.GetSize() == (16, 16, 6)
+    main(["lungs", str(tmp_path / "P" / "CT"), "--no-dicom", "-o", str(tmp_path / "l.nii.gz")])   # (no lungs in it)
+    err = capsys.readouterr().err
+    assert err.count("warning: the DICOM series in") == 1 and "0loc.dcm" in err and "UserWarning" not in err
+
+
+def test_dicom_scan_notes_a_slice_without_pixel_spacing(tmp_path):
+    """Review: read_ct refuses a slice without PixelSpacing, dicom-scan said nothing (cohort planned the patient)."""
+    _, files = _series(tmp_path / "P" / "CT")
+    _edit(files[2], lambda ds: delattr(ds, "PixelSpacing"))
+    (study,) = scan(tmp_path / "P")
+    assert any("PixelSpacing (0028,0030)" in n and files[2].name in n for n in study.notes)
+    with pytest.raises(InputError, match=files[2].name):
+        read_ct(tmp_path / "P" / "CT")
+
+
+def test_an_rtstruct_of_another_series_is_one_cli_warning(tmp_path, capsys):
+    """Review: read_rtstruct's 'other series' note reached the CLI as a raw Python UserWarning with a source path,
+    printed twice (two call sites)."""
+    import warnings
+
+    from lungai.cli import _input_notes
+    from lungai.errors import InputNote
+
+    with _input_notes():
+        for _ in range(2):
+            warnings.warn("the structures were drawn on series 1.2", InputNote, stacklevel=1)
+        warnings.warn("the structures were drawn on series 1.2", InputNote, stacklevel=2)
+    err = capsys.readouterr().err
+    assert err == "warning: the structures were drawn on series 1.2\n"

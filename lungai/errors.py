@@ -19,3 +19,8 @@ class InputError(LungAIError):
 
 class GeometryError(InputError):
     """Two images that must share a voxel grid do not."""
+
+
+class InputNote(UserWarning):
+    """A warning about the input met deep inside a reader (a scout left out of a CT series, an RTSTRUCT drawn on
+    another series): the CLI prints it once as ``warning: ...`` (no source path), other callers see a UserWarning."""

@@ -8,6 +8,7 @@ that ``lungai --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 
@@ -41,11 +42,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _input_notes():
+    """Warnings about the input (:class:`lungai.errors.InputNote`) printed as ``warning: ...`` on stderr, each text
+    once (not as Python warnings with a source path, repeated by each call site)."""
+    import warnings
+
+    from lungai.errors import InputNote
+
+    seen, show = set(), warnings.showwarning
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, InputNote):
+            return show(message, category, filename, lineno, file, line)
+        if str(message) not in seen:
+            seen.add(str(message))
+            print(f"warning: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", InputNote)
+        warnings.showwarning = showwarning
+        yield
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        result = args.func(args)
+        with _input_notes():
+            result = args.func(args)
     except LungAIError as exc:
         print(f"lungai {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -141,7 +141,10 @@ def _lung_notes(lungs, ct) -> list[str]:
     from lungai.dicom.export import lung_parts
     from lungai.lungs.check import lung_map_notes, lung_segment_notes
 
-    segments = {name: mask for _, _, name, _, mask in lung_parts(lungs)}    # right_lung / left_lung
+    segments = {name: mask for _, _, name, _, mask in lung_parts(lungs)}    # right_lung / left_lung, or lungs
+    if "lungs" in segments:     # a binary mask of both lungs (segment "Lungs"): its volume is checked with its HU
+        return lung_segment_notes(segments, ct, hint="is --lungs really a mask of the lungs (not of the body or "
+                                                     "another structure)? Give the lung mask, e.g. `lungai lungs`'s")
     return lung_map_notes(lungs) + lung_segment_notes(
         segments, ct, hint="are labels 1 and 2 of --lungs really the right and the left lung? Choose the lungs' "
                            "labels of another label map with --lungs FILE#R,L")
@@ -154,7 +157,7 @@ def run_export(args) -> int:
 
     from pathlib import Path
 
-    from lungai.dicom.export import check_result_volume, export_notes, export_results, reference_for
+    from lungai.dicom.export import check_lungai_result, check_result_volume, export_notes, export_results, reference_for
     from lungai.errors import InputError
     from lungai.dicom.masks import mask_input
     from lungai.io import read_image
@@ -179,6 +182,12 @@ def run_export(args) -> int:
     # given here were not made in this run, so they count as the user's
     generation = {"tumour": AUTOMATIC if paths["result"] and (args.result or not args.tumour) else MANUAL,
                   "lungs": MANUAL}
+    from lungai.dicom.reference import MULTIFRAME_NO_DICOM, multiframe_ct
+
+    if multiframe_ct(args.ct, args.series):     # before any work: its results cannot reference its slices
+        raise InputError(MULTIFRAME_NO_DICOM.format(ct=args.ct), "export the results of a CT given as a classic "
+                         "series (one file per slice; e.g. converted by the scanner / PACS or dicom3tools); the NIfTI "
+                         "results stay valid as they are")
     # before reading: never the CT's own folder, nor a user's file of an output name (the marker .lungai-dicom-export
     # lists what an earlier export wrote: a re-run replaces those)
     inputs = [args.ct, *(p for p in paths.values() if p)]
@@ -207,6 +216,8 @@ def run_export(args) -> int:
             uncertainty=read_image(paths["uncertainty"]) if paths["uncertainty"] else None,
             info=json.loads(open(paths["result"], encoding="utf-8").read()) if paths["result"] else None,
             radiomics=radiomics, dose=table_row(paths["dose"]), rp=table_row(paths["rp"]), generation=generation)
+        if given["info"] is not None:       # lungai segment's record, not a cohort's (an RTSTRUCT GTV)
+            check_lungai_result(given["info"], Path(paths["result"]).name)
         if given["tumour"] is not None:     # (export_results checks it too; here the message names the file)
             check_result_volume(given["info"], given["tumour"], Path(paths["result"] or "result.json").name)
         notes = [f"note: {n}" for n in export_notes(given["tumour"])] + \

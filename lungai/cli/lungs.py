@@ -20,12 +20,14 @@ def run(args) -> int:
     from lungai.lungs import segment_lungs
     from lungai.progress import task
 
-    from lungai.dicom.reference import is_dicom_folder
+    from lungai.dicom.reference import MULTIFRAME_NO_DICOM, is_dicom_folder, multiframe_ct
     from lungai.io.outputs import prepare_output_file, recorded_output_files
     from lungai.io.write import check_image_name, output_stem
 
     check_image_name(args.output)       # before reading and segmenting (a minute on a whole CT)
     dicom = is_dicom_folder(args.ct) and not args.no_dicom
+    skipped = dicom and multiframe_ct(args.ct, args.series)   # no SEG / RTSTRUCT of it: said, not failed at the end
+    dicom = dicom and not skipped
     stem = output_stem(args.output)     # a user's file is never replaced (the DICOM objects beside it neither)
     sidecars = [stem.with_name(stem.name + s) for s in (".seg.dcm", ".rtstruct.dcm")] if dicom else []
     prepare_output_file(args.output, inputs=[args.ct], owner="lungs", sidecars=sidecars)   # before any work
@@ -47,6 +49,9 @@ def run(args) -> int:
     print(f"right lung {v['right_lung']:.0f} ml, left lung {v['left_lung']:.0f} ml -> {args.output}")
     for path in written:
         print(f"DICOM: {path}")
+    if skipped:
+        print(f"note: {MULTIFRAME_NO_DICOM.format(ct=args.ct)}, so {stem.name}.seg.dcm / .rtstruct.dcm are not "
+              f"written; the label map {args.output} is")
     for note in result.notes:
         print(f"{'warning' if note in result.warnings else 'note'}: {note}")
     return 0

@@ -499,6 +499,10 @@ def run_segment(args) -> int:
     from lungai.io.outputs import claimed_output_folder, prepare_output_folder
 
     dicom = is_dicom_folder(args.ct) and not args.no_dicom
+    from lungai.dicom.reference import MULTIFRAME_NO_DICOM, multiframe_ct
+
+    skipped = dicom and multiframe_ct(args.ct, args.series)   # no SEG / RTSTRUCT of it: said, not failed at the end
+    dicom = dicom and not skipped
     written = []
     # before any work: nothing is computed in vain (a new folder is made only when the results are written)
     prepare_output_folder(out, inputs=[args.ct], owner="segment", owns=SEGMENT_OUTPUTS, create=False)
@@ -548,6 +552,9 @@ def run_segment(args) -> int:
           f"{'NEEDS REVIEW' if i['needs_review'] else 'ok'}) -> {out}")
     for path in written:
         print(f"DICOM: {path}")
+    if skipped:
+        print(f"note: {MULTIFRAME_NO_DICOM.format(ct=args.ct)}, so no DICOM SEG / RTSTRUCT / Parametric Map / SR is "
+              f"written; the NIfTI results in {out} are")
     for note in i["notes"]:
         print(f"note: {note}")
     return 0

@@ -23,7 +23,7 @@ from lungai.errors import InputError
 _TAGS = ["Modality", "PatientID", "PatientName", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
          "FrameOfReferenceUID", "SOPClassUID", "ImagePositionPatient", "ImageOrientationPatient", "StudyDate",
          "ImageType", "InstanceNumber", "NumberOfFrames", "SeriesNumber", "SeriesDescription", "ConvolutionKernel",
-         "ContrastBolusAgent"]
+         "ContrastBolusAgent", "PixelSpacing"]
 # A CT series with fewer slices than this is no CT volume (a scout, a single reference image)
 MIN_CT_SLICES = 3
 # slices whose ImageOrientationPatient differ by more than this (direction cosines) are not one volume
@@ -38,9 +38,11 @@ class CTSeries:
     frames: int = 1         # frames per file (an Enhanced / multi-frame CT: one file, all its slices)
     description: str = ""   # SeriesNumber, SeriesDescription, ConvolutionKernel, contrast: tell a study's series apart
 
+    total_frames: int | None = None   # several multi-frame files (not readable): the sum of their frames
+
     @property
     def n_slices(self) -> int:
-        return len(self.files) * self.frames
+        return self.total_frames if self.total_frames is not None else len(self.files) * self.frames
 
     @property
     def folders(self) -> list[Path]:
@@ -94,14 +96,47 @@ def series_description(ds) -> str:
     return ", ".join(p for p in [head, *tail] if p)
 
 
+def is_localizer(ds) -> bool:
+    """A scout / LOCALIZER image (ImageType holds LOCALIZER)."""
+    value = getattr(ds, "ImageType", None) or []
+    return "LOCALIZER" in [str(v).strip().upper() for v in ([value] if isinstance(value, str) else value)]
+
+
+def split_localizers(files: list, headers: list) -> tuple[list, list]:
+    """(the files of a CT series that are no scout / LOCALIZER image, those that are): a scanner may store the scout
+    in the CT's own series (one SeriesInstanceUID); it is left out of the volume file by file, never the whole
+    series for it.  A series of localizers only is returned as it is (:func:`ct_skip_reason` skips it)."""
+    dropped = [f for f, ds in zip(files, headers) if ds is not None and is_localizer(ds)]
+    if not dropped or len(dropped) == len(files):
+        return list(files), []
+    return [f for f, ds in zip(files, headers) if ds is None or not is_localizer(ds)], dropped
+
+
+def localizer_note(dropped: list, what: str) -> str:
+    """The note naming the scout / LOCALIZER files left out of a CT series (:func:`split_localizers`)."""
+    names = ", ".join(Path(f).name for f in dropped[:5]) + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else "")
+    return (f"{what}: left out {len(dropped)} scout / LOCALIZER image{'s' if len(dropped) != 1 else ''} of the "
+            f"series ({names}); the CT volume is its other files")
+
+
+def check_multiframe_files(files: list, frames: list, what: str) -> None:
+    """Refuse a CT series of several files of which one holds several frames: an Enhanced / multi-frame CT is read
+    from one file holding the whole volume; several such files (or a mix with one-slice files) cannot be put
+    together here.  ``frames``: per file, its NumberOfFrames.  The one rule for :func:`lungai.io.read_ct` and
+    :func:`scan`."""
+    if len(files) > 1 and any(n > 1 for n in frames):
+        raise InputError(f"{what}: a multi-frame CT series in several files is not supported: {len(files)} files, "
+                         f"{sum(frames)} frames in all ({', '.join(f'{Path(f).name}: {n}' for f, n in list(zip(files, frames))[:5])})",
+                         "convert the series to one Enhanced CT file or to classic one-slice files (e.g. with "
+                         "dcm2niix, dicom3tools or the scanner / PACS export), or give one of the files alone")
+
+
 def ct_skip_reason(ds, n_files: int) -> str | None:
     """Why a CT series (``ds``: the header of one of its ``n_files`` files) is no CT volume to read - a scout /
     LOCALIZER image (ImageType), or fewer than :data:`MIN_CT_SLICES` slices (frames: an Enhanced / multi-frame CT
     file holds all its slices) - or None.  The one rule for :func:`scan` (``dicom-scan``, ``cohort``) and
     :func:`lungai.io.read_ct` picking the CT series of a folder."""
-    value = getattr(ds, "ImageType", None) or []
-    image_type = [str(v).strip().upper() for v in ([value] if isinstance(value, str) else value)]
-    if "LOCALIZER" in image_type:
+    if is_localizer(ds):
         return "a scout / LOCALIZER image"
     n = n_files * frames_of(ds)
     if n < MIN_CT_SLICES:
@@ -128,17 +163,43 @@ def check_slice_headers(files: list, positions: list, orientations: list, what: 
             + ("so the slice spacing and the position of the CT are unknown" if len(missing) == len(files)
                else f"so {'it' if len(missing) == 1 else 'they'} cannot be put in place in the volume"), fix)
     iops = [None if o is None else [float(v) for v in o] for o in orientations]
-    ref = next((o for o in iops if o is not None), None)
-    if ref is None:
+    given = [o for o in iops if o is not None]
+    if not given:
         raise InputError(f"{what}: its slices have no ImageOrientationPatient (0020,0037), so the orientation of the "
                          "CT is unknown", fix)
-    for f, o in zip(files, iops):
-        if o is None or len(o) != len(ref) or max(abs(a - b) for a, b in zip(o, ref)) > IOP_TOLERANCE:
-            raise InputError(f"{what}: slice {Path(f).name} has "
-                             + ("no ImageOrientationPatient (0020,0037)" if o is None else
-                                f"ImageOrientationPatient {'/'.join(f'{v:g}' for v in o)}, the others "
-                                f"{'/'.join(f'{v:g}' for v in ref)}")
-                             + ", so the slices are not one volume (a tilted or reformatted slice mixed in?)", fix)
+
+    def alike(a, b):
+        return len(a) == len(b) and max(abs(x - y) for x, y in zip(a, b)) <= IOP_TOLERANCE
+
+    # the series' orientation: the most common one (within the tolerance; the first of a tie), not the first
+    # file's - an odd first slice would name every other slice as the odd one
+    ref = max(given, key=lambda o: sum(alike(o, other) for other in given))
+    odd = [(Path(f).name, o) for f, o in zip(files, iops) if o is None or not alike(o, ref)]
+    if odd:
+        def iop_text(o):
+            return "no ImageOrientationPatient (0020,0037)" if o is None else \
+                f"ImageOrientationPatient {'/'.join(f'{v:g}' for v in o)}"
+        listed = "; ".join(f"{name}: {iop_text(o)}" for name, o in odd[:5]) + \
+            (f"; and {len(odd) - 5} more" if len(odd) > 5 else "")
+        one = len(odd) == 1
+        raise InputError(f"{what}: {'slice' if one else f'{len(odd)} slices'} "
+                         + (f"{odd[0][0]} has {iop_text(odd[0][1])}" if one else f"differ ({listed})")
+                         + f", the others {'/'.join(f'{v:g}' for v in ref)}, so the slices are not one volume (a "
+                         "tilted or reformatted slice mixed in?)", fix)
+
+
+def check_pixel_spacing(files: list, has_spacing: list, what: str) -> None:
+    """Refuse a CT series with slices without PixelSpacing (0028,0030): the in-plane voxel size would be taken as
+    1 mm.  ``has_spacing``: per file, whether it has one.  The one rule for :func:`lungai.io.read_ct` and
+    :func:`scan`."""
+    missing = [Path(f).name for f, has in zip(files, has_spacing) if not has]
+    if missing:
+        raise InputError(f"{what}: {len(missing)} of its {len(files)} slices "
+                         f"({', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}) "
+                         f"{'has' if len(missing) == 1 else 'have'} no PixelSpacing "
+                         "(0028,0030), mandatory for CT, so the in-plane voxel size is unknown (an ImagerPixelSpacing "
+                         "is measured at the detector, not in the patient)",
+                         "re-export the series from the scanner / PACS with complete headers")
 
 
 def _header(path: Path):
@@ -188,14 +249,17 @@ def other_series_note(name: str, referenced: set, ct_series_uid: str | None) -> 
 
 def _slice_problem(slices: list, ds, uid: str) -> str | None:
     """Why the CT series cannot be read (a slice without position, mixed orientations: :func:`check_slice_headers`;
+    a slice without PixelSpacing: :func:`check_pixel_spacing`;
     a missing slice, duplicate positions, irregular steps, a gantry tilt:
     :func:`lungai.io.validate.check_slice_positions`, :func:`~lungai.io.validate.check_steps_along_normal`), or
-    None.  ``slices``: (file, ImagePositionPatient or None, ImageOrientationPatient or None) per file."""
+    None.  ``slices``: (file, ImagePositionPatient or None, ImageOrientationPatient or None, has PixelSpacing) per file."""
     from lungai.io.validate import check_slice_positions, check_steps_along_normal, slice_offsets
 
-    positions = [p for _, p, _ in slices]
+    positions = [p for _, p, _, _ in slices]
     try:
-        check_slice_headers([f for f, _, _ in slices], positions, [o for _, _, o in slices], f"CT series {uid}")
+        check_slice_headers([f for f, _, _, _ in slices], positions, [o for _, _, o, _ in slices], f"CT series {uid}")
+        if len(slices) > 1 or frames_of(ds) == 1:   # an Enhanced CT's spacing is in its functional groups
+            check_pixel_spacing([f for f, _, _, _ in slices], [s for _, _, _, s in slices], f"CT series {uid}")
     except InputError as exc:
         return f"{exc.problem} - {exc.fix}"
     if len(slices) < 2 or "ImageOrientationPatient" not in ds:
@@ -238,7 +302,7 @@ def scan(root, progress=None, files=None) -> list[Study]:
         raise InputError(f"{root} is not a folder", "give the folder holding the DICOM export (any sub-folder layout)")
     ct_files: dict[str, list] = defaultdict(list)
     ct_slices: dict[str, list] = defaultdict(list)
-    ct_info: dict[str, object] = {}
+    ct_heads: dict[str, list] = defaultdict(list)
     others: list[tuple[str, Path, object]] = []
     for path in (files_under(root) if files is None else files):
         ds = _header(path)
@@ -250,8 +314,8 @@ def scan(root, progress=None, files=None) -> list[Study]:
         if modality == "CT" and "SeriesInstanceUID" in ds:
             ct_files[str(ds.SeriesInstanceUID)].append(path)
             ct_slices[str(ds.SeriesInstanceUID)].append((path, ds.get("ImagePositionPatient"),
-                                                        ds.get("ImageOrientationPatient")))
-            ct_info.setdefault(str(ds.SeriesInstanceUID), ds)
+                                                        ds.get("ImageOrientationPatient"), "PixelSpacing" in ds))
+            ct_heads[str(ds.SeriesInstanceUID)].append(ds)
         elif modality in ("RTSTRUCT", "RTDOSE", "SEG"):
             others.append((modality, path, ds))
 
@@ -259,8 +323,11 @@ def scan(root, progress=None, files=None) -> list[Study]:
     by_series: dict[str, Study] = {}
     by_frame: dict[str, list[Study]] = defaultdict(list)
     skipped: list[tuple[object, str]] = []
-    for uid, files in ct_files.items():
-        ds = ct_info[uid]
+    for uid, all_files in ct_files.items():
+        files, dropped = split_localizers(all_files, ct_heads[uid])   # a scout inside the CT's own series
+        heads = [d for f, d in zip(all_files, ct_heads[uid]) if f not in dropped]
+        slices = [sl for sl in ct_slices[uid] if sl[0] not in dropped]
+        ds = heads[0]
         reason = ct_skip_reason(ds, len(files))
         if reason:
             skipped.append((ds, f"skipped CT series {uid} ({len(files)} file{'s' if len(files) != 1 else ''} in "
@@ -272,11 +339,20 @@ def scan(root, progress=None, files=None) -> list[Study]:
                    frame_of_reference_uid=str(getattr(ds, "FrameOfReferenceUID", "")) or None,
                    ct=CTSeries(uid, folders[0], sorted(files), frames_of(ds) if len(files) == 1 else 1,
                                series_description(ds)))
+        frames = [frames_of(d) for d in heads]
+        if dropped:
+            st.notes.append(localizer_note(dropped, f"CT series {uid}"))
+        try:
+            check_multiframe_files(files, frames, f"CT series {uid}")
+        except InputError as exc:
+            st.ct.total_frames = sum(frames)
+            st.notes.append(f"{exc.problem} - {exc.fix}")
+            slices = []     # its files have no per-file ImagePositionPatient: no slice check
         if len(folders) > 1:
             st.notes.append(f"CT series {uid} is spread over {len(folders)} folders ({', '.join(map(str, folders))}): "
                             "lungai cohort reads them all; other commands given one folder read that folder's "
                             "slices only")
-        problem = _slice_problem(ct_slices[uid], ds, uid)
+        problem = _slice_problem(slices, ds, uid) if slices else None
         if problem:
             st.notes.append(problem)
         studies.append(st)

@@ -97,12 +97,39 @@ EDITED_MASK_FIX = ("a tumour mask edited after `lungai segment` (or another mask
                    "the same run")
 
 
+NOT_A_SEGMENTATION_FIX = ("export the tumour without --result: it is then the user's (MANUAL, without a confidence); "
+                          "--result takes the result.json that `lungai segment` / `lungai demo` wrote with the "
+                          "tumour mask of the same run")
+
+
+def check_lungai_result(info: dict | None, source: str = "result.json") -> None:
+    """A result.json given for the export must be ``lungai segment``'s / ``lungai demo``'s (it makes the tumour
+    SlicerLungAI's, AUTOMATIC, with its confidence): one without ``tumor_volume_ml`` or ``confidence`` - e.g. a
+    ``lungai cohort`` patient record, whose tumour may be the oncologist's RTSTRUCT GTV (``provenance``) - or whose
+    provenance says the tumour is not an automatic segmentation is refused."""
+    if not info:
+        return
+    tumour_from = (info.get("provenance") or {}).get("tumour") if isinstance(info.get("provenance"), dict) else None
+    cohort = "provenance" in info and "status" in info
+    lacks = [k for k in ("tumor_volume_ml", "confidence") if info.get(k) is None]
+    manual = tumour_from is not None and not str(tumour_from).lower().startswith("automatic")
+    if lacks or manual:
+        what = ("a `lungai cohort` patient record" if cohort else "not lungai segment's result")
+        why = (f"its tumour is {tumour_from}" if tumour_from else
+               f"it has no {' / '.join(lacks)}")
+        raise InputError(f"{source} is {what}, not the record of a lungai tumour segmentation ({why}), so the tumour "
+                         "would be exported as made by SlicerLungAI (AUTOMATIC) with a confidence that is not its "
+                         "own", NOT_A_SEGMENTATION_FIX)
+
+
 def check_result_volume(info: dict | None, tumour: sitk.Image, source: str = "result.json") -> None:
     """``lungai segment``'s result.json (its confidence, review flag; the tumour then exported as SlicerLungAI's,
-    AUTOMATIC) must describe the exported tumour: its ``tumor_volume_ml`` is the exported mask's volume (within
-    ``RESULT_VOLUME_TOLERANCE``), else lungai's confidence of another mask would be reported for this one."""
-    if not info or info.get("tumor_volume_ml") is None:
+    AUTOMATIC) must describe the exported tumour: it is a lungai segmentation's record (:func:`check_lungai_result`)
+    and its ``tumor_volume_ml`` is the exported mask's volume (within ``RESULT_VOLUME_TOLERANCE``), else lungai's
+    confidence of another mask would be reported for this one."""
+    if not info:
         return
+    check_lungai_result(info, source)
     given, exported = float(info["tumor_volume_ml"]), _volume_ml(tumour)
     if _other_volume(given, exported, RESULT_VOLUME_TOLERANCE):
         raise InputError(f"{source} describes another tumour mask: its tumor_volume_ml is {given:.2f} ml, the exported "

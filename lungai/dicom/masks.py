@@ -93,16 +93,33 @@ def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, s
                     ) -> tuple[sitk.Image, list[str]]:
     """The mask of ``spec`` (a segment label, case-insensitive, or ``role:ROLE``) from {segment label: mask}, e.g.
     the segments of a DICOM SEG, and the labels used; ``lungs``: a lung label map (1 right, 2 left) from the
-    right and left lung (``role:lungs`` or ``"RIGHT,LEFT"``)."""
+    right and left lung (``role:lungs`` or ``"RIGHT,LEFT"``), or - ``role:lungs`` with no right / left lung segment
+    but one segment of role lungs (the "Lungs" of ``lungai dicom-export``) - that segment as a binary lung map
+    (value 1)."""
     import SimpleITK as sitk
 
     from lungai.dicom.roles import describe_roles, mask_for_role, required_names
 
     example = f"{source}{SELECTOR}{next(iter(masks), 'LABEL')}"
     if lungs:
+        from lungai.dicom.roles import find_role
+
+        sided = find_role(masks, "lung_right", mapping) + find_role(masks, "lung_left", mapping)
+        both = find_role(masks, "lungs", mapping)
+        if parse_spec(spec)[1] == "lungs" and not sided and len(both) == 1:
+            # one segment of both lungs ("Lungs" of a binary lung mask, as dicom-export writes it): a binary lung
+            # map, value 1 (as a binary mask file is read)
+            return sitk.Cast(masks[both[0]] > 0, sitk.sitkUInt8), both
         right_spec, left_spec = _lung_specs(spec, f"{source}{SELECTOR}RIGHT,LEFT")
-        right, rn = select_segments(masks, right_spec, mapping, source=source)
-        left, ln = select_segments(masks, left_spec, mapping, source=source)
+        try:
+            right, rn = select_segments(masks, right_spec, mapping, source=source)
+            left, ln = select_segments(masks, left_spec, mapping, source=source)
+        except InputError as exc:   # the fix names lung segments, never another segment (the tumour)
+            raise InputError(exc.problem + ("" if sided or not both else
+                                            f" (and {len(both)} segments of both lungs: {', '.join(both)})"),
+                             f"choose the right and the left lung's segments by their labels after '{SELECTOR}': "
+                             f"{source}{SELECTOR}RIGHT,LEFT (a segment of both lungs, role lungs, is taken by "
+                             "itself when it is the only lung segment)") from None
         return lung_label_map(right, left), rn + ln
     name, role = parse_spec(spec)
     if role is not None:

@@ -53,6 +53,21 @@ def is_dicom_folder(path) -> bool:
     return p.is_dir() and any(_is_dicom(f) for f in sorted(p.iterdir())[:50] if f.is_file())
 
 
+MULTIFRAME_NO_DICOM = ("{ct} is an Enhanced (multi-frame) CT: DICOM SEG / RTSTRUCT outputs need a classic CT "
+                       "series (one file per slice), whose slices they reference")
+
+
+def multiframe_ct(path, series_uid: str | None = None) -> bool:
+    """True for a DICOM CT at ``path`` that is an Enhanced / multi-frame CT (one file holding the slices as frames):
+    lungai's DICOM SEG / RTSTRUCT / Parametric Map reference the slices of a classic CT series
+    (:func:`ct_reference`), so commands write their NIfTI outputs only (``lungai lungs``, ``lungai segment``: with
+    a note) or refuse before any work (``lungai dicom-export``)."""
+    from lungai.dicom.discover import frames_of
+
+    ds = dicom_ct_header(path, series_uid)
+    return ds is not None and frames_of(ds) > 1
+
+
 def dicom_ct_header(path, series_uid: str | None = None):
     """The header (no pixels) of one slice of the DICOM CT at ``path`` (a series folder or a .dcm file), or None
     when ``path`` is not DICOM (NIfTI / NRRD / MHA: no PatientID or FrameOfReferenceUID to read).
@@ -131,6 +146,9 @@ def ct_reference(folder, series_uid: str | None = None, image: sitk.Image | None
             continue
         heads.append(ds)
     if not heads:
+        if files and multiframe_ct(files[0] if len(files) == 1 else folder, series_uid):
+            raise InputError(MULTIFRAME_NO_DICOM.format(ct=folder), "write DICOM results for the CT as a classic "
+                             "series (one file per slice; e.g. converted by the scanner / PACS or dicom3tools)")
         raise InputError(f"no CT slices found in {folder}", "give the folder of the CT series the result was computed on")
     uids = {str(d.SeriesInstanceUID) for d in heads}
     if len(uids) > 1:

@@ -384,7 +384,9 @@ def _warn_other_series(rtstruct_path, reference_ct: sitk.Image) -> None:
     note = other_series_note(Path(rtstruct_path).name, _references(Path(rtstruct_path))[0],
                              reference_ct.GetMetaData("0020|000e"))
     if note:
-        warnings.warn(note, stacklevel=3)
+        from lungai.errors import InputNote
+
+        warnings.warn(note, InputNote, stacklevel=3)
 
 
 def read_rtstruct_role(rtstruct_path, reference_ct: sitk.Image, role: str, mapping=None,

@@ -60,7 +60,7 @@ def dicom_series_files(path, series_uid: str | None = None) -> list[str]:
     lie in subfolders (the one CT series :func:`lungai.dicom.discover.scan` finds below it, as ``lungai
     dicom-scan`` lists them).  ``series_uid`` chooses a series where there are several.
     """
-    from lungai.dicom.discover import _header, ct_skip_reason, series_description
+    from lungai.dicom.discover import ct_skip_reason, series_description
 
     folder = dicomdir_folder(path)
     ids = _gdcm_series(folder)
@@ -70,10 +70,11 @@ def dicom_series_files(path, series_uid: str | None = None) -> list[str]:
     if series_uid is not None:
         if series_uid not in files_of:      # the CT of an export folder may lie in a subfolder
             return _series_files_below(folder, series_uid)
-        return files_of[series_uid]
-    kinds = {}
-    for uid, files in files_of.items():
-        ds = _header(Path(files[0]))
+        return _ct_files_of(files_of[series_uid], f"the DICOM series in {folder}")[0]
+    kinds, kept = {}, {}
+    for uid in ids:     # each series as its CT volume (a scout in the CT's own series left out)
+        kept[uid] = _ct_files_of(files_of[uid], f"the DICOM series in {folder}", check=False)
+    for uid, (files, ds, _, _) in kept.items():
         modality = str(getattr(ds, "Modality", "") or "") if ds is not None else ""
         skip = ct_skip_reason(ds, len(files)) if modality in ("", "CT") else f"modality {modality}"
         kinds[uid] = (modality or "?", skip, series_description(ds))
@@ -87,13 +88,43 @@ def dicom_series_files(path, series_uid: str | None = None) -> list[str]:
                          "point to the folder of the CT's slices; `lungai dicom-scan "
                          f"{folder}` lists what an export holds")
     if len(chosen) > 1:
-        listing = "; ".join(f"{uid} ({kinds[uid][0]}, {len(files_of[uid])} files"
+        listing = "; ".join(f"{uid} ({kinds[uid][0]}, {len(kept[uid][0])} files"
                             + (f", {kinds[uid][2]}" if kinds[uid][2] else "") + ")" for uid in chosen)
         raise InputError(
             f"{folder} holds {len(chosen)} different DICOM series: {listing}",
             "put each series in its own folder, or choose one series by its SeriesInstanceUID "
             f"(lungai CLI: --series UID; `lungai dicom-scan {folder}` lists them)")
-    return files_of[chosen[0]]
+    return _check_ct_files(kept[chosen[0]], f"the DICOM series in {folder}")
+
+
+def _ct_files_of(files: list, what: str, check: bool = True) -> tuple[list, object, list, list]:
+    """(the files of one series that make the CT volume, the header of its first, the files left out, the frames of
+    each kept file): a scout / LOCALIZER image stored in the CT's own series is left out
+    (:func:`lungai.dicom.discover.split_localizers`).  ``check``: :func:`_check_ct_files` at once."""
+    from lungai.dicom.discover import _header, frames_of, split_localizers
+
+    heads = [_header(Path(f)) for f in files] if len(files) > 1 else [_header(Path(files[0]))] if files else []
+    kept, dropped = split_localizers(files, heads)
+    heads = [d for f, d in zip(files, heads) if f not in dropped]
+    found = (kept, heads[0] if heads else None, dropped, [frames_of(d) if d is not None else 1 for d in heads])
+    if check:
+        _check_ct_files(found, what)
+    return found
+
+
+def _check_ct_files(found: tuple, what: str) -> list:
+    """The files of :func:`_ct_files_of`'s ``found``: several multi-frame files are refused
+    (:func:`lungai.dicom.discover.check_multiframe_files`), a scout left out is warned of (naming it)."""
+    import warnings
+
+    from lungai.dicom.discover import check_multiframe_files, localizer_note
+    from lungai.errors import InputNote
+
+    kept, _, dropped, frames = found
+    check_multiframe_files(kept, frames, what)
+    if dropped:
+        warnings.warn(localizer_note(dropped, what), InputNote, stacklevel=3)
+    return kept
 
 
 def _cts_below(folder: Path) -> list:
@@ -189,6 +220,11 @@ def _series_files_below(folder: Path, series_uid: str | None, found: list | None
         raise InputError(f"{folder} holds {len(found)} CT series in its subfolders: {listing}",
                          f"choose one by its SeriesInstanceUID (lungai CLI: --series UID), or give its folder; "
                          f"`lungai dicom-scan {folder}` lists each patient's series")
+    if found[0].total_frames is not None:   # several multi-frame files (scan noted it)
+        from lungai.dicom.discover import _header, check_multiframe_files, frames_of
+
+        check_multiframe_files(found[0].files, [frames_of(_header(Path(f))) for f in found[0].files],
+                               f"CT series {found[0].series_uid}")
     return _sorted_along_normal(found[0].files)
 
 
@@ -211,7 +247,16 @@ def _sorted_along_normal(files) -> list[str]:
 def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None = None) -> sitk.Image:
     """The CT series of ``folder`` (:func:`dicom_series_files`), or the slice ``files`` given (a series spread over
     several folders, as :func:`lungai.dicom.discover.scan` found it)."""
-    files = dicom_series_files(folder, series_uid) if files is None else _sorted_along_normal(files)
+    from lungai.dicom.discover import check_pixel_spacing
+
+    if files is None:
+        files = dicom_series_files(folder, series_uid)
+    else:       # a series as scan found it (scouts left out): several multi-frame files are refused
+        from lungai.dicom.discover import _header, check_multiframe_files, frames_of
+
+        heads = [_header(Path(f)) for f in files] if len(files) > 1 else []
+        check_multiframe_files(files, [frames_of(d) if d is not None else 1 for d in heads], str(folder))
+        files = _sorted_along_normal(files)
     if len(files) == 1:     # an Enhanced / multi-frame CT: the file holds the volume
         img = _read_file(Path(files[0]))
         for tag in UID_TAGS:
@@ -232,14 +277,8 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
                          "remove the odd file from the series' folder (another series or a secondary capture?)" if odd
                          else "check that the files are complete DICOM images of one CT series") from exc
     _check_series_positions(reader, files, folder)
-    no_spacing = [Path(files[i]).name for i in range(len(files)) if not reader.HasMetaDataKey(i, "0028|0030")]
-    if no_spacing:
-        raise InputError(f"the DICOM series in {folder}: {len(no_spacing)} of its {len(files)} slices "
-                         f"({', '.join(no_spacing[:5])}{' ...' if len(no_spacing) > 5 else ''}) "
-                         f"{'has' if len(no_spacing) == 1 else 'have'} no PixelSpacing "
-                         "(0028,0030), mandatory for CT, so the in-plane voxel size is unknown (an ImagerPixelSpacing "
-                         "is measured at the detector, not in the patient)",
-                         "re-export the series from the scanner / PACS with complete headers")
+    check_pixel_spacing(files, [reader.HasMetaDataKey(i, "0028|0030") for i in range(len(files))],
+                        f"the DICOM series in {folder}")
     for tag in UID_TAGS:   # kept on the image, so masks from DICOM RT objects can be checked against this CT
         if reader.HasMetaDataKey(0, tag):
             img.SetMetaData(tag, reader.GetMetaData(0, tag).strip().rstrip("\x00"))

@@ -76,22 +76,30 @@ PHANTOM_LABELS_HINT = ("is the mask really a lungai phantom label map (1 tumour,
                        "another label map use --label NAME=N")
 
 
+# the smallest plausible volume of each lung segment: one lung, or both lungs in one segment ("lungs": a binary lung
+# mask exported by ``lungai dicom-export`` as "Lungs")
+SEGMENT_MIN_ML = {"right_lung": MIN_LUNG_ML, "left_lung": MIN_LUNG_ML, "lungs": MIN_LUNGS_ML}
+
+
 def lung_segment_notes(segments: dict, image: sitk.Image, hint: str = PHANTOM_LABELS_HINT) -> list[str]:
-    """Notes for lung segments (``right_lung`` / ``left_lung`` of a radiomics segment dict) that do not look like a
-    lung (under ``MIN_LUNG_ML``, or a mean above ``MAX_LUNG_MEAN_HU``: mostly soft tissue), e.g. the labels of
-    another label map taken as lungai's phantom labels (``lungai radiomics --phantom-labels``) or as the lungs of
-    ``lungai dicom-export --lungs``; ``hint``: the question / fix ending each note (the command's option)."""
+    """Notes for lung segments (``right_lung`` / ``left_lung`` of a radiomics segment dict, or ``lungs``: both lungs
+    in one segment, checked when no right / left lung segment is given) that do not look like a lung (under ``MIN_LUNG_ML`` - ``MIN_LUNGS_ML`` for ``lungs`` -, or a mean
+    above ``MAX_LUNG_MEAN_HU``: mostly soft tissue), e.g. the labels of another label map taken as lungai's phantom
+    labels (``lungai radiomics --phantom-labels``) or a body mask given as the lungs of ``lungai dicom-export
+    --lungs``; ``hint``: the question / fix ending each note (the command's option)."""
     notes = []
     voxel_ml = float(np.prod(image.GetSpacing())) / 1000.0
     ct = sitk.GetArrayViewFromImage(image)
-    for name in ("right_lung", "left_lung"):
-        if name not in segments:
-            continue
+    for name, min_ml in SEGMENT_MIN_ML.items():
+        if name not in segments or (name == "lungs" and {"right_lung", "left_lung"} & set(segments)):
+            continue    # "lungs" beside the right / left lung is their union (radiomics): they are checked
         sel = sitk.GetArrayViewFromImage(segments[name]) > 0
         if not sel.any():
             continue
         ml, mean = float(sel.sum()) * voxel_ml, float(ct[sel].mean())
-        if ml < MIN_LUNG_ML or mean > MAX_LUNG_MEAN_HU:
-            notes.append(f"segment {name!r} does not look like a lung ({ml:.0f} ml, mean {mean:.0f} HU; a lung "
-                         f"is over {MIN_LUNG_ML:.0f} ml and mostly air, below {MAX_LUNG_MEAN_HU:.0f} HU): {hint}")
+        if ml < min_ml or mean > MAX_LUNG_MEAN_HU:
+            what = "the lungs" if name == "lungs" else "a lung"
+            notes.append(f"segment {name!r} does not look like {what} ({ml:.0f} ml, mean {mean:.0f} HU; "
+                         f"{'both lungs are' if name == 'lungs' else 'a lung is'} over {min_ml:.0f} ml and mostly "
+                         f"air, below {MAX_LUNG_MEAN_HU:.0f} HU): {hint}")
     return notes
