@@ -286,3 +286,11 @@ def test_a_binary_lung_mask_is_exported_as_both_lungs_not_the_right_lung(tmp_pat
     assert _cli("dicom-export", "--ct", st["ct"], "--lungs", tmp_path / "right.nii.gz", "-o", tmp_path / "r") == 0
     assert list(read_seg(tmp_path / "r" / "results.seg.dcm", ct)) == ["Right lung"]
     assert "holds only the right lung" in "".join(capsys.readouterr())
+
+
+def test_dicom_export_refuses_a_dose_csv_not_utf8_saying_how_to_fix(case, tmp_path, capsys):
+    (tmp_path / "dose.csv").write_bytes("dose_mld_gy,note\n12.5,r\xe9vis\xe9\n".encode("latin-1"))
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--tumour", case["root"] / "gtv.nii.gz",
+                "--dose-features", tmp_path / "dose.csv", "-o", tmp_path / "exp") == 2
+    err = capsys.readouterr().err
+    assert "dose CSV" in err and "is not UTF-8" in err and "Traceback" not in err
