@@ -601,3 +601,20 @@ def test_one_contoured_lung_is_named_when_the_automatic_lungs_are_used(export, t
     assert ("the RTSTRUCT has a contoured right lung Lung_R but no contoured left lung; automatic lungs"
             in doc["notes"]), doc["notes"]
     assert not any("no contoured lung structures" in n for n in doc["notes"])
+
+
+def test_clinical_id_column_and_ids_are_matched_without_spaces_and_case(tmp_path):
+    """' Patient_ID ' is the patient_id column; '007 ' is patient 007 (joins the DICOM PatientID 007), and
+    '007' / '007 ' are one patient twice; a trailing comma on each row shifts no column."""
+    from lungai.dicom.cohort import read_clinical
+    from lungai.errors import InputError
+
+    (tmp_path / "c.csv").write_text(" Patient_ID ,clin_age\n007 ,61\nP2,70\n", encoding="utf-8")
+    clin = read_clinical(tmp_path / "c.csv")
+    assert list(clin.patient_id) == ["007", "P2"] and list(clin.clin_age) == [61, 70]
+    (tmp_path / "d.csv").write_text("patient_id,clin_age\n007,61\n007 ,62\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"\['007'\] more than once"):
+        read_clinical(tmp_path / "d.csv")
+    (tmp_path / "t.csv").write_text("patient_id,clin_age,clin_sex\nP1,61,F,\nP2,70,M,\n", encoding="utf-8")
+    clin = read_clinical(tmp_path / "t.csv")
+    assert list(clin.patient_id) == ["P1", "P2"] and list(clin.clin_sex) == ["F", "M"]

@@ -354,3 +354,11 @@ def test_a_binary_lung_seg_of_dicom_export_reads_back_as_lungs(case, tmp_path, c
     with pytest.raises(InputError) as exc:
         mask_input(str(one), case["ct"], lungs=True)
     assert "lung_left" in exc.value.problem and "Tumour" not in exc.value.fix and "RIGHT,LEFT" in exc.value.fix
+
+
+def test_dicom_export_refuses_a_dose_csv_not_utf8_saying_how_to_fix(case, tmp_path, capsys):
+    (tmp_path / "dose.csv").write_bytes("dose_mld_gy,note\n12.5,r\xe9vis\xe9\n".encode("latin-1"))
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--tumour", case["root"] / "gtv.nii.gz",
+                "--dose-features", tmp_path / "dose.csv", "-o", tmp_path / "exp") == 2
+    err = capsys.readouterr().err
+    assert "dose CSV" in err and "is not UTF-8" in err and "Traceback" not in err

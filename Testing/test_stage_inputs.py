@@ -98,6 +98,22 @@ def test_validate_label_is_used_over_the_models_stage_from_and_train_reports_lef
     assert "['III']" in capsys.readouterr().err
 
 
+def test_validate_label_naming_the_models_derived_label_keeps_its_stage_from(tmp_path, capsys):
+    n = 12                       # trained as docs/stage.md: --stage-from T,N,M --label stage_group
+    _ehr(tmp_path, n, T=["T1", "T2", "T3"] * 4, N=["N0"] * 6 + ["N2"] * 6, M=["M0"] * n)
+    data = ["--ehr", tmp_path / "ehr.csv", "--modalities", "ehr", "--inner-folds", 1]
+    assert _cli(["train", *data, "--stage-from", "T,N,M", "--label", "stage_group", "-o", tmp_path / "m", *FAST[:6],
+                 "--baselines", "logreg", "--drop", "stage"]) == 0
+    capsys.readouterr()
+    assert _cli(["validate", "--model", tmp_path / "m", *data[:2], "--label", "stage_group",
+                 "-o", tmp_path / "v"]) == 0        # not "label column 'stage_group' is not in the EHR table"
+    derived = pd.read_csv(tmp_path / "v" / "predictions.csv").label
+    assert set(derived) == {"I", "II", "III-IV"}        # the model's stage groups, derived from T, N, M
+    assert _cli(["validate", "--model", tmp_path / "m", *data[:2], "--label", "stage",
+                 "-o", tmp_path / "v2"]) == 2       # a column of the table: the label itself (III is no class)
+    assert "['III']" in capsys.readouterr().err
+
+
 def test_cv_reports_the_left_out_ehr_columns(tmp_path, capsys):
     n = 24
     _ehr(tmp_path, n, when=[f"2020-01-{i + 1:02d}" for i in range(n)])

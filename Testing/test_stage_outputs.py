@@ -83,3 +83,22 @@ def test_validate_and_predict_refuse_a_users_file(tmp_path, paths, model, capsys
     for _ in range(2):
         assert _cli(["predict", "--model", model, *data, "-o", tmp_path / "pred", "--explain", "--use", "fusion"]) == 0
     assert len(pd.read_csv(tmp_path / "pred" / "top_genes_per_patient.csv")) > 0
+
+
+def test_another_stage_commands_folder_is_named_not_taken_for_an_older_lungais(tmp_path):
+    from lungai.errors import InputError
+    from lungai.fusion.model_io import check_output_dir
+
+    val = tmp_path / "val1"
+    val.mkdir()
+    (val / "predictions.csv").write_text("patient_id,label\n", encoding="utf-8")
+    (val / ".lungai-stage-validate").write_text("predictions.csv\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        check_output_dir(val, "predict")
+    assert f"{val} is the output of lungai stage validate; choose another folder" in err.value.fix
+    assert "a lungai older than" not in err.value.fix
+    (tmp_path / "old").mkdir()                      # no marker at all: a folder of an older lungai, said so
+    (tmp_path / "old" / "predictions.csv").write_text("x\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        check_output_dir(tmp_path / "old", "predict")
+    assert "older than the marker file .lungai-stage-predict" in err.value.fix

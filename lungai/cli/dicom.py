@@ -153,8 +153,6 @@ def _lung_notes(lungs, ct) -> list[str]:
 def run_export(args) -> int:
     import json
 
-    import pandas as pd
-
     from pathlib import Path
 
     from lungai.dicom.export import check_lungai_result, check_result_volume, export_notes, export_results, reference_for
@@ -162,6 +160,7 @@ def run_export(args) -> int:
     from lungai.dicom.masks import mask_input
     from lungai.io import read_image
     from lungai.io.outputs import claimed_output_folder, prepare_output_folder
+    from lungai.io.tables import read_table_checked
     from lungai.progress import task
 
     r = args.results
@@ -198,15 +197,17 @@ def run_export(args) -> int:
         reference = reference_for(args.ct, ct, args.series)
         bar.update(1, "CT read")
 
-        def table_row(path):
+        def table_row(path, what):
             if not path:
                 return None
-            df = pd.read_csv(path)
+            df = read_table_checked(path, what=what, fix="give the one-patient CSV of this CT")
             if len(df) != 1:
                 raise InputError(f"{path} has {len(df)} rows", "give the one-patient CSV of this CT")
             return df.iloc[0].to_dict()
 
-        radiomics = pd.read_csv(paths["radiomics"]) if paths["radiomics"] else None
+        radiomics = read_table_checked(paths["radiomics"], what="radiomics table",
+                                       fix="give the CSV of `lungai radiomics` without --wide") \
+            if paths["radiomics"] else None
         if radiomics is not None and not {"segment", "image_type", "feature_class", "feature", "value"} <= set(radiomics):
             raise InputError(f"{paths['radiomics']} is not a long radiomics table",
                              "give the CSV of `lungai radiomics` without --wide")
@@ -215,7 +216,8 @@ def run_export(args) -> int:
             lungs=_lung_map(paths["lungs"], ct) if paths["lungs"] else None,
             uncertainty=read_image(paths["uncertainty"]) if paths["uncertainty"] else None,
             info=json.loads(open(paths["result"], encoding="utf-8").read()) if paths["result"] else None,
-            radiomics=radiomics, dose=table_row(paths["dose"]), rp=table_row(paths["rp"]), generation=generation)
+            radiomics=radiomics, dose=table_row(paths["dose"], "dose CSV"),
+            rp=table_row(paths["rp"], "RP prediction CSV"), generation=generation)
         if given["info"] is not None:       # lungai segment's record, not a cohort's (an RTSTRUCT GTV)
             check_lungai_result(given["info"], Path(paths["result"]).name)
         if given["tumour"] is not None:     # (export_results checks it too; here the message names the file)

@@ -440,11 +440,13 @@ def read_clinical(clinical) -> pd.DataFrame:
     clin = read_table_checked(clinical, id_columns_named(ID_NAMES), what="clinical CSV", rows=True,
                               fix="give a comma-separated CSV with a patient_id column (the DICOM PatientID) and one "
                                   "row per patient, or leave --clinical out")
-    key = next((c for c in ("patient_id", "case", "id") if c in clin.columns), None)
+    named = {str(c).strip().lower(): c for c in reversed(clin.columns)}     # ' Patient_ID ' is patient_id
+    key = next((named[k] for k in ("patient_id", "case", "id") if k in named), None)
     if key is None:
         raise InputError(f"the clinical CSV {clinical} has no patient_id (or case / id) column",
                          "add a patient_id column holding the DICOM PatientID of each patient")
     clin = clin.rename(columns={key: "patient_id"})
+    clin["patient_id"] = [v.strip() if isinstance(v, str) else v for v in clin["patient_id"]]   # '007 ' is 007
     if clin["patient_id"].duplicated().any():
         dup = clin.loc[clin["patient_id"].duplicated(), "patient_id"].tolist()
         raise InputError(f"the clinical CSV {clinical} lists patient(s) {dup} more than once",

@@ -80,6 +80,12 @@ def check_output_dir(out: Path, command: str, inputs=()) -> Path:
     except InputError as exc:
         if (out / f".lungai-{owner}").exists() or "not written by lungai" not in exc.problem:
             raise
+        others = sorted(p.name for p in out.glob(".lungai-*") if p.is_file()) if out.is_dir() else []
+        if others:                  # another command's current output (stage validate's folder given to predict)
+            names = [n[len(".lungai-"):] for n in others]
+            what = " and ".join("lungai " + (n.replace("-", " ", 1) if n.startswith(("stage-", "rp-")) else n)
+                                for n in names)
+            raise InputError(exc.problem, f"{out} is the output of {what}; choose another folder with -o") from exc
         raise InputError(exc.problem, f"{exc.fix}; a folder written by a lungai older than the marker file "
                                       f".lungai-{owner} is refused the same way: delete its old results yourself, "
                                       "or choose a new folder") from exc

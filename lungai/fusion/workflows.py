@@ -291,6 +291,23 @@ def run_train(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------- validate / predict
+def _keeps_stage_from(args, derived: str, stage_from: str) -> bool:
+    """Whether ``--label`` without ``--stage-from`` (validate / predict) still means the model's ``--stage-from``
+    label: ``--label`` names the label the model derived (``derived``, e.g. stage_group) - unless the new EHR table
+    has that column but not the T/N/M columns - or names no column of the table while the T/N/M columns are there.
+    A column of the table other than the derived label is the label itself (scored as it is)."""
+    from lungai.fusion.data import read_table
+
+    if not getattr(args, "ehr", None):
+        return True                      # no EHR table: the missing label is refused as before
+    header = {str(c).strip() for c in read_table(args.ehr, getattr(args, "id_column", None), nrows=0).columns}
+    label_there = str(args.label).strip() in header
+    tnm_there = all(c.strip() in header for c in str(stage_from).split(","))
+    if str(args.label).strip() == str(derived).strip():
+        return tnm_there or not label_there
+    return tnm_there and not label_there
+
+
 def _load_for_new_cohort(args, require_label: bool):
     from lungai.fusion import model_io
 
@@ -301,8 +318,10 @@ def _load_for_new_cohort(args, require_label: bool):
             spec[key] = getattr(args, key)
     if getattr(args, "drop", None):
         spec["drop"] = args.drop
-    if getattr(args, "label", None) and not getattr(args, "stage_from", None):
-        spec["stage_from"] = None    # --label is the label (the model's --stage-from would take priority over it)
+    if getattr(args, "label", None) and not getattr(args, "stage_from", None) and spec.get("stage_from"):
+        model_spec = meta.get("data") or {}
+        if not _keeps_stage_from(args, model_spec.get("label") or "stage_group", model_spec["stage_from"]):
+            spec["stage_from"] = None    # --label is the label (the model's --stage-from would take priority over it)
     with _print_warnings():
         cohort = cohort_from_spec(args, spec, require_label=require_label)
         if pipe.genes is not None and cohort.rna is not None:

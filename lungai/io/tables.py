@@ -7,6 +7,8 @@
   leaks between cross-validation folds and makes outputs per patient ambiguous): refused, naming them.
 - :func:`read_csv_text_ids` - a table read with its patient id column(s) as text: "007" stays "007" (pandas would
   read 7, which joins neither "007" of another table nor a DICOM PatientID).
+- a table whose data rows end with an extra empty field (a trailing comma) is read with every column in place, not
+  shifted under pandas' first-column row names; a value beyond the header's columns is refused, naming its line.
 - :func:`read_table_checked` - the one reader of the commands' input tables: a missing path, a folder, an empty file,
   a file that is not UTF-8, one written with another delimiter or not parseable, a header without rows: refused
   (:func:`check_table_path`, :func:`table_read_error`), saying how to fix it.
@@ -133,7 +135,7 @@ def read_csv_text_ids(path, id_columns, sep: str = ",", *, what: str = "table",
     columns are read as pandas reads them (numbers stay numbers).  A file pandas cannot read (not UTF-8, empty, not
     parseable) is refused (:func:`table_read_error`, naming the table ``what`` and saying ``fix``)."""
     try:
-        return _read_csv_text_ids(path, id_columns, sep, **kw)
+        return _read_csv_text_ids(path, id_columns, sep, what=what, **kw)
     except READ_ERRORS as exc:
         import pandas as pd
 
@@ -143,8 +145,43 @@ def read_csv_text_ids(path, id_columns, sep: str = ",", *, what: str = "table",
         raise table_read_error(path, exc, what, sep, fix) from exc
 
 
-def _read_csv_text_ids(path, id_columns, sep: str = ",", **kw):
+def _extra_fields(path, sep: str, what: str, encoding=None, nrows=None) -> bool:
+    """Whether data rows of ``path`` have more fields than its header that are all empty (a trailing comma on every
+    line: pandas would take the first column for row names and shift every column by one - read with
+    ``index_col=False`` they are dropped).  A row with a value beyond the header's columns is refused, naming its
+    line: the value has no column (a comma inside an unquoted value?), and which column is shifted cannot be told."""
+    trailing, header = False, None
+    try:
+        with Path(path).open("r", encoding=encoding or "utf-8-sig", errors="replace", newline="") as fh:
+            reader = csv.reader(fh, delimiter=sep)
+            for k, row in enumerate(reader):
+                if not any(cell.strip() for cell in row):
+                    continue
+                if header is None:
+                    header = len(row)
+                    continue
+                if nrows is not None and k > nrows:
+                    break
+                if len(row) > header:
+                    if any(cell.strip() for cell in row[header:]):
+                        check_delimiter(path, None, sep, what)    # a ';' table read with commas: said so first
+                        raise InputError(f"{what} {path}: line {reader.line_num} has {len(row)} fields, the header "
+                                         f"{header}: a value without a column (a comma inside a value that is not "
+                                         "in quotes, or a column name missing in the header?)",
+                                         "give every value a column name in the header row (values holding commas "
+                                         "in double quotes)")
+                    trailing = True
+    except (OSError, csv.Error):
+        return False                      # unreadable: pandas says why
+    return trailing
+
+
+def _read_csv_text_ids(path, id_columns, sep: str = ",", *, what: str = "table", **kw):
     import pandas as pd
+
+    if not {"index_col", "header", "names", "skiprows", "usecols"} & set(kw) and \
+            _extra_fields(path, sep, what, kw.get("encoding"), kw.get("nrows")):
+        kw["index_col"] = False       # trailing commas: not the row names (pandas' implicit index), every column kept
 
     if callable(id_columns):
         head = {k: kw[k] for k in ("encoding", "header", "skipinitialspace") if k in kw}

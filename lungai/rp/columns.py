@@ -94,10 +94,11 @@ def suggest(name: str, candidates, n: int = 3) -> str:
 
 def read_role_file(path) -> dict[str, tuple[str, str | None]]:
     """Read a role file -> {column: (role, type or None)}."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"role file {path} does not exist", "give the path of a CSV with columns column,role[,type]")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    from lungai.io.tables import read_table_checked
+
+    path = Path(path)     # missing, a folder, not UTF-8, another delimiter: refused, saying how to fix it
+    df = read_table_checked(path, what="role file", fix="give the path of a CSV with columns column,role[,type]",
+                            dtype=str, keep_default_na=False)
     missing = [c for c in ("column", "role") if c not in df.columns]
     if missing:
         raise InputError(f"role file {path} lacks column(s) {missing}{suggest(missing[0], df.columns)}",
