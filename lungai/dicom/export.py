@@ -97,8 +97,8 @@ EDITED_MASK_FIX = ("a tumour mask edited after `lungai segment` (or another mask
                    "the same run")
 
 
-NOT_A_SEGMENTATION_FIX = ("export the tumour without --result: it is then the user's (MANUAL, without a confidence); "
-                          "--result takes the result.json that `lungai segment` / `lungai demo` wrote with the "
+NOT_A_SEGMENTATION_FIX = ("export the tumour without --result (instead of --results DIR, give the folder's masks with "
+                          "--tumour / --lungs): it is then the user's (MANUAL, without a confidence); --result takes the result.json that `lungai segment` / `lungai demo` wrote with the "
                           "tumour mask of the same run")
 
 
