@@ -46,7 +46,7 @@ RAN_ON_STOPS = ("stopped after", "the box reached", GREW_TO_EDGE)   # stop reaso
 RAN_ON = "no box held the tumour (it may run on into a neighbouring organ)"
 SEED_AWAY = "the tumour mask lies away from the seed point"
 DENSE_HU = -300.0        # ... (soft tissue reaching the box edge) is checked on a coarser grid
-FACES = ("x-", "x+", "y-", "y+", "z-", "z+")
+FACES = pp.FACES
 
 
 @dataclass
@@ -74,19 +74,7 @@ def choose_box(ct, cfg, roi_lps=None, seed_lps=None, whole=None) -> pp.Box:
 
 def touched_faces(mask_zyx: np.ndarray, spacing_xyz, margin_mm: float = EDGE_MM) -> list:
     """Faces ("x-", "x+", ...) of the array that ``mask_zyx`` comes within ``margin_mm`` of."""
-    if not mask_zyx.any():
-        return []
-    idx = np.argwhere(mask_zyx)
-    lo, hi = idx.min(0)[::-1], idx.max(0)[::-1]            # (x, y, z)
-    size = np.array(mask_zyx.shape[::-1])
-    faces = []
-    for a, axis in enumerate("xyz"):
-        m = max(0, int(np.ceil(margin_mm / float(spacing_xyz[a]))) - 1)
-        if lo[a] <= m:
-            faces.append(axis + "-")
-        if hi[a] >= size[a] - 1 - m:
-            faces.append(axis + "+")
-    return faces
+    return pp.touched_faces(mask_zyx, spacing_xyz, margin_mm)
 
 
 def image_edge_faces(box: pp.Box, ct: sitk.Image) -> set:
