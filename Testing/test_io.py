@@ -366,3 +366,21 @@ def test_intensity_check_keeps_air_at_minus_1024_and_crops_with_little_air():
     check_ct_intensities(sitk.GetImageFromArray(arr.astype(np.int16)), "crop")
     with pytest.raises(InputError, match="only padding"):
         check_ct_intensities(sitk.GetImageFromArray(np.full((4, 8, 8), -3024, np.int16)), "empty")
+
+
+@pytest.mark.parametrize("pad", [None, -2000, -3024])
+def test_ct_stored_at_hu_minus_1024_is_refused(pad):
+    """QA: LUNG1-003 stored at HU - 1024 (rescale intercept applied twice) passed, radiomics gave a tumour mean of
+    -1126 HU: every value <= -1100 counted as padding, so shifted air, lung and fat vanished and shifted soft tissue
+    (~ -1000) passed as air.  Values below -1100 are padding only as a plateau (a few values); a broad spread of them
+    over a large share of the field of view is refused."""
+    from lungai.io.validate import below_padding_spread, check_ct_intensities
+
+    with pytest.raises(InputError, match="does not look like a CT in Hounsfield units.*intercept applied twice"):
+        check_ct_intensities(_chest_like(-1024, pad), "shifted")
+    inside_hu = sitk.GetArrayFromImage(_chest_like(0, pad)).astype(np.float32)
+    assert below_padding_spread(inside_hu) < 0.001                  # the same CT in HU: padding is a plateau
+    two_pads = inside_hu.copy()
+    two_pads[:, :, :3] = -3024                                       # -2000 in the circle's corners, -3024 beyond
+    assert below_padding_spread(two_pads) < 0.001
+    check_ct_intensities(sitk.GetImageFromArray(two_pads.astype(np.int16)), "two paddings")

@@ -237,3 +237,31 @@ def test_real_lung_ct_equals_pyradiomics(shared_data):
     assert got.keys() == direct.keys()
     assert all(got[k] == pytest.approx(v, rel=1e-6, abs=1e-6) for k, v in direct.items())
     assert got["original_shape_VoxelVolume"] == pytest.approx(1400, rel=0.2)  # README: 1.4 cm3 lesion
+
+
+def test_cli_radiomics_warns_of_a_tumour_cut_by_the_image_edge(small_phantom, tmp_path, capsys):
+    """QA: a tumour mask touching the CT's first slice (cut by the field of view: 18.8 ml of 34.8) was measured without
+    a word.  Each segment on the image edge is warned of (lungai.seg.preprocess.cut_by_image_edge, the concept of
+    `lungai segment`'s cut_by_image_edge) and recorded in the settings CSV's cut_by_image_edge column; the features
+    table keeps its columns."""
+    from lungai.cli import main
+
+    tumour = sitk.Cast(small_phantom.labels == L.TUMOUR, sitk.sitkUInt8)
+    zs = np.nonzero(sitk.GetArrayViewFromImage(tumour).any(axis=(1, 2)))[0]
+    mid = int(zs[len(zs) // 2])
+    outs = {}
+    for name, (ct, mask) in {"whole": (small_phantom.ct, tumour),
+                             "cut": (small_phantom.ct[:, :, mid:], tumour[:, :, mid:])}.items():
+        ct_p, m_p, out = tmp_path / f"{name}_ct.nii.gz", tmp_path / f"{name}_t.nii.gz", tmp_path / f"{name}.csv"
+        sitk.WriteImage(ct, str(ct_p))
+        sitk.WriteImage(mask, str(m_p))
+        assert main(["radiomics", "--image", str(ct_p), "--tumour", str(m_p), "--feature-classes", "shape",
+                     "-o", str(out)]) == 0
+        outs[name] = (pd.read_csv(out), pd.read_csv(tmp_path / f"{name}_settings.csv", keep_default_na=False),
+                      capsys.readouterr().err)
+    (whole, s_whole, err_whole), (cut, s_cut, err_cut) = outs["whole"], outs["cut"]
+    assert "image's" not in err_whole and list(s_whole.cut_by_image_edge) == [""]
+    assert ("warning: segment 'tumour' touches the image's z- edge: it may be cut by the scan; shape and volume "
+            "features are of the part inside") in err_cut
+    assert list(s_cut.cut_by_image_edge) == ["z-"]
+    assert list(cut.columns) == list(whole.columns)

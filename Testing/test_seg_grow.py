@@ -295,3 +295,63 @@ def test_seed_mode_confidence_can_describe_the_kept_tumour_alone():
     assert whole["kept_agreement"] == whole["agreement"] == 1.0
     auto = infer.map_features(np.stack([ball, ball]).astype(np.float32), cfg, None, None, automatic=True)
     assert all(auto["kept_" + k] == auto[k] for k in ("agreement", "mean_entropy", "uncertain_ratio", "log_volume"))
+
+
+def test_a_region_grown_out_to_the_image_edge_does_not_count_as_held(monkeypatch):
+    """QA: a CT cropped 160 mm round LUNG1-002's tumour - the region reached the box edge, the box grew until the
+    region touched only image-edge faces, and that pass counted as holding the tumour: 572 ml kept (expert GTV 360 ml,
+    the whole CT keeps 402 ml as running on), flagged cut at z- 30 mm from the GTV.  A small tumour on a dense organ
+    that fills the lower half of a small field of view: the grown box reaches the image edge, the region runs on to
+    it; that is not a box holding the tumour - the first pass is kept, flagged as running on, not as cut."""
+    ct, ball = _ct(12.0, centre_mm=(0.0, 0.0, 4.0), shape=(160, 160, 70))     # x, y +-80 mm, z +-69 mm
+    arr = sitk.GetArrayFromImage(ct)
+    z = (np.arange(arr.shape[0]) * SPACING[2] - (arr.shape[0] - 1) * SPACING[2] / 2)[:, None, None]
+    arr[(z < 0.0) & (arr == -850)] = 40
+    organ_ct = sitk.GetImageFromArray(arr)
+    organ_ct.CopyInformation(ct)
+    cfg, nets, _ = _model()
+    cal = {"features": ["agreement", "mean_entropy", "uncertain_ratio", "log_volume"], "coef": [0.6, 0.0, 0.0, 0.1],
+           "intercept": 0.0, "fitted": True}
+    res = infer.segment_tumour(organ_ct, (cfg, nets, {"calibration": {"ensemble": cal}}), seed_lps=(0.0, 0.0, 4.0))
+    i = res.info
+    assert len(i["roi_passes"]) >= 2 and not any(p.get("holds_tumour") for p in i["roi_passes"])
+    assert i["roi_passes"][-1]["grew_to_image_edge"] and i["roi_stop_reason"].startswith(infer.GREW_TO_EDGE)
+    assert i["roi_passes"][0]["kept"] and i["tumor_volume_ml"] <= 6.0 ** 3
+    assert infer.RAN_ON in i["review_reasons"] and i["needs_review"]
+    assert i["cut_by_image_edge"] == [] and not any("cut by the image edge" in n for n in i["notes"])
+    assert any("reached the image edge" in n and "neighbouring organ" in n for n in i["notes"])
+
+
+def test_a_tumour_at_the_image_edge_of_the_first_box_is_still_held_and_cut():
+    """The first box already reaches the image edge: a region touching it there is cut by the scan, as before."""
+    ct, ball = _ct(80.0, centre_mm=(0.0, 0.0, 120.0))
+    i = infer.segment_tumour(ct, _model(), seed_lps=(0.0, 0.0, 115.0)).info
+    kept = next(p for p in i["roi_passes"] if p["kept"])
+    assert kept["holds_tumour"] and "grew_to_image_edge" not in kept and i["cut_by_image_edge"] == ["z+"]
+
+
+def test_a_kept_region_that_grew_out_to_the_image_edge_is_not_called_cut(monkeypatch):
+    """QA on LUNG1-002 cropped to 160 mm: pass 1 found nothing at the seed, pass 2's larger box reached the crop's z-
+    edge and its region (392 ml) ran on to it and to a face that could move (y+); pass 2 was kept and flagged
+    `cut_by_image_edge` ["z-"], 30 mm from the GTV.  An image edge reached by a grown box, touched while the region
+    still runs on at a movable face, is the region running on, not a tumour cut by the scan."""
+    ct, ball = _ct(12.0, centre_mm=(0.0, 0.0, 4.0), shape=(120, 120, 70))     # x, y +-60 mm: 2 seed boxes wide
+    arr = sitk.GetArrayFromImage(ct)
+    z = (np.arange(arr.shape[0]) * SPACING[2] - (arr.shape[0] - 1) * SPACING[2] / 2)[:, None, None]
+    arr[(z < 0.0) & (arr == -850)] = 40
+    organ_ct = sitk.GetImageFromArray(arr)
+    organ_ct.CopyInformation(ct)
+    real, calls = infer._target_on_model, []
+
+    def nothing_first(*a, **k):            # the model finds nothing at the seed on pass 1 (as on LUNG1-002)
+        calls.append(1)
+        t = real(*a, **k)
+        return np.zeros_like(t) if len(calls) == 1 else t
+
+    monkeypatch.setattr(infer, "_target_on_model", nothing_first)
+    monkeypatch.setattr(infer, "_seed_in_large_dense_region", lambda *a: True)
+    i = infer.segment_tumour(organ_ct, _model(), seed_lps=(0.0, 0.0, 4.0)).info
+    p1, p2 = i["roi_passes"][:2]
+    assert p1["tumour_ml"] == 0 and p2["kept"] and "z-" in p2["touches"]
+    assert p2["grew_to_image_edge"] == ["x-", "x+", "y-", "y+"]
+    assert i["cut_by_image_edge"] == [] and infer.RAN_ON in i["review_reasons"]

@@ -176,7 +176,11 @@ def run(args) -> int:
         raise InputError(f"no features could be computed ({msgs or 'no segment to compute'})",
                          "fix the masks listed above; nothing was written")
     table = to_wide(result.features) if args.wide else result.features
+    from lungai.radiomics.extract import edge_notes
     from lungai.radiomics.settings import write_sidecar
+
+    for note in edge_notes(result.settings):     # recorded in the settings CSV's cut_by_image_edge column
+        print(f"warning: {note}", file=sys.stderr)
 
     with recorded_output_files([out, *sidecars], "radiomics"):   # recorded once written (a failure included):
         write_csv(table, out, protect=inputs)                    # a re-run may replace them

@@ -55,6 +55,24 @@ def check_ct_spacing(img: sitk.Image, source: str) -> None:
 PADDING_HU = -1100.0
 PLATEAU_FRACTION = 0.005
 PLATEAU_GAP = 300.0
+# Padding is a plateau: one value, or a few (PADDING_VALUES, e.g. -2000 outside the reconstruction circle and -3024
+# beyond the table), with most of the voxels below PADDING_HU.  A broad spread of values below PADDING_HU over more
+# than SPREAD_FRACTION of the field of view is no padding but tissue shifted down: a CT stored at HU - 1024 (the
+# rescale intercept applied twice) has its air near -2048, lung near -1900 and fat near -1100 (QA on LUNG1-003:
+# 51 % of the voxels below -1100 off the three most common values; real CTs in HU: 0 %).
+PADDING_VALUES = 3
+SPREAD_FRACTION = 0.10
+
+
+def below_padding_spread(values: np.ndarray) -> float:
+    """Share of ``values`` (flattened) below :data:`PADDING_HU` that is no plateau: not one of its
+    :data:`PADDING_VALUES` most common values there."""
+    v = values.ravel()
+    sub = v[v <= PADDING_HU]
+    if not v.size or not sub.size:
+        return 0.0
+    counts = np.unique(sub, return_counts=True)[1]
+    return float(sub.size - np.sort(counts)[::-1][:PADDING_VALUES].sum()) / v.size
 
 
 def without_padding(values: np.ndarray) -> np.ndarray:
@@ -75,6 +93,14 @@ def check_ct_intensities(img: sitk.Image, source: str) -> None:
     arr = sitk.GetArrayViewFromImage(img)
     step = max(1, int(round((arr.size / 2e6) ** (1 / 3))))
     sample = np.asarray(arr[::step, ::step, ::step], dtype=np.float32)
+    spread = below_padding_spread(sample)
+    if spread > SPREAD_FRACTION:
+        p01, p50 = np.percentile(sample, [1, 50])
+        raise InputError(
+            f"{source} does not look like a CT in Hounsfield units ({100 * spread:.0f} % of the voxels spread over "
+            f"values below {PADDING_HU:.0f}, which is no padding plateau: 1st percentile {p01:.0f}, median {p50:.0f}; "
+            "air, lung and fat lie about 1024 below their HU - rescale intercept applied twice?)",
+            "give a chest CT in HU: apply RescaleSlope/RescaleIntercept once (add 1024 to an image stored at HU - 1024)")
     inside = without_padding(sample)
     if inside.size == 0:
         raise InputError(f"{source} holds only padding values (all <= {PADDING_HU:.0f} or one constant value)",

@@ -30,6 +30,7 @@ from lungai.errors import InputError
 from lungai.io import assert_same_geometry
 from lungai.progress import NullProgress
 from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id
+from lungai.seg.preprocess import cut_by_image_edge, cut_note
 from lungai.radiomics.prepare import SETTINGS_COLUMNS, prepare, pyradiomics_params
 
 LONG_COLUMNS = ["case", "segment", "image_type", "feature_class", "feature", "value"]
@@ -198,11 +199,24 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
             rows.extend(value)
         else:
             errors.append((case, name, value))
-    settings = [{"case": case, "segment": p.name, **p.settings} for p in prepared if results[p.name][0] == "ok"]
+    # the segment's mask on the CT's image edge (lungai.seg.preprocess.cut_by_image_edge, as in lungai segment's
+    # result.json): "z-;x+" ..., "" when inside; the callers warn with edge_notes
+    settings = [{"case": case, "segment": p.name, **p.settings,
+                 "cut_by_image_edge": ";".join(cut_by_image_edge(valid[p.name]))}
+                for p in prepared if results[p.name][0] == "ok"]
     features = pd.DataFrame(rows, columns=LONG_COLUMNS)
     features[SETTINGS_COLUMN] = settings_id(params)  # the settings travel with the values
     return Extraction(features, pd.DataFrame(errors, columns=ERROR_COLUMNS),
                       pd.DataFrame(settings, columns=SETTINGS_COLUMNS))
+
+
+def edge_notes(settings: pd.DataFrame) -> list:
+    """One warning per segment of ``settings`` (:attr:`Extraction.settings`) whose mask touches the image edge."""
+    if "cut_by_image_edge" not in settings:
+        return []
+    cut = settings[settings["cut_by_image_edge"].fillna("").astype(str) != ""]
+    return [(f"{r.case} / " if len(set(settings["case"])) > 1 else "") + cut_note(r.segment, r.cut_by_image_edge.split(";"))
+            for r in cut.itertuples(index=False)]
 
 
 def wide_column(segment: str, image_type: str, feature_class: str, feature: str) -> str:

@@ -35,7 +35,7 @@ from lungai.radiomics.ibsi.preprocess import centre_aligned_grid, grid_image, re
 
 LUNG_SEGMENTS = ("right_lung", "left_lung", "lungs", "lungs_minus_tumour")
 SETTINGS_COLUMNS = ["case", "segment", "grid", "spacing_mm", "interpolation", "crop", "grid_size", "voxels",
-                    "discretisation", "image_types"]
+                    "discretisation", "image_types", "cut_by_image_edge"]
 LOG_MARGIN_SIGMAS = 8   # LoG crop margin in sigmas (equal to pyradiomics on the whole CT to ~1e-5)
 IBSI_INTERPOLATION = "IBSI: centre-aligned grid, linear image (rounded HU), linear mask >= 0.5"
 

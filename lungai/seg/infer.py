@@ -41,11 +41,12 @@ FINE_BOX_FACTOR = 1.5    # ROI mode: the grid is coarsened when the ROI exceeds 
 TINY_ML = 1.0            # seed mode: a first-pass tumour this small with the seed in a large dense region
 SEED_REACH_MM = 10.0     # seed mode: the tumour the box must hold comes this close to the seed
 NOT_HELD_RULE = "first"  # no pass's box held the tumour: keep the "first" pass that found one ("most confident": before)
-RAN_ON_STOPS = ("stopped after", "the box reached")     # stop reasons of a box that never held the tumour
+GREW_TO_EDGE = "the region grew to the image edge"      # stop reason: see grow_and_predict
+RAN_ON_STOPS = ("stopped after", "the box reached", GREW_TO_EDGE)   # stop reasons of a box that never held the tumour
 RAN_ON = "no box held the tumour (it may run on into a neighbouring organ)"
 SEED_AWAY = "the tumour mask lies away from the seed point"
 DENSE_HU = -300.0        # ... (soft tissue reaching the box edge) is checked on a coarser grid
-FACES = ("x-", "x+", "y-", "y+", "z-", "z+")
+FACES = pp.FACES
 
 
 @dataclass
@@ -73,19 +74,7 @@ def choose_box(ct, cfg, roi_lps=None, seed_lps=None, whole=None) -> pp.Box:
 
 def touched_faces(mask_zyx: np.ndarray, spacing_xyz, margin_mm: float = EDGE_MM) -> list:
     """Faces ("x-", "x+", ...) of the array that ``mask_zyx`` comes within ``margin_mm`` of."""
-    if not mask_zyx.any():
-        return []
-    idx = np.argwhere(mask_zyx)
-    lo, hi = idx.min(0)[::-1], idx.max(0)[::-1]            # (x, y, z)
-    size = np.array(mask_zyx.shape[::-1])
-    faces = []
-    for a, axis in enumerate("xyz"):
-        m = max(0, int(np.ceil(margin_mm / float(spacing_xyz[a]))) - 1)
-        if lo[a] <= m:
-            faces.append(axis + "-")
-        if hi[a] >= size[a] - 1 - m:
-            faces.append(axis + "+")
-    return faces
+    return pp.touched_faces(mask_zyx, spacing_xyz, margin_mm)
 
 
 def image_edge_faces(box: pp.Box, ct: sitk.Image) -> set:
@@ -214,6 +203,8 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
     config of the kept pass, its confidence features (:func:`map_features`), growth record)."""
     passes, runs, reason = [], [], "growth off"
     scale = 1
+    first_edges = image_edge_faces(box, ct)     # image-edge faces of the first box (a tumour there is cut by the scan)
+    grew_out = False                            # an earlier pass's region touched a face that could move
     if box.mode == "roi" and grow:          # the user's box says how large the tumour is
         scale = int(min(MAX_SCALE, max(1, np.ceil(max(n * s for n, s in zip(box.size, ct.GetSpacing()))
                                                   / (FINE_BOX_FACTOR * cfg.seed_box_mm)))))
@@ -222,7 +213,14 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
         crop_img, model_img, probs, flip = _model_pass(ct, box, c, nets, method, mc_passes, seed, flip_check)
         target = _target_on_model(probs, model_img, c, seed_lps, mask_for_roi(roi_mask, model_img, ct))
         touched = touched_faces(target, c.spacing)
-        movable = [f for f in touched if f not in image_edge_faces(box, ct)]
+        edges = image_edge_faces(box, ct)
+        movable = [f for f in touched if f not in edges]
+        # grown out to an image edge the first box did not reach: the region ran on until the scan ended (on a CT
+        # cropped round the tumour, into the mediastinum / diaphragm) - treated like a region that runs on into a
+        # neighbouring organ on a whole CT, not as a box that holds the tumour
+        # (also a pass that still touches a face that can move: its region goes on growing there - its touching
+        # the image edge is no sign of a tumour cut by the scan)
+        reached = [f for f in touched if f in edges and f not in first_edges] if grew_out or movable else []
         ml = float(target.sum()) * float(np.prod(c.spacing)) / 1000.0
         feats = map_features(probs, c, flip, target)
         conf = confidence(feats, meta.get("calibration", {}).get(method))
@@ -238,12 +236,17 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
             break
         too_small = (len(passes) == 1 and seed_lps is not None and ml < TINY_ML
                      and _seed_in_large_dense_region(ct, box, seed_lps))
-        passes[-1]["holds_tumour"] = bool(target.any() and not movable and not too_small)
+        passes[-1]["holds_tumour"] = bool(target.any() and not movable and not too_small and not reached)
+        if reached:
+            passes[-1]["grew_to_image_edge"] = reached
         if not movable and not too_small:
             reason = (NO_TUMOUR_FOUND if not target.any() else
                       "the tumour no longer touches the box edge" if not touched else
+                      f"{GREW_TO_EDGE} ({', '.join(reached)}) after the box grew: it may run on into a neighbouring "
+                      "organ (or be cut by the scan)" if reached else
                       "the tumour touches the image edge only")
             break
+        grew_out = grew_out or bool(movable)
         if len(passes) >= MAX_PASSES:
             reason = f"stopped after {MAX_PASSES} passes; the tumour still touches the box edge"
             break
@@ -482,8 +485,11 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         inner = tuple(slice(u - b, u - b + n_) for u, b, n_ in
                       zip(user_box.lo[::-1], box.lo[::-1], user_box.size[::-1]))
         binary = np.isin(lab, [v for v in np.unique(lab[inner]) if v]) if n else binary
-    cut = sorted(set(touched_faces(binary, ct.GetSpacing(), 0.0)) & image_edge_faces(box, ct),
-                 key=FACES.index)
+    kept_pass = next((q for q in growth["passes"] if q.get("kept")), {}) if growth else {}
+    # cut by the scan: the kept region touches an image edge, unless the box grew out to that edge (then the
+    # region ran on to it - reported as such, not as a tumour cut by the image)
+    cut = sorted(set(touched_faces(binary, ct.GetSpacing(), 0.0)) & image_edge_faces(box, ct)
+                 - set(kept_pass.get("grew_to_image_edge", ())), key=FACES.index)
     candidates, n_candidates, others_ml = [], 0, 0.0
     if automatic:
         lab, ranked = rank_components(binary, mean_p, ct.GetSpacing()[::-1])
@@ -535,9 +541,13 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     ran_on = bool(growth and growth.get("ran_on"))
     if ran_on:
         largest = max(growth["passes"], key=lambda q: np.prod(q["roi_size_mm"]))["roi_size_mm"]
-        notes.append("no box held the region found at the seed / in the box: it reached the edge of every box up to "
-                     f"{' x '.join(f'{v:.0f}' for v in largest)} mm, so it most likely runs on into a neighbouring organ "
-                     "(mediastinum, diaphragm, chest wall); the first pass's result is kept - check its outline")
+        edge = next((q["grew_to_image_edge"] for q in growth["passes"] if q.get("grew_to_image_edge")), None)
+        where = (f"as the box grew it reached the image edge ({', '.join(edge)}), so it most likely runs on into a "
+                 "neighbouring organ (mediastinum, diaphragm, chest wall) cut off by the scan" if edge else
+                 f"it reached the edge of every box up to {' x '.join(f'{v:.0f}' for v in largest)} mm, so it most "
+                 "likely runs on into a neighbouring organ (mediastinum, diaphragm, chest wall)")
+        notes.append(f"no box held the region found at the seed / in the box: {where}; the first pass's result is "
+                     "kept - check its outline")
     elif incomplete:
         notes.append(f"the tumour may be larger than the box: {growth['stop_reason']}")
     if dropped["n_elongated"]:

@@ -44,6 +44,38 @@ def whole_box(img: sitk.Image, mode: str = "whole") -> Box:
     return Box((0, 0, 0), tuple(img.GetSize()), mode)
 
 
+FACES = ("x-", "x+", "y-", "y+", "z-", "z+")
+
+
+def touched_faces(mask_zyx: np.ndarray, spacing_xyz, margin_mm: float = 0.0) -> list:
+    """Faces ("x-", "x+", ...) of the array that ``mask_zyx`` comes within ``margin_mm`` of (0: lies on)."""
+    if not mask_zyx.any():
+        return []
+    idx = np.argwhere(mask_zyx)
+    lo, hi = idx.min(0)[::-1], idx.max(0)[::-1]            # (x, y, z)
+    size = np.array(mask_zyx.shape[::-1])
+    faces = []
+    for a, axis in enumerate("xyz"):
+        m = max(0, int(np.ceil(margin_mm / float(spacing_xyz[a]))) - 1)
+        if lo[a] <= m:
+            faces.append(axis + "-")
+        if hi[a] >= size[a] - 1 - m:
+            faces.append(axis + "+")
+    return faces
+
+
+def cut_by_image_edge(mask: sitk.Image) -> list:
+    """The image's faces a mask on the whole image grid lies on: the region may be cut by the scan there (the
+    concept of ``cut_by_image_edge`` in ``lungai segment``'s result.json; also warned by ``lungai radiomics``)."""
+    return touched_faces(sitk.GetArrayViewFromImage(mask) != 0, mask.GetSpacing(), 0.0)
+
+
+def cut_note(segment: str, faces) -> str:
+    """The warning for a segment on the image edge ``faces`` (:func:`cut_by_image_edge`)."""
+    return (f"segment {segment!r} touches the image's {', '.join(faces)} edge{'s' if len(faces) > 1 else ''}: it may be "
+            "cut by the scan; shape and volume features are of the part inside")
+
+
 def is_crop(img: sitk.Image) -> bool:
     ext = [n * s for n, s in zip(img.GetSize(), img.GetSpacing())]
     return max(ext[0], ext[1]) < CROP_EXTENT_MM
