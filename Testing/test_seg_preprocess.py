@@ -125,3 +125,25 @@ def test_aerated_lung_note_spares_ground_glass_and_needs_ras_evidence_above_minu
     # a box with well-aerated lung at its centre (a loose box round a small nodule, a LIDC-style crop given as the
     # ROI) is noted only for the RAS mix-up: its negated box here lies in lung too
     assert pp.aerated_seed_note(ct, roi_lps=(-25.0, 5.0, -5.0, -5.0, 25.0, 5.0)) is None
+
+
+def test_a_seed_on_a_ground_glass_nodule_of_a_lung_crop_is_not_outside_the_body():
+    """QA: 42 of the 779 real LIDC crops seeded at their nodule's centre were refused as 'outside the body': in a crop
+    inside the lung the aerated lung reaches the image border, and a ground-glass nodule's centre (< -500 HU) lies in
+    it.  Only air (median below OUTSIDE_AIR_HU) reaching the border is outside the body."""
+    rng = np.random.default_rng(0)
+    arr = (-850 + 30 * rng.standard_normal((5, 40, 40))).astype(np.int16)          # aerated lung, z y x
+    zz, yy, xx = np.mgrid[:5, :40, :40]
+    arr[(xx - 20) ** 2 + (yy - 20) ** 2 + ((zz - 2) * 4) ** 2 < 36] = -600            # ground-glass nodule
+    crop = sitk.GetImageFromArray(arr)
+    crop.SetSpacing((0.6, 0.6, 2.5))
+    centre = crop.TransformIndexToPhysicalPoint((20, 20, 2))
+    assert tuple(pp.check_seed_inside_body(crop, centre)) == (20, 20, 2)
+    outside = arr.copy()
+    outside[:, :, :12] = -1000 + (5 * rng.standard_normal((5, 40, 12))).astype(np.int16)   # air beside the body
+    outside[:, :, 12:15] = 40                                                           # the chest wall
+    ct = sitk.GetImageFromArray(outside)
+    ct.CopyInformation(crop)
+    with pytest.raises(InputError, match="outside the body"):
+        pp.check_seed_inside_body(ct, ct.TransformIndexToPhysicalPoint((5, 20, 2)))
+    assert tuple(pp.check_seed_inside_body(ct, centre)) == (20, 20, 2)
