@@ -618,3 +618,36 @@ def test_clinical_id_column_and_ids_are_matched_without_spaces_and_case(tmp_path
     (tmp_path / "t.csv").write_text("patient_id,clin_age,clin_sex\nP1,61,F,\nP2,70,M,\n", encoding="utf-8")
     clin = read_clinical(tmp_path / "t.csv")
     assert list(clin.patient_id) == ["P1", "P2"] and list(clin.clin_sex) == ["F", "M"]
+
+
+def test_a_killed_run_still_resumes(export, tmp_path, monkeypatch):
+    """Review: markers stamp each recorded file; cohort rewrites patients.csv / settings.key / a redone patient's
+    files in place and records them only when the run ends, so a run killed on the way (SIGKILL, a cluster's time
+    limit: no `finally`) left files not matching their stamps and every resume was refused ('changed since lungai
+    cohort wrote them').  The run drops the stamps once it owns the folder; a user's file is still refused."""
+    import shutil
+
+    import lungai.dicom.cohort as cohort
+    import lungai.radiomics.csv_output as csv_output
+    from lungai.errors import InputError
+
+    root = tmp_path / "export"
+    shutil.copytree(export / "P1", root / "P1", ignore=shutil.ignore_patterns("rtdose*", "rtstruct_of_someone*"))
+    out = tmp_path / "out"
+    assert run_cohort(root, out, PARAMS, workers=0).done == ["P1"]
+    assert "stamps" in (out / ".lungai-cohort").read_text(encoding="utf-8")
+    shutil.copytree(export / "P1" / "RTDOSE", root / "P1" / "RTDOSE", dirs_exist_ok=True)   # P1 is redone
+
+    def killed(*args, **kwargs):
+        raise SystemExit(137)
+
+    monkeypatch.setattr(cohort, "record_outputs", lambda *a, **k: None)     # killed: nothing recorded at the end
+    monkeypatch.setattr(csv_output, "write_csv", killed)                     # ... while writing the table
+    with pytest.raises(SystemExit):
+        run_cohort(root, out, PARAMS, workers=0)
+    monkeypatch.undo()
+    s = run_cohort(root, out, PARAMS, workers=0)                             # the resume
+    assert "P1" in s.done + s.skipped and pd.read_csv(out / "rp_table.csv").loc[0, "dose_mld_gy"] > 0
+    (out / "patients.csv").write_text("mine\n", encoding="utf-8")            # the user's, saved over it
+    with pytest.raises(InputError, match="patients.csv, changed since lungai cohort wrote it"):
+        run_cohort(root, out, PARAMS, workers=0)

@@ -1102,3 +1102,15 @@ def test_cli_radiomics_refuses_an_rtstruct_folder_before_any_work(tmp_path, caps
     assert main(["radiomics", "--image", str(never_read), "--rtstruct", str(tmp_path / "missing.dcm"),
                  "-o", str(tmp_path / "f.csv")]) == 2
     assert "RTSTRUCT file" in capsys.readouterr().err
+
+
+def test_cli_dose_features_refuses_an_rtstruct_folder_leaving_no_output_folder(tmp_path, capsys):
+    """Review: dose-features refused an --rtstruct folder only after making the output's folder (left empty)."""
+    from lungai.cli import main
+
+    folder = tmp_path / "rt"
+    folder.mkdir()
+    assert main(["dose-features", "--dose", str(tmp_path / "rd.dcm"), "--ct", str(tmp_path / "ct"),
+                 "--rtstruct", str(folder), "-o", str(tmp_path / "df2" / "d.csv")]) == 2
+    assert f"--rtstruct {folder} is a folder, not an RTSTRUCT file" in capsys.readouterr().err
+    assert not (tmp_path / "df2").exists()

@@ -49,6 +49,10 @@ def run(args) -> int:
 
     v_levels = parse_v_levels(args.v_levels) if args.v_levels else V_LEVELS
     inputs = [p for p in (args.dose, args.ct, args.lungs, args.gtv, args.rtstruct) if p]
+    if args.rtstruct:                      # a folder given as --rtstruct: said before the output folder is made
+        from lungai.dicom.rtstruct import check_rtstruct_path
+
+        check_rtstruct_path(args.rtstruct)
     prepare_output_file(args.output, inputs=inputs)          # before any work: nothing is computed in vain
     check_output_file_owner(args.output, OWNER)             # a user's file is never replaced
     # another patient's / frame's RTDOSE stops here (against a DICOM CT and the RTSTRUCT)

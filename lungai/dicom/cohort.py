@@ -33,7 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from lungai.errors import InputError, LungAIError
-from lungai.io.outputs import check_folder_path, prepare_output_folder, record_outputs
+from lungai.io.outputs import check_folder_path, forget_stamps, prepare_output_folder, record_outputs
 from lungai.progress import task
 from lungai.radiomics.batch import BatchSummary
 from lungai.radiomics.manifest import NAME_RULE, name_clashes, safe_name
@@ -541,6 +541,7 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
     # before any work: only the files of cohort's output names that the marker lists (a previous run wrote them)
     # may be replaced or removed; any other file of those names is the user's and refused; other files are left alone
     prepare_output_folder(out, owner=OWNER, owns=OUTPUTS)
+    forget_stamps(out, OWNER)           # the run rewrites its files in place: a killed run must still resume
     stamp, key = out / STAMP, _settings_key(params, mapping, model_dir)
     if stamp.exists() and stamp.read_text(encoding="utf-8").strip() not in (
             key, _legacy_settings_key(params, mapping, model_dir)):

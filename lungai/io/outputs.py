@@ -177,9 +177,11 @@ def check_output_owner(path, command: str, owns: Iterable[str] | None = None, in
     if changed:
         raise InputError(f"the output folder {out} holds {', '.join(changed[:5])}{' ...' if len(changed) > 5 else ''}"
                          f", changed since lungai {name} wrote {'it' if len(changed) == 1 else 'them'} "
-                         "(a re-run would replace or remove it)",
+                         "(a re-run would replace or remove it; a copy of the folder that did not keep the files' "
+                         "times counts as changed too)",
                          f"choose another folder with -o, or move {'that file' if len(changed) == 1 else 'those files'}"
-                         " away (a re-run replaces only the files as lungai wrote them)")
+                         " away (a re-run replaces only the files as lungai wrote them; copy output folders with "
+                         "cp -a / rsync -a)")
     if owns is None:
         return
     owns = list(owns)
@@ -354,6 +356,17 @@ def _write_marker(out: Path, command: str, entries: dict) -> None:
         marker.write_text(text, encoding="utf-8")
 
 
+def forget_stamps(path, command: str) -> None:
+    """A run that has passed the owner check and now rewrites its recorded files in place (a resumable ``cohort``,
+    ``radiomics-batch``) drops the stamps from its marker (names only) until it records its outputs again at the
+    end: a run killed on the way (SIGKILL, a cluster's time limit) leaves files that no longer match their old stamps,
+    and the resume must not take them for the user's."""
+    out = Path(path)
+    entries = _read_marker(out, command)
+    if any(entries.values()):
+        _write_marker(out, command, dict.fromkeys(entries))
+
+
 def _changed(out: Path, command: str) -> list[str]:
     """The recorded files (stamped) that are not as lungai wrote them: edited or saved anew since (a removed file is
     not listed: nothing of the user's is lost)."""
@@ -399,8 +412,8 @@ def check_output_file_owner(path, command: str) -> None:
                          "nothing is overwritten",
                          "choose a new file name (or move that file away)")
     if p.name in _changed(p.parent, command):
-        raise InputError(f"{p} changed since lungai {_command_name(command)} wrote it (edited, or saved anew); "
-                         "nothing is overwritten",
+        raise InputError(f"{p} changed since lungai {_command_name(command)} wrote it (edited, saved anew, or "
+                         "copied without its time); nothing is overwritten",
                          "choose a new file name (or move that file away)")
 
 

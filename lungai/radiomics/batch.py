@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from lungai.errors import InputError, LungAIError
-from lungai.io.outputs import (prepare_output_file, prepare_output_folder, record_output_file,
+from lungai.io.outputs import (forget_stamps, prepare_output_file, prepare_output_folder, record_output_file,
                                recorded_output_files)
 from lungai.radiomics.cluster import run_tasks
 from lungai.radiomics.csv_output import write_csv
@@ -173,6 +173,7 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
     outputs = [output, *batch_sidecars(output)]
     _adopt_legacy_outputs(output, outputs)
     prepare_output_file(output, inputs=[manifest], owner=OWNER, sidecars=outputs[1:])
+    forget_stamps(output.parent, OWNER)     # a run killed while rewriting its table must still resume
     parts = _prepare_parts(output, params, segments)
     summary = BatchSummary(output)
     run_tasks("radiomics-batch", process_case, rows, [row["case"] for row in rows], (params, segments, str(parts)),
