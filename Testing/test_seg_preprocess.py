@@ -147,3 +147,19 @@ def test_a_seed_on_a_ground_glass_nodule_of_a_lung_crop_is_not_outside_the_body(
     with pytest.raises(InputError, match="outside the body"):
         pp.check_seed_inside_body(ct, ct.TransformIndexToPhysicalPoint((5, 20, 2)))
     assert tuple(pp.check_seed_inside_body(ct, centre)) == (20, 20, 2)
+
+
+def test_a_seed_in_the_air_beside_the_patient_of_a_whole_ct_is_outside_the_body():
+    """Review: with the crop rule applied to whole CTs, a seed in the air beside the patient of pyradiomics' lung2
+    (that air, with the table and blanket in it, has a median of -958 HU) was taken for aerated lung.  On a whole CT
+    (field of view >= CROP_EXTENT_MM) any air reaching the border is outside the body, as before."""
+    rng = np.random.default_rng(1)
+    arr = (-950 + 40 * rng.standard_normal((3, 100, 100))).astype(np.int16)       # air, table / blanket mixed in
+    yy, xx = np.mgrid[:100, :100]
+    arr[:, (xx - 50) ** 2 + (yy - 50) ** 2 < 35 ** 2] = 40                            # the patient
+    ct = sitk.GetImageFromArray(arr)
+    ct.SetSpacing((3.0, 3.0, 5.0))                                                   # 300 mm: a whole CT
+    assert not pp.is_crop(ct)
+    with pytest.raises(InputError, match="outside the body"):
+        pp.check_seed_inside_body(ct, ct.TransformIndexToPhysicalPoint((5, 50, 1)))
+    assert tuple(pp.check_seed_inside_body(ct, ct.TransformIndexToPhysicalPoint((50, 50, 1)))) == (50, 50, 1)

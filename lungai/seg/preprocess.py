@@ -113,7 +113,7 @@ OUTSIDE_AIR_HU = -975.0     # outside air (about -1000 HU, padding lower); aerat
 
 def check_seed_inside_body(ct: sitk.Image, seed_lps) -> np.ndarray:
     """The seed's voxel index (x, y, z); InputError if outside the image or in outside air (a region below -500 HU
-    reaching the image border whose median is below ``OUTSIDE_AIR_HU``)."""
+    reaching the image border; in a crop, :func:`is_crop`, only one whose median is below ``OUTSIDE_AIR_HU``)."""
     idx = np.round(_index_of(ct, seed_lps)).astype(int)
     size = np.array(ct.GetSize())
     if np.any(idx < 0) or np.any(idx >= size):
@@ -125,11 +125,12 @@ def check_seed_inside_body(ct: sitk.Image, seed_lps) -> np.ndarray:
         lab, _ = ndimage.label(air)
         border = set(np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))) - {0}
         here = lab[idx[1], idx[0]]
-        # air reaching the image border is outside the body only when it is air (median below OUTSIDE_AIR_HU): in a
-        # crop inside the lung (a nodule crop) the aerated lung reaches the border, and a ground-glass nodule's
-        # centre (-800..-300 HU) lies in it - QA: 42 of the 779 LIDC crops seeded at their nodule's centre were
-        # refused as "outside the body"
-        if here in border and float(np.median(sl[lab == here])) < OUTSIDE_AIR_HU:
+        # air reaching the image border is outside the body - on a whole CT (the air beside the patient, with the
+        # table / blanket in it, has a median of -960..-900 HU on real CTs); in a crop (in-plane field of view under
+        # CROP_EXTENT_MM, :func:`is_crop`) only when it is air (median below OUTSIDE_AIR_HU): inside the lung the
+        # aerated lung reaches the crop's border, and a ground-glass nodule's centre (-800..-300 HU) lies in it -
+        # QA: 42 of the 779 LIDC crops seeded at their nodule's centre were refused as "outside the body"
+        if here in border and (not is_crop(ct) or float(np.median(sl[lab == here])) < OUTSIDE_AIR_HU):
             raise InputError(f"the seed point {tuple(round(float(v), 1) for v in seed_lps)} mm (LPS) is outside the body",
                              "place the seed on the tumour (LPS mm; Slicer shows RAS: negate x and y)")
     return idx
