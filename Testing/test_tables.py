@@ -50,3 +50,18 @@ def test_a_role_file_not_utf8_is_refused_saying_how_to_fix(tmp_path):
     assert read_role_file(tmp_path / "ok.csv") == {"clin_age": ("clinical", None)}
     with pytest.raises(InputError, match="role file .* does not exist"):
         read_role_file(tmp_path / "none.csv")
+
+
+def test_r_write_table_row_names_are_read_as_before(tmp_path):
+    """Review: R's write.table writes row names without a header field (every data row one field longer than the
+    header); pandas reads them as row names and the columns stay in place - the extra-fields check refused it.  A row
+    with a value beyond the header while the others have none is still refused, naming the tab for a TSV."""
+    from lungai.io.tables import read_table_checked
+
+    (tmp_path / "r.tsv").write_text('"patient_id"\t"age"\t"sex"\n"1"\t"001"\t64\t"M"\n"2"\t"002"\t70\t"F"\n',
+                                    encoding="utf-8")
+    df = read_table_checked(tmp_path / "r.tsv", ["patient_id"], sep="\t")
+    assert list(df["patient_id"]) == ["001", "002"] and list(df["sex"]) == ["M", "F"]
+    (tmp_path / "bad.tsv").write_text("patient_id\tage\n001\t64\n002\t70\tx\n", encoding="utf-8")
+    with pytest.raises(InputError, match="line 3 has 3 fields, the header 2: .*a tab inside a value"):
+        read_table_checked(tmp_path / "bad.tsv", ["patient_id"], sep="\t")

@@ -148,9 +148,13 @@ def read_csv_text_ids(path, id_columns, sep: str = ",", *, what: str = "table",
 def _extra_fields(path, sep: str, what: str, encoding=None, nrows=None) -> bool:
     """Whether data rows of ``path`` have more fields than its header that are all empty (a trailing comma on every
     line: pandas would take the first column for row names and shift every column by one - read with
-    ``index_col=False`` they are dropped).  A row with a value beyond the header's columns is refused, naming its
-    line: the value has no column (a comma inside an unquoted value?), and which column is shifted cannot be told."""
-    trailing, header = False, None
+    ``index_col=False`` they are dropped).  Every data row one field longer than the header, its first field the row
+    number 1..n, is R's ``write.table`` layout (row names without a header field): pandas' implicit index, as
+    before.  Otherwise a
+    row with a value beyond the header's columns is refused, naming its line: the value has no column (the
+    delimiter inside an unquoted value?), and which column is shifted cannot be told."""
+    header, rows, first_extra = None, 0, None
+    extra_counts, extra_values, firsts = set(), False, []
     try:
         with Path(path).open("r", encoding=encoding or "utf-8-sig", errors="replace", newline="") as fh:
             reader = csv.reader(fh, delimiter=sep)
@@ -162,18 +166,25 @@ def _extra_fields(path, sep: str, what: str, encoding=None, nrows=None) -> bool:
                     continue
                 if nrows is not None and k > nrows:
                     break
-                if len(row) > header:
-                    if any(cell.strip() for cell in row[header:]):
-                        check_delimiter(path, None, sep, what)    # a ';' table read with commas: said so first
-                        raise InputError(f"{what} {path}: line {reader.line_num} has {len(row)} fields, the header "
-                                         f"{header}: a value without a column (a comma inside a value that is not "
-                                         "in quotes, or a column name missing in the header?)",
-                                         "give every value a column name in the header row (values holding commas "
-                                         "in double quotes)")
-                    trailing = True
+                rows += 1
+                firsts.append(row[0].strip())
+                extra_counts.add(max(len(row) - header, 0))
+                if len(row) > header and any(cell.strip() for cell in row[header:]):
+                    extra_values = True
+                    if first_extra is None:
+                        first_extra = (reader.line_num, len(row))
     except (OSError, csv.Error):
         return False                      # unreadable: pandas says why
-    return trailing
+    if not extra_values:
+        return extra_counts != {0} and bool(extra_counts)       # only empty extra fields: trailing delimiters
+    if extra_counts == {1} and firsts == [str(i) for i in range(1, rows + 1)]:
+        return False                      # R's write.table: row names 1..n without a header field, as pandas reads
+    check_delimiter(path, None, sep, what)    # a ';' table read with commas: said so first
+    line, n = first_extra
+    name = {",": "comma", "\t": "tab", ";": "semicolon"}.get(sep, repr(sep))
+    raise InputError(f"{what} {path}: line {line} has {n} fields, the header {header}: a value without a column (a "
+                     f"{name} inside a value that is not in quotes, or a column name missing in the header?)",
+                     f"give every value a column name in the header row (values holding a {name} in double quotes)")
 
 
 def _read_csv_text_ids(path, id_columns, sep: str = ",", *, what: str = "table", **kw):
