@@ -290,3 +290,17 @@ def test_unreadable_manifests_are_refused_saying_why(tmp_path):
     with pytest.raises(InputError, match="has no rows"):
         run_batch(tmp_path / "header.csv", tmp_path / "out.csv", load_params("default"), workers=0)
     assert not (tmp_path / "out.csv").exists() and not (tmp_path / "out.csv.parts").exists()
+
+
+def test_another_batch_in_the_folder_keeps_an_edited_tables_protection(cohort, tmp_path):
+    """Review: a batch dropped the stamps of every radiomics-batch table in its folder (they share one marker) when it
+    started, so after a second table's run the user's edit of the first table was replaced by its re-run.  A run drops
+    only its own files' stamps."""
+    out = tmp_path / "rb"
+    run_batch(cohort, out / "a.csv", PARAMS, workers=0, segments=SEGMENTS)
+    with (out / "a.csv").open("a", encoding="utf-8") as fh:
+        fh.write("my,own,notes\n")                                           # the user edits the first table
+    run_batch(cohort, out / "b.csv", PARAMS, workers=0, segments=SEGMENTS)   # another table in the same folder
+    with pytest.raises(InputError, match="a.csv changed since lungai radiomics-batch wrote it"):
+        run_batch(cohort, out / "a.csv", PARAMS, workers=0, segments=SEGMENTS)
+    assert "my,own,notes" in (out / "a.csv").read_text(encoding="utf-8")

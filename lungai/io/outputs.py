@@ -356,15 +356,17 @@ def _write_marker(out: Path, command: str, entries: dict) -> None:
         marker.write_text(text, encoding="utf-8")
 
 
-def forget_stamps(path, command: str) -> None:
+def forget_stamps(path, command: str, names: Iterable[str] | None = None) -> None:
     """A run that has passed the owner check and now rewrites its recorded files in place (a resumable ``cohort``,
     ``radiomics-batch``) drops the stamps from its marker (names only) until it records its outputs again at the
     end: a run killed on the way (SIGKILL, a cluster's time limit) leaves files that no longer match their old stamps,
-    and the resume must not take them for the user's."""
+    and the resume must not take them for the user's.  ``names``: only these entries (the outputs of this run where
+    several runs share one marker, e.g. ``radiomics-batch`` tables in one folder); None: all."""
     out = Path(path)
     entries = _read_marker(out, command)
-    if any(entries.values()):
-        _write_marker(out, command, dict.fromkeys(entries))
+    drop = set(entries) if names is None else {str(n) for n in names}
+    if any(stamp for n, stamp in entries.items() if n in drop):
+        _write_marker(out, command, {n: (None if n in drop else stamp) for n, stamp in entries.items()})
 
 
 def _changed(out: Path, command: str) -> list[str]:

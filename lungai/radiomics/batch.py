@@ -173,7 +173,8 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
     outputs = [output, *batch_sidecars(output)]
     _adopt_legacy_outputs(output, outputs)
     prepare_output_file(output, inputs=[manifest], owner=OWNER, sidecars=outputs[1:])
-    forget_stamps(output.parent, OWNER)     # a run killed while rewriting its table must still resume
+    forget_stamps(output.parent, OWNER, [p.name for p in outputs])    # a killed run still resumes (this table's
+                                                                        # files only: other tables keep their stamps)
     parts = _prepare_parts(output, params, segments)
     summary = BatchSummary(output)
     run_tasks("radiomics-batch", process_case, rows, [row["case"] for row in rows], (params, segments, str(parts)),
