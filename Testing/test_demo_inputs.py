@@ -426,3 +426,6 @@ def test_the_illustrative_rp_models_withheld_columns_are_not_called_missing(tmp_
     assert r["withheld"] and all(c.startswith("rad_") for c in r["withheld"])
     assert "withheld on purpose" in r["model_description"]
     assert r["uses_tumour_radiomics"] is False and r["uses_dose"] is True
+    # QA: rp_prediction.csv (and the scene's RP table loaded from it) still listed them as imputed
+    csv = pd.read_csv(tmp_path / "rp_prediction.csv", keep_default_na=False).iloc[0]
+    assert csv["imputed"] == "" and set(csv["withheld"].split("; ")) == set(r["withheld"])

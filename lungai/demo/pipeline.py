@@ -226,7 +226,12 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
     missing = [f for f in card["features"] if f not in patient]
     if missing:
         return _not_computed([], model_features=missing)
-    pred, _contrib = predict_rp(model_dir, pd.DataFrame([patient]), output=out / "rp_prediction.csv", top=6)
+    pred, _contrib = predict_rp(model_dir, pd.DataFrame([patient]), top=6)
+    if withheld:     # the illustrative model's noise columns, withheld on purpose: not "imputed" in the CSV either
+        pred["imputed"] = ["; ".join(f for f in str(v).split("; ") if f and f not in withheld) if isinstance(v, str)
+                           else v for v in pred["imputed"]]
+        pred.insert(list(pred.columns).index("imputed") + 1, "withheld", "; ".join(withheld))
+    pred.to_csv(out / "rp_prediction.csv", index=False, float_format="%.5g")
     p = pred.iloc[0]
     tops = [(str(p[f"top{i}_feature"]), float(p[f"top{i}_contribution"])) for i in range(1, 7)
             if f"top{i}_feature" in p and isinstance(p[f"top{i}_feature"], str)]
