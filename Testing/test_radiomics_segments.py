@@ -74,9 +74,12 @@ def test_cli_tumour_only_exit_0_and_stale_errors_removed(ct_and_labels, tmp_path
     # no --segments: the tumour alone (what --tumour builds), no error, exit 0, the old errors table gone
     assert main(base + ["--tumour", str(tmp_path / "lab.nrrd") + "#1"]) == 0
     assert out.exists() and not err.exists()
-    # a file of that name that is not an errors table of ours is left alone
+    # a file of that name saved by the user afterwards is the user's: the removed table left the marker too, so
+    # the run (which may have to write errors there) is refused before any work and the file left alone
+    marker = tmp_path / ".lungai-radiomics"
+    assert "t_errors.csv" not in marker.read_text(encoding="utf-8")
     err.write_text("my notes\n", encoding="utf-8")
-    assert main(base + ["--tumour", str(tmp_path / "lab.nrrd") + "#1"]) == 0
+    assert main(base + ["--tumour", str(tmp_path / "lab.nrrd") + "#1"]) == 2
     assert err.read_text(encoding="utf-8") == "my notes\n"
 
 

@@ -120,7 +120,7 @@ def test_cv_reports_the_left_out_ehr_columns(tmp_path, capsys):
     assert _cli(["cv", "--ehr", tmp_path / "ehr.csv", "--modalities", "ehr", "--label", "stage", "-o", tmp_path / "cv",
                  "--folds", 2, *FAST]) == 0
     assert "EHR columns left out of the features: 'when'" in capsys.readouterr().out
-    assert "'when'" in (tmp_path / "cv" / "comparison.md").read_text()
+    assert "'when'" in (tmp_path / "cv" / "comparison.md").read_text(encoding="utf-8")
 
 
 def test_panel_logic_predicts_from_ehr_for_a_patient_without_rna(tmp_path):

@@ -114,7 +114,9 @@ def _report_errors(errors, output: Path, inputs=()) -> None:
     if errors.empty:
         protected = {Path(p).resolve() for p in inputs if Path(p).exists()}
         if path.is_file() and path.resolve() not in protected and _is_errors_table(path):
-            path.unlink()
+            from lungai.io.outputs import remove_output_file
+
+            remove_output_file(path, "radiomics")       # and its marker entry: a later file of that name is yours
         return
     write_csv(errors, path, protect=inputs)
     for row in errors.itertuples(index=False):

@@ -426,6 +426,18 @@ def record_output_file(path, command: str) -> None:
     _write_marker(p.parent, command, _read_marker(p.parent, command) | {p.name: _stamp(p)})
 
 
+def remove_output_file(path, command: str) -> None:
+    """Remove the file ``path`` a run of the command no longer writes (e.g. a stale ``_errors.csv`` of an earlier
+    run) and its entry in the marker: a file the user later saves under that name is the user's (an entry left
+    with its old stamp would refuse it as 'changed', one without a stamp would take it for lungai's)."""
+    p = Path(path)
+    with writing(p):
+        p.unlink(missing_ok=True)
+    entries = _read_marker(p.parent, command)
+    if p.name in entries:
+        _write_marker(p.parent, command, {n: s for n, s in entries.items() if n != p.name})
+
+
 @contextlib.contextmanager
 def recorded_output_files(paths, command: str):
     """Record each of ``paths`` (a single-file command's output and the files beside it) that the block wrote (new,

@@ -22,6 +22,7 @@ import pandas as pd
 
 from lungai.errors import InputError, LungAIError
 from lungai.io.outputs import (forget_stamps, prepare_output_file, prepare_output_folder, record_output_file,
+                               remove_output_file,
                                recorded_output_files)
 from lungai.radiomics.cluster import run_tasks
 from lungai.radiomics.csv_output import write_csv
@@ -229,4 +230,4 @@ def _write_results(output, manifest, params, table, errors, settings, rows, part
         write_csv(errors, err_path)
         summary.errors_csv = err_path
     elif err_path.exists():                             # an earlier batch's (a user's is refused up front)
-        err_path.unlink()
+        remove_output_file(err_path, OWNER)             # and its marker entry: a later file of that name is yours
