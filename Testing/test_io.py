@@ -384,3 +384,23 @@ def test_ct_stored_at_hu_minus_1024_is_refused(pad):
     two_pads[:, :, :3] = -3024                                       # -2000 in the circle's corners, -3024 beyond
     assert below_padding_spread(two_pads) < 0.001
     check_ct_intensities(sitk.GetImageFromArray(two_pads.astype(np.int16)), "two paddings")
+
+
+def test_a_ct_whose_padding_was_smeared_by_resampling_is_accepted():
+    """Review: a real CT in HU with -2048 / -3024 padding, resampled with B-spline in float (as Slicer's Resample
+    Scalar Volume does), holds thousands of values near the padding (16 % of the voxels): it was refused as 'rescale
+    intercept applied twice' with the fix 'add 1024', which would have corrupted it.  A spread below -1100 is refused
+    only when the other voxels' median lies there too (air, lung and fat shifted), not at air / lung / tissue."""
+    from lungai.io.validate import check_ct_intensities
+
+    arr = sitk.GetArrayFromImage(_chest_like(0, -2048)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    pad = arr <= -2000
+    arr[pad] = -2048 + rng.uniform(-400, 400, pad.sum())                         # smeared padding, many values
+    smeared = np.zeros(arr.shape, bool)
+    smeared[:, :, :max(1, arr.shape[2] // 6)] = True
+    arr[smeared] = -3024 + rng.uniform(-600, 600, smeared.sum())
+    assert (arr < -1100).mean() > 0.10
+    check_ct_intensities(sitk.GetImageFromArray(arr), "resampled")
+    with pytest.raises(InputError, match="intercept applied twice"):
+        check_ct_intensities(sitk.GetImageFromArray(arr - 1024), "resampled, shifted")

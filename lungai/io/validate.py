@@ -67,12 +67,26 @@ SPREAD_FRACTION = 0.10
 def below_padding_spread(values: np.ndarray) -> float:
     """Share of ``values`` (flattened) below :data:`PADDING_HU` that is no plateau: not one of its
     :data:`PADDING_VALUES` most common values there."""
+    return _spread_and_soft_tissue(values)[0]
+
+
+SOFT_TISSUE_SHARE = 0.05     # a CT in HU: muscle / organs / blood (-150..150 HU) are a large share of the voxels
+
+
+def _spread_and_soft_tissue(values: np.ndarray) -> tuple[float, float]:
+    """(:func:`below_padding_spread`, the share of the values at soft tissue, -150..150).  A CT at HU - 1024 has a
+    wide spread below :data:`PADDING_HU` (air, lung, fat shifted) and its soft tissue near -1000, none at 0..60; a
+    CT in HU whose padding was smeared by resampling (B-spline in float: thousands of values near -2048 / -3024) or
+    whose air is noisy has a spread but its soft tissue where it belongs."""
     v = values.ravel()
+    if not v.size:
+        return 0.0, 0.0
     sub = v[v <= PADDING_HU]
-    if not v.size or not sub.size:
-        return 0.0
+    soft = float(np.count_nonzero((v >= -150) & (v <= 150))) / v.size
+    if not sub.size:
+        return 0.0, soft
     counts = np.unique(sub, return_counts=True)[1]
-    return float(sub.size - np.sort(counts)[::-1][:PADDING_VALUES].sum()) / v.size
+    return float(sub.size - np.sort(counts)[::-1][:PADDING_VALUES].sum()) / v.size, soft
 
 
 def without_padding(values: np.ndarray) -> np.ndarray:
@@ -93,8 +107,8 @@ def check_ct_intensities(img: sitk.Image, source: str) -> None:
     arr = sitk.GetArrayViewFromImage(img)
     step = max(1, int(round((arr.size / 2e6) ** (1 / 3))))
     sample = np.asarray(arr[::step, ::step, ::step], dtype=np.float32)
-    spread = below_padding_spread(sample)
-    if spread > SPREAD_FRACTION:
+    spread, soft = _spread_and_soft_tissue(sample)
+    if spread > SPREAD_FRACTION and soft < SOFT_TISSUE_SHARE:
         p01, p50 = np.percentile(sample, [1, 50])
         raise InputError(
             f"{source} does not look like a CT in Hounsfield units ({100 * spread:.0f} % of the voxels spread over "
