@@ -265,3 +265,20 @@ def test_cli_radiomics_warns_of_a_tumour_cut_by_the_image_edge(small_phantom, tm
             "features are of the part inside") in err_cut
     assert list(s_cut.cut_by_image_edge) == ["z-"]
     assert list(cut.columns) == list(whole.columns)
+
+
+def test_radiomics_batch_warns_of_a_segment_cut_by_the_image_edge(small_phantom, tmp_path, capsys):
+    """Review: radiomics-batch recorded a cut tumour in its settings CSV but printed nothing (lungai radiomics warns)."""
+    from lungai.cli import main
+
+    tumour = sitk.Cast(small_phantom.labels == L.TUMOUR, sitk.sitkUInt8)
+    zs = np.nonzero(sitk.GetArrayViewFromImage(tumour).any(axis=(1, 2)))[0]
+    mid = int(zs[len(zs) // 2])
+    sitk.WriteImage(small_phantom.ct[:, :, mid:], str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(tumour[:, :, mid:], str(tmp_path / "t.nii.gz"))
+    (tmp_path / "m.csv").write_text(f"case,image,mask\ncut,{tmp_path / 'ct.nii.gz'},{tmp_path / 't.nii.gz'}\n",
+                                    encoding="utf-8")
+    assert main(["radiomics-batch", str(tmp_path / "m.csv"), "--workers", "0", "--feature-classes", "shape",
+                 "-o", str(tmp_path / "b.csv")]) == 0
+    assert "warning: segment 'label_1' touches the image's z- edge: it may be cut by the scan" in \
+        capsys.readouterr().out

@@ -102,6 +102,7 @@ class BatchSummary:
     segment_errors: list = field(default_factory=list)   # (case, segment, error) of the cases extracted
     absent: list = field(default_factory=list)   # (case, segment, error): a label absent from that case's mask
     errors_csv: Path | None = None
+    cut: list = field(default_factory=list)      # warnings: segments on the image edge (may be cut by the scan)
 
     def text(self) -> str:
         lines = [f"{len(self.done)} case(s) extracted, {len(self.skipped)} already done (skipped), "
@@ -121,6 +122,10 @@ class BatchSummary:
             lines += [f"absent: {case} / {segment}" for case, segment, _ in self.absent[:20]]
             if len(self.absent) > 20:
                 lines.append(f"... and {len(self.absent) - 20} more")
+        lines += [f"warning: {note}" for note in self.cut[:20]]          # recorded in _settings.csv as well
+        if len(self.cut) > 20:
+            lines.append(f"... and {len(self.cut) - 20} more segment(s) on the image edge (_settings.csv "
+                         "cut_by_image_edge)")
         return "\n".join(lines)
 
 
@@ -181,6 +186,9 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
     run_tasks("radiomics-batch", process_case, rows, [row["case"] for row in rows], (params, segments, str(parts)),
               lambda row: (parts / f"{safe_name(row['case'])}.csv").exists(), summary, workers, scheduler)
     table, errors, settings = combine(rows, parts, summary.failed, wide)
+    from lungai.radiomics.extract import edge_notes
+
+    summary.cut = edge_notes(settings)                   # as `lungai radiomics` warns of a segment cut by the scan
     with recorded_output_files(outputs, OWNER):         # each recorded once written, a failure included
         _write_results(output, manifest, params, table, errors, settings, rows, parts, summary)
     summary.seconds = time.perf_counter() - start
