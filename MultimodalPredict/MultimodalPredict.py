@@ -109,6 +109,14 @@ class MultimodalPredictWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VT
 
     def initializeParameterNode(self):
         self.setParameterNode(self.logic.getParameterNode())
+        self.offerOwnSegmentation(self._parameterNode)
+
+    def offerOwnSegmentation(self, p):
+        """Once per CT chosen for the stage CT branch: its own segmentation (logic.offerStageSegmentation)."""
+        if p is None or p.stageVolume is getattr(self, "_offeredFor", None) or self.busy:
+            return
+        self._offeredFor = p.stageVolume
+        self.logic.offerStageSegmentation(p)
 
     def observedInputs(self, p):
         """A tumour segment added to / removed from the stage segmentation re-checks the stage inputs."""
@@ -118,6 +126,7 @@ class MultimodalPredictWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VT
         p = self._parameterNode
         if p is None:
             return
+        self.offerOwnSegmentation(p)
         self.updateClinicalForm()
         busy = self.busy
         self.lockInputs(busy)
@@ -262,6 +271,14 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         return results.describe_prediction_row(rows[0])
 
     # ---------------------------------------------------------------- stage
+    def offerStageSegmentation(self, p):
+        """The stage CT's own segmentation when none or another CT's is chosen (nodes.own_segmentation, as Lung
+        Radiomics); a segmentation that suits the CT is kept."""
+        chosen = nodes.own_segmentation(slicer.mrmlScene, p.stageVolume, p.stageSegmentation)
+        if chosen is not p.stageSegmentation:
+            p.stageSegmentation = chosen
+        return chosen
+
     def stageInputProblem(self, p):
         if not (commands.is_set(p.stageModelDirectory) and pathlib.Path(p.stageModelDirectory).is_dir()):
             return "Choose a stage model folder"

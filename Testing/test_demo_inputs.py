@@ -340,6 +340,19 @@ def test_demo_rtstruct_gives_the_dose_metrics_masks(tmp_path):
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "RTSTRUCT structure Lung_R + Lung_L" in page and "RTSTRUCT structure GTV" in page
     assert 'id="dose-review"' not in page
+    # QA defect: dose.csv did not say which masks, so `dicom-export --results` wrote the RTSTRUCT-based MLD in an SR
+    # beside lungai's automatic tumour and lungs without a word; dose.csv and the SR now name the plan's structures,
+    # in the words of `lungai dose-features` (one spelling)
+    masks = pd.read_csv(out / "dose.csv").masks.iloc[0]
+    assert masks == truth.masks == summary["dose_masks"]["masks"]
+    assert masks.startswith("lungs: RTSTRUCT structure Lung_R + Lung_L") and "minus GTV: RTSTRUCT structure GTV" in masks
+    from lungai.dicom.sr import read_sr, read_sr_comments
+
+    assert main(["dicom-export", "--ct", str(st["ct"]), "--results", str(out), "-o", str(tmp_path / "dicom")]) == 0
+    sr = tmp_path / "dicom" / "measurements.sr.dcm"
+    assert read_sr(sr)["Dose"]["dose_mld_gy"][0] == pytest.approx(float(truth.dose_mld_gy), rel=1e-5)
+    assert "dose_mld_gy" not in read_sr(sr)["Case"]            # not among lungai's tumour confidence
+    assert read_sr_comments(sr)["Dose"] == "Dose metrics computed on " + masks
 
 
 def test_rp_review_flag_only_when_the_risk_uses_the_automatic_tumour():

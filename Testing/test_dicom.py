@@ -599,8 +599,10 @@ def test_cli_dose_features_case_is_the_dicom_patient_id_and_lungs_said_as_used(e
                 "-o", tmp_path / "a.csv") == 0
     said = capsys.readouterr().out
     assert pd_read(tmp_path / "a.csv").loc[0, "case"] == "P1"         # not the folder name "CT"
-    assert "lungs: RTSTRUCT structure Lung_R + Lung_L" in said and "minus the GTV: RTSTRUCT structure GTV" in said
+    assert "lungs: RTSTRUCT structure Lung_R + Lung_L" in said and "minus GTV: RTSTRUCT structure GTV" in said
     assert "RTOG 1106" not in said                                    # the plan's contours, not lungai's definition
+    masks = pd_read(tmp_path / "a.csv").loc[0, "masks"]              # the CSV says it too, in the same words
+    assert masks.startswith("lungs: RTSTRUCT structure Lung_R + Lung_L") and masks in said
     assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", st["rtstruct"],
                 "--case", "mine", "-o", tmp_path / "b.csv") == 0
     assert pd_read(tmp_path / "b.csv").loc[0, "case"] == "mine"
@@ -629,7 +631,9 @@ def test_structures_without_contours_have_no_role(export, tmp_path, capsys):
     assert "without contours left out: GTVn, Lungs, Lungs-GTV" in said and "RTSTRUCT structure Lung_R + Lung_L" in said
     import pandas as pd
 
-    pd.testing.assert_frame_equal(pd_read(tmp_path / "plain.csv"), pd_read(tmp_path / "e.csv"))
+    plain, e = (pd_read(tmp_path / f) for f in ("plain.csv", "e.csv"))      # the same metrics, of another file
+    pd.testing.assert_frame_equal(plain.drop(columns="masks"), e.drop(columns="masks"))
+    assert plain.masks[0] == e.masks[0].replace("rs_empty.dcm", "rtstruct.dcm")
 
 
 def pd_read(path):
@@ -817,7 +821,8 @@ def test_cli_radiomics_and_dose_features_from_rtstruct(export, tmp_path):
                 "-o", tmp_path / "d_rt.csv") == 0
     assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", st["rtstruct"],
                 "--structure", "role:lungs", "--gtv", "GTV", "-o", tmp_path / "d_named.csv") == 0
-    d1, d2, d3 = (pd.read_csv(tmp_path / f).drop(columns="case") for f in ("d_nifti.csv", "d_rt.csv", "d_named.csv"))
+    d1, d2, d3 = (pd.read_csv(tmp_path / f).drop(columns=["case", "masks"])    # the same values, of other masks
+                  for f in ("d_nifti.csv", "d_rt.csv", "d_named.csv"))
     pd.testing.assert_frame_equal(d1, d2)
     pd.testing.assert_frame_equal(d1, d3)
 
@@ -969,9 +974,22 @@ def test_cli_dicom_export_writes_every_result_with_measurements(export, tmp_path
     voxel_ml = np.prod(ct.GetSpacing()) / 1000
     assert sr["Right lung"]["Volume"] == (pytest.approx((lab == 1).sum() * voxel_ml), "ml")
     assert "original_shape_MeshVolume" in sr["lungs_minus_tumour"]
-    assert sr["Case"]["dose_mld_gy"] == (pytest.approx(dose.dose_mld_gy), "Gy")
-    assert sr["Case"]["dose_v20_pct"] == (pytest.approx(dose.dose_v20_pct), "%")
+    assert sr["Dose"]["dose_mld_gy"] == (pytest.approx(dose.dose_mld_gy), "Gy")
+    assert sr["Dose"]["dose_v20_pct"] == (pytest.approx(dose.dose_v20_pct), "%")
     assert sr["Case"]["rp_risk"] == (pytest.approx(0.31), "1") and sr["Case"]["confidence"][0] == 0.8
+    # QA defect: the MLD of the RTSTRUCT's lungs / GTV stood beside lungai's tumour and lungs without saying so:
+    # the dose group's comment names the structures, as dose.csv's masks column
+    from lungai.dicom.sr import read_sr_comments
+
+    comment = read_sr_comments(out / "measurements.sr.dcm")["Dose"]
+    assert comment == "Dose metrics computed on " + dose.masks
+    assert "lungs: RTSTRUCT structure Lung_R + Lung_L" in comment and "minus GTV: RTSTRUCT structure GTV" in comment
+    assert "dose_mld_gy" not in sr["Case"] and list(read_sr_comments(out / "measurements.sr.dcm")) == ["Dose"]
+    # a dose CSV without the masks column (an older lungai's, a user's): the SR says the masks are not recorded
+    dose.drop("masks").to_frame().T.to_csv(tmp_path / "old_dose.csv", index=False)
+    assert _cli("dicom-export", "--ct", st["ct"], "--dose-features", tmp_path / "old_dose.csv", "-o",
+                tmp_path / "old") == 0
+    assert "not recorded" in read_sr_comments(tmp_path / "old" / "measurements.sr.dcm")["Dose"]
     wrong = tmp_path / "wrong.nii.gz"
     sitk.WriteImage(st["masks"]["GTV"][:, :, 1:], str(wrong))
     assert _cli("dicom-export", "--ct", st["ct"], "--tumour", wrong, "-o", tmp_path / "x") == 2
@@ -1073,7 +1091,8 @@ def test_cli_dose_features_with_only_a_lungs_minus_gtv_structure(export, tmp_pat
     assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", st["rtstruct"],
                 "-o", tmp_path / "b.csv") == 0
     a, b = (pd.read_csv(tmp_path / f).drop(columns="case") for f in ("a.csv", "b.csv"))
-    pd.testing.assert_frame_equal(a, b)
+    assert a.masks[0].startswith("lungs: RTSTRUCT structure Lungs-GTV (rs.dcm") and "GTVp" in a.masks[0]
+    pd.testing.assert_frame_equal(a.drop(columns="masks"), b.drop(columns="masks"))
 
 
 def test_seg_of_another_ct_or_partly_off_the_ct_is_an_error(export, tmp_path):

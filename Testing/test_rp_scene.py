@@ -113,6 +113,11 @@ def test_dose_rows_of_the_radiomics_table(mrml_scene, rp_cohort):
     assert assembled["rad_tumour_original_glcm_Idm"][0] == pytest.approx(row["rad_tumour_original_glcm_Idm"])
     explicit = assemble_patient_row(node, {"dose_mld_gy": 9.0}, clinical, case="P1")
     assert explicit["dose_mld_gy"][0] == 9.0
+    # lungai's dose.csv ends with "masks" (what the metrics were computed on): no feature "dose_masks"
+    table_node = mrml.table_node_from_dataframe(mrml_scene, pd.DataFrame([{"case": "P1", "dose_mld_gy": 9.0,
+                                                                          "masks": "lungs: x; minus GTV: y"}]), "d")
+    explicit = assemble_patient_row(node, table_node, clinical, case="P1")
+    assert explicit["dose_mld_gy"][0] == 9.0 and not [c for c in explicit.columns if "masks" in c]
 
 
 def test_several_tumour_columns_are_refused_not_overwritten():

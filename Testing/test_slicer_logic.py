@@ -1481,6 +1481,37 @@ def test_radiomics_and_stage_refuse_another_cts_segmentation(load_module, mrml_s
     assert stage.stageInputProblem(q) is None
 
 
+def test_stage_ct_branch_selects_the_cts_own_segmentation(load_module, mrml_scene, tmp_path):
+    """QA defect: Multimodal Predict's CT branch refused another CT's segmentation but did not select the CT's own
+    one, as Lung Radiomics does: the same default now (nodes.own_segmentation over volume_segmentation_default),
+    in the logic, so the widget only calls it when the CT changes."""
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    a = _small_ct(mrml_scene, "A", (20, 20, 10), (0.0, 0.0, 0.0))
+    b = _small_ct(mrml_scene, "B", (24, 16, 12), (100.0, 50.0, -30.0))
+    seg_a, seg_b = _add_tumour(mrml_scene, a), _add_tumour(mrml_scene, b)
+    stage = load_module("MultimodalPredict").MultimodalPredictLogic()
+    q = stage.getParameterNode()
+    q.stageModelDirectory, q.stagePatient, q.stageVolume = str(tmp_path), "P1", b
+    assert stage.offerStageSegmentation(q) is seg_b and q.stageSegmentation is seg_b    # none chosen: B's own
+    q.stageVolume = a                                                                 # another CT: its own one
+    assert stage.offerStageSegmentation(q) is seg_a and q.stageSegmentation is seg_a
+    assert stage.stageInputProblem(q) is None
+    users = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "my contours")    # a user's of A: kept
+    users.SetReferenceImageGeometryParameterFromVolumeNode(a)
+    mrml.mask_to_segment(mrml_scene, _tumour_mask(a), "GTV", seg_node=users, reference_volume_node=a)
+    q.stageSegmentation = users
+    assert stage.offerStageSegmentation(q) is users and q.stageSegmentation is users
+    q.stageVolume = b                                                  # drawn on A: B's own one instead
+    assert stage.offerStageSegmentation(q) is seg_b
+    c = _small_ct(mrml_scene, "C", (10, 10, 10), (-300.0, 0.0, 0.0))  # a CT without a segmentation of its own
+    q.stageVolume = c
+    assert stage.offerStageSegmentation(q) is seg_b and "holds the results of another CT" in stage.stageInputProblem(q)
+    # the one rule of both panels
+    assert nodes.own_segmentation(mrml_scene, a, None) is nodes.volume_segmentation_default(mrml_scene, a)
+
+
 def test_console_segment_refuses_another_cts_node_before_inference(mrml_scene, monkeypatch):
     """lungai.scene.segment.segment_tumour_node(seg_node=<another CT's node>, replace_segment="Tumor") is refused
     before the model is loaded and run (minutes on a real CT), not after."""

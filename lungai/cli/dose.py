@@ -40,7 +40,7 @@ def run(args) -> int:
     import pandas as pd
 
     from lungai.dose import check_dose_matches_ct, dose_features, read_dose
-    from lungai.dose.features import V_LEVELS, columns, parse_v_levels, v_column
+    from lungai.dose.features import MASKS_COLUMN, V_LEVELS, masks_text, output_columns, parse_v_levels, v_column
     from lungai.errors import InputError
     from lungai.io import input_case_id, read_ct
     from lungai.io.outputs import check_output_file_owner, prepare_output_file, record_output_file
@@ -86,12 +86,12 @@ def run(args) -> int:
     from lungai.lungs.check import lung_map_notes
 
     lung_warnings = lung_map_notes(lungs, label_map=not args.rtstruct)   # an RTSTRUCT structure is a binary mask
-    write_csv(pd.DataFrame([row], columns=columns(v_levels)), args.output, protect=inputs)
+    row[MASKS_COLUMN] = masks_text(lung_source, gtv_source if gtv is not None else None)   # what it was computed on
+    write_csv(pd.DataFrame([row], columns=output_columns(v_levels)), args.output, protect=inputs)
     record_output_file(args.output, OWNER)                  # a re-run may replace it
     shown = 20 if 20 in v_levels else v_levels[len(v_levels) // 2]
     print(f"{case}: MLD {row['dose_mld_gy']:.2f} Gy, V{shown:g} {row[v_column(shown)]:.1f} % -> {args.output}")
-    print(f"lungs: {lung_source}" + (f"; minus the GTV: {gtv_source}" if gtv is not None else
-                                      " - no GTV given: the lungs include the tumour"))
+    print(row[MASKS_COLUMN])                                # the masks, as the CSV's masks column says them
     for note in lung_warnings:
         print(f"warning: {note}")
     return 0

@@ -125,10 +125,12 @@ def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default", case:
 
 
 def _dose(out: Path, ct, tumour, lungs, dose_path, sample: bool, case: str = "demo", unit: str = "Gy",
-          max_gy: float | None = None, given=None) -> tuple:
+          max_gy: float | None = None, given=None, masks: str | None = None) -> tuple:
     """(dose image on the CT grid or None, feature row or None, sentence on where the dose came from).  ``given``:
-    the dose of ``dose_path`` already read (:func:`lungai.dose.read_dose`, ``unit`` / ``max_gy``)."""
+    the dose of ``dose_path`` already read (:func:`lungai.dose.read_dose`, ``unit`` / ``max_gy``); ``masks``: the
+    masks ``lungs`` / ``tumour`` are (:func:`dose_masks`' ``masks``), dose.csv's masks column."""
     from lungai.dose import dose_features, read_dose, treatment_dose
+    from lungai.dose.features import MASKS_COLUMN
 
     has_tumour = bool(sitk.GetArrayViewFromImage(tumour).any())
     if dose_path is not None:
@@ -151,18 +153,22 @@ def _dose(out: Path, ct, tumour, lungs, dose_path, sample: bool, case: str = "de
         return None, None, ("No dose was given, so no dose metrics are computed: "
                             + MISSING["dose"]["how"] + ".")
     write_image(dose, out / "dose.nii.gz")
-    pd.DataFrame([row]).to_csv(out / "dose.csv", index=False)
+    pd.DataFrame([{**row, MASKS_COLUMN: masks}]).to_csv(out / "dose.csv", index=False)
     return dose, row, source
 
 
-def dose_masks(seg_info: dict, rt: dict | None = None) -> dict:
+def dose_masks(seg_info: dict, rt: dict | None = None, tumour_found: bool = True) -> dict:
     """Which masks the dose metrics were computed on, as the report and console say it: this run's automatic
-    lungs (lungai.lungs) minus its automatic tumour (lungai.seg), the tumour's review flag repeated; or, with
-    ``rt`` (:func:`lungai.dicom.masks.rtstruct_dose_masks` of --rtstruct), the plan's contoured structures."""
+    lungs (lungai.lungs) minus its automatic tumour (lungai.seg; ``tumour_found`` False: none, the lungs whole),
+    the tumour's review flag repeated; or, with ``rt`` (:func:`lungai.dicom.masks.rtstruct_dose_masks` of
+    --rtstruct), the plan's contoured structures.  ``masks``: the same as dose.csv's masks column and the DICOM SR
+    say it (:func:`lungai.dose.features.masks_text`)."""
+    from lungai.dose.features import AUTOMATIC_LUNGS, AUTOMATIC_TUMOUR, masks_text
+
     if rt is not None:
         gtv = rt.get("gtv_source")
         return {"lungs": "rtstruct", "tumour": "rtstruct" if gtv else "none", "flagged": False,
-                "lung_source": rt["lung_source"], "gtv_source": gtv,
+                "lung_source": rt["lung_source"], "gtv_source": gtv, "masks": masks_text(rt["lung_source"], gtv),
                 "lungs_label": "lungs minus GTV (RTSTRUCT)" if gtv else "lungs (RTSTRUCT)",
                 "gtv_label": "GTV (RTSTRUCT)",
                 "text": f"Dose metrics on the plan's contours given with --rtstruct, not the automatic masks: lungs "
@@ -171,6 +177,7 @@ def dose_masks(seg_info: dict, rt: dict | None = None) -> dict:
     flagged = bool(seg_info.get("needs_review"))
     tumour = "the automatic tumour" + (" (flagged for review)" if flagged else "")
     return {"lungs": "automatic", "tumour": "automatic", "flagged": flagged,
+            "masks": masks_text(AUTOMATIC_LUNGS, AUTOMATIC_TUMOUR if tumour_found else None),
             "lungs_label": "automatic lungs minus automatic tumour",
             "gtv_label": "automatic tumour" + (" (flagged for review)" if flagged else "") + " as GTV",
             "text": f"Lung metrics are for the automatic lungs (lungai.lungs) minus {tumour} (lungai.seg), not an "
@@ -645,13 +652,15 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
             dose_lungs = rt["lungs"]
             dose_gtv = rt["gtv"] if rt["gtv"] is not None else sitk.Image(ct.GetSize(), sitk.sitkUInt8)
             dose_gtv.CopyInformation(ct)
+        masks = dose_masks(seg.info, rt, bool(sitk.GetArrayViewFromImage(seg.tumour).any()))
         dose_img, summary["dose"], summary["dose_source"] = _dose(out, ct, dose_gtv, dose_lungs, dose,
-                                                                  sample, case, dose_unit, max_dose_gy, given_dose)
+                                                                  sample, case, dose_unit, max_dose_gy, given_dose,
+                                                                  masks["masks"])
         if dose_note:
             summary["dose_note"] = dose_note[0].upper() + dose_note[1:] + "."
             summary["dose_source"] += " " + summary["dose_note"]
         summary["dose_status"] = "not computed" if dose_img is None else "synthetic" if dose is None else "computed"
-        summary["dose_masks"] = dose_masks(seg.info, rt)
+        summary["dose_masks"] = masks
         lap("dose", t0)
         bar.update(1, "no dose given" if dose_img is None else f"MLD {summary['dose']['dose_mld_gy']:.1f} Gy")
 

@@ -159,10 +159,11 @@ def check_radiomics_volume(radiomics, tumour: sitk.Image, source: str = "the rad
 def measurement_groups(segments: dict, info: dict | None = None, radiomics=None, dose: dict | None = None,
                        rp: dict | None = None) -> list:
     """SR measurement groups: one per written segment ({label: (segment number, role, radiomics segment, mask)})
-    with its volume and features, one per other radiomics segment, and "Case" (confidence, dose metrics, RP risk).
+    with its volume and features, one per other radiomics segment, "Case" (confidence, RP risk) and "Dose" (the dose
+    metrics, with a comment naming the masks they were computed on: :func:`dose_masks_comment`).
 
     ``radiomics``: the long table (case, segment, image_type, feature_class, feature, value) of ``lungai radiomics``;
-    ``dose``: a row of ``lungai dose-features``; ``rp``: a row of ``lungai rp predict`` (risk, risk_low, risk_high).
+    ``dose``: a row of ``lungai dose-features`` (its ``masks`` column: the comment of the "Dose" group); ``rp``: a row of ``lungai rp predict`` (risk, risk_low, risk_high).
     """
     from lungai.dicom.sr import MeasurementGroup, feature_unit
 
@@ -186,15 +187,32 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
             case["needs_review"] = (float(bool(info["needs_review"])), "1")
         case["review_threshold"] = (info.get("review_threshold"), "1")
     units = {"gy": "Gy", "pct": "%"}
-    for name, value in (dose or {}).items():
-        if name.startswith("dose_") and isinstance(value, (int, float, np.floating)):
-            case[name] = (float(value), units.get(name.rsplit("_", 1)[-1], "1"))
+    dose_ms = {name: (float(value), units.get(name.rsplit("_", 1)[-1], "1")) for name, value in (dose or {}).items()
+               if name.startswith("dose_") and isinstance(value, (int, float, np.floating))}
     for name in ("risk", "risk_low", "risk_high"):
         if rp and rp.get(name) is not None:
             case[f"rp_{name}"] = (float(rp[name]), "1")
     if case:
         groups.append(MeasurementGroup("Case", case))
+    if dose_ms:   # their own group, whose comment says which masks they were computed on (perhaps not the exported ones)
+        groups.append(MeasurementGroup(DOSE_GROUP, dose_ms, comment=dose_masks_comment(dose)))
     return groups
+
+
+DOSE_GROUP = "Dose"
+
+
+def dose_masks_comment(dose: dict) -> str:
+    """The SR comment of the dose group: the masks the metrics were computed on, as the dose CSV's ``masks`` column
+    (:func:`lungai.dose.features.masks_text`) says them - the plan's RTSTRUCT contours are not the exported lungs and
+    tumour - or, for a dose CSV without it (an older lungai's, a user's), that they are not recorded."""
+    from lungai.dose.features import MASKS_COLUMN
+
+    masks = dose.get(MASKS_COLUMN)
+    if isinstance(masks, str) and masks.strip():
+        return f"Dose metrics computed on {masks.strip()}"
+    return ("Dose metrics computed on masks not recorded in the dose CSV (no masks column): not necessarily the "
+            "lungs and tumour of this export")
 
 
 EMPTY_TUMOUR_NOTE = "the tumour mask is empty: no SEG / RTSTRUCT segment is written for it"

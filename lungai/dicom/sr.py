@@ -1,8 +1,9 @@
 """Measurements as a DICOM SR "Imaging Measurement Report" (TID 1500, highdicom.sr), referencing the CT / SEG.
 
 One measurement group per region (TID 1411, volumetric, pointing at the segment of the SEG it was measured
-on: tumour volume, radiomic features, dose metrics of the lungs) and one image-level group (TID 1501) for
-case results (confidence, needs-review flag as 0/1, RP risk).  Concepts without a standard code (radiomic
+on: tumour volume, radiomic features) and image-level groups (TID 1501) for case results (confidence,
+needs-review flag as 0/1, RP risk) and for the dose metrics, whose TEXT "Comment" names the masks they were
+computed on (the plan's RTSTRUCT contours or lungai's automatic masks; :func:`read_sr_comments`).  Concepts without a standard code (radiomic
 features, MLD, V20, RP risk ...) are coded in the private scheme ``99LUNGAI`` with the column name as code
 value, so a reader gets back exactly the names lungai writes in its CSV files.
 """
@@ -61,6 +62,10 @@ class MeasurementGroup:
     measurements: dict = field(default_factory=dict)   # name -> (value, unit key of UNITS)
     segment_number: int | None = None
     role: str | None = None
+    comment: str | None = None       # a TEXT "Comment" (DCM 121106) of the group, e.g. the masks of dose metrics
+
+
+COMMENT = ("121106", "DCM", "Comment")
 
 
 def _concept(triple):
@@ -128,6 +133,10 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
         else:
             items.append(hd.sr.MeasurementsAndQualitativeEvaluations(
                 tracking_identifier=tracking, finding_type=finding, measurements=ms or None, algorithm_id=algorithm))
+        if g.comment:      # inside the group: it applies to the group's measurements
+            items[-1][0].ContentSequence.append(hd.sr.TextContentItem(
+                name=_concept(COMMENT), value=str(g.comment), relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
+            digest.append(f"{g.label}:comment={g.comment}")
     report = hd.sr.MeasurementReport(observation_context=context, procedure_reported=codes.LN.CTUnspecifiedBodyRegion,
                                      imaging_measurements=items, title=codes.DCM.ImagingMeasurementReport)
     evidence = list(reference.datasets) + ([seg] if seg is not None else [])
@@ -152,4 +161,19 @@ def read_sr(path) -> dict[str, dict[str, tuple[float, str]]]:
             for m in group.get_measurements():
                 name = m.name.value if m.name.scheme_designator == PRIVATE_SCHEME else m.name.meaning
                 out.setdefault(label, {})[name] = (float(m.value), str(m.unit.value))
+    return out
+
+
+def read_sr_comments(path) -> dict[str, str]:
+    """{group label: comment} of the groups with a TEXT "Comment" in an SR written by :func:`write_sr`."""
+    import highdicom as hd
+
+    sr = hd.sr.srread(path)
+    out: dict = {}
+    for getter in ("get_volumetric_roi_measurement_groups", "get_image_measurement_groups"):
+        for group in getattr(sr.content, getter)():
+            for item in group[0].ContentSequence:
+                name = item.ConceptNameCodeSequence[0]
+                if item.ValueType == "TEXT" and (name.CodeValue, name.CodingSchemeDesignator) == COMMENT[:2]:
+                    out[str(group.tracking_identifier)] = str(item.TextValue)
     return out

@@ -6,6 +6,10 @@ RT defines them (``lungai.lungs.RT_LUNG_DEFINITION``: the RTSTRUCT lungs or ``lu
 >= 5/13/20/30 Gy), ``dose_d2_gy``/``dose_d50_gy``/``dose_d98_gy`` (dose to the hottest 2/50/98 % of
 the lungs); GTV: ``dose_gtv_mean_gy``/``_min_gy``/``_max_gy`` (NaN without a GTV).  Other V levels
 (``lungai dose-features --v-levels``) give ``dose_v<level>_pct`` columns instead (:func:`columns`).
+
+The written dose.csv (``lungai dose-features``, ``lungai demo``) ends with ``masks``: which lungs and GTV the metrics
+were computed on (:func:`masks_text`; not a ``dose_`` column, so never taken for a dosimetric feature); ``lungai
+dicom-export`` repeats it in the SR's dose group.
 """
 
 from __future__ import annotations
@@ -34,6 +38,22 @@ def columns(v_levels=V_LEVELS) -> list[str]:
 
 
 COLUMNS = columns()
+MASKS_COLUMN = "masks"      # the masks of the metrics (masks_text); no dose_ prefix: not a feature (lungai.rp.columns)
+AUTOMATIC_LUNGS = "lungai automatic lungs (lungai lungs)"
+AUTOMATIC_TUMOUR = "lungai automatic tumour (lungai segment)"
+
+
+def masks_text(lungs: str, gtv: str | None) -> str:
+    """The masks the dose metrics were computed on, as dose.csv's ``masks`` column and the DICOM SR say it:
+    ``lungs: <lungs>; minus GTV: <gtv>``, e.g. ``lungs: RTSTRUCT structure Lung_R + Lung_L (RS.dcm, as
+    contoured); minus GTV: RTSTRUCT structure GTV-1 (RS.dcm, as contoured)`` or ``lungs: lungai automatic lungs
+    (lungai lungs); minus GTV: lungai automatic tumour (lungai segment)``."""
+    return f"lungs: {lungs}; " + (f"minus GTV: {gtv}" if gtv else "no GTV (the lungs include the tumour)")
+
+
+def output_columns(v_levels=V_LEVELS) -> list[str]:
+    """The columns of a written dose.csv: :func:`columns` then :data:`MASKS_COLUMN`."""
+    return columns(v_levels) + [MASKS_COLUMN]
 
 
 def parse_v_levels(text: str) -> tuple[float, ...]:

@@ -561,6 +561,16 @@ def volume_segmentation_default(scene, volume_node):
     return next((node for node in segmentations if segmentation_volume_problem(node, volume_node) is None), None)
 
 
+def own_segmentation(scene, volume_node, seg_node):
+    """The segmentation a panel selects when its CT becomes ``volume_node`` (Lung Radiomics, Multimodal Predict's CT
+    branch): ``seg_node`` when it suits this CT (no :func:`segmentation_volume_problem`), else the CT's own one
+    (:func:`volume_segmentation_default`) when there is one, else ``seg_node`` (its problem is then said)."""
+    if volume_node is None or (seg_node is not None and segmentation_volume_problem(seg_node, volume_node) is None):
+        return seg_node
+    own = volume_segmentation_default(scene, volume_node)
+    return own if own is not None else seg_node
+
+
 def table_rows(table_node) -> list[dict]:
     """The rows of a table node as dicts of strings (no pandas needed)."""
     table = table_node.GetTable()

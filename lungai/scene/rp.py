@@ -134,16 +134,21 @@ def _prefixed(values: dict, prefix: str, names=(), id_column: str | None = None)
 
 def dose_features(dose, names=()) -> dict:
     """``dose_*`` values (and the model's feature ``names`` as they are) from a dict, a one-row DataFrame or a
-    table node."""
+    table node; the ``masks`` column of lungai's dose table (what the metrics were computed on) is no feature."""
+    from lungai.dose.features import MASKS_COLUMN
+
+    def features(values: dict) -> dict:
+        return _prefixed({k: v for k, v in values.items() if str(k).strip() != MASKS_COLUMN}, "dose_", names)
+
     if isinstance(dose, dict):
-        return _prefixed(dose, "dose_", names)
+        return features(dose)
     df = dose if isinstance(dose, pd.DataFrame) else mrml.dataframe_from_table_node(dose)
     if list(df.columns[:2]) == ["feature", "value"]:
-        return _prefixed(dict(zip(df["feature"].astype(str), df["value"])), "dose_", names)
+        return features(dict(zip(df["feature"].astype(str), df["value"])))
     if len(df) != 1:
         raise InputError(f"the dose table has {len(df)} rows", "give one row of dose_* columns "
                          "(or two columns feature, value)")
-    return _prefixed(df.iloc[0].to_dict(), "dose_", names)
+    return features(df.iloc[0].to_dict())
 
 
 def clinical_features(clinical, case: str | None = None, names=(), id_column: str | None = None) -> dict:
