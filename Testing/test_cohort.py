@@ -651,3 +651,36 @@ def test_a_killed_run_still_resumes(export, tmp_path, monkeypatch):
     (out / "patients.csv").write_text("mine\n", encoding="utf-8")            # the user's, saved over it
     with pytest.raises(InputError, match="patients.csv, changed since lungai cohort wrote it"):
         run_cohort(root, out, PARAMS, workers=0)
+
+
+def test_a_segment_on_the_image_edge_is_warned_once_per_case_and_in_the_notes(export, tmp_path, monkeypatch, capsys):
+    """QA: lungai radiomics / radiomics-batch warn of a segment on the CT's image edge (it may be cut by the scan);
+    cohort recorded it nowhere but its radiomics settings.  It is now in the patient's notes (result.json) and said
+    on the terminal once per case, each run.  (The automatic tumour is stubbed: a block on the CT's first slices.)"""
+    import shutil
+    from types import SimpleNamespace
+
+    import lungai.seg.infer as infer
+    import lungai.seg.model_io as model_io
+    from lungai.io import read_ct
+
+    root = tmp_path / "export"
+    shutil.copytree(export / "P3", root / "P3")
+    ct = read_ct(root / "P3" / "CT")
+    arr = np.zeros(sitk.GetArrayFromImage(ct).shape, np.uint8)
+    y, x = (s // 2 for s in arr.shape[1:])
+    arr[0:4, y - 4:y + 4, x - 4:x + 4] = 1           # on the scan's first slice (z-)
+    tumour = sitk.GetImageFromArray(arr)
+    tumour.CopyInformation(ct)
+    info = {"confidence": 0.9, "needs_review": False, "notes": [], "review_reasons": [], "candidates": []}
+    monkeypatch.setattr(infer, "segment_tumour", lambda *a, **k: SimpleNamespace(tumour=tumour, info=info))
+    monkeypatch.setattr(model_io, "load_model", lambda *a, **k: None)
+    out = tmp_path / "out"
+    assert run_cohort(root, out, PARAMS, workers=0).done == ["P3"]
+    doc = json.loads((out / "patients" / "P3" / RESULT).read_text(encoding="utf-8"))
+    cut = "segment 'tumour' touches the image's z- edge: it may be cut by the scan"
+    assert any(n.startswith(cut) for n in doc["notes"]) and doc["edge_warnings"][0].startswith(cut)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "touches the image's" in ln]
+    assert len(lines) == 1 and lines[0].startswith("warning: P3: " + cut)
+    assert run_cohort(root, out, PARAMS, workers=0).skipped == ["P3"]      # a resumed run says it again, once
+    assert [ln for ln in capsys.readouterr().out.splitlines() if "touches the image's" in ln] == lines

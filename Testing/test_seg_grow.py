@@ -355,3 +355,38 @@ def test_a_kept_region_that_grew_out_to_the_image_edge_is_not_called_cut(monkeyp
     assert p1["tumour_ml"] == 0 and p2["kept"] and "z-" in p2["touches"]
     assert p2["grew_to_image_edge"] == ["x-", "x+", "y-", "y+"]
     assert i["cut_by_image_edge"] == [] and infer.RAN_ON in i["review_reasons"]
+
+
+def test_a_tumour_cut_by_the_scans_end_is_flagged_when_the_model_grid_stops_short_of_the_last_slice():
+    """QA (LUNG1-002 cut in z through its GTV): a tumour the scan ends through was not reported cut.  The model grid
+    spans the crop's extent with a coarser, rounded size, so its outer samples lie up to half a model voxel inside
+    the crop's outer slices; those slices got probability 0 (82 mm box on a 4 mm grid: 80 mm), the mask stopped one
+    slice short of the scan's end and cut_by_image_edge stayed empty.  They now take the nearest model value: the
+    mask reaches the last slice and the cut is reported as at x / y edges - a tumour merely near the end is not."""
+    ct, ball = _ct(60.0, centre_mm=(0.0, 0.0, 129.0))       # its centre on the last slice (z extent +-129 mm)
+    res = infer.segment_tumour(ct, _model(), seed_lps=(0.0, 0.0, 109.0))
+    i = res.info
+    kept = next(p for p in i["roi_passes"] if p["kept"])
+    assert kept["scale"] == 2 and kept["roi_size_mm"][2] == 82.0          # the grid that stops short
+    assert (sitk.GetArrayViewFromImage(res.tumour)[-1] > 0).sum() > 0.9 * ball[-1].sum()      # the last slice kept
+    assert i["cut_by_image_edge"] == ["z+"] and "tumour cut by the image edge" in i["review_reasons"]
+    assert any("cut by the image edge (z+: the scan ends through it at its last slice)" in n for n in i["notes"])
+    near, _ = _ct(60.0, centre_mm=(0.0, 0.0, 95.0))         # its top 4 mm (2 slices) below the scan's end
+    n = infer.segment_tumour(near, _model(), seed_lps=(0.0, 0.0, 95.0)).info
+    assert n["cut_by_image_edge"] == [] and "tumour cut by the image edge" not in n["review_reasons"]
+
+
+def test_a_thin_slab_of_a_chest_ct_is_flagged_but_a_thin_nodule_crop_is_not():
+    """QA: 2-5 slices of a whole CT were segmented without a word (and could pass the review threshold).  A CT under
+    THIN_SLAB_MM thick with a whole-chest field of view (not a crop, pp.is_crop) gets a note and a review reason;
+    it is still segmented.  LIDC nodule crops are mostly under 20 mm thick too, but small in-plane: not flagged."""
+    slab, _ = _ct(20.0, shape=(300, 300, 5))                 # 300 mm field of view, 5 slices of 2 mm = 10 mm
+    i = infer.segment_tumour(slab, _model(), seed_lps=(0.0, 0.0, 0.0)).info
+    assert pp.THIN_SLAB_REASON in i["review_reasons"] and i["needs_review"]
+    assert any("only 5 slices (10 mm) thick for a 300 mm field of view" in n for n in i["notes"])
+    assert i["tumor_volume_ml"] > 0                          # flagged, not refused
+    crop, _ = _ct(20.0, shape=(64, 64, 8))                   # a nodule crop: 64 mm in-plane, 16 mm thick
+    c = infer.segment_tumour(crop, _model()).info
+    assert pp.THIN_SLAB_REASON not in c["review_reasons"] and not any("thick for" in n for n in c["notes"])
+    assert pp.thin_slab_note(_ct(20.0, shape=(300, 300, 10))[0]) is None           # 20 mm: a slab no more
+    assert pp.thin_slab_note(_ct(20.0, shape=(149, 149, 4))[0]) is None            # under 150 mm in-plane: a crop

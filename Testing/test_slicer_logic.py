@@ -269,6 +269,27 @@ def test_lung_radiomics_dose_in_cgy_passes_its_unit(load_module, mrml_scene, pha
     assert mld == pytest.approx(pd.read_csv(tmp_path / "gy" / "dose.csv")["dose_mld_gy"].item(), rel=1e-4)
 
 
+def test_lung_radiomics_warns_of_a_segment_on_the_image_edge(load_module, mrml_scene, phantom_nodes, tmp_path):
+    """QA: lungai radiomics warns (stderr) of a segment whose mask lies on the CT's image edge (it may be cut by the
+    scan; settings CSV column cut_by_image_edge); the panel's per-segment runs dropped it.  The panel's message now
+    says it for that segment, by its Slicer name, as the other warnings reach the panel's log."""
+    from lungai import mrml
+
+    vol, seg = phantom_nodes
+    block = np.zeros(sitk.GetArrayFromImage(mrml.image_from_volume_node(vol)).shape, np.uint8)
+    y, x = (n // 2 for n in block.shape[1:])
+    block[0:3, y - 3:y + 3, x - 3:x + 3] = 1            # on the CT's first slice (z-)
+    image = sitk.GetImageFromArray(block)
+    image.CopyInformation(mrml.image_from_volume_node(vol))
+    mrml.mask_to_segment(mrml_scene, image, "Edge block", seg_node=seg, reference_volume_node=vol)
+    logic, p = _firstorder_radiomics(load_module, (vol, seg), ["Tumor", "Edge block"])
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    assert "x 2 segment(s)" in message
+    warnings = [ln for ln in message.splitlines() if ln.startswith("warning: ")]
+    assert warnings == ["warning: segment 'Edge block' touches the image's z- edge: it may be cut by the scan; shape "
+                        "and volume features are of the part inside"]
+
+
 def _firstorder_radiomics(load_module, phantom_nodes, segments=("Tumor",)):
     """Lung Radiomics' logic and parameters for ``segments`` of the phantom's segmentation, first-order features
     only."""

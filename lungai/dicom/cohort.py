@@ -326,6 +326,7 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         from lungai.io import read_ct, write_image
         from lungai.lungs.check import lung_map_notes
         from lungai.radiomics import extract, segments_from_masks, to_wide
+        from lungai.radiomics.extract import edge_notes
         from lungai.radiomics.csv_output import write_csv
 
         folder.mkdir(parents=True, exist_ok=True)
@@ -361,6 +362,10 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         row = to_wide(result.features).iloc[0].to_dict()
         for r in result.errors.itertuples(index=False):
             notes.append(f"radiomics {r.segment}: {r.error}")
+        # a segment on the CT's image edge (may be cut by the scan), as lungai radiomics warns: in the notes, and
+        # said on the terminal once per case by run_cohort (edge_warnings)
+        edge = edge_notes(result.settings)
+        notes.extend(edge)
         if dose_files:
             dose_img = read_dose_sum(dose_files, max_gy=max_gy)
             dose = dose_features(dose_img, ct, lungs if lungs is not None else dose_lungs, tumour, case=job.case)
@@ -376,7 +381,8 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         row.update(case=job.case, patient_id=job.patient_id, tumour_confidence=confidence, tumour_review=review)
         write_csv(pd.DataFrame([row]), folder / FEATURES)
         doc = {"case": job.case, "patient_id": job.patient_id, "status": "done", "provenance": provenance,
-               "notes": notes, "inputs": job.inputs, "tumour_review": review, "tumour_candidates": candidates,
+               "notes": notes, "edge_warnings": edge, "inputs": job.inputs, "tumour_review": review,
+               "tumour_candidates": candidates,
                "seconds": round(time.perf_counter() - start, 2)}
         tmp = folder / (RESULT + ".tmp")
         tmp.write_text(json.dumps(doc, indent=1, default=float), encoding="utf-8")
@@ -592,6 +598,8 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
                 row = pd.read_csv(folder / FEATURES, dtype={"case": str, "patient_id": str}).iloc[0].to_dict()
                 row["provenance"] = provenance_text(doc)
                 rows.append(row)
+                if doc.get("edge_warnings"):     # as lungai radiomics warns; once per case
+                    print(f"warning: {job.case}: " + "; ".join(doc["edge_warnings"]))
         if rows:
             table = pd.DataFrame(rows)
             first = list(TABLE_FIRST)

@@ -362,12 +362,13 @@ ANOTHER_CANDIDATE_HINT = "to segment another one, run again with --seed-point at
 
 def review_reasons(conf: float, threshold: float, *, cut: bool = False, incomplete: bool = False,
                    ran_on: bool = False, several: bool = False, seed_away: bool = False,
-                   aerated: bool = False) -> list:
+                   aerated: bool = False, thin_slab: bool = False) -> list:
     """Why a result needs an expert's review (empty: it does not)."""
     return ([LOW_CONFIDENCE] if conf < threshold else []) + (["tumour cut by the image edge"] if cut else []) + \
         (["the tumour may be larger than the box"] if incomplete else []) + \
         ([RAN_ON] if ran_on else []) + (["several candidate regions (automatic mode)"] if several else []) + \
-        ([SEED_AWAY] if seed_away else []) + ([pp.AERATED_REASON] if aerated else [])
+        ([SEED_AWAY] if seed_away else []) + ([pp.AERATED_REASON] if aerated else []) + \
+        ([pp.THIN_SLAB_REASON] if thin_slab else [])
 
 
 def seed_distance_mm(binary: np.ndarray, seed_idx, spacing_zyx) -> float | None:
@@ -451,6 +452,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     check_ct(ct, source)
     box = choose_box(ct, cfg, roi_lps, seed_lps, whole)
     aerated = pp.aerated_seed_note(ct, seed_lps, roi_lps)
+    slab = pp.thin_slab_note(ct)
     bar.update(1, f"ROI {box.mode} {box.size}")
     user_box, growth = box, None
     if box.mode in ("seed", "roi"):
@@ -522,6 +524,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     notes = ([method_note] if method_note else []) + ([] if n_comp else ["no tumour found in the region of interest"])
     if aerated:
         notes.append(aerated)
+    if slab:
+        notes.append(slab)
     seed_mm = seed_distance_mm(binary, seed_idx, ct.GetSpacing()[::-1])
     seed_away = seed_mm is not None and seed_mm > SEED_REACH_MM
     growth = describe_written_mask(growth, binary, ct.GetSpacing(), seed_mm)     # the passes measured the target
@@ -530,7 +534,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                      "it is most likely not the tumour you clicked (the model found little or nothing there) - check "
                      "it, or draw an ROI box round the tumour")
     if cut:
-        notes.append(f"the tumour is cut by the image edge ({', '.join(cut)}): part of it may lie outside the "
+        notes.append(f"the tumour is cut by the image edge ({pp.edge_words(cut)}): part of it may lie outside the "
                      "scan, so its volume and features are incomplete")
     if growth and len(growth["passes"]) > 1:
         k = next(q for q in growth["passes"] if q["kept"])
@@ -558,7 +562,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                      f"{dropped['outside_lungs_ml']:.1f} ml, left out of the tumour mask (mediastinal border / "
                      "chest wall); " + OUTSIDE_LUNGS_HINT)
     reasons = review_reasons(conf, threshold, cut=bool(cut), incomplete=incomplete and not ran_on, ran_on=ran_on,
-                             several=n_candidates > 1, seed_away=seed_away, aerated=bool(aerated))
+                             several=n_candidates > 1, seed_away=seed_away, aerated=bool(aerated),
+                             thin_slab=bool(slab))
     if n_candidates > 1:
         kept = ("all are in the tumour mask" if all_regions else
                 f"the tumour mask holds the most probable one ({candidates[0]['volume_ml']:.1f} ml at LPS "

@@ -70,6 +70,17 @@ def cut_by_image_edge(mask: sitk.Image) -> list:
     return touched_faces(sitk.GetArrayViewFromImage(mask) != 0, mask.GetSpacing(), 0.0)
 
 
+SCAN_END = {"z-": "first", "z+": "last"}
+
+
+def edge_words(faces) -> str:
+    """The faces of :func:`cut_by_image_edge` in words, a z face as where the scan ends (its first / last slice; an
+    x / y face is the edge of the field of view): "x-, z+: the scan ends through it at its last slice"."""
+    ends = [SCAN_END[f] for f in faces if f in SCAN_END]
+    return ", ".join(faces) + (f": the scan ends through it at its {' and '.join(ends)} slice{'s' if len(ends) > 1 else ''}"
+                               if ends else "")
+
+
 def cut_note(segment: str, faces) -> str:
     """The warning for a segment on the image edge ``faces`` (:func:`cut_by_image_edge`)."""
     return (f"segment {segment!r} touches the image's {', '.join(faces)} edge{'s' if len(faces) > 1 else ''}: it may be "
@@ -79,6 +90,25 @@ def cut_note(segment: str, faces) -> str:
 def is_crop(img: sitk.Image) -> bool:
     ext = [n * s for n, s in zip(img.GetSize(), img.GetSpacing())]
     return max(ext[0], ext[1]) < CROP_EXTENT_MM
+
+
+# A whole-chest field of view (not a crop, :func:`is_crop`) only a few slices thick: the model sees the tumour in a
+# slab (2-5 slices of a whole CT) and nothing says so.  LIDC nodule crops are thin too (88 % under 20 mm) but small
+# in-plane, so the in-plane rule of is_crop keeps them out.
+THIN_SLAB_MM = 20.0
+THIN_SLAB_REASON = "the CT is a thin slab (a few slices of a chest scan)"
+
+
+def thin_slab_note(img: sitk.Image):
+    """A note when ``img`` is a whole-chest field of view (in-plane >= ``CROP_EXTENT_MM``) less than
+    ``THIN_SLAB_MM`` thick (slices x slice spacing along its third axis); None otherwise."""
+    z_mm = img.GetSize()[2] * img.GetSpacing()[2]
+    if is_crop(img) or z_mm >= THIN_SLAB_MM:
+        return None
+    return (f"the CT is only {img.GetSize()[2]} slice{'s' if img.GetSize()[2] > 1 else ''} ({z_mm:.0f} mm) thick for a "
+            f"{max(n * s for n, s in zip(img.GetSize()[:2], img.GetSpacing()[:2])):.0f} mm field of view: a slab of a "
+            "chest scan - the tumour is most likely cut by the scan's ends, and the model (trained on whole tumours) "
+            "is less reliable on so few slices; check the result, or give the whole CT")
 
 
 def _index_of(img: sitk.Image, point_lps) -> np.ndarray:
@@ -307,7 +337,10 @@ def to_input(arr_model: np.ndarray, model_img: sitk.Image, crop_img: sitk.Image,
     """A (z, y, x) float map on the model grid resampled (linear) onto the crop's grid (into ``out``)."""
     src = sitk.GetImageFromArray(arr_model.astype(np.float32))
     src.CopyInformation(model_img)
-    res = resample_like(src, crop_img)
+    # the model grid's outer samples lie up to half a model voxel inside the crop's outer voxels (same extent,
+    # coarser spacing; the size rounded): those voxels take the nearest model value, not 0 - with 0 a tumour
+    # cut by the scan lost its last slice and was not reported cut_by_image_edge (2 mm slices, 4 mm grid)
+    res = sitk.Resample(src, crop_img, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32, True)
     if out is None:
         return sitk.GetArrayFromImage(res)
     out[...] = sitk.GetArrayViewFromImage(res)
