@@ -210,6 +210,21 @@ def _missing_roles(names, roles, mapping) -> str | None:
             f"{describe_roles(names, mapping)}")
 
 
+def _rtstruct_notes(rtstruct, mapping) -> None:
+    """What ``dose-features --rtstruct`` says of the RTSTRUCT: the structures left out for having no contours (a
+    note), a GTV by its RT ROI type, an iGTV or GTV-like name not taken as a GTV (warnings)."""
+    import sys
+
+    from lungai.dicom.roles import empty_note
+    from lungai.dicom.rtstruct import contoured_structures, warn_role_notes
+
+    names, empty = contoured_structures(rtstruct)
+    warn_role_notes(names, mapping)
+    note = empty_note(empty)
+    if note:
+        print("note: " + note, file=sys.stderr)
+
+
 def _rtstruct_segments(args, image, errors: dict) -> dict:
     """Segments from the RTSTRUCT: each --structure as its own segment, else the standard segments by role.
 
@@ -220,6 +235,7 @@ def _rtstruct_segments(args, image, errors: dict) -> dict:
     from lungai.radiomics import segments as S
 
     mapping, gaps = args.structure_map, args.allow_gaps
+    _rtstruct_notes(args.rtstruct, mapping)
     if args.structure:
         return {spec.split(":", 1)[-1] if spec.lower().startswith("role:") else spec:
                 structure_mask(args.rtstruct, image, spec, mapping, gaps)[0] for spec in args.structure}

@@ -114,7 +114,7 @@ AUTO_LUNGS = "automatic (lungai.lungs, RT lung definition)"     # provenance of 
 def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     """(jobs for the patients with a CT, inventory table of every patient: what it has / lacks / will use)."""
     from lungai.dicom.discover import files_under, scan
-    from lungai.dicom.roles import dose_lungs_role, empty_note, structure_role
+    from lungai.dicom.roles import dose_lungs_role, empty_note, role_notes, structure_role
     from lungai.dicom.rtstruct import contoured_structures
     from lungai.dose.read import plan_dose_files
 
@@ -137,15 +137,22 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             case = f"{st.patient_id}_{seen[st.patient_id]}"
             notes.append(f"{per_patient[st.patient_id]} CT series for this patient: rows {st.patient_id}_1.. "
                          "(keep one per patient before training)")
-        structures, roles, empty = [], {}, []
+        structures, roles, empty, failure = [], {}, [], []
         if st.rtstruct:
             try:
                 structures, empty = contoured_structures(st.rtstruct[0])   # an empty template ROI has no role
                 roles = {n: structure_role(n, mapping) for n in structures}
                 if empty_note(empty):
                     notes.append(empty_note(empty))
+                notes.extend(role_notes(structures, mapping))
             except LungAIError as exc:
                 notes.append(f"RTSTRUCT unreadable: {exc}")
+            except Exception as exc:  # noqa: BLE001 - a file pydicom half-reads fails this patient, not the cohort
+                structures, roles, empty = [], {}, []
+                failure = [f"RTSTRUCT {Path(st.rtstruct[0]).name} could not be read ({type(exc).__name__}: {exc})",
+                           "re-export the structure set from the planning system, or move the file out of the "
+                           "export to use the automatic lungs and tumour"]
+                notes.append(failure[0])
         has = lambda *rs: any(r in rs for r in roles.values())  # noqa: E731
         if has("lung_right") and has("lung_left"):
             lungs = "RTSTRUCT " + "+".join(n for n, r in roles.items() if r in ("lung_right", "lung_left"))
@@ -168,6 +175,10 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             except InputError as exc:   # the patient fails before any work, the reason in the inventory
                 error = [exc.problem, exc.fix]
                 notes.append(exc.problem)
+            except Exception as exc:  # noqa: BLE001 - an unreadable RTDOSE fails this patient, not the cohort
+                error = [f"RTDOSE could not be read ({type(exc).__name__}: {exc})",
+                         "re-export the RTDOSE from the planning system"]
+                notes.append(error[0])
         # the refusal's own reason (a FRACTION dose, DoseType ERROR, no DoseUnits ...), never a guessed one
         dose_problem = "ambiguous RTDOSEs" if len(st.rtdose or ()) > 1 else error[0] if error else ""
         not_summed = bool(error) and "DoseSummationType" in error[0]
@@ -192,7 +203,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                                   rtstruct=str(st.rtstruct[0]) if st.rtstruct else None,
                                   rtdose=str(dose_files[0]) if dose_files else None,
                                   rtdose_files=[str(f) for f in dose_files] if len(dose_files) > 1 else [],
-                                  structures=structures, notes=notes, error=error,
+                                  structures=structures, notes=notes, error=error or failure,
                                   ct_files=[str(f) for f in st.ct.files] if len(st.ct.folders) > 1 else [],
                                   inputs=job_inputs(st.ct.series_uid, st.ct.files,
                                                     st.rtstruct[0] if st.rtstruct else None, dose_files)))

@@ -206,9 +206,10 @@ def rtstruct_dose_masks(rtstruct, ct: "sitk.Image", lungs=None, gtv=None, mappin
     Returns {"lungs", "lung_source", "gtv" (None without a GTV), "gtv_source", "empty" (empty template
     structures, for :func:`lungai.dicom.roles.empty_note`)}; the sources say which structure was used."""
     from lungai.dicom.roles import dose_lungs_role, find_role
-    from lungai.dicom.rtstruct import contoured_structures
+    from lungai.dicom.rtstruct import contoured_structures, warn_role_notes
 
     names, empty = contoured_structures(rtstruct)   # an empty template structure has no role
+    warn_role_notes(names, mapping)                 # a GTV by its RT ROI type, an iGTV or GTV-like name left out
     lung_spec = lungs or "role:" + dose_lungs_role(names, mapping, empty)
     gtv_spec = gtv or ("role:gtv" if find_role(names, "gtv", mapping) else None)
 

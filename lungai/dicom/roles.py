@@ -12,6 +12,14 @@ Matching (documented in docs/dicom.md): the name is lower-cased, runs of spaces 
 match wins), so "Lung_R_PRV", "PTV_Lung" or "z_Lung_R_opt" get no role.  Numbered GTVs follow the
 NSCLC-Radiomics convention: "GTV-1" is the primary; "GTV-2", "GTV-3" ... are other GTVs (role
 "gtv", part of the union of all GTVs).  "Tumor" / "Tumour" (the segment lungai makes) are role "gtv".
+A GTV name may carry a primary / node word or a lymph-node station and qualifiers after a separator
+("GTVp2", "GTVp_CT", "GTVn4R", "GTV_LN_4R", "GTV_4R" (a station: node), "GTV_PET", "GTV_tot", "GTV_L").
+An iGTV (internal GTV: the GTV's motion envelope on a 4D CT) is not the tumour and gets no role (warned by
+:func:`role_notes`); "Lungs-iGTV" (the lungs outside that envelope) is taken as lungs minus GTV.  PTV / CTV / ITV
+never get a GTV role.
+
+An RTSTRUCT structure whose name has no role but whose RT ROI Interpreted Type is GTV (a :class:`StructureName`
+read by :mod:`lungai.dicom.rtstruct` carries it) is role "gtv", said by :func:`role_notes`.
 
 A user mapping overrides the patterns: a dict or a YAML / JSON file ``{structure name: role}``
 (names compared case-insensitively; a role of ``null`` / ``none`` hides a structure), e.g.::
@@ -33,20 +41,60 @@ from lungai.errors import InputError
 ROLES = ("gtv", "gtv_primary", "gtv_node", "lung_right", "lung_left", "lungs", "lungs_minus_gtv")
 GTV_ROLES = ("gtv_primary", "gtv", "gtv_node")   # all of them make up role "gtv" (primary first)
 
-_LUNGS = r"(?:lungs?|lungs? (?:total|all|both|bilat|bilateral|combined)|(?:total|both|bilat|bilateral) lungs?)"
+_LUNGS = (r"(?:lungs?|lungs? (?:total|all|both|bilat|bilateral|combined)"
+          r"|(?:total|both|bilat|bilateral|combined) lungs?)")
 _GTV = r"(?:i?gtv(?:s|all|total| all| total)?)"
+# what may follow a GTV name after a separator without changing what it is: the image it was drawn on, a side /
+# lobe, a number ("GTVp_CT", "GTV_PET", "GTV_L", "GTVn_4R_2")
+_GTV_QUALIFIER = (r"(?: (?:pet|ct|pet ?ct|mri?|cbct|4d|4d ?ct|avg|ave|mip|plan|planning|final|\d+"
+                  r"|l|r|lt|rt|left|right|rul|rml|rll|lul|lll))*")
+# IASLC lymph-node stations with their side / part ("4R", "10L", "11Rs", "3A"): "GTV_4R" is a node
+_STATION = r"(?:(?:[1-4]|1[0-4]) ?(?:r|l|rs|ri|ls|li|rt|lt)|3 ?(?:a|p))"
+_NODE = r"(?:n|nd|node|nodes|nodal|ln|lns|lymph ?nodes?)"
 DEFAULT_PATTERNS: tuple[tuple[str, str], ...] = (
     ("lungs_minus_gtv", _LUNGS + r"(?: ?(?:minus |sub |excl |exc |wo |not |no |less )?" + _GTV
      + r"| (?:minus|sub|excl|exc|wo|not|no|less) tumou?r)"),   # "Lung tumour" is no lung
-    ("gtv_primary", r"gtv ?(?:p|prim|primary|t|tumou?r|1|01|p ?1|primary tumou?r)"),
-    ("gtv_node", r"gtv ?(?:n|nd|node|nodes|nodal|ln|lns|lymph ?nodes?|n ?\d+|nd ?\d+|node ?\d+|ln ?\d+)"),
-    ("gtv", r"gtv|gtv ?\d+|gtv ?(?:total|all|sum|combined|composite)|tumou?r(?: ?\d+)?"),
+    ("gtv_primary", r"gtv ?(?:(?:p|prim|primary|t|tumou?r|primary tumou?r)(?: ?\d+)?|1|01)" + _GTV_QUALIFIER),
+    ("gtv_node", r"gtv ?(?:" + _NODE + r"(?: ?(?:\d+|" + _STATION + r"))?|" + _STATION + r")" + _GTV_QUALIFIER),
+    ("gtv", r"(?:gtv ?(?:\d+|total|tot|all|sum|combined|composite|union)?" + _GTV_QUALIFIER + r")"
+     r"|tumou?r(?: ?\d+)?"),
     ("lung_right", r"lung ?(?:r|rt|rght|right|dx)|(?:r|rt|right) ?lung|lungr|rlung"),
     ("lung_left", r"lung ?(?:l|lt|lft|left|sx)|(?:l|lt|left) ?lung|lungl|llung"),
     ("lungs", _LUNGS),
 )
 _COMPILED = tuple((role, re.compile(pattern)) for role, pattern in DEFAULT_PATTERNS)
 _NONE = {"", "none", "null", "ignore", "-"}
+
+
+class StructureName(str):
+    """A structure's name carrying its RTSTRUCT RT ROI Interpreted Type (``GTV``, ``ORGAN``, ``PTV`` ... or ``""``),
+    as :mod:`lungai.dicom.rtstruct` reads it: a name without a role by the patterns is role "gtv" when that type is
+    GTV (:func:`type_role`).  It is a plain ``str`` everywhere else."""
+
+    interpreted_type: str
+
+    def __new__(cls, name, interpreted_type: str = ""):
+        obj = super().__new__(cls, name)
+        obj.interpreted_type = str(interpreted_type or "").strip().upper()
+        return obj
+
+    def __reduce__(self):             # pickled to the cohort's workers with its type
+        return (StructureName, (str(self), self.interpreted_type))
+
+
+# names never taken as a GTV by their RT ROI Interpreted Type: planning target / clinical target / internal target
+# volumes and the internal GTV (motion envelope), whatever type the planning system wrote
+_NOT_GTV = re.compile(r"(?:^|[^a-z])(?:ptv|ctv|itv|igtv)")
+# an iGTV / ITV by name: the GTV's motion envelope (4D CT), not the tumour
+_INTERNAL = re.compile(r"i ?gtv|itv")     # matched at the start of the normalised name
+
+
+def type_role(name: str) -> str | None:
+    """The role a structure gets from its RT ROI Interpreted Type when its name has none: "gtv" for type GTV (never
+    for a PTV / CTV / ITV / iGTV name), else None."""
+    if getattr(name, "interpreted_type", "") == "GTV" and not _NOT_GTV.search(str(name).lower()):
+        return "gtv"
+    return None
 
 
 def normalise(name: str) -> str:
@@ -101,10 +149,43 @@ def _role(name: str, user: dict) -> str | None:
     key = normalise(name)
     if key in user:
         return user[key]
+    return _name_role(key) or type_role(name)
+
+
+def _name_role(key: str) -> str | None:
     for role, pattern in _COMPILED:
         if pattern.fullmatch(key):
             return role
     return None
+
+
+def role_notes(names: Iterable[str], mapping=None) -> list[str]:
+    """What the terminal must say about the GTV roles of an RTSTRUCT's (contoured) structures: a structure taken as a
+    GTV by its RT ROI Interpreted Type only; an iGTV / ITV not taken as the GTV; a name beginning with GTV that has
+    no role (so is not in role "gtv"); a 'Lungs-iGTV' taken as lungs minus GTV.  Names the user mapping lists are
+    the user's choice: no note."""
+    user = load_mapping(mapping)
+    notes = []
+    for n in names:
+        key = normalise(n)
+        if key in user:
+            continue
+        role = _name_role(key)
+        if role is None and type_role(n):
+            notes.append(f"structure {str(n)!r} is taken as a GTV (role gtv) because its RT ROI Interpreted Type is "
+                         "GTV (its name has no role); map it with --structure-map if it is not a GTV")
+        elif role is None and _INTERNAL.match(key):
+            notes.append(f"structure {str(n)!r} is an internal target volume ("
+                         + (f"the GTV's motion envelope), not a GTV: it is not used as the tumour; to use it, map it "
+                            f"with --structure-map ('{n}: gtv')" if "gtv" in key else
+                            "a target volume with margins), not a GTV: it is not used as the tumour"))
+        elif role is None and key.startswith("gtv"):
+            notes.append(f"structure {str(n)!r} begins with GTV but its name has no role, so it is not used as a GTV "
+                         f"(role gtv); if it is one, map it with --structure-map ('{n}: gtv')")
+        elif role == "lungs_minus_gtv" and "igtv" in key.replace(" ", ""):
+            notes.append(f"structure {str(n)!r} (the lungs minus the iGTV, the tumour's motion envelope) is taken as "
+                         "the lungs minus the GTV")
+    return notes
 
 
 def find_role(names: Iterable[str], role: str, mapping=None) -> list[str]:
@@ -125,7 +206,13 @@ def find_role(names: Iterable[str], role: str, mapping=None) -> list[str]:
 def describe_roles(names: Iterable[str], mapping=None) -> str:
     """``name (role)`` for every name, for error messages and reports."""
     user = load_mapping(mapping)
-    return ", ".join(f"{n} ({_role(n, user) or 'no role'})" for n in names) or "none"
+
+    def role(n):
+        r = _role(n, user)
+        return (f"{r}, by its RT ROI Interpreted Type" if r and normalise(n) not in user and not _name_role(normalise(n))
+                else r or "no role")
+
+    return ", ".join(f"{n} ({role(n)})" for n in names) or "none"
 
 
 def _missing(role: str, names, mapping, empty=()) -> InputError:

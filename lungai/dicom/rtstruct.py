@@ -32,9 +32,10 @@ from lungai.errors import InputError
 # the in-plane extent (half a voxel = the image's edge).
 SLICE_TOL = 0.25
 EDGE_TOL = 0.5
-# Contours of one structure whose planes (median slice index) differ by at most SAME_PLANE_TOL slice lie in one
-# plane; two different planes must be at least MIN_PLANE_STEP slice apart (on the CT's grid they are >= 1 slice
-# apart), else the structure was contoured on a finer grid than this CT.
+# Contours of one structure within SLICE_TOL of one CT slice lie in its plane, others whose planes (median slice
+# index) differ by at most SAME_PLANE_TOL slice lie in one plane; two different planes must be at least
+# MIN_PLANE_STEP slice apart (on the CT's grid they are >= 1 slice apart), else the structure was contoured on a
+# finer grid than this CT.
 SAME_PLANE_TOL = 0.1
 MIN_PLANE_STEP = 0.75
 FRAME_OF_REFERENCE_TAG = "0020|0052"
@@ -78,17 +79,25 @@ def _read(path) -> "object":
 def _contour_points(item, structure: str = "?") -> np.ndarray:
     """ContourData as an (n, 3) array; parsed from the raw DS bytes (pydicom's per-value conversion is ~50x slower).
     A value that is not a decimal number (e.g. ``53,25`` with a decimal comma) is an :class:`InputError` naming
-    ``structure`` and the value."""
-    elem = item.get_item("ContourData")
-    raw = getattr(elem, "value", None)
+    ``structure`` and the value.  A contour without ContourData (the element missing or empty, NumberOfContourPoints
+    0) gives a (0, 3) array: a degenerate contour, left out as those of fewer than 3 points."""
+    if "ContourData" not in item:
+        return np.zeros((0, 3))
+    raw = item.get_item("ContourData").value
     if isinstance(raw, (bytes, bytearray)):
-        texts = bytes(raw).replace(b" ", b"").rstrip(b"\\\x00").split(b"\\")
+        text = bytes(raw).replace(b" ", b"").rstrip(b"\\\x00")
+        texts = text.split(b"\\") if text else []
     else:
         try:
             value = item.ContourData                        # pydicom's conversion (written / already-read datasets)
         except ValueError:
             value = raw
-        texts = [value] if value is None or isinstance(value, (str, float, int)) else list(value)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            texts = []
+        else:
+            texts = [value] if isinstance(value, (str, float, int)) else list(value)
+    if not texts:
+        return np.zeros((0, 3))
     try:
         vals = np.array(texts, dtype=np.float64)
     except (ValueError, TypeError):
@@ -120,7 +129,7 @@ def read_structures(rtstruct_path) -> tuple[list[Structure], "object"]:
     the file stay readable.
     """
     ds = _read(rtstruct_path)
-    names = {int(r.ROINumber): str(r.ROIName) for r in getattr(ds, "StructureSetROISequence", [])}
+    names = _names(ds)
     out = {n: Structure(n, name, []) for n, name in names.items()}
     for rc in getattr(ds, "ROIContourSequence", []):
         number = int(rc.ReferencedROINumber)
@@ -142,10 +151,23 @@ def read_structures(rtstruct_path) -> tuple[list[Structure], "object"]:
     return list(out.values()), ds
 
 
+def _names(ds) -> dict:
+    """{ROI number: name} of the structures, in file order; each name a :class:`lungai.dicom.roles.StructureName`
+    carrying its RT ROI Interpreted Type (a name without a role is a GTV when that type is GTV)."""
+    from lungai.dicom.roles import StructureName
+
+    types = {}
+    for obs in getattr(ds, "RTROIObservationsSequence", []):
+        if "ReferencedROINumber" in obs:
+            types.setdefault(int(obs.ReferencedROINumber), str(getattr(obs, "RTROIInterpretedType", "") or ""))
+    return {int(r.ROINumber): StructureName(str(r.ROIName), types.get(int(r.ROINumber), ""))
+            for r in getattr(ds, "StructureSetROISequence", [])}
+
+
 def list_structures(rtstruct_path) -> list[str]:
-    """The structure (ROI) names of an RTSTRUCT file, in file order."""
-    ds = _read(rtstruct_path)
-    return [str(r.ROIName) for r in getattr(ds, "StructureSetROISequence", [])]
+    """The structure (ROI) names of an RTSTRUCT file, in file order (with their RT ROI Interpreted Type, see
+    :func:`_names`)."""
+    return list(_names(_read(rtstruct_path)).values())
 
 
 def contoured_structures(rtstruct_path) -> tuple[list[str], list[str]]:
@@ -270,9 +292,12 @@ def _off_slice_error(name: str, pts: np.ndarray, k: np.ndarray, where: str):
 def _check_contour_planes(name: str, planes: list[float], ct: sitk.Image) -> None:
     """The contour planes of one structure (median slice index per contour) must be as far apart as the CT's slices:
     two planes closer than :data:`MIN_PLANE_STEP` slice mean contours drawn on a finer grid (a thinner
-    reconstruction), and the even-odd fill of one CT slice would XOR them into rings."""
+    reconstruction), and the even-odd fill of one CT slice would XOR them into rings.  A plane within
+    :data:`SLICE_TOL` of a CT slice counts as that slice: two contours of one slice drawn a few tenths of a mm apart
+    in z (as planning systems write them) are one plane; only planes off the slices can be too close."""
+    snapped = [float(round(k)) if abs(k - round(k)) <= SLICE_TOL else k for k in planes]
     distinct = []
-    for k in sorted(planes):
+    for k in sorted(snapped):
         if not distinct or k - distinct[-1][-1] > SAME_PLANE_TOL:
             distinct.append([k])
         else:
@@ -389,6 +414,20 @@ def _warn_other_series(rtstruct_path, reference_ct: sitk.Image) -> None:
         warnings.warn(note, InputNote, stacklevel=3)
 
 
+def warn_role_notes(names, mapping=None) -> list[str]:
+    """Warn (:class:`lungai.errors.InputNote`, printed once by the CLI) what :func:`lungai.dicom.roles.role_notes`
+    says about the GTV roles of these (contoured) structures; returns the notes."""
+    import warnings
+
+    from lungai.dicom.roles import role_notes
+    from lungai.errors import InputNote
+
+    notes = role_notes(names, mapping)
+    for note in notes:
+        warnings.warn(note, InputNote, stacklevel=3)
+    return notes
+
+
 def read_rtstruct_role(rtstruct_path, reference_ct: sitk.Image, role: str, mapping=None,
                        allow_gaps: bool = False) -> tuple[sitk.Image, list[str]]:
     """The mask of a role (see :mod:`lungai.dicom.roles`) and the structure names it was built from; structures
@@ -396,6 +435,8 @@ def read_rtstruct_role(rtstruct_path, reference_ct: sitk.Image, role: str, mappi
     from lungai.dicom.roles import mask_for_role, required_names
 
     contoured, empty = contoured_structures(rtstruct_path)
+    if role in ("gtv", "gtv_primary", "gtv_node", "lungs_minus_gtv"):
+        warn_role_notes(contoured, mapping)
     names = required_names(role, contoured, mapping, empty=empty)
     masks = read_rtstruct(rtstruct_path, reference_ct, names=names, allow_gaps=allow_gaps)
     return mask_for_role(masks, role, mapping), names

@@ -1,0 +1,190 @@
+"""RTSTRUCT variants QA met on copies of the real LUNG1-003 structure set, on the synthetic export (pydicom):
+contours without ContourData, GTV names outside the role table (and a GTV known only by its RT ROI Interpreted
+Type), 'Combined lungs', two contours of one slice a few tenths of a mm apart in z, and the note of the structures
+without contours in ``lungai radiomics --rtstruct``."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+from dicom_helpers import array, rt_export, with_empty_structures
+from pydicom.dataset import Dataset
+
+from lungai.dicom import roles
+from lungai.dicom.rtstruct import contoured_structures, list_structures, read_rtstruct, read_rtstruct_role
+from lungai.errors import InputNote
+from lungai.io import read_ct
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory):
+    return rt_export(tmp_path_factory.mktemp("rt_inputs"))
+
+
+@pytest.fixture(scope="module")
+def p1(export):
+    st = export["P1"]
+    return st, read_ct(st["ct"])
+
+
+def _roi(ds, name):
+    number = next(int(r.ROINumber) for r in ds.StructureSetROISequence if r.ROIName == name)
+    return next(rc for rc in ds.ROIContourSequence if int(rc.ReferencedROINumber) == number)
+
+
+# ------------------------------------------------------------------------------------ contours without points
+
+def test_contours_without_contour_data_are_skipped_as_degenerate(p1, tmp_path):
+    """A ContourSequence item without ContourData, or with an empty one (NumberOfContourPoints 0), crashed every
+    reader with AttributeError: 'Dataset' object has no attribute 'ContourData' (or said '1 coordinates')."""
+    st, ct = p1
+    ds = pydicom.dcmread(st["rtstruct"])
+    for name in ("GTV", "Lung_R"):
+        seq = _roi(ds, name).ContourSequence
+        missing, empty = copy.deepcopy(seq[0]), copy.deepcopy(seq[0])
+        del missing.ContourData
+        missing.NumberOfContourPoints = 0
+        empty.ContourData = []
+        empty.NumberOfContourPoints = 0
+        seq.extend([missing, empty])
+    path = tmp_path / "no_points.dcm"
+    ds.save_as(path)
+    assert contoured_structures(path) == (["GTV", "Lung_R", "Lung_L"], [])
+    masks = read_rtstruct(path, ct)
+    for name, mask in masks.items():
+        assert np.array_equal(array(mask), array(st["masks"][name])), name
+    assert read_rtstruct_role(path, ct, "gtv")[1] == ["GTV"]
+
+
+def test_cohort_planning_records_a_patient_whose_rtstruct_cannot_be_read_and_goes_on(export, monkeypatch):
+    """An unexpected error reading one patient's RTSTRUCT aborted plan_cohort (only LungAIError was caught): no
+    patients.csv / errors.csv, every other patient lost.  Now that patient fails with the reason, the others go on."""
+    from lungai.dicom import cohort, rtstruct
+
+    real = rtstruct.contoured_structures
+    broken = str(export["P1"]["rtstruct"])
+
+    def crash(path):
+        if str(path) == broken:
+            raise AttributeError("'Dataset' object has no attribute 'ContourData'")
+        return real(path)
+
+    monkeypatch.setattr(rtstruct, "contoured_structures", crash)
+    jobs, inventory = cohort.plan_cohort(export["P1"]["root"].parent)
+    by_case = {j.case: j for j in jobs}
+    assert set(by_case) == {"P1", "P2", "P3"}
+    assert by_case["P1"].error and "could not be read (AttributeError" in by_case["P1"].error[0]
+    assert not by_case["P2"].error and not by_case["P3"].error
+    row = inventory.set_index("patient_id").loc["P1"]
+    assert "could not be read (AttributeError" in row.notes
+    result = cohort.process_patient(by_case["P1"], {}, str(export["P1"]["root"].parent / "out"))
+    assert result["status"] == "failed" and "could not be read" in result["error"]
+    assert any("P1 will fail" in line for line in cohort.inventory_warnings(jobs))
+
+
+# ------------------------------------------------------------------------------------------------- roles
+
+@pytest.mark.parametrize("name, role", [
+    ("GTVp2", "gtv_primary"), ("GTVp_CT", "gtv_primary"), ("GTVp1", "gtv_primary"),
+    ("GTVn4R", "gtv_node"), ("GTV_N_4R", "gtv_node"), ("GTV_Node_4R", "gtv_node"), ("GTV_LN_4R", "gtv_node"),
+    ("GTV_4R", "gtv_node"), ("GTV_10L", "gtv_node"), ("GTVn4R_PET", "gtv_node"),
+    ("GTV_PET", "gtv"), ("GTV_CT", "gtv"), ("GTV_tot", "gtv"), ("GTV_L", "gtv"), ("GTV_R", "gtv"), ("GTV 7", "gtv"),
+    ("iGTV", None), ("IGTV", None), ("ITV", None), ("PTV", None), ("CTV", None), ("PTV_GTV", None),
+    ("GTV_5mm", None), ("Lungs-iGTV", "lungs_minus_gtv"), ("Lungs-ITV", None),
+    ("Combined lungs", "lungs"), ("Combined Lung", "lungs"), ("Lung_Combined", "lungs")])
+def test_gtv_names_with_suffixes_and_combined_lungs(name, role):
+    assert roles.structure_role(name) == role
+
+
+def test_a_gtv_known_only_by_its_interpreted_type_is_a_gtv_and_said(p1, tmp_path):
+    """GTV renamed 'Primary tumour RUL' (RTROIInterpretedType GTV) was left out of role:gtv: the lungs minus the GTV
+    kept the tumour, the GTV dose missed it.  Now it is a GTV by its type, with a warning; a PTV / iGTV typed GTV
+    never is, and an iGTV or a GTV-like name without a role is warned about."""
+    st, ct = p1
+    ds = pydicom.dcmread(st["rtstruct"])
+    gtv = next(r for r in ds.StructureSetROISequence if r.ROIName == "GTV")
+    gtv.ROIName = "Primary tumour RUL"
+    assert [o.RTROIInterpretedType for o in ds.RTROIObservationsSequence][0] == "GTV"
+    for name, kind in (("PTV_1", "GTV"), ("iGTV", "GTV"), ("GTV_5mm", "ORGAN")):   # copies of the GTV's contours
+        number = max(int(r.ROINumber) for r in ds.StructureSetROISequence) + 1
+        roi = copy.deepcopy(gtv)
+        roi.ROINumber, roi.ROIName = number, name
+        rc = copy.deepcopy(ds.ROIContourSequence[0])
+        rc.ReferencedROINumber = number
+        obs = Dataset()
+        obs.ObservationNumber, obs.ReferencedROINumber, obs.RTROIInterpretedType = number, number, kind
+        ds.StructureSetROISequence.append(roi)
+        ds.ROIContourSequence.append(rc)
+        ds.RTROIObservationsSequence.append(obs)
+    path = tmp_path / "renamed.dcm"
+    ds.save_as(path)
+    names = list_structures(path)
+    assert [roles.structure_role(n) for n in names] == ["gtv", "lung_right", "lung_left", None, None, None]
+    assert "Primary tumour RUL (gtv, by its RT ROI Interpreted Type)" in roles.describe_roles(names)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        mask, used = read_rtstruct_role(path, ct, "gtv")
+        lungs, _ = read_rtstruct_role(path, ct, "lungs_minus_gtv")
+    assert used == ["Primary tumour RUL"]
+    assert np.array_equal(array(mask), array(st["masks"]["GTV"]))
+    assert not (array(lungs) & array(st["masks"]["GTV"])).any()
+    text = " | ".join(str(w.message) for w in said if issubclass(w.category, InputNote))
+    assert "'Primary tumour RUL' is taken as a GTV (role gtv) because its RT ROI Interpreted Type is GTV" in text
+    assert "'iGTV' is an internal target volume" in text and "'GTV_5mm' begins with GTV" in text
+    assert "PTV_1" not in text
+    # a user mapping decides: no fallback, no warning
+    assert roles.structure_role(names[0], {"Primary tumour RUL": None}) is None
+    assert roles.role_notes(names, {"Primary tumour RUL": None, "iGTV": "gtv", "GTV_5mm": None}) == []
+    # dose-features' masks take it as the GTV
+    from lungai.dicom.masks import rtstruct_dose_masks
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = rtstruct_dose_masks(path, ct)
+    assert "Primary tumour RUL" in m["gtv_source"]
+
+
+# --------------------------------------------------------------------------------- contour planes of one slice
+
+def test_two_contours_of_one_slice_a_few_tenths_of_a_mm_apart_are_one_plane(p1, tmp_path):
+    """A second contour on a slice written 0.6 mm off in z (0.12 of a 5 mm slice) was refused as 'contoured on
+    planes 0.60 mm apart ... the CT is thicker than the contouring grid'."""
+    st, ct = p1
+    ds = pydicom.dcmread(st["rtstruct"])
+    seq = _roi(ds, "Lung_R").ContourSequence
+    first = np.asarray([float(v) for v in seq[0].ContourData]).reshape(-1, 3)
+    z = first[0, 2]
+    # a small square far from the lung on the same slice, 0.6 mm off in z: an island of that slice
+    idx = np.asarray(ct.TransformPhysicalPointToIndex((0.0, 0.0, float(z))))
+    corner = np.asarray(ct.TransformIndexToPhysicalPoint((1, 1, int(idx[2]))))
+    sp = np.asarray(ct.GetSpacing())
+    square = np.array([[-0.5, -0.5], [1.5, -0.5], [1.5, 1.5], [-0.5, 1.5]]) * sp[:2] + corner[:2]
+    item = copy.deepcopy(seq[0])
+    pts = np.column_stack([square, np.full(4, z + 0.6)])
+    item.ContourData = [f"{v:.3f}" for v in pts.ravel()]
+    item.NumberOfContourPoints = 4
+    seq.append(item)
+    path = tmp_path / "same_slice.dcm"
+    ds.save_as(path)
+    got = array(read_rtstruct(path, ct, names=["Lung_R"])["Lung_R"])
+    expected = array(st["masks"]["Lung_R"]).copy()
+    k = int(round(ct.TransformPhysicalPointToContinuousIndex((0.0, 0.0, float(z)))[2]))
+    expected[k, 1:3, 1:3] ^= 1
+    assert np.array_equal(got, expected)
+
+
+# --------------------------------------------------------------------------- radiomics notes empty structures
+
+def test_cli_radiomics_names_the_structures_without_contours(p1, tmp_path, capsys):
+    from lungai.cli import main
+
+    st, _ = p1
+    rs = with_empty_structures(st["rtstruct"], ["GTVn", "Lungs-GTV"], tmp_path / "rs_empty.dcm")
+    assert main(["radiomics", "--image", str(st["ct"]), "--rtstruct", str(rs), "--segments", "tumour",
+                 "--image-types", "Original", "--feature-classes", "shape", "-o", str(tmp_path / "t.csv")]) == 0
+    assert "RTSTRUCT structure(s) without contours left out: GTVn, Lungs-GTV" in capsys.readouterr().err
