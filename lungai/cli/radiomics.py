@@ -148,8 +148,9 @@ def run(args) -> int:
     prepare_output_file(out, inputs=inputs, owner="radiomics", sidecars=sidecars)
     image = read_ct(args.image, series_uid=args.series)
     errors: dict = {}
+    structures: dict = {}       # segment -> the RTSTRUCT structures it is made of
     if args.rtstruct:
-        segs = _rtstruct_segments(args, image, errors)
+        segs = _rtstruct_segments(args, image, errors, structures)
     elif args.structure:
         raise InputError("--structure needs --rtstruct FILE", "give the RTSTRUCT that holds the structure")
     elif args.mask and not args.phantom_labels:
@@ -183,6 +184,9 @@ def run(args) -> int:
 
     for note in edge_notes(result.settings):     # recorded in the settings CSV's cut_by_image_edge column
         print(f"warning: {note}", file=sys.stderr)
+    result.settings["structures"] = [_structures_text(structures.get(s)) for s in result.settings["segment"]]
+    for note in union_notes(structures, set(result.settings["segment"]), args.structure_map):
+        print(f"note: {note}", file=sys.stderr)
 
     with recorded_output_files([out, *sidecars], "radiomics"):   # recorded once written (a failure included):
         write_csv(table, out, protect=inputs)                    # a re-run may replace them
@@ -225,20 +229,55 @@ def _rtstruct_notes(rtstruct, mapping) -> None:
         print("note: " + note, file=sys.stderr)
 
 
-def _rtstruct_segments(args, image, errors: dict) -> dict:
+def _structures_text(used) -> str:
+    """A segment's RTSTRUCT structures for the ``structures`` column: ``GTV-1+gtv-2``; lungs minus tumour as
+    ``Lung_R+Lung_L minus GTV``; "" for a segment from a file."""
+    from lungai.dicom.masks import structure_names
+
+    if not used:
+        return ""
+    if isinstance(used, tuple):          # (lungs, tumour) of lungs_minus_tumour
+        return f"{structure_names(used[0])} minus {structure_names(used[1])}"
+    return structure_names(used)
+
+
+def union_notes(structures: dict, segments, mapping=None) -> list[str]:
+    """A note per computed segment made of several RTSTRUCT structures (their union: primary and nodal GTVs merge
+    into one 'tumour', whose shape features then describe several objects), naming them and how to take one."""
+    from lungai.dicom.roles import find_role
+
+    notes = []
+    for seg, used in structures.items():
+        if seg not in segments or isinstance(used, tuple) or len(used) < 2 or seg == "lungs":
+            continue
+        primary = find_role(used, "gtv_primary", mapping) if seg == "tumour" else []
+        how = (f"use --tumour role:gtv_primary ({', '.join(primary)}) for the primary GTV only, or --tumour NAME for "
+               "one structure" if len(primary) == 1 else
+               "use --tumour NAME for one structure" if seg == "tumour" else
+               "give one structure by name for one of them")
+        notes.append(f"{seg} = union of {', '.join(used)}; {how}")
+    return notes
+
+
+def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None) -> dict:
     """Segments from the RTSTRUCT: each --structure as its own segment, else the standard segments by role.
 
     Only the structures the requested segments need are read; a segment whose structures the RTSTRUCT does not
-    hold (found by role) is reported in ``errors`` and the other segments go on."""
+    hold (found by role) is reported in ``errors`` and the other segments go on.  ``structures`` gets each
+    segment's structure names (lungs_minus_tumour: (lung names, tumour names))."""
     from lungai.dicom.masks import mask_input, structure_mask
     from lungai.dicom.rtstruct import list_structures
     from lungai.radiomics import segments as S
 
     mapping, gaps = args.structure_map, args.allow_gaps
     _rtstruct_notes(args.rtstruct, mapping)
+    structures = {} if structures is None else structures
     if args.structure:
-        return {spec.split(":", 1)[-1] if spec.lower().startswith("role:") else spec:
-                structure_mask(args.rtstruct, image, spec, mapping, gaps)[0] for spec in args.structure}
+        out = {}
+        for spec in args.structure:
+            name = spec.split(":", 1)[-1] if spec.lower().startswith("role:") else spec
+            out[name], structures[name] = structure_mask(args.rtstruct, image, spec, mapping, gaps)
+        return out
     names = list_structures(args.rtstruct)
     wanted = list(args.segments or S.STANDARD_SEGMENTS)
     why: dict[str, str] = {}          # segment -> why it cannot be built
@@ -250,7 +289,8 @@ def _rtstruct_segments(args, image, errors: dict) -> dict:
                 why[n] = (f"segment {n!r} needs the tumour: {missing}; name it with --tumour NAME or map it "
                           "with --structure-map FILE")
         else:
-            tumour = mask_input(args.tumour or "role:gtv", image, args.rtstruct, mapping, allow_gaps=gaps)
+            tumour = mask_input(args.tumour or "role:gtv", image, args.rtstruct, mapping, allow_gaps=gaps,
+                                used=structures.setdefault("tumour", []))
     if any(n in LUNG_SEGMENTS and n not in why for n in wanted):
         missing = None if args.lungs else _missing_roles(names, ("lung_right", "lung_left"), mapping)
         if missing:
@@ -258,8 +298,13 @@ def _rtstruct_segments(args, image, errors: dict) -> dict:
                 why.setdefault(n, f"segment {n!r} needs the right and left lung: {missing}; name them with "
                                   "--lungs RIGHT,LEFT or map them with --structure-map FILE")
         else:
+            sides: list = []
             lungs = mask_input(args.lungs or "role:lungs", image, args.rtstruct, mapping, lungs=True,
-                               allow_gaps=gaps)
+                               allow_gaps=gaps, used=sides)
+            if sides:
+                structures.update(right_lung=sides[0], left_lung=sides[1], lungs=sides[0] + sides[1])
+                if structures.get("tumour"):
+                    structures["lungs_minus_tumour"] = (sides[0] + sides[1], structures["tumour"])
     buildable = [n for n in wanted if n not in why]
     # without --segments only what the RTSTRUCT can build is wanted: the others are noted, not errors
     # (unless nothing can be built: then they say why)

@@ -37,7 +37,8 @@ from lungai.io.outputs import check_folder_path, forget_stamps, prepare_output_f
 from lungai.progress import task
 from lungai.radiomics.batch import BatchSummary
 from lungai.radiomics.manifest import NAME_RULE, name_clashes, safe_name
-from lungai.radiomics.settings import SETTINGS_COLUMN, sidecar_path, write_sidecar
+from lungai.radiomics.prepare import mixed_spacing_note
+from lungai.radiomics.settings import SETTINGS_COLUMN, sidecar_path, versions, write_sidecar
 
 INVENTORY = "patients.csv"
 TABLE = "rp_table.csv"
@@ -241,7 +242,7 @@ def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list) -> tuple:
     ``lungai dose-features --rtstruct`` (:func:`lungai.dicom.roles.dose_lungs_role`; no per-side lung radiomics);
     else the automatic RT-definition lungs.  A contoured lung structure that cannot be read fails the patient.
     """
-    from lungai.dicom.masks import lung_labels, structure_mask
+    from lungai.dicom.masks import lung_labels, structure_mask, structure_names
     from lungai.dicom.roles import dose_lungs_role, find_role
     from lungai.dicom.rtstruct import contoured_structures
     from lungai.lungs import segment_lungs
@@ -250,7 +251,7 @@ def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list) -> tuple:
         names, empty = contoured_structures(job.rtstruct)
         if find_role(names, "lung_right", mapping) and find_role(names, "lung_left", mapping):
             labels, used = lung_labels(job.rtstruct, ct, "role:lungs", mapping)
-            provenance["lungs"] = "RTSTRUCT " + "+".join(used)
+            provenance["lungs"] = "RTSTRUCT " + structure_names(used)
             return labels, None, None
         try:
             role = dose_lungs_role(names, mapping, empty)
@@ -273,7 +274,7 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
     """(tumour mask, confidence or None, review reasons or '', other candidates): the union of the RTSTRUCT's
     contoured GTVs; the automatic segmentation only when the RTSTRUCT has no contoured GTV (a GTV that cannot be
     read fails the patient, never silently replaced)."""
-    from lungai.dicom.masks import structure_mask
+    from lungai.dicom.masks import structure_mask, structure_names
     from lungai.dicom.roles import find_role
     from lungai.dicom.rtstruct import contoured_structures
 
@@ -286,7 +287,7 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
                 raise InputError(f"the RTSTRUCT's GTV cannot be read: {exc.problem}",
                                  f"{exc.fix}; to use the automatic segmentation instead, map the GTV structures to "
                                  "null with --structure-map") from exc
-            provenance["tumour"] = "RTSTRUCT " + "+".join(used)
+            provenance["tumour"] = "RTSTRUCT " + structure_names(used)
             return mask, None, "", []
         empty_gtvs = find_role(empty, "gtv", mapping)
         notes.append("no contoured GTV in the RTSTRUCT"
@@ -392,9 +393,10 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         row.update(case=job.case, patient_id=job.patient_id, tumour_confidence=confidence, tumour_review=review)
         write_csv(pd.DataFrame([row]), folder / FEATURES)
         doc = {"case": job.case, "patient_id": job.patient_id, "status": "done", "provenance": provenance,
-               "notes": notes, "edge_warnings": edge, "inputs": job.inputs, "tumour_review": review,
-               "tumour_candidates": candidates,
-               "seconds": round(time.perf_counter() - start, 2)}
+               "notes": notes, "edge_warnings": edge, "inputs": job.inputs, "tumour_review": review, "tumour_candidates": candidates,
+               "seconds": round(time.perf_counter() - start, 2), "versions": versions(),
+               # the grid each segment was computed on (as radiomics' _settings.csv)
+               "radiomics_grid": json.loads(result.settings.drop(columns=["case", "versions"]).to_json(orient="records"))}
         tmp = folder / (RESULT + ".tmp")
         tmp.write_text(json.dumps(doc, indent=1, default=float), encoding="utf-8")
         tmp.replace(folder / RESULT)   # written last: its presence marks the patient finished
@@ -601,16 +603,20 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
             write_csv(failed, out / ERRORS)
         elif (out / ERRORS).exists():
             (out / ERRORS).unlink()
-        rows = []
+        rows, grids = [], []
         for job in jobs:
             folder = out / "patients" / safe_name(job.case)
             if (folder / RESULT).exists():
                 doc = json.loads((folder / RESULT).read_text(encoding="utf-8"))
+                grids += [dict(g, case=job.case) for g in doc.get("radiomics_grid", [])]
                 row = pd.read_csv(folder / FEATURES, dtype={"case": str, "patient_id": str}).iloc[0].to_dict()
                 row["provenance"] = provenance_text(doc)
                 rows.append(row)
                 if doc.get("edge_warnings"):     # as lungai radiomics warns; once per case
                     print(f"warning: {job.case}: " + "; ".join(doc["edge_warnings"]))
+        spacing = mixed_spacing_note(grids, params)      # texture features of mixed voxel spacings
+        if spacing:
+            print("warning: " + spacing)
         if rows:
             table = pd.DataFrame(rows)
             first = list(TABLE_FIRST)

@@ -62,15 +62,24 @@ def structure_mask(rtstruct, ct: sitk.Image, spec: str, mapping=None, allow_gaps
     return mask, [found]
 
 
-def lung_labels(rtstruct, ct: sitk.Image, spec: str = "role:lungs", mapping=None, allow_gaps: bool = False
-                ) -> tuple[sitk.Image, list[str]]:
+def structure_names(used) -> str:
+    """The structures a mask was made of, in one text (their union when several): ``GTV-1+gtv-2+gtv-3``, as cohort's
+    provenance (``RTSTRUCT GTV-1+gtv-2``) and the ``structures`` column of radiomics' ``_settings.csv`` name them."""
+    return "+".join(used)
+
+
+def lung_labels(rtstruct, ct: sitk.Image, spec: str = "role:lungs", mapping=None, allow_gaps: bool = False,
+                sides: list | None = None) -> tuple[sitk.Image, list[str]]:
     """A lung label map (1 = right, 2 = left, as ``lungai lungs`` writes) from the RTSTRUCT's right and left lung.
 
     ``spec``: ``role:lungs`` (the structures with roles lung_right and lung_left) or ``"RIGHT_NAME,LEFT_NAME"``.
+    ``sides``: given a list, the right lung's and the left lung's structure names are appended (two lists).
     """
     right_spec, left_spec = _lung_specs(spec, "--lungs Lung_R,Lung_L")
     right, rn = structure_mask(rtstruct, ct, right_spec, mapping, allow_gaps)
     left, ln = structure_mask(rtstruct, ct, left_spec, mapping, allow_gaps)
+    if sides is not None:
+        sides.extend([rn, ln])
     return lung_label_map(right, left), rn + ln
 
 
@@ -150,13 +159,15 @@ def lung_label_map(right: sitk.Image, left: sitk.Image) -> sitk.Image:
 
 
 def mask_input(value, ct: sitk.Image, rtstruct=None, mapping=None, what: str = "tumour", lungs: bool = False,
-               allow_gaps: bool = False) -> sitk.Image:
+               allow_gaps: bool = False, used: list | None = None) -> sitk.Image:
     """A mask option's value: a file on the CT grid (label map or DICOM SEG, ``FILE#PART`` to choose a part), or with
     ``rtstruct`` a structure / role.
 
     ``what``: the option (``tumour``, ``gtv``, ``lungs``): a SEG with several segments gives the segments of its
     role (:data:`OPTION_ROLES`), and a tumour / GTV label map with several labels is refused unless one is chosen.
     ``lungs``: the value is a lung label map (1 right, 2 left); a structure spec then names both lungs.
+    ``used``: given a list, the RTSTRUCT structures read are appended (with ``lungs``: the right lung's and the left
+    lung's names, two lists); nothing for a file.
     """
     from lungai.io import read_mask
 
@@ -170,8 +181,11 @@ def mask_input(value, ct: sitk.Image, rtstruct=None, mapping=None, what: str = "
                                                                        f"'{SELECTOR}', e.g. --{what} {p.name}{SELECTOR}{n}")
         return mask
     if lungs:
-        return lung_labels(rtstruct, ct, value, mapping, allow_gaps)[0]
-    return structure_mask(rtstruct, ct, value, mapping, allow_gaps)[0]
+        return lung_labels(rtstruct, ct, value, mapping, allow_gaps, sides=used)[0]
+    mask, names = structure_mask(rtstruct, ct, value, mapping, allow_gaps)
+    if used is not None:
+        used.extend(names)
+    return mask
 
 
 LUNG_LABELS = {1: "right lung", 2: "left lung"}     # a lung label map, as ``lungai lungs`` writes it

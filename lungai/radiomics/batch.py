@@ -29,7 +29,7 @@ from lungai.radiomics.csv_output import write_csv
 from lungai.radiomics.settings import sidecar_path, write_sidecar
 from lungai.radiomics.extract import ERROR_COLUMNS, LONG_COLUMNS, to_wide
 from lungai.radiomics.manifest import read_manifest, safe_name
-from lungai.radiomics.prepare import SETTINGS_COLUMNS
+from lungai.radiomics.prepare import SETTINGS_COLUMNS, mixed_spacing_note
 
 
 # the errors-table text of a segment whose label is simply absent from the case's mask (a manifest label such as
@@ -103,6 +103,7 @@ class BatchSummary:
     absent: list = field(default_factory=list)   # (case, segment, error): a label absent from that case's mask
     errors_csv: Path | None = None
     cut: list = field(default_factory=list)      # warnings: segments on the image edge (may be cut by the scan)
+    spacing: str | None = None                   # warning: texture features of mixed voxel spacings
 
     def text(self) -> str:
         lines = [f"{len(self.done)} case(s) extracted, {len(self.skipped)} already done (skipped), "
@@ -126,6 +127,8 @@ class BatchSummary:
         if len(self.cut) > 20:
             lines.append(f"... and {len(self.cut) - 20} more segment(s) on the image edge (_settings.csv "
                          "cut_by_image_edge)")
+        if self.spacing:
+            lines.append(f"warning: {self.spacing}")
         return "\n".join(lines)
 
 
@@ -189,6 +192,7 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
     from lungai.radiomics.extract import edge_notes
 
     summary.cut = edge_notes(settings)                   # as `lungai radiomics` warns of a segment cut by the scan
+    summary.spacing = mixed_spacing_note(settings, params)
     with recorded_output_files(outputs, OWNER):         # each recorded once written, a failure included
         _write_results(output, manifest, params, table, errors, settings, rows, parts, summary)
     summary.seconds = time.perf_counter() - start

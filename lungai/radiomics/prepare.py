@@ -35,7 +35,7 @@ from lungai.radiomics.ibsi.preprocess import centre_aligned_grid, grid_image, re
 
 LUNG_SEGMENTS = ("right_lung", "left_lung", "lungs", "lungs_minus_tumour")
 SETTINGS_COLUMNS = ["case", "segment", "grid", "spacing_mm", "interpolation", "crop", "grid_size", "voxels",
-                    "discretisation", "image_types", "cut_by_image_edge"]
+                    "discretisation", "image_types", "cut_by_image_edge", "structures", "versions"]
 LOG_MARGIN_SIGMAS = 8   # LoG crop margin in sigmas (equal to pyradiomics on the whole CT to ~1e-5)
 IBSI_INTERPOLATION = "IBSI: centre-aligned grid, linear image (rounded HU), linear mask >= 0.5"
 
@@ -148,6 +148,95 @@ def lung_grid(image: sitk.Image, lo, hi, spacing_mm: float, margin: int):
     return ref, n_lo, n_hi
 
 
+TEXTURE_CLASSES = ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "gldzm")
+SPACING_TOLERANCE = 0.01      # relative: spacings closer than this count as equal
+
+
+def mixed_spacing_note(settings, params: dict) -> str | None:
+    """The warning for a cohort whose texture features are not comparable across cases (None when they are):
+    segments computed on each CT's own grid (``grid`` native in the ``_settings.csv`` records ``settings``: rows with
+    ``case``, ``segment``, ``grid``, ``spacing_mm``) whose voxel spacing differs across cases, with texture classes
+    in ``params``.  Texture values depend on the voxel spacing (one tumour at two spacings: 30-200 %)."""
+    import pandas as pd
+
+    from lungai.radiomics.params import ibsi_config
+
+    classes = set(params.get("featureClass") or {})
+    if ibsi_config(params) is not None or not classes & set(TEXTURE_CLASSES):
+        return None
+    df = pd.DataFrame(settings)
+    if df.empty or not {"case", "segment", "grid", "spacing_mm"} <= set(df.columns):
+        return None
+    df = df[df["grid"].fillna("").astype(str).str.startswith("native")]
+    found = []
+    for seg, rows in df.groupby("segment", sort=False):
+        groups: list[list] = []          # [spacing, cases]
+        for case, text in zip(rows["case"], rows["spacing_mm"].astype(str)):
+            sp = np.array([float(v) for v in text.split(" x ")])
+            for g in groups:
+                if np.allclose(g[0], sp, rtol=SPACING_TOLERANCE, atol=0):
+                    g[1].add(case)
+                    break
+            else:
+                groups.append([sp, {case}])
+        if len(groups) > 1:
+            found.append(f"{seg}: " + ", ".join(f"{_fmt_spacing(sp)} mm in {len(cases)} case(s)"
+                                                for sp, cases in groups[:4]) + (" ..." if len(groups) > 4 else ""))
+    if not found:
+        return None
+    return ("the voxel spacing differs across cases (" + "; ".join(found) + ") and texture features were computed on "
+            "each CT's own grid: texture values depend on the spacing (one tumour at two spacings differs by 30-200 %), "
+            "so they are not comparable across these cases; use --params ibsi-c (2 mm isotropic grid) or a parameter "
+            "file with resampledPixelSpacing (grid and spacing per segment: _settings.csv)")
+
+
+def pyradiomics_resampling(params: dict) -> list | None:
+    """pyradiomics' ``resampledPixelSpacing`` when the parameter set resamples (any spacing not 0), else None."""
+    spacing = (params.get("setting") or {}).get("resampledPixelSpacing")
+    return list(spacing) if spacing and any(float(v) for v in spacing) else None
+
+
+def pyradiomics_grid(image: sitk.Image, mask: sitk.Image, lo, hi, params: dict) -> dict:
+    """The grid pyradiomics' ``resampleImage`` computes a segment on (box ``lo``..``hi`` of ``mask``, x y z), given
+    the whole image: the grid is aligned with the image's origin, so it is the whole image's resampled grid cut to
+    the box + ``padDistance``.  Settings columns (spacing, interpolation, grid size, voxels of the resampled mask)."""
+    from radiomics import imageoperations
+
+    setting = params.get("setting") or {}
+    native = np.asarray(mask.GetSpacing(), float)
+    new = np.asarray(pyradiomics_resampling(params), float)
+    new = np.where(new == 0, native, new)
+    bb_size = np.asarray(hi) - np.asarray(lo) + 1
+    new = np.where(bb_size != 1, new, native)          # a box one slice thick is not resampled in that direction
+    interp = setting.get("interpolator", "sitkBSpline")
+    interp = interp if isinstance(interp, str) else {v: k for k, v in vars(sitk).items()
+                                                      if k.startswith("sitk") and isinstance(v, int)}.get(interp, interp)
+    if np.allclose(np.asarray(image.GetSpacing()), new):     # pyradiomics then only crops (no interpolation)
+        return {"grid": "native (resampledPixelSpacing equals the CT's)", "spacing_mm": _fmt_spacing(native),
+                "interpolation": "none", "grid_size": "x".join(str(int(v)) for v in bb_size)}
+    label = int(setting.get("label", 1))
+    ref_mask = sitk.Cast(mask > 0, sitk.sitkUInt8) * label if label != 1 else mask
+    # the grid does not depend on the interpolator: the mask alone, nearest neighbour (no pass over the CT)
+    _, resampled = imageoperations.resampleImage(ref_mask, ref_mask, resampledPixelSpacing=list(new),
+                                                 interpolator=sitk.sitkNearestNeighbor, label=label,
+                                                 padDistance=int(setting.get("padDistance", 5)))
+    return {"grid": "resampled by pyradiomics (grid aligned with the whole CT's origin)",
+            "spacing_mm": _fmt_spacing(resampled.GetSpacing()), "interpolation": str(interp),
+            "grid_size": "x".join(map(str, resampled.GetSize())),
+            "voxels": int(np.count_nonzero(sitk.GetArrayViewFromImage(resampled) == label))}
+
+
+def _ibsi_grid(image: sitk.Image, cfg) -> dict:
+    """The grid an IBSI configuration computes on: its spacing (z None = the CT's) centred on the whole CT's."""
+    if cfg.spacing is None:
+        return {"spacing_mm": _fmt_spacing(image.GetSpacing()), "interpolation": "none (IBSI configuration "
+                f"{cfg.name})", "grid_size": "x".join(map(str, image.GetSize()))}
+    size, _, spacing = centre_aligned_grid(image, cfg.spacing)
+    return {"spacing_mm": _fmt_spacing(spacing), "grid_size": "x".join(map(str, size)),
+            "interpolation": f"IBSI configuration {cfg.name}: centre-aligned grid, {cfg.interpolator} image (rounded "
+                             "HU), linear mask >= 0.5"}
+
+
 def prepare(image: sitk.Image, segments: dict[str, sitk.Image], params: dict) -> list[Prepared]:
     """Crop (and for lung segments, resample) every segment; segments must be non-empty.
 
@@ -158,17 +247,17 @@ def prepare(image: sitk.Image, segments: dict[str, sitk.Image], params: dict) ->
 
     cfg = ibsi_config(params)
     if cfg is not None:
-        return [Prepared(n, image, mask, {
-            "grid": f"IBSI-1 configuration {cfg.name}", "spacing_mm": _fmt_spacing(image.GetSpacing()),
-            "interpolation": "IBSI configuration", "crop": "none (IBSI grid of the whole image)",
-            "grid_size": "x".join(map(str, image.GetSize())),
+        grid = _ibsi_grid(image, cfg)       # the grid used (the configuration's), not the CT's
+        return _with_versions([Prepared(n, image, mask, {
+            "grid": f"IBSI-1 configuration {cfg.name}", **grid, "crop": "none (IBSI grid of the whole image)",
             "voxels": int(np.count_nonzero(sitk.GetArrayViewFromImage(mask))),
             "discretisation": f"IBSI configuration {cfg.name}", "image_types": "Original"})
-            for n, mask in segments.items()]
+            for n, mask in segments.items()])
     disc, types = _describe(params)
     spacing = lung_spacing(params)
     out: dict[str, Prepared] = {}
-    lungs = [n for n in segments if spacing and is_lung_segment(n)]
+    # pyradiomics' own resampling (resampledPixelSpacing) puts every segment on its grid: no lungai lung grid first
+    lungs = [n for n in segments if spacing and is_lung_segment(n) and not pyradiomics_resampling(params)]
     if lungs:
         boxes = [bounding_box(sitk.GetArrayViewFromImage(segments[n])) for n in lungs]
         lo, hi = np.min([b[0] for b in boxes], axis=0), np.max([b[1] for b in boxes], axis=0)
@@ -188,6 +277,14 @@ def prepare(image: sitk.Image, segments: dict[str, sitk.Image], params: dict) ->
         if n in out:
             continue
         arr = sitk.GetArrayViewFromImage(mask)
+        if pyradiomics_resampling(params):
+            # pyradiomics aligns its resampled grid with the input's origin: a crop would move that grid (values
+            # 4-36 % off).  It resamples only the segment's box itself, so the whole CT costs little.
+            out[n] = Prepared(n, image, mask, {
+                "crop": "none (pyradiomics resamples the whole CT's grid around the segment)",
+                "voxels": int(np.count_nonzero(arr)), **pyradiomics_grid(image, mask, *bounding_box(arr), params),
+                "discretisation": disc, "image_types": types})
+            continue
         margin = margin_voxels(params, image.GetSpacing())
         lo, hi = bounding_box(arr)
         lo, hi = _clamp(lo - margin, hi + margin, image.GetSize())
@@ -195,4 +292,13 @@ def prepare(image: sitk.Image, segments: dict[str, sitk.Image], params: dict) ->
             "grid": "native", "spacing_mm": _fmt_spacing(image.GetSpacing()), "interpolation": "none",
             "crop": f"segment box + {margin} voxels", "grid_size": "x".join(str(int(v)) for v in hi - lo + 1),
             "voxels": int(np.count_nonzero(arr)), "discretisation": disc, "image_types": types})
-    return [out[n] for n in segments]
+    return _with_versions([out[n] for n in segments])
+
+
+def _with_versions(prepared: list) -> list:
+    """Every segment's settings record the versions of the software that computed it."""
+    from lungai.radiomics.settings import versions_text
+
+    for p in prepared:
+        p.settings["versions"] = versions_text()
+    return prepared

@@ -72,11 +72,52 @@ def sidecar_path(csv_path) -> Path:
     return p.with_name(p.name[: -len(p.suffix)] + ".settings.json") if p.suffix else p.with_name(p.name + ".settings.json")
 
 
+def versions() -> dict:
+    """The versions of the software the values depend on: lungai, pyradiomics, SimpleITK, numpy."""
+    import numpy
+    import SimpleITK
+
+    import lungai
+
+    try:
+        import radiomics
+
+        rad = str(radiomics.__version__)
+    except ImportError:               # the IBSI presets alone need no pyradiomics
+        rad = "not installed"
+    return {"lungai": lungai.__version__, "pyradiomics": rad, "SimpleITK": SimpleITK.Version_VersionString(),
+            "numpy": numpy.__version__}
+
+
+def versions_text() -> str:
+    """:func:`versions` in one cell (the ``versions`` column of ``_settings.csv``): ``lungai 0.1.0; pyradiomics ...``."""
+    return "; ".join(f"{k} {v}" for k, v in versions().items())
+
+
+def ibsi_configuration(params: dict) -> dict | None:
+    """The explicit values of the IBSI configuration a parameter set names (grid spacing, interpolator, re-segmentation,
+    discretisation ...: :mod:`lungai.radiomics.ibsi.configs`), else None."""
+    import dataclasses
+
+    from lungai.radiomics.params import ibsi_config
+
+    cfg = ibsi_config(params)
+    if cfg is None:
+        return None
+    out = dataclasses.asdict(cfg)
+    out["spacing_mm"] = out.pop("spacing")       # z None: the CT's own slice spacing (2D configuration B)
+    out["dims"] = list(cfg.dims)
+    return out
+
+
 def write_sidecar(csv_path, params: dict) -> Path:
-    """``<csv>.settings.json``: {"id": ..., "settings": ...} next to a feature table."""
+    """``<csv>.settings.json``: {"id": ..., "settings": ..., "versions": ...} next to a feature table (and for an IBSI
+    preset, ``ibsi_configuration``: its explicit values; the id is that of ``settings`` alone)."""
     path = sidecar_path(csv_path)
-    path.write_text(json.dumps({"id": settings_id(params), "settings": value_settings(params)}, indent=2,
-                               sort_keys=True, default=str) + "\n", encoding="utf-8")
+    doc = {"id": settings_id(params), "settings": value_settings(params), "versions": versions()}
+    if ibsi_configuration(params) is not None:
+        doc["ibsi_configuration"] = ibsi_configuration(params)
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
     return path
 
 
