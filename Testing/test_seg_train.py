@@ -1,6 +1,7 @@
 """train-seg / segment / eval-seg on tiny phantoms with a tiny model (seconds)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -104,11 +105,10 @@ def test_resume_with_other_settings_is_named(tiny_data, tmp_path, capsys):
     assert main(arch + ["-o", str(out), "--resume", "--member", "0"]) == 2
     err = capsys.readouterr().err
     assert "--arch unet then, attention_unet now" in err and "Traceback" not in err
-    (out / "checkpoints" / "settings.json").unlink()          # settings not recorded: the load error, explained
-    assert main(other + ["-o", str(out), "--resume", "--member", "0"]) == 2
-    err = capsys.readouterr().err
-    assert "does not fit this network" in err and "same options as the first run" in err
     assert main(base + ["-o", str(out), "--resume", "--member", "0"]) == 0    # the same settings still resume
+    (out / "checkpoints" / "settings.json").unlink()          # settings not recorded: not known as train-seg's
+    assert main(base + ["-o", str(out), "--resume", "--member", "0"]) == 2
+    assert "train-seg did not write" in capsys.readouterr().err
 
 
 def test_segment_writes_on_input_grid(tiny_model, small_phantom, tmp_path, capsys):
@@ -540,3 +540,97 @@ def test_one_file_per_patient_is_noted_and_recorded(tiny_data, tmp_path, capsys)
     assert "the split assumes one file per patient" in capsys.readouterr().out
     notes = json.loads((out / "model.json").read_text(encoding="utf-8"))["training"]["notes"]
     assert "--patients" in notes[0] and "<patient>_<n>" in notes[0]
+
+
+def test_resume_never_trains_over_checkpoints_train_seg_did_not_write(tiny_data, tmp_path, capsys):
+    """A checkpoints/ folder without a train-seg settings.json (or model.json), or with a member state that is not
+    train-seg's, is not an interrupted run: refused with and without --resume (no 'add --resume' hint), and every
+    file left as it is."""
+    images, masks = tiny_data
+    out = tmp_path / "u3"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "member_0.safetensors").write_text("userweights\n", encoding="utf-8")
+    (out / "checkpoints" / "member_0.state.json").write_text("mine\n", encoding="utf-8")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    for extra in ([], ["--resume"]):
+        assert main(_one_epoch(images, masks) + ["-o", str(out), *extra]) == 2
+        err = capsys.readouterr().err
+        assert "train-seg did not write" in err and "no settings.json" in err and "add --resume" not in err
+    (out / "checkpoints" / "settings.json").write_text('{"epochs": 3}', encoding="utf-8")     # not train-seg's
+    assert main(_one_epoch(images, masks) + ["-o", str(out), "--resume"]) == 2
+    assert "not the settings file of a train-seg run" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != "settings.json"} == before
+    run = tmp_path / "run"                                    # train-seg's own run, one member state spoilt
+    assert main(_one_epoch(images, masks) + ["-o", str(run), "--member", "0"]) == 0
+    (run / "checkpoints" / "member_0.state.json").write_text("mine\n", encoding="utf-8")
+    assert main(_one_epoch(images, masks) + ["-o", str(run), "--resume"]) == 2
+    assert "member_0.state.json is not the state file of a train-seg member" in capsys.readouterr().err
+
+
+def _break_grid(mask_path):
+    m = sitk.ReadImage(str(mask_path))
+    m.SetSpacing((*m.GetSpacing()[:2], m.GetSpacing()[2] - 1))
+    sitk.WriteImage(m, str(mask_path))
+
+
+def test_test_cases_pairs_are_checked_and_the_split_is_shown(tiny_data, tmp_path, capsys, monkeypatch):
+    """train-seg checks every image / mask grid (the held-out test cases too, never read by training) before it
+    trains and before -o is made; it prints the split; eval-seg --split test checks every test pair before any
+    case runs, as folder mode does."""
+    import lungai.seg.evaluate as ev
+    from lungai.seg.dataset import pair_files, split_patients
+
+    names = sorted(p.name for p in tiny_data[0].iterdir())
+    images, masks = _eval_folders(tiny_data, tmp_path / "data", names)
+    cmd = _one_epoch(images, masks) + ["--test-fraction", "0.3"]
+    test = sorted(c.case_id for c in split_patients(pair_files(images, masks), 0.34, 0, 0.3)[2])
+    keep = (masks / f"{test[0]}.nii.gz").read_bytes()
+    _break_grid(masks / f"{test[0]}.nii.gz")
+    out = tmp_path / "run"
+    assert main(cmd + ["-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"1 of {len(names)} image / mask pairs are not on one grid - {test[0]}:" in err
+    assert "nothing was trained" in err and not out.exists()
+    (masks / f"{test[0]}.nii.gz").write_bytes(keep)
+    assert main(cmd + ["-o", str(out)]) == 0
+    assert (f"split by patient: train 2 cases / 1 patient, validation 2 cases / 1 patient, test 2 cases / 1 "
+            f"patient (held out: {', '.join(test)})") in capsys.readouterr().out
+    _break_grid(masks / f"{test[1]}.nii.gz")
+    ran = []
+    monkeypatch.setattr(ev, "evaluate_case", lambda model, case, *a, **k: ran.append(case.case_id))
+    report = tmp_path / "test.csv"
+    assert main(["eval-seg", "--model", str(out), "--split", "test", "-o", str(report)]) == 2
+    err = capsys.readouterr().err
+    assert f"1 of 2 image / mask pairs cannot be evaluated - {test[1]}:" in err and "case_sources" in err
+    assert ran == [] and not report.exists()
+
+
+def test_train_seg_refused_on_its_inputs_leaves_no_output_folder(tiny_data, tmp_path, capsys):
+    """Masks with labels {0, 1, 2}, a missing mask, DICOM folders: refused before -o is made.  DICOM folders are
+    named as such, with how to make NIfTI pairs of them (not 'no image has a mask of the same name')."""
+    from dicom_helpers import small_phantom
+
+    from lungai.dicom.synthetic import write_rt_study
+
+    names = sorted(p.name for p in tiny_data[0].iterdir())
+    images, masks = _eval_folders(tiny_data, tmp_path / "data", names)
+    out = tmp_path / "new" / "run"
+    m = sitk.ReadImage(str(masks / names[0]))
+    arr = sitk.GetArrayFromImage(m)
+    arr[0, 0, 0] = 2
+    lab = sitk.GetImageFromArray(arr)
+    lab.CopyInformation(m)
+    sitk.WriteImage(lab, str(masks / names[0]))                    # {0, 1, 2}
+    assert main(_one_epoch(images, masks) + ["-o", str(out)]) == 2
+    assert "several labels" in capsys.readouterr().err and not out.parent.exists()
+    (masks / names[0]).unlink()
+    assert main(_one_epoch(images, masks) + ["-o", str(out)]) == 2
+    assert "no partner" in capsys.readouterr().err and not out.parent.exists()
+    study = write_rt_study(tmp_path / "dicom", small_phantom(7), "P1", dose=None)
+    ct, rt = study["ct"], Path(study["rtstruct"]).parent
+    assert main(_one_epoch(ct, rt) + ["-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"--images folder {ct} holds DICOM files" in err and "NIfTI / NRRD / MHA" in err and "3D Slicer" in err
+    assert "has a mask of the same name" not in err and not out.parent.exists()
+    assert main(_one_epoch(tmp_path / "dicom", images) + ["-o", str(out)]) == 2      # an export's root folder
+    assert "holds DICOM files" in capsys.readouterr().err and not out.parent.exists()

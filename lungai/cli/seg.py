@@ -216,8 +216,8 @@ def run_train(args) -> int:
 
         if args.save_arrays:                      # this run writes only the arrays file, not -o
             prepare_output_file(args.save_arrays)
-        else:
-            prepare_output_folder(out)            # under a file, not writable: said before minutes of loading
+        else:       # under a file, not writable: said before minutes of loading; made when the model is written
+            prepare_output_folder(out, create=False)      # (a run refused on its inputs leaves no empty -o)
     cases = [] if args.from_arrays else training_cases(args)
     meta = train_ensemble(cfg, cases, out, seed=args.seed, val_fraction=args.val_fraction,
                           test_fraction=args.test_fraction, case_sources=case_sources(args), epochs=args.epochs,
@@ -350,6 +350,10 @@ def _check_train_output(out, args) -> None:
                                                               "e.g. -o my_model")
     if (out / MODEL_JSON).is_file():
         _check_own_model(out)
+    if (out / "checkpoints").exists():            # continued (and overwritten) by --resume: train-seg's own only
+        from lungai.seg.settings import check_settings
+
+        check_settings(out / "checkpoints", {})   # InputError when it is not (lungai.seg.settings.foreign_checkpoints)
     if not out.is_dir() or (out / MODEL_JSON).is_file() or (out / "checkpoints").is_dir():
         return
     arrays = {Path(a).resolve() for a in (args.save_arrays, args.from_arrays) if a}
@@ -453,6 +457,7 @@ def training_cases(args, check_masks: bool = True) -> list:
     if args.max_cases:
         cases = cases[: args.max_cases]
     if check_masks:
+        dataset.check_grids(cases)                # headers only; the held-out test cases too
         with task("check the masks' labels", len(cases)) as bar:
             dataset.check_masks(cases, label, bar,
                                 other_tumours=bool(args.synthetic or args.synthetic_chests or args.implant))
@@ -656,6 +661,15 @@ def _run_test_report(args, model, out) -> int:
     from lungai.seg.choice import model_meta
 
     cases = test_split_cases(model_meta(model).get("training", {}))
+    from lungai.seg.evaluate import check_cases
+
+    try:
+        with task("eval-seg: checking the test cases", len(cases)) as bar:
+            check_cases(cases, None, bar)   # as folder mode: every unusable pair named before any case runs
+    except InputError as exc:
+        raise InputError(exc.problem, "fix these pairs where model.json's case_sources say the training data is "
+                                      "(the test split is rebuilt from them), then run again (nothing was "
+                                      "evaluated: a silently smaller test set would not be comparable)") from None
     frames = {}
     one_member = isinstance(model, tuple) and len(model[1]) < 2     # no ensemble to measure agreement
     for method in ("mc-dropout",) if one_member else ("ensemble", "mc-dropout"):

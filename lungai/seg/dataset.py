@@ -107,6 +107,68 @@ def _listing(folder: Path, what: str) -> dict:
     return {c: ps[0] for c, ps in found.items()}
 
 
+DICOM_TO_PAIRS = ("convert each DICOM CT and its tumour contour (RTSTRUCT / SEG) into such a pair first (lungai has "
+                  "no command that writes a DICOM CT as NIfTI), e.g. in 3D Slicer: load the CT and its RTSTRUCT "
+                  "(DICOM module), export the GTV segment as a labelmap with the CT as reference (Segmentations "
+                  "module), and save the CT into images/ and the labelmap into masks/ as <patient>_<n>.nii.gz")
+
+
+def _holds_dicom(folder: Path) -> bool:
+    """``folder``, or a folder in it (a DICOM export: patient / study / series folders), holds DICOM files."""
+    from lungai.dicom.reference import is_dicom_folder
+
+    folders = [folder] + sorted(p for p in folder.iterdir() if p.is_dir())[:20]
+    folders += [q for p in folders[1:6] for q in sorted(p.iterdir())[:10] if q.is_dir()]
+    return any(is_dicom_folder(f) for f in folders)
+
+
+def check_grids(cases: list) -> None:
+    """Every image / mask file pair on one grid (size, spacing, origin, direction), read from the file headers
+    only (not the voxels), before any training: one InputError names every mask off its image's grid - the held-out
+    test cases too, which training never reads (``lungai eval-seg --split test`` would fail on them)."""
+    from lungai.io.geometry import assert_same_geometry
+
+    bad, fix = [], ""
+    files = [c for c in cases if c.image_path is not None and c.mask_path is not None]
+    for c in files:
+        try:
+            image, mask = _header(c.image_path), _header(c.mask_path)
+        except RuntimeError:
+            bad.append(f"{c.case_id}: the header of {Path(c.image_path).name} or {Path(c.mask_path).name} is "
+                       "unreadable (corrupt or not an image file)")
+            continue
+        try:
+            assert_same_geometry(image, mask, what=f"mask {Path(c.mask_path).name}")
+        except InputError as exc:
+            bad.append(f"{c.case_id}: {exc.problem}")
+            fix = exc.fix
+    if bad:
+        more = f"; and {len(bad) - 10} more" if len(bad) > 10 else ""
+        raise InputError(f"{len(bad)} of {len(files)} image / mask pairs are not on one grid - "
+                         + "; ".join(bad[:10]) + more,
+                         (fix or "re-export the files") + " (nothing was trained)")
+
+
+def _header(path) -> sitk.ImageFileReader:
+    """A reader holding the file's header (GetSize, GetSpacing, GetOrigin, GetDirection as an image has them)."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    return reader
+
+
+def split_summary(train: list, val: list, test: list) -> str:
+    """The split as train-seg prints it: cases and patients of each part, the held-out test cases named."""
+    def part(cases):
+        n = len({c.patient for c in cases})
+        return f"{len(cases)} case{'s' * (len(cases) != 1)} / {n} patient{'s' * (n != 1)}"
+
+    names = sorted(c.case_id for c in test)
+    shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    return (f"split by patient: train {part(train)}, validation {part(val)}, " +
+            (f"test {part(test)} (held out: {shown})" if test else "no test split (--test-fraction 0)"))
+
+
 def pair_files(images_dir, masks_dir, patients_csv=None, allow_unpaired: bool = False, label: int | None = None) -> list:
     """The (image, mask) pairs of two folders, paired by file name.  An image without a mask (or a mask without
     an image) is an InputError naming them, unless ``allow_unpaired`` (e.g. to rebuild a recorded subset of
@@ -117,6 +179,11 @@ def pair_files(images_dir, masks_dir, patients_csv=None, allow_unpaired: bool = 
         if not d.is_dir():
             raise InputError(f"{what} folder {d} does not exist", "give a folder of .nii.gz / .nrrd / .mha files")
     images, masks = _listing(images_dir, "--images"), _listing(masks_dir, "--masks")
+    for d, what, found in ((images_dir, "--images", images), (masks_dir, "--masks", masks)):
+        if not found and _holds_dicom(d):
+            raise InputError(f"{what} folder {d} holds DICOM files, not image files: --images and --masks are "
+                             "folders of NIfTI / NRRD / MHA files, each CT with a mask of the same file name "
+                             "(images/P01.nii.gz and masks/P01.nii.gz)", DICOM_TO_PAIRS)
     common = sorted(set(images) & set(masks))
     if common and not allow_unpaired:
         lonely = [f"{images[c].name} (no mask)" for c in sorted(set(images) - set(masks))] + \

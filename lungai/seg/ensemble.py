@@ -44,6 +44,7 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
 
         train_cases, val_cases, *rest = dataset.split_patients(cases, val_fraction, seed, test_fraction)
         test_cases = rest[0] if rest else []      # never loaded here: only `eval-seg --split test` reads them
+        print(dataset.split_summary(train_cases, val_cases, test_cases))
         settings.update(checkpoint.data_settings(case_sources, {"train_cases": train_cases, "val_cases": val_cases,
                                                                 "test_cases": test_cases}))
     if save_arrays_to is None:        # before minutes of loading: a resumed run has the first run's settings

@@ -19,8 +19,7 @@ from lungai.model_files import load_safetensors, save_safetensors
 from lungai.seg.config import SegConfig
 from lungai.seg.networks import build_network, load_own_state, own_state
 
-MODEL_JSON = "model.json"
-FORMAT = "lungai-seg-1"
+from lungai.seg.settings import FORMAT, MODEL_JSON  # noqa: F401  (defined there: light, for the -o checks)
 CHOICE_FORMAT = "lungai-seg-choice-1"
 
 

@@ -10,6 +10,8 @@ from lungai.errors import InputError
 
 
 SETTINGS_JSON = "settings.json"
+MODEL_JSON = "model.json"                  # a trained model's folder holds it (lungai.seg.model_io)
+FORMAT = "lungai-seg-1"                   # its "format"
 # the settings a resumed run must share with the first one, and the option that gives each
 SETTING_OPTIONS = {"arch": "--arch", "channels": "--channels", "spacing": "--spacing", "patch_size": "--patch",
                    "infer_patch": "--infer-patch", "dropout": "--dropout", "deep_supervision": "--deep-supervision",
@@ -55,13 +57,58 @@ def data_settings(case_sources: dict | None, parts: dict) -> dict:
     return json.loads(json.dumps(d))
 
 
+STATE_GLOB = "member_*.state.json"            # a member's epoch counters and history (lungai.seg.checkpoint)
+RUN_KEYS = ("arch", "channels", "patch_size", "seed")   # in every settings.json train-seg writes (run_settings)
+
+
+def _read_json(path):
+    """The JSON object in ``path``, or None when it is not readable as one."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):               # (UnicodeDecodeError is a ValueError)
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def foreign_checkpoints(ckpt_dir) -> str | None:
+    """Why the folder ``ckpt_dir`` (OUT/checkpoints) is not the checkpoint folder of a train-seg run, or None when
+    it is (or does not exist): train-seg's own holds a readable settings.json of train-seg, or lies beside a
+    lungai-seg model.json, and every member_K.state.json in it is a readable state.  --resume continues (and
+    overwrites) only such a folder."""
+    d = Path(ckpt_dir)
+    if not d.exists():
+        return None
+    if not d.is_dir():
+        return f"{d.name} is a file"
+    settings = d / SETTINGS_JSON
+    if settings.exists():
+        doc = _read_json(settings)
+        if doc is None or not all(k in doc for k in RUN_KEYS):
+            return f"{d.name}/{SETTINGS_JSON} is not the settings file of a train-seg run"
+    else:
+        model = _read_json(d.parent / MODEL_JSON)
+        if model is None or model.get("format") != FORMAT:
+            return f"{d.name}/ holds no {SETTINGS_JSON} of a train-seg run"
+    bad = sorted(p.name for p in d.glob(STATE_GLOB) if "epoch" not in (_read_json(p) or {}))
+    if bad:
+        return f"{d.name}/{bad[0]} is not the state file of a train-seg member"
+    return None
+
+
 def _recorded(ckpt_dir) -> dict | None:
-    """The settings recorded for a run: checkpoints/settings.json, else those of the model.json next to it."""
+    """The settings recorded for a run: checkpoints/settings.json, else those of the model.json next to it; None
+    when there is no run there.  A checkpoints/ folder that is not train-seg's (:func:`foreign_checkpoints`) is an
+    InputError: a resume would train over files train-seg did not write."""
+    why = foreign_checkpoints(ckpt_dir)
+    if why:
+        raise InputError(f"-o {Path(ckpt_dir).parent} holds a {Path(ckpt_dir).name}/ folder that train-seg did not "
+                         f"write ({why}); it is left as it is",
+                         "give a new (or empty) folder for the model, e.g. -o my_model")
     path = Path(ckpt_dir) / SETTINGS_JSON
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
-    model_json = Path(ckpt_dir).parent / "model.json"
-    if model_json.is_file():
+    model_json = Path(ckpt_dir).parent / MODEL_JSON
+    if Path(ckpt_dir).is_dir() and model_json.is_file():
         doc = json.loads(model_json.read_text(encoding="utf-8"))
         t = doc.get("training", {})
         rec = {k: v for k, v in (doc.get("config") or {}).items() if k != "members"}
@@ -75,7 +122,8 @@ def _recorded(ckpt_dir) -> dict | None:
 
 
 def check_settings(ckpt_dir, settings: dict) -> None:
-    """InputError naming the settings that differ from those recorded for the run in ``ckpt_dir`` (if any)."""
+    """InputError naming the settings that differ from those recorded for the run in ``ckpt_dir`` (if any), or
+    when ``ckpt_dir`` is not the checkpoint folder of a train-seg run (:func:`foreign_checkpoints`)."""
     recorded = _recorded(ckpt_dir)
     if recorded is None:
         return
