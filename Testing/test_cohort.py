@@ -266,6 +266,24 @@ def test_beam_doses_of_one_plan_summed_other_several_rtdoses_fail_the_patient(ex
     assert pd.read_csv(out / "patients.csv").loc[0, "dose_features"].startswith("no (ambiguous")
 
 
+def test_a_beam_dose_exported_twice_is_summed_once(export, tmp_path):
+    """QA: BEAM doses B0, B1, B2 of one plan and B1_copy.dcm (the same SOPInstanceUID, exported twice): "sum of 4
+    BEAM RTDOSEs", MLD 45.6 instead of 35.8 Gy.  The copy is left out, named in the inventory."""
+    import shutil
+
+    from dose_helpers import with_summation_type
+
+    root = _p1_copy(export, tmp_path)
+    plan = root / "P1" / "RTDOSE" / "rtdose.dcm"
+    for i, f in enumerate((0.2, 0.3, 0.5)):
+        with_summation_type(plan, root / "P1" / "RTDOSE" / f"B{i}.dcm", "BEAM", plan="1.2.3.1", factor=f)
+    plan.unlink()
+    shutil.copy(root / "P1" / "RTDOSE" / "B1.dcm", root / "P1" / "RTDOSE" / "B1_copy.dcm")
+    job, inv = _p1_job(root)
+    assert [Path(f).name for f in job.rtdose_files] == ["B0.dcm", "B1.dcm", "B2.dcm"]
+    assert "B1_copy.dcm left out: a copy of B1.dcm" in inv["notes"] and "3 BEAM doses of one plan summed" in inv["notes"]
+
+
 def test_empty_template_structure_does_not_replace_the_contoured_gtv(export, p1_baseline, tmp_path):
     """An empty 'GTVn' from a template next to the contoured GTV (QA: the patient got the automatic segmentation,
     7.5 ml instead of the contoured 82 ml): the contoured GTV is used and the empty one named; a contoured GTV

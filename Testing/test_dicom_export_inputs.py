@@ -362,3 +362,41 @@ def test_dicom_export_refuses_a_dose_csv_not_utf8_saying_how_to_fix(case, tmp_pa
                 "--dose-features", tmp_path / "dose.csv", "-o", tmp_path / "exp") == 2
     err = capsys.readouterr().err
     assert "dose CSV" in err and "is not UTF-8" in err and "Traceback" not in err
+
+
+def test_dicom_export_refuses_a_result_csv_of_another_patient(case, tmp_path, capsys):
+    """QA: `dicom-export --ct LUNG1-003 --dose-features other.csv` with other.csv of LUNG1-002 wrote that dose
+    into LUNG1-003's SR silently.  The case of the dose, RP and radiomics CSVs must be the CT's PatientID (the
+    default case of radiomics / dose-features / demo on a DICOM CT), PatientID_... (cohort's PATIENT_1), or the
+    name given with dicom-export --case."""
+    from lungai.dicom.sr import read_sr
+
+    tumour = ["--tumour", case["root"] / "gtv.nii.gz"]
+    csv = tmp_path / "dose.csv"
+    for name, ok in (("P2", False), ("mine", False), (" p1 ", True), ("P1_1", True)):
+        pd.DataFrame([{"case": name, "dose_mld_gy": 12.5}]).to_csv(csv, index=False)
+        out = tmp_path / f"exp_{name.strip()}"
+        assert _cli("dicom-export", "--ct", case["st"]["ct"], *tumour, "--dose-features", csv, "-o", out) == \
+            (0 if ok else 2), name
+        err = capsys.readouterr().err
+        if not ok:
+            assert f"case '{name}', not of this CT's patient (PatientID 'P1')" in err and f"--case '{name}'" in err
+            assert not out.exists()
+    # the user's own case name, said to dicom-export
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], *tumour, "--dose-features", csv, "--case", "P1_1",
+                "-o", tmp_path / "named") == 0
+    pd.DataFrame([{"case": "mine", "dose_mld_gy": 12.5}]).to_csv(csv, index=False)
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], *tumour, "--dose-features", csv, "--case", "mine",
+                "-o", tmp_path / "mine") == 0
+    sr = read_sr(tmp_path / "mine" / "measurements.sr.dcm")
+    assert [m["dose_mld_gy"][0] for m in sr.values() if "dose_mld_gy" in m] == [pytest.approx(12.5)]
+    # the RP prediction and the radiomics table the same way
+    rp = tmp_path / "rp.csv"
+    pd.DataFrame([{"case": "P2", "risk": 0.3, "risk_low": 0.2, "risk_high": 0.4}]).to_csv(rp, index=False)
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], *tumour, "--rp", rp, "-o", tmp_path / "rp") == 2
+    assert "RP prediction CSV" in capsys.readouterr().err
+    rad = tmp_path / "rad.csv"
+    pd.DataFrame([{"case": "P2", "segment": "tumour", "image_type": "original", "feature_class": "shape",
+                   "feature": "VoxelVolume", "value": 1.0}]).to_csv(rad, index=False)
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], *tumour, "--radiomics", rad, "-o", tmp_path / "rad") == 2
+    assert "radiomics table" in capsys.readouterr().err

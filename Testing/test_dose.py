@@ -94,7 +94,7 @@ def test_rtdose_relative_and_absolute_frame_offsets_give_the_same_z(tmp_path, re
 def test_rtdose_ambiguous_frame_offsets_are_refused(tmp_path):
     import pydicom
 
-    dose = radial_dose(_grid(size=(8, 8, 6), spacing=(3.0, 3.0, 2.5)), CENTRE, 10.0, 60.0)
+    dose = radial_dose(_grid(size=(8, 8, 6), spacing=(3.0, 3.0, 2.5), origin=(-12.0, -12.0, -6.0)), CENTRE, 10.0, 60.0)
     f = write_rtdose(dose, tmp_path / "bad.dcm")
     ds = pydicom.dcmread(f)
     ds.GridFrameOffsetVector = [v + 7.0 for v in ds.GridFrameOffsetVector]   # neither relative nor absolute
@@ -104,7 +104,7 @@ def test_rtdose_ambiguous_frame_offsets_are_refused(tmp_path):
 
 
 def test_cgy_units_and_non_rtdose(tmp_path):
-    dose = radial_dose(_grid(size=(10, 10, 10)), CENTRE, 25.0, 60.0)
+    dose = radial_dose(_grid(size=(10, 10, 10), origin=(-5.0, -5.0, -5.0)), CENTRE, 25.0, 60.0)
     back = read_dose(write_rtdose(dose, tmp_path / "c.dcm", units="CGY", scaling=0.1))
     assert float(sitk.GetArrayFromImage(back).max()) == pytest.approx(float(sitk.GetArrayFromImage(dose).max()), abs=1e-3)
     neg = sitk.Image(dose) * -1.0 - 1.0
@@ -174,15 +174,20 @@ def test_cli_dose_features(small_phantom, tmp_path, capsys):
 
 
 def test_rtdose_folder_and_wrong_dicom(tmp_path):
-    dose = radial_dose(_grid(size=(10, 10, 6)), CENTRE, 25.0, 60.0)
+    dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
     folder = tmp_path / "plan"
     folder.mkdir()
     write_rtdose(dose, folder / "RD.dcm")
     (folder / "notes.txt").write_text("not dicom", encoding="utf-8")
     assert read_dose(folder).GetSize() == (10, 10, 6)
-    write_rtdose(dose, folder / "RD2.dcm")
-    with pytest.raises(InputError, match="2 RTDOSE files"):
+    write_rtdose(dose, folder / "RD2.dcm")           # the same RTDOSE again (same SOPInstanceUID): a copy, left out
+    notes = []
+    assert read_dose(folder, notes=notes).GetSize() == (10, 10, 6)
+    assert "RD2.dcm left out: a copy of RD.dcm" in notes[0]
+    with_summation_type(folder / "RD.dcm", folder / "RD3.dcm", "PLAN")    # another plan dose: which one?
+    with pytest.raises(InputError, match="2 RTDOSEs share .*RD.dcm .*RD3.dcm") as err:
         read_dose(folder)
+    assert "RD2.dcm" not in err.value.problem
     import pydicom
 
     ds = pydicom.dcmread(folder / "RD2.dcm")
@@ -195,7 +200,7 @@ def test_rtdose_folder_and_wrong_dicom(tmp_path):
 def test_rtdose_not_a_total_dose_is_refused(tmp_path):
     """A FRACTION / BEAM / CONTROL_POINT dose is a part of the treatment dose: MLD, V20 of it would be silently
     wrong (QA: a FRACTION dose gave MLD 0.93 Gy instead of 27.8), so it is refused; PLAN / MULTI_PLAN are read."""
-    dose = radial_dose(_grid(size=(10, 10, 6)), CENTRE, 25.0, 60.0)
+    dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
     src = write_rtdose(dose, tmp_path / "rd.dcm")
     for kind in ("FRACTION", "BEAM", "CONTROL_POINT", "RECORD"):
         with pytest.raises(InputError, match=f"DoseSummationType {kind}") as err:
@@ -210,7 +215,7 @@ def test_several_rtdoses_beams_of_one_plan_summed_else_refused(tmp_path):
     dose with its own beams gives the plan dose; beams of two plans, two plans, fractions: refused, naming them."""
     from lungai.dose.read import plan_dose_files, read_dose_sum
 
-    dose = radial_dose(_grid(size=(10, 10, 6)), CENTRE, 25.0, 60.0)
+    dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
     src = write_rtdose(dose, tmp_path / "rd.dcm")
     plan = with_summation_type(src, tmp_path / "plan.dcm", "PLAN", plan="1.2.3.1")
     beams = [with_summation_type(src, tmp_path / f"beam{i}.dcm", "BEAM", plan="1.2.3.1", factor=f) for i, f in
@@ -321,7 +326,7 @@ def test_rtdose_error_type_and_missing_units_refused(tmp_path):
 
     from lungai.dose.read import plan_dose_files
 
-    dose = radial_dose(_grid(size=(10, 10, 6)), CENTRE, 25.0, 60.0)
+    dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
     src = write_rtdose(dose, tmp_path / "rd.dcm")
     for kind, message in (("ERROR", "DoseType ERROR \\(a dose error / difference grid\\), not a dose"),
                           ("EFFECTIVE", None), ("PHYSICAL", None)):
@@ -501,3 +506,158 @@ def test_rtdose_units_plausibility_names_the_dose_units_tag(tmp_path):
         read_dose_sum(beams)
     ok = [with_summation_type(plan, tmp_path / f"ok{i}.dcm", "BEAM", plan="1.2.3", factor=1 / 100) for i in range(3)]
     assert float(sitk.GetArrayFromImage(read_dose_sum(ok)).max()) == pytest.approx(top, rel=1e-3)
+
+
+def _with_beam_number(path, number):
+    """The RTDOSE ``path`` (a BEAM dose with a referenced plan) saying it is the dose of beam ``number``."""
+    import pydicom
+    from pydicom.dataset import Dataset
+
+    ds = pydicom.dcmread(path)
+    beam, group = Dataset(), Dataset()
+    beam.ReferencedBeamNumber = number
+    group.ReferencedFractionGroupNumber = 1
+    group.ReferencedBeamSequence = [beam]
+    ds.ReferencedRTPlanSequence[0].ReferencedFractionGroupSequence = [group]
+    ds.save_as(path)
+    return path
+
+
+def test_a_copy_of_a_beam_dose_is_summed_once_and_a_beam_twice_refused(tmp_path):
+    """QA: BEAM doses B0, B1, B2 of one plan and B1_copy.dcm (the same SOPInstanceUID: exported twice) gave "sum of
+    4 BEAM RTDOSEs", MLD 45.6 instead of 35.8 Gy.  The copy is left out with a note naming it; two different BEAM
+    doses of one beam number (ReferencedBeamNumber) are refused naming both; one SOPInstanceUID holding two
+    different doses is refused too."""
+    import shutil
+
+    from lungai.dose.read import plan_dose_files, read_dose_sum
+
+    dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
+    src = write_rtdose(dose, tmp_path / "rd.dcm")
+    beams = [_with_beam_number(with_summation_type(src, tmp_path / f"B{i}.dcm", "BEAM", plan="1.2.3.1", factor=f),
+                               i + 1) for i, f in enumerate((0.2, 0.3, 0.5))]
+    copy = shutil.copy(beams[1], tmp_path / "B1_copy.dcm")
+    files, note = plan_dose_files([*beams, copy])
+    assert files == beams and "B1_copy.dcm left out: a copy of B1.dcm" in note and "3 BEAM doses" in note
+    total = sitk.GetArrayFromImage(read_dose_sum([*beams, copy]))      # the copy read once
+    assert np.allclose(total, sitk.GetArrayFromImage(read_dose(src)), atol=1e-3)
+    # a second calculation of beam 2 (its own SOPInstanceUID) beside the first: which one?
+    again = _with_beam_number(with_summation_type(src, tmp_path / "B1_new.dcm", "BEAM", plan="1.2.3.1", factor=0.3), 2)
+    for read in (plan_dose_files, read_dose_sum):
+        with pytest.raises(InputError, match="B1.dcm and B1_new.dcm are both the dose of beam 2") as err:
+            read([*beams, again])
+        assert "one RTDOSE per beam" in err.value.fix
+    # one SOPInstanceUID, two doses
+    import pydicom
+
+    other = with_summation_type(src, tmp_path / "B1_other.dcm", "BEAM", plan="1.2.3.1", factor=0.9,
+                                uid=str(pydicom.dcmread(beams[1], stop_before_pixels=True).SOPInstanceUID))
+    with pytest.raises(InputError, match="B1.dcm and B1_other.dcm have the same SOPInstanceUID .* different doses"):
+        plan_dose_files([*beams, other])
+
+
+@pytest.mark.parametrize("how", ["pixels", "scaling"])
+def test_an_rtdose_or_image_without_dose_is_refused(tmp_path, how):
+    """QA: an RTDOSE exported before the dose was calculated (every pixel 0), or with DoseGridScaling 0, gave MLD
+    0 Gy, exit 0 (cohort put MLD 0.0 into rp_table.csv); refused, saying to re-export the calculated plan dose -
+    a single RTDOSE, a BEAM dose of a sum, and a dose image."""
+    import pydicom
+
+    from lungai.dose.read import read_dose_sum
+
+    dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
+    src = write_rtdose(dose, tmp_path / "rd.dcm")
+    ds = pydicom.dcmread(src)
+    if how == "pixels":
+        ds.PixelData = np.zeros(ds.pixel_array.shape, np.uint32).tobytes()
+    else:
+        ds.DoseGridScaling = "0"
+    ds.save_as(tmp_path / "empty.dcm")
+    with pytest.raises(InputError, match="holds no dose|DoseGridScaling 0") as err:
+        read_dose(tmp_path / "empty.dcm")
+    assert "not calculated or not exported" in err.value.problem and "export it again" in err.value.fix
+    b0 = with_summation_type(src, tmp_path / "b0.dcm", "BEAM", plan="1.2.3.1")
+    b1 = with_summation_type(tmp_path / "empty.dcm", tmp_path / "b1.dcm", "BEAM", plan="1.2.3.1")
+    with pytest.raises(InputError, match="b1.dcm .*not calculated"):
+        read_dose_sum([b0, b1])                       # a beam without dose: the sum would miss that beam
+    if how == "pixels":
+        sitk.WriteImage(dose * 0.0, str(tmp_path / "zero.nii.gz"))
+        with pytest.raises(InputError, match="zero.nii.gz holds no dose"):
+            read_dose(tmp_path / "zero.nii.gz")
+
+
+def test_absolute_offsets_of_a_non_axial_grid_are_named_as_such(tmp_path):
+    """QA: absolute offsets (first = IPP z) on a non-axial grid were refused as "neither 0 nor the z of
+    ImagePositionPatient (30 mm ...)" while they were equal; the message says what is wrong."""
+    import pydicom
+
+    dose = radial_dose(_grid(size=(8, 8, 6), spacing=(3.0, 3.0, 2.5), origin=(-12.0, -12.0, -6.0)), CENTRE, 10.0, 60.0)
+    f = write_rtdose(dose, tmp_path / "abs.dcm", offsets="absolute")
+    ds = pydicom.dcmread(f)
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]          # coronal
+    ds.save_as(f)
+    with pytest.raises(InputError, match="the z of ImagePositionPatient .*only defined for the orientation "
+                                         r"\[1,0,0,0,1,0\]; this grid's ImageOrientationPatient is \[1,0,0,0,0,-1\]"
+                       ) as err:
+        read_dose(f)
+    assert "neither" not in err.value.problem and "relative offsets" in err.value.fix
+
+
+def test_cli_dose_features_reads_an_rtdose_folder_as_cohort_does(small_phantom, tmp_path, capsys):
+    """QA: `dose-features --dose FOLDER` refused a plan + beams export folder (and a folder of BEAM doses of one
+    plan) that cohort accepts: the plan dose is used, else the beams summed, and a note says which; -o inside
+    the RTDOSE folder is refused naming the RTDOSE folder (not "the CT's folder"); --max-dose-gy applies to an
+    RTDOSE (its help says so)."""
+    from lungai.cli import main
+    from lungai.dicom.synthetic import write_rtdose as write
+
+    from lungai.synthetic import labels as L
+
+    arr = sitk.GetArrayFromImage(small_phantom.labels)
+    lungs = L.lung_truth(arr, "right")
+    lung_img = sitk.GetImageFromArray((lungs["right"] * 1 + lungs["left"] * 2).astype(np.uint8))
+    gtv_img = sitk.GetImageFromArray(L.tumour_mask(arr).astype(np.uint8))
+    for im in (lung_img, gtv_img):
+        im.CopyInformation(small_phantom.ct)
+    sitk.WriteImage(small_phantom.ct, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(lung_img, str(tmp_path / "lungs.nii.gz"))
+    dose = treatment_dose(gtv_img)
+    folder = tmp_path / "RTDOSE"
+    folder.mkdir()
+    plan = write(dose, folder / "plan.dcm")
+    for i, f in enumerate((0.2, 0.3, 0.5)):
+        with_summation_type(plan, folder / f"beam{i}.dcm", "BEAM", plan="1.2.3.1", factor=f)
+    base = ["dose-features", "--ct", str(tmp_path / "ct.nii.gz"), "--lungs", str(tmp_path / "lungs.nii.gz")]
+    with_summation_type(plan, folder / "plan.dcm", "PLAN", plan="1.2.3.1", uid="1.2.3.9")   # the beams' plan
+    assert main(base + ["--dose", str(folder), "-o", str(tmp_path / "a.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "plan dose plan.dcm used" in out
+    (folder / "plan.dcm").unlink()
+    assert main(base + ["--dose", str(folder), "-o", str(tmp_path / "b.csv")]) == 0
+    assert "3 BEAM doses of one plan summed" in capsys.readouterr().out
+    a, b = pd.read_csv(tmp_path / "a.csv").iloc[0], pd.read_csv(tmp_path / "b.csv").iloc[0]
+    assert b["dose_mld_gy"] == pytest.approx(a["dose_mld_gy"], abs=1e-3) and a["dose_mld_gy"] > 1
+
+
+def test_cli_dose_features_output_in_the_rtdose_folder_names_it_and_max_dose_gy_applies_to_an_rtdose(tmp_path,
+                                                                                                        capsys):
+    """QA: `--dose RTDOSE/ -o RTDOSE/out.csv` was refused as "the DICOM series folder ... outside the CT's
+    folder": it names the RTDOSE folder now; `--max-dose-gy` said it was for a NIfTI/NRRD/MHA dose while it
+    applies to an RTDOSE too (the RTDOSE error tells users to pass it)."""
+    from lungai.cli import build_parser, main
+
+    dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
+    folder = tmp_path / "RTDOSE"
+    folder.mkdir()
+    write_rtdose(dose, folder / "rd.dcm")
+    sitk.WriteImage(sitk.Cast(dose * 0.0 - 800.0, sitk.sitkInt16), str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(sitk.Cast(dose * 0.0 + 1.0, sitk.sitkUInt8), str(tmp_path / "lungs.nii.gz"))
+    base = ["dose-features", "--ct", str(tmp_path / "ct.nii.gz"), "--lungs", str(tmp_path / "lungs.nii.gz")]
+    assert main(base + ["--dose", str(folder), "-o", str(folder / "out.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "RTDOSE folder" in err and "CT's folder" not in err and "series folder" not in err
+    help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["dose-features"].format_help().split())
+    assert "an RTDOSE (once its DoseUnits applied) or a NIfTI/NRRD/MHA dose" in help_text
+    assert main(base + ["--dose", str(folder / "rd.dcm"), "--max-dose-gy", "5", "-o", str(tmp_path / "a.csv")]) == 2
+    assert "above 5 Gy" in capsys.readouterr().err                  # passed on to the RTDOSE's check
+    assert main(base + ["--dose", str(folder / "rd.dcm"), "--max-dose-gy", "80", "-o", str(tmp_path / "a.csv")]) == 0

@@ -42,6 +42,9 @@ def register(sub) -> None:
     e.add_argument("--radiomics", default=None, help="lungai radiomics CSV (long format)")
     e.add_argument("--dose-features", default=None, help="lungai dose-features CSV (one row)")
     e.add_argument("--rp", default=None, help="lungai rp predict CSV (one row: risk, risk_low, risk_high)")
+    e.add_argument("--case", default=None, metavar="NAME",
+                   help="the case name of this CT in the --radiomics / --dose-features / --rp CSVs when it is not "
+                        "the CT's PatientID (a --case given to those commands); a CSV of another case is refused")
     e.add_argument("-o", "--output", required=True, help="output folder (not the CT's folder)")
     e.set_defaults(func=run_export)
 
@@ -150,6 +153,39 @@ def _lung_notes(lungs, ct) -> list[str]:
                            "labels of another label map with --lungs FILE#R,L")
 
 
+def _same_id(a, b) -> bool:
+    return str(a).strip().casefold() == str(b).strip().casefold()
+
+
+def check_table_case(df, path, what: str, patient_id, case=None) -> None:
+    """A results CSV (``--radiomics``, ``--dose-features``, ``--rp``) must be this CT's: each value of its
+    ``case`` column is the CT's PatientID (``patient_id``; the default case of ``lungai radiomics`` /
+    ``dose-features`` / ``demo`` on a DICOM CT; spaces around it and letter case ignored), or that id followed by
+    ``_`` (``lungai cohort``'s PATIENT_1 for a patient with several CT series, a CT file's name such as
+    PATIENT_ct), or ``case`` (``dicom-export --case``: the name the user gave this CT with ``--case``).  Anything
+    else is another patient's result, which would go into this patient's SR: refused, naming both and the fix.
+    Nothing is compared without a ``case`` column or when the CT has no PatientID."""
+    import pandas as pd
+
+    from lungai.errors import InputError
+
+    patient = str(patient_id or "").strip()
+    if not patient or "case" not in getattr(df, "columns", ()):
+        return
+    for value in dict.fromkeys(df["case"].tolist()):
+        if value is None or (isinstance(value, float) and pd.isna(value)) or not str(value).strip():
+            continue
+        text = str(value).strip()
+        if _same_id(text, patient) or text.casefold().startswith(patient.casefold() + "_") or \
+                (case is not None and _same_id(text, case)):
+            continue
+        raise InputError(f"the {what} {path} is of case {text!r}, not of this CT's patient (PatientID {patient!r}): "
+                         "its values would go into another patient's DICOM SR",
+                         f"give the {what} computed on this CT (its case is the CT's PatientID unless --case was "
+                         f"given); if {text!r} is the name you gave this CT's results with --case, pass --case "
+                         f"{text!r} to dicom-export")
+
+
 def run_export(args) -> int:
     import json
 
@@ -197,17 +233,23 @@ def run_export(args) -> int:
         reference = reference_for(args.ct, ct, args.series)
         bar.update(1, "CT read")
 
+        patient_id = getattr(reference.first, "PatientID", "")
+        case_column = lambda names: [c for c in names if c == "case"]  # noqa: E731  (ids as text: "007")
+
         def table_row(path, what):
             if not path:
                 return None
-            df = read_table_checked(path, what=what, fix="give the one-patient CSV of this CT")
+            df = read_table_checked(path, case_column, what=what, fix="give the one-patient CSV of this CT")
             if len(df) != 1:
                 raise InputError(f"{path} has {len(df)} rows", "give the one-patient CSV of this CT")
+            check_table_case(df, path, what, patient_id, args.case)
             return df.iloc[0].to_dict()
 
-        radiomics = read_table_checked(paths["radiomics"], what="radiomics table",
+        radiomics = read_table_checked(paths["radiomics"], case_column, what="radiomics table",
                                        fix="give the CSV of `lungai radiomics` without --wide") \
             if paths["radiomics"] else None
+        if radiomics is not None:
+            check_table_case(radiomics, paths["radiomics"], "radiomics table", patient_id, args.case)
         if radiomics is not None and not {"segment", "image_type", "feature_class", "feature", "value"} <= set(radiomics):
             raise InputError(f"{paths['radiomics']} is not a long radiomics table",
                              "give the CSV of `lungai radiomics` without --wide")

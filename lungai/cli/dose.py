@@ -13,12 +13,14 @@ def register(sub) -> None:
                        description="Reads an RTDOSE DICOM (DoseGridScaling and DoseUnits applied) or a NIfTI/NRRD "
                                    "dose in Gy (or cGy with --dose-unit cGy), resamples it onto the CT grid and "
                                    "computes lung (minus GTV) and GTV metrics.")
-    p.add_argument("--dose", required=True, help="RTDOSE .dcm (or folder) or dose image (in Gy unless --dose-unit)")
+    p.add_argument("--dose", required=True, help="RTDOSE .dcm, or a folder of the export holding its RTDOSE(s): the "
+                                                 "plan dose, else the sum of the BEAM doses of one plan (as lungai "
+                                                 "cohort); or a dose image (in Gy unless --dose-unit)")
     p.add_argument("--dose-unit", choices=("Gy", "cGy"), default="Gy",
                    help="unit of a NIfTI/NRRD/MHA dose (default Gy; an RTDOSE says its own in DoseUnits)")
     p.add_argument("--max-dose-gy", type=float, default=None, metavar="GY",
-                   help="largest dose (Gy) a NIfTI/NRRD/MHA dose may hold (default 150; raise it for an EQD2 / BED "
-                        "map or summed courses)")
+                   help="largest dose (Gy) the dose may hold, an RTDOSE (once its DoseUnits applied) or a "
+                        "NIfTI/NRRD/MHA dose (default 150; raise it for an EQD2 / BED map or summed courses)")
     p.add_argument("--ct", required=True, help="planning CT (defines the grid of the masks)")
     p.add_argument("--series", default=None, help="SeriesInstanceUID when the --ct DICOM folder holds several series")
     p.add_argument("--lungs", default=None, help="lung mask on the CT grid (any label > 0 = lung; NIfTI/NRRD/MHA or "
@@ -59,6 +61,12 @@ def run(args) -> int:
     note = check_dose_matches_ct(args.dose, args.ct, args.series, rtstruct=args.rtstruct)
     if note:
         print("note: " + note)
+    if Path(args.dose).is_dir():    # which of the folder's RTDOSEs make the dose: the plan's, or its beams summed
+        from lungai.dose.read import dose_folder_files
+
+        folder_note = dose_folder_files(Path(args.dose))[1]
+        if folder_note:
+            print("note: " + folder_note)
     ct = read_ct(args.ct, series_uid=args.series)
     if args.rtstruct:
         from lungai.dicom.masks import rtstruct_dose_masks

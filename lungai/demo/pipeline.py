@@ -586,7 +586,9 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     if dose is not None:
         from lungai.dose import read_dose
 
-        given_dose = read_dose(dose, unit=dose_unit, max_gy=max_dose_gy)
+        folder_notes: list = []     # --dose FOLDER: which of its RTDOSEs make the dose (the plan's, or beams summed)
+        given_dose = read_dose(dose, unit=dose_unit, max_gy=max_dose_gy, notes=folder_notes)
+        dose_note = "; ".join(n for n in (*folder_notes, dose_note) if n) or None
     if rtstruct is not None:     # the plan's contours for the dose metrics (lungs and GTV by role)
         from lungai.dicom.masks import rtstruct_dose_masks
 

@@ -21,19 +21,36 @@ def _is_dicom(path: Path) -> bool:
         return False
 
 
-def _find_rtdose(folder: Path) -> Path:
+def rtdose_files(folder: Path) -> list[Path]:
+    """Every DICOM RTDOSE file directly in ``folder`` (other DICOM files - CT slices, RTSTRUCT, RTPLAN - left out);
+    none is refused."""
     import pydicom
 
     found = []
-    for f in sorted(folder.iterdir()):
+    for f in sorted(Path(folder).iterdir()):
         if f.is_file() and _is_dicom(f):
             ds = pydicom.dcmread(f, stop_before_pixels=True)
             if getattr(ds, "Modality", "") == "RTDOSE":
                 found.append(f)
-    if len(found) != 1:
-        raise InputError(f"{folder} holds {len(found)} RTDOSE files",
-                         "point --dose to the one RTDOSE .dcm file of the plan (or a folder holding only it)")
-    return found[0]
+    if not found:
+        raise InputError(f"{folder} holds no RTDOSE file",
+                         "point --dose to the RTDOSE .dcm file of the plan, or to the folder of the export holding it")
+    return found
+
+
+def dose_folder_files(folder: Path) -> tuple[list[Path], str | None]:
+    """The RTDOSE files of ``folder`` that make the treatment dose and a note saying which, by the rule of
+    ``lungai cohort`` (:func:`plan_dose_files`: the plan dose when present, else the sum of the BEAM doses of one
+    plan; anything else is refused)."""
+    files, note = plan_dose_files(rtdose_files(folder))
+    if note:
+        note = f"--dose {folder}: {note}"
+    return files, note
+
+
+def _find_rtdose(folder: Path) -> Path:
+    """The one RTDOSE file of ``folder`` that :func:`dose_folder_files` chose (several: the first, for a header)."""
+    return dose_folder_files(folder)[0][0]
 
 
 AXIAL = np.array([1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
@@ -60,10 +77,17 @@ def _frame_offsets(ds, n_frames: int) -> np.ndarray:
     axial = np.allclose([float(v) for v in ds.ImageOrientationPatient], AXIAL, atol=1e-4)
     if axial and abs(offsets[0] - z0) < 1e-2:
         return offsets - offsets[0]
+    orientation = "[" + ",".join(f"{float(v):g}" for v in ds.ImageOrientationPatient) + "]"
+    if abs(offsets[0] - z0) < 1e-2:      # absolute offsets, but the grid is not axial
+        raise InputError(f"the RTDOSE GridFrameOffsetVector starts at {offsets[0]:g} mm, the z of "
+                         "ImagePositionPatient (absolute offsets), but absolute offsets are only defined for the "
+                         f"orientation [1,0,0,0,1,0]; this grid's ImageOrientationPatient is {orientation}, so the "
+                         "slice positions are ambiguous",
+                         "re-export the dose from the planning system with relative offsets (first value 0; DICOM "
+                         "PS3.3 C.8.8.3.2)")
     raise InputError(f"the RTDOSE GridFrameOffsetVector starts at {offsets[0]:g} mm, which is neither 0 (relative "
-                     f"offsets) nor the z of ImagePositionPatient ({z0:g} mm, absolute offsets"
-                     + ("" if axial else ", allowed for axial dose grids only") + "), so the slice positions are "
-                     "ambiguous", "re-export the dose from the planning system (DICOM PS3.3 C.8.8.3.2)")
+                     f"offsets) nor the z of ImagePositionPatient ({z0:g} mm, absolute offsets), so the slice "
+                     "positions are ambiguous", "re-export the dose from the planning system (DICOM PS3.3 C.8.8.3.2)")
 
 
 # DoseSummationType (DICOM PS3.3 C.8.8.3): the total dose of a plan (all fractions, all beams) or of several plans
@@ -139,14 +163,16 @@ def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES, max_gy: floa
     check_dose_kind(ds, p.name)
     if "DoseGridScaling" not in ds:
         raise InputError(f"{p.name} has no DoseGridScaling", "re-export the RTDOSE (the tag is mandatory)")
-    arr = ds.pixel_array.astype(np.float64) * float(ds.DoseGridScaling)
+    scaling = float(ds.DoseGridScaling)
+    if not (np.isfinite(scaling) and scaling > 0):
+        raise InputError(f"{p.name} has DoseGridScaling {ds.DoseGridScaling}, so it holds no dose: the plan's dose "
+                         "was not calculated or not exported", NO_DOSE_FIX)
+    arr = ds.pixel_array.astype(np.float64) * scaling
     if arr.ndim == 2:
         arr = arr[None]
     units = dose_units(ds, p.name)
     if units == "CGY":
         arr = arr / 100.0
-    if check:
-        check_dose_plausible(p.name, float(arr.max()) if arr.size else 0.0, units, max_gy, rtdose=True)
     offsets = _frame_offsets(ds, arr.shape[0])
     steps = np.diff(offsets)
     if (steps > 0).any() and (steps < 0).any():
@@ -154,6 +180,11 @@ def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES, max_gy: floa
                          "re-export the dose from the planning system as a 3D dose grid")
     check_slice_positions(offsets, f"{p.name} (dose frames, GridFrameOffsetVector)", "offset",
                           "resample the dose onto a regular grid in the planning system before export")
+    top = float(arr.max()) if arr.size else 0.0
+    if check:
+        check_dose_plausible(p.name, top, units, max_gy, rtdose=True)
+    else:                   # a BEAM dose: its size is checked once summed, but a beam without dose is refused
+        check_dose_present(p.name, top, rtdose=True)
     dz = float(steps[0]) if steps.size else float(getattr(ds, "SliceThickness", 1.0) or 1.0)
     row_dir = np.asarray([float(v) for v in ds.ImageOrientationPatient[:3]])
     col_dir = np.asarray([float(v) for v in ds.ImageOrientationPatient[3:]])
@@ -194,13 +225,84 @@ def plan_dose_files(paths) -> tuple[list[Path], str | None]:
     import pydicom
 
     paths = [Path(p) for p in paths]
+    headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
+    paths, headers, dropped = _drop_copies(paths, headers)
     if len(paths) <= 1:
-        for p in paths:
-            header = pydicom.dcmread(p, stop_before_pixels=True)
+        for p, header in zip(paths, headers):
             check_summation_type(header, p.name)
             check_dose_kind(header, p.name)
-        return paths, None
-    headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
+        return paths, dropped
+    files, note = _choose_plan_dose(paths, headers)
+    return files, "; ".join(n for n in (dropped, note) if n) or None
+
+
+def _sop_uid(ds) -> str:
+    return str(getattr(ds, "SOPInstanceUID", "") or "").strip()
+
+
+def _dose_content(path: Path) -> tuple:
+    """What makes an RTDOSE's dose: its pixel data, scaling, units and grid (compared for two files of one
+    SOPInstanceUID)."""
+    import pydicom
+
+    ds = pydicom.dcmread(path)
+    return (bytes(getattr(ds, "PixelData", b"") or b""), str(getattr(ds, "DoseGridScaling", "")).strip(),
+            str(getattr(ds, "DoseUnits", "")).strip().upper(), summation_type(ds), _grid_key(ds))
+
+
+def _drop_copies(paths: list[Path], headers: list) -> tuple[list[Path], list, str | None]:
+    """``paths`` without the copies of an RTDOSE exported twice (the same SOPInstanceUID and the same dose: the
+    first file is kept, a note names the others); one SOPInstanceUID on two files holding different doses is
+    refused, naming both."""
+    kept, kept_headers, first, notes = [], [], {}, []
+    for p, h in zip(paths, headers):
+        uid = _sop_uid(h)
+        if uid and uid in first:
+            original = first[uid]
+            if _dose_content(p) != _dose_content(original):
+                raise InputError(f"the RTDOSEs {original.name} and {p.name} have the same SOPInstanceUID {uid} but "
+                                 "hold different doses, so which one is the plan's is unknown",
+                                 "keep the RTDOSE of the current plan only (re-export it from the planning system)")
+            notes.append(f"{p.name} left out: a copy of {original.name} (same SOPInstanceUID, same dose; the "
+                         "RTDOSE was exported twice)")
+            continue
+        if uid:
+            first[uid] = p
+        kept.append(p)
+        kept_headers.append(h)
+    return kept, kept_headers, "; ".join(notes) or None
+
+
+def _beam_numbers(ds) -> set:
+    """The beams an RTDOSE is the dose of: ReferencedRTPlanSequence > ReferencedFractionGroupSequence >
+    ReferencedBeamSequence > ReferencedBeamNumber (empty when not said)."""
+    numbers = set()
+    for plan in getattr(ds, "ReferencedRTPlanSequence", None) or []:
+        for group in getattr(plan, "ReferencedFractionGroupSequence", None) or []:
+            for beam in getattr(group, "ReferencedBeamSequence", None) or []:
+                value = getattr(beam, "ReferencedBeamNumber", None)
+                if value is not None and str(value).strip() != "":
+                    numbers.add(int(value))
+    return numbers
+
+
+def _check_distinct_beams(paths: list[Path], headers: list) -> None:
+    """Refuse two BEAM doses of the same beam (a beam summed twice: a re-calculated beam exported beside the old
+    one), naming both files."""
+    seen: dict[int, Path] = {}
+    for p, h in zip(paths, headers):
+        for number in sorted(_beam_numbers(h)):
+            if number in seen:
+                raise InputError(f"the BEAM RTDOSEs {seen[number].name} and {p.name} are both the dose of beam "
+                                 f"{number} (ReferencedBeamNumber) but are different files, so summing them would "
+                                 "count that beam twice",
+                                 "keep one RTDOSE per beam (the current calculation) in the export, or export the "
+                                 "plan dose (DoseSummationType PLAN)")
+            seen[number] = p
+
+
+def _choose_plan_dose(paths: list[Path], headers: list) -> tuple[list[Path], str | None]:
+    """:func:`plan_dose_files` for two or more distinct RTDOSE files."""
     for p, h in zip(paths, headers):
         check_dose_kind(h, p.name)
     kinds = [summation_type(h) or "unknown" for h in headers]
@@ -208,6 +310,7 @@ def plan_dose_files(paths) -> tuple[list[Path], str | None]:
     listed = ", ".join(f"{p.name} ({k})" for p, k in zip(paths, kinds))
     if all(k == BEAM for k in kinds):
         if len(set(plans)) == 1 and len({_grid_key(h) for h in headers}) == 1:
+            _check_distinct_beams(paths, headers)
             return paths, (f"{len(paths)} BEAM doses of one plan summed: {', '.join(p.name for p in paths)}"
                            + ("" if plans[0] else " (they reference no RT plan; taken as one plan's beams, "
                                                   "being on one dose grid)"))
@@ -228,11 +331,12 @@ def plan_dose_files(paths) -> tuple[list[Path], str | None]:
 
 
 def read_dose_sum(paths, max_gy: float | None = None) -> sitk.Image:
-    """The sum of the BEAM doses of one plan on one dose grid (as :func:`plan_dose_files` chose them), in Gy,
-    checked once summed (:func:`check_dose_plausible`, ``max_gy``); one file: :func:`read_rtdose`."""
+    """The treatment dose of RTDOSE files in Gy, as :func:`plan_dose_files` chooses them (a copy of a file left
+    out): one file read by :func:`read_rtdose`, or the sum of the BEAM doses of one plan on one dose grid, checked
+    once summed (:func:`check_dose_plausible`, ``max_gy``)."""
     import pydicom
 
-    paths = [Path(p) for p in paths]
+    paths, _ = plan_dose_files(paths)      # a copy of a file is read once, a beam twice is refused
     if len(paths) == 1:
         return read_rtdose(paths[0], max_gy=max_gy)
     images = [read_rtdose(p, accept=(BEAM,), check=False) for p in paths]
@@ -279,11 +383,15 @@ def check_dose_matches_ct(dose_path: str | Path, ct_path: str | Path, series_uid
     """
     from lungai.dicom.reference import dicom_ct_header
 
+    if Path(dose_path).is_dir():           # the RTDOSE(s) of the folder that make the dose (dose_folder_files)
+        notes = [check_dose_matches_ct(f, ct_path, series_uid, (names[0] + "/" + f.name, names[1]) if names else
+                                       (Path(dose_path).name + "/" + f.name, str(ct_path)), rtstruct)
+                 for f in dose_folder_files(Path(dose_path))[0]]
+        return notes[0]
     dose = _rtdose_header(dose_path)
     if dose is None:
         return None
-    dose_name, ct_name = names or (Path(dose_path).name + ("/" + _find_rtdose(Path(dose_path)).name
-                                                            if Path(dose_path).is_dir() else ""), str(ct_path))
+    dose_name, ct_name = names or (Path(dose_path).name, str(ct_path))
     ct = dicom_ct_header(ct_path, series_uid)
     if ct is not None:
         check_headers_match(dose, ct, dose_name, ct_name)
@@ -347,14 +455,31 @@ def max_dose_limit(max_gy: float | None = None) -> float:
     return limit
 
 
+NO_DOSE_FIX = ("calculate the plan's dose in the planning system and export it again (the RTDOSE of the "
+               "calculated plan)")
+
+
+def check_dose_present(name: str, top_gy: float, rtdose: bool = False) -> None:
+    """Refuse a dose whose maximum is not above 0: every voxel 0 (an RTDOSE exported before the plan's dose was
+    calculated, a DoseGridScaling of 0) gives MLD 0 Gy, V20 0 %, which would pass for a real dose."""
+    if not top_gy > 0:
+        if rtdose:
+            raise InputError(f"the RTDOSE {name} holds no dose (every voxel 0 Gy): the plan's dose was not "
+                             "calculated or not exported", NO_DOSE_FIX)
+        raise InputError(f"the dose {name} holds no dose (every voxel 0)",
+                         "give the calculated dose of the plan (export it again from the planning system)")
+
+
 def check_dose_plausible(name: str, top_gy: float, unit: str, max_gy: float | None = None,
                          rtdose: bool = False) -> None:
     """The one Gy / cGy plausibility rule of every dose read (a NIfTI / NRRD / MHA image read in ``unit``, a DICOM
     RTDOSE read with its DoseUnits tag, ``rtdose=True``): ``top_gy`` (the maximum once converted to Gy) above
     ``max_gy`` (:func:`max_dose_limit`: cGy values taken for Gy) is refused, so is, read as cGy, a maximum below
-    :data:`MIN_CGY_MAX_GY` (Gy values taken for cGy).  The messages name what set the unit: ``--dose-unit`` for
+    :data:`MIN_CGY_MAX_GY` (Gy values taken for cGy), and a maximum not above 0 (no dose, :func:`check_dose_present`).
+    The messages name what set the unit: ``--dose-unit`` for
     an image, the RTDOSE's DoseUnits tag (the likely culprit) for an RTDOSE."""
     limit = max_dose_limit(max_gy)
+    check_dose_present(name, top_gy, rtdose)
     unit = "cGy" if str(unit).upper() == "CGY" else "Gy"
     raw = top_gy / IMAGE_DOSE_UNITS[unit]
     override = f"--max-dose-gy {int(np.ceil(top_gy / 10.0) * 10)}"
@@ -429,18 +554,24 @@ def _nifti_nonfinite(path: Path) -> int | None:
     return bad
 
 
-def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None) -> sitk.Image:
+def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None, notes: list | None = None) -> sitk.Image:
     """Dose in Gy from an RTDOSE file/folder (its DoseUnits) or a NIfTI/NRRD/MHA file in ``unit`` (Gy or cGy).
+
+    A folder gives the RTDOSE(s) :func:`dose_folder_files` chooses (the plan dose, else the sum of the BEAM doses
+    of one plan, as ``lungai cohort``); ``notes``: a list that gets the note saying which, when there were several.
 
     An image dose is refused when it holds NaN / infinite values (counted in the NIfTI data itself, where
     SimpleITK reads NaN as 0), negative values, a maximum above ``max_gy`` (default :data:`MAX_PLAUSIBLE_GY`: a
     cGy dose read as Gy, unless it is an EQD2 / BED map or a sum of courses - ``--max-dose-gy``), or, read as
-    cGy, a maximum below :data:`MIN_CGY_MAX_GY` (a Gy dose read as cGy)."""
+    cGy, a maximum below :data:`MIN_CGY_MAX_GY` (a Gy dose read as cGy), or no dose at all (every voxel 0)."""
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p} does not exist", "check the --dose path")
-    if p.is_dir():
-        return read_rtdose(_find_rtdose(p), max_gy=max_gy)
+    if p.is_dir():        # the plan dose of the folder, else the sum of its BEAM doses of one plan (as cohort)
+        files, note = dose_folder_files(p)
+        if note and notes is not None:
+            notes.append(note)
+        return read_dose_sum(files, max_gy=max_gy)
     if _is_dicom(p):
         return read_rtdose(p, max_gy=max_gy)
     if unit not in IMAGE_DOSE_UNITS:

@@ -61,6 +61,25 @@ def _dicom_input_folders(inputs) -> list:
     return [Path(p).resolve() for p in inputs if p and is_dicom_folder(p)]
 
 
+def _dicom_folder_label(folder: Path) -> str:
+    """What the DICOM input folder ``folder`` holds, as a refusal names it: "CT" (a CT series, also with its RT
+    objects), else the modality of its DICOM files (RTDOSE, RTSTRUCT ...), else "DICOM"."""
+    import pydicom
+
+    from lungai.dose.read import _is_dicom
+
+    modalities = set()
+    for f in sorted(folder.iterdir())[:50]:
+        if f.is_file() and _is_dicom(f):
+            with contextlib.suppress(Exception):
+                modalities.add(str(pydicom.dcmread(f, stop_before_pixels=True, specific_tags=["Modality"])
+                                   .get("Modality", "") or "").strip().upper())
+    modalities.discard("")
+    if "CT" in modalities or not modalities:
+        return "CT" if modalities else "DICOM"
+    return "/".join(sorted(modalities))
+
+
 def prepare_output_folder(path, inputs: Iterable = (), owner: str | None = None,
                           owns: Iterable[str] | None = None, create: bool = True) -> Path:
     """Create the output folder ``path`` (and its parents) and check that files can be written in it; refuse the
@@ -73,8 +92,13 @@ def prepare_output_folder(path, inputs: Iterable = (), owner: str | None = None,
     check_folder_path(out)
     for folder in _dicom_input_folders(inputs):
         if out.resolve() == folder:
-            raise InputError(f"refusing to write results into the DICOM series folder {out}",
-                             "choose an output folder outside the CT's folder (it must keep only the CT slices)")
+            label = _dicom_folder_label(folder)
+            if label == "CT":
+                raise InputError(f"refusing to write results into the DICOM series folder {out} (the input CT's)",
+                                 "choose an output folder outside the CT's folder (it must keep only the CT slices)")
+            raise InputError(f"refusing to write results into the {label} folder {out} (an input: DICOM files of "
+                             "the export)", f"choose an output folder outside the {label} folder (it must keep only "
+                             "the exported DICOM files)")
     if owner:
         check_output_owner(out, owner, owns, inputs)
     missing = [p for p in (out.absolute(), *out.absolute().parents) if not p.exists()]   # the deepest first
