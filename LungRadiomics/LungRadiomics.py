@@ -440,9 +440,9 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                 why = job.errorMessage(jobs[-1].error_message()) if jobs else "no dose features were written"
                 message += "\nDose features not computed: " + self.doseMessage(why)
                 # no dose table of an earlier run (another dose: plan A's MLD for plan B) stays linked to this CT:
-                # the one this panel made for this CT (nodes.volume_table) is removed; another is only dropped
-                if p.doseTable is not None and \
-                        nodes.source_volume_id(p.doseTable) == volume.GetID():
+                # the one this panel made for this CT (nodes.volume_table; not renamed by the user since) is removed;
+                # another is only dropped
+                if nodes.own_volume_table(p.doseTable, volume, f"{volume.GetName()} dose features") is not None:
                     from lungai.scene.stage import remove_node
 
                     message += f" (the dose table '{p.doseTable.GetName()}' of an earlier run was removed)"

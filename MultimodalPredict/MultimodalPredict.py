@@ -222,10 +222,10 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
     def patientRow(self, p):
         """The patient's feature row (a one-row DataFrame) from the radiomics table (features x
         segments, long or wide), the dose table and the clinical form, via :mod:`lungai.scene.rp`."""
-        from lungai.scene.rp import assemble_patient_row
+        from lungai.scene.rp import assemble_patient_row, risk_case
 
         clinical = {k: _number(v) for k, v in json.loads(p.clinicalValues or "{}").items()}
-        case = p.radiomicsTable.GetName() if p.radiomicsTable is not None else "patient"
+        case = risk_case(p.radiomicsTable, p.doseTable)   # the patient's CT, not the table's name
         card = results.model_card(p.rpModelDirectory)   # the model's own names (a role file's) are not prefixed
         return assemble_patient_row(p.radiomicsTable, p.doseTable if p.doseTable is not None else {}, clinical, case,
                                     card)
@@ -257,15 +257,28 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         patients = workDir / "patient.csv"
         row.to_csv(patients, index=False)
         output = workDir / "predictions.csv"
+        from lungai.scene.rp import risk_source_volume
+
         return PanelJob(LungAIProcess(commands.rp_predict(p.rpModelDirectory, patients, output)), output,
                         workDir=workDir, parameterNode=p,   # the one-row CSV is the panel's: no file or line to name
+                        inputs={"volume": risk_source_volume(p.radiomicsTable, p.doseTable)},   # the table's CT
                         fileNames={patients: "the patient's values", " (CSV lines [2])": ""})
 
     def loadRisk(self, p, job):
-        """The prediction as a table node; returns (headline, contributions).  Deletes the job's temporary files."""
+        """The prediction as the table node "<case> RP risk" (lungai.scene.rp.risk_table: patient A's table, or a
+        table of the user's picked as output, is never overwritten); returns (headline, contributions).  Deletes
+        the job's temporary files."""
+        import pandas as pd
+        from lungai.scene.rp import risk_table
+
         try:
             rows = results.read_csv_rows(job.outputs)
-            p.rpOutputTable = nodes.table_from_csv(slicer.mrmlScene, job.outputs, "RP risk", node=p.rpOutputTable)
+            volume = job.inputs.get("volume")
+            if volume is not None and volume.GetScene() is None:
+                volume = None                     # the CT was removed during the run: the table is not linked
+            df = pd.read_csv(job.outputs)
+            case = str(rows[0].get("case") or "patient") if rows else "patient"
+            p.rpOutputTable = risk_table(slicer.mrmlScene, df, case, volume_node=volume, node=p.rpOutputTable)
         finally:
             job.finish()
         return results.describe_prediction_row(rows[0])

@@ -72,6 +72,21 @@ def test_mask_segment_round_trip_and_no_silent_overwrite(mrml_scene):
         mrml.mask_to_segment(mrml_scene, other, "x", seg_node=seg, replace_segment="Liver")
 
 
+def test_segment_export_leaves_no_nodes_in_the_scene(mrml_scene):
+    """segment_to_mask's temporary label map goes with the display and colour nodes the export adds to the scene
+    (they were left behind: one label-map display node and one colour table node per exported segment)."""
+    img = oblique_image()
+    volume = mrml.volume_node_from_image(mrml_scene, img, "ct")
+    tumour, tumour_arr = _mask(img, np.s_[2:5, 3:7, 4:9])
+    seg, tid = mrml.mask_to_segment(mrml_scene, tumour, "Tumor", reference_volume_node=volume)
+    before = [mrml_scene.GetNthNode(i).GetID() for i in range(mrml_scene.GetNumberOfNodes())]
+    for _ in range(2):
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, tid, volume)),
+                                      tumour_arr)
+    assert [mrml_scene.GetNthNode(i).GetID() for i in range(mrml_scene.GetNumberOfNodes())] == before
+    assert mrml_scene.GetNumberOfNodesByClass("vtkMRMLLabelMapVolumeDisplayNode") == 0
+
+
 def test_empty_mask_gives_empty_segment(mrml_scene):
     img = oblique_image()
     volume = mrml.volume_node_from_image(mrml_scene, img, "ct")

@@ -405,7 +405,58 @@ def test_multimodal_risk_end_to_end(load_module, mrml_scene, rp_model):
     headline, contributions = logic.loadRisk(p, job)
     assert headline.startswith(f"Risk {100 * risk:.0f} %") and "Top contributions" in contributions
     assert p.rpOutputTable.GetTable().GetNumberOfRows() == 1
+    case = str(patient["case"].iloc[0])       # lungai rp predict keeps the case: the table is named after it
+    assert p.rpOutputTable.GetName() == f"{case} RP risk" and module.nodes.table_rows(p.rpOutputTable)[0]["case"] == case
     assert not workDir.exists()          # the patient's exported features are deleted once loaded
+
+
+def test_multimodal_risk_table_per_patient_never_the_users(load_module, mrml_scene, rp_model):
+    """Patient B's risk never overwrites patient A's table, nor a table of the user's picked as the output: each is
+    "<CT> RP risk", linked to the CT of the radiomics table, its case the CT (not "LUNG1-001 radiomics"); the same
+    patient again updates its own table (lungai.scene.rp.risk_table)."""
+    import json
+
+    import pandas as pd
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    cohort, model = rp_model
+    logic = load_module("MultimodalPredict").MultimodalPredictLogic()
+    p = logic.getParameterNode()
+    p.rpModelDirectory = model
+    first = pd.read_csv(cohort).iloc[[0]]
+    pick = lambda prefix: first[[c for c in first.columns if c.startswith(prefix)]]  # noqa: E731
+    p.clinicalValues = json.dumps({k: str(v) for k, v in pick("clin_").iloc[0].items() if pd.notna(v)})
+    cts, radiomics, dose = {}, {}, {}
+    for i, name in enumerate(("LUNG1-001", "LUNG1-002")):
+        cts[name] = _small_ct(mrml_scene, name, (8, 8, 4), (100.0 * i, 0.0, 0.0))
+        radiomics[name], dose[name] = (nodes.set_source_volume(mrml.table_node_from_dataframe(
+            mrml_scene, pick(prefix), f"{name} {what}"), cts[name]) for prefix, what in (("rad_", "radiomics"),
+                                                                                       ("dose_", "dose features")))
+    users = mrml.table_node_from_dataframe(mrml_scene, pd.DataFrame({"note": ["keep me"]}), "my notes")
+
+    def risk(name, risk_value, output):
+        p.radiomicsTable, p.doseTable, p.rpOutputTable = radiomics[name], dose[name], output
+        job = logic.startRisk(p)                # the command is not run: its prediction is written here
+        patient = pd.read_csv(job.workDir / "patient.csv")
+        assert patient["case"].tolist() == [name]          # the CT, not the table's name
+        pd.DataFrame({"case": patient["case"], "risk": [risk_value], "risk_low": [0.1], "risk_high": [0.9],
+                      "high_risk": [0]}).to_csv(job.outputs, index=False)
+        logic.loadRisk(p, job)
+        return p.rpOutputTable
+
+    a = risk("LUNG1-001", 0.2, users)                       # the user's table picked as the output: a new one
+    assert a is not users and nodes.table_rows(users) == [{"note": "keep me"}] and users.GetName() == "my notes"
+    assert a.GetName() == "LUNG1-001 RP risk" and nodes.source_volume_id(a) == cts["LUNG1-001"].GetID()
+    b = risk("LUNG1-002", 0.7, a)                           # another patient: A's table is kept
+    assert b is not a and b.GetName() == "LUNG1-002 RP risk" and nodes.source_volume_id(b) == cts["LUNG1-002"].GetID()
+    assert nodes.table_rows(a)[0]["case"] == "LUNG1-001" and float(nodes.table_rows(a)[0]["risk"]) == 0.2
+    assert nodes.table_rows(b)[0]["case"] == "LUNG1-002"
+    assert risk("LUNG1-002", 0.6, b) is b and float(nodes.table_rows(b)[0]["risk"]) == 0.6   # the same patient
+    b.SetName("LUNG1-002 before RT")                        # renamed by the user: theirs, kept
+    c = risk("LUNG1-002", 0.5, b)
+    assert c is not b and c.GetName() == "LUNG1-002 RP risk" and float(nodes.table_rows(b)[0]["risk"]) == 0.6
+    assert mrml_scene.GetNodesByClass("vtkMRMLTableNode").GetNumberOfItems() == 8   # 2 radiomics, 2 dose, notes, 3 risk
 
 
 def test_multimodal_risk_form_of_a_role_file_model(load_module, mrml_scene, rp_roles_model):
@@ -1771,3 +1822,30 @@ def test_volume_table_reuses_only_the_same_ct_table(mrml_scene, phantom_nodes, s
                                  volume_node=other)
     assert again is b and b.GetName() == "patient B (2) dose features"
     assert nodes.table_rows(b)[0]["dose_mld_gy"] == "7"
+
+
+def test_volume_table_renamed_by_the_user_is_kept(mrml_scene, tmp_path):
+    """A results table the user renamed ("LUNG1-001 dose plan A") is theirs: a run on the same CT makes a new table
+    "<CT> dose features" and leaves it (values and name) alone (nodes.own_table, attribute LungAI.madeName); the
+    panel's own table is renamed only when the CT was renamed.  A table of a scene saved before the attribute is
+    reused under the name the run gives."""
+    import pandas as pd
+    from lungai.scene import nodes
+
+    ct = _small_ct(mrml_scene, "LUNG1-001", (8, 8, 4), (0.0, 0.0, 0.0))
+    for name, mld in (("a", 12.0), ("b", 7.0), ("c", 3.0)):
+        pd.DataFrame({"case": ["LUNG1-001"], "dose_mld_gy": [mld]}).to_csv(tmp_path / f"{name}.csv", index=False)
+    users = nodes.table_from_csv(mrml_scene, tmp_path / "a.csv", "LUNG1-001 dose features", volume_node=ct)
+    users.SetName("LUNG1-001 dose plan A")
+    panel = nodes.table_from_csv(mrml_scene, tmp_path / "b.csv", "LUNG1-001 dose features", node=users, volume_node=ct)
+    assert panel is not users and panel.GetName() == "LUNG1-001 dose features"
+    assert users.GetName() == "LUNG1-001 dose plan A" and nodes.table_rows(users)[0]["dose_mld_gy"] == "12"
+    assert nodes.own_volume_table(users, ct, "LUNG1-001 dose features") is None
+    ct.SetName("LUNG1-001 CT")                               # the CT renamed: the panel's table follows it
+    again = nodes.table_from_csv(mrml_scene, tmp_path / "c.csv", "LUNG1-001 CT dose features", node=panel,
+                                 volume_node=ct)
+    assert again is panel and panel.GetName() == "LUNG1-001 CT dose features"
+    assert nodes.table_rows(panel)[0]["dose_mld_gy"] == "3" and nodes.table_rows(users)[0]["dose_mld_gy"] == "12"
+    panel.RemoveAttribute(nodes.MADE_NAME_ATTRIBUTE)         # a scene saved before the attribute
+    assert nodes.volume_table(mrml_scene, pd.DataFrame({"x": [1]}), "LUNG1-001 CT dose features", ct,
+                              node=panel) is panel

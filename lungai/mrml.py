@@ -248,6 +248,7 @@ def segment_to_mask(scene, seg_node, segment: str, reference_volume_node) -> sit
     if seg_id is None:
         raise InputError(f"segment {segment!r} is not in {seg_node.GetName()}",
                          f"choose one of: {', '.join(segment_names(seg_node)) or '(none)'}")
+    before = _node_ids(scene)
     label_node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "__lungai_tmp_export")
     try:
         ids = vtk.vtkStringArray()
@@ -262,8 +263,25 @@ def segment_to_mask(scene, seg_node, segment: str, reference_volume_node) -> sit
                              "check that the reference volume is a loaded scalar volume")
         mask = sitk.GetImageFromArray((arr > 0).astype(np.uint8))
     finally:
-        scene.RemoveNode(label_node)
+        _remove_export_nodes(scene, before, label_node)
     return set_geometry_from_node(mask, reference_volume_node)
+
+
+def _node_ids(scene) -> set:
+    return {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+
+
+def _remove_export_nodes(scene, before: set, label_node) -> None:
+    """Remove the temporary label node of an export and what the export added with it (its label-map display node,
+    a colour table node of the segments, a storage node): nodes not in the scene ``before`` (their IDs), so that
+    no export (even a failed or cancelled one) leaves nodes in the user's scene.  Display nodes go first (they
+    refer to the colour node)."""
+    added = [scene.GetNodeByID(i) for i in _node_ids(scene) - before]
+    added = [n for n in added if n is not None and n is not label_node
+             and (n.IsA("vtkMRMLDisplayNode") or n.IsA("vtkMRMLColorNode") or n.IsA("vtkMRMLStorageNode"))]
+    for node in sorted(added, key=lambda n: not n.IsA("vtkMRMLDisplayNode")):
+        scene.RemoveNode(node)
+    scene.RemoveNode(label_node)
 
 
 # ---------------------------------------------------------------- tables

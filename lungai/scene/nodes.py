@@ -453,19 +453,63 @@ def source_volume_id(node) -> str:
     return old
 
 
-def volume_table(scene, df, name: str, volume_node, node=None):
-    """A table node of ``volume_node``'s results (a panel's output table).  ``node`` (the panel's current
-    output) is updated and renamed to ``name`` only when it holds results of this same CT
-    (:func:`source_volume_id`); otherwise a new node is made, so that a second patient's results
-    never overwrite the first patient's table, which would keep the first patient's name (the table
-    name is the case of a risk prediction, MultimodalPredict)."""
+# table node attribute: the name lungai gave a table of results (:func:`named_table`).  A table whose name differs
+# was renamed by the user: it is theirs from then on - a run makes a new table, never overwrites or renames it.
+MADE_NAME_ATTRIBUTE = "LungAI.madeName"
+
+
+def own_table(node, name: str):
+    """``node`` when a run may update it: its name is still the one lungai gave it (:data:`MADE_NAME_ATTRIBUTE`;
+    in a scene saved before that attribute, its name is ``name``, the name the run gives), else None (a table the
+    user renamed, e.g. "LUNG1-002 radiomics" -> "LUNG1-002 before surgery", is kept as it is)."""
+    if node is None:
+        return None
+    made = node.GetAttribute(MADE_NAME_ATTRIBUTE)
+    return node if (node.GetName() == made if made is not None else _named(node, name)) else None
+
+
+def named_table(scene, df, name: str, node=None):
+    """A table node ``name`` holding ``df``: ``node`` updated when :func:`own_table` (renamed to ``name`` when
+    the name lungai gave it has changed since: its CT was renamed), else a new node; the name given is
+    recorded (:data:`MADE_NAME_ATTRIBUTE`)."""
     from lungai import mrml
 
-    if node is None or source_volume_id(node) != volume_node.GetID():
-        node = None
-    elif node.GetName() != name:
-        node.SetName(name)   # the same CT renamed since
+    # the name as given when no other node has it (the scene's GenerateUniqueName counts up whatever the names)
+    def free():
+        return name if scene.GetFirstNodeByName(name) is None else scene.GenerateUniqueName(name)
+
+    node = own_table(node, name)
+    if node is None:
+        node = scene.AddNewNodeByClass("vtkMRMLTableNode", free())
+    elif not _named(node, name):       # the same CT renamed since
+        node.SetName(free())
     node = mrml.table_node_from_dataframe(scene, df, name, node=node)
+    node.SetAttribute(MADE_NAME_ATTRIBUTE, node.GetName())
+    return node
+
+
+def _named(node, name: str) -> bool:
+    """``node`` is called ``name`` or ``name`` made unique by the scene ("<name>_1")."""
+    import re
+
+    return re.fullmatch(re.escape(name) + r"(_\d+)?", node.GetName() or "") is not None
+
+
+def own_volume_table(node, volume_node, name: str):
+    """``node`` when it holds ``volume_node``'s results (:func:`source_volume_id`) and is lungai's to update
+    (:func:`own_table`), else None."""
+    if node is None or volume_node is None or source_volume_id(node) != volume_node.GetID():
+        return None
+    return own_table(node, name)
+
+
+def volume_table(scene, df, name: str, volume_node, node=None):
+    """A table node of ``volume_node``'s results (a panel's output table).  ``node`` (the panel's current
+    output) is updated only when it holds results of this same CT (:func:`source_volume_id`), so that a second
+    patient's results never overwrite the first patient's table, which would keep the first patient's name, and
+    only when the user has not renamed it (:func:`own_table`: a renamed table is the user's, kept as it is);
+    renamed to ``name`` when the CT was renamed.  Otherwise a new node is made."""
+    node = named_table(scene, df, name, node=own_volume_table(node, volume_node, name))
     return set_source_volume(node, volume_node)
 
 

@@ -237,3 +237,60 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
     node = mrml.table_node_from_dataframe(scene, result, f"{case} RP risk", node=table_node)
     cnode = mrml.table_node_from_dataframe(scene, table, f"{case} RP contributions", node=contributions_node)
     return node, cnode
+
+
+# ---------------------------------------------------------------- the risk table of a panel run (Multimodal Predict)
+RP_MADE_BY = "lungai rp predict"     # lungai.scene.nodes.MADE_BY_TAG of the risk tables Multimodal Predict makes
+_TABLE_SUFFIXES = (" radiomics", " dose features")   # Lung Radiomics' tables: "<CT> radiomics", "<CT> dose features"
+
+
+def risk_source_volume(radiomics, dose=None):
+    """The CT whose results the radiomics table (else the dose table) holds (Lung Radiomics links them:
+    :func:`lungai.scene.nodes.source_volume_id`); None when unknown or no longer in the scene."""
+    from lungai.scene.nodes import source_volume_id
+
+    for table in (radiomics, dose):
+        if table is None or not hasattr(table, "GetScene"):
+            continue
+        scene, volume_id = table.GetScene(), source_volume_id(table)
+        node = scene.GetNodeByID(volume_id) if scene is not None and volume_id else None
+        if node is not None:
+            return node
+    return None
+
+
+def risk_case(radiomics, dose=None) -> str:
+    """The ``case`` of a risk row: the patient's CT - its node name (:func:`risk_source_volume`), as the ``case``
+    of the dose-feature table - else the table's name without Lung Radiomics' suffix (" radiomics" /
+    " dose features"), else "patient"; never the table's name "LUNG1-002 radiomics"."""
+    volume = risk_source_volume(radiomics, dose)
+    if volume is not None:
+        return volume.GetName()
+    for table in (radiomics, dose):
+        if table is not None and hasattr(table, "GetName") and table.GetName():
+            name = table.GetName()
+            suffix = next((s for s in _TABLE_SUFFIXES if name.endswith(s) and len(name) > len(s)), "")
+            return name[:len(name) - len(suffix)]
+    return "patient"
+
+
+def risk_table(scene, df: pd.DataFrame, case: str, volume_node=None, node=None):
+    """The table node "<case> RP risk" of a prediction row ``df``, tagged :data:`RP_MADE_BY` and, with the CT
+    ``volume_node``, linked to it (:func:`lungai.scene.nodes.volume_table`).  ``node`` (the panel's current output)
+    is updated only when a risk run made it (a table of the user's picked as output is never written into), for
+    this same patient (same CT; without a CT, the same ``case`` and no CT link) and the user has not renamed it
+    (:func:`lungai.scene.nodes.own_table`); otherwise a new node is made, so that patient B's risk never
+    overwrites patient A's."""
+    from lungai.scene import nodes
+
+    name = f"{case} RP risk"
+    if nodes.node_made_by(node) != RP_MADE_BY:
+        node = None
+    if volume_node is not None:
+        node = nodes.volume_table(scene, df, name, volume_node, node=node)
+    else:
+        if node is not None and (nodes.source_volume_id(node) or
+                                 [row.get("case") for row in nodes.table_rows(node)] != [str(case)]):
+            node = None
+        node = nodes.named_table(scene, df, name, node=node)
+    return nodes.mark_node_made_by(node, RP_MADE_BY)
