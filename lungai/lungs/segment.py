@@ -22,7 +22,9 @@ Steps (arrays in LPS orientation, [z, y, x] with x towards the patient's left):
    right/left label is uncertain (``LungResult.warnings``);
 4. per slice, gaps up to 10 mm wide at the hilum (small vessels and bronchi entering the lung)
    are closed, vessels and free-standing tumours (holes) filled; tumours abutting the chest wall
-   are added from the convex-hull notches (see :mod:`lungai.lungs.pleura`).
+   are added from the convex-hull notches (see :mod:`lungai.lungs.pleura`), judged from the patient's midline when
+   the body is cut by the image's right or left border (:func:`_outline_about_midline`: the centre of the body in
+   view is not the patient's, and the mediastinum next to the cut passed for a notch).
 
 Lungs cut by the scan (touching the in-plane edge of the field of view, or the top or bottom slice)
 are reported (:func:`cut_by_scan`): their volumes and features are of the part in view.
@@ -250,6 +252,36 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12):
     return [lab == (int(np.argmax(np.bincount(lab.ravel())[1:])) + 1)]
 
 
+def _body_cut_side(part: np.ndarray, box, body_edges: tuple) -> int | None:
+    """The image column (0: the first, the patient's right; -1: the last, left) whose border cuts the body over at least
+    ``BODY_CUT_MM`` (median over the slices of the lung region(s) ``part``, in the ``box`` crop) while the other border
+    does not; None when neither or both.  For a single lung region the midline lies beyond that border."""
+    full_ks = np.flatnonzero(part.any(axis=(1, 2))) + box[0].start
+    low, high = (float(np.median(e[full_ks])) for e in body_edges)
+    if high >= BODY_CUT_MM > low:
+        return -1
+    if low >= BODY_CUT_MM > high:
+        return 0
+    return None
+
+
+def _outline_about_midline(outline: dict, body_edges: tuple, cut: int, midline: float) -> dict:
+    """``outline`` (:func:`body_outline`) of a body cut by the image's border ``cut`` (0 first column, -1 last), centred
+    on the patient's ``midline`` (a column; for one lung in view the border itself, the midline lying beyond it): on
+    each slice where the body reaches that border the centre column is put on the midline and the half-width made the
+    distance from it to the body's other (lateral) wall, the one in view.  The centre of the body in view is not the
+    patient's: the mediastinum next to the cut lies farther out from it than the lung, and the heart's concavity was
+    taken for a pleural notch (:func:`lungai.lungs.pleura.add_pleural_notches`: CTs cropped through the mediastinum
+    gained 0.4-0.5 L of it in the lung)."""
+    edge = body_edges[0 if cut == 0 else 1]
+    out = dict(outline)
+    for k, (rc, cc, rh, ch) in outline.items():
+        if edge[k] > 0:
+            lateral = cc + ch if cut == 0 else cc - ch
+            out[k] = (rc, midline, rh, max(abs(lateral - midline), 1.0))
+    return out
+
+
 def _one_lung_side(part: np.ndarray, box, outline: dict, body_edges: tuple) -> tuple[int, str]:
     """(RIGHT or LEFT, why) for a single lung region ``part`` (in the ``box`` crop; LPS, x towards the patient's left).
 
@@ -259,10 +291,10 @@ def _one_lung_side(part: np.ndarray, box, outline: dict, body_edges: tuple) -> t
     the lung's lateral side is the one nearer to the body's outline (``outline``, :func:`body_outline`)."""
     ks = np.flatnonzero(part.any(axis=(1, 2)))
     full_ks = ks + box[0].start
-    low, high = (float(np.median(e[full_ks])) for e in body_edges)
-    if high >= BODY_CUT_MM > low:
+    beyond = _body_cut_side(part, box, body_edges)
+    if beyond == -1:
         return RIGHT, "the body is cut by the image's left border (the midline is beyond it)"
-    if low >= BODY_CUT_MM > high:
+    if beyond == 0:
         return LEFT, "the body is cut by the image's right border (the midline is beyond it)"
     gaps_low, gaps_high = [], []
     for k, fk in zip(ks, full_ks):
@@ -398,6 +430,17 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
         centres = [np.argwhere(part)[:, 2].mean() for part in parts]
         values = [RIGHT, LEFT] if centres[0] < centres[1] else [LEFT, RIGHT]
 
+    cut_side = _body_cut_side(parts[0] | parts[1] if len(parts) == 2 else parts[0], box, body_edges)
+    if cut_side is not None:
+        # a body cut by one side border: pleural notches are judged from the patient's midline - beyond that border
+        # for one lung in view, else between the lungs' medial edges - not from the centre of the body in view
+        midline = 0.0 if cut_side == 0 else full_shape[2] - 1.0
+        if len(parts) == 2:
+            right, left = (parts[0], parts[1]) if values[0] == RIGHT else (parts[1], parts[0])
+            medial = [(np.flatnonzero(right[k].any(axis=0))[-1] + np.flatnonzero(left[k].any(axis=0))[0]) / 2.0
+                      for k in np.flatnonzero(right.any(axis=(1, 2)) & left.any(axis=(1, 2)))]
+            midline = float(np.median(medial)) + box[2].start if medial else float(x_mid + box[2].start)
+        outline = _outline_about_midline(outline, body_edges, cut_side, midline)
     dense = smooth > DENSE_HU
     cropped = np.zeros(hu.shape, np.uint8)
     for part, value in zip(parts, values):
