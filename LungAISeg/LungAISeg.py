@@ -488,7 +488,7 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         colorLogic = slicer.modules.colors.logic()
         if p.uncertaintyVolume is not None and hasattr(colorLogic, "AddDefaultColorLegendDisplayNode"):
             legend = colorLogic.AddDefaultColorLegendDisplayNode(p.uncertaintyVolume)
-            legend.SetTitleText("Tumour uncertainty")
+            legend.SetTitleText(nodes.UNCERTAINTY_LEGEND)
         if p.outputSegmentation is not None:
             p.outputSegmentation.CreateClosedSurfaceRepresentation()
 

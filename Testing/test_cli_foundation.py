@@ -62,6 +62,24 @@ def test_progress_lines_for_slicer(tmp_path):
     assert parse_line("something else") is None
 
 
+def test_progress_bar_draws_a_message_without_a_step(monkeypatch):
+    """update(0, message) - a sub-step of a long step (the growing-box passes of seeded segmentation, the lung
+    segmentation's steps) - is drawn on the terminal's bar at once, not only at the next step."""
+    import io
+
+    from lungai.progress import task
+
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "bar")
+    with task("segment", 3) as bar:
+        bar.update(1, "member 1")
+        bar.update(0, "pass 2")
+        shown = err.getvalue()
+    assert "pass 2" in shown
+    assert "1/3" in shown.rsplit("pass 2", 1)[0].rsplit("\r", 1)[-1]   # no step counted for it
+
+
 def test_input_is_never_overwritten(tmp_path):
     main(["sample", "-o", str(tmp_path), "--no-tumour"])
     ct = tmp_path / "ct.nii.gz"

@@ -442,7 +442,7 @@ def test_automatic_lungs_every_note_and_a_one_lung_map_warned(export, tmp_path, 
     (tmp_path / "rs_gtv.dcm").replace(rs)
     real = lungs_pkg.segment_lungs
 
-    def right_only(ct):
+    def right_only(ct, progress=None):
         result = real(ct)
         arr = sitk.GetArrayFromImage(result.labels)
         arr[arr == 2] = 0
@@ -702,3 +702,50 @@ def test_a_segment_on_the_image_edge_is_warned_once_per_case_and_in_the_notes(ex
     assert len(lines) == 1 and lines[0].startswith("warning: P3: " + cut)
     assert run_cohort(root, out, PARAMS, workers=0).skipped == ["P3"]      # a resumed run says it again, once
     assert [ln for ln in capsys.readouterr().out.splitlines() if "touches the image's" in ln] == lines
+
+
+def test_an_automatic_tumours_record_has_its_confidence_and_method_and_dicom_export_takes_it(export, tmp_path,
+                                                                                              monkeypatch):
+    """QA: a patient's result.json lacked the automatic tumour's confidence / review flag / method, so `dicom-export
+    --tumour patients/P/tumour.nii.gz --result patients/P/result.json` refused the cohort's own tumour; and the
+    provenance said 'ensemble' although a 1-member model uses MC dropout.  (The segmentation is stubbed.)"""
+    from types import SimpleNamespace
+
+    import lungai.seg.infer as infer
+    import lungai.seg.model_io as model_io
+    from lungai.cli import main
+    from lungai.dicom.cohort import process_patient
+    from lungai.dicom.sr import read_sr, read_sr_comments
+    from lungai.io import read_ct
+
+    ct = read_ct(export / "P3" / "CT")
+    arr = np.zeros(sitk.GetArrayFromImage(ct).shape, np.uint8)
+    z, y, x = (s // 2 for s in arr.shape)
+    arr[z - 3:z + 3, y - 4:y + 4, x - 4:x + 4] = 1
+    tumour = sitk.GetImageFromArray(arr)
+    tumour.CopyInformation(ct)
+    volume = float(arr.sum() * np.prod(ct.GetSpacing()) / 1000.0)
+    info = {"confidence": 0.31, "needs_review": True, "review_reasons": ["low confidence"], "review_threshold": 0.5,
+            "tumor_volume_ml": volume, "method": "mc-dropout", "members": 1, "mc_passes": 10, "notes": [],
+            "candidates": []}
+    monkeypatch.setattr(infer, "segment_tumour", lambda *a, **k: SimpleNamespace(tumour=tumour, info=info))
+    monkeypatch.setattr(model_io, "load_model", lambda *a, **k: None)
+    job = next(j for j in plan_cohort(export)[0] if j.case == "P3")
+    doc = process_patient(job, PARAMS, str(tmp_path / "out"))
+    assert doc["status"] == "done", doc
+    assert ", MC dropout, 10 passes, confidence 0.31, needs review)" in doc["provenance"]["tumour"]
+    assert ", ensemble," not in doc["provenance"]["tumour"]
+    folder = tmp_path / "out" / "patients" / "P3"
+    record = json.loads((folder / RESULT).read_text(encoding="utf-8"))
+    assert {k: record[k] for k in ("confidence", "needs_review", "review_reasons", "review_threshold", "method",
+                                   "mc_passes")} == {"confidence": 0.31, "needs_review": True,
+                                                     "review_reasons": ["low confidence"], "review_threshold": 0.5,
+                                                     "method": "mc-dropout", "mc_passes": 10}
+    assert record["model"]
+    assert main(["dicom-export", "--ct", str(export / "P3" / "CT"), "--tumour", str(folder / "tumour.nii.gz"),
+                 "--result", str(folder / RESULT), "-o", str(tmp_path / "dicom")]) == 0
+    sr = read_sr(tmp_path / "dicom" / "measurements.sr.dcm")
+    assert sr["Case"]["confidence"][0] == pytest.approx(0.31) and sr["Case"]["mc_dropout_passes"][0] == 10
+    assert read_sr_comments(tmp_path / "dicom" / "measurements.sr.dcm")["Case"].startswith(
+        "Confidence from MC dropout, 10 passes, model ")
+

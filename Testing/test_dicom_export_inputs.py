@@ -400,3 +400,32 @@ def test_dicom_export_refuses_a_result_csv_of_another_patient(case, tmp_path, ca
                    "feature": "VoxelVolume", "value": 1.0}]).to_csv(rad, index=False)
     assert _cli("dicom-export", "--ct", case["st"]["ct"], *tumour, "--radiomics", rad, "-o", tmp_path / "rad") == 2
     assert "radiomics table" in capsys.readouterr().err
+
+
+def test_the_srs_case_group_names_the_method_and_model_of_the_confidence(case, tmp_path):
+    """QA: the SR gave the confidence without the method (ensemble / MC dropout, members or passes) or the model
+    that produced it: the Case group now records them (a count and a TEXT comment)."""
+    import json
+
+    from lungai.dicom.export import measurement_groups
+    from lungai.dicom.sr import read_sr, read_sr_comments
+
+    gtv = array(read_mask(case["root"] / "gtv.nii.gz")) > 0
+    volume = float(gtv.sum() * np.prod(case["ct"].GetSpacing()) / 1000.0)
+    info = {"tumor_volume_ml": volume, "confidence": 0.71, "needs_review": False, "review_threshold": 0.59,
+            "method": "ensemble", "members": 5, "mc_passes": 0, "model": "/models/lidc_seg"}
+    (tmp_path / "result.json").write_text(json.dumps(info))
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--tumour", case["root"] / "gtv.nii.gz", "--result",
+                tmp_path / "result.json", "-o", tmp_path / "e") == 0
+    sr = tmp_path / "e" / "measurements.sr.dcm"
+    assert read_sr(sr)["Case"]["ensemble_members"] == (5.0, "1") and "mc_dropout_passes" not in read_sr(sr)["Case"]
+    assert read_sr_comments(sr)["Case"] == "Confidence from ensemble of 5, model lidc_seg"
+    mc = dict(info, method="mc-dropout", members=1, mc_passes=10, model="m1",
+              model_choice={"kept": "m1"})
+    case_group = next(g for g in measurement_groups({}, mc) if g.label == "Case")
+    assert case_group.measurements["mc_dropout_passes"] == (10.0, "1") and "ensemble_members" not in \
+        case_group.measurements
+    assert case_group.comment == "Confidence from MC dropout, 10 passes, model m1"
+    old = {k: v for k, v in info.items() if k not in ("method", "members", "mc_passes", "model")}   # an older lungai's
+    assert next(g for g in measurement_groups({}, old) if g.label == "Case").comment is None
+

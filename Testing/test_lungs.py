@@ -314,3 +314,37 @@ def test_real_ct_cropped_through_the_mediastinum_adds_no_mediastinum_to_the_lung
     truth = ref == (3 if value == RIGHT else 4)
     assert d[name] >= 0.9, d
     assert abs(float((pred == value).sum()) / truth.sum() - 1.0) < 0.1
+
+
+def test_lung_segmentation_reports_its_steps(small_phantom, tmp_path, monkeypatch, capsys):
+    """segment_lungs reports its sub-steps to an optional progress (LUNG_STEPS in all, one lung as well); ``lungai
+    lungs`` shows them on its bar instead of one silent step; without a progress the result is the same."""
+    from lungai.cli import main
+    from lungai.lungs.segment import LUNG_STEPS
+    from lungai.progress import parse_line
+
+    class Steps:
+        def __init__(self):
+            self.n, self.messages = 0, []
+
+        def update(self, n=1, message=None):
+            self.n += n
+            self.messages.append(message)
+
+    steps = Steps()
+    with_bar = segment_lungs(small_phantom.ct, progress=steps)
+    assert steps.n == LUNG_STEPS and "airways removed" in steps.messages
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(with_bar.labels),
+                                  sitk.GetArrayFromImage(segment_lungs(small_phantom.ct).labels))
+    one = Steps()   # one lung region (the CT cut through the midline): still LUNG_STEPS
+    segment_lungs(_cropped(small_phantom, (slice(0, 44), slice(None), slice(None)))[0], progress=one)
+    assert one.n == LUNG_STEPS, one.messages
+    path = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(small_phantom.ct, str(path))
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
+    assert main(["lungs", str(path), "-o", str(tmp_path / "lungs.nii.gz")]) == 0
+    lines = [parse_line(line) for line in capsys.readouterr().err.splitlines()]
+    texts = [t for p in lines if p for _, t in [p]]
+    assert any("right / left split" in t for t in texts), texts
+    assert len([p for p in lines if p]) == LUNG_STEPS + 3      # start, read, the steps, written
+

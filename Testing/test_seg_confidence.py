@@ -538,3 +538,34 @@ def test_a_one_member_model_uses_mc_dropout_unless_the_ensemble_is_asked_for(tmp
     assert main(["segment", str(ct), "-o", str(tmp_path / "out2"), "--model", str(tmp_path / "m1"),
                  "--method", "ensemble", "--whole"]) != 0
     assert "--method mc-dropout" in capsys.readouterr().err
+
+
+def test_segment_maps_say_what_they_hold_and_a_flag_says_why(tmp_path, capsys):
+    """QA: uncertainty.nii.gz had no description / units, and the summary line 'confidence 0.71 (review below 0.59:
+    NEEDS REVIEW)' did not say why.  The maps carry a NIfTI description (predictive entropy / mutual information,
+    bit); a flagged result's summary line names its review reasons."""
+    import SimpleITK as sitk
+    import torch
+    from seg_helpers import tiny_cases, tiny_config
+
+    from lungai.cli import main
+    from lungai.seg.model_io import save_model
+    from lungai.seg.networks import build_network
+
+    torch.manual_seed(0)
+    cfg = tiny_config(members=1, dropout=0.1)
+    save_model(tmp_path / "m1", cfg, [build_network(cfg).state_dict()], {})
+    case = next(c for c in tiny_cases(4, 0) if c.case_id)
+    ct = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(case.image, str(ct))
+    out = tmp_path / "out"
+    assert main(["segment", str(ct), "-o", str(out), "--model", str(tmp_path / "m1"), "--mc-passes", "2",
+                 "--whole"]) == 0
+    assert sitk.ReadImage(str(out / "uncertainty.nii.gz")).GetMetaData("descrip") == \
+        "predictive entropy of the tumour probability, bit"
+    assert sitk.ReadImage(str(out / "mutual_information.nii.gz")).GetMetaData("descrip").startswith(
+        "mutual information")
+    info = _strict_json((out / "result.json").read_text(encoding="utf-8"))
+    summary = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("tumour "))
+    assert info["needs_review"] and info["review_reasons"]        # the tiny model's tumour touches the image edge
+    assert f"NEEDS REVIEW - {'; '.join(info['review_reasons'])})" in summary, summary

@@ -569,6 +569,25 @@ def test_segmentation_outputs_load_as_nodes(mrml_scene, small_phantom, tmp_path)
     assert table_rows(table) == [{"a": "1.5", "b": "x"}]
 
 
+def test_the_uncertainty_volume_says_what_it_holds(mrml_scene, small_phantom):
+    """QA: the imported uncertainty volume had no units and its legend said only 'Tumour uncertainty': its voxel value
+    units are bit (UCUM), attributes name the quantity, the legend title says entropy, bits."""
+    from lungai import mrml
+    from lungai.scene.nodes import UNCERTAINTY_LEGEND, add_tumour_outputs
+
+    ct_node = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT")
+    tumour = sitk.Cast(small_phantom.labels == 1, sitk.sitkUInt8)
+    unc = add_tumour_outputs(mrml_scene, ct_node, tumour, sitk.Cast(tumour, sitk.sitkFloat32) * 0.5,
+                             {"confidence": 0.8})["uncertainty"]
+    units = unc.GetVoxelValueUnits()
+    assert (units.GetCodeValue(), units.GetCodingSchemeDesignator()) == ("bit", "UCUM")
+    assert unc.GetAttribute("LungAI.units") == "bit"
+    assert unc.GetAttribute("LungAI.quantity") == "predictive entropy of the tumour probability"
+    assert UNCERTAINTY_LEGEND == "Tumour uncertainty (entropy, bits)"
+    source = (Path(__file__).resolve().parents[1] / "LungAISeg" / "LungAISeg.py").read_text(encoding="utf-8")
+    assert "legend.SetTitleText(nodes.UNCERTAINTY_LEGEND)" in source
+
+
 def test_sample_ground_truth_segments(mrml_scene, small_ct):
     from lungai import mrml
 

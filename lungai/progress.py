@@ -1,7 +1,8 @@
 """Progress display shared by every long-running step.
 
 Core functions take an optional ``progress`` object with ``update(n=1, message=None)``;
-:func:`task` gives one.  In a terminal it is a tqdm bar on stderr.  With the environment
+:func:`task` gives one.  ``update(0, message)`` shows a message without a step (a sub-step of a
+long step): it is drawn at once.  In a terminal it is a tqdm bar on stderr.  With the environment
 variable ``LUNGAI_PROGRESS=lines`` (set by the Slicer modules when they run the CLI as a
 subprocess) it prints machine-readable lines instead::
 
@@ -44,8 +45,10 @@ class _TqdmProgress:
 
     def update(self, n: int = 1, message: Optional[str] = None) -> None:
         if message:
-            self._bar.set_postfix_str(message, refresh=False)
-        self._bar.update(n)
+            # a message alone (n == 0: a sub-step of a long step) is drawn now; tqdm's update(0) does not redraw
+            self._bar.set_postfix_str(message, refresh=not n)
+        if n:
+            self._bar.update(n)
 
     def close(self) -> None:
         self._bar.close()

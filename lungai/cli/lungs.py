@@ -18,6 +18,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from lungai.io import read_ct, write_image
     from lungai.lungs import segment_lungs
+    from lungai.lungs.segment import LUNG_STEPS
     from lungai.progress import task
 
     from lungai.dicom.reference import MULTIFRAME_NO_DICOM, is_dicom_folder, multiframe_ct
@@ -32,11 +33,11 @@ def run(args) -> int:
     sidecars = [stem.with_name(stem.name + s) for s in (".seg.dcm", ".rtstruct.dcm")] if dicom else []
     prepare_output_file(args.output, inputs=[args.ct], owner="lungs", sidecars=sidecars)   # before any work
     # each file recorded as soon as the run ends (a failure included): a re-run replaces them
-    with task("lungs", 4 if dicom else 3) as bar, recorded_output_files([args.output, *sidecars], "lungs"):
+    # the segmentation's own steps (air, airways, right / left split, each lung filled) move the bar too
+    with task("lungs", LUNG_STEPS + (3 if dicom else 2)) as bar, recorded_output_files([args.output, *sidecars], "lungs"):
         ct = read_ct(args.ct, series_uid=args.series)
         bar.update(1, "read")
-        result = segment_lungs(ct)
-        bar.update(1, "segmented")
+        result = segment_lungs(ct, progress=bar)
         write_image(result.labels, args.output, protect=[args.ct])
         bar.update(1, "written")
         written = []

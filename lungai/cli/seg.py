@@ -495,6 +495,7 @@ def run_segment(args) -> int:
     from lungai.seg.model_io import load_model
     from lungai.seg.resources import resolve_model_dir
     from lungai.seg.infer import segment_tumour
+    from lungai.seg.uncertainty import MI_MEANING, described
 
     out = Path(args.output)
     seed_pt = _floats(args.seed_point, 3, "--seed-point") if args.seed_point else None
@@ -535,9 +536,11 @@ def run_segment(args) -> int:
             protect = [args.ct]
             write_image(res.tumour, out / "tumor.nii.gz", protect=protect)
             write_image(res.probability, out / "probability.nii.gz", protect=protect)
-            write_image(res.entropy, out / "uncertainty.nii.gz", protect=protect)
+            # the maps say what they hold (NIfTI description): predictive entropy / mutual information, bit
+            write_image(described(res.entropy), out / "uncertainty.nii.gz", protect=protect)
             if res.mutual_information is not None:
-                write_image(res.mutual_information, out / "mutual_information.nii.gz", protect=protect)
+                write_image(described(res.mutual_information, MI_MEANING), out / "mutual_information.nii.gz",
+                            protect=protect)
             info = dict(res.info, model=str(model_dir))
             write_json(out / "result.json", info)
             bar.update(1, "written")
@@ -546,15 +549,16 @@ def run_segment(args) -> int:
                 from lungai.dicom.seg import AUTOMATIC
 
                 written = export_results(reference_for(args.ct, ct, args.series), out, tumour=res.tumour,
-                                         uncertainty=res.entropy, info=res.info, seg_name="tumor.seg.dcm",
+                                         uncertainty=res.entropy, info=info, seg_name="tumor.seg.dcm",
                                          generation={"tumour": AUTOMATIC})
                 bar.update(1, "DICOM SEG / RTSTRUCT / map / SR")
     if removed:
         print(f"note: removed the previous lungai segment results in {out} ({', '.join(removed)})")
     i = res.info
+    why = "; ".join(i.get("review_reasons") or [])     # why it is flagged (low confidence, cut by the image edge ...)
     print(f"tumour {i['tumor_volume_ml']:.2f} ml in {i['n_components']} component(s); "
           f"{'' if i.get('calibrated', True) else 'uncalibrated '}confidence {i['confidence']:.2f} (review below {i['review_threshold']:.2f}: "
-          f"{'NEEDS REVIEW' if i['needs_review'] else 'ok'}) -> {out}")
+          f"{('NEEDS REVIEW' + (f' - {why}' if why else '')) if i['needs_review'] else 'ok'}) -> {out}")
     for path in written:
         print(f"DICOM: {path}")
     if skipped:

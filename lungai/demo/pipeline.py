@@ -628,10 +628,14 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         hint = model_hint(mdir, seg.info)          # the same note lungai segment adds (a better-suited model)
         if hint:
             seg.info["notes"].append(hint)
-        for name, img in (("tumor", seg.tumour), ("probability", seg.probability), ("uncertainty", seg.entropy)):
+        seg.info["model"] = str(mdir)              # as lungai segment's result.json (dicom-export's SR names it)
+        from lungai.seg.uncertainty import MI_MEANING, described
+
+        for name, img in (("tumor", seg.tumour), ("probability", seg.probability),
+                          ("uncertainty", described(seg.entropy))):
             write_image(img, out / f"{name}.nii.gz")
         if seg.mutual_information is not None:
-            write_image(seg.mutual_information, out / "mutual_information.nii.gz")
+            write_image(described(seg.mutual_information, MI_MEANING), out / "mutual_information.nii.gz")
         _json(out / "result.json", seg.info)
         summary["segmentation"] = seg.info
         meta = model_meta(model)

@@ -264,16 +264,26 @@ def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list) -> tuple:
                                    + "; no right / left lung structures, so no per-side lung radiomics)")
             return None, mask, role
         notes.append(lung_structures_note(names, empty, mapping) + "; automatic lungs")
-    result = segment_lungs(ct)
+    from lungai.lungs.segment import LUNG_STEPS
+
+    with task(f"cohort {job.case}: lungs", LUNG_STEPS) as bar:    # its steps, not minutes of silence per patient
+        result = segment_lungs(ct, progress=bar)
     provenance["lungs"] = AUTO_LUNGS
     notes.extend(result.notes)   # every note: the scan's cut, an uncertain right/left label, the airways removed
     return result.labels, None, None
 
 
+# the automatic tumour's fields of lungai segment's result.json that a patient's result.json holds too, so that
+# `lungai dicom-export --tumour tumour.nii.gz --result result.json` exports it with its own confidence
+SEGMENTATION_FIELDS = ("confidence", "needs_review", "review_reasons", "review_threshold", "tumor_volume_ml",
+                       "method", "members", "mc_passes", "calibrated", "model", "model_choice")
+
+
 def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: list) -> tuple:
-    """(tumour mask, confidence or None, review reasons or '', other candidates): the union of the RTSTRUCT's
-    contoured GTVs; the automatic segmentation only when the RTSTRUCT has no contoured GTV (a GTV that cannot be
-    read fails the patient, never silently replaced)."""
+    """(tumour mask, confidence or None, review reasons or '', other candidates, the automatic segmentation's record
+    or {}): the union of the RTSTRUCT's contoured GTVs; the automatic segmentation only when the RTSTRUCT has no
+    contoured GTV (a GTV that cannot be read fails the patient, never silently replaced).  The record holds
+    :data:`SEGMENTATION_FIELDS` of the segmentation's info."""
     from lungai.dicom.masks import structure_mask, structure_names
     from lungai.dicom.roles import find_role
     from lungai.dicom.rtstruct import contoured_structures
@@ -288,7 +298,7 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
                                  f"{exc.fix}; to use the automatic segmentation instead, map the GTV structures to "
                                  "null with --structure-map") from exc
             provenance["tumour"] = "RTSTRUCT " + structure_names(used)
-            return mask, None, "", []
+            return mask, None, "", [], {}
         empty_gtvs = find_role(empty, "gtv", mapping)
         notes.append("no contoured GTV in the RTSTRUCT"
                      + (f" ({', '.join(empty_gtvs)} without contours)" if empty_gtvs else "")
@@ -300,12 +310,17 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
     mdir = resolve_model_dir(model_dir)
     seg = segment_tumour(ct, load_model(mdir), seed=0)
     conf = float(seg.info["confidence"])
+    from lungai.scene.results import method_text
+
     review = "; ".join(seg.info.get("review_reasons") or (["needs review"] if seg.info["needs_review"] else []))
-    provenance["tumour"] = (f"automatic segmentation ({Path(mdir).name}, ensemble, confidence {conf:.2f}"
-                            + (", needs review" if review else "") + ")")
+    # the method the segmentation used (an ensemble, or MC dropout for a 1-member model: resolve_method)
+    provenance["tumour"] = (f"automatic segmentation ({Path(mdir).name}, {method_text(seg.info)}, confidence "
+                            f"{conf:.2f}" + (", needs review" if review else "") + ")")
     notes.extend(cohort_seg_note(n) for n in seg.info.get("notes", []))
     candidates = seg.info.get("candidates") or []
-    return seg.tumour, conf, review, candidates
+    record = {k: seg.info[k] for k in SEGMENTATION_FIELDS if k in seg.info}
+    record["model"] = str(mdir)
+    return seg.tumour, conf, review, candidates, record
 
 
 def cohort_seg_note(note: str) -> str:
@@ -356,7 +371,8 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         else:
             ct = read_ct(job.ct_folder, series_uid=job.ct_series_uid)
         lungs, dose_lungs, dose_lungs_role = _lungs(job, ct, mapping, provenance, notes)
-        tumour, confidence, review, candidates = _tumour(job, ct, mapping, model_dir, provenance, notes)
+        tumour, confidence, review, candidates, segmentation = _tumour(job, ct, mapping, model_dir, provenance,
+                                                                       notes)
         write_image(lungs if lungs is not None else dose_lungs, folder / (LUNGS if lungs is not None else DOSE_LUNGS))
         write_image(tumour, folder / TUMOUR)
         errors: dict = {}
@@ -393,8 +409,11 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         row.update(case=job.case, patient_id=job.patient_id, tumour_confidence=confidence, tumour_review=review)
         write_csv(pd.DataFrame([row]), folder / FEATURES)
         doc = {"case": job.case, "patient_id": job.patient_id, "status": "done", "provenance": provenance,
-               "notes": notes, "edge_warnings": edge, "inputs": job.inputs, "tumour_review": review, "tumour_candidates": candidates,
-               "seconds": round(time.perf_counter() - start, 2), "versions": versions(),
+               "notes": notes, "edge_warnings": edge, "inputs": job.inputs, "tumour_review": review,
+               "tumour_candidates": candidates,
+               # an automatic tumour's confidence, review flag / reasons / threshold, method, model (as lungai
+               # segment's result.json: dicom-export --result takes it); none for an RTSTRUCT GTV
+               **segmentation, "seconds": round(time.perf_counter() - start, 2), "versions": versions(),
                # the grid each segment was computed on (as radiomics' _settings.csv)
                "radiomics_grid": json.loads(result.settings.drop(columns=["case", "versions"]).to_json(orient="records"))}
         tmp = folder / (RESULT + ".tmp")

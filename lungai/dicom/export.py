@@ -3,7 +3,8 @@
 - lungs (``lungai lungs``): ``<stem>.seg.dcm`` (segments "Right lung", "Left lung") and ``<stem>.rtstruct.dcm``
   (Lung_R, Lung_L) next to the label map;
 - tumour (``lungai segment``): ``tumor.seg.dcm``, ``rtstruct.dcm`` (GTVp), ``uncertainty.pm.dcm`` (Parametric Map
-  of the predictive entropy, bits) and ``measurements.sr.dcm`` (TID 1500: volume, confidence, needs review);
+  of the predictive entropy, bits) and ``measurements.sr.dcm`` (TID 1500: volume, confidence, needs review, and
+  in the Case group the method - ensemble members or MC dropout passes - and model that gave the confidence);
 - everything (``lungai dicom-export``): tumour + lungs in ``results.seg.dcm`` and ``rtstruct.dcm``, the uncertainty
   map, and an SR with volumes, confidence, radiomic features per segment, dose metrics and RP risk.
 
@@ -103,9 +104,11 @@ NOT_A_SEGMENTATION_FIX = ("export the tumour without --result (instead of --resu
 
 
 def check_lungai_result(info: dict | None, source: str = "result.json") -> None:
-    """A result.json given for the export must be ``lungai segment``'s / ``lungai demo``'s (it makes the tumour
-    SlicerLungAI's, AUTOMATIC, with its confidence): one without ``tumor_volume_ml`` or ``confidence`` - e.g. a
-    ``lungai cohort`` patient record, whose tumour may be the oncologist's RTSTRUCT GTV (``provenance``) - or whose
+    """A result.json given for the export must be the record of a lungai tumour segmentation (it makes the tumour
+    SlicerLungAI's, AUTOMATIC, with its confidence): ``lungai segment``'s / ``lungai demo``'s, or a ``lungai cohort``
+    patient record of an automatic tumour (it holds the segmentation's confidence, review flag, method and model:
+    :data:`lungai.dicom.cohort.SEGMENTATION_FIELDS`).  One without ``tumor_volume_ml`` or ``confidence`` - e.g. a
+    cohort record whose tumour is the oncologist's RTSTRUCT GTV (``provenance``), or one of an older lungai - or whose
     provenance says the tumour is not an automatic segmentation is refused."""
     if not info:
         return
@@ -115,8 +118,10 @@ def check_lungai_result(info: dict | None, source: str = "result.json") -> None:
     manual = tumour_from is not None and not str(tumour_from).lower().startswith("automatic")
     if lacks or manual:
         what = ("a `lungai cohort` patient record" if cohort else "not lungai segment's result")
-        why = (f"its tumour is {tumour_from}" if tumour_from else
-               f"it has no {' / '.join(lacks)}")
+        why = (f"its tumour is {tumour_from}" if manual or (tumour_from and not cohort) else
+               f"it has no {' / '.join(lacks)}" + (" (written by a lungai cohort before it recorded the automatic "
+                                                    "tumour's confidence: delete the patient's folder and run lungai "
+                                                    "cohort again to redo it)" if cohort and tumour_from else ""))
         raise InputError(f"{source} is {what}, not the record of a lungai tumour segmentation ({why}), so the tumour "
                          "would be exported as made by SlicerLungAI (AUTOMATIC) with a confidence that is not its "
                          "own", NOT_A_SEGMENTATION_FIX)
@@ -186,6 +191,7 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
         if "needs_review" in info:
             case["needs_review"] = (float(bool(info["needs_review"])), "1")
         case["review_threshold"] = (info.get("review_threshold"), "1")
+        case.update(confidence_method_measurements(info))
     units = {"gy": "Gy", "pct": "%"}
     dose_ms = {name: (float(value), units.get(name.rsplit("_", 1)[-1], "1")) for name, value in (dose or {}).items()
                if name.startswith("dose_") and isinstance(value, (int, float, np.floating))}
@@ -193,13 +199,34 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
         if rp and rp.get(name) is not None:
             case[f"rp_{name}"] = (float(rp[name]), "1")
     if case:
-        groups.append(MeasurementGroup("Case", case))
+        groups.append(MeasurementGroup("Case", case, comment=confidence_method_comment(info) if info else None))
     if dose_ms:   # their own group, whose comment says which masks they were computed on (perhaps not the exported ones)
         groups.append(MeasurementGroup(DOSE_GROUP, dose_ms, comment=dose_masks_comment(dose)))
     return groups
 
 
 DOSE_GROUP = "Dose"
+
+
+def confidence_method_measurements(info: dict) -> dict:
+    """The Case group's count of the uncertainty method that produced the confidence: ``ensemble_members`` (an
+    ensemble) or ``mc_dropout_passes`` (MC dropout), from the segmentation's result.json."""
+    if info.get("method") == "ensemble" and info.get("members"):
+        return {"ensemble_members": (float(info["members"]), "1")}
+    if info.get("method") == "mc-dropout" and info.get("mc_passes"):
+        return {"mc_dropout_passes": (float(info["mc_passes"]), "1")}
+    return {}
+
+
+def confidence_method_comment(info: dict) -> str | None:
+    """The Case group's comment: the method and model that produced the confidence ("Confidence from ensemble of 5,
+    model lidc_seg"), or None for a result.json without a confidence or a method."""
+    from lungai.scene.results import method_text, model_text
+
+    if info.get("confidence") is None or not info.get("method"):
+        return None
+    model = model_text(info)
+    return f"Confidence from {method_text(info)}, model {model or 'not recorded'}"
 
 
 def dose_masks_comment(dose: dict) -> str:

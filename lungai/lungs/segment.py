@@ -42,6 +42,7 @@ from lungai.errors import InputError
 from lungai.io.geometry import from_lps, to_lps
 from lungai.lungs.airways import find_central_airways
 from lungai.lungs.pleura import add_pleural_notches, convex_hull_2d
+from lungai.progress import NullProgress
 
 RIGHT, LEFT = 1, 2
 AIR_HU = -400.0
@@ -69,6 +70,9 @@ CUT_MM2 = 500.0
 # a CT whose body is cut by the image's right or left border over at least BODY_CUT_MM per slice (median over the
 # lung's slices; a body cut through is 150-300 mm deep, the couch or an arm touching the border far less)
 BODY_CUT_MM = 50.0
+# the steps segment_lungs reports to its ``progress``: air in the body, airways removed, right / left split, each lung
+# filled (vessels, holes, pleural notches, dense lung)
+LUNG_STEPS = 5
 ONE_LUNG_NOTE = ("only one lung region found (single lung, lungs not separable, or a CT cropped through the midline): "
                  "labelled {side} ({value}) because {reason}; the right/left label is uncertain - check it")
 FOV_CUT_NOTE = ("the lungs touch the edge of the field of view: they are cut, the volumes are a lower bound "
@@ -357,8 +361,13 @@ def _fill_slices(mask: np.ndarray) -> np.ndarray:
     return filled | ndimage.binary_closing(filled, structure=np.ones((1, 3, 3), bool))
 
 
-def segment_lungs(ct: sitk.Image) -> LungResult:
-    """Right (1) and left (2) lung masks on the grid of ``ct`` (HU)."""
+def segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
+    """Right (1) and left (2) lung masks on the grid of ``ct`` (HU).
+
+    ``progress`` (optional, :mod:`lungai.progress`): takes ``LUNG_STEPS`` steps, ``update(1, <step done>)`` after
+    each of the body's air, the airway removal, the right / left split and each lung's filling (a single lung
+    region: its one fill step counts twice)."""
+    bar = progress if progress is not None else NullProgress()
     img = to_lps(ct)
     # DICOMOrient "LPS" gives x -> left, y -> posterior, z -> superior
     hu = sitk.GetArrayFromImage(img).astype(np.float32)
@@ -384,6 +393,7 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
         raise InputError("no lungs found: the CT holds less than 100 ml of air inside the body (counting air open to "
                          "the edge of the field of view)",
                          "give a chest CT in HU (not rescaled or windowed) whose field of view holds the lungs")
+    bar.update(1, "air in the body found")
     outline = body_outline(outside)
     # mm of body (not outside air) on the image's first / last column, per slice: a body cut by the image's border
     body_edges = tuple((~outside[:, :, c]).sum(axis=1) * float(spacing[1]) for c in (0, -1))
@@ -412,6 +422,7 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
         inside[abox] &= ~rim
         not_lung[abox] |= rim
     partly_aerated = plane < PARTLY_AERATED_HU
+    bar.update(1, "airways removed")
 
     min_voxels = int(50.0 / voxel_ml)
     parts = _split_two(inside, min_voxels)
@@ -429,6 +440,7 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
         # the part further to the patient's right (lower x) is the right lung
         centres = [np.argwhere(part)[:, 2].mean() for part in parts]
         values = [RIGHT, LEFT] if centres[0] < centres[1] else [LEFT, RIGHT]
+    bar.update(1, "right / left split")
 
     cut_side = _body_cut_side(parts[0] | parts[1] if len(parts) == 2 else parts[0], box, body_edges)
     if cut_side is not None:
@@ -454,6 +466,7 @@ def segment_lungs(ct: sitk.Image) -> LungResult:
         filled = notched | _fill_slices(close_hilar_gaps(grown, spacing) & ~not_lung[pbox])
         region = cropped[pbox]
         region[filled & (region == 0)] = value
+        bar.update(1 if len(parts) == 2 else 2, f"{'right' if value == RIGHT else 'left'} lung filled")
     out = np.zeros(full_shape, np.uint8)
     out[box] = cropped
 

@@ -308,6 +308,26 @@ def show_as_heat_map(volume_node, color_node_id: str = HEAT_COLOR_NODE_ID) -> No
     display.SetUpperThreshold(high)
 
 
+# the title of the uncertainty volume's colour legend (LungAISeg.showResults)
+UNCERTAINTY_LEGEND = "Tumour uncertainty (entropy, bits)"
+
+
+def set_uncertainty_units(volume_node) -> None:
+    """The uncertainty volume says what its voxels hold: voxel value units bit (UCUM, as its DICOM Parametric Map)
+    and the attributes ``LungAI.quantity`` (predictive entropy of the tumour probability) / ``LungAI.units``."""
+    import slicer
+
+    from lungai.dicom.pmap import UNITS
+    from lungai.seg.uncertainty import ENTROPY_MEANING, ENTROPY_UNIT
+
+    units = slicer.vtkCodedEntry()
+    units.SetValueSchemeMeaning(*UNITS[ENTROPY_UNIT])
+    if hasattr(volume_node, "SetVoxelValueUnits"):      # Slicer 5
+        volume_node.SetVoxelValueUnits(units)
+    volume_node.SetAttribute("LungAI.quantity", ENTROPY_MEANING)
+    volume_node.SetAttribute("LungAI.units", ENTROPY_UNIT)
+
+
 def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk.Image, info: dict,
                        seg_node=None, replace_segment=None) -> dict:
     """Tumour segmentation results as nodes: returns {"segmentation", "segment_id", "uncertainty",
@@ -336,6 +356,7 @@ def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk
         if key in info:
             seg_node.SetAttribute(f"LungAI.{key}", str(info[key]))
     unc = mrml.volume_node_from_image(scene, uncertainty, tumour_node_name(base, "uncertainty"))
+    set_uncertainty_units(unc)
     show_as_heat_map(unc)
     row = {k: info[k] for k in CONFIDENCE_FIELDS if k in info}
     for k in ("needs_review", "calibrated"):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Iterable, Optional
 
 SEGMENT_FILES = ("tumor.nii.gz", "probability.nii.gz", "uncertainty.nii.gz", "result.json")
@@ -32,6 +32,28 @@ def read_segment_result(output_dir: Path) -> dict:
     return result
 
 
+def method_text(info: dict) -> str:
+    """How a segmentation's uncertainty and confidence were measured, from its result (``method``, ``members``,
+    ``mc_passes`` of ``lungai segment``'s result.json): "ensemble of 5", "MC dropout, 10 passes"."""
+    method = info.get("method")
+    if method == "mc-dropout":
+        return f"MC dropout, {int(info['mc_passes'])} passes" if info.get("mc_passes") else "MC dropout"
+    if method == "ensemble" and info.get("members"):
+        return f"ensemble of {int(info['members'])}"
+    return str(method) if method else "method not recorded"
+
+
+def model_text(info: dict) -> str | None:
+    """The segmentation model of a result (its ``model`` folder's name; with a model choice, the model kept), or
+    None when not recorded."""
+    model = info.get("model")
+    if not model:
+        return None
+    name = PurePath(str(model)).name or str(model)
+    kept = (info.get("model_choice") or {}).get("kept")
+    return f"{name} (model {kept} kept)" if kept and kept != name else name
+
+
 def describe_segment_result(result: dict) -> tuple[str, str, bool]:
     """(headline, details, needs_review) for the prominent confidence banner."""
     confidence = float(result["confidence"])
@@ -45,11 +67,7 @@ def describe_segment_result(result: dict) -> tuple[str, str, bool]:
         headline = f"NEEDS EXPERT REVIEW - confidence {confidence:.2f} (below {threshold:.2f})"
     else:
         headline = f"Confidence {confidence:.2f} (review threshold {threshold:.2f})"
-    method = result["method"]
-    if method == "mc-dropout" and result.get("mc_passes"):
-        method = f"MC dropout, {result['mc_passes']} passes"
-    elif result.get("members"):
-        method = f"ensemble of {result['members']}"
+    method = method_text(result)
     parts = [f"tumour volume {float(result['tumor_volume_ml']):.1f} ml"]
     if result.get("n_components") is not None:
         parts.append(f"{int(result['n_components'])} connected component(s)")

@@ -9,6 +9,20 @@ from __future__ import annotations
 import numpy as np
 
 _EPS = 1e-6
+# what the uncertainty map (uncertainty.nii.gz: the NIfTI description, Slicer's voxel value units, the legend) holds
+ENTROPY_MEANING = "predictive entropy of the tumour probability"
+ENTROPY_UNIT = "bit"
+MI_MEANING = "mutual information (model disagreement) of the tumour probability"
+
+
+def described(img, meaning: str = ENTROPY_MEANING, unit: str = ENTROPY_UNIT):
+    """``img`` (a SimpleITK image, not changed) with the NIfTI description "<meaning>, <unit>" (ITK writes the
+    ``ITK_FileNotes`` metadata as the header's ``descrip``, 80 characters)."""
+    import SimpleITK as sitk
+
+    out = sitk.Image(img)
+    out.SetMetaData("ITK_FileNotes", f"{meaning}, {unit}"[:79])
+    return out
 
 
 def binary_entropy(p: np.ndarray) -> np.ndarray:
