@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset
 
 from lungai.dicom import roles
 from lungai.dicom.rtstruct import contoured_structures, list_structures, read_rtstruct, read_rtstruct_role
-from lungai.errors import InputNote
+from lungai.errors import InputError, InputNote
 from lungai.io import read_ct
 
 
@@ -87,6 +87,52 @@ def test_cohort_planning_records_a_patient_whose_rtstruct_cannot_be_read_and_goe
     assert any("P1 will fail" in line for line in cohort.inventory_warnings(jobs))
 
 
+def test_a_truncated_rtstruct_is_said_by_scan_and_cohort_not_dropped(export, tmp_path, capsys):
+    """QA: a half-written RTSTRUCT (``head -c`` of LUNG1-003's; pydicom OSError 'No tag to read') was dropped
+    silently: dicom-scan said '0 RTSTRUCT ... missing RTSTRUCT', cohort used the automatic tumour with empty notes."""
+    import shutil
+
+    from lungai.cli import main
+    from lungai.dicom import cohort
+    from lungai.dicom.discover import scan
+
+    root = tmp_path / "export"
+    shutil.copytree(export["P1"]["ct"], root / "P1" / "CT")
+    rs = root / "P1" / "RTSTRUCT" / "rtstruct.dcm"
+    rs.parent.mkdir()
+    shutil.copy(export["P1"]["rtstruct"], rs)
+    data = rs.read_bytes()
+    from lungai.dicom.discover import _TAGS
+
+    def unreadable(n):       # cut where pydicom cannot read the header (as 'No tag to read' on LUNG1-003's)
+        rs.write_bytes(data[:n])
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pydicom.dcmread(rs, stop_before_pixels=True, specific_tags=_TAGS)
+        except Exception:  # noqa: BLE001
+            return True
+        return False
+
+    assert next((n for n in range(200, 4000) if unreadable(n)), None)
+    (st,) = scan(root)
+    assert st.rtstruct == [] and st.unreadable == [rs]
+    assert any(f"1 file(s) could not be read as DICOM: {rs.name}" in n and "re-export" in n for n in st.notes)
+    assert main(["dicom-scan", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "1 unreadable DICOM file(s)" in out and f"warning: 1 file(s) could not be read as DICOM: {rs.name}" in out
+    jobs, inventory = cohort.plan_cohort(root)
+    row = inventory.iloc[0]
+    assert "could not be read as DICOM" in row.notes and "WARNING: no readable RTSTRUCT" in row.notes
+    assert "unreadable file may be its RTSTRUCT" in row.tumour_from
+    assert any("no readable RTSTRUCT" in line for line in cohort.inventory_warnings(jobs))
+    # a file that is not meant to be DICOM (no .dcm, no DICM preamble) is no concern
+    rs.rename(rs.with_name("notes.txt"))
+    rs.with_name("notes.txt").write_bytes(b"some text")
+    (st,) = scan(root)
+    assert st.unreadable == [] and not any("could not be read" in n for n in st.notes)
+
+
 # ------------------------------------------------------------------------------------------------- roles
 
 @pytest.mark.parametrize("name, role", [
@@ -151,7 +197,37 @@ def test_a_gtv_known_only_by_its_interpreted_type_is_a_gtv_and_said(p1, tmp_path
 
 # --------------------------------------------------------------------------------- contour planes of one slice
 
-def test_two_contours_of_one_slice_a_few_tenths_of_a_mm_apart_are_one_plane(p1, tmp_path):
+
+DERIVED = ("zPTV_opt", "optPTV", "z_GTV_opt", "GTV_5mm", "GTV+5mm", "GTV_2cm", "GTV_ring", "Ring_GTV", "NOT_GTV",
+           "avoid_GTV", "GTV_PRV", "GTV_exp", "GTV_old", "GTVn_eval")
+
+
+def test_derived_helper_and_motion_envelope_structures_typed_gtv_are_no_gtv():
+    """Review of f3829a0: the RT ROI Interpreted Type fallback took optimisation / margin / ring / helper structures
+    typed GTV as the tumour; a typed-GTV structure beside named GTVs was added to them; GTV_MIP / GTV_4D / GTV_avg
+    (4D motion envelopes) were the tumour by name."""
+    for name in DERIVED:
+        typed = roles.StructureName(name, "GTV")
+        assert roles.structure_role(typed) is None, name
+        assert roles.find_role([typed, roles.StructureName("Lung_R", "ORGAN")], "gtv") == [], name
+    assert roles.structure_role(roles.StructureName("Mass RUL", "GTV")) == "gtv"      # the fallback still works
+    # beside a GTV by name: not added, warned
+    names = [roles.StructureName("GTV-1", "GTV"), roles.StructureName("Mass RUL", "GTV")]
+    assert roles.find_role(names, "gtv") == ["GTV-1"]
+    assert roles.structure_roles(names) == {"GTV-1": "gtv_primary", "Mass RUL": None}
+    assert any("'Mass RUL' has RT ROI Interpreted Type GTV but is not used" in n for n in roles.role_notes(names))
+    assert "Mass RUL (no role)" in roles.describe_roles(names)
+    for name in ("GTV_MIP", "GTV_4D", "GTV_avg", "GTVp_4DCT"):
+        for kind in ("GTV", ""):
+            n = roles.StructureName(name, kind)
+            assert roles.structure_role(n) is None, name
+            note = " ".join(roles.role_notes([n]))
+            assert "motion envelope" in note and f"'{name}: gtv'" in note, (name, note)
+    assert roles.structure_role("GTVp_CT") == "gtv_primary" and roles.structure_role("GTV_PET") == "gtv"
+
+
+@pytest.mark.parametrize("dz", [0.31, 0.6])
+def test_two_contours_of_one_slice_a_few_tenths_of_a_mm_apart_are_one_plane(p1, tmp_path, dz):
     """A second contour on a slice written 0.6 mm off in z (0.12 of a 5 mm slice) was refused as 'contoured on
     planes 0.60 mm apart ... the CT is thicker than the contouring grid'."""
     st, ct = p1
@@ -165,7 +241,7 @@ def test_two_contours_of_one_slice_a_few_tenths_of_a_mm_apart_are_one_plane(p1, 
     sp = np.asarray(ct.GetSpacing())
     square = np.array([[-0.5, -0.5], [1.5, -0.5], [1.5, 1.5], [-0.5, 1.5]]) * sp[:2] + corner[:2]
     item = copy.deepcopy(seq[0])
-    pts = np.column_stack([square, np.full(4, z + 0.6)])
+    pts = np.column_stack([square, np.full(4, z + dz)])
     item.ContourData = [f"{v:.3f}" for v in pts.ravel()]
     item.NumberOfContourPoints = 4
     seq.append(item)
@@ -176,6 +252,26 @@ def test_two_contours_of_one_slice_a_few_tenths_of_a_mm_apart_are_one_plane(p1, 
     k = int(round(ct.TransformPhysicalPointToContinuousIndex((0.0, 0.0, float(z)))[2]))
     expected[k, 1:3, 1:3] ^= 1
     assert np.array_equal(got, expected)
+
+
+def test_overlapping_contours_of_one_slice_from_two_planes_are_refused_not_xored(p1, tmp_path):
+    """Review of f3829a0: every slice's contour written at z - 0.6 mm and a 97 % copy at z + 0.6 mm (a contouring grid
+    finer than the CT) were snapped to one slice and XOR-filled into rings (2 ml instead of 35 ml), silently."""
+    st, ct = p1
+    ds = pydicom.dcmread(st["rtstruct"])
+    seq = _roi(ds, "Lung_R").ContourSequence
+    for item in list(seq):
+        pts = np.asarray([float(v) for v in item.ContourData]).reshape(-1, 3)
+        centre = pts[:, :2].mean(axis=0)
+        item.ContourData = [f"{v:.3f}" for v in np.column_stack([pts[:, :2], pts[:, 2] - 0.6]).ravel()]
+        copy_ = copy.deepcopy(item)
+        inner = centre + 0.97 * (pts[:, :2] - centre)
+        copy_.ContourData = [f"{v:.3f}" for v in np.column_stack([inner, pts[:, 2] + 0.6]).ravel()]
+        seq.append(copy_)
+    path = tmp_path / "two_planes.dcm"
+    ds.save_as(path)
+    with pytest.raises(InputError, match=r"(?s)'Lung_R'.*planes 1\.20 mm apart.*overlap.*rings"):
+        read_rtstruct(path, ct, names=["Lung_R"])
 
 
 # --------------------------------------------------------------------------- radiomics notes empty structures

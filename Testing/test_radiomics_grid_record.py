@@ -12,6 +12,7 @@ import pytest
 import SimpleITK as sitk
 import yaml
 
+import lungai
 from lungai.radiomics import extract, load_params
 from lungai.synthetic import labels as L
 
@@ -60,7 +61,7 @@ def test_ibsi_presets_record_their_grid_their_configuration_and_the_versions(sma
     (p,) = prepare(small_phantom.ct, {"tumour": _tumour(small_phantom)}, params)
     assert p.settings["spacing_mm"] == "2 x 2 x 2" and "linear image" in p.settings["interpolation"]
     assert p.settings["grid_size"] == "168x168x100"                 # 96 x 96 x 40 at 3.5 / 5 mm -> 2 mm
-    assert "lungai 0.1" in p.settings["versions"]
+    assert f"lungai {lungai.__version__}" in p.settings["versions"]
     doc = json.loads(write_sidecar(tmp_path / "f.csv", params).read_text(encoding="utf-8"))
     assert doc["ibsi_configuration"]["spacing_mm"] == [2.0, 2.0, 2.0]
     assert doc["ibsi_configuration"]["resegment_range"] == [-1000, 400] and doc["ibsi_configuration"]["bins"] == 25
@@ -168,3 +169,19 @@ def test_radiomics_rtstruct_names_the_structures_merged_into_a_segment(tmp_path,
     assert "union of" not in capsys.readouterr().err
     assert pd.read_csv(tmp_path / "p_settings.csv").structures.tolist() == ["GTV-1"]
     assert ct.GetSize() == st["masks"]["GTV"].GetSize()
+
+
+def test_mixed_spacings_are_said_for_ibsi_a_and_b_not_c():
+    """Review of cfd30f1: any IBSI configuration was skipped; A (no interpolation) and B (the CT's own z) keep the
+    CT's spacing, so texture features of mixed spacings are not comparable there either."""
+    from lungai.radiomics.prepare import mixed_spacing_note
+
+    def rows(grid, a, b):
+        return pd.DataFrame({"case": ["a", "b"], "segment": "tumour", "grid": f"IBSI-1 configuration {grid}",
+                             "spacing_mm": [a, b]})
+
+    assert mixed_spacing_note(rows("A", "0.977 x 0.977 x 3", "0.7 x 0.7 x 2.5"), load_params("ibsi-a")) is not None
+    assert mixed_spacing_note(rows("A", "0.977 x 0.977 x 3", "0.977 x 0.977 x 3"), load_params("ibsi-a")) is None
+    assert mixed_spacing_note(rows("B", "2 x 2 x 3", "2 x 2 x 2.5"), load_params("ibsi-b")) is not None
+    assert mixed_spacing_note(rows("B", "2 x 2 x 3", "2 x 2 x 3"), load_params("ibsi-b")) is None
+    assert mixed_spacing_note(rows("C", "2 x 2 x 2", "2 x 2 x 2"), load_params("ibsi-c")) is None

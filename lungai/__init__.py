@@ -4,4 +4,4 @@ Everything here works on numpy / SimpleITK / torch, without Qt and without Slice
 Only :mod:`lungai.mrml` imports ``slicer`` (MRML nodes <-> core objects).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -52,7 +52,7 @@ def register(sub) -> None:
 def run_scan(args) -> int:
     import json
 
-    from lungai.dicom.discover import files_under, scan
+    from lungai.dicom.discover import UNREADABLE, files_under, scan
     from lungai.dicom.roles import describe_roles
     from lungai.dicom.rtstruct import list_structures
     from lungai.progress import task
@@ -72,9 +72,10 @@ def run_scan(args) -> int:
                         "description": st.ct.description}
                  if st.ct else None,
                  "rtstruct": [str(p) for p in st.rtstruct], "rtdose": [str(p) for p in st.rtdose],
-                 "seg": [str(p) for p in st.seg], "missing": st.missing, "notes": st.notes}
-        for note in st.notes:
-            print(f"  note: {note}")
+                 "seg": [str(p) for p in st.seg], "missing": st.missing, "notes": st.notes,
+                 "unreadable": [str(p) for p in st.unreadable]}
+        for note in st.notes:       # a file that could not be read (an RTSTRUCT missed?) is a warning
+            print(f"  {'warning' if UNREADABLE in note else 'note'}: {note}")
         if args.structures:
             entry["structures"] = {}
             for rs in st.rtstruct:

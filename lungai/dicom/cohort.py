@@ -32,13 +32,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from lungai.dicom.discover import UNREADABLE
 from lungai.errors import InputError, LungAIError
 from lungai.io.outputs import check_folder_path, forget_stamps, prepare_output_folder, record_outputs
 from lungai.progress import task
 from lungai.radiomics.batch import BatchSummary
 from lungai.radiomics.manifest import NAME_RULE, name_clashes, safe_name
 from lungai.radiomics.prepare import mixed_spacing_note
-from lungai.radiomics.settings import SETTINGS_COLUMN, sidecar_path, versions, write_sidecar
+from lungai.radiomics.settings import SETTINGS_COLUMN, resampling_revision, sidecar_path, versions, write_sidecar
 
 INVENTORY = "patients.csv"
 TABLE = "rp_table.csv"
@@ -107,15 +108,18 @@ def inputs_change(recorded: dict | None, current: dict) -> str | None:
         old, new = recorded.get(what), current.get(what)
         if old != new:
             parts.append(f"{name} added" if not old else f"{name} removed" if not new else f"{name} changed")
+    if recorded.get("resampling_revision") != current.get("resampling_revision"):
+        parts.append("computed with the pyradiomics resampling of an older lungai (before 0.2.0; values differ)")
     return ", ".join(parts) or None
 
 
-AUTO_LUNGS = "automatic (lungai.lungs, RT lung definition)"     # provenance of the lungs of segment_lungs
+AUTO_LUNGS = "automatic (lungai.lungs, RT lung definition)"
+UNREADABLE_RTSTRUCT = "an unreadable file may be its RTSTRUCT (notes)"     # provenance of the lungs of segment_lungs
 
 def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     """(jobs for the patients with a CT, inventory table of every patient: what it has / lacks / will use)."""
     from lungai.dicom.discover import files_under, scan
-    from lungai.dicom.roles import dose_lungs_role, empty_note, role_notes, structure_role
+    from lungai.dicom.roles import dose_lungs_role, empty_note, role_notes, structure_roles
     from lungai.dicom.rtstruct import contoured_structures
     from lungai.dose.read import plan_dose_files
 
@@ -142,7 +146,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
         if st.rtstruct:
             try:
                 structures, empty = contoured_structures(st.rtstruct[0])   # an empty template ROI has no role
-                roles = {n: structure_role(n, mapping) for n in structures}
+                roles = structure_roles(structures, mapping)
                 if empty_note(empty):
                     notes.append(empty_note(empty))
                 notes.extend(role_notes(structures, mapping))
@@ -185,6 +189,12 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
         not_summed = bool(error) and "DoseSummationType" in error[0]
         tumour = ("RTSTRUCT " + "+".join(n for n, r in roles.items() if r in ("gtv", "gtv_primary", "gtv_node"))
                   if has("gtv", "gtv_primary", "gtv_node") else "automatic segmentation (with confidence)")
+        if st.unreadable and not st.rtstruct and st.ct is not None:   # never a silent fall-back to automatic
+            tumour += f" - {UNREADABLE_RTSTRUCT}"
+            lungs += f" - {UNREADABLE_RTSTRUCT}" if lungs.startswith("automatic") else ""
+            notes.insert(0, f"WARNING: no readable RTSTRUCT, and {len(st.unreadable)} file(s) that {UNREADABLE} may "
+                            "hold it: the lungs / tumour are automatic, not the clinician's contours; re-export the "
+                            "file(s) and run again")
         unnamed = [n for n, r in roles.items() if r is None]
         if unnamed:
             notes.append("structures without a role (see --structure-map): " + ", ".join(unnamed))
@@ -441,6 +451,8 @@ def inventory_warnings(jobs: list[CohortJob]) -> list[str]:
     for job in jobs:
         if job.error:
             lines.append(f"{job.case} will fail: {job.error[0]}")
+        lines += [f"{job.case}: {n[len('WARNING: '):]}" for n in job.notes
+                  if n.startswith("WARNING: ") and UNREADABLE in n]       # an RTSTRUCT that could not be read?
     return lines
 
 
@@ -595,7 +607,10 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
                   + (f"; lungs {r.lungs_from}, tumour {r.tumour_from}" if r.case else "; not processed (no CT)"))
         for line in inventory_warnings(jobs):
             print("warning: " + line)
+        revision = resampling_revision(params)
         for job in jobs:     # a finished patient whose inputs changed since (an RTDOSE / RTSTRUCT added ...) is redone
+            if revision:     # resampled by pyradiomics: a result of an older lungai's grid is redone
+                job.inputs["resampling_revision"] = revision
             done = out / "patients" / safe_name(job.case) / RESULT
             if done.exists():
                 try:

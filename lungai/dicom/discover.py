@@ -9,6 +9,8 @@ SeriesInstanceUID, FrameOfReferenceUID, StudyInstanceUID, PatientID) with
 Files that match no CT become studies without a CT, so a report can say what each patient lacks.
 A scout / LOCALIZER series or one of fewer than 3 slices is no CT candidate (:func:`ct_skip_reason`): it is
 noted on the patient's study as skipped, never made a study of its own.
+A file meant to be DICOM (``*.dcm`` or the DICM preamble) that cannot be read (truncated, half-written) is noted on
+the study sharing its folder (:func:`unreadable_note`), never dropped silently.
 Headers only are read (no pixel data).
 """
 
@@ -61,6 +63,7 @@ class Study:
     rtdose: list[Path] = field(default_factory=list)
     seg: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    unreadable: list[Path] = field(default_factory=list)   # DICOM files here that could not be read (truncated ...)
 
     @property
     def missing(self) -> list[str]:
@@ -69,7 +72,66 @@ class Study:
     def summary(self) -> str:
         have = (f"CT {self.ct.n_slices} slices" if self.ct else "no CT", f"{len(self.rtstruct)} RTSTRUCT",
                 f"{len(self.rtdose)} RTDOSE", f"{len(self.seg)} SEG")
-        return f"{self.patient_id}: " + ", ".join(have) + (f"; missing {', '.join(self.missing)}" if self.missing else "")
+        return (f"{self.patient_id}: " + ", ".join(have) + (f"; missing {', '.join(self.missing)}" if self.missing else "")
+                + (f"; {len(self.unreadable)} unreadable DICOM file(s)" if self.unreadable else ""))
+
+
+UNREADABLE = "could not be read as DICOM"
+
+
+def unreadable_note(files) -> str:
+    """The warning naming the DICOM files of a study's folders that could not be read (a truncated / half-written
+    file: an RTSTRUCT among them would be missed silently)."""
+    files = list(files)
+    names = ", ".join(Path(f).name for f in files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+    return (f"{len(files)} file(s) {UNREADABLE}: {names} (truncated or damaged; one may be this patient's RTSTRUCT, "
+            "RTDOSE or CT slice); re-export them")
+
+
+def looks_dicom(path: Path) -> bool:
+    """A file meant to be DICOM: named ``*.dcm`` or with the ``DICM`` preamble (bytes 128-131)."""
+    if Path(path).suffix.lower() == ".dcm":
+        return True
+    try:
+        with open(path, "rb") as f:
+            f.seek(128)
+            return f.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def _attach_unreadable(studies: list, unreadable: list, root: Path) -> None:
+    """Each unreadable DICOM file goes to the studies whose folders share the deepest folder with it, below ``root``
+    (or to the one patient under ``root``); else to a study of patient 'unknown'.  Each study gets a note."""
+    def folders(st):
+        out = [Path(f).parent for f in (st.ct.files if st.ct else [])]
+        return out + [Path(f).parent for f in (*st.rtstruct, *st.rtdose, *st.seg)]
+
+    def depth(a: Path, b: Path) -> int:
+        n = 0
+        for x, y in zip(a.parts, b.parts):
+            if x != y:
+                break
+            n += 1
+        return n
+
+    base = len(root.parts)
+    one_patient = len({st.patient_id for st in studies}) == 1
+    for path in unreadable:
+        scored = [(max((depth(path.parent, f) for f in folders(st)), default=0), st) for st in studies]
+        best = max((d for d, _ in scored), default=0)
+        targets = [st for d, st in scored if d == best and (d > base or one_patient)]
+        if not targets:
+            orphan = next((st for st in studies if st.patient_id == "unknown" and st.ct is None), None)
+            if orphan is None:
+                orphan = Study(patient_id="unknown", study_uid="", frame_of_reference_uid=None)
+                studies.append(orphan)
+            targets = [orphan]
+        for st in targets:
+            st.unreadable.append(path)
+    for st in studies:
+        if st.unreadable:
+            st.notes.append(unreadable_note(st.unreadable))
 
 
 def frames_of(ds) -> int:
@@ -210,6 +272,8 @@ def _header(path: Path):
         return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_TAGS)
     except (InvalidDicomError, OSError, ValueError, AttributeError):
         return None
+    except Exception:  # noqa: BLE001 - a truncated file fails in many ways (pydicom BytesLengthException ...): unreadable
+        return None
 
 
 def _references(path: Path) -> tuple[set[str], set[str]]:
@@ -304,10 +368,13 @@ def scan(root, progress=None, files=None) -> list[Study]:
     ct_slices: dict[str, list] = defaultdict(list)
     ct_heads: dict[str, list] = defaultdict(list)
     others: list[tuple[str, Path, object]] = []
+    unreadable: list[Path] = []
     for path in (files_under(root) if files is None else files):
         ds = _header(path)
         if progress is not None:
             progress.update(1, path.name)
+        if ds is None and looks_dicom(path):      # a truncated / half-written file: said, never dropped silently
+            unreadable.append(path)
         if ds is None or "Modality" not in ds:
             continue
         modality = str(ds.Modality)
@@ -398,6 +465,7 @@ def scan(root, progress=None, files=None) -> list[Study]:
             targets = [st]
         for st in targets:
             getattr(st, modality.lower()).append(path)
+    _attach_unreadable(studies, unreadable, root)
     for st in studies:
         if len(st.rtstruct) > 1:
             st.notes.append(f"{len(st.rtstruct)} RTSTRUCTs reference this CT; choose one")

@@ -19,7 +19,9 @@ An iGTV (internal GTV: the GTV's motion envelope on a 4D CT) is not the tumour a
 never get a GTV role.
 
 An RTSTRUCT structure whose name has no role but whose RT ROI Interpreted Type is GTV (a :class:`StructureName`
-read by :mod:`lungai.dicom.rtstruct` carries it) is role "gtv", said by :func:`role_notes`.
+read by :mod:`lungai.dicom.rtstruct` carries it) is role "gtv", said by :func:`role_notes`, when no structure of the
+set is a GTV by name, and never for a target volume or a derived / helper name (margins, rings, opt, PRV ...).  A
+GTV's 4D motion envelope ("GTV_MIP", "GTV_4D", "GTV_avg") is, like an iGTV, no GTV (warned).
 
 A user mapping overrides the patterns: a dict or a YAML / JSON file ``{structure name: role}``
 (names compared case-insensitively; a role of ``null`` / ``none`` hides a structure), e.g.::
@@ -46,7 +48,7 @@ _LUNGS = (r"(?:lungs?|lungs? (?:total|all|both|bilat|bilateral|combined)"
 _GTV = r"(?:i?gtv(?:s|all|total| all| total)?)"
 # what may follow a GTV name after a separator without changing what it is: the image it was drawn on, a side /
 # lobe, a number ("GTVp_CT", "GTV_PET", "GTV_L", "GTVn_4R_2")
-_GTV_QUALIFIER = (r"(?: (?:pet|ct|pet ?ct|mri?|cbct|4d|4d ?ct|avg|ave|mip|plan|planning|final|\d+"
+_GTV_QUALIFIER = (r"(?: (?:pet|ct|pet ?ct|mri?|cbct|plan|planning|final|\d+"
                   r"|l|r|lt|rt|left|right|rul|rml|rll|lul|lll))*")
 # IASLC lymph-node stations with their side / part ("4R", "10L", "11Rs", "3A"): "GTV_4R" is a node
 _STATION = r"(?:(?:[1-4]|1[0-4]) ?(?:r|l|rs|ri|ls|li|rt|lt)|3 ?(?:a|p))"
@@ -82,19 +84,39 @@ class StructureName(str):
         return (StructureName, (str(self), self.interpreted_type))
 
 
-# names never taken as a GTV by their RT ROI Interpreted Type: planning target / clinical target / internal target
-# volumes and the internal GTV (motion envelope), whatever type the planning system wrote
-_NOT_GTV = re.compile(r"(?:^|[^a-z])(?:ptv|ctv|itv|igtv)")
+# names never taken as a GTV by their RT ROI Interpreted Type (on the normalised name): planning target / clinical
+# target / internal target volumes and the internal GTV anywhere in the name, and derived / helper structures: a margin
+# ("GTV_5mm", "GTV+5mm", "GTV_2cm"), a ring, an optimisation / PRV / expansion / old / evaluation / avoidance / NOT
+# structure, a leading z / zz helper prefix ("z_GTV_opt"), and the GTV's motion envelopes (:data:`_MOTION`)
+_NOT_GTV = re.compile(r"ptv|ctv|itv|igtv|\d+ ?(?:mm|cm)|\+|ring|opt|prv|exp|eval|avoid"
+                      r"|(?:^|[^a-z]|gtv[np]?)(?:not|old)(?:[^a-z]|$)|^zz?(?: |gtv|ptv|ctv|itv|igtv)")
 # an iGTV / ITV by name: the GTV's motion envelope (4D CT), not the tumour
 _INTERNAL = re.compile(r"i ?gtv|itv")     # matched at the start of the normalised name
+# a GTV's motion envelope by a 4D CT qualifier (maximum intensity projection, 4D, average): like an iGTV, not the tumour
+_MOTION = re.compile(r"gtv[a-z]*(?: [a-z0-9]+)* ?(?:mip|4d|4d ?ct|avg|ave)(?: |$)")
 
 
 def type_role(name: str) -> str | None:
     """The role a structure gets from its RT ROI Interpreted Type when its name has none: "gtv" for type GTV (never
-    for a PTV / CTV / ITV / iGTV name), else None."""
-    if getattr(name, "interpreted_type", "") == "GTV" and not _NOT_GTV.search(str(name).lower()):
+    for a target volume, derived / helper or motion-envelope name, :data:`_NOT_GTV`), else None.  Among other
+    structures, only when none is a GTV by name (:func:`structure_roles`)."""
+    key = normalise(name)
+    if getattr(name, "interpreted_type", "") == "GTV" and not _NOT_GTV.search(key) and not _MOTION.match(key):
         return "gtv"
     return None
+
+
+def structure_roles(names: Iterable[str], mapping=None) -> dict:
+    """{name: role or None} of an RTSTRUCT's structures: the user mapping, else the name patterns; the RT ROI
+    Interpreted Type (:func:`type_role`) only when no structure is a GTV by mapping or name."""
+    return dict(_roles(list(names), load_mapping(mapping)))
+
+
+def _roles(names: list, user: dict) -> list:
+    by_name = [(n, user[normalise(n)] if normalise(n) in user else _name_role(normalise(n))) for n in names]
+    if any(r in GTV_ROLES for _, r in by_name):
+        return by_name
+    return [(n, r if r or normalise(n) in user else type_role(n)) for n, r in by_name]
 
 
 def normalise(name: str) -> str:
@@ -146,10 +168,7 @@ def structure_role(name: str, mapping=None) -> str | None:
 
 
 def _role(name: str, user: dict) -> str | None:
-    key = normalise(name)
-    if key in user:
-        return user[key]
-    return _name_role(key) or type_role(name)
+    return _roles([name], user)[0][1]
 
 
 def _name_role(key: str) -> str | None:
@@ -165,15 +184,26 @@ def role_notes(names: Iterable[str], mapping=None) -> list[str]:
     no role (so is not in role "gtv"); a 'Lungs-iGTV' taken as lungs minus GTV.  Names the user mapping lists are
     the user's choice: no note."""
     user = load_mapping(mapping)
+    names = list(names)
+    roles = dict(_roles(names, user))
+    named = [str(n) for n in names if roles[n] in GTV_ROLES and not (type_role(n) and not _name_role(normalise(n))
+                                                                       and normalise(n) not in user)]
     notes = []
     for n in names:
         key = normalise(n)
         if key in user:
             continue
         role = _name_role(key)
-        if role is None and type_role(n):
+        if role is None and type_role(n) and roles[n] == "gtv":
             notes.append(f"structure {str(n)!r} is taken as a GTV (role gtv) because its RT ROI Interpreted Type is "
                          "GTV (its name has no role); map it with --structure-map if it is not a GTV")
+        elif role is None and type_role(n):
+            notes.append(f"structure {str(n)!r} has RT ROI Interpreted Type GTV but is not used as a GTV: other "
+                         f"structures are GTVs by name ({', '.join(named)}); if it is one too, map it with "
+                         f"--structure-map ('{n}: gtv')")
+        elif role is None and _MOTION.match(key):
+            notes.append(f"structure {str(n)!r} is a motion envelope of the GTV (4D CT MIP / average), not a GTV: it "
+                         f"is not used as the tumour; to use it, map it with --structure-map ('{n}: gtv')")
         elif role is None and _INTERNAL.match(key):
             notes.append(f"structure {str(n)!r} is an internal target volume ("
                          + (f"the GTV's motion envelope), not a GTV: it is not used as the tumour; to use it, map it "
@@ -196,8 +226,7 @@ def find_role(names: Iterable[str], role: str, mapping=None) -> list[str]:
     role = _check_role(role, "the requested role")
     if role is None:
         raise InputError("no role requested", f"use one of: {', '.join(ROLES)}")
-    user = load_mapping(mapping)
-    roles = [(n, _role(n, user)) for n in names]
+    roles = _roles(list(names), load_mapping(mapping))
     if role == "gtv":
         return [n for wanted in GTV_ROLES for n, r in roles if r == wanted]
     return [n for n, r in roles if r == role]
@@ -206,9 +235,11 @@ def find_role(names: Iterable[str], role: str, mapping=None) -> list[str]:
 def describe_roles(names: Iterable[str], mapping=None) -> str:
     """``name (role)`` for every name, for error messages and reports."""
     user = load_mapping(mapping)
+    names = list(names)
+    roles = dict(_roles(names, user))
 
     def role(n):
-        r = _role(n, user)
+        r = roles[n]
         return (f"{r}, by its RT ROI Interpreted Type" if r and normalise(n) not in user and not _name_role(normalise(n))
                 else r or "no role")
 

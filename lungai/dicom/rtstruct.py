@@ -8,7 +8,9 @@ rt-utils (OpenCV) / plastimatch would be large extra dependencies for a scanline
   on an oblique plane are refused), and a structure's contour planes must be at least
   :data:`MIN_PLANE_STEP` slice apart: contours drawn on a finer grid than the CT (an RTSTRUCT of the 1.5 mm
   reconstruction on a 3 mm CT) would land two planes on one CT slice, which the even-odd rule would XOR into
-  rings, so they are refused;
+  rings, so they are refused; contours of one CT slice whose planes differ by more than :data:`ONE_PLANE_MM` /
+  :data:`ONE_PLANE_TOL` slice (within :data:`SLICE_TOL`) are taken only when they do not overlap (else refused,
+  :func:`_fill_slice`);
 - a voxel is inside when its centre is (pixel-centre rule, as plastimatch's rasteriser), and the
   contours of one slice are combined by the even-odd (XOR) rule: a contour inside another is a
   hole, a contour inside a hole is an island again (:func:`fill_even_odd`, a numpy scanline fill);
@@ -38,6 +40,13 @@ EDGE_TOL = 0.5
 # finer grid than this CT.
 SAME_PLANE_TOL = 0.1
 MIN_PLANE_STEP = 0.75
+# Contours of one CT slice lie in one plane when their z differ by at most ONE_PLANE_MM and ONE_PLANE_TOL slice
+# (whichever is smaller: 0.3 mm on a 3 mm CT, 0.1 mm on a 1 mm CT); the even-odd rule combines them (holes,
+# islands).  Contours of one slice from planes further apart (within SLICE_TOL) are taken only when they do not
+# overlap: two overlapping ones are two contouring planes of a finer grid, which the even-odd rule would XOR into
+# rings, so they are refused (:func:`_fill_slice`).
+ONE_PLANE_MM = 0.5
+ONE_PLANE_TOL = 0.1
 FRAME_OF_REFERENCE_TAG = "0020|0052"
 
 
@@ -257,10 +266,10 @@ def rasterise(structure: Structure, ct: sitk.Image, allow_gaps: bool = False) ->
                 f"(CT {describe_extent(ct)})",
                 "check that the RTSTRUCT belongs to this CT series (same FrameOfReferenceUID), or choose the CT the "
                 "structure was drawn on")
-        per_slice.setdefault(kr, []).append(idx[:, :2])
+        per_slice.setdefault(kr, []).append((float(np.median(k)), idx[:, :2]))
     mask = np.zeros((nz, ny, nx), dtype=np.uint8)
     for kr, polys in per_slice.items():
-        mask[kr] = fill_even_odd(polys, (ny, nx))   # contours inside contours are holes
+        mask[kr] = _fill_slice(name, kr, polys, ct)   # contours inside contours (of one plane) are holes
     used = sorted(per_slice)
     missing = sorted(set(range(used[0], used[-1] + 1)) - set(used))
     if missing and not allow_gaps:
@@ -287,6 +296,42 @@ def _off_slice_error(name: str, pts: np.ndarray, k: np.ndarray, where: str):
         f"{where}; z = {float(np.median(pts[:, 2])):.2f} mm)",
         "the RTSTRUCT must be drawn on this CT (axial contours on its slices); check it belongs to the CT "
         "(same FrameOfReferenceUID) and that the CT is not tilted / resampled")
+
+
+def _fill_slice(name: str, kr: int, polys: list, ct: sitk.Image) -> np.ndarray:
+    """The mask of one CT slice from its contours ``[(slice index of the contour's plane, (n, 2) i j points)]``: the
+    contours of one plane (:data:`ONE_PLANE_MM`, :data:`ONE_PLANE_TOL`) by the even-odd rule, the planes combined
+    when they do not overlap; overlapping contours of different planes are refused (a finer contouring grid: their
+    XOR would be a ring)."""
+    nx, ny = ct.GetSize()[:2]
+    slice_mm = float(ct.GetSpacing()[2])
+    tol = min(ONE_PLANE_MM / slice_mm, ONE_PLANE_TOL) if slice_mm > 0 else ONE_PLANE_TOL
+    planes: list[list] = []
+    for k, poly in sorted(polys, key=lambda p: p[0]):
+        if planes and k - planes[-1][0][0] <= tol:
+            planes[-1].append((k, poly))
+        else:
+            planes.append([(k, poly)])
+    if len(planes) == 1:
+        return fill_even_odd([p for _, p in polys], (ny, nx))
+    out, done = np.zeros((ny, nx), dtype=np.uint8), []
+    for plane in planes:
+        f = fill_even_odd([p for _, p in plane], (ny, nx))
+        other = next((o for o, g in done if (g & f).any()), None)
+        if other is not None:
+            z_of = lambda k: float(ct.TransformContinuousIndexToPhysicalPoint((0.0, 0.0, float(k)))[2])  # noqa: E731
+            za, zb = z_of(other[0][0]), z_of(plane[0][0])
+            raise InputError(
+                f"structure {name!r}: on the CT slice at z = {z_of(kr):.2f} mm, contours drawn on planes "
+                f"{abs(zb - za):.2f} mm apart (z = {za:.2f} and {zb:.2f} mm) overlap: they are two contouring planes "
+                f"of a grid finer than the CT's {slice_mm:.2f} mm slices, and combining them on one slice (even-odd "
+                "rule) would leave rings, not the structure",
+                "use the CT series the structure set was drawn on (e.g. the thinner reconstruction of the same "
+                "scan; the RTSTRUCT's ContourImageSequence names its slices), or resample the contours in the "
+                "planning system to this CT's slices")
+        done.append((plane, f))
+        out |= f
+    return out
 
 
 def _check_contour_planes(name: str, planes: list[float], ct: sitk.Image) -> None:

@@ -26,7 +26,7 @@ from lungai.io.outputs import (forget_stamps, prepare_output_file, prepare_outpu
                                recorded_output_files)
 from lungai.radiomics.cluster import run_tasks
 from lungai.radiomics.csv_output import write_csv
-from lungai.radiomics.settings import sidecar_path, write_sidecar
+from lungai.radiomics.settings import resampling_revision, sidecar_path, write_sidecar
 from lungai.radiomics.extract import ERROR_COLUMNS, LONG_COLUMNS, to_wide
 from lungai.radiomics.manifest import read_manifest, safe_name
 from lungai.radiomics.prepare import SETTINGS_COLUMNS, mixed_spacing_note
@@ -104,10 +104,12 @@ class BatchSummary:
     errors_csv: Path | None = None
     cut: list = field(default_factory=list)      # warnings: segments on the image edge (may be cut by the scan)
     spacing: str | None = None                   # warning: texture features of mixed voxel spacings
+    redone: str | None = None                    # note: the cases done by an older lungai were dropped and redone
 
     def text(self) -> str:
-        lines = [f"{len(self.done)} case(s) extracted, {len(self.skipped)} already done (skipped), "
-                 f"{len(self.failed)} failed in {self.seconds:.1f} s -> {self.output}"]
+        lines = [f"note: {self.redone}"] if self.redone else []
+        lines += [f"{len(self.done)} case(s) extracted, {len(self.skipped)} already done (skipped), "
+                  f"{len(self.failed)} failed in {self.seconds:.1f} s -> {self.output}"]
         lines += [f"failed: {case}: {err.splitlines()[0]}" for case, err in self.failed]
         if self.segment_errors:     # the case's other segments were extracted; these are NaN / missing
             cases = len({case for case, _, _ in self.segment_errors})
@@ -132,22 +134,39 @@ class BatchSummary:
         return "\n".join(lines)
 
 
-def _params_key(params: dict, segments) -> str:
-    blob = json.dumps({"params": params, "segments": segments}, sort_keys=True, default=str)
+def _params_key(params: dict, segments, revision: bool = True) -> str:
+    """The resume key of a batch: its parameters and segments and, for a parameter set that resamples with
+    pyradiomics, the resampling revision (:func:`lungai.radiomics.settings.resampling_revision`); ``revision=False``:
+    the key an older lungai wrote (without it)."""
+    doc = {"params": params, "segments": segments}
+    if revision and resampling_revision(params):
+        doc["resampling_revision"] = resampling_revision(params)
+    blob = json.dumps(doc, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _prepare_parts(output: Path, params: dict, segments) -> Path:
+def _prepare_parts(output: Path, params: dict, segments) -> tuple[Path, str | None]:
+    """The resume folder (``<output>.parts``) and a note when the cases done there were dropped to be redone."""
     parts = prepare_output_folder(output.with_name(output.name + ".parts"))   # resumed: no owner check
     stamp, key = parts / "params.key", _params_key(params, segments)
     if not stamp.exists() and any(parts.iterdir()):      # not a batch's resume state: a folder of the user's
         raise InputError(f"{parts} (where radiomics-batch keeps the cases done, to resume) holds files it did not "
                          "write", "use another output name, or move that folder away")
-    if stamp.exists() and stamp.read_text(encoding="utf-8").strip() != key:
+    note = None
+    recorded = stamp.read_text(encoding="utf-8").strip() if stamp.exists() else key
+    if recorded != key and recorded == _params_key(params, segments, revision=False):
+        # these parameters, resampled by an older lungai (a crop-shifted grid): never mixed with new values
+        done = [p for p in parts.iterdir() if p.suffix == ".csv" and p.is_file() and not p.is_symlink()]
+        for p in done:
+            p.unlink()
+        cases = sum(not p.name.endswith((".errors.csv", ".settings.csv")) for p in done)
+        note = (f"{cases} case(s) done by an older lungai with this "
+                "resampledPixelSpacing (pyradiomics grid before lungai 0.2.0, values differ) are redone")
+    elif recorded != key:
         raise InputError(f"{parts} holds results made with other parameters or segments",
                          "use another output name, or delete that folder to start over")
     stamp.write_text(key, encoding="utf-8")
-    return parts
+    return parts, note
 
 
 def combine(rows: list[dict], parts: Path, failed: list, wide: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -184,8 +203,8 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
     prepare_output_file(output, inputs=[manifest], owner=OWNER, sidecars=outputs[1:])
     forget_stamps(output.parent, OWNER, [p.name for p in outputs])    # a killed run still resumes (this table's
                                                                         # files only: other tables keep their stamps)
-    parts = _prepare_parts(output, params, segments)
-    summary = BatchSummary(output)
+    parts, redone = _prepare_parts(output, params, segments)
+    summary = BatchSummary(output, redone=redone)
     run_tasks("radiomics-batch", process_case, rows, [row["case"] for row in rows], (params, segments, str(parts)),
               lambda row: (parts / f"{safe_name(row['case'])}.csv").exists(), summary, workers, scheduler)
     table, errors, settings = combine(rows, parts, summary.failed, wide)

@@ -154,7 +154,8 @@ SPACING_TOLERANCE = 0.01      # relative: spacings closer than this count as equ
 
 def mixed_spacing_note(settings, params: dict) -> str | None:
     """The warning for a cohort whose texture features are not comparable across cases (None when they are):
-    segments computed on each CT's own grid (``grid`` native in the ``_settings.csv`` records ``settings``: rows with
+    segments computed on each CT's own grid (``grid`` native, or an IBSI configuration A / B that keeps the CT's
+    spacing, in the ``_settings.csv`` records ``settings``: rows with
     ``case``, ``segment``, ``grid``, ``spacing_mm``) whose voxel spacing differs across cases, with texture classes
     in ``params``.  Texture values depend on the voxel spacing (one tumour at two spacings: 30-200 %)."""
     import pandas as pd
@@ -162,12 +163,16 @@ def mixed_spacing_note(settings, params: dict) -> str | None:
     from lungai.radiomics.params import ibsi_config
 
     classes = set(params.get("featureClass") or {})
-    if ibsi_config(params) is not None or not classes & set(TEXTURE_CLASSES):
+    cfg = ibsi_config(params)
+    # an IBSI configuration with its whole spacing set (C-E) gives every case one grid; A (no interpolation) and B
+    # (2 x 2 mm in plane, the CT's own z) keep spacings of the CT: their rows are compared (full spacing: for B the
+    # in-plane part is the same everywhere, so it is z)
+    if (cfg is not None and cfg.spacing is not None and None not in cfg.spacing) or not classes & set(TEXTURE_CLASSES):
         return None
     df = pd.DataFrame(settings)
     if df.empty or not {"case", "segment", "grid", "spacing_mm"} <= set(df.columns):
         return None
-    df = df[df["grid"].fillna("").astype(str).str.startswith("native")]
+    df = df[df["grid"].fillna("").astype(str).str.startswith("IBSI" if cfg is not None else "native")]
     found = []
     for seg, rows in df.groupby("segment", sort=False):
         groups: list[list] = []          # [spacing, cases]

@@ -25,13 +25,30 @@ SETTINGS_COLUMN = "radiomics_settings"
 NODE_ATTRIBUTE = "lungai.radiomics_settings"
 # Keys that do not change a feature's value (which features / extra output / label bookkeeping).
 _NOT_VALUE_AFFECTING = {"additionalInfo", "label", "enableCExtensions"}
+# The revision of lungai's pyradiomics resampling: 2 since lungai 0.2.0 (the whole CT is handed to pyradiomics, whose
+# grid is aligned with the CT's origin; before, a crop-shifted grid: values up to 60 % off).  Only parameter sets with
+# ``resampledPixelSpacing`` carry it (in their settings id, the radiomics-batch resume key and cohort's per-patient
+# inputs), so their results from an older lungai are redone and rp models trained on them refused; every other
+# parameter set (the presets, IBSI configurations included) keeps its id.
+RESAMPLING_REVISION = 2
+
+
+def resampling_revision(params: dict) -> int | None:
+    """:data:`RESAMPLING_REVISION` when ``params`` has pyradiomics resample (``resampledPixelSpacing`` not all 0,
+    no IBSI configuration), else None."""
+    from lungai.radiomics.prepare import pyradiomics_resampling
+
+    if (params.get("lungai") or {}).get("ibsi") is not None or not pyradiomics_resampling(params):
+        return None
+    return RESAMPLING_REVISION
 
 
 
 
 def lungai_value_settings(params: dict) -> dict:
     """lungai's own block (``params["lungai"]``) as it changes values: the IBSI configuration (upper
-    case) and the lung segments' spacing; the spacing is left out when it changes nothing (0 / None:
+    case), the lung segments' spacing and, for a parameter set that resamples with pyradiomics, the
+    resampling revision (:func:`resampling_revision`); the spacing is left out when it changes nothing (0 / None:
     the CT's grid, as without the block) or when an IBSI configuration fixes the grid."""
     block = dict(params.get("lungai") or {})
     if block.get("ibsi") is not None:
@@ -43,6 +60,9 @@ def lungai_value_settings(params: dict) -> dict:
         block["lung_spacing_mm"] = float(block["lung_spacing_mm"])
     else:
         block.pop("lung_spacing_mm", None)
+    block.pop("resampling_revision", None)
+    if resampling_revision(params):
+        block["resampling_revision"] = resampling_revision(params)
     return block
 
 
@@ -90,7 +110,7 @@ def versions() -> dict:
 
 
 def versions_text() -> str:
-    """:func:`versions` in one cell (the ``versions`` column of ``_settings.csv``): ``lungai 0.1.0; pyradiomics ...``."""
+    """:func:`versions` in one cell (the ``versions`` column of ``_settings.csv``): ``lungai 0.2.0; pyradiomics ...``."""
     return "; ".join(f"{k} {v}" for k, v in versions().items())
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError
-from lungai.radiomics.settings import SETTINGS_COLUMN, is_legacy_settings, read_sidecars
+from lungai.radiomics.settings import SETTINGS_COLUMN, is_legacy_settings, read_sidecars, resampling_revision
 from lungai.rp.checks import check_categories, numeric_features
 from lungai.rp.columns import ID_NAMES, ColumnRoles, require_columns
 
@@ -174,6 +174,13 @@ def settings_warnings(df: pd.DataFrame, card: dict, what: str, allow_other: bool
                    "configuration and the lung grid spacing (so no current table carries it): recompute the training "
                    "patients' features with the same --params and retrain (rp train), or pass "
                    "--allow-other-radiomics-settings to predict anyway with a warning per patient")
+        settings = (card.get("radiomics_settings") or {}).get("settings")
+        if (not legacy and isinstance(settings, dict) and "lungai" in settings
+                and resampling_revision(settings) and "resampling_revision" not in settings["lungai"]):
+            fix = ("the model was trained on features resampled (resampledPixelSpacing) by an older lungai (before "
+                   "0.2.0, a crop-shifted pyradiomics grid: values differ): recompute the training patients' features "
+                   "with the same --params and retrain (rp train), or pass --allow-other-radiomics-settings to "
+                   "predict anyway with a warning per patient")
         raise InputError(f"{what}: radiomic features of {sum(other)} patient(s) (e.g. {[c for c, o in zip(cases, other) if o][:3]}) "
                          f"were computed with radiomics settings {bad}, the model with {expected} "
                          f"(model_card.json 'radiomics_settings'); their values are not comparable", fix)

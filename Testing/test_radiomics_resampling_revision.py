@@ -1,0 +1,84 @@
+"""Results of a parameter set with resampledPixelSpacing computed by a lungai before 0.2.0 (pyradiomics on a
+crop-shifted grid: values up to 60 % off) are never mixed with new ones: the settings id carries the resampling
+revision (old rp models are refused), radiomics-batch redoes the cases of an older run, cohort redoes its patients;
+the presets (default, IBSI) keep their ids."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import lungai
+from lungai.errors import InputError
+from lungai.radiomics import load_params
+from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id, value_settings
+
+OLD_RESAMPLED_ID = "sha256:7e744c7af995"      # the id lungai 0.1.0 gave RESAMPLED (crop-shifted grid)
+RESAMPLED = ("setting: {binWidth: 25, resampledPixelSpacing: [2, 2, 2], interpolator: sitkBSpline}\n"
+             "imageType: {Original: {}}\nfeatureClass: {firstorder: []}\n")
+
+
+def _resampled(tmp_path):
+    f = tmp_path / "resampled.yaml"
+    f.write_text(RESAMPLED, encoding="utf-8")
+    return load_params(str(f))
+
+
+def test_ids_of_resampling_sets_change_presets_keep_theirs(tmp_path):
+    assert lungai.__version__ != "0.1.0"
+    params = _resampled(tmp_path)
+    assert settings_id(params) != OLD_RESAMPLED_ID
+    assert value_settings(params)["lungai"]["resampling_revision"] >= 2
+    assert settings_id(load_params("default")) == "sha256:672142f3e6c7"
+    assert [settings_id(load_params(f"ibsi-{c}")) for c in "abcde"] == [
+        "sha256:df3ae08cb5e1", "sha256:1b2af828fe45", "sha256:299bf02e8a28", "sha256:b73ed064aaef",
+        "sha256:2edcc8c92e2b"]
+    # a sidecar's settings hash to their own id again
+    assert settings_id(value_settings(params)) == settings_id(params)
+
+
+def test_an_rp_model_trained_on_old_resampled_features_is_refused(tmp_path):
+    from lungai.rp.prepare import settings_warnings
+
+    params = _resampled(tmp_path)
+    old_settings = value_settings(params)
+    old_settings["lungai"].pop("resampling_revision")
+    card = {"radiomics_settings": {"id": OLD_RESAMPLED_ID, "settings": old_settings}, "roles": {"id_column": "case"}}
+    patients = pd.DataFrame({"case": ["p1"], SETTINGS_COLUMN: [settings_id(params)]})
+    with pytest.raises(InputError, match="(?s)not comparable.*older lungai.*retrain"):
+        settings_warnings(patients, card, "patients table")
+
+
+def test_batch_redoes_the_cases_of_an_older_run(tmp_path, capsys):
+    from lungai.radiomics.batch import _params_key, run_batch
+    from lungai.radiomics.manifest import write_synthetic_cohort
+
+    params = _resampled(tmp_path)
+    manifest = write_synthetic_cohort(tmp_path / "c", 1, seed=5)
+    out = tmp_path / "f.csv"
+    first = run_batch(manifest, out, params, workers=0, segments=["tumour"])
+    new = pd.read_csv(out)
+    # as lungai 0.1.0 left it: its resume key, a part with other values
+    parts = tmp_path / "f.csv.parts"
+    (parts / "params.key").write_text(_params_key(params, ["tumour"], revision=False), encoding="utf-8")
+    part = parts / f"{first.done[0]}.csv"
+    old = pd.read_csv(part)
+    old["value"] = 1.0
+    old.to_csv(part, index=False)
+    again = run_batch(manifest, out, params, workers=0, segments=["tumour"])
+    assert again.done == first.done and again.skipped == []
+    assert "1 case(s) done by an older lungai" in again.text()
+    pd.testing.assert_frame_equal(pd.read_csv(out), new)
+    # other parameters are still refused
+    with pytest.raises(InputError, match="other parameters"):
+        run_batch(manifest, out, load_params("default", feature_classes=["firstorder"]), workers=0,
+                  segments=["tumour"])
+
+
+def test_cohort_redoes_a_result_of_an_older_lungai_with_resampling(tmp_path):
+    from lungai.dicom.cohort import inputs_change
+
+    recorded = {"ct": {"series_uid": "1", "files": []}, "rtstruct": None, "rtdose": []}
+    assert inputs_change(recorded, dict(recorded)) is None
+    change = inputs_change(recorded, {**recorded, "resampling_revision": 2})
+    assert change and "older lungai" in change
