@@ -315,6 +315,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         A dose of another patient / frame of reference than the CT (DICOM, subject hierarchy) is refused first.
         The exported dose keeps the node's voxels: their unit (:meth:`doseUnit`) is passed as --dose-unit."""
         from lungai import mrml
+        from lungai.dose.features import segments_text
         from lungai.io import write_image
         from lungai.scene.dicom import check_dose_node_matches_ct
         from lungai.segment_roles import dose_lung_segments, segment_role
@@ -332,8 +333,11 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         gtvMask = write_image(nodes.union_mask([mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n, p.inputVolume)
                                                 for n in gtvs]), workDir / "gtv.nii.gz") if gtvs else None
         dose = nodes.export_volume(p.doseVolume, workDir / "dose.nii.gz")
+        segmentation = p.segmentation.GetName()      # the masks column names the segments, not the files
         return commands.dose_features(dose, ct, lungMask, workDir / "dose.csv", gtv=gtvMask,
-                                      case=p.inputVolume.GetName(), dose_unit=unit)
+                                      case=p.inputVolume.GetName(), dose_unit=unit,
+                                      lungs_name=segments_text(lungs, segmentation),
+                                      gtv_name=segments_text(gtvs, segmentation) if gtvs else None)
 
     @staticmethod
     def doseUnit(p) -> str:

@@ -171,6 +171,15 @@ def test_cli_dose_features(small_phantom, tmp_path, capsys):
     assert 0 < df.loc[0, "dose_v30_pct"] < df.loc[0, "dose_v20_pct"] < df.loc[0, "dose_v5_pct"] <= 100
     assert df.loc[0, "dose_d98_gy"] < df.loc[0, "dose_d50_gy"] < df.loc[0, "dose_d2_gy"]
     assert "RTOG 1106" in capsys.readouterr().out  # the lung definition is said in the output
+    # what the masks are, given by a caller that wrote them (the Slicer panel: the segments), not the file names
+    assert main(["dose-features", "--dose", str(paths["dose"]), "--ct", str(paths["ct"]), "--lungs",
+                 str(paths["lungs"]), "--gtv", str(paths["gtv"]), "--lungs-name", "Slicer segments Right lung + "
+                 "Left lung", "--gtv-name", "Slicer segment Tumor", "-o", str(out)]) == 0
+    assert pd.read_csv(out).loc[0, "masks"] == ("lungs: Slicer segments Right lung + Left lung; "
+                                                "minus GTV: Slicer segment Tumor")
+    assert main(["dose-features", "--dose", str(paths["dose"]), "--ct", str(paths["ct"]), "--rtstruct",
+                 str(tmp_path / "RS.dcm"), "--lungs-name", "mine", "-o", str(tmp_path / "rs.csv")]) == 2
+    assert "with --rtstruct the masks column names its structures" in capsys.readouterr().err
 
 
 def test_rtdose_folder_and_wrong_dicom(tmp_path):

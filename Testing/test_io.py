@@ -129,6 +129,25 @@ def test_read_mask_checks_grid(tmp_path):
         read_mask(tmp_path / "shifted.nrrd", reference=img)
 
 
+def test_grid_mismatch_names_the_largest_difference_with_its_digits():
+    """A grid just over the tolerance (origin 2e-3 mm off; 1e-3 allowed) shows two origins that differ, not the
+    same rounded ones."""
+    from lungai.io.geometry import assert_same_geometry
+
+    img = sitk.Image(8, 8, 4, sitk.sitkUInt8)
+    img.SetOrigin((0.5, -1.0, 0.25))
+    off = sitk.Image(img)
+    off.SetOrigin((0.5, -1.0, 0.252))
+    with pytest.raises(GeometryError) as exc:
+        assert_same_geometry(img, off)
+    assert "largest difference: origin z 0.2500 vs 0.2520 mm (0.002 mm apart" in exc.value.problem
+    off = sitk.Image(img)
+    off.SetSpacing((1.0, 1.0, 1.0005))
+    off.SetOrigin((0.5, -1.0, 0.2505))                      # within its tolerance: the spacing is named
+    with pytest.raises(GeometryError, match=r"largest difference: spacing z 1.00000 vs 1.00050 mm"):
+        assert_same_geometry(img, off)
+
+
 # ------------------------------------------------------------------ slice positions of a DICOM series
 
 @pytest.fixture(scope="module")

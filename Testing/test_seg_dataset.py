@@ -162,3 +162,18 @@ def test_all_masks_empty_is_refused(tmp_path):
     m[1, 1, 1] = 1
     sitk.WriteImage(m, str(tmp_path / "m" / "B_1.nii.gz"))
     check_masks(cases)                                                  # one tumour-free case is fine
+
+
+def test_a_dicom_export_some_levels_deep_is_named(tmp_path):
+    """--images / --masks given a DICOM export's root (patient / study / series folders, 3 levels deep): said to
+    hold DICOM files, not "no image ... has a mask of the same name"; the search stops 4 levels down."""
+    from io_helpers import write_dicom_series
+
+    img = sitk.Image(4, 4, 2, sitk.sitkInt16)
+    write_dicom_series(img, tmp_path / "dc3" / "LUNG1-003" / "study1" / "CT", "1.2.826.0.1.3680043.8.498.1")
+    _touch(tmp_path / "m", ["A_1.nii.gz"])
+    with pytest.raises(InputError, match="--images folder .*dc3 holds DICOM files"):
+        pair_files(tmp_path / "dc3", tmp_path / "m")
+    write_dicom_series(img, tmp_path / "deep" / "a" / "b" / "c" / "d" / "CT", "1.2.826.0.1.3680043.8.498.2")
+    with pytest.raises(InputError, match="has a mask of the same name"):
+        pair_files(tmp_path / "deep", tmp_path / "m")

@@ -106,7 +106,10 @@ def test_resume_with_other_settings_is_named(tiny_data, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--arch unet then, attention_unet now" in err and "Traceback" not in err
     assert main(base + ["-o", str(out), "--resume", "--member", "0"]) == 0    # the same settings still resume
-    (out / "checkpoints" / "settings.json").unlink()          # settings not recorded: not known as train-seg's
+    (out / "checkpoints" / "settings.json").unlink()          # a run begun before settings.json was recorded
+    assert main(base + ["-o", str(out), "--resume", "--member", "0"]) == 0    # its member states: still resumed
+    assert not (out / "checkpoints" / "settings.json").exists()              # (its settings are not known)
+    (out / "checkpoints" / "member_0.last.safetensors").unlink()             # a state without its weights
     assert main(base + ["-o", str(out), "--resume", "--member", "0"]) == 2
     assert "train-seg did not write" in capsys.readouterr().err
 
@@ -565,6 +568,40 @@ def test_resume_never_trains_over_checkpoints_train_seg_did_not_write(tiny_data,
     (run / "checkpoints" / "member_0.state.json").write_text("mine\n", encoding="utf-8")
     assert main(_one_epoch(images, masks) + ["-o", str(run), "--resume"]) == 2
     assert "member_0.state.json is not the state file of a train-seg member" in capsys.readouterr().err
+
+
+def test_checkpoints_without_settings_json_are_judged_by_their_member_states(tmp_path):
+    """No settings.json: a run begun before train-seg recorded it (a member's state.json with its weights) is
+    train-seg's; a run stopped as it began (checkpoints/ empty, or only an unfinished *.tmp) is no run yet; any
+    other folder is foreign."""
+    from lungai.seg.settings import check_settings, foreign_checkpoints
+
+    ckpt = tmp_path / "run" / "checkpoints"
+    ckpt.mkdir(parents=True)
+    assert foreign_checkpoints(ckpt) is None                       # empty: stopped as it began
+    (ckpt / "settings.4242.tmp").write_text("{", encoding="utf-8")
+    assert foreign_checkpoints(ckpt) is None                       # only the settings.json being written
+    check_settings(ckpt, {"arch": "unet"})                         # no run to compare: the panel's check passes
+    (ckpt / "member_0.state.json").write_text(json.dumps({"epoch": 3, "best_epoch": 2}), encoding="utf-8")
+    assert "holds no settings.json" in foreign_checkpoints(ckpt)  # a state without its weights
+    (ckpt / "member_0.last.safetensors").write_bytes(b"\0" * 16)
+    assert foreign_checkpoints(ckpt) is None                       # an older run's checkpoints
+    check_settings(ckpt, {"arch": "unet"})
+    (ckpt / "member_1.state.json").write_text("mine\n", encoding="utf-8")
+    assert "member_1.state.json is not the state file" in foreign_checkpoints(ckpt)
+    other = tmp_path / "other" / "checkpoints"
+    other.mkdir(parents=True)
+    (other / "notes.txt").write_text("mine\n", encoding="utf-8")
+    assert "holds no settings.json" in foreign_checkpoints(other)
+
+
+def test_a_run_stopped_as_it_began_is_resumed(tiny_data, tmp_path, capsys):
+    images, masks = tiny_data
+    out = tmp_path / "run"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "checkpoints" / "settings.4242.tmp").write_text('{"arch"', encoding="utf-8")
+    assert main(_one_epoch(images, masks) + ["-o", str(out), "--resume"]) == 0
+    assert (out / "model.json").is_file() and (out / "checkpoints" / "settings.json").is_file()
 
 
 def _break_grid(mask_path):

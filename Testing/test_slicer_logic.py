@@ -237,6 +237,18 @@ def test_lung_radiomics_dose_lungs_by_exact_role(load_module, mrml_scene, phanto
     gtv = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "gtv.nii.gz"))) > 0
     tumour = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, p.segmentation, "Tumor", p.inputVolume)) > 0
     np.testing.assert_array_equal(gtv, tumour | (node > 0))        # every GTV, never "Lung tumour"
+    # the dose table's masks column names the segments used, not the panel's temporary files
+    import pandas as pd
+
+    from lungai.cli import main
+
+    sitk.WriteImage(small_phantom.ct, str(tmp_path / "ct.nii.gz"))
+    assert main(cmd) == 0
+    masks = pd.read_csv(tmp_path / "dose.csv")["masks"].item()
+    seg = p.segmentation.GetName()
+    assert masks == (f"lungs: Slicer segments Right lung + Left lung (segmentation {seg!r}); "
+                     f"minus GTV: Slicer segments Tumor + gtv-2 (segmentation {seg!r})"), masks
+    assert "lungs.nii.gz" not in masks and "gtv.nii.gz" not in masks
 
 
 def test_lung_radiomics_dose_in_cgy_passes_its_unit(load_module, mrml_scene, phantom_nodes, small_phantom, tmp_path):

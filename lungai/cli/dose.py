@@ -28,6 +28,11 @@ def register(sub) -> None:
                                                  "when the RTSTRUCT has no right / left lung)")
     p.add_argument("--gtv", default=None, help="GTV mask on the CT grid (label > 0); with --rtstruct a structure or "
                                                "role (default role:gtv when the RTSTRUCT has a GTV)")
+    p.add_argument("--lungs-name", default=None, metavar="TEXT",
+                   help="what the --lungs mask is, for the CSV's masks column (default: its file name), e.g. the "
+                        "segments it was made of")
+    p.add_argument("--gtv-name", default=None, metavar="TEXT",
+                   help="what the --gtv mask is, for the CSV's masks column (default: its file name)")
     from lungai.dicom.masks import add_rtstruct_options
 
     add_rtstruct_options(p, "with --rtstruct: the lung structure (same as --lungs NAME|role:ROLE)")
@@ -51,6 +56,9 @@ def run(args) -> int:
 
     v_levels = parse_v_levels(args.v_levels) if args.v_levels else V_LEVELS
     inputs = [p for p in (args.dose, args.ct, args.lungs, args.gtv, args.rtstruct) if p]
+    if args.rtstruct and (args.lungs_name or args.gtv_name):
+        raise InputError("--lungs-name / --gtv-name describe --lungs / --gtv mask files; with --rtstruct the masks "
+                         "column names its structures", "leave out --lungs-name / --gtv-name")
     if args.rtstruct:                      # a folder given as --rtstruct: said before the output folder is made
         from lungai.dicom.rtstruct import check_rtstruct_path
 
@@ -85,8 +93,8 @@ def run(args) -> int:
 
         lungs = mask_input(args.lungs, ct, what="lungs")
         gtv = mask_input(args.gtv, ct, what="gtv") if args.gtv else None
-        lung_source = f"{Path(args.lungs).name} ({RT_LUNG_DEFINITION} when made by lungai lungs)"
-        gtv_source = Path(args.gtv).name if args.gtv else None
+        lung_source = args.lungs_name or f"{Path(args.lungs).name} ({RT_LUNG_DEFINITION} when made by lungai lungs)"
+        gtv_source = (args.gtv_name or Path(args.gtv).name) if args.gtv else None
     case = args.case or input_case_id(args.ct, args.series)
     if args.rtstruct and empty_note(empty):
         print("note: " + empty_note(empty))

@@ -51,6 +51,15 @@ def masks_text(lungs: str, gtv: str | None) -> str:
     return f"lungs: {lungs}; " + (f"minus GTV: {gtv}" if gtv else "no GTV (the lungs include the tumour)")
 
 
+def segments_text(names, segmentation: str | None = None) -> str:
+    """Segments of a Slicer segmentation as :func:`masks_text` names them (the panel's masks, given to
+    ``lungai dose-features`` as ``--lungs-name`` / ``--gtv-name``): e.g. ``Slicer segments Right lung + Left lung
+    (segmentation 'CT segmentation')``."""
+    names = list(names)
+    return (f"Slicer segment{'s' if len(names) > 1 else ''} {' + '.join(names)}"
+            + (f" (segmentation {segmentation!r})" if segmentation else ""))
+
+
 def output_columns(v_levels=V_LEVELS) -> list[str]:
     """The columns of a written dose.csv: :func:`columns` then :data:`MASKS_COLUMN`."""
     return columns(v_levels) + [MASKS_COLUMN]

@@ -22,11 +22,34 @@ def describe(img: sitk.Image) -> str:
     return f"size {img.GetSize()}, spacing ({sp}) mm, origin ({org})"
 
 
+def largest_difference(a: sitk.Image, b: sitk.Image, tol: float = 1e-4) -> str:
+    """The grids' largest difference (against :func:`same_geometry`'s tolerances), with the digits that show it:
+    e.g. "origin z -120.0000 vs -120.0020 mm (0.002 mm apart; tolerance 0.001 mm)"; "" when the grids agree."""
+    if a.GetSize() != b.GetSize():
+        return f"size {a.GetSize()} vs {b.GetSize()}"
+    worst = None
+    for name, va, vb, atol, unit in (("origin", a.GetOrigin(), b.GetOrigin(), tol * 10, " mm"),
+                                     ("spacing", a.GetSpacing(), b.GetSpacing(), tol, " mm"),
+                                     ("direction", a.GetDirection(), b.GetDirection(), tol, "")):
+        diff = np.abs(np.subtract(va, vb))
+        allowed = atol + 1e-5 * np.abs(vb)             # np.allclose's rule (its rtol 1e-5)
+        i = int(np.argmax(diff / allowed))
+        if diff[i] > allowed[i] and (worst is None or diff[i] / allowed[i] > worst[0]):
+            worst = (diff[i] / allowed[i], name, i, va[i], vb[i], diff[i], allowed[i], unit, len(va))
+    if worst is None:
+        return ""
+    _, name, i, x, y, d, allowed, unit, n = worst
+    where = "xyz"[i] if n == 3 else f"[{i // 3},{i % 3}]"
+    digits = max(2, int(-np.floor(np.log10(d))) + 1)
+    return f"{name} {where} {x:.{digits}f} vs {y:.{digits}f}{unit} ({d:.2g}{unit} apart; tolerance {allowed:.2g}{unit})"
+
+
 def assert_same_geometry(image: sitk.Image, mask: sitk.Image, what: str = "mask") -> None:
     """Raise a :class:`GeometryError` explaining how to resample when the grids differ."""
     if not same_geometry(image, mask):
         raise GeometryError(
-            f"the {what} does not lie on the image grid: image {describe(image)}; {what} {describe(mask)}",
+            f"the {what} does not lie on the image grid: image {describe(image)}; {what} {describe(mask)}"
+            + (f"; largest difference: {diff}" if (diff := largest_difference(image, mask)) else ""),
             f"resample the {what} onto the image (nearest neighbour for labels), e.g. in Slicer with "
             "'Resample Image (BRAINS)' / Segmentations > 'Export to labelmap' with the CT as reference, or "
             "in Python: sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0)")

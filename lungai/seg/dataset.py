@@ -113,13 +113,34 @@ DICOM_TO_PAIRS = ("convert each DICOM CT and its tumour contour (RTSTRUCT / SEG)
                   "module), and save the CT into images/ and the labelmap into masks/ as <patient>_<n>.nii.gz")
 
 
-def _holds_dicom(folder: Path) -> bool:
-    """``folder``, or a folder in it (a DICOM export: patient / study / series folders), holds DICOM files."""
-    from lungai.dicom.reference import is_dicom_folder
+DICOM_SEARCH_DEPTH = 4          # folder levels below --images / --masks searched for a DICOM export's files
+DICOM_SEARCH_ENTRIES = 2000     # entries (files and folders) looked at, at most
 
-    folders = [folder] + sorted(p for p in folder.iterdir() if p.is_dir())[:20]
-    folders += [q for p in folders[1:6] for q in sorted(p.iterdir())[:10] if q.is_dir()]
-    return any(is_dicom_folder(f) for f in folders)
+
+def _holds_dicom(folder: Path) -> bool:
+    """``folder``, or a folder in it down to :data:`DICOM_SEARCH_DEPTH` levels (a DICOM export: patient / study /
+    series folders), holds a DICOM file: searched level by level, up to the first DICOM file or
+    :data:`DICOM_SEARCH_ENTRIES` entries."""
+    from lungai.dose.read import _is_dicom
+
+    level, seen = [Path(folder)], 0
+    for _ in range(DICOM_SEARCH_DEPTH + 1):
+        below = []
+        for d in level:
+            try:
+                entries = sorted(d.iterdir())
+            except OSError:
+                continue
+            for p in entries:
+                seen += 1
+                if seen > DICOM_SEARCH_ENTRIES:
+                    return False
+                if p.is_dir():
+                    below.append(p)
+                elif p.is_file() and _is_dicom(p):
+                    return True
+        level = below
+    return False
 
 
 def check_grids(cases: list) -> None:

@@ -70,26 +70,36 @@ def _read_json(path):
     return doc if isinstance(doc, dict) else None
 
 
+def _member_state(path) -> bool:
+    """``path`` (member_K.state.json) is a member state train-seg wrote: JSON with its "epoch"."""
+    return "epoch" in (_read_json(path) or {})
+
+
 def foreign_checkpoints(ckpt_dir) -> str | None:
     """Why the folder ``ckpt_dir`` (OUT/checkpoints) is not the checkpoint folder of a train-seg run, or None when
-    it is (or does not exist): train-seg's own holds a readable settings.json of train-seg, or lies beside a
-    lungai-seg model.json, and every member_K.state.json in it is a readable state.  --resume continues (and
-    overwrites) only such a folder."""
+    it is, or when there is no run yet (no such folder; or one holding nothing but train-seg's unfinished *.tmp
+    files: a run stopped as it began).  train-seg's own holds a readable settings.json of train-seg, or lies beside a
+    lungai-seg model.json, or (a run started before settings.json was recorded) holds a member_K.state.json with
+    its member_K.last.safetensors; and every member_K.state.json in it is a readable state.  --resume continues
+    (and overwrites) only such a folder."""
     d = Path(ckpt_dir)
     if not d.exists():
         return None
     if not d.is_dir():
         return f"{d.name} is a file"
+    if all(p.suffix == ".tmp" and p.is_file() for p in d.iterdir()):
+        return None                              # no run yet
     settings = d / SETTINGS_JSON
     if settings.exists():
         doc = _read_json(settings)
         if doc is None or not all(k in doc for k in RUN_KEYS):
             return f"{d.name}/{SETTINGS_JSON} is not the settings file of a train-seg run"
-    else:
+    elif not any(_member_state(p) and p.with_name(p.name.replace(".state.json", ".last.safetensors")).is_file()
+                 for p in d.glob(STATE_GLOB)):          # an older run's checkpoints: its members' states
         model = _read_json(d.parent / MODEL_JSON)
         if model is None or model.get("format") != FORMAT:
             return f"{d.name}/ holds no {SETTINGS_JSON} of a train-seg run"
-    bad = sorted(p.name for p in d.glob(STATE_GLOB) if "epoch" not in (_read_json(p) or {}))
+    bad = sorted(p.name for p in d.glob(STATE_GLOB) if not _member_state(p))
     if bad:
         return f"{d.name}/{bad[0]} is not the state file of a train-seg member"
     return None
@@ -161,7 +171,7 @@ def record_settings(ckpt_dir, settings: dict) -> None:
         if set(settings) <= set(recorded):
             return
         settings = {**settings, **recorded}
-    elif list(d.glob("member_*.state.json")):
+    elif list(d.glob(STATE_GLOB)):
         return
     d.mkdir(parents=True, exist_ok=True)
     import os
