@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -96,6 +98,87 @@ def test_corrupt_file(tmp_path):
     bad.write_bytes(good.read_bytes()[:200])
     with pytest.raises(InputError, match="unreadable or corrupt"):
         read_ct(bad)
+
+
+def _ct_like(shape=(24, 64, 64)) -> sitk.Image:
+    """A CT-like image of random HU values (barely compressible: a cut-off .nii.gz still holds its header)."""
+    arr = np.random.default_rng(0).integers(-1000, 400, size=shape).astype(np.int16)
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing((0.8, 0.8, 2.5))
+    return img
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii"])
+def test_a_cut_off_nifti_input_is_refused_not_read_with_missing_slices(tmp_path, suffix):
+    """An interrupted copy or download (60 % of the file) was read by ITK without an error, the missing slices
+    0 HU; it is refused, saying to check that the copy finished."""
+    good = write_image(_ct_like(), tmp_path / f"ct{suffix}")
+    cut = tmp_path / f"cut{suffix}"
+    data = good.read_bytes()
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    with pytest.raises(InputError, match="unreadable or corrupt.*cut off") as err:
+        read_ct(cut)
+    assert "download/copy finished" in err.value.fix
+    assert read_ct(good).GetSize() == (64, 64, 24)
+
+
+def test_a_complete_nifti_of_several_gzip_members_is_read(tmp_path):
+    """The cheap check (the gzip trailer's length) does not match a file of several gzip members (bgzip's): its
+    stream is then read to the end, and the complete file is accepted."""
+    import gzip
+
+    img = _ct_like()
+    raw = write_image(img, tmp_path / "ct.nii").read_bytes()
+    multi = tmp_path / "multi.nii.gz"
+    multi.write_bytes(gzip.compress(raw[:100_000]) + gzip.compress(raw[100_000:]))
+    assert_same(img, read_ct(multi))
+
+
+_SHORT_WRITE = """
+import resource, signal, sys
+import numpy as np, SimpleITK as sitk
+from lungai.errors import InputError
+from lungai.io.write import write_image
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+img = sitk.GetImageFromArray(np.random.default_rng(0).normal(size=(40, 200, 200)).astype(np.float32))
+resource.setrlimit(resource.RLIMIT_FSIZE, (300 * 1024, resource.RLIM_INFINITY))   # a full disk
+try:
+    write_image(img, sys.argv[1])
+    print("WRITTEN")
+except InputError as exc:
+    print("REFUSED", exc.problem)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="file size limit (RLIMIT_FSIZE): POSIX")
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii"])
+def test_a_nifti_cut_off_by_a_full_disk_is_refused_not_left_as_a_result(tmp_path, suffix):
+    """ITK does not raise when a NIfTI write falls short (it prints 'NWAD: wrote only ... bytes'): the file
+    written is checked complete before it takes its name; a cut-off one is removed and refused."""
+    import subprocess
+
+    out = tmp_path / "out" / f"probability{suffix}"
+    run = subprocess.run([sys.executable, "-c", _SHORT_WRITE, str(out)], capture_output=True, text=True, timeout=60)
+    assert "REFUSED" in run.stdout, run.stdout + run.stderr
+    assert f"cannot write {out}" in run.stdout and "disk may be full" in run.stdout
+    assert not out.exists() and not list(out.parent.glob(".partial-*"))
+
+
+def test_an_upper_case_suffix_is_written_when_readable_else_refused_before_any_work(tmp_path):
+    """ITK writes no NIfTI named .NII.GZ (it reads one): the temporary file has the suffix in lower case, the result
+    the user's name.  '.Nii.Gz' or '.MHA' cannot be read back: refused by the name check, before any work."""
+    from lungai.io.write import check_image_name
+
+    img = oblique_image()
+    for name in ("LUNGS.NII.GZ", "LUNGS.NII", "LUNGS.NRRD"):
+        path = write_image(img, tmp_path / name)
+        assert path.name == name and sorted(f.name for f in tmp_path.iterdir()) == sorted(
+            f.name for f in tmp_path.iterdir() if not f.name.startswith("."))
+        assert_same(img, read_ct(path))
+    for name, fix in (("lungs.Nii.Gz", "'.nii.gz'"), ("lungs.nii.GZ", "'.nii.gz'"), ("lungs.MHA", "'.mha'")):
+        with pytest.raises(InputError, match="cannot be read back") as err:
+            check_image_name(tmp_path / name)
+        assert fix in err.value.fix
 
 
 def test_missing_and_unsupported(tmp_path):

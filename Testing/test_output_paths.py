@@ -156,6 +156,21 @@ def test_a_write_error_after_the_checks_names_the_path(sample_dir, tmp_path, mon
     assert "cannot access /somewhere/x.nii.gz: Permission denied" in err and "How to fix" in err
 
 
+def test_runs_refused_before_any_work_leave_no_output_folder(sample_dir, tmp_path, monkeypatch, capsys):
+    """A run refused on its inputs (a dose, image or CT that does not exist) left the -o file's folder behind,
+    empty: the folder is checked, and made only when the result is written."""
+    import os
+
+    ct, labels = sample_dir / "ct.nii.gz", sample_dir / "labels.nii.gz"
+    monkeypatch.chdir(tmp_path)
+    for args in (("dose-features", "--dose", "nope.nii", "--ct", ct, "--lungs", labels, "-o", "leak1/sub/d.csv"),
+                 ("radiomics", "--image", "nope.nii", "--mask", labels, "-o", "leak2/f.csv"),
+                 ("lungs", "nope.nii", "-o", "leak3/l.nii.gz")):
+        assert _cli(*args) == 2
+        assert "nope.nii does not exist" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == []
+
+
 def test_output_in_the_dicom_ct_folder_is_refused_before_writing(p1, no_work, capsys):
     ct_dir = Path(p1["ct"])
     before = sorted(p.name for p in ct_dir.iterdir())

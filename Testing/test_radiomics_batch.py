@@ -133,6 +133,35 @@ def test_case_ids_with_the_same_file_name_are_refused(tmp_path):
     assert [r["case"] for r in read_manifest(bad)] == ["pat-1", "pat_1"]   # different file names: accepted
 
 
+def test_case_ids_naming_no_file_of_their_own_get_a_safe_name():
+    """'.' and '..' would name the output folder itself and its parent (cohort's patients/.. is the output root,
+    overwriting its features.csv / result.json), '' no file; 'a.' is 'a' on Windows, CON / nul.txt / COM1 devices
+    there: each gets a name of its own, and the clashes they would make are refused."""
+    from lungai.radiomics.manifest import name_clashes, safe_name
+
+    for case in ("", ".", "..", "...", "a.", "CON", "con.txt", "Nul", "com1", "LPT9.csv", "prn.x.y", "aux"):
+        name = safe_name(case)
+        assert name not in ("", ".", "..") and not name.endswith((".", " ")), (case, name)
+        assert name.split(".")[0].upper() not in {"CON", "PRN", "AUX", "NUL", "COM1", "LPT9"}, (case, name)
+    assert [safe_name(c) for c in ("LUNG1-001", "pat.1", "COM10", "console", "a..b")] == [
+        "LUNG1-001", "pat.1", "COM10", "console", "a..b"]           # ordinary ids keep their names
+    assert name_clashes([".", "_", "..", "__", "a.", "a_", "b"]) == [[".", "_"], ["..", "__"], ["a.", "a_"]]
+
+
+def test_a_blank_case_id_is_refused_naming_its_line(tmp_path):
+    """A row without a case id had no file name ('failed: : cannot write .csv', a hidden parts file): refused
+    before any work, naming the line."""
+    bad = tmp_path / "m.csv"
+    bad.write_text("case,image,mask\nA,x.nii.gz,y.nii.gz\n\n,z.nii.gz,y.nii.gz\n  ,w.nii.gz,y.nii.gz\n",
+                   encoding="utf-8")
+    with pytest.raises(InputError, match=r"rows without a case id \(line 4, line 5\)") as err:
+        read_manifest(bad)
+    assert "case id" in err.value.fix and "m.csv" in err.value.fix
+    with pytest.raises(InputError, match="without a case id"):
+        run_batch(bad, tmp_path / "f.csv", PARAMS, workers=0, segments=SEGMENTS)
+    assert not list(tmp_path.glob("f.csv*"))
+
+
 def _worker_settings():
     import os
 

@@ -63,6 +63,8 @@ def register(sub) -> None:
 
 
 def run_synth(args) -> int:
+    from pathlib import Path
+
     from lungai.errors import InputError
     from lungai.io.outputs import prepare_output_file, record_output_file
     from lungai.rp.cohort import make_cohort, oracle_auc
@@ -74,6 +76,7 @@ def run_synth(args) -> int:
     table = cohort.table
     if args.with_true_risk:
         table = table.assign(true_risk=cohort.risk)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)   # (prepare_output_file made none)
     table.to_csv(args.output, index=False)
     record_output_file(args.output, "rp-synth")           # a re-run may replace it
     print(f"{args.n} patients, {int(table[cohort.outcome].sum())} events ({cohort.outcome}), "
@@ -148,6 +151,7 @@ def run_predict(args) -> int:
                                    protect=[args.contributions] if args.contributions else [],        # them
                                    allow_other_radiomics_settings=args.allow_other_radiomics_settings)
         if args.contributions:
+            Path(args.contributions).parent.mkdir(parents=True, exist_ok=True)
             contrib.to_csv(args.contributions, index=False, float_format="%.5g")
     for _, row in pred.head(10).iterrows():
         top = row.get("top1_feature")

@@ -590,16 +590,17 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
         record_outputs(out, OWNER, _written(out))
     # before any work: only the files of cohort's output names that the marker lists (a previous run wrote them)
     # may be replaced or removed; any other file of those names is the user's and refused; other files are left alone
-    prepare_output_folder(out, owner=OWNER, owns=OUTPUTS)
+    prepare_output_folder(out, owner=OWNER, owns=OUTPUTS, create=False)   # made once the plan succeeded
     forget_stamps(out, OWNER)           # the run rewrites its files in place: a killed run must still resume
     stamp, key = out / STAMP, _settings_key(params, mapping, model_dir)
     if stamp.exists() and stamp.read_text(encoding="utf-8").strip() not in (
             key, _legacy_settings_key(params, mapping, model_dir)):
         raise InputError(f"{out} holds results made with other radiomics parameters, structure mapping or model",
                          "use another output folder, or delete that one to start over")
+    jobs, inventory = plan_cohort(root, mapping)    # refused (a PatientID clash ...): no folder, stamp or marker left
     try:
+        out.mkdir(parents=True, exist_ok=True)
         stamp.write_text(key, encoding="utf-8")
-        jobs, inventory = plan_cohort(root, mapping)
         write_csv(inventory, out / INVENTORY)
         for r in inventory.itertuples(index=False):
             print(f"{r.patient_id}: CT {r.ct or '-'}, RTSTRUCT {r.rtstruct or '-'}, RTDOSE {r.rtdose or '-'}"

@@ -130,10 +130,12 @@ def check_folder_path(path) -> None:
 
 
 def prepare_output_file(path, inputs: Iterable = (), owner: str | None = None, sidecars: Iterable = ()) -> Path:
-    """The output file ``path``: not a folder, not one of ``inputs``, its folder writable (created) and not the
-    folder of a DICOM input; with ``owner``, neither it nor its ``sidecars`` (other files the command writes beside
-    it) may be an existing file ``lungai <owner>`` did not write (:func:`check_output_file_owner`; record them with
-    :func:`record_output_file` once written).  Call it before computing."""
+    """The output file ``path``: not a folder, not one of ``inputs``, its folder writable and not the folder of a
+    DICOM input; with ``owner``, neither it nor its ``sidecars`` (other files the command writes beside it) may be
+    an existing file ``lungai <owner>`` did not write (:func:`check_output_file_owner`; record them with
+    :func:`record_output_file` once written).  Call it before computing.  A folder missing is not left behind
+    (``create=False`` of :func:`prepare_output_folder`: a run refused later leaves no empty folder); the writer
+    creates it with the file."""
     p = Path(path)
     if p.is_dir():
         raise InputError(f"the output {p} is a folder", "give a file name with -o (e.g. one inside that folder)")
@@ -143,7 +145,7 @@ def prepare_output_file(path, inputs: Iterable = (), owner: str | None = None, s
     if owner:
         for f in (p, *sidecars):
             check_output_file_owner(f, owner)
-    prepare_output_folder(p.parent, inputs)
+    prepare_output_folder(p.parent, inputs, create=False)
     return p
 
 

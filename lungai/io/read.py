@@ -333,11 +333,22 @@ def _check_series_positions(reader: sitk.ImageSeriesReader, files: list, folder:
 
 
 def _read_file(p: Path) -> sitk.Image:
+    """Read the image file ``p``.  A cut-off NIfTI (an interrupted copy or download), which ITK reads without an
+    error, the missing slices 0, is refused (:func:`lungai.io.nifti.nifti_incomplete`: a ``.nii``'s size; a
+    ``.nii.gz``'s gzip trailer, at no cost, its stream read to the end only when that does not match)."""
+    from lungai.io.nifti import nifti_incomplete
+
+    def corrupt(why: str = "") -> InputError:
+        return InputError(f"could not read {p}: the file is unreadable or corrupt" + (f" ({why})" if why else ""),
+                          "re-export the image, or check that the download/copy finished")
+
+    why = nifti_incomplete(p, full=False)
+    if why:
+        raise corrupt(why)
     try:
         return sitk.ReadImage(str(p))
     except RuntimeError as exc:
-        raise InputError(f"could not read {p}: the file is unreadable or corrupt",
-                         "re-export the image, or check that the download/copy finished") from exc
+        raise corrupt() from exc
 
 
 def read_dicom_ct_files(files, what: str) -> sitk.Image:

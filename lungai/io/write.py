@@ -12,30 +12,54 @@ from lungai.errors import InputError
 WRITE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".mha")
 
 
+def _suffix_of(name: str) -> str | None:
+    """The image suffix of ``name`` as written there (``.NII.GZ`` of ``LUNGS.NII.GZ``), or None."""
+    for suffix in sorted(WRITE_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[-len(suffix):]
+    return None
+
+
 def check_image_name(path: str | Path) -> Path:
-    """An output image's name must say its format (one of ``WRITE_SUFFIXES``); a command checks it before any work,
-    :func:`write_image` again when writing."""
+    """An output image's name must say its format (one of ``WRITE_SUFFIXES``), in lower case or in capitals (ITK,
+    hence lungai and Slicer, reads ``LUNGS.NII.GZ`` back, not ``.Nii.Gz`` / ``.nii.GZ`` nor a ``.MHA``); a command
+    checks it before any work, :func:`write_image` again when writing."""
     p = Path(path)
-    if not any(p.name.lower().endswith(s) for s in WRITE_SUFFIXES):
+    suffix = _suffix_of(p.name)
+    if suffix is None:
         raise InputError(f"cannot write {p.name}: unknown image format",
                          "name the output .nii.gz, .nii, .nrrd or .mha")
+    if suffix != suffix.lower() and (suffix != suffix.upper() or suffix.lower() == ".mha"):
+        raise InputError(f"cannot write {p.name}: an image named with the suffix {suffix!r} cannot be read back "
+                         "(ITK-based programs such as lungai and 3D Slicer do not recognise it)",
+                         f"name the output with the suffix {suffix.lower()!r} (lower case)")
     return p
 
 
 def write_image(img: sitk.Image, path: str | Path, protect: Iterable[str | Path] = ()) -> Path:
-    """Write ``img`` (compressed) to ``path``; never onto a path listed in ``protect`` (the inputs)."""
+    """Write ``img`` (compressed) to ``path``; never onto a path listed in ``protect`` (the inputs).  The image is
+    written to a temporary file beside it, checked, then renamed to ``path``: ITK does not report a short write of
+    a NIfTI file (a full disk, a file size limit), so a ``.nii`` / ``.nii.gz`` is checked complete
+    (:func:`lungai.io.nifti.nifti_incomplete`, the whole gzip stream read) - a cut-off one is removed and refused
+    as a write error, never left under ``path`` as a result."""
     p = check_image_name(path)
     name = p.name.lower()
     for other in protect:
         if Path(other).exists() and p.exists() and p.resolve() == Path(other).resolve():
             raise InputError(f"refusing to overwrite the input {p}", "choose another output folder or name")
-    from lungai.io.outputs import writing
+    from lungai.io.nifti import nifti_incomplete
+    from lungai.io.outputs import file_error, writing
 
-    tmp = p.with_name(".partial-" + p.name)  # same extension, so the same format is written
+    suffix = _suffix_of(p.name)     # the same extension, in lower case (ITK writes no NIfTI named .NII.GZ)
+    tmp = p.with_name(".partial-" + p.name[: -len(suffix)] + suffix.lower())
     with writing(p):
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
             sitk.WriteImage(img, str(tmp), useCompression=not name.endswith(".nii"))
+            why = nifti_incomplete(tmp, full=True)
+            if why:
+                raise file_error(OSError(0, f"the file written is incomplete ({why}): the disk may be full, or "
+                                            "a file size limit reached"), p)
             tmp.replace(p)
         finally:
             tmp.unlink(missing_ok=True)

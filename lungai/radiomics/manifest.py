@@ -7,6 +7,7 @@ A manifest is a CSV with one row per case: ``case``, ``image`` and either ``mask
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -18,12 +19,24 @@ PATH_COLUMNS = ("image", "mask", "tumour", "lungs")
 
 
 # what makes two ids' file names differ (the fix named when :func:`name_clashes` finds a clash)
-NAME_RULE = "letters, digits, '-', '_' or '.' (other characters become '_'; letter case is ignored)"
+NAME_RULE = ("letters, digits, '-', '_' or '.' (other characters and trailing dots become '_'; letter case is "
+             "ignored)")
+# names Windows keeps for devices, also with an extension (con.txt): a file or folder cannot have them
+RESERVED = frozenset(["CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+                      *(f"LPT{i}" for i in range(1, 10))])
 
 
 def safe_name(case: str) -> str:
-    """The file name of a case id: characters other than letters, digits, ``-``, ``_`` and ``.`` become ``_``."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in case)
+    """The file (or folder) name of a case id: characters other than letters, digits, ``-``, ``_`` and ``.`` become
+    ``_``, so do trailing dots (``.`` and ``..`` would name the folder itself and its parent, ``a.`` is ``a`` on
+    Windows); an empty id becomes ``_``, a name Windows keeps for a device (``CON``, ``nul.txt``, ``COM1`` ...,
+    letter case ignored) gets a ``_`` in front."""
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(case))
+    stripped = name.rstrip(".")
+    name = stripped + "_" * (len(name) - len(stripped)) or "_"
+    if name.split(".")[0].upper() in RESERVED:
+        name = "_" + name
+    return name
 
 
 def name_clashes(items, key=str) -> list[list]:
@@ -49,6 +62,13 @@ def read_manifest(path: str | Path) -> list[dict]:
                          "columns: case, image, and mask (+ label / phantom) or tumour and/or lungs")
     if not ({"mask", "tumour", "lungs"} & set(df.columns)):
         raise InputError(f"manifest {p.name} has no mask column", "add a mask column, or tumour and/or lungs columns")
+    blank = [i for i, case in enumerate(df["case"]) if not str(case).strip()]
+    if blank:
+        lines = _data_lines(p)
+        where = ", ".join(f"line {lines[i]}" if i < len(lines) else f"row {i + 1}" for i in blank[:5])
+        raise InputError(f"manifest {p.name} has rows without a case id ({where}{' ...' if len(blank) > 5 else ''})",
+                         f"give every row of {p.name} a case id in its case column (it names the case's output "
+                         "files and rows), or delete the row")
     dup = df["case"][df["case"].duplicated()].tolist()
     if dup:
         raise InputError(f"manifest {p.name} repeats case id(s) {dup[:5]}", "give every row a unique case id")
@@ -65,6 +85,20 @@ def read_manifest(path: str | Path) -> list[dict]:
                 rec[col] = str(q if q.is_absolute() else (p.parent / q))
         rows.append(rec)
     return rows
+
+
+def _data_lines(path: Path) -> list[int]:
+    """The line number of each data row of the CSV ``path`` (blank lines skipped, as pandas does), for errors."""
+    import csv
+
+    lines = []
+    with contextlib.suppress(OSError, csv.Error):
+        with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as fh:
+            reader = csv.reader(fh)
+            for row in reader:
+                if row:
+                    lines.append(reader.line_num)
+    return lines[1:]
 
 
 def write_synthetic_cohort(folder: str | Path, n: int, seed: int = 0, shape=(96, 96, 40),

@@ -62,6 +62,7 @@ def importance_plot(importance, path, title: str, top: int = 15) -> Path:
     ax.set_xlabel("mean |Shapley value| (log-odds of RP)")
     ax.set_title(title, fontsize=9, loc="right")
     fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
