@@ -429,7 +429,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             frame = pd.DataFrame(rows, columns=names)
             # the table of another CT is kept (a new one is made): nodes.volume_table
             p.outputTable = nodes.volume_table(slicer.mrmlScene, frame, f"{volume.GetName()} radiomics", volume,
-                                               node=p.outputTable)
+                                               node=p.outputTable, made_by=nodes.RADIOMICS_MADE_BY)
             ids = sorted({row.get(SETTINGS_COLUMN) for row in longRows if row.get(SETTINGS_COLUMN)})
             p.outputTable.SetAttribute(NODE_ATTRIBUTE, ";".join(ids))  # the settings travel with the table
             message = (f"{len(rows)} features x {len(names) - 4 - len(failed)} segment(s) -> table "
@@ -446,7 +446,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                 # no dose table of an earlier run (another dose: plan A's MLD for plan B) stays linked to this CT:
                 # the one this panel made for this CT (nodes.volume_table; not renamed by the user since) is removed;
                 # another is only dropped
-                if nodes.own_volume_table(p.doseTable, volume, f"{volume.GetName()} dose features") is not None:
+                if nodes.own_volume_table(p.doseTable, volume, f"{volume.GetName()} dose features",
+                                          nodes.DOSE_MADE_BY) is not None:
                     from lungai.scene.stage import remove_node
 
                     message += f" (the dose table '{p.doseTable.GetName()}' of an earlier run was removed)"
@@ -454,7 +455,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                 p.doseTable = None
             elif doseCsv is not None:
                 p.doseTable = nodes.table_from_csv(slicer.mrmlScene, doseCsv, f"{volume.GetName()} dose features",
-                                                   node=p.doseTable, volume_node=volume)
+                                                   node=p.doseTable, volume_node=volume, made_by=nodes.DOSE_MADE_BY)
                 message += f"; dose features -> table '{p.doseTable.GetName()}'"
         finally:
             job.finish()

@@ -268,7 +268,6 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         """The prediction as the table node "<case> RP risk" (lungai.scene.rp.risk_table: patient A's table, or a
         table of the user's picked as output, is never overwritten); returns (headline, contributions).  Deletes
         the job's temporary files."""
-        import pandas as pd
         from lungai.scene.rp import risk_table
 
         try:
@@ -276,8 +275,10 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
             volume = job.inputs.get("volume")
             if volume is not None and volume.GetScene() is None:
                 volume = None                     # the CT was removed during the run: the table is not linked
-            df = pd.read_csv(job.outputs)
-            case = str(rows[0].get("case") or "patient") if rows else "patient"
+            # the case as text (CT "001" stays "001", not 1); an empty cell (no warnings) is text "", not NaN
+            df = nodes.read_results_csv(job.outputs, keep_default_na=False)
+            case = (rows[0].get("case") or "").strip() if rows else ""
+            case = case or "patient"
             p.rpOutputTable = risk_table(slicer.mrmlScene, df, case, volume_node=volume, node=p.rpOutputTable)
         finally:
             job.finish()

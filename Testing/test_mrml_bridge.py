@@ -87,6 +87,43 @@ def test_segment_export_leaves_no_nodes_in_the_scene(mrml_scene):
     assert mrml_scene.GetNumberOfNodesByClass("vtkMRMLLabelMapVolumeDisplayNode") == 0
 
 
+def test_segment_export_keeps_a_node_another_observer_adds_during_it(mrml_scene):
+    """Only the export's own nodes go (the label map's display node, and the colour table that display refers to
+    when it is new and referred to by nothing else): a colour table an extension adds to the scene while the
+    export runs (reacting to the label node's NodeAddedEvent) is the user's and stays - it used to be removed with
+    every display / colour / storage node that appeared during the export."""
+    import slicer
+
+    img = oblique_image()
+    volume = mrml.volume_node_from_image(mrml_scene, img, "ct")
+    tumour, tumour_arr = _mask(img, np.s_[2:5, 3:7, 4:9])
+    seg, tid = mrml.mask_to_segment(mrml_scene, tumour, "Tumor", reference_volume_node=volume)
+    added, busy = [], []
+
+    def on_added(caller, event, node=None):
+        if not busy and caller.GetFirstNodeByName("__lungai_tmp_export") is not None:
+            busy.append(True)
+            colours = caller.AddNewNodeByClass("vtkMRMLColorTableNode", "user colours")
+            colours.SetTypeToUser()
+            colours.SetNumberOfColors(2)
+            added.append(colours.GetID())
+            storage = caller.AddNewNodeByClass("vtkMRMLColorTableStorageNode", "user colours storage")
+            colours.SetAndObserveStorageNodeID(storage.GetID())
+            added.append(storage.GetID())
+
+    tag = mrml_scene.AddObserver(slicer.vtkMRMLScene.NodeAddedEvent, on_added)
+    try:
+        before = [mrml_scene.GetNthNode(i).GetID() for i in range(mrml_scene.GetNumberOfNodes())]
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, tid, volume)),
+                                      tumour_arr)
+    finally:
+        mrml_scene.RemoveObserver(tag)
+    assert len(added) == 2
+    assert [mrml_scene.GetNthNode(i).GetID() for i in range(mrml_scene.GetNumberOfNodes())] == before + added
+    assert mrml_scene.GetNodeByID(added[0]).GetName() == "user colours"
+    assert mrml_scene.GetNumberOfNodesByClass("vtkMRMLLabelMapVolumeDisplayNode") == 0
+
+
 def test_empty_mask_gives_empty_segment(mrml_scene):
     img = oblique_image()
     volume = mrml.volume_node_from_image(mrml_scene, img, "ct")

@@ -471,6 +471,64 @@ def test_multimodal_risk_table_per_patient_never_the_users(load_module, mrml_sce
     assert mrml_scene.GetNodesByClass("vtkMRMLTableNode").GetNumberOfItems() == 8   # 2 radiomics, 2 dose, notes, 3 risk
 
 
+def test_multimodal_risk_table_keeps_the_case_as_text_and_finds_the_patients_table(load_module, mrml_scene,
+                                                                                   rp_model):
+    """A CT named like a number keeps its leading zeros: "001" -> table "001 RP risk" whose case is "001" (it was
+    1, "0012345" 12345).  Back to patient A after B (the output selector holding B's table), or with no output
+    chosen, A's own risk table is updated, not a new "001 RP risk_1"; the same for a table with no CT link (its
+    case compared as text).  A CT named only spaces: the case is "patient" (not the table "   RP risk")."""
+    import json
+
+    import pandas as pd
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    cohort, model = rp_model
+    logic = load_module("MultimodalPredict").MultimodalPredictLogic()
+    p = logic.getParameterNode()
+    p.rpModelDirectory = model
+    first = pd.read_csv(cohort).iloc[[0]]
+    pick = lambda prefix: first[[c for c in first.columns if c.startswith(prefix)]]  # noqa: E731
+    p.clinicalValues = json.dumps({k: str(v) for k, v in pick("clin_").iloc[0].items() if pd.notna(v)})
+    radiomics = {}
+    for i, name in enumerate(("001", "0012345", "   ")):
+        ct = _small_ct(mrml_scene, name, (8, 8, 4), (100.0 * i, 0.0, 0.0))
+        radiomics[name] = nodes.set_source_volume(mrml.table_node_from_dataframe(
+            mrml_scene, pick("rad_"), f"{name.strip() or 'blank'} radiomics"), ct)
+    radiomics["unlinked"] = mrml.table_node_from_dataframe(mrml_scene, pick("rad_"), "007 radiomics")   # no CT
+    dose = mrml.table_node_from_dataframe(mrml_scene, pick("dose_"), "dose")        # no CT: the radiomics' CT counts
+
+    def risk(name, risk_value, output):
+        p.radiomicsTable, p.doseTable, p.rpOutputTable = radiomics[name], dose, output
+        job = logic.startRisk(p)                # the command is not run: its prediction is written here
+        patient = pd.read_csv(job.workDir / "patient.csv", dtype={"case": str})
+        pd.DataFrame({"case": patient["case"], "risk": [risk_value], "risk_low": [0.1], "risk_high": [0.9],
+                      "high_risk": [0], "warnings": [""]}).to_csv(job.outputs, index=False)
+        logic.loadRisk(p, job)
+        return p.rpOutputTable
+
+    a = risk("001", 0.2, None)
+    assert a.GetName() == "001 RP risk" and nodes.table_rows(a)[0]["case"] == "001"
+    assert nodes.table_rows(a)[0]["warnings"] == ""                 # an empty text cell, not "nan"
+    b = risk("0012345", 0.7, a)
+    assert b is not a and b.GetName() == "0012345 RP risk" and nodes.table_rows(b)[0]["case"] == "0012345"
+    assert risk("001", 0.3, b) is a and float(nodes.table_rows(a)[0]["risk"]) == 0.3    # A -> B -> A: A's table
+    assert risk("001", 0.4, None) is a and float(nodes.table_rows(a)[0]["risk"]) == 0.4  # no output chosen
+    assert risk("0012345", 0.6, None) is b and float(nodes.table_rows(b)[0]["risk"]) == 0.6
+    blank = risk("   ", 0.5, None)
+    assert blank.GetName() == "patient RP risk" and nodes.table_rows(blank)[0]["case"] == "patient"
+    u = risk("unlinked", 0.1, None)
+    assert u.GetName() == "007 RP risk" and nodes.table_rows(u)[0]["case"] == "007" and not nodes.source_volume_id(u)
+    assert risk("unlinked", 0.2, a) is u and risk("unlinked", 0.3, None) is u     # the same case: its table
+    assert float(nodes.table_rows(u)[0]["risk"]) == 0.3
+    a.SetName("001 before RT")                              # renamed by the user: theirs, a new table
+    assert risk("001", 0.5, None) is not a and float(nodes.table_rows(a)[0]["risk"]) == 0.4
+    names = [mrml_scene.GetNthNodeByClass(i, "vtkMRMLTableNode").GetName()
+             for i in range(mrml_scene.GetNumberOfNodesByClass("vtkMRMLTableNode"))]
+    assert sorted(n for n in names if "RP risk" in n) == sorted(["001 RP risk", "0012345 RP risk", "007 RP risk",
+                                                                 "patient RP risk"])
+
+
 def test_multimodal_risk_form_of_a_role_file_model(load_module, mrml_scene, rp_roles_model):
     """A model trained with a role file: the clinical form lists its own names (clinical, and dosimetric not named
     dose_*), and the patient row keeps them, so the model gets every value the form gives."""
@@ -1834,6 +1892,47 @@ def test_volume_table_reuses_only_the_same_ct_table(mrml_scene, phantom_nodes, s
                                  volume_node=other)
     assert again is b and b.GetName() == "patient B (2) dose features"
     assert nodes.table_rows(b)[0]["dose_mld_gy"] == "7"
+
+
+def test_volume_table_finds_the_cts_own_table_and_keeps_ids_as_text(mrml_scene, tmp_path):
+    """Back to CT A after CT B (the selector holding B's table), or with no output chosen, A's own table of that
+    kind (nodes.find_volume_table: linked to A, tagged by the same kind of run, not renamed) is updated, not a new
+    "A dose features_1"; A's radiomics table is never taken for its dose table.  Case / patient ids stay text
+    ("001", not 1: nodes.read_results_csv), also in the rows a ``where`` keeps.  The stage output never takes a
+    CT's tagged radiomics / dose table for its own (lungai.scene.stage.made_node_or_none: tagged by a stage run)."""
+    import pandas as pd
+    from lungai.scene import nodes
+
+    a = _small_ct(mrml_scene, "001", (8, 8, 4), (0.0, 0.0, 0.0))
+    b = _small_ct(mrml_scene, "002", (8, 8, 4), (100.0, 0.0, 0.0))
+    for name, case, mld in (("a", "001", 12.0), ("b", "002", 7.0), ("a2", "001", 3.0), ("a3", "001", 2.0)):
+        pd.DataFrame({"case": [case], "dose_mld_gy": [mld]}).to_csv(tmp_path / f"{name}.csv", index=False)
+    dose = nodes.DOSE_MADE_BY
+    rad_a = nodes.volume_table(mrml_scene, pd.DataFrame({"feature": ["f"], "Tumor": [1.0]}), "001 radiomics", a,
+                               made_by=nodes.RADIOMICS_MADE_BY)
+    dose_a = nodes.table_from_csv(mrml_scene, tmp_path / "a.csv", "001 dose features", volume_node=a, made_by=dose)
+    assert dose_a is not rad_a and nodes.table_rows(dose_a) == [{"case": "001", "dose_mld_gy": "12"}]
+    dose_b = nodes.table_from_csv(mrml_scene, tmp_path / "b.csv", "002 dose features", node=dose_a, volume_node=b,
+                                  made_by=dose)
+    assert dose_b is not dose_a and nodes.table_rows(dose_b)[0]["case"] == "002"
+    again = nodes.table_from_csv(mrml_scene, tmp_path / "a2.csv", "001 dose features", node=dose_b, volume_node=a,
+                                 made_by=dose)
+    assert again is dose_a and dose_a.GetName() == "001 dose features"
+    assert nodes.table_rows(dose_a)[0]["dose_mld_gy"] == "3" and nodes.table_rows(dose_b)[0]["dose_mld_gy"] == "7"
+    assert nodes.table_from_csv(mrml_scene, tmp_path / "a3.csv", "001 dose features", volume_node=a,
+                                made_by=dose) is dose_a                 # no output chosen
+    assert nodes.table_rows(rad_a) == [{"feature": "f", "Tumor": "1"}]   # A's radiomics table untouched
+    assert nodes.volume_table(mrml_scene, pd.DataFrame({"feature": ["g"], "Tumor": [2.0]}), "001 radiomics", a,
+                              node=dose_a, made_by=nodes.RADIOMICS_MADE_BY) is rad_a   # not A's dose table
+    assert mrml_scene.GetNumberOfNodesByClass("vtkMRMLTableNode") == 3
+    from lungai.scene.stage import made_node_or_none, remove_made_node
+
+    assert made_node_or_none(rad_a) is None          # now tagged, still not a stage run's table to write into
+    remove_made_node(mrml_scene, dose_a)
+    assert dose_a.GetScene() is mrml_scene
+    pd.DataFrame({"patient_id": ["007", "7"], "stage": ["I", "II"]}).to_csv(tmp_path / "s.csv", index=False)
+    stage = nodes.table_from_csv(mrml_scene, tmp_path / "s.csv", "Stage predictions", where={"patient_id": "007"})
+    assert nodes.table_rows(stage) == [{"patient_id": "007", "stage": "I"}]
 
 
 def test_volume_table_renamed_by_the_user_is_kept(mrml_scene, tmp_path):

@@ -272,16 +272,39 @@ def _node_ids(scene) -> set:
 
 
 def _remove_export_nodes(scene, before: set, label_node) -> None:
-    """Remove the temporary label node of an export and what the export added with it (its label-map display node,
-    a colour table node of the segments, a storage node): nodes not in the scene ``before`` (their IDs), so that
-    no export (even a failed or cancelled one) leaves nodes in the user's scene.  Display nodes go first (they
-    refer to the colour node)."""
-    added = [scene.GetNodeByID(i) for i in _node_ids(scene) - before]
-    added = [n for n in added if n is not None and n is not label_node
-             and (n.IsA("vtkMRMLDisplayNode") or n.IsA("vtkMRMLColorNode") or n.IsA("vtkMRMLStorageNode"))]
-    for node in sorted(added, key=lambda n: not n.IsA("vtkMRMLDisplayNode")):
+    """Remove the temporary label node of an export and what the export added with it, so that no export (even a
+    failed or cancelled one) leaves nodes in the user's scene: the label node's display node(s) and storage node,
+    and the colour table node its display refers to when that node is new (not in the scene ``before``: its IDs)
+    and no other node refers to it.  Nothing else is removed: a node another observer added to the scene during the
+    export (a colour table of the user's, added by an extension reacting to the label node) stays.  Display nodes
+    go first (they refer to the colour node)."""
+    displays = [label_node.GetNthDisplayNode(i) for i in range(label_node.GetNumberOfDisplayNodes())]
+    displays = [d for d in displays if d is not None]
+    storage = [label_node.GetStorageNode()] if label_node.GetStorageNode() is not None else []
+    colours = {d.GetColorNodeID() for d in displays if d.GetColorNodeID()} - before
+    for node in [*displays, *storage]:
         scene.RemoveNode(node)
     scene.RemoveNode(label_node)
+    for colour_id in sorted(colours):
+        colour = scene.GetNodeByID(colour_id)
+        if colour is not None and not _referenced(scene, colour_id):   # once the label node's nodes are gone
+            scene.RemoveNode(colour)
+
+
+def _referenced(scene, node_id: str) -> bool:
+    """Whether a node of ``scene`` refers to the node ``node_id`` (a node reference of any role, or a display
+    node's colour node)."""
+    for i in range(scene.GetNumberOfNodes()):
+        node = scene.GetNthNode(i)
+        if node is None or node.GetID() == node_id:
+            continue
+        if node.IsA("vtkMRMLDisplayNode") and node.GetColorNodeID() == node_id:
+            return True
+        for r in range(node.GetNumberOfNodeReferenceRoles()):
+            role = node.GetNthNodeReferenceRole(r)
+            if any(node.GetNthNodeReferenceID(role, k) == node_id for k in range(node.GetNumberOfNodeReferences(role))):
+                return True
+    return False
 
 
 # ---------------------------------------------------------------- tables

@@ -427,19 +427,39 @@ def import_lung_outputs(scene, labels_path: Path, volume_node, seg_node=None):
             scan_cut_notes(labels, ct) + lung_map_notes(labels, check_volume=False))
 
 
-def table_from_csv(scene, path: Path, name: str, node=None, where: Optional[dict] = None, volume_node=None):
-    """A table node with the contents of a CSV file (numbers as numbers); ``where`` ({column: value}) keeps
-    only the rows with those values (compared as text).  With ``volume_node`` the table holds that CT's
-    results: :func:`volume_table` (``node`` is reused only when it holds this same CT's results)."""
+def table_from_csv(scene, path: Path, name: str, node=None, where: Optional[dict] = None, volume_node=None,
+                   made_by: str = ""):
+    """A table node with the contents of a CSV file (numbers as numbers, case / patient ids as text:
+    :func:`read_results_csv`); ``where`` ({column: value}) keeps only the rows with those values (compared as
+    text).  With ``volume_node`` the table holds that CT's results: :func:`volume_table` (``node`` is reused only
+    when it holds this same CT's results, else the CT's own table of a ``made_by`` run)."""
     from lungai import mrml
-    import pandas as pd
 
-    df = pd.read_csv(path)
+    df = read_results_csv(path)
     for column, value in (where or {}).items():
         df = df[df[column].astype(str) == str(value)]
     if volume_node is not None:
-        return volume_table(scene, df, name, volume_node, node=node)
+        return volume_table(scene, df, name, volume_node, node=node, made_by=made_by)
     return mrml.table_node_from_dataframe(scene, df, name, node=node)
+
+
+def read_results_csv(path: Path, **kw):
+    """A CSV of results (a command's output) as a DataFrame: its case / patient id columns (``case``,
+    ``patient_id``, ``id``: :data:`lungai.rp.columns.ID_NAMES`) as the text written - "001" stays "001" (pandas
+    would read 1), an empty id stays "" -, the other columns as pandas reads them (numbers as numbers, empty
+    numbers NaN; ``kw``: more ``pandas.read_csv`` arguments, e.g. ``keep_default_na=False`` for a one-row table
+    whose empty cells are text)."""
+    import pandas as pd
+    from lungai.io.tables import id_columns_named, read_csv_text_ids
+    from lungai.rp.columns import ID_NAMES
+
+    df = read_csv_text_ids(path, id_columns_named(ID_NAMES), **kw)
+    ids = [c for c in df.columns if str(c).strip().lower() in ID_NAMES]
+    if ids and len(df):
+        text = pd.read_csv(path, usecols=ids, dtype=str, keep_default_na=False)
+        for column in ids:
+            df[column] = text[column].to_numpy()
+    return df
 
 
 # table / segmentation node reference role (and, in scenes saved before, attribute): the CT volume node whose
@@ -516,21 +536,54 @@ def _named(node, name: str) -> bool:
     return re.fullmatch(re.escape(name) + r"(_\d+)?", node.GetName() or "") is not None
 
 
-def own_volume_table(node, volume_node, name: str):
-    """``node`` when it holds ``volume_node``'s results (:func:`source_volume_id`) and is lungai's to update
-    (:func:`own_table`), else None."""
+# MADE_BY_TAG of the tables of a CT's results (volume_table): the kind of run that made them, so that a run finds its
+# CT's own table of that kind in the scene (find_volume_table) - a CT's radiomics table is not its dose table
+RADIOMICS_MADE_BY = "lungai radiomics"
+DOSE_MADE_BY = "lungai dose-features"
+
+
+def own_volume_table(node, volume_node, name: str, made_by: str = ""):
+    """``node`` when it holds ``volume_node``'s results (:func:`source_volume_id`), is lungai's to update
+    (:func:`own_table`) and, with ``made_by``, was not made by another kind of run (a table with no
+    :data:`MADE_BY_TAG`, of an older version, may be), else None."""
     if node is None or volume_node is None or source_volume_id(node) != volume_node.GetID():
+        return None
+    if made_by and node_made_by(node) not in ("", made_by):
         return None
     return own_table(node, name)
 
 
-def volume_table(scene, df, name: str, volume_node, node=None):
-    """A table node of ``volume_node``'s results (a panel's output table).  ``node`` (the panel's current
-    output) is updated only when it holds results of this same CT (:func:`source_volume_id`), so that a second
+def find_volume_table(scene, volume_node, name: str, made_by: str, case=None):
+    """The table an earlier ``made_by`` run made in ``scene`` for ``volume_node`` (linked to it:
+    :func:`source_volume_id`; with ``volume_node`` None, a table linked to no CT whose ``case`` cells are
+    ``[case]``) and the user has not renamed (:func:`own_table`), else None."""
+    if not made_by or scene is None:
+        return None
+    for i in range(scene.GetNumberOfNodesByClass("vtkMRMLTableNode")):
+        node = scene.GetNthNodeByClass(i, "vtkMRMLTableNode")
+        if node_made_by(node) != made_by or own_table(node, name) is None:
+            continue
+        if volume_node is not None and source_volume_id(node) == volume_node.GetID():
+            return node
+        if volume_node is None and not source_volume_id(node) and \
+                [row.get("case") for row in table_rows(node)] == [str(case)]:
+            return node
+    return None
+
+
+def volume_table(scene, df, name: str, volume_node, node=None, made_by: str = ""):
+    """A table node of ``volume_node``'s results (a panel's output table), tagged ``made_by`` (the kind of run:
+    :data:`RADIOMICS_MADE_BY`, :data:`DOSE_MADE_BY`, lungai.scene.rp.RP_MADE_BY).  ``node`` (the panel's current
+    output) is updated only when it holds results of this same CT (:func:`own_volume_table`), so that a second
     patient's results never overwrite the first patient's table, which would keep the first patient's name, and
     only when the user has not renamed it (:func:`own_table`: a renamed table is the user's, kept as it is);
-    renamed to ``name`` when the CT was renamed.  Otherwise a new node is made."""
-    node = named_table(scene, df, name, node=own_volume_table(node, volume_node, name))
+    otherwise the CT's own table of an earlier ``made_by`` run is updated (:func:`find_volume_table`: back to
+    patient A after B, or with no output chosen, A's table, not another one); renamed to ``name`` when the CT was
+    renamed.  Otherwise a new node is made."""
+    node = own_volume_table(node, volume_node, name, made_by) or find_volume_table(scene, volume_node, name, made_by)
+    node = named_table(scene, df, name, node=node)
+    if made_by:
+        mark_node_made_by(node, made_by)
     return set_source_volume(node, volume_node)
 
 

@@ -262,15 +262,18 @@ def risk_source_volume(radiomics, dose=None):
 def risk_case(radiomics, dose=None) -> str:
     """The ``case`` of a risk row: the patient's CT - its node name (:func:`risk_source_volume`), as the ``case``
     of the dose-feature table - else the table's name without Lung Radiomics' suffix (" radiomics" /
-    " dose features"), else "patient"; never the table's name "LUNG1-002 radiomics"."""
+    " dose features"), else "patient"; never the table's name "LUNG1-002 radiomics".  Spaces around the name are
+    stripped: a CT named only spaces gives "patient" (not the table "   RP risk")."""
     volume = risk_source_volume(radiomics, dose)
     if volume is not None:
-        return volume.GetName()
+        return (volume.GetName() or "").strip() or "patient"
     for table in (radiomics, dose):
-        if table is not None and hasattr(table, "GetName") and table.GetName():
-            name = table.GetName()
+        name = (table.GetName() or "").strip() if table is not None and hasattr(table, "GetName") else ""
+        if name:
             suffix = next((s for s in _TABLE_SUFFIXES if name.endswith(s) and len(name) > len(s)), "")
-            return name[:len(name) - len(suffix)]
+            case = name[:len(name) - len(suffix)].strip()
+            if case:
+                return case
     return "patient"
 
 
@@ -279,18 +282,20 @@ def risk_table(scene, df: pd.DataFrame, case: str, volume_node=None, node=None):
     ``volume_node``, linked to it (:func:`lungai.scene.nodes.volume_table`).  ``node`` (the panel's current output)
     is updated only when a risk run made it (a table of the user's picked as output is never written into), for
     this same patient (same CT; without a CT, the same ``case`` and no CT link) and the user has not renamed it
-    (:func:`lungai.scene.nodes.own_table`); otherwise a new node is made, so that patient B's risk never
-    overwrites patient A's."""
+    (:func:`lungai.scene.nodes.own_table`); otherwise this patient's own risk table in the scene is updated (made
+    by a risk run for this CT, or without a CT for this ``case``, not renamed: :func:`lungai.scene.nodes.
+    find_volume_table` - back to patient A after B, or with no output chosen, A's table, not another one), else a
+    new node is made, so that patient B's risk never overwrites patient A's."""
     from lungai.scene import nodes
 
     name = f"{case} RP risk"
     if nodes.node_made_by(node) != RP_MADE_BY:
         node = None
     if volume_node is not None:
-        node = nodes.volume_table(scene, df, name, volume_node, node=node)
-    else:
-        if node is not None and (nodes.source_volume_id(node) or
-                                 [row.get("case") for row in nodes.table_rows(node)] != [str(case)]):
-            node = None
-        node = nodes.named_table(scene, df, name, node=node)
+        return nodes.volume_table(scene, df, name, volume_node, node=node, made_by=RP_MADE_BY)
+    if node is not None and (nodes.source_volume_id(node) or
+                             [row.get("case") for row in nodes.table_rows(node)] != [str(case)]):
+        node = None
+    node = nodes.named_table(scene, df, name, node=node or nodes.find_volume_table(scene, None, name, RP_MADE_BY,
+                                                                                 case=case))
     return nodes.mark_node_made_by(node, RP_MADE_BY)

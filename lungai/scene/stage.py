@@ -31,19 +31,19 @@ STAGE_MADE_BY = "lungai stage predict"   # lungai.scene.nodes.MADE_BY_TAG of the
 
 
 def remove_made_node(scene, node) -> None:
-    """:func:`remove_node` for a node lungai made (lungai.scene.nodes.node_made_by); the user's nodes stay."""
-    from lungai.scene.nodes import node_made_by
-
-    if node_made_by(node):
+    """:func:`remove_node` for a node a stage run made (lungai.scene.nodes.node_made_by :data:`STAGE_MADE_BY`); the
+    user's nodes, and lungai's other results (a CT's radiomics table, a patient's RP risk table), stay."""
+    if made_node_or_none(node) is not None:
         remove_node(scene, node)
 
 
 def made_node_or_none(node):
-    """``node`` if lungai made it (tagged), else None: an output selector may hold a node of the user's (it lists
-    every node of the class); a run makes a new node then, never writes into (or tags) the user's."""
+    """``node`` if a stage run made it (tagged :data:`STAGE_MADE_BY`), else None: an output selector may hold a
+    node of the user's, or another result of lungai's (a radiomics or RP risk table: it lists every node of the
+    class); a run makes a new node then, never writes into (or tags) it."""
     from lungai.scene.nodes import node_made_by
 
-    return node if node_made_by(node) else None
+    return node if node_made_by(node) == STAGE_MADE_BY else None
 
 
 def patient_grad_cam(scene, path, patient_id: str, node=None, ct_volume_node=None):
