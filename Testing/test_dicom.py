@@ -834,20 +834,20 @@ def test_cli_radiomics_with_a_gtv_only_rtstruct_reads_only_what_the_segments_nee
     rs = write_rtstruct({"GTVp": st["masks"]["GTV"]}, st["reference"], tmp_path / "gtv_only.dcm")  # as `segment` writes
     common = ["--image-types", "Original", "--feature-classes", "shape"]
     assert _cli("radiomics", "--image", st["ct"], "--rtstruct", rs, "--segments", "tumour", *common,
-                "-o", tmp_path / "t.csv") == 0
-    assert set(pd.read_csv(tmp_path / "t.csv").segment) == {"tumour"}
+                "-o", tmp_path / "out" / "t.csv") == 0
+    assert set(pd.read_csv(tmp_path / "out" / "t.csv").segment) == {"tumour"}
     capsys.readouterr()
     # default segments (all that can be built): the tumour; the lung segments are noted with the reason, no error
-    assert _cli("radiomics", "--image", st["ct"], "--rtstruct", rs, *common, "-o", tmp_path / "all.csv") == 0
+    assert _cli("radiomics", "--image", st["ct"], "--rtstruct", rs, *common, "-o", tmp_path / "out" / "all.csv") == 0
     err = capsys.readouterr().err
-    assert set(pd.read_csv(tmp_path / "all.csv").segment) == {"tumour"}
+    assert set(pd.read_csv(tmp_path / "out" / "all.csv").segment) == {"tumour"}
     for seg in ("right_lung", "left_lung", "lungs", "lungs_minus_tumour"):
         assert f"note: {seg} not computed: segment '{seg}' needs the right and left lung: no structure with role " \
                "'lung_right' or 'lung_left' among: GTVp (gtv_primary)" in err
-    assert not (tmp_path / "all_errors.csv").exists()
+    assert not (tmp_path / "out" / "all_errors.csv").exists()
     # a requested segment that cannot be built: nothing else to compute, so a clear error
     assert _cli("radiomics", "--image", st["ct"], "--rtstruct", rs, "--segments", "lungs", *common,
-                "-o", tmp_path / "l.csv") == 2
+                "-o", tmp_path / "out" / "l.csv") == 2
     assert "lungs: segment 'lungs' needs the right and left lung" in capsys.readouterr().err
 
 
@@ -872,10 +872,10 @@ def test_cli_radiomics_names_the_cli_option_for_a_structure_with_gaps(p1, tmp_pa
     path = write_rtstruct({"Heart": image_like(a, ct)}, st["reference"], tmp_path / "gap.dcm")
     args = ["radiomics", "--image", st["ct"], "--rtstruct", path, "--structure", "Heart", "--image-types", "Original",
             "--feature-classes", "shape"]
-    assert _cli(*args, "-o", tmp_path / "h.csv") == 2
+    assert _cli(*args, "-o", tmp_path / "out" / "h.csv") == 2
     err = capsys.readouterr().err
     assert "--allow-gaps (lungai CLI) or allow_gaps=True (Python API)" in err
-    assert _cli(*args, "--allow-gaps", "-o", tmp_path / "h.csv") == 0
+    assert _cli(*args, "--allow-gaps", "-o", tmp_path / "out" / "h.csv") == 0
 
 
 def test_cli_mask_options_take_dicom_seg_and_refuse_rtstruct_files(export, tmp_path, capsys):
@@ -889,14 +889,14 @@ def test_cli_mask_options_take_dicom_seg_and_refuse_rtstruct_files(export, tmp_p
     write_seg({"Right lung": st["masks"]["Lung_R"], "Left lung": st["masks"]["Lung_L"]}, ref, tmp_path / "l.seg.dcm",
               roles={"Right lung": "lung_right", "Left lung": "lung_left"})
     assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--lungs", tmp_path / "l.seg.dcm",
-                "-o", tmp_path / "seg.csv") == 0
+                "-o", tmp_path / "out" / "seg.csv") == 0
     assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", st["rtstruct"],
-                "--structure", "role:lungs", "--gtv", "role:gtv_node", "-o", tmp_path / "x.csv") == 2
+                "--structure", "role:lungs", "--gtv", "role:gtv_node", "-o", tmp_path / "out" / "x.csv") == 2
     assert "no structure with role 'gtv_node'" in capsys.readouterr().err
     assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--lungs", st["rtstruct"],
-                "-o", tmp_path / "y.csv") == 2
+                "-o", tmp_path / "out" / "y.csv") == 2
     assert "is an RTSTRUCT (contours), not a mask image" in capsys.readouterr().err
-    assert pd.read_csv(tmp_path / "seg.csv").dose_mld_gy.iloc[0] > 0
+    assert pd.read_csv(tmp_path / "out" / "seg.csv").dose_mld_gy.iloc[0] > 0
 
 
 def test_sample_dicom_writes_an_rt_export(tmp_path):
@@ -1087,10 +1087,11 @@ def test_cli_dose_features_with_only_a_lungs_minus_gtv_structure(export, tmp_pat
     lungs = (array(st["masks"]["Lung_R"]) | array(st["masks"]["Lung_L"])) & ~array(st["masks"]["GTV"])
     rs = write_rtstruct({"Lungs-GTV": image_like(lungs, ct), "GTVp": st["masks"]["GTV"]}, st["reference"],
                         tmp_path / "rs.dcm")
-    assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", rs, "-o", tmp_path / "a.csv") == 0
+    assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", rs,
+                "-o", tmp_path / "out" / "a.csv") == 0      # (not beside rs.dcm: the folder of a DICOM input)
     assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", st["rtstruct"],
-                "-o", tmp_path / "b.csv") == 0
-    a, b = (pd.read_csv(tmp_path / f).drop(columns="case") for f in ("a.csv", "b.csv"))
+                "-o", tmp_path / "out" / "b.csv") == 0
+    a, b = (pd.read_csv(tmp_path / "out" / f).drop(columns="case") for f in ("a.csv", "b.csv"))
     assert a.masks[0].startswith("lungs: RTSTRUCT structure Lungs-GTV (rs.dcm") and "GTVp" in a.masks[0]
     pd.testing.assert_frame_equal(a.drop(columns="masks"), b.drop(columns="masks"))
 

@@ -282,5 +282,5 @@ def test_cli_radiomics_names_the_structures_without_contours(p1, tmp_path, capsy
     st, _ = p1
     rs = with_empty_structures(st["rtstruct"], ["GTVn", "Lungs-GTV"], tmp_path / "rs_empty.dcm")
     assert main(["radiomics", "--image", str(st["ct"]), "--rtstruct", str(rs), "--segments", "tumour",
-                 "--image-types", "Original", "--feature-classes", "shape", "-o", str(tmp_path / "t.csv")]) == 0
+                 "--image-types", "Original", "--feature-classes", "shape", "-o", str(tmp_path / "out" / "t.csv")]) == 0
     assert "RTSTRUCT structure(s) without contours left out: GTVn, Lungs-GTV" in capsys.readouterr().err

@@ -670,3 +670,148 @@ def test_cli_dose_features_output_in_the_rtdose_folder_names_it_and_max_dose_gy_
     assert main(base + ["--dose", str(folder / "rd.dcm"), "--max-dose-gy", "5", "-o", str(tmp_path / "a.csv")]) == 2
     assert "above 5 Gy" in capsys.readouterr().err                  # passed on to the RTDOSE's check
     assert main(base + ["--dose", str(folder / "rd.dcm"), "--max-dose-gy", "80", "-o", str(tmp_path / "a.csv")]) == 0
+
+
+def _dicom_ct_and_dose(tmp_path):
+    """A small DICOM CT series (CT/), lungs (lungs.nii.gz) and a PLAN RTDOSE on its frame of reference."""
+    from lungai.dicom.synthetic import write_ct_series, write_rtdose as write
+
+    ct = sitk.Image((12, 12, 6), sitk.sitkInt16) - 800
+    ct.SetOrigin((-6.0, -6.0, -3.0))
+    reference = write_ct_series(ct, tmp_path / "CT", patient_id="P1")
+    sitk.WriteImage(sitk.Cast(ct * 0 + 1, sitk.sitkUInt8), str(tmp_path / "lungs.nii.gz"))
+    dose = radial_dose(_grid(size=(12, 12, 6), origin=(-6.0, -6.0, -3.0)), CENTRE, 25.0, 60.0)
+    return reference, dose, write
+
+
+def _other_frame(src, dst, frame="1.2.3.4.5"):
+    import pydicom
+
+    ds = pydicom.dcmread(src)
+    ds.FrameOfReferenceUID = frame
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    ds.save_as(dst)
+    return dst
+
+
+def test_cli_dose_folder_keeps_the_rtdoses_of_the_cts_frame_of_reference(tmp_path, capsys):
+    """Review of 3b2eaff: `--dose FOLDER` holding the plan dose and a replan's dose on another frame of reference
+    was refused as "2 RTDOSEs share this CT's frame of reference"; as cohort (RTDOSEs grouped by
+    FrameOfReferenceUID) the CT's is taken, a note names the one left out; none of the CT's: refused as another
+    CT's dose."""
+    from lungai.cli import main
+
+    reference, dose, write = _dicom_ct_and_dose(tmp_path)
+    folder = tmp_path / "RTDOSE"
+    folder.mkdir()
+    write(dose, folder / "plan.dcm", reference=reference)
+    _other_frame(folder / "plan.dcm", folder / "replan.dcm")
+    base = ["dose-features", "--ct", str(tmp_path / "CT"), "--lungs", str(tmp_path / "lungs.nii.gz"),
+            "--dose", str(folder)]
+    assert main(base + ["-o", str(tmp_path / "a.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "replan.dcm left out: FrameOfReferenceUID 1.2.3.4.5 is not the CT's" in out
+    assert pd.read_csv(tmp_path / "a.csv").loc[0, "dose_mld_gy"] > 1
+    _other_frame(folder / "plan.dcm", folder / "plan.dcm", "1.2.3.4.6")      # no RTDOSE of the CT's frame
+    assert main(base + ["-o", str(tmp_path / "b.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "does not belong to the CT" in err and "share this CT's frame" not in err
+    assert not (tmp_path / "b.csv").exists()
+
+
+def test_a_copy_of_an_rtdose_in_another_encoding_is_a_copy(tmp_path):
+    """Review of 3b2eaff: a copy of an RTDOSE differing only in encoding (DoseGridScaling "5.9e-05" vs
+    "0.000059", another transfer syntax) was refused as "same SOPInstanceUID ... but hold different doses"."""
+    import pydicom
+    from pydicom.uid import RLELossless
+
+    from lungai.dose.read import plan_dose_files
+
+    dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
+    src = write_rtdose(dose, tmp_path / "rd.dcm", scaling=5.916678619e-05)
+    ds = pydicom.dcmread(src)
+    ds.DoseGridScaling = "0.00005916678619"                            # the same number, other text
+    ds.save_as(tmp_path / "rd_copy.dcm")
+    files, note = plan_dose_files([src, tmp_path / "rd_copy.dcm"])
+    assert files == [src] and "rd_copy.dcm left out: a copy of rd.dcm" in note
+    ds.DoseGridScaling = "0.00006"                                     # another dose: still refused
+    ds.save_as(tmp_path / "rd_other.dcm")
+    with pytest.raises(InputError, match="same SOPInstanceUID .* different doses"):
+        plan_dose_files([src, tmp_path / "rd_other.dcm"])
+    src = write_rtdose(dose, tmp_path / "rd16.dcm", scaling=1e-3)      # pixels < 65536
+    ds = pydicom.dcmread(src)
+    pixels = ds.pixel_array.astype(np.uint16)                          # 16-bit pixels, RLE Lossless
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+    ds.PixelData = pixels.tobytes()
+    ds.compress(RLELossless, pixels, generate_instance_uid=False)
+    ds.save_as(tmp_path / "rd16_rle.dcm")
+    assert pydicom.dcmread(tmp_path / "rd16_rle.dcm").file_meta.TransferSyntaxUID == RLELossless
+    files, note = plan_dose_files([src, tmp_path / "rd16_rle.dcm"])
+    assert files == [src] and "rd16_rle.dcm left out: a copy of rd16.dcm" in note
+
+
+def test_output_beside_a_dicom_file_input_is_refused(tmp_path, capsys):
+    """Review of 3b2eaff: `--dose RTDOSE/RD.dcm -o RTDOSE/x.csv` (and an RTSTRUCT file's folder) wrote into the
+    DICOM export; the folder of a DICOM file input is an input folder, named by what the file is.  A mixed folder
+    (CT slices + RTDOSE) given as --dose beside another --ct is not called "the input CT's"."""
+    import shutil
+    from pathlib import Path
+
+    import pydicom
+
+    from lungai.cli import main
+    from lungai.io.outputs import prepare_output_file, prepare_output_folder
+
+    reference, dose, write = _dicom_ct_and_dose(tmp_path)
+    (tmp_path / "RTDOSE").mkdir()
+    rd = write(dose, tmp_path / "RTDOSE" / "RD.dcm", reference=reference)
+    base = ["dose-features", "--ct", str(tmp_path / "CT"), "--lungs", str(tmp_path / "lungs.nii.gz")]
+    assert main(base + ["--dose", str(rd), "-o", str(tmp_path / "RTDOSE" / "x.csv")]) == 2
+    assert "refusing to write results into the RTDOSE folder" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "RTDOSE").iterdir()) == ["RD.dcm"]
+    (tmp_path / "RTSTRUCT").mkdir()
+    ds = pydicom.dcmread(rd, stop_before_pixels=True)
+    ds.Modality = "RTSTRUCT"
+    ds.save_as(tmp_path / "RTSTRUCT" / "RS.dcm")
+    for prepare in (prepare_output_file, lambda p, inputs: prepare_output_folder(Path(p).parent, inputs)):
+        with pytest.raises(InputError, match="RTSTRUCT folder"):
+            prepare(tmp_path / "RTSTRUCT" / "x.csv", inputs=[tmp_path / "CT", tmp_path / "RTSTRUCT" / "RS.dcm"])
+    (tmp_path / "work").mkdir()              # a working folder holding other files too: not an export's folder
+    rs = Path(shutil.copy(tmp_path / "RTSTRUCT" / "RS.dcm", tmp_path / "work" / "RS.dcm"))
+    (tmp_path / "work" / "notes.txt").write_text("mine", encoding="utf-8")
+    assert prepare_output_file(tmp_path / "work" / "x.csv", inputs=[tmp_path / "CT", rs])
+    with pytest.raises(InputError, match="the DICOM series folder .*the input CT's"):    # the CT's own folder
+        prepare_output_file(tmp_path / "CT" / "x.csv", inputs=[tmp_path / "CT", rd])
+    mixed = tmp_path / "mixed"
+    shutil.copytree(tmp_path / "CT", mixed)
+    shutil.copy(rd, mixed / "RD.dcm")
+    other_ct = tmp_path / "OTHER"
+    shutil.copytree(tmp_path / "CT", other_ct)
+    with pytest.raises(InputError) as err:
+        prepare_output_file(mixed / "dose.csv", inputs=[mixed, other_ct])
+    assert "the input CT's" not in err.value.problem and "DICOM folder" in err.value.problem
+
+
+def test_cli_a_beam_without_dose_in_a_folder_sum_says_a_setup_field_may_be_removed(tmp_path, capsys):
+    """Review of 3b2eaff: a BEAM dose of 0 (a setup field, 0 MU) in a folder sum was refused as "not calculated"
+    after a note saying the beams were summed: the note comes only once the dose is read, the fix says to remove
+    a setup field's RTDOSE."""
+    import pydicom
+
+    from lungai.cli import main
+
+    dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
+    sitk.WriteImage(sitk.Cast(dose * 0.0 - 800.0, sitk.sitkInt16), str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(sitk.Cast(dose * 0.0 + 1.0, sitk.sitkUInt8), str(tmp_path / "lungs.nii.gz"))
+    src = write_rtdose(dose, tmp_path / "rd.dcm")
+    folder = tmp_path / "RTDOSE"
+    folder.mkdir()
+    with_summation_type(src, folder / "b0.dcm", "BEAM", plan="1.2.3.1")
+    ds = pydicom.dcmread(with_summation_type(src, folder / "b1.dcm", "BEAM", plan="1.2.3.1"))
+    ds.PixelData = np.zeros(ds.pixel_array.shape, np.uint32).tobytes()
+    ds.save_as(folder / "b1.dcm")
+    assert main(["dose-features", "--ct", str(tmp_path / "ct.nii.gz"), "--lungs", str(tmp_path / "lungs.nii.gz"),
+                 "--dose", str(folder), "-o", str(tmp_path / "a.csv")]) == 2
+    captured = capsys.readouterr()
+    assert "b1.dcm holds no dose" in captured.err and "setup field, 0 MU" in captured.err
+    assert "summed" not in captured.out

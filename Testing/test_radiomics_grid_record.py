@@ -152,7 +152,7 @@ def test_radiomics_rtstruct_names_the_structures_merged_into_a_segment(tmp_path,
     node[gtv > 0] = 0
     rs = write_rtstruct({"GTV-1": st["masks"]["GTV"], "GTV-2": copy_geometry(node, st["masks"]["GTV"]),
                          "Lung_R": st["masks"]["Lung_R"], "Lung_L": st["masks"]["Lung_L"]},
-                        st["reference"], tmp_path / "rs.dcm")
+                        st["reference"], tmp_path / "export" / "rs.dcm")   # (not beside the -o files)
     common = ["--image", str(st["ct"]), "--rtstruct", str(rs), "--feature-classes", "shape"]
     assert main(["radiomics", *common, "-o", str(tmp_path / "f.csv")]) == 0
     err = capsys.readouterr().err

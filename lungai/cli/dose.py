@@ -69,12 +69,6 @@ def run(args) -> int:
     note = check_dose_matches_ct(args.dose, args.ct, args.series, rtstruct=args.rtstruct)
     if note:
         print("note: " + note)
-    if Path(args.dose).is_dir():    # which of the folder's RTDOSEs make the dose: the plan's, or its beams summed
-        from lungai.dose.read import dose_folder_files
-
-        folder_note = dose_folder_files(Path(args.dose))[1]
-        if folder_note:
-            print("note: " + folder_note)
     ct = read_ct(args.ct, series_uid=args.series)
     if args.rtstruct:
         from lungai.dicom.masks import rtstruct_dose_masks
@@ -98,7 +92,16 @@ def run(args) -> int:
     case = args.case or input_case_id(args.ct, args.series)
     if args.rtstruct and empty_note(empty):
         print("note: " + empty_note(empty))
-    row = dose_features(read_dose(args.dose, unit=args.dose_unit, max_gy=args.max_dose_gy), ct, lungs, gtv, case=case, v_levels=v_levels)
+    from lungai.dose.read import dose_reference
+
+    # --dose FOLDER: the RTDOSEs of this CT's frame of reference; which make the dose (the plan's, or its beams
+    # summed) is said once they are read
+    folder_notes: list = []
+    reference = dose_reference(args.ct, args.series, args.rtstruct) if Path(args.dose).is_dir() else None
+    dose = read_dose(args.dose, unit=args.dose_unit, max_gy=args.max_dose_gy, notes=folder_notes, reference=reference)
+    for folder_note in folder_notes:
+        print("note: " + folder_note)
+    row = dose_features(dose, ct, lungs, gtv, case=case, v_levels=v_levels)
     from lungai.lungs.check import lung_map_notes
 
     lung_warnings = lung_map_notes(lungs, label_map=not args.rtstruct)   # an RTSTRUCT structure is a binary mask

@@ -587,14 +587,17 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         from lungai.dose import read_dose
 
         folder_notes: list = []     # --dose FOLDER: which of its RTDOSEs make the dose (the plan's, or beams summed)
-        given_dose = read_dose(dose, unit=dose_unit, max_gy=max_dose_gy, notes=folder_notes)
+        from lungai.dose.read import dose_reference
+
+        given_dose = read_dose(dose, unit=dose_unit, max_gy=max_dose_gy, notes=folder_notes,
+                               reference=dose_reference(ct_path, series_uid, rtstruct) if ct_path else None)
         dose_note = "; ".join(n for n in (*folder_notes, dose_note) if n) or None
     if rtstruct is not None:     # the plan's contours for the dose metrics (lungs and GTV by role)
         from lungai.dicom.masks import rtstruct_dose_masks
 
         rt = rtstruct_dose_masks(rtstruct, ct, rtstruct_lungs, None, structure_map, allow_gaps)
     case = demo_case_id(ct_path, patient_id, series_uid)
-    prepare_output_folder(out, inputs=[ct_path] if ct_path else [], owner="demo")
+    prepare_output_folder(out, inputs=[p for p in (ct_path, dose, rtstruct) if p], owner="demo")   # (their folders)
     timings: dict = {}
     summary: dict = {"case": case, "version": __version__,
                      "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}

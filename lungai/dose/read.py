@@ -38,14 +38,61 @@ def rtdose_files(folder: Path) -> list[Path]:
     return found
 
 
-def dose_folder_files(folder: Path) -> tuple[list[Path], str | None]:
+def dose_folder_files(folder: Path, reference=None) -> tuple[list[Path], str | None]:
     """The RTDOSE files of ``folder`` that make the treatment dose and a note saying which, by the rule of
-    ``lungai cohort`` (:func:`plan_dose_files`: the plan dose when present, else the sum of the BEAM doses of one
-    plan; anything else is refused)."""
-    files, note = plan_dose_files(rtdose_files(folder))
+    ``lungai cohort``: the RTDOSEs of the CT's frame of reference (``reference``, :func:`dose_reference`: those
+    of another FrameOfReferenceUID or PatientID - a replan on another CT - are left out, the note names them; when
+    none matches, the first is refused as another CT's, :func:`check_headers_match`), then :func:`plan_dose_files`
+    (the plan dose when present, else the sum of the BEAM doses of one plan; anything else is refused)."""
+    import pydicom
+
+    files, left_out = rtdose_files(folder), []
+    if reference is not None:
+        headers = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
+        matching = [f for f, h in zip(files, headers) if not _mismatch(h, reference)]
+        if not matching:       # none of them is this CT's: refused as such (naming the first)
+            check_headers_match(headers[0], reference, f"{Path(folder).name}/{files[0].name}", reference.name,
+                                reference.other)
+        left_out = [f"{f.name} left out: {'; '.join(_mismatch(h, reference))}"
+                    for f, h in zip(files, headers) if f not in matching]
+        files = matching
+    files, note = plan_dose_files(files)
+    note = "; ".join(n for n in (*left_out, note) if n) or None
     if note:
         note = f"--dose {folder}: {note}"
     return files, note
+
+
+def _mismatch(dose, reference) -> list[str]:
+    """What of ``dose`` (an RTDOSE header) is not the ``reference``'s (:func:`dose_reference`): PatientID /
+    FrameOfReferenceUID differing (a value missing on either side is not compared, as :func:`check_headers_match`)."""
+    wrong = []
+    for keyword in ("PatientID", "FrameOfReferenceUID"):
+        d = str(getattr(dose, keyword, "") or "").strip()
+        c = str(getattr(reference, keyword, "") or "").strip()
+        if d and c and d != c:
+            wrong.append(f"{keyword} {d} is not the {reference.other}'s {c}")
+    return wrong
+
+
+def dose_reference(ct_path=None, series_uid: str | None = None, rtstruct=None, name: str | None = None):
+    """What the RTDOSEs of a ``--dose`` folder must match (PatientID, FrameOfReferenceUID; ``name`` / ``other``: the
+    CT or RTSTRUCT as messages name it): the DICOM CT's header, else the DICOM RTSTRUCT's; None when neither is
+    DICOM (nothing to compare)."""
+    from types import SimpleNamespace
+
+    from lungai.dicom.reference import dicom_ct_header
+
+    ct = dicom_ct_header(ct_path, series_uid) if ct_path is not None else None
+    if ct is not None:
+        return SimpleNamespace(PatientID=getattr(ct, "PatientID", ""),
+                               FrameOfReferenceUID=getattr(ct, "FrameOfReferenceUID", ""),
+                               name=name or str(ct_path), other="CT")
+    structures = _rtstruct_header(rtstruct) if rtstruct else None
+    if structures is not None:
+        return SimpleNamespace(PatientID=structures.PatientID, FrameOfReferenceUID=structures.FrameOfReferenceUID,
+                               name=Path(rtstruct).name, other="RTSTRUCT")
+    return None
 
 
 def _find_rtdose(folder: Path) -> Path:
@@ -166,7 +213,7 @@ def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES, max_gy: floa
     scaling = float(ds.DoseGridScaling)
     if not (np.isfinite(scaling) and scaling > 0):
         raise InputError(f"{p.name} has DoseGridScaling {ds.DoseGridScaling}, so it holds no dose: the plan's dose "
-                         "was not calculated or not exported", NO_DOSE_FIX)
+                         "was not calculated or not exported", NO_DOSE_FIX if check else NO_BEAM_DOSE_FIX)
     arr = ds.pixel_array.astype(np.float64) * scaling
     if arr.ndim == 2:
         arr = arr[None]
@@ -184,7 +231,7 @@ def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES, max_gy: floa
     if check:
         check_dose_plausible(p.name, top, units, max_gy, rtdose=True)
     else:                   # a BEAM dose: its size is checked once summed, but a beam without dose is refused
-        check_dose_present(p.name, top, rtdose=True)
+        check_dose_present(p.name, top, rtdose=True, fix=NO_BEAM_DOSE_FIX)
     dz = float(steps[0]) if steps.size else float(getattr(ds, "SliceThickness", 1.0) or 1.0)
     row_dir = np.asarray([float(v) for v in ds.ImageOrientationPatient[:3]])
     col_dir = np.asarray([float(v) for v in ds.ImageOrientationPatient[3:]])
@@ -241,13 +288,24 @@ def _sop_uid(ds) -> str:
 
 
 def _dose_content(path: Path) -> tuple:
-    """What makes an RTDOSE's dose: its pixel data, scaling, units and grid (compared for two files of one
-    SOPInstanceUID)."""
+    """What makes an RTDOSE's dose: its decoded pixel values (a hash; not the encoded bytes - a copy in another
+    transfer syntax holds the same dose), scaling (as a number: "5.9e-05" and "0.000059" are one), units,
+    summation type and grid (compared for two files of one SOPInstanceUID)."""
+    import hashlib
+
     import pydicom
 
     ds = pydicom.dcmread(path)
-    return (bytes(getattr(ds, "PixelData", b"") or b""), str(getattr(ds, "DoseGridScaling", "")).strip(),
-            str(getattr(ds, "DoseUnits", "")).strip().upper(), summation_type(ds), _grid_key(ds))
+    try:
+        pixels = np.ascontiguousarray(ds.pixel_array, dtype=np.float64)
+        values = (pixels.shape, hashlib.sha256(pixels.tobytes()).hexdigest())
+    except Exception:         # not decodable here: its bytes (then read_rtdose says why)
+        values = hashlib.sha256(bytes(getattr(ds, "PixelData", b"") or b"")).hexdigest()
+    try:
+        scaling = float(ds.DoseGridScaling)
+    except (AttributeError, TypeError, ValueError):
+        scaling = str(getattr(ds, "DoseGridScaling", "")).strip()
+    return (values, scaling, str(getattr(ds, "DoseUnits", "")).strip().upper(), summation_type(ds), _grid_key(ds))
 
 
 def _drop_copies(paths: list[Path], headers: list) -> tuple[list[Path], list, str | None]:
@@ -384,9 +442,10 @@ def check_dose_matches_ct(dose_path: str | Path, ct_path: str | Path, series_uid
     from lungai.dicom.reference import dicom_ct_header
 
     if Path(dose_path).is_dir():           # the RTDOSE(s) of the folder that make the dose (dose_folder_files)
+        reference = dose_reference(ct_path, series_uid, rtstruct, names[1] if names else None)
         notes = [check_dose_matches_ct(f, ct_path, series_uid, (names[0] + "/" + f.name, names[1]) if names else
                                        (Path(dose_path).name + "/" + f.name, str(ct_path)), rtstruct)
-                 for f in dose_folder_files(Path(dose_path))[0]]
+                 for f in dose_folder_files(Path(dose_path), reference)[0]]
         return notes[0]
     dose = _rtdose_header(dose_path)
     if dose is None:
@@ -457,15 +516,19 @@ def max_dose_limit(max_gy: float | None = None) -> float:
 
 NO_DOSE_FIX = ("calculate the plan's dose in the planning system and export it again (the RTDOSE of the "
                "calculated plan)")
+# a BEAM dose of a folder sum without dose may be a setup field (0 MU), which has no dose to add
+NO_BEAM_DOSE_FIX = (NO_DOSE_FIX + "; if this beam delivers no dose (a setup field, 0 MU), remove its RTDOSE from the "
+                    "folder")
 
 
-def check_dose_present(name: str, top_gy: float, rtdose: bool = False) -> None:
+def check_dose_present(name: str, top_gy: float, rtdose: bool = False, fix: str = NO_DOSE_FIX) -> None:
     """Refuse a dose whose maximum is not above 0: every voxel 0 (an RTDOSE exported before the plan's dose was
-    calculated, a DoseGridScaling of 0) gives MLD 0 Gy, V20 0 %, which would pass for a real dose."""
+    calculated, a DoseGridScaling of 0) gives MLD 0 Gy, V20 0 %, which would pass for a real dose.  ``fix``: what
+    the refusal of an RTDOSE says to do (a BEAM dose of a sum: :data:`NO_BEAM_DOSE_FIX`)."""
     if not top_gy > 0:
         if rtdose:
             raise InputError(f"the RTDOSE {name} holds no dose (every voxel 0 Gy): the plan's dose was not "
-                             "calculated or not exported", NO_DOSE_FIX)
+                             "calculated or not exported", fix)
         raise InputError(f"the dose {name} holds no dose (every voxel 0)",
                          "give the calculated dose of the plan (export it again from the planning system)")
 
@@ -554,11 +617,13 @@ def _nifti_nonfinite(path: Path) -> int | None:
     return bad
 
 
-def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None, notes: list | None = None) -> sitk.Image:
+def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None, notes: list | None = None,
+              reference=None) -> sitk.Image:
     """Dose in Gy from an RTDOSE file/folder (its DoseUnits) or a NIfTI/NRRD/MHA file in ``unit`` (Gy or cGy).
 
     A folder gives the RTDOSE(s) :func:`dose_folder_files` chooses (the plan dose, else the sum of the BEAM doses
-    of one plan, as ``lungai cohort``); ``notes``: a list that gets the note saying which, when there were several.
+    of one plan, as ``lungai cohort``) of the CT's frame of reference (``reference``, :func:`dose_reference`);
+    ``notes``: a list that gets the note saying which, when there were several - once the dose is read.
 
     An image dose is refused when it holds NaN / infinite values (counted in the NIfTI data itself, where
     SimpleITK reads NaN as 0), negative values, a maximum above ``max_gy`` (default :data:`MAX_PLAUSIBLE_GY`: a
@@ -568,10 +633,11 @@ def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None, n
     if not p.exists():
         raise InputError(f"{p} does not exist", "check the --dose path")
     if p.is_dir():        # the plan dose of the folder, else the sum of its BEAM doses of one plan (as cohort)
-        files, note = dose_folder_files(p)
+        files, note = dose_folder_files(p, reference)
+        dose = read_dose_sum(files, max_gy=max_gy)       # (a refusal is not preceded by a note saying "summed")
         if note and notes is not None:
             notes.append(note)
-        return read_dose_sum(files, max_gy=max_gy)
+        return dose
     if _is_dicom(p):
         return read_rtdose(p, max_gy=max_gy)
     if unit not in IMAGE_DOSE_UNITS:

@@ -56,9 +56,33 @@ def writing(path):
 
 
 def _dicom_input_folders(inputs) -> list:
-    from lungai.dicom.reference import is_dicom_folder
+    """The folders of DICOM inputs, each with what it was given as: (folder, modality) for a DICOM file given as
+    input (a .dcm or a file with the DICM preamble: --dose RD.dcm, --rtstruct RS.dcm, a SEG mask) whose folder holds
+    DICOM files only (an export's RTDOSE/ or RTSTRUCT/ folder, which must keep only its DICOM files; not a folder
+    holding other files of the user's, nor a lungai output folder), (folder, None) for a folder of DICOM files
+    given."""
+    import pydicom
 
-    return [Path(p).resolve() for p in inputs if p and is_dicom_folder(p)]
+    from lungai.dicom.reference import is_dicom_folder
+    from lungai.dose.read import _is_dicom
+
+    def export_folder(folder: Path) -> bool:
+        files = [f for f in folder.iterdir() if f.is_file() and not f.name.startswith(".")][:200]
+        return not any(folder.glob(".lungai-*")) and all(
+            f.name.upper() == "DICOMDIR" or f.suffix.lower() == ".dcm" or _is_dicom(f) for f in files)
+
+    found = []
+    for p in (Path(i) for i in inputs if i):
+        if p.is_file() and (_is_dicom(p) or p.suffix.lower() == ".dcm") and export_folder(p.resolve().parent):
+            modality = None
+            with contextlib.suppress(Exception):
+                modality = str(pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["Modality"])
+                               .get("Modality", "") or "").strip().upper() or None
+            found.append((p.resolve().parent, modality or "DICOM"))
+        elif is_dicom_folder(p):
+            found.append((p.resolve(), None))
+    folders = [f for f, given in found if given is None]     # a folder given as input is named by what it holds
+    return [(f, given) for f, given in found if given is None or f not in folders]
 
 
 def _dicom_folder_label(folder: Path) -> str:
@@ -90,9 +114,13 @@ def prepare_output_folder(path, inputs: Iterable = (), owner: str | None = None,
     computing."""
     out = Path(path)
     check_folder_path(out)
-    for folder in _dicom_input_folders(inputs):
+    given = _dicom_input_folders(inputs)
+    for folder, modality in given:
         if out.resolve() == folder:
-            label = _dicom_folder_label(folder)
+            label = modality or _dicom_folder_label(folder)
+            if label == "CT" and modality is None and any(f != folder and m is None and _dicom_folder_label(f) == "CT"
+                                                          for f, m in given):
+                label = "DICOM"        # a folder holding CT slices given beside the --ct folder: not the CT's
             if label == "CT":
                 raise InputError(f"refusing to write results into the DICOM series folder {out} (the input CT's)",
                                  "choose an output folder outside the CT's folder (it must keep only the CT slices)")
