@@ -361,14 +361,17 @@ def test_a_tumour_cut_by_the_scans_end_is_flagged_when_the_model_grid_stops_shor
     """QA (LUNG1-002 cut in z through its GTV): a tumour the scan ends through was not reported cut.  The model grid
     spans the crop's extent with a coarser, rounded size, so its outer samples lie up to half a model voxel inside
     the crop's outer slices; those slices got probability 0 (82 mm box on a 4 mm grid: 80 mm), the mask stopped one
-    slice short of the scan's end and cut_by_image_edge stayed empty.  They now take the nearest model value: the
-    mask reaches the last slice and the cut is reported as at x / y edges - a tumour merely near the end is not."""
+    slice short of the scan's end and cut_by_image_edge stayed empty.  They still get 0 (extrapolating the nearest
+    model value put false tumour on thin-sliced LIDC crops' outer slices), but the cut is judged on the model grid
+    too (pp.cut_on_model_grid: the tumour reaches its outermost sample plane) and reported as at x / y edges - a
+    tumour merely near the end is not."""
     ct, ball = _ct(60.0, centre_mm=(0.0, 0.0, 129.0))       # its centre on the last slice (z extent +-129 mm)
     res = infer.segment_tumour(ct, _model(), seed_lps=(0.0, 0.0, 109.0))
     i = res.info
     kept = next(p for p in i["roi_passes"] if p["kept"])
     assert kept["scale"] == 2 and kept["roi_size_mm"][2] == 82.0          # the grid that stops short
-    assert (sitk.GetArrayViewFromImage(res.tumour)[-1] > 0).sum() > 0.9 * ball[-1].sum()      # the last slice kept
+    mask = sitk.GetArrayViewFromImage(res.tumour) > 0
+    assert not mask[-1].any() and mask[-2].sum() > 0.9 * ball[-2].sum()    # beyond the model grid's last sample: 0
     assert i["cut_by_image_edge"] == ["z+"] and "tumour cut by the image edge" in i["review_reasons"]
     assert any("cut by the image edge (z+: the scan ends through it at its last slice)" in n for n in i["notes"])
     near, _ = _ct(60.0, centre_mm=(0.0, 0.0, 95.0))         # its top 4 mm (2 slices) below the scan's end
@@ -390,3 +393,20 @@ def test_a_thin_slab_of_a_chest_ct_is_flagged_but_a_thin_nodule_crop_is_not():
     assert pp.THIN_SLAB_REASON not in c["review_reasons"] and not any("thick for" in n for n in c["notes"])
     assert pp.thin_slab_note(_ct(20.0, shape=(300, 300, 10))[0]) is None           # 20 mm: a slab no more
     assert pp.thin_slab_note(_ct(20.0, shape=(149, 149, 4))[0]) is None            # under 150 mm in-plane: a crop
+
+
+def test_a_thin_slab_stored_with_its_slices_along_another_axis_is_flagged():
+    """QA (review of 391ea3a): thin_slab_note measured the thickness along index axis 2, so 6 slices of a chest CT
+    stored with the slice axis first (size (6, 300, 300), sitk.PermuteAxes) were no slab.  The thickness is the
+    smallest physical extent over the three axes, the field of view the other two (pp.slab_axes)."""
+    slab = _ct(20.0, shape=(300, 300, 6))[0]
+    for img in (slab, sitk.PermuteAxes(slab, [2, 0, 1]), sitk.PermuteAxes(slab, [0, 2, 1])):
+        note = pp.thin_slab_note(img)
+        assert note and "only 6 slices (12 mm) thick for a 300 mm field of view" in note, img.GetSize()
+        assert not pp.is_crop(img)
+    flat = sitk.PermuteAxes(slab, [2, 0, 1])
+    flat.SetDirection((1, 0, 0, 0, 1, 0, 0, 0, 1))            # the slab lies along x in space too
+    assert pp.thin_slab_note(flat) and pp.slab_axes(flat)[0] == 0
+    assert pp.thin_slab_note(_ct(20.0, shape=(300, 300, 1))[0])                    # one slice: still a slab
+    crop = sitk.PermuteAxes(_ct(20.0, shape=(64, 64, 8))[0], [2, 0, 1])          # a nodule crop, any order
+    assert pp.is_crop(crop) and pp.thin_slab_note(crop) is None

@@ -488,10 +488,13 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                       zip(user_box.lo[::-1], box.lo[::-1], user_box.size[::-1]))
         binary = np.isin(lab, [v for v in np.unique(lab[inner]) if v]) if n else binary
     kept_pass = next((q for q in growth["passes"] if q.get("kept")), {}) if growth else {}
-    # cut by the scan: the kept region touches an image edge, unless the box grew out to that edge (then the
-    # region ran on to it - reported as such, not as a tumour cut by the image)
-    cut = sorted(set(touched_faces(binary, ct.GetSpacing(), 0.0)) & image_edge_faces(box, ct)
-                 - set(kept_pass.get("grew_to_image_edge", ())), key=FACES.index)
+    # cut by the scan: the kept region touches an image edge - on the input grid, or on the model grid's outermost
+    # sample plane (pp.cut_on_model_grid: the crop's outer slices beyond it get probability 0) - unless the box grew
+    # out to that edge (then the region ran on to it - reported as such, not as a tumour cut by the image)
+    edges = image_edge_faces(box, ct) - set(kept_pass.get("grew_to_image_edge", ()))
+    cut = sorted((set(touched_faces(binary, ct.GetSpacing(), 0.0))
+                  | set(pp.cut_on_model_grid(binary, probs.mean(0), model_img, crop_img, edges))) & edges,
+                 key=FACES.index)
     candidates, n_candidates, others_ml = [], 0, 0.0
     if automatic:
         lab, ranked = rank_components(binary, mean_p, ct.GetSpacing()[::-1])

@@ -66,8 +66,29 @@ def touched_faces(mask_zyx: np.ndarray, spacing_xyz, margin_mm: float = 0.0) -> 
 
 def cut_by_image_edge(mask: sitk.Image) -> list:
     """The image's faces a mask on the whole image grid lies on: the region may be cut by the scan there (the
-    concept of ``cut_by_image_edge`` in ``lungai segment``'s result.json; also warned by ``lungai radiomics``)."""
+    concept of ``cut_by_image_edge`` in ``lungai segment``'s result.json, which also counts the faces
+    :func:`cut_on_model_grid` finds; also warned by ``lungai radiomics``)."""
     return touched_faces(sitk.GetArrayViewFromImage(mask) != 0, mask.GetSpacing(), 0.0)
+
+
+def cut_on_model_grid(binary: np.ndarray, mean_model: np.ndarray, model_img: sitk.Image, crop_img: sitk.Image,
+                      faces) -> list:
+    """The crop's ``faces`` (image edges of the CT) that the tumour lies on as the model saw it: the model-grid
+    tumour (mean probability ``mean_model`` > 0.5) where the kept mask ``binary`` (z, y, x on ``crop_img``) is - its
+    samples with a kept voxel within one model voxel (the mask resampled linearly onto the model grid, > 0) - reaches
+    the model grid's outermost sample plane there.  The model grid spans the crop's extent on a coarser, rounded
+    grid, so its outer samples may lie inside the crop's outer voxels, which get probability 0 (:func:`to_input`):
+    a tumour the scan ends through then stops one slice short of the scan's end on the input grid, and is reported
+    cut by this.  Model-grid tumour not in the kept mask (another region, one joined to it only on the coarser
+    grid) does not count."""
+    faces = set(faces)
+    mb = mean_model > 0.5
+    if not faces or not binary.any() or not faces & set(touched_faces(mb, model_img.GetSpacing(), 0.0)):
+        return []
+    kept = sitk.GetImageFromArray(binary.astype(np.float32))
+    kept.CopyInformation(crop_img)
+    near = sitk.GetArrayFromImage(resample_like(kept, model_img)) > 0      # a copy: the resampled image is a temporary
+    return [f for f in touched_faces(mb & near, model_img.GetSpacing(), 0.0) if f in faces]
 
 
 SCAN_END = {"z-": "first", "z+": "last"}
@@ -87,26 +108,38 @@ def cut_note(segment: str, faces) -> str:
             "cut by the scan; shape and volume features are of the part inside")
 
 
-def is_crop(img: sitk.Image) -> bool:
+def slab_axes(img: sitk.Image) -> tuple:
+    """(thickness axis, its extent mm, the other two axes' extents mm): the thickness is the smallest physical extent
+    (size x spacing) over the three index axes - the slice axis of a CT stored in any order (for a whole CT, and for
+    a nodule crop thinner than it is wide, the z axis); the other two are its in-plane field of view."""
     ext = [n * s for n, s in zip(img.GetSize(), img.GetSpacing())]
-    return max(ext[0], ext[1]) < CROP_EXTENT_MM
+    a = int(np.argmin(ext))
+    return a, ext[a], [e for k, e in enumerate(ext) if k != a]
+
+
+def is_crop(img: sitk.Image) -> bool:
+    """The image is a small crop (use it whole as the ROI): its in-plane field of view (:func:`slab_axes`) is under
+    ``CROP_EXTENT_MM``."""
+    return max(slab_axes(img)[2]) < CROP_EXTENT_MM
 
 
 # A whole-chest field of view (not a crop, :func:`is_crop`) only a few slices thick: the model sees the tumour in a
 # slab (2-5 slices of a whole CT) and nothing says so.  LIDC nodule crops are thin too (88 % under 20 mm) but small
-# in-plane, so the in-plane rule of is_crop keeps them out.
+# in-plane, so the in-plane rule of is_crop keeps them out.  The slice axis is the thinnest (:func:`slab_axes`), so
+# a slab stored with its slices along another index axis is one too.
 THIN_SLAB_MM = 20.0
 THIN_SLAB_REASON = "the CT is a thin slab (a few slices of a chest scan)"
 
 
 def thin_slab_note(img: sitk.Image):
     """A note when ``img`` is a whole-chest field of view (in-plane >= ``CROP_EXTENT_MM``) less than
-    ``THIN_SLAB_MM`` thick (slices x slice spacing along its third axis); None otherwise."""
-    z_mm = img.GetSize()[2] * img.GetSpacing()[2]
-    if is_crop(img) or z_mm >= THIN_SLAB_MM:
+    ``THIN_SLAB_MM`` thick (slices x slice spacing along its thinnest axis, :func:`slab_axes`); None otherwise."""
+    a, thick_mm, in_plane = slab_axes(img)
+    if max(in_plane) < CROP_EXTENT_MM or thick_mm >= THIN_SLAB_MM:
         return None
-    return (f"the CT is only {img.GetSize()[2]} slice{'s' if img.GetSize()[2] > 1 else ''} ({z_mm:.0f} mm) thick for a "
-            f"{max(n * s for n, s in zip(img.GetSize()[:2], img.GetSpacing()[:2])):.0f} mm field of view: a slab of a "
+    n = img.GetSize()[a]
+    return (f"the CT is only {n} slice{'s' if n > 1 else ''} ({thick_mm:.0f} mm) thick for a "
+            f"{max(in_plane):.0f} mm field of view: a slab of a "
             "chest scan - the tumour is most likely cut by the scan's ends, and the model (trained on whole tumours) "
             "is less reliable on so few slices; check the result, or give the whole CT")
 
@@ -334,13 +367,14 @@ def mask_to_model(mask_crop: sitk.Image, model_img: sitk.Image) -> np.ndarray:
 
 
 def to_input(arr_model: np.ndarray, model_img: sitk.Image, crop_img: sitk.Image, out: np.ndarray = None) -> np.ndarray:
-    """A (z, y, x) float map on the model grid resampled (linear) onto the crop's grid (into ``out``)."""
+    """A (z, y, x) float map on the model grid resampled (linear) onto the crop's grid (into ``out``); 0 where the
+    crop's voxels lie more than half a model voxel beyond the model grid's outer samples (:func:`resample_like`)."""
     src = sitk.GetImageFromArray(arr_model.astype(np.float32))
     src.CopyInformation(model_img)
-    # the model grid's outer samples lie up to half a model voxel inside the crop's outer voxels (same extent,
-    # coarser spacing; the size rounded): those voxels take the nearest model value, not 0 - with 0 a tumour
-    # cut by the scan lost its last slice and was not reported cut_by_image_edge (2 mm slices, 4 mm grid)
-    res = sitk.Resample(src, crop_img, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32, True)
+    # 0 beyond the model grid's outer samples (no extrapolation): the crop's outer voxels there get no tumour.  A
+    # tumour the scan ends through is reported cut on the model grid instead (:func:`cut_on_model_grid`) -
+    # extrapolating copied the value one sample in onto thin-sliced crops' empty outer slices (QA: LIDC)
+    res = resample_like(src, crop_img)
     if out is None:
         return sitk.GetArrayFromImage(res)
     out[...] = sitk.GetArrayViewFromImage(res)
