@@ -748,4 +748,15 @@ def test_an_automatic_tumours_record_has_its_confidence_and_method_and_dicom_exp
     assert sr["Case"]["confidence"][0] == pytest.approx(0.31) and sr["Case"]["mc_dropout_passes"][0] == 10
     assert read_sr_comments(tmp_path / "dicom" / "measurements.sr.dcm")["Case"].startswith(
         "Confidence from MC dropout, 10 passes, model ")
+    # review: --results on the patient folder found no tumor.nii.gz (cohort writes tumour.nii.gz), exported the
+    # lungs only and the SR still carried this tumour's confidence; now the folder's tumour is exported with it
+    from dicom_helpers import provenance
+    from lungai.dicom.seg import read_seg
+
+    assert main(["dicom-export", "--ct", str(export / "P3" / "CT"), "--results", str(folder), "-o",
+                 str(tmp_path / "folder")]) == 0
+    assert "Tumour" in read_seg(tmp_path / "folder" / "results.seg.dcm", ct)
+    assert provenance(tmp_path / "folder" / "results.seg.dcm", tmp_path / "folder" / "rtstruct.dcm")[0]["Tumour"] == \
+        ("AUTOMATIC", "SlicerLungAI")
+    assert read_sr(tmp_path / "folder" / "measurements.sr.dcm")["Case"]["confidence"][0] == pytest.approx(0.31)
 

@@ -429,3 +429,42 @@ def test_the_srs_case_group_names_the_method_and_model_of_the_confidence(case, t
     old = {k: v for k, v in info.items() if k not in ("method", "members", "mc_passes", "model")}   # an older lungai's
     assert next(g for g in measurement_groups({}, old) if g.label == "Case").comment is None
 
+
+
+def test_a_result_json_without_its_tumour_is_left_out_or_refused(case, tmp_path, capsys):
+    """Review: `--results coh/patients/P` (a cohort patient folder: tumour.nii.gz, not tumor.nii.gz) exported the
+    lungs only, but the SR's Case group carried the tumour's confidence / review flag / method.  A folder's
+    result.json without a tumour mask is now left out with a note; --result given without a tumour is refused."""
+    import json
+    import shutil
+
+    from lungai.dicom.sr import read_sr
+
+    volume = float(case["gtv"].sum() * np.prod(case["ct"].GetSpacing()) / 1000.0)
+    res = tmp_path / "res"
+    res.mkdir()
+    shutil.copy(case["root"] / "lungs.nii.gz", res / "lungs.nii.gz")
+    (res / "result.json").write_text(json.dumps({"confidence": 0.71, "needs_review": False, "tumor_volume_ml": volume,
+                                                 "method": "ensemble", "members": 3, "model": "m"}))
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--results", res, "-o", tmp_path / "e") == 0
+    out = capsys.readouterr().out
+    assert f"note: {res / 'result.json'} was not exported: its confidence and review flag describe lungai's " \
+           "tumour" in out and "tumor.nii.gz / tumour.nii.gz" in out
+    sr = tmp_path / "e" / "measurements.sr.dcm"
+    assert not sr.exists() or "Case" not in read_sr(sr)
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--lungs", res / "lungs.nii.gz", "--result",
+                res / "result.json", "-o", tmp_path / "f") == 2
+    err = capsys.readouterr().err
+    assert "result.json holds the confidence and review flag of a lungai tumour segmentation, but no tumour is " \
+           "exported" in err and "give its tumour mask with --tumour" in err and not (tmp_path / "f").exists()
+    # the tumour in the folder, under the cohort's name: exported, AUTOMATIC, with its confidence; both names: which?
+    shutil.copy(case["root"] / "gtv.nii.gz", res / "tumour.nii.gz")
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--results", res, "-o", tmp_path / "g") == 0
+    assert read_sr(tmp_path / "g" / "measurements.sr.dcm")["Case"]["confidence"][0] == pytest.approx(0.71)
+    from dicom_helpers import provenance
+
+    assert provenance(tmp_path / "g" / "results.seg.dcm", tmp_path / "g" / "rtstruct.dcm")[0]["Tumour"] == \
+        ("AUTOMATIC", "SlicerLungAI")
+    shutil.copy(case["root"] / "gtv.nii.gz", res / "tumor.nii.gz")
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--results", res, "-o", tmp_path / "h") == 2
+    assert "holds tumor.nii.gz and tumour.nii.gz: which one is the tumour?" in capsys.readouterr().err

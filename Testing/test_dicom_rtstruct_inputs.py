@@ -133,6 +133,57 @@ def test_a_truncated_rtstruct_is_said_by_scan_and_cohort_not_dropped(export, tmp
     assert st.unreadable == [] and not any("could not be read" in n for n in st.notes)
 
 
+def _truncated(source, path):
+    """``path``: ``source`` cut where pydicom cannot read its header any more."""
+    from lungai.dicom.discover import _TAGS
+
+    data = source.read_bytes()
+    for n in range(200, 4000):
+        path.write_bytes(data[:n])
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_TAGS)
+        except Exception:  # noqa: BLE001
+            return path
+    raise AssertionError("never unreadable")
+
+
+def test_an_unreadable_file_of_a_flat_export_of_several_patients_goes_to_each(export, tmp_path, capsys):
+    """Review: all CT files of two patients and a truncated RTSTRUCT in one folder: the file went to a new study
+    'unknown' (files directly in the scanned root with > 1 patient were nobody's), so neither patient was told that
+    it may be its RTSTRUCT and cohort fell back to automatic contours silently.  Now every study with files in the
+    file's folder gets it; only a file in no patient's folder goes to 'unknown', which cohort warns of."""
+    import shutil
+
+    from lungai.dicom import cohort
+    from lungai.dicom.discover import scan
+
+    root = tmp_path / "flat"
+    root.mkdir()
+    for p in ("P1", "P2"):
+        for f in sorted(export[p]["ct"].iterdir()):
+            shutil.copy(f, root / f"{p}_{f.name}")
+    trunc = _truncated(export["P1"]["rtstruct"], root / "trunc.dcm")
+    studies = scan(root)
+    assert sorted(st.patient_id for st in studies) == ["P1", "P2"]
+    assert all(st.unreadable == [trunc] for st in studies)
+    jobs, inventory = cohort.plan_cohort(root)
+    assert all("unreadable file may be its RTSTRUCT" in r.tumour_from for r in inventory.itertuples())
+    assert sorted(line.split(":")[0] for line in cohort.inventory_warnings(jobs, inventory)) == ["P1", "P2"]
+    # a file beside the patients' folders (no patient's file with it): patient 'unknown', warned of on the terminal
+    nested = tmp_path / "nested"
+    for p in ("P1", "P2"):
+        shutil.copytree(export[p]["ct"], nested / p / "CT")
+    trunc = shutil.copy(trunc, nested / "trunc.dcm")
+    studies = scan(nested)
+    assert [st.patient_id for st in studies if st.unreadable] == ["unknown"]
+    jobs, inventory = cohort.plan_cohort(nested)
+    lines = [ln for ln in cohort.inventory_warnings(jobs, inventory) if ln.startswith("unknown: ")]
+    assert len(lines) == 1 and "1 file(s) that could not be read as DICOM lie in no folder of a patient" in lines[0]
+    assert str(trunc) in lines[0] and lines[0].endswith("re-export them, or move them into their patient's folder")
+
+
 # ------------------------------------------------------------------------------------------------- roles
 
 @pytest.mark.parametrize("name, role", [

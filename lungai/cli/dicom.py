@@ -23,11 +23,12 @@ def register(sub) -> None:
     e.add_argument("--ct", required=True, help="the CT's DICOM series folder (a NIfTI CT has no UIDs to reference)")
     e.add_argument("--series", default=None, help="SeriesInstanceUID when the folder holds several series")
     e.add_argument("--results", default=None, metavar="FOLDER",
-                   help="take every result found here under its usual name (tumor.nii.gz, lungs.nii.gz, "
-                        "uncertainty.nii.gz, result.json, radiomics_long.csv, dose.csv, rp_prediction.csv), as "
-                        "`lungai demo` / `lungai segment` write them; the options below override single files "
-                        "(with --tumour the folder's result.json and uncertainty.nii.gz, which describe lungai's "
-                        "tumour, are left out unless given as --result / --uncertainty)")
+                   help="take every result found here under its usual name ("
+                        + ", ".join(n for names in RESULT_FILES.values() for n in names)
+                        + "), as `lungai demo` / `lungai segment` write them or a `lungai cohort` patient folder "
+                        "(OUT/patients/P) holds them; the options below override single files (with --tumour the "
+                        "folder's result.json and uncertainty.nii.gz, which describe lungai's tumour, are left out "
+                        "unless given as --result / --uncertainty; without a tumour its result.json is left out)")
     e.add_argument("--tumour", default=None, help="tumour mask on the CT grid (one label; FILE#N: label N of a label "
                                                   "map; a DICOM SEG gives its tumour segments, FILE#LABEL one segment)")
     e.add_argument("--lungs", default=None, help="lung label map (1 = right, 2 = left, no other label; FILE#R,L: "
@@ -94,6 +95,15 @@ def run_scan(args) -> int:
     return 0
 
 
+# the names under which `dicom-export --results FOLDER` takes each result (one place): lungai segment's / demo's
+# (tumor.nii.gz ...) and a lungai cohort patient folder's (lungai.dicom.cohort.TUMOUR tumour.nii.gz, LUNGS, RESULT;
+# its features.csv is a wide table of all features, not the long radiomics table, and its dose_lungs.nii.gz is a
+# 'Lungs' / 'Lungs-GTV' structure, not a right / left lung label map: neither is taken)
+RESULT_FILES = {"tumour": ("tumor.nii.gz", "tumour.nii.gz"), "lungs": ("lungs.nii.gz",),
+                "uncertainty": ("uncertainty.nii.gz",), "result": ("result.json",),
+                "radiomics": ("radiomics_long.csv",), "dose": ("dose.csv",), "rp": ("rp_prediction.csv",)}
+
+
 def _found(folder, name):
     from pathlib import Path
 
@@ -101,6 +111,18 @@ def _found(folder, name):
         return None
     p = Path(folder) / name
     return p if p.is_file() else None
+
+
+def _result_file(folder, what: str):
+    """The file of result ``what`` in a ``--results`` folder (:data:`RESULT_FILES`), or None; a folder holding it
+    under two names (tumor.nii.gz and tumour.nii.gz) is refused: which one is the tumour?"""
+    from lungai.errors import InputError
+
+    found = [p for p in (_found(folder, n) for n in RESULT_FILES[what]) if p]
+    if len(found) > 1:
+        raise InputError(f"{folder} holds {' and '.join(p.name for p in found)}: which one is the {what}?",
+                         f"give the {what} with --{what} FILE (it overrides the folder's)")
+    return found[0] if found else None
 
 
 # what `lungai dicom-export` writes into -o (marker .lungai-dicom-export): a user's file of one of these names is
@@ -192,7 +214,8 @@ def run_export(args) -> int:
 
     from pathlib import Path
 
-    from lungai.dicom.export import check_lungai_result, check_result_volume, export_notes, export_results, reference_for
+    from lungai.dicom.export import (check_lungai_result, check_result_for_tumour, export_notes, export_results,
+                                     reference_for)
     from lungai.errors import InputError
     from lungai.dicom.masks import mask_input
     from lungai.io import read_image
@@ -201,17 +224,28 @@ def run_export(args) -> int:
     from lungai.progress import task
 
     r = args.results
+    found = {what: _result_file(r, what) for what in RESULT_FILES}
     # --tumour replaces the folder's tumour: the folder's result.json (lungai's confidence, review flag) and
     # uncertainty map describe lungai's tumour, not this one, so they are taken only when given explicitly
-    skipped = [name for name, explicit in (("result.json", args.result), ("uncertainty.nii.gz", args.uncertainty))
-               if args.tumour and not explicit and _found(r, name)]
-    paths = {"tumour": args.tumour or _found(r, "tumor.nii.gz"), "lungs": args.lungs or _found(r, "lungs.nii.gz"),
-             "uncertainty": args.uncertainty or (None if args.tumour else _found(r, "uncertainty.nii.gz")),
-             "result": args.result or (None if args.tumour else _found(r, "result.json")),
-             "radiomics": args.radiomics or _found(r, "radiomics_long.csv"),
-             "dose": args.dose_features or _found(r, "dose.csv"), "rp": args.rp or _found(r, "rp_prediction.csv")}
+    skipped = [found[what].name for what, explicit in (("result", args.result), ("uncertainty", args.uncertainty))
+               if args.tumour and not explicit and found[what]]
+    paths = {"tumour": args.tumour or found["tumour"], "lungs": args.lungs or found["lungs"],
+             "uncertainty": args.uncertainty or (None if args.tumour else found["uncertainty"]),
+             "result": args.result or (None if args.tumour else found["result"]),
+             "radiomics": args.radiomics or found["radiomics"],
+             "dose": args.dose_features or found["dose"], "rp": args.rp or found["rp"]}
+    # a folder's result.json without a tumour mask (neither in the folder nor given): its confidence, review flag and
+    # method describe a tumour that is not exported, so it is left out (said below); --result given so is refused
+    # (lungai.dicom.export.check_result_for_tumour)
+    no_tumour_record = found["result"] if paths["result"] and not paths["tumour"] and not args.result else None
+    if no_tumour_record:
+        paths["result"] = None
     if not any(paths.values()):
-        raise InputError("nothing to export", "give --results FOLDER (a lungai demo / segment output) or result files")
+        raise InputError("nothing to export" + (f": {r} holds a result.json but no tumour mask "
+                                                f"({' / '.join(RESULT_FILES['tumour'])}) nor any other result"
+                                                if no_tumour_record else ""),
+                         "give --results FOLDER (a lungai demo / segment output, a lungai cohort patient folder) or "
+                         "result files")
     from lungai.dicom.seg import AUTOMATIC, MANUAL
 
     # lungai's tumour: it comes with its result.json (both from --results, or --result given with --tumour); lungs
@@ -261,10 +295,9 @@ def run_export(args) -> int:
             info=json.loads(open(paths["result"], encoding="utf-8").read()) if paths["result"] else None,
             radiomics=radiomics, dose=table_row(paths["dose"], "dose CSV"),
             rp=table_row(paths["rp"], "RP prediction CSV"), generation=generation)
-        if given["info"] is not None:       # lungai segment's record, not a cohort's (an RTSTRUCT GTV)
-            check_lungai_result(given["info"], Path(paths["result"]).name)
-        if given["tumour"] is not None:     # (export_results checks it too; here the message names the file)
-            check_result_volume(given["info"], given["tumour"], Path(paths["result"] or "result.json").name)
+        if given["info"] is not None:       # lungai segment's record, not a cohort's (an RTSTRUCT GTV); the record
+            check_lungai_result(given["info"], Path(paths["result"]).name)      # of the exported tumour, and
+            check_result_for_tumour(given["info"], given["tumour"], Path(paths["result"]).name)   # not without it
         notes = [f"note: {n}" for n in export_notes(given["tumour"])] + \
             [f"warning: {n}" for n in (_lung_notes(given["lungs"], ct) if given["lungs"] is not None else [])]
         with claimed_output_folder(args.output, OWNER, DICOM_EXPORT_OUTPUTS, inputs=inputs):
@@ -274,6 +307,10 @@ def run_export(args) -> int:
         print(f"DICOM: {p}")
     for note in notes:
         print(note)
+    if no_tumour_record:
+        print(f"note: {no_tumour_record} was not exported: its confidence and review flag describe lungai's tumour, "
+              f"and {r} holds no tumour mask ({' / '.join(RESULT_FILES['tumour'])}); give the tumour with --tumour "
+              "and --result to export them")
     if skipped:
         what = {"result.json": "confidence and review flag", "uncertainty.nii.gz": "uncertainty map"}
         options = {"result.json": "--result", "uncertainty.nii.gz": "--uncertainty"}

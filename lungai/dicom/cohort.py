@@ -195,6 +195,13 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             notes.insert(0, f"WARNING: no readable RTSTRUCT, and {len(st.unreadable)} file(s) that {UNREADABLE} may "
                             "hold it: the lungs / tumour are automatic, not the clinician's contours; re-export the "
                             "file(s) and run again")
+        if st.unreadable and st.ct is None:     # in no patient's folder: said on the terminal (inventory_warnings)
+            notes.insert(0, f"WARNING: {len(st.unreadable)} file(s) that {UNREADABLE} lie in no folder of a patient "
+                            "with a CT series, so no patient is told that one may be its RTSTRUCT (its lungs / "
+                            "tumour would then be automatic, not the clinician's contours): "
+                            + ", ".join(str(f) for f in st.unreadable[:5])
+                            + (f" and {len(st.unreadable) - 5} more" if len(st.unreadable) > 5 else "")
+                            + f"; {ORPHAN_UNREADABLE_FIX}")
         unnamed = [n for n, r in roles.items() if r is None]
         if unnamed:
             notes.append("structures without a role (see --structure-map): " + ", ".join(unnamed))
@@ -438,9 +445,14 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
             "seconds": round(time.perf_counter() - start, 2)}
 
 
-def inventory_warnings(jobs: list[CohortJob]) -> list[str]:
+ORPHAN_UNREADABLE_FIX = "re-export them, or move them into their patient's folder"
+
+
+def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = None) -> list[str]:
     """What the terminal must say about the plan (the notes are in patients.csv): a patient with several CT series
-    (several table rows with one patient_id) and a patient that fails before any work (``job.error``)."""
+    (several table rows with one patient_id), a patient that fails before any work (``job.error``), one whose
+    RTSTRUCT may be an unreadable file, and (from the ``inventory`` of :func:`plan_cohort`) unreadable files in no
+    patient's folder (a study without a CT, e.g. patient 'unknown')."""
     lines, cases = [], {}
     for job in jobs:
         cases.setdefault(job.patient_id, []).append(job.case)
@@ -453,6 +465,11 @@ def inventory_warnings(jobs: list[CohortJob]) -> list[str]:
             lines.append(f"{job.case} will fail: {job.error[0]}")
         lines += [f"{job.case}: {n[len('WARNING: '):]}" for n in job.notes
                   if n.startswith("WARNING: ") and UNREADABLE in n]       # an RTSTRUCT that could not be read?
+    for r in (inventory.itertuples(index=False) if inventory is not None else ()):
+        notes = str(r.notes)    # not processed (no CT): its unreadable files are no patient's (plan_cohort's first note)
+        if not r.case and notes.startswith("WARNING: ") and UNREADABLE in notes and ORPHAN_UNREADABLE_FIX in notes:
+            lines.append(f"{r.patient_id}: " + notes[len("WARNING: "):notes.index(ORPHAN_UNREADABLE_FIX)
+                                                     + len(ORPHAN_UNREADABLE_FIX)])
     return lines
 
 
@@ -606,7 +623,7 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
             print(f"{r.patient_id}: CT {r.ct or '-'}, RTSTRUCT {r.rtstruct or '-'}, RTDOSE {r.rtdose or '-'}"
                   + (f"; missing {r.missing}" if r.missing else "")
                   + (f"; lungs {r.lungs_from}, tumour {r.tumour_from}" if r.case else "; not processed (no CT)"))
-        for line in inventory_warnings(jobs):
+        for line in inventory_warnings(jobs, inventory):
             print("warning: " + line)
         revision = resampling_revision(params)
         for job in jobs:     # a finished patient whose inputs changed since (an RTDOSE / RTSTRUCT added ...) is redone

@@ -101,8 +101,10 @@ def looks_dicom(path: Path) -> bool:
 
 
 def _attach_unreadable(studies: list, unreadable: list, root: Path) -> None:
-    """Each unreadable DICOM file goes to the studies whose folders share the deepest folder with it, below ``root``
-    (or to the one patient under ``root``); else to a study of patient 'unknown'.  Each study gets a note."""
+    """Each unreadable DICOM file goes to every study with files in the file's own folder (a flat export of several
+    patients in one folder: each of them, since the file may be any one's RTSTRUCT); else to the studies whose
+    folders share the deepest folder with it below ``root`` (or to the one patient under ``root``); else to a study
+    of patient 'unknown' (no patient's file lies with it; lungai cohort warns of it).  Each study gets a note."""
     def folders(st):
         out = [Path(f).parent for f in (st.ct.files if st.ct else [])]
         return out + [Path(f).parent for f in (*st.rtstruct, *st.rtdose, *st.seg)]
@@ -118,9 +120,11 @@ def _attach_unreadable(studies: list, unreadable: list, root: Path) -> None:
     base = len(root.parts)
     one_patient = len({st.patient_id for st in studies}) == 1
     for path in unreadable:
-        scored = [(max((depth(path.parent, f) for f in folders(st)), default=0), st) for st in studies]
-        best = max((d for d, _ in scored), default=0)
-        targets = [st for d, st in scored if d == best and (d > base or one_patient)]
+        targets = [st for st in studies if path.parent in folders(st)]
+        if not targets:
+            scored = [(max((depth(path.parent, f) for f in folders(st)), default=0), st) for st in studies]
+            best = max((d for d, _ in scored), default=0)
+            targets = [st for d, st in scored if d == best and (d > base or one_patient)]
         if not targets:
             orphan = next((st for st in studies if st.patient_id == "unknown" and st.ct is None), None)
             if orphan is None:

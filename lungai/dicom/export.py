@@ -142,6 +142,24 @@ def check_result_volume(info: dict | None, tumour: sitk.Image, source: str = "re
                          EDITED_MASK_FIX)
 
 
+RESULT_WITHOUT_TUMOUR_FIX = ("give its tumour mask with --tumour (the tumor.nii.gz / tumour.nii.gz of the same "
+                             "run), or leave --result out")
+
+
+def check_result_for_tumour(info: dict | None, tumour: sitk.Image | None, source: str = "result.json") -> None:
+    """A result.json exported with the results describes their tumour: with the tumour, it must be that mask's record
+    (:func:`check_result_volume`); without a tumour, one holding a confidence or a tumour volume (a lungai
+    segmentation's, a cohort patient's automatic tumour) is refused - its confidence, review flag and method would
+    go into the SR's Case group for a tumour that is not exported."""
+    if not info:
+        return
+    if tumour is not None:
+        check_result_volume(info, tumour, source)
+    elif any(info.get(k) is not None for k in ("confidence", "tumor_volume_ml")):
+        raise InputError(f"{source} holds the confidence and review flag of a lungai tumour segmentation, but no "
+                         "tumour is exported: they would be reported without their tumour", RESULT_WITHOUT_TUMOUR_FIX)
+
+
 def check_radiomics_volume(radiomics, tumour: sitk.Image, source: str = "the radiomics table") -> None:
     """The radiomics table's tumour (its shape VoxelVolume, else MeshVolume) must be the exported tumour: features
     of another mask would be reported as this tumour's."""
@@ -266,8 +284,7 @@ def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = 
     out = Path(out_dir)
     check_output_folder(out, reference)
     parts = []          # (SEG label, role, radiomics segment name, RTSTRUCT name, mask)
-    if tumour is not None:
-        check_result_volume(info, tumour)
+    check_result_for_tumour(info, tumour)
     if tumour is not None and sitk.GetArrayViewFromImage(tumour).any():
         check_radiomics_volume(radiomics, tumour)
         parts.append((TUMOUR_SEGMENT, "gtv", "tumour", TUMOUR_STRUCTURE, sitk.Cast(tumour > 0, sitk.sitkUInt8)))
