@@ -167,6 +167,18 @@ def test_table_has_dose_columns_without_any_rtdose(export, tmp_path):
     assert "dose: no RTDOSE" in table.loc[0, "provenance"]
 
 
+def test_a_bad_scheduler_address_is_refused_before_any_work(export, tmp_path, capsys):
+    """QA: `lungai cohort --scheduler localhost` crashed with a traceback (ValueError: missing port number) after
+    writing the inventory; now an InputError naming the address and its form, no output folder made."""
+    from lungai.cli import main
+
+    out = tmp_path / "o"
+    assert main(["cohort", str(export), "-o", str(out), "--scheduler", "localhost"]) == 2
+    err = capsys.readouterr().err
+    assert "'localhost' is not a Dask scheduler address" in err and "tcp://host:8786" in err
+    assert not out.exists()
+
+
 def test_cli_and_bad_input(export, tmp_path, capsys):
     from lungai.cli import main
 

@@ -134,6 +134,32 @@ def test_a_complete_nifti_of_several_gzip_members_is_read(tmp_path):
     assert_same(img, read_ct(multi))
 
 
+@pytest.mark.parametrize("tail", [b"GARBAGE!", b"\0" * 1000, b"\x1f"])
+def test_a_complete_nifti_gz_with_bytes_after_its_gzip_stream_is_read_as_itk_reads_it(tmp_path, tail):
+    """Bytes after the last gzip member that are no gzip header (trailing garbage, zero padding) are ignored, as
+    zlib / ITK ignore them - also after several members, and with a one-voxel image whose whole stream is shorter
+    than the header read; a stream cut inside a member is still cut off."""
+    import gzip
+
+    from lungai.io.nifti import nifti_incomplete
+
+    img = _ct_like()
+    raw = write_image(img, tmp_path / "ct.nii").read_bytes()
+    for i, data in enumerate([gzip.compress(raw), gzip.compress(raw[:100_000]) + gzip.compress(raw[100_000:])]):
+        padded = tmp_path / f"padded{i}.nii.gz"
+        padded.write_bytes(data + tail)
+        assert sitk.GetArrayFromImage(sitk.ReadImage(str(padded))).shape == (24, 64, 64)    # ITK reads it
+        assert nifti_incomplete(padded, full=False) is None and nifti_incomplete(padded, full=True) is None
+        assert_same(img, read_ct(padded))
+        cut = tmp_path / f"cut{i}.nii.gz"
+        cut.write_bytes(data[:-20] + tail)            # the last member cut: its trailer and some data missing
+        assert "cut off" in nifti_incomplete(cut, full=True)
+    tiny = sitk.GetImageFromArray(np.full((1, 1, 1), 7, np.int16))
+    small = tmp_path / "tiny.nii.gz"
+    small.write_bytes(gzip.compress(write_image(tiny, tmp_path / "tiny.nii").read_bytes()) + tail)
+    assert nifti_incomplete(small, full=True) is None and nifti_incomplete(small, full=False) is None
+
+
 _SHORT_WRITE = """
 import resource, signal, sys
 import numpy as np, SimpleITK as sitk

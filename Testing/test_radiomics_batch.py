@@ -62,6 +62,42 @@ def test_dask_scheduler_address_gives_same_values_as_loop(cohort, tmp_path):
     assert "rad_tumour_original_shape_VoxelVolume" in a.columns
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("address", ["localhost", "synchronous", "tcp://127.0.0.1", "foo://host:8786"])
+def test_a_bad_scheduler_address_is_refused_before_any_work(cohort, tmp_path, capsys, address):
+    """QA: `--scheduler localhost` (or `synchronous`) crashed with a traceback (ValueError: missing port number);
+    now an InputError naming the address and the expected form, before the output is prepared."""
+    from lungai.cli import main
+
+    out = tmp_path / "o" / "f.csv"
+    rc = main(["radiomics-batch", str(cohort), "--scheduler", address, "--segments", "tumour", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and repr(address) in err and "tcp://host:8786" in err and "dask scheduler" in err
+    assert "Traceback" not in err and not (tmp_path / "o").exists()
+
+
+def test_an_unreachable_scheduler_is_refused_quickly_with_its_address(cohort, tmp_path, monkeypatch):
+    """QA: `--scheduler tcp://127.0.0.1:1` waited 30 s, then said "cannot access None ... check that the path
+    exists".  Now: a short connect timeout (SCHEDULER_TIMEOUT_S) and an InputError naming the scheduler."""
+    import time
+
+    from lungai.radiomics import cluster
+
+    monkeypatch.setattr(cluster, "SCHEDULER_TIMEOUT_S", 1)
+    address = f"tcp://127.0.0.1:{_free_port()}"               # nothing listens there: no network needed
+    start = time.perf_counter()
+    with pytest.raises(InputError, match="cannot connect to the Dask scheduler at " + address) as err:
+        run_batch(cohort, tmp_path / "f.csv", PARAMS, scheduler=address, segments=SEGMENTS)
+    assert "dask scheduler" in err.value.fix and time.perf_counter() - start < 15
+
+
 def test_cli_local_cluster_two_workers(cohort, tmp_path):
     from lungai.cli import main
 

@@ -37,7 +37,10 @@ def register(sub) -> None:
 def run(args) -> int:
     from lungai.dicom.cohort import run_cohort
     from lungai.radiomics import load_params
+    from lungai.radiomics.cluster import check_scheduler_address
 
+    if args.scheduler:
+        check_scheduler_address(args.scheduler)     # a bad --scheduler before any work (run_cohort connects later)
     summary = run_cohort(args.dicom_root, args.output, load_params(args.params), clinical=args.clinical,
                          workers=args.workers, scheduler=args.scheduler, mapping=args.structure_map,
                          model_dir=args.model, max_gy=args.max_dose_gy)

@@ -13,11 +13,13 @@ it can judge - ITK then has its say):
   whose last 4 bytes match that by chance once in 2**32, so a match is taken as complete at no cost.  Otherwise (a
   cut-off file, or a complete one of several gzip members, e.g. ``bgzip``'s, whose last trailer counts only the
   last member) the stream is decompressed to its end to decide, so a complete file is never refused.
+  Read as zlib's gzread (ITK) reads it: member after member while the next bytes are a gzip header; other bytes
+  after a complete member (zero padding, trailing garbage: then the ISIZE check misses and the full pass decides)
+  are ignored, as ITK ignores them; a stream cut inside a member is cut off.
 """
 
 from __future__ import annotations
 
-import gzip
 import struct
 import zlib
 from pathlib import Path
@@ -50,16 +52,56 @@ def _expected_size(header: bytes) -> int | None:
     return offset + count * bitpix // 8
 
 
-def _stream_size(path: Path) -> int:
-    """The decompressed size of the gzip file ``path``, read to its end (raises EOFError / gzip.BadGzipFile /
-    zlib.error for a cut-off or damaged stream)."""
-    total = 0
-    with gzip.open(path, "rb") as f:
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _gunzip(path: Path):
+    """The decompressed bytes of the gzip file ``path``, in blocks of at most CHUNK, member after member as zlib's
+    gzread (ITK) reads them: a following member only where the next bytes are a gzip header (1f 8b); anything else
+    after a complete member (zero padding, trailing bytes) is ignored.  Raises EOFError for a stream cut inside a
+    member, zlib.error for a damaged one."""
+    with open(path, "rb") as f:
+        d, data = zlib.decompressobj(31), b""       # wbits 31: a gzip header and trailer
         while True:
-            block = f.read(CHUNK)
-            if not block:
-                return total
-            total += len(block)
+            data = data or f.read(CHUNK)
+            if not data:
+                raise EOFError("the gzip stream ends inside a member")
+            while True:
+                block = d.decompress(data, CHUNK)
+                if block:
+                    yield block
+                data = d.unconsumed_tail
+                if d.eof or (not data and len(block) < CHUNK):   # a full block: more may wait inside zlib
+                    break
+            if d.eof:
+                data = d.unused_data
+                while len(data) < 2:
+                    more = f.read(CHUNK)
+                    if not more:
+                        break
+                    data += more
+                if data[:2] != GZIP_MAGIC:
+                    return
+                d = zlib.decompressobj(31)
+
+
+def _stream_size(path: Path) -> int:
+    """The decompressed size of the gzip file ``path``, read to its end (:func:`_gunzip`; raises EOFError /
+    zlib.error for a cut-off or damaged stream)."""
+    return sum(len(block) for block in _gunzip(path))
+
+
+def _stream_head(path: Path, size: int = 540) -> bytes:
+    """The first ``size`` decompressed bytes of the gzip file ``path`` (fewer if it holds fewer)."""
+    head, blocks = b"", _gunzip(path)
+    try:
+        for block in blocks:
+            head += block
+            if len(head) >= size:
+                break
+    finally:
+        blocks.close()
+    return head[:size]
 
 
 def nifti_incomplete(path, full: bool = True) -> str | None:
@@ -78,8 +120,7 @@ def nifti_incomplete(path, full: bool = True) -> str | None:
             if expected is not None and size < expected:
                 return f"cut off: it holds {size} of its {expected} bytes"
             return None
-        with gzip.open(p, "rb") as f:
-            expected = _expected_size(f.read(540))
+        expected = _expected_size(_stream_head(p))
         if not full and expected is not None:
             with open(p, "rb") as f:
                 f.seek(-4, 2)
@@ -88,7 +129,7 @@ def nifti_incomplete(path, full: bool = True) -> str | None:
         size = _stream_size(p)
     except EOFError:
         return "cut off: its gzip stream ends too early"
-    except (gzip.BadGzipFile, zlib.error) as exc:
+    except zlib.error as exc:
         return f"its gzip stream is damaged: {exc}"
     except OSError:
         return None                     # unreadable: the reader's own error says so

@@ -24,7 +24,7 @@ from lungai.errors import InputError, LungAIError
 from lungai.io.outputs import (forget_stamps, prepare_output_file, prepare_output_folder, record_output_file,
                                remove_output_file,
                                recorded_output_files)
-from lungai.radiomics.cluster import run_tasks
+from lungai.radiomics.cluster import check_scheduler_address, run_tasks
 from lungai.radiomics.csv_output import write_csv
 from lungai.radiomics.settings import resampling_revision, sidecar_path, write_sidecar
 from lungai.radiomics.extract import ERROR_COLUMNS, LONG_COLUMNS, to_wide
@@ -190,6 +190,8 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
               wide: bool = False) -> BatchSummary:
     """Extract every manifest case not done yet; write the combined CSV; return a summary."""
     start = time.perf_counter()
+    if scheduler:
+        check_scheduler_address(scheduler)       # a bad --scheduler before any work
     rows = read_manifest(manifest)
     output = Path(output)
     if output.suffix.lower() != ".csv":

@@ -15,9 +15,15 @@ A Dask cluster started earlier in the same process (e.g. in Slicer's Python cons
 ``MALLOC_TRIM_THRESHOLD_`` in ``os.environ``; it is taken out while the workers start, then put back.
 Workers on an existing cluster (``--scheduler ADDRESS``) keep their own settings; start them with
 ``MALLOC_TRIM_THRESHOLD_`` unset for the same speed.
+
+``--scheduler ADDRESS`` is checked before any work (:func:`check_scheduler_address`: ``tcp://host:8786``, a
+scheme and a port) and connected to with a ``SCHEDULER_TIMEOUT_S`` (10 s) limit (:func:`connect_scheduler`); a
+bad or unreachable address is an :class:`~lungai.errors.InputError` naming it, not a traceback or a 30 s wait.
 """
 
 from __future__ import annotations
+
+from lungai.errors import InputError
 
 TRIM_VARIABLE = "MALLOC_TRIM_THRESHOLD_"
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS": "1"}
@@ -27,6 +33,37 @@ DASK_CONFIG = {
     "distributed.admin.tick.interval": "1s",
     "distributed.admin.system-monitor.interval": "5s",
 }
+
+
+SCHEDULER_TIMEOUT_S = 10          # connecting to --scheduler (Dask's own default: 30 s)
+SCHEDULER_FIX = ("give the address of a running Dask scheduler as tcp://host:8786 (start one with 'dask scheduler' "
+                 "and workers with 'dask worker tcp://host:8786'), or leave --scheduler out for a local cluster")
+
+
+def check_scheduler_address(address: str) -> None:
+    """Refuse (InputError) a Dask scheduler address that names no scheme-known host and port (``localhost``,
+    ``synchronous``, ``tcp://host``): checked before any work, without connecting."""
+    from distributed.comm.addressing import get_address_host_port, parse_address
+
+    try:
+        scheme, _ = parse_address(str(address))
+        if scheme != "inproc":                        # in-process (a LocalCluster(processes=False)): no port
+            get_address_host_port(str(address))
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"{address!r} is not a Dask scheduler address ({exc})", SCHEDULER_FIX) from None
+
+
+def connect_scheduler(address: str):
+    """A Dask ``Client`` of the scheduler at ``address``; InputError if the address is bad or nothing answers
+    there within ``SCHEDULER_TIMEOUT_S``."""
+    from dask.distributed import Client
+
+    check_scheduler_address(address)
+    try:
+        return Client(address, timeout=SCHEDULER_TIMEOUT_S)
+    except (ValueError, OSError, TimeoutError) as exc:
+        raise InputError(f"cannot connect to the Dask scheduler at {address} "
+                         f"(within {SCHEDULER_TIMEOUT_S} s): {exc}", SCHEDULER_FIX) from None
 
 
 def warm_worker() -> int:
@@ -64,11 +101,12 @@ def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | No
     """Run ``fn(item, *args)`` for every item as one Dask task each - on the local cluster of
     :func:`local_cluster` (``workers`` processes) or on the existing one at ``scheduler`` - and pass
     each result to ``on_result`` as it finishes.  A task whose worker is lost gives a "failed"
-    result for its name instead, so one case never stops the others."""
-    from dask.distributed import Client, as_completed
+    result for its name instead, so one case never stops the others.  A ``scheduler`` that cannot be reached is
+    an InputError before any task (:func:`connect_scheduler`)."""
+    from dask.distributed import as_completed
 
     if scheduler:
-        client, cluster = Client(scheduler), None
+        client, cluster = connect_scheduler(scheduler), None       # a bad / unreachable address: InputError
     else:
         cluster, client = local_cluster(workers)
     try:
