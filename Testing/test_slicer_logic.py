@@ -422,15 +422,12 @@ def test_multimodal_risk_end_to_end(load_module, mrml_scene, rp_model):
     assert not workDir.exists()          # the patient's exported features are deleted once loaded
 
 
-def test_multimodal_risk_table_per_patient_never_the_users(load_module, mrml_scene, rp_model):
-    """Patient B's risk never overwrites patient A's table, nor a table of the user's picked as the output: each is
-    "<CT> RP risk", linked to the CT of the radiomics table, its case the CT (not "LUNG1-001 radiomics"); the same
-    patient again updates its own table (lungai.scene.rp.risk_table)."""
+def _risk_logic(load_module, rp_model):
+    """Multimodal Predict's logic with the RP model and the first synthetic patient's clinical values set; pick(prefix)
+    gives that patient's columns of a prefix (rad_, dose_)."""
     import json
 
     import pandas as pd
-    from lungai import mrml
-    from lungai.scene import nodes
 
     cohort, model = rp_model
     logic = load_module("MultimodalPredict").MultimodalPredictLogic()
@@ -439,6 +436,18 @@ def test_multimodal_risk_table_per_patient_never_the_users(load_module, mrml_sce
     first = pd.read_csv(cohort).iloc[[0]]
     pick = lambda prefix: first[[c for c in first.columns if c.startswith(prefix)]]  # noqa: E731
     p.clinicalValues = json.dumps({k: str(v) for k, v in pick("clin_").iloc[0].items() if pd.notna(v)})
+    return logic, p, pick
+
+
+def test_multimodal_risk_table_per_patient_never_the_users(load_module, mrml_scene, rp_model):
+    """Patient B's risk never overwrites patient A's table, nor a table of the user's picked as the output: each is
+    "<CT> RP risk", linked to the CT of the radiomics table, its case the CT (not "LUNG1-001 radiomics"); the same
+    patient again updates its own table (lungai.scene.rp.risk_table)."""
+    import pandas as pd
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    logic, p, pick = _risk_logic(load_module, rp_model)
     cts, radiomics, dose = {}, {}, {}
     for i, name in enumerate(("LUNG1-001", "LUNG1-002")):
         cts[name] = _small_ct(mrml_scene, name, (8, 8, 4), (100.0 * i, 0.0, 0.0))
@@ -477,19 +486,11 @@ def test_multimodal_risk_table_keeps_the_case_as_text_and_finds_the_patients_tab
     1, "0012345" 12345).  Back to patient A after B (the output selector holding B's table), or with no output
     chosen, A's own risk table is updated, not a new "001 RP risk_1"; the same for a table with no CT link (its
     case compared as text).  A CT named only spaces: the case is "patient" (not the table "   RP risk")."""
-    import json
-
     import pandas as pd
     from lungai import mrml
     from lungai.scene import nodes
 
-    cohort, model = rp_model
-    logic = load_module("MultimodalPredict").MultimodalPredictLogic()
-    p = logic.getParameterNode()
-    p.rpModelDirectory = model
-    first = pd.read_csv(cohort).iloc[[0]]
-    pick = lambda prefix: first[[c for c in first.columns if c.startswith(prefix)]]  # noqa: E731
-    p.clinicalValues = json.dumps({k: str(v) for k, v in pick("clin_").iloc[0].items() if pd.notna(v)})
+    logic, p, pick = _risk_logic(load_module, rp_model)
     radiomics = {}
     for i, name in enumerate(("001", "0012345", "   ")):
         ct = _small_ct(mrml_scene, name, (8, 8, 4), (100.0 * i, 0.0, 0.0))

@@ -88,16 +88,19 @@ def unreadable_note(files) -> str:
             "RTDOSE or CT slice); re-export them")
 
 
-def looks_dicom(path: Path) -> bool:
-    """A file meant to be DICOM: named ``*.dcm`` or with the ``DICM`` preamble (bytes 128-131)."""
-    if Path(path).suffix.lower() == ".dcm":
-        return True
+def has_dicm_preamble(path: Path) -> bool:
+    """A DICOM Part-10 file: the ``DICM`` preamble at bytes 128-131 (False when unreadable)."""
     try:
         with open(path, "rb") as f:
             f.seek(128)
             return f.read(4) == b"DICM"
     except OSError:
         return False
+
+
+def looks_dicom(path: Path) -> bool:
+    """A file meant to be DICOM: named ``*.dcm`` or with the ``DICM`` preamble (:func:`has_dicm_preamble`)."""
+    return Path(path).suffix.lower() == ".dcm" or has_dicm_preamble(path)
 
 
 def _attach_unreadable(studies: list, unreadable: list, root: Path) -> None:

@@ -7,18 +7,10 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from lungai.dicom.discover import has_dicm_preamble as _is_dicom    # one DICM preamble check
 from lungai.errors import InputError
 from lungai.io import read_image
 from lungai.io.validate import check_slice_positions
-
-
-def _is_dicom(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(128)
-            return fh.read(4) == b"DICM"
-    except OSError:
-        return False
 
 
 def rtdose_files(folder: Path) -> list[Path]:
@@ -64,14 +56,20 @@ def dose_folder_files(folder: Path, reference=None) -> tuple[list[Path], str | N
 
 
 def _mismatch(dose, reference) -> list[str]:
-    """What of ``dose`` (an RTDOSE header) is not the ``reference``'s (:func:`dose_reference`): PatientID /
-    FrameOfReferenceUID differing (a value missing on either side is not compared, as :func:`check_headers_match`)."""
+    """What of ``dose`` (an RTDOSE header) is not the ``reference``'s (:func:`dose_reference`)."""
+    return header_mismatch(dose, reference, reference.other)
+
+
+def header_mismatch(dose, other_header, other: str, tag: str = "") -> list[str]:
+    """PatientID / FrameOfReferenceUID of ``dose`` (an RTDOSE header) differing from ``other_header``'s (the
+    ``other``: CT, RTSTRUCT), each as "KEYWORD value{tag} is not the other's value"; a value missing on either side
+    is not compared."""
     wrong = []
     for keyword in ("PatientID", "FrameOfReferenceUID"):
         d = str(getattr(dose, keyword, "") or "").strip()
-        c = str(getattr(reference, keyword, "") or "").strip()
+        c = str(getattr(other_header, keyword, "") or "").strip()
         if d and c and d != c:
-            wrong.append(f"{keyword} {d} is not the {reference.other}'s {c}")
+            wrong.append(f"{keyword} {d}{tag} is not the {other}'s {c}")
     return wrong
 
 
@@ -485,12 +483,7 @@ def check_headers_match(dose, ct, dose_name, ct_name, other: str = "CT") -> None
     """The comparison of :func:`check_dose_matches_ct`: ``dose`` / ``ct`` are DICOM headers (or anything with the
     attributes PatientID / FrameOfReferenceUID); a value missing on either side is not compared.  ``other``: what
     ``ct`` is, as the message says it (CT, RTSTRUCT)."""
-    wrong = []
-    for keyword in ("PatientID", "FrameOfReferenceUID"):
-        d = str(getattr(dose, keyword, "") or "").strip()
-        c = str(getattr(ct, keyword, "") or "").strip()
-        if d and c and d != c:
-            wrong.append(f"{keyword} {d} (RTDOSE) is not the {other}'s {c}")
+    wrong = header_mismatch(dose, ct, other, " (RTDOSE)")
     if wrong:
         raise InputError(f"the RTDOSE {dose_name} does not belong to the {other} {ct_name}: " + "; ".join(wrong),
                          f"give the RTDOSE exported with this {other} for this patient (same PatientID and "
