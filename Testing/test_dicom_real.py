@@ -113,7 +113,7 @@ def test_real_ct_refuses_an_rtdose_of_another_patient(shared_data, tmp_path, cap
     ct = read_ct(patient / "CT")
     dose = write_rtdose(dose_grid(ct, factor=(4, 4, 2)) + 20.0, tmp_path / "rtdose.dcm")   # 20 Gy everywhere
     (rtstruct,) = sorted((patient / "RTSTRUCT").glob("*.dcm"))
-    out = tmp_path / "d.csv"
+    out = tmp_path / "out" / "d.csv"      # not beside the RTDOSE: a folder of DICOM files only is an input folder
     assert main(["dose-features", "--dose", str(dose), "--ct", str(patient / "CT"), "--rtstruct", str(rtstruct),
                  "-o", str(out)]) == 2
     err = capsys.readouterr().err
