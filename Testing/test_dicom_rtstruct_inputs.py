@@ -335,3 +335,76 @@ def test_cli_radiomics_names_the_structures_without_contours(p1, tmp_path, capsy
     assert main(["radiomics", "--image", str(st["ct"]), "--rtstruct", str(rs), "--segments", "tumour",
                  "--image-types", "Original", "--feature-classes", "shape", "-o", str(tmp_path / "out" / "t.csv")]) == 0
     assert "RTSTRUCT structure(s) without contours left out: GTVn, Lungs-GTV" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------- dose: lungs minus the motion envelope
+
+def test_motion_envelope_names():
+    envelopes = ["iGTV", "IGTV_1", "ITV", "i-GTV", "GTV_MIP", "GTV_4D", "GTVp_avg"]
+    others = ["ITV_5mm", "iGTV+3mm", "PTV_ITV", "ITV_ring", "zITV", "Lungs-iGTV", "GTV", "GTV-1", "PTV", "Lung_R"]
+    assert roles.motion_envelopes(envelopes + others) == envelopes
+    assert roles.motion_envelopes(["iGTV", "ITV"], {"iGTV": None}) == ["ITV"]        # the user's mapping decides
+    assert roles.motion_envelopes(["iGTV"], {"iGTV": "gtv"}) == []                   # mapped as the GTV: a GTV
+
+
+def _rtstruct_with(st, tmp_path, name, rename=None, add=None):
+    """P1's RTSTRUCT with its GTV renamed (``rename``) and / or a copy of the GTV's contours added as ``add``."""
+    ds = pydicom.dcmread(st["rtstruct"])
+    gtv = next(r for r in ds.StructureSetROISequence if r.ROIName == "GTV")
+    if add:
+        number = max(int(r.ROINumber) for r in ds.StructureSetROISequence) + 1
+        roi = copy.deepcopy(gtv)
+        roi.ROINumber, roi.ROIName = number, add
+        rc = copy.deepcopy(_roi(ds, "GTV"))
+        rc.ReferencedROINumber = number
+        ds.StructureSetROISequence.append(roi)
+        ds.ROIContourSequence.append(rc)
+    if rename:
+        gtv.ROIName = rename
+    path = tmp_path / name
+    ds.save_as(path)
+    return path
+
+
+def test_dose_lungs_minus_the_igtv_when_the_rtstruct_has_no_gtv(p1, tmp_path, capsys):
+    """Session 32: an RTSTRUCT with an iGTV (the GTV's 4D motion envelope) and no GTV gave the MLD of the whole lungs,
+    the tumour included (the iGTV only warned); clinics compute it on 'Lungs - iGTV'.  Now the envelope is subtracted,
+    said in a note and in dose.csv's masks column; with a GTV, the GTV is subtracted as before (the iGTV warned)."""
+    import pandas as pd
+
+    from lungai.cli import main
+
+    st, _ = p1
+
+    def dose_csv(rtstruct, name):
+        out = tmp_path / name
+        assert main(["dose-features", "--dose", str(st["dose"]), "--ct", str(st["ct"]), "--rtstruct", str(rtstruct),
+                     "-o", str(out)]) == 0
+        return pd.read_csv(out).iloc[0], capsys.readouterr()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain, _ = dose_csv(st["rtstruct"], "gtv.csv")
+        envelope, said = dose_csv(_rtstruct_with(st, tmp_path, "igtv.dcm", rename="iGTV"), "igtv.csv")
+        both, said_both = dose_csv(_rtstruct_with(st, tmp_path, "both.dcm", add="iGTV"), "both.csv")
+    # the iGTV holds the GTV's contours: the lungs minus it are the lungs minus the GTV
+    assert envelope.dose_mld_gy == pytest.approx(plain.dose_mld_gy) and envelope.dose_v20_pct == pytest.approx(
+        plain.dose_v20_pct)
+    assert np.isnan(envelope.dose_gtv_mean_gy)                                  # no GTV dose of an envelope
+    assert "no GTV, minus the tumour's motion envelope: RTSTRUCT structure iGTV (igtv.dcm" in envelope.masks
+    assert "note: the RTSTRUCT has no GTV: the lung dose metrics are of the lungs minus the tumour's motion " \
+           "envelope 'iGTV'" in said.out
+    # a GTV and an iGTV: the GTV, as before
+    assert "minus GTV: RTSTRUCT structure GTV (both.dcm" in both.masks and "motion envelope" not in both.masks
+    assert "motion envelope" not in said_both.out and both.dose_mld_gy == pytest.approx(plain.dose_mld_gy)
+    assert both.dose_gtv_mean_gy == pytest.approx(plain.dose_gtv_mean_gy)
+    # the same masks for lungai demo --rtstruct (rtstruct_dose_masks, dose_masks)
+    from lungai.demo.pipeline import dose_masks
+    from lungai.dicom.masks import rtstruct_dose_masks
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rt = rtstruct_dose_masks(tmp_path / "igtv.dcm", p1[1])
+    assert rt["gtv"] is None and not (array(rt["lungs"]) & array(st["masks"]["GTV"])).any()
+    shown = dose_masks({}, rt)
+    assert shown["masks"] == envelope.masks and shown["lungs_label"] == "lungs minus motion envelope (RTSTRUCT)"

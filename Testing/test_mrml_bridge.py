@@ -173,6 +173,63 @@ def test_lungs_scene_logic(mrml_scene, small_phantom):
     assert mrml.segment_names(seg) == ["Right lung", "Left lung", "Right lung (2)", "Left lung (2)"]
 
 
+def test_lungs_scene_logic_reports_the_sub_steps_and_cancels_between_them(mrml_scene, small_phantom, monkeypatch):
+    """Session 32: Slicer's in-process Segment lungs (segment_lungs_node) showed no sub-step (the CLI shows the 5 of
+    the lung segmentation); now a callback gets each (fraction, 'Segment lungs: <sub-step>'), returning True stops it
+    between sub-steps with nothing added; in Slicer's application a progress dialog with Cancel is the default."""
+    from types import SimpleNamespace
+
+    import slicer
+
+    from lungai.errors import Cancelled
+    from lungai.scene.lungs import segment_lungs_node
+
+    volume = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT")
+    seen = []
+    _, volumes, _ = segment_lungs_node(mrml_scene, volume, progress=lambda f, t: seen.append((f, t)))
+    texts = [t for _, t in seen]
+    assert texts[:3] == ["Segment lungs: air in the body found", "Segment lungs: airways removed",
+                         "Segment lungs: right / left split"]
+    assert sorted(texts[3:5]) == ["Segment lungs: left lung filled", "Segment lungs: right lung filled"]   # either order
+    assert texts[5:] == ["Segment lungs: segments added"]
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and 0 < fractions[0] and fractions[-1] == 1.0
+    assert set(volumes) == {"Right lung", "Left lung"}
+    # Cancel: stopped after the sub-step it was pressed in, no segmentation added
+    before = mrml_scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")
+    seen.clear()
+    with pytest.raises(Cancelled, match="Segment lungs: cancelled"):
+        segment_lungs_node(mrml_scene, volume, progress=lambda f, t: seen.append(t) or t.endswith("airways removed"))
+    assert seen == ["Segment lungs: air in the body found", "Segment lungs: airways removed"]
+    assert mrml_scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode") == before
+    # the default in Slicer's application: a progress dialog (value, sub-step text, Cancel), closed at the end
+    dialogs = []
+
+    class Dialog:
+        def __init__(self, **kw):
+            object.__setattr__(self, "texts", [])
+            self.value, self.labelText, self.closed = 0, kw["labelText"], False
+            dialogs.append(self)
+
+        def __setattr__(self, key, value):
+            object.__setattr__(self, key, value)
+            if key == "labelText":
+                self.texts.append(value)
+                object.__setattr__(self, "wasCanceled", value.endswith("right / left split"))   # Cancel pressed
+
+        def close(self):
+            self.closed = True
+
+    app = SimpleNamespace(commandOptions=lambda: SimpleNamespace(noMainWindow=False), processEvents=lambda: None)
+    monkeypatch.setattr(slicer, "app", app, raising=False)
+    monkeypatch.setattr(slicer.util, "createProgressDialog", lambda **kw: Dialog(**kw))
+    with pytest.raises(Cancelled):
+        segment_lungs_node(mrml_scene, volume)
+    (dialog,) = dialogs
+    assert dialog.texts[-1] == "Segment lungs: right / left split" and 40 < dialog.value < 80 and dialog.closed
+    assert mrml_scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode") == before
+
+
 def _transformed_ct(scene):
     """A CT with a bright cube, under a parent transform (translation 10, 0, -6 mm and a 90 degree turn)."""
     import vtk

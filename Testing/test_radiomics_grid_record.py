@@ -46,9 +46,41 @@ def test_a_resampling_parameter_file_gives_pyradiomics_values_on_the_whole_ct(sm
     assert row.interpolation == interpolator
     assert "pyradiomics" in row.versions and "SimpleITK" in row.versions and "numpy" in row.versions
     # a lung segment too: pyradiomics' grid, not lungai's 2 mm lung grid first (two resamplings)
-    lung = extract(ct, {"lungs": tumour}, load_params(str(yml), lung_spacing_mm=3.0), case="c")
+    with_spacing = {**load_params(str(yml)), "lungai": {"lung_spacing_mm": 3.0}}   # (load_params refuses it: below)
+    lung = extract(ct, {"lungs": tumour}, with_spacing, case="c")
     assert lung.features.value.tolist() == result.features.value.tolist()
     assert lung.settings.iloc[0].grid.startswith("resampled by pyradiomics")
+
+
+def test_a_lung_spacing_with_pyradiomics_resampling_is_refused_not_ignored(small_phantom, tmp_path, capsys):
+    """Session 32: --lung-spacing (or lung_spacing_mm in the file's lungai block) with a parameter file setting
+    resampledPixelSpacing was ignored without a word (pyradiomics' grid holds every segment); now refused before any
+    work, as a 'setting' block beside an IBSI configuration is."""
+    from lungai.cli import main
+    from lungai.errors import InputError
+
+    yml = tmp_path / "p.yaml"
+    setting = {"binWidth": 25, "resampledPixelSpacing": [2, 2, 2], "interpolator": "sitkLinear"}
+    yml.write_text(yaml.safe_dump({"setting": setting}), encoding="utf-8")
+    for spacing in (3.0, 0):
+        with pytest.raises(InputError, match=f"--lung-spacing {spacing:g} would be ignored") as exc:
+            load_params(str(yml), lung_spacing_mm=spacing)
+        assert "resampledPixelSpacing [2, 2, 2]" in exc.value.problem and "leave out --lung-spacing" in exc.value.fix
+    assert load_params(str(yml))["setting"]["resampledPixelSpacing"] == [2, 2, 2]          # without it: as before
+    in_file = tmp_path / "q.yaml"
+    in_file.write_text(yaml.safe_dump({"setting": setting, "lungai": {"lung_spacing_mm": 2.0}}), encoding="utf-8")
+    with pytest.raises(InputError, match="lung_spacing_mm: 2.0.* would be ignored"):
+        load_params(str(in_file))
+    # no pyradiomics resampling (none, or all 0): the lung spacing is used, nothing refused
+    yml.write_text(yaml.safe_dump({"setting": {**setting, "resampledPixelSpacing": [0, 0, 0]}}), encoding="utf-8")
+    assert load_params(str(yml), lung_spacing_mm=3.0)["lungai"]["lung_spacing_mm"] == 3.0
+    assert load_params("default", lung_spacing_mm=3.0)["lungai"]["lung_spacing_mm"] == 3.0
+    # the command: refused before reading the CT, nothing written
+    yml.write_text(yaml.safe_dump({"setting": setting}), encoding="utf-8")
+    out = tmp_path / "out" / "f.csv"
+    assert main(["radiomics", "--image", str(tmp_path / "missing.nii.gz"), "--tumour", str(tmp_path / "t.nii.gz"),
+                 "--params", str(yml), "--lung-spacing", "2", "-o", str(out)]) != 0
+    assert "--lung-spacing 2 would be ignored" in capsys.readouterr().err and not out.exists()
 
 
 def test_ibsi_presets_record_their_grid_their_configuration_and_the_versions(small_phantom, tmp_path):

@@ -132,3 +132,22 @@ def test_random_specs_vary_and_repeat():
     hard = sum(s.tumour.atelectasis or s.effusion or s.tumour.diameter_mm < 10 for s in specs)
     assert 5 <= hard <= 30
     assert all(5.0 <= s.tumour.diameter_mm <= 100.0 for s in specs)
+
+
+def test_sample_and_synthetic_cohort_writes_are_checked_complete(tmp_path, monkeypatch, capsys):
+    """Session 32: `lungai sample` and the synthetic cohort wrote their NIfTI files with sitk.WriteImage, unchecked (ITK
+    does not raise on a short write: a full disk left a cut-off ct.nii.gz as the result).  Now through the one verified
+    writer (lungai.io.write.write_image): a write found incomplete is refused and no file of that name is left."""
+    import lungai.io.nifti
+    from lungai.cli import main
+    from lungai.fusion.synthetic import make_cohort
+
+    monkeypatch.setattr(lungai.io.nifti, "nifti_incomplete", lambda path, full=True: "cut off (simulated full disk)")
+    out = tmp_path / "case"
+    assert main(["sample", "-o", str(out), "--slice-thickness", "5"]) != 0
+    err = capsys.readouterr().err
+    assert f"cannot write {out / 'ct.nii.gz'}" in err and "disk may be full" in err
+    assert not (out / "ct.nii.gz").exists() and not list(out.glob(".partial-*"))
+    with pytest.raises(InputError, match="disk may be full"):
+        make_cohort(tmp_path / "cohort", n=3, n_genes=20, module_size=3, ct_shape=(32, 32, 16), missing_fraction=0.0)
+    assert not list((tmp_path / "cohort" / "ct").glob("*.nii.gz"))

@@ -17,6 +17,11 @@ class InputError(LungAIError):
     """The input data (file, image, table, mask) is not usable as given."""
 
 
+class Cancelled(LungAIError):
+    """The user stopped a long step run in this process (a progress callback asked to stop: Slicer's Cancel); the
+    step ends between its sub-steps and adds nothing."""
+
+
 class GeometryError(InputError):
     """Two images that must share a voxel grid do not."""
 

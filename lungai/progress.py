@@ -64,6 +64,26 @@ class NullProgress:
         pass
 
 
+class CallbackProgress:
+    """Progress for a caller in this process (Slicer's Python, the console API of :mod:`lungai.scene`): after each
+    step ``callback(fraction, text)`` is called, ``text`` as a ``LUNGAI_PROGRESS`` line shows it
+    (``"<description>: <message>"``, what the panels show of a child process); a callback returning True asks to
+    stop, and :class:`lungai.errors.Cancelled` is raised there, between two steps."""
+
+    def __init__(self, total: int, callback, desc: str):
+        self.total, self.desc, self.done, self.callback = max(int(total), 1), desc, 0, callback
+
+    def update(self, n: int = 1, message: Optional[str] = None) -> None:
+        self.done = min(self.done + n, self.total)
+        if self.callback(self.done / self.total, f"{self.desc}: {message or ''}".rstrip(": ")) is True:
+            from lungai.errors import Cancelled
+
+            raise Cancelled(f"{self.desc}: cancelled", "run it again to finish it")
+
+    def close(self) -> None:
+        pass
+
+
 def parse_line(line: str):
     """Parse a ``LUNGAI_PROGRESS`` line into (fraction, text), or None for other lines."""
     if not line.startswith(PREFIX + " "):

@@ -79,6 +79,9 @@ def run(args) -> int:
         m = rtstruct_dose_masks(args.rtstruct, ct, (args.structure or [None])[-1] or args.lungs, args.gtv,
                                 args.structure_map, args.allow_gaps)
         lungs, lung_source, gtv, gtv_source, empty = m["lungs"], m["lung_source"], m["gtv"], m["gtv_source"], m["empty"]
+        envelope_source = m["envelope_source"]
+        if m["envelope_note"]:                    # no GTV: the lungs minus the iGTV / ITV
+            print("note: " + m["envelope_note"])
     elif args.structure or not args.lungs:
         raise InputError("no lung mask given" if not args.structure else "--structure needs --rtstruct FILE",
                          "give --lungs FILE, or --rtstruct FILE (lungs and GTV found by role, or --structure NAME)")
@@ -89,6 +92,7 @@ def run(args) -> int:
         gtv = mask_input(args.gtv, ct, what="gtv") if args.gtv else None
         lung_source = args.lungs_name or f"{Path(args.lungs).name} ({RT_LUNG_DEFINITION} when made by lungai lungs)"
         gtv_source = (args.gtv_name or Path(args.gtv).name) if args.gtv else None
+        envelope_source = None
     case = args.case or input_case_id(args.ct, args.series)
     if args.rtstruct and empty_note(empty):
         print("note: " + empty_note(empty))
@@ -105,7 +109,8 @@ def run(args) -> int:
     from lungai.lungs.check import lung_map_notes
 
     lung_warnings = lung_map_notes(lungs, label_map=not args.rtstruct)   # an RTSTRUCT structure is a binary mask
-    row[MASKS_COLUMN] = masks_text(lung_source, gtv_source if gtv is not None else None)   # what it was computed on
+    row[MASKS_COLUMN] = masks_text(lung_source, gtv_source if gtv is not None else None,   # what it was computed on
+                                   envelope_source)
     write_csv(pd.DataFrame([row], columns=output_columns(v_levels)), args.output, protect=inputs)
     record_output_file(args.output, OWNER)                  # a re-run may replace it
     shown = 20 if 20 in v_levels else v_levels[len(v_levels) // 2]

@@ -25,7 +25,8 @@ def _add_feature_options(p) -> None:
                    help="one row per case, columns rad_<segment>_<image_type>_<class>_<feature>")
     p.add_argument("--lung-spacing", type=float, default=None, metavar="MM",
                    help="isotropic grid (mm) of the lung segments, IBSI-style resampling (default: the parameter "
-                        "set's, 2 mm for the default preset; 0 = the CT's own grid); the tumour keeps the CT's grid")
+                        "set's, 2 mm for the default preset; 0 = the CT's own grid); the tumour keeps the CT's grid; refused "
+                        "with a parameter file setting resampledPixelSpacing (pyradiomics' grid holds every segment)")
 
 
 def register(sub) -> None:

@@ -217,15 +217,22 @@ def rtstruct_dose_masks(rtstruct, ct: "sitk.Image", lungs=None, gtv=None, mappin
     lungs by role (:func:`lungai.dicom.roles.dose_lungs_role`: right + left lung, else a 'Lungs-GTV' structure)
     and the GTV by role when the RTSTRUCT has one.
 
-    Returns {"lungs", "lung_source", "gtv" (None without a GTV), "gtv_source", "empty" (empty template
-    structures, for :func:`lungai.dicom.roles.empty_note`)}; the sources say which structure was used."""
-    from lungai.dicom.roles import dose_lungs_role, find_role
-    from lungai.dicom.rtstruct import contoured_structures, warn_role_notes
+    Without a GTV (none contoured, none given) but with the GTV's motion envelope (an iGTV / ITV, a GTV_MIP / GTV_4D:
+    :func:`lungai.dicom.roles.motion_envelopes`), the lungs are the lungs minus that envelope ("Lungs - iGTV", as
+    clinics compute the MLD of a 4D-CT plan; the GTV metrics stay empty): ``envelope_source`` names it and
+    ``envelope_note`` says so.  With a GTV the envelope is not used (the GTV is subtracted; the envelope warned).
+
+    Returns {"lungs", "lung_source", "gtv" (None without a GTV), "gtv_source", "envelope_source" / "envelope_note"
+    (None without an envelope subtracted), "empty" (empty template structures, for
+    :func:`lungai.dicom.roles.empty_note`)}; the sources say which structure was used."""
+    from lungai.dicom.roles import dose_lungs_role, find_role, motion_envelopes
+    from lungai.dicom.rtstruct import contoured_structures, read_rtstruct, warn_role_notes
 
     names, empty = contoured_structures(rtstruct)   # an empty template structure has no role
     warn_role_notes(names, mapping)                 # a GTV by its RT ROI type, an iGTV or GTV-like name left out
     lung_spec = lungs or "role:" + dose_lungs_role(names, mapping, empty)
     gtv_spec = gtv or ("role:gtv" if find_role(names, "gtv", mapping) else None)
+    envelopes = motion_envelopes(names, mapping) if gtv_spec is None else []
 
     def mask_and_source(spec, what):
         if split_selector(spec)[0].is_file():
@@ -235,8 +242,22 @@ def rtstruct_dose_masks(rtstruct, ct: "sitk.Image", lungs=None, gtv=None, mappin
 
     lung_mask, lung_source = mask_and_source(lung_spec, "lungs")
     gtv_mask, gtv_source = mask_and_source(gtv_spec, "gtv") if gtv_spec else (None, None)
+    envelope_source = envelope_note = None
+    if envelopes:
+        import SimpleITK as sitk
+
+        inside = np.zeros(sitk.GetArrayViewFromImage(lung_mask).shape, bool)
+        for mask in read_rtstruct(rtstruct, ct, names=envelopes, allow_gaps=allow_gaps).values():
+            inside |= sitk.GetArrayViewFromImage(mask) > 0
+        kept = sitk.GetImageFromArray(((sitk.GetArrayViewFromImage(lung_mask) > 0) & ~inside).astype(np.uint8))
+        kept.CopyInformation(lung_mask)
+        lung_mask = kept
+        envelope_source = f"RTSTRUCT structure {' + '.join(envelopes)} ({Path(rtstruct).name}, as contoured)"
+        envelope_note = (f"the RTSTRUCT has no GTV: the lung dose metrics are of the lungs minus the tumour's motion "
+                         f"envelope {' + '.join(repr(str(n)) for n in envelopes)} (Lungs - iGTV, as for a 4D-CT plan); "
+                         "no GTV dose (to use a structure as the GTV, give --gtv NAME or map it with --structure-map)")
     return {"lungs": lung_mask, "lung_source": lung_source, "gtv": gtv_mask, "gtv_source": gtv_source,
-            "empty": empty}
+            "envelope_source": envelope_source, "envelope_note": envelope_note, "empty": empty}
 
 
 def add_rtstruct_options(parser, structure_help: str) -> None:

@@ -178,6 +178,25 @@ def _name_role(key: str) -> str | None:
     return None
 
 
+# what makes a motion-envelope name a derived structure rather than the envelope itself: a margin ("ITV_5mm",
+# "iGTV+3mm"), a PTV / CTV, a ring, an optimisation / PRV / expansion / old / evaluation / avoidance / NOT structure
+_DERIVED_ENVELOPE = re.compile(r"ptv|ctv|\d+ ?(?:mm|cm)|\+|ring|opt|prv|exp|eval|avoid|(?:^|[^a-z])(?:not|old)(?:[^a-z]|$)")
+
+
+def motion_envelopes(names: Iterable[str], mapping=None) -> list[str]:
+    """The structures among ``names`` that are the GTV's motion envelope on a 4D CT: an iGTV / ITV by name
+    (:data:`_INTERNAL`: "iGTV", "IGTV_1", "ITV") or a GTV with a 4D qualifier (:data:`_MOTION`: "GTV_MIP",
+    "GTV_4D", "GTV_avg"), with no role (so never a GTV) and not listed in the user mapping; not a structure derived
+    from one ("ITV_5mm", "iGTV+3mm", "PTV_ITV").  The dose metrics subtract them from the lungs when the RTSTRUCT has
+    no GTV ("Lungs - iGTV", :func:`lungai.dicom.masks.rtstruct_dose_masks`)."""
+    user = load_mapping(mapping)
+    names = list(names)
+    roles = dict(_roles(names, user))
+    return [n for n in names if roles[n] is None and normalise(n) not in user
+            and (_INTERNAL.match(normalise(n)) or _MOTION.match(normalise(n)))
+            and not _DERIVED_ENVELOPE.search(normalise(n))]
+
+
 def role_notes(names: Iterable[str], mapping=None) -> list[str]:
     """What the terminal must say about the GTV roles of an RTSTRUCT's (contoured) structures: a structure taken as a
     GTV by its RT ROI Interpreted Type only; an iGTV / ITV not taken as the GTV; a name beginning with GTV that has

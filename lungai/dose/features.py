@@ -43,12 +43,18 @@ AUTOMATIC_LUNGS = "lungai automatic lungs (lungai lungs)"
 AUTOMATIC_TUMOUR = "lungai automatic tumour (lungai segment)"
 
 
-def masks_text(lungs: str, gtv: str | None) -> str:
+def masks_text(lungs: str, gtv: str | None, envelope: str | None = None) -> str:
     """The masks the dose metrics were computed on, as dose.csv's ``masks`` column and the DICOM SR say it:
     ``lungs: <lungs>; minus GTV: <gtv>``, e.g. ``lungs: RTSTRUCT structure Lung_R + Lung_L (RS.dcm, as
     contoured); minus GTV: RTSTRUCT structure GTV-1 (RS.dcm, as contoured)`` or ``lungs: lungai automatic lungs
-    (lungai lungs); minus GTV: lungai automatic tumour (lungai segment)``."""
-    return f"lungs: {lungs}; " + (f"minus GTV: {gtv}" if gtv else "no GTV (the lungs include the tumour)")
+    (lungai lungs); minus GTV: lungai automatic tumour (lungai segment)``; without a GTV but with the tumour's motion
+    envelope subtracted (``envelope``, :func:`lungai.dicom.masks.rtstruct_dose_masks`): ``lungs: ...; no GTV, minus
+    the tumour's motion envelope: RTSTRUCT structure iGTV (RS.dcm, as contoured)``."""
+    if gtv:
+        return f"lungs: {lungs}; minus GTV: {gtv}"
+    if envelope:
+        return f"lungs: {lungs}; no GTV, minus the tumour's motion envelope: {envelope}"
+    return f"lungs: {lungs}; no GTV (the lungs include the tumour)"
 
 
 def segments_text(names, segmentation: str | None = None) -> str:

@@ -53,6 +53,7 @@ def make_cohort(out_dir, n: int = 90, seed: int = 0, n_genes: int = 200, module_
     second cohort with another ``seed`` and the same ``biology_seed`` is an external cohort of the
     same "disease".
     """
+    from lungai.io.write import write_image
     from lungai.synthetic import PhantomSpec, TumourSpec, labels, make_phantom
 
     out = Path(out_dir)
@@ -103,8 +104,8 @@ def make_cohort(out_dir, n: int = 90, seed: int = 0, n_genes: int = 200, module_
             ph = make_phantom(spec, seed=int(seed * 100003 + i))
             mask = sitk.GetImageFromArray(labels.tumour_mask(sitk.GetArrayFromImage(ph.labels)).astype(np.uint8))
             mask.CopyInformation(ph.labels)
-            sitk.WriteImage(ph.ct, str(out / "ct" / f"{pid}_ct.nii.gz"), useCompression=True)
-            sitk.WriteImage(mask, str(out / "ct" / f"{pid}_mask.nii.gz"), useCompression=True)
+            write_image(ph.ct, out / "ct" / f"{pid}_ct.nii.gz")       # checked complete (one NIfTI writer)
+            write_image(mask, out / "ct" / f"{pid}_mask.nii.gz")
             rows.append({"patient_id": pid, "image": f"ct/{pid}_ct.nii.gz", "mask": f"ct/{pid}_mask.nii.gz"})
             bar.update(1, pid)
     pd.DataFrame(rows).to_csv(out / "manifest.csv", index=False)

@@ -168,4 +168,30 @@ def load_params(name_or_path: str = "default", image_types=None, feature_classes
             raise InputError(f"lung spacing {lung_spacing_mm} mm is negative", "give a spacing in mm, or 0 for the CT's grid")
         params.setdefault("lungai", {})["lung_spacing_mm"] = float(lung_spacing_mm) or None
     _check_ibsi(params)
+    _check_lung_grid(params, lung_spacing_mm)
     return params
+
+
+def _check_lung_grid(params: dict, lung_spacing_mm=None) -> None:
+    """A lung spacing (``--lung-spacing``, or ``lung_spacing_mm`` in the file's ``lungai`` block) with pyradiomics'
+    own resampling (``resampledPixelSpacing``) is refused: pyradiomics' grid then holds every segment, lungs included
+    (:func:`lungai.radiomics.prepare.prepare`), so the lung spacing would be ignored - as a 'setting' block beside an
+    IBSI configuration is refused (:func:`_check_ibsi`)."""
+    from lungai.radiomics.prepare import pyradiomics_resampling
+
+    block = params.get("lungai") or {}
+    grid = pyradiomics_resampling(params)
+    if block.get("ibsi") is not None or not grid:
+        return
+    if lung_spacing_mm is not None:
+        given = f"--lung-spacing {lung_spacing_mm:g}"
+        fix = "leave out --lung-spacing"
+    elif block.get("lung_spacing_mm"):
+        given = f"the parameter file's 'lungai: {{lung_spacing_mm: {block['lung_spacing_mm']}}}'"
+        fix = "remove lung_spacing_mm from the file's lungai block"
+    else:
+        return
+    raise InputError(f"{given} would be ignored: the parameter file's resampledPixelSpacing {grid} puts every "
+                     "segment, the lungs included, on pyradiomics' grid",
+                     f"{fix} (every segment on pyradiomics' {grid} grid), or remove resampledPixelSpacing from the "
+                     "parameter file (lung segments on the lung spacing's isotropic grid, the tumour on the CT's)")

@@ -6,10 +6,14 @@ from __future__ import annotations
 from lungai import mrml
 from lungai.io.validate import check_ct
 from lungai.lungs import segment_lungs
+from lungai.lungs.segment import LUNG_STEPS
+from lungai.progress import CallbackProgress, NullProgress
 from lungai.scene import nodes
 
+LUNGS_TASK = "Segment lungs"
 
-def segment_lungs_node(scene, volume_node, seg_node=None):
+
+def segment_lungs_node(scene, volume_node, seg_node=None, progress=None):
     """Segment the lungs of ``volume_node``; returns (segmentation node, {"Right lung": ml, "Left lung": ml}, cut):
     ``cut`` the warnings ``lungai lungs`` prints (``LungResult.warnings``: lungs cut by the field of view or the first /
     last slice, an uncertain right/left label; [] for both lungs wholly in view; text:
@@ -17,8 +21,46 @@ def segment_lungs_node(scene, volume_node, seg_node=None):
 
     Segments are added to ``seg_node`` (or a new node "<CT> lungs"); existing segments are never
     overwritten.
+
+    ``progress``: ``callback(fraction, text)``, called after each sub-step ``lungai lungs`` shows (the body's air, the
+    airways removed, the right / left split, each lung filled) and once the segments are added, ``text`` naming the
+    sub-step ("Segment lungs: airways removed"); a callback returning True stops the segmentation between two sub-steps
+    (:class:`lungai.errors.Cancelled`; nothing is added to the scene).  None: in Slicer's application (main window) a
+    progress dialog whose Cancel button does that; elsewhere no progress.
     """
     ct = mrml.image_from_volume_node(volume_node)
     check_ct(ct, volume_node.GetName())
-    result = segment_lungs(ct)
-    return (*nodes.add_lung_outputs(scene, volume_node, result.labels, seg_node=seg_node), result.warnings)
+    callback, dialog = (progress, None) if progress is not None else _progress_dialog()
+    bar = CallbackProgress(LUNG_STEPS + 1, callback, LUNGS_TASK) if callback is not None else NullProgress()
+    try:
+        result = segment_lungs(ct, progress=bar)
+        out = (*nodes.add_lung_outputs(scene, volume_node, result.labels, seg_node=seg_node), result.warnings)
+        if callback is not None:
+            callback(1.0, f"{LUNGS_TASK}: segments added")    # done: too late to cancel
+        return out
+    finally:
+        if dialog is not None:
+            dialog.close()
+
+
+def _progress_dialog():
+    """(callback, dialog) of a Slicer progress dialog with a Cancel button for :func:`segment_lungs_node`; (None, None)
+    outside Slicer's application (slicer-core, a run without main window)."""
+    try:
+        import slicer
+
+        app = getattr(slicer, "app", None)
+        if app is None or app.commandOptions().noMainWindow:
+            return None, None
+        dialog = slicer.util.createProgressDialog(windowTitle="Lung AI", labelText=f"{LUNGS_TASK}: starting",
+                                                  maximum=100, value=0)
+    except Exception:        # no GUI to show it in: the segmentation itself must not fail for that
+        return None, None
+
+    def callback(fraction: float, text: str) -> bool:
+        dialog.value = int(round(100 * fraction))
+        dialog.labelText = text
+        slicer.app.processEvents()          # draws it, and lets a click on Cancel through
+        return bool(dialog.wasCanceled)
+
+    return callback, dialog

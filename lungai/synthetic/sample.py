@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import SimpleITK as sitk
-
 from lungai.synthetic.phantom import Phantom, make_phantom
 from lungai.synthetic.spec import PhantomSpec, TumourSpec
 
@@ -21,12 +19,15 @@ def sample_spec() -> PhantomSpec:
 
 
 def write_phantom(phantom: Phantom, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``ct.nii.gz``, ``labels.nii.gz`` and ``meta.json`` into ``out_dir``."""
+    """Write ``ct.nii.gz``, ``labels.nii.gz`` and ``meta.json`` into ``out_dir`` (the images through
+    :func:`lungai.io.write.write_image`: checked complete, a cut-off write refused)."""
+    from lungai.io.write import write_image
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"ct": out / "ct.nii.gz", "labels": out / "labels.nii.gz", "meta": out / "meta.json"}
-    sitk.WriteImage(phantom.ct, str(paths["ct"]), useCompression=True)
-    sitk.WriteImage(phantom.labels, str(paths["labels"]), useCompression=True)
+    write_image(phantom.ct, paths["ct"])
+    write_image(phantom.labels, paths["labels"])
     paths["meta"].write_text(json.dumps(phantom.meta, indent=2), encoding="utf-8")
     return paths
 
