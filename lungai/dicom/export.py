@@ -244,7 +244,7 @@ def radiomics_grid_comment(segment: str, settings=None) -> str:
     grid, spacing = str(row["grid"]), str(row.get("spacing_mm", "")).strip()
     if grid == "native":
         return head + "on the CT's grid"
-    return head + f"on the {spacing} mm grid it was resampled to ({grid})"
+    return head + f"on the {spacing} mm grid it was resampled to" + ("" if grid == "resampled" else f" ({grid})")
 
 
 def confidence_method_measurements(info: dict) -> dict:
