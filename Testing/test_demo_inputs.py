@@ -442,3 +442,34 @@ def test_the_illustrative_rp_models_withheld_columns_are_not_called_missing(tmp_
     # QA: rp_prediction.csv (and the scene's RP table loaded from it) still listed them as imputed
     csv = pd.read_csv(tmp_path / "rp_prediction.csv", keep_default_na=False).iloc[0]
     assert csv["imputed"] == "" and set(csv["withheld"].split("; ")) == set(r["withheld"])
+
+
+def test_methods_limitations_and_report_name_the_model_and_its_training_data(tmp_path):
+    """QA: the Methods / Limitations said "networks trained on real LIDC-IDRI nodules and synthetic phantoms" /
+    "trained on nodule crops and phantoms" whatever model segmented the tumour, and the report never named it:
+    both now come from the model's model.json."""
+    from lungai.demo.pipeline import _methods
+    from lungai.report.html import _segmentation
+    from lungai.seg.choice import training_text
+    from lungai.seg.model_io import load_model
+    from lungai.seg.resources import resolve_model_dir
+
+    shipped = training_text(load_model(resolve_model_dir("lungai-seg-dynunet")))
+    assert shipped.startswith("trained on ") and "tumours implanted into real CTs" in shipped
+    assert "(lidc_nodules/image)" in shipped
+    own = ({}, [], {"training": {"n_train_cases": 40, "n_train_patients": 12, "train_sources": {"user images": 40},
+                                 "case_sources": {"images": "/data/my_hospital/crops"}}})
+    assert training_text(own) == "trained on 40 cases of 12 patients: 40 image crops (my_hospital/crops)"
+    assert training_text(({}, [], {})) == "training data not recorded in its model.json"
+    seg = {"members": 3, "architecture": "unet", "confidence": 0.8, "review_threshold": 0.5, "needs_review": False,
+           "tumor_volume_ml": 3.0, "n_components": 1, "method": "ensemble", "mc_passes": 0, "notes": []}
+    s = {"segmentation": seg, "radiomics": {"params": "p"}, "rp": {"status": "computed"},
+         "stage": {"status": "computed"},
+         "seg_model": {"name": "my_model", "training": training_text(own), "validation_r": "0.50"}}
+    methods, limitations = _methods(s)
+    text = " ".join(methods + limitations)
+    assert "LIDC-IDRI" not in text and "nodule crops and phantoms" not in text
+    assert "model my_model" in methods[1] and "40 image crops (my_hospital/crops)" in methods[1]
+    assert any("my_model" in x and "40 image crops" in x for x in limitations)
+    page = _segmentation(s, {})
+    assert "my_model" in page and "40 image crops (my_hospital/crops)" in page

@@ -431,6 +431,40 @@ def test_the_srs_case_group_names_the_method_and_model_of_the_confidence(case, t
 
 
 
+def test_a_segments_radiomic_volume_is_said_to_be_of_its_radiomics_grid(tmp_path):
+    """QA: the SR's right lung group held volume_ml 1596 ml (the mask on the CT's grid) beside
+    original_shape_VoxelVolume 1.604e6 mm3 (its mask resampled to the 2 mm radiomics lung grid) without saying so:
+    the group's comment now says which grid each is of (from the radiomics settings CSV beside the radiomics CSV)."""
+    from lungai.cli.dicom import radiomics_settings_beside
+    from lungai.demo.patient import KEY_FEATURES
+    from lungai.dicom.export import measurement_groups
+
+    mask = np.zeros((4, 5, 6), np.uint8)
+    mask[1:3, 1:4, 1:5] = 1
+    img = sitk.GetImageFromArray(mask)
+    rad = pd.DataFrame([{"case": "P", "segment": s, "image_type": "original", "feature_class": "shape",
+                         "feature": "VoxelVolume", "value": 24.5} for s in ("right_lung", "tumour")])
+    rad.to_csv(tmp_path / "radiomics_long.csv", index=False)
+    assert radiomics_settings_beside(tmp_path / "radiomics_long.csv") is None
+    pd.DataFrame([{"case": "P", "segment": "right_lung", "grid": "resampled", "spacing_mm": "2 x 2 x 2"},
+                  {"case": "P", "segment": "tumour", "grid": "native", "spacing_mm": "1 x 1 x 1"}]
+                 ).to_csv(tmp_path / "radiomics_settings.csv", index=False)       # as the demo writes them
+    settings = radiomics_settings_beside(tmp_path / "radiomics_long.csv")
+    segments = {"Right lung": (2, "lung_right", "right_lung", img), "Tumour": (1, "gtv", "tumour", img)}
+    groups = {g.label: g for g in measurement_groups(segments, radiomics=rad, radiomics_settings=settings)}
+    assert "on the 2 x 2 x 2 mm grid it was resampled to" in groups["Right lung"].comment
+    assert groups["Right lung"].comment.startswith("volume_ml: the exported mask on the CT's grid")
+    assert groups["Tumour"].comment.endswith("computed on the CT's grid")
+    unknown = {g.label: g for g in measurement_groups(segments, radiomics=rad)}
+    assert "not given" in unknown["Right lung"].comment
+    assert measurement_groups(segments)[0].comment is None                      # no radiomics: nothing to tell apart
+    # lungai radiomics' own <name>_settings.csv is found too
+    settings.to_csv(tmp_path / "f_settings.csv", index=False)
+    assert radiomics_settings_beside(tmp_path / "f.csv") is not None
+    # the report's key features leave the lungs' resampled-grid volume out: its lung volumes (ml) are the masks'
+    assert not [k for k in KEY_FEATURES if "lung" in k[0] and "Volume" in k[1]]
+
+
 def test_a_result_json_without_its_tumour_is_left_out_or_refused(case, tmp_path, capsys):
     """Review: `--results coh/patients/P` (a cohort patient folder: tumour.nii.gz, not tumor.nii.gz) exported the
     lungs only, but the SR's Case group carried the tumour's confidence / review flag / method.  A folder's

@@ -7,13 +7,11 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from lungai.overlap import dice
+
 pytestmark = pytest.mark.shared_data
 
 STRUCTURES = ["GTV-1", "gtv-2", "gtv-3", "Lung-Right", "Lung-Left"]
-
-
-def _dice(a, b) -> float:
-    return float(2 * (a & b).sum() / (a.sum() + b.sum()))
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +59,10 @@ def test_real_rtstruct_matches_the_nifti_labels(real):
     m = {k: sitk.GetArrayFromImage(v) > 0 for k, v in masks.items()}
     gtv = sitk.GetArrayFromImage(mask_for_role(masks, "gtv")) > 0
     # the label map: 1 = GTV-1, 2 = other GTVs, 3 / 4 = right / left lung minus the GTVs
-    assert _dice(m["GTV-1"], labels == 1) == 1.0
-    assert _dice(m["gtv-2"] | m["gtv-3"], labels == 2) == 1.0
-    assert _dice(m["Lung-Right"] & ~gtv, labels == 3) > 0.99999     # one voxel centre exactly on a contour edge
-    assert _dice(m["Lung-Left"] & ~gtv, labels == 4) == 1.0
+    assert dice(m["GTV-1"], labels == 1) == 1.0
+    assert dice(m["gtv-2"] | m["gtv-3"], labels == 2) == 1.0
+    assert dice(m["Lung-Right"] & ~gtv, labels == 3) > 0.99999     # one voxel centre exactly on a contour edge
+    assert dice(m["Lung-Left"] & ~gtv, labels == 4) == 1.0
 
 
 def test_real_rtstruct_gap_in_a_structure_is_reported(real):

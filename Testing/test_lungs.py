@@ -348,3 +348,28 @@ def test_lung_segmentation_reports_its_steps(small_phantom, tmp_path, monkeypatc
     assert any("right / left split" in t for t in texts), texts
     assert len([p for p in lines if p]) == LUNG_STEPS + 3      # start, read, the steps, written
 
+
+
+def test_float32_rounding_of_the_spacing_gives_the_same_masks():
+    """QA: the sample's DICOM CT (spacing 1.4 mm) and its ct.nii.gz (float32: 1.399999976 mm) - the same voxels -
+    gave lungs differing by 2 ml: 2 voxels of 1.4 mm lie exactly on the airways' width threshold (3.5 - 0.7 mm)."""
+    from lungai.synthetic import SAMPLE_SEED, make_phantom, sample_spec
+
+    ct = make_phantom(sample_spec(), seed=SAMPLE_SEED).ct
+    spacing = tuple(float(s) for s in ct.GetSpacing())
+    assert spacing[0] == 1.4
+    rounded = sitk.Image(ct)
+    rounded.SetSpacing(tuple(float(np.float32(s)) for s in spacing))
+    assert rounded.GetSpacing() != ct.GetSpacing()
+    a, b = segment_lungs(ct), segment_lungs(rounded)
+    differ = int((sitk.GetArrayViewFromImage(a.labels) != sitk.GetArrayViewFromImage(b.labels)).sum())
+    assert differ == 0, f"{differ} voxels differ ({a.volumes_ml} vs {b.volumes_ml})"
+    assert a.volumes_ml == b.volumes_ml
+    # the airways' width test on its own: ties on the threshold count the same whatever the rounding
+    from lungai.lungs.airways import central_airways
+
+    tube = np.zeros((9, 15, 15), bool)
+    yy, xx = np.mgrid[:15, :15]
+    tube[:, (yy - 7) ** 2 + (xx - 7) ** 2 <= 4] = True        # 5 voxels (7 mm) wide at 1.4 mm
+    for s in (1.4, float(np.float32(1.4))):
+        assert central_airways(tube, (s, s, 2.0)).sum() == central_airways(tube, (1.4, 1.4, 2.0)).sum() > 0

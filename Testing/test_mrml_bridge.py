@@ -9,6 +9,7 @@ import SimpleITK as sitk
 
 from io_helpers import oblique_image
 from lungai.errors import InputError
+from lungai.overlap import dice
 
 mrml = pytest.importorskip("lungai.mrml")
 
@@ -140,6 +141,28 @@ def test_table_round_trip(mrml_scene):
     assert back["tumour"].tolist() == [1.25, 3.5e7]
 
 
+def test_empty_text_cells_are_empty_not_nan(mrml_scene, tmp_path):
+    """QA: the demo scene's "RP risk" table showed "nan" in its empty imputed / warnings cells (an all-empty CSV
+    column is read as float: it became a column of NaN doubles); text with a missing cell showed "nan" too."""
+    import vtk
+
+    path = tmp_path / "rp_prediction.csv"
+    pd.DataFrame({"case": ["demo"], "risk": [0.25], "imputed": [""], "warnings": [""], "missing_value": [np.nan]}
+                 ).to_csv(path, index=False)
+    df = pd.read_csv(path)
+    df["note"] = pd.Series(["see x"], dtype=object)
+    df.loc[len(df)] = {"case": "other", "risk": np.nan, "note": None}
+    assert df["imputed"].dtype.kind == "f"                        # how pandas reads an empty column
+    table = mrml.table_node_from_dataframe(mrml_scene, df, "RP risk").GetTable()
+    text = {table.GetColumn(c).GetName(): table.GetColumn(c) for c in range(table.GetNumberOfColumns())}
+    for name in ("imputed", "warnings", "missing_value", "note"):
+        assert isinstance(text[name], vtk.vtkStringArray), name
+    assert [text["imputed"].GetValue(i) for i in range(2)] == ["", ""]
+    assert [text["note"].GetValue(i) for i in range(2)] == ["see x", ""]
+    assert isinstance(text["risk"], vtk.vtkDoubleArray)            # numbers stay numbers (NaN where missing)
+    assert text["risk"].GetValue(0) == 0.25 and np.isnan(text["risk"].GetValue(1))
+
+
 def test_scene_saved_as_mrb_reloads_with_data(mrml_scene, tmp_path):
     img = oblique_image()
     volume = mrml.volume_node_from_image(mrml_scene, img, "CT")
@@ -167,7 +190,7 @@ def test_lungs_scene_logic(mrml_scene, small_phantom):
     assert 500 < volumes["Right lung"] < 3000 and 500 < volumes["Left lung"] < 3000
     right = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Right lung", volume))
     truth = sitk.GetArrayFromImage(small_phantom.labels) == 2
-    assert 2 * (right & truth).sum() / (right.sum() + truth.sum()) > 0.9
+    assert dice(right, truth) > 0.9
     # running again into the same node adds segments, never overwrites
     segment_lungs_node(mrml_scene, volume, seg_node=seg)
     assert mrml.segment_names(seg) == ["Right lung", "Left lung", "Right lung (2)", "Left lung (2)"]

@@ -28,3 +28,19 @@ def test_every_dice_in_the_project_is_this_one():
     from lungai.seg import evaluate, train
 
     assert evaluate.dice is dice and train.dice is dice
+
+
+def test_no_hand_written_dice_in_the_code_tests_or_benchmarks():
+    """The README and lungai.overlap promise one Dice everywhere: no module, test or benchmark computes
+    2 |A & B| / (|A| + |B|) by hand (a hand-written one gave 0 for two empty masks in real_storage_variants)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    own = re.compile(r"2(\.0)?\s*\*\s*(np\.logical_and\(|\(?\s*\w+(\[[^]]*\])?\s*&).*\.sum\(\)\s*/|dice\w*\s*=\s*lambda")
+    found = [f"{p.relative_to(root)}:{i}" for folder in ("lungai", "benchmarks", "Testing", "LungAISeg", "LungRadiomics",
+                                                           "MultimodalPredict", "LungAICommon", "tools")
+             for p in sorted((root / folder).rglob("*.py"))
+             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if own.search(line) and p.name != "overlap.py" and "own = re.compile" not in line]
+    assert not found, f"hand-written Dice (use lungai.overlap.dice): {found}"

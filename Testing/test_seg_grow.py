@@ -8,6 +8,7 @@ import pytest
 import SimpleITK as sitk
 import torch
 
+from lungai.overlap import dice
 from lungai.seg import infer
 from lungai.seg import preprocess as pp
 from lungai.seg.config import SegConfig
@@ -46,7 +47,7 @@ def _ct(diameter_mm, centre_mm=(0.0, 0.0, 0.0), shape=(300, 300, 130)):
 
 def _dice(res, ball):
     pred = sitk.GetArrayViewFromImage(res.tumour) > 0
-    return 2 * np.logical_and(pred, ball).sum() / (pred.sum() + ball.sum())
+    return dice(pred, ball)
 
 
 def test_100_mm_tumour_larger_than_the_first_box_is_segmented_whole():

@@ -23,6 +23,7 @@ from lungai.dicom.reference import ct_reference
 from lungai.dicom.rtstruct import _index_transform, read_rtstruct, read_structures, write_rtstruct
 from lungai.dicom.seg import write_seg
 from lungai.io import read_ct
+from lungai.overlap import dice
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import bench_temp_dir  # noqa: E402
@@ -85,7 +86,6 @@ def main() -> None:
         if labels is not None:
             m = {k: sitk.GetArrayFromImage(v) > 0 for k, v in ours.items()}
             gtv = m["GTV-1"] | m["gtv-2"] | m["gtv-3"]
-            dice = lambda a, b: 2 * (a & b).sum() / (a.sum() + b.sum())  # noqa: E731
             print("Dice vs NIfTI labels: GTV-1 {:.6f}, gtv-2+gtv-3 {:.6f}, Lung-Right minus GTVs {:.6f}, "
                   "Lung-Left minus GTVs {:.6f}".format(dice(m["GTV-1"], labels == 1), dice(m["gtv-2"] | m["gtv-3"], labels == 2),
                                                         dice(m["Lung-Right"] & ~gtv, labels == 3),

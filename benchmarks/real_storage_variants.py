@@ -23,6 +23,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from lungai.lungs import rt_lung_dice, segment_lungs
+from lungai.overlap import dice
 
 DEFAULT = Path(os.environ.get("LUNGAI_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 LUNG1_SEED = (-21.86, -120.54, -611.5)     # LPS mm, inside pyradiomics lung1's lesion
@@ -55,13 +56,13 @@ def lungs_table(data: Path) -> None:
     print("| input | right / left ml | Dice right / left (RT) | warnings |\n|---|---|---|---|")
     for name, ct, lab in cases:
         res = segment_lungs(ct)
-        dice = "-"
+        dice_txt = "-"
         if lab is not None:
             a = sitk.GetArrayFromImage(lab)
             d = rt_lung_dice(sitk.GetArrayFromImage(res.labels), a == 3, a == 4, (a == 1) | (a == 2))
-            dice = f"{d['right']:.3f} / {d['left']:.3f}"
+            dice_txt = f"{d['right']:.3f} / {d['left']:.3f}"
         vol = res.volumes_ml
-        print(f"| {name} | {vol.get('right_lung', 0):.0f} / {vol.get('left_lung', 0):.0f} | {dice} | "
+        print(f"| {name} | {vol.get('right_lung', 0):.0f} / {vol.get('left_lung', 0):.0f} | {dice_txt} | "
               f"{'; '.join(res.cut) or '-'} |")
 
 
@@ -88,9 +89,9 @@ def tumour_table(data: Path) -> None:
         c, t = _stored(ct, how), _stored(lab, how)
         res = segment_tumour(c, model, seed_lps=LUNG1_SEED)
         m, g = sitk.GetArrayFromImage(res.tumour) > 0, sitk.GetArrayFromImage(t) > 0
-        dice = 2 * (m & g).sum() / max(m.sum() + g.sum(), 1)
+        d = dice(m, g)
         ml = m.sum() * np.prod(c.GetSpacing()) / 1000
-        print(f"| {how} | {dice:.3f} | {ml:.2f} | {res.info['confidence']:.3f} | {res.info['needs_review']} |")
+        print(f"| {how} | {d:.3f} | {ml:.2f} | {res.info['confidence']:.3f} | {res.info['needs_review']} |")
 
 
 def main(argv=None) -> None:

@@ -323,8 +323,25 @@ def candidates_to_markups(scene, candidates: list, name: str):
     return node
 
 
+def _cell_text(value) -> str:
+    """A table cell as text: '' for a missing value (None, NaN, pandas NA)."""
+    import pandas as pd  # noqa: PLC0415
+
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):      # a list or array in a cell is a value
+        pass
+    return str(value)
+
+
 def table_node_from_dataframe(scene, df, name: str, node=None):
-    """A table node with one column per DataFrame column (numbers as double/int, text as string)."""
+    """A table node with one column per DataFrame column (numbers as double/int, text as string).
+
+    Empty cells of text are empty strings, not "nan": a column of text (object) writes missing values (None,
+    NaN) as ''; a column with no value at all (all NaN - pandas reads an empty CSV column, e.g. the RP prediction's
+    ``imputed`` / ``warnings``, as float) is a text column of ''.  Columns with numbers stay numeric (NaN where a
+    number is missing)."""
     if node is None:
         node = scene.AddNewNodeByClass("vtkMRMLTableNode", scene.GenerateUniqueName(name))
     table = node.GetTable()
@@ -336,14 +353,14 @@ def table_node_from_dataframe(scene, df, name: str, node=None):
             arr = vtk.vtkBitArray()
         elif kind in "iu":
             arr = vtk.vtkLongLongArray()
-        elif kind == "f":
+        elif kind == "f" and (len(values) == 0 or values.notna().any()):
             arr = vtk.vtkDoubleArray()
         else:
             arr = vtk.vtkStringArray()
         arr.SetName(str(column))
         for v in values.tolist():
             if isinstance(arr, vtk.vtkStringArray):
-                arr.InsertNextValue("" if v is None else str(v))
+                arr.InsertNextValue(_cell_text(v))
             else:
                 arr.InsertNextValue(v)
         table.AddColumn(arr)

@@ -125,6 +125,23 @@ def _result_file(folder, what: str):
     return found[0] if found else None
 
 
+def radiomics_settings_beside(radiomics_csv):
+    """The radiomics settings (grid of each segment) written beside a radiomics CSV - ``<name>_settings.csv`` of
+    ``lungai radiomics``, ``radiomics_settings.csv`` of the demo's ``radiomics_long.csv`` - or None."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    path = Path(radiomics_csv)
+    for other in (path.with_name(path.stem + "_settings.csv"), path.with_name("radiomics_settings.csv")):
+        if other.is_file():
+            try:
+                return pd.read_csv(other, dtype=str, keep_default_na=False)
+            except (OSError, ValueError):
+                return None
+    return None
+
+
 # what `lungai dicom-export` writes into -o (marker .lungai-dicom-export): a user's file of one of these names is
 # never replaced, other files are left alone
 OWNER = "dicom-export"
@@ -294,7 +311,8 @@ def run_export(args) -> int:
             uncertainty=read_image(paths["uncertainty"]) if paths["uncertainty"] else None,
             info=json.loads(open(paths["result"], encoding="utf-8").read()) if paths["result"] else None,
             radiomics=radiomics, dose=table_row(paths["dose"], "dose CSV"),
-            rp=table_row(paths["rp"], "RP prediction CSV"), generation=generation)
+            rp=table_row(paths["rp"], "RP prediction CSV"), generation=generation,
+            radiomics_settings=radiomics_settings_beside(paths["radiomics"]) if radiomics is not None else None)
         if given["info"] is not None:       # lungai segment's record, not a cohort's (an RTSTRUCT GTV); the record
             check_lungai_result(given["info"], Path(paths["result"]).name)      # of the exported tumour, and
             check_result_for_tumour(given["info"], given["tumour"], Path(paths["result"]).name)   # not without it

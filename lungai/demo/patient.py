@@ -27,6 +27,6 @@ KEY_FEATURES = [
     ("tumour", "original_glcm_Contrast", "GLCM contrast"),
     ("lungs", "original_firstorder_Mean", "mean lung density (HU)"),
     ("lungs", "original_firstorder_Kurtosis", "lung kurtosis"),
-    ("right_lung", "original_shape_VoxelVolume", "right lung volume (mm3)"),
-    ("left_lung", "original_shape_VoxelVolume", "left lung volume (mm3)"),
 ]
+# no lung volume here: the report shows the lungs' volumes (ml) of the masks on the CT's grid; the radiomic
+# VoxelVolume of a lung is of its mask resampled to the radiomics lung grid (2 mm) and differs from them

@@ -646,7 +646,12 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         _json(out / "result.json", seg.info)
         summary["segmentation"] = seg.info
         meta = model_meta(model)
-        summary["seg_model"] = {"dir": str(mdir), "validation_r": _fmt_r(meta)}
+        from lungai.scene.results import model_text
+        from lungai.seg.choice import training_text
+
+        # the model named and described from its own model.json (the methods, limitations and report say them)
+        summary["seg_model"] = {"dir": str(mdir), "name": model_text(seg.info), "training": training_text(model),
+                                "validation_r": _fmt_r(meta)}
         if truth is not None:
             write_image(truth, out / "tumor_truth.nii.gz")
             summary["truth_dice"] = round(dice(seg.tumour, truth), 4)
@@ -769,11 +774,13 @@ def _fmt_r(meta: dict) -> str:
 
 
 def _methods(s: dict) -> tuple[list[str], list[str]]:
+    model = s.get("seg_model") or {}
+    name, training = model.get("name") or "not recorded", model.get("training") or "training data not recorded"
     methods = [
         "Lungs: classical segmentation without a trained model (HU threshold, outside air and airways removed, "
         "vessels and pleural tumours kept) - lungai.lungs.",
-        f"Tumour: deep ensemble of {s['segmentation']['members']} MONAI {s['segmentation'].get('architecture', '')} "
-        "networks trained on real LIDC-IDRI nodules and synthetic phantoms; voxel uncertainty = predictive "
+        f"Tumour: model {name}, a deep ensemble of {s['segmentation']['members']} MONAI "
+        f"{s['segmentation'].get('architecture', '')} networks ({training}); voxel uncertainty = predictive "
         "entropy; case confidence calibrated to predict the Dice on validation cases - lungai.seg.",
         f"Radiomics: {s['radiomics']['params']}. IBSI-1-compliant values come only from the ibsi-a..e presets "
         "(lungai radiomics --params ibsi-c; verified against the IBSI-1 reference, docs/radiomics.md); the default "
@@ -800,7 +807,7 @@ def _methods(s: dict) -> tuple[list[str], list[str]]:
     for key, what in (("rp", "RP risk"), ("stage", "Stage")):
         if s[key]["status"] == "not computed":
             limitations.append(f"{what} {s[key]['message']}")
-    limitations.append("The segmentation model was trained on nodule crops and phantoms; large central tumours, "
-                       "tumours abutting the mediastinum and post-treatment changes are outside what it has seen - "
-                       "check flagged cases.")
+    limitations.append(f"The segmentation model {name} - {training}. Tumours unlike its training cases (e.g. large "
+                       "central tumours, tumours abutting the mediastinum, post-treatment changes) may be segmented "
+                       "poorly - check flagged cases.")
     return methods, limitations

@@ -180,13 +180,15 @@ def check_radiomics_volume(radiomics, tumour: sitk.Image, source: str = "the rad
 
 
 def measurement_groups(segments: dict, info: dict | None = None, radiomics=None, dose: dict | None = None,
-                       rp: dict | None = None) -> list:
+                       rp: dict | None = None, radiomics_settings=None) -> list:
     """SR measurement groups: one per written segment ({label: (segment number, role, radiomics segment, mask)})
     with its volume and features, one per other radiomics segment, "Case" (confidence, RP risk) and "Dose" (the dose
     metrics, with a comment naming the masks they were computed on: :func:`dose_masks_comment`).
 
     ``radiomics``: the long table (case, segment, image_type, feature_class, feature, value) of ``lungai radiomics``;
     ``dose``: a row of ``lungai dose-features`` (its ``masks`` column: the comment of the "Dose" group); ``rp``: a row of ``lungai rp predict`` (risk, risk_low, risk_high).
+    ``radiomics_settings``: its ``_settings.csv`` (the grid of each segment), for the comment of a segment's group
+    that holds both the exported mask's ``volume_ml`` and radiomic features (:func:`radiomics_grid_comment`).
     """
     from lungai.dicom.sr import MeasurementGroup, feature_unit
 
@@ -199,8 +201,10 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
     groups = []
     for label, (number, role, rad_name, mask) in segments.items():
         ms = {"volume_ml": (_volume_ml(mask), "ml")}
-        ms.update(features.pop(rad_name, {}))
-        groups.append(MeasurementGroup(label, ms, segment_number=number, role=role))
+        rad = features.pop(rad_name, {})
+        ms.update(rad)
+        comment = radiomics_grid_comment(rad_name, radiomics_settings) if rad else None
+        groups.append(MeasurementGroup(label, ms, segment_number=number, role=role, comment=comment))
     for rad_name, ms in features.items():
         groups.append(MeasurementGroup(rad_name, ms))
     case: dict = {}
@@ -224,6 +228,23 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
 
 
 DOSE_GROUP = "Dose"
+
+
+def radiomics_grid_comment(segment: str, settings=None) -> str:
+    """The SR comment of a segment's group with radiomic features: ``volume_ml`` is the exported mask's on the CT's
+    grid, the radiomic features (their shape volume too: a lung's VoxelVolume on a 2 mm grid differs from it) are of
+    the grid the radiomics settings record for the segment - resampled, or the CT's own - or not recorded."""
+    head = "volume_ml: the exported mask on the CT's grid; radiomic features (shape volume included) computed "
+    rows = None
+    if settings is not None and len(settings) and {"segment", "grid"} <= set(settings):
+        rows = settings[settings["segment"].astype(str) == str(segment)]
+    if rows is None or not len(rows):
+        return head + "on the grid the radiomics settings CSV records (not given)"
+    row = rows.iloc[0]
+    grid, spacing = str(row["grid"]), str(row.get("spacing_mm", "")).strip()
+    if grid == "native":
+        return head + "on the CT's grid"
+    return head + f"on the {spacing} mm grid it was resampled to" + ("" if grid == "resampled" else f" ({grid})")
 
 
 def confidence_method_measurements(info: dict) -> dict:
@@ -271,7 +292,7 @@ def export_notes(tumour: sitk.Image | None) -> list[str]:
 def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = None, lungs: sitk.Image | None = None,
                    uncertainty: sitk.Image | None = None, info: dict | None = None, radiomics=None,
                    dose: dict | None = None, rp: dict | None = None, seg_name: str = "results.seg.dcm",
-                   generation: dict | None = None) -> list[Path]:
+                   generation: dict | None = None, radiomics_settings=None) -> list[Path]:
     """Results as DICOM in ``out_dir``: ``seg_name`` (tumour, right / left lung segments), ``rtstruct.dcm`` (GTVp,
     Lung_R, Lung_L), ``uncertainty.pm.dcm`` and ``measurements.sr.dcm`` (when there is anything to report).
 
@@ -304,7 +325,7 @@ def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = 
         segments = {p[0]: (number, p[1], p[2], p[4]) for number, p in enumerate(parts, start=1)}
     if uncertainty is not None:
         written.append(write_parametric_map(uncertainty, reference, out / "uncertainty.pm.dcm"))
-    groups = measurement_groups(segments, info, radiomics, dose, rp)
+    groups = measurement_groups(segments, info, radiomics, dose, rp, radiomics_settings)
     if groups:
         written.append(write_sr(reference, out / "measurements.sr.dcm", groups, seg=seg_path))
     return written

@@ -55,6 +55,14 @@ def assert_same_geometry(image: sitk.Image, mask: sitk.Image, what: str = "mask"
             "in Python: sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0)")
 
 
+def float32_spacing(spacing) -> tuple[float, ...]:
+    """``spacing`` rounded to float32, as NIfTI stores it (1.4 -> 1.399999976): the spacing a computation that
+    compares distances or counts with thresholds works with, so that the same voxels give the same result whether
+    the spacing came from DICOM text (1.4) or from the NIfTI written from it (the rounding moved voxels exactly on a
+    threshold, e.g. a distance of 2 x 1.4 mm against 3.5 - 0.7 mm, to the other side)."""
+    return tuple(float(np.float32(s)) for s in spacing)
+
+
 def copy_geometry(array_kji: np.ndarray, reference: sitk.Image) -> sitk.Image:
     """A SimpleITK image from a [z, y, x] array on the grid of ``reference``."""
     img = sitk.GetImageFromArray(array_kji)

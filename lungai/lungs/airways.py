@@ -11,9 +11,13 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from lungai.io.geometry import float32_spacing
+
 CENTRAL_AIRWAY_MM = 7.0
 TRACHEA_MIN_MM = 40.0   # the trachea runs 10-12 cm down to the carina; larynx air ends at the glottis
 MAX_SEED_SLICES = 5
+# distances equal to a threshold (e.g. 2 voxels of 1.4 mm = 3.5 - 0.7 mm) count as on it whatever the rounding
+DISTANCE_TOLERANCE_MM = 1e-6
 THRESHOLDS_HU = (-1000.0, -975.0, -950.0, -925.0, -900.0, -875.0, -850.0)
 
 
@@ -79,13 +83,14 @@ def central_airways(airways: np.ndarray, spacing_xyz, min_diameter_mm: float = C
     box = tuple(slice(max(int(a) - 2, 0), int(b) + 3) for a, b in
                 zip(np.argwhere(airways).min(axis=0), np.argwhere(airways).max(axis=0)))
     crop = airways[box]
-    sampling = tuple(float(s) for s in spacing_xyz[::-1])
+    sampling = float32_spacing(spacing_xyz)[::-1]
     radius = min_diameter_mm / 2.0
     # a voxel counts as "inside" half a voxel beyond its centre: compare with radius - half the in-plane size
-    core = ndimage.distance_transform_edt(crop, sampling=sampling) >= radius - 0.5 * min(sampling[1:])
+    core = (ndimage.distance_transform_edt(crop, sampling=sampling)
+            >= radius - 0.5 * min(sampling[1:]) - DISTANCE_TOLERANCE_MM)
     wide = np.zeros_like(crop)
     if core.any():
-        wide = (ndimage.distance_transform_edt(~core, sampling=sampling) <= radius) & crop
+        wide = (ndimage.distance_transform_edt(~core, sampling=sampling) <= radius + DISTANCE_TOLERANCE_MM) & crop
     out = np.zeros_like(airways)
     out[box] = wide
     return out

@@ -39,7 +39,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from lungai.errors import InputError
-from lungai.io.geometry import from_lps, to_lps
+from lungai.io.geometry import float32_spacing, from_lps, to_lps
 from lungai.lungs.airways import find_central_airways
 from lungai.lungs.pleura import add_pleural_notches, convex_hull_2d
 from lungai.progress import NullProgress
@@ -159,7 +159,7 @@ def cut_by_scan(lungs: np.ndarray, spacing, padding: np.ndarray | None = None) -
     """Notes on how the scan cuts a lung mask ([z, y, x], z up): lung on the in-plane image border
     or next to ``padding`` (outside the reconstruction circle), on the bottom or on the top slice,
     each over at least ``CUT_MM2``; [] for lungs wholly in view."""
-    sx, sy, sz = (float(v) for v in spacing)
+    sx, sy, sz = float32_spacing(spacing)
     if not lungs.any():
         return []
     notes = []
@@ -371,7 +371,9 @@ def segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     img = to_lps(ct)
     # DICOMOrient "LPS" gives x -> left, y -> posterior, z -> superior
     hu = sitk.GetArrayFromImage(img).astype(np.float32)
-    spacing = img.GetSpacing()
+    # every threshold below on distances, areas and volumes works with the float32 spacing: the same voxels give the
+    # same masks from a DICOM CT (spacing 1.4) and from its NIfTI (1.399999976)
+    spacing = float32_spacing(img.GetSpacing())
     voxel_ml = float(np.prod(spacing)) / 1000.0
     notes: list[str] = []
 

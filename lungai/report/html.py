@@ -129,6 +129,8 @@ def _segmentation(s: dict, figs: dict) -> str:
     return f"""
 <h2>Tumour segmentation and how sure the model is</h2>
 <div class="cards">{cards}</div>
+<p id="seg-model">Model: <b>{html.escape(str(model.get('name') or 'not recorded'))}</b>
+({html.escape(str(model.get('training') or 'training data not recorded'))}).</p>
 <p><b>What the confidence means.</b> It is the model's own estimate of the Dice overlap between its
 contour and an expert's, computed from how much the {seg['members']} ensemble members
 ({html.escape(seg['method'])}) disagree, and calibrated on validation cases where the true Dice was known

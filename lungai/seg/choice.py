@@ -96,6 +96,40 @@ def model_meta(model) -> dict:
     return model.meta if isinstance(model, ModelChoice) else model[2]
 
 
+# the case sources of model.json's training record (lungai.seg.ensemble), as a sentence says them
+_SOURCE_WORDS = {"user images": "image crops", "synthetic phantom": "synthetic phantoms",
+                 "synthetic whole chest": "synthetic whole chests",
+                 "real CT (implant background)": "real CTs (implant backgrounds)",
+                 "implanted into a real CT": "tumours implanted into real CTs"}
+
+
+def training_text(model) -> str:
+    """What a loaded model (``load_model``) was trained on, from its model.json: "trained on 746 cases of 430
+    patients: 617 image crops (lidc_nodules/image), 98 synthetic phantoms, 31 synthetic whole chests"; a model
+    choice: its description, then each model's; its description, else "training data not recorded in its
+    model.json", for a model.json without a training record."""
+    if isinstance(model, ModelChoice):
+        desc = str(model.meta.get("description") or "").strip()
+        return (desc + " " if desc else "") + "; ".join(
+            f"{name}: {training_text(m)}" for name, m in zip(model.names, model.models))
+    meta = model[2]
+    t = meta.get("training") or {}
+    sources = t.get("train_sources") or {}
+    if not sources:
+        return str(meta.get("description") or "").strip() or "training data not recorded in its model.json"
+    images = (t.get("case_sources") or {}).get("images")
+    words = str(t.get("command") or "").split()
+    if not images and "--images" in words[:-1]:
+        images = words[words.index("--images") + 1]
+    where = "/".join(Path(str(images)).parts[-2:]) if images else None
+    parts = [f"{n} {_SOURCE_WORDS.get(s, s)}" + (f" ({where})" if s == "user images" and where else "")
+             for s, n in sources.items()]
+    head = f"trained on {t['n_train_cases']} cases" if "n_train_cases" in t else "trained on"
+    if "n_train_patients" in t:
+        head += f" of {t['n_train_patients']} patients"
+    return f"{head}: {', '.join(parts)}"
+
+
 def mask_dice(a: sitk.Image, b: sitk.Image) -> float:
     from lungai.overlap import dice
 
