@@ -288,8 +288,10 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
             return "Select or place an ROI box (mode 'roi')"
         if p.mode == "seed" and (p.seedPoints is None or p.seedPoints.GetNumberOfDefinedControlPoints() < 1):
             return "Place a seed point inside the tumour (mode 'seed')"
-        if p.model == "folder" and not (commands.is_set(p.modelDirectory) and pathlib.Path(p.modelDirectory).is_dir()):
-            return "Choose the model folder (or select the default model)"
+        if p.model == "folder":
+            problem = self.modelFolderProblem(p.modelDirectory)
+            if problem:
+                return problem
         try:  # a click outside the CT: said here in RAS, not by the child in LPS
             if p.mode == "seed":
                 return nodes.seed_outside_problem(p.inputVolume, p.seedPoints)
@@ -297,6 +299,26 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
                 return nodes.roi_outside_problem(p.inputVolume, p.roi)
         except InputError as exc:   # a non-linear transform on the CT
             return f"{exc.problem}: {exc.fix}"
+        return None
+
+    @staticmethod
+    def modelFolderProblem(folder):
+        """None when ``lungai segment --model FOLDER`` accepts the model folder's model.json (the CLI's own checks,
+        lungai.seg.model_meta: read_meta, check_complete), else what is wrong and what to do in the panel."""
+        from lungai.seg.model_meta import check_complete, read_meta
+
+        if not (commands.is_set(folder) and pathlib.Path(folder).is_dir()):
+            return "Choose the model folder (or select the default model)"
+        try:
+            doc = read_meta(folder)
+        except InputError as exc:
+            return (f"{exc.problem}: choose a folder written by Start training (lungai train-seg), or select one of "
+                    "the shipped models")
+        try:
+            check_complete(folder, doc)
+        except InputError as exc:
+            return (f"{exc.problem}: to finish it, choose {folder} as the training output folder and press Start "
+                    "training on that folder to resume (the same options as its first run)")
         return None
 
     def segmentationInputNotes(self, p):
@@ -320,6 +342,13 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
             return "Choose an output folder for the model"
         if commands.trained_model_complete(p.trainOutput):
             return f"{p.trainOutput} already holds a trained model: choose a new output folder"
+        from lungai.cli.seg import check_train_output
+
+        try:   # train-seg's own check of -o: a new or empty folder, or its own model / checkpoints there
+            check_train_output(pathlib.Path(p.trainOutput))
+        except InputError as exc:
+            problem = exc.problem.replace(f"-o {pathlib.Path(p.trainOutput)}", f"The output folder {p.trainOutput}", 1)
+            return f"{problem}: choose a new (or empty) output folder for the model"
         return self.trainingOptionsProblem(p)
 
     @staticmethod

@@ -368,9 +368,17 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             raise
         # one segment's command failing (pyradiomics on that region) leaves the others running: a NaN column; the
         # dose command (last) failing keeps the radiomics too, the message says why
-        return PanelJob(ProcessChain(cmds, optional=range(len(cmds))), (columns, csvs, doseCsv, failed),
-                        workDir=workDir, parameterNode=p,
-                        inputs={"volume": p.inputVolume}, fileNames=self.exportedFileNames(p, columns, workDir))
+        job = PanelJob(ProcessChain(cmds, optional=range(len(cmds))), (columns, csvs, doseCsv, failed),
+                       workDir=workDir, parameterNode=p,
+                       inputs={"volume": p.inputVolume}, fileNames=self.exportedFileNames(p, columns, workDir))
+        job.reviewNotes = self.reviewNotes(p.segmentation, columns.values())   # said with the result
+        return job
+
+    @staticmethod
+    def reviewNotes(segmentation, names):
+        """A warning per measured segment that Lung AI Segmentation flagged for expert review (its segment tags:
+        :func:`lungai.scene.nodes.review_note`)."""
+        return [note for note in (nodes.review_note(segmentation, name) for name in dict.fromkeys(names)) if note]
 
     @staticmethod
     def exportedFileNames(p, columns, workDir):
@@ -438,6 +446,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                 message += ("\nNot computed (NaN column): " + "; ".join(failed)
                             + "\n" + "\n".join(failed.values()))
             for note in self.edgeNotes(columns, csvs):    # as lungai radiomics warns on its stderr
+                message += "\nwarning: " + note
+            for note in getattr(job, "reviewNotes", []):
                 message += "\nwarning: " + note
             if doseCsv is not None and not pathlib.Path(doseCsv).is_file():   # dose-features failed (optional)
                 jobs = getattr(job.process, "jobs", None)

@@ -534,7 +534,7 @@ def test_derived_lung_masks(small_phantom):
 # ---------------------------------------------------------------------------- nodes (real MRML)
 def test_segmentation_outputs_load_as_nodes(mrml_scene, small_phantom, tmp_path):
     from lungai import mrml
-    from lungai.scene.nodes import HEAT_COLOR_NODE_ID, export_volume, import_segment_outputs, table_rows
+    from lungai.scene.nodes import HEAT_COLOR_NODE_ID, export_volume, import_segment_outputs, table_rows, tumour_result
 
     ct_node = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT")
     tumour = sitk.Cast((small_phantom.labels == 1) | (small_phantom.labels == 11), sitk.sitkUInt8)
@@ -546,7 +546,7 @@ def test_segmentation_outputs_load_as_nodes(mrml_scene, small_phantom, tmp_path)
     out = import_segment_outputs(mrml_scene, tmp_path, ct_node)
     seg_node, seg_id, unc_node = out["segmentation"], out["segment_id"], out["uncertainty"]
     assert seg_node.GetName() == "CT tumour" and unc_node.GetName() == "CT tumour uncertainty"
-    assert seg_node.GetAttribute("LungAI.confidence") == "0.8"
+    assert tumour_result(seg_node, seg_id)["confidence"] == 0.8 and seg_node.GetAttribute("LungAI.confidence") is None
     back = mrml.segment_to_mask(mrml_scene, seg_node, seg_id, ct_node)
     assert np.array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(tumour))
     assert seg_node.GetSegmentation().GetSegment(seg_id).GetName() == "Tumor"

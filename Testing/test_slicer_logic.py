@@ -957,6 +957,58 @@ def test_lungai_seg_training_resumes_an_interrupted_run_on_label_maps(load_modul
         logic.startTraining(p)
 
 
+def test_start_training_refuses_an_output_folder_train_seg_refuses(load_module, tmp_path, capsys):
+    """QA: Start training was enabled for an output folder holding a user's file, which train-seg then refused
+    ("-o ... is not empty ... holds no train-seg model or checkpoints"): the panel asks train-seg's own check
+    (lungai.cli.seg.check_train_output) and says what to do."""
+    from lungai.cli import main
+
+    module = load_module("LungAISeg")
+    logic = module.LungAISegLogic()
+    p = logic.getParameterNode()
+    images, masks, out = tmp_path / "images", tmp_path / "masks", tmp_path / "out"
+    for folder in (images, masks, out):
+        folder.mkdir()
+    p.trainImages, p.trainMasks, p.trainOutput = images, masks, out
+    assert logic.trainingInputProblem(p) is None                   # an empty folder: fine
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    problem = logic.trainingInputProblem(p)                        # the panel refuses before launching ...
+    assert problem == (f"The output folder {out} is not empty (notes.txt) and holds no train-seg model or "
+                       "checkpoints: choose a new (or empty) output folder for the model"), problem
+    with pytest.raises(ValueError, match="is not empty"):
+        logic.startTraining(p)
+    assert main(logic.trainingCommand(p)) == 2                     # ... what train-seg refuses (its own check)
+    assert "is not empty (notes.txt) and holds no train-seg model" in capsys.readouterr().err
+
+
+def test_apply_refuses_a_model_folder_lungai_segment_refuses(load_module, mrml_scene, tmp_path):
+    """QA: Apply was enabled for a model folder with no model.json, or with one of an unfinished training ("status":
+    "calibrating"), which lungai segment then refused: the panel asks its checks (lungai.seg.model_meta)."""
+    import json
+
+    from lungai.errors import InputError
+    from lungai.seg.model_io import load_model
+
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.model, p.mode = "folder", "automatic"
+    p.inputVolume = _small_ct(mrml_scene, "CT", (8, 8, 4), (0.0, 0.0, 0.0))
+    model = tmp_path / "model"
+    model.mkdir()
+    p.modelDirectory = model
+    problem = logic.segmentationInputProblem(p)
+    assert problem.startswith(f"{model} is not a LungAI segmentation model (no model.json): choose a folder written "
+                              "by Start training"), problem
+    (model / "model.json").write_text(json.dumps({"format": "lungai-seg-1", "status": "calibrating"}), encoding="utf-8")
+    problem = logic.segmentationInputProblem(p)
+    assert problem.startswith(f"the model in {model} is incomplete (model.json status 'calibrating')"), problem
+    assert "press Start training on that folder to resume" in problem
+    with pytest.raises(InputError, match="is incomplete"):        # what lungai segment says
+        load_model(model)
+    (model / "model.json").write_text(json.dumps({"format": "lungai-seg-1", "calibration": {}}), encoding="utf-8")
+    assert logic.segmentationInputProblem(p) is None
+
+
 def test_lungai_seg_training_advanced_options(load_module, tmp_path, capsys, monkeypatch):
     """QA: the panel could set only architecture, members and epochs of train-seg's recipe.  Its Advanced options
     have train-seg's own defaults (nothing passed while unchanged), a changed option is passed, bad combinations
@@ -1074,7 +1126,7 @@ def test_lungai_seg_tumour_end_to_end(load_module, mrml_scene, phantom_nodes, un
     """Seed-point mode with an imported model folder and MC dropout, as the panel runs it."""
     from lungai import mrml
 
-    from lungai.scene import results
+    from lungai.scene import nodes, results
 
     module = load_module("LungAISeg")
     logic = module.LungAISegLogic()
@@ -1091,7 +1143,7 @@ def test_lungai_seg_tumour_end_to_end(load_module, mrml_scene, phantom_nodes, un
     assert not workDir.exists()                # the exported CT is deleted once the outputs are loaded
     assert summary["method"] == "mc-dropout" and summary["mc_passes"] == 2
     assert mrml.segment_names(p.outputSegmentation) == ["Tumor", "Right lung", "Left lung", "Tumor (2)"]
-    assert p.outputSegmentation.GetAttribute("LungAI.confidence") == str(summary["confidence"])
+    assert nodes.tumour_result(p.outputSegmentation, "Tumor (2)")["confidence"] == summary["confidence"]
     unc = sitk.GetArrayFromImage(mrml.image_from_volume_node(p.uncertaintyVolume))
     assert unc.shape == sitk.GetArrayFromImage(mrml.image_from_volume_node(phantom_nodes[0])).shape
     headline, details, review = results.describe_segment_result(summary)
@@ -1102,7 +1154,7 @@ def test_lungai_seg_tumour_end_to_end(load_module, mrml_scene, phantom_nodes, un
     panel_unc = p.uncertaintyVolume
     console = segment_tumour_node(mrml_scene, phantom_nodes[0], point_node=p.seedPoints, model_dir=untrained_seg_model,
                                   method="mc-dropout", mc_passes=2)
-    assert panel_unc.GetName() == "phantom CT tumour uncertainty"
+    assert panel_unc.GetName() == "phantom CT Tumor (2) uncertainty"     # named after its segment (the user's is "Tumor")
     assert console["uncertainty"].GetName().startswith("phantom CT tumour uncertainty")
     assert console["segmentation"].GetName() == "phantom CT tumour"
     assert (console["uncertainty"].GetDisplayNode().GetColorNodeID() == panel_unc.GetDisplayNode().GetColorNodeID()
@@ -1111,6 +1163,7 @@ def test_lungai_seg_tumour_end_to_end(load_module, mrml_scene, phantom_nodes, un
     b = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, p.outputSegmentation, "Tumor (2)", phantom_nodes[0]))
     assert np.array_equal(a, b)
     assert mrml_scene.GetFirstNodeByName("phantom CT tumour confidence") is not None
+    assert mrml_scene.GetFirstNodeByName("phantom CT Tumor (2) confidence") is not None
 
 
 def test_panel_defaults_run_a_one_member_model(load_module, mrml_scene, phantom_nodes, tmp_path):
@@ -1410,9 +1463,10 @@ def test_seed_or_roi_outside_the_ct_is_said_before_the_run(load_module, mrml_sce
     assert logic.segmentationInputProblem(p) is None
 
 
-def _fake_segment_run(logic, p, confidence, tmp_path):
+def _fake_segment_run(logic, p, confidence, tmp_path, **result):
     """Start the panel's tumour job (inputs captured, CT exported) and write what `lungai segment` writes for it
-    (a 3-voxel-cube tumour around the CT's centre, the given confidence) instead of running the child."""
+    (a 3-voxel-cube tumour around the CT's centre, the given confidence; ``result``: other result.json values)
+    instead of running the child."""
     import json
 
     job = logic.startSegmentation(p)
@@ -1427,7 +1481,7 @@ def _fake_segment_run(logic, p, confidence, tmp_path):
         sitk.WriteImage(image, str(job.outputs / f"{name}.nii.gz"))
     (job.outputs / "result.json").write_text(json.dumps(
         {"confidence": confidence, "needs_review": False, "review_threshold": 0.5, "tumor_volume_ml": 1.0,
-         "method": "mc-dropout", "notes": []}), encoding="utf-8")
+         "method": "mc-dropout", "notes": [], **result}), encoding="utf-8")
     return logic.loadSegmentation(p, job)
 
 
@@ -1464,8 +1518,8 @@ def test_second_ct_gets_its_own_segmentation(load_module, mrml_scene, tmp_path):
     _fake_segment_run(logic, p, 0.3, tmp_path)
     seg_b = p.outputSegmentation
     assert seg_b is not seg_a and seg_b.GetName() == "patient B tumour" and mrml.segment_names(seg_b) == ["Tumor"]
-    assert mrml.segment_names(seg_a) == ["Tumor"] and seg_a.GetAttribute("LungAI.confidence") == "0.8"
-    assert seg_b.GetAttribute("LungAI.confidence") == "0.3"
+    assert mrml.segment_names(seg_a) == ["Tumor"] and nodes.tumour_result(seg_a, "Tumor")["confidence"] == 0.8
+    assert nodes.tumour_result(seg_b, "Tumor")["confidence"] == 0.3
     assert nodes.source_volume_id(seg_a) == a.GetID()     # the tables' rule: linked to its CT (a node reference)
     _fake_segment_run(logic, p, 0.4, tmp_path)                       # the same CT again: its own node
     assert p.outputSegmentation is seg_b and mrml.segment_names(seg_b) == ["Tumor", "Tumor (2)"]
@@ -1492,6 +1546,95 @@ def test_second_ct_gets_its_own_segmentation(load_module, mrml_scene, tmp_path):
     assert p.outputSegmentation is users and mrml.segment_names(users) == ["GTV", "Tumor"]
     with pytest.raises(InputError, match="another CT"):              # never a segment of another CT replaced
         nodes.add_tumour_outputs(mrml_scene, b, labels, labels, {}, seg_node=seg_a, replace_segment="Tumor")
+
+
+def test_each_tumour_segment_keeps_its_own_confidence(load_module, mrml_scene, tmp_path):
+    """QA: a second run on the same CT (another model) adds "Tumor (2)" to "<CT> tumour", and the node's attributes
+    LungAI.confidence / needs_review / tumor_volume_ml then carried run 2's values: "Tumor"'s own were nowhere,
+    while downstream modules measure "Tumor"; run 2's table / uncertainty were linked to no CT nor segment.  Each
+    segment carries its own result as tags (saved in the .mrb), the node none; the outputs name and link their
+    segment and CT; the panels warn when the tumour used is flagged for review and say which of several is used."""
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    a = _small_ct(mrml_scene, "patient A", (20, 20, 10), (0.0, 0.0, 0.0))
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.mode, p.seedPoints = "seed", mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "F")
+    p.seedPoints.AddControlPoint(-40.0, -40.0, 25.0)
+    p.inputVolume = a
+    _fake_segment_run(logic, p, 0.35, tmp_path, needs_review=True, review_reasons=["low confidence"],
+                      tumor_volume_ml=1.29, model="/models/lungai-seg-default")
+    seg, first = p.outputSegmentation, (p.uncertaintyVolume, mrml_scene.GetFirstNodeByName("patient A tumour confidence"))
+    p.model = "DynUNet (seed / ROI)"
+    _fake_segment_run(logic, p, 0.71, tmp_path, tumor_volume_ml=26.6, model="/models/lungai-seg-dynunet")
+    assert p.outputSegmentation is seg and mrml.segment_names(seg) == ["Tumor", "Tumor (2)"]
+    assert [mrml.segment_tag(seg, name, "LungAI.confidence") for name in ("Tumor", "Tumor (2)")] == ["0.35", "0.71"]
+    assert [seg.GetAttribute(f"LungAI.{k}") for k in ("confidence", "needs_review", "tumor_volume_ml")] == [None] * 3
+    table2 = mrml_scene.GetFirstNodeByName("patient A Tumor (2) confidence")
+    assert table2 is not None and nodes.source_volume_id(table2) == a.GetID()
+    assert nodes.tumour_result(seg, "Tumor") == {
+        "confidence": 0.35, "needs_review": True, "review_reasons": ["low confidence"], "review_threshold": 0.5,
+        "tumor_volume_ml": 1.29, "method": "mc-dropout", "model": "lungai-seg-default"}
+    assert nodes.tumour_result(seg, "Tumor (2)") == {
+        "confidence": 0.71, "needs_review": False, "review_threshold": 0.5, "tumor_volume_ml": 26.6,
+        "method": "mc-dropout", "model": "lungai-seg-dynunet"}
+    assert [seg.GetAttribute(f"LungAI.{k}") for k in ("confidence", "needs_review", "tumor_volume_ml")] == [None] * 3
+    # each run's table and uncertainty: named after and linked to its segment and the CT
+    second = (p.uncertaintyVolume, mrml_scene.GetFirstNodeByName("patient A Tumor (2) confidence"))
+    assert second[0].GetName() == "patient A Tumor (2) uncertainty" and second[1] is not None
+    for outputs, name in ((first, "Tumor"), (second, "Tumor (2)")):
+        for node in outputs:
+            linked, segment_id = nodes.linked_segment(node)
+            assert linked is seg and seg.GetSegmentation().GetSegment(segment_id).GetName() == name, node.GetName()
+            assert nodes.source_volume_id(node) == a.GetID(), node.GetName()
+    assert nodes.table_rows(second[1])[0]["segment"] == "Tumor (2)"
+    # downstream: the tumour used is named, the other is said unused, its review flag is a warning
+    choice = nodes.tumour_segment_choice(seg)
+    assert choice.splitlines()[:2] == [
+        "tumour: Tumor", "the other tumour segment 'Tumor (2)' is not used (to use one of them instead, rename "
+        "'Tumor' and name that one 'Tumor')"], choice
+    assert "warning: the segment 'Tumor' of patient A tumour is flagged for expert review" in choice
+    assert "(low confidence, confidence 0.35)" in choice
+    radiomics = load_module("LungRadiomics").LungRadiomicsLogic
+    notes = radiomics.reviewNotes(seg, ["Tumor", "Tumor (2)", "Lungs"])
+    assert len(notes) == 1 and "'Tumor'" in notes[0] and "expert review" in notes[0]
+    # saved and reloaded (.mrb): the tags and links stay
+    path = mrml.save_scene(mrml_scene, tmp_path / "scene.mrb")
+    again = mrml.load_scene(path, tmp_path / "unpacked")
+    seg2 = again.GetFirstNodeByName("patient A tumour")
+    assert nodes.tumour_result(seg2, "Tumor")["confidence"] == 0.35 and nodes.tumour_result(seg2, "Tumor")["needs_review"]
+    assert nodes.tumour_result(seg2, "Tumor (2)")["tumor_volume_ml"] == 26.6
+    table2 = again.GetFirstNodeByName("patient A Tumor (2) confidence")
+    linked, segment_id = nodes.linked_segment(table2)
+    assert linked is seg2 and seg2.GetSegmentation().GetSegment(segment_id).GetName() == "Tumor (2)"
+    assert nodes.source_volume_id(table2) == again.GetFirstNodeByName("patient A").GetID()
+
+
+def test_a_scene_of_an_older_version_moves_its_node_confidence_to_the_segment(load_module, mrml_scene, tmp_path):
+    """A node saved with the old node attributes: on the next run they move onto its one lungai tumour segment (they
+    describe it), never stay on the node to be read as the new segment's."""
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    a = _small_ct(mrml_scene, "patient A", (20, 20, 10), (0.0, 0.0, 0.0))
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.mode, p.seedPoints = "seed", mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "F")
+    p.seedPoints.AddControlPoint(-40.0, -40.0, 25.0)
+    p.inputVolume = a
+    _fake_segment_run(logic, p, 0.35, tmp_path)
+    seg = p.outputSegmentation
+    segment = seg.GetSegmentation().GetNthSegment(0)
+    for key in ("confidence", "needs_review", "review_threshold", "tumor_volume_ml", "method", "model"):
+        segment.RemoveTag(f"LungAI.{key}")                         # as an older version saved it
+    seg.SetAttribute("LungAI.confidence", "0.35")
+    seg.SetAttribute("LungAI.needs_review", "True")
+    _fake_segment_run(logic, p, 0.71, tmp_path)
+    assert seg.GetAttribute("LungAI.confidence") is None and mrml.segment_tag(seg, "Tumor", "LungAI.confidence") == "0.35"
+    assert nodes.tumour_result(seg, "Tumor") == {"confidence": 0.35, "needs_review": True}
+    assert nodes.tumour_result(seg, "Tumor (2)")["confidence"] == 0.71
+    assert seg.GetAttribute("LungAI.confidence") is None and seg.GetAttribute("LungAI.needs_review") is None
 
 
 def _tumour_mask(volume_node):

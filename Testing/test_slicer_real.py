@@ -270,6 +270,34 @@ def test_start_training_enabled_through_the_widgets(env, tmp_path):
 
 
 
+def test_train_and_apply_disabled_for_folders_the_cli_refuses(env, ct_node, tmp_path):
+    """QA: Start training was enabled for an output folder holding a user's file and Apply for a model folder with no
+    model.json / an unfinished one ("status": "calibrating"), which the commands then refused: disabled, the tooltip
+    says what to do (through the real wrapper and observers)."""
+    import json
+
+    _, w = _widget("LungAISeg", env)
+    w.setParameterNode(w.logic.getParameterNode())
+    p = w._parameterNode
+    for folder in ("images", "masks", "model", "seg model"):
+        (tmp_path / folder).mkdir()
+    p.trainImages, p.trainMasks, p.trainOutput = tmp_path / "images", tmp_path / "masks", tmp_path / "model"
+    assert w.ui.trainButton.enabled, w.ui.trainButton.toolTip
+    (tmp_path / "model" / "notes.txt").write_text("mine", encoding="utf-8")
+    w.updateButtons()
+    assert not w.ui.trainButton.enabled and "is not empty (notes.txt)" in w.ui.trainButton.toolTip
+    p.inputVolume, p.mode, p.model, p.modelDirectory = ct_node, "automatic", "folder", tmp_path / "seg model"
+    assert not w.ui.applyButton.enabled and "no model.json" in w.ui.applyButton.toolTip
+    (tmp_path / "seg model" / "model.json").write_text(json.dumps({"format": "lungai-seg-1", "status": "calibrating"}),
+                                                       encoding="utf-8")
+    w.updateButtons()
+    assert not w.ui.applyButton.enabled and "press Start training on that folder" in w.ui.applyButton.toolTip
+    (tmp_path / "seg model" / "model.json").write_text(json.dumps({"format": "lungai-seg-1"}), encoding="utf-8")
+    w.updateButtons()
+    assert w.ui.applyButton.enabled, w.ui.applyButton.toolTip
+    w.exit()
+
+
 def test_seed_and_roi_warnings_in_the_apply_tooltip(env):
     """Inputs used otherwise than drawn are said in the panel: several placed seeds (the first is the seed), a
     rotated ROI (its axis-aligned bounding box), in Apply's tooltip; an unplaced point is never the seed."""

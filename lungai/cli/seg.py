@@ -192,7 +192,7 @@ def run_train(args) -> int:
     from lungai.seg.model_io import MODEL_JSON
 
     out = Path(args.output)
-    _check_train_output(out, args)
+    check_train_output(out, keep=(args.save_arrays, args.from_arrays))
     if (out / MODEL_JSON).exists() and not args.resume:
         raise InputError(f"{out} already holds a model", "choose a new -o folder (or --resume an interrupted run)")
     if (out / "checkpoints").exists() and not args.resume:
@@ -337,14 +337,16 @@ def resume_settings(args) -> dict:
     return settings
 
 
-def _check_train_output(out, args) -> None:
-    """-o of train-seg: a new or empty folder, or this command's own model / checkpoint folder (the arrays file
-    of --save-arrays / --from-arrays may lie in it); never a file or a folder holding other things."""
+def check_train_output(out, keep=()) -> None:
+    """-o of train-seg: a new or empty folder, or this command's own model / checkpoint folder (``keep``: the arrays
+    files of --save-arrays / --from-arrays, which may lie in it); never a file or a folder holding other things
+    (InputError; light, JSON only: the Slicer panel's Start training checks its output folder with it)."""
     from pathlib import Path
 
     from lungai.errors import InputError
-    from lungai.seg.model_io import MODEL_JSON
+    from lungai.seg.settings import MODEL_JSON
 
+    out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"-o {out} is a file, not a folder", "give a new (or empty) folder for the model, "
                                                               "e.g. -o my_model")
@@ -356,7 +358,7 @@ def _check_train_output(out, args) -> None:
         check_settings(out / "checkpoints", {})   # InputError when it is not (lungai.seg.settings.foreign_checkpoints)
     if not out.is_dir() or (out / MODEL_JSON).is_file() or (out / "checkpoints").is_dir():
         return
-    arrays = {Path(a).resolve() for a in (args.save_arrays, args.from_arrays) if a}
+    arrays = {Path(a).resolve() for a in keep if a}
     other = sorted(p.name for p in out.iterdir() if not p.name.startswith(".") and p.resolve() not in arrays)
     if other:
         shown = ", ".join(other[:5]) + (f" and {len(other) - 5} more" if len(other) > 5 else "")
@@ -370,7 +372,7 @@ def _check_own_model(out) -> None:
     import json
 
     from lungai.errors import InputError
-    from lungai.seg.model_io import FORMAT, MODEL_JSON
+    from lungai.seg.settings import FORMAT, MODEL_JSON
 
     try:
         fmt = json.loads((out / MODEL_JSON).read_text(encoding="utf-8")).get("format")

@@ -45,9 +45,13 @@ def build_demo_scene(scene, out_dir: Path, dose_name: str = "Dose (Gy)") -> dict
         import json
 
         info = json.loads((out / "result.json").read_text(encoding="utf-8"))
+        nodes.set_tumour_result(seg_node, tumour_id, info)      # the tumour segment's own confidence (tags)
         row = {k: info[k] for k in ("confidence", "needs_review", "review_threshold", "tumor_volume_ml",
                                     "n_components", "method", "members", "mc_passes") if k in info}
-        mrml.table_node_from_dataframe(scene, pd.DataFrame([row]), nodes.tumour_node_name("CT", "confidence"))
+        table = mrml.table_node_from_dataframe(scene, pd.DataFrame([row]), nodes.tumour_node_name("CT", "confidence"))
+        nodes.link_to_segment(table, ct_node, seg_node, tumour_id)
+    if "uncertainty" in out_nodes:
+        nodes.link_to_segment(out_nodes["uncertainty"], ct_node, seg_node, tumour_id)
     return out_nodes
 
 

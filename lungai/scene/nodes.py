@@ -228,11 +228,25 @@ def tumour_segment_name(seg_node) -> Optional[str]:
 
 def tumour_segment_choice(seg_node) -> str:
     """Which segment :func:`tumour_segment_name` uses, for the panels' result text
-    ("tumour: GTV-1 (primary of 3 GTVs: GTV-1, gtv-2, gtv-3)")."""
+    ("tumour: GTV-1 (primary of 3 GTVs: GTV-1, gtv-2, gtv-3)"); with several tumour segments, how to use another
+    one; and a warning when the segment used is flagged for expert review (:func:`review_note`)."""
     from lungai import mrml
-    from lungai.segment_roles import describe_tumour_choice
+    from lungai.segment_roles import describe_tumour_choice, tumour_segments
 
-    return describe_tumour_choice(mrml.segment_names(seg_node))
+    names = mrml.segment_names(seg_node)
+    lines = [describe_tumour_choice(names)]
+    tumours = tumour_segments(names)
+    # a later run's "Tumor (2)" is no tumour name (lungai.segment_roles): said too, lungai made it as a tumour
+    made = [seg_node.GetSegmentation().GetSegment(i).GetName() for i in lungai_tumour_ids(seg_node)]
+    others = tumours[1:] + [name for name in made if name not in tumours]
+    if tumours and others:
+        lines.append(f"the other tumour segment{'s' if len(others) > 1 else ''} "
+                     f"{', '.join(repr(name) for name in others)} {'are' if len(others) > 1 else 'is'} not used (to "
+                     f"use one of them instead, rename '{tumours[0]}' and name that one '{TUMOUR_SEGMENT}')")
+    note = review_note(seg_node, tumours[0]) if tumours else None
+    if note:
+        lines.append("warning: " + note)
+    return "\n".join(lines)
 
 
 TUMOUR_NAMES = "'Tumor', 'Tumour', 'GTV', 'GTV-1', 'GTVp', 'GTV_node' ..."   # lungai.segment_roles' tumour names
@@ -328,6 +342,118 @@ def set_uncertainty_units(volume_node) -> None:
     volume_node.SetAttribute("LungAI.units", ENTROPY_UNIT)
 
 
+# Segment tags (saved with the scene in the .seg.nrrd): a lungai tumour segment's own result, one set per segment -
+# never node attributes, which a second run's "Tumor (2)" in the same node would overwrite (the confidence of run 2
+# next to run 1's segment).  {result.json key: tag}; :func:`set_tumour_result` writes, :func:`tumour_result` reads.
+RESULT_TAGS = {key: f"LungAI.{key}" for key in ("confidence", "needs_review", "review_reasons", "review_threshold",
+                                                  "tumor_volume_ml", "method", "model")}
+# node attributes of scenes saved before the tags (the last run's result, whichever segment it made): moved onto
+# the one lungai tumour segment they can describe, else dropped (:func:`_migrate_node_result`)
+_OLD_NODE_ATTRIBUTES = ("confidence", "needs_review", "review_threshold", "tumor_volume_ml", "method")
+# attribute of the confidence table and the uncertainty volume: the ID of the segment they describe (in the
+# segmentation node of reference SEGMENTATION_REFERENCE); their CT is their SOURCE_VOLUME_ATTRIBUTE reference
+SEGMENT_ID_ATTRIBUTE = "LungAI.segmentID"
+SEGMENTATION_REFERENCE = "LungAI.segmentation"
+
+
+def set_tumour_result(seg_node, segment_id: str, info: dict) -> None:
+    """Tag a tumour segment with its ``lungai segment`` result (:data:`RESULT_TAGS`; review reasons "; "-joined,
+    the model as :func:`lungai.scene.results.model_text` names it).  A key the result lacks is removed."""
+    from lungai.scene.results import model_text
+
+    segment = seg_node.GetSegmentation().GetSegment(segment_id)
+    for key, tag in RESULT_TAGS.items():
+        value = info.get(key)
+        if key == "review_reasons":
+            value = "; ".join(str(r) for r in value) if value else None
+        elif key == "model":
+            value = model_text(info)
+        elif key == "needs_review" and value is not None:
+            value = bool(value)
+        if value is None:
+            segment.RemoveTag(tag)
+        else:
+            segment.SetTag(tag, str(value))
+
+
+def tumour_result(seg_node, segment: str) -> dict:
+    """The ``lungai segment`` result a segment (id or name) is tagged with (:func:`set_tumour_result`): confidence,
+    review_threshold, tumor_volume_ml as floats, needs_review as bool, review_reasons as a list, method, model; {}
+    for a segment lungai did not make (or None)."""
+    from lungai import mrml
+
+    if seg_node is None or segment is None:
+        return {}
+    out = {}
+    for key, tag in RESULT_TAGS.items():
+        value = mrml.segment_tag(seg_node, segment, tag)
+        if value is None:
+            continue
+        if key in ("confidence", "review_threshold", "tumor_volume_ml"):
+            try:
+                value = float(value)
+            except ValueError:
+                continue
+        elif key == "needs_review":
+            value = value.strip().lower() in ("true", "1")
+        elif key == "review_reasons":
+            value = [r for r in value.split("; ") if r]
+        out[key] = value
+    return out
+
+
+def review_note(seg_node, segment: str) -> Optional[str]:
+    """A warning when the segment is flagged for expert review by Lung AI Segmentation (its tags:
+    :func:`tumour_result`), naming why and its confidence; else None."""
+    result = tumour_result(seg_node, segment)
+    if not result.get("needs_review"):
+        return None
+    why = "; ".join(result.get("review_reasons") or []) or "low confidence"
+    confidence = f", confidence {result['confidence']:.2f}" if "confidence" in result else ""
+    return (f"the segment '{segment}' of {seg_node.GetName()} is flagged for expert review by Lung AI Segmentation "
+            f"({why}{confidence}): check and correct it (Segment Editor) before relying on these results")
+
+
+def _migrate_node_result(seg_node) -> None:
+    """A node of an older scene: its result attributes move onto its one lungai tumour segment without tags (they
+    then describe it), else are dropped (several runs' tumours: whose they are is not known)."""
+    present = [key for key in _OLD_NODE_ATTRIBUTES if seg_node.GetAttribute(f"LungAI.{key}") is not None]
+    if not present:
+        return
+    made = lungai_tumour_ids(seg_node)
+    if len(made) == 1 and not tumour_result(seg_node, made[0]):
+        segment = seg_node.GetSegmentation().GetSegment(made[0])
+        for key in present:
+            segment.SetTag(RESULT_TAGS[key], seg_node.GetAttribute(f"LungAI.{key}"))
+    for key in present:
+        seg_node.RemoveAttribute(f"LungAI.{key}")
+
+
+def link_to_segment(node, volume_node, seg_node, segment_id: str):
+    """Link an output of a tumour run (its confidence table, uncertainty volume) to its CT
+    (:func:`set_source_volume`) and to the segment it describes (:data:`SEGMENT_ID_ATTRIBUTE` in the segmentation
+    of reference :data:`SEGMENTATION_REFERENCE`); returns the node."""
+    set_source_volume(node, volume_node)
+    node.SetNodeReferenceID(SEGMENTATION_REFERENCE, seg_node.GetID())
+    node.SetAttribute(SEGMENT_ID_ATTRIBUTE, segment_id)
+    return node
+
+
+def linked_segment(node):
+    """(segmentation node, segment ID) an output is linked to (:func:`link_to_segment`), else (None, None)."""
+    seg_node = node.GetNodeReference(SEGMENTATION_REFERENCE) if node is not None else None
+    segment_id = node.GetAttribute(SEGMENT_ID_ATTRIBUTE) if seg_node is not None else None
+    if segment_id is None or seg_node.GetSegmentation().GetSegment(segment_id) is None:
+        return None, None
+    return seg_node, segment_id
+
+
+def segment_output_name(base: str, segment_name: str, what: str) -> str:
+    """Name of a tumour run's confidence table / uncertainty volume: "<CT> tumour <what>" for the segment "Tumor",
+    "<CT> <segment> <what>" for another ("LUNG1-001 Tumor (2) confidence": a second run's)."""
+    return tumour_node_name(base, what) if segment_name == TUMOUR_SEGMENT else f"{base} {segment_name} {what}"
+
+
 def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk.Image, info: dict,
                        seg_node=None, replace_segment=None) -> dict:
     """Tumour segmentation results as nodes: returns {"segmentation", "segment_id", "uncertainty",
@@ -335,10 +461,13 @@ def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk
 
     The tumour becomes segment "Tumor" - in a new segmentation node "<CT> tumour", or added to
     ``seg_node`` when it belongs to this CT (:func:`volume_segmentation`; "Tumor (2)" when the name is
-    taken; only ``replace_segment``, chosen by the user, is overwritten).  The uncertainty becomes the
-    heat-map volume "<CT> tumour uncertainty", the confidence fields the table "<CT> tumour confidence",
-    and automatic mode's candidate regions (when more than one) the point list "<CT> tumour candidates".
-    Segment attributes ``LungAI.*`` carry the confidence, so it is saved with the scene.
+    taken; only ``replace_segment``, chosen by the user, is overwritten).  The segment's tags ``LungAI.*``
+    (:func:`set_tumour_result`) carry its confidence, review flag and reasons, volume, method and model, so they
+    are saved with the scene and stay with their segment when another run adds "Tumor (2)".  The uncertainty
+    becomes the heat-map volume "<CT> tumour uncertainty", the confidence fields the table "<CT> tumour
+    confidence" ("<CT> Tumor (2) ..." for segment "Tumor (2)": :func:`segment_output_name`), both linked to the
+    CT and the segment (:func:`link_to_segment`); automatic mode's candidate regions (when more than one) the
+    point list "<CT> tumour candidates".
     """
     from lungai import mrml
     import pandas as pd
@@ -346,24 +475,28 @@ def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk
     base = volume_node.GetName()
     seg_node = volume_segmentation(seg_node, volume_node, replace_segment)
     new_node = seg_node is None
+    if seg_node is not None:
+        _migrate_node_result(seg_node)
     seg_node, segment_id = mrml.mask_to_segment(scene, tumour, TUMOUR_SEGMENT, seg_node=seg_node,
                                                 replace_segment=replace_segment, reference_volume_node=volume_node)
     mark_made_by(seg_node, segment_id, "lungai segment")
+    set_tumour_result(seg_node, segment_id, info)
     set_source_volume(seg_node, volume_node)
     if new_node:
         seg_node.SetName(scene.GenerateUniqueName(tumour_node_name(base)))
-    for key in ("confidence", "needs_review", "review_threshold", "tumor_volume_ml", "method"):
-        if key in info:
-            seg_node.SetAttribute(f"LungAI.{key}", str(info[key]))
-    unc = mrml.volume_node_from_image(scene, uncertainty, tumour_node_name(base, "uncertainty"))
+    segment_name = seg_node.GetSegmentation().GetSegment(segment_id).GetName()
+    unc = mrml.volume_node_from_image(scene, uncertainty, segment_output_name(base, segment_name, "uncertainty"))
     set_uncertainty_units(unc)
     show_as_heat_map(unc)
-    row = {k: info[k] for k in CONFIDENCE_FIELDS if k in info}
+    link_to_segment(unc, volume_node, seg_node, segment_id)
+    row = {"segment": segment_name, **{k: info[k] for k in CONFIDENCE_FIELDS if k in info}}
     for k in ("needs_review", "calibrated"):
         if k in row:
             row[k] = int(bool(row[k]))
     row.update({f"feature_{k}": v for k, v in (info.get("features") or {}).items()})
-    table = mrml.table_node_from_dataframe(scene, pd.DataFrame([row]), tumour_node_name(base, "confidence"))
+    table = mrml.table_node_from_dataframe(scene, pd.DataFrame([row]),
+                                           segment_output_name(base, segment_name, "confidence"))
+    link_to_segment(table, volume_node, seg_node, segment_id)
     candidates = info.get("candidates") or []
     points = (mrml.candidates_to_markups(scene, candidates, tumour_node_name(base, "candidates"))
               if len(candidates) > 1 else None)
@@ -606,15 +739,20 @@ def volume_segmentation(seg_node, volume_node, replace_segment=None):
     return None
 
 
-def _lungai_tumour_count(seg_node) -> int:
+def lungai_tumour_ids(seg_node) -> list:
+    """The IDs of the segments ``lungai segment`` made in ``seg_node`` (:data:`MADE_BY_TAG`), in order."""
     import vtk
 
-    segmentation, count = seg_node.GetSegmentation(), 0
+    segmentation, ids = seg_node.GetSegmentation(), []
     for i in range(segmentation.GetNumberOfSegments()):
         value = vtk.reference("")
         if segmentation.GetNthSegment(i).GetTag(MADE_BY_TAG, value) and str(value) == "lungai segment":
-            count += 1
-    return count
+            ids.append(segmentation.GetNthSegmentID(i))
+    return ids
+
+
+def _lungai_tumour_count(seg_node) -> int:
+    return len(lungai_tumour_ids(seg_node))
 
 
 def _segmentation_volume_matches(seg_node, volume_node) -> bool:

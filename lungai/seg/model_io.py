@@ -20,16 +20,12 @@ from lungai.seg.config import SegConfig
 from lungai.seg.networks import build_network, load_own_state, own_state
 
 from lungai.seg.settings import FORMAT, MODEL_JSON  # noqa: F401  (defined there: light, for the -o checks)
-CHOICE_FORMAT = "lungai-seg-choice-1"
+# model.json read and checked in JSON alone (light: the Slicer panel's checks use them too)
+from lungai.seg.model_meta import CALIBRATING, CHOICE_FORMAT, REWRITE_FIX, check_complete, read_meta  # noqa: F401
 
 
 def member_file(k: int) -> str:
     return f"member_{k}.safetensors"
-
-
-# model.json's "status" while train-seg has saved the members but not yet calibrated them (a run killed then
-# leaves it: load_model refuses such a model); a model.json without "status" is complete (e.g. shipped models)
-CALIBRATING = "calibrating"
 
 
 def save_model(model_dir, cfg: SegConfig, state_dicts: list, meta: dict, complete: bool = True) -> Path:
@@ -78,29 +74,6 @@ def is_number(value) -> bool:
     return isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and math.isfinite(float(value))
 
 
-def read_meta(model_dir) -> dict:
-    path = Path(model_dir) / MODEL_JSON
-    if not path.is_file():
-        from lungai.seg.resources import shipped_models
-
-        raise InputError(f"{model_dir} is not a LungAI segmentation model (no {MODEL_JSON})",
-                         "give a folder written by `lungai train-seg`, the name of a shipped model "
-                         f"({', '.join(shipped_models()) or 'none installed'}), or leave --model out for the default model")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:        # truncated or edited: JSONDecodeError is a ValueError
-        raise InputError(f"{path} is not readable JSON ({exc})", REWRITE_FIX) from None
-    if not isinstance(doc, dict):
-        raise InputError(f"{path} holds a JSON {type(doc).__name__}, not a model description", REWRITE_FIX)
-    if doc.get("format") not in (FORMAT, CHOICE_FORMAT):
-        raise InputError(f"{path} has format {doc.get('format')!r}, expected {FORMAT!r} or {CHOICE_FORMAT!r}",
-                         "retrain the model with this version of `lungai train-seg`")
-    return doc
-
-
-REWRITE_FIX = "train the model again (`lungai train-seg`), or restore the model folder as lungai wrote it"
-
-
 def member_paths(model_dir, doc: dict) -> list:
     """The member weight files of model.json ``doc``: ``member_files`` must be a non-empty list of plain file
     names ending in .safetensors, inside ``model_dir`` (no path elsewhere, no pickle)."""
@@ -128,11 +101,8 @@ def load_model(model_dir, allow_incomplete: bool = False):
         from lungai.seg.choice import load_choice
 
         return load_choice(model_dir, doc)
-    if doc.get("status") is not None and not allow_incomplete:
-        raise InputError(f"the model in {model_dir} is incomplete (model.json status {doc['status']!r}): train-seg "
-                         "stopped before its confidence calibration finished",
-                         f"finish it: run the same `lungai train-seg ... -o {model_dir}` command again with --resume "
-                         "(the same options as the first run)")
+    if not allow_incomplete:
+        check_complete(model_dir, doc)
     paths = member_paths(model_dir, doc)
     try:
         cfg = SegConfig.from_dict(doc["config"])
