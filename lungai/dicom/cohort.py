@@ -108,9 +108,40 @@ def inputs_change(recorded: dict | None, current: dict) -> str | None:
         old, new = recorded.get(what), current.get(what)
         if old != new:
             parts.append(f"{name} added" if not old else f"{name} removed" if not new else f"{name} changed")
+    if recorded.get("ct_orientation") != current.get("ct_orientation"):
+        parts.append(f"a CT stored in {current.get('ct_orientation') or 'LPS'} order, whose radiomics an older lungai "
+                     "computed on the array as stored (values differ; now in LPS axial order)")
     if recorded.get("resampling_revision") != current.get("resampling_revision"):
         parts.append("computed with the pyradiomics resampling of an older lungai (before 0.2.0; values differ)")
     return ", ".join(parts) or None
+
+
+def ct_orientation(job) -> str | None:
+    """The order the job's CT series is read in ("LPS" for axial slices of an upright patient, "SAR" sagittal ...:
+    :func:`lungai.io.geometry.orientation_of` of the image ITK reads: its rows, columns and the slice normal), from
+    one slice's ImageOrientationPatient; None when it cannot be told.  A CT stored in another order than LPS is
+    recorded in the patient's inputs (``ct_orientation``): its radiomics from an older lungai (computed on the array
+    as stored, not in LPS axial order) is redone; results of LPS CTs are kept."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from lungai.dicom.discover import _header
+
+    try:
+        named = (job.inputs.get("ct") or {}).get("files") or []
+        if job.ct_files:
+            first = job.ct_files[0]
+        elif named and (Path(job.ct_folder) / named[0][0]).is_file():    # a slice of the series, no folder scan
+            first = Path(job.ct_folder) / named[0][0]
+        else:
+            from lungai.io.read import dicom_series_files
+
+            first = dicom_series_files(job.ct_folder, job.ct_series_uid or None)[0]
+        iop = np.asarray([float(v) for v in _header(Path(first)).ImageOrientationPatient])
+        direction = np.column_stack([iop[:3], iop[3:], np.cross(iop[:3], iop[3:])])   # ITK: slices along the normal
+        return sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(direction.flatten().tolist())
+    except Exception:  # noqa: BLE001 - unreadable here: the patient's run reports it
+        return None
 
 
 AUTO_LUNGS = "automatic (lungai.lungs, RT lung definition)"
@@ -629,6 +660,9 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
         for job in jobs:     # a finished patient whose inputs changed since (an RTDOSE / RTSTRUCT added ...) is redone
             if revision:     # resampled by pyradiomics: a result of an older lungai's grid is redone
                 job.inputs["resampling_revision"] = revision
+            orientation = ct_orientation(job)
+            if orientation not in (None, "LPS"):    # features in LPS axial order since: an older result is redone
+                job.inputs["ct_orientation"] = orientation
             done = out / "patients" / safe_name(job.case) / RESULT
             if done.exists():
                 try:
