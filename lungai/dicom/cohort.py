@@ -147,9 +147,13 @@ def ct_orientation(job) -> str | None:
 AUTO_LUNGS = "automatic (lungai.lungs, RT lung definition)"
 UNREADABLE_RTSTRUCT = "an unreadable file may be its RTSTRUCT (notes)"     # provenance of the lungs of segment_lungs
 
+CT_FIX = "re-export the CT series (every slice) from the PACS or planning system"
+
+
 def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     """(jobs for the patients with a CT, inventory table of every patient: what it has / lacks / will use)."""
     from lungai.dicom.discover import files_under, scan
+    from lungai.dicom.pixeldata import check_pixel_data
     from lungai.dicom.roles import dose_lungs_role, empty_note, role_notes, structure_roles
     from lungai.dicom.rtstruct import contoured_structures
     from lungai.dose.read import plan_dose_files
@@ -215,6 +219,13 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                 error = [f"RTDOSE could not be read ({type(exc).__name__}: {exc})",
                          "re-export the RTDOSE from the planning system"]
                 notes.append(error[0])
+        if st.ct is not None and not failure:
+            try:      # a CT slice cut short: named now (read_ct would take it for a missing slice), before any work
+                for f in st.ct.files:
+                    check_pixel_data(f, CT_FIX, name=f"CT slice {Path(f).name}")
+            except InputError as exc:
+                failure = [exc.problem, exc.fix]
+                notes.append(exc.problem)
         # the refusal's own reason (a FRACTION dose, DoseType ERROR, no DoseUnits ...), never a guessed one
         dose_problem = "ambiguous RTDOSEs" if len(st.rtdose or ()) > 1 else error[0] if error else ""
         not_summed = bool(error) and "DoseSummationType" in error[0]
@@ -386,6 +397,17 @@ def cohort_seg_note(note: str) -> str:
                                          "--seed-point on this CT)"))
 
 
+def remove_patient_files(folder: Path, remove_empty: bool = False) -> None:
+    """Remove cohort's own files (:data:`PATIENT_FILES`) from a patient's output folder - a link or any other file
+    there is left alone - and, with ``remove_empty``, the folder when nothing else is left in it."""
+    for name in PATIENT_FILES:
+        old = folder / name
+        if old.is_file() and not old.is_symlink():
+            old.unlink()
+    if remove_empty and folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
+        folder.rmdir()
+
+
 def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, model_dir=None,
                     max_gy: float | None = None) -> dict:
     """Everything for one patient into ``out_dir/patients/<case>/``; never raises (errors are returned).
@@ -393,6 +415,7 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     start = time.perf_counter()
     folder = Path(out_dir) / "patients" / safe_name(job.case)
+    made, finished = not folder.exists(), False
     try:
         import SimpleITK as sitk
 
@@ -404,6 +427,7 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         from lungai.radiomics.extract import edge_notes
         from lungai.radiomics.csv_output import write_csv
 
+        remove_patient_files(folder)     # an unfinished earlier run's masks (no result.json): never counted, redone
         folder.mkdir(parents=True, exist_ok=True)
         notes = list(job.notes)
         provenance = {"ct": f"DICOM series {job.ct_series_uid}"}
@@ -412,6 +436,8 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         dose_files = job.rtdose_files or ([job.rtdose] if job.rtdose else [])
         for f in dose_files:
             check_dose_matches_ct(f, job.ct_folder, job.ct_series_uid)
+        # the dose read (a truncated / implausible RTDOSE refused) before the lungs, tumour and radiomics, not after
+        dose_img = read_dose_sum(dose_files, max_gy=max_gy) if dose_files else None
         if job.ct_files:    # a series spread over several folders: all its slices, not only the first folder's
             from lungai.io.read import read_dicom_ct_files
 
@@ -443,7 +469,6 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         edge = edge_notes(result.settings)
         notes.extend(edge)
         if dose_files:
-            dose_img = read_dose_sum(dose_files, max_gy=max_gy)
             dose = dose_features(dose_img, ct, lungs if lungs is not None else dose_lungs, tumour, case=job.case)
             # automatic lungs: segment_lungs has said it already when it found one lung (ONE_LUNG_NOTE)
             notes.extend(lung_map_notes(lungs if lungs is not None else dose_lungs,
@@ -467,11 +492,15 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         tmp = folder / (RESULT + ".tmp")
         tmp.write_text(json.dumps(doc, indent=1, default=float), encoding="utf-8")
         tmp.replace(folder / RESULT)   # written last: its presence marks the patient finished
+        finished = True
         return doc
     except LungAIError as exc:
         message = str(exc)
     except Exception as exc:  # noqa: BLE001 - one broken patient must not stop the cohort
         message = f"{type(exc).__name__}: {exc}"
+    finally:     # failed or cancelled: no mask of an unfinished patient is left (the folder too when this run made it)
+        if not finished:
+            remove_patient_files(folder, remove_empty=made)
     return {"case": job.case, "patient_id": job.patient_id, "status": "failed", "error": message,
             "seconds": round(time.perf_counter() - start, 2)}
 
@@ -673,10 +702,7 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
                 if change:
                     # never a stale row in the table, even when the redo fails; nor an old run's mask beside
                     # the new ones (PATIENT_FILES: cohort's own, nothing else)
-                    for name in PATIENT_FILES:
-                        old = done.parent / name
-                        if old.is_file() and not old.is_symlink():
-                            old.unlink()
+                    remove_patient_files(done.parent)
                     job.notes.append(f"inputs changed since the last run ({change}): redone")
                     print(f"note: {job.case}: inputs changed since the last run ({change}): redone")
         summary = CohortSummary(out)
