@@ -11,7 +11,8 @@ No pickle anywhere.  The formats a lungai model folder may hold:
   (scikit-learn estimators, numpy/scipy containers) must be on the caller's **explicit list of
   exact type names** (:data:`SKLEARN_EXTRA_TYPES` holds the ones lungai's models need);
   anything else (``builtins.exec``, ``builtins.eval``, ``os.system`` ...) is refused before the
-  file is loaded.  Matching is by exact name, never by prefix.
+  file is loaded.  Matching is by exact name, never by prefix.  Written with :func:`dump_skops`, which makes the
+  file's bytes depend only on the object (the same model gives the same file).
 """
 
 from __future__ import annotations
@@ -29,6 +30,74 @@ SKLEARN_EXTRA_TYPES = (
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",     # MLPClassifier (adam)
     "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",      # MLPClassifier (sgd)
 )
+
+
+def dump_skops(obj, path, compresslevel: int | None = None) -> Path:
+    """Write ``obj`` with ``skops.io.dumps`` into ``path`` (deflated zip), byte-identical for identical objects.
+
+    skops names the arrays' files and the ``__id__`` of shared objects after Python's ``id()`` (memory addresses,
+    other in every run) and stamps the zip members with the time: the zip is rewritten with every ``__id__`` and file
+    renamed by its first appearance in the schema (``1``, ``2`` ...; the references to them renamed alike, so
+    loading is unchanged), the members in that order and a fixed timestamp (1980-01-01); the padding bytes of
+    structured arrays (a tree's nodes), left uninitialised by numpy, are zeroed."""
+    import io
+    import json
+    import zipfile
+
+    import skops.io as sio
+
+    with zipfile.ZipFile(io.BytesIO(sio.dumps(obj))) as src:
+        members = {name: src.read(name) for name in src.namelist()}
+    schema = json.loads(members.pop("schema.json"))
+    ids, files = {}, {}
+
+    def rename(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "__id__" and isinstance(value, int) and not isinstance(value, bool):
+                    node[key] = ids.setdefault(value, len(ids) + 1)       # 0 would not be memoised: from 1
+                elif key == "file" and isinstance(value, str) and value in members:
+                    node[key] = files.setdefault(value, f"{len(files) + 1}{Path(value).suffix}")
+                else:
+                    rename(value)
+        elif isinstance(node, list):
+            for value in node:
+                rename(value)
+
+    rename(schema)
+    for name in files:
+        if name.endswith(".npy"):
+            members[name] = _zero_padding(members[name])
+    unnamed = sorted(set(members) - set(files))
+    if unnamed:   # a file the schema does not name: nothing to rename it after (never so for skops' own files)
+        raise RuntimeError(f"skops wrote files its schema does not name: {unnamed[:5]}")
+    path = Path(path)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as out:
+        for name, data in [("schema.json", json.dumps(schema, indent=2).encode("utf-8"))] + \
+                          [(new, members[old]) for old, new in files.items()]:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type, info.external_attr, info.create_system = zipfile.ZIP_DEFLATED, 0o644 << 16, 3
+            out.writestr(info, data, compresslevel=compresslevel)
+    return path
+
+
+def _zero_padding(npy: bytes) -> bytes:
+    """The ``.npy`` bytes of an array of a structured dtype with the padding between its fields zeroed (numpy leaves
+    it uninitialised: any bytes, other in every run); other arrays as they are."""
+    import io
+
+    import numpy as np
+
+    array = np.load(io.BytesIO(npy), allow_pickle=False)
+    if array.dtype.names is None or array.dtype.itemsize == sum(array.dtype.fields[n][0].itemsize
+                                                                  for n in array.dtype.names):
+        return npy
+    clean = np.zeros(array.shape, array.dtype)           # zeroed memory, padding included
+    for name in array.dtype.names:
+        clean[name] = array[name]
+    buffer = io.BytesIO()
+    np.save(buffer, clean, allow_pickle=False)
+    return buffer.getvalue()
 
 
 def load_skops(path, trusted=SKLEARN_EXTRA_TYPES, what: str = "model file",
