@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from lungai.errors import InputError
-from lungai.model_files import load_safetensors, save_safetensors
+from lungai.model_files import load_safetensors, read_json, save_safetensors
 from lungai.seg.config import SegConfig
 from lungai.seg.networks import build_network, load_own_state, own_state
 
@@ -86,12 +86,7 @@ def read_meta(model_dir) -> dict:
         raise InputError(f"{model_dir} is not a LungAI segmentation model (no {MODEL_JSON})",
                          "give a folder written by `lungai train-seg`, the name of a shipped model "
                          f"({', '.join(shipped_models()) or 'none installed'}), or leave --model out for the default model")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:        # truncated or edited: JSONDecodeError is a ValueError
-        raise InputError(f"{path} is not readable JSON ({exc})", REWRITE_FIX) from None
-    if not isinstance(doc, dict):
-        raise InputError(f"{path} holds a JSON {type(doc).__name__}, not a model description", REWRITE_FIX)
+    doc = read_json(path, REWRITE_FIX)               # truncated or edited: an InputError naming the file
     if doc.get("format") not in (FORMAT, CHOICE_FORMAT):
         raise InputError(f"{path} has format {doc.get('format')!r}, expected {FORMAT!r} or {CHOICE_FORMAT!r}",
                          "retrain the model with this version of `lungai train-seg`")
@@ -143,7 +138,8 @@ def load_model(model_dir, allow_incomplete: bool = False):
     for path in paths:
         try:
             net = build_network(cfg)
-            load_own_state(net, load_safetensors(path, "segmentation member weights"))
+            weights = load_safetensors(path, "segmentation member weights", REWRITE_FIX)   # NaN / inf refused
+            load_own_state(net, weights)
         except (RuntimeError, ValueError, TypeError, KeyError) as exc:      # e.g. config.channels edited
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise InputError(f"the weights {path.name} of the model in {model_dir} do not fit the network its "
