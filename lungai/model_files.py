@@ -2,10 +2,13 @@
 
 No pickle anywhere.  The formats a lungai model folder may hold:
 
-* **JSON** (model cards, configs): plain data, read with :func:`json.loads`.
+* **JSON** (model cards, configs): plain data, read with :func:`read_json`, which turns a truncated or
+  edited file (not JSON, or JSON that is not an object) into a clear :class:`~lungai.errors.InputError`.
 * **safetensors** (torch weights, gene statistics, graphs): only tensors, no code.  Read with
   :func:`load_safetensors`, which turns a file that is not safetensors (e.g. a pickled
-  ``torch.save`` file renamed) into a clear :class:`~lungai.errors.InputError`.
+  ``torch.save`` file renamed) into a clear :class:`~lungai.errors.InputError`, and refuses weights
+  holding NaN or infinite values (:func:`check_finite`): such a network predicts nothing usable
+  (a segmentation would find "no tumour", silently).
 * **skops** (scikit-learn pipelines): a zip of a JSON schema and arrays.  Read with
   :func:`load_skops`: every type the file names outside skops' own default-trusted set
   (scikit-learn estimators, numpy/scipy containers) must be on the caller's **explicit list of
@@ -17,6 +20,7 @@ No pickle anywhere.  The formats a lungai model folder may hold:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from lungai.errors import InputError
@@ -120,9 +124,42 @@ def load_skops(path, trusted=SKLEARN_EXTRA_TYPES, what: str = "model file",
     return sio.load(path, trusted=list(untrusted))
 
 
-def load_safetensors(path, what: str = "model weights") -> dict:
+WEIGHTS_FIX = "use the model folder exactly as lungai wrote it, or retrain"
+
+
+def read_json(path, fix: str, what: str = "model description") -> dict:
+    """The JSON object in ``path`` (a model folder's model.json / stage_model.json ...); a file that is not
+    readable JSON (truncated, edited) or holds JSON that is not an object raises :class:`InputError` naming it."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:        # truncated or edited: JSONDecodeError is a ValueError
+        raise InputError(f"{path} is not readable JSON ({exc})", fix) from None
+    except OSError as exc:
+        raise InputError(f"{path} cannot be read ({exc.strerror or exc})", fix) from None
+    if not isinstance(doc, dict):
+        raise InputError(f"{path} holds a JSON {type(doc).__name__}, not a {what}", fix)
+    return doc
+
+
+def check_finite(tensors: dict, path, what: str = "model weights", fix: str = WEIGHTS_FIX) -> dict:
+    """``tensors`` when every floating-point value is finite; a NaN or infinite value (a diverged training run,
+    a damaged file) raises :class:`InputError` naming the file and the tensor."""
+    import torch
+
+    for name, t in tensors.items():
+        if torch.is_tensor(t) and (t.is_floating_point() or t.is_complex()):
+            bad = ~torch.isfinite(t)
+            if bool(bad.any()):
+                raise InputError(f"{what} {path}: {int(bad.sum())} of the {t.numel()} values of {name!r} are NaN or "
+                                 "infinite; a network with such weights predicts nothing usable", fix)
+    return tensors
+
+
+def load_safetensors(path, what: str = "model weights", fix: str = WEIGHTS_FIX) -> dict:
     """``{name: torch.Tensor}`` of a safetensors file; a missing or non-safetensors file (for
-    example a pickled checkpoint renamed) raises :class:`InputError`."""
+    example a pickled checkpoint renamed) or one holding NaN / infinite values (:func:`check_finite`) raises
+    :class:`InputError`."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -130,10 +167,11 @@ def load_safetensors(path, what: str = "model weights") -> dict:
     if not path.is_file():
         raise InputError(f"{what} {path} is missing", "copy the whole model folder")
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise InputError(f"{what} {path} is not a safetensors file ({exc}); lungai never loads pickled "
-                         "weights", "use the model folder exactly as lungai wrote it, or retrain") from exc
+                         "weights", fix) from exc
+    return check_finite(tensors, path, what, fix)
 
 
 def save_safetensors(tensors: dict, path) -> None:
