@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from lungai.errors import InputError
-from lungai.model_files import load_safetensors, load_skops, read_json
+from lungai.model_files import dump_skops, load_safetensors, load_skops, read_json
 from lungai.fusion.baseline import KINDS, BaselinePipeline
 from lungai.fusion.models.fusion import FusionModel
 from lungai.fusion.pipeline import FusionConfig, FusionPipeline
@@ -34,12 +34,6 @@ TRUSTED_TYPES = [
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn.tree._tree.Tree",
 ]
-
-
-def _skops_dump(obj, path: Path) -> None:
-    import skops.io as sio
-
-    sio.dump(obj, path)
 
 
 def _skops_load(path: Path):
@@ -115,7 +109,7 @@ def save(out_dir, pipeline: FusionPipeline, baselines: Optional[dict] = None, se
             tensors[f"genes.{k}"] = torch.tensor(np.array(v, np.float32))
     save_safetensors(tensors, out / "fusion.safetensors")
     if pipeline.ehr_encoder is not None and pipeline.ehr_encoder.transformer is not None:
-        _skops_dump(pipeline.ehr_encoder.transformer, out / "ehr_encoder.skops")
+        dump_skops(pipeline.ehr_encoder.transformer, out / "ehr_encoder.skops")
     meta = {"format": FORMAT, "version": VERSION, "classes": pipeline.classes,
             "config": pipeline.config.to_json(), "modalities": pipeline.modalities,
             "ehr": pipeline.ehr_encoder.to_json() if pipeline.ehr_encoder else None,
@@ -123,7 +117,7 @@ def save(out_dir, pipeline: FusionPipeline, baselines: Optional[dict] = None, se
             "notes": pipeline.notes, "history": {k: v for k, v in pipeline.history.items() if k != "train_loss"},
             "selected": selected, "baselines": {}}
     for kind, b in (baselines or {}).items():
-        _skops_dump(b.parts(), out / f"baseline_{kind}.skops")
+        dump_skops(b.parts(), out / f"baseline_{kind}.skops")
         meta["baselines"][kind] = b.to_json()
     if selected != "fusion" and selected not in meta["baselines"]:
         raise ValueError(f"selected model {selected!r} is not among the locked models")
