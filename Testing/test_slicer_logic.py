@@ -711,6 +711,21 @@ def test_stage_patient_differing_by_leading_zeros_is_named(load_module, mrml_sce
     assert "leading zeros" not in _stage_result(logic, p, "008,True,False,False,fusion,0.9,0.1,I,computed\n")
 
 
+def test_stage_notes_of_the_patient_are_shown(load_module, mrml_scene, phantom_nodes, tmp_path):
+    """predictions.csv's notes (EHR values not seen in training, an all-zero Grad-CAM) are shown with the result."""
+    logic, p = _stage_logic(load_module, tmp_path, "P0,60\n", phantom_nodes, "P0")
+    job = logic.startStage(p)
+    job.outputs.mkdir(parents=True)
+    note = ("EHR 'smoking' = 'Heavy' not a trained level: treated as missing; "
+            "Grad-CAM: no positive CT evidence for class I")
+    (job.outputs / "predictions.csv").write_text(STAGE_HEADER.rstrip("\n") + ",notes\n"
+                                                 + f"P0,True,False,True,fusion,0.9,0.1,I,computed,{note}\n",
+                                                 encoding="utf-8")
+    text = logic.loadStage(p, job)
+    assert text.startswith("P0: predicted I") and f"Note: {note}" in text
+    assert "Note:" not in _stage_result(logic, p, "P0,True,False,True,fusion,0.9,0.1,I,computed\n")
+
+
 LUNG1_003_ROIS = ["Lung-Right", "Lung-Left", "Heart", "Esophagus", "Spinal-Cord", "gtv-3", "gtv-2", "GTV-1"]
 
 
