@@ -209,7 +209,7 @@ def test_an_upper_case_suffix_is_written_when_readable_else_refused_before_any_w
 
 
 def test_a_name_itk_would_shorten_is_written_and_no_partial_file_left(tmp_path):
-    """ITK writes 'x.nii.nii.gz' as 'x.nii.gz': the temporary file's name (.partial-<random hex><suffix>) has no
+    """ITK writes 'x.nii.nii.gz' as 'x.nii.gz': the temporary file's name (.partial-<hash><suffix>) has no
     dot in its stem, so the write lands where it is looked for; the result takes the user's name, and nothing else
     is left in the folder (a failed write removes its temporary file too)."""
     img = oblique_image()
@@ -224,7 +224,26 @@ def test_a_name_itk_would_shorten_is_written_and_no_partial_file_left(tmp_path):
     from lungai.io.write import temp_image_name
 
     tmp = temp_image_name(tmp_path / "LUNGS.NII.NII.GZ")
-    assert tmp.parent == tmp_path and re.fullmatch(r"\.partial-[0-9a-f]{32}\.nii\.gz", tmp.name)
+    assert tmp.parent == tmp_path and re.fullmatch(r"\.partial-[0-9a-f]{16}\.nii\.gz", tmp.name)
+
+
+def test_the_partial_file_of_a_killed_write_is_replaced_by_the_next_write_not_piled_up(tmp_path):
+    """A write killed before its rename (SIGKILL, power loss: no clean-up runs) leaves its .partial-* file; its name
+    is the same on every run (a hash of the output's name, no dot in the stem), so the next write of that output
+    replaces it - one stale file at most, never a new one (tens of MB) per killed run.  Other outputs of the folder
+    have other names (written side by side)."""
+    from lungai.io.write import temp_image_name
+
+    out = tmp_path / "lungs.nii.gz"
+    assert temp_image_name(out) == temp_image_name(tmp_path / "lungs.nii.gz")
+    assert temp_image_name(out) != temp_image_name(tmp_path / "tumour.nii.gz")
+    assert "." not in temp_image_name(out).name[1:-len(".nii.gz")]
+    img = oblique_image()
+    for _ in range(3):          # killed runs: each left its (incomplete) temporary file
+        temp_image_name(out).write_bytes(b"\x1f\x8b cut off")
+    write_image(img, out)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["lungs.nii.gz"]
+    assert_same(img, read_image(out))
 
 
 def test_missing_and_unsupported(tmp_path):

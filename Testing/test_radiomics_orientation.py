@@ -115,3 +115,123 @@ def test_cohort_redoes_an_older_result_of_a_ct_stored_in_another_order_only(tmp_
     else:
         assert f"stored in {order} order" in change and "older lungai" in change
         assert inputs_change(current, dict(current)) is None
+
+
+def test_batch_keeps_an_older_lungais_case_whose_image_cannot_be_read_now_and_checks_each_case_once(
+        tmp_path, monkeypatch):
+    """radiomics-batch resume: a case of an older lungai whose image cannot be read at that moment (moved, a drive
+    not mounted) was dropped as if stored in another order - a finished result lost on a guess.  It is kept, with a
+    warning that it could not be checked, and checked on a later run (redone then if not LPS).  A case found LPS
+    is recorded so (its part's settings get the orientation column): the next resume does not read its image."""
+    import lungai.io.read as read_module
+    from lungai.io import write_image
+    from lungai.radiomics.batch import run_batch
+
+    ct, mask = _tumour_ct()
+    rows = []
+    for case, order in (("lps", "LPS"), ("sar", "SAR")):
+        write_image(sitk.DICOMOrient(ct, order), tmp_path / case / "ct.nii.gz")
+        write_image(sitk.DICOMOrient(mask, order), tmp_path / case / "mask.nii.gz")
+        rows.append({"case": case, "image": f"{case}/ct.nii.gz", "mask": f"{case}/mask.nii.gz", "label": "1"})
+    manifest = tmp_path / "manifest.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    out = tmp_path / "f.csv"
+    params = load_params("default", feature_classes=["shape"])
+    run_batch(manifest, out, params, workers=0, segments=["tumour"])
+    parts = tmp_path / "f.csv.parts"
+    for case in ("lps", "sar"):         # as an older lungai left them
+        settings = pd.read_csv(parts / f"{case}.settings.csv").drop(columns="orientation")
+        settings.to_csv(parts / f"{case}.settings.csv", index=False)
+        part = pd.read_csv(parts / f"{case}.csv")
+        part["value"] = 1.0
+        part.to_csv(parts / f"{case}.csv", index=False)
+    (tmp_path / "sar" / "ct.nii.gz").rename(tmp_path / "moved.nii.gz")           # unreadable now
+    kept = run_batch(manifest, out, params, workers=0, segments=["tumour"])
+    assert kept.skipped == ["lps", "sar"] and kept.done == [] and kept.failed == []
+    assert (parts / "sar.csv").is_file() and (pd.read_csv(parts / "sar.csv").value == 1.0).all()
+    assert "warning: 1 case(s) done by an older lungai could not be checked" in kept.text() and "sar" in kept.text()
+    assert "redone" not in (kept.redone or "")
+    assert pd.read_csv(parts / "lps.settings.csv")["orientation"].tolist() == ["LPS (axial slices)"]
+    assert "orientation" not in pd.read_csv(parts / "sar.settings.csv").columns
+    (tmp_path / "moved.nii.gz").rename(tmp_path / "sar" / "ct.nii.gz")           # back: checked, and redone
+    checked = []
+    real = read_module.stored_orientation
+    monkeypatch.setattr(read_module, "stored_orientation", lambda p, *a: checked.append(str(p)) or real(p, *a))
+    again = run_batch(manifest, out, params, workers=0, segments=["tumour"])
+    assert checked == [str(tmp_path / "sar" / "ct.nii.gz")]         # the LPS case's image is not read again
+    assert again.done == ["sar"] and again.skipped == ["lps"] and not again.unchecked
+    assert "1 case(s) stored in another order than LPS" in again.text()
+    table = pd.read_csv(out)
+    assert (table[table.case == "lps"].value == 1.0).all() and not (table[table.case == "sar"].value == 1.0).all()
+
+
+@pytest.mark.parametrize("order", ["LPS", "PIR", "RAS", "LPI"])
+def test_the_stored_order_told_from_one_header_is_the_order_read_ct_reads(tmp_path, order):
+    """lungai.io.read.stored_orientation (one file's header, no voxels): a classic series (ITK stacks the slices
+    along the slice normal - a feet-first LPI series is read LPS, its slices reordered), an Enhanced multi-frame
+    CT and an image file give the orientation of the image read_ct reads."""
+    from lungai.dicom.synthetic import write_ct_series
+    from lungai.io import read_ct, write_image
+    from lungai.io.geometry import orientation_of
+    from lungai.io.read import stored_orientation
+
+    ct, _ = _tumour_ct()
+    stored = sitk.DICOMOrient(ct, order)
+    write_ct_series(stored, tmp_path / "CT")
+    write_image(stored, tmp_path / "ct.nrrd")
+    paths = [tmp_path / "CT", tmp_path / "ct.nrrd"]
+    for name, reverse in (("MF", False), ("MF2", True)):       # frames one way, then the other
+        multi = _enhanced(tmp_path / "CT", tmp_path / name, reverse)
+        if multi is not None:
+            paths += [multi, multi.parent]
+    for path in paths:
+        assert stored_orientation(path) == orientation_of(read_ct(path)), path
+    with pytest.raises(Exception):
+        stored_orientation(tmp_path / "gone")
+
+
+def _enhanced(classic, folder, reverse=False):
+    """The classic series converted to an Enhanced (multi-frame) CT file in ``folder`` (None without highdicom)."""
+    try:
+        import highdicom as hd
+    except ImportError:
+        return None
+    import pydicom
+
+    enhanced = hd.legacy.LegacyConvertedEnhancedCTImage(
+        [pydicom.dcmread(f) for f in sorted(classic.iterdir())], series_instance_uid=hd.UID(), series_number=9,
+        sop_instance_uid=hd.UID(), instance_number=1)
+    if reverse:         # highdicom writes the frames against the slice normal: here the other way
+        frames = enhanced.pixel_array[::-1].copy()
+        groups = list(enhanced.PerFrameFunctionalGroupsSequence)[::-1]
+        enhanced.PerFrameFunctionalGroupsSequence = pydicom.Sequence(groups)
+        enhanced.PixelData = frames.tobytes()
+    folder.mkdir()
+    enhanced.save_as(folder / "enhanced.dcm")
+    return folder / "enhanced.dcm"
+
+
+@pytest.mark.parametrize("order", ["LPS", "PIR", "RAS"])
+def test_cohort_tells_the_order_of_an_enhanced_multiframe_ct(tmp_path, order):
+    """An Enhanced (multi-frame) CT has its ImageOrientationPatient in the functional groups only: ct_orientation
+    gave None (taken as LPS), so one stored in another order was never redone.  It is read from the file's header
+    as read_ct reads it."""
+    pytest.importorskip("highdicom")
+    from lungai.dicom.cohort import CohortJob, ct_orientation
+    from lungai.dicom.synthetic import write_ct_series
+    from lungai.io import read_ct
+    from lungai.io.geometry import orientation_of
+
+    ct, _ = _tumour_ct()
+    write_ct_series(sitk.DICOMOrient(ct, order), tmp_path / "CT")
+    told = set()
+    for name, reverse in (("MF", False), ("MF2", True)):     # frames against the slice normal (highdicom), along it
+        multi = _enhanced(tmp_path / "CT", tmp_path / name, reverse)
+        read = orientation_of(read_ct(multi.parent))
+        assert read == (order if reverse else order[:2] + {"S": "I", "I": "S", "R": "L", "L": "R"}[order[2]])
+        for job in (CohortJob(case="P1", patient_id="P1", ct_folder=str(multi.parent), ct_series_uid=""),
+                    CohortJob(case="P1", patient_id="P1", ct_folder=str(multi.parent), ct_series_uid="",
+                              ct_files=[str(multi)])):
+            told.add(ct_orientation(job))
+            assert ct_orientation(job) == read, (name, job.ct_files)
+    assert len(told) == 2 and told != {"LPS"}          # a non-LPS one is told (it was None: taken as LPS)

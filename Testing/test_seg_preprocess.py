@@ -228,7 +228,20 @@ def test_the_roi_mask_on_a_model_grid_does_not_shift_with_float_rounding():
     ct = _ct_3mm()
     box = pp.Box((10, 20, 30), (40, 50, 70), "roi")
     ref = mask_for_roi(box, ct, ct)
-    assert ref.sum() == 31 * 31 * 41          # voxel centres on the box's faces (lo - 0.5) count as inside
+    assert ref.sum() == 30 * 30 * 40          # the box's own voxels: lo .. hi - 1 (faces at lo - 0.5, hi - 0.5)
+    inside = np.zeros_like(ref)
+    inside[30:70, 20:50, 10:40] = True
+    assert np.array_equal(ref, inside)        # not the voxel below lo (its centre at lo - 1 is outside the box)
+    # on a finer model grid: exactly the voxels whose centres lie in the box (faces included), on both sides
+    fine = sitk.Image((230, 210, 250), sitk.sitkInt16)
+    fine.SetSpacing((2.0, 2.5, 1.3))
+    fine.SetOrigin((-251.0, -252.5, -401.4))
+    got = mask_for_roi(box, fine, ct)
+    face_lo = np.array(ct.TransformContinuousIndexToPhysicalPoint([v - 0.5 for v in box.lo]))
+    face_hi = np.array(ct.TransformContinuousIndexToPhysicalPoint([v - 0.5 for v in box.hi]))
+    centres = [np.asarray(fine.GetOrigin())[k] + np.arange(fine.GetSize()[k]) * fine.GetSpacing()[k] for k in range(3)]
+    ok = [(c >= face_lo[k] - 1e-6) & (c <= face_hi[k] + 1e-6) for k, c in enumerate(centres)]
+    assert np.array_equal(got, ok[2][:, None, None] & ok[1][None, :, None] & ok[0][None, None, :])
     for shift in (0.1, 123.456, -987.654321):
         moved = _ct_3mm(tuple(o + shift for o in ct.GetOrigin()))
         assert np.array_equal(mask_for_roi(box, moved, moved), ref), shift

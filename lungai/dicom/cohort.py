@@ -119,13 +119,17 @@ def inputs_change(recorded: dict | None, current: dict) -> str | None:
 def ct_orientation(job) -> str | None:
     """The order the job's CT series is read in ("LPS" for axial slices of an upright patient, "SAR" sagittal ...:
     :func:`lungai.io.geometry.orientation_of` of the image ITK reads: its rows, columns and the slice normal), from
-    one slice's ImageOrientationPatient; None when it cannot be told.  A CT stored in another order than LPS is
-    recorded in the patient's inputs (``ct_orientation``): its radiomics from an older lungai (computed on the array
-    as stored, not in LPS axial order) is redone; results of LPS CTs are kept."""
+    one slice's ImageOrientationPatient (an Enhanced / multi-frame CT, whose orientation is in its functional groups:
+    its header and frame positions, as read_ct reads it: :func:`lungai.io.read.file_orientation`); None when it
+    cannot be told.
+    A CT stored in another order than LPS is recorded in the patient's inputs (``ct_orientation``): its radiomics
+    from an older lungai (computed on the array as stored, not in LPS axial order) is redone; results of LPS CTs
+    are kept."""
     import numpy as np
     import SimpleITK as sitk
 
-    from lungai.dicom.discover import _header
+    from lungai.dicom.discover import _header, frames_of
+    from lungai.io.read import file_orientation
 
     try:
         named = (job.inputs.get("ct") or {}).get("files") or []
@@ -137,7 +141,10 @@ def ct_orientation(job) -> str | None:
             from lungai.io.read import dicom_series_files
 
             first = dicom_series_files(job.ct_folder, job.ct_series_uid or None)[0]
-        iop = np.asarray([float(v) for v in _header(Path(first)).ImageOrientationPatient])
+        ds = _header(Path(first))
+        if frames_of(ds) > 1 or "ImageOrientationPatient" not in ds:    # multi-frame: read_ct reads the file
+            return file_orientation(first)
+        iop = np.asarray([float(v) for v in ds.ImageOrientationPatient])
         direction = np.column_stack([iop[:3], iop[3:], np.cross(iop[:3], iop[3:])])   # ITK: slices along the normal
         return sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(direction.flatten().tolist())
     except Exception:  # noqa: BLE001 - unreadable here: the patient's run reports it

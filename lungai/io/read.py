@@ -379,6 +379,40 @@ def read_image(path: str | Path, series_uid: str | None = None) -> sitk.Image:
     return img
 
 
+def stored_orientation(path: str | Path, series_uid: str | None = None) -> str:
+    """The order the image :func:`read_ct` reads at ``path`` is stored in ("LPS", "SAR", ...:
+    :func:`lungai.io.geometry.orientation_of`), from one file's header, no voxels read: the image file, or the
+    first slice of the DICOM series (:func:`dicom_series_files`; the series is stacked along the slice normal, its
+    order that of one slice).  Raises (InputError, RuntimeError, OSError) when it cannot be read."""
+    p = dicomdir_folder(Path(path))
+    if not p.exists():
+        raise InputError(f"{p} does not exist", "check the path (and that the drive is mounted)")
+    return file_orientation(dicom_series_files(p, series_uid)[0] if p.is_dir() else p)
+
+
+def file_orientation(path) -> str:
+    """:func:`lungai.io.geometry.orientation_of` the image in the file ``path`` as read_ct reads it, from its header
+    only: a NIfTI / NRRD / MHA; one slice of a classic DICOM series (rows, columns, the slice normal: ITK stacks the
+    series' slices along the normal); an Enhanced (multi-frame) CT - ITK's header gives the normal there too, but
+    the volume it reads runs from the first frame to the last (PlanePositionSequence): the slice axis is flipped
+    when the frames run against the normal.  Raises (RuntimeError, OSError, ...) when the file cannot be read."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    direction = np.asarray(reader.GetDirection(), dtype=float).reshape(3, 3)
+    if len(reader.GetSize()) > 2 and reader.GetSize()[2] > 1 and _suffix(Path(path)) not in FILE_SUFFIXES:
+        import pydicom
+
+        ds = pydicom.dcmread(str(path), stop_before_pixels=True)
+        frames = getattr(ds, "PerFrameFunctionalGroupsSequence", None) or []
+        if len(frames) > 1:
+            first, last = (np.asarray([float(v) for v in f.PlanePositionSequence[0].ImagePositionPatient])
+                           for f in (frames[0], frames[-1]))
+            if float((last - first) @ direction[:, 2]) < 0:
+                direction[:, 2] *= -1
+    return sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(direction.flatten().tolist())
+
+
 def read_ct(path: str | Path, series_uid: str | None = None) -> sitk.Image:
     """Read a chest CT and check it is 3D, its voxel spacing in mm and its intensities in Hounsfield units."""
     img = read_image(path, series_uid)

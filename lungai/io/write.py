@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import hashlib
 from pathlib import Path
 from typing import Iterable
 
@@ -55,6 +55,7 @@ def write_image(img: sitk.Image, path: str | Path, protect: Iterable[str | Path]
     with writing(p):
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
+            tmp.unlink(missing_ok=True)         # a stale one of a killed write (never renamed)
             sitk.WriteImage(img, str(tmp), useCompression=not name.endswith(".nii"))
             if not tmp.exists():
                 raise file_error(OSError(0, "ITK wrote no file under the name given"), p)
@@ -69,13 +70,15 @@ def write_image(img: sitk.Image, path: str | Path, protect: Iterable[str | Path]
 
 
 def temp_image_name(path: str | Path) -> Path:
-    """The temporary file an image is written to before it takes ``path``'s name: ``.partial-<random hex><suffix>``
-    beside it, with ``path``'s image suffix in lower case (ITK writes no NIfTI named .NII.GZ).  Its stem holds no
-    dot, so ITK cannot shorten it (ITK writes ``x.nii.nii.gz`` as ``x.nii.gz``: a name built from the output's
+    """The temporary file an image is written to before it takes ``path``'s name: ``.partial-<hash><suffix>``
+    beside it, with ``path``'s image suffix in lower case (ITK writes no NIfTI named .NII.GZ).  ``<hash>`` (16 hex
+    digits of the SHA-1 of ``path``'s name) is the same on every run: a write killed before its rename leaves one
+    file, which the next write of that output replaces - not a new one (tens of MB) per killed run.  Its stem holds
+    no dot, so ITK cannot shorten it (ITK writes ``x.nii.nii.gz`` as ``x.nii.gz``: a name built from the output's
     own stem, ``.partial-lungs.nii.nii.gz``, would leave a ``.partial-lungs.nii.gz`` behind)."""
     p = check_image_name(path)
     suffix = _suffix_of(p.name)
-    return p.with_name(f".partial-{uuid.uuid4().hex}{suffix.lower()}")
+    return p.with_name(f".partial-{hashlib.sha1(p.name.encode('utf-8')).hexdigest()[:16]}{suffix.lower()}")
 
 
 def output_stem(path: str | Path) -> Path:

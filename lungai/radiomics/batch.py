@@ -105,9 +105,11 @@ class BatchSummary:
     cut: list = field(default_factory=list)      # warnings: segments on the image edge (may be cut by the scan)
     spacing: str | None = None                   # warning: texture features of mixed voxel spacings
     redone: str | None = None                    # note: the cases done by an older lungai were dropped and redone
+    unchecked: str | None = None                 # warning: cases of an older lungai kept unchecked (image unreadable)
 
     def text(self) -> str:
         lines = [f"note: {self.redone}"] if self.redone else []
+        lines += [f"warning: {self.unchecked}"] if self.unchecked else []
         lines += [f"{len(self.done)} case(s) extracted, {len(self.skipped)} already done (skipped), "
                   f"{len(self.failed)} failed in {self.seconds:.1f} s -> {self.output}"]
         lines += [f"failed: {case}: {err.splitlines()[0]}" for case, err in self.failed]
@@ -170,42 +172,49 @@ def _prepare_parts(output: Path, params: dict, segments) -> tuple[Path, str | No
 
 
 def _stored_orientation(image) -> str | None:
-    """The order the case's image is stored in ("LPS", "SAR", ...: :func:`lungai.io.geometry.orientation_of`), from
-    an image file's header or by reading a DICOM series; None when it cannot be read."""
-    import SimpleITK as sitk
-
-    from lungai.io.geometry import orientation_of
+    """The order the case's image is stored in ("LPS", "SAR", ...: :func:`lungai.io.read.stored_orientation`, from
+    one file's header); None when it cannot be read now (a moved file, an unmounted drive)."""
+    from lungai.io.read import stored_orientation
 
     try:
-        path = Path(image)
-        if path.is_file() and path.name.lower().endswith((".nii", ".nii.gz", ".nrrd", ".mha", ".mhd")):
-            reader = sitk.ImageFileReader()
-            reader.SetFileName(str(path))
-            reader.ReadImageInformation()
-            return sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(reader.GetDirection())
-        from lungai.io import read_ct
-
-        return orientation_of(read_ct(path))
-    except Exception:  # noqa: BLE001 - unreadable now: the case is redone (and its error reported then)
+        return stored_orientation(image)
+    except Exception:  # noqa: BLE001 - unreadable now: not known (the part is kept; the check runs again)
         return None
 
 
-def _drop_parts_of_other_orientations(parts: Path, rows: list[dict]) -> str | None:
+def _drop_parts_of_other_orientations(parts: Path, rows: list[dict]) -> tuple[str | None, str | None]:
     """Cases done by a lungai that computed features on the array as stored (parts whose ``.settings.csv`` has no
-    ``orientation`` column) whose image is not stored in LPS order are dropped, to be redone in LPS axial order (the
-    values differ); those of LPS-stored images are the same values and kept.  A note when any was dropped."""
-    dropped = 0
+    ``orientation`` column) whose image is stored in another order than LPS are dropped, to be redone in LPS axial
+    order (the values differ); those of LPS-stored images are the same values: kept, and their ``.settings.csv``
+    given the ``orientation`` column (checked once).  A case whose image cannot be read now (moved, a drive not
+    mounted) is kept unchecked - never a finished result dropped on a guess - and checked on the next run.  (A note
+    when any was dropped, a warning when any could not be checked.)"""
+    from lungai.radiomics.prepare import COMPUTED_ORIENTATION
+
+    dropped, unchecked = 0, []
     for row in rows:
         part = parts / f"{safe_name(row['case'])}.csv"
         side = part.with_name(part.stem + ".settings.csv")
         if not part.is_file() or (side.is_file() and "orientation" in pd.read_csv(side, nrows=0).columns):
             continue
-        if _stored_orientation(row["image"]) != "LPS":
+        stored = _stored_orientation(row["image"])
+        if stored is None:
+            unchecked.append(row["case"])
+        elif stored != "LPS":
             for p in (part, side, part.with_name(part.stem + ".errors.csv")):
                 p.unlink(missing_ok=True)
             dropped += 1
-    return (f"{dropped} case(s) stored in another order than LPS and done by an older lungai (features of the "
-            "array as stored: values differ) are redone in LPS axial order") if dropped else None
+        elif side.is_file():            # recorded: the next resume does not read the image again
+            settings = pd.read_csv(side, dtype={"case": str})
+            settings["orientation"] = COMPUTED_ORIENTATION
+            write_csv(settings, side)
+    note = (f"{dropped} case(s) stored in another order than LPS and done by an older lungai (features of the array "
+            "as stored: values differ) are redone in LPS axial order") if dropped else None
+    warning = (f"{len(unchecked)} case(s) done by an older lungai could not be checked for the order their image is "
+               f"stored in (not readable now: {', '.join(unchecked[:5])}{' ...' if len(unchecked) > 5 else ''}): "
+               "kept as they are; if an image is stored in another order than LPS its values differ - make it "
+               "readable and run again (it is then redone)") if unchecked else None
+    return note, warning
 
 
 def combine(rows: list[dict], parts: Path, failed: list, wide: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -245,8 +254,9 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
     forget_stamps(output.parent, OWNER, [p.name for p in outputs])    # a killed run still resumes (this table's
                                                                         # files only: other tables keep their stamps)
     parts, redone = _prepare_parts(output, params, segments)
-    redone = "; ".join(n for n in (redone, _drop_parts_of_other_orientations(parts, rows)) if n) or None
-    summary = BatchSummary(output, redone=redone)
+    dropped, unchecked = _drop_parts_of_other_orientations(parts, rows)
+    redone = "; ".join(n for n in (redone, dropped) if n) or None
+    summary = BatchSummary(output, redone=redone, unchecked=unchecked)
     run_tasks("radiomics-batch", process_case, rows, [row["case"] for row in rows], (params, segments, str(parts)),
               lambda row: (parts / f"{safe_name(row['case'])}.csv").exists(), summary, workers, scheduler)
     table, errors, settings = combine(rows, parts, summary.failed, wide)

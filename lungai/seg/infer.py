@@ -320,7 +320,9 @@ def describe_written_mask(growth: dict | None, binary: np.ndarray, spacing_xyz, 
 
 
 def mask_for_roi(roi_box, grid: sitk.Image, ct: sitk.Image = None):
-    """Bool (z, y, x) array on ``grid``: inside the input-grid box ``roi_box`` (same direction); None stays None."""
+    """Bool (z, y, x) array on ``grid``: the voxels whose centres lie inside the input-grid box ``roi_box`` (same
+    direction; its faces are the outer voxel faces, ``lo - 0.5`` and ``hi - 0.5`` in continuous index; a centre on
+    a face counts as inside, :func:`lungai.seg.preprocess.snap_whole`); None stays None."""
     if roi_box is None:
         return None
     ref = ct if ct is not None else grid
@@ -328,8 +330,8 @@ def mask_for_roi(roi_box, grid: sitk.Image, ct: sitk.Image = None):
     hi = ref.TransformContinuousIndexToPhysicalPoint([v - 0.5 for v in roi_box.hi])
     a = np.array(grid.TransformPhysicalPointToContinuousIndex(lo))
     b = np.array(grid.TransformPhysicalPointToContinuousIndex(hi))
-    i0 = np.clip(np.ceil(pp.snap_whole(np.minimum(a, b) - 0.5, grid.GetSpacing())), 0, None).astype(int)
-    i1 = np.floor(pp.snap_whole(np.maximum(a, b) - 0.5, grid.GetSpacing())).astype(int) + 1
+    i0 = np.clip(np.ceil(pp.snap_whole(np.minimum(a, b), grid.GetSpacing())), 0, None).astype(int)
+    i1 = np.floor(pp.snap_whole(np.maximum(a, b), grid.GetSpacing())).astype(int) + 1
     out = np.zeros(grid.GetSize()[::-1], bool)
     out[i0[2]:i1[2], i0[1]:i1[1], i0[0]:i1[0]] = True
     return out
