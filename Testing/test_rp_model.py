@@ -294,3 +294,29 @@ def test_the_same_model_gives_a_byte_identical_model_file(rp_rf_model_dir, rp_co
     saved = predict_rp(tmp_path / "a", patients)[0]
     original = predict_rp(rp_rf_model_dir, patients)[0]
     pd.testing.assert_frame_equal(saved, original)
+
+
+def test_a_models_saved_threshold_outside_0_1_is_refused_not_applied(tmp_path, rp_model_dir, rp_cohort):
+    """Review: an older lungai saved `rp train --threshold 20` as 20 in model_card.json; predict / validate / the
+    Slicer panel then called every patient low risk without a word.  The card's threshold is checked when the
+    model is loaded; `rp validate --threshold` still replaces it."""
+    import json
+    import shutil
+
+    from lungai.errors import InputError
+    from lungai.rp.external import validate_rp
+    from lungai.rp.predict import predict_rp
+
+    model = tmp_path / "old_model"
+    shutil.copytree(rp_model_dir, model)
+    card = json.loads((model / "model_card.json").read_text(encoding="utf-8"))
+    card["threshold"] = 20
+    (model / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
+    table = rp_cohort.table.head(40)
+    with pytest.raises(InputError) as err:
+        predict_rp(model, table)
+    assert "model_card.json: its threshold 20" in str(err.value) and "use 0.20" in err.value.fix
+    with pytest.raises(InputError):
+        validate_rp(model, table, outcome=rp_cohort.outcome)
+    result = validate_rp(model, table, outcome=rp_cohort.outcome, threshold=0.2)   # an explicit threshold replaces it
+    assert result["threshold"] == 0.2

@@ -114,15 +114,17 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
     return merged[[key] + [c for cols in blocks for c in cols]]
 
 
-def check_threshold(threshold, option: str = "--threshold") -> None:
+def check_threshold(threshold, option: str = "--threshold", fix: str = "") -> None:
     """Refuse a risk threshold outside (0, 1) (every patient would be on one side of it); one that looks like a
-    percentage (e.g. 20) is named as such.  None (the default threshold) passes."""
+    percentage (e.g. 20) is named as such.  None (the default threshold) passes.  ``fix`` is added to the
+    advice (e.g. for a threshold saved in a model card)."""
     if threshold is None:
         return
     try:
         value = float(threshold)
     except (TypeError, ValueError):
-        raise InputError(f"{option} {threshold!r} is not a number", "give a risk between 0 and 1, e.g. 0.20") from None
+        raise InputError(f"{option} {threshold!r} is not a number",
+                         "; ".join(filter(None, ["give a risk between 0 and 1, e.g. 0.20", fix]))) from None
     if 0.0 < value < 1.0:
         return
     hint = ""
@@ -130,7 +132,7 @@ def check_threshold(threshold, option: str = "--threshold") -> None:
         fraction = f"{value / 100:.2f}" if round(value / 100, 2) == value / 100 else f"{value / 100:g}"
         hint = f"{value:g} looks like a percentage: use {fraction}"
     raise InputError(f"{option} {value:g} is not a risk between 0 and 1 (exclusive): every patient would be on one "
-                     "side of it", hint or "give a risk between 0 and 1, e.g. 0.20")
+                     "side of it", "; ".join(filter(None, [hint or "give a risk between 0 and 1, e.g. 0.20", fix])))
 
 
 def outcome_vector(df: pd.DataFrame, outcome: str) -> np.ndarray:

@@ -32,7 +32,7 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     check_threshold(threshold)
     if output_dir is not None:
         check_output_owner(output_dir, OWNER, VALIDATE_OUTPUTS)   # before any work: a user's files are never replaced
-    bundle, card = load_model(model_dir)
+    bundle, card = load_model(model_dir, threshold_given=threshold is not None)
     id_column = card["roles"].get("id_column")
     df = table if isinstance(table, pd.DataFrame) else read_tables(table, id_column)
     check_one_row_per_patient(df, id_column, "the validation table", "a patient counted twice would weigh "

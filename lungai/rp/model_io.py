@@ -15,7 +15,8 @@ from pathlib import Path
 
 
 from lungai.errors import InputError
-from lungai.model_files import dump_skops, load_skops
+from lungai.model_files import dump_skops, load_skops, read_json
+from lungai.rp.checks import check_threshold
 from lungai.rp.metrics import ci_text
 
 MODEL_FILE, CARD_FILE, METRICS_FILE = "model.skops", "model_card.json", "metrics.json"
@@ -87,16 +88,22 @@ def _jsonable(v):
     return str(v)
 
 
-def load_model(model_dir) -> tuple[dict, dict]:
-    """(bundle, card) of a model directory written by :func:`save_model`."""
+def load_model(model_dir, threshold_given: bool = False) -> tuple[dict, dict]:
+    """(bundle, card) of a model directory written by :func:`save_model`.  The card's threshold must be a risk in
+    (0, 1) (an older lungai saved ``--threshold 20`` as given: every patient "low risk"), unless the caller
+    replaces it (``threshold_given``: ``rp validate --threshold``)."""
     model_dir = Path(model_dir)
     path, card_path = model_dir / MODEL_FILE, model_dir / CARD_FILE
     if not path.is_file() or not card_path.is_file():
         raise InputError(f"{model_dir} is not an RP model directory (needs {MODEL_FILE} and {CARD_FILE})",
                          "give the directory written by 'lungai rp train -o MODEL_DIR'")
-    card = json.loads(card_path.read_text(encoding="utf-8"))
+    card = read_json(card_path, "retrain the model with 'lungai rp train'", "model card")
     if card.get("format") != FORMAT:
         raise InputError(f"{card_path} has format {card.get('format')!r}, expected {FORMAT!r}",
                          "retrain the model with this version of lungai")
+    if not threshold_given:
+        check_threshold(card.get("threshold"), f"{card_path}: its threshold",
+                        "retrain with 'lungai rp train ... --threshold' (a risk such as 0.20), or for 'rp validate' "
+                        "give --threshold")
     bundle = load_skops(path, TRUSTED_TYPES, "RP model file", "retrain the model with 'lungai rp train'")
     return bundle, card
