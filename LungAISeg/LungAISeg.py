@@ -307,13 +307,15 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         lungai.seg.model_meta: read_meta, check_complete), else what is wrong and what to do in the panel."""
         from lungai.seg.model_meta import check_complete, read_meta
 
-        if not (commands.is_set(folder) and pathlib.Path(folder).is_dir()):
-            return "Choose the model folder (or select the default model)"
-        try:
+        try:    # an unreadable folder / model.json: said, never raised from updateButtons (every scene event)
+            if not (commands.is_set(folder) and pathlib.Path(folder).is_dir()):
+                return "Choose the model folder (or select the default model)"
             doc = read_meta(folder)
         except InputError as exc:
             return (f"{exc.problem}: choose a folder written by Start training (lungai train-seg), or select one of "
                     "the shipped models")
+        except OSError as exc:
+            return f"cannot read {folder}: {exc.strerror or exc}"
         try:
             check_complete(folder, doc)
         except InputError as exc:
@@ -334,7 +336,15 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
 
     def trainingInputProblem(self, p):
         """None when Start training can run, else what is missing or wrong (shown as tooltip): the folders, then
-        the Advanced options as train-seg checks them, then for a resume the options the interrupted run recorded."""
+        the Advanced options as train-seg checks them, then for a resume the options the interrupted run recorded.
+        A folder that cannot be read is said ("cannot read FOLDER: Permission denied"), never raised from
+        updateButtons (every scene event)."""
+        try:
+            return self._trainingInputProblem(p)
+        except OSError as exc:
+            return f"cannot read {exc.filename or p.trainOutput}: {exc.strerror or exc}"
+
+    def _trainingInputProblem(self, p):
         for value, what in ((p.trainImages, "images"), (p.trainMasks, "masks")):
             if not (commands.is_set(value) and pathlib.Path(value).is_dir()):
                 return f"Choose the training {what} folder"

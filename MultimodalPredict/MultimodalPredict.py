@@ -403,6 +403,9 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         warning = results.describe_unused_stage_inputs(row, pid, given + (["ct"] if volume is not None else []), ids)
         if warning:
             text += "\n" + warning
+        notes = str(row.get("notes") or "").strip()   # EHR values not seen in training, an all-zero Grad-CAM
+        if notes and notes.lower() != "nan":
+            text += "\nNote: " + notes
         genes = outputDir / "top_genes_per_patient.csv"
         if genes.is_file():
             text += "\n" + results.describe_top_genes(results.read_csv_rows(genes), pid)

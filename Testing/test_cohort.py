@@ -823,3 +823,80 @@ def test_no_gtv_but_an_igtv_the_dose_is_of_the_lungs_minus_it_as_dose_features(s
     assert doc["provenance"]["tumour"].startswith("automatic segmentation")
     assert "radiomics only: the dose metrics subtract the RTSTRUCT's motion envelope iGTV" in doc["provenance"]["tumour"]
     assert "rad_tumour_original_shape_MeshVolume" in row.index                  # tumour radiomics: automatic tumour
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+
+
+def test_a_truncated_rtdose_fails_the_patient_at_planning_and_leaves_no_masks(export, tmp_path, capsys):
+    """QA: an RTDOSE cut to half its size was planned 'dose_features: yes', failed the patient only after the lungs,
+    tumour and radiomics with pydicom's bare 'The number of bytes of pixel data is less than expected', and left
+    lungs.nii.gz / tumour.nii.gz without result.json.  Its pixel data is checked when planning (the inventory says
+    why, the patient fails before any work, the file named with the fix)."""
+    root = _p1_copy(export, tmp_path)
+    _truncate(root / "P1" / "RTDOSE" / "rtdose.dcm")
+    job, inv = _p1_job(root)
+    assert job.error and "rtdose.dcm is truncated or corrupt" in job.error[0] and job.rtdose is None
+    assert job.error[1] == "re-export the RTDOSE from the planning system"
+    assert inv["dose_features"].startswith("no (rtdose.dcm is truncated") and inv["rtdose"] == "rtdose.dcm (refused)"
+    out = tmp_path / "out"
+    s = run_cohort(root, out, PARAMS, workers=0)
+    assert [c for c, _ in s.failed] == ["P1"] and not s.done
+    error = pd.read_csv(out / "errors.csv").loc[0, "error"]
+    assert "rtdose.dcm is truncated or corrupt" in error and "re-export the RTDOSE" in error
+    assert "number of bytes of pixel data" not in error
+    assert not (out / "patients" / "P1").exists()                          # nothing written, no empty folder
+
+
+def test_the_dose_is_read_before_the_patients_work_and_a_failure_leaves_no_masks(export, tmp_path, monkeypatch):
+    """An RTDOSE that passed planning but cannot be read (cut short afterwards) fails the patient before the lungs
+    and tumour are made; a patient failing later (in the radiomics) has the masks this run wrote removed (no
+    lungs.nii.gz / tumour.nii.gz without result.json; a masks-only leftover of an unfinished earlier run too), a
+    user's file in its folder kept."""
+    import lungai.dicom.cohort as cohort
+    import lungai.radiomics as radiomics
+    from lungai.dicom.cohort import process_patient
+
+    root = _p1_copy(export, tmp_path)
+    job, _ = _p1_job(root)
+    assert job.rtdose and not job.error
+    _truncate(Path(job.rtdose))
+    monkeypatch.setattr(cohort, "_lungs", lambda *a, **k: pytest.fail("lungs made before the dose was read"))
+    out = tmp_path / "out"
+    doc = process_patient(job, PARAMS, str(out))
+    assert doc["status"] == "failed" and "rtdose.dcm is truncated or corrupt" in doc["error"], doc
+    assert not (out / "patients" / "P1").exists()
+    monkeypatch.undo()
+
+    root = _p1_copy(export, tmp_path / "again")
+    job, _ = _p1_job(root)
+    folder = out / "patients" / "P1"
+    folder.mkdir(parents=True)
+    (folder / "my_notes.txt").write_text("mine\n", encoding="utf-8")
+    (folder / "lungs.nii.gz").write_bytes(b"an unfinished earlier run's mask")
+
+    def broken(*args, **kwargs):
+        assert (folder / "lungs.nii.gz").stat().st_size > 100 and (folder / "tumour.nii.gz").is_file()
+        raise RuntimeError("radiomics broke")
+
+    monkeypatch.setattr(radiomics, "extract", broken)
+    doc = process_patient(job, PARAMS, str(out))
+    assert doc["status"] == "failed" and "radiomics broke" in doc["error"], doc
+    assert sorted(p.name for p in folder.iterdir()) == ["my_notes.txt"]
+
+
+def test_a_truncated_ct_slice_is_named_at_planning(export, tmp_path):
+    """A CT slice cut short was taken by the CT reading for a missing slice ('1 slice(s) missing ... z = ...'); its
+    pixel data is checked when planning: the patient fails before any work, the slice file named with the fix."""
+    from lungai.dicom.cohort import process_patient
+
+    root = _p1_copy(export, tmp_path)
+    _truncate(sorted((root / "P1" / "CT").glob("*.dcm"))[10])
+    job, inv = _p1_job(root)
+    assert job.error and "CT slice ct_0011.dcm is truncated or corrupt" in job.error[0], job.error
+    assert "re-export the CT series" in job.error[1] and "ct_0011.dcm is truncated" in inv["notes"]
+    doc = process_patient(job, PARAMS, str(tmp_path / "out"))
+    assert doc["status"] == "failed" and "CT slice ct_0011.dcm is truncated" in doc["error"]
+    assert not (tmp_path / "out" / "patients" / "P1").exists()

@@ -815,3 +815,35 @@ def test_cli_a_beam_without_dose_in_a_folder_sum_says_a_setup_field_may_be_remov
     captured = capsys.readouterr()
     assert "b1.dcm holds no dose" in captured.err and "setup field, 0 MU" in captured.err
     assert "summed" not in captured.out
+
+
+@pytest.mark.parametrize("cut", ["half", "header", "short_element"])
+def test_a_truncated_rtdose_is_refused_from_its_header_naming_the_file(tmp_path, cut):
+    """QA: an RTDOSE cut to half its size passed the header-only planning (dose_features: yes) and failed after all
+    the patient's work with pydicom's bare 'The number of bytes of pixel data is less than expected'.  Its pixel
+    data is checked from the header (length and file size, nothing decoded) when the dose files are chosen, and
+    again around the decoding: an InputError naming the file, the fix 're-export the RTDOSE'."""
+    import pydicom
+
+    from lungai.dose.read import dose_folder_files, plan_dose_files, read_rtdose
+
+    dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
+    good = write_rtdose(dose, tmp_path / "good.dcm")
+    assert plan_dose_files([good])[0] == [good] and read_rtdose(good).GetSize() == (10, 10, 6)
+    folder = tmp_path / "plan"
+    folder.mkdir()
+    bad = folder / "RD.cut.dcm"
+    data = good.read_bytes()
+    if cut == "half":
+        bad.write_bytes(data[:len(data) // 2])
+    elif cut == "header":                                   # cut before the PixelData element: no pixel data at all
+        bad.write_bytes(data[:data.index(b"\xe0\x7f\x10\x00")])
+    else:                                                   # a whole file whose PixelData is short of the header's
+        ds = pydicom.dcmread(good)
+        ds.PixelData = ds.PixelData[:len(ds.PixelData) // 3 * 2]
+        ds.save_as(bad)
+    for check in (lambda: plan_dose_files([bad]), lambda: dose_folder_files(folder), lambda: read_dose(bad),
+                  lambda: read_rtdose(bad)):
+        with pytest.raises(InputError, match=r"RD\.cut\.dcm (is truncated|holds no pixel data)") as err:
+            check()
+        assert err.value.fix == "re-export the RTDOSE from the planning system"

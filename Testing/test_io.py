@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import numpy as np
@@ -205,6 +206,25 @@ def test_an_upper_case_suffix_is_written_when_readable_else_refused_before_any_w
         with pytest.raises(InputError, match="cannot be read back") as err:
             check_image_name(tmp_path / name)
         assert fix in err.value.fix
+
+
+def test_a_name_itk_would_shorten_is_written_and_no_partial_file_left(tmp_path):
+    """ITK writes 'x.nii.nii.gz' as 'x.nii.gz': the temporary file's name (.partial-<random hex><suffix>) has no
+    dot in its stem, so the write lands where it is looked for; the result takes the user's name, and nothing else
+    is left in the folder (a failed write removes its temporary file too)."""
+    img = oblique_image()
+    for name in ("lungs.nii.nii.gz", "lungs.nii.nii", "lungs.nrrd.nrrd", "lungs.mha.mha"):
+        out = tmp_path / "o" / name
+        try:
+            assert write_image(img, out) == out and out.exists()
+        finally:
+            assert [f.name for f in out.parent.iterdir() if f.name != name] == []    # no .partial-* left
+        assert_same(img, read_image(out))
+        out.unlink()
+    from lungai.io.write import temp_image_name
+
+    tmp = temp_image_name(tmp_path / "LUNGS.NII.NII.GZ")
+    assert tmp.parent == tmp_path and re.fullmatch(r"\.partial-[0-9a-f]{32}\.nii\.gz", tmp.name)
 
 
 def test_missing_and_unsupported(tmp_path):

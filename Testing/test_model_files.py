@@ -121,6 +121,142 @@ def test_stage_and_seg_loaders_refuse_pickled_weights(stage_model, tmp_path):
         load_model(seg)
 
 
+def _damage_tensors(folder, change) -> None:
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(folder / "fusion.safetensors"))
+    change(tensors)
+    save_file(tensors, str(folder / "fusion.safetensors"))
+
+
+def _first_weight(tensors) -> str:
+    return next(k for k, v in tensors.items() if k.startswith("model.") and v.is_floating_point())
+
+
+def _set_first(tensors, value) -> None:
+    t = tensors[_first_weight(tensors)].clone()
+    t.view(-1)[0] = value
+    tensors[_first_weight(tensors)] = t
+
+
+def _edit_card(folder, change) -> None:
+    path = folder / "stage_model.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    change(doc)
+    path.write_text(json.dumps(doc), encoding="utf-8")
+
+
+STAGE_DAMAGE = {
+    "weight resized": (lambda d: _damage_tensors(d, lambda t: t.update({_first_weight(t): torch.zeros(7)})),
+                       "fusion.safetensors do not fit the network .*size mismatch"),
+    "card truncated": (lambda d: (d / "stage_model.json").write_text(
+        (d / "stage_model.json").read_text(encoding="utf-8")[:200], encoding="utf-8"),
+        "stage_model.json is not readable JSON"),
+    "card a list": (lambda d: (d / "stage_model.json").write_text("[1, 2]", encoding="utf-8"),
+                    "stage_model.json holds a JSON list"),
+    "graph removed": (lambda d: _damage_tensors(d, lambda t: t.pop("graph.edge_index")),
+                      "fusion.safetensors lack the tensor 'graph.edge_index'"),
+    "gene statistics removed": (lambda d: _damage_tensors(d, lambda t: t.pop("genes.gene_sd")),
+                                "lack the tensor 'genes.gene_sd'"),
+    "no classes": (lambda d: _edit_card(d, lambda m: m.pop("classes")), "stage_model.json: its 'classes'"),
+    "no modalities": (lambda d: _edit_card(d, lambda m: m.pop("modalities")), "stage_model.json: its 'modalities'"),
+    "config edited": (lambda d: _edit_card(d, lambda m: m["config"].update(nonsense=1)),
+                      "stage_model.json: its 'config'"),
+    "NaN weight": (lambda d: _damage_tensors(d, lambda t: _set_first(t, float("nan"))),
+                   "fusion.safetensors: 1 of the .* are NaN or infinite"),
+    "infinite weight": (lambda d: _damage_tensors(d, lambda t: _set_first(t, float("inf"))),
+                        "fusion.safetensors: 1 of the .* are NaN or infinite"),
+}
+
+
+@pytest.mark.parametrize("damage", list(STAGE_DAMAGE))
+def test_stage_loader_refuses_a_damaged_model_folder(stage_model, tmp_path, damage):
+    """A damaged or edited stage model folder is an InputError naming the file and the problem with the retrain
+    fix, never a traceback (RuntimeError size mismatch, JSONDecodeError, KeyError)."""
+    from lungai.fusion import model_io
+
+    change, message = STAGE_DAMAGE[damage]
+    bad = tmp_path / "bad"
+    shutil.copytree(stage_model, bad)
+    change(bad)
+    with pytest.raises(InputError, match=message) as err:
+        model_io.load(bad)
+    assert str(bad) in err.value.problem and "lungai stage train" in err.value.fix
+
+
+@pytest.mark.parametrize("kind", ["x/../../../rpm1/model", "../baseline_logreg", "svm", ""])
+def test_stage_loader_reads_only_known_baseline_kinds(stage_model, tmp_path, kind):
+    """stage_model.json's baseline keys name the files baseline_<kind>.skops: a kind lungai does not have (a path
+    leading out of the model folder above all) is refused before any file is opened."""
+    from lungai.fusion import model_io
+    from lungai.fusion.baseline import KINDS
+
+    bad = tmp_path / "bad"
+    shutil.copytree(stage_model, bad)
+    outside = tmp_path / "rpm1"
+    outside.mkdir()
+    _crafted(outside / "model.skops", exec)                  # would be refused anyway; must not even be opened
+    _edit_card(bad, lambda m: m.update(baselines={kind: {"kind": "logreg"}}))
+    with pytest.raises(InputError, match="names a baseline model .* that lungai does not have") as err:
+        model_io.load(bad)
+    assert all(k in err.value.problem for k in KINDS) and "could run code" not in err.value.problem
+
+
+def test_stage_cli_reports_a_damaged_model_without_a_traceback(stage_model, tmp_path, capsys):
+    """`lungai stage predict` / `validate` (and the Slicer stage panel, which runs the same command) exit 2 with the
+    problem and the fix."""
+    from lungai.cli import main
+
+    bad = tmp_path / "bad"
+    shutil.copytree(stage_model, bad)
+    STAGE_DAMAGE["weight resized"][0](bad)
+    ehr = stage_model.parent / "c" / "ehr.csv"
+    capsys.readouterr()
+    assert main(["stage", "predict", "--model", str(bad), "--ehr", str(ehr), "-o", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err
+    assert "do not fit the network" in err and "Traceback" not in err and "lungai stage train" in err
+    assert main(["stage", "validate", "--model", str(bad), "--ehr", str(ehr), "-o", str(tmp_path / "v")]) == 2
+    err = capsys.readouterr().err
+    assert "do not fit the network" in err and "Traceback" not in err
+    assert not (tmp_path / "p").exists() and not (tmp_path / "v").exists()
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_seg_loader_refuses_non_finite_weights(tmp_path, value):
+    """A member whose weights hold NaN / inf (a diverged run, a damaged file) would segment "no tumour found" with no
+    warning: it is refused, naming the member file."""
+    from safetensors.torch import load_file, save_file
+
+    from lungai.seg.model_io import load_model
+
+    good = _tiny_seg_model(tmp_path / "good")
+    assert len(load_model(good)[1]) == 2
+    bad = tmp_path / "bad"
+    shutil.copytree(good, bad)
+    tensors = load_file(str(bad / "member_1.safetensors"))
+    name = next(k for k, v in tensors.items() if v.is_floating_point() and v.numel() > 1)
+    tensors[name] = tensors[name].clone()
+    tensors[name].view(-1)[1] = value
+    save_file(tensors, str(bad / "member_1.safetensors"))
+    with pytest.raises(InputError, match="member_1.safetensors: 1 of the .* are NaN or infinite") as err:
+        load_model(bad)
+    assert name in err.value.problem and "train the model again" in err.value.fix
+
+
+def test_json_reader_names_the_file(tmp_path):
+    from lungai.model_files import read_json
+
+    (tmp_path / "m.json").write_text('{"a": ', encoding="utf-8")
+    with pytest.raises(InputError, match="m.json is not readable JSON") as err:
+        read_json(tmp_path / "m.json", "retrain")
+    assert err.value.fix == "retrain"
+    (tmp_path / "m.json").write_text('"text"', encoding="utf-8")
+    with pytest.raises(InputError, match="holds a JSON str, not a model description"):
+        read_json(tmp_path / "m.json", "retrain")
+    (tmp_path / "m.json").write_text('{"a": 1}', encoding="utf-8")
+    assert read_json(tmp_path / "m.json", "retrain") == {"a": 1}
+
+
 def _tiny_seg_model(folder):
     """A tiny untrained 2-member segmentation model folder (save_model, no training)."""
     from lungai.seg.model_io import save_model

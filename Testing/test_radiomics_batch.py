@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 import pytest
 
@@ -205,7 +207,8 @@ def _worker_settings():
     import SimpleITK as sitk
 
     return {"trim": os.environ.get("MALLOC_TRIM_THRESHOLD_"), "itk": sitk.ProcessObject.GetGlobalDefaultNumberOfThreads(),
-            "omp": os.environ.get("OMP_NUM_THREADS"), "profile": dask.config.get("distributed.worker.profile.enabled")}
+            "omp": os.environ.get("OMP_NUM_THREADS"), "profile": dask.config.get("distributed.worker.profile.enabled"),
+            "task_log": logging.getLogger("distributed.worker.state_machine").level}
 
 
 def test_local_cluster_worker_settings(monkeypatch):
@@ -213,19 +216,33 @@ def test_local_cluster_worker_settings(monkeypatch):
     thread, no profiler; and the caller's Dask config is left as it was."""
     import os
 
+    import socket
+    import warnings
+
     import dask
+    import distributed  # noqa: F401 - its config defaults (the test run alone)
 
     from lungai.radiomics.cluster import local_cluster
 
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")   # as left behind by an earlier default Dask cluster
     before = dask.config.get("distributed.worker.profile.enabled")
-    cluster, client = local_cluster(1)
+    busy = socket.socket()                                   # another cluster's dashboard port
+    try:
+        busy.bind(("", 8787))
+    except OSError:
+        pass                                                 # taken already
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        cluster, client = local_cluster(1)
+    busy.close()
+    assert not [w for w in said if "8787" in str(w.message)]     # no "Port 8787 is already in use"
     try:
         (settings,) = client.run(_worker_settings).values()
     finally:
         client.close()
         cluster.close()
-    assert settings == {"trim": None, "itk": 1, "omp": "1", "profile": False}
+    # a task cancelled by Ctrl-C is not logged as a warning by the worker
+    assert settings == {"trim": None, "itk": 1, "omp": "1", "profile": False, "task_log": logging.ERROR}
     assert dask.config.get("distributed.worker.profile.enabled") == before
     assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"
 
@@ -369,3 +386,62 @@ def test_another_batch_in_the_folder_keeps_an_edited_tables_protection(cohort, t
     with pytest.raises(InputError, match="a.csv changed since lungai radiomics-batch wrote it"):
         run_batch(cohort, out / "a.csv", PARAMS, workers=0, segments=SEGMENTS)
     assert "my,own,notes" in (out / "a.csv").read_text(encoding="utf-8")
+
+
+def test_ctrl_c_on_dask_cancels_the_tasks_and_closes_the_cluster_quietly(monkeypatch, capsys):
+    """QA: Ctrl-C with Dask workers printed tornado StreamClosedError / CommClosedError tracebacks and 'Worker
+    process still alive after 4.0 seconds, killing' before 'lungai cohort: cancelled'.  The running tasks are
+    cancelled and the client and cluster closed with Dask's loggers quieted (put back afterwards); one line says
+    the run was cancelled and that running it again resumes."""
+    import dask.distributed
+
+    import lungai.radiomics.cluster as cluster_module
+    from lungai.radiomics.cluster import run_tasks
+
+    seen, calls = [], []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    class Client:
+        def submit(self, fn, item, *args, key, pure):
+            return key
+
+        def cancel(self, futures, force=False):
+            calls.append(("cancel", sorted(futures), force))
+
+        def close(self, timeout=None):
+            calls.append("client.close")
+            logging.getLogger("distributed.comm.tcp").warning("CommClosedError: in <TCP (closed)>")
+            logging.getLogger("tornado.application").error("StreamClosedError: Stream is closed")
+
+    class Cluster:
+        def close(self, timeout=None):
+            calls.append("cluster.close")
+            logging.getLogger("distributed.nanny").warning("Worker process still alive after 4.0 seconds, killing")
+
+    def interrupted(futures):
+        raise KeyboardInterrupt
+        yield
+
+    handler = Keep()
+    names = ("distributed.comm.tcp", "tornado.application", "distributed.nanny")
+    levels = {n: logging.getLogger(n).getEffectiveLevel() for n in ("distributed", "tornado", "asyncio")}
+    for name in names:
+        logging.getLogger(name).addHandler(handler)
+    monkeypatch.setattr(cluster_module, "local_cluster", lambda workers: (Cluster(), Client()))
+    monkeypatch.setattr(dask.distributed, "as_completed", interrupted)
+    summary = type("Summary", (), {"done": [], "failed": [], "skipped": []})()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_tasks("cohort", print, ["a", "b"], ["P1", "P2"], (), lambda item: False, summary, 2, None)
+    finally:
+        for name in names:
+            logging.getLogger(name).removeHandler(handler)
+    assert calls == [("cancel", ["lungai-P1", "lungai-P2"], True), "client.close", "cluster.close"]
+    assert seen == []                                     # nothing of Dask's shutdown said
+    assert {n: logging.getLogger(n).getEffectiveLevel() for n in levels} == levels     # and the loggers put back
+    err = capsys.readouterr().err
+    assert "cohort: cancelled after 0 of 2 case(s)" in err and "run the same command again to resume" in err
+    assert "Traceback" not in err

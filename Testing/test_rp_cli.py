@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from lungai.cli import main
 
@@ -66,12 +67,14 @@ def test_rp_never_replaces_a_users_files(tmp_path, capsys, monkeypatch, rp_model
     monkeypatch.setenv("LUNGAI_PROGRESS", "off")
     monkeypatch.chdir(tmp_path)
     rp_cohort.table.iloc[:40].to_csv("p.csv", index=False)
-    (tmp_path / "mine.csv").write_text("mine\n", encoding="utf-8")
-    for extra in (["-o", "mine.csv"], ["-o", "pred.csv", "--contributions", "mine.csv"],
-                  ["-o", "pred.csv", "--importance-png", "mine.csv"]):
+    for name in ("mine.csv", "mine.png"):
+        (tmp_path / name).write_text("mine\n", encoding="utf-8")
+    for extra, name in ((["-o", "mine.csv"], "mine.csv"),
+                        (["-o", "pred.csv", "--contributions", "mine.csv"], "mine.csv"),
+                        (["-o", "pred.csv", "--importance-png", "mine.png"], "mine.png")):
         assert main(["rp", "predict", str(rp_model_dir), "p.csv", *extra]) == 2
-        assert "mine.csv already exists and was not written by lungai rp predict" in capsys.readouterr().err
-        assert (tmp_path / "mine.csv").read_text(encoding="utf-8") == "mine\n"
+        assert f"{name} already exists and was not written by lungai rp predict" in capsys.readouterr().err
+        assert (tmp_path / name).read_text(encoding="utf-8") == "mine\n"
     outputs = ["-o", "pred.csv", "--contributions", "c.csv", "--importance-png", "i.png"]
     assert main(["rp", "predict", str(rp_model_dir), "p.csv", *outputs]) == 0
     assert main(["rp", "predict", str(rp_model_dir), "p.csv", *outputs]) == 0       # its own files: replaced
@@ -145,3 +148,94 @@ def test_rp_train_cv_predictions_name_the_patients_and_do_not_depend_on_the_tabl
     pd.testing.assert_frame_equal(a, b)                                        # the same folds, the same risks
     metrics = [json.loads((tmp_path / n / "metrics.json").read_text(encoding="utf-8")) for n in "ab"]
     assert metrics[0]["chosen_auc"] == metrics[1]["chosen_auc"]
+
+
+def _clinic_cohort(n: int = 90, seed: int = 0) -> pd.DataFrame:
+    """A cohort as a clinic exports it: patient ids "001", "002" ..., sex M/F, smoking / performance status /
+    chemotherapy, the lung dose metrics, a few tumour radiomics features and the outcome rp_g2 (risk from the
+    mean lung dose, V20, age and smoking)."""
+    rng = np.random.default_rng(seed)
+    mld = np.clip(rng.normal(14, 4, n), 3, 26)
+    t = pd.DataFrame({"patient_id": [f"{i:03d}" for i in range(1, n + 1)],
+                      "clin_age": rng.integers(45, 85, n), "clin_sex": rng.choice(["M", "F"], n),
+                      "clin_smoking": rng.choice(["never", "former", "current"], n), "clin_ps": rng.integers(0, 3, n),
+                      "clin_chemo": rng.choice(["yes", "no"], n), "dose_mld_gy": mld.round(2),
+                      "dose_v5_pct": np.clip(3.5 * mld + rng.normal(0, 8, n), 0, 100).round(1),
+                      "dose_v13_pct": np.clip(2.5 * mld + rng.normal(0, 5, n), 0, 100).round(1),
+                      "dose_v20_pct": np.clip(1.8 * mld + rng.normal(0, 4, n), 0, 100).round(1)})
+    for name in ("firstorder_Mean", "firstorder_Entropy", "glcm_Contrast", "shape_Sphericity"):
+        t[f"rad_tumour_original_{name}"] = rng.normal(0, 1, n).round(4)
+    lp = -1.2 + 0.25 * (mld - 14) + 0.05 * (t["dose_v20_pct"] - 25) + 0.03 * (t["clin_age"] - 65) \
+        + 0.5 * (t["clin_smoking"] == "current")
+    t["rp_g2"] = rng.binomial(1, 1 / (1 + np.exp(-lp)))
+    return t
+
+
+def test_threshold_outside_0_1_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    """QA: --threshold 20 (meant 20 %) was taken as is - every patient high_risk=0, the card stored 20.0.  A threshold
+    outside (0, 1) is refused by rp train and rp validate (CLI and library) before any work, 20 named a percentage."""
+    from lungai.errors import InputError
+    from lungai.rp import train_rp, validate_rp
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    _clinic_cohort(40).to_csv(tmp_path / "t.csv", index=False)
+    train = ["rp", "train", str(tmp_path / "t.csv"), "--outcome", "rp_g2", "-o", str(tmp_path / "m"), "--fast",
+             "--models", "lr", "--outer-folds", "2", "--inner-folds", "2", "--bootstrap", "2"]
+    assert main(train + ["--threshold", "20"]) == 2
+    err = capsys.readouterr().err
+    assert "20 looks like a percentage: use 0.20" in err and "Traceback" not in err
+    assert not (tmp_path / "m").exists()
+    for bad in ("0", "1", "-0.2", "150", "nan"):
+        assert main(train + ["--threshold", bad]) == 2
+        assert "is not a risk between 0 and 1" in capsys.readouterr().err
+    assert main(["rp", "validate", str(tmp_path / "no_model"), str(tmp_path / "t.csv"), "-o", str(tmp_path / "v"),
+                 "--threshold", "35"]) == 2                        # refused before the model is even looked for
+    assert "35 looks like a percentage: use 0.35" in capsys.readouterr().err and not (tmp_path / "v").exists()
+    with pytest.raises(InputError, match="12.5 looks like a percentage: use 0.125"):
+        train_rp(tmp_path / "t.csv", "rp_g2", tmp_path / "m", threshold=12.5)
+    with pytest.raises(InputError, match="not a risk between 0 and 1"):
+        validate_rp(tmp_path / "no_model", tmp_path / "t.csv", threshold=1.5)
+
+
+def test_results_do_not_depend_on_the_order_of_a_tables_columns(tmp_path, monkeypatch):
+    """QA: the same table with its columns reversed gave another nested AUC (rf 0.548 vs 0.579) and another locked
+    model (rf vs lr): the features went to the models in the table's column order and a random forest draws
+    features by position.  They are ordered by role, then name (lungai.rp.columns.canonical_order): the same
+    metrics, cross-validated risks, locked model and model file, and the card says the order."""
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    table = _clinic_cohort(60, seed=2)
+    table.to_csv(tmp_path / "a.csv", index=False)
+    table[table.columns[::-1]].to_csv(tmp_path / "b.csv", index=False)
+    for name in "ab":
+        assert main(["rp", "train", str(tmp_path / f"{name}.csv"), "--outcome", "rp_g2", "-o", str(tmp_path / name),
+                     "--fast", "--models", "lr,rf", "--feature-sets", "all", "--outer-folds", "2",
+                     "--inner-folds", "2", "--bootstrap", "2", "--seed", "1"]) == 0
+    a, b = (tmp_path / "a", tmp_path / "b")
+    assert (a / "metrics.json").read_text(encoding="utf-8") == (b / "metrics.json").read_text(encoding="utf-8")
+    assert (a / "cv_predictions.csv").read_bytes() == (b / "cv_predictions.csv").read_bytes()
+    cards = [json.loads((d / "model_card.json").read_text(encoding="utf-8")) for d in (a, b)]
+    for key in ("feature_set", "model", "hyperparameters", "features", "roles", "baseline_risk"):
+        assert cards[0][key] == cards[1][key], key
+    assert {**cards[0]["training_data"], "source": ""} == {**cards[1]["training_data"], "source": ""}
+    assert (a / "model.skops").read_bytes() == (b / "model.skops").read_bytes()
+    features = cards[0]["features"]
+    roles = cards[0]["roles"]["roles"]
+    rank = {"clinical": 0, "dosimetric": 1, "radiomic": 2}
+    assert features == sorted(features, key=lambda c: (rank[roles[c]], c))   # role, then name
+
+
+def test_importance_figure_path_must_name_a_figure_format(tmp_path, capsys, monkeypatch, rp_model_dir, rp_cohort):
+    """QA: --importance-png importance.html crashed with a matplotlib traceback after writing the predictions.
+    The suffix is checked before any work (.png, .svg, .pdf)."""
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    rp_cohort.table.head(5).to_csv(tmp_path / "p.csv", index=False)
+    pred = tmp_path / "pred.csv"
+    assert main(["rp", "predict", str(rp_model_dir), str(tmp_path / "p.csv"), "-o", str(pred),
+                 "--importance-png", str(tmp_path / "importance.html")]) == 2
+    err = capsys.readouterr().err
+    assert "--importance-png" in err and ".html is not a figure format" in err and "Traceback" not in err
+    assert "end the file name with .png, .svg or .pdf (e.g. importance.png)" in err
+    assert not pred.exists() and not (tmp_path / "importance.html").exists()
+    assert main(["rp", "predict", str(rp_model_dir), str(tmp_path / "p.csv"), "-o", str(pred),
+                 "--importance-png", str(tmp_path / "importance.SVG")]) == 0
+    assert (tmp_path / "importance.SVG").read_bytes().lstrip().startswith(b"<?xml")

@@ -267,3 +267,30 @@ def test_nested_cv_is_deterministic_for_a_seed(rp_cohort):
     c = nested_cv(X, y, "rf", cats, 3, 2, seed=5, fast=True)
     assert np.array_equal(a["oof"], b["oof"]) and a["params"] == b["params"]
     assert not np.array_equal(a["oof"], c["oof"])
+
+
+def test_the_same_model_gives_a_byte_identical_model_file(rp_rf_model_dir, rp_cohort, tmp_path):
+    """QA: the same seed did not give a byte-identical model.skops (skops names arrays and shared objects after
+    Python's id(), and stamps the zip with the time).  The file is rewritten deterministically
+    (lungai.model_files.dump_skops); it loads with the trusted-type list and predicts as the model written."""
+    from lungai.rp.model_io import save_model
+
+    card = json.loads((rp_rf_model_dir / "model_card.json").read_text(encoding="utf-8"))
+    metrics = json.loads((rp_rf_model_dir / "metrics.json").read_text(encoding="utf-8"))
+    for name in "ab":   # two loads: the same model in other Python objects (other id()s), saved at other times
+        save_model(tmp_path / name, load_model(rp_rf_model_dir)[0], card, metrics)
+        if name == "a":
+            import time
+
+            time.sleep(2.1)   # zip timestamps have a 2-second resolution
+    raw = (tmp_path / "a" / "model.skops").read_bytes()
+    assert raw == (tmp_path / "b" / "model.skops").read_bytes()
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "a" / "model.skops") as z:
+        assert {i.date_time for i in z.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        assert z.namelist()[0] == "schema.json" and z.namelist()[1] == "1.npy"
+    patients = rp_cohort.table.head(20)
+    saved = predict_rp(tmp_path / "a", patients)[0]
+    original = predict_rp(rp_rf_model_dir, patients)[0]
+    pd.testing.assert_frame_equal(saved, original)

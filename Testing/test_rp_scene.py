@@ -168,3 +168,23 @@ def test_model_trained_with_a_role_file_is_usable_from_slicer(mrml_scene, rp_rol
     patients.iloc[:3].to_csv(csv, index=False)                  # three rows: picked by the model's id column
     node, _ = predict_rp_node(mrml_scene, model, None, dose, csv, case=str(first["Patient ID"]))
     assert float(node.GetTable().GetValue(0, 1).ToDouble()) == pytest.approx(expected, abs=1e-4)
+
+
+def test_clinical_csv_ids_that_look_like_numbers_stay_text(tmp_path):
+    """QA: the Slicer path read the clinical CSV with a plain pandas.read_csv, so patient "001" became 1 and was
+    not found.  It is read as rp predict reads tables (lungai.rp.checks.read_table: the id columns as text); a case
+    written without its leading zeros is named with a hint, as are close spellings."""
+    from lungai.scene.rp import clinical_features
+
+    csv = tmp_path / "clinical.csv"
+    csv.write_text("patient_id,clin_age,clin_sex,clin_smoking\n001,71,M,current\n002,64,F,never\n010,58,M,former\n",
+                   encoding="utf-8")
+    assert clinical_features(csv, "001") == {"clin_age": 71, "clin_sex": "M", "clin_smoking": "current"}
+    assert clinical_features(csv, "010")["clin_age"] == 58
+    with pytest.raises(InputError, match=r"'1' found 0 times .*differ only by leading zeros \(1 vs 001\)"):
+        clinical_features(csv, "1")
+    with pytest.raises(InputError, match=r"'0002' found 0 times .*did you mean '002'"):
+        clinical_features(csv, "0002")
+    (tmp_path / "semicolon.csv").write_text("patient_id;clin_age\n001;71\n002;64\n", encoding="utf-8")
+    with pytest.raises(InputError, match="delimiter|separat|semicolon|;"):
+        clinical_features(tmp_path / "semicolon.csv", "001")

@@ -4,6 +4,7 @@ processes: what a click on Apply does, minus the Qt widgets (see slicer_module_h
 from __future__ import annotations
 
 import pathlib
+import re
 import types
 
 import numpy as np
@@ -756,6 +757,21 @@ def test_stage_patient_differing_by_leading_zeros_is_named(load_module, mrml_sce
     assert "leading zeros" not in _stage_result(logic, p, "008,True,False,False,fusion,0.9,0.1,I,computed\n")
 
 
+def test_stage_notes_of_the_patient_are_shown(load_module, mrml_scene, phantom_nodes, tmp_path):
+    """predictions.csv's notes (EHR values not seen in training, an all-zero Grad-CAM) are shown with the result."""
+    logic, p = _stage_logic(load_module, tmp_path, "P0,60\n", phantom_nodes, "P0")
+    job = logic.startStage(p)
+    job.outputs.mkdir(parents=True)
+    note = ("EHR 'smoking' = 'Heavy' not a trained level: treated as missing; "
+            "Grad-CAM: no positive CT evidence for class I")
+    (job.outputs / "predictions.csv").write_text(STAGE_HEADER.rstrip("\n") + ",notes\n"
+                                                 + f"P0,True,False,True,fusion,0.9,0.1,I,computed,{note}\n",
+                                                 encoding="utf-8")
+    text = logic.loadStage(p, job)
+    assert text.startswith("P0: predicted I") and f"Note: {note}" in text
+    assert "Note:" not in _stage_result(logic, p, "P0,True,False,True,fusion,0.9,0.1,I,computed\n")
+
+
 LUNG1_003_ROIS = ["Lung-Right", "Lung-Left", "Heart", "Esophagus", "Spinal-Cord", "gtv-3", "gtv-2", "GTV-1"]
 
 
@@ -1024,6 +1040,65 @@ def test_start_training_refuses_an_output_folder_train_seg_refuses(load_module, 
         logic.startTraining(p)
     assert main(logic.trainingCommand(p)) == 2                     # ... what train-seg refuses (its own check)
     assert "is not empty (notes.txt) and holds no train-seg model" in capsys.readouterr().err
+
+
+def test_unreadable_folders_are_said_not_raised(load_module, mrml_scene, tmp_path, monkeypatch):
+    """QA: an output / model folder that cannot be read (permissions) raised PermissionError from
+    trainingInputProblem / modelFolderProblem, i.e. from updateButtons on every scene event: said instead."""
+    import os
+
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    images, masks, out, model = (tmp_path / n for n in ("images", "masks", "out", "model"))
+    for folder in (images, masks, out, model):
+        folder.mkdir()
+    (model / "model.json").write_text("{}", encoding="utf-8")
+    denied = (out, model / "model.json")
+
+    def refuse(real):
+        def call(self_or_path, *args, **kwargs):
+            if pathlib.Path(self_or_path) in denied:
+                raise PermissionError(13, "Permission denied", str(self_or_path))
+            return real(self_or_path, *args, **kwargs)
+        return call
+
+    monkeypatch.setattr(os, "scandir", refuse(os.scandir))                      # as root, chmod denies nothing
+    monkeypatch.setattr(pathlib.Path, "iterdir", refuse(pathlib.Path.iterdir))
+    monkeypatch.setattr(pathlib.Path, "read_text", refuse(pathlib.Path.read_text))
+    p.trainImages, p.trainMasks, p.trainOutput = images, masks, out
+    assert logic.trainingInputProblem(p) == f"cannot read {out}: Permission denied"
+    p.model, p.mode, p.modelDirectory = "folder", "automatic", model
+    p.inputVolume = _small_ct(mrml_scene, "CT", (8, 8, 4), (0.0, 0.0, 0.0))
+    assert logic.modelFolderProblem(model) == f"cannot read {model}: Permission denied"
+    assert logic.segmentationInputProblem(p) == f"cannot read {model}: Permission denied"
+
+
+def test_the_output_folder_check_reads_a_few_entries_only(tmp_path, monkeypatch):
+    """QA: check_train_output resolved every entry of -o (20,000 files: 1.5 s), on every point moved in the panel:
+    it stops at the few entries it names, resolves only links; a folder of arrays files train-seg keeps stays
+    accepted."""
+    from lungai.cli.seg import check_train_output
+    from lungai.errors import InputError
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.npz").write_bytes(b"")
+    outside = tmp_path / "b.npz"
+    outside.write_bytes(b"")
+    (out / "link.npz").symlink_to(outside)
+    (out / ".hidden").write_bytes(b"")
+    check_train_output(out, keep=(out / "a.npz", outside))               # only train-seg's arrays files: fine
+    for i in range(3000):
+        (out / f"f{i:04d}").write_bytes(b"")
+    calls = []
+    real = pathlib.Path.resolve
+    monkeypatch.setattr(pathlib.Path, "resolve", lambda self, *a, **k: calls.append(self) or real(self, *a, **k))
+    with pytest.raises(InputError) as e:
+        check_train_output(out, keep=(out / "a.npz", outside))
+    assert len(calls) <= 4, len(calls)
+    assert re.fullmatch(rf"-o {re.escape(str(out))} is not empty \(((f\d{{4}}|a\.npz|link\.npz), ){{4}}\S+ and more\) "
+                        "and holds no train-seg model or checkpoints", e.value.problem), e.value.problem
+    assert "a.npz" not in e.value.problem and "link.npz" not in e.value.problem
 
 
 def test_apply_refuses_a_model_folder_lungai_segment_refuses(load_module, mrml_scene, tmp_path):
@@ -1656,12 +1731,9 @@ def test_each_tumour_segment_keeps_its_own_confidence(load_module, mrml_scene, t
     assert nodes.source_volume_id(table2) == again.GetFirstNodeByName("patient A").GetID()
 
 
-def test_a_scene_of_an_older_version_moves_its_node_confidence_to_the_segment(load_module, mrml_scene, tmp_path):
-    """A node saved with the old node attributes: on the next run they move onto its one lungai tumour segment (they
-    describe it), never stay on the node to be read as the new segment's."""
-    from lungai import mrml
-    from lungai.scene import nodes
-
+def _old_scene_segment(load_module, mrml_scene, tmp_path, **attributes):
+    """A tumour segment made by a run (3x3x3 voxels of 4 x 4 x 5 mm: 2.16 ml) whose result is saved as an older version
+    saved it: node attributes ``attributes``, no tags.  Returns (logic, parameter node, segmentation)."""
     a = _small_ct(mrml_scene, "patient A", (20, 20, 10), (0.0, 0.0, 0.0))
     logic = load_module("LungAISeg").LungAISegLogic()
     p = logic.getParameterNode()
@@ -1671,15 +1743,161 @@ def test_a_scene_of_an_older_version_moves_its_node_confidence_to_the_segment(lo
     _fake_segment_run(logic, p, 0.35, tmp_path)
     seg = p.outputSegmentation
     segment = seg.GetSegmentation().GetNthSegment(0)
-    for key in ("confidence", "needs_review", "review_threshold", "tumor_volume_ml", "method", "model"):
+    for key in ("confidence", "needs_review", "review_threshold", "tumor_volume_ml", "method", "model", "outline"):
         segment.RemoveTag(f"LungAI.{key}")                         # as an older version saved it
-    seg.SetAttribute("LungAI.confidence", "0.35")
-    seg.SetAttribute("LungAI.needs_review", "True")
+    for key, value in attributes.items():
+        seg.SetAttribute(f"LungAI.{key}", value)
+    return logic, p, seg
+
+
+def test_a_scene_of_an_older_version_moves_its_node_confidence_to_the_segment(load_module, mrml_scene, tmp_path):
+    """A node saved with the old node attributes: they describe its one lungai tumour segment (its volume is still
+    their tumor_volume_ml), read so before any run (QA: an old scene just opened warned of nothing), and on the next
+    run they move onto it, never stay on the node to be read as the new segment's."""
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    logic, p, seg = _old_scene_segment(load_module, mrml_scene, tmp_path, confidence="0.35", needs_review="True",
+                                       review_threshold="0.5", tumor_volume_ml="2.16")
+    old = {"confidence": 0.35, "needs_review": True, "review_threshold": 0.5, "tumor_volume_ml": 2.16}
+    assert nodes.tumour_result(seg, "Tumor") == old                 # read-only: the node keeps them until a run
+    assert seg.GetAttribute("LungAI.confidence") == "0.35"
+    assert "flagged for expert review by Lung AI Segmentation (low confidence, confidence 0.35)" in \
+        nodes.tumour_segment_choice(seg)
     _fake_segment_run(logic, p, 0.71, tmp_path)
     assert seg.GetAttribute("LungAI.confidence") is None and mrml.segment_tag(seg, "Tumor", "LungAI.confidence") == "0.35"
-    assert nodes.tumour_result(seg, "Tumor") == {"confidence": 0.35, "needs_review": True}
+    assert nodes.tumour_result(seg, "Tumor") == old
     assert nodes.tumour_result(seg, "Tumor (2)")["confidence"] == 0.71
     assert seg.GetAttribute("LungAI.confidence") is None and seg.GetAttribute("LungAI.needs_review") is None
+
+
+def test_old_node_attributes_of_a_deleted_run_never_describe_another_segment(load_module, mrml_scene, tmp_path):
+    """QA: an older scene's node attributes are the LAST run's ("Tumor (2)", 26.6 ml, confidence 0.71); the user
+    deleted "Tumor (2)", and they were then moved onto run 1's "Tumor" (2.16 ml) as its confidence.  They describe
+    the one lungai tumour only when its volume is still theirs, else they are dropped (nor read before a run)."""
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    logic, p, seg = _old_scene_segment(load_module, mrml_scene, tmp_path, confidence="0.71", needs_review="False",
+                                       review_threshold="0.5", tumor_volume_ml="26.6")
+    assert nodes.tumour_result(seg, "Tumor") == {}
+    _fake_segment_run(logic, p, 0.9, tmp_path)
+    assert nodes.tumour_result(seg, "Tumor") == {} and mrml.segment_tag(seg, "Tumor", "LungAI.confidence") is None
+    assert seg.GetAttribute("LungAI.confidence") is None and seg.GetAttribute("LungAI.tumor_volume_ml") is None
+    assert nodes.tumour_result(seg, "Tumor (2)")["confidence"] == 0.9
+
+
+def test_an_old_flag_without_reasons_says_low_confidence_only_below_the_threshold(load_module, mrml_scene, tmp_path):
+    """QA: an older scene's review flag has no reasons recorded; "(low confidence, confidence 0.80)" was said with a
+    threshold of 0.5 (another reason flagged it: a tumour cut by the scan, an incomplete model ...)."""
+    from lungai.scene import nodes
+
+    _, _, seg = _old_scene_segment(load_module, mrml_scene, tmp_path)
+    segment = seg.GetSegmentation().GetNthSegment(0)
+    for key, value in (("confidence", "0.80"), ("needs_review", "True"), ("review_threshold", "0.5")):
+        segment.SetTag(f"LungAI.{key}", value)                      # as the previous version migrated them
+    note = nodes.review_note(seg, "Tumor")
+    assert "(reason not recorded (scene of an older version), confidence 0.80): check and correct it" in note, note
+    for key in ("confidence", "needs_review", "review_threshold"):
+        segment.RemoveTag(f"LungAI.{key}")
+    for key, value in (("confidence", "0.80"), ("needs_review", "True"), ("review_threshold", "0.5"),
+                       ("tumor_volume_ml", "2.16")):
+        seg.SetAttribute(f"LungAI.{key}", value)                     # an old scene just opened: read as they are
+    note = nodes.review_note(seg, "Tumor")
+    assert "(reason not recorded (scene of an older version), confidence 0.80): check and correct it" in note, note
+    assert "low confidence" not in note
+    seg.SetAttribute("LungAI.confidence", "0.35")
+    assert "(low confidence, confidence 0.35): check and correct it" in nodes.review_note(seg, "Tumor")
+
+
+def _set_box(seg_node, segment_id, volume_node, half):
+    """Overwrite the segment's labelmap in place (as Segment Editor does: its tags stay) with a cube of side
+    2 * half + 1 voxels around the CT's centre."""
+    import slicer
+
+    from lungai import mrml
+
+    ct = mrml.image_from_volume_node(volume_node)
+    mask = sitk.Image(ct.GetSize(), sitk.sitkUInt8)
+    mask.CopyInformation(ct)
+    c = [n // 2 for n in ct.GetSize()]
+    mask[c[0] - half:c[0] + half + 1, c[1] - half:c[1] + half + 1, c[2] - half:c[2] + half + 1] = 1
+    scene = volume_node.GetScene()
+    label = mrml.volume_node_from_image(scene, mask, "__box", labelmap=True, display=False)
+    try:
+        image = slicer.vtkSlicerSegmentationsModuleLogic.CreateOrientedImageDataFromVolumeNode(label)
+        slicer.vtkSlicerSegmentationsModuleLogic.SetBinaryLabelmapToSegment(
+            image, seg_node, segment_id, slicer.vtkSlicerSegmentationsModuleLogic.MODE_REPLACE)
+    finally:
+        scene.RemoveNode(label)
+
+
+def test_a_flagged_segment_corrected_by_the_expert_is_no_longer_flagged(load_module, mrml_scene, tmp_path):
+    """QA: a tumour flagged for review that the expert corrected in Segment Editor (27 -> 125 voxels) still warned
+    "flagged for expert review ... check and correct it" forever, its tags saying 1.29 ml.  The tags record the outline
+    they describe; a segment edited since says so ("edited after Lung AI Segmentation ..."), no longer flagged.  The
+    same outline in Slicer's other storage (a shared labelmap, a saved and reloaded .seg.nrrd) is no edit."""
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    a = _small_ct(mrml_scene, "patient A", (20, 20, 10), (0.0, 0.0, 0.0))
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.mode, p.seedPoints = "seed", mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "F")
+    p.seedPoints.AddControlPoint(-40.0, -40.0, 25.0)
+    p.inputVolume = a
+    _fake_segment_run(logic, p, 0.35, tmp_path, needs_review=True, review_reasons=["low confidence"],
+                      tumor_volume_ml=1.29)
+    seg = p.outputSegmentation
+    radiomics = load_module("LungRadiomics").LungRadiomicsLogic
+    assert "check and correct it" in nodes.review_note(seg, "Tumor")
+    # the same outline, stored otherwise: another segment sharing its labelmap, saved and reloaded
+    other = sitk.Image(_tumour_mask(a))
+    other[1:4, 1:4, 1:3] = 1
+    other[8:13, 8:13, 4:7] = 0
+    mrml.mask_to_segment(mrml_scene, other, "Right lung", seg_node=seg)
+    segmentation = seg.GetSegmentation()
+    tumour_id = segmentation.GetSegmentIdBySegmentName("Tumor")
+    segmentation.CollapseBinaryLabelmaps(False)
+    assert segmentation.GetNumberOfLayers() == 1 and segmentation.GetSegment(tumour_id).GetLabelValue() != 0
+    assert "check and correct it" in nodes.review_note(seg, "Tumor")
+    assert "edited" not in nodes.tumour_result(seg, "Tumor")
+    path = mrml.save_scene(mrml_scene, tmp_path / "scene.mrb")
+    again = mrml.load_scene(path, tmp_path / "unpacked")
+    seg2 = again.GetFirstNodeByName("patient A tumour")
+    assert "check and correct it" in nodes.review_note(seg2, "Tumor")
+    # the expert's correction
+    segment_id = seg2.GetSegmentation().GetSegmentIdBySegmentName("Tumor")
+    _set_box(seg2, segment_id, again.GetFirstNodeByName("patient A"), 2)
+    result = nodes.tumour_result(seg2, "Tumor")
+    assert result["edited"] is True and result["confidence"] == 0.35 and result["tumor_volume_ml"] == 1.29
+    note = nodes.review_note(seg2, "Tumor")
+    assert note == ("the segment 'Tumor' of patient A tumour was edited after Lung AI Segmentation (its confidence "
+                    "0.35 described the original outline)"), note
+    assert "check and correct it" not in nodes.tumour_segment_choice(seg2)
+    assert "edited after Lung AI Segmentation" in nodes.tumour_segment_choice(seg2)
+    assert not any("check and correct it" in n for n in radiomics.reviewNotes(seg2, ["Tumor"]))
+
+
+def test_a_bar_in_a_tag_value_survives_a_saved_scene(load_module, mrml_scene, tmp_path):
+    """QA: a .seg.nrrd stores a segment's tags as "key:value|key:value": a model folder named "lungai|v2" came back
+    as "lungai" after a reload.  Tag values are written with "|" escaped."""
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    a = _small_ct(mrml_scene, "patient A", (20, 20, 10), (0.0, 0.0, 0.0))
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.mode, p.seedPoints = "seed", mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "F")
+    p.seedPoints.AddControlPoint(-40.0, -40.0, 25.0)
+    p.inputVolume = a
+    _fake_segment_run(logic, p, 0.35, tmp_path, needs_review=True, review_reasons=["a|b 50%7C", "cut: top"],
+                      model="/models/lungai|v2 100%")
+    path = mrml.save_scene(mrml_scene, tmp_path / "scene.mrb")
+    seg2 = mrml.load_scene(path, tmp_path / "unpacked").GetFirstNodeByName("patient A tumour")
+    result = nodes.tumour_result(seg2, "Tumor")
+    assert result["model"] == "lungai|v2 100%" and result["review_reasons"] == ["a|b 50%7C", "cut: top"], result
+    assert result["needs_review"] and result["confidence"] == 0.35 and "edited" not in result
 
 
 def _tumour_mask(volume_node):

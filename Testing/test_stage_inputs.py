@@ -65,7 +65,7 @@ def test_drop_label_and_stage_from_match_a_header_with_spaces(tmp_path):
     c = load_cohort(tmp_path / "ehr.csv", label="stage", drop_columns=["Histology"])
     assert "Histology " not in c.ehr.columns and c.report["dropped_columns"] == ["Histology "]
     assert c.report["unknown_drop_columns"] == []
-    c = load_cohort(tmp_path / "ehr.csv", label=" stage", stage_from=["T ", "N", " M"])
+    c = load_cohort(tmp_path / "ehr.csv", label=" stage", stage_from=["T ", "N", " M"], drop_columns=[" stage"])
     assert sorted(set(c.labels)) == ["I", "III-IV"] and len(c.ids) == len(ids)
 
 

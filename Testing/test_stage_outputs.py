@@ -102,3 +102,17 @@ def test_another_stage_commands_folder_is_named_not_taken_for_an_older_lungais(t
     with pytest.raises(InputError) as err:
         check_output_dir(tmp_path / "old", "predict")
     assert "older than the marker file .lungai-stage-predict" in err.value.fix
+
+
+def test_the_same_seed_gives_byte_identical_model_files(paths, model, tmp_path):
+    """skops files too (baselines, EHR encoder): written with lungai.model_files.dump_skops, not skops' own dump,
+    whose zip members are named after Python id()s and stamped with the time."""
+    import time
+
+    time.sleep(2.1)                                                  # another zip timestamp, had it been kept
+    again = tmp_path / "again"
+    assert _cli(["train", "--ehr", paths["ehr"], "--rna", paths["rna"], "--label", "stage", "-o", again, *FAST]) == 0
+    skops = sorted(p.name for p in model.glob("*.skops"))
+    assert "ehr_encoder.skops" in skops and "baseline_logreg.skops" in skops
+    for name in skops + ["fusion.safetensors", "stage_model.json"]:
+        assert (model / name).read_bytes() == (again / name).read_bytes(), name

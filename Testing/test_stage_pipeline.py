@@ -132,13 +132,31 @@ def test_grad_cam_is_a_volume_on_the_input_ct_grid(cohort, trained):
     assert points.shape == (len(cohort.ids), 2) and np.isfinite(points).all()
 
 
+def test_grad_cam_of_a_confident_prediction_explains_the_class_logit_and_a_blank_map_is_said(cohort, trained):
+    import copy
+
+    confident = copy.deepcopy(trained)
+    with torch.no_grad():                       # a saturated softmax (p = 1.0): its gradient is exactly 0
+        confident.model.head[-1].weight.mul_(1e4)
+        confident.model.head[-1].bias.mul_(1e4)
+    with_ct = [i for i in cohort.ids if i in cohort.ct][:6]
+    assert (confident.predict_proba(cohort.subset(with_ct)).max(1) == 1.0).all()
+    maxima = [sitk.GetArrayFromImage(explain.grad_cam(confident, cohort, pid)[0]).max() for pid in with_ct]
+    assert sum(m > 0.5 for m in maxima) >= 3    # Grad-CAM of the logit: not blank because the model is sure
+    assert max(maxima) <= 1.0 + 1e-6
+    blank = sitk.Image(4, 4, 4, sitk.sitkFloat32)
+    assert explain.empty_cam_note(blank, "II").startswith("Grad-CAM: no positive CT evidence for class II")
+    blank[1, 1, 1] = 0.5
+    assert explain.empty_cam_note(blank, "II") is None
+
+
 def _cli(args):
     from lungai.cli import main
 
     return main(["stage"] + [str(a) for a in args])
 
 
-def test_cli_cv_train_validate_predict(tmp_path, paths, capsys):
+def test_cli_cv_train_validate_predict(tmp_path, paths, capsys, monkeypatch):
     data = ["--ehr", paths["ehr"], "--rna", paths["rna"], "--ct", paths["ct"]]
     fast = ["--epochs", 5, "--top-k", 20, "--neighbours", 3]
     assert _cli(["cv", *data, "--label", "stage", "-o", tmp_path / "cv", "--folds", 2, "--inner-folds", 1, *fast]) == 0
@@ -178,6 +196,14 @@ def test_cli_cv_train_validate_predict(tmp_path, paths, capsys):
                  "--explain"]) == 0                 # no CT given: no empty gradcam/ folder, a note instead
     assert not (tmp_path / "pred2" / "gradcam").exists()
     assert "no Grad-CAM written: no patient was given a CT" in capsys.readouterr().err
+    if len(m):                                      # an all-zero map is said: console and the patient's notes
+        real = explain.grad_cam
+        monkeypatch.setattr(explain, "grad_cam", lambda *a, **k: (real(*a, **k)[0] * 0.0, "II"))
+        assert _cli(["predict", "--model", tmp_path / "model", "--ehr", tmp_path / "new_ehr.csv", "--ct",
+                     tmp_path / "new_manifest.csv", "-o", tmp_path / "pred3", "--explain"]) == 0
+        assert "note: 1 of 1 Grad-CAM map(s) are 0 everywhere" in capsys.readouterr().err
+        notes = pd.read_csv(tmp_path / "pred3" / "predictions.csv", keep_default_na=False).notes.tolist()
+        assert notes[0].startswith("Grad-CAM: no positive CT evidence for class II") and notes[1] == ""
 
 
 def test_cli_bad_inputs_exit_2_with_a_fix(tmp_path, paths, capsys):

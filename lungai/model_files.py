@@ -2,20 +2,25 @@
 
 No pickle anywhere.  The formats a lungai model folder may hold:
 
-* **JSON** (model cards, configs): plain data, read with :func:`json.loads`.
+* **JSON** (model cards, configs): plain data, read with :func:`read_json`, which turns a truncated or
+  edited file (not JSON, or JSON that is not an object) into a clear :class:`~lungai.errors.InputError`.
 * **safetensors** (torch weights, gene statistics, graphs): only tensors, no code.  Read with
   :func:`load_safetensors`, which turns a file that is not safetensors (e.g. a pickled
-  ``torch.save`` file renamed) into a clear :class:`~lungai.errors.InputError`.
+  ``torch.save`` file renamed) into a clear :class:`~lungai.errors.InputError`, and refuses weights
+  holding NaN or infinite values (:func:`check_finite`): such a network predicts nothing usable
+  (a segmentation would find "no tumour", silently).
 * **skops** (scikit-learn pipelines): a zip of a JSON schema and arrays.  Read with
   :func:`load_skops`: every type the file names outside skops' own default-trusted set
   (scikit-learn estimators, numpy/scipy containers) must be on the caller's **explicit list of
   exact type names** (:data:`SKLEARN_EXTRA_TYPES` holds the ones lungai's models need);
   anything else (``builtins.exec``, ``builtins.eval``, ``os.system`` ...) is refused before the
-  file is loaded.  Matching is by exact name, never by prefix.
+  file is loaded.  Matching is by exact name, never by prefix.  Written with :func:`dump_skops`, which makes the
+  file's bytes depend only on the object (the same model gives the same file).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from lungai.errors import InputError
@@ -29,6 +34,74 @@ SKLEARN_EXTRA_TYPES = (
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",     # MLPClassifier (adam)
     "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",      # MLPClassifier (sgd)
 )
+
+
+def dump_skops(obj, path, compresslevel: int | None = None) -> Path:
+    """Write ``obj`` with ``skops.io.dumps`` into ``path`` (deflated zip), byte-identical for identical objects.
+
+    skops names the arrays' files and the ``__id__`` of shared objects after Python's ``id()`` (memory addresses,
+    other in every run) and stamps the zip members with the time: the zip is rewritten with every ``__id__`` and file
+    renamed by its first appearance in the schema (``1``, ``2`` ...; the references to them renamed alike, so
+    loading is unchanged), the members in that order and a fixed timestamp (1980-01-01); the padding bytes of
+    structured arrays (a tree's nodes), left uninitialised by numpy, are zeroed."""
+    import io
+    import json
+    import zipfile
+
+    import skops.io as sio
+
+    with zipfile.ZipFile(io.BytesIO(sio.dumps(obj))) as src:
+        members = {name: src.read(name) for name in src.namelist()}
+    schema = json.loads(members.pop("schema.json"))
+    ids, files = {}, {}
+
+    def rename(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "__id__" and isinstance(value, int) and not isinstance(value, bool):
+                    node[key] = ids.setdefault(value, len(ids) + 1)       # 0 would not be memoised: from 1
+                elif key == "file" and isinstance(value, str) and value in members:
+                    node[key] = files.setdefault(value, f"{len(files) + 1}{Path(value).suffix}")
+                else:
+                    rename(value)
+        elif isinstance(node, list):
+            for value in node:
+                rename(value)
+
+    rename(schema)
+    for name in files:
+        if name.endswith(".npy"):
+            members[name] = _zero_padding(members[name])
+    unnamed = sorted(set(members) - set(files))
+    if unnamed:   # a file the schema does not name: nothing to rename it after (never so for skops' own files)
+        raise RuntimeError(f"skops wrote files its schema does not name: {unnamed[:5]}")
+    path = Path(path)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as out:
+        for name, data in [("schema.json", json.dumps(schema, indent=2).encode("utf-8"))] + \
+                          [(new, members[old]) for old, new in files.items()]:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type, info.external_attr, info.create_system = zipfile.ZIP_DEFLATED, 0o644 << 16, 3
+            out.writestr(info, data, compresslevel=compresslevel)
+    return path
+
+
+def _zero_padding(npy: bytes) -> bytes:
+    """The ``.npy`` bytes of an array of a structured dtype with the padding between its fields zeroed (numpy leaves
+    it uninitialised: any bytes, other in every run); other arrays as they are."""
+    import io
+
+    import numpy as np
+
+    array = np.load(io.BytesIO(npy), allow_pickle=False)
+    if array.dtype.names is None or array.dtype.itemsize == sum(array.dtype.fields[n][0].itemsize
+                                                                  for n in array.dtype.names):
+        return npy
+    clean = np.zeros(array.shape, array.dtype)           # zeroed memory, padding included
+    for name in array.dtype.names:
+        clean[name] = array[name]
+    buffer = io.BytesIO()
+    np.save(buffer, clean, allow_pickle=False)
+    return buffer.getvalue()
 
 
 def load_skops(path, trusted=SKLEARN_EXTRA_TYPES, what: str = "model file",
@@ -51,9 +124,42 @@ def load_skops(path, trusted=SKLEARN_EXTRA_TYPES, what: str = "model file",
     return sio.load(path, trusted=list(untrusted))
 
 
-def load_safetensors(path, what: str = "model weights") -> dict:
+WEIGHTS_FIX = "use the model folder exactly as lungai wrote it, or retrain"
+
+
+def read_json(path, fix: str, what: str = "model description") -> dict:
+    """The JSON object in ``path`` (a model folder's model.json / stage_model.json ...); a file that is not
+    readable JSON (truncated, edited) or holds JSON that is not an object raises :class:`InputError` naming it."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:        # truncated or edited: JSONDecodeError is a ValueError
+        raise InputError(f"{path} is not readable JSON ({exc})", fix) from None
+    except OSError as exc:
+        raise InputError(f"{path} cannot be read ({exc.strerror or exc})", fix) from None
+    if not isinstance(doc, dict):
+        raise InputError(f"{path} holds a JSON {type(doc).__name__}, not a {what}", fix)
+    return doc
+
+
+def check_finite(tensors: dict, path, what: str = "model weights", fix: str = WEIGHTS_FIX) -> dict:
+    """``tensors`` when every floating-point value is finite; a NaN or infinite value (a diverged training run,
+    a damaged file) raises :class:`InputError` naming the file and the tensor."""
+    import torch
+
+    for name, t in tensors.items():
+        if torch.is_tensor(t) and (t.is_floating_point() or t.is_complex()):
+            bad = ~torch.isfinite(t)
+            if bool(bad.any()):
+                raise InputError(f"{what} {path}: {int(bad.sum())} of the {t.numel()} values of {name!r} are NaN or "
+                                 "infinite; a network with such weights predicts nothing usable", fix)
+    return tensors
+
+
+def load_safetensors(path, what: str = "model weights", fix: str = WEIGHTS_FIX) -> dict:
     """``{name: torch.Tensor}`` of a safetensors file; a missing or non-safetensors file (for
-    example a pickled checkpoint renamed) raises :class:`InputError`."""
+    example a pickled checkpoint renamed) or one holding NaN / infinite values (:func:`check_finite`) raises
+    :class:`InputError`."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -61,10 +167,11 @@ def load_safetensors(path, what: str = "model weights") -> dict:
     if not path.is_file():
         raise InputError(f"{what} {path} is missing", "copy the whole model folder")
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise InputError(f"{what} {path} is not a safetensors file ({exc}); lungai never loads pickled "
-                         "weights", "use the model folder exactly as lungai wrote it, or retrain") from exc
+                         "weights", fix) from exc
+    return check_finite(tensors, path, what, fix)
 
 
 def save_safetensors(tensors: dict, path) -> None:

@@ -45,10 +45,14 @@ class _TqdmProgress:
 
     def update(self, n: int = 1, message: Optional[str] = None) -> None:
         if message:
-            # a message alone (n == 0: a sub-step of a long step) is drawn now; tqdm's update(0) does not redraw
-            self._bar.set_postfix_str(message, refresh=not n)
+            self._bar.set_postfix_str(message, refresh=False)
         if n:
             self._bar.update(n)
+        if message:
+            # a message is drawn now: alone (n == 0: a sub-step of a long step) tqdm's update(0) does not redraw, and
+            # with a step tqdm's mininterval would hide it when it comes soon after the last draw (a step's last
+            # message then stayed stale on the bar while the next step ran for minutes)
+            self._bar.refresh()
 
     def close(self) -> None:
         self._bar.close()
@@ -79,6 +83,25 @@ class CallbackProgress:
             from lungai.errors import Cancelled
 
             raise Cancelled(f"{self.desc}: cancelled", "run it again to finish it")
+
+    def close(self) -> None:
+        pass
+
+
+class SubProgress:
+    """A sub-step reporter for a long step of ``progress``: ``update(n, message)`` shows ``"<prefix> <message>"`` as
+    a message-only update (``update(0, ...)``: the step count is the caller's), e.g. "fusion fold 1/5 inner 2/3 grid
+    weighted" + "epoch 40/80".  ``progress`` None: does nothing; :meth:`sub` nests a longer prefix."""
+
+    def __init__(self, progress, prefix: str = ""):
+        self.progress, self.prefix = progress, prefix.strip()
+
+    def update(self, n: int = 1, message: Optional[str] = None) -> None:
+        if self.progress is not None:
+            self.progress.update(0, " ".join(p for p in (self.prefix, message or "") if p))
+
+    def sub(self, prefix: str) -> "SubProgress":
+        return SubProgress(self.progress, f"{self.prefix} {prefix}")
 
     def close(self) -> None:
         pass

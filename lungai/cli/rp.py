@@ -31,7 +31,7 @@ def register(sub) -> None:
     t.add_argument("--outer-folds", type=int, default=5)
     t.add_argument("--inner-folds", type=int, default=3)
     t.add_argument("--threshold", type=float, default=None,
-                   help="risk threshold for sensitivity/specificity (default: training prevalence)")
+                   help="risk threshold (0-1, e.g. 0.20) for sensitivity/specificity (default: training prevalence)")
     t.add_argument("--final", default=None, help="lock this feature_set/model instead of the best AUC, e.g. all/rf")
     t.add_argument("--bootstrap", type=int, default=None, help="bootstrap models for the risk interval (30; 10 with --fast)")
     t.add_argument("--fast", action="store_true", help="small grids, fewer trees (seconds instead of minutes)")
@@ -44,7 +44,7 @@ def register(sub) -> None:
     v.add_argument("table", nargs="+", help="CSV(s) with the model's feature columns and the outcome")
     v.add_argument("-o", "--output", default=None, help="directory for external_metrics.json and plots")
     v.add_argument("--outcome", default=None, help="outcome column if named differently from training")
-    v.add_argument("--threshold", type=float, default=None, help="default: the model's threshold")
+    v.add_argument("--threshold", type=float, default=None, help="risk threshold (0-1); default: the model's")
     v.add_argument("--allow-other-radiomics-settings", action="store_true",
                    help="accept radiomic features computed with other settings than the model's (warned per patient)")
     v.set_defaults(func=run_validate)
@@ -55,7 +55,7 @@ def register(sub) -> None:
     q.add_argument("-o", "--output", required=True, help="predictions CSV")
     q.add_argument("--top", type=int, default=5, help="contributing features listed per patient")
     q.add_argument("--contributions", default=None, help="also write all Shapley values to this CSV")
-    q.add_argument("--importance-png", default=None, help="cohort-level importance plot")
+    q.add_argument("--importance-png", default=None, help="cohort-level importance plot (.png, .svg or .pdf)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--allow-other-radiomics-settings", action="store_true",
                    help="accept radiomic features computed with other settings than the model's (warned per patient)")
@@ -86,8 +86,10 @@ def run_synth(args) -> int:
 
 def run_train(args) -> int:
     from lungai.io.outputs import prepare_output_folder
+    from lungai.rp.checks import check_threshold
     from lungai.rp.training import check_model_folder, train_rp
 
+    check_threshold(args.threshold)                       # before any work
     check_model_folder(args.output, args.overwrite)       # before any work: a user's files are never replaced
     # before any work: nothing is computed in vain; the folder is made when the model is written (a run refused
     # for its inputs leaves no empty folder)
@@ -104,8 +106,10 @@ def run_train(args) -> int:
 def run_validate(args) -> int:
     from lungai.io.outputs import prepare_output_folder
     from lungai.rp.external import OWNER, VALIDATE_OUTPUTS, validate_rp
+    from lungai.rp.checks import check_threshold
     from lungai.rp.metrics import ci_text
 
+    check_threshold(args.threshold)                       # before any work
     if args.output:                                       # before any work: nothing is computed in vain,
         prepare_output_folder(args.output, owner=OWNER, owns=VALIDATE_OUTPUTS)   # a user's files are never replaced
     r = validate_rp(args.model_dir, args.table, args.output, outcome=args.outcome, threshold=args.threshold,
@@ -133,8 +137,10 @@ def run_predict(args) -> int:
 
     from lungai.errors import InputError
     from lungai.io.outputs import check_output_file_owner, prepare_output_file, recorded_output_files
+    from lungai.rp.plots import check_figure_path
     from lungai.rp.predict import OWNER, predict_rp
 
+    check_figure_path(args.importance_png, "--importance-png")             # before any work
     if args.contributions and Path(args.contributions).resolve() in {Path(p).resolve()
                                                                      for p in [*args.patients, args.output]}:
         raise InputError(f"--contributions {args.contributions} is the patients table or the output",

@@ -358,12 +358,33 @@ def check_train_output(out, keep=()) -> None:
         check_settings(out / "checkpoints", {})   # InputError when it is not (lungai.seg.settings.foreign_checkpoints)
     if not out.is_dir() or (out / MODEL_JSON).is_file() or (out / "checkpoints").is_dir():
         return
-    arrays = {Path(a).resolve() for a in keep if a}
-    other = sorted(p.name for p in out.iterdir() if not p.name.startswith(".") and p.resolve() not in arrays)
+    other = _other_entries(out, keep, 6)
     if other:
-        shown = ", ".join(other[:5]) + (f" and {len(other) - 5} more" if len(other) > 5 else "")
+        shown = ", ".join(sorted(other[:5])) + (" and more" if len(other) > 5 else "")
         raise InputError(f"-o {out} is not empty ({shown}) and holds no train-seg model or checkpoints",
                          "give a new (or empty) folder for the model, e.g. -o my_model")
+
+
+def _other_entries(out, keep, most: int) -> list:
+    """The names of at most ``most`` entries of folder ``out`` that are neither hidden nor one of the files ``keep``
+    (compared resolved; a plain entry's resolved path is the resolved folder's and its name, so only links are
+    resolved).  Stops at the ``most``-th: the Slicer panel checks -o on every change of its inputs, and a folder of
+    thousands of files must not take seconds.  OSError when the folder cannot be read."""
+    import itertools
+    import os
+    from pathlib import Path
+
+    arrays = {Path(a).resolve() for a in keep if a}
+    folder = Path(out).resolve() if arrays else None
+
+    def kept(entry) -> bool:
+        if not arrays:
+            return False
+        return (Path(entry.path).resolve() if entry.is_symlink() else folder / entry.name) in arrays
+
+    with os.scandir(out) as entries:
+        return [entry.name for entry in itertools.islice(
+            (e for e in entries if not e.name.startswith(".") and not kept(e)), most)]
 
 
 def _check_own_model(out) -> None:

@@ -108,17 +108,52 @@ def inputs_change(recorded: dict | None, current: dict) -> str | None:
         old, new = recorded.get(what), current.get(what)
         if old != new:
             parts.append(f"{name} added" if not old else f"{name} removed" if not new else f"{name} changed")
+    if recorded.get("ct_orientation") != current.get("ct_orientation"):
+        parts.append(f"a CT stored in {current.get('ct_orientation') or 'LPS'} order, whose radiomics an older lungai "
+                     "computed on the array as stored (values differ; now in LPS axial order)")
     if recorded.get("resampling_revision") != current.get("resampling_revision"):
         parts.append("computed with the pyradiomics resampling of an older lungai (before 0.2.0; values differ)")
     return ", ".join(parts) or None
 
 
+def ct_orientation(job) -> str | None:
+    """The order the job's CT series is read in ("LPS" for axial slices of an upright patient, "SAR" sagittal ...:
+    :func:`lungai.io.geometry.orientation_of` of the image ITK reads: its rows, columns and the slice normal), from
+    one slice's ImageOrientationPatient; None when it cannot be told.  A CT stored in another order than LPS is
+    recorded in the patient's inputs (``ct_orientation``): its radiomics from an older lungai (computed on the array
+    as stored, not in LPS axial order) is redone; results of LPS CTs are kept."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from lungai.dicom.discover import _header
+
+    try:
+        named = (job.inputs.get("ct") or {}).get("files") or []
+        if job.ct_files:
+            first = job.ct_files[0]
+        elif named and (Path(job.ct_folder) / named[0][0]).is_file():    # a slice of the series, no folder scan
+            first = Path(job.ct_folder) / named[0][0]
+        else:
+            from lungai.io.read import dicom_series_files
+
+            first = dicom_series_files(job.ct_folder, job.ct_series_uid or None)[0]
+        iop = np.asarray([float(v) for v in _header(Path(first)).ImageOrientationPatient])
+        direction = np.column_stack([iop[:3], iop[3:], np.cross(iop[:3], iop[3:])])   # ITK: slices along the normal
+        return sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(direction.flatten().tolist())
+    except Exception:  # noqa: BLE001 - unreadable here: the patient's run reports it
+        return None
+
+
 AUTO_LUNGS = "automatic (lungai.lungs, RT lung definition)"
 UNREADABLE_RTSTRUCT = "an unreadable file may be its RTSTRUCT (notes)"     # provenance of the lungs of segment_lungs
+
+CT_FIX = "re-export the CT series (every slice) from the PACS or planning system"
+
 
 def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     """(jobs for the patients with a CT, inventory table of every patient: what it has / lacks / will use)."""
     from lungai.dicom.discover import files_under, scan
+    from lungai.dicom.pixeldata import check_pixel_data
     from lungai.dicom.roles import dose_lungs_role, empty_note, role_notes, structure_roles
     from lungai.dicom.rtstruct import contoured_structures
     from lungai.dose.read import plan_dose_files
@@ -184,6 +219,13 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                 error = [f"RTDOSE could not be read ({type(exc).__name__}: {exc})",
                          "re-export the RTDOSE from the planning system"]
                 notes.append(error[0])
+        if st.ct is not None and not failure:
+            try:      # a CT slice cut short: named now (read_ct would take it for a missing slice), before any work
+                for f in st.ct.files:
+                    check_pixel_data(f, CT_FIX, name=f"CT slice {Path(f).name}")
+            except InputError as exc:
+                failure = [exc.problem, exc.fix]
+                notes.append(exc.problem)
         # the refusal's own reason (a FRACTION dose, DoseType ERROR, no DoseUnits ...), never a guessed one
         dose_problem = "ambiguous RTDOSEs" if len(st.rtdose or ()) > 1 else error[0] if error else ""
         not_summed = bool(error) and "DoseSummationType" in error[0]
@@ -390,6 +432,17 @@ def cohort_seg_note(note: str) -> str:
                                          "--seed-point on this CT)"))
 
 
+def remove_patient_files(folder: Path, remove_empty: bool = False) -> None:
+    """Remove cohort's own files (:data:`PATIENT_FILES`) from a patient's output folder - a link or any other file
+    there is left alone - and, with ``remove_empty``, the folder when nothing else is left in it."""
+    for name in PATIENT_FILES:
+        old = folder / name
+        if old.is_file() and not old.is_symlink():
+            old.unlink()
+    if remove_empty and folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
+        folder.rmdir()
+
+
 def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, model_dir=None,
                     max_gy: float | None = None) -> dict:
     """Everything for one patient into ``out_dir/patients/<case>/``; never raises (errors are returned).
@@ -397,6 +450,7 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     start = time.perf_counter()
     folder = Path(out_dir) / "patients" / safe_name(job.case)
+    made, finished = not folder.exists(), False
     try:
         import SimpleITK as sitk
 
@@ -408,6 +462,7 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         from lungai.radiomics.extract import edge_notes
         from lungai.radiomics.csv_output import write_csv
 
+        remove_patient_files(folder)     # an unfinished earlier run's masks (no result.json): never counted, redone
         folder.mkdir(parents=True, exist_ok=True)
         notes = list(job.notes)
         provenance = {"ct": f"DICOM series {job.ct_series_uid}"}
@@ -416,6 +471,8 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         dose_files = job.rtdose_files or ([job.rtdose] if job.rtdose else [])
         for f in dose_files:
             check_dose_matches_ct(f, job.ct_folder, job.ct_series_uid)
+        # the dose read (a truncated / implausible RTDOSE refused) before the lungs, tumour and radiomics, not after
+        dose_img = read_dose_sum(dose_files, max_gy=max_gy) if dose_files else None
         if job.ct_files:    # a series spread over several folders: all its slices, not only the first folder's
             from lungai.io.read import read_dicom_ct_files
 
@@ -449,7 +506,6 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         # no GTV but an iGTV / ITV: the dose's lungs are the lungs minus it (as dose-features --rtstruct)
         envelope, dose_masks = _dose_envelope(job, ct, mapping, provenance, notes) if dose_files else (None, None)
         if dose_files:
-            dose_img = read_dose_sum(dose_files, max_gy=max_gy)
             dose = dose_features(dose_img, ct, *_dose_masks(lungs if lungs is not None else dose_lungs, tumour, envelope),
                                  case=job.case)
             # automatic lungs: segment_lungs has said it already when it found one lung (ONE_LUNG_NOTE)
@@ -475,11 +531,15 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         tmp = folder / (RESULT + ".tmp")
         tmp.write_text(json.dumps(doc, indent=1, default=float), encoding="utf-8")
         tmp.replace(folder / RESULT)   # written last: its presence marks the patient finished
+        finished = True
         return doc
     except LungAIError as exc:
         message = str(exc)
     except Exception as exc:  # noqa: BLE001 - one broken patient must not stop the cohort
         message = f"{type(exc).__name__}: {exc}"
+    finally:     # failed or cancelled: no mask of an unfinished patient is left (the folder too when this run made it)
+        if not finished:
+            remove_patient_files(folder, remove_empty=made)
     return {"case": job.case, "patient_id": job.patient_id, "status": "failed", "error": message,
             "seconds": round(time.perf_counter() - start, 2)}
 
@@ -668,6 +728,9 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
         for job in jobs:     # a finished patient whose inputs changed since (an RTDOSE / RTSTRUCT added ...) is redone
             if revision:     # resampled by pyradiomics: a result of an older lungai's grid is redone
                 job.inputs["resampling_revision"] = revision
+            orientation = ct_orientation(job)
+            if orientation not in (None, "LPS"):    # features in LPS axial order since: an older result is redone
+                job.inputs["ct_orientation"] = orientation
             done = out / "patients" / safe_name(job.case) / RESULT
             if done.exists():
                 try:
@@ -678,10 +741,7 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
                 if change:
                     # never a stale row in the table, even when the redo fails; nor an old run's mask beside
                     # the new ones (PATIENT_FILES: cohort's own, nothing else)
-                    for name in PATIENT_FILES:
-                        old = done.parent / name
-                        if old.is_file() and not old.is_symlink():
-                            old.unlink()
+                    remove_patient_files(done.parent)
                     job.notes.append(f"inputs changed since the last run ({change}): redone")
                     print(f"note: {job.case}: inputs changed since the last run ({change}): redone")
         summary = CohortSummary(out)

@@ -8,6 +8,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from lungai.dicom.discover import has_dicm_preamble as _is_dicom    # one DICM preamble check
+from lungai.dicom.pixeldata import check_pixel_data, decode_pixels
 from lungai.errors import InputError
 from lungai.io import read_image
 from lungai.io.validate import check_slice_positions
@@ -142,6 +143,9 @@ TOTAL_DOSE_TYPES = ("PLAN", "MULTI_PLAN")
 BEAM = "BEAM"
 
 
+REEXPORT_FIX = "re-export the RTDOSE from the planning system"
+
+
 def summation_type(ds) -> str:
     """The RTDOSE header's DoseSummationType, upper case ('' when the tag is missing: not refused, not guessed)."""
     return str(getattr(ds, "DoseSummationType", "") or "").strip().upper()
@@ -212,7 +216,7 @@ def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES, max_gy: floa
     if not (np.isfinite(scaling) and scaling > 0):
         raise InputError(f"{p.name} has DoseGridScaling {ds.DoseGridScaling}, so it holds no dose: the plan's dose "
                          "was not calculated or not exported", NO_DOSE_FIX if check else NO_BEAM_DOSE_FIX)
-    arr = ds.pixel_array.astype(np.float64) * scaling
+    arr = decode_pixels(ds, p.name, REEXPORT_FIX).astype(np.float64) * scaling   # a truncated file: named, fix
     if arr.ndim == 2:
         arr = arr[None]
     units = dose_units(ds, p.name)
@@ -276,8 +280,11 @@ def plan_dose_files(paths) -> tuple[list[Path], str | None]:
         for p, header in zip(paths, headers):
             check_summation_type(header, p.name)
             check_dose_kind(header, p.name)
+            check_pixel_data(p, REEXPORT_FIX)      # a file cut short: refused now, not after the patient's work
         return paths, dropped
     files, note = _choose_plan_dose(paths, headers)
+    for p in files:
+        check_pixel_data(p, REEXPORT_FIX)
     return files, "; ".join(n for n in (dropped, note) if n) or None
 
 

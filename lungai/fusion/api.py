@@ -121,12 +121,34 @@ def usable_inputs(model, cohort: Cohort) -> tuple:
     return reduced, reduced.availability()
 
 
+def predict_with_notes(model, cohort: Cohort) -> tuple:
+    """(``model.predict_proba(cohort)``, {patient id: [notes]}): the notes of the EHR values that are not levels the
+    model was trained with (:class:`lungai.fusion.preprocess.UnseenLevelWarning`: read as a level differing only by
+    case / spaces, or treated as missing), for the per-patient ``notes`` column the panel shows.  The warnings
+    themselves are warned again, for the console."""
+    import warnings
+
+    from lungai.fusion.preprocess import UnseenLevelWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        proba = model.predict_proba(cohort)
+    notes: dict = {}
+    for w in caught:
+        if isinstance(w.message, UnseenLevelWarning):
+            for pid, texts in w.message.by_patient.items():
+                notes.setdefault(str(pid), []).extend(t for t in texts if t not in notes.get(str(pid), []))
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return proba, notes
+
+
 def predict_frame(name: str, model, cohort: Cohort) -> pd.DataFrame:
     """Per patient: the modalities used (``ehr``/``rna``/``ct``, :func:`usable_inputs`), ``model``, ``p_<class>``,
-    ``predicted`` and ``status``.  A patient with no usable modality gets no probabilities (NaN, empty
-    ``predicted``) and a ``status`` that says so, never the model's prior dressed up as a prediction."""
+    ``predicted``, ``status`` and ``notes`` (EHR values not seen in training, :func:`predict_with_notes`).  A patient
+    with no usable modality gets no probabilities (NaN, empty ``predicted``) and a ``status`` that says so, never the
+    model's prior dressed up as a prediction."""
     reduced, av = usable_inputs(model, cohort)
-    proba = model.predict_proba(reduced)
+    proba, notes = predict_with_notes(model, reduced)
     df = av.reset_index()
     df["model"] = name
     for k, c in enumerate(model.classes):
@@ -134,6 +156,7 @@ def predict_frame(name: str, model, cohort: Cohort) -> pd.DataFrame:
     df["predicted"] = [model.classes[k] for k in np.argmax(proba, axis=1)]
     none = ~av.any(axis=1).to_numpy()
     df["status"] = np.where(none, NOT_COMPUTED, "computed")
+    df["notes"] = ["; ".join(notes.get(str(pid), [])) for pid in df["patient_id"]]
     if none.any():
         df.loc[none, [f"p_{c}" for c in model.classes]] = np.nan
         df["predicted"] = df["predicted"].astype(object)

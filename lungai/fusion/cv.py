@@ -13,7 +13,9 @@ inside the folds.
 
 from __future__ import annotations
 
+import functools
 import itertools
+import warnings
 from typing import Callable, Optional
 
 import numpy as np
@@ -23,6 +25,8 @@ from lungai.fusion.baseline import KINDS, BaselinePipeline
 from lungai.fusion.data import Cohort
 from lungai.fusion.metrics import scores, summarise
 from lungai.fusion.pipeline import FusionConfig, FusionPipeline
+from lungai.fusion.preprocess import UnseenLevelWarning
+from lungai.progress import SubProgress
 
 FUSION_GRID = {"fusion": ["concat", "weighted"]}
 BASELINE_GRIDS = {"logreg": {"C": [0.01, 0.1, 1.0]}, "forest": {"min_leaf": [1, 5]},
@@ -91,16 +95,44 @@ def make_model(kind: str, classes, params: dict, config: FusionConfig, seed: int
                             **params)
 
 
+def _fit(model, cohort: Cohort, progress=None):
+    """``model.fit(cohort)``, a fusion network's with ``progress`` (a :class:`lungai.progress.SubProgress`: its
+    epochs are posted, "... epoch 40/80"); ``progress`` first shows what is being fitted."""
+    if progress is not None:
+        progress.update(0)
+    if isinstance(model, FusionPipeline):
+        return model.fit(cohort, progress=progress)
+    return model.fit(cohort)
+
+
+def _grid_text(point: dict) -> str:
+    """A grid point in a progress message: "weighted" (a fusion type), "C=0.1"."""
+    return " ".join(str(v) if k == "fusion" else f"{k}={v}" for k, v in point.items())
+
+
+def _fold_levels_quiet(fn):
+    """Inside CV a text level of a rare value is often absent from a training fold: expected, not a new cohort's
+    surprise, so :class:`UnseenLevelWarning` is not shown there (the value is treated as missing all the same)."""
+    @functools.wraps(fn)
+    def quiet(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UnseenLevelWarning)
+            return fn(*args, **kwargs)
+    return quiet
+
+
 def _split(y: np.ndarray, k: int, seed: int):
     from sklearn.model_selection import StratifiedKFold
 
     return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
 
 
+@_fold_levels_quiet
 def select_params(kind, cohort: Cohort, classes, grid, config, inner_folds: int, seed: int,
-                  need_score: bool = False) -> tuple:
+                  need_score: bool = False, progress=None) -> tuple:
     """(best grid point, its mean inner macro-F1 or None).  The inner CV runs when the grid has more
-    than one point, or when ``need_score`` (the score takes part in choosing among models)."""
+    than one point, or when ``need_score`` (the score takes part in choosing among models).  ``progress``: a
+    :class:`lungai.progress.SubProgress` ("fusion fold 1/5"), each fit posted ("... inner 2/3 grid weighted")."""
     points = grid_points(grid)
     if len(points) == 1 and not need_score:
         return points[0], None
@@ -114,10 +146,12 @@ def select_params(kind, cohort: Cohort, classes, grid, config, inner_folds: int,
                          "(--label-groups) or add patients")
     splits = _split(y, inner_folds, seed + 1)
     best, best_f1 = points[0], -1.0
+    sub = progress if progress is not None else SubProgress(None)
     for p in points:
         f1s = []
-        for tr, te in splits:
-            model = make_model(kind, classes, p, config, seed).fit(cohort.subset([cohort.ids[i] for i in tr]))
+        for k, (tr, te) in enumerate(splits):
+            where = sub.sub(f"inner {k + 1}/{inner_folds}" + (f" grid {_grid_text(p)}" if p else ""))
+            model = _fit(make_model(kind, classes, p, config, seed), cohort.subset([cohort.ids[i] for i in tr]), where)
             f1s.append(scores(y[te], model.predict_proba(cohort.subset([cohort.ids[i] for i in te])),
                               len(classes))["macro_f1"])
         if np.mean(f1s) > best_f1 + 1e-9:
@@ -143,7 +177,7 @@ def select_model(cohort: Cohort, classes, models: dict, inner_folds: int = 3, se
     params, inner = {}, {}
     for name, (kind, config, grid) in models.items():
         params[name], inner[name] = select_params(kind, cohort, classes, grid, config, inner_folds, seed,
-                                                  need_score=len(models) > 1)
+                                                  need_score=len(models) > 1, progress=SubProgress(progress, name))
         if progress is not None:
             progress.update(1, f"{name}: inner macro-F1 "
                                f"{'n/a' if inner[name] is None else format(inner[name], '.3f')}")
@@ -151,6 +185,7 @@ def select_model(cohort: Cohort, classes, models: dict, inner_folds: int = 3, se
             "inner_macro_f1": inner}
 
 
+@_fold_levels_quiet
 def cross_validate(cohort: Cohort, models: dict, folds: int = 5, inner_folds: int = 3, seed: int = 0,
                    progress=None, on_fold: Optional[Callable] = None, select: tuple = ()) -> dict:
     """``models``: name -> (kind "fusion" or a baseline kind, FusionConfig, grid or None).
@@ -175,12 +210,14 @@ def cross_validate(cohort: Cohort, models: dict, folds: int = 5, inner_folds: in
         for f, (tr, te) in enumerate(splits):
             train = cohort.subset([cohort.ids[i] for i in tr])
             test = cohort.subset([cohort.ids[i] for i in te])
+            where = SubProgress(progress, f"{name} fold {f + 1}/{folds}")
             if inner_folds > 1:
                 params, score = select_params(kind, train, classes, grid, config, inner_folds, seed,
-                                              need_score=name in select)
+                                              need_score=name in select, progress=where)
             else:
                 params, score = grid_points(grid)[0], None
-            model = make_model(kind, classes, params, config, seed).fit(train)
+            model = _fit(make_model(kind, classes, params, config, seed), train,
+                         where.sub("refit" + (f" {_grid_text(params)}" if params else "")))
             oof[te] = model.predict_proba(test)
             fold_scores[name].append(scores(y[te], oof[te], len(classes)))
             chosen.append(params)
@@ -222,7 +259,8 @@ def fit_selected(cohort: Cohort, classes, models: dict, inner_folds: int = 3, se
                "inner_macro_f1": {n: None for n in models}}
     fitted = {}
     for name, (kind, config, _) in models.items():
-        fitted[name] = make_model(kind, classes, sel["params"][name], config, seed).fit(cohort)
+        fitted[name] = _fit(make_model(kind, classes, sel["params"][name], config, seed), cohort,
+                            SubProgress(progress, f"{name} on all {len(cohort.ids)} patients"))
         if progress is not None:
             progress.update(1, f"{name} fitted on all {len(cohort.ids)} patients")
     record = {"selected": sel["selected"], "inner_folds": inner_folds if compare else None,

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,7 +118,8 @@ def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
         if r == 0 and c == 0:
             raise InputError(
                 "no RNA sample ID joins a patient ID: rows look like "
-                f"{sorted(rows)[:3]}, columns like {sorted(cols)[:3]}, patients like {sorted(ids)[:3]}",
+                f"{sorted(rows)[:3]}, columns like {sorted(cols)[:3]}, patients like {sorted(ids)[:3]}"
+                + leading_zero_hint(rows | cols, ids),
                 "use the same patient IDs in the RNA matrix (as row or column names) and the EHR table")
         transpose = c > r
     elif genes is not None:
@@ -257,9 +259,11 @@ class Cohort:
 def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_column: Optional[str] = None,
                 drop_columns: Sequence[str] = (), label_groups: Optional[dict] = None,
                 stage_from: Optional[Sequence[str]] = None, require_label: bool = True,
-                ct_label: Optional[int] = None) -> Cohort:
+                ct_label: Optional[int] = None, check_leaks: bool = True) -> Cohort:
     """Load and join by patient ID.  With labels, the cohort is the EHR patients with a label.  ``ct_label``: the
-    tumour's label in the CT manifest's masks where its ``label`` column does not give one."""
+    tumour's label in the CT manifest's masks where its ``label`` column does not give one.  ``check_leaks`` (for
+    training: cv / train): a copy of the label among the EHR columns is refused (:func:`check_label_leaks`); a
+    locked model's features are its own, so validate / predict pass False."""
     ehr_df = load_ehr(ehr, id_column) if ehr else None
     ct_map = load_ct_manifest(ct, label=ct_label) if ct else {}
     known = set(ehr_df.index) if ehr_df is not None else set(ct_map)
@@ -276,6 +280,12 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
         stage_from = [column_named(ehr_df, c) for c in stage_from]
         derived = derive_stage(ehr_df, *stage_from)
         name = label or "stage_group"
+        if check_leaks and label is not None and label in ehr_df.columns and label not in drop_columns:
+            raise InputError(f"with --stage-from the label is derived (from {', '.join(map(repr, stage_from))}); "
+                             f"{label!r} is a column of the EHR table: it would stay a feature, and a stage column "
+                             "leaks the answer",
+                             f"drop it (--drop {str(label).strip()!r}) or choose another --label name (e.g. "
+                             "stage_group) for the derived stage")
         ehr_df = ehr_df.drop(columns=list(stage_from))
         labels = clean_labels(derived.rename(name))
     elif label:
@@ -289,6 +299,8 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
     drop = [c for c in drop_columns if c in ehr_df.columns]
     unknown_drop = [c for c in drop_columns if c not in ehr_df.columns]
     ehr_df = ehr_df.drop(columns=drop)
+    if check_leaks and labels is not None:
+        check_label_leaks(ehr_df, labels, "the derived stage" if stage_from else f"the label {labels.name!r}")
 
     report = {"dropped_columns": drop, "unknown_drop_columns": unknown_drop}
     if labels is not None:
@@ -328,6 +340,45 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
     if labels is not None:
         report["class_counts"] = {str(k): int(v) for k, v in labels.value_counts().sort_index().items()}
     return cohort
+
+
+LEAK_SHARE = 0.95     # an EHR column equal to the label for at least this share of the patients is a copy of it
+LEAK_KAPPA = 0.8      # ... and beyond chance (Cohen's kappa): two rare yes/no columns agree mostly by chance
+
+
+def label_copies(ehr: pd.DataFrame, labels: pd.Series) -> dict:
+    """{column: share} of the EHR columns whose values equal the label (stages compared as
+    :func:`~lungai.fusion.labels.stage_spelling` spells them, other text case- and space-insensitively) for at least
+    :data:`LEAK_SHARE` of the patients having both - beyond chance (Cohen's kappa >= :data:`LEAK_KAPPA`) and for at
+    least 5 patients: a copy of the label, a feature that gives the answer away."""
+    from sklearn.metrics import cohen_kappa_score
+
+    from lungai.fusion.labels import stage_spelling
+
+    def norm(v):          # "Stage IIIA" = "3A" = "IIIA"; "Stage III-IV" = "III-IV"; "Yes" = "yes"
+        return stage_spelling(v) or re.sub(r"^STAGE\s*", "", " ".join(str(v).split()).upper())
+
+    lab = labels.dropna().map(norm)
+    out = {}
+    for col in ehr.columns:
+        s = ehr[col].reindex(lab.index).dropna()
+        if len(s) < max(5, len(lab) // 2):
+            continue
+        mine, theirs = s.map(norm), lab.reindex(s.index)
+        share = float((mine == theirs).mean())
+        if share >= LEAK_SHARE and theirs.nunique() > 1 and cohen_kappa_score(mine, theirs) >= LEAK_KAPPA:
+            out[col] = share
+    return out
+
+
+def check_label_leaks(ehr: pd.DataFrame, labels: pd.Series, what: str = "the label") -> None:
+    """Refuse EHR columns that are copies of the label (:func:`label_copies`), naming them and the --drop that
+    leaves them out: as features they give the answer away (CV macro-F1 / AUC near 1.0)."""
+    copies = label_copies(ehr, labels)
+    if copies:
+        text = ", ".join(f"{c!r} ({100 * v:.0f} % of the patients)" for c, v in copies.items())
+        raise InputError(f"EHR column(s) equal to {what}: {text}; as features they would leak the answer (scores "
+                         "near 1.0)", "leave them out: " + " ".join(f"--drop {str(c).strip()!r}" for c in copies))
 
 
 def availability_text(cohort: Cohort) -> str:

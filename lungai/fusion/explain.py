@@ -3,8 +3,9 @@
 - :func:`gene_shapley` - Shapley values of the gene inputs (captum ``GradientShap``, an expected-
   gradients approximation of SHAP values; exact sampling over thousands of genes is too slow on a CPU),
   per patient and summarised over the cohort (mean |value|): the top genes with their values.
-- :func:`grad_cam` - 3D Grad-CAM (captum ``LayerGradCam``) on the CT branch's deepest convolution,
-  upsampled to the crop and resampled onto the input CT grid: a volume aligned with the CT.
+- :func:`grad_cam` - 3D Grad-CAM (captum ``LayerGradCam``) of the class logit on the CT branch's deepest
+  convolution, upsampled to the crop and resampled onto the input CT grid: a volume aligned with the CT
+  (an all-zero map is said, :func:`empty_cam_note`).
 - :func:`tsne_points` - t-SNE (scikit-learn) of the fused embeddings.
 """
 
@@ -30,6 +31,15 @@ def _probs(model):
         return torch.softmax(model(ehr, genes, ct, avail), dim=1)
 
     return by_genes, by_ct
+
+
+def _logits_by_ct(model):
+    """The network's class scores before the softmax, as a function of the CT input (Grad-CAM's target, as in
+    Selvaraju et al.): the softmax of a confident prediction saturates, its gradient vanishes and the map is 0."""
+    def by_ct(ct, ehr, genes, avail):
+        return model(ehr, genes, ct, avail)
+
+    return by_ct
 
 
 @contextlib.contextmanager
@@ -109,7 +119,8 @@ def top_genes_cohort(shap: pd.DataFrame, k: int = 10) -> pd.DataFrame:
 
 
 def grad_cam(pipe: FusionPipeline, cohort: Cohort, patient_id: str, target=None) -> tuple:
-    """(Grad-CAM image on the patient's CT grid in [0, 1], explained class name)."""
+    """(Grad-CAM image on the patient's CT grid in [0, 1], explained class name).  The map explains the class logit
+    (standard Grad-CAM); it is all 0 where no CT region speaks for the class (:func:`empty_cam_note`)."""
     from captum.attr import LayerAttribution, LayerGradCam
 
     if "ct" not in pipe.modalities:
@@ -123,15 +134,26 @@ def grad_cam(pipe: FusionPipeline, cohort: Cohort, patient_id: str, target=None)
     with torch.no_grad():
         logits = model(a["ehr"], a["genes"], a["ct"], a["avail"])
     cls = int(logits.argmax(1)) if target is None else pipe.classes.index(target)
-    _, by_ct = _probs(model)
-    cam = LayerGradCam(by_ct, model.encoders["ct"].last_conv)
+    cam = LayerGradCam(_logits_by_ct(model), model.encoders["ct"].last_conv)
     attr = cam.attribute(a["ct"], target=cls, additional_forward_args=(a["ehr"], a["genes"], a["avail"]),
                          relu_attributions=True)
     up = LayerAttribution.interpolate(attr, tuple(a["ct"].shape[2:]), interpolate_mode="trilinear")
-    vol = up.detach().numpy()[0, 0]
-    if vol.max() > 0:
-        vol = vol / vol.max()
+    vol = up.detach().numpy()[0, 0].astype(np.float64)   # float64: a tiny (float32 denormal) maximum divides exactly
+    top = float(vol.max())
+    vol = np.clip(vol / top, 0.0, 1.0) if np.isfinite(top) and top > 0 else np.zeros_like(vol)
+    vol = vol.astype(np.float32)
     return ct_crop.crop_to_ct_grid(vol, ref, ct), pipe.classes[cls]
+
+
+def empty_cam_note(cam, explained_class: str):
+    """The note for a Grad-CAM map that is 0 everywhere (None for any other): no CT region raises the class's
+    score (the positive part of the map is kept), so the volume is blank by the method, not by an error."""
+    import SimpleITK as sitk
+
+    if float(np.max(sitk.GetArrayViewFromImage(cam), initial=0.0)) > 0:
+        return None
+    return (f"Grad-CAM: no positive CT evidence for class {explained_class} (the map is 0 everywhere: no CT region "
+            "raises the score of this class)")
 
 
 def tsne_points(pipe: FusionPipeline, cohort: Cohort, seed: int = 0) -> np.ndarray:

@@ -136,11 +136,46 @@ def stage_spelling(value) -> Optional[str]:
     return _ROMAN.get(m.group(1), m.group(1)) + (m.group(2) or "") if m else None
 
 
+# a T, N (and M) category written as one value: "T2N1M0", "pT1a N0 M0", "T3N2" - a TNM combination, not a stage
+_AXIS_PREFIX = r"(?:yc|yp|rc|rp|c|p|y|r|a|u)?\s*"
+_TNM_COMBINED = re.compile(_PREFIX + r"(T\s*(?:is|X|\d[a-d]?))\s*[,/;]?\s*(" + _AXIS_PREFIX + r"N\s*(?:X|\d[a-c]?))"
+                           r"\s*[,/;]?\s*(" + _AXIS_PREFIX + r"M\s*(?:X|\d[a-c]?))?\s*$", re.I)
+
+
+def tnm_combination(value) -> Optional[tuple]:
+    """(T, N, M) of a label value that writes a whole TNM combination ("T2N1M0" -> ("T2", "N1", "M0"); M None when
+    absent), else None."""
+    m = _TNM_COMBINED.match(str(value))
+    return (m.group(1), m.group(2), m.group(3)) if m else None
+
+
+def check_tnm_combinations(values, column=None) -> None:
+    """Refuse label values that are TNM combinations ("T2N1M0"): each combination would silently be a class of its
+    own.  The error points to --stage-from (T, N and M in three columns) and gives the ``--label-groups`` value that
+    merges them into the AJCC stage groups of :func:`stage_group`."""
+    tnm = {v: tnm_combination(v) for v in values}
+    tnm = {v: p for v, p in tnm.items() if p is not None}
+    if not tnm:
+        return
+    groups: dict = {}
+    for v, (t, n, m) in tnm.items():
+        groups.setdefault(stage_group(t, n, m) or "unknown", []).append(v)
+    merge = ";".join(f"{k}={','.join(vs)}" for k, vs in sorted(groups.items()))
+    where = f" of column {column!r}" if column is not None else ""
+    shown = ", ".join(map(repr, list(tnm)[:10])) + (" ..." if len(tnm) > 10 else "")
+    raise InputError(f"label values{where} are TNM combinations ({shown}): each combination would be a class of its "
+                     "own, not a stage",
+                     "give T, N and M as three columns and derive the stage group with --stage-from 'T col,N col,M "
+                     f"col', or merge the combinations into stage groups with --label-groups \"{merge}\"")
+
+
 def check_stage_spellings(labels: pd.Series, column=None) -> None:
     """Refuse label values that name the same stage spelled differently ('I', 'Stage I', '1'; 'IIIA', '3A'): each
     would be a class of its own.  They are never merged silently: the error names the groups and the
-    ``--label-groups`` value that merges them."""
+    ``--label-groups`` value that merges them.  TNM combinations ('T2N1M0') are refused too
+    (:func:`check_tnm_combinations`)."""
     values = sorted({v for v in labels.dropna()}, key=str)
+    check_tnm_combinations(values, column)
     groups: dict = {}
     for v in values:
         groups.setdefault(stage_spelling(v) or v, []).append(v)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from lungai.errors import InputError
-from lungai.model_files import load_safetensors, load_skops
+from lungai.model_files import dump_skops, load_safetensors, load_skops, read_json
 from lungai.fusion.baseline import KINDS, BaselinePipeline
 from lungai.fusion.models.fusion import FusionModel
 from lungai.fusion.pipeline import FusionConfig, FusionPipeline
@@ -34,12 +34,6 @@ TRUSTED_TYPES = [
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn.tree._tree.Tree",
 ]
-
-
-def _skops_dump(obj, path: Path) -> None:
-    import skops.io as sio
-
-    sio.dump(obj, path)
 
 
 def _skops_load(path: Path):
@@ -115,7 +109,7 @@ def save(out_dir, pipeline: FusionPipeline, baselines: Optional[dict] = None, se
             tensors[f"genes.{k}"] = torch.tensor(np.array(v, np.float32))
     save_safetensors(tensors, out / "fusion.safetensors")
     if pipeline.ehr_encoder is not None and pipeline.ehr_encoder.transformer is not None:
-        _skops_dump(pipeline.ehr_encoder.transformer, out / "ehr_encoder.skops")
+        dump_skops(pipeline.ehr_encoder.transformer, out / "ehr_encoder.skops")
     meta = {"format": FORMAT, "version": VERSION, "classes": pipeline.classes,
             "config": pipeline.config.to_json(), "modalities": pipeline.modalities,
             "ehr": pipeline.ehr_encoder.to_json() if pipeline.ehr_encoder else None,
@@ -123,7 +117,7 @@ def save(out_dir, pipeline: FusionPipeline, baselines: Optional[dict] = None, se
             "notes": pipeline.notes, "history": {k: v for k, v in pipeline.history.items() if k != "train_loss"},
             "selected": selected, "baselines": {}}
     for kind, b in (baselines or {}).items():
-        _skops_dump(b.parts(), out / f"baseline_{kind}.skops")
+        dump_skops(b.parts(), out / f"baseline_{kind}.skops")
         meta["baselines"][kind] = b.to_json()
     if selected != "fusion" and selected not in meta["baselines"]:
         raise ValueError(f"selected model {selected!r} is not among the locked models")
@@ -132,34 +126,96 @@ def save(out_dir, pipeline: FusionPipeline, baselines: Optional[dict] = None, se
     return out
 
 
+STAGE_FIX = "retrain with `lungai stage train`, or restore the model folder exactly as lungai wrote it"
+
+
+def _first_line(exc: Exception) -> str:
+    """The exception's first telling line (torch's "Error(s) in loading state_dict for ...:" heads the line that
+    says what: "size mismatch for ...")."""
+    lines = [t.strip() for t in str(exc).strip().splitlines() if t.strip()]
+    while len(lines) > 1 and lines[0].endswith(":"):
+        lines.pop(0)
+    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
+
+
+def _baseline_kinds(d: Path, meta: dict) -> dict:
+    """stage_model.json's ``baselines`` ({kind: description}): every key must be one of :data:`KINDS` (a key names
+    the file ``baseline_<kind>.skops`` read from the folder: nothing else, never a path elsewhere)."""
+    base = meta.get("baselines") or {}
+    if not isinstance(base, dict):
+        raise InputError(f"{d / META}: 'baselines' is a {type(base).__name__}, not a table of baseline models",
+                         STAGE_FIX)
+    for kind in base:
+        if kind not in KINDS:
+            raise InputError(f"{d / META} names a baseline model {kind!r} that lungai does not have (the kinds are "
+                             f"{', '.join(KINDS)}); lungai reads only baseline_<kind>.skops of those kinds from the "
+                             "model folder", STAGE_FIX)
+    return base
+
+
+def _tensor(tensors: dict, name: str, path: Path):
+    if name not in tensors:
+        raise InputError(f"the stage model weights {path} lack the tensor {name!r}", STAGE_FIX)
+    return tensors[name]
+
+
 def load(model_dir):
     """(FusionPipeline, {kind: BaselinePipeline}, metadata dict); ``meta["selected"]`` names the
-    model to predict with (:func:`chosen`)."""
+    model to predict with (:func:`chosen`).  A damaged or edited folder (stage_model.json not JSON or missing a
+    field, weights that do not fit the network it describes, a tensor missing, NaN / infinite weights, a baseline
+    kind lungai does not have) is an :class:`InputError` naming the file and the problem."""
     d = Path(model_dir)
     if not (d / META).is_file():
         raise InputError(f"{d} is not a locked stage model (no {META})", "pass the folder written by `lungai stage train`")
-    meta = json.loads((d / META).read_text(encoding="utf-8"))
-    if meta.get("format") != FORMAT or meta.get("version", 0) > VERSION:
+    meta = read_json(d / META, STAGE_FIX, "stage model description")
+    version = meta.get("version", 0)
+    if meta.get("format") != FORMAT or not isinstance(version, int) or version > VERSION:
         raise InputError(f"{d / META} is not a stage model this version can read", "retrain with `lungai stage train`")
-    tensors = load_safetensors(d / "fusion.safetensors", "stage model weights")
-    pipe = FusionPipeline(FusionConfig.from_json(meta["config"]), meta["classes"])
-    pipe.modalities, pipe.notes = list(meta["modalities"]), list(meta.get("notes", []))
-    pipe.edges = tensors["graph.edge_index"].numpy()
-    if meta.get("ehr"):
-        pipe.ehr_encoder = EHREncoder.from_json(meta["ehr"], _skops_load(d / "ehr_encoder.skops"))
-    if meta.get("genes"):
-        pipe.genes = GeneSelector.from_saved(meta["genes"], {k: tensors[f"genes.{k}"].numpy()
-                                                             for k in ("gene_mean", "gene_sd")})
+    baseline_meta = _baseline_kinds(d, meta)
+    weights = d / "fusion.safetensors"
+    tensors = load_safetensors(weights, "stage model weights", STAGE_FIX)    # NaN / inf refused
+    field = "config"
+    try:
+        config = FusionConfig.from_json(meta["config"])
+        field = "classes"
+        classes = meta["classes"]
+        if not isinstance(classes, list) or not classes or not all(isinstance(c, (str, int)) for c in classes):
+            raise ValueError(f"{classes!r} is not a list of class names")
+        pipe = FusionPipeline(config, classes)
+        field = "modalities"
+        pipe.modalities, pipe.notes = list(meta["modalities"]), list(meta.get("notes") or [])
+        field = "ehr"
+        pipe.ehr_encoder = (EHREncoder.from_json(meta["ehr"], _skops_load(d / "ehr_encoder.skops"))
+                            if meta.get("ehr") else None)
+        field = "genes"
+        if meta.get("genes"):
+            pipe.genes = GeneSelector.from_saved(meta["genes"], {k: _tensor(tensors, f"genes.{k}", weights).numpy()
+                                                                 for k in ("gene_mean", "gene_sd")})
+    except InputError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise InputError(f"{d / META}: its {field!r} is not usable ({_first_line(exc)})", STAGE_FIX) from None
+    pipe.edges = _tensor(tensors, "graph.edge_index", weights).numpy()
     cfg = pipe.config
-    pipe.model = FusionModel(len(pipe.classes), pipe.modalities,
-                             ehr_dim=pipe.ehr_encoder.n_features if pipe.ehr_encoder else 0,
-                             n_genes=len(pipe.genes.genes) if pipe.genes else 0, edge_index=pipe.edges,
-                             emb=cfg.emb, fusion=cfg.fusion, dropout=cfg.dropout)
-    state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    pipe.model.load_state_dict(state)
+    try:
+        pipe.model = FusionModel(len(pipe.classes), pipe.modalities,
+                                 ehr_dim=pipe.ehr_encoder.n_features if pipe.ehr_encoder else 0,
+                                 n_genes=len(pipe.genes.genes) if pipe.genes else 0, edge_index=pipe.edges,
+                                 emb=cfg.emb, fusion=cfg.fusion, dropout=cfg.dropout)
+        state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        pipe.model.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:  # e.g. size mismatch
+        raise InputError(f"the weights {weights} do not fit the network {d / META} describes "
+                         f"({_first_line(exc)})", STAGE_FIX) from None
     pipe.model.eval()
-    baselines = {kind: BaselinePipeline.from_saved(meta["classes"], b, _skops_load(d / f"baseline_{kind}.skops"))
-                 for kind, b in (meta.get("baselines") or {}).items()}
+    baselines = {}
+    for kind, b in baseline_meta.items():
+        parts = _skops_load(d / f"baseline_{kind}.skops")
+        try:
+            baselines[kind] = BaselinePipeline.from_saved(meta["classes"], b, parts)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise InputError(f"{d / META}: its baseline {kind!r} is not usable ({_first_line(exc)})",
+                             STAGE_FIX) from None
     meta.setdefault("selected", "fusion")
     return pipe, baselines, meta
 

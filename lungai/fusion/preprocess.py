@@ -42,6 +42,15 @@ def left_out_text(left_out: dict) -> str:
     return "EHR columns left out of the features: " + "; ".join(f"{c!r} ({why})" for c, why in left_out.items())
 
 
+class UnseenLevelWarning(UserWarning):
+    """An EHR value that is not a level the encoder was trained with (:meth:`EHREncoder.match_levels`);
+    ``by_patient``: {patient id: [what was done with its value]} for the per-patient output."""
+
+    def __init__(self, message: str, by_patient: Optional[dict] = None):
+        super().__init__(message)
+        self.by_patient = by_patient or {}
+
+
 class EHREncoder:
     def __init__(self, max_levels: int = MAX_LEVELS):
         self.max_levels = max_levels
@@ -103,12 +112,52 @@ class EHREncoder:
     def feature_names(self) -> list:
         return [] if self.transformer is None else [str(n) for n in self.transformer.get_feature_names_out()]
 
+    def levels(self) -> dict:
+        """{categorical column: its trained levels (text; :data:`MISSING_LEVEL` among them when the training
+        patients had a missing value)}."""
+        if self.transformer is None or not self.categorical:
+            return {}
+        cats = self.transformer.named_transformers_["cat"].categories_
+        return {c: [str(v) for v in levels] for c, levels in zip(self.categorical, cats)}
+
+    def match_levels(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` (:meth:`_frame`) with each categorical value that is not a trained level (:meth:`levels`)
+        replaced - never silently one-hot encoded as all zeros (neither a level nor missing): a value differing from
+        a trained level only by case / spaces ('current', ' Current ') is read as that level; any other unseen value
+        ('Heavy') is treated as missing.  Each column with such values gets one :class:`UnseenLevelWarning` naming
+        them, the trained levels and what was done, with the patients concerned."""
+        frame = frame.copy()
+        for col, levels in self.levels().items():
+            known = set(levels)
+            by_key = {" ".join(v.split()).casefold(): v for v in levels if v != MISSING_LEVEL}
+            s = frame[col]
+            unseen = sorted({v for v in s if v not in known and v != MISSING_LEVEL})
+            if not unseen:
+                continue
+            mapped = {v: by_key.get(" ".join(v.split()).casefold(), MISSING_LEVEL) for v in unseen}
+            frame[col] = s.map(lambda v: mapped.get(v, v))
+            named = [v for v in levels if v != MISSING_LEVEL]
+            trained = ", ".join(map(repr, named[:MAX_LEVELS])) + (" ..." if len(named) > MAX_LEVELS else "")
+            parts, by_patient = [], {}
+            for v, to in mapped.items():
+                pids = [str(p) for p in s.index[s == v]]
+                what = (f"read as the trained level {to!r} (case / spaces differ)" if to != MISSING_LEVEL
+                        else "not a trained level: treated as missing" + (
+                            "" if MISSING_LEVEL in known else " (no training patient lacked it: no level is set)"))
+                parts.append(f"{v!r} ({len(pids)} patient{'s' if len(pids) != 1 else ''}) {what}")
+                for pid in pids:
+                    by_patient.setdefault(pid, []).append(f"EHR {col!r} = {v!r} {what}")
+            more = f"; and {len(parts) - 10} more value(s)" if len(parts) > 10 else ""
+            warnings.warn(UnseenLevelWarning(f"EHR column {col!r}: " + "; ".join(parts[:10]) + more
+                                             + f" (trained levels: {trained})", by_patient))
+        return frame
+
     def transform(self, df: pd.DataFrame) -> np.ndarray:
         if self.transformer is None:
             return np.zeros((len(df), 0), np.float32)
-        frame = self._frame(df)                 # its warnings (text in a numeric column) are shown
+        frame = self.match_levels(self._frame(df))   # their warnings (text in a numeric column, unseen levels)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")     # unknown categories are expected in new cohorts
+            warnings.simplefilter("ignore")     # sklearn's unknown-category warning: handled by match_levels
             return np.asarray(self.transformer.transform(frame), dtype=np.float32)
 
     def to_json(self) -> dict:

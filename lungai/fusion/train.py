@@ -59,7 +59,10 @@ def fit(model: torch.nn.Module, train: dict, y: np.ndarray, val=None, y_val=None
             opt.step()
             total += float(loss.detach()) * len(idx)
         history["train_loss"].append(total / n)
+        last = epoch + 1 == epochs
         if val is None:
+            if progress is not None and ((epoch + 1) % 10 == 0 or last):   # also without a validation set
+                progress.update(0, f"epoch {epoch + 1}/{epochs} loss {total / n:.3f}")
             continue
         model.eval()
         with torch.no_grad():
@@ -71,16 +74,17 @@ def fit(model: torch.nn.Module, train: dict, y: np.ndarray, val=None, y_val=None
 
             f1 = f1_score(y_val, vlogits.argmax(1).numpy(), average="macro", zero_division=0)
             vloss = (1.0 - f1) + 1e-3 * vloss
-        if epoch + 1 < min(min_epochs, epochs):
-            continue
-        if vloss < best - 1e-5:
-            best, best_state, since = vloss, copy.deepcopy(model.state_dict()), 0
-        else:
-            since += 1
-            if since >= patience:
-                break
-        if progress is not None and epoch % 10 == 0:
-            progress.update(0, f"epoch {epoch} val loss {vloss:.3f}")
+        stop = False
+        if epoch + 1 >= min(min_epochs, epochs):
+            if vloss < best - 1e-5:
+                best, best_state, since = vloss, copy.deepcopy(model.state_dict()), 0
+            else:
+                since += 1
+                stop = since >= patience
+        if progress is not None and ((epoch + 1) % 10 == 0 or last or stop):
+            progress.update(0, f"epoch {epoch + 1}/{epochs} val loss {vloss:.3f}" + (" (early stop)" if stop else ""))
+        if stop:
+            break
     if best_state is not None:
         model.load_state_dict(best_state)
     history["epochs_run"] = len(history["train_loss"])

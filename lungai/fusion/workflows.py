@@ -36,7 +36,7 @@ def data_spec(args) -> dict:
     return spec
 
 
-def cohort_from_spec(args, spec: dict, require_label: bool = True):
+def cohort_from_spec(args, spec: dict, require_label: bool = True, check_leaks: bool = True):
     from lungai.fusion.data import load_cohort
     from lungai.fusion.labels import parse_groups
 
@@ -50,7 +50,7 @@ def cohort_from_spec(args, spec: dict, require_label: bool = True):
                        id_column=spec.get("id_column"), drop_columns=spec.get("drop") or (),
                        label_groups=parse_groups(spec.get("label_groups")) if require_label else None,
                        stage_from=stage_from if require_label else None, require_label=require_label,
-                       ct_label=getattr(args, "ct_label", None))
+                       ct_label=getattr(args, "ct_label", None), check_leaks=check_leaks)
 
 
 def config_from_args(args):
@@ -323,7 +323,8 @@ def _load_for_new_cohort(args, require_label: bool):
         if not _keeps_stage_from(args, model_spec.get("label") or "stage_group", model_spec["stage_from"]):
             spec["stage_from"] = None    # --label is the label (the model's --stage-from would take priority over it)
     with _print_warnings():
-        cohort = cohort_from_spec(args, spec, require_label=require_label)
+        # a locked model's features are its own: a label copy in the new table is not one of them
+        cohort = cohort_from_spec(args, spec, require_label=require_label, check_leaks=False)
         if pipe.genes is not None and cohort.rna is not None:
             check = model_io.rna_gene_check(pipe, cohort.rna, args.max_missing_genes)
             if check["missing"]:
@@ -365,8 +366,9 @@ def run_validate(args) -> int:
     if cohort.labels.nunique() < 2:
         raise InputError("the external cohort's label has only one class", "validate on a cohort with several classes")
     y = cohort.y(classes)
-    models = {"fusion": pipe.predict_proba(cohort)}
-    models.update({k: b.predict_proba(cohort) for k, b in baselines.items()})
+    with _print_warnings():           # EHR values not seen in training: named, with what was done
+        models = {"fusion": pipe.predict_proba(cohort)}
+        models.update({k: b.predict_proba(cohort) for k, b in baselines.items()})
     metrics = {"classes": classes, "n_patients": len(y), "cohort": cohort.report, "model": str(args.model),
                "selected": meta["selected"], "models": {}}
     preds = cohort.availability().reset_index()
@@ -399,7 +401,8 @@ def run_predict(args) -> int:
     out = check_output_dir(Path(args.output), "predict", inputs)
     pipe, baselines, meta, cohort = _load_for_new_cohort(args, require_label=False)
     name, model = chosen(pipe, baselines, meta, args.use)
-    df = predict_frame(name, model, cohort)
+    with _print_warnings():           # EHR values not seen in training: named here, and in the notes column
+        df = predict_frame(name, model, cohort)
     needs = model_inputs(model)
     with_ct = [i for i in cohort.ids if i in cohort.ct]
     cams = [f"gradcam/{pid}_gradcam.nii.gz" for pid in with_ct] if args.explain and name == "fusion" else []
@@ -414,7 +417,7 @@ def run_predict(args) -> int:
                   f"{' ...' if len(skipped) > 10 else ''}): none of the inputs {name} was trained with - "
                   f"{describe_inputs(needs)} - is there for them", file=sys.stderr)
         print(f"model: {name}" + (" (the locked model's selected model)" if name == meta["selected"] else ""))
-        print(df.to_string(index=False, float_format=lambda v: f"{v:.3f}", max_rows=30))
+        print(df.drop(columns=["notes"]).to_string(index=False, float_format=lambda v: f"{v:.3f}", max_rows=30))
         if args.explain and name != "fusion":
             print(f"note: no explanations written: gene Shapley values and Grad-CAM explain the fusion network, but "
                   f"the predictions come from {name} (it beat the fusion in the inner CV); add --use fusion to "
@@ -432,9 +435,20 @@ def run_predict(args) -> int:
                           file=sys.stderr)
                 else:
                     (out / "gradcam").mkdir(exist_ok=True)
+                    empty = {}
                     for pid in with_ct:
-                        cam, _ = explain.grad_cam(pipe, cohort, pid)
+                        cam, cls = explain.grad_cam(pipe, cohort, pid)
                         write_image(cam, out / "gradcam" / f"{pid}_gradcam.nii.gz", protect=list(cohort.ct[pid][:2]))
+                        note = explain.empty_cam_note(cam, cls)
+                        if note:
+                            empty[pid] = note
+                    if empty:   # a blank volume is said, on the console and in the patient's notes (the panel)
+                        print(f"note: {len(empty)} of {len(with_ct)} Grad-CAM map(s) are 0 everywhere (no positive CT "
+                              f"evidence for the predicted class): {', '.join(map(str, list(empty)[:10]))}"
+                              f"{' ...' if len(empty) > 10 else ''}", file=sys.stderr)
+                        df["notes"] = ["; ".join(filter(None, [n, empty.get(p, "")]))
+                                       for n, p in zip(df["notes"], df["patient_id"])]
+                        df.to_csv(out / "predictions.csv", index=False)
                 bar.update(1, "Grad-CAM")
     print(f"-> {out / 'predictions.csv'}")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Iterable
 
@@ -50,12 +51,13 @@ def write_image(img: sitk.Image, path: str | Path, protect: Iterable[str | Path]
     from lungai.io.nifti import nifti_incomplete
     from lungai.io.outputs import file_error, writing
 
-    suffix = _suffix_of(p.name)     # the same extension, in lower case (ITK writes no NIfTI named .NII.GZ)
-    tmp = p.with_name(".partial-" + p.name[: -len(suffix)] + suffix.lower())
+    tmp = temp_image_name(p)
     with writing(p):
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
             sitk.WriteImage(img, str(tmp), useCompression=not name.endswith(".nii"))
+            if not tmp.exists():
+                raise file_error(OSError(0, "ITK wrote no file under the name given"), p)
             why = nifti_incomplete(tmp, full=True)
             if why:
                 raise file_error(OSError(0, f"the file written is incomplete ({why}): the disk may be full, or "
@@ -64,6 +66,16 @@ def write_image(img: sitk.Image, path: str | Path, protect: Iterable[str | Path]
         finally:
             tmp.unlink(missing_ok=True)
     return p
+
+
+def temp_image_name(path: str | Path) -> Path:
+    """The temporary file an image is written to before it takes ``path``'s name: ``.partial-<random hex><suffix>``
+    beside it, with ``path``'s image suffix in lower case (ITK writes no NIfTI named .NII.GZ).  Its stem holds no
+    dot, so ITK cannot shorten it (ITK writes ``x.nii.nii.gz`` as ``x.nii.gz``: a name built from the output's
+    own stem, ``.partial-lungs.nii.nii.gz``, would leave a ``.partial-lungs.nii.gz`` behind)."""
+    p = check_image_name(path)
+    suffix = _suffix_of(p.name)
+    return p.with_name(f".partial-{uuid.uuid4().hex}{suffix.lower()}")
 
 
 def output_stem(path: str | Path) -> Path:

@@ -196,6 +196,45 @@ def _prepare_parts(output: Path, params: dict, segments) -> tuple[Path, str | No
     return parts, note
 
 
+def _stored_orientation(image) -> str | None:
+    """The order the case's image is stored in ("LPS", "SAR", ...: :func:`lungai.io.geometry.orientation_of`), from
+    an image file's header or by reading a DICOM series; None when it cannot be read."""
+    import SimpleITK as sitk
+
+    from lungai.io.geometry import orientation_of
+
+    try:
+        path = Path(image)
+        if path.is_file() and path.name.lower().endswith((".nii", ".nii.gz", ".nrrd", ".mha", ".mhd")):
+            reader = sitk.ImageFileReader()
+            reader.SetFileName(str(path))
+            reader.ReadImageInformation()
+            return sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(reader.GetDirection())
+        from lungai.io import read_ct
+
+        return orientation_of(read_ct(path))
+    except Exception:  # noqa: BLE001 - unreadable now: the case is redone (and its error reported then)
+        return None
+
+
+def _drop_parts_of_other_orientations(parts: Path, rows: list[dict]) -> str | None:
+    """Cases done by a lungai that computed features on the array as stored (parts whose ``.settings.csv`` has no
+    ``orientation`` column) whose image is not stored in LPS order are dropped, to be redone in LPS axial order (the
+    values differ); those of LPS-stored images are the same values and kept.  A note when any was dropped."""
+    dropped = 0
+    for row in rows:
+        part = parts / f"{safe_name(row['case'])}.csv"
+        side = part.with_name(part.stem + ".settings.csv")
+        if not part.is_file() or (side.is_file() and "orientation" in pd.read_csv(side, nrows=0).columns):
+            continue
+        if _stored_orientation(row["image"]) != "LPS":
+            for p in (part, side, part.with_name(part.stem + ".errors.csv")):
+                p.unlink(missing_ok=True)
+            dropped += 1
+    return (f"{dropped} case(s) stored in another order than LPS and done by an older lungai (features of the "
+            "array as stored: values differ) are redone in LPS axial order") if dropped else None
+
+
 def combine(rows: list[dict], parts: Path, failed: list, wide: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(features long or wide, errors, per-segment settings) of every manifest case done so far."""
     frames, settings = [], []
@@ -233,6 +272,7 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
     forget_stamps(output.parent, OWNER, [p.name for p in outputs])    # a killed run still resumes (this table's
                                                                         # files only: other tables keep their stamps)
     parts, redone = _prepare_parts(output, params, segments)
+    redone = "; ".join(n for n in (redone, _drop_parts_of_other_orientations(parts, rows)) if n) or None
     summary = BatchSummary(output, redone=redone)
     run_tasks("radiomics-batch", process_case, rows, [row["case"] for row in rows], (params, segments, str(parts)),
               lambda row: (parts / f"{safe_name(row['case'])}.csv").exists(), summary, workers, scheduler)

@@ -23,6 +23,9 @@ bad or unreachable address is an :class:`~lungai.errors.InputError` naming it, n
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
+
 from lungai.errors import InputError
 
 TRIM_VARIABLE = "MALLOC_TRIM_THRESHOLD_"
@@ -66,10 +69,55 @@ def connect_scheduler(address: str):
                          f"(within {SCHEDULER_TIMEOUT_S} s): {exc}", SCHEDULER_FIX) from None
 
 
+# Ctrl-C: the loggers quieted while the tasks are cancelled and the cluster closed (a cancelled task's CancelledError,
+# a closed connection's StreamClosedError / CommClosedError traceback, "Worker process still alive after 4.0 seconds,
+# killing" are the expected shutdown, not news); the local cluster logs ERRORs only (its WARNINGs are said that way)
+SHUTDOWN_LOGGERS = ("distributed", "tornado", "asyncio")
+CLUSTER_LOG_LEVEL = logging.ERROR
+CLOSE_TIMEOUT_S = 10
+RESUME_HINT = "the finished cases are kept: run the same command again to resume (they are skipped)"
+
+
+@contextmanager
+def quiet_logs(names=SHUTDOWN_LOGGERS, level: int = logging.CRITICAL + 1):
+    """Raise the level of the loggers ``names`` and of their existing descendants (a child with its own level, as
+    Dask's ``tornado.application``, is not quieted by its parent) to ``level`` (by default: nothing logged) for the
+    block, then put their levels back."""
+    known = [n for n, lg in logging.root.manager.loggerDict.items() if isinstance(lg, logging.Logger)]
+    loggers = [logging.getLogger(n) for n in sorted({*names, *(k for k in known
+                                                                if any(k.startswith(n + ".") for n in names))})]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(level)
+    try:
+        yield
+    finally:
+        for lg, old in zip(loggers, levels):
+            lg.setLevel(old)
+
+
+def close_quietly(client, cluster=None, futures=()) -> None:
+    """Cancel ``futures`` and close ``client`` and ``cluster`` (None: an existing scheduler's, left running) with
+    Dask's loggers quieted (:func:`quiet_logs`): a cancelled run ends with one line, not Dask's tracebacks.  A
+    failure to close is ignored (the processes end with this one)."""
+    with quiet_logs():
+        steps = [lambda: client.cancel(list(futures), force=True)] if futures else []
+        steps.append(lambda: client.close(timeout=CLOSE_TIMEOUT_S))
+        if cluster is not None:
+            steps.append(lambda: cluster.close(timeout=CLOSE_TIMEOUT_S))
+        for step in steps:
+            try:
+                step()
+            except Exception:  # noqa: BLE001 - already closing: nothing more to do about it
+                pass
+
+
 def warm_worker() -> int:
-    """Import pyradiomics and lungai's extraction once per worker (so the first case is not slower)."""
+    """Import pyradiomics and lungai's extraction once per worker (so the first case is not slower); the worker's
+    task state machine logs ERRORs only (a task cancelled by Ctrl-C is not a warning)."""
     import os
 
+    logging.getLogger("distributed.worker.state_machine").setLevel(CLUSTER_LOG_LEVEL)
     import radiomics.featureextractor  # noqa: F401
 
     import lungai.io  # noqa: F401
@@ -88,12 +136,24 @@ def local_cluster(workers: int):
     try:
         with dask.config.set(DASK_CONFIG):
             cluster = LocalCluster(n_workers=max(1, int(workers)), threads_per_worker=1, processes=True,
-                                   dashboard_address=None, env=dict(WORKER_ENV))
+                                   dashboard_address=None, env=dict(WORKER_ENV), silence_logs=CLUSTER_LOG_LEVEL,
+                                   # no dashboard; its HTTP server (health checks) on a free port, not 8787 with a
+                                   # "Port 8787 is already in use" warning when another cluster runs
+                                   scheduler_kwargs={"dashboard_address": ":0"})
     finally:
         if trim is not None:
             os.environ[TRIM_VARIABLE] = trim
-    client = Client(cluster)
-    client.run(warm_worker)
+    client = None
+    try:
+        client = Client(cluster)
+        client.run(warm_worker)
+    except BaseException:        # Ctrl-C while the workers start: closed quietly
+        if client is None:
+            with quiet_logs():
+                cluster.close(timeout=CLOSE_TIMEOUT_S)
+        else:
+            close_quietly(client, cluster)
+        raise
     return cluster, client
 
 
@@ -109,6 +169,7 @@ def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | No
         client, cluster = connect_scheduler(scheduler), None       # a bad / unreachable address: InputError
     else:
         cluster, client = local_cluster(workers)
+    futures: dict = {}
     try:
         futures = {client.submit(fn, item, *args, key=f"lungai-{name}", pure=False): name
                    for item, name in zip(items, names)}
@@ -117,10 +178,15 @@ def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | No
                 on_result(fut.result())
             except Exception as exc:  # noqa: BLE001 - a lost worker fails only its case
                 on_result({"case": futures[fut], "status": "failed", "error": repr(exc)})
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    except KeyboardInterrupt:      # Ctrl-C: the running tasks cancelled, the cluster closed, no Dask tracebacks
+        close_quietly(client, cluster, futures)
+        raise
+    except BaseException:
+        close_quietly(client, cluster)
+        raise
+    client.close()
+    if cluster is not None:
+        cluster.close()
 
 
 def run_tasks(desc: str, fn, items, names, args: tuple, is_done, summary, workers: int, scheduler: str | None) -> None:
@@ -129,6 +195,8 @@ def run_tasks(desc: str, fn, items, names, args: tuple, is_done, summary, worker
     ``workers == 0`` and no ``scheduler``, else on Dask (:func:`map_on_dask`) - with a progress bar;
     each result dict (``case``, ``status`` "done"/"failed", ``error``) goes to ``summary.done`` or
     ``summary.failed`` as (case, error)."""
+    import sys
+
     from lungai.progress import task
 
     todo = []
@@ -145,8 +213,15 @@ def run_tasks(desc: str, fn, items, names, args: tuple, is_done, summary, worker
                 summary.failed.append((res["case"], res["error"]))
             bar.update(1, f"{res['case']} {res['status']}")
 
-        if todo and workers == 0 and not scheduler:
-            for item, _ in todo:
-                on_result(fn(item, *args))
-        elif todo:
-            map_on_dask(fn, [i for i, _ in todo], [n for _, n in todo], args, workers, scheduler, on_result)
+        try:
+            if todo and workers == 0 and not scheduler:
+                for item, _ in todo:
+                    on_result(fn(item, *args))
+            elif todo:
+                map_on_dask(fn, [i for i, _ in todo], [n for _, n in todo], args, workers, scheduler, on_result)
+        except KeyboardInterrupt:    # the CLI then says "lungai <command>: cancelled"
+            bar.close()
+            print(f"{desc}: cancelled after {len(summary.done) + len(summary.failed)} of {len(todo)} case(s); "
+                  f"{RESUME_HINT}",
+                  file=sys.stderr)
+            raise

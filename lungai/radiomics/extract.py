@@ -28,6 +28,7 @@ import SimpleITK as sitk
 
 from lungai.errors import InputError
 from lungai.io import assert_same_geometry
+from lungai.io.geometry import to_lps
 from lungai.progress import NullProgress
 from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id
 from lungai.seg.preprocess import cut_by_image_edge, cut_note
@@ -199,10 +200,11 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
             rows.extend(value)
         else:
             errors.append((case, name, value))
+    # features are computed in LPS axial order (prepare.in_lps; settings column "orientation")
     # the segment's mask on the CT's image edge (lungai.seg.preprocess.cut_by_image_edge, as in lungai segment's
     # result.json): "z-;x+" ..., "" when inside; the callers warn with edge_notes
     settings = [{"case": case, "segment": p.name, **p.settings,
-                 "cut_by_image_edge": ";".join(cut_by_image_edge(valid[p.name]))}
+                 "cut_by_image_edge": ";".join(cut_by_image_edge(to_lps(valid[p.name])))}   # faces as computed
                 for p in prepared if results[p.name][0] == "ok"]
     features = pd.DataFrame(rows, columns=LONG_COLUMNS)
     features[SETTINGS_COLUMN] = settings_id(params)  # the settings travel with the values

@@ -6,6 +6,11 @@ the result (statistics over the whole image per segment) or on lung masks at nat
 (the surface mesh of a 2-litre lung has hundreds of thousands of vertices, and pyradiomics' maximum
 diameters compare every pair of them).  Three standard steps remove that:
 
+0. **LPS axial order first** (:func:`in_lps`): the image and every mask are reoriented to LPS
+   (:func:`lungai.io.geometry.to_lps`, voxels flipped / permuted only) - pyradiomics works on the
+   stored array (2D / 2.5D texture in its slices, ``Maximum2DDiameterSlice`` / ``Row`` / ``Column``
+   along its axes, the mesh's winding), so a CT stored sagittal or RAS gave other values.  An image
+   stored in LPS order is used as it is (the same values as before).
 1. **Crop** every segment to its bounding box plus a margin before any filtering or resampling.
    For the Original image this is lossless (pyradiomics crops to the mask itself after
    filtering); with LoG / Wavelet the margin covers the filter support (:func:`margin_voxels`).
@@ -35,7 +40,9 @@ from lungai.radiomics.ibsi.preprocess import centre_aligned_grid, grid_image, re
 
 LUNG_SEGMENTS = ("right_lung", "left_lung", "lungs", "lungs_minus_tumour")
 SETTINGS_COLUMNS = ["case", "segment", "grid", "spacing_mm", "interpolation", "crop", "grid_size", "voxels",
-                    "discretisation", "image_types", "cut_by_image_edge", "structures", "versions"]
+                    "discretisation", "image_types", "cut_by_image_edge", "structures", "orientation", "versions"]
+# the orientation features are computed in (settings column "orientation"; radiomics-batch resumes parts with it)
+COMPUTED_ORIENTATION = "LPS (axial slices)"
 LOG_MARGIN_SIGMAS = 8   # LoG crop margin in sigmas (equal to pyradiomics on the whole CT to ~1e-5)
 IBSI_INTERPOLATION = "IBSI: centre-aligned grid, linear image (rounded HU), linear mask >= 0.5"
 
@@ -242,14 +249,27 @@ def _ibsi_grid(image: sitk.Image, cfg) -> dict:
                              "HU), linear mask >= 0.5"}
 
 
+def in_lps(image: sitk.Image, segments: dict[str, sitk.Image]) -> tuple[sitk.Image, dict[str, sitk.Image], str]:
+    """(the image and masks in LPS order (:func:`lungai.io.geometry.to_lps`: themselves when stored so), the
+    ``orientation`` settings entry: ``LPS (axial slices)``, plus ``; stored SAR, reoriented`` for another order).
+    Features are always computed on these (see the module)."""
+    from lungai.io.geometry import LPS, orientation_of, to_lps
+
+    stored = orientation_of(image)
+    note = COMPUTED_ORIENTATION + ("" if stored == LPS else f"; stored {stored}, reoriented")
+    return to_lps(image), {n: to_lps(m) for n, m in segments.items()}, note
+
+
 def prepare(image: sitk.Image, segments: dict[str, sitk.Image], params: dict) -> list[Prepared]:
-    """Crop (and for lung segments, resample) every segment; segments must be non-empty.
+    """Crop (and for lung segments, resample) every segment; segments must be non-empty.  The image and masks are
+    first put in LPS order (:func:`in_lps`).
 
     IBSI presets (``lungai: {ibsi: A..E}``) get the whole image: their configuration fixes the grid,
     which IBSI aligns with the whole image (:func:`lungai.radiomics.ibsi.preprocess.interpolate_roi`
     then works around each ROI on that grid itself)."""
     from lungai.radiomics.params import ibsi_config
 
+    image, segments, orientation = in_lps(image, segments)
     cfg = ibsi_config(params)
     if cfg is not None:
         grid = _ibsi_grid(image, cfg)       # the grid used (the configuration's), not the CT's
@@ -257,7 +277,7 @@ def prepare(image: sitk.Image, segments: dict[str, sitk.Image], params: dict) ->
             "grid": f"IBSI-1 configuration {cfg.name}", **grid, "crop": "none (IBSI grid of the whole image)",
             "voxels": int(np.count_nonzero(sitk.GetArrayViewFromImage(mask))),
             "discretisation": f"IBSI configuration {cfg.name}", "image_types": "Original"})
-            for n, mask in segments.items()])
+            for n, mask in segments.items()], orientation)
     disc, types = _describe(params)
     spacing = lung_spacing(params)
     out: dict[str, Prepared] = {}
@@ -297,13 +317,14 @@ def prepare(image: sitk.Image, segments: dict[str, sitk.Image], params: dict) ->
             "grid": "native", "spacing_mm": _fmt_spacing(image.GetSpacing()), "interpolation": "none",
             "crop": f"segment box + {margin} voxels", "grid_size": "x".join(str(int(v)) for v in hi - lo + 1),
             "voxels": int(np.count_nonzero(arr)), "discretisation": disc, "image_types": types})
-    return _with_versions([out[n] for n in segments])
+    return _with_versions([out[n] for n in segments], orientation)
 
 
-def _with_versions(prepared: list) -> list:
-    """Every segment's settings record the versions of the software that computed it."""
+def _with_versions(prepared: list, orientation: str = COMPUTED_ORIENTATION) -> list:
+    """Every segment's settings record the orientation computed in and the versions of the software."""
     from lungai.radiomics.settings import versions_text
 
     for p in prepared:
+        p.settings["orientation"] = orientation
         p.settings["versions"] = versions_text()
     return prepared

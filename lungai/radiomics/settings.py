@@ -147,10 +147,16 @@ def ibsi_configuration(params: dict) -> dict | None:
 
 
 def write_sidecar(csv_path, params: dict) -> Path:
-    """``<csv>.settings.json``: {"id": ..., "settings": ..., "versions": ...} next to a feature table (and for an IBSI
-    preset, ``ibsi_configuration``: its explicit values; the id is that of ``settings`` alone)."""
+    """``<csv>.settings.json``: {"id": ..., "settings": ..., "versions": ..., "orientation": ...} next to a feature
+    table (and for an IBSI preset, ``ibsi_configuration``: its explicit values; the id is that of ``settings``
+    alone; ``orientation``: the features are computed in LPS axial order, :func:`lungai.radiomics.prepare.in_lps`)."""
+    from lungai.radiomics.prepare import COMPUTED_ORIENTATION
+
     path = sidecar_path(csv_path)
-    doc = {"id": settings_id(params), "settings": value_settings(params), "versions": versions()}
+    # the orientation is not in the id: images stored in LPS order give the values they gave before (other orders,
+    # computed on the array as stored before, are redone by radiomics-batch / cohort)
+    doc = {"id": settings_id(params), "settings": value_settings(params), "versions": versions(),
+           "orientation": COMPUTED_ORIENTATION + ": the image and masks reoriented to LPS before extraction"}
     if ibsi_configuration(params) is not None:
         doc["ibsi_configuration"] = ibsi_configuration(params)
     path.write_text(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")

@@ -9,7 +9,8 @@ import pandas as pd
 
 from lungai.errors import InputError
 from lungai.io.tables import check_unique_ids
-from lungai.rp.columns import FALSE_WORDS, ID_NAMES, TRUE_WORDS, ColumnRoles, is_missing_word, suggest
+from lungai.rp.columns import FALSE_WORDS, ID_NAMES, TRUE_WORDS, ColumnRoles, canonical_order, is_missing_word, \
+    suggest
 
 
 def read_table(path, id_column: str | None = None) -> pd.DataFrame:
@@ -106,11 +107,30 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
                              ("write the ids the same way in every table (e.g. 007 everywhere, as text)" if zeros else
                               "give every patient a row in every table, or remove the patient everywhere"))
         merged = merged.merge(df, on=key, how="inner", validate="one_to_one")
-    # the tables' columns in an order that does not depend on the order the tables were given in (a random
-    # forest draws features by position): table by table, ordered by their sorted column names
+    # the tables' columns in an order that does not depend on the order the tables were given in: table by table,
+    # ordered by their column names (:func:`~lungai.rp.columns.canonical_order`, the order rp train gives the features)
     blocks = sorted(([c for c in df.columns if c != col] for df, col in zip(tables, ids)),
-                    key=lambda cols: sorted(map(str, cols)))
+                    key=lambda cols: [str(c) for c in canonical_order(cols)])
     return merged[[key] + [c for cols in blocks for c in cols]]
+
+
+def check_threshold(threshold, option: str = "--threshold") -> None:
+    """Refuse a risk threshold outside (0, 1) (every patient would be on one side of it); one that looks like a
+    percentage (e.g. 20) is named as such.  None (the default threshold) passes."""
+    if threshold is None:
+        return
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        raise InputError(f"{option} {threshold!r} is not a number", "give a risk between 0 and 1, e.g. 0.20") from None
+    if 0.0 < value < 1.0:
+        return
+    hint = ""
+    if 1.0 < value < 100.0:
+        fraction = f"{value / 100:.2f}" if round(value / 100, 2) == value / 100 else f"{value / 100:g}"
+        hint = f"{value:g} looks like a percentage: use {fraction}"
+    raise InputError(f"{option} {value:g} is not a risk between 0 and 1 (exclusive): every patient would be on one "
+                     "side of it", hint or "give a risk between 0 and 1, e.g. 0.20")
 
 
 def outcome_vector(df: pd.DataFrame, outcome: str) -> np.ndarray:

@@ -86,6 +86,16 @@ class ColumnRoles:
                    binary=list(d.get("binary", [])), how=dict(d.get("how", {})))
 
 
+def canonical_order(columns, roles: dict | None = None) -> list:
+    """``columns`` in the order lungai gives them to a model: by role (clinical, dosimetric, radiomic, then any other;
+    ``roles``: column -> role, none: one group), then by name as text.  A random forest draws features by position,
+    so this order - not the order of a table's columns, or of the tables joined (:func:`lungai.rp.checks.read_tables`)
+    - is what a training run depends on."""
+    rank = {r: i for i, r in enumerate(ROLES)}
+    roles = roles or {}
+    return sorted(columns, key=lambda c: (rank.get(roles.get(c), len(rank)), str(c)))
+
+
 def suggest(name: str, candidates, n: int = 3) -> str:
     """' (did you mean a, b?)' for close matches of ``name``, or ''."""
     close = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=n, cutoff=0.6)
@@ -163,8 +173,11 @@ def infer_roles(df: pd.DataFrame, outcome: str | None, role_file=None) -> Column
     if not roles:
         raise InputError("the table has no feature columns (none starts with clin_, dose_ or rad_)",
                          "rename the feature columns with these prefixes or give a role file (--roles)")
-    return ColumnRoles(roles=roles, categorical=categorical, id_column=id_column, ignored=ignored, binary=binary,
-                       how=how)
+    order = canonical_order(roles, roles)   # the features in one order, whatever the order of the table's columns
+    roles = {c: roles[c] for c in order}
+    categorical, binary = [c for c in order if c in categorical], [c for c in order if c in binary]
+    return ColumnRoles(roles=roles, categorical=categorical, id_column=id_column, ignored=canonical_order(ignored),
+                       binary=binary, how=how)
 
 
 def is_missing_word(value) -> bool:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from lungai.errors import InputError
 from lungai.rp import model_io, plots
-from lungai.rp.checks import check_one_row_per_patient, outcome_vector, read_tables, table_paths
+from lungai.rp.checks import check_one_row_per_patient, check_threshold, outcome_vector, read_tables, table_paths
 from lungai.rp.metrics import evaluate
 from lungai.rp.model_io import load_model
 from lungai.rp.prepare import case_ids, imputed_and_out_of_range, model_features, settings_warnings
@@ -29,6 +29,7 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     """
     from lungai.io.outputs import check_output_owner, claimed_output_folder
 
+    check_threshold(threshold)
     if output_dir is not None:
         check_output_owner(output_dir, OWNER, VALIDATE_OUTPUTS)   # before any work: a user's files are never replaced
     bundle, card = load_model(model_dir)

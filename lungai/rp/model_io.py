@@ -13,10 +13,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import skops.io as sio
 
 from lungai.errors import InputError
-from lungai.model_files import load_skops
+from lungai.model_files import dump_skops, load_skops
 from lungai.rp.metrics import ci_text
 
 MODEL_FILE, CARD_FILE, METRICS_FILE = "model.skops", "model_card.json", "metrics.json"
@@ -35,7 +34,7 @@ def save_model(model_dir, bundle: dict, card: dict, metrics: dict) -> Path:
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     tmp = model_dir / (MODEL_FILE + ".tmp")
-    sio.dump(bundle, tmp, compression=8)
+    dump_skops(bundle, tmp)   # byte-identical for the same model (seed and table)
     tmp.replace(model_dir / MODEL_FILE)
     write_json(model_dir / CARD_FILE, card)
     write_json(model_dir / METRICS_FILE, metrics)

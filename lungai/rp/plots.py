@@ -6,6 +6,22 @@ from pathlib import Path
 
 import numpy as np
 
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")   # what a figure path may end with (matplotlib writes the format it names)
+
+
+def check_figure_path(path, option: str = "figure") -> None:
+    """Refuse (before any work) a figure path whose suffix is not a figure format matplotlib writes
+    (:data:`FIGURE_SUFFIXES`), e.g. ``importance.html``; None passes."""
+    from lungai.errors import InputError  # noqa: PLC0415
+
+    if path is None:
+        return
+    suffix = Path(path).suffix.lower()
+    if suffix not in FIGURE_SUFFIXES:
+        raise InputError(f"{option} {path}: {suffix or 'no suffix'} is not a figure format",
+                         f"end the file name with {', '.join(FIGURE_SUFFIXES[:-1])} or {FIGURE_SUFFIXES[-1]} "
+                         f"(e.g. {Path(path).with_suffix('.png').name})")
+
 
 def _plt():
     import matplotlib  # noqa: PLC0415

@@ -30,8 +30,10 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     are measured against: + raises the risk above it) and ``top1_feature, top1_contribution, ...``; and the full
     table of Shapley values (log-odds, one column per feature).  Features computed with other
     radiomics settings than the model's are refused unless ``allow_other_radiomics_settings``.
-    Writes ``output`` (CSV) and ``importance_png`` (mean |Shapley value| over these patients) when given.
+    Writes ``output`` (CSV) and ``importance_png`` (mean |Shapley value| over these patients; .png, .svg or .pdf) when
+    given.
     """
+    plots.check_figure_path(importance_png, "--importance-png")   # before any work
     bundle, card = load_model(model_dir)
     id_column = card["roles"].get("id_column")
     df = patients if isinstance(patients, pd.DataFrame) else read_tables(patients, id_column)

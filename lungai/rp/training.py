@@ -14,7 +14,7 @@ from lungai import __version__
 from lungai.errors import InputError
 from lungai.progress import task
 from lungai.rp import model_io, plots
-from lungai.rp.checks import check_events, check_not_constant, check_one_row_per_patient, id_order, \
+from lungai.rp.checks import check_events, check_not_constant, check_threshold, check_one_row_per_patient, id_order, \
     numeric_features, outcome_vector, read_tables, small_cohort_warnings, table_paths
 from lungai.rp.columns import FEATURE_SETS, ColumnRoles, infer_roles, role_file_id
 from lungai.rp.explain import baseline_risk, model_inputs
@@ -83,6 +83,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
              n_boot: int | None = None, final: str | None = None, seed: int = 0, overwrite: bool = False,
              make_plots: bool = True) -> TrainResult:
     """Train and validate RP models on ``table`` (CSV path or DataFrame) and lock the best one."""
+    check_threshold(threshold)
     inputs = table_paths(table)
     source = ", ".join(p.name for p in inputs) or "DataFrame"
     df = table if isinstance(table, pd.DataFrame) else read_tables(table, role_file_id(role_file))
@@ -106,7 +107,10 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
         raise InputError(f"feature set(s) {empty} have no columns in this table",
                          "add clin_/dose_/rad_ columns or drop these sets from --feature-sets")
     sets = [s for s in sets if s not in empty]
-    all_features = sorted({c for s in sets for c in roles.features(s)}, key=list(df.columns).index)
+    # the features in their canonical order (role, then name: lungai.rp.columns.canonical_order, as infer_roles
+    # gives them), not the table's: a random forest draws features by position; the card saves this order
+    wanted = {c for s in sets for c in roles.features(s)}
+    all_features = [c for c in roles.roles if c in wanted]
     X_all = numeric_features(df, roles, all_features)
     check_not_constant(X_all)
     training_radiomics_settings(df, all_features, inputs)  # refuses a table mixing radiomics settings early

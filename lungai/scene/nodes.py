@@ -19,6 +19,7 @@ cancelled).
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -347,18 +348,102 @@ def set_uncertainty_units(volume_node) -> None:
 # next to run 1's segment).  {result.json key: tag}; :func:`set_tumour_result` writes, :func:`tumour_result` reads.
 RESULT_TAGS = {key: f"LungAI.{key}" for key in ("confidence", "needs_review", "review_reasons", "review_threshold",
                                                   "tumor_volume_ml", "method", "model")}
-# node attributes of scenes saved before the tags (the last run's result, whichever segment it made): moved onto
-# the one lungai tumour segment they can describe, else dropped (:func:`_migrate_node_result`)
+# tag: the outline the result describes (:func:`_segment_outline`, written with the result): a segment edited since
+# (Segment Editor) no longer matches, and its result is reported as of the original outline (:func:`tumour_result`)
+OUTLINE_TAG = "LungAI.outline"
+# node attributes of scenes saved before the tags (the last run's result, whichever segment it made): they describe
+# the node's one lungai tumour segment only when its volume is still theirs (:func:`_old_node_result`); read so
+# (read-only) by :func:`tumour_result`, moved onto it on the next run into the node, else dropped
+# (:func:`_migrate_node_result`)
 _OLD_NODE_ATTRIBUTES = ("confidence", "needs_review", "review_threshold", "tumor_volume_ml", "method")
+OLD_SCENE_REASON = "reason not recorded (scene of an older version)"
 # attribute of the confidence table and the uncertainty volume: the ID of the segment they describe (in the
 # segmentation node of reference SEGMENTATION_REFERENCE); their CT is their SOURCE_VOLUME_ATTRIBUTE reference
 SEGMENT_ID_ATTRIBUTE = "LungAI.segmentID"
 SEGMENTATION_REFERENCE = "LungAI.segmentation"
 
 
+# A .seg.nrrd stores a segment's tags as "key:value|key:value": a "|" in a value (a model folder's name) would cut it
+# on reload, so "|" (and "%", the escape) are written percent-escaped and read back by :func:`_tag_value`.
+def _tag_text(value) -> str:
+    return str(value).replace("%", "%25").replace("|", "%7C")
+
+
+def _tag_value(text: str) -> str:
+    return re.sub(r"%(25|7C)", lambda m: "%" if m.group(1) == "25" else "|", text)
+
+
+def _segment_id(seg_node, segment: str) -> Optional[str]:
+    """The ID of a segment given by id or name, else None."""
+    segmentation = seg_node.GetSegmentation()
+    if segmentation.GetSegment(segment) is not None:
+        return segment
+    found = segmentation.GetSegmentIdBySegmentName(segment)
+    return found or None
+
+
+def _segment_outline(seg_node, segment_id: str) -> Optional[tuple]:
+    """(voxel count, volume in ml, corner (x, y, z) mm, digest) of the segment's own binary labelmap: only its label
+    of a shared labelmap, cropped to its own voxels (so the same outline gives the same values whatever Slicer's
+    storage: shared or separate labelmaps, extent cropped or not, another label value after a reload); None when it
+    has no binary labelmap (a closed-surface segmentation) or there is no such segment."""
+    import hashlib
+
+    import numpy as np
+    import slicer
+    import vtk
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    segment = seg_node.GetSegmentation().GetSegment(segment_id) if segment_id else None
+    if segment is None:
+        return None
+    data = segment.GetRepresentation(slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName())
+    if data is None:
+        return None
+    ext = data.GetExtent()
+    scalars = data.GetPointData().GetScalars()
+    if scalars is None or data.GetNumberOfPoints() == 0 or ext[1] < ext[0] or ext[3] < ext[2] or ext[5] < ext[4]:
+        return 0, 0.0, (0.0, 0.0, 0.0), "empty"
+    values = vtk_to_numpy(scalars)
+    values = values[:, 0] if values.ndim > 1 else values
+    inside = values.reshape(ext[5] - ext[4] + 1, ext[3] - ext[2] + 1, ext[1] - ext[0] + 1) == segment.GetLabelValue()
+    count = int(inside.sum())
+    if count == 0:
+        return 0, 0.0, (0.0, 0.0, 0.0), "empty"
+    matrix = vtk.vtkMatrix4x4()
+    data.GetImageToWorldMatrix(matrix)
+    m = np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+    z, y, x = (np.flatnonzero(inside.any(axis=axes)) for axes in ((1, 2), (0, 2), (0, 1)))
+    crop = inside[z[0]:z[-1] + 1, y[0]:y[-1] + 1, x[0]:x[-1] + 1]
+    corner = tuple(float(v) for v in (m @ [ext[0] + x[0], ext[2] + y[0], ext[4] + z[0], 1.0])[:3])
+    digest = hashlib.sha1(np.asarray(crop.shape, np.int64).tobytes() + np.packbits(crop).tobytes()).hexdigest()[:16]
+    return count, count * abs(float(np.linalg.det(m[:3, :3]))) / 1000.0, corner, digest
+
+
+def _outline_text(outline) -> str:
+    count, ml, corner, digest = outline
+    return f"{count} {ml:.6g} {','.join(f'{v:.3f}' for v in corner)} {digest}"
+
+
+def _outline_changed(seg_node, segment_id: str, text: str) -> bool:
+    """Whether the segment's outline now differs from the one tagged (:data:`OUTLINE_TAG`): another voxel count or
+    shape, a volume off by 0.1 % or a corner moved by 0.01 mm or more.  Unknown (no labelmap, tag unreadable): no."""
+    outline = _segment_outline(seg_node, segment_id)
+    try:
+        count, ml, corner, digest = text.split(" ")
+        count, ml, corner = int(count), float(ml), [float(v) for v in corner.split(",")]
+    except ValueError:
+        return False
+    if outline is None:
+        return False
+    return (outline[0] != count or outline[3] != digest or abs(outline[1] - ml) > 1e-3 * max(ml, 1e-6)
+            or any(abs(a - b) >= 0.01 for a, b in zip(outline[2], corner)))
+
+
 def set_tumour_result(seg_node, segment_id: str, info: dict) -> None:
     """Tag a tumour segment with its ``lungai segment`` result (:data:`RESULT_TAGS`; review reasons "; "-joined,
-    the model as :func:`lungai.scene.results.model_text` names it).  A key the result lacks is removed."""
+    the model as :func:`lungai.scene.results.model_text` names it) and the outline it describes
+    (:data:`OUTLINE_TAG`).  A key the result lacks is removed."""
     from lungai.scene.results import model_text
 
     segment = seg_node.GetSegmentation().GetSegment(segment_id)
@@ -373,22 +458,63 @@ def set_tumour_result(seg_node, segment_id: str, info: dict) -> None:
         if value is None:
             segment.RemoveTag(tag)
         else:
-            segment.SetTag(tag, str(value))
+            segment.SetTag(tag, _tag_text(value))
+    _tag_outline(seg_node, segment_id)
+
+
+def _tag_outline(seg_node, segment_id: str) -> None:
+    segment, outline = seg_node.GetSegmentation().GetSegment(segment_id), _segment_outline(seg_node, segment_id)
+    if outline is None:
+        segment.RemoveTag(OUTLINE_TAG)
+    else:
+        segment.SetTag(OUTLINE_TAG, _outline_text(outline))
+
+
+def _result_tags(seg_node, segment_id: str) -> dict:
+    """{result.json key: tag text} of the segment's result tags."""
+    import vtk
+
+    segment, out = seg_node.GetSegmentation().GetSegment(segment_id), {}
+    for key, tag in RESULT_TAGS.items():
+        value = vtk.reference("")
+        if segment.GetTag(tag, value):
+            out[key] = _tag_value(str(value))
+    return out
+
+
+def _old_node_result(seg_node, segment_id: str) -> dict:
+    """{key: text} of the node attributes of an older scene (:data:`_OLD_NODE_ATTRIBUTES`) when they describe
+    ``segment_id``: the node's one lungai tumour segment, with no result tags of its own, whose volume is still
+    their tumor_volume_ml (within 1 %, at least 0.001 ml: not run 2's after the user deleted "Tumor (2)", nor an
+    outline edited since); else {}."""
+    present = {key: seg_node.GetAttribute(f"LungAI.{key}") for key in _OLD_NODE_ATTRIBUTES
+               if seg_node.GetAttribute(f"LungAI.{key}") is not None}
+    if not present or lungai_tumour_ids(seg_node) != [segment_id] or _result_tags(seg_node, segment_id):
+        return {}
+    outline = _segment_outline(seg_node, segment_id)
+    try:
+        volume = float(present.get("tumor_volume_ml", "nan"))
+    except ValueError:
+        return {}
+    if outline is None or not abs(outline[1] - volume) <= max(0.01 * volume, 1e-3):
+        return {}
+    return present
 
 
 def tumour_result(seg_node, segment: str) -> dict:
     """The ``lungai segment`` result a segment (id or name) is tagged with (:func:`set_tumour_result`): confidence,
-    review_threshold, tumor_volume_ml as floats, needs_review as bool, review_reasons as a list, method, model; {}
-    for a segment lungai did not make (or None)."""
-    from lungai import mrml
-
+    review_threshold, tumor_volume_ml as floats, needs_review as bool, review_reasons as a list, method, model, and
+    ``edited: True`` when the outline was changed since (Segment Editor: the result describes the original outline);
+    for a segment of an older scene, its node's attributes when they describe it (:func:`_old_node_result`,
+    read-only); {} for a segment lungai did not make (or None)."""
     if seg_node is None or segment is None:
         return {}
+    segment_id = _segment_id(seg_node, segment)
+    if segment_id is None:
+        return {}
+    raw = _result_tags(seg_node, segment_id) or _old_node_result(seg_node, segment_id)
     out = {}
-    for key, tag in RESULT_TAGS.items():
-        value = mrml.segment_tag(seg_node, segment, tag)
-        if value is None:
-            continue
+    for key, value in raw.items():
         if key in ("confidence", "review_threshold", "tumor_volume_ml"):
             try:
                 value = float(value)
@@ -399,32 +525,52 @@ def tumour_result(seg_node, segment: str) -> dict:
         elif key == "review_reasons":
             value = [r for r in value.split("; ") if r]
         out[key] = value
+    import vtk
+
+    outline = vtk.reference("")
+    if out and seg_node.GetSegmentation().GetSegment(segment_id).GetTag(OUTLINE_TAG, outline) \
+            and _outline_changed(seg_node, segment_id, str(outline)):
+        out["edited"] = True
     return out
 
 
 def review_note(seg_node, segment: str) -> Optional[str]:
     """A warning when the segment is flagged for expert review by Lung AI Segmentation (its tags:
-    :func:`tumour_result`), naming why and its confidence; else None."""
+    :func:`tumour_result`), naming why and its confidence; when it was edited since (the expert's correction), a
+    note that its confidence described the original outline, no longer a flag; else None."""
     result = tumour_result(seg_node, segment)
     if not result.get("needs_review"):
         return None
-    why = "; ".join(result.get("review_reasons") or []) or "low confidence"
-    confidence = f", confidence {result['confidence']:.2f}" if "confidence" in result else ""
+    confidence, threshold = result.get("confidence"), result.get("review_threshold")
+    if result.get("edited"):
+        what = f"its confidence {confidence:.2f}" if confidence is not None else "its review flag"
+        return (f"the segment '{segment}' of {seg_node.GetName()} was edited after Lung AI Segmentation ({what} "
+                "described the original outline)")
+    if result.get("review_reasons"):
+        why = "; ".join(result["review_reasons"])
+    elif confidence is not None and threshold is not None and confidence < threshold:
+        why = "low confidence"
+    else:
+        why = OLD_SCENE_REASON
+    shown = f", confidence {confidence:.2f}" if confidence is not None else ""
     return (f"the segment '{segment}' of {seg_node.GetName()} is flagged for expert review by Lung AI Segmentation "
-            f"({why}{confidence}): check and correct it (Segment Editor) before relying on these results")
+            f"({why}{shown}): check and correct it (Segment Editor) before relying on these results")
 
 
 def _migrate_node_result(seg_node) -> None:
-    """A node of an older scene: its result attributes move onto its one lungai tumour segment without tags (they
-    then describe it), else are dropped (several runs' tumours: whose they are is not known)."""
+    """A node of an older scene: its result attributes move onto its one lungai tumour segment when they describe it
+    (:func:`_old_node_result`), else are dropped (several runs' tumours, or a volume that is no longer theirs:
+    whose they are is not known)."""
     present = [key for key in _OLD_NODE_ATTRIBUTES if seg_node.GetAttribute(f"LungAI.{key}") is not None]
     if not present:
         return
     made = lungai_tumour_ids(seg_node)
-    if len(made) == 1 and not tumour_result(seg_node, made[0]):
+    old = _old_node_result(seg_node, made[0]) if len(made) == 1 else {}
+    if old:
         segment = seg_node.GetSegmentation().GetSegment(made[0])
-        for key in present:
-            segment.SetTag(RESULT_TAGS[key], seg_node.GetAttribute(f"LungAI.{key}"))
+        for key, value in old.items():
+            segment.SetTag(RESULT_TAGS[key], _tag_text(value))
+        _tag_outline(seg_node, made[0])
     for key in present:
         seg_node.RemoveAttribute(f"LungAI.{key}")
 

@@ -154,15 +154,14 @@ def dose_features(dose, names=()) -> dict:
 def clinical_features(clinical, case: str | None = None, names=(), id_column: str | None = None) -> dict:
     """``clin_*`` values (and the model's feature ``names`` as they are) from a dict or a CSV (one row, or the row
     of ``case`` in the id column: ``id_column``, e.g. the model's, else case / patient_id / id)."""
-    from lungai.io.tables import check_delimiter
+    from lungai.rp.checks import read_table
 
     if isinstance(clinical, dict):
         return _prefixed(clinical, "clin_", names, id_column)
     path = Path(clinical)
     if not path.is_file():
         raise InputError(f"clinical CSV {path} does not exist", "give a dict or the path of a clinical CSV")
-    df = pd.read_csv(path)
-    check_delimiter(path, df)
+    df = read_table(path, id_column)   # as rp predict reads it: the id columns as text ("001" stays "001"), checked
     if len(df) > 1:
         wanted = str(id_column).strip() if id_column is not None else None
         id_col = next((c for c in df.columns if str(c).strip() == wanted), None) or \
@@ -170,9 +169,13 @@ def clinical_features(clinical, case: str | None = None, names=(), id_column: st
         if id_col is None or case is None:
             raise InputError(f"clinical CSV {path} has {len(df)} rows and no way to pick the patient",
                              "give a one-row CSV, or a 'case' column (or the model's id column) and the case name")
-        rows = df[df[id_col].astype(str).str.strip() == str(case).strip()]
+        ids = df[id_col].astype(str).str.strip()
+        rows = df[ids == str(case).strip()]
         if len(rows) != 1:
-            raise InputError(f"case {case!r} found {len(rows)} times in {path}{suggest(case, df[id_col].astype(str))}",
+            from lungai.io.tables import leading_zero_hint
+
+            raise InputError(f"case {case!r} found {len(rows)} times in {path}{suggest(case, ids)}"
+                             + (leading_zero_hint({str(case).strip()}, ids) if rows.empty else ""),
                              "check the case name")
         df = rows
     return _prefixed(df.iloc[0].to_dict(), "clin_", names, id_column)

@@ -111,7 +111,8 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
     file, no CT node) are masked, as in training.
     """
     from lungai.fusion import explain, model_io
-    from lungai.fusion.api import describe_inputs, model_inputs, single_patient_cohort, usable_inputs
+    from lungai.fusion.api import (describe_inputs, model_inputs, predict_with_notes, single_patient_cohort,
+                                   usable_inputs)
     from lungai.fusion.pipeline import FusionPipeline
 
     notes = []
@@ -153,7 +154,9 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
                          f"the model needs {describe_inputs(model_inputs(predictor))}")
     if ct is not None and not av["ct"].iloc[0]:
         notes.append("the CT is not used: the model was not trained with CT")
-    proba = predictor.predict_proba(used)[0]
+    proba, level_notes = predict_with_notes(predictor, used)     # EHR values not seen in training: said
+    proba = proba[0]
+    notes += level_notes.get(str(patient_id), [])
     predicted = pipe.classes[int(proba.argmax())]
     probs = pd.DataFrame({"class": pipe.classes, "probability": proba.astype(float)})
     out = {"predicted": predicted, "model": name, "notes": notes, "top_genes": None, "gradcam": None,
@@ -163,6 +166,8 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
         out["top_genes"] = mrml.table_node_from_dataframe(
             scene, top[["rank", "gene", "shapley_value"]], f"{patient_id} top genes ({predicted})")
     if name == "fusion" and bool(av["ct"].iloc[0]):
-        cam, _ = explain.grad_cam(pipe, cohort, patient_id)
+        cam, cls = explain.grad_cam(pipe, cohort, patient_id)
+        if explain.empty_cam_note(cam, cls):            # a blank map is said, not shown silently
+            notes.append(explain.empty_cam_note(cam, cls))
         out["gradcam"] = mrml.volume_node_from_image(scene, cam, scene.GenerateUniqueName(f"{patient_id} Grad-CAM"))
     return out

@@ -328,8 +328,8 @@ def mask_for_roi(roi_box, grid: sitk.Image, ct: sitk.Image = None):
     hi = ref.TransformContinuousIndexToPhysicalPoint([v - 0.5 for v in roi_box.hi])
     a = np.array(grid.TransformPhysicalPointToContinuousIndex(lo))
     b = np.array(grid.TransformPhysicalPointToContinuousIndex(hi))
-    i0 = np.clip(np.ceil(np.minimum(a, b) - 0.5), 0, None).astype(int)
-    i1 = np.floor(np.maximum(a, b) - 0.5).astype(int) + 1
+    i0 = np.clip(np.ceil(pp.snap_whole(np.minimum(a, b) - 0.5, grid.GetSpacing())), 0, None).astype(int)
+    i1 = np.floor(pp.snap_whole(np.maximum(a, b) - 0.5, grid.GetSpacing())).astype(int) + 1
     out = np.zeros(grid.GetSize()[::-1], bool)
     out[i0[2]:i1[2], i0[1]:i1[1], i0[0]:i1[0]] = True
     return out

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from lungai.errors import InputError
-from lungai.model_files import load_safetensors, save_safetensors
+from lungai.model_files import load_safetensors, read_json, save_safetensors
 from lungai.seg.config import SegConfig
 from lungai.seg.networks import build_network, load_own_state, own_state
 
@@ -113,7 +113,8 @@ def load_model(model_dir, allow_incomplete: bool = False):
     for path in paths:
         try:
             net = build_network(cfg)
-            load_own_state(net, load_safetensors(path, "segmentation member weights"))
+            weights = load_safetensors(path, "segmentation member weights", REWRITE_FIX)   # NaN / inf refused
+            load_own_state(net, weights)
         except (RuntimeError, ValueError, TypeError, KeyError) as exc:      # e.g. config.channels edited
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise InputError(f"the weights {path.name} of the model in {model_dir} do not fit the network its "

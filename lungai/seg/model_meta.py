@@ -4,10 +4,10 @@ calibration did not finish).  :func:`lungai.seg.model_io.load_model` uses the sa
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from lungai.errors import InputError
+from lungai.model_files import read_json
 from lungai.seg.settings import FORMAT, MODEL_JSON
 
 CHOICE_FORMAT = "lungai-seg-choice-1"
@@ -27,12 +27,7 @@ def read_meta(model_dir) -> dict:
         raise InputError(f"{model_dir} is not a LungAI segmentation model (no {MODEL_JSON})",
                          "give a folder written by `lungai train-seg`, the name of a shipped model "
                          f"({', '.join(shipped_models()) or 'none installed'}), or leave --model out for the default model")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:        # truncated or edited: JSONDecodeError is a ValueError
-        raise InputError(f"{path} is not readable JSON ({exc})", REWRITE_FIX) from None
-    if not isinstance(doc, dict):
-        raise InputError(f"{path} holds a JSON {type(doc).__name__}, not a model description", REWRITE_FIX)
+    doc = read_json(path, REWRITE_FIX)               # truncated or edited: an InputError naming the file
     if doc.get("format") not in (FORMAT, CHOICE_FORMAT):
         raise InputError(f"{path} has format {doc.get('format')!r}, expected {FORMAT!r} or {CHOICE_FORMAT!r}",
                          "retrain the model with this version of `lungai train-seg`")

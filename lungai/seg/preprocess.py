@@ -144,14 +144,29 @@ def thin_slab_note(img: sitk.Image):
             "is less reliable on so few slices; check the result, or give the whole CT")
 
 
+SNAP_MM = 0.005     # a box edge this close (mm) to a whole voxel index is on it (see snap_whole)
+
+
+def snap_whole(index, spacing) -> np.ndarray:
+    """Continuous voxel indices (x, y, z) with those within ``SNAP_MM`` of a whole number set to it, before a
+    box edge is floored / ceiled to whole voxels.  A box edge on a voxel centre (a seed clicked on a slice, a
+    box a whole number of voxels wide, a corner copied from the CT's grid) otherwise falls either side of it with
+    the float rounding of the physical -> index conversion (a translated origin) or a seed typed a micron off,
+    and the box grows or shifts by a voxel.  Used wherever physical positions become a box of whole voxels."""
+    x = np.asarray(index, dtype=float)
+    whole = np.round(x)
+    tol = SNAP_MM / np.asarray(spacing, dtype=float)
+    return np.where(np.abs(x - whole) <= tol, whole, x)
+
+
 def _index_of(img: sitk.Image, point_lps) -> np.ndarray:
     return np.array(img.TransformPhysicalPointToContinuousIndex([float(v) for v in point_lps]))
 
 
 def _clip_box(img: sitk.Image, lo, hi, mode: str) -> Box:
     size = np.array(img.GetSize())
-    lo = np.clip(np.floor(lo).astype(int), 0, size)
-    hi = np.clip(np.ceil(hi).astype(int), 0, size)
+    lo = np.clip(np.floor(snap_whole(lo, img.GetSpacing())).astype(int), 0, size)
+    hi = np.clip(np.ceil(snap_whole(hi, img.GetSpacing())).astype(int), 0, size)
     if np.any(hi - lo < 1):
         raise InputError("the region of interest lies outside the image",
                          "give ROI / seed coordinates in physical LPS millimetres inside the CT "

@@ -25,6 +25,7 @@ import SimpleITK as sitk
 
 from lungai.errors import InputError
 from lungai.io import assert_same_geometry, read_image, read_mask
+from lungai.io.geometry import to_lps
 from lungai.radiomics.features import CLASS_FAMILY, compute_extras, family, prepare, pyradiomics_shape
 from lungai.radiomics.ibsi.binning import fixed_bin_origin
 from lungai.radiomics.ibsi.compare import Report, within
@@ -141,7 +142,9 @@ def _check_grey_levels(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig) -> 
 
 
 def ibsi_images(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig) -> tuple[sitk.Image, sitk.Image, sitk.Image]:
-    """Configuration ``cfg``'s image processing: (interpolated image, morphological mask, intensity mask)."""
+    """Configuration ``cfg``'s image processing: (interpolated image, morphological mask, intensity mask), in LPS
+    order (:func:`lungai.io.geometry.to_lps`: the 2D / 2.5D texture's slices are axial whatever the stored order)."""
+    image, mask = to_lps(image), to_lps(mask)
     _check_grey_levels(image, mask, cfg)
     img, morph = interpolate_roi(image, mask, cfg)
     if not sitk.GetArrayViewFromImage(morph).any():
@@ -191,6 +194,7 @@ def compute_settings_only(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig) 
     from lungai.radiomics.params import PYRADIOMICS_SETTINGS
 
     settings = {**_base_settings(cfg), **PYRADIOMICS_SETTINGS[cfg.name]}
+    image, mask = to_lps(image), to_lps(mask)       # axial slices, as ibsi_images
     image = sitk.Round(sitk.Cast(image, sitk.sitkFloat32))
     runs = {"shape": _execute(image, mask, ("shape",), settings)}
     dim = "2_5D" if cfg.force2d else "3D"

@@ -1,0 +1,187 @@
+"""lungai stage checks found by QA: the label leaking in as a feature (--stage-from with --label naming a column, a
+copy of the label), TNM combinations as label values, EHR values not seen in training, progress during the fusion
+fits, and the leading-zero hint when no RNA ID joins."""
+
+from __future__ import annotations
+
+import io
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lungai.errors import InputError
+from lungai.fusion.data import load_cohort
+
+FAST = ["--epochs", 2, "--top-k", 5, "--neighbours", 2, "--inner-folds", 1, "--baselines", "logreg"]
+
+
+def _cli(args):
+    from lungai.cli import main
+
+    return main(["stage"] + [str(a) for a in args])
+
+
+def _tnm_ehr(tmp_path, n=24, **cols):
+    ids = [f"P{i:02d}" for i in range(n)]
+    rng = np.random.default_rng(1)
+    t = ["T1a", "T2b", "T3", "T1b"] * (n // 4)
+    nn = ["N0", "N0", "N1", "N2"] * (n // 4)
+    df = pd.DataFrame({"Case ID": ids, "age": rng.integers(50, 80, n), "T": t, "N": nn, "M": ["M0"] * n, **cols})
+    df.to_csv(tmp_path / "ehr.csv", index=False)
+    return df
+
+
+# ------------------------------------------------------------------------------------------- 1. label leaks
+def test_stage_from_with_a_label_naming_a_column_of_the_table_is_refused(tmp_path):
+    from lungai.fusion.labels import derive_stage
+
+    df = _tnm_ehr(tmp_path)
+    stage = derive_stage(df.set_index("Case ID"), "T", "N", "M")
+    _tnm_ehr(tmp_path, Stage=["Stage " + v for v in stage])           # the table's own overall stage
+    with pytest.raises(InputError) as err:
+        load_cohort(tmp_path / "ehr.csv", label="Stage", stage_from=["T", "N", "M"])
+    assert "with --stage-from the label is derived" in err.value.problem and "'Stage'" in err.value.problem
+    assert "--drop 'Stage'" in err.value.fix and "another --label name" in err.value.fix
+    c = load_cohort(tmp_path / "ehr.csv", label="Stage", stage_from=["T", "N", "M"], drop_columns=["Stage"])
+    assert "Stage" not in c.ehr.columns and c.labels.name == "Stage"    # dropped: the derived label named Stage
+    # under another name the column would stay a feature: a copy of the derived stage, refused by name
+    with pytest.raises(InputError, match=r"EHR column\(s\) equal to the derived stage: 'Stage' \(100 %"):
+        load_cohort(tmp_path / "ehr.csv", label="stage_group", stage_from=["T", "N", "M"])
+    # the CLI says it before any work (exit 2), as cv and train would otherwise score 1.000
+    assert _cli(["cv", "--ehr", tmp_path / "ehr.csv", "--stage-from", "T,N,M", "--label", "Stage", "--modalities",
+                 "ehr", "-o", tmp_path / "cv", "--folds", 2, *FAST]) == 2
+    assert not (tmp_path / "cv" / "metrics.json").exists()
+
+
+def test_a_copy_of_a_label_column_is_refused_and_chance_agreement_is_not():
+    from lungai.fusion.data import label_copies
+
+    ids = [f"P{i:02d}" for i in range(40)]
+    label = pd.Series(["yes"] * 4 + ["no"] * 36, index=ids, name="Chemotherapy")
+    ehr = pd.DataFrame({"Adjuvant": ["Yes"] * 4 + ["No"] * 36,                          # a copy (case differs)
+                        "rare": ["no"] * 39 + ["yes"],                                  # 90 % equal by chance
+                        "age": np.arange(40)}, index=ids)
+    assert label_copies(ehr, label) == {"Adjuvant": 1.0}
+    ehr.loc["P00", "Adjuvant"] = "No"                                                    # 39 of 40 equal
+    assert list(label_copies(ehr, label)) == ["Adjuvant"]
+    assert label_copies(ehr.drop(columns=["Adjuvant"]), label) == {}
+
+
+# ------------------------------------------------------------------------------------------- 2. TNM labels
+def test_tnm_combinations_as_label_values_are_refused_with_stage_from_and_label_groups(tmp_path):
+    from lungai.fusion.labels import parse_groups
+
+    _tnm_ehr(tmp_path, tnm=["T2N1M0", "T1aN0M0", "pT3 N2 M0", "T2bN0M0"] * 6)
+    with pytest.raises(InputError) as err:
+        load_cohort(tmp_path / "ehr.csv", label="tnm")
+    assert "TNM combinations" in err.value.problem and "'T2N1M0'" in err.value.problem
+    assert "--stage-from" in err.value.fix
+    groups = err.value.fix.split('--label-groups "')[1].split('"')[0]
+    assert groups == "I=T1aN0M0;II=T2N1M0,T2bN0M0;III-IV=pT3 N2 M0"
+    c = load_cohort(tmp_path / "ehr.csv", label="tnm", label_groups=parse_groups(groups))   # the suggestion works
+    assert c.report["class_counts"] == {"I": 6, "II": 12, "III-IV": 6}
+    _tnm_ehr(tmp_path, t_only=["T1a", "T2", "T3", "Tis"] * 6)                            # T values alone: a label
+    assert sorted(set(load_cohort(tmp_path / "ehr.csv", label="t_only").labels)) == ["T1a", "T2", "T3", "Tis"]
+
+
+# ------------------------------------------------------------------------------------------- 3. unseen levels
+def test_unseen_and_differently_cased_ehr_levels_are_named_and_never_all_zero():
+    from lungai.fusion.preprocess import MISSING_LEVEL, EHREncoder, UnseenLevelWarning
+
+    train = pd.DataFrame({"smoking": ["Current", "Former", "Never", None] * 3, "age": np.arange(12.0)},
+                         index=[f"T{i}" for i in range(12)])
+    enc = EHREncoder().fit(train)
+    assert MISSING_LEVEL in enc.levels()["smoking"]
+    new = pd.DataFrame({"smoking": ["current", " Former ", "Heavy", None, "Never"], "age": [1.0] * 5},
+                       index=["A", "B", "C", "D", "E"])
+    with pytest.warns(UnseenLevelWarning) as caught:
+        x = enc.transform(new)
+    assert len(caught) == 1
+    w = caught[0].message
+    text = str(w)
+    assert "'smoking'" in text and "'current' (1 patient) read as the trained level 'Current'" in text
+    assert "'Heavy' (1 patient) not a trained level: treated as missing" in text
+    assert "trained levels: 'Current', 'Former', 'Never'" in text
+    assert set(w.by_patient) == {"A", "B", "C"} and "treated as missing" in w.by_patient["C"][0]
+    ref = enc.transform(pd.DataFrame({"smoking": ["Current", "Former", None], "age": [1.0] * 3}))
+    assert np.array_equal(x[0], ref[0]) and np.array_equal(x[1], ref[1])   # case / spaces: the trained level
+    assert np.array_equal(x[2], ref[2]) and np.array_equal(x[3], ref[2])   # unseen: the missing level, not all zero
+    cats = [k for k, n in enumerate(enc.feature_names()) if n.startswith("cat__")]
+    assert (x[:, cats].sum(axis=1) == 1).all()
+
+
+def test_predict_names_unseen_ehr_levels_on_the_console_and_in_the_patients_notes(tmp_path, capsys):
+    n = 12
+    ids = [f"P{i:02d}" for i in range(n)]
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"Case ID": ids, "age": rng.integers(50, 80, n), "smoking": ["Current", "Former", "Never"] * 4,
+                       "stage": ["I", "II"] * 6})
+    df.to_csv(tmp_path / "ehr.csv", index=False)
+    assert _cli(["train", "--ehr", tmp_path / "ehr.csv", "--label", "stage", "--modalities", "ehr",
+                 "-o", tmp_path / "m", *FAST]) == 0
+    df["smoking"] = ["current", "Heavy", "Never"] * 4
+    df.to_csv(tmp_path / "new.csv", index=False)
+    capsys.readouterr()
+    assert _cli(["predict", "--model", tmp_path / "m", "--ehr", tmp_path / "new.csv", "-o", tmp_path / "p"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: EHR column 'smoking': 'Heavy' (4 patients) not a trained level: treated as missing" in err
+    assert "'current' (4 patients) read as the trained level 'Current'" in err
+    pred = pd.read_csv(tmp_path / "p" / "predictions.csv", keep_default_na=False).set_index("patient_id")
+    assert "treated as missing" in pred.loc["P01", "notes"] and "'Current'" in pred.loc["P00", "notes"]
+    assert pred.loc["P02", "notes"] == ""
+
+
+# ------------------------------------------------------------------------------------------- 4. progress
+class _Record:
+    def __init__(self):
+        self.messages = []
+
+    def update(self, n=1, message=None):
+        self.messages.append((n, message))
+
+
+def test_fusion_fits_post_their_epochs_in_nested_cv_also_without_a_validation_set(tmp_path):
+    from lungai.fusion.cv import candidates, cross_validate
+    from lungai.fusion.pipeline import FusionConfig
+
+    n = 16
+    ids = [f"P{i:02d}" for i in range(n)]
+    pd.DataFrame({"Case ID": ids, "age": np.arange(n), "site": ["A", "B"] * 7 + ["Z", "Y"],
+                  "stage": ["I", "II"] * (n // 2)}).to_csv(tmp_path / "ehr.csv", index=False)
+    cohort = load_cohort(tmp_path / "ehr.csv", label="stage")
+    cfg = FusionConfig(modalities=("ehr",), epochs=20, min_epochs=2)
+    rec = _Record()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cross_validate(cohort, candidates(cfg, (), True, ["concat", "weighted"]), folds=2, inner_folds=2,
+                       progress=rec)
+    # a rare level absent from a training fold is expected inside CV: not warned about there (treated as missing)
+    assert not [w for w in caught if "not a trained level" in str(w.message)]
+    texts = [m for k, m in rec.messages if k == 0]
+    assert "fusion fold 1/2 inner 2/2 grid weighted epoch 20/20 loss" in " | ".join(texts)
+    assert any(t.startswith("fusion fold 2/2 refit ") and "epoch 10/20" in t for t in texts)
+    assert [m for k, m in rec.messages if k][-1].startswith("fusion fold 2/2 macro-F1")
+
+
+def test_the_bar_draws_the_last_message_of_a_step_at_once(monkeypatch):
+    from lungai.progress import _TqdmProgress
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    bar = _TqdmProgress(3, "stage cv", disable=False)
+    bar.update(1, "logreg fold 1/3")
+    bar.update(1, "logreg fold 2/3 macro-F1 0.50")      # within tqdm's mininterval of the first draw
+    drawn = sys.stderr.getvalue()
+    bar.close()
+    assert "fold 2/3 macro-F1 0.50" in drawn
+
+
+# ------------------------------------------------------------------------------------------- 7. RNA IDs
+def test_no_rna_id_joining_names_leading_zeros(tmp_path):
+    from lungai.fusion.data import orient_rna
+
+    rna = pd.DataFrame(np.ones((3, 2)), index=["g1", "g2", "g3"], columns=["7", "8"])
+    with pytest.raises(InputError, match="no RNA sample ID joins.*differ only by leading zeros"):
+        orient_rna(rna, ids=["007", "008"])

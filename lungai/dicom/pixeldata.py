@@ -1,0 +1,85 @@
+"""Is a DICOM file's pixel data all there?  A file cut short (a copy or a transfer stopped half way) keeps a readable
+header, so a header-only read (``stop_before_pixels``) takes it for a good one and the decoding fails only later,
+after the work done before it, with pydicom's "The number of bytes of pixel data is less than expected".
+
+:func:`check_pixel_data` checks it from the header alone (the PixelData element's length and where its value starts,
+against the size the image needs and the file's size; nothing is decoded): cheap enough for planning.
+:func:`decode_pixels` is the guarded ``ds.pixel_array`` of a file read in full.  Both refuse with an InputError
+naming the file and the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lungai.errors import InputError
+
+PIXEL_DATA = 0x7FE00010
+UNDEFINED_LENGTH = 0xFFFFFFFF       # encapsulated (compressed) pixel data: its size is not known from the header
+
+
+def expected_pixel_bytes(ds) -> int | None:
+    """The bytes of native (uncompressed) pixel data the header's Rows x Columns x NumberOfFrames x SamplesPerPixel x
+    BitsAllocated make; None when one of the mandatory tags is missing (not guessed)."""
+    try:
+        rows, columns, bits = int(ds.Rows), int(ds.Columns), int(ds.BitsAllocated)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
+    return (rows * columns * frames * samples * bits + 7) // 8
+
+
+def _short(name: str, have: int, need: int, fix: str) -> InputError:
+    return InputError(f"{name} is truncated or corrupt: its pixel data holds {have} of the {need} bytes its header "
+                      "needs (Rows x Columns x NumberOfFrames x BitsAllocated / 8); the file was cut short (an "
+                      "interrupted copy or export)", fix)
+
+
+def check_pixel_data(path, fix: str, name: str | None = None) -> None:
+    """Refuse (InputError naming ``name`` or the file, and ``fix``) a DICOM file whose pixel data is missing or
+    shorter than its header needs, or runs past the end of the file - from the header alone (the value is not read).
+    Encapsulated (compressed) pixel data is only checked to be present (:func:`decode_pixels` checks the rest)."""
+    import pydicom
+
+    p = Path(path)
+    name = name or p.name
+    try:
+        ds = pydicom.dcmread(p, defer_size=1024)     # PixelData's value not read: its length and offset kept
+        element = ds.get_item(PIXEL_DATA, keep_deferred=True)
+    except Exception as exc:  # noqa: BLE001 - a header that cannot be parsed is the same fault
+        raise InputError(f"{name} could not be read as DICOM ({type(exc).__name__}: {exc}); it is truncated or "
+                         "corrupt", fix) from None
+    if element is None:
+        raise InputError(f"{name} holds no pixel data (PixelData); it is truncated or incomplete", fix)
+    need = expected_pixel_bytes(ds)
+    undefined = getattr(element, "is_undefined_length", None)      # a DataElement; a RawDataElement has .length
+    if undefined is None:
+        undefined = element.length == UNDEFINED_LENGTH
+    if undefined:
+        return
+    if element.value is not None:                     # small enough to have been read: its bytes are there
+        if need is not None and len(element.value) < need:
+            raise _short(name, len(element.value), need, fix)
+        return
+    length = element.length
+    size = p.stat().st_size
+    have = max(0, min(length, size - int(element.value_tell)))
+    if have < length or (need is not None and length < need):
+        raise _short(name, have, need if need is not None else length, fix)
+
+
+def decode_pixels(ds, name: str, fix: str):
+    """``ds.pixel_array`` of a DICOM dataset read in full, refused (InputError naming ``name``, ``fix``) when the
+    pixel data is short of what the header needs or cannot be decoded, instead of pydicom's bare ValueError."""
+    if "PixelData" not in ds:
+        raise InputError(f"{name} holds no pixel data (PixelData); it is truncated or incomplete", fix)
+    element = ds["PixelData"]
+    need = expected_pixel_bytes(ds)
+    if not element.is_undefined_length and need is not None and len(ds.PixelData) < need:
+        raise _short(name, len(ds.PixelData), need, fix)
+    try:
+        return ds.pixel_array
+    except Exception as exc:  # noqa: BLE001 - any decoding failure: the file named, the fix given
+        raise InputError(f"{name}: its pixel data cannot be decoded ({type(exc).__name__}: {exc}); the file is "
+                         "truncated or corrupt, or in a compression this installation cannot read", fix) from None
