@@ -261,7 +261,8 @@ def radiomics_batch(manifest: Path, output_csv: Path, workers: Optional[int] = N
 
 def dose_features(dose: Path, ct: Path, lungs: Path, output_csv: Path, gtv: Optional[Path] = None,
                   case: Optional[str] = None, dose_unit: str = "Gy", lungs_name: Optional[str] = None,
-                  gtv_name: Optional[str] = None) -> list[str]:
+                  gtv_name: Optional[str] = None, envelope: Optional[Path] = None,
+                  envelope_name: Optional[str] = None) -> list[str]:
     """``lungai dose-features --dose DOSE --ct CT --lungs MASK [--gtv MASK] [--case ID] [--dose-unit cGy]
     [--lungs-name TEXT] [--gtv-name TEXT] -o dose.csv``.
 
@@ -269,7 +270,8 @@ def dose_features(dose: Path, ct: Path, lungs: Path, output_csv: Path, gtv: Opti
     it the CLI names the case after the CT file, "ct" for the panel's exported copy).  ``dose_unit``: the unit
     of the exported dose image's voxels (Gy or cGy: a SlicerRT dose node keeps its RTDOSE's DoseUnits).
     ``lungs_name`` / ``gtv_name``: what the masks are for the CSV's masks column (the panel: the segments
-    exported into them), instead of their (temporary) file names."""
+    exported into them), instead of their (temporary) file names.  ``envelope`` / ``envelope_name``: without a GTV,
+    the tumour's motion envelope (iGTV) subtracted from the lungs (``--envelope``), and what it is."""
     args = ["dose-features", "--dose", str(dose), "--ct", str(ct), "--lungs", str(lungs), "-o", str(output_csv)]
     if dose_unit != "Gy":
         args += ["--dose-unit", str(dose_unit)]
@@ -279,6 +281,10 @@ def dose_features(dose: Path, ct: Path, lungs: Path, output_csv: Path, gtv: Opti
         args += ["--gtv", str(gtv)]
         if gtv_name:
             args += ["--gtv-name", str(gtv_name)]
+    if _given(envelope):
+        args += ["--envelope", str(envelope)]
+        if envelope_name:
+            args += ["--envelope-name", str(envelope_name)]
     if case:
         args += ["--case", str(case)]
     return args

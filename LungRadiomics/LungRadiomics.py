@@ -311,14 +311,16 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
 
     def doseCommand(self, p, ct, workDir):
         """Lungs = the segments whose role is a lung (Right lung, Left lung, Lungs, lung lobes; exact names,
-        lungai.segment_roles - never "Lung tumour"); GTV = every segment whose role is tumour (Tumor/Tumour/GTV, GTV-1, gtv-2 ...).
+        lungai.segment_roles - never "Lung tumour"); GTV = every segment whose role is tumour (Tumor/Tumour/GTV, GTV-1, gtv-2 ...);
+        without one, the tumour's motion envelopes (iGTV / ITV: lungai.segment_roles.dose_envelope_segments) are
+        subtracted from the lungs (--envelope), as lungai dose-features --rtstruct does.
         A dose of another patient / frame of reference than the CT (DICOM, subject hierarchy) is refused first.
         The exported dose keeps the node's voxels: their unit (:meth:`doseUnit`) is passed as --dose-unit."""
         from lungai import mrml
         from lungai.dose.features import segments_text
         from lungai.io import write_image
         from lungai.scene.dicom import check_dose_node_matches_ct
-        from lungai.segment_roles import dose_lung_segments, segment_role
+        from lungai.segment_roles import dose_envelope_segments, dose_lung_segments, segment_role
 
         check_dose_node_matches_ct(p.doseVolume, p.inputVolume)  # the NIfTI copies below carry no UIDs
         unit = self.doseUnit(p)                                   # before any export: an unknown unit stops here
@@ -332,12 +334,19 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         gtvs = [n for n in names if segment_role(n) == "tumour"]  # every GTV (GTV-1, gtv-2 ...) leaves the lung
         gtvMask = write_image(nodes.union_mask([mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n, p.inputVolume)
                                                 for n in gtvs]), workDir / "gtv.nii.gz") if gtvs else None
+        # no tumour segment: an iGTV / ITV (motion envelope) leaves the lungs, as dose-features --rtstruct does
+        envelopes = dose_envelope_segments(names)
+        envelopeMask = write_image(nodes.union_mask([mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n,
+                                                                          p.inputVolume) for n in envelopes]),
+                                   workDir / "envelope.nii.gz") if envelopes else None
         dose = nodes.export_volume(p.doseVolume, workDir / "dose.nii.gz")
         segmentation = p.segmentation.GetName()      # the masks column names the segments, not the files
         return commands.dose_features(dose, ct, lungMask, workDir / "dose.csv", gtv=gtvMask,
                                       case=p.inputVolume.GetName(), dose_unit=unit,
                                       lungs_name=segments_text(lungs, segmentation),
-                                      gtv_name=segments_text(gtvs, segmentation) if gtvs else None)
+                                      gtv_name=segments_text(gtvs, segmentation) if gtvs else None,
+                                      envelope=envelopeMask,
+                                      envelope_name=segments_text(envelopes, segmentation) if envelopes else None)
 
     @staticmethod
     def doseUnit(p) -> str:
@@ -384,7 +393,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
     def exportedFileNames(p, columns, workDir):
         """{exported temporary file: what the user knows it as}, so that an error names nodes and segments."""
         names = {workDir / "ct.nii.gz": p.inputVolume.GetName(), workDir / "lungs.nii.gz": "the lung segments",
-                 workDir / "gtv.nii.gz": "the tumour segments"}
+                 workDir / "gtv.nii.gz": "the tumour segments", workDir / "envelope.nii.gz": "the motion envelope segments"}
         if p.doseVolume is not None:   # dose-features names the file alone too ("dose.nii.gz: the maximum ...")
             names[workDir / "dose.nii.gz"] = names["dose.nii.gz"] = p.doseVolume.GetName()
         for key, name in columns.items():   # `lungai radiomics ... --mask segment_i.nii.gz` (featureCommands)

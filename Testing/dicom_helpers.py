@@ -112,3 +112,19 @@ def as_slicerrt_dose(scene, node, unit: str) -> None:
     study = sh.GetItemAncestorAtLevel(item, slicer.vtkMRMLSubjectHierarchyConstants.GetDICOMLevelStudy())
     sh.SetItemAttribute(study, "DicomRtImport.DoseUnitName", unit)
 
+
+def envelope_study(small_phantom, root):
+    """The small phantom as an RT export with no GTV but an 'iGTV' of the tumour plus a node two slices apart from
+    it (a gap of slices, as an envelope of primary + nodes has), and the iGTV's mask."""
+    from lungai.dicom.synthetic import rt_structures, write_rt_study
+
+    gtv = sitk.GetArrayFromImage(rt_structures(small_phantom)["gtv"]) > 0
+    zs = np.flatnonzero(gtv.any(axis=(1, 2)))
+    envelope = gtv.copy()
+    node = zs[-1] + 3                                   # slices zs[-1]+1, +2 left out: a gap
+    envelope[node:node + 2, 40:44, 40:44] = True
+    img = sitk.GetImageFromArray(envelope.astype(np.uint8))
+    img.CopyInformation(small_phantom.labels)
+    return write_rt_study(root, small_phantom, patient_id="ENV", names={"gtv": None},
+                          extra_structures={"iGTV": img}), img
+

@@ -774,6 +774,57 @@ def test_an_automatic_tumours_record_has_its_confidence_and_method_and_dicom_exp
 
 
 
+def test_no_gtv_but_an_igtv_the_dose_is_of_the_lungs_minus_it_as_dose_features(small_phantom, tmp_path, capsys,
+                                                                                monkeypatch):
+    """Review of 8b25950: with an RTSTRUCT holding an iGTV (with a gap: primary + node) and no GTV, cohort's
+    dose_mld_gy was of the lungs minus the automatic tumour (9.57 Gy) while dose-features gave the lungs minus the
+    iGTV (9.03 Gy), and the notes said the iGTV 'is not used as the tumour'.  Now the same rule: the dose's lungs are
+    the lungs minus the iGTV, no GTV dose; the automatic tumour serves the radiomics only, as the provenance says."""
+    import warnings
+
+    from dicom_helpers import envelope_study
+    from lungai.cli import main
+    from lungai.dicom.cohort import process_patient
+
+    from types import SimpleNamespace
+
+    from lungai.dicom.synthetic import rt_structures
+    from lungai.seg import infer, model_io, resources
+
+    st, _ = envelope_study(small_phantom, tmp_path / "export")
+    truth = sitk.GetArrayFromImage(rt_structures(small_phantom)["gtv"])
+
+    def segment(ct, model, seed=0):       # the automatic tumour, quick: the phantom's (the model is not under test)
+        tumour = sitk.GetImageFromArray(truth)
+        tumour.CopyInformation(ct)
+        return SimpleNamespace(tumour=tumour, info={"confidence": 0.4, "needs_review": True,
+                                                    "review_reasons": ["low confidence"], "method": "ensemble"})
+
+    monkeypatch.setattr(infer, "segment_tumour", segment)
+    monkeypatch.setattr(model_io, "load_model", lambda mdir: None)
+    monkeypatch.setattr(resources, "resolve_model_dir", lambda d: tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["dose-features", "--dose", str(st["dose"]), "--ct", str(st["ct"]), "--rtstruct",
+                     str(st["rtstruct"]), "-o", str(tmp_path / "dose.csv")]) == 0
+    capsys.readouterr()
+    expected = pd.read_csv(tmp_path / "dose.csv").iloc[0]
+    jobs, inv = plan_cohort(tmp_path / "export")
+    notes = inv.set_index("patient_id").loc["ENV", "notes"]
+    assert "subtracted from the lungs for the dose metrics (Lungs - iGTV; no GTV dose)" in notes
+    assert "not used as the tumour" not in notes
+    doc = process_patient(jobs[0], PARAMS, str(tmp_path / "out"))
+    assert doc["status"] == "done", doc
+    row = pd.read_csv(tmp_path / "out" / "patients" / "ENV" / "features.csv").iloc[0]
+    for col in ("dose_mld_gy", "dose_v20_pct", "dose_v5_pct", "dose_d50_gy"):
+        assert row[col] == pytest.approx(expected[col], rel=1e-9), col
+    assert np.isnan(row["dose_gtv_mean_gy"])                            # as dose-features: no GTV dose
+    assert "lungs minus the tumour's motion envelope RTSTRUCT iGTV" in doc["provenance"]["dose"]
+    assert doc["provenance"]["tumour"].startswith("automatic segmentation")
+    assert "radiomics only: the dose metrics subtract the RTSTRUCT's motion envelope iGTV" in doc["provenance"]["tumour"]
+    assert "rad_tumour_original_shape_MeshVolume" in row.index                  # tumour radiomics: automatic tumour
+
+
 def _truncate(path: Path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[:len(data) // 2])

@@ -12,7 +12,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from dicom_helpers import array, rt_export, with_empty_structures
+from dicom_helpers import array, envelope_study, rt_export, with_empty_structures
 from pydicom.dataset import Dataset
 
 from lungai.dicom import roles
@@ -408,3 +408,61 @@ def test_dose_lungs_minus_the_igtv_when_the_rtstruct_has_no_gtv(p1, tmp_path, ca
     assert rt["gtv"] is None and not (array(rt["lungs"]) & array(st["masks"]["GTV"])).any()
     shown = dose_masks({}, rt)
     assert shown["masks"] == envelope.masks and shown["lungs_label"] == "lungs minus motion envelope (RTSTRUCT)"
+
+
+def test_an_igtv_with_a_gap_is_subtracted_for_the_dose_not_refused(small_phantom, tmp_path, capsys, monkeypatch):
+    """Review of 8b25950: an iGTV of a primary and a node at another level (slices left out between them, common) made
+    dose-features --rtstruct (and demo --rtstruct) fail ('no contour on N CT slice(s) ... --allow-gaps') where they
+    had succeeded, after a warning that it 'is not used as the tumour'.  Now the envelope is read with gaps allowed
+    and subtracted, the warning says so; one that cannot be read at all leaves the whole lungs, warned with why."""
+    import pandas as pd
+
+    from lungai.cli import main
+    from lungai.dicom import rtstruct as rt_module
+    from lungai.dicom.masks import rtstruct_dose_masks
+
+    st, envelope = envelope_study(small_phantom, tmp_path / "export")
+    out = tmp_path / "dose.csv"
+    assert main(["dose-features", "--dose", str(st["dose"]), "--ct", str(st["ct"]), "--rtstruct",
+                 str(st["rtstruct"]), "-o", str(out)]) == 0          # the CLI prints the warnings on stderr
+    text = capsys.readouterr().err
+    row = pd.read_csv(out).iloc[0]
+    assert "no GTV, minus the tumour's motion envelope: RTSTRUCT structure iGTV" in row.masks
+    assert np.isnan(row.dose_gtv_mean_gy)
+    assert "not used as the tumour" not in text
+    assert ("structure 'iGTV' is an internal target volume (the GTV's motion envelope), not a GTV: the RTSTRUCT has no "
+            "GTV, so it is subtracted from the lungs for the dose metrics (Lungs - iGTV; no GTV dose)") in text
+    ct = read_ct(st["ct"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = rtstruct_dose_masks(st["rtstruct"], ct)
+    lungs = (array(st["masks"]["Lung_R"]) | array(st["masks"]["Lung_L"])) & ~array(envelope)
+    np.testing.assert_array_equal(array(m["lungs"]) > 0, lungs)               # node included: all of the iGTV left out
+    # an envelope that cannot be read even so: the whole lungs, the warning naming why
+    real = rt_module.read_rtstruct
+
+    def refuse(path, ct_, names=None, **kw):
+        if names and "iGTV" in names:
+            raise InputError("structure 'iGTV' has a contour off the slice planes", "re-export it")
+        return real(path, ct_, names=names, **kw)
+
+    monkeypatch.setattr(rt_module, "read_rtstruct", refuse)
+    with pytest.warns(InputNote, match=r"motion envelope 'iGTV' cannot be read \(structure 'iGTV' has a contour off "
+                                       r"the slice planes\): the lung dose metrics are of the whole lungs"):
+        m = rtstruct_dose_masks(st["rtstruct"], ct)
+    assert m["envelope_source"] is None and m["envelope_note"] is None
+    np.testing.assert_array_equal(array(m["lungs"]) > 0, array(st["masks"]["Lung_R"]) | array(st["masks"]["Lung_L"]))
+
+
+def test_dose_features_envelope_file_is_for_mask_files_without_a_gtv(tmp_path, capsys):
+    """The panel's --envelope (its iGTV segment, no tumour segment) is refused beside --gtv (the GTV is subtracted)
+    and --rtstruct (the RTSTRUCT's iGTV is found by name), before any work."""
+    from lungai.cli import main
+
+    base = ["dose-features", "--dose", str(tmp_path / "d.nii.gz"), "--ct", str(tmp_path / "ct.nii.gz"),
+            "--envelope", str(tmp_path / "e.nii.gz"), "-o", str(tmp_path / "out" / "dose.csv")]
+    assert main(base + ["--lungs", str(tmp_path / "l.nii.gz"), "--gtv", str(tmp_path / "g.nii.gz")]) != 0
+    assert "--envelope is subtracted from the lungs only without a GTV" in capsys.readouterr().err
+    assert main(base + ["--rtstruct", str(tmp_path / "rs.dcm")]) != 0
+    assert "with --rtstruct an iGTV / ITV is found by name" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

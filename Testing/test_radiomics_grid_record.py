@@ -62,10 +62,9 @@ def test_a_lung_spacing_with_pyradiomics_resampling_is_refused_not_ignored(small
     yml = tmp_path / "p.yaml"
     setting = {"binWidth": 25, "resampledPixelSpacing": [2, 2, 2], "interpolator": "sitkLinear"}
     yml.write_text(yaml.safe_dump({"setting": setting}), encoding="utf-8")
-    for spacing in (3.0, 0):
-        with pytest.raises(InputError, match=f"--lung-spacing {spacing:g} would be ignored") as exc:
-            load_params(str(yml), lung_spacing_mm=spacing)
-        assert "resampledPixelSpacing [2, 2, 2]" in exc.value.problem and "leave out --lung-spacing" in exc.value.fix
+    with pytest.raises(InputError, match="--lung-spacing 3 would be ignored") as exc:
+        load_params(str(yml), lung_spacing_mm=3.0)
+    assert "resampledPixelSpacing [2, 2, 2]" in exc.value.problem and "leave out --lung-spacing" in exc.value.fix
     assert load_params(str(yml))["setting"]["resampledPixelSpacing"] == [2, 2, 2]          # without it: as before
     in_file = tmp_path / "q.yaml"
     in_file.write_text(yaml.safe_dump({"setting": setting, "lungai": {"lung_spacing_mm": 2.0}}), encoding="utf-8")
@@ -81,6 +80,44 @@ def test_a_lung_spacing_with_pyradiomics_resampling_is_refused_not_ignored(small
     assert main(["radiomics", "--image", str(tmp_path / "missing.nii.gz"), "--tumour", str(tmp_path / "t.nii.gz"),
                  "--params", str(yml), "--lung-spacing", "2", "-o", str(out)]) != 0
     assert "--lung-spacing 2 would be ignored" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_lung_spacing_of_0_is_accepted_beside_pyradiomics_resampling_as_in_the_file(tmp_path):
+    """Review of 8b25950: --lung-spacing 0 was refused with a resampling parameter file while the file's
+    'lungai: {lung_spacing_mm: 0}' was accepted; 0 asks for no lung resampling, so both are accepted (same id)."""
+    from lungai.radiomics.settings import settings_id
+
+    setting = {"binWidth": 25, "resampledPixelSpacing": [2, 2, 2], "interpolator": "sitkLinear"}
+    yml, in_file = tmp_path / "p.yaml", tmp_path / "q.yaml"
+    yml.write_text(yaml.safe_dump({"setting": setting}), encoding="utf-8")
+    in_file.write_text(yaml.safe_dump({"setting": setting, "lungai": {"lung_spacing_mm": 0}}), encoding="utf-8")
+    ids = {settings_id(load_params(str(yml), lung_spacing_mm=0)), settings_id(load_params(str(in_file))),
+           settings_id(load_params(str(yml)))}
+    assert len(ids) == 1
+
+
+@pytest.mark.parametrize("spacing", [2, "2", [2, 2], [2, -1, 2], [2, "x", 2], [True, 1, 1], {"x": 2}])
+def test_a_resampled_pixel_spacing_that_is_not_3_numbers_is_refused(tmp_path, capsys, spacing):
+    """Review of 8b25950: 'resampledPixelSpacing: 2' (a scalar) gave a TypeError traceback; now an input error."""
+    from lungai.cli import main
+    from lungai.errors import InputError
+
+    yml = tmp_path / "p.yaml"
+    yml.write_text(yaml.safe_dump({"setting": {"binWidth": 25, "resampledPixelSpacing": spacing}}), encoding="utf-8")
+    with pytest.raises(InputError, match="is not a list of 3 non-negative numbers") as exc:
+        load_params(str(yml))
+    assert "resampledPixelSpacing: [2, 2, 2]" in exc.value.fix
+    assert main(["radiomics", "--image", str(tmp_path / "missing.nii.gz"), "--tumour", str(tmp_path / "t.nii.gz"),
+                 "--params", str(yml), "-o", str(tmp_path / "out" / "f.csv")]) != 0
+    err = capsys.readouterr().err
+    assert "not a list of 3 non-negative numbers" in err and "Traceback" not in err and "TypeError" not in err
+
+
+def test_a_resampled_pixel_spacing_of_3_numbers_is_kept(tmp_path):
+    yml = tmp_path / "p.yaml"
+    for spacing in ([2, 2, 2], [0, 0, 0], [1.5, 1.5, 0]):
+        yml.write_text(yaml.safe_dump({"setting": {"resampledPixelSpacing": spacing}}), encoding="utf-8")
+        assert load_params(str(yml))["setting"]["resampledPixelSpacing"] == spacing
 
 
 def test_ibsi_presets_record_their_grid_their_configuration_and_the_versions(small_phantom, tmp_path):

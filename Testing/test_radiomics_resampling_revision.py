@@ -82,3 +82,71 @@ def test_cohort_redoes_a_result_of_an_older_lungai_with_resampling(tmp_path):
     assert inputs_change(recorded, dict(recorded)) is None
     change = inputs_change(recorded, {**recorded, "resampling_revision": 2})
     assert change and "older lungai" in change
+
+
+# the id lungai gave RESAMPLED with --lung-spacing 2 before it refused a lung spacing beside resampledPixelSpacing
+# (the spacing ignored: every segment on pyradiomics' grid, so the values of RESAMPLED without it)
+OLD_WITH_LUNG_SPACING_ID = "sha256:8b9ec2611923"
+
+
+def test_a_lung_spacing_beside_pyradiomics_resampling_is_no_part_of_the_id(tmp_path):
+    """Review of 8b25950: the id of a resampling set given a lung spacing (sha256:dac89eb44e08) differed from the one
+    without (66e45e870a86) for the same values; the spacing is now left out of it (the presets keep their ids)."""
+    from lungai.radiomics.settings import equivalent_ids
+
+    params = _resampled(tmp_path)
+    with_spacing = {**params, "lungai": {"lung_spacing_mm": 2.0}}
+    assert settings_id(with_spacing) == settings_id(params) == settings_id(value_settings(with_spacing))
+    assert "lung_spacing_mm" not in value_settings(with_spacing)["lungai"]
+    assert settings_id(load_params("default")) == "sha256:672142f3e6c7"           # lungai's 2 mm lung grid: kept
+    assert settings_id(load_params("default", lung_spacing_mm=3)) != settings_id(load_params("default"))
+    # the settings an older lungai recorded with the spacing: the current id is theirs too
+    old = {**value_settings(params), "lungai": {"lung_spacing_mm": 2.0, "resampling_revision": 2}}
+    assert equivalent_ids(old) == {settings_id(params)}
+    assert equivalent_ids(value_settings(load_params("default"))) == set()
+    before_revision = {**old, "lungai": {"lung_spacing_mm": 2.0}}          # an older grid: values differ, no match
+    assert equivalent_ids(before_revision) == set()
+
+
+def test_an_rp_model_of_features_with_the_ignored_lung_spacing_predicts_current_ones(tmp_path):
+    from lungai.rp.prepare import settings_warnings
+
+    params = _resampled(tmp_path)
+    old = {**value_settings(params), "lungai": {"lung_spacing_mm": 2.0, "resampling_revision": 2}}
+    card = {"radiomics_settings": {"id": OLD_WITH_LUNG_SPACING_ID, "settings": old}, "roles": {"id_column": "case"}}
+    patients = pd.DataFrame({"case": ["p1", "p2"], SETTINGS_COLUMN: [settings_id(params), OLD_WITH_LUNG_SPACING_ID]})
+    assert settings_warnings(patients, card, "patients table") == ["", ""]
+    other = pd.DataFrame({"case": ["p1"], SETTINGS_COLUMN: [settings_id(load_params("default"))]})
+    with pytest.raises(InputError, match="not comparable"):                    # other settings: still refused
+        settings_warnings(other, card, "patients table")
+
+
+def test_a_batch_run_with_the_ignored_lung_spacing_resumes(tmp_path):
+    """Review of 8b25950: a radiomics-batch run made with a resampling YAML and --lung-spacing could not be resumed
+    (--lung-spacing refused now; without it, 'holds results made with other parameters').  Its cases are kept (same
+    values) and carry the current id."""
+    from lungai.radiomics.batch import _params_key, run_batch
+    from lungai.radiomics.manifest import write_synthetic_cohort
+
+    params = _resampled(tmp_path)
+    manifest = write_synthetic_cohort(tmp_path / "c", 2, seed=5)
+    out = tmp_path / "f.csv"
+    first = run_batch(manifest, out, params, workers=0, segments=["tumour"])
+    new = pd.read_csv(out)
+    parts = tmp_path / "f.csv.parts"
+    for spacing in (2.0, 1.25, 3):           # --lung-spacing 2 / 1.25, or the file's lung_spacing_mm: 3
+        old_params = {**params, "lungai": {"lung_spacing_mm": spacing}}
+        (parts / "params.key").write_text(_params_key(old_params, ["tumour"]), encoding="utf-8")
+        part = parts / f"{first.done[0]}.csv"
+        frame = pd.read_csv(part)
+        frame[SETTINGS_COLUMN] = OLD_WITH_LUNG_SPACING_ID
+        frame.to_csv(part, index=False)
+        (parts / f"{first.done[1]}.csv").unlink()                               # interrupted before the second
+        again = run_batch(manifest, out, params, workers=0, segments=["tumour"])
+        assert again.skipped == [first.done[0]] and again.done == [first.done[1]]
+        assert "lung spacing beside resampledPixelSpacing" in again.text()
+        pd.testing.assert_frame_equal(pd.read_csv(out), new)                   # one id, the current one
+    with pytest.raises(InputError, match="other parameters"):
+        (parts / "params.key").write_text(_params_key({**params, "setting": {"binWidth": 5}}, ["tumour"]),
+                                          encoding="utf-8")
+        run_batch(manifest, out, params, workers=0, segments=["tumour"])

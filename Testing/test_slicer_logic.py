@@ -252,6 +252,51 @@ def test_lung_radiomics_dose_lungs_by_exact_role(load_module, mrml_scene, phanto
     assert "lungs.nii.gz" not in masks and "gtv.nii.gz" not in masks
 
 
+def test_lung_radiomics_dose_without_a_tumour_subtracts_the_igtv_as_the_cli(load_module, mrml_scene, phantom_nodes,
+                                                                             small_phantom, tmp_path):
+    """Review of 8b25950: with no tumour segment but an iGTV (an RTSTRUCT loaded by SlicerRT), the panel gave the MLD
+    of the whole lungs ('no GTV (the lungs include the tumour)', 9.77 Gy) while lungai dose-features --rtstruct gave
+    the lungs minus the iGTV (9.03 Gy).  Now one rule (lungai.segment_roles.dose_envelope_segments): the iGTV leaves
+    the lungs (--envelope), the masks column says so as the CLI's does, and the MLD is the CLI's."""
+    import pandas as pd
+
+    from lungai import mrml
+    from lungai.cli import main
+    from lungai.dose import treatment_dose
+    from lungai.io import copy_geometry
+
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = phantom_nodes
+    tumour = mrml.segment_to_mask(mrml_scene, p.segmentation, "Tumor", p.inputVolume)
+    envelope = sitk.GetArrayFromImage(tumour)
+    envelope[envelope.any(axis=(1, 2)).nonzero()[0][-1] + 3, 40:44, 40:44] = 1      # + a node, slices apart
+    segmentation = p.segmentation.GetSegmentation()
+    segmentation.RemoveSegment(segmentation.GetSegmentIdBySegmentName("Tumor"))      # no tumour segment
+    mrml.mask_to_segment(mrml_scene, copy_geometry(envelope, small_phantom.ct), "iGTV", seg_node=p.segmentation)
+    p.doseVolume = mrml.volume_node_from_image(mrml_scene, treatment_dose(tumour, prescription_gy=60), "dose")
+    sitk.WriteImage(small_phantom.ct, str(tmp_path / "ct.nii.gz"))
+    cmd = logic.doseCommand(p, tmp_path / "ct.nii.gz", tmp_path)
+    assert cmd[cmd.index("--envelope") + 1] == str(tmp_path / "envelope.nii.gz") and "--gtv" not in cmd
+    assert main(cmd) == 0
+    row = pd.read_csv(tmp_path / "dose.csv").iloc[0]
+    seg = p.segmentation.GetName()
+    assert row.masks == (f"lungs: Slicer segments Right lung + Left lung (segmentation {seg!r}); no GTV, minus the "
+                         f"tumour's motion envelope: Slicer segment iGTV (segmentation {seg!r})"), row.masks
+    lungs = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "lungs.nii.gz"))) > 0
+    (tmp_path / "cli").mkdir()                 # the CLI's rule on the same masks: the lungs minus the iGTV
+    kept = copy_geometry((lungs & ~(envelope > 0)).astype(np.uint8), small_phantom.ct)
+    sitk.WriteImage(kept, str(tmp_path / "cli" / "kept.nii.gz"))
+    assert main(["dose-features", "--dose", str(tmp_path / "dose.nii.gz"), "--ct", str(tmp_path / "ct.nii.gz"),
+                 "--lungs", str(tmp_path / "cli" / "kept.nii.gz"), "-o", str(tmp_path / "cli" / "dose.csv")]) == 0
+    assert row.dose_mld_gy == pytest.approx(pd.read_csv(tmp_path / "cli" / "dose.csv")["dose_mld_gy"].item())
+    assert np.isnan(row.dose_gtv_mean_gy)
+    from lungai.segment_roles import dose_envelope_segments
+
+    assert dose_envelope_segments(["Right lung", "iGTV", "ITV_5mm"]) == ["iGTV"]
+    assert dose_envelope_segments(["Right lung", "iGTV", "GTV-1"]) == []              # a tumour: it is subtracted
+
+
 def test_lung_radiomics_dose_in_cgy_passes_its_unit(load_module, mrml_scene, phantom_nodes, small_phantom, tmp_path):
     """Review: a SlicerRT dose node of an RTDOSE in CGY holds cGy (SlicerRT applies DoseGridScaling only; the unit is
     the study item's DicomRtImport.DoseUnitName); exported as it is, lungai dose-features refused it (> 150 Gy) with

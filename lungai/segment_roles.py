@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 
-from lungai.dicom.roles import GTV_ROLES, normalise, structure_role
+from lungai.dicom.roles import GTV_ROLES, motion_envelopes, normalise, structure_role
 
 ROLES = ("tumour", "right_lung", "left_lung", "lungs", "lungs_minus_tumour")
 # the one name table is lungai.dicom.roles (TG-263 names and common variants); its roles in panel terms
@@ -86,3 +86,12 @@ def dose_lung_segments(names) -> list[str]:
     """The segments that make up the lung for dose metrics: right / left lung, lungs, lung lobes
     (never a tumour, never "lungs minus tumour")."""
     return [n for n in names if segment_role(n) in DOSE_LUNG_ROLES or name_key(n) in LUNG_LOBES]
+
+
+def dose_envelope_segments(names) -> list[str]:
+    """The segments subtracted from the lungs for the dose metrics when no segment is a tumour: the tumour's motion
+    envelopes (an iGTV / ITV, a GTV_MIP: :func:`lungai.dicom.roles.motion_envelopes`, the rule ``lungai dose-features
+    --rtstruct`` applies to an RTSTRUCT without a GTV: Lungs - iGTV, no GTV dose); [] when a segment is a tumour (the
+    tumour is subtracted)."""
+    names = list(names)
+    return [] if tumour_segments(names) else motion_envelopes(names)

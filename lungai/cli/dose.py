@@ -33,6 +33,12 @@ def register(sub) -> None:
                         "segments it was made of")
     p.add_argument("--gtv-name", default=None, metavar="TEXT",
                    help="what the --gtv mask is, for the CSV's masks column (default: its file name)")
+    p.add_argument("--envelope", default=None, metavar="FILE",
+                   help="without --gtv: the tumour's motion envelope (iGTV / ITV mask on the CT grid, label > 0), "
+                        "subtracted from the lungs (Lungs - iGTV; no GTV dose), as --rtstruct does with an RTSTRUCT's "
+                        "iGTV when it has no GTV")
+    p.add_argument("--envelope-name", default=None, metavar="TEXT",
+                   help="what the --envelope mask is, for the CSV's masks column (default: its file name)")
     from lungai.dicom.masks import add_rtstruct_options
 
     add_rtstruct_options(p, "with --rtstruct: the lung structure (same as --lungs NAME|role:ROLE)")
@@ -55,7 +61,16 @@ def run(args) -> int:
     from lungai.radiomics.csv_output import write_csv
 
     v_levels = parse_v_levels(args.v_levels) if args.v_levels else V_LEVELS
-    inputs = [p for p in (args.dose, args.ct, args.lungs, args.gtv, args.rtstruct) if p]
+    inputs = [p for p in (args.dose, args.ct, args.lungs, args.gtv, args.rtstruct, args.envelope) if p]
+    if args.envelope and (args.gtv or args.rtstruct):
+        raise InputError("--envelope is subtracted from the lungs only without a GTV" if args.gtv else
+                         "--envelope is for mask files; with --rtstruct an iGTV / ITV is found by name and "
+                         "subtracted when the RTSTRUCT has no GTV",
+                         "leave out --envelope (with a GTV the GTV is subtracted from the lungs)" if args.gtv else
+                         "leave out --envelope")
+    if args.envelope_name and not args.envelope:
+        raise InputError("--envelope-name describes an --envelope mask file", "give --envelope FILE, or leave "
+                                                                             "--envelope-name out")
     if args.rtstruct and (args.lungs_name or args.gtv_name):
         raise InputError("--lungs-name / --gtv-name describe --lungs / --gtv mask files; with --rtstruct the masks "
                          "column names its structures", "leave out --lungs-name / --gtv-name")
@@ -93,6 +108,11 @@ def run(args) -> int:
         lung_source = args.lungs_name or f"{Path(args.lungs).name} ({RT_LUNG_DEFINITION} when made by lungai lungs)"
         gtv_source = (args.gtv_name or Path(args.gtv).name) if args.gtv else None
         envelope_source = None
+        if args.envelope:                       # no GTV: the lungs minus the motion envelope (the panel's iGTV)
+            from lungai.dose.features import lungs_minus_envelope
+
+            lungs = lungs_minus_envelope(lungs, [mask_input(args.envelope, ct, what="envelope")])
+            envelope_source = args.envelope_name or Path(args.envelope).name
     case = args.case or input_case_id(args.ct, args.series)
     if args.rtstruct and empty_note(empty):
         print("note: " + empty_note(empty))

@@ -389,6 +389,41 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
     return seg.tumour, conf, review, candidates, record
 
 
+def _dose_envelope(job: CohortJob, ct, mapping, provenance: dict, notes: list):
+    """The tumour's motion envelope (iGTV / ITV) the dose metrics subtract from the lungs instead of the tumour when
+    the RTSTRUCT has no contoured GTV, as ``lungai dose-features --rtstruct`` does (Lungs - iGTV, no GTV dose:
+    :func:`lungai.dicom.roles.motion_envelopes`, :func:`lungai.dicom.masks.motion_envelope_mask`) and the dose
+    provenance's text of the masks; (None, None) without one.
+    The automatic tumour then serves the tumour radiomics only (said in the provenance); an envelope that cannot be
+    read leaves the dose on the lungs minus the automatic tumour, the reason in the notes."""
+    from lungai.dicom.masks import motion_envelope_mask, structure_names
+    from lungai.dicom.roles import find_role, motion_envelopes
+    from lungai.dicom.rtstruct import contoured_structures
+
+    if not job.rtstruct:
+        return None, None
+    names, _ = contoured_structures(job.rtstruct)
+    if find_role(names, "gtv", mapping):
+        return None, None
+    mask, used, problem = motion_envelope_mask(job.rtstruct, ct, motion_envelopes(names, mapping))
+    if problem:
+        notes.append(f"{problem}: the dose metrics subtract the automatic tumour from the lungs instead")
+    if mask is None:
+        return None, None
+    provenance["tumour"] += (f"; radiomics only: the dose metrics subtract the RTSTRUCT's motion envelope "
+                             f"{structure_names(used)} from the lungs, not this tumour")
+    return mask, (f"lungs minus the tumour's motion envelope RTSTRUCT {structure_names(used)} (the RTSTRUCT has no "
+                  "GTV: Lungs - iGTV, as lungai dose-features; no GTV dose)")
+
+
+def _dose_masks(lungs, tumour, envelope) -> tuple:
+    """(lungs, GTV) of a patient's dose metrics: the lungs minus the tumour, or without an RTSTRUCT GTV but with its
+    motion envelope (:func:`_dose_envelope`) the lungs minus the envelope and no GTV (as lungai dose-features)."""
+    from lungai.dose.features import lungs_minus_envelope
+
+    return (lungs, tumour) if envelope is None else (lungs_minus_envelope(lungs, [envelope]), None)
+
+
 def cohort_seg_note(note: str) -> str:
     """A note of the automatic segmentation as it holds in a cohort folder: cohort writes no probability map, keeps
     the other candidate regions in result.json ('tumour_candidates') and takes no seed point - another region is
@@ -475,15 +510,19 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         # said on the terminal once per case by run_cohort (edge_warnings)
         edge = edge_notes(result.settings)
         notes.extend(edge)
+        # no GTV but an iGTV / ITV: the dose's lungs are the lungs minus it (as dose-features --rtstruct)
+        envelope, dose_masks = _dose_envelope(job, ct, mapping, provenance, notes) if dose_files else (None, None)
         if dose_files:
-            dose = dose_features(dose_img, ct, lungs if lungs is not None else dose_lungs, tumour, case=job.case)
+            dose = dose_features(dose_img, ct, *_dose_masks(lungs if lungs is not None else dose_lungs, tumour, envelope),
+                                 case=job.case)
             # automatic lungs: segment_lungs has said it already when it found one lung (ONE_LUNG_NOTE)
             notes.extend(lung_map_notes(lungs if lungs is not None else dose_lungs,
                                         label_map=lungs is not None and provenance["lungs"] != AUTO_LUNGS))
             row.update({k: v for k, v in dose.items() if k != "case"})
             provenance["dose"] = ("RTDOSE " + Path(dose_files[0]).name if len(dose_files) == 1 else
                                   f"sum of {len(dose_files)} BEAM RTDOSEs of one plan "
-                                  + "+".join(Path(f).name for f in dose_files)) + " (lungs minus GTV)"
+                                  + "+".join(Path(f).name for f in dose_files)) + (
+                f" ({dose_masks})" if envelope is not None else " (lungs minus GTV)")
         else:
             provenance["dose"] = "no RTDOSE"
         row.update(case=job.case, patient_id=job.patient_id, tumour_confidence=confidence, tumour_review=review)

@@ -220,13 +220,15 @@ def rtstruct_dose_masks(rtstruct, ct: "sitk.Image", lungs=None, gtv=None, mappin
     Without a GTV (none contoured, none given) but with the GTV's motion envelope (an iGTV / ITV, a GTV_MIP / GTV_4D:
     :func:`lungai.dicom.roles.motion_envelopes`), the lungs are the lungs minus that envelope ("Lungs - iGTV", as
     clinics compute the MLD of a 4D-CT plan; the GTV metrics stay empty): ``envelope_source`` names it and
-    ``envelope_note`` says so.  With a GTV the envelope is not used (the GTV is subtracted; the envelope warned).
+    ``envelope_note`` says so.  The envelope is read with gaps allowed (primary + node: :func:`motion_envelope_mask`);
+    one that still cannot be read leaves the whole lungs, with a warning naming why.  With a GTV the envelope is not
+    used (the GTV is subtracted; the envelope warned).
 
     Returns {"lungs", "lung_source", "gtv" (None without a GTV), "gtv_source", "envelope_source" / "envelope_note"
     (None without an envelope subtracted), "empty" (empty template structures, for
     :func:`lungai.dicom.roles.empty_note`)}; the sources say which structure was used."""
     from lungai.dicom.roles import dose_lungs_role, find_role, motion_envelopes
-    from lungai.dicom.rtstruct import contoured_structures, read_rtstruct, warn_role_notes
+    from lungai.dicom.rtstruct import contoured_structures, warn_role_notes
 
     names, empty = contoured_structures(rtstruct)   # an empty template structure has no role
     warn_role_notes(names, mapping)                 # a GTV by its RT ROI type, an iGTV or GTV-like name left out
@@ -243,21 +245,49 @@ def rtstruct_dose_masks(rtstruct, ct: "sitk.Image", lungs=None, gtv=None, mappin
     lung_mask, lung_source = mask_and_source(lung_spec, "lungs")
     gtv_mask, gtv_source = mask_and_source(gtv_spec, "gtv") if gtv_spec else (None, None)
     envelope_source = envelope_note = None
-    if envelopes:
-        import SimpleITK as sitk
+    envelope, envelopes, problem = motion_envelope_mask(rtstruct, ct, envelopes)
+    if problem:
+        import warnings
 
-        inside = np.zeros(sitk.GetArrayViewFromImage(lung_mask).shape, bool)
-        for mask in read_rtstruct(rtstruct, ct, names=envelopes, allow_gaps=allow_gaps).values():
-            inside |= sitk.GetArrayViewFromImage(mask) > 0
-        kept = sitk.GetImageFromArray(((sitk.GetArrayViewFromImage(lung_mask) > 0) & ~inside).astype(np.uint8))
-        kept.CopyInformation(lung_mask)
-        lung_mask = kept
+        from lungai.errors import InputNote
+
+        warnings.warn(f"{problem}: the lung dose metrics are of the whole lungs, the tumour included (the RTSTRUCT has "
+                      "no GTV)", InputNote, stacklevel=2)
+    if envelope is not None:
+        from lungai.dose.features import lungs_minus_envelope
+
+        lung_mask = lungs_minus_envelope(lung_mask, [envelope])
         envelope_source = f"RTSTRUCT structure {' + '.join(envelopes)} ({Path(rtstruct).name}, as contoured)"
         envelope_note = (f"the RTSTRUCT has no GTV: the lung dose metrics are of the lungs minus the tumour's motion "
                          f"envelope {' + '.join(repr(str(n)) for n in envelopes)} (Lungs - iGTV, as for a 4D-CT plan); "
                          "no GTV dose (to use a structure as the GTV, give --gtv NAME or map it with --structure-map)")
     return {"lungs": lung_mask, "lung_source": lung_source, "gtv": gtv_mask, "gtv_source": gtv_source,
             "envelope_source": envelope_source, "envelope_note": envelope_note, "empty": empty}
+
+
+def motion_envelope_mask(rtstruct, ct: "sitk.Image", envelopes) -> tuple:
+    """(mask or None, names, problem or None): the union of the RTSTRUCT structures ``envelopes`` (the tumour's motion
+    envelopes, :func:`lungai.dicom.roles.motion_envelopes`) on ``ct``'s grid, read with gaps allowed (an iGTV of a
+    primary and a node at another level leaves slices out by nature).  One that still cannot be read gives no mask and
+    ``problem``: "the tumour's motion envelope 'iGTV' cannot be read (why)", for the caller's warning."""
+    import SimpleITK as sitk
+
+    from lungai.dicom.rtstruct import read_rtstruct
+
+    envelopes = [str(n) for n in envelopes]
+    if not envelopes:
+        return None, [], None
+    try:
+        masks = read_rtstruct(rtstruct, ct, names=envelopes, allow_gaps=True)
+    except InputError as exc:
+        return None, envelopes, (
+            f"the tumour's motion envelope {' + '.join(repr(n) for n in envelopes)} cannot be read ({exc.problem})")
+    inside = np.zeros(sitk.GetArrayViewFromImage(ct).shape, bool)
+    for mask in masks.values():
+        inside |= sitk.GetArrayViewFromImage(mask) > 0
+    union = sitk.GetImageFromArray(inside.astype(np.uint8))
+    union.CopyInformation(ct)
+    return union, envelopes, None
 
 
 def add_rtstruct_options(parser, structure_help: str) -> None:

@@ -207,6 +207,8 @@ def role_notes(names: Iterable[str], mapping=None) -> list[str]:
     roles = dict(_roles(names, user))
     named = [str(n) for n in names if roles[n] in GTV_ROLES and not (type_role(n) and not _name_role(normalise(n))
                                                                        and normalise(n) not in user)]
+    # no GTV: the motion envelopes are subtracted from the lungs for the dose metrics (motion_envelopes' one rule)
+    subtracted = [] if any(roles[n] in GTV_ROLES for n in names) else motion_envelopes(names, user)
     notes = []
     for n in names:
         key = normalise(n)
@@ -220,14 +222,18 @@ def role_notes(names: Iterable[str], mapping=None) -> list[str]:
             notes.append(f"structure {str(n)!r} has RT ROI Interpreted Type GTV but is not used as a GTV: other "
                          f"structures are GTVs by name ({', '.join(named)}); if it is one too, map it with "
                          f"--structure-map ('{n}: gtv')")
-        elif role is None and _MOTION.match(key):
-            notes.append(f"structure {str(n)!r} is a motion envelope of the GTV (4D CT MIP / average), not a GTV: it "
-                         f"is not used as the tumour; to use it, map it with --structure-map ('{n}: gtv')")
-        elif role is None and _INTERNAL.match(key):
-            notes.append(f"structure {str(n)!r} is an internal target volume ("
-                         + (f"the GTV's motion envelope), not a GTV: it is not used as the tumour; to use it, map it "
-                            f"with --structure-map ('{n}: gtv')" if "gtv" in key else
-                            "a target volume with margins), not a GTV: it is not used as the tumour"))
+        elif role is None and (_MOTION.match(key) or _INTERNAL.match(key)):
+            what = ("a motion envelope of the GTV (4D CT MIP / average)" if _MOTION.match(key) else
+                    "an internal target volume (" + ("the GTV's motion envelope)" if "gtv" in key else
+                                                     "a target volume with margins)"))
+            use = (f"; to use it as the tumour, map it with --structure-map ('{n}: gtv')"
+                   if _MOTION.match(key) or "gtv" in key else "")
+            if n in subtracted:     # no GTV: Lungs - iGTV for the dose (lungai.dicom.masks.rtstruct_dose_masks)
+                notes.append(f"structure {str(n)!r} is {what}, not a GTV: the RTSTRUCT has no GTV, so it is "
+                             "subtracted from the lungs for the dose metrics (Lungs - iGTV; no GTV dose) and not "
+                             f"taken as the tumour{use}")
+            else:
+                notes.append(f"structure {str(n)!r} is {what}, not a GTV: it is not used as the tumour" + use)
         elif role is None and key.startswith("gtv"):
             notes.append(f"structure {str(n)!r} begins with GTV but its name has no role, so it is not used as a GTV "
                          f"(role gtv); if it is one, map it with --structure-map ('{n}: gtv')")

@@ -115,6 +115,21 @@ def features_from_arrays(dose_kji: np.ndarray, lungs: np.ndarray, gtv: np.ndarra
     return row
 
 
+def lungs_minus_envelope(lungs: sitk.Image, envelopes) -> sitk.Image:
+    """The lungs of the dose metrics when there is no GTV but the tumour's motion envelope (an iGTV / ITV, a GTV_MIP:
+    :func:`lungai.dicom.roles.motion_envelopes`, :func:`lungai.segment_roles.dose_envelope_segments`): the lungs (any
+    label > 0; a label map keeps its labels) minus the union of ``envelopes`` (masks on the lungs' grid, label > 0)
+    ("Lungs - iGTV", as clinics report the MLD of a 4D-CT plan).  One rule for ``dose-features`` (``--rtstruct`` or ``--envelope``),
+    ``demo --rtstruct``, ``cohort`` and the Lung Radiomics panel."""
+    arr = sitk.GetArrayFromImage(lungs)
+    for envelope in envelopes:
+        assert_same_geometry(lungs, envelope, "motion envelope mask")
+        arr[sitk.GetArrayViewFromImage(envelope) > 0] = 0
+    out = sitk.GetImageFromArray(arr)
+    out.CopyInformation(lungs)
+    return out
+
+
 def dose_features(dose: sitk.Image, ct: sitk.Image, lungs: sitk.Image, gtv: sitk.Image | None = None,
                   case: str = "case", v_levels=V_LEVELS) -> dict:
     """Resample ``dose`` onto the CT grid and compute the features (lungs = any label > 0)."""

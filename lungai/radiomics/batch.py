@@ -26,7 +26,7 @@ from lungai.io.outputs import (forget_stamps, prepare_output_file, prepare_outpu
                                recorded_output_files)
 from lungai.radiomics.cluster import check_scheduler_address, run_tasks
 from lungai.radiomics.csv_output import write_csv
-from lungai.radiomics.settings import resampling_revision, sidecar_path, write_sidecar
+from lungai.radiomics.settings import SETTINGS_COLUMN, resampling_revision, settings_id, sidecar_path, write_sidecar
 from lungai.radiomics.extract import ERROR_COLUMNS, LONG_COLUMNS, to_wide
 from lungai.radiomics.manifest import read_manifest, safe_name
 from lungai.radiomics.prepare import SETTINGS_COLUMNS, mixed_spacing_note
@@ -147,6 +147,20 @@ def _params_key(params: dict, segments, revision: bool = True) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _lung_spacing_key(params: dict, segments, recorded: str) -> bool:
+    """Whether ``recorded`` is the resume key of these parameters given with a lung spacing (``--lung-spacing X`` or
+    the file's ``lungai: {lung_spacing_mm: X}``) beside pyradiomics' ``resampledPixelSpacing``: accepted by lungai
+    before it refused the spacing there, and ignored (every segment on pyradiomics' grid), so the same values.  The
+    spacing is not recorded: the usual ones are tried (0.01 to 20 mm in steps of 0.01 mm, as given or as a whole
+    number in the file)."""
+    if not resampling_revision(params):
+        return False
+    block = params.get("lungai") or {}
+    spacings = [None] + [k / 100 for k in range(1, 2001)] + list(range(1, 21))
+    return any(_params_key({**params, "lungai": {**block, "lung_spacing_mm": x}}, segments) == recorded
+               for x in spacings)
+
+
 def _prepare_parts(output: Path, params: dict, segments) -> tuple[Path, str | None]:
     """The resume folder (``<output>.parts``) and a note when the cases done there were dropped to be redone."""
     parts = prepare_output_folder(output.with_name(output.name + ".parts"))   # resumed: no owner check
@@ -164,6 +178,19 @@ def _prepare_parts(output: Path, params: dict, segments) -> tuple[Path, str | No
         cases = sum(not p.name.endswith((".errors.csv", ".settings.csv")) for p in done)
         note = (f"{cases} case(s) done by an older lungai with this "
                 "resampledPixelSpacing (pyradiomics grid before lungai 0.2.0, values differ) are redone")
+    elif recorded != key and _lung_spacing_key(params, segments, recorded):
+        # made with --lung-spacing (or the file's lung_spacing_mm) beside resampledPixelSpacing, now refused: the spacing
+        # was ignored (pyradiomics' grid holds every segment), so the values are these; their settings id is now
+        # the one without the spacing (lungai.radiomics.settings.lungai_value_settings)
+        current = settings_id(params)
+        for p in parts.iterdir():
+            if p.suffix == ".csv" and p.is_file() and not p.name.endswith((".errors.csv", ".settings.csv")):
+                frame = pd.read_csv(p, dtype={"case": str})
+                if SETTINGS_COLUMN in frame:
+                    frame[SETTINGS_COLUMN] = current
+                    frame.to_csv(p, index=False)
+        note = (f"resumed a batch run with a lung spacing beside resampledPixelSpacing (ignored then, refused now: "
+                f"the values are the same); its settings id is now {current}")
     elif recorded != key:
         raise InputError(f"{parts} holds results made with other parameters or segments",
                          "use another output name, or delete that folder to start over")

@@ -167,14 +167,30 @@ def load_params(name_or_path: str = "default", image_types=None, feature_classes
         if lung_spacing_mm < 0:
             raise InputError(f"lung spacing {lung_spacing_mm} mm is negative", "give a spacing in mm, or 0 for the CT's grid")
         params.setdefault("lungai", {})["lung_spacing_mm"] = float(lung_spacing_mm) or None
+    _check_resampled_spacing(params, name_or_path)
     _check_ibsi(params)
     _check_lung_grid(params, lung_spacing_mm)
     return params
 
 
+def _check_resampled_spacing(params: dict, source) -> None:
+    """pyradiomics' ``resampledPixelSpacing`` (when given) is a list of 3 non-negative numbers (x, y, z in mm; 0 keeps
+    that axis' spacing): a scalar ("resampledPixelSpacing: 2") failed later with a TypeError traceback."""
+    spacing = (params.get("setting") or {}).get("resampledPixelSpacing")
+    if spacing is None:
+        return
+    numbers = isinstance(spacing, (list, tuple)) and len(spacing) == 3 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in spacing)
+    if not numbers:
+        raise InputError(f"resampledPixelSpacing {spacing!r} in {source} is not a list of 3 non-negative numbers "
+                         "(x, y, z spacing in mm)",
+                         "write e.g. 'resampledPixelSpacing: [2, 2, 2]' (0 keeps that axis' spacing), or remove it "
+                         "for no pyradiomics resampling")
+
+
 def _check_lung_grid(params: dict, lung_spacing_mm=None) -> None:
-    """A lung spacing (``--lung-spacing``, or ``lung_spacing_mm`` in the file's ``lungai`` block) with pyradiomics'
-    own resampling (``resampledPixelSpacing``) is refused: pyradiomics' grid then holds every segment, lungs included
+    """A lung spacing (``--lung-spacing``, or ``lung_spacing_mm`` in the file's ``lungai`` block; 0 in either asks
+    for no lung resampling and is accepted) with pyradiomics' own resampling (``resampledPixelSpacing``) is refused: pyradiomics' grid then holds every segment, lungs included
     (:func:`lungai.radiomics.prepare.prepare`), so the lung spacing would be ignored - as a 'setting' block beside an
     IBSI configuration is refused (:func:`_check_ibsi`)."""
     from lungai.radiomics.prepare import pyradiomics_resampling
@@ -183,7 +199,7 @@ def _check_lung_grid(params: dict, lung_spacing_mm=None) -> None:
     grid = pyradiomics_resampling(params)
     if block.get("ibsi") is not None or not grid:
         return
-    if lung_spacing_mm is not None:
+    if lung_spacing_mm:         # 0 (or the file's 0): no lung resampling asked for, nothing ignored
         given = f"--lung-spacing {lung_spacing_mm:g}"
         fix = "leave out --lung-spacing"
     elif block.get("lung_spacing_mm"):

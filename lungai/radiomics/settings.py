@@ -49,21 +49,37 @@ def lungai_value_settings(params: dict) -> dict:
     """lungai's own block (``params["lungai"]``) as it changes values: the IBSI configuration (upper
     case), the lung segments' spacing and, for a parameter set that resamples with pyradiomics, the
     resampling revision (:func:`resampling_revision`); the spacing is left out when it changes nothing (0 / None:
-    the CT's grid, as without the block) or when an IBSI configuration fixes the grid."""
+    the CT's grid, as without the block; pyradiomics' resampling, whose grid holds every segment) or when an IBSI
+    configuration fixes the grid."""
     block = dict(params.get("lungai") or {})
     if block.get("ibsi") is not None:
         block["ibsi"] = str(block["ibsi"]).upper()
         block.pop("lung_spacing_mm", None)          # the IBSI configuration fixes the grid
     else:
         block.pop("ibsi", None)
-    if block.get("lung_spacing_mm"):
+    if block.get("lung_spacing_mm") and not resampling_revision(params):
         block["lung_spacing_mm"] = float(block["lung_spacing_mm"])
-    else:
+    else:                   # pyradiomics resampling: its grid holds every segment, the lung spacing changes nothing
         block.pop("lung_spacing_mm", None)
     block.pop("resampling_revision", None)
     if resampling_revision(params):
         block["resampling_revision"] = resampling_revision(params)
     return block
+
+
+def equivalent_ids(settings: dict | None) -> set[str]:
+    """The other id a table of the same values carries, given recorded value settings (a model card's, a sidecar's):
+    settings that resample with pyradiomics recorded with a lung spacing (``lungai: {lung_spacing_mm: 2.0}``, from
+    ``--lung-spacing`` before lungai refused it there) had an id of their own although the spacing changed nothing
+    (pyradiomics' grid holds every segment); their id now leaves the spacing out (:func:`lungai_value_settings`), so
+    they are the settings of that id.  Empty for any other settings (legacy ones, those resampled by a lungai before
+    0.2.0 - their values differ - or without a lung spacing)."""
+    if not isinstance(settings, dict) or not isinstance(settings.get("lungai"), dict):
+        return set()
+    block = settings["lungai"]
+    if not block.get("lung_spacing_mm") or "resampling_revision" not in block or not resampling_revision(settings):
+        return set()
+    return {settings_id({**settings, "lungai": {k: v for k, v in block.items() if k != "lung_spacing_mm"}})}
 
 
 def value_settings(params: dict) -> dict:

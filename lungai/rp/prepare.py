@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError
-from lungai.radiomics.settings import SETTINGS_COLUMN, is_legacy_settings, read_sidecars, resampling_revision
+from lungai.radiomics.settings import (SETTINGS_COLUMN, equivalent_ids, is_legacy_settings, read_sidecars,
+                                      resampling_revision)
 from lungai.rp.checks import check_categories, numeric_features
 from lungai.rp.columns import ID_NAMES, ColumnRoles, require_columns
 
@@ -146,8 +147,16 @@ def _other_settings(df: pd.DataFrame, card: dict) -> str | None:
     expected = (card.get("radiomics_settings") or {}).get("id")
     if expected is None or SETTINGS_COLUMN not in df:
         return None
-    ids = sorted({str(g) for g in df[SETTINGS_COLUMN].dropna()} - {expected})
+    ids = sorted({str(g) for g in df[SETTINGS_COLUMN].dropna()} - model_settings_ids(card))
     return ", ".join(ids) or None
+
+
+def model_settings_ids(card: dict) -> set[str]:
+    """The settings ids of tables whose radiomic features match the model's: its recorded id and the id its recorded
+    settings have now (:func:`lungai.radiomics.settings.equivalent_ids`: a lung spacing recorded beside
+    pyradiomics' resampling, which it never changed, is left out of current ids)."""
+    entry = card.get("radiomics_settings") or {}
+    return {str(entry.get("id"))} | equivalent_ids(entry.get("settings"))
 
 
 def settings_warnings(df: pd.DataFrame, card: dict, what: str, allow_other: bool = False) -> list[str]:
@@ -159,7 +168,8 @@ def settings_warnings(df: pd.DataFrame, card: dict, what: str, allow_other: bool
     if SETTINGS_COLUMN not in df:
         return [f"radiomics settings unknown (the model's: {expected})"] * len(df)
     given = df[SETTINGS_COLUMN].astype(object).where(df[SETTINGS_COLUMN].notna(), None)
-    other = [g is not None and str(g) != expected for g in given]
+    accepted = model_settings_ids(card)
+    other = [g is not None and str(g) not in accepted for g in given]
     if any(other) and not allow_other:
         cases = case_ids(df, card["roles"].get("id_column"))
         bad = sorted({str(g) for g, o in zip(given, other) if o})
