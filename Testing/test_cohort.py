@@ -900,3 +900,30 @@ def test_a_truncated_ct_slice_is_named_at_planning(export, tmp_path):
     doc = process_patient(job, PARAMS, str(tmp_path / "out"))
     assert doc["status"] == "failed" and "CT slice ct_0011.dcm is truncated" in doc["error"]
     assert not (tmp_path / "out" / "patients" / "P1").exists()
+
+
+def test_deflated_ct_slices_and_rtdose_are_planned_as_any_other(export, tmp_path):
+    """Review: valid Deflated Explicit VR Little Endian CT slices and RTDOSEs were refused at planning as 'truncated
+    or corrupt' (the PixelData's offset in the inflated data set compared with the compressed file's size).  They
+    are planned as the plain files (no error, dose features yes); a deflated CT slice whose inflated pixel data is
+    short of its header is still named."""
+    import pydicom
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    root = _p1_copy(export, tmp_path)
+    files = sorted((root / "P1" / "CT").glob("*.dcm")) + sorted((root / "P1" / "RTDOSE").glob("*.dcm"))
+    for f in files:
+        ds = pydicom.dcmread(f)
+        ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+        ds.save_as(f, enforce_file_format=True)
+        assert pydicom.dcmread(f).file_meta.TransferSyntaxUID == DeflatedExplicitVRLittleEndian
+    job, inv = _p1_job(root)
+    assert not job.error, job.error
+    assert job.rtdose and inv["dose_features"] == "yes" and "truncated" not in inv["notes"]
+
+    ds = pydicom.dcmread(files[10])
+    ds.PixelData = ds.PixelData[:len(ds.PixelData) // 2]
+    ds.save_as(files[10], enforce_file_format=True)
+    job, inv = _p1_job(root)
+    assert job.error and "CT slice ct_0011.dcm is truncated or corrupt" in job.error[0], job.error
+    assert "re-export the CT series" in job.error[1]

@@ -847,3 +847,54 @@ def test_a_truncated_rtdose_is_refused_from_its_header_naming_the_file(tmp_path,
         with pytest.raises(InputError, match=r"RD\.cut\.dcm (is truncated|holds no pixel data)") as err:
             check()
         assert err.value.fix == "re-export the RTDOSE from the planning system"
+
+
+def _deflated(src, dst, pixel_data: bytes | None = None):
+    """A copy of the DICOM file ``src`` in Deflated Explicit VR Little Endian (optionally with other PixelData)."""
+    import pydicom
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    ds = pydicom.dcmread(src)
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    if pixel_data is not None:
+        ds.PixelData = pixel_data
+    ds.save_as(dst, enforce_file_format=True)
+    return dst
+
+
+@pytest.mark.parametrize("cut", ["stream", "short_element"])
+def test_a_deflated_rtdose_is_read_and_a_truncated_one_refused_naming_it(tmp_path, cut):
+    """Review: a valid Deflated Explicit VR Little Endian RTDOSE was refused as 'truncated or corrupt': the pixel data
+    check compared the PixelData's offset in the inflated data set with the (smaller) compressed file's size.  It is
+    read as any RTDOSE by every route (file, folder, dose planning); a deflated one cut short (the deflate stream
+    cut: zlib's bare 'Error -5 while decompressing data' before) or whose inflated PixelData is short of its header
+    is refused with an InputError naming the file and the fix."""
+    import pydicom
+
+    from lungai.dose.read import dose_folder_files, plan_dose_files, read_rtdose
+
+    dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
+    plain = write_rtdose(dose, tmp_path / "plain.dcm")
+    folder = tmp_path / "plan"
+    folder.mkdir()
+    good = _deflated(plain, folder / "RD.deflated.dcm")
+    assert good.stat().st_size < plain.stat().st_size                  # really compressed
+    want = sitk.GetArrayFromImage(read_rtdose(plain))
+    assert plan_dose_files([good]) == ([good], None) and dose_folder_files(folder) == ([good], None)
+    for read in (lambda: read_rtdose(good), lambda: read_dose(good), lambda: read_dose(folder)):
+        assert np.array_equal(sitk.GetArrayFromImage(read()), want)
+
+    bad_folder = tmp_path / "cut"
+    bad_folder.mkdir()
+    bad = bad_folder / "RD.cut.dcm"
+    if cut == "stream":
+        data = good.read_bytes()
+        bad.write_bytes(data[:len(data) * 2 // 3])
+    else:
+        pixels = pydicom.dcmread(plain).PixelData
+        _deflated(plain, bad, pixels[:len(pixels) // 3 * 2])
+    for check in (lambda: plan_dose_files([bad]), lambda: dose_folder_files(bad_folder), lambda: read_dose(bad),
+                  lambda: read_dose(bad_folder), lambda: read_rtdose(bad)):
+        with pytest.raises(InputError, match=r"RD\.cut\.dcm is truncated or corrupt") as err:
+            check()
+        assert err.value.fix == "re-export the RTDOSE from the planning system"

@@ -445,3 +445,118 @@ def test_ctrl_c_on_dask_cancels_the_tasks_and_closes_the_cluster_quietly(monkeyp
     err = capsys.readouterr().err
     assert "cohort: cancelled after 0 of 2 case(s)" in err and "run the same command again to resume" in err
     assert "Traceback" not in err
+
+
+CRASH_SCRIPT = """
+import os, sys, time
+from pathlib import Path
+
+
+def fn(item, marks):
+    Path(marks, f"{item}.{time.time_ns()}").touch()      # each time the case is computed
+    time.sleep(0.5)
+    if item == "b":
+        os._exit(3)                                          # the worker process dies (as when killed for memory)
+    return {"case": item, "status": "done", "error": ""}
+
+
+if __name__ == "__main__":
+    import lungai.radiomics.cluster as cluster
+
+    cluster.warm_worker = os.getpid                          # no pyradiomics import: the test stays quick
+    results = []
+    cluster.map_on_dask(fn, ["a", "b"], ["a", "b"], (sys.argv[1],), 2, None, results.append)
+    print(repr(sorted((r["case"], r["status"], r["error"]) for r in results)))
+"""
+
+
+def test_a_dying_worker_process_fails_its_case_and_the_run_finishes(tmp_path):
+    """Review: a worker process that died (os._exit, killed for lack of memory - not Ctrl-C) was retried by Dask on
+    4 workers in turn, each death losing (and recomputing) the finished cases the worker held, and the run could
+    hang at the result of one ("Couldn't gather keys").  Now the case is retried once, then failed with a
+    KilledWorker said as such (fewer --workers / more memory); a delivered result is released (computed once);
+    the run ends.  Run in its own process with a time limit: a hang fails the test instead of stopping it."""
+    import ast
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "crash.py"
+    script.write_text(CRASH_SCRIPT, encoding="utf-8")
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(script), str(marks)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)                    # the script and its worker processes
+        proc.communicate()
+        pytest.fail("map_on_dask did not finish within 60 s after a worker process died (hang)")
+    assert proc.returncode == 0, err[-3000:]
+    (a, b) = ast.literal_eval(out.strip().splitlines()[-1])
+    assert a == ("a", "done", "")
+    assert b[:2] == ("b", "failed") and "the worker process running it died (out of memory?" in b[2], b
+    assert "KilledWorker" in b[2] and "fewer --workers" in b[2] and "more memory" in b[2]
+    names = [p.name.split(".")[0] for p in marks.iterdir()]
+    assert names.count("a") == 1 and names.count("b") == 2, names  # a computed once; b retried once, not 3 times
+    assert time.perf_counter() - start < 45
+
+
+def test_a_result_lost_with_its_worker_is_waited_for_again_then_failed(monkeypatch):
+    """A finished case whose worker died before its result was fetched ("Couldn't gather keys": the fetch waits for
+    it to be recomputed) is fetched with a time limit and waited for again; lost MAX_LOST_RESULTS times, it fails
+    with the fix - the run never waits without end.  Each delivered result is released."""
+    import lungai.radiomics.cluster as cluster_module
+
+    calls = []
+
+    class Future:
+        def __init__(self, key, outcomes):
+            self.key, self.outcomes = key, list(outcomes)
+
+        def result(self, timeout=None):
+            calls.append((self.key, timeout))
+            outcome = self.outcomes.pop(0)
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome
+
+        def release(self):
+            calls.append((self.key, "released"))
+
+    most = getattr(cluster_module, "MAX_LOST_RESULTS", 2)
+    plans = {"lungai-a": [TimeoutError(), {"case": "a", "status": "done", "error": ""}],
+             "lungai-b": [TimeoutError()] * most}
+
+    class Client:
+        def submit(self, fn, item, *args, key, pure):
+            return Future(key, plans[key])
+
+        def close(self, timeout=None):
+            pass
+
+    class AsCompleted:
+        def __init__(self, futures):
+            self.queue = list(futures)
+
+        def add(self, future):
+            self.queue.append(future)
+
+        def __iter__(self):
+            while self.queue:
+                yield self.queue.pop(0)
+
+    monkeypatch.setattr(cluster_module, "local_cluster", lambda workers: (None, Client()))
+    monkeypatch.setattr("dask.distributed.as_completed", AsCompleted)
+    results = []
+    cluster_module.map_on_dask(print, ["a", "b"], ["a", "b"], (), 2, None, results.append)
+    assert results[0] == {"case": "a", "status": "done", "error": ""}
+    assert results[1]["case"] == "b" and results[1]["status"] == "failed"
+    assert f"its result was lost {most} times" in results[1]["error"] and "fewer --workers" in results[1]["error"]
+    assert all(t == getattr(cluster_module, "GATHER_TIMEOUT_S", None) for k, t in calls if t != "released")
+    assert [k for k, t in calls if t == "released"] == ["lungai-a", "lungai-b"]

@@ -3,7 +3,10 @@ header, so a header-only read (``stop_before_pixels``) takes it for a good one a
 after the work done before it, with pydicom's "The number of bytes of pixel data is less than expected".
 
 :func:`check_pixel_data` checks it from the header alone (the PixelData element's length and where its value starts,
-against the size the image needs and the file's size; nothing is decoded): cheap enough for planning.
+against the size the image needs and the file's size; nothing is decoded): cheap enough for planning.  A Deflated
+Explicit VR Little Endian file is the exception: pydicom parses its inflated data set, so the element's offset is not
+one in the file; it is read in full (inflated) and the PixelData's inflated length compared with the header's need, a
+deflate stream cut short being refused naming the file (:func:`read_dicom`).
 :func:`decode_pixels` is the guarded ``ds.pixel_array`` of a file read in full.  Both refuse with an InputError
 naming the file and the fix.
 """
@@ -36,17 +39,48 @@ def _short(name: str, have: int, need: int, fix: str) -> InputError:
                       "interrupted copy or export)", fix)
 
 
+def read_dicom(path, fix: str, name: str | None = None, **kwargs):
+    """``pydicom.dcmread(path, **kwargs)``, a Deflated Explicit VR Little Endian file whose deflate stream is cut short
+    or corrupt refused (InputError naming ``name`` or the file, and ``fix``) instead of zlib's bare "Error -5 while
+    decompressing data": pydicom inflates the whole data set even for a header-only read."""
+    import zlib
+
+    import pydicom
+
+    p = Path(path)
+    try:
+        return pydicom.dcmread(p, **kwargs)
+    except zlib.error as exc:
+        raise InputError(f"{name or p.name} is truncated or corrupt: its deflated data set (Deflated Explicit VR "
+                         f"Little Endian) cannot be inflated ({exc}); the file was cut short (an interrupted copy or "
+                         "export)", fix) from None
+
+
+def _inflated(ds) -> bool:
+    """Whether pydicom parsed ``ds`` from an inflated copy of the file (Deflated Explicit VR Little Endian), not
+    from the file itself: its elements' offsets (``value_tell``) are then not offsets in the file."""
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    meta = getattr(ds, "file_meta", None)
+    return str(getattr(meta, "TransferSyntaxUID", "") or "") == DeflatedExplicitVRLittleEndian
+
+
 def check_pixel_data(path, fix: str, name: str | None = None) -> None:
     """Refuse (InputError naming ``name`` or the file, and ``fix``) a DICOM file whose pixel data is missing or
-    shorter than its header needs, or runs past the end of the file - from the header alone (the value is not read).
+    shorter than its header needs, or runs past the end of the file - from the header alone (the value is not read;
+    a deflated file: its inflated PixelData's length, :func:`_inflated`).
     Encapsulated (compressed) pixel data is only checked to be present (:func:`decode_pixels` checks the rest)."""
     import pydicom
 
     p = Path(path)
     name = name or p.name
     try:
-        ds = pydicom.dcmread(p, defer_size=1024)     # PixelData's value not read: its length and offset kept
+        ds = read_dicom(p, fix, name, defer_size=1024)     # PixelData's value not read: its length and offset kept
+        if _inflated(ds):       # offsets in the inflated data set, not the file: read in full (already in memory)
+            ds = pydicom.dcmread(p)
         element = ds.get_item(PIXEL_DATA, keep_deferred=True)
+    except InputError:
+        raise
     except Exception as exc:  # noqa: BLE001 - a header that cannot be parsed is the same fault
         raise InputError(f"{name} could not be read as DICOM ({type(exc).__name__}: {exc}); it is truncated or "
                          "corrupt", fix) from None

@@ -8,7 +8,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from lungai.dicom.discover import has_dicm_preamble as _is_dicom    # one DICM preamble check
-from lungai.dicom.pixeldata import check_pixel_data, decode_pixels
+from lungai.dicom.pixeldata import check_pixel_data, decode_pixels, read_dicom
 from lungai.errors import InputError
 from lungai.io import read_image
 from lungai.io.validate import check_slice_positions
@@ -17,12 +17,10 @@ from lungai.io.validate import check_slice_positions
 def rtdose_files(folder: Path) -> list[Path]:
     """Every DICOM RTDOSE file directly in ``folder`` (other DICOM files - CT slices, RTSTRUCT, RTPLAN - left out);
     none is refused."""
-    import pydicom
-
     found = []
     for f in sorted(Path(folder).iterdir()):
         if f.is_file() and _is_dicom(f):
-            ds = pydicom.dcmread(f, stop_before_pixels=True)
+            ds = read_dicom(f, REEXPORT_FIX, stop_before_pixels=True)
             if getattr(ds, "Modality", "") == "RTDOSE":
                 found.append(f)
     if not found:
@@ -37,11 +35,9 @@ def dose_folder_files(folder: Path, reference=None) -> tuple[list[Path], str | N
     of another FrameOfReferenceUID or PatientID - a replan on another CT - are left out, the note names them; when
     none matches, the first is refused as another CT's, :func:`check_headers_match`), then :func:`plan_dose_files`
     (the plan dose when present, else the sum of the BEAM doses of one plan; anything else is refused)."""
-    import pydicom
-
     files, left_out = rtdose_files(folder), []
     if reference is not None:
-        headers = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
+        headers = [read_dicom(f, REEXPORT_FIX, stop_before_pixels=True) for f in files]
         matching = [f for f, h in zip(files, headers) if not _mismatch(h, reference)]
         if not matching:       # none of them is this CT's: refused as such (naming the first)
             check_headers_match(headers[0], reference, f"{Path(folder).name}/{files[0].name}", reference.name,
@@ -201,10 +197,8 @@ def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES, max_gy: floa
     DoseUnits (:func:`check_dose_plausible`, ``max_gy``: ``--max-dose-gy``); ``check=False``: not checked here
     (a BEAM dose, checked once summed).
     """
-    import pydicom
-
     p = Path(path)
-    ds = pydicom.dcmread(p)
+    ds = read_dicom(p, REEXPORT_FIX)
     if getattr(ds, "Modality", "") != "RTDOSE":
         raise InputError(f"{p.name} is a DICOM {getattr(ds, 'Modality', '?')} file, not an RTDOSE",
                          "give the RTDOSE file exported with the treatment plan")
@@ -271,10 +265,8 @@ def plan_dose_files(paths) -> tuple[list[Path], str | None]:
     - one PLAN / MULTI_PLAN dose and BEAM doses of that same plan: the plan dose;
     - anything else (several plans, fractions, beams of different plans or grids) is ambiguous: InputError.
     """
-    import pydicom
-
     paths = [Path(p) for p in paths]
-    headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
+    headers = [read_dicom(p, REEXPORT_FIX, stop_before_pixels=True) for p in paths]
     paths, headers, dropped = _drop_copies(paths, headers)
     if len(paths) <= 1:
         for p, header in zip(paths, headers):
@@ -421,14 +413,12 @@ def read_dose_sum(paths, max_gy: float | None = None) -> sitk.Image:
 
 def _rtdose_header(path: str | Path):
     """The RTDOSE's header (no pixels) when ``path`` is a DICOM RTDOSE file or a folder holding one, else None."""
-    import pydicom
-
     p = Path(path)
     if p.is_dir():
         p = _find_rtdose(p)
     elif not _is_dicom(p):
         return None
-    return pydicom.dcmread(p, stop_before_pixels=True)
+    return read_dicom(p, REEXPORT_FIX, stop_before_pixels=True)
 
 
 def check_dose_matches_ct(dose_path: str | Path, ct_path: str | Path, series_uid: str | None = None,
@@ -473,14 +463,12 @@ def _rtstruct_header(path: str | Path):
     """PatientID and FrameOfReferenceUID (the referenced one) of a DICOM RTSTRUCT file; None when not DICOM."""
     from types import SimpleNamespace
 
-    import pydicom
-
     from lungai.dicom.rtstruct import referenced_frame_of_reference
 
     p = Path(path)
     if not (p.is_file() and _is_dicom(p)):
         return None
-    ds = pydicom.dcmread(p, stop_before_pixels=True)
+    ds = read_dicom(p, "re-export the structure set from the planning system", stop_before_pixels=True)
     return SimpleNamespace(PatientID=getattr(ds, "PatientID", ""),
                            FrameOfReferenceUID=getattr(ds, "FrameOfReferenceUID", "")
                            or referenced_frame_of_reference(ds) or "")

@@ -35,6 +35,9 @@ DASK_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
     "distributed.admin.system-monitor.interval": "5s",
+    # a case whose worker process dies (killed for lack of memory, a crash in native code) is retried once, then
+    # failed (KilledWorker): not Dask's default 3 retries, each killing one more worker (and the results it held)
+    "distributed.scheduler.allowed-failures": 1,
 }
 
 
@@ -157,12 +160,36 @@ def local_cluster(workers: int):
     return cluster, client
 
 
+GATHER_TIMEOUT_S = 60     # fetching a finished case's result (a small dict): longer only when its worker died with it
+MAX_LOST_RESULTS = 2      # a case whose result was lost that often with its worker (recomputed each time): failed
+KILLED_FIX = ("run it again with fewer --workers (each worker holds one case in memory) or on a machine with more "
+              "memory; the finished cases are kept (skipped when run again)")
+
+
+def _failed(name: str, exc: BaseException) -> dict:
+    """The "failed" result of the case ``name`` whose task raised ``exc`` outside ``fn`` (a lost worker)."""
+    from distributed import KilledWorker
+
+    if isinstance(exc, KilledWorker):
+        error = (f"the worker process running it died (out of memory? or a crash in native code; {exc!r}): "
+                 f"{KILLED_FIX}")
+    else:
+        error = repr(exc)
+    return {"case": name, "status": "failed", "error": error}
+
+
 def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | None, on_result) -> None:
     """Run ``fn(item, *args)`` for every item as one Dask task each - on the local cluster of
     :func:`local_cluster` (``workers`` processes) or on the existing one at ``scheduler`` - and pass
     each result to ``on_result`` as it finishes.  A task whose worker is lost gives a "failed"
-    result for its name instead, so one case never stops the others.  A ``scheduler`` that cannot be reached is
-    an InputError before any task (:func:`connect_scheduler`)."""
+    result for its name instead, so one case never stops the others: a worker process that dies (os._exit, killed
+    for lack of memory) fails its case with :class:`~distributed.KilledWorker` (retried once on the local cluster,
+    ``distributed.scheduler.allowed-failures``), said with :data:`KILLED_FIX`.  A finished result whose worker
+    died before it was fetched is recomputed (fetching it is limited to ``GATHER_TIMEOUT_S`` each time, then it is
+    waited for again), and failed after ``MAX_LOST_RESULTS`` losses - never a wait without end.  A delivered
+    result is released at once (not recomputed when its worker dies later).  A ``scheduler`` that cannot be
+    reached is an InputError before any task (:func:`connect_scheduler`)."""
+    from dask.distributed import TimeoutError as DaskTimeoutError   # asyncio's: not the built-in before Python 3.11
     from dask.distributed import as_completed
 
     if scheduler:
@@ -170,14 +197,29 @@ def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | No
     else:
         cluster, client = local_cluster(workers)
     futures: dict = {}
+    lost: dict = {}
     try:
         futures = {client.submit(fn, item, *args, key=f"lungai-{name}", pure=False): name
                    for item, name in zip(items, names)}
-        for fut in as_completed(list(futures)):
+        queue = as_completed(list(futures))
+        for fut in queue:
+            name = futures[fut]
             try:
-                on_result(fut.result())
-            except Exception as exc:  # noqa: BLE001 - a lost worker fails only its case
-                on_result({"case": futures[fut], "status": "failed", "error": repr(exc)})
+                res = fut.result(timeout=GATHER_TIMEOUT_S)
+            # its result lost with its worker before it was fetched ("Couldn't gather keys"): being recomputed
+            except (TimeoutError, DaskTimeoutError) as exc:
+                lost[name] = lost.get(name, 0) + 1
+                if lost[name] < MAX_LOST_RESULTS:
+                    queue.add(fut)        # given again once recomputed
+                    continue
+                res = _failed(name, exc)
+                res["error"] = (f"its result was lost {lost[name]} times with the worker holding it (workers "
+                                f"dying: out of memory?): {KILLED_FIX}")
+            except Exception as exc:  # noqa: BLE001 - a lost worker (KilledWorker ...) fails only its case
+                res = _failed(name, exc)
+            del futures[fut]
+            fut.release()                 # delivered: not recomputed when the worker holding it dies later
+            on_result(res)
     except KeyboardInterrupt:      # Ctrl-C: the running tasks cancelled, the cluster closed, no Dask tracebacks
         close_quietly(client, cluster, futures)
         raise
