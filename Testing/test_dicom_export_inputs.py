@@ -465,6 +465,42 @@ def test_a_segments_radiomic_volume_is_said_to_be_of_its_radiomics_grid(tmp_path
     assert not [k for k in KEY_FEATURES if "lung" in k[0] and "Volume" in k[1]]
 
 
+def test_the_grid_comment_is_never_from_another_patients_or_runs_settings(tmp_path):
+    """Review of b32d194: the SR's grid comment could come from another patient's / run's settings: any
+    radiomics_settings.csv in the radiomics CSV's folder was taken, and its rows matched by segment only.  Now only
+    the radiomics CSV's own <name>_settings.csv, or radiomics_settings.csv beside the demo's radiomics_long.csv, and
+    only its rows of the radiomics CSV's case; else "(not given)"."""
+    from lungai.cli.dicom import radiomics_settings_beside
+    from lungai.dicom.export import measurement_groups, radiomics_grid_comment
+
+    mask = np.zeros((4, 5, 6), np.uint8)
+    mask[1:3, 1:4, 1:5] = 1
+    img = sitk.GetImageFromArray(mask)
+    segments = {"Right lung": (1, "lung_right", "right_lung", img)}
+    rad = pd.DataFrame([{"case": "P", "segment": "right_lung", "image_type": "original", "feature_class": "shape",
+                         "feature": "VoxelVolume", "value": 24.5}])
+    other = pd.DataFrame([{"case": "Q", "segment": "right_lung", "grid": "resampled", "spacing_mm": "2 x 2 x 2"}])
+    # another run's radiomics_settings.csv beside a user's radiomics CSV of another name: not this CSV's
+    rad.to_csv(tmp_path / "mine.csv", index=False)
+    other.to_csv(tmp_path / "radiomics_settings.csv", index=False)
+    assert radiomics_settings_beside(tmp_path / "mine.csv") is None
+    # the demo's pair, but of another patient (Q): its rows are not P's
+    rad.to_csv(tmp_path / "radiomics_long.csv", index=False)
+    settings = radiomics_settings_beside(tmp_path / "radiomics_long.csv")
+    assert settings is not None
+    comment = measurement_groups(segments, radiomics=rad, radiomics_settings=settings)[0].comment
+    assert comment.endswith("(not given)") and "2 x 2 x 2" not in comment
+    # rows of both patients: P's own (native) is said, not Q's (resampled) listed first
+    both = pd.concat([other, pd.DataFrame([{"case": " p ", "segment": "right_lung", "grid": "native",
+                                            "spacing_mm": "1 x 1 x 1"}])], ignore_index=True)
+    comment = measurement_groups(segments, radiomics=rad, radiomics_settings=both)[0].comment
+    assert comment.endswith("computed on the CT's grid")
+    # no case to compare (a settings table without case, or a segment with no case): not given
+    assert radiomics_grid_comment("right_lung", other.drop(columns="case"), {"Q"}).endswith("(not given)")
+    assert radiomics_grid_comment("right_lung", other).endswith("(not given)")
+    assert radiomics_grid_comment("right_lung", other, {"Q"}).endswith("2 x 2 x 2 mm grid it was resampled to")
+
+
 def test_a_result_json_without_its_tumour_is_left_out_or_refused(case, tmp_path, capsys):
     """Review: `--results coh/patients/P` (a cohort patient folder: tumour.nii.gz, not tumor.nii.gz) exported the
     lungs only, but the SR's Case group carried the tumour's confidence / review flag / method.  A folder's

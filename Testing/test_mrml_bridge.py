@@ -143,24 +143,35 @@ def test_table_round_trip(mrml_scene):
 
 def test_empty_text_cells_are_empty_not_nan(mrml_scene, tmp_path):
     """QA: the demo scene's "RP risk" table showed "nan" in its empty imputed / warnings cells (an all-empty CSV
-    column is read as float: it became a column of NaN doubles); text with a missing cell showed "nan" too."""
+    column is read as float: it became a column of NaN doubles); text with a missing cell showed "nan" too.  The
+    demo reads those columns of rp_prediction.csv as text; a float column stays numeric even with no value at all
+    (review of b32d194: Lung Radiomics' NaN column of a segment not computed became text and was dropped)."""
     import vtk
 
+    from lungai.scene.demo import RP_TEXT_COLUMNS, _table
+
     path = tmp_path / "rp_prediction.csv"
-    pd.DataFrame({"case": ["demo"], "risk": [0.25], "imputed": [""], "warnings": [""], "missing_value": [np.nan]}
-                 ).to_csv(path, index=False)
-    df = pd.read_csv(path)
-    df["note"] = pd.Series(["see x"], dtype=object)
-    df.loc[len(df)] = {"case": "other", "risk": np.nan, "note": None}
-    assert df["imputed"].dtype.kind == "f"                        # how pandas reads an empty column
-    table = mrml.table_node_from_dataframe(mrml_scene, df, "RP risk").GetTable()
-    text = {table.GetColumn(c).GetName(): table.GetColumn(c) for c in range(table.GetNumberOfColumns())}
-    for name in ("imputed", "warnings", "missing_value", "note"):
-        assert isinstance(text[name], vtk.vtkStringArray), name
-    assert [text["imputed"].GetValue(i) for i in range(2)] == ["", ""]
-    assert [text["note"].GetValue(i) for i in range(2)] == ["see x", ""]
-    assert isinstance(text["risk"], vtk.vtkDoubleArray)            # numbers stay numbers (NaN where missing)
-    assert text["risk"].GetValue(0) == 0.25 and np.isnan(text["risk"].GetValue(1))
+    pd.DataFrame({"case": ["007", "other"], "risk": [0.25, np.nan], "imputed": ["", ""], "warnings": ["", ""],
+                  "missing_value": [np.nan, np.nan], "note": ["see x", None]}).to_csv(path, index=False)
+    assert pd.read_csv(path)["imputed"].dtype.kind == "f"            # how pandas reads an empty column
+    _table(mrml_scene, path, "RP risk", RP_TEXT_COLUMNS)              # as the demo's scene.mrb
+    table = mrml_scene.GetFirstNodeByName("RP risk").GetTable()
+    column = {table.GetColumn(c).GetName(): table.GetColumn(c) for c in range(table.GetNumberOfColumns())}
+    for name in ("case", "imputed", "warnings", "note"):
+        assert isinstance(column[name], vtk.vtkStringArray), name
+    assert [column["imputed"].GetValue(i) for i in range(2)] == ["", ""]
+    assert [column["warnings"].GetValue(i) for i in range(2)] == ["", ""]
+    assert [column["note"].GetValue(i) for i in range(2)] == ["see x", ""]  # text with a missing cell: ''
+    assert column["case"].GetValue(0) == "007"
+    assert isinstance(column["risk"], vtk.vtkDoubleArray)            # numbers stay numbers (NaN where missing)
+    assert column["risk"].GetValue(0) == 0.25 and np.isnan(column["risk"].GetValue(1))
+    # a float column with no value at all stays numeric (NaN), e.g. a radiomics segment not computed
+    assert isinstance(column["missing_value"], vtk.vtkDoubleArray) and np.isnan(column["missing_value"].GetValue(0))
+    df = pd.DataFrame({"feature": ["original_firstorder_Mean"], "Tumor": [np.nan],
+                       "note": pd.Series([None], dtype=object)})
+    node = mrml.table_node_from_dataframe(mrml_scene, df, "radiomics")
+    assert isinstance(node.GetTable().GetColumnByName("Tumor"), vtk.vtkDoubleArray)
+    assert node.GetTable().GetColumnByName("note").GetValue(0) == ""
 
 
 def test_scene_saved_as_mrb_reloads_with_data(mrml_scene, tmp_path):

@@ -188,3 +188,72 @@ def test_clinical_csv_ids_that_look_like_numbers_stay_text(tmp_path):
     (tmp_path / "semicolon.csv").write_text("patient_id;clin_age\n001;71\n002;64\n", encoding="utf-8")
     with pytest.raises(InputError, match="delimiter|separat|semicolon|;"):
         clinical_features(tmp_path / "semicolon.csv", "001")
+
+
+def _loaded_features_table(scene, rad: dict, failed=("tumour",)):
+    """A features-as-rows radiomics table as LungRadiomics.loadFeatures makes it (long rows of each computed segment ->
+    lungai.scene.results.features_by_segment -> nodes.volume_table): a segment whose command failed (``failed``) has
+    no rows, so its column is all NaN."""
+    import SimpleITK as sitk
+
+    from lungai import mrml
+    from lungai.scene import nodes, results
+
+    columns = {key: header for key, header in SEGMENTS.items()}
+    cells = {}
+    for key, value in rad.items():
+        seg = next(s for s in SEGMENTS if key.startswith(f"rad_{s}_"))
+        cells[(seg, key[len(f"rad_{seg}_"):])] = value
+    long_rows = []
+    computed = [s for s in SEGMENTS if s not in failed]
+    for feature in sorted({f for _, f in cells}):    # each computed segment has every feature (as a real run)
+        image_type, feature_class, name = feature.split("_", 2)
+        for seg in computed:
+            long_rows.append({"case": "CT", "segment": seg, "image_type": image_type, "feature_class": feature_class,
+                              "feature": name, "value": str(cells.get((seg, feature), 1.0))})
+    names, rows = results.features_by_segment(long_rows, columns)
+    frame = pd.DataFrame(rows, columns=names)
+    volume = mrml.volume_node_from_image(scene, sitk.Image(4, 4, 4, sitk.sitkInt16), "CT")
+    return nodes.volume_table(scene, frame, "CT radiomics", volume, made_by=nodes.RADIOMICS_MADE_BY)
+
+
+def test_a_segment_not_computed_is_imputed_not_missing(mrml_scene, rp_model_dir, rp_cohort):
+    """Review of b32d194: an all-NaN column (Lung Radiomics' failed tumour segment) became a text column of '' in
+    the table node, radiomics_features dropped it and Multimodal Predict failed "required column(s) missing:
+    'rad_tumour_...'" instead of imputing them; a table read by Slicer's CSV reader (all text) and a one-row rad_*
+    table with an empty cell (ValueError in float('')) now work too."""
+    import vtk
+
+    from lungai import mrml
+    from lungai.scene.rp import predict_rp_node, radiomics_features
+
+    _, clinical, dose, rad = _patient(rp_cohort, 3)
+    _, card = load_model(rp_model_dir)
+    tumour = [f for f in card["features"] if f.startswith("rad_tumour_")]
+    assert tumour
+    node = _loaded_features_table(mrml_scene, rad)
+    table = node.GetTable()
+    assert isinstance(table.GetColumnByName("Tumor"), vtk.vtkDoubleArray)      # a NaN column, not text
+    result, _ = predict_rp_node(mrml_scene, rp_model_dir, node, dose, clinical, case="P3")
+    out = mrml.dataframe_from_table_node(result)
+    assert 0 <= out["risk"][0] <= 1
+    assert set(tumour) <= set(out["imputed"][0].split("; "))
+    assert not [f for f in out["imputed"][0].split("; ") if f and not f.startswith("rad_tumour_")]
+    # the same table as Slicer's CSV reader loads it: every column text, the failed segment's cells ''
+    frame = mrml.dataframe_from_table_node(node)
+    text = frame.astype(object).where(frame.notna(), "").astype(str)
+    text_node = mrml.table_node_from_dataframe(mrml_scene, text, "CT radiomics (csv)")
+    got = radiomics_features(text_node)
+    want = radiomics_features(node)
+    assert got.keys() == want.keys()
+    assert all((np.isnan(got[k]) and np.isnan(want[k])) or got[k] == pytest.approx(want[k]) for k in got)
+    result2, _ = predict_rp_node(mrml_scene, rp_model_dir, text_node, dose, clinical, case="P3")
+    assert mrml.dataframe_from_table_node(result2)["risk"][0] == pytest.approx(out["risk"][0])
+    # layout 3: one row of rad_* columns, one cell empty
+    row = {k: [str(v)] for k, v in rad.items()}
+    row[tumour[0]] = [""]
+    wide = mrml.table_node_from_dataframe(mrml_scene, pd.DataFrame(row), "rad row")
+    features = radiomics_features(wide)
+    assert np.isnan(features[tumour[0]]) and features[tumour[1]] == pytest.approx(float(rad[tumour[1]]))
+    result3, _ = predict_rp_node(mrml_scene, rp_model_dir, wide, dose, clinical, case="P3")
+    assert mrml.dataframe_from_table_node(result3)["imputed"][0] == tumour[0]

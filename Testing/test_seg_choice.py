@@ -365,3 +365,27 @@ def test_the_cli_prints_the_routed_hint_for_the_default_model_on_a_large_tumour(
     info = json.loads((tmp_path / "out" / "result.json").read_text())
     assert info["tumor_volume_ml"] > 15 and any(ROUTED_MODEL_NAME in n for n in info["notes"])
     assert ROUTED_MODEL_NAME in capsys.readouterr().out
+
+
+def test_training_text_of_a_users_malformed_model_json_never_raises():
+    """Review of b32d194: a user's model.json with "training": "a string" raised AttributeError in training_text
+    after the demo's segmentation (a half-written folder).  Text is used as it is; other types of the optional
+    fields the demo's report reads (training and its parts, description, validation) are "not recorded"."""
+    from lungai.demo.pipeline import _fmt_r
+    from lungai.seg.choice import training_text
+
+    assert training_text(({}, [], {"training": "  our hospital's 120 CTs "})) == "our hospital's 120 CTs"
+    not_recorded = "training data not recorded in its model.json"
+    for training in (3, ["a"], True, "", None, {"train_sources": "user images"}, {"train_sources": ["x"]},
+                     {"train_sources": {"user images": "many"}}):
+        assert training_text(({}, [], {"training": training})) == not_recorded, training
+        assert training_text(({}, [], {"training": training, "description": 5})) == not_recorded, training
+        assert training_text(({}, [], {"training": training, "description": " mine "})) == "mine", training
+    odd = {"train_sources": {"user images": 4}, "case_sources": "elsewhere", "n_train_cases": "four",
+           "n_train_patients": None, "command": 12}
+    assert training_text(({}, [], {"training": odd})) == "trained on: 4 image crops"
+    choice = ModelChoice(["a", "b"], [({}, [], {"training": 3}), ({}, [], {"training": "b's data"})], {"description": 5})
+    assert training_text(choice) == f"a: {not_recorded}; b: b's data"
+    for validation in ("see paper", [1], None, {"ensemble": "x"}, {"ensemble": {"pearson_r_confidence_dice_cv": "0.5"}}):
+        assert _fmt_r({"validation": validation}) == "not recorded", validation
+    assert _fmt_r({"validation": {"ensemble": {"pearson_r_confidence_dice_cv": 0.456}}}) == "0.46"

@@ -339,9 +339,10 @@ def table_node_from_dataframe(scene, df, name: str, node=None):
     """A table node with one column per DataFrame column (numbers as double/int, text as string).
 
     Empty cells of text are empty strings, not "nan": a column of text (object) writes missing values (None,
-    NaN) as ''; a column with no value at all (all NaN - pandas reads an empty CSV column, e.g. the RP prediction's
-    ``imputed`` / ``warnings``, as float) is a text column of ''.  Columns with numbers stay numeric (NaN where a
-    number is missing)."""
+    NaN) as ''.  A float column stays numeric even when all its values are missing (NaN): a radiomics table marks
+    a segment not computed so (:mod:`lungai.scene.rp` imputes its features).  A CSV column that is text but may
+    be empty (pandas reads an all-empty column as float NaN: the RP prediction's ``imputed`` / ``warnings``) is
+    read as text by the caller (``dtype=str, keep_default_na=False``: :func:`lungai.scene.demo.read_table_csv`)."""
     if node is None:
         node = scene.AddNewNodeByClass("vtkMRMLTableNode", scene.GenerateUniqueName(name))
     table = node.GetTable()
@@ -353,7 +354,7 @@ def table_node_from_dataframe(scene, df, name: str, node=None):
             arr = vtk.vtkBitArray()
         elif kind in "iu":
             arr = vtk.vtkLongLongArray()
-        elif kind == "f" and (len(values) == 0 or values.notna().any()):
+        elif kind == "f":
             arr = vtk.vtkDoubleArray()
         else:
             arr = vtk.vtkStringArray()

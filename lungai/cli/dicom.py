@@ -127,13 +127,18 @@ def _result_file(folder, what: str):
 
 def radiomics_settings_beside(radiomics_csv):
     """The radiomics settings (grid of each segment) written beside a radiomics CSV - ``<name>_settings.csv`` of
-    ``lungai radiomics``, ``radiomics_settings.csv`` of the demo's ``radiomics_long.csv`` - or None."""
+    ``lungai radiomics``, ``radiomics_settings.csv`` only beside the demo's ``radiomics_long.csv`` (any other CSV's
+    folder may hold another run's) - or None.  Only its rows of the radiomics CSV's case are used
+    (:func:`lungai.dicom.export.radiomics_grid_comment`)."""
     from pathlib import Path
 
     import pandas as pd
 
     path = Path(radiomics_csv)
-    for other in (path.with_name(path.stem + "_settings.csv"), path.with_name("radiomics_settings.csv")):
+    candidates = [path.with_name(path.stem + "_settings.csv")]
+    if path.name == "radiomics_long.csv":        # the demo's pair (lungai.demo.pipeline)
+        candidates.append(path.with_name("radiomics_settings.csv"))
+    for other in candidates:
         if other.is_file():
             try:
                 return pd.read_csv(other, dtype=str, keep_default_na=False)

@@ -769,7 +769,9 @@ def _str(path) -> str | None:
 
 def _fmt_r(meta: dict) -> str:
     """Validation Pearson r(confidence, Dice) of the ensemble, as recorded in model.json."""
-    r = meta.get("validation", {}).get("ensemble", {}).get("pearson_r_confidence_dice_cv")
+    validation = meta.get("validation") if isinstance(meta, dict) else None      # a user's model.json: any type
+    ensemble = validation.get("ensemble") if isinstance(validation, dict) else None
+    r = ensemble.get("pearson_r_confidence_dice_cv") if isinstance(ensemble, dict) else None
     return f"{r:.2f}" if isinstance(r, (int, float)) and np.isfinite(r) else "not recorded"
 
 

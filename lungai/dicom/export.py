@@ -193,17 +193,19 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
     from lungai.dicom.sr import MeasurementGroup, feature_unit
 
     features: dict = {}
+    cases: dict = {}      # the radiomics CSV's case(s) of each segment: whose settings rows tell its grid
     if radiomics is not None and len(radiomics):
         for row in radiomics.itertuples(index=False):
             name = f"{row.image_type}_{row.feature_class}_{row.feature}"
             unit = feature_unit(row.image_type, row.feature_class, row.feature)
             features.setdefault(str(row.segment), {})[name] = (float(row.value), unit)
+            cases.setdefault(str(row.segment), set()).add(getattr(row, "case", None))
     groups = []
     for label, (number, role, rad_name, mask) in segments.items():
         ms = {"volume_ml": (_volume_ml(mask), "ml")}
         rad = features.pop(rad_name, {})
         ms.update(rad)
-        comment = radiomics_grid_comment(rad_name, radiomics_settings) if rad else None
+        comment = radiomics_grid_comment(rad_name, radiomics_settings, cases.get(rad_name)) if rad else None
         groups.append(MeasurementGroup(label, ms, segment_number=number, role=role, comment=comment))
     for rad_name, ms in features.items():
         groups.append(MeasurementGroup(rad_name, ms))
@@ -230,14 +232,25 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
 DOSE_GROUP = "Dose"
 
 
-def radiomics_grid_comment(segment: str, settings=None) -> str:
+def _case_key(value) -> str | None:
+    """A case id compared: text, spaces around it and letter case ignored; None when missing."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return str(value).strip().casefold() or None
+
+
+def radiomics_grid_comment(segment: str, settings=None, cases=()) -> str:
     """The SR comment of a segment's group with radiomic features: ``volume_ml`` is the exported mask's on the CT's
     grid, the radiomic features (their shape volume too: a lung's VoxelVolume on a 2 mm grid differs from it) are of
-    the grid the radiomics settings record for the segment - resampled, or the CT's own - or not recorded."""
+    the grid the radiomics settings record for the segment - resampled, or the CT's own - or not recorded.  Only
+    settings rows of this segment and of one of ``cases`` (the radiomics CSV's case of the segment) count: a
+    settings file of another patient or run is "not given", never taken for this one's."""
     head = "volume_ml: the exported mask on the CT's grid; radiomic features (shape volume included) computed "
     rows = None
-    if settings is not None and len(settings) and {"segment", "grid"} <= set(settings):
-        rows = settings[settings["segment"].astype(str) == str(segment)]
+    wanted = {k for k in map(_case_key, cases or ()) if k is not None}
+    if settings is not None and len(settings) and {"case", "segment", "grid"} <= set(settings) and wanted:
+        rows = settings[(settings["segment"].astype(str) == str(segment))
+                        & settings["case"].map(_case_key).isin(wanted)]
     if rows is None or not len(rows):
         return head + "on the grid the radiomics settings CSV records (not given)"
     row = rows.iloc[0]

@@ -11,9 +11,27 @@ from lungai import mrml
 from lungai.scene import nodes
 
 
-def _table(scene, path: Path, name: str):
+# the text columns of the demo's rp_prediction.csv (lungai rp predict): '; '-separated lists, often empty - pandas
+# would read an all-empty one as float NaN ("nan" in Slicer's table)
+RP_TEXT_COLUMNS = ("imputed", "withheld", "out_of_range", "warnings")
+
+
+def read_table_csv(path: Path, text=()) -> pd.DataFrame:
+    """A result CSV of the demo as a DataFrame (:func:`lungai.scene.nodes.read_results_csv`: ids as text, numbers as
+    numbers, NaN where a number is missing); its columns named in ``text`` are read as the text written, an empty
+    cell as '' (not NaN, shown "nan")."""
+    df = nodes.read_results_csv(path)
+    columns = [c for c in df.columns if c in text]
+    if columns and len(df):
+        cells = pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False)
+        for column in columns:
+            df[column] = cells[column].to_numpy()
+    return df
+
+
+def _table(scene, path: Path, name: str, text=()):
     if path.exists():
-        mrml.table_node_from_dataframe(scene, pd.read_csv(path), name)
+        mrml.table_node_from_dataframe(scene, read_table_csv(path, text), name)
 
 
 def build_demo_scene(scene, out_dir: Path, dose_name: str = "Dose (Gy)") -> dict:
@@ -38,7 +56,7 @@ def build_demo_scene(scene, out_dir: Path, dose_name: str = "Dose (Gy)") -> dict
             out_nodes[key] = node
     _table(scene, out / "radiomics_long.csv", "Radiomics")
     _table(scene, out / "dose.csv", "Dose features")
-    _table(scene, out / "rp_prediction.csv", "RP risk")
+    _table(scene, out / "rp_prediction.csv", "RP risk", RP_TEXT_COLUMNS)
     _table(scene, out / "stage_probabilities.csv", "Stage probabilities")
     _table(scene, out / "missing_inputs.csv", "Missing inputs")
     if (out / "result.json").exists():

@@ -67,6 +67,31 @@ def _segment_keys(names) -> dict:
     return keys
 
 
+# the text columns of a features-as-rows table (Lung Radiomics, lungai.scene.radiomics) that are no segment
+_NOT_SEGMENTS = ("feature", "image_type", "feature_class", "name", SETTINGS_COLUMN)
+
+
+def _blank(values: pd.Series) -> pd.Series:
+    """Cells with no value: NaN / None, '' (a table read by Slicer's CSV reader, text), 'nan'."""
+    return values.isna() | values.astype(str).str.strip().str.lower().isin(("", "nan"))
+
+
+def _segment_columns(df: pd.DataFrame) -> dict:
+    """{column: its values as numbers (NaN where missing)} of the segment columns of a features-as-rows table: the
+    columns other than the feature's own (:data:`_NOT_SEGMENTS`) and the patient id holding numbers - as numbers,
+    or as text (a table loaded by Slicer's CSV reader) -, or no value at all (a segment not computed: Lung
+    Radiomics leaves its column NaN, its features are then imputed)."""
+    out = {}
+    for column in df.columns:
+        if column in _NOT_SEGMENTS or str(column).strip().lower() in ID_NAMES:
+            continue
+        values = df[column]
+        numbers = pd.to_numeric(values, errors="coerce") if values.dtype.kind not in "fiub" else values.astype(float)
+        if values.dtype.kind in "fiu" or numbers.notna().any() or _blank(values).all():
+            out[column] = numbers
+    return out
+
+
 def radiomics_features(node_or_df) -> dict[str, float]:
     """``rad_*`` features from a radiomics table node (or DataFrame) in one of the layouts above."""
     df = node_or_df if isinstance(node_or_df, pd.DataFrame) else mrml.dataframe_from_table_node(node_or_df)
@@ -80,9 +105,9 @@ def radiomics_features(node_or_df) -> dict[str, float]:
         if "image_type" in df.columns:
             df = df[df["image_type"].astype(str) != "dose"]  # dose rows: see dose_from_radiomics_table
         out = {}
-        columns = [c for c in df.columns if c != "feature" and df[c].dtype.kind in "fiu"]
+        columns = _segment_columns(df)
         for col, seg in _segment_keys(columns).items():
-            for feat, value in zip(df["feature"].astype(str), df[col]):
+            for feat, value in zip(df["feature"].astype(str), columns[col]):
                 out[f"rad_{seg}_{feat}"] = float(value)
         if not out:
             raise InputError("the radiomics table has a 'feature' column but no numeric segment columns",
@@ -90,7 +115,8 @@ def radiomics_features(node_or_df) -> dict[str, float]:
         return out
     rad = [c for c in df.columns if str(c).startswith("rad_")]
     if len(df) == 1 and rad:
-        return {c: float(df[c].iloc[0]) for c in rad}
+        # an empty cell (e.g. of a table read by Slicer's CSV reader, all text) is a missing value: imputed
+        return {c: float(pd.to_numeric(df[c], errors="coerce").iloc[0]) for c in rad}
     raise InputError(f"unrecognised radiomics table layout (columns {list(df.columns)[:8]})",
                      "give a table with a 'feature' column and one column per segment, the long layout "
                      "(segment, image_type, feature_class, feature, value) or one row of rad_* columns")
@@ -104,12 +130,15 @@ def dose_from_radiomics_table(node_or_df) -> dict:
     if not {"feature", "image_type"} <= set(df.columns):
         return {}
     rows = df[df["image_type"].astype(str) == "dose"]
-    columns = {key: c for c, key in _segment_keys(c for c in rows.columns if rows[c].dtype.kind in "fiu").items()}
+    if rows.empty:
+        return {}
+    values = _segment_columns(rows)
+    columns = {key: c for c, key in _segment_keys(values).items()}
     lung = columns.get("lungs_minus_tumour", columns.get("lungs"))
     out = {}
-    for feat, lung_value, tumour_value in zip(rows["feature"].astype(str),
-                                              rows[lung] if lung else [np.nan] * len(rows),
-                                              rows[columns["tumour"]] if "tumour" in columns else [np.nan] * len(rows)):
+    nothing = [np.nan] * len(rows)
+    for feat, lung_value, tumour_value in zip(rows["feature"].astype(str), values[lung] if lung else nothing,
+                                              values[columns["tumour"]] if "tumour" in columns else nothing):
         if lung is not None and np.isfinite(lung_value):
             out["dose_mld_gy" if feat == "dose_mean_gy" else feat] = float(lung_value)
         if feat in ("dose_mean_gy", "dose_min_gy", "dose_max_gy") and np.isfinite(tumour_value):

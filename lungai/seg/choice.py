@@ -103,31 +103,48 @@ _SOURCE_WORDS = {"user images": "image crops", "synthetic phantom": "synthetic p
                  "implanted into a real CT": "tumours implanted into real CTs"}
 
 
+def _text(value) -> str:
+    """An optional model.json text (``description``, ``training`` as a sentence): '' unless it is text."""
+    return value.strip() if isinstance(value, str) else ""
+
+
 def training_text(model) -> str:
     """What a loaded model (``load_model``) was trained on, from its model.json: "trained on 746 cases of 430
     patients: 617 image crops (lidc_nodules/image), 98 synthetic phantoms, 31 synthetic whole chests"; a model
     choice: its description, then each model's; its description, else "training data not recorded in its
-    model.json", for a model.json without a training record."""
+    model.json", for a model.json without a training record.  A user's ``"training"`` given as text is that text;
+    fields of another type (a number, a list, a ``train_sources`` that is no mapping ...) are not recorded -
+    never an error after the segmentation is done."""
     if isinstance(model, ModelChoice):
-        desc = str(model.meta.get("description") or "").strip()
+        desc = _text(model.meta.get("description"))
         return (desc + " " if desc else "") + "; ".join(
             f"{name}: {training_text(m)}" for name, m in zip(model.names, model.models))
-    meta = model[2]
-    t = meta.get("training") or {}
-    sources = t.get("train_sources") or {}
+    meta = model[2] if isinstance(model[2], dict) else {}
+    t = meta.get("training")
+    if isinstance(t, str) and t.strip():
+        return t.strip()
+    t = t if isinstance(t, dict) else {}
+    sources = t.get("train_sources")
+    sources = {str(s): n for s, n in sources.items() if isinstance(n, (int, float)) and not isinstance(n, bool)} \
+        if isinstance(sources, dict) else {}
     if not sources:
-        return str(meta.get("description") or "").strip() or "training data not recorded in its model.json"
-    images = (t.get("case_sources") or {}).get("images")
+        return _text(meta.get("description")) or "training data not recorded in its model.json"
+    case_sources = t.get("case_sources")
+    images = case_sources.get("images") if isinstance(case_sources, dict) else None
     words = str(t.get("command") or "").split()
     if not images and "--images" in words[:-1]:
         images = words[words.index("--images") + 1]
     where = "/".join(Path(str(images)).parts[-2:]) if images else None
     parts = [f"{n} {_SOURCE_WORDS.get(s, s)}" + (f" ({where})" if s == "user images" and where else "")
              for s, n in sources.items()]
-    head = f"trained on {t['n_train_cases']} cases" if "n_train_cases" in t else "trained on"
-    if "n_train_patients" in t:
+    head = f"trained on {t['n_train_cases']} cases" if _count(t.get("n_train_cases")) else "trained on"
+    if _count(t.get("n_train_patients")):
         head += f" of {t['n_train_patients']} patients"
     return f"{head}: {', '.join(parts)}"
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def mask_dice(a: sitk.Image, b: sitk.Image) -> float:
