@@ -1585,6 +1585,17 @@ def test_seed_or_roi_outside_the_ct_is_said_before_the_run(load_module, mrml_sce
     assert logic.segmentationInputProblem(p) is None
 
 
+def _seeded_patient_a(load_module, mrml_scene):
+    """(CT "patient A" 20 x 20 x 10, LungAISeg logic, its parameter node in seed mode with a seed at A's centre)."""
+    a = _small_ct(mrml_scene, "patient A", (20, 20, 10), (0.0, 0.0, 0.0))
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.mode, p.seedPoints = "seed", mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "F")
+    p.seedPoints.AddControlPoint(-40.0, -40.0, 25.0)                 # LPS (40, 40, 25): A's centre
+    p.inputVolume = a
+    return a, logic, p
+
+
 def _fake_segment_run(logic, p, confidence, tmp_path, **result):
     """Start the panel's tumour job (inputs captured, CT exported) and write what `lungai segment` writes for it
     (a 3-voxel-cube tumour around the CT's centre, the given confidence; ``result``: other result.json values)
@@ -1679,12 +1690,7 @@ def test_each_tumour_segment_keeps_its_own_confidence(load_module, mrml_scene, t
     from lungai import mrml
     from lungai.scene import nodes
 
-    a = _small_ct(mrml_scene, "patient A", (20, 20, 10), (0.0, 0.0, 0.0))
-    logic = load_module("LungAISeg").LungAISegLogic()
-    p = logic.getParameterNode()
-    p.mode, p.seedPoints = "seed", mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "F")
-    p.seedPoints.AddControlPoint(-40.0, -40.0, 25.0)
-    p.inputVolume = a
+    a, logic, p = _seeded_patient_a(load_module, mrml_scene)
     _fake_segment_run(logic, p, 0.35, tmp_path, needs_review=True, review_reasons=["low confidence"],
                       tumor_volume_ml=1.29, model="/models/lungai-seg-default")
     seg, first = p.outputSegmentation, (p.uncertaintyVolume, mrml_scene.GetFirstNodeByName("patient A tumour confidence"))
@@ -1736,12 +1742,7 @@ def test_each_tumour_segment_keeps_its_own_confidence(load_module, mrml_scene, t
 def _old_scene_segment(load_module, mrml_scene, tmp_path, **attributes):
     """A tumour segment made by a run (3x3x3 voxels of 4 x 4 x 5 mm: 2.16 ml) whose result is saved as an older version
     saved it: node attributes ``attributes``, no tags.  Returns (logic, parameter node, segmentation)."""
-    a = _small_ct(mrml_scene, "patient A", (20, 20, 10), (0.0, 0.0, 0.0))
-    logic = load_module("LungAISeg").LungAISegLogic()
-    p = logic.getParameterNode()
-    p.mode, p.seedPoints = "seed", mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "F")
-    p.seedPoints.AddControlPoint(-40.0, -40.0, 25.0)
-    p.inputVolume = a
+    a, logic, p = _seeded_patient_a(load_module, mrml_scene)
     _fake_segment_run(logic, p, 0.35, tmp_path)
     seg = p.outputSegmentation
     segment = seg.GetSegmentation().GetNthSegment(0)
@@ -1842,12 +1843,7 @@ def test_a_flagged_segment_corrected_by_the_expert_is_no_longer_flagged(load_mod
     from lungai import mrml
     from lungai.scene import nodes
 
-    a = _small_ct(mrml_scene, "patient A", (20, 20, 10), (0.0, 0.0, 0.0))
-    logic = load_module("LungAISeg").LungAISegLogic()
-    p = logic.getParameterNode()
-    p.mode, p.seedPoints = "seed", mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "F")
-    p.seedPoints.AddControlPoint(-40.0, -40.0, 25.0)
-    p.inputVolume = a
+    a, logic, p = _seeded_patient_a(load_module, mrml_scene)
     _fake_segment_run(logic, p, 0.35, tmp_path, needs_review=True, review_reasons=["low confidence"],
                       tumor_volume_ml=1.29)
     seg = p.outputSegmentation
@@ -1887,12 +1883,7 @@ def test_a_bar_in_a_tag_value_survives_a_saved_scene(load_module, mrml_scene, tm
     from lungai import mrml
     from lungai.scene import nodes
 
-    a = _small_ct(mrml_scene, "patient A", (20, 20, 10), (0.0, 0.0, 0.0))
-    logic = load_module("LungAISeg").LungAISegLogic()
-    p = logic.getParameterNode()
-    p.mode, p.seedPoints = "seed", mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "F")
-    p.seedPoints.AddControlPoint(-40.0, -40.0, 25.0)
-    p.inputVolume = a
+    a, logic, p = _seeded_patient_a(load_module, mrml_scene)
     _fake_segment_run(logic, p, 0.35, tmp_path, needs_review=True, review_reasons=["a|b 50%7C", "cut: top"],
                       model="/models/lungai|v2 100%")
     path = mrml.save_scene(mrml_scene, tmp_path / "scene.mrb")
