@@ -81,10 +81,12 @@ def test_tnm_combinations_as_label_values_are_refused_with_stage_from_and_label_
     assert "--stage-from" in err.value.fix
     groups = err.value.fix.split('--label-groups "')[1].split('"')[0]
     assert groups == "I=T1aN0M0;II=T2N1M0,T2bN0M0;III-IV=pT3 N2 M0"
-    c = load_cohort(tmp_path / "ehr.csv", label="tnm", label_groups=parse_groups(groups))   # the suggestion works
+    tnm = ["T", "N", "M"]         # the synthetic T column determines the label: a copy, refused by the leak check
+    c = load_cohort(tmp_path / "ehr.csv", label="tnm", label_groups=parse_groups(groups), drop_columns=tnm)
     assert c.report["class_counts"] == {"I": 6, "II": 12, "III-IV": 6}
     _tnm_ehr(tmp_path, t_only=["T1a", "T2", "T3", "Tis"] * 6)                            # T values alone: a label
-    assert sorted(set(load_cohort(tmp_path / "ehr.csv", label="t_only").labels)) == ["T1a", "T2", "T3", "Tis"]
+    assert sorted(set(load_cohort(tmp_path / "ehr.csv", label="t_only", drop_columns=tnm).labels)) == [
+        "T1a", "T2", "T3", "Tis"]
 
 
 # ------------------------------------------------------------------------------------------- 3. unseen levels
@@ -185,3 +187,130 @@ def test_no_rna_id_joining_names_leading_zeros(tmp_path):
     rna = pd.DataFrame(np.ones((3, 2)), index=["g1", "g2", "g3"], columns=["7", "8"])
     with pytest.raises(InputError, match="no RNA sample ID joins.*differ only by leading zeros"):
         orient_rna(rna, ids=["007", "008"])
+
+
+# ------------------------------------------------------------------------------------------- review 2
+def _yes_no(n, k):
+    return ["Yes"] * k + ["No"] * (n - k)
+
+
+def test_a_copy_of_the_raw_label_is_refused_with_label_groups(tmp_path):
+    """QA: with --label-groups the leak check compared with the grouped label only ('Adjuvant Treatment' = the raw
+    'Chemotherapy' for every patient, AUC 0.997)."""
+    from lungai.fusion.labels import parse_groups
+
+    n = 60
+    rng = np.random.default_rng(3)
+    chemo = list(rng.choice(["Yes", "No"], n))
+    pd.DataFrame({"Case ID": [f"P{i:02d}" for i in range(n)], "age": rng.integers(40, 80, n), "Chemotherapy": chemo,
+                  "Adjuvant Treatment": chemo}).to_csv(tmp_path / "ehr.csv", index=False)
+    groups = parse_groups("treated=Yes;untreated=No")
+    with pytest.raises(InputError, match=r"EHR column\(s\) equal to the label 'Chemotherapy': 'Adjuvant Treatment' "
+                                         r"\(100 % of 60"):
+        load_cohort(tmp_path / "ehr.csv", label="Chemotherapy", label_groups=groups)
+    c = load_cohort(tmp_path / "ehr.csv", label="Chemotherapy", label_groups=groups, drop_columns=["Adjuvant Treatment"])
+    assert set(c.labels) == {"treated", "untreated"}
+
+
+def test_whole_number_floats_and_either_polarity_of_a_binary_label_are_copies():
+    """QA: a 0/1 label and its float copy with one NaN ('1.0' vs '1'), and dead_num 0/1 vs Alive/Dead, were missed."""
+    from lungai.fusion.data import label_copies
+
+    ids = [f"P{i:02d}" for i in range(40)]
+    dead = pd.Series(["1"] * 15 + ["0"] * 25, index=ids, name="dead")
+    ehr = pd.DataFrame({"dead_float": [np.nan] + [1.0] * 14 + [0.0] * 25,           # read as floats (one NaN)
+                        "age": np.arange(40.0)}, index=ids)
+    assert label_copies(ehr, dead) == {"dead_float": 1.0}
+    status = pd.Series(["Dead"] * 15 + ["Alive"] * 25, index=ids, name="Survival Status")
+    assert label_copies(pd.DataFrame({"dead_num": [1] * 15 + [0] * 25}, index=ids), status) == {"dead_num": 1.0}
+    flipped = pd.DataFrame({"alive_num": [0] * 15 + [1] * 25}, index=ids)               # the other polarity
+    assert label_copies(flipped, status) == {"alive_num": 1.0}
+    noise = pd.DataFrame({"other": list(np.random.default_rng(0).choice([0, 1], 40))}, index=ids)
+    assert label_copies(noise, status) == {}
+
+
+def test_a_near_copy_in_a_small_cohort_is_warned_about_not_refused_and_keep_column_keeps_a_copy(tmp_path):
+    """QA: 30 patients, 'Radiation' equal to 'Recurrence' for 29 by coincidence, was refused (only --drop left)."""
+    from lungai.errors import InputNote
+
+    def table(n, k, mismatches):
+        lab = _yes_no(n, k)
+        col = list(lab)
+        for i in range(mismatches):
+            col[i] = "No" if col[i] == "Yes" else "Yes"
+        pd.DataFrame({"Case ID": [f"P{i:03d}" for i in range(n)], "age": np.arange(n), "Recurrence": lab,
+                      "Radiation": col}).to_csv(tmp_path / "ehr.csv", index=False)
+
+    table(30, 10, 1)                                        # 97 % at n=30: may be coincidence
+    with pytest.warns(InputNote, match=r"nearly equal to the label 'Recurrence': 'Radiation' \(97 % of 30 patients\)"
+                                       r".*may be coincidence.*--drop 'Radiation'"):
+        c = load_cohort(tmp_path / "ehr.csv", label="Recurrence")
+    assert "Radiation" in c.ehr.columns
+    table(30, 10, 0)                                        # an exact copy: refused at any size
+    with pytest.raises(InputError, match="'Radiation' \\(100 % of 30 patients\\)") as err:
+        load_cohort(tmp_path / "ehr.csv", label="Recurrence")
+    assert "--drop 'Radiation'" in err.value.fix and "--keep-column" in err.value.fix
+    with pytest.warns(InputNote, match="kept as features \\(--keep-column\\)"):     # kept deliberately
+        c = load_cohort(tmp_path / "ehr.csv", label="Recurrence", keep_columns=["Radiation"])
+    assert "Radiation" in c.ehr.columns
+    table(120, 40, 2)                                       # a near copy among many patients: refused
+    with pytest.raises(InputError, match="'Radiation' \\(98 % of 120 patients\\)"):
+        load_cohort(tmp_path / "ehr.csv", label="Recurrence")
+
+
+def test_numeric_levels_match_a_table_read_as_floats():
+    """QA: trained levels '0', '0-1', '1', '2'; a new table read 0, 1, 2, blank as 0.0 / 1.0 / 2.0: all were
+    'not a trained level'."""
+    from lungai.errors import InputNote
+    from lungai.fusion.preprocess import EHREncoder, UnseenLevelWarning
+
+    train = pd.DataFrame({"ecog": ["0", "0-1", "1", "2"] * 3, "age": np.arange(12.0)})
+    enc = EHREncoder().fit(train)
+    new = pd.DataFrame({"ecog": [0.0, 1.0, 2.0, np.nan, 3.0], "age": [1.0] * 5}, index=list("ABCDE"))
+    with pytest.warns(UnseenLevelWarning) as caught:
+        x = enc.transform(new)
+    text = str(caught[0].message)
+    assert "'1.0' (1 patient) read as the trained level '1' (the same number written differently)" in text
+    assert "'3.0' (1 patient) not a trained level: treated as missing" in text
+    ref = enc.transform(pd.DataFrame({"ecog": ["0", "1", "2"], "age": [1.0] * 3}))
+    assert np.array_equal(x[:3], ref)
+    assert issubclass(UnseenLevelWarning, InputNote)        # the CLI prints it as 'warning: ...'
+
+
+def test_tnm_combinations_without_a_stage_group_get_no_label_not_a_class(tmp_path):
+    from lungai.fusion.labels import parse_groups
+
+    _tnm_ehr(tmp_path, tnm=["T2N1M0", "T1aN0M0", "T1NXM0", "TXN0M0"] * 6)
+    with pytest.raises(InputError) as err:
+        load_cohort(tmp_path / "ehr.csv", label="tnm")
+    groups = err.value.fix.split('--label-groups "')[1].split('"')[0]
+    assert groups == "I=T1aN0M0;II=T2N1M0;unknown=T1NXM0,TXN0M0" and "get no label" in err.value.fix
+    c = load_cohort(tmp_path / "ehr.csv", label="tnm", label_groups=parse_groups(groups), drop_columns=["T", "N", "M"])
+    assert c.report["class_counts"] == {"I": 6, "II": 6} and len(c.report["unlabelled"]) == 12
+
+
+def test_demo_stage_section_has_the_predictions_notes_and_prints_warnings(tmp_path, capsys):
+    """QA: the demo dropped the stage prediction's notes (unseen EHR levels) from report.html / summary.json and
+    printed a raw UnseenLevelWarning with its source line."""
+    import SimpleITK as sitk
+
+    from lungai.cli import _input_notes
+    from lungai.demo.pipeline import _stage
+
+    n = 12
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"Case ID": [f"P{i:02d}" for i in range(n)], "age": rng.integers(50, 80, n),
+                  "smoking": ["Current", "Former", "Never"] * 4, "stage": ["I", "II"] * 6}).to_csv(
+        tmp_path / "ehr.csv", index=False)
+    assert _cli(["train", "--ehr", tmp_path / "ehr.csv", "--label", "stage", "--modalities", "ehr",
+                 "-o", tmp_path / "m", *FAST]) == 0
+    ct = sitk.Image(8, 8, 4, sitk.sitkInt16)
+    tumour = sitk.Image(8, 8, 4, sitk.sitkUInt8)
+    capsys.readouterr()
+    with _input_notes():
+        st = _stage(tmp_path, ct, tumour, {"age": 60, "smoking": "Heavy"}, tmp_path / "m", sample=False, case="X")
+    assert st["status"] == "computed"
+    assert any("'Heavy'" in t and "treated as missing" in t for t in st["notes"])
+    assert "'Heavy'" in st["model_description"]                   # what report.html shows
+    err = capsys.readouterr().err
+    assert "warning: EHR column 'smoking': 'Heavy'" in err and "UnseenLevelWarning" not in err

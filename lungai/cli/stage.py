@@ -24,6 +24,9 @@ def _data_args(p, label: bool = True) -> None:
         g.add_argument("--label-groups", help='merge label values: "T1=Tis,T1a,T1b;T2=T2a,T2b;T3-4=T3,T4"')
         g.add_argument("--stage-from", help="derive the AJCC overall stage group (I / II / III-IV) from "
                                             "three columns 'T col,N col,M col' (they are then not features)")
+        g.add_argument("--keep-column", action="append", default=[], metavar="COLUMN",
+                       help="keep an EHR column the label-leak check flags as a copy of the label (repeatable; it "
+                            "stays a feature, with a warning) - only when it is deliberately a feature")
     g.add_argument("--drop", action="append", default=[], metavar="COLUMN",
                    help="EHR column to leave out of the features (repeatable), e.g. outcomes or leaks")
 

@@ -385,8 +385,12 @@ def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str
     classes = [c[2:] for c in df.columns if c.startswith("p_")]
     probs = [float(row[f"p_{c}"]) for c in classes]
     used = [MODALITY_NAMES[m] for m in ("ct", "ehr", "rna") if bool(row[m])]
+    # the prediction's own notes (EHR values not seen in training, ...): in the section, as in predictions.csv
+    patient_notes = [n.strip() for n in str(row.get("notes") or "").split("; ") if n.strip()]
+    notes += [n.rstrip(".") + "." for n in patient_notes]
     return {"status": "illustrative" if illustrative else "computed", "classes": classes, "probabilities": probs,
             "predicted": str(row["predicted"]), "model_description": " ".join([desc] + notes),
+            "notes": patient_notes,
             "modalities": " + ".join(used) + " (the other branches masked)", "modalities_used": used,
             **({"card": card} if card else {})}
 

@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from lungai.errors import InputError
+from lungai.errors import InputError, InputNote
 from lungai.fusion.labels import clean_labels, clean_missing, derive_stage
 from lungai.io.tables import check_unique_ids, leading_zero_hint
 
@@ -259,11 +259,13 @@ class Cohort:
 def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_column: Optional[str] = None,
                 drop_columns: Sequence[str] = (), label_groups: Optional[dict] = None,
                 stage_from: Optional[Sequence[str]] = None, require_label: bool = True,
-                ct_label: Optional[int] = None, check_leaks: bool = True) -> Cohort:
+                ct_label: Optional[int] = None, check_leaks: bool = True,
+                keep_columns: Sequence[str] = ()) -> Cohort:
     """Load and join by patient ID.  With labels, the cohort is the EHR patients with a label.  ``ct_label``: the
     tumour's label in the CT manifest's masks where its ``label`` column does not give one.  ``check_leaks`` (for
     training: cv / train): a copy of the label among the EHR columns is refused (:func:`check_label_leaks`); a
-    locked model's features are its own, so validate / predict pass False."""
+    locked model's features are its own, so validate / predict pass False; ``keep_columns`` (--keep-column): flagged
+    columns kept deliberately (warned about)."""
     ehr_df = load_ehr(ehr, id_column) if ehr else None
     ct_map = load_ct_manifest(ct, label=ct_label) if ct else {}
     known = set(ehr_df.index) if ehr_df is not None else set(ct_map)
@@ -273,7 +275,7 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
             raise InputError("a label needs the EHR table", "pass --ehr with the label column")
         ehr_df = pd.DataFrame(index=pd.Index(sorted(set(ct_map) | set(rna_df.index if rna_df is not None else [])),
                                              name="patient_id"))
-    labels = None
+    labels = raw_labels = None
     label = column_named(ehr_df, label)
     drop_columns = [column_named(ehr_df, c) for c in drop_columns]
     if stage_from:
@@ -293,6 +295,8 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
             raise InputError(f"label column {label!r} is not in the EHR table",
                              f"columns are: {', '.join(map(str, ehr_df.columns[:40]))}")
         labels = clean_labels(ehr_df[label].rename(label), label_groups)
+        if label_groups:        # a copy of the column as given (before the groups) leaks the grouped label too
+            raw_labels = clean_missing(ehr_df[[label]])[label]
         ehr_df = ehr_df.drop(columns=[label])
     elif require_label:
         raise InputError("no label given", "pass --label COLUMN (or --stage-from T,N,M)")
@@ -300,7 +304,8 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
     unknown_drop = [c for c in drop_columns if c not in ehr_df.columns]
     ehr_df = ehr_df.drop(columns=drop)
     if check_leaks and labels is not None:
-        check_label_leaks(ehr_df, labels, "the derived stage" if stage_from else f"the label {labels.name!r}")
+        check_label_leaks(ehr_df, labels, "the derived stage" if stage_from else f"the label {labels.name!r}",
+                          raw=raw_labels, keep=keep_columns)
 
     report = {"dropped_columns": drop, "unknown_drop_columns": unknown_drop}
     if labels is not None:
@@ -342,43 +347,90 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
     return cohort
 
 
-LEAK_SHARE = 0.95     # an EHR column equal to the label for at least this share of the patients is a copy of it
+LEAK_SHARE = 0.95     # an EHR column that gives the label for at least this share of the patients is a copy of it
 LEAK_KAPPA = 0.8      # ... and beyond chance (Cohen's kappa): two rare yes/no columns agree mostly by chance
+LEAK_MIN_N = 50       # below this many patients with both, only an exact copy is refused; a near copy is warned about
+
+
+def _leak_norm(v) -> str:
+    """A value as the leak check compares it: stages as :func:`~lungai.fusion.labels.stage_spelling` spells them
+    ("Stage IIIA" = "3A" = "IIIA"; "Stage III-IV" = "III-IV"), whole numbers as integers ("1.0" = "1"), other text
+    case- and space-insensitively ("Yes" = "yes")."""
+    from lungai.fusion.labels import stage_spelling
+
+    text = " ".join(str(v).split())
+    try:
+        x = float(text)
+        if np.isfinite(x) and x.is_integer():
+            return str(int(x))
+    except ValueError:
+        pass
+    return stage_spelling(v) or re.sub(r"^STAGE\s*", "", text.upper())
 
 
 def label_copies(ehr: pd.DataFrame, labels: pd.Series) -> dict:
-    """{column: share} of the EHR columns whose values equal the label (stages compared as
-    :func:`~lungai.fusion.labels.stage_spelling` spells them, other text case- and space-insensitively) for at least
-    :data:`LEAK_SHARE` of the patients having both - beyond chance (Cohen's kappa >= :data:`LEAK_KAPPA`) and for at
-    least 5 patients: a copy of the label, a feature that gives the answer away."""
+    """{column: share} of the label's copies among the EHR columns (:func:`label_copy_counts`)."""
+    return {c: v[0] for c, v in label_copy_counts(ehr, labels).items()}
+
+
+def label_copy_counts(ehr: pd.DataFrame, labels: pd.Series) -> dict:
+    """{column: (share, patients compared)} of the EHR columns that give the label away for at least :data:`LEAK_SHARE` of the patients
+    having both - beyond chance (Cohen's kappa >= :data:`LEAK_KAPPA`) and for at least 5 patients: values equal to
+    the label (compared as :func:`_leak_norm` writes them), or a column that determines it - each of its values maps
+    to one label value (its most frequent: 'dead_num' 1/0 for 'Dead'/'Alive'; 'Yes'/'No' for 'treated'/'untreated')
+    when it has no more distinct values than the label.  The share is the patients whose label is the mapped one."""
     from sklearn.metrics import cohen_kappa_score
 
-    from lungai.fusion.labels import stage_spelling
-
-    def norm(v):          # "Stage IIIA" = "3A" = "IIIA"; "Stage III-IV" = "III-IV"; "Yes" = "yes"
-        return stage_spelling(v) or re.sub(r"^STAGE\s*", "", " ".join(str(v).split()).upper())
-
-    lab = labels.dropna().map(norm)
+    lab = labels.dropna().map(_leak_norm)
     out = {}
     for col in ehr.columns:
         s = ehr[col].reindex(lab.index).dropna()
         if len(s) < max(5, len(lab) // 2):
             continue
-        mine, theirs = s.map(norm), lab.reindex(s.index)
+        mine, theirs = s.map(_leak_norm), lab.reindex(s.index)
+        if theirs.nunique() < 2:
+            continue
+        if mine.nunique() <= theirs.nunique():       # each column value -> its most frequent label value
+            lookup = pd.crosstab(mine, theirs).idxmax(axis=1)
+            mapped = mine.map(lookup)
+            if float((mapped == theirs).mean()) > float((mine == theirs).mean()):
+                mine = mapped
         share = float((mine == theirs).mean())
-        if share >= LEAK_SHARE and theirs.nunique() > 1 and cohen_kappa_score(mine, theirs) >= LEAK_KAPPA:
-            out[col] = share
+        if share >= LEAK_SHARE and cohen_kappa_score(mine, theirs) >= LEAK_KAPPA:
+            out[col] = (share, len(s))
     return out
 
 
-def check_label_leaks(ehr: pd.DataFrame, labels: pd.Series, what: str = "the label") -> None:
-    """Refuse EHR columns that are copies of the label (:func:`label_copies`), naming them and the --drop that
-    leaves them out: as features they give the answer away (CV macro-F1 / AUC near 1.0)."""
-    copies = label_copies(ehr, labels)
-    if copies:
-        text = ", ".join(f"{c!r} ({100 * v:.0f} % of the patients)" for c, v in copies.items())
-        raise InputError(f"EHR column(s) equal to {what}: {text}; as features they would leak the answer (scores "
-                         "near 1.0)", "leave them out: " + " ".join(f"--drop {str(c).strip()!r}" for c in copies))
+def check_label_leaks(ehr: pd.DataFrame, labels: pd.Series, what: str = "the label",
+                      raw: Optional[pd.Series] = None, keep: Sequence[str] = ()) -> None:
+    """Refuse EHR columns that are copies of the label (:func:`label_copies`) - of ``labels``, or of ``raw`` (the
+    label column before --label-groups) - naming them and the --drop that leaves them out: as features they give the
+    answer away (CV macro-F1 / AUC near 1.0).  A near copy (not every patient) among fewer than :data:`LEAK_MIN_N`
+    patients may be coincidence: it is warned about, not refused; ``keep`` (--keep-column) columns are only
+    warned about."""
+    found = {}
+    for lab in ([labels] if raw is None else [labels, raw]):
+        for c, (share, n) in label_copy_counts(ehr, lab).items():
+            if c not in found or share > found[c][0]:
+                found[c] = (share, n)
+    if not found:
+        return
+    keep = {str(k).strip() for k in keep}
+    sure = {c: v for c, v in found.items() if (v[0] >= 1.0 or v[1] >= LEAK_MIN_N) and str(c).strip() not in keep}
+    maybe = {c: v for c, v in found.items() if c not in sure}
+    text = lambda d: ", ".join(f"{c!r} ({100 * v[0]:.0f} % of {v[1]} patients)" for c, v in d.items())   # noqa: E731
+    if maybe:
+        warnings.warn(InputNote(
+            f"EHR column(s) nearly equal to {what}: {text(maybe)}; kept as features ("
+            + ("--keep-column" if all(str(c).strip() in keep for c in maybe) else
+               f"not every patient, and fewer than {LEAK_MIN_N}: may be coincidence")
+            + "); if one is a copy of the label, leave it out: "
+            + " ".join(f"--drop {str(c).strip()!r}" for c in maybe)))
+    if sure:
+        raise InputError(f"EHR column(s) equal to {what}: {text(sure)}; as features they would leak the answer "
+                         "(scores near 1.0)",
+                         "leave them out: " + " ".join(f"--drop {str(c).strip()!r}" for c in sure)
+                         + " (or keep one deliberately: --keep-column NAME)")
 
 
 def availability_text(cohort: Cohort) -> str:

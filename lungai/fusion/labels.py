@@ -158,15 +158,22 @@ def check_tnm_combinations(values, column=None) -> None:
     if not tnm:
         return
     groups: dict = {}
+    ungrouped = []          # T or N unknown (TX, NX): no stage group - no label, never a class
     for v, (t, n, m) in tnm.items():
-        groups.setdefault(stage_group(t, n, m) or "unknown", []).append(v)
+        g = stage_group(t, n, m)
+        (groups.setdefault(g, []) if g else ungrouped).append(v)
     merge = ";".join(f"{k}={','.join(vs)}" for k, vs in sorted(groups.items()))
+    if ungrouped:       # a group named "unknown" (a missing-value word) gives no label: clean_labels
+        merge += ";unknown=" + ",".join(ungrouped)
+    left = (f" ({', '.join(map(repr, ungrouped[:10]))}{' ...' if len(ungrouped) > 10 else ''} have T or N unknown: "
+            "no stage group - in the group 'unknown' those patients get no label and are left out, never a class)"
+            ) if ungrouped else ""
     where = f" of column {column!r}" if column is not None else ""
     shown = ", ".join(map(repr, list(tnm)[:10])) + (" ..." if len(tnm) > 10 else "")
     raise InputError(f"label values{where} are TNM combinations ({shown}): each combination would be a class of its "
                      "own, not a stage",
                      "give T, N and M as three columns and derive the stage group with --stage-from 'T col,N col,M "
-                     f"col', or merge the combinations into stage groups with --label-groups \"{merge}\"")
+                     f"col', or merge the combinations into stage groups with --label-groups \"{merge}\"" + left)
 
 
 def check_stage_spellings(labels: pd.Series, column=None) -> None:
@@ -190,7 +197,8 @@ def check_stage_spellings(labels: pd.Series, column=None) -> None:
 
 
 def clean_labels(labels: pd.Series, groups: Optional[dict] = None) -> pd.Series:
-    """Labels as strings with missing tokens dropped to NaN and optional grouping applied.  Without ``groups``,
+    """Labels as strings with missing tokens dropped to NaN and optional grouping applied (a group named by a
+    missing-value word, "unknown=TXN0M0", gives its patients no label).  Without ``groups``,
     stages spelled differently are refused (:func:`check_stage_spellings`)."""
     s = clean_missing(labels.to_frame())[labels.name] if labels.name is not None else labels
     s = s.map(lambda v: np.nan if (v is None or (isinstance(v, float) and np.isnan(v))) else str(v).strip())
@@ -201,5 +209,7 @@ def clean_labels(labels: pd.Series, groups: Optional[dict] = None) -> pd.Series:
         if unknown:
             raise InputError(f"label values {unknown} are not in any label group",
                              "add them to --label-groups or map them to a group")
-        s = s.map(lambda v: groups.get(v, np.nan) if isinstance(v, str) else np.nan)
+        # a group named by a missing-value word ("unknown", "NA", empty): its patients get no label, not a class
+        none = {k for k in set(groups.values()) if k.strip().lower() in MISSING_TOKENS}
+        s = s.map(lambda v: groups.get(v, np.nan) if isinstance(v, str) and groups.get(v) not in none else np.nan)
     return s

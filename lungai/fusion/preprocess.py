@@ -21,7 +21,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from lungai.errors import InputError
+from lungai.errors import InputError, InputNote
 
 MAX_LEVELS = 20
 MISSING_LEVEL = "__missing__"
@@ -42,7 +42,16 @@ def left_out_text(left_out: dict) -> str:
     return "EHR columns left out of the features: " + "; ".join(f"{c!r} ({why})" for c, why in left_out.items())
 
 
-class UnseenLevelWarning(UserWarning):
+def _number(text) -> Optional[float]:
+    """``text`` as a number ('1', '1.0', ' 2 ' -> 1.0, 1.0, 2.0), None when it is not one."""
+    try:
+        x = float(str(text).strip())
+    except ValueError:
+        return None
+    return x if np.isfinite(x) else None
+
+
+class UnseenLevelWarning(InputNote):
     """An EHR value that is not a level the encoder was trained with (:meth:`EHREncoder.match_levels`);
     ``by_patient``: {patient id: [what was done with its value]} for the per-patient output."""
 
@@ -123,7 +132,8 @@ class EHREncoder:
     def match_levels(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` (:meth:`_frame`) with each categorical value that is not a trained level (:meth:`levels`)
         replaced - never silently one-hot encoded as all zeros (neither a level nor missing): a value differing from
-        a trained level only by case / spaces ('current', ' Current ') is read as that level; any other unseen value
+        a trained level only by case / spaces ('current', ' Current ') or a number written differently ('1.0' of a table
+        read as floats, trained '1') is read as that level; any other unseen value
         ('Heavy') is treated as missing.  Each column with such values gets one :class:`UnseenLevelWarning` naming
         them, the trained levels and what was done, with the patients concerned."""
         frame = frame.copy()
@@ -134,14 +144,24 @@ class EHREncoder:
             unseen = sorted({v for v in s if v not in known and v != MISSING_LEVEL})
             if not unseen:
                 continue
-            mapped = {v: by_key.get(" ".join(v.split()).casefold(), MISSING_LEVEL) for v in unseen}
+            by_number = {}          # '1.0' of a table read as floats is the trained level '1'
+            for v in levels:
+                if v != MISSING_LEVEL and _number(v) is not None:
+                    by_number.setdefault(_number(v), v)
+            mapped, how = {}, {}
+            for v in unseen:
+                to = by_key.get(" ".join(v.split()).casefold())
+                how[v] = "case / spaces differ"
+                if to is None and _number(v) is not None and _number(v) in by_number:
+                    to, how[v] = by_number[_number(v)], "the same number written differently"
+                mapped[v] = MISSING_LEVEL if to is None else to
             frame[col] = s.map(lambda v: mapped.get(v, v))
             named = [v for v in levels if v != MISSING_LEVEL]
             trained = ", ".join(map(repr, named[:MAX_LEVELS])) + (" ..." if len(named) > MAX_LEVELS else "")
             parts, by_patient = [], {}
             for v, to in mapped.items():
                 pids = [str(p) for p in s.index[s == v]]
-                what = (f"read as the trained level {to!r} (case / spaces differ)" if to != MISSING_LEVEL
+                what = (f"read as the trained level {to!r} ({how[v]})" if to != MISSING_LEVEL
                         else "not a trained level: treated as missing" + (
                             "" if MISSING_LEVEL in known else " (no training patient lacked it: no level is set)"))
                 parts.append(f"{v!r} ({len(pids)} patient{'s' if len(pids) != 1 else ''}) {what}")

@@ -50,7 +50,8 @@ def cohort_from_spec(args, spec: dict, require_label: bool = True, check_leaks: 
                        id_column=spec.get("id_column"), drop_columns=spec.get("drop") or (),
                        label_groups=parse_groups(spec.get("label_groups")) if require_label else None,
                        stage_from=stage_from if require_label else None, require_label=require_label,
-                       ct_label=getattr(args, "ct_label", None), check_leaks=check_leaks)
+                       ct_label=getattr(args, "ct_label", None), check_leaks=check_leaks,
+                       keep_columns=getattr(args, "keep_column", None) or ())
 
 
 def config_from_args(args):
