@@ -113,6 +113,13 @@ def inputs_change(recorded: dict | None, current: dict) -> str | None:
                      "computed on the array as stored (values differ; now in LPS axial order)")
     if recorded.get("resampling_revision") != current.get("resampling_revision"):
         parts.append("computed with the pyradiomics resampling of an older lungai (before 0.2.0; values differ)")
+    if recorded.get("dose_envelope") != current.get("dose_envelope"):
+        if current.get("dose_envelope"):
+            parts.append(f"an RTSTRUCT without a GTV but with a motion envelope ({', '.join(current['dose_envelope'])}),"
+                         " whose dose metrics an older lungai computed on the lungs minus the automatic tumour (now "
+                         "the lungs minus the envelope, no GTV dose)")
+        else:
+            parts.append("the dose metrics no longer subtract a motion envelope from the lungs")
     return ", ".join(parts) or None
 
 
@@ -397,15 +404,11 @@ def _dose_envelope(job: CohortJob, ct, mapping, provenance: dict, notes: list):
     The automatic tumour then serves the tumour radiomics only (said in the provenance); an envelope that cannot be
     read leaves the dose on the lungs minus the automatic tumour, the reason in the notes."""
     from lungai.dicom.masks import motion_envelope_mask, structure_names
-    from lungai.dicom.roles import find_role, motion_envelopes
-    from lungai.dicom.rtstruct import contoured_structures
 
-    if not job.rtstruct:
+    envelopes = dose_envelope_names(job.rtstruct, mapping)
+    if not envelopes:
         return None, None
-    names, _ = contoured_structures(job.rtstruct)
-    if find_role(names, "gtv", mapping):
-        return None, None
-    mask, used, problem = motion_envelope_mask(job.rtstruct, ct, motion_envelopes(names, mapping))
+    mask, used, problem = motion_envelope_mask(job.rtstruct, ct, envelopes)
     if problem:
         notes.append(f"{problem}: the dose metrics subtract the automatic tumour from the lungs instead")
     if mask is None:
@@ -414,6 +417,22 @@ def _dose_envelope(job: CohortJob, ct, mapping, provenance: dict, notes: list):
                              f"{structure_names(used)} from the lungs, not this tumour")
     return mask, (f"lungs minus the tumour's motion envelope RTSTRUCT {structure_names(used)} (the RTSTRUCT has no "
                   "GTV: Lungs - iGTV, as lungai dose-features; no GTV dose)")
+
+
+def dose_envelope_names(rtstruct, mapping=None) -> list[str]:
+    """The RTSTRUCT's motion envelopes (iGTV / ITV: :func:`lungai.dicom.roles.motion_envelopes`) the dose metrics
+    subtract from the lungs, when it has no contoured GTV; [] otherwise (no RTSTRUCT, a GTV, no envelope).
+    Recorded in a patient's inputs (``dose_envelope``) so that a result of an older lungai, whose dose was of the
+    lungs minus the automatic tumour with a GTV dose, is redone; results of patients with a GTV are kept."""
+    from lungai.dicom.roles import find_role, motion_envelopes
+    from lungai.dicom.rtstruct import contoured_structures
+
+    if not rtstruct:
+        return []
+    names, _ = contoured_structures(rtstruct)
+    if find_role(names, "gtv", mapping):
+        return []
+    return motion_envelopes(names, mapping)
 
 
 def _dose_masks(lungs, tumour, envelope) -> tuple:
@@ -738,6 +757,12 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
             orientation = ct_orientation(job)
             if orientation not in (None, "LPS"):    # features in LPS axial order since: an older result is redone
                 job.inputs["ct_orientation"] = orientation
+            try:     # no GTV but an iGTV: the dose of the lungs minus it (an older result is redone)
+                envelope = dose_envelope_names(job.rtstruct, mapping)
+            except Exception:      # an unreadable RTSTRUCT fails the patient when processed, with its reason
+                envelope = []
+            if envelope:
+                job.inputs["dose_envelope"] = envelope
             done = out / "patients" / safe_name(job.case) / RESULT
             if done.exists():
                 try:
