@@ -872,6 +872,46 @@ def test_a_resume_redoes_an_igtv_only_patient_made_with_the_old_dose_rule_only(s
     assert sorted(s.skipped) == ["ENV", "WITHGTV"] and not s.done
 
 
+def test_a_cohort_made_with_the_ignored_lung_spacing_resumes_without_it(export, tmp_path, capsys):
+    """Review of 02138d6: a cohort made with a params file holding `lungai: {lung_spacing_mm: 2}` beside
+    resampledPixelSpacing (accepted then, ignored: pyradiomics' grid holds every segment) could not be resumed after
+    removing the line as the new refusal advises ('holds results made with other radiomics parameters').  Its
+    stamp is the key of these parameters with that spacing (lungai.radiomics.settings.ignored_lung_spacing_key, as
+    radiomics-batch): resumed, its patients kept with the current settings id."""
+    import shutil
+
+    from lungai.dicom.cohort import STAMP, _settings_key, _written
+    from lungai.errors import InputError
+    from lungai.io.outputs import record_outputs
+    from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id
+
+    root = tmp_path / "export"
+    shutil.copytree(export / "P1", root / "P1", ignore=shutil.ignore_patterns("rtstruct_of_someone*"))
+    yaml = tmp_path / "resampled.yaml"
+    yaml.write_text("setting: {binWidth: 25, resampledPixelSpacing: [2, 2, 2]}\nimageType: {Original: {}}\n"
+                    "featureClass: {shape: [], firstorder: []}\n", encoding="utf-8")
+    params = load_params(str(yaml))
+    out = tmp_path / "out"
+    assert run_cohort(root, out, params, workers=0).done == ["P1"]
+    # as the older lungai left it: its stamp of the parameters with the file's lung_spacing_mm: 2, another id
+    (out / STAMP).write_text(_settings_key({**params, "lungai": {"lung_spacing_mm": 2}}, None, None), encoding="utf-8")
+    features = out / "patients" / "P1" / "features.csv"
+    frame = pd.read_csv(features, dtype={"case": str, "patient_id": str})
+    frame[SETTINGS_COLUMN] = "sha256:8b9ec2611923"
+    frame.to_csv(features, index=False)
+    record_outputs(out, "cohort", _written(out))
+    capsys.readouterr()
+    s = run_cohort(root, out, params, workers=0)
+    assert s.skipped == ["P1"] and not s.done
+    assert "resumed a cohort run made with a lung spacing beside resampledPixelSpacing" in capsys.readouterr().out
+    assert pd.read_csv(out / "rp_table.csv")[SETTINGS_COLUMN].tolist() == [settings_id(params)]
+    assert run_cohort(root, out, params, workers=0).skipped == ["P1"]           # re-stamped: resumed as usual
+    (out / STAMP).write_text(_settings_key({**params, "setting": {"binWidth": 5}}, None, None), encoding="utf-8")
+    record_outputs(out, "cohort", _written(out))
+    with pytest.raises(InputError, match="other radiomics parameters"):          # other parameters: still refused
+        run_cohort(root, out, params, workers=0)
+
+
 def _truncate(path: Path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[:len(data) // 2])

@@ -39,7 +39,8 @@ from lungai.progress import task
 from lungai.radiomics.batch import BatchSummary
 from lungai.radiomics.manifest import NAME_RULE, name_clashes, safe_name
 from lungai.radiomics.prepare import mixed_spacing_note
-from lungai.radiomics.settings import SETTINGS_COLUMN, resampling_revision, sidecar_path, versions, write_sidecar
+from lungai.radiomics.settings import (SETTINGS_COLUMN, ignored_lung_spacing_key, resampling_revision, settings_id,
+                                      sidecar_path, versions, write_sidecar)
 
 INVENTORY = "patients.csv"
 TABLE = "rp_table.csv"
@@ -690,13 +691,36 @@ def _settings_key(params: dict, mapping, model_dir) -> str:
     """What makes results of one cohort folder comparable: the radiomics parameters, the structure mapping's
     parsed contents (not its path: ``./map.yaml`` and ``map.yaml`` are one mapping, an edited file is another)
     and the segmentation model's contents (:func:`_model_identity`)."""
+    return _settings_key_of(mapping, model_dir)(params)
+
+
+def _settings_key_of(mapping, model_dir):
+    """:func:`_settings_key` of any parameters with this mapping and model (read once)."""
     import hashlib
 
     from lungai.dicom.roles import load_mapping
 
-    blob = json.dumps({"params": params, "mapping": sorted(load_mapping(mapping).items(), key=str),
-                       "model": _model_identity(model_dir)}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    items, model = sorted(load_mapping(mapping).items(), key=str), _model_identity(model_dir)
+
+    def key(params: dict) -> str:
+        blob = json.dumps({"params": params, "mapping": items, "model": model}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return key
+
+
+def _resume_ignored_lung_spacing(out: Path, params: dict) -> str:
+    """A cohort folder made with a lung spacing beside resampledPixelSpacing (ignored then, refused now: the same
+    values) resumed without it: its patients' features carry the current settings id (as radiomics-batch's resume
+    does); the note that says so."""
+    current = settings_id(params)
+    for f in sorted((out / "patients").glob(f"*/{FEATURES}")):
+        if f.is_file() and not f.is_symlink():
+            frame = pd.read_csv(f, dtype={"case": str, "patient_id": str})
+            if SETTINGS_COLUMN in frame:
+                frame[SETTINGS_COLUMN] = current
+                frame.to_csv(f, index=False)
+    return (f"resumed a cohort run made with a lung spacing beside resampledPixelSpacing (ignored then, refused now: "
+            f"the values are the same); its settings id is now {current}")
 
 
 def _legacy_settings_key(params: dict, mapping, model_dir) -> str:
@@ -734,9 +758,13 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
     # may be replaced or removed; any other file of those names is the user's and refused; other files are left alone
     prepare_output_folder(out, owner=OWNER, owns=OUTPUTS, create=False)   # made once the plan succeeded
     forget_stamps(out, OWNER)           # the run rewrites its files in place: a killed run must still resume
-    stamp, key = out / STAMP, _settings_key(params, mapping, model_dir)
-    if stamp.exists() and stamp.read_text(encoding="utf-8").strip() not in (
-            key, _legacy_settings_key(params, mapping, model_dir)):
+    stamp, key_of = out / STAMP, _settings_key_of(mapping, model_dir)
+    key = key_of(params)
+    recorded = stamp.read_text(encoding="utf-8").strip() if stamp.exists() else key
+    # made with a lung spacing beside resampledPixelSpacing (refused now, ignored then): the same values, resumed
+    ignored_spacing = recorded not in (key, _legacy_settings_key(params, mapping, model_dir)) and \
+        ignored_lung_spacing_key(params, key_of, recorded)
+    if recorded not in (key, _legacy_settings_key(params, mapping, model_dir)) and not ignored_spacing:
         raise InputError(f"{out} holds results made with other radiomics parameters, structure mapping or model",
                          "use another output folder, or delete that one to start over")
     jobs, inventory = plan_cohort(root, mapping)    # refused (a PatientID clash ...): no folder, stamp or marker left
@@ -750,6 +778,8 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
                   + (f"; lungs {r.lungs_from}, tumour {r.tumour_from}" if r.case else "; not processed (no CT)"))
         for line in inventory_warnings(jobs, inventory):
             print("warning: " + line)
+        if ignored_spacing:     # its patients kept, their ids the current one
+            print("note: " + _resume_ignored_lung_spacing(out, params))
         revision = resampling_revision(params)
         for job in jobs:     # a finished patient whose inputs changed since (an RTDOSE / RTSTRUCT added ...) is redone
             if revision:     # resampled by pyradiomics: a result of an older lungai's grid is redone

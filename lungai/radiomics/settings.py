@@ -105,6 +105,19 @@ def ignored_lung_spacing_ids(settings: dict | None) -> set[str]:
                                   for x in IGNORED_LUNG_SPACINGS}
 
 
+def ignored_lung_spacing_key(params: dict, key_of, recorded: str) -> bool:
+    """Whether ``recorded`` (a resume key: radiomics-batch's ``params.key``, cohort's ``settings.key``) is
+    ``key_of(params)`` of these parameters given with a lung spacing (``--lung-spacing X`` or the file's ``lungai:
+    {lung_spacing_mm: X}``) beside pyradiomics' ``resampledPixelSpacing``: accepted by lungai before it refused the
+    spacing there, and ignored (every segment on pyradiomics' grid), so the same values.  The spacing is not
+    recorded: :data:`IGNORED_LUNG_SPACINGS` are tried, as given or as a whole number in the file."""
+    if not resampling_revision(params):
+        return False
+    block = params.get("lungai") or {}
+    return any(key_of({**params, "lungai": {**block, "lung_spacing_mm": x}}) == recorded
+               for x in (None, *IGNORED_LUNG_SPACINGS, *range(1, 21)))
+
+
 def value_settings(params: dict) -> dict:
     """The part of a parameter dict that changes feature values: pyradiomics' ``setting`` (without
     label / bookkeeping keys) and ``imageType``, and lungai's ``lungai`` block
