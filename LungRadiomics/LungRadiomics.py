@@ -282,6 +282,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             raise ValueError(problem)
         params, classes, types, sigmas = self.featureOptions(p)
         # the dose first: a dose of another patient is refused before anything is exported
+        self.doseNotes = []
         doseCmd = self.doseCommand(p, workDir / "ct.nii.gz", workDir) if p.doseVolume is not None else None
         ct = nodes.export_volume(p.inputVolume, workDir / "ct.nii.gz")
         names = [s for s in p.selectedSegments if s in self.segmentNames(p.segmentation)]
@@ -316,6 +317,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         subtracted from the lungs (--envelope), as lungai dose-features --rtstruct does.
         A dose of another patient / frame of reference than the CT (DICOM, subject hierarchy) is refused first.
         The exported dose keeps the node's voxels: their unit (:meth:`doseUnit`) is passed as --dose-unit."""
+        import SimpleITK as sitk
+
         from lungai import mrml
         from lungai.dose.features import segments_text
         from lungai.io import write_image
@@ -334,10 +337,14 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         gtvs = [n for n in names if segment_role(n) == "tumour"]  # every GTV (GTV-1, gtv-2 ...) leaves the lung
         gtvMask = write_image(nodes.union_mask([mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n, p.inputVolume)
                                                 for n in gtvs]), workDir / "gtv.nii.gz") if gtvs else None
-        # no tumour segment: an iGTV / ITV (motion envelope) leaves the lungs, as dose-features --rtstruct does
-        envelopes = dose_envelope_segments(names)
-        envelopeMask = write_image(nodes.union_mask([mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n,
-                                                                          p.inputVolume) for n in envelopes]),
+        # no tumour segment: an iGTV / ITV (motion envelope) leaves the lungs, as dose-features --rtstruct does; an
+        # empty one (nothing drawn on this CT) is left out with a note (dose-features refuses an empty --envelope)
+        envelopeMasks = {n: mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n, p.inputVolume)
+                         for n in dose_envelope_segments(names)}
+        envelopes = [n for n, m in envelopeMasks.items() if sitk.GetArrayViewFromImage(m).any()]
+        self.doseNotes = [f"the motion envelope segment {n!r} is empty on the CT {p.inputVolume.GetName()!r}: not "
+                          "subtracted from the lungs for the dose features" for n in envelopeMasks if n not in envelopes]
+        envelopeMask = write_image(nodes.union_mask([envelopeMasks[n] for n in envelopes]),
                                    workDir / "envelope.nii.gz") if envelopes else None
         dose = nodes.export_volume(p.doseVolume, workDir / "dose.nii.gz")
         segmentation = p.segmentation.GetName()      # the masks column names the segments, not the files
@@ -381,6 +388,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                        workDir=workDir, parameterNode=p,
                        inputs={"volume": p.inputVolume}, fileNames=self.exportedFileNames(p, columns, workDir))
         job.reviewNotes = self.reviewNotes(p.segmentation, columns.values())   # said with the result
+        job.reviewNotes += getattr(self, "doseNotes", [])       # an empty motion envelope segment left out
         return job
 
     @staticmethod

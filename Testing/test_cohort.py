@@ -825,6 +825,93 @@ def test_no_gtv_but_an_igtv_the_dose_is_of_the_lungs_minus_it_as_dose_features(s
     assert "rad_tumour_original_shape_MeshVolume" in row.index                  # tumour radiomics: automatic tumour
 
 
+def test_a_resume_redoes_an_igtv_only_patient_made_with_the_old_dose_rule_only(small_phantom, tmp_path, capsys,
+                                                                              monkeypatch):
+    """Review of 02138d6: a patient with no GTV but an iGTV whose result an older lungai made (dose of the lungs minus
+    the automatic tumour, a GTV dose) was kept by a resume: its inputs did not change.  Its inputs now record the
+    envelope (``dose_envelope``): such an old result is redone; a patient with a GTV keeps its inputs (skipped)."""
+    from types import SimpleNamespace
+
+    from dicom_helpers import envelope_study
+    from lungai.dicom import cohort
+    from lungai.dicom.synthetic import rt_structures, write_rt_study
+    from lungai.seg import infer, model_io, resources
+
+    root = tmp_path / "export"
+    envelope_study(small_phantom, root)
+    write_rt_study(root, small_phantom, patient_id="WITHGTV")
+    truth = sitk.GetArrayFromImage(rt_structures(small_phantom)["gtv"])
+
+    def segment(ct, model, seed=0):       # the automatic tumour, quick: the phantom's (the model is not under test)
+        tumour = sitk.GetImageFromArray(truth)
+        tumour.CopyInformation(ct)
+        return SimpleNamespace(tumour=tumour, info={"confidence": 0.9, "needs_review": False, "method": "ensemble"})
+
+    monkeypatch.setattr(infer, "segment_tumour", segment)
+    monkeypatch.setattr(model_io, "load_model", lambda mdir: None)
+    monkeypatch.setattr(resources, "resolve_model_dir", lambda d: tmp_path)
+    out = tmp_path / "out"
+    with monkeypatch.context() as old:                  # an older lungai: no envelope (lungs minus the tumour)
+        old.setattr(cohort, "dose_envelope_names", lambda *a, **k: [], raising=False)
+        assert sorted(run_cohort(root, out, PARAMS, workers=0).done) == ["ENV", "WITHGTV"]
+    docs = {p: out / "patients" / p / RESULT for p in ("ENV", "WITHGTV")}
+    assert "dose_envelope" not in json.loads(docs["ENV"].read_text(encoding="utf-8"))["inputs"]
+    gtv_doc = docs["WITHGTV"].read_text(encoding="utf-8")
+    capsys.readouterr()
+    s = run_cohort(root, out, PARAMS, workers=0)
+    assert s.done == ["ENV"] and s.skipped == ["WITHGTV"]
+    printed = capsys.readouterr().out
+    assert "ENV: inputs changed since the last run (an RTSTRUCT without a GTV but with a motion envelope (iGTV)" \
+        in printed and ": redone" in printed
+    env = json.loads(docs["ENV"].read_text(encoding="utf-8"))
+    assert env["inputs"]["dose_envelope"] == ["iGTV"]
+    assert "lungs minus the tumour's motion envelope" in env["provenance"]["dose"]
+    assert docs["WITHGTV"].read_text(encoding="utf-8") == gtv_doc       # kept, inputs as they were
+    assert "dose_envelope" not in json.loads(gtv_doc)["inputs"]
+    s = run_cohort(root, out, PARAMS, workers=0)         # nothing changed since: both skipped
+    assert sorted(s.skipped) == ["ENV", "WITHGTV"] and not s.done
+
+
+def test_a_cohort_made_with_the_ignored_lung_spacing_resumes_without_it(export, tmp_path, capsys):
+    """Review of 02138d6: a cohort made with a params file holding `lungai: {lung_spacing_mm: 2}` beside
+    resampledPixelSpacing (accepted then, ignored: pyradiomics' grid holds every segment) could not be resumed after
+    removing the line as the new refusal advises ('holds results made with other radiomics parameters').  Its
+    stamp is the key of these parameters with that spacing (lungai.radiomics.settings.ignored_lung_spacing_key, as
+    radiomics-batch): resumed, its patients kept with the current settings id."""
+    import shutil
+
+    from lungai.dicom.cohort import STAMP, _settings_key, _written
+    from lungai.errors import InputError
+    from lungai.io.outputs import record_outputs
+    from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id
+
+    root = tmp_path / "export"
+    shutil.copytree(export / "P1", root / "P1", ignore=shutil.ignore_patterns("rtstruct_of_someone*"))
+    yaml = tmp_path / "resampled.yaml"
+    yaml.write_text("setting: {binWidth: 25, resampledPixelSpacing: [2, 2, 2]}\nimageType: {Original: {}}\n"
+                    "featureClass: {shape: [], firstorder: []}\n", encoding="utf-8")
+    params = load_params(str(yaml))
+    out = tmp_path / "out"
+    assert run_cohort(root, out, params, workers=0).done == ["P1"]
+    # as the older lungai left it: its stamp of the parameters with the file's lung_spacing_mm: 2, another id
+    (out / STAMP).write_text(_settings_key({**params, "lungai": {"lung_spacing_mm": 2}}, None, None), encoding="utf-8")
+    features = out / "patients" / "P1" / "features.csv"
+    frame = pd.read_csv(features, dtype={"case": str, "patient_id": str})
+    frame[SETTINGS_COLUMN] = "sha256:8b9ec2611923"
+    frame.to_csv(features, index=False)
+    record_outputs(out, "cohort", _written(out))
+    capsys.readouterr()
+    s = run_cohort(root, out, params, workers=0)
+    assert s.skipped == ["P1"] and not s.done
+    assert "resumed a cohort run made with a lung spacing beside resampledPixelSpacing" in capsys.readouterr().out
+    assert pd.read_csv(out / "rp_table.csv")[SETTINGS_COLUMN].tolist() == [settings_id(params)]
+    assert run_cohort(root, out, params, workers=0).skipped == ["P1"]           # re-stamped: resumed as usual
+    (out / STAMP).write_text(_settings_key({**params, "setting": {"binWidth": 5}}, None, None), encoding="utf-8")
+    record_outputs(out, "cohort", _written(out))
+    with pytest.raises(InputError, match="other radiomics parameters"):          # other parameters: still refused
+        run_cohort(root, out, params, workers=0)
+
+
 def _truncate(path: Path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[:len(data) // 2])

@@ -452,6 +452,16 @@ def test_an_igtv_with_a_gap_is_subtracted_for_the_dose_not_refused(small_phantom
         m = rtstruct_dose_masks(st["rtstruct"], ct)
     assert m["envelope_source"] is None and m["envelope_note"] is None
     np.testing.assert_array_equal(array(m["lungs"]) > 0, array(st["masks"]["Lung_R"]) | array(st["masks"]["Lung_L"]))
+    # review of 02138d6: an envelope empty on this CT's grid (contoured outside it) is not said as subtracted
+    def empty(path, ct_, names=None, **kw):
+        masks = real(path, ct_, names=names, **kw)
+        return {n: m * 0 for n, m in masks.items()} if names and "iGTV" in names else masks
+
+    monkeypatch.setattr(rt_module, "read_rtstruct", empty)
+    with pytest.warns(InputNote, match=r"motion envelope 'iGTV' is empty on this CT's grid: the lung dose metrics are "
+                                       r"of the whole lungs"):
+        m = rtstruct_dose_masks(st["rtstruct"], ct)
+    assert m["envelope_source"] is None and m["envelope_note"] is None
 
 
 def test_dose_features_envelope_file_is_for_mask_files_without_a_gtv(tmp_path, capsys):
@@ -466,3 +476,34 @@ def test_dose_features_envelope_file_is_for_mask_files_without_a_gtv(tmp_path, c
     assert main(base + ["--rtstruct", str(tmp_path / "rs.dcm")]) != 0
     assert "with --rtstruct an iGTV / ITV is found by name" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_dose_features_refuses_an_empty_envelope_and_says_an_envelope_emptied_the_lungs(tmp_path, capsys):
+    """Review of 02138d6: an empty --envelope (the panel's empty 'ITV' segment) was accepted silently and dose.csv's
+    masks said "minus the tumour's motion envelope"; an envelope covering the lungs gave "the lung mask minus the
+    GTV is empty".  Now an empty envelope is refused (named, with the fix) and the emptied lungs are said as such."""
+    from lungai.cli import main
+
+    shape = (12, 16, 16)                                     # z, y, x
+    def image(arr, pixel=sitk.sitkUInt8):
+        img = sitk.Cast(sitk.GetImageFromArray(arr), pixel)
+        img.SetSpacing((2.0, 2.0, 2.0))
+        return img
+
+    lungs = np.zeros(shape, np.uint8)
+    lungs[2:10, 3:13, 3:13] = 1
+    sitk.WriteImage(image(np.full(shape, -800, np.int16), sitk.sitkInt16), str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(image(np.full(shape, 10.0, np.float32), sitk.sitkFloat32), str(tmp_path / "dose.nii.gz"))
+    sitk.WriteImage(image(lungs), str(tmp_path / "lungs.nii.gz"))
+    sitk.WriteImage(image(np.zeros(shape, np.uint8)), str(tmp_path / "empty.nii.gz"))
+    sitk.WriteImage(image(lungs), str(tmp_path / "all.nii.gz"))
+    base = ["dose-features", "--dose", str(tmp_path / "dose.nii.gz"), "--ct", str(tmp_path / "ct.nii.gz"),
+            "--lungs", str(tmp_path / "lungs.nii.gz"), "-o", str(tmp_path / "out" / "dose.csv")]
+    assert main(base + ["--envelope", str(tmp_path / "empty.nii.gz"), "--envelope-name", "Slicer segment ITV"]) != 0
+    err = capsys.readouterr().err
+    assert f"the motion envelope mask {tmp_path / 'empty.nii.gz'} (Slicer segment ITV) is empty (no voxel > 0)" in err
+    assert "leave --envelope out" in err
+    assert main(base + ["--envelope", str(tmp_path / "all.nii.gz")]) != 0
+    err = capsys.readouterr().err
+    assert "the lung mask minus the motion envelope is empty" in err and "minus the GTV" not in err
+    assert not (tmp_path / "out" / "dose.csv").exists()

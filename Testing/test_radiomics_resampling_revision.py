@@ -150,3 +150,36 @@ def test_a_batch_run_with_the_ignored_lung_spacing_resumes(tmp_path):
         (parts / "params.key").write_text(_params_key({**params, "setting": {"binWidth": 5}}, ["tumour"]),
                                           encoding="utf-8")
         run_batch(manifest, out, params, workers=0, segments=["tumour"])
+
+
+def test_ignored_lung_spacing_ids_map_both_ways_for_predict_and_train(tmp_path):
+    """Review of 02138d6: the equivalence worked one way only: a model of the current id refused a table of the id an
+    older lungai gave the same settings with a lung spacing (ignored), and rp train refused a table mixing rows of
+    both.  Now both are taken (lungai.radiomics.settings.ignored_lung_spacing_ids, from the recorded settings);
+    without recorded settings the refusals say the cause and the fix."""
+    from lungai.radiomics.settings import write_sidecar
+    from lungai.rp.prepare import settings_warnings, training_radiomics_settings
+
+    params = _resampled(tmp_path)
+    current = settings_id(params)
+    card = {"radiomics_settings": {"id": current, "settings": value_settings(params)}, "roles": {"id_column": "case"}}
+    patients = pd.DataFrame({"case": ["p1", "p2"], SETTINGS_COLUMN: [OLD_WITH_LUNG_SPACING_ID, current]})
+    assert settings_warnings(patients, card, "patients table") == ["", ""]           # an old table, a new model
+    other = pd.DataFrame({"case": ["p1"], SETTINGS_COLUMN: [settings_id(load_params("default"))]})
+    with pytest.raises(InputError, match="not comparable"):                         # other settings: still refused
+        settings_warnings(other, card, "patients table")
+    bare = {"radiomics_settings": {"id": current, "settings": None}, "roles": {"id_column": "case"}}
+    with pytest.raises(InputError, match="resume that run with the current lungai"):  # no settings: cause and fix
+        settings_warnings(patients, bare, "patients table")
+    # rp train: a table of rows before and after the upgrade (a resumed cohort / batch of an older lungai)
+    table = tmp_path / "rp_table.csv"
+    patients.assign(rad_tumour_x=[1.0, 2.0]).to_csv(table, index=False)
+    with pytest.raises(InputError, match=r"keep the tables' \.settings\.json sidecars"):     # no sidecar: told why
+        training_radiomics_settings(patients, ["rad_tumour_x"], [table])
+    write_sidecar(table, params)
+    entry = training_radiomics_settings(patients, ["rad_tumour_x"], [table])
+    assert entry["id"] == current and entry["settings"] == value_settings(params)
+    assert OLD_WITH_LUNG_SPACING_ID in entry["note"]
+    mixed = patients.assign(**{SETTINGS_COLUMN: [OLD_WITH_LUNG_SPACING_ID, settings_id(load_params("default"))]})
+    with pytest.raises(InputError, match="mixes radiomic features computed with 2 different settings"):
+        training_radiomics_settings(mixed, ["rad_tumour_x"], [table])              # other settings: still refused

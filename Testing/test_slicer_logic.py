@@ -297,6 +297,35 @@ def test_lung_radiomics_dose_without_a_tumour_subtracts_the_igtv_as_the_cli(load
     assert dose_envelope_segments(["Right lung", "iGTV", "GTV-1"]) == []              # a tumour: it is subtracted
 
 
+def test_lung_radiomics_dose_leaves_an_empty_envelope_segment_out_with_a_note(load_module, mrml_scene,
+                                                                              phantom_nodes, small_phantom, tmp_path):
+    """Review of 02138d6: an empty 'ITV' segment (no tumour segment) was passed as --envelope, accepted, and the
+    masks column said "minus the tumour's motion envelope".  The panel leaves an empty envelope segment out with a
+    note (dose-features refuses an empty --envelope); a drawn one beside it is still subtracted."""
+    from lungai import mrml
+    from lungai.dose import treatment_dose
+    from lungai.io import copy_geometry
+
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = phantom_nodes
+    tumour = mrml.segment_to_mask(mrml_scene, p.segmentation, "Tumor", p.inputVolume)
+    segmentation = p.segmentation.GetSegmentation()
+    segmentation.RemoveSegment(segmentation.GetSegmentIdBySegmentName("Tumor"))      # no tumour segment
+    segmentation.AddEmptySegment("ITV", "ITV")                                        # an empty envelope segment
+    p.doseVolume = mrml.volume_node_from_image(mrml_scene, treatment_dose(tumour, prescription_gy=60), "dose")
+    sitk.WriteImage(small_phantom.ct, str(tmp_path / "ct.nii.gz"))
+    cmd = logic.doseCommand(p, tmp_path / "ct.nii.gz", tmp_path)
+    assert "--envelope" not in cmd and "--gtv" not in cmd
+    assert logic.doseNotes == [f"the motion envelope segment 'ITV' is empty on the CT {p.inputVolume.GetName()!r}: "
+                               "not subtracted from the lungs for the dose features"]
+    mrml.mask_to_segment(mrml_scene, copy_geometry(sitk.GetArrayFromImage(tumour), small_phantom.ct), "iGTV",
+                         seg_node=p.segmentation)
+    cmd = logic.doseCommand(p, tmp_path / "ct.nii.gz", tmp_path)
+    assert cmd[cmd.index("--envelope-name") + 1].startswith("Slicer segment iGTV (")      # the drawn one only
+    assert len(logic.doseNotes) == 1
+
+
 def test_lung_radiomics_dose_in_cgy_passes_its_unit(load_module, mrml_scene, phantom_nodes, small_phantom, tmp_path):
     """Review: a SlicerRT dose node of an RTDOSE in CGY holds cGy (SlicerRT applies DoseGridScaling only; the unit is
     the study item's DicomRtImport.DoseUnitName); exported as it is, lungai dose-features refused it (> 150 Gy) with

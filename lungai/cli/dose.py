@@ -111,8 +111,10 @@ def run(args) -> int:
         if args.envelope:                       # no GTV: the lungs minus the motion envelope (the panel's iGTV)
             from lungai.dose.features import lungs_minus_envelope
 
-            lungs = lungs_minus_envelope(lungs, [mask_input(args.envelope, ct, what="envelope")])
             envelope_source = args.envelope_name or Path(args.envelope).name
+            lungs = lungs_minus_envelope(lungs, [mask_input(args.envelope, ct, what="envelope")],
+                                         names=[f"{args.envelope} ({envelope_source})" if args.envelope_name
+                                                else str(args.envelope)])
     case = args.case or input_case_id(args.ct, args.series)
     if args.rtstruct and empty_note(empty):
         print("note: " + empty_note(empty))

@@ -39,7 +39,8 @@ from lungai.progress import task
 from lungai.radiomics.batch import BatchSummary
 from lungai.radiomics.manifest import NAME_RULE, name_clashes, safe_name
 from lungai.radiomics.prepare import mixed_spacing_note
-from lungai.radiomics.settings import SETTINGS_COLUMN, resampling_revision, sidecar_path, versions, write_sidecar
+from lungai.radiomics.settings import (SETTINGS_COLUMN, ignored_lung_spacing_key, resampling_revision, settings_id,
+                                      sidecar_path, versions, write_sidecar)
 
 INVENTORY = "patients.csv"
 TABLE = "rp_table.csv"
@@ -113,6 +114,13 @@ def inputs_change(recorded: dict | None, current: dict) -> str | None:
                      "computed on the array as stored (values differ; now in LPS axial order)")
     if recorded.get("resampling_revision") != current.get("resampling_revision"):
         parts.append("computed with the pyradiomics resampling of an older lungai (before 0.2.0; values differ)")
+    if recorded.get("dose_envelope") != current.get("dose_envelope"):
+        if current.get("dose_envelope"):
+            parts.append(f"an RTSTRUCT without a GTV but with a motion envelope ({', '.join(current['dose_envelope'])}),"
+                         " whose dose metrics an older lungai computed on the lungs minus the automatic tumour (now "
+                         "the lungs minus the envelope, no GTV dose)")
+        else:
+            parts.append("the dose metrics no longer subtract a motion envelope from the lungs")
     return ", ".join(parts) or None
 
 
@@ -397,15 +405,11 @@ def _dose_envelope(job: CohortJob, ct, mapping, provenance: dict, notes: list):
     The automatic tumour then serves the tumour radiomics only (said in the provenance); an envelope that cannot be
     read leaves the dose on the lungs minus the automatic tumour, the reason in the notes."""
     from lungai.dicom.masks import motion_envelope_mask, structure_names
-    from lungai.dicom.roles import find_role, motion_envelopes
-    from lungai.dicom.rtstruct import contoured_structures
 
-    if not job.rtstruct:
+    envelopes = dose_envelope_names(job.rtstruct, mapping)
+    if not envelopes:
         return None, None
-    names, _ = contoured_structures(job.rtstruct)
-    if find_role(names, "gtv", mapping):
-        return None, None
-    mask, used, problem = motion_envelope_mask(job.rtstruct, ct, motion_envelopes(names, mapping))
+    mask, used, problem = motion_envelope_mask(job.rtstruct, ct, envelopes)
     if problem:
         notes.append(f"{problem}: the dose metrics subtract the automatic tumour from the lungs instead")
     if mask is None:
@@ -414,6 +418,22 @@ def _dose_envelope(job: CohortJob, ct, mapping, provenance: dict, notes: list):
                              f"{structure_names(used)} from the lungs, not this tumour")
     return mask, (f"lungs minus the tumour's motion envelope RTSTRUCT {structure_names(used)} (the RTSTRUCT has no "
                   "GTV: Lungs - iGTV, as lungai dose-features; no GTV dose)")
+
+
+def dose_envelope_names(rtstruct, mapping=None) -> list[str]:
+    """The RTSTRUCT's motion envelopes (iGTV / ITV: :func:`lungai.dicom.roles.motion_envelopes`) the dose metrics
+    subtract from the lungs, when it has no contoured GTV; [] otherwise (no RTSTRUCT, a GTV, no envelope).
+    Recorded in a patient's inputs (``dose_envelope``) so that a result of an older lungai, whose dose was of the
+    lungs minus the automatic tumour with a GTV dose, is redone; results of patients with a GTV are kept."""
+    from lungai.dicom.roles import find_role, motion_envelopes
+    from lungai.dicom.rtstruct import contoured_structures
+
+    if not rtstruct:
+        return []
+    names, _ = contoured_structures(rtstruct)
+    if find_role(names, "gtv", mapping):
+        return []
+    return motion_envelopes(names, mapping)
 
 
 def _dose_masks(lungs, tumour, envelope) -> tuple:
@@ -671,13 +691,36 @@ def _settings_key(params: dict, mapping, model_dir) -> str:
     """What makes results of one cohort folder comparable: the radiomics parameters, the structure mapping's
     parsed contents (not its path: ``./map.yaml`` and ``map.yaml`` are one mapping, an edited file is another)
     and the segmentation model's contents (:func:`_model_identity`)."""
+    return _settings_key_of(mapping, model_dir)(params)
+
+
+def _settings_key_of(mapping, model_dir):
+    """:func:`_settings_key` of any parameters with this mapping and model (read once)."""
     import hashlib
 
     from lungai.dicom.roles import load_mapping
 
-    blob = json.dumps({"params": params, "mapping": sorted(load_mapping(mapping).items(), key=str),
-                       "model": _model_identity(model_dir)}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    items, model = sorted(load_mapping(mapping).items(), key=str), _model_identity(model_dir)
+
+    def key(params: dict) -> str:
+        blob = json.dumps({"params": params, "mapping": items, "model": model}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return key
+
+
+def _resume_ignored_lung_spacing(out: Path, params: dict) -> str:
+    """A cohort folder made with a lung spacing beside resampledPixelSpacing (ignored then, refused now: the same
+    values) resumed without it: its patients' features carry the current settings id (as radiomics-batch's resume
+    does); the note that says so."""
+    current = settings_id(params)
+    for f in sorted((out / "patients").glob(f"*/{FEATURES}")):
+        if f.is_file() and not f.is_symlink():
+            frame = pd.read_csv(f, dtype={"case": str, "patient_id": str})
+            if SETTINGS_COLUMN in frame:
+                frame[SETTINGS_COLUMN] = current
+                frame.to_csv(f, index=False)
+    return (f"resumed a cohort run made with a lung spacing beside resampledPixelSpacing (ignored then, refused now: "
+            f"the values are the same); its settings id is now {current}")
 
 
 def _legacy_settings_key(params: dict, mapping, model_dir) -> str:
@@ -715,9 +758,13 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
     # may be replaced or removed; any other file of those names is the user's and refused; other files are left alone
     prepare_output_folder(out, owner=OWNER, owns=OUTPUTS, create=False)   # made once the plan succeeded
     forget_stamps(out, OWNER)           # the run rewrites its files in place: a killed run must still resume
-    stamp, key = out / STAMP, _settings_key(params, mapping, model_dir)
-    if stamp.exists() and stamp.read_text(encoding="utf-8").strip() not in (
-            key, _legacy_settings_key(params, mapping, model_dir)):
+    stamp, key_of = out / STAMP, _settings_key_of(mapping, model_dir)
+    key = key_of(params)
+    recorded = stamp.read_text(encoding="utf-8").strip() if stamp.exists() else key
+    # made with a lung spacing beside resampledPixelSpacing (refused now, ignored then): the same values, resumed
+    ignored_spacing = recorded not in (key, _legacy_settings_key(params, mapping, model_dir)) and \
+        ignored_lung_spacing_key(params, key_of, recorded)
+    if recorded not in (key, _legacy_settings_key(params, mapping, model_dir)) and not ignored_spacing:
         raise InputError(f"{out} holds results made with other radiomics parameters, structure mapping or model",
                          "use another output folder, or delete that one to start over")
     jobs, inventory = plan_cohort(root, mapping)    # refused (a PatientID clash ...): no folder, stamp or marker left
@@ -731,6 +778,8 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
                   + (f"; lungs {r.lungs_from}, tumour {r.tumour_from}" if r.case else "; not processed (no CT)"))
         for line in inventory_warnings(jobs, inventory):
             print("warning: " + line)
+        if ignored_spacing:     # its patients kept, their ids the current one
+            print("note: " + _resume_ignored_lung_spacing(out, params))
         revision = resampling_revision(params)
         for job in jobs:     # a finished patient whose inputs changed since (an RTDOSE / RTSTRUCT added ...) is redone
             if revision:     # resampled by pyradiomics: a result of an older lungai's grid is redone
@@ -738,6 +787,12 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
             orientation = ct_orientation(job)
             if orientation not in (None, "LPS"):    # features in LPS axial order since: an older result is redone
                 job.inputs["ct_orientation"] = orientation
+            try:     # no GTV but an iGTV: the dose of the lungs minus it (an older result is redone)
+                envelope = dose_envelope_names(job.rtstruct, mapping)
+            except Exception:      # an unreadable RTSTRUCT fails the patient when processed, with its reason
+                envelope = []
+            if envelope:
+                job.inputs["dose_envelope"] = envelope
             done = out / "patients" / safe_name(job.case) / RESULT
             if done.exists():
                 try:

@@ -285,6 +285,9 @@ def motion_envelope_mask(rtstruct, ct: "sitk.Image", envelopes) -> tuple:
     inside = np.zeros(sitk.GetArrayViewFromImage(ct).shape, bool)
     for mask in masks.values():
         inside |= sitk.GetArrayViewFromImage(mask) > 0
+    if not inside.any():     # contoured outside this CT's grid: nothing to subtract (never said as subtracted)
+        return None, envelopes, (f"the tumour's motion envelope {' + '.join(repr(n) for n in envelopes)} is empty on "
+                                 "this CT's grid")
     union = sitk.GetImageFromArray(inside.astype(np.uint8))
     union.CopyInformation(ct)
     return union, envelopes, None

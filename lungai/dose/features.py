@@ -98,7 +98,8 @@ def features_from_arrays(dose_kji: np.ndarray, lungs: np.ndarray, gtv: np.ndarra
     gtv = None if gtv is None else gtv.astype(bool)
     region = lungs & ~gtv if gtv is not None else lungs
     if not region.any():
-        raise InputError("the lung mask minus the GTV is empty", "give a lung mask (label > 0) on the CT grid")
+        raise InputError("the lung mask minus the GTV is empty" if gtv is not None else "the lung mask is empty",
+                         "give a lung mask (label > 0) on the CT grid")
     check_coverage(dose_kji, region, "lungs")
     d = dose_kji[region]
     row = {"case": case, "dose_mld_gy": mean_dose(d)}
@@ -115,16 +116,29 @@ def features_from_arrays(dose_kji: np.ndarray, lungs: np.ndarray, gtv: np.ndarra
     return row
 
 
-def lungs_minus_envelope(lungs: sitk.Image, envelopes) -> sitk.Image:
+def lungs_minus_envelope(lungs: sitk.Image, envelopes, names=None) -> sitk.Image:
     """The lungs of the dose metrics when there is no GTV but the tumour's motion envelope (an iGTV / ITV, a GTV_MIP:
     :func:`lungai.dicom.roles.motion_envelopes`, :func:`lungai.segment_roles.dose_envelope_segments`): the lungs (any
     label > 0; a label map keeps its labels) minus the union of ``envelopes`` (masks on the lungs' grid, label > 0)
     ("Lungs - iGTV", as clinics report the MLD of a 4D-CT plan).  One rule for ``dose-features`` (``--rtstruct`` or ``--envelope``),
-    ``demo --rtstruct``, ``cohort`` and the Lung Radiomics panel."""
+    ``demo --rtstruct``, ``cohort`` and the Lung Radiomics panel.
+    An empty envelope (no voxel > 0: ``names``, what each is, say which) is refused rather than taken as subtracted
+    (the masks column would say "minus the tumour's motion envelope" of the whole lungs); so are lungs the envelope
+    empties."""
+    envelopes = list(envelopes)
+    names = list(names) if names is not None else [None] * len(envelopes)
     arr = sitk.GetArrayFromImage(lungs)
-    for envelope in envelopes:
+    for envelope, name in zip(envelopes, names):
         assert_same_geometry(lungs, envelope, "motion envelope mask")
-        arr[sitk.GetArrayViewFromImage(envelope) > 0] = 0
+        inside = sitk.GetArrayViewFromImage(envelope) > 0
+        if not inside.any():
+            raise InputError(f"the motion envelope mask{f' {name}' if name else ''} is empty (no voxel > 0)",
+                             "give the iGTV / ITV mask with the envelope's voxels > 0 on the CT grid, or leave "
+                             "--envelope out (the dose metrics of the whole lungs)")
+        arr[inside] = 0
+    if not (arr > 0).any():
+        raise InputError("the lung mask minus the motion envelope is empty",
+                         "check the lung and motion envelope masks: the envelope must not cover the whole lungs")
     out = sitk.GetImageFromArray(arr)
     out.CopyInformation(lungs)
     return out

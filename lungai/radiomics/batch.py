@@ -26,7 +26,8 @@ from lungai.io.outputs import (forget_stamps, prepare_output_file, prepare_outpu
                                recorded_output_files)
 from lungai.radiomics.cluster import check_scheduler_address, run_tasks
 from lungai.radiomics.csv_output import write_csv
-from lungai.radiomics.settings import SETTINGS_COLUMN, resampling_revision, settings_id, sidecar_path, write_sidecar
+from lungai.radiomics.settings import (SETTINGS_COLUMN, ignored_lung_spacing_key, resampling_revision, settings_id,
+                                      sidecar_path, write_sidecar)
 from lungai.radiomics.extract import ERROR_COLUMNS, LONG_COLUMNS, to_wide
 from lungai.radiomics.manifest import read_manifest, safe_name
 from lungai.radiomics.prepare import SETTINGS_COLUMNS, mixed_spacing_note
@@ -148,17 +149,9 @@ def _params_key(params: dict, segments, revision: bool = True) -> str:
 
 
 def _lung_spacing_key(params: dict, segments, recorded: str) -> bool:
-    """Whether ``recorded`` is the resume key of these parameters given with a lung spacing (``--lung-spacing X`` or
-    the file's ``lungai: {lung_spacing_mm: X}``) beside pyradiomics' ``resampledPixelSpacing``: accepted by lungai
-    before it refused the spacing there, and ignored (every segment on pyradiomics' grid), so the same values.  The
-    spacing is not recorded: the usual ones are tried (0.01 to 20 mm in steps of 0.01 mm, as given or as a whole
-    number in the file)."""
-    if not resampling_revision(params):
-        return False
-    block = params.get("lungai") or {}
-    spacings = [None] + [k / 100 for k in range(1, 2001)] + list(range(1, 21))
-    return any(_params_key({**params, "lungai": {**block, "lung_spacing_mm": x}}, segments) == recorded
-               for x in spacings)
+    """Whether ``recorded`` is the resume key of these parameters given with an ignored lung spacing beside
+    pyradiomics' ``resampledPixelSpacing`` (:func:`lungai.radiomics.settings.ignored_lung_spacing_key`)."""
+    return ignored_lung_spacing_key(params, lambda p: _params_key(p, segments), recorded)
 
 
 def _prepare_parts(output: Path, params: dict, segments) -> tuple[Path, str | None]:

@@ -82,6 +82,42 @@ def equivalent_ids(settings: dict | None) -> set[str]:
     return {settings_id({**settings, "lungai": {k: v for k, v in block.items() if k != "lung_spacing_mm"}})}
 
 
+# The lung spacings an older lungai accepted beside pyradiomics' resampledPixelSpacing (``--lung-spacing X``, the file's
+# ``lungai: {lung_spacing_mm: X}``) and ignored: its records (ids, resume keys) are matched by trying them, 0.01 to
+# 20 mm in steps of 0.01 mm (the spacing itself is recorded nowhere)
+IGNORED_LUNG_SPACINGS = tuple(k / 100 for k in range(1, 2001))
+
+
+def ignored_lung_spacing_ids(settings: dict | None) -> set[str]:
+    """Every id a table of these recorded value settings' values may carry when they resample with pyradiomics (at
+    the current resampling revision): the current id (without a lung spacing) and the ids an older lungai gave them
+    with a lung spacing beside ``resampledPixelSpacing`` (an id of its own although the spacing changed nothing:
+    :data:`IGNORED_LUNG_SPACINGS`).  ``settings`` recorded with or without the spacing (a sidecar's, a model card's);
+    empty for any other settings (no resampling, legacy ones, those resampled by a lungai before 0.2.0).  Maps ids
+    both ways: a model of either id takes tables of the other; rp train takes a table mixing them as one."""
+    if not isinstance(settings, dict) or not isinstance(settings.get("lungai"), dict):
+        return set()
+    block = settings["lungai"]
+    if "resampling_revision" not in block or not resampling_revision(settings):
+        return set()
+    current = value_settings({**settings, "lungai": {k: v for k, v in block.items() if k != "lung_spacing_mm"}})
+    return {_hash_id(current)} | {_hash_id({**current, "lungai": {**current["lungai"], "lung_spacing_mm": x}})
+                                  for x in IGNORED_LUNG_SPACINGS}
+
+
+def ignored_lung_spacing_key(params: dict, key_of, recorded: str) -> bool:
+    """Whether ``recorded`` (a resume key: radiomics-batch's ``params.key``, cohort's ``settings.key``) is
+    ``key_of(params)`` of these parameters given with a lung spacing (``--lung-spacing X`` or the file's ``lungai:
+    {lung_spacing_mm: X}``) beside pyradiomics' ``resampledPixelSpacing``: accepted by lungai before it refused the
+    spacing there, and ignored (every segment on pyradiomics' grid), so the same values.  The spacing is not
+    recorded: :data:`IGNORED_LUNG_SPACINGS` are tried, as given or as a whole number in the file."""
+    if not resampling_revision(params):
+        return False
+    block = params.get("lungai") or {}
+    return any(key_of({**params, "lungai": {**block, "lung_spacing_mm": x}}) == recorded
+               for x in (None, *IGNORED_LUNG_SPACINGS, *range(1, 21)))
+
+
 def value_settings(params: dict) -> dict:
     """The part of a parameter dict that changes feature values: pyradiomics' ``setting`` (without
     label / bookkeeping keys) and ``imageType``, and lungai's ``lungai`` block
@@ -99,7 +135,11 @@ def is_legacy_settings(settings: dict | None) -> bool:
 
 def settings_id(params: dict) -> str:
     """``sha256:<12 hex>`` of the canonical JSON of :func:`value_settings`."""
-    blob = json.dumps(value_settings(params), sort_keys=True, default=str, separators=(",", ":"))
+    return _hash_id(value_settings(params))
+
+
+def _hash_id(values: dict) -> str:
+    blob = json.dumps(values, sort_keys=True, default=str, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError
-from lungai.radiomics.settings import (SETTINGS_COLUMN, equivalent_ids, is_legacy_settings, read_sidecars,
-                                      resampling_revision)
+from lungai.radiomics.settings import (SETTINGS_COLUMN, equivalent_ids, ignored_lung_spacing_ids,
+                                      is_legacy_settings, read_sidecars, resampling_revision, settings_id,
+                                      value_settings)
 from lungai.rp.checks import check_categories, numeric_features
 from lungai.rp.columns import ID_NAMES, ColumnRoles, require_columns
 
@@ -64,12 +65,33 @@ def training_radiomics_settings(df: pd.DataFrame, features, sources=()) -> dict:
         return {"id": None, "note": "not recorded: the table has no radiomics_settings column (features not written "
                                     "by lungai radiomics), so prediction cannot check them"}
     ids = sorted({i for v in df[SETTINGS_COLUMN].dropna().astype(str) for i in v.split(";") if i})
-    if len(ids) != 1:
+    recorded = read_sidecars(sources)
+    if len(ids) > 1:
+        # rows from before and after lungai left an ignored lung spacing beside resampledPixelSpacing out of the id:
+        # the same values under two ids, one settings (ignored_lung_spacing_ids, from the sidecars' settings)
+        for i in ids:
+            family = ignored_lung_spacing_ids(recorded.get(i))
+            if set(ids) <= family:
+                block = {k: v for k, v in recorded[i]["lungai"].items() if k != "lung_spacing_mm"}
+                settings = value_settings({**recorded[i], "lungai": block})
+                current = settings_id(settings)
+                return {"id": current, "settings": settings,
+                        "note": "features of new patients must be computed with these settings (rows of id(s) "
+                                f"{', '.join(x for x in ids if x != current)}: the same settings with a lung spacing "
+                                "beside resampledPixelSpacing, which changed nothing, counted by an older lungai)"}
         raise InputError(f"the training table mixes radiomic features computed with {len(ids)} different settings "
-                         f"({', '.join(ids) or 'none recorded'}; column {SETTINGS_COLUMN})",
+                         f"({', '.join(ids)}; column {SETTINGS_COLUMN})",
+                         "recompute every patient's radiomics with the same --params (a model cannot learn from "
+                         "features whose meaning differs between patients); if the ids differ only because an older "
+                         "lungai counted a lung spacing given beside resampledPixelSpacing (same values), keep the "
+                         "tables' .settings.json sidecars beside them (rp train then takes them as one), or resume "
+                         "those runs with the current lungai (radiomics-batch / cohort rewrite the ids)")
+    if not ids:
+        raise InputError(f"the training table mixes radiomic features computed with 0 different settings "
+                         f"(none recorded; column {SETTINGS_COLUMN})",
                          "recompute every patient's radiomics with the same --params (a model cannot learn from "
                          "features whose meaning differs between patients)")
-    return {"id": ids[0], "settings": read_sidecars(sources).get(ids[0]),
+    return {"id": ids[0], "settings": recorded.get(ids[0]),
             "note": "features of new patients must be computed with these settings"}
 
 
@@ -156,7 +178,8 @@ def model_settings_ids(card: dict) -> set[str]:
     settings have now (:func:`lungai.radiomics.settings.equivalent_ids`: a lung spacing recorded beside
     pyradiomics' resampling, which it never changed, is left out of current ids)."""
     entry = card.get("radiomics_settings") or {}
-    return {str(entry.get("id"))} | equivalent_ids(entry.get("settings"))
+    return ({str(entry.get("id"))} | equivalent_ids(entry.get("settings"))
+            | ignored_lung_spacing_ids(entry.get("settings")))
 
 
 def settings_warnings(df: pd.DataFrame, card: dict, what: str, allow_other: bool = False) -> list[str]:
@@ -191,6 +214,11 @@ def settings_warnings(df: pd.DataFrame, card: dict, what: str, allow_other: bool
                    "0.2.0, a crop-shifted pyradiomics grid: values differ): recompute the training patients' features "
                    "with the same --params and retrain (rp train), or pass --allow-other-radiomics-settings to "
                    "predict anyway with a warning per patient")
+        if not legacy and not isinstance(settings, dict):
+            fix += ("; the model card records its id only (no settings: trained on a table without its "
+                    ".settings.json sidecar), so a table of the same values whose id an older lungai made with a lung "
+                    "spacing beside resampledPixelSpacing (ignored) cannot be told: resume that run with the current "
+                    "lungai (radiomics-batch / cohort rewrite the ids) or recompute the features")
         raise InputError(f"{what}: radiomic features of {sum(other)} patient(s) (e.g. {[c for c, o in zip(cases, other) if o][:3]}) "
                          f"were computed with radiomics settings {bad}, the model with {expected} "
                          f"(model_card.json 'radiomics_settings'); their values are not comparable", fix)
