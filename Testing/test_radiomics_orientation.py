@@ -49,12 +49,9 @@ def test_a_ct_stored_sagittal_or_ras_gives_the_lps_values(preset):
     assert lps_settings["orientation"].tolist() == ["LPS (axial slices)"]
 
 
-def test_batch_redoes_an_older_lungais_cases_of_non_lps_images_only(tmp_path):
-    """radiomics-batch resume: a case done by an older lungai (its part's settings without the orientation column)
-    whose image is stored in another order than LPS had features of the stored array - it is redone; a case of an
-    LPS-stored image had the same values and is kept (the settings id and the batch's resume key are unchanged)."""
+def _lps_and_sar_batch(tmp_path):
+    """(manifest, output CSV) of a radiomics-batch over one tumour CT stored LPS (case "lps") and SAR ("sar")."""
     from lungai.io import write_image
-    from lungai.radiomics.batch import run_batch
 
     ct, mask = _tumour_ct()
     rows = []
@@ -64,7 +61,16 @@ def test_batch_redoes_an_older_lungais_cases_of_non_lps_images_only(tmp_path):
         rows.append({"case": case, "image": f"{case}/ct.nii.gz", "mask": f"{case}/mask.nii.gz", "label": "1"})
     manifest = tmp_path / "manifest.csv"
     pd.DataFrame(rows).to_csv(manifest, index=False)
-    out = tmp_path / "f.csv"
+    return manifest, tmp_path / "f.csv"
+
+
+def test_batch_redoes_an_older_lungais_cases_of_non_lps_images_only(tmp_path):
+    """radiomics-batch resume: a case done by an older lungai (its part's settings without the orientation column)
+    whose image is stored in another order than LPS had features of the stored array - it is redone; a case of an
+    LPS-stored image had the same values and is kept (the settings id and the batch's resume key are unchanged)."""
+    from lungai.radiomics.batch import run_batch
+
+    manifest, out = _lps_and_sar_batch(tmp_path)
     params = load_params("default", feature_classes=["shape", "glcm"])
     first = run_batch(manifest, out, params, workers=0, segments=["tumour"])
     assert sorted(first.done) == ["lps", "sar"]
@@ -124,18 +130,9 @@ def test_batch_keeps_an_older_lungais_case_whose_image_cannot_be_read_now_and_ch
     warning that it could not be checked, and checked on a later run (redone then if not LPS).  A case found LPS
     is recorded so (its part's settings get the orientation column): the next resume does not read its image."""
     import lungai.io.read as read_module
-    from lungai.io import write_image
     from lungai.radiomics.batch import run_batch
 
-    ct, mask = _tumour_ct()
-    rows = []
-    for case, order in (("lps", "LPS"), ("sar", "SAR")):
-        write_image(sitk.DICOMOrient(ct, order), tmp_path / case / "ct.nii.gz")
-        write_image(sitk.DICOMOrient(mask, order), tmp_path / case / "mask.nii.gz")
-        rows.append({"case": case, "image": f"{case}/ct.nii.gz", "mask": f"{case}/mask.nii.gz", "label": "1"})
-    manifest = tmp_path / "manifest.csv"
-    pd.DataFrame(rows).to_csv(manifest, index=False)
-    out = tmp_path / "f.csv"
+    manifest, out = _lps_and_sar_batch(tmp_path)
     params = load_params("default", feature_classes=["shape"])
     run_batch(manifest, out, params, workers=0, segments=["tumour"])
     parts = tmp_path / "f.csv.parts"
