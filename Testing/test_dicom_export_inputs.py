@@ -465,6 +465,25 @@ def test_a_segments_radiomic_volume_is_said_to_be_of_its_radiomics_grid(tmp_path
     assert not [k for k in KEY_FEATURES if "lung" in k[0] and "Volume" in k[1]]
 
 
+def test_a_features_only_groups_radiomic_volume_is_said_to_be_of_its_radiomics_grid():
+    """QA (e2e): the SR's "lungs" / "lungs_minus_tumour" groups (radiomic features, no exported mask) had no grid
+    comment, so their VoxelVolume on the 2 mm resampled lung grid read like a CT-grid value: they get the same
+    comment (features-only wording), from the same case-matched settings rows."""
+    from lungai.dicom.export import measurement_groups
+
+    rad = pd.DataFrame([{"case": "P", "segment": s, "image_type": "original", "feature_class": "shape",
+                         "feature": "VoxelVolume", "value": 24.5} for s in ("lungs", "lungs_minus_tumour")])
+    settings = pd.DataFrame([{"case": "P", "segment": "lungs", "grid": "resampled", "spacing_mm": "2 x 2 x 2"},
+                             {"case": "Q", "segment": "lungs_minus_tumour", "grid": "resampled",
+                              "spacing_mm": "2 x 2 x 2"}])
+    groups = {g.label: g for g in measurement_groups({}, radiomics=rad, radiomics_settings=settings)}
+    assert groups["lungs"].comment == ("radiomic features (shape volume included) computed on the 2 x 2 x 2 mm grid "
+                                       "it was resampled to")
+    assert "volume_ml" not in groups["lungs"].comment                     # no exported mask: no volume_ml to name
+    assert groups["lungs_minus_tumour"].comment.endswith("(not given)")   # only another patient's (Q) row
+    assert all(g.comment.endswith("(not given)") for g in measurement_groups({}, radiomics=rad))
+
+
 def test_the_grid_comment_is_never_from_another_patients_or_runs_settings(tmp_path):
     """Review of b32d194: the SR's grid comment could come from another patient's / run's settings: any
     radiomics_settings.csv in the radiomics CSV's folder was taken, and its rows matched by segment only.  Now only

@@ -464,6 +464,37 @@ def test_an_igtv_with_a_gap_is_subtracted_for_the_dose_not_refused(small_phantom
     assert m["envelope_source"] is None and m["envelope_note"] is None
 
 
+def test_an_unreadable_igtv_is_never_said_subtracted(small_phantom, tmp_path, capsys, monkeypatch):
+    """QA (e2e): dose-features --rtstruct with an iGTV that cannot be read (three ROIs named 'iGTV') warned first that
+    'iGTV' "is subtracted from the lungs for the dose metrics", then that it cannot be read (the whole lungs), and
+    dose.csv's masks said only "no GTV (the lungs include the tumour)".  Now the envelope is read before the notes:
+    its note does not say it is subtracted, and the masks column says it was not, and why."""
+    import pandas as pd
+
+    from lungai.cli import main
+    from lungai.dicom import rtstruct as rt_module
+
+    st, _ = envelope_study(small_phantom, tmp_path / "export")
+    real = rt_module.read_rtstruct
+
+    def refuse(path, ct_, names=None, **kw):
+        if names and "iGTV" in names:
+            raise InputError("the RTSTRUCT holds 3 structures named 'iGTV'", "rename them")
+        return real(path, ct_, names=names, **kw)
+
+    monkeypatch.setattr(rt_module, "read_rtstruct", refuse)
+    out = tmp_path / "dose.csv"
+    assert main(["dose-features", "--dose", str(st["dose"]), "--ct", str(st["ct"]), "--rtstruct",
+                 str(st["rtstruct"]), "-o", str(out)]) == 0
+    text = capsys.readouterr().err
+    assert "subtracted from the lungs for the dose metrics" not in text
+    assert "structure 'iGTV' is an internal target volume (the GTV's motion envelope), not a GTV: it is not used" in text
+    assert "motion envelope 'iGTV' cannot be read (the RTSTRUCT holds 3 structures named 'iGTV')" in text
+    assert pd.read_csv(out).iloc[0].masks.endswith(
+        "; no GTV, the tumour's motion envelope 'iGTV' cannot be read (the RTSTRUCT holds 3 structures named 'iGTV'): "
+        "not subtracted, the lungs include the tumour")
+
+
 def test_dose_features_envelope_file_is_for_mask_files_without_a_gtv(tmp_path, capsys):
     """The panel's --envelope (its iGTV segment, no tumour segment) is refused beside --gtv (the GTV is subtracted)
     and --rtstruct (the RTSTRUCT's iGTV is found by name), before any work."""

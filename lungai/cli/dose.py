@@ -94,7 +94,7 @@ def run(args) -> int:
         m = rtstruct_dose_masks(args.rtstruct, ct, (args.structure or [None])[-1] or args.lungs, args.gtv,
                                 args.structure_map, args.allow_gaps)
         lungs, lung_source, gtv, gtv_source, empty = m["lungs"], m["lung_source"], m["gtv"], m["gtv_source"], m["empty"]
-        envelope_source = m["envelope_source"]
+        envelope_source, envelope_problem = m["envelope_source"], m["envelope_problem"]
         if m["envelope_note"]:                    # no GTV: the lungs minus the iGTV / ITV
             print("note: " + m["envelope_note"])
     elif args.structure or not args.lungs:
@@ -107,7 +107,7 @@ def run(args) -> int:
         gtv = mask_input(args.gtv, ct, what="gtv") if args.gtv else None
         lung_source = args.lungs_name or f"{Path(args.lungs).name} ({RT_LUNG_DEFINITION} when made by lungai lungs)"
         gtv_source = (args.gtv_name or Path(args.gtv).name) if args.gtv else None
-        envelope_source = None
+        envelope_source = envelope_problem = None
         if args.envelope:                       # no GTV: the lungs minus the motion envelope (the panel's iGTV)
             from lungai.dose.features import lungs_minus_envelope
 
@@ -132,7 +132,7 @@ def run(args) -> int:
 
     lung_warnings = lung_map_notes(lungs, label_map=not args.rtstruct)   # an RTSTRUCT structure is a binary mask
     row[MASKS_COLUMN] = masks_text(lung_source, gtv_source if gtv is not None else None,   # what it was computed on
-                                   envelope_source)
+                                   envelope_source, envelope_problem)
     write_csv(pd.DataFrame([row], columns=output_columns(v_levels)), args.output, protect=inputs)
     record_output_file(args.output, OWNER)                  # a re-run may replace it
     shown = 20 if 20 in v_levels else v_levels[len(v_levels) // 2]

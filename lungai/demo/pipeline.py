@@ -169,7 +169,7 @@ def dose_masks(seg_info: dict, rt: dict | None = None, tumour_found: bool = True
         gtv, envelope = rt.get("gtv_source"), rt.get("envelope_source")
         return {"lungs": "rtstruct", "tumour": "rtstruct" if gtv else "none", "flagged": False,
                 "lung_source": rt["lung_source"], "gtv_source": gtv, "envelope_source": envelope,
-                "masks": masks_text(rt["lung_source"], gtv, envelope),
+                "masks": masks_text(rt["lung_source"], gtv, envelope, rt.get("envelope_problem")),
                 "lungs_label": ("lungs minus GTV (RTSTRUCT)" if gtv else "lungs minus motion envelope (RTSTRUCT)" if envelope
                                 else "lungs (RTSTRUCT)"),
                 "gtv_label": "GTV (RTSTRUCT)",

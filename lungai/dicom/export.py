@@ -187,8 +187,9 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
 
     ``radiomics``: the long table (case, segment, image_type, feature_class, feature, value) of ``lungai radiomics``;
     ``dose``: a row of ``lungai dose-features`` (its ``masks`` column: the comment of the "Dose" group); ``rp``: a row of ``lungai rp predict`` (risk, risk_low, risk_high).
-    ``radiomics_settings``: its ``_settings.csv`` (the grid of each segment), for the comment of a segment's group
-    that holds both the exported mask's ``volume_ml`` and radiomic features (:func:`radiomics_grid_comment`).
+    ``radiomics_settings``: its ``_settings.csv`` (the grid of each segment), for the comment of each group with
+    radiomic features - a segment's (beside the exported mask's ``volume_ml``) or a features-only one (lungs, lungs
+    minus tumour): which grid they were computed on (:func:`radiomics_grid_comment`).
     """
     from lungai.dicom.sr import MeasurementGroup, feature_unit
 
@@ -207,8 +208,9 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
         ms.update(rad)
         comment = radiomics_grid_comment(rad_name, radiomics_settings, cases.get(rad_name)) if rad else None
         groups.append(MeasurementGroup(label, ms, segment_number=number, role=role, comment=comment))
-    for rad_name, ms in features.items():
-        groups.append(MeasurementGroup(rad_name, ms))
+    for rad_name, ms in features.items():   # no exported mask (lungs, lungs_minus_tumour): their grid all the same
+        comment = radiomics_grid_comment(rad_name, radiomics_settings, cases.get(rad_name), mask=False)
+        groups.append(MeasurementGroup(rad_name, ms, comment=comment))
     case: dict = {}
     if info:
         case["confidence"] = (info.get("confidence"), "1")
@@ -239,13 +241,16 @@ def _case_key(value) -> str | None:
     return str(value).strip().casefold() or None
 
 
-def radiomics_grid_comment(segment: str, settings=None, cases=()) -> str:
+def radiomics_grid_comment(segment: str, settings=None, cases=(), mask: bool = True) -> str:
     """The SR comment of a segment's group with radiomic features: ``volume_ml`` is the exported mask's on the CT's
     grid, the radiomic features (their shape volume too: a lung's VoxelVolume on a 2 mm grid differs from it) are of
     the grid the radiomics settings record for the segment - resampled, or the CT's own - or not recorded.  Only
     settings rows of this segment and of one of ``cases`` (the radiomics CSV's case of the segment) count: a
-    settings file of another patient or run is "not given", never taken for this one's."""
-    head = "volume_ml: the exported mask on the CT's grid; radiomic features (shape volume included) computed "
+    settings file of another patient or run is "not given", never taken for this one's.  ``mask=False``: a group
+    of features only (a radiomics segment with no exported mask: lungs, lungs minus tumour) - no volume_ml to name."""
+    head = "radiomic features (shape volume included) computed "
+    if mask:
+        head = "volume_ml: the exported mask on the CT's grid; " + head
     rows = None
     wanted = {k for k in map(_case_key, cases or ()) if k is not None}
     if settings is not None and len(settings) and {"case", "segment", "grid"} <= set(settings) and wanted:

@@ -225,16 +225,26 @@ def rtstruct_dose_masks(rtstruct, ct: "sitk.Image", lungs=None, gtv=None, mappin
     used (the GTV is subtracted; the envelope warned).
 
     Returns {"lungs", "lung_source", "gtv" (None without a GTV), "gtv_source", "envelope_source" / "envelope_note"
-    (None without an envelope subtracted), "empty" (empty template structures, for
+    (None without an envelope subtracted), "envelope_problem" (why an envelope could not be read, else None), "empty" (empty template structures, for
     :func:`lungai.dicom.roles.empty_note`)}; the sources say which structure was used."""
     from lungai.dicom.roles import dose_lungs_role, find_role, motion_envelopes
     from lungai.dicom.rtstruct import contoured_structures, warn_role_notes
 
     names, empty = contoured_structures(rtstruct)   # an empty template structure has no role
-    warn_role_notes(names, mapping)                 # a GTV by its RT ROI type, an iGTV or GTV-like name left out
     lung_spec = lungs or "role:" + dose_lungs_role(names, mapping, empty)
     gtv_spec = gtv or ("role:gtv" if find_role(names, "gtv", mapping) else None)
     envelopes = motion_envelopes(names, mapping) if gtv_spec is None else []
+    # read first, so that an envelope that cannot be read is never said to be subtracted
+    envelope, envelopes, problem = motion_envelope_mask(rtstruct, ct, envelopes)
+    # a GTV by its RT ROI type, an iGTV or GTV-like name left out, an envelope subtracted (not one unread)
+    warn_role_notes(names, mapping, unread=envelopes if problem else ())
+    if problem:
+        import warnings
+
+        from lungai.errors import InputNote
+
+        warnings.warn(f"{problem}: the lung dose metrics are of the whole lungs, the tumour included (the RTSTRUCT has "
+                      "no GTV)", InputNote, stacklevel=2)
 
     def mask_and_source(spec, what):
         if split_selector(spec)[0].is_file():
@@ -245,14 +255,6 @@ def rtstruct_dose_masks(rtstruct, ct: "sitk.Image", lungs=None, gtv=None, mappin
     lung_mask, lung_source = mask_and_source(lung_spec, "lungs")
     gtv_mask, gtv_source = mask_and_source(gtv_spec, "gtv") if gtv_spec else (None, None)
     envelope_source = envelope_note = None
-    envelope, envelopes, problem = motion_envelope_mask(rtstruct, ct, envelopes)
-    if problem:
-        import warnings
-
-        from lungai.errors import InputNote
-
-        warnings.warn(f"{problem}: the lung dose metrics are of the whole lungs, the tumour included (the RTSTRUCT has "
-                      "no GTV)", InputNote, stacklevel=2)
     if envelope is not None:
         from lungai.dose.features import lungs_minus_envelope
 
@@ -262,7 +264,8 @@ def rtstruct_dose_masks(rtstruct, ct: "sitk.Image", lungs=None, gtv=None, mappin
                          f"envelope {' + '.join(repr(str(n)) for n in envelopes)} (Lungs - iGTV, as for a 4D-CT plan); "
                          "no GTV dose (to use a structure as the GTV, give --gtv NAME or map it with --structure-map)")
     return {"lungs": lung_mask, "lung_source": lung_source, "gtv": gtv_mask, "gtv_source": gtv_source,
-            "envelope_source": envelope_source, "envelope_note": envelope_note, "empty": empty}
+            "envelope_source": envelope_source, "envelope_note": envelope_note, "envelope_problem": problem,
+            "empty": empty}
 
 
 def motion_envelope_mask(rtstruct, ct: "sitk.Image", envelopes) -> tuple:

@@ -197,11 +197,12 @@ def motion_envelopes(names: Iterable[str], mapping=None) -> list[str]:
             and not _DERIVED_ENVELOPE.search(normalise(n))]
 
 
-def role_notes(names: Iterable[str], mapping=None) -> list[str]:
+def role_notes(names: Iterable[str], mapping=None, unread: Iterable[str] = ()) -> list[str]:
     """What the terminal must say about the GTV roles of an RTSTRUCT's (contoured) structures: a structure taken as a
     GTV by its RT ROI Interpreted Type only; an iGTV / ITV not taken as the GTV; a name beginning with GTV that has
     no role (so is not in role "gtv"); a 'Lungs-iGTV' taken as lungs minus GTV.  Names the user mapping lists are
-    the user's choice: no note."""
+    the user's choice: no note.  ``unread``: motion envelopes that could not be read (their own warning says why), so
+    are not subtracted from the lungs: their note does not say they are."""
     user = load_mapping(mapping)
     names = list(names)
     roles = dict(_roles(names, user))
@@ -209,6 +210,7 @@ def role_notes(names: Iterable[str], mapping=None) -> list[str]:
                                                                        and normalise(n) not in user)]
     # no GTV: the motion envelopes are subtracted from the lungs for the dose metrics (motion_envelopes' one rule)
     subtracted = [] if any(roles[n] in GTV_ROLES for n in names) else motion_envelopes(names, user)
+    subtracted = [n for n in subtracted if str(n) not in {str(u) for u in unread}]
     notes = []
     for n in names:
         key = normalise(n)

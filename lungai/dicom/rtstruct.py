@@ -459,15 +459,16 @@ def _warn_other_series(rtstruct_path, reference_ct: sitk.Image) -> None:
         warnings.warn(note, InputNote, stacklevel=3)
 
 
-def warn_role_notes(names, mapping=None) -> list[str]:
+def warn_role_notes(names, mapping=None, unread=()) -> list[str]:
     """Warn (:class:`lungai.errors.InputNote`, printed once by the CLI) what :func:`lungai.dicom.roles.role_notes`
-    says about the GTV roles of these (contoured) structures; returns the notes."""
+    says about the GTV roles of these (contoured) structures (``unread``: motion envelopes that could not be read);
+    returns the notes."""
     import warnings
 
     from lungai.dicom.roles import role_notes
     from lungai.errors import InputNote
 
-    notes = role_notes(names, mapping)
+    notes = role_notes(names, mapping, unread)
     for note in notes:
         warnings.warn(note, InputNote, stacklevel=3)
     return notes

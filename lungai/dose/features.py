@@ -43,17 +43,22 @@ AUTOMATIC_LUNGS = "lungai automatic lungs (lungai lungs)"
 AUTOMATIC_TUMOUR = "lungai automatic tumour (lungai segment)"
 
 
-def masks_text(lungs: str, gtv: str | None, envelope: str | None = None) -> str:
+def masks_text(lungs: str, gtv: str | None, envelope: str | None = None, envelope_problem: str | None = None) -> str:
     """The masks the dose metrics were computed on, as dose.csv's ``masks`` column and the DICOM SR say it:
     ``lungs: <lungs>; minus GTV: <gtv>``, e.g. ``lungs: RTSTRUCT structure Lung_R + Lung_L (RS.dcm, as
     contoured); minus GTV: RTSTRUCT structure GTV-1 (RS.dcm, as contoured)`` or ``lungs: lungai automatic lungs
     (lungai lungs); minus GTV: lungai automatic tumour (lungai segment)``; without a GTV but with the tumour's motion
     envelope subtracted (``envelope``, :func:`lungai.dicom.masks.rtstruct_dose_masks`): ``lungs: ...; no GTV, minus
-    the tumour's motion envelope: RTSTRUCT structure iGTV (RS.dcm, as contoured)``."""
+    the tumour's motion envelope: RTSTRUCT structure iGTV (RS.dcm, as contoured)``; an envelope that could not be
+    read (``envelope_problem``, :func:`lungai.dicom.masks.motion_envelope_mask`'s why) is said not subtracted:
+    ``lungs: ...; no GTV, the tumour's motion envelope 'iGTV' cannot be read (...): not subtracted, the lungs include
+    the tumour``."""
     if gtv:
         return f"lungs: {lungs}; minus GTV: {gtv}"
     if envelope:
         return f"lungs: {lungs}; no GTV, minus the tumour's motion envelope: {envelope}"
+    if envelope_problem:
+        return f"lungs: {lungs}; no GTV, {envelope_problem}: not subtracted, the lungs include the tumour"
     return f"lungs: {lungs}; no GTV (the lungs include the tumour)"
 
 
