@@ -988,8 +988,12 @@ def test_cli_dicom_export_writes_every_result_with_measurements(export, tmp_path
     assert "dose_mld_gy" not in sr["Case"] and "Case" not in comments and list(comments)[-1] == "Dose"
     # the segments' groups say their volume_ml is the mask's on the CT's grid, their radiomic features of the
     # radiomics grid (no settings CSV given here: not recorded)
-    assert [k for k in comments if k != "Dose"] == ["Tumour", "Right lung", "Left lung"]
-    assert all(comments[k].startswith("volume_ml: the exported mask on the CT's grid") for k in comments if k != "Dose")
+    # (groups of features without an exported mask - lungs, lungs minus tumour - name the radiomics grid only)
+    masks = ["Tumour", "Right lung", "Left lung"]
+    assert [k for k in comments if k not in ("Dose", "lungs", "lungs_minus_tumour")] == masks
+    assert all(comments[k].startswith("volume_ml: the exported mask on the CT's grid") for k in masks)
+    assert all(comments[k].startswith("radiomic features (shape volume included) computed on")
+               for k in comments if k in ("lungs", "lungs_minus_tumour"))
     # a dose CSV without the masks column (an older lungai's, a user's): the SR says the masks are not recorded
     dose.drop("masks").to_frame().T.to_csv(tmp_path / "old_dose.csv", index=False)
     assert _cli("dicom-export", "--ct", st["ct"], "--dose-features", tmp_path / "old_dose.csv", "-o",
