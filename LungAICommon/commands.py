@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, NamedTuple, Optional, Sequence
 
 SEG_METHODS = ("ensemble", "mc-dropout")
 # The panel's choices: "auto" leaves --method out, so the CLI decides as it does for a user who gives none
@@ -208,6 +208,49 @@ def parse_numbers(text: str):
         return [float(v) for v in str(text).replace(";", ",").split(",") if v.strip()]
     except ValueError:
         return None
+
+
+# The presets whose feature classes and image types the Lung Radiomics panel's checkboxes choose: the default
+# preset (pyradiomics' seven classes, Original, like the checkboxes' defaults).  An ibsi-a..e preset or a parameter
+# file brings its own (every class on the original image: IBSI-1 is defined there; the file's featureClass and
+# imageType), as ``lungai radiomics --params P`` without --feature-classes / --image-types.
+PANEL_CHOSEN_PRESETS = ("default",)
+
+
+class RadiomicsChoice(NamedTuple):
+    """What the Lung Radiomics panel passes to ``lungai radiomics`` / ``radiomics-batch``
+    (:func:`radiomics_choice`)."""
+
+    params: str                       # --params: a preset name or the parameter file's path
+    feature_classes: list             # --feature-classes ([]: not passed, the parameter set's own)
+    image_types: list                 # --image-types ([]: not passed)
+    log_sigma: list                   # --log-sigma (None: the sigmas text is not numbers)
+    ticked: bool                      # the checkboxes (classes, image types, LoG sigmas) choose; else `note` says whose
+    note: str                         # what is computed when the checkboxes do not choose ("" when they do)
+
+
+def radiomics_choice(source: str, preset: str, params_file, ticked_classes: Iterable[str],
+                     ticked_types: Iterable[str], log_sigma_text: str) -> RadiomicsChoice:
+    """The options the panel passes for its choices, so that the panel gives what the CLI gives for the same
+    ``--params``: ``source`` "preset" (``preset``) or "file" (``params_file``, a pyradiomics YAML).
+
+    The default preset: the ticked classes / image types (and the LoG sigmas with LoG).  An ibsi-a..e preset or a
+    parameter file: no --feature-classes / --image-types, so the parameter set's own apply (every IBSI-1 class on the
+    original image; the file's featureClass / imageType, e.g. LoG sigma 2) - the panel shows ``note`` instead of the
+    checkboxes, which keep their values for the default preset."""
+    if source == "file":
+        params = str(params_file)
+        note = ("the parameter file's featureClass and imageType (as lungai radiomics --params FILE; "
+                "edit the file to change them)")
+    else:
+        params = preset
+        note = (f"every feature class (all IBSI-1 families) on the Original image: the {preset} preset's "
+                "(IBSI-1 is defined on the original image)")
+    if source != "file" and preset in PANEL_CHOSEN_PRESETS:
+        types = [t for t in IMAGE_TYPES if t in set(ticked_types)]
+        return RadiomicsChoice(params, [c for c in FEATURE_CLASSES if c in set(ticked_classes)], types,
+                               parse_numbers(log_sigma_text), True, "")
+    return RadiomicsChoice(params, [], [], [], False, note)
 
 
 def _feature_options(feature_classes, image_types, log_sigma, wide) -> list[str]:

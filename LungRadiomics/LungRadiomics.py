@@ -38,6 +38,8 @@ class LungRadiomics(ScriptedLoadableModule):
         self.parent.contributors = ["SlicerLungAI developers"]
         self.parent.helpText = """pyradiomics features of the tumour and lungs (the ibsi-a..e presets give every IBSI-1 feature, IBSI-1-compliant),
 dosimetric lung features (MLD, V5, V20 ...) and cohort batches. Results are table nodes, exportable to CSV.
+The feature class and image type checkboxes choose with the default preset; an ibsi preset (every class, Original image)
+or a parameter file (its featureClass and imageType) brings its own, as lungai radiomics --params does.
 Research use only. See the <a href="https://github.com/SlicerLungAI/SlicerLungAI/blob/main/docs/slicer.md">documentation</a>."""
         self.parent.acknowledgementText = "Features are computed with pyradiomics (van Griethuysen et al., Cancer Research 2017)."
         checkSlicerVersion(self.parent)
@@ -158,6 +160,14 @@ class LungRadiomicsWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObs
         self.ui.cancelButton.enabled = busy
         self.ui.presetComboBox.enabled = not busy and p.paramsSource == "preset"
         self.ui.paramsFilePathLineEdit.enabled = not busy and p.paramsSource == "file"
+        # the checkboxes choose with the default preset; an ibsi preset / a parameter file brings its own classes and
+        # image types (LungAICommon.commands.radiomics_choice): the note says which, the checkboxes are hidden
+        choice = self.logic.featureChoice(p)
+        for widget in (self.ui.featureClassesBoxLabel, self.ui.featureClassesBox, self.ui.imageTypesBoxLabel,
+                       self.ui.imageTypesBox, self.ui.logSigmaLineEditLabel, self.ui.logSigmaLineEdit):
+            widget.visible = choice.ticked
+        self.ui.selectionNoteLabelLabel.visible = self.ui.selectionNoteLabel.visible = not choice.ticked
+        self.ui.selectionNoteLabel.text = choice.note
         self.ui.logSigmaLineEdit.enabled = not busy and p.typeLoG
         self.ui.exportButton.enabled = p.outputTable is not None and commands.is_set(p.exportPath)
         self.ui.batchFolderPathLineEdit.enabled = not busy and p.batchSource == "folder"
@@ -217,12 +227,19 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
 
         return mrml.segment_names(segmentation)
 
-    def featureOptions(self, p):
+    @staticmethod
+    def featureChoice(p):
+        """What is passed for the panel's choices (:func:`LungAICommon.commands.radiomics_choice`): the ticked
+        classes / image types with the default preset; with an ibsi preset or a parameter file none, so that the
+        preset's / file's own apply (as ``lungai radiomics --params P``) - ``ticked`` False, ``note`` says which."""
         classes = [c for c in commands.FEATURE_CLASSES if getattr(p, f"class_{c}")]
         types = [t for t, on in (("Original", p.typeOriginal), ("LoG", p.typeLoG), ("Wavelet", p.typeWavelet)) if on]
-        sigmas = commands.parse_numbers(p.logSigma)
-        params = str(p.paramsFile) if p.paramsSource == "file" else p.preset
-        return params, classes, types, sigmas
+        return commands.radiomics_choice(p.paramsSource, p.preset, p.paramsFile, classes, types, p.logSigma)
+
+    def featureOptions(self, p):
+        """(--params, --feature-classes, --image-types, --log-sigma) of the panel's choices (:meth:`featureChoice`)."""
+        choice = self.featureChoice(p)
+        return choice.params, choice.feature_classes, choice.image_types, choice.log_sigma
 
     def inputProblem(self, p):
         if p.inputVolume is None:
@@ -237,12 +254,14 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         return self._settingsProblem(p)
 
     def _settingsProblem(self, p):
-        params, classes, types, sigmas = self.featureOptions(p)
+        choice = self.featureChoice(p)
         if p.paramsSource == "file" and not (commands.is_set(p.paramsFile) and pathlib.Path(p.paramsFile).is_file()):
             return "Choose the pyradiomics parameter file"
-        if not classes or not types:
+        if not choice.ticked:      # the ibsi preset's / the parameter file's classes and image types
+            return None
+        if not choice.feature_classes or not choice.image_types:
             return "Tick at least one feature class and one image type"
-        if p.typeLoG and not sigmas:
+        if "LoG" in choice.image_types and not choice.log_sigma:
             return "Give the LoG sigmas in mm, e.g. 1,2,3"
         return None
 

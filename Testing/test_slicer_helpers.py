@@ -330,6 +330,33 @@ def test_radiomics_commands_match_cli(tmp_path):
         commands.radiomics("ct", "m", "o.csv", [("Tumor", 1)], feature_classes=["texture"])
 
 
+def test_radiomics_choice_gives_the_clis_parameters_for_the_same_params(tmp_path):
+    """The panel's options (commands.radiomics_choice) parsed by `lungai radiomics` give the parameter set of the
+    CLI run with the same --params alone for an ibsi preset and a parameter file (the checkboxes, whatever they are,
+    are not passed: QA, they dropped 48 IBSI-1 features and a file's LoG image); with the default preset the ticked
+    classes / image types / sigmas are passed."""
+    from lungai.cli.radiomics import _params
+
+    yaml = tmp_path / "params.yaml"
+    yaml.write_text("imageType: {Original: {}, LoG: {sigma: [2.0]}}\nfeatureClass: {firstorder: }\n", encoding="utf-8")
+    ticked = (["shape", "glcm"], ["Original", "LoG"], "1, 2.5")
+    cases = [("preset", "ibsi-c", "."), ("preset", "ibsi-a", "."), ("file", "default", yaml)]
+    for source, preset, path in cases:
+        choice = commands.radiomics_choice(source, preset, path, *ticked)
+        assert (choice.feature_classes, choice.image_types, choice.log_sigma, choice.ticked) == ([], [], [], False)
+        assert choice.note and choice.params == (str(path) if source == "file" else preset)
+        panel = _parse(commands.radiomics("ct", "m", "o.csv", [("Tumor", 1)], params=choice.params,
+                                          feature_classes=choice.feature_classes, image_types=choice.image_types,
+                                          log_sigma=choice.log_sigma))
+        cli = _parse(["radiomics", "--image", "ct", "--mask", "m", "--params", choice.params, "-o", "o.csv"])
+        assert _params(panel) == _params(cli), (source, preset)
+    assert "featureClass" in commands.radiomics_choice("file", "ibsi-c", yaml, *ticked).note   # the file
+    assert set(_params(cli)["imageType"]) == {"Original", "LoG"} and set(_params(cli)["featureClass"]) == {"firstorder"}
+    choice = commands.radiomics_choice("preset", "default", yaml, ["glcm", "shape"], ["LoG", "Original"], "1, 2.5")
+    assert choice == ("default", ["shape", "glcm"], ["Original", "LoG"], [1.0, 2.5], True, "")
+    assert commands.radiomics_choice("preset", "default", ".", [], ["Original"], "x").log_sigma is None
+
+
 def test_feature_names_agree_with_the_core():
     from lungai.radiomics.params import FEATURE_CLASSES, IMAGE_TYPES, PRESETS
 

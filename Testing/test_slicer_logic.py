@@ -209,6 +209,67 @@ def test_lung_radiomics_settings_problems(load_module, phantom_nodes, tmp_path):
     assert "manifest" in logic.batchProblem(p)
 
 
+def _cli_features(small_phantom, tmp_path, params):
+    """{image_type_feature_class_feature: value} of ``lungai radiomics --params P`` (in this process) on the phantom's
+    tumour (label 1), keyed as the panel's table rows (lungai.scene.results.features_by_segment)."""
+    import pandas as pd
+    from lungai.cli import main
+
+    sitk.WriteImage(small_phantom.ct, str(tmp_path / "cli_ct.nii.gz"))
+    sitk.WriteImage(small_phantom.labels, str(tmp_path / "cli_labels.nii.gz"))
+    assert main(["radiomics", "--image", str(tmp_path / "cli_ct.nii.gz"), "--mask", str(tmp_path / "cli_labels.nii.gz"),
+                 "--label", "Tumor=1", "--params", str(params), "-o", str(tmp_path / "cli.csv")]) in (0, None)
+    rows = pd.read_csv(tmp_path / "cli.csv")
+    return dict(zip(rows["image_type"] + "_" + rows["feature_class"] + "_" + rows["feature"], rows["value"]))
+
+
+def test_lung_radiomics_ibsi_preset_gives_every_ibsi_feature_as_the_cli(load_module, phantom_nodes, small_phantom,
+                                                                          tmp_path):
+    """QA: with an ibsi preset the panel passed --feature-classes from its checkboxes (gldzm, intensity histogram,
+    ivh, local peaks unticked by default): 163 features where `lungai radiomics --params ibsi-c` gives 211 (every
+    IBSI-1 feature, as the help and README say).  Now an ibsi preset brings its own classes and image types
+    (LungAICommon.commands.radiomics_choice): the panel's table has the CLI's features, with its values."""
+    from lungai import mrml
+
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation, p.selectedSegments = *phantom_nodes, ["Tumor"]
+    p.preset = "ibsi-c"                                     # the checkboxes as the panel shows them
+    assert logic.featureOptions(p) == ("ibsi-c", [], [], [])
+    p.class_shape = p.typeOriginal = False                  # hidden with an ibsi preset: they do not count
+    assert logic.inputProblem(p) is None and logic.featureOptions(p) == ("ibsi-c", [], [], [])
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    panel = mrml.dataframe_from_table_node(p.outputTable).set_index("feature")["Tumor"].astype(float)
+    cli = _cli_features(small_phantom, tmp_path, "ibsi-c")
+    assert f"{len(cli)} features x 1 segment" in message
+    assert sorted(panel.index) == sorted(cli)
+    assert {"dzm", "ih", "ivh", "loc", "morph"} <= set(mrml.dataframe_from_table_node(p.outputTable)["feature_class"])
+    assert np.allclose(panel[sorted(cli)].to_numpy(), [cli[k] for k in sorted(cli)], rtol=1e-6, equal_nan=True)
+
+
+def test_lung_radiomics_parameter_file_keeps_its_image_types_and_classes(load_module, phantom_nodes, small_phantom,
+                                                                           tmp_path):
+    """QA: with a pyradiomics parameter file the panel always passed --image-types Original and --feature-classes from
+    its checkboxes: the file's LoG image (and its featureClass) were silently dropped - 18 features where the CLI
+    gives 36 (18 original + 18 LoG sigma 2 mm).  Now the file's own apply, as `lungai radiomics --params FILE`."""
+    from lungai import mrml
+
+    params = tmp_path / "params.yaml"
+    params.write_text("imageType: {Original: {}, LoG: {sigma: [2.0]}}\nfeatureClass: {firstorder: }\n"
+                      "setting: {binWidth: 25}\n", encoding="utf-8")
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation, p.selectedSegments = *phantom_nodes, ["Tumor"]
+    p.paramsSource, p.paramsFile = "file", params
+    assert logic.featureOptions(p) == (str(params), [], [], []) and logic.inputProblem(p) is None
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    table = mrml.dataframe_from_table_node(p.outputTable)
+    cli = _cli_features(small_phantom, tmp_path, params)
+    assert len(cli) == 36 and "36 features x 1 segment" in message
+    assert sorted(table["feature"]) == sorted(cli)
+    assert (table["image_type"] == "log-sigma-2-0-mm-3D").sum() == 18 and set(table["feature_class"]) == {"firstorder"}
+
+
 def test_lung_radiomics_dose_lungs_by_exact_role(load_module, mrml_scene, phantom_nodes, small_phantom, tmp_path):
     """The dose lung mask is Right lung | Left lung, chosen by role: a "Lung tumour" segment does not
     count toward the mean lung dose (it used to: any name containing "lung")."""

@@ -497,6 +497,37 @@ def test_segments_added_or_renamed_refresh_the_radiomics_checklist(env, ct_node)
 
 
 
+def test_radiomics_checkboxes_hidden_where_the_preset_or_file_chooses(env, ct_node, tmp_path):
+    """QA: an ibsi preset / a parameter file was run with the checkboxes' classes and image types (48 IBSI-1 features,
+    a file's LoG image dropped).  They now bring their own (LungAICommon.commands.radiomics_choice): the panel hides
+    the checkboxes and says whose classes and image types are computed; Apply does not ask for a ticked class."""
+    m, w = _widget("LungRadiomics", env)
+    w.updateSegmentList = lambda: None                        # the Qt list itself cannot run here
+    w.setParameterNode(w.logic.getParameterNode())
+    p = w._parameterNode
+    seg = env.scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    seg.CreateDefaultDisplayNodes()
+    seg.GetSegmentation().AddEmptySegment("", "Tumor")
+    p.inputVolume, p.segmentation, p.selectedSegments = ct_node, seg, ["Tumor"]
+    boxes = (w.ui.featureClassesBox, w.ui.imageTypesBox, w.ui.logSigmaLineEdit, w.ui.featureClassesBoxLabel)
+    assert w.ui.applyButton.enabled and all(b.visible for b in boxes) and not w.ui.selectionNoteLabel.visible
+    for c in m.commands.FEATURE_CLASSES:
+        setattr(p, f"class_{c}", False)
+    assert not w.ui.applyButton.enabled and "feature class" in w.ui.applyButton.toolTip
+    p.preset = "ibsi-c"
+    assert w.ui.applyButton.enabled and not any(b.visible for b in boxes)
+    assert w.ui.selectionNoteLabel.visible and w.ui.selectionNoteLabelLabel.visible
+    assert "ibsi-c" in w.ui.selectionNoteLabel.text and "every feature class" in w.ui.selectionNoteLabel.text
+    params = tmp_path / "params.yaml"
+    params.write_text("imageType: {LoG: {sigma: [2.0]}}\n", encoding="utf-8")
+    p.paramsSource, p.paramsFile = "file", params
+    assert w.ui.applyButton.enabled and not any(b.visible for b in boxes)
+    assert "parameter file" in w.ui.selectionNoteLabel.text
+    p.paramsSource, p.preset = "preset", "default"             # the checkboxes choose again, with their values
+    assert all(b.visible for b in boxes) and not w.ui.selectionNoteLabel.visible and not w.ui.applyButton.enabled
+    w.exit()
+
+
 def test_radiomics_offers_the_selected_cts_own_segmentation(env):
     """Choosing another CT in Lung Radiomics switches a segmentation of another CT to the CT's own one (another CT's
     segmentation is refused: nodes.segmentation_volume_problem); a segmentation of this CT is kept."""
