@@ -1179,6 +1179,30 @@ def test_seg_that_highdicom_cannot_read_as_a_volume_is_an_input_error(p1, tmp_pa
         read_seg(path, ct)
 
 
+def test_seg_with_a_repeated_segment_label_is_refused(p1, tmp_path):
+    """QA: two segments labelled "GTV" (GTV-1, GTV-2) overwrote each other by label: radiomics measured the last
+    one (47.6 ml), not the union (82.4 ml), silently.  Refused as an RTSTRUCT's repeated structure name is."""
+    from lungai.dicom.seg import read_seg
+    from lungai.io import read_mask
+
+    st, ct = p1
+    gtv = array(st["masks"]["GTV"]) > 0
+    half = gtv.copy()
+    zs = np.nonzero(gtv.any(axis=(1, 2)))[0]
+    half[: (zs[0] + zs[-1]) // 2 + 1] = False      # the tumour's upper slices; rest: its lower ones
+    rest = gtv & ~half
+    assert half.any() and rest.any()
+    path = _foreign_seg(st["reference"], tmp_path / "dup.seg.dcm", np.stack([rest, half], -1), ["GTV", " gtv"])
+    problem = r"dup.seg.dcm holds 2 segments labelled 'GTV' \(segment numbers 1, 2\)"
+    with pytest.raises(InputError, match=problem) as info:
+        read_seg(path, ct)
+    assert "give each segment its own label" in info.value.fix
+    with pytest.raises(InputError, match=problem):
+        read_mask(path, reference=ct, select="role:gtv")
+    ok = _foreign_seg(st["reference"], tmp_path / "ok.seg.dcm", np.stack([rest, half], -1), ["GTV-1", "GTV-2"])
+    assert np.array_equal(array(read_mask(ok, reference=ct, select="role:gtv")) > 0, gtv)
+
+
 def test_cli_radiomics_refuses_an_rtstruct_folder_before_any_work(tmp_path, capsys):
     """QA: ``radiomics --rtstruct <a folder>`` read the CT (a minute) before saying the RTSTRUCT "does not exist"."""
     from lungai.cli import main

@@ -121,11 +121,31 @@ def quiet_highdicom():
 FRACTIONAL_THRESHOLD = 0.5
 
 
+def _refuse_repeated_labels(seg, p: Path) -> None:
+    """Refuse a SEG in which two segments share a SegmentLabel (letter case and spaces around ignored): read by
+    label, the last one would replace the others without a word (QA: two "GTV" segments gave the second one's
+    volume, not the union).  A SEG is read whole (its segments are chosen by label or role afterwards), so any
+    repeated label is refused - as an RTSTRUCT's repeated structure name is when it is read
+    (:func:`lungai.dicom.rtstruct.read_rtstruct`)."""
+    numbers: dict = {}
+    for desc in seg.SegmentSequence:
+        numbers.setdefault(str(desc.SegmentLabel).strip().lower(), []).append(
+            (str(desc.SegmentLabel), int(desc.SegmentNumber)))
+    for same in numbers.values():
+        if len(same) > 1:
+            raise InputError(
+                f"{p.name} holds {len(same)} segments labelled {same[0][0]!r} (segment numbers "
+                f"{', '.join(str(n) for _, n in same)}): read by label, one would replace the other",
+                "give each segment its own label (e.g. GTV-1, GTV-2; 3D Slicer: rename the segments in the Segment "
+                "Editor) and export the SEG again")
+
+
 def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
     """Segment label -> uint8 mask on ``reference_ct``'s grid (the SEG must be on the CT's voxel grid).
 
     A BINARY SEG's segments are read as they are; a FRACTIONAL SEG's segment holds the voxels whose fraction is at
-    least :data:`FRACTIONAL_THRESHOLD` (a note says so, :class:`lungai.errors.InputNote`)."""
+    least :data:`FRACTIONAL_THRESHOLD` (a note says so, :class:`lungai.errors.InputNote`).  Two segments of one
+    label are refused (:func:`_refuse_repeated_labels`)."""
     import highdicom as hd
     from pydicom.errors import InvalidDicomError
 
@@ -145,6 +165,7 @@ def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
     template = sitk.Image(reference_ct.GetSize(), sitk.sitkUInt8)
     template.CopyInformation(reference_ct)
     ref_vol = hd.Volume.from_simpleitk(template)
+    _refuse_repeated_labels(seg, p)
     fractional = str(getattr(seg, "SegmentationType", "")).upper() == "FRACTIONAL"
     if fractional:
         warnings.warn(f"{p.name} is a FRACTIONAL SEG: a voxel is in a segment where its fraction is at least "
