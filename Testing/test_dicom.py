@@ -1117,6 +1117,92 @@ def test_seg_of_another_ct_or_partly_off_the_ct_is_an_error(export, tmp_path):
         read_seg(path, ct1[:, :, 10:30])
 
 
+def _foreign_seg(reference, path, pixels, labels, fractional=False):
+    """A SEG as another tool writes it (highdicom): ``pixels`` (z, y, x, segments), BINARY or FRACTIONAL (0..1,
+    MaximumFractionalValue 255), one segment per label, all coded as neoplasms."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    from lungai.dicom.seg import quiet_highdicom
+
+    descs = [hd.seg.SegmentDescription(
+        segment_number=n, segment_label=label, segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+        segmented_property_type=codes.SCT.Neoplasm, algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL)
+        for n, label in enumerate(labels, start=1)]
+    kind = hd.seg.SegmentationTypeValues.FRACTIONAL if fractional else hd.seg.SegmentationTypeValues.BINARY
+    with quiet_highdicom():
+        hd.seg.Segmentation(
+            source_images=reference.datasets, pixel_array=pixels if fractional else pixels.astype(np.uint8),
+            segmentation_type=kind, segment_descriptions=descs, series_instance_uid=hd.UID(), series_number=99,
+            sop_instance_uid=hd.UID(), instance_number=1, manufacturer="QA", manufacturer_model_name="qa",
+            software_versions="1", device_serial_number="1",
+            **({"max_fractional_value": 255} if fractional else {})).save_as(path)
+    return path
+
+
+def test_fractional_seg_is_read_at_one_half_with_a_note(p1, tmp_path):
+    """QA: a FRACTIONAL SEG (GTV 1.0 with a rim of 0.3, or GTV all 0.6) crashed radiomics / dose-features with
+    highdicom's raw "Combining segments of a FRACTIONAL segmentation is only possible if ..."."""
+    import scipy.ndimage as ndi
+
+    from lungai.dicom.seg import read_seg
+    from lungai.errors import InputNote
+    from lungai.io import read_mask
+
+    st, ct = p1
+    gtv = array(st["masks"]["GTV"]) > 0
+    rim = ndi.binary_dilation(gtv) & ~gtv
+    for name, fractions in (("rim", gtv + 0.3 * rim), ("six", 0.6 * gtv)):
+        path = _foreign_seg(st["reference"], tmp_path / f"{name}.seg.dcm", fractions.astype(np.float32)[..., None],
+                            ["GTV-1"], fractional=True)
+        with pytest.warns(InputNote, match=f"{name}.seg.dcm is a FRACTIONAL SEG: .* at least 0.5"):
+            back = read_seg(path, ct)
+        assert list(back) == ["GTV-1"] and np.array_equal(array(back["GTV-1"]) > 0, gtv), name
+        with pytest.warns(InputNote):
+            assert np.array_equal(array(read_mask(path, reference=ct)) > 0, gtv), name
+
+
+def test_seg_that_highdicom_cannot_read_as_a_volume_is_an_input_error(p1, tmp_path, monkeypatch):
+    import highdicom as hd
+
+    from lungai.dicom.seg import read_seg
+
+    st, ct = p1
+    path = _foreign_seg(st["reference"], tmp_path / "odd.seg.dcm", (array(st["masks"]["GTV"]) > 0)[..., None],
+                        ["GTV-1"])
+
+    def refuse(*args, **kwargs):
+        raise ValueError("Frames do not form a regularly-spaced volume.")
+
+    monkeypatch.setattr(hd.seg.Segmentation, "get_volume", refuse)
+    with pytest.raises(InputError, match="segment 'GTV-1' .*of odd.seg.dcm could not be read as a volume .*regularly"):
+        read_seg(path, ct)
+
+
+def test_seg_with_a_repeated_segment_label_is_refused(p1, tmp_path):
+    """QA: two segments labelled "GTV" (GTV-1, GTV-2) overwrote each other by label: radiomics measured the last
+    one (47.6 ml), not the union (82.4 ml), silently.  Refused as an RTSTRUCT's repeated structure name is."""
+    from lungai.dicom.seg import read_seg
+    from lungai.io import read_mask
+
+    st, ct = p1
+    gtv = array(st["masks"]["GTV"]) > 0
+    half = gtv.copy()
+    zs = np.nonzero(gtv.any(axis=(1, 2)))[0]
+    half[: (zs[0] + zs[-1]) // 2 + 1] = False      # the tumour's upper slices; rest: its lower ones
+    rest = gtv & ~half
+    assert half.any() and rest.any()
+    path = _foreign_seg(st["reference"], tmp_path / "dup.seg.dcm", np.stack([rest, half], -1), ["GTV", " gtv"])
+    problem = r"dup.seg.dcm holds 2 segments labelled 'GTV' \(segment numbers 1, 2\)"
+    with pytest.raises(InputError, match=problem) as info:
+        read_seg(path, ct)
+    assert "give each segment its own label" in info.value.fix
+    with pytest.raises(InputError, match=problem):
+        read_mask(path, reference=ct, select="role:gtv")
+    ok = _foreign_seg(st["reference"], tmp_path / "ok.seg.dcm", np.stack([rest, half], -1), ["GTV-1", "GTV-2"])
+    assert np.array_equal(array(read_mask(ok, reference=ct, select="role:gtv")) > 0, gtv)
+
+
 def test_cli_radiomics_refuses_an_rtstruct_folder_before_any_work(tmp_path, capsys):
     """QA: ``radiomics --rtstruct <a folder>`` read the CT (a minute) before saying the RTSTRUCT "does not exist"."""
     from lungai.cli import main

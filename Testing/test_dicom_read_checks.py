@@ -362,3 +362,34 @@ def test_an_rtstruct_of_another_series_is_one_cli_warning(tmp_path, capsys):
         warnings.warn("the structures were drawn on series 1.2", InputNote, stacklevel=2)
     err = capsys.readouterr().err
     assert err == "warning: the structures were drawn on series 1.2\n"
+
+
+def _monochrome1(ds):
+    ds.PhotometricInterpretation = "MONOCHROME1"
+
+
+def test_a_monochrome1_slice_is_refused_by_read_and_scan(tmp_path):
+    """QA: ITK / GDCM invert MONOCHROME1 pixels, so such a slice of LUNG1-003 read +942 HU instead of -943 without a
+    word, and a whole series so marked was refused as "not a CT in Hounsfield units"."""
+    _, files = _series(tmp_path / "P" / "CT")
+    _edit(files[2], _monochrome1)
+    with pytest.raises(InputError, match=r"1 of its 6 slices \(" + files[2].name + r"\) has PhotometricInterpretation "
+                                         r"\(0028,0004\) MONOCHROME1") as exc:
+        read_ct(tmp_path / "P" / "CT")
+    assert "MONOCHROME2" in exc.value.fix
+    (study,) = scan(tmp_path / "P")
+    assert any("MONOCHROME1" in n and files[2].name in n for n in study.notes)
+    for f in files:
+        _edit(f, _monochrome1)
+    with pytest.raises(InputError, match=r"6 of its 6 slices .* have PhotometricInterpretation \(0028,0004\) "
+                                         "MONOCHROME1, which the DICOM reader inverts"):
+        read_ct(tmp_path / "P" / "CT")
+
+
+def test_a_monochrome1_enhanced_ct_is_refused(tmp_path):
+    folder = _enhanced(tmp_path)
+    _edit(folder / "enhanced.dcm", _monochrome1)
+    with pytest.raises(InputError, match=r"enhanced.dcm.*MONOCHROME1"):
+        read_ct(folder / "enhanced.dcm")
+    (study,) = scan(folder)
+    assert any("MONOCHROME1" in n for n in study.notes)

@@ -25,7 +25,7 @@ from lungai.errors import InputError
 _TAGS = ["Modality", "PatientID", "PatientName", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
          "FrameOfReferenceUID", "SOPClassUID", "ImagePositionPatient", "ImageOrientationPatient", "StudyDate",
          "ImageType", "InstanceNumber", "NumberOfFrames", "SeriesNumber", "SeriesDescription", "ConvolutionKernel",
-         "ContrastBolusAgent", "PixelSpacing"]
+         "ContrastBolusAgent", "PixelSpacing", "PhotometricInterpretation"]
 # A CT series with fewer slices than this is no CT volume (a scout, a single reference image)
 MIN_CT_SLICES = 3
 # slices whose ImageOrientationPatient differ by more than this (direction cosines) are not one volume
@@ -271,6 +271,23 @@ def check_pixel_spacing(files: list, has_spacing: list, what: str) -> None:
                          "re-export the series from the scanner / PACS with complete headers")
 
 
+def check_photometric(files: list, interpretations: list, what: str) -> None:
+    """Refuse a CT series with a MONOCHROME1 slice (PhotometricInterpretation (0028,0004): the lowest value shown
+    white): ITK / GDCM invert such pixels on reading, so the slice's Hounsfield units come out negated (QA: one
+    slice of LUNG1-003 marked MONOCHROME1 read with median +942 HU instead of -943; a whole series so marked was
+    refused as "not a CT in Hounsfield units").  ``interpretations``: per file, the value or None.  The one rule
+    for :func:`lungai.io.read_ct` and :func:`scan`."""
+    odd = [(Path(f).name, str(v).strip().upper()) for f, v in zip(files, interpretations)
+           if v is not None and str(v).strip().upper() == "MONOCHROME1"]
+    if odd:
+        listed = ", ".join(name for name, _ in odd[:5]) + (f" and {len(odd) - 5} more" if len(odd) > 5 else "")
+        raise InputError(f"{what}: {len(odd)} of its {len(files)} slice{'s' if len(files) != 1 else ''} "
+                         f"({listed}) {'has' if len(odd) == 1 else 'have'} PhotometricInterpretation (0028,0004) "
+                         "MONOCHROME1, which the DICOM reader inverts, so "
+                         f"{'its' if len(odd) == 1 else 'their'} Hounsfield units would be read negated", "re-export the series as MONOCHROME2 (the CT standard: the stored values are "
+                         "the Hounsfield units through RescaleSlope / RescaleIntercept)")
+
+
 def _header(path: Path):
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -320,17 +337,19 @@ def other_series_note(name: str, referenced: set, ct_series_uid: str | None) -> 
 
 def _slice_problem(slices: list, ds, uid: str) -> str | None:
     """Why the CT series cannot be read (a slice without position, mixed orientations: :func:`check_slice_headers`;
-    a slice without PixelSpacing: :func:`check_pixel_spacing`;
+    a slice without PixelSpacing: :func:`check_pixel_spacing`; a MONOCHROME1 slice: :func:`check_photometric`;
     a missing slice, duplicate positions, irregular steps, a gantry tilt:
     :func:`lungai.io.validate.check_slice_positions`, :func:`~lungai.io.validate.check_steps_along_normal`), or
-    None.  ``slices``: (file, ImagePositionPatient or None, ImageOrientationPatient or None, has PixelSpacing) per file."""
+    None.  ``slices``: (file, ImagePositionPatient or None, ImageOrientationPatient or None, has PixelSpacing,
+    PhotometricInterpretation or None) per file."""
     from lungai.io.validate import check_slice_positions, check_steps_along_normal, slice_offsets
 
-    positions = [p for _, p, _, _ in slices]
+    files, positions = [sl[0] for sl in slices], [sl[1] for sl in slices]
     try:
-        check_slice_headers([f for f, _, _, _ in slices], positions, [o for _, _, o, _ in slices], f"CT series {uid}")
+        check_slice_headers(files, positions, [sl[2] for sl in slices], f"CT series {uid}")
         if len(slices) > 1 or frames_of(ds) == 1:   # an Enhanced CT's spacing is in its functional groups
-            check_pixel_spacing([f for f, _, _, _ in slices], [s for _, _, _, s in slices], f"CT series {uid}")
+            check_pixel_spacing(files, [sl[3] for sl in slices], f"CT series {uid}")
+        check_photometric(files, [sl[4] for sl in slices], f"CT series {uid}")
     except InputError as exc:
         return f"{exc.problem} - {exc.fix}"
     if len(slices) < 2 or "ImageOrientationPatient" not in ds:
@@ -388,7 +407,8 @@ def scan(root, progress=None, files=None) -> list[Study]:
         if modality == "CT" and "SeriesInstanceUID" in ds:
             ct_files[str(ds.SeriesInstanceUID)].append(path)
             ct_slices[str(ds.SeriesInstanceUID)].append((path, ds.get("ImagePositionPatient"),
-                                                        ds.get("ImageOrientationPatient"), "PixelSpacing" in ds))
+                                                        ds.get("ImageOrientationPatient"), "PixelSpacing" in ds,
+                                                        ds.get("PhotometricInterpretation")))
             ct_heads[str(ds.SeriesInstanceUID)].append(ds)
         elif modality in ("RTSTRUCT", "RTDOSE", "SEG"):
             others.append((modality, path, ds))

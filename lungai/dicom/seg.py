@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from lungai.errors import InputError
+from lungai.errors import InputError, InputNote
 from lungai.terminology import TERMINOLOGY
 
 COLOURS = {None: (230, 220, 70), "gtv": (255, 0, 0), "gtv_primary": (255, 0, 0), "gtv_node": (255, 128, 0),
@@ -116,8 +116,36 @@ def quiet_highdicom():
         yield
 
 
+# a FRACTIONAL SEG's voxel is in its segment where the fraction (stored value / MaximumFractionalValue) is at least
+# this: the usual convention (a probability or partial-volume map cut at one half)
+FRACTIONAL_THRESHOLD = 0.5
+
+
+def _refuse_repeated_labels(seg, p: Path) -> None:
+    """Refuse a SEG in which two segments share a SegmentLabel (letter case and spaces around ignored): read by
+    label, the last one would replace the others without a word (QA: two "GTV" segments gave the second one's
+    volume, not the union).  A SEG is read whole (its segments are chosen by label or role afterwards), so any
+    repeated label is refused - as an RTSTRUCT's repeated structure name is when it is read
+    (:func:`lungai.dicom.rtstruct.read_rtstruct`)."""
+    numbers: dict = {}
+    for desc in seg.SegmentSequence:
+        numbers.setdefault(str(desc.SegmentLabel).strip().lower(), []).append(
+            (str(desc.SegmentLabel), int(desc.SegmentNumber)))
+    for same in numbers.values():
+        if len(same) > 1:
+            raise InputError(
+                f"{p.name} holds {len(same)} segments labelled {same[0][0]!r} (segment numbers "
+                f"{', '.join(str(n) for _, n in same)}): read by label, one would replace the other",
+                "give each segment its own label (e.g. GTV-1, GTV-2; 3D Slicer: rename the segments in the Segment "
+                "Editor) and export the SEG again")
+
+
 def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
-    """Segment label -> uint8 mask on ``reference_ct``'s grid (the SEG must be on the CT's voxel grid)."""
+    """Segment label -> uint8 mask on ``reference_ct``'s grid (the SEG must be on the CT's voxel grid).
+
+    A BINARY SEG's segments are read as they are; a FRACTIONAL SEG's segment holds the voxels whose fraction is at
+    least :data:`FRACTIONAL_THRESHOLD` (a note says so, :class:`lungai.errors.InputNote`).  Two segments of one
+    label are refused (:func:`_refuse_repeated_labels`)."""
     import highdicom as hd
     from pydicom.errors import InvalidDicomError
 
@@ -137,11 +165,25 @@ def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
     template = sitk.Image(reference_ct.GetSize(), sitk.sitkUInt8)
     template.CopyInformation(reference_ct)
     ref_vol = hd.Volume.from_simpleitk(template)
+    _refuse_repeated_labels(seg, p)
+    fractional = str(getattr(seg, "SegmentationType", "")).upper() == "FRACTIONAL"
+    if fractional:
+        warnings.warn(f"{p.name} is a FRACTIONAL SEG: a voxel is in a segment where its fraction is at least "
+                      f"{FRACTIONAL_THRESHOLD:g} (of MaximumFractionalValue {seg.MaximumFractionalValue})",
+                      InputNote, stacklevel=2)
     out = {}
     for desc in seg.SegmentSequence:
         number = int(desc.SegmentNumber)
-        vol = seg.get_volume(segment_numbers=[number], combine_segments=True, dtype=np.uint8)
-        inside = int((vol.array > 0).sum())
+        try:   # one segment, unstacked: a FRACTIONAL one as fractions 0..1 (highdicom cannot combine those)
+            vol = seg.get_volume(segment_numbers=[number], combine_segments=False, rescale_fractional=True,
+                                 dtype=np.float32 if fractional else np.uint8)
+        except (ValueError, RuntimeError, KeyError, AttributeError) as exc:
+            raise InputError(f"segment {desc.SegmentLabel!r} (number {number}) of {p.name} could not be read as a "
+                             f"volume ({exc})", "give a DICOM SEG of the CT's slices (one frame per CT slice, as "
+                             "3D Slicer or highdicom write it), or export it again as a BINARY SEG") from exc
+        inside_mask = vol.array[..., 0] >= FRACTIONAL_THRESHOLD if fractional else vol.array[..., 0] > 0
+        vol = vol.with_array(inside_mask.astype(np.uint8), channels={})
+        inside = int(inside_mask.sum())
         try:
             vol = vol.match_geometry(ref_vol)
         except (ValueError, RuntimeError) as exc:

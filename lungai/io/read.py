@@ -244,10 +244,13 @@ def _sorted_along_normal(files) -> list[str]:
     return [f for _, f in sorted(keyed)]
 
 
+PHOTOMETRIC_TAG = "0028|0004"   # PhotometricInterpretation: MONOCHROME1 is refused (lungai.dicom.discover.check_photometric)
+
+
 def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None = None) -> sitk.Image:
     """The CT series of ``folder`` (:func:`dicom_series_files`), or the slice ``files`` given (a series spread over
     several folders, as :func:`lungai.dicom.discover.scan` found it)."""
-    from lungai.dicom.discover import check_pixel_spacing
+    from lungai.dicom.discover import check_photometric, check_pixel_spacing
 
     if files is None:
         files = dicom_series_files(folder, series_uid)
@@ -258,7 +261,7 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
         check_multiframe_files(files, [frames_of(d) if d is not None else 1 for d in heads], str(folder))
         files = _sorted_along_normal(files)
     if len(files) == 1:     # an Enhanced / multi-frame CT: the file holds the volume
-        img = _read_file(Path(files[0]))
+        img = _read_file(Path(files[0]))     # (MONOCHROME1 refused there)
         for tag in UID_TAGS:
             if img.HasMetaDataKey(tag):
                 img.SetMetaData(tag, img.GetMetaData(tag).strip().rstrip("\x00"))
@@ -279,6 +282,8 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
     _check_series_positions(reader, files, folder)
     check_pixel_spacing(files, [reader.HasMetaDataKey(i, "0028|0030") for i in range(len(files))],
                         f"the DICOM series in {folder}")
+    check_photometric(files, [reader.GetMetaData(i, PHOTOMETRIC_TAG) if reader.HasMetaDataKey(i, PHOTOMETRIC_TAG)
+                              else None for i in range(len(files))], f"the DICOM series in {folder}")
     for tag in UID_TAGS:   # kept on the image, so masks from DICOM RT objects can be checked against this CT
         if reader.HasMetaDataKey(0, tag):
             img.SetMetaData(tag, reader.GetMetaData(0, tag).strip().rstrip("\x00"))
@@ -346,9 +351,14 @@ def _read_file(p: Path) -> sitk.Image:
     if why:
         raise corrupt(why)
     try:
-        return sitk.ReadImage(str(p))
+        img = sitk.ReadImage(str(p))
     except RuntimeError as exc:
         raise corrupt() from exc
+    if img.HasMetaDataKey(PHOTOMETRIC_TAG):     # a DICOM file (an Enhanced CT): MONOCHROME1 is read inverted
+        from lungai.dicom.discover import check_photometric
+
+        check_photometric([p], [img.GetMetaData(PHOTOMETRIC_TAG)], f"the DICOM image {p.name}")
+    return img
 
 
 def read_dicom_ct_files(files, what: str) -> sitk.Image:
