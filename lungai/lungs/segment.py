@@ -24,7 +24,9 @@ Steps (arrays in LPS orientation, [z, y, x] with x towards the patient's left):
    are closed, vessels and free-standing tumours (holes) filled; tumours abutting the chest wall
    are added from the convex-hull notches (see :mod:`lungai.lungs.pleura`), judged from the patient's midline when
    the body is cut by the image's right or left border (:func:`_outline_about_midline`: the centre of the body in
-   view is not the patient's, and the mediastinum next to the cut passed for a notch).
+   view is not the patient's, and the mediastinum next to the cut passed for a notch), and from the centre row of the
+   ellipse the body in view fits when the body is cut by the image's anterior border (:func:`_outline_cut_in_front`:
+   the heart's concavity passed for a notch).
 
 Lungs cut by the scan (touching the in-plane edge of the field of view, or the top or bottom slice)
 are reported (:func:`cut_by_scan`): their volumes and features are of the part in view.
@@ -194,15 +196,21 @@ def _bbox(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
 
 
-def body_outline(outside: np.ndarray) -> dict:
+def _body_half(outside: np.ndarray) -> np.ndarray:
+    """The body on every second row and column: the largest connected region that is not outside air (the couch and
+    cushions, separated from the patient by air, are not part of it)."""
+    lab, n = ndimage.label(~outside[:, ::2, ::2])
+    if n > 1:
+        return lab == (int(np.argmax(np.bincount(lab.ravel())[1:])) + 1)
+    return lab > 0
+
+
+def body_outline(outside: np.ndarray, body: np.ndarray | None = None) -> dict:
     """Per slice k: (row centre, col centre, row half-axis, col half-axis) of the body - the
     largest connected region that is not outside air, so the couch and cushions (separated from
     the patient by air) do not count; found on every second row and column (it only has to
-    give the outline's centre and size)."""
-    lab, n = ndimage.label(~outside[:, ::2, ::2])
-    body = lab > 0
-    if n > 1:
-        body = lab == (int(np.argmax(np.bincount(lab.ravel())[1:])) + 1)
+    give the outline's centre and size; ``body``: :func:`_body_half` of ``outside`` when already at hand)."""
+    body = _body_half(outside) if body is None else body
     rows_any = body.any(axis=2)   # [k, j / 2]
     cols_any = body.any(axis=1)   # [k, i / 2]
     out = {}
@@ -256,12 +264,17 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12):
     return [lab == (int(np.argmax(np.bincount(lab.ravel())[1:])) + 1)]
 
 
+def _median_body_mm(part: np.ndarray, box, edge: np.ndarray) -> float:
+    """Median over the slices of the lung region(s) ``part`` (in the ``box`` crop) of ``edge`` (per slice of the whole
+    CT, mm of body on one of the image's borders)."""
+    return float(np.median(edge[np.flatnonzero(part.any(axis=(1, 2))) + box[0].start]))
+
+
 def _body_cut_side(part: np.ndarray, box, body_edges: tuple) -> int | None:
     """The image column (0: the first, the patient's right; -1: the last, left) whose border cuts the body over at least
     ``BODY_CUT_MM`` (median over the slices of the lung region(s) ``part``, in the ``box`` crop) while the other border
     does not; None when neither or both.  For a single lung region the midline lies beyond that border."""
-    full_ks = np.flatnonzero(part.any(axis=(1, 2))) + box[0].start
-    low, high = (float(np.median(e[full_ks])) for e in body_edges)
+    low, high = (_median_body_mm(part, box, e) for e in body_edges)
     if high >= BODY_CUT_MM > low:
         return -1
     if low >= BODY_CUT_MM > high:
@@ -283,6 +296,28 @@ def _outline_about_midline(outline: dict, body_edges: tuple, cut: int, midline: 
         if edge[k] > 0:
             lateral = cc + ch if cut == 0 else cc - ch
             out[k] = (rc, midline, rh, max(abs(lateral - midline), 1.0))
+    return out
+
+
+def _outline_cut_in_front(outline: dict, front_edge: np.ndarray, col_mm: float) -> dict:
+    """``outline`` (:func:`body_outline`) of a body cut by the image's anterior border (the first row): on each slice
+    where the body reaches that border (``front_edge``: per slice, mm of body on the first row; ``col_mm``: the column
+    spacing) the centre row and the row half-axis are those of the ellipse through the body's posterior wall (in
+    view) with the half-width of the body in view (after :func:`_outline_about_midline`) whose chord on the first row
+    is as wide as the body there.  The centre of the body in view lies behind the patient's, and the heart's concavity
+    at the left lung's anterior-medial side was taken for a pleural notch
+    (:func:`lungai.lungs.pleura.add_pleural_notches`: LUNG1-003 cut at y >= 110, a 19 ml wedge of heart on two
+    slices).  A body cut by the posterior border needs none: its centre in view lies in front of the patient's, which
+    puts the heart further in, not out (pyradiomics lung1, its back cut by the last row, is left as it was)."""
+    out = dict(outline)
+    for k, (rc, cc, rh, ch) in outline.items():
+        if front_edge[k] > 0:
+            back = rc + rh
+            # an ellipse of half-axes (ch, half) centred on row back - half: its chord at depth * half in front of the
+            # centre is 2 ch sqrt(1 - depth^2) wide, and on the first row (row 0) back - half = depth * half
+            depth = np.sqrt(max(0.0, 1.0 - min(1.0, front_edge[k] / (2.0 * col_mm * ch)) ** 2))
+            half = back / (1.0 + depth)
+            out[k] = (back - half, cc, max(half, 1.0), ch)
     return out
 
 
@@ -396,9 +431,13 @@ def segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
                          "the edge of the field of view)",
                          "give a chest CT in HU (not rescaled or windowed) whose field of view holds the lungs")
     bar.update(1, "air in the body found")
-    outline = body_outline(outside)
+    body = _body_half(outside)
+    outline = body_outline(outside, body)
     # mm of body (not outside air) on the image's first / last column, per slice: a body cut by the image's border
     body_edges = tuple((~outside[:, :, c]).sum(axis=1) * float(spacing[1]) for c in (0, -1))
+    # mm of body on the image's first (anterior) row, per slice: of the body outline's body, so that a couch cut by an
+    # image border does not count
+    front_edge = body[:, 0, :].sum(axis=1) * 2.0 * float(spacing[0])
     # midline: centre of the body in x
     x_mid = float(np.mean([o[1] for o in outline.values()])) if outline else hu.shape[2] / 2.0
 
@@ -444,7 +483,8 @@ def segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
         values = [RIGHT, LEFT] if centres[0] < centres[1] else [LEFT, RIGHT]
     bar.update(1, "right / left split")
 
-    cut_side = _body_cut_side(parts[0] | parts[1] if len(parts) == 2 else parts[0], box, body_edges)
+    in_view = parts[0] | parts[1] if len(parts) == 2 else parts[0]
+    cut_side = _body_cut_side(in_view, box, body_edges)
     if cut_side is not None:
         # a body cut by one side border: pleural notches are judged from the patient's midline - beyond that border
         # for one lung in view, else between the lungs' medial edges - not from the centre of the body in view
@@ -455,6 +495,10 @@ def segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
                       for k in np.flatnonzero(right.any(axis=(1, 2)) & left.any(axis=(1, 2)))]
             midline = float(np.median(medial)) + box[2].start if medial else float(x_mid + box[2].start)
         outline = _outline_about_midline(outline, body_edges, cut_side, midline)
+    if _median_body_mm(in_view, box, front_edge) >= BODY_CUT_MM:
+        # a body cut by the anterior border: the notches are judged from the centre row of the ellipse that the body in
+        # view fits, not from the centre of the body in view (it lies behind the patient's)
+        outline = _outline_cut_in_front(outline, front_edge, float(spacing[0]))
     dense = smooth > DENSE_HU
     cropped = np.zeros(hu.shape, np.uint8)
     for part, value in zip(parts, values):
