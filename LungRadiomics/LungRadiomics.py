@@ -331,7 +331,9 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
 
     def doseCommand(self, p, ct, workDir):
         """Lungs = the segments whose role is a lung (Right lung, Left lung, Lungs, lung lobes; exact names,
-        lungai.segment_roles - never "Lung tumour"); GTV = every segment whose role is tumour (Tumor/Tumour/GTV, GTV-1, gtv-2 ...);
+        lungai.segment_roles - never "Lung tumour"), or without the whole lungs a 'Lungs-GTV' segment (the rule of
+        lungai dose-features --rtstruct: lungai.segment_roles.dose_lung_segments); GTV = every segment whose role
+        is tumour (Tumor/Tumour/GTV, GTV-1, gtv-2 ...);
         without one, the tumour's motion envelopes (iGTV / ITV: lungai.segment_roles.dose_envelope_segments) are
         subtracted from the lungs (--envelope), as lungai dose-features --rtstruct does.
         A dose of another patient / frame of reference than the CT (DICOM, subject hierarchy) is refused first.
@@ -350,7 +352,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         lungs = dose_lung_segments(names)
         if not lungs:
             raise ValueError("Dose features need lung segments named 'Right lung', 'Left lung' or 'Lungs' "
-                             "(or TotalSegmentator lobes); run 'Segment lungs' in Lung AI Segmentation or rename them")
+                             "(or 'Lungs-GTV', or TotalSegmentator lobes); run 'Segment lungs' in Lung AI "
+                             "Segmentation or rename them")
         lungMask = write_image(nodes.union_mask([mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n, p.inputVolume)
                                                  for n in lungs]), workDir / "lungs.nii.gz")
         gtvs = [n for n in names if segment_role(n) == "tumour"]  # every GTV (GTV-1, gtv-2 ...) leaves the lung

@@ -974,6 +974,32 @@ def test_the_dose_is_read_before_the_patients_work_and_a_failure_leaves_no_masks
     assert sorted(p.name for p in folder.iterdir()) == ["my_notes.txt"]
 
 
+def test_a_dose_that_does_not_cover_the_lungs_fails_the_patient_before_the_radiomics(export, tmp_path, monkeypatch):
+    """QA: an RTDOSE whose grid covers only part of the lungs failed the patient only after its radiomics were
+    computed (about a minute per patient of a real CT, wasted).  The dose features are computed once the lungs and
+    tumour are made, before the radiomics: the patient fails with the coverage error and the radiomics never run
+    (its masks removed)."""
+    import pydicom
+
+    import lungai.radiomics as radiomics
+    from lungai.dicom.cohort import process_patient
+
+    root = _p1_copy(export, tmp_path)
+    job, _ = _p1_job(root)
+    ds = pydicom.dcmread(job.rtdose)                  # the first half of the dose frames only
+    frames = int(ds.NumberOfFrames) // 2
+    ds.PixelData = ds.pixel_array[:frames].tobytes()
+    ds.NumberOfFrames, ds.GridFrameOffsetVector = frames, list(ds.GridFrameOffsetVector)[:frames]
+    ds.save_as(job.rtdose)
+    job, _ = _p1_job(root)
+    assert job.rtdose and not job.error
+    monkeypatch.setattr(radiomics, "extract", lambda *a, **k: pytest.fail("radiomics computed before the dose"))
+    out = tmp_path / "out"
+    doc = process_patient(job, PARAMS, str(out))
+    assert doc["status"] == "failed" and "the dose grid does not cover the lungs" in doc["error"], doc
+    assert not (out / "patients" / "P1").exists()
+
+
 def test_a_truncated_ct_slice_is_named_at_planning(export, tmp_path):
     """A CT slice cut short was taken by the CT reading for a missing slice ('1 slice(s) missing ... z = ...'); its
     pixel data is checked when planning: the patient fails before any work, the slice file named with the fix."""

@@ -849,6 +849,63 @@ def test_a_truncated_rtdose_is_refused_from_its_header_naming_the_file(tmp_path,
         assert err.value.fix == "re-export the RTDOSE from the planning system"
 
 
+@pytest.mark.parametrize("broken, message", [
+    ("no_iop", r"has no ImageOrientationPatient \(0020,0037\)"),
+    ("zero_iop", r"has ImageOrientationPatient \(0020,0037\) 0/0/0/0/0/0: not two orthogonal unit"),
+    ("skew_iop", r"has ImageOrientationPatient \(0020,0037\) 1/0/0/1/0/0: not two orthogonal unit"),
+    ("short_iop", r"has ImageOrientationPatient \(0020,0037\) .*, not 6 numbers"),
+    ("no_spacing", r"has no PixelSpacing \(0028,0030\)"),
+    ("zero_spacing", r"has PixelSpacing \(0028,0030\) 0/2: a spacing that is not positive"),
+    ("no_ipp", r"has no ImagePositionPatient \(0020,0032\)")])
+def test_an_rtdose_with_a_broken_grid_header_is_refused_naming_the_tag(tmp_path, capsys, broken, message):
+    """QA: an RTDOSE without ImageOrientationPatient / PixelSpacing / ImagePositionPatient, or with an
+    ImageOrientationPatient of zeros, gave a Python AttributeError or SimpleITK's "Bad direction, determinant is 0"
+    from lungai dose-features.  The grid header is checked (tags present, two orthogonal unit direction cosines, a
+    positive spacing) when the dose is read and, from the header alone, when the dose files are chosen (lungai
+    cohort's planning): an InputError naming the file and the tag, the fix 're-export the RTDOSE'."""
+    import pydicom
+
+    from lungai.cli import main
+    from lungai.dose.read import dose_folder_files, plan_dose_files, read_rtdose
+
+    dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
+    good = write_rtdose(dose, tmp_path / "good.dcm")
+    folder = tmp_path / "plan"
+    folder.mkdir()
+    ds = pydicom.dcmread(good)
+    if broken == "no_iop":
+        del ds.ImageOrientationPatient
+    elif broken == "zero_iop":
+        ds.ImageOrientationPatient = [0] * 6
+    elif broken == "skew_iop":
+        ds.ImageOrientationPatient = [1, 0, 0, 1, 0, 0]
+    elif broken == "short_iop":
+        ds.ImageOrientationPatient = [1, 0, 0, 0]
+    elif broken == "no_spacing":
+        del ds.PixelSpacing
+    elif broken == "zero_spacing":
+        ds.PixelSpacing = [0, 2]
+    else:
+        del ds.ImagePositionPatient
+    bad = folder / "RD.bad.dcm"
+    ds.save_as(bad)
+    beam = with_summation_type(good, tmp_path / "beam.dcm", "BEAM")
+    beam_bad = with_summation_type(bad, tmp_path / "beam_bad.dcm", "BEAM")
+    for check in (lambda: plan_dose_files([bad]), lambda: plan_dose_files([beam, beam_bad]),
+                  lambda: dose_folder_files(folder), lambda: read_dose(bad), lambda: read_rtdose(bad)):
+        with pytest.raises(InputError, match=r"(RD\.bad|beam_bad)\.dcm " + message) as err:
+            check()
+        assert err.value.fix.startswith("re-export the RTDOSE")
+    ct = sitk.Cast(_grid(size=(12, 12, 8), origin=(-6.0, -6.0, -4.0)), sitk.sitkInt16) - 1000
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(sitk.Cast(ct < 0, sitk.sitkUInt8), str(tmp_path / "lungs.nii.gz"))
+    capsys.readouterr()
+    assert main(["dose-features", "--dose", str(bad), "--ct", str(tmp_path / "ct.nii.gz"), "--lungs",
+                 str(tmp_path / "lungs.nii.gz"), "-o", str(tmp_path / "out" / "x.csv")]) != 0
+    err = capsys.readouterr().err
+    assert "RD.bad.dcm" in err and "re-export the RTDOSE" in err and "Traceback" not in err, err
+
+
 def _deflated(src, dst, pixel_data: bytes | None = None):
     """A copy of the DICOM file ``src`` in Deflated Explicit VR Little Endian (optionally with other PixelData)."""
     import pydicom

@@ -24,6 +24,21 @@ def test_dose_lung_segments_skip_tumours_and_derived_masks():
     assert find_role(names, "tumour") == "Tumor" and find_role(["Lung tumour"], "tumour") is None
 
 
+def test_dose_lung_segments_take_a_lungs_gtv_segment_as_dose_lungs_role():
+    """QA: a 'Lungs-GTV' segment (an RTSTRUCT's only lung structure, TG-263 style) gave no dose lungs in the panel
+    while lungai dose-features --rtstruct takes it; one rule now (lungai.dicom.roles.dose_lungs_role): the whole lungs
+    ('Lungs', or a right and a left lung) first, else a lungs-minus-GTV segment, else the lung segments there are."""
+    from lungai.dicom.roles import dose_lungs_role
+
+    for names in (["Lungs-GTV"], ["Lung_Total-GTV", "GTV-1"], ["Lungs minus GTV", "GTV"], ["Lung_R", "Lungs-GTV"]):
+        assert dose_lungs_role(names) == "lungs_minus_gtv"
+        assert dose_lung_segments(names) == [next(n for n in names if segment_role(n) == "lungs_minus_tumour")]
+    assert dose_lung_segments(["Lung_R", "Lung_L", "Lungs-GTV"]) == ["Lung_R", "Lung_L"]       # whole lungs first
+    assert dose_lung_segments(["Lungs", "Lungs-GTV"]) == ["Lungs"]
+    assert dose_lung_segments(["lung_upper_lobe_left", "Lungs-GTV"]) == ["lung_upper_lobe_left"]
+    assert dose_lung_segments(["Right lung"]) == ["Right lung"] and dose_lung_segments(["GTV", "Heart"]) == []
+
+
 def test_real_rtstruct_roi_names():
     """The ROI names of the NSCLC-Radiomics RTSTRUCT in ../shared/data (LUNG1-003), as exported."""
     names = ["Lung-Right", "Lung-Left", "Heart", "Esophagus", "Spinal-Cord", "gtv-3", "gtv-2", "GTV-1"]

@@ -358,6 +358,53 @@ def test_lung_radiomics_dose_without_a_tumour_subtracts_the_igtv_as_the_cli(load
     assert dose_envelope_segments(["Right lung", "iGTV", "GTV-1"]) == []              # a tumour: it is subtracted
 
 
+def test_lung_radiomics_dose_takes_a_lungs_gtv_segment_as_the_cli(load_module, mrml_scene, phantom_nodes,
+                                                                   small_phantom, tmp_path):
+    """QA: an RTSTRUCT whose only lung structure is 'Lungs-GTV' (TG-263 style; also 'Lung_Total-GTV', 'Lungs minus
+    GTV'), loaded by SlicerRT, was refused by the panel ("Dose features need lung segments named 'Right lung' ...")
+    while lungai dose-features --rtstruct and lungai cohort take it (lungai.dicom.roles.dose_lungs_role).  One rule
+    now (lungai.segment_roles.dose_lung_segments calls it): the Lungs-GTV segment is the lungs, the GTV is subtracted
+    (again: nothing changes, they do not overlap), the masks column says it as the CLI's and the MLD is the CLI's."""
+    import pandas as pd
+
+    from lungai import mrml
+    from lungai.cli import main
+    from lungai.dose import treatment_dose
+    from lungai.io import copy_geometry
+
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = phantom_nodes
+    mask = lambda name: sitk.GetArrayFromImage(  # noqa: E731
+        mrml.segment_to_mask(mrml_scene, p.segmentation, name, p.inputVolume)) > 0
+    tumour, lungs = mask("Tumor"), mask("Right lung") | mask("Left lung")
+    segmentation = p.segmentation.GetSegmentation()
+    for name in ("Right lung", "Left lung", "Tumor"):                 # the RTSTRUCT's structures only
+        segmentation.RemoveSegment(segmentation.GetSegmentIdBySegmentName(name))
+    kept = copy_geometry((lungs & ~tumour).astype(np.uint8), small_phantom.ct)
+    mrml.mask_to_segment(mrml_scene, kept, "Lungs-GTV", seg_node=p.segmentation)
+    mrml.mask_to_segment(mrml_scene, copy_geometry(tumour.astype(np.uint8), small_phantom.ct), "GTV",
+                         seg_node=p.segmentation)
+    dose = treatment_dose(copy_geometry(tumour.astype(np.uint8), small_phantom.ct), prescription_gy=60)
+    p.doseVolume = mrml.volume_node_from_image(mrml_scene, dose, "RTDOSE")
+    sitk.WriteImage(small_phantom.ct, str(tmp_path / "ct.nii.gz"))
+    cmd = logic.doseCommand(p, tmp_path / "ct.nii.gz", tmp_path)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "lungs.nii.gz"))) > 0,
+                                  mask("Lungs-GTV"))
+    assert main(cmd) == 0
+    row = pd.read_csv(tmp_path / "dose.csv").iloc[0]
+    seg = p.segmentation.GetName()
+    assert row.masks == (f"lungs: Slicer segment Lungs-GTV (segmentation {seg!r}); "
+                         f"minus GTV: Slicer segment GTV (segmentation {seg!r})"), row.masks
+    (tmp_path / "cli").mkdir()              # the CLI on the same masks: Lungs-GTV alone (no GTV subtracted again)
+    sitk.WriteImage(kept, str(tmp_path / "cli" / "kept.nii.gz"))
+    assert main(["dose-features", "--dose", str(tmp_path / "dose.nii.gz"), "--ct", str(tmp_path / "ct.nii.gz"),
+                 "--lungs", str(tmp_path / "cli" / "kept.nii.gz"), "-o", str(tmp_path / "cli" / "dose.csv")]) == 0
+    cli = pd.read_csv(tmp_path / "cli" / "dose.csv").iloc[0]
+    assert 0 < row.dose_mld_gy == pytest.approx(cli.dose_mld_gy) and row.dose_v20_pct == pytest.approx(cli.dose_v20_pct)
+    assert row.dose_gtv_mean_gy > 50
+
+
 def test_lung_radiomics_dose_leaves_an_empty_envelope_segment_out_with_a_note(load_module, mrml_scene,
                                                                               phantom_nodes, small_phantom, tmp_path):
     """Review of 02138d6: an empty 'ITV' segment (no tumour segment) was passed as --envelope, accepted, and the

@@ -17,14 +17,16 @@ by segment order: a primary name (GTV-1, GTV_01, GTVp, GTV_primary ...), else a 
 else the lowest GTV number (gtv-2 before gtv-3), nodal GTVs (GTVn, GTV_node) last.
 
 Lung lobes as TotalSegmentator names them (``lung_upper_lobe_left`` ...) have no role of their own
-but count as lung for the dose (:func:`dose_lung_segments`).
+but count as lung for the dose (:func:`dose_lung_segments`); so does a lungs-minus-tumour segment ('Lungs-GTV')
+when there are no whole lungs, as for ``lungai dose-features --rtstruct``.
 """
 
 from __future__ import annotations
 
 import re
 
-from lungai.dicom.roles import GTV_ROLES, motion_envelopes, normalise, structure_role
+from lungai.dicom.roles import GTV_ROLES, dose_lungs_role, motion_envelopes, normalise, required_names, structure_role
+from lungai.errors import InputError
 
 ROLES = ("tumour", "right_lung", "left_lung", "lungs", "lungs_minus_tumour")
 # the one name table is lungai.dicom.roles (TG-263 names and common variants); its roles in panel terms
@@ -83,9 +85,21 @@ def describe_tumour_choice(names) -> str:
 
 
 def dose_lung_segments(names) -> list[str]:
-    """The segments that make up the lung for dose metrics: right / left lung, lungs, lung lobes
-    (never a tumour, never "lungs minus tumour")."""
-    return [n for n in names if segment_role(n) in DOSE_LUNG_ROLES or name_key(n) in LUNG_LOBES]
+    """The segments that make up the lung for dose metrics: right / left lung, lungs, lung lobes (never a tumour);
+    without the whole lungs (a 'Lungs' segment, or a right and a left lung) or lobes but with a lungs-minus-tumour
+    segment ('Lungs-GTV', 'Lung_Total-GTV', 'Lungs minus GTV': an RTSTRUCT loaded by SlicerRT), that segment - the
+    rule of ``lungai dose-features --rtstruct`` and ``lungai cohort`` (:func:`lungai.dicom.roles.dose_lungs_role`,
+    one rule) - else the lung segments there are (one lung alone)."""
+    names = list(names)
+    lungs = [n for n in names if segment_role(n) in DOSE_LUNG_ROLES or name_key(n) in LUNG_LOBES]
+    if any(name_key(n) in LUNG_LOBES for n in lungs):
+        return lungs
+    try:
+        if dose_lungs_role(names) == "lungs_minus_gtv":
+            return required_names("lungs_minus_gtv", names)
+    except InputError:
+        pass
+    return lungs
 
 
 def dose_envelope_segments(names) -> list[str]:

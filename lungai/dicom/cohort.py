@@ -511,6 +511,23 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
                                                                        notes)
         write_image(lungs if lungs is not None else dose_lungs, folder / (LUNGS if lungs is not None else DOSE_LUNGS))
         write_image(tumour, folder / TUMOUR)
+        # the dose features before the radiomics (a dose that does not cover the lungs fails the patient now, not
+        # after a minute of radiomics); no GTV but an iGTV / ITV: the dose's lungs are the lungs minus it (as
+        # dose-features --rtstruct)
+        dose, dose_notes = None, []
+        envelope, dose_masks = _dose_envelope(job, ct, mapping, provenance, dose_notes) if dose_files else (None, None)
+        if dose_files:
+            dose = dose_features(dose_img, ct, *_dose_masks(lungs if lungs is not None else dose_lungs, tumour, envelope),
+                                 case=job.case)
+            # automatic lungs: segment_lungs has said it already when it found one lung (ONE_LUNG_NOTE)
+            dose_notes.extend(lung_map_notes(lungs if lungs is not None else dose_lungs,
+                                             label_map=lungs is not None and provenance["lungs"] != AUTO_LUNGS))
+            provenance["dose"] = ("RTDOSE " + Path(dose_files[0]).name if len(dose_files) == 1 else
+                                  f"sum of {len(dose_files)} BEAM RTDOSEs of one plan "
+                                  + "+".join(Path(f).name for f in dose_files)) + (
+                f" ({dose_masks})" if envelope is not None else " (lungs minus GTV)")
+        else:
+            provenance["dose"] = "no RTDOSE"
         errors: dict = {}
         segments = segments_from_masks(ct, tumour=tumour, lungs=lungs, errors=errors)
         if dose_lungs_role == "lungs":   # one 'Lungs' structure: the whole-lung segments, no per-side ones
@@ -530,21 +547,9 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         # said on the terminal once per case by run_cohort (edge_warnings)
         edge = edge_notes(result.settings)
         notes.extend(edge)
-        # no GTV but an iGTV / ITV: the dose's lungs are the lungs minus it (as dose-features --rtstruct)
-        envelope, dose_masks = _dose_envelope(job, ct, mapping, provenance, notes) if dose_files else (None, None)
-        if dose_files:
-            dose = dose_features(dose_img, ct, *_dose_masks(lungs if lungs is not None else dose_lungs, tumour, envelope),
-                                 case=job.case)
-            # automatic lungs: segment_lungs has said it already when it found one lung (ONE_LUNG_NOTE)
-            notes.extend(lung_map_notes(lungs if lungs is not None else dose_lungs,
-                                        label_map=lungs is not None and provenance["lungs"] != AUTO_LUNGS))
+        notes.extend(dose_notes)             # said after the radiomics' notes, as before
+        if dose is not None:
             row.update({k: v for k, v in dose.items() if k != "case"})
-            provenance["dose"] = ("RTDOSE " + Path(dose_files[0]).name if len(dose_files) == 1 else
-                                  f"sum of {len(dose_files)} BEAM RTDOSEs of one plan "
-                                  + "+".join(Path(f).name for f in dose_files)) + (
-                f" ({dose_masks})" if envelope is not None else " (lungs minus GTV)")
-        else:
-            provenance["dose"] = "no RTDOSE"
         row.update(case=job.case, patient_id=job.patient_id, tumour_confidence=confidence, tumour_review=review)
         write_csv(pd.DataFrame([row]), folder / FEATURES)
         doc = {"case": job.case, "patient_id": job.patient_id, "status": "done", "provenance": provenance,

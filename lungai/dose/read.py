@@ -188,6 +188,49 @@ def check_dose_kind(ds, name: str) -> None:
     dose_units(ds, name)
 
 
+# how far ImageOrientationPatient's two direction cosines may be from unit length and from orthogonal
+IOP_TOLERANCE = 1e-3
+
+
+def _numbers(ds, tag: str, count: int):
+    """The ``count`` numbers of ``tag`` (all finite), else None (tag missing, empty, wrong count, not numbers)."""
+    values = getattr(ds, tag, None)
+    if values is None:
+        return None
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):     # one value (VM 1) or ''
+        values = [values]
+    try:
+        values = [float(v) for v in values]
+    except (TypeError, ValueError):
+        return None
+    return np.asarray(values) if len(values) == count and np.isfinite(values).all() else None
+
+
+def check_dose_geometry(ds, name: str) -> None:
+    """Refuse an RTDOSE header whose grid cannot be placed: ImagePositionPatient (3 numbers), ImageOrientationPatient
+    (6 numbers: two unit direction cosines, orthogonal within :data:`IOP_TOLERANCE`) and PixelSpacing (2 positive
+    numbers) missing or broken - one header check, at a cohort's planning (:func:`plan_dose_files`) and when the
+    dose is read (:func:`read_rtdose`), before a Python or SimpleITK error ("Bad direction") could."""
+    fix = "re-export the RTDOSE from the planning system (the tag is mandatory)"
+    for tag, code, count in (("ImagePositionPatient", "0020,0032", 3), ("ImageOrientationPatient", "0020,0037", 6),
+                             ("PixelSpacing", "0028,0030", 2)):
+        if _numbers(ds, tag, count) is None:
+            given = getattr(ds, tag, None)
+            raise InputError(f"{name} has " + (f"no {tag} ({code})" if given is None or given == "" else
+                                               f"{tag} ({code}) {given!r}, not {count} numbers")
+                             + ", so the dose grid cannot be placed on the CT", fix)
+    row, col = _numbers(ds, "ImageOrientationPatient", 6).reshape(2, 3)
+    if (abs(np.linalg.norm(row) - 1) > IOP_TOLERANCE or abs(np.linalg.norm(col) - 1) > IOP_TOLERANCE
+            or abs(float(row @ col)) > IOP_TOLERANCE):
+        raise InputError(f"{name} has ImageOrientationPatient (0020,0037) "
+                         f"{'/'.join(f'{float(v):g}' for v in ds.ImageOrientationPatient)}: not two orthogonal unit "
+                         "direction cosines, so the dose grid's orientation is unknown", fix)
+    spacing = _numbers(ds, "PixelSpacing", 2)
+    if (spacing <= 0).any():
+        raise InputError(f"{name} has PixelSpacing (0028,0030) {'/'.join(f'{float(v):g}' for v in spacing)}: "
+                         "a spacing that is not positive, so the dose grid cannot be placed on the CT", fix)
+
+
 def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES, max_gy: float | None = None,
                 check: bool = True) -> sitk.Image:
     """A DICOM RTDOSE file as a float32 image in Gy with its patient geometry (LPS).
@@ -204,6 +247,7 @@ def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES, max_gy: floa
                          "give the RTDOSE file exported with the treatment plan")
     check_summation_type(ds, p.name, accept)
     check_dose_kind(ds, p.name)
+    check_dose_geometry(ds, p.name)
     if "DoseGridScaling" not in ds:
         raise InputError(f"{p.name} has no DoseGridScaling", "re-export the RTDOSE (the tag is mandatory)")
     scaling = float(ds.DoseGridScaling)
@@ -272,6 +316,7 @@ def plan_dose_files(paths) -> tuple[list[Path], str | None]:
         for p, header in zip(paths, headers):
             check_summation_type(header, p.name)
             check_dose_kind(header, p.name)
+            check_dose_geometry(header, p.name)    # a grid that cannot be placed: refused now too
             check_pixel_data(p, REEXPORT_FIX)      # a file cut short: refused now, not after the patient's work
         return paths, dropped
     files, note = _choose_plan_dose(paths, headers)
@@ -360,6 +405,7 @@ def _choose_plan_dose(paths: list[Path], headers: list) -> tuple[list[Path], str
     """:func:`plan_dose_files` for two or more distinct RTDOSE files."""
     for p, h in zip(paths, headers):
         check_dose_kind(h, p.name)
+        check_dose_geometry(h, p.name)
     kinds = [summation_type(h) or "unknown" for h in headers]
     plans = [frozenset(_plan_uids(h)) for h in headers]
     listed = ", ".join(f"{p.name} ({k})" for p, k in zip(paths, kinds))
