@@ -825,6 +825,63 @@ def test_no_gtv_but_an_igtv_the_dose_is_of_the_lungs_minus_it_as_dose_features(s
     assert "rad_tumour_original_shape_MeshVolume" in row.index                  # tumour radiomics: automatic tumour
 
 
+def _three_igtvs(rtstruct) -> None:
+    """The RTSTRUCT's 'iGTV' ROI copied twice under new ROI numbers (three ROIs named 'iGTV': none can be read)."""
+    import copy
+
+    import pydicom
+
+    ds = pydicom.dcmread(rtstruct)
+    roi = next(r for r in ds.StructureSetROISequence if r.ROIName == "iGTV")
+    contour = next(c for c in ds.ROIContourSequence if c.ReferencedROINumber == roi.ROINumber)
+    top = max(int(r.ROINumber) for r in ds.StructureSetROISequence)
+    for k in (1, 2):
+        r, c = copy.deepcopy(roi), copy.deepcopy(contour)
+        r.ROINumber = c.ReferencedROINumber = top + k
+        ds.StructureSetROISequence.append(r)
+        ds.ROIContourSequence.append(c)
+    ds.save_as(rtstruct)
+
+
+def test_an_unreadable_igtv_is_not_said_subtracted_in_the_cohorts_notes(small_phantom, tmp_path, monkeypatch):
+    """QA: with three ROIs named 'iGTV' (none can be read) and no GTV, the cohort's dose fell back to the lungs minus
+    the automatic tumour, but patients.csv and result.json still said the iGTV "is subtracted from the lungs for the
+    dose metrics" and the dose provenance "(lungs minus GTV)".  Now they say what dose-features says of an envelope
+    not read ("not used as the tumour"), why, and that the automatic tumour was subtracted instead."""
+    from types import SimpleNamespace
+
+    from dicom_helpers import envelope_study
+    from lungai.dicom.synthetic import rt_structures
+    from lungai.seg import infer, model_io, resources
+
+    st, _ = envelope_study(small_phantom, tmp_path / "export")
+    _three_igtvs(st["rtstruct"])
+    truth = sitk.GetArrayFromImage(rt_structures(small_phantom)["gtv"])
+
+    def segment(ct, model, seed=0):       # the automatic tumour, quick: the phantom's (the model is not under test)
+        tumour = sitk.GetImageFromArray(truth)
+        tumour.CopyInformation(ct)
+        return SimpleNamespace(tumour=tumour, info={"confidence": 0.9, "needs_review": False, "method": "ensemble"})
+
+    monkeypatch.setattr(infer, "segment_tumour", segment)
+    monkeypatch.setattr(model_io, "load_model", lambda mdir: None)
+    monkeypatch.setattr(resources, "resolve_model_dir", lambda d: tmp_path)
+    summary = run_cohort(tmp_path / "export", tmp_path / "out", PARAMS, workers=0)
+    assert not summary.failed
+    doc = json.loads((tmp_path / "out" / "patients" / "ENV" / RESULT).read_text(encoding="utf-8"))
+    inventory = pd.read_csv(tmp_path / "out" / "patients.csv").set_index("patient_id").loc["ENV", "notes"]
+    table = pd.read_csv(tmp_path / "out" / "rp_table.csv").iloc[0]
+    why = "the tumour's motion envelope 'iGTV' cannot be read (rtstruct.dcm holds 3 structures named 'iGTV'"
+    for notes in ("; ".join(doc["notes"]), inventory):
+        assert "subtracted from the lungs for the dose metrics" not in notes
+        assert "structure 'iGTV' is an internal target volume (the GTV's motion envelope), not a GTV: it is not " \
+               "used as the tumour" in notes
+        assert why in notes and "the dose metrics subtract the automatic tumour from the lungs instead" in notes
+    assert f"(lungs minus the automatic tumour: {why}" in doc["provenance"]["dose"]
+    assert "not subtracted)" in doc["provenance"]["dose"] and doc["provenance"]["dose"] in table["provenance"]
+    assert not np.isnan(table["dose_gtv_mean_gy"])           # the automatic tumour is the GTV of the dose
+
+
 def test_a_resume_redoes_an_igtv_only_patient_made_with_the_old_dose_rule_only(small_phantom, tmp_path, capsys,
                                                                               monkeypatch):
     """Review of 02138d6: a patient with no GTV but an iGTV whose result an older lungai made (dose of the lungs minus
