@@ -774,6 +774,36 @@ def test_an_automatic_tumours_record_has_its_confidence_and_method_and_dicom_exp
 
 
 
+def test_dicom_export_results_of_a_patient_folder_with_an_rtstruct_gtv(export, tmp_path, capsys):
+    """Session 32 leftover: `dicom-export --results OUT/patients/P1` of a patient whose GTV came from the RTSTRUCT was
+    refused ("result.json is a `lungai cohort` patient record, not the record of a lungai tumour segmentation"),
+    its fix to respell the folder's masks with --tumour / --lungs.  --results takes a cohort patient folder: the
+    record holds no lungai confidence, so the folder's tumour is exported as the user's contour (MANUAL, no SR
+    confidence) and the record left out, with a note; --result naming the record is still refused."""
+    from dicom_helpers import provenance
+    from lungai.cli import main
+    from lungai.dicom.cohort import process_patient
+    from lungai.dicom.seg import read_seg
+    from lungai.dicom.sr import read_sr
+    from lungai.io import read_ct
+
+    job = next(j for j in plan_cohort(export)[0] if j.case == "P1")
+    doc = process_patient(job, PARAMS, str(tmp_path / "out"))
+    assert doc["status"] == "done" and doc["provenance"]["tumour"] == "RTSTRUCT GTV", doc
+    folder = tmp_path / "out" / "patients" / "P1"
+    capsys.readouterr()
+    assert main(["dicom-export", "--ct", str(export / "P1" / "CT"), "--results", str(folder), "-o",
+                 str(tmp_path / "dicom")]) == 0
+    out = capsys.readouterr().out
+    assert f"note: {folder / RESULT} is a lungai cohort patient record whose tumour is RTSTRUCT GTV, not a lungai " \
+           "segmentation: the tumour is exported as the user's contour (MANUAL, no confidence)" in out
+    seg = tmp_path / "dicom" / "results.seg.dcm"
+    assert {"Tumour", "Right lung", "Left lung"} <= set(read_seg(seg, read_ct(export / "P1" / "CT")))
+    assert provenance(seg, tmp_path / "dicom" / "rtstruct.dcm")[0]["Tumour"][0] == "MANUAL"
+    assert "Case" not in read_sr(tmp_path / "dicom" / "measurements.sr.dcm")      # no lungai confidence
+    # --result naming the record is still refused (test_dicom_export_inputs)
+
+
 def test_no_gtv_but_an_igtv_the_dose_is_of_the_lungs_minus_it_as_dose_features(small_phantom, tmp_path, capsys,
                                                                                 monkeypatch):
     """Review of 8b25950: with an RTSTRUCT holding an iGTV (with a gap: primary + node) and no GTV, cohort's
