@@ -211,9 +211,14 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         """([(clinical feature, hint)], model description) for the chosen model folder."""
         if not commands.is_set(p.rpModelDirectory):
             return [], "Choose a model folder (written by 'lungai rp train')"
+        from lungai.errors import InputError
+        from lungai.rp.checks import check_card_threshold
+
         try:
             card = results.model_card(p.rpModelDirectory)
-        except (results.ResultError, ValueError) as exc:
+            # a saved threshold outside (0, 1) is said here, not first when Compute risk fails
+            check_card_threshold(card, pathlib.Path(p.rpModelDirectory) / "model_card.json")
+        except (results.ResultError, ValueError, InputError) as exc:
             return [], str(exc)
         info = (f"Model {card.get('feature_set', '?')}/{card.get('model', '?')}: {len(card.get('features', []))} "
                 f"features, threshold {card.get('threshold', '?')}")

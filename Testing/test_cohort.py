@@ -774,6 +774,36 @@ def test_an_automatic_tumours_record_has_its_confidence_and_method_and_dicom_exp
 
 
 
+def test_dicom_export_results_of_a_patient_folder_with_an_rtstruct_gtv(export, tmp_path, capsys):
+    """Session 32 leftover: `dicom-export --results OUT/patients/P1` of a patient whose GTV came from the RTSTRUCT was
+    refused ("result.json is a `lungai cohort` patient record, not the record of a lungai tumour segmentation"),
+    its fix to respell the folder's masks with --tumour / --lungs.  --results takes a cohort patient folder: the
+    record holds no lungai confidence, so the folder's tumour is exported as the user's contour (MANUAL, no SR
+    confidence) and the record left out, with a note; --result naming the record is still refused."""
+    from dicom_helpers import provenance
+    from lungai.cli import main
+    from lungai.dicom.cohort import process_patient
+    from lungai.dicom.seg import read_seg
+    from lungai.dicom.sr import read_sr
+    from lungai.io import read_ct
+
+    job = next(j for j in plan_cohort(export)[0] if j.case == "P1")
+    doc = process_patient(job, PARAMS, str(tmp_path / "out"))
+    assert doc["status"] == "done" and doc["provenance"]["tumour"] == "RTSTRUCT GTV", doc
+    folder = tmp_path / "out" / "patients" / "P1"
+    capsys.readouterr()
+    assert main(["dicom-export", "--ct", str(export / "P1" / "CT"), "--results", str(folder), "-o",
+                 str(tmp_path / "dicom")]) == 0
+    out = capsys.readouterr().out
+    assert f"note: {folder / RESULT} is a lungai cohort patient record whose tumour is RTSTRUCT GTV, not a lungai " \
+           "segmentation: the tumour is exported as the user's contour (MANUAL, no confidence)" in out
+    seg = tmp_path / "dicom" / "results.seg.dcm"
+    assert {"Tumour", "Right lung", "Left lung"} <= set(read_seg(seg, read_ct(export / "P1" / "CT")))
+    assert provenance(seg, tmp_path / "dicom" / "rtstruct.dcm")[0]["Tumour"][0] == "MANUAL"
+    assert "Case" not in read_sr(tmp_path / "dicom" / "measurements.sr.dcm")      # no lungai confidence
+    # --result naming the record is still refused (test_dicom_export_inputs)
+
+
 def test_no_gtv_but_an_igtv_the_dose_is_of_the_lungs_minus_it_as_dose_features(small_phantom, tmp_path, capsys,
                                                                                 monkeypatch):
     """Review of 8b25950: with an RTSTRUCT holding an iGTV (with a gap: primary + node) and no GTV, cohort's
@@ -823,6 +853,63 @@ def test_no_gtv_but_an_igtv_the_dose_is_of_the_lungs_minus_it_as_dose_features(s
     assert doc["provenance"]["tumour"].startswith("automatic segmentation")
     assert "radiomics only: the dose metrics subtract the RTSTRUCT's motion envelope iGTV" in doc["provenance"]["tumour"]
     assert "rad_tumour_original_shape_MeshVolume" in row.index                  # tumour radiomics: automatic tumour
+
+
+def _three_igtvs(rtstruct) -> None:
+    """The RTSTRUCT's 'iGTV' ROI copied twice under new ROI numbers (three ROIs named 'iGTV': none can be read)."""
+    import copy
+
+    import pydicom
+
+    ds = pydicom.dcmread(rtstruct)
+    roi = next(r for r in ds.StructureSetROISequence if r.ROIName == "iGTV")
+    contour = next(c for c in ds.ROIContourSequence if c.ReferencedROINumber == roi.ROINumber)
+    top = max(int(r.ROINumber) for r in ds.StructureSetROISequence)
+    for k in (1, 2):
+        r, c = copy.deepcopy(roi), copy.deepcopy(contour)
+        r.ROINumber = c.ReferencedROINumber = top + k
+        ds.StructureSetROISequence.append(r)
+        ds.ROIContourSequence.append(c)
+    ds.save_as(rtstruct)
+
+
+def test_an_unreadable_igtv_is_not_said_subtracted_in_the_cohorts_notes(small_phantom, tmp_path, monkeypatch):
+    """QA: with three ROIs named 'iGTV' (none can be read) and no GTV, the cohort's dose fell back to the lungs minus
+    the automatic tumour, but patients.csv and result.json still said the iGTV "is subtracted from the lungs for the
+    dose metrics" and the dose provenance "(lungs minus GTV)".  Now they say what dose-features says of an envelope
+    not read ("not used as the tumour"), why, and that the automatic tumour was subtracted instead."""
+    from types import SimpleNamespace
+
+    from dicom_helpers import envelope_study
+    from lungai.dicom.synthetic import rt_structures
+    from lungai.seg import infer, model_io, resources
+
+    st, _ = envelope_study(small_phantom, tmp_path / "export")
+    _three_igtvs(st["rtstruct"])
+    truth = sitk.GetArrayFromImage(rt_structures(small_phantom)["gtv"])
+
+    def segment(ct, model, seed=0):       # the automatic tumour, quick: the phantom's (the model is not under test)
+        tumour = sitk.GetImageFromArray(truth)
+        tumour.CopyInformation(ct)
+        return SimpleNamespace(tumour=tumour, info={"confidence": 0.9, "needs_review": False, "method": "ensemble"})
+
+    monkeypatch.setattr(infer, "segment_tumour", segment)
+    monkeypatch.setattr(model_io, "load_model", lambda mdir: None)
+    monkeypatch.setattr(resources, "resolve_model_dir", lambda d: tmp_path)
+    summary = run_cohort(tmp_path / "export", tmp_path / "out", PARAMS, workers=0)
+    assert not summary.failed
+    doc = json.loads((tmp_path / "out" / "patients" / "ENV" / RESULT).read_text(encoding="utf-8"))
+    inventory = pd.read_csv(tmp_path / "out" / "patients.csv").set_index("patient_id").loc["ENV", "notes"]
+    table = pd.read_csv(tmp_path / "out" / "rp_table.csv").iloc[0]
+    why = "the tumour's motion envelope 'iGTV' cannot be read (rtstruct.dcm holds 3 structures named 'iGTV'"
+    for notes in ("; ".join(doc["notes"]), inventory):
+        assert "subtracted from the lungs for the dose metrics" not in notes
+        assert "structure 'iGTV' is an internal target volume (the GTV's motion envelope), not a GTV: it is not " \
+               "used as the tumour" in notes
+        assert why in notes and "the dose metrics subtract the automatic tumour from the lungs instead" in notes
+    assert f"(lungs minus the automatic tumour: {why}" in doc["provenance"]["dose"]
+    assert "not subtracted)" in doc["provenance"]["dose"] and doc["provenance"]["dose"] in table["provenance"]
+    assert not np.isnan(table["dose_gtv_mean_gy"])           # the automatic tumour is the GTV of the dose
 
 
 def test_a_resume_redoes_an_igtv_only_patient_made_with_the_old_dose_rule_only(small_phantom, tmp_path, capsys,

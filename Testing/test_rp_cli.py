@@ -197,6 +197,32 @@ def test_threshold_outside_0_1_is_refused_before_any_work(tmp_path, capsys, monk
         validate_rp(tmp_path / "no_model", tmp_path / "t.csv", threshold=1.5)
 
 
+@pytest.mark.parametrize("value", ["1.5", "1.01", "1.99"])
+def test_a_threshold_just_above_1_is_not_advised_as_a_percentage(tmp_path, capsys, monkeypatch, value):
+    """QA: --threshold 1.5 was refused with "1.5 looks like a percentage: use 0.015" - a 1.5 % risk threshold is
+    rarely meant (a typo of 0.15 or 0.5 is likelier), and the advice turned it into 0.015.  The rule: (0, 1) is a
+    probability, [2, 100) looks like a percentage (20 -> use 0.20), a value in (1, 2) is refused as above 1 with
+    the probability to give and never turned into a percentage - in rp train / validate alike."""
+    from lungai.errors import InputError
+    from lungai.rp import train_rp
+    from lungai.rp.checks import check_threshold
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    _clinic_cohort(40).to_csv(tmp_path / "t.csv", index=False)
+    for cmd in (["train", str(tmp_path / "t.csv"), "--outcome", "rp_g2", "-o", str(tmp_path / "m"), "--fast"],
+                ["validate", str(tmp_path / "no_model"), str(tmp_path / "t.csv"), "-o", str(tmp_path / "v")]):
+        assert main(["rp", *cmd, "--threshold", value]) == 2
+        err = capsys.readouterr().err
+        assert f"--threshold {value} is not a risk between 0 and 1" in err and "Traceback" not in err
+        assert "percentage: use" not in err and f"{value} is above 1" in err and "between 0 and 1, e.g. 0.15" in err
+    assert not (tmp_path / "m").exists() and not (tmp_path / "v").exists()
+    with pytest.raises(InputError) as exc:
+        train_rp(tmp_path / "t.csv", "rp_g2", tmp_path / "m", threshold=float(value))
+    assert "0.0" not in exc.value.fix and "is above 1" in exc.value.fix
+    with pytest.raises(InputError, match="2 looks like a percentage: use 0.02"):   # the percentage range starts at 2
+        check_threshold(2)
+
+
 def test_results_do_not_depend_on_the_order_of_a_tables_columns(tmp_path, monkeypatch):
     """QA: the same table with its columns reversed gave another nested AUC (rf 0.548 vs 0.579) and another locked
     model (rf vs lr): the features went to the models in the table's column order and a random forest draws

@@ -320,3 +320,9 @@ def test_a_models_saved_threshold_outside_0_1_is_refused_not_applied(tmp_path, r
         validate_rp(model, table, outcome=rp_cohort.outcome)
     result = validate_rp(model, table, outcome=rp_cohort.outcome, threshold=0.2)   # an explicit threshold replaces it
     assert result["threshold"] == 0.2
+    card["threshold"] = 1.5                 # just above 1: refused, never advised as the percentage 0.015
+    (model / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        predict_rp(model, table)
+    assert "its threshold 1.5 is not a risk" in str(err.value) and "0.015" not in str(err.value)
+    assert "1.5 is above 1" in err.value.fix and "retrain" in err.value.fix

@@ -738,6 +738,22 @@ def test_multimodal_risk_form_of_a_role_file_model(load_module, mrml_scene, rp_r
     assert row["Age at diagnosis"] == first["Age at diagnosis"].iloc[0] and row["Sex "] == first["Sex "].iloc[0]
 
 
+@pytest.mark.parametrize("threshold, says", [(20, "use 0.20"), (1.5, "1.5 is above 1")])
+def test_multimodal_model_line_says_a_saved_threshold_outside_0_1(load_module, tmp_path, threshold, says):
+    """QA: the panel's model line showed "threshold 1.5" (or 20) of an older model card without a word; Compute risk
+    failed only later.  The card's threshold is checked by the one rule of ``rp predict`` (lungai.rp.checks)."""
+    import json
+
+    (tmp_path / "model_card.json").write_text(json.dumps({"feature_set": "all", "model": "lr", "threshold": threshold,
+                                                          "features": ["clin_age"]}), encoding="utf-8")
+    logic = load_module("MultimodalPredict").MultimodalPredictLogic()
+    p = logic.getParameterNode()
+    p.rpModelDirectory = tmp_path
+    fields, info = logic.clinicalForm(p)
+    assert fields == [] and f"its threshold {threshold:g} is not a risk between 0 and 1" in info and says in info
+    assert "0.015" not in info
+
+
 def test_lung_radiomics_batch_from_folder(load_module, small_phantom, tmp_path):
     """Folder batch: manifest written next to the output, `lungai radiomics-batch` run, table loaded."""
     from lungai.radiomics.manifest import read_manifest

@@ -258,6 +258,75 @@ def test_a_near_copy_in_a_small_cohort_is_warned_about_not_refused_and_keep_colu
         load_cohort(tmp_path / "ehr.csv", label="Recurrence")
 
 
+def _substage_ehr(tmp_path, n, seed=0):
+    """n patients: a stage group I / II / III-IV label and its finer copy (sub-stages, more values than the label,
+    each in one class), beside clinical columns that are no copies (histology, smoking, sex, a date per patient)."""
+    rng = np.random.default_rng(seed)
+    sub = rng.choice(["IA", "IB", "IIA", "IIB", "IIIA", "IIIB", "IV"], n, p=[.3, .2, .1, .1, .15, .1, .05])
+    group = pd.Series(sub).map(lambda v: "I" if v in ("IA", "IB") else "II" if v.startswith("II") and
+                               not v.startswith("III") else "III-IV")
+    df = pd.DataFrame({"Case ID": [f"P{i:03d}" for i in range(n)], "Stage": group,
+                       "Pathological stage": ["Stage " + v for v in sub],
+                       "Histology": rng.choice(["Adenocarcinoma", "Squamous cell carcinoma", "NSCLC NOS"], n),
+                       "Smoking status": rng.choice(["Nonsmoker", "Former", "Current"], n),
+                       "Gender": rng.choice(["Male", "Female"], n),
+                       "CT Date": [f"1/{1 + i % 28}/{1990 + i // 28}" for i in range(n)],
+                       "age": rng.integers(40, 85, n)})
+    df.to_csv(tmp_path / "ehr.csv", index=False)
+    return df
+
+
+def test_a_finer_copy_of_the_label_is_refused_and_clinical_columns_are_not(tmp_path):
+    """QA: a sub-stage column (IA / IB / IIA ... with the label I / II / III-IV) has more values than the label, so
+    the leak check (a column with no more values than the label, each mapped to one) missed it: CV near 1.0.  A
+    column each of whose values falls in one label class is refused (from LEAK_MIN_N patients; judged
+    leave-one-out, so a value per patient - dates - gives nothing away), with --drop / --keep-column; the clinical
+    columns that are no copies (histology, smoking, sex, age, dates) are not flagged."""
+    from lungai.errors import InputNote
+    from lungai.fusion.data import LEAK_MIN_N, label_copy_counts
+
+    df = _substage_ehr(tmp_path, 160)
+    with pytest.raises(InputError, match=r"EHR column\(s\) equal to the label 'Stage': 'Pathological stage' \(each "
+                                         r"of its values in one class: 100 % of 160 patients\)") as err:
+        load_cohort(tmp_path / "ehr.csv", label="Stage")
+    assert err.value.fix == "leave them out: --drop 'Pathological stage' (or keep one deliberately: --keep-column NAME)"
+    labels = df.set_index("Case ID")["Stage"]
+    assert list(label_copy_counts(df.set_index("Case ID").drop(columns=["Stage"]), labels)) == ["Pathological stage"]
+    # one sub-stage given to one patient only (e.g. one IIIB) gives nothing leave-one-out: still a copy (99 %)
+    df.loc[0, "Pathological stage"], df.loc[0, "Stage"] = "Stage IIIC", "III-IV"
+    df.to_csv(tmp_path / "ehr.csv", index=False)
+    with pytest.raises(InputError, match=r"'Pathological stage' \(each of its values in one class: 99 % of 160"):
+        load_cohort(tmp_path / "ehr.csv", label="Stage")
+    c = load_cohort(tmp_path / "ehr.csv", label="Stage", drop_columns=["Pathological stage"])
+    assert {"Histology", "Smoking status", "Gender", "CT Date", "age"} <= set(c.ehr.columns)
+    with pytest.warns(InputNote, match=r"kept as features \(--keep-column\)"):
+        c = load_cohort(tmp_path / "ehr.csv", label="Stage", keep_columns=["Pathological stage"])
+    assert "Pathological stage" in c.ehr.columns
+    # in a small cohort a few patients per value can fall in one class by chance: warned about, not refused
+    _substage_ehr(tmp_path, LEAK_MIN_N - 10)
+    with pytest.warns(InputNote, match=r"nearly equal to the label 'Stage': 'Pathological stage' \(each of its values "
+                                       r"in one class: 100 % of 40 patients\).*fewer than 50 patients: may be "
+                                       r"coincidence.*--drop 'Pathological stage'"):
+        c = load_cohort(tmp_path / "ehr.csv", label="Stage")
+    assert "Pathological stage" in c.ehr.columns
+
+
+def test_a_column_of_many_values_is_no_finer_copy_by_chance():
+    """The finer-copy check guesses leave-one-out: a value per patient (ids, dates) or a few patients per value of
+    an unrelated column never reach the share; a coarse copy of a finer label (the label has more values) is no
+    finer copy either."""
+    from lungai.fusion.data import label_copy_counts
+
+    rng = np.random.default_rng(5)
+    ids = [f"P{i:03d}" for i in range(200)]
+    label = pd.Series(rng.choice(["I", "II", "III-IV"], 200, p=[.6, .2, .2]), index=ids)
+    ehr = pd.DataFrame({"date": [f"d{i}" for i in range(200)],                    # one value per patient
+                        "pairs": [f"v{i // 2}" for i in range(200)],              # two patients per value
+                        "age": rng.integers(40, 85, 200),
+                        "weight": rng.normal(170, 30, 200).round(1)}, index=ids)
+    assert label_copy_counts(ehr, label) == {}
+
+
 def test_numeric_levels_match_a_table_read_as_floats():
     """QA: trained levels '0', '0-1', '1', '2'; a new table read 0, 1, 2, blank as 0.0 / 1.0 / 2.0: all were
     'not a trained level'."""

@@ -113,6 +113,17 @@ def _found(folder, name):
     return p if p.is_file() else None
 
 
+def _json_or_none(path):
+    """A result.json's content, or None when it is no readable JSON object (the export's own reading says why)."""
+    import json
+
+    try:
+        doc = json.loads(open(path, encoding="utf-8").read())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
 def _result_file(folder, what: str):
     """The file of result ``what`` in a ``--results`` folder (:data:`RESULT_FILES`), or None; a folder holding it
     under two names (tumor.nii.gz and tumour.nii.gz) is refused: which one is the tumour?"""
@@ -236,8 +247,8 @@ def run_export(args) -> int:
 
     from pathlib import Path
 
-    from lungai.dicom.export import (check_lungai_result, check_result_for_tumour, export_notes, export_results,
-                                     reference_for)
+    from lungai.dicom.export import (check_lungai_result, check_result_for_tumour, contoured_tumour_record,
+                                     export_notes, export_results, reference_for)
     from lungai.errors import InputError
     from lungai.dicom.masks import mask_input
     from lungai.io import read_image
@@ -262,6 +273,14 @@ def run_export(args) -> int:
     no_tumour_record = found["result"] if paths["result"] and not paths["tumour"] and not args.result else None
     if no_tumour_record:
         paths["result"] = None
+    # a lungai cohort patient folder whose tumour is the RTSTRUCT's GTV: its result.json holds no lungai confidence,
+    # so the folder's tumour is exported as the user's contour (MANUAL) and the record left out (said below); given
+    # with --result it is refused (lungai.dicom.export.check_lungai_result)
+    contoured = None
+    if paths["result"] and not args.result:
+        contoured = contoured_tumour_record(_json_or_none(paths["result"]))
+        if contoured:
+            contoured_record, paths["result"] = paths["result"], None
     if not any(paths.values()):
         raise InputError("nothing to export" + (f": {r} holds a result.json but no tumour mask "
                                                 f"({' / '.join(RESULT_FILES['tumour'])}) nor any other result"
@@ -334,6 +353,10 @@ def run_export(args) -> int:
         print(f"note: {no_tumour_record} was not exported: its confidence and review flag describe lungai's tumour, "
               f"and {r} holds no tumour mask ({' / '.join(RESULT_FILES['tumour'])}); give the tumour with --tumour "
               "and --result to export them")
+    if contoured:
+        print(f"note: {contoured_record} is a lungai cohort patient record whose tumour is {contoured}, not a lungai "
+              "segmentation: the tumour is exported as the user's contour (MANUAL, no confidence) and the record is "
+              "not exported")
     if skipped:
         what = {"result.json": "confidence and review flag", "uncertainty.nii.gz": "uncertainty map"}
         options = {"result.json": "--result", "uncertainty.nii.gz": "--uncertainty"}

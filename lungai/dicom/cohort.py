@@ -397,13 +397,17 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
     return seg.tumour, conf, review, candidates, record
 
 
-def _dose_envelope(job: CohortJob, ct, mapping, provenance: dict, notes: list):
+def _dose_envelope(job: CohortJob, ct, mapping, provenance: dict, notes: list, dose_notes: list, unread: list):
     """The tumour's motion envelope (iGTV / ITV) the dose metrics subtract from the lungs instead of the tumour when
     the RTSTRUCT has no contoured GTV, as ``lungai dose-features --rtstruct`` does (Lungs - iGTV, no GTV dose:
     :func:`lungai.dicom.roles.motion_envelopes`, :func:`lungai.dicom.masks.motion_envelope_mask`) and the dose
-    provenance's text of the masks; (None, None) without one.
+    provenance's text of the masks; (None, None) without one, or one not read (``unread`` then holds why, and the
+    envelopes' names).
     The automatic tumour then serves the tumour radiomics only (said in the provenance); an envelope that cannot be
-    read leaves the dose on the lungs minus the automatic tumour, the reason in the notes."""
+    read leaves the dose on the lungs minus the automatic tumour: the plan's role notes that said it "is subtracted
+    from the lungs" are replaced by what :func:`lungai.dicom.roles.role_notes` says of one not read (as
+    dose-features --rtstruct does) in ``notes``, the reason goes to ``dose_notes`` and the dose provenance says what
+    was subtracted."""
     from lungai.dicom.masks import motion_envelope_mask, structure_names
 
     envelopes = dose_envelope_names(job.rtstruct, mapping)
@@ -411,13 +415,49 @@ def _dose_envelope(job: CohortJob, ct, mapping, provenance: dict, notes: list):
         return None, None
     mask, used, problem = motion_envelope_mask(job.rtstruct, ct, envelopes)
     if problem:
-        notes.append(f"{problem}: the dose metrics subtract the automatic tumour from the lungs instead")
+        unread_envelope_notes(notes, job.structures, mapping, used)
+        dose_notes.append(f"{problem}: {UNREAD_ENVELOPE_DOSE}")
+        unread[:] = [problem, *used]
     if mask is None:
         return None, None
     provenance["tumour"] += (f"; radiomics only: the dose metrics subtract the RTSTRUCT's motion envelope "
                              f"{structure_names(used)} from the lungs, not this tumour")
     return mask, (f"lungs minus the tumour's motion envelope RTSTRUCT {structure_names(used)} (the RTSTRUCT has no "
                   "GTV: Lungs - iGTV, as lungai dose-features; no GTV dose)")
+
+
+UNREAD_ENVELOPE_DOSE = "the dose metrics subtract the automatic tumour from the lungs instead"
+
+
+def unread_envelope_notes(notes: list, structures, mapping, unread) -> None:
+    """In ``notes`` (in place), the role notes of the motion envelopes ``unread`` that said they are subtracted from
+    the lungs for the dose metrics (:func:`lungai.dicom.roles.role_notes`, written by :func:`plan_cohort` before the
+    envelope was read) replaced by what the same function says of an envelope that could not be read."""
+    fixed = _unread_envelope_fixes(structures, mapping, unread)
+    notes[:] = [fixed.get(n, n) for n in notes]
+
+
+def _unread_envelope_fixes(structures, mapping, unread) -> dict:
+    """{role note said as planned: the note of the envelope ``unread``} (:func:`unread_envelope_notes`)."""
+    from lungai.dicom.roles import role_notes
+
+    planned, actual = role_notes(structures, mapping), role_notes(structures, mapping, unread=unread)
+    return {a: b for a, b in zip(planned, actual) if a != b} if len(planned) == len(actual) else {}
+
+
+def inventory_with_unread_envelopes(inventory: pd.DataFrame, unread: dict, mapping=None) -> pd.DataFrame:
+    """The inventory (patients.csv, written as planned) with the notes of the patients whose motion envelope could not
+    be read when processed (``unread``: {case: (job, [why, names])}) set right: not said subtracted, and why
+    (:func:`unread_envelope_notes`, the same words as the patient's result.json)."""
+    inventory = inventory.copy()
+    for i, r in inventory.iterrows():
+        if r["case"] in unread:
+            job, (problem, *names) = unread[r["case"]]
+            text = r["notes"] if isinstance(r["notes"], str) else ""
+            for planned, actual in _unread_envelope_fixes(job.structures, mapping, names).items():
+                text = text.replace(planned, actual)
+            inventory.at[i, "notes"] = "; ".join(filter(None, [text, f"{problem}: {UNREAD_ENVELOPE_DOSE}"]))
+    return inventory
 
 
 def dose_envelope_names(rtstruct, mapping=None) -> list[str]:
@@ -515,7 +555,9 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         # after a minute of radiomics); no GTV but an iGTV / ITV: the dose's lungs are the lungs minus it (as
         # dose-features --rtstruct)
         dose, dose_notes = None, []
-        envelope, dose_masks = _dose_envelope(job, ct, mapping, provenance, dose_notes) if dose_files else (None, None)
+        unread: list = []       # an envelope that could not be read: [why, its names]
+        envelope, dose_masks = (_dose_envelope(job, ct, mapping, provenance, notes, dose_notes, unread) if dose_files
+                                else (None, None))
         if dose_files:
             dose = dose_features(dose_img, ct, *_dose_masks(lungs if lungs is not None else dose_lungs, tumour, envelope),
                                  case=job.case)
@@ -525,7 +567,8 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
             provenance["dose"] = ("RTDOSE " + Path(dose_files[0]).name if len(dose_files) == 1 else
                                   f"sum of {len(dose_files)} BEAM RTDOSEs of one plan "
                                   + "+".join(Path(f).name for f in dose_files)) + (
-                f" ({dose_masks})" if envelope is not None else " (lungs minus GTV)")
+                f" ({dose_masks})" if envelope is not None else
+                f" (lungs minus the automatic tumour: {unread[0]}, not subtracted)" if unread else " (lungs minus GTV)")
         else:
             provenance["dose"] = "no RTDOSE"
         errors: dict = {}
@@ -554,6 +597,7 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         write_csv(pd.DataFrame([row]), folder / FEATURES)
         doc = {"case": job.case, "patient_id": job.patient_id, "status": "done", "provenance": provenance,
                "notes": notes, "edge_warnings": edge, "inputs": job.inputs, "tumour_review": review,
+               **({"dose_envelope_unread": unread} if unread else {}),     # patients.csv's notes are set right by it
                "tumour_candidates": candidates,
                # an automatic tumour's confidence, review flag / reasons / threshold, method, model (as lungai
                # segment's result.json: dicom-export --result takes it); none for an RTSTRUCT GTV
@@ -821,17 +865,22 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
             write_csv(failed, out / ERRORS)
         elif (out / ERRORS).exists():
             (out / ERRORS).unlink()
-        rows, grids = [], []
+        rows, grids, unread_rows = [], [], {}
         for job in jobs:
             folder = out / "patients" / safe_name(job.case)
             if (folder / RESULT).exists():
                 doc = json.loads((folder / RESULT).read_text(encoding="utf-8"))
+                if doc.get("dose_envelope_unread"):     # the plan said its envelope is subtracted: it was not
+                    unread_rows[job.case] = (job, doc["dose_envelope_unread"])
                 grids += [dict(g, case=job.case) for g in doc.get("radiomics_grid", [])]
                 row = pd.read_csv(folder / FEATURES, dtype={"case": str, "patient_id": str}).iloc[0].to_dict()
                 row["provenance"] = provenance_text(doc)
                 rows.append(row)
                 if doc.get("edge_warnings"):     # as lungai radiomics warns; once per case
                     print(f"warning: {job.case}: " + "; ".join(doc["edge_warnings"]))
+        if unread_rows:
+            inventory = inventory_with_unread_envelopes(inventory, unread_rows, mapping)
+            write_csv(inventory, out / INVENTORY)
         spacing = mixed_spacing_note(grids, params)      # texture features of mixed voxel spacings
         if spacing:
             print("warning: " + spacing)

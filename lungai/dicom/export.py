@@ -103,6 +103,18 @@ NOT_A_SEGMENTATION_FIX = ("export the tumour without --result (instead of --resu
                           "tumour mask of the same run")
 
 
+def contoured_tumour_record(info: dict | None) -> str | None:
+    """The tumour's provenance (e.g. "RTSTRUCT GTV") when ``info`` is a ``lungai cohort`` patient record whose tumour
+    is not an automatic segmentation (the oncologist's RTSTRUCT GTV), else None.  Such a record holds no lungai
+    confidence: ``dicom-export --results`` of its folder exports the folder's tumour as the user's (MANUAL) and
+    leaves the record out, with a note; given with ``--result`` it is refused (:func:`check_lungai_result`)."""
+    if not isinstance(info, dict) or not ("provenance" in info and "status" in info):
+        return None
+    tumour_from = info["provenance"].get("tumour") if isinstance(info["provenance"], dict) else None
+    return str(tumour_from) if tumour_from is not None and not str(tumour_from).lower().startswith("automatic") \
+        else None
+
+
 def check_lungai_result(info: dict | None, source: str = "result.json") -> None:
     """A result.json given for the export must be the record of a lungai tumour segmentation (it makes the tumour
     SlicerLungAI's, AUTOMATIC, with its confidence): ``lungai segment``'s / ``lungai demo``'s, or a ``lungai cohort``

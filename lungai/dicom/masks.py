@@ -280,17 +280,16 @@ def motion_envelope_mask(rtstruct, ct: "sitk.Image", envelopes) -> tuple:
     envelopes = [str(n) for n in envelopes]
     if not envelopes:
         return None, [], None
+    shown = " + ".join(repr(n) for n in dict.fromkeys(envelopes))    # three ROIs named 'iGTV': 'iGTV' once
     try:
         masks = read_rtstruct(rtstruct, ct, names=envelopes, allow_gaps=True)
     except InputError as exc:
-        return None, envelopes, (
-            f"the tumour's motion envelope {' + '.join(repr(n) for n in envelopes)} cannot be read ({exc.problem})")
+        return None, envelopes, f"the tumour's motion envelope {shown} cannot be read ({exc.problem})"
     inside = np.zeros(sitk.GetArrayViewFromImage(ct).shape, bool)
     for mask in masks.values():
         inside |= sitk.GetArrayViewFromImage(mask) > 0
     if not inside.any():     # contoured outside this CT's grid: nothing to subtract (never said as subtracted)
-        return None, envelopes, (f"the tumour's motion envelope {' + '.join(repr(n) for n in envelopes)} is empty on "
-                                 "this CT's grid")
+        return None, envelopes, f"the tumour's motion envelope {shown} is empty on this CT's grid"
     union = sitk.GetImageFromArray(inside.astype(np.uint8))
     union.CopyInformation(ct)
     return union, envelopes, None

@@ -373,12 +373,34 @@ def label_copies(ehr: pd.DataFrame, labels: pd.Series) -> dict:
     return {c: v[0] for c, v in label_copy_counts(ehr, labels).items()}
 
 
+_NO_GUESS = "\x00no guess"
+
+
+def _finer_guess(mine: pd.Series, theirs: pd.Series) -> pd.Series:
+    """For a column with more distinct values than the label (a finer copy: sub-stages IA / IB / IIA ... of the
+    stage group I / II / III-IV): each patient's label guessed, leave-one-out, from the *other* patients with the
+    same column value (their most frequent label; no guess for a value the patient alone has, or a tie) - so a
+    column of (nearly) one value per patient (dates, ids, ages in a small cohort) guesses nothing, however pure its
+    values are by construction."""
+    counts = pd.crosstab(mine, theirs)
+    guess = []
+    for v, t in zip(mine, theirs):
+        row = counts.loc[v].copy()
+        row[t] -= 1
+        top = row.max()
+        guess.append(row.idxmax() if top > 0 and int((row == top).sum()) == 1 else _NO_GUESS)
+    return pd.Series(guess, index=mine.index)
+
+
 def label_copy_counts(ehr: pd.DataFrame, labels: pd.Series) -> dict:
-    """{column: (share, patients compared)} of the EHR columns that give the label away for at least :data:`LEAK_SHARE` of the patients
-    having both - beyond chance (Cohen's kappa >= :data:`LEAK_KAPPA`) and for at least 5 patients: values equal to
-    the label (compared as :func:`_leak_norm` writes them), or a column that determines it - each of its values maps
-    to one label value (its most frequent: 'dead_num' 1/0 for 'Dead'/'Alive'; 'Yes'/'No' for 'treated'/'untreated')
-    when it has no more distinct values than the label.  The share is the patients whose label is the mapped one."""
+    """{column: (share, patients compared, finer)} of the EHR columns that give the label away for at least
+    :data:`LEAK_SHARE` of the patients having both - beyond chance (Cohen's kappa >= :data:`LEAK_KAPPA`) and for at
+    least 5 patients: values equal to the label (compared as :func:`_leak_norm` writes them), or a column that
+    determines it - each of its values maps to one label value (its most frequent: 'dead_num' 1/0 for
+    'Dead'/'Alive'; 'Yes'/'No' for 'treated'/'untreated') when it has no more distinct values than the label; or
+    (``finer`` True) a column with more distinct values each of which falls in one label class (sub-stages IA / IB
+    / IIA ... of I / II / III-IV), judged leave-one-out (:func:`_finer_guess`).  The share is the patients whose
+    label is the mapped (guessed) one."""
     from sklearn.metrics import cohen_kappa_score
 
     lab = labels.dropna().map(_leak_norm)
@@ -390,14 +412,17 @@ def label_copy_counts(ehr: pd.DataFrame, labels: pd.Series) -> dict:
         mine, theirs = s.map(_leak_norm), lab.reindex(s.index)
         if theirs.nunique() < 2:
             continue
-        if mine.nunique() <= theirs.nunique():       # each column value -> its most frequent label value
+        finer = mine.nunique() > theirs.nunique()
+        if finer:                                    # each value -> the label of the others with it (leave-one-out)
+            mine = _finer_guess(mine, theirs)
+        else:                                        # each column value -> its most frequent label value
             lookup = pd.crosstab(mine, theirs).idxmax(axis=1)
             mapped = mine.map(lookup)
             if float((mapped == theirs).mean()) > float((mine == theirs).mean()):
                 mine = mapped
         share = float((mine == theirs).mean())
         if share >= LEAK_SHARE and cohen_kappa_score(mine, theirs) >= LEAK_KAPPA:
-            out[col] = (share, len(s))
+            out[col] = (share, len(s), finer)
     return out
 
 
@@ -406,24 +431,28 @@ def check_label_leaks(ehr: pd.DataFrame, labels: pd.Series, what: str = "the lab
     """Refuse EHR columns that are copies of the label (:func:`label_copies`) - of ``labels``, or of ``raw`` (the
     label column before --label-groups) - naming them and the --drop that leaves them out: as features they give the
     answer away (CV macro-F1 / AUC near 1.0).  A near copy (not every patient) among fewer than :data:`LEAK_MIN_N`
-    patients may be coincidence: it is warned about, not refused; ``keep`` (--keep-column) columns are only
-    warned about."""
+    patients may be coincidence: it is warned about, not refused - so is a finer copy (more values than the label,
+    each in one class) among fewer than :data:`LEAK_MIN_N`, even for every patient: a few patients per value agree
+    with one class by chance; ``keep`` (--keep-column) columns are only warned about."""
     found = {}
     for lab in ([labels] if raw is None else [labels, raw]):
-        for c, (share, n) in label_copy_counts(ehr, lab).items():
+        for c, (share, n, finer) in label_copy_counts(ehr, lab).items():
             if c not in found or share > found[c][0]:
-                found[c] = (share, n)
+                found[c] = (share, n, finer)
     if not found:
         return
     keep = {str(k).strip() for k in keep}
-    sure = {c: v for c, v in found.items() if (v[0] >= 1.0 or v[1] >= LEAK_MIN_N) and str(c).strip() not in keep}
+    sure = {c: v for c, v in found.items()
+            if ((v[0] >= 1.0 and not v[2]) or v[1] >= LEAK_MIN_N) and str(c).strip() not in keep}
     maybe = {c: v for c, v in found.items() if c not in sure}
-    text = lambda d: ", ".join(f"{c!r} ({100 * v[0]:.0f} % of {v[1]} patients)" for c, v in d.items())   # noqa: E731
+    text = lambda d: ", ".join(f"{c!r} ({'each of its values in one class: ' if v[2] else ''}"   # noqa: E731
+                               f"{100 * v[0]:.0f} % of {v[1]} patients)" for c, v in d.items())
     if maybe:
         warnings.warn(InputNote(
             f"EHR column(s) nearly equal to {what}: {text(maybe)}; kept as features ("
             + ("--keep-column" if all(str(c).strip() in keep for c in maybe) else
-               f"not every patient, and fewer than {LEAK_MIN_N}: may be coincidence")
+               (f"fewer than {LEAK_MIN_N} patients: may be coincidence" if any(v[2] for v in maybe.values()) else
+                f"not every patient, and fewer than {LEAK_MIN_N}: may be coincidence"))
             + "); if one is a copy of the label, leave it out: "
             + " ".join(f"--drop {str(c).strip()!r}" for c in maybe)))
     if sure:

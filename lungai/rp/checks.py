@@ -114,10 +114,16 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
     return merged[[key] + [c for cols in blocks for c in cols]]
 
 
+PERCENT_HINT_RANGE = (2.0, 100.0)   # a threshold in [2, 100) reads as a percentage (20 -> "use 0.20")
+
+
 def check_threshold(threshold, option: str = "--threshold", fix: str = "") -> None:
-    """Refuse a risk threshold outside (0, 1) (every patient would be on one side of it); one that looks like a
-    percentage (e.g. 20) is named as such.  None (the default threshold) passes.  ``fix`` is added to the
-    advice (e.g. for a threshold saved in a model card)."""
+    """Refuse a risk threshold outside (0, 1) (every patient would be on one side of it).  The rule: a value in
+    (0, 1) is a probability and passes; one in [2, 100) looks like a percentage and is refused with the
+    fraction to give (20 -> "use 0.20"); one just above 1 (1 < value < 2, e.g. 1.5) is no likely percentage
+    (1.5 % is rarely meant) - it is refused as above 1, never turned into 0.015; 0, 1, negatives, 100 and more,
+    NaN are refused.  None (the default threshold) passes.  ``fix`` is added to the advice (e.g. for a threshold
+    saved in a model card)."""
     if threshold is None:
         return
     try:
@@ -128,11 +134,23 @@ def check_threshold(threshold, option: str = "--threshold", fix: str = "") -> No
     if 0.0 < value < 1.0:
         return
     hint = ""
-    if 1.0 < value < 100.0:
+    if PERCENT_HINT_RANGE[0] <= value < PERCENT_HINT_RANGE[1]:
         fraction = f"{value / 100:.2f}" if round(value / 100, 2) == value / 100 else f"{value / 100:g}"
         hint = f"{value:g} looks like a percentage: use {fraction}"
+    elif 1.0 < value < PERCENT_HINT_RANGE[0]:
+        hint = (f"{value:g} is above 1 and is not read as a percentage: give the risk as a probability between 0 "
+                "and 1, e.g. 0.15 for 15 %")
     raise InputError(f"{option} {value:g} is not a risk between 0 and 1 (exclusive): every patient would be on one "
                      "side of it", "; ".join(filter(None, [hint or "give a risk between 0 and 1, e.g. 0.20", fix])))
+
+
+def check_card_threshold(card: dict, card_path) -> None:
+    """The threshold saved in an RP model card (``model_card.json`` at ``card_path``) by the rule of
+    :func:`check_threshold` (an older lungai saved ``--threshold 20`` as given): for ``rp predict`` /
+    ``rp validate`` and the Slicer panel's model line alike."""
+    check_threshold(card.get("threshold"), f"{card_path}: its threshold",
+                    "retrain with 'lungai rp train ... --threshold' (a risk such as 0.20), or for 'rp validate' "
+                    "give --threshold")
 
 
 def outcome_vector(df: pd.DataFrame, outcome: str) -> np.ndarray:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lungai.errors import InputError
 from lungai.model_files import dump_skops, load_skops, read_json
-from lungai.rp.checks import check_threshold
+from lungai.rp.checks import check_card_threshold
 from lungai.rp.metrics import ci_text
 
 MODEL_FILE, CARD_FILE, METRICS_FILE = "model.skops", "model_card.json", "metrics.json"
@@ -102,8 +102,6 @@ def load_model(model_dir, threshold_given: bool = False) -> tuple[dict, dict]:
         raise InputError(f"{card_path} has format {card.get('format')!r}, expected {FORMAT!r}",
                          "retrain the model with this version of lungai")
     if not threshold_given:
-        check_threshold(card.get("threshold"), f"{card_path}: its threshold",
-                        "retrain with 'lungai rp train ... --threshold' (a risk such as 0.20), or for 'rp validate' "
-                        "give --threshold")
+        check_card_threshold(card, card_path)
     bundle = load_skops(path, TRUSTED_TYPES, "RP model file", "retrain the model with 'lungai rp train'")
     return bundle, card
