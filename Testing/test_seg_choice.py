@@ -389,3 +389,20 @@ def test_training_text_of_a_users_malformed_model_json_never_raises():
     for validation in ("see paper", [1], None, {"ensemble": "x"}, {"ensemble": {"pearson_r_confidence_dice_cv": "0.5"}}):
         assert _fmt_r({"validation": validation}) == "not recorded", validation
     assert _fmt_r({"validation": {"ensemble": {"pearson_r_confidence_dice_cv": 0.456}}}) == "0.46"
+
+
+def test_training_text_counts_whole_cts_apart_from_crops():
+    """QA: a model trained on 9 LIDC crops and a whole planning CT was described as trained on "10 image crops".
+    Whole CTs (model.json source "user whole CT") are said apart, with the crops and one folder; an older
+    model.json's "user images" still reads as crops (the shipped models' texts unchanged)."""
+    from lungai.seg.choice import training_text
+
+    t = {"n_train_cases": 13, "n_train_patients": 7, "case_sources": {"images": "/data/d2/images"},
+         "train_sources": {"user images": 9, "user whole CT": 1, "synthetic phantom": 3}}
+    assert training_text(({}, [], {"training": t})) == \
+        "trained on 13 cases of 7 patients: 9 image crops and 1 whole CT (d2/images), 3 synthetic phantoms"
+    t["train_sources"] = {"user whole CT": 2, "synthetic whole chest": 1}
+    assert training_text(({}, [], {"training": t})) == \
+        "trained on 13 cases of 7 patients: 2 whole CTs (d2/images), 1 synthetic whole chest"
+    old = {"train_sources": {"user images": 617, "synthetic phantom": 98}, "command": "x --images a/lidc/image"}
+    assert training_text(({}, [], {"training": old})) == "trained on: 617 image crops (lidc/image), 98 synthetic phantoms"

@@ -177,3 +177,54 @@ def test_a_dicom_export_some_levels_deep_is_named(tmp_path):
     write_dicom_series(img, tmp_path / "deep" / "a" / "b" / "c" / "d" / "CT", "1.2.826.0.1.3680043.8.498.2")
     with pytest.raises(InputError, match="has a mask of the same name"):
         pair_files(tmp_path / "deep", tmp_path / "m")
+
+
+def _chest_label_map(tmp_path):
+    """A whole synthetic chest written as files, its label map: 1 = the tumour, 2 = soft tissue in the mediastinum /
+    chest wall (another GTV or nodes), 3 = the lungs (air-filled)."""
+    from lungai.synthetic import labels, make_phantom, random_spec
+
+    kw = dict(shape=(160, 160, 64), spacing=(2.0, 2.0, 4.0))
+    ph = make_phantom(random_spec(910, diameter_range=(6.0, 80.0), **kw), seed=910)    # whole_chest_cases' chest
+    lab = sitk.GetArrayFromImage(ph.labels)
+    tum = labels.tumour_mask(lab)
+    ct = sitk.GetArrayViewFromImage(ph.ct)
+    out = np.zeros(ct.shape, np.uint8)
+    out[np.isin(lab, (labels.RIGHT_LUNG, labels.LEFT_LUNG)) & ~tum] = 3
+    out[(lab == labels.MEDIASTINUM) & ~tum] = 2
+    out[tum] = 1
+    mask = sitk.GetImageFromArray(out)
+    mask.CopyInformation(ph.ct)
+    for d in ("i", "m"):
+        (tmp_path / d).mkdir(parents=True)
+    sitk.WriteImage(ph.ct, str(tmp_path / "i" / "W_0.nii.gz"))
+    sitk.WriteImage(mask, str(tmp_path / "m" / "W_0.nii.gz"))
+    return tmp_path / "i", tmp_path / "m"
+
+
+def test_label_hard_negatives_stay_out_of_other_soft_tissue_labels(tmp_path):
+    """QA: with --label 1 a planning label map's label 2 (GTV-2 / nodes) was background, and hard-negative centres
+    were drawn inside it (25 of 50,000 on LUNG1-003).  Other labels of soft tissue are kept out of the hard
+    negatives (and 2 voxels around them); an air-filled one (the lungs) is not: its vessels stay hard negatives.
+    check_masks names the other labels; the case is a whole CT by its file header (not its voxels)."""
+    from lungai.seg import preprocess as pp
+    from lungai.seg.config import SegConfig
+    from lungai.seg.dataset import check_masks, is_whole_ct, load_images, to_arrays
+
+    images, masks = _chest_label_map(tmp_path)
+    case = pair_files(images, masks, label=1)[0]
+    assert is_whole_ct(case) and case.image is None
+    cfg = SegConfig(arch="unet", spacing=(2.0, 2.0, 4.0))
+    d = to_arrays(case, cfg)
+    img, mask = load_images(case)
+    raw = sitk.ReadImage(str(case.mask_path))
+    box = pp.box_from_lungs(img, cfg.roi_margin_mm)
+    model_img = pp.to_model(pp.crop(img, box), cfg)[1]
+    on_model = {v: pp.mask_to_model(pp.crop(sitk.Cast(raw == v, sitk.sitkUInt8), box), model_img) for v in (2, 3)}
+    hard = tuple(d["hard_idx"].T)
+    assert on_model[2].sum() > 1000 and not on_model[2][hard].any()         # none inside the other GTV / nodes
+    assert on_model[3][hard].sum() > 1000                                   # the lungs' vessels: still there
+    assert np.array_equal(d["label"][0], pp.mask_to_model(pp.crop(mask, box), model_img))   # label 1 alone
+    note = check_masks([case], label=1)
+    assert "also hold labels 2 (in 1 of 1 masks), 3 (in 1 of 1 masks)" in note and "background" in note
+

@@ -671,3 +671,29 @@ def test_train_seg_refused_on_its_inputs_leaves_no_output_folder(tiny_data, tmp_
     assert "has a mask of the same name" not in err and not out.parent.exists()
     assert main(_one_epoch(tmp_path / "dicom", images) + ["-o", str(out)]) == 2      # an export's root folder
     assert "holds DICOM files" in capsys.readouterr().err and not out.parent.exists()
+
+
+def test_train_seg_counts_a_whole_ct_apart_and_names_other_labels(tiny_data, tmp_path, capsys):
+    """QA: crops plus a whole planning CT were recorded as {"user images": n} and described as "n image crops"
+    (demo summary, report); the whole CT is a "user whole CT" source, said as such.  With --label 1 the label map's
+    other labels are named in a note: trained on as background."""
+    from test_seg_dataset import _chest_label_map
+
+    from lungai.seg.choice import training_text
+    from lungai.seg.model_io import load_model
+
+    names = sorted(p.name for p in tiny_data[0].iterdir())
+    images, masks = _eval_folders(tiny_data, tmp_path / "d", names)
+    chest_i, chest_m = _chest_label_map(tmp_path / "chest")
+    for src, dst in ((chest_i, images), (chest_m, masks)):
+        (src / "W_0.nii.gz").rename(dst / "W_0.nii.gz")
+    out = tmp_path / "run"
+    cmd = ["train-seg", "--images", str(images), "--masks", str(masks), "--label", "1", "-o", str(out),
+           "--arch", "unet", *TINY_CLI]
+    cmd = [a if cmd[i - 1] not in ("--epochs", "--iters", "--members") else "1" for i, a in enumerate(cmd)]
+    assert main(cmd + ["--seed", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "--label 1: the masks also hold labels 2 (in 1 of 7 masks), 3 (in 1 of 7 masks)" in printed
+    t = json.loads((out / "model.json").read_text(encoding="utf-8"))["training"]
+    assert t["train_sources"] == {"user images": 4, "user whole CT": 1}, t
+    assert training_text(load_model(out)).endswith(": 4 image crops and 1 whole CT (d/images)")

@@ -482,11 +482,11 @@ def training_cases(args, check_masks: bool = True) -> list:
     if check_masks:
         dataset.check_grids(cases)                # headers only; the held-out test cases too
         with task("check the masks' labels", len(cases)) as bar:
-            dataset.check_masks(cases, label, bar,
-                                other_tumours=bool(args.synthetic or args.synthetic_chests or args.implant))
-        note = dataset.one_patient_per_file_note(cases, args.patients)
-        if note:
-            print(f"note: {note}")
+            labels_note = dataset.check_masks(cases, label, bar,
+                                              other_tumours=bool(args.synthetic or args.synthetic_chests or args.implant))
+        for note in (labels_note, dataset.one_patient_per_file_note(cases, args.patients)):
+            if note:
+                print(f"note: {note}")
     if args.synthetic:
         with task("synthetic phantom crops", 1) as bar:
             cases += dataset.synthetic_cases(args.synthetic, seed=10_000 + args.seed)

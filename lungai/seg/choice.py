@@ -96,8 +96,9 @@ def model_meta(model) -> dict:
     return model.meta if isinstance(model, ModelChoice) else model[2]
 
 
-# the case sources of model.json's training record (lungai.seg.ensemble), as a sentence says them
-_SOURCE_WORDS = {"user images": "image crops", "synthetic phantom": "synthetic phantoms",
+# the case sources of model.json's training record (lungai.seg.ensemble), as a sentence says them.  "user images":
+# the user's crops (a model trained before whole CTs were counted apart: all of the user's images)
+_SOURCE_WORDS = {"user images": "image crops", "user whole CT": "whole CTs", "synthetic phantom": "synthetic phantoms",
                  "synthetic whole chest": "synthetic whole chests",
                  "real CT (implant background)": "real CTs (implant backgrounds)",
                  "implanted into a real CT": "tumours implanted into real CTs"}
@@ -135,12 +136,30 @@ def training_text(model) -> str:
     if not images and "--images" in words[:-1]:
         images = words[words.index("--images") + 1]
     where = "/".join(Path(str(images)).parts[-2:]) if images else None
-    parts = [f"{n} {_SOURCE_WORDS.get(s, s)}" + (f" ({where})" if s == "user images" and where else "")
-             for s, n in sources.items()]
+    # the user's crops and whole CTs: one part, "9 image crops and 1 whole CT (d2/images)", where the first stood
+    user = [s for s in sources if s in _USER_SOURCES]
+    parts = []
+    for s, n in sources.items():
+        if s in user[1:]:
+            continue
+        part = " and ".join(_count_words(sources[u], u) for u in (user if s in user else [s]))
+        parts.append(part + (f" ({where})" if s in user and where else ""))
     head = f"trained on {t['n_train_cases']} cases" if _count(t.get("n_train_cases")) else "trained on"
     if _count(t.get("n_train_patients")):
         head += f" of {t['n_train_patients']} patients"
     return f"{head}: {', '.join(parts)}"
+
+
+_USER_SOURCES = ("user images", "user whole CT")
+
+
+def _count_words(n, source: str) -> str:
+    """"9 image crops", "1 whole CT" (one of a source in the singular)."""
+    words = _SOURCE_WORDS.get(source, source)
+    if n == 1 and source in _SOURCE_WORDS:
+        words = {"tumours implanted into real CTs": "tumour implanted into a real CT",
+                 "real CTs (implant backgrounds)": "real CT (implant background)"}.get(words, words[:-1])
+    return f"{n} {words}"
 
 
 def _count(value) -> bool:

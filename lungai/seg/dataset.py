@@ -29,6 +29,10 @@ SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
 FULL_CT_MARGIN_MM = 40.0   # a full CT whose lungs are not found is cut to the mask's box plus this margin
 HARD_NEGATIVE_HU = -500.0  # whole CTs: non-tumour voxels brighter than this (in the lungs + margin) are hard negatives
 MAX_SAMPLING_INDICES = 50_000   # per whole CT and kind (tumour / hard negatives), a deterministic subsample
+# another label of a --label mask whose CT is on average brighter than this is soft tissue (another GTV, a lymph
+# node, an organ): kept out of the hard negatives - it may be tumour.  An air-filled label (the lungs: about -800 HU)
+# is not: its bright voxels (vessels) are the hard negatives wanted
+OTHER_LABEL_SOFT_TISSUE_HU = HARD_NEGATIVE_HU
 
 
 @dataclass
@@ -240,20 +244,24 @@ def check_label_found(label: int | None, seen: set) -> None:
                          f"give the tumour's label with --label N, e.g. --label {min(seen) if seen else 1}")
 
 
-def check_masks(cases: list, label: int | None = None, progress=None, other_tumours: bool = False) -> None:
+def check_masks(cases: list, label: int | None = None, progress=None, other_tumours: bool = False) -> str | None:
     """train-seg's masks checked before any training, each read once (not the CTs): without ``label`` a mask has
     one label (:func:`lungai.dicom.masks.check_one_label`: a label map of GTV + lungs would train on the lungs as
     tumour), with it ``label`` is in at least one mask.  One InputError names every refused mask file.  Masks that
-    are all empty are refused unless ``other_tumours`` (synthetic or implanted tumours train the model)."""
+    are all empty are refused unless ``other_tumours`` (synthetic or implanted tumours train the model).  Returns
+    :func:`other_labels_note` (with ``label``: the masks' other labels are background), or None."""
+    from collections import Counter
+
     from lungai.dicom.masks import check_one_label
     from lungai.io import read_mask
 
-    bad, seen, first = [], set(), None
+    bad, seen, first, counts = [], set(), None, Counter()
     files = [c for c in cases if c.mask_path is not None]
     for c in files:
         mask = read_mask(c.mask_path)
         labels = {int(v) for v in np.unique(sitk.GetArrayViewFromImage(mask)) if v}
         seen |= labels
+        counts.update(labels)
         if label is None:
             try:
                 check_one_label(mask, f"mask {Path(c.mask_path).name}", "tumour", choose_label)
@@ -272,6 +280,20 @@ def check_masks(cases: list, label: int | None = None, progress=None, other_tumo
                          "them could only learn that there is no tumour",
                          "check that --masks is the folder of tumour masks (nonzero = tumour); tumour-free cases "
                          "are fine next to masks with tumours, or with --synthetic / --implant tumours")
+    return other_labels_note(label, counts, len(files))
+
+
+def other_labels_note(label: int | None, counts: dict, n_masks: int) -> str | None:
+    """With ``--label N``: a note naming the masks' other nonzero labels (``counts``: label -> masks holding it),
+    trained on as background; None without ``label`` or other labels."""
+    others = sorted(v for v in counts if v != label)
+    if label is None or not others:
+        return None
+    named = ", ".join(f"{v} (in {counts[v]} of {n_masks} masks)" for v in others)
+    return (f"--label {label}: the masks also hold label{'s' * (len(others) > 1)} {named}; they are trained on as "
+            "background, not tumour. Whole CTs draw no hard-negative patches in or next to those of soft tissue "
+            f"(mean above {OTHER_LABEL_SOFT_TISSUE_HU:g} HU: they may be tumour), only in air-filled ones such as the "
+            f"lungs. If they are tumour too (e.g. GTV-2, involved nodes), merge them into label {label} in the masks")
 
 
 def split_patients(cases: list, val_fraction: float, seed: int, test_fraction: float = 0.0) -> tuple:
@@ -497,21 +519,58 @@ def _crop_case(case_id, patient, ct, mask, lo, hi, meta) -> Case:
 
 def load_images(case: Case) -> tuple:
     """(CT, mask) of a case; with ``case.label`` the mask is that label as a 0/1 mask."""
+    img, mask = _read_pair(case)
+    return img, mask if case.label is None else sitk.Cast(mask == int(case.label), sitk.sitkUInt8)
+
+
+def _read_pair(case: Case) -> tuple:
+    """(CT, mask as in its file: every label) of a case."""
     from lungai.io import read_ct, read_mask
 
     if case.image is not None:
         return case.image, case.mask
     img = read_ct(case.image_path)
-    mask = read_mask(case.mask_path, reference=img)
-    return img, mask if case.label is None else sitk.Cast(mask == int(case.label), sitk.sitkUInt8)
+    return img, read_mask(case.mask_path, reference=img)
+
+
+def is_whole_ct(case: Case, img=None) -> bool:
+    """The case is a whole CT, not a crop: trained on the lungs' box with hard negatives, as automatic mode sees it
+    (:func:`to_arrays`), and counted apart from crops in model.json's training sources (``lungai.seg.ensemble``).
+    ``img``: the case's CT if read; else the CT in memory or its file's header (size and spacing, not the voxels)."""
+    if case.meta.get("crop"):
+        return False
+    if img is None:
+        img = case.image if case.image is not None else _header(case.image_path)
+    return not pp.is_crop(img)
+
+
+def _soft_tissue_other_labels(img, raw_mask, label) -> sitk.Image | None:
+    """The voxels of ``raw_mask``'s labels other than ``label`` whose mean CT value is above
+    :data:`OTHER_LABEL_SOFT_TISSUE_HU` (0/1 image), or None if there are none."""
+    m = sitk.GetArrayViewFromImage(raw_mask)
+    others = [int(v) for v in np.unique(m) if v and int(v) != int(label)]
+    if not others:
+        return None
+    means = ndimage.mean(sitk.GetArrayViewFromImage(img), m, index=others)
+    soft = [v for v, hu in zip(others, np.atleast_1d(means)) if hu > OTHER_LABEL_SOFT_TISSUE_HU]
+    if not soft:
+        return None
+    out = sitk.GetImageFromArray(np.isin(m, soft).astype(np.uint8))
+    out.CopyInformation(raw_mask)
+    return out
 
 
 def to_arrays(case: Case, cfg) -> dict:
     """{'image': (1, z, y, x) float32 windowed, 'label': (1, z, y, x) uint8} on the model grid."""
-    img, mask = load_images(case)
-    if not case.meta.get("crop") and not pp.is_crop(img):
+    img, mask = _read_pair(case)
+    exclude = None
+    if case.label is not None and case.image is None:        # (as load_images: a label of a mask file)
+        if is_whole_ct(case, img):
+            exclude = _soft_tissue_other_labels(img, mask, case.label)
+        mask = sitk.Cast(mask == int(case.label), sitk.sitkUInt8)
+    if is_whole_ct(case, img):
         try:
-            return _whole_ct_arrays(case, img, mask, cfg)
+            return _whole_ct_arrays(case, img, mask, cfg, exclude)
         except InputError:          # lungs not found: fall back to the mask's box
             pass
         m = sitk.GetArrayViewFromImage(mask) > 0
@@ -534,15 +593,19 @@ def _subsample(idx: np.ndarray, key: str, n: int) -> np.ndarray:
     return idx[np.sort(rng.choice(len(idx), n, replace=False))]
 
 
-def _whole_ct_arrays(case: Case, img, mask, cfg) -> dict:
-    """A whole CT on the model grid, cut to the lungs' box (as automatic mode), with sampling indices."""
+def _whole_ct_arrays(case: Case, img, mask, cfg, exclude=None) -> dict:
+    """A whole CT on the model grid, cut to the lungs' box (as automatic mode), with sampling indices.  ``exclude``
+    (0/1 image on the CT's grid, e.g. other soft-tissue labels of a --label mask): no hard negatives in or next to it."""
     box = pp.box_from_lungs(img, cfg.roi_margin_mm)
     crop = pp.crop(img, box)
     arr, model_img = pp.to_model(crop, cfg)
     lab = pp.mask_to_model(pp.crop(mask, box), model_img)
     region, lungs = pp.region_on(box, model_img), pp.mask_on(box.lungs, model_img)
     lo, hi = cfg.hu_window
-    hard = (arr > (HARD_NEGATIVE_HU - lo) / (hi - lo)) & region & ~ndimage.binary_dilation(lab > 0, iterations=2)
+    near = lab > 0
+    if exclude is not None:
+        near = near | (pp.mask_to_model(pp.crop(exclude, box), model_img) > 0)
+    hard = (arr > (HARD_NEGATIVE_HU - lo) / (hi - lo)) & region & ~ndimage.binary_dilation(near, iterations=2)
     # half inside the lungs (vessels, hilar structures), half in the margin (chest wall, mediastinal
     # border): the margin holds ~20x more bright voxels and would otherwise drown the vessels
     half = MAX_SAMPLING_INDICES // 2

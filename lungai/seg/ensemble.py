@@ -101,7 +101,9 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
             return "implanted into a real CT"
         if c.patient.startswith("chest-"):
             return "synthetic whole chest"
-        return "synthetic phantom" if c.patient.startswith("phantom-") else "user images"
+        if c.patient.startswith("phantom-"):
+            return "synthetic phantom"
+        return "user whole CT" if dataset.is_whole_ct(c) else "user images"     # "user images": the crops
 
     meta = {
         "training": {
