@@ -1192,7 +1192,7 @@ def test_seg_with_a_repeated_segment_label_is_refused(p1, tmp_path):
     half[: (zs[0] + zs[-1]) // 2 + 1] = False      # the tumour's upper slices; rest: its lower ones
     rest = gtv & ~half
     assert half.any() and rest.any()
-    path = _foreign_seg(st["reference"], tmp_path / "dup.seg.dcm", np.stack([rest, half], -1), ["GTV", " gtv"])
+    path = _foreign_seg(st["reference"], tmp_path / "dup.seg.dcm", np.stack([rest, half], -1), ["GTV", " GTV "])
     problem = r"dup.seg.dcm holds 2 segments labelled 'GTV' \(segment numbers 1, 2\)"
     with pytest.raises(InputError, match=problem) as info:
         read_seg(path, ct)
@@ -1201,6 +1201,65 @@ def test_seg_with_a_repeated_segment_label_is_refused(p1, tmp_path):
         read_mask(path, reference=ct, select="role:gtv")
     ok = _foreign_seg(st["reference"], tmp_path / "ok.seg.dcm", np.stack([rest, half], -1), ["GTV-1", "GTV-2"])
     assert np.array_equal(array(read_mask(ok, reference=ct, select="role:gtv")) > 0, gtv)
+
+
+def test_seg_labels_differing_only_in_case_are_two_segments(p1, tmp_path):
+    """Review of dd1aef0: "GTV" and "gtv" (a user's rename, SlicerRT) were refused as one label although they are two
+    keys; our own Slicer export wrote such a SEG.  Read whole and by role (their union); a choice by name (which
+    ignores case) cannot tell them apart and is refused, naming both."""
+    from lungai.dicom.masks import mask_input
+    from lungai.dicom.seg import read_seg
+    from lungai.io import read_mask
+
+    st, ct = p1
+    gtv = array(st["masks"]["GTV"]) > 0
+    half = gtv.copy()
+    zs = np.nonzero(gtv.any(axis=(1, 2)))[0]
+    half[: (zs[0] + zs[-1]) // 2 + 1] = False
+    rest = gtv & ~half
+    path = _foreign_seg(st["reference"], tmp_path / "case.seg.dcm", np.stack([rest, half], -1), ["GTV", " gtv"])
+    segments = read_seg(path, ct)
+    assert list(segments) == ["GTV", "gtv"]           # the labels stripped of spaces around them
+    assert np.array_equal(array(segments["gtv"]) > 0, half)
+    assert np.array_equal(array(read_mask(path, reference=ct, select="role:gtv")) > 0, gtv)
+    assert np.array_equal(array(mask_input(path, ct, what="tumour")) > 0, gtv)      # --tumour case.seg.dcm
+    for name in ("GTV", "gtv", "Gtv"):
+        with pytest.raises(InputError, match=r"case.seg.dcm holds 2 segments named 'GTV' apart from letter case "
+                                             r"\('GTV', 'gtv'\)") as info:
+            read_mask(f"{path}#{name}", reference=ct, select=name)
+        assert "role:gtv" in info.value.fix
+
+
+def test_rtstruct_names_differing_only_in_case_are_two_structures(p1, tmp_path):
+    """"GTV" and "gtv" in one RTSTRUCT (our own Slicer export writes it): read whole and by role (their union), refused
+    only when one is chosen by name; the same name twice (spaces around it ignored) stays refused when read."""
+    from lungai.dicom.rtstruct import read_rtstruct_role, write_rtstruct
+
+    st, ct = p1
+    gtv = st["masks"]["GTV"]
+    arr = array(gtv) > 0
+    zs = np.nonzero(arr.any(axis=(1, 2)))[0]
+    upper = arr.copy()
+    upper[: (zs[0] + zs[-1]) // 2 + 1] = False
+    from lungai.io import copy_geometry
+
+    parts = {"GTV": copy_geometry((arr & ~upper).astype(np.uint8), gtv), "gtv": copy_geometry(upper.astype(np.uint8), gtv),
+             "Lung_R": st["masks"]["Lung_R"]}
+    path = write_rtstruct(parts, st["reference"], tmp_path / "case.rtstruct.dcm")
+    assert list(read_rtstruct(path, ct)) == ["GTV", "gtv", "Lung_R"]
+    mask, used = read_rtstruct_role(path, ct, "gtv")
+    assert used == ["GTV", "gtv"] and np.array_equal(array(mask) > 0, arr)
+    with pytest.raises(InputError, match=r"holds 2 structures named 'GTV' \(ROI numbers 1, 2\) apart from letter"):
+        read_rtstruct(path, ct, names=["gtv"])
+    assert list(read_rtstruct(path, ct, names=["lung_r"])) == ["Lung_R"]
+    with pytest.raises(InputError, match=r"2 segments have the name 'GTV' \('GTV', 'GTV '\).*read by name") as info:
+        write_rtstruct({"GTV": parts["GTV"], "GTV ": parts["gtv"]}, st["reference"], tmp_path / "dup.dcm")
+    assert "rename one of the segments in the Segment Editor" in info.value.fix and not (tmp_path / "dup.dcm").exists()
+    from lungai.dicom.seg import write_seg
+
+    with pytest.raises(InputError, match=r"2 segments have the name 'GTV'"):
+        write_seg({"GTV": parts["GTV"], " GTV": parts["gtv"]}, st["reference"], tmp_path / "dup.seg.dcm")
+    assert not (tmp_path / "dup.seg.dcm").exists()
 
 
 def test_cli_radiomics_refuses_an_rtstruct_folder_before_any_work(tmp_path, capsys):

@@ -79,3 +79,72 @@ def test_dose_node_of_one_beam_is_refused(tmp_path, monkeypatch):
     scene_dicom.check_dose_node_matches_ct(node("dose"), node("ct"))
     with pytest.raises(InputError, match="beam has DoseSummationType BEAM"):
         scene_dicom.check_dose_node_matches_ct(node("beam"), node("ct"))
+
+
+def _two_gtv_segments(scene, study, second: str):
+    """SlicerRT's segmentation of ``study`` with the GTV split in two: "GTV" (its lower slices) and ``second`` (its
+    upper ones), named as a user's rename leaves them."""
+    from lungai import mrml
+    from lungai.io import copy_geometry
+
+    ct, vol, seg = slicerrt_segmentation(scene, study)
+    gtv = array(study["masks"]["GTV"]) > 0
+    zs = np.nonzero(gtv.any(axis=(1, 2)))[0]
+    upper = gtv.copy()
+    upper[: (zs[0] + zs[-1]) // 2 + 1] = False
+    segmentation = seg.GetSegmentation()
+    first = segmentation.GetSegmentIdBySegmentName("GTV")
+    mrml.mask_to_segment(scene, copy_geometry((gtv & ~upper).astype(np.uint8), ct), "GTV", seg_node=seg,
+                         replace_segment=first, reference_volume_node=vol)
+    _, added = mrml.mask_to_segment(scene, copy_geometry(upper.astype(np.uint8), ct), "other", seg_node=seg,
+                                    reference_volume_node=vol)
+    segmentation.GetSegment(added).SetName(second)
+    return ct, vol, seg, gtv, upper
+
+
+def test_exported_segments_differing_only_in_case_are_read_back(mrml_scene, study, tmp_path, capsys):
+    """Review of dd1aef0: segments "GTV" and "gtv" exported by export_segments_dicom (LungAISeg's Export DICOM) gave a
+    SEG / RTSTRUCT our own readers refused ("holds 2 segments labelled 'GTV'"); both are read back, the tumour by role
+    is their union (dicom-export --tumour case.seg.dcm, as before dd1aef0)."""
+    from lungai.cli import main
+    from lungai.dicom.rtstruct import read_rtstruct, read_rtstruct_role
+    from lungai.dicom.seg import read_seg
+    from lungai.io import read_mask
+    from lungai.scene.dicom import export_segments_dicom
+
+    ct, vol, seg, gtv, upper = _two_gtv_segments(mrml_scene, study, "gtv")
+    seg_path, rt_path = export_segments_dicom(mrml_scene, vol, seg, tmp_path / "out_case", ct_source=study["ct"],
+                                              name="case")
+    back = read_seg(seg_path, ct)
+    assert [n for n in back if n.lower() == "gtv"] == ["GTV", "gtv"]
+    assert np.array_equal(array(back["gtv"]) > 0, upper) and np.array_equal(array(back["GTV"]) > 0, gtv & ~upper)
+    assert np.array_equal(array(read_mask(seg_path, reference=ct, select="role:gtv")) > 0, gtv)
+    mask, used = read_rtstruct_role(rt_path, ct, "gtv")
+    assert used == ["GTV", "gtv"] and np.array_equal(array(mask) > 0, gtv)
+    assert "gtv" in read_rtstruct(rt_path, ct)
+    out = tmp_path / "ex"
+    assert main(["dicom-export", "--ct", str(study["ct"]), "--tumour", str(seg_path), "-o", str(out)]) == 0, \
+        capsys.readouterr().err
+    tumour = read_mask(out / "results.seg.dcm", reference=ct, select="role:gtv")
+    assert np.array_equal(array(tumour) > 0, gtv)        # the union, as before dd1aef0
+
+
+def test_segments_of_one_name_are_refused_at_export(mrml_scene, study, tmp_path):
+    """Two segments named "GTV": the export wrote the first one only (segment_to_mask by name), the second dropped
+    from SEG and RTSTRUCT without a word.  Refused before anything is written, with the Segment Editor fix; also when
+    only that name is chosen."""
+    from lungai.errors import InputError
+    from lungai.scene.dicom import export_segments_dicom
+
+    ct, vol, seg, gtv, upper = _two_gtv_segments(mrml_scene, study, "GTV")
+    for segments in (None, ["GTV"], ["GTV", "Lung_R"]):
+        with pytest.raises(InputError, match=r"2 segments of RTSTRUCT have the name 'GTV'.*one would replace the other") \
+                as info:
+            export_segments_dicom(mrml_scene, vol, seg, tmp_path / "out", segments=segments, ct_source=study["ct"])
+        assert "rename one of the segments in the Segment Editor" in info.value.fix
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    # spaces around a name are no other name either (the readers strip them)
+    seg.GetSegmentation().GetSegment(seg.GetSegmentation().GetNthSegmentID(seg.GetSegmentation()
+                                                                           .GetNumberOfSegments() - 1)).SetName("GTV ")
+    with pytest.raises(InputError, match=r"have the name 'GTV' \('GTV', 'GTV '\)"):
+        export_segments_dicom(mrml_scene, vol, seg, tmp_path / "out", ct_source=study["ct"])

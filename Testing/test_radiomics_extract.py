@@ -115,6 +115,38 @@ def test_params_presets_and_yaml(tmp_path):
         load_params("default", image_types=["Gradient2"])
 
 
+def test_params_file_with_an_empty_block(small_phantom, tmp_path, capsys):
+    """Review (D2): a YAML whose featureClass: / imageType: block is empty (every class commented out: YAML null) or
+    a list reached pyradiomics' schema check - `lungai radiomics --params nullfc.yaml` and the Lung Radiomics panel
+    (the file alone since fe0265c) ended in a raw pykwalify traceback (rc 1).  Now an InputError naming the file and
+    the key; with --feature-classes / --image-types (they replace the block) the file is accepted as before."""
+    from lungai.cli import main
+
+    f = tmp_path / "nullfc.yaml"
+    for text, key in (("featureClass:\n#  shape:\nsetting: {binWidth: 25}\n", "featureClass"),
+                      ("imageType:\nsetting: {binWidth: 25}\n", "imageType"),
+                      ("featureClass: [shape, firstorder]\n", "featureClass"),
+                      ("setting:\nfeatureClass: {shape: []}\n", "setting")):
+        f.write_text(text, encoding="utf-8")
+        with pytest.raises(InputError, match=f"the {key} block of the parameter file .*nullfc.yaml is") as info:
+            load_params(str(f))
+        assert "list at least one" in info.value.fix and f"remove the key {key}" in info.value.fix
+    f.write_text("featureClass:\n#  shape:\nimageType:\nsetting: {binWidth: 25}\n", encoding="utf-8")
+    params = load_params(str(f), feature_classes=["shape"], image_types=["Original"])
+    assert list(params["featureClass"]) == ["shape"] and list(params["imageType"]) == ["Original"]
+    assert params["setting"]["binWidth"] == 25
+    f.write_text("featureClass: {}\n", encoding="utf-8")          # pyradiomics' "every class": accepted as before
+    assert load_params(str(f))["featureClass"] == {}
+    f.write_text("featureClass:\n#  shape:\nsetting: {binWidth: 25}\n", encoding="utf-8")
+    ct, lab = tmp_path / "ct.nii.gz", tmp_path / "lab.nii.gz"
+    sitk.WriteImage(small_phantom.ct, str(ct))
+    sitk.WriteImage(small_phantom.labels, str(lab))
+    assert main(["radiomics", "--image", str(ct), "--mask", str(lab), "--label", "1", "--params", str(f),
+                 "-o", str(tmp_path / "out.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "the featureClass block of the parameter file" in err and "Traceback" not in err
+
+
 def test_bad_segments_reported_others_continue(small_phantom):
     ct = small_phantom.ct
     arr = sitk.GetArrayFromImage(small_phantom.labels).astype(np.uint8)

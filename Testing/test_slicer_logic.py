@@ -1580,6 +1580,25 @@ def test_lungai_seg_export_dicom_seg_and_rtstruct(load_module, mrml_scene, rt_st
     assert list(read_seg(next(x for x in again if x.name.endswith(".seg.dcm")), ct)) == ["GTV-1", "Lung-Right", "Lung-Left"]
 
 
+def test_lungai_seg_export_dicom_refuses_two_segments_of_one_name(load_module, mrml_scene, rt_study, tmp_path):
+    """Two result segments named "GTV-1" (a user's rename): the export dropped the second from SEG and RTSTRUCT without a
+    word; now the panel's "DICOM export failed." dialog (tryWithErrorDisplay shows the error's text) says which name
+    and how to fix it, and nothing is written."""
+    from lungai.errors import InputError
+
+    ct, vol, seg = slicerrt_segmentation(mrml_scene, rt_study)
+    segmentation = seg.GetSegmentation()
+    segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Lung-Left")).SetName("GTV-1")
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.outputSegmentation = vol, seg
+    with pytest.raises(InputError) as error:
+        logic.exportDicom(p, tmp_path / "out", ctSource=rt_study["ct"])
+    assert str(error.value).startswith("2 segments of RTSTRUCT have the name 'GTV-1'")
+    assert "How to fix: rename one of the segments in the Segment Editor" in str(error.value)
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.shared_data
 def test_real_rtstruct_through_the_panels_and_back(load_module, mrml_scene, shared_data, tmp_path):
     """LUNG1-003 (real DICOM RT export): its RTSTRUCT as SlicerRT loads it -> tumour / lungs of the panels, and the

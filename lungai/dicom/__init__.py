@@ -2,6 +2,7 @@
 and writing results as DICOM SEG, RTSTRUCT, Parametric Map and SR (docs/dicom.md).
 
 - :mod:`lungai.dicom.rtstruct` - ``read_rtstruct(path, ct)``, ``list_structures(path)``, ``write_rtstruct``
+- :mod:`lungai.dicom.labels` - the naming rule of segments / structures (one name, two names), readers and writers
 - :mod:`lungai.dicom.roles` - ``structure_role(name)``, ``find_role(names, role)``, ``mask_for_role``
 - :mod:`lungai.dicom.discover` - ``scan(root)``: CT / RTSTRUCT / RTDOSE / SEG grouped by UIDs
 - :mod:`lungai.dicom.seg`, :mod:`lungai.dicom.pmap`, :mod:`lungai.dicom.sr` - DICOM SEG, Parametric Map, SR TID 1500

@@ -101,8 +101,9 @@ def _lung_specs(spec: str, example: str) -> tuple[str, str]:
 def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, source: str = "the SEG"
                     ) -> tuple[sitk.Image, list[str]]:
     """The mask of ``spec`` (a segment label, case-insensitive, or ``role:ROLE``) from {segment label: mask}, e.g.
-    the segments of a DICOM SEG, and the labels used; ``lungs``: a lung label map (1 right, 2 left) from the
-    right and left lung (``role:lungs`` or ``"RIGHT,LEFT"``), or - ``role:lungs`` with no right / left lung segment
+    the segments of a DICOM SEG, and the labels used (labels differing only in letter case: refused when the choice
+    takes one but not the others, :func:`lungai.dicom.labels.check_case_groups`; role:gtv takes them all);
+    ``lungs``: a lung label map (1 right, 2 left) from the right and left lung (``role:lungs`` or ``"RIGHT,LEFT"``), or - ``role:lungs`` with no right / left lung segment
     but one segment of role lungs (the "Lungs" of ``lungai dicom-export``) - that segment as a binary lung map
     (value 1)."""
     import SimpleITK as sitk
@@ -130,18 +131,23 @@ def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, s
                              f"{source}{SELECTOR}RIGHT,LEFT (a segment of both lungs, role lungs, is taken by "
                              "itself when it is the only lung segment)") from None
         return lung_label_map(right, left), rn + ln
+    from lungai.dicom.labels import check_case_groups, matching_labels
+
     name, role = parse_spec(spec)
     if role is not None:
         try:
-            return mask_for_role(masks, role, mapping), required_names(role, masks, mapping)
+            mask, used = mask_for_role(masks, role, mapping), required_names(role, masks, mapping)
         except InputError:
             raise InputError(f"no segment of {source} has role {role!r}; its segments: "
                              f"{describe_roles(masks, mapping)}",
                              f"choose the segment by its label after '{SELECTOR}', e.g. {example}") from None
-    found = [label for label in masks if label.strip().lower() == name.strip().lower()]
+        check_case_groups(list(masks), used, source)   # a role of one segment among "Lung_R" / "lung_r"
+        return mask, used
+    found = matching_labels(masks, name)
     if not found:
         raise InputError(f"{source} has no segment {name!r}; its segments: {', '.join(masks) or 'none'}",
                          f"choose one of its segment labels after '{SELECTOR}', e.g. {example}")
+    check_case_groups(list(masks), found[:1], source)   # "GTV" and "gtv": which one is meant is unclear
     return sitk.Cast(masks[found[0]] > 0, sitk.sitkUInt8), found[:1]
 
 

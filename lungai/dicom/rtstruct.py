@@ -373,29 +373,40 @@ def describe_extent(ct: sitk.Image) -> str:
 
 
 def _select(structures: list[Structure], names, rtstruct_path) -> list[Structure]:
-    counts: dict = {}
-    for s in structures:
-        counts.setdefault(s.name.strip().lower(), []).append(s)
-    wanted = None if names is None else {str(n).strip().lower() for n in names}
-    for key, same in counts.items():
-        if len(same) > 1 and (wanted is None or key in wanted):
+    """The structures ``names`` chooses (None: all), by the one naming rule of :mod:`lungai.dicom.labels`: two
+    structures of one name (spaces around it ignored) are refused when that name is read; names that differ only in
+    letter case ("GTV", "gtv") are two structures, refused only when a choice takes one of them but not the others
+    (a name chooses ignoring case; role:gtv takes them all)."""
+    from lungai.dicom.labels import check_case_groups, label_key, matching_labels, name_key, repeated_labels
+
+    file = Path(rtstruct_path).name
+    labels = [s.name for s in structures]
+    numbers = [s.number for s in structures]
+    wanted = None if names is None else {name_key(n) for n in names}
+    for same in repeated_labels(labels):
+        if wanted is None or name_key(labels[same[0]]) in wanted:
             raise InputError(
-                f"{Path(rtstruct_path).name} holds {len(same)} structures named {same[0].name!r} "
-                f"(ROI numbers {', '.join(str(s.number) for s in same)})",
-                "give each structure its own name in the planning system, then export the RTSTRUCT again")
+                f"{file} holds {len(same)} structures named {label_key(labels[same[0]])!r} "
+                f"(ROI numbers {', '.join(str(numbers[i]) for i in same)})",
+                "give each structure its own name in the planning system (3D Slicer: rename one in the Segment "
+                "Editor), then export the RTSTRUCT again")
     if names is None:
         return structures
-    by_name = {s.name: s for s in structures}
-    by_lower = {s.name.strip().lower(): s for s in structures}
+    by_label = {label_key(s.name): s for s in structures}
     chosen = []
     for n in names:
-        s = by_name.get(n) or by_lower.get(str(n).strip().lower())
+        found = [label_key(m) for m in matching_labels(labels, n)]
+        s = by_label.get(label_key(n)) or (by_label[found[0]] if found else None)
         if s is None:
             raise InputError(
-                f"structure {n!r} is not in {Path(rtstruct_path).name}; it holds: "
+                f"structure {n!r} is not in {file}; it holds: "
                 f"{', '.join(x.name for x in structures) or 'no structures'}",
                 "give one of those names (case does not matter), or a role such as role:gtv / role:lungs")
         chosen.append(s)
+    check_case_groups(labels, [s.name for s in chosen], file, numbers, what="structure",
+                      fix="choose them all by role (role:gtv takes every GTV, their union), or give each structure a "
+                          "name of its own in the planning system (3D Slicer: rename one in the Segment Editor) "
+                          "and export the RTSTRUCT again")
     return chosen
 
 
@@ -556,8 +567,11 @@ def write_rtstruct(masks: dict, reference, path, label: str = "lungai", mapping=
     from lungai.dicom.seg import generation_of
 
     path = Path(path)
+    from lungai.dicom.labels import check_export_labels
+
     if not masks:
         raise InputError("no structures to write", "give at least one mask")
+    check_export_labels(masks)      # read back by name: two of one name would be one (its reader refuses them)
     ref = reference.first
     slices = reference.datasets
     for name, m in masks.items():

@@ -88,8 +88,11 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
     from lungai.dicom.reference import check_on_grid, content_digest, derived_uid, save_dataset
     from lungai.dicom.roles import structure_role
 
+    from lungai.dicom.labels import check_export_labels
+
     if not masks:
         raise InputError("no segments to write", "give at least one mask")
+    check_export_labels(masks)      # read back by label: two of one name would be one (its reader refuses them)
     arrays, descriptions = [], []
     for number, (label, mask) in enumerate(masks.items(), start=1):
         check_on_grid(mask, reference, what=f"mask {label!r}")
@@ -122,30 +125,31 @@ FRACTIONAL_THRESHOLD = 0.5
 
 
 def _refuse_repeated_labels(seg, p: Path) -> None:
-    """Refuse a SEG in which two segments share a SegmentLabel (letter case and spaces around ignored): read by
-    label, the last one would replace the others without a word (QA: two "GTV" segments gave the second one's
-    volume, not the union).  A SEG is read whole (its segments are chosen by label or role afterwards), so any
-    repeated label is refused - as an RTSTRUCT's repeated structure name is when it is read
-    (:func:`lungai.dicom.rtstruct.read_rtstruct`)."""
-    numbers: dict = {}
-    for desc in seg.SegmentSequence:
-        numbers.setdefault(str(desc.SegmentLabel).strip().lower(), []).append(
-            (str(desc.SegmentLabel), int(desc.SegmentNumber)))
-    for same in numbers.values():
-        if len(same) > 1:
-            raise InputError(
-                f"{p.name} holds {len(same)} segments labelled {same[0][0]!r} (segment numbers "
-                f"{', '.join(str(n) for _, n in same)}): read by label, one would replace the other",
-                "give each segment its own label (e.g. GTV-1, GTV-2; 3D Slicer: rename the segments in the Segment "
-                "Editor) and export the SEG again")
+    """Refuse a SEG in which two segments have one label (:func:`lungai.dicom.labels.label_key`: the spaces around it
+    stripped): read by label, the last one would replace the others without a word (QA: two "GTV" segments gave the
+    second one's volume, not the union).  A SEG is read whole (its segments are chosen by label or role afterwards),
+    so such a label is refused whichever segment is chosen.  Labels that differ only in letter case ("GTV" and
+    "gtv") are two labels: refused only when a choice by name cannot tell them apart
+    (:func:`lungai.dicom.labels.check_case_groups`, in :func:`lungai.dicom.masks.select_segments`)."""
+    from lungai.dicom.labels import label_key, repeated_labels
+
+    descs = list(seg.SegmentSequence)
+    for same in repeated_labels(str(d.SegmentLabel) for d in descs):
+        raise InputError(
+            f"{p.name} holds {len(same)} segments labelled {label_key(descs[same[0]].SegmentLabel)!r} (segment "
+            f"numbers {', '.join(str(int(descs[i].SegmentNumber)) for i in same)}): read by label, one would "
+            "replace the other",
+            "give each segment its own label (e.g. GTV-1, GTV-2; 3D Slicer: rename the segments in the Segment "
+            "Editor) and export the SEG again")
 
 
 def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
     """Segment label -> uint8 mask on ``reference_ct``'s grid (the SEG must be on the CT's voxel grid).
 
     A BINARY SEG's segments are read as they are; a FRACTIONAL SEG's segment holds the voxels whose fraction is at
-    least :data:`FRACTIONAL_THRESHOLD` (a note says so, :class:`lungai.errors.InputNote`).  Two segments of one
-    label are refused (:func:`_refuse_repeated_labels`)."""
+    least :data:`FRACTIONAL_THRESHOLD` (a note says so, :class:`lungai.errors.InputNote`).  The labels are the
+    SegmentLabels stripped of spaces around them; two segments of one label are refused
+    (:func:`_refuse_repeated_labels`)."""
     import highdicom as hd
     from pydicom.errors import InvalidDicomError
 
@@ -156,6 +160,7 @@ def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
         seg = hd.seg.segread(p)
     except (InvalidDicomError, ValueError, AttributeError) as exc:
         raise InputError(f"{p.name} is not a readable DICOM SEG ({exc})", "give a DICOM Segmentation (modality SEG)") from exc
+    from lungai.dicom.labels import label_key
     from lungai.dicom.rtstruct import FRAME_OF_REFERENCE_TAG
 
     if reference_ct.HasMetaDataKey(FRAME_OF_REFERENCE_TAG) and \
@@ -194,6 +199,6 @@ def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
                              "give the SEG made on this CT series (same frame of reference, same slices)")
         mask = sitk.Cast(vol.to_simpleitk() > 0, sitk.sitkUInt8)
         mask.CopyInformation(reference_ct)
-        out[str(desc.SegmentLabel)] = mask
+        out[label_key(desc.SegmentLabel)] = mask
     return out
 

@@ -124,6 +124,29 @@ def _check_ibsi(params: dict) -> None:
                          "would be ignored", "remove the 'setting' block, or remove 'ibsi' to use pyradiomics settings")
 
 
+def _check_blocks(params: dict, path: Path, replaced: dict) -> None:
+    """A file's ``featureClass`` / ``imageType`` (and, without an IBSI configuration, ``setting``) block is a mapping:
+    an empty one (``featureClass:`` with every class commented out: YAML null) or a list reached pyradiomics, whose
+    schema check (pykwalify) failed with a raw traceback - in ``lungai radiomics --params`` and the Lung Radiomics
+    panel, which passes the file alone since fe0265c.  ``replaced``: the blocks the command line replaces
+    (``--feature-classes`` / ``--image-types``): not read, so accepted as before.  An empty mapping (``{}``) is
+    pyradiomics' "every class" / "Original" and stays accepted."""
+    blocks = ["featureClass", "imageType"]
+    if (params.get("lungai") or {}).get("ibsi") is None:
+        blocks.append("setting")
+    for key in blocks:
+        if key not in params or replaced.get(key) or isinstance(params[key], dict):
+            continue
+        value = params[key]
+        what = "empty" if value is None else f"a {type(value).__name__}, not a mapping"
+        example = {"featureClass": "featureClass: {firstorder: [], shape: []}",
+                   "imageType": "imageType: {Original: {}}", "setting": "setting: {binWidth: 25}"}[key]
+        option = {"featureClass": "; or give --feature-classes", "imageType": "; or give --image-types"}.get(key, "")
+        raise InputError(f"the {key} block of the parameter file {path} is {what}",
+                         f"the block is {'empty' if value is None else 'not a mapping'}: list at least one (e.g. "
+                         f"'{example}'), or remove the key {key}{option}")
+
+
 def load_params(name_or_path: str = "default", image_types=None, feature_classes=None,
                 log_sigma=None, lung_spacing_mm: float | None = None) -> dict:
     """The parameter dict for a preset name or a YAML file.
@@ -150,6 +173,7 @@ def load_params(name_or_path: str = "default", image_types=None, feature_classes
             raise InputError(f"--params {name_or_path!r} is neither a preset nor an existing file",
                              f"use one of {', '.join(PRESETS)} or the path of a pyradiomics YAML file")
         params = _read_yaml(path)
+        _check_blocks(params, path, replaced={"imageType": bool(image_types), "featureClass": bool(feature_classes)})
         params.setdefault("imageType", {"Original": {}})
         if (params.get("lungai") or {}).get("ibsi") is not None:
             params.setdefault("featureClass", _feature_class_block(FEATURE_CLASSES))

@@ -157,13 +157,25 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
     :func:`dicom_files_of_volume`).  Files: ``<name>.seg.dcm``, ``<name>.rtstruct.dcm`` (name: the segmentation's);
     existing files of those names are never overwritten (InputError).  Segments lungai made (tagged
     :data:`lungai.scene.nodes.MADE_BY_TAG`: LungAISeg's tumour and lungs, the demo's) are written as AUTOMATIC
-    (SlicerLungAI), every other segment as the user's, MANUAL.
+    (SlicerLungAI), every other segment as the user's, MANUAL.  Two segments of one name (spaces around it ignored)
+    are refused before any work (:func:`lungai.dicom.labels.check_export_labels`: rename one in the Segment Editor);
+    names that differ only in letter case ("GTV", "gtv") are written as they are.
     """
+    from lungai.dicom.labels import check_export_labels, label_key
     from lungai.dicom.reference import check_output_folder, ct_reference
     from lungai.dicom.rtstruct import write_rtstruct
     from lungai.dicom.seg import AUTOMATIC, MANUAL, write_seg
     from lungai.scene.nodes import MADE_BY_TAG
 
+    names = list(segments or mrml.segment_names(seg_node))
+    if not names:
+        raise InputError(f"{seg_node.GetName()} has no segments", "choose at least one segment to export")
+    # two segments of one name (chosen or in the node): by name the first would be taken and the other dropped
+    # without a word, and the reader could not tell them apart; the one rule of lungai.dicom.labels ("GTV" and
+    # "gtv" are two names, exported as they are)
+    keys = {label_key(n) for n in names}
+    for chosen in (names, [n for n in mrml.segment_names(seg_node) if label_key(n) in keys]):
+        check_export_labels(chosen, what=f"segments of {seg_node.GetName()}")
     source = ct_source or dicom_files_of_volume(volume_node)
     if not source:
         raise InputError(f"{volume_node.GetName()} was not loaded from DICOM, so the SEG / RTSTRUCT cannot reference "
@@ -172,9 +184,6 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
     reference = ct_reference(source, image=image)
     out = Path(out_dir)
     check_output_folder(out, reference)
-    names = list(segments or mrml.segment_names(seg_node))
-    if not names:
-        raise InputError(f"{seg_node.GetName()} has no segments", "choose at least one segment to export")
     masks = {n: mrml.segment_to_mask(scene, seg_node, n, volume_node) for n in names}
     stem = name or seg_node.GetName().replace("/", "_")
     targets = [out / f"{stem}.{kind}.dcm" for kind in ("seg", "rtstruct") if kind in formats]

@@ -1,0 +1,83 @@
+"""The one rule for the names of a DICOM SEG's segments (SegmentLabel) and an RTSTRUCT's structures (ROIName),
+shared by the readers (:func:`lungai.dicom.seg.read_seg`, :func:`lungai.dicom.rtstruct.read_rtstruct`, the choice of
+segments :func:`lungai.dicom.masks.select_segments`) and the writers (:func:`lungai.dicom.seg.write_seg`,
+:func:`lungai.dicom.rtstruct.write_rtstruct`, Slicer's :func:`lungai.scene.dicom.export_segments_dicom`):
+
+- two names that are equal once the spaces around them are stripped (:func:`label_key`: "GTV" and "GTV ") are **one
+  name**: the segments are read into {name: mask}, so one would replace the other.  A reader refuses them
+  (:func:`repeated_labels`), and no writer writes them (:func:`check_export_labels`: "rename one of the segments in
+  the Segment Editor") - a SEG / RTSTRUCT lungai writes is always one its reader takes;
+- names that differ only in letter case ("GTV" and "gtv", a user's rename, SlicerRT) are two names: read whole, and a
+  choice by role takes all of them (role:gtv: their union).  A choice by name ignores letter case
+  (:func:`name_key`), so a choice that takes some of them but not all (by name "GTV", or a role that takes one
+  structure of its kind: the right lung, the lungs minus the GTV) cannot tell which was meant and is refused
+  (:func:`check_case_groups`).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from lungai.errors import InputError
+
+# the fix of a name written twice (Slicer's segments, lungai's writers)
+RENAME_FIX = ("rename one of the segments in the Segment Editor (e.g. GTV-1, GTV-2: every segment needs its own "
+              "name), then export again")
+
+
+def label_key(label) -> str:
+    """The name as read: the spaces around it stripped (equal keys: one name)."""
+    return str(label).strip()
+
+
+def name_key(label) -> str:
+    """The name as a choice by name compares it: stripped, letter case ignored."""
+    return label_key(label).lower()
+
+
+def repeated_labels(labels: Iterable) -> list[list[int]]:
+    """The positions of the names that are one name (:func:`label_key`), groups of two or more, in order."""
+    groups: dict = {}
+    for i, label in enumerate(labels):
+        groups.setdefault(label_key(label), []).append(i)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def check_export_labels(labels: Iterable, what: str = "segments") -> None:
+    """Refuse to write two segments / structures of one name (:func:`label_key`): its reader would refuse the file
+    (a SEG), or read one of them only; before, Slicer's export kept the first of two "GTV" segments and dropped the
+    other without a word."""
+    labels = [str(label) for label in labels]
+    for group in repeated_labels(labels):
+        shown = ", ".join(repr(labels[i]) for i in group)
+        raise InputError(f"{len(group)} {what} have the name {label_key(labels[group[0]])!r} ({shown}): a DICOM SEG / "
+                         "RTSTRUCT is read by name, so one would replace the other", RENAME_FIX)
+
+
+def matching_labels(labels: Iterable, name) -> list:
+    """The names a choice by ``name`` matches (:func:`name_key`: letter case ignored), in order."""
+    key = name_key(name)
+    return [label for label in labels if name_key(label) == key]
+
+
+def check_case_groups(labels: list, used: Iterable, source: str, numbers: list | None = None,
+                      what: str = "segment", fix: str | None = None) -> None:
+    """Refuse a choice (``used``: the names it takes) that takes some but not all of the names differing only in
+    letter case: a name chooses ignoring case, so which one was meant is unclear.  A choice by role that takes all of
+    them (their union) passes.  ``numbers``: the segment / ROI numbers of ``labels`` (named in the message)."""
+    used_keys = {label_key(u) for u in used}
+    groups: dict = {}
+    for i, label in enumerate(labels):
+        groups.setdefault(name_key(label), []).append(i)
+    for group in groups.values():
+        taken = [i for i in group if label_key(labels[i]) in used_keys]
+        if len(group) < 2 or not taken or len(taken) == len(group):
+            continue
+        kind = "ROI" if what == "structure" else "segment"
+        nums = f" ({kind} numbers {', '.join(str(numbers[i]) for i in group)})" if numbers else ""
+        raise InputError(
+            f"{source} holds {len(group)} {what}s named {str(labels[group[0]])!r}{nums} apart from letter case "
+            f"({', '.join(repr(str(labels[i])) for i in group)}): a name chooses a {what} ignoring letter case, so "
+            f"taking {', '.join(repr(str(labels[i])) for i in taken)} alone could be the wrong one",
+            fix or f"choose them all by role (role:gtv takes every GTV, their union), or give each {what} a name of "
+                   "its own (e.g. GTV-1, GTV-2; 3D Slicer: rename one in the Segment Editor) and export again")
