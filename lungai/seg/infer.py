@@ -20,6 +20,7 @@ from lungai.io.validate import check_ct
 from lungai.progress import NullProgress
 from lungai.seg import preprocess as pp
 from lungai.seg.choice import ModelChoice, segment_with_choice
+from lungai.seg.config import check_mc_passes
 from lungai.seg.confidence import case_features, confidence, kept_region_features, uses_flip_check
 from lungai.seg.postprocess import MAX_ELONGATION, keep_components, rank_components
 from lungai.seg.predict import flip_consistency, predict_probs
@@ -446,6 +447,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                                    all_regions=all_regions, grow=grow, tta=tta, flip_check=flip_check)
     cfg, nets, meta = model
     method, method_note = resolve_method(len(nets), method, getattr(cfg, "dropout", 0.1))
+    if method == "mc-dropout":
+        check_mc_passes(mc_passes)
     if tta is not None and bool(tta) != cfg.tta:
         cfg = dataclasses.replace(cfg, tta=bool(tta))
     calib = meta.get("calibration", {}).get(method)
