@@ -308,3 +308,19 @@ def test_mc_passes_below_1_is_refused_by_segment_eval_and_train(tmp_path, capsys
     with pytest.raises(InputError, match="--mc-passes must be 1 or more"):      # the library call (Slicer, cohort)
         segment_tumour(sitk.ReadImage(str(ct)), (SegConfig(), [None], {}), method="mc-dropout", mc_passes=0)
     assert check_mc_passes(1) == 1 and check_mc_passes(10) == 10
+
+
+@pytest.mark.parametrize("option", ["--seed-point=nan,1,2", "--seed-point=1,inf,2", "--roi=inf,1,2,3,4,5",
+                                    "--roi=1,2,3,4,5,-inf"])
+def test_a_seed_point_or_roi_with_nan_or_inf_is_refused_before_any_work(option, tmp_path, capsys):
+    """QA: --seed-point=nan,1,2 / --roi=inf,... ended in the right error after numpy RuntimeWarnings (invalid value in
+    cast): the option parser refuses non-finite numbers, naming the option."""
+    import warnings
+
+    from lungai.cli import main
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["segment", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "out"), option]) == 2
+    err = capsys.readouterr().err
+    assert option.split("=")[0] in err and "finite" in err and "Warning" not in err

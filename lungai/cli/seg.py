@@ -20,9 +20,11 @@ def _floats(text: str, n: int, what: str, example: str = ""):
         vals = [float(v) for v in text.replace(" ", "").split(",")]
     except ValueError:
         vals = []
+    example = example or ",".join(["-12.5", "40", "-150", "20", "80", "-110"][:n])
     if len(vals) != n:
-        example = example or ",".join(["-12.5", "40", "-150", "20", "80", "-110"][:n])
         raise InputError(f"{what} {text!r} is not {n} comma-separated numbers", f"e.g. {what} {example}")
+    if not all(math.isfinite(v) for v in vals):      # nan / inf: refused here, before numpy warns on them
+        raise InputError(f"{what} {text!r}: every number must be finite (not nan or inf)", f"e.g. {what} {example}")
     return vals
 
 
