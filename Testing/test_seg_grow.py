@@ -411,3 +411,25 @@ def test_a_thin_slab_stored_with_its_slices_along_another_axis_is_flagged():
     assert pp.thin_slab_note(_ct(20.0, shape=(300, 300, 1))[0])                    # one slice: still a slab
     crop = sitk.PermuteAxes(_ct(20.0, shape=(64, 64, 8))[0], [2, 0, 1])          # a nodule crop, any order
     assert pp.is_crop(crop) and pp.thin_slab_note(crop) is None
+
+
+def test_automatic_mode_says_cut_only_when_the_kept_region_lies_on_the_image_edge(monkeypatch):
+    """QA: automatic mode reported "tumour cut by the image edge" (z+) when a candidate it left out touched the scan's
+    last slice and the kept one lay far from it: the cut is measured on the regions written to the mask."""
+    shape = (160, 160, 40)                      # 160 mm: not a crop, automatic mode looks in the lungs' box
+    ct, big = _ct(30.0, shape=shape)
+    arr = sitk.GetArrayFromImage(ct)
+    arr[arr == 0] = -850                        # no body wall: the oracle marks only the two tumours
+    z, y, x = np.meshgrid(*(np.arange(n) * s - (n - 1) * s / 2 for n, s in zip(shape[::-1], SPACING[::-1])),
+                          indexing="ij")
+    small = (x - 45) ** 2 + (y - 45) ** 2 + (z - z.max()) ** 2 <= 8 ** 2      # a smaller one on the last slice
+    arr[small] = 40
+    img = sitk.GetImageFromArray(arr)
+    img.CopyInformation(ct)
+    monkeypatch.setattr(pp, "box_from_lungs", lambda c, margin: pp.Box((0, 0, 0), tuple(c.GetSize()), "lungs"))
+    res = infer.segment_tumour(img, _model())
+    i = res.info
+    assert i["roi_mode"] == "lungs" and i["n_candidates"] == 2 and _dice(res, big) > 0.9
+    assert i["cut_by_image_edge"] == [] and "tumour cut by the image edge" not in i["review_reasons"]
+    both = infer.segment_tumour(img, _model(), all_regions=True)       # the cut one is in the mask too
+    assert both.info["cut_by_image_edge"] == ["z+"] and "tumour cut by the image edge" in both.info["review_reasons"]

@@ -493,14 +493,6 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         inner = tuple(slice(u - b, u - b + n_) for u, b, n_ in
                       zip(user_box.lo[::-1], box.lo[::-1], user_box.size[::-1]))
         binary = np.isin(lab, [v for v in np.unique(lab[inner]) if v]) if n else binary
-    kept_pass = next((q for q in growth["passes"] if q.get("kept")), {}) if growth else {}
-    # cut by the scan: the kept region touches an image edge - on the input grid, or on the model grid's outermost
-    # sample plane (pp.cut_on_model_grid: the crop's outer slices beyond it get probability 0) - unless the box grew
-    # out to that edge (then the region ran on to it - reported as such, not as a tumour cut by the image)
-    edges = image_edge_faces(box, ct) - set(kept_pass.get("grew_to_image_edge", ()))
-    cut = sorted((set(touched_faces(binary, ct.GetSpacing(), 0.0))
-                  | set(pp.cut_on_model_grid(binary, probs.mean(0), model_img, crop_img, edges))) & edges,
-                 key=FACES.index)
     candidates, n_candidates, others_ml = [], 0, 0.0
     if automatic:
         lab, ranked = rank_components(binary, mean_p, ct.GetSpacing()[::-1])
@@ -515,6 +507,15 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                                "volume_ml": round(c["volume_ml"], 4), "mean_probability": round(c["mean_probability"], 4),
                                "probability_mass_ml": round(c["probability_mass_ml"], 4),
                                "in_tumor_mask": bool(all_regions or rank == 1)})
+    kept_pass = next((q for q in growth["passes"] if q.get("kept")), {}) if growth else {}
+    # cut by the scan: the kept region touches an image edge - on the input grid, or on the model grid's outermost
+    # sample plane (pp.cut_on_model_grid: the crop's outer slices beyond it get probability 0) - unless the box grew
+    # out to that edge (then the region ran on to it - reported as such, not as a tumour cut by the image).  Kept =
+    # written to the mask: in automatic mode the top candidate (all with --all-regions), not every candidate (QA)
+    edges = image_edge_faces(box, ct) - set(kept_pass.get("grew_to_image_edge", ()))
+    cut = sorted((set(touched_faces(binary, ct.GetSpacing(), 0.0))
+                  | set(pp.cut_on_model_grid(binary, probs.mean(0), model_img, crop_img, edges))) & edges,
+                 key=FACES.index)
     if flip_check and automatic:
         feats["flip_consistency"] = _flip_check_round(ct, box, top_region, cfg, nets, method, mc_passes, seed)
     conf = confidence(feats, calib)
