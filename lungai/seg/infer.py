@@ -79,6 +79,26 @@ def touched_faces(mask_zyx: np.ndarray, spacing_xyz, margin_mm: float = EDGE_MM)
     return pp.touched_faces(mask_zyx, spacing_xyz, margin_mm)
 
 
+def tumour_touches(target: np.ndarray, mean_model: np.ndarray, model_img: sitk.Image, crop_img: sitk.Image,
+                   spacing_xyz=None) -> list:
+    """Faces of the box that a pass's tumour comes within ``EDGE_MM`` of, on either grid: the model grid's
+    ``target`` (z, y, x; ``spacing_xyz``: its spacing, default ``model_img``'s) or, on the crop's input grid the mask
+    is written on, the regions of the mean probability there (``mean_model`` resampled as :func:`lungai.seg.preprocess.
+    to_input`) > 0.5 that hold target voxels - the mask ``describe_written_mask``'s ``mask_touches`` measures.  QA: the
+    coarser model grid's samples stop short of the box's faces, so a pass said it touched nothing (and held the
+    tumour) while its mask on the CT touched the box's x- face."""
+    faces = set(touched_faces(target, spacing_xyz if spacing_xyz is not None else model_img.GetSpacing()))
+    if target.any():
+        written = pp.to_input(mean_model, model_img, crop_img) > 0.5
+        lab, n = ndimage.label(written)
+        if n:
+            t = sitk.GetImageFromArray(target.astype(np.uint8))
+            t.CopyInformation(model_img)
+            ids = np.unique(lab[pp.mask_on(t, crop_img) & written])
+            faces |= set(touched_faces(np.isin(lab, ids[ids > 0]), crop_img.GetSpacing()))
+    return sorted(faces, key=FACES.index)
+
+
 def image_edge_faces(box: pp.Box, ct: sitk.Image) -> set:
     """The box's faces that lie on the image's edge (they cannot move outwards)."""
     size = ct.GetSize()
@@ -214,7 +234,7 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
         c = scaled(cfg, scale)
         crop_img, model_img, probs, flip = _model_pass(ct, box, c, nets, method, mc_passes, seed, flip_check)
         target = _target_on_model(probs, model_img, c, seed_lps, mask_for_roi(roi_mask, model_img, ct))
-        touched = touched_faces(target, c.spacing)
+        touched = tumour_touches(target, probs.mean(0), model_img, crop_img, c.spacing)
         edges = image_edge_faces(box, ct)
         movable = [f for f in touched if f not in edges]
         # grown out to an image edge the first box did not reach: the region ran on until the scan ended (on a CT
@@ -271,6 +291,15 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
     # tumour whose region ran on into a neighbouring organ (diaphragm, mediastinum), and the most confident
     # pass was the largest (members agree more on a large region): a 2 ml tumour came back as 2,000 ml.  So
     # the first pass that found a tumour - the region round the seed / in the user's box - is kept.
+    k, ran_on = kept_pass_index(passes, reason)
+    passes[k]["kept"] = True
+    reason = kept_stop_reason(passes, k, reason, image_edge_faces(runs[k][0], ct))
+    return (*runs[k], {"passes": passes, "stop_reason": reason, "ran_on": ran_on})
+
+
+def kept_pass_index(passes: list, end_reason: str) -> tuple:
+    """(index of the pass to keep, ran_on) - see the comment in :func:`grow_and_predict`; ``end_reason``: the last
+    pass's stop reason (ran_on: no box held the region found, and the growth ended in a stop of ``RAN_ON_STOPS``)."""
     held = [k for k, q in enumerate(passes) if q.get("holds_tumour")]
     found = [k for k, q in enumerate(passes) if q["tumour_ml"] > 0]
     if held:
@@ -281,14 +310,28 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
         k = max(found, key=lambda i: passes[i]["confidence"])
     else:
         k = len(passes) - 1
-    passes[k]["kept"] = True
-    ran_on = bool(not held and found and NOT_HELD_RULE == "first" and reason.startswith(RAN_ON_STOPS))
-    if k != len(passes) - 1:
-        reason += (f"; pass {k + 1} kept (its box holds the tumour)" if passes[k].get("holds_tumour") else
-                   f"; pass {k + 1} kept (no box held the tumour: the first pass that found one, the region "
-                   "closest to the seed / ROI)"
-                   if NOT_HELD_RULE == "first" else f"; pass {k + 1} kept (no box held the tumour; the most confident pass)")
-    return (*runs[k], {"passes": passes, "stop_reason": reason, "ran_on": ran_on})
+    return k, bool(not held and found and NOT_HELD_RULE == "first" and end_reason.startswith(RAN_ON_STOPS))
+
+
+def kept_stop_reason(passes: list, k: int, end_reason: str, kept_edges) -> str:
+    """``roi_stop_reason``: the last pass's ``end_reason`` when it is the kept one (``k``); else the kept pass first -
+    why it was kept, the faces of its box that could move (not in ``kept_edges``, its image-edge faces) that its
+    tumour touches - then where the growth ended.  QA: "no tumour found in the box; pass 1 kept" was the last pass's
+    (0 ml) while the mask held pass 1's 7.6 ml, touching the box's z- face."""
+    if k == len(passes) - 1:
+        return end_reason
+    why = ("its box holds the tumour" if passes[k].get("holds_tumour") else
+           "no box held the tumour: the first pass that found one, the region closest to the seed / ROI"
+           if NOT_HELD_RULE == "first" else "no box held the tumour; the most confident pass")
+    free = free_faces(passes[k]["touches"], kept_edges)
+    touching = (f"; its tumour ({passes[k]['tumour_ml']:.2f} ml) touches the box's {', '.join(free)} "
+                f"face{'s' if len(free) > 1 else ''}" if free else "")
+    return f"pass {k + 1} kept ({why}){touching}; the growth ended at pass {len(passes)}: {end_reason}"
+
+
+def free_faces(touches, edges) -> list:
+    """The faces of ``touches`` that could move (not image-edge faces, ``edges``), in FACES order."""
+    return sorted(set(touches or ()) - set(edges), key=FACES.index)
 
 
 NO_TUMOUR_FOUND = "no tumour found in the box"
@@ -551,8 +594,11 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         notes.append(f"looked {len(growth['passes'])} times (growing box, coarser grids); kept pass {k['pass']}: box "
                      f"{' x '.join(f'{v:.0f}' for v in k['roi_size_mm'])} mm, model grid x{k['scale']}: "
                      f"{growth['stop_reason']}")
-    incomplete = bool(growth and growth["stop_reason"].startswith(RAN_ON_STOPS))
     ran_on = bool(growth and growth.get("ran_on"))
+    # the kept pass's mask (as written) still touches a face of its box that could move: the tumour may go on beyond
+    # it (not said of a mask away from the seed - not the clicked tumour - nor of one running on, its own reason)
+    free = free_faces(kept_pass.get("mask_touches"), image_edge_faces(box, ct))
+    incomplete = bool(free) and not seed_away
     if ran_on:
         largest = max(growth["passes"], key=lambda q: np.prod(q["roi_size_mm"]))["roi_size_mm"]
         edge = next((q["grew_to_image_edge"] for q in growth["passes"] if q.get("grew_to_image_edge")), None)
@@ -563,7 +609,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         notes.append(f"no box held the region found at the seed / in the box: {where}; the first pass's result is "
                      "kept - check its outline")
     elif incomplete:
-        notes.append(f"the tumour may be larger than the box: {growth['stop_reason']}")
+        notes.append(f"the tumour may be larger than the box: the mask touches the box's {', '.join(free)} "
+                     f"face{'s' if len(free) > 1 else ''} ({growth['stop_reason']})")
     if dropped["n_elongated"]:
         notes.append(f"{dropped['n_elongated']} elongated (vessel-like) region(s), {dropped['elongated_ml']:.1f} ml, "
                      "left out of the tumour mask" + KEPT_IN_PROBABILITY)
