@@ -351,6 +351,7 @@ def test_an_unsure_small_result_of_the_default_points_to_the_dynunet(tmp_path):
     assert model_hint(default_model_dir(), dict(unsure, roi_mode="lungs")) is None
     assert model_hint(resolve_model_dir(DYNUNET_MODEL_NAME), unsure) is None
     assert model_hint(tmp_path, unsure) is None
+    assert model_hint(default_model_dir(), dict(unsure, tumor_volume_ml=0.0)) is None     # nothing found: no hint
 
 
 def test_the_cli_prints_the_routed_hint_for_the_default_model_on_a_large_tumour(tmp_path, capsys):

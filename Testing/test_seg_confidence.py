@@ -233,6 +233,18 @@ def test_postprocess_drops_tubes_in_automatic_mode_and_keeps_the_seed_component(
     assert np.array_equal(kept, tube)                           # the user's seed wins
 
 
+def test_postprocess_keeps_the_component_nearest_the_seed_in_mm():
+    """A seed in no region keeps the region nearest to it in mm (as seed_distance_mm measures), not in voxels: on
+    3 mm slices a region 3 slices above the seed (9 mm) is farther than one 5 in-plane voxels (4.9 mm) away."""
+    from lungai.seg.postprocess import keep_components
+
+    b = np.zeros((20, 40, 40), bool)
+    b[13:16, 18:23, 18:23] = True                # 3 slices above the seed: 9 mm (3 voxels)
+    b[8:13, 18:23, 25:30] = True                 # 5 in-plane voxels away: 4.9 mm (5 voxels)
+    kept, _ = keep_components(b, (3.0, 0.977, 0.977), (10, 20, 20))
+    assert kept[10, 20, 27] and not kept[14, 20, 20]
+
+
 def test_postprocess_drops_components_lying_mostly_outside_the_lungs():
     from lungai.seg.postprocess import MIN_IN_LUNGS, keep_components
 

@@ -316,7 +316,9 @@ def test_a_region_grown_out_to_the_image_edge_does_not_count_as_held(monkeypatch
     res = infer.segment_tumour(organ_ct, (cfg, nets, {"calibration": {"ensemble": cal}}), seed_lps=(0.0, 0.0, 4.0))
     i = res.info
     assert len(i["roi_passes"]) >= 2 and not any(p.get("holds_tumour") for p in i["roi_passes"])
-    assert i["roi_passes"][-1]["grew_to_image_edge"] and i["roi_stop_reason"].startswith(infer.GREW_TO_EDGE)
+    assert i["roi_passes"][-1]["grew_to_image_edge"]
+    assert i["roi_stop_reason"].startswith("pass 1 kept (no box held the tumour")        # the kept pass, then the end
+    assert f"the growth ended at pass {len(i['roi_passes'])}: {infer.GREW_TO_EDGE}" in i["roi_stop_reason"]
     assert i["roi_passes"][0]["kept"] and i["tumor_volume_ml"] <= 6.0 ** 3
     assert infer.RAN_ON in i["review_reasons"] and i["needs_review"]
     assert i["cut_by_image_edge"] == [] and not any("cut by the image edge" in n for n in i["notes"])
@@ -411,3 +413,78 @@ def test_a_thin_slab_stored_with_its_slices_along_another_axis_is_flagged():
     assert pp.thin_slab_note(_ct(20.0, shape=(300, 300, 1))[0])                    # one slice: still a slab
     crop = sitk.PermuteAxes(_ct(20.0, shape=(64, 64, 8))[0], [2, 0, 1])          # a nodule crop, any order
     assert pp.is_crop(crop) and pp.thin_slab_note(crop) is None
+
+
+def test_automatic_mode_says_cut_only_when_the_kept_region_lies_on_the_image_edge(monkeypatch):
+    """QA: automatic mode reported "tumour cut by the image edge" (z+) when a candidate it left out touched the scan's
+    last slice and the kept one lay far from it: the cut is measured on the regions written to the mask."""
+    shape = (160, 160, 40)                      # 160 mm: not a crop, automatic mode looks in the lungs' box
+    ct, big = _ct(30.0, shape=shape)
+    arr = sitk.GetArrayFromImage(ct)
+    arr[arr == 0] = -850                        # no body wall: the oracle marks only the two tumours
+    z, y, x = np.meshgrid(*(np.arange(n) * s - (n - 1) * s / 2 for n, s in zip(shape[::-1], SPACING[::-1])),
+                          indexing="ij")
+    small = (x - 45) ** 2 + (y - 45) ** 2 + (z - z.max()) ** 2 <= 8 ** 2      # a smaller one on the last slice
+    arr[small] = 40
+    img = sitk.GetImageFromArray(arr)
+    img.CopyInformation(ct)
+    monkeypatch.setattr(pp, "box_from_lungs", lambda c, margin: pp.Box((0, 0, 0), tuple(c.GetSize()), "lungs"))
+    res = infer.segment_tumour(img, _model())
+    i = res.info
+    assert i["roi_mode"] == "lungs" and i["n_candidates"] == 2 and _dice(res, big) > 0.9
+    assert i["cut_by_image_edge"] == [] and "tumour cut by the image edge" not in i["review_reasons"]
+    both = infer.segment_tumour(img, _model(), all_regions=True)       # the cut one is in the mask too
+    assert both.info["cut_by_image_edge"] == ["z+"] and "tumour cut by the image edge" in both.info["review_reasons"]
+
+
+def test_the_stop_reason_names_the_kept_pass_and_the_faces_it_touches():
+    """QA on LUNG1-003 cut at z 60: pass 1 (7.7 ml, touching the box's movable z- face and the image's z+) was kept,
+    pass 3 found nothing, and roi_stop_reason said "no tumour found in the box; pass 1 kept ..." - the last pass's -
+    while the mask held 7.6 ml.  The reason now names the kept pass first (why, the movable faces its tumour touches),
+    then where the growth ended; a kept last pass keeps its own reason."""
+    passes = [{"pass": 1, "tumour_ml": 7.738, "touches": ["z-", "z+"], "holds_tumour": False, "confidence": 0.4},
+              {"pass": 2, "tumour_ml": 98.16, "touches": ["y-", "z-", "z+"], "holds_tumour": False, "confidence": 0.6},
+              {"pass": 3, "tumour_ml": 0.0, "touches": [], "holds_tumour": False, "confidence": 0.3}]
+    k, ran_on = infer.kept_pass_index(passes, infer.NO_TUMOUR_FOUND)
+    assert (k, ran_on) == (0, False)
+    reason = infer.kept_stop_reason(passes, k, infer.NO_TUMOUR_FOUND, {"z+"})
+    assert reason == ("pass 1 kept (no box held the tumour: the first pass that found one, the region closest to the "
+                      "seed / ROI); its tumour (7.74 ml) touches the box's z- face; the growth ended at pass 3: "
+                      "no tumour found in the box")
+    assert infer.free_faces(["z-", "z+"], {"z+"}) == ["z-"]
+    held = [dict(passes[0], holds_tumour=True, touches=[]), passes[2]]
+    assert infer.kept_stop_reason(held, 0, infer.NO_TUMOUR_FOUND, set()).startswith("pass 1 kept (its box holds the "
+                                                                                      "tumour); the growth ended")
+    last = "the tumour no longer touches the box edge"
+    assert infer.kept_stop_reason(passes[:1], 0, last, set()) == last               # the kept pass is the last one
+
+
+def _sphere_near_the_seed_box(d_mm):
+    """A 20 mm sphere on a 0.7 x 0.7 x 2 mm CT, seeded so that the 60 mm seed box's x- face lies ``d_mm`` beyond it."""
+    sp, shape = (0.7, 0.7, 2.0), (300, 300, 60)
+    z, y, x = np.meshgrid(*(np.arange(n) * s - (n - 1) * s / 2 for n, s in zip(shape[::-1], sp[::-1])), indexing="ij")
+    arr = np.full(shape[::-1], -850, np.int16)
+    arr[(x / 100) ** 2 + (y / 100) ** 2 > 1] = 0                     # a body wall
+    arr[x ** 2 + y ** 2 + z ** 2 <= 100] = 40
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing(sp)
+    img.SetOrigin([-(n - 1) * s / 2 for n, s in zip(shape, sp)])
+    return img, (20.0 - d_mm, 0.0, 0.0)
+
+
+def test_a_pass_touches_the_box_where_its_mask_on_the_ct_does():
+    """QA on LUNG1-003 (DynUNet): a pass said it touched nothing ("the tumour no longer touches the box edge") while
+    the same pass's mask on the CT touched the box's x- face (mask_touches ["x-"]): the coarser model grid's samples
+    stop short of the box's faces.  A pass's touches now count the tumour on the CT grid too (tumour_touches), so the
+    box grows there; a kept mask touching a face that could move is flagged "the tumour may be larger than the box"
+    (here with --no-grow, whose box cannot grow: before, no flag)."""
+    ct, seed = _sphere_near_the_seed_box(2.0)      # 2 mm: within EDGE_MM on the 0.7 mm CT, not on the 1 mm model grid
+    fixed = infer.segment_tumour(ct, _model(), seed_lps=seed, grow=False).info
+    (p,) = fixed["roi_passes"]
+    assert p["mask_touches"] == ["x-"] and p["touches"] == ["x-"]
+    assert "the tumour may be larger than the box" in fixed["review_reasons"]
+    grown = infer.segment_tumour(ct, _model(), seed_lps=seed).info
+    assert grown["roi_passes"][0]["touches"] == ["x-"] and len(grown["roi_passes"]) >= 2
+    kept = next(q for q in grown["roi_passes"] if q["kept"])
+    assert kept["mask_touches"] == [] and grown["roi_stop_reason"] == "the tumour no longer touches the box edge"
+    assert "the tumour may be larger than the box" not in grown["review_reasons"]

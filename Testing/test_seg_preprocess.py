@@ -190,6 +190,28 @@ def test_a_seed_in_the_air_beside_the_patient_of_a_whole_ct_is_outside_the_body(
     assert tuple(pp.check_seed_inside_body(ct, ct.TransformIndexToPhysicalPoint((50, 50, 1)))) == (50, 50, 1)
 
 
+def test_an_roi_wholly_in_the_air_beside_the_patient_is_outside_the_body():
+    """QA: an ROI in the air beside the patient wrote an empty mask with confidence 0.00 (and a DynUNet hint); it is
+    refused as a seed there is (the seed's outside-air rule on every voxel of the box); an ROI reaching into the body
+    or lying in the lung is not."""
+    rng = np.random.default_rng(1)
+    arr = (-950 + 40 * rng.standard_normal((3, 100, 100))).astype(np.int16)       # air, table / blanket mixed in
+    yy, xx = np.mgrid[:100, :100]
+    arr[:, (xx - 50) ** 2 + (yy - 50) ** 2 < 35 ** 2] = 40                            # the patient
+    arr[:, (xx - 50) ** 2 + (yy - 50) ** 2 < 20 ** 2] = -850                          # a lung
+    ct = sitk.GetImageFromArray(arr)
+    ct.SetSpacing((3.0, 3.0, 5.0))                                                   # 300 mm: a whole CT
+
+    def roi(i0, j0, i1, j1):
+        return (*ct.TransformIndexToPhysicalPoint((i0, j0, 0)), *ct.TransformIndexToPhysicalPoint((i1, j1, 2)))
+
+    with pytest.raises(InputError, match="outside the body"):
+        pp.check_roi_inside_body(ct, roi(2, 40, 8, 60))
+    pp.check_roi_inside_body(ct, roi(2, 40, 20, 60))                                 # reaches the chest wall
+    pp.check_roi_inside_body(ct, roi(45, 45, 55, 55))                                # in the lung
+    pp.check_roi_inside_body(ct, (5000.0, 0, 0, 5010.0, 10, 10))                      # beside the image: box_from_physical's
+
+
 def _ct_3mm(origin=(-250.0, -250.0, -400.1)):
     ct = sitk.Image((100, 100, 120), sitk.sitkInt16) + 40      # soft tissue: the seed is inside the body
     ct.SetSpacing((5.0, 5.0, 3.0))

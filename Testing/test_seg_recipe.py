@@ -281,3 +281,46 @@ def test_val_fraction_0_is_one_validation_patient_as_before():
         train_config(_train_options("--val-fraction=-0.1"))
     with pytest.raises(InputError, match="leaves no patients to train on"):
         train_config(_train_options("--val-fraction", "0.5", "--test-fraction", "0.5"))
+
+
+def test_mc_passes_below_1_is_refused_by_segment_eval_and_train(tmp_path, capsys):
+    """QA: `lungai segment --method mc-dropout --mc-passes 0` averaged no map ("Mean of empty slice"), found no tumour
+    and gave a made-up confidence with exit 0; train-seg already refused it.  One check (check_mc_passes) for
+    train-seg, segment, eval-seg and segment_tumour, before any data is read or a folder made."""
+    import SimpleITK as sitk
+
+    from lungai.cli import main
+    from lungai.cli.seg import train_config
+    from lungai.errors import InputError
+    from lungai.seg.config import SegConfig, check_mc_passes
+    from lungai.seg.infer import segment_tumour
+
+    ct = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(sitk.Image((8, 8, 8), sitk.sitkInt16), str(ct))
+    for cmd in (["segment", str(ct), "-o", str(tmp_path / "out")],
+                ["eval-seg", "--images", str(tmp_path), "--masks", str(tmp_path), "-o", str(tmp_path / "e.csv")]):
+        for n in ("0", "-2"):
+            assert main(cmd + ["--method", "mc-dropout", "--mc-passes", n]) == 2
+            assert "--mc-passes must be 1 or more" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "e.csv").exists()
+    with pytest.raises(InputError, match="--mc-passes must be 1 or more"):
+        train_config(_train_options("--mc-passes", "0"))
+    with pytest.raises(InputError, match="--mc-passes must be 1 or more"):      # the library call (Slicer, cohort)
+        segment_tumour(sitk.ReadImage(str(ct)), (SegConfig(), [None], {}), method="mc-dropout", mc_passes=0)
+    assert check_mc_passes(1) == 1 and check_mc_passes(10) == 10
+
+
+@pytest.mark.parametrize("option", ["--seed-point=nan,1,2", "--seed-point=1,inf,2", "--roi=inf,1,2,3,4,5",
+                                    "--roi=1,2,3,4,5,-inf"])
+def test_a_seed_point_or_roi_with_nan_or_inf_is_refused_before_any_work(option, tmp_path, capsys):
+    """QA: --seed-point=nan,1,2 / --roi=inf,... ended in the right error after numpy RuntimeWarnings (invalid value in
+    cast): the option parser refuses non-finite numbers, naming the option."""
+    import warnings
+
+    from lungai.cli import main
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["segment", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "out"), option]) == 2
+    err = capsys.readouterr().err
+    assert option.split("=")[0] in err and "finite" in err and "Warning" not in err

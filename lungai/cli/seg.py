@@ -20,9 +20,11 @@ def _floats(text: str, n: int, what: str, example: str = ""):
         vals = [float(v) for v in text.replace(" ", "").split(",")]
     except ValueError:
         vals = []
+    example = example or ",".join(["-12.5", "40", "-150", "20", "80", "-110"][:n])
     if len(vals) != n:
-        example = example or ",".join(["-12.5", "40", "-150", "20", "80", "-110"][:n])
         raise InputError(f"{what} {text!r} is not {n} comma-separated numbers", f"e.g. {what} {example}")
+    if not all(math.isfinite(v) for v in vals):      # nan / inf: refused here, before numpy warns on them
+        raise InputError(f"{what} {text!r}: every number must be finite (not nan or inf)", f"e.g. {what} {example}")
     return vals
 
 
@@ -276,9 +278,10 @@ def train_config(args):
     from pathlib import Path
 
     from lungai.errors import InputError
-    from lungai.seg.config import SegConfig
+    from lungai.seg.config import SegConfig, check_mc_passes
 
-    for name in ("members", "epochs", "iters", "batch", "patience", "mc_passes"):
+    check_mc_passes(args.mc_passes)
+    for name in ("members", "epochs", "iters", "batch", "patience"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} {getattr(args, name)} is less than 1", "give 1 or more")
     for name in ("synthetic", "synthetic_chests", "implant", "max_cases", "seed"):
@@ -520,6 +523,9 @@ def run_segment(args) -> int:
     from lungai.seg.infer import segment_tumour
     from lungai.seg.uncertainty import MI_MEANING, described
 
+    from lungai.seg.config import check_mc_passes
+
+    check_mc_passes(args.mc_passes)
     out = Path(args.output)
     seed_pt = _floats(args.seed_point, 3, "--seed-point") if args.seed_point else None
     roi = _floats(args.roi, 6, "--roi") if args.roi else None
@@ -600,10 +606,12 @@ def run_eval(args) -> int:
     from lungai.seg import dataset
     from lungai.seg.evaluate import check_cases, evaluate_cases, summarize, summary_text
     from lungai.seg.model_io import load_model
+    from lungai.seg.config import check_mc_passes
     from lungai.seg.resources import resolve_model_dir
 
     from lungai.io.outputs import prepare_output_file, record_output_file
 
+    check_mc_passes(args.mc_passes)
     out = Path(args.output)
     if out.is_dir():
         raise InputError(f"{out} is a folder", "give a CSV file name, e.g. -o per_case.csv")

@@ -319,7 +319,8 @@ def model_hint(model_dir, info: dict) -> str | None:
       than ``route_volume_ml``: the default misses most of many large tumours (marks a few ml of them); if the
       tumour the user marked is larger, the DynUNet segments large tumours better (routing there automatically was
       tried and not adopted: its confidence does not tell its leaks from tumours, docs/segmentation.md).
-    None otherwise (another model or a user's own, automatic mode, a sure small result, no routed choice shipped)."""
+    None otherwise (another model or a user's own, automatic mode, a sure small result, an empty one - nothing
+    found there is no sign of a large tumour -, no routed choice shipped)."""
     import json
 
     from lungai.seg.infer import LOW_CONFIDENCE
@@ -342,7 +343,7 @@ def model_hint(model_dir, info: dict) -> str | None:
         return (f"this tumour is larger than {limit:g} ml: on tumours the default model finds that large, --model "
                 f"{ROUTED_MODEL_NAME} (Slicer panel: Model \"default, DynUNet if large\"; the DynUNet segments them "
                 "again) did better on validation and test - e.g. lung2 Dice 0.36 -> 0.86 (docs/segmentation.md)")
-    if (alone or kept_default) and volume <= limit and LOW_CONFIDENCE in info.get("review_reasons", []):
+    if (alone or kept_default) and 0 < volume <= limit and LOW_CONFIDENCE in info.get("review_reasons", []):
         return (f"the default model is unsure of this result ({volume:.1f} ml); if the tumour you marked is larger "
                 f"(a stage III tumour of 30 mm or more), try --model {DYNUNET_MODEL_NAME} (Slicer panel: Model "
                 "\"DynUNet (seed / ROI)\"): the default marks only a few ml of many large tumours, the DynUNet "

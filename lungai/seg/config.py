@@ -16,6 +16,14 @@ ARCHS = ("unet", "attention_unet", "unetr", "dynunet")
 DEFAULT_LR = {"unet": 2e-3, "attention_unet": 5e-4, "unetr": 2e-3, "dynunet": 2e-3}
 
 
+def check_mc_passes(n) -> int:
+    """``--mc-passes``: the MC-dropout passes, 1 or more (0 averaged no map at all: "Mean of empty slice", no tumour
+    and a made-up confidence).  The one check of train-seg, segment, eval-seg and :func:`lungai.seg.infer.segment_tumour`."""
+    if int(n) != n or n < 1:
+        raise InputError(f"--mc-passes must be 1 or more (got {n})", "e.g. --mc-passes 10 (the default)")
+    return int(n)
+
+
 @dataclass
 class SegConfig:
     arch: str = "attention_unet"

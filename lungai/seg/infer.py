@@ -20,6 +20,7 @@ from lungai.io.validate import check_ct
 from lungai.progress import NullProgress
 from lungai.seg import preprocess as pp
 from lungai.seg.choice import ModelChoice, segment_with_choice
+from lungai.seg.config import check_mc_passes
 from lungai.seg.confidence import case_features, confidence, kept_region_features, uses_flip_check
 from lungai.seg.postprocess import MAX_ELONGATION, keep_components, rank_components
 from lungai.seg.predict import flip_consistency, predict_probs
@@ -66,6 +67,7 @@ def choose_box(ct, cfg, roi_lps=None, seed_lps=None, whole=None) -> pp.Box:
         if len(p) != 6:
             raise InputError(f"--roi needs 6 numbers x0,y0,z0,x1,y1,z1 (got {len(p)})",
                              "give two opposite corners in LPS mm")
+        pp.check_roi_inside_body(ct, p)
         return pp.box_from_physical(ct, p[:3], p[3:], cfg.roi_margin_mm)
     if whole or (whole is None and pp.is_crop(ct)):
         return pp.whole_box(ct, "whole image (crop)")
@@ -75,6 +77,26 @@ def choose_box(ct, cfg, roi_lps=None, seed_lps=None, whole=None) -> pp.Box:
 def touched_faces(mask_zyx: np.ndarray, spacing_xyz, margin_mm: float = EDGE_MM) -> list:
     """Faces ("x-", "x+", ...) of the array that ``mask_zyx`` comes within ``margin_mm`` of."""
     return pp.touched_faces(mask_zyx, spacing_xyz, margin_mm)
+
+
+def tumour_touches(target: np.ndarray, mean_model: np.ndarray, model_img: sitk.Image, crop_img: sitk.Image,
+                   spacing_xyz=None) -> list:
+    """Faces of the box that a pass's tumour comes within ``EDGE_MM`` of, on either grid: the model grid's
+    ``target`` (z, y, x; ``spacing_xyz``: its spacing, default ``model_img``'s) or, on the crop's input grid the mask
+    is written on, the regions of the mean probability there (``mean_model`` resampled as :func:`lungai.seg.preprocess.
+    to_input`) > 0.5 that hold target voxels - the mask ``describe_written_mask``'s ``mask_touches`` measures.  QA: the
+    coarser model grid's samples stop short of the box's faces, so a pass said it touched nothing (and held the
+    tumour) while its mask on the CT touched the box's x- face."""
+    faces = set(touched_faces(target, spacing_xyz if spacing_xyz is not None else model_img.GetSpacing()))
+    if target.any():
+        written = pp.to_input(mean_model, model_img, crop_img) > 0.5
+        lab, n = ndimage.label(written)
+        if n:
+            t = sitk.GetImageFromArray(target.astype(np.uint8))
+            t.CopyInformation(model_img)
+            ids = np.unique(lab[pp.mask_on(t, crop_img) & written])
+            faces |= set(touched_faces(np.isin(lab, ids[ids > 0]), crop_img.GetSpacing()))
+    return sorted(faces, key=FACES.index)
 
 
 def image_edge_faces(box: pp.Box, ct: sitk.Image) -> set:
@@ -212,7 +234,7 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
         c = scaled(cfg, scale)
         crop_img, model_img, probs, flip = _model_pass(ct, box, c, nets, method, mc_passes, seed, flip_check)
         target = _target_on_model(probs, model_img, c, seed_lps, mask_for_roi(roi_mask, model_img, ct))
-        touched = touched_faces(target, c.spacing)
+        touched = tumour_touches(target, probs.mean(0), model_img, crop_img, c.spacing)
         edges = image_edge_faces(box, ct)
         movable = [f for f in touched if f not in edges]
         # grown out to an image edge the first box did not reach: the region ran on until the scan ended (on a CT
@@ -269,6 +291,15 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
     # tumour whose region ran on into a neighbouring organ (diaphragm, mediastinum), and the most confident
     # pass was the largest (members agree more on a large region): a 2 ml tumour came back as 2,000 ml.  So
     # the first pass that found a tumour - the region round the seed / in the user's box - is kept.
+    k, ran_on = kept_pass_index(passes, reason)
+    passes[k]["kept"] = True
+    reason = kept_stop_reason(passes, k, reason, image_edge_faces(runs[k][0], ct))
+    return (*runs[k], {"passes": passes, "stop_reason": reason, "ran_on": ran_on})
+
+
+def kept_pass_index(passes: list, end_reason: str) -> tuple:
+    """(index of the pass to keep, ran_on) - see the comment in :func:`grow_and_predict`; ``end_reason``: the last
+    pass's stop reason (ran_on: no box held the region found, and the growth ended in a stop of ``RAN_ON_STOPS``)."""
     held = [k for k, q in enumerate(passes) if q.get("holds_tumour")]
     found = [k for k, q in enumerate(passes) if q["tumour_ml"] > 0]
     if held:
@@ -279,14 +310,28 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
         k = max(found, key=lambda i: passes[i]["confidence"])
     else:
         k = len(passes) - 1
-    passes[k]["kept"] = True
-    ran_on = bool(not held and found and NOT_HELD_RULE == "first" and reason.startswith(RAN_ON_STOPS))
-    if k != len(passes) - 1:
-        reason += (f"; pass {k + 1} kept (its box holds the tumour)" if passes[k].get("holds_tumour") else
-                   f"; pass {k + 1} kept (no box held the tumour: the first pass that found one, the region "
-                   "closest to the seed / ROI)"
-                   if NOT_HELD_RULE == "first" else f"; pass {k + 1} kept (no box held the tumour; the most confident pass)")
-    return (*runs[k], {"passes": passes, "stop_reason": reason, "ran_on": ran_on})
+    return k, bool(not held and found and NOT_HELD_RULE == "first" and end_reason.startswith(RAN_ON_STOPS))
+
+
+def kept_stop_reason(passes: list, k: int, end_reason: str, kept_edges) -> str:
+    """``roi_stop_reason``: the last pass's ``end_reason`` when it is the kept one (``k``); else the kept pass first -
+    why it was kept, the faces of its box that could move (not in ``kept_edges``, its image-edge faces) that its
+    tumour touches - then where the growth ended.  QA: "no tumour found in the box; pass 1 kept" was the last pass's
+    (0 ml) while the mask held pass 1's 7.6 ml, touching the box's z- face."""
+    if k == len(passes) - 1:
+        return end_reason
+    why = ("its box holds the tumour" if passes[k].get("holds_tumour") else
+           "no box held the tumour: the first pass that found one, the region closest to the seed / ROI"
+           if NOT_HELD_RULE == "first" else "no box held the tumour; the most confident pass")
+    free = free_faces(passes[k]["touches"], kept_edges)
+    touching = (f"; its tumour ({passes[k]['tumour_ml']:.2f} ml) touches the box's {', '.join(free)} "
+                f"face{'s' if len(free) > 1 else ''}" if free else "")
+    return f"pass {k + 1} kept ({why}){touching}; the growth ended at pass {len(passes)}: {end_reason}"
+
+
+def free_faces(touches, edges) -> list:
+    """The faces of ``touches`` that could move (not image-edge faces, ``edges``), in FACES order."""
+    return sorted(set(touches or ()) - set(edges), key=FACES.index)
 
 
 NO_TUMOUR_FOUND = "no tumour found in the box"
@@ -446,6 +491,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                                    all_regions=all_regions, grow=grow, tta=tta, flip_check=flip_check)
     cfg, nets, meta = model
     method, method_note = resolve_method(len(nets), method, getattr(cfg, "dropout", 0.1))
+    if method == "mc-dropout":
+        check_mc_passes(mc_passes)
     if tta is not None and bool(tta) != cfg.tta:
         cfg = dataclasses.replace(cfg, tta=bool(tta))
     calib = meta.get("calibration", {}).get(method)
@@ -489,14 +536,6 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         inner = tuple(slice(u - b, u - b + n_) for u, b, n_ in
                       zip(user_box.lo[::-1], box.lo[::-1], user_box.size[::-1]))
         binary = np.isin(lab, [v for v in np.unique(lab[inner]) if v]) if n else binary
-    kept_pass = next((q for q in growth["passes"] if q.get("kept")), {}) if growth else {}
-    # cut by the scan: the kept region touches an image edge - on the input grid, or on the model grid's outermost
-    # sample plane (pp.cut_on_model_grid: the crop's outer slices beyond it get probability 0) - unless the box grew
-    # out to that edge (then the region ran on to it - reported as such, not as a tumour cut by the image)
-    edges = image_edge_faces(box, ct) - set(kept_pass.get("grew_to_image_edge", ()))
-    cut = sorted((set(touched_faces(binary, ct.GetSpacing(), 0.0))
-                  | set(pp.cut_on_model_grid(binary, probs.mean(0), model_img, crop_img, edges))) & edges,
-                 key=FACES.index)
     candidates, n_candidates, others_ml = [], 0, 0.0
     if automatic:
         lab, ranked = rank_components(binary, mean_p, ct.GetSpacing()[::-1])
@@ -511,6 +550,15 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                                "volume_ml": round(c["volume_ml"], 4), "mean_probability": round(c["mean_probability"], 4),
                                "probability_mass_ml": round(c["probability_mass_ml"], 4),
                                "in_tumor_mask": bool(all_regions or rank == 1)})
+    kept_pass = next((q for q in growth["passes"] if q.get("kept")), {}) if growth else {}
+    # cut by the scan: the kept region touches an image edge - on the input grid, or on the model grid's outermost
+    # sample plane (pp.cut_on_model_grid: the crop's outer slices beyond it get probability 0) - unless the box grew
+    # out to that edge (then the region ran on to it - reported as such, not as a tumour cut by the image).  Kept =
+    # written to the mask: in automatic mode the top candidate (all with --all-regions), not every candidate (QA)
+    edges = image_edge_faces(box, ct) - set(kept_pass.get("grew_to_image_edge", ()))
+    cut = sorted((set(touched_faces(binary, ct.GetSpacing(), 0.0))
+                  | set(pp.cut_on_model_grid(binary, probs.mean(0), model_img, crop_img, edges))) & edges,
+                 key=FACES.index)
     if flip_check and automatic:
         feats["flip_consistency"] = _flip_check_round(ct, box, top_region, cfg, nets, method, mc_passes, seed)
     conf = confidence(feats, calib)
@@ -546,8 +594,11 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         notes.append(f"looked {len(growth['passes'])} times (growing box, coarser grids); kept pass {k['pass']}: box "
                      f"{' x '.join(f'{v:.0f}' for v in k['roi_size_mm'])} mm, model grid x{k['scale']}: "
                      f"{growth['stop_reason']}")
-    incomplete = bool(growth and growth["stop_reason"].startswith(RAN_ON_STOPS))
     ran_on = bool(growth and growth.get("ran_on"))
+    # the kept pass's mask (as written) still touches a face of its box that could move: the tumour may go on beyond
+    # it (not said of a mask away from the seed - not the clicked tumour - nor of one running on, its own reason)
+    free = free_faces(kept_pass.get("mask_touches"), image_edge_faces(box, ct))
+    incomplete = bool(free) and not seed_away
     if ran_on:
         largest = max(growth["passes"], key=lambda q: np.prod(q["roi_size_mm"]))["roi_size_mm"]
         edge = next((q["grew_to_image_edge"] for q in growth["passes"] if q.get("grew_to_image_edge")), None)
@@ -558,7 +609,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         notes.append(f"no box held the region found at the seed / in the box: {where}; the first pass's result is "
                      "kept - check its outline")
     elif incomplete:
-        notes.append(f"the tumour may be larger than the box: {growth['stop_reason']}")
+        notes.append(f"the tumour may be larger than the box: the mask touches the box's {', '.join(free)} "
+                     f"face{'s' if len(free) > 1 else ''} ({growth['stop_reason']})")
     if dropped["n_elongated"]:
         notes.append(f"{dropped['n_elongated']} elongated (vessel-like) region(s), {dropped['elongated_ml']:.1f} ml, "
                      "left out of the tumour mask" + KEPT_IN_PROBABILITY)

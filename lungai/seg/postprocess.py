@@ -51,7 +51,7 @@ def keep_components(binary: np.ndarray, spacing_zyx, seed_idx=None, max_elongati
 
     Drops components < ``MIN_COMPONENT_ML``; with ``max_elongation`` those more elongated; with
     ``lungs`` (bool mask like ``binary``) those less than ``MIN_IN_LUNGS`` inside it; with a seed
-    (z, y, x index) keeps only the component at, or nearest to, the seed.
+    (z, y, x index) keeps only the component at, or nearest to (in mm, ``spacing_zyx``), the seed.
     """
     voxel_ml = float(np.prod(spacing_zyx)) / 1000.0
     dropped = {"n_small": 0, "n_elongated": 0, "elongated_ml": 0.0, "n_outside_lungs": 0, "outside_lungs_ml": 0.0}
@@ -85,8 +85,9 @@ def keep_components(binary: np.ndarray, spacing_zyx, seed_idx=None, max_elongati
         if lab[k, j, i] in keep:
             keep = [int(lab[k, j, i])]
         else:
+            sp = np.asarray(spacing_zyx, dtype=float)      # nearest in mm, as seed_distance_mm measures it
             coords = {c: np.argwhere(lab == c) for c in keep}
-            keep = [min(keep, key=lambda c: np.min(np.sum((coords[c] - [k, j, i]) ** 2, axis=1)))]
+            keep = [min(keep, key=lambda c: np.min(np.sum(((coords[c] - [k, j, i]) * sp) ** 2, axis=1)))]
     dropped["elongated_ml"] = round(dropped["elongated_ml"], 4)
     dropped["outside_lungs_ml"] = round(dropped["outside_lungs_ml"], 4)
     return np.isin(lab, keep), dropped

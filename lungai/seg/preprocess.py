@@ -189,29 +189,57 @@ def box_from_physical(img: sitk.Image, p0_lps, p1_lps, margin_mm: float = 0.0, m
 OUTSIDE_AIR_HU = -975.0     # outside air (about -1000 HU, padding lower); aerated lung, even emphysematous, is above
 
 
+def _outside_air(ct: sitk.Image, k: int) -> np.ndarray:
+    """Bool (y, x): slice ``k``'s outside air - a region below -500 HU reaching the image border; in a crop
+    (:func:`is_crop`) only one whose median is below ``OUTSIDE_AIR_HU``."""
+    sl = sitk.GetArrayViewFromImage(ct)[k]
+    air = sl < -500
+    out = np.zeros(air.shape, bool)
+    if not air.any():
+        return out
+    lab, _ = ndimage.label(air)
+    border = set(np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))) - {0}
+    # air reaching the image border is outside the body - on a whole CT (the air beside the patient, with the
+    # table / blanket in it, has a median of -960..-900 HU on real CTs); in a crop (in-plane field of view under
+    # CROP_EXTENT_MM, :func:`is_crop`) only when it is air (median below OUTSIDE_AIR_HU): inside the lung the
+    # aerated lung reaches the crop's border, and a ground-glass nodule's centre (-800..-300 HU) lies in it -
+    # QA: 42 of the 779 LIDC crops seeded at their nodule's centre were refused as "outside the body"
+    crop_ = is_crop(ct)
+    for here in border:
+        if not crop_ or float(np.median(sl[lab == here])) < OUTSIDE_AIR_HU:
+            out |= lab == here
+    return out
+
+
 def check_seed_inside_body(ct: sitk.Image, seed_lps) -> np.ndarray:
-    """The seed's voxel index (x, y, z); InputError if outside the image or in outside air (a region below -500 HU
-    reaching the image border; in a crop, :func:`is_crop`, only one whose median is below ``OUTSIDE_AIR_HU``)."""
+    """The seed's voxel index (x, y, z); InputError if outside the image or in outside air (:func:`_outside_air`)."""
     idx = np.round(_index_of(ct, seed_lps)).astype(int)
     size = np.array(ct.GetSize())
     if np.any(idx < 0) or np.any(idx >= size):
         raise InputError(f"the seed point {tuple(round(float(v), 1) for v in seed_lps)} mm (LPS) is outside the image",
                          "give the seed in physical LPS millimetres inside the CT (Slicer shows RAS: negate x and y)")
-    sl = sitk.GetArrayViewFromImage(ct)[idx[2]]
-    air = sl < -500
-    if air[idx[1], idx[0]]:
-        lab, _ = ndimage.label(air)
-        border = set(np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))) - {0}
-        here = lab[idx[1], idx[0]]
-        # air reaching the image border is outside the body - on a whole CT (the air beside the patient, with the
-        # table / blanket in it, has a median of -960..-900 HU on real CTs); in a crop (in-plane field of view under
-        # CROP_EXTENT_MM, :func:`is_crop`) only when it is air (median below OUTSIDE_AIR_HU): inside the lung the
-        # aerated lung reaches the crop's border, and a ground-glass nodule's centre (-800..-300 HU) lies in it -
-        # QA: 42 of the 779 LIDC crops seeded at their nodule's centre were refused as "outside the body"
-        if here in border and (not is_crop(ct) or float(np.median(sl[lab == here])) < OUTSIDE_AIR_HU):
-            raise InputError(f"the seed point {tuple(round(float(v), 1) for v in seed_lps)} mm (LPS) is outside the body",
-                             "place the seed on the tumour (LPS mm; Slicer shows RAS: negate x and y)")
+    if sitk.GetArrayViewFromImage(ct)[idx[2], idx[1], idx[0]] < -500 and _outside_air(ct, idx[2])[idx[1], idx[0]]:
+        raise InputError(f"the seed point {tuple(round(float(v), 1) for v in seed_lps)} mm (LPS) is outside the body",
+                         "place the seed on the tumour (LPS mm; Slicer shows RAS: negate x and y)")
     return idx
+
+
+def check_roi_inside_body(ct: sitk.Image, roi_lps) -> None:
+    """InputError when the ROI (x0, y0, z0, x1, y1, z1 LPS mm, no margin) lies wholly in outside air - the seed's rule
+    (:func:`check_seed_inside_body`) on every voxel of the box."""
+    p = [float(v) for v in roi_lps]
+    try:
+        box = box_from_physical(ct, p[:3], p[3:])
+    except InputError:                           # beside the image: the box with its margin decides (choose_box)
+        return
+    arr = sitk.GetArrayViewFromImage(ct)[box.lo[2]:box.hi[2], box.lo[1]:box.hi[1], box.lo[0]:box.hi[0]]
+    if (arr >= -500).any():                      # soft tissue in it: not all outside air (quick)
+        return
+    for k in range(box.lo[2], box.hi[2]):
+        if not _outside_air(ct, k)[box.lo[1]:box.hi[1], box.lo[0]:box.hi[0]].all():
+            return
+    raise InputError(f"the ROI {tuple(round(v, 1) for v in p)} mm (LPS) is outside the body (all of it in the air "
+                     "around the patient)", "draw the ROI round the tumour (LPS mm; Slicer shows RAS: negate x and y)")
 
 
 # A seed / ROI in aerated lung is no tumour.  Seed: the median HU within SEED_HU_RADIUS_MM of it below AERATED_HU
