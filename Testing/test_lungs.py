@@ -277,6 +277,24 @@ def test_ct_cut_by_the_anterior_border_adds_no_heart_to_the_lungs(small_phantom,
     assert extra < 20.0, extra
 
 
+@pytest.mark.parametrize("rows", [38, 42])
+def test_ct_cut_in_front_and_behind_fills_no_hollow_beside_the_spine(small_phantom, rows):
+    """A CT whose field of view cuts the anterior chest and the back (the first 38 / 42 rows cut off, and the last
+    26: 70 - 100 mm of body on the image's last row): that row is the image's border, not the posterior wall, and the
+    ellipse the anterior cut's rule fitted through it lay too far forward and too deep - 32 / 30 ml of soft tissue
+    outside the truth in the lungs (LUNG1-003 cut to y 130-319: the hollow beside the spine, bone, in the right lung).
+    Such slices keep the centre of the body in view: 13 / 10 ml (17 ml with the back in view)."""
+    ct, lab = _cropped(small_phantom, (slice(None), slice(rows, 70), slice(None)))
+    hu = sitk.GetArrayFromImage(ct)
+    assert (hu[:, -1, :] > -300).any(axis=1).mean() > 0.5      # the body reaches the last row
+    pred = sitk.GetArrayFromImage(segment_lungs(ct).labels)
+    truth = L.lung_truth(lab, "right")
+    assert dice(pred == RIGHT, truth["right"]) >= 0.95 and dice(pred == LEFT, truth["left"]) >= 0.95
+    voxel_ml = float(np.prod(ct.GetSpacing())) / 1000.0
+    extra = float(((pred > 0) & (hu > -300) & ~(truth["right"] | truth["left"])).sum()) * voxel_ml
+    assert extra < 20.0, extra
+
+
 def test_one_lung_in_a_whole_body_gets_its_side_from_the_chest_wall(small_phantom):
     """The left lung gone (filled with soft tissue, the body whole): the right lung lies against the body's right wall."""
     arr = sitk.GetArrayFromImage(small_phantom.ct)
@@ -349,6 +367,26 @@ def test_real_ct_cut_by_the_anterior_border_adds_no_heart_to_the_left_lung(share
     voxel_ml = float(np.prod(ct.GetSpacing())) / 1000.0
     extra = ((pred == LEFT) & (hu > -300) & (ref != 4)).sum(axis=(1, 2)) * voxel_ml
     assert extra.sum() < 30.0 and extra.max() < 4.0, (extra.sum(), extra.max())
+
+
+@pytest.mark.shared_data
+def test_real_ct_cut_in_front_and_behind_adds_no_bone_to_the_right_lung(shared_data):
+    """LUNG1-003 cut to y 130-319 (the body cut by the first and the last row): the ellipse through the last row - the
+    image's border, not the back - took the hollow beside the spine for a pleural notch on six slices: right lung
+    1997 ml, 16.1 ml of soft tissue (> -300 HU) and 1871 voxels of bone (> 150 HU) in it outside the oncologist's
+    right lung, Dice 0.9750; now (as before the anterior cut's rule) 1989 ml, 11.0 ml, 1330 voxels, Dice 0.9755."""
+    nifti = shared_data / "nsclc_whole_ct" / "nifti"
+    box = (slice(None), slice(130, 320), slice(None))
+    ct = sitk.ReadImage(str(nifti / "LUNG1-003_ct.nii.gz"))[box]
+    ref = sitk.GetArrayFromImage(sitk.ReadImage(str(nifti / "LUNG1-003_labels.nii.gz"))[box])
+    pred = sitk.GetArrayFromImage(segment_lungs(ct).labels)
+    hu = sitk.GetArrayFromImage(ct)
+    d = rt_lung_dice(pred, ref == 3, ref == 4, (ref == 1) | (ref == 2))
+    assert d["right"] >= 0.9753 and d["left"] >= 0.967, d
+    voxel_ml = float(np.prod(ct.GetSpacing())) / 1000.0
+    soft = float(((pred == RIGHT) & (hu > -300) & (ref != 3)).sum()) * voxel_ml
+    bone = int(((pred == RIGHT) & (hu > 150)).sum())
+    assert soft < 13.0 and bone < 1500, (soft, bone)
 
 
 def test_lung_segmentation_reports_its_steps(small_phantom, tmp_path, monkeypatch, capsys):

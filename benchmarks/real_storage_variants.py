@@ -3,7 +3,8 @@ the field of view") and docs/segmentation.md (step 0, "LPS order first").
 
 - Lungs (`lungai.lungs.segment_lungs`): LUNG1-003 whole, cropped at the right lung's lateral edge (x >= 136), and
   8 slices; LUNG1-002 / LUNG1-003 cropped through the mediastinum (x < 280: the right lung; x >= 250: the left
-  lung); LUNG1-003 cut by the anterior border and both sides (x 90-429, y 110-399); pyradiomics lung1 as stored
+  lung); LUNG1-003 cut by the anterior border and both sides (x 90-429, y 110-399), and by the anterior and the
+  posterior border (y 130-319); pyradiomics lung1 as stored
   and with -3024 HU (scanner padding) outside the reconstruction circle inscribed in its 292 mm field of view.
   Right / left ml, Dice under the RT definition (GTV out) where the oncologist's contours exist, and the "cut by
   the scan" warnings.
@@ -54,6 +55,7 @@ def lungs_table(data: Path) -> None:
              ("LUNG1-002 cropped x < 280", ct2[:280, :, :], lab2[:280, :, :]),
              ("LUNG1-003 cropped x >= 250", ct3[250:, :, :], lab3[250:, :, :]),
              ("LUNG1-003 cropped x 90-429, y >= 110", ct3[90:430, 110:400, :], lab3[90:430, 110:400, :]),
+             ("LUNG1-003 cropped y 130-319", ct3[:, 130:320, :], lab3[:, 130:320, :]),
              ("lung1 as stored", lung1, None), ("lung1 padded -3024 HU", _padded(lung1), None)]
     print("| input | right / left ml | Dice right / left (RT) | warnings |\n|---|---|---|---|")
     for name, ct, lab in cases:

@@ -299,7 +299,7 @@ def _outline_about_midline(outline: dict, body_edges: tuple, cut: int, midline: 
     return out
 
 
-def _outline_cut_in_front(outline: dict, front_edge: np.ndarray, col_mm: float) -> dict:
+def _outline_cut_in_front(outline: dict, front_edge: np.ndarray, back_edge: np.ndarray, col_mm: float) -> dict:
     """``outline`` (:func:`body_outline`) of a body cut by the image's anterior border (the first row): on each slice
     where the body reaches that border (``front_edge``: per slice, mm of body on the first row; ``col_mm``: the column
     spacing) the centre row and the row half-axis are those of the ellipse through the body's posterior wall (in
@@ -308,10 +308,16 @@ def _outline_cut_in_front(outline: dict, front_edge: np.ndarray, col_mm: float) 
     at the left lung's anterior-medial side was taken for a pleural notch
     (:func:`lungai.lungs.pleura.add_pleural_notches`: LUNG1-003 cut at y >= 110, a 19 ml wedge of heart on two
     slices).  A body cut by the posterior border needs none: its centre in view lies in front of the patient's, which
-    puts the heart further in, not out (pyradiomics lung1, its back cut by the last row, is left as it was)."""
+    puts the heart further in, not out (pyradiomics lung1, its back cut by the last row, is left as it was).  Nor does
+    a slice where the body reaches the last row as well (``back_edge``: per slice, mm of body there; ``BODY_CUT_MM``
+    or more): its last row in view is the image's border, not the posterior wall, and the ellipse through it lay too
+    far forward and too deep -
+    the hollow beside the spine (right lung) or the descending aorta (left) then lay farther out than the lung and was
+    filled as a notch (LUNG1-003 cut to y 130-319: 8 ml and 541 bone voxels more in the right lung); there the
+    centre of the body in view, cut at both ends, is left as it is."""
     out = dict(outline)
     for k, (rc, cc, rh, ch) in outline.items():
-        if front_edge[k] > 0:
+        if front_edge[k] > 0 and back_edge[k] < BODY_CUT_MM:
             back = rc + rh
             # an ellipse of half-axes (ch, half) centred on row back - half: its chord at depth * half in front of the
             # centre is 2 ch sqrt(1 - depth^2) wide, and on the first row (row 0) back - half = depth * half
@@ -435,9 +441,9 @@ def segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     outline = body_outline(outside, body)
     # mm of body (not outside air) on the image's first / last column, per slice: a body cut by the image's border
     body_edges = tuple((~outside[:, :, c]).sum(axis=1) * float(spacing[1]) for c in (0, -1))
-    # mm of body on the image's first (anterior) row, per slice: of the body outline's body, so that a couch cut by an
-    # image border does not count
-    front_edge = body[:, 0, :].sum(axis=1) * 2.0 * float(spacing[0])
+    # mm of body on the image's first (anterior) / last (posterior) row, per slice: of the body outline's body, so that
+    # a couch cut by an image border does not count
+    front_edge, back_edge = (body[:, r, :].sum(axis=1) * 2.0 * float(spacing[0]) for r in (0, -1))
     # midline: centre of the body in x
     x_mid = float(np.mean([o[1] for o in outline.values()])) if outline else hu.shape[2] / 2.0
 
@@ -498,7 +504,7 @@ def segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     if _median_body_mm(in_view, box, front_edge) >= BODY_CUT_MM:
         # a body cut by the anterior border: the notches are judged from the centre row of the ellipse that the body in
         # view fits, not from the centre of the body in view (it lies behind the patient's)
-        outline = _outline_cut_in_front(outline, front_edge, float(spacing[0]))
+        outline = _outline_cut_in_front(outline, front_edge, back_edge, float(spacing[0]))
     dense = smooth > DENSE_HU
     cropped = np.zeros(hu.shape, np.uint8)
     for part, value in zip(parts, values):
