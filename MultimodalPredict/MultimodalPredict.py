@@ -253,11 +253,11 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         if problem:
             raise ValueError(problem)
         row = self.patientRow(p)
-        missing = results.missing_features(results.model_card(p.rpModelDirectory), row.iloc[0].to_dict())
+        card = results.model_card(p.rpModelDirectory)
+        missing = results.describe_missing_features(card, results.missing_features(card, row.iloc[0].to_dict()))
         if missing:
-            raise ValueError(f"The model needs {len(missing)} value(s) the inputs do not give: "
-                             f"{', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}. "
-                             "Fill the clinical form, or compute the radiomics/dose tables with Lung Radiomics.")
+            raise ValueError(f"{missing}. Fill the clinical form, or compute the radiomics/dose tables with Lung "
+                             "Radiomics.")
         workDir = nodes.new_work_folder("rp", slicer.app.temporaryPath)
         patients = workDir / "patient.csv"
         row.to_csv(patients, index=False)

@@ -250,9 +250,16 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
     """
     from lungai.rp.model_io import load_model  # noqa: PLC0415
     from lungai.rp.predict import predict_rp  # noqa: PLC0415
+    from lungai.scene.results import describe_missing_features  # noqa: PLC0415
 
     _, card = load_model(model_dir)
     row = assemble_patient_row(radiomics, dose, clinical, case, card)
+    # every missing input named at once, as Multimodal Predict's Compute risk says it (an empty value is imputed)
+    missing = describe_missing_features(card, [f for f in card.get("features", []) if f not in row.columns])
+    if missing:
+        raise InputError(missing, "give each: clinical values as keys of the clinical dict or columns of its CSV "
+                         "(with or without the clin_ prefix; None / an empty cell is imputed), dose_* in the dose "
+                         "table or dict, rad_* from the radiomics table")
     pred, contrib = predict_rp(model_dir, row, top=top, allow_other_radiomics_settings=allow_other_radiomics_settings)
     result = pd.DataFrame({"case": [case], "risk": pred["risk"], "risk_low": pred["risk_low"],
                            "risk_high": pred["risk_high"], "threshold": [float(card["threshold"])],
