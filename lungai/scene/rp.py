@@ -239,6 +239,19 @@ def assemble_patient_row(radiomics, dose, clinical, case: str = "patient", card:
     return pd.DataFrame([row])
 
 
+def add_warnings(df: pd.DataFrame, notes) -> pd.DataFrame:
+    """``df`` (prediction rows) with ``notes`` (e.g. the radiomics table's review notes:
+    :func:`lungai.scene.nodes.recorded_review_notes`) added to each row's ``warnings`` ("; " between them)."""
+    notes = [str(n) for n in notes if n]
+    if not notes:
+        return df
+    df = df.copy()
+    old = df["warnings"] if "warnings" in df.columns else pd.Series([""] * len(df), index=df.index)
+    df["warnings"] = ["; ".join([str(w).strip()] + notes) if str(w).strip() not in ("", "nan", "None") else
+                      "; ".join(notes) for w in old.astype(object)]
+    return df
+
+
 def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "patient", top: int = 10,
                     table_node=None, contributions_node=None, allow_other_radiomics_settings: bool = False):
     """Predict the patient's RP risk; returns (result table node, contributions table node).
@@ -267,6 +280,10 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
                            "model": [f"{card['feature_set']}/{card['model']} ({Path(model_dir).name})"],
                            "imputed": pred["imputed"], "out_of_range": pred["out_of_range"],
                            "warnings": pred["warnings"]})
+    from lungai.scene.nodes import recorded_review_notes  # noqa: PLC0415
+
+    # the radiomics table's segments flagged for expert review (Lung Radiomics / radiomics_table record them)
+    result = add_warnings(result, recorded_review_notes(radiomics) if radiomics is not None else [])
     values = contrib.drop(columns="case").iloc[0]
     order = np.argsort(-values.abs().to_numpy(), kind="stable")[:top]
     feats = [values.index[i] for i in order]
