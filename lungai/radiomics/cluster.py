@@ -127,9 +127,13 @@ def check_main_guard(workers: int, scheduler: str | None = None) -> None:
 
     if dask.config.get("distributed.worker.multiprocessing-method", "spawn") == "fork":
         return          # forked workers do not run the script again
+    import os
+
     frame, line = sys._getframe(1), None
     while frame is not None:        # the script's own top-level line that led here (the outermost)
-        if frame.f_globals is getattr(main, "__dict__", None) and frame.f_code.co_name == "<module>":
+        # its file's code only: a console's input in the same globals (after a script run in them) is no such line
+        if frame.f_globals is getattr(main, "__dict__", None) and frame.f_code.co_name == "<module>" \
+                and os.path.abspath(frame.f_code.co_filename) == os.path.abspath(path):
             line = frame.f_lineno
         frame = frame.f_back
     if line is not None and _guarded(path, line) is False:
