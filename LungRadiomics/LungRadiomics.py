@@ -409,15 +409,16 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         job = PanelJob(ProcessChain(cmds, optional=range(len(cmds))), (columns, csvs, doseCsv, failed),
                        workDir=workDir, parameterNode=p,
                        inputs={"volume": p.inputVolume}, fileNames=self.exportedFileNames(p, columns, workDir))
-        job.reviewNotes = self.reviewNotes(p.segmentation, columns.values())   # said with the result
-        job.reviewNotes += getattr(self, "doseNotes", [])       # an empty motion envelope segment left out
+        # said with the result, and recorded on the features table (what is computed from it says them too)
+        job.segmentReviewNotes = self.reviewNotes(p.segmentation, columns.values())
+        job.reviewNotes = job.segmentReviewNotes + getattr(self, "doseNotes", [])   # an empty envelope segment left out
         return job
 
     @staticmethod
     def reviewNotes(segmentation, names):
         """A warning per measured segment that Lung AI Segmentation flagged for expert review (its segment tags:
         :func:`lungai.scene.nodes.review_note`)."""
-        return [note for note in (nodes.review_note(segmentation, name) for name in dict.fromkeys(names)) if note]
+        return nodes.review_notes(segmentation, names)
 
     @staticmethod
     def exportedFileNames(p, columns, workDir):
@@ -479,6 +480,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                                                node=p.outputTable, made_by=nodes.RADIOMICS_MADE_BY)
             ids = sorted({row.get(SETTINGS_COLUMN) for row in longRows if row.get(SETTINGS_COLUMN)})
             p.outputTable.SetAttribute(NODE_ATTRIBUTE, ";".join(ids))  # the settings travel with the table
+            # and the measured segments flagged for expert review (Multimodal Predict's risk warns of them)
+            nodes.record_review_notes(p.outputTable, getattr(job, "segmentReviewNotes", []))
             message = (f"{len(rows)} features x {len(names) - 4 - len(failed)} segment(s) -> table "
                        f"'{p.outputTable.GetName()}'")
             if failed:
@@ -530,7 +533,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         node = p.outputTable
         if nodes.source_volume_id(node):
             node = None   # one CT's features table (loadFeatures) is kept: the batch gets a new table
-        p.outputTable = nodes.table_from_csv(slicer.mrmlScene, outputCsv, pathlib.Path(outputCsv).stem, node=node)
+        p.outputTable = nodes.record_review_notes(   # many cases' features: no segment of this scene's measured
+            nodes.table_from_csv(slicer.mrmlScene, outputCsv, pathlib.Path(outputCsv).stem, node=node), [])
         return f"Batch features written to {outputCsv} and shown in table '{p.outputTable.GetName()}'"
 
     @staticmethod

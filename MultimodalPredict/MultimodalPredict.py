@@ -253,27 +253,30 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         if problem:
             raise ValueError(problem)
         row = self.patientRow(p)
-        missing = results.missing_features(results.model_card(p.rpModelDirectory), row.iloc[0].to_dict())
+        card = results.model_card(p.rpModelDirectory)
+        missing = results.describe_missing_features(card, results.missing_features(card, row.iloc[0].to_dict()))
         if missing:
-            raise ValueError(f"The model needs {len(missing)} value(s) the inputs do not give: "
-                             f"{', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}. "
-                             "Fill the clinical form, or compute the radiomics/dose tables with Lung Radiomics.")
+            raise ValueError(f"{missing}. Fill the clinical form, or compute the radiomics/dose tables with Lung "
+                             "Radiomics.")
         workDir = nodes.new_work_folder("rp", slicer.app.temporaryPath)
         patients = workDir / "patient.csv"
         row.to_csv(patients, index=False)
         output = workDir / "predictions.csv"
         from lungai.scene.rp import risk_source_volume
 
-        return PanelJob(LungAIProcess(commands.rp_predict(p.rpModelDirectory, patients, output)), output,
-                        workDir=workDir, parameterNode=p,   # the one-row CSV is the panel's: no file or line to name
-                        inputs={"volume": risk_source_volume(p.radiomicsTable, p.doseTable)},   # the table's CT
-                        fileNames={patients: "the patient's values", " (CSV lines [2])": ""})
+        job = PanelJob(LungAIProcess(commands.rp_predict(p.rpModelDirectory, patients, output)), output,
+                       workDir=workDir, parameterNode=p,   # the one-row CSV is the panel's: no file or line to name
+                       inputs={"volume": risk_source_volume(p.radiomicsTable, p.doseTable)},   # the table's CT
+                       fileNames={patients: "the patient's values", " (CSV lines [2])": ""})
+        # the radiomics table's segments flagged for expert review (Lung Radiomics records them): said with the risk
+        job.reviewNotes = nodes.recorded_review_notes(p.radiomicsTable) if p.radiomicsTable is not None else []
+        return job
 
     def loadRisk(self, p, job):
         """The prediction as the table node "<case> RP risk" (lungai.scene.rp.risk_table: patient A's table, or a
         table of the user's picked as output, is never overwritten); returns (headline, contributions).  Deletes
         the job's temporary files."""
-        from lungai.scene.rp import risk_table
+        from lungai.scene.rp import add_warnings, risk_table
 
         try:
             rows = results.read_csv_rows(job.outputs)
@@ -284,10 +287,14 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
             df = nodes.read_results_csv(job.outputs, keep_default_na=False)
             case = (rows[0].get("case") or "").strip() if rows else ""
             case = case or "patient"
+            notes = getattr(job, "reviewNotes", [])   # a tumour flagged for expert review: in the table's warnings too
+            if notes:
+                df = add_warnings(df, notes)
             p.rpOutputTable = risk_table(slicer.mrmlScene, df, case, volume_node=volume, node=p.rpOutputTable)
         finally:
             job.finish()
-        return results.describe_prediction_row(rows[0])
+        headline, details = results.describe_prediction_row(rows[0])
+        return headline + "".join(f"\nwarning: {note}" for note in notes), details
 
     # ---------------------------------------------------------------- stage
     def offerStageSegmentation(self, p):

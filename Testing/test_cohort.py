@@ -1127,3 +1127,59 @@ def test_deflated_ct_slices_and_rtdose_are_planned_as_any_other(export, tmp_path
     job, inv = _p1_job(root)
     assert job.error and "CT slice ct_0011.dcm is truncated or corrupt" in job.error[0], job.error
     assert "re-export the CT series" in job.error[1]
+
+
+
+def test_a_script_without_its_main_guard_is_refused_before_any_work(tmp_path):
+    """QA: docs/cohort.md's run_cohort example run as a script (no ``if __name__ == "__main__":``) started a local
+    Dask cluster whose spawned workers re-ran the script: six "... before the current process has finished its
+    bootstrapping phase" tracebacks, "RuntimeError: Nanny failed to start" and a partial out/ folder.  Now an
+    InputError saying to add the guard or use workers=0, before any work: no folder made."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "script.py"
+    script.write_text("from lungai.dicom.cohort import run_cohort\nfrom lungai.radiomics import load_params\n"
+                      "summary = run_cohort('export', 'out/', load_params('default'))\n", encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), OMP_NUM_THREADS="1")
+    res = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 1 and "InputError" in res.stderr, res.stderr[-3000:]
+    assert "(line 3), outside 'if __name__ == \"__main__\":'" in res.stderr and "workers=0" in res.stderr
+    assert "bootstrapping" not in res.stderr and "RuntimeError" not in res.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("code, refused", [
+    ("check_main_guard(2)\n", True),
+    ("if __name__ != '__main__':\n    pass\nelse:\n    check_main_guard(2)\n", True),   # run by the workers too
+    ("import sys\nif __name__ == '__main__' and len(sys.argv) >= 0:\n    x = 1\n    check_main_guard(2)\n", False),
+    ("def main():\n    check_main_guard(2)\n\nif __name__ == '__main__':\n    main()\n", False),
+    ("def main():\n    check_main_guard(2)\n\nmain()\n", True),
+    ("check_main_guard(0)\n", False),                                  # no Dask
+    ("check_main_guard(2, 'tcp://host:8786')\n", False),               # an existing cluster: no worker started here
+])
+def test_main_guard_check_reads_where_the_script_starts_the_cluster(tmp_path, monkeypatch, code, refused):
+    import sys
+    import types
+
+    from lungai.errors import InputError
+    from lungai.radiomics.cluster import check_main_guard
+
+    path = tmp_path / "script.py"
+    path.write_text(code, encoding="utf-8")
+    main = types.ModuleType("__main__")
+    main.__file__, main.check_main_guard = str(path), check_main_guard
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    run = lambda: exec(compile(code, str(path), "exec"), main.__dict__)  # noqa: E731 - as python script.py runs it
+    if refused:
+        with pytest.raises(InputError, match="outside 'if __name__"):
+            run()
+    else:
+        run()
+    # an interactive session (no script file: Slicer's Python console) is not concerned, nor a console's input in the
+    # globals of a script run before (Slicer runs a script in the console's globals, with its __file__)
+    exec(compile(code, "<console>", "exec"), main.__dict__)      # noqa: S102
+    del main.__file__
+    run()

@@ -257,3 +257,20 @@ def test_a_segment_not_computed_is_imputed_not_missing(mrml_scene, rp_model_dir,
     assert np.isnan(features[tumour[0]]) and features[tumour[1]] == pytest.approx(float(rad[tumour[1]]))
     result3, _ = predict_rp_node(mrml_scene, rp_model_dir, wide, dose, clinical, case="P3")
     assert mrml.dataframe_from_table_node(result3)["imputed"][0] == tumour[0]
+
+
+def test_predict_node_says_the_review_notes_of_the_radiomics_table(mrml_scene, rp_model_dir, rp_cohort):
+    """The console's predict_rp_node, as Multimodal Predict: the review notes Lung Radiomics (or radiomics_table)
+    records on its table (a tumour flagged for expert review) are in the risk's warnings."""
+    from lungai import mrml
+    from lungai.scene import nodes
+    from lungai.scene.rp import predict_rp_node
+
+    _, clinical, dose, rad = _patient(rp_cohort, 0)
+    node = mrml.table_node_from_dataframe(mrml_scene, _features_as_rows(rad), "radiomics")
+    result, _ = predict_rp_node(mrml_scene, rp_model_dir, node, dose, clinical)
+    assert mrml.dataframe_from_table_node(result)["warnings"].fillna("").iloc[0] == ""
+    note = "the segment 'Tumor' of CT tumour is flagged for expert review by Lung AI Segmentation (low confidence)"
+    nodes.record_review_notes(node, [note])
+    result, _ = predict_rp_node(mrml_scene, rp_model_dir, node, dose, clinical)
+    assert mrml.dataframe_from_table_node(result)["warnings"].iloc[0] == note

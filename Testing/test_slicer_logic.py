@@ -622,6 +622,55 @@ def _risk_logic(load_module, rp_model):
     return logic, p, pick
 
 
+def test_risk_from_a_tumour_flagged_for_review_says_so(load_module, mrml_scene, phantom_nodes, rp_model, tmp_path):
+    """QA: Lung Radiomics warned that the tumour it measured is flagged for expert review (low confidence), but the RP
+    risk computed from its table said nothing - neither Multimodal Predict's headline nor the risk table's warnings
+    (the stage CT branch warns).  Lung Radiomics now records the measured segments' review notes on its features table
+    (nodes.record_review_notes: saved with the scene; removed when a later run measures no flagged segment) and the
+    risk says them: in the headline and in the risk table's warnings."""
+    import pandas as pd
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    vol, seg = phantom_nodes
+    gid = seg.GetSegmentation().GetSegmentIdBySegmentName("Tumor")
+    nodes.set_tumour_result(seg, gid, {"confidence": 0.31, "needs_review": True, "review_reasons": ["low confidence"],
+                                       "review_threshold": 0.5})
+    rad, r = _firstorder_radiomics(load_module, phantom_nodes, ["Tumor"])
+    message = rad.loadFeatures(r, rad.run(rad.startFeatures, r, timeout=300))
+    note = nodes.review_note(seg, "Tumor")
+    assert "flagged for expert review" in note and "(low confidence, confidence 0.31)" in note
+    assert f"warning: {note}" in message
+    assert nodes.recorded_review_notes(r.outputTable) == [note]
+    # saved and reloaded with the scene
+    again = mrml.load_scene(mrml.save_scene(mrml_scene, tmp_path / "scene.mrb"), tmp_path / "unpacked")
+    assert nodes.recorded_review_notes(again.GetFirstNodeByName(r.outputTable.GetName())) == [note]
+
+    # the risk from that table (the cohort's features for the model; the run's recorded notes): the headline and the
+    # table's warnings say it, next to lungai rp predict's own warnings
+    logic, p, pick = _risk_logic(load_module, rp_model)
+    p.radiomicsTable = nodes.record_review_notes(nodes.set_source_volume(mrml.table_node_from_dataframe(
+        mrml_scene, pick("rad_"), "risk radiomics"), vol), nodes.recorded_review_notes(r.outputTable))
+    p.doseTable = mrml.table_node_from_dataframe(mrml_scene, pick("dose_"), "dose")
+    job = logic.startRisk(p)                # the command is not run: its prediction is written here
+    pd.DataFrame({"case": ["phantom CT"], "risk": [0.4], "risk_low": [0.2], "risk_high": [0.6], "high_risk": [1],
+                  "warnings": ["radiomics settings unknown"]}).to_csv(job.outputs, index=False)
+    headline, details = logic.loadRisk(p, job)
+    assert headline.splitlines() == ["Risk 40 % (interval 20-60 %) - HIGH RISK", f"warning: {note}"]
+    assert nodes.table_rows(p.rpOutputTable)[0]["warnings"] == f"radiomics settings unknown; {note}"
+
+    # measured again after the expert's review (no flag): no note recorded, none said with the risk
+    nodes.set_tumour_result(seg, gid, {"confidence": 0.31, "needs_review": False, "review_threshold": 0.5})
+    message = rad.loadFeatures(r, rad.run(rad.startFeatures, r, timeout=300))
+    assert "expert review" not in message and nodes.recorded_review_notes(r.outputTable) == []
+    p.radiomicsTable = nodes.record_review_notes(p.radiomicsTable, nodes.recorded_review_notes(r.outputTable))
+    job = logic.startRisk(p)
+    pd.DataFrame({"case": ["phantom CT"], "risk": [0.4], "risk_low": [0.2], "risk_high": [0.6], "high_risk": [1],
+                  "warnings": [""]}).to_csv(job.outputs, index=False)
+    headline, _ = logic.loadRisk(p, job)
+    assert "warning" not in headline and nodes.table_rows(p.rpOutputTable)[0]["warnings"] == ""
+
+
 def test_multimodal_risk_table_per_patient_never_the_users(load_module, mrml_scene, rp_model):
     """Patient B's risk never overwrites patient A's table, nor a table of the user's picked as the output: each is
     "<CT> RP risk", linked to the CT of the radiomics table, its case the CT (not "LUNG1-001 radiomics"); the same

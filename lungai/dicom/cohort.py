@@ -785,10 +785,11 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
                mapping=None, model_dir=None, max_gy: float | None = None) -> CohortSummary:
     """Plan, process every patient not done yet (Dask, or a loop with ``workers=0``), write the table."""
     from lungai.dose.features import COLUMNS as DOSE_COLUMNS
-    from lungai.radiomics.cluster import run_tasks
+    from lungai.radiomics.cluster import check_main_guard, run_tasks
     from lungai.radiomics.csv_output import write_csv
 
     start = time.perf_counter()
+    check_main_guard(workers, scheduler)     # a script without its __main__ guard: before any work, no folder made
     out = Path(out_dir)
     if out.resolve() == Path(root).resolve() or Path(root).resolve() in out.resolve().parents:
         raise InputError(f"the output folder {out} lies inside the DICOM export", "write the results elsewhere")

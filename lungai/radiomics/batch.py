@@ -24,7 +24,7 @@ from lungai.errors import InputError, LungAIError
 from lungai.io.outputs import (forget_stamps, prepare_output_file, prepare_output_folder, record_output_file,
                                remove_output_file,
                                recorded_output_files)
-from lungai.radiomics.cluster import check_scheduler_address, run_tasks
+from lungai.radiomics.cluster import check_main_guard, check_scheduler_address, run_tasks
 from lungai.radiomics.csv_output import write_csv
 from lungai.radiomics.settings import (SETTINGS_COLUMN, ignored_lung_spacing_key, resampling_revision, settings_id,
                                       sidecar_path, write_sidecar)
@@ -260,6 +260,7 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
     start = time.perf_counter()
     if scheduler:
         check_scheduler_address(scheduler)       # a bad --scheduler before any work
+    check_main_guard(workers, scheduler)         # a script without its __main__ guard: before any work
     rows = read_manifest(manifest)
     output = Path(output)
     if output.suffix.lower() != ".csv":

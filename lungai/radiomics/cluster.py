@@ -19,6 +19,11 @@ Workers on an existing cluster (``--scheduler ADDRESS``) keep their own settings
 ``--scheduler ADDRESS`` is checked before any work (:func:`check_scheduler_address`: ``tcp://host:8786``, a
 scheme and a port) and connected to with a ``SCHEDULER_TIMEOUT_S`` (10 s) limit (:func:`connect_scheduler`); a
 bad or unreachable address is an :class:`~lungai.errors.InputError` naming it, not a traceback or a 30 s wait.
+
+A local cluster started by a script's top-level code without ``if __name__ == "__main__":`` is refused before any work
+(:func:`check_main_guard`): each worker process (started by *spawn*) runs the script again, which would start a
+cluster again, and every worker failed ("An attempt has been made to start a new process before the current process
+has finished its bootstrapping phase", then "Nanny failed to start").
 """
 
 from __future__ import annotations
@@ -70,6 +75,71 @@ def connect_scheduler(address: str):
     except (ValueError, OSError, TimeoutError) as exc:
         raise InputError(f"cannot connect to the Dask scheduler at {address} "
                          f"(within {SCHEDULER_TIMEOUT_S} s): {exc}", SCHEDULER_FIX) from None
+
+
+MAIN_GUARD_FIX = ("put the script's code under 'if __name__ == \"__main__\":' (each Dask worker process runs the "
+                  "script again from its top; docs/cohort.md shows it), or run without Dask: workers=0 (one process)")
+
+
+def _guarded(path: str, line: int):
+    """Whether ``line`` of the Python file ``path`` lies in a top-level ``if __name__ == "__main__":`` block (or in
+    a definition: not run when the file is imported); None when the file cannot be read or parsed."""
+    import ast
+
+    try:
+        tree = ast.parse(open(path, encoding="utf-8").read(), path)
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+        return None
+    for statement in tree.body:
+        if not statement.lineno <= line <= (statement.end_lineno or statement.lineno):
+            continue
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            return True
+        if isinstance(statement, ast.If) and "__name__" in ast.unparse(statement.test):
+            body = statement.body          # its else branch is run by the worker processes too
+            return body[0].lineno <= line <= (body[-1].end_lineno or body[-1].lineno)
+        return False
+    return None
+
+
+def check_main_guard(workers: int, scheduler: str | None = None) -> None:
+    """Refuse (InputError, before any work) to start a local Dask cluster (``workers`` > 0, no ``scheduler``) from a
+    script's top-level code outside ``if __name__ == "__main__":``: Dask starts its worker processes by *spawn*
+    (``distributed.worker.multiprocessing-method``), each of which runs the main script again from its top, which
+    would start a cluster again - every worker failed ("... before the current process has finished its
+    bootstrapping phase", "Nanny failed to start").  A process that is itself such a worker being started (the
+    script run again) is refused the same way.  An interactive session (no script: Slicer's Python console, a
+    notebook), the ``lungai`` command and code under the guard are not concerned."""
+    import multiprocessing
+    import sys
+
+    if scheduler or not workers:
+        return
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    bootstrapping = bool(getattr(multiprocessing.current_process(), "_inheriting", False))
+    if bootstrapping:   # a worker process running the script again (its guard missing): no process may start here
+        raise InputError("a Dask worker process started by a script without 'if __name__ == \"__main__\":' runs "
+                         "the script again and would start a cluster again", MAIN_GUARD_FIX)
+    if not path:
+        return
+    import dask
+
+    if dask.config.get("distributed.worker.multiprocessing-method", "spawn") == "fork":
+        return          # forked workers do not run the script again
+    import os
+
+    frame, line = sys._getframe(1), None
+    while frame is not None:        # the script's own top-level line that led here (the outermost)
+        # its file's code only: a console's input in the same globals (after a script run in them) is no such line
+        if frame.f_globals is getattr(main, "__dict__", None) and frame.f_code.co_name == "<module>" \
+                and os.path.abspath(frame.f_code.co_filename) == os.path.abspath(path):
+            line = frame.f_lineno
+        frame = frame.f_back
+    if line is not None and _guarded(path, line) is False:
+        raise InputError(f"the script {path} starts {workers} Dask worker process(es) from its top-level code (line "
+                         f"{line}), outside 'if __name__ == \"__main__\":': each worker process runs the script again "
+                         "and would start a cluster again (\"Nanny failed to start\")", MAIN_GUARD_FIX)
 
 
 # Ctrl-C: the loggers quieted while the tasks are cancelled and the cluster closed (a cancelled task's CancelledError,
@@ -135,6 +205,7 @@ def local_cluster(workers: int):
     import dask
     from dask.distributed import Client, LocalCluster
 
+    check_main_guard(workers)        # a script without its __main__ guard: refused before any process starts
     trim = os.environ.pop(TRIM_VARIABLE, None)
     try:
         with dask.config.set(DASK_CONFIG):

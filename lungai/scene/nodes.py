@@ -557,6 +557,46 @@ def review_note(seg_node, segment: str) -> Optional[str]:
             f"({why}{shown}): check and correct it (Segment Editor) before relying on these results")
 
 
+REVIEW_NOTES_ATTRIBUTE = "LungAI.reviewNotes"   # on a features table: the review notes of the segments it measured
+
+
+def review_notes(seg_node, segments) -> list[str]:
+    """The :func:`review_note` of each of ``segments`` (names) that has one: flagged for expert review, or edited
+    since it was flagged."""
+    if seg_node is None:
+        return []
+    return [note for note in (review_note(seg_node, name) for name in dict.fromkeys(segments)) if note]
+
+
+def record_review_notes(table_node, notes):
+    """Record on an output table (Lung Radiomics' features table) the review notes (:func:`review_notes`) of the
+    segments it was computed from, so that what is computed from the table later (Multimodal Predict's RP risk) says
+    them too (:func:`recorded_review_notes`); none: the attribute is removed (an earlier run's notes never stay).
+    Saved with the scene.  Returns the node."""
+    import json
+
+    notes = [str(n) for n in notes if n]
+    if notes:
+        table_node.SetAttribute(REVIEW_NOTES_ATTRIBUTE, json.dumps(notes))
+    else:
+        table_node.RemoveAttribute(REVIEW_NOTES_ATTRIBUTE)
+    return table_node
+
+
+def recorded_review_notes(table_node) -> list[str]:
+    """The review notes a table carries (:func:`record_review_notes`); [] for none, a DataFrame or a dict."""
+    import json
+
+    text = table_node.GetAttribute(REVIEW_NOTES_ATTRIBUTE) if hasattr(table_node, "GetAttribute") else None
+    if not text:
+        return []
+    try:
+        notes = json.loads(text)
+    except ValueError:
+        return [text]
+    return [str(n) for n in notes if n] if isinstance(notes, list) else [str(notes)]
+
+
 def _migrate_node_result(seg_node) -> None:
     """A node of an older scene: its result attributes move onto its one lungai tumour segment when they describe it
     (:func:`_old_node_result`), else are dropped (several runs' tumours, or a volume that is no longer theirs:

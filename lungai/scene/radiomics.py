@@ -77,6 +77,9 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
         table = pd.concat([table, _dose_rows(dose, masks, errors)[list(table.columns)]], ignore_index=True)
     node = mrml.table_node_from_dataframe(scene, table, f"{volume_node.GetName()} radiomics", node=table_node)
     node.SetAttribute(NODE_ATTRIBUTE, settings_id(p))  # the settings travel with the table (lungai.rp checks them)
+    from lungai.scene.nodes import record_review_notes, review_notes
+
+    record_review_notes(node, review_notes(seg_node, names))   # segments flagged for review: said by the RP risk
     return node, errors
 
 

@@ -169,6 +169,24 @@ def missing_features(card: dict, row: dict) -> list[str]:
     return [f for f in card.get("features", []) if row.get(f) is None or row.get(f) == ""]
 
 
+def describe_missing_features(card: dict, missing) -> str | None:
+    """What the model needs that the patient's inputs do not give (``missing``: model features, e.g.
+    :func:`missing_features`), every clinical field (:func:`form_features`) named, then the radiomics / dose
+    features (the first 8); None when nothing is missing.  Said by Multimodal Predict's Compute risk and by
+    :func:`lungai.scene.rp.predict_rp_node`, each with its own way to give them."""
+    missing = list(missing)
+    if not missing:
+        return None
+    typed = set(form_features(card))
+    clinical = [f for f in missing if f in typed]
+    other = [f for f in missing if f not in typed]
+    parts = [f"clinical {', '.join(map(repr, clinical))}"] if clinical else []
+    if other:
+        parts.append(f"{len(other)} radiomics/dose feature(s) {', '.join(map(repr, other[:8]))}"
+                     + (f" and {len(other) - 8} more" if len(other) > 8 else ""))
+    return f"The model needs {len(missing)} value(s) the inputs do not give: {'; '.join(parts)}"
+
+
 def describe_prediction_row(row: dict, top: int = 5) -> tuple[str, str]:
     """(risk headline, contributions text) from one row of ``lungai rp predict`` output."""
     risk = float(row["risk"])

@@ -239,6 +239,19 @@ def assemble_patient_row(radiomics, dose, clinical, case: str = "patient", card:
     return pd.DataFrame([row])
 
 
+def add_warnings(df: pd.DataFrame, notes) -> pd.DataFrame:
+    """``df`` (prediction rows) with ``notes`` (e.g. the radiomics table's review notes:
+    :func:`lungai.scene.nodes.recorded_review_notes`) added to each row's ``warnings`` ("; " between them)."""
+    notes = [str(n) for n in notes if n]
+    if not notes:
+        return df
+    df = df.copy()
+    old = df["warnings"] if "warnings" in df.columns else pd.Series([""] * len(df), index=df.index)
+    df["warnings"] = ["; ".join([str(w).strip()] + notes) if str(w).strip() not in ("", "nan", "None") else
+                      "; ".join(notes) for w in old.astype(object)]
+    return df
+
+
 def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "patient", top: int = 10,
                     table_node=None, contributions_node=None, allow_other_radiomics_settings: bool = False):
     """Predict the patient's RP risk; returns (result table node, contributions table node).
@@ -250,9 +263,16 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
     """
     from lungai.rp.model_io import load_model  # noqa: PLC0415
     from lungai.rp.predict import predict_rp  # noqa: PLC0415
+    from lungai.scene.results import describe_missing_features  # noqa: PLC0415
 
     _, card = load_model(model_dir)
     row = assemble_patient_row(radiomics, dose, clinical, case, card)
+    # every missing input named at once, as Multimodal Predict's Compute risk says it (an empty value is imputed)
+    missing = describe_missing_features(card, [f for f in card.get("features", []) if f not in row.columns])
+    if missing:
+        raise InputError(missing, "give each: clinical values as keys of the clinical dict or columns of its CSV "
+                         "(with or without the clin_ prefix; None / an empty cell is imputed), dose_* in the dose "
+                         "table or dict, rad_* from the radiomics table")
     pred, contrib = predict_rp(model_dir, row, top=top, allow_other_radiomics_settings=allow_other_radiomics_settings)
     result = pd.DataFrame({"case": [case], "risk": pred["risk"], "risk_low": pred["risk_low"],
                            "risk_high": pred["risk_high"], "threshold": [float(card["threshold"])],
@@ -260,6 +280,10 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
                            "model": [f"{card['feature_set']}/{card['model']} ({Path(model_dir).name})"],
                            "imputed": pred["imputed"], "out_of_range": pred["out_of_range"],
                            "warnings": pred["warnings"]})
+    from lungai.scene.nodes import recorded_review_notes  # noqa: PLC0415
+
+    # the radiomics table's segments flagged for expert review (Lung Radiomics / radiomics_table record them)
+    result = add_warnings(result, recorded_review_notes(radiomics) if radiomics is not None else [])
     values = contrib.drop(columns="case").iloc[0]
     order = np.argsort(-values.abs().to_numpy(), kind="stable")[:top]
     feats = [values.index[i] for i in order]

@@ -1,0 +1,140 @@
+"""The RP console examples of the docs, run as written against a small model trained on ``lungai rp synth``'s cohort
+(what the docs train): README.md and docs/rp.md (``predict_rp_node``) and docs/slicer.md (Multimodal Predict's logic).
+
+QA: README / docs/rp.md's clinical dict lacked ``pack_years`` (every synth model needs it: "1 required column(s)
+missing: 'clin_pack_years'"); docs/slicer.md's example gave only age and sex "M" (the model knows female / male) and
+no dose table, so no risk could come out.  The examples are read from the docs here, so that they cannot drift again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import types
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SEGMENTS = {"lungs_minus_tumour": "lungs minus tumour", "lungs": "Lungs", "tumour": "Tumor"}  # longest first
+
+
+def _python_blocks(doc: str, needle: str) -> list[str]:
+    text = (REPO / doc).read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    found = [b for b in blocks if needle in b]
+    assert found, f"{doc}: no python example with {needle}"
+    return found
+
+
+@pytest.fixture(scope="module")
+def synth_model(tmp_path_factory):
+    """(cohort, model dir): the docs' ``lungai rp synth`` + ``lungai rp train --models lr --final all/lr``, small."""
+    from lungai.rp.cohort import make_cohort
+    from lungai.rp.training import train_rp
+
+    out = tmp_path_factory.mktemp("rp_docs")
+    cohort = make_cohort(80, seed=1)
+    train_rp(cohort.table, cohort.outcome, out / "model", models="lr", outer_folds=2, inner_folds=2, fast=True,
+             n_boot=2, final="all/lr", make_plots=False, seed=0)
+    return cohort, out / "model"
+
+
+def _features_as_rows(row: pd.Series) -> pd.DataFrame:
+    """One patient's rad_* values as Lung Radiomics' table: column 'feature' + one column per segment."""
+    cells = {}
+    for key, value in row.items():
+        if key.startswith("rad_"):
+            seg = next(s for s in SEGMENTS if key.startswith(f"rad_{s}_"))
+            cells[(key[len(f"rad_{seg}_"):], seg)] = float(value)
+    feats = sorted({f for f, _ in cells})
+    table = {"feature": feats, "image_type": [f.split("_")[0] for f in feats],
+             "feature_class": [f.split("_")[1] for f in feats]}
+    for seg, header in SEGMENTS.items():
+        table[header] = [cells.get((f, seg), np.nan) for f in feats]
+    return pd.DataFrame(table)
+
+
+def _inputs(scene, cohort):
+    from lungai import mrml
+
+    table = cohort.table
+    row = table[table.notna().all(axis=1)].iloc[0]        # a patient with every value (the cohort imputes some)
+    radiomics = mrml.table_node_from_dataframe(scene, _features_as_rows(row), "Radiomics")
+    dose = mrml.table_node_from_dataframe(scene, pd.DataFrame([{k: row[k] for k in row.index
+                                                                 if k.startswith("dose_")}]), "Dose features")
+    return radiomics, dose
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/rp.md"])
+def test_predict_rp_node_example_gives_a_risk(mrml_scene, synth_model, doc):
+    from lungai import mrml
+
+    cohort, model = synth_model
+    nodes = dict(zip(("Radiomics", "Dose features"), _inputs(mrml_scene, cohort)))
+    for block in _python_blocks(doc, "predict_rp_node("):
+        code = re.sub(r'"(/path/)?rp_model"', repr(str(model)), block)
+        assert code != block, "the example's model path changed: update this test"
+        space = {"getNode": nodes.__getitem__, "slicer": types.SimpleNamespace(mrmlScene=mrml_scene)}
+        exec(compile(code, doc, "exec"), space)          # noqa: S102 - the documented example, as written
+        result = next(v for v in space.values() if hasattr(v, "GetClassName") and v.GetName().endswith("RP risk"))
+        row = mrml.dataframe_from_table_node(result).iloc[0]
+        assert 0 < float(row["risk"]) < 1
+        assert str(row["imputed"]).strip() in ("", "nan"), row["imputed"]   # every feature given by the example
+
+
+def test_predict_rp_node_names_every_missing_clinical_field(mrml_scene, synth_model):
+    """As the panel's Compute risk: all the missing clinical fields named at once, not one column at a time."""
+    from lungai.errors import InputError
+    from lungai.scene.rp import predict_rp_node
+
+    cohort, model = synth_model
+    radiomics, dose = _inputs(mrml_scene, cohort)
+    with pytest.raises(InputError) as err:
+        predict_rp_node(mrml_scene, model, radiomics, dose, {"age_years": 71, "sex_cat": "male"})
+    text = str(err.value)
+    assert "The model needs 6 value(s) the inputs do not give: clinical " in text, text
+    for name in ("clin_pack_years", "clin_hb_g_dl", "clin_tiffeneau_pct", "clin_platelets_10e9_l", "clin_durvalumab",
+                 "clin_histology_cat"):
+        assert repr(name) in text
+    assert "clin_age_years" not in text and "None / an empty cell is imputed" in text
+    # an empty value is imputed, not refused (README: "an empty value is imputed")
+    full = {k[len("clin_"):]: v for k, v in cohort.table.iloc[0].items() if k.startswith("clin_")}
+    node, _ = predict_rp_node(mrml_scene, model, radiomics, dose, dict(full, pack_years=None))
+    from lungai import mrml
+
+    assert "clin_pack_years" in str(mrml.dataframe_from_table_node(node)["imputed"].iloc[0])
+
+
+def test_slicer_md_multimodal_example_gives_a_risk(mrml_scene, synth_model, tmp_path, capsys):
+    """docs/slicer.md's console example, its Multimodal Predict lines run as written (the tables of Lung Radiomics made
+    here): every clinical field the model's form asks for, in the model's words, and the dose table."""
+    from lungai.rp.model_io import load_model
+    from lungai.scene.results import form_features
+    from slicer_module_helpers import import_module_logic, restore
+
+    cohort, model = synth_model
+    block = _python_blocks("docs/slicer.md", "MultimodalPredictLogic()")[0]
+    assert "r.doseVolume = " in block             # the dose table the risk lines use comes from a dose volume
+    lines = block[block.index("mm = MultimodalPredict."):]
+    code = lines.replace('pathlib.Path("/path/to/rp_model")', f"pathlib.Path({str(model)!r})")
+    assert code != lines, "the example's model path changed: update this test"
+    _, card = load_model(model)
+    values = json.loads(re.search(r"json\.dumps\((\{.*?\})\)", code, flags=re.S).group(1))
+    assert sorted(values) == sorted(form_features(card))
+    for name, choices in (card.get("categories") or {}).items():
+        if name in values:
+            assert values[name] in choices, (name, values[name], choices)
+    radiomics, dose = _inputs(mrml_scene, cohort)
+    module, handle = import_module_logic("MultimodalPredict", mrml_scene, tmp_path)
+    try:
+        space = {"MultimodalPredict": module, "json": json, "pathlib": __import__("pathlib"),
+                 "r": types.SimpleNamespace(outputTable=radiomics, doseTable=dose)}
+        exec(compile(code, "docs/slicer.md", "exec"), space)    # noqa: S102 - the documented example, as written
+    finally:
+        restore(handle)
+    printed = capsys.readouterr().out
+    assert re.search(r"^Risk \d+ %", printed, flags=re.M), printed
+    assert "Imputed" not in printed and "Warning" not in printed, printed
