@@ -801,7 +801,12 @@ def test_dicom_export_results_of_a_patient_folder_with_an_rtstruct_gtv(export, t
     assert {"Tumour", "Right lung", "Left lung"} <= set(read_seg(seg, read_ct(export / "P1" / "CT")))
     assert provenance(seg, tmp_path / "dicom" / "rtstruct.dcm")[0]["Tumour"][0] == "MANUAL"
     assert "Case" not in read_sr(tmp_path / "dicom" / "measurements.sr.dcm")      # no lungai confidence
-    # --result naming the record is still refused (test_dicom_export_inputs)
+    # --result naming the record is still refused (test_dicom_export_inputs), its advice that of --results DIR alone
+    assert main(["dicom-export", "--ct", str(export / "P1" / "CT"), "--results", str(folder), "--result",
+                 str(folder / RESULT), "-o", str(tmp_path / "e2")]) == 2
+    err = capsys.readouterr().err
+    assert "drop --result: --results DIR alone exports the folder's tumour as the user's contour (MANUAL" in err
+    assert "instead of --results DIR" not in err and not (tmp_path / "e2").exists()
 
 
 def test_no_gtv_but_an_igtv_the_dose_is_of_the_lungs_minus_it_as_dose_features(small_phantom, tmp_path, capsys,
