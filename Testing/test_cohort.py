@@ -801,7 +801,12 @@ def test_dicom_export_results_of_a_patient_folder_with_an_rtstruct_gtv(export, t
     assert {"Tumour", "Right lung", "Left lung"} <= set(read_seg(seg, read_ct(export / "P1" / "CT")))
     assert provenance(seg, tmp_path / "dicom" / "rtstruct.dcm")[0]["Tumour"][0] == "MANUAL"
     assert "Case" not in read_sr(tmp_path / "dicom" / "measurements.sr.dcm")      # no lungai confidence
-    # --result naming the record is still refused (test_dicom_export_inputs)
+    # --result naming the record is still refused (test_dicom_export_inputs), its advice that of --results DIR alone
+    assert main(["dicom-export", "--ct", str(export / "P1" / "CT"), "--results", str(folder), "--result",
+                 str(folder / RESULT), "-o", str(tmp_path / "e2")]) == 2
+    err = capsys.readouterr().err
+    assert "drop --result: --results DIR alone exports the folder's tumour as the user's contour (MANUAL" in err
+    assert "instead of --results DIR" not in err and not (tmp_path / "e2").exists()
 
 
 def test_no_gtv_but_an_igtv_the_dose_is_of_the_lungs_minus_it_as_dose_features(small_phantom, tmp_path, capsys,
@@ -910,6 +915,28 @@ def test_an_unreadable_igtv_is_not_said_subtracted_in_the_cohorts_notes(small_ph
     assert f"(lungs minus the automatic tumour: {why}" in doc["provenance"]["dose"]
     assert "not subtracted)" in doc["provenance"]["dose"] and doc["provenance"]["dose"] in table["provenance"]
     assert not np.isnan(table["dose_gtv_mean_gy"])           # the automatic tumour is the GTV of the dose
+
+
+@pytest.mark.parametrize("copies", [False, True])
+def test_an_igtvs_role_note_is_said_once_and_it_is_not_listed_without_a_role(small_phantom, tmp_path, copies):
+    """Review: with three ROIs named 'iGTV' the cohort's notes said the iGTV's role note three times (role_notes looped
+    over the names); and "structures without a role (see --structure-map): ..., iGTV" listed the iGTV the note before
+    gave a part in the dose metrics (subtracted from the lungs: lungai.dicom.roles.dose_envelopes)."""
+    from dicom_helpers import envelope_study
+    from lungai.dicom.roles import role_notes
+
+    st, _ = envelope_study(small_phantom, tmp_path / "export")
+    if copies:
+        _three_igtvs(st["rtstruct"])
+    notes = plan_cohort(tmp_path / "export")[1].set_index("patient_id").loc["ENV", "notes"]
+    assert notes.count("structure 'iGTV' is an internal target volume") == 1, notes
+    assert "subtracted from the lungs for the dose metrics" in notes
+    unnamed = [n for n in notes.split("; ") if n.startswith("structures without a role")]
+    assert all("iGTV" not in n for n in unnamed), unnamed
+    assert role_notes(["iGTV", "Heart", "iGTV", "iGTV"]) == role_notes(["iGTV", "Heart"])
+    assert len(role_notes(["iGTV", "iGTV"], unread=["iGTV"])) == 1
+    # with a GTV the iGTV has no part in the dose: still listed without a role
+    assert role_notes(["GTV", "iGTV", "iGTV"]) == role_notes(["GTV", "iGTV"])
 
 
 def test_a_resume_redoes_an_igtv_only_patient_made_with_the_old_dose_rule_only(small_phantom, tmp_path, capsys,

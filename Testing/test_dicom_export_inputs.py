@@ -323,9 +323,13 @@ def test_dicom_export_refuses_a_result_json_that_is_no_lungai_segmentation(case,
     assert _cli(*args, "--result", tmp_path / "cohort.json", "-o", tmp_path / "e") == 2
     err = capsys.readouterr().err
     assert "cohort.json is a `lungai cohort` patient record" in err and "its tumour is RTSTRUCT GTV" in err
-    assert "export the tumour without --result" in err and not (tmp_path / "e").exists()
+    # review: not the advice of before 4c4038e ("instead of --results DIR, give the folder's masks with --tumour")
+    assert "drop --result: --results DIR alone exports the folder's tumour as the user's contour (MANUAL" in err
+    assert "instead of --results DIR" not in err and not (tmp_path / "e").exists()
     assert _cli(*args, "--result", tmp_path / "bare.json", "-o", tmp_path / "e") == 2
-    assert "it has no tumor_volume_ml" in capsys.readouterr().err and not (tmp_path / "e").exists()
+    err = capsys.readouterr().err
+    assert "it has no tumor_volume_ml" in err and not (tmp_path / "e").exists()
+    assert "export the tumour without --result" in err and "drop --result: --results DIR alone" not in err
 
 
 def test_a_binary_lung_seg_of_dicom_export_reads_back_as_lungs(case, tmp_path, capsys):

@@ -326,3 +326,41 @@ def test_a_models_saved_threshold_outside_0_1_is_refused_not_applied(tmp_path, r
         predict_rp(model, table)
     assert "its threshold 1.5 is not a risk" in str(err.value) and "0.015" not in str(err.value)
     assert "1.5 is above 1" in err.value.fix and "retrain" in err.value.fix
+
+
+@pytest.mark.parametrize("threshold, says", [(None, "has no threshold (null)"), ("drop", "has no threshold (no threshold key)"),
+                                             ("0.2", "its threshold '0.2' is not a number"),
+                                             (True, "its threshold True is not a number")])
+def test_a_models_saved_threshold_missing_null_or_text_is_refused(tmp_path, rp_model_dir, rp_cohort, threshold, says):
+    """Review: a card threshold null / "0.2" / missing passed the card check (None read as "the default", float("0.2")
+    works) and then crashed predict (TypeError, numpy UFuncNoLoopError, KeyError 'threshold') and validate.  It
+    must be there and a JSON number; rp validate --threshold still replaces it."""
+    import json
+    import shutil
+
+    from lungai.errors import InputError
+    from lungai.rp.external import validate_rp
+    from lungai.rp.model_io import load_model
+    from lungai.rp.predict import predict_rp
+
+    model = tmp_path / "edited_model"
+    shutil.copytree(rp_model_dir, model)
+    card = json.loads((model / "model_card.json").read_text(encoding="utf-8"))
+    if threshold == "drop":
+        del card["threshold"]
+    else:
+        card["threshold"] = threshold
+    (model / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
+    table = rp_cohort.table.head(40)
+    for run in (lambda: predict_rp(model, table), lambda: validate_rp(model, table, outcome=rp_cohort.outcome)):
+        with pytest.raises(InputError) as err:
+            run()
+        assert says in str(err.value) and "model_card.json" in str(err.value) and "retrain" in err.value.fix
+    assert validate_rp(model, table, outcome=rp_cohort.outcome, threshold=0.2)["threshold"] == 0.2
+    card["threshold"] = 1                   # a JSON integer is a number, refused by the (0, 1) rule as before
+    (model / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
+    with pytest.raises(InputError, match="its threshold 1 is not a risk"):
+        load_model(model)
+    card["threshold"] = 0.25
+    (model / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
+    assert load_model(model)[1]["threshold"] == 0.25

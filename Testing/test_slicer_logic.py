@@ -803,6 +803,24 @@ def test_multimodal_model_line_says_a_saved_threshold_outside_0_1(load_module, t
     assert "0.015" not in info
 
 
+@pytest.mark.parametrize("threshold, says", [(None, "has no threshold (null)"), ("drop", "has no threshold (no threshold key)"),
+                                             ("0.2", "its threshold '0.2' is not a number")])
+def test_multimodal_model_line_says_a_saved_threshold_missing_or_text(load_module, tmp_path, threshold, says):
+    """Review: the model line showed "threshold None" / "?" / "0.2" with the form enabled (Compute risk then crashed).
+    The card's threshold must be there and a number (lungai.rp.checks.check_card_threshold)."""
+    import json
+
+    card = {"feature_set": "all", "model": "lr", "threshold": threshold, "features": ["clin_age"]}
+    if threshold == "drop":
+        del card["threshold"]
+    (tmp_path / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
+    logic = load_module("MultimodalPredict").MultimodalPredictLogic()
+    p = logic.getParameterNode()
+    p.rpModelDirectory = tmp_path
+    fields, info = logic.clinicalForm(p)
+    assert fields == [] and says in info and "retrain" in info
+
+
 def test_lung_radiomics_batch_from_folder(load_module, small_phantom, tmp_path):
     """Folder batch: manifest written next to the output, `lungai radiomics-batch` run, table loaded."""
     from lungai.radiomics.manifest import read_manifest

@@ -169,7 +169,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     """(jobs for the patients with a CT, inventory table of every patient: what it has / lacks / will use)."""
     from lungai.dicom.discover import files_under, scan
     from lungai.dicom.pixeldata import check_pixel_data
-    from lungai.dicom.roles import dose_lungs_role, empty_note, role_notes, structure_roles
+    from lungai.dicom.roles import dose_envelopes, dose_lungs_role, empty_note, role_notes, structure_roles
     from lungai.dicom.rtstruct import contoured_structures
     from lungai.dose.read import plan_dose_files
 
@@ -259,7 +259,9 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                             + ", ".join(str(f) for f in st.unreadable[:5])
                             + (f" and {len(st.unreadable) - 5} more" if len(st.unreadable) > 5 else "")
                             + f"; {ORPHAN_UNREADABLE_FIX}")
-        unnamed = [n for n, r in roles.items() if r is None]
+        # a motion envelope subtracted from the lungs has its part in the dose metrics (its role note says so)
+        enveloped = set(dose_envelopes(structures, mapping)) if structures else set()
+        unnamed = [n for n, r in roles.items() if r is None and n not in enveloped]
         if unnamed:
             notes.append("structures without a role (see --structure-map): " + ", ".join(unnamed))
         rows.append({"case": case if st.ct is not None else "", "patient_id": st.patient_id,

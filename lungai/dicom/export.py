@@ -101,6 +101,10 @@ EDITED_MASK_FIX = ("a tumour mask edited after `lungai segment` (or another mask
 NOT_A_SEGMENTATION_FIX = ("export the tumour without --result (instead of --results DIR, give the folder's masks with "
                           "--tumour / --lungs): it is then the user's (MANUAL, without a confidence); --result takes the result.json that `lungai segment` / `lungai demo` wrote with the "
                           "tumour mask of the same run")
+# a cohort patient record of the RTSTRUCT's GTV: --results DIR alone exports the folder's tumour as MANUAL (4c4038e)
+CONTOURED_RECORD_FIX = ("drop --result: --results DIR alone exports the folder's tumour as the user's contour (MANUAL, "
+                        "without a confidence), and so does --tumour without --result; --result takes the result.json "
+                        "that `lungai segment` / `lungai demo` wrote with the tumour mask of the same run")
 
 
 def contoured_tumour_record(info: dict | None) -> str | None:
@@ -136,7 +140,7 @@ def check_lungai_result(info: dict | None, source: str = "result.json") -> None:
                                                     "cohort again to redo it)" if cohort and tumour_from else ""))
         raise InputError(f"{source} is {what}, not the record of a lungai tumour segmentation ({why}), so the tumour "
                          "would be exported as made by SlicerLungAI (AUTOMATIC) with a confidence that is not its "
-                         "own", NOT_A_SEGMENTATION_FIX)
+                         "own", CONTOURED_RECORD_FIX if cohort and manual else NOT_A_SEGMENTATION_FIX)
 
 
 def check_result_volume(info: dict | None, tumour: sitk.Image, source: str = "result.json") -> None:

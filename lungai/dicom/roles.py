@@ -197,19 +197,28 @@ def motion_envelopes(names: Iterable[str], mapping=None) -> list[str]:
             and not _DERIVED_ENVELOPE.search(normalise(n))]
 
 
+def dose_envelopes(names: Iterable[str], mapping=None) -> list[str]:
+    """The motion envelopes (:func:`motion_envelopes`) the dose metrics subtract from the lungs: those of an RTSTRUCT
+    with no GTV (any of :data:`GTV_ROLES`); [] when it has one.  Their part in the dose is their role there."""
+    user = load_mapping(mapping)
+    names = list(names)
+    return [] if any(r in GTV_ROLES for _, r in _roles(names, user)) else motion_envelopes(names, user)
+
+
 def role_notes(names: Iterable[str], mapping=None, unread: Iterable[str] = ()) -> list[str]:
     """What the terminal must say about the GTV roles of an RTSTRUCT's (contoured) structures: a structure taken as a
     GTV by its RT ROI Interpreted Type only; an iGTV / ITV not taken as the GTV; a name beginning with GTV that has
     no role (so is not in role "gtv"); a 'Lungs-iGTV' taken as lungs minus GTV.  Names the user mapping lists are
     the user's choice: no note.  ``unread``: motion envelopes that could not be read (their own warning says why), so
-    are not subtracted from the lungs: their note does not say they are."""
+    are not subtracted from the lungs: their note does not say they are.  Each note once (several structures of one
+    name say it once), in order."""
     user = load_mapping(mapping)
     names = list(names)
     roles = dict(_roles(names, user))
     named = [str(n) for n in names if roles[n] in GTV_ROLES and not (type_role(n) and not _name_role(normalise(n))
                                                                        and normalise(n) not in user)]
-    # no GTV: the motion envelopes are subtracted from the lungs for the dose metrics (motion_envelopes' one rule)
-    subtracted = [] if any(roles[n] in GTV_ROLES for n in names) else motion_envelopes(names, user)
+    # no GTV: the motion envelopes are subtracted from the lungs for the dose metrics (dose_envelopes' one rule)
+    subtracted = dose_envelopes(names, user)
     subtracted = [n for n in subtracted if str(n) not in {str(u) for u in unread}]
     notes = []
     for n in names:
@@ -242,7 +251,7 @@ def role_notes(names: Iterable[str], mapping=None, unread: Iterable[str] = ()) -
         elif role == "lungs_minus_gtv" and "igtv" in key.replace(" ", ""):
             notes.append(f"structure {str(n)!r} (the lungs minus the iGTV, the tumour's motion envelope) is taken as "
                          "the lungs minus the GTV")
-    return notes
+    return list(dict.fromkeys(notes))     # several ROIs of one name (three 'iGTV'): one note, in order
 
 
 def find_role(names: Iterable[str], role: str, mapping=None) -> list[str]:

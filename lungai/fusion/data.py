@@ -381,14 +381,18 @@ def _finer_guess(mine: pd.Series, theirs: pd.Series) -> pd.Series:
     stage group I / II / III-IV): each patient's label guessed, leave-one-out, from the *other* patients with the
     same column value (their most frequent label; no guess for a value the patient alone has, or a tie) - so a
     column of (nearly) one value per patient (dates, ids, ages in a small cohort) guesses nothing, however pure its
-    values are by construction."""
-    counts = pd.crosstab(mine, theirs)
-    guess = []
-    for v, t in zip(mine, theirs):
-        row = counts.loc[v].copy()
-        row[t] -= 1
-        top = row.max()
-        guess.append(row.idxmax() if top > 0 and int((row == top).sum()) == 1 else _NO_GUESS)
+    values are by construction.  In numpy: the counts per (value, label) less the patient's own one, their largest
+    and whether it is the only one (a gene-like column of 300 patients: ~0.2 ms, was ~40 ms row by row)."""
+    value_codes, values = pd.factorize(mine)
+    class_codes, classes = pd.factorize(theirs)
+    counts = np.zeros((len(values), len(classes)), dtype=np.int64)
+    np.add.at(counts, (value_codes, class_codes), 1)
+    others = counts[value_codes]                               # per patient: the counts of its value ...
+    others[np.arange(len(mine)), class_codes] -= 1             # ... less the patient itself
+    top = others.max(axis=1, initial=0)
+    sure = (top > 0) & ((others == top[:, None]).sum(axis=1) == 1)   # a single most frequent label
+    guess = np.full(len(mine), _NO_GUESS, dtype=object)
+    guess[sure] = np.asarray(classes, dtype=object)[others[sure].argmax(axis=1)]
     return pd.Series(guess, index=mine.index)
 
 

@@ -144,13 +144,23 @@ def check_threshold(threshold, option: str = "--threshold", fix: str = "") -> No
                      "side of it", "; ".join(filter(None, [hint or "give a risk between 0 and 1, e.g. 0.20", fix])))
 
 
-def check_card_threshold(card: dict, card_path) -> None:
-    """The threshold saved in an RP model card (``model_card.json`` at ``card_path``) by the rule of
-    :func:`check_threshold` (an older lungai saved ``--threshold 20`` as given): for ``rp predict`` /
-    ``rp validate`` and the Slicer panel's model line alike."""
-    check_threshold(card.get("threshold"), f"{card_path}: its threshold",
-                    "retrain with 'lungai rp train ... --threshold' (a risk such as 0.20), or for 'rp validate' "
-                    "give --threshold")
+def check_card_threshold(card: dict, card_path) -> float:
+    """The threshold saved in an RP model card (``model_card.json`` at ``card_path``), returned as a float: it must
+    be there and a real number (a JSON number: not null, not text such as "0.2", not true/false), by the rule of
+    :func:`check_threshold` (an older lungai saved ``--threshold 20`` as given).  The one check for ``rp predict`` /
+    ``rp validate`` (:func:`lungai.rp.model_io.load_model`) and the Slicer panel's model line alike."""
+    option = f"{card_path}: its threshold"
+    fix = ("retrain with 'lungai rp train ... --threshold' (a risk such as 0.20), or for 'rp validate' "
+           "give --threshold")
+    value = card.get("threshold")
+    if value is None:
+        raise InputError(f"{card_path} has no threshold ({'null' if 'threshold' in card else 'no threshold key'}): "
+                         "no patient can be called high or low risk", fix)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputError(f"{option} {value!r} is not a number (a JSON number such as 0.2, not text or true/false)",
+                         "; ".join(["give a risk between 0 and 1, e.g. 0.20", fix]))
+    check_threshold(value, option, fix)
+    return float(value)
 
 
 def outcome_vector(df: pd.DataFrame, outcome: str) -> np.ndarray:

@@ -89,8 +89,9 @@ def _jsonable(v):
 
 
 def load_model(model_dir, threshold_given: bool = False) -> tuple[dict, dict]:
-    """(bundle, card) of a model directory written by :func:`save_model`.  The card's threshold must be a risk in
-    (0, 1) (an older lungai saved ``--threshold 20`` as given: every patient "low risk"), unless the caller
+    """(bundle, card) of a model directory written by :func:`save_model`.  The card's threshold must be a number
+    (not missing, null or text) and a risk in (0, 1) (an older lungai saved ``--threshold 20`` as given: every
+    patient "low risk"; :func:`~lungai.rp.checks.check_card_threshold`), unless the caller
     replaces it (``threshold_given``: ``rp validate --threshold``)."""
     model_dir = Path(model_dir)
     path, card_path = model_dir / MODEL_FILE, model_dir / CARD_FILE
@@ -101,7 +102,7 @@ def load_model(model_dir, threshold_given: bool = False) -> tuple[dict, dict]:
     if card.get("format") != FORMAT:
         raise InputError(f"{card_path} has format {card.get('format')!r}, expected {FORMAT!r}",
                          "retrain the model with this version of lungai")
-    if not threshold_given:
-        check_card_threshold(card, card_path)
+    if not threshold_given:   # the card's threshold as a float: every reader (predict, validate, the scene) uses it
+        card["threshold"] = check_card_threshold(card, card_path)
     bundle = load_skops(path, TRUSTED_TYPES, "RP model file", "retrain the model with 'lungai rp train'")
     return bundle, card
