@@ -1262,6 +1262,69 @@ def test_rtstruct_names_differing_only_in_case_are_two_structures(p1, tmp_path):
     assert not (tmp_path / "dup.seg.dcm").exists()
 
 
+def test_empty_template_structure_is_no_case_partner(export, tmp_path, capsys):
+    """Review (fix_casepair 1): an uncontoured template structure 'gtv' beside the contoured 'GTV' (LUNG1-003 + an
+    empty 'gtv-1') blocked role:gtv - dose-features (its default GTV and --gtv role:gtv) and radiomics ended rc 2
+    "holds 2 structures named 'GTV' ... apart from letter case", advising role:gtv.  No role takes a structure
+    without contours, so it is no case partner: role reads and a name read take the contoured one, as without it;
+    a name matching only the empty structure still says it has no contours."""
+    from lungai.dicom.masks import structure_mask
+
+    st = export["P1"]
+    ct = read_ct(st["ct"])
+    rs = with_empty_structures(st["rtstruct"], ["gtv", "lung_r"], tmp_path / "rs_case.dcm")
+    gtv = array(read_rtstruct(st["rtstruct"], ct, names=["GTV"])["GTV"]) > 0
+    for role, used in (("gtv", ["GTV"]), ("lungs", ["Lung_R", "Lung_L"]),
+                       ("lungs_minus_gtv", ["Lung_R", "Lung_L", "GTV"])):
+        assert read_rtstruct_role(rs, ct, role)[1] == used
+    for name in ("GTV", "gtv"):                  # the empty one holds nothing to choose: the contoured one
+        mask, used = structure_mask(rs, ct, name)
+        assert used == ["GTV"] and np.array_equal(array(mask) > 0, gtv)
+    assert list(read_rtstruct(rs, ct)) == ["GTV", "Lung_R", "Lung_L"]
+    only_empty = with_empty_structures(st["rtstruct"], ["GTVn"], tmp_path / "rs_n.dcm")
+    with pytest.raises(InputError, match="structure 'GTVn' has no contours"):
+        read_rtstruct(only_empty, ct, names=["gtvn"])
+    for gtv_opt in ([], ["--gtv", "role:gtv"], ["--gtv", "gtv"]):
+        assert _cli("dose-features", "--dose", st["dose"], "--ct", st["ct"], "--rtstruct", rs, *gtv_opt,
+                    "-o", tmp_path / "out" / "d.csv") == 0, capsys.readouterr().err
+    assert "apart from letter case" not in capsys.readouterr().err
+
+
+def test_case_pair_message_follows_the_choice(p1, tmp_path):
+    """Review (fix_casepair 2): 'Lung_R' and 'lung_r' in a SEG given as --lungs (the default role:lungs, no name
+    chosen) said "a name chooses a segment ..." and advised role:gtv.  A role read of a one-structure role says the
+    role found them and to rename one; a choice by name suggests a role only for GTVs (role:gtv: their union)."""
+    from lungai.dicom.masks import select_segments
+    from lungai.dicom.rtstruct import write_rtstruct
+    from lungai.dicom.seg import read_seg, write_seg
+
+    st, ct = p1
+    m = st["masks"]
+    ref = ct_reference(st["ct"], image=ct)
+    masks = {"GTV": m["GTV"], "Lung_R": m["Lung_R"], "lung_r": m["Lung_R"], "Lung_L": m["Lung_L"]}
+    seg = read_seg(write_seg(masks, ref, tmp_path / "pair.seg.dcm"), ct)
+    with pytest.raises(InputError, match=r"role:lungs found 2 segments of the SEG named 'Lung_R' apart from "
+                                         r"letter case \('Lung_R', 'lung_r'\)") as info:
+        select_segments(seg, "role:lungs")
+    assert "role:gtv" not in info.value.fix and "rename one of them" in info.value.fix
+    with pytest.raises(InputError, match="a name chooses a segment ignoring letter case") as info:
+        select_segments(seg, "lung_r")
+    assert "role:gtv" not in info.value.fix and "give each segment a name of its own" in info.value.fix
+    seg = {"GTV": seg["GTV"], "gtv": seg["GTV"], "Lung_R": seg["Lung_R"]}
+    with pytest.raises(InputError, match="a name chooses a segment ignoring letter case") as info:
+        select_segments(seg, "gtv")
+    assert "role:gtv takes every GTV" in info.value.fix
+    rs = write_rtstruct({"GTV": m["GTV"], "Lung_R": m["Lung_R"], "lung_r": m["Lung_R"], "Lung_L": m["Lung_L"]},
+                        ref, tmp_path / "pair.rtstruct.dcm")
+    with pytest.raises(InputError, match=r"role:lungs found 2 structures of pair.rtstruct.dcm named 'Lung_R' "
+                                         r"\(ROI numbers 2, 3\)") as info:
+        read_rtstruct_role(rs, ct, "lungs")
+    assert "role:gtv" not in info.value.fix and "export the RTSTRUCT again" in info.value.fix
+    with pytest.raises(InputError, match="a name chooses a structure ignoring letter case") as info:
+        read_rtstruct(rs, ct, names=["LUNG_R"])
+    assert "role:gtv" not in info.value.fix
+
+
 def test_cli_radiomics_refuses_an_rtstruct_folder_before_any_work(tmp_path, capsys):
     """QA: ``radiomics --rtstruct <a folder>`` read the CT (a minute) before saying the RTSTRUCT "does not exist"."""
     from lungai.cli import main

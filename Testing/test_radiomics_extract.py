@@ -147,6 +147,37 @@ def test_params_file_with_an_empty_block(small_phantom, tmp_path, capsys):
     assert "the featureClass block of the parameter file" in err and "Traceback" not in err
 
 
+def test_params_file_with_an_empty_image_type_or_voxel_setting(small_phantom, tmp_path, capsys):
+    """Review (fix_casepair 3): an empty block one level down - an image type with nothing after it ('Original:',
+    'LoG:' under imageType: YAML null, refused by pyradiomics' own schema: "Value 'None' is not a dict") - and an
+    empty voxelSetting: block still reached pykwalify (raw traceback, rc 1).  Now an InputError naming the file and
+    the image type / block; a null feature class ('firstorder:', pyradiomics' "every feature of the class") stays
+    accepted, and --image-types (it replaces the block) still takes the file."""
+    from lungai.cli import main
+
+    f = tmp_path / "nested.yaml"
+    for text, match in (("imageType:\n  Original:\nfeatureClass:\n  firstorder:\n", "image type Original in the imageType block"),
+                        ("imageType:\n  Original: {}\n  LoG:\n", "image type LoG in the imageType block"),
+                        ("imageType:\n  LoG: [1, 2]\n", "image type LoG in the imageType block"),
+                        ("voxelSetting:\nfeatureClass: {shape: []}\n", "the voxelSetting block")):
+        f.write_text(text, encoding="utf-8")
+        with pytest.raises(InputError, match=f"{match} of the parameter file .*nested.yaml is") as info:
+            load_params(str(f))
+        assert "remove" in info.value.fix and ("[1, 2]" not in text or "a list, not a mapping" in info.value.problem)
+    f.write_text("imageType:\n  Original:\nfeatureClass:\n  firstorder:\n", encoding="utf-8")
+    assert list(load_params(str(f), image_types=["Original"])["imageType"]) == ["Original"]
+    f.write_text("imageType: {Original: {}}\nfeatureClass:\n  firstorder:\n", encoding="utf-8")
+    assert load_params(str(f))["featureClass"] == {"firstorder": None}     # every first-order feature: valid
+    ct, lab = tmp_path / "ct.nii.gz", tmp_path / "lab.nii.gz"
+    sitk.WriteImage(small_phantom.ct, str(ct))
+    sitk.WriteImage(small_phantom.labels, str(lab))
+    f.write_text("imageType:\n  Original: {}\n  LoG:\n", encoding="utf-8")
+    assert main(["radiomics", "--image", str(ct), "--mask", str(lab), "--label", "1", "--params", str(f),
+                 "-o", str(tmp_path / "out.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "image type LoG" in err and "Traceback" not in err
+
+
 def test_bad_segments_reported_others_continue(small_phantom):
     ct = small_phantom.ct
     arr = sitk.GetArrayFromImage(small_phantom.labels).astype(np.uint8)

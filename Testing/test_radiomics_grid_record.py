@@ -254,3 +254,18 @@ def test_mixed_spacings_are_said_for_ibsi_a_and_b_not_c():
     assert mixed_spacing_note(rows("B", "2 x 2 x 3", "2 x 2 x 2.5"), load_params("ibsi-b")) is not None
     assert mixed_spacing_note(rows("B", "2 x 2 x 3", "2 x 2 x 3"), load_params("ibsi-b")) is None
     assert mixed_spacing_note(rows("C", "2 x 2 x 2", "2 x 2 x 2"), load_params("ibsi-c")) is None
+
+
+def test_union_note_offers_no_name_for_a_case_pair():
+    """Review (fix_casepair 2): 'tumour = union of gtv-3, gtv, GTV; use --tumour NAME for one structure', though
+    --tumour GTV is then refused (names differing only in letter case: check_case_groups).  The hint names the pair
+    and says to rename one; without a pair it is as before."""
+    from lungai.cli.radiomics import union_notes
+
+    note, = union_notes({"tumour": ["gtv-3", "gtv", "GTV"]}, {"tumour"})
+    assert "gtv / GTV differ only in letter case" in note and "rename one" in note
+    note, = union_notes({"tumour": ["GTV", "gtv"]}, {"tumour"})
+    assert "--tumour NAME" not in note and "rename one to take it by name" in note
+    assert union_notes({"tumour": ["GTV-1", "GTV-2"]}, {"tumour"}) == [
+        "tumour = union of GTV-1, GTV-2; use --tumour role:gtv_primary (GTV-1) for the primary GTV only, or --tumour "
+        "NAME for one structure"]

@@ -245,6 +245,7 @@ def _structures_text(used) -> str:
 def union_notes(structures: dict, segments, mapping=None) -> list[str]:
     """A note per computed segment made of several RTSTRUCT structures (their union: primary and nodal GTVs merge
     into one 'tumour', whose shape features then describe several objects), naming them and how to take one."""
+    from lungai.dicom.labels import case_pairs
     from lungai.dicom.roles import find_role
 
     notes = []
@@ -252,10 +253,23 @@ def union_notes(structures: dict, segments, mapping=None) -> list[str]:
         if seg not in segments or isinstance(used, tuple) or len(used) < 2 or seg == "lungs":
             continue
         primary = find_role(used, "gtv_primary", mapping) if seg == "tumour" else []
-        how = (f"use --tumour role:gtv_primary ({', '.join(primary)}) for the primary GTV only, or --tumour NAME for "
-               "one structure" if len(primary) == 1 else
-               "use --tumour NAME for one structure" if seg == "tumour" else
-               "give one structure by name for one of them")
+        by_name = "--tumour NAME for one structure" if seg == "tumour" else "give one structure by name"
+        # names differing only in letter case ("GTV", "gtv"): a name takes neither alone (check_case_groups), so the
+        # hint does not offer it for them
+        pairs = case_pairs(used)
+        if pairs:
+            shown = "; ".join(" / ".join(g) for g in pairs)
+            paired = {n for g in pairs for n in g}
+            why = f"{shown} differ only in letter case, so no name takes one of them alone: rename one to take it by name"
+            by_name = f"{by_name} ({why})" if any(n not in paired for n in used) else None
+        how = (f"use --tumour role:gtv_primary ({', '.join(primary)}) for the primary GTV only" if len(primary) == 1
+               else "")
+        name_hint = (by_name if seg == "tumour" or by_name is None else f"{by_name} for one of them") if pairs else \
+            (by_name if seg == "tumour" else f"{by_name} for one of them")
+        if pairs and by_name is None:
+            how = f"{how}; {why}" if how else why
+        else:
+            how = f"{how}, or {name_hint}" if how else f"use {name_hint}" if seg == "tumour" else name_hint
         notes.append(f"{seg} = union of {', '.join(used)}; {how}")
     return notes
 

@@ -11,7 +11,8 @@ segments :func:`lungai.dicom.masks.select_segments`) and the writers (:func:`lun
   choice by role takes all of them (role:gtv: their union).  A choice by name ignores letter case
   (:func:`name_key`), so a choice that takes some of them but not all (by name "GTV", or a role that takes one
   structure of its kind: the right lung, the lungs minus the GTV) cannot tell which was meant and is refused
-  (:func:`check_case_groups`).
+  (:func:`check_case_groups`).  A structure without contours (a planning-system template's) is none of them: no
+  role takes it, so it is no partner of a contoured one (:func:`lungai.dicom.rtstruct.read_rtstruct`).
 """
 
 from __future__ import annotations
@@ -60,11 +61,28 @@ def matching_labels(labels: Iterable, name) -> list:
     return [label for label in labels if name_key(label) == key]
 
 
+def case_pairs(labels: Iterable) -> list[list[str]]:
+    """The groups of names (two or more) that differ only in letter case ("GTV", "gtv"), in order: no name chooses
+    one of them alone (:func:`check_case_groups`)."""
+    groups: dict = {}
+    for label in labels:
+        groups.setdefault(name_key(label), []).append(str(label))
+    return [g for g in groups.values() if len({label_key(x) for x in g}) > 1]
+
+
 def check_case_groups(labels: list, used: Iterable, source: str, numbers: list | None = None,
-                      what: str = "segment", fix: str | None = None) -> None:
+                      what: str = "segment", rename: str | None = None, role: str | None = None,
+                      mapping=None) -> None:
     """Refuse a choice (``used``: the names it takes) that takes some but not all of the names differing only in
     letter case: a name chooses ignoring case, so which one was meant is unclear.  A choice by role that takes all of
-    them (their union) passes.  ``numbers``: the segment / ROI numbers of ``labels`` (named in the message)."""
+    them (their union) passes.  ``numbers``: the segment / ROI numbers of ``labels`` (named in the message).
+
+    The message follows the choice: ``role`` (a role read, e.g. the default role:lungs of ``--lungs seg.dcm``) says
+    the role found them and to rename one (another choice cannot tell them apart either); a choice by name suggests
+    a role only when the names have a role that takes a union (a GTV: role:gtv takes them all), else to rename one.
+    ``rename``: where to rename (default: the Segment Editor, then export again)."""
+    from lungai.dicom.roles import GTV_ROLES, structure_role
+
     used_keys = {label_key(u) for u in used}
     groups: dict = {}
     for i, label in enumerate(labels):
@@ -75,9 +93,19 @@ def check_case_groups(labels: list, used: Iterable, source: str, numbers: list |
             continue
         kind = "ROI" if what == "structure" else "segment"
         nums = f" ({kind} numbers {', '.join(str(numbers[i]) for i in group)})" if numbers else ""
+        shown = ", ".join(repr(str(labels[i])) for i in group)
+        taken_text = ", ".join(repr(str(labels[i])) for i in taken)
+        where = rename or "3D Slicer: rename one in the Segment Editor, then export again"
+        first = label_key(labels[group[0]])
+        own_name = f"give each {what} a name of its own (e.g. {first} and {first}-2; {where})"
+        if role is not None:
+            raise InputError(
+                f"role:{role} found {len(group)} {what}s of {source} named {first!r}{nums} apart from letter case "
+                f"({shown}): it takes one {what} of that kind, so taking {taken_text} alone could be the wrong one",
+                f"rename one of them: {own_name}; names differing only in letter case cannot be told apart by a "
+                "role or a name")
+        union = any(structure_role(labels[i], mapping) in GTV_ROLES for i in group)
         raise InputError(
-            f"{source} holds {len(group)} {what}s named {str(labels[group[0]])!r}{nums} apart from letter case "
-            f"({', '.join(repr(str(labels[i])) for i in group)}): a name chooses a {what} ignoring letter case, so "
-            f"taking {', '.join(repr(str(labels[i])) for i in taken)} alone could be the wrong one",
-            fix or f"choose them all by role (role:gtv takes every GTV, their union), or give each {what} a name of "
-                   "its own (e.g. GTV-1, GTV-2; 3D Slicer: rename one in the Segment Editor) and export again")
+            f"{source} holds {len(group)} {what}s named {first!r}{nums} apart from letter case ({shown}): a name "
+            f"chooses a {what} ignoring letter case, so taking {taken_text} alone could be the wrong one",
+            ("choose them all by role (role:gtv takes every GTV, their union), or " if union else "") + own_name)

@@ -57,7 +57,7 @@ def structure_mask(rtstruct, ct: sitk.Image, spec: str, mapping=None, allow_gaps
     name, role = parse_spec(spec)
     if role is not None:
         return read_rtstruct_role(rtstruct, ct, role, mapping, allow_gaps=allow_gaps)
-    masks = read_rtstruct(rtstruct, ct, names=[name], allow_gaps=allow_gaps)
+    masks = read_rtstruct(rtstruct, ct, names=[name], allow_gaps=allow_gaps, mapping=mapping)
     (found, mask), = masks.items()
     return mask, [found]
 
@@ -141,13 +141,13 @@ def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, s
             raise InputError(f"no segment of {source} has role {role!r}; its segments: "
                              f"{describe_roles(masks, mapping)}",
                              f"choose the segment by its label after '{SELECTOR}', e.g. {example}") from None
-        check_case_groups(list(masks), used, source)   # a role of one segment among "Lung_R" / "lung_r"
+        check_case_groups(list(masks), used, source, role=role, mapping=mapping)   # one of "Lung_R" / "lung_r"
         return mask, used
     found = matching_labels(masks, name)
     if not found:
         raise InputError(f"{source} has no segment {name!r}; its segments: {', '.join(masks) or 'none'}",
                          f"choose one of its segment labels after '{SELECTOR}', e.g. {example}")
-    check_case_groups(list(masks), found[:1], source)   # "GTV" and "gtv": which one is meant is unclear
+    check_case_groups(list(masks), found[:1], source, mapping=mapping)   # "GTV" and "gtv": which one is meant?
     return sitk.Cast(masks[found[0]] > 0, sitk.sitkUInt8), found[:1]
 
 

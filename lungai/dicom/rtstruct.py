@@ -185,10 +185,14 @@ def contoured_structures(rtstruct_path) -> tuple[list[str], list[str]]:
     A planning-system template leaves structures without contours (an empty 'GTVn', 'Lungs'); role resolution
     (:func:`read_rtstruct_role`, ``lungai cohort``, ``lungai dose-features``) takes the contoured ones only."""
     structures, _ = read_structures(rtstruct_path)
-    # a structure whose contours could not be read (malformed value, open contour) is not empty: using it raises
-    # its error, rather than silently taking another structure for its role
-    drawn = [s for s in structures if s.contours or s.error is not None]
-    return [s.name for s in drawn], [s.name for s in structures if s not in drawn]
+    drawn = [s for s in structures if _drawn(s)]
+    return [s.name for s in drawn], [s.name for s in structures if not _drawn(s)]
+
+
+def _drawn(structure: Structure) -> bool:
+    """Whether a structure counts as contoured: it has contours, or contours that could not be read (malformed value,
+    open contour: not empty, using it raises its error rather than silently taking another structure for its role)."""
+    return bool(structure.contours) or structure.error is not None
 
 
 def referenced_frame_of_reference(ds) -> str | None:
@@ -372,30 +376,42 @@ def describe_extent(ct: sitk.Image) -> str:
         *(v for pair in zip(first, last) for v in sorted(pair)))
 
 
-def _select(structures: list[Structure], names, rtstruct_path) -> list[Structure]:
+def _select(structures: list[Structure], names, rtstruct_path, role: str | None = None,
+            mapping=None) -> list[Structure]:
     """The structures ``names`` chooses (None: all), by the one naming rule of :mod:`lungai.dicom.labels`: two
     structures of one name (spaces around it ignored) are refused when that name is read; names that differ only in
     letter case ("GTV", "gtv") are two structures, refused only when a choice takes one of them but not the others
-    (a name chooses ignoring case; role:gtv takes them all)."""
+    (a name chooses ignoring case; role:gtv takes them all).
+
+    A structure without contours (a planning-system template's empty 'gtv-1' beside the contoured 'GTV-1',
+    :func:`_drawn`) is nobody's partner: no role takes it (:func:`contoured_structures`), and a name that matches a
+    contoured structure chooses that one - the empty one holds nothing to read.  A name that matches only empty
+    structures chooses one (its "has no contours" error follows).  ``role``: the role the names were chosen for, and
+    ``mapping`` the user's, for the message (:func:`lungai.dicom.labels.check_case_groups`)."""
     from lungai.dicom.labels import check_case_groups, label_key, matching_labels, name_key, repeated_labels
 
     file = Path(rtstruct_path).name
-    labels = [s.name for s in structures]
-    numbers = [s.number for s in structures]
-    wanted = None if names is None else {name_key(n) for n in names}
-    for same in repeated_labels(labels):
-        if wanted is None or name_key(labels[same[0]]) in wanted:
-            raise InputError(
-                f"{file} holds {len(same)} structures named {label_key(labels[same[0]])!r} "
-                f"(ROI numbers {', '.join(str(numbers[i]) for i in same)})",
-                "give each structure its own name in the planning system (3D Slicer: rename one in the Segment "
-                "Editor), then export the RTSTRUCT again")
+    drawn = [s for s in structures if _drawn(s)]
+
+    def refuse_repeated(pool, keys):
+        labels = [s.name for s in pool]
+        for same in repeated_labels(labels):
+            if keys is None or name_key(labels[same[0]]) in keys:
+                raise InputError(
+                    f"{file} holds {len(same)} structures named {label_key(labels[same[0]])!r} "
+                    f"(ROI numbers {', '.join(str(pool[i].number) for i in same)})",
+                    "give each structure its own name in the planning system (3D Slicer: rename one in the Segment "
+                    "Editor), then export the RTSTRUCT again")
+
     if names is None:
+        refuse_repeated(drawn, None)        # the empty ones are not read (read_rtstruct)
         return structures
-    by_label = {label_key(s.name): s for s in structures}
     chosen = []
     for n in names:
-        found = [label_key(m) for m in matching_labels(labels, n)]
+        pool = drawn if matching_labels([s.name for s in drawn], n) else structures
+        refuse_repeated(pool, {name_key(n)})
+        found = [label_key(m) for m in matching_labels([s.name for s in pool], n)]
+        by_label = {label_key(s.name): s for s in pool}
         s = by_label.get(label_key(n)) or (by_label[found[0]] if found else None)
         if s is None:
             raise InputError(
@@ -403,15 +419,16 @@ def _select(structures: list[Structure], names, rtstruct_path) -> list[Structure
                 f"{', '.join(x.name for x in structures) or 'no structures'}",
                 "give one of those names (case does not matter), or a role such as role:gtv / role:lungs")
         chosen.append(s)
-    check_case_groups(labels, [s.name for s in chosen], file, numbers, what="structure",
-                      fix="choose them all by role (role:gtv takes every GTV, their union), or give each structure a "
-                          "name of its own in the planning system (3D Slicer: rename one in the Segment Editor) "
-                          "and export the RTSTRUCT again")
+    check_case_groups([s.name for s in drawn], [s.name for s in chosen], file, [s.number for s in drawn],
+                      what="structure", role=role, mapping=mapping,
+                      rename="in the planning system (3D Slicer: rename one in the Segment Editor), then export the "
+                             "RTSTRUCT again")
     return chosen
 
 
 def read_rtstruct(rtstruct_path, reference_ct: sitk.Image, names=None, allow_gaps: bool = False,
-                  frame_of_reference_uid: str | None = None) -> dict[str, sitk.Image]:
+                  frame_of_reference_uid: str | None = None, role: str | None = None,
+                  mapping=None) -> dict[str, sitk.Image]:
     """Structure name -> uint8 mask (1 inside) on ``reference_ct``'s grid.
 
     ``names``: read only these structures (case-insensitive).  Default: every structure that has contours;
@@ -421,6 +438,10 @@ def read_rtstruct(rtstruct_path, reference_ct: sitk.Image, names=None, allow_gap
     read from a DICOM series); the RTSTRUCT must reference it.
     Raises :class:`InputError` for a structure with gaps between slices (unless ``allow_gaps``), one off the
     CT, a contour off the slice planes, or a name not in the file.
+    A name chooses ignoring letter case, among the contoured structures first (an empty template structure of the
+    same name is passed over); names differing only in letter case are refused when some but not all are chosen
+    (:func:`_select`; ``role`` / ``mapping``: the role the names were found for, and the user's mapping, which word
+    that message).
     """
     structures, ds = read_structures(rtstruct_path)
     if not frame_of_reference_uid and reference_ct.HasMetaDataKey(FRAME_OF_REFERENCE_TAG):
@@ -432,7 +453,7 @@ def read_rtstruct(rtstruct_path, reference_ct: sitk.Image, names=None, allow_gap
                 f"{Path(rtstruct_path).name} is drawn in frame of reference {ref}, the CT is in {frame_of_reference_uid}",
                 "give the RTSTRUCT of this CT (lungai finds matching files with `lungai dicom-scan FOLDER`)")
         _warn_other_series(rtstruct_path, reference_ct)
-    chosen = _select(structures, names, rtstruct_path)
+    chosen = _select(structures, names, rtstruct_path, role=role, mapping=mapping)
     if names is not None:
         return {s.name: rasterise(s, reference_ct, allow_gaps=allow_gaps) for s in chosen}
     out, problems = {}, []
@@ -495,7 +516,7 @@ def read_rtstruct_role(rtstruct_path, reference_ct: sitk.Image, role: str, mappi
     if role in ("gtv", "gtv_primary", "gtv_node", "lungs_minus_gtv"):
         warn_role_notes(contoured, mapping)
     names = required_names(role, contoured, mapping, empty=empty)
-    masks = read_rtstruct(rtstruct_path, reference_ct, names=names, allow_gaps=allow_gaps)
+    masks = read_rtstruct(rtstruct_path, reference_ct, names=names, allow_gaps=allow_gaps, role=role, mapping=mapping)
     return mask_for_role(masks, role, mapping), names
 
 

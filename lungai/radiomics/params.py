@@ -125,26 +125,41 @@ def _check_ibsi(params: dict) -> None:
 
 
 def _check_blocks(params: dict, path: Path, replaced: dict) -> None:
-    """A file's ``featureClass`` / ``imageType`` (and, without an IBSI configuration, ``setting``) block is a mapping:
-    an empty one (``featureClass:`` with every class commented out: YAML null) or a list reached pyradiomics, whose
-    schema check (pykwalify) failed with a raw traceback - in ``lungai radiomics --params`` and the Lung Radiomics
-    panel, which passes the file alone since fe0265c.  ``replaced``: the blocks the command line replaces
-    (``--feature-classes`` / ``--image-types``): not read, so accepted as before.  An empty mapping (``{}``) is
-    pyradiomics' "every class" / "Original" and stays accepted."""
-    blocks = ["featureClass", "imageType"]
+    """A file's ``featureClass`` / ``imageType`` / ``voxelSetting`` (and, without an IBSI configuration, ``setting``)
+    block is a mapping, and so is each image type's block in ``imageType`` (its settings: ``LoG: {sigma: [1, 2]}``,
+    ``Original: {}``): an empty one (``featureClass:`` with every class commented out, ``Original:`` with nothing
+    after it: YAML null) or a list reached pyradiomics, whose schema check (pykwalify) failed with a raw traceback -
+    in ``lungai radiomics --params`` and the Lung Radiomics panel, which passes the file alone since fe0265c.
+    pyradiomics' own loader refuses a null image type too (``Value 'None' is not a dict``), so it is refused here,
+    naming it, rather than read as ``{}``.  A null feature class (``firstorder:``) is pyradiomics' "every feature of
+    the class" and stays accepted.  ``replaced``: the blocks the command line replaces (``--feature-classes`` /
+    ``--image-types``): not read, so accepted as before.  An empty mapping (``{}``) is pyradiomics' "every class" /
+    "Original" and stays accepted."""
+    blocks = ["featureClass", "imageType", "voxelSetting"]
     if (params.get("lungai") or {}).get("ibsi") is None:
         blocks.append("setting")
+    examples = {"featureClass": "featureClass: {firstorder: [], shape: []}", "imageType": "imageType: {Original: {}}",
+                "setting": "setting: {binWidth: 25}", "voxelSetting": "voxelSetting: {kernelRadius: 1}"}
     for key in blocks:
-        if key not in params or replaced.get(key) or isinstance(params[key], dict):
+        if key not in params or replaced.get(key):
             continue
         value = params[key]
-        what = "empty" if value is None else f"a {type(value).__name__}, not a mapping"
-        example = {"featureClass": "featureClass: {firstorder: [], shape: []}",
-                   "imageType": "imageType: {Original: {}}", "setting": "setting: {binWidth: 25}"}[key]
-        option = {"featureClass": "; or give --feature-classes", "imageType": "; or give --image-types"}.get(key, "")
-        raise InputError(f"the {key} block of the parameter file {path} is {what}",
-                         f"the block is {'empty' if value is None else 'not a mapping'}: list at least one (e.g. "
-                         f"'{example}'), or remove the key {key}{option}")
+        if not isinstance(value, dict):
+            what = "empty" if value is None else f"a {type(value).__name__}, not a mapping"
+            option = {"featureClass": "; or give --feature-classes", "imageType": "; or give --image-types"}.get(key, "")
+            raise InputError(f"the {key} block of the parameter file {path} is {what}",
+                             f"the block is {'empty' if value is None else 'not a mapping'}: list at least one (e.g. "
+                             f"'{examples[key]}'), or remove the key {key}{option}")
+        if key != "imageType":
+            continue
+        for name, settings in value.items():
+            if isinstance(settings, dict):
+                continue
+            what = "empty" if settings is None else f"a {type(settings).__name__}, not a mapping"
+            raise InputError(f"the image type {name} in the imageType block of the parameter file {path} is {what}: "
+                             "an image type's value is the mapping of its own settings",
+                             f"write '{name}: {{}}' for the image type without settings of its own (e.g. 'imageType: "
+                             "{Original: {}, LoG: {sigma: [1.0, 3.0]}}'), or remove it; or give --image-types")
 
 
 def load_params(name_or_path: str = "default", image_types=None, feature_classes=None,
