@@ -1186,6 +1186,11 @@ def test_a_script_without_its_main_guard_is_refused_before_any_work(tmp_path):
     ("def main():\n    check_main_guard(2)\n\nmain()\n", True),
     ("check_main_guard(0)\n", False),                                  # no Dask
     ("check_main_guard(2, 'tcp://host:8786')\n", False),               # an existing cluster: no worker started here
+    # a guard nested in a top-level try / with block; such a block without a guard is run on import
+    ("try:\n    if __name__ == '__main__':\n        check_main_guard(2)\nexcept KeyboardInterrupt:\n    pass\n", False),
+    ("try:\n    check_main_guard(2)\nexcept KeyboardInterrupt:\n    pass\n", True),
+    ("import contextlib\nwith contextlib.suppress(KeyboardInterrupt):\n    if __name__ == '__main__':\n"
+     "        check_main_guard(2)\n", False),
 ])
 def test_main_guard_check_reads_where_the_script_starts_the_cluster(tmp_path, monkeypatch, code, refused):
     import sys
@@ -1210,3 +1215,24 @@ def test_main_guard_check_reads_where_the_script_starts_the_cluster(tmp_path, mo
     exec(compile(code, "<console>", "exec"), main.__dict__)      # noqa: S102
     del main.__file__
     run()
+
+
+def test_main_guard_check_leaves_python_m_package_alone(tmp_path):
+    """python -m lungai cohort / python -m <package> (a __main__ module, guarded or not): spawned worker processes
+    never run a module named '<package>.__main__' again (multiprocessing's own rule), so it is not refused."""
+    import os
+    import subprocess
+    import sys
+
+    package = tmp_path / "mypkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "__main__.py").write_text("from lungai.radiomics.cluster import check_main_guard\n"
+                                         "check_main_guard(2)\nprint('not refused')\n", encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]), str(tmp_path)]))
+    res = subprocess.run([sys.executable, "-m", "mypkg"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0 and "not refused" in res.stdout, res.stderr[-2000:]
+    res = subprocess.run([sys.executable, "-m", "lungai", "cohort", str(tmp_path / "empty"), "-o",
+                          str(tmp_path / "out")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert "__name__" not in res.stderr, res.stderr[-2000:]

@@ -82,24 +82,33 @@ MAIN_GUARD_FIX = ("put the script's code under 'if __name__ == \"__main__\":' (e
 
 
 def _guarded(path: str, line: int):
-    """Whether ``line`` of the Python file ``path`` lies in a top-level ``if __name__ == "__main__":`` block (or in
-    a definition: not run when the file is imported); None when the file cannot be read or parsed."""
+    """Whether ``line`` of the Python file ``path`` lies in an ``if __name__ == "__main__":`` block (at the top level
+    or nested in a top-level ``try`` / ``with`` / ``for`` ... block) or in a definition (not run when the file is
+    imported); None when the file cannot be read or parsed."""
     import ast
 
     try:
         tree = ast.parse(open(path, encoding="utf-8").read(), path)
     except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
         return None
-    for statement in tree.body:
-        if not statement.lineno <= line <= (statement.end_lineno or statement.lineno):
-            continue
-        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            return True
-        if isinstance(statement, ast.If) and "__name__" in ast.unparse(statement.test):
-            body = statement.body          # its else branch is run by the worker processes too
-            return body[0].lineno <= line <= (body[-1].end_lineno or body[-1].lineno)
+
+    def inside(statements) -> bool:
+        for statement in statements:
+            if not statement.lineno <= line <= (statement.end_lineno or statement.lineno):
+                continue
+            if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                return True
+            if isinstance(statement, ast.If) and "__name__" in ast.unparse(statement.test):
+                body = statement.body          # its else branch is run by the worker processes too
+                return body[0].lineno <= line <= (body[-1].end_lineno or body[-1].lineno)
+            # a compound statement run on import (try / with / for / while / another if): the blocks inside it
+            blocks = [getattr(statement, name, None) or [] for name in ("body", "orelse", "finalbody")]
+            blocks += [h.body for h in getattr(statement, "handlers", None) or []]
+            blocks += [c.body for c in getattr(statement, "cases", None) or []]
+            return any(inside(block) for block in blocks if block)
         return False
-    return None
+
+    return inside(tree.body)
 
 
 def check_main_guard(workers: int, scheduler: str | None = None) -> None:
@@ -122,6 +131,11 @@ def check_main_guard(workers: int, scheduler: str | None = None) -> None:
         raise InputError("a Dask worker process started by a script without 'if __name__ == \"__main__\":' runs "
                          "the script again and would start a cluster again", MAIN_GUARD_FIX)
     if not path:
+        return
+    # python -m package (its __main__ module): spawned processes never run a module named '__main__' /
+    # '<package>.__main__' again (multiprocessing.spawn's own rule), so no guard is needed there
+    spec_name = getattr(getattr(main, "__spec__", None), "name", None) or ""
+    if spec_name == "__main__" or spec_name.endswith(".__main__"):
         return
     import dask
 
