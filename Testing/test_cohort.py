@@ -878,29 +878,36 @@ def _three_igtvs(rtstruct) -> None:
     ds.save_as(rtstruct)
 
 
-def test_an_unreadable_igtv_is_not_said_subtracted_in_the_cohorts_notes(small_phantom, tmp_path, monkeypatch):
-    """QA: with three ROIs named 'iGTV' (none can be read) and no GTV, the cohort's dose fell back to the lungs minus
-    the automatic tumour, but patients.csv and result.json still said the iGTV "is subtracted from the lungs for the
-    dose metrics" and the dose provenance "(lungs minus GTV)".  Now they say what dose-features says of an envelope
-    not read ("not used as the tumour"), why, and that the automatic tumour was subtracted instead."""
+def _phantom_tumour_model(monkeypatch, truth, model_dir):
+    """The cohort's automatic tumour, quick: the phantom's own ``truth`` array on the CT (the model is not under
+    test), confidence 0.9, not flagged."""
     from types import SimpleNamespace
 
-    from dicom_helpers import envelope_study
-    from lungai.dicom.synthetic import rt_structures
     from lungai.seg import infer, model_io, resources
 
-    st, _ = envelope_study(small_phantom, tmp_path / "export")
-    _three_igtvs(st["rtstruct"])
-    truth = sitk.GetArrayFromImage(rt_structures(small_phantom)["gtv"])
-
-    def segment(ct, model, seed=0):       # the automatic tumour, quick: the phantom's (the model is not under test)
+    def segment(ct, model, seed=0):
         tumour = sitk.GetImageFromArray(truth)
         tumour.CopyInformation(ct)
         return SimpleNamespace(tumour=tumour, info={"confidence": 0.9, "needs_review": False, "method": "ensemble"})
 
     monkeypatch.setattr(infer, "segment_tumour", segment)
     monkeypatch.setattr(model_io, "load_model", lambda mdir: None)
-    monkeypatch.setattr(resources, "resolve_model_dir", lambda d: tmp_path)
+    monkeypatch.setattr(resources, "resolve_model_dir", lambda d: model_dir)
+
+
+def test_an_unreadable_igtv_is_not_said_subtracted_in_the_cohorts_notes(small_phantom, tmp_path, monkeypatch):
+    """QA: with three ROIs named 'iGTV' (none can be read) and no GTV, the cohort's dose fell back to the lungs minus
+    the automatic tumour, but patients.csv and result.json still said the iGTV "is subtracted from the lungs for the
+    dose metrics" and the dose provenance "(lungs minus GTV)".  Now they say what dose-features says of an envelope
+    not read ("not used as the tumour"), why, and that the automatic tumour was subtracted instead."""
+    from dicom_helpers import envelope_study
+    from lungai.dicom.synthetic import rt_structures
+
+    st, _ = envelope_study(small_phantom, tmp_path / "export")
+    _three_igtvs(st["rtstruct"])
+    truth = sitk.GetArrayFromImage(rt_structures(small_phantom)["gtv"])
+
+    _phantom_tumour_model(monkeypatch, truth, tmp_path)
     summary = run_cohort(tmp_path / "export", tmp_path / "out", PARAMS, workers=0)
     assert not summary.failed
     doc = json.loads((tmp_path / "out" / "patients" / "ENV" / RESULT).read_text(encoding="utf-8"))
@@ -944,26 +951,16 @@ def test_a_resume_redoes_an_igtv_only_patient_made_with_the_old_dose_rule_only(s
     """Review of 02138d6: a patient with no GTV but an iGTV whose result an older lungai made (dose of the lungs minus
     the automatic tumour, a GTV dose) was kept by a resume: its inputs did not change.  Its inputs now record the
     envelope (``dose_envelope``): such an old result is redone; a patient with a GTV keeps its inputs (skipped)."""
-    from types import SimpleNamespace
-
     from dicom_helpers import envelope_study
     from lungai.dicom import cohort
     from lungai.dicom.synthetic import rt_structures, write_rt_study
-    from lungai.seg import infer, model_io, resources
 
     root = tmp_path / "export"
     envelope_study(small_phantom, root)
     write_rt_study(root, small_phantom, patient_id="WITHGTV")
     truth = sitk.GetArrayFromImage(rt_structures(small_phantom)["gtv"])
 
-    def segment(ct, model, seed=0):       # the automatic tumour, quick: the phantom's (the model is not under test)
-        tumour = sitk.GetImageFromArray(truth)
-        tumour.CopyInformation(ct)
-        return SimpleNamespace(tumour=tumour, info={"confidence": 0.9, "needs_review": False, "method": "ensemble"})
-
-    monkeypatch.setattr(infer, "segment_tumour", segment)
-    monkeypatch.setattr(model_io, "load_model", lambda mdir: None)
-    monkeypatch.setattr(resources, "resolve_model_dir", lambda d: tmp_path)
+    _phantom_tumour_model(monkeypatch, truth, tmp_path)
     out = tmp_path / "out"
     with monkeypatch.context() as old:                  # an older lungai: no envelope (lungs minus the tumour)
         old.setattr(cohort, "dose_envelope_names", lambda *a, **k: [], raising=False)
