@@ -351,18 +351,22 @@ def test_real_ct_cropped_through_the_mediastinum_adds_no_mediastinum_to_the_lung
     assert abs(float((pred == value).sum()) / truth.sum() - 1.0) < 0.1
 
 
+def _lung1003_cropped(shared_data, box):
+    """LUNG1-003 cut to ``box`` (x, y, z slices): its CT, the reference labels, the lung labels segment_lungs gives
+    (arrays z, y, x), the CT's HU and the RT Dice of the lungs (GTVs left out)."""
+    nifti = shared_data / "nsclc_whole_ct" / "nifti"
+    ct = sitk.ReadImage(str(nifti / "LUNG1-003_ct.nii.gz"))[box]
+    ref = sitk.GetArrayFromImage(sitk.ReadImage(str(nifti / "LUNG1-003_labels.nii.gz"))[box])
+    pred = sitk.GetArrayFromImage(segment_lungs(ct).labels)
+    return ct, ref, pred, sitk.GetArrayFromImage(ct), rt_lung_dice(pred, ref == 3, ref == 4, (ref == 1) | (ref == 2))
+
+
 @pytest.mark.shared_data
 def test_real_ct_cut_by_the_anterior_border_adds_no_heart_to_the_left_lung(shared_data):
     """LUNG1-003 cut to x 90-429, y 110-399 (the anterior chest and both sides out of view): a wedge of heart on two
     slices (9.6 ml on one) was taken for a pleural notch - 41.6 ml of soft tissue (> -300 HU) outside the oncologist's
     left lung, left 1738 ml, Dice 0.958; now 22.6 ml, 1719 ml (reference 1720 ml, whole CT 1720 ml), Dice 0.963."""
-    nifti = shared_data / "nsclc_whole_ct" / "nifti"
-    box = (slice(90, 430), slice(110, 400), slice(None))
-    ct = sitk.ReadImage(str(nifti / "LUNG1-003_ct.nii.gz"))[box]
-    ref = sitk.GetArrayFromImage(sitk.ReadImage(str(nifti / "LUNG1-003_labels.nii.gz"))[box])
-    pred = sitk.GetArrayFromImage(segment_lungs(ct).labels)
-    hu = sitk.GetArrayFromImage(ct)
-    d = rt_lung_dice(pred, ref == 3, ref == 4, (ref == 1) | (ref == 2))
+    ct, ref, pred, hu, d = _lung1003_cropped(shared_data, (slice(90, 430), slice(110, 400), slice(None)))
     assert d["left"] >= 0.961 and d["right"] >= 0.97, d
     voxel_ml = float(np.prod(ct.GetSpacing())) / 1000.0
     extra = ((pred == LEFT) & (hu > -300) & (ref != 4)).sum(axis=(1, 2)) * voxel_ml
@@ -375,13 +379,7 @@ def test_real_ct_cut_in_front_and_behind_adds_no_bone_to_the_right_lung(shared_d
     image's border, not the back - took the hollow beside the spine for a pleural notch on six slices: right lung
     1997 ml, 16.1 ml of soft tissue (> -300 HU) and 1871 voxels of bone (> 150 HU) in it outside the oncologist's
     right lung, Dice 0.9750; now (as before the anterior cut's rule) 1989 ml, 11.0 ml, 1330 voxels, Dice 0.9755."""
-    nifti = shared_data / "nsclc_whole_ct" / "nifti"
-    box = (slice(None), slice(130, 320), slice(None))
-    ct = sitk.ReadImage(str(nifti / "LUNG1-003_ct.nii.gz"))[box]
-    ref = sitk.GetArrayFromImage(sitk.ReadImage(str(nifti / "LUNG1-003_labels.nii.gz"))[box])
-    pred = sitk.GetArrayFromImage(segment_lungs(ct).labels)
-    hu = sitk.GetArrayFromImage(ct)
-    d = rt_lung_dice(pred, ref == 3, ref == 4, (ref == 1) | (ref == 2))
+    ct, ref, pred, hu, d = _lung1003_cropped(shared_data, (slice(None), slice(130, 320), slice(None)))
     assert d["right"] >= 0.9753 and d["left"] >= 0.967, d
     voxel_ml = float(np.prod(ct.GetSpacing())) / 1000.0
     soft = float(((pred == RIGHT) & (hu > -300) & (ref != 3)).sum()) * voxel_ml
