@@ -592,3 +592,18 @@ def test_a_case_whose_inputs_changed_is_redone_on_resume(tmp_path):
     third = run_batch(manifest, out, PARAMS, workers=0, segments=["tumour"])
     assert third.done == [b] and "(image)" in third.text()
     assert run_batch(manifest, out, PARAMS, workers=0, segments=["tumour"]).done == []
+
+
+def test_case_ids_that_read_as_missing_values_are_kept(tmp_path):
+    """QA: case ids NA / None became blank when the parts were combined (pandas' default missing-value strings), and
+    the case vanished from the wide table.  The parts are read with their case column as written."""
+    manifest = write_synthetic_cohort(tmp_path, 2, seed=12)
+    rows = pd.read_csv(manifest, dtype=str)
+    rows["case"] = ["NA", "None"]
+    rows.to_csv(manifest, index=False)
+    out = tmp_path / "f.csv"
+    s = run_batch(manifest, out, PARAMS, workers=0, segments=["tumour"], wide=True)
+    assert sorted(s.done) == ["NA", "None"]
+    kw = {"dtype": {"case": str}, "keep_default_na": False}
+    assert sorted(pd.read_csv(out, **kw).case) == ["NA", "None"]
+    assert sorted(set(pd.read_csv(tmp_path / "f_settings.csv", **kw).case)) == ["NA", "None"]

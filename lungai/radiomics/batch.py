@@ -42,6 +42,17 @@ INPUTS = ".inputs.json"     # beside a case's part: what it was made of (case_in
 CASE_COLUMNS = (*PATH_COLUMNS, "label", "phantom")     # the manifest columns a case's values depend on
 
 
+def read_part(path) -> pd.DataFrame:
+    """A part file of the resume folder (``<case>.csv``, ``.settings.csv``, ``.errors.csv``): its ``case`` column as
+    written - a case id ``NA``, ``None``, ``null``, ``nan`` or ``N/A`` stays that id, never a blank (missing) case -
+    the other columns read as usual (an empty value or ``nan`` is NaN)."""
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    columns = pd.read_csv(path, nrows=0).columns
+    return pd.read_csv(path, dtype={"case": str}, keep_default_na=False,
+                       na_values={c: sorted(STR_NA_VALUES) for c in columns if c != "case"})
+
+
 def _path_digest(value: str):
     """A manifest path's identity: a file's name, size and content hash (:func:`lungai.io.read.file_digest`, as
     ``lungai cohort``), a folder's (a DICOM series') files' names and sizes; a ``FILE#PART`` selector is kept."""
@@ -213,7 +224,7 @@ def _prepare_parts(output: Path, params: dict, segments) -> tuple[Path, str | No
         current = settings_id(params)
         for p in parts.iterdir():
             if p.suffix == ".csv" and p.is_file() and not p.name.endswith((".errors.csv", ".settings.csv")):
-                frame = pd.read_csv(p, dtype={"case": str})
+                frame = read_part(p)
                 if SETTINGS_COLUMN in frame:
                     frame[SETTINGS_COLUMN] = current
                     frame.to_csv(p, index=False)
@@ -260,7 +271,7 @@ def _drop_parts_of_other_orientations(parts: Path, rows: list[dict]) -> tuple[st
                 p.unlink(missing_ok=True)
             dropped += 1
         elif side.is_file():            # recorded: the next resume does not read the image again
-            settings = pd.read_csv(side, dtype={"case": str})
+            settings = read_part(side)
             settings["orientation"] = COMPUTED_ORIENTATION
             write_csv(settings, side)
     note = (f"{dropped} case(s) stored in another order than LPS and done by an older lungai (features of the array "
@@ -308,11 +319,11 @@ def combine(rows: list[dict], parts: Path, failed: list, wide: bool) -> tuple[pd
     for row in rows:
         part = parts / f"{safe_name(row['case'])}.csv"
         if part.exists():
-            frames.append(pd.read_csv(part, dtype={"case": str}))
+            frames.append(read_part(part))
             for suffix, into in ((".errors.csv", errors), (".settings.csv", settings)):
                 extra = part.with_name(part.stem + suffix)
                 if extra.exists():
-                    into.append(pd.read_csv(extra, dtype={"case": str}))
+                    into.append(read_part(extra))
     long = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=LONG_COLUMNS)
     settings = pd.concat(settings, ignore_index=True) if settings else pd.DataFrame(columns=SETTINGS_COLUMNS)
     return (to_wide(long) if wide else long), pd.concat(errors, ignore_index=True)[ERROR_COLUMNS], settings
