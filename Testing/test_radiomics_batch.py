@@ -607,3 +607,14 @@ def test_case_ids_that_read_as_missing_values_are_kept(tmp_path):
     kw = {"dtype": {"case": str}, "keep_default_na": False}
     assert sorted(pd.read_csv(out, **kw).case) == ["NA", "None"]
     assert sorted(set(pd.read_csv(tmp_path / "f_settings.csv", **kw).case)) == ["NA", "None"]
+
+
+def test_the_help_names_the_manifest_columns_read(capsys):
+    """QA: the help said "or labels (+ phantom = 1)", but a manifest with a labels column is refused (no mask
+    column): the phantom label map is given as mask with phantom = 1."""
+    from lungai.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["radiomics-batch", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "or labels" not in text and "phantom = 1" in text and "mask (+ optional label" in text
