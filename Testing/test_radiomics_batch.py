@@ -560,3 +560,75 @@ def test_a_result_lost_with_its_worker_is_waited_for_again_then_failed(monkeypat
     assert f"its result was lost {most} times" in results[1]["error"] and "fewer --workers" in results[1]["error"]
     assert all(t == getattr(cluster_module, "GATHER_TIMEOUT_S", None) for k, t in calls if t != "released")
     assert [k for k, t in calls if t == "released"] == ["lungai-a", "lungai-b"]
+
+
+def test_a_case_whose_inputs_changed_is_redone_on_resume(tmp_path):
+    """QA: a finished case whose mask was overwritten (or whose row points at other files) was skipped on a re-run,
+    keeping its stale values.  Each part records its inputs (<case>.inputs.json: name, size and content hash, as
+    lungai cohort); a changed case is redone with a note, a part without them (an older lungai's) is redone too."""
+    import shutil
+
+    manifest = write_synthetic_cohort(tmp_path, 3, seed=11)
+    out = tmp_path / "out" / "f.csv"
+    first = run_batch(manifest, out, PARAMS, workers=0, segments=["tumour"])
+    assert len(first.done) == 3
+    a, b, c = sorted(first.done)
+    old = pd.read_csv(out, dtype={"case": str}).set_index(["case", "feature"]).value
+    shutil.copy(tmp_path / b / "labels.nii.gz", tmp_path / a / "labels.nii.gz")     # a's mask overwritten
+    (tmp_path / "out" / "f.csv.parts" / f"{c}.inputs.json").unlink()              # as an older lungai left it
+    again = run_batch(manifest, out, PARAMS, workers=0, segments=["tumour"])
+    assert sorted(again.done) == [a, c] and again.skipped == [b]
+    text = again.text()
+    assert f"note: {a}: inputs changed since the last run (mask): redone" in text
+    assert f"note: {c}: inputs changed since the last run (its part records no inputs (written by an older " \
+           "lungai)): redone" in text
+    new = pd.read_csv(out, dtype={"case": str}).set_index(["case", "feature"]).value
+    volume = "MeshVolume"
+    assert new[(a, volume)] == pytest.approx(old[(b, volume)]) and new[(a, volume)] != pytest.approx(old[(a, volume)])
+    # the row pointed at another image: redone; a copied file (same name, size, content) is the same input
+    rows = pd.read_csv(manifest, dtype=str)
+    rows.loc[rows.case == b, "image"] = f"{c}/ct.nii.gz"
+    rows.to_csv(manifest, index=False)
+    third = run_batch(manifest, out, PARAMS, workers=0, segments=["tumour"])
+    assert third.done == [b] and "(image)" in third.text()
+    assert run_batch(manifest, out, PARAMS, workers=0, segments=["tumour"]).done == []
+
+
+def test_case_ids_that_read_as_missing_values_are_kept(tmp_path):
+    """QA: case ids NA / None became blank when the parts were combined (pandas' default missing-value strings), and
+    the case vanished from the wide table.  The parts are read with their case column as written."""
+    manifest = write_synthetic_cohort(tmp_path, 2, seed=12)
+    rows = pd.read_csv(manifest, dtype=str)
+    rows["case"] = ["NA", "None"]
+    rows.to_csv(manifest, index=False)
+    out = tmp_path / "f.csv"
+    s = run_batch(manifest, out, PARAMS, workers=0, segments=["tumour"], wide=True)
+    assert sorted(s.done) == ["NA", "None"]
+    kw = {"dtype": {"case": str}, "keep_default_na": False}
+    assert sorted(pd.read_csv(out, **kw).case) == ["NA", "None"]
+    assert sorted(set(pd.read_csv(tmp_path / "f_settings.csv", **kw).case)) == ["NA", "None"]
+
+
+def test_the_help_names_the_manifest_columns_read(capsys):
+    """QA: the help said "or labels (+ phantom = 1)", but a manifest with a labels column is refused (no mask
+    column): the phantom label map is given as mask with phantom = 1."""
+    from lungai.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["radiomics-batch", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "or labels" not in text and "phantom = 1" in text and "mask (+ optional label" in text
+
+
+def test_a_local_clusters_worker_process_ignores_ctrl_c():
+    """QA: Ctrl-C in a terminal reaches the whole process group: the worker processes printed their own
+    KeyboardInterrupt / CancelledError / CommClosedError tracebacks.  warm_worker (run in each worker process's main
+    thread) makes the worker ignore SIGINT; the main process cancels the tasks and closes the cluster.  (Checked by
+    hand too: SIGINT to the group of `radiomics-batch --workers 1` mid-run: exit 130, no traceback, no process left.)"""
+    import subprocess
+    import sys
+
+    code = ("import signal; from lungai.radiomics.cluster import warm_worker; warm_worker(); "
+            "print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "True", done.stderr

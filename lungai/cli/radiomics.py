@@ -75,9 +75,11 @@ def register(sub) -> None:
     q.set_defaults(func=run_ibsi)
 
     b = sub.add_parser("radiomics-batch", help="radiomics for a cohort on Dask (resumable)",
-                       description="manifest CSV columns: case, image, and mask (+ optional label) or "
-                                   "tumour/lungs, or labels (+ phantom = 1). Finished cases are skipped on "
-                                   "a re-run; a failing case is recorded with its error and the others go on.")
+                       description="manifest CSV columns: case, image, and mask (+ optional label: 1;2 or "
+                                   "tumour=1;lungs=2; or phantom = 1 for a lungai synthetic label map) or "
+                                   "tumour and/or lungs. Finished cases are skipped on a re-run (redone when "
+                                   "their inputs changed); a failing case is recorded with its error and the "
+                                   "others go on.")
     b.add_argument("manifest", help="manifest CSV")
     b.add_argument("--workers", type=int, default=2, help="local Dask worker processes (default 2)")
     b.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (tcp://host:8786)")

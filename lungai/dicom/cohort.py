@@ -75,29 +75,20 @@ class CohortJob:
     ct_files: list = field(default_factory=list)       # the CT's slice files when spread over several folders
 
 
-def _file_digest(path) -> dict:
-    import hashlib
-
-    p = Path(path)
-    h = hashlib.sha256()
-    with open(p, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return {"file": p.name, "size": p.stat().st_size, "sha256": h.hexdigest()[:16]}
-
-
 def job_inputs(ct_series_uid: str, ct_files, rtstruct, dose_files) -> dict:
     """What a patient's result is made of, recorded in its ``result.json``: the CT series (UID, each slice file's
     name and size), the RTSTRUCT and the RTDOSE file(s) (name, size, content hash).  A re-run redoes a patient whose
     recorded inputs differ (an RTDOSE or RTSTRUCT added, replaced or removed); modification times are not compared,
     so a copied export is not redone."""
+    from lungai.io.read import file_digest
+
     def stat(f):
         p = Path(f)
         return [p.name, p.stat().st_size]
 
     return {"ct": {"series_uid": ct_series_uid, "files": sorted(stat(f) for f in ct_files)},
-            "rtstruct": _file_digest(rtstruct) if rtstruct else None,
-            "rtdose": [_file_digest(f) for f in dose_files]}
+            "rtstruct": file_digest(rtstruct) if rtstruct else None,
+            "rtdose": [file_digest(f) for f in dose_files]}
 
 
 def inputs_change(recorded: dict | None, current: dict) -> str | None:

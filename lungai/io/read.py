@@ -31,6 +31,20 @@ NOT_DICOM_SUFFIXES = frozenset(
 UID_TAGS = ("0020|000d", "0020|000e", "0020|0052")
 
 
+def file_digest(path) -> dict:
+    """An input file's name, size and content hash: what a resumed run compares to redo a result whose input changed
+    (``lungai cohort``'s RTSTRUCT / RTDOSE, ``radiomics-batch``'s image and masks); modification times are not used,
+    so a copied file is the same input."""
+    import hashlib
+
+    p = Path(path)
+    h = hashlib.sha256()
+    with open(p, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return {"file": p.name, "size": p.stat().st_size, "sha256": h.hexdigest()[:16]}
+
+
 def _suffix(path: Path) -> str:
     name = path.name.lower()
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()

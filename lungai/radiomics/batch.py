@@ -29,7 +29,7 @@ from lungai.radiomics.csv_output import write_csv
 from lungai.radiomics.settings import (SETTINGS_COLUMN, ignored_lung_spacing_key, resampling_revision, settings_id,
                                       sidecar_path, write_sidecar)
 from lungai.radiomics.extract import ERROR_COLUMNS, LONG_COLUMNS, to_wide
-from lungai.radiomics.manifest import read_manifest, safe_name
+from lungai.radiomics.manifest import PATH_COLUMNS, read_manifest, safe_name
 from lungai.radiomics.prepare import SETTINGS_COLUMNS, mixed_spacing_note
 
 
@@ -37,6 +37,48 @@ from lungai.radiomics.prepare import SETTINGS_COLUMNS, mixed_spacing_note
 # `other_gtvs=2` that some patients do not have): listed, but not a failure - unless it is absent from every case
 # extracted (then it is a wrong label)
 ABSENT = "absent: "
+
+INPUTS = ".inputs.json"     # beside a case's part: what it was made of (case_inputs); a re-run redoes a changed case
+CASE_COLUMNS = (*PATH_COLUMNS, "label", "phantom")     # the manifest columns a case's values depend on
+
+
+def read_part(path) -> pd.DataFrame:
+    """A part file of the resume folder (``<case>.csv``, ``.settings.csv``, ``.errors.csv``): its ``case`` column as
+    written - a case id ``NA``, ``None``, ``null``, ``nan`` or ``N/A`` stays that id, never a blank (missing) case -
+    the other columns read as usual (an empty value or ``nan`` is NaN)."""
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    columns = pd.read_csv(path, nrows=0).columns
+    return pd.read_csv(path, dtype={"case": str}, keep_default_na=False,
+                       na_values={c: sorted(STR_NA_VALUES) for c in columns if c != "case"})
+
+
+def _path_digest(value: str):
+    """A manifest path's identity: a file's name, size and content hash (:func:`lungai.io.read.file_digest`, as
+    ``lungai cohort``), a folder's (a DICOM series') files' names and sizes; a ``FILE#PART`` selector is kept."""
+    from lungai.dicom.masks import split_selector
+    from lungai.io.read import file_digest
+
+    p, part = split_selector(value)
+    if p.is_dir():
+        doc = {"folder": p.name, "files": sorted([str(f.relative_to(p)), f.stat().st_size]
+                                                 for f in p.rglob("*") if f.is_file())}
+    else:
+        doc = file_digest(p)
+    return {**doc, "part": part} if part else doc
+
+
+def case_inputs(row: dict) -> dict:
+    """What a case's part is made of, recorded beside it (``<case>.inputs.json``): its image and masks (name, size,
+    content hash; a folder's files' names and sizes) and its label / phantom columns.  A re-run redoes a case whose
+    recorded inputs differ (a mask overwritten, the row pointed at another image); raises OSError when a file cannot
+    be read."""
+    return {col: (_path_digest(row[col]) if col in PATH_COLUMNS and row[col] else row[col])
+            for col in CASE_COLUMNS if col in row}
+
+
+def _inputs_file(part: Path) -> Path:
+    return part.with_name(part.stem + INPUTS)
 
 
 def _segments_for(row: dict, image, segments, errors: dict) -> dict:
@@ -80,9 +122,11 @@ def process_case(row: dict, params: dict, segments, parts_dir: str) -> dict:
         if result.features.empty:
             raise InputError("no segment could be extracted: " + ("; ".join(result.errors.error) or "no segment given"),
                              "fix the masks")
+        inputs = case_inputs(row)       # once read (a missing file: read_ct's / read_mask's error)
         if not result.errors.empty:
             write_csv(result.errors, part.with_name(part.stem + ".errors.csv"))
         write_csv(result.settings, part.with_name(part.stem + ".settings.csv"))
+        _inputs_file(part).write_text(json.dumps(inputs, sort_keys=True), encoding="utf-8")
         write_csv(result.features, part)  # last: its presence marks the case done
         return {"case": case, "status": "done", "values": len(result.features),
                 "segment_errors": len(result.errors), "seconds": time.perf_counter() - start}
@@ -107,10 +151,12 @@ class BatchSummary:
     spacing: str | None = None                   # warning: texture features of mixed voxel spacings
     redone: str | None = None                    # note: the cases done by an older lungai were dropped and redone
     unchecked: str | None = None                 # warning: cases of an older lungai kept unchecked (image unreadable)
+    changed: list = field(default_factory=list)  # notes: cases done whose inputs changed since (redone)
 
     def text(self) -> str:
         lines = [f"note: {self.redone}"] if self.redone else []
         lines += [f"warning: {self.unchecked}"] if self.unchecked else []
+        lines += [f"note: {note}" for note in self.changed]
         lines += [f"{len(self.done)} case(s) extracted, {len(self.skipped)} already done (skipped), "
                   f"{len(self.failed)} failed in {self.seconds:.1f} s -> {self.output}"]
         lines += [f"failed: {case}: {err.splitlines()[0]}" for case, err in self.failed]
@@ -178,7 +224,7 @@ def _prepare_parts(output: Path, params: dict, segments) -> tuple[Path, str | No
         current = settings_id(params)
         for p in parts.iterdir():
             if p.suffix == ".csv" and p.is_file() and not p.name.endswith((".errors.csv", ".settings.csv")):
-                frame = pd.read_csv(p, dtype={"case": str})
+                frame = read_part(p)
                 if SETTINGS_COLUMN in frame:
                     frame[SETTINGS_COLUMN] = current
                     frame.to_csv(p, index=False)
@@ -221,11 +267,11 @@ def _drop_parts_of_other_orientations(parts: Path, rows: list[dict]) -> tuple[st
         if stored is None:
             unchecked.append(row["case"])
         elif stored != "LPS":
-            for p in (part, side, part.with_name(part.stem + ".errors.csv")):
+            for p in (part, side, part.with_name(part.stem + ".errors.csv"), _inputs_file(part)):
                 p.unlink(missing_ok=True)
             dropped += 1
         elif side.is_file():            # recorded: the next resume does not read the image again
-            settings = pd.read_csv(side, dtype={"case": str})
+            settings = read_part(side)
             settings["orientation"] = COMPUTED_ORIENTATION
             write_csv(settings, side)
     note = (f"{dropped} case(s) stored in another order than LPS and done by an older lungai (features of the array "
@@ -237,6 +283,35 @@ def _drop_parts_of_other_orientations(parts: Path, rows: list[dict]) -> tuple[st
     return note, warning
 
 
+def _drop_parts_of_changed_inputs(parts: Path, rows: list[dict]) -> list[str]:
+    """Cases done whose inputs changed since (:func:`case_inputs` differs from the ``<case>.inputs.json`` recorded
+    with the part, or none is recorded: a part of an older lungai, as ``lungai cohort``) are dropped, to be redone; a
+    case whose files cannot be read now (moved, a drive not mounted) is kept.  One note per case redone."""
+    notes = []
+    for row in rows:
+        part = parts / f"{safe_name(row['case'])}.csv"
+        if not part.is_file():
+            continue
+        try:
+            current = case_inputs(row)
+        except OSError:        # unreadable now: its redo would fail; a finished result is never dropped on a guess
+            continue
+        try:
+            recorded = json.loads(_inputs_file(part).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            recorded = None
+        if recorded == current:
+            continue
+        if not isinstance(recorded, dict):
+            change = "its part records no inputs (written by an older lungai)"
+        else:
+            change = ", ".join(c for c in sorted(set(recorded) | set(current)) if recorded.get(c) != current.get(c))
+        for suffix in (".csv", ".settings.csv", ".errors.csv", INPUTS):
+            part.with_name(part.stem + suffix).unlink(missing_ok=True)
+        notes.append(f"{row['case']}: inputs changed since the last run ({change}): redone")
+    return notes
+
+
 def combine(rows: list[dict], parts: Path, failed: list, wide: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(features long or wide, errors, per-segment settings) of every manifest case done so far."""
     frames, settings = [], []
@@ -244,11 +319,11 @@ def combine(rows: list[dict], parts: Path, failed: list, wide: bool) -> tuple[pd
     for row in rows:
         part = parts / f"{safe_name(row['case'])}.csv"
         if part.exists():
-            frames.append(pd.read_csv(part, dtype={"case": str}))
+            frames.append(read_part(part))
             for suffix, into in ((".errors.csv", errors), (".settings.csv", settings)):
                 extra = part.with_name(part.stem + suffix)
                 if extra.exists():
-                    into.append(pd.read_csv(extra, dtype={"case": str}))
+                    into.append(read_part(extra))
     long = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=LONG_COLUMNS)
     settings = pd.concat(settings, ignore_index=True) if settings else pd.DataFrame(columns=SETTINGS_COLUMNS)
     return (to_wide(long) if wide else long), pd.concat(errors, ignore_index=True)[ERROR_COLUMNS], settings
@@ -277,7 +352,8 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
     parts, redone = _prepare_parts(output, params, segments)
     dropped, unchecked = _drop_parts_of_other_orientations(parts, rows)
     redone = "; ".join(n for n in (redone, dropped) if n) or None
-    summary = BatchSummary(output, redone=redone, unchecked=unchecked)
+    summary = BatchSummary(output, redone=redone, unchecked=unchecked,
+                           changed=_drop_parts_of_changed_inputs(parts, rows))
     run_tasks("radiomics-batch", process_case, rows, [row["case"] for row in rows], (params, segments, str(parts)),
               lambda row: (parts / f"{safe_name(row['case'])}.csv").exists(), summary, workers, scheduler)
     table, errors, settings = combine(rows, parts, summary.failed, wide)

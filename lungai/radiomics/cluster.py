@@ -201,9 +201,15 @@ def close_quietly(client, cluster=None, futures=()) -> None:
 
 def warm_worker() -> int:
     """Import pyradiomics and lungai's extraction once per worker (so the first case is not slower); the worker's
-    task state machine logs ERRORs only (a task cancelled by Ctrl-C is not a warning)."""
+    task state machine logs ERRORs only (a task cancelled by Ctrl-C is not a warning).  The worker process ignores
+    SIGINT: a terminal's Ctrl-C reaches the whole process group, and the worker's own KeyboardInterrupt printed
+    tracebacks (CancelledError, CommClosedError) - the main process cancels the tasks and closes the cluster."""
     import os
+    import signal
+    import threading
 
+    if threading.current_thread() is threading.main_thread():       # client.run: the worker's event loop thread
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.getLogger("distributed.worker.state_machine").setLevel(CLUSTER_LOG_LEVEL)
     import radiomics.featureextractor  # noqa: F401
 
