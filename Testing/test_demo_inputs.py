@@ -497,3 +497,26 @@ def test_methods_limitations_and_report_name_the_model_and_its_training_data(tmp
     assert any("my_model" in x and "40 image crops" in x for x in limitations)
     page = _segmentation(s, {})
     assert "my_model" in page and "40 image crops (my_hospital/crops)" in page
+
+
+def test_summary_json_is_strict_json_nan_as_null(tmp_path):
+    """QA: the demo's summary.json held a bare NaN (radiomics.settings[*].structures: an empty column of
+    radiomics_settings.csv) - not JSON.  The demo writes with lungai.model_files.write_json: null, allow_nan=False."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from lungai.demo.pipeline import _json
+
+    settings = pd.DataFrame({"case": ["demo"], "segment": ["tumour"], "structures": [np.nan], "bin_width": [25.0]})
+    doc = {"radiomics": {"settings": settings.drop(columns="case").to_dict("records")},
+           "x": [np.float32("nan"), float("inf"), np.int64(3), 1.5]}
+    _json(tmp_path / "summary.json", doc)
+
+    def refuse(name):
+        raise ValueError(f"not JSON: {name}")
+
+    back = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"), parse_constant=refuse)
+    assert back["radiomics"]["settings"] == [{"segment": "tumour", "structures": None, "bin_width": 25.0}]
+    assert back["x"] == [None, None, 3, 1.5]
