@@ -444,6 +444,30 @@ def test_the_illustrative_rp_models_withheld_columns_are_not_called_missing(tmp_
     assert csv["imputed"] == "" and set(csv["withheld"].split("; ")) == set(r["withheld"])
 
 
+def test_training_text_counts_implant_background_cases_not_cts():
+    """QA: the Methods said "2 real CTs (implant backgrounds)" for the shipped DynUNet / large U-Net, trained with
+    ONE background CT (tools/seg_implant_backgrounds.csv: LUNG1-002): the 2 are its cases (the whole CT and a crop
+    of its own tumour, lungai.seg.dataset._background_cases).  The background CTs' patients are named where
+    model.json records them."""
+    from lungai.seg.choice import training_text
+    from lungai.seg.model_io import load_model
+    from lungai.seg.resources import resolve_model_dir
+
+    for name in ("lungai-seg-dynunet", "lungai-seg-unet-large"):
+        text = training_text(load_model(resolve_model_dir(name)))
+        assert "real CTs (implant backgrounds)" not in text and "2 real CT" not in text
+        assert ("2 cases (each background CT whole + a crop of its own tumour) of real CTs used as implant "
+                "backgrounds, 150 tumours implanted into real CTs") in text
+    t = {"n_train_cases": 12, "train_sources": {"user images": 10, "real CT (implant background)": 2},
+         "implant_background_patients": ["LUNG1-002"]}
+    assert training_text(({}, [], {"training": t})) == (
+        "trained on 12 cases: 10 image crops, 2 cases (whole CT + a crop of its own tumour) of 1 real CT used as "
+        "implant background: LUNG1-002")
+    t.update(train_sources={"real CT (implant background)": 3}, implant_background_patients=["A", "B"])
+    assert training_text(({}, [], {"training": t})).endswith(
+        "3 cases (each background CT whole + a crop of its own tumour) of 2 real CTs used as implant backgrounds: A, B")
+
+
 def test_methods_limitations_and_report_name_the_model_and_its_training_data(tmp_path):
     """QA: the Methods / Limitations said "networks trained on real LIDC-IDRI nodules and synthetic phantoms" /
     "trained on nodule crops and phantoms" whatever model segmented the tumour, and the report never named it:
@@ -473,3 +497,26 @@ def test_methods_limitations_and_report_name_the_model_and_its_training_data(tmp
     assert any("my_model" in x and "40 image crops" in x for x in limitations)
     page = _segmentation(s, {})
     assert "my_model" in page and "40 image crops (my_hospital/crops)" in page
+
+
+def test_summary_json_is_strict_json_nan_as_null(tmp_path):
+    """QA: the demo's summary.json held a bare NaN (radiomics.settings[*].structures: an empty column of
+    radiomics_settings.csv) - not JSON.  The demo writes with lungai.model_files.write_json: null, allow_nan=False."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from lungai.demo.pipeline import _json
+
+    settings = pd.DataFrame({"case": ["demo"], "segment": ["tumour"], "structures": [np.nan], "bin_width": [25.0]})
+    doc = {"radiomics": {"settings": settings.drop(columns="case").to_dict("records")},
+           "x": [np.float32("nan"), float("inf"), np.int64(3), 1.5]}
+    _json(tmp_path / "summary.json", doc)
+
+    def refuse(name):
+        raise ValueError(f"not JSON: {name}")
+
+    back = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"), parse_constant=refuse)
+    assert back["radiomics"]["settings"] == [{"segment": "tumour", "structures": None, "bin_width": 25.0}]
+    assert back["x"] == [None, None, 3, 1.5]

@@ -141,6 +141,24 @@ def test_table_round_trip(mrml_scene):
     assert back["tumour"].tolist() == [1.25, 3.5e7]
 
 
+def test_saved_scene_tables_keep_full_precision(mrml_scene, tmp_path):
+    """QA: scene.mrb's Radiomics table held 3.82676e+06 where the CSV held 3826764.0 (vtkMRMLTableStorageNode
+    writes doubles with 6 significant digits); the doubles of a saved table now read back exactly."""
+    import zipfile
+
+    values = [3826764.0, 0.12345678901234567, -1234.5678901, np.nan]
+    df = pd.DataFrame({"feature": ["Energy", "Mean", "Min", "none"], "tumour": values, "n": [1, 2, 3, 4]})
+    mrml.table_node_from_dataframe(mrml_scene, df, "Radiomics")
+    path = mrml.save_scene(mrml_scene, tmp_path / "scene.mrb")
+    with zipfile.ZipFile(path) as z:
+        tsv = next(z.read(n).decode() for n in z.namelist() if n.endswith(".tsv") and "schema" not in n)
+    assert "3826764.0" in tsv and "e+06" not in tsv
+    back = mrml.load_scene(path, tmp_path / "x").GetFirstNodeByName("Radiomics").GetTable()
+    got = [back.GetColumnByName("tumour").GetValue(i) for i in range(4)]
+    assert got[:3] == values[:3] and np.isnan(got[3])
+    assert [back.GetColumnByName("feature").GetValue(i) for i in range(4)] == ["Energy", "Mean", "Min", "none"]
+
+
 def test_empty_text_cells_are_empty_not_nan(mrml_scene, tmp_path):
     """QA: the demo scene's "RP risk" table showed "nan" in its empty imputed / warnings cells (an all-empty CSV
     column is read as float: it became a column of NaN doubles); text with a missing cell showed "nan" too.  The

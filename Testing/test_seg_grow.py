@@ -179,10 +179,11 @@ def test_small_tumour_on_an_organ_larger_than_any_box_keeps_the_first_pass(monke
     res = infer.segment_tumour(organ_ct, model, seed_lps=(0.0, 0.0, 4.0))
     i = res.info
     assert len(i["roi_passes"]) >= 3 and not any(p.get("holds_tumour") for p in i["roi_passes"])
-    assert [p["kept"] for p in i["roi_passes"]][0] and "the first pass that found one" in i["roi_stop_reason"]
+    assert [p["kept"] for p in i["roi_passes"]][0] and infer.FIRST_FOUND in i["roi_stop_reason"]
     assert i["tumor_volume_ml"] <= 6.0 ** 3 and i["needs_review"]    # within the first 60 mm box (216 ml)
     assert infer.RAN_ON in i["review_reasons"] and "the tumour may be larger than the box" not in i["review_reasons"]
-    assert any("runs on into a neighbouring organ" in n for n in i["notes"])
+    assert any("runs on into a neighbouring organ" in n and "pass 1 (the first that found a region) is kept" in n
+               for n in i["notes"])
     assert i["confidence"] < max(p["confidence"] for p in i["roi_passes"])
     monkeypatch.setattr(infer, "NOT_HELD_RULE", "most confident")              # the rule before
     before = infer.segment_tumour(organ_ct, model, seed_lps=(0.0, 0.0, 4.0)).info
@@ -448,7 +449,7 @@ def test_the_stop_reason_names_the_kept_pass_and_the_faces_it_touches():
     k, ran_on = infer.kept_pass_index(passes, infer.NO_TUMOUR_FOUND)
     assert (k, ran_on) == (0, False)
     reason = infer.kept_stop_reason(passes, k, infer.NO_TUMOUR_FOUND, {"z+"})
-    assert reason == ("pass 1 kept (no box held the tumour: the first pass that found one, the region closest to the "
+    assert reason == ("pass 1 kept (no box held the tumour: the first that found a region, the one closest to the "
                       "seed / ROI); its tumour (7.74 ml) touches the box's z- face; the growth ended at pass 3: "
                       "no tumour found in the box")
     assert infer.free_faces(["z-", "z+"], {"z+"}) == ["z-"]
@@ -488,3 +489,22 @@ def test_a_pass_touches_the_box_where_its_mask_on_the_ct_does():
     kept = next(q for q in grown["roi_passes"] if q["kept"])
     assert kept["mask_touches"] == [] and grown["roi_stop_reason"] == "the tumour no longer touches the box edge"
     assert "the tumour may be larger than the box" not in grown["review_reasons"]
+
+
+def test_the_ran_on_note_names_the_kept_pass():
+    """QA (LUNG1-002, DynUNet): pass 1 found 0 ml, pass 2 was kept (the first that found a region, no box held it),
+    yet the note said "the first pass's result is kept".  The note and roi_stop_reason name the kept pass alike."""
+    passes = [{"pass": 1, "tumour_ml": 0.0, "touches": [], "holds_tumour": False, "confidence": 0.2,
+               "roi_size_mm": [60, 60, 60]},
+              {"pass": 2, "tumour_ml": 12.0, "touches": ["z-"], "holds_tumour": False, "confidence": 0.5,
+               "roi_size_mm": [90, 90, 90]},
+              {"pass": 3, "tumour_ml": 80.0, "touches": ["z-"], "holds_tumour": False, "confidence": 0.7,
+               "roi_size_mm": [135, 135, 135], "grew_to_image_edge": ["z-"]}]
+    k, ran_on = infer.kept_pass_index(passes, "the box reached the image edge")
+    assert k == 1
+    passes[k]["kept"] = True
+    note = infer.ran_on_note(passes)
+    assert "first pass's result" not in note
+    assert note.endswith("cut off by the scan; pass 2 (the first that found a region) is kept - check its outline")
+    reason = infer.kept_stop_reason(passes, k, "the box reached the image edge", set())
+    assert reason.startswith("pass 2 kept (no box held the tumour: the first that found a region, the one closest")

@@ -696,4 +696,5 @@ def test_train_seg_counts_a_whole_ct_apart_and_names_other_labels(tiny_data, tmp
     assert "--label 1: the masks also hold labels 2 (in 1 of 7 masks), 3 (in 1 of 7 masks)" in printed
     t = json.loads((out / "model.json").read_text(encoding="utf-8"))["training"]
     assert t["train_sources"] == {"user images": 4, "user whole CT": 1}, t
+    assert t["implant_background_patients"] == []              # recorded (none here): a report names them
     assert training_text(load_model(out)).endswith(": 4 image crops and 1 whole CT (d/images)")

@@ -21,7 +21,10 @@ No pickle anywhere.  The formats a lungai model folder may hold:
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+
+import numpy as np
 
 from lungai.errors import InputError
 
@@ -185,3 +188,28 @@ def save_safetensors(tensors: dict, path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     os.chmod(path, 0o666 & ~mask)
+
+
+def finite_json(obj):
+    """``obj`` with every non-finite float (NaN, +-inf; numpy floats too) replaced by None, so that the JSON
+    written is strict (``NaN`` is not JSON); readers take null as "not available"."""
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    if isinstance(obj, (float, np.floating)) and not math.isfinite(float(obj)):
+        return None
+    return obj
+
+
+def write_json(path, doc: dict) -> None:
+    """Write ``doc`` as strict JSON (non-finite floats as null, :func:`finite_json`), atomically: model.json,
+    result.json, summary.json, reports - the one JSON writer of lungai's outputs."""
+    from lungai.io.outputs import writing
+
+    path = Path(path)
+    tmp = path.with_suffix(".json.tmp")
+    text = json.dumps(finite_json(doc), indent=2, default=float, allow_nan=False) + "\n"
+    with writing(path):
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)

@@ -395,6 +395,59 @@ def new_scene():
     return slicer.vtkMRMLScene()
 
 
+def _full_precision_tables(scene, mrb: Path) -> None:
+    """Rewrite the double columns of the table files (.tsv) in ``mrb`` at full precision.
+
+    vtkMRMLTableStorageNode writes a table with vtkDelimitedTextWriter, which prints every number with 6
+    significant digits (vtkVariant::ToString): a radiomics value of 3826764.0 came back from the scene as
+    3.82676e+06, while the CSV holds it exactly.  The reader (schema type ``double``) parses any precision, so
+    each finite double cell is written again as the shortest text that reads back as the same double; a file
+    that does not split into the node's rows x columns (text holding a tab or a new line: vtkDelimitedTextWriter
+    does not quote it) is left as written."""
+
+    fixes = {}
+    tables = scene.GetNodesByClass("vtkMRMLTableNode")
+    for i in range(tables.GetNumberOfItems()):
+        node = tables.GetItemAsObject(i)
+        storage, table = node.GetStorageNode(), node.GetTable()
+        if storage is None or not storage.GetFileName() or table is None:
+            continue
+        doubles = {c: table.GetColumn(c) for c in range(table.GetNumberOfColumns())
+                   if table.GetColumn(c).IsA("vtkDoubleArray") and table.GetColumn(c).GetNumberOfComponents() == 1}
+        if doubles:
+            fixes[Path(storage.GetFileName()).name] = (doubles, table.GetNumberOfRows(), table.GetNumberOfColumns())
+    if not fixes:
+        return
+    tmp = mrb.with_name(mrb.name + ".tmp")
+    with zipfile.ZipFile(mrb) as zin, zipfile.ZipFile(tmp, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            fix = fixes.get(Path(info.filename).name) if info.filename.endswith(".tsv") else None
+            if fix is not None:
+                data = _tsv_full_precision(data, *fix)
+            zout.writestr(info, data)
+    tmp.replace(mrb)
+
+
+def _tsv_full_precision(data: bytes, doubles: dict, n_rows: int, n_cols: int) -> bytes:
+    """:func:`_full_precision_tables` for one .tsv file (header line, then one line per row)."""
+    import math
+
+    text = data.decode("utf-8")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines = lines[:-1]
+    rows = [line.split("\t") for line in lines]
+    if len(rows) != n_rows + 1 or any(len(r) != n_cols for r in rows):
+        return data
+    for r, cells in enumerate(rows[1:]):
+        for c, arr in doubles.items():
+            v = float(arr.GetValue(r))
+            if math.isfinite(v):
+                cells[c] = repr(v)
+    return ("\n".join("\t".join(r) for r in rows) + "\n").encode("utf-8")
+
+
 def save_scene(scene, path: str | Path) -> Path:
     """Save every storable node and the scene as one ``.mrb`` bundle that opens in 3D Slicer."""
     path = Path(path)
@@ -434,6 +487,7 @@ def save_scene(scene, path: str | Path) -> Path:
             window.SetDisplayMode(mode)
         if not ok:
             raise InputError(f"could not write {path}", "check disk space and permissions")
+        _full_precision_tables(scene, tmp_mrb)
         shutil.move(str(tmp_mrb), str(path))
     return path
 

@@ -7,7 +7,6 @@ starts; :func:`run_demo` returns the summary that the report and the scene are b
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from pathlib import Path
 
@@ -26,7 +25,10 @@ STEPS = ["input", "lungs", "tumour", "radiomics", "dose", "rp", "stage", "report
 
 
 def _json(path: Path, doc) -> None:
-    path.write_text(json.dumps(doc, indent=2, default=float), encoding="utf-8")
+    """Strict JSON (a NaN, e.g. an empty radiomics settings column, as null): lungai.model_files.write_json."""
+    from lungai.model_files import write_json
+
+    write_json(path, doc)
 
 
 def _read_input(ct_path, small: bool, series_uid: str | None = None) -> tuple:

@@ -100,7 +100,6 @@ def model_meta(model) -> dict:
 # the user's crops (a model trained before whole CTs were counted apart: all of the user's images)
 _SOURCE_WORDS = {"user images": "image crops", "user whole CT": "whole CTs", "synthetic phantom": "synthetic phantoms",
                  "synthetic whole chest": "synthetic whole chests",
-                 "real CT (implant background)": "real CTs (implant backgrounds)",
                  "implanted into a real CT": "tumours implanted into real CTs"}
 
 
@@ -142,7 +141,8 @@ def training_text(model) -> str:
     for s, n in sources.items():
         if s in user[1:]:
             continue
-        part = " and ".join(_count_words(sources[u], u) for u in (user if s in user else [s]))
+        part = _background_words(n, t.get("implant_background_patients")) if s == BACKGROUND_SOURCE else \
+            " and ".join(_count_words(sources[u], u) for u in (user if s in user else [s]))
         parts.append(part + (f" ({where})" if s in user and where else ""))
     head = f"trained on {t['n_train_cases']} cases" if _count(t.get("n_train_cases")) else "trained on"
     if _count(t.get("n_train_patients")):
@@ -151,14 +151,30 @@ def training_text(model) -> str:
 
 
 _USER_SOURCES = ("user images", "user whole CT")
+BACKGROUND_SOURCE = "real CT (implant background)"
+
+
+def _background_words(n, patients) -> str:
+    """The implant backgrounds' cases (lungai.seg.dataset._background_cases: each background CT whole, and a crop
+    of its own tumour), never counted as CTs: "2 cases (whole CT + a crop of its own tumour) of 1 real CT used as
+    implant background: LUNG1-002"; without the patients recorded (models trained before they were), "of real CTs
+    used as implant backgrounds"."""
+    cases = f"{n} case{'' if n == 1 else 's'}"
+    patients = [str(p) for p in patients] if isinstance(patients, list) and patients else None
+    if patients is None:
+        return f"{cases} (each background CT whole + a crop of its own tumour) of real CTs used as implant backgrounds"
+    k = len(patients)
+    what = ("whole CT + a crop of its own tumour" if k == 1 and n == 2 else "the whole CT" if k == 1 and n == 1
+            else "each background CT whole + a crop of its own tumour")
+    return f"{cases} ({what}) of {k} real CT{'' if k == 1 else 's'} used as implant background{'' if k == 1 else 's'}" \
+           f": {', '.join(patients)}"
 
 
 def _count_words(n, source: str) -> str:
     """"9 image crops", "1 whole CT" (one of a source in the singular)."""
     words = _SOURCE_WORDS.get(source, source)
     if n == 1 and source in _SOURCE_WORDS:
-        words = {"tumours implanted into real CTs": "tumour implanted into a real CT",
-                 "real CTs (implant backgrounds)": "real CT (implant background)"}.get(words, words[:-1])
+        words = {"tumours implanted into real CTs": "tumour implanted into a real CT"}.get(words, words[:-1])
     return f"{n} {words}"
 
 

@@ -122,6 +122,8 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
             "test_sources": dict(Counter(source(c) for c in test_cases)),
             "test_cases": [c.case_id for c in test_cases],
             "case_sources": case_sources or {},
+            # the background CTs' patients: a report names them, and says when the segmented CT is one of them
+            "implant_background_patients": sorted({c.patient for c in train_cases if c.meta.get("implant_background")}),
         },
         "members": records,
     }

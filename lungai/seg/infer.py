@@ -321,12 +321,30 @@ def kept_stop_reason(passes: list, k: int, end_reason: str, kept_edges) -> str:
     if k == len(passes) - 1:
         return end_reason
     why = ("its box holds the tumour" if passes[k].get("holds_tumour") else
-           "no box held the tumour: the first pass that found one, the region closest to the seed / ROI"
+           f"no box held the tumour: {FIRST_FOUND}, the one closest to the seed / ROI"
            if NOT_HELD_RULE == "first" else "no box held the tumour; the most confident pass")
     free = free_faces(passes[k]["touches"], kept_edges)
     touching = (f"; its tumour ({passes[k]['tumour_ml']:.2f} ml) touches the box's {', '.join(free)} "
                 f"face{'s' if len(free) > 1 else ''}" if free else "")
     return f"pass {k + 1} kept ({why}){touching}; the growth ended at pass {len(passes)}: {end_reason}"
+
+
+def ran_on_note(passes: list) -> str:
+    """The note of a growth that ran on (no box held the region found): where it went, and which pass is kept -
+    the first that found a region, not necessarily pass 1 (QA: "the first pass's result is kept" while pass 1 found
+    0 ml and pass 2 was kept)."""
+    largest = max(passes, key=lambda q: np.prod(q["roi_size_mm"]))["roi_size_mm"]
+    edge = next((q["grew_to_image_edge"] for q in passes if q.get("grew_to_image_edge")), None)
+    where = (f"as the box grew it reached the image edge ({', '.join(edge)}), so it most likely runs on into a "
+             "neighbouring organ (mediastinum, diaphragm, chest wall) cut off by the scan" if edge else
+             f"it reached the edge of every box up to {' x '.join(f'{v:.0f}' for v in largest)} mm, so it most "
+             "likely runs on into a neighbouring organ (mediastinum, diaphragm, chest wall)")
+    kept = next(q["pass"] for q in passes if q.get("kept"))
+    return (f"no box held the region found at the seed / in the box: {where}; pass {kept} ({FIRST_FOUND}) is kept - "
+            "check its outline")
+
+
+FIRST_FOUND = "the first that found a region"
 
 
 def free_faces(touches, edges) -> list:
@@ -600,14 +618,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     free = free_faces(kept_pass.get("mask_touches"), image_edge_faces(box, ct))
     incomplete = bool(free) and not seed_away
     if ran_on:
-        largest = max(growth["passes"], key=lambda q: np.prod(q["roi_size_mm"]))["roi_size_mm"]
-        edge = next((q["grew_to_image_edge"] for q in growth["passes"] if q.get("grew_to_image_edge")), None)
-        where = (f"as the box grew it reached the image edge ({', '.join(edge)}), so it most likely runs on into a "
-                 "neighbouring organ (mediastinum, diaphragm, chest wall) cut off by the scan" if edge else
-                 f"it reached the edge of every box up to {' x '.join(f'{v:.0f}' for v in largest)} mm, so it most "
-                 "likely runs on into a neighbouring organ (mediastinum, diaphragm, chest wall)")
-        notes.append(f"no box held the region found at the seed / in the box: {where}; the first pass's result is "
-                     "kept - check its outline")
+        notes.append(ran_on_note(growth["passes"]))
     elif incomplete:
         notes.append(f"the tumour may be larger than the box: the mask touches the box's {', '.join(free)} "
                      f"face{'s' if len(free) > 1 else ''} ({growth['stop_reason']})")

@@ -7,7 +7,6 @@ highest calibrated confidence is kept (:mod:`lungai.seg.choice`)."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 import torch
 
 from lungai.errors import InputError
-from lungai.model_files import load_safetensors, read_json, save_safetensors
+from lungai.model_files import finite_json, load_safetensors, read_json, save_safetensors, write_json  # noqa: F401
 from lungai.seg.config import SegConfig
 from lungai.seg.networks import build_network, load_own_state, own_state
 
@@ -44,29 +43,6 @@ def save_model(model_dir, cfg: SegConfig, state_dicts: list, meta: dict, complet
     return out
 
 
-def finite_json(obj):
-    """``obj`` with every non-finite float (NaN, +-inf; numpy floats too) replaced by None, so that the JSON
-    written is strict (``NaN`` is not JSON); readers take null as "not available"."""
-    if isinstance(obj, dict):
-        return {k: finite_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite_json(v) for v in obj]
-    if isinstance(obj, (float, np.floating)) and not math.isfinite(float(obj)):
-        return None
-    return obj
-
-
-def write_json(path, doc: dict) -> None:
-    """Write ``doc`` as strict JSON (non-finite floats as null, :func:`finite_json`), atomically: model.json,
-    result.json, reports."""
-    from lungai.io.outputs import writing
-
-    path = Path(path)
-    tmp = path.with_suffix(".json.tmp")
-    text = json.dumps(finite_json(doc), indent=2, default=float, allow_nan=False) + "\n"
-    with writing(path):
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
 
 
 def is_number(value) -> bool:
