@@ -159,6 +159,24 @@ def test_saved_scene_tables_keep_full_precision(mrml_scene, tmp_path):
     assert [back.GetColumnByName("feature").GetValue(i) for i in range(4)] == ["Energy", "Mean", "Min", "none"]
 
 
+def test_saved_scene_tables_keep_empty_cells(mrml_scene, tmp_path):
+    """QA: a saved table whose row had an empty text cell reloaded shifted ({'patient_id': ['A', '0.2', 'C'],
+    'p': [0.1, 0.0, 0.3]}, vtkTable "Column must have 3 rows"): Slicer's delimited-text reader drops an empty cell
+    at the start of a line and a line that is all empty.  Empty text cells are saved as "" and read back empty;
+    missing numbers (NaN) stay NaN - checked with the real reader (vtkMRMLTableStorageNode)."""
+    df = pd.DataFrame({"patient_id": ["A", "", "C", ""], "p": [0.1, 0.2, np.nan, np.nan],
+                       "note": ["x", "y", "", ""], "n": [1, 2, 3, 4]})
+    only_text = pd.DataFrame({"id": ["A", "", "C"]})                 # an empty cell is the whole line
+    empty_first = pd.DataFrame({"empty": ["", "", ""], "p": [0.5, np.nan, 2.0]})
+    for name, table in (("T", df), ("Ids", only_text), ("Empty first", empty_first)):
+        mrml.table_node_from_dataframe(mrml_scene, table, name)
+    path = mrml.save_scene(mrml_scene, tmp_path / "scene.mrb")
+    back = mrml.load_scene(path, tmp_path / "x")
+    for name, table in (("T", df), ("Ids", only_text), ("Empty first", empty_first)):
+        got = mrml.dataframe_from_table_node(back.GetFirstNodeByName(name))
+        pd.testing.assert_frame_equal(got, table, check_dtype=False, obj=name)
+
+
 def test_empty_text_cells_are_empty_not_nan(mrml_scene, tmp_path):
     """QA: the demo scene's "RP risk" table showed "nan" in its empty imputed / warnings cells (an all-empty CSV
     column is read as float: it became a column of NaN doubles); text with a missing cell showed "nan" too.  The
@@ -345,3 +363,44 @@ def test_non_linear_transform_asks_to_harden(mrml_scene):
     node.SetAndObserveTransformNodeID(grid.GetID())
     with pytest.raises(InputError, match="Harden transform"):
         mrml.image_from_volume_node(node)
+
+
+def test_demo_scene_has_the_automatic_candidates_as_a_point_list(tmp_path):
+    """QA: ``lungai demo --ct`` without a seed listed 20 candidates in result.json, but scene.mrb had no point
+    list; the demo's scene now holds "CT tumour candidates" as the panel does (more than one candidate only)."""
+    import json
+
+    from lungai.scene.demo import save_demo_scene
+
+    ct = sitk.Image(12, 10, 6, sitk.sitkInt16)
+    ct.SetSpacing((2.0, 2.0, 3.0))
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    lungs = sitk.Image(ct.GetSize(), sitk.sitkUInt8)
+    lungs.CopyInformation(ct)
+    lungs[2:5, 2:8, 1:5] = 1
+    lungs[7:10, 2:8, 1:5] = 2
+    sitk.WriteImage(lungs, str(tmp_path / "lungs.nii.gz"))
+    sitk.WriteImage(lungs == 1, str(tmp_path / "tumor.nii.gz"))
+    cands = [{"rank": 1, "centre_lps_mm": [6.0, 8.0, 9.0], "volume_ml": 2.04, "mean_probability": 0.88},
+             {"rank": 2, "centre_lps_mm": [-5.5, 7.0, -12.0], "volume_ml": 0.51, "mean_probability": 0.66}]
+
+    def scene_with(info, name):
+        folder = tmp_path / name
+        folder.mkdir()
+        for f in ("ct.nii.gz", "lungs.nii.gz", "tumor.nii.gz"):
+            (folder / f).write_bytes((tmp_path / f).read_bytes())
+        (folder / "result.json").write_text(json.dumps(info), encoding="utf-8")
+        path = save_demo_scene(folder, folder / "scene.mrb")
+        return mrml.load_scene(path, folder / "x")
+
+    scene = scene_with({"confidence": 0.5, "needs_review": True, "n_candidates": 2, "candidates": cands}, "auto")
+    points = scene.GetNodesByClass("vtkMRMLMarkupsFiducialNode")
+    assert points.GetNumberOfItems() == 1
+    node = points.GetItemAsObject(0)
+    assert node.GetName() == "CT tumour candidates" and node.GetNumberOfControlPoints() == 2
+    ras = [0.0, 0.0, 0.0]
+    node.GetNthControlPointPosition(1, ras)
+    assert ras == pytest.approx([5.5, -7.0, -12.0])                   # LPS -> RAS
+    assert node.GetNthControlPointLabel(0) == "1: 2.0 ml, p 0.88"
+    seeded = scene_with({"confidence": 0.9, "needs_review": False, "candidates": []}, "seeded")
+    assert seeded.GetNodesByClass("vtkMRMLMarkupsFiducialNode").GetNumberOfItems() == 0

@@ -390,20 +390,48 @@ def dataframe_from_table_node(node):
 
 
 # ---------------------------------------------------------------- scenes
+# the storage of a markups point list: the application's Markups module registers these classes in its scene, a
+# bare vtkMRMLScene does not (a point list was saved without its points and read back empty)
+_MARKUPS_STORAGE_CLASSES = ("vtkMRMLMarkupsJsonStorageNode", "vtkMRMLMarkupsFiducialStorageNode")
+
+
+def _register_markups_storage(scene):
+    """Let a headless scene write and read markups (:data:`_MARKUPS_STORAGE_CLASSES`); returns ``scene``."""
+    for name in _MARKUPS_STORAGE_CLASSES:
+        if scene.CreateNodeByClass(name) is None and hasattr(slicer, name):
+            scene.RegisterNodeClass(getattr(slicer, name)())
+    return scene
+
+
 def new_scene():
-    """An empty MRML scene (headless with slicer-core; in the application use ``slicer.mrmlScene``)."""
-    return slicer.vtkMRMLScene()
+    """An empty MRML scene (headless with slicer-core; in the application use ``slicer.mrmlScene``).
+
+    Like the application's scene it can save a markups point list (:func:`_register_markups_storage`) and holds
+    the selection node singleton (without it, writing a point list warns "GetUnitNode failed: selection node not
+    found")."""
+    scene = _register_markups_storage(slicer.vtkMRMLScene())
+    selection = slicer.vtkMRMLSelectionNode()
+    selection.SetSingletonTag("Singleton")
+    scene.AddNode(selection)
+    return scene
 
 
-def _full_precision_tables(scene, mrb: Path) -> None:
-    """Rewrite the double columns of the table files (.tsv) in ``mrb`` at full precision.
+def _rewrite_table_files(scene, mrb: Path) -> None:
+    """Rewrite the table files (.tsv) in ``mrb`` so that Slicer reads back the table that was saved.
 
-    vtkMRMLTableStorageNode writes a table with vtkDelimitedTextWriter, which prints every number with 6
-    significant digits (vtkVariant::ToString): a radiomics value of 3826764.0 came back from the scene as
-    3.82676e+06, while the CSV holds it exactly.  The reader (schema type ``double``) parses any precision, so
-    each finite double cell is written again as the shortest text that reads back as the same double; a file
-    that does not split into the node's rows x columns (text holding a tab or a new line: vtkDelimitedTextWriter
-    does not quote it) is left as written."""
+    vtkMRMLTableStorageNode writes a table with vtkDelimitedTextWriter and reads it with vtkDelimitedTextReader
+    (string delimiter ``"``); two of its cells do not survive that round trip as written:
+
+    - a double: the writer prints 6 significant digits (vtkVariant::ToString): a radiomics value of 3826764.0 came
+      back as 3.82676e+06, while the CSV holds it exactly.  The reader (schema type ``double``) parses any
+      precision, so each finite double cell is written again as the shortest text that reads back as the same
+      double (NaN stays "nan", which reads back as NaN);
+    - an empty text cell: written as nothing, the reader drops it at the start of a line (the row's other cells
+      move one column left: "Column must have 3 rows") and drops a line that is all empty, so it is written as
+      ``""`` (the reader's quoted empty text).
+
+    A file that does not split into the node's rows x columns (text holding a tab or a new line:
+    vtkDelimitedTextWriter does not quote it) is left as written."""
 
     fixes = {}
     tables = scene.GetNodesByClass("vtkMRMLTableNode")
@@ -412,10 +440,15 @@ def _full_precision_tables(scene, mrb: Path) -> None:
         storage, table = node.GetStorageNode(), node.GetTable()
         if storage is None or not storage.GetFileName() or table is None:
             continue
-        doubles = {c: table.GetColumn(c) for c in range(table.GetNumberOfColumns())
-                   if table.GetColumn(c).IsA("vtkDoubleArray") and table.GetColumn(c).GetNumberOfComponents() == 1}
-        if doubles:
-            fixes[Path(storage.GetFileName()).name] = (doubles, table.GetNumberOfRows(), table.GetNumberOfColumns())
+        columns = [table.GetColumn(c) for c in range(table.GetNumberOfColumns())]
+        doubles = {c: arr for c, arr in enumerate(columns)
+                   if arr.IsA("vtkDoubleArray") and arr.GetNumberOfComponents() == 1}
+        texts = {c: arr for c, arr in enumerate(columns)
+                 if arr.IsA("vtkStringArray") and arr.GetNumberOfComponents() == 1
+                 and any(arr.GetValue(r) == "" for r in range(arr.GetNumberOfValues()))}
+        if doubles or texts:
+            fixes[Path(storage.GetFileName()).name] = (doubles, texts, table.GetNumberOfRows(),
+                                                       table.GetNumberOfColumns())
     if not fixes:
         return
     tmp = mrb.with_name(mrb.name + ".tmp")
@@ -424,13 +457,13 @@ def _full_precision_tables(scene, mrb: Path) -> None:
             data = zin.read(info)
             fix = fixes.get(Path(info.filename).name) if info.filename.endswith(".tsv") else None
             if fix is not None:
-                data = _tsv_full_precision(data, *fix)
+                data = _tsv_rewritten(data, *fix)
             zout.writestr(info, data)
     tmp.replace(mrb)
 
 
-def _tsv_full_precision(data: bytes, doubles: dict, n_rows: int, n_cols: int) -> bytes:
-    """:func:`_full_precision_tables` for one .tsv file (header line, then one line per row)."""
+def _tsv_rewritten(data: bytes, doubles: dict, texts: dict, n_rows: int, n_cols: int) -> bytes:
+    """:func:`_rewrite_table_files` for one .tsv file (header line, then one line per row)."""
     import math
 
     text = data.decode("utf-8")
@@ -445,6 +478,9 @@ def _tsv_full_precision(data: bytes, doubles: dict, n_rows: int, n_cols: int) ->
             v = float(arr.GetValue(r))
             if math.isfinite(v):
                 cells[c] = repr(v)
+        for c, arr in texts.items():
+            if arr.GetValue(r) == "" and cells[c] == "":
+                cells[c] = '""'
     return ("\n".join("\t".join(r) for r in rows) + "\n").encode("utf-8")
 
 
@@ -487,7 +523,7 @@ def save_scene(scene, path: str | Path) -> Path:
             window.SetDisplayMode(mode)
         if not ok:
             raise InputError(f"could not write {path}", "check disk space and permissions")
-        _full_precision_tables(scene, tmp_mrb)
+        _rewrite_table_files(scene, tmp_mrb)
         shutil.move(str(tmp_mrb), str(path))
     return path
 
@@ -503,7 +539,7 @@ def load_scene(path: str | Path, extract_to: str | Path):
     mrml_files = sorted(target.rglob("*.mrml"))
     if not mrml_files:
         raise InputError(f"{path} holds no .mrml scene file", "check that it is a Slicer .mrb bundle")
-    scene = slicer.vtkMRMLScene()
+    scene = _register_markups_storage(slicer.vtkMRMLScene())
     scene.SetURL(str(mrml_files[0]))
     if not scene.Connect():
         raise InputError(f"could not load the scene in {path}", "open it in 3D Slicer to see what is wrong")

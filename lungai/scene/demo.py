@@ -36,7 +36,8 @@ def _table(scene, path: Path, name: str, text=()):
 
 def build_demo_scene(scene, out_dir: Path, dose_name: str = "Dose (Gy)") -> dict:
     """Add CT, lung + tumour segmentation, uncertainty, dose and result tables to ``scene`` (a
-    "Missing inputs" table when results were not computed)."""
+    "Missing inputs" table when results were not computed); in automatic mode (no seed) the candidate regions of
+    ``result.json`` as the point list "CT tumour candidates", as the panel adds them."""
     out = Path(out_dir)
     ct = sitk.ReadImage(str(out / "ct.nii.gz"))
     ct_node = mrml.volume_node_from_image(scene, ct, "CT")
@@ -68,6 +69,9 @@ def build_demo_scene(scene, out_dir: Path, dose_name: str = "Dose (Gy)") -> dict
                                     "n_components", "method", "members", "mc_passes") if k in info}
         table = mrml.table_node_from_dataframe(scene, pd.DataFrame([row]), nodes.tumour_node_name("CT", "confidence"))
         nodes.link_to_segment(table, ct_node, seg_node, tumour_id)
+        points = nodes.add_candidate_points(scene, "CT", info)      # automatic mode (no seed): the regions found
+        if points is not None:
+            out_nodes["candidates"] = points
     if "uncertainty" in out_nodes:
         nodes.link_to_segment(out_nodes["uncertainty"], ct_node, seg_node, tumour_id)
     return out_nodes

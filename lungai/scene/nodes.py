@@ -683,11 +683,21 @@ def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk
     table = mrml.table_node_from_dataframe(scene, pd.DataFrame([row]),
                                            segment_output_name(base, segment_name, "confidence"))
     link_to_segment(table, volume_node, seg_node, segment_id)
-    candidates = info.get("candidates") or []
-    points = (mrml.candidates_to_markups(scene, candidates, tumour_node_name(base, "candidates"))
-              if len(candidates) > 1 else None)
     return {"segmentation": seg_node, "segment_id": segment_id, "uncertainty": unc, "table": table,
-            "result": info, "candidates": points}
+            "result": info, "candidates": add_candidate_points(scene, base, info)}
+
+
+def add_candidate_points(scene, base: str, info: dict):
+    """Automatic mode's candidate regions (``result.json`` "candidates") as the locked point list
+    "<base> tumour candidates" (:func:`lungai.mrml.candidates_to_markups`) when there is more than one to choose
+    from; None otherwise (one region, seed / ROI mode).  The panel (:func:`add_tumour_outputs`) and the demo's
+    ``scene.mrb`` (:func:`lungai.scene.demo.build_demo_scene`) add them so."""
+    from lungai import mrml
+
+    candidates = info.get("candidates") or []
+    if len(candidates) < 2:
+        return None
+    return mrml.candidates_to_markups(scene, candidates, tumour_node_name(base, "candidates"))
 
 
 def import_segment_outputs(scene, output_dir: Path, volume_node, seg_node=None, replace_segment=None) -> dict:
