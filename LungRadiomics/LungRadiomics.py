@@ -228,6 +228,14 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         return mrml.segment_names(segmentation)
 
     @staticmethod
+    def doseSegmentNames(names):
+        """The segments :meth:`doseCommand` takes: the lungs, every tumour, the motion envelopes."""
+        from lungai.segment_roles import dose_envelope_segments, dose_lung_segments, segment_role
+
+        return [*dose_lung_segments(names), *[n for n in names if segment_role(n) == "tumour"],
+                *dose_envelope_segments(names)]
+
+    @staticmethod
     def featureChoice(p):
         """What is passed for the panel's choices (:func:`LungAICommon.commands.radiomics_choice`): the ticked
         classes / image types with the default preset; with an ibsi preset or a parameter file none, so that the
@@ -249,8 +257,18 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         problem = nodes.segmentation_volume_problem(p.segmentation, p.inputVolume)   # another CT's segments
         if problem:
             return problem
-        if not [s for s in p.selectedSegments if s in self.segmentNames(p.segmentation)]:
+        from lungai import mrml
+
+        names = self.segmentNames(p.segmentation)
+        ticked = [s for s in p.selectedSegments if s in names]
+        if not ticked:
             return "Tick at least one segment"
+        # two segments of one name among the ticked ones (with a dose also the lung / tumour / envelope segments
+        # doseCommand takes): which one is meant is not known, a column would be dropped (lungai.mrml.resolve_segment)
+        repeated = mrml.repeated_names_error(p.segmentation, ticked + (self.doseSegmentNames(names)
+                                                                       if p.doseVolume is not None else []))
+        if repeated is not None:
+            return str(repeated)
         return self._settingsProblem(p)
 
     def _settingsProblem(self, p):

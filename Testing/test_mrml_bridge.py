@@ -404,3 +404,62 @@ def test_demo_scene_has_the_automatic_candidates_as_a_point_list(tmp_path):
     assert node.GetNthControlPointLabel(0) == "1: 2.0 ml, p 0.88"
     seeded = scene_with({"confidence": 0.9, "needs_review": False, "candidates": []}, "seeded")
     assert seeded.GetNodesByClass("vtkMRMLMarkupsFiducialNode").GetNumberOfItems() == 0
+
+
+def test_a_name_wins_over_another_segments_id(mrml_scene):
+    """lungai makes IDs from names: a first run's "Tumor" has the ID "Tumor".  Renamed "Tumor (rejected)", and the
+    second run's "Tumor (2)" renamed "Tumor", the name "Tumor" means the second (it was the rejected one: ID first)."""
+    from lungai.scene import nodes
+
+    img = oblique_image()
+    volume = mrml.volume_node_from_image(mrml_scene, img, "ct")
+    first, first_arr = _mask(img, np.s_[2:4, 3:5, 4:6])
+    second, second_arr = _mask(img, np.s_[2:6, 3:8, 4:9])
+    seg, id1 = mrml.mask_to_segment(mrml_scene, first, "Tumor", reference_volume_node=volume)
+    nodes.set_tumour_result(seg, id1, {"confidence": 0.31, "needs_review": True, "review_reasons": ["low confidence"]})
+    _, id2 = mrml.mask_to_segment(mrml_scene, second, "Tumor", seg_node=seg)
+    nodes.set_tumour_result(seg, id2, {"confidence": 0.91, "needs_review": False})
+    assert id1 == "Tumor" and id2 != id1
+    segmentation = seg.GetSegmentation()
+    segmentation.GetSegment(id1).SetName("Tumor (rejected)")
+    segmentation.GetSegment(id2).SetName("Tumor")
+    assert mrml.resolve_segment(seg, "Tumor") == id2
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Tumor", volume)),
+                                  second_arr)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(
+        mrml.segment_to_mask(mrml_scene, seg, "Tumor (rejected)", volume)), first_arr)
+    assert mrml.resolve_segment(seg, id2) == id2                   # an ID no segment has as a name: that segment
+    assert nodes.tumour_result(seg, "Tumor")["confidence"] == pytest.approx(0.91)
+    assert nodes.review_note(seg, "Tumor") is None
+    # replacing "Tumor" replaces the segment of that name, never the one whose ID it is
+    mrml.mask_to_segment(mrml_scene, first, "Tumor", seg_node=seg, replace_segment="Tumor")
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, id2, volume)),
+                                  first_arr)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(
+        mrml.segment_to_mask(mrml_scene, seg, "Tumor (rejected)", volume)), first_arr)
+    assert segmentation.GetSegment(id1).GetName() == "Tumor (rejected)"
+
+
+@pytest.mark.parametrize("other", ["GTV", " GTV"])
+def test_two_segments_of_one_name_are_refused_by_name(mrml_scene, other):
+    """Two segments of one name (an RTSTRUCT's two ROIs "GTV", a copied segment; "GTV" and " GTV" are one name as in
+    the DICOM rule): a choice by name cannot tell which, so it is refused (it took the first, silently)."""
+    from lungai.scene import nodes
+
+    img = oblique_image()
+    volume = mrml.volume_node_from_image(mrml_scene, img, "ct")
+    a, _ = _mask(img, np.s_[2:4, 3:5, 4:6])
+    b, b_arr = _mask(img, np.s_[5:8, 1:3, 1:4])
+    seg, id1 = mrml.mask_to_segment(mrml_scene, a, "GTV", reference_volume_node=volume)
+    _, id2 = mrml.mask_to_segment(mrml_scene, b, "Other", seg_node=seg)
+    seg.GetSegmentation().GetSegment(id2).SetName(other)
+    assert mrml.repeated_names_error(seg, ["Other"]) is None
+    assert "2 segments" in str(mrml.repeated_names_error(seg))
+    for call in (lambda: mrml.segment_to_mask(mrml_scene, seg, "GTV", volume),
+                 lambda: mrml.segment_is_empty(seg, "GTV"), lambda: nodes.tumour_result(seg, "GTV"),
+                 lambda: mrml.mask_to_segment(mrml_scene, a, "GTV", seg_node=seg, replace_segment="GTV")):
+        with pytest.raises(InputError, match="have the name 'GTV'.*\n.*rename one of them"):
+            call()
+    assert "rename one of them" in nodes.tumour_segment_problem(seg)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, id2, volume)),
+                                  b_arr)                           # by ID: still that segment

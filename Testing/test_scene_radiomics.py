@@ -99,3 +99,22 @@ def test_slicerrt_dose_in_cgy_gives_rows_in_gy(mrml_scene, small_phantom, scene_
     as_slicerrt_dose(mrml_scene, dose_node, "%")
     with pytest.raises(InputError, match="dose unit '%'"):
         dose_node_unit(dose_node)
+
+
+def test_two_segments_of_one_name_are_refused_not_one_dropped(mrml_scene, small_phantom, scene_nodes):
+    """Two segments named "Tumor" (an RTSTRUCT's two ROIs of one name, a copied segment): the table was keyed by
+    name, so one column silently replaced the other; now the table asks to rename one of them."""
+    from lungai import mrml
+    from lungai.errors import InputError
+    from lungai.scene.radiomics import radiomics_table
+
+    vol, seg = scene_nodes
+    arr = np.zeros(sitk.GetArrayViewFromImage(small_phantom.ct).shape, np.uint8)
+    arr[30:34, 60:66, 60:66] = 1
+    _, second = mrml.mask_to_segment(mrml_scene, _mask(arr, small_phantom.ct), "Node", seg_node=seg)
+    seg.GetSegmentation().GetSegment(second).SetName("Tumor")
+    for segments in (None, ["Tumor", "Right lung"]):
+        with pytest.raises(InputError, match="2 segments of .* have the name 'Tumor'"):
+            radiomics_table(mrml_scene, vol, seg, segments=segments, feature_classes=["firstorder"])
+    table, errors = radiomics_table(mrml_scene, vol, seg, segments=["Right lung"], feature_classes=["firstorder"])
+    assert not errors   # segments of other names are still measured

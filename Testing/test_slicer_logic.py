@@ -313,6 +313,38 @@ def test_lung_radiomics_dose_lungs_by_exact_role(load_module, mrml_scene, phanto
     assert "lungs.nii.gz" not in masks and "gtv.nii.gz" not in masks
 
 
+def test_lung_radiomics_two_segments_of_one_name_are_refused(load_module, mrml_scene, phantom_nodes, small_phantom,
+                                                            tmp_path):
+    """Two segments named "GTV" (an RTSTRUCT's two ROIs of one name): the features were keyed by name (one column
+    dropped) and the dose GTV was the first one twice (the second left in the lungs: MLD / V20 too high).  The panel
+    now says so before Apply, and the commands refuse them."""
+    from lungai import mrml
+    from lungai.errors import InputError
+    from lungai.io import copy_geometry
+
+    module = load_module("LungRadiomics")
+    logic = module.LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = phantom_nodes
+    arr = np.zeros(sitk.GetArrayViewFromImage(small_phantom.ct).shape, np.uint8)
+    arr[30:33, 5:10, 5:10] = 1
+    _, second = mrml.mask_to_segment(mrml_scene, copy_geometry(arr, small_phantom.ct), "node", seg_node=p.segmentation)
+    p.selectedSegments = ["Right lung"]
+    assert logic.inputProblem(p) is None
+    p.segmentation.GetSegmentation().GetSegment(second).SetName("Tumor")
+    assert logic.inputProblem(p) is None                      # not ticked, no dose: not used
+    p.doseVolume = mrml.volume_node_from_image(mrml_scene, sitk.Cast(small_phantom.ct > -2000, sitk.sitkFloat32),
+                                               "dose")
+    assert "have the name 'Tumor'" in logic.inputProblem(p)   # the dose features subtract every tumour
+    with pytest.raises(InputError, match="have the name 'Tumor'"):
+        logic.doseCommand(p, tmp_path / "ct.nii.gz", tmp_path)
+    p.doseVolume = None
+    p.selectedSegments = ["Tumor", "Right lung"]
+    assert "rename one of them" in logic.inputProblem(p)
+    with pytest.raises((InputError, ValueError), match="have the name 'Tumor'"):
+        logic.featureCommands(p, tmp_path)
+
+
 def test_lung_radiomics_dose_without_a_tumour_subtracts_the_igtv_as_the_cli(load_module, mrml_scene, phantom_nodes,
                                                                              small_phantom, tmp_path):
     """Review of 8b25950: with no tumour segment but an iGTV (an RTSTRUCT loaded by SlicerRT), the panel gave the MLD

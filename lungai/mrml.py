@@ -127,17 +127,55 @@ def volume_node_from_image(scene, img: sitk.Image, name: str, node=None, labelma
 
 
 # ---------------------------------------------------------------- segmentations
-def _segment_id_by_name(seg_node, name: str) -> Optional[str]:
+def resolve_segment(seg_node, segment: str) -> Optional[str]:
+    """The ID of the segment given by name or ID - the one place lungai resolves a segment; None when there is none.
+
+    - a **name wins**: "Tumor" is the segment named "Tumor", even when another segment's ID is "Tumor" (lungai makes
+      IDs from names: a first run's "Tumor" has the ID ``Tumor``; renamed "Tumor (rejected)", and a later run's
+      "Tumor (2)" renamed "Tumor", the name "Tumor" means the later one);
+    - two or more segments of that name (equal once the spaces around them are stripped, the DICOM rule
+      :func:`lungai.dicom.labels.label_key`: "GTV" and "GTV ") raise :class:`InputError`: which one is meant is not
+      known, and a result keyed by name would keep one of them only (:func:`repeated_names_error`);
+    - else the segment whose ID it is (a caller holding an ID)."""
+    if seg_node is None or segment is None:
+        return None
+    segment = str(segment)
     segmentation = seg_node.GetSegmentation()
-    for i in range(segmentation.GetNumberOfSegments()):
-        if segmentation.GetNthSegment(i).GetName() == name:
-            return segmentation.GetNthSegmentID(i)
+    by_name = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())
+               if segmentation.GetNthSegment(i).GetName() == segment]
+    if by_name:
+        error = repeated_names_error(seg_node, [segment])
+        if error is not None:
+            raise error
+        return by_name[0]
+    return segment if segmentation.GetSegment(segment) is not None else None
+
+
+def repeated_names_error(seg_node, names=None) -> Optional[InputError]:
+    """The :class:`InputError` when two or more segments of ``seg_node`` have one of ``names`` (any of its names when
+    None), equal once the spaces around them are stripped (the DICOM rule, :func:`lungai.dicom.labels.repeated_labels`:
+    "GTV" and "GTV "): such a name chooses no one segment (:func:`resolve_segment` raises it, the panels say it before
+    Apply: ``str(error)``); else None."""
+    from lungai.dicom.labels import label_key, repeated_labels
+
+    if seg_node is None:
+        return None
+    all_names = segment_names(seg_node)
+    wanted = {label_key(n) for n in (all_names if names is None else names)}
+    for group in repeated_labels(all_names):
+        name = label_key(all_names[group[0]])
+        if name in wanted:
+            shown = ", ".join(repr(all_names[i]) for i in group)
+            return InputError(f"{len(group)} segments of {seg_node.GetName()} have the name {name!r} ({shown}): which "
+                              "one is meant is not known (a result by name would keep one of them only)",
+                              "rename one of them in the Segment Editor (e.g. GTV-1, GTV-2: every segment needs its "
+                              "own name)")
     return None
 
 
 def segment_tag(seg_node, segment: str, key: str) -> Optional[str]:
     """The tag ``key`` of a segment (id or name), or None when it has none (or there is no such segment)."""
-    seg_id = segment if seg_node.GetSegmentation().GetSegment(segment) else _segment_id_by_name(seg_node, segment)
+    seg_id = resolve_segment(seg_node, segment)
     value = vtk.reference("")
     found = seg_id is not None and seg_node.GetSegmentation().GetSegment(seg_id).GetTag(key, value)
     return str(value) if found else None
@@ -154,7 +192,7 @@ def segment_names(seg_node) -> list[str]:
 def segment_is_empty(seg_node, segment: str) -> bool:
     """Whether the segment (id or name) holds nothing, read from its source representation (cheap enough for
     an Apply button's check: no export to a grid).  A shared binary labelmap counts this segment's label only."""
-    seg_id = segment if seg_node.GetSegmentation().GetSegment(segment) else _segment_id_by_name(seg_node, segment)
+    seg_id = resolve_segment(seg_node, segment)
     if seg_id is None:
         raise InputError(f"segment {segment!r} is not in {seg_node.GetName()}",
                          f"choose one of: {', '.join(segment_names(seg_node)) or '(none)'}")
@@ -201,8 +239,7 @@ def mask_to_segment(scene, mask: sitk.Image, name: str, seg_node=None, replace_s
         seg_node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume_node)
     target_id = None
     if replace_segment is not None:
-        target_id = (replace_segment if seg_node.GetSegmentation().GetSegment(replace_segment)
-                     else _segment_id_by_name(seg_node, replace_segment))
+        target_id = resolve_segment(seg_node, replace_segment)
         if target_id is None:
             raise InputError(f"segment {replace_segment!r} is not in {seg_node.GetName()}",
                              f"choose one of: {', '.join(segment_names(seg_node)) or '(none)'}")
@@ -244,7 +281,7 @@ def mask_to_segment(scene, mask: sitk.Image, name: str, seg_node=None, replace_s
 def segment_to_mask(scene, seg_node, segment: str, reference_volume_node) -> sitk.Image:
     """The segment (id or name) as a uint8 mask on the reference volume's grid, with the reference's world
     geometry (Slicer maps the segment through both nodes' transforms onto the reference's voxel grid)."""
-    seg_id = segment if seg_node.GetSegmentation().GetSegment(segment) else _segment_id_by_name(seg_node, segment)
+    seg_id = resolve_segment(seg_node, segment)
     if seg_id is None:
         raise InputError(f"segment {segment!r} is not in {seg_node.GetName()}",
                          f"choose one of: {', '.join(segment_names(seg_node)) or '(none)'}")

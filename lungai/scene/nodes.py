@@ -262,6 +262,9 @@ def tumour_segment_problem(seg_node) -> Optional[str]:
     if name is None:
         return (f"The segmentation {seg_node.GetName()!r} has no tumour segment (segments: "
                 f"{', '.join(mrml.segment_names(seg_node)) or 'none'}); name it {TUMOUR_NAMES}")
+    repeated = mrml.repeated_names_error(seg_node, [name])   # two "GTV": which one is the tumour is not known
+    if repeated is not None:
+        return str(repeated)
     if mrml.segment_is_empty(seg_node, name):
         return f"The tumour segment {name!r} is empty; draw the tumour (or run Lung AI Segmentation)"
     return None
@@ -374,12 +377,11 @@ def _tag_value(text: str) -> str:
 
 
 def _segment_id(seg_node, segment: str) -> Optional[str]:
-    """The ID of a segment given by id or name, else None."""
-    segmentation = seg_node.GetSegmentation()
-    if segmentation.GetSegment(segment) is not None:
-        return segment
-    found = segmentation.GetSegmentIdBySegmentName(segment)
-    return found or None
+    """The ID of a segment given by name or ID, else None (:func:`lungai.mrml.resolve_segment`: a name wins over
+    another segment's ID; a name two segments have raises InputError)."""
+    from lungai import mrml
+
+    return mrml.resolve_segment(seg_node, segment)
 
 
 def _segment_outline(seg_node, segment_id: str) -> Optional[tuple]:
