@@ -337,6 +337,38 @@ def test_cli_radiomics_names_the_structures_without_contours(p1, tmp_path, capsy
     assert "RTSTRUCT structure(s) without contours left out: GTVn, Lungs-GTV" in capsys.readouterr().err
 
 
+def test_an_rtstruct_with_a_ct_that_is_not_dicom_is_noted_as_unchecked(p1, tmp_path, capsys):
+    """QA: ``radiomics --image CT.nii.gz --rtstruct RS.dcm`` applied another patient's RTSTRUCT to a NIfTI CT without
+    a word (a NIfTI has no FrameOfReferenceUID to compare).  Every command reading an RTSTRUCT onto a non-DICOM CT
+    (read_rtstruct: radiomics, dose-features, demo) notes that it could not be checked, naming the RTSTRUCT's
+    PatientID; with the DICOM CT it is checked (another frame of reference refused), no note."""
+    from lungai.cli import main
+    from lungai.io import write_image
+
+    st, ct = p1
+    patient = str(pydicom.dcmread(st["rtstruct"], stop_before_pixels=True).PatientID)
+    nifti = write_image(ct, tmp_path / "ct.nii.gz")
+    said = f"note: the RTSTRUCT {st['rtstruct'].name} (PatientID {patient}, frame of reference "
+    few = ["--segments", "tumour", "--image-types", "Original", "--feature-classes", "shape"]
+    for image, noted in ((nifti, True), (st["ct"], False)):
+        assert main(["radiomics", "--image", str(image), "--rtstruct", str(st["rtstruct"]), *few,
+                     "-o", str(tmp_path / f"r{noted}.csv")]) == 0
+        err = capsys.readouterr().err
+        assert (said in err) is noted, err
+        assert ("could not be checked against the CT: the CT is not DICOM" in err) is noted
+        assert main(["dose-features", "--dose", str(st["dose"]), "--ct", str(image), "--rtstruct", str(st["rtstruct"]),
+                     "-o", str(tmp_path / f"d{noted}.csv")]) == 0
+        assert (said in capsys.readouterr().err) is noted
+    with pytest.warns(InputNote, match=f"PatientID {patient}"):
+        read_rtstruct(st["rtstruct"], read_ct(nifti), names=["GTV"])
+    other = copy.deepcopy(pydicom.dcmread(st["rtstruct"]))              # a DICOM CT: checked, refused as before
+    for item in other.ReferencedFrameOfReferenceSequence:
+        item.FrameOfReferenceUID = "1.2.3.4"
+    other.save_as(tmp_path / "other.dcm")
+    with pytest.raises(InputError, match="frame of reference 1.2.3.4"):
+        read_rtstruct(tmp_path / "other.dcm", ct, names=["GTV"])
+
+
 # ------------------------------------------------------------------------- dose: lungs minus the motion envelope
 
 def test_motion_envelope_names():

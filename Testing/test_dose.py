@@ -126,6 +126,40 @@ def test_dose_grid_not_covering_lungs():
         dose_features(radial_dose(ct, CENTRE, 25, 60), ct, moved)
 
 
+def test_dose_features_of_masks_stored_in_another_order_than_the_ct(tmp_path):
+    """QA: lung / GTV masks on exactly the CT's voxels but stored x / y flipped (RAS, as nibabel / nnU-Net write
+    them) were refused ('does not lie on the image grid ... resample'); they give the features of the masks stored
+    as the CT (dose_features, dose-features --lungs / --gtv), one off the grid is still refused."""
+    from lungai.cli import main
+
+    ct = _grid(size=(30, 32, 28), origin=(-15.0, -16.0, -14.0))
+    dose = radial_dose(ct, CENTRE, 25, 60)
+    lungs, gtv = sphere_mask(ct, (5.0, -3.0, 1.0), 11.0), sphere_mask(ct, (8.0, -1.0, 2.0), 4.0)
+    ras = {k: sitk.Flip(m, [True, True, False]) for k, m in (("lungs", lungs), ("gtv", gtv))}
+    ref = dose_features(dose, ct, lungs, gtv, case="c")
+    assert dose_features(dose, ct, ras["lungs"], ras["gtv"], case="c") == ref
+    moved = sitk.Image(ras["lungs"])
+    moved.SetOrigin(tuple(np.add(moved.GetOrigin(), (0.0, 1.0, 0.0))))
+    with pytest.raises(GeometryError, match="both in LPS order"):
+        dose_features(dose, ct, moved)
+    hu = np.full(sitk.GetArrayFromImage(ct).shape, -1000, np.int16)      # air, a body, the lungs in it
+    hu[3:-3, 3:-3, 3:-3] = 40
+    hu[sitk.GetArrayFromImage(lungs) > 0] = -850
+    ct_hu = sitk.GetImageFromArray(hu)
+    ct_hu.CopyInformation(ct)
+    for name, img in (("ct", ct_hu), ("dose", dose), ("lungs", lungs), ("gtv", gtv), ("lungs_ras", ras["lungs"]),
+                      ("gtv_ras", ras["gtv"])):
+        sitk.WriteImage(img, str(tmp_path / f"{name}.nii.gz"))
+    rows = []
+    for suffix in ("", "_ras"):
+        out = tmp_path / f"dose{suffix}.csv"
+        assert main(["dose-features", "--dose", str(tmp_path / "dose.nii.gz"), "--ct", str(tmp_path / "ct.nii.gz"),
+                     "--lungs", str(tmp_path / f"lungs{suffix}.nii.gz"), "--gtv", str(tmp_path / f"gtv{suffix}.nii.gz"),
+                     "--case", "c", "-o", str(out)]) == 0
+        rows.append(pd.read_csv(out).drop(columns="masks"))
+    pd.testing.assert_frame_equal(rows[0], rows[1])
+
+
 def _zero(ct):
     z = sitk.Image(ct.GetSize(), sitk.sitkUInt8)
     z.CopyInformation(ct)

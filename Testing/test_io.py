@@ -277,6 +277,41 @@ def test_read_mask_checks_grid(tmp_path):
         read_mask(tmp_path / "shifted.nrrd", reference=img)
 
 
+@pytest.mark.parametrize("oblique", [False, True])
+def test_read_mask_takes_the_ct_voxels_stored_in_another_order(tmp_path, oblique):
+    """QA: a mask on exactly the CT's voxels stored in another order (x / y flipped: RAS, as nibabel / nnU-Net write
+    it; permuted) was refused with 'origin y ... apart' and 'resample'; it is read reoriented onto the CT's order
+    (lossless, the CT's exact geometry).  A mask truly off the grid is still refused, the directions and orders
+    said and the largest difference compared in LPS order; grids differing only in order say so."""
+    from lungai.io.geometry import assert_same_geometry, on_grid
+
+    img = oblique_image()
+    if not oblique:
+        img.SetDirection((1, 0, 0, 0, 1, 0, 0, 0, 1))
+    mask = sitk.Cast(img > 0, sitk.sitkUInt8)
+    for name, stored in (("ras", sitk.Flip(mask, [True, True, False])),
+                         ("sar", sitk.PermuteAxes(sitk.Flip(mask, [False, False, True]), [2, 1, 0]))):
+        write_image(stored, tmp_path / f"{name}.nii.gz")
+        got = read_mask(tmp_path / f"{name}.nii.gz", reference=img)
+        assert got.GetSize() == img.GetSize() and same_geometry(got, img), name
+        assert (sitk.GetArrayFromImage(got) == sitk.GetArrayFromImage(mask)).all(), name
+    ras = sitk.Flip(mask, [True, True, False])
+    with pytest.raises(GeometryError) as exc:
+        assert_same_geometry(img, ras)                      # the strict check says what differs: the order only
+    assert "lies on the image's voxels but stores them in another order" in exc.value.problem
+    assert "direction (" in exc.value.problem and "sitk.DICOMOrient" in exc.value.fix
+    off = sitk.Image(ras)
+    off.SetOrigin(tuple(np.add(ras.GetOrigin(), (0.0, 0.3, 0.0))))
+    write_image(off, tmp_path / "off.nii.gz")
+    with pytest.raises(GeometryError, match="sitk.Resample") as exc:
+        read_mask(tmp_path / "off.nii.gz", reference=img)
+    assert "does not lie on the image grid" in exc.value.problem and "order); mask" in exc.value.problem
+    assert "largest difference (both in LPS order): origin" in exc.value.problem and "0.3 mm apart" in \
+        exc.value.problem
+    with pytest.raises(GeometryError):
+        on_grid(img, off)
+
+
 def test_grid_mismatch_names_the_largest_difference_with_its_digits():
     """A grid just over the tolerance (origin 2e-3 mm off; 1e-3 allowed) shows two origins that differ, not the
     same rounded ones."""

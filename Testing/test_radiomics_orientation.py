@@ -49,6 +49,36 @@ def test_a_ct_stored_sagittal_or_ras_gives_the_lps_values(preset):
     assert lps_settings["orientation"].tolist() == ["LPS (axial slices)"]
 
 
+def test_a_mask_stored_in_another_order_than_the_ct_gives_the_same_values(tmp_path):
+    """QA: a mask on exactly the CT's voxels but stored in another order (x / y flipped: RAS, as nibabel / nnU-Net
+    write it) was refused by ``lungai radiomics`` ('does not lie on the image grid ... resample') although the
+    image and every mask are reoriented to LPS before extraction; the grids are now compared in one order and the
+    values are those of the mask stored as the CT (extract, --mask, --tumour / --lungs)."""
+    from lungai.cli import main
+    from lungai.io import write_image
+
+    ct, mask = _tumour_ct()
+    ref, _ = _values(ct, mask, "default")
+    values, _ = _values(ct, sitk.Flip(mask, [True, True, False]), "default")
+    pd.testing.assert_series_equal(values, ref, rtol=1e-12, atol=1e-12)
+    values, _ = _values(sitk.DICOMOrient(ct, "SAR"), sitk.DICOMOrient(mask, "RAS"), "default")
+    pd.testing.assert_series_equal(values, ref, rtol=1e-9, atol=1e-9)
+    write_image(ct, tmp_path / "ct.nrrd")
+    write_image(mask, tmp_path / "lps.nii.gz")
+    write_image(sitk.Flip(mask, [True, True, False]), tmp_path / "ras.nii.gz")
+    few = ["--image-types", "Original", "--feature-classes", "shape", "firstorder"]
+    tables = {}
+    for name in ("lps", "ras"):
+        for how, opts in (("mask", ["--mask", str(tmp_path / f"{name}.nii.gz"), "--label", "tumour=1"]),
+                          ("tumour", ["--tumour", str(tmp_path / f"{name}.nii.gz")])):
+            out = tmp_path / f"{how}_{name}.csv"
+            assert main(["radiomics", "--image", str(tmp_path / "ct.nrrd"), *opts, *few, "--case", "c",
+                         "-o", str(out)]) == 0, (how, name)
+            tables[how, name] = pd.read_csv(out)
+    for how in ("mask", "tumour"):
+        pd.testing.assert_frame_equal(tables[how, "ras"], tables[how, "lps"])
+
+
 def _lps_and_sar_batch(tmp_path):
     """(manifest, output CSV) of a radiomics-batch over one tumour CT stored LPS (case "lps") and SAR ("sar")."""
     from lungai.io import write_image

@@ -28,4 +28,14 @@ class GeometryError(InputError):
 
 class InputNote(UserWarning):
     """A warning about the input met deep inside a reader (a scout left out of a CT series, an RTSTRUCT drawn on
-    another series): the CLI prints it once as ``warning: ...`` (no source path), other callers see a UserWarning."""
+    another series): the CLI prints it once as ``warning: ...`` (``LABEL: ...``; no source path), other callers see
+    a UserWarning."""
+
+    LABEL = "warning"
+
+
+class InputCheckNote(InputNote):
+    """A note that a check of the input could not be made (an RTSTRUCT with a CT that is not DICOM: no frame of
+    reference to compare): the CLI prints it once as ``note: ...``."""
+
+    LABEL = "note"

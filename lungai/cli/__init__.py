@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 @contextlib.contextmanager
 def _input_notes():
-    """Warnings about the input (:class:`lungai.errors.InputNote`) printed as ``warning: ...`` on stderr, each text
+    """Warnings about the input (:class:`lungai.errors.InputNote`) printed as ``warning: ...`` (a
+    :class:`lungai.errors.InputCheckNote`: ``note: ...``) on stderr, each text
     once (not as Python warnings with a source path, repeated by each call site)."""
     import warnings
 
@@ -57,7 +58,7 @@ def _input_notes():
             return show(message, category, filename, lineno, file, line)
         if str(message) not in seen:
             seen.add(str(message))
-            print(f"warning: {message}", file=sys.stderr)
+            print(f"{getattr(category, 'LABEL', 'warning')}: {message}", file=sys.stderr)
 
     with warnings.catch_warnings():
         warnings.simplefilter("always", InputNote)

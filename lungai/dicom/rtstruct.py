@@ -453,6 +453,12 @@ def read_rtstruct(rtstruct_path, reference_ct: sitk.Image, names=None, allow_gap
                 f"{Path(rtstruct_path).name} is drawn in frame of reference {ref}, the CT is in {frame_of_reference_uid}",
                 "give the RTSTRUCT of this CT (lungai finds matching files with `lungai dicom-scan FOLDER`)")
         _warn_other_series(rtstruct_path, reference_ct)
+    else:                   # a NIfTI / NRRD / MHA CT: nothing to compare the RTSTRUCT with
+        import warnings
+
+        from lungai.errors import InputCheckNote
+
+        warnings.warn(unchecked_ct_note(rtstruct_path, ds), InputCheckNote, stacklevel=2)
     chosen = _select(structures, names, rtstruct_path, role=role, mapping=mapping)
     if names is not None:
         return {s.name: rasterise(s, reference_ct, allow_gaps=allow_gaps) for s in chosen}
@@ -472,6 +478,19 @@ def read_rtstruct(rtstruct_path, reference_ct: sitk.Image, names=None, allow_gap
             + "; ".join(p.problem for p in problems),
             "read only the structures you need (names=[...], CLI --structure NAME or role:gtv), or " + problems[0].fix)
     return out
+
+
+def unchecked_ct_note(rtstruct_path, ds) -> str:
+    """The note of :func:`read_rtstruct` when the CT carries no FrameOfReferenceUID (read from NIfTI / NRRD / MHA):
+    the RTSTRUCT (``ds``, its header) could not be checked against it - one text for every command that takes
+    ``--rtstruct`` (radiomics, dose-features, demo).  A DICOM CT of another frame of reference is refused instead."""
+    patient = str(getattr(ds, "PatientID", "") or "").strip()
+    frame = referenced_frame_of_reference(ds)
+    about = ", ".join(x for x in (f"PatientID {patient}" if patient else "no PatientID",
+                                  f"frame of reference {frame}" if frame else "") if x)
+    return (f"the RTSTRUCT {Path(rtstruct_path).name} ({about}) could not be checked against the CT: the CT is not "
+            "DICOM (NIfTI / NRRD / MHA), so it carries no PatientID / FrameOfReferenceUID; make sure the structures "
+            "were drawn on this patient's CT, in its coordinates (a DICOM CT lets lungai check it)")
 
 
 def _warn_other_series(rtstruct_path, reference_ct: sitk.Image) -> None:

@@ -20,7 +20,7 @@ import SimpleITK as sitk
 from lungai.dose.dvh import d_gy, mean_dose, v_percent
 from lungai.dose.resample import check_coverage, dose_on_grid
 from lungai.errors import InputError
-from lungai.io import assert_same_geometry
+from lungai.io import on_grid
 
 V_LEVELS = (5, 13, 20, 30)
 D_LEVELS = (2, 50, 98)
@@ -134,7 +134,7 @@ def lungs_minus_envelope(lungs: sitk.Image, envelopes, names=None) -> sitk.Image
     names = list(names) if names is not None else [None] * len(envelopes)
     arr = sitk.GetArrayFromImage(lungs)
     for envelope, name in zip(envelopes, names):
-        assert_same_geometry(lungs, envelope, "motion envelope mask")
+        envelope = on_grid(lungs, envelope, "motion envelope mask")
         inside = sitk.GetArrayViewFromImage(envelope) > 0
         if not inside.any():
             raise InputError(f"the motion envelope mask{f' {name}' if name else ''} is empty (no voxel > 0)",
@@ -152,9 +152,9 @@ def lungs_minus_envelope(lungs: sitk.Image, envelopes, names=None) -> sitk.Image
 def dose_features(dose: sitk.Image, ct: sitk.Image, lungs: sitk.Image, gtv: sitk.Image | None = None,
                   case: str = "case", v_levels=V_LEVELS) -> dict:
     """Resample ``dose`` onto the CT grid and compute the features (lungs = any label > 0)."""
-    assert_same_geometry(ct, lungs, "lung mask")
+    lungs = on_grid(ct, lungs, "lung mask")          # the same voxels in another stored order: reoriented
     if gtv is not None:
-        assert_same_geometry(ct, gtv, "GTV mask")
+        gtv = on_grid(ct, gtv, "GTV mask")
     dose_kji = dose_on_grid(dose, ct)
     lung_arr = sitk.GetArrayViewFromImage(lungs) > 0
     gtv_arr = None if gtv is None else sitk.GetArrayViewFromImage(gtv) > 0

@@ -90,11 +90,10 @@ def crop_to_ct_grid(values_kji: np.ndarray, ref: sitk.Image, ct: sitk.Image) -> 
 def load_ct_pair(ct_path, mask_path, label=None):
     """(CT, binary mask) from two files, or from two SimpleITK images already in memory; ``label``: the tumour's
     label in the mask (:func:`binary_mask`: without it a mask of several labels is refused)."""
-    from lungai.io import assert_same_geometry, read_ct, read_mask
+    from lungai.io import on_grid, read_ct, read_mask
 
     if isinstance(ct_path, sitk.Image):
-        assert_same_geometry(ct_path, mask_path, "tumour mask")
-        return ct_path, binary_mask(mask_path, label=label)
+        return ct_path, binary_mask(on_grid(ct_path, mask_path, "tumour mask"), label=label)
     ct = read_ct(str(ct_path))
     mask = read_mask(str(mask_path), reference=ct)
     return ct, binary_mask(mask, f"tumour mask {mask_path}", label)

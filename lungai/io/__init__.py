@@ -3,17 +3,18 @@
 - :func:`read_ct` - a chest CT in HU from a DICOM series folder, NIfTI, NRRD or MHA, checked
   (:func:`check_ct`: voxel spacing in mm, intensities in HU).
 - :func:`read_image` - any 3D image (mask, dose, probability map), not checked as CT.
-- :func:`read_mask` - a label image that must share the reference CT's grid.
+- :func:`read_mask` - a label image that must share the reference CT's grid (its voxels; returned in the CT's
+  stored order when it stores them in another: :func:`on_grid`).
 - :func:`input_case_id` - the default case id of an input: DICOM PatientID, else the file name.
 - :func:`write_image` - NIfTI / NRRD / MHA, never onto one of the inputs.
 - :func:`to_lps` / :func:`from_lps` - an image's array in LPS order (flips / axis swaps only) and back.
 - :mod:`lungai.io.outputs` - output folders / files checked before any work; a folder a command owns.
 """
 
-from lungai.io.geometry import assert_same_geometry, copy_geometry, from_lps, same_geometry, to_lps
+from lungai.io.geometry import assert_same_geometry, copy_geometry, from_lps, on_grid, same_geometry, to_lps
 from lungai.io.read import input_case_id, read_ct, read_image, read_mask
 from lungai.io.validate import check_ct, check_ct_intensities
 from lungai.io.write import write_image
 
 __all__ = ["read_ct", "input_case_id", "read_image", "read_mask", "write_image", "check_ct", "check_ct_intensities",
-           "same_geometry", "assert_same_geometry", "copy_geometry", "to_lps", "from_lps"]
+           "same_geometry", "assert_same_geometry", "on_grid", "copy_geometry", "to_lps", "from_lps"]

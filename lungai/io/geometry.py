@@ -8,21 +8,66 @@ import SimpleITK as sitk
 from lungai.errors import GeometryError
 
 
-def same_geometry(a: sitk.Image, b: sitk.Image, tol: float = 1e-4) -> bool:
-    """True when both images have the same size, spacing, origin and direction."""
+def same_geometry(a, b, tol: float = 1e-4) -> bool:
+    """True when both images (or headers) have the same size, spacing, origin and direction."""
     return (a.GetSize() == b.GetSize()
             and np.allclose(a.GetSpacing(), b.GetSpacing(), atol=tol)
             and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=tol * 10)
             and np.allclose(a.GetDirection(), b.GetDirection(), atol=tol))
 
 
-def describe(img: sitk.Image) -> str:
+def describe(img) -> str:
+    """Size, spacing, origin and direction (with its orientation code: the order the voxels are stored in) of an
+    image (or of a header: anything with GetSize / GetSpacing / GetOrigin / GetDirection)."""
     sp = ", ".join(f"{v:g}" for v in img.GetSpacing())
     org = ", ".join(f"{v:.2f}" for v in img.GetOrigin())
-    return f"size {img.GetSize()}, spacing ({sp}) mm, origin ({org})"
+    direction = ", ".join(f"{v + 0.0:.6g}" for v in img.GetDirection())      # + 0.0: no "-0"
+    code = f"; {orientation_of(img)} order" if len(img.GetSize()) == 3 else ""
+    return f"size {img.GetSize()}, spacing ({sp}) mm, origin ({org}), direction ({direction}{code})"
 
 
-def largest_difference(a: sitk.Image, b: sitk.Image, tol: float = 1e-4) -> str:
+def lps_grid(img) -> tuple:
+    """(size, spacing, origin, direction) of ``img``'s grid with its voxels stored in LPS order (as :func:`to_lps`
+    stores them: flips / permutations of the index axes only), from the header alone (an image or an
+    ``sitk.ImageFileReader`` that read the information): two grids with the same voxel centres stored in other
+    orders (an LPS DICOM CT and the RAS NIfTI of its mask, as nibabel / nnU-Net write it) give the same values."""
+    n = len(img.GetSize())
+    d = np.asarray(img.GetDirection(), dtype=float).reshape(n, n)
+    origin = np.asarray(img.GetOrigin(), dtype=float)
+    axes = []
+    for i, (size, spacing) in enumerate(zip(img.GetSize(), img.GetSpacing())):
+        col = d[:, i].copy()
+        j = int(np.argmax(np.abs(col)))          # the patient axis this index axis runs along most
+        if col[j] < 0:                           # runs against it: start from the last voxel instead
+            origin = origin + col * spacing * (size - 1)
+            col = -col
+        axes.append((j, size, spacing, col))
+    axes.sort(key=lambda a: a[0])
+    return (tuple(a[1] for a in axes), tuple(a[2] for a in axes), tuple(origin),
+            tuple(np.stack([a[3] for a in axes], axis=1).flatten()))
+
+
+class _Grid:
+    """A grid given by its values (for :func:`same_geometry` / :func:`largest_difference`)."""
+
+    def __init__(self, size, spacing, origin, direction):
+        self.values = size, spacing, origin, direction
+
+    def GetSize(self): return self.values[0]          # noqa: E704
+    def GetSpacing(self): return self.values[1]       # noqa: E704
+    def GetOrigin(self): return self.values[2]        # noqa: E704
+    def GetDirection(self): return self.values[3]     # noqa: E704
+
+
+def same_voxels(a, b, tol: float = 1e-4) -> bool:
+    """True when both grids have the same voxel centres (:func:`same_geometry` once both are stored in LPS order,
+    :func:`lps_grid`), whatever order each stores them in: one is the other flipped / permuted, losslessly."""
+    if len(a.GetSize()) != 3 or len(b.GetSize()) != 3:
+        return same_geometry(a, b, tol)
+    return same_geometry(_Grid(*lps_grid(a)), _Grid(*lps_grid(b)), tol)
+
+
+def largest_difference(a, b, tol: float = 1e-4) -> str:
     """The grids' largest difference (against :func:`same_geometry`'s tolerances), with the digits that show it:
     e.g. "origin z -120.0000 vs -120.0020 mm (0.002 mm apart; tolerance 0.001 mm)"; "" when the grids agree."""
     if a.GetSize() != b.GetSize():
@@ -44,15 +89,48 @@ def largest_difference(a: sitk.Image, b: sitk.Image, tol: float = 1e-4) -> str:
     return f"{name} {where} {x:.{digits}f} vs {y:.{digits}f}{unit} ({d:.2g}{unit} apart; tolerance {allowed:.2g}{unit})"
 
 
-def assert_same_geometry(image: sitk.Image, mask: sitk.Image, what: str = "mask") -> None:
-    """Raise a :class:`GeometryError` explaining how to resample when the grids differ."""
-    if not same_geometry(image, mask):
-        raise GeometryError(
-            f"the {what} does not lie on the image grid: image {describe(image)}; {what} {describe(mask)}"
-            + (f"; largest difference: {diff}" if (diff := largest_difference(image, mask)) else ""),
-            f"resample the {what} onto the image (nearest neighbour for labels), e.g. in Slicer with "
-            "'Resample Image (BRAINS)' / Segmentations > 'Export to labelmap' with the CT as reference, or "
-            "in Python: sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0)")
+def _geometry_error(image, mask, what: str) -> GeometryError:
+    """Why ``mask`` is not on ``image``'s grid: both grids, their largest difference - compared in LPS order when
+    they differ in more than the order their voxels are stored in - and how to resample."""
+    if same_voxels(image, mask):
+        return GeometryError(
+            f"the {what} lies on the image's voxels but stores them in another order ({orientation_of(mask)} "
+            f"against the image's {orientation_of(image)}): image {describe(image)}; {what} {describe(mask)}",
+            f"reorient the {what} to the image's order (flips / permutations only, no resampling), e.g. in "
+            f"Python: sitk.DICOMOrient(mask, '{orientation_of(image)}')")
+    a, b, order = image, mask, ""
+    if len(image.GetSize()) == 3 == len(mask.GetSize()) and orientation_of(image) != orientation_of(mask):
+        a, b, order = _Grid(*lps_grid(image)), _Grid(*lps_grid(mask)), " (both in LPS order)"
+    return GeometryError(
+        f"the {what} does not lie on the image grid: image {describe(image)}; {what} {describe(mask)}"
+        + (f"; largest difference{order}: {diff}" if (diff := largest_difference(a, b)) else ""),
+        f"resample the {what} onto the image (nearest neighbour for labels), e.g. in Slicer with "
+        "'Resample Image (BRAINS)' / Segmentations > 'Export to labelmap' with the CT as reference, or "
+        "in Python: sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0)")
+
+
+def assert_same_geometry(image, mask, what: str = "mask", any_order: bool = False) -> None:
+    """Raise a :class:`GeometryError` explaining how to resample when the grids differ (images or headers).
+    ``any_order``: grids with the same voxels stored in another order (:func:`same_voxels`) pass too - for a check
+    of headers whose masks are read with :func:`on_grid` (``lungai.io.read_mask(path, reference=...)``)."""
+    if not (same_geometry(image, mask) or (any_order and same_voxels(image, mask))):
+        raise _geometry_error(image, mask, what)
+
+
+def on_grid(image: sitk.Image, mask: sitk.Image, what: str = "mask") -> sitk.Image:
+    """``mask`` on ``image``'s grid, in the order ``image`` stores its voxels: ``mask`` itself when the grids are
+    the same; reoriented (flips / permutations only: lossless) when it lies on the same voxels stored in another
+    order (a RAS NIfTI mask of an LPS DICOM CT, as nibabel / nnU-Net write it), with exactly ``image``'s geometry.
+    The one grid check of a mask against its image (``lungai.io.read_mask``, radiomics segments, dose features):
+    a mask truly off the grid raises a :class:`GeometryError` that says how to resample it."""
+    if same_geometry(image, mask):
+        return mask
+    if same_voxels(image, mask):
+        out = sitk.DICOMOrient(mask, orientation_of(image))
+        if same_geometry(image, out):
+            out.CopyInformation(image)
+            return out
+    raise _geometry_error(image, mask, what)
 
 
 def float32_spacing(spacing) -> tuple[float, ...]:
@@ -73,7 +151,7 @@ def copy_geometry(array_kji: np.ndarray, reference: sitk.Image) -> sitk.Image:
 LPS = "LPS"
 
 
-def orientation_of(img: sitk.Image) -> str:
+def orientation_of(img) -> str:
     """The image's DICOM orientation code ("LPS", "RAS", "SPL", ...: where its x, y, z index axes point)."""
     return sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(img.GetDirection())
 

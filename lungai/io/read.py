@@ -8,7 +8,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from lungai.errors import InputError
-from lungai.io.geometry import assert_same_geometry
+from lungai.io.geometry import on_grid
 from lungai.io.validate import check_3d, check_ct, check_slice_positions, check_steps_along_normal, slice_offsets
 
 FILE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -461,7 +461,9 @@ def input_case_id(path: str | Path, series_uid: str | None = None) -> str:
 
 def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str | None = None, mapping=None,
               lungs: bool = False) -> sitk.Image:
-    """Read an integer label image; with ``reference`` it must share its grid.
+    """Read an integer label image; with ``reference`` it must share its grid: the same voxels, returned in
+    ``reference``'s stored order when the file stores them in another (a RAS NIfTI of an LPS DICOM CT:
+    :func:`lungai.io.geometry.on_grid`, lossless); a mask off the grid is refused.
 
     A DICOM SEG file is read onto ``reference``'s grid (label value = segment number, e.g. 1 right lung and 2 left
     lung for the SEG that ``lungai lungs`` writes); an RTSTRUCT is refused with a pointer to ``--rtstruct``.
@@ -489,7 +491,7 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
         _check_label_range(img, path)
         img = sitk.Cast(img, sitk.sitkUInt16)
     if reference is not None:
-        assert_same_geometry(reference, img, what=f"mask {path.name}")
+        img = on_grid(reference, img, what=f"mask {path.name}")   # the same voxels in another order: reoriented
     if part is not None and lungs:
         return _lung_labels_of(img, path, part)
     if part is not None:

@@ -27,7 +27,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from lungai.errors import InputError
-from lungai.io import assert_same_geometry
+from lungai.io import on_grid
 from lungai.io.geometry import to_lps
 from lungai.progress import NullProgress
 from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id
@@ -155,8 +155,8 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
     ``workers`` > 1: segments in that many processes (never more than there are segments).
     """
     progress = progress or NullProgress()
-    for name, mask in segments.items():
-        assert_same_geometry(image, mask, f"mask of segment {name!r}")
+    # on the image's grid (the same voxels stored in another order: reoriented to the image's, losslessly)
+    segments = {name: on_grid(image, mask, f"mask of segment {name!r}") for name, mask in segments.items()}
     results: dict[str, tuple] = {}
     valid = {}
     for name, mask in segments.items():

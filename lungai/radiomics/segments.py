@@ -12,7 +12,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from lungai.errors import InputError
-from lungai.io import assert_same_geometry, copy_geometry
+from lungai.io import copy_geometry, on_grid
 
 STANDARD_SEGMENTS = ("tumour", "right_lung", "left_lung", "lungs", "lungs_minus_tumour")
 
@@ -53,11 +53,11 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
     errors = {} if errors is None else errors
     t = r = l = None
     if tumour is not None:
-        assert_same_geometry(reference, tumour, "tumour mask")
+        tumour = on_grid(reference, tumour, "tumour mask")
         arr = sitk.GetArrayFromImage(tumour)
         t = arr == tumour_label if tumour_label is not None else arr > 0
     if lungs is not None:
-        assert_same_geometry(reference, lungs, "lung mask")
+        lungs = on_grid(reference, lungs, "lung mask")
         arr = sitk.GetArrayFromImage(lungs)
         r, l = arr == 1, arr == 2
     return _select(standard_masks(t, r, l), names, reference, errors)
@@ -69,7 +69,7 @@ def segments_from_phantom_labels(labels_img: sitk.Image, reference: sitk.Image, 
     from lungai.synthetic import labels as L
 
     errors = {} if errors is None else errors
-    assert_same_geometry(reference, labels_img, "label map")
+    labels_img = on_grid(reference, labels_img, "label map")
     arr = sitk.GetArrayFromImage(labels_img)
     tumour = L.tumour_mask(arr)
     if tumour_side is None and tumour.any():
@@ -92,7 +92,7 @@ def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, e
     ``radiomics-batch``, which notes it rather than counting it as a failure).  A mask without any labelled
     voxel (all 0) is refused (``what`` names it in the message)."""
     errors = {} if errors is None else errors
-    assert_same_geometry(reference, mask, "mask")
+    mask = on_grid(reference, mask, "mask")
     arr = sitk.GetArrayFromImage(mask)
     present = [int(v) for v in np.unique(arr) if v != 0]
     if not present:

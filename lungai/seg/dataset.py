@@ -163,7 +163,7 @@ def check_grids(cases: list) -> None:
                        "unreadable (corrupt or not an image file)")
             continue
         try:
-            assert_same_geometry(image, mask, what=f"mask {Path(c.mask_path).name}")
+            assert_same_geometry(image, mask, what=f"mask {Path(c.mask_path).name}", any_order=True)  # read_mask reorients
         except InputError as exc:
             bad.append(f"{c.case_id}: {exc.problem}")
             fix = exc.fix

@@ -24,7 +24,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from lungai.errors import InputError
-from lungai.io import assert_same_geometry, read_image, read_mask
+from lungai.io import on_grid, read_image, read_mask
 from lungai.io.geometry import to_lps
 from lungai.radiomics.features import CLASS_FAMILY, compute_extras, family, prepare, pyradiomics_shape
 from lungai.radiomics.ibsi.binning import fixed_bin_origin
@@ -240,7 +240,7 @@ def run_check(image_path, mask_path, reference_path, config: str, ibsi_preproces
     reference = read_reference(reference_path)
     image = read_image(image_path)
     mask = read_mask(mask_path)
-    assert_same_geometry(image, mask, "IBSI mask")
+    mask = on_grid(image, mask, "IBSI mask")
     measured = {}
     if ibsi_preprocessing:
         images = ibsi_images(image, mask, cfg)
