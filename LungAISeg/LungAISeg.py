@@ -413,7 +413,8 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def resumeMessage(folder):
         return (f"Resuming the interrupted training in {folder} (to start anew, choose a new output folder; "
-                "changed options are refused)")
+                "changed options are refused, except members, MC passes, and - with a constant learning rate - "
+                "epochs no fewer than the members have run)")
 
     # ---------------------------------------------------------------- commands
     @staticmethod

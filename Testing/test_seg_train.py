@@ -698,3 +698,86 @@ def test_train_seg_counts_a_whole_ct_apart_and_names_other_labels(tiny_data, tmp
     assert t["train_sources"] == {"user images": 4, "user whole CT": 1}, t
     assert t["implant_background_patients"] == []              # recorded (none here): a report names them
     assert training_text(load_model(out)).endswith(": 4 image crops and 1 whole CT (d/images)")
+
+
+def _with(cmd, **values):
+    """``cmd`` with the options ``values`` (e.g. iters=3, lr_schedule="poly") set: replaced, else appended."""
+    cmd = list(cmd)
+    for name, value in values.items():
+        opt = "--" + name.replace("_", "-")
+        if opt in cmd:
+            cmd[cmd.index(opt) + 1] = str(value)
+        else:
+            cmd += [opt, str(value)]
+    return cmd
+
+
+def test_resume_refuses_a_length_it_cannot_train_exactly(tiny_data, tmp_path, capsys):
+    """QA: --resume took another --iters, --patience, or (--lr-schedule poly) --epochs without a word, and
+    model.json then recorded a command that does not rebuild its weights.  Once a member has run an epoch they
+    are refused, naming both values; before any epoch ran they are free."""
+    images, masks = tiny_data
+    base = _with(["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI],
+                 epochs=1, iters=2, patience=5)
+    out = tmp_path / "run"
+    assert main(base + ["-o", str(out), "--member", "0"]) == 0               # member 0 ran 1 epoch of 2 batches
+    state = json.loads((out / "checkpoints" / "member_0.state.json").read_text(encoding="utf-8"))
+    assert (state["epoch"], state["iters_per_epoch"], state["epochs"], state["patience"]) == (1, 2, 1, 5)
+    for member in ("0", "1"):                 # member 1 has not started: its batches must still be member 0's
+        assert main(_with(base, iters=3) + ["-o", str(out), "--resume", "--member", member]) == 2
+        err = capsys.readouterr().err
+        assert "--iters 2 then (member 0 ran 1 epoch with it), 3 now" in err, err
+        assert "same options as the first run (--iters 2), or choose a new -o folder" in err and "Traceback" not in err
+    assert main(_with(base, patience=7) + ["-o", str(out), "--resume", "--member", "0"]) == 2
+    assert "--patience 5 then (member 0 ran 1 epoch with it), 7 now" in capsys.readouterr().err
+    # nothing ran yet (a run stopped as it began): any length
+    fresh = tmp_path / "fresh"
+    assert main(base + ["-o", str(fresh), "--member", "0"]) == 0
+    for p in (fresh / "checkpoints").glob("member_*"):
+        p.unlink()
+    assert main(_with(base, iters=3, patience=2) + ["-o", str(fresh), "--resume", "--member", "0"]) == 0
+
+
+def test_resume_may_change_epochs_only_where_exact(tiny_data, tmp_path, capsys):
+    """(see above) --epochs: with a constant learning rate grown, or down to the epochs every member ran; with
+    --lr-schedule poly as the members ran; --members and --mc-passes free."""
+    images, masks = tiny_data
+    base = _with(["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI],
+                 epochs=1, iters=2, patience=5)
+    out = tmp_path / "run"
+    assert main(base + ["-o", str(out), "--member", "0"]) == 0
+    # constant learning rate: more epochs is a fresh longer run; fewer than a member ran is not
+    assert main(_with(base, epochs=2) + ["-o", str(out), "--resume", "--member", "0"]) == 0
+    assert main(base + ["-o", str(out), "--resume", "--member", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--epochs 1 now, but member 0 has run 2 epochs" in err and "(--epochs 2 or more)" in err, err
+    assert main(_with(base, epochs=2, members=3, mc_passes=2) + ["-o", str(out), "--resume", "--member", "0"]) == 0
+    # poly: the learning rate of every step depends on --epochs
+    poly = _with(base, lr_schedule="poly")
+    assert main(poly + ["-o", str(tmp_path / "poly"), "--member", "0"]) == 0
+    assert main(_with(poly, epochs=2) + ["-o", str(tmp_path / "poly"), "--resume", "--member", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--epochs 1 then with --lr-schedule poly" in err and "2 now" in err, err
+    assert main(poly + ["-o", str(tmp_path / "poly"), "--resume", "--member", "0"]) == 0   # the same: resumes
+
+
+def test_resume_of_a_finished_model_keeps_its_length(tiny_model, tiny_data, tmp_path, capsys):
+    """QA: a finished model resumed with another --iters kept its weights but model.json then recorded the new
+    --iters; refused (also for member states written before they recorded their length: model.json's)."""
+    import shutil
+
+    images, masks = tiny_data
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    before = (model / "model.json").read_bytes()
+    args = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI]
+    for legacy in (False, True):
+        if legacy:
+            for p in (model / "checkpoints").glob("member_*.state.json"):
+                doc = json.loads(p.read_text(encoding="utf-8"))
+                p.write_text(json.dumps({k: v for k, v in doc.items() if k not in ("epochs", "iters_per_epoch")}),
+                             encoding="utf-8")
+        assert main(_with(args, iters=8) + ["-o", str(model), "--resume"]) == 2
+        err = capsys.readouterr().err
+        assert "--iters 4 then (member 0 ran 2 epochs with it), 8 now" in err, err
+        assert (model / "model.json").read_bytes() == before

@@ -2631,3 +2631,42 @@ def test_volume_table_renamed_by_the_user_is_kept(mrml_scene, tmp_path):
     panel.RemoveAttribute(nodes.MADE_NAME_ATTRIBUTE)         # a scene saved before the attribute
     assert nodes.volume_table(mrml_scene, pd.DataFrame({"x": [1]}), "LUNG1-001 CT dose features", ct,
                               node=panel) is panel
+
+
+def test_lungai_seg_resume_refuses_a_length_train_seg_refuses(load_module, tmp_path):
+    """QA: the panel resumed an interrupted training whose iterations (Advanced) had changed, while its log said
+    changed options are refused: train-seg's one rule (lungai.seg.settings.check_settings) refuses another
+    --iters once a member has run an epoch, and the panel names it before the start.  (The interrupted run is
+    written as train-seg writes it: its settings.json and member 0's state after one epoch; light, no torch.)"""
+    import json
+
+    from lungai.cli.seg import resume_settings, train_seg_parser
+    from lungai.seg.settings import record_settings
+
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    for folder in (images, masks):
+        folder.mkdir()
+        (folder / "P0_ct.nii.gz").write_bytes(b"")
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.trainImages, p.trainMasks, p.trainOutput = images, masks, tmp_path / "model"
+    p.trainMembers, p.trainEpochs, p.trainIters, p.trainPatience = 2, 1, 1, 5
+    ckpt = tmp_path / "model" / "checkpoints"
+    record_settings(ckpt, resume_settings(train_seg_parser().parse_args(logic.trainingCommand(p)[1:])))
+    state = {"epoch": 1, "best_dice": 0.5, "best_epoch": 0, "history": [], "done": False, "epochs": 1,
+             "iters_per_epoch": 1, "patience": 5, "param_groups": []}
+    (ckpt / "member_0.state.json").write_text(json.dumps(state), encoding="utf-8")
+    (ckpt / "member_0.last.safetensors").write_bytes(b"")
+    assert logic.trainingResumes(p) and logic.trainingInputProblem(p) is None
+    p.trainIters = 2
+    problem = logic.trainingInputProblem(p) or ""
+    assert problem.startswith("Cannot resume:") and "--iters 1 then (member 0 ran 1 epoch with it), 2 now" in problem
+    with pytest.raises(ValueError, match="Cannot resume"):
+        logic.startTraining(p)
+    p.trainIters, p.trainPatience = 1, 6
+    assert "--patience 5 then (member 0 ran 1 epoch with it), 6 now" in (logic.trainingInputProblem(p) or "")
+    p.trainPatience, p.trainEpochs = 5, 3                         # constant learning rate: more epochs resume
+    assert logic.trainingInputProblem(p) is None
+    p.trainLrSchedule = "poly"                      # (another schedule: refused as a recipe option, as before)
+    assert "--lr-schedule constant then, poly now" in (logic.trainingInputProblem(p) or "")
+    assert "epochs no fewer than the members have run" in logic.resumeMessage(p.trainOutput)

@@ -331,11 +331,12 @@ def resume_settings(args) -> dict:
     --resume must share with the first run; the split's cases are compared by train-seg once it has read the data):
     for :func:`lungai.seg.settings.check_settings` before a resume is launched."""
     from lungai.seg.config import DEFAULT_LR
-    from lungai.seg.settings import data_settings, run_settings
+    from lungai.seg.settings import data_settings, run_settings, schedule_settings
 
     cfg, recipe = train_config(args)
     settings = run_settings(cfg, seed=args.seed, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
                             lr=args.lr or DEFAULT_LR[cfg.arch], batch_size=args.batch, recipe=recipe, label=args.label)
+    settings.update(schedule_settings(epochs=args.epochs, iters_per_epoch=args.iters, patience=args.patience))
     settings.update(data_settings(case_sources(args), {}))
     return settings
 

@@ -39,6 +39,7 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
     settings = checkpoint.run_settings(cfg, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
                                        lr=lr, batch_size=batch_size, recipe=recipe,
                                        label=(case_sources or {}).get("label"))
+    settings.update(checkpoint.schedule_settings(epochs=epochs, iters_per_epoch=iters_per_epoch, patience=patience))
     if arrays_from is None:           # the split (cheap) first: a resumed run must have the first run's cases
         from lungai.seg import dataset                  # SimpleITK: not needed to train from arrays
 

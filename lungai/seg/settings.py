@@ -27,9 +27,15 @@ CASE_PARTS = {"train_cases": "training", "val_cases": "validation", "test_cases"
 DATA_OPTIONS = ("max_cases", "synthetic", "synthetic_chests", "implant", "implant_into", "patients_sha256")
 
 
+# the options of the training's length: a resume may change them only where the result stays that of a fresh run of
+# the resumed command (:func:`schedule_changes`); the members' states record what each ran with
+SCHEDULE_OPTIONS = {"epochs": "--epochs", "iters_per_epoch": "--iters", "patience": "--patience"}
+
+
 def run_settings(cfg, *, seed, val_fraction, test_fraction, lr, batch_size, recipe, label=None) -> dict:
     """What a resumed run must share with the first one (JSON values; ``label``: --label, the masks' tumour label).
-    Not here: --members, --epochs, --iters, --patience, --mc-passes (a resumed run may extend them) and where it
+    Not here: --members and --mc-passes (free: members are seeded by their index, the calibration is fitted anew
+    by every run that saves the model), --epochs, --iters, --patience (:func:`schedule_settings`) and where it
     runs (device, workers, arrays)."""
     d = {k: v for k, v in cfg.to_dict().items() if k != "members"}
     d.update(seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, lr=lr, batch_size=batch_size,
@@ -37,6 +43,70 @@ def run_settings(cfg, *, seed, val_fraction, test_fraction, lr, batch_size, reci
              **{k: (recipe or {}).get(k, default) for k, default in
                 (("lr_schedule", "constant"), ("augment", "basic"), ("fg_fraction", None))})
     return json.loads(json.dumps(d))
+
+
+def schedule_settings(*, epochs: int, iters_per_epoch: int, patience: int) -> dict:
+    """The training's length (--epochs, --iters, --patience) for :func:`check_settings`, which allows a resume to
+    change it only where that is exact (:func:`schedule_changes`); never in settings.json (the members' states
+    record what each ran with)."""
+    return {"epochs": int(epochs), "iters_per_epoch": int(iters_per_epoch), "patience": int(patience)}
+
+
+def _ran_states(ckpt_dir) -> list:
+    """(member, state) of every member that finished an epoch in ``ckpt_dir``, by member; a state of a run begun
+    before the states recorded the training's length gets it from the model.json beside (a finished model)."""
+    d = Path(ckpt_dir)
+    training = (_read_json(d.parent / MODEL_JSON) or {}).get("training") or {}
+    ran = []
+    for path in d.glob(STATE_GLOB):
+        state = _read_json(path) or {}
+        try:
+            k = int(path.name.split("_")[1].split(".")[0])
+        except ValueError:
+            continue
+        if isinstance(state.get("epoch"), int) and state["epoch"] > 0:
+            ran.append((k, {**{o: training[o] for o in SCHEDULE_OPTIONS if o in training}, **state}))
+    return sorted(ran, key=lambda ks: ks[0])
+
+
+def schedule_changes(ckpt_dir, schedule: dict, lr_schedule: str = "constant") -> list:
+    """What in ``schedule`` (:func:`schedule_settings`) would make a resume of the run in ``ckpt_dir`` differ from
+    a fresh run of the resumed command (the command model.json records): (what changed, the value to give
+    instead) per option; empty when it is exact.  Once a member has finished an epoch: --iters and --patience as
+    it ran with them (another epoch length draws other batches; another patience would have stopped, or not
+    stopped, other epochs); with --lr-schedule poly --epochs too (the learning rate decays over all the run's
+    steps); with a constant learning rate --epochs may grow, or shrink down to the epochs every member has run
+    (the epochs' seeds do not depend on it)."""
+    changes = []
+    ran = _ran_states(ckpt_dir)
+
+    def first_other(key):
+        return next(((k, st) for k, st in ran if key in st and st[key] != schedule[key]), None)
+
+    for key in ("iters_per_epoch", "patience"):
+        other = key in schedule and first_other(key)
+        if other:
+            k, st = other
+            changes.append((f"{SCHEDULE_OPTIONS[key]} {st[key]} then (member {k} ran {_epochs(st['epoch'])} "
+                            f"with it), {schedule[key]} now", f"{SCHEDULE_OPTIONS[key]} {st[key]}"))
+    if "epochs" in schedule:
+        other = first_other("epochs") if lr_schedule == "poly" else None
+        if other:
+            k, st = other
+            changes.append((f"--epochs {st['epochs']} then with --lr-schedule poly (its learning rate decays over "
+                            f"the whole run; member {k} ran {_epochs(st['epoch'])} of it), {schedule['epochs']} now",
+                            f"--epochs {st['epochs']}"))
+        else:
+            beyond = [(k, st) for k, st in ran if st["epoch"] > schedule["epochs"]]
+            if beyond:
+                k, st = max(beyond, key=lambda ks: ks[1]["epoch"])
+                changes.append((f"--epochs {schedule['epochs']} now, but member {k} has run {_epochs(st['epoch'])}",
+                                f"--epochs {st['epoch']} or more"))
+    return changes
+
+
+def _epochs(n: int) -> str:
+    return f"{n} epoch" + ("" if n == 1 else "s")
 
 
 def data_settings(case_sources: dict | None, parts: dict) -> dict:
@@ -132,18 +202,25 @@ def _recorded(ckpt_dir) -> dict | None:
 
 
 def check_settings(ckpt_dir, settings: dict) -> None:
-    """InputError naming the settings that differ from those recorded for the run in ``ckpt_dir`` (if any), or
-    when ``ckpt_dir`` is not the checkpoint folder of a train-seg run (:func:`foreign_checkpoints`)."""
+    """InputError naming the settings that differ from those recorded for the run in ``ckpt_dir`` (if any) and
+    the changes of the training's length that a resume cannot make exactly (``settings``' --epochs / --iters /
+    --patience, :func:`schedule_changes`), or when ``ckpt_dir`` is not the checkpoint folder of a train-seg run
+    (:func:`foreign_checkpoints`).  The one rule of ``train-seg --resume`` and of the Slicer panel's resume."""
     recorded = _recorded(ckpt_dir)
     if recorded is None:
         return
-    diff = [k for k in settings if k in recorded and recorded[k] != settings[k]]
-    if diff:
+    diff = [k for k in settings if k in recorded and recorded[k] != settings[k] and k not in SCHEDULE_OPTIONS]
+    schedule = {k: settings[k] for k in SCHEDULE_OPTIONS if k in settings}
+    length = schedule_changes(ckpt_dir, schedule, settings.get("lr_schedule", recorded.get("lr_schedule")))
+    if diff or length:
         shown = "; ".join([f"{SETTING_OPTIONS.get(k, k)} {_show(recorded[k])} then, {_show(settings[k])} now"
                            for k in diff if k not in CASE_PARTS] +
-                          [_case_change(CASE_PARTS[k], recorded[k], settings[k]) for k in diff if k in CASE_PARTS])
+                          [_case_change(CASE_PARTS[k], recorded[k], settings[k]) for k in diff if k in CASE_PARTS] +
+                          [text for text, _ in length])
+        given = "; ".join(value for _, value in length)
         raise InputError(f"{Path(ckpt_dir).parent} was trained with other settings than this --resume: {shown}",
-                         "--resume with the same options as the first run, or choose a new -o folder to start anew")
+                         "--resume with the same options as the first run" + (f" ({given})" if given else "") +
+                         ", or choose a new -o folder to start anew")
 
 
 def _case_change(part: str, then: list, now: list) -> str:
@@ -166,6 +243,7 @@ def record_settings(ckpt_dir, settings: dict) -> None:
     to one that has, adds the settings it lacks (e.g. the data options after a --from-arrays run)."""
     d = Path(ckpt_dir)
     path = d / SETTINGS_JSON
+    settings = {k: v for k, v in settings.items() if k not in SCHEDULE_OPTIONS}   # (the members' states hold them)
     if path.is_file():
         recorded = json.loads(path.read_text(encoding="utf-8"))
         if set(settings) <= set(recorded):

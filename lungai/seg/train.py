@@ -195,6 +195,8 @@ def train_member(k: int, cfg: SegConfig, train_data: list, val_data: list, *, se
         state["epoch"] = epoch + 1
         if device != "cpu" or workers or data_source:
             state["trained_on"] = {"device": device_name(device), "data_workers": workers, **(data_source or {})}
+        # what this member ran with: a resume may change it only where that is exact (lungai.seg.settings)
+        state.update(checkpoint.schedule_settings(epochs=epochs, iters_per_epoch=iters_per_epoch, patience=patience))
         if state["epoch"] - 1 - state["best_epoch"] >= patience:
             state["done"] = True          # early stop; reaching ``epochs`` is not final (resume may extend)
         checkpoint.save(ckpt_dir, k, net, best, opt, state)
