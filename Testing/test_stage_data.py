@@ -70,7 +70,11 @@ def test_orientation_from_locked_model_genes():
                                             ("T3", "N0", "M0", "II"), ("T3", "N1", "M0", "III-IV"),
                                             ("T1a", "N2", "M0", "III-IV"), ("T4", "N0", "M0", "III-IV"),
                                             ("T1a", "N0", "M1b", "III-IV"), ("Tis", "N0", "M0", "I"),
-                                            ("Not Collected", "N0", "M0", None)])
+                                            ("Not Collected", "N0", "M0", None),
+                                            # T0 (no primary tumour seen) N0 / N1: no AJCC stage group (was I / II);
+                                            # N2-N3 and M1 stage any T
+                                            ("T0", "N0", "M0", None), ("pT0", "N1", "M0", None),
+                                            ("T0", "N2", "M0", "III-IV"), ("T0", "N0", "M1a", "III-IV")])
 def test_stage_group_from_tnm(t, n, m, expected):
     assert stage_group(t, n, m) == expected
 

@@ -381,3 +381,92 @@ def test_a_patient_id_that_differs_only_by_leading_zeros_is_named(tmp_path):
     with pytest.raises(InputError) as err:
         load_cohort(ehr=tmp_path / "ehr.csv", ct=tmp_path / "ct.csv", label="stage")
     assert "leading zeros" in err.value.problem, err.value.problem
+
+
+def _ct_and_sphere(direction=None, permute=None, size=(40, 44, 36), spacing=(1.5, 1.25, 2.0), centre_ijk=(17, 23, 15),
+                   radius_mm=7.0):
+    """A CT (a tumour sphere of +40 HU in -800 HU lung, a soft gradient so the crop is not symmetric) and its mask,
+    stored LPS; ``direction`` "RAS" / ``permute`` axes re-store the same physical images."""
+    img = sitk.Image(list(size), sitk.sitkInt16)
+    img.SetSpacing(spacing)
+    img.SetOrigin((-30.0, 12.5, -101.0))
+    k, j, i = np.indices(size[::-1], dtype=float)
+    pts = np.stack([i, j, k], -1) * np.array(spacing)
+    c = np.array(centre_ijk) * np.array(spacing)
+    inside = np.linalg.norm(pts - c, axis=-1) <= radius_mm
+    arr = np.where(inside, 40, -800 + 3 * i + 2 * j - k).astype(np.int16)
+    ct = sitk.GetImageFromArray(arr)
+    ct.CopyInformation(img)
+    mask = sitk.GetImageFromArray(inside.astype(np.uint8))
+    mask.CopyInformation(img)
+    if direction is not None:
+        ct, mask = sitk.DICOMOrient(ct, direction), sitk.DICOMOrient(mask, direction)
+    if permute is not None:
+        ct, mask = sitk.PermuteAxes(ct, permute), sitk.PermuteAxes(mask, permute)
+    return ct, mask
+
+
+def test_the_ct_crop_does_not_depend_on_how_the_ct_is_stored():
+    from lungai.fusion import ct_crop
+
+    # before: the crop grid took the mask's direction: the same CT stored RAS / with permuted axes gave a mirrored /
+    # transposed 24^3 crop (and another prediction)
+    crops = [ct_crop.tumour_crop(*ct_crop.load_ct_pair(*_ct_and_sphere(**kw)))
+             for kw in ({}, {"direction": "RAS"}, {"permute": [1, 0, 2]}, {"direction": "RAS", "permute": [2, 0, 1]})]
+    for arr, ref in crops[1:]:
+        np.testing.assert_allclose(arr, crops[0][0], atol=1e-5)
+        assert ref.GetOrigin() == pytest.approx(crops[0][1].GetOrigin())
+    assert {ref.GetDirection() for _, ref in crops} == {(1, 0, 0, 0, 1, 0, 0, 0, 1)}       # the patient's axes
+
+
+def test_grad_cam_maps_each_feature_voxel_to_the_centre_of_its_receptive_field():
+    from captum.attr import LayerGradCam
+
+    from lungai.fusion.models.ct_cnn import CTEncoder
+
+    enc = CTEncoder()
+    stride, offset = enc.feature_grid()
+    assert list(stride) == [4, 4, 4] and list(offset) == [0, 0, 0]   # strides 2, 1, 2, kernel 3, padding 1
+    with torch.no_grad():
+        for p in enc.features.parameters():
+            p.fill_(0.05) if p.dim() > 1 else p.zero_()
+    score = lambda x: enc.features(x).mean(dim=(2, 3, 4)).sum(1, keepdim=True)
+    ref = sitk.Image([24] * 3, sitk.sitkFloat32)
+    ref.SetSpacing([3.0] * 3)
+    for at in ((12, 12, 12), (8, 12, 14)):
+        x = torch.zeros(1, 2, 24, 24, 24)
+        x[(0, slice(None)) + at] = 1.0
+        attr = LayerGradCam(score, enc.last_conv).attribute(x, target=0, relu_attributions=True)
+        vol = explain.cam_on_crop(attr, ref, enc)
+        assert vol.shape == (24, 24, 24)
+        idx = np.argwhere(vol > 0)
+        w = vol[vol > 0]
+        # before: an align_corners=False upsampling put feature voxel n on crop voxel 4n + 1.5 (centroid 13.5)
+        np.testing.assert_allclose((idx * w[:, None]).sum(0) / w.sum(), at, atol=0.5)
+
+
+def test_grad_cam_on_the_ct_grid_is_centred_on_the_tumour():
+    """End to end: a CT-only model whose CT branch sees the mask channel only (positive weights): its Grad-CAM is
+    the blurred tumour, centred on the mask's centroid in mm, whatever the CT's storage."""
+    from lungai.fusion.data import Cohort
+
+    model = FusionModel(3, modalities=("ct",), fusion="concat").eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(0.05) if p.dim() > 1 else p.zero_()
+        model.encoders["ct"].features[0].conv.weight[:, 0] = 0.0       # no CT channel: the map is the mask's
+    pipe = FusionPipeline(FusionConfig(modalities=("ct",)), CLASSES)
+    pipe.model, pipe.modalities = model, ["ct"]
+    for kw in ({}, {"direction": "RAS", "permute": [1, 0, 2]}):
+        ct, mask = _ct_and_sphere(**kw)
+        c = Cohort(["P"], pd.DataFrame(index=pd.Index(["P"])), None, {"P": (ct, mask)})
+        cam, _ = explain.grad_cam(pipe, c, "P")
+        arr = sitk.GetArrayFromImage(cam).astype(float)
+        assert 0.5 < arr.max() <= 1.0
+        pts = np.array([cam.TransformIndexToPhysicalPoint(tuple(int(v) for v in ijk[::-1]))
+                        for ijk in np.argwhere(arr > 0)])
+        w = arr[arr > 0]
+        stats = sitk.LabelShapeStatisticsImageFilter()
+        stats.Execute(mask)
+        # before: 4.5 mm off along each crop axis
+        np.testing.assert_allclose((pts * w[:, None]).sum(0) / w.sum(), stats.GetCentroid(1), atol=1.0)

@@ -55,16 +55,18 @@ def binary_mask(mask: sitk.Image, what: str = "tumour mask", label=None) -> sitk
 
 
 def crop_reference(mask: sitk.Image, size_mm: float = CROP_MM, voxels: int = CROP_VOXELS) -> sitk.Image:
-    """An empty image grid of ``voxels``^3 centred on the mask centroid, axes as the mask."""
+    """An empty image grid of ``voxels``^3 centred on the mask centroid, on the patient (LPS) axes.
+
+    The grid's direction is the identity whatever the CT's storage: the crop the CNN sees is a function of the
+    physical CT and mask only.  (Before, the grid took the mask's direction, so the same CT stored RAS or with its
+    axes permuted gave a mirrored / transposed crop and another prediction.)"""
     stats = sitk.LabelShapeStatisticsImageFilter()
     stats.Execute(binary_mask(mask))
     centre = np.array(stats.GetCentroid(1))
     spacing = size_mm / voxels
-    direction = np.array(mask.GetDirection()).reshape(3, 3)
-    origin = centre - direction @ np.full(3, spacing * (voxels - 1) / 2.0)
+    origin = centre - np.full(3, spacing * (voxels - 1) / 2.0)
     ref = sitk.Image([voxels] * 3, sitk.sitkFloat32)
     ref.SetSpacing([spacing] * 3)
-    ref.SetDirection(tuple(direction.ravel()))
     ref.SetOrigin(tuple(origin))
     return ref
 
@@ -85,6 +87,26 @@ def crop_to_ct_grid(values_kji: np.ndarray, ref: sitk.Image, ct: sitk.Image) -> 
     img = sitk.GetImageFromArray(np.ascontiguousarray(values_kji, dtype=np.float32))
     img.CopyInformation(ref)
     return sitk.Resample(img, ct, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+
+
+def feature_map_to_crop(values_kji: np.ndarray, ref: sitk.Image, stride, offset) -> np.ndarray:
+    """A coarse map of the CNN's feature grid (array order k, j, i) on the crop grid ``ref``, as an array (k, j, i).
+
+    Feature voxel ``n`` is centred on crop voxel ``offset + stride * n`` (per axis, :meth:`CTEncoder.feature_grid`),
+    so the map is an image with the crop's direction, spacing ``stride`` x the crop's and origin at crop voxel
+    ``offset``, linearly resampled onto the crop; crop voxels past the last feature centre take the nearest
+    value.  (A generic ``align_corners=False`` upsampling put feature voxel n on crop voxel 4n + 1.5: 4.5 mm off.)"""
+    stride, offset = np.asarray(stride, float)[::-1], np.asarray(offset, float)[::-1]      # (k, j, i) -> (x, y, z)
+    img = sitk.GetImageFromArray(np.ascontiguousarray(values_kji, dtype=np.float32))
+    img.SetSpacing(tuple(float(v) for v in stride * np.array(ref.GetSpacing())))
+    img.SetDirection(ref.GetDirection())
+    img.SetOrigin(ref.TransformContinuousIndexToPhysicalPoint(tuple(float(v) for v in offset)))
+    f = sitk.ResampleImageFilter()
+    f.SetReferenceImage(ref)
+    f.SetInterpolator(sitk.sitkLinear)
+    f.SetOutputPixelType(sitk.sitkFloat32)
+    f.SetUseNearestNeighborExtrapolator(True)
+    return sitk.GetArrayFromImage(f.Execute(img))
 
 
 def load_ct_pair(ct_path, mask_path, label=None):

@@ -4,7 +4,8 @@
   gradients approximation of SHAP values; exact sampling over thousands of genes is too slow on a CPU),
   per patient and summarised over the cohort (mean |value|): the top genes with their values.
 - :func:`grad_cam` - 3D Grad-CAM (captum ``LayerGradCam``) of the class logit on the CT branch's deepest
-  convolution, upsampled to the crop and resampled onto the input CT grid: a volume aligned with the CT
+  convolution, placed on the crop at its receptive-field centres (:func:`cam_on_crop`) and resampled onto the
+  input CT grid: a volume aligned with the CT
   (an all-zero map is said, :func:`empty_cam_note`).
 - :func:`tsne_points` - t-SNE (scikit-learn) of the fused embeddings.
 """
@@ -121,7 +122,7 @@ def top_genes_cohort(shap: pd.DataFrame, k: int = 10) -> pd.DataFrame:
 def grad_cam(pipe: FusionPipeline, cohort: Cohort, patient_id: str, target=None) -> tuple:
     """(Grad-CAM image on the patient's CT grid in [0, 1], explained class name).  The map explains the class logit
     (standard Grad-CAM); it is all 0 where no CT region speaks for the class (:func:`empty_cam_note`)."""
-    from captum.attr import LayerAttribution, LayerGradCam
+    from captum.attr import LayerGradCam
 
     if "ct" not in pipe.modalities:
         raise InputError("the model has no CT branch", "train with CT data for Grad-CAM")
@@ -137,12 +138,20 @@ def grad_cam(pipe: FusionPipeline, cohort: Cohort, patient_id: str, target=None)
     cam = LayerGradCam(_logits_by_ct(model), model.encoders["ct"].last_conv)
     attr = cam.attribute(a["ct"], target=cls, additional_forward_args=(a["ehr"], a["genes"], a["avail"]),
                          relu_attributions=True)
-    up = LayerAttribution.interpolate(attr, tuple(a["ct"].shape[2:]), interpolate_mode="trilinear")
-    vol = up.detach().numpy()[0, 0].astype(np.float64)   # float64: a tiny (float32 denormal) maximum divides exactly
+    vol = cam_on_crop(attr, ref, model.encoders["ct"]).astype(np.float64)
     top = float(vol.max())
+    # float64: a tiny (float32 denormal) maximum divides exactly
     vol = np.clip(vol / top, 0.0, 1.0) if np.isfinite(top) and top > 0 else np.zeros_like(vol)
     vol = vol.astype(np.float32)
     return ct_crop.crop_to_ct_grid(vol, ref, ct), pipe.classes[cls]
+
+
+def cam_on_crop(attr, ref, encoder) -> np.ndarray:
+    """A Grad-CAM map of ``encoder``'s deepest convolution (tensor (1, 1, k, j, i)) on the crop grid ``ref``: each
+    feature voxel at the centre of its receptive field (:meth:`CTEncoder.feature_grid`,
+    :func:`ct_crop.feature_map_to_crop`)."""
+    stride, offset = encoder.feature_grid()
+    return ct_crop.feature_map_to_crop(attr.detach().numpy()[0, 0], ref, stride, offset)
 
 
 def empty_cam_note(cam, explained_class: str):

@@ -65,6 +65,10 @@ def _t_num(t) -> Optional[int]:
     return 0 if g.lower() == "is" else int(g)
 
 
+def _tis(t) -> bool:
+    return _tnm(t, "T", r"(is)") is not None
+
+
 def _t2b(t) -> bool:
     return _tnm(t, "T", r"(2b)") is not None
 
@@ -80,9 +84,12 @@ def _m_num(m) -> Optional[int]:
 
 
 def stage_group(t, n, m) -> Optional[str]:
-    """AJCC 7th-edition overall stage collapsed to "I", "II", "III-IV" (None when T or N is unknown).
+    """AJCC 7th-edition overall stage collapsed to "I", "II", "III-IV" (None when T or N is unknown, or for a
+    combination the AJCC table does not stage).
 
-    I: T1-T2a N0 (and Tis); II: T2b N0, T1-T2 N1, T3 N0; III-IV: T3 N1, T4, N2-N3, or M1.
+    I: T1-T2a N0 (and Tis); II: T2b N0, T1-T2 N1, T3 N0; III-IV: T3 N1, T4, N2-N3, or M1 (N2-N3 and M1 with any
+    T, T0 included).  T0 (no evidence of a primary tumour) with N0 or N1 and no M1 has no stage group: None, as
+    TX / NX (it was "I" / "II").
     T2a vs T2b needs the letter; plain "T2" counts as T2a.  The AJCC prefixes (c, p, yc, yp, r, a, u: pT2a, cN0,
     ypT1) are read as the plain value.
     """
@@ -94,6 +101,8 @@ def stage_group(t, n, m) -> Optional[str]:
     t2b = _t2b(t)
     if nn >= 2 or tn == 4 or (tn == 3 and nn >= 1):
         return "III-IV"
+    if tn == 0 and not _tis(t):
+        return None
     if nn == 1 or tn == 3 or t2b:
         return "II"
     return "I"

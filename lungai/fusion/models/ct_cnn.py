@@ -7,6 +7,7 @@ synthetic cohort); instance/group norm would remove the absolute tumour size fro
 
 from __future__ import annotations
 
+import numpy as np
 from monai.networks.blocks import Convolution
 from torch import nn
 
@@ -27,6 +28,24 @@ class CTEncoder(nn.Module):
     def last_conv(self) -> nn.Module:
         """The layer Grad-CAM looks at (the deepest convolution block)."""
         return self.features[-1]
+
+    def feature_grid(self) -> tuple:
+        """(stride, offset) of the deepest feature map on the input crop, per axis (k, j, i), from the convolutions
+        themselves: feature voxel ``n`` is centred on input voxel ``offset + stride * n``.  One convolution (stride
+        s, kernel k, padding p, dilation d) centres its output voxel n on input voxel ``s * n - p + d * (k - 1) / 2``;
+        chained, the strides multiply and the offsets add up.  Here (strides 2, 1, 2, kernel 3, padding 1): stride 4,
+        offset 0 - feature voxel n on crop voxel 4n (not 4n + 1.5, where an align_corners=False upsampling puts it)."""
+        stride, offset = np.ones(3), np.zeros(3)
+        for m in self.features.modules():
+            if isinstance(m, nn.Conv3d):
+                if not isinstance(m.padding, (tuple, list)):
+                    raise ValueError(f"padding {m.padding!r} of {m} has no fixed size")
+                s, k, p, d = (np.array(v, float) for v in (m.stride, m.kernel_size, m.padding, m.dilation))
+                offset = offset + stride * (-p + d * (k - 1) / 2.0)
+                stride = stride * s
+            elif isinstance(m, (nn.MaxPool3d, nn.AvgPool3d)):
+                raise ValueError(f"feature_grid does not handle {m}")
+        return stride, offset
 
     def forward(self, x):
         return self.head(self.pool(self.features(x)))
