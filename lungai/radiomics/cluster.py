@@ -218,22 +218,85 @@ def warm_worker() -> int:
     return os.getpid()
 
 
+def start_without_sigint(start):
+    """``start()`` (which starts processes and returns an object with ``close(timeout=...)``: a Dask cluster) run in
+    a thread of its own with SIGINT blocked; every thread it starts, and every process started from these threads
+    (fork or spawn), inherits the blocked SIGINT from its first instruction on.  A terminal's Ctrl-C reaches the whole
+    process group: a worker process still importing Dask printed its own KeyboardInterrupt traceback ("Nanny failed
+    to start"), which :func:`warm_worker` (run once the workers are up) came too late to prevent; and the main
+    thread's KeyboardInterrupt inside ``LocalCluster(...)`` left a half-started cluster that Dask's exit handler
+    failed to close ("Exception ignored in atexit callback: close_clusters ... AssertionError: Status.init").
+
+    The calling (main) thread keeps its Ctrl-C: a KeyboardInterrupt while ``start()`` runs waits for it to end (one
+    more Ctrl-C does not stop that wait), closes what it started with Dask's loggers quieted, then is raised.  Where
+    signals cannot be blocked (Windows: no ``pthread_sigmask``), ``start()`` is simply called."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "pthread_sigmask"):
+        return start()
+    outcome: dict = {}
+    done = threading.Event()         # not Thread.join: one interrupted by Ctrl-C marks the thread ended (Python 3.11)
+
+    def run() -> None:
+        # multiprocessing's resource tracker process, started on first need (Dask's worker queues), unblocks SIGINT
+        # in the thread that starts it: started here first, before SIGINT is blocked (then found running)
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            outcome["value"] = start()
+        except BaseException as exc:  # noqa: BLE001 - raised again in the calling thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=run, name="lungai-cluster-start", daemon=True)
+    thread.start()
+    try:
+        while not done.wait(0.1):           # a short wait: Ctrl-C is handled between two
+            pass
+    except KeyboardInterrupt:
+        while not done.is_set():            # the processes being started: waited for, then closed
+            try:
+                done.wait(0.1)
+            except KeyboardInterrupt:
+                pass
+        if "value" in outcome:
+            with quiet_logs():
+                try:
+                    outcome["value"].close(timeout=CLOSE_TIMEOUT_S)
+                except Exception:  # noqa: BLE001 - already closing: nothing more to do about it
+                    pass
+        raise
+    if "error" in outcome:
+        raise outcome.pop("error")
+    return outcome["value"]
+
+
 def local_cluster(workers: int):
-    """``(cluster, client)``: ``workers`` single-threaded worker processes, warmed up."""
+    """``(cluster, client)``: ``workers`` single-threaded worker processes, warmed up.  The cluster is started by
+    :func:`start_without_sigint`: its worker processes never see SIGINT (Ctrl-C), from their start on, also when
+    the nanny starts one again after it died."""
     import os
 
     import dask
     from dask.distributed import Client, LocalCluster
 
     check_main_guard(workers)        # a script without its __main__ guard: refused before any process starts
+
+    def start():
+        with dask.config.set(DASK_CONFIG):
+            return LocalCluster(n_workers=max(1, int(workers)), threads_per_worker=1, processes=True,
+                                dashboard_address=None, env=dict(WORKER_ENV), silence_logs=CLUSTER_LOG_LEVEL,
+                                # no dashboard; its HTTP server (health checks) on a free port, not 8787 with a
+                                # "Port 8787 is already in use" warning when another cluster runs
+                                scheduler_kwargs={"dashboard_address": ":0"})
+
     trim = os.environ.pop(TRIM_VARIABLE, None)
     try:
-        with dask.config.set(DASK_CONFIG):
-            cluster = LocalCluster(n_workers=max(1, int(workers)), threads_per_worker=1, processes=True,
-                                   dashboard_address=None, env=dict(WORKER_ENV), silence_logs=CLUSTER_LOG_LEVEL,
-                                   # no dashboard; its HTTP server (health checks) on a free port, not 8787 with a
-                                   # "Port 8787 is already in use" warning when another cluster runs
-                                   scheduler_kwargs={"dashboard_address": ":0"})
+        cluster = start_without_sigint(start)
     finally:
         if trim is not None:
             os.environ[TRIM_VARIABLE] = trim
