@@ -930,7 +930,8 @@ def test_cli_dicom_scan_of_a_folder_without_dicom_exits_2(tmp_path, capsys):
 
 
 def _results_folder(st, tmp_path, result: dict):
-    """A lungai results folder for the study ``st``: lungs.nii.gz (1 right, 2 left), tumor.nii.gz, result.json."""
+    """A lungai results folder for the study ``st``: lungs.nii.gz (1 right, 2 left), tumor.nii.gz, result.json (of
+    its CT: PatientID, series UID)."""
     ct = read_ct(st["ct"])
     res = tmp_path / "results"
     res.mkdir()
@@ -940,7 +941,10 @@ def _results_folder(st, tmp_path, result: dict):
     sitk.WriteImage(image_like(lab, ct), str(res / "lungs.nii.gz"))
     sitk.WriteImage(st["masks"]["GTV"], str(res / "tumor.nii.gz"))
     gtv_ml = float((array(st["masks"]["GTV"]) > 0).sum() * np.prod(ct.GetSpacing()) / 1000.0)
-    result = {"tumor_volume_ml": gtv_ml, **result}      # lungai segment's result.json describes its tumour
+    from lungai.dicom.export import ct_record
+
+    # lungai segment's result.json describes its tumour and records its CT (dicom-export checks it is --ct's)
+    result = {"tumor_volume_ml": gtv_ml, **ct_record(st["ct"]), **result}
     (res / "result.json").write_text(json.dumps(result), encoding="utf-8")
     return ct, res, lab
 

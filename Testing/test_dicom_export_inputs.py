@@ -561,3 +561,143 @@ def test_a_result_json_without_its_tumour_is_left_out_or_refused(case, tmp_path,
     shutil.copy(case["root"] / "gtv.nii.gz", res / "tumor.nii.gz")
     assert _cli("dicom-export", "--ct", case["st"]["ct"], "--results", res, "-o", tmp_path / "h") == 2
     assert "holds tumor.nii.gz and tumour.nii.gz: which one is the tumour?" in capsys.readouterr().err
+
+
+def _results_folder(case, folder, record):
+    """A results folder: P1's tumour and a result.json of it (its volume) plus ``record`` (the CT it records)."""
+    import json
+    import shutil
+
+    folder.mkdir()
+    shutil.copy(case["root"] / "gtv.nii.gz", folder / "tumor.nii.gz")
+    volume = case["gtv"].sum() * np.prod(case["ct"].GetSpacing()) / 1000
+    (folder / "result.json").write_text(json.dumps({"confidence": 0.8, "needs_review": False,
+                                                    "tumor_volume_ml": volume, **record}))
+    return folder
+
+
+def test_dicom_export_refuses_the_results_of_another_patients_ct(case, tmp_path, capsys):
+    """QA: `dicom-export --ct <another patient's CT> --results <cohort_out>/patients/LUNG1-003` wrote RTSTRUCT / SEG
+    with the other CT's PatientID and LUNG1-003's GTV and lungs, rc 0.  A result.json recording its CT (a cohort
+    patient record: patient_id, inputs.ct.series_uid; lungai segment's / demo's now too: ct_record) must be the
+    CT's given: else refused before anything is written, naming both.  One recording nothing is exported with a
+    note that it could not be checked."""
+    import pydicom
+
+    from lungai.dicom.export import ct_record
+
+    p1, p2 = case["st"]["ct"], case["root"] / "rt" / "P2" / "CT"
+    series = str(pydicom.dcmread(sorted(p1.glob("*.dcm"))[0], stop_before_pixels=True).SeriesInstanceUID)
+    assert ct_record(p1) == {"patient_id": "P1", "inputs": {"ct": {"series_uid": series}}}
+    assert ct_record(case["root"] / "gtv.nii.gz") == {}
+    mine = _results_folder(case, tmp_path / "mine", ct_record(p1))
+    assert _cli("dicom-export", "--ct", p2, "--results", mine, "-o", tmp_path / "e") == 2
+    err = capsys.readouterr().err
+    assert "result.json is of patient 'P1', the CT given (--ct) of patient 'P2'" in err
+    assert "results folder of this CT" in err and not (tmp_path / "e").exists()
+    other = _results_folder(case, tmp_path / "other", {"patient_id": "P1", "inputs": {"ct": {"series_uid": "1.2.3"}}})
+    assert _cli("dicom-export", "--ct", p1, "--results", other, "-o", tmp_path / "e") == 2
+    assert f"is of CT series 1.2.3, the CT given (--ct) is series {series}" in capsys.readouterr().err
+    assert not (tmp_path / "e").exists()
+    assert _cli("dicom-export", "--ct", p1, "--results", mine, "-o", tmp_path / "ok") == 0
+    assert "could not be checked" not in capsys.readouterr().out
+    old = _results_folder(case, tmp_path / "old", {})
+    assert _cli("dicom-export", "--ct", p1, "--results", old, "-o", tmp_path / "ok2") == 0
+    assert "result.json records no CT (PatientID, series UID" in capsys.readouterr().out
+
+
+def test_dicom_export_refuses_a_table_value_that_is_no_number_before_writing(case, tmp_path, capsys):
+    """QA: `dicom-export --rp rp_bad.csv` (risk "abc") failed with "ValueError: could not convert string to float"
+    after results.seg.dcm and rtstruct.dcm were written.  The RP, dose and radiomics values the SR reports are
+    checked before anything is written (the file, column and value named); a whole-number dose metric (read as an
+    integer) is reported, not dropped."""
+    from lungai.dicom.sr import read_sr
+
+    args = ["dicom-export", "--ct", case["st"]["ct"], "--tumour", case["root"] / "gtv.nii.gz"]
+    bad = {"--rp": ({"case": "P1", "risk": "abc", "risk_low": 0.1, "risk_high": 0.5}, "'abc' in its column 'risk'"),
+           "--dose-features": ({"case": "P1", "dose_mld_gy": "12,5 Gy"}, "'12,5 Gy' in its column 'dose_mld_gy'"),
+           "--radiomics": ({"case": "P1", "segment": "tumour", "image_type": "original", "feature_class": "shape",
+                            "feature": "VoxelVolume", "value": "x"}, "'x' in its column 'value'")}
+    for option, (row, said) in bad.items():
+        csv = tmp_path / "bad.csv"
+        pd.DataFrame([row]).to_csv(csv, index=False)
+        assert _cli(*args, option, csv, "-o", tmp_path / "e") == 2, option
+        err = capsys.readouterr().err
+        assert f"bad.csv holds {said}, which is not a number" in err, err
+        assert not (tmp_path / "e").exists()
+    dose = tmp_path / "dose.csv"
+    pd.DataFrame([{"case": "P1", "dose_mld_gy": 12.5, "dose_v20_pct": 30, "dose_gtv_mean_gy": None}]).to_csv(
+        dose, index=False)
+    assert _cli(*args, "--dose-features", dose, "-o", tmp_path / "ok") == 0
+    sr = read_sr(tmp_path / "ok" / "measurements.sr.dcm")
+    (group,) = [m for m in sr.values() if "dose_mld_gy" in m]
+    assert group["dose_v20_pct"][0] == pytest.approx(30) and "dose_gtv_mean_gy" not in group
+
+
+def test_every_dicom_output_keeps_the_cts_deidentification_record(case, tmp_path, capsys):
+    """QA: the RTSTRUCT dropped PatientIdentityRemoved; no output kept LongitudinalTemporalInformationModified,
+    DeidentificationMethod or its code sequence.  SEG, RTSTRUCT, Parametric Map and SR copy them (one list)."""
+    import shutil
+
+    import pydicom
+    from pydicom.dataset import Dataset
+
+    keywords = ("PatientIdentityRemoved", "LongitudinalTemporalInformationModified", "DeidentificationMethod",
+                "DeidentificationMethodCodeSequence")
+    ct = tmp_path / "CT"
+    shutil.copytree(case["st"]["ct"], ct)
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "113100", "DCM", "Basic Application " \
+        "Confidentiality Profile"
+    for f in ct.glob("*.dcm"):
+        ds = pydicom.dcmread(f)
+        ds.PatientIdentityRemoved, ds.LongitudinalTemporalInformationModified = "YES", "MODIFIED"
+        ds.DeidentificationMethod = "CTP Default"
+        ds.DeidentificationMethodCodeSequence = [code]
+        ds.save_as(f)
+    unc = sitk.Cast(image_like(case["gtv"], case["ct"]), sitk.sitkFloat32) * 0.5
+    sitk.WriteImage(unc, str(tmp_path / "u.nii.gz"))
+    assert _cli("dicom-export", "--ct", ct, "--tumour", case["root"] / "gtv.nii.gz", "--lungs",
+                case["root"] / "lungs.nii.gz", "--uncertainty", tmp_path / "u.nii.gz", "-o", tmp_path / "e") == 0
+    written = sorted((tmp_path / "e").glob("*.dcm"))
+    assert {p.name for p in written} == {"results.seg.dcm", "rtstruct.dcm", "uncertainty.pm.dcm",
+                                         "measurements.sr.dcm"}
+    for p in written:
+        ds = pydicom.dcmread(p)
+        assert all(kw in ds for kw in keywords), (p.name, [k for k in keywords if k not in ds])
+        assert ds.PatientIdentityRemoved == "YES" and ds.LongitudinalTemporalInformationModified == "MODIFIED"
+        assert ds.DeidentificationMethod == "CTP Default"
+        assert ds.DeidentificationMethodCodeSequence[0].CodeValue == "113100"
+
+
+def test_segments_result_json_records_its_ct_for_dicom_export(case, tmp_path, capsys, monkeypatch):
+    """lungai segment's result.json records its DICOM CT (PatientID, series UID: as a cohort patient record), so
+    `dicom-export --results` of its folder with another patient's CT is refused before anything is written.
+    (The network's work is not the matter: its result is the P1 GTV.)"""
+    import json
+
+    from seg_helpers import tiny_config
+
+    from lungai.dicom.export import ct_record
+    from lungai.seg.infer import SegResult
+    from lungai.seg.model_io import save_model
+    from lungai.seg.networks import build_network
+
+    cfg = tiny_config(members=1, dropout=0.1)
+    save_model(tmp_path / "m", cfg, [build_network(cfg).state_dict()], {})
+    volume = case["gtv"].sum() * np.prod(case["ct"].GetSpacing()) / 1000
+    gtv = image_like(case["gtv"], case["ct"])
+    zero = sitk.Cast(gtv, sitk.sitkFloat32) * 0.0
+    info = {"confidence": 0.9, "needs_review": False, "review_reasons": [], "review_threshold": 0.5,
+            "tumor_volume_ml": volume, "n_components": 1, "method": "mc-dropout", "members": 1, "mc_passes": 2,
+            "calibrated": False, "notes": []}
+    monkeypatch.setattr("lungai.seg.infer.segment_tumour", lambda *a, **k: SegResult(gtv, zero, zero, None, info))
+    p1 = case["st"]["ct"]
+    assert _cli("segment", p1, "-o", tmp_path / "out", "--model", tmp_path / "m", "--whole") == 0
+    doc = json.loads((tmp_path / "out" / "result.json").read_text(encoding="utf-8"))
+    assert doc["patient_id"] == "P1" and doc["inputs"] == ct_record(p1)["inputs"]
+    capsys.readouterr()
+    assert _cli("dicom-export", "--ct", case["root"] / "rt" / "P2" / "CT", "--results", tmp_path / "out", "-o",
+                tmp_path / "e") == 2
+    assert "is of patient 'P1', the CT given (--ct) of patient 'P2'" in capsys.readouterr().err
+    assert not (tmp_path / "e").exists()

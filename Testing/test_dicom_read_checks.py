@@ -393,3 +393,22 @@ def test_a_monochrome1_enhanced_ct_is_refused(tmp_path):
         read_ct(folder / "enhanced.dcm")
     (study,) = scan(folder)
     assert any("MONOCHROME1" in n for n in study.notes)
+
+
+def test_a_truncated_slice_is_refused_by_the_ct_reader(tmp_path):
+    """QA: `lungai segment` read a LUNG1-003 series with one slice's PixelData cut to a third (pydicom) without a
+    word - made-up HU in that slice, tumour, SEG, RTSTRUCT and SR written, rc 0 - while `lungai cohort` refused it.
+    The CT reader (every command reading a DICOM CT: segment, lungs, radiomics, demo, dicom-export, cohort) checks
+    each file's pixel data; an Enhanced CT file's too, given itself or its folder.  (A file cut short, an
+    interrupted copy, is no DICOM file for the series listing: refused as a missing slice.)"""
+    _, files = _series(tmp_path / "P" / "CT")
+    _edit(files[3], lambda ds: setattr(ds, "PixelData", ds.PixelData[:len(ds.PixelData) // 3]))
+    with pytest.raises(InputError, match=rf"CT slice {files[3].name} is truncated or corrupt: its pixel data holds "
+                                         r"170 of the 512 bytes") as exc:
+        read_ct(tmp_path / "P")
+    assert "re-export the CT series" in exc.value.fix
+    mf = _enhanced(tmp_path) / "enhanced.dcm"
+    _edit(mf, lambda ds: setattr(ds, "PixelData", ds.PixelData[:len(ds.PixelData) // 3]))
+    for path in (mf, mf.parent):
+        with pytest.raises(InputError, match=r"enhanced.dcm is truncated or corrupt"):
+            read_ct(path)

@@ -247,8 +247,9 @@ def run_export(args) -> int:
 
     from pathlib import Path
 
-    from lungai.dicom.export import (check_lungai_result, check_result_for_tumour, contoured_tumour_record,
-                                     export_notes, export_results, reference_for)
+    from lungai.dicom.export import (RP_COLUMNS, check_lungai_result, check_result_for_tumour, check_table_numbers,
+                                     contoured_tumour_record, dose_column, export_notes, export_results,
+                                     reference_for)
     from lungai.errors import InputError
     from lungai.dicom.masks import mask_input
     from lungai.io import read_image
@@ -299,6 +300,14 @@ def run_export(args) -> int:
         raise InputError(MULTIFRAME_NO_DICOM.format(ct=args.ct), "export the results of a CT given as a classic "
                          "series (one file per slice; e.g. converted by the scanner / PACS or dicom3tools); the NIfTI "
                          "results stay valid as they are")
+    # before any work: a results folder of another patient / CT series (its result.json records them) is refused
+    from lungai.dicom.export import check_result_ct
+    from lungai.dicom.reference import dicom_ct_header
+
+    head = dicom_ct_header(args.ct, args.series)
+    unchecked = [rec for rec in dict.fromkeys(p for p in (found["result"], args.result) if p)
+                 if head is not None and not check_result_ct(
+                     _json_or_none(rec), rec, getattr(head, "PatientID", ""), getattr(head, "SeriesInstanceUID", ""))]
     # before reading: never the CT's own folder, nor a user's file of an output name (the marker .lungai-dicom-export
     # lists what an earlier export wrote: a re-run replaces those)
     inputs = [args.ct, *(p for p in paths.values() if p)]
@@ -312,13 +321,14 @@ def run_export(args) -> int:
         patient_id = getattr(reference.first, "PatientID", "")
         case_column = lambda names: [c for c in names if c == "case"]  # noqa: E731  (ids as text: "007")
 
-        def table_row(path, what):
+        def table_row(path, what, numbers):
             if not path:
                 return None
             df = read_table_checked(path, case_column, what=what, fix="give the one-patient CSV of this CT")
             if len(df) != 1:
                 raise InputError(f"{path} has {len(df)} rows", "give the one-patient CSV of this CT")
             check_table_case(df, path, what, patient_id, args.case)
+            check_table_numbers(df, path, what, numbers)     # before any DICOM object is written
             return df.iloc[0].to_dict()
 
         radiomics = read_table_checked(paths["radiomics"], case_column, what="radiomics table",
@@ -329,13 +339,15 @@ def run_export(args) -> int:
         if radiomics is not None and not {"segment", "image_type", "feature_class", "feature", "value"} <= set(radiomics):
             raise InputError(f"{paths['radiomics']} is not a long radiomics table",
                              "give the CSV of `lungai radiomics` without --wide")
+        if radiomics is not None:
+            check_table_numbers(radiomics, paths["radiomics"], "radiomics table", ("value",))
         given = dict(  # every input read before the earlier export's files are replaced
             tumour=mask_input(paths["tumour"], ct) if paths["tumour"] else None,
             lungs=_lung_map(paths["lungs"], ct) if paths["lungs"] else None,
             uncertainty=read_image(paths["uncertainty"]) if paths["uncertainty"] else None,
             info=json.loads(open(paths["result"], encoding="utf-8").read()) if paths["result"] else None,
-            radiomics=radiomics, dose=table_row(paths["dose"], "dose CSV"),
-            rp=table_row(paths["rp"], "RP prediction CSV"), generation=generation,
+            radiomics=radiomics, dose=table_row(paths["dose"], "dose CSV", dose_column),
+            rp=table_row(paths["rp"], "RP prediction CSV", RP_COLUMNS), generation=generation,
             radiomics_settings=radiomics_settings_beside(paths["radiomics"]) if radiomics is not None else None)
         if given["info"] is not None:       # lungai segment's record, not a cohort's (an RTSTRUCT GTV); the record
             check_lungai_result(given["info"], Path(paths["result"]).name)      # of the exported tumour, and
@@ -349,6 +361,9 @@ def run_export(args) -> int:
         print(f"DICOM: {p}")
     for note in notes:
         print(note)
+    for rec in unchecked:
+        print(f"note: {rec} records no CT (PatientID, series UID: written by an older lungai, or for a NIfTI CT), so "
+              "that its results are this CT's could not be checked")
     if no_tumour_record:
         print(f"note: {no_tumour_record} was not exported: its confidence and review flag describe lungai's tumour, "
               f"and {r} holds no tumour mask ({' / '.join(RESULT_FILES['tumour'])}); give the tumour with --tumour "

@@ -571,7 +571,9 @@ def run_segment(args) -> int:
             if res.mutual_information is not None:
                 write_image(described(res.mutual_information, MI_MEANING), out / "mutual_information.nii.gz",
                             protect=protect)
-            info = dict(res.info, model=str(model_dir))
+            from lungai.dicom.export import ct_record
+
+            info = dict(res.info, model=str(model_dir), **ct_record(args.ct, args.series))   # dicom-export checks it
             write_json(out / "result.json", info)
             bar.update(1, "written")
             if dicom:

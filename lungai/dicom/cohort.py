@@ -153,13 +153,11 @@ def ct_orientation(job) -> str | None:
 AUTO_LUNGS = "automatic (lungai.lungs, RT lung definition)"
 UNREADABLE_RTSTRUCT = "an unreadable file may be its RTSTRUCT (notes)"     # provenance of the lungs of segment_lungs
 
-CT_FIX = "re-export the CT series (every slice) from the PACS or planning system"
-
 
 def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     """(jobs for the patients with a CT, inventory table of every patient: what it has / lacks / will use)."""
     from lungai.dicom.discover import files_under, scan
-    from lungai.dicom.pixeldata import check_pixel_data
+    from lungai.dicom.pixeldata import check_ct_files
     from lungai.dicom.roles import dose_envelopes, dose_lungs_role, empty_note, role_notes, structure_roles
     from lungai.dicom.rtstruct import contoured_structures
     from lungai.dose.read import plan_dose_files
@@ -226,9 +224,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                          "re-export the RTDOSE from the planning system"]
                 notes.append(error[0])
         if st.ct is not None and not failure:
-            try:      # a CT slice cut short: named now (read_ct would take it for a missing slice), before any work
-                for f in st.ct.files:
-                    check_pixel_data(f, CT_FIX, name=f"CT slice {Path(f).name}")
+            try:      # a CT slice cut short: named now in the inventory (read_ct refuses it too), before any work
+                check_ct_files(st.ct.files)
             except InputError as exc:
                 failure = [exc.problem, exc.fix]
                 notes.append(exc.problem)

@@ -158,6 +158,52 @@ def check_result_volume(info: dict | None, tumour: sitk.Image, source: str = "re
                          EDITED_MASK_FIX)
 
 
+def ct_record(ct_path, series_uid: str | None = None) -> dict:
+    """What a result.json records of its DICOM CT, as a ``lungai cohort`` patient record does: ``patient_id`` (the
+    PatientID) and ``inputs.ct.series_uid`` (SeriesInstanceUID) - ``dicom-export --results`` compares them with the
+    CT it is given (:func:`check_result_ct`); {} for a NIfTI / NRRD / MHA CT (no ids to record)."""
+    from lungai.dicom.reference import dicom_ct_header
+
+    ds = dicom_ct_header(ct_path, series_uid) if ct_path else None
+    if ds is None:
+        return {}
+    patient = str(getattr(ds, "PatientID", "") or "").strip()
+    series = str(getattr(ds, "SeriesInstanceUID", "") or "").strip()
+    return {**({"patient_id": patient} if patient else {}),
+            **({"inputs": {"ct": {"series_uid": series}}} if series else {})}
+
+
+def recorded_ct(info: dict | None) -> tuple[str | None, str | None]:
+    """(PatientID, CT SeriesInstanceUID) a result.json records (:func:`ct_record`; a ``lungai cohort`` patient record:
+    ``patient_id``, ``inputs.ct.series_uid``); None for what it does not record."""
+    if not isinstance(info, dict):
+        return None, None
+    patient = info.get("patient_id")
+    inputs = info.get("inputs") if isinstance(info.get("inputs"), dict) else {}
+    ct = inputs.get("ct") if isinstance(inputs.get("ct"), dict) else {}
+    series = ct.get("series_uid")
+    text = lambda v: (str(v).strip() or None) if v is not None else None  # noqa: E731
+    return text(patient), text(series)
+
+
+def check_result_ct(info: dict | None, source, patient_id, series_uid) -> bool:
+    """The results of a folder whose result.json records its CT (:func:`recorded_ct`) must be of the CT given
+    (``patient_id``, ``series_uid``: its PatientID and SeriesInstanceUID): another patient's or series' are refused,
+    naming both - its masks would go into DICOM objects of this CT's patient.  Returns whether anything was compared
+    (False: a result.json of an older lungai, or of a NIfTI CT, records neither)."""
+    patient, series = recorded_ct(info)
+    given_patient, given_series = (str(v or "").strip() for v in (patient_id, series_uid))
+    fix = ("give the results folder of this CT (or the CT these results were computed on: --ct FOLDER, --series "
+           "UID)")
+    if patient and given_patient and patient.casefold() != given_patient.casefold():
+        raise InputError(f"{source} is of patient {patient!r}, the CT given (--ct) of patient {given_patient!r}: its "
+                         "tumour / lungs would be exported into DICOM objects of another patient", fix)
+    if series and given_series and series != given_series:
+        raise InputError(f"{source} is of CT series {series}, the CT given (--ct) is series {given_series}: its "
+                         "tumour / lungs were computed on another CT", fix)
+    return bool((patient and given_patient) or (series and given_series))
+
+
 RESULT_WITHOUT_TUMOUR_FIX = ("give its tumour mask with --tumour (the tumor.nii.gz / tumour.nii.gz of the same "
                              "run), or leave --result out")
 
@@ -193,6 +239,47 @@ def check_radiomics_volume(radiomics, tumour: sitk.Image, source: str = "the rad
                              "give the radiomics CSV computed on this tumour mask (lungai radiomics --tumour "
                              "with the same mask), or leave --radiomics out")
         return
+
+
+RP_COLUMNS = ("risk", "risk_low", "risk_high")     # of a `lungai rp predict` row: the SR's Case group
+
+
+def dose_column(name) -> bool:
+    """A dose metric of a `lungai dose-features` row (dose_mld_gy, dose_v20_pct ...): the SR's Dose group."""
+    return str(name).startswith("dose_")
+
+
+def _not_a_number(value) -> bool:
+    """A table value that is neither a number nor empty (None / NaN / blank: not measured)."""
+    if value is None or isinstance(value, (bool, np.bool_)):
+        return value is not None
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    text = str(value).strip()
+    if not text:
+        return False
+    try:
+        float(text)
+    except ValueError:
+        return True
+    return False
+
+
+def check_table_numbers(table, path, what: str, columns) -> None:
+    """The values the SR reports from a results CSV (``columns``: names, or a test of a name) must be numbers (or
+    empty: not measured): a text such as "abc" is refused naming the file, the column and the value, before any
+    DICOM object is written.  ``table``: a DataFrame or one row (dict)."""
+    import pandas as pd
+
+    rows = table.to_dict("records") if isinstance(table, pd.DataFrame) else [table or {}]
+    wanted = columns if callable(columns) else (lambda c, names=tuple(columns): c in names)
+    for row in rows:
+        for column, value in row.items():
+            if wanted(column) and _not_a_number(value):
+                raise InputError(f"the {what} {path} holds {value!r} in its column {column!r}, which is not a "
+                                 "number: it cannot be reported in the DICOM SR",
+                                 f"give the {what} as lungai wrote it (numbers in {column!r}; an empty cell: not "
+                                 "measured)")
 
 
 def measurement_groups(segments: dict, info: dict | None = None, radiomics=None, dose: dict | None = None,
@@ -236,8 +323,9 @@ def measurement_groups(segments: dict, info: dict | None = None, radiomics=None,
         case.update(confidence_method_measurements(info))
     units = {"gy": "Gy", "pct": "%"}
     dose_ms = {name: (float(value), units.get(name.rsplit("_", 1)[-1], "1")) for name, value in (dose or {}).items()
-               if name.startswith("dose_") and isinstance(value, (int, float, np.floating))}
-    for name in ("risk", "risk_low", "risk_high"):
+               if dose_column(name) and not isinstance(value, (bool, np.bool_))
+               and isinstance(value, (int, float, np.integer, np.floating))}
+    for name in RP_COLUMNS:
         if rp and rp.get(name) is not None:
             case[f"rp_{name}"] = (float(rp[name]), "1")
     if case:

@@ -103,6 +103,20 @@ def check_pixel_data(path, fix: str, name: str | None = None) -> None:
         raise _short(name, have, need if need is not None else length, fix)
 
 
+CT_FIX = "re-export the CT series (every slice) from the PACS or planning system"
+
+
+def check_ct_files(files, fix: str = CT_FIX) -> None:
+    """:func:`check_pixel_data` on every file of a CT (its slices, or the one file of an Enhanced / multi-frame CT),
+    the refusal naming "CT slice NAME" ("CT file NAME" for one file): the one check of the CT reader
+    (:func:`lungai.io.read.read_ct`, every command reading a DICOM CT) and of ``lungai cohort``'s planning.  ITK's
+    series reader takes a slice cut short without an error (made-up values, or a "missing slice")."""
+    files = list(files)
+    what = "CT slice" if len(files) > 1 else "CT file"
+    for f in files:
+        check_pixel_data(f, fix, name=f"{what} {Path(f).name}")
+
+
 def decode_pixels(ds, name: str, fix: str):
     """``ds.pixel_array`` of a DICOM dataset read in full, refused (InputError naming ``name``, ``fix``) when the
     pixel data is short of what the header needs or cannot be decoded, instead of pydicom's bare ValueError."""

@@ -33,7 +33,7 @@ def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCER
     from pydicom.uid import DeflatedExplicitVRLittleEndian
 
     from lungai import __version__
-    from lungai.dicom.reference import check_on_grid, content_digest, derived_uid, save_dataset
+    from lungai.dicom.reference import check_on_grid, content_digest, copy_deidentification, derived_uid, save_dataset
     from lungai.dicom.seg import quiet_highdicom
 
     check_on_grid(image, reference, what=f"map {label.lower()}")
@@ -65,7 +65,7 @@ def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCER
     pm.SharedFunctionalGroupsSequence[0].FrameAnatomySequence = Sequence([anatomy])
     _frames_ascending(pm)
     pm.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
-    return save_dataset(pm, path)
+    return save_dataset(copy_deidentification(pm, reference.first), path)
 
 
 def _frames_ascending(pm) -> None:

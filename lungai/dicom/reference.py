@@ -204,8 +204,25 @@ def check_output_folder(out: Path, reference: CTReference) -> None:
                          "choose an output folder outside the CT's folder (it must keep only the CT slices)")
 
 
+# the CT's de-identification record, copied when present onto every object lungai writes (SEG, RTSTRUCT, Parametric
+# Map, SR: :func:`copy_deidentification`) - a de-identified CT's results say they are de-identified too
+DEIDENTIFICATION_KEYWORDS = ("PatientIdentityRemoved", "LongitudinalTemporalInformationModified",
+                             "DeidentificationMethod", "DeidentificationMethodCodeSequence")
+
+
+def copy_deidentification(ds, source):
+    """Copy :data:`DEIDENTIFICATION_KEYWORDS` present in ``source`` (the CT's header) onto ``ds``; returns ``ds``."""
+    import copy
+
+    for kw in DEIDENTIFICATION_KEYWORDS:
+        if source is not None and kw in source:
+            setattr(ds, kw, copy.deepcopy(source[kw].value))
+    return ds
+
+
 def new_dataset(sop_class: str, sop_uid: str, modality: str, source=None):
-    """A dataset with file meta (explicit VR little endian) and, from ``source`` (a CT header), the patient / study."""
+    """A dataset with file meta (explicit VR little endian) and, from ``source`` (a CT header), the patient / study
+    and its de-identification record (:func:`copy_deidentification`)."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian
 
@@ -220,6 +237,7 @@ def new_dataset(sop_class: str, sop_uid: str, modality: str, source=None):
         for kw in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
                    "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName", "StudyDescription"):
             setattr(ds, kw, getattr(source, kw, ""))
+        copy_deidentification(ds, source)
     return ds
 
 

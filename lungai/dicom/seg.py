@@ -85,7 +85,7 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
     import highdicom as hd
 
     from lungai import __version__
-    from lungai.dicom.reference import check_on_grid, content_digest, derived_uid, save_dataset
+    from lungai.dicom.reference import check_on_grid, content_digest, copy_deidentification, derived_uid, save_dataset
     from lungai.dicom.roles import structure_role
 
     from lungai.dicom.labels import check_export_labels
@@ -108,7 +108,7 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
             series_number=series_number, sop_instance_uid=sop_uid, instance_number=1, manufacturer="SlicerLungAI",
             manufacturer_model_name="lungai", software_versions=__version__, device_serial_number="0",
             series_description=description, content_label="LUNGAI", content_description=description[:64])
-    return save_dataset(seg, path)
+    return save_dataset(copy_deidentification(seg, reference.first), path)
 
 
 @contextlib.contextmanager

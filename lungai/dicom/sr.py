@@ -99,7 +99,7 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
     from pydicom.sr.codedict import codes
 
     from lungai import __version__
-    from lungai.dicom.reference import derived_uid, save_dataset
+    from lungai.dicom.reference import copy_deidentification, derived_uid, save_dataset
     from lungai.dicom.seg import quiet_highdicom
 
     if seg is not None and not isinstance(seg, pydicom.Dataset):
@@ -146,7 +146,7 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
             evidence=evidence, content=report, series_instance_uid=derived_uid(sop_uid, "series"),
             series_number=series_number, sop_instance_uid=sop_uid, instance_number=1, manufacturer="SlicerLungAI",
             series_description=title)
-    return save_dataset(sr, path)
+    return save_dataset(copy_deidentification(sr, reference.first), path)
 
 
 def read_sr(path) -> dict[str, dict[str, tuple[float, str]]]:

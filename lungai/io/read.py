@@ -265,6 +265,7 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
     """The CT series of ``folder`` (:func:`dicom_series_files`), or the slice ``files`` given (a series spread over
     several folders, as :func:`lungai.dicom.discover.scan` found it)."""
     from lungai.dicom.discover import check_photometric, check_pixel_spacing
+    from lungai.dicom.pixeldata import check_ct_files
 
     if files is None:
         files = dicom_series_files(folder, series_uid)
@@ -274,6 +275,7 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
         heads = [_header(Path(f)) for f in files] if len(files) > 1 else []
         check_multiframe_files(files, [frames_of(d) if d is not None else 1 for d in heads], str(folder))
         files = _sorted_along_normal(files)
+    check_ct_files(files)   # a slice whose pixel data is cut short: ITK reads it without an error, values made up
     if len(files) == 1:     # an Enhanced / multi-frame CT: the file holds the volume
         img = _read_file(Path(files[0]))     # (MONOCHROME1 refused there)
         for tag in UID_TAGS:
@@ -370,6 +372,9 @@ def _read_file(p: Path) -> sitk.Image:
         raise corrupt() from exc
     if img.HasMetaDataKey(PHOTOMETRIC_TAG):     # a DICOM file (an Enhanced CT): MONOCHROME1 is read inverted
         from lungai.dicom.discover import check_photometric
+        from lungai.dicom.pixeldata import check_pixel_data
+
+        check_pixel_data(p, "re-export the DICOM file, or check that the download/copy finished")  # cut short
 
         check_photometric([p], [img.GetMetaData(PHOTOMETRIC_TAG)], f"the DICOM image {p.name}")
     return img
