@@ -177,6 +177,81 @@ def test_saved_scene_tables_keep_empty_cells(mrml_scene, tmp_path):
         pd.testing.assert_frame_equal(got, table, check_dtype=False, obj=name)
 
 
+def test_saved_scene_tables_keep_any_text(mrml_scene, tmp_path):
+    """QA: only exactly-empty text cells were saved quoted: a cell " " or 'GTV 5" margin' still moved the row's
+    numbers (value 2.0 read back as 0.0), "  GTV" lost its blanks, a tab left the whole file as the writer wrote it.
+    Every text cell is saved quoted (read back exactly by the real reader, vtkMRMLTableStorageNode); '"' and line
+    breaks, which Slicer's reader cannot read back, are replaced ('"' -> "''", a line break -> " "), said in a
+    warning and in an attribute of the saved table node - the numbers are never lost."""
+    import warnings
+
+    from lungai.errors import InputNote
+
+    kept = [" ", "  GTV", "GTV  ", "tab\there", "C:\\dir", "é ü", "nan", "", "x"]
+    replaced = {'GTV 5" margin': "GTV 5'' margin", '"quoted"': "''quoted''", "two\nlines": "two lines",
+                "cr\r\nlf": "cr lf"}
+    texts = kept + list(replaced)
+    df = pd.DataFrame({"id": texts, "value": np.arange(len(texts)) + 0.5, "n": np.arange(len(texts)),
+                       "ok": [i % 2 == 0 for i in range(len(texts))], "note": texts[::-1]})
+    plain = pd.DataFrame({"id": kept, "value": np.arange(len(kept)) + 0.25})
+    mrml.table_node_from_dataframe(mrml_scene, df, "T")
+    node = mrml.table_node_from_dataframe(mrml_scene, plain, "Plain")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        path = mrml.save_scene(mrml_scene, tmp_path / "scene.mrb")
+    back = mrml.load_scene(path, tmp_path / "x")
+    expected = df.assign(id=[replaced.get(t, t) for t in df["id"]], note=[replaced.get(t, t) for t in df["note"]])
+    got = back.GetFirstNodeByName("T")
+    pd.testing.assert_frame_equal(mrml.dataframe_from_table_node(got), expected, check_dtype=False)
+    assert "two apostrophes" in got.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE)
+    notes = [str(w.message) for w in caught if issubclass(w.category, InputNote)]
+    assert len(notes) == 1 and "'T'" in notes[0] and "'id' (4 cells)" in notes[0] and "'note' (4 cells)" in notes[0]
+    plain_back = back.GetFirstNodeByName("Plain")
+    pd.testing.assert_frame_equal(mrml.dataframe_from_table_node(plain_back), plain, check_dtype=False)
+    assert plain_back.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None
+    assert node.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None
+    assert mrml_scene.GetFirstNodeByName("T").GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None   # saved only
+
+
+def test_saved_scene_leaves_the_applications_selection_alone(tmp_path):
+    """QA: new_scene()'s selection node singleton was saved in the .mrb; importing the bundle into the running
+    application's scene copied it onto the application's selection node: the active volume, active place node
+    class and length unit became None.  It is not saved; a point list still saves with its points, no warning."""
+    import slicer
+    import vtk
+
+    app = mrml._register_markups_storage(slicer.vtkMRMLScene())   # as the application's scene
+    selection = slicer.vtkMRMLSelectionNode()
+    selection.SetSingletonTag("Singleton")
+    app.AddNode(selection)
+    volume = app.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "ct")
+    selection.SetActiveVolumeID(volume.GetID())
+    selection.SetActivePlaceNodeClassName("vtkMRMLMarkupsFiducialNode")
+    selection.SetUnitNodeID("length", "vtkMRMLUnitNodeApplicationLength")
+
+    scene = mrml.new_scene()
+    mrml.table_node_from_dataframe(scene, pd.DataFrame({"a": [1.0]}), "t")
+    points = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "pts")
+    points.AddControlPoint(1.0, 2.0, 3.0)
+    messages = vtk.vtkStringOutputWindow()
+    previous = vtk.vtkOutputWindow.GetInstance()
+    vtk.vtkOutputWindow.SetInstance(messages)
+    try:
+        path = mrml.save_scene(scene, tmp_path / "scene.mrb")
+    finally:
+        vtk.vtkOutputWindow.SetInstance(previous)
+    assert "GetUnitNode failed" not in messages.GetOutput()
+    back = mrml.load_scene(path, tmp_path / "x")
+    assert back.GetFirstNodeByName("pts").GetNumberOfControlPoints() == 1
+
+    app.SetURL(str(next((tmp_path / "x").rglob("*.mrml"))))
+    assert app.Import()
+    selection = app.GetNodeByID("vtkMRMLSelectionNodeSingleton")
+    assert selection.GetActiveVolumeID() == volume.GetID()
+    assert selection.GetActivePlaceNodeClassName() == "vtkMRMLMarkupsFiducialNode"
+    assert selection.GetUnitNodeID("length") == "vtkMRMLUnitNodeApplicationLength"
+
+
 def test_empty_text_cells_are_empty_not_nan(mrml_scene, tmp_path):
     """QA: the demo scene's "RP risk" table showed "nan" in its empty imputed / warnings cells (an all-empty CSV
     column is read as float: it became a column of NaN doubles); text with a missing cell showed "nan" too.  The

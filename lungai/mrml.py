@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Optional
@@ -24,7 +25,7 @@ import SimpleITK as sitk
 import slicer  # noqa: F401  (the Slicer application's or slicer-core's)
 import vtk
 
-from lungai.errors import InputError
+from lungai.errors import InputError, InputNote
 from lungai.terminology import slicer_terminology_entry
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
@@ -445,47 +446,102 @@ def new_scene():
 
     Like the application's scene it can save a markups point list (:func:`_register_markups_storage`) and holds
     the selection node singleton (without it, writing a point list warns "GetUnitNode failed: selection node not
-    found")."""
+    found").  That selection node is not saved with the scene: importing the .mrb into the application's scene
+    would copy its empty settings onto the application's selection node (its active volume, active place node
+    class and unit nodes cleared)."""
     scene = _register_markups_storage(slicer.vtkMRMLScene())
     selection = slicer.vtkMRMLSelectionNode()
     selection.SetSingletonTag("Singleton")
+    selection.SetSaveWithScene(False)
     scene.AddNode(selection)
     return scene
+
+
+# a text cell of a saved table file: Slicer's reader (vtkDelimitedTextReader, string delimiter '"') has no escape
+# for the delimiter and ends a row at a line break even within quotes, so these are written replaced
+_TEXT_REPLACEMENTS = (('"', "''"), ("\r\n", " "), ("\r", " "), ("\n", " "))
+# the attribute of a table node whose saved file has text so replaced (set in the saved scene only)
+REPLACED_TEXT_ATTRIBUTE = "LungAI.SavedTextReplaced"
+
+
+def _saved_text(value: str) -> str:
+    """A text cell as written into a saved table file (see :func:`_rewrite_table_files`)."""
+    for old, new in _TEXT_REPLACEMENTS:
+        value = value.replace(old, new)
+    return f'"{value}"'
+
+
+def _text_to_replace(value: str) -> bool:
+    return any(old in value for old, _ in _TEXT_REPLACEMENTS)
+
+
+def _rewritable_columns(node):
+    """The columns of a table node that :func:`_rewrite_table_files` rewrites its file from (one value per row
+    each, text or numbers), or None when it leaves the file as written (no file, a column of several
+    components)."""
+    storage, table = node.GetStorageNode(), node.GetTable()
+    if storage is None or not storage.GetFileName() or table is None:
+        return None
+    columns = [table.GetColumn(c) for c in range(table.GetNumberOfColumns())]
+    n_rows = table.GetNumberOfRows()
+    if not columns or any(arr is None or arr.GetNumberOfComponents() != 1 or arr.GetNumberOfValues() != n_rows
+                          or not (arr.IsA("vtkStringArray") or arr.IsA("vtkDataArray")) for arr in columns):
+        return None
+    return columns
+
+
+def _note_replaced_text(scene) -> dict:
+    """Mark each table node whose saved file will have text replaced (:data:`_TEXT_REPLACEMENTS`) with
+    :data:`REPLACED_TEXT_ATTRIBUTE` and warn (:class:`lungai.errors.InputNote`) naming the table, columns and
+    number of cells.  Returns {node: previous attribute value} for :func:`save_scene` to restore."""
+    marked = {}
+    tables = scene.GetNodesByClass("vtkMRMLTableNode")
+    for i in range(tables.GetNumberOfItems()):
+        node = tables.GetItemAsObject(i)
+        columns = _rewritable_columns(node)
+        if columns is None:
+            continue
+        counts = {arr.GetName(): sum(_text_to_replace(arr.GetValue(r)) for r in range(arr.GetNumberOfValues()))
+                  for arr in columns if arr.IsA("vtkStringArray")}
+        counts = {name: n for name, n in counts.items() if n}
+        if not counts:
+            continue
+        where = ", ".join(f"{name!r} ({n} cell{'s' if n > 1 else ''})" for name, n in counts.items())
+        note = (f"in column(s) {where} '\"' is saved as two apostrophes (\"''\") and a line break as a space "
+                "(Slicer's table reader cannot read them back); all other text and the numbers are saved unchanged")
+        marked[node] = node.GetAttribute(REPLACED_TEXT_ATTRIBUTE)
+        node.SetAttribute(REPLACED_TEXT_ATTRIBUTE, note)
+        warnings.warn(InputNote(f"scene table {node.GetName()!r}: {note}"), stacklevel=3)
+    return marked
 
 
 def _rewrite_table_files(scene, mrb: Path) -> None:
     """Rewrite the table files (.tsv) in ``mrb`` so that Slicer reads back the table that was saved.
 
     vtkMRMLTableStorageNode writes a table with vtkDelimitedTextWriter and reads it with vtkDelimitedTextReader
-    (string delimiter ``"``); two of its cells do not survive that round trip as written:
+    (string delimiter ``"``); the writer's cells do not all survive that round trip:
 
     - a double: the writer prints 6 significant digits (vtkVariant::ToString): a radiomics value of 3826764.0 came
       back as 3.82676e+06, while the CSV holds it exactly.  The reader (schema type ``double``) parses any
-      precision, so each finite double cell is written again as the shortest text that reads back as the same
-      double (NaN stays "nan", which reads back as NaN);
-    - an empty text cell: written as nothing, the reader drops it at the start of a line (the row's other cells
-      move one column left: "Column must have 3 rows") and drops a line that is all empty, so it is written as
-      ``""`` (the reader's quoted empty text).
+      precision, so each finite double cell is written as the shortest text that reads back as the same double
+      (NaN / inf as the writer writes them: "nan", "inf", read back as such);
+    - a text cell: written as is, the reader drops an empty one at the start of a line and a line that is all
+      empty (the row's other cells move one column left: "Column must have 3 rows"), drops leading white space,
+      takes a tab as the next column and a '"' as the start of quoted text (the numbers after it were lost).
+      Every text cell is written quoted, which the reader reads back exactly (empty, blanks, tabs); the two
+      things quoted text cannot hold are replaced (:data:`_TEXT_REPLACEMENTS`: '"' as two apostrophes, a line
+      break as a space), noted on the node in the saved scene (:data:`REPLACED_TEXT_ATTRIBUTE`) and warned
+      about (:func:`_note_replaced_text`).
 
-    A file that does not split into the node's rows x columns (text holding a tab or a new line:
-    vtkDelimitedTextWriter does not quote it) is left as written."""
-
+    Each row's line is built from the table's values; the header line stays as the writer wrote it.  A table
+    with a column of several components is left as written."""
     fixes = {}
     tables = scene.GetNodesByClass("vtkMRMLTableNode")
     for i in range(tables.GetNumberOfItems()):
         node = tables.GetItemAsObject(i)
-        storage, table = node.GetStorageNode(), node.GetTable()
-        if storage is None or not storage.GetFileName() or table is None:
-            continue
-        columns = [table.GetColumn(c) for c in range(table.GetNumberOfColumns())]
-        doubles = {c: arr for c, arr in enumerate(columns)
-                   if arr.IsA("vtkDoubleArray") and arr.GetNumberOfComponents() == 1}
-        texts = {c: arr for c, arr in enumerate(columns)
-                 if arr.IsA("vtkStringArray") and arr.GetNumberOfComponents() == 1
-                 and any(arr.GetValue(r) == "" for r in range(arr.GetNumberOfValues()))}
-        if doubles or texts:
-            fixes[Path(storage.GetFileName()).name] = (doubles, texts, table.GetNumberOfRows(),
-                                                       table.GetNumberOfColumns())
+        columns = _rewritable_columns(node)
+        if columns is not None:
+            fixes[Path(node.GetStorageNode().GetFileName()).name] = (columns, node.GetTable().GetNumberOfRows())
     if not fixes:
         return
     tmp = mrb.with_name(mrb.name + ".tmp")
@@ -499,26 +555,22 @@ def _rewrite_table_files(scene, mrb: Path) -> None:
     tmp.replace(mrb)
 
 
-def _tsv_rewritten(data: bytes, doubles: dict, texts: dict, n_rows: int, n_cols: int) -> bytes:
-    """:func:`_rewrite_table_files` for one .tsv file (header line, then one line per row)."""
-    import math
+def _tsv_rewritten(data: bytes, columns: list, n_rows: int) -> bytes:
+    """:func:`_rewrite_table_files` for one .tsv file: the writer's header line, then one line per row built
+    from the columns' values."""
+    import math  # noqa: PLC0415
 
-    text = data.decode("utf-8")
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines = lines[:-1]
-    rows = [line.split("\t") for line in lines]
-    if len(rows) != n_rows + 1 or any(len(r) != n_cols for r in rows):
-        return data
-    for r, cells in enumerate(rows[1:]):
-        for c, arr in doubles.items():
-            v = float(arr.GetValue(r))
-            if math.isfinite(v):
-                cells[c] = repr(v)
-        for c, arr in texts.items():
-            if arr.GetValue(r) == "" and cells[c] == "":
-                cells[c] = '""'
-    return ("\n".join("\t".join(r) for r in rows) + "\n").encode("utf-8")
+    header = data.decode("utf-8").split("\n", 1)[0]
+
+    def cell(arr, r):
+        if arr.IsA("vtkStringArray"):
+            return _saved_text(arr.GetValue(r))
+        if arr.IsA("vtkDoubleArray") and math.isfinite(arr.GetValue(r)):
+            return repr(float(arr.GetValue(r)))
+        return arr.GetVariantValue(r).ToString()                  # as vtkDelimitedTextWriter writes it
+
+    lines = [header] + ["\t".join(cell(arr, r) for arr in columns) for r in range(n_rows)]
+    return ("\n".join(lines) + "\n").encode("utf-8")
 
 
 def save_scene(scene, path: str | Path) -> Path:
@@ -548,16 +600,21 @@ def save_scene(scene, path: str | Path) -> Path:
                 raise InputError(f"could not write {node.GetName()} for the scene", "check disk space and permissions")
         scene.SetRootDirectory(str(data_dir))
         scene.SetURL(str(data_dir / f"{path.stem}.mrml"))
-        if not scene.Commit():
-            raise InputError(f"could not write the scene file for {path}", "check disk space and permissions")
-        tmp_mrb = Path(tmp) / path.name
-        window = vtk.vtkOutputWindow.GetInstance()
-        mode = window.GetDisplayMode()
-        window.SetDisplayModeToNever()  # vtkArchive prints one "Info" line per file
+        marked = _note_replaced_text(scene)          # in the saved scene only: restored below
         try:
-            ok = scene.WriteToMRB(str(tmp_mrb))
+            if not scene.Commit():
+                raise InputError(f"could not write the scene file for {path}", "check disk space and permissions")
+            tmp_mrb = Path(tmp) / path.name
+            window = vtk.vtkOutputWindow.GetInstance()
+            mode = window.GetDisplayMode()
+            window.SetDisplayModeToNever()  # vtkArchive prints one "Info" line per file
+            try:
+                ok = scene.WriteToMRB(str(tmp_mrb))
+            finally:
+                window.SetDisplayMode(mode)
         finally:
-            window.SetDisplayMode(mode)
+            for node, value in marked.items():
+                node.SetAttribute(REPLACED_TEXT_ATTRIBUTE, value)   # None removes it
         if not ok:
             raise InputError(f"could not write {path}", "check disk space and permissions")
         _rewrite_table_files(scene, tmp_mrb)
