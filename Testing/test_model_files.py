@@ -72,6 +72,50 @@ def test_rp_loader_refuses_code(rp_model_dir, tmp_path, name):
         load_model(bad)
 
 
+def _rp_bundle_damage(bundle) -> dict:
+    """Allow-listed skops content (no code, only trusted types) of a wrong structure, and what the loader says."""
+    import numpy as np
+
+    pipe = bundle["pipeline"]
+    return {"a list": ([1, 2, 3], "holds a list, not the model lungai saves"),
+            "a foreign dict": ({"foo": 1}, r"holds a dict with the keys \['foo'\]"),
+            "a key missing": ({"pipeline": pipe, "bootstrap": []}, "holds a dict with the keys"),
+            "no pipeline": ({"pipeline": [1], "bootstrap": [], "baseline": bundle["baseline"]},
+                            "its pipeline is a list"),
+            "bootstrap of numbers": ({"pipeline": pipe, "bootstrap": [1, 2], "baseline": bundle["baseline"]},
+                                     "its bootstrap ensemble is not a list"),
+            "baseline too short": ({"pipeline": pipe, "bootstrap": [], "baseline": bundle["baseline"][:2]},
+                                   "its explanation baseline"),
+            "baseline text": ({"pipeline": pipe, "bootstrap": [], "baseline": "mean"}, "its explanation baseline"),
+            "baseline NaN": ({"pipeline": pipe, "bootstrap": [], "baseline": np.full_like(bundle["baseline"], np.nan)},
+                             "its explanation baseline")}
+
+
+@pytest.mark.parametrize("damage", ["a list", "a foreign dict", "a key missing", "no pipeline", "bootstrap of numbers",
+                                    "baseline too short", "baseline text", "baseline NaN"])
+def test_rp_loader_refuses_an_allow_listed_file_of_another_structure(rp_model_dir, rp_cohort, tmp_path, damage):
+    """QA: `sio.dump([1, 2, 3], model.skops)` (only trusted types) passed the type check and stopped rp predict /
+    validate with TypeError / KeyError tracebacks.  The bundle is checked at load: an InputError naming the file
+    with the re-train fix; the commands exit 2 without a traceback."""
+    from lungai.cli import main
+    from lungai.rp.model_io import load_model
+
+    bundle, _ = load_model(rp_model_dir)
+    content, message = _rp_bundle_damage(bundle)[damage]
+    bad = tmp_path / "bad"
+    shutil.copytree(rp_model_dir, bad)
+    sio.dump(content, bad / "model.skops")
+    with pytest.raises(InputError, match=message) as err:
+        load_model(bad)
+    assert str(bad / "model.skops") in err.value.problem and "lungai rp train" in err.value.fix
+    if damage == "a list":
+        table = tmp_path / "patients.csv"
+        rp_cohort.table.head(20).to_csv(table, index=False)
+        for cmd in (["predict", bad, table, "-o", tmp_path / "p.csv"],
+                    ["validate", bad, table, "--outcome", rp_cohort.outcome, "-o", tmp_path / "v"]):
+            assert main(["rp"] + [str(a) for a in cmd]) == 2
+
+
 @pytest.fixture(scope="module")
 def stage_model(tmp_path_factory):
     from lungai.fusion import model_io
@@ -139,6 +183,16 @@ def _set_first(tensors, value) -> None:
     tensors[_first_weight(tensors)] = t
 
 
+EDGES = "graph.edge_index"
+
+
+def _set_edge(tensors, node) -> None:
+    """The first edge's first node number set to ``node`` (QA: 10**9 or -5 stopped stage predict in torch_geometric)."""
+    e = tensors[EDGES].clone()
+    e.view(-1)[0] = node
+    tensors[EDGES] = e
+
+
 def _edit_card(folder, change) -> None:
     path = folder / "stage_model.json"
     doc = json.loads(path.read_text(encoding="utf-8"))
@@ -162,6 +216,16 @@ STAGE_DAMAGE = {
     "no modalities": (lambda d: _edit_card(d, lambda m: m.pop("modalities")), "stage_model.json: its 'modalities'"),
     "config edited": (lambda d: _edit_card(d, lambda m: m["config"].update(nonsense=1)),
                       "stage_model.json: its 'config'"),
+    "graph node too large": (lambda d: _damage_tensors(d, lambda t: _set_edge(t, 10**9)),
+                             "graph.edge_index holds node numbers from 0 to 1000000000; the gene graph has 30 node"),
+    "graph node negative": (lambda d: _damage_tensors(d, lambda t: _set_edge(t, -5)),
+                            "graph.edge_index holds node numbers from -5 to"),
+    "graph of floats": (lambda d: _damage_tensors(d, lambda t: t.update({EDGES: t[EDGES].float()})),
+                        "graph.edge_index is a torch.float32 tensor .* not 2 x E integer"),
+    "graph flattened": (lambda d: _damage_tensors(d, lambda t: t.update({EDGES: t[EDGES].reshape(-1)})),
+                        r"graph.edge_index is a torch.int64 tensor of shape \(\d+,\)"),
+    "gene statistics resized": (lambda d: _damage_tensors(d, lambda t: t.update({"genes.gene_mean": torch.zeros(3)})),
+                                r"genes.gene_mean has shape \(3,\), not one value per gene of the model \(30\)"),
     "NaN weight": (lambda d: _damage_tensors(d, lambda t: _set_first(t, float("nan"))),
                    "fusion.safetensors: 1 of the .* are NaN or infinite"),
     "infinite weight": (lambda d: _damage_tensors(d, lambda t: _set_first(t, float("inf"))),

@@ -407,3 +407,39 @@ def test_training_text_counts_whole_cts_apart_from_crops():
         "trained on 13 cases of 7 patients: 2 whole CTs (d2/images), 1 synthetic whole chest"
     old = {"train_sources": {"user images": 617, "synthetic phantom": 98}, "command": "x --images a/lidc/image"}
     assert training_text(({}, [], {"training": old})) == "trained on: 617 image crops (lidc/image), 98 synthetic phantoms"
+
+
+@pytest.mark.parametrize("models, match", [
+    ([".", DEFAULT_MODEL_NAME], "not a model folder's name"),       # the choice itself: loaded itself without end
+    (["..", DEFAULT_MODEL_NAME], "not a model folder's name"),
+    ([5, {"a": 1}], "not a model folder's name"),
+    (["../shape", DEFAULT_MODEL_NAME], "not a model folder's name"),
+    (["sub/shape", DEFAULT_MODEL_NAME], "not a model folder's name"),
+    (["sub\\shape", DEFAULT_MODEL_NAME], "not a model folder's name"),
+    ([str(models_root() / DEFAULT_MODEL_NAME), DEFAULT_MODEL_NAME], "not a model folder's name"),
+    (["choice_x", DEFAULT_MODEL_NAME], "itself a model choice"),     # its own folder's name, as a sibling
+    (["no_such_model", DEFAULT_MODEL_NAME], "neither a folder"),
+])
+def test_a_choice_names_plain_model_folders_only(tmp_path, models, match):
+    choice = tmp_path / "m" / "choice_x"
+    choice.mkdir(parents=True)
+    (choice / "model.json").write_text(json.dumps({"format": "lungai-seg-choice-1", "models": models}))
+    with pytest.raises(InputError, match=match):
+        load_model(choice)
+
+
+def test_a_choice_refuses_a_models_entry_that_is_no_list(tmp_path):
+    (tmp_path / "model.json").write_text(json.dumps({"format": "lungai-seg-choice-1", "models": "ab"}))
+    with pytest.raises(InputError, match="not a list of model names"):
+        load_model(tmp_path)
+
+
+def test_a_choice_reads_a_sibling_model_folder(tmp_path):
+    import shutil
+
+    shutil.copytree(models_root() / DEFAULT_MODEL_NAME, tmp_path / "mine")
+    (tmp_path / "choice").mkdir()
+    (tmp_path / "choice" / "model.json").write_text(json.dumps({"format": "lungai-seg-choice-1",
+                                                               "models": ["mine", LARGE_TUMOUR_MODEL_NAME]}))
+    choice = load_model(tmp_path / "choice")
+    assert choice.names == ["mine", LARGE_TUMOUR_MODEL_NAME] and len(choice.models) == 2

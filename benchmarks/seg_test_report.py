@@ -123,10 +123,12 @@ def split_overlap_warning(evaluated: dict, split: dict, name: str = "the evaluat
 
 def split_warning(model_dir: Path, split_training: dict) -> str | None:
     """:func:`split_overlap_warning` for the model in ``model_dir`` - for a model choice, for each of its models."""
+    from lungai.seg.choice import member_model_dir
     from lungai.seg.model_io import CHOICE_FORMAT, read_meta
 
     doc = read_meta(model_dir)
-    dirs = [resolve_model_dir(m) for m in doc.get("models", [])] if doc["format"] == CHOICE_FORMAT else [model_dir]
+    dirs = [member_model_dir(model_dir, m) for m in doc.get("models", [])] if doc["format"] == CHOICE_FORMAT \
+        else [model_dir]
     found = [split_overlap_warning(read_meta(d).get("training") or {}, split_training, d.name) for d in dirs]
     return " ".join(w for w in found if w) or None
 

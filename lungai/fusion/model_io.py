@@ -159,6 +159,27 @@ def _tensor(tensors: dict, name: str, path: Path):
     return tensors[name]
 
 
+def _graph_edges(edge_index: torch.Tensor, genes, path: Path) -> np.ndarray:
+    """The gene graph saved in ``path``, checked before the network is built: ``graph.edge_index`` a 2 x E integer
+    tensor whose node numbers are genes of the model (0 <= n < number of genes; no genes, no RNA branch: no edges),
+    and ``genes.gene_mean`` / ``genes.gene_sd`` one value per gene.  An edited file would otherwise stop in
+    torch_geometric with an IndexError, or silently read another gene's statistics."""
+    n_genes = len(genes.genes) if genes is not None else 0
+    e = edge_index
+    if e.dim() != 2 or e.shape[0] != 2 or e.dtype.is_floating_point or e.dtype.is_complex or e.dtype == torch.bool:
+        raise InputError(f"the stage model weights {path}: graph.edge_index is a {e.dtype} tensor of shape "
+                         f"{tuple(e.shape)}, not 2 x E integer node numbers (the gene graph's edges)", STAGE_FIX)
+    if e.numel() and (int(e.min()) < 0 or int(e.max()) >= n_genes):
+        raise InputError(f"the stage model weights {path}: graph.edge_index holds node numbers from {int(e.min())} to "
+                         f"{int(e.max())}; the gene graph has {n_genes} node(s) (0 to {n_genes - 1})", STAGE_FIX)
+    if genes is not None:
+        for name, values in (("gene_mean", genes.mean), ("gene_sd", genes.sd)):
+            if np.shape(values) != (n_genes,):
+                raise InputError(f"the stage model weights {path}: genes.{name} has shape {np.shape(values)}, not one "
+                                 f"value per gene of the model ({n_genes})", STAGE_FIX)
+    return e.to(torch.long).numpy()
+
+
 def load(model_dir):
     """(FusionPipeline, {kind: BaselinePipeline}, metadata dict); ``meta["selected"]`` names the
     model to predict with (:func:`chosen`).  A damaged or edited folder (stage_model.json not JSON or missing a
@@ -195,7 +216,7 @@ def load(model_dir):
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise InputError(f"{d / META}: its {field!r} is not usable ({_first_line(exc)})", STAGE_FIX) from None
-    pipe.edges = _tensor(tensors, "graph.edge_index", weights).numpy()
+    pipe.edges = _graph_edges(_tensor(tensors, "graph.edge_index", weights), pipe.genes, weights)
     cfg = pipe.config
     try:
         pipe.model = FusionModel(len(pipe.classes), pipe.modalities,

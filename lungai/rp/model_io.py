@@ -105,4 +105,44 @@ def load_model(model_dir, threshold_given: bool = False) -> tuple[dict, dict]:
     if not threshold_given:   # the card's threshold as a float: every reader (predict, validate, the scene) uses it
         card["threshold"] = check_card_threshold(card, card_path)
     bundle = load_skops(path, TRUSTED_TYPES, "RP model file", "retrain the model with 'lungai rp train'")
+    check_bundle(bundle, path)
     return bundle, card
+
+
+BUNDLE_KEYS = ("pipeline", "bootstrap", "baseline")      # what save_model writes (lungai.rp.training.train_rp)
+
+
+def _is_pipeline(obj) -> bool:
+    from sklearn.pipeline import Pipeline
+
+    clf = obj.named_steps.get("clf") if isinstance(obj, Pipeline) else None
+    return clf is not None and hasattr(clf, "predict_proba")
+
+
+def check_bundle(bundle, path) -> None:
+    """InputError naming ``path`` unless ``bundle`` is what :func:`save_model` writes: a dict of a fitted scikit-learn
+    pipeline (a ``clf`` step that predicts a risk), a list of such pipelines (the bootstrap ensemble) and the
+    explanation baseline (a 1-D array of finite numbers, one per model input).  A skops file holds only trusted
+    types, yet any structure of them (a list, another dict): predict / validate would stop with a traceback."""
+    import numpy as np
+
+    fix = "re-train the model (or re-save it) with 'lungai rp train'; use the model folder exactly as it wrote it"
+    what = f"RP model file {path}"
+    if not isinstance(bundle, dict) or set(bundle) != set(BUNDLE_KEYS):
+        held = f"a dict with the keys {sorted(map(str, bundle))}" if isinstance(bundle, dict) else \
+            f"a {type(bundle).__name__}"
+        raise InputError(f"{what} holds {held}, not the model lungai saves (a dict of {', '.join(BUNDLE_KEYS)})", fix)
+    if not _is_pipeline(bundle["pipeline"]):
+        raise InputError(f"{what}: its pipeline is a {type(bundle['pipeline']).__name__}, not a fitted scikit-learn "
+                         "pipeline with a classifier step 'clf'", fix)
+    boot = bundle["bootstrap"]
+    if not isinstance(boot, list) or not all(_is_pipeline(m) for m in boot):
+        raise InputError(f"{what}: its bootstrap ensemble is not a list of such pipelines", fix)
+    base = bundle["baseline"]
+    n_inputs = getattr(bundle["pipeline"].named_steps["clf"], "n_features_in_", None)
+    ok = (isinstance(base, np.ndarray) and base.ndim == 1 and np.issubdtype(base.dtype, np.number)
+          and bool(np.isfinite(base).all()) and (n_inputs is None or base.shape[0] == n_inputs))
+    if not ok:
+        shape = getattr(base, "shape", None)
+        raise InputError(f"{what}: its explanation baseline ({type(base).__name__}, shape {shape}) is not a 1-D "
+                         f"array of finite numbers, one per model input ({n_inputs})", fix)

@@ -60,9 +60,11 @@ class ModelChoice:
 
 def load_choice(model_dir, doc: dict) -> ModelChoice:
     from lungai.seg.model_io import MODEL_JSON, load_model
-    from lungai.seg.resources import resolve_model_dir
 
-    names = list(doc.get("models") or [])
+    names = doc.get("models") or []
+    if not isinstance(names, list):
+        raise InputError(f"{Path(model_dir) / MODEL_JSON}: \"models\" is {names!r}, not a list of model names",
+                         CHOICE_MODELS_FIX)
     rule = doc.get("rule", RULE)
     if rule not in RULES:
         raise InputError(f"{Path(model_dir) / MODEL_JSON}: unknown rule {rule!r}",
@@ -79,16 +81,40 @@ def load_choice(model_dir, doc: dict) -> ModelChoice:
                          'the key out')
     if len(names) < 2:
         raise InputError(f"{Path(model_dir) / MODEL_JSON} names {len(names)} model(s); a model choice needs two or more",
-                         'list them under "models" (shipped model names or folders next to it)')
-    models = []
-    for name in names:
-        local = Path(model_dir) / name
-        path = local if (local / MODEL_JSON).is_file() else resolve_model_dir(name)
-        model = load_model(path)
-        if isinstance(model, ModelChoice):
-            raise InputError(f"{path} is itself a model choice", "name segmentation models, not choices")
-        models.append(model)
-    return ModelChoice(names, models, doc)
+                         CHOICE_MODELS_FIX)
+    paths = [member_model_dir(model_dir, name) for name in names]     # all checked before any is loaded
+    return ModelChoice(names, [load_model(path) for path in paths], doc)
+
+
+CHOICE_MODELS_FIX = ('list under "models" two or more shipped model names or names of model folders next to the '
+                     "choice's folder (plain folder names: no path, no '.' or '..')")
+
+
+def member_model_dir(model_dir, name) -> Path:
+    """The folder of a model named by a model choice in ``model_dir``: a plain folder name (no path, '.', '..'),
+    looked up next to the choice's folder (in its parent: a user's choice beside its models; inside the choice's
+    folder too, as before), else a shipped model of that name.  InputError for any other entry, a model not found,
+    or one that is itself a model choice (checked on its model.json before anything is loaded: a choice naming
+    itself would load itself without end)."""
+    from lungai.seg.model_meta import CHOICE_FORMAT, plain_name, read_meta
+    from lungai.seg.resources import models_root, shipped_models
+    from lungai.seg.settings import MODEL_JSON
+
+    where = Path(model_dir) / MODEL_JSON
+    if not plain_name(name):
+        raise InputError(f"{where}: the model entry {name!r} is not a model folder's name (a choice reads its models "
+                         "only next to its own folder or from the shipped models)", CHOICE_MODELS_FIX)
+    here = Path(model_dir)
+    candidates = [here / name, here.resolve().parent / name, models_root() / name]
+    path = next((p for p in candidates if (p / MODEL_JSON).is_file()), None)
+    if path is None:
+        raise InputError(f"{where}: the model {name!r} is neither a folder with a {MODEL_JSON} next to the choice "
+                         f"({here.resolve().parent}) nor a shipped model ({', '.join(shipped_models()) or 'none'})",
+                         CHOICE_MODELS_FIX)
+    if path.resolve() == here.resolve() or read_meta(path).get("format") == CHOICE_FORMAT:
+        raise InputError(f"{where}: the model {name!r} ({path}) is itself a model choice",
+                         "name segmentation models, not choices: " + CHOICE_MODELS_FIX)
+    return path
 
 
 def model_meta(model) -> dict:

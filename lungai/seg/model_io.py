@@ -2,7 +2,7 @@
 plus one ``member_<k>.safetensors`` per ensemble member.  No pickle.
 
 A *model choice* directory holds only a ``model.json`` of format ``lungai-seg-choice-1`` that names two or
-more models (shipped names or folders relative to it): each segments the case and the result with the
+more models (folder names: inside or next to it, or shipped models): each segments the case and the result with the
 highest calibrated confidence is kept (:mod:`lungai.seg.choice`)."""
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from lungai.seg.networks import build_network, load_own_state, own_state
 
 from lungai.seg.settings import FORMAT, MODEL_JSON  # noqa: F401  (defined there: light, for the -o checks)
 # model.json read and checked in JSON alone (light: the Slicer panel's checks use them too)
-from lungai.seg.model_meta import CALIBRATING, CHOICE_FORMAT, REWRITE_FIX, check_complete, read_meta  # noqa: F401
+from lungai.seg.model_meta import (CALIBRATING, CHOICE_FORMAT, REWRITE_FIX, check_complete,  # noqa: F401
+                                   plain_name, read_meta)
 
 
 def member_file(k: int) -> str:
@@ -59,8 +60,7 @@ def member_paths(model_dir, doc: dict) -> list:
         raise InputError(f"{where}: member_files is {files!r}, not a list of the members' weight files", REWRITE_FIX)
     out = []
     for name in files:       # a plain name is inside the folder (the file itself may be a link: annex / DVC caches)
-        ok = (isinstance(name, str) and name.endswith(".safetensors") and name == Path(name).name
-              and name not in (".", "..") and "\\" not in name and "/" not in name)
+        ok = plain_name(name) and name.endswith(".safetensors")
         if not ok:
             raise InputError(f"{where}: member file {name!r} is not a .safetensors file name inside {model_dir} "
                              "(lungai reads members only from the model folder, never pickled weights)", REWRITE_FIX)

@@ -17,6 +17,13 @@ CALIBRATING = "calibrating"
 REWRITE_FIX = "train the model again (`lungai train-seg`), or restore the model folder as lungai wrote it"
 
 
+def plain_name(name) -> bool:
+    """``name`` is a plain file or folder name: text naming one entry inside a folder (no '.', '..', no path
+    separator, not absolute) - model.json's member files and a model choice's models are read only there."""
+    return (isinstance(name, str) and bool(name.strip()) and name == Path(name).name
+            and name not in (".", "..") and "\\" not in name and "/" not in name)
+
+
 def read_meta(model_dir) -> dict:
     """model.json of a model or model-choice folder; InputError when there is none, it is not JSON or not of a
     lungai format."""
