@@ -606,6 +606,33 @@ def test_dicom_export_refuses_the_results_of_another_patients_ct(case, tmp_path,
     assert "result.json records no CT (PatientID, series UID" in capsys.readouterr().out
 
 
+def test_the_results_of_an_anonymised_copy_of_the_ct_say_the_ways_forward(case, tmp_path, capsys):
+    """QA: an anonymised re-export of the CT (PatientID changed) was refused with --results, and with --tumour and
+    --result of that folder, the fix only saying "give the results folder of this CT".  It names the ways that work:
+    the mask files alone (MANUAL, no confidence), or lungai segment re-run on this CT - and the first does."""
+    import shutil
+
+    import pydicom
+
+    from lungai.dicom.export import ct_record
+
+    anon = tmp_path / "anon"
+    shutil.copytree(case["st"]["ct"], anon)
+    for f in sorted(anon.glob("*.dcm")):
+        ds = pydicom.dcmread(f)
+        ds.PatientID = "ANON01"
+        ds.save_as(f)
+    segd = _results_folder(case, tmp_path / "segd", ct_record(case["st"]["ct"]))
+    for extra in (["--results", segd], ["--results", segd, "--tumour", segd / "tumor.nii.gz"],
+                  ["--tumour", segd / "tumor.nii.gz", "--result", segd / "result.json"]):
+        assert _cli("dicom-export", "--ct", anon, *extra, "-o", tmp_path / "e") == 2, extra
+        err = capsys.readouterr().err
+        assert "is of patient 'P1', the CT given (--ct) of patient 'ANON01'" in err
+        assert "without --results / --result" in err and "MANUAL" in err and "re-run `lungai segment`" in err, err
+        assert not (tmp_path / "e").exists()
+    assert _cli("dicom-export", "--ct", anon, "--tumour", segd / "tumor.nii.gz", "-o", tmp_path / "ok") == 0
+
+
 def test_dicom_export_refuses_a_table_value_that_is_no_number_before_writing(case, tmp_path, capsys):
     """QA: `dicom-export --rp rp_bad.csv` (risk "abc") failed with "ValueError: could not convert string to float"
     after results.seg.dcm and rtstruct.dcm were written.  The RP, dose and radiomics values the SR reports are
@@ -623,7 +650,7 @@ def test_dicom_export_refuses_a_table_value_that_is_no_number_before_writing(cas
         pd.DataFrame([row]).to_csv(csv, index=False)
         assert _cli(*args, option, csv, "-o", tmp_path / "e") == 2, option
         err = capsys.readouterr().err
-        assert f"bad.csv holds {said}, which is not a number" in err, err
+        assert f"bad.csv holds {said}, which is not a finite number" in err, err
         assert not (tmp_path / "e").exists()
     dose = tmp_path / "dose.csv"
     pd.DataFrame([{"case": "P1", "dose_mld_gy": 12.5, "dose_v20_pct": 30, "dose_gtv_mean_gy": None}]).to_csv(
@@ -632,6 +659,28 @@ def test_dicom_export_refuses_a_table_value_that_is_no_number_before_writing(cas
     sr = read_sr(tmp_path / "ok" / "measurements.sr.dcm")
     (group,) = [m for m in sr.values() if "dose_mld_gy" in m]
     assert group["dose_v20_pct"][0] == pytest.approx(30) and "dose_gtv_mean_gy" not in group
+
+
+def test_dicom_export_refuses_an_infinite_table_value_before_writing(case, tmp_path, capsys):
+    """QA: a dose metric `inf` (or risk 1e400, radiomics value inf) passed the number check, then the SR failed with
+    pydicom's "Cannot encode non-finite floats as DICOM decimal strings" after results.seg.dcm, rtstruct.dcm and
+    uncertainty.pm.dcm were written.  Refused before anything is written, the file, column and value named; an
+    empty cell or nan stays "not measured"."""
+    args = ["dicom-export", "--ct", case["st"]["ct"], "--tumour", case["root"] / "gtv.nii.gz"]
+    bad = {"--dose-features": ("case,dose_mld_gy,dose_v20_pct\nP1,inf,30\n", "column 'dose_mld_gy'"),
+           "--rp": ("case,risk,risk_low,risk_high\nP1,1e400,0.1,0.5\n", "column 'risk'"),
+           "--radiomics": ("case,segment,image_type,feature_class,feature,value\n"
+                           "P1,tumour,original,shape,VoxelVolume,-inf\n", "column 'value'")}
+    for option, (text, said) in bad.items():
+        csv = tmp_path / "bad.csv"
+        csv.write_text(text)
+        assert _cli(*args, option, csv, "-o", tmp_path / "e") == 2, option
+        err = capsys.readouterr().err
+        assert "bad.csv holds" in err and said in err and "not a finite number" in err, err
+        assert "Traceback" not in err and not (tmp_path / "e").exists()
+    dose = tmp_path / "dose.csv"
+    dose.write_text("case,dose_mld_gy,dose_v20_pct,dose_gtv_mean_gy\nP1,12.5,nan,\n")
+    assert _cli(*args, "--dose-features", dose, "-o", tmp_path / "ok") == 0
 
 
 def test_every_dicom_output_keeps_the_cts_deidentification_record(case, tmp_path, capsys):

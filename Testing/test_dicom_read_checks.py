@@ -412,3 +412,61 @@ def test_a_truncated_slice_is_refused_by_the_ct_reader(tmp_path):
     for path in (mf, mf.parent):
         with pytest.raises(InputError, match=r"enhanced.dcm is truncated or corrupt"):
             read_ct(path)
+
+
+def _bare(path):
+    """The file as a bare data set (no 128-byte preamble, "DICM" or file meta; implicit VR little endian)."""
+    ds = pydicom.dcmread(path)
+    ds.preamble = None
+    del ds.file_meta
+    ds.save_as(path, implicit_vr=True, little_endian=True)
+
+
+def test_ct_slices_without_the_part10_header_are_read_and_scanned(tmp_path):
+    """QA: LUNG1-003's slices saved without the Part-10 header (GDCM / ITK read them; read_ct gave the identical
+    volume before the pixel data check) were refused as "could not be read as DICOM (InvalidDicomError ...); it is
+    truncated or corrupt", and dicom-scan / cohort called them truncated or damaged.  Read as bare data sets: the same
+    volume, one CT series found by dicom-scan; a bare slice cut short is still refused as truncated, a file that is
+    no DICOM at all is never called truncated."""
+    from lungai.dicom.pixeldata import check_ct_files
+
+    _, files = _series(tmp_path / "P" / "CT")
+    before = sitk.GetArrayFromImage(read_ct(tmp_path / "P" / "CT"))
+    for f in files:
+        _bare(f)
+    assert pydicom.dcmread(files[0], force=True).preamble is None
+    assert np.array_equal(sitk.GetArrayFromImage(read_ct(tmp_path / "P" / "CT")), before)
+    (study,) = scan(tmp_path / "P")
+    assert study.ct is not None and len(study.ct.files) == 6 and not study.unreadable and not study.notes
+    check_ct_files(study.ct.files)       # cohort planning's check
+    ds = pydicom.dcmread(files[3], force=True)
+    ds.PixelData = ds.PixelData[:len(ds.PixelData) // 3]
+    ds.save_as(files[3], implicit_vr=True, little_endian=True)
+    with pytest.raises(InputError, match=rf"CT slice {files[3].name} is truncated or corrupt"):
+        check_ct_files(files)
+    (tmp_path / "text.dcm").write_text("not a DICOM file at all\n" * 20)
+    with pytest.raises(InputError) as exc:
+        check_ct_files([tmp_path / "text.dcm"])
+    assert "is not DICOM" in exc.value.problem and "truncated" not in exc.value.problem
+
+
+def test_a_float_pixel_data_ct_is_refused_as_not_supported(tmp_path):
+    """QA: a CT of FloatPixelData (BitsAllocated 32, no PixelData; ITK cannot read it either) was refused as
+    "holds no pixel data (PixelData); it is truncated or incomplete" -> "re-export".  Named as float pixel data,
+    not supported, with how to convert it."""
+    _, files = _series(tmp_path / "P" / "CT")
+    for f in files:
+        def floats(ds):
+            values = ds.pixel_array.astype(np.float32) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+            del ds.PixelData
+            ds.BitsAllocated, ds.BitsStored, ds.HighBit = 32, 32, 31
+            for kw in ("PixelRepresentation", "RescaleSlope", "RescaleIntercept"):
+                if kw in ds:
+                    delattr(ds, kw)
+            ds.FloatPixelData = values.tobytes()
+        _edit(f, floats)
+    with pytest.raises(InputError) as exc:
+        read_ct(tmp_path / "P" / "CT")
+    assert "float pixel data (FloatPixelData, BitsAllocated 32)" in exc.value.problem, exc.value.problem
+    assert "not supported" in exc.value.problem and "truncated" not in exc.value.problem
+    assert "integer pixel data" in exc.value.fix and "NIfTI" in exc.value.fix

@@ -289,11 +289,14 @@ def check_photometric(files: list, interpretations: list, what: str) -> None:
 
 
 def _header(path: Path):
-    import pydicom
+    """The header of a DICOM file (a bare data set without the Part-10 header too, as the CT reader reads it:
+    :func:`lungai.dicom.pixeldata.dcmread_lenient`), None when it cannot be read."""
     from pydicom.errors import InvalidDicomError
 
+    from lungai.dicom.pixeldata import dcmread_lenient
+
     try:
-        return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_TAGS)
+        return dcmread_lenient(path, stop_before_pixels=True, specific_tags=_TAGS)
     except (InvalidDicomError, OSError, ValueError, AttributeError):
         return None
     except Exception:  # noqa: BLE001 - a truncated file fails in many ways (pydicom BytesLengthException ...): unreadable

@@ -14,6 +14,7 @@ All reference the source CT's Study / Series / Frame of Reference / SOP Instance
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -194,7 +195,9 @@ def check_result_ct(info: dict | None, source, patient_id, series_uid) -> bool:
     patient, series = recorded_ct(info)
     given_patient, given_series = (str(v or "").strip() for v in (patient_id, series_uid))
     fix = ("give the results folder of this CT (or the CT these results were computed on: --ct FOLDER, --series "
-           "UID)")
+           "UID); for a re-exported / anonymised copy of that CT (another PatientID or series UID), either give its "
+           "mask files alone (--tumour / --lungs, without --results / --result: exported as MANUAL, without the "
+           "confidence) or re-run `lungai segment` on this CT and export that results folder")
     if patient and given_patient and patient.casefold() != given_patient.casefold():
         raise InputError(f"{source} is of patient {patient!r}, the CT given (--ct) of patient {given_patient!r}: its "
                          "tumour / lungs would be exported into DICOM objects of another patient", fix)
@@ -250,25 +253,28 @@ def dose_column(name) -> bool:
 
 
 def _not_a_number(value) -> bool:
-    """A table value that is neither a number nor empty (None / NaN / blank: not measured)."""
+    """A table value that is neither a finite number nor empty (None / NaN / blank: not measured): a text, or an
+    infinite value (inf, -inf, or a text such as 1e400 beyond a float: DICOM cannot encode it)."""
     if value is None or isinstance(value, (bool, np.bool_)):
         return value is not None
-    if isinstance(value, (int, float, np.integer, np.floating)):
+    if isinstance(value, (int, np.integer)):
         return False
+    if isinstance(value, (float, np.floating)):
+        return bool(np.isinf(value))
     text = str(value).strip()
     if not text:
         return False
     try:
-        float(text)
-    except ValueError:
+        number = float(text)
+    except (ValueError, OverflowError):
         return True
-    return False
+    return math.isinf(number)
 
 
 def check_table_numbers(table, path, what: str, columns) -> None:
-    """The values the SR reports from a results CSV (``columns``: names, or a test of a name) must be numbers (or
-    empty: not measured): a text such as "abc" is refused naming the file, the column and the value, before any
-    DICOM object is written.  ``table``: a DataFrame or one row (dict)."""
+    """The values the SR reports from a results CSV (``columns``: names, or a test of a name) must be finite numbers
+    (or empty: not measured): a text such as "abc", or inf / 1e400 (:func:`_not_a_number`), is refused naming the
+    file, the column and the value, before any DICOM object is written.  ``table``: a DataFrame or one row (dict)."""
     import pandas as pd
 
     rows = table.to_dict("records") if isinstance(table, pd.DataFrame) else [table or {}]
@@ -277,9 +283,9 @@ def check_table_numbers(table, path, what: str, columns) -> None:
         for column, value in row.items():
             if wanted(column) and _not_a_number(value):
                 raise InputError(f"the {what} {path} holds {value!r} in its column {column!r}, which is not a "
-                                 "number: it cannot be reported in the DICOM SR",
-                                 f"give the {what} as lungai wrote it (numbers in {column!r}; an empty cell: not "
-                                 "measured)")
+                                 "finite number: it cannot be reported in the DICOM SR",
+                                 f"give the {what} as lungai wrote it (finite numbers in {column!r}; an empty cell: "
+                                 "not measured)")
 
 
 def measurement_groups(segments: dict, info: dict | None = None, radiomics=None, dose: dict | None = None,

@@ -18,6 +18,7 @@ from pathlib import Path
 from lungai.errors import InputError
 
 PIXEL_DATA = 0x7FE00010
+FLOAT_PIXEL_DATA = (0x7FE00008, 0x7FE00009)     # FloatPixelData, DoubleFloatPixelData (parametric maps)
 UNDEFINED_LENGTH = 0xFFFFFFFF       # encapsulated (compressed) pixel data: its size is not known from the header
 
 
@@ -39,17 +40,41 @@ def _short(name: str, have: int, need: int, fix: str) -> InputError:
                       "interrupted copy or export)", fix)
 
 
+def dcmread_lenient(path, **kwargs):
+    """``pydicom.dcmread(path, **kwargs)``, a file without the DICOM Part-10 header (no 128-byte preamble, "DICM" or
+    file meta: a bare data set, as older systems write - GDCM / ITK read it) read again with ``force=True``.  That
+    read must find a DICOM data set (a SOPClassUID or Modality), else pydicom's InvalidDicomError is raised: the file
+    is not DICOM.  The one reader of :func:`read_dicom` (the CT reader's checks) and of ``lungai dicom-scan``."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        return pydicom.dcmread(path, **kwargs)
+    except InvalidDicomError as exc:
+        first = exc
+    try:
+        ds = pydicom.dcmread(path, force=True, **kwargs)
+    except Exception:  # noqa: BLE001 - not a bare data set either: not DICOM
+        ds = None
+    if ds is None or not ("SOPClassUID" in ds or "Modality" in ds):
+        raise first
+    return ds
+
+
+NOT_DICOM = ("is not DICOM: neither a DICOM file (Part-10 header: preamble, \"DICM\", file meta) nor a bare DICOM "
+             "data set")
+
+
 def read_dicom(path, fix: str, name: str | None = None, **kwargs):
     """``pydicom.dcmread(path, **kwargs)``, a Deflated Explicit VR Little Endian file whose deflate stream is cut short
     or corrupt refused (InputError naming ``name`` or the file, and ``fix``) instead of zlib's bare "Error -5 while
-    decompressing data": pydicom inflates the whole data set even for a header-only read."""
+    decompressing data": pydicom inflates the whole data set even for a header-only read.  A file without the Part-10
+    header is read as a bare data set (:func:`dcmread_lenient`)."""
     import zlib
-
-    import pydicom
 
     p = Path(path)
     try:
-        return pydicom.dcmread(p, **kwargs)
+        return dcmread_lenient(p, **kwargs)
     except zlib.error as exc:
         raise InputError(f"{name or p.name} is truncated or corrupt: its deflated data set (Deflated Explicit VR "
                          f"Little Endian) cannot be inflated ({exc}); the file was cut short (an interrupted copy or "
@@ -71,21 +96,24 @@ def check_pixel_data(path, fix: str, name: str | None = None) -> None:
     a deflated file: its inflated PixelData's length, :func:`_inflated`).
     Encapsulated (compressed) pixel data is only checked to be present (:func:`decode_pixels` checks the rest)."""
     import pydicom
+    from pydicom.errors import InvalidDicomError
 
     p = Path(path)
     name = name or p.name
     try:
         ds = read_dicom(p, fix, name, defer_size=1024)     # PixelData's value not read: its length and offset kept
         if _inflated(ds):       # offsets in the inflated data set, not the file: read in full (already in memory)
-            ds = pydicom.dcmread(p)
+            ds = pydicom.dcmread(p)     # (a deflated file has file meta: no bare data set)
         element = ds.get_item(PIXEL_DATA, keep_deferred=True)
     except InputError:
         raise
+    except InvalidDicomError:     # no DICOM data set at all (a bare one is read: dcmread_lenient): not a cut-short file
+        raise InputError(f"{name} {NOT_DICOM}", fix) from None
     except Exception as exc:  # noqa: BLE001 - a header that cannot be parsed is the same fault
         raise InputError(f"{name} could not be read as DICOM ({type(exc).__name__}: {exc}); it is truncated or "
                          "corrupt", fix) from None
     if element is None:
-        raise InputError(f"{name} holds no pixel data (PixelData); it is truncated or incomplete", fix)
+        _no_pixel_data(ds, name, fix)
     need = expected_pixel_bytes(ds)
     undefined = getattr(element, "is_undefined_length", None)      # a DataElement; a RawDataElement has .length
     if undefined is None:
@@ -101,6 +129,24 @@ def check_pixel_data(path, fix: str, name: str | None = None) -> None:
     have = max(0, min(length, size - int(element.value_tell)))
     if have < length or (need is not None and length < need):
         raise _short(name, have, need if need is not None else length, fix)
+
+
+FLOAT_PIXELS_FIX = ("convert it to integer pixel data (PixelData, BitsAllocated 16, with RescaleSlope / "
+                    "RescaleIntercept giving the Hounsfield units), e.g. re-export it so from the scanner / PACS, or "
+                    "to a NIfTI / NRRD / MHA volume of Hounsfield units (e.g. its pydicom float_pixel_data saved "
+                    "with SimpleITK) given instead")
+
+
+def _no_pixel_data(ds, name: str, fix: str):
+    """Refuse a data set without PixelData: float pixel data (FloatPixelData / DoubleFloatPixelData, BitsAllocated
+    32 / 64) named as not supported (ITK / GDCM read neither), else the file is incomplete."""
+    floats = [t for t in FLOAT_PIXEL_DATA if t in ds]
+    if floats:
+        kind = "FloatPixelData" if floats[0] == FLOAT_PIXEL_DATA[0] else "DoubleFloatPixelData"
+        raise InputError(f"{name} holds float pixel data ({kind}, BitsAllocated {getattr(ds, 'BitsAllocated', '?')}), "
+                         "which is not supported (FloatPixelData / DoubleFloatPixelData: the DICOM reader, ITK / "
+                         "GDCM, reads only integer PixelData)", FLOAT_PIXELS_FIX)
+    raise InputError(f"{name} holds no pixel data (PixelData); it is truncated or incomplete", fix)
 
 
 CT_FIX = "re-export the CT series (every slice) from the PACS or planning system"
@@ -121,7 +167,7 @@ def decode_pixels(ds, name: str, fix: str):
     """``ds.pixel_array`` of a DICOM dataset read in full, refused (InputError naming ``name``, ``fix``) when the
     pixel data is short of what the header needs or cannot be decoded, instead of pydicom's bare ValueError."""
     if "PixelData" not in ds:
-        raise InputError(f"{name} holds no pixel data (PixelData); it is truncated or incomplete", fix)
+        _no_pixel_data(ds, name, fix)
     element = ds["PixelData"]
     need = expected_pixel_bytes(ds)
     if not element.is_undefined_length and need is not None and len(ds.PixelData) < need:
