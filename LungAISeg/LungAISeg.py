@@ -379,7 +379,7 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         import io
 
         from lungai.cli.seg import resume_settings, train_config, train_seg_parser
-        from lungai.seg.settings import check_settings
+        from lungai.seg.settings import MEMBERS_DISAGREE, check_settings
 
         try:
             args = self.trainingCommand(p)
@@ -396,6 +396,8 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
             if self.trainingResumes(p):
                 check_settings(pathlib.Path(p.trainOutput) / commands.TRAIN_CHECKPOINTS, resume_settings(parsed))
         except InputError as exc:
+            if self.trainingResumes(p) and MEMBERS_DISAGREE in exc.problem:     # no options resume it
+                return f"Cannot resume: {exc.problem}: {exc.fix}"
             if self.trainingResumes(p) and "--resume" in exc.problem:
                 return (f"Cannot resume: {exc.problem}. Set these options (Advanced) back to the interrupted run's, "
                         "or choose a new output folder to start anew")

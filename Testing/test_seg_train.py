@@ -781,3 +781,75 @@ def test_resume_of_a_finished_model_keeps_its_length(tiny_model, tiny_data, tmp_
         err = capsys.readouterr().err
         assert "--iters 4 then (member 0 ran 2 epochs with it), 8 now" in err, err
         assert (model / "model.json").read_bytes() == before
+
+
+def test_resume_names_members_that_ran_with_different_lengths(tiny_data, tmp_path, capsys):
+    """QA: members trained by separate --member processes with different --iters (neither refused: no epoch had
+    finished) could not be assembled, and the --resume message suggested the one member's --iters, then with it
+    the other's, back and forth.  One message now lists each member's value and says no single --resume can
+    assemble them (fix: retrain the members that differ, or a new -o)."""
+    import shutil
+
+    images, masks = tiny_data
+    base = _with(["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI],
+                 epochs=1, iters=2, patience=5)
+    out, apart = tmp_path / "run", tmp_path / "apart"
+    assert main(base + ["-o", str(out), "--member", "0"]) == 0
+    assert main(_with(base, iters=3) + ["-o", str(apart), "--member", "1"]) == 0        # started in parallel
+    for p in (apart / "checkpoints").glob("member_1.*"):
+        shutil.copy(p, out / "checkpoints" / p.name)
+    capsys.readouterr()
+    for iters in (2, 3):
+        assert main(_with(base, iters=iters) + ["-o", str(out), "--resume"]) == 2
+        err = capsys.readouterr().err
+        assert ("--iters: member 0 ran with 2, member 1 with 3; no single --resume can assemble them" in err
+                and "retrain the members that differ" in err and "rerun each with --member K" in err), err
+        assert "(--iters" not in err and "Traceback" not in err, err
+    for p in (out / "checkpoints").glob("member_1.*"):      # the fix it gives: retrain member 1 alike
+        p.unlink()
+    assert main(base + ["-o", str(out), "--resume", "--member", "1"]) == 0
+    assert main(base + ["-o", str(out), "--resume"]) == 0
+
+
+def test_members_disagreeing_on_patience_or_poly_epochs(tmp_path):
+    """(see above) --patience, and with --lr-schedule poly --epochs, alike; the states are written as train-seg
+    writes them (light, no torch)."""
+    from lungai.errors import InputError
+    from lungai.seg.settings import check_settings, record_settings
+
+    ckpt = tmp_path / "model" / "checkpoints"
+    record_settings(ckpt, {"arch": "unet", "channels": [4, 8], "patch_size": [16, 16, 8], "seed": 0,
+                           "lr_schedule": "poly"})
+    for k, (epochs, patience) in enumerate([(2, 5), (3, 5), (2, 7)]):
+        (ckpt / f"member_{k}.state.json").write_text(json.dumps(
+            {"epoch": 1, "done": False, "epochs": epochs, "iters_per_epoch": 4, "patience": patience}),
+            encoding="utf-8")
+    for epochs, patience in ((2, 5), (3, 7)):
+        with pytest.raises(InputError) as exc:
+            check_settings(ckpt, {"arch": "unet", "lr_schedule": "poly", "epochs": epochs, "iters_per_epoch": 4,
+                                  "patience": patience})
+        problem = exc.value.problem
+        assert ("--patience: member 0 ran with 5, member 1 with 5, member 2 with 7; no single --resume" in problem
+                and "--epochs (--lr-schedule poly): member 0 ran with 2, member 1 with 3, member 2 with 2" in problem
+                and "holds members trained with different settings" in problem), problem
+        assert exc.value.fix.startswith("retrain the members that differ"), exc.value.fix
+
+
+def test_resume_with_fewer_members_removes_the_dropped_members_weights(tiny_model, tiny_data, tmp_path):
+    """QA: a finished 2-member model resumed with --members 1 listed one member in model.json but kept
+    member_1.safetensors: the folder was not what a fresh run makes (and sharing it shipped a stray weight
+    file).  The dropped member's weights go; other files are left as they are."""
+    import shutil
+
+    images, masks = tiny_data
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    (model / "member_1.safetensors.notes").write_text("mine", encoding="utf-8")
+    (model / "member_01.safetensors").write_bytes(b"mine")
+    args = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI]
+    assert main(_with(args, members=1) + ["-o", str(model), "--resume"]) == 0
+    assert json.loads((model / "model.json").read_text(encoding="utf-8"))["member_files"] == ["member_0.safetensors"]
+    assert not (model / "member_1.safetensors").exists()
+    assert (model / "member_1.safetensors.notes").is_file() and (model / "member_01.safetensors").is_file()
+    assert (model / "checkpoints" / "member_1.state.json").is_file()      # a later --members 2 still resumes it
+    assert _same(_weights(model)[:1], _weights(tiny_model)[:1])

@@ -2670,3 +2670,34 @@ def test_lungai_seg_resume_refuses_a_length_train_seg_refuses(load_module, tmp_p
     p.trainLrSchedule = "poly"                      # (another schedule: refused as a recipe option, as before)
     assert "--lr-schedule constant then, poly now" in (logic.trainingInputProblem(p) or "")
     assert "epochs no fewer than the members have run" in logic.resumeMessage(p.trainOutput)
+
+
+def test_lungai_seg_resume_names_members_that_ran_with_different_lengths(load_module, tmp_path):
+    """QA: members trained apart (--member K processes) with different --iters: the panel's message, as
+    train-seg's, suggested one member's value, then the other's.  It lists each member's value and says how
+    to fix it (retrain the members that differ), not "set these options back"."""
+    import json
+
+    from lungai.cli.seg import resume_settings, train_seg_parser
+    from lungai.seg.settings import record_settings
+
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    for folder in (images, masks):
+        folder.mkdir()
+        (folder / "P0_ct.nii.gz").write_bytes(b"")
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.trainImages, p.trainMasks, p.trainOutput = images, masks, tmp_path / "model"
+    p.trainMembers, p.trainEpochs, p.trainIters, p.trainPatience = 2, 1, 1, 5
+    ckpt = tmp_path / "model" / "checkpoints"
+    record_settings(ckpt, resume_settings(train_seg_parser().parse_args(logic.trainingCommand(p)[1:])))
+    for k, iters in enumerate((1, 2)):
+        state = {"epoch": 1, "best_dice": 0.5, "best_epoch": 0, "history": [], "done": True, "epochs": 1,
+                 "iters_per_epoch": iters, "patience": 5, "param_groups": []}
+        (ckpt / f"member_{k}.state.json").write_text(json.dumps(state), encoding="utf-8")
+        (ckpt / f"member_{k}.last.safetensors").write_bytes(b"")
+    for iters in (1, 2):
+        p.trainIters = iters
+        problem = logic.trainingInputProblem(p) or ""
+        assert problem.startswith("Cannot resume:") and "member 0 ran with 1, member 1 with 2" in problem, problem
+        assert "retrain the members that differ" in problem and "back to the interrupted run's" not in problem

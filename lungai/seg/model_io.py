@@ -8,6 +8,7 @@ highest calibrated confidence is kept (:mod:`lungai.seg.choice`)."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +29,14 @@ def member_file(k: int) -> str:
     return f"member_{k}.safetensors"
 
 
+MEMBER_FILE = re.compile(r"member_(0|[1-9][0-9]*)\.safetensors")     # the names member_file gives
+
+
 def save_model(model_dir, cfg: SegConfig, state_dicts: list, meta: dict, complete: bool = True) -> Path:
     """Members and model.json; ``complete`` False marks model.json ``"status": "calibrating"`` (train-seg: the
-    calibration that follows removes it)."""
+    calibration that follows removes it).  A member file of an earlier save that model.json no longer lists (a
+    resume with fewer --members) is removed, after model.json is written: the folder is what a fresh run makes
+    (only names :func:`member_file` gives; any other file is left as it is)."""
     out = Path(model_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = []
@@ -41,6 +47,9 @@ def save_model(model_dir, cfg: SegConfig, state_dicts: list, meta: dict, complet
     if not complete:
         doc["status"] = CALIBRATING
     write_json(out / MODEL_JSON, doc)
+    for path in out.iterdir():
+        if MEMBER_FILE.fullmatch(path.name) and path.name not in files and (path.is_file() or path.is_symlink()):
+            path.unlink()
     return out
 
 

@@ -83,7 +83,13 @@ def schedule_changes(ckpt_dir, schedule: dict, lr_schedule: str = "constant") ->
     def first_other(key):
         return next(((k, st) for k, st in ran if key in st and st[key] != schedule[key]), None)
 
+    keys = ["iters_per_epoch", "patience"] + (["epochs"] if lr_schedule == "poly" else [])
+    split = {key: _disagreement(ran, key, " (--lr-schedule poly)" if key == "epochs" else "")
+             for key in keys if key in schedule}
     for key in ("iters_per_epoch", "patience"):
+        if split.get(key):
+            changes.append((split[key], None))
+            continue
         other = key in schedule and first_other(key)
         if other:
             k, st = other
@@ -91,7 +97,9 @@ def schedule_changes(ckpt_dir, schedule: dict, lr_schedule: str = "constant") ->
                             f"with it), {schedule[key]} now", f"{SCHEDULE_OPTIONS[key]} {st[key]}"))
     if "epochs" in schedule:
         other = first_other("epochs") if lr_schedule == "poly" else None
-        if other:
+        if split.get("epochs"):
+            changes.append((split["epochs"], None))
+        elif other:
             k, st = other
             changes.append((f"--epochs {st['epochs']} then with --lr-schedule poly (its learning rate decays over "
                             f"the whole run; member {k} ran {_epochs(st['epoch'])} of it), {schedule['epochs']} now",
@@ -103,6 +111,22 @@ def schedule_changes(ckpt_dir, schedule: dict, lr_schedule: str = "constant") ->
                 changes.append((f"--epochs {schedule['epochs']} now, but member {k} has run {_epochs(st['epoch'])}",
                                 f"--epochs {st['epoch']} or more"))
     return changes
+
+
+# the members ran with different lengths (member processes started apart with other options): no one command
+MEMBERS_DISAGREE = "no single --resume can assemble them"
+DISAGREE_FIX = ("retrain the members that differ with the options of the others (delete their checkpoints/member_K.* "
+                "files and rerun each with --member K), or choose a new -o folder to start anew")
+
+
+def _disagreement(ran: list, key: str, note: str = "") -> str | None:
+    """E.g. "--iters: member 0 ran with 4, member 1 with 8; no single --resume can assemble them" when the members
+    that ran recorded different values of ``key``, else None (``note`` follows the option's name)."""
+    values = [(k, st[key]) for k, st in ran if key in st]
+    if len({json.dumps(v) for _, v in values}) < 2:
+        return None
+    each = ", ".join(f"member {k}{' ran' if i == 0 else ''} with {v}" for i, (k, v) in enumerate(values))
+    return f"{SCHEDULE_OPTIONS[key]}{note}: {each}; {MEMBERS_DISAGREE}"
 
 
 def _epochs(n: int) -> str:
@@ -217,10 +241,13 @@ def check_settings(ckpt_dir, settings: dict) -> None:
                            for k in diff if k not in CASE_PARTS] +
                           [_case_change(CASE_PARTS[k], recorded[k], settings[k]) for k in diff if k in CASE_PARTS] +
                           [text for text, _ in length])
-        given = "; ".join(value for _, value in length)
+        given = "; ".join(value for _, value in length if value)
+        same = "--resume with the same options as the first run" + (f" ({given})" if given else "")
+        if any(value is None for _, value in length):        # the members disagree: no one value to give
+            raise InputError(f"{Path(ckpt_dir).parent} holds members trained with different settings: {shown}",
+                             DISAGREE_FIX + (f"; and {same}" if diff or given else ""))
         raise InputError(f"{Path(ckpt_dir).parent} was trained with other settings than this --resume: {shown}",
-                         "--resume with the same options as the first run" + (f" ({given})" if given else "") +
-                         ", or choose a new -o folder to start anew")
+                         f"{same}, or choose a new -o folder to start anew")
 
 
 def _case_change(part: str, then: list, now: list) -> str:
