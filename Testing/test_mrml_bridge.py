@@ -213,6 +213,72 @@ def test_saved_scene_tables_keep_any_text(mrml_scene, tmp_path):
     assert mrml_scene.GetFirstNodeByName("T").GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None   # saved only
 
 
+def test_saved_scene_tables_keep_char_columns(mrml_scene, tmp_path):
+    """QA: save_scene crashed (UnicodeDecodeError, no .mrb) on a table with an unsigned char column holding 200:
+    vtkDelimitedTextWriter writes a char cell as a raw byte.  Char cells are saved as integers and read back
+    exactly by the real reader (vtkMRMLTableStorageNode)."""
+    import vtk
+
+    node = mrml_scene.AddNewNodeByClass("vtkMRMLTableNode", "U8")
+    for cls, name, values in ((vtk.vtkUnsignedCharArray, "label", (0, 1, 200)),
+                              (vtk.vtkSignedCharArray, "s", (0, 65, -5)), (vtk.vtkCharArray, "c", (0, 9, -128))):
+        arr = cls()
+        arr.SetName(name)
+        for v in values:
+            arr.InsertNextTuple1(v)
+        node.GetTable().AddColumn(arr)
+    path = mrml.save_scene(mrml_scene, tmp_path / "u8.mrb")
+    back = mrml.load_scene(path, tmp_path / "x").GetFirstNodeByName("U8").GetTable()
+    got = {back.GetColumn(c).GetName(): [int(back.GetColumn(c).GetTuple1(r)) for r in range(3)] for c in range(3)}
+    assert got == {"label": [0, 1, 200], "s": [0, 65, -5], "c": [0, 9, -128]}
+    assert back.GetColumnByName("label").GetDataType() == vtk.VTK_UNSIGNED_CHAR
+
+
+def test_saved_scene_tables_keep_any_column_name(mrml_scene, tmp_path):
+    """QA: column names were saved as the writer wrote the header (unquoted): an empty name lost the text column
+    and read 2.5 back as 0.0, a '"' merged columns, a tab made load_scene fail, a leading space was lost.  The
+    header and the schema file (.schema.tsv, the columns' types by name) are written from the column names,
+    quoted (read back exactly by the real reader); '"' / line breaks replaced, an empty name named ("column 1"),
+    a name so made another column's made unique ("... (2)"), with the warning and attribute of replaced text."""
+    import warnings
+    import zipfile
+
+    from lungai.errors import InputNote
+
+    import csv
+
+    df = pd.DataFrame([["x", 2.5, 1.5, 3, "y", 4.5, "z", 7.5]],
+                      columns=["", "v", ' a"b', "t\tab", " sp", "two\nlines", " a''b", "column 1"])
+    mrml.table_node_from_dataframe(mrml_scene, df, "T")
+    plain = pd.DataFrame({" lead": [1.5], "tab\there": ["q"], "é": [2]})
+    node = mrml.table_node_from_dataframe(mrml_scene, plain, "Plain")
+    node.SetColumnUnitLabel(" lead", "mm")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        path = mrml.save_scene(mrml_scene, tmp_path / "e.mrb")
+    back = mrml.load_scene(path, tmp_path / "x")
+    got = back.GetFirstNodeByName("T")
+    expected = df.set_axis(["column 1 (2)", "v", " a''b (2)", "t\tab", " sp", "two lines", " a''b", "column 1"],
+                           axis=1)
+    pd.testing.assert_frame_equal(mrml.dataframe_from_table_node(got), expected, check_dtype=False)
+    assert got.GetTable().GetColumnByName("t\tab").GetDataType() == 16   # VTK_LONG_LONG: its schema line found
+    notes = [str(w.message) for w in caught if issubclass(w.category, InputNote)]
+    assert len(notes) == 1 and "'T'" in notes[0] and "'' -> 'column 1 (2)'" in notes[0]
+    assert "' a\"b' -> \" a''b (2)\"" in notes[0]
+    assert "column name" in got.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE)
+    plain_back = back.GetFirstNodeByName("Plain")
+    pd.testing.assert_frame_equal(mrml.dataframe_from_table_node(plain_back), plain, check_dtype=False)
+    assert plain_back.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE) is None
+    assert plain_back.GetColumnUnitLabel(" lead") == "mm"
+    with zipfile.ZipFile(path) as z:                          # header and schema name the same columns
+        files = {n.rsplit("/", 1)[-1]: z.read(n).decode() for n in z.namelist() if n.endswith(".tsv")}
+    tsv = next(v for k, v in files.items() if k.startswith("T_") and "schema" not in k)
+    schema = next(v for k, v in files.items() if k.startswith("T_") and "schema" in k)
+    header = next(csv.reader(tsv.splitlines()[:1], delimiter="\t"))
+    assert header == list(expected.columns)
+    assert [row[0] for row in csv.reader(schema.splitlines()[1:], delimiter="\t")] == header
+
+
 def test_saved_scene_leaves_the_applications_selection_alone(tmp_path):
     """QA: new_scene()'s selection node singleton was saved in the .mrb; importing the bundle into the running
     application's scene copied it onto the application's selection node: the active volume, active place node

@@ -490,10 +490,34 @@ def _rewritable_columns(node):
     return columns
 
 
+def _saved_column_names(columns) -> list:
+    """The column names as :func:`_rewrite_table_files` writes them into a table file's header and its schema
+    file (quoted there like text cells: :func:`_saved_text`): '"' and line breaks replaced
+    (:data:`_TEXT_REPLACEMENTS`), an empty name as "column <number>", and a name so made that is another
+    column's as "<name> (2)" ... (Slicer's reader keeps one column of a name, its type looked up by name in the
+    schema file) - each unique, so the header always splits into the table's columns."""
+    names, taken = [], set()
+    originals = {arr.GetName() or "" for arr in columns}
+    for c, arr in enumerate(columns):
+        original = arr.GetName() or ""
+        base = original
+        for old, new in _TEXT_REPLACEMENTS:
+            base = base.replace(old, new)
+        base = base or f"column {c + 1}"
+        name, k = base, 1
+        while name in taken or (name != original and name in originals):   # never another column's name
+            k += 1
+            name = f"{base} ({k})"
+        taken.add(name)
+        names.append(name)
+    return names
+
+
 def _note_replaced_text(scene) -> dict:
-    """Mark each table node whose saved file will have text replaced (:data:`_TEXT_REPLACEMENTS`) with
-    :data:`REPLACED_TEXT_ATTRIBUTE` and warn (:class:`lungai.errors.InputNote`) naming the table, columns and
-    number of cells.  Returns {node: previous attribute value} for :func:`save_scene` to restore."""
+    """Mark each table node whose saved file will have text or column names replaced (:data:`_TEXT_REPLACEMENTS`,
+    :func:`_saved_column_names`) with :data:`REPLACED_TEXT_ATTRIBUTE` and warn (:class:`lungai.errors.InputNote`)
+    naming the table, columns and number of cells.  Returns {node: previous attribute value} for
+    :func:`save_scene` to restore."""
     marked = {}
     tables = scene.GetNodesByClass("vtkMRMLTableNode")
     for i in range(tables.GetNumberOfItems()):
@@ -504,11 +528,20 @@ def _note_replaced_text(scene) -> dict:
         counts = {arr.GetName(): sum(_text_to_replace(arr.GetValue(r)) for r in range(arr.GetNumberOfValues()))
                   for arr in columns if arr.IsA("vtkStringArray")}
         counts = {name: n for name, n in counts.items() if n}
-        if not counts:
+        renamed = [(arr.GetName() or "", saved) for arr, saved in zip(columns, _saved_column_names(columns))
+                   if (arr.GetName() or "") != saved]
+        if not counts and not renamed:
             continue
-        where = ", ".join(f"{name!r} ({n} cell{'s' if n > 1 else ''})" for name, n in counts.items())
-        note = (f"in column(s) {where} '\"' is saved as two apostrophes (\"''\") and a line break as a space "
-                "(Slicer's table reader cannot read them back); all other text and the numbers are saved unchanged")
+        parts = []
+        if counts:
+            where = ", ".join(f"{name!r} ({n} cell{'s' if n > 1 else ''})" for name, n in counts.items())
+            parts.append(f"in column(s) {where} '\"' is saved as two apostrophes (\"''\") and a line break as a "
+                         "space (Slicer's table reader cannot read them back)")
+        if renamed:
+            parts.append("column name(s) saved as " + ", ".join(f"{old!r} -> {new!r}" for old, new in renamed)
+                         + " ('\"' and line breaks replaced alike, an empty name named, each unique: Slicer's "
+                         "table reader cannot read them back)")
+        note = "; ".join(parts) + "; all other text and the numbers are saved unchanged"
         marked[node] = node.GetAttribute(REPLACED_TEXT_ATTRIBUTE)
         node.SetAttribute(REPLACED_TEXT_ATTRIBUTE, note)
         warnings.warn(InputNote(f"scene table {node.GetName()!r}: {note}"), stacklevel=3)
@@ -531,46 +564,79 @@ def _rewrite_table_files(scene, mrb: Path) -> None:
       Every text cell is written quoted, which the reader reads back exactly (empty, blanks, tabs); the two
       things quoted text cannot hold are replaced (:data:`_TEXT_REPLACEMENTS`: '"' as two apostrophes, a line
       break as a space), noted on the node in the saved scene (:data:`REPLACED_TEXT_ATTRIBUTE`) and warned
-      about (:func:`_note_replaced_text`).
+      about (:func:`_note_replaced_text`);
+    - a column name: written as is (the writer's header line and its schema file, .schema.tsv, which the reader
+      looks the column's type up in by name): an empty name was dropped (the next columns moved left: a number
+      read back as 0.0, a text column lost), a tab split the name (load_scene failed), a '"' merged columns and
+      leading white space was lost.  The header line and the schema file are written from the table's column
+      names, quoted like text cells (read back exactly); '"' and line breaks replaced, an empty name named
+      and each made unique (:func:`_saved_column_names`), noted and warned about as above;
+    - a (signed / unsigned) char cell: written as a raw byte (unreadable, not UTF-8), written as its integer.
 
-    Each row's line is built from the table's values; the header line stays as the writer wrote it.  A table
-    with a column of several components is left as written."""
+    Each row's line is built from the table's values.  A table with a column of several components is left as
+    written."""
     fixes = {}
     tables = scene.GetNodesByClass("vtkMRMLTableNode")
     for i in range(tables.GetNumberOfItems()):
         node = tables.GetItemAsObject(i)
         columns = _rewritable_columns(node)
         if columns is not None:
-            fixes[Path(node.GetStorageNode().GetFileName()).name] = (columns, node.GetTable().GetNumberOfRows())
+            name = Path(node.GetStorageNode().GetFileName()).name
+            tsv, schema = _table_files_rewritten(node, columns)
+            fixes[name] = tsv
+            fixes[name[: -len(".tsv")] + ".schema.tsv"] = schema
     if not fixes:
         return
     tmp = mrb.with_name(mrb.name + ".tmp")
     with zipfile.ZipFile(mrb) as zin, zipfile.ZipFile(tmp, "w") as zout:
         for info in zin.infolist():
             data = zin.read(info)
-            fix = fixes.get(Path(info.filename).name) if info.filename.endswith(".tsv") else None
-            if fix is not None:
-                data = _tsv_rewritten(data, *fix)
+            if info.filename.endswith(".tsv"):
+                data = fixes.get(Path(info.filename).name, data)
             zout.writestr(info, data)
     tmp.replace(mrb)
 
 
-def _tsv_rewritten(data: bytes, columns: list, n_rows: int) -> bytes:
-    """:func:`_rewrite_table_files` for one .tsv file: the writer's header line, then one line per row built
-    from the columns' values."""
+# the (signed / unsigned) char columns, which vtkDelimitedTextWriter writes as raw bytes
+_CHAR_TYPES = (vtk.VTK_CHAR, vtk.VTK_SIGNED_CHAR, vtk.VTK_UNSIGNED_CHAR)
+
+
+def _table_files_rewritten(node, columns: list) -> tuple:
+    """:func:`_rewrite_table_files` for one table node: (its .tsv file, its .schema.tsv file), as bytes.  The
+    .tsv file: a header line of the saved column names (:func:`_saved_column_names`), then one line per row built
+    from the columns' values.  The schema file: the node's column properties (unit, description ...) then type
+    and component names (empty: one component), one line per column, as vtkMRMLTableStorageNode writes it."""
+    import csv  # noqa: PLC0415
     import math  # noqa: PLC0415
 
-    header = data.decode("utf-8").split("\n", 1)[0]
+    names = _saved_column_names(columns)
 
     def cell(arr, r):
         if arr.IsA("vtkStringArray"):
             return _saved_text(arr.GetValue(r))
         if arr.IsA("vtkDoubleArray") and math.isfinite(arr.GetValue(r)):
             return repr(float(arr.GetValue(r)))
+        if arr.GetDataType() in _CHAR_TYPES:
+            return str(int(arr.GetTuple1(r)))
         return arr.GetVariantValue(r).ToString()                  # as vtkDelimitedTextWriter writes it
 
+    header = "\t".join(_saved_text(name) for name in names)
+    # never a header that Slicer's reader (tab-delimited, '"' quoting) splits into other columns than the table's
+    if next(csv.reader([header], delimiter="\t", quotechar='"', doublequote=False)) != names:
+        raise InputError(f"could not save the column names of table {node.GetName()!r}: {names}",
+                         "rename its columns with plain text")
+    n_rows = node.GetTable().GetNumberOfRows()
     lines = [header] + ["\t".join(cell(arr, r) for arr in columns) for r in range(n_rows)]
-    return ("\n".join(lines) + "\n").encode("utf-8")
+
+    schema = node.GetSchema()
+    properties = [schema.GetColumnName(c) for c in range(schema.GetNumberOfColumns())] if schema else []
+    properties = [p for p in properties if p not in ("columnName", "type", "componentNames")]
+    schema_lines = ["\t".join(["columnName"] + properties + ["type", "componentNames"])]
+    for arr, name in zip(columns, names):
+        values = [node.GetColumnProperty(arr.GetName() or "", p) if arr.GetName() else "" for p in properties]
+        values.append(slicer.vtkMRMLTableNode.GetValueTypeAsString(arr.GetDataType()))
+        schema_lines.append("\t".join(_saved_text(v) for v in [name] + values + [""]))
+    return (("\n".join(lines) + "\n").encode("utf-8"), ("\n".join(schema_lines) + "\n").encode("utf-8"))
 
 
 def save_scene(scene, path: str | Path) -> Path:
