@@ -405,6 +405,23 @@ def test_tnm_combinations_without_a_stage_group_get_no_label_not_a_class(tmp_pat
     assert c.report["class_counts"] == {"I": 6, "II": 6} and len(c.report["unlabelled"]) == 12
 
 
+def test_tnm_combinations_with_t0_are_not_said_to_have_t_or_n_unknown():
+    """Review: T0 N0 / N1 M0 (no AJCC stage group) were listed as having "T or N unknown" though both are known;
+    the hint names each reason apart."""
+    from lungai.fusion.labels import check_tnm_combinations
+
+    with pytest.raises(InputError) as err:
+        check_tnm_combinations(["T0N0M0", "T0N1M0", "pT0N0M0", "T1aN0M0", "T2bN0M0", "T3N2M0"], "tnm")
+    fix = err.value.fix
+    assert "unknown=T0N0M0,T0N1M0,pT0N0M0" in fix
+    assert "'T0N0M0', 'T0N1M0', 'pT0N0M0' are T0 with N0 / N1 and no M1" in fix and "T or N unknown" not in fix
+    with pytest.raises(InputError) as err:
+        check_tnm_combinations(["T0N0M0", "T1NXM0", "T1aN0M0"])
+    fix = err.value.fix
+    assert "unknown=T1NXM0,T0N0M0" in fix
+    assert "'T1NXM0' have T or N unknown; 'T0N0M0' are T0 with N0 / N1" in fix
+
+
 def test_demo_stage_section_has_the_predictions_notes_and_prints_warnings(tmp_path, capsys):
     """QA: the demo dropped the stage prediction's notes (unseen EHR levels) from report.html / summary.json and
     printed a raw UnseenLevelWarning with its source line."""

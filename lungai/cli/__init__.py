@@ -77,8 +77,11 @@ def main(argv=None) -> int:
         return 2
     except OSError as exc:           # a file that could not be written (or read): the path and the fix, no traceback
         from lungai.io.outputs import file_error
+        from lungai.dask_workers import lost_worker_error
 
-        print(f"lungai {args.command}: error: {file_error(exc, action='access')}", file=sys.stderr)
+        # Dask's CommClosedError is an OSError too, naming no file: a worker process died, not "cannot access None"
+        error = lost_worker_error(exc) or file_error(exc, action="access")
+        print(f"lungai {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"lungai {args.command}: cancelled", file=sys.stderr)

@@ -167,16 +167,22 @@ def check_tnm_combinations(values, column=None) -> None:
     if not tnm:
         return
     groups: dict = {}
-    ungrouped = []          # T or N unknown (TX, NX): no stage group - no label, never a class
+    ungrouped: dict = {"unknown": [], "t0": []}    # no stage group - no label, never a class
     for v, (t, n, m) in tnm.items():
         g = stage_group(t, n, m)
-        (groups.setdefault(g, []) if g else ungrouped).append(v)
+        if g:
+            groups.setdefault(g, []).append(v)
+        else:           # T or N unknown (TX, NX), or T0 with N0 / N1 and no M1 (not staged by AJCC)
+            ungrouped["unknown" if _t_num(t) is None or _n_num(n) is None else "t0"].append(v)
     merge = ";".join(f"{k}={','.join(vs)}" for k, vs in sorted(groups.items()))
-    if ungrouped:       # a group named "unknown" (a missing-value word) gives no label: clean_labels
-        merge += ";unknown=" + ",".join(ungrouped)
-    left = (f" ({', '.join(map(repr, ungrouped[:10]))}{' ...' if len(ungrouped) > 10 else ''} have T or N unknown: "
-            "no stage group - in the group 'unknown' those patients get no label and are left out, never a class)"
-            ) if ungrouped else ""
+    left_out = ungrouped["unknown"] + ungrouped["t0"]
+    if left_out:        # a group named "unknown" (a missing-value word) gives no label: clean_labels
+        merge += ";unknown=" + ",".join(left_out)
+    reasons = {"unknown": "have T or N unknown", "t0": "are T0 with N0 / N1 and no M1 (not staged by AJCC)"}
+    left = "; ".join(f"{', '.join(map(repr, vs[:10]))}{' ...' if len(vs) > 10 else ''} {reasons[k]}"
+                     for k, vs in ungrouped.items() if vs)
+    left = (f" ({left}: no stage group - in the group 'unknown' those patients get no label and are left out, never "
+            "a class)") if left else ""
     where = f" of column {column!r}" if column is not None else ""
     shown = ", ".join(map(repr, list(tnm)[:10])) + (" ..." if len(tnm) > 10 else "")
     raise InputError(f"label values{where} are TNM combinations ({shown}): each combination would be a class of its "

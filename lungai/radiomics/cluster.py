@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 
+from lungai.dask_workers import CLUSTER_LOG_LEVEL, lost_worker_error, quiet_worker  # noqa: F401
 from lungai.errors import InputError
 
 TRIM_VARIABLE = "MALLOC_TRIM_THRESHOLD_"
@@ -160,7 +161,6 @@ def check_main_guard(workers: int, scheduler: str | None = None) -> None:
 # a closed connection's StreamClosedError / CommClosedError traceback, "Worker process still alive after 4.0 seconds,
 # killing" are the expected shutdown, not news); the local cluster logs ERRORs only (its WARNINGs are said that way)
 SHUTDOWN_LOGGERS = ("distributed", "tornado", "asyncio")
-CLUSTER_LOG_LEVEL = logging.ERROR
 CLOSE_TIMEOUT_S = 10
 RESUME_HINT = "the finished cases are kept: run the same command again to resume (they are skipped)"
 
@@ -200,17 +200,11 @@ def close_quietly(client, cluster=None, futures=()) -> None:
 
 
 def warm_worker() -> int:
-    """Import pyradiomics and lungai's extraction once per worker (so the first case is not slower); the worker's
-    task state machine logs ERRORs only (a task cancelled by Ctrl-C is not a warning).  The worker process ignores
-    SIGINT: a terminal's Ctrl-C reaches the whole process group, and the worker's own KeyboardInterrupt printed
-    tracebacks (CancelledError, CommClosedError) - the main process cancels the tasks and closes the cluster."""
+    """:func:`~lungai.dask_workers.quiet_worker` (done at start already by its preload), then import pyradiomics
+    and lungai's extraction once per worker (so the first case is not slower)."""
     import os
-    import signal
-    import threading
 
-    if threading.current_thread() is threading.main_thread():       # client.run: the worker's event loop thread
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.getLogger("distributed.worker.state_machine").setLevel(CLUSTER_LOG_LEVEL)
+    quiet_worker()
     import radiomics.featureextractor  # noqa: F401
 
     import lungai.io  # noqa: F401
@@ -278,7 +272,9 @@ def start_without_sigint(start):
 def local_cluster(workers: int):
     """``(cluster, client)``: ``workers`` single-threaded worker processes, warmed up.  The cluster is started by
     :func:`start_without_sigint`: its worker processes never see SIGINT (Ctrl-C), from their start on, also when
-    the nanny starts one again after it died."""
+    the nanny starts one again after it died.  A worker process lost while the workers warm up (:func:`warm_worker`)
+    is left to its nanny, which starts it again (quieted by the preload :func:`lungai.dask_workers.dask_setup`), not
+    a failure of the run."""
     import os
 
     import dask
@@ -292,7 +288,8 @@ def local_cluster(workers: int):
                                 dashboard_address=None, env=dict(WORKER_ENV), silence_logs=CLUSTER_LOG_LEVEL,
                                 # no dashboard; its HTTP server (health checks) on a free port, not 8787 with a
                                 # "Port 8787 is already in use" warning when another cluster runs
-                                scheduler_kwargs={"dashboard_address": ":0"})
+                                scheduler_kwargs={"dashboard_address": ":0"},
+                                preload=["lungai.dask_workers"])   # dask_setup: each worker, also one started again
 
     trim = os.environ.pop(TRIM_VARIABLE, None)
     try:
@@ -303,7 +300,13 @@ def local_cluster(workers: int):
     client = None
     try:
         client = Client(cluster)
-        client.run(warm_worker)
+        # a worker process that dies meanwhile (killed, out of memory) is no reason to stop: the nanny starts it again
+        # (SIGINT blocked, quieted by its preload; only its first case is slower), its cases go to the others
+        for worker, result in client.run(warm_worker, on_error="return").items():
+            if isinstance(result, BaseException):
+                if not isinstance(result, OSError):      # CommClosedError: the worker lost, not a failure
+                    raise result          # a real failure of the warm-up (pyradiomics not importable ...)
+                logging.getLogger(__name__).info("worker %s lost while warming up: %r", worker, result)
     except BaseException:        # Ctrl-C while the workers start: closed quietly
         if client is None:
             with quiet_logs():

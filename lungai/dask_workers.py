@@ -1,0 +1,54 @@
+"""Dask worker processes of lungai's local cluster (:mod:`lungai.radiomics.cluster`): what each worker process does
+as it starts (the preload :func:`dask_setup`), and a lost worker's error said as such (:func:`lost_worker_error`).
+
+A light module (no pyradiomics, no Dask import): a worker process imports it before it joins the scheduler (a
+longer start would widen the time in which a worker that dies fails the whole start, "Nanny failed to start"), and
+the CLI on any OSError.
+"""
+
+from __future__ import annotations
+
+import logging
+
+CLUSTER_LOG_LEVEL = logging.ERROR     # the local cluster logs ERRORs only (its WARNINGs are said that way)
+
+
+def quiet_worker() -> None:
+    """The worker process ignores SIGINT: a terminal's Ctrl-C reaches the whole process group, and the worker's own
+    KeyboardInterrupt printed tracebacks (CancelledError, CommClosedError) - the main process cancels the tasks and
+    closes the cluster; its task state machine logs ERRORs only (a task cancelled by Ctrl-C is not a warning).  Run in
+    the worker process's main thread (its event loop's)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():       # the worker's event loop thread
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.getLogger("distributed.worker.state_machine").setLevel(CLUSTER_LOG_LEVEL)
+
+
+def dask_setup(worker) -> None:
+    """Dask's preload hook (``LocalCluster(preload=["lungai.dask_workers"])``): run by every worker process of the
+    local cluster as it starts, before it joins the scheduler - also one the nanny starts again after the first
+    died (which :func:`lungai.radiomics.cluster.local_cluster`'s warm-up never reaches): :func:`quiet_worker`."""
+    quiet_worker()
+
+
+WORKER_LOST_FIX = ("run the same command again (the finished cases are kept and skipped), with fewer --workers if "
+                   "the machine is short of memory (each worker holds one case in memory)")
+
+
+def lost_worker_error(exc: BaseException):
+    """``exc`` as a :class:`~lungai.errors.LungAIError` saying that a Dask worker process died (out of memory?
+    killed?) when it is Dask's lost-connection error (``CommClosedError``, tornado's ``StreamClosedError``: OSError
+    subclasses that name no file, not "cannot access None"); None for any other error.  Dask is not imported."""
+    import sys
+
+    from lungai.errors import LungAIError
+
+    kinds = [getattr(sys.modules.get(module), name, None) for module, name in
+             (("distributed.comm.core", "CommClosedError"), ("tornado.iostream", "StreamClosedError"))]
+    kinds = tuple(k for k in kinds if isinstance(k, type))
+    if not kinds or not isinstance(exc, kinds):
+        return None
+    return LungAIError(f"a Dask worker process died or its connection was lost (out of memory? killed?): {exc}",
+                       WORKER_LOST_FIX)
