@@ -355,6 +355,35 @@ def test_demo_rtstruct_gives_the_dose_metrics_masks(tmp_path):
     assert read_sr_comments(sr)["Dose"] == "Dose metrics computed on " + masks
 
 
+def test_demo_records_that_the_rtstruct_could_not_be_checked_against_a_nifti_ct(tmp_path, capsys):
+    """QA: `demo --ct CT.nii.gz --rtstruct RS.dcm --dose RD.dcm` said only on stderr that the RTSTRUCT could not be
+    checked against the CT (no PatientID / frame of reference in a NIfTI); summary.json and the report - whose dose
+    metrics come from those contours - did not.  The note is one of the dose's notes (dose_note, the report's dose
+    section, the console once); with the DICOM CT the RTSTRUCT is checked and nothing is noted."""
+    from lungai.cli import main
+    from lungai.dicom.synthetic import write_rt_study
+    from lungai.io import read_ct, write_image
+    from lungai.synthetic import PhantomSpec, SAMPLE_SEED, make_phantom, sample_spec
+
+    spec = sample_spec()
+    ph = make_phantom(PhantomSpec(shape=(80, 80, 36), spacing=(4.0, 4.0, 5.0), noise_hu=spec.noise_hu,
+                                  tumour=spec.tumour), seed=SAMPLE_SEED)
+    st = write_rt_study(tmp_path / "export", ph, patient_id="P1")
+    nifti = write_image(read_ct(st["ct"]), tmp_path / "ct.nii.gz")
+    seed = "--seed-point=" + ",".join(f"{v:.2f}" for v in ph.meta["tumour"]["centre_mm"])
+    said = f"RTSTRUCT {st['rtstruct'].name} (PatientID P1"
+    out = tmp_path / "demo"
+    assert main(["demo", "--ct", str(nifti), seed, "--dose", str(st["dose"]), "--rtstruct", str(st["rtstruct"]),
+                 "-o", str(out)]) == 0
+    printed = capsys.readouterr()
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert said in summary["dose_note"] and "could not be checked against the CT" in summary["dose_note"]
+    assert summary["dose_masks"]["lungs"] == "rtstruct"
+    dose_section = (out / "report.html").read_text(encoding="utf-8").split("<h2>Dose to the lungs</h2>")[1]
+    assert said in dose_section.split("<h2>")[0]
+    assert (printed.out + printed.err).count(said) == 1, printed     # said once, with the dose
+
+
 def test_rp_review_flag_only_when_the_risk_uses_the_automatic_tumour():
     """The RP section repeats the tumour's review flag when the model uses tumour radiomics or dose metrics on
     the automatic masks - not for a clinical + dose model whose dose came from the RTSTRUCT's contours."""

@@ -750,3 +750,65 @@ def test_segments_result_json_records_its_ct_for_dicom_export(case, tmp_path, ca
                 tmp_path / "e") == 2
     assert "is of patient 'P1', the CT given (--ct) of patient 'P2'" in capsys.readouterr().err
     assert not (tmp_path / "e").exists()
+
+
+def _columns_map(ct):
+    """A map that grows along the CT's columns (x) only: 0 in the first column, 1 in the last."""
+    x = np.indices(array(ct).shape)[2].astype(np.float32)
+    img = sitk.GetImageFromArray(x / x.max())
+    img.CopyInformation(ct)
+    return img
+
+
+def test_an_uncertainty_map_stored_in_another_order_is_exported_in_the_cts_order(case, tmp_path, capsys):
+    """QA: `dicom-export --uncertainty` read the map as stored and checked only size, pixel spacing and origin: a map
+    stored PLS (x and y swapped, same corner) was written transposed without a word, a RAS one refused with a wrong
+    fix.  The map is read onto the CT's grid in the CT's order (lungai.io.on_grid, as --tumour / --lungs), so both
+    are written as the CT's rows and columns."""
+    import pydicom
+
+    unc = _columns_map(case["ct"])
+    assert case["ct"].GetSize()[0] == case["ct"].GetSize()[1]     # a PLS copy has the CT's size, spacing and origin
+    for order in ("PLS", "RAS"):
+        sitk.WriteImage(sitk.DICOMOrient(unc, order), str(tmp_path / f"u_{order}.nii.gz"))
+        assert _cli("dicom-export", "--ct", case["st"]["ct"], "--tumour", case["root"] / "gtv.nii.gz",
+                    "--uncertainty", tmp_path / f"u_{order}.nii.gz", "-o", tmp_path / order) == 0, \
+            capsys.readouterr().err
+        frames = pydicom.dcmread(tmp_path / order / "uncertainty.pm.dcm").pixel_array.astype(float)
+        assert frames.shape == array(case["ct"]).shape
+        assert np.ptp(frames[0][0, :]) > 0.99 and np.ptp(frames[0][:, 0]) == 0, order      # along the rows, as the CT
+
+
+def test_no_dicom_writer_writes_an_array_stored_in_another_order_than_the_ct(case, tmp_path):
+    """The last guard before a SEG / RTSTRUCT / Parametric Map is written (reference.check_on_grid) compares the
+    direction with the CT series' ImageOrientationPatient and slice order, not only size, spacing and origin: an
+    image of another order (PLS: the same corner, x and y swapped; slices reversed) is refused, naming both orders."""
+    from lungai.dicom.export import reference_for
+    from lungai.dicom.pmap import write_parametric_map
+    from lungai.dicom.reference import check_on_grid
+    from lungai.dicom.rtstruct import write_rtstruct
+    from lungai.dicom.seg import write_seg
+
+    ct = case["ct"]
+    reference = reference_for(case["st"]["ct"], ct)
+    check_on_grid(ct, reference)                                   # the CT itself passes
+    gtv = image_like(case["gtv"], ct)
+    pls = sitk.DICOMOrient(gtv, "PLS")
+    assert pls.GetSize() == gtv.GetSize() and pls.GetOrigin() == gtv.GetOrigin()
+    writers = {"SEG": lambda m: write_seg({"Tumour": m}, reference, tmp_path / "t.seg.dcm"),
+               "RTSTRUCT": lambda m: write_rtstruct({"GTVp": m}, reference, tmp_path / "rt.dcm"),
+               "PM": lambda m: write_parametric_map(sitk.Cast(m, sitk.sitkFloat32), reference, tmp_path / "u.pm.dcm")}
+    for name, write in writers.items():
+        with pytest.raises(InputError, match=r"another order than CT series .*PLS order.*LPS order"):
+            write(pls)
+        assert not list(tmp_path.glob("*.dcm")), name
+    flipped = sitk.Flip(gtv, [False, False, True])                 # slices the other way round, origin kept
+    flipped.SetOrigin(gtv.GetOrigin())
+    flipped.SetDirection(np.diag([1.0, 1.0, -1.0]).flatten().tolist())
+    with pytest.raises(InputError, match="another order"):
+        check_on_grid(flipped, reference)
+    tilted = sitk.Image(gtv)                                       # rotated a little, same order: off the grid
+    c, s = np.cos(0.1), np.sin(0.1)
+    tilted.SetDirection([c, -s, 0.0, s, c, 0.0, 0.0, 0.0, 1.0])
+    with pytest.raises(InputError, match=r"is not on the grid of CT series .*direction \(1, 0, 0, 0, 1, 0, 0, 0, 1\)"):
+        check_on_grid(tilted, reference)

@@ -252,7 +252,7 @@ def run_export(args) -> int:
                                      reference_for)
     from lungai.errors import InputError
     from lungai.dicom.masks import mask_input
-    from lungai.io import read_image
+    from lungai.io import on_grid, read_image
     from lungai.io.outputs import claimed_output_folder, prepare_output_folder
     from lungai.io.tables import read_table_checked
     from lungai.progress import task
@@ -344,7 +344,10 @@ def run_export(args) -> int:
         given = dict(  # every input read before the earlier export's files are replaced
             tumour=mask_input(paths["tumour"], ct) if paths["tumour"] else None,
             lungs=_lung_map(paths["lungs"], ct) if paths["lungs"] else None,
-            uncertainty=read_image(paths["uncertainty"]) if paths["uncertainty"] else None,
+            # the map on the CT's grid in the CT's stored order (a RAS / PLS NIfTI of an LPS CT reoriented, lossless):
+            # its frames are written as the CT's slices, rows and columns
+            uncertainty=on_grid(ct, read_image(paths["uncertainty"]), what=f"uncertainty map "
+                                f"{Path(paths['uncertainty']).name}") if paths["uncertainty"] else None,
             info=json.loads(open(paths["result"], encoding="utf-8").read()) if paths["result"] else None,
             radiomics=radiomics, dose=table_row(paths["dose"], "dose CSV", dose_column),
             rp=table_row(paths["rp"], "RP prediction CSV", RP_COLUMNS), generation=generation,

@@ -605,7 +605,12 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     if rtstruct is not None:     # the plan's contours for the dose metrics (lungs and GTV by role)
         from lungai.dicom.masks import rtstruct_dose_masks
 
-        rt = rtstruct_dose_masks(rtstruct, ct, rtstruct_lungs, None, structure_map, allow_gaps)
+        # an RTSTRUCT that could not be checked against a non-DICOM CT (its note) is a note on the dose metrics made
+        # from its contours: recorded with the dose's notes (summary.json, the report's dose section, the console)
+        rt_notes: list = []
+        rt = _noting_checks(lambda: rtstruct_dose_masks(rtstruct, ct, rtstruct_lungs, None, structure_map,
+                                                        allow_gaps), rt_notes)
+        dose_note = "; ".join(n for n in (dose_note, *rt_notes) if n) or None
     case = demo_case_id(ct_path, patient_id, series_uid)
     prepare_output_folder(out, inputs=[p for p in (ct_path, dose, rtstruct) if p], owner="demo")   # (their folders)
     timings: dict = {}
@@ -746,6 +751,26 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         bar.update(1, "report.html")
         _json(out / "summary.json", summary)
     return summary
+
+
+def _noting_checks(read, notes: list):
+    """``read()``, the input checks it could not make (:class:`lungai.errors.InputCheckNote` warnings: an RTSTRUCT
+    read onto a NIfTI / NRRD / MHA CT, :func:`lungai.dicom.rtstruct.unchecked_ct_note`) appended to ``notes`` - to be
+    recorded with the results they concern - instead of warned; other warnings are passed on as they came."""
+    import warnings
+
+    from lungai.errors import InputCheckNote
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = read()
+    for w in caught:
+        if issubclass(w.category, InputCheckNote):
+            if str(w.message) not in notes:
+                notes.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return result
 
 
 def demo_case_id(ct_path, patient_id=None, series_uid: str | None = None) -> str:

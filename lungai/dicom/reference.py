@@ -166,18 +166,53 @@ def ct_reference(folder, series_uid: str | None = None, image: sitk.Image | None
     return CTReference(heads, folder)
 
 
+def series_direction(reference: CTReference) -> np.ndarray:
+    """The CT series' direction cosines as columns (x: along a row, y: down a column, z: the way its slices run in
+    the image's slice order) - from ImageOrientationPatient and the slices' positions, as SimpleITK reads them."""
+    first = reference.first
+    iop = np.asarray([float(v) for v in first.ImageOrientationPatient])
+    normal = _normal(first)
+    if len(reference.datasets) > 1:
+        run = (np.asarray([float(v) for v in reference.datasets[-1].ImagePositionPatient])
+               - np.asarray([float(v) for v in first.ImagePositionPatient]))
+        if float(np.dot(run, normal)) < 0:      # slices stored from the other end (head to feet in an axial CT)
+            normal = -normal
+    return np.stack([iop[:3], iop[3:], normal], axis=1)
+
+
 def check_on_grid(image: sitk.Image, reference: CTReference, what: str = "mask") -> None:
-    """``image`` must lie on the CT series' voxel grid (slices, rows, columns, first position, pixel spacing)."""
+    """``image`` must lie on the CT series' voxel grid (slices, rows, columns, first position, pixel spacing) and
+    store its voxels in the series' order (direction: ImageOrientationPatient and the slice order): the last guard
+    before a DICOM SEG / RTSTRUCT / Parametric Map is written, whose frames are the CT's slices, rows and columns
+    (an array stored in another order - a PLS or RAS map of an LPS CT - would be written transposed or flipped).
+    Masks and maps read from files are put in the CT's order first by :func:`lungai.io.geometry.on_grid`."""
+    from lungai.io.geometry import orientation_of
+
     first = reference.first
     nx, ny, nz = image.GetSize()
     spacing = [float(v) for v in first.PixelSpacing]     # row spacing (y), column spacing (x)
+    direction = series_direction(reference)
+    same_direction = np.allclose(np.asarray(image.GetDirection()).reshape(3, 3), direction, atol=1e-3)
     ok = (nz == len(reference.datasets) and (ny, nx) == (int(first.Rows), int(first.Columns))
           and np.allclose(image.GetSpacing()[:2], spacing[::-1], atol=1e-3)
           and np.allclose(image.GetOrigin(), [float(v) for v in first.ImagePositionPatient], atol=1e-2))
-    if not ok:
+    mine = orientation_of(image)
+    theirs = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(direction.flatten().tolist())
+    cosines = lambda d: ", ".join(f"{v + 0.0:.4g}" for v in np.asarray(d).flatten())  # noqa: E731
+    if ok and not same_direction and mine != theirs:
         raise InputError(
-            f"the {what} ({nx} x {ny} x {nz}, origin {tuple(round(v, 2) for v in image.GetOrigin())}) is not on the "
-            f"grid of CT series {reference.series_uid} ({first.Columns} x {first.Rows} x {len(reference.datasets)})",
+            f"the {what} stores its voxels in another order than CT series {reference.series_uid}: direction "
+            f"({cosines(image.GetDirection())}; {mine} order) against the series' ({cosines(direction)}; {theirs} "
+            "order, from its ImageOrientationPatient and slice order); written as it is it would be transposed or "
+            "flipped against the CT",
+            f"put the {what} in the CT's order first (flips / permutations only, no resampling): "
+            "lungai.io.geometry.on_grid(ct, image), or in Python sitk.DICOMOrient(image, "
+            f"'{theirs}')")
+    if not (ok and same_direction):
+        raise InputError(
+            f"the {what} ({nx} x {ny} x {nz}, origin {tuple(round(v, 2) for v in image.GetOrigin())}, direction "
+            f"({cosines(image.GetDirection())})) is not on the grid of CT series {reference.series_uid} "
+            f"({first.Columns} x {first.Rows} x {len(reference.datasets)}, direction ({cosines(direction)}))",
             "write DICOM results only for masks / maps computed on this very CT series")
 
 
