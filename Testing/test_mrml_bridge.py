@@ -8,7 +8,7 @@ import pytest
 import SimpleITK as sitk
 
 from io_helpers import oblique_image
-from lungai.errors import InputError
+from lungai.errors import InputError, InputNote
 from lungai.overlap import dice
 
 mrml = pytest.importorskip("lungai.mrml")
@@ -604,3 +604,30 @@ def test_two_segments_of_one_name_are_refused_by_name(mrml_scene, other):
     assert "rename one of them" in nodes.tumour_segment_problem(seg)
     np.testing.assert_array_equal(sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, id2, volume)),
                                   b_arr)                           # by ID: still that segment
+
+
+def test_saved_scene_tables_keep_column_properties_or_say_what_changed(tmp_path):
+    """Review: a unit label with '"' / a description with a line break came back changed with no warning (the
+    note said "all other text ... unchanged"), and an unnamed column lost its unit label."""
+    import vtk
+
+    scene = mrml.new_scene()
+    node = scene.AddNewNodeByClass("vtkMRMLTableNode", "t")
+    for name in ("vol", "", "x"):
+        arr = vtk.vtkDoubleArray()
+        arr.SetName(name)
+        arr.InsertNextValue(1.0)
+        node.GetTable().AddColumn(arr)
+    node.SetColumnUnitLabel("vol", 'mm"3')
+    node.SetColumnDescription("vol", "line1\nline2")
+    node.SetColumnProperty("", "unitLabel", "u_empty")
+    node.SetColumnUnitLabel("x", "ml")
+    with pytest.warns(InputNote) as caught:
+        path = mrml.save_scene(scene, tmp_path / "tp.mrb")
+    text = " ".join(str(w.message) for w in caught)
+    assert "'unitLabel' of 'vol'" in text and "'description' of 'vol'" in text
+    back = mrml.load_scene(path, tmp_path / "x").GetFirstNodeByName("t")
+    assert back.GetColumnUnitLabel("vol") == "mm''3" and back.GetColumnDescription("vol") == "line1 line2"
+    assert back.GetColumnUnitLabel("column 2") == "u_empty"
+    assert back.GetColumnUnitLabel("x") == "ml"
+    assert "'unitLabel' of 'vol'" in back.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE)

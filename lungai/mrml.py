@@ -530,7 +530,10 @@ def _note_replaced_text(scene) -> dict:
         counts = {name: n for name, n in counts.items() if n}
         renamed = [(arr.GetName() or "", saved) for arr, saved in zip(columns, _saved_column_names(columns))
                    if (arr.GetName() or "") != saved]
-        if not counts and not renamed:
+        properties = _column_properties(node)
+        changed_properties = [(arr.GetName() or "", p) for arr in columns for p in properties
+                              if _text_to_replace(node.GetColumnProperty(arr.GetName() or "", p))]
+        if not counts and not renamed and not changed_properties:
             continue
         parts = []
         if counts:
@@ -541,6 +544,9 @@ def _note_replaced_text(scene) -> dict:
             parts.append("column name(s) saved as " + ", ".join(f"{old!r} -> {new!r}" for old, new in renamed)
                          + " ('\"' and line breaks replaced alike, an empty name named, each unique: Slicer's "
                          "table reader cannot read them back)")
+        if changed_properties:
+            parts.append("column propert(y/ies) " + ", ".join(f"{p!r} of {name!r}" for name, p in changed_properties)
+                         + " saved with '\"' and line breaks replaced alike")
         note = "; ".join(parts) + "; all other text and the numbers are saved unchanged"
         marked[node] = node.GetAttribute(REPLACED_TEXT_ATTRIBUTE)
         node.SetAttribute(REPLACED_TEXT_ATTRIBUTE, note)
@@ -601,6 +607,14 @@ def _rewrite_table_files(scene, mrb: Path) -> None:
 _CHAR_TYPES = (vtk.VTK_CHAR, vtk.VTK_SIGNED_CHAR, vtk.VTK_UNSIGNED_CHAR)
 
 
+def _column_properties(node) -> list:
+    """The column properties of a table node's schema (unit label, description ...) that its saved schema file
+    holds besides the column name, type and component names."""
+    schema = node.GetSchema()
+    properties = [schema.GetColumnName(c) for c in range(schema.GetNumberOfColumns())] if schema else []
+    return [p for p in properties if p not in ("columnName", "type", "componentNames")]
+
+
 def _table_files_rewritten(node, columns: list) -> tuple:
     """:func:`_rewrite_table_files` for one table node: (its .tsv file, its .schema.tsv file), as bytes.  The
     .tsv file: a header line of the saved column names (:func:`_saved_column_names`), then one line per row built
@@ -628,12 +642,10 @@ def _table_files_rewritten(node, columns: list) -> tuple:
     n_rows = node.GetTable().GetNumberOfRows()
     lines = [header] + ["\t".join(cell(arr, r) for arr in columns) for r in range(n_rows)]
 
-    schema = node.GetSchema()
-    properties = [schema.GetColumnName(c) for c in range(schema.GetNumberOfColumns())] if schema else []
-    properties = [p for p in properties if p not in ("columnName", "type", "componentNames")]
+    properties = _column_properties(node)
     schema_lines = ["\t".join(["columnName"] + properties + ["type", "componentNames"])]
     for arr, name in zip(columns, names):
-        values = [node.GetColumnProperty(arr.GetName() or "", p) if arr.GetName() else "" for p in properties]
+        values = [node.GetColumnProperty(arr.GetName() or "", p) for p in properties]
         values.append(slicer.vtkMRMLTableNode.GetValueTypeAsString(arr.GetDataType()))
         schema_lines.append("\t".join(_saved_text(v) for v in [name] + values + [""]))
     return (("\n".join(lines) + "\n").encode("utf-8"), ("\n".join(schema_lines) + "\n").encode("utf-8"))
