@@ -633,6 +633,74 @@ def test_the_results_of_an_anonymised_copy_of_the_ct_say_the_ways_forward(case, 
     assert _cli("dicom-export", "--ct", anon, "--tumour", segd / "tumor.nii.gz", "-o", tmp_path / "ok") == 0
 
 
+def test_a_ct_with_slices_without_the_part10_header_is_one_series_for_the_results(case, tmp_path, capsys):
+    """QA (LUNG1-003, every second slice saved without the Part-10 header - no preamble, "DICM" or file meta - as
+    read_ct reads it): the CT's reference left those slices out, so `dicom-export --results` (and `lungs` /
+    `segment`, after the work) failed with "holds 53 CT slices, the image has 107", result.json recorded no
+    patient_id / series UID and the input's case id was the folder name "CT".  One reading rule everywhere
+    (lungai.dicom.reference.read_ct_header): the reference holds every slice, the ids are read, a file that is no
+    DICOM is still left out."""
+    import shutil
+
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+
+    from lungai.dicom.export import ct_record
+    from lungai.dicom.reference import ct_reference, dicom_ct_header, is_dicom_folder
+    from lungai.io.read import input_case_id
+
+    ct_dir = tmp_path / "hl" / "CT"
+    shutil.copytree(case["st"]["ct"], ct_dir)
+    files = sorted(ct_dir.glob("*.dcm"))
+    for f in files[::2]:        # the first slice among them
+        ds = pydicom.dcmread(f)
+        ds.file_meta, ds.preamble = FileMetaDataset(), None
+        pydicom.dcmwrite(f, ds, enforce_file_format=False)
+    assert pydicom.dcmread(files[0], force=True).preamble is None
+    (ct_dir / "notes").write_text("not a DICOM file\n" * 20)        # no suffix: read, found no DICOM, left out
+    ct = read_ct(ct_dir)
+    ref = ct_reference(ct_dir, image=ct)
+    assert len(ref.datasets) == len(files) == ct.GetSize()[2]
+    assert len(ct_reference(sorted(ct_dir.iterdir())).datasets) == len(files)       # the files given: notes left out
+    record = ct_record(case["st"]["ct"])
+    assert ct_record(ct_dir) == record and record["patient_id"] == "P1"
+    assert dicom_ct_header(ct_dir).PatientID == "P1" and input_case_id(ct_dir) == "P1"
+    segd = _results_folder(case, tmp_path / "segd", record)
+    assert _cli("dicom-export", "--ct", ct_dir, "--results", segd, "-o", tmp_path / "e") == 0, capsys.readouterr().err
+    assert (tmp_path / "e" / "results.seg.dcm").exists()
+    for f in files[1::2]:       # every slice without the header: still a DICOM series folder (DICOM outputs)
+        ds = pydicom.dcmread(f)
+        ds.file_meta, ds.preamble = FileMetaDataset(), None
+        pydicom.dcmwrite(f, ds, enforce_file_format=False)
+    assert is_dicom_folder(ct_dir) and input_case_id(ct_dir) == "P1"
+    assert len(ct_reference(ct_dir, image=ct).datasets) == len(files)
+
+
+def test_lungs_and_segment_check_the_cts_reference_before_the_work(case, tmp_path, capsys, monkeypatch):
+    """QA: a CT series whose reference does not match the image read (there: slices without the Part-10 header left
+    out) was refused by `lungai lungs` / `segment` only after segmenting, leaving lungs.nii.gz, or tumor.nii.gz and
+    result.json, half-written.  The reference is checked right after reading the CT: refused before any work."""
+    import lungai.dicom.export as export
+    import lungai.lungs as lungs
+    import lungai.seg.infer as infer
+
+    def mismatch(*_a, **_k):
+        raise InputError("CT holds 3 CT slices, the image has 6", "write DICOM results only for a CT read from it")
+
+    def never(*_a, **_k):
+        raise AssertionError("segmented before the CT's reference was checked")
+
+    monkeypatch.setattr(export, "reference_for", mismatch)
+    monkeypatch.setattr(lungs, "segment_lungs", never)
+    monkeypatch.setattr(infer, "segment_tumour", never)
+    assert _cli("lungs", case["st"]["ct"], "-o", tmp_path / "l" / "lungs.nii.gz") == 2
+    assert "holds 3 CT slices" in capsys.readouterr().err
+    assert not (tmp_path / "l" / "lungs.nii.gz").exists()
+    assert _cli("segment", case["st"]["ct"], "-o", tmp_path / "s", "--seed-point=0,0,0") == 2
+    assert "holds 3 CT slices" in capsys.readouterr().err
+    assert not (tmp_path / "s" / "tumor.nii.gz").exists() and not (tmp_path / "s" / "result.json").exists()
+
+
 def test_dicom_export_refuses_a_table_value_that_is_no_number_before_writing(case, tmp_path, capsys):
     """QA: `dicom-export --rp rp_bad.csv` (risk "abc") failed with "ValueError: could not convert string to float"
     after results.seg.dcm and rtstruct.dcm were written.  The RP, dose and radiomics values the SR reports are

@@ -36,15 +36,20 @@ def run(args) -> int:
     # the segmentation's own steps (air, airways, right / left split, each lung filled) move the bar too
     with task("lungs", LUNG_STEPS + (3 if dicom else 2)) as bar, recorded_output_files([args.output, *sidecars], "lungs"):
         ct = read_ct(args.ct, series_uid=args.series)
+        reference = None
+        if dicom:       # the CT series' headers checked against the image before any work (no half-written results)
+            from lungai.dicom.export import reference_for
+
+            reference = reference_for(args.ct, ct, args.series)
         bar.update(1, "read")
         result = segment_lungs(ct, progress=bar)
         write_image(result.labels, args.output, protect=[args.ct])
         bar.update(1, "written")
         written = []
         if dicom:
-            from lungai.dicom.export import export_lungs, reference_for
+            from lungai.dicom.export import export_lungs
 
-            written = export_lungs(reference_for(args.ct, ct, args.series), result.labels, stem)
+            written = export_lungs(reference, result.labels, stem)
             bar.update(1, "DICOM SEG / RTSTRUCT")
     v = result.volumes_ml
     print(f"right lung {v['right_lung']:.0f} ml, left lung {v['left_lung']:.0f} ml -> {args.output}")

@@ -550,6 +550,11 @@ def run_segment(args) -> int:
     runs = len(model.models) if isinstance(model, ModelChoice) else 1     # 3 steps per model run
     with task("segment", (6 if dicom else 5) + 3 * (runs - 1)) as bar:
         ct = read_ct(args.ct, series_uid=args.series)
+        reference = None
+        if dicom:       # the CT series' headers checked against the image before any work (no half-written results)
+            from lungai.dicom.export import reference_for
+
+            reference = reference_for(args.ct, ct, args.series)
         bar.update(1, "read")
         res = segment_tumour(ct, model, roi_lps=roi, seed_lps=seed_pt, method=args.method,
                              mc_passes=args.mc_passes, seed=args.seed, whole=True if args.whole else None,
@@ -577,10 +582,10 @@ def run_segment(args) -> int:
             write_json(out / "result.json", info)
             bar.update(1, "written")
             if dicom:
-                from lungai.dicom.export import export_results, reference_for
+                from lungai.dicom.export import export_results
                 from lungai.dicom.seg import AUTOMATIC
 
-                written = export_results(reference_for(args.ct, ct, args.series), out, tumour=res.tumour,
+                written = export_results(reference, out, tumour=res.tumour,
                                          uncertainty=res.entropy, info=info, seg_name="tumor.seg.dcm",
                                          generation={"tumour": AUTOMATIC})
                 bar.update(1, "DICOM SEG / RTSTRUCT / map / SR")

@@ -43,14 +43,41 @@ class CTReference:
         return str(getattr(self.first, "PatientID", ""))
 
 
+def read_ct_header(path):
+    """The header (no pixels) of the DICOM file ``path`` as the CT reader reads it: a slice saved without the Part-10
+    header (no preamble, "DICM" or file meta: a bare data set) too (:func:`lungai.dicom.pixeldata.dcmread_lenient`);
+    None for a file that is not DICOM (an image of :data:`lungai.io.read.NOT_DICOM_SUFFIXES` left unread) or cannot
+    be read.  The one reading rule of the CT's reference, header and case id (:func:`ct_reference`,
+    :func:`dicom_ct_header`, :func:`is_dicom_folder`)."""
+    from pydicom.errors import InvalidDicomError
+
+    from lungai.dicom.discover import has_dicm_preamble
+    from lungai.dicom.pixeldata import dcmread_lenient
+    from lungai.io.read import _could_be_dicom
+
+    p = Path(path)
+    if not p.is_file() or not (has_dicm_preamble(p) or _could_be_dicom(p)):
+        return None
+    try:
+        return dcmread_lenient(p, stop_before_pixels=True)
+    except (InvalidDicomError, OSError):
+        return None
+    except Exception:  # noqa: BLE001 - a truncated / damaged file fails in many ways: unreadable, as before
+        return None
+
+
 def is_dicom_folder(path) -> bool:
-    """True for a folder that holds DICOM files (the CT given as a DICOM series)."""
+    """True for a folder that holds DICOM files (the CT given as a DICOM series; slices without the Part-10 header
+    too: :func:`read_ct_header`)."""
     from lungai.dose.read import _is_dicom
 
     from lungai.io.read import dicomdir_folder
 
     p = dicomdir_folder(path)
-    return p.is_dir() and any(_is_dicom(f) for f in sorted(p.iterdir())[:50] if f.is_file())
+    if not p.is_dir():
+        return False
+    files = [f for f in sorted(p.iterdir())[:50] if f.is_file()]
+    return any(_is_dicom(f) for f in files) or any(read_ct_header(f) is not None for f in files)
 
 
 MULTIFRAME_NO_DICOM = ("{ct} is an Enhanced (multi-frame) CT: DICOM SEG / RTSTRUCT outputs need a classic CT "
@@ -74,11 +101,6 @@ def dicom_ct_header(path, series_uid: str | None = None):
 
     ``series_uid``: the series chosen in a folder holding several (as :func:`lungai.io.read_ct` takes it).
     """
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    from lungai.dose.read import _is_dicom
-
     from lungai.io.read import dicom_series_files, dicomdir_folder
 
     p = dicomdir_folder(path)
@@ -89,11 +111,8 @@ def dicom_ct_header(path, series_uid: str | None = None):
         except InputError:
             pass   # not DICOM, or several series: the first CT header found, as before
     for f in files:
-        if not _is_dicom(f):
-            continue
-        try:
-            ds = pydicom.dcmread(f, stop_before_pixels=True)
-        except (InvalidDicomError, OSError):
+        ds = read_ct_header(f)      # a slice without the Part-10 header too, as the CT reader reads it
+        if ds is None:
             continue
         if getattr(ds, "Modality", "") in ("RTSTRUCT", "RTDOSE", "RTPLAN", "SEG", "SR"):
             continue
@@ -113,9 +132,6 @@ def ct_reference(folder, series_uid: str | None = None, image: sitk.Image | None
 
     With ``image`` (the CT as read by :func:`lungai.io.read_ct`), the slice count and positions must match it.
     """
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
     if isinstance(folder, (list, tuple)):
         files = [Path(f) for f in folder]
         folder = files[0].parent if files else Path(".")
@@ -134,11 +150,8 @@ def ct_reference(folder, series_uid: str | None = None, image: sitk.Image | None
             files = sorted(folder.iterdir())
     heads = []
     for f in files:
-        if not f.is_file():
-            continue
-        try:
-            ds = pydicom.dcmread(f, stop_before_pixels=True)
-        except (InvalidDicomError, OSError):
+        ds = read_ct_header(f)      # a slice without the Part-10 header too, as the CT reader reads it
+        if ds is None:
             continue
         if getattr(ds, "Modality", "") != "CT" or "ImagePositionPatient" not in ds:
             continue

@@ -315,12 +315,12 @@ def _odd_slice_size(files) -> str | None:
     """The file whose Rows x Columns differ from the series' most common size, said in words, or None."""
     from collections import Counter
 
-    import pydicom
+    from lungai.dicom.pixeldata import dcmread_lenient
 
     sizes = {}
     for f in files:
-        try:
-            ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=["Rows", "Columns"])
+        try:       # a slice without the Part-10 header too, as ITK reads it
+            ds = dcmread_lenient(f, stop_before_pixels=True, specific_tags=["Rows", "Columns"])
             sizes[f] = (int(ds.Rows), int(ds.Columns))
         except Exception:   # noqa: BLE001 - unreadable: ITK's message is kept
             continue
