@@ -875,8 +875,62 @@ def test_no_dicom_writer_writes_an_array_stored_in_another_order_than_the_ct(cas
     flipped.SetDirection(np.diag([1.0, 1.0, -1.0]).flatten().tolist())
     with pytest.raises(InputError, match="another order"):
         check_on_grid(flipped, reference)
-    tilted = sitk.Image(gtv)                                       # rotated a little, same order: off the grid
+    tilted = sitk.Image(gtv)                         # rotated a little, same order: not the CT's direction either
     c, s = np.cos(0.1), np.sin(0.1)
     tilted.SetDirection([c, -s, 0.0, s, c, 0.0, 0.0, 0.0, 1.0])
-    with pytest.raises(InputError, match=r"is not on the grid of CT series .*direction \(1, 0, 0, 0, 1, 0, 0, 0, 1\)"):
+    with pytest.raises(InputError, match=r"CT series .* axes are turned 5.7 degrees against the series' "
+                                         r"\(direction \(.*\) against \(1, 0, 0, 0, 1, 0, 0, 0, 1\)"):
         check_on_grid(tilted, reference)
+
+
+@pytest.mark.parametrize("iop", [
+    ["1.002", "0", "0", "0", "1", "0"],                 # row not of unit length
+    ["0.9985", "0", "0", "0", "0.9985", "0"],           # both a little short
+    ["1", "0", "0", "0.0015", "0.9999989", "0"],        # not quite perpendicular (GDCM reads the identity)
+    ["0.98", "0.17", "0", "-0.17", "0.98", "0"],        # 10 degrees, rounded to 2 decimals
+    ["1.0004", "0", "0", "0.0008", "0.9997", "0.0005"],  # within GDCM's tolerance: ITK orthogonalises only
+])
+def test_every_dicom_writer_takes_the_ct_series_own_mask_when_its_orientation_is_not_orthonormal(tmp_path, iop):
+    """QA: a CT whose ImageOrientationPatient is a little off unit length or perpendicular (rounded to 2 decimals,
+    1.002) is read by ITK / GDCM onto a normalised, orthogonalised direction; check_on_grid compared its own tumour
+    mask with the raw IOP and every writer refused it ("is not on the grid ... computed on this very CT series").
+    The series' direction is now the one ITK reads (to 1e-9); another order or a rotation is still refused."""
+    import pydicom
+
+    from lungai.dicom.export import reference_for
+    from lungai.dicom.pmap import write_parametric_map
+    from lungai.dicom.reference import check_on_grid, series_direction
+    from lungai.dicom.rtstruct import write_rtstruct
+    from lungai.dicom.seg import write_seg
+    from lungai.dicom.synthetic import write_ct_series
+
+    hu = np.full((4, 16, 16), -800, np.int16)
+    hu[1:3, 5:11, 4:10] = 40
+    img = sitk.GetImageFromArray(hu)
+    img.SetSpacing((2.0, 2.0, 3.0))
+    img.SetOrigin((-16.0, -16.0, -50.0))
+    folder = tmp_path / "ct"
+    write_ct_series(img, folder)
+    for f in sorted(folder.glob("*.dcm")):
+        ds = pydicom.dcmread(f)
+        ds.ImageOrientationPatient = iop
+        ds.save_as(f)
+    ct = read_ct(folder)
+    reference = reference_for(folder, ct)
+    assert np.allclose(series_direction(reference), np.reshape(ct.GetDirection(), (3, 3)), atol=1e-9)
+    check_on_grid(ct, reference)
+    mask = image_like(hu > 0, ct)
+    write_seg({"Tumour": mask}, reference, tmp_path / "t.seg.dcm")
+    write_rtstruct({"GTVp": mask}, reference, tmp_path / "rt.dcm")
+    write_parametric_map(sitk.Cast(mask, sitk.sitkFloat32), reference, tmp_path / "u.pm.dcm")
+    assert len(list(tmp_path.glob("*.dcm"))) == 3
+    with pytest.raises(InputError, match="another order than CT series"):
+        check_on_grid(sitk.DICOMOrient(mask, "PLS"), reference)
+    tilted = sitk.Image(mask)                                      # the series' voxels, axes turned 5.7 degrees
+    d = np.reshape(ct.GetDirection(), (3, 3))
+    c, s = np.cos(0.1), np.sin(0.1)
+    tilted.SetDirection((d @ np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])).flatten().tolist())
+    with pytest.raises(InputError, match=r"has the size, spacing and first position of CT series .* axes are turned "
+                                         r"5\.7 degrees") as exc:
+        check_on_grid(tilted, reference)
+    assert "this very CT series" not in exc.value.problem + exc.value.fix

@@ -450,6 +450,29 @@ def test_ct_slices_without_the_part10_header_are_read_and_scanned(tmp_path):
     assert "is not DICOM" in exc.value.problem and "truncated" not in exc.value.problem
 
 
+def test_a_file_that_is_no_dicom_is_passed_over_without_pydicoms_warnings(tmp_path, capsys):
+    """QA: dicom-scan of a folder holding a file that is no DICOM printed pydicom's "UserWarning: Expected implicit
+    VR, but found explicit VR" from the forced read that looks for a bare data set (dcmread_lenient): that read is
+    quiet now; the file is still not DICOM."""
+    import warnings
+
+    from lungai.cli import main
+    from lungai.dicom.pixeldata import dcmread_lenient
+
+    _series(tmp_path / "P" / "CT")
+    notes = tmp_path / "P" / "notes.csv"
+    notes.write_bytes(b"id;NAME;value\n1;a;2\n" * 5)       # bytes 4-5 "NA": pydicom guesses explicit VR
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(pydicom.errors.InvalidDicomError):
+            dcmread_lenient(notes)
+        (study,) = scan(tmp_path / "P")
+    assert study.ct is not None and len(study.ct.files) == 6
+    assert not [str(w.message) for w in caught if "VR" in str(w.message)]
+    assert main(["dicom-scan", str(tmp_path / "P")]) == 0
+    assert "Expected implicit VR" not in capsys.readouterr().err
+
+
 def test_a_float_pixel_data_ct_is_refused_as_not_supported(tmp_path):
     """QA: a CT of FloatPixelData (BitsAllocated 32, no PixelData; ITK cannot read it either) was refused as
     "holds no pixel data (PixelData); it is truncated or incomplete" -> "re-export".  Named as float pixel data,

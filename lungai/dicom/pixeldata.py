@@ -13,6 +13,7 @@ naming the file and the fix.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from lungai.errors import InputError
@@ -53,7 +54,9 @@ def dcmread_lenient(path, **kwargs):
     except InvalidDicomError as exc:
         first = exc
     try:
-        ds = pydicom.dcmread(path, force=True, **kwargs)
+        with warnings.catch_warnings():     # pydicom's guesses on a file that is no DICOM ("Expected implicit VR...")
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, force=True, **kwargs)
     except Exception:  # noqa: BLE001 - not a bare data set either: not DICOM
         ds = None
     if ds is None or not ("SOPClassUID" in ds or "Modality" in ds):

@@ -179,33 +179,67 @@ def ct_reference(folder, series_uid: str | None = None, image: sitk.Image | None
     return CTReference(heads, folder)
 
 
+# GDCM's test of ImageOrientationPatient (gdcm::DirectionCosines::IsValid): both vectors of squared length 1 and
+# perpendicular, each within this; else GDCM normalises them, and if they are still not perpendicular it reads the
+# identity (1,0,0 / 0,1,0)
+GDCM_IOP_EPSILON = 1e-3
+
+
+def itk_direction_cosines(orientation) -> np.ndarray:
+    """The direction (columns: along a row, down a column, the slice normal) that SimpleITK / ITK's GDCMImageIO gives
+    an image of ImageOrientationPatient ``orientation`` (6 numbers): GDCM normalises vectors that are not of unit
+    length (squared length off 1 by ``GDCM_IOP_EPSILON`` or more), falls back to the identity if they are still not
+    perpendicular within it, and ITK then orthogonalises: normal = row x column (unit), row = column x normal (unit),
+    column = normal x row.  A series written with IOP rounded (e.g. to 2 decimals) or a little off unit length is
+    read onto an orthonormal direction, which the results computed on that CT carry."""
+    iop = np.asarray([float(v) for v in orientation], float)
+    row, col = iop[:3], iop[3:]
+
+    def valid(r, c):
+        return (abs(r @ r - 1) < GDCM_IOP_EPSILON and abs(c @ c - 1) < GDCM_IOP_EPSILON
+                and abs(r @ c) < GDCM_IOP_EPSILON)
+
+    if not valid(row, col):
+        nr, nc = np.linalg.norm(row), np.linalg.norm(col)
+        row, col = (row / nr if nr else row), (col / nc if nc else col)
+        if not valid(row, col):
+            row, col = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
+    normal = np.cross(row, col)
+    normal /= np.linalg.norm(normal)
+    row = np.cross(col, normal)
+    row /= np.linalg.norm(row)
+    col = np.cross(normal, row)
+    return np.stack([row, col, normal], axis=1)
+
+
 def series_direction(reference: CTReference) -> np.ndarray:
     """The CT series' direction cosines as columns (x: along a row, y: down a column, z: the way its slices run in
-    the image's slice order) - from ImageOrientationPatient and the slices' positions, as SimpleITK reads them."""
+    the image's slice order) - from ImageOrientationPatient (normalised and orthogonalised as ITK reads it:
+    :func:`itk_direction_cosines`) and the slices' positions, as SimpleITK reads them."""
     first = reference.first
-    iop = np.asarray([float(v) for v in first.ImageOrientationPatient])
-    normal = _normal(first)
+    direction = itk_direction_cosines(first.ImageOrientationPatient)
     if len(reference.datasets) > 1:
         run = (np.asarray([float(v) for v in reference.datasets[-1].ImagePositionPatient])
                - np.asarray([float(v) for v in first.ImagePositionPatient]))
-        if float(np.dot(run, normal)) < 0:      # slices stored from the other end (head to feet in an axial CT)
-            normal = -normal
-    return np.stack([iop[:3], iop[3:], normal], axis=1)
+        if float(np.dot(run, direction[:, 2])) < 0:  # slices stored from the other end (head to feet in an axial CT)
+            direction[:, 2] = -direction[:, 2]
+    return direction
 
 
 def check_on_grid(image: sitk.Image, reference: CTReference, what: str = "mask") -> None:
     """``image`` must lie on the CT series' voxel grid (slices, rows, columns, first position, pixel spacing) and
-    store its voxels in the series' order (direction: ImageOrientationPatient and the slice order): the last guard
-    before a DICOM SEG / RTSTRUCT / Parametric Map is written, whose frames are the CT's slices, rows and columns
-    (an array stored in another order - a PLS or RAS map of an LPS CT - would be written transposed or flipped).
-    Masks and maps read from files are put in the CT's order first by :func:`lungai.io.geometry.on_grid`."""
+    store its voxels in the series' order (direction: ImageOrientationPatient as ITK reads it, and the slice order):
+    the last guard before a DICOM SEG / RTSTRUCT / Parametric Map is written, whose frames are the CT's slices, rows
+    and columns (an array stored in another order - a PLS or RAS map of an LPS CT - would be written transposed or
+    flipped).  Masks and maps read from files are put in the CT's order first by :func:`lungai.io.geometry.on_grid`."""
     from lungai.io.geometry import orientation_of
 
     first = reference.first
     nx, ny, nz = image.GetSize()
     spacing = [float(v) for v in first.PixelSpacing]     # row spacing (y), column spacing (x)
     direction = series_direction(reference)
-    same_direction = np.allclose(np.asarray(image.GetDirection()).reshape(3, 3), direction, atol=1e-3)
+    mask_direction = np.asarray(image.GetDirection()).reshape(3, 3)
+    same_direction = np.allclose(mask_direction, direction, atol=1e-3)
     ok = (nz == len(reference.datasets) and (ny, nx) == (int(first.Rows), int(first.Columns))
           and np.allclose(image.GetSpacing()[:2], spacing[::-1], atol=1e-3)
           and np.allclose(image.GetOrigin(), [float(v) for v in first.ImagePositionPatient], atol=1e-2))
@@ -221,7 +255,18 @@ def check_on_grid(image: sitk.Image, reference: CTReference, what: str = "mask")
             f"put the {what} in the CT's order first (flips / permutations only, no resampling): "
             "lungai.io.geometry.on_grid(ct, image), or in Python sitk.DICOMOrient(image, "
             f"'{theirs}')")
-    if not (ok and same_direction):
+    if ok and not same_direction:
+        # the series' own voxels (size, spacing, first position), axes turned a little: not the CT as read from it
+        cos = np.clip((np.trace(direction.T @ mask_direction) - 1) / 2, -1.0, 1.0)
+        raise InputError(
+            f"the {what} has the size, spacing and first position of CT series {reference.series_uid} but its axes "
+            f"are turned {np.degrees(np.arccos(cos)):.2g} degrees against the series' (direction "
+            f"({cosines(mask_direction)}) against ({cosines(direction)}): the series' ImageOrientationPatient "
+            f"{'/'.join(str(v) for v in first.ImageOrientationPatient)} as ITK reads it, normalised and "
+            "orthogonalised, and its slice order)",
+            f"compute the {what} on the CT as lungai reads this series (lungai.io.read_ct), or resample it onto that "
+            "image (nearest neighbour for a mask) before writing DICOM")
+    if not ok:
         raise InputError(
             f"the {what} ({nx} x {ny} x {nz}, origin {tuple(round(v, 2) for v in image.GetOrigin())}, direction "
             f"({cosines(image.GetDirection())})) is not on the grid of CT series {reference.series_uid} "
