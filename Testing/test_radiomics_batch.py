@@ -670,7 +670,7 @@ def test_ctrl_c_while_the_cluster_starts_closes_it_once_started_then_is_raised()
     """Ctrl-C in the main thread while the cluster is being started: no half-started cluster left to Dask's exit
     handler - the start is waited for, what it started is closed, then the KeyboardInterrupt is raised."""
     import _thread
-    import threading
+    import signal
     import time
 
     from lungai.radiomics.cluster import start_without_sigint
@@ -683,13 +683,18 @@ def test_ctrl_c_while_the_cluster_starts_closes_it_once_started_then_is_raised()
 
     def start():
         events.append(("blocked", _sigint_blocked()))
-        time.sleep(1.0)
+        _thread.interrupt_main()            # Ctrl-C in the main thread while the start runs (not on a timer: a
+        time.sleep(1.0)                     # loaded machine may fire a timer only after the start has ended)
         events.append("started")
         return Started()
 
-    threading.Timer(0.2, _thread.interrupt_main).start()
-    with pytest.raises(KeyboardInterrupt):
-        start_without_sigint(start)
+    # interrupt_main does nothing where SIGINT is not Python's own handler (a parent that ignores Ctrl-C)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            start_without_sigint(start)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert events == [("blocked", True), "started", "closed"]
     assert isinstance(start_without_sigint(Started), Started)            # no Ctrl-C: what was started
 
