@@ -2633,13 +2633,9 @@ def test_volume_table_renamed_by_the_user_is_kept(mrml_scene, tmp_path):
                               node=panel) is panel
 
 
-def test_lungai_seg_resume_refuses_a_length_train_seg_refuses(load_module, tmp_path):
-    """QA: the panel resumed an interrupted training whose iterations (Advanced) had changed, while its log said
-    changed options are refused: train-seg's one rule (lungai.seg.settings.check_settings) refuses another
-    --iters once a member has run an epoch, and the panel names it before the start.  (The interrupted run is
-    written as train-seg writes it: its settings.json and member 0's state after one epoch; light, no torch.)"""
-    import json
-
+def _interrupted_training(load_module, tmp_path):
+    """(logic, parameter node, checkpoints folder) of an interrupted LungAISeg training as train-seg writes it:
+    its settings.json for 2 members, 1 epoch, 1 iteration, patience 5 (the members' states: the caller's)."""
     from lungai.cli.seg import resume_settings, train_seg_parser
     from lungai.seg.settings import record_settings
 
@@ -2653,6 +2649,17 @@ def test_lungai_seg_resume_refuses_a_length_train_seg_refuses(load_module, tmp_p
     p.trainMembers, p.trainEpochs, p.trainIters, p.trainPatience = 2, 1, 1, 5
     ckpt = tmp_path / "model" / "checkpoints"
     record_settings(ckpt, resume_settings(train_seg_parser().parse_args(logic.trainingCommand(p)[1:])))
+    return logic, p, ckpt
+
+
+def test_lungai_seg_resume_refuses_a_length_train_seg_refuses(load_module, tmp_path):
+    """QA: the panel resumed an interrupted training whose iterations (Advanced) had changed, while its log said
+    changed options are refused: train-seg's one rule (lungai.seg.settings.check_settings) refuses another
+    --iters once a member has run an epoch, and the panel names it before the start.  (The interrupted run is
+    written as train-seg writes it: its settings.json and member 0's state after one epoch; light, no torch.)"""
+    import json
+
+    logic, p, ckpt = _interrupted_training(load_module, tmp_path)
     state = {"epoch": 1, "best_dice": 0.5, "best_epoch": 0, "history": [], "done": False, "epochs": 1,
              "iters_per_epoch": 1, "patience": 5, "param_groups": []}
     (ckpt / "member_0.state.json").write_text(json.dumps(state), encoding="utf-8")
@@ -2678,19 +2685,7 @@ def test_lungai_seg_resume_names_members_that_ran_with_different_lengths(load_mo
     to fix it (retrain the members that differ), not "set these options back"."""
     import json
 
-    from lungai.cli.seg import resume_settings, train_seg_parser
-    from lungai.seg.settings import record_settings
-
-    images, masks = tmp_path / "images", tmp_path / "masks"
-    for folder in (images, masks):
-        folder.mkdir()
-        (folder / "P0_ct.nii.gz").write_bytes(b"")
-    logic = load_module("LungAISeg").LungAISegLogic()
-    p = logic.getParameterNode()
-    p.trainImages, p.trainMasks, p.trainOutput = images, masks, tmp_path / "model"
-    p.trainMembers, p.trainEpochs, p.trainIters, p.trainPatience = 2, 1, 1, 5
-    ckpt = tmp_path / "model" / "checkpoints"
-    record_settings(ckpt, resume_settings(train_seg_parser().parse_args(logic.trainingCommand(p)[1:])))
+    logic, p, ckpt = _interrupted_training(load_module, tmp_path)
     for k, iters in enumerate((1, 2)):
         state = {"epoch": 1, "best_dice": 0.5, "best_epoch": 0, "history": [], "done": True, "epochs": 1,
                  "iters_per_epoch": iters, "patience": 5, "param_groups": []}
