@@ -889,6 +889,7 @@ def test_no_dicom_writer_writes_an_array_stored_in_another_order_than_the_ct(cas
     ["1", "0", "0", "0.0015", "0.9999989", "0"],        # not quite perpendicular (GDCM reads the identity)
     ["0.98", "0.17", "0", "-0.17", "0.98", "0"],        # 10 degrees, rounded to 2 decimals
     ["1.0004", "0", "0", "0.0008", "0.9997", "0.0005"],  # within GDCM's tolerance: ITK orthogonalises only
+    ["1.0004", "0", "0", "0", "1", "0"],                # within GDCM's tolerance, normal not of unit length
 ])
 def test_every_dicom_writer_takes_the_ct_series_own_mask_when_its_orientation_is_not_orthonormal(tmp_path, iop):
     """QA: a CT whose ImageOrientationPatient is a little off unit length or perpendicular (rounded to 2 decimals,
@@ -924,6 +925,28 @@ def test_every_dicom_writer_takes_the_ct_series_own_mask_when_its_orientation_is
     write_rtstruct({"GTVp": mask}, reference, tmp_path / "rt.dcm")
     write_parametric_map(sitk.Cast(mask, sitk.sitkFloat32), reference, tmp_path / "u.pm.dcm")
     assert len(list(tmp_path.glob("*.dcm"))) == 3
+    # QA: the SEG and the map read back onto the CT voxel for voxel (they had highdicom's copy of the raw IOP and the
+    # spacing along its non-unit normal: "Frame positions do not form a regularly-spaced volume", "Non-integer scale
+    # factor required"); written with the direction and spacing ITK reads the CT on
+    from lungai.dicom.pmap import read_parametric_map
+    from lungai.dicom.seg import read_seg
+
+    if not np.allclose(np.reshape(ct.GetDirection(), (3, 3))[:, 2], [0, 0, 1], atol=1e-9):
+        return      # slices not stacked along the normal (0.0005 rad off): read back onto the CT grid, not tested here
+    for name in ("t.seg.dcm", "u.pm.dcm"):
+        shared = pydicom.dcmread(tmp_path / name).SharedFunctionalGroupsSequence[0]
+        assert np.allclose([float(v) for v in shared.PlaneOrientationSequence[0].ImageOrientationPatient],
+                           np.reshape(ct.GetDirection(), (3, 3))[:, :2].T.flatten(), atol=1e-9)
+        assert float(shared.PixelMeasuresSequence[0].SpacingBetweenSlices) == pytest.approx(ct.GetSpacing()[2], abs=1e-5)
+    assert np.array_equal(array(read_seg(tmp_path / "t.seg.dcm", ct)["Tumour"]), hu > 0)
+    assert np.array_equal(array(read_parametric_map(tmp_path / "u.pm.dcm", ct)), (hu > 0).astype(np.float32))
+    seg = pydicom.dcmread(tmp_path / "t.seg.dcm")               # as another highdicom-based tool writes it: raw IOP
+    shared = seg.SharedFunctionalGroupsSequence[0]
+    shared.PlaneOrientationSequence[0].ImageOrientationPatient = iop
+    normal = np.cross([float(v) for v in iop[:3]], [float(v) for v in iop[3:]])
+    shared.PixelMeasuresSequence[0].SpacingBetweenSlices = f"{3.0 * np.linalg.norm(normal):.6g}"
+    seg.save_as(tmp_path / "raw.seg.dcm")
+    assert np.array_equal(array(read_seg(tmp_path / "raw.seg.dcm", ct)["Tumour"]), hu > 0)
     with pytest.raises(InputError, match="another order than CT series"):
         check_on_grid(sitk.DICOMOrient(mask, "PLS"), reference)
     tilted = sitk.Image(mask)                                      # the series' voxels, axes turned 5.7 degrees

@@ -33,7 +33,8 @@ def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCER
     from pydicom.uid import DeflatedExplicitVRLittleEndian
 
     from lungai import __version__
-    from lungai.dicom.reference import check_on_grid, content_digest, copy_deidentification, derived_uid, save_dataset
+    from lungai.dicom.reference import (check_on_grid, content_digest, copy_deidentification, derived_uid,
+                                        orthonormalise_frames, save_dataset, series_slice_spacing)
     from lungai.dicom.seg import quiet_highdicom
 
     check_on_grid(image, reference, what=f"map {label.lower()}")
@@ -57,6 +58,7 @@ def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCER
                                                              window_width=max(hi - lo, 1e-6))],
             content_label=label[:16], content_description=explanation[:64],
             series_description=f"lungai {label.lower()}")
+    orthonormalise_frames(pm, series_slice_spacing(reference))     # the CT's direction and spacing as ITK reads them
     region = Dataset()
     region.CodeValue, region.CodingSchemeDesignator, region.CodeMeaning = THORAX
     anatomy = Dataset()
@@ -91,11 +93,16 @@ def _frames_ascending(pm) -> None:
 def read_parametric_map(path, reference_ct: sitk.Image) -> sitk.Image:
     """A Parametric Map as a float32 image on ``reference_ct``'s grid (real-world values)."""
     import highdicom as hd
+    import pydicom
     from pydicom.errors import InvalidDicomError
+
+    from lungai.dicom.reference import orthonormalise_frames
 
     p = Path(path)
     try:
-        pm = hd.pm.ParametricMap.from_dataset(hd.imread(p))
+        ds = pydicom.dcmread(p)
+        orthonormalise_frames(ds, reference_ct.GetSpacing()[2])   # IOP not orthonormal: as ITK reads the CT
+        pm = hd.pm.ParametricMap.from_dataset(ds, copy=False)
     except (InvalidDicomError, ValueError, AttributeError, TypeError) as exc:
         raise InputError(f"{p.name} is not a readable DICOM Parametric Map ({exc})", "give a Parametric Map .dcm") from exc
     template = sitk.Image(reference_ct.GetSize(), sitk.sitkFloat32)

@@ -212,6 +212,45 @@ def itk_direction_cosines(orientation) -> np.ndarray:
     return np.stack([row, col, normal], axis=1)
 
 
+def orthonormalise_frames(ds, slice_spacing: float | None) -> bool:
+    """Put a multi-frame SEG / Parametric Map ``ds`` onto the direction ITK reads its CT on: its PlaneOrientationSequence
+    ImageOrientationPatient (shared and per frame) becomes :func:`itk_direction_cosines` of it, and its
+    SpacingBetweenSlices ``slice_spacing`` (the CT's, along that unit normal), when the IOP is not already orthonormal.
+    highdicom copies a CT's raw IOP (rounded oblique 0.98/0.17, 1.0004) and measures the slice spacing along its
+    non-unit normal (3.0012 for 3.0, none for the oblique): such a SEG did not stack into a volume, or not onto the
+    CT's grid.  Written so by
+    the writers and undone by the readers (SEGs of other tools).  True when something was changed."""
+    from pydicom.valuerep import format_number_as_ds
+
+    groups = [g for seq in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence")
+              for g in ds.get(seq, []) if "PlaneOrientationSequence" in g]
+    changed = False
+    for g in groups:
+        item = g.PlaneOrientationSequence[0]
+        if "ImageOrientationPatient" not in item:
+            continue
+        raw = np.asarray([float(v) for v in item.ImageOrientationPatient])
+        direction = itk_direction_cosines(raw)
+        unit = np.concatenate([direction[:, 0], direction[:, 1]])
+        if np.allclose(raw, unit, atol=1e-6):
+            continue
+        item.ImageOrientationPatient = [format_number_as_ds(float(v)) for v in unit]
+        changed = True
+        if slice_spacing and "PixelMeasuresSequence" in g:
+            g.PixelMeasuresSequence[0].SpacingBetweenSlices = format_number_as_ds(float(slice_spacing))
+    return changed
+
+
+def series_slice_spacing(reference: CTReference) -> float | None:
+    """The CT series' slice spacing along its unit slice normal (:func:`series_direction`), as ITK reads it; None for
+    one slice."""
+    if len(reference.datasets) < 2:
+        return None
+    run = (np.asarray([float(v) for v in reference.datasets[-1].ImagePositionPatient])
+           - np.asarray([float(v) for v in reference.first.ImagePositionPatient]))
+    return abs(float(run @ series_direction(reference)[:, 2])) / (len(reference.datasets) - 1)
+
+
 def series_direction(reference: CTReference) -> np.ndarray:
     """The CT series' direction cosines as columns (x: along a row, y: down a column, z: the way its slices run in
     the image's slice order) - from ImageOrientationPatient (normalised and orthogonalised as ITK reads it:

@@ -85,7 +85,8 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
     import highdicom as hd
 
     from lungai import __version__
-    from lungai.dicom.reference import check_on_grid, content_digest, copy_deidentification, derived_uid, save_dataset
+    from lungai.dicom.reference import (check_on_grid, content_digest, copy_deidentification, derived_uid,
+                                        orthonormalise_frames, save_dataset, series_slice_spacing)
     from lungai.dicom.roles import structure_role
 
     from lungai.dicom.labels import check_export_labels
@@ -108,6 +109,7 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
             series_number=series_number, sop_instance_uid=sop_uid, instance_number=1, manufacturer="SlicerLungAI",
             manufacturer_model_name="lungai", software_versions=__version__, device_serial_number="0",
             series_description=description, content_label="LUNGAI", content_description=description[:64])
+    orthonormalise_frames(seg, series_slice_spacing(reference))    # the CT's direction and spacing as ITK reads them
     return save_dataset(copy_deidentification(seg, reference.first), path)
 
 
@@ -151,13 +153,19 @@ def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
     SegmentLabels stripped of spaces around them; two segments of one label are refused
     (:func:`_refuse_repeated_labels`)."""
     import highdicom as hd
+    import pydicom
     from pydicom.errors import InvalidDicomError
 
     p = Path(path)
     if not p.is_file():
         raise InputError(f"SEG file {p} does not exist", "give the DICOM SEG .dcm file")
+    from lungai.dicom.reference import orthonormalise_frames
+
     try:
-        seg = hd.seg.segread(p)
+        ds = pydicom.dcmread(p)
+        # IOP not orthonormal (a CT's raw rounded oblique / 1.0004, as highdicom copies it): read as ITK reads the CT
+        orthonormalise_frames(ds, reference_ct.GetSpacing()[2])
+        seg = hd.seg.Segmentation.from_dataset(ds, copy=False)
     except (InvalidDicomError, ValueError, AttributeError) as exc:
         raise InputError(f"{p.name} is not a readable DICOM SEG ({exc})", "give a DICOM Segmentation (modality SEG)") from exc
     from lungai.dicom.labels import label_key
