@@ -231,15 +231,17 @@ def start_without_sigint(start):
         return start()
     outcome: dict = {}
     done = threading.Event()         # not Thread.join: one interrupted by Ctrl-C marks the thread ended (Python 3.11)
+    began = threading.Event()        # the thread runs (a Ctrl-C may come while Thread.start waits for it)
 
     def run() -> None:
-        # multiprocessing's resource tracker process, started on first need (Dask's worker queues), unblocks SIGINT
-        # in the thread that starts it: started here first, before SIGINT is blocked (then found running)
-        from multiprocessing import resource_tracker
-
-        resource_tracker.ensure_running()
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        began.set()
         try:
+            # multiprocessing's resource tracker process, started on first need (Dask's worker queues), unblocks
+            # SIGINT in the thread that starts it: started here first, before SIGINT is blocked (then found running)
+            from multiprocessing import resource_tracker
+
+            resource_tracker.ensure_running()
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
             outcome["value"] = start()
         except BaseException as exc:  # noqa: BLE001 - raised again in the calling thread
             outcome["error"] = exc
@@ -247,14 +249,18 @@ def start_without_sigint(start):
             done.set()
 
     thread = threading.Thread(target=run, name="lungai-cluster-start", daemon=True)
-    thread.start()
     try:
+        thread.start()                      # in the try: a Ctrl-C while Thread.start waits for the thread to run
         while not done.wait(0.1):           # a short wait: Ctrl-C is handled between two
             pass
     except KeyboardInterrupt:
-        while not done.is_set():            # the processes being started: waited for, then closed
+        # the processes being started: waited for, then closed (unless the thread never came to run: a Ctrl-C
+        # inside Thread.start before it made the thread)
+        waited = 0.0
+        while not done.is_set() and (began.is_set() or waited < 5.0):
             try:
                 done.wait(0.1)
+                waited += 0.1
             except KeyboardInterrupt:
                 pass
         if "value" in outcome:
