@@ -414,7 +414,11 @@ def test_tnm_combinations_with_t0_are_not_said_to_have_t_or_n_unknown():
         check_tnm_combinations(["T0N0M0", "T0N1M0", "pT0N0M0", "T1aN0M0", "T2bN0M0", "T3N2M0"], "tnm")
     fix = err.value.fix
     assert "unknown=T0N0M0,T0N1M0,pT0N0M0" in fix
-    assert "'T0N0M0', 'T0N1M0', 'pT0N0M0' are T0 with N0 / N1 and no M1" in fix and "T or N unknown" not in fix
+    assert "'T0N0M0', 'T0N1M0', 'pT0N0M0' are T0 with N0 / N1 or Tis with N1, and no M1" in fix
+    assert "T or N unknown" not in fix
+    with pytest.raises(InputError) as err:      # TX N2 M0 is III-IV whatever T is; Tis N1 M0 has no AJCC group
+        check_tnm_combinations(["TXN2M0", "TisN1M0", "T4NXM0", "T1aN0M0"])
+    assert "III-IV=TXN2M0,T4NXM0" in err.value.fix and "unknown=TisN1M0" in err.value.fix
     with pytest.raises(InputError) as err:
         check_tnm_combinations(["T0N0M0", "T1NXM0", "T1aN0M0"])
     fix = err.value.fix

@@ -74,7 +74,14 @@ def test_orientation_from_locked_model_genes():
                                             # T0 (no primary tumour seen) N0 / N1: no AJCC stage group (was I / II);
                                             # N2-N3 and M1 stage any T
                                             ("T0", "N0", "M0", None), ("pT0", "N1", "M0", None),
-                                            ("T0", "N2", "M0", "III-IV"), ("T0", "N0", "M1a", "III-IV")])
+                                            ("T0", "N2", "M0", "III-IV"), ("T0", "N0", "M1a", "III-IV"),
+                                            # an unknown T / N that cannot change the group: TX N2-N3 M0 is IIIA-IIIC
+                                            # whatever T is, T4 NX M0 IIIA-IIIB (they got no stage while T0 N2 did)
+                                            ("TX", "N2", "M0", "III-IV"), ("Not Collected", "N3", "M0", "III-IV"),
+                                            ("T4", "NX", "M0", "III-IV"), ("TX", "N1", "M0", None),
+                                            ("T3", "NX", "M0", None), ("TX", "NX", "MX", None),
+                                            # AJCC stages Tis only as Tis N0 M0 (Tis N1 was "II")
+                                            ("Tis", "N1", "M0", None), ("Tis", "N2", "M0", "III-IV")])
 def test_stage_group_from_tnm(t, n, m, expected):
     assert stage_group(t, n, m) == expected
 

@@ -87,21 +87,22 @@ def stage_group(t, n, m) -> Optional[str]:
     """AJCC 7th-edition overall stage collapsed to "I", "II", "III-IV" (None when T or N is unknown, or for a
     combination the AJCC table does not stage).
 
-    I: T1-T2a N0 (and Tis); II: T2b N0, T1-T2 N1, T3 N0; III-IV: T3 N1, T4, N2-N3, or M1 (N2-N3 and M1 with any
-    T, T0 included).  T0 (no evidence of a primary tumour) with N0 or N1 and no M1 has no stage group: None, as
-    TX / NX (it was "I" / "II").
+    I: T1-T2a N0 and Tis N0; II: T2b N0, T1-T2 N1, T3 N0; III-IV: T3 N1, T4, N2-N3, or M1 (N2-N3 and M1 with any
+    T - T0, Tis and an unknown T (TX) included - and T4 with any N, NX included: every AJCC group they could fall in
+    is III or IV).  T0 (no evidence of a primary tumour) with N0 or N1 and no M1 has no stage group: None, as
+    TX N0-N1 / NX (it was "I" / "II"); so has Tis N1 (AJCC stages Tis only as Tis N0 M0).
     T2a vs T2b needs the letter; plain "T2" counts as T2a.  The AJCC prefixes (c, p, yc, yp, r, a, u: pT2a, cN0,
     ypT1) are read as the plain value.
     """
     tn, nn, mn = _t_num(t), _n_num(n), _m_num(m)
-    if mn == 1:
+    if mn == 1 or (nn is not None and nn >= 2) or tn == 4:
         return "III-IV"
     if tn is None or nn is None:
         return None
     t2b = _t2b(t)
-    if nn >= 2 or tn == 4 or (tn == 3 and nn >= 1):
+    if tn == 3 and nn >= 1:
         return "III-IV"
-    if tn == 0 and not _tis(t):
+    if tn == 0 and (not _tis(t) or nn >= 1):
         return None
     if nn == 1 or tn == 3 or t2b:
         return "II"
@@ -172,13 +173,13 @@ def check_tnm_combinations(values, column=None) -> None:
         g = stage_group(t, n, m)
         if g:
             groups.setdefault(g, []).append(v)
-        else:           # T or N unknown (TX, NX), or T0 with N0 / N1 and no M1 (not staged by AJCC)
+        else:           # T or N unknown (TX, NX), or T0 / Tis with N0 / N1 and no M1 (not staged by AJCC)
             ungrouped["unknown" if _t_num(t) is None or _n_num(n) is None else "t0"].append(v)
     merge = ";".join(f"{k}={','.join(vs)}" for k, vs in sorted(groups.items()))
     left_out = ungrouped["unknown"] + ungrouped["t0"]
     if left_out:        # a group named "unknown" (a missing-value word) gives no label: clean_labels
         merge += ";unknown=" + ",".join(left_out)
-    reasons = {"unknown": "have T or N unknown", "t0": "are T0 with N0 / N1 and no M1 (not staged by AJCC)"}
+    reasons = {"unknown": "have T or N unknown", "t0": "are T0 with N0 / N1 or Tis with N1, and no M1 (not staged by AJCC)"}
     left = "; ".join(f"{', '.join(map(repr, vs[:10]))}{' ...' if len(vs) > 10 else ''} {reasons[k]}"
                      for k, vs in ungrouped.items() if vs)
     left = (f" ({left}: no stage group - in the group 'unknown' those patients get no label and are left out, never "
