@@ -159,6 +159,94 @@ def test_saved_scene_tables_keep_full_precision(mrml_scene, tmp_path):
     assert [back.GetColumnByName("feature").GetValue(i) for i in range(4)] == ["Energy", "Mean", "Min", "none"]
 
 
+def _saved_and_reloaded_by_slicer(scene, tmp_path):
+    """The scene saved as Slicer's File > Save does (scene.WriteToMRB: each table written by its
+    vtkMRMLTableStorageNode, not :func:`lungai.mrml.save_scene`) and read back as Slicer opens an .mrb
+    (ReadFromMRB); returns (the reloaded scene, the .mrb)."""
+    import slicer
+
+    bundle = tmp_path / "slicer_saved.mrb"
+    assert scene.WriteToMRB(str(bundle))
+    back = mrml.new_scene()
+    io, cache = slicer.vtkDataIOManager(), slicer.vtkCacheManager()
+    cache.SetRemoteCacheDirectory(str(tmp_path / "cache"))
+    io.SetCacheManager(cache)
+    back.SetDataIOManager(io)
+    back.SetCacheManager(cache)
+    assert back.ReadFromMRB(str(bundle))
+    return back, bundle
+
+
+def test_tables_saved_by_slicer_itself_read_back_exact(tmp_path):
+    """QA: the Lung Radiomics feature table and dose table saved with Slicer's own scene save and reloaded came
+    back with 6 significant digits (Energy 233096758.0 -> 233097000.0, MLD 12.691809 -> 12.6918; 26 of 32 values
+    changed): exports and RP from reloaded tables differed from the CLI's.  The cells Slicer writes are still
+    rounded (it has no precision setting) and stay numbers; the product reads the exact values back."""
+    import zipfile
+
+    import vtk
+
+    from lungai.scene import nodes
+    from lungai.scene.radiomics import export_table_csv
+
+    scene = mrml.new_scene()
+    rng = np.random.default_rng(7)
+    segments = ["Tumor", "Right lung", "Left lung", "Lungs"]
+    features = pd.DataFrame({"feature": [f"original_firstorder_F{i}" for i in range(8)],
+                             "image_type": "original", "feature_class": "firstorder",
+                             "name": [f"F{i}" for i in range(8)]})
+    for s in segments:
+        features[s] = rng.normal(0, 1, 8) * 10.0 ** rng.integers(-3, 9, 8)
+    features.loc[0, "Tumor"], features.loc[1, "Tumor"], features.loc[2, "Left lung"] = 233096758.0, 2.652902, np.nan
+    dose_csv = tmp_path / "dose.csv"
+    pd.DataFrame({"case": ["001"], "dose_lung_MLD": [12.691809], "dose_lung_V20": [0.2345678901],
+                  "dose_tumour_Dmax": [66.12345678]}).to_csv(dose_csv, index=False)
+    table = mrml.table_node_from_dataframe(scene, features, "CT radiomics")
+    dose = nodes.table_from_csv(scene, dose_csv, "CT dose features")
+    expected = {"CT radiomics": mrml.dataframe_from_table_node(table),
+                "CT dose features": mrml.dataframe_from_table_node(dose)}
+    export_table_csv(table, tmp_path / "before.csv")
+
+    back, bundle = _saved_and_reloaded_by_slicer(scene, tmp_path)
+    with zipfile.ZipFile(bundle) as z:
+        tsv = "".join(z.read(n).decode() for n in z.namelist() if n.endswith(".tsv") and ".schema." not in n)
+    assert "2.33097e+08" in tsv and "233096758" not in tsv          # Slicer's writer, not save_scene's
+    for name, df in expected.items():
+        node = back.GetFirstNodeByName(name)
+        got = mrml.dataframe_from_table_node(node)
+        pd.testing.assert_frame_equal(got, df, check_exact=True, obj=name)
+        assert isinstance(node.GetTable().GetColumnByName("Tumor" if name == "CT radiomics" else "dose_lung_MLD"),
+                          vtk.vtkDoubleArray)                       # Slicer shows, sorts and plots numbers
+    assert mrml.dataframe_from_table_node(back.GetFirstNodeByName("CT radiomics")).loc[0, "Tumor"] == 233096758.0
+    export_table_csv(back.GetFirstNodeByName("CT radiomics"), tmp_path / "after.csv")
+    assert (tmp_path / "after.csv").read_bytes() == (tmp_path / "before.csv").read_bytes()
+
+
+def test_tables_saved_by_slicer_keep_a_cell_edited_in_slicer(tmp_path):
+    """The exact values (column property :data:`lungai.mrml.EXACT_VALUES_PROPERTY`) count only where the cell
+    still holds that value (as saved): a cell edited in Slicer's table view, before or after the save, reads as
+    edited; a column with rows added since reads as its cells; a reused table node keeps no earlier values."""
+    scene = mrml.new_scene()
+    df = pd.DataFrame({"feature": ["a", "b", "c"], "Tumor": [233096758.0, 2.652902, 12.691809],
+                       "Lungs": [1.23456789, 2.3456789, 3.456789]})
+    node = mrml.table_node_from_dataframe(scene, df, "T")
+    node.GetTable().GetColumnByName("Tumor").SetValue(1, 5.0)                # edited before the save
+    reused = mrml.table_node_from_dataframe(scene, df, "U")
+    mrml.table_node_from_dataframe(scene, pd.DataFrame({"feature": ["a"], "Tumor": ["text"], "Lungs": [7.25]}),
+                                   "U", node=reused)
+    assert reused.GetColumnProperty("Tumor", mrml.EXACT_VALUES_PROPERTY) == ""
+    back, _ = _saved_and_reloaded_by_slicer(scene, tmp_path)
+    t = back.GetFirstNodeByName("T")
+    t.GetTable().GetColumnByName("Tumor").SetValue(2, 12.5)                  # edited after the reload
+    got = mrml.dataframe_from_table_node(t)
+    assert got["Tumor"].tolist() == [233096758.0, 5.0, 12.5]
+    assert got["Lungs"].tolist() == [1.23456789, 2.3456789, 3.456789]
+    t.GetTable().InsertNextBlankRow()                                          # rows added: the cells
+    assert mrml.dataframe_from_table_node(t)["Lungs"].tolist()[:3] == [1.23457, 2.34568, 3.45679]
+    u = mrml.dataframe_from_table_node(back.GetFirstNodeByName("U"))
+    assert u["Tumor"].tolist() == ["text"] and u["Lungs"].tolist() == [7.25]
+
+
 def test_saved_scene_tables_keep_empty_cells(mrml_scene, tmp_path):
     """QA: a saved table whose row had an empty text cell reloaded shifted ({'patient_id': ['A', '0.2', 'C'],
     'p': [0.1, 0.0, 0.3]}, vtkTable "Column must have 3 rows"): Slicer's delimited-text reader drops an empty cell

@@ -373,6 +373,50 @@ def _cell_text(value) -> str:
     return str(value)
 
 
+# the column property of a double column that holds its values exactly (:func:`table_node_from_dataframe`,
+# read by :func:`dataframe_from_table_node`): Slicer's own scene save (File > Save, vtkMRMLTableStorageNode)
+# writes a double cell with 6 significant digits (vtkVariant::ToString; Slicer 5.10 / 5.12 have no precision
+# setting) but saves the column properties (the .schema.tsv file) as written
+EXACT_VALUES_PROPERTY = "LungAI.ExactValues"
+
+
+def _exact_values_text(values) -> str:
+    """The :data:`EXACT_VALUES_PROPERTY` of a column: each double as the shortest text that reads back as it."""
+    return " ".join(repr(float(v)) for v in values)
+
+
+def _as_saved_by_slicer(value: float) -> float:
+    """A double as a table saved by Slicer (vtkMRMLTableStorageNode: vtkVariant::ToString, 6 significant
+    digits) reads it back."""
+    return vtk.vtkVariant(vtk.vtkVariant(float(value)).ToString()).ToDouble()
+
+
+def _exact_column(node, arr) -> np.ndarray:
+    """The values of a double column of a table node, each cell that is its :data:`EXACT_VALUES_PROPERTY` value
+    or that value as saved by Slicer (:func:`_as_saved_by_slicer`) as the exact value; a cell changed since
+    (edited in Slicer's table view), or a column whose property does not fit (another number of rows, no
+    numbers), as the cell holds it."""
+    from vtk.util import numpy_support  # noqa: PLC0415
+
+    cells = np.array(numpy_support.vtk_to_numpy(arr), dtype=float, copy=True)
+    text = node.GetColumnProperty(arr.GetName() or "", EXACT_VALUES_PROPERTY) if arr.GetName() is not None else ""
+    if not text:
+        return cells
+    try:
+        exact = np.array([float(v) for v in text.split()], dtype=float)
+    except ValueError:
+        return cells
+    if exact.shape != cells.shape:
+        return cells
+    for r, (cell, value) in enumerate(zip(cells, exact)):
+        if cell == value or (np.isnan(cell) and np.isnan(value)):
+            continue
+        saved = _as_saved_by_slicer(value)
+        if cell == saved or (np.isnan(cell) and np.isnan(saved)):
+            cells[r] = value
+    return cells
+
+
 def table_node_from_dataframe(scene, df, name: str, node=None):
     """A table node with one column per DataFrame column (numbers as double/int, text as string).
 
@@ -380,11 +424,17 @@ def table_node_from_dataframe(scene, df, name: str, node=None):
     NaN) as ''.  A float column stays numeric even when all its values are missing (NaN): a radiomics table marks
     a segment not computed so (:mod:`lungai.scene.rp` imputes its features).  A CSV column that is text but may
     be empty (pandas reads an all-empty column as float NaN: the RP prediction's ``imputed`` / ``warnings``) is
-    read as text by the caller (``dtype=str, keep_default_na=False``: :func:`lungai.scene.demo.read_table_csv`)."""
+    read as text by the caller (``dtype=str, keep_default_na=False``: :func:`lungai.scene.demo.read_table_csv`).
+
+    A float column (a double column: Slicer shows, sorts and plots its numbers) also holds its values exactly in
+    its column property :data:`EXACT_VALUES_PROPERTY`, so that :func:`dataframe_from_table_node` reads them back
+    exactly after the scene was saved by Slicer (6 significant digits in the table file)."""
     if node is None:
         node = scene.AddNewNodeByClass("vtkMRMLTableNode", scene.GenerateUniqueName(name))
     table = node.GetTable()
     table.Initialize()
+    if node.GetSchema() is not None:
+        node.RemoveColumnProperty(EXACT_VALUES_PROPERTY)      # a reused node: no earlier table's values
     for column in df.columns:
         values = df[column]
         kind = values.dtype.kind
@@ -403,12 +453,15 @@ def table_node_from_dataframe(scene, df, name: str, node=None):
             else:
                 arr.InsertNextValue(v)
         table.AddColumn(arr)
+        if kind == "f" and len(values):
+            node.SetColumnProperty(str(column), EXACT_VALUES_PROPERTY, _exact_values_text(values.tolist()))
     node.Modified()
     return node
 
 
 def dataframe_from_table_node(node):
-    """A pandas DataFrame from a table node."""
+    """A pandas DataFrame from a table node; a double column's values exact after Slicer saved and reloaded the
+    scene (:func:`_exact_column`)."""
     import pandas as pd  # noqa: PLC0415
 
     table = node.GetTable()
@@ -418,6 +471,8 @@ def dataframe_from_table_node(node):
         n = col.GetNumberOfTuples()
         if isinstance(col, vtk.vtkStringArray):
             data[col.GetName()] = [col.GetValue(i) for i in range(n)]
+        elif isinstance(col, vtk.vtkDoubleArray) and col.GetNumberOfComponents() == 1:
+            data[col.GetName()] = _exact_column(node, col)
         else:
             from vtk.util import numpy_support  # noqa: PLC0415
 
