@@ -269,3 +269,27 @@ def test_union_note_offers_no_name_for_a_case_pair():
     assert union_notes({"tumour": ["GTV-1", "GTV-2"]}, {"tumour"}) == [
         "tumour = union of GTV-1, GTV-2; use --tumour role:gtv_primary (GTV-1) for the primary GTV only, or --tumour "
         "NAME for one structure"]
+
+
+def test_ibsi_presets_record_the_voxels_of_the_roi_on_their_grid():
+    """QA: `voxels` of an IBSI preset counted the CT's own grid (phantom, ibsi-b: 125256 against IBSI's
+    morph_mask_vox_count_interp_roi 29842); it is the interpolated morphological mask's count, as for 2 mm lungs.
+    (A spacing with no grid point of B / C halfway between two CT voxels: such ties (mask value 0.5) are not
+    counted reproducibly by ITK's linear resampling.)"""
+    from lungai.radiomics.ibsi import CONFIGS
+    from lungai.radiomics.ibsi.diagnostics import measure
+    from lungai.radiomics.ibsi.run import ibsi_images
+    from lungai.radiomics.prepare import prepare
+
+    z, y, x = np.mgrid[:24, :40, :44]
+    spacing = (0.83, 0.91, 2.7)
+    ct = sitk.GetImageFromArray((40 * np.sin(x / 3.0) + 30 * np.cos(y / 4.0) - 20 * z).astype(np.int16))
+    ct.SetSpacing(spacing)
+    inside = ((x - 21.3) * spacing[0]) ** 2 + ((y - 19.6) * spacing[1]) ** 2 + ((z - 11.2) * spacing[2]) ** 2 < 12.4 ** 2
+    tumour = sitk.GetImageFromArray(inside.astype(np.uint8))
+    tumour.CopyInformation(ct)
+    for preset in ("ibsi-a", "ibsi-b", "ibsi-c"):
+        (p,) = prepare(ct, {"tumour": tumour}, load_params(preset))
+        morph = measure(*ibsi_images(ct, tumour, CONFIGS[preset[-1].upper()]))["morph_mask_vox_count_reseg_roi"]
+        assert p.settings["voxels"] == morph, preset
+        assert (p.settings["voxels"] == int(inside.sum())) == (preset == "ibsi-a"), preset

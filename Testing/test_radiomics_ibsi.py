@@ -387,7 +387,8 @@ def test_tiny_segment_gets_a_named_error():
     m[5, 5, 5:7] = 1
     mask = sitk.GetImageFromArray(m)
     mask.CopyInformation(img)
-    with pytest.raises(InputError, match="no voxel left"):
+    # the grid in words (it said "configuration C's (2.0, 2.0, 2.0) mm grid", B's "(2.0, 2.0, None)"), with the count
+    with pytest.raises(InputError, match="0 voxel\\(s\\) left on configuration C's 2 x 2 x 2 mm grid \\(of 2 on"):
         compute_ibsi(img, mask, CONFIGS["C"])
     assert len(compute_ibsi(img, mask, CONFIGS["A"])) == 347      # no interpolation: computed (some NaN)
 
@@ -483,3 +484,61 @@ def test_pyradiomics_matrix_failure_becomes_an_input_error(monkeypatch):
     monkeypatch.setattr(featureextractor.RadiomicsFeatureExtractor, "execute", fail)
     with pytest.raises(InputError, match="pyradiomics could not compute .*Calculation of GLCM Failed"):
         compute_ibsi(*_digital(), CONFIGS["DIGITAL"])
+
+
+def _ct_check_files(phantom, tmp_path, orient: str | None = None, mask_array=None):
+    """The phantom's CT and tumour (or ``mask_array``) as NIfTI, stored in ``orient`` order; a configuration A
+    reference with its diagnostic rows (the CT's spacing in LPS order) and one feature."""
+    from lungai.synthetic import labels as L
+
+    mask = sitk.Cast(phantom.labels == L.TUMOUR, sitk.sitkUInt8)
+    if mask_array is not None:
+        mask = sitk.GetImageFromArray(mask_array.astype(np.uint8))
+        mask.CopyInformation(phantom.ct)
+    image = phantom.ct
+    if orient:
+        image, mask = sitk.DICOMOrient(image, orient), sitk.DICOMOrient(mask, orient)
+    sitk.WriteImage(image, str(tmp_path / "image.nii.gz"))
+    sitk.WriteImage(mask, str(tmp_path / "mask.nii.gz"))
+    sx, sy, sz = phantom.ct.GetSpacing()
+    (tmp_path / "ref.csv").write_text("reference value;tolerance;tag\n"
+                                      f"{sx};0;vox_dim_x_interp_img\n{sy};0;vox_dim_y_interp_img\n"
+                                      f"{sz};0;vox_dim_z_interp_img\n0;100000;stat_mean\n")
+    return tmp_path / "image.nii.gz", tmp_path / "mask.nii.gz", tmp_path / "ref.csv"
+
+
+def test_ibsi_check_of_a_phantom_stored_in_another_axis_order_fits_its_configuration(small_phantom, tmp_path):
+    """QA: a compliant phantom stored LSP got "the reference does not look like configuration A's ...
+    vox_dim_x/y/z_interp_img" and exit 1: the reference's spacing was compared with the stored order's, while the
+    features are computed in LPS order."""
+    from lungai.radiomics.ibsi.reference import read_reference
+
+    for orient in (None, "LSP"):
+        image, mask, ref = _ct_check_files(small_phantom, tmp_path, orient)
+        if orient:
+            assert sitk.ReadImage(str(image)).GetSpacing() == (3.5, 5.0, 3.5)     # stored x, z, y
+        report = run_check(image, mask, ref, "a")
+        assert report.warnings == [], (orient, report.warnings)
+        assert len(read_reference(ref)) == 1
+
+
+@pytest.mark.parametrize("config", ["a", "c"])
+def test_ibsi_check_refuses_an_empty_or_one_voxel_mask_in_words(small_phantom, tmp_path, config):
+    """QA: a one-voxel mask (configuration A) ended in pyradiomics' traceback "mask only contains 1 segmented
+    voxel!"; an empty one was said to have no voxel left on "configuration A's None mm grid" (advice: ibsi-a, the
+    configuration run), C called it "smaller than half a voxel".  Now lungai radiomics' check (one place)."""
+    from lungai.cli import main
+    from lungai.errors import InputError
+
+    shape = sitk.GetArrayViewFromImage(small_phantom.ct).shape
+    one = np.zeros(shape, np.uint8)
+    one[20, 48, 30] = 1
+    for arr, words in ((one, "has only 1 voxel"), (np.zeros(shape, np.uint8), "is empty \\(0 voxels\\)")):
+        image, mask, ref = _ct_check_files(small_phantom, tmp_path, mask_array=arr)
+        with pytest.raises(InputError, match=f"segment 'mask.nii.gz' {words}"):
+            run_check(image, mask, ref, config)
+        with pytest.raises(InputError, match=words):
+            run_check(image, mask, ref, config, ibsi_preprocessing=False)
+        assert main(["ibsi-check", "--image", str(image), "--mask", str(mask), "--reference", str(ref),
+                     "--config", config, "-o", str(tmp_path / "o.csv")]) not in (0, 1)
+

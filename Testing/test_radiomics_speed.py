@@ -188,3 +188,22 @@ def test_real_ct_shape_equals_pyradiomics(shared_data):
         for key, value in ref.items():
             assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-6), (name, key)
     assert _values(ours.features, "tumour")["original_shape_MeshVolume"] == pytest.approx(34629.8, rel=1e-4)
+
+
+def test_lung_segments_are_recognised_by_role_not_by_one_spelling(small_phantom, segs):
+    """QA: "Lung_R" (a TG-263 name, as SlicerRT gives RTSTRUCT structures; the panel passes it as "lung_r") stayed on
+    the CT's grid while "right_lung" went on the 2 mm lung grid; a tumour name is never taken for a lung."""
+    from lungai.radiomics.prepare import is_lung_segment
+
+    for name in ("Lung_R", "lung_r", "Lung_L", "RT LUNG", "right_lung", "Lungs", "Lungs-GTV", "lungs_minus_tumour"):
+        assert is_lung_segment(name), name
+    for name in ("GTV-1", "gtv_1", "tumour", "Lung tumour", "lung_tumour", "Tumour of left lung", "iGTV", "body"):
+        assert not is_lung_segment(name), name
+    params = load_params("default", feature_classes=["firstorder"])
+    named = {"Lung_R": segs["right_lung"], "right_lung": segs["right_lung"], "lung_l": segs["left_lung"],
+             "GTV-1": segs["tumour"]}
+    prepared = {p.name: p for p in prepare(small_phantom.ct, named, params)}
+    assert prepared["Lung_R"].settings["grid"] == prepared["right_lung"].settings["grid"] == "resampled"
+    assert prepared["Lung_R"].settings["voxels"] == prepared["right_lung"].settings["voxels"]
+    assert prepared["lung_l"].image.GetSpacing() == (2.0, 2.0, 2.0)
+    assert prepared["GTV-1"].settings["grid"] == "native"

@@ -118,3 +118,27 @@ def test_two_segments_of_one_name_are_refused_not_one_dropped(mrml_scene, small_
             radiomics_table(mrml_scene, vol, seg, segments=segments, feature_classes=["firstorder"])
     table, errors = radiomics_table(mrml_scene, vol, seg, segments=["Right lung"], feature_classes=["firstorder"])
     assert not errors   # segments of other names are still measured
+
+
+def test_tg263_lung_names_are_on_the_lung_grid_like_the_derived_lungs(mrml_scene, small_phantom):
+    """QA: segments named GTV-1 / Lung_R / Lung_L (as SlicerRT names RTSTRUCT structures) put Lung_R / Lung_L on the
+    CT's grid while the derived Lungs / Lungs minus tumour were on 2 mm (not comparable, and nothing showed it)."""
+    from lungai import mrml
+    from lungai.scene.radiomics import GRID_ATTRIBUTE, radiomics_table
+
+    ct = small_phantom.ct
+    arr = sitk.GetArrayFromImage(small_phantom.labels)
+    lungs = L.lung_truth(arr, "right")
+    vol = mrml.volume_node_from_image(mrml_scene, ct, "CT")
+    seg, _ = mrml.mask_to_segment(mrml_scene, _mask(L.tumour_mask(arr), ct), "GTV-1", reference_volume_node=vol)
+    mrml.mask_to_segment(mrml_scene, _mask(lungs["right"], ct), "Lung_R", seg_node=seg)
+    mrml.mask_to_segment(mrml_scene, _mask(lungs["left"], ct), "Lung_L", seg_node=seg)
+    table, errors = radiomics_table(mrml_scene, vol, seg, feature_classes=["shape"])
+    assert not errors
+    vv = mrml.dataframe_from_table_node(table).set_index("feature").loc["original_shape_VoxelVolume"]
+    assert vv["Lungs"] == pytest.approx(vv["Lung_R"] + vv["Lung_L"], rel=1e-9)     # one grid: the voxels add up
+    for name in ("Lung_R", "Lung_L", "Lungs"):
+        assert vv[name] / 8.0 == pytest.approx(round(vv[name] / 8.0), abs=1e-6)   # 2 mm voxels
+    grid = table.GetAttribute(GRID_ATTRIBUTE)
+    assert "Lung_R: resampled, 2 x 2 x 2 mm" in grid and "GTV-1: native, 3.5 x 3.5 x 5 mm" in grid
+    assert "Lungs minus tumour: resampled, 2 x 2 x 2 mm" in grid

@@ -35,6 +35,8 @@ _FROM_STRUCTURE = {"gtv": "tumour", "gtv_primary": "tumour", "gtv_node": "tumour
 LUNG_LOBES = {"lung_upper_lobe_left", "lung_lower_lobe_left", "lung_upper_lobe_right", "lung_middle_lobe_right",
               "lung_lower_lobe_right"}
 DOSE_LUNG_ROLES = ("right_lung", "left_lung", "lungs")
+# the roles whose segments are lung tissue for radiomics (the isotropic lung grid): never a tumour
+LUNG_ROLES = ("right_lung", "left_lung", "lungs", "lungs_minus_tumour")
 
 
 def name_key(name: str) -> str:
@@ -46,6 +48,13 @@ def segment_role(name: str) -> str | None:
     """The role (one of :data:`ROLES`) of a segment name, or None when the name is not one of them
     (exact match against :mod:`lungai.dicom.roles`' table, never a substring)."""
     return _FROM_STRUCTURE.get(structure_role(name))
+
+
+def is_lung(name: str) -> bool:
+    """Whether a segment is lung tissue by its role (:data:`LUNG_ROLES`: right / left lung, lungs, lungs minus
+    tumour - "Lung_R", "right_lung", "Lungs-GTV" ...), the rule radiomics uses for its isotropic lung grid.  A tumour
+    name (GTV-1, "Lung tumour": no role) is never a lung: the role is matched exactly, never a substring."""
+    return segment_role(name) in LUNG_ROLES
 
 
 def find_role(names, role: str) -> str | None:

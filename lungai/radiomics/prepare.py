@@ -20,7 +20,8 @@ diameters compare every pair of them).  Three standard steps remove that:
    interpolation with rounded intensities, linear mask interpolation kept at >= 0.5).  The grid is
    the whole CT's IBSI grid restricted to the box of all lung segments (so cropping does not move
    it), and the CT is resampled onto it once; every lung mask is resampled onto the same grid.
-   The tumour keeps the CT's own grid (``tumour`` is not a lung segment).
+   The tumour keeps the CT's own grid (``tumour`` is not a lung segment).  Lung segments are recognised by role
+   (:func:`is_lung_segment`: ``Lung_R`` as ``right_lung``), never by substring.
 3. Every segment is computed once (:func:`lungai.radiomics.extract.extract` may run them in
    parallel processes).
 
@@ -36,9 +37,9 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-from lungai.radiomics.ibsi.preprocess import centre_aligned_grid, grid_image, resample_image, resample_mask
+from lungai.radiomics.ibsi.preprocess import (centre_aligned_grid, grid_image, interpolated_voxels, resample_image,
+                                              resample_mask)
 
-LUNG_SEGMENTS = ("right_lung", "left_lung", "lungs", "lungs_minus_tumour")
 SETTINGS_COLUMNS = ["case", "segment", "grid", "spacing_mm", "interpolation", "crop", "grid_size", "voxels",
                     "discretisation", "image_types", "cut_by_image_edge", "structures", "orientation", "versions"]
 # the orientation features are computed in (settings column "orientation"; radiomics-batch resumes parts with it)
@@ -48,8 +49,12 @@ IBSI_INTERPOLATION = "IBSI: centre-aligned grid, linear image (rounded HU), line
 
 
 def is_lung_segment(name: str) -> bool:
-    """``right_lung``, ``Left lung``, ``Lungs minus tumour`` ... (case and spaces ignored)."""
-    return str(name).strip().lower().replace(" ", "_") in LUNG_SEGMENTS
+    """A lung segment by its role (:func:`lungai.segment_roles.is_lung`, the table of names also used for the Slicer
+    panel's derived lungs and RTSTRUCT structures): ``right_lung``, ``Left lung``, ``Lung_R``, ``RT LUNG``,
+    ``Lungs minus tumour``, ``Lungs-GTV`` ...; a tumour (``GTV-1``, ``Lung tumour``) never is."""
+    from lungai.segment_roles import is_lung
+
+    return is_lung(name)
 
 
 def lung_spacing(params: dict) -> float | None:
@@ -275,7 +280,8 @@ def prepare(image: sitk.Image, segments: dict[str, sitk.Image], params: dict) ->
         grid = _ibsi_grid(image, cfg)       # the grid used (the configuration's), not the CT's
         return _with_versions([Prepared(n, image, mask, {
             "grid": f"IBSI-1 configuration {cfg.name}", **grid, "crop": "none (IBSI grid of the whole image)",
-            "voxels": int(np.count_nonzero(sitk.GetArrayViewFromImage(mask))),
+            # the voxels of the ROI on the configuration's grid (IBSI's morph_mask_vox_count_interp_roi)
+            "voxels": interpolated_voxels(image, mask, cfg),
             "discretisation": f"IBSI configuration {cfg.name}", "image_types": "Original"})
             for n, mask in segments.items()], orientation)
     disc, types = _describe(params)

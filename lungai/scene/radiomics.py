@@ -3,7 +3,9 @@
 The table has one row per feature (``feature`` = pyradiomics key such as ``original_firstorder_Mean``,
 plus ``image_type``, ``feature_class``, ``name``) and one column per segment.  When a tumour segment
 ("Tumor"/"Tumour"/"GTV") and lung segments ("Right lung", "Left lung") are among the chosen ones,
-the derived "Lungs" and "Lungs minus tumour" columns are added.  With a dose volume, per-segment
+the derived "Lungs" and "Lungs minus tumour" columns are added.  Lung segments (any name with a lung role:
+"Right lung", "Lung_R" ...) are computed on the preset's isotropic lung grid like the derived ones; the table node's
+``LungAI.radiomicsGrid`` attribute names each column's grid and spacing.  With a dose volume, per-segment
 dose rows follow (``feature_class`` = ``dose``: mean/min/max, V5-V30 %, D2/D50/D98).
 A segment that fails (empty, one voxel, dose not covering it) is reported in ``errors`` and its
 column holds NaN; the other segments are computed.
@@ -19,6 +21,15 @@ from lungai import mrml
 from lungai.errors import InputError
 from lungai.radiomics.settings import NODE_ATTRIBUTE, settings_id
 from lungai.scene.nodes import derived_lung_masks
+
+# on a radiomics table: the grid each segment's column was computed on ("Lung_R: resampled, 2 x 2 x 2 mm; GTV-1:
+# native, 0.977 x 0.977 x 3 mm"), the `grid` / `spacing_mm` of `lungai radiomics`' _settings.csv
+GRID_ATTRIBUTE = "LungAI.radiomicsGrid"
+
+
+def grid_text(settings: pd.DataFrame) -> str:
+    """``"Lung_R: resampled, 2 x 2 x 2 mm; GTV-1: native, 0.977 x 0.977 x 3 mm"`` from extraction settings."""
+    return "; ".join(f"{r.segment}: {r.grid}, {r.spacing_mm} mm" for r in settings.itertuples(index=False))
 
 
 def _dose_rows(dose_kji: np.ndarray, masks: dict, errors: dict) -> pd.DataFrame:
@@ -77,6 +88,7 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
         table = pd.concat([table, _dose_rows(dose, masks, errors)[list(table.columns)]], ignore_index=True)
     node = mrml.table_node_from_dataframe(scene, table, f"{volume_node.GetName()} radiomics", node=table_node)
     node.SetAttribute(NODE_ATTRIBUTE, settings_id(p))  # the settings travel with the table (lungai.rp checks them)
+    node.SetAttribute(GRID_ATTRIBUTE, grid_text(result.settings))   # which columns are on the 2 mm lung grid
     from lungai.scene.nodes import record_review_notes, review_notes
 
     record_review_notes(node, review_notes(seg_node, names))   # segments flagged for review: said by the RP risk

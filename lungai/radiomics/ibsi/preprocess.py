@@ -82,22 +82,18 @@ def _index_range(src: sitk.Image, lo, hi, dst: sitk.Image) -> tuple[np.ndarray, 
     return cont.min(0), cont.max(0)
 
 
-def interpolate_roi(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig) -> tuple[sitk.Image, sitk.Image]:
-    """:func:`interpolate`, computed only around the ROI: the same grid (aligned with the whole image)
-    cropped to the ROI's bounding box plus :data:`ROI_CONTEXT_MM`, from the part of the image the
-    interpolator needs; every value the features use is the same (test).
-
-    IBSI aligns the new grid with the whole image, so the crop is taken from the full grid rather than
-    by interpolating a cropped image (whose own centre-aligned grid would be shifted).
-    """
+def _roi_grid(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig):
+    """(reference grid, box of ``image``) of :func:`interpolate_roi`: the configuration's grid (aligned with the whole
+    image) cut to the ROI's box plus :data:`ROI_CONTEXT_MM`, and the part of the image the interpolator needs; the
+    reference grid is None for a configuration without interpolation (the box is then the ROI's + context); None
+    for an empty mask."""
     roi = np.argwhere(sitk.GetArrayViewFromImage(mask) > 0)
     if len(roi) == 0:
-        return interpolate(image, mask, cfg)
+        return None
     lo, hi = roi.min(0)[::-1], roi.max(0)[::-1]               # x, y, z
     if cfg.spacing is None:
         m = np.ceil(ROI_CONTEXT_MM / np.array(image.GetSpacing())).astype(int)
-        box = _box(image, lo - m, hi + m)
-        return interpolate(image[box], mask[box], cfg)
+        return None, _box(image, lo - m, hi + m)
     full = grid_image(*centre_aligned_grid(image, cfg.spacing), image.GetDirection())
     m_out = np.ceil(ROI_CONTEXT_MM / np.array(full.GetSpacing())).astype(int)
     c_lo, c_hi = _index_range(image, lo, hi, full)
@@ -107,8 +103,37 @@ def interpolate_roi(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig) -> tup
                      full.GetSpacing(), full.GetDirection())
     i_lo, i_hi = _index_range(full, out_lo, out_hi, image)
     m_in = INPUT_MARGIN_VOXELS[cfg.interpolator]
-    box = _box(image, np.floor(i_lo) - m_in, np.ceil(i_hi) + m_in)
+    return ref, _box(image, np.floor(i_lo) - m_in, np.ceil(i_hi) + m_in)
+
+
+def interpolate_roi(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig) -> tuple[sitk.Image, sitk.Image]:
+    """:func:`interpolate`, computed only around the ROI: the same grid (aligned with the whole image)
+    cropped to the ROI's bounding box plus :data:`ROI_CONTEXT_MM`, from the part of the image the
+    interpolator needs; every value the features use is the same (test).
+
+    IBSI aligns the new grid with the whole image, so the crop is taken from the full grid rather than
+    by interpolating a cropped image (whose own centre-aligned grid would be shifted).
+    """
+    grid = _roi_grid(image, mask, cfg)
+    if grid is None:
+        return interpolate(image, mask, cfg)
+    ref, box = grid
+    if ref is None:
+        return interpolate(image[box], mask[box], cfg)
     return resample_image(image[box], ref, cfg.interpolator), resample_mask(mask[box], ref)
+
+
+def interpolated_voxels(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig) -> int:
+    """The voxels of the morphological mask :func:`interpolate_roi` gives (IBSI's ``morph_mask_vox_count``), without
+    interpolating the image: what a segment is computed on with configuration ``cfg``."""
+    grid = _roi_grid(image, mask, cfg)
+    if grid is None:
+        return 0
+    ref, box = grid
+    if ref is None:
+        return int(np.count_nonzero(sitk.GetArrayViewFromImage(mask)))
+    morph = resample_mask(mask[box], ref)       # kept: an array view of a temporary image reads freed memory
+    return int(np.count_nonzero(sitk.GetArrayViewFromImage(morph)))
 
 
 def resegment(image: sitk.Image, morph_mask: sitk.Image, cfg: IBSIConfig) -> sitk.Image:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -141,19 +142,39 @@ def _check_grey_levels(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig) -> 
                          "(digital_phantom/nifti/image/phantom.nii.gz)")
 
 
-def ibsi_images(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig) -> tuple[sitk.Image, sitk.Image, sitk.Image]:
+def _grid_text(image: sitk.Image) -> str:
+    return " x ".join(f"{v:g}" for v in np.round(image.GetSpacing(), 3))
+
+
+def ibsi_images(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig,
+                name: str = "ROI") -> tuple[sitk.Image, sitk.Image, sitk.Image]:
     """Configuration ``cfg``'s image processing: (interpolated image, morphological mask, intensity mask), in LPS
-    order (:func:`lungai.io.geometry.to_lps`: the 2D / 2.5D texture's slices are axial whatever the stored order)."""
+    order (:func:`lungai.io.geometry.to_lps`: the 2D / 2.5D texture's slices are axial whatever the stored order).
+
+    An empty or one-voxel mask (``name`` in the message) is refused first, by the check of ``lungai radiomics``
+    (:func:`lungai.radiomics.extract.check_segment`); so is one with fewer voxels left on the configuration's grid
+    or in its re-segmentation range than that check asks for (pyradiomics' classes need two)."""
+    from lungai.radiomics.extract import MIN_VOXELS, check_segment
+
     image, mask = to_lps(image), to_lps(mask)
+    check_segment(mask, name)
     _check_grey_levels(image, mask, cfg)
     img, morph = interpolate_roi(image, mask, cfg)
-    if not sitk.GetArrayViewFromImage(morph).any():
-        raise InputError(f"the segment has no voxel left on configuration {cfg.name}'s {cfg.spacing} mm grid "
-                         "(it is smaller than about half a voxel of that grid)",
-                         "use a larger segment, or a configuration without interpolation (ibsi-a)")
+    n_morph = int(np.count_nonzero(sitk.GetArrayViewFromImage(morph)))
+    if n_morph < MIN_VOXELS:       # only a configuration that interpolates (B-E) can lose voxels
+        n = int(np.count_nonzero(sitk.GetArrayViewFromImage(mask)))
+        raise InputError(f"segment {name!r} has {n_morph} voxel(s) left on configuration {cfg.name}'s "
+                         f"{_grid_text(morph)} mm grid (of {n} on the image's grid): it is smaller than about half "
+                         f"a voxel of that grid; texture and shape features need at least {MIN_VOXELS}",
+                         "use a larger segment, or configuration A (ibsi-a: no interpolation)")
     intensity = resegment(img, morph, cfg)
-    if not sitk.GetArrayViewFromImage(intensity).any():
+    n_int = int(np.count_nonzero(sitk.GetArrayViewFromImage(intensity)))
+    if n_int == 0:
         raise InputError("no voxel of the mask lies within the re-segmentation range",
+                         "check that the image is a CT in HU and the mask covers the region")
+    if n_int < MIN_VOXELS:
+        raise InputError(f"only {n_int} voxel of segment {name!r} lies within configuration {cfg.name}'s "
+                         f"re-segmentation range; texture and first-order features need at least {MIN_VOXELS}",
                          "check that the image is a CT in HU and the mask covers the region")
     return img, morph, intensity
 
@@ -243,15 +264,20 @@ def run_check(image_path, mask_path, reference_path, config: str, ibsi_preproces
     mask = on_grid(image, mask, "IBSI mask")
     measured = {}
     if ibsi_preprocessing:
-        images = ibsi_images(image, mask, cfg)
+        images = ibsi_images(image, mask, cfg, name=Path(mask_path).name)
         measured = measure(*images)
         values = ibsi_features(*images, cfg)
     else:
         if cfg.name not in "ABCDE":
             raise InputError("--settings-only applies to configurations A-E", "leave it out for the digital phantom")
+        from lungai.radiomics.extract import check_segment
+
+        check_segment(mask, Path(mask_path).name)       # as ibsi_images: an empty / one-voxel mask said in words
         values = compute_settings_only(image, mask, cfg)
     report = compare(values, reference, cfg)
-    why = mismatch(cfg, reference, read_reference(reference_path, diagnostics=True), measured, image.GetSpacing())
+    # the spacing of the image the features were computed on: LPS order (a phantom stored LSP lists it in other order)
+    why = mismatch(cfg, reference, read_reference(reference_path, diagnostics=True), measured,
+                   to_lps(image).GetSpacing())
     if why:
         report.warnings.append(why)
     return report
