@@ -606,3 +606,103 @@ def test_a_ct_whose_padding_was_smeared_by_resampling_is_accepted():
     check_ct_intensities(sitk.GetImageFromArray(arr), "resampled")
     with pytest.raises(InputError, match="intercept applied twice"):
         check_ct_intensities(sitk.GetImageFromArray(arr - 1024), "resampled, shifted")
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii", ".nrrd", ".mha"])
+@pytest.mark.parametrize("bad", ["nan_patch", "inf_patch", "one_nan_in_a_corner", "nan_outside_the_circle"])
+def test_a_ct_with_nan_or_infinite_voxels_is_refused_naming_count_and_place(tmp_path, suffix, bad):
+    """QA: NaN / +Inf voxels passed the intensity check (percentiles of NaN compare False) and gave wrong lungs (a
+    NaN patch: 1312 / 527 ml instead of 1801 / 1116), a tumour of 0 ml (NaN at the seed), changed radiomics, or a
+    misleading "no lungs found"; a NIfTI's NaN, which SimpleITK reads as 0 HU (soft tissue), made the air outside a
+    resampled CT's reconstruction circle a "left lung".  Refused in every format, counted and placed; read_image
+    gives a NIfTI's NaN back as NaN."""
+    from lungai.io.validate import check_ct_intensities
+
+    arr = sitk.GetArrayFromImage(_chest_like(0, -1024)).astype(np.float32)
+    y, x = np.ogrid[:arr.shape[1], :arr.shape[2]]
+    where = np.zeros(arr.shape, bool)
+    if bad == "one_nan_in_a_corner":
+        where[0, 0, 0] = True
+    elif bad == "nan_outside_the_circle":
+        where[:, (y - 31.5) ** 2 + (x - 31.5) ** 2 > 32 ** 2] = True
+    else:
+        where[4, 20:30, 10:25] = True
+    arr[where] = np.inf if bad == "inf_patch" else np.nan
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing((0.8, 0.8, 2.5))
+    path = write_image(img, tmp_path / f"ct{suffix}")
+    read = sitk.GetArrayFromImage(read_image(path))
+    assert np.array_equal(~np.isfinite(read), where)                    # a NIfTI's NaN not read as 0
+    k, j, i = np.nonzero(where)
+    span = f"i {i.min()}" + (f"-{i.max()}" if i.max() > i.min() else "")
+    with pytest.raises(InputError, match=f"holds {where.sum()} of {arr.size} voxels that are not numbers "
+                                         f"\\({where.sum()} {'infinite' if 'inf' in bad else 'NaN'}\\) at voxel "
+                                         f"index {span}, ") as err:
+        read_ct(path)
+    assert "-1024" in err.value.fix
+    with pytest.raises(InputError, match="not numbers"):          # an image in memory (a Slicer volume) too
+        check_ct_intensities(img, "volume")
+
+
+@pytest.mark.parametrize("shape", [(24, 64, 64), (24, 128, 128)])
+def test_a_nifti_gz_whose_compressed_data_are_damaged_is_refused(tmp_path, monkeypatch, shape):
+    """QA: 5 bytes flipped in the middle of a .nii.gz (its gzip CRC fails) were read silently, garbage slices up to
+    30587 HU.  The gzip CRC is checked: against the voxels ITK read (no second decompression: an intact file is
+    never read through by scan_nifti), else by reading the stream through - also where ITK reads the damaged file
+    without an error (the larger image) and where the damage lies within the first block (the smaller one)."""
+    import lungai.io.nifti
+
+    img = _ct_like(shape)
+    good = write_image(img, tmp_path / "ct.nii.gz")
+    data = bytearray(good.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 5] = bytes(b ^ 0xFF for b in data[middle:middle + 5])
+    bad = tmp_path / "bad.nii.gz"
+    bad.write_bytes(bytes(data))
+    if shape[1] == 128:
+        assert sitk.ReadImage(str(bad)).GetSize() == img.GetSize()          # ITK reads it silently
+    with pytest.raises(InputError, match="unreadable or corrupt.*damaged") as err:
+        read_ct(bad)
+    assert "re-export" in err.value.fix
+    monkeypatch.setattr(lungai.io.nifti, "scan_nifti", lambda path: pytest.fail("intact file read through"))
+    assert_same(img, read_ct(good))
+
+
+def _nifti_with_pixdim(tmp_path, value: float):
+    """_ct_like as a .nii whose header's pixdim[3] (byte 88) is ``value``; its sform still steps 2.5 mm."""
+    import struct
+
+    path = write_image(_ct_like(), tmp_path / "ct.nii")
+    data = bytearray(path.read_bytes())
+    assert struct.unpack("<f", data[88:92])[0] == 2.5 and struct.unpack("<h", data[254:256])[0] > 0
+    data[88:92] = struct.pack("<f", value)
+    out = tmp_path / f"pixdim_{value}.nii"
+    out.write_bytes(bytes(data))
+    return out
+
+
+@pytest.mark.parametrize("value, match", [(0.0, "pixdim\\[3\\] is 0"), (float("nan"), "pixdim\\[3\\] is nan"),
+                                          (1.0, "pixdim\\[3\\] = 1 mm, but the sform .* steps 2.5 mm")])
+def test_a_nifti_whose_voxel_size_is_zero_or_contradicts_its_sform_is_refused(tmp_path, value, match):
+    """QA: lung1 as .nii with pixdim[3] = 0 (sform: 5 mm) was read with 1 mm slices (ITK only warns "unexpected
+    scales in sform"): lungs 5x too small, rc 0."""
+    with pytest.raises(InputError, match=f"cannot be placed in space: .*{match}") as err:
+        read_ct(_nifti_with_pixdim(tmp_path, value))
+    assert "pixdim" in err.value.fix
+    assert read_ct(_nifti_with_pixdim(tmp_path, 2.5)).GetSpacing()[2] == pytest.approx(2.5)
+
+
+def test_a_ct_stored_as_hu_plus_1024_is_told_to_subtract_1024():
+    """QA: an unsigned 16-bit CT at HU + 1024 was refused as "an MR or a CT without rescale slope/intercept"
+    without saying what to do with it."""
+    from lungai.io.validate import check_ct_intensities
+
+    arr = sitk.GetArrayFromImage(_chest_like(0, -1024)).astype(np.int32) + 1024
+    img = sitk.GetImageFromArray(np.clip(arr, 0, None).astype(np.uint16))
+    with pytest.raises(InputError, match="looks like a CT stored as HU \\+ 1024") as err:
+        check_ct_intensities(img, "u16")
+    assert "subtract 1024" in err.value.fix
+    mr = sitk.GetImageFromArray(np.random.default_rng(0).integers(300, 1500, (8, 16, 16)).astype(np.int16))
+    with pytest.raises(InputError, match="an MR or a CT without rescale") as err:
+        check_ct_intensities(mr, "mr")
+    assert "1024" not in err.value.fix

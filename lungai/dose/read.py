@@ -609,48 +609,6 @@ def check_dose_plausible(name: str, top_gy: float, unit: str, max_gy: float | No
                          "leave --dose-unit out (Gy, the default) when the image is in Gy")
 
 
-def _nifti_nonfinite(path: Path) -> int | None:
-    """The number of NaN / infinite values stored in a float NIfTI-1/-2 file (.nii / .nii.gz), read from its data
-    (SimpleITK's reader turns NaN into 0); None when ``path`` is not such a file."""
-    import gzip
-    import struct
-
-    name = path.name.lower()
-    if not name.endswith((".nii", ".nii.gz")):
-        return None
-    opener = gzip.open if name.endswith(".gz") else open
-    with opener(path, "rb") as fh:
-        head = fh.read(540)
-        for order in "<>":
-            size = struct.unpack(order + "i", head[:4])[0]
-            if size in (348, 540):
-                break
-        else:
-            return None
-        if size == 348:
-            dims = struct.unpack(order + "8h", head[40:56])
-            datatype = struct.unpack(order + "h", head[70:72])[0]
-            offset = int(struct.unpack(order + "f", head[108:112])[0])
-        else:
-            datatype = struct.unpack(order + "h", head[12:14])[0]
-            dims = struct.unpack(order + "8q", head[16:80])
-            offset = struct.unpack(order + "q", head[168:176])[0]
-        dtype = {16: "f4", 64: "f8"}.get(datatype)
-        if dtype is None:                        # integer voxels hold no NaN
-            return 0
-        count = int(np.prod([max(int(d), 1) for d in dims[1:max(1, min(int(dims[0]), 7)) + 1]]))
-        fh.seek(offset)
-        dt, bad, chunk = np.dtype(order + dtype), 0, 1 << 22
-        while count > 0:
-            n = min(count, chunk)
-            values = np.frombuffer(fh.read(n * dt.itemsize), dtype=dt)
-            bad += int((~np.isfinite(values)).sum())
-            if values.size < n:
-                break
-            count -= n
-    return bad
-
-
 def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None, notes: list | None = None,
               reference=None) -> sitk.Image:
     """Dose in Gy from an RTDOSE file/folder (its DoseUnits) or a NIfTI/NRRD/MHA file in ``unit`` (Gy or cGy).
@@ -659,9 +617,10 @@ def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None, n
     of one plan, as ``lungai cohort``) of the CT's frame of reference (``reference``, :func:`dose_reference`);
     ``notes``: a list that gets the note saying which, when there were several - once the dose is read.
 
-    An image dose is refused when it holds NaN / infinite values (counted in the NIfTI data itself, where
-    SimpleITK reads NaN as 0), negative values, a maximum above ``max_gy`` (default :data:`MAX_PLAUSIBLE_GY`: a
-    cGy dose read as Gy, unless it is an EQD2 / BED map or a sum of courses - ``--max-dose-gy``), or, read as
+    An image dose is refused when it holds NaN / infinite values (a NIfTI's too, which SimpleITK reads as 0:
+    :func:`lungai.io.read.read_image` puts them back), negative values, a maximum above ``max_gy`` (default
+    :data:`MAX_PLAUSIBLE_GY`: a cGy dose read as Gy, unless it is an EQD2 / BED map or a sum of courses -
+    ``--max-dose-gy``), or, read as
     cGy, a maximum below :data:`MIN_CGY_MAX_GY` (a Gy dose read as cGy), or no dose at all (every voxel 0)."""
     p = Path(path)
     if not p.exists():
@@ -679,8 +638,7 @@ def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None, n
     max_dose_limit(max_gy)   # a bad --max-dose-gy is said before the image is read
     img = sitk.Cast(read_image(p), sitk.sitkFloat32)
     arr = sitk.GetArrayViewFromImage(img)
-    bad = _nifti_nonfinite(p)
-    bad = int((~np.isfinite(arr)).sum()) if bad is None else max(bad, int((~np.isfinite(arr)).sum()))
+    bad = int((~np.isfinite(arr)).sum())     # a NIfTI's NaN too (read_image puts back those ITK reads as 0)
     if bad:
         raise InputError(f"{p.name} holds {bad} voxels that are not numbers (NaN / infinite) of "
                          f"{arr.size}, so it is not a usable dose",

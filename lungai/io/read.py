@@ -354,22 +354,42 @@ def _check_series_positions(reader: sitk.ImageSeriesReader, files: list, folder:
 
 
 def _read_file(p: Path) -> sitk.Image:
-    """Read the image file ``p``.  A cut-off NIfTI (an interrupted copy or download), which ITK reads without an
-    error, the missing slices 0, is refused (:func:`lungai.io.nifti.nifti_incomplete`: a ``.nii``'s size; a
-    ``.nii.gz``'s gzip trailer, at no cost, its stream read to the end only when that does not match)."""
-    from lungai.io.nifti import nifti_incomplete
+    """Read the image file ``p``.  A NIfTI is checked (:mod:`lungai.io.nifti`): a header whose voxel size is 0 or
+    contradicts its sform (:func:`~lungai.io.nifti.pixdim_problem`: ITK takes 1 mm) is refused, as is a cut-off file
+    (an interrupted copy or download, which ITK reads without an error, the missing slices 0) or a damaged
+    ``.nii.gz`` (its gzip CRC fails: ITK reads garbage voxels silently).  A ``.nii.gz`` whose gzip trailer's CRC
+    matches the voxels ITK read is intact at little cost (:func:`~lungai.io.nifti.gzip_crc_matches`); else its
+    stream is read through (:func:`~lungai.io.nifti.scan_nifti`, ~1 s for a 512 x 512 x 130 CT).  NaN / infinite
+    voxels, which ITK reads as 0, are put back into the image read, as NRRD / MHA give them (the CT check refuses
+    them: :func:`lungai.io.validate.check_ct_intensities`)."""
+    from lungai.io.nifti import NiftiScan, gzip_crc_matches, nifti_head, pixdim_problem, scan_nifti
 
     def corrupt(why: str = "") -> InputError:
         return InputError(f"could not read {p}: the file is unreadable or corrupt" + (f" ({why})" if why else ""),
                           "re-export the image, or check that the download/copy finished")
 
-    why = nifti_incomplete(p, full=False)
+    head = nifti_head(p)
+    why = pixdim_problem(head) if head else None
     if why:
-        raise corrupt(why)
+        raise InputError(f"{p} cannot be placed in space: {why}",
+                         "re-export the image with its voxel size in mm in the header (e.g. from 3D Slicer or "
+                         "SimpleITK), or set the header's pixdim to the true voxel size (nibabel: "
+                         "img.header.set_zooms(...), or img.set_sform(affine) with the right affine)")
+    gz = head is not None and p.name.lower().endswith(".gz") and _starts_gzip(p)
+    # a .nii: its size and its float data's NaN; a .nii.gz damaged within its header's block: the stream's fault
+    scan = scan_nifti(p) if head is not None and (not gz or not head) else NiftiScan()
+    if scan.problem:
+        raise corrupt(scan.problem)
     try:
         img = sitk.ReadImage(str(p))
     except RuntimeError as exc:
-        raise corrupt() from exc
+        raise corrupt(scan_nifti(p).problem if gz else "") from exc
+    if gz and not gzip_crc_matches(p, head, sitk.GetArrayViewFromImage(img)):
+        scan = scan_nifti(p)
+        if scan.problem:
+            raise corrupt(scan.problem)
+    if scan.nonfinite is not None and scan.nonfinite.size:
+        img = _with_values(img, scan.nonfinite, scan.values)
     if img.HasMetaDataKey(PHOTOMETRIC_TAG):     # a DICOM file (an Enhanced CT): MONOCHROME1 is read inverted
         from lungai.dicom.discover import check_photometric
         from lungai.dicom.pixeldata import check_pixel_data
@@ -378,6 +398,30 @@ def _read_file(p: Path) -> sitk.Image:
 
         check_photometric([p], [img.GetMetaData(PHOTOMETRIC_TAG)], f"the DICOM image {p.name}")
     return img
+
+
+def _starts_gzip(p: Path) -> bool:
+    try:
+        with open(p, "rb") as f:
+            return f.read(2) == b"\x1f\x8b"
+    except OSError:
+        return False
+
+
+def _with_values(img: sitk.Image, flat, values) -> sitk.Image:
+    """``img`` with the voxels at the flat indices ``flat`` (storage order, as a NIfTI stores them) set to
+    ``values``; ``img`` unchanged when it is no scalar float image of those voxels."""
+    if img.GetNumberOfComponentsPerPixel() != 1 or img.GetPixelID() not in (sitk.sitkFloat32, sitk.sitkFloat64):
+        return img
+    arr = sitk.GetArrayFromImage(img)
+    if flat.max() >= arr.size:
+        return img
+    arr.reshape(-1)[flat] = values
+    out = sitk.GetImageFromArray(arr)
+    out.CopyInformation(img)
+    for key in img.GetMetaDataKeys():
+        out.SetMetaData(key, img.GetMetaData(key))
+    return out
 
 
 def read_dicom_ct_files(files, what: str) -> sitk.Image:
