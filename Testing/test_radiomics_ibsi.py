@@ -542,3 +542,21 @@ def test_ibsi_check_refuses_an_empty_or_one_voxel_mask_in_words(small_phantom, t
         assert main(["ibsi-check", "--image", str(image), "--mask", str(mask), "--reference", str(ref),
                      "--config", config, "-o", str(tmp_path / "o.csv")]) not in (0, 1)
 
+
+
+def test_ibsi_check_refuses_an_image_with_nan_voxels(small_phantom, tmp_path):
+    """Review: a NIfTI's NaN (read back since CTs with NaN / infinite voxels are refused) reached ibsi-check's
+    features unchecked: NaN statistics and 'outside tolerance' instead of the input error every CT reader gives."""
+    from lungai.cli import main
+    from lungai.errors import InputError
+
+    image, mask, ref = _ct_check_files(small_phantom, tmp_path)
+    arr = sitk.GetArrayFromImage(small_phantom.ct).astype(np.float32)
+    arr[20, 40:44, 28:32] = np.nan
+    bad = sitk.GetImageFromArray(arr)
+    bad.CopyInformation(small_phantom.ct)
+    sitk.WriteImage(bad, str(image))
+    with pytest.raises(InputError, match="16 NaN"):
+        run_check(image, mask, ref, "a")
+    assert main(["ibsi-check", "--image", str(image), "--mask", str(mask), "--reference", str(ref),
+                 "--config", "a", "-o", str(tmp_path / "o.csv")]) == 2

@@ -26,6 +26,7 @@ import SimpleITK as sitk
 
 from lungai.errors import InputError
 from lungai.io import on_grid, read_image, read_mask
+from lungai.io.validate import check_finite
 from lungai.io.geometry import to_lps
 from lungai.radiomics.features import CLASS_FAMILY, compute_extras, family, prepare, pyradiomics_shape
 from lungai.radiomics.ibsi.binning import fixed_bin_origin
@@ -260,6 +261,7 @@ def run_check(image_path, mask_path, reference_path, config: str, ibsi_preproces
         raise InputError(f"unknown IBSI configuration {config!r}", "choose A, B, C, D, E or digital")
     reference = read_reference(reference_path)
     image = read_image(image_path)
+    check_finite(image, Path(image_path).name)      # NaN / infinite voxels refused as for every CT
     mask = read_mask(mask_path)
     mask = on_grid(image, mask, "IBSI mask")
     measured = {}
