@@ -296,6 +296,34 @@ def test_a_beam_dose_exported_twice_is_summed_once(export, tmp_path):
     assert "B1_copy.dcm left out: a copy of B1.dcm" in inv["notes"] and "3 BEAM doses of one plan summed" in inv["notes"]
 
 
+def test_two_rtstructs_of_one_ct_fail_the_patient_naming_both(export, tmp_path, capsys):
+    """QA: a revised RTSTRUCT (new UIDs, the GTV removed) beside the original: the cohort used the first by file
+    name (renaming a file changed the MLD, rc 0), only a note 'choose one' in patients.csv.  As ambiguous RTDOSEs:
+    the patient fails before any work, warned on the terminal, both files and the fix named."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    root = _p1_copy(export, tmp_path)
+    rs = root / "P1" / "RTSTRUCT" / "rtstruct.dcm"
+    ds = pydicom.dcmread(rs)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.save_as(root / "P1" / "RTSTRUCT" / "0_revised.dcm")
+    job, inv = _p1_job(root)
+    assert job.rtstruct is None and job.error and job.inputs["rtstruct"] is None
+    assert "2 RTSTRUCTs reference this CT" in job.error[0] and "0_revised.dcm" in job.error[0]
+    assert "rtstruct.dcm" in job.error[0] and "keep one RTSTRUCT per CT series" in job.error[1]
+    assert inv["rtstruct"] == "2 RTSTRUCTs (ambiguous)" and "choose one" not in inv["notes"]
+    assert inv["dose_features"] == "no (ambiguous RTSTRUCTs: fails)" and "fails" in inv["lungs_from"]
+    out = tmp_path / "out"
+    s = run_cohort(root, out, PARAMS, workers=0)
+    assert [c for c, _ in s.failed] == ["P1"] and not s.done
+    assert "warning: P1 will fail: 2 RTSTRUCTs reference this CT" in capsys.readouterr().out
+    error = pd.read_csv(out / "errors.csv").loc[0, "error"]
+    assert "0_revised.dcm" in error and "keep one RTSTRUCT per CT series" in error
+    assert not (out / "patients" / "P1" / "features.csv").exists()                  # nothing computed
+
+
 def test_empty_template_structure_does_not_replace_the_contoured_gtv(export, p1_baseline, tmp_path):
     """An empty 'GTVn' from a template next to the contoured GTV (QA: the patient got the automatic segmentation,
     7.5 ml instead of the contoured 82 ml): the contoured GTV is used and the empty one named; a contoured GTV

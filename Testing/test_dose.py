@@ -544,10 +544,12 @@ def test_rtdose_units_plausibility_names_the_dose_units_tag(tmp_path):
     assert "right DoseUnits (GY" in err.value.fix
     # three BEAM doses of one plan: checked once summed (each beam alone may be small)
     plan = write_rtdose(dose * 100.0 / 3, tmp_path / "plan.dcm", units="GY")
-    beams = [with_summation_type(plan, tmp_path / f"beam{i}.dcm", "BEAM", plan="1.2.3") for i in range(3)]
+    beams = [with_summation_type(plan, tmp_path / f"beam{i}.dcm", "BEAM", plan="1.2.3", factor=f)
+             for i, f in enumerate((0.99, 1.0, 1.01))]      # distinct beams (the same dose would be a copy)
     with pytest.raises(InputError, match="the sum of the BEAM RTDOSEs beam0.dcm.*DoseUnits tag says GY"):
         read_dose_sum(beams)
-    ok = [with_summation_type(plan, tmp_path / f"ok{i}.dcm", "BEAM", plan="1.2.3", factor=1 / 100) for i in range(3)]
+    ok = [with_summation_type(plan, tmp_path / f"ok{i}.dcm", "BEAM", plan="1.2.3", factor=f / 100)
+          for i, f in enumerate((0.99, 1.0, 1.01))]
     assert float(sitk.GetArrayFromImage(read_dose_sum(ok)).max()) == pytest.approx(top, rel=1e-3)
 
 
@@ -597,6 +599,36 @@ def test_a_copy_of_a_beam_dose_is_summed_once_and_a_beam_twice_refused(tmp_path)
                                 uid=str(pydicom.dcmread(beams[1], stop_before_pixels=True).SOPInstanceUID))
     with pytest.raises(InputError, match="B1.dcm and B1_other.dcm have the same SOPInstanceUID .* different doses"):
         plan_dose_files([*beams, other])
+
+
+def test_a_reexported_beam_dose_without_beam_numbers_is_refused_not_summed_twice(tmp_path):
+    """QA: BEAM doses without ReferencedBeamNumber (not conformant, but seen) and a re-export of one of them (a new
+    SOPInstanceUID, the same dose, here also stored with another DoseGridScaling) gave "3 BEAM doses of one plan
+    summed", MLD 16.69 instead of 11.12 Gy, exit 0.  Two BEAM doses holding the same dose, either without a beam
+    number, are refused naming both; distinct beams without numbers are still summed."""
+    import pydicom
+
+    from lungai.dose.read import plan_dose_files, read_dose_sum
+
+    dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
+    src = write_rtdose(dose, tmp_path / "rd.dcm")
+    b1, b2 = (with_summation_type(src, tmp_path / f"b{i}.dcm", "BEAM", plan="1.2.3.1", factor=f)
+              for i, f in ((1, 0.4), (2, 0.6)))
+    files, note = plan_dose_files([b1, b2])
+    assert files == [b1, b2] and "2 BEAM doses of one plan summed" in note
+    again = with_summation_type(b1, tmp_path / "b1_reexport.dcm", "BEAM", plan="1.2.3.1")
+    ds = pydicom.dcmread(again)          # the same dose stored as pixels x 2 with half the scaling
+    ds.PixelData = (ds.pixel_array.astype(np.uint32) * 2).astype(ds.pixel_array.dtype).tobytes()
+    ds.DoseGridScaling = f"{float(ds.DoseGridScaling) / 2:.10g}"
+    ds.save_as(again)
+    for read in (plan_dose_files, read_dose_sum):
+        with pytest.raises(InputError, match="b1.dcm and b1_reexport.dcm hold the same dose .*no ReferencedBeamNumber"
+                           ) as err:
+            read([b1, again, b2])
+        assert "one RTDOSE per beam" in err.value.fix
+    numbered = _with_beam_number(with_summation_type(b1, tmp_path / "b1_numbered.dcm", "BEAM", plan="1.2.3.1"), 1)
+    with pytest.raises(InputError, match="b1.dcm and b1_numbered.dcm hold the same dose"):
+        plan_dose_files([b1, numbered, b2])       # one of the two without a beam number: still a copy
 
 
 @pytest.mark.parametrize("how", ["pixels", "scaling"])
@@ -751,6 +783,55 @@ def test_cli_dose_folder_keeps_the_rtdoses_of_the_cts_frame_of_reference(tmp_pat
     err = capsys.readouterr().err
     assert "does not belong to the CT" in err and "share this CT's frame" not in err
     assert not (tmp_path / "b.csv").exists()
+
+
+def test_cli_dose_folder_searches_subfolders_and_keeps_the_cts_patient(tmp_path, capsys):
+    """QA: `--dose P1` for P1/RTDOSE/RD.dcm said "P1 holds no RTDOSE file" (only the folder itself was listed).
+    Subfolders are searched; another patient's RTDOSE under the same root is left out by PatientID / frame of
+    reference (a DICOM CT), and refused as ambiguous when the CT is not DICOM (nothing tells which is its)."""
+    from lungai.cli import main
+
+    reference, dose, write = _dicom_ct_and_dose(tmp_path)
+    root = tmp_path / "export"
+    (root / "P1" / "RTDOSE").mkdir(parents=True)
+    (root / "P2" / "RTDOSE").mkdir(parents=True)
+    write(dose, root / "P1" / "RTDOSE" / "RD.dcm", reference=reference)
+    import pydicom
+
+    ds = pydicom.dcmread(_other_frame(root / "P1" / "RTDOSE" / "RD.dcm", root / "P2" / "RTDOSE" / "RD.dcm"))
+    ds.PatientID = "P2"
+    ds.save_as(root / "P2" / "RTDOSE" / "RD.dcm")
+    base = ["dose-features", "--lungs", str(tmp_path / "lungs.nii.gz")]
+    assert main(base + ["--ct", str(tmp_path / "CT"), "--dose", str(root / "P1"), "-o", str(tmp_path / "a.csv")]) == 0
+    assert main(base + ["--ct", str(tmp_path / "CT"), "--dose", str(root), "-o", str(tmp_path / "b.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "P2/RTDOSE/RD.dcm left out: PatientID P2 is not the CT's P1" in out
+    a, b = pd.read_csv(tmp_path / "a.csv").iloc[0], pd.read_csv(tmp_path / "b.csv").iloc[0]
+    assert a["dose_mld_gy"] > 1 and b["dose_mld_gy"] == pytest.approx(a["dose_mld_gy"])
+    from lungai.io import read_ct
+
+    sitk.WriteImage(read_ct(tmp_path / "CT"), str(tmp_path / "ct.nii.gz"))      # the same CT, not DICOM
+    assert main(base + ["--ct", str(tmp_path / "ct.nii.gz"), "--dose", str(root), "-o", str(tmp_path / "c.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "belong to 2 patients or frames of reference" in err and "P2/RTDOSE/RD.dcm" in err
+    assert not (tmp_path / "c.csv").exists()
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    assert main(base + ["--ct", str(tmp_path / "CT"), "--dose", str(tmp_path / "empty"), "-o",
+                        str(tmp_path / "d.csv")]) == 2
+    assert "holds no RTDOSE file (its subfolders searched too)" in capsys.readouterr().err
+
+
+def test_a_small_share_of_voxels_outside_the_dose_grid_is_shown_with_its_digits():
+    """QA: "167 of 1348719 voxels (0.0 %) lie outside it": a small percentage keeps two significant digits."""
+    from lungai.dose.resample import check_coverage
+
+    dose = np.zeros((10, 100, 100))
+    dose[0, 0, :17] = np.nan
+    with pytest.raises(InputError, match=r"17 of 100000 voxels \(0\.017 %\) lie outside it"):
+        check_coverage(dose, np.ones(dose.shape, bool), "lungs")
+    dose[:5] = np.nan
+    with pytest.raises(InputError, match=r"\(50\.0 %\)"):
+        check_coverage(dose, np.ones(dose.shape, bool), "lungs")
 
 
 def test_a_copy_of_an_rtdose_in_another_encoding_is_a_copy(tmp_path):

@@ -182,7 +182,11 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             notes.append(f"{per_patient[st.patient_id]} CT series for this patient: rows {st.patient_id}_1.. "
                          "(keep one per patient before training)")
         structures, roles, empty, failure = [], {}, [], []
-        if st.rtstruct:
+        if len(st.rtstruct) > 1 and st.ct is not None:   # never one of them picked silently (as RTDOSEs)
+            failure = list(ambiguous_rtstructs(st.rtstruct, root))
+            notes = [n for n in notes if not n.endswith("RTSTRUCTs reference this CT; choose one")]
+            notes.append(failure[0])
+        elif st.rtstruct:
             try:
                 structures, empty = contoured_structures(st.rtstruct[0])   # an empty template ROI has no role
                 roles = structure_roles(structures, mapping)
@@ -234,6 +238,9 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
         not_summed = bool(error) and "DoseSummationType" in error[0]
         tumour = ("RTSTRUCT " + "+".join(n for n, r in roles.items() if r in ("gtv", "gtv_primary", "gtv_node"))
                   if has("gtv", "gtv_primary", "gtv_node") else "automatic segmentation (with confidence)")
+        if len(st.rtstruct) > 1:      # none of them used: the patient fails, nothing automatic either
+            lungs = tumour = f"none ({len(st.rtstruct)} RTSTRUCTs: fails)"
+            dose_problem = dose_problem or "ambiguous RTSTRUCTs"
         if st.unreadable and not st.rtstruct and st.ct is not None:   # never a silent fall-back to automatic
             tumour += f" - {UNREADABLE_RTSTRUCT}"
             lungs += f" - {UNREADABLE_RTSTRUCT}" if lungs.startswith("automatic") else ""
@@ -253,25 +260,29 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
         if unnamed:
             notes.append("structures without a role (see --structure-map): " + ", ".join(unnamed))
         rows.append({"case": case if st.ct is not None else "", "patient_id": st.patient_id,
-                     "ct": f"{st.ct.n_slices} slices" if st.ct else "", "rtstruct": Path(st.rtstruct[0]).name if st.rtstruct else "",
+                     "ct": f"{st.ct.n_slices} slices" if st.ct else "",
+                     "rtstruct": (f"{len(st.rtstruct)} RTSTRUCTs (ambiguous)" if len(st.rtstruct) > 1
+                                  else Path(st.rtstruct[0]).name if st.rtstruct else ""),
                      "rtdose": "+".join(Path(f).name for f in dose_files) if dose_files
                      else (f"{len(st.rtdose)} RTDOSEs (ambiguous)" if len(st.rtdose) > 1
                            else Path(st.rtdose[0]).name + (" (not a plan dose)" if not_summed else " (refused)")
                            if st.rtdose else ""),
                      "missing": ", ".join(st.missing), "lungs_from": lungs if st.ct else "",
-                     "tumour_from": tumour if st.ct else "", "dose_features": ("yes" if dose_files and st.ct else
-                                                                  f"no ({dose_problem}: fails)" if error else "no"),
+                     "tumour_from": tumour if st.ct else "",
+                     "dose_features": (f"no ({dose_problem}: fails)" if error or (len(st.rtstruct) > 1 and dose_files)
+                                       else "yes" if dose_files and st.ct else "no"),
                      "notes": "; ".join(notes)})
         if st.ct is not None:
             jobs.append(CohortJob(case=case, patient_id=st.patient_id, ct_folder=str(st.ct.folder),
                                   ct_series_uid=st.ct.series_uid,
-                                  rtstruct=str(st.rtstruct[0]) if st.rtstruct else None,
+                                  rtstruct=str(st.rtstruct[0]) if len(st.rtstruct) == 1 else None,
                                   rtdose=str(dose_files[0]) if dose_files else None,
                                   rtdose_files=[str(f) for f in dose_files] if len(dose_files) > 1 else [],
                                   structures=structures, notes=notes, error=error or failure,
                                   ct_files=[str(f) for f in st.ct.files] if len(st.ct.folders) > 1 else [],
                                   inputs=job_inputs(st.ct.series_uid, st.ct.files,
-                                                    st.rtstruct[0] if st.rtstruct else None, dose_files)))
+                                                    st.rtstruct[0] if len(st.rtstruct) == 1 else None,
+                                                    dose_files)))
     clashes = name_clashes(jobs, key=lambda j: j.case)
     if clashes:
         who = lambda j: repr(j.patient_id) + (f" (case {j.case})" if j.case != j.patient_id else "")  # noqa: E731
@@ -280,6 +291,20 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                          f"give these patients PatientIDs that differ in {NAME_RULE}, or run lungai cohort on "
                          "their folders separately, each with its own -o folder")
     return jobs, pd.DataFrame(rows)
+
+
+def ambiguous_rtstructs(paths, root) -> tuple[str, str]:
+    """(problem, fix) of a CT referenced by several RTSTRUCTs (``paths``, found under ``root``): which one holds
+    the contours of the plan is not known, so none is used (as several RTDOSEs, never one picked by file name)."""
+    def shown(p):
+        try:
+            return str(Path(p).relative_to(root))
+        except ValueError:
+            return str(p)
+    names = ", ".join(shown(p) for p in paths)
+    return (f"{len(paths)} RTSTRUCTs reference this CT ({names}); which one holds the plan's contours is ambiguous",
+            "keep one RTSTRUCT per CT series in the export (move the other(s) out of the folder given to lungai "
+            "cohort) and run again")
 
 
 def lung_structures_note(names, empty, mapping=None) -> str:

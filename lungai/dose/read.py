@@ -15,36 +15,55 @@ from lungai.io.validate import check_slice_positions
 
 
 def rtdose_files(folder: Path) -> list[Path]:
-    """Every DICOM RTDOSE file directly in ``folder`` (other DICOM files - CT slices, RTSTRUCT, RTPLAN - left out);
-    none is refused."""
+    """Every DICOM RTDOSE file in ``folder`` or its subfolders (any export layout: ``P1/RTDOSE/RD.dcm`` for
+    ``--dose P1``; :func:`lungai.dicom.discover.files_under`: hidden files left out, folder links followed), other
+    DICOM files - CT slices, RTSTRUCT, RTPLAN - left out; none is refused."""
+    from lungai.dicom.discover import files_under
+
     found = []
-    for f in sorted(Path(folder).iterdir()):
-        if f.is_file() and _is_dicom(f):
+    for f in files_under(folder):
+        if _is_dicom(f):
             ds = read_dicom(f, REEXPORT_FIX, stop_before_pixels=True)
             if getattr(ds, "Modality", "") == "RTDOSE":
                 found.append(f)
     if not found:
-        raise InputError(f"{folder} holds no RTDOSE file",
+        raise InputError(f"{folder} holds no RTDOSE file (its subfolders searched too)",
                          "point --dose to the RTDOSE .dcm file of the plan, or to the folder of the export holding it")
     return found
 
 
 def dose_folder_files(folder: Path, reference=None) -> tuple[list[Path], str | None]:
-    """The RTDOSE files of ``folder`` that make the treatment dose and a note saying which, by the rule of
-    ``lungai cohort``: the RTDOSEs of the CT's frame of reference (``reference``, :func:`dose_reference`: those
-    of another FrameOfReferenceUID or PatientID - a replan on another CT - are left out, the note names them; when
-    none matches, the first is refused as another CT's, :func:`check_headers_match`), then :func:`plan_dose_files`
-    (the plan dose when present, else the sum of the BEAM doses of one plan; anything else is refused)."""
+    """The RTDOSE files under ``folder`` (subfolders too) that make the treatment dose and a note saying which, by
+    the rule of ``lungai cohort``: the RTDOSEs of the CT's frame of reference (``reference``,
+    :func:`dose_reference`: those of another FrameOfReferenceUID or PatientID - another patient's, a replan on
+    another CT - are left out, the note names them; when none matches, the first is refused as another CT's,
+    :func:`check_headers_match`), then :func:`plan_dose_files` (the plan dose when present, else the sum of the
+    BEAM doses of one plan; anything else is refused).  Without a reference (a CT that is not DICOM, no RTSTRUCT),
+    RTDOSEs of several patients or frames of reference are refused: which one is this CT's is unknown."""
+    folder = Path(folder)
     files, left_out = rtdose_files(folder), []
+    headers = [read_dicom(f, REEXPORT_FIX, stop_before_pixels=True) for f in files]
+    shown = lambda f: f.relative_to(folder).as_posix() if folder in f.parents else f.name  # noqa: E731
     if reference is not None:
-        headers = [read_dicom(f, REEXPORT_FIX, stop_before_pixels=True) for f in files]
         matching = [f for f, h in zip(files, headers) if not _mismatch(h, reference)]
         if not matching:       # none of them is this CT's: refused as such (naming the first)
-            check_headers_match(headers[0], reference, f"{Path(folder).name}/{files[0].name}", reference.name,
+            check_headers_match(headers[0], reference, f"{Path(folder).name}/{shown(files[0])}", reference.name,
                                 reference.other)
-        left_out = [f"{f.name} left out: {'; '.join(_mismatch(h, reference))}"
+        left_out = [f"{shown(f)} left out: {'; '.join(_mismatch(h, reference))}"
                     for f, h in zip(files, headers) if f not in matching]
         files = matching
+    else:
+        keys = {(str(getattr(h, "PatientID", "") or "").strip(), str(getattr(h, "FrameOfReferenceUID", "") or "")
+                 .strip()) for h in headers}
+        if len(keys) > 1:
+            listed = ", ".join(f"{shown(f)} (PatientID {str(getattr(h, 'PatientID', '') or '-')}, "
+                               f"FrameOfReferenceUID {str(getattr(h, 'FrameOfReferenceUID', '') or '-')})"
+                               for f, h in zip(files, headers))
+            raise InputError(f"the RTDOSEs under {folder} belong to {len(keys)} patients or frames of reference "
+                             f"({listed}), and nothing tells which one is this CT's (the CT is not DICOM)",
+                             "point --dose to the RTDOSE .dcm file of the plan or to its patient's folder, or give "
+                             "the DICOM CT (or --rtstruct, the plan's RTSTRUCT) so that the matching RTDOSE is "
+                             "chosen")
     files, note = plan_dose_files(files)
     note = "; ".join(n for n in (*left_out, note) if n) or None
     if note:
@@ -388,7 +407,8 @@ def _beam_numbers(ds) -> set:
 
 def _check_distinct_beams(paths: list[Path], headers: list) -> None:
     """Refuse two BEAM doses of the same beam (a beam summed twice: a re-calculated beam exported beside the old
-    one), naming both files."""
+    one), naming both files; without beam numbers, two BEAM doses holding the same dose
+    (:func:`_check_unnumbered_copies`)."""
     seen: dict[int, Path] = {}
     for p, h in zip(paths, headers):
         for number in sorted(_beam_numbers(h)):
@@ -399,6 +419,46 @@ def _check_distinct_beams(paths: list[Path], headers: list) -> None:
                                  "keep one RTDOSE per beam (the current calculation) in the export, or export the "
                                  "plan dose (DoseSummationType PLAN)")
             seen[number] = p
+    _check_unnumbered_copies(paths, headers)
+
+
+def _scaled_dose(path: Path) -> np.ndarray | None:
+    """The RTDOSE's dose values (pixels x DoseGridScaling), None when they cannot be decoded here (read_rtdose then
+    says why)."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path)
+        return np.asarray(ds.pixel_array, dtype=np.float64) * float(ds.DoseGridScaling)
+    except Exception:  # noqa: BLE001 - refused with its reason when read
+        return None
+
+
+def _check_unnumbered_copies(paths: list[Path], headers: list) -> None:
+    """Refuse two BEAM doses holding the same dose when either does not say its beam (no ReferencedBeamNumber, not
+    DICOM-conformant but seen): a beam re-exported with a new SOPInstanceUID beside the first export would be summed
+    twice, and two different beams never give the same dose grid.  "The same": every voxel within 0.01 % of the
+    largest dose (a re-export may store the values with another DoseGridScaling); empty doses are left to
+    :func:`check_dose_present`."""
+    numbered = [bool(_beam_numbers(h)) for h in headers]
+    if all(numbered):
+        return
+    doses = {}
+    for i in range(len(paths)):
+        for j in range(i + 1, len(paths)):
+            if numbered[i] and numbered[j]:
+                continue
+            a = doses[i] if i in doses else doses.setdefault(i, _scaled_dose(paths[i]))
+            b = doses[j] if j in doses else doses.setdefault(j, _scaled_dose(paths[j]))
+            if a is None or b is None or a.shape != b.shape:
+                continue
+            top = max(float(np.abs(a).max(initial=0.0)), float(np.abs(b).max(initial=0.0)))
+            if top > 0 and float(np.abs(a - b).max()) <= 1e-4 * top:
+                raise InputError(f"the BEAM RTDOSEs {paths[i].name} and {paths[j].name} hold the same dose and do not "
+                                 "say which beam each is (no ReferencedBeamNumber), so they are most likely one beam "
+                                 "exported twice (with a new SOPInstanceUID): summing them would count it twice",
+                                 "keep one RTDOSE per beam (the current calculation) in the export, or export the "
+                                 "plan dose (DoseSummationType PLAN)")
 
 
 def _choose_plan_dose(paths: list[Path], headers: list) -> tuple[list[Path], str | None]:

@@ -14,6 +14,13 @@ def dose_on_grid(dose: sitk.Image, reference: sitk.Image) -> np.ndarray:
     return sitk.GetArrayFromImage(out)
 
 
+def percent_text(pct: float) -> str:
+    """A percentage with one decimal, a small one (below 1 %) with two significant digits: 0.012, never 0.0."""
+    if pct <= 0 or pct >= 1:
+        return f"{pct:.1f}"
+    return f"{pct:.{max(1, 1 - int(np.floor(np.log10(pct))))}f}"
+
+
 def check_coverage(dose_kji: np.ndarray, mask: np.ndarray, what: str) -> None:
     """Every voxel of ``mask`` must lie inside the dose grid."""
     outside = int(np.isnan(dose_kji[mask]).sum())
@@ -21,6 +28,6 @@ def check_coverage(dose_kji: np.ndarray, mask: np.ndarray, what: str) -> None:
         total = int(mask.sum())
         raise InputError(
             f"the dose grid does not cover the {what}: {outside} of {total} voxels "
-            f"({100.0 * outside / total:.1f} %) lie outside it",
+            f"({percent_text(100.0 * outside / total)} %) lie outside it",
             "export the dose on a grid that covers both lungs completely (e.g. the whole external contour) "
             "from the planning system, and check that dose and CT belong to the same patient/frame of reference")
