@@ -286,6 +286,11 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
             return "Select a CT volume"
         if p.mode == "roi" and p.roi is None:
             return "Select or place an ROI box (mode 'roi')"
+        if p.mode == "roi":
+            try:    # a new ROI never placed (all-zero bounds at 0, 0, 0) would segment an empty box
+                nodes.check_roi_placed(p.roi)
+            except InputError as exc:
+                return f"{exc.problem}: {exc.fix}"
         if p.mode == "seed" and (p.seedPoints is None or p.seedPoints.GetNumberOfDefinedControlPoints() < 1):
             return "Place a seed point inside the tumour (mode 'seed')"
         if p.model == "folder":

@@ -44,6 +44,8 @@ def test_rp_cli_end_to_end(tmp_path, capsys, monkeypatch):
     assert table["case"].astype(str).tolist() == val_pred["case"].astype(str).tolist()
     assert len(table) == 80 and {"risk", "risk_low", "risk_high", "top3_feature"} <= set(table.columns)
     assert (tmp_path / "imp.png").exists() and len(pd.read_csv(tmp_path / "contrib.csv")) == 80
+    import re                          # the console's top contribution has the panel's wording (lungai.scene.results)
+    assert re.search(r"top feature \S+ \([+-]\d\.\d\d log-odds\)", capsys.readouterr().out)
     # the same patients given as two tables (clinical + the rest) joined on case
     both = pd.read_csv(ext)
     clin_cols = ["case"] + [c for c in both.columns if c.startswith("clin_")]

@@ -324,3 +324,25 @@ def test_a_seed_point_or_roi_with_nan_or_inf_is_refused_before_any_work(option, 
         assert main(["segment", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "out"), option]) == 2
     err = capsys.readouterr().err
     assert option.split("=")[0] in err and "finite" in err and "Warning" not in err
+
+
+@pytest.mark.parametrize("roi, flat", [("0,0,0,0,0,0", "x and y and z"), ("-10,20,30,15,20,40", "y"),
+                                       ("-10,20,30,15,25,30", "z")])
+def test_an_roi_with_no_extent_is_refused_before_any_work(roi, flat, tmp_path, capsys):
+    """QA: ``lungai segment CT -o o --roi 0,0,0,0,0,0`` (Slicer's ROI never placed) exited 0 and wrote every output: the
+    margin round a point made a box, segmented empty.  A box with x0 == x1, y0 == y1 or z0 == z1 is refused with the
+    problem and the fix, before the CT is read; the library call too."""
+    import SimpleITK as sitk
+
+    from lungai.cli import main
+    from lungai.errors import InputError
+    from lungai.seg.config import SegConfig
+    from lungai.seg.infer import choose_box
+
+    out = tmp_path / "out"
+    assert main(["segment", str(tmp_path / "missing.nii.gz"), "-o", str(out), "--roi", roi]) == 2
+    err = capsys.readouterr().err
+    assert f"has no extent along {flat}" in err and "give two opposite corners of a box round the tumour" in err, err
+    assert not out.exists()
+    with pytest.raises(InputError, match="has no extent"):      # the library call's box (segment_tumour)
+        choose_box(sitk.Image((8, 8, 8), sitk.sitkInt16), SegConfig(), roi_lps=[float(v) for v in roi.split(",")])

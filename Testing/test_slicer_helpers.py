@@ -502,7 +502,13 @@ def test_segment_result_wording(tmp_path):
 def test_risk_wording_and_model_card(tmp_path):
     text = results.describe_risk(0.234, [("a", 0.1), ("b", -0.5), ("c", 0.01)], top=2)
     assert text.splitlines() == ["Predicted risk of radiation pneumonitis (grade >= 2): 23 %",
-                                 "Top contributions (+ raises, - lowers the risk):", "  -0.500  b", "  +0.100  a"]
+                                 "Top contributions (+ raises, - lowers the risk):", "  -0.500 log-odds  b",
+                                 "  +0.100 log-odds  a"]
+    # QA: the panel said "+0.101 dose_v5_pct" with no unit, the CLI "(+0.10 log-odds)": one wording, with the unit
+    assert results.contribution_text(0.101) == "+0.101 log-odds" and results.contribution_text(-0.0, 2) == "+0.00 log-odds"
+    headline, details = results.describe_prediction_row({"risk": 0.4, "top1_feature": "dose_v5_pct",
+                                                        "top1_contribution": 0.101})
+    assert "  +0.101 log-odds  dose_v5_pct" in details.splitlines()
     with pytest.raises(results.ResultError):
         results.describe_risk(1.5)
     card = {"features": ["clin_age_years", "clin_sex_cat", "dose_mld_gy", "rad_x"], "categories": {"clin_sex_cat": ["F", "M"]}}
@@ -512,7 +518,7 @@ def test_risk_wording_and_model_card(tmp_path):
     pred = {"risk": "0.62", "risk_low": "0.5", "risk_high": "0.7", "high_risk": "1",
             "top1_feature": "dose_mld_gy", "top1_contribution": "0.8"}
     headline, contrib = results.describe_prediction_row(pred)
-    assert headline == "Risk 62 % (interval 50-70 %) - HIGH RISK" and "+0.800  dose_mld_gy" in contrib
+    assert headline == "Risk 62 % (interval 50-70 %) - HIGH RISK" and "+0.800 log-odds  dose_mld_gy" in contrib
     with pytest.raises(results.ResultError, match="model_card.json"):
         results.model_card(tmp_path)
     (tmp_path / "model_card.json").write_text(json.dumps(card), encoding="utf-8")

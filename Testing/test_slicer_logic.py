@@ -631,6 +631,7 @@ def test_multimodal_risk_end_to_end(load_module, mrml_scene, rp_model):
     workDir = job.workDir
     headline, contributions = logic.loadRisk(p, job)
     assert headline.startswith(f"Risk {100 * risk:.0f} %") and "Top contributions" in contributions
+    assert re.search(r"^  [+-]\d\.\d{3} log-odds  \S", contributions, re.M), contributions   # with the unit
     assert p.rpOutputTable.GetTable().GetNumberOfRows() == 1
     case = str(patient["case"].iloc[0])       # lungai rp predict keeps the case: the table is named after it
     assert p.rpOutputTable.GetName() == f"{case} RP risk" and module.nodes.table_rows(p.rpOutputTable)[0]["case"] == case
@@ -1856,6 +1857,34 @@ def test_seed_or_roi_outside_the_ct_is_said_before_the_run(load_module, mrml_sce
     assert logic.segmentationInputProblem(p) is None
 
 
+def test_an_roi_box_never_placed_keeps_apply_disabled(load_module, mrml_scene, phantom_nodes):
+    """QA: a new ROI node never placed (Slicer reports zero size, all-zero bounds at 0, 0, 0) enabled Apply, and the run
+    segmented an empty box at (0, 0, 0) ("NEEDS EXPERT REVIEW ... no tumour found in the region of interest").  No
+    defined control point or a zero size along an axis is "not placed": Apply stays disabled saying to place the box,
+    and the ROI conversion refuses it."""
+    from lungai.errors import InputError
+    from lungai.scene import nodes
+
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.mode = phantom_nodes[0], "roi"
+    p.roi = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "roi")
+    expected = "The ROI 'roi' is not placed (it has no box with a size yet): place the ROI box on the tumour"
+    assert logic.segmentationInputProblem(p) == expected
+    with pytest.raises(ValueError, match="is not placed"):
+        logic.segmentationCommand(p, pathlib.Path("/nonexistent"))
+    with pytest.raises(InputError, match="is not placed"):
+        nodes.roi_to_lps(p.roi)
+    assert nodes.roi_outside_problem(p.inputVolume, p.roi) is None and nodes.roi_rotation_note(p.roi) is None
+    p.roi.SetXYZ(0.0, 0.0, 50.0)                                    # a centre, no size yet
+    assert logic.segmentationInputProblem(p) == expected
+    p.roi.SetRadiusXYZ(10.0, 10.0, 0.0)                             # flat along S
+    assert logic.segmentationInputProblem(p) == expected
+    p.roi.SetRadiusXYZ(10.0, 10.0, 10.0)
+    assert logic.segmentationInputProblem(p) is None
+    assert nodes.roi_to_lps(p.roi) == [10.0, 10.0, 40.0, -10.0, -10.0, 60.0]
+
+
 def _seeded_patient_a(load_module, mrml_scene):
     """(CT "patient A" 20 x 20 x 10, LungAISeg logic, its parameter node in seed mode with a seed at A's centre)."""
     a = _small_ct(mrml_scene, "patient A", (20, 20, 10), (0.0, 0.0, 0.0))
@@ -2008,6 +2037,39 @@ def test_each_tumour_segment_keeps_its_own_confidence(load_module, mrml_scene, t
     linked, segment_id = nodes.linked_segment(table2)
     assert linked is seg2 and seg2.GetSegmentation().GetSegment(segment_id).GetName() == "Tumor (2)"
     assert nodes.source_volume_id(table2) == again.GetFirstNodeByName("patient A").GetID()
+
+
+def test_outputs_are_named_after_their_segments_current_names(load_module, mrml_scene, tmp_path):
+    """QA: the user renamed "Tumor" to "My GTV" and segmented again (new "Tumor", ID Tumor_1): the earlier run's
+    table, "patient A tumour confidence", still said segment=Tumor and the new one was "... tumour confidence_1", so
+    "Tumor" pointed at the old run's numbers.  When outputs are added, the earlier outputs linked to segments of that
+    segmentation take their segment's current name (node name and ``segment`` cell); outputs the user renamed are
+    left as they are."""
+    from lungai.scene import nodes
+
+    a, logic, p = _seeded_patient_a(load_module, mrml_scene)
+    _fake_segment_run(logic, p, 0.35, tmp_path)
+    seg, unc1 = p.outputSegmentation, p.uncertaintyVolume
+    table1 = mrml_scene.GetFirstNodeByName("patient A tumour confidence")
+    for node in (table1, unc1):        # a scene saved before the name attribute: its segment cell tells lungai's name
+        node.RemoveAttribute(nodes.MADE_NAME_ATTRIBUTE)
+    seg.GetSegmentation().GetSegment(nodes.linked_segment(table1)[1]).SetName("My GTV")
+    _fake_segment_run(logic, p, 0.71, tmp_path)
+    assert (table1.GetName(), unc1.GetName()) == ("patient A My GTV confidence", "patient A My GTV uncertainty")
+    assert nodes.table_rows(table1)[0]["segment"] == "My GTV" and nodes.table_rows(table1)[0]["confidence"] == "0.35"
+    table2, unc2 = mrml_scene.GetFirstNodeByName("patient A tumour confidence"), p.uncertaintyVolume
+    assert table2 is not None and table2 is not table1 and unc2.GetName() == "patient A tumour uncertainty"
+    assert nodes.table_rows(table2)[0]["segment"] == "Tumor" and nodes.table_rows(table2)[0]["confidence"] == "0.71"
+    for node, name in ((table1, "My GTV"), (unc1, "My GTV"), (table2, "Tumor"), (unc2, "Tumor")):
+        linked, segment_id = nodes.linked_segment(node)
+        assert linked is seg and seg.GetSegmentation().GetSegment(segment_id).GetName() == name, node.GetName()
+    # an output the user renamed is theirs: kept (name and cells); the others follow the segments again
+    table2.SetName("my notes")
+    seg.GetSegmentation().GetSegment(nodes.linked_segment(table2)[1]).SetName("second")
+    _fake_segment_run(logic, p, 0.5, tmp_path)
+    assert table2.GetName() == "my notes" and nodes.table_rows(table2)[0]["segment"] == "Tumor"
+    assert unc2.GetName() == "patient A second uncertainty" and table1.GetName() == "patient A My GTV confidence"
+    assert mrml_scene.GetFirstNodeByName("patient A tumour confidence") is not None
 
 
 def _old_scene_segment(load_module, mrml_scene, tmp_path, **attributes):

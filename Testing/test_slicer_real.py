@@ -321,6 +321,8 @@ def test_seed_and_roi_warnings_in_the_apply_tooltip(env):
     w.updateButtons()
     assert not w.ui.applyButton.enabled and "Place a seed point" in w.ui.applyButton.toolTip
     p.mode, p.roi = "roi", env.scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "R")
+    w.updateButtons()                           # a new ROI never placed: no empty box at (0, 0, 0) is segmented
+    assert not w.ui.applyButton.enabled and "place the ROI box on the tumour" in w.ui.applyButton.toolTip
     p.roi.SetXYZ(-20.0, -20.0, 20.0)
     p.roi.SetRadiusXYZ(5.0, 5.0, 5.0)
     rotation = vtk.vtkTransform()

@@ -159,10 +159,13 @@ def run_predict(args) -> int:
         if args.contributions:
             Path(args.contributions).parent.mkdir(parents=True, exist_ok=True)
             contrib.to_csv(args.contributions, index=False, float_format="%.5g")
+    from lungai.scene.results import contribution_text
+
     for _, row in pred.head(10).iterrows():
         top = row.get("top1_feature")
         print(f"{row['case']}: risk {row['risk']:.2f} ({row['risk_low']:.2f}-{row['risk_high']:.2f})"
-              + (f", top feature {top} ({row['top1_contribution']:+.2f} log-odds)" if isinstance(top, str) else ""))
+              + (f", top feature {top} ({contribution_text(row['top1_contribution'], 2)})" if isinstance(top, str)
+                 else ""))
         for key, what in (("imputed", "imputed (missing)"), ("out_of_range", "outside the training range"),
                           ("warnings", "warning")):
             if row.get(key):

@@ -530,6 +530,10 @@ def run_segment(args) -> int:
     out = Path(args.output)
     seed_pt = _floats(args.seed_point, 3, "--seed-point") if args.seed_point else None
     roi = _floats(args.roi, 6, "--roi") if args.roi else None
+    if roi is not None:                 # a box with no extent (--roi 0,0,0,0,0,0): refused before any work
+        from lungai.seg.preprocess import check_roi_extent
+
+        check_roi_extent(roi)
     from lungai.dicom.reference import is_dicom_folder
 
     from lungai.io.outputs import claimed_output_folder, prepare_output_folder

@@ -115,13 +115,35 @@ def seed_note(point_node) -> Optional[str]:
             f"the seed (not {', '.join(repr(label) for label in labels[1:])}); delete the others to avoid doubt")
 
 
-def roi_to_lps(roi_node) -> list:
-    """Two opposite corners (x0, y0, z0, x1, y1, z1) in LPS mm of a markups ROI node (world coordinates): its
-    axis-aligned bounding box, larger than the drawn box for a rotated ROI (:func:`roi_rotation_note`)."""
+def placed_roi_bounds(roi_node) -> Optional[list]:
+    """The RAS bounds (x0, x1, y0, y1, z0, z1, world coordinates) of a placed markups ROI box, else None: the one
+    rule of "placed" for the panel and the ROI conversion (:func:`check_roi_placed`).  Not placed: no defined
+    control point (a new ROI node never placed: Slicer reports all-zero bounds at (0, 0, 0)), or no extent along
+    an axis (zero size: a click not yet dragged into a box; inverted bounds)."""
+    if roi_node is None or roi_node.GetNumberOfDefinedControlPoints() < 1:
+        return None
     b = [0.0] * 6
     roi_node.GetRASBounds(b)
-    if b[1] < b[0] or b[3] < b[2] or b[5] < b[4]:
-        raise InputError(f"ROI {roi_node.GetName()} is not defined", "place the ROI box on the tumour region")
+    if not (b[1] > b[0] and b[3] > b[2] and b[5] > b[4]):
+        return None
+    return b
+
+
+def check_roi_placed(roi_node) -> list:
+    """:func:`placed_roi_bounds` of a placed ROI box; InputError naming the ROI and what to do when it is not."""
+    b = placed_roi_bounds(roi_node)
+    if b is None:
+        name = roi_node.GetName() if roi_node is not None else ""
+        raise InputError(f"The ROI '{name}' is not placed (it has no box with a size yet)",
+                         "place the ROI box on the tumour")
+    return b
+
+
+def roi_to_lps(roi_node) -> list:
+    """Two opposite corners (x0, y0, z0, x1, y1, z1) in LPS mm of a markups ROI node (world coordinates): its
+    axis-aligned bounding box, larger than the drawn box for a rotated ROI (:func:`roi_rotation_note`).  An ROI
+    not placed (:func:`placed_roi_bounds`) raises InputError."""
+    b = check_roi_placed(roi_node)
     return [-b[0], -b[2], b[4], -b[1], -b[3], b[5]]
 
 
@@ -131,12 +153,9 @@ def roi_rotation_note(roi_node) -> Optional[str]:
     drawn box ("... 180.0 ml instead of 60.0 ml ..."); else None."""
     import numpy as np
 
-    if roi_node is None:
-        return None
-    b = [0.0] * 6
-    roi_node.GetRASBounds(b)
-    if b[1] < b[0] or b[3] < b[2] or b[5] < b[4]:
-        return None
+    b = placed_roi_bounds(roi_node)
+    if b is None:
+        return None                     # not placed: check_roi_placed says so
     matrix = roi_node.GetObjectToWorldMatrix()
     axes = np.array([[matrix.GetElement(r, c) for c in range(3)] for r in range(3)])
     columns = np.abs(axes) / np.maximum(np.linalg.norm(axes, axis=0), 1e-12)
@@ -189,10 +208,9 @@ def roi_outside_problem(volume_node, roi_node) -> Optional[str]:
     box = _voxel_box(volume_node)
     if box is None or roi_node is None:
         return None
-    b = [0.0] * 6
-    roi_node.GetRASBounds(b)
-    if b[1] < b[0] or b[3] < b[2] or b[5] < b[4]:
-        return None                     # an undefined ROI: roi_to_lps says so
+    b = placed_roi_bounds(roi_node)
+    if b is None:
+        return None                     # not placed: check_roi_placed says so
     m, size = box
     corners = np.array([(m @ [*ijk, 1.0])[:3] for ijk in itertools.product(*[(-0.5, n - 0.5) for n in size])])
     low, high = corners.min(axis=0), corners.max(axis=0)
@@ -642,6 +660,85 @@ def segment_output_name(base: str, segment_name: str, what: str) -> str:
     return tumour_node_name(base, what) if segment_name == TUMOUR_SEGMENT else f"{base} {segment_name} {what}"
 
 
+def _free_name(scene, name: str, node=None) -> str:
+    """``name`` when no node but ``node`` has it, else the scene's unique name for it (GenerateUniqueName counts
+    up whatever the names: "<name>_1" even once "<name>" is free again)."""
+    taken = scene.GetNodesByName(name)
+    others = [taken.GetItemAsObject(i) for i in range(taken.GetNumberOfItems())]
+    return name if all(other is node for other in others) else scene.GenerateUniqueName(name)
+
+
+def _segment_output_what(node) -> str:
+    return "confidence" if node.IsA("vtkMRMLTableNode") else "uncertainty"
+
+
+def _segment_cell(node) -> Optional[str]:
+    """The ``segment`` cell of a confidence table (the segment's name when it was made or last refreshed)."""
+    rows = table_rows(node) if node.IsA("vtkMRMLTableNode") else []
+    return rows[0].get("segment") if rows else None
+
+
+def segment_outputs(scene, seg_node) -> list:
+    """The confidence tables and uncertainty volumes in ``scene`` linked to a segment of ``seg_node``
+    (:func:`link_to_segment`) whose segment still exists."""
+    found = []
+    for cls in ("vtkMRMLTableNode", "vtkMRMLScalarVolumeNode"):
+        for i in range(scene.GetNumberOfNodesByClass(cls)):
+            node = scene.GetNthNodeByClass(i, cls)
+            if linked_segment(node)[0] is seg_node:
+                found.append(node)
+    return found
+
+
+def _own_segment_output(scene, node, outputs) -> bool:
+    """Whether ``node`` (a linked output) still has the name lungai gave it (:data:`MADE_NAME_ATTRIBUTE`; in a scene
+    saved before that attribute, the name :func:`segment_output_name` gives for the segment name its table's
+    ``segment`` cell records - a volume's, its table's of the same segment - and its CT's name, "_N" made unique or
+    not).  A renamed output is the user's, never renamed."""
+    made = node.GetAttribute(MADE_NAME_ATTRIBUTE)
+    if made is not None:
+        return node.GetName() == made
+    volume = scene.GetNodeByID(source_volume_id(node))
+    segment_id = node.GetAttribute(SEGMENT_ID_ATTRIBUTE)
+    cells = [_segment_cell(other) for other in outputs
+             if other.IsA("vtkMRMLTableNode") and other.GetAttribute(SEGMENT_ID_ATTRIBUTE) == segment_id]
+    return volume is not None and any(cell and _named(node, segment_output_name(volume.GetName(), cell,
+                                                                                _segment_output_what(node)))
+                                      for cell in cells)
+
+
+def refresh_segment_output_names(scene, seg_node) -> list:
+    """The names the user reads follow the segments' current names: the confidence tables and uncertainty volumes
+    linked to segments of ``seg_node`` (:func:`segment_outputs`) that still have lungai's name
+    (:func:`_own_segment_output`) are renamed to :func:`segment_output_name` of their segment's current name (and
+    their CT's), a table's ``segment`` cell too - after "Tumor" was renamed "My GTV", its outputs are "<CT> My GTV
+    confidence" / "... uncertainty", and a new run's "Tumor" gets "<CT> tumour confidence", not the old numbers'
+    name.  Nodes the user renamed or made are left as they are.  Returns the nodes renamed."""
+    outputs = segment_outputs(scene, seg_node)
+    targets = []
+    for node in outputs:
+        volume = scene.GetNodeByID(source_volume_id(node))
+        if volume is None or not _own_segment_output(scene, node, outputs):
+            continue
+        _, segment_id = linked_segment(node)
+        current = seg_node.GetSegmentation().GetSegment(segment_id).GetName()
+        target = segment_output_name(volume.GetName(), current, _segment_output_what(node))
+        cell = _segment_cell(node)
+        if not _named(node, target) or (cell is not None and cell != current):
+            targets.append((node, target, current))
+    for node, _, _ in targets:           # swapped names ("Tumor" <-> "Tumor (2)") never clash with each other
+        node.SetName(f"{node.GetID()} (renaming)")
+    for node, target, current in targets:
+        _set_made_name(scene, node, target)
+        if node.IsA("vtkMRMLTableNode"):
+            column = node.GetTable().GetColumnByName("segment")
+            if column is not None and node.GetTable().GetNumberOfRows():
+                column.SetValue(0, current)
+                node.GetTable().Modified()
+                node.Modified()
+    return [node for node, _, _ in targets]
+
+
 def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk.Image, info: dict,
                        seg_node=None, replace_segment=None) -> dict:
     """Tumour segmentation results as nodes: returns {"segmentation", "segment_id", "uncertainty",
@@ -672,8 +769,11 @@ def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk
     set_source_volume(seg_node, volume_node)
     if new_node:
         seg_node.SetName(scene.GenerateUniqueName(tumour_node_name(base)))
+    else:               # the earlier runs' outputs named after their segments' current names (renamed since?)
+        refresh_segment_output_names(scene, seg_node)
     segment_name = seg_node.GetSegmentation().GetSegment(segment_id).GetName()
     unc = mrml.volume_node_from_image(scene, uncertainty, segment_output_name(base, segment_name, "uncertainty"))
+    _set_made_name(scene, unc, segment_output_name(base, segment_name, "uncertainty"))
     set_uncertainty_units(unc)
     show_as_heat_map(unc)
     link_to_segment(unc, volume_node, seg_node, segment_id)
@@ -684,9 +784,17 @@ def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk
     row.update({f"feature_{k}": v for k, v in (info.get("features") or {}).items()})
     table = mrml.table_node_from_dataframe(scene, pd.DataFrame([row]),
                                            segment_output_name(base, segment_name, "confidence"))
+    _set_made_name(scene, table, segment_output_name(base, segment_name, "confidence"))
     link_to_segment(table, volume_node, seg_node, segment_id)
     return {"segmentation": seg_node, "segment_id": segment_id, "uncertainty": unc, "table": table,
             "result": info, "candidates": add_candidate_points(scene, base, info)}
+
+
+def _set_made_name(scene, node, name: str) -> None:
+    """Name a new output ``name`` when no other node has it (:func:`_free_name`) and record it
+    (:data:`MADE_NAME_ATTRIBUTE`: :func:`refresh_segment_output_names` renames only outputs still so named)."""
+    node.SetName(_free_name(scene, name, node))
+    node.SetAttribute(MADE_NAME_ATTRIBUTE, node.GetName())
 
 
 def add_candidate_points(scene, base: str, info: dict):

@@ -87,6 +87,15 @@ def describe_lungs_result(volumes: dict, cut: Iterable[str] = ()) -> str:
                       *(f"warning: {note}" for note in cut)])
 
 
+CONTRIBUTION_UNIT = "log-odds"     # the unit of a feature's contribution to the RP risk (Shapley value: lungai.rp.explain)
+
+
+def contribution_text(value: float, digits: int = 3) -> str:
+    """A feature's contribution to the risk with its sign and unit ("+0.101 log-odds"): the one wording of the
+    panel's result text (:func:`describe_risk`) and ``lungai rp predict``'s console summary."""
+    return f"{float(value) + 0.0:+.{digits}f} {CONTRIBUTION_UNIT}"       # + 0.0: a -0.0 reads +0.000
+
+
 def describe_risk(probability: float, contributions: Iterable[tuple[str, float]] = (), top: int = 5,
                   label: str = "radiation pneumonitis (grade >= 2)") -> str:
     """Plain-text risk summary with the ``top`` contributions by absolute size."""
@@ -97,7 +106,7 @@ def describe_risk(probability: float, contributions: Iterable[tuple[str, float]]
     ranked = sorted(((str(n), float(v)) for n, v in contributions), key=lambda nv: -abs(nv[1]))[:top]
     if ranked:
         lines.append("Top contributions (+ raises, - lowers the risk):")
-        lines += [f"  {'+' if v >= 0 else '-'}{abs(v):.3f}  {n}" for n, v in ranked]
+        lines += [f"  {contribution_text(v)}  {n}" for n, v in ranked]
     return "\n".join(lines)
 
 

@@ -67,6 +67,7 @@ def choose_box(ct, cfg, roi_lps=None, seed_lps=None, whole=None) -> pp.Box:
         if len(p) != 6:
             raise InputError(f"--roi needs 6 numbers x0,y0,z0,x1,y1,z1 (got {len(p)})",
                              "give two opposite corners in LPS mm")
+        pp.check_roi_extent(p)
         pp.check_roi_inside_body(ct, p)
         return pp.box_from_physical(ct, p[:3], p[3:], cfg.roi_margin_mm)
     if whole or (whole is None and pp.is_crop(ct)):

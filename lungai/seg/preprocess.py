@@ -224,6 +224,20 @@ def check_seed_inside_body(ct: sitk.Image, seed_lps) -> np.ndarray:
     return idx
 
 
+def check_roi_extent(roi_lps) -> list:
+    """The ROI's 6 numbers (x0, y0, z0, x1, y1, z1 LPS mm) as floats; InputError when the box has no extent along an
+    axis (x0 == x1, y0 == y1 or z0 == z1: ``--roi 0,0,0,0,0,0``, an ROI never drawn), which would segment the empty
+    region its margin makes round a point or a plane - checked before any work."""
+    p = [float(v) for v in roi_lps]
+    flat = [axis for k, axis in enumerate("xyz") if p[k] == p[k + 3]]
+    if flat:
+        raise InputError(f"the ROI {tuple(round(v, 1) for v in p)} mm (LPS) has no extent along "
+                         f"{' and '.join(flat)} ({', '.join(f'{a}0 == {a}1' for a in flat)}): it is no box",
+                         "give two opposite corners of a box round the tumour, x0,y0,z0,x1,y1,z1 in LPS mm, e.g. "
+                         "--roi -12.5,40,-150,20,80,-110 (Slicer shows RAS: negate x and y)")
+    return p
+
+
 def check_roi_inside_body(ct: sitk.Image, roi_lps) -> None:
     """InputError when the ROI (x0, y0, z0, x1, y1, z1 LPS mm, no margin) lies wholly in outside air - the seed's rule
     (:func:`check_seed_inside_body`) on every voxel of the box."""
