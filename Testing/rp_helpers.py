@@ -61,3 +61,34 @@ def rp_roles_model(tmp_path_factory):
         train_rp(table, "rp_grade2", model, models="lr", feature_sets="clinical_dosimetric",
                  role_file=out / "roles.csv", outer_folds=2, inner_folds=2, fast=True, n_boot=2, make_plots=False, seed=0)
     return table, model
+
+
+MESSY_SEX = ["M", "male", "Male", "MALE", "Male", "F", "female", "Female", "Female", "FEMALE"]
+
+
+@pytest.fixture(scope="session")
+def rp_messy_model(tmp_path_factory):
+    """(table CSV, model dir) of a model trained on a CSV as exports have it: ``clin_sex`` spelled in several cases
+    (M, male, Male, MALE ... F, female, Female), ``clin_comorb`` with the category "None" (no comorbidity) and
+    ``clin_weight_kg`` with NA / None / #N/A for missing values."""
+    import numpy as np
+
+    from lungai.rp.cohort import make_cohort
+    from lungai.rp.training import train_rp
+
+    out = tmp_path_factory.getbasetemp() / "rp_models" / "messy"
+    table, model = out / "table.csv", out / "model"
+    if not (model / "model.skops").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        df = make_cohort(60, seed=3, n_noise=0).table
+        df = df[["case", "rp_grade2", "clin_age_years", "clin_sex_cat", "dose_mld_gy"]]
+        male = df.pop("clin_sex_cat").eq("male").to_numpy()
+        df["clin_sex"] = [MESSY_SEX[k % 5] if m else MESSY_SEX[5 + k % 5] for k, m in enumerate(male)]
+        df["clin_comorb"] = (["None", "COPD", "ILD"] * 20)[:len(df)]
+        weight = np.round(np.random.default_rng(1).normal(75, 10, len(df)), 1).astype(object)
+        weight[:3] = ["NA", "None", "#N/A"]
+        df["clin_weight_kg"] = weight
+        df.to_csv(table, index=False)
+        train_rp(table, "rp_grade2", model, models="lr", feature_sets="all", fast=True, outer_folds=2, inner_folds=2,
+                 n_boot=2, make_plots=False)
+    return table, model

@@ -13,7 +13,7 @@ from lungai.rp.columns import infer_roles
 from lungai.rp.predict import predict_rp
 from lungai.rp.training import train_rp
 
-from rp_helpers import rp_cohort, rp_model_dir  # noqa: F401  (fixtures)
+from rp_helpers import rp_cohort, rp_messy_model, rp_model_dir  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
@@ -371,3 +371,99 @@ def test_unreadable_tables_say_how_to_fix(tmp_path, table):
         out = tmp_path / "model"
         assert main(["rp", "train", str(tmp_path / args[0]), *args[1:], "-o", str(out), "--fast"]) == 2
         assert not out.exists()
+
+
+def test_spellings_differing_only_in_case_are_one_category(rp_messy_model):
+    """M / male / Male / MALE were four categories (one patient, four risks; FEMALE refused 'did you mean MALE'):
+    spellings differing only in case are one category, the most frequent spelling, at training and prediction."""
+    import json
+
+    from lungai.rp.columns import category_spellings, suggest
+
+    table, model = rp_messy_model
+    card = json.loads((model / "model_card.json").read_text(encoding="utf-8"))
+    assert card["categories"]["clin_sex"] == ["F", "Female", "M", "Male"]
+    assert card["category_rules"] == {"case": "merged", "none": "category"}
+    how = card["roles"]["how"]["clin_sex"]
+    assert how == ("text values: F, Female, M, Male; spellings differing only in case are one category: "
+                   "'FEMALE', 'female' -> 'Female'; 'MALE', 'male' -> 'Male'")
+    assert sum(card["training_data"]["features"]["clin_sex"]["counts"].values()) == 60
+    assert category_spellings(["b", "B", "B", "a", "A"]) == {"B": "B", "b": "B", "A": "A", "a": "A"}
+    assert suggest("FEMALE", ["MALE", "Female", "female"]).startswith(" (did you mean 'Female', 'female'")
+    # one patient, one risk whatever the case of the value (spaces around ignored)
+    patient = read_table(table).iloc[[5]]
+    spellings = ["Male", "male", "MALE", " mAlE "]
+    pred, _ = predict_rp(model, pd.concat([patient.assign(case=f"p{k}", clin_sex=s)
+                                           for k, s in enumerate(spellings)]))
+    assert pred["risk"].nunique() == 1
+    pred, _ = predict_rp(model, pd.concat([patient.assign(case=f"p{k}", clin_sex=s)
+                                           for k, s in enumerate(["FEMALE", "female", "Female"])]))
+    assert pred["risk"].nunique() == 1
+    with pytest.raises(InputError, match=r"'Mal' \(did you mean 'Male'.*the model knows \['F', 'Female', 'M', 'Male'\]"):
+        predict_rp(model, patient.assign(clin_sex="Mal"))
+
+
+def test_model_card_without_category_rules_reads_categories_as_before(rp_messy_model, tmp_path):
+    """A card of an older lungai (no category_rules): every spelling its own category, "None" missing."""
+    import json
+    import shutil
+
+    table, model = rp_messy_model
+    old = tmp_path / "old"
+    shutil.copytree(model, old)
+    card = json.loads((old / "model_card.json").read_text(encoding="utf-8"))
+    del card["category_rules"]
+    (old / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
+    patient = read_table(table).iloc[[5]]
+    with pytest.raises(InputError, match=r"'MALE' \(did you mean 'Male'"):
+        predict_rp(old, patient.assign(clin_sex="MALE"))
+    pred, _ = predict_rp(old, patient.assign(clin_sex="Male", clin_comorb="None"))
+    assert pred["imputed"].iloc[0] == "clin_comorb"
+
+
+def test_none_is_a_category_and_every_missing_word_is_reported(rp_messy_model):
+    """pandas read "None" (and NULL, NA, #N/A ...) as missing before lungai saw it: "None" (no comorbidity) was
+    imputed as the most frequent category, unreported.  Now it is a category of a categorical column; in a numeric
+    column it is missing, as NA / #N/A, and every such word is reported."""
+    import json
+
+    table, model = rp_messy_model
+    df = read_table(table)
+    assert (df["clin_comorb"] == "None").sum() == 20
+    card = json.loads((model / "model_card.json").read_text(encoding="utf-8"))
+    assert card["categories"]["clin_comorb"] == ["COPD", "ILD", "None"]
+    assert card["roles"]["how"]["clin_comorb"] == "text values: COPD, ILD, None"
+    assert card["training_data"]["features"]["clin_comorb"]["missing_pct"] == 0.0
+    assert card["roles"]["how"]["clin_weight_kg"] == "numbers; '#N/A', 'NA', 'None' read as missing"
+    assert card["training_data"]["features"]["clin_weight_kg"]["missing_pct"] == 5.0
+    pred, _ = predict_rp(model, table)
+    assert (pred["imputed"].fillna("") == "clin_weight_kg").sum() == 3 and \
+        not pred["imputed"].fillna("").str.contains("clin_comorb").any()
+    # NA / an empty cell in the outcome is said to be missing, as before
+    df["rp_grade2"] = df["rp_grade2"].astype(object)
+    df.loc[2, "rp_grade2"] = "NA"
+    with pytest.raises(InputError, match=r"'rp_grade2' is empty or missing in 1 row\(s\) \(CSV lines \[4\]\)"):
+        outcome_vector(df, "rp_grade2")
+
+
+@pytest.mark.parametrize("value", ["inf", "-Inf", np.inf])
+def test_infinity_in_a_numeric_feature_names_column_and_line(tmp_path, table, value):
+    """inf in a numeric column gave sklearn's "Input X contains infinity" traceback in rp train and rp predict."""
+    table["dose_mld_gy"] = table["dose_mld_gy"].astype(object)
+    table.loc[4, "dose_mld_gy"] = value
+    roles = infer_roles(table, "rp_grade2")
+    assert roles.type_of("dose_mld_gy") == "numeric"
+    with pytest.raises(InputError, match=r"'dose_mld_gy' \(numeric\).*'-?[iI]nf'.*not finite numbers.*CSV lines \[6\]"):
+        numeric_features(table, roles, roles.features("all"))
+    table.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(InputError, match=r"'dose_mld_gy'.*not finite numbers.*CSV lines \[6\]"):
+        train_rp(tmp_path / "t.csv", "rp_grade2", tmp_path / "m", models="lr", fast=True, make_plots=False)
+
+
+def test_infinity_at_prediction_names_column_and_line(rp_messy_model):
+    table, model = rp_messy_model
+    patients = read_table(table).head(3)
+    patients["dose_mld_gy"] = patients["dose_mld_gy"].astype(object)
+    patients.loc[1, "dose_mld_gy"] = "Inf"
+    with pytest.raises(InputError, match=r"'dose_mld_gy'.*\['Inf'\].*not finite numbers.*CSV lines \[3\]"):
+        predict_rp(model, patients)

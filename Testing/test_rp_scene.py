@@ -10,7 +10,7 @@ from lungai.errors import InputError
 from lungai.rp.model_io import load_model
 from lungai.rp.predict import predict_rp
 
-from rp_helpers import rp_cohort, rp_model_dir, rp_roles_model  # noqa: F401  (fixtures)
+from rp_helpers import rp_cohort, rp_messy_model, rp_model_dir, rp_roles_model  # noqa: F401  (fixtures)
 
 
 def _patient(rp_cohort, i=0):
@@ -274,3 +274,25 @@ def test_predict_node_says_the_review_notes_of_the_radiomics_table(mrml_scene, r
     nodes.record_review_notes(node, [note])
     result, _ = predict_rp_node(mrml_scene, rp_model_dir, node, dose, clinical)
     assert mrml.dataframe_from_table_node(result)["warnings"].iloc[0] == note
+
+
+def test_clinical_form_offers_categories_merged_in_any_case(rp_messy_model):
+    """The Multimodal Predict form offered M, MALE, Male, male ... (each spelling a category of the model): it offers
+    the model's categories, spellings differing only in case merged, and a value typed in any case is read as one."""
+    from lungai.scene import results
+    from lungai.scene.rp import assemble_patient_row
+    from lungai.rp.predict import predict_rp
+
+    table, model = rp_messy_model
+    card = results.model_card(model)
+    fields = dict(results.clinical_fields(card))
+    assert fields["clin_sex"] == "one of: F, Female, M, Male (any case)"
+    assert fields["clin_comorb"] == "one of: COPD, ILD, None (any case)"
+    risks = set()
+    for sex in ("Male", "MALE", "male"):
+        row = assemble_patient_row(None, {"dose_mld_gy": 15.0}, {"age_years": 70.0, "sex": sex, "comorb": "None",
+                                                               "weight_kg": 80.0}, card=card)
+        pred, _ = predict_rp(model, row)
+        assert pred["imputed"].fillna("").iloc[0] == ""
+        risks.add(round(float(pred["risk"].iloc[0]), 6))
+    assert len(risks) == 1

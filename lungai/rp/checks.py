@@ -9,18 +9,22 @@ import pandas as pd
 
 from lungai.errors import InputError
 from lungai.io.tables import check_unique_ids
-from lungai.rp.columns import FALSE_WORDS, ID_NAMES, TRUE_WORDS, ColumnRoles, canonical_order, is_missing_word, \
-    suggest
+from lungai.rp.columns import CATEGORY_RULES, FALSE_WORDS, ID_NAMES, TRUE_WORDS, ColumnRoles, canonical_order, \
+    category_spellings, is_missing_word, suggest
 
 
 def read_table(path, id_column: str | None = None) -> pd.DataFrame:
     """Read a CSV table (one row per patient), its patient id column(s) as text ("007" stays "007"): ``id_column``
-    (the role file's id) and the columns named one of :data:`~lungai.rp.columns.ID_NAMES`."""
+    (the role file's id) and the columns named one of :data:`~lungai.rp.columns.ID_NAMES`.  Only empty cells are
+    read as missing here, not pandas' list of words ("None", "NULL", "NA" ...): which words are missing is decided
+    by the column's type (:func:`~lungai.rp.columns.is_missing_word`; "None" is a category of a categorical column),
+    and reported by ``rp train``."""
     from lungai.io.tables import id_columns_named, read_table_checked
 
     path = Path(path)
     df = read_table_checked(path, id_columns_named(ID_NAMES, id_column), rows=True,
-                            fix="give the path of a comma-separated CSV file with one row per patient")
+                            fix="give the path of a comma-separated CSV file with one row per patient",
+                            keep_default_na=False, na_values=[""])
     dup = df.columns[df.columns.duplicated()].tolist()
     if dup:
         raise InputError(f"table {path} has duplicated column names {dup}", "give each column a unique name")
@@ -169,9 +173,10 @@ def outcome_vector(df: pd.DataFrame, outcome: str) -> np.ndarray:
         raise InputError(f"outcome column {outcome!r} is not in the table{suggest(outcome, df.columns)}",
                          "pass the exact name of the 0/1 outcome column with --outcome")
     raw = df[outcome]
-    if raw.isna().any():
-        rows = (np.flatnonzero(raw.isna().to_numpy()) + 2).tolist()[:10]
-        raise InputError(f"outcome {outcome!r} is empty in {int(raw.isna().sum())} row(s) (CSV lines {rows})",
+    empty = raw.map(is_missing_word)        # an empty cell, or "NA", "unknown" ...
+    if empty.any():
+        rows = (np.flatnonzero(empty.to_numpy()) + 2).tolist()[:10]
+        raise InputError(f"outcome {outcome!r} is empty or missing in {int(empty.sum())} row(s) (CSV lines {rows})",
                          "fill in the outcome or remove these patients")
     text = raw.astype(str).str.strip().str.lower()
     bad = sorted(set(text) - TRUE_WORDS - FALSE_WORDS)
@@ -181,10 +186,11 @@ def outcome_vector(df: pd.DataFrame, outcome: str) -> np.ndarray:
     return text.isin(TRUE_WORDS).to_numpy().astype(int)
 
 
-def category_text(value):
+def category_text(value, rules: dict | None = None):
     """A categorical value as text (2, 2.0 and "2" are the same category); missing (an empty cell or
-    "Not collected", "unknown" ...) stays missing."""
-    if is_missing_word(value):
+    "Not collected", "unknown" ...; "None" is a category, unless the ``rules`` - a model card's ``category_rules`` -
+    say otherwise) stays missing."""
+    if is_missing_word(value, categorical=True, rules=rules):
         return np.nan  # what SimpleImputer recognises as missing in object columns
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
@@ -197,23 +203,48 @@ def _binary(value) -> float:
     return 1.0 if word in TRUE_WORDS else 0.0 if word in FALSE_WORDS else np.nan
 
 
-def numeric_features(df: pd.DataFrame, roles: ColumnRoles, columns) -> pd.DataFrame:
+def categories_as_read(texts: pd.Series, categories: list | None, rules: dict) -> pd.Series:
+    """The categories of the texts (:func:`category_text`) of a categorical column by the ``rules``
+    (:data:`~lungai.rp.columns.CATEGORY_RULES`, or a model card's ``category_rules``): with case merged, spellings
+    that differ only in case are one category - the training table's most frequent spelling
+    (:func:`~lungai.rp.columns.category_spellings`; ``categories`` None), or the model's category of that spelling
+    (``categories``: the card's; a spelling the model does not know stays as it is, refused by
+    :func:`check_categories`)."""
+    if rules.get("case") != "merged":
+        return texts
+    if categories is None:
+        spellings = category_spellings(texts)
+    else:
+        known = {str(c).casefold(): str(c) for c in categories}
+        spellings = {t: known[t.casefold()] for t in texts.dropna().unique() if str(t).casefold() in known}
+    return texts.map(lambda t: spellings.get(t, t) if isinstance(t, str) else t)
+
+
+def numeric_features(df: pd.DataFrame, roles: ColumnRoles, columns, categories: dict | None = None,
+                     rules: dict | None = None) -> pd.DataFrame:
     """The feature columns as the model reads them: numeric and binary (yes/no ... -> 1/0) as float,
-    categorical as text; missing cells and missing-value words become NaN.  Values that do not fit
-    the column's type raise, naming the column, the values and the CSV lines."""
+    categorical as text (:func:`categories_as_read`: training, ``categories`` None, or the model's ``categories``
+    and ``rules`` - its card's ``category_rules``, default the current :data:`~lungai.rp.columns.CATEGORY_RULES`);
+    missing cells and missing-value words become NaN.  Values that do not fit the column's type (text in a numeric
+    column, infinity) raise, naming the column, the values and the CSV lines."""
+    rules = rules or CATEGORY_RULES
     out = df[list(columns)].copy()
     for col in columns:
         kind = roles.type_of(col)
         if kind == "categorical":
-            out[col] = out[col].map(category_text).astype(object)
+            texts = out[col].map(lambda v: category_text(v, rules)).astype(object)
+            known = None if categories is None else categories.get(col, [])
+            out[col] = categories_as_read(texts, known, rules).astype(object)
             continue
         raw = out[col].mask(out[col].map(is_missing_word))
         values = raw.map(_binary).astype(float) if kind == "binary" else pd.to_numeric(raw, errors="coerce")
-        bad = values.isna() & raw.notna()
+        infinite = np.isinf(values.to_numpy(float))
+        bad = (values.isna() | infinite) & raw.notna()
         if bad.any():
             rows = (np.flatnonzero(bad.to_numpy()) + 2).tolist()[:5]
             examples = sorted(set(out[col][bad].astype(str)))[:5]
-            expected = "yes/no (or 1/0, true/false ...)" if kind == "binary" else "numbers"
+            expected = "yes/no (or 1/0, true/false ...)" if kind == "binary" else \
+                "finite numbers (infinity is no measurement: a division by zero?)" if infinite.any() else "numbers"
             raise InputError(f"column {col!r} ({kind}) has value(s) {examples} that are not {expected} "
                              f"(CSV lines {rows})",
                              "correct these values (leave a cell empty, or write 'Not collected', for a missing "

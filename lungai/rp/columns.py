@@ -14,8 +14,9 @@ cannot be renamed.
 
 The *type* of a feature is taken from its values, as the table is (:func:`infer_type`): numbers ->
 numeric (only 0/1 -> binary); yes/no, true/false, y/n, checked/unchecked, present/absent,
-positive/negative -> binary (1/0); other text (e.g. M/F, histology) -> categorical.  Cells such as
-"Not collected", "unknown", "n/a" count as missing (:data:`MISSING_WORDS`).  A ``_cat`` suffix or the
+positive/negative -> binary (1/0); other text (e.g. M/F, histology) -> categorical, spellings that differ only in
+case one category (:func:`category_spellings`).  Cells such as "Not collected", "unknown", "n/a" count as missing
+(:data:`MISSING_WORDS`; "None" only in a numeric or binary column).  A ``_cat`` suffix or the
 role file's type overrides the inference.  The types, and how each was decided, are printed by
 ``rp train`` and saved in the model card.
 
@@ -39,9 +40,21 @@ ROLES = ("clinical", "dosimetric", "radiomic", "id", "ignore")
 TYPES = ("numeric", "binary", "categorical")
 TRUE_WORDS = frozenset({"1", "1.0", "yes", "y", "true", "t", "checked", "present", "positive", "pos"})
 FALSE_WORDS = frozenset({"0", "0.0", "no", "n", "false", "f", "unchecked", "absent", "negative", "neg"})
-MISSING_WORDS = frozenset({"", "na", "n/a", "nan", "none", "null", "missing", "unknown", "not known", "not collected",
+# Words (any case, spaces around ignored) read as a missing value.  RP tables are read without pandas' own list of
+# missing-value strings (:func:`lungai.rp.checks.read_table`): its spreadsheet / database ones are here, so that every
+# word read as missing is one of these, and reported (:func:`value_notes`).
+MISSING_WORDS = frozenset({"", "na", "n/a", "#n/a", "#n/a n/a", "#na", "<na>", "nan", "-nan", "1.#ind", "-1.#ind",
+                           "1.#qnan", "-1.#qnan", "none", "null", "missing", "unknown", "not known", "not collected",
                            "not recorded", "not recorded in database", "not assessed", "not available", "?", "-",
                            "."})
+# Missing in a numeric or binary column, but a category of a categorical one ("None": no comorbidity, never smoked).
+CATEGORY_WORDS = frozenset({"none"})
+# How categorical values are read (saved in the model card as ``category_rules``, applied again by rp predict /
+# validate): spellings that differ only in case are one category, written as the most frequent spelling
+# (:func:`category_spellings`); "None" is a category.  A card without ``category_rules`` (an older lungai) was
+# trained with LEGACY_CATEGORY_RULES: every spelling its own category, "None" missing.
+CATEGORY_RULES = {"case": "merged", "none": "category"}
+LEGACY_CATEGORY_RULES = {"case": "exact", "none": "missing"}
 MAX_INFERRED_LEVELS = 20  # more distinct texts than this (and than half the rows): free text or dates, not categories
 ID_NAMES = ("case", "patient_id", "id")
 FEATURE_SETS = {
@@ -97,9 +110,41 @@ def canonical_order(columns, roles: dict | None = None) -> list:
 
 
 def suggest(name: str, candidates, n: int = 3) -> str:
-    """' (did you mean a, b?)' for close matches of ``name``, or ''."""
-    close = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=n, cutoff=0.6)
-    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+    """' (did you mean a, b?)' for close matches of ``name``, or ''; compared in any case ('FEMALE' finds
+    'Female' and 'female', not 'MALE')."""
+    spellings: dict[str, list[str]] = {}
+    for c in candidates:
+        spellings.setdefault(str(c).casefold(), []).append(str(c))
+    close = difflib.get_close_matches(str(name).casefold(), list(spellings), n=n, cutoff=0.6)
+    shown = [c for key in close for c in spellings[key]]
+    return f" (did you mean {', '.join(repr(c) for c in shown)}?)" if shown else ""
+
+
+def category_spellings(texts) -> dict[str, str]:
+    """{spelling: category} for the categorical ``texts`` (missing ones skipped) that differ only in case: each
+    group becomes its most frequent spelling (a tie: the first in sorted order), e.g. male / Male / MALE -> Male.
+    Spellings alone in their group are not listed."""
+    counts = pd.Series([str(t) for t in texts if not (t is None or (isinstance(t, float) and np.isnan(t)))],
+                       dtype=object).value_counts()
+    groups: dict[str, list[str]] = {}
+    for text in sorted(counts.index):
+        groups.setdefault(text.casefold(), []).append(text)
+    out = {}
+    for group in groups.values():
+        if len(group) > 1:
+            canonical = min(group, key=lambda t: (-counts[t], t))
+            out.update({t: canonical for t in group})
+    return out
+
+
+def merge_note(spellings: dict[str, str]) -> str:
+    """The spellings :func:`category_spellings` merged, as text ("'MALE', 'male' -> 'Male'; ..."), or ''."""
+    merged = {}
+    for text, canonical in sorted(spellings.items()):
+        if text != canonical:
+            merged.setdefault(canonical, []).append(text)
+    return "; ".join(f"{', '.join(map(repr, texts))} -> {canonical!r}"
+                     for canonical, texts in sorted(merged.items()))
 
 
 def read_role_file(path) -> dict[str, tuple[str, str | None]]:
@@ -162,8 +207,8 @@ def infer_roles(df: pd.DataFrame, outcome: str | None, role_file=None) -> Column
             elif col.endswith("_cat"):
                 kind, kind_how = "categorical", "_cat suffix"
             else:
-                kind, kind_how = infer_type(df[col], col)
-            how[col] = kind_how
+                kind, kind_how = _infer_type(df[col], col)
+            how[col] = kind_how + value_notes(df[col], kind)
             if kind == "categorical":
                 categorical.append(col)
             elif kind == "binary":
@@ -180,17 +225,36 @@ def infer_roles(df: pd.DataFrame, outcome: str | None, role_file=None) -> Column
                        binary=binary, how=how)
 
 
-def is_missing_word(value) -> bool:
-    """An empty cell or a word meaning "no value" ("Not collected", "unknown", "n/a" ...)."""
-    return value is None or (isinstance(value, float) and np.isnan(value)) or \
-        str(value).strip().lower() in MISSING_WORDS
+def is_missing_word(value, categorical: bool = False, rules: dict | None = None) -> bool:
+    """An empty cell or a word meaning "no value" ("Not collected", "unknown", "n/a" ... :data:`MISSING_WORDS`); in a
+    ``categorical`` column "None" is a category (:data:`CATEGORY_WORDS`), unless the ``rules`` (a model card's
+    ``category_rules``, default :data:`CATEGORY_RULES`) say otherwise."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return True
+    word = str(value).strip().lower()
+    if categorical and word in CATEGORY_WORDS and (rules or CATEGORY_RULES).get("none") == "category":
+        return False
+    return word in MISSING_WORDS
+
+
+def value_notes(values: pd.Series, kind: str) -> str:
+    """What ``rp train`` says of a feature's values beside its type: the words read as missing ("; 'None', 'NA' read
+    as missing" - "None" not in a categorical column) and, for a categorical one, the spellings merged."""
+    categorical = kind == "categorical"
+    words = sorted({str(v).strip() for v in values.dropna() if is_missing_word(v, categorical) and str(v).strip()})
+    note = f"; {', '.join(repr(w) for w in words)} read as missing" if words else ""
+    if categorical:
+        from lungai.rp.checks import category_text   # noqa: PLC0415 (checks imports this module)
+
+        merged = merge_note(category_spellings(values.map(category_text)))
+        note += f"; spellings differing only in case are one category: {merged}" if merged else ""
+    return note
 
 
 def infer_type(values: pd.Series, column: str = "") -> tuple[str, str]:
     """(type, how) of a feature column from its values: numeric, binary or categorical."""
     kind, how = _infer_type(values, column)
-    words = sorted({str(v).strip() for v in values.dropna() if is_missing_word(v) and str(v).strip()})
-    return kind, how + (f"; {', '.join(repr(w) for w in words)} read as missing" if words else "")
+    return kind, how + value_notes(values, kind)
 
 
 def _infer_type(values: pd.Series, column: str) -> tuple[str, str]:
@@ -207,7 +271,9 @@ def _infer_type(values: pd.Series, column: str) -> tuple[str, str]:
         return "binary", f"values {'/'.join(sorted(set(text)))} read as 1/0"
     if numbers.notna().any():
         return "numeric", "mostly numbers"        # the text values are reported by numeric_features
-    levels = sorted(set(text))
+    text = values[~values.map(lambda v: is_missing_word(v, categorical=True))].map(lambda v: str(v).strip())
+    spellings = category_spellings(text)           # "None" a category; male / Male one category
+    levels = sorted(set(text.map(lambda t: spellings.get(t, t))))
     if len(levels) > MAX_INFERRED_LEVELS and len(levels) > len(text) / 2:
         raise InputError(f"column {column!r} has {len(levels)} different texts in {len(text)} rows (e.g. "
                          f"{levels[:3]}): free text, dates or identifiers, not categories",

@@ -10,7 +10,7 @@ from lungai.radiomics.settings import (SETTINGS_COLUMN, equivalent_ids, ignored_
                                       is_legacy_settings, read_sidecars, resampling_revision, settings_id,
                                       value_settings)
 from lungai.rp.checks import check_categories, numeric_features
-from lungai.rp.columns import ID_NAMES, ColumnRoles, require_columns
+from lungai.rp.columns import ID_NAMES, LEGACY_CATEGORY_RULES, ColumnRoles, require_columns
 
 
 def feature_summary(X: pd.DataFrame, categorical: list[str]) -> dict:
@@ -50,8 +50,10 @@ def model_features(df: pd.DataFrame, card: dict, what: str) -> pd.DataFrame:
                          f"not there (other settings give other feature names); {exc.problem.split(': ', 1)[-1]}",
                          "recompute the features with the model's settings (the --params used for training, see "
                          "model_card.json 'radiomics_settings')") from exc
-    X = numeric_features(df, roles, features)
-    check_categories(X, {c: card["categories"][c] for c in features if c in card["categories"]}, what)
+    categories = {c: card["categories"][c] for c in features if c in card["categories"]}
+    # the categories read as training read them: a card of an older lungai (no category_rules) by its rules
+    X = numeric_features(df, roles, features, categories, card.get("category_rules", LEGACY_CATEGORY_RULES))
+    check_categories(X, categories, what)
     return X
 
 

@@ -16,7 +16,7 @@ from lungai.progress import task
 from lungai.rp import model_io, plots
 from lungai.rp.checks import check_events, check_not_constant, check_threshold, check_one_row_per_patient, id_order, \
     numeric_features, outcome_vector, read_tables, small_cohort_warnings, table_paths
-from lungai.rp.columns import FEATURE_SETS, ColumnRoles, infer_roles, role_file_id
+from lungai.rp.columns import CATEGORY_RULES, FEATURE_SETS, ColumnRoles, infer_roles, role_file_id
 from lungai.rp.explain import baseline_risk, model_inputs
 from lungai.rp.metrics import ci_text, evaluate, small_sample_warnings
 from lungai.rp.pipeline import MODEL_NAMES, MODELS
@@ -193,6 +193,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
         "outcome": outcome, "feature_set": s, "model": m, "model_name": MODEL_NAMES[m],
         "hyperparameters": params, "features": list(X.columns), "roles": roles.to_json(),
         "categories": {c: sorted(X[c].dropna().astype(str).unique().tolist()) for c in cats},
+        "category_rules": dict(CATEGORY_RULES),      # how rp predict / validate read the categories again
         "training_data": {"source": source, "n": int(len(y)), "events": int(y.sum()),
                           "prevalence": float(y.mean()), "ignored_columns": roles.ignored,
                           "features": feature_summary(X, cats)},

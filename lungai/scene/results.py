@@ -162,13 +162,15 @@ def form_features(card: dict) -> list[str]:
 
 def clinical_fields(card: dict) -> list[tuple[str, str]]:
     """(feature, hint) for every input of the model typed in the clinical form (:func:`form_features`), in the
-    model's order, with the model's own names (a role file's are not prefixed)."""
+    model's order, with the model's own names (a role file's are not prefixed); a categorical one's hint lists the
+    model's categories (spellings differing only in case merged by ``rp train``: "(any case)")."""
     categories = card.get("categories") or {}
     binary = set((card.get("roles") or {}).get("binary", []))
+    any_case = " (any case)" if (card.get("category_rules") or {}).get("case") == "merged" else ""
     out = []
     for name in form_features(card):
         choices = categories.get(name)
-        out.append((name, "one of: " + ", ".join(map(str, choices)) if choices else
+        out.append((name, "one of: " + ", ".join(map(str, choices)) + any_case if choices else
                     "yes/no (or 1/0)" if name in binary else "number"))
     return out
 
