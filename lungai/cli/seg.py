@@ -530,11 +530,11 @@ def run_segment(args) -> int:
     out = Path(args.output)
     seed_pt = _floats(args.seed_point, 3, "--seed-point") if args.seed_point else None
     roi = _floats(args.roi, 6, "--roi") if args.roi else None
-    from lungai.dicom.reference import is_dicom_folder
+    from lungai.dicom.reference import reads_dicom_ct
 
     from lungai.io.outputs import claimed_output_folder, prepare_output_folder
 
-    dicom = is_dicom_folder(args.ct) and not args.no_dicom
+    dicom = reads_dicom_ct(args.ct) and not args.no_dicom    # the series read_ct reads (in CT/ too)
     from lungai.dicom.reference import MULTIFRAME_NO_DICOM, multiframe_ct
 
     skipped = dicom and multiframe_ct(args.ct, args.series)   # no SEG / RTSTRUCT of it: said, not failed at the end
