@@ -957,3 +957,50 @@ def test_every_dicom_writer_takes_the_ct_series_own_mask_when_its_orientation_is
                                          r"5\.7 degrees") as exc:
         check_on_grid(tilted, reference)
     assert "this very CT series" not in exc.value.problem + exc.value.fix
+
+
+def test_a_patient_or_export_folder_gets_the_dicom_outputs_of_the_ct_read_below_it(case, tmp_path, capsys,
+                                                                                  monkeypatch):
+    """QA (LUNG1-003): `lungai segment` / `lungai lungs` of a patient folder (CT/ beside RTSTRUCT/, RTDOSE/) or of a
+    DICOMDIR-style export (PT*/ST*/SE*) read the CT from its subfolder and recorded its UIDs, but wrote no SEG /
+    RTSTRUCT / map / SR and said nothing: "DICOM CT" was decided by the folder's own top files.  It is decided by
+    what the CT reader reads, so these get the DICOM outputs as the CT/ folder itself does.  (The networks' work is
+    not the matter: the results are the P1 GTV and lung map.)"""
+    import shutil
+    from types import SimpleNamespace
+
+    from seg_helpers import tiny_config
+
+    from lungai.dicom.reference import reads_dicom_ct
+    from lungai.seg.infer import SegResult
+    from lungai.seg.model_io import save_model
+    from lungai.seg.networks import build_network
+
+    patient = case["root"] / "rt" / "P1"          # CT/, RTSTRUCT/ (two), RTDOSE/
+    nested = tmp_path / "export"                  # as a DICOMDIR export lays it out
+    shutil.copytree(patient / "CT", nested / "PT000000" / "ST000000" / "SE000000")
+    shutil.copytree(patient / "RTSTRUCT", nested / "PT000000" / "ST000000" / "SE000001")
+    assert reads_dicom_ct(patient) and reads_dicom_ct(nested) and reads_dicom_ct(patient / "CT")
+    assert not reads_dicom_ct(case["root"] / "gtv.nii.gz")
+
+    cfg = tiny_config(members=1, dropout=0.1)
+    save_model(tmp_path / "m", cfg, [build_network(cfg).state_dict()], {})
+    gtv = image_like(case["gtv"], case["ct"])
+    zero = sitk.Cast(gtv, sitk.sitkFloat32) * 0.0
+    info = {"confidence": 0.9, "needs_review": False, "review_reasons": [], "review_threshold": 0.5,
+            "tumor_volume_ml": case["gtv"].sum() * np.prod(case["ct"].GetSpacing()) / 1000, "n_components": 1,
+            "method": "mc-dropout", "members": 1, "mc_passes": 2, "calibrated": False, "notes": []}
+    monkeypatch.setattr("lungai.seg.infer.segment_tumour", lambda *a, **k: SegResult(gtv, zero, zero, None, info))
+    labels = sitk.ReadImage(str(case["root"] / "lungs.nii.gz"))
+    monkeypatch.setattr("lungai.lungs.segment_lungs", lambda ct, progress=None: SimpleNamespace(
+        labels=labels, volumes_ml={"right_lung": 1.0, "left_lung": 1.0}, notes=[], warnings=[]))
+    out = tmp_path / "seg"
+    assert _cli("segment", patient, "-o", out, "--model", tmp_path / "m", "--whole") == 0
+    printed = capsys.readouterr().out
+    for f in ("tumor.seg.dcm", "rtstruct.dcm", "uncertainty.pm.dcm", "measurements.sr.dcm"):
+        assert (out / f).is_file() and f"DICOM: {out / f}" in printed, f
+    lungs_out = tmp_path / "lungs" / "lungs.nii.gz"
+    assert _cli("lungs", nested, "-o", lungs_out) == 0
+    printed = capsys.readouterr().out
+    for f in ("lungs.seg.dcm", "lungs.rtstruct.dcm"):
+        assert (lungs_out.parent / f).is_file() and f"DICOM: {lungs_out.parent / f}" in printed, f

@@ -508,3 +508,44 @@ def test_the_ran_on_note_names_the_kept_pass():
     assert note.endswith("cut off by the scan; pass 2 (the first that found a region) is kept - check its outline")
     reason = infer.kept_stop_reason(passes, k, "the box reached the image edge", set())
     assert reason.startswith("pass 2 kept (no box held the tumour: the first that found a region, the one closest")
+
+
+def test_roi_mode_keeps_the_largest_region_reaching_into_the_users_box():
+    """QA (lung1 --roi): every region in the padded box was written - the tumour, specks beside it and one in the
+    10 mm margin outside the user's corners (that speck alone gave "the mask touches the box's z- face" while the
+    growth said the tumour touched nothing).  ROI mode keeps the largest region reaching into the user's box (the
+    one the growing box tracks); the others are counted and named in a note."""
+    ct, ball = _ct(24.0, shape=(160, 160, 80))
+    arr = sitk.GetArrayFromImage(ct)
+    z, y, x = np.meshgrid(*(np.arange(n) * s - (n - 1) * s / 2 for n, s in zip(arr.shape, SPACING[::-1])),
+                          indexing="ij")
+    inside = (abs(x - 16) <= 3) & (abs(y - 16) <= 3) & (abs(z - 16) <= 3)      # a speck in the user's box
+    margin = (abs(x) <= 3) & (abs(y) <= 3) & (z >= -29.5) & (z <= -24.5)      # one in the margin only
+    arr[inside | margin] = 40
+    specked = sitk.GetImageFromArray(arr)
+    specked.CopyInformation(ct)
+    res = infer.segment_tumour(specked, _model(), roi_lps=(-20, -20, -20, 20, 20, 20))
+    i = res.info
+    assert i["n_components"] == 1 and _dice(res, ball) > 0.95
+    assert i["dropped_components"]["n_other_roi_regions"] == 2
+    assert i["dropped_components"]["other_roi_regions_ml"] == pytest.approx((inside | margin).sum() * 2e-3, rel=0.3)
+    assert any(n.startswith("2 other region(s)") and "largest region reaching into your box" in n for n in i["notes"])
+    assert "the tumour may be larger than the box" not in i["review_reasons"]
+    assert i["tumor_volume_ml"] == pytest.approx(ball.sum() * 2e-3, rel=0.1)
+    assert i["roi_stop_reason"] == "the tumour no longer touches the box edge"
+
+
+def test_a_tumour_the_growth_finds_touching_the_image_edge_is_reported_cut():
+    """QA (lung1 cut at column 215): the kept pass touched x- (within EDGE_MM: "the tumour touches the image edge
+    only") while cut_by_image_edge was [] - the model's probability faded in the outer columns, so the mask began
+    2.3 mm from the edge.  result.json must not contradict itself: the face is reported cut, with note and review."""
+    ct, ball = _ct(24.0, centre_mm=(-60.0, 0.0, 0.0), shape=(140, 140, 60))   # x- edge at -69.5 mm: ball cut
+    arr = sitk.GetArrayFromImage(ct)
+    arr[:, :, :2] = -850               # the mask stops 2 columns (2 mm) short of the edge, as a model's fades
+    faded = sitk.GetImageFromArray(arr)
+    faded.CopyInformation(ct)
+    i = infer.segment_tumour(faded, _model(), seed_lps=(-60.0, 0.0, 0.0)).info
+    kept = next(p for p in i["roi_passes"] if p["kept"])
+    assert "x-" in kept["touches"] and i["roi_stop_reason"].startswith("the tumour touches the image edge only")
+    assert i["cut_by_image_edge"] == ["x-"] and "tumour cut by the image edge" in i["review_reasons"]
+    assert any("cut by the image edge (x-)" in n and "possibly cut" in n for n in i["notes"])

@@ -21,12 +21,12 @@ def run(args) -> int:
     from lungai.lungs.segment import LUNG_STEPS
     from lungai.progress import task
 
-    from lungai.dicom.reference import MULTIFRAME_NO_DICOM, is_dicom_folder, multiframe_ct
+    from lungai.dicom.reference import MULTIFRAME_NO_DICOM, multiframe_ct, reads_dicom_ct
     from lungai.io.outputs import prepare_output_file, recorded_output_files
     from lungai.io.write import check_image_name, output_stem
 
     check_image_name(args.output)       # before reading and segmenting (a minute on a whole CT)
-    dicom = is_dicom_folder(args.ct) and not args.no_dicom
+    dicom = reads_dicom_ct(args.ct) and not args.no_dicom   # the series read_ct reads (in CT/ too)
     skipped = dicom and multiframe_ct(args.ct, args.series)   # no SEG / RTSTRUCT of it: said, not failed at the end
     dicom = dicom and not skipped
     stem = output_stem(args.output)     # a user's file is never replaced (the DICOM objects beside it neither)

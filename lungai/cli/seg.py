@@ -534,11 +534,11 @@ def run_segment(args) -> int:
         from lungai.seg.preprocess import check_roi_extent
 
         check_roi_extent(roi)
-    from lungai.dicom.reference import is_dicom_folder
+    from lungai.dicom.reference import reads_dicom_ct
 
     from lungai.io.outputs import claimed_output_folder, prepare_output_folder
 
-    dicom = is_dicom_folder(args.ct) and not args.no_dicom
+    dicom = reads_dicom_ct(args.ct) and not args.no_dicom    # the series read_ct reads (in CT/ too)
     from lungai.dicom.reference import MULTIFRAME_NO_DICOM, multiframe_ct
 
     skipped = dicom and multiframe_ct(args.ct, args.series)   # no SEG / RTSTRUCT of it: said, not failed at the end

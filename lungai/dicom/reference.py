@@ -80,6 +80,20 @@ def is_dicom_folder(path) -> bool:
     return any(_is_dicom(f) for f in files) or any(read_ct_header(f) is not None for f in files)
 
 
+def reads_dicom_ct(path) -> bool:
+    """True when the CT reader (:func:`lungai.io.read_ct`) reads ``path`` as a DICOM CT: a folder or DICOMDIR (the CT
+    series it finds there - the folder's own series, or the one CT series of an export in its subfolders, a
+    patient's ``CT/`` beside ``RTSTRUCT/``, a DICOMDIR's ``PT*/ST*/SE*``: :func:`lungai.io.read.dicom_series_files`),
+    or a DICOM file (an Enhanced / multi-frame CT).  The one test of every command that writes DICOM results beside
+    its outputs (``lungai segment``, ``lungai lungs``): those reference the very series read (:func:`ct_reference`),
+    so a CT found in a subfolder gets them as one given by its own folder.  Decided before the CT is read (its
+    output names are claimed first); a folder the reader cannot read as a CT series fails there, as before."""
+    from lungai.io.read import dicomdir_folder
+
+    p = dicomdir_folder(path)
+    return p.is_dir() or (p.is_file() and read_ct_header(p) is not None)
+
+
 MULTIFRAME_NO_DICOM = ("{ct} is an Enhanced (multi-frame) CT: DICOM SEG / RTSTRUCT outputs need a classic CT "
                        "series (one file per slice), whose slices they reference")
 

@@ -401,6 +401,26 @@ def mask_for_roi(roi_box, grid: sitk.Image, ct: sitk.Image = None):
     return out
 
 
+def largest_in_box(binary: np.ndarray, box: pp.Box, user_box: pp.Box, voxel_ml: float) -> tuple:
+    """ROI mode's tumour mask: (the largest region of ``binary`` (on ``box``, the kept pass's box) that reaches into
+    ``user_box`` - the box the growth started from, the user's corners plus ``roi_margin_mm``, in which
+    :func:`_target_on_model` picks the tumour each pass tracks the same way - , {"n_other_roi_regions",
+    "other_roi_regions_ml"}: the regions left out).  QA: every region in the (grown) box was written, specks
+    beside the tumour too (LUNG1 lung1 --roi: 5 components, 1.58 ml for a 1.07 ml tumour; one speck outside the
+    user's box made the review say the mask touched the box's z- face while the growth said the tumour did not)."""
+    lab, n = ndimage.label(binary)
+    if not n:
+        return binary, {"n_other_roi_regions": 0, "other_roi_regions_ml": 0.0}
+    inner = tuple(slice(max(0, u - b), max(0, u - b + n_)) for u, b, n_ in
+                  zip(user_box.lo[::-1], box.lo[::-1], user_box.size[::-1]))
+    sizes = ndimage.sum_labels(binary, lab, np.arange(1, n + 1))
+    reaching = [int(v) for v in np.unique(lab[inner]) if v]
+    keep = max(reaching, key=lambda v: sizes[v - 1]) if reaching else 0
+    kept = lab == keep if keep else np.zeros_like(binary, bool)
+    return kept, {"n_other_roi_regions": int(n - bool(keep)),
+                  "other_roi_regions_ml": round(float(sizes.sum() - (sizes[keep - 1] if keep else 0)) * voxel_ml, 4)}
+
+
 LOW_CONFIDENCE = "confidence below the review threshold"
 
 
@@ -550,11 +570,9 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     lungs = pp.mask_on(box.lungs, crop_img) if automatic else None
     binary, dropped = keep_components(mean_p > 0.5, ct.GetSpacing()[::-1], seed_idx,
                                       MAX_ELONGATION if automatic else None, lungs)
-    if box.mode == "roi" and box is not user_box:   # grown ROI: only what reaches into the user's box
-        lab, n = ndimage.label(binary)
-        inner = tuple(slice(u - b, u - b + n_) for u, b, n_ in
-                      zip(user_box.lo[::-1], box.lo[::-1], user_box.size[::-1]))
-        binary = np.isin(lab, [v for v in np.unique(lab[inner]) if v]) if n else binary
+    if box.mode == "roi":       # the largest region reaching into the user's box, as the growing box tracks it
+        binary, others = largest_in_box(binary, box, user_box, voxel_ml)
+        dropped.update(others)
     candidates, n_candidates, others_ml = [], 0, 0.0
     if automatic:
         lab, ranked = rank_components(binary, mean_p, ct.GetSpacing()[::-1])
@@ -574,10 +592,14 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     # sample plane (pp.cut_on_model_grid: the crop's outer slices beyond it get probability 0) - unless the box grew
     # out to that edge (then the region ran on to it - reported as such, not as a tumour cut by the image).  Kept =
     # written to the mask: in automatic mode the top candidate (all with --all-regions), not every candidate (QA)
+    # - or the kept pass's tumour comes within EDGE_MM of an image edge, as the growth measures "touches" (it stopped
+    # there: "the tumour touches the image edge only"; QA: a mask starting 2.3 mm from the x- edge, where the model's
+    # probability faded, was said to touch the edge by the growth and not cut by this)
     edges = image_edge_faces(box, ct) - set(kept_pass.get("grew_to_image_edge", ()))
-    cut = sorted((set(touched_faces(binary, ct.GetSpacing(), 0.0))
-                  | set(pp.cut_on_model_grid(binary, probs.mean(0), model_img, crop_img, edges))) & edges,
-                 key=FACES.index)
+    on_edge = (set(touched_faces(binary, ct.GetSpacing(), 0.0))
+               | set(pp.cut_on_model_grid(binary, probs.mean(0), model_img, crop_img, edges))) & edges
+    near_edge = set(kept_pass.get("touches", ())) & edges - on_edge if binary.any() else set()
+    cut = sorted(on_edge | near_edge, key=FACES.index)
     if flip_check and automatic:
         feats["flip_consistency"] = _flip_check_round(ct, box, top_region, cfg, nets, method, mc_passes, seed)
     conf = confidence(feats, calib)
@@ -606,8 +628,11 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                      "it is most likely not the tumour you clicked (the model found little or nothing there) - check "
                      "it, or draw an ROI box round the tumour")
     if cut:
+        near = [f for f in cut if f in near_edge]
         notes.append(f"the tumour is cut by the image edge ({pp.edge_words(cut)}): part of it may lie outside the "
-                     "scan, so its volume and features are incomplete")
+                     "scan, so its volume and features are incomplete"
+                     + (f" (at {', '.join(near)} the mask ends within {EDGE_MM:.0f} mm of the edge, where the model's "
+                        "probability fades: possibly cut)" if near else ""))
     if growth and len(growth["passes"]) > 1:
         k = next(q for q in growth["passes"] if q["kept"])
         notes.append(f"looked {len(growth['passes'])} times (growing box, coarser grids); kept pass {k['pass']}: box "
@@ -623,6 +648,10 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     elif incomplete:
         notes.append(f"the tumour may be larger than the box: the mask touches the box's {', '.join(free)} "
                      f"face{'s' if len(free) > 1 else ''} ({growth['stop_reason']})")
+    if dropped.get("n_other_roi_regions"):
+        notes.append(f"{dropped['n_other_roi_regions']} other region(s), {dropped['other_roi_regions_ml']:.2f} ml, "
+                     "left out of the tumour mask (ROI mode keeps the largest region reaching into your box)"
+                     + KEPT_IN_PROBABILITY)
     if dropped["n_elongated"]:
         notes.append(f"{dropped['n_elongated']} elongated (vessel-like) region(s), {dropped['elongated_ml']:.1f} ml, "
                      "left out of the tumour mask" + KEPT_IN_PROBABILITY)
