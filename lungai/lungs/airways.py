@@ -134,3 +134,40 @@ def find_central_airways(hu: np.ndarray, inside_air: np.ndarray, smooth_hu: np.n
     _, region, threshold = best
     return wide, (f"trachea, main and lobar bronchi removed ({wide.sum() * voxel_ml:.0f} ml of airways "
                   f"at least {CENTRAL_AIRWAY_MM:.0f} mm wide, < {threshold:.0f} HU)")
+
+
+# an airway cut open by the image's border shows at least this much air (darker than ``THRESHOLDS_HU[2]``) on it
+CUT_AIRWAY_MM2 = 20.0
+# a main bronchus cut by the border holds, with its lobar and segmental bronchi, well under this (the whole tree from
+# the trachea: 16-52 ml on LUNG1-002 / -003 and pyradiomics lung1 / lung2)
+CUT_AIRWAY_ML = 50.0
+
+
+def airways_at_border(hu: np.ndarray, inside_air: np.ndarray, spacing_xyz, column: int, voxel_ml: float,
+                      trachea: np.ndarray) -> np.ndarray:
+    """The airways open to the image's border ``column`` (0 or -1) of a CT cropped through the mediastinum, besides the
+    ``trachea`` (the airways found from it): each air region on that column darker than ``THRESHOLDS_HU[2]`` over at
+    least ``CUT_AIRWAY_MM2``, grown like the trachea (:func:`grow_airways`), that stays under ``CUT_AIRWAY_ML`` up to
+    the last threshold (-850 HU); their part at least ``CENTRAL_AIRWAY_MM`` wide.  The cut parts the trachea from a
+    main bronchus (the carina beyond the cut, or the bronchus crossing the cut plane): growing from the trachea misses
+    it, and the bronchus, open to the lung, was labelled lung (LUNG1-003 / LUNG1-002 cut at x >= 256: 15 / 24 ml).
+    Lung touching the border (the lungs' anterior junction, the other lung's medial edge) is no airway: at -850 HU,
+    about the density of lung, it grows into the lung (over the limit)."""
+    _, sy, sz = float32_spacing(spacing_xyz)
+    col = column if column >= 0 else inside_air.shape[2] + column
+    cut = trachea[:, :, col]
+    face = inside_air[:, :, col] & (hu[:, :, col] < THRESHOLDS_HU[2]) & ~cut
+    grown = np.zeros(inside_air.shape, bool)
+    lab, n = ndimage.label(face)
+    areas = np.bincount(lab.ravel(), minlength=n + 1) * sy * sz   # the face is [z, y]
+    for idx in range(1, n + 1):
+        if areas[idx] < CUT_AIRWAY_MM2:
+            continue
+        values = np.where(lab == idx, hu[:, :, col], np.inf)
+        k, j = np.unravel_index(int(np.argmin(values)), values.shape)
+        if grown[k, j, col]:
+            continue
+        region, threshold = grow_airways(hu, inside_air, (int(k), int(j), col), voxel_ml, max_ml=CUT_AIRWAY_ML)
+        if region is not None and threshold == THRESHOLDS_HU[-1]:
+            grown |= region
+    return central_airways(grown, spacing_xyz)

@@ -15,7 +15,10 @@ Steps (arrays in LPS orientation, [z, y, x] with x towards the patient's left):
    instead the largest soft-tissue/bone region, closed per slice by its convex hull where it meets
    the edge of the field of view (:func:`_body_air_open_fov`);
 2. the trachea is found below the larynx, the airway tree grown from it and its part at least
-   7 mm wide (trachea, main and lobar bronchi) removed (:mod:`lungai.lungs.airways`);
+   7 mm wide (trachea, main and lobar bronchi) removed (:mod:`lungai.lungs.airways`); when the body is cut by the
+   image's right or left border and no trachea is found near the centre of the body in view, it is looked for at
+   that border (a CT cropped through the mediastinum: the midline and the trachea lie at the cut), with the bronchi
+   the cut parted from it (:func:`lungai.lungs.airways.airways_at_border`);
 3. the two largest remaining air regions are the lungs (eroded apart if they touch, then re-grown only within
    the air regions holding them: gut gas and the larynx stay out), the one further to the patient's right is
    label 1; a single lung region gets its side from the anatomy (:func:`_one_lung_side`) and a warning that the
@@ -42,7 +45,7 @@ from scipy import ndimage
 
 from lungai.errors import InputError
 from lungai.io.geometry import float32_spacing, from_lps, to_lps
-from lungai.lungs.airways import find_central_airways
+from lungai.lungs.airways import airways_at_border, find_central_airways
 from lungai.lungs.pleura import add_pleural_notches, convex_hull_2d
 from lungai.progress import NullProgress
 
@@ -457,6 +460,25 @@ def segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     plane = ndimage.uniform_filter(hu, size=(1, 3, 3))
     airway_hu = plane if spacing[0] < 1.2 else hu
     airways, note = find_central_airways(airway_hu, inside, smooth, spacing, x_mid, voxel_ml)
+    border_cut = _body_cut_side(inside, box, body_edges)
+    if airways is None and border_cut is not None:
+        # a CT cropped through the mediastinum: the patient's midline, and the trachea cut with it, lie at the image's
+        # border, not near the centre of the body in view
+        border = (0 if border_cut == 0 else full_shape[2] - 1) - box[2].start
+        at_border, border_note = find_central_airways(airway_hu, inside, smooth, spacing, float(border), voxel_ml)
+        side = "right" if border_cut == 0 else "left"
+        if at_border is not None:
+            airways, note = at_border, border_note + f" (at the image's {side} border)"
+            on_border = box[2].start == 0 if border_cut == 0 else box[2].stop == full_shape[2]
+            if on_border:
+                # a main bronchus parted from the trachea by the cut (the carina beyond it) is open to the lung
+                cut_open = airways_at_border(airway_hu, inside, spacing, border_cut, voxel_ml, airways)
+                if (cut_open & ~airways).sum() * voxel_ml >= 0.5:
+                    note += f"; {(cut_open & ~airways).sum() * voxel_ml:.0f} ml more of airways cut by that border"
+                airways = airways | cut_open
+        else:
+            note = (f"no trachea found, also not at the image's {side} border that cuts the body: airways not removed "
+                    "- the trachea and bronchi cut by that border may be labelled lung")
     notes.append(note)
     if open_fov and airways is None and (~outside[:, :, [0, -1]]).sum() * spacing[1] * spacing[2] >= CUT_MM2:
         notes.append("the body is cut by the image's right or left border and no trachea was found: the "
