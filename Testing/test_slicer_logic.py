@@ -1885,6 +1885,42 @@ def test_an_roi_box_never_placed_keeps_apply_disabled(load_module, mrml_scene, p
     assert nodes.roi_to_lps(p.roi) == [10.0, 10.0, 40.0, -10.0, -10.0, 60.0]
 
 
+def test_an_roi_flat_along_its_own_axis_keeps_apply_disabled_when_rotated(load_module, mrml_scene, phantom_nodes):
+    """QA: an ROI of size 40 x 40 x 0 rotated 10 degrees about R (its own rotation or its parent transform's) has
+    world bounds about 7 mm thick: Apply was enabled and segmented a slab.  The ROI's own size counts: still
+    "not placed" (Apply disabled, the ROI conversion refuses it)."""
+    import vtk
+    from lungai.errors import InputError
+    from lungai.scene import nodes
+
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.mode = phantom_nodes[0], "roi"
+    p.roi = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "R")
+    p.roi.SetCenter(0.0, 0.0, 50.0)
+    p.roi.SetSize(40.0, 40.0, 0.0)
+    rotation = vtk.vtkTransform()
+    rotation.RotateX(10.0)
+    expected = "The ROI 'R' is not placed (it has no box with a size yet): place the ROI box on the tumour"
+    p.roi.SetAndObserveObjectToNodeMatrix(rotation.GetMatrix())         # the ROI's own rotation
+    b = [0.0] * 6
+    p.roi.GetRASBounds(b)
+    assert b[5] - b[4] > 5.0                                           # a slab in world coordinates
+    assert logic.segmentationInputProblem(p) == expected
+    with pytest.raises(InputError, match="is not placed"):
+        nodes.roi_to_lps(p.roi)
+    p.roi.SetAndObserveObjectToNodeMatrix(vtk.vtkTransform().GetMatrix())
+    tilt = mrml_scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")   # its parent transform's rotation
+    tilt.SetMatrixTransformToParent(rotation.GetMatrix())
+    p.roi.SetAndObserveTransformNodeID(tilt.GetID())
+    p.roi.GetRASBounds(b)
+    assert b[5] - b[4] > 5.0
+    assert logic.segmentationInputProblem(p) == expected
+    assert nodes.placed_roi_bounds(p.roi) is None
+    p.roi.SetSize(40.0, 40.0, 20.0)                                    # a box: placed
+    assert logic.segmentationInputProblem(p) is None and nodes.placed_roi_bounds(p.roi) is not None
+
+
 def _seeded_patient_a(load_module, mrml_scene):
     """(CT "patient A" 20 x 20 x 10, LungAISeg logic, its parameter node in seed mode with a seed at A's centre)."""
     a = _small_ct(mrml_scene, "patient A", (20, 20, 10), (0.0, 0.0, 0.0))
@@ -2070,6 +2106,54 @@ def test_outputs_are_named_after_their_segments_current_names(load_module, mrml_
     assert table2.GetName() == "my notes" and nodes.table_rows(table2)[0]["segment"] == "Tumor"
     assert unc2.GetName() == "patient A second uncertainty" and table1.GetName() == "patient A My GTV confidence"
     assert mrml_scene.GetFirstNodeByName("patient A tumour confidence") is not None
+
+
+def test_outputs_of_a_deleted_segment_never_follow_a_later_segment_of_its_id(load_module, mrml_scene, tmp_path):
+    """QA: outputs were linked to their segment by its ID only, and Slicer gives a new segment the ID of a deleted
+    one: "Tumor" deleted, run again (new "Tumor", ID Tumor), renamed "GTV-1", run again - the deleted run's table
+    became "patient A GTV-1 confidence" (its 0.35, segment=GTV-1) and GTV-1's own (0.71) "..._1"; the uncertainty
+    volumes likewise.  A run's token (segment tag, output attribute) links them: the deleted run's outputs are
+    linked to no segment and never renamed; saved and reloaded, the same.  Outputs and segments of a scene saved
+    before the token (neither has one) stay linked by ID."""
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    a, logic, p = _seeded_patient_a(load_module, mrml_scene)
+    _fake_segment_run(logic, p, 0.35, tmp_path)
+    seg, unc1 = p.outputSegmentation, p.uncertaintyVolume
+    table1 = mrml_scene.GetFirstNodeByName("patient A tumour confidence")
+    seg.GetSegmentation().RemoveSegment("Tumor")
+    assert nodes.linked_segment(table1) == (None, None)
+    _fake_segment_run(logic, p, 0.71, tmp_path)
+    unc2 = p.uncertaintyVolume
+    table2 = next(node for node in nodes.segment_outputs(mrml_scene, seg) if node.IsA("vtkMRMLTableNode"))
+    assert nodes.linked_segment(table2) == (seg, "Tumor") and nodes.linked_segment(unc2) == (seg, "Tumor")
+    assert nodes.linked_segment(table1) == (None, None) and nodes.linked_segment(unc1) == (None, None)
+    seg.GetSegmentation().GetSegment("Tumor").SetName("GTV-1")
+    _fake_segment_run(logic, p, 0.50, tmp_path)
+    assert mrml.segment_names(seg) == ["GTV-1", "Tumor"]
+    gtv = mrml_scene.GetFirstNodeByName("patient A GTV-1 confidence")
+    assert gtv is table2 and nodes.table_rows(gtv)[0]["confidence"] == "0.71"
+    assert nodes.table_rows(gtv)[0]["segment"] == "GTV-1"
+    assert unc2.GetName() == "patient A GTV-1 uncertainty"
+    # the deleted run's outputs: as they were, linked to nothing
+    assert (table1.GetName(), unc1.GetName()) == ("patient A tumour confidence", "patient A tumour uncertainty")
+    assert nodes.table_rows(table1)[0]["segment"] == "Tumor" and nodes.table_rows(table1)[0]["confidence"] == "0.35"
+    assert nodes.linked_segment(table1) == (None, None) and nodes.linked_segment(unc1) == (None, None)
+    assert len(nodes.segment_outputs(mrml_scene, seg)) == 4           # GTV-1's and the new Tumor's
+    # saved and reloaded: the tokens stay (segment tags, node attributes)
+    path = mrml.save_scene(mrml_scene, tmp_path / "scene.mrb")
+    again = mrml.load_scene(path, tmp_path / "unpacked")
+    seg2 = again.GetFirstNodeByName("patient A tumour")
+    assert nodes.linked_segment(again.GetFirstNodeByName("patient A tumour confidence")) == (None, None)
+    linked, segment_id = nodes.linked_segment(again.GetFirstNodeByName("patient A GTV-1 confidence"))
+    assert linked is seg2 and seg2.GetSegmentation().GetSegment(segment_id).GetName() == "GTV-1"
+    # a scene saved before the token: neither the segment nor its outputs have one - linked by ID
+    for node in (gtv, unc2):
+        node.RemoveAttribute(nodes.RUN_TAG)
+    assert nodes.linked_segment(gtv) == (None, None)                  # the segment has a token, the output none
+    seg.GetSegmentation().GetSegment("Tumor").RemoveTag(nodes.RUN_TAG)
+    assert nodes.linked_segment(gtv) == (seg, "Tumor") and nodes.linked_segment(unc2) == (seg, "Tumor")
 
 
 def _old_scene_segment(load_module, mrml_scene, tmp_path, **attributes):

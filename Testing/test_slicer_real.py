@@ -331,6 +331,9 @@ def test_seed_and_roi_warnings_in_the_apply_tooltip(env):
     w.updateButtons()
     assert w.ui.applyButton.enabled and "a rotated ROI is used as its axis-aligned bounding box" in \
         w.ui.applyButton.toolTip
+    p.roi.SetSize(10.0, 10.0, 0.0)              # flat along its own axis: its rotated world bounds are a slab
+    w.updateButtons()
+    assert not w.ui.applyButton.enabled and "place the ROI box on the tumour" in w.ui.applyButton.toolTip
     w.exit()
 
 # ---------------------------------------------------------------------------- module files

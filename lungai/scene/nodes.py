@@ -119,8 +119,12 @@ def placed_roi_bounds(roi_node) -> Optional[list]:
     """The RAS bounds (x0, x1, y0, y1, z0, z1, world coordinates) of a placed markups ROI box, else None: the one
     rule of "placed" for the panel and the ROI conversion (:func:`check_roi_placed`).  Not placed: no defined
     control point (a new ROI node never placed: Slicer reports all-zero bounds at (0, 0, 0)), or no extent along
-    an axis (zero size: a click not yet dragged into a box; inverted bounds)."""
+    an axis (zero size: a click not yet dragged into a box; inverted bounds).  The box's own size counts, not only
+    its world bounds: a box flat along one of its own axes, rotated (itself or by its transform), still has world
+    bounds of some thickness - a slab, never a box placed on the tumour."""
     if roi_node is None or roi_node.GetNumberOfDefinedControlPoints() < 1:
+        return None
+    if not all(value > 0 for value in roi_node.GetSize()):
         return None
     b = [0.0] * 6
     roi_node.GetRASBounds(b)
@@ -382,6 +386,11 @@ OLD_SCENE_REASON = "reason not recorded (scene of an older version)"
 # segmentation node of reference SEGMENTATION_REFERENCE); their CT is their SOURCE_VOLUME_ATTRIBUTE reference
 SEGMENT_ID_ATTRIBUTE = "LungAI.segmentID"
 SEGMENTATION_REFERENCE = "LungAI.segmentation"
+# segment tag and attribute of its outputs: a token of the run that made the segment (:func:`link_to_segment`).  A
+# segment ID alone does not tell the segment: Slicer gives a new segment the ID of a deleted one ("Tumor" deleted,
+# the next run's segment is "Tumor" again), whose outputs would then be taken for the new segment's
+# (:func:`linked_segment`).  Saved with the scene (tag in the .seg.nrrd, attribute in the .mrml).
+RUN_TAG = "LungAI.run"
 
 
 # A .seg.nrrd stores a segment's tags as "key:value|key:value": a "|" in a value (a model folder's name) would cut it
@@ -635,21 +644,44 @@ def _migrate_node_result(seg_node) -> None:
         seg_node.RemoveAttribute(f"LungAI.{key}")
 
 
+def _segment_run(seg_node, segment_id: str) -> Optional[str]:
+    """The run token a segment carries (:data:`RUN_TAG`), else None (a segment made before the token, or not by
+    a run)."""
+    import vtk
+
+    segment = seg_node.GetSegmentation().GetSegment(segment_id) if segment_id else None
+    value = vtk.reference("")
+    return (str(value) or None) if segment is not None and segment.GetTag(RUN_TAG, value) else None
+
+
 def link_to_segment(node, volume_node, seg_node, segment_id: str):
     """Link an output of a tumour run (its confidence table, uncertainty volume) to its CT
     (:func:`set_source_volume`) and to the segment it describes (:data:`SEGMENT_ID_ATTRIBUTE` in the segmentation
-    of reference :data:`SEGMENTATION_REFERENCE`); returns the node."""
+    of reference :data:`SEGMENTATION_REFERENCE`, and the run's token :data:`RUN_TAG`: the segment's, given to it
+    by its run's first output when it has none); returns the node."""
+    import uuid
+
     set_source_volume(node, volume_node)
     node.SetNodeReferenceID(SEGMENTATION_REFERENCE, seg_node.GetID())
     node.SetAttribute(SEGMENT_ID_ATTRIBUTE, segment_id)
+    run = _segment_run(seg_node, segment_id)
+    if run is None:
+        run = uuid.uuid4().hex
+        seg_node.GetSegmentation().GetSegment(segment_id).SetTag(RUN_TAG, run)
+    node.SetAttribute(RUN_TAG, run)
     return node
 
 
 def linked_segment(node):
-    """(segmentation node, segment ID) an output is linked to (:func:`link_to_segment`), else (None, None)."""
+    """(segmentation node, segment ID) an output is linked to (:func:`link_to_segment`), else (None, None): the
+    segment of that ID when it carries the output's run token (:data:`RUN_TAG`) - never a later run's segment
+    that got the ID of a deleted one, nor the new segment of a run that replaced it.  An output of a scene saved
+    before the token (no token) is linked so only to a segment with no token either."""
     seg_node = node.GetNodeReference(SEGMENTATION_REFERENCE) if node is not None else None
     segment_id = node.GetAttribute(SEGMENT_ID_ATTRIBUTE) if seg_node is not None else None
     if segment_id is None or seg_node.GetSegmentation().GetSegment(segment_id) is None:
+        return None, None
+    if (node.GetAttribute(RUN_TAG) or None) != _segment_run(seg_node, segment_id):
         return None, None
     return seg_node, segment_id
 
