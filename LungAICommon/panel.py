@@ -191,6 +191,12 @@ class PanelWidgetMixin:
     REQUESTER = "Lung AI"
 
     def initPanel(self):
+        import slicer
+
+        from lungai import mrml
+
+        # the tables' exact values follow edits in Slicer's table view, so Slicer's own save keeps them (once)
+        mrml.keep_exact_values_current(slicer.mrmlScene)
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self.runner = None

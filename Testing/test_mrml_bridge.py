@@ -159,15 +159,18 @@ def test_saved_scene_tables_keep_full_precision(mrml_scene, tmp_path):
     assert [back.GetColumnByName("feature").GetValue(i) for i in range(4)] == ["Energy", "Mean", "Min", "none"]
 
 
-def _saved_and_reloaded_by_slicer(scene, tmp_path):
+def _saved_and_reloaded_by_slicer(scene, tmp_path, observed=False):
     """The scene saved as Slicer's File > Save does (scene.WriteToMRB: each table written by its
     vtkMRMLTableStorageNode, not :func:`lungai.mrml.save_scene`) and read back as Slicer opens an .mrb
     (ReadFromMRB); returns (the reloaded scene, the .mrb)."""
     import slicer
 
+    tmp_path.mkdir(parents=True, exist_ok=True)
     bundle = tmp_path / "slicer_saved.mrb"
     assert scene.WriteToMRB(str(bundle))
     back = mrml.new_scene()
+    if observed:                                   # as the application's scene with the panels loaded
+        mrml.keep_exact_values_current(back)
     io, cache = slicer.vtkDataIOManager(), slicer.vtkCacheManager()
     cache.SetRemoteCacheDirectory(str(tmp_path / "cache"))
     io.SetCacheManager(cache)
@@ -225,7 +228,7 @@ def test_tables_saved_by_slicer_itself_read_back_exact(tmp_path):
 def test_tables_saved_by_slicer_keep_a_cell_edited_in_slicer(tmp_path):
     """The exact values (column property :data:`lungai.mrml.EXACT_VALUES_PROPERTY`) count only where the cell
     still holds that value (as saved): a cell edited in Slicer's table view, before or after the save, reads as
-    edited; a column with rows added since reads as its cells; a reused table node keeps no earlier values."""
+    edited; rows added since leave the others' values; a reused table node keeps no earlier values."""
     scene = mrml.new_scene()
     df = pd.DataFrame({"feature": ["a", "b", "c"], "Tumor": [233096758.0, 2.652902, 12.691809],
                        "Lungs": [1.23456789, 2.3456789, 3.456789]})
@@ -241,10 +244,118 @@ def test_tables_saved_by_slicer_keep_a_cell_edited_in_slicer(tmp_path):
     got = mrml.dataframe_from_table_node(t)
     assert got["Tumor"].tolist() == [233096758.0, 5.0, 12.5]
     assert got["Lungs"].tolist() == [1.23456789, 2.3456789, 3.456789]
-    t.GetTable().InsertNextBlankRow()                                          # rows added: the cells
-    assert mrml.dataframe_from_table_node(t)["Lungs"].tolist()[:3] == [1.23457, 2.34568, 3.45679]
+    t.GetTable().InsertNextBlankRow()                          # a row added: the others keep their values
+    assert mrml.dataframe_from_table_node(t)["Lungs"].tolist()[:3] == [1.23456789, 2.3456789, 3.456789]
     u = mrml.dataframe_from_table_node(back.GetFirstNodeByName("U"))
     assert u["Tumor"].tolist() == ["text"] and u["Lungs"].tolist() == [7.25]
+
+
+def _dose_rows(scene):
+    """A dose table whose neighbouring rows' values have the same 6 significant digits."""
+    df = pd.DataFrame({"case": ["P1", "P2", "P3"], "MLD": [12.3456712, 12.3456749, 12.3456701],
+                       "V20": [0.2345671, 0.2345669, 0.2345674]})
+    return mrml.table_node_from_dataframe(scene, df, "dose"), df
+
+
+def _delete_first_add_last(node):
+    """Delete row 0 and add a row at the end, as Slicer's table view does (same number of rows)."""
+    node.RemoveRow(0)
+    r = node.AddEmptyRow()
+    node.SetCellText(r, 0, "P4")
+    node.SetCellText(r, 1, "12.3457")
+    node.SetCellText(r, 2, "0.234567")
+
+
+def _reorder(node, order):
+    """Put the rows of a table in ``order``, cell by cell (as a sort in Slicer's table view does)."""
+    table = node.GetTable()
+    rows = [[table.GetValue(r, c) for c in range(table.GetNumberOfColumns())] for r in order]
+    rows = [[vtk_value.ToString() if table.GetColumn(c).IsA("vtkStringArray") else vtk_value.ToDouble()
+             for c, vtk_value in enumerate(row)] for row in rows]
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            table.GetColumn(c).SetValue(r, value)
+    table.Modified()
+
+
+def test_tables_saved_by_slicer_exact_values_follow_their_rows(tmp_path):
+    """QA: the exact values were matched to the cells by row position: a row deleted and one added in Slicer
+    (same number of rows), then Slicer's save and reload, and P2 read the deleted P1's MLD 12.3456712 (both
+    shown 12.3457); reordered rows likewise.  Each row reads its own exact value, or its cell, never another
+    row's - before and after a reload, and with rows changed after a reload."""
+    scene = mrml.new_scene()
+    node, df = _dose_rows(scene)
+    _delete_first_add_last(node)
+    back, _ = _saved_and_reloaded_by_slicer(scene, tmp_path / "a")
+    got = mrml.dataframe_from_table_node(back.GetFirstNodeByName("dose"))
+    assert got["case"].tolist() == ["P2", "P3", "P4"]
+    assert got["MLD"].tolist() == [12.3456749, 12.3456701, 12.3457]
+    assert got["V20"].tolist() == [0.2345669, 0.2345674, 0.234567]
+
+    scene = mrml.new_scene()
+    node, df = _dose_rows(scene)
+    _reorder(node, [2, 0, 1])
+    back, _ = _saved_and_reloaded_by_slicer(scene, tmp_path / "b")
+    t = back.GetFirstNodeByName("dose")
+    got = mrml.dataframe_from_table_node(t)
+    assert got["case"].tolist() == ["P3", "P1", "P2"]
+    assert got["MLD"].tolist() == [12.3456701, 12.3456712, 12.3456749]
+    _reorder(t, [1, 2, 0])                                    # after the reload: P1, P2, P3 again
+    _delete_first_add_last(t)
+    got = mrml.dataframe_from_table_node(t)
+    assert got["case"].tolist() == ["P2", "P3", "P4"]
+    assert got["MLD"].tolist() == [12.3456749, 12.3456701, 12.3457]
+
+    # a table of numbers only: rows told apart by their numbers; rows that look alike read as their cells
+    scene = mrml.new_scene()
+    node = mrml.table_node_from_dataframe(scene, pd.DataFrame({"a": [1.0, 2.0, 2.0, 3.0],
+                                                               "b": [0.1234561, 0.1234569, 0.1234571, 7.5]}), "n")
+    _reorder(node, [3, 2, 1, 0])
+    back, _ = _saved_and_reloaded_by_slicer(scene, tmp_path / "c")
+    got = mrml.dataframe_from_table_node(back.GetFirstNodeByName("n"))
+    assert got["b"].tolist() == [7.5, 0.123457, 0.123457, 0.1234561]
+
+
+def test_table_edits_read_back_and_are_saved_by_slicer(tmp_path):
+    """QA: an edit that rounds to the same 6 digits was undone: typing 12.6918 (the shown value) over 12.691809
+    read back 12.691809 at once, and a correction 233096758.0 -> 233097100.0 was reverted by Slicer's save
+    (lungai.mrml.save_scene kept it).  A table built in this process reads its cells; with the panels' observer
+    (:func:`lungai.mrml.keep_exact_values_current`) its exact values follow edits, so Slicer's save agrees with
+    save_scene."""
+    scene = mrml.new_scene()
+    mrml.keep_exact_values_current(scene)
+    mrml.keep_exact_values_current(scene)                     # once
+    df = pd.DataFrame({"feature": ["Energy", "MLD", "Other"], "Tumor": [233096758.0, 12.691809, 1.23456789]})
+    node = mrml.table_node_from_dataframe(scene, df, "T")
+    node.SetCellText(1, 1, "12.6918")                          # as Slicer's table view edits a cell
+    node.SetCellText(0, 1, "233097100")
+    expected = [233097100.0, 12.6918, 1.23456789]
+    assert mrml.dataframe_from_table_node(node)["Tumor"].tolist() == expected
+    back, _ = _saved_and_reloaded_by_slicer(scene, tmp_path / "a", observed=True)
+    assert mrml.dataframe_from_table_node(back.GetFirstNodeByName("T"))["Tumor"].tolist() == expected
+    mrml.save_scene(scene, tmp_path / "cli.mrb")
+    cli = mrml.load_scene(tmp_path / "cli.mrb", tmp_path / "cli")
+    assert mrml.dataframe_from_table_node(cli.GetFirstNodeByName("T"))["Tumor"].tolist() == expected
+
+    refreshed = []
+    real_refresh = mrml.refresh_exact_values
+    mrml.refresh_exact_values = lambda n: (refreshed.append(n.GetName()), real_refresh(n))
+    try:
+        mrml.table_node_from_dataframe(scene, df, "T", node=node)        # a panel refilling its table
+        node.Modified()                                                   # the table unchanged
+        assert refreshed == []
+        node.SetCellText(2, 1, "7")
+        assert refreshed == ["T"]
+    finally:
+        mrml.refresh_exact_values = real_refresh
+
+    # edited after a reload (the observer installed on that scene): a row deleted, a cell corrected, saved again
+    t = back.GetFirstNodeByName("T")
+    t.RemoveRow(1)
+    t.SetCellText(1, 1, "1.2345")
+    again, _ = _saved_and_reloaded_by_slicer(back, tmp_path / "b")
+    got = mrml.dataframe_from_table_node(again.GetFirstNodeByName("T"))
+    assert got["feature"].tolist() == ["Energy", "Other"] and got["Tumor"].tolist() == [233097100.0, 1.2345]
 
 
 def test_saved_scene_tables_keep_empty_cells(mrml_scene, tmp_path):

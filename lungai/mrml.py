@@ -378,42 +378,154 @@ def _cell_text(value) -> str:
 # writes a double cell with 6 significant digits (vtkVariant::ToString; Slicer 5.10 / 5.12 have no precision
 # setting) but saves the column properties (the .schema.tsv file) as written
 EXACT_VALUES_PROPERTY = "LungAI.ExactValues"
+# the node attribute (saved in the .mrml file) that ties those values to rows: one key per row
+# (:func:`_row_keys`), so a row takes exact values only from the row it was (rows deleted, added, reordered)
+EXACT_ROWS_ATTRIBUTE = "LungAI.ExactRows"
+# the vtkTable objects (by address) built in this process by :func:`table_node_from_dataframe` whose cells hold
+# the values exactly: their cells are the truth (an edit to the shown 6-digit value reads as typed); in memory
+# only, so a table read from a saved scene is not in it
+_EXACT_CELL_TABLES: set = set()
+# {table node (by address): its table's modification time when its exact values were last stored}
+_SYNCED_MTIME: dict = {}
+# the table nodes (by address) being built or refreshed: :func:`keep_exact_values_current` leaves them alone
+_REFRESHING: set = set()
+
+
+def _table_key(table) -> str:
+    return table.__this__
+
+
+def _mark_exact_cells(table) -> None:
+    key = _table_key(table)
+    if key not in _EXACT_CELL_TABLES:
+        _EXACT_CELL_TABLES.add(key)
+        table.AddObserver(vtk.vtkCommand.DeleteEvent, lambda obj, event, key=key: _EXACT_CELL_TABLES.discard(key))
 
 
 def _exact_values_text(values) -> str:
-    """The :data:`EXACT_VALUES_PROPERTY` of a column: each double as the shortest text that reads back as it."""
-    return " ".join(repr(float(v)) for v in values)
+    """The :data:`EXACT_VALUES_PROPERTY` of a column: its doubles' bytes (little-endian) in base64 - exact and
+    read back at once (:func:`_exact_values`)."""
+    import base64  # noqa: PLC0415
+
+    return _EXACT_PREFIX + base64.b64encode(np.asarray(values, dtype="<f8").tobytes()).decode("ascii")
 
 
-def _as_saved_by_slicer(value: float) -> float:
-    """A double as a table saved by Slicer (vtkMRMLTableStorageNode: vtkVariant::ToString, 6 significant
-    digits) reads it back."""
-    return vtk.vtkVariant(vtk.vtkVariant(float(value)).ToString()).ToDouble()
+_EXACT_PREFIX = "f8:"
 
 
-def _exact_column(node, arr) -> np.ndarray:
-    """The values of a double column of a table node, each cell that is its :data:`EXACT_VALUES_PROPERTY` value
-    or that value as saved by Slicer (:func:`_as_saved_by_slicer`) as the exact value; a cell changed since
-    (edited in Slicer's table view), or a column whose property does not fit (another number of rows, no
-    numbers), as the cell holds it."""
+def _exact_values(text: str) -> Optional[np.ndarray]:
+    """The values of an :data:`EXACT_VALUES_PROPERTY`, None when it holds none."""
+    import base64  # noqa: PLC0415
+    import binascii  # noqa: PLC0415
+
+    if not text.startswith(_EXACT_PREFIX):
+        return None
+    try:
+        raw = base64.b64decode(text[len(_EXACT_PREFIX):], validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) % 8:
+        return None
+    return np.frombuffer(raw, dtype="<f8").astype(float)
+
+
+def _as_saved_by_slicer(cells: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Where each cell is its value as a table saved by Slicer reads it back (6 significant digits,
+    vtkVariant::ToString): a number of at most 6 significant digits within half a unit of the value's 6th
+    digit (vectorised; a cell typed over a value with the digits it shows reads the same)."""
+    with np.errstate(all="ignore"):
+        unit = 10.0 ** (np.floor(np.log10(np.abs(values))) - 5)
+        steps = cells / unit
+        same = (np.abs(cells - values) <= 0.5 * unit * (1 + 1e-9)) & (np.abs(steps - np.round(steps)) < 1e-6)
+    rest = np.flatnonzero(~same & np.isfinite(values))        # few (edited cells, tiny numbers): as Slicer writes
+    same[rest] = cells[rest] == np.array(["%.6g" % v for v in values[rest].tolist()], dtype=float)
+    return same
+
+
+def _row_keys(table, numbers: bool) -> list:
+    """One key per row of a vtkTable: a hash of the text of its cells as Slicer's table save writes them - the
+    text and integer cells, and with ``numbers`` also the double cells (6 significant digits: '%.6g', as
+    vtkVariant::ToString) - so a row's key is the same before and after Slicer saved and reloaded it."""
+    import hashlib  # noqa: PLC0415
+
+    from vtk.util import numpy_support  # noqa: PLC0415
+
+    n = table.GetNumberOfRows()
+    columns = []
+    for c in range(table.GetNumberOfColumns()):
+        arr = table.GetColumn(c)
+        if arr is None or arr.GetNumberOfValues() != n * max(arr.GetNumberOfComponents(), 1):
+            return [""] * n
+        if arr.IsA("vtkStringArray"):
+            columns.append([arr.GetValue(r) for r in range(n)])
+        elif arr.IsA("vtkDoubleArray") or arr.IsA("vtkFloatArray"):
+            if numbers:
+                values = numpy_support.vtk_to_numpy(arr).reshape(n, -1)
+                columns.append([" ".join("%.6g" % v for v in row) for row in values.tolist()])
+        elif arr.IsA("vtkDataArray") and not arr.IsA("vtkBitArray"):
+            columns.append([str(row) for row in numpy_support.vtk_to_numpy(arr).reshape(n, -1).tolist()])
+        else:
+            columns.append([arr.GetVariantValue(r).ToString() for r in range(n)])
+    return [hashlib.blake2b("\t".join(cells).encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+            for cells in zip(*columns)] if columns else [""] * n
+
+
+def _keys_text(table) -> str:
+    """:data:`EXACT_ROWS_ATTRIBUTE`: the rows' keys from their text and integer cells when these tell every row
+    apart ("text ..."), else from all cells ("all ...": a row edited in a number column then takes no exact
+    values)."""
+    keys = _row_keys(table, numbers=False)
+    if all(keys) and len(set(keys)) == len(keys):
+        return " ".join(["text"] + keys)
+    return " ".join(["all"] + _row_keys(table, numbers=True))
+
+
+def _store_exact_values(node, columns: dict) -> None:
+    """Write {column name: values} into the column properties and the row keys into the node attribute."""
+    table = node.GetTable()
+    if node.GetSchema() is not None:
+        node.RemoveColumnProperty(EXACT_VALUES_PROPERTY)      # no earlier values
+    for name, values in columns.items():
+        node.SetColumnProperty(name, EXACT_VALUES_PROPERTY, _exact_values_text(values))
+    node.SetAttribute(EXACT_ROWS_ATTRIBUTE, _keys_text(table) if columns else None)
+    _SYNCED_MTIME[_table_key(node)] = table.GetMTime()
+
+
+def _stored_row_of_each_row(node) -> Optional[tuple]:
+    """For each current row of a table read from a saved scene, the index of the row of the stored exact values
+    with the same key (:data:`EXACT_ROWS_ATTRIBUTE`), -1 where none or several stored rows have it, and the
+    number of stored rows; None when the node holds no row keys."""
+    mode, *stored = (node.GetAttribute(EXACT_ROWS_ATTRIBUTE) or "none").split()
+    if mode not in ("text", "all"):
+        return None
+    index = {}
+    for i, key in enumerate(stored):
+        index[key] = -1 if key in index else i           # a key of several stored rows: none of them
+    keys = _row_keys(node.GetTable(), numbers=mode == "all")
+    return np.array([index.get(key, -1) if key else -1 for key in keys], dtype=np.int64), len(stored)
+
+
+def _exact_column(node, arr, rows) -> np.ndarray:
+    """The values of a double column of a table node: where ``rows`` (:func:`_stored_row_of_each_row`) ties
+    a row to a stored row, that row's exact value (:data:`EXACT_VALUES_PROPERTY`), else the cell."""
     from vtk.util import numpy_support  # noqa: PLC0415
 
     cells = np.array(numpy_support.vtk_to_numpy(arr), dtype=float, copy=True)
-    text = node.GetColumnProperty(arr.GetName() or "", EXACT_VALUES_PROPERTY) if arr.GetName() is not None else ""
+    if rows is None or arr.GetName() is None:
+        return cells
+    matched, n_stored = rows
+    text = node.GetColumnProperty(arr.GetName(), EXACT_VALUES_PROPERTY)
     if not text:
         return cells
-    try:
-        exact = np.array([float(v) for v in text.split()], dtype=float)
-    except ValueError:
+    exact = _exact_values(text)
+    if exact is None or exact.shape != (n_stored,) or matched.shape != cells.shape:
         return cells
-    if exact.shape != cells.shape:
-        return cells
-    for r, (cell, value) in enumerate(zip(cells, exact)):
-        if cell == value or (np.isnan(cell) and np.isnan(value)):
-            continue
-        saved = _as_saved_by_slicer(value)
-        if cell == saved or (np.isnan(cell) and np.isnan(saved)):
-            cells[r] = value
+    use = np.flatnonzero(matched >= 0)
+    values, now = exact[matched[use]], cells[use]
+    # the cell exact or as saved (6 digits): a cell edited since to another value (233097100 for a shown
+    # 2.33097e+08) reads as edited
+    same = (now == values) | (np.isnan(now) & np.isnan(values)) | _as_saved_by_slicer(now, values)
+    cells[use[same]] = values[same]
     return cells
 
 
@@ -427,14 +539,25 @@ def table_node_from_dataframe(scene, df, name: str, node=None):
     read as text by the caller (``dtype=str, keep_default_na=False``: :func:`lungai.scene.demo.read_table_csv`).
 
     A float column (a double column: Slicer shows, sorts and plots its numbers) also holds its values exactly in
-    its column property :data:`EXACT_VALUES_PROPERTY`, so that :func:`dataframe_from_table_node` reads them back
-    exactly after the scene was saved by Slicer (6 significant digits in the table file)."""
+    its column property :data:`EXACT_VALUES_PROPERTY`, each row keyed (:data:`EXACT_ROWS_ATTRIBUTE`), so that
+    :func:`dataframe_from_table_node` reads them back exactly after the scene was saved by Slicer (6 significant
+    digits in the table file)."""
     if node is None:
         node = scene.AddNewNodeByClass("vtkMRMLTableNode", scene.GenerateUniqueName(name))
+    _REFRESHING.add(_table_key(node))           # no refresh (:func:`keep_exact_values_current`) while built
+    try:
+        _fill_table(node, df)
+    finally:
+        _REFRESHING.discard(_table_key(node))
+    node.Modified()
+    return node
+
+
+def _fill_table(node, df) -> None:
+    """:func:`table_node_from_dataframe`: the columns and their exact values."""
     table = node.GetTable()
     table.Initialize()
-    if node.GetSchema() is not None:
-        node.RemoveColumnProperty(EXACT_VALUES_PROPERTY)      # a reused node: no earlier table's values
+    exact = {}
     for column in df.columns:
         values = df[column]
         kind = values.dtype.kind
@@ -454,17 +577,21 @@ def table_node_from_dataframe(scene, df, name: str, node=None):
                 arr.InsertNextValue(v)
         table.AddColumn(arr)
         if kind == "f" and len(values):
-            node.SetColumnProperty(str(column), EXACT_VALUES_PROPERTY, _exact_values_text(values.tolist()))
-    node.Modified()
-    return node
+            exact[str(column)] = values.tolist()
+    _mark_exact_cells(table)
+    _store_exact_values(node, exact)        # a reused node: no earlier table's values
 
 
 def dataframe_from_table_node(node):
-    """A pandas DataFrame from a table node; a double column's values exact after Slicer saved and reloaded the
-    scene (:func:`_exact_column`)."""
+    """A pandas DataFrame from a table node.  A double column's values: the cells of a table built in this
+    process (:func:`table_node_from_dataframe`: they hold them exactly, edits included); for a table read from
+    a saved scene, each row tied by its key to a row of the stored exact values (:func:`_stored_row_of_each_row`)
+    takes that row's exact value where its cell still holds it (or it as Slicer saved it), else the cell."""
     import pandas as pd  # noqa: PLC0415
+    from vtk.util import numpy_support  # noqa: PLC0415
 
     table = node.GetTable()
+    rows = None if _table_key(table) in _EXACT_CELL_TABLES else _stored_row_of_each_row(node)
     data = {}
     for c in range(table.GetNumberOfColumns()):
         col = table.GetColumn(c)
@@ -472,14 +599,76 @@ def dataframe_from_table_node(node):
         if isinstance(col, vtk.vtkStringArray):
             data[col.GetName()] = [col.GetValue(i) for i in range(n)]
         elif isinstance(col, vtk.vtkDoubleArray) and col.GetNumberOfComponents() == 1:
-            data[col.GetName()] = _exact_column(node, col)
+            data[col.GetName()] = _exact_column(node, col, rows)
         else:
-            from vtk.util import numpy_support  # noqa: PLC0415
-
             arr = numpy_support.vtk_to_numpy(col) if not isinstance(col, vtk.vtkBitArray) else \
                 np.array([col.GetValue(i) for i in range(n)], bool)
             data[col.GetName()] = np.array(arr, copy=True)
     return pd.DataFrame(data)
+
+
+def refresh_exact_values(node) -> None:
+    """Store a table node's values as :func:`dataframe_from_table_node` reads them now (its exact values and
+    row keys), so that a save by Slicer keeps a cell edited, a row deleted or moved since.  A node without
+    exact values is left alone."""
+    if node.GetAttribute(EXACT_ROWS_ATTRIBUTE) is None:
+        return
+    table = node.GetTable()
+    df = dataframe_from_table_node(node)
+    columns = {}
+    for c in range(table.GetNumberOfColumns()):
+        col = table.GetColumn(c)
+        if isinstance(col, vtk.vtkDoubleArray) and col.GetNumberOfComponents() == 1 and col.GetName() is not None \
+                and col.GetNumberOfTuples():
+            columns[col.GetName()] = df.iloc[:, c].tolist()
+    _store_exact_values(node, columns)
+
+
+# scenes and table nodes (by address) that :func:`keep_exact_values_current` observes
+_KEPT_SCENES: set = set()
+_OBSERVED: set = set()
+
+
+def keep_exact_values_current(scene) -> None:
+    """Refresh (:func:`refresh_exact_values`) a table node's exact values each time its table changes (a cell
+    edited, a row deleted in Slicer's table view).  Slicer's File > Save fires no scene event before it writes
+    (vtkMRMLScene::StartSaveEvent is never invoked), so the values are kept current as the table changes.  The
+    panels install it once on the application's scene; idempotent."""
+    if _table_key(scene) in _KEPT_SCENES:
+        return
+    _KEPT_SCENES.add(_table_key(scene))
+    scene.AddObserver(vtk.vtkCommand.DeleteEvent, lambda obj, event, key=_table_key(scene): _KEPT_SCENES.discard(key))
+
+    def on_modified(node, _event):
+        table = node.GetTable()
+        key = _table_key(node)
+        owner = node.GetScene()
+        if table is None or key in _REFRESHING or node.GetAttribute(EXACT_ROWS_ATTRIBUTE) is None \
+                or _SYNCED_MTIME.get(key) == table.GetMTime() \
+                or (owner is not None and (owner.IsImporting() or owner.IsClosing())):   # a scene being read
+            return
+        _REFRESHING.add(key)
+        try:
+            refresh_exact_values(node)
+        finally:
+            _REFRESHING.discard(key)
+
+    def observe(node):
+        if node is not None and node.IsA("vtkMRMLTableNode") and _table_key(node) not in _OBSERVED:
+            _OBSERVED.add(_table_key(node))
+            node.AddObserver(vtk.vtkCommand.ModifiedEvent, on_modified)
+            node.AddObserver(vtk.vtkCommand.DeleteEvent, lambda obj, event, key=_table_key(node): (
+                _OBSERVED.discard(key), _SYNCED_MTIME.pop(key, None)))
+            if node.GetTable() is not None and node.GetAttribute(EXACT_ROWS_ATTRIBUTE) is not None:
+                _SYNCED_MTIME.setdefault(_table_key(node), node.GetTable().GetMTime())   # as read
+
+    @vtk.calldata_type(vtk.VTK_OBJECT)
+    def on_added(_scene, _event, node):
+        observe(node)
+
+    for i in range(scene.GetNumberOfNodes()):
+        observe(scene.GetNthNode(i))
+    scene.AddObserver(scene.NodeAddedEvent, on_added)
 
 
 # ---------------------------------------------------------------- scenes
