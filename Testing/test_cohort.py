@@ -525,7 +525,7 @@ def test_a_fraction_rtdose_fails_the_patient_at_planning(export, tmp_path, capsy
     out = tmp_path / "out"
     s = run_cohort(root, out, PARAMS, workers=0)
     assert [c for c, _ in s.failed] == ["P1"] and not s.done
-    assert "warning: P1 will fail: fraction.dcm has DoseSummationType FRACTION" in capsys.readouterr().out
+    assert "warning: P1 will fail: P1/RTDOSE/fraction.dcm has DoseSummationType FRACTION" in capsys.readouterr().out
     assert "DoseSummationType FRACTION" in pd.read_csv(out / "errors.csv").loc[0, "error"]
     assert not (out / "patients" / "P1" / "features.csv").exists()                  # nothing computed
 
