@@ -293,7 +293,8 @@ def test_a_beam_dose_exported_twice_is_summed_once(export, tmp_path):
     shutil.copy(root / "P1" / "RTDOSE" / "B1.dcm", root / "P1" / "RTDOSE" / "B1_copy.dcm")
     job, inv = _p1_job(root)
     assert [Path(f).name for f in job.rtdose_files] == ["B0.dcm", "B1.dcm", "B2.dcm"]
-    assert "B1_copy.dcm left out: a copy of B1.dcm" in inv["notes"] and "3 BEAM doses of one plan summed" in inv["notes"]
+    assert "P1/RTDOSE/B1_copy.dcm left out: a copy of P1/RTDOSE/B1.dcm" in inv["notes"]    # named under the root
+    assert "3 BEAM doses of one plan summed" in inv["notes"]
 
 
 def test_two_rtstructs_of_one_ct_fail_the_patient_naming_both(export, tmp_path, capsys):
@@ -322,6 +323,90 @@ def test_two_rtstructs_of_one_ct_fail_the_patient_naming_both(export, tmp_path, 
     error = pd.read_csv(out / "errors.csv").loc[0, "error"]
     assert "0_revised.dcm" in error and "keep one RTSTRUCT per CT series" in error
     assert not (out / "patients" / "P1" / "features.csv").exists()                  # nothing computed
+
+
+def test_several_rtdoses_of_one_name_are_told_apart_by_their_folders(export, tmp_path):
+    """QA: two plans' RD.dcm in plan1/ and plan2/ failed the patient as "... RD.dcm (PLAN), RD.dcm (PLAN)": the
+    files are named relative to the folder given (patients.csv, errors.csv)."""
+    from dose_helpers import with_summation_type
+
+    root = _p1_copy(export, tmp_path)
+    plan = root / "P1" / "RTDOSE" / "rtdose.dcm"
+    for i in (1, 2):
+        (root / "P1" / "RTDOSE" / f"plan{i}").mkdir()
+        with_summation_type(plan, root / "P1" / "RTDOSE" / f"plan{i}" / "RD.dcm", "PLAN", plan=f"1.2.3.{i}")
+    plan.unlink()
+    job, inv = _p1_job(root)
+    assert "P1/RTDOSE/plan1/RD.dcm (PLAN), P1/RTDOSE/plan2/RD.dcm (PLAN)" in job.error[0]
+
+
+def _rtstruct_variant(src, dst, series_uid=None, sop_uid=None, label=None):
+    """A copy of the RTSTRUCT ``src`` written to ``dst``: a new SOPInstanceUID (``sop_uid``, default new), drawn on
+    the series ``series_uid`` (its RTReferencedSeriesSequence; default unchanged), a structure renamed to ``label``."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    ds = pydicom.dcmread(src)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = sop_uid or generate_uid()
+    if series_uid:
+        for fr in ds.ReferencedFrameOfReferenceSequence:
+            for st in fr.RTReferencedStudySequence:
+                for se in st.RTReferencedSeriesSequence:
+                    se.SeriesInstanceUID = series_uid
+    if label:
+        ds.StructureSetLabel = label
+    ds.save_as(dst)
+    return dst
+
+
+def test_an_exact_copy_of_the_rtstruct_is_left_out_not_ambiguous(export, tmp_path):
+    """QA (regression of the ambiguous-RTSTRUCT rule): RS_copy.dcm, byte-identical to the RTSTRUCT (one
+    SOPInstanceUID), failed the patient as "2 RTSTRUCTs reference this CT".  As a copied RTDOSE: left out, named
+    in the notes.  One SOPInstanceUID on files of different content is ambiguous, said so."""
+    import shutil
+
+    root = _p1_copy(export, tmp_path)
+    rs = root / "P1" / "RTSTRUCT" / "rtstruct.dcm"
+    shutil.copy(rs, root / "P1" / "RTSTRUCT" / "RS_copy.dcm")
+    job, inv = _p1_job(root)
+    assert not job.error and Path(job.rtstruct).name == "RS_copy.dcm"       # the first by path; the same content
+    assert "P1/RTSTRUCT/rtstruct.dcm left out: a copy of P1/RTSTRUCT/RS_copy.dcm" in inv["notes"]
+    assert inv["rtstruct"] == "RS_copy.dcm" and "choose one" not in inv["notes"]
+    assert inv["lungs_from"].startswith("RTSTRUCT") and inv["dose_features"] == "yes"
+
+    import pydicom
+    _rtstruct_variant(rs, root / "P1" / "RTSTRUCT" / "RS_copy.dcm", sop_uid=pydicom.dcmread(rs).SOPInstanceUID,
+                      label="revised")
+    job, inv = _p1_job(root)
+    assert job.rtstruct is None and job.error
+    assert "same SOPInstanceUID" in job.error[0] and "different contents" in job.error[0]
+    assert "RS_copy.dcm" in job.error[0] and "rtstruct.dcm" in job.error[0]
+    assert inv["rtstruct"] == "2 RTSTRUCTs (ambiguous)"
+
+
+def test_an_rtstruct_of_another_series_of_the_frame_is_left_out(export, tmp_path):
+    """QA: an RTSTRUCT drawn on another series of the CT's frame of reference (the PET of an RT PET/CT, a 4D-CT
+    phase not exported) failed a patient whose planning RTSTRUCT references the CT series itself, as "2 RTSTRUCTs
+    reference this CT".  The one referencing the CT is used, the other named as left out; two drawn on other
+    series (none on the CT) are ambiguous, worded so."""
+    from pydicom.uid import generate_uid
+
+    root = _p1_copy(export, tmp_path)
+    rs = root / "P1" / "RTSTRUCT" / "rtstruct.dcm"
+    pet = generate_uid()
+    _rtstruct_variant(rs, root / "P1" / "RTSTRUCT" / "0_pet.dcm", series_uid=pet)
+    job, inv = _p1_job(root)
+    assert not job.error and Path(job.rtstruct).name == "rtstruct.dcm"
+    assert "RTSTRUCT P1/RTSTRUCT/rtstruct.dcm used (it references this CT series)" in inv["notes"]
+    assert f"P1/RTSTRUCT/0_pet.dcm (series {pet})" in inv["notes"]
+    assert "drawn on series" not in inv["notes"] and "choose one" not in inv["notes"]
+    assert inv["dose_features"] == "yes"
+
+    _rtstruct_variant(rs, rs, series_uid=generate_uid())       # now neither references the CT series
+    job, inv = _p1_job(root)
+    assert job.rtstruct is None and job.error
+    assert "2 RTSTRUCTs share this CT's frame of reference" in job.error[0]
+    assert "none references this CT series" in job.error[0] and "reference this CT (" not in job.error[0]
 
 
 def test_empty_template_structure_does_not_replace_the_contoured_gtv(export, p1_baseline, tmp_path):
@@ -440,7 +525,7 @@ def test_a_fraction_rtdose_fails_the_patient_at_planning(export, tmp_path, capsy
     out = tmp_path / "out"
     s = run_cohort(root, out, PARAMS, workers=0)
     assert [c for c, _ in s.failed] == ["P1"] and not s.done
-    assert "warning: P1 will fail: fraction.dcm has DoseSummationType FRACTION" in capsys.readouterr().out
+    assert "warning: P1 will fail: P1/RTDOSE/fraction.dcm has DoseSummationType FRACTION" in capsys.readouterr().out
     assert "DoseSummationType FRACTION" in pd.read_csv(out / "errors.csv").loc[0, "error"]
     assert not (out / "patients" / "P1" / "features.csv").exists()                  # nothing computed
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lungai.dicom.discover import UNREADABLE
+from lungai.dicom.discover import UNREADABLE, several_rtstructs_note, shown_path
 from lungai.errors import InputError, LungAIError
 from lungai.io.outputs import check_folder_path, forget_stamps, prepare_output_folder, record_outputs
 from lungai.progress import task
@@ -182,13 +182,15 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             notes.append(f"{per_patient[st.patient_id]} CT series for this patient: rows {st.patient_id}_1.. "
                          "(keep one per patient before training)")
         structures, roles, empty, failure = [], {}, [], []
-        if len(st.rtstruct) > 1 and st.ct is not None:   # never one of them picked silently (as RTDOSEs)
-            failure = list(ambiguous_rtstructs(st.rtstruct, root))
-            notes = [n for n in notes if not n.endswith("RTSTRUCTs reference this CT; choose one")]
-            notes.append(failure[0])
-        elif st.rtstruct:
+        rtstructs = st.rtstruct
+        if len(st.rtstruct) > 1 and st.ct is not None:   # never one of them picked by file name (as RTDOSEs)
+            rtstructs, added, dropped, failure = choose_rtstruct(st, root)
+            notes = [n for n in notes if n != several_rtstructs_note(st) and n not in dropped] + added
+            if failure:
+                notes.append(failure[0])
+        if rtstructs and not failure:
             try:
-                structures, empty = contoured_structures(st.rtstruct[0])   # an empty template ROI has no role
+                structures, empty = contoured_structures(rtstructs[0])   # an empty template ROI has no role
                 roles = structure_roles(structures, mapping)
                 if empty_note(empty):
                     notes.append(empty_note(empty))
@@ -197,7 +199,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                 notes.append(f"RTSTRUCT unreadable: {exc}")
             except Exception as exc:  # noqa: BLE001 - a file pydicom half-reads fails this patient, not the cohort
                 structures, roles, empty = [], {}, []
-                failure = [f"RTSTRUCT {Path(st.rtstruct[0]).name} could not be read ({type(exc).__name__}: {exc})",
+                failure = [f"RTSTRUCT {Path(rtstructs[0]).name} could not be read ({type(exc).__name__}: {exc})",
                            "re-export the structure set from the planning system, or move the file out of the "
                            "export to use the automatic lungs and tumour"]
                 notes.append(failure[0])
@@ -211,11 +213,11 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                          + " (no per-side lung radiomics)")
             except InputError:
                 lungs = "automatic (RT lung definition)" + (
-                    f" ({lung_structures_note(structures, empty, mapping)})" if st.rtstruct else "")
+                    f" ({lung_structures_note(structures, empty, mapping)})" if rtstructs else "")
         dose_files, error = [], []
         if st.rtdose:
             try:
-                dose_files, dose_note = plan_dose_files(st.rtdose)
+                dose_files, dose_note = plan_dose_files(st.rtdose, root=root)   # files named relative to root
                 if dose_note:        # what was done with several RTDOSEs replaces scan's question about them
                     notes = [n for n in notes if not n.endswith("RTDOSEs share this frame of reference "
                                                                  "(several plans or beams?)")]
@@ -238,8 +240,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
         not_summed = bool(error) and "DoseSummationType" in error[0]
         tumour = ("RTSTRUCT " + "+".join(n for n, r in roles.items() if r in ("gtv", "gtv_primary", "gtv_node"))
                   if has("gtv", "gtv_primary", "gtv_node") else "automatic segmentation (with confidence)")
-        if len(st.rtstruct) > 1:      # none of them used: the patient fails, nothing automatic either
-            lungs = tumour = f"none ({len(st.rtstruct)} RTSTRUCTs: fails)"
+        if len(rtstructs) > 1:      # none of them used: the patient fails, nothing automatic either
+            lungs = tumour = f"none ({len(rtstructs)} RTSTRUCTs: fails)"
             dose_problem = dose_problem or "ambiguous RTSTRUCTs"
         if st.unreadable and not st.rtstruct and st.ct is not None:   # never a silent fall-back to automatic
             tumour += f" - {UNREADABLE_RTSTRUCT}"
@@ -261,27 +263,27 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             notes.append("structures without a role (see --structure-map): " + ", ".join(unnamed))
         rows.append({"case": case if st.ct is not None else "", "patient_id": st.patient_id,
                      "ct": f"{st.ct.n_slices} slices" if st.ct else "",
-                     "rtstruct": (f"{len(st.rtstruct)} RTSTRUCTs (ambiguous)" if len(st.rtstruct) > 1
-                                  else Path(st.rtstruct[0]).name if st.rtstruct else ""),
+                     "rtstruct": (f"{len(rtstructs)} RTSTRUCTs (ambiguous)" if len(rtstructs) > 1
+                                  else Path(rtstructs[0]).name if rtstructs else ""),
                      "rtdose": "+".join(Path(f).name for f in dose_files) if dose_files
                      else (f"{len(st.rtdose)} RTDOSEs (ambiguous)" if len(st.rtdose) > 1
                            else Path(st.rtdose[0]).name + (" (not a plan dose)" if not_summed else " (refused)")
                            if st.rtdose else ""),
                      "missing": ", ".join(st.missing), "lungs_from": lungs if st.ct else "",
                      "tumour_from": tumour if st.ct else "",
-                     "dose_features": (f"no ({dose_problem}: fails)" if error or (len(st.rtstruct) > 1 and dose_files)
+                     "dose_features": (f"no ({dose_problem}: fails)" if error or (len(rtstructs) > 1 and dose_files)
                                        else "yes" if dose_files and st.ct else "no"),
                      "notes": "; ".join(notes)})
         if st.ct is not None:
             jobs.append(CohortJob(case=case, patient_id=st.patient_id, ct_folder=str(st.ct.folder),
                                   ct_series_uid=st.ct.series_uid,
-                                  rtstruct=str(st.rtstruct[0]) if len(st.rtstruct) == 1 else None,
+                                  rtstruct=str(rtstructs[0]) if len(rtstructs) == 1 else None,
                                   rtdose=str(dose_files[0]) if dose_files else None,
                                   rtdose_files=[str(f) for f in dose_files] if len(dose_files) > 1 else [],
                                   structures=structures, notes=notes, error=error or failure,
                                   ct_files=[str(f) for f in st.ct.files] if len(st.ct.folders) > 1 else [],
                                   inputs=job_inputs(st.ct.series_uid, st.ct.files,
-                                                    st.rtstruct[0] if len(st.rtstruct) == 1 else None,
+                                                    rtstructs[0] if len(rtstructs) == 1 else None,
                                                     dose_files)))
     clashes = name_clashes(jobs, key=lambda j: j.case)
     if clashes:
@@ -293,18 +295,83 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     return jobs, pd.DataFrame(rows)
 
 
-def ambiguous_rtstructs(paths, root) -> tuple[str, str]:
-    """(problem, fix) of a CT referenced by several RTSTRUCTs (``paths``, found under ``root``): which one holds
-    the contours of the plan is not known, so none is used (as several RTDOSEs, never one picked by file name)."""
-    def shown(p):
+def _same_rtstruct(a, b) -> bool:
+    """Two RTSTRUCT files of one SOPInstanceUID hold the same structure set: the same bytes, else the same data
+    set once read (a copy written in another transfer syntax; the Part-10 file meta information not compared)."""
+    import pydicom
+
+    from lungai.io.read import file_digest
+
+    if file_digest(a) == file_digest(b):
+        return True
+    try:
+        return pydicom.dcmread(a) == pydicom.dcmread(b)
+    except Exception:  # noqa: BLE001 - unreadable: not known to be the same
+        return False
+
+
+def choose_rtstruct(st, root) -> tuple[list, list, list, list]:
+    """Which of the RTSTRUCTs of a CT (``st``: a :class:`lungai.dicom.discover.Study` with several) holds the plan's
+    contours: (the RTSTRUCT(s) kept - one, or those that make it ambiguous -, notes to add, scan's notes to drop,
+    [problem, fix] when ambiguous, else []).  Never one picked by file name (as several RTDOSEs):
+
+    - a copy (the same SOPInstanceUID, the same content: an RTSTRUCT exported twice) is left out, the note names it
+      and its original; one SOPInstanceUID on files of different content is ambiguous;
+    - an RTSTRUCT that references the CT series itself is the plan's; those that share its frame of reference only
+      (drawn on another series: the PET of an RT PET/CT, a 4D-CT phase or MIP not exported) are left out, named;
+    - ambiguous: several reference the CT series, or none does and several share its frame of reference.
+    Files are named relative to ``root`` (:func:`lungai.dicom.discover.shown_path`)."""
+    import pydicom
+
+    from lungai.dicom.discover import other_series_note
+
+    shown = lambda p: shown_path(p, root)  # noqa: E731
+    added, dropped, first = [], [], {}
+    kept = []
+    for p in st.rtstruct:
         try:
-            return str(Path(p).relative_to(root))
-        except ValueError:
-            return str(p)
-    names = ", ".join(shown(p) for p in paths)
-    return (f"{len(paths)} RTSTRUCTs reference this CT ({names}); which one holds the plan's contours is ambiguous",
-            "keep one RTSTRUCT per CT series in the export (move the other(s) out of the folder given to lungai "
-            "cohort) and run again")
+            uid = str(getattr(pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]),
+                              "SOPInstanceUID", "") or "").strip()
+        except Exception:  # noqa: BLE001 - read again (and refused with its reason) when used
+            uid = ""
+        if uid and uid in first:
+            original = first[uid]
+            if not _same_rtstruct(original, p):
+                return [original, p], added, dropped, [
+                    f"the RTSTRUCTs {shown(original)} and {shown(p)} have the same SOPInstanceUID {uid} but "
+                    "different contents; which one holds the plan's contours is ambiguous",
+                    "keep the current RTSTRUCT only (re-export it from the planning system; move the other out of "
+                    "the folder given to lungai cohort) and run again"]
+            added.append(f"{shown(p)} left out: a copy of {shown(original)} (same SOPInstanceUID, same content; the "
+                         "RTSTRUCT was exported twice)")
+            how, series = st.matched.get(str(p), ("series", []))
+            dropped.append(other_series_note(Path(p).name, set(series), st.ct.series_uid if st.ct else None))
+            continue
+        if uid:
+            first[uid] = p
+        kept.append(p)
+    direct = [p for p in kept if st.matched.get(str(p), ("series",))[0] == "series"]
+    if len(direct) == 1 and len(kept) > 1:
+        others = [p for p in kept if p not in direct]
+        for p in others:
+            series = st.matched.get(str(p), ("frame", []))[1]
+            dropped.append(other_series_note(Path(p).name, set(series), st.ct.series_uid if st.ct else None))
+        added.append(f"RTSTRUCT {shown(direct[0])} used (it references this CT series); left out, drawn on another "
+                     "series of its frame of reference: " + ", ".join(
+                         f"{shown(p)} (series {', '.join(st.matched.get(str(p), ('frame', []))[1]) or 'not named'})"
+                         for p in others))
+        return direct, added, dropped, []
+    if len(kept) <= 1:
+        return kept, added, dropped, []
+    ambiguous = direct if len(direct) > 1 else kept
+    names = ", ".join(shown(p) for p in ambiguous)
+    what = (f"{len(ambiguous)} RTSTRUCTs reference this CT ({names})" if len(direct) > 1 else
+            f"{len(ambiguous)} RTSTRUCTs share this CT's frame of reference ({names}), none references this CT "
+            "series")
+    return ambiguous, added, dropped, [
+        f"{what}; which one holds the plan's contours is ambiguous",
+        "keep one RTSTRUCT per CT series in the export (move the other(s) out of the folder given to lungai "
+        "cohort) and run again"]
 
 
 def lung_structures_note(names, empty, mapping=None) -> str:

@@ -64,6 +64,15 @@ class Study:
     seg: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     unreadable: list[Path] = field(default_factory=list)   # DICOM files here that could not be read (truncated ...)
+    # how each RTSTRUCT / SEG (str(path)) matched the CT: ("series", referenced series UIDs) when it references the
+    # CT series, ("frame", referenced series UIDs) when it shares the CT's frame of reference only (drawn on
+    # another series: a PET, a 4D-CT phase, another reconstruction)
+    matched: dict = field(default_factory=dict)
+
+    @property
+    def rtstruct_direct(self) -> list[Path]:
+        """The RTSTRUCTs that reference the CT series itself (not only its frame of reference)."""
+        return [p for p in self.rtstruct if self.matched.get(str(p), ("series",))[0] == "series"]
 
     @property
     def missing(self) -> list[str]:
@@ -338,6 +347,31 @@ def other_series_note(name: str, referenced: set, ct_series_uid: str | None) -> 
             f"{ct_series_uid} (same frame of reference: placed by it; check that they fit this CT)")
 
 
+def several_rtstructs_note(st: Study) -> str | None:
+    """scan's note on a CT with several RTSTRUCTs (lungai cohort replaces it by what it did with them):
+    how many reference the CT series, how many share its frame of reference only (drawn on another series)."""
+    if len(st.rtstruct) < 2:
+        return None
+    direct = len(st.rtstruct_direct)
+    by_frame = len(st.rtstruct) - direct
+    if direct > 1 or not by_frame:
+        return f"{direct} RTSTRUCTs reference this CT" + (
+            f" ({by_frame} more share its frame of reference only)" if by_frame else "") + "; choose one"
+    if direct == 1:
+        return (f"1 RTSTRUCT references this CT, {by_frame} more share its frame of reference only (drawn on "
+                "another series); lungai cohort uses the one referencing this CT")
+    return f"{by_frame} RTSTRUCTs share this CT's frame of reference (none references this CT series); choose one"
+
+
+def shown_path(path, root) -> str:
+    """``path`` as messages name it: relative to the folder ``root`` that was given when below it (two ``RD.dcm``
+    in ``plan1/`` and ``plan2/`` told apart), else as it is."""
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def _slice_problem(slices: list, ds, uid: str) -> str | None:
     """Why the CT series cannot be read (a slice without position, mixed orientations: :func:`check_slice_headers`;
     a slice without PixelSpacing: :func:`check_pixel_spacing`; a MONOCHROME1 slice: :func:`check_photometric`;
@@ -477,8 +511,10 @@ def scan(root, progress=None, files=None) -> list[Study]:
         else:
             series, frames = _references(path)
         targets = [by_series[s] for s in series if s in by_series]
+        how = "series"
         if not targets:
             targets = [st for f in frames for st in by_frame.get(f, [])]
+            how = "frame"
             for st in targets:
                 note = other_series_note(path.name, series, st.ct.series_uid if st.ct else None)
                 if note:
@@ -495,10 +531,13 @@ def scan(root, progress=None, files=None) -> list[Study]:
             targets = [st]
         for st in targets:
             getattr(st, modality.lower()).append(path)
+            if modality != "RTDOSE" and st.ct is not None:
+                st.matched[str(path)] = (how, sorted(series))
     _attach_unreadable(studies, unreadable, root)
     for st in studies:
-        if len(st.rtstruct) > 1:
-            st.notes.append(f"{len(st.rtstruct)} RTSTRUCTs reference this CT; choose one")
+        note = several_rtstructs_note(st)
+        if note:
+            st.notes.append(note)
         if len(st.rtdose) > 1:
             st.notes.append(f"{len(st.rtdose)} RTDOSEs share this frame of reference (several plans or beams?)")
     return sorted(studies, key=lambda s: (s.patient_id, s.study_uid, s.ct is None,

@@ -8,6 +8,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from lungai.dicom.discover import has_dicm_preamble as _is_dicom    # one DICM preamble check
+from lungai.dicom.discover import shown_path
 from lungai.dicom.pixeldata import check_pixel_data, decode_pixels, read_dicom
 from lungai.errors import InputError
 from lungai.io import read_image
@@ -19,17 +20,37 @@ def rtdose_files(folder: Path) -> list[Path]:
     ``--dose P1``; :func:`lungai.dicom.discover.files_under`: hidden files left out, folder links followed), other
     DICOM files - CT slices, RTSTRUCT, RTPLAN - left out; none is refused."""
     from lungai.dicom.discover import files_under
+    from lungai.progress import task
 
-    found = []
-    for f in files_under(folder):
-        if _is_dicom(f):
-            ds = read_dicom(f, REEXPORT_FIX, stop_before_pixels=True)
-            if getattr(ds, "Modality", "") == "RTDOSE":
+    found, files = [], files_under(folder)
+    with task(f"dose: looking for RTDOSE files under {folder}", len(files),
+              enabled=len(files) >= MANY_FILES) as bar:      # a whole export: said, not a silent wait
+        for f in files:
+            bar.update(1)
+            if _is_dicom(f) and _modality(f) == "RTDOSE":
                 found.append(f)
     if not found:
         raise InputError(f"{folder} holds no RTDOSE file (its subfolders searched too)",
                          "point --dose to the RTDOSE .dcm file of the plan, or to the folder of the export holding it")
     return found
+
+
+# a --dose folder of this many files or more shows the progress of the search for its RTDOSEs
+MANY_FILES = 1000
+
+
+def _modality(path: Path) -> str:
+    """The Modality of a DICOM file, its header read up to that tag only (0008,0060: a CT slice's or an RTSTRUCT's
+    other elements not parsed); a file that cannot be read so is read as before (:func:`read_dicom`: a corrupt one
+    refused, naming it)."""
+    from pydicom.filereader import read_partial
+
+    try:
+        with open(path, "rb") as fp:
+            ds = read_partial(fp, stop_when=lambda tag, vr, length: tag > 0x00080060, force=True)
+        return str(getattr(ds, "Modality", "") or "")
+    except Exception:  # noqa: BLE001 - read in full below: refused with its reason
+        return str(getattr(read_dicom(path, REEXPORT_FIX, stop_before_pixels=True), "Modality", "") or "")
 
 
 def dose_folder_files(folder: Path, reference=None) -> tuple[list[Path], str | None]:
@@ -43,7 +64,7 @@ def dose_folder_files(folder: Path, reference=None) -> tuple[list[Path], str | N
     folder = Path(folder)
     files, left_out = rtdose_files(folder), []
     headers = [read_dicom(f, REEXPORT_FIX, stop_before_pixels=True) for f in files]
-    shown = lambda f: f.relative_to(folder).as_posix() if folder in f.parents else f.name  # noqa: E731
+    shown = lambda f: shown_path(f, folder)  # noqa: E731 - plan1/RD.dcm and plan2/RD.dcm told apart
     if reference is not None:
         matching = [f for f, h in zip(files, headers) if not _mismatch(h, reference)]
         if not matching:       # none of them is this CT's: refused as such (naming the first)
@@ -64,7 +85,7 @@ def dose_folder_files(folder: Path, reference=None) -> tuple[list[Path], str | N
                              "point --dose to the RTDOSE .dcm file of the plan or to its patient's folder, or give "
                              "the DICOM CT (or --rtstruct, the plan's RTSTRUCT) so that the matching RTDOSE is "
                              "chosen")
-    files, note = plan_dose_files(files)
+    files, note = plan_dose_files(files, root=folder)
     note = "; ".join(n for n in (*left_out, note) if n) or None
     if note:
         note = f"--dose {folder}: {note}"
@@ -318,8 +339,15 @@ def _grid_key(ds) -> tuple:
             vals("GridFrameOffsetVector"))
 
 
-def plan_dose_files(paths) -> tuple[list[Path], str | None]:
+def _namer(root):
+    """How the dose messages name a file: relative to ``root`` (the ``--dose`` folder, the cohort's export;
+    :func:`lungai.dicom.discover.shown_path`), else by its name."""
+    return (lambda p: shown_path(p, root)) if root is not None else (lambda p: Path(p).name)
+
+
+def plan_dose_files(paths, root=None) -> tuple[list[Path], str | None]:
     """Which of several RTDOSE files of one CT (frame of reference) make the treatment dose: (files to sum, note).
+    Messages name the files relative to the folder ``root`` they were found under (default: by name).
 
     - one file: itself, when its DoseSummationType is a total dose (:func:`check_summation_type`, checked here on
       the header so that a FRACTION / BEAM dose fails before any work, and again when it is read);
@@ -328,17 +356,17 @@ def plan_dose_files(paths) -> tuple[list[Path], str | None]:
     - one PLAN / MULTI_PLAN dose and BEAM doses of that same plan: the plan dose;
     - anything else (several plans, fractions, beams of different plans or grids) is ambiguous: InputError.
     """
-    paths = [Path(p) for p in paths]
+    paths, name = [Path(p) for p in paths], _namer(root)
     headers = [read_dicom(p, REEXPORT_FIX, stop_before_pixels=True) for p in paths]
-    paths, headers, dropped = _drop_copies(paths, headers)
+    paths, headers, dropped = _drop_copies(paths, headers, name)
     if len(paths) <= 1:
         for p, header in zip(paths, headers):
-            check_summation_type(header, p.name)
-            check_dose_kind(header, p.name)
-            check_dose_geometry(header, p.name)    # a grid that cannot be placed: refused now too
+            check_summation_type(header, name(p))
+            check_dose_kind(header, name(p))
+            check_dose_geometry(header, name(p))    # a grid that cannot be placed: refused now too
             check_pixel_data(p, REEXPORT_FIX)      # a file cut short: refused now, not after the patient's work
         return paths, dropped
-    files, note = _choose_plan_dose(paths, headers)
+    files, note = _choose_plan_dose(paths, headers, name)
     for p in files:
         check_pixel_data(p, REEXPORT_FIX)
     return files, "; ".join(n for n in (dropped, note) if n) or None
@@ -369,7 +397,7 @@ def _dose_content(path: Path) -> tuple:
     return (values, scaling, str(getattr(ds, "DoseUnits", "")).strip().upper(), summation_type(ds), _grid_key(ds))
 
 
-def _drop_copies(paths: list[Path], headers: list) -> tuple[list[Path], list, str | None]:
+def _drop_copies(paths: list[Path], headers: list, name=lambda p: p.name) -> tuple[list[Path], list, str | None]:
     """``paths`` without the copies of an RTDOSE exported twice (the same SOPInstanceUID and the same dose: the
     first file is kept, a note names the others); one SOPInstanceUID on two files holding different doses is
     refused, naming both."""
@@ -379,10 +407,10 @@ def _drop_copies(paths: list[Path], headers: list) -> tuple[list[Path], list, st
         if uid and uid in first:
             original = first[uid]
             if _dose_content(p) != _dose_content(original):
-                raise InputError(f"the RTDOSEs {original.name} and {p.name} have the same SOPInstanceUID {uid} but "
+                raise InputError(f"the RTDOSEs {name(original)} and {name(p)} have the same SOPInstanceUID {uid} but "
                                  "hold different doses, so which one is the plan's is unknown",
                                  "keep the RTDOSE of the current plan only (re-export it from the planning system)")
-            notes.append(f"{p.name} left out: a copy of {original.name} (same SOPInstanceUID, same dose; the "
+            notes.append(f"{name(p)} left out: a copy of {name(original)} (same SOPInstanceUID, same dose; the "
                          "RTDOSE was exported twice)")
             continue
         if uid:
@@ -405,7 +433,7 @@ def _beam_numbers(ds) -> set:
     return numbers
 
 
-def _check_distinct_beams(paths: list[Path], headers: list) -> None:
+def _check_distinct_beams(paths: list[Path], headers: list, name=lambda p: p.name) -> None:
     """Refuse two BEAM doses of the same beam (a beam summed twice: a re-calculated beam exported beside the old
     one), naming both files; without beam numbers, two BEAM doses holding the same dose
     (:func:`_check_unnumbered_copies`)."""
@@ -413,13 +441,13 @@ def _check_distinct_beams(paths: list[Path], headers: list) -> None:
     for p, h in zip(paths, headers):
         for number in sorted(_beam_numbers(h)):
             if number in seen:
-                raise InputError(f"the BEAM RTDOSEs {seen[number].name} and {p.name} are both the dose of beam "
+                raise InputError(f"the BEAM RTDOSEs {name(seen[number])} and {name(p)} are both the dose of beam "
                                  f"{number} (ReferencedBeamNumber) but are different files, so summing them would "
                                  "count that beam twice",
                                  "keep one RTDOSE per beam (the current calculation) in the export, or export the "
                                  "plan dose (DoseSummationType PLAN)")
             seen[number] = p
-    _check_unnumbered_copies(paths, headers)
+    _check_unnumbered_copies(paths, headers, name)
 
 
 def _scaled_dose(path: Path) -> np.ndarray | None:
@@ -434,7 +462,7 @@ def _scaled_dose(path: Path) -> np.ndarray | None:
         return None
 
 
-def _check_unnumbered_copies(paths: list[Path], headers: list) -> None:
+def _check_unnumbered_copies(paths: list[Path], headers: list, name=lambda p: p.name) -> None:
     """Refuse two BEAM doses holding the same dose when either does not say its beam (no ReferencedBeamNumber, not
     DICOM-conformant but seen): a beam re-exported with a new SOPInstanceUID beside the first export would be summed
     twice, and two different beams never give the same dose grid.  "The same": every voxel within 0.01 % of the
@@ -454,25 +482,25 @@ def _check_unnumbered_copies(paths: list[Path], headers: list) -> None:
                 continue
             top = max(float(np.abs(a).max(initial=0.0)), float(np.abs(b).max(initial=0.0)))
             if top > 0 and float(np.abs(a - b).max()) <= 1e-4 * top:
-                raise InputError(f"the BEAM RTDOSEs {paths[i].name} and {paths[j].name} hold the same dose and do not "
-                                 "say which beam each is (no ReferencedBeamNumber), so they are most likely one beam "
+                raise InputError(f"the BEAM RTDOSEs {name(paths[i])} and {name(paths[j])} hold the same dose and do "
+                                 "not say which beam each is (no ReferencedBeamNumber), so they are most likely one beam "
                                  "exported twice (with a new SOPInstanceUID): summing them would count it twice",
                                  "keep one RTDOSE per beam (the current calculation) in the export, or export the "
                                  "plan dose (DoseSummationType PLAN)")
 
 
-def _choose_plan_dose(paths: list[Path], headers: list) -> tuple[list[Path], str | None]:
-    """:func:`plan_dose_files` for two or more distinct RTDOSE files."""
+def _choose_plan_dose(paths: list[Path], headers: list, name=lambda p: p.name) -> tuple[list[Path], str | None]:
+    """:func:`plan_dose_files` for two or more distinct RTDOSE files (``name``: how messages name a file)."""
     for p, h in zip(paths, headers):
-        check_dose_kind(h, p.name)
-        check_dose_geometry(h, p.name)
+        check_dose_kind(h, name(p))
+        check_dose_geometry(h, name(p))
     kinds = [summation_type(h) or "unknown" for h in headers]
     plans = [frozenset(_plan_uids(h)) for h in headers]
-    listed = ", ".join(f"{p.name} ({k})" for p, k in zip(paths, kinds))
+    listed = ", ".join(f"{name(p)} ({k})" for p, k in zip(paths, kinds))
     if all(k == BEAM for k in kinds):
         if len(set(plans)) == 1 and len({_grid_key(h) for h in headers}) == 1:
-            _check_distinct_beams(paths, headers)
-            return paths, (f"{len(paths)} BEAM doses of one plan summed: {', '.join(p.name for p in paths)}"
+            _check_distinct_beams(paths, headers, name)
+            return paths, (f"{len(paths)} BEAM doses of one plan summed: {', '.join(name(p) for p in paths)}"
                            + ("" if plans[0] else " (they reference no RT plan; taken as one plan's beams, "
                                                   "being on one dose grid)"))
         why = "different plans" if len(set(plans)) > 1 else "different dose grids"
@@ -481,8 +509,8 @@ def _choose_plan_dose(paths: list[Path], headers: list) -> tuple[list[Path], str
         beams = [i for i, k in enumerate(kinds) if k == BEAM]
         if (len(totals) == 1 and len(totals) + len(beams) == len(paths) and plans[totals[0]]
                 and all(plans[i] == plans[totals[0]] for i in beams)):
-            return [paths[totals[0]]], (f"plan dose {paths[totals[0]].name} used; the BEAM doses of the same plan "
-                                        f"({', '.join(paths[i].name for i in beams)}) left out")
+            return [paths[totals[0]]], (f"plan dose {name(paths[totals[0]])} used; the BEAM doses of the same plan "
+                                        f"({', '.join(name(paths[i]) for i in beams)}) left out")
         why = "several plans or dose types"
     raise InputError(f"{len(paths)} RTDOSEs share this CT's frame of reference ({why}): {listed}; which one is the "
                      "treatment dose is ambiguous",
@@ -491,13 +519,13 @@ def _choose_plan_dose(paths: list[Path], headers: list) -> tuple[list[Path], str
                      "lungai dose-features --dose FILE")
 
 
-def read_dose_sum(paths, max_gy: float | None = None) -> sitk.Image:
+def read_dose_sum(paths, max_gy: float | None = None, root=None) -> sitk.Image:
     """The treatment dose of RTDOSE files in Gy, as :func:`plan_dose_files` chooses them (a copy of a file left
     out): one file read by :func:`read_rtdose`, or the sum of the BEAM doses of one plan on one dose grid, checked
-    once summed (:func:`check_dose_plausible`, ``max_gy``)."""
+    once summed (:func:`check_dose_plausible`, ``max_gy``); ``root``: the folder the messages name files relative to."""
     import pydicom
 
-    paths, _ = plan_dose_files(paths)      # a copy of a file is read once, a beam twice is refused
+    paths, _ = plan_dose_files(paths, root)      # a copy of a file is read once, a beam twice is refused
     if len(paths) == 1:
         return read_rtdose(paths[0], max_gy=max_gy)
     images = [read_rtdose(p, accept=(BEAM,), check=False) for p in paths]
@@ -507,8 +535,8 @@ def read_dose_sum(paths, max_gy: float | None = None) -> sitk.Image:
                 and np.allclose(img.GetSpacing(), total.GetSpacing(), atol=1e-4)
                 and np.allclose(img.GetDirection(), total.GetDirection(), atol=1e-5))
         if not same:
-            raise InputError(f"the BEAM dose {p.name} is not on the dose grid of {paths[0].name}, so they cannot be "
-                             "summed",
+            raise InputError(f"the BEAM dose {_namer(root)(p)} is not on the dose grid of {_namer(root)(paths[0])}, "
+                             "so they cannot be summed",
                              "export the plan dose (DoseSummationType PLAN) instead")
         total = total + img
     units = sorted({dose_units(pydicom.dcmread(p, stop_before_pixels=True), p.name) for p in paths})
@@ -544,8 +572,9 @@ def check_dose_matches_ct(dose_path: str | Path, ct_path: str | Path, series_uid
 
     if Path(dose_path).is_dir():           # the RTDOSE(s) of the folder that make the dose (dose_folder_files)
         reference = dose_reference(ct_path, series_uid, rtstruct, names[1] if names else None)
-        notes = [check_dose_matches_ct(f, ct_path, series_uid, (names[0] + "/" + f.name, names[1]) if names else
-                                       (Path(dose_path).name + "/" + f.name, str(ct_path)), rtstruct)
+        notes = [check_dose_matches_ct(f, ct_path, series_uid,
+                                       ((names[0] if names else Path(dose_path).name) + "/" + shown_path(f, dose_path),
+                                        names[1] if names else str(ct_path)), rtstruct)
                  for f in dose_folder_files(Path(dose_path), reference)[0]]
         return notes[0]
     dose = _rtdose_header(dose_path)
@@ -687,7 +716,7 @@ def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None, n
         raise InputError(f"{p} does not exist", "check the --dose path")
     if p.is_dir():        # the plan dose of the folder, else the sum of its BEAM doses of one plan (as cohort)
         files, note = dose_folder_files(p, reference)
-        dose = read_dose_sum(files, max_gy=max_gy)       # (a refusal is not preceded by a note saying "summed")
+        dose = read_dose_sum(files, max_gy=max_gy, root=p)       # (a refusal is not preceded by a note saying "summed")
         if note and notes is not None:
             notes.append(note)
         return dose
