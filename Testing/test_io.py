@@ -681,6 +681,39 @@ def _nifti_with_pixdim(tmp_path, value: float):
     return out
 
 
+def test_an_intact_nifti_with_a_sheared_sform_is_said_to_be_sheared_not_corrupt(tmp_path):
+    """Review: an intact .nii.gz whose sform is sheared (qform_code 0; the slice axis tilted 0.5 mm towards x, its
+    length still 2.5 mm) was called "unreadable or corrupt ... check the download"; ITK refuses it as not
+    orthonormal.  Said as a sheared geometry, with what to do."""
+    import gzip
+    import struct
+
+    data = bytearray(write_image(_ct_like(), tmp_path / "ct.nii").read_bytes())
+    data[252:254] = struct.pack("<h", 0)                                   # qform_code 0: the sform is used
+    data[288:292] = struct.pack("<f", 0.5)                                 # srow_x[2]
+    data[320:324] = struct.pack("<f", (2.5 ** 2 - 0.5 ** 2) ** 0.5)         # srow_z[2]: the column still 2.5 mm
+    sheared = tmp_path / "sheared.nii.gz"
+    sheared.write_bytes(gzip.compress(bytes(data)))
+    with pytest.raises(RuntimeError, match="orthonormal"):
+        sitk.ReadImage(str(sheared))
+    with pytest.raises(InputError, match="cannot be placed in space: its geometry is sheared") as err:
+        read_ct(sheared)
+    assert "corrupt" not in str(err.value) and "orthogonal grid" in err.value.fix
+
+
+def test_a_float_label_map_with_nan_is_said_to_hold_nan(tmp_path):
+    """Review: a float64 label map with NaN was refused as "holds non-integer values"; NaN are said as NaN."""
+    arr = np.zeros((6, 8, 8))
+    arr[2:4, 2:5, 2:5] = 1
+    arr[3, 3, 3] = np.nan
+    path = write_image(sitk.GetImageFromArray(arr), tmp_path / "mask.nrrd")
+    with pytest.raises(InputError, match=r"holds 1 of 384 voxels that are not numbers \(1 NaN\).*no usable label mask"):
+        read_mask(path)
+    arr[3, 3, 3] = 0.5
+    with pytest.raises(InputError, match="non-integer values"):
+        read_mask(write_image(sitk.GetImageFromArray(arr), tmp_path / "half.nrrd"))
+
+
 @pytest.mark.parametrize("value, match", [(0.0, "pixdim\\[3\\] is 0"), (float("nan"), "pixdim\\[3\\] is nan"),
                                           (1.0, "pixdim\\[3\\] = 1 mm, but the sform .* steps 2.5 mm")])
 def test_a_nifti_whose_voxel_size_is_zero_or_contradicts_its_sform_is_refused(tmp_path, value, match):

@@ -164,3 +164,77 @@ def test_a_patients_shapley_values_do_not_depend_on_the_cohort_around_it(tmp_pat
     pd.testing.assert_frame_equal(alone, whole.loc[[ids[5]]], atol=1e-6)
     reordered = explain.gene_shapley(pipe, cohort.subset(ids[::-1]), n_samples=8, seed=3)
     pd.testing.assert_frame_equal(reordered.loc[ids], whole, atol=1e-6)
+
+
+def _nan_ct_pair():
+    """A small CT in HU (air, soft tissue) with a cube tumour, 5 % of whose voxels are NaN, and its mask."""
+    import SimpleITK as sitk
+
+    arr = np.full((20, 32, 32), -1000.0, np.float32)
+    arr[:, 8:24, 8:24] = 40.0
+    m = np.zeros(arr.shape, np.uint8)
+    m[6:14, 12:20, 12:20] = 1
+    tumour = np.flatnonzero(m)
+    arr.flat[tumour[::20]] = np.nan
+    ct, mask = sitk.GetImageFromArray(arr), sitk.GetImageFromArray(m)
+    for img in (ct, mask):
+        img.SetSpacing((1.0, 1.0, 2.0))
+    return ct, mask
+
+
+def test_an_in_memory_ct_with_nan_voxels_is_refused_before_the_label_statistics(monkeypatch):
+    """QA: a CT in memory (a Slicer volume node, a script's image) skipped read_ct's check, and SimpleITK's label
+    intensity statistics never return on NaN tumour voxels: the stage hung.  Refused up front, as for a file (the
+    filter is replaced by one that fails, so the test cannot hang)."""
+    import SimpleITK as sitk
+
+    from lungai.fusion import baseline, ct_crop
+    from lungai.fusion.api import single_patient_cohort
+    from lungai.fusion.data import Cohort
+
+    def never(*a, **k):
+        raise AssertionError("the label statistics ran on a CT with NaN voxels")
+
+    monkeypatch.setattr(sitk, "LabelIntensityStatisticsImageFilter", never)
+    ct, mask = _nan_ct_pair()
+    with pytest.raises(InputError, match=r"the CT image of P1 holds \d+ of \d+ voxels that are not numbers"):
+        single_patient_cohort("P1", {"age": 60}, None, ct, mask)
+    with pytest.raises(InputError, match=r"the CT image holds \d+ of \d+ voxels that are not numbers \(\d+ NaN\)"):
+        ct_crop.load_ct_pair(ct, mask)
+    with pytest.raises(InputError, match="the CT image holds .* not numbers"):
+        ct_crop.image_features(ct, mask)                # a direct call too
+    cohort = Cohort(["P1"], pd.DataFrame({"age": [60]}, index=pd.Index(["P1"], name="patient_id")), None,
+                    {"P1": (ct, mask)})                 # a cohort built by hand: load_ct_pair still checks
+    with pytest.raises(InputError, match="not numbers"):
+        baseline.image_feature_frame(cohort)
+
+
+def test_panel_logic_refuses_a_ct_volume_node_with_nan_voxels_by_its_name(tmp_path, monkeypatch):
+    """The console stage (predict_stage_nodes) from a volume node with NaN voxels: refused naming the node."""
+    import SimpleITK as sitk
+
+    pytest.importorskip("slicer")
+    from slicer_module_helpers import headless_scene, restore_headless_scene
+
+    from lungai import mrml
+    from lungai.fusion.pipeline import FusionConfig, FusionPipeline
+    from lungai.scene.stage import predict_stage_nodes
+
+    def never(*a, **k):
+        raise AssertionError("the label statistics ran on a CT with NaN voxels")
+
+    monkeypatch.setattr(sitk, "LabelIntensityStatisticsImageFilter", never)
+    ids = _ehr(tmp_path)
+    cohort = load_cohort(tmp_path / "ehr.csv", None, label="stage")
+    pipe = FusionPipeline(FusionConfig(epochs=2, top_k=5, neighbours=2, modalities=("ehr",)),
+                          ["I", "II", "III"]).fit(cohort)
+    ct, mask = _nan_ct_pair()
+    scene, token = headless_scene()
+    try:
+        vol = mrml.volume_node_from_image(scene, ct, "nan CT")
+        seg = mrml.mask_to_segment(scene, mask, "GTV-1", reference_volume_node=vol)[0]
+        with pytest.raises(InputError, match=r"nan CT holds \d+ of \d+ voxels that are not numbers"):
+            predict_stage_nodes(scene, pipe, ids[0], ehr_path=tmp_path / "ehr.csv", ct_volume_node=vol,
+                                seg_node=seg)
+    finally:
+        restore_headless_scene(scene, token)

@@ -65,8 +65,10 @@ def single_patient_cohort(patient_id: str, ehr_row: Optional[dict] = None, rna_r
     ct = {}
     if ct_image is not None and mask_image is not None:
         from lungai.fusion.ct_crop import binary_mask
+        from lungai.io import check_ct
 
         binary_mask(mask_image, label=mask_label)          # a label map of GTV + lungs is refused here, up front
+        check_ct(ct_image, f"the CT image of {patient_id}")    # as read_ct for a file: NaN, spacing, HU
         ct = {patient_id: (ct_image, mask_image) if mask_label is None else (ct_image, mask_image, mask_label)}
     return Cohort([patient_id], ehr, rna, ct)
 

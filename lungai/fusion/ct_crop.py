@@ -111,10 +111,13 @@ def feature_map_to_crop(values_kji: np.ndarray, ref: sitk.Image, stride, offset)
 
 def load_ct_pair(ct_path, mask_path, label=None):
     """(CT, binary mask) from two files, or from two SimpleITK images already in memory; ``label``: the tumour's
-    label in the mask (:func:`binary_mask`: without it a mask of several labels is refused)."""
-    from lungai.io import on_grid, read_ct, read_mask
+    label in the mask (:func:`binary_mask`: without it a mask of several labels is refused).  An image in memory
+    (a Slicer volume node, a script's image) gets :func:`read_ct`'s checks too (:func:`lungai.io.check_ct`: NaN /
+    infinite voxels would hang SimpleITK's label statistics in :func:`image_features`)."""
+    from lungai.io import check_ct, on_grid, read_ct, read_mask
 
     if isinstance(ct_path, sitk.Image):
+        check_ct(ct_path, "the CT image")
         return ct_path, binary_mask(on_grid(ct_path, mask_path, "tumour mask"), label=label)
     ct = read_ct(str(ct_path))
     mask = read_mask(str(mask_path), reference=ct)
@@ -126,7 +129,12 @@ IMAGE_FEATURES = ("tumour_volume_ml", "tumour_diameter_mm", "tumour_elongation",
 
 
 def image_features(ct: sitk.Image, mask: sitk.Image) -> dict:
-    """Shape and intensity features of the tumour (SimpleITK label statistics) for the baseline."""
+    """Shape and intensity features of the tumour (SimpleITK label statistics) for the baseline.  A CT with NaN /
+    infinite voxels is refused first (:func:`lungai.io.validate.check_finite`): the label statistics never return
+    on them (:func:`load_ct_pair` has checked a CT it loaded or was given; this guards a direct call)."""
+    from lungai.io.validate import check_finite
+
+    check_finite(ct, "the CT image", "CT")
     m = binary_mask(mask)
     shape = sitk.LabelShapeStatisticsImageFilter()
     shape.Execute(m)

@@ -9,7 +9,8 @@ import SimpleITK as sitk
 
 from lungai.errors import InputError
 from lungai.io.geometry import on_grid
-from lungai.io.validate import check_3d, check_ct, check_slice_positions, check_steps_along_normal, slice_offsets
+from lungai.io.validate import (check_3d, check_ct, check_finite, check_slice_positions, check_steps_along_normal,
+                                slice_offsets)
 
 FILE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 # A folder that is no series folder is searched below for its CT series (an export: DICOMDIR + patient / study /
@@ -383,7 +384,10 @@ def _read_file(p: Path) -> sitk.Image:
     try:
         img = sitk.ReadImage(str(p))
     except RuntimeError as exc:
-        raise corrupt(scan_nifti(p).problem if gz else "") from exc
+        problem = scan_nifti(p).problem if gz else None
+        if problem:
+            raise corrupt(problem) from exc
+        raise _itk_refusal(p, exc, corrupt) from exc      # an intact file ITK refuses: its reason, in words
     if gz and not gzip_crc_matches(p, head, sitk.GetArrayViewFromImage(img)):
         scan = scan_nifti(p)
         if scan.problem:
@@ -398,6 +402,26 @@ def _read_file(p: Path) -> sitk.Image:
 
         check_photometric([p], [img.GetMetaData(PHOTOMETRIC_TAG)], f"the DICOM image {p.name}")
     return img
+
+
+def _itk_reason(exc: Exception) -> str:
+    """ITK's reason from a SimpleITK read error, without its source location: the text after ``ITK ERROR:``."""
+    text = str(exc)
+    return " ".join(text.split("ITK ERROR:", 1)[1].split()) if "ITK ERROR:" in text else ""
+
+
+def _itk_refusal(p: Path, exc: Exception, corrupt) -> InputError:
+    """The error for a file whose stream is intact but which ITK will not read: a sheared grid (non-orthonormal
+    direction cosines, e.g. a NIfTI sform with shear: ITK places voxels on orthogonal axes only) is said as such;
+    any other refusal is ``corrupt`` with ITK's reason passed on."""
+    why = _itk_reason(exc)
+    if "orthonormal" in why:
+        return InputError(f"{p} cannot be placed in space: its geometry is sheared (its voxel axes are not at right "
+                          "angles: the direction cosines are not orthonormal), and ITK reads orthogonal grids only",
+                          "resample it onto an orthogonal grid with a tool that reads sheared NIfTI (e.g. nibabel + "
+                          "nilearn.image.resample_img, or FSL flirt -applyxfm), or re-export it from the scanner / "
+                          "PACS")
+    return corrupt(f"ITK: {why}" if why else "")
 
 
 def _starts_gzip(p: Path) -> bool:
@@ -508,6 +532,9 @@ def input_case_id(path: str | Path, series_uid: str | None = None) -> str:
     return p.name[: -len(suffix)] if suffix and p.name.lower().endswith(suffix) else p.name
 
 
+LABEL_MAP_FIX = "give a label map (0 = background, 1, 2, ... = structures)"
+
+
 def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str | None = None, mapping=None,
               lungs: bool = False) -> sitk.Image:
     """Read an integer label image; with ``reference`` it must share its grid: the same voxels, returned in
@@ -532,10 +559,10 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
         return _read_dicom_mask(path, modality, reference, part or select, mapping, lungs, chosen=part is not None)
     img = read_image(path)
     if img.GetPixelID() in (sitk.sitkFloat32, sitk.sitkFloat64):
+        check_finite(img, str(path), "label mask", LABEL_MAP_FIX)      # NaN said as NaN, not as "non-integer"
         arr = sitk.GetArrayViewFromImage(img)
         if (arr != arr.round()).any():
-            raise InputError(f"{path} holds non-integer values, so it is not a label mask",
-                             "give a label map (0 = background, 1, 2, ... = structures)")
+            raise InputError(f"{path} holds non-integer values, so it is not a label mask", LABEL_MAP_FIX)
     if img.GetPixelID() not in (sitk.sitkUInt8, sitk.sitkUInt16):
         _check_label_range(img, path)
         img = sitk.Cast(img, sitk.sitkUInt16)

@@ -19,6 +19,7 @@ import SimpleITK as sitk
 
 from lungai import mrml
 from lungai.errors import InputError
+from lungai.io.validate import check_ct, check_finite
 from lungai.radiomics.settings import NODE_ATTRIBUTE, settings_id
 from lungai.scene.nodes import derived_lung_masks
 
@@ -57,6 +58,11 @@ def _dose_rows(dose_kji: np.ndarray, masks: dict, errors: dict) -> pd.DataFrame:
     return frame.assign(feature=frame["name"], image_type="dose", feature_class="dose")
 
 
+# as lungai.dose.read.read_dose says for a dose file with NaN / infinite voxels
+DOSE_NONFINITE_FIX = ("export the dose again from the planning system (every voxel a dose in Gy; 0 outside the "
+                      "calculation volume)")
+
+
 def radiomics_table(scene, volume_node, seg_node, segments=None, params="default", image_types=None,
                     feature_classes=None, dose_node=None, table_node=None, progress=None):
     """Compute the table; returns (table node, {segment: error message})."""
@@ -64,6 +70,10 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
     from lungai.radiomics import extract, load_params
 
     image = mrml.image_from_volume_node(volume_node)
+    check_ct(image, volume_node.GetName())      # as read_ct for a file: NaN voxels, spacing in mm, HU
+    dose_image = None if dose_node is None else mrml.image_from_volume_node(dose_node)
+    if dose_image is not None:                  # before any work, as read_dose for a file
+        check_finite(dose_image, dose_node.GetName(), "dose", DOSE_NONFINITE_FIX)
     names = list(segments or mrml.segment_names(seg_node))
     if not names:
         raise InputError(f"{seg_node.GetName()} has no segments", "add or choose at least one segment")
@@ -84,7 +94,7 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
         from lungai.scene.dicom import dose_node_unit
 
         scale = IMAGE_DOSE_UNITS[dose_node_unit(dose_node)]   # a SlicerRT dose in cGy holds cGy: rows in Gy
-        dose = dose_on_grid(mrml.image_from_volume_node(dose_node), image) * scale
+        dose = dose_on_grid(dose_image, image) * scale
         table = pd.concat([table, _dose_rows(dose, masks, errors)[list(table.columns)]], ignore_index=True)
     node = mrml.table_node_from_dataframe(scene, table, f"{volume_node.GetName()} radiomics", node=table_node)
     node.SetAttribute(NODE_ATTRIBUTE, settings_id(p))  # the settings travel with the table (lungai.rp checks them)

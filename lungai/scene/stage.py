@@ -10,6 +10,7 @@ import pandas as pd
 
 from lungai import mrml
 from lungai.errors import InputError
+from lungai.io.validate import check_ct
 
 
 def remove_node(scene, node) -> None:
@@ -146,6 +147,7 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
                                  "name the tumour segment 'Tumor', 'GTV' or 'GTV-1'")
             notes.append(tumour_segment_choice(seg_node))
         ct = mrml.image_from_volume_node(ct_volume_node)
+        check_ct(ct, ct_volume_node.GetName())      # as read_ct for a file (NaN voxels would hang the features)
         mask = mrml.segment_to_mask(scene, seg_node, segment, ct_volume_node)
     cohort = single_patient_cohort(patient_id, ehr_row, rna_row, ct, mask)
     used, av = usable_inputs(predictor, cohort)     # only what the model was trained with
