@@ -763,6 +763,28 @@ def test_clinical_id_column_and_ids_are_matched_without_spaces_and_case(tmp_path
     assert list(clin.patient_id) == ["P1", "P2"] and list(clin.clin_sex) == ["F", "M"]
 
 
+def test_clinical_none_is_kept_in_the_rp_table_as_rp_reads_it(tmp_path):
+    """Review: the clinical CSV was read with pandas' missing words: a clinical "None" (no comorbidity) became an
+    empty cell in rp_table.csv while "none" stayed a category.  It is read as ``lungai rp`` reads tables (only an
+    empty cell missing), so rp train sees the words as written ("None" a category, "NA" reported as missing)."""
+    from lungai.dicom.cohort import _join_clinical, read_clinical
+    from lungai.radiomics.csv_output import write_csv
+    from lungai.rp.checks import numeric_features, read_table
+    from lungai.rp.columns import infer_roles
+
+    (tmp_path / "c.csv").write_text("patient_id,clin_comorb_cat,clin_weight_kg\nP1,None,NA\nP2,none,70\n"
+                                    "P3,COPD,\nP4,NULL,80\n", encoding="utf-8")
+    clin = read_clinical(tmp_path / "c.csv")
+    assert list(clin.clin_comorb_cat) == ["None", "none", "COPD", "NULL"]
+    table = pd.DataFrame({"case": ["P1", "P2", "P3", "P4"], "patient_id": ["P1", "P2", "P3", "P4"]})
+    write_csv(_join_clinical(table, clin, []), tmp_path / "rp_table.csv")
+    rp = read_table(tmp_path / "rp_table.csv")
+    assert list(rp.clin_comorb_cat) == ["None", "none", "COPD", "NULL"]
+    X = numeric_features(rp, infer_roles(rp, None), ["clin_comorb_cat", "clin_weight_kg"])
+    assert list(X.clin_comorb_cat.fillna("-")) == ["None", "None", "COPD", "-"]
+    assert list(X.clin_weight_kg.fillna(-1)) == [-1, 70, -1, 80]
+
+
 def test_a_killed_run_still_resumes(export, tmp_path, monkeypatch):
     """Review: markers stamp each recorded file; cohort rewrites patients.csv / settings.key / a redone patient's
     files in place and records them only when the run ends, so a run killed on the way (SIGKILL, a cluster's time

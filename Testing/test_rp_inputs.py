@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from lungai.errors import InputError
-from lungai.rp.checks import check_events, numeric_features, outcome_vector, read_table
+from lungai.rp.checks import check_events, numeric_features, outcome_vector, read_table, read_tables
 from lungai.rp.cohort import make_cohort
 from lungai.rp.columns import infer_roles
 from lungai.rp.predict import predict_rp
@@ -467,3 +467,65 @@ def test_infinity_at_prediction_names_column_and_line(rp_messy_model):
     patients.loc[1, "dose_mld_gy"] = "Inf"
     with pytest.raises(InputError, match=r"'dose_mld_gy'.*\['Inf'\].*not finite numbers.*CSV lines \[3\]"):
         predict_rp(model, patients)
+
+
+def test_decimal_categories_are_numbers_whether_or_not_the_column_has_a_missing_word(tmp_path):
+    """A _cat column 1.0, 2.0, 3.0 with an NA cell is read as text (only empty cells are missing): "1.0" was a
+    category of its own, so a prediction table without NA (read as numbers: 1.0 -> "1") was refused, and a card of
+    an older lungai (categories "1", "2", "3") refused its own training table."""
+    import json
+    import shutil
+
+    from lungai.rp.checks import category_text
+    from lungai.rp.cohort import make_cohort
+
+    assert {category_text(v) for v in (2, 2.0, "2", "2.0", " 2.00 ", "+2.0", "2.", np.float64(2.0))} == {"2"}
+    assert category_text("2.50") == category_text(2.5) == "2.5" and category_text("2.0a") == "2.0a"
+    df = make_cohort(60, seed=3, n_noise=0).table[["case", "rp_grade2", "clin_age_years", "dose_mld_gy"]]
+    stage = np.random.default_rng(0).choice(["1.0", "2.0", "3.0"], len(df))
+    stage[:6] = "NA"
+    df["clin_stage_cat"] = stage
+    df.to_csv(tmp_path / "train.csv", index=False)
+    df.iloc[[20]].to_csv(tmp_path / "one.csv", index=False)       # no NA: read as the number 1.0 / 2.0 / 3.0
+    model = tmp_path / "model"
+    train_rp(tmp_path / "train.csv", "rp_grade2", model, models="lr", fast=True, outer_folds=2, inner_folds=2,
+             n_boot=2, make_plots=False)
+    card = json.loads((model / "model_card.json").read_text(encoding="utf-8"))
+    assert card["categories"]["clin_stage_cat"] == ["1", "2", "3"]
+    pred, _ = predict_rp(model, tmp_path / "one.csv")
+    assert len(pred) == 1 and pred["risk"].notna().all()
+    # cards that kept the text as written ("1.0": lungai 9895460) or of an older lungai (no category_rules, "1")
+    for categories, rules in ((["1.0", "2.0", "3.0"], card["category_rules"]), (["1", "2", "3"], None)):
+        old = tmp_path / f"old_{rules is None}"
+        shutil.copytree(model, old)
+        card_old = dict(card, categories=dict(card["categories"], clin_stage_cat=categories))
+        if rules is None:
+            del card_old["category_rules"]
+        (old / "model_card.json").write_text(json.dumps(card_old), encoding="utf-8")
+        for table in (tmp_path / "train.csv", tmp_path / "one.csv"):
+            pred, _ = predict_rp(old, table)
+            assert pred["risk"].notna().all()
+
+
+def test_bad_values_of_joined_tables_name_the_file_and_its_line_as_written(tmp_path, table):
+    """Review: with several CSVs joined (rp train a.csv b.csv), an inf on line 5 of b.csv was reported on "CSV lines
+    [2]" (the row of the joined table, no file named), and a cell 1e999 was shown as 'inf'."""
+    a = table[["case", "rp_grade2", "clin_age_years"]].copy()
+    b = table[["case", "dose_mld_gy"]].iloc[::-1].astype(object).reset_index(drop=True)   # another row order
+    b.loc[3, "dose_mld_gy"] = "1e999"                                                      # line 5 of b.csv
+    a.to_csv(tmp_path / "a.csv", index=False)
+    b.to_csv(tmp_path / "b.csv", index=False)
+    pattern = (r"'dose_mld_gy' \(numeric\) has value\(s\) \['1e999'\] that are not finite numbers.*"
+               r"\(lines \[5\] of .*b\.csv\)")
+    with pytest.raises(InputError, match=pattern):
+        train_rp([tmp_path / "a.csv", tmp_path / "b.csv"], "rp_grade2", tmp_path / "m", models="lr", fast=True,
+                 make_plots=False)
+    a["clin_age_years"] = a["clin_age_years"].astype(object)
+    a.loc[[1, 6], "clin_age_years"] = "old"
+    a.to_csv(tmp_path / "a.csv", index=False)
+    with pytest.raises(InputError, match=r"'clin_age_years'.*\['old'\].*\(lines \[3, 8\] of .*a\.csv\)"):
+        numeric_features(read_tables([tmp_path / "b.csv", tmp_path / "a.csv"]), infer_roles(a, "rp_grade2"),
+                         ["clin_age_years"])
+    b.to_csv(tmp_path / "one.csv", index=False)                     # one table: its lines, the value as written
+    with pytest.raises(InputError, match=r"\['1e999'\] that are not finite.*\(CSV lines \[5\]\)"):
+        numeric_features(read_tables(tmp_path / "one.csv"), infer_roles(b, None), ["dose_mld_gy"])

@@ -759,11 +759,11 @@ def read_clinical(clinical) -> pd.DataFrame:
     column - renamed patient_id - holding each patient once, and no column of a name the cohort computes."""
     from lungai.dose.features import COLUMNS as DOSE_COLUMNS
     from lungai.io.tables import id_columns_named, read_table_checked
-    from lungai.rp.columns import ID_NAMES
+    from lungai.rp.columns import ID_NAMES, READ_OPTIONS
 
     clin = read_table_checked(clinical, id_columns_named(ID_NAMES), what="clinical CSV", rows=True,
                               fix="give a comma-separated CSV with a patient_id column (the DICOM PatientID) and one "
-                                  "row per patient, or leave --clinical out")
+                                  "row per patient, or leave --clinical out", **READ_OPTIONS)  # "None" kept, as rp
     named = {str(c).strip().lower(): c for c in reversed(clin.columns)}     # ' Patient_ID ' is patient_id
     key = next((named[k] for k in ("patient_id", "case", "id") if k in named), None)
     if key is None:

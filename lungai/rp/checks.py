@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +10,8 @@ import pandas as pd
 
 from lungai.errors import InputError
 from lungai.io.tables import check_unique_ids
-from lungai.rp.columns import CATEGORY_RULES, FALSE_WORDS, ID_NAMES, TRUE_WORDS, ColumnRoles, canonical_order, \
-    category_spellings, is_missing_word, suggest
+from lungai.rp.columns import CATEGORY_RULES, FALSE_WORDS, ID_NAMES, READ_OPTIONS, TRUE_WORDS, ColumnRoles, \
+    canonical_order, category_spellings, is_missing_word, suggest
 
 
 def read_table(path, id_column: str | None = None) -> pd.DataFrame:
@@ -24,7 +25,7 @@ def read_table(path, id_column: str | None = None) -> pd.DataFrame:
     path = Path(path)
     df = read_table_checked(path, id_columns_named(ID_NAMES, id_column), rows=True,
                             fix="give the path of a comma-separated CSV file with one row per patient",
-                            keep_default_na=False, na_values=[""])
+                            **READ_OPTIONS)
     dup = df.columns[df.columns.duplicated()].tolist()
     if dup:
         raise InputError(f"table {path} has duplicated column names {dup}", "give each column a unique name")
@@ -81,6 +82,7 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     tables = [read_table(p, id_column) for p in paths]
     if len(tables) == 1:
+        tables[0].attrs["sources"] = TableSources(None, [(paths[0], set(tables[0].columns), None)])
         return tables[0]
     ids = []
     for path, df in zip(paths, tables):
@@ -115,7 +117,69 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
     # ordered by their column names (:func:`~lungai.rp.columns.canonical_order`, the order rp train gives the features)
     blocks = sorted(([c for c in df.columns if c != col] for df, col in zip(tables, ids)),
                     key=lambda cols: [str(c) for c in canonical_order(cols)])
-    return merged[[key] + [c for cols in blocks for c in cols]]
+    merged = merged[[key] + [c for cols in blocks for c in cols]]
+    merged.attrs["sources"] = TableSources(key, [(path, set(df.columns) - {col}, {str(i): k for k, i in
+                                                                                enumerate(df[col])})
+                                                 for path, df, col in zip(paths, tables, ids)])
+    return merged
+
+
+class TableSources:
+    """Where the cells of a table read by :func:`read_tables` come from, kept in its ``attrs["sources"]``: the joined
+    table's id column ``key`` (None: one table) and, per table, (path, its columns, {id: its row} - None: one
+    table, the rows as read).  pandas copies ``attrs`` on every operation: this is shared, not copied."""
+
+    def __init__(self, key, tables):
+        self.key, self.tables = key, tables
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def rows(self, df: pd.DataFrame, column, positions) -> tuple[Path, list[int]] | None:
+        """(file, its data rows - 0 the first after the header) of the cells of ``column`` at the row ``positions``
+        of ``df``, or None when not known."""
+        table = next((t for t in self.tables if column in t[1]), None)
+        if table is None or (self.key is not None and self.key not in df.columns):
+            return None
+        path, _, where = table
+        if where is None:
+            return Path(path), list(positions)
+        ids = df[self.key].astype(str).to_numpy()
+        return (Path(path), [where[ids[p]] for p in positions]) if all(ids[p] in where for p in positions) else None
+
+
+def where_in_files(df: pd.DataFrame, column, positions) -> str:
+    """Where the cells of ``column`` at the row ``positions`` of ``df`` are, for an error message: "CSV lines [3, 5]"
+    (the line of the header 1; a table joined of several CSVs: "lines [3, 5] of b.csv", or its rows)."""
+    positions = [int(p) for p in positions]
+    sources = df.attrs.get("sources")
+    if sources is None or len(sources.tables) == 1:
+        return f"CSV lines {[p + 2 for p in positions]}"
+    found = sources.rows(df, column, positions)
+    if found is None:
+        return f"rows {[p + 1 for p in positions]} of the joined table"
+    return f"lines {sorted(r + 2 for r in found[1])} of {found[0]}"
+
+
+def as_written(df: pd.DataFrame, column, positions) -> list[str]:
+    """The cells of ``column`` at the row ``positions`` of ``df`` as written in its CSV file ("1e999", read by
+    pandas as inf), or as read where the file is not known (a DataFrame given) or cannot be read again."""
+    values = [str(v) for v in df[column].iloc[list(positions)]]
+    sources = df.attrs.get("sources")
+    found = sources.rows(df, column, positions) if sources is not None else None
+    if found is None:
+        return values
+    try:
+        text = pd.read_csv(found[0], usecols=[column], dtype=str, keep_default_na=False)[column]
+        written = [str(text.iloc[r]).strip() for r in found[1]]
+    except Exception:     # noqa: BLE001 (changed or unreadable since: show the values as read)
+        return values
+
+    def same(w, v):       # the cell written is the one read (not a row of a table changed since)
+        return w == v or pd.to_numeric(pd.Series([w, v]), errors="coerce").pipe(lambda n: n.notna().all() and
+                                                                               n.iloc[0] == n.iloc[1])
+
+    return [w if same(w, v) else v for w, v in zip(written, values)]
 
 
 PERCENT_HINT_RANGE = (2.0, 100.0)   # a threshold in [2, 100) reads as a percentage (20 -> "use 0.20")
@@ -175,8 +239,8 @@ def outcome_vector(df: pd.DataFrame, outcome: str) -> np.ndarray:
     raw = df[outcome]
     empty = raw.map(is_missing_word)        # an empty cell, or "NA", "unknown" ...
     if empty.any():
-        rows = (np.flatnonzero(empty.to_numpy()) + 2).tolist()[:10]
-        raise InputError(f"outcome {outcome!r} is empty or missing in {int(empty.sum())} row(s) (CSV lines {rows})",
+        rows = where_in_files(df, outcome, np.flatnonzero(empty.to_numpy())[:10])
+        raise InputError(f"outcome {outcome!r} is empty or missing in {int(empty.sum())} row(s) ({rows})",
                          "fill in the outcome or remove these patients")
     text = raw.astype(str).str.strip().str.lower()
     bad = sorted(set(text) - TRUE_WORDS - FALSE_WORDS)
@@ -186,12 +250,17 @@ def outcome_vector(df: pd.DataFrame, outcome: str) -> np.ndarray:
     return text.isin(TRUE_WORDS).to_numpy().astype(int)
 
 
+_DECIMAL = re.compile(r"[+-]?(\d+\.\d*|\.\d+)")
+
+
 def category_text(value, rules: dict | None = None):
-    """A categorical value as text (2, 2.0 and "2" are the same category); missing (an empty cell or
-    "Not collected", "unknown" ...; "None" is a category, unless the ``rules`` - a model card's ``category_rules`` -
-    say otherwise) stays missing."""
+    """A categorical value as text (2, 2.0, "2", "2.0" and "+2.00" are the same category, "2"; "2.50" is 2.5, "2.5",
+    as the number read from a column without text would be); missing (an empty cell or "Not collected", "unknown" ...;
+    "None" is a category, unless the ``rules`` - a model card's ``category_rules`` - say otherwise) stays missing."""
     if is_missing_word(value, categorical=True, rules=rules):
         return np.nan  # what SimpleImputer recognises as missing in object columns
+    if isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+        value = float(value)        # a column with a text cell ("NA", "None") is read as text: "1.0" is 1.0
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
     return str(value).strip()
@@ -210,13 +279,20 @@ def categories_as_read(texts: pd.Series, categories: list | None, rules: dict) -
     (:func:`~lungai.rp.columns.category_spellings`; ``categories`` None), or the model's category of that spelling
     (``categories``: the card's; a spelling the model does not know stays as it is, refused by
     :func:`check_categories`)."""
-    if rules.get("case") != "merged":
-        return texts
+    merged = rules.get("case") == "merged"
     if categories is None:
+        if not merged:
+            return texts
         spellings = category_spellings(texts)
     else:
-        known = {str(c).casefold(): str(c) for c in categories}
-        spellings = {t: known[t.casefold()] for t in texts.dropna().unique() if str(t).casefold() in known}
+        # a model category matched as a cell of it is read ("1.0" of a card that kept it as written is 1)
+        def key(t):
+            text = str(category_text(t, rules))
+            return text.casefold() if merged else text
+
+        exact = {str(c) for c in categories}
+        known = {key(c): str(c) for c in categories}
+        spellings = {t: known[key(t)] for t in texts.dropna().unique() if t not in exact and key(t) in known}
     return texts.map(lambda t: spellings.get(t, t) if isinstance(t, str) else t)
 
 
@@ -241,12 +317,13 @@ def numeric_features(df: pd.DataFrame, roles: ColumnRoles, columns, categories: 
         infinite = np.isinf(values.to_numpy(float))
         bad = (values.isna() | infinite) & raw.notna()
         if bad.any():
-            rows = (np.flatnonzero(bad.to_numpy()) + 2).tolist()[:5]
-            examples = sorted(set(out[col][bad].astype(str)))[:5]
+            positions = np.flatnonzero(bad.to_numpy())
+            rows = where_in_files(df, col, positions[:5])
+            examples = sorted(set(as_written(df, col, positions[:50])))[:5]
             expected = "yes/no (or 1/0, true/false ...)" if kind == "binary" else \
                 "finite numbers (infinity is no measurement: a division by zero?)" if infinite.any() else "numbers"
             raise InputError(f"column {col!r} ({kind}) has value(s) {examples} that are not {expected} "
-                             f"(CSV lines {rows})",
+                             f"({rows})",
                              "correct these values (leave a cell empty, or write 'Not collected', for a missing "
                              "value); if the column is categorical, declare it categorical in a role file "
                              "(type categorical) or end its name with _cat")

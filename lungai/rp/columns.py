@@ -47,6 +47,10 @@ MISSING_WORDS = frozenset({"", "na", "n/a", "#n/a", "#n/a n/a", "#na", "<na>", "
                            "1.#qnan", "-1.#qnan", "none", "null", "missing", "unknown", "not known", "not collected",
                            "not recorded", "not recorded in database", "not assessed", "not available", "?", "-",
                            "."})
+# How RP tables are read (:func:`lungai.rp.checks.read_table`, and the clinical CSV of ``lungai cohort --clinical``):
+# only an empty cell is missing, not pandas' own list of words - "None" stays a word (a category, or missing by
+# :func:`is_missing_word`), as any other.
+READ_OPTIONS = {"keep_default_na": False, "na_values": [""]}
 # Missing in a numeric or binary column, but a category of a categorical one ("None": no comorbidity, never smoked).
 CATEGORY_WORDS = frozenset({"none"})
 # How categorical values are read (saved in the model card as ``category_rules``, applied again by rp predict /
