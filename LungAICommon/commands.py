@@ -196,10 +196,21 @@ def interrupted_training(model_dir) -> bool:
 
 
 def segment_column_name(name: str) -> str:
-    """A segment name as used in feature columns: "Tumor" -> "tumour", "Right lung" -> "right_lung"."""
+    """A segment name as used in feature columns: "Tumor" -> "tumour", "Right lung" -> "right_lung", "Lung (R)" ->
+    "lung_r"; it keeps the segment's role (:func:`lungai.segment_roles.segment_role`): "Lungs-GTV" -> "lungs_minus_gtv"
+    (``lungs_gtv`` would be a tumour's name, Lung_GTV)."""
     safe = "".join(c if c.isalnum() else "_" for c in name.strip().lower()).strip("_")
     safe = "_".join(part for part in safe.split("_") if part)
-    return {"tumor": "tumour"}.get(safe, safe) or "segment"
+    safe = {"tumor": "tumour"}.get(safe, safe) or "segment"
+    try:        # the core reads the lung role from this name: a "-" meaning minus ("Lungs-GTV") is said in a word
+        from lungai.segment_roles import segment_role
+    except ImportError:
+        return safe
+    if segment_role(name) == "lungs_minus_tumour" and segment_role(safe) != "lungs_minus_tumour":
+        import re
+
+        safe = re.sub(r"_(i?gtv)", r"_minus_\1", safe, count=1)      # "Lungs-GTV" -> "lungs_minus_gtv"
+    return safe
 
 
 def parse_numbers(text: str):

@@ -560,3 +560,41 @@ def test_ibsi_check_refuses_an_image_with_nan_voxels(small_phantom, tmp_path):
         run_check(image, mask, ref, "a")
     assert main(["ibsi-check", "--image", str(image), "--mask", str(mask), "--reference", str(ref),
                  "--config", "a", "-o", str(tmp_path / "o.csv")]) == 2
+
+
+@pytest.mark.parametrize("spacing, voxels", [(0.7, 2), (0.5, 4), (0.5, 2)])
+def test_ibsi_check_settings_only_refuses_a_mask_pyradiomics_resamples_to_one_voxel(tmp_path, spacing, voxels):
+    """Review of d2f4d33: a 2- or 4-voxel mask passes check_segment, but pyradiomics' own resampling
+    (--settings-only) left 1 voxel: traceback ValueError "mask only contains 1 segmented voxel!"."""
+    from lungai.errors import InputError
+
+    rng = np.random.default_rng(3)
+    ct = sitk.GetImageFromArray(rng.normal(0, 20, (30, 30, 30)).round().astype(np.int16))
+    ct.SetSpacing((spacing,) * 3)         # a fine CT: 2 or 4 of its voxels are 1 (or 0) of configuration C's 2 mm grid
+    arr = np.zeros((30, 30, 30), np.uint8)
+    arr[15, 15, 15:15 + voxels] = 1
+    mask = sitk.GetImageFromArray(arr)
+    mask.CopyInformation(ct)
+    image, mask_path, ref = tmp_path / "image.nii.gz", tmp_path / "mask.nii.gz", tmp_path / "ref.csv"
+    sitk.WriteImage(ct, str(image))
+    sitk.WriteImage(mask, str(mask_path))
+    ref.write_text("reference value;tolerance;tag\n0;100000;stat_mean\n", encoding="utf-8")
+    mask = mask_path
+    with pytest.raises(InputError, match="pyradiomics refused segment 'mask.nii.gz' on its grid .*(1 segmented voxel|not present)"):
+        run_check(image, mask, ref, "c", ibsi_preprocessing=False)
+
+
+def test_radiomics_with_an_ibsi_preset_names_the_segment_that_vanishes():
+    """Review of d2f4d33: `lungai radiomics --params ibsi-c --label x=1` with a 2-voxel mask said "segment 'ROI' has 0
+    voxel(s) ..."; the segment's own name now."""
+    from lungai.radiomics import extract, load_params
+
+    ct = sitk.GetImageFromArray(np.random.default_rng(3).normal(0, 20, (30, 30, 30)).round().astype(np.int16))
+    ct.SetSpacing((0.5, 0.5, 0.5))          # 2 voxels: none left on configuration C's 2 mm grid
+    arr = np.zeros((30, 30, 30), np.uint8)
+    arr[15, 15, 15:17] = 1
+    m = sitk.GetImageFromArray(arr)
+    m.CopyInformation(ct)
+    result = extract(ct, {"x": m}, load_params("ibsi-c"), case="c1")
+    (msg,) = result.errors.error.tolist()
+    assert "segment 'x' has" in msg and "'ROI'" not in msg

@@ -70,3 +70,52 @@ def test_primary_tumour_is_not_the_first_tumour_segment():
     assert primary_tumour(["gtv-3", "gtv-2"]) == "gtv-2" and primary_tumour(["GTV_10", "GTV_9"]) == "GTV_9"
     assert primary_tumour(["GTV_node", "gtv-2", "Tumor"]) == "Tumor" and primary_tumour(["GTVn2", "GTVn1"]) == "GTVn1"
     assert primary_tumour(["Heart", "Lung tumour"]) is None and describe_tumour_choice(["Tumor"]) == "tumour: Tumor"
+
+
+def test_lungs_minus_tumour_needs_an_explicit_minus():
+    """Review of d2f4d33: a tumour named 'Lung_GTV' / 'Lung GTV' / 'LungGTV' / 'Lung GTVs' / 'Lung_iGTV' got the role
+    lungs_minus_tumour ('_' folded like '-'), so radiomics put it on the 2 mm lung grid and the dose could take it as
+    the lungs.  A minus is said by a word or by a '-' before the GTV in the raw name (TG-263's 'Lungs-GTV')."""
+    from lungai.dicom.roles import dose_lungs_role, structure_role
+    from lungai.errors import InputError
+    from lungai.segment_roles import is_lung
+
+    for name in ("Lung_GTV", "Lung GTV", "LungGTV", "Lung GTVs", "Lung_iGTV", "Lungs_GTV", "Lung.GTV"):
+        assert segment_role(name) is None and structure_role(name) is None and not is_lung(name), name
+        assert dose_lung_segments([name, "GTV-1"]) == [], name
+        try:
+            dose_lungs_role([name])
+            raise AssertionError(name)
+        except InputError:
+            pass
+    for name in ("Lungs-GTV", "Lung_Total-GTV", "Lungs - iGTV", "Lungs-iGTV", "LUNGS-GTV", "Lungs minus GTV",
+                 "Lungs_excl_GTV", "Lungs sub GTV", "Lungs minus tumour"):
+        assert segment_role(name) == "lungs_minus_tumour" and is_lung(name), name
+
+
+def test_one_normalisation_for_brackets_and_other_punctuation(small_phantom):
+    """Review of d2f4d33: 'Lung (R)' had no role for the CLI / radiomics_table (only space _ - . were folded) while the
+    panel's --label 'lung_r' had one, and derived_lung_masks made no 'Lungs' from 'Lung (R)' + 'Lung (L)'."""
+    from LungAICommon.commands import segment_column_name
+    from lungai.scene.nodes import derived_lung_masks
+    from lungai.segment_roles import is_lung
+
+    for name, role in (("Lung (R)", "right_lung"), ("Lung (L)", "left_lung"), ("Lung/R", "right_lung"),
+                       ("Lungs (both)", "lungs"), ("GTV (1)", "tumour"), ("Lungs-GTV", "lungs_minus_tumour"),
+                       ("Lung_GTV", None), ("Lungs - GTV", "lungs_minus_tumour")):
+        assert segment_role(name) == role, name
+        assert segment_role(segment_column_name(name)) == role, (name, segment_column_name(name))
+    assert is_lung("Lung (R)") and is_lung(segment_column_name("Lungs-GTV"))
+    arr = sitk.GetArrayFromImage(small_phantom.labels)
+    masks = {"Lung (R)": arr == 2, "Lung (L)": arr == 3}
+    masks = {n: sitk.GetImageFromArray(m.astype(np.uint8)) for n, m in masks.items()}
+    assert set(derived_lung_masks(masks)) == {"Lungs"}
+
+
+def test_a_structure_map_role_counts(tmp_path):
+    """Review of d2f4d33: a --structure-map role is a segment's role (Rt_Lung_Contour: lung_right is a lung)."""
+    from lungai.segment_roles import is_lung
+
+    assert not is_lung("Rt_Lung_Contour")
+    assert is_lung("Rt_Lung_Contour", {"Rt_Lung_Contour": "lung_right"})
+    assert not is_lung("GTV-1", {"GTV-1": "gtv"})

@@ -2,9 +2,11 @@
 (dose lung mask and GTV, derived "Lungs" / "Lungs minus tumour" masks, radiomics column names, the
 Slicer panels).
 
-Names are compared after lower-casing and turning every run of non-alphanumeric characters into
-``_`` ("Right lung", "right-lung", "RIGHT_LUNG" are the same), and then **exactly**: "Lung tumour"
-is not a lung and "Tumour of left lung" is not a tumour (no substring matching).
+Names are compared after :func:`lungai.dicom.roles.normalise` (lower case, every run of characters other than
+letters, digits and ``+`` one separator: "Right lung", "right-lung", "RIGHT_LUNG", "Right (lung)" are the same; the
+Slicer panel's ``--label`` column names, ``LungAICommon.commands.segment_column_name``, read alike), and then
+**exactly**: "Lung tumour" is not a lung and "Tumour of left lung" is not a tumour (no substring matching).  A
+lungs-minus-tumour name needs an explicit minus ("Lungs-GTV", "Lungs minus GTV"): "Lung_GTV" / "LungGTV" is none.
 
 The names are those of :mod:`lungai.dicom.roles` (one table, AAPM TG-263 names and common variants,
 also used for RTSTRUCT structures): ``tumour`` = any GTV / tumour name (GTV-1, GTVp, GTV_node,
@@ -44,17 +46,19 @@ def name_key(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower()).strip("_")
 
 
-def segment_role(name: str) -> str | None:
+def segment_role(name: str, mapping=None) -> str | None:
     """The role (one of :data:`ROLES`) of a segment name, or None when the name is not one of them
-    (exact match against :mod:`lungai.dicom.roles`' table, never a substring)."""
-    return _FROM_STRUCTURE.get(structure_role(name))
+    (exact match against :mod:`lungai.dicom.roles`' table, never a substring; ``mapping``: a ``--structure-map``,
+    whose role of the name wins)."""
+    return _FROM_STRUCTURE.get(structure_role(name, mapping))
 
 
-def is_lung(name: str) -> bool:
+def is_lung(name: str, mapping=None) -> bool:
     """Whether a segment is lung tissue by its role (:data:`LUNG_ROLES`: right / left lung, lungs, lungs minus
-    tumour - "Lung_R", "right_lung", "Lungs-GTV" ...), the rule radiomics uses for its isotropic lung grid.  A tumour
-    name (GTV-1, "Lung tumour": no role) is never a lung: the role is matched exactly, never a substring."""
-    return segment_role(name) in LUNG_ROLES
+    tumour - "Lung_R", "right_lung", "Lungs-GTV" ...; with ``mapping``, a structure mapped to one: "Rt_Lung_Contour:
+    lung_right"), the rule radiomics uses for its isotropic lung grid.  A tumour name (GTV-1, "Lung tumour": no role)
+    is never a lung: the role is matched exactly, never a substring."""
+    return segment_role(name, mapping) in LUNG_ROLES
 
 
 def find_role(names, role: str) -> str | None:

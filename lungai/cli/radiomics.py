@@ -152,8 +152,9 @@ def run(args) -> int:
     image = read_ct(args.image, series_uid=args.series)
     errors: dict = {}
     structures: dict = {}       # segment -> the RTSTRUCT structures it is made of
+    lung_names: list = []       # lungs by a --structure-map role only (their name has none)
     if args.rtstruct:
-        segs = _rtstruct_segments(args, image, errors, structures)
+        segs = _rtstruct_segments(args, image, errors, structures, lung_names)
     elif args.structure:
         raise InputError("--structure needs --rtstruct FILE", "give the RTSTRUCT that holds the structure")
     elif args.mask and not args.phantom_labels:
@@ -174,8 +175,12 @@ def run(args) -> int:
     else:
         raise InputError("no mask given", "give --mask (with --label or --phantom-labels), or --tumour and/or --lungs")
     case = args.case or input_case_id(args.image, args.series)
+    from lungai.radiomics.settings import with_lung_grid_revision
+
+    params = with_lung_grid_revision(params, segs, lung_names)     # the id (and sidecar) of lung segments' grid
     with task("radiomics", max(len(segs), 1)) as bar:
-        result = extract(image, segs, params, case=case, progress=bar, segment_errors=errors, workers=args.workers)
+        result = extract(image, segs, params, case=case, progress=bar, segment_errors=errors, workers=args.workers,
+                         lung_names=lung_names)
     out = Path(args.output)
     if result.features.empty:
         msgs = "; ".join(f"{r.segment}: {r.error}" for r in result.errors.itertuples(index=False))
@@ -276,8 +281,11 @@ def union_notes(structures: dict, segments, mapping=None) -> list[str]:
     return notes
 
 
-def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None) -> dict:
+def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None, lung_names: list | None = None
+                       ) -> dict:
     """Segments from the RTSTRUCT: each --structure as its own segment, else the standard segments by role.
+    ``lung_names`` gets the --structure segments that are lungs by the --structure-map's role only ("Rt_Lung_Contour:
+    lung_right"): on the lung grid like ``--structure role:lung_right``.
 
     Only the structures the requested segments need are read; a segment whose structures the RTSTRUCT does not
     hold (found by role) is reported in ``errors`` and the other segments go on.  ``structures`` gets each
@@ -285,6 +293,7 @@ def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None
     from lungai.dicom.masks import mask_input, structure_mask
     from lungai.dicom.rtstruct import list_structures
     from lungai.radiomics import segments as S
+    from lungai.segment_roles import is_lung
 
     mapping, gaps = args.structure_map, args.allow_gaps
     _rtstruct_notes(args.rtstruct, mapping)
@@ -294,6 +303,8 @@ def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None
         for spec in args.structure:
             name = spec.split(":", 1)[-1] if spec.lower().startswith("role:") else spec
             out[name], structures[name] = structure_mask(args.rtstruct, image, spec, mapping, gaps)
+            if lung_names is not None and mapping and not is_lung(name) and is_lung(name, mapping):
+                lung_names.append(name)
         return out
     names = list_structures(args.rtstruct)
     wanted = list(args.segments or S.STANDARD_SEGMENTS)

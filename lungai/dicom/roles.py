@@ -7,9 +7,11 @@ of a name; :func:`find_role` picks the structures of a role from a list; :func:`
 builds a role's mask from the read structures (e.g. both lungs = right + left when there is no
 "Lungs" ROI; lungs - GTV = lungs minus every GTV when there is no "Lungs-GTV" ROI).
 
-Matching (documented in docs/dicom.md): the name is lower-cased, runs of spaces / ``_`` / ``-`` /
-``.`` become one space, and the whole name must match one of :data:`DEFAULT_PATTERNS` (first
-match wins), so "Lung_R_PRV", "PTV_Lung" or "z_Lung_R_opt" get no role.  Numbered GTVs follow the
+Matching (documented in docs/dicom.md): the name is lower-cased, every run of characters other than letters, digits
+and ``+`` (spaces, ``_``, ``-``, ``.``, brackets ...) becomes one space (:func:`normalise`: "Lung (R)" is "Lung_R"), and
+the whole name must match one of :data:`DEFAULT_PATTERNS` (first match wins); a lungs-minus-GTV name needs an explicit
+minus - a word (minus, excl, sub ...) or a "-" before the GTV in the raw name ("Lungs-GTV"; "Lung_GTV", "Lung GTV",
+"LungGTV" are no lungs).  So "Lung_R_PRV", "PTV_Lung" or "z_Lung_R_opt" get no role.  Numbered GTVs follow the
 NSCLC-Radiomics convention: "GTV-1" is the primary; "GTV-2", "GTV-3" ... are other GTVs (role
 "gtv", part of the union of all GTVs).  "Tumor" / "Tumour" (the segment lungai makes) are role "gtv".
 A GTV name may carry a primary / node word or a lymph-node station and qualifiers after a separator
@@ -53,9 +55,13 @@ _GTV_QUALIFIER = (r"(?: (?:pet|ct|pet ?ct|mri?|cbct|plan|planning|final|\d+"
 # IASLC lymph-node stations with their side / part ("4R", "10L", "11Rs", "3A"): "GTV_4R" is a node
 _STATION = r"(?:(?:[1-4]|1[0-4]) ?(?:r|l|rs|ri|ls|li|rt|lt)|3 ?(?:a|p))"
 _NODE = r"(?:n|nd|node|nodes|nodal|ln|lns|lymph ?nodes?)"
+# the words that say "minus" between the lungs and the GTV ("Lungs minus GTV", "Lungs_excl_GTV"); without one, the
+# raw name must have a "-" there (TG-263's "Lungs-GTV"): "Lung_GTV", "Lung GTV", "LungGTV" are a tumour's names, no
+# lungs (:func:`_explicit_minus`)
+_MINUS_WORDS = r"(?:minus|sub|excl|exc|wo|not|no|less)"
 DEFAULT_PATTERNS: tuple[tuple[str, str], ...] = (
-    ("lungs_minus_gtv", _LUNGS + r"(?: ?(?:minus |sub |excl |exc |wo |not |no |less )?" + _GTV
-     + r"| (?:minus|sub|excl|exc|wo|not|no|less) tumou?r)"),   # "Lung tumour" is no lung
+    ("lungs_minus_gtv", _LUNGS + r"(?: ?(?:" + _MINUS_WORDS + r" )?" + _GTV
+     + r"| " + _MINUS_WORDS + r" tumou?r)"),   # "Lung tumour" is no lung
     ("gtv_primary", r"gtv ?(?:(?:p|prim|primary|t|tumou?r|primary tumou?r)(?: ?\d+)?|1|01)" + _GTV_QUALIFIER),
     ("gtv_node", r"gtv ?(?:" + _NODE + r"(?: ?(?:\d+|" + _STATION + r"))?|" + _STATION + r")" + _GTV_QUALIFIER),
     ("gtv", r"(?:gtv ?(?:\d+|total|tot|all|sum|combined|composite|union)?" + _GTV_QUALIFIER + r")"
@@ -113,15 +119,18 @@ def structure_roles(names: Iterable[str], mapping=None) -> dict:
 
 
 def _roles(names: list, user: dict) -> list:
-    by_name = [(n, user[normalise(n)] if normalise(n) in user else _name_role(normalise(n))) for n in names]
+    by_name = [(n, user[normalise(n)] if normalise(n) in user else name_role(n)) for n in names]
     if any(r in GTV_ROLES for _, r in by_name):
         return by_name
     return [(n, r if r or normalise(n) in user else type_role(n)) for n, r in by_name]
 
 
 def normalise(name: str) -> str:
-    """Lower case, runs of space / ``_`` / ``-`` / ``.`` as one space."""
-    return re.sub(r"[\s_\-.]+", " ", str(name).strip().lower()).strip()
+    """Lower case, every run of characters other than letters, digits and ``+`` (a margin: "GTV+5mm") as one space:
+    "Lung (R)", "Lung_R", "lung-r", "LUNG.R" are "lung r".  The one normalisation of structure and segment names
+    (:mod:`lungai.segment_roles`, the Slicer panels' column names); a "-" that means minus ("Lungs-GTV") is read
+    from the raw name (:func:`name_role`)."""
+    return re.sub(r"[^0-9a-z+]+", " ", str(name).strip().lower()).strip()
 
 
 def _check_role(role, where: str):
@@ -171,11 +180,34 @@ def _role(name: str, user: dict) -> str | None:
     return _roles([name], user)[0][1]
 
 
-def _name_role(key: str) -> str | None:
+def _name_role(key: str, raw: str) -> str | None:
     for role, pattern in _COMPILED:
         if pattern.fullmatch(key):
+            if role == "lungs_minus_gtv" and not _explicit_minus(key, raw):
+                continue         # "Lung_GTV", "Lung GTV", "LungGTV": a tumour's name, not the lungs minus it
             return role
     return None
+
+
+_MINUS_WORD = re.compile(r"(?:^| )" + _MINUS_WORDS + r"(?: |$)")
+_BEFORE_GTV = re.compile(r"([^0-9a-z]*)i?gtv")
+
+
+def _explicit_minus(key: str, raw: str) -> bool:
+    """Whether a lungs-and-GTV name says minus: a minus word in the normalised ``key`` ("Lungs minus GTV",
+    "Lungs_excl_GTV"), or a "-" in the raw name's separator before the GTV ("Lungs-GTV", "Lung_Total-GTV",
+    "Lungs - iGTV"); "Lung_GTV", "Lung GTV", "LungGTV", "Lung_iGTV" have neither."""
+    if _MINUS_WORD.search(key):
+        return True
+    sep = _BEFORE_GTV.search(str(raw).strip().lower())
+    return bool(sep) and "-" in sep.group(1)
+
+
+def name_role(name: str) -> str | None:
+    """The role of a structure / segment name by :data:`DEFAULT_PATTERNS` alone (no user mapping, no RT ROI
+    Interpreted Type): the normalised name (:func:`normalise`) matched exactly; a lungs-minus-GTV name needs an
+    explicit minus (:func:`_explicit_minus`)."""
+    return _name_role(normalise(name), str(name))
 
 
 # what makes a motion-envelope name a derived structure rather than the envelope itself: a margin ("ITV_5mm",
@@ -215,7 +247,7 @@ def role_notes(names: Iterable[str], mapping=None, unread: Iterable[str] = ()) -
     user = load_mapping(mapping)
     names = list(names)
     roles = dict(_roles(names, user))
-    named = [str(n) for n in names if roles[n] in GTV_ROLES and not (type_role(n) and not _name_role(normalise(n))
+    named = [str(n) for n in names if roles[n] in GTV_ROLES and not (type_role(n) and not name_role(n)
                                                                        and normalise(n) not in user)]
     # no GTV: the motion envelopes are subtracted from the lungs for the dose metrics (dose_envelopes' one rule)
     subtracted = dose_envelopes(names, user)
@@ -225,7 +257,7 @@ def role_notes(names: Iterable[str], mapping=None, unread: Iterable[str] = ()) -
         key = normalise(n)
         if key in user:
             continue
-        role = _name_role(key)
+        role = name_role(n)
         if role is None and type_role(n) and roles[n] == "gtv":
             notes.append(f"structure {str(n)!r} is taken as a GTV (role gtv) because its RT ROI Interpreted Type is "
                          "GTV (its name has no role); map it with --structure-map if it is not a GTV")
@@ -276,7 +308,7 @@ def describe_roles(names: Iterable[str], mapping=None) -> str:
 
     def role(n):
         r = roles[n]
-        return (f"{r}, by its RT ROI Interpreted Type" if r and normalise(n) not in user and not _name_role(normalise(n))
+        return (f"{r}, by its RT ROI Interpreted Type" if r and normalise(n) not in user and not name_role(n)
                 else r or "no role")
 
     return ", ".join(f"{n} ({role(n)})" for n in names) or "none"

@@ -27,6 +27,7 @@ from lungai.io.outputs import (forget_stamps, prepare_output_file, prepare_outpu
 from lungai.radiomics.cluster import check_main_guard, check_scheduler_address, run_tasks
 from lungai.radiomics.csv_output import write_csv
 from lungai.radiomics.settings import (SETTINGS_COLUMN, ignored_lung_spacing_key, resampling_revision, settings_id,
+                                      with_lung_grid_revision, without_lung_grid_revision,
                                       sidecar_path, write_sidecar)
 from lungai.radiomics.extract import ERROR_COLUMNS, LONG_COLUMNS, to_wide
 from lungai.radiomics.manifest import PATH_COLUMNS, read_manifest, safe_name
@@ -183,6 +184,18 @@ class BatchSummary:
         return "\n".join(lines)
 
 
+def _segment_names(rows, segments) -> list[str]:
+    """The segment names a batch computes: ``segments`` and the names of the manifest's ``label`` items
+    (``Lung_R=1;GTV-1=2``, as :func:`_segments_for` reads them)."""
+    names = [str(n) for n in (segments or [])]
+    for row in rows:
+        for item in str(row.get("label", "") or "").replace(",", ";").split(";"):
+            name = item.strip().rpartition("=")[0]
+            if name:
+                names.append(name)
+    return names
+
+
 def _params_key(params: dict, segments, revision: bool = True) -> str:
     """The resume key of a batch: its parameters and segments and, for a parameter set that resamples with
     pyradiomics, the resampling revision (:func:`lungai.radiomics.settings.resampling_revision`); ``revision=False``:
@@ -217,6 +230,16 @@ def _prepare_parts(output: Path, params: dict, segments) -> tuple[Path, str | No
         cases = sum(not p.name.endswith((".errors.csv", ".settings.csv")) for p in done)
         note = (f"{cases} case(s) done by an older lungai with this "
                 "resampledPixelSpacing (pyradiomics grid before lungai 0.2.0, values differ) are redone")
+    elif recorded != key and recorded == _params_key(without_lung_grid_revision(params), segments):
+        # lung segments (Lung_R, RT LUNG ...) an older lungai computed on the CT's grid, now on the lung grid
+        # (lungai.radiomics.settings.LUNG_GRID_REVISION): never mixed with new values under one id
+        done = [p for p in parts.iterdir() if p.suffix == ".csv" and p.is_file() and not p.is_symlink()]
+        for p in done:
+            p.unlink()
+        cases = sum(not p.name.endswith((".errors.csv", ".settings.csv")) for p in done)
+        note = (f"{cases} case(s) done by an older lungai are redone: their lung segments named otherwise than "
+                "right_lung / left_lung / lungs / lungs_minus_tumour (Lung_R, RT LUNG ...) were on the CT's grid, now "
+                "on the isotropic lung grid (values differ)")
     elif recorded != key and _lung_spacing_key(params, segments, recorded):
         # made with --lung-spacing (or the file's lung_spacing_mm) beside resampledPixelSpacing, now refused: the spacing
         # was ignored (pyradiomics' grid holds every segment), so the values are these; their settings id is now
@@ -349,6 +372,8 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
     prepare_output_file(output, inputs=[manifest], owner=OWNER, sidecars=outputs[1:])
     forget_stamps(output.parent, OWNER, [p.name for p in outputs])    # a killed run still resumes (this table's
                                                                         # files only: other tables keep their stamps)
+    # lung segments named Lung_R, RT LUNG ... (on the CT's grid in an older lungai): their revision in the id and key
+    params = with_lung_grid_revision(params, _segment_names(rows, segments))
     parts, redone = _prepare_parts(output, params, segments)
     dropped, unchecked = _drop_parts_of_other_orientations(parts, rows)
     redone = "; ".join(n for n in (redone, dropped) if n) or None

@@ -30,7 +30,7 @@ from lungai.errors import InputError
 from lungai.io import on_grid
 from lungai.io.geometry import to_lps
 from lungai.progress import NullProgress
-from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id
+from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id, with_lung_grid_revision
 from lungai.seg.preprocess import cut_by_image_edge, cut_note
 from lungai.radiomics.prepare import SETTINGS_COLUMNS, prepare, pyradiomics_params
 
@@ -116,7 +116,8 @@ def extract_segment(extractor, image: sitk.Image, mask: sitk.Image, case: str, s
     if label != 1:
         mask = sitk.Cast(mask > 0, sitk.sitkUInt8) * label
     try:
-        result = extractor.execute(image, mask, label=label)
+        named = {"name": segment} if getattr(extractor, "takes_segment_name", False) else {}
+        result = extractor.execute(image, mask, label=label, **named)    # an IBSI preset's messages name the segment
     except (ValueError, RuntimeError, IndexError) as exc:
         raise InputError(f"pyradiomics failed on segment {segment!r}: {str(exc).strip().splitlines()[-1]}",
                          "check that the segment is a solid region of at least a few voxels inside the image") from exc
@@ -147,8 +148,13 @@ def _extract_in_worker(params: dict, image: sitk.Image, mask: sitk.Image, case: 
 
 
 def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, case: str = "case",
-            progress=None, segment_errors: dict | None = None, workers: int = 1) -> Extraction:
+            progress=None, segment_errors: dict | None = None, workers: int = 1, lung_names=()) -> Extraction:
     """Features for every segment; a failing segment is recorded in ``errors`` and the others go on.
+
+    ``lung_names``: segments that are lungs by a role given to them (an RTSTRUCT structure mapped to lung_right with
+    ``--structure-map``) rather than by their name: on the lung grid as the lungs named so
+    (:func:`lungai.radiomics.prepare.prepare`).  The settings id carries the lung grid revision when a lung segment
+    was on the CT's grid in an older lungai (:func:`lungai.radiomics.settings.with_lung_grid_revision`).
 
     ``segment_errors`` are problems found while building the segments (missing label ...), carried
     into ``errors``.  A mask that is not on the image grid fails the whole case (GeometryError).
@@ -167,7 +173,8 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
             results[name] = ("error", str(exc))
             progress.update(1, f"{case}: {name}")
     prepared = []
-    for p in prepare(image, valid, params) if valid else []:
+    params = with_lung_grid_revision(params, segments, lung_names)    # the id of the values (a caller's kept)
+    for p in prepare(image, valid, params, lung_names) if valid else []:
         lost = resampling_lost(p, int(np.count_nonzero(sitk.GetArrayViewFromImage(valid[p.name]))))
         if lost:
             results[p.name] = ("error", lost)

@@ -265,9 +265,10 @@ def in_lps(image: sitk.Image, segments: dict[str, sitk.Image]) -> tuple[sitk.Ima
     return to_lps(image), {n: to_lps(m) for n, m in segments.items()}, note
 
 
-def prepare(image: sitk.Image, segments: dict[str, sitk.Image], params: dict) -> list[Prepared]:
+def prepare(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, lung_names=()) -> list[Prepared]:
     """Crop (and for lung segments, resample) every segment; segments must be non-empty.  The image and masks are
-    first put in LPS order (:func:`in_lps`).
+    first put in LPS order (:func:`in_lps`).  Lung segments: those with a lung role by name (:func:`is_lung_segment`)
+    and those listed in ``lung_names`` (a structure mapped to a lung role: ``--structure-map``).
 
     IBSI presets (``lungai: {ibsi: A..E}``) get the whole image: their configuration fixes the grid,
     which IBSI aligns with the whole image (:func:`lungai.radiomics.ibsi.preprocess.interpolate_roi`
@@ -288,7 +289,9 @@ def prepare(image: sitk.Image, segments: dict[str, sitk.Image], params: dict) ->
     spacing = lung_spacing(params)
     out: dict[str, Prepared] = {}
     # pyradiomics' own resampling (resampledPixelSpacing) puts every segment on its grid: no lungai lung grid first
-    lungs = [n for n in segments if spacing and is_lung_segment(n) and not pyradiomics_resampling(params)]
+    extra = {str(n) for n in lung_names}
+    lungs = [n for n in segments if spacing and (is_lung_segment(n) or str(n) in extra)
+             and not pyradiomics_resampling(params)]
     if lungs:
         boxes = [bounding_box(sitk.GetArrayViewFromImage(segments[n])) for n in lungs]
         lo, hi = np.min([b[0] for b in boxes], axis=0), np.max([b[1] for b in boxes], axis=0)

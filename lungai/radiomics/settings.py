@@ -45,10 +45,56 @@ def resampling_revision(params: dict) -> int | None:
 
 
 
+# The revision of which segments lungai puts on its isotropic lung grid (``lung_spacing_mm``): 2 since lung segments are
+# recognised by role (:func:`lungai.segment_roles.is_lung`: "Lung_R", "RT LUNG", "Lungs-GTV", "Lung (R)" ...; before,
+# only the exact names of :data:`LUNG_NAMES_REVISION_1` were, the others computed on the CT's grid).  Carried only by
+# the parameters of a run one of whose lung segments an older lungai left on the CT's grid
+# (:func:`with_lung_grid_revision`: its settings id, sidecar, radiomics-batch resume key), so those parts are redone
+# and rp models trained on the old values refused; runs whose lungs are named right_lung ... keep their id.
+LUNG_GRID_REVISION = 2
+LUNG_NAMES_REVISION_1 = ("right_lung", "left_lung", "lungs", "lungs_minus_tumour")   # case and spaces ignored
+
+
+def lung_grid_revision(params: dict, names, lung_names=()) -> int | None:
+    """:data:`LUNG_GRID_REVISION` when ``params`` put lung segments on lungai's lung grid (a lung spacing, no IBSI
+    configuration, no pyradiomics resampling) and one of the segment ``names`` is a lung (by role, or listed in
+    ``lung_names``: a structure mapped to a lung role) that a lungai before revision 2 left on the CT's grid (any name
+    but :data:`LUNG_NAMES_REVISION_1`); else None."""
+    from lungai.radiomics.prepare import lung_spacing, pyradiomics_resampling
+    from lungai.segment_roles import is_lung
+
+    if (params.get("lungai") or {}).get("ibsi") is not None or not lung_spacing(params) \
+            or pyradiomics_resampling(params):
+        return None
+    extra = {str(n) for n in lung_names}
+    moved = [n for n in names if (is_lung(n) or str(n) in extra)
+             and str(n).strip().lower().replace(" ", "_") not in LUNG_NAMES_REVISION_1]
+    return LUNG_GRID_REVISION if moved else None
+
+
+def with_lung_grid_revision(params: dict, names, lung_names=()) -> dict:
+    """``params`` with ``lungai: {lung_grid_revision: 2}`` added when :func:`lung_grid_revision` applies to the segment
+    ``names`` (kept when already there: one id for every case of a batch), else ``params`` itself."""
+    revision = lung_grid_revision(params, list(names), lung_names)
+    if not revision or (params.get("lungai") or {}).get("lung_grid_revision") == revision:
+        return params
+    return {**params, "lungai": {**(params.get("lungai") or {}), "lung_grid_revision": revision}}
+
+
+def without_lung_grid_revision(params: dict) -> dict:
+    """``params`` as a lungai before :data:`LUNG_GRID_REVISION` recorded them (its resume keys)."""
+    block = dict(params.get("lungai") or {})
+    if "lung_grid_revision" not in block:
+        return params
+    block.pop("lung_grid_revision")
+    return {**params, "lungai": block}
+
+
 def lungai_value_settings(params: dict) -> dict:
     """lungai's own block (``params["lungai"]``) as it changes values: the IBSI configuration (upper
     case), the lung segments' spacing and, for a parameter set that resamples with pyradiomics, the
-    resampling revision (:func:`resampling_revision`); the spacing is left out when it changes nothing (0 / None:
+    resampling revision (:func:`resampling_revision`) or, for a run with lung segments an older lungai left on the CT's
+    grid, the lung grid revision (:func:`with_lung_grid_revision`); the spacing is left out when it changes nothing (0 / None:
     the CT's grid, as without the block; pyradiomics' resampling, whose grid holds every segment) or when an IBSI
     configuration fixes the grid."""
     block = dict(params.get("lungai") or {})
@@ -61,6 +107,8 @@ def lungai_value_settings(params: dict) -> dict:
         block["lung_spacing_mm"] = float(block["lung_spacing_mm"])
     else:                   # pyradiomics resampling: its grid holds every segment, the lung spacing changes nothing
         block.pop("lung_spacing_mm", None)
+    if not block.get("lung_spacing_mm"):       # no lung grid: nothing moved onto it
+        block.pop("lung_grid_revision", None)
     block.pop("resampling_revision", None)
     if resampling_revision(params):
         block["resampling_revision"] = resampling_revision(params)

@@ -20,7 +20,7 @@ import SimpleITK as sitk
 from lungai import mrml
 from lungai.errors import InputError
 from lungai.io.validate import check_ct, check_finite
-from lungai.radiomics.settings import NODE_ATTRIBUTE, settings_id
+from lungai.radiomics.settings import NODE_ATTRIBUTE, settings_id, with_lung_grid_revision
 from lungai.scene.nodes import derived_lung_masks
 
 # on a radiomics table: the grid each segment's column was computed on ("Lung_R: resampled, 2 x 2 x 2 mm; GTV-1:
@@ -81,6 +81,7 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
     masks.update(derived_lung_masks(masks))
     p = params if isinstance(params, dict) else load_params(params, image_types=image_types,
                                                              feature_classes=feature_classes)
+    p = with_lung_grid_revision(p, masks)     # Lung_R ... on the lung grid: the id says so (an older lungai's differ)
     result = extract(image, masks, p, case=volume_node.GetName(), progress=progress)
     errors = dict(zip(result.errors.segment, result.errors.error))
     long = result.features

@@ -41,10 +41,12 @@ class IBSIExtractor:
         self.classes = list(params.get("featureClass") or CLASS_FAMILY)
         self.settings = {"label": 1}
 
-    def execute(self, image: sitk.Image, mask: sitk.Image, label: int = 1) -> dict:
+    takes_segment_name = True       # lungai.radiomics.extract.extract_segment passes the segment's name
+
+    def execute(self, image: sitk.Image, mask: sitk.Image, label: int = 1, name: str = "ROI") -> dict:
         from lungai.radiomics.ibsi.run import compute_ibsi
 
-        values = compute_ibsi(image, _binary(mask, label), self.cfg, self.classes)
+        values = compute_ibsi(image, _binary(mask, label), self.cfg, self.classes, name=name)
         return {_key(tag): v for tag, v in values.items()}
 
 

@@ -51,7 +51,7 @@ def _all_features(classes) -> dict:
     return {c: sorted(fc[c].getFeatureNames()) for c in classes}
 
 
-def _execute(image, mask, classes, settings) -> dict[str, float]:
+def _execute(image, mask, classes, settings, name: str = "ROI") -> dict[str, float]:
     from radiomics import featureextractor
 
     if not classes:
@@ -68,6 +68,14 @@ def _execute(image, mask, classes, settings) -> dict[str, float]:
         raise InputError(f"pyradiomics could not compute the {', '.join(classes)} features: {exc}",
                          "check that the image suits the configuration: a CT in HU for A-E, integer grey levels "
                          "1, 2, 3 ... (the IBSI digital phantom) for digital") from exc
+    except ValueError as exc:    # pyradiomics' checkMask: "mask only contains 1 segmented voxel!" after its resampling
+        if "mask" not in str(exc).lower() and "label" not in str(exc).lower():
+            raise
+        raise InputError(f"pyradiomics refused segment {name!r} on its grid (spacing "
+                         f"{settings.get('resampledPixelSpacing') or 'of the image'}): "
+                         f"{str(exc).strip().splitlines()[-1]}",
+                         "use a larger segment (texture and shape features need at least 2 voxels on the "
+                         "configuration's grid), or leave out --settings-only (lungai's IBSI interpolation)") from exc
     return {k[len("original_"):]: float(v) for k, v in res.items() if k.startswith("original_")}
 
 
@@ -180,9 +188,11 @@ def ibsi_images(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig,
     return img, morph, intensity
 
 
-def compute_ibsi(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig, classes=None) -> dict[str, float]:
-    """``{IBSI tag: value}`` for every IBSI-1 feature of configuration ``cfg`` (or of ``classes`` only)."""
-    return ibsi_features(*ibsi_images(image, mask, cfg), cfg, classes)
+def compute_ibsi(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig, classes=None,
+                 name: str = "ROI") -> dict[str, float]:
+    """``{IBSI tag: value}`` for every IBSI-1 feature of configuration ``cfg`` (or of ``classes`` only); ``name``:
+    the segment's, in the messages of :func:`ibsi_images`."""
+    return ibsi_features(*ibsi_images(image, mask, cfg, name=name), cfg, classes)
 
 
 def ibsi_features(img: sitk.Image, morph: sitk.Image, intensity: sitk.Image, cfg: IBSIConfig,
@@ -210,18 +220,20 @@ def ibsi_features(img: sitk.Image, morph: sitk.Image, intensity: sitk.Image, cfg
     return {t: values[t] for t in tags if t in values}
 
 
-def compute_settings_only(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig) -> dict[str, float]:
+def compute_settings_only(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig, name: str = "ROI") -> dict[str, float]:
     """pyradiomics with its own resampling and re-segmentation (what the ``ibsi-<x>`` presets did before), for
-    comparison (``ibsi-check --settings-only``)."""
+    comparison (``ibsi-check --settings-only``); a mask pyradiomics refuses on its grid (one voxel left) is an
+    :class:`InputError` naming ``name``."""
     from lungai.radiomics.params import PYRADIOMICS_SETTINGS
 
     settings = {**_base_settings(cfg), **PYRADIOMICS_SETTINGS[cfg.name]}
     image, mask = to_lps(image), to_lps(mask)       # axial slices, as ibsi_images
     image = sitk.Round(sitk.Cast(image, sitk.sitkFloat32))
-    runs = {"shape": _execute(image, mask, ("shape",), settings)}
+    runs = {"shape": _execute(image, mask, ("shape",), settings, name)}
     dim = "2_5D" if cfg.force2d else "3D"
-    runs[f"{dim}_avg"] = runs["first"] = _execute(image, mask, ("firstorder",) + TEXTURE, settings)
-    runs[f"{dim}_comb"] = _execute(image, mask, ("glcm", "glrlm"), {**settings, "weightingNorm": "no_weighting"})
+    runs[f"{dim}_avg"] = runs["first"] = _execute(image, mask, ("firstorder",) + TEXTURE, settings, name)
+    runs[f"{dim}_comb"] = _execute(image, mask, ("glcm", "glrlm"), {**settings, "weightingNorm": "no_weighting"},
+                                   name)
     values = {}
     for tag in tags_for(cfg.dims):
         tgt, _ = target(tag)
@@ -275,7 +287,7 @@ def run_check(image_path, mask_path, reference_path, config: str, ibsi_preproces
         from lungai.radiomics.extract import check_segment
 
         check_segment(mask, Path(mask_path).name)       # as ibsi_images: an empty / one-voxel mask said in words
-        values = compute_settings_only(image, mask, cfg)
+        values = compute_settings_only(image, mask, cfg, name=Path(mask_path).name)
     report = compare(values, reference, cfg)
     # the spacing of the image the features were computed on: LPS order (a phantom stored LSP lists it in other order)
     why = mismatch(cfg, reference, read_reference(reference_path, diagnostics=True), measured,
