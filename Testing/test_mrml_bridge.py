@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -356,6 +358,104 @@ def test_table_edits_read_back_and_are_saved_by_slicer(tmp_path):
     again, _ = _saved_and_reloaded_by_slicer(back, tmp_path / "b")
     got = mrml.dataframe_from_table_node(again.GetFirstNodeByName("T"))
     assert got["feature"].tolist() == ["Energy", "Other"] and got["Tumor"].tolist() == [233097100.0, 1.2345]
+
+
+def test_exact_values_survive_a_renamed_row_key(tmp_path):
+    """QA: a row whose text key changed (a confidence table's ``segment`` cell rewritten by
+    lungai.scene.nodes.refresh_segment_output_names, a ``case`` typo fixed P1 -> P01) lost its exact values for
+    good (read 6 digits, and the panels' observer stored them).  With as many rows as stored and its number cells
+    the stored row's (as saved), the row keeps the values of the stored row at its index."""
+    scene = mrml.new_scene()
+    df = pd.DataFrame({"segment": ["Tumor"], "confidence": [0.351234567], "volume_ml": [12.3456789]})
+    mrml.table_node_from_dataframe(scene, df, "conf")
+    node, dose = _dose_rows(scene)
+    back, _ = _saved_and_reloaded_by_slicer(scene, tmp_path / "a", observed=True)
+    t = back.GetFirstNodeByName("conf")
+    t.GetTable().GetColumnByName("segment").SetValue(0, "My GTV")     # as refresh_segment_output_names does
+    t.GetTable().Modified()
+    t.Modified()
+    got = mrml.dataframe_from_table_node(t)
+    assert got["segment"].tolist() == ["My GTV"] and got["confidence"].tolist() == [0.351234567]
+    d = back.GetFirstNodeByName("dose")
+    d.SetCellText(0, 0, "P01")
+    assert mrml.dataframe_from_table_node(d)["MLD"].tolist() == dose["MLD"].tolist()
+    again, _ = _saved_and_reloaded_by_slicer(back, tmp_path / "b")           # stored by the observer as exact
+    assert mrml.dataframe_from_table_node(again.GetFirstNodeByName("conf"))["volume_ml"].tolist() == [12.3456789]
+    got = mrml.dataframe_from_table_node(again.GetFirstNodeByName("dose"))
+    assert got["case"].tolist() == ["P01", "P2", "P3"] and got["V20"].tolist() == dose["V20"].tolist()
+
+    # rows deleted (positions shifted: not as many rows as stored): a renamed row takes no other row's values
+    scene = mrml.new_scene()
+    _dose_rows(scene)
+    back, _ = _saved_and_reloaded_by_slicer(scene, tmp_path / "c")
+    d = back.GetFirstNodeByName("dose")
+    d.RemoveRow(0)
+    d.SetCellText(0, 0, "P4")
+    assert mrml.dataframe_from_table_node(d)["MLD"].tolist() == [12.3457, 12.3456701]
+
+
+def test_exact_values_survive_an_edit_in_a_table_of_numbers(tmp_path):
+    """QA: in a table whose text does not tell the rows apart (a DVH-like table: keys from all cells), editing one
+    number made the row's other columns read 6 digits for good.  The row keeps the stored row at its index where
+    its other number cells still hold the stored values."""
+    scene = mrml.new_scene()
+    df = pd.DataFrame({"structure": ["lung"] * 3, "dose": [10.0, 20.0, 30.0],
+                       "volume": [0.912345678, 0.712345678, 0.312345678], "cc": [1234.56789, 987.654321, 45.6789012]})
+    mrml.table_node_from_dataframe(scene, df, "dvh")
+    back, _ = _saved_and_reloaded_by_slicer(scene, tmp_path / "a", observed=True)
+    t = back.GetFirstNodeByName("dvh")
+    assert t.GetAttribute(mrml.EXACT_ROWS_ATTRIBUTE).startswith("all ")
+    t.SetCellText(1, 1, "21")
+    got = mrml.dataframe_from_table_node(t)
+    assert got["dose"].tolist() == [10.0, 21.0, 30.0]
+    assert got["volume"].tolist() == df["volume"].tolist() and got["cc"].tolist() == df["cc"].tolist()
+    again, _ = _saved_and_reloaded_by_slicer(back, tmp_path / "b")
+    got = mrml.dataframe_from_table_node(again.GetFirstNodeByName("dvh"))
+    assert got["dose"].tolist() == [10.0, 21.0, 30.0] and got["cc"].tolist() == df["cc"].tolist()
+
+
+def test_columns_of_one_name_keep_no_exact_values_and_raise_nothing(tmp_path):
+    """QA: a column renamed to another's name made every later change of the table raise IndexError from
+    refresh_exact_values (the panels' observer).  Such columns keep no exact values (a column property is stored
+    by name), with a warning; the other columns keep theirs."""
+    scene = mrml.new_scene()
+    df = pd.DataFrame({"feature": ["a", "b"], "Tumor": [1.23456789, 2.3456789], "Lungs": [3.456789012, 4.5678901],
+                       "Heart": [5.678901234, 6.7890123]})
+    mrml.table_node_from_dataframe(scene, df, "T")
+    back, _ = _saved_and_reloaded_by_slicer(scene, tmp_path / "a", observed=True)
+    t = back.GetFirstNodeByName("T")
+    with pytest.warns(InputNote, match="'Tumor'"):
+        t.RenameColumn(2, "Tumor")
+        t.SetCellText(0, 3, "7")
+    with pytest.warns(InputNote, match="'Tumor'"):
+        mrml.refresh_exact_values(t)                          # by hand: no IndexError
+    again, _ = _saved_and_reloaded_by_slicer(back, tmp_path / "b")
+    got = again.GetFirstNodeByName("T")
+    assert mrml.dataframe_from_table_node(got)["Heart"].tolist() == [7.0, 6.7890123]
+    assert t.GetColumnProperty("Tumor", mrml.EXACT_VALUES_PROPERTY) == ""
+    assert mrml.dataframe_from_table_node(t)["Heart"].tolist() == [7.0, 6.7890123]
+
+
+def test_large_tables_are_not_refreshed_at_each_edit(monkeypatch):
+    """QA: the observer rebuilt a table's exact values at every cell edit (6.9 s per edit for 1000 x 1500
+    numbers).  Tables above :data:`lungai.mrml.AUTO_REFRESH_MAX_CELLS` cells are left alone, with one warning
+    saying to call refresh_exact_values by hand."""
+    scene = mrml.new_scene()
+    mrml.keep_exact_values_current(scene)
+    node = mrml.table_node_from_dataframe(scene, pd.DataFrame({"a": [1.5, 2.5], "b": [3.5, 4.5]}), "big")
+    refreshed = []
+    real_refresh = mrml.refresh_exact_values
+    monkeypatch.setattr(mrml, "refresh_exact_values", lambda n: (refreshed.append(n.GetName()), real_refresh(n)))
+    monkeypatch.setattr(mrml, "AUTO_REFRESH_MAX_CELLS", 3)
+    with pytest.warns(InputNote, match="refresh_exact_values"):
+        node.SetCellText(0, 0, "7")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        node.SetCellText(1, 0, "8")                           # told once
+    assert refreshed == []
+    monkeypatch.setattr(mrml, "AUTO_REFRESH_MAX_CELLS", 4)
+    node.SetCellText(1, 1, "9")
+    assert refreshed == ["big"]
 
 
 def test_saved_scene_tables_keep_empty_cells(mrml_scene, tmp_path):

@@ -461,7 +461,8 @@ def _row_keys(table, numbers: bool) -> list:
         elif arr.IsA("vtkDoubleArray") or arr.IsA("vtkFloatArray"):
             if numbers:
                 values = numpy_support.vtk_to_numpy(arr).reshape(n, -1)
-                columns.append([" ".join("%.6g" % v for v in row) for row in values.tolist()])
+                columns.append(["%.6g" % v for v in values[:, 0].tolist()] if values.shape[1] == 1 else
+                               [" ".join("%.6g" % v for v in row) for row in values.tolist()])
         elif arr.IsA("vtkDataArray") and not arr.IsA("vtkBitArray"):
             columns.append([str(row) for row in numpy_support.vtk_to_numpy(arr).reshape(n, -1).tolist()])
         else:
@@ -470,50 +471,102 @@ def _row_keys(table, numbers: bool) -> list:
             for cells in zip(*columns)] if columns else [""] * n
 
 
-def _keys_text(table) -> str:
+def _keys_text(table, known: Optional[dict] = None) -> str:
     """:data:`EXACT_ROWS_ATTRIBUTE`: the rows' keys from their text and integer cells when these tell every row
     apart ("text ..."), else from all cells ("all ...": a row edited in a number column then takes no exact
-    values)."""
-    keys = _row_keys(table, numbers=False)
+    values).  ``known``: {numbers: keys} already computed from the table as it is now."""
+    known = known or {}
+    keys = known[False] if False in known else _row_keys(table, numbers=False)
     if all(keys) and len(set(keys)) == len(keys):
         return " ".join(["text"] + keys)
-    return " ".join(["all"] + _row_keys(table, numbers=True))
+    return " ".join(["all"] + (known[True] if True in known else _row_keys(table, numbers=True)))
 
 
-def _store_exact_values(node, columns: dict) -> None:
+def _store_exact_values(node, columns: dict, known: Optional[dict] = None) -> None:
     """Write {column name: values} into the column properties and the row keys into the node attribute."""
     table = node.GetTable()
     if node.GetSchema() is not None:
         node.RemoveColumnProperty(EXACT_VALUES_PROPERTY)      # no earlier values
     for name, values in columns.items():
         node.SetColumnProperty(name, EXACT_VALUES_PROPERTY, _exact_values_text(values))
-    node.SetAttribute(EXACT_ROWS_ATTRIBUTE, _keys_text(table) if columns else None)
+    node.SetAttribute(EXACT_ROWS_ATTRIBUTE, _keys_text(table, known) if columns else None)
     _SYNCED_MTIME[_table_key(node)] = table.GetMTime()
+
+
+def _repeated_names(table) -> set:
+    """The column names that several columns of a vtkTable have: a column property is stored by name, so such
+    columns keep no exact values (:func:`refresh_exact_values`) and read their cells."""
+    names = [table.GetColumnName(c) for c in range(table.GetNumberOfColumns())]
+    return {name for name in names if name is not None and names.count(name) > 1}
+
+
+def _stored_number_columns(node, n_stored: int) -> dict:
+    """{column index: its stored exact values} of a table node's double columns that hold ``n_stored`` of them."""
+    table = node.GetTable()
+    repeated = _repeated_names(table)
+    columns = {}
+    for c in range(table.GetNumberOfColumns()):
+        arr = table.GetColumn(c)
+        name = arr.GetName() if arr is not None else None
+        if not isinstance(arr, vtk.vtkDoubleArray) or arr.GetNumberOfComponents() != 1 or name is None \
+                or name in repeated:
+            continue
+        exact = _exact_values(node.GetColumnProperty(name, EXACT_VALUES_PROPERTY) or "")
+        if exact is not None and exact.shape == (n_stored,):
+            columns[c] = exact
+    return columns
+
+
+def _cells_match(cells: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Where each cell holds its exact value, or that value as Slicer saved it (:func:`_as_saved_by_slicer`)."""
+    return (cells == values) | (np.isnan(cells) & np.isnan(values)) | _as_saved_by_slicer(cells, values)
 
 
 def _stored_row_of_each_row(node) -> Optional[tuple]:
     """For each current row of a table read from a saved scene, the index of the row of the stored exact values
     with the same key (:data:`EXACT_ROWS_ATTRIBUTE`), -1 where none or several stored rows have it, and the
-    number of stored rows; None when the node holds no row keys."""
+    number of stored rows (and {numbers: the current rows' keys}); None when the node holds no row keys.
+
+    A row whose key no stored row has (a ``segment`` or ``case`` cell renamed; in "all" mode a number edited)
+    takes the stored row at its own index when the table has as many rows as were stored, no current row has
+    that stored row's key, and the row's number cells hold that stored row's values (exactly or as Slicer saved
+    them) - all of them, or in "all" mode all but one (the edited cell)."""
+    from vtk.util import numpy_support  # noqa: PLC0415
+
     mode, *stored = (node.GetAttribute(EXACT_ROWS_ATTRIBUTE) or "none").split()
     if mode not in ("text", "all"):
         return None
     index = {}
     for i, key in enumerate(stored):
         index[key] = -1 if key in index else i           # a key of several stored rows: none of them
-    keys = _row_keys(node.GetTable(), numbers=mode == "all")
-    return np.array([index.get(key, -1) if key else -1 for key in keys], dtype=np.int64), len(stored)
+    table = node.GetTable()
+    keys = _row_keys(table, numbers=mode == "all")
+    matched = np.array([index.get(key, -1) if key else -1 for key in keys], dtype=np.int64)
+    if len(keys) == len(stored) and (matched < 0).any():
+        current = set(keys)
+        rows = np.array([r for r in np.flatnonzero(matched < 0)
+                         if keys[r] and keys[r] not in index and stored[r] not in current], dtype=np.int64)
+        columns = _stored_number_columns(node, len(stored)) if len(rows) else {}
+        if columns:
+            wrong = np.zeros(len(rows), dtype=np.int64)
+            for c, exact in columns.items():
+                cells = np.asarray(numpy_support.vtk_to_numpy(table.GetColumn(c)), dtype=float)[rows]
+                wrong += ~_cells_match(cells, exact[rows])
+            ok = rows[wrong <= (1 if mode == "all" else 0)]
+            matched[ok] = ok
+    return matched, len(stored), {mode == "all": keys}
 
 
-def _exact_column(node, arr, rows) -> np.ndarray:
+def _exact_column(node, arr, rows, repeated=()) -> np.ndarray:
     """The values of a double column of a table node: where ``rows`` (:func:`_stored_row_of_each_row`) ties
-    a row to a stored row, that row's exact value (:data:`EXACT_VALUES_PROPERTY`), else the cell."""
+    a row to a stored row, that row's exact value (:data:`EXACT_VALUES_PROPERTY`), else the cell (always for a
+    column whose name is ``repeated``)."""
     from vtk.util import numpy_support  # noqa: PLC0415
 
     cells = np.array(numpy_support.vtk_to_numpy(arr), dtype=float, copy=True)
-    if rows is None or arr.GetName() is None:
+    if rows is None or arr.GetName() is None or arr.GetName() in repeated:
         return cells
-    matched, n_stored = rows
+    matched, n_stored = rows[:2]
     text = node.GetColumnProperty(arr.GetName(), EXACT_VALUES_PROPERTY)
     if not text:
         return cells
@@ -524,7 +577,7 @@ def _exact_column(node, arr, rows) -> np.ndarray:
     values, now = exact[matched[use]], cells[use]
     # the cell exact or as saved (6 digits): a cell edited since to another value (233097100 for a shown
     # 2.33097e+08) reads as edited
-    same = (now == values) | (np.isnan(now) & np.isnan(values)) | _as_saved_by_slicer(now, values)
+    same = _cells_match(now, values)
     cells[use[same]] = values[same]
     return cells
 
@@ -592,6 +645,7 @@ def dataframe_from_table_node(node):
 
     table = node.GetTable()
     rows = None if _table_key(table) in _EXACT_CELL_TABLES else _stored_row_of_each_row(node)
+    repeated = _repeated_names(table)
     data = {}
     for c in range(table.GetNumberOfColumns()):
         col = table.GetColumn(c)
@@ -599,7 +653,7 @@ def dataframe_from_table_node(node):
         if isinstance(col, vtk.vtkStringArray):
             data[col.GetName()] = [col.GetValue(i) for i in range(n)]
         elif isinstance(col, vtk.vtkDoubleArray) and col.GetNumberOfComponents() == 1:
-            data[col.GetName()] = _exact_column(node, col, rows)
+            data[col.GetName()] = _exact_column(node, col, rows, repeated)
         else:
             arr = numpy_support.vtk_to_numpy(col) if not isinstance(col, vtk.vtkBitArray) else \
                 np.array([col.GetValue(i) for i in range(n)], bool)
@@ -610,30 +664,51 @@ def dataframe_from_table_node(node):
 def refresh_exact_values(node) -> None:
     """Store a table node's values as :func:`dataframe_from_table_node` reads them now (its exact values and
     row keys), so that a save by Slicer keeps a cell edited, a row deleted or moved since.  A node without
-    exact values is left alone."""
-    if node.GetAttribute(EXACT_ROWS_ATTRIBUTE) is None:
+    exact values is left alone.  Columns of one name (a column renamed to another's name) keep none: a column
+    property is stored by name (a warning names them)."""
+    if node.GetAttribute(EXACT_ROWS_ATTRIBUTE) is None or _table_key(node) in _REFRESHING:
         return
+    _REFRESHING.add(_table_key(node))        # storing modifies the node: no refresh (keep_exact_values_current)
+    try:
+        _refresh_exact_values(node)
+    finally:
+        _REFRESHING.discard(_table_key(node))
+
+
+def _refresh_exact_values(node) -> None:
+    """:func:`refresh_exact_values`."""
     table = node.GetTable()
-    df = dataframe_from_table_node(node)
+    rows = None if _table_key(table) in _EXACT_CELL_TABLES else _stored_row_of_each_row(node)
+    repeated = _repeated_names(table)
     columns = {}
     for c in range(table.GetNumberOfColumns()):
         col = table.GetColumn(c)
         if isinstance(col, vtk.vtkDoubleArray) and col.GetNumberOfComponents() == 1 and col.GetName() is not None \
-                and col.GetNumberOfTuples():
-            columns[col.GetName()] = df.iloc[:, c].tolist()
-    _store_exact_values(node, columns)
+                and col.GetName() not in repeated and col.GetNumberOfTuples():
+            columns[col.GetName()] = _exact_column(node, col, rows).tolist()
+    _store_exact_values(node, columns, rows[2] if rows is not None else None)
+    if repeated:
+        warnings.warn(InputNote(f"scene table {node.GetName()!r}: several columns are named "
+                                + ", ".join(repr(n) for n in sorted(repeated)) + ": their numbers are saved by "
+                                "Slicer with 6 significant digits only (rename them to keep them exact)"),
+                      stacklevel=2)
 
 
 # scenes and table nodes (by address) that :func:`keep_exact_values_current` observes
 _KEPT_SCENES: set = set()
 _OBSERVED: set = set()
+# :func:`keep_exact_values_current` leaves tables of more cells alone (a refresh of 1000 x 1500 numbers takes
+# about 1 s per edit): :func:`refresh_exact_values` by hand before saving; the nodes told so (by address)
+AUTO_REFRESH_MAX_CELLS = 100_000
+_TOLD_TOO_LARGE: set = set()
 
 
 def keep_exact_values_current(scene) -> None:
     """Refresh (:func:`refresh_exact_values`) a table node's exact values each time its table changes (a cell
     edited, a row deleted in Slicer's table view).  Slicer's File > Save fires no scene event before it writes
-    (vtkMRMLScene::StartSaveEvent is never invoked), so the values are kept current as the table changes.  The
-    panels install it once on the application's scene; idempotent."""
+    (vtkMRMLScene::StartSaveEvent is never invoked), so the values are kept current as the table changes - in
+    tables of at most :data:`AUTO_REFRESH_MAX_CELLS` cells (larger ones: a warning, once, to call
+    :func:`refresh_exact_values` by hand).  The panels install it once on the application's scene; idempotent."""
     if _table_key(scene) in _KEPT_SCENES:
         return
     _KEPT_SCENES.add(_table_key(scene))
@@ -647,18 +722,22 @@ def keep_exact_values_current(scene) -> None:
                 or _SYNCED_MTIME.get(key) == table.GetMTime() \
                 or (owner is not None and (owner.IsImporting() or owner.IsClosing())):   # a scene being read
             return
-        _REFRESHING.add(key)
-        try:
-            refresh_exact_values(node)
-        finally:
-            _REFRESHING.discard(key)
+        if table.GetNumberOfRows() * table.GetNumberOfColumns() > AUTO_REFRESH_MAX_CELLS:
+            if key not in _TOLD_TOO_LARGE:
+                _TOLD_TOO_LARGE.add(key)
+                warnings.warn(InputNote(
+                    f"scene table {node.GetName()!r} has more than {AUTO_REFRESH_MAX_CELLS} cells: its exact values "
+                    "are not refreshed at each edit; before saving the scene run "
+                    f"lungai.mrml.refresh_exact_values(slicer.util.getNode({node.GetID()!r}))"), stacklevel=2)
+            return
+        refresh_exact_values(node)
 
     def observe(node):
         if node is not None and node.IsA("vtkMRMLTableNode") and _table_key(node) not in _OBSERVED:
             _OBSERVED.add(_table_key(node))
             node.AddObserver(vtk.vtkCommand.ModifiedEvent, on_modified)
             node.AddObserver(vtk.vtkCommand.DeleteEvent, lambda obj, event, key=_table_key(node): (
-                _OBSERVED.discard(key), _SYNCED_MTIME.pop(key, None)))
+                _OBSERVED.discard(key), _SYNCED_MTIME.pop(key, None), _TOLD_TOO_LARGE.discard(key)))
             if node.GetTable() is not None and node.GetAttribute(EXACT_ROWS_ATTRIBUTE) is not None:
                 _SYNCED_MTIME.setdefault(_table_key(node), node.GetTable().GetMTime())   # as read
 
