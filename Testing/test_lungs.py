@@ -287,6 +287,45 @@ def test_ct_cropped_through_the_trachea_removes_the_cut_airways(small_phantom, r
                        for n in result.notes), result.notes
 
 
+@pytest.mark.parametrize("box", [slice(0, 30), slice(60, None)])
+def test_ct_cropped_through_a_lung_says_no_trachea_not_cut_by_the_border(small_phantom, box):
+    """A CT cut through one lung's lateral part (the phantom's first 30 / last 36 columns; its trachea at x 46-49,
+    60-100 mm from the border): the note said the trachea and bronchi "cut by that border" may be labelled lung
+    (LUNG1-003 x < 150 or x >= 150 alike).  That border cuts a lung, not the mediastinum: "no trachea found in the
+    upper slices"."""
+    ct, _ = _cropped(small_phantom, (box, slice(None), slice(None)))
+    result = segment_lungs(ct)
+    assert not any("cut by that border" in n for n in result.notes), result.notes
+    assert any("no trachea found in the upper slices" in n for n in result.notes), result.notes
+
+
+@pytest.mark.parametrize("k0, radius", [(8, 18.0), (16, 14.0)])
+def test_ct_cropped_through_the_trachea_keeps_a_bulla_on_the_border_in_the_lung(small_phantom, k0, radius):
+    """A walled air space (a bulla: -990 HU, a one-voxel wall of -700 HU, 23 / 11 ml in view) in the right lung, which
+    reaches (-800 HU) the border of a CT cut through the trachea (the phantom's first 50 columns) and opened by it, at
+    the lung's base (slice 8: its face 25-50 mm below the airways found from the trachea) or at the hilum's height
+    (slice 16, round): it was removed as a main bronchus cut by that border ("23 / 11 ml more of airways"; LUNG1-003
+    cut at x < 256: a 2 / 13 ml bulla at its base, 0 ml of it left in the lung).  It is lung; the trachea is still
+    removed."""
+    ct, lab = _cropped(small_phantom, (slice(0, 50), slice(None), slice(None)))
+    a = sitk.GetArrayFromImage(ct)
+    sx, sy, sz = ct.GetSpacing()
+    j0 = float(np.argwhere(L.lung_truth(lab, "right")["right"][k0])[:, 0].mean())
+    zz, yy, xx = np.mgrid[:a.shape[0], :a.shape[1], :a.shape[2]]
+    d = np.sqrt(((zz - k0) * sz) ** 2 + ((yy - j0) * sy) ** 2 + ((xx - 46.0) * sx) ** 2)
+    a[(d < radius + 14.0) & (a > -800.0)] = -800.0       # lung reaching the border
+    inner, shell = d < radius, (d >= radius) & (d < radius + 4.0)
+    a[inner] = -990.0
+    a[shell] = np.maximum(a[shell], -700.0)
+    bulla = sitk.GetImageFromArray(a)
+    bulla.CopyInformation(ct)
+    result = segment_lungs(bulla)
+    pred = sitk.GetArrayFromImage(result.labels)
+    assert any("trachea, main and lobar bronchi removed" in n for n in result.notes), result.notes
+    assert not any("more of airways cut by that border" in n for n in result.notes), result.notes
+    assert (pred[inner] == RIGHT).mean() >= 0.9, ((pred[inner] == RIGHT).mean(), result.notes)
+
+
 @pytest.mark.parametrize("rows", [38, 42])
 def test_ct_cut_by_the_anterior_border_adds_no_heart_to_the_lungs(small_phantom, rows):
     """A CT whose field of view cuts the anterior chest (the first 38 / 42 rows - 133 / 147 mm - cut off: the body's

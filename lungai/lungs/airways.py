@@ -141,6 +141,20 @@ CUT_AIRWAY_MM2 = 20.0
 # a main bronchus cut by the border holds, with its lobar and segmental bronchi, well under this (the whole tree from
 # the trachea: 16-52 ml on LUNG1-002 / -003 and pyradiomics lung1 / lung2)
 CUT_AIRWAY_ML = 50.0
+# a main bronchus meets the border no further than this below the lowest slice of the airways found from the trachea
+# (LUNG1-002 / -003 halves: 3-18 mm); a bulla at the lung's base (LUNG1-003 x < 256: 66-81 mm below) does not
+CUT_AIRWAY_BELOW_MM = 45.0
+# ... and is a tube: its longest extent at least this many times the diameter of a ball of its volume (bronchi cut by
+# the border of the LUNG1-002 / -003 halves: 1.9-4.2; a round bulla cut by the border: 1.1-1.3)
+CUT_AIRWAY_ELONGATION = 1.5
+
+
+def _bronchus_shaped(region: np.ndarray, spacing_xyz, voxel_ml: float) -> bool:
+    """Whether ``region`` is elongated like a bronchial tree (``CUT_AIRWAY_ELONGATION``), not round like a bulla."""
+    points = np.argwhere(region)
+    extent_mm = float(((points.max(axis=0) - points.min(axis=0) + 1) * np.array(spacing_xyz[::-1])).max())
+    ball_mm = (6.0 * region.sum() * voxel_ml * 1000.0 / np.pi) ** (1.0 / 3.0)
+    return extent_mm >= CUT_AIRWAY_ELONGATION * ball_mm
 
 
 def airways_at_border(hu: np.ndarray, inside_air: np.ndarray, spacing_xyz, column: int, voxel_ml: float,
@@ -152,8 +166,15 @@ def airways_at_border(hu: np.ndarray, inside_air: np.ndarray, spacing_xyz, colum
     main bronchus (the carina beyond the cut, or the bronchus crossing the cut plane): growing from the trachea misses
     it, and the bronchus, open to the lung, was labelled lung (LUNG1-003 / LUNG1-002 cut at x >= 256: 15 / 24 ml).
     Lung touching the border (the lungs' anterior junction, the other lung's medial edge) is no airway: at -850 HU,
-    about the density of lung, it grows into the lung (over the limit)."""
+    about the density of lung, it grows into the lung (over the limit).  Nor is a walled air space (a bulla) the cut
+    opened: a region counts only where bronchi can be - its face on the border reaching up to within
+    ``CUT_AIRWAY_BELOW_MM`` of the ``trachea``'s lowest slice - and tube-shaped (``CUT_AIRWAY_ELONGATION``); a 2-13 ml
+    bulla at the base of LUNG1-003's right lung, cut at x < 256, was removed as an airway."""
     _, sy, sz = float32_spacing(spacing_xyz)
+    levels = np.flatnonzero(trachea.any(axis=(1, 2)))
+    if levels.size == 0:
+        return np.zeros(inside_air.shape, bool)
+    lowest = int(levels[0]) - CUT_AIRWAY_BELOW_MM / sz     # slices increase superiorly
     col = column if column >= 0 else inside_air.shape[2] + column
     cut = trachea[:, :, col]
     face = inside_air[:, :, col] & (hu[:, :, col] < THRESHOLDS_HU[2]) & ~cut
@@ -161,13 +182,13 @@ def airways_at_border(hu: np.ndarray, inside_air: np.ndarray, spacing_xyz, colum
     lab, n = ndimage.label(face)
     areas = np.bincount(lab.ravel(), minlength=n + 1) * sy * sz   # the face is [z, y]
     for idx in range(1, n + 1):
-        if areas[idx] < CUT_AIRWAY_MM2:
+        if areas[idx] < CUT_AIRWAY_MM2 or np.flatnonzero((lab == idx).any(axis=1))[-1] < lowest - 1e-6:
             continue
         values = np.where(lab == idx, hu[:, :, col], np.inf)
         k, j = np.unravel_index(int(np.argmin(values)), values.shape)
         if grown[k, j, col]:
             continue
         region, threshold = grow_airways(hu, inside_air, (int(k), int(j), col), voxel_ml, max_ml=CUT_AIRWAY_ML)
-        if region is not None and threshold == THRESHOLDS_HU[-1]:
+        if region is not None and threshold == THRESHOLDS_HU[-1] and _bronchus_shaped(region, spacing_xyz, voxel_ml):
             grown |= region
     return central_airways(grown, spacing_xyz)

@@ -18,7 +18,7 @@ Steps (arrays in LPS orientation, [z, y, x] with x towards the patient's left):
    7 mm wide (trachea, main and lobar bronchi) removed (:mod:`lungai.lungs.airways`); when the body is cut by the
    image's right or left border and no trachea is found near the centre of the body in view, it is looked for at
    that border (a CT cropped through the mediastinum: the midline and the trachea lie at the cut), with the bronchi
-   the cut parted from it (:func:`lungai.lungs.airways.airways_at_border`);
+   the cut parted from it where bronchi can be (:func:`lungai.lungs.airways.airways_at_border`: not a bulla);
 3. the two largest remaining air regions are the lungs (eroded apart if they touch, then re-grown only within
    the air regions holding them: gut gas and the larynx stay out), the one further to the patient's right is
    label 1; a single lung region gets its side from the anatomy (:func:`_one_lung_side`) and a warning that the
@@ -285,6 +285,23 @@ def _body_cut_side(part: np.ndarray, box, body_edges: tuple) -> int | None:
     return None
 
 
+# a border cutting the body through the mediastinum holds at most this fraction of lung air on its column (LUNG1-002 /
+# -003 at x 256: 0.02-0.05 of the reference lungs); one cutting a lung more (LUNG1-003 x < 150 / x >= 150: 0.39 / 0.26)
+BORDER_MEDIASTINUM_AIR = 0.15
+
+
+def _border_in_mediastinum(inside: np.ndarray, outside: np.ndarray, column: int) -> bool:
+    """Whether the image's border ``column`` (of the crop ``inside`` / ``outside``, [z, y, x]; beyond it: none of the
+    lungs' air within the crop's margin) cuts the body through the mediastinum, not through a lung: on the slices
+    holding air in the body, at most ``BORDER_MEDIASTINUM_AIR`` of the body on that column is that air.  Only there
+    may the trachea lie at or beyond the border."""
+    if not 0 <= column < inside.shape[2]:
+        return True
+    ks = np.flatnonzero(inside.any(axis=(1, 2)))
+    body = (~outside[ks, :, column]).sum()
+    return body == 0 or inside[ks, :, column].sum() <= BORDER_MEDIASTINUM_AIR * body
+
+
 def _outline_about_midline(outline: dict, body_edges: tuple, cut: int, midline: float) -> dict:
     """``outline`` (:func:`body_outline`) of a body cut by the image's border ``cut`` (0 first column, -1 last), centred
     on the patient's ``midline`` (a column; for one lung in view the border itself, the midline lying beyond it): on
@@ -476,7 +493,7 @@ def segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
                 if (cut_open & ~airways).sum() * voxel_ml >= 0.5:
                     note += f"; {(cut_open & ~airways).sum() * voxel_ml:.0f} ml more of airways cut by that border"
                 airways = airways | cut_open
-        else:
+        elif _border_in_mediastinum(inside, outside, border):
             note = (f"no trachea found, also not at the image's {side} border that cuts the body: airways not removed "
                     "- the trachea and bronchi cut by that border may be labelled lung")
     notes.append(note)
