@@ -1004,3 +1004,56 @@ def test_a_patient_or_export_folder_gets_the_dicom_outputs_of_the_ct_read_below_
     printed = capsys.readouterr().out
     for f in ("lungs.seg.dcm", "lungs.rtstruct.dcm"):
         assert (lungs_out.parent / f).is_file() and f"DICOM: {lungs_out.parent / f}" in printed, f
+
+
+def test_an_export_folder_as_ct_and_output_is_fine_its_series_folder_is_refused_before_any_work(case, tmp_path,
+                                                                                               capsys, monkeypatch):
+    """QA (LUNG1-003 as PT000000/ST000000/SE000000 in ex2): `lungai segment ex2 -o ex2` ran the model, wrote the
+    NIfTI outputs and result.json, then failed "refusing to write DICOM results into the CT series folder ex2" (the
+    reference's folder was the folder given, not the one holding the slices), and `-o ex2/PT000000/ST000000/
+    SE000000` - the real series folder - was accepted, the DICOM files landing among the CT slices.  The reference's
+    folder is the series files' folder, and it is checked before any work."""
+    import shutil
+    from types import SimpleNamespace
+
+    from seg_helpers import tiny_config
+
+    from lungai.dicom.reference import ct_reference
+    from lungai.seg.infer import SegResult
+    from lungai.seg.model_io import save_model
+    from lungai.seg.networks import build_network
+
+    ex = tmp_path / "ex2"
+    series = ex / "PT000000" / "ST000000" / "SE000000"
+    shutil.copytree(case["root"] / "rt" / "P1" / "CT", series)
+    assert ct_reference(ex, image=case["ct"]).folder == series
+
+    cfg = tiny_config(members=1, dropout=0.1)
+    save_model(tmp_path / "m", cfg, [build_network(cfg).state_dict()], {})
+    gtv = image_like(case["gtv"], case["ct"])
+    zero = sitk.Cast(gtv, sitk.sitkFloat32) * 0.0
+    info = {"confidence": 0.9, "needs_review": False, "review_reasons": [], "review_threshold": 0.5,
+            "tumor_volume_ml": case["gtv"].sum() * np.prod(case["ct"].GetSpacing()) / 1000, "n_components": 1,
+            "method": "mc-dropout", "members": 1, "mc_passes": 2, "calibrated": False, "notes": []}
+    ran = []
+    monkeypatch.setattr("lungai.seg.infer.segment_tumour",
+                        lambda *a, **k: ran.append(1) or SegResult(gtv, zero, zero, None, info))
+    labels = sitk.ReadImage(str(case["root"] / "lungs.nii.gz"))
+    monkeypatch.setattr("lungai.lungs.segment_lungs", lambda ct, progress=None: ran.append(1) or SimpleNamespace(
+        labels=labels, volumes_ml={"right_lung": 1.0, "left_lung": 1.0}, notes=[], warnings=[]))
+    n_slices = len(list(series.iterdir()))
+    # the export's top folder as -o: not the series folder
+    assert _cli("segment", ex, "-o", ex, "--model", tmp_path / "m", "--whole") == 0
+    assert (ex / "tumor.seg.dcm").is_file() and (ex / "rtstruct.dcm").is_file()
+    ex3 = tmp_path / "ex3"          # a fresh export (ex2 now holds the segment's SEG, RTSTRUCT ...)
+    shutil.copytree(case["root"] / "rt" / "P1" / "CT", ex3 / "PT000000" / "ST000000" / "SE000000")
+    assert _cli("lungs", ex3, "-o", ex3 / "lungs.nii.gz") == 0
+    assert (ex3 / "lungs.seg.dcm").is_file()
+    capsys.readouterr()
+    ran.clear()
+    # the series folder itself: refused before any work, nothing written there
+    assert _cli("segment", ex, "-o", series, "--model", tmp_path / "m", "--whole") == 2
+    assert "refusing to write DICOM results into the CT series folder" in capsys.readouterr().err
+    assert _cli("lungs", ex, "-o", series / "lungs.nii.gz") == 2
+    assert "refusing to write DICOM results into the CT series folder" in capsys.readouterr().err
+    assert not ran and len(list(series.iterdir())) == n_slices

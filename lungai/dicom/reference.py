@@ -162,7 +162,7 @@ def ct_reference(folder, series_uid: str | None = None, image: sitk.Image | None
             files = sorted(Path(f) for f in dicom_series_files(folder, series_uid))
         except InputError:
             files = sorted(folder.iterdir())
-    heads = []
+    heads, where = [], None
     for f in files:
         ds = read_ct_header(f)      # a slice without the Part-10 header too, as the CT reader reads it
         if ds is None:
@@ -172,6 +172,7 @@ def ct_reference(folder, series_uid: str | None = None, image: sitk.Image | None
         if series_uid and str(ds.SeriesInstanceUID) != series_uid:
             continue
         heads.append(ds)
+        where = where or f.parent
     if not heads:
         if files and multiframe_ct(files[0] if len(files) == 1 else folder, series_uid):
             raise InputError(MULTIFRAME_NO_DICOM.format(ct=folder), "write DICOM results for the CT as a classic "
@@ -190,7 +191,9 @@ def ct_reference(folder, series_uid: str | None = None, image: sitk.Image | None
         if not np.allclose(first, image.GetOrigin(), atol=1e-2):
             raise InputError(f"the CT image's origin {image.GetOrigin()} is not the first slice of {folder}",
                              "write DICOM results only for a CT read from this very series folder")
-    return CTReference(heads, folder)
+    # the folder holding the series' files (an export's PT*/ST*/SE*, a patient's CT/), not the folder given: the one
+    # DICOM results must not be written into (:func:`check_output_folder`)
+    return CTReference(heads, where)
 
 
 # GDCM's test of ImageOrientationPatient (gdcm::DirectionCosines::IsValid): both vectors of squared length 1 and
@@ -343,10 +346,32 @@ def content_digest(*arrays) -> str:
     return h.hexdigest()
 
 
-def check_output_folder(out: Path, reference: CTReference) -> None:
-    """DICOM results must not land in the CT's own folder (it would then hold several series)."""
-    if reference.folder is not None and Path(out).resolve() == Path(reference.folder).resolve():
-        raise InputError(f"refusing to write DICOM results into the CT series folder {reference.folder}",
+def ct_series_folder(path, series_uid: str | None = None) -> Path | None:
+    """The folder holding the files of the DICOM CT series the CT reader reads at ``path`` (the folder itself, a
+    patient's ``CT/``, an export's ``PT*/ST*/SE*``: :func:`lungai.io.read.dicom_series_files`); None for a CT that
+    is not a DICOM folder (NIfTI / NRRD / a single file) or a folder the reader cannot read as one series (it fails
+    there).  Read from the file list only (no slice read): checked before any work (:func:`check_output_folder`)."""
+    from lungai.io.read import dicom_series_files, dicomdir_folder
+
+    p = dicomdir_folder(path)
+    if not p.is_dir():
+        return None
+    try:
+        files = dicom_series_files(p, series_uid)
+    except InputError:
+        return None
+    return Path(files[0]).parent if files else None
+
+
+def check_output_folder(out: Path, reference, series_uid: str | None = None) -> None:
+    """DICOM results must not land in the CT series' own folder (it would then hold several series).
+
+    ``reference``: the :class:`CTReference` (its ``folder``: where the series' files lie, not the folder given - an
+    export's top folder or a patient folder as ``-o`` is fine), or the CT's path as given (a DICOM folder, checked
+    before any work through :func:`ct_series_folder`, ``series_uid`` choosing the series; a NIfTI / NRRD CT passes)."""
+    folder = reference.folder if isinstance(reference, CTReference) else ct_series_folder(reference, series_uid)
+    if folder is not None and Path(out).resolve() == Path(folder).resolve():
+        raise InputError(f"refusing to write DICOM results into the CT series folder {folder}",
                          "choose an output folder outside the CT's folder (it must keep only the CT slices)")
 
 

@@ -100,6 +100,24 @@ def tumour_touches(target: np.ndarray, mean_model: np.ndarray, model_img: sitk.I
     return sorted(faces, key=FACES.index)
 
 
+EDGE_PROBABILITY = 0.2   # a face the mask only comes near is "possibly cut" where the mean probability on the edge
+                         # plane under the mask is above this (pp.edge_probability)
+
+
+def edge_gaps_mm(binary: np.ndarray, spacing_xyz, faces) -> dict:
+    """{face: mm between the mask ``binary`` (z, y, x) and its array's ``face`` (the voxels between them)}."""
+    if not binary.any():
+        return {}
+    idx = np.argwhere(binary)
+    lo, hi = idx.min(0)[::-1], idx.max(0)[::-1]            # (x, y, z)
+    size = np.array(binary.shape[::-1])
+    out = {}
+    for f in faces:
+        a = "xyz".index(f[0])
+        out[f] = float((lo[a] if f[1] == "-" else size[a] - 1 - hi[a]) * float(spacing_xyz[a]))
+    return out
+
+
 def image_edge_faces(box: pp.Box, ct: sitk.Image) -> set:
     """The box's faces that lie on the image's edge (they cannot move outwards)."""
     size = ct.GetSize()
@@ -401,24 +419,42 @@ def mask_for_roi(roi_box, grid: sitk.Image, ct: sitk.Image = None):
     return out
 
 
-def largest_in_box(binary: np.ndarray, box: pp.Box, user_box: pp.Box, voxel_ml: float) -> tuple:
+def _within(inner: pp.Box, box: pp.Box) -> tuple:
+    """Slices (z, y, x) of ``inner`` on an array of ``box`` (clipped to it)."""
+    return tuple(slice(max(0, u - b), max(0, min(n, u - b + n_))) for u, b, n_, n in
+                 zip(inner.lo[::-1], box.lo[::-1], inner.size[::-1], box.size[::-1]))
+
+
+INSIDE_SHARE = 0.5      # a region with at least this share of its voxels inside the user's own corners is kept
+
+
+def largest_in_box(binary: np.ndarray, box: pp.Box, user_box: pp.Box, voxel_ml: float,
+                   corners: pp.Box | None = None) -> tuple:
     """ROI mode's tumour mask: (the largest region of ``binary`` (on ``box``, the kept pass's box) that reaches into
     ``user_box`` - the box the growth started from, the user's corners plus ``roi_margin_mm``, in which
-    :func:`_target_on_model` picks the tumour each pass tracks the same way - , {"n_other_roi_regions",
-    "other_roi_regions_ml"}: the regions left out).  QA: every region in the (grown) box was written, specks
-    beside the tumour too (LUNG1 lung1 --roi: 5 components, 1.58 ml for a 1.07 ml tumour; one speck outside the
-    user's box made the review say the mask touched the box's z- face while the growth said the tumour did not)."""
+    :func:`_target_on_model` picks the tumour each pass tracks the same way - , and every region with at least
+    :data:`INSIDE_SHARE` of its voxels inside ``corners`` (the user's own box, no margin); {"n_other_roi_regions",
+    "other_roi_regions_ml"}: the regions left out - those reaching the box only through its margin or from outside).
+    QA: every region in the (grown) box was written, specks beside the tumour too (LUNG1 lung1 --roi: 5 components,
+    1.58 ml for a 1.07 ml tumour; one speck outside the user's box made the review say the mask touched the box's
+    z- face while the growth said the tumour did not); and the largest region alone dropped true tumour wholly
+    inside the user's box (pyradiomics lung2 --roi: a 0.60 ml region, 95 % reference tumour)."""
     lab, n = ndimage.label(binary)
     if not n:
         return binary, {"n_other_roi_regions": 0, "other_roi_regions_ml": 0.0}
-    inner = tuple(slice(max(0, u - b), max(0, u - b + n_)) for u, b, n_ in
-                  zip(user_box.lo[::-1], box.lo[::-1], user_box.size[::-1]))
-    sizes = ndimage.sum_labels(binary, lab, np.arange(1, n + 1))
-    reaching = [int(v) for v in np.unique(lab[inner]) if v]
-    keep = max(reaching, key=lambda v: sizes[v - 1]) if reaching else 0
-    kept = lab == keep if keep else np.zeros_like(binary, bool)
-    return kept, {"n_other_roi_regions": int(n - bool(keep)),
-                  "other_roi_regions_ml": round(float(sizes.sum() - (sizes[keep - 1] if keep else 0)) * voxel_ml, 4)}
+    idx = np.arange(1, n + 1)
+    sizes = ndimage.sum_labels(binary, lab, idx)
+    reaching = [int(v) for v in np.unique(lab[_within(user_box, box)]) if v]
+    keep = {max(reaching, key=lambda v: sizes[v - 1])} if reaching else set()
+    if corners is not None:
+        inside = np.zeros_like(binary, bool)
+        inside[_within(corners, box)] = True
+        share = ndimage.sum_labels(inside & binary, lab, idx) / np.maximum(sizes, 1)
+        keep |= {int(v) for v in idx[share >= INSIDE_SHARE]}
+    kept = np.isin(lab, sorted(keep)) if keep else np.zeros_like(binary, bool)
+    left = [v for v in idx if v not in keep]
+    return kept, {"n_other_roi_regions": len(left),
+                  "other_roi_regions_ml": round(float(sum(sizes[v - 1] for v in left)) * voxel_ml, 4)}
 
 
 LOW_CONFIDENCE = "confidence below the review threshold"
@@ -570,8 +606,9 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     lungs = pp.mask_on(box.lungs, crop_img) if automatic else None
     binary, dropped = keep_components(mean_p > 0.5, ct.GetSpacing()[::-1], seed_idx,
                                       MAX_ELONGATION if automatic else None, lungs)
-    if box.mode == "roi":       # the largest region reaching into the user's box, as the growing box tracks it
-        binary, others = largest_in_box(binary, box, user_box, voxel_ml)
+    if box.mode == "roi":       # the largest region reaching into the user's box, as the growing box tracks it,
+        corners = pp.box_from_physical(ct, roi_lps[:3], roi_lps[3:])   # and every region mostly inside the corners
+        binary, others = largest_in_box(binary, box, user_box, voxel_ml, corners)
         dropped.update(others)
     candidates, n_candidates, others_ml = [], 0, 0.0
     if automatic:
@@ -598,7 +635,12 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     edges = image_edge_faces(box, ct) - set(kept_pass.get("grew_to_image_edge", ()))
     on_edge = (set(touched_faces(binary, ct.GetSpacing(), 0.0))
                | set(pp.cut_on_model_grid(binary, probs.mean(0), model_img, crop_img, edges))) & edges
-    near_edge = set(kept_pass.get("touches", ())) & edges - on_edge if binary.any() else set()
+    # - only where the model's probability still reaches the edge plane under the mask (pp.edge_probability >
+    # EDGE_PROBABILITY; QA: LIDC nodules ending one 2.5 mm slice before the crop's end, probability ~0 there, were
+    # flagged "possibly cut": 39 of 40 crops)
+    near = sorted(set(kept_pass.get("touches", ())) & edges - on_edge, key=FACES.index) if binary.any() else []
+    edge_p = pp.edge_probability(binary, mean_p, near)
+    near_edge = {f for f in near if edge_p[f] > EDGE_PROBABILITY}
     cut = sorted(on_edge | near_edge, key=FACES.index)
     if flip_check and automatic:
         feats["flip_consistency"] = _flip_check_round(ct, box, top_region, cfg, nets, method, mc_passes, seed)
@@ -628,11 +670,13 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                      "it is most likely not the tumour you clicked (the model found little or nothing there) - check "
                      "it, or draw an ROI box round the tumour")
     if cut:
-        near = [f for f in cut if f in near_edge]
-        notes.append(f"the tumour is cut by the image edge ({pp.edge_words(cut)}): part of it may lie outside the "
-                     "scan, so its volume and features are incomplete"
-                     + (f" (at {', '.join(near)} the mask ends within {EDGE_MM:.0f} mm of the edge, where the model's "
-                        "probability fades: possibly cut)" if near else ""))
+        on = [f for f in cut if f in on_edge]
+        gaps = edge_gaps_mm(binary, ct.GetSpacing(), near_edge)
+        parts = ([pp.edge_words(on)] if on else []) + [
+            f"{f}: the mask ends {gaps[f]:.1f} mm from the image edge where the model's probability still reaches it, "
+            f"mean {edge_p[f]:.2f} on the edge plane - possibly cut" for f in cut if f in near_edge]
+        notes.append(f"the tumour is cut by the image edge ({'; '.join(parts)}): part of it may lie outside the "
+                     "scan, so its volume and features are incomplete")
     if growth and len(growth["passes"]) > 1:
         k = next(q for q in growth["passes"] if q["kept"])
         notes.append(f"looked {len(growth['passes'])} times (growing box, coarser grids); kept pass {k['pass']}: box "
@@ -650,7 +694,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                      f"face{'s' if len(free) > 1 else ''} ({growth['stop_reason']})")
     if dropped.get("n_other_roi_regions"):
         notes.append(f"{dropped['n_other_roi_regions']} other region(s), {dropped['other_roi_regions_ml']:.2f} ml, "
-                     "left out of the tumour mask (ROI mode keeps the largest region reaching into your box)"
+                     "left out of the tumour mask (ROI mode keeps the largest region reaching into your box and "
+                     "those mostly inside your corners)"
                      + KEPT_IN_PROBABILITY)
     if dropped["n_elongated"]:
         notes.append(f"{dropped['n_elongated']} elongated (vessel-like) region(s), {dropped['elongated_ml']:.1f} ml, "
@@ -680,7 +725,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         "dropped_components": dropped, "n_candidates": n_candidates, "candidates": candidates,
         "roi_mode": box.mode, "roi_lps_mm": [list(map(float, corner0)), list(map(float, corner1))],
         "roi_passes": growth["passes"] if growth else [], "roi_stop_reason": growth["stop_reason"] if growth else None,
-        "cut_by_image_edge": cut,
+        "cut_by_image_edge": cut, "edge_probability": edge_p,
         "seed_point_lps_mm": [float(v) for v in seed_lps] if seed_lps is not None else None,
         "seed_to_tumour_mm": round(seed_mm, 1) if seed_mm is not None else None,
         "features": {k: round(v, 5) for k, v in feats.items()},
