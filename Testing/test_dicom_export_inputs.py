@@ -959,29 +959,16 @@ def test_every_dicom_writer_takes_the_ct_series_own_mask_when_its_orientation_is
     assert "this very CT series" not in exc.value.problem + exc.value.fix
 
 
-def test_a_patient_or_export_folder_gets_the_dicom_outputs_of_the_ct_read_below_it(case, tmp_path, capsys,
-                                                                                  monkeypatch):
-    """QA (LUNG1-003): `lungai segment` / `lungai lungs` of a patient folder (CT/ beside RTSTRUCT/, RTDOSE/) or of a
-    DICOMDIR-style export (PT*/ST*/SE*) read the CT from its subfolder and recorded its UIDs, but wrote no SEG /
-    RTSTRUCT / map / SR and said nothing: "DICOM CT" was decided by the folder's own top files.  It is decided by
-    what the CT reader reads, so these get the DICOM outputs as the CT/ folder itself does.  (The networks' work is
-    not the matter: the results are the P1 GTV and lung map.)"""
-    import shutil
+def _fake_tumour_and_lungs(case, tmp_path, monkeypatch) -> list:
+    """A one-member model in ``tmp_path / "m"`` and stand-ins for the networks' work: the tumour is the case's GTV,
+    the lungs its lung map.  Returns the list each stand-in appends to when it runs (nothing ran: empty)."""
     from types import SimpleNamespace
 
     from seg_helpers import tiny_config
 
-    from lungai.dicom.reference import reads_dicom_ct
     from lungai.seg.infer import SegResult
     from lungai.seg.model_io import save_model
     from lungai.seg.networks import build_network
-
-    patient = case["root"] / "rt" / "P1"          # CT/, RTSTRUCT/ (two), RTDOSE/
-    nested = tmp_path / "export"                  # as a DICOMDIR export lays it out
-    shutil.copytree(patient / "CT", nested / "PT000000" / "ST000000" / "SE000000")
-    shutil.copytree(patient / "RTSTRUCT", nested / "PT000000" / "ST000000" / "SE000001")
-    assert reads_dicom_ct(patient) and reads_dicom_ct(nested) and reads_dicom_ct(patient / "CT")
-    assert not reads_dicom_ct(case["root"] / "gtv.nii.gz")
 
     cfg = tiny_config(members=1, dropout=0.1)
     save_model(tmp_path / "m", cfg, [build_network(cfg).state_dict()], {})
@@ -990,10 +977,34 @@ def test_a_patient_or_export_folder_gets_the_dicom_outputs_of_the_ct_read_below_
     info = {"confidence": 0.9, "needs_review": False, "review_reasons": [], "review_threshold": 0.5,
             "tumor_volume_ml": case["gtv"].sum() * np.prod(case["ct"].GetSpacing()) / 1000, "n_components": 1,
             "method": "mc-dropout", "members": 1, "mc_passes": 2, "calibrated": False, "notes": []}
-    monkeypatch.setattr("lungai.seg.infer.segment_tumour", lambda *a, **k: SegResult(gtv, zero, zero, None, info))
+    ran = []
+    monkeypatch.setattr("lungai.seg.infer.segment_tumour",
+                        lambda *a, **k: ran.append(1) or SegResult(gtv, zero, zero, None, info))
     labels = sitk.ReadImage(str(case["root"] / "lungs.nii.gz"))
-    monkeypatch.setattr("lungai.lungs.segment_lungs", lambda ct, progress=None: SimpleNamespace(
+    monkeypatch.setattr("lungai.lungs.segment_lungs", lambda ct, progress=None: ran.append(1) or SimpleNamespace(
         labels=labels, volumes_ml={"right_lung": 1.0, "left_lung": 1.0}, notes=[], warnings=[]))
+    return ran
+
+
+def test_a_patient_or_export_folder_gets_the_dicom_outputs_of_the_ct_read_below_it(case, tmp_path, capsys,
+                                                                                  monkeypatch):
+    """QA (LUNG1-003): `lungai segment` / `lungai lungs` of a patient folder (CT/ beside RTSTRUCT/, RTDOSE/) or of a
+    DICOMDIR-style export (PT*/ST*/SE*) read the CT from its subfolder and recorded its UIDs, but wrote no SEG /
+    RTSTRUCT / map / SR and said nothing: "DICOM CT" was decided by the folder's own top files.  It is decided by
+    what the CT reader reads, so these get the DICOM outputs as the CT/ folder itself does.  (The networks' work is
+    not the matter: the results are the P1 GTV and lung map.)"""
+    import shutil
+
+    from lungai.dicom.reference import reads_dicom_ct
+
+    patient = case["root"] / "rt" / "P1"          # CT/, RTSTRUCT/ (two), RTDOSE/
+    nested = tmp_path / "export"                  # as a DICOMDIR export lays it out
+    shutil.copytree(patient / "CT", nested / "PT000000" / "ST000000" / "SE000000")
+    shutil.copytree(patient / "RTSTRUCT", nested / "PT000000" / "ST000000" / "SE000001")
+    assert reads_dicom_ct(patient) and reads_dicom_ct(nested) and reads_dicom_ct(patient / "CT")
+    assert not reads_dicom_ct(case["root"] / "gtv.nii.gz")
+
+    _fake_tumour_and_lungs(case, tmp_path, monkeypatch)
     out = tmp_path / "seg"
     assert _cli("segment", patient, "-o", out, "--model", tmp_path / "m", "--whole") == 0
     printed = capsys.readouterr().out
@@ -1014,33 +1025,15 @@ def test_an_export_folder_as_ct_and_output_is_fine_its_series_folder_is_refused_
     SE000000` - the real series folder - was accepted, the DICOM files landing among the CT slices.  The reference's
     folder is the series files' folder, and it is checked before any work."""
     import shutil
-    from types import SimpleNamespace
-
-    from seg_helpers import tiny_config
 
     from lungai.dicom.reference import ct_reference
-    from lungai.seg.infer import SegResult
-    from lungai.seg.model_io import save_model
-    from lungai.seg.networks import build_network
 
     ex = tmp_path / "ex2"
     series = ex / "PT000000" / "ST000000" / "SE000000"
     shutil.copytree(case["root"] / "rt" / "P1" / "CT", series)
     assert ct_reference(ex, image=case["ct"]).folder == series
 
-    cfg = tiny_config(members=1, dropout=0.1)
-    save_model(tmp_path / "m", cfg, [build_network(cfg).state_dict()], {})
-    gtv = image_like(case["gtv"], case["ct"])
-    zero = sitk.Cast(gtv, sitk.sitkFloat32) * 0.0
-    info = {"confidence": 0.9, "needs_review": False, "review_reasons": [], "review_threshold": 0.5,
-            "tumor_volume_ml": case["gtv"].sum() * np.prod(case["ct"].GetSpacing()) / 1000, "n_components": 1,
-            "method": "mc-dropout", "members": 1, "mc_passes": 2, "calibrated": False, "notes": []}
-    ran = []
-    monkeypatch.setattr("lungai.seg.infer.segment_tumour",
-                        lambda *a, **k: ran.append(1) or SegResult(gtv, zero, zero, None, info))
-    labels = sitk.ReadImage(str(case["root"] / "lungs.nii.gz"))
-    monkeypatch.setattr("lungai.lungs.segment_lungs", lambda ct, progress=None: ran.append(1) or SimpleNamespace(
-        labels=labels, volumes_ml={"right_lung": 1.0, "left_lung": 1.0}, notes=[], warnings=[]))
+    ran = _fake_tumour_and_lungs(case, tmp_path, monkeypatch)
     n_slices = len(list(series.iterdir()))
     # the export's top folder as -o: not the series folder
     assert _cli("segment", ex, "-o", ex, "--model", tmp_path / "m", "--whole") == 0
