@@ -119,3 +119,31 @@ def test_a_structure_map_role_counts(tmp_path):
     assert not is_lung("Rt_Lung_Contour")
     assert is_lung("Rt_Lung_Contour", {"Rt_Lung_Contour": "lung_right"})
     assert not is_lung("GTV-1", {"GTV-1": "gtv"})
+
+
+def test_a_helper_structure_with_a_symbol_takes_no_role():
+    """Review: folding every symbol into a space gave helper structures a role ("~Lung_R" a right lung, "GTV 95%" a
+    GTV); `required_names` takes the first of a role in RTSTRUCT order and a role of several structures is their
+    union, so "~Lung-Right" (a renamed heart first in the RTSTRUCT) became the dose's right lung (MLD 15.29 instead
+    of 20.39 Gy on LUNG1-003).  Only separators fold; Unicode dashes are separators and say minus."""
+    from lungai.dicom.roles import find_role, name_role, required_names
+
+    for name in ("~Lung_R", "Lung_R*", "#Lungs", "*Lungs", "GTV*", "~GTV", "GTV!", "GTV 95%", "GTVp*"):
+        assert name_role(name) is None, name
+        assert segment_role(name) is None, name
+    for name, role in (("Lung_R", "lung_right"), ("Lung (R)", "lung_right"), ("Lung [L]", "lung_left"),
+                       ("Lungs-GTV", "lungs_minus_gtv"), ("Lungs\u2013GTV", "lungs_minus_gtv"),
+                       ("Lungs \u2212 GTV", "lungs_minus_gtv"), ("Lungs\u2014iGTV", "lungs_minus_gtv"),
+                       ("Lung_GTV", None), ("GTV", "gtv")):
+        assert name_role(name) == role, name
+    assert required_names("lungs", ["~Lung-Right", "Lung-Right", "Lung-Left", "GTV"]) == ["Lung-Right", "Lung-Left"]
+    assert find_role(["Lungs", "GTV", "GTV 95%"], "gtv") == ["GTV"]
+
+
+def test_lungs_minus_gtv_of_lungs_and_gtvs_gets_no_union_note():
+    """Review: `--structure role:lungs_minus_gtv` printed "lungs_minus_gtv = union of Lung-Right, Lung-Left, GTV-1
+    ...; give one structure by name" for the lungs minus the GTVs (the mask was right)."""
+    from lungai.cli.radiomics import union_notes
+
+    assert union_notes({"lungs_minus_gtv": ["Lung-Right", "Lung-Left", "GTV-1", "gtv-3"]}, ["lungs_minus_gtv"]) == []
+    assert union_notes({"tumour": ["GTV-1", "gtv-3"]}, ["tumour"])[0].startswith("tumour = union of GTV-1, gtv-3")

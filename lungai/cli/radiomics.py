@@ -255,10 +255,14 @@ def union_notes(structures: dict, segments, mapping=None) -> list[str]:
     from lungai.dicom.labels import case_pairs
     from lungai.dicom.roles import find_role
 
+    LUNG_STRUCTURE_ROLES = ("lung_right", "lung_left", "lungs")
+
     notes = []
     for seg, used in structures.items():
         if seg not in segments or isinstance(used, tuple) or len(used) < 2 or seg == "lungs":
             continue
+        if find_role(used, "gtv", mapping) and any(find_role(used, r, mapping) for r in LUNG_STRUCTURE_ROLES):
+            continue        # role:lungs_minus_gtv built as the lungs minus the GTVs: a difference, not a union
         primary = find_role(used, "gtv_primary", mapping) if seg == "tumour" else []
         by_name = "--tumour NAME for one structure" if seg == "tumour" else "give one structure by name"
         # names differing only in letter case ("GTV", "gtv"): a name takes neither alone (check_case_groups), so the

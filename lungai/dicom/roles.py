@@ -125,12 +125,20 @@ def _roles(names: list, user: dict) -> list:
     return [(n, r if r or normalise(n) in user else type_role(n)) for n, r in by_name]
 
 
+# separators: white space, _ - . / , : ; brackets and the Unicode dashes a copy from a word processor brings
+# ("Lungs\u2013GTV"); any other symbol (~ * # ! ' % ...) stays, so a helper structure's name ("~Lung_R", "Lung_R*",
+# "GTV 95%") matches no role - it never replaces the real structure or joins its union
+_SEPARATORS = r"[\s_\-.,/:;()\[\]{}\u2010-\u2015\u2212]+"
+_DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
+
+
 def normalise(name: str) -> str:
-    """Lower case, every run of characters other than letters, digits and ``+`` (a margin: "GTV+5mm") as one space:
-    "Lung (R)", "Lung_R", "lung-r", "LUNG.R" are "lung r".  The one normalisation of structure and segment names
-    (:mod:`lungai.segment_roles`, the Slicer panels' column names); a "-" that means minus ("Lungs-GTV") is read
-    from the raw name (:func:`name_role`)."""
-    return re.sub(r"[^0-9a-z+]+", " ", str(name).strip().lower()).strip()
+    """Lower case, every run of separators (:data:`_SEPARATORS`: space, ``_ - . , / : ;``, brackets, Unicode
+    dashes) as one space: "Lung (R)", "Lung_R", "lung-r", "LUNG.R" are "lung r"; other symbols are kept ("~lung r"
+    matches no role).  The one normalisation of structure and segment names (:mod:`lungai.segment_roles`, the
+    Slicer panels' column names); a dash that means minus ("Lungs-GTV") is read from the raw name
+    (:func:`name_role`)."""
+    return re.sub(_SEPARATORS, " ", str(name).strip().lower()).strip()
 
 
 def _check_role(role, where: str):
@@ -200,7 +208,7 @@ def _explicit_minus(key: str, raw: str) -> bool:
     if _MINUS_WORD.search(key):
         return True
     sep = _BEFORE_GTV.search(str(raw).strip().lower())
-    return bool(sep) and "-" in sep.group(1)
+    return bool(sep) and any(d in sep.group(1) for d in _DASHES)
 
 
 def name_role(name: str) -> str | None:
