@@ -1050,3 +1050,27 @@ def test_an_export_folder_as_ct_and_output_is_fine_its_series_folder_is_refused_
     assert _cli("lungs", ex, "-o", series / "lungs.nii.gz") == 2
     assert "refusing to write DICOM results into the CT series folder" in capsys.readouterr().err
     assert not ran and len(list(series.iterdir())) == n_slices
+
+
+def test_a_patient_folder_as_ct_and_output_takes_a_rerun_its_own_dicom_outputs_are_no_input(case, tmp_path,
+                                                                                           capsys, monkeypatch):
+    """QA: `lungai segment p5 -o p5` (p5: a patient folder, CT/ inside) worked once, then the same command was
+    refused "refusing to write results into the OT/RTSTRUCT/SEG/SR folder p5 (an input: DICOM files of the
+    export)": lungai's own DICOM outputs of the first run (tumor.seg.dcm, rtstruct.dcm ...) made p5 an input
+    export.  Files lungai recorded as its outputs there do not count; a DICOM file of the user's there still does."""
+    import shutil
+
+    p5 = tmp_path / "p5"
+    shutil.copytree(case["root"] / "rt" / "P1" / "CT", p5 / "CT")
+    _fake_tumour_and_lungs(case, tmp_path, monkeypatch)
+    for _ in range(2):
+        assert _cli("segment", p5, "-o", p5, "--model", tmp_path / "m", "--whole") == 0, capsys.readouterr().err
+        assert (p5 / "tumor.seg.dcm").is_file() and (p5 / "rtstruct.dcm").is_file()
+    assert _cli("lungs", p5, "-o", p5 / "lungs.nii.gz") == 0, capsys.readouterr().err
+    assert _cli("lungs", p5, "-o", p5 / "lungs.nii.gz") == 0, capsys.readouterr().err
+    assert _cli("segment", p5, "-o", p5, "--model", tmp_path / "m", "--whole") == 0, capsys.readouterr().err
+    capsys.readouterr()
+    rs = next((case["root"] / "rt" / "P1" / "RTSTRUCT").iterdir())
+    shutil.copy(rs, p5 / "RS_mine.dcm")                 # the user's own DICOM file: p5 holds an input again
+    assert _cli("segment", p5, "-o", p5, "--model", tmp_path / "m", "--whole") == 2
+    assert "refusing to write results into the RTSTRUCT folder" in capsys.readouterr().err

@@ -571,3 +571,26 @@ def test_a_nodule_ending_one_slice_before_the_crop_edge_is_not_reported_cut():
     assert i["cut_by_image_edge"] == [] and "tumour cut by the image edge" not in i["review_reasons"]
     assert i["edge_probability"]["z-"] < 0.05
     assert not any("cut by the image edge" in n for n in i["notes"])
+    # QA: the growth's "the tumour touches the image edge only" stood alone beside cut_by_image_edge []
+    assert i["roi_stop_reason"].startswith("the tumour touches the image edge only (z-: within 3 mm of it, but the "
+                                           "model's probability fades before the edge, mean 0.0")
+    assert "not counted as cut" in i["roi_stop_reason"]
+
+
+def test_a_tumour_wide_inside_and_tapering_to_the_cut_edge_is_reported_cut():
+    """QA (lung1 cut at column 206 / 212: 16 reference voxels on the edge column, the mask 1.7 mm from the edge):
+    not flagged cut - the edge plane's probability was averaged under the mask projected along the whole axis, and
+    the tumour, wide inside, tapers to the edge (0.06 / 0.19).  It is averaged under the mask's own outermost
+    plane on that side (0.25 / 0.35)."""
+    ct, ball = _ct(36.0, centre_mm=(-53.0, 0.0, 0.0), shape=(140, 140, 60))    # x- edge at -69.5 mm: a cap cut
+    arr = sitk.GetArrayFromImage(ct)
+    arr[:, :, :2] = np.where(arr[:, :, 2:3] > -300, -302, -850)     # probability ~0.35 under the mask's first column
+    faded = sitk.GetImageFromArray(arr)
+    faded.CopyInformation(ct)
+    i = infer.segment_tumour(faded, _model(), seed_lps=(-53.0, 0.0, 0.0)).info
+    kept = next(p for p in i["roi_passes"] if p["kept"])
+    mask = sitk.GetArrayViewFromImage(ct)[:, :, 2] > -300
+    assert "x-" in kept["touches"] and mask.sum() < 0.5 * ball.any(2).sum()       # tapering: the projection is wide
+    assert i["cut_by_image_edge"] == ["x-"] and "tumour cut by the image edge" in i["review_reasons"]
+    assert 0.25 < i["edge_probability"]["x-"] < 0.5
+    assert "not counted as cut" not in i["roi_stop_reason"]

@@ -79,21 +79,49 @@ def _dicom_input_folders(inputs) -> list:
                 modality = str(pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["Modality"])
                                .get("Modality", "") or "").strip().upper() or None
             found.append((p.resolve().parent, modality or "DICOM"))
-        elif is_dicom_folder(p):
+        elif is_dicom_folder(p) and not _only_own_dicom(p):
             found.append((p.resolve(), None))
     folders = [f for f, given in found if given is None]     # a folder given as input is named by what it holds
     return [(f, given) for f, given in found if given is None or f not in folders]
 
 
+def _own_outputs(folder: Path) -> set[str]:
+    """The names lungai's markers in ``folder`` list as outputs of its commands there (:func:`record_outputs`,
+    :func:`record_output_file`; any command's)."""
+    own = set()
+    for marker in folder.glob(".lungai-*"):
+        if marker.is_file():
+            own |= _recorded(folder, marker.name[len(".lungai-"):])
+    return own
+
+
+def _only_own_dicom(folder: Path) -> bool:
+    """True for a folder whose DICOM files (at its top) are all lungai's own outputs of an earlier run there (e.g.
+    ``lungai segment p5 -o p5``: tumor.seg.dcm, rtstruct.dcm ... beside the patient's CT/ folder): it is no DICOM
+    input folder - a re-run replaces its own outputs.  A DICOM file of the user's there still makes it one.  QA:
+    the second ``lungai segment p5 -o p5`` was refused as "the OT/RTSTRUCT/SEG/SR folder p5 (an input)"."""
+    from lungai.dicom.reference import read_ct_header
+    from lungai.dose.read import _is_dicom
+
+    if not folder.is_dir():
+        return False
+    own = _own_outputs(folder)
+    if not own:
+        return False
+    files = [f for f in sorted(folder.iterdir()) if f.is_file() and f.name not in own and not f.name.startswith(".")]
+    return not any(_is_dicom(f) or read_ct_header(f) is not None for f in files[:50])
+
+
 def _dicom_folder_label(folder: Path) -> str:
     """What the DICOM input folder ``folder`` holds, as a refusal names it: "CT" (a CT series, also with its RT
-    objects), else the modality of its DICOM files (RTDOSE, RTSTRUCT ...), else "DICOM"."""
+    objects), else the modality of its DICOM files (RTDOSE, RTSTRUCT ...; not lungai's own outputs there), else
+    "DICOM"."""
     import pydicom
 
     from lungai.dose.read import _is_dicom
 
-    modalities = set()
-    for f in sorted(folder.iterdir())[:50]:
+    modalities, own = set(), _own_outputs(folder)     # lungai's own outputs there are no input (_only_own_dicom)
+    for f in [f for f in sorted(folder.iterdir()) if f.name not in own][:50]:
         if f.is_file() and _is_dicom(f):
             with contextlib.suppress(Exception):
                 modalities.add(str(pydicom.dcmread(f, stop_before_pixels=True, specific_tags=["Modality"])

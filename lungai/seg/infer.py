@@ -100,6 +100,8 @@ def tumour_touches(target: np.ndarray, mean_model: np.ndarray, model_img: sitk.I
     return sorted(faces, key=FACES.index)
 
 
+EDGE_ONLY = "the tumour touches the image edge only"    # the growth's stop reason (segment_tumour says when the
+                                                        # probability fades before that edge: not counted as cut)
 EDGE_PROBABILITY = 0.2   # a face the mask only comes near is "possibly cut" where the mean probability on the edge
                          # plane under the mask is above this (pp.edge_probability)
 
@@ -285,7 +287,7 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
                       "the tumour no longer touches the box edge" if not touched else
                       f"{GREW_TO_EDGE} ({', '.join(reached)}) after the box grew: it may run on into a neighbouring "
                       "organ (or be cut by the scan)" if reached else
-                      "the tumour touches the image edge only")
+                      EDGE_ONLY)
             break
         grew_out = grew_out or bool(movable)
         if len(passes) >= MAX_PASSES:
@@ -641,6 +643,11 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     near = sorted(set(kept_pass.get("touches", ())) & edges - on_edge, key=FACES.index) if binary.any() else []
     edge_p = pp.edge_probability(binary, mean_p, near)
     near_edge = {f for f in near if edge_p[f] > EDGE_PROBABILITY}
+    faded = [f for f in near if f not in near_edge]
+    if growth and faded and EDGE_ONLY in growth["stop_reason"]:   # QA: "touches the image edge only", yet not cut
+        growth["stop_reason"] = growth["stop_reason"].replace(EDGE_ONLY, EDGE_ONLY + " (" + "; ".join(
+            f"{f}: within {EDGE_MM:.0f} mm of it, but the model's probability fades before the edge, mean "
+            f"{edge_p[f]:.2f} on the edge plane - not counted as cut" for f in faded) + ")")
     cut = sorted(on_edge | near_edge, key=FACES.index)
     if flip_check and automatic:
         feats["flip_consistency"] = _flip_check_round(ct, box, top_region, cfg, nets, method, mc_passes, seed)

@@ -93,19 +93,26 @@ def cut_on_model_grid(binary: np.ndarray, mean_model: np.ndarray, model_img: sit
 
 def edge_probability(binary: np.ndarray, mean_p: np.ndarray, faces) -> dict:
     """{face: the mean tumour probability ``mean_p`` on the array's outermost plane at ``face``, under the footprint
-    of the mask ``binary`` there (its projection along the face's axis)} for each of ``faces`` (image edges of the
-    CT; both z, y, x on the crop's input grid): whether the tumour the model saw still reaches the edge where the
-    mask ends short of it.  A plane beyond the model grid's outer sample gets probability 0 (:func:`to_input`) -
-    a tumour reaching that sample is :func:`cut_on_model_grid`'s.  QA: LIDC crops whose nodule ends one 2.5 mm slice
-    before the crop's first / last slice were said "possibly cut" (the mask within 3 mm of the edge) with the
-    probability there near 0; a CT cut through a tumour (lung1 cut at column 215: the mask starting 2.3 mm in, p up
-    to 0.47 in the columns before) keeps it."""
+    of the mask ``binary`` there - its own plane nearest that face (its outermost column / row / slice on that
+    side)} for each of ``faces`` (image edges of the CT; both z, y, x on the crop's input grid): whether the tumour
+    the model saw still reaches the edge where the mask ends short of it.  A plane beyond the model grid's outer
+    sample gets probability 0 (:func:`to_input`) - a tumour reaching that sample is :func:`cut_on_model_grid`'s.
+    QA: LIDC crops whose nodule ends one 2.5 mm slice before the crop's first / last slice were said "possibly cut"
+    (the mask within 3 mm of the edge) with the probability there near 0; a CT cut through a tumour (lung1 cut at
+    column 215: the mask starting 2.3 mm in, p up to 0.47 in the columns before) keeps it.  The footprint was the
+    mask projected along the whole axis: a tumour wide inside and tapering to the edge pulled the mean down (lung1
+    cut at column 206 / 212, 16 reference voxels on the edge column: 0.06 / 0.19, not flagged; its outer plane:
+    0.25 / 0.35)."""
     out = {}
     for f in faces:
         ax = 2 - "xyz".index(f[0])              # the (z, y, x) axis of the face
-        foot = binary.any(ax)
+        planes = np.flatnonzero(binary.any(axis=tuple(a for a in range(3) if a != ax)))
+        if not planes.size:
+            out[f] = 0.0
+            continue
+        foot = np.take(binary, planes[0] if f[1] == "-" else planes[-1], axis=ax)
         plane = np.take(mean_p, 0 if f[1] == "-" else -1, axis=ax)
-        out[f] = round(float(plane[foot].mean()), 3) if foot.any() else 0.0
+        out[f] = round(float(plane[foot].mean()), 3)
     return out
 
 
