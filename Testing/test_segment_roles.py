@@ -101,7 +101,7 @@ def test_one_normalisation_for_brackets_and_other_punctuation(small_phantom):
     from lungai.segment_roles import is_lung
 
     for name, role in (("Lung (R)", "right_lung"), ("Lung (L)", "left_lung"), ("Lung/R", "right_lung"),
-                       ("Lungs (both)", "lungs"), ("GTV (1)", "tumour"), ("Lungs-GTV", "lungs_minus_tumour"),
+                       ("Lungs (both)", "lungs"), ("GTV (CT)", "tumour"), ("Lungs-GTV", "lungs_minus_tumour"),
                        ("Lung_GTV", None), ("Lungs - GTV", "lungs_minus_tumour")):
         assert segment_role(name) == role, name
         assert segment_role(segment_column_name(name)) == role, (name, segment_column_name(name))
@@ -137,6 +137,11 @@ def test_a_helper_structure_with_a_symbol_takes_no_role():
                        ("Lung_GTV", None), ("GTV", "gtv")):
         assert name_role(name) == role, name
     assert required_names("lungs", ["~Lung-Right", "Lung-Right", "Lung-Left", "GTV"]) == ["Lung-Right", "Lung-Left"]
+    # a copy's name - Slicer's "Tumor (2)" for a second run's segment, RayStation's "GTV (1)" - takes no role (with
+    # brackets folded it had become a second GTV beside its original: the full suite's panel test)
+    for name in ("Tumor (2)", "GTV (1)", "Lung_R (3)", "GTV(12)"):
+        assert name_role(name) is None and segment_role(name) is None, name
+    assert find_role(["GTV", "GTV (1)"], "gtv") == ["GTV"]
     assert find_role(["Lungs", "GTV", "GTV 95%"], "gtv") == ["GTV"]
 
 

@@ -188,7 +188,13 @@ def _role(name: str, user: dict) -> str | None:
     return _roles([name], user)[0][1]
 
 
+# a copy's name: Slicer's "Tumor (2)" for a second result of one name, RayStation's "GTV (1)" for a copied ROI
+_COPY_SUFFIX = re.compile(r"\(\s*\d+\s*\)\s*$")
+
+
 def _name_role(key: str, raw: str) -> str | None:
+    if _COPY_SUFFIX.search(str(raw)):
+        return None             # a copy ("Tumor (2)", "GTV (1)"): no role - never a second GTV beside its original
     for role, pattern in _COMPILED:
         if pattern.fullmatch(key):
             if role == "lungs_minus_gtv" and not _explicit_minus(key, raw):
