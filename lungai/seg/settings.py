@@ -178,8 +178,8 @@ def _content_changes(then: dict, now: dict) -> list:
 
 
 NO_FINGERPRINT = ("{run} records no fingerprint of the images' and masks' contents (a run begun by an older lungai, "
-                  "or with --from-arrays): this --resume cannot tell whether they changed since; it trains on the "
-                  "files as they are now and records their fingerprints for later resumes")
+                  "or with --from-arrays): this --resume cannot tell whether they changed since; it uses the "
+                  "files as they are now{recorded}")
 
 
 STATE_GLOB = "member_*.state.json"            # a member's epoch counters and history (lungai.seg.checkpoint)
@@ -269,7 +269,10 @@ def check_settings(ckpt_dir, settings: dict) -> None:
 
         from lungai.errors import InputCheckNote
 
-        warnings.warn(NO_FINGERPRINT.format(run=Path(ckpt_dir).parent), InputCheckNote)
+        kept = (Path(ckpt_dir) / SETTINGS_JSON).is_file()        # (record_settings adds them there)
+        warnings.warn(NO_FINGERPRINT.format(run=Path(ckpt_dir).parent,
+                                            recorded=" and records their fingerprints for later resumes" if kept
+                                            else ""), InputCheckNote)
     changed = _content_changes(recorded.get(CASE_CONTENT) or {}, settings.get(CASE_CONTENT) or {})
     if changed:
         few = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
