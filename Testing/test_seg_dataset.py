@@ -164,6 +164,54 @@ def test_all_masks_empty_is_refused(tmp_path):
     check_masks(cases)                                                  # one tumour-free case is fine
 
 
+def test_all_masks_empty_with_label_says_they_are_empty(tmp_path):
+    """QA: with --label N and every mask empty the hint was "give the tumour's label with --label N": the masks are
+    said to be empty first (train-seg's check; eval-seg's check_label_found the same), with no label to choose."""
+    from lungai.seg.dataset import check_label_found, check_masks
+
+    _touch(tmp_path / "i", ["A_1.nii.gz", "B_1.nii.gz"])
+    _touch(tmp_path / "m", ["A_1.nii.gz", "B_1.nii.gz"])               # all-zero masks
+    with pytest.raises(InputError, match="none of the 2 masks holds a tumour voxel") as exc:
+        check_masks(pair_files(tmp_path / "i", tmp_path / "m", label=1), label=1)
+    assert "--label" not in exc.value.fix
+    with pytest.raises(InputError, match="all 2 masks are empty") as exc:
+        check_masks(pair_files(tmp_path / "i", tmp_path / "m", label=1), label=1, other_tumours=True)
+    assert "--label" not in exc.value.fix
+    with pytest.raises(InputError, match="all 3 masks are empty"):
+        check_label_found(2, set(), 3)
+    with pytest.raises(InputError, match=r"no mask holds label 2 \(their labels: 1\)") as exc:
+        check_label_found(2, {1}, 3)                                    # a label to choose: named
+    assert "--label 1" in exc.value.fix
+
+
+def test_tumour_free_masks_are_counted_and_named(tmp_path):
+    """QA: train-seg never said how many masks hold no tumour (of the --label): "K of M masks hold no tumour
+    (trained as tumour-free): names" (the names capped)."""
+    from lungai.seg.dataset import TUMOUR_FREE_SHOWN, check_masks, tumour_free_note
+
+    names = [f"P{k:02d}_1.nii.gz" for k in range(TUMOUR_FREE_SHOWN + 3)]
+    _touch(tmp_path / "i", names)
+    _touch(tmp_path / "m", names)
+    m = sitk.Image(4, 4, 4, sitk.sitkUInt8)
+    m[1, 1, 1] = 1
+    m[2, 2, 2] = 3
+    sitk.WriteImage(m, str(tmp_path / "m" / names[0]))                  # labels 1 and 3
+    m[1, 1, 1] = 0
+    sitk.WriteImage(m, str(tmp_path / "m" / names[1]))                  # label 3 alone: tumour-free with --label 1
+    cases = pair_files(tmp_path / "i", tmp_path / "m", label=1)
+    check_masks(cases, label=1)
+    note = tumour_free_note(cases)
+    n = len(names) - 1
+    assert note.startswith(f"{n} of {len(names)} masks hold no tumour (trained as tumour-free): {names[1]}, ")
+    assert "and 2 more" in note and "(--label 1)" in note and names[0] not in note
+    assert [c.meta["tumour_free"] for c in cases[:2]] == [False, True]
+    for k in range(1, len(names)):
+        sitk.WriteImage(sitk.ReadImage(str(tmp_path / "m" / names[0])), str(tmp_path / "m" / names[k]))
+    cases = pair_files(tmp_path / "i", tmp_path / "m", label=1)
+    check_masks(cases, label=1)
+    assert tumour_free_note(cases) is None
+
+
 def test_a_dicom_export_some_levels_deep_is_named(tmp_path):
     """--images / --masks given a DICOM export's root (patient / study / series folders, 3 levels deep): said to
     hold DICOM files, not "no image ... has a mask of the same name"; the search stops 4 levels down."""

@@ -853,3 +853,117 @@ def test_resume_with_fewer_members_removes_the_dropped_members_weights(tiny_mode
     assert (model / "member_1.safetensors.notes").is_file() and (model / "member_01.safetensors").is_file()
     assert (model / "checkpoints" / "member_1.state.json").is_file()      # a later --members 2 still resumes it
     assert _same(_weights(model)[:1], _weights(tiny_model)[:1])
+
+
+def _change_mask(path):
+    """The mask file's tumour shrunk (eroded): other data under the same case id."""
+    m = sitk.ReadImage(str(path))
+    arr = ndimage_erode(sitk.GetArrayFromImage(m) > 0, 1).astype(np.uint8)
+    changed = sitk.GetImageFromArray(arr)
+    changed.CopyInformation(m)
+    sitk.WriteImage(changed, str(path))
+
+
+def test_resume_with_changed_image_or_mask_contents_is_refused(tiny_data, tmp_path, capsys):
+    """QA: a --resume on images / masks whose contents changed (same case ids) trained on silently, and a finished
+    model's --resume refit its calibration on the other data.  checkpoints/settings.json records each case's
+    content (sha256 of its image and mask files): a change is refused naming the cases and the fix; the folders
+    may move; checkpoints recorded without fingerprints resume as before, with a note."""
+    import shutil
+
+    names = sorted(p.name for p in tiny_data[0].iterdir())
+    images, masks = _eval_folders(tiny_data, tmp_path / "data", names)
+    out = tmp_path / "run"
+    base = _one_epoch(images, masks)
+    assert main(base + ["-o", str(out), "--member", "0"]) == 0
+    settings_json = out / "checkpoints" / "settings.json"
+    recorded = json.loads(settings_json.read_text(encoding="utf-8"))["case_sha256"]
+    assert sorted(recorded) == [n[:-7] for n in names] and all(len(v) == 64 for v in recorded.values())
+    keep = tmp_path / "original.nii.gz"
+    shutil.copy(masks / names[1], keep)
+    _change_mask(masks / names[1])
+    assert main(base + ["-o", str(out), "--resume", "--member", "0"]) == 2
+    err = capsys.readouterr().err
+    assert f"the image or mask file of 1 case changed since the first run ({names[1][:-7]})" in err
+    assert "restore the original images / masks" in err and "new -o folder" in err and "Traceback" not in err
+    shutil.copy(keep, masks / names[1])
+    moved = tmp_path / "moved"                                 # the folders may move: contents compared, not paths
+    (tmp_path / "data").rename(moved)
+    base = _one_epoch(moved / "images", moved / "masks")
+    assert main(base + ["-o", str(out), "--resume"]) == 0     # the finished model
+    capsys.readouterr()
+    model_json = (out / "model.json").read_text(encoding="utf-8")
+    _change_mask(moved / "masks" / names[1])
+    assert main(base + ["-o", str(out), "--resume"]) == 2     # no calibration refit on other data
+    assert "changed since the first run" in capsys.readouterr().err
+    assert (out / "model.json").read_text(encoding="utf-8") == model_json
+    doc = json.loads(settings_json.read_text(encoding="utf-8"))   # checkpoints of a lungai without fingerprints
+    del doc["case_sha256"]
+    settings_json.write_text(json.dumps(doc), encoding="utf-8")
+    assert main(base + ["-o", str(out), "--resume"]) == 0
+    assert "records no fingerprint of the images' and masks' contents" in capsys.readouterr().err
+    assert "case_sha256" in json.loads(settings_json.read_text(encoding="utf-8"))     # recorded for later resumes
+
+
+def test_train_seg_names_tumour_free_masks_and_records_their_count(tiny_data, tmp_path, capsys):
+    """QA: train-seg never said how many masks hold no tumour: a note names them, model.json counts them per part."""
+    names = sorted(p.name for p in tiny_data[0].iterdir())
+    images, masks = _eval_folders(tiny_data, tmp_path / "data", names)
+    m = sitk.ReadImage(str(masks / names[0]))
+    sitk.WriteImage(m * 0, str(masks / names[0]))
+    out = tmp_path / "run"
+    cmd = _one_epoch(images, masks)
+    cmd = [a if cmd[i - 1] != "--members" else "1" for i, a in enumerate(cmd)]
+    assert main(cmd + ["-o", str(out)]) == 0
+    assert (f"note: 1 of {len(names)} masks hold no tumour (trained as tumour-free): {names[0]}"
+            in capsys.readouterr().out)
+    t = json.loads((out / "model.json").read_text(encoding="utf-8"))["training"]
+    free = {part: t[f"n_{part}_tumour_free_masks"] for part in ("train", "val", "test")}
+    assert sum(free.values()) == 1
+    assert free["val" if names[0][:-7] in t["val_cases"] else "train"] == 1
+
+
+def test_eval_seg_label_names_the_other_labels(tiny_model, tiny_data, tmp_path, capsys):
+    """QA: eval-seg --label N did not say that the masks' other labels count as background (a tumour stored as
+    label 2 silently counted as tumour-free), as train-seg does."""
+    images, masks = _eval_folders(tiny_data, tmp_path, ["P00_0.nii.gz", "P01_0.nii.gz"])
+    m = sitk.ReadImage(str(masks / "P01_0.nii.gz"))
+    sitk.WriteImage(sitk.Cast(m * 2, sitk.sitkUInt8), str(masks / "P01_0.nii.gz"))   # its tumour as label 2
+    out = tmp_path / "per_case.csv"
+    assert main(["eval-seg", "--model", str(tiny_model), "--images", str(images), "--masks", str(masks),
+                 "--label", "1", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "note: --label 1: the masks also hold label 2 (in 1 of 2 masks); they count as background" in printed
+
+
+def test_cancelled_training_says_where_its_checkpoints_are(tiny_data, tmp_path, capsys, monkeypatch):
+    """QA: Ctrl-C during train-seg printed only "cancelled": with checkpoints saved it names them and --resume."""
+    import lungai.seg.ensemble as ensemble
+
+    images, masks = tiny_data
+    out = tmp_path / "run"
+
+    def cancelled(*a, **k):
+        raise KeyboardInterrupt
+
+    real = ensemble.train_member
+    monkeypatch.setattr(ensemble, "train_member", cancelled)
+    assert main(_one_epoch(images, masks) + ["-o", str(out)]) == 130     # before any checkpoint: nothing to resume
+    err = capsys.readouterr().err
+    assert "lungai train-seg: cancelled" in err and "--resume" not in err
+    monkeypatch.setattr(ensemble, "train_member", real)
+    assert main(_one_epoch(images, masks) + ["-o", str(out), "--member", "0", "--resume"]) == 0
+    monkeypatch.setattr(ensemble, "train_member", cancelled)
+    assert main(_one_epoch(images, masks) + ["-o", str(out), "--resume"]) == 130
+    assert (f"lungai train-seg: cancelled; the checkpoints are kept in {out / 'checkpoints'}; the same command again "
+            "continues" in capsys.readouterr().err)
+
+    def cancelled_after_member_0(*a, **k):
+        real(*a, **k)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ensemble, "train_member", cancelled_after_member_0)
+    fresh = tmp_path / "fresh"
+    assert main(_one_epoch(images, masks) + ["-o", str(fresh)]) == 130
+    assert (f"cancelled; the checkpoints are kept in {fresh / 'checkpoints'}; the same command with --resume "
+            "continues" in capsys.readouterr().err)

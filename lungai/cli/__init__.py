@@ -84,6 +84,8 @@ def main(argv=None) -> int:
         print(f"lungai {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"lungai {args.command}: cancelled", file=sys.stderr)
+        note = getattr(args, "cancel_note", None)          # e.g. train-seg: where its checkpoints are kept
+        note = note(args) if note else None
+        print(f"lungai {args.command}: cancelled" + (f"; {note}" if note else ""), file=sys.stderr)
         return 130
     return int(result or 0)

@@ -128,7 +128,7 @@ def register(sub) -> None:
     t.add_argument("--from-arrays", default=None, metavar="FILE.npz",
                    help="train the members' checkpoints from a --save-arrays file (no source data needed) and stop; "
                         "then the same command without it, with --resume, where the data is, saves and calibrates")
-    t.set_defaults(func=run_train)
+    t.set_defaults(func=run_train, cancel_note=train_cancel_note)
 
     s = sub.add_parser("segment", help="segment the tumour with voxel uncertainty and a confidence score",
                        description="Writes tumor.nii.gz, probability.nii.gz, uncertainty.nii.gz (predictive "
@@ -247,6 +247,24 @@ def run_train(args) -> int:
         print(f"{method} on validation: {summary_text(s)}; cross-validated r(confidence, Dice) = "
               f"{fmt_num(s.get('pearson_r_confidence_dice_cv'))} -> {out}")
     return 0
+
+
+def train_cancel_note(args) -> str | None:
+    """What a cancelled train-seg (Ctrl-C) keeps: where its checkpoints are and how to continue, when a member has
+    saved one (a member's state in OUT/checkpoints); else None (nothing to continue)."""
+    from pathlib import Path
+
+    from lungai.seg.settings import STATE_GLOB
+
+    ckpt = Path(args.output) / "checkpoints"
+    try:
+        saved = ckpt.is_dir() and any(ckpt.glob(STATE_GLOB))
+    except OSError:
+        return None
+    if not saved or args.save_arrays:
+        return None
+    again = "the same command again" if args.resume else "the same command with --resume"
+    return f"the checkpoints are kept in {ckpt}; {again} continues from the last finished epoch"
 
 
 def _channels(text: str) -> tuple:
@@ -488,7 +506,7 @@ def training_cases(args, check_masks: bool = True) -> list:
         with task("check the masks' labels", len(cases)) as bar:
             labels_note = dataset.check_masks(cases, label, bar,
                                               other_tumours=bool(args.synthetic or args.synthetic_chests or args.implant))
-        for note in (labels_note, dataset.one_patient_per_file_note(cases, args.patients)):
+        for note in (labels_note, dataset.tumour_free_note(cases), dataset.one_patient_per_file_note(cases, args.patients)):
             if note:
                 print(f"note: {note}")
     if args.synthetic:
@@ -647,7 +665,9 @@ def run_eval(args) -> int:
     if args.max_cases:
         cases = cases[: args.max_cases]
     with task("eval-seg: checking inputs", len(cases)) as bar:
-        check_cases(cases, args.label, bar)          # every unusable pair named before any case runs
+        labels_note = check_cases(cases, args.label, bar)     # every unusable pair named before any case runs
+    if labels_note:
+        print(f"note: {labels_note}")
     with task("eval-seg", len(cases)) as bar:
         df = evaluate_cases(model, cases, args.method, args.mc_passes, args.seed, bar, label=args.label)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -236,9 +236,13 @@ def choose_label(n: int) -> str:
             "3 / 4 = lungs)")
 
 
-def check_label_found(label: int | None, seen: set) -> None:
-    """``--label N`` must be a label of at least one mask (``seen``: the masks' labels); a mask without it is a
-    tumour-free case."""
+def check_label_found(label: int | None, seen: set, n_masks: int | None = None) -> None:
+    """``--label N`` must be a label of at least one mask (``seen``: the masks' labels, of ``n_masks`` masks); a
+    mask without it is a tumour-free case.  Masks that are all empty are said to be so (no label to choose)."""
+    if label is not None and not seen and n_masks:
+        raise InputError(f"no mask holds label {label}: all {n_masks} masks are empty (no nonzero voxel)",
+                         "check that --masks is the folder of tumour masks (nonzero = tumour) and that the masks "
+                         "were exported with their contours")
     if label is not None and label not in seen:
         raise InputError(f"no mask holds label {label} (their labels: {', '.join(map(str, sorted(seen))) or 'none'})",
                          f"give the tumour's label with --label N, e.g. --label {min(seen) if seen else 1}")
@@ -262,6 +266,7 @@ def check_masks(cases: list, label: int | None = None, progress=None, other_tumo
         labels = {int(v) for v in np.unique(sitk.GetArrayViewFromImage(mask)) if v}
         seen |= labels
         counts.update(labels)
+        c.meta["tumour_free"] = not labels if label is None else label not in labels
         if label is None:
             try:
                 check_one_label(mask, f"mask {Path(c.mask_path).name}", "tumour", choose_label)
@@ -274,22 +279,43 @@ def check_masks(cases: list, label: int | None = None, progress=None, other_tumo
         more = f"; and {len(bad) - 10} more" if len(bad) > 10 else ""
         raise InputError(f"{len(bad)} of {len(files)} masks hold several labels - " + "; ".join(bad[:10]) + more,
                          choose_label(first) + " (nothing was trained)")
-    check_label_found(label, seen)
-    if files and not seen and not other_tumours:
+    if files and not seen and not other_tumours:          # first: with --label N there is no label to choose
         raise InputError(f"none of the {len(files)} masks holds a tumour voxel (all are empty): a model trained on "
                          "them could only learn that there is no tumour",
                          "check that --masks is the folder of tumour masks (nonzero = tumour); tumour-free cases "
                          "are fine next to masks with tumours, or with --synthetic / --implant tumours")
+    check_label_found(label, seen, len(files))
     return other_labels_note(label, counts, len(files))
 
 
-def other_labels_note(label: int | None, counts: dict, n_masks: int) -> str | None:
+TUMOUR_FREE_SHOWN = 10        # mask files named in the tumour-free note, at most
+
+
+def tumour_free_note(cases: list) -> str | None:
+    """"K of M masks hold no tumour (trained as tumour-free): A_1, B_2, ..." for the mask files :func:`check_masks`
+    found without a tumour voxel (without the tumour's --label), or None when every mask holds one."""
+    files = [c for c in cases if c.mask_path is not None]
+    free = sorted(Path(c.mask_path).name for c in files if c.meta.get("tumour_free"))
+    if not free:
+        return None
+    shown = ", ".join(free[:TUMOUR_FREE_SHOWN]) + (f" and {len(free) - TUMOUR_FREE_SHOWN} more"
+                                                    if len(free) > TUMOUR_FREE_SHOWN else "")
+    return (f"{len(free)} of {len(files)} masks hold no tumour (trained as tumour-free): {shown}; if they should, "
+            "check these mask files" + ("" if cases[0].label is None else f" (--label {cases[0].label})"))
+
+
+def other_labels_note(label: int | None, counts: dict, n_masks: int, evaluating: bool = False) -> str | None:
     """With ``--label N``: a note naming the masks' other nonzero labels (``counts``: label -> masks holding it),
-    trained on as background; None without ``label`` or other labels."""
+    trained on as background (``evaluating``: eval-seg's words, counted as background); None without ``label``
+    or other labels."""
     others = sorted(v for v in counts if v != label)
     if label is None or not others:
         return None
     named = ", ".join(f"{v} (in {counts[v]} of {n_masks} masks)" for v in others)
+    if evaluating:
+        return (f"--label {label}: the masks also hold label{'s' * (len(others) > 1)} {named}; they count as "
+                f"background, not tumour (a mask without label {label} is a tumour-free case). If they are tumour "
+                f"too (e.g. GTV-2, involved nodes), merge them into label {label} in the masks")
     return (f"--label {label}: the masks also hold label{'s' * (len(others) > 1)} {named}; they are trained on as "
             "background, not tumour. Whole CTs draw no hard-negative patches in or next to those of soft tissue "
             f"(mean above {OTHER_LABEL_SOFT_TISSUE_HU:g} HU: they may be tumour), only in air-filled ones such as the "

@@ -117,6 +117,9 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
             "n_val_patients": len({c.patient for c in val_cases}),
             "train_sources": dict(Counter(source(c) for c in train_cases)),
             "val_sources": dict(Counter(source(c) for c in val_cases)),
+            # the user's mask files without a tumour voxel (of the --label): trained on as tumour-free cases
+            **{f"n_{part}_tumour_free_masks": sum(bool(c.meta.get("tumour_free")) for c in part_cases)
+               for part, part_cases in (("train", train_cases), ("val", val_cases), ("test", test_cases))},
             "val_cases": [c.case_id for c in val_cases],
             "test_fraction": test_fraction, "n_test_cases": len(test_cases),
             "n_test_patients": len({c.patient for c in test_cases}),

@@ -102,24 +102,29 @@ def reference_tumour(mask: sitk.Image, label: int | None = None) -> np.ndarray:
     return arr == label if label is not None else arr > 0
 
 
-def check_cases(cases, label: int | None = None, progress=None) -> None:
+def check_cases(cases, label: int | None = None, progress=None) -> str | None:
     """Every (image, mask) pair of an evaluation checked before any model runs: the CT (spacing in mm, HU), the mask
     on the CT's grid, and the tumour's label - ``label`` (found in at least one mask; a mask without it is a
     tumour-free case), or without it one label per mask, as ``--tumour`` / ``--gtv`` take a mask
     (:func:`lungai.dicom.masks.check_one_label`).  One :class:`InputError` names every unusable pair: a test set
-    silently made smaller would not be the test set."""
+    silently made smaller would not be the test set.  Returns the note on the masks' other labels with ``label``
+    (:func:`lungai.seg.dataset.other_labels_note`: they count as background), or None."""
+    from collections import Counter
+
     from lungai.dicom.masks import check_one_label
     from lungai.errors import InputError
-    from lungai.seg.dataset import check_label_found, choose_label, load_images
+    from lungai.seg.dataset import check_label_found, choose_label, load_images, other_labels_note
 
     bar = progress or NullProgress()
-    bad, seen = [], set()
+    bad, seen, counts = [], set(), Counter()
     for c in cases:
         try:
             _, mask = load_images(c)
             if label is None:
                 check_one_label(mask, f"mask {c.case_id}", "tumour", choose_label)
-            seen.update(int(v) for v in np.unique(sitk.GetArrayViewFromImage(mask)) if v)
+            labels = {int(v) for v in np.unique(sitk.GetArrayViewFromImage(mask)) if v}
+            seen |= labels
+            counts.update(labels)
         except InputError as exc:
             bad.append(f"{c.case_id}: {exc.problem} (fix: {exc.fix})" if exc.fix else f"{c.case_id}: {exc.problem}")
         bar.update(1, c.case_id)
@@ -127,7 +132,8 @@ def check_cases(cases, label: int | None = None, progress=None) -> None:
         raise InputError(f"{len(bad)} of {len(cases)} image / mask pairs cannot be evaluated - " + "; ".join(bad),
                          "fix these pairs or move them out of --images / --masks, then run again (nothing was "
                          "evaluated: a silently smaller test set would not be comparable)")
-    check_label_found(label, seen)
+    check_label_found(label, seen, len(cases))
+    return other_labels_note(label, counts, len(cases), evaluating=True)
 
 
 def evaluate_case(model, case, method: str | None = None, mc_passes: int = 10, seed: int = 0,
