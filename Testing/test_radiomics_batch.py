@@ -869,3 +869,14 @@ def test_manifest_headers_and_case_errors_say_what_the_user_gave(small_phantom, 
     (tmp_path / "bad.csv").write_text("id,ct,mask\na,x.nii.gz,y.nii.gz\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"lacks the column\(s\) \['case', 'image'\] \(its columns: id, ct, mask\)"):
         read_manifest(tmp_path / "bad.csv")
+
+
+@pytest.mark.parametrize("command", [["radiomics-batch", "m.csv", "-o", "o.csv"], ["cohort", "root", "-o", "out"]])
+def test_a_negative_worker_count_is_refused(command, capsys):
+    """QA: `--workers -1` ran one worker silently (max(1, workers)); it is refused by the option's check."""
+    from lungai.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main([*command, "--workers", "-1"])
+    assert exc.value.code == 2
+    assert "argument --workers: -1 is negative: give the number of worker processes" in capsys.readouterr().err
