@@ -880,3 +880,24 @@ def test_a_negative_worker_count_is_refused(command, capsys):
         main([*command, "--workers", "-1"])
     assert exc.value.code == 2
     assert "argument --workers: -1 is negative: give the number of worker processes" in capsys.readouterr().err
+
+
+def test_the_cancel_message_counts_the_cases_finished_on_disk(capsys):
+    """QA: 'cancelled after 20 of 83 case(s)' while 23 parts were on disk: cases a worker had written whose
+    result was not delivered yet were not counted.  The count is of the cases finished (on disk) or failed."""
+    from lungai.radiomics.cluster import run_tasks
+
+    on_disk = set()
+
+    def fn(item):
+        if item == "b":           # b and c written by their workers, then Ctrl-C before their results came
+            on_disk.update({"b", "c"})
+            raise KeyboardInterrupt
+        on_disk.add(item)
+        return {"case": item, "status": "done"}
+
+    summary = type("Summary", (), {"done": [], "failed": [], "skipped": []})()
+    with pytest.raises(KeyboardInterrupt):
+        run_tasks("radiomics-batch", fn, ["a", "b", "c", "d"], ["a", "b", "c", "d"], (), lambda item: item in on_disk,
+                  summary, 0, None)
+    assert "radiomics-batch: cancelled after 3 of 4 case(s)" in capsys.readouterr().err
