@@ -901,3 +901,33 @@ def test_the_cancel_message_counts_the_cases_finished_on_disk(capsys):
         run_tasks("radiomics-batch", fn, ["a", "b", "c", "d"], ["a", "b", "c", "d"], (), lambda item: item in on_disk,
                   summary, 0, None)
     assert "radiomics-batch: cancelled after 3 of 4 case(s)" in capsys.readouterr().err
+
+
+def test_sigterm_takes_the_ctrl_c_path_and_exits_143(monkeypatch, capsys):
+    """QA: SIGTERM (a SLURM time limit, `timeout`, `docker stop`) killed the run at once: exit -15, leaked semaphore
+    warnings, no 'cancelled ... run again to resume', Dask's scratch space left.  The CLI turns it into the Ctrl-C
+    path (a KeyboardInterrupt in the main thread: the workers closed, the cancel line said), exits 143 (128 + 15)
+    and puts the previous SIGTERM handler back."""
+    import os
+    import signal
+    import time
+
+    import lungai.cli.radiomics as cli_radiomics
+    from lungai.cli import main
+
+    def terminated(args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)             # interrupted by the handler
+        raise AssertionError("SIGTERM was not turned into a KeyboardInterrupt")
+
+    def before(signum, frame):    # without the CLI's handler: this one (never pytest killed)
+        pass
+
+    previous = signal.signal(signal.SIGTERM, before)
+    try:
+        monkeypatch.setattr(cli_radiomics, "run_batch", terminated)
+        assert main(["radiomics-batch", "m.csv", "-o", "o.csv"]) == 143
+        assert "lungai radiomics-batch: cancelled (terminated: SIGTERM)" in capsys.readouterr().err
+        assert signal.getsignal(signal.SIGTERM) is before
+    finally:
+        signal.signal(signal.SIGTERM, previous)

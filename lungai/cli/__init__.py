@@ -66,11 +66,35 @@ def _input_notes():
         yield
 
 
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c(received: list):
+    """SIGTERM (a SLURM time limit, ``timeout``, ``docker stop``) takes the Ctrl-C path: a KeyboardInterrupt in the
+    main thread, so that finished work is kept, Dask workers are closed and "cancelled ... run again to resume" is
+    said; its number goes to ``received``.  The previous handler is put back afterwards (only the main thread can
+    set one: elsewhere nothing changes)."""
+    import signal
+    import threading
+
+    def on_sigterm(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    terminated: list = []
     try:
-        with _input_notes():
+        with _sigterm_as_ctrl_c(terminated), _input_notes():
             result = args.func(args)
     except LungAIError as exc:
         print(f"lungai {args.command}: error: {exc}", file=sys.stderr)
@@ -84,6 +108,9 @@ def main(argv=None) -> int:
         print(f"lungai {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if terminated:          # the shell's status of a process ended by SIGTERM: 128 + 15
+            print(f"lungai {args.command}: cancelled (terminated: SIGTERM)", file=sys.stderr)
+            return 143
         print(f"lungai {args.command}: cancelled", file=sys.stderr)
         return 130
     return int(result or 0)
