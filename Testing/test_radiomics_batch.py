@@ -931,3 +931,23 @@ def test_sigterm_takes_the_ctrl_c_path_and_exits_143(monkeypatch, capsys):
         assert signal.getsignal(signal.SIGTERM) is before
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_sigterm_still_ends_a_forked_child_at_once(tmp_path):
+    """The CLI's SIGTERM handler (Ctrl-C path) is inherited by a forked child (a data loader's worker): there SIGTERM
+    still ends the process as before (terminate() of multiprocessing), never a KeyboardInterrupt traceback."""
+    import subprocess
+    import sys
+
+    script = (
+        "import multiprocessing as mp, signal, time\n"
+        "from lungai.cli import _sigterm_as_ctrl_c\n"
+        "def child():\n"
+        "    time.sleep(30)\n"
+        "if __name__ == '__main__':\n"
+        "    with _sigterm_as_ctrl_c([]):\n"
+        "        p = mp.get_context('fork').Process(target=child); p.start(); time.sleep(0.5)\n"
+        "        p.terminate(); p.join(10)\n"
+        "        print('exitcode', p.exitcode)\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert "exitcode -15" in run.stdout and "KeyboardInterrupt" not in run.stderr, (run.stdout, run.stderr)

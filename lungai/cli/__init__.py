@@ -72,10 +72,17 @@ def _sigterm_as_ctrl_c(received: list):
     main thread, so that finished work is kept, Dask workers are closed and "cancelled ... run again to resume" is
     said; its number goes to ``received``.  The previous handler is put back afterwards (only the main thread can
     set one: elsewhere nothing changes)."""
+    import os
     import signal
     import threading
 
+    pid = os.getpid()
+
     def on_sigterm(signum, frame):
+        if os.getpid() != pid:        # a forked child (a data loader's worker ...): ended by it, as before
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
         received.append(signum)
         raise KeyboardInterrupt
 
