@@ -1248,16 +1248,17 @@ def test_a_dose_that_does_not_cover_the_lungs_fails_the_patient_before_the_radio
 
 def test_a_truncated_ct_slice_is_named_at_planning(export, tmp_path):
     """A CT slice cut short was taken by the CT reading for a missing slice ('1 slice(s) missing ... z = ...'); its
-    pixel data is checked when planning: the patient fails before any work, the slice file named with the fix."""
+    pixel data is checked when planning: the patient fails before any work, the slice file named with the fix - by
+    its path under DICOM_ROOT, as docs/cohort.md promises (QA: it was named by its file name only)."""
     from lungai.dicom.cohort import process_patient
 
     root = _p1_copy(export, tmp_path)
     _truncate(sorted((root / "P1" / "CT").glob("*.dcm"))[10])
     job, inv = _p1_job(root)
-    assert job.error and "CT slice ct_0011.dcm is truncated or corrupt" in job.error[0], job.error
-    assert "re-export the CT series" in job.error[1] and "ct_0011.dcm is truncated" in inv["notes"]
+    assert job.error and "CT slice P1/CT/ct_0011.dcm is truncated or corrupt" in job.error[0], job.error
+    assert "re-export the CT series" in job.error[1] and "P1/CT/ct_0011.dcm is truncated" in inv["notes"]
     doc = process_patient(job, PARAMS, str(tmp_path / "out"))
-    assert doc["status"] == "failed" and "CT slice ct_0011.dcm is truncated" in doc["error"]
+    assert doc["status"] == "failed" and "CT slice P1/CT/ct_0011.dcm is truncated" in doc["error"]
     assert not (tmp_path / "out" / "patients" / "P1").exists()
 
 
@@ -1284,7 +1285,7 @@ def test_deflated_ct_slices_and_rtdose_are_planned_as_any_other(export, tmp_path
     ds.PixelData = ds.PixelData[:len(ds.PixelData) // 2]
     ds.save_as(files[10], enforce_file_format=True)
     job, inv = _p1_job(root)
-    assert job.error and "CT slice ct_0011.dcm is truncated or corrupt" in job.error[0], job.error
+    assert job.error and "CT slice P1/CT/ct_0011.dcm is truncated or corrupt" in job.error[0], job.error
     assert "re-export the CT series" in job.error[1]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pandas as pd
@@ -803,3 +804,150 @@ def test_the_cli_says_a_worker_died_not_cannot_access_none(cohort, tmp_path, mon
     from lungai.dask_workers import lost_worker_error
 
     assert lost_worker_error(OSError(2, "No such file", "x.csv")) is None
+
+
+def test_a_case_whose_files_cannot_be_read_is_kept_only_while_its_row_is_unchanged(tmp_path):
+    """QA: a finished case whose files could not be read on a re-run kept its old results silently, even when its
+    row now named another image or label.  Its part records the full paths; a row still naming the same files is
+    kept with a warning naming it, one naming other files (or another label) is dropped and fails (it cannot be
+    computed now) rather than keep results of what the row named before."""
+    import shutil
+
+    manifest = write_synthetic_cohort(tmp_path, 3, seed=11)
+    out = tmp_path / "out" / "f.csv"
+    first = run_batch(manifest, out, PARAMS, workers=0, segments=["tumour"])
+    a, b, c = sorted(first.done)
+    recorded = json.loads((tmp_path / "out" / "f.csv.parts" / f"{a}.inputs.json").read_text())
+    assert recorded["paths"]["image"] == str((tmp_path / a / "ct.nii.gz").resolve())
+    shutil.move(tmp_path / a, tmp_path / "moved_a")          # a drive not mounted: same row, files unreadable
+    shutil.move(tmp_path / b, tmp_path / "moved_b")
+    rows = pd.read_csv(manifest, dtype=str)
+    rows.loc[rows.case == b, "image"] = "elsewhere/ct.nii.gz"      # b's row now names another image
+    rows.to_csv(manifest, index=False)
+    again = run_batch(manifest, out, PARAMS, workers=0, segments=["tumour"])
+    assert sorted(again.skipped) == [a, c] and [case for case, _ in again.failed] == [b]
+    text = again.text()
+    assert f"warning: 1 case(s) done before could not be checked for changed inputs" in text and f": {a})" in text
+    assert f"note: {b}: its row changed since the last run (image) and its files cannot be read now" in text
+    assert b not in set(pd.read_csv(out, dtype={"case": str}).case)
+    assert b in set(pd.read_csv(tmp_path / "out" / "f_errors.csv", dtype={"case": str}).case)
+
+
+def test_a_resume_folder_without_results_takes_new_settings(cohort, tmp_path):
+    """QA: a run stopped before any case finished left only params.key; a re-run with other settings was refused
+    ('holds results made with other parameters') though nothing was done.  With no part there, the key is replaced."""
+    out = tmp_path / "f.csv"
+    parts = tmp_path / "f.csv.parts"
+    parts.mkdir()
+    (parts / "params.key").write_text("0123456789abcdef", encoding="utf-8")
+    s = run_batch(cohort, out, PARAMS, workers=0, segments=SEGMENTS)
+    assert len(s.done) == 3
+    with pytest.raises(InputError, match="other parameters"):      # once results are there: refused as before
+        run_batch(cohort, out, load_params("default", feature_classes=["glcm"]), workers=0, segments=SEGMENTS)
+
+
+def test_manifest_headers_and_case_errors_say_what_the_user_gave(small_phantom, tmp_path):
+    """QA: a header `Case,Image` / `case , image` was refused as lacking ['case', 'image'] without naming the
+    columns found; a mask off the image grid was refused without naming the mask file; a case whose only label was
+    absent said 'no segment could be extracted: absent: label 99' (the errors table's internal prefix)."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    sitk.WriteImage(small_phantom.ct, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(small_phantom.labels, str(tmp_path / "labels.nii.gz"))
+    off = sitk.GetImageFromArray(np.zeros((4, 5, 6), np.uint8))
+    sitk.WriteImage(off, str(tmp_path / "off_grid.nii.gz"))
+    (tmp_path / "m.csv").write_text("Case , IMAGE,Mask,Label\n"
+                                    "p1,ct.nii.gz,off_grid.nii.gz,1\n"
+                                    "p2,ct.nii.gz,labels.nii.gz,gtv=99\n", encoding="utf-8")
+    rows = read_manifest(tmp_path / "m.csv")
+    assert [r["case"] for r in rows] == ["p1", "p2"] and rows[0]["mask"].endswith("off_grid.nii.gz")
+    s = run_batch(tmp_path / "m.csv", tmp_path / "o.csv", PARAMS, workers=0)
+    failed = dict(s.failed)
+    assert "mask off_grid.nii.gz does not lie on the image grid" in failed["p1"]
+    assert failed["p2"].startswith("no segment could be extracted: label 99 is not in the mask")
+    (tmp_path / "bad.csv").write_text("id,ct,mask\na,x.nii.gz,y.nii.gz\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"lacks the column\(s\) \['case', 'image'\] \(its columns: id, ct, mask\)"):
+        read_manifest(tmp_path / "bad.csv")
+
+
+@pytest.mark.parametrize("command", [["radiomics-batch", "m.csv", "-o", "o.csv"], ["cohort", "root", "-o", "out"]])
+def test_a_negative_worker_count_is_refused(command, capsys):
+    """QA: `--workers -1` ran one worker silently (max(1, workers)); it is refused by the option's check."""
+    from lungai.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main([*command, "--workers", "-1"])
+    assert exc.value.code == 2
+    assert "argument --workers: -1 is negative: give the number of worker processes" in capsys.readouterr().err
+
+
+def test_the_cancel_message_counts_the_cases_finished_on_disk(capsys):
+    """QA: 'cancelled after 20 of 83 case(s)' while 23 parts were on disk: cases a worker had written whose
+    result was not delivered yet were not counted.  The count is of the cases finished (on disk) or failed."""
+    from lungai.radiomics.cluster import run_tasks
+
+    on_disk = set()
+
+    def fn(item):
+        if item == "b":           # b and c written by their workers, then Ctrl-C before their results came
+            on_disk.update({"b", "c"})
+            raise KeyboardInterrupt
+        on_disk.add(item)
+        return {"case": item, "status": "done"}
+
+    summary = type("Summary", (), {"done": [], "failed": [], "skipped": []})()
+    with pytest.raises(KeyboardInterrupt):
+        run_tasks("radiomics-batch", fn, ["a", "b", "c", "d"], ["a", "b", "c", "d"], (), lambda item: item in on_disk,
+                  summary, 0, None)
+    assert "radiomics-batch: cancelled after 3 of 4 case(s)" in capsys.readouterr().err
+
+
+def test_sigterm_takes_the_ctrl_c_path_and_exits_143(monkeypatch, capsys):
+    """QA: SIGTERM (a SLURM time limit, `timeout`, `docker stop`) killed the run at once: exit -15, leaked semaphore
+    warnings, no 'cancelled ... run again to resume', Dask's scratch space left.  The CLI turns it into the Ctrl-C
+    path (a KeyboardInterrupt in the main thread: the workers closed, the cancel line said), exits 143 (128 + 15)
+    and puts the previous SIGTERM handler back."""
+    import os
+    import signal
+    import time
+
+    import lungai.cli.radiomics as cli_radiomics
+    from lungai.cli import main
+
+    def terminated(args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)             # interrupted by the handler
+        raise AssertionError("SIGTERM was not turned into a KeyboardInterrupt")
+
+    def before(signum, frame):    # without the CLI's handler: this one (never pytest killed)
+        pass
+
+    previous = signal.signal(signal.SIGTERM, before)
+    try:
+        monkeypatch.setattr(cli_radiomics, "run_batch", terminated)
+        assert main(["radiomics-batch", "m.csv", "-o", "o.csv"]) == 143
+        assert "lungai radiomics-batch: cancelled (terminated: SIGTERM)" in capsys.readouterr().err
+        assert signal.getsignal(signal.SIGTERM) is before
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_sigterm_still_ends_a_forked_child_at_once(tmp_path):
+    """The CLI's SIGTERM handler (Ctrl-C path) is inherited by a forked child (a data loader's worker): there SIGTERM
+    still ends the process as before (terminate() of multiprocessing), never a KeyboardInterrupt traceback."""
+    import subprocess
+    import sys
+
+    script = (
+        "import multiprocessing as mp, signal, time\n"
+        "from lungai.cli import _sigterm_as_ctrl_c\n"
+        "def child():\n"
+        "    time.sleep(30)\n"
+        "if __name__ == '__main__':\n"
+        "    with _sigterm_as_ctrl_c([]):\n"
+        "        p = mp.get_context('fork').Process(target=child); p.start(); time.sleep(0.5)\n"
+        "        p.terminate(); p.join(10)\n"
+        "        print('exitcode', p.exitcode)\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert "exitcode -15" in run.stdout and "KeyboardInterrupt" not in run.stderr, (run.stdout, run.stderr)

@@ -66,11 +66,42 @@ def _input_notes():
         yield
 
 
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c(received: list):
+    """SIGTERM (a SLURM time limit, ``timeout``, ``docker stop``) takes the Ctrl-C path: a KeyboardInterrupt in the
+    main thread, so that finished work is kept, Dask workers are closed and "cancelled ... run again to resume" is
+    said; its number goes to ``received``.  The previous handler is put back afterwards (only the main thread can
+    set one: elsewhere nothing changes)."""
+    import os
+    import signal
+    import threading
+
+    pid = os.getpid()
+
+    def on_sigterm(signum, frame):
+        if os.getpid() != pid:        # a forked child (a data loader's worker ...): ended by it, as before
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    terminated: list = []
     try:
-        with _input_notes():
+        with _sigterm_as_ctrl_c(terminated), _input_notes():
             result = args.func(args)
     except LungAIError as exc:
         print(f"lungai {args.command}: error: {exc}", file=sys.stderr)
@@ -86,6 +117,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         note = getattr(args, "cancel_note", None)          # e.g. train-seg: where its checkpoints are kept
         note = note(args) if note else None
-        print(f"lungai {args.command}: cancelled" + (f"; {note}" if note else ""), file=sys.stderr)
+        note = f"; {note}" if note else ""
+        if terminated:          # the shell's status of a process ended by SIGTERM: 128 + 15
+            print(f"lungai {args.command}: cancelled (terminated: SIGTERM){note}", file=sys.stderr)
+            return 143
+        print(f"lungai {args.command}: cancelled{note}", file=sys.stderr)
         return 130
     return int(result or 0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
-    from lungai.cli.radiomics import PARAMS_HELP
+    from lungai.cli.radiomics import PARAMS_HELP, worker_count
     from lungai.seg.resources import MODEL_HELP
 
     p = sub.add_parser("cohort", help="DICOM RT exports (CT + RTSTRUCT + RTDOSE) -> RP training table, on Dask",
@@ -21,7 +21,7 @@ def register(sub) -> None:
     p.add_argument("--clinical", default=None,
                    help="clinical CSV, one row per patient: patient_id (DICOM PatientID), clin_* columns, outcome")
     p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (tcp://host:8786)")
-    p.add_argument("--workers", type=int, default=2,
+    p.add_argument("--workers", type=worker_count, default=2,
                    help="local Dask worker processes when no --scheduler is given (default 2; 0 = plain loop)")
     p.add_argument("--structure-map", default=None, metavar="FILE",
                    help="YAML/JSON 'structure name: role' lines overriding the built-in TG-263 name matching")

@@ -9,6 +9,21 @@ PARAMS_HELP = ("preset: default (pyradiomics settings, bin width 25 HU) or ibsi-
                "pyradiomics YAML file")
 
 
+def worker_count(text: str) -> int:
+    """``--workers`` of radiomics-batch and cohort: a whole number >= 0 (0: a plain loop, no Dask); a negative
+    number is refused (it used to run one worker silently)."""
+    import argparse
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{n} is negative: give the number of worker processes (>= 1), or 0 for a "
+                                         "plain loop in this process")
+    return n
+
+
 def _add_feature_options(p) -> None:
     p.add_argument("--params", default="default", help=PARAMS_HELP + " (default: default)")
     p.add_argument("--image-types", nargs="+", metavar="TYPE", default=None,
@@ -81,7 +96,8 @@ def register(sub) -> None:
                                    "their inputs changed); a failing case is recorded with its error and the "
                                    "others go on.")
     b.add_argument("manifest", help="manifest CSV")
-    b.add_argument("--workers", type=int, default=2, help="local Dask worker processes (default 2)")
+    b.add_argument("--workers", type=worker_count, default=2,
+                   help="local Dask worker processes (default 2; 0 = plain loop in this process)")
     b.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (tcp://host:8786)")
     _add_feature_options(b)
     b.add_argument("-o", "--output", required=True, help="output CSV (long format, or wide with --wide)")

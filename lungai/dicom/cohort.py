@@ -231,7 +231,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                 notes.append(error[0])
         if st.ct is not None and not failure:
             try:      # a CT slice cut short: named now in the inventory (read_ct refuses it too), before any work
-                check_ct_files(st.ct.files)
+                check_ct_files(st.ct.files, root=root)      # named by its path under DICOM_ROOT
             except InputError as exc:
                 failure = [exc.problem, exc.fix]
                 notes.append(exc.problem)

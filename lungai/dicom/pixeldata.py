@@ -155,15 +155,18 @@ def _no_pixel_data(ds, name: str, fix: str):
 CT_FIX = "re-export the CT series (every slice) from the PACS or planning system"
 
 
-def check_ct_files(files, fix: str = CT_FIX) -> None:
+def check_ct_files(files, fix: str = CT_FIX, root=None) -> None:
     """:func:`check_pixel_data` on every file of a CT (its slices, or the one file of an Enhanced / multi-frame CT),
-    the refusal naming "CT slice NAME" ("CT file NAME" for one file): the one check of the CT reader
-    (:func:`lungai.io.read.read_ct`, every command reading a DICOM CT) and of ``lungai cohort``'s planning.  ITK's
-    series reader takes a slice cut short without an error (made-up values, or a "missing slice")."""
+    the refusal naming "CT slice NAME" ("CT file NAME" for one file; with ``root``, the folder given - ``lungai
+    cohort``'s DICOM_ROOT - its path under it: :func:`lungai.dicom.discover.shown_path`): the one check of the CT
+    reader (:func:`lungai.io.read.read_ct`, every command reading a DICOM CT) and of ``lungai cohort``'s planning.
+    ITK's series reader takes a slice cut short without an error (made-up values, or a "missing slice")."""
+    from lungai.dicom.discover import shown_path
+
     files = list(files)
     what = "CT slice" if len(files) > 1 else "CT file"
     for f in files:
-        check_pixel_data(f, fix, name=f"{what} {Path(f).name}")
+        check_pixel_data(f, fix, name=f"{what} {shown_path(f, root) if root is not None else Path(f).name}")
 
 
 def decode_pixels(ds, name: str, fix: str):

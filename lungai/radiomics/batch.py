@@ -78,6 +78,15 @@ def case_inputs(row: dict) -> dict:
             for col in CASE_COLUMNS if col in row}
 
 
+def row_paths(row: dict) -> dict:
+    """The full (absolute) path each path column of a case's row names, recorded beside its part (``paths`` in
+    ``<case>.inputs.json``): a re-run compares them when the files cannot be read now (moved, a drive not mounted),
+    so that a row now naming other files is never credited with the old results."""
+    import os
+
+    return {col: os.path.abspath(row[col]) for col in PATH_COLUMNS if row.get(col)}
+
+
 def _inputs_file(part: Path) -> Path:
     return part.with_name(part.stem + INPUTS)
 
@@ -87,7 +96,7 @@ def _segments_for(row: dict, image, segments, errors: dict) -> dict:
     from lungai.radiomics import segments as S
 
     if row.get("mask"):
-        mask = read_mask(row["mask"])
+        mask = read_mask(row["mask"], reference=image)     # as `lungai radiomics --mask`: off the grid names the file
         if str(row.get("phantom", "")).strip() in ("1", "true", "True", "yes"):
             return S.segments_from_phantom_labels(mask, image, names=segments, errors=errors)
         labels = [v for v in str(row.get("label", "")).replace(",", ";").split(";") if v.strip()]
@@ -121,9 +130,10 @@ def process_case(row: dict, params: dict, segments, parts_dir: str) -> dict:
         segs = _segments_for(row, image, segments, errors)
         result = extract(image, segs, params, case=case, segment_errors=errors)
         if result.features.empty:
-            raise InputError("no segment could be extracted: " + ("; ".join(result.errors.error) or "no segment given"),
+            why = "; ".join(e.removeprefix(ABSENT) for e in result.errors.error)     # the prefix: errors-table only
+            raise InputError("no segment could be extracted: " + (why or "no segment given"),
                              "fix the masks")
-        inputs = case_inputs(row)       # once read (a missing file: read_ct's / read_mask's error)
+        inputs = {**case_inputs(row), "paths": row_paths(row)}   # once read (a missing file: read_ct's error)
         if not result.errors.empty:
             write_csv(result.errors, part.with_name(part.stem + ".errors.csv"))
         write_csv(result.settings, part.with_name(part.stem + ".settings.csv"))
@@ -151,7 +161,7 @@ class BatchSummary:
     cut: list = field(default_factory=list)      # warnings: segments on the image edge (may be cut by the scan)
     spacing: str | None = None                   # warning: texture features of mixed voxel spacings
     redone: str | None = None                    # note: the cases done by an older lungai were dropped and redone
-    unchecked: str | None = None                 # warning: cases of an older lungai kept unchecked (image unreadable)
+    unchecked: str | None = None                 # warning: cases done kept unchecked (their files unreadable now)
     changed: list = field(default_factory=list)  # notes: cases done whose inputs changed since (redone)
 
     def text(self) -> str:
@@ -222,6 +232,8 @@ def _prepare_parts(output: Path, params: dict, segments) -> tuple[Path, str | No
                          "write", "use another output name, or move that folder away")
     note = None
     recorded = stamp.read_text(encoding="utf-8").strip() if stamp.exists() else key
+    if not any(p.suffix == ".csv" and p.is_file() for p in parts.iterdir()):
+        recorded = key          # no case done yet (a run stopped before any finished): new settings start afresh
     if recorded != key and recorded == _params_key(params, segments, revision=False):
         # these parameters, resampled by an older lungai (a crop-shifted grid): never mixed with new values
         done = [p for p in parts.iterdir() if p.suffix == ".csv" and p.is_file() and not p.is_symlink()]
@@ -306,23 +318,58 @@ def _drop_parts_of_other_orientations(parts: Path, rows: list[dict]) -> tuple[st
     return note, warning
 
 
-def _drop_parts_of_changed_inputs(parts: Path, rows: list[dict]) -> list[str]:
+def _row_changes(row: dict, recorded) -> list[str]:
+    """The columns of ``row`` (paths, label, phantom) that differ from those ``recorded`` with its part, compared
+    without reading the files: the full paths (or, recorded by an older lungai without them, the file names)."""
+    if not isinstance(recorded, dict):
+        return []
+    paths = recorded.get("paths")
+    changed = []
+    for col in CASE_COLUMNS:
+        now, then = row.get(col) or "", recorded.get(col)
+        if col not in PATH_COLUMNS:
+            if (then or "") != now:
+                changed.append(col)
+        elif isinstance(paths, dict):
+            if paths.get(col, "") != row_paths(row).get(col, ""):
+                changed.append(col)
+        elif bool(now) != bool(then) or (now and isinstance(then, dict)
+                                         and then.get("file", then.get("folder")) != Path(now.split("#")[0]).name):
+            changed.append(col)
+    return changed
+
+
+def _drop_parts_of_changed_inputs(parts: Path, rows: list[dict]) -> tuple[list[str], str | None]:
     """Cases done whose inputs changed since (:func:`case_inputs` differs from the ``<case>.inputs.json`` recorded
-    with the part, or none is recorded: a part of an older lungai, as ``lungai cohort``) are dropped, to be redone; a
-    case whose files cannot be read now (moved, a drive not mounted) is kept.  One note per case redone."""
-    notes = []
+    with the part, or none is recorded: a part of an older lungai, as ``lungai cohort``) are dropped, to be redone.
+    A case whose files cannot be read now (moved, a drive not mounted) is compared by its row: one now naming other
+    files (paths) or another label / phantom is dropped too - it cannot be computed now, so it fails (listed in
+    ``_errors.csv``) rather than keep results of what the row named before; one whose row is unchanged is kept
+    unchecked (a finished result is never dropped on a guess).  (One note per case dropped, and a warning naming
+    the cases kept unchecked.)"""
+    notes, unchecked = [], []
     for row in rows:
         part = parts / f"{safe_name(row['case'])}.csv"
         if not part.is_file():
             continue
         try:
-            current = case_inputs(row)
-        except OSError:        # unreadable now: its redo would fail; a finished result is never dropped on a guess
-            continue
-        try:
             recorded = json.loads(_inputs_file(part).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             recorded = None
+        try:
+            current = case_inputs(row)
+        except OSError:        # unreadable now: compared by its row's paths and labels
+            changed = _row_changes(row, recorded)
+            if not changed:
+                unchecked.append(row["case"])
+                continue
+            for suffix in (".csv", ".settings.csv", ".errors.csv", INPUTS):
+                part.with_name(part.stem + suffix).unlink(missing_ok=True)
+            notes.append(f"{row['case']}: its row changed since the last run ({', '.join(changed)}) and its files "
+                         "cannot be read now: its old results are dropped (the case is tried again)")
+            continue
+        if isinstance(recorded, dict):
+            recorded = {k: v for k, v in recorded.items() if k != "paths"}   # a moved copy is the same input
         if recorded == current:
             continue
         if not isinstance(recorded, dict):
@@ -332,7 +379,10 @@ def _drop_parts_of_changed_inputs(parts: Path, rows: list[dict]) -> list[str]:
         for suffix in (".csv", ".settings.csv", ".errors.csv", INPUTS):
             part.with_name(part.stem + suffix).unlink(missing_ok=True)
         notes.append(f"{row['case']}: inputs changed since the last run ({change}): redone")
-    return notes
+    warning = (f"{len(unchecked)} case(s) done before could not be checked for changed inputs (their files are not "
+               f"readable now: {', '.join(unchecked[:5])}{' ...' if len(unchecked) > 5 else ''}): their results are "
+               "kept as they are - make the files readable and run again to check them") if unchecked else None
+    return notes, warning
 
 
 def combine(rows: list[dict], parts: Path, failed: list, wide: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -377,8 +427,9 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
     parts, redone = _prepare_parts(output, params, segments)
     dropped, unchecked = _drop_parts_of_other_orientations(parts, rows)
     redone = "; ".join(n for n in (redone, dropped) if n) or None
-    summary = BatchSummary(output, redone=redone, unchecked=unchecked,
-                           changed=_drop_parts_of_changed_inputs(parts, rows))
+    changed, unreadable = _drop_parts_of_changed_inputs(parts, rows)
+    unchecked = "; ".join(n for n in (unchecked, unreadable) if n) or None
+    summary = BatchSummary(output, redone=redone, unchecked=unchecked, changed=changed)
     run_tasks("radiomics-batch", process_case, rows, [row["case"] for row in rows], (params, segments, str(parts)),
               lambda row: (parts / f"{safe_name(row['case'])}.csv").exists(), summary, workers, scheduler)
     table, errors, settings = combine(rows, parts, summary.failed, wide)

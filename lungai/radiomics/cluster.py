@@ -394,6 +394,13 @@ def map_on_dask(fn, items, names, args: tuple, workers: int, scheduler: str | No
         cluster.close()
 
 
+def _done_now(is_done, item) -> bool:
+    try:
+        return bool(is_done(item))
+    except Exception:  # noqa: BLE001 - only for the count said on cancelling
+        return False
+
+
 def run_tasks(desc: str, fn, items, names, args: tuple, is_done, summary, workers: int, scheduler: str | None) -> None:
     """The cohort loop shared by ``radiomics-batch`` and ``cohort``: items for which ``is_done(item)``
     go to ``summary.skipped`` (resume); the others run as ``fn(item, *args)`` - in a plain loop when
@@ -426,7 +433,10 @@ def run_tasks(desc: str, fn, items, names, args: tuple, is_done, summary, worker
                 map_on_dask(fn, [i for i, _ in todo], [n for _, n in todo], args, workers, scheduler, on_result)
         except KeyboardInterrupt:    # the CLI then says "lungai <command>: cancelled"
             bar.close()
-            print(f"{desc}: cancelled after {len(summary.done) + len(summary.failed)} of {len(todo)} case(s); "
+            # the cases finished on disk: also those whose worker wrote them but whose result was not delivered yet
+            failed = {case for case, _ in summary.failed}
+            finished = sum(1 for item, name in todo if name in failed or _done_now(is_done, item))
+            print(f"{desc}: cancelled after {finished} of {len(todo)} case(s); "
                   f"{RESUME_HINT}",
                   file=sys.stderr)
             raise

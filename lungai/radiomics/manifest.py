@@ -56,9 +56,13 @@ def read_manifest(path: str | Path) -> list[dict]:
     p = Path(path)
     df = read_table_checked(p, what="manifest", fix="give a CSV with columns case, image, mask (or tumour/lungs)",
                             rows=True, dtype=str, keep_default_na=False)
+    # a header written `Case,Image` or `case , image`: the columns read, spaces and letter case aside
+    known = {"case", "label", "phantom", *PATH_COLUMNS}
+    df.columns = [str(c).strip().lower() if str(c).strip().lower() in known else c for c in df.columns]
     missing = {"case", "image"} - set(df.columns)
     if missing:
-        raise InputError(f"manifest {p.name} lacks the column(s) {sorted(missing)}",
+        raise InputError(f"manifest {p.name} lacks the column(s) {sorted(missing)} (its columns: "
+                         f"{', '.join(map(str, df.columns)) or 'none'})",
                          "columns: case, image, and mask (+ label / phantom) or tumour and/or lungs")
     if not ({"mask", "tumour", "lungs"} & set(df.columns)):
         raise InputError(f"manifest {p.name} has no mask column", "add a mask column, or tumour and/or lungs columns")
