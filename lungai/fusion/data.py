@@ -131,7 +131,7 @@ def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
     out = out.copy()
     out.index = pd.Index(_ids(out.index), name="patient_id")
     out.columns = _ids(out.columns)
-    check_unique_genes(out.columns, "the RNA matrix's " + ("row names" if transpose else "column names"))
+    check_unique_genes(out.columns, "the RNA matrix (genes as " + ("rows)" if transpose else "columns)"))
     try:
         out = out.apply(pd.to_numeric, errors="raise").astype(np.float32)
     except (ValueError, TypeError) as exc:
