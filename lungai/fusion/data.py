@@ -19,7 +19,7 @@ import pandas as pd
 
 from lungai.errors import InputError, InputNote
 from lungai.fusion.labels import clean_labels, clean_missing, derive_stage
-from lungai.io.tables import check_unique_ids, leading_zero_hint
+from lungai.io.tables import check_unique_ids, duplicate_ids, leading_zero_hint
 
 ID_NAMES = ("case id", "patient id", "patient_id", "patientid", "id", "case_id", "subject", "subject_id")
 MODALITIES = ("ehr", "rna", "ct")
@@ -131,6 +131,7 @@ def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
     out = out.copy()
     out.index = pd.Index(_ids(out.index), name="patient_id")
     out.columns = _ids(out.columns)
+    check_unique_genes(out.columns, "the RNA matrix (genes as " + ("rows)" if transpose else "columns)"))
     try:
         out = out.apply(pd.to_numeric, errors="raise").astype(np.float32)
     except (ValueError, TypeError) as exc:
@@ -138,6 +139,18 @@ def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
                          "give expression values only, with gene and patient names as header/first column")
     check_unique_ids(out.index, "the RNA matrix", fix="keep one expression profile per patient")
     return out
+
+
+def check_unique_genes(names, what: str) -> None:
+    """Refuse gene names that occur more than once (``what``: where they are), naming them: two profiles of one
+    gene cannot be told apart (pandas would rename a repeated header name 'TP53' to 'TP53.1', and a repeated row
+    name breaks every lookup by gene)."""
+    dup = duplicate_ids(names)
+    if dup:
+        more = f" and {len(dup) - 10} more" if len(dup) > 10 else ""
+        raise InputError(f"{what} has duplicate gene names: {len(dup)} gene(s) occur more than once: {dup[:10]}{more}",
+                         "keep one row (or column) per gene: merge or remove the repeated genes (e.g. average the "
+                         "probes of one gene, or keep one)")
 
 
 def _header(path) -> list[str]:
@@ -160,6 +173,8 @@ def load_rna(path, ids=None, genes=None) -> pd.DataFrame:
     if list(out.index) == _ids(raw.columns):               # the header holds the patients
         check_unique_ids(_header(path)[1:], f"the header row of the RNA matrix {path}",
                          fix="keep one expression profile (one column) per patient")
+    else:                                                  # the header holds the genes
+        check_unique_genes(_header(path)[1:], f"the header row of the RNA matrix {path}")
     return out
 
 
@@ -189,6 +204,8 @@ def load_ct_manifest(path, id_column: Optional[str] = None, label: Optional[int]
 
     df = read_table(path, id_column)
     col = _id_column(df, id_column, f"CT manifest {path}")
+    check_unique_ids(_ids(df[col]), f"CT manifest {path}", col,
+                     fix="keep one row (one CT and tumour mask) per patient")
     lower = {str(c).strip().lower(): c for c in df.columns}
     img = next((lower[k] for k in ("image", "ct", "ct_path", "image_path") if k in lower), None)
     msk = next((lower[k] for k in ("mask", "tumour_mask", "tumor_mask", "mask_path", "segmentation") if k in lower), None)
@@ -327,6 +344,15 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
                 report[f"{what}_zeros"] = zeros
             warnings.warn(f"{len(lost)} {what.upper()} patient ID(s) do not join the EHR table and are ignored: "
                           f"{lost[:20]}" + zeros)
+    if ehr and labels is None:      # predict: kept, but never silently predicted without their EHR row
+        for what, have in (("rna", rna_df.index if rna_df is not None else []), ("ct", ct_map)):
+            alone = sorted(set(have) - set(ehr_df.index))
+            if alone:
+                report[f"{what}_not_in_ehr"] = alone
+                zeros = leading_zero_hint(alone, set(ehr_df.index))
+                warnings.warn(f"{len(alone)} {what.upper()} patient ID(s) are not in the EHR table {ehr}: "
+                              f"{alone[:20]}{' ...' if len(alone) > 20 else ''} - predicted without EHR (from "
+                              f"what they have); check the id(s)" + zeros)
     if ehr and ct and not ct_map.keys() & base and ct_map:
         raise InputError(f"no CT manifest ID joins the EHR IDs (CT: {sorted(ct_map)[:5]}, EHR: {sorted(base)[:5]})"
                          + leading_zero_hint(ct_map, base),

@@ -53,39 +53,48 @@ _PREFIX = r"^\s*(?:yc|yp|rc|rp|c|p|y|r|a|u)?\s*"
 _UNASSESSED = re.compile(_PREFIX + r"[TNM]\s*X\s*$", re.I)
 
 
-def _tnm(value, letter: str, suffix: str):
-    m = re.match(_PREFIX + letter + suffix, str(value), re.I)
-    return m.group(1) if m else None
+# the values each category can take (AJCC 7th / 8th edition, lung), sub-letters included (T1a, T1mi, N2a, M1b), the
+# whole value read (anchored): T5, N4, M2, T12 are "not understood", never read as T1 / N... / M...
+_T_VALUES = r"(is|[0-4](?:mi|[a-c])?)"
+_N_VALUES = r"([0-3](?:[a-c][12]?)?)"
+_M_VALUES = r"([01](?:[a-c])?)"
+
+
+def _tnm(value, letter: str, values: str):
+    """The value after the prefix and letter ('2b' of 'pT2b'), lower case; None when ``value`` is not one."""
+    m = re.match(_PREFIX + letter + values + r"\s*$", str(value), re.I)
+    return m.group(1).lower() if m else None
 
 
 def _t_num(t) -> Optional[int]:
-    g = _tnm(t, "T", r"(is|\d)")
+    g = _tnm(t, "T", _T_VALUES)
     if g is None:
         return None
-    return 0 if g.lower() == "is" else int(g)
+    return 0 if g == "is" else int(g[0])
 
 
 def _tis(t) -> bool:
-    return _tnm(t, "T", r"(is)") is not None
+    return _tnm(t, "T", _T_VALUES) == "is"
 
 
 def _t2b(t) -> bool:
-    return _tnm(t, "T", r"(2b)") is not None
+    return _tnm(t, "T", _T_VALUES) == "2b"
 
 
 def _n_num(n) -> Optional[int]:
-    g = _tnm(n, "N", r"(\d)")
-    return int(g) if g is not None else None
+    g = _tnm(n, "N", _N_VALUES)
+    return int(g[0]) if g is not None else None
 
 
 def _m_num(m) -> Optional[int]:
-    g = _tnm(m, "M", r"(\d)")
-    return int(g) if g is not None else None
+    g = _tnm(m, "M", _M_VALUES)
+    return int(g[0]) if g is not None else None
 
 
 def stage_group(t, n, m) -> Optional[str]:
     """AJCC 7th-edition overall stage collapsed to "I", "II", "III-IV" (None when T or N is unknown, or for a
-    combination the AJCC table does not stage).
+    combination the AJCC table does not stage).  I and II need M0: with M unknown (MX, missing - it may be M1) a
+    combination that would be I or II has no stage (it was read as M0).
 
     I: T1-T2a N0 and Tis N0; II: T2b N0, T1-T2 N1, T3 N0; III-IV: T3 N1, T4, N2-N3, or M1 (N2-N3 and M1 with any
     T - T0, Tis and an unknown T (TX) included - and T4 with any N, NX included: every AJCC group they could fall in
@@ -101,7 +110,9 @@ def stage_group(t, n, m) -> Optional[str]:
         return None
     t2b = _t2b(t)
     if tn == 3 and nn >= 1:
-        return "III-IV"
+        return "III-IV"          # IIIA with M0, IV with M1: decided with M unknown too
+    if mn is None:
+        return None              # I / II only with M0: an unknown M (MX, missing) may be M1 (IV)
     if tn == 0 and (not _tis(t) or nn >= 1):
         return None
     if nn == 1 or tn == 3 or t2b:
@@ -168,18 +179,19 @@ def check_tnm_combinations(values, column=None) -> None:
     if not tnm:
         return
     groups: dict = {}
-    ungrouped: dict = {"unknown": [], "t0": []}    # no stage group - no label, never a class
+    ungrouped: dict = {"unknown": [], "m": [], "t0": []}    # no stage group - no label, never a class
     for v, (t, n, m) in tnm.items():
         g = stage_group(t, n, m)
         if g:
             groups.setdefault(g, []).append(v)
-        else:           # T or N unknown (TX, NX), or T0 / Tis with N0 / N1 and no M1 (not staged by AJCC)
-            ungrouped["unknown" if _t_num(t) is None or _n_num(n) is None else "t0"].append(v)
+        else:           # T or N unknown (TX, NX), M unknown, or T0 / Tis with N0 / N1 and no M1 (not staged by AJCC)
+            ungrouped["unknown" if _t_num(t) is None or _n_num(n) is None else
+                      "m" if m is None or _m_num(m) is None else "t0"].append(v)
     merge = ";".join(f"{k}={','.join(vs)}" for k, vs in sorted(groups.items()))
-    left_out = ungrouped["unknown"] + ungrouped["t0"]
+    left_out = ungrouped["unknown"] + ungrouped["m"] + ungrouped["t0"]
     if left_out:        # a group named "unknown" (a missing-value word) gives no label: clean_labels
         merge += ";unknown=" + ",".join(left_out)
-    reasons = {"unknown": "have T or N unknown", "t0": "are T0 with N0 / N1 or Tis with N1, and no M1 (not staged by AJCC)"}
+    reasons = {"unknown": "have T or N unknown", "m": "have M unknown or not given (I / II need M0)", "t0": "are T0 with N0 / N1 or Tis with N1, and no M1 (not staged by AJCC)"}
     left = "; ".join(f"{', '.join(map(repr, vs[:10]))}{' ...' if len(vs) > 10 else ''} {reasons[k]}"
                      for k, vs in ungrouped.items() if vs)
     left = (f" ({left}: no stage group - in the group 'unknown' those patients get no label and are left out, never "

@@ -340,6 +340,25 @@ def _load_for_new_cohort(args, require_label: bool):
     return pipe, baselines, meta, cohort
 
 
+NOT_COMPUTED_ALL = "no patient has any of the inputs the model was trained with (its CT branch, EHR columns, RNA)"
+
+
+def _input_warnings(name: str, model, cohort, df) -> None:
+    """The warnings of ``predict`` and ``validate`` on a :func:`lungai.fusion.api.predict_frame` result ``df``: CTs
+    given to a model trained without CT are not used; patients with none of the model's inputs get no stage."""
+    from lungai.fusion.api import describe_inputs, model_inputs
+
+    needs = model_inputs(model)
+    if cohort.ct and not needs["ct"]:
+        print(f"warning: the CTs are not used: {name} was not trained with CT (no training patient had one)",
+              file=sys.stderr)
+    skipped = df.patient_id[df.status != "computed"].tolist()
+    if skipped:
+        print(f"warning: no stage for {len(skipped)} patient(s) ({', '.join(map(str, skipped[:10]))}"
+              f"{' ...' if len(skipped) > 10 else ''}): none of the inputs {name} was trained with - "
+              f"{describe_inputs(needs)} - is there for them", file=sys.stderr)
+
+
 def _prediction_frame(cohort, classes, proba, prefix="p_"):
     df = cohort.availability().reset_index()
     for k, c in enumerate(classes):
@@ -350,6 +369,7 @@ def _prediction_frame(cohort, classes, proba, prefix="p_"):
 
 def run_validate(args) -> int:
     from lungai.fusion import plots
+    from lungai.fusion.api import predict_frame
     from lungai.fusion.data import availability_text
     from lungai.fusion.metrics import format_summary, scores, summarise
     from lungai.fusion.model_io import check_output_dir, claimed
@@ -367,23 +387,40 @@ def run_validate(args) -> int:
     if cohort.labels.nunique() < 2:
         raise InputError("the external cohort's label has only one class", "validate on a cohort with several classes")
     y = cohort.y(classes)
+    frames = {}
     with _print_warnings():           # EHR values not seen in training: named, with what was done
-        models = {"fusion": pipe.predict_proba(cohort)}
-        models.update({k: b.predict_proba(cohort) for k, b in baselines.items()})
+        # the path of predict (api.predict_frame): only the inputs each model was trained with, none = not computed
+        for name, model in {"fusion": pipe, **baselines}.items():
+            frames[name] = predict_frame(name, model, cohort)
     metrics = {"classes": classes, "n_patients": len(y), "cohort": cohort.report, "model": str(args.model),
                "selected": meta["selected"], "models": {}}
-    preds = cohort.availability().reset_index()
+    # the ehr / rna / ct columns: the inputs the selected model used (as predict's predictions.csv)
+    preds = frames.get(meta["selected"], frames["fusion"])[["patient_id", "ehr", "rna", "ct"]].copy()
     preds["label"] = [classes[k] for k in y]
-    for name, proba in models.items():
-        s = summarise([scores(y, proba, len(classes))], y, proba, len(classes))
-        metrics["models"][name] = _jsonable(s)
+    scored = {}
+    for name, df in frames.items():
+        model = pipe if name == "fusion" else baselines[name]
+        _input_warnings(name, model, cohort, df)
+        ok = (df.status == "computed").to_numpy()
+        proba = df[[f"p_{c}" for c in classes]].to_numpy(dtype=float)
+        left_out = df.patient_id[~ok].astype(str).tolist()
+        entry = {"n_scored": int(ok.sum()), "n_not_computed": len(left_out), "not_computed": left_out}
         for k, c in enumerate(classes):
             preds[f"{name}_p_{c}"] = proba[:, k]
-        print(format_summary(name + (" *" if name == meta["selected"] else ""), s))
+        preds[f"{name}_status"] = df["status"].to_numpy()
+        if not ok.any():
+            metrics["models"][name] = entry
+            print(f"{name:<10} not scored: {NOT_COMPUTED_ALL}")
+            continue
+        s = summarise([scores(y[ok], proba[ok], len(classes))], y[ok], proba[ok], len(classes))
+        metrics["models"][name] = {**_jsonable(s), **entry}
+        scored[name] = (y[ok], proba[ok])
+        print(format_summary(name + (" *" if name == meta["selected"] else ""), s)
+              + (f" ({len(left_out)} patient(s) not scored: not computed)" if left_out else ""))
     print(f"* the locked model's selected model ({meta['selected']})")
     with claimed(out, "validate", inputs):   # an earlier stage validate's files are replaced, the new ones recorded
-        for name, proba in models.items():
-            plots.confusion_png(y, proba.argmax(1), classes, out / f"confusion_{name}.png", f"{name} (external)")
+        for name, (yy, proba) in scored.items():
+            plots.confusion_png(yy, proba.argmax(1), classes, out / f"confusion_{name}.png", f"{name} (external)")
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
         preds.to_csv(out / "predictions.csv", index=False)
     print(f"-> {out / 'metrics.json'}")
@@ -392,7 +429,7 @@ def run_validate(args) -> int:
 
 def run_predict(args) -> int:
     from lungai.fusion import explain
-    from lungai.fusion.api import describe_inputs, model_inputs, predict_frame
+    from lungai.fusion.api import model_inputs, predict_frame
     from lungai.fusion.model_io import check_output_dir, chosen, claimed
     from lungai.io import write_image
     from lungai.progress import task
@@ -409,14 +446,7 @@ def run_predict(args) -> int:
     cams = [f"gradcam/{pid}_gradcam.nii.gz" for pid in with_ct] if args.explain and name == "fusion" else []
     with claimed(out, "predict", inputs, writes=cams):   # an earlier stage predict's files are replaced
         df.to_csv(out / "predictions.csv", index=False)
-        if cohort.ct and not needs["ct"]:
-            print(f"warning: the CTs are not used: {name} was not trained with CT (no training patient had one)",
-                  file=sys.stderr)
-        skipped = df.patient_id[df.status != "computed"].tolist()
-        if skipped:
-            print(f"warning: no stage for {len(skipped)} patient(s) ({', '.join(map(str, skipped[:10]))}"
-                  f"{' ...' if len(skipped) > 10 else ''}): none of the inputs {name} was trained with - "
-                  f"{describe_inputs(needs)} - is there for them", file=sys.stderr)
+        _input_warnings(name, model, cohort, df)
         print(f"model: {name}" + (" (the locked model's selected model)" if name == meta["selected"] else ""))
         print(df.drop(columns=["notes"]).to_string(index=False, float_format=lambda v: f"{v:.3f}", max_rows=30))
         if args.explain and name != "fusion":

@@ -1,0 +1,149 @@
+"""``lungai stage validate`` / ``predict`` and the stage inputs, QA of the stage command: validate predicts through
+predict's path (only the inputs the model was trained with; a patient with none of them is not scored), a CT
+manifest with a patient twice, duplicated gene names, T / N / M values and an unknown M, CT ids not in the EHR
+table at predict."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lungai.errors import InputError
+from lungai.fusion.data import load_cohort, load_ct_manifest, load_rna, orient_rna
+from lungai.fusion.labels import derive_stage, stage_group
+
+FAST = ["--epochs", 2, "--top-k", 5, "--neighbours", 2, "--inner-folds", 1, "--baselines", "logreg"]
+
+
+def _cli(args):
+    from lungai.cli import main
+
+    return main(["stage"] + [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def syn(tmp_path_factory):
+    from lungai.fusion.synthetic import make_cohort
+
+    return make_cohort(tmp_path_factory.mktemp("syn"), n=12, n_genes=20, module_size=4, ct_shape=(32, 32, 16),
+                       ct_spacing=(5.0, 5.0, 5.0))
+
+
+@pytest.fixture(scope="module")
+def no_ct_model(syn, tmp_path_factory):
+    """A model trained on EHR + RNA with the default --modalities ehr,rna,ct but no CT: its CT branch never learnt."""
+    out = tmp_path_factory.mktemp("m") / "model"
+    assert _cli(["train", "--ehr", syn["ehr"], "--rna", syn["rna"], "--label", "stage", "-o", out, *FAST]) == 0
+    return out
+
+
+def test_validate_does_not_feed_cts_to_a_model_trained_without_ct(tmp_path, syn, no_ct_model, capsys):
+    """QA: validate gave the CTs to the fusion network whose CT branch never learnt (scores changed, ct=True in
+    predictions.csv) while predict said "the CTs are not used"; validate now predicts through predict's path."""
+    data = ["--ehr", syn["ehr"], "--rna", syn["rna"], "--label", "stage"]
+    assert _cli(["validate", "--model", no_ct_model, *data, "-o", tmp_path / "v"]) == 0
+    capsys.readouterr()
+    assert _cli(["validate", "--model", no_ct_model, *data, "--ct", syn["ct"], "-o", tmp_path / "vct"]) == 0
+    assert "the CTs are not used: fusion was not trained with CT" in capsys.readouterr().err
+    a, b = (pd.read_csv(tmp_path / d / "predictions.csv") for d in ("v", "vct"))
+    assert not b.ct.any()                                          # the CT was not an input
+    cols = [c for c in a.columns if c.startswith("fusion_p_")]
+    np.testing.assert_allclose(a[cols].to_numpy(), b[cols].to_numpy(), rtol=1e-6)
+    ma, mb = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("v", "vct"))
+    assert ma["models"]["fusion"] == mb["models"]["fusion"]
+
+
+def test_validate_leaves_patients_without_any_model_input_out_of_the_scores(tmp_path, syn, no_ct_model, capsys):
+    """QA: validate scored a patient with none of the model's inputs (its prior counted in accuracy / F1 / AUC)
+    while predict says "not computed"; such patients are now left out of the scores, warned about and counted."""
+    ehr = pd.read_csv(syn["ehr"], dtype=str)
+    feats = [c for c in ehr.columns if c not in ("patient_id", "stage")]
+    ehr.loc[ehr.index[:2], feats] = ""                             # two patients: label only, no EHR value
+    ehr.to_csv(tmp_path / "ehr.csv", index=False)
+    blank = list(ehr.patient_id[:2])
+    assert _cli(["validate", "--model", no_ct_model, "--ehr", tmp_path / "ehr.csv", "--label", "stage",
+                 "-o", tmp_path / "v"]) == 0                       # no RNA: the two have none of the inputs
+    err = capsys.readouterr().err
+    assert "no stage for 2 patient(s)" in err and all(p in err for p in blank)
+    m = json.loads((tmp_path / "v" / "metrics.json").read_text())
+    for name in ("fusion", "logreg"):
+        entry = m["models"][name]
+        assert entry["n_not_computed"] == 2 and entry["not_computed"] == blank and entry["n_scored"] == 10
+    pred = pd.read_csv(tmp_path / "v" / "predictions.csv")
+    assert pred.loc[pred.patient_id.isin(blank), "fusion_p_I"].isna().all()
+    scored = pred[~pred.patient_id.isin(blank)]
+    cls = m["classes"]
+    acc = np.mean([cls[k] for k in scored[[f"fusion_p_{c}" for c in cls]].to_numpy().argmax(1)] == scored.label)
+    assert m["models"]["fusion"]["accuracy"]["pooled"] == pytest.approx(acc)
+
+
+def test_a_ct_manifest_with_a_patient_twice_is_refused(tmp_path, syn):
+    """QA: the last row won silently."""
+    man = pd.read_csv(syn["ct"])
+    man = pd.concat([man, man.iloc[[1]]])
+    path = syn["ct"].parent / "manifest_dup.csv"
+    man.to_csv(path, index=False)
+    with pytest.raises(InputError, match=r"CT manifest .*duplicate patient IDs.*" + man.iloc[1, 0]) as err:
+        load_ct_manifest(path)
+    assert "one row" in err.value.fix
+
+
+def test_duplicated_gene_names_are_refused_naming_them(tmp_path):
+    """QA: genes as rows gave a pandas traceback ('cannot reindex on an axis with duplicate labels'); genes as
+    columns were renamed by pandas to TP53.1 silently."""
+    ids = [f"P{i:02d}" for i in range(5)]
+    genes = ["TP53", "EGFR", "TP53", "KRAS"]
+    m = pd.DataFrame(np.random.default_rng(0).normal(size=(4, 5)), index=genes, columns=ids)
+    m.to_csv(tmp_path / "rows.csv")                                # genes x patients
+    with pytest.raises(InputError, match=r"duplicate gene names.*\['TP53'\]"):
+        load_rna(tmp_path / "rows.csv", ids=ids)
+    m.T.to_csv(tmp_path / "cols.csv")                              # patients x genes: pandas renames the header
+    with pytest.raises(InputError, match=r"header row of the RNA matrix .*duplicate gene names.*\['TP53'\]"):
+        load_rna(tmp_path / "cols.csv", ids=ids)
+    with pytest.raises(InputError, match="duplicate gene names"):  # in memory (the Python API)
+        orient_rna(m, ids=ids)
+
+
+@pytest.mark.parametrize("t,n,m,expected", [("T1a", "N0", "MX", None), ("T2b", "N0", "Not Collected", None),
+                                            ("T1b", "N1", None, None), ("T1a", "N0", "M0", "I"),
+                                            ("T3", "N1", "MX", "III-IV"), ("T1a", "N2", "MX", "III-IV"),
+                                            ("T4", "N0", "MX", "III-IV"), ("T1a", "N0", "M1c", "III-IV"),
+                                            ("T5", "N0", "M0", None), ("T1", "N4", "M0", None),
+                                            ("T1", "N0", "M2", None), ("T12", "N0", "M0", None),
+                                            ("T1mi", "N0", "M0", "I"), ("pT1c", "pN2a", "cM0", "III-IV")])
+def test_stage_group_needs_m0_for_i_and_ii_and_reads_only_real_values(t, n, m, expected):
+    """QA: an unknown M was read as M0 ('T1a', 'N0', 'MX' -> I) though docs/stage.md says MX is unknown; and T5 /
+    N4 / M2 were read as T / N / M values (unanchored)."""
+    assert stage_group(t, n, m) == expected
+
+
+def test_impossible_tnm_values_are_named_as_not_understood():
+    df = pd.DataFrame({"T": ["T1a", "T5", "T2a"], "N": ["N0", "N0", "N4"], "M": ["M0", "M0", "M2"]}, index=list("abc"))
+    with pytest.warns(UserWarning, match=r"values not understood.*'T': 'T5'; 'N': 'N4'; 'M': 'M2'"):
+        out = derive_stage(df, "T", "N", "M")
+    assert out.tolist() == ["I", None, None]
+
+
+def test_a_tnm_combination_without_m_is_named_for_its_unknown_m():
+    from lungai.fusion.labels import check_tnm_combinations
+
+    with pytest.raises(InputError) as err:
+        check_tnm_combinations(["T2N1", "T1aN0M0", "T3N2"])
+    assert "unknown=T2N1" in err.value.fix and "'T2N1' have M unknown" in err.value.fix
+    assert "III-IV=T3N2" in err.value.fix
+
+
+def test_ct_and_rna_ids_not_in_the_ehr_table_are_named_at_predict(tmp_path, syn):
+    """QA: at predict a CT-manifest id not in the EHR table was predicted from the CT alone without a word."""
+    ehr = pd.read_csv(syn["ehr"], dtype=str)
+    ehr.iloc[2:].to_csv(tmp_path / "ehr.csv", index=False)         # the first two patients are not in it
+    gone = list(ehr.patient_id[:2])
+    with pytest.warns(UserWarning) as rec:
+        c = load_cohort(tmp_path / "ehr.csv", syn["rna"], syn["ct"], require_label=False)
+    text = " ".join(str(w.message) for w in rec)
+    assert f"CT patient ID(s) are not in the EHR table {tmp_path / 'ehr.csv'}: {gone}" in text
+    assert f"RNA patient ID(s) are not in the EHR table {tmp_path / 'ehr.csv'}: {gone}" in text
+    assert c.report["ct_not_in_ehr"] == gone and set(gone) <= set(c.ids)      # still predicted, from what they have
