@@ -134,7 +134,7 @@ def test_a_hard_case_that_could_not_be_planted_is_not_flagged_and_is_warned(monk
     from lungai.errors import InputNote
     from lungai.synthetic import tumour as T
 
-    monkeypatch.setattr(T, "_atelectasis_wedge", lambda outward, rel, dist, length, free, grid:
+    monkeypatch.setattr(T, "_atelectasis_wedge", lambda outward, rel, dist, length, free, grid, radius:
                         (np.zeros(free.shape, bool), "nowhere"))
     with pytest.warns(InputNote, match="atelectasis was requested but could not be planted"):
         p = small(seed=0, diameter_mm=30.0, location="free", atelectasis=True)

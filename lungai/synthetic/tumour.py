@@ -94,26 +94,29 @@ def tumour_shape(spec: TumourSpec, centre: np.ndarray, grid: Grid, rng: np.rando
     return mask, sl
 
 
-# half-angle of the atelectasis wedge, and the share of its full cone that must lie in free lung for a direction to do
+# half-angle of the atelectasis wedge; the free lung a direction's wedge must hold to be used: this share of the
+# tumour's (sphere) volume, at least ATELECTASIS_MIN_ML
 ATELECTASIS_HALF_ANGLE_DEG = 30.0
-ATELECTASIS_MIN_FILL = 0.15
+ATELECTASIS_MIN_TUMOUR_SHARE = 0.25
+ATELECTASIS_MIN_ML = 1.0
 
 
 def _atelectasis_wedge(outward: np.ndarray, rel: np.ndarray, dist: np.ndarray, length: float, free: np.ndarray,
-                       grid: Grid) -> tuple[np.ndarray, str]:
+                       grid: Grid, radius: float) -> tuple[np.ndarray, str]:
     """The collapsed-lung wedge (mask) next to the tumour and which way it points.
 
     Atelectasis lies distal to the tumour, away from the hilum (``outward``).  For a tumour against the chest wall
     that cone lies in the wall, outside the lung, and would plant nothing (session QA: ``lungai sample --atelectasis``
-    recorded atelectasis but had no label-5 voxel).  The distal cone is kept when at least ``ATELECTASIS_MIN_FILL``
-    of it is free lung; otherwise the wedge turns towards the centre of the free lung, then round it in the axial
+    recorded atelectasis but had no label-5 voxel).  The distal cone is kept when its free lung holds at least
+    ``ATELECTASIS_MIN_TUMOUR_SHARE`` of the tumour's volume (``radius``: a sphere), ``ATELECTASIS_MIN_ML`` or more;
+    otherwise the wedge turns towards the centre of the free lung, then round it in the axial
     plane and up or down, and the direction with the most free lung is used.  No random draw here: a phantom whose
     distal wedge fits is unchanged.
     """
     cos_min = np.cos(np.deg2rad(ATELECTASIS_HALF_ANGLE_DEG))
     near = dist < length
-    cone_ml = 2.0 * np.pi / 3.0 * (1.0 - cos_min) * length ** 3 / 1000.0
     voxel_ml = float(np.prod(grid.spacing)) / 1000.0
+    enough = max(ATELECTASIS_MIN_TUMOUR_SHARE * 4.0 / 3.0 * np.pi * radius ** 3 / 1000.0, ATELECTASIS_MIN_ML) / voxel_ml
 
     def wedge(direction):
         direction = direction / (np.linalg.norm(direction) or 1.0)
@@ -121,7 +124,7 @@ def _atelectasis_wedge(outward: np.ndarray, rel: np.ndarray, dist: np.ndarray, l
         return (cos > cos_min) & near & free
 
     best = wedge(outward)
-    if best.sum() * voxel_ml >= ATELECTASIS_MIN_FILL * cone_ml:
+    if best.sum() >= enough:
         return best, "distal (away from the hilum)"
     towards = "distal (away from the hilum)"
     pts = free & near
@@ -144,7 +147,7 @@ def _atelectasis_wedge(outward: np.ndarray, rel: np.ndarray, dist: np.ndarray, l
             m = wedge(direction)
             if m.sum() > best.sum():
                 best, towards = m, label
-            if best.sum() * voxel_ml >= ATELECTASIS_MIN_FILL * cone_ml:
+            if best.sum() >= enough:
                 break
     return best, towards
 
@@ -172,7 +175,7 @@ def plant_tumour(spec: TumourSpec, anat: Anatomy, grid: Grid, rng: np.random.Gen
         rel = np.stack(np.broadcast_arrays(x - centre[0], y - centre[1], z - centre[2]), 0)
         dist = np.sqrt((rel ** 2).sum(0)) + 1e-6
         length = R + rng.uniform(35.0, 60.0)
-        atel, towards = _atelectasis_wedge(outward, rel, dist, length, allowed & ~solid, grid)
+        atel, towards = _atelectasis_wedge(outward, rel, dist, length, allowed & ~solid, grid, R)
         anat.ct[atel] = 30.0 + smooth_noise(rng, grid.shape, 1.5, 6.0)[atel]
         anat.labels[atel] = L.ATELECTASIS
         planted["atelectasis_ml"] = float(atel.sum() * np.prod(grid.spacing) / 1000.0)
