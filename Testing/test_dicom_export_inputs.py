@@ -80,6 +80,29 @@ def test_seg_without_the_role_is_an_error_naming_the_segment_choice(case, tmp_pa
         read_mask(path, ct, select="role:gtv")
 
 
+def test_selector_with_slicers_tumour_name_takes_the_one_tumour_segment(case, tmp_path):
+    """QA: lungai's SEG names the tumour 'Tumour', Slicer 'Tumor'; `--tumour "results.seg.dcm#Tumor"` failed ("has no
+    segment 'Tumor'").  A '#name' with no segment of that label takes the one segment of the same role, with a note
+    naming it; a name with no role, a numbered GTV (GTV-9) or a role of several segments stays an error."""
+    from lungai.dicom.masks import select_segments
+    from lungai.errors import InputNote
+
+    st, seg, ct = case["st"], case["seg"], case["ct"]
+    for name in ("Tumor", "GTV", "GTVp"):
+        with pytest.warns(InputNote, match=f"has no segment '{name}'; using 'Tumour', its one segment of the same role"):
+            assert np.array_equal(array(read_mask(f"{seg}#{name}", ct)) > 0, case["gtv"])
+    with pytest.warns(InputNote, match="using 'Right lung'"):
+        assert np.array_equal(array(read_mask(f"{seg}#Lung_R", ct)) > 0, case["lab"] == 1)
+    assert _cli("radiomics", "--image", st["ct"], "--tumour", f"{seg}#Tumor", "--segments", "tumour", *SHAPE,
+                "-o", tmp_path / "r.csv") == 0
+    vv = pd.read_csv(tmp_path / "r.csv").query("feature == 'VoxelVolume'").set_index("segment").value
+    assert vv["tumour"] == pytest.approx(case["gtv"].sum() * np.prod(ct.GetSpacing()))
+    masks = {"GTV-1": 1, "GTV-2": 2, "Lung_R": 3}
+    for name in ("Tumor", "Heart"):   # two tumour segments / no role: still the error naming the segments
+        with pytest.raises(InputError, match=f"has no segment '{name}'; its segments: GTV-1, GTV-2, Lung_R"):
+            select_segments(masks, name)
+
+
 def test_sr_radiomic_features_have_ucum_units(case, tmp_path):
     from lungai.dicom.sr import feature_unit, read_sr
 

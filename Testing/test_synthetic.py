@@ -102,6 +102,51 @@ def test_hard_cases_are_planted_and_flagged():
     assert tiny.meta["hard_case"]["small_tumour"] and L.tumour_mask(arrays(tiny)[1]).sum() >= 1
 
 
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_atelectasis_next_to_a_juxta_pleural_tumour_is_planted_in_the_lung(side):
+    """QA: the atelectasis wedge pointed from the hilum out through the tumour; for a tumour against the chest wall
+    that is the wall, ``& lung`` removed it all, and `lungai sample --atelectasis` (a juxta-pleural tumour) recorded
+    atelectasis with no label-5 voxel.  The wedge now turns into the lung when its distal side is wall."""
+    p = small(seed=0, diameter_mm=30.0, location="juxta_pleural", side=side, atelectasis=True)
+    _, lab = arrays(p)
+    voxel_ml = float(np.prod(SMALL["spacing"])) / 1000.0
+    assert (lab == L.ATELECTASIS).sum() * voxel_ml > 10.0
+    assert p.meta["tumour"]["atelectasis_ml"] > 10.0
+    assert p.meta["tumour"]["atelectasis_towards"].startswith("towards the lung")
+    assert p.meta["hard_case"]["atelectasis"] and "warnings" not in p.meta
+    # collapsed lung of the tumour's own lung, next to the tumour, never over it
+    truth = L.lung_truth(lab, side)[side]
+    assert truth[lab == L.ATELECTASIS].all() and not (L.tumour_mask(lab) & (lab == L.ATELECTASIS)).any()
+
+
+def test_random_atelectasis_case_with_a_juxta_pleural_tumour_has_atelectasis():
+    """random_spec draws the location independently of the hard case: seed 26 is a juxta-pleural atelectasis case
+    (training / eval cohorts), which had no atelectasis voxel."""
+    spec = random_spec(26)
+    assert spec.tumour.atelectasis and spec.tumour.location == "juxta_pleural"
+    p = make_phantom(spec, seed=26)
+    assert (arrays(p)[1] == L.ATELECTASIS).sum() > 0 and p.meta["hard_case"]["atelectasis"]
+
+
+def test_a_hard_case_that_could_not_be_planted_is_not_flagged_and_is_warned(monkeypatch):
+    """A requested feature with no voxel in the label map is not recorded as a hard case; meta.json and the console
+    (an InputNote: the CLI prints it as 'warning: ...') say so."""
+    from lungai.errors import InputNote
+    from lungai.synthetic import tumour as T
+
+    monkeypatch.setattr(T, "_atelectasis_wedge", lambda outward, rel, dist, length, free, grid, radius:
+                        (np.zeros(free.shape, bool), "nowhere"))
+    with pytest.warns(InputNote, match="atelectasis was requested but could not be planted"):
+        p = small(seed=0, diameter_mm=30.0, location="free", atelectasis=True)
+    assert (arrays(p)[1] == L.ATELECTASIS).sum() == 0
+    assert p.meta["hard_case"]["atelectasis"] is False and not p.meta["is_hard_case"]
+    assert any("atelectasis" in w for w in p.meta["warnings"])
+    # an effusion on a grid too coarse to hold it: the same rule
+    with pytest.warns(InputNote, match="pleural effusion was requested but could not be planted"):
+        q = make_phantom(PhantomSpec(shape=(16, 16, 16), spacing=(10.0, 10.0, 5.0), tumour=None, effusion=True), seed=0)
+    assert (arrays(q)[1] == L.EFFUSION).sum() == 0 and q.meta["hard_case"]["pleural_effusion"] is False
+
+
 @pytest.mark.parametrize("thickness", [1.0, 5.0])
 def test_slice_thickness_range(thickness):
     nz = int(150 / thickness)

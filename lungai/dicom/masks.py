@@ -143,12 +143,41 @@ def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, s
                              f"choose the segment by its label after '{SELECTOR}', e.g. {example}") from None
         check_case_groups(list(masks), used, source, role=role, mapping=mapping)   # one of "Lung_R" / "lung_r"
         return mask, used
-    found = matching_labels(masks, name)
+    found = matching_labels(masks, name) or _same_role(masks, name, mapping, source)
     if not found:
         raise InputError(f"{source} has no segment {name!r}; its segments: {', '.join(masks) or 'none'}",
                          f"choose one of its segment labels after '{SELECTOR}', e.g. {example}")
     check_case_groups(list(masks), found[:1], source, mapping=mapping)   # "GTV" and "gtv": which one is meant?
     return sitk.Cast(masks[found[0]] > 0, sitk.sitkUInt8), found[:1]
+
+
+def _role_group(role: str | None) -> str | None:
+    """A structure role for matching a selector by role: a GTV and a primary GTV are one (the tumour), a nodal GTV
+    is not."""
+    return "gtv" if role in ("gtv", "gtv_primary") else role
+
+
+def _same_role(masks: dict, name: str, mapping, source: str) -> list[str]:
+    """A ``#name`` selector with no segment of that label: the one segment of the same role, with a note naming it
+    ("results.seg.dcm#Tumor" - Slicer's name - finds the "Tumour" of ``lungai segment``'s SEG); none (the caller
+    refuses, naming the segments) when the name has no role, names a numbered GTV that is not the primary (GTV-9), or
+    zero or several segments have its role."""
+    import warnings
+
+    from lungai.dicom.roles import structure_role
+    from lungai.errors import InputNote
+
+    role = structure_role(name, mapping)
+    if role is None or (role == "gtv" and any(c.isdigit() for c in name)):
+        return []   # no role, or one numbered GTV of several (GTV-9): never another segment in its place
+    role = _role_group(role)
+    same = [label for label in masks if _role_group(structure_role(label, mapping)) == role]
+    if len(same) != 1:
+        return []
+    warnings.warn(f"{source} has no segment {name!r}; using {same[0]!r}, its one segment of the same role "
+                  f"({role}) - name it exactly ({source}{SELECTOR}{same[0]}) to silence this note",
+                  InputNote, stacklevel=3)
+    return same
 
 
 def lung_label_map(right: sitk.Image, left: sitk.Image) -> sitk.Image:

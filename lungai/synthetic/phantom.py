@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings as _warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,13 +84,23 @@ def _describe(spec: PhantomSpec, seed: int, labels: np.ndarray, planted: dict) -
         if mask.any():
             kji = np.argwhere(mask).mean(axis=0)
             tumour["centroid_index_xyz"] = [float(kji[2]), float(kji[1]), float(kji[0])]
-    hard = {
-        "small_tumour": bool(tumour is not None and tumour["diameter_mm"] < 10.0),
+    # a hard case is flagged only when the label map holds it: a requested feature that found no room (an
+    # atelectasis wedge with no free lung, an effusion outside the grid) is named in "warnings", not claimed
+    requested = {
         "atelectasis": bool(spec.tumour is not None and spec.tumour.atelectasis),
         "pleural_effusion": bool(spec.effusion),
         "ground_glass": bool(spec.tumour is not None and spec.tumour.ground_glass),
     }
-    return {
+    label_of = {"atelectasis": L.ATELECTASIS, "pleural_effusion": L.EFFUSION, "ground_glass": L.GROUND_GLASS}
+    hard = {"small_tumour": bool(tumour is not None and tumour["diameter_mm"] < 10.0)}
+    warnings = []
+    for key, wanted in requested.items():
+        hard[key] = bool(wanted and counts[label_of[key]] > 0)
+        if wanted and not hard[key]:
+            warnings.append(f"{key.replace('_', ' ')} was requested but could not be planted (no "
+                            f"{L.NAMES[label_of[key]]} voxel in the label map; it is not flagged as a hard case): "
+                            "choose another location, side, diameter or seed")
+    meta = {
         "generator": "lungai.synthetic.make_phantom",
         "seed": int(seed),
         "spec": spec.to_dict(),
@@ -101,3 +112,10 @@ def _describe(spec: PhantomSpec, seed: int, labels: np.ndarray, planted: dict) -
         "is_hard_case": any(hard[k] for k in ("small_tumour", "atelectasis", "pleural_effusion")),
         "volumes_ml": volumes,
     }
+    if warnings:
+        meta["warnings"] = warnings
+        from lungai.errors import InputNote
+
+        for text in warnings:  # the CLI prints each as "warning: ..."; other callers get a UserWarning
+            _warnings.warn(text, InputNote, stacklevel=3)
+    return meta

@@ -94,6 +94,64 @@ def tumour_shape(spec: TumourSpec, centre: np.ndarray, grid: Grid, rng: np.rando
     return mask, sl
 
 
+# half-angle of the atelectasis wedge; the free lung a direction's wedge must hold to be used: this share of the
+# tumour's (sphere) volume, at least ATELECTASIS_MIN_ML
+ATELECTASIS_HALF_ANGLE_DEG = 30.0
+ATELECTASIS_MIN_TUMOUR_SHARE = 0.25
+ATELECTASIS_MIN_ML = 1.0
+
+
+def _atelectasis_wedge(outward: np.ndarray, rel: np.ndarray, dist: np.ndarray, length: float, free: np.ndarray,
+                       grid: Grid, radius: float) -> tuple[np.ndarray, str]:
+    """The collapsed-lung wedge (mask) next to the tumour and which way it points.
+
+    Atelectasis lies distal to the tumour, away from the hilum (``outward``).  For a tumour against the chest wall
+    that cone lies in the wall, outside the lung, and would plant nothing (session QA: ``lungai sample --atelectasis``
+    recorded atelectasis but had no label-5 voxel).  The distal cone is kept when its free lung holds at least
+    ``ATELECTASIS_MIN_TUMOUR_SHARE`` of the tumour's volume (``radius``: a sphere), ``ATELECTASIS_MIN_ML`` or more;
+    otherwise the wedge turns towards the centre of the free lung, then round it in the axial
+    plane and up or down, and the direction with the most free lung is used.  No random draw here: a phantom whose
+    distal wedge fits is unchanged.
+    """
+    cos_min = np.cos(np.deg2rad(ATELECTASIS_HALF_ANGLE_DEG))
+    near = dist < length
+    voxel_ml = float(np.prod(grid.spacing)) / 1000.0
+    enough = max(ATELECTASIS_MIN_TUMOUR_SHARE * 4.0 / 3.0 * np.pi * radius ** 3 / 1000.0, ATELECTASIS_MIN_ML) / voxel_ml
+
+    def wedge(direction):
+        direction = direction / (np.linalg.norm(direction) or 1.0)
+        cos = (rel[0] * direction[0] + rel[1] * direction[1] + rel[2] * direction[2]) / dist
+        return (cos > cos_min) & near & free
+
+    best = wedge(outward)
+    if best.sum() >= enough:
+        return best, "distal (away from the hilum)"
+    towards = "distal (away from the hilum)"
+    pts = free & near
+    if pts.any():
+        kk, jj, ii = np.nonzero(pts[:, ::2, ::2])
+        inward = np.array([rel[0][kk, 2 * jj, 2 * ii].mean(), rel[1][kk, 2 * jj, 2 * ii].mean(),
+                           rel[2][kk, 2 * jj, 2 * ii].mean()])
+        flat = np.array([inward[0], inward[1], 0.0])
+        if not np.linalg.norm(flat):
+            flat = np.array([1.0, 0.0, 0.0])
+        candidates = [(inward, "towards the lung (too little free lung distal to the tumour)")]
+        for angle in (45, -45, 90, -90, 135, -135, 180):
+            a = np.deg2rad(angle)
+            candidates.append((np.array([flat[0] * np.cos(a) - flat[1] * np.sin(a),
+                                         flat[0] * np.sin(a) + flat[1] * np.cos(a), 0.0]),
+                               "along the lung (too little free lung distal to the tumour)"))
+        candidates += [(np.array([0.0, 0.0, 1.0]), "up along the lung (too little free lung distal to the tumour)"),
+                       (np.array([0.0, 0.0, -1.0]), "down along the lung (too little free lung distal to the tumour)")]
+        for direction, label in candidates:
+            m = wedge(direction)
+            if m.sum() > best.sum():
+                best, towards = m, label
+            if best.sum() >= enough:
+                break
+    return best, towards
+
+
 def plant_tumour(spec: TumourSpec, anat: Anatomy, grid: Grid, rng: np.random.Generator) -> dict:
     """Insert the tumour (+ ground glass, atelectasis) into ``anat``; returns what was planted."""
     allowed = anat.envelope[spec.side] & (anat.labels != L.EFFUSION)
@@ -114,15 +172,14 @@ def plant_tumour(spec: TumourSpec, anat: Anatomy, grid: Grid, rng: np.random.Gen
     if spec.atelectasis:
         outward = centre - anat.hilum[spec.side]
         outward[2] *= 0.3
-        outward /= np.linalg.norm(outward) or 1.0
         rel = np.stack(np.broadcast_arrays(x - centre[0], y - centre[1], z - centre[2]), 0)
         dist = np.sqrt((rel ** 2).sum(0)) + 1e-6
-        cos = (rel[0] * outward[0] + rel[1] * outward[1] + rel[2] * outward[2]) / dist
         length = R + rng.uniform(35.0, 60.0)
-        atel = (cos > np.cos(np.deg2rad(30.0))) & (dist < length) & allowed & ~solid
+        atel, towards = _atelectasis_wedge(outward, rel, dist, length, allowed & ~solid, grid, R)
         anat.ct[atel] = 30.0 + smooth_noise(rng, grid.shape, 1.5, 6.0)[atel]
         anat.labels[atel] = L.ATELECTASIS
         planted["atelectasis_ml"] = float(atel.sum() * np.prod(grid.spacing) / 1000.0)
+        planted["atelectasis_towards"] = towards
 
     if spec.ground_glass:
         sx, sy, sz = grid.spacing
