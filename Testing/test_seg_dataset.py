@@ -174,9 +174,8 @@ def test_all_masks_empty_with_label_says_they_are_empty(tmp_path):
     with pytest.raises(InputError, match="none of the 2 masks holds a tumour voxel") as exc:
         check_masks(pair_files(tmp_path / "i", tmp_path / "m", label=1), label=1)
     assert "--label" not in exc.value.fix
-    with pytest.raises(InputError, match="all 2 masks are empty") as exc:
-        check_masks(pair_files(tmp_path / "i", tmp_path / "m", label=1), label=1, other_tumours=True)
-    assert "--label" not in exc.value.fix
+    # with --synthetic / --implant tumours: tumour-free masks, accepted as without --label (no other label to give)
+    check_masks(pair_files(tmp_path / "i", tmp_path / "m", label=1), label=1, other_tumours=True)
     with pytest.raises(InputError, match="all 3 masks are empty"):
         check_label_found(2, set(), 3)
     with pytest.raises(InputError, match=r"no mask holds label 2 \(their labels: 1\)") as exc:
@@ -184,9 +183,53 @@ def test_all_masks_empty_with_label_says_they_are_empty(tmp_path):
     assert "--label 1" in exc.value.fix
 
 
+def test_label_in_no_mask_with_other_tumours_is_tumour_free(tmp_path):
+    """QA: --label 1 with --synthetic / --implant refused all-empty or lungs-only masks ("their labels: 3", fix
+    "e.g. --label 3": the lungs trained as tumour) though without --label such masks are accepted as tumour-free:
+    with other tumour sources a label in no mask makes every mask tumour-free, never another label suggested."""
+    from lungai.seg.dataset import check_masks, tumour_free_note
+
+    names = ["P00_1.nii.gz", "P01_1.nii.gz"]
+    _touch(tmp_path / "i", names)
+    _touch(tmp_path / "m", names)
+    m = sitk.Image(4, 4, 4, sitk.sitkUInt8)
+    sitk.WriteImage(m, str(tmp_path / "m" / names[0]))                  # empty
+    m[2, 2, 2] = 3
+    sitk.WriteImage(m, str(tmp_path / "m" / names[1]))                  # the lungs alone
+    cases = pair_files(tmp_path / "i", tmp_path / "m", label=1)
+    with pytest.raises(InputError, match="no mask holds label 1"):
+        check_masks(cases, label=1)
+    check_masks(cases, label=1, other_tumours=True)
+    assert all(c.meta["tumour_free"] for c in cases)
+    assert tumour_free_note(cases).startswith("2 of 2 masks hold no tumour (tumour-free cases)")
+    sitk.WriteImage(sitk.Image(4, 4, 4, sitk.sitkUInt8), str(tmp_path / "m" / names[1]))
+    check_masks(pair_files(tmp_path / "i", tmp_path / "m", label=1), label=1, other_tumours=True)   # all empty
+
+
+def test_implant_background_cts_are_fingerprinted(tmp_path):
+    """QA: the --implant-into background CTs (always trained on) were not fingerprinted: a changed one resumed."""
+    from lungai.seg.settings import IMPLANT_CONTENT, check_settings, data_settings, record_settings
+
+    ct = tmp_path / "bg_1.nii.gz"
+    sitk.WriteImage(sitk.Image(4, 4, 4, sitk.sitkInt16), str(ct))
+    src = {"implant": 2, "implant_into": str(ct)}
+    parts = {"train_cases": ["bg_implant-1"], "val_cases": [], "test_cases": []}
+    first = data_settings(src, parts)
+    assert set(first[IMPLANT_CONTENT]) == {"bg_1.nii.gz"}
+    assert IMPLANT_CONTENT not in data_settings(src, parts, fingerprints=False)
+    record_settings(tmp_path / "run" / "checkpoints", {"arch": "unet", "channels": [4], "patch_size": [8], "seed": 0,
+                                                       **first})
+    check_settings(tmp_path / "run" / "checkpoints", first)
+    img = sitk.Image(4, 4, 4, sitk.sitkInt16)
+    img[1, 1, 1] = 100
+    sitk.WriteImage(img, str(ct))
+    with pytest.raises(InputError, match=r"--implant-into bg_1.nii.gz: image"):
+        check_settings(tmp_path / "run" / "checkpoints", data_settings(src, parts))
+
+
 def test_tumour_free_masks_are_counted_and_named(tmp_path):
     """QA: train-seg never said how many masks hold no tumour (of the --label): "K of M masks hold no tumour
-    (trained as tumour-free): names" (the names capped)."""
+    (tumour-free cases): names" (the names capped)."""
     from lungai.seg.dataset import TUMOUR_FREE_SHOWN, check_masks, tumour_free_note
 
     names = [f"P{k:02d}_1.nii.gz" for k in range(TUMOUR_FREE_SHOWN + 3)]
@@ -202,7 +245,7 @@ def test_tumour_free_masks_are_counted_and_named(tmp_path):
     check_masks(cases, label=1)
     note = tumour_free_note(cases)
     n = len(names) - 1
-    assert note.startswith(f"{n} of {len(names)} masks hold no tumour (trained as tumour-free): {names[1]}, ")
+    assert note.startswith(f"{n} of {len(names)} masks hold no tumour (tumour-free cases): {names[1]}, ")
     assert "and 2 more" in note and "(--label 1)" in note and names[0] not in note
     assert [c.meta["tumour_free"] for c in cases[:2]] == [False, True]
     for k in range(1, len(names)):

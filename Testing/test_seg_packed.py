@@ -96,10 +96,15 @@ def test_train_on_another_machine_from_arrays_then_finish_here(tiny_data, tmp_pa
     remote = ["train-seg", "--images", str(tmp_path / "nowhere"), "--masks", str(tmp_path / "nowhere"), *TINY_CLI,
               "--from-arrays", str(npz), "--workers", "2", "--device", "cpu", "-o", str(tmp_path / "m")]
     assert main(remote + ["--member", "0"]) == 0
+    # QA: the --from-arrays run recorded no fingerprint (every later --resume noted it could not compare): the
+    # arrays file keeps the --save-arrays run's data settings, fingerprints included, and the checkpoints record them
+    recorded = json.loads((tmp_path / "m" / "checkpoints" / "settings.json").read_text(encoding="utf-8"))
+    assert len(recorded["case_sha256"]) == 6 and recorded["test_cases"] is not None
     assert main(remote + ["--member", "1", "--resume"]) == 0
     assert "members trained into" in capsys.readouterr().out
     assert not (tmp_path / "m" / "model.json").exists()
     assert main(args + ["-o", str(tmp_path / "m"), "--resume"]) == 0      # saves and calibrates
+    assert "records no fingerprint" not in capsys.readouterr().err
     meta = json.loads((tmp_path / "m" / "model.json").read_text(encoding="utf-8"))
     assert all(m["trained_on"] == {"device": "cpu", "data_workers": 2, "arrays": "arrays.npz", "left_out": [],
                                    "whole_ct_fraction": train.WHOLE_CT_FRACTION} for m in meta["members"])

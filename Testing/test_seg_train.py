@@ -877,16 +877,22 @@ def test_resume_with_changed_image_or_mask_contents_is_refused(tiny_data, tmp_pa
     base = _one_epoch(images, masks)
     assert main(base + ["-o", str(out), "--member", "0"]) == 0
     settings_json = out / "checkpoints" / "settings.json"
-    recorded = json.loads(settings_json.read_text(encoding="utf-8"))["case_sha256"]
-    assert sorted(recorded) == [n[:-7] for n in names] and all(len(v) == 64 for v in recorded.values())
+    doc = json.loads(settings_json.read_text(encoding="utf-8"))
+    recorded, test_ids = doc["case_sha256"], doc["test_cases"]
+    assert sorted(recorded) == [n[:-7] for n in names]
+    assert all(len(v["image"]) == len(v["mask"]) == 64 for v in recorded.values())
+    trained = next(n for n in names if n[:-7] not in test_ids)
     keep = tmp_path / "original.nii.gz"
-    shutil.copy(masks / names[1], keep)
-    _change_mask(masks / names[1])
+    shutil.copy(masks / trained, keep)
+    _change_mask(masks / trained)
     assert main(base + ["-o", str(out), "--resume", "--member", "0"]) == 2
     err = capsys.readouterr().err
-    assert f"the image or mask file of 1 case changed since the first run ({names[1][:-7]})" in err
+    assert (f"the image or mask file of 1 training / validation case changed since the first run "
+            f"({trained[:-7]}: mask)") in err
     assert "restore the original images / masks" in err and "new -o folder" in err and "Traceback" not in err
-    shutil.copy(keep, masks / names[1])
+    assert "re-saved or converted" in err and 'remove "case_sha256"' in err
+    shutil.copy(keep, masks / trained)
+    names[1] = trained
     moved = tmp_path / "moved"                                 # the folders may move: contents compared, not paths
     (tmp_path / "data").rename(moved)
     base = _one_epoch(moved / "images", moved / "masks")
@@ -905,6 +911,50 @@ def test_resume_with_changed_image_or_mask_contents_is_refused(tiny_data, tmp_pa
     assert "case_sha256" in json.loads(settings_json.read_text(encoding="utf-8"))     # recorded for later resumes
 
 
+def test_resume_with_a_changed_test_case_goes_on_with_a_note(tiny_data, tmp_path, capsys):
+    """QA: a corrected held-out test mask blocked the resume ("would mix the two in one model") though training
+    never reads the test cases: a note says that eval-seg --split test reads the files as they are now.  A
+    fingerprint recorded in the older form (one hash of image and mask) is noted and recorded anew."""
+    names = sorted(p.name for p in tiny_data[0].iterdir())
+    images, masks = _eval_folders(tiny_data, tmp_path / "data", names)
+    out = tmp_path / "run"
+    base = _one_epoch(images, masks) + ["--test-fraction", "0.2"]
+    assert main(base + ["-o", str(out), "--member", "0"]) == 0
+    settings_json = out / "checkpoints" / "settings.json"
+    test_ids = json.loads(settings_json.read_text(encoding="utf-8"))["test_cases"]
+    assert test_ids
+    _change_mask(masks / f"{test_ids[0]}.nii.gz")
+    capsys.readouterr()
+    assert main(base + ["-o", str(out), "--resume", "--member", "0"]) == 0
+    err = capsys.readouterr().err
+    assert (f"note: the image or mask file of 1 held-out test case changed since the first run ({test_ids[0]}: mask)"
+            in err and "eval-seg --split test` reads the files as they are now" in err and "would mix" not in err)
+    doc = json.loads(settings_json.read_text(encoding="utf-8"))
+    doc["case_sha256"] = {c: "0" * 64 for c in doc["case_sha256"]}        # the older form
+    settings_json.write_text(json.dumps(doc), encoding="utf-8")
+    assert main(base + ["-o", str(out), "--resume", "--member", "0"]) == 0
+    assert f"records the fingerprints of {len(names)} cases in an older form" in capsys.readouterr().err
+    assert all(isinstance(v, dict) for v in json.loads(settings_json.read_text(encoding="utf-8"))["case_sha256"].values())
+
+
+def test_resume_refused_on_other_data_hashes_no_file(tiny_data, tmp_path, capsys, monkeypatch):
+    """QA: every start hashed every file (no progress shown) even where the case lists already refuse the resume:
+    the cheap settings are compared first; the files are hashed under a progress bar only when needed."""
+    from lungai.seg import settings as settings_mod
+
+    names = sorted(p.name for p in tiny_data[0].iterdir())
+    images, masks = _eval_folders(tiny_data, tmp_path / "data", names)
+    out = tmp_path / "run"
+    base = _one_epoch(images, masks)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
+    assert main(base + ["-o", str(out), "--member", "0"]) == 0
+    assert "fingerprint the training data" in capsys.readouterr().err
+    hashed = []
+    monkeypatch.setattr(settings_mod, "content_sha256", lambda *p: hashed.append(p) or "0" * 64)
+    assert main(base + ["-o", str(out), "--resume", "--member", "0", "--max-cases", str(len(names) - 1)]) == 2
+    assert "--max-cases" in capsys.readouterr().err and hashed == []
+
+
 def test_train_seg_names_tumour_free_masks_and_records_their_count(tiny_data, tmp_path, capsys):
     """QA: train-seg never said how many masks hold no tumour: a note names them, model.json counts them per part."""
     names = sorted(p.name for p in tiny_data[0].iterdir())
@@ -915,7 +965,7 @@ def test_train_seg_names_tumour_free_masks_and_records_their_count(tiny_data, tm
     cmd = _one_epoch(images, masks)
     cmd = [a if cmd[i - 1] != "--members" else "1" for i, a in enumerate(cmd)]
     assert main(cmd + ["-o", str(out)]) == 0
-    assert (f"note: 1 of {len(names)} masks hold no tumour (trained as tumour-free): {names[0]}"
+    assert (f"note: 1 of {len(names)} masks hold no tumour (tumour-free cases): {names[0]}"
             in capsys.readouterr().out)
     t = json.loads((out / "model.json").read_text(encoding="utf-8"))["training"]
     free = {part: t[f"n_{part}_tumour_free_masks"] for part in ("train", "val", "test")}

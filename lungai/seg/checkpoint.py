@@ -61,6 +61,6 @@ def load(ckpt_dir, k: int, net, opt):
 
 
 # the recorded settings of a run (light, JSON only; here for the callers of this module)
-from lungai.seg.settings import (CASE_PARTS, DATA_OPTIONS, SETTING_OPTIONS, SETTINGS_JSON,  # noqa: E402,F401
+from lungai.seg.settings import (CASE_PARTS, DATA_KEYS, DATA_OPTIONS, SETTING_OPTIONS, SETTINGS_JSON,  # noqa: E402,F401
                                  check_settings, data_settings, record_settings, run_settings,
                                  schedule_settings)

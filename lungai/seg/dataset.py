@@ -236,9 +236,14 @@ def choose_label(n: int) -> str:
             "3 / 4 = lungs)")
 
 
-def check_label_found(label: int | None, seen: set, n_masks: int | None = None) -> None:
+def check_label_found(label: int | None, seen: set, n_masks: int | None = None, other_tumours: bool = False) -> None:
     """``--label N`` must be a label of at least one mask (``seen``: the masks' labels, of ``n_masks`` masks); a
-    mask without it is a tumour-free case.  Masks that are all empty are said to be so (no label to choose)."""
+    mask without it is a tumour-free case.  Masks that are all empty are said to be so (no label to choose).
+    With ``other_tumours`` (train-seg --synthetic / --implant: other tumours train the model) a label in no mask
+    makes every mask tumour-free, as masks that are all empty without --label: accepted (never another label
+    suggested: the lungs' label 3 would be trained as tumour)."""
+    if other_tumours:
+        return
     if label is not None and not seen and n_masks:
         raise InputError(f"no mask holds label {label}: all {n_masks} masks are empty (no nonzero voxel)",
                          "check that --masks is the folder of tumour masks (nonzero = tumour) and that the masks "
@@ -284,7 +289,7 @@ def check_masks(cases: list, label: int | None = None, progress=None, other_tumo
                          "them could only learn that there is no tumour",
                          "check that --masks is the folder of tumour masks (nonzero = tumour); tumour-free cases "
                          "are fine next to masks with tumours, or with --synthetic / --implant tumours")
-    check_label_found(label, seen, len(files))
+    check_label_found(label, seen, len(files), other_tumours)
     return other_labels_note(label, counts, len(files))
 
 
@@ -292,7 +297,7 @@ TUMOUR_FREE_SHOWN = 10        # mask files named in the tumour-free note, at mos
 
 
 def tumour_free_note(cases: list) -> str | None:
-    """"K of M masks hold no tumour (trained as tumour-free): A_1, B_2, ..." for the mask files :func:`check_masks`
+    """"K of M masks hold no tumour (tumour-free cases): A_1, B_2, ..." for the mask files :func:`check_masks`
     found without a tumour voxel (without the tumour's --label), or None when every mask holds one."""
     files = [c for c in cases if c.mask_path is not None]
     free = sorted(Path(c.mask_path).name for c in files if c.meta.get("tumour_free"))
@@ -300,7 +305,7 @@ def tumour_free_note(cases: list) -> str | None:
         return None
     shown = ", ".join(free[:TUMOUR_FREE_SHOWN]) + (f" and {len(free) - TUMOUR_FREE_SHOWN} more"
                                                     if len(free) > TUMOUR_FREE_SHOWN else "")
-    return (f"{len(free)} of {len(files)} masks hold no tumour (trained as tumour-free): {shown}; if they should, "
+    return (f"{len(free)} of {len(files)} masks hold no tumour (tumour-free cases): {shown}; if they should, "
             "check these mask files" + ("" if cases[0].label is None else f" (--label {cases[0].label})"))
 
 

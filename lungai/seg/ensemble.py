@@ -46,14 +46,19 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
         train_cases, val_cases, *rest = dataset.split_patients(cases, val_fraction, seed, test_fraction)
         test_cases = rest[0] if rest else []      # never loaded here: only `eval-seg --split test` reads them
         print(dataset.split_summary(train_cases, val_cases, test_cases))
-        settings.update(checkpoint.data_settings(case_sources, {"train_cases": train_cases, "val_cases": val_cases,
-                                                                "test_cases": test_cases}))
+        parts = {"train_cases": train_cases, "val_cases": val_cases, "test_cases": test_cases}
+        if save_arrays_to is None:    # the case lists and options first: a resume they refuse hashes no file
+            checkpoint.check_settings(ckpt_dir, {**settings, **checkpoint.data_settings(
+                case_sources, parts, fingerprints=False)})
+        settings.update(checkpoint.data_settings(case_sources, parts))     # the files' fingerprints too
     if save_arrays_to is None:        # before minutes of loading: a resumed run has the first run's settings
         checkpoint.check_settings(ckpt_dir, settings)
     if arrays_from is not None:
         train_data, val_data, saved = packed.load_arrays(arrays_from, cfg)
-        # the file's split cases (no data options here: the source data may be elsewhere)
+        # the file's split cases, and (files of this lungai) the data settings of the --save-arrays run: case
+        # lists, options and fingerprints (the source data may be elsewhere)
         settings.update({k: sorted(saved[k]) for k in ("train_cases", "val_cases") if k in saved})
+        settings.update(saved.get("data") or {})
         checkpoint.check_settings(ckpt_dir, settings)
         if {k: saved.get(k) for k in split} != split:
             from lungai.errors import InputError
@@ -84,7 +89,8 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
             val_data.append(dataset.to_arrays(c, cfg))
             bar.update(1, c.case_id)
     if save_arrays_to is not None:
-        split.update(train_cases=[c.case_id for c in train_cases], val_cases=[c.case_id for c in val_cases])
+        split.update(train_cases=[c.case_id for c in train_cases], val_cases=[c.case_id for c in val_cases],
+                     data={k: v for k, v in settings.items() if k in checkpoint.DATA_KEYS})
         kept = packed.kept_case_count(train_data, val_data, max_whole)
         with task("write training arrays", kept) as bar:
             packed.save_arrays(save_arrays_to, train_data, val_data, cfg, split, max_whole, progress=bar)

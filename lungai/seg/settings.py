@@ -24,10 +24,16 @@ SETTING_OPTIONS = {"arch": "--arch", "channels": "--channels", "spacing": "--spa
                    "patients_sha256": "--patients (the file's content, sha256)"}
 # the data's identity: the case ids of each part of the split (sorted), and the options that choose the cases
 CASE_PARTS = {"train_cases": "training", "val_cases": "validation", "test_cases": "test"}
-# the data's content: {case id: sha256 of its image file's bytes, then its mask file's} for the cases read from
-# files (synthetic and implanted cases are rebuilt from --seed); the file names and folders are not in it
+# the data's content: {case id: {"image": sha256 of its image file's bytes, "mask": its mask file's}} for the cases
+# read from files (synthetic and implanted cases are rebuilt from --seed); the file names and folders are not in it.
+# The bytes, not the voxels: a file re-saved in another format (or gzip level) counts as changed (hashing the
+# voxels would read every CT in full before any training); the refusal says which file and how to proceed
 CASE_CONTENT = "case_sha256"
+# the --implant-into background CTs' content: {image file name: {"image": sha256, "mask": sha256 or None}}
+IMPLANT_CONTENT = "implant_into_sha256"
 DATA_OPTIONS = ("max_cases", "synthetic", "synthetic_chests", "implant", "implant_into", "patients_sha256")
+# what data_settings gives (--save-arrays keeps it in its file for the --from-arrays run to record)
+DATA_KEYS = DATA_OPTIONS + tuple(CASE_PARTS) + (CASE_CONTENT, IMPLANT_CONTENT)
 
 
 # the options of the training's length: a resume may change them only where the result stays that of a fresh run of
@@ -136,11 +142,13 @@ def _epochs(n: int) -> str:
     return f"{n} epoch" + ("" if n == 1 else "s")
 
 
-def data_settings(case_sources: dict | None, parts: dict) -> dict:
+def data_settings(case_sources: dict | None, parts: dict, fingerprints: bool = True) -> dict:
     """What a resumed run must share with the first one about its data: the options that choose the cases
     (``case_sources`` of train-seg: --max-cases, --synthetic, ..., the --patients file's content) and the case ids
     of each part of the split (``parts``: {"train_cases" / "val_cases" / "test_cases": cases or ids}).  Folder
-    paths are not compared (the data may move); its cases are."""
+    paths are not compared (the data may move); its cases are.  With cases in ``parts`` and ``fingerprints``, also
+    the fingerprints of the files read (:data:`CASE_CONTENT`, :data:`IMPLANT_CONTENT`: every file read in full,
+    under a progress bar)."""
     import hashlib
 
     src = case_sources or {}
@@ -151,11 +159,32 @@ def data_settings(case_sources: dict | None, parts: dict) -> dict:
                             if patients and Path(patients).is_file() else None)
     for k, cases in parts.items():
         d[k] = sorted(getattr(c, "case_id", c) for c in cases)
-    files = [c for cases in parts.values() for c in cases
-             if getattr(c, "image_path", None) is not None and getattr(c, "mask_path", None) is not None]
-    if files:
-        d[CASE_CONTENT] = {c.case_id: content_sha256(c.image_path, c.mask_path)
-                           for c in sorted(files, key=lambda c: c.case_id)}
+    files = sorted((c for cases in parts.values() for c in cases
+                    if getattr(c, "image_path", None) is not None and getattr(c, "mask_path", None) is not None),
+                   key=lambda c: c.case_id)
+    backgrounds = []
+    if fingerprints and any(parts.values()):     # (not for the Slicer panel's check of the options alone)
+        if src.get("implant") and src.get("implant_into") and Path(src["implant_into"]).is_file():
+            from lungai.seg.dataset import read_backgrounds       # (SimpleITK: only where cases are read)
+
+            backgrounds = read_backgrounds(src["implant_into"])
+    if fingerprints and (files or backgrounds):
+        from lungai.progress import task
+
+        with task("fingerprint the training data", len(files) + len(backgrounds)) as bar:
+            if files:
+                d[CASE_CONTENT] = {}
+                for c in files:
+                    d[CASE_CONTENT][c.case_id] = {"image": content_sha256(c.image_path),
+                                                  "mask": content_sha256(c.mask_path)}
+                    bar.update(1, c.case_id)
+            if backgrounds:
+                d[IMPLANT_CONTENT] = {}
+                for b in backgrounds:
+                    d[IMPLANT_CONTENT][Path(b["image"]).name] = {
+                        "image": content_sha256(b["image"]),
+                        "mask": content_sha256(b["mask"]) if b.get("mask") is not None else None}
+                    bar.update(1, Path(b["image"]).name)
     return json.loads(json.dumps(d))
 
 
@@ -171,15 +200,74 @@ def content_sha256(*paths) -> str:
     return h.hexdigest()
 
 
-def _content_changes(then: dict, now: dict) -> list:
-    """The ids of the cases in both ``then`` and ``now`` (:data:`CASE_CONTENT`) whose image or mask bytes differ
+def _content_changes(then: dict, now: dict) -> tuple:
+    """(changed, unknown): the ids in both ``then`` and ``now`` (:data:`CASE_CONTENT` / :data:`IMPLANT_CONTENT`)
+    whose image or mask bytes differ, as "ID (image)", "ID (mask)" or "ID (image and mask)"; and the ids recorded
+    in the older form (one hash of both files, lungai before the per-file fingerprints), which cannot be compared
     (cases added or removed are named by the split's case lists)."""
-    return sorted(c for c in set(then) & set(now) if then[c] != now[c])
+    changed, unknown = [], []
+    for c in sorted(set(then) & set(now)):
+        a, b = then[c], now[c]
+        if not isinstance(a, dict) or not isinstance(b, dict):
+            unknown.append(c)
+            continue
+        which = [k for k in ("image", "mask") if a.get(k) != b.get(k)]
+        if which:
+            changed.append((c, " and ".join(which)))
+    return changed, unknown
+
+
+def _few(items: list, n: int = 10) -> str:
+    return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+RESAVED = ("a file re-saved or converted (e.g. .nrrd to .nii.gz, another compression) counts as changed: the "
+           "fingerprint is of the file's bytes")
+
+
+def _check_content(ckpt_dir, recorded: dict, settings: dict) -> None:
+    """The content part of :func:`check_settings`: a changed image or mask of a training or validation case (or of
+    an --implant-into background CT) is an InputError; of a held-out test case, a note (training never reads them)."""
+    import warnings
+
+    from lungai.errors import InputCheckNote
+
+    run = Path(ckpt_dir).parent
+    if CASE_CONTENT in settings and CASE_CONTENT not in recorded:
+        kept = (Path(ckpt_dir) / SETTINGS_JSON).is_file()        # (record_settings adds them there)
+        warnings.warn(NO_FINGERPRINT.format(run=run, recorded=" and records their fingerprints for later resumes"
+                                            if kept else ""), InputCheckNote)
+    changed, unknown = _content_changes(recorded.get(CASE_CONTENT) or {}, settings.get(CASE_CONTENT) or {})
+    if unknown:
+        warnings.warn(f"{run} records the fingerprints of {len(unknown)} cases in an older form (one hash of image "
+                      "and mask, by a lungai before this one): this --resume cannot tell whether they changed since; "
+                      "it uses the files as they are now and records their fingerprints anew", InputCheckNote)
+    bg, _ = _content_changes(recorded.get(IMPLANT_CONTENT) or {}, settings.get(IMPLANT_CONTENT) or {})
+    test = set(settings.get("test_cases", recorded.get("test_cases")) or [])
+    trained = [f"{c}: {which}" for c, which in changed if c not in test]
+    held_out = [f"{c}: {which}" for c, which in changed if c in test]
+    keys = [CASE_CONTENT] * bool(trained) + [IMPLANT_CONTENT] * bool(bg)
+    trained += [f"--implant-into {c}: {which}" for c, which in bg]
+    if trained:
+        n = len(trained)
+        raise InputError(f"{run} was trained on other data than this --resume: the image or mask file of {n} "
+                         f"training / validation case{'s' * (n != 1)} changed since the first run "
+                         f"({_few(trained)}); resuming would mix the two in one model (and refit the calibration "
+                         f"on the new data); {RESAVED}",
+                         "restore the original images / masks and --resume, or train on the changed data into a "
+                         "new -o folder; if only the file format changed (the same voxels), and you are sure, remove "
+                         + " and ".join(f'"{k}"' for k in keys) + f" from {Path(ckpt_dir) / SETTINGS_JSON} and "
+                         "--resume (it then records the files as they are now)")
+    if held_out:
+        n = len(held_out)
+        warnings.warn(f"the image or mask file of {n} held-out test case{'s' * (n != 1)} changed since the first run "
+                      f"({_few(held_out)}): training never reads them, so the resume goes on; `lungai eval-seg "
+                      "--split test` reads the files as they are now", InputCheckNote)
 
 
 NO_FINGERPRINT = ("{run} records no fingerprint of the images' and masks' contents (a run begun by an older lungai, "
-                  "or with --from-arrays): this --resume cannot tell whether they changed since; it uses the "
-                  "files as they are now{recorded}")
+                  "or with --from-arrays from an older arrays file, or its fingerprints removed): this --resume "
+                  "cannot tell whether they changed since; it uses the files as they are now{recorded}")
 
 
 STATE_GLOB = "member_*.state.json"            # a member's epoch counters and history (lungai.seg.checkpoint)
@@ -264,26 +352,9 @@ def check_settings(ckpt_dir, settings: dict) -> None:
     recorded = _recorded(ckpt_dir)
     if recorded is None:
         return
-    if CASE_CONTENT in settings and CASE_CONTENT not in recorded:
-        import warnings
-
-        from lungai.errors import InputCheckNote
-
-        kept = (Path(ckpt_dir) / SETTINGS_JSON).is_file()        # (record_settings adds them there)
-        warnings.warn(NO_FINGERPRINT.format(run=Path(ckpt_dir).parent,
-                                            recorded=" and records their fingerprints for later resumes" if kept
-                                            else ""), InputCheckNote)
-    changed = _content_changes(recorded.get(CASE_CONTENT) or {}, settings.get(CASE_CONTENT) or {})
-    if changed:
-        few = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
-        raise InputError(f"{Path(ckpt_dir).parent} was trained on other data than this --resume: the image or mask "
-                         f"file of {len(changed)} case{'s' * (len(changed) != 1)} changed since the first run "
-                         f"({few}); resuming would mix the two in one model (and refit the calibration on the "
-                         "new data)",
-                         "restore the original images / masks and --resume, or train on the changed data into a "
-                         "new -o folder")
+    _check_content(ckpt_dir, recorded, settings)
     diff = [k for k in settings if k in recorded and recorded[k] != settings[k] and k not in SCHEDULE_OPTIONS
-            and k != CASE_CONTENT]
+            and k not in (CASE_CONTENT, IMPLANT_CONTENT)]
     schedule = {k: settings[k] for k in SCHEDULE_OPTIONS if k in settings}
     length = schedule_changes(ckpt_dir, schedule, settings.get("lr_schedule", recorded.get("lr_schedule")))
     if diff or length:
@@ -323,6 +394,10 @@ def record_settings(ckpt_dir, settings: dict) -> None:
     settings = {k: v for k, v in settings.items() if k not in SCHEDULE_OPTIONS}   # (the members' states hold them)
     if path.is_file():
         recorded = json.loads(path.read_text(encoding="utf-8"))
+        older = recorded.get(CASE_CONTENT)        # one hash per case (lungai before the per-file fingerprints)
+        if (CASE_CONTENT in settings and isinstance(older, dict)
+                and any(not isinstance(v, dict) for v in older.values())):
+            recorded.pop(CASE_CONTENT)
         if set(settings) <= set(recorded):
             return
         settings = {**settings, **recorded}
