@@ -321,6 +321,11 @@ def test_a_model_trained_on_a_synthetic_cohort_says_so_with_every_risk(tmp_path,
     assert 'id="rp-illustrative"' in rp_section(s, {}) and "built-in sample" not in rp_section(s, {})
     head = _headline(s)
     assert "ILLUSTRATIVE" in head and "Built-in sample" not in head
+    from lungai.demo.pipeline import _methods
+
+    limitations = " ".join(_methods({**s, "segmentation": {**s["segmentation"], "members": 5},
+                                     "radiomics": {"params": "default"}, "stage": {"status": "x"}})[1])
+    assert "synthetic cohort" in limitations and "built-in sample" not in limitations
 
 
 def test_the_slicer_panels_headline_says_a_synthetic_models_risk_is_illustrative():

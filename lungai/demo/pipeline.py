@@ -842,7 +842,12 @@ def _methods(s: dict) -> tuple[list[str], list[str]]:
         "and EHR (MLP), or the plain scikit-learn baseline that beat it in nested cross-validation - lungai.fusion.",
     ]
     limitations = ["Research use only; not validated for clinical use."]
-    if s.get("illustrative"):
+    sample = (s.get("inputs") or {}).get("ct", "built-in sample") == "built-in sample"
+    if s.get("illustrative") and not sample:      # --rp-model of a synthetic cohort (its card says so)
+        limitations.append("ILLUSTRATIVE: the RP model given with --rp-model was trained on a synthetic cohort (its "
+                           "model card says so), not on patients: its risk is not a result for this patient; train "
+                           "the model on your own cohort (lungai rp train) for one.")
+    elif s.get("illustrative"):
         limitations.append("ILLUSTRATIVE results on the built-in sample: " + ", ".join(
             {"rp": "the RP model (trained on a synthetic cohort; example clinical profile)",
              "stage": "the stage model (trained on a synthetic cohort)",
