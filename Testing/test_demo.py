@@ -216,7 +216,9 @@ def user_inputs(demo, tmp_path_factory):
 
     d = tmp_path_factory.mktemp("user_inputs")
     rp = make_cohort(n=200, seed=1, n_noise=0)                  # clinical + dose + lung radiomics the demo computes
-    train_rp(rp.table, rp.outcome, d / "rp_model", models="lr", fast=True, seed=0, make_plots=False)
+    table = rp.table.copy()
+    table.attrs = {}      # stands for the user's own cohort (not marked synthetic: a result, not illustrative)
+    train_rp(table, rp.outcome, d / "rp_model", models="lr", fast=True, seed=0, make_plots=False)
     paths = stage_cohort(d / "stage_cohort", n=30, seed=0, n_genes=30, module_size=6, ct_shape=(48, 48, 24),
                          ct_spacing=(6.0, 6.0, 5.0))
     train_stage_model(paths["ehr"], paths["rna"], paths["ct"], label="stage", out_dir=d / "stage_model",

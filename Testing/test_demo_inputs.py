@@ -132,7 +132,8 @@ def test_demo_applies_an_rp_model_trained_as_documented(phantom, tmp_path):
     table = pd.read_csv(cohort)
     dose_row = table[[c for c in table.columns if c.startswith("dose_")]].iloc[0].to_dict()
     rp = _rp(out, wide, dose_row, True, {"patient_id": "P1", **EXAMPLE_CLINICAL}, model, sample=False, case="P1")
-    assert rp["status"] == "computed", rp.get("message")
+    # computed - and illustrative: the model's card says it was trained on rp synth's synthetic cohort
+    assert rp["status"] == "illustrative" and rp["synthetic_model"], rp.get("message")
     assert 0.0 <= rp["risk"] <= 1.0
     assert pd.read_csv(out / "rp_prediction.csv")["case"].tolist() == ["P1"]
 
@@ -549,3 +550,102 @@ def test_summary_json_is_strict_json_nan_as_null(tmp_path):
     back = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"), parse_constant=refuse)
     assert back["radiomics"]["settings"] == [{"segment": "tumour", "structures": None, "bin_width": 25.0}]
     assert back["x"] == [None, None, 3, 1.5]
+
+
+def test_a_demo_killed_at_the_scene_stage_can_be_rerun_into_its_folder(tmp_path, monkeypatch):
+    """QA: a SIGTERM during the scene stage (no ``finally`` runs) left .lungai-demo with its header line only, and
+    the re-run into the same -o was refused ("holds ct.nii.gz, lungs.nii.gz, ... not written by lungai demo"). The
+    marker now records each step's outputs as the step ends."""
+    import lungai.scene.demo
+    from lungai.demo.pipeline import run_demo
+
+    out, left = tmp_path / "demo", {}
+
+    def killed(out_dir, mrb_path, **kwargs):
+        # what a SIGTERM / SIGKILL here leaves: the marker as it is now (the block's finally never runs)
+        left["marker"] = (out / ".lungai-demo").read_text(encoding="utf-8")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lungai.scene.demo, "save_demo_scene", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_demo(out, small=True)
+    recorded = left["marker"].splitlines()[1:]
+    assert {"ct.nii.gz", "lungs.nii.gz", "tumor.nii.gz", "radiomics_wide.csv", "rp_prediction.csv"} <= set(recorded)
+    (out / ".lungai-demo").write_text(left["marker"], encoding="utf-8")    # as the killed run left it
+    monkeypatch.undo()
+    summary = run_demo(out, small=True)                                     # accepted, not refused
+    assert (out / "scene.mrb").is_file() and summary["case"]
+
+
+def test_the_scene_temporary_folder_is_removed_on_keyboard_interrupt(mrml_scene, tmp_path, monkeypatch):
+    """Ctrl-C (or SIGTERM turned into KeyboardInterrupt) while the scene is written leaves no lungai_scene_ folder."""
+    import tempfile
+
+    import lungai.mrml as mrml
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    scene = mrml_scene
+
+    def interrupted(*args, **kwargs):
+        assert list(tmp_path.glob("lungai_scene_*"))          # the temporary folder exists here
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mrml, "_rewrite_table_files", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        mrml.save_scene(scene, tmp_path / "out" / "scene.mrb")
+    assert not list(tmp_path.glob("lungai_scene_*"))
+    assert not (tmp_path / "out" / "scene.mrb").exists()
+
+
+def test_rp_review_banner_names_only_the_values_that_depend_on_the_automatic_tumour():
+    """QA: with --rtstruct the RP review banner said "(GTV dose, lungs minus the tumour, tumour radiomics)" though the
+    dose metrics came from the RTSTRUCT's contours."""
+    from lungai.demo.pipeline import dose_masks
+    from lungai.report.html import _dose, _rp
+
+    seg = _seg_info()
+    rp = {"risk": 0.2, "risk_low": 0.1, "risk_high": 0.3, "model_description": "m", "status": "computed",
+          "uses_tumour_radiomics": True, "uses_dose": True, "contributions": []}
+    rt = dose_masks(seg, {"lung_source": "RTSTRUCT structure Lung_R + Lung_L", "gtv_source": "RTSTRUCT structure GTV"})
+    s = {"segmentation": seg, "rp": rp, "dose_masks": rt, "dose": {"dose_mld_gy": 7.6}, "dose_status": "computed",
+         "stage": {"message": "x"}, "dose_source": "x", "lungs": {}}
+    page = _rp(s, {})
+    assert "depend on it (tumour radiomics)" in page and "GTV dose" not in page
+    s["dose_masks"] = dose_masks(seg)
+    assert "depend on it (GTV dose, lungs minus the tumour, tumour radiomics)" in _rp(s, {})
+    s["rp"] = {**rp, "uses_tumour_radiomics": False}
+    assert "depend on it (GTV dose, lungs minus the tumour)" in _rp(s, {})
+
+
+def test_the_automatic_modes_kept_candidate_is_named_by_its_rank():
+    """QA: the note called the kept candidate "the most probable one" though candidates are ranked by probability
+    mass (LUNG1: the kept one's mean probability 0.71, candidate 2's 0.85)."""
+    from lungai.seg.infer import kept_candidate_text
+
+    text = kept_candidate_text({"volume_ml": 12.0, "probability_mass_ml": 8.5, "mean_probability": 0.71,
+                                "centre_lps_mm": [1.0, 2.0, 3.0]})
+    assert "largest expected tumour volume (probability mass 8.5 ml" in text and "most probable" not in text
+
+
+def test_a_lung_sliver_on_the_bottom_slice_is_cut_for_neither_lungs_nor_radiomics():
+    """QA (LUNG1-003): radiomics_settings.csv marked left_lung / lungs cut at z- (47 mm2 of lung on the bottom slice,
+    113 mm2 on the next) while summary.lungs.cut and the report said nothing: one rule now (the lungs' CUT_MM2,
+    lungai.lungs.segment.scan_cut_faces); a tumour on the edge is still said cut wherever it lies on it."""
+    from lungai.lungs.segment import CUT_MM2, cut_by_scan
+    from lungai.radiomics.extract import _cut_faces
+
+    spacing = (0.977, 0.977, 3.0)
+    lung = np.zeros((20, 64, 64), bool)
+    lung[2:18, 10:50, 10:40] = True
+    lung[0, 20:27, 20:27] = lung[1, 20:31, 20:31] = True          # 47 / 115 mm2: the lung's tip at the scan's end
+    img = sitk.GetImageFromArray(lung.astype(np.uint8))
+    img.SetSpacing(spacing)
+    assert cut_by_scan(lung, spacing) == []
+    assert _cut_faces("left_lung", img) == [] and _cut_faces("Lung_L", img) == []
+    assert _cut_faces("tumour", img) == ["z-"]                    # a tumour: any voxel on the edge
+    big = lung.copy()
+    big[0, 10:50, 10:40] = True                                   # 40 x 30 voxels: over CUT_MM2
+    assert 40 * 30 * 0.977 ** 2 >= CUT_MM2
+    img = sitk.GetImageFromArray(big.astype(np.uint8))
+    img.SetSpacing(spacing)
+    assert _cut_faces("lungs", img) == ["z-"] and any("bottom slice" in n for n in cut_by_scan(big, spacing))

@@ -267,3 +267,72 @@ def test_importance_figure_path_must_name_a_figure_format(tmp_path, capsys, monk
     assert main(["rp", "predict", str(rp_model_dir), str(tmp_path / "p.csv"), "-o", str(pred),
                  "--importance-png", str(tmp_path / "importance.SVG")]) == 0
     assert (tmp_path / "importance.SVG").read_bytes().lstrip().startswith(b"<?xml")
+
+
+def test_a_model_trained_on_a_synthetic_cohort_says_so_with_every_risk(tmp_path, capsys, monkeypatch):
+    """QA: the demo's own illustrative RP model, given back with --rp-model on a real patient, gave "RP risk 100%" with
+    "nested-CV AUC 0.72 ... on 400 training patients", its card's training_data.source "DataFrame", nothing saying
+    illustrative. A model trained on a synthetic cohort (lungai.rp.make_cohort, or an unchanged `rp synth` CSV) now
+    records it in its card, and `rp predict` and the demo label every risk of it ILLUSTRATIVE."""
+    from lungai.cli.demo import result_lines
+    from lungai.demo.patient import EXAMPLE_CLINICAL
+    from lungai.demo.pipeline import _rp
+    from lungai.report.html import _headline, _rp as rp_section
+    from lungai.rp.cohort import SYNTHETIC_SOURCE
+    from lungai.rp.model_io import load_model
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    cohort, model = tmp_path / "cohort.csv", tmp_path / "model"
+    train = ["--outcome", "rp_grade2", "--fast", "--models", "lr", "--feature-sets", "clinical_dosimetric",
+             "--outer-folds", "3", "--bootstrap", "4"]
+    assert main(["rp", "synth", "-o", str(cohort), "-n", "100", "--seed", "2"]) == 0
+    assert main(["rp", "train", str(cohort), "-o", str(model), *train]) == 0
+    td = load_model(model)[1]["training_data"]
+    assert td["synthetic"] is True and td["source"] == SYNTHETIC_SOURCE
+    # the same table edited (or any table rp synth did not write as it is) is not known as synthetic
+    mine = tmp_path / "mine.csv"
+    pd.read_csv(cohort).to_csv(mine, index=False)
+    assert main(["rp", "train", str(mine), "-o", str(tmp_path / "m2"), *train]) == 0
+    td = load_model(tmp_path / "m2")[1]["training_data"]
+    assert td["synthetic"] is False and td["source"] == "mine.csv"
+    capsys.readouterr()
+    pred = tmp_path / "pred.csv"
+    assert main(["rp", "predict", str(model), str(cohort), "-o", str(pred)]) == 0
+    assert "ILLUSTRATIVE" in capsys.readouterr().out
+    assert pd.read_csv(pred)["illustrative"].str.startswith("ILLUSTRATIVE").all()
+    assert main(["rp", "predict", str(tmp_path / "m2"), str(cohort), "-o", str(tmp_path / "p2.csv")]) == 0
+    assert "ILLUSTRATIVE" not in capsys.readouterr().out
+    assert "illustrative" not in pd.read_csv(tmp_path / "p2.csv").columns
+    # the demo on a user's CT with such a model: the risk is illustrative in the console, report and CSV
+    out = tmp_path / "demo"
+    out.mkdir()
+    dose = {"dose_mld_gy": 14.0, "dose_v5_pct": 50.0, "dose_v13_pct": 35.0, "dose_v20_pct": 26.0, "dose_v30_pct": 17.0}
+    rp = _rp(out, pd.DataFrame([{}]), dose, True, {"patient_id": "P1", **EXAMPLE_CLINICAL}, model, sample=False,
+             case="P1")
+    assert rp["status"] == "illustrative" and "synthetic cohort" in rp["model_description"]
+    assert "100 SYNTHETIC training patients" in rp["card"]["validation"]
+    assert pd.read_csv(out / "rp_prediction.csv")["illustrative"].str.startswith("ILLUSTRATIVE").all()
+    s = {"rp": rp, "inputs": {"ct": "/data/LUNG1-003/CT"}, "illustrative": ["rp"], "dose": dose,
+         "stage": {"status": "not computed"}, "segmentation": {"needs_review": False, "tumor_volume_ml": 1.0,
+                                                              "confidence": 0.9}, "dose_status": "computed",
+         "dose_source": "x", "lungs": {}}
+    assert any(line.startswith("RP risk") and "ILLUSTRATIVE" in line and "your inputs" in line
+               for line in result_lines({**s, "stage": {"message": "x"}}))
+    assert 'id="rp-illustrative"' in rp_section(s, {}) and "built-in sample" not in rp_section(s, {})
+    head = _headline(s)
+    assert "ILLUSTRATIVE" in head and "Built-in sample" not in head
+    from lungai.demo.pipeline import _methods
+
+    limitations = " ".join(_methods({**s, "segmentation": {**s["segmentation"], "members": 5},
+                                     "radiomics": {"params": "default"}, "stage": {"status": "x"}})[1])
+    assert "synthetic cohort" in limitations and "built-in sample" not in limitations
+
+
+def test_the_slicer_panels_headline_says_a_synthetic_models_risk_is_illustrative():
+    """Multimodal Predict runs `lungai rp predict`: its headline reads the row's illustrative column."""
+    from lungai.rp.cohort import SYNTHETIC_NOTE
+    from lungai.scene.results import describe_prediction_row
+
+    row = {"risk": "0.4", "risk_low": "0.3", "risk_high": "0.5", "high_risk": "1"}
+    assert "ILLUSTRATIVE" not in describe_prediction_row(row)[0]
+    assert "ILLUSTRATIVE" in describe_prediction_row({**row, "illustrative": SYNTHETIC_NOTE})[0]

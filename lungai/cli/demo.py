@@ -88,7 +88,9 @@ def run(args) -> int:
 def result_lines(summary: dict) -> list:
     """The console summary: every number says whether it is illustrative; missing results say what to give."""
     seg, rp, st, dose = summary["segmentation"], summary["rp"], summary["stage"], summary["dose"]
-    tag = {"illustrative": " - ILLUSTRATIVE (synthetic-cohort model, built-in sample inputs; not a patient result)",
+    sample = (summary.get("inputs") or {}).get("ct", "built-in sample") == "built-in sample"
+    tag = {"illustrative": " - ILLUSTRATIVE (synthetic-cohort model, " + ("built-in sample inputs; " if sample else
+                                                                          "your inputs; ") + "not a patient result)",
            "synthetic": " - ILLUSTRATIVE (synthetic dose)", "computed": ""}
     reasons = "; ".join(seg.get("review_reasons") or [])
     lines = [f"tumour: {seg['tumor_volume_ml']:.1f} ml, confidence {seg['confidence']:.2f}"

@@ -172,5 +172,7 @@ def run_predict(args) -> int:
                 print(f"  {what}: {row[key]}")
     if len(pred) > 10:
         print(f"... {len(pred) - 10} more")
+    if "illustrative" in pred.columns:       # a model trained on a synthetic cohort (its card says so)
+        print(pred["illustrative"].iloc[0])
     print(f"-> {args.output}")
     return 0

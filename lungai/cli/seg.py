@@ -145,8 +145,8 @@ def register(sub) -> None:
                    help="uncertainty method (default: ensemble; MC dropout for a 1-member model)")
     s.add_argument("--mc-passes", type=int, default=10)
     s.add_argument("--all-regions", action="store_true",
-                   help="automatic mode: keep every candidate region in tumor.nii.gz (default: the most probable "
-                        "one; the others are listed in result.json under 'candidates')")
+                   help="automatic mode: keep every candidate region in tumor.nii.gz (default: the one with the "
+                        "largest expected tumour volume, i.e. probability mass; the others are listed in result.json under 'candidates')")
     s.add_argument("--tta", default=None, action="store_true",
                    help="mirrored test-time augmentation (8 flips; 8x the time); default: as the model was trained")
     s.add_argument("--no-grow", action="store_true",

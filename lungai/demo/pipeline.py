@@ -211,6 +211,7 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
     illustrative model, example profile and synthetic dose fill what was not given (labelled as such)."""
     from lungai.rp import RISK_MODEL, predict_rp
     from lungai.rp.model_io import load_model
+    from lungai.rp.predict import synthetic_model
 
     if rp_model is None and not sample:
         return _not_computed(["rp_model"] + (["clinical"] if clinical is None else []) +
@@ -221,6 +222,8 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
     else:
         model_dir, desc = Path(rp_model), f"Model {Path(rp_model).name} (given with --rp-model)."
     card = load_model(model_dir)[1]
+    synthetic = synthetic_model(card)     # trained on a synthetic cohort (the sample's, or rp synth's): illustrative
+    illustrative = illustrative or synthetic
     patient = {"case": case}
     if clinical is not None:
         patient.update(clinical)
@@ -254,7 +257,10 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
         desc += (f" Its {len(withheld)} noise radiomic column(s) (no effect on the true risk) are withheld on "
                  "purpose and imputed by the model.")
     given = [f for f in card["features"] if f in patient and not _missing(patient[f])]   # what the risk used
-    if illustrative:
+    if synthetic and not sample:
+        desc += (" ILLUSTRATIVE: its model card says it was trained on a synthetic cohort (lungai.rp.make_cohort), "
+                 "not on patients; inputs: " + rp_inputs_text(card["features"]) + ". NOT a result for a patient.")
+    elif illustrative:
         desc += (" Clinical values: " + ("an illustrative example profile" if clinical is None else "--clinical")
                  + "; dose: " + ("--dose" if dose_given else "the sample's synthetic dose")
                  + ". NOT a result for a patient.")
@@ -263,7 +269,8 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
     return {"status": "illustrative" if illustrative else "computed", "risk": float(p["risk"]),
             "risk_low": float(p["risk_low"]), "risk_high": float(p["risk_high"]),
             "high_risk": bool(p.get("high_risk", False)), "contributions": tops, "model_description": desc,
-            "model": str(card.get("model_name", "")), **said, "withheld": withheld, "card": rp_card_summary(card),
+            "model": str(card.get("model_name", "")), "synthetic_model": synthetic, **said, "withheld": withheld,
+            "card": rp_card_summary(card),
             # what of this run the risk depends on, of the values given (the report repeats the tumour's review
             # flag only then)
             "uses_tumour_radiomics": any(f.startswith(("rad_tumour", "rad_lungs_minus_tumour")) for f in given),
@@ -317,7 +324,8 @@ def rp_card_summary(card: dict) -> dict:
     return {"auc": auc, "auc_ci95": m.get("auc_ci95"),
             "validation": (f"nested-CV AUC {auc:.2f} ({ci_text(m.get('auc_ci95'), 2)})"
                            if isinstance(auc, (int, float)) else "no validated AUC recorded")
-                          + f" on {td.get('n', '?')} training patients ({td.get('events', '?')} events)",
+                          + f" on {td.get('n', '?')} {'SYNTHETIC ' if td.get('synthetic') else ''}training patients "
+                            f"({td.get('events', '?')} events)",
             "n": td.get("n"), "events": td.get("events"), "intended_use": card.get("intended_use", ""),
             "warnings": list(card.get("warnings") or [])}
 
@@ -621,12 +629,17 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         timings[name] = round(time.perf_counter() - t0, 2)
 
     # a reused demo folder must not show an earlier run's results: they are removed (only those its marker lists)
-    with claimed_output_folder(out, "demo", DEMO_OUTPUTS, inputs, new_or_own=True), task("demo", len(STEPS)) as bar:
+    with claimed_output_folder(out, "demo", DEMO_OUTPUTS, inputs, new_or_own=True) as claim, \
+            task("demo", len(STEPS)) as bar:
+        def step(text):     # each step's outputs are recorded in the marker as it ends: a run killed later (SIGTERM,
+            claim.record()  # SIGKILL: no finally runs) leaves a marker listing them, and the re-run replaces them
+            bar.update(1, text)
+
         t0 = time.perf_counter()
         summary["input"] = input_info
         _write_input(out, ct_path, ct, phantom)
         lap("input", t0)
-        bar.update(1, "CT ready")
+        step("CT ready")
 
         t0 = time.perf_counter()
         lungs_result = segment_lungs(ct)
@@ -635,7 +648,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
                             "left_lung": float(lungs_result.volumes_ml["left_lung"]), "notes": lungs_result.notes,
                             "cut": lungs_result.cut, "warnings": lungs_result.warnings}
         lap("lungs", t0)
-        bar.update(1, "lungs")
+        step("lungs")
 
         t0 = time.perf_counter()
         mdir = resolve_model_dir(model_dir)
@@ -669,13 +682,13 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
             write_image(truth, out / "tumor_truth.nii.gz")
             summary["truth_dice"] = round(dice(seg.tumour, truth), 4)
         lap("tumour", t0)
-        bar.update(1, f"tumour {seg.info['tumor_volume_ml']:.1f} ml, confidence {seg.info['confidence']:.2f}")
+        step(f"tumour {seg.info['tumor_volume_ml']:.1f} ml, confidence {seg.info['confidence']:.2f}")
 
         t0 = time.perf_counter()
         wide, summary["radiomics"] = _radiomics(out, ct, seg.tumour, lungs_result.labels, radiomics_params,
                                                case)
         lap("radiomics", t0)
-        bar.update(1, f"{summary['radiomics']['n_features']} features")
+        step(f"{summary['radiomics']['n_features']} features")
 
         t0 = time.perf_counter()
         dose_lungs, dose_gtv = lungs_result.labels, seg.tumour
@@ -693,18 +706,18 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         summary["dose_status"] = "not computed" if dose_img is None else "synthetic" if dose is None else "computed"
         summary["dose_masks"] = masks
         lap("dose", t0)
-        bar.update(1, "no dose given" if dose_img is None else f"MLD {summary['dose']['dose_mld_gy']:.1f} Gy")
+        step("no dose given" if dose_img is None else f"MLD {summary['dose']['dose_mld_gy']:.1f} Gy")
 
         t0 = time.perf_counter()
         summary["rp"] = _rp(out, wide, summary["dose"], dose is not None, clinical_row, rp_model, sample,
                             case)
         lap("rp", t0)
-        bar.update(1, "RP risk not computed" if "risk" not in summary["rp"] else f"RP risk {summary['rp']['risk']:.0%}")
+        step("RP risk not computed" if "risk" not in summary["rp"] else f"RP risk {summary['rp']['risk']:.0%}")
 
         t0 = time.perf_counter()
         summary["stage"] = _stage(out, ct, seg.tumour, clinical_row, stage_model, sample, case)
         lap("stage", t0)
-        bar.update(1, f"stage {summary['stage'].get('predicted', 'not computed')}")
+        step(f"stage {summary['stage'].get('predicted', 'not computed')}")
         summary["inputs"] = {"ct": str(ct_path) if ct_path else "built-in sample", "clinical": _str(clinical),
                              "patient_id": clinical_row["patient_id"] if clinical_row else None,
                              "dose": _str(dose), "rp_model": _str(rp_model), "stage_model": _str(stage_model),
@@ -742,13 +755,13 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         save_demo_scene(out, out / "scene.mrb",
                         dose_name="Synthetic dose (Gy)" if summary["dose_status"] == "synthetic" else "Dose (Gy)")
         lap("scene", t0)
-        bar.update(1, "scene.mrb")
+        step("scene.mrb")
         # one total, taken once: the report and summary.json state the same run time (the page itself is
         # written last, in milliseconds)
         timings["total_s"] = round(time.perf_counter() - start, 1)
         summary["timings"] = timings
         write_report(out / "report.html", summary, figs)
-        bar.update(1, "report.html")
+        step("report.html")
         _json(out / "summary.json", summary)
     return summary
 
@@ -829,7 +842,12 @@ def _methods(s: dict) -> tuple[list[str], list[str]]:
         "and EHR (MLP), or the plain scikit-learn baseline that beat it in nested cross-validation - lungai.fusion.",
     ]
     limitations = ["Research use only; not validated for clinical use."]
-    if s.get("illustrative"):
+    sample = (s.get("inputs") or {}).get("ct", "built-in sample") == "built-in sample"
+    if s.get("illustrative") and not sample:      # --rp-model of a synthetic cohort (its card says so)
+        limitations.append("ILLUSTRATIVE: the RP model given with --rp-model was trained on a synthetic cohort (its "
+                           "model card says so), not on patients: its risk is not a result for this patient; train "
+                           "the model on your own cohort (lungai rp train) for one.")
+    elif s.get("illustrative"):
         limitations.append("ILLUSTRATIVE results on the built-in sample: " + ", ".join(
             {"rp": "the RP model (trained on a synthetic cohort; example clinical profile)",
              "stage": "the stage model (trained on a synthetic cohort)",

@@ -351,10 +351,25 @@ def _files_inside(out: Path, folders: Iterable[str]) -> set[str]:
     return found
 
 
+class Claim(list):
+    """What :func:`claimed_output_folder` yields: the names removed (a list), and :meth:`record`, which lists in the
+    marker the outputs written so far - call it after each step of a long run, so that a run killed on the way
+    (SIGTERM, SIGKILL, a cluster's time limit: no ``finally`` runs) leaves a marker that lists what it wrote, and the
+    re-run into the same folder replaces them instead of refusing them as the user's."""
+
+    def __init__(self, removed, record):
+        super().__init__(removed)
+        self._record = record
+
+    def record(self) -> None:
+        self._record()
+
+
 @contextlib.contextmanager
 def claimed_output_folder(path, command: str, owns: Iterable[str], inputs: Iterable = (), new_or_own: bool = False,
                           writes: Iterable[str] = ()):
-    """:func:`claim_output_folder` (yields the names removed), then, when the block ends - a failure included - record
+    """:func:`claim_output_folder` (yields the names removed, a :class:`Claim` whose ``record()`` records the outputs
+    written so far - after each step of a long run), then, when the block ends - a failure included - record
     the files and folders of the output names ``owns`` it holds (of a folder, the files in it but those that were
     there before the run: a user's, kept): after the claim, only this run can have written them, so a re-run
     replaces them and a user's file is never taken for one."""
@@ -363,12 +378,16 @@ def claimed_output_folder(path, command: str, owns: Iterable[str], inputs: Itera
     existed, marked = out.is_dir(), _marker(out, command).is_file()
     removed = claim_output_folder(out, command, owns, inputs, new_or_own, writes)
     kept = _files_inside(out, [n for n in owns if (out / n).is_dir() and not (out / n).is_symlink()])
+
+    def written() -> list[str]:
+        return [n for n in owns if (out / n).exists() and not (out / n).is_symlink()]
+
+    claim = Claim(removed, lambda: record_outputs(out, command, written(), keep=kept))
     try:
-        yield removed
+        yield claim
     finally:
-        written = [n for n in owns if (out / n).exists() and not (out / n).is_symlink()]
-        if written or marked:
-            record_outputs(out, command, written, keep=kept)
+        if written() or marked:
+            claim.record()
         else:                                   # failed before writing anything: the folder is left as it was
             with contextlib.suppress(OSError):
                 _marker(out, command).unlink()
@@ -499,6 +518,14 @@ def check_output_file_owner(path, command: str) -> None:
         raise InputError(f"{p} changed since lungai {_command_name(command)} wrote it (edited, saved anew, or "
                          "copied without its time); nothing is overwritten",
                          "choose a new file name (or move that file away)")
+
+
+def written_by(path, command: str) -> bool:
+    """Whether the file ``path`` is one ``lungai <command>`` wrote, unchanged since (listed in its marker with the
+    same stamp)."""
+    p = Path(path)
+    stamp = _read_marker(p.parent, command).get(p.name)
+    return bool(stamp) and not p.is_symlink() and _stamp(p) == stamp
 
 
 def record_output_file(path, command: str) -> None:

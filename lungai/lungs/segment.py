@@ -178,10 +178,27 @@ def cut_by_scan(lungs: np.ndarray, spacing, padding: np.ndarray | None = None) -
         edge |= ndimage.binary_dilation(padding[box], _IN_PLANE, iterations=3)
     if (crop & edge).sum() * max(sx, sy) * sz >= CUT_MM2:
         notes.append(FOV_CUT_NOTE)
-    ends = [name for name, k in (("top", -1), ("bottom", 0)) if lungs[k].sum() * sx * sy >= CUT_MM2]
+    faces = scan_cut_faces(lungs, spacing)
+    ends = [name for name, face in (("top", "z+"), ("bottom", "z-")) if face in faces]
     if ends:
         notes.append(SLICE_CUT_NOTE.format(" and ".join(ends) + (" slices" if len(ends) == 2 else " slice")))
     return notes
+
+
+def scan_cut_faces(mask: np.ndarray, spacing) -> list[str]:
+    """The image faces ("x-", "x+", "y-", "y+", "z-", "z+"; ``mask`` [z, y, x] in LPS order, z up) a lung mask lies
+    on over at least ``CUT_MM2``: the rule of a lung cut by the scan, for :func:`cut_by_scan`'s top / bottom slice and
+    for the lung segments' ``cut_by_image_edge`` in ``lungai radiomics`` (QA: LUNG1-003's left lung, 0.48 ml on its
+    two bottom slices, was "cut at z-" in radiomics_settings.csv and not cut for lungai lungs).  Fewer voxels on a
+    face are partial volume, not a lung cut by the scan."""
+    sx, sy, sz = float32_spacing(spacing)
+    mask = np.asarray(mask, bool)
+    if not mask.any():
+        return []
+    area = {"x": sy * sz, "y": sx * sz, "z": sx * sy}        # one voxel's face on the plane of each axis, mm2
+    planes = {"x": (lambda k: mask[:, :, k]), "y": (lambda k: mask[:, k, :]), "z": (lambda k: mask[k])}
+    return [axis + sign for axis in "xyz" for sign, k in (("-", 0), ("+", -1))
+            if planes[axis](k).sum() * area[axis] >= CUT_MM2]
 
 
 def scan_cut_notes(labels: sitk.Image, ct: sitk.Image) -> list[str]:

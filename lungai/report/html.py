@@ -96,17 +96,34 @@ def uses_automatic_tumour(s: dict, ident: str) -> bool:
     return True
 
 
+def depending_values(s: dict, ident: str) -> list[str]:
+    """The values of the ``ident`` section that depend on the automatic tumour (said with its review flag): the dose
+    metrics' GTV dose and lungs minus the tumour only when computed on the automatic masks (not the RTSTRUCT's), the
+    tumour radiomics when the RP model uses them, the stage model's CT features."""
+    automatic_dose = (s.get("dose_masks") or {}).get("tumour") in (None, "automatic")
+    dose = ["GTV dose", "lungs minus the tumour"] if automatic_dose else []
+    if ident == "dose":
+        return dose
+    if ident == "rp":
+        r = s.get("rp") or {}
+        if "uses_tumour_radiomics" not in r:
+            return dose + ["tumour radiomics"]
+        return (dose if r.get("uses_dose") else []) + (["tumour radiomics"] if r["uses_tumour_radiomics"] else [])
+    if ident == "stage":
+        return ["the tumour's CT features"]
+    return dose + ["tumour radiomics"]
+
+
 def _review_flag(s: dict, ident: str) -> str:
     """The segmentation's review flag repeated where a result depends on the automatic tumour (the dose section
     not when its masks are the plan's RTSTRUCT contours)."""
     seg = s["segmentation"]
-    m = s.get("dose_masks") or {}
     if not seg.get("needs_review") or not uses_automatic_tumour(s, ident):
         return ""
     reasons = "; ".join(seg.get("review_reasons") or [])
     return (f'<div class="banner" id="{ident}-review" data-value="needs review"><b>The automatic tumour is flagged '
             f"for expert review</b>{' (' + html.escape(reasons) + ')' if reasons else ''}: the values below that "
-            "depend on it (GTV dose, lungs minus the tumour, tumour radiomics) are only as good as that contour."
+            f"depend on it ({', '.join(depending_values(s, ident))}) are only as good as that contour."
             "</div>")
 
 
@@ -170,9 +187,15 @@ def _missing(section: dict, ident: str) -> str:
             f"you give are used for a patient result:<ul>{items}</ul></div>")
 
 
-def _illustrative(ident: str) -> str:
+def _sample(s: dict) -> bool:
+    return (s.get("inputs") or {}).get("ct", "built-in sample") == "built-in sample"
+
+
+def _illustrative(ident: str, sample: bool = True) -> str:
     return (f'<div class="banner" id="{ident}-illustrative" data-value="illustrative"><b>ILLUSTRATIVE, not a patient '
-            "result:</b> model trained on a synthetic cohort, built-in sample inputs.</div>")
+            "result:</b> model trained on a synthetic cohort" + (", built-in sample inputs." if sample else
+                                                                 " (its model card says so), not on patients.")
+            + "</div>")
 
 
 def _dose(s: dict, figs: dict) -> str:
@@ -204,7 +227,7 @@ def _rp(s: dict, figs: dict) -> str:
 <h2>Radiation pneumonitis (grade &ge; 2) risk</h2>
 {_missing(r, 'rp')}
 """
-    flag = _illustrative("rp") if r.get("status") == "illustrative" else ""
+    flag = _illustrative("rp", _sample(s)) if r.get("status") == "illustrative" else ""
     return f"""
 <h2>Radiation pneumonitis (grade &ge; 2) risk{' - illustrative' if flag else ''}</h2>
 {flag}
@@ -261,7 +284,7 @@ def _stage(s: dict, figs: dict) -> str:
 <h2>Stage probabilities</h2>
 {_missing(st, 'stage')}
 """
-    flag = _illustrative("stage") if st.get("status") == "illustrative" else ""
+    flag = _illustrative("stage", _sample(s)) if st.get("status") == "illustrative" else ""
     rows = [(c, _num(f"stage-p-{c}", p, "{:.2f}")) for c, p in zip(st["classes"], st["probabilities"])]
     return f"""
 <h2>Stage probabilities{' - illustrative' if flag else ''}</h2>
@@ -278,7 +301,12 @@ def _headline(s: dict) -> str:
     """Under the title: which results are illustrative (built-in sample) or not computed (missing inputs)."""
     names = {"rp": "the RP risk", "stage": "the stage", "dose": "the dose"}
     parts = []
-    if s.get("illustrative"):
+    if s.get("illustrative") and not _sample(s):     # a model trained on a synthetic cohort, on the user's CT
+        parts.append(f'<div class="banner" id="illustrative" data-value="{",".join(s["illustrative"])}"><b>'
+                     + " and ".join(names[k] for k in s["illustrative"]) + " below are ILLUSTRATIVE</b> - "
+                     "from model(s) trained on a synthetic cohort (their model card says so), not on patients; not "
+                     "results for this patient.</div>")
+    elif s.get("illustrative"):
         parts.append(f'<div class="banner" id="illustrative" data-value="{",".join(s["illustrative"])}"><b>Built-in '
                      "sample: " + " and ".join(names[k] for k in s["illustrative"]) + " below are ILLUSTRATIVE</b> - "
                      "models trained on synthetic cohorts, an example clinical profile and a synthetic dose; they "

@@ -101,7 +101,29 @@ def make_cohort(n: int = 300, seed: int = 0, n_noise: int = 16, missing_rate: fl
                 blank = rng.random(n) < missing_rate
                 table[col] = table[col].where(~blank, other=np.nan) if table[col].dtype.kind in "fiu" \
                     else table[col].where(~blank, other=None)
+    table.attrs[SYNTHETIC_ATTR] = True      # train_rp records it in the model card (training_data.synthetic)
     return Cohort(table=table, risk=risk, outcome=outcome)
+
+
+SYNTHETIC_ATTR = "lungai_synthetic_cohort"
+SYNTHETIC_SOURCE = "synthetic cohort (lungai.rp.make_cohort) - illustrative"
+SYNTHETIC_NOTE = ("ILLUSTRATIVE: the model was trained on a synthetic cohort (lungai.rp.make_cohort), not on "
+                  "patients - not a result for a patient")
+
+
+def is_synthetic_cohort(table, paths=()) -> bool:
+    """Whether a training table is a synthetic cohort of :func:`make_cohort`: the DataFrame it returned (its
+    ``attrs``), or CSV file(s) ``paths`` that ``lungai rp synth`` wrote (or the demo, its ``rp_training_cohort.csv``)
+    and that are unchanged since (the command's marker lists each with its stamp).  A copy, an edited file or a merge
+    with other tables is not known as synthetic."""
+    from pathlib import Path
+
+    from lungai.io.outputs import written_by
+
+    if isinstance(table, pd.DataFrame):
+        return bool(table.attrs.get(SYNTHETIC_ATTR))
+    return bool(paths) and all(written_by(p, "rp-synth") or (Path(p).name == "rp_training_cohort.csv"
+                                                             and written_by(p, "demo")) for p in paths)
 
 
 def oracle_auc(cohort: Cohort) -> float:

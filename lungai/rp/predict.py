@@ -9,6 +9,7 @@ import pandas as pd
 from lungai.errors import InputError
 from lungai.progress import task
 from lungai.rp import plots
+from lungai.rp.cohort import SYNTHETIC_NOTE
 from lungai.rp.checks import check_one_row_per_patient, read_tables, table_paths
 from lungai.rp.explain import baseline_risk, shapley_values, top_contributions
 from lungai.rp.model_io import load_model
@@ -17,6 +18,11 @@ from lungai.rp.uncertainty import risk_with_interval
 
 OWNER = "rp-predict"   # `lungai rp predict`'s marker .lungai-rp-predict beside the files it wrote (a re-run replaces
                        # them, a user's file is never replaced: lungai.io.outputs.check_output_file_owner)
+
+
+def synthetic_model(card: dict) -> bool:
+    """Whether the model card says the model was trained on a synthetic cohort (lungai.rp.make_cohort)."""
+    return bool((card.get("training_data") or {}).get("synthetic"))
 
 
 def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=None, seed: int = 0,
@@ -63,6 +69,8 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
             pred.loc[i, f"top{r}_feature"] = name
             pred.loc[i, f"top{r}_contribution"] = value
     contrib.insert(0, "case", pred["case"].to_numpy())
+    if synthetic_model(card):        # a model of lungai.rp.make_cohort / rp synth: every risk says so in its row
+        pred.insert(1, "illustrative", SYNTHETIC_NOTE)
     if output is not None:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         pred.to_csv(output, index=False, float_format="%.5g")

@@ -16,6 +16,7 @@ from lungai.progress import task
 from lungai.rp import model_io, plots
 from lungai.rp.checks import check_events, check_not_constant, check_threshold, check_one_row_per_patient, id_order, \
     numeric_features, outcome_vector, read_tables, small_cohort_warnings, table_paths
+from lungai.rp.cohort import SYNTHETIC_SOURCE, is_synthetic_cohort
 from lungai.rp.columns import CATEGORY_RULES, FEATURE_SETS, ColumnRoles, infer_roles, role_file_id
 from lungai.rp.explain import baseline_risk, model_inputs
 from lungai.rp.metrics import ci_text, evaluate, small_sample_warnings
@@ -85,7 +86,8 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     """Train and validate RP models on ``table`` (CSV path or DataFrame) and lock the best one."""
     check_threshold(threshold)
     inputs = table_paths(table)
-    source = ", ".join(p.name for p in inputs) or "DataFrame"
+    synthetic = is_synthetic_cohort(table, inputs)     # lungai.rp.make_cohort / rp synth: an illustrative model
+    source = SYNTHETIC_SOURCE if synthetic else ", ".join(p.name for p in inputs) or "DataFrame"
     df = table if isinstance(table, pd.DataFrame) else read_tables(table, role_file_id(role_file))
     model_dir = Path(model_dir)
     check_model_folder(model_dir, overwrite)
@@ -194,7 +196,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
         "hyperparameters": params, "features": list(X.columns), "roles": roles.to_json(),
         "categories": {c: sorted(X[c].dropna().astype(str).unique().tolist()) for c in cats},
         "category_rules": dict(CATEGORY_RULES),      # how rp predict / validate read the categories again
-        "training_data": {"source": source, "n": int(len(y)), "events": int(y.sum()),
+        "training_data": {"source": source, "synthetic": synthetic, "n": int(len(y)), "events": int(y.sum()),
                           "prevalence": float(y.mean()), "ignored_columns": roles.ignored,
                           "features": feature_summary(X, cats)},
         "metrics_nested_cv": {k: v for k, v in honest.items()

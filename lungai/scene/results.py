@@ -206,6 +206,8 @@ def describe_prediction_row(row: dict, top: int = 5) -> tuple[str, str]:
         headline += f" (interval {100 * float(row['risk_low']):.0f}-{100 * float(row['risk_high']):.0f} %)"
     if str(row.get("high_risk", "")).strip() in ("1", "True", "true"):
         headline += " - HIGH RISK"
+    if str(row.get("illustrative") or "").strip() not in ("", "nan"):   # a model of a synthetic cohort (its card)
+        headline += " - ILLUSTRATIVE (model trained on a synthetic cohort; not a result for a patient)"
     pairs = []
     for k in range(1, top + 1):
         name, value = row.get(f"top{k}_feature"), row.get(f"top{k}_contribution")

@@ -284,6 +284,8 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
 
     # the radiomics table's segments flagged for expert review (Lung Radiomics / radiomics_table record them)
     result = add_warnings(result, recorded_review_notes(radiomics) if radiomics is not None else [])
+    if "illustrative" in pred.columns:     # a model trained on a synthetic cohort (its card says so): every risk
+        result.insert(1, "illustrative", pred["illustrative"].to_numpy())     # of it labelled, as rp predict does
     values = contrib.drop(columns="case").iloc[0]
     order = np.argsort(-values.abs().to_numpy(), kind="stable")[:top]
     feats = [values.index[i] for i in order]

@@ -533,6 +533,15 @@ def resolve_method(n_members: int, method: str | None, dropout: float = 0.1) -> 
     return method, None
 
 
+def kept_candidate_text(c: dict) -> str:
+    """Which automatic-mode candidate the tumour mask holds: the first by probability mass (the sum of its voxels'
+    probabilities, its expected tumour volume: lungai.seg.postprocess.rank_components) - not the one of the highest
+    mean probability (QA: LUNG1's kept candidate had mean probability 0.71, another 0.85)."""
+    return (f"the tumour mask holds the one with the largest expected tumour volume (probability mass "
+            f"{c['probability_mass_ml']:.1f} ml; {c['volume_ml']:.1f} ml at LPS "
+            f"{', '.join(f'{v:.0f}' for v in c['centre_lps_mm'])} mm, mean probability {c['mean_probability']:.2f})")
+
+
 def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method: str | None = None,
                    mc_passes: int = 10, seed: int = 0, whole=None, progress=None,
                    source: str = "the CT", all_regions: bool = False, grow: bool = True,
@@ -716,8 +725,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
                              thin_slab=bool(slab))
     if n_candidates > 1:
         kept = ("all are in the tumour mask" if all_regions else
-                f"the tumour mask holds the most probable one ({candidates[0]['volume_ml']:.1f} ml at LPS "
-                f"{', '.join(f'{v:.0f}' for v in candidates[0]['centre_lps_mm'])} mm)")
+                kept_candidate_text(candidates[0]))
         listed = ("are listed" if n_candidates <= MAX_CANDIDATES_LISTED
                   else f"- the first {MAX_CANDIDATES_LISTED - 1} of them are listed -")
         notes.append(f"automatic mode found {n_candidates} candidate regions; {kept}; the other "
