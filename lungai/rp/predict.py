@@ -64,8 +64,9 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
             pred.loc[i, f"top{r}_contribution"] = value
     contrib.insert(0, "case", pred["case"].to_numpy())
     if output is not None:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        pred.to_csv(output, index=False, float_format="%.5g")
+        from lungai.radiomics.csv_output import write_csv
+
+        write_csv(pred, output, any_suffix=True, float_format="%.5g")    # a full disk leaves no partial file
     if importance_png is not None:
         imp = contrib.drop(columns="case").abs().mean()
         plots.importance_plot(imp[imp > 0], importance_png,
