@@ -80,6 +80,26 @@ def test_progress_bar_draws_a_message_without_a_step(monkeypatch):
     assert "1/3" in shown.rsplit("pass 2", 1)[0].rsplit("\r", 1)[-1]   # no step counted for it
 
 
+def test_progress_in_a_log_writes_a_few_records_not_one_per_step(monkeypatch):
+    """QA: with stderr redirected to a log, every step was drawn twice (refresh() after tqdm's own draw) and a
+    cohort scan wrote one record per DICOM file.  In a log the bar is drawn every LOG_INTERVAL seconds (a
+    message-only update still at once); in a terminal it is drawn in place as before."""
+    import io
+
+    from lungai.progress import task
+
+    err = io.StringIO()                       # no terminal (isatty False)
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setenv("LUNGAI_PROGRESS", "bar")
+    with task("cohort: scanning DICOM", 1000) as bar:
+        for i in range(1000):
+            bar.update(1, f"slice{i:04d}.dcm")
+        bar.update(0, "writing the table")
+    records = [r for r in err.getvalue().replace("\n", "\r").split("\r") if r.strip()]
+    assert len(records) <= 5, records
+    assert any("writing the table" in r for r in records)
+
+
 def test_input_is_never_overwritten(tmp_path):
     main(["sample", "-o", str(tmp_path), "--no-tumour"])
     ct = tmp_path / "ct.nii.gz"

@@ -1040,13 +1040,14 @@ def test_a_patient_or_export_folder_gets_the_dicom_outputs_of_the_ct_read_below_
         assert (lungs_out.parent / f).is_file() and f"DICOM: {lungs_out.parent / f}" in printed, f
 
 
-def test_an_export_folder_as_ct_and_output_is_fine_its_series_folder_is_refused_before_any_work(case, tmp_path,
-                                                                                               capsys, monkeypatch):
+def test_an_export_folder_as_output_and_its_series_folder_are_refused_before_any_work(case, tmp_path, capsys,
+                                                                                    monkeypatch):
     """QA (LUNG1-003 as PT000000/ST000000/SE000000 in ex2): `lungai segment ex2 -o ex2` ran the model, wrote the
     NIfTI outputs and result.json, then failed "refusing to write DICOM results into the CT series folder ex2" (the
     reference's folder was the folder given, not the one holding the slices), and `-o ex2/PT000000/ST000000/
     SE000000` - the real series folder - was accepted, the DICOM files landing among the CT slices.  The reference's
-    folder is the series files' folder, and it is checked before any work."""
+    folder is the series files' folder, and it is checked before any work.  The export's top folder as -o is refused
+    too (QA, later: lungai's SEG / RTSTRUCT there made `lungai cohort` refuse the patient as ambiguous)."""
     import shutil
 
     from lungai.dicom.reference import ct_reference
@@ -1058,13 +1059,11 @@ def test_an_export_folder_as_ct_and_output_is_fine_its_series_folder_is_refused_
 
     ran = _fake_tumour_and_lungs(case, tmp_path, monkeypatch)
     n_slices = len(list(series.iterdir()))
-    # the export's top folder as -o: not the series folder
-    assert _cli("segment", ex, "-o", ex, "--model", tmp_path / "m", "--whole") == 0
-    assert (ex / "tumor.seg.dcm").is_file() and (ex / "rtstruct.dcm").is_file()
-    ex3 = tmp_path / "ex3"          # a fresh export (ex2 now holds the segment's SEG, RTSTRUCT ...)
-    shutil.copytree(case["root"] / "rt" / "P1" / "CT", ex3 / "PT000000" / "ST000000" / "SE000000")
-    assert _cli("lungs", ex3, "-o", ex3 / "lungs.nii.gz") == 0
-    assert (ex3 / "lungs.seg.dcm").is_file()
+    assert _cli("segment", ex, "-o", ex, "--model", tmp_path / "m", "--whole") == 2
+    assert f"the output folder {ex.resolve()} lies inside the DICOM export {ex.resolve()}" in capsys.readouterr().err
+    assert _cli("lungs", ex, "-o", ex / "lungs.nii.gz") == 2
+    assert "lies inside the DICOM export" in capsys.readouterr().err
+    assert sorted(f.name for f in ex.iterdir()) == ["PT000000"]
     capsys.readouterr()
     ran.clear()
     # the series folder itself: refused before any work, nothing written there
@@ -1075,16 +1074,18 @@ def test_an_export_folder_as_ct_and_output_is_fine_its_series_folder_is_refused_
     assert not ran and len(list(series.iterdir())) == n_slices
 
 
-def test_a_patient_folder_as_ct_and_output_takes_a_rerun_its_own_dicom_outputs_are_no_input(case, tmp_path,
-                                                                                           capsys, monkeypatch):
-    """QA: `lungai segment p5 -o p5` (p5: a patient folder, CT/ inside) worked once, then the same command was
-    refused "refusing to write results into the OT/RTSTRUCT/SEG/SR folder p5 (an input: DICOM files of the
-    export)": lungai's own DICOM outputs of the first run (tumor.seg.dcm, rtstruct.dcm ...) made p5 an input
-    export.  Files lungai recorded as its outputs there do not count; a DICOM file of the user's there still does."""
+def test_a_folder_of_yours_as_ct_and_output_takes_a_rerun_its_own_dicom_outputs_are_no_input(case, tmp_path,
+                                                                                             capsys, monkeypatch):
+    """QA: `lungai segment p5 -o p5` (p5: a folder with CT/ inside and a file of the user's) worked once, then the
+    same command was refused "refusing to write results into the OT/RTSTRUCT/SEG/SR folder p5 (an input: DICOM files
+    of the export)": lungai's own DICOM outputs of the first run (tumor.seg.dcm, rtstruct.dcm ...) made p5 an input
+    export.  Files lungai recorded as its outputs there do not count; a DICOM file of the user's there still does.
+    (A p5 holding nothing but DICOM folders is an export: refused, test_the_dicom_export_keeps_only_its_files.)"""
     import shutil
 
     p5 = tmp_path / "p5"
     shutil.copytree(case["root"] / "rt" / "P1" / "CT", p5 / "CT")
+    (p5 / "notes.txt").write_text("my notes\n", encoding="utf-8")     # a folder of yours, not a DICOM export
     _fake_tumour_and_lungs(case, tmp_path, monkeypatch)
     for _ in range(2):
         assert _cli("segment", p5, "-o", p5, "--model", tmp_path / "m", "--whole") == 0, capsys.readouterr().err
@@ -1097,3 +1098,43 @@ def test_a_patient_folder_as_ct_and_output_takes_a_rerun_its_own_dicom_outputs_a
     shutil.copy(rs, p5 / "RS_mine.dcm")                 # the user's own DICOM file: p5 holds an input again
     assert _cli("segment", p5, "-o", p5, "--model", tmp_path / "m", "--whole") == 2
     assert "refusing to write results into the RTSTRUCT folder" in capsys.readouterr().err
+
+
+def test_the_dicom_export_keeps_only_its_files(case, tmp_path, capsys, monkeypatch):
+    """QA (LUNG1-003 as E/CT + E/RTSTRUCT): `dicom-export --ct E/CT ... -o E` (or -o E/RTSTRUCT), `lungs E/CT -o
+    E/lungs.nii.gz` and `segment E/CT -o E` wrote lungai's RTSTRUCT / SEG into the export; `dicom-scan E` then listed
+    3 RTSTRUCTs and `lungai cohort E` refused the patient as ambiguous.  An -o inside the export (its top folder: the
+    highest folder holding only DICOM files and folders of them) is refused before any work, as cohort refuses its
+    own; a folder of the user's holding the export beside other files is no part of it."""
+    import shutil
+
+    from lungai.dicom.discover import scan
+    from lungai.io.outputs import dicom_export_root
+
+    user = tmp_path / "study"
+    e = user / "E"
+    for name in ("CT", "RTSTRUCT"):
+        shutil.copytree(case["root"] / "rt" / "P1" / name, e / name)
+    (user / "notes.txt").write_text("my notes\n", encoding="utf-8")
+    assert dicom_export_root(e / "CT") == e.resolve() and dicom_export_root(e / "RTSTRUCT") == e.resolve()
+    rtstructs = sum(len(st.rtstruct) for st in scan(e))
+    ran = _fake_tumour_and_lungs(case, tmp_path, monkeypatch)
+    (e / "new").mkdir()                                 # an empty folder made in the export: still the export
+    for args in (("segment", e / "CT", "-o", e, "--model", tmp_path / "m", "--whole"),
+                 ("segment", e, "-o", e / "RTSTRUCT", "--model", tmp_path / "m", "--whole"),
+                 ("segment", e / "CT", "-o", e / "new", "--model", tmp_path / "m", "--whole"),
+                 ("lungs", e / "CT", "-o", e / "lungs.nii.gz"),
+                 ("lungs", e, "-o", e / "new" / "lungs.nii.gz"),
+                 ("dicom-export", "--ct", e / "CT", "--tumour", case["root"] / "gtv.nii.gz", "-o", e),
+                 ("dicom-export", "--ct", e / "CT", "--tumour", case["root"] / "gtv.nii.gz", "-o", e / "RTSTRUCT")):
+        assert _cli(*args) == 2, args
+        err = capsys.readouterr().err
+        assert "lies inside the DICOM export" in err and "write the results outside the export" in err, (args, err)
+    assert not ran and sum(len(st.rtstruct) for st in scan(e)) == rtstructs
+    assert sorted(f.name for f in e.iterdir()) == ["CT", "RTSTRUCT", "new"] and not any((e / "new").iterdir())
+    # beside the export, in the user's folder: fine
+    assert _cli("segment", e / "CT", "-o", user / "seg", "--model", tmp_path / "m", "--whole") == 0, \
+        capsys.readouterr().err
+    assert (user / "seg" / "rtstruct.dcm").is_file()
+    assert _cli("dicom-export", "--ct", e / "CT", "--tumour", case["root"] / "gtv.nii.gz", "-o", user / "dx") == 0, \
+        capsys.readouterr().err

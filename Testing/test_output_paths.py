@@ -176,11 +176,11 @@ def test_output_in_the_dicom_ct_folder_is_refused_before_writing(p1, no_work, ca
     before = sorted(p.name for p in ct_dir.iterdir())
     centre = small_phantom(7).meta["tumour"]["centre_mm"]
     assert _cli("segment", ct_dir, "-o", ct_dir, "--seed-point=" + ",".join(f"{v:.2f}" for v in centre)) == 2
-    assert "refusing to write results into the DICOM series folder" in capsys.readouterr().err
+    assert "it must keep only the CT slices" in capsys.readouterr().err   # the series-folder refusal (checked first)
     assert _cli("lungs", ct_dir, "-o", ct_dir / "lungs.nii.gz") == 2
     assert "it must keep only the CT slices" in capsys.readouterr().err
     assert _cli("dicom-export", "--ct", ct_dir, "--tumour", "tumor.nii.gz", "-o", ct_dir) == 2   # before reading
-    assert "refusing to write results into the DICOM series folder" in capsys.readouterr().err
+    assert "it must keep only the CT slices" in capsys.readouterr().err
     assert sorted(p.name for p in ct_dir.iterdir()) == before
 
 

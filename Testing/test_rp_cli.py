@@ -336,3 +336,34 @@ def test_the_slicer_panels_headline_says_a_synthetic_models_risk_is_illustrative
     row = {"risk": "0.4", "risk_low": "0.3", "risk_high": "0.5", "high_risk": "1"}
     assert "ILLUSTRATIVE" not in describe_prediction_row(row)[0]
     assert "ILLUSTRATIVE" in describe_prediction_row({**row, "illustrative": SYNTHETIC_NOTE})[0]
+
+
+def test_a_full_disk_names_the_file_and_leaves_no_partial_csv(tmp_path, capsys, monkeypatch, rp_model_dir, rp_cohort):
+    """QA: on a full disk `rp predict ... -o FULL/p2.csv` and `rp synth -o FULL/s.csv` said "cannot access None: No
+    space left on device" and left a 0-byte CSV: the tables are written through write_csv (a temporary file, then
+    renamed), so the error names the file ("cannot write PATH: No space left on device") and nothing is left."""
+    import errno
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "off")
+    rp_cohort.table.iloc[:40].to_csv(tmp_path / "p.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "full"
+    out.mkdir()
+    real = pd.DataFrame.to_csv
+
+    def full(self, path=None, *args, **kwargs):
+        if path is not None:
+            open(path, "w").close()                 # the file is created, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+    for args, name in ((["rp", "synth", "-n", "30", "-o", str(out / "s.csv")], "s.csv"),
+                       (["rp", "predict", str(rp_model_dir), "p.csv", "-o", str(out / "p2.csv")], "p2.csv"),
+                       (["rp", "predict", str(rp_model_dir), "p.csv", "-o", str(out / "p3.csv"),
+                         "--contributions", str(out / "c.csv")], "p3.csv")):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert f"cannot write {out / name}: No space left on device" in err, err
+        assert "None" not in err
+    assert not [f.name for f in out.iterdir() if not f.name.startswith(".lungai-")]

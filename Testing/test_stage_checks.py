@@ -171,7 +171,11 @@ def test_fusion_fits_post_their_epochs_in_nested_cv_also_without_a_validation_se
 def test_the_bar_draws_the_last_message_of_a_step_at_once(monkeypatch):
     from lungai.progress import _TqdmProgress
 
-    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    class Terminal(io.StringIO):          # in a terminal (in a log only every LOG_INTERVAL seconds: test_cli_foundation)
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
     bar = _TqdmProgress(3, "stage cv", disable=False)
     bar.update(1, "logreg fold 1/3")
     bar.update(1, "logreg fold 2/3 macro-F1 0.50")      # within tqdm's mininterval of the first draw

@@ -2,7 +2,9 @@
 
 Core functions take an optional ``progress`` object with ``update(n=1, message=None)``;
 :func:`task` gives one.  ``update(0, message)`` shows a message without a step (a sub-step of a
-long step): it is drawn at once.  In a terminal it is a tqdm bar on stderr.  With the environment
+long step): it is drawn at once.  In a terminal it is a tqdm bar on stderr; when stderr is no terminal (a log file,
+a pipe) the bar is drawn at most every :data:`LOG_INTERVAL` seconds (and for each message-only update), a few records
+for a long run, not one per step.  With the environment
 variable ``LUNGAI_PROGRESS=lines`` (set by the Slicer modules when they run the CLI as a
 subprocess) it prints machine-readable lines instead::
 
@@ -37,21 +39,38 @@ class _LineProgress:
         pass
 
 
+# seconds between two draws of the bar when stderr is no terminal (a log file, a pipe): each draw is a record
+# there, not an overwrite; tqdm's own 0.1 s wrote one record per DICOM file of a cohort scan
+LOG_INTERVAL = 10.0
+
+
+def _is_tty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 class _TqdmProgress:
     def __init__(self, total: int, desc: str, disable: bool):
         from tqdm.auto import tqdm
 
-        self._bar = tqdm(total=total, desc=desc, disable=disable, file=sys.stderr, leave=False)
+        self._tty = _is_tty(sys.stderr)
+        self._bar = tqdm(total=total, desc=desc, disable=disable, file=sys.stderr, leave=False,
+                         mininterval=0.1 if self._tty else LOG_INTERVAL)
 
     def update(self, n: int = 1, message: Optional[str] = None) -> None:
         if message:
             self._bar.set_postfix_str(message, refresh=False)
+        drawn = getattr(self._bar, "last_print_n", None)
         if n:
             self._bar.update(n)
-        if message:
-            # a message is drawn now: alone (n == 0: a sub-step of a long step) tqdm's update(0) does not redraw, and
-            # with a step tqdm's mininterval would hide it when it comes soon after the last draw (a step's last
-            # message then stayed stale on the bar while the next step ran for minutes)
+        if message and (n == 0 or (self._tty and getattr(self._bar, "last_print_n", None) == drawn)):
+            # a message is drawn now: alone (n == 0: a sub-step of a long step) tqdm's update(0) does not redraw; in
+            # a terminal a step's message is drawn too when tqdm's mininterval kept update() from drawing it (a step's
+            # last message stayed stale on the bar while the next step ran for minutes) - once, not twice.  Not in a
+            # log (stderr no terminal): every draw is a record there, the steps are drawn every LOG_INTERVAL seconds
+            # (QA: one record per DICOM file of a cohort scan, each step drawn twice)
             self._bar.refresh()
 
     def close(self) -> None:

@@ -312,6 +312,9 @@ def run_export(args) -> int:
     # lists what an earlier export wrote: a re-run replaces those)
     inputs = [args.ct, *(p for p in paths.values() if p)]
     # checked, then made when the results are written: a refused export leaves no empty folder behind
+    from lungai.dicom.reference import check_output_folder
+
+    check_output_folder(args.output, args.ct, args.series)    # nor inside the DICOM export (before the owner check)
     prepare_output_folder(args.output, inputs=inputs, owner=OWNER, owns=DICOM_EXPORT_OUTPUTS, create=False)
     with task("dicom-export", 2) as bar:
         ct = _read_dicom_ct(args.ct, args.series)

@@ -31,12 +31,12 @@ def run(args) -> int:
     dicom = dicom and not skipped
     stem = output_stem(args.output)     # a user's file is never replaced (the DICOM objects beside it neither)
     sidecars = [stem.with_name(stem.name + s) for s in (".seg.dcm", ".rtstruct.dcm")] if dicom else []
-    prepare_output_file(args.output, inputs=[args.ct], owner="lungs", sidecars=sidecars)   # before any work
     if dicom:   # not the CT series' own folder, found below the folder given (DICOM results would land among its
-        # slices): before any work
+        # slices), nor inside the DICOM export holding it: before any work
         from lungai.dicom.reference import check_output_folder
 
         check_output_folder(stem.parent, args.ct, args.series)
+    prepare_output_file(args.output, inputs=[args.ct], owner="lungs", sidecars=sidecars)   # before any work
     # each file recorded as soon as the run ends (a failure included): a re-run replaces them
     # the segmentation's own steps (air, airways, right / left split, each lung filled) move the bar too
     with task("lungs", LUNG_STEPS + (3 if dicom else 2)) as bar, recorded_output_files([args.output, *sidecars], "lungs"):

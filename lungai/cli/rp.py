@@ -67,6 +67,7 @@ def run_synth(args) -> int:
 
     from lungai.errors import InputError
     from lungai.io.outputs import prepare_output_file, record_output_file
+    from lungai.radiomics.csv_output import write_csv
     from lungai.rp.cohort import make_cohort, oracle_auc
 
     if args.n < 10:
@@ -76,8 +77,7 @@ def run_synth(args) -> int:
     table = cohort.table
     if args.with_true_risk:
         table = table.assign(true_risk=cohort.risk)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)   # (prepare_output_file made none)
-    table.to_csv(args.output, index=False)
+    write_csv(table, args.output, any_suffix=True)        # a full disk leaves no partial file
     record_output_file(args.output, "rp-synth")           # a re-run may replace it
     print(f"{args.n} patients, {int(table[cohort.outcome].sum())} events ({cohort.outcome}), "
           f"oracle AUC {oracle_auc(cohort):.3f} -> {args.output}")
@@ -137,6 +137,7 @@ def run_predict(args) -> int:
 
     from lungai.errors import InputError
     from lungai.io.outputs import check_output_file_owner, prepare_output_file, recorded_output_files
+    from lungai.radiomics.csv_output import write_csv
     from lungai.rp.plots import check_figure_path
     from lungai.rp.predict import OWNER, predict_rp
 
@@ -157,8 +158,7 @@ def run_predict(args) -> int:
                                    protect=[args.contributions] if args.contributions else [],        # them
                                    allow_other_radiomics_settings=args.allow_other_radiomics_settings)
         if args.contributions:
-            Path(args.contributions).parent.mkdir(parents=True, exist_ok=True)
-            contrib.to_csv(args.contributions, index=False, float_format="%.5g")
+            write_csv(contrib, args.contributions, any_suffix=True, float_format="%.5g")
     from lungai.scene.results import contribution_text
 
     for _, row in pred.head(10).iterrows():

@@ -563,12 +563,12 @@ def run_segment(args) -> int:
     dicom = dicom and not skipped
     written = []
     # before any work: nothing is computed in vain (a new folder is made only when the results are written)
-    prepare_output_folder(out, inputs=[args.ct], owner="segment", owns=SEGMENT_OUTPUTS, create=False)
     if dicom:   # not the CT series' own folder, found below the folder given (DICOM results would land among its
-        # slices): before any work
+        # slices), nor inside the DICOM export holding it: before any work (before the owner check: the clearer word)
         from lungai.dicom.reference import check_output_folder
 
         check_output_folder(out, args.ct, args.series)
+    prepare_output_folder(out, inputs=[args.ct], owner="segment", owns=SEGMENT_OUTPUTS, create=False)
     from lungai.seg.choice import ModelChoice, model_hint
     from lungai.seg.model_io import write_json
 

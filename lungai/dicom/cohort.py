@@ -34,7 +34,8 @@ import pandas as pd
 
 from lungai.dicom.discover import UNREADABLE, several_rtstructs_note, shown_path
 from lungai.errors import InputError, LungAIError
-from lungai.io.outputs import check_folder_path, forget_stamps, prepare_output_folder, record_outputs
+from lungai.io.outputs import check_folder_path, check_outside_export, forget_stamps, prepare_output_folder, \
+    record_outputs
 from lungai.progress import task
 from lungai.radiomics.batch import BatchSummary
 from lungai.radiomics.manifest import NAME_RULE, name_clashes, safe_name
@@ -873,8 +874,7 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
     start = time.perf_counter()
     check_main_guard(workers, scheduler)     # a script without its __main__ guard: before any work, no folder made
     out = Path(out_dir)
-    if out.resolve() == Path(root).resolve() or Path(root).resolve() in out.resolve().parents:
-        raise InputError(f"the output folder {out} lies inside the DICOM export", "write the results elsewhere")
+    check_outside_export(out, root)         # the export must keep only its DICOM files (one rule for every command)
     clin = read_clinical(clinical) if clinical is not None else None     # a bad clinical CSV fails before any work
     # before any work: a folder with the stamp is a cohort's (a re-run resumes in it); any other folder holding files
     # of cohort's output names is the user's and refused (other files are left alone)

@@ -364,15 +364,21 @@ def ct_series_folder(path, series_uid: str | None = None) -> Path | None:
 
 
 def check_output_folder(out: Path, reference, series_uid: str | None = None) -> None:
-    """DICOM results must not land in the CT series' own folder (it would then hold several series).
+    """DICOM results must not land in the CT series' own folder (it would then hold several series), nor anywhere in
+    the DICOM export holding it (:func:`lungai.io.outputs.check_outside_export`, the export's top folder found by
+    :func:`lungai.io.outputs.dicom_export_root`: a patient folder holding only CT/ and RTSTRUCT/, an export's top
+    folder - lungai's SEG / RTSTRUCT there made ``lungai cohort`` refuse the patient as ambiguous).
 
-    ``reference``: the :class:`CTReference` (its ``folder``: where the series' files lie, not the folder given - an
-    export's top folder or a patient folder as ``-o`` is fine), or the CT's path as given (a DICOM folder, checked
+    ``reference``: the :class:`CTReference` (its ``folder``: where the series' files lie, not the folder given), or the CT's path as given (a DICOM folder, checked
     before any work through :func:`ct_series_folder`, ``series_uid`` choosing the series; a NIfTI / NRRD CT passes)."""
     folder = reference.folder if isinstance(reference, CTReference) else ct_series_folder(reference, series_uid)
     if folder is not None and Path(out).resolve() == Path(folder).resolve():
         raise InputError(f"refusing to write DICOM results into the CT series folder {folder}",
                          "choose an output folder outside the CT's folder (it must keep only the CT slices)")
+    if folder is not None:                   # nor anywhere in the export holding it (lungai cohort's rule)
+        from lungai.io.outputs import check_outside_export, dicom_export_root
+
+        check_outside_export(out, dicom_export_root(folder))
 
 
 # the CT's de-identification record, copied when present onto every object lungai writes (SEG, RTSTRUCT, Parametric

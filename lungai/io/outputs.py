@@ -55,6 +55,85 @@ def writing(path):
         raise file_error(exc, path) from exc
 
 
+# entries (files and folders) looked at when finding a DICOM export's top folder: a large tree stops the climb there
+EXPORT_SCAN_LIMIT = 3000
+
+
+def _study_uid(path: Path):
+    import pydicom
+
+    with contextlib.suppress(Exception):
+        return str(pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["StudyInstanceUID"])
+                   .get("StudyInstanceUID", "") or "")
+    return None
+
+
+def _one_study_only(folder: Path, skip: Path | None, study: str, budget: list) -> bool:
+    """True when ``folder`` holds DICOM files (.dcm, a DICM preamble, DICOMDIR) of the study ``study`` and folders
+    holding only those, at any depth (empty folders, hidden files and files lungai recorded there as its outputs do
+    not count; ``skip``: a subfolder already known to be so; the first DICOM file of each folder is read for its
+    study).  False for a file of anything else, another study's (another patient's: a folder of patients), or past
+    ``budget`` entries."""
+    from lungai.dose.read import _is_dicom
+
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return False
+    own, read = _own_outputs(folder), False
+    for entry in entries:
+        if entry.name.startswith(".") or entry == skip or entry.name in own:
+            continue
+        budget[0] -= 1
+        if budget[0] < 0:
+            return False
+        if entry.is_dir():
+            if not _one_study_only(entry, None, study, budget):
+                return False
+        elif entry.name.upper() == "DICOMDIR":
+            continue
+        elif not (entry.suffix.lower() == ".dcm" or _is_dicom(entry)):
+            return False
+        elif not read:
+            read = True
+            if _study_uid(entry) != study:
+                return False
+    return True
+
+
+def dicom_export_root(folder) -> Path:
+    """The top folder of the DICOM export that holds the CT series folder ``folder``: its highest ancestor, climbing
+    one level at a time, that holds nothing but DICOM files of the CT's study and folders of them
+    (:func:`_one_study_only`: a patient's folder with CT/ and RTSTRUCT/, an export's PT*/ST*/SE* tree); ``folder``
+    itself when its parent holds anything else (a folder of yours with notes, tables or results beside the export,
+    a folder of several patients, is never taken as part of it)."""
+    from lungai.dose.read import _is_dicom
+
+    folder = Path(folder).resolve()
+    first = next((f for f in sorted(folder.iterdir()) if f.is_file() and _is_dicom(f)), None)
+    study = _study_uid(first) if first is not None else None
+    root, budget = folder, [EXPORT_SCAN_LIMIT]
+    if not study:
+        return root
+    for parent in folder.parents:
+        if not _one_study_only(parent, root, study, budget):
+            break
+        root = parent
+    return root
+
+
+def check_outside_export(out, root) -> None:
+    """Refuse an output folder ``out`` that is the DICOM export's top folder ``root`` or lies inside it: lungai's
+    SEG / RTSTRUCT / SR written there become part of the export (``lungai dicom-scan`` then lists them, ``lungai
+    cohort`` finds several RTSTRUCTs for the CT and refuses the patient as ambiguous).  The one rule of ``lungai
+    cohort`` (``root``: the export given) and of every command with a DICOM input (:func:`dicom_export_root`)."""
+    out, root = Path(out).resolve(), Path(root).resolve()
+    if out == root or root in out.parents:
+        raise InputError(f"the output folder {out} lies inside the DICOM export {root}",
+                         "write the results outside the export, e.g. in a folder beside it (lungai's DICOM objects "
+                         "there would be read as part of the export: lungai dicom-scan / lungai cohort)")
+
+
 def _dicom_input_folders(inputs) -> list:
     """The folders of DICOM inputs, each with what it was given as: (folder, modality) for a DICOM file given as
     input (a .dcm or a file with the DICM preamble: --dose RD.dcm, --rtstruct RS.dcm, a SEG mask) whose folder holds

@@ -11,10 +11,13 @@ import pandas as pd
 from lungai.errors import InputError
 
 
-def write_csv(df: pd.DataFrame, path: str | Path, protect: Iterable[str | Path] = ()) -> Path:
-    """Write ``df`` to ``path`` (.csv) so that a crash never leaves a half-written file."""
+def write_csv(df: pd.DataFrame, path: str | Path, protect: Iterable[str | Path] = (), any_suffix: bool = False,
+              **to_csv) -> Path:
+    """Write ``df`` to ``path`` (.csv; ``any_suffix``: whatever name it is given) so that a crash or a full disk
+    never leaves a half-written file (the error says "cannot write PATH: ...", :func:`lungai.io.outputs.writing`).
+    ``to_csv``: passed to :meth:`pandas.DataFrame.to_csv` (default ``index=False``)."""
     p = Path(path)
-    if p.suffix.lower() != ".csv":
+    if not any_suffix and p.suffix.lower() != ".csv":
         raise InputError(f"cannot write {p.name}: tables are written as CSV", "name the output *.csv")
     for other in protect:
         if Path(other).exists() and p.exists() and p.resolve() == Path(other).resolve():
@@ -25,7 +28,7 @@ def write_csv(df: pd.DataFrame, path: str | Path, protect: Iterable[str | Path] 
     with writing(p):
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
-            df.to_csv(tmp, index=False)
+            df.to_csv(tmp, **({"index": False} | to_csv))
             tmp.replace(p)
         finally:
             if tmp.exists():

@@ -72,8 +72,9 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     if synthetic_model(card):        # a model of lungai.rp.make_cohort / rp synth: every risk says so in its row
         pred.insert(1, "illustrative", SYNTHETIC_NOTE)
     if output is not None:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        pred.to_csv(output, index=False, float_format="%.5g")
+        from lungai.radiomics.csv_output import write_csv
+
+        write_csv(pred, output, any_suffix=True, float_format="%.5g")    # a full disk leaves no partial file
     if importance_png is not None:
         imp = contrib.drop(columns="case").abs().mean()
         plots.importance_plot(imp[imp > 0], importance_png,

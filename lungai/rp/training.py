@@ -175,9 +175,11 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
                                                   model_dir / "calibration.png", "Nested-CV calibration").name)
         bar.update(1, "plots")
 
-    pd.DataFrame({"case": case_ids(df, roles.id_column), "outcome": y}
-                 | {f"risk_{k.replace('/', '_')}": p for k, p in oof.items()}).to_csv(
-        model_dir / "cv_predictions.csv", index_label="row")
+    from lungai.radiomics.csv_output import write_csv
+
+    write_csv(pd.DataFrame({"case": case_ids(df, roles.id_column), "outcome": y}
+                           | {f"risk_{k.replace('/', '_')}": p for k, p in oof.items()}),
+              model_dir / "cv_predictions.csv", index=True, index_label="row")   # a full disk leaves no partial file
     # The figure reported for the locked model: the nested selection procedure's (its choice included),
     # or, for a combination fixed in advance with --final, that combination's own nested CV.
     honest = selection if selection is not None else results[chosen]
