@@ -951,3 +951,87 @@ def test_sigterm_still_ends_a_forked_child_at_once(tmp_path):
         "        print('exitcode', p.exitcode)\n")
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert "exitcode -15" in run.stdout and "KeyboardInterrupt" not in run.stderr, (run.stdout, run.stderr)
+
+
+def test_a_moved_cohort_keeps_its_finished_cases_while_its_files_are_offline(tmp_path):
+    """Review: the paths recorded in <case>.inputs.json were written once: a cohort copied elsewhere was found
+    unchanged ("3 already done") but, once its files went offline, every case was taken for a changed row and its
+    results dropped.  A case found unchanged at another path gets its new (resolved) paths recorded; offline, a row
+    naming the same file names in folders of the same names is kept (with the warning), one naming the same file
+    name in another case's folder is not.  When every case then fails, the earlier table is removed: it no longer
+    holds values its _errors.csv lists as failed."""
+    import shutil
+
+    src = tmp_path / "src"
+    manifest = write_synthetic_cohort(src, 3, seed=11)
+    first = run_batch(manifest, src / "out" / "f.csv", PARAMS, workers=0, segments=["tumour"])
+    a, b, c = sorted(first.done)
+    moved = tmp_path / "moved"
+    shutil.copytree(src, moved)
+    (tmp_path / "link").symlink_to(moved)                  # the same manifest through a linked folder
+    out = tmp_path / "link" / "out" / "f.csv"
+    again = run_batch(tmp_path / "link" / "manifest.csv", out, PARAMS, workers=0, segments=["tumour"])
+    assert sorted(again.skipped) == [a, b, c]
+    parts = moved / "out" / "f.csv.parts"
+    recorded = json.loads((parts / f"{a}.inputs.json").read_text())
+    assert recorded["paths"]["image"] == str((moved / a / "ct.nii.gz").resolve())       # where it is now
+    for case in (a, b, c):                                 # the data goes offline
+        shutil.move(moved / case, moved / f"offline_{case}")
+    rows = pd.read_csv(moved / "manifest.csv", dtype=str)
+    rows.loc[rows.case == c, "image"] = f"{a}/ct.nii.gz"     # c's row now names a's image (same file name)
+    rows.to_csv(moved / "manifest.csv", index=False)
+    offline = run_batch(moved / "manifest.csv", moved / "out" / "f.csv", PARAMS, workers=0, segments=["tumour"])
+    assert sorted(offline.skipped) == [a, b] and [case for case, _ in offline.failed] == [c]
+    text = offline.text()
+    assert "warning: 2 case(s) done before could not be checked for changed inputs" in text
+    assert f"note: {c}: its row changed since the last run (image)" in text
+    assert set(pd.read_csv(moved / "out" / "f.csv", dtype={"case": str}).case) == {a, b}
+    rows["mask"] = "other/labels.nii.gz"                     # every row now names another mask: all fail
+    rows.to_csv(moved / "manifest.csv", index=False)
+    none = run_batch(moved / "manifest.csv", moved / "out" / "f.csv", PARAMS, workers=0, segments=["tumour"])
+    assert sorted(case for case, _ in none.failed) == [a, b, c] and not none.skipped
+    assert "note: no case has results now: the earlier f.csv, f_settings.csv, f.settings.json" in none.text()
+    assert not any((moved / "out" / n).exists() for n in ("f.csv", "f_settings.csv", "f.settings.json"))
+    assert set(pd.read_csv(moved / "out" / "f_errors.csv", dtype={"case": str}).case) == {a, b, c}
+
+
+@pytest.mark.parametrize("header, named", [("case,Case,image,mask", "'case' and 'Case'"),
+                                           ("case,image,mask, Mask ", "'mask' and ' Mask '")])
+def test_manifest_columns_naming_the_same_thing_are_refused(tmp_path, header, named):
+    """Review: with headers matched without letter case / spaces, `case,Case` crashed (AttributeError) and
+    `mask, Mask` used the last column silently (a pandas warning).  Both are refused naming the headers."""
+    import warnings
+
+    (tmp_path / "m.csv").write_text(header + "\np1,p1,ct.nii.gz,labels.nii.gz\n", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InputError, match="columns that name the same thing") as exc:
+            read_manifest(tmp_path / "m.csv")
+    assert named in str(exc.value)
+
+
+def test_a_second_interrupt_while_closing_does_not_stop_the_close():
+    """Review: a second SIGTERM / Ctrl-C during the cleanup interrupted close_quietly: the workers kept writing parts
+    after the count was said ("cancelled after 0 of 20" with 2 parts on disk) and the exit waited ~8 s more for
+    Dask's exit handler.  Further SIGINT / SIGTERM are held until the close is done, then the handlers are back."""
+    import os
+    import signal
+
+    from lungai.radiomics.cluster import close_quietly
+
+    closed = []
+
+    class Client:
+        def close(self, timeout=None):
+            os.kill(os.getpid(), signal.SIGINT)          # the user presses Ctrl-C again
+            os.kill(os.getpid(), signal.SIGTERM)
+            closed.append("client")
+
+    class Cluster:
+        def close(self, timeout=None):
+            closed.append("cluster")
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    close_quietly(Client(), Cluster())
+    assert closed == ["client", "cluster"]
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before

@@ -12,6 +12,7 @@ combined into the output CSV (and ``<output>_errors.csv`` lists failed cases and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -79,12 +80,30 @@ def case_inputs(row: dict) -> dict:
 
 
 def row_paths(row: dict) -> dict:
-    """The full (absolute) path each path column of a case's row names, recorded beside its part (``paths`` in
-    ``<case>.inputs.json``): a re-run compares them when the files cannot be read now (moved, a drive not mounted),
-    so that a row now naming other files is never credited with the old results."""
-    import os
+    """The full path each path column of a case's row names (symbolic links and ``..`` resolved, so that a manifest
+    given as a relative path or through a linked folder names the same files), recorded beside its part (``paths``
+    in ``<case>.inputs.json``, brought up to date whenever the files are found unchanged elsewhere): a re-run
+    compares them when the files cannot be read now (moved, a drive not mounted) - see :func:`_row_changes`."""
+    return {col: _resolved(row[col]) for col in PATH_COLUMNS if row.get(col)}
 
-    return {col: os.path.abspath(row[col]) for col in PATH_COLUMNS if row.get(col)}
+
+def _resolved(path: str) -> str:
+    try:
+        return str(Path(path).resolve())
+    except (OSError, RuntimeError):       # a loop of links, an unreachable drive: as written
+        import os
+
+        return os.path.abspath(path)
+
+
+def _same_place(then: str, now: str) -> bool:
+    """Whether a recorded path and a row's path name the same file as far as can be told without reading it: the
+    same path (links resolved), or the same file name in a folder of the same name (a cohort folder moved or
+    mounted elsewhere: ``/mnt/a/cohort/p1/ct.nii.gz`` and ``/media/b/cohort/p1/ct.nii.gz``).  Not so another file
+    name, nor the same name in another folder (``p1/ct.nii.gz`` and ``p2/ct.nii.gz``: another patient)."""
+    if then == now or _resolved(then) == _resolved(now):
+        return True
+    return Path(then).parts[-2:] == Path(now).parts[-2:]
 
 
 def _inputs_file(part: Path) -> Path:
@@ -320,10 +339,13 @@ def _drop_parts_of_other_orientations(parts: Path, rows: list[dict]) -> tuple[st
 
 def _row_changes(row: dict, recorded) -> list[str]:
     """The columns of ``row`` (paths, label, phantom) that differ from those ``recorded`` with its part, compared
-    without reading the files: the full paths (or, recorded by an older lungai without them, the file names)."""
+    without reading the files: label and phantom as written; a path column by :func:`_same_place` against the
+    recorded full path (or, recorded by an older lungai without full paths, by its file name).  A cohort moved as a
+    whole (file and patient folder names kept) is not a change."""
     if not isinstance(recorded, dict):
         return []
     paths = recorded.get("paths")
+    now_paths = row_paths(row)
     changed = []
     for col in CASE_COLUMNS:
         now, then = row.get(col) or "", recorded.get(col)
@@ -331,7 +353,7 @@ def _row_changes(row: dict, recorded) -> list[str]:
             if (then or "") != now:
                 changed.append(col)
         elif isinstance(paths, dict):
-            if paths.get(col, "") != row_paths(row).get(col, ""):
+            if bool(paths.get(col)) != bool(now) or (now and not _same_place(paths[col], now_paths[col])):
                 changed.append(col)
         elif bool(now) != bool(then) or (now and isinstance(then, dict)
                                          and then.get("file", then.get("folder")) != Path(now.split("#")[0]).name):
@@ -342,8 +364,10 @@ def _row_changes(row: dict, recorded) -> list[str]:
 def _drop_parts_of_changed_inputs(parts: Path, rows: list[dict]) -> tuple[list[str], str | None]:
     """Cases done whose inputs changed since (:func:`case_inputs` differs from the ``<case>.inputs.json`` recorded
     with the part, or none is recorded: a part of an older lungai, as ``lungai cohort``) are dropped, to be redone.
-    A case whose files cannot be read now (moved, a drive not mounted) is compared by its row: one now naming other
-    files (paths) or another label / phantom is dropped too - it cannot be computed now, so it fails (listed in
+    A case found unchanged at another path (the cohort moved, a linked folder) gets its new paths recorded.  A case
+    whose files cannot be read now (moved, a drive not mounted) is compared by its row (:func:`_row_changes`): one
+    now naming other files (another file name, or the same name in another folder) or another label / phantom is
+    dropped too - it cannot be computed now, so it fails (listed in
     ``_errors.csv``) rather than keep results of what the row named before; one whose row is unchanged is kept
     unchecked (a finished result is never dropped on a guess).  (One note per case dropped, and a warning naming
     the cases kept unchecked.)"""
@@ -368,9 +392,14 @@ def _drop_parts_of_changed_inputs(parts: Path, rows: list[dict]) -> tuple[list[s
             notes.append(f"{row['case']}: its row changed since the last run ({', '.join(changed)}) and its files "
                          "cannot be read now: its old results are dropped (the case is tried again)")
             continue
+        paths = recorded.get("paths") if isinstance(recorded, dict) else None
         if isinstance(recorded, dict):
             recorded = {k: v for k, v in recorded.items() if k != "paths"}   # a moved copy is the same input
         if recorded == current:
+            if paths != row_paths(row):      # found elsewhere (moved, another link): where it is now is recorded,
+                with contextlib.suppress(OSError):     # what a later run compares when the files are offline
+                    _inputs_file(part).write_text(json.dumps({**current, "paths": row_paths(row)}, sort_keys=True),
+                                                  encoding="utf-8")
             continue
         if not isinstance(recorded, dict):
             change = "its part records no inputs (written by an older lungai)"
@@ -470,6 +499,14 @@ def _write_results(output, manifest, params, table, errors, settings, rows, part
         write_csv(table, output, protect=[manifest])
         write_sidecar(output, params)  # the settings in full; the CSV's radiomics_settings column holds their id
         write_csv(settings, output.with_name(output.stem + "_settings.csv"), protect=[manifest])
+    else:       # no case has results now (all failed, old ones dropped): an earlier batch's table would contradict
+        stale = [p for p in (output, output.with_name(output.stem + "_settings.csv"), sidecar_path(output))
+                 if p.is_file()]     # _errors.csv (below); a user's file of these names was refused up front
+        for p in stale:
+            remove_output_file(p, OWNER)
+        if stale:
+            summary.changed.append(f"no case has results now: the earlier {', '.join(p.name for p in stale)} "
+                                   "(results of cases no longer done) removed - see the failures below")
     err_path = output.with_name(output.stem + "_errors.csv")
     extracted = {row["case"] for row in rows if (parts / f"{safe_name(row['case'])}.csv").exists()}
     segment_errors = [(r.case, r.segment, str(r.error)) for r in errors.itertuples(index=False)

@@ -186,8 +186,10 @@ def quiet_logs(names=SHUTDOWN_LOGGERS, level: int = logging.CRITICAL + 1):
 def close_quietly(client, cluster=None, futures=()) -> None:
     """Cancel ``futures`` and close ``client`` and ``cluster`` (None: an existing scheduler's, left running) with
     Dask's loggers quieted (:func:`quiet_logs`): a cancelled run ends with one line, not Dask's tracebacks.  A
-    failure to close is ignored (the processes end with this one)."""
-    with quiet_logs():
+    failure to close is ignored (the processes end with this one).  A further Ctrl-C or SIGTERM while closing
+    (:func:`signals_held`) does not stop it half-way: workers left running kept writing parts after the count of
+    finished cases was said (it said too few) and Dask's exit handler then closed them again (seconds more)."""
+    with quiet_logs(), signals_held():
         steps = [lambda: client.cancel(list(futures), force=True)] if futures else []
         steps.append(lambda: client.close(timeout=CLOSE_TIMEOUT_S))
         if cluster is not None:
@@ -197,6 +199,36 @@ def close_quietly(client, cluster=None, futures=()) -> None:
                 step()
             except Exception:  # noqa: BLE001 - already closing: nothing more to do about it
                 pass
+
+
+@contextmanager
+def signals_held():
+    """SIGINT and SIGTERM ignored in this process while the block runs (put back afterwards), for a cleanup that
+    must finish (bounded by its own timeouts).  Only the main thread can set handlers: elsewhere nothing changes.
+    A process forked meanwhile still ends on SIGTERM / SIGINT as before."""
+    import os
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pid = os.getpid()
+
+    def held(signum, frame):
+        if os.getpid() != pid:              # a forked child: ended by it, as before
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+    nums = [getattr(signal, n) for n in ("SIGINT", "SIGTERM") if hasattr(signal, n)]
+    previous = {}
+    try:
+        for num in nums:
+            previous[num] = signal.signal(num, held)
+        yield
+    finally:
+        for num, handler in previous.items():
+            signal.signal(num, handler if handler is not None else signal.SIG_DFL)
 
 
 def warm_worker() -> int:

@@ -58,7 +58,17 @@ def read_manifest(path: str | Path) -> list[dict]:
                             rows=True, dtype=str, keep_default_na=False)
     # a header written `Case,Image` or `case , image`: the columns read, spaces and letter case aside
     known = {"case", "label", "phantom", *PATH_COLUMNS}
-    df.columns = [str(c).strip().lower() if str(c).strip().lower() in known else c for c in df.columns]
+    names = [str(c).strip().lower() if str(c).strip().lower() in known else c for c in df.columns]
+    same = defaultdict(list)
+    for original, name in zip(df.columns, names):
+        same[name].append(str(original))
+    twice = [headers for headers in same.values() if len(headers) > 1]
+    if twice:
+        listed = "; ".join(" and ".join(repr(h) for h in headers) for headers in twice)
+        raise InputError(f"manifest {p.name} has columns that name the same thing (letter case and spaces aside): "
+                         f"{listed}", "keep one column of each name (case, image, mask, label, phantom, tumour, "
+                         "lungs) and delete or rename the other")
+    df.columns = names
     missing = {"case", "image"} - set(df.columns)
     if missing:
         raise InputError(f"manifest {p.name} lacks the column(s) {sorted(missing)} (its columns: "
