@@ -141,6 +141,14 @@ def test_a_selector_never_takes_another_gtv_of_its_role(segments, name):
         select_segments(_segments(segments), name, source="x.seg.dcm")
 
 
+def test_a_refused_selector_suggests_the_segment_of_its_role():
+    from lungai.dicom.masks import select_segments
+
+    with pytest.raises(InputError) as info:
+        select_segments(_segments(["Lung_R", "GTV_PET"]), "GTV_CT", source="x.seg.dcm")
+    assert info.value.fix.endswith("e.g. x.seg.dcm#GTV_PET")
+
+
 @pytest.mark.parametrize("name", ["GTV", "Tumor", "GTVp"])
 def test_a_tumour_selector_is_refused_beside_nodal_gtvs_saying_role_gtv_takes_them_all(name):
     """QA: '#GTV' on a SEG of GTVp and GTVn took the primary alone while role:gtv takes both."""
