@@ -5,6 +5,8 @@ All on a synthetic DICOM RT export (Testing/dicom_helpers.py)."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -83,7 +85,8 @@ def test_seg_without_the_role_is_an_error_naming_the_segment_choice(case, tmp_pa
 def test_selector_with_slicers_tumour_name_takes_the_one_tumour_segment(case, tmp_path):
     """QA: lungai's SEG names the tumour 'Tumour', Slicer 'Tumor'; `--tumour "results.seg.dcm#Tumor"` failed ("has no
     segment 'Tumor'").  A '#name' with no segment of that label takes the one segment of the same role, with a note
-    naming it; a name with no role, a numbered GTV (GTV-9) or a role of several segments stays an error."""
+    naming it when both names are bare names of the role (Tumor / GTV / GTVp -> Tumour, Lung_R -> Right lung); a name
+    with no role or a qualifier (GTV-9) or a role of several segments stays an error."""
     from lungai.dicom.masks import select_segments
     from lungai.errors import InputNote
 
@@ -101,6 +104,93 @@ def test_selector_with_slicers_tumour_name_takes_the_one_tumour_segment(case, tm
     for name in ("Tumor", "Heart"):   # two tumour segments / no role: still the error naming the segments
         with pytest.raises(InputError, match=f"has no segment '{name}'; its segments: GTV-1, GTV-2, Lung_R"):
             select_segments(masks, name)
+
+
+def _segments(names):
+    """{label: a one-voxel mask} of distinct voxels, as select_segments takes a SEG's segments."""
+    out = {}
+    for i, name in enumerate(names):
+        a = np.zeros((4, 4, 4), np.uint8)
+        a.flat[i] = 1
+        out[name] = sitk.GetImageFromArray(a)
+    return out
+
+
+# QA: a '#name' with no exact match took the one segment of the same role - a DIFFERENT GTV (another image, side,
+# lobe, node, station, number) with only a note, exit 0: '#GTV_CT' used GTV_PET (35 ml instead of 12.9 ml)
+@pytest.mark.parametrize("segments, name", [
+    (["GTV_PET", "Lung_R"], "GTV_CT"),
+    (["GTV_PET", "CT"], "GTV_CT"),
+    (["GTV_L", "Lung_R"], "GTV_R"),
+    (["GTV_R", "Lung_R"], "GTV_L"),
+    (["GTV_rul", "Lung_R"], "GTV_lll"),
+    (["GTVp", "GTVn1"], "GTVn2"),
+    (["GTVp", "GTV_4R"], "GTV_10L"),
+    (["GTV-1", "GTVn"], "GTVp2"),
+    (["GTVp1", "Lung_R"], "GTVp2"),
+    (["GTVp_PET", "Lung_R"], "GTVp_CT"),
+    (["GTV_MRI", "Lung_R"], "GTV_PET"),
+    (["GTV_PET", "Lung_R"], "Tumor"),        # a bare name never takes a qualified GTV either
+    (["Tumour", "Lung_R"], "GTV-1"),         # nor a numbered name the bare one
+])
+def test_a_selector_never_takes_another_gtv_of_its_role(segments, name):
+    from lungai.dicom.masks import select_segments
+
+    with pytest.raises(InputError, match=f"(?s)has no segment '{name}'; its segments: {', '.join(segments)}.*"
+                                         "never taken in its place.*How to fix: choose one of its segment labels"):
+        select_segments(_segments(segments), name, source="x.seg.dcm")
+
+
+def test_a_refused_selector_suggests_the_segment_of_its_role():
+    from lungai.dicom.masks import select_segments
+
+    with pytest.raises(InputError) as info:
+        select_segments(_segments(["Lung_R", "GTV_PET"]), "GTV_CT", source="x.seg.dcm")
+    assert info.value.fix.endswith("e.g. x.seg.dcm#GTV_PET")
+
+
+@pytest.mark.parametrize("name", ["GTV", "Tumor", "GTVp"])
+def test_a_tumour_selector_is_refused_beside_nodal_gtvs_saying_role_gtv_takes_them_all(name):
+    """QA: '#GTV' on a SEG of GTVp and GTVn took the primary alone while role:gtv takes both."""
+    from lungai.dicom.masks import select_segments
+
+    masks = _segments(["GTVp", "GTVn", "Lung_R"] if name != "GTVp" else ["GTV", "GTVn", "Lung_R"])
+    with pytest.raises(InputError, match="(?s)nodal GTVs among them.*take all the GTVs with x.seg.dcm#role:gtv"):
+        select_segments(masks, name, source="x.seg.dcm")
+    assert len(select_segments(masks, "role:gtv", source="x.seg.dcm")[1]) == 2
+
+
+@pytest.mark.parametrize("segments, spec, lungs, used", [
+    (["Tumour", "Right lung", "Left lung"], "Tumor", False, ["Tumour"]),
+    (["Lung-Right", "Lung-Left", "GTV-1", "gtv-2"], "Lung_L", False, ["Lung-Left"]),
+    (["Lung-Right", "Lung-Left", "GTV-1", "gtv-2"], "left lung", False, ["Lung-Left"]),
+    (["Lung-Right", "Lung-Left", "GTV-1", "gtv-2"], "Lung_R", False, ["Lung-Right"]),
+    (["Lung-Right", "Lung-Left", "GTV-1", "gtv-2"], "Lung_R,Lung_L", True, ["Lung-Right", "Lung-Left"]),
+    (["Lungs", "GTV"], "Lungs_total", False, ["Lungs"]),
+])
+def test_a_bare_selector_takes_the_bare_segment_of_its_role(segments, spec, lungs, used):
+    from lungai.dicom.masks import select_segments
+    from lungai.errors import InputNote
+
+    with pytest.warns(InputNote, match="its one segment of the same role"):
+        assert select_segments(_segments(segments), spec, lungs=lungs, source="x.seg.dcm")[1] == used
+
+
+@pytest.mark.parametrize("segments, name", [(["Tumor (2)"], "Tumor"), (["GTV (1)", "Lung_R"], "GTV")])
+def test_a_selector_never_takes_a_copy(segments, name):
+    from lungai.dicom.masks import select_segments
+
+    with pytest.raises(InputError, match=f"has no segment '{name}'; its segments: {re.escape(', '.join(segments))}"):
+        select_segments(_segments(segments), name, source="x.seg.dcm")
+
+
+def test_the_bare_names_have_their_role():
+    from lungai.dicom.roles import BARE_NAMES, role_group, structure_role
+
+    for group, names in BARE_NAMES.items():
+        for name in names:   # a lungs-minus-GTV name needs its raw '-' ("Lungs-GTV"): written with dashes
+            raw = name.replace(" ", "-") if group == "lungs_minus_gtv" else name
+            assert role_group(structure_role(raw)) == group, (group, name)
 
 
 def test_sr_radiomic_features_have_ucum_units(case, tmp_path):

@@ -145,39 +145,56 @@ def select_segments(masks: dict, spec: str, mapping=None, lungs: bool = False, s
         return mask, used
     found = matching_labels(masks, name) or _same_role(masks, name, mapping, source)
     if not found:
-        raise InputError(f"{source} has no segment {name!r}; its segments: {', '.join(masks) or 'none'}",
-                         f"choose one of its segment labels after '{SELECTOR}', e.g. {example}")
+        same = _of_role(masks, name, mapping)
+        note = (f" ({', '.join(same)} {'has' if len(same) == 1 else 'have'} its role under another name: a structure "
+                "of another image, side, lobe, node or number - or one of several - is never taken in its place)"
+                if same else "")
+        raise InputError(f"{source} has no segment {name!r}; its segments: {', '.join(masks) or 'none'}{note}",
+                         f"choose one of its segment labels after '{SELECTOR}', e.g. "
+                         + (f"{source}{SELECTOR}{same[0]}" if same else example))
     check_case_groups(list(masks), found[:1], source, mapping=mapping)   # "GTV" and "gtv": which one is meant?
     return sitk.Cast(masks[found[0]] > 0, sitk.sitkUInt8), found[:1]
 
 
-def _role_group(role: str | None) -> str | None:
-    """A structure role for matching a selector by role: a GTV and a primary GTV are one (the tumour), a nodal GTV
-    is not."""
-    return "gtv" if role in ("gtv", "gtv_primary") else role
-
-
 def _same_role(masks: dict, name: str, mapping, source: str) -> list[str]:
     """A ``#name`` selector with no segment of that label: the one segment of the same role, with a note naming it
-    ("results.seg.dcm#Tumor" - Slicer's name - finds the "Tumour" of ``lungai segment``'s SEG); none (the caller
-    refuses, naming the segments) when the name has no role, names a numbered GTV that is not the primary (GTV-9), or
-    zero or several segments have its role."""
+    ("results.seg.dcm#Tumor" - Slicer's name - finds the "Tumour" of ``lungai segment``'s SEG, "#Lung_R" the
+    "Lung-Right" of a clinical SEG), only when the selector and that segment are both bare names of the role
+    (:func:`lungai.dicom.roles.bare_role`).  None (the caller refuses, naming the segments) when the name has no role
+    or a qualifier - an image, side, lobe, station, number ("GTV_CT", "GTV_L", "GTVn2", "GTV-1": never another GTV in
+    its place) - or when zero or several segments have its role or the one segment has a qualifier.  A tumour name on
+    a SEG with nodal GTVs as well is refused here: role:gtv takes them all."""
     import warnings
 
-    from lungai.dicom.roles import structure_role
+    from lungai.dicom.roles import bare_role, role_group, structure_role
     from lungai.errors import InputNote
 
-    role = structure_role(name, mapping)
-    if role is None or (role == "gtv" and any(c.isdigit() for c in name)):
-        return []   # no role, or one numbered GTV of several (GTV-9): never another segment in its place
-    role = _role_group(role)
-    same = [label for label in masks if _role_group(structure_role(label, mapping)) == role]
-    if len(same) != 1:
+    role = bare_role(name, mapping)
+    if role is None:
+        return []   # no role, or a qualified name (GTV_CT, GTV_L, GTVn2, GTV-9): never another segment in its place
+    roles = {label: structure_role(label, mapping) for label in masks}
+    same = [label for label, r in roles.items() if role_group(r) == role]
+    nodes = [label for label, r in roles.items() if r == "gtv_node"]
+    if role == "gtv" and nodes:
+        raise InputError(f"{source} has no segment {name!r}, and its GTV segments are "
+                         f"{', '.join(same + nodes)} (nodal GTVs among them): which one {name!r} means is not clear",
+                         f"choose a segment by its label after '{SELECTOR}' ({source}{SELECTOR}{(same + nodes)[0]}), "
+                         f"or take all the GTVs with {source}{SELECTOR}role:gtv")
+    if len(same) != 1 or bare_role(same[0], mapping) != role:
         return []
     warnings.warn(f"{source} has no segment {name!r}; using {same[0]!r}, its one segment of the same role "
                   f"({role}) - name it exactly ({source}{SELECTOR}{same[0]}) to silence this note",
                   InputNote, stacklevel=3)
     return same
+
+
+def _of_role(masks: dict, name: str, mapping) -> list[str]:
+    """The segments of the role group of ``name`` (:func:`lungai.dicom.roles.role_group`), for the message of a
+    refused ``#name``: another name of the role does not stand for them."""
+    from lungai.dicom.roles import role_group, structure_role
+
+    role = role_group(structure_role(name, mapping))
+    return [label for label in masks if role is not None and role_group(structure_role(label, mapping)) == role]
 
 
 def lung_label_map(right: sitk.Image, left: sitk.Image) -> sitk.Image:

@@ -71,6 +71,40 @@ DEFAULT_PATTERNS: tuple[tuple[str, str], ...] = (
     ("lungs", _LUNGS),
 )
 _COMPILED = tuple((role, re.compile(pattern)) for role, pattern in DEFAULT_PATTERNS)
+
+# the bare names of a role (normalised, :func:`normalise`): the role itself, with no qualifier - no image (PET, CT,
+# MRI), side or lobe of a GTV, lymph-node station, number or copy.  A ``#name`` selector of a SEG that no label
+# matches may take the one segment of its role only when both names are bare (:func:`bare_role`;
+# :func:`lungai.dicom.masks.select_segments`): Slicer's "Tumor" finds lungai's "Tumour", "Lung_R" finds "Lung-Right",
+# but "GTV_CT" never takes "GTV_PET", nor "GTV_L" "GTV_R", nor "GTVn2" "GTVn1".  Keyed by role group: "gtv" is a
+# GTV or a primary GTV (the tumour), never a nodal GTV.
+BARE_NAMES: dict[str, frozenset] = {
+    "gtv": frozenset({"tumour", "tumor", "gtv", "gtvp", "gtv p", "gtv prim", "gtv primary", "gtv tumour",
+                      "gtv tumor", "gtv primary tumour", "gtv primary tumor"}),
+    "lung_right": frozenset({"lung r", "lung rt", "lung right", "lung rght", "lung dx", "r lung", "rt lung",
+                             "right lung", "lungr", "rlung", "lungrt", "lungright", "rightlung", "rtlung"}),
+    "lung_left": frozenset({"lung l", "lung lt", "lung left", "lung lft", "lung sx", "l lung", "lt lung",
+                            "left lung", "lungl", "llung", "lunglt", "lungleft", "leftlung", "ltlung"}),
+    "lungs": frozenset({"lungs", "lung", "both lungs", "lungs both", "lung both", "lungs total", "lung total",
+                        "total lungs", "total lung", "lungs all", "lungs bilateral", "bilateral lungs",
+                        "lungs combined", "combined lungs"}),
+    "lungs_minus_gtv": frozenset({"lungs gtv", "lung gtv", "lungs minus gtv", "lung minus gtv",
+                                  "lungs minus tumour", "lungs minus tumor", "lung total gtv", "lungs total gtv"}),
+}
+
+
+def role_group(role: str | None) -> str | None:
+    """A structure role for matching a name by role: a GTV and a primary GTV are one (the tumour), a nodal GTV
+    is not."""
+    return "gtv" if role in ("gtv", "gtv_primary") else role
+
+
+def bare_role(name: str, mapping=None) -> str | None:
+    """The role group (:func:`role_group`) of a bare name of its role (:data:`BARE_NAMES`: "Tumor", "GTVp", "Lung_R",
+    "left lung", "Lungs"), or None for a name with a qualifier ("GTV_CT", "GTV_L", "GTVn2", "GTV_4R", "GTV-1"), a
+    copy ("Tumor (2)") or no role."""
+    group = role_group(structure_role(name, mapping))
+    return group if group is not None and normalise(name) in BARE_NAMES.get(group, ()) else None
 _NONE = {"", "none", "null", "ignore", "-"}
 
 
