@@ -316,7 +316,7 @@ def test_report_shows_the_stage_model_card(ehr_rna_stage_model):
     assert 'id="stage-card-warning"' in page and "WITHOUT comparison" in page
 
 
-def test_demo_rtstruct_gives_the_dose_metrics_masks(tmp_path):
+def test_demo_rtstruct_gives_the_dose_metrics_masks(tmp_path, tmp_path_factory):
     """--rtstruct: the dose metrics use the plan's lungs and GTV (by role, as `lungai dose-features --rtstruct`),
     and the report says so (not the automatic masks)."""
     from lungai.cli import main
@@ -349,8 +349,10 @@ def test_demo_rtstruct_gives_the_dose_metrics_masks(tmp_path):
     assert masks.startswith("lungs: RTSTRUCT structure Lung_R + Lung_L") and "minus GTV: RTSTRUCT structure GTV" in masks
     from lungai.dicom.sr import read_sr, read_sr_comments
 
-    assert main(["dicom-export", "--ct", str(st["ct"]), "--results", str(out), "-o", str(tmp_path / "dicom")]) == 0
-    sr = tmp_path / "dicom" / "measurements.sr.dcm"
+    # tmp_path holds the patient's CT, RTSTRUCT and RTDOSE (an export): lungai's DICOM goes outside it
+    exported = tmp_path_factory.mktemp("exported") / "dicom"
+    assert main(["dicom-export", "--ct", str(st["ct"]), "--results", str(out), "-o", str(exported)]) == 0
+    sr = exported / "measurements.sr.dcm"
     assert read_sr(sr)["Dose"]["dose_mld_gy"][0] == pytest.approx(float(truth.dose_mld_gy), rel=1e-5)
     assert "dose_mld_gy" not in read_sr(sr)["Case"]            # not among lungai's tumour confidence
     assert read_sr_comments(sr)["Dose"] == "Dose metrics computed on " + masks
