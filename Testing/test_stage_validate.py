@@ -147,3 +147,85 @@ def test_ct_and_rna_ids_not_in_the_ehr_table_are_named_at_predict(tmp_path, syn)
     assert f"CT patient ID(s) are not in the EHR table {tmp_path / 'ehr.csv'}: {gone}" in text
     assert f"RNA patient ID(s) are not in the EHR table {tmp_path / 'ehr.csv'}: {gone}" in text
     assert c.report["ct_not_in_ehr"] == gone and set(gone) <= set(c.ids)      # still predicted, from what they have
+    assert "predicted without EHR, from what they have where the model uses it" in text
+
+
+def test_macro_metrics_are_over_the_classes_present_and_sklearn_is_quiet():
+    """Review: a class absent among the scored patients counted as an F1 of 0 in macro-F1 but was left out of
+    macro-AUC (two rules), and scikit-learn's raw 'y_pred contains classes not in y_true' leaked."""
+    import warnings
+
+    from lungai.fusion.metrics import absent_classes, class_counts, fast_scores, scores
+
+    y = np.array([0, 0, 0, 1, 1, 1])
+    proba = np.array([[.8, .1, .1], [.7, .2, .1], [.1, .1, .8], [.2, .7, .1], [.1, .8, .1], [.6, .3, .1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = scores(y, proba, 3)
+    f1_i, f1_ii = 2 * 2 / (2 * 2 + 1 + 1), 2 * 2 / (2 * 2 + 0 + 1)   # class I: tp 2, fp 1, fn 1; II: tp 2, fn 1
+    assert s["macro_f1"] == pytest.approx((f1_i + f1_ii) / 2)          # over I and II, not / 3
+    assert fast_scores(y, proba, 3)["macro_f1"] == pytest.approx(s["macro_f1"])
+    assert class_counts(y, ["I", "II", "III-IV"]) == {"I": 3, "II": 3, "III-IV": 0}
+    assert absent_classes(y, ["I", "II", "III-IV"]) == ["III-IV"]
+    full = np.array([0, 1, 2, 0, 1, 2])                                  # every class present: the plain average
+    assert scores(full, proba, 3)["macro_f1"] == pytest.approx(
+        fast_scores(full, proba, 3)["macro_f1"])
+
+
+def test_validate_names_a_class_no_scored_patient_has(tmp_path, syn, no_ct_model, capsys):
+    """Review: with no scored patient of a class the metrics were skewed without a word, and the console gave the
+    class counts of all patients only."""
+    ehr = pd.read_csv(syn["ehr"], dtype=str)
+    gone = sorted(ehr.stage.unique())[-1]
+    ehr[ehr.stage != gone].to_csv(tmp_path / "ehr.csv", index=False)
+    assert _cli(["validate", "--model", no_ct_model, "--ehr", tmp_path / "ehr.csv", "--label", "stage",
+                 "-o", tmp_path / "v"]) == 0
+    out = capsys.readouterr()
+    assert f"warning: no scored {gone} patient for fusion" in out.err and "y_pred contains" not in out.err
+    m = json.loads((tmp_path / "v" / "metrics.json").read_text())
+    entry = m["models"]["fusion"]
+    assert entry["scored_classes"][gone] == 0 and gone not in entry["macro_over"]
+    assert f"{gone} 0" in out.out                                        # the scored class counts, per model
+
+
+def test_validate_where_no_model_scores_anyone_is_an_input_error(tmp_path, syn, no_ct_model, capsys):
+    """Review: exit code 0 and a generic message naming a CT branch the model does not have."""
+    ehr = pd.read_csv(syn["ehr"], dtype=str)
+    feats = [c for c in ehr.columns if c not in ("patient_id", "stage")]
+    ehr[feats] = ""
+    ehr.to_csv(tmp_path / "ehr.csv", index=False)
+    assert _cli(["validate", "--model", no_ct_model, "--ehr", tmp_path / "ehr.csv", "--label", "stage",
+                 "-o", tmp_path / "v"]) == 2
+    err = capsys.readouterr().err
+    assert "no locked model could score any patient" in err and "fusion: EHR (at least one of" in err
+    assert "CT" not in err.split("no locked model")[1].split("How to fix")[0]
+    assert not (tmp_path / "v" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("value,expected", [("T2c", None), ("T3a", None), ("T4a", None), ("T0a", None),
+                                            ("T2mi", None), ("T4mi", None), ("Tisa", None), ("T1mi", 1), ("T1c", 1),
+                                            ("T2b", 2), ("T 2a", 2), ("pT 1b", 1), ("T3", 3), ("Tis", 0)])
+def test_t_sub_letters_are_those_of_each_value(value, expected):
+    """Review: any of a-c / mi was accepted after any T number (T2c, T4a, T2mi)."""
+    from lungai.fusion.labels import _t_num
+
+    assert _t_num(value) == expected
+
+
+@pytest.mark.parametrize("value,expected", [("N2a", 2), ("N2b", 2), ("N1b", 1), ("N 1", 1), ("N3a", None),
+                                            ("N0b", None), ("M1c", 1), ("M 1a", 1), ("M0a", None), ("M1d", None)])
+def test_n_and_m_sub_letters_are_those_of_each_value(value, expected):
+    from lungai.fusion.labels import _m_num, _n_num
+
+    assert (_n_num if value.startswith("N") else _m_num)(value) == expected
+
+
+def test_a_tnm_combination_with_an_impossible_value_is_named_as_not_understood():
+    """Review: T5N0M0 was reported as 'T or N unknown', T2N1M2 as 'M unknown'."""
+    from lungai.fusion.labels import check_tnm_combinations
+
+    with pytest.raises(InputError) as err:
+        check_tnm_combinations(["T5N0M0", "T2N1M2", "T2cN0M0", "T 2a N0 M0", "TXN0M0"])
+    fix = err.value.fix
+    assert "'T5N0M0', 'T2N1M2', 'T2cN0M0' have a T, N or M value not understood" in fix
+    assert "'TXN0M0' have T or N unknown" in fix and "I=T 2a N0 M0" in fix

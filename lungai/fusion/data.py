@@ -351,8 +351,8 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
                 report[f"{what}_not_in_ehr"] = alone
                 zeros = leading_zero_hint(alone, set(ehr_df.index))
                 warnings.warn(f"{len(alone)} {what.upper()} patient ID(s) are not in the EHR table {ehr}: "
-                              f"{alone[:20]}{' ...' if len(alone) > 20 else ''} - predicted without EHR (from "
-                              f"what they have); check the id(s)" + zeros)
+                              f"{alone[:20]}{' ...' if len(alone) > 20 else ''} - predicted without EHR, from "
+                              f"what they have where the model uses it; check the id(s)" + zeros)
     if ehr and ct and not ct_map.keys() & base and ct_map:
         raise InputError(f"no CT manifest ID joins the EHR IDs (CT: {sorted(ct_map)[:5]}, EHR: {sorted(base)[:5]})"
                          + leading_zero_hint(ct_map, base),

@@ -53,16 +53,18 @@ _PREFIX = r"^\s*(?:yc|yp|rc|rp|c|p|y|r|a|u)?\s*"
 _UNASSESSED = re.compile(_PREFIX + r"[TNM]\s*X\s*$", re.I)
 
 
-# the values each category can take (AJCC 7th / 8th edition, lung), sub-letters included (T1a, T1mi, N2a, M1b), the
-# whole value read (anchored): T5, N4, M2, T12 are "not understood", never read as T1 / N... / M...
-_T_VALUES = r"(is|[0-4](?:mi|[a-c])?)"
-_N_VALUES = r"([0-3](?:[a-c][12]?)?)"
-_M_VALUES = r"([01](?:[a-c])?)"
+# the values each category can take (AJCC 7th / 8th edition, lung; the union), each number with its own sub-letters
+# only: T1a-c / T1mi, T2a-b (T0, T3, T4, Tis none); N1a-b, N2a / N2a1 / N2a2 / N2b (the IASLC N descriptors; N0, N3
+# none); M1a-c (M0 none).  The whole value is read (anchored): T5, T2c, T4a, N4, M2, T12 are "not understood", never
+# read as T1 / N... / M...; a space may follow the letter ("T 2a", "p N1").
+_T_VALUES = r"(is|1(?:mi|[a-c])?|2[ab]?|[034])"
+_N_VALUES = r"(1[ab]?|2(?:a[12]?|b)?|[03])"
+_M_VALUES = r"(1[a-c]?|0)"
 
 
 def _tnm(value, letter: str, values: str):
-    """The value after the prefix and letter ('2b' of 'pT2b'), lower case; None when ``value`` is not one."""
-    m = re.match(_PREFIX + letter + values + r"\s*$", str(value), re.I)
+    """The value after the prefix and letter ('2b' of 'pT2b', 'T 2b'), lower case; None when ``value`` is not one."""
+    m = re.match(_PREFIX + letter + r"\s*" + values + r"\s*$", str(value), re.I)
     return m.group(1).lower() if m else None
 
 
@@ -159,8 +161,11 @@ def stage_spelling(value) -> Optional[str]:
 
 # a T, N (and M) category written as one value: "T2N1M0", "pT1a N0 M0", "T3N2" - a TNM combination, not a stage
 _AXIS_PREFIX = r"(?:yc|yp|rc|rp|c|p|y|r|a|u)?\s*"
-_TNM_COMBINED = re.compile(_PREFIX + r"(T\s*(?:is|X|\d[a-d]?))\s*[,/;]?\s*(" + _AXIS_PREFIX + r"N\s*(?:X|\d[a-c]?))"
-                           r"\s*[,/;]?\s*(" + _AXIS_PREFIX + r"M\s*(?:X|\d[a-c]?))?\s*$", re.I)
+# each category written as any number with sub-letters (T2c, T5, M2 are then "not understood" by stage_group's own
+# reading, _T_VALUES / _N_VALUES / _M_VALUES, never a class of their own); a space may follow the letter, as there
+_CAT = r"\s*(?:is|X|\d(?:mi|[a-d][12]?)?)"
+_TNM_COMBINED = re.compile(_PREFIX + r"(T" + _CAT + r")\s*[,/;]?\s*(" + _AXIS_PREFIX + r"N" + _CAT + r")"
+                           r"\s*[,/;]?\s*(" + _AXIS_PREFIX + r"M" + _CAT + r")?\s*$", re.I)
 
 
 def tnm_combination(value) -> Optional[tuple]:
@@ -179,19 +184,25 @@ def check_tnm_combinations(values, column=None) -> None:
     if not tnm:
         return
     groups: dict = {}
-    ungrouped: dict = {"unknown": [], "m": [], "t0": []}    # no stage group - no label, never a class
+    ungrouped: dict = {"bad": [], "unknown": [], "m": [], "t0": []}    # no stage group - no label, never a class
     for v, (t, n, m) in tnm.items():
-        g = stage_group(t, n, m)
+        bad = any(x is not None and parse(x) is None and not _UNASSESSED.match(x)
+                  for x, parse in ((t, _t_num), (n, _n_num), (m, _m_num)))
+        g = stage_group(t, n, m)     # as derive_stage: N2-N3 / M1 / T4 decide with the other value not understood
         if g:
             groups.setdefault(g, []).append(v)
-        else:           # T or N unknown (TX, NX), M unknown, or T0 / Tis with N0 / N1 and no M1 (not staged by AJCC)
-            ungrouped["unknown" if _t_num(t) is None or _n_num(n) is None else
+        else:           # a value not understood (T5, M2), T or N unknown (TX, NX), M unknown, or T0 / Tis with
+            # N0 / N1 and no M1 (not staged by AJCC)
+            ungrouped["bad" if bad else "unknown" if _t_num(t) is None or _n_num(n) is None else
                       "m" if m is None or _m_num(m) is None else "t0"].append(v)
     merge = ";".join(f"{k}={','.join(vs)}" for k, vs in sorted(groups.items()))
-    left_out = ungrouped["unknown"] + ungrouped["m"] + ungrouped["t0"]
+    left_out = ungrouped["bad"] + ungrouped["unknown"] + ungrouped["m"] + ungrouped["t0"]
     if left_out:        # a group named "unknown" (a missing-value word) gives no label: clean_labels
         merge += ";unknown=" + ",".join(left_out)
-    reasons = {"unknown": "have T or N unknown", "m": "have M unknown or not given (I / II need M0)", "t0": "are T0 with N0 / N1 or Tis with N1, and no M1 (not staged by AJCC)"}
+    reasons = {"bad": "have a T, N or M value not understood (AJCC: T0-T4, Tis, TX with T1a-c / T1mi / T2a-b; N0-N3, NX; "
+                      "M0, M1a-c, MX)",
+               "unknown": "have T or N unknown", "m": "have M unknown or not given (I / II need M0)",
+               "t0": "are T0 with N0 / N1 or Tis with N1, and no M1 (not staged by AJCC)"}
     left = "; ".join(f"{', '.join(map(repr, vs[:10]))}{' ...' if len(vs) > 10 else ''} {reasons[k]}"
                      for k, vs in ungrouped.items() if vs)
     left = (f" ({left}: no stage group - in the group 'unknown' those patients get no label and are left out, never "

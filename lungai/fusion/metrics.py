@@ -1,19 +1,40 @@
-"""Accuracy, balanced accuracy, macro-F1 and macro-AUC per fold, mean +- SD over folds and bootstrap 95 % CI."""
+"""Accuracy, balanced accuracy, macro-F1 and macro-AUC per fold, mean +- SD over folds and bootstrap 95 % CI.
+
+The macro averages (F1, AUC; balanced accuracy = macro recall) are over the classes PRESENT among the true labels
+scored - one rule for all three: a class no scored patient has would add an F1 of 0 (or no AUC at all), so the
+averages would be over different classes.  With every class present (each CV fold) this is the plain macro average;
+:func:`absent_classes` names the classes left out, for a warning."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "macro_auc")
 
 
+def class_counts(y: np.ndarray, classes) -> dict:
+    """{class: number of patients with that true label} (zeros included), in class order."""
+    counts = np.bincount(np.asarray(y, int), minlength=len(classes))
+    return {str(c): int(counts[k]) for k, c in enumerate(classes)}
+
+
+def absent_classes(y: np.ndarray, classes) -> list:
+    """The classes no patient of ``y`` has: the macro averages of :func:`scores` leave them out."""
+    return [str(c) for c, n in class_counts(y, classes).items() if n == 0]
+
+
 def scores(y: np.ndarray, proba: np.ndarray, n_classes: int) -> dict:
     from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, roc_auc_score
 
     pred = proba.argmax(axis=1)
-    out = {"accuracy": float(accuracy_score(y, pred)), "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
-           "macro_f1": float(f1_score(y, pred, average="macro", labels=list(range(n_classes)), zero_division=0))}
     present = np.unique(y)
+    with warnings.catch_warnings():    # "y_pred contains classes not in y_true": the rule above, said by the caller
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"sklearn\.")
+        out = {"accuracy": float(accuracy_score(y, pred)),
+               "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
+               "macro_f1": float(f1_score(y, pred, average="macro", labels=list(present), zero_division=0))}
     if len(present) < 2:
         out["macro_auc"] = float("nan")
     elif n_classes == 2:
@@ -46,7 +67,7 @@ def fast_scores(y: np.ndarray, proba: np.ndarray, n_classes: int) -> dict:
         aucs.append((r[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
     rows = cm.sum(1)
     return {"accuracy": float(tp.sum() / len(y)), "balanced_accuracy": float((tp[rows > 0] / rows[rows > 0]).mean()),
-            "macro_f1": float(f1.mean()),
+            "macro_f1": float(f1[rows > 0].mean()),     # over the classes present in y, as scores()
             "macro_auc": float(np.mean(aucs)) if len(present) > 1 and aucs else float("nan")}
 
 

@@ -340,9 +340,6 @@ def _load_for_new_cohort(args, require_label: bool):
     return pipe, baselines, meta, cohort
 
 
-NOT_COMPUTED_ALL = "no patient has any of the inputs the model was trained with (its CT branch, EHR columns, RNA)"
-
-
 def _input_warnings(name: str, model, cohort, df) -> None:
     """The warnings of ``predict`` and ``validate`` on a :func:`lungai.fusion.api.predict_frame` result ``df``: CTs
     given to a model trained without CT are not used; patients with none of the model's inputs get no stage."""
@@ -371,7 +368,8 @@ def run_validate(args) -> int:
     from lungai.fusion import plots
     from lungai.fusion.api import predict_frame
     from lungai.fusion.data import availability_text
-    from lungai.fusion.metrics import format_summary, scores, summarise
+    from lungai.fusion.api import describe_inputs, model_inputs
+    from lungai.fusion.metrics import absent_classes, class_counts, format_summary, scores, summarise
     from lungai.fusion.model_io import check_output_dir, claimed
 
     # the output folder first: nothing is computed in vain, and a user's file is never replaced
@@ -408,15 +406,32 @@ def run_validate(args) -> int:
         for k, c in enumerate(classes):
             preds[f"{name}_p_{c}"] = proba[:, k]
         preds[f"{name}_status"] = df["status"].to_numpy()
+        needs = describe_inputs(model_inputs(model))
         if not ok.any():
             metrics["models"][name] = entry
-            print(f"{name:<10} not scored: {NOT_COMPUTED_ALL}")
+            print(f"{name:<10} not scored: no patient has any of the inputs it was trained with ({needs})")
             continue
+        # the macro averages are over the classes among the SCORED patients (metrics.py): a class none of them has
+        # is named, never silently an F1 of 0 (or left out of the AUC only)
+        counts, absent = class_counts(y[ok], classes), absent_classes(y[ok], classes)
+        entry.update(scored_classes=counts, macro_over=[c for c in classes if str(c) not in absent])
         s = summarise([scores(y[ok], proba[ok], len(classes))], y[ok], proba[ok], len(classes))
         metrics["models"][name] = {**_jsonable(s), **entry}
         scored[name] = (y[ok], proba[ok])
         print(format_summary(name + (" *" if name == meta["selected"] else ""), s)
-              + (f" ({len(left_out)} patient(s) not scored: not computed)" if left_out else ""))
+              + f" (scored: {', '.join(f'{c} {n}' for c, n in counts.items())}"
+              + (f"; {len(left_out)} patient(s) not scored: not computed)" if left_out else ")"))
+        if absent:
+            print(f"warning: no scored {' / '.join(absent)} patient for {name}: its macro-F1, balanced accuracy and "
+                  f"macro-AUC are over {', '.join(entry['macro_over'])} only (the classes among its scored "
+                  "patients), not comparable with a score over all classes", file=sys.stderr)
+    if not scored:
+        needs = "; ".join(f"{name}: {describe_inputs(model_inputs(pipe if name == 'fusion' else baselines[name]))}"
+                          for name in frames)
+        raise InputError(f"no locked model could score any patient of the external cohort: no patient has any of "
+                         f"the inputs a model was trained with ({needs})",
+                         "give the EHR table / RNA matrix (--ehr, --rna) with the model's columns and genes, and the "
+                         "patient ids spelled as in them")
     print(f"* the locked model's selected model ({meta['selected']})")
     with claimed(out, "validate", inputs):   # an earlier stage validate's files are replaced, the new ones recorded
         for name, (yy, proba) in scored.items():
