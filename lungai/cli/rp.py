@@ -63,8 +63,6 @@ def register(sub) -> None:
 
 
 def run_synth(args) -> int:
-    from pathlib import Path
-
     from lungai.errors import InputError
     from lungai.io.outputs import prepare_output_file, record_output_file
     from lungai.radiomics.csv_output import write_csv
