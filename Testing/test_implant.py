@@ -86,6 +86,40 @@ def test_existing_tumour_stays_tumour(background):
     assert (sitk.GetArrayViewFromImage(lab)[own] == L.TUMOUR).all()
 
 
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_chest_wall_implant_gets_its_atelectasis_in_the_lung(background, side):
+    """QA: the implant's wedge pointed only away from the hilum; against the chest wall that is the wall, and 7 of 8
+    chest-wall implants (30 mm, seeds 0-3, both sides) got <= 0.1 ml yet were flagged as atelectasis cases.  The
+    implant now uses the phantom's wedge rule (turned into the lung)."""
+    for seed in (0, 2):
+        spec = ImplantSpec(diameter_mm=30.0, contact="chest_wall", side=side, atelectasis=True)
+        _, lab, meta = implant(background, spec, seed)
+        a = sitk.GetArrayViewFromImage(lab)
+        ml = (a == L.ATELECTASIS).sum() * np.prod(background.ct.GetSpacing()) / 1000.0
+        assert meta["contact"] == "chest_wall" and ml > 5.0 and "warnings" not in meta, (seed, ml, meta)
+        assert meta["atelectasis_ml"] == pytest.approx(ml)
+        assert (background.lungs[a == L.ATELECTASIS] == (1 if side == "right" else 2)).all()
+
+
+def test_implanted_case_flags_only_what_was_planted(tmp_path, background, monkeypatch):
+    """QA: implanted cases recorded "atelectasis" / "pleural_effusion" from the spec whatever was planted (evaluate
+    counts them as hard cases); they now follow the label map, and implant() warns like the phantom."""
+    from lungai.errors import InputNote
+    from lungai.seg import dataset as D
+    from lungai.synthetic import implant as I
+
+    monkeypatch.setattr(I, "_atelectasis_wedge", lambda outward, rel, dist, length, free, grid, radius, **kw:
+                        (np.zeros(free.shape, bool), "nowhere", outward))
+    monkeypatch.setattr(I, "random_implant_spec", lambda s: ImplantSpec(diameter_mm=30.0, contact="free",
+                                                                        atelectasis=True, effusion=True))
+    sitk.WriteImage(background.ct, str(tmp_path / "P7_ct.nii.gz"))
+    with pytest.warns(InputNote, match="atelectasis was requested but could not be planted"):
+        case = D.implanted_cases(D.read_backgrounds(tmp_path / "P7_ct.nii.gz"), 1, seed=3, crops=False)[0]
+    assert case.meta["atelectasis"] is False and case.meta["atelectasis_ml"] == 0.0
+    assert case.meta["pleural_effusion"] is True and case.meta["effusion_ml"] > 0
+    assert any("atelectasis" in w for w in case.meta["warnings"])
+
+
 def test_implanted_cases_from_a_csv_keep_the_background_patient(tmp_path, background):
     from lungai.seg.dataset import implanted_cases, read_backgrounds
 

@@ -119,6 +119,29 @@ def test_atelectasis_next_to_a_juxta_pleural_tumour_is_planted_in_the_lung(side)
     assert truth[lab == L.ATELECTASIS].all() and not (L.tumour_mask(lab) & (lab == L.ATELECTASIS)).any()
 
 
+def test_a_small_nodule_gets_a_small_atelectasis_wedge():
+    """QA: the wedge was R + 35-60 mm long whatever the tumour size, so a 5 mm juxta-pleural nodule got tens of ml
+    of collapsed lung (`lungai sample --diameter 5 --atelectasis`: 27 ml).  Its length is now at most
+    ATELECTASIS_MAX_RADII radii (a small subsegmental wedge); 30 mm and larger tumours are unchanged."""
+    from lungai.synthetic.tumour import ATELECTASIS_MAX_RADII, atelectasis_length
+
+    p = small(seed=0, diameter_mm=5.0, location="juxta_pleural", atelectasis=True)
+    voxel_ml = float(np.prod(SMALL["spacing"])) / 1000.0
+    ml = (arrays(p)[1] == L.ATELECTASIS).sum() * voxel_ml
+    assert 0.0 < ml < 2.0 and p.meta["hard_case"]["atelectasis"], ml
+    for drawn in (35.0, 47.0, 59.99):                                  # the draw's range: 30 mm tumours unchanged
+        assert atelectasis_length(15.0, drawn) == 15.0 + drawn
+    assert atelectasis_length(2.5, 50.0) == ATELECTASIS_MAX_RADII * 2.5
+
+
+def test_recorded_atelectasis_volume_is_the_label_maps():
+    """QA: tumour.atelectasis_ml (measured on the sub-slice grid) differed from volumes_ml.atelectasis (the label
+    map, each slice's central sub-slice): 61.644 vs 61.593 ml for `lungai sample --atelectasis`."""
+    p = small(seed=0, diameter_mm=30.0, location="juxta_pleural", atelectasis=True, ground_glass=True)
+    assert p.meta["tumour"]["atelectasis_ml"] == p.meta["volumes_ml"]["atelectasis"] > 0
+    assert p.meta["tumour"]["ground_glass_ml"] == p.meta["volumes_ml"]["tumour_ground_glass"] > 0
+
+
 def test_random_atelectasis_case_with_a_juxta_pleural_tumour_has_atelectasis():
     """random_spec draws the location independently of the hard case: seed 26 is a juxta-pleural atelectasis case
     (training / eval cohorts), which had no atelectasis voxel."""
@@ -134,8 +157,8 @@ def test_a_hard_case_that_could_not_be_planted_is_not_flagged_and_is_warned(monk
     from lungai.errors import InputNote
     from lungai.synthetic import tumour as T
 
-    monkeypatch.setattr(T, "_atelectasis_wedge", lambda outward, rel, dist, length, free, grid, radius:
-                        (np.zeros(free.shape, bool), "nowhere"))
+    monkeypatch.setattr(T, "_atelectasis_wedge", lambda outward, rel, dist, length, free, grid, radius, **kw:
+                        (np.zeros(free.shape, bool), "nowhere", outward))
     with pytest.warns(InputNote, match="atelectasis was requested but could not be planted"):
         p = small(seed=0, diameter_mm=30.0, location="free", atelectasis=True)
     assert (arrays(p)[1] == L.ATELECTASIS).sum() == 0

@@ -484,8 +484,12 @@ def implanted_cases(backgrounds: list, n: int, seed: int, progress=None, crops: 
         spec = random_implant_spec(s)
         ct, lab, meta = implant(prepared[key], spec, s)
         tum = _tumour_image(lab)
-        meta = {**meta, "implanted": True, "background": b["patient"], "atelectasis": spec.atelectasis,
-                "pleural_effusion": spec.effusion, "mediastinal_contact": meta["contact"] == "mediastinum"}
+        # hard-case flags from what was planted (the label map), not what was asked for: a wedge with no free lung
+        # is not an atelectasis case (implant() warns about it)
+        meta = {**meta, "implanted": True, "background": b["patient"],
+                "atelectasis": meta.get("atelectasis_ml", 0.0) > 0.0,
+                "pleural_effusion": meta.get("effusion_ml", 0.0) > 0.0,
+                "mediastinal_contact": meta["contact"] == "mediastinum"}
         case = Case(f"{b['patient']}_implant-{s}", b["patient"], image=ct, mask=tum, meta=meta)
         if crops:
             own = prepared[key].tumour

@@ -16,7 +16,8 @@ stage III/IV tumours:
   background), **necrosis** (a darker irregular core), **cavitation** (an air cavity), a
   **ground-glass** halo (part of the lesion, -650 to -450 HU);
 - **hard negatives next to the tumour, labelled NOT tumour**: **atelectasis** (a consolidated wedge
-  from the tumour to the pleura, with air bronchograms) and **pleural effusion** (a dependent fluid
+  distal to the tumour, turned into the lung against the chest wall - the phantom's rule - with air
+  bronchograms) and **pleural effusion** (a dependent fluid
   crescent at the lung base).
 
 Label map values follow :mod:`lungai.synthetic.labels` (1 tumour, 11 ground glass, 5 atelectasis,
@@ -26,6 +27,7 @@ The CT is returned oriented LPS.
 
 from __future__ import annotations
 
+import warnings as _warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,7 +37,7 @@ from scipy import ndimage
 from lungai.synthetic import labels as L
 from lungai.synthetic.shapes import Grid, paint_capsule, random_unit, smooth_noise
 from lungai.synthetic.spec import TumourSpec
-from lungai.synthetic.tumour import tumour_shape
+from lungai.synthetic.tumour import _atelectasis_wedge, atelectasis_length, tumour_shape
 
 CONTACTS = ("free", "chest_wall", "mediastinum", "diaphragm")
 SUPERSAMPLE = (3, 2, 2)          # (z, y, x) sub-voxels per voxel for partial-volume edges
@@ -208,9 +210,23 @@ def implant(bg: Background, spec: ImplantSpec, seed: int) -> tuple:
         meta["ground_glass_ml"] = float(halo.sum() * np.prod(sp) / 1000.0)
     arr[box] = new
     if spec.atelectasis:
-        meta["atelectasis_ml"] = _atelectasis(arr, lab, lung, centre, _hilum(bg, side), R, sp, rng, noise_sd)
+        meta["atelectasis_ml"], meta["atelectasis_towards"] = _atelectasis(arr, lab, lung, centre, _hilum(bg, side),
+                                                                           R, sp, rng, noise_sd)
     if spec.effusion:
         meta["effusion_ml"] = _effusion(arr, lab, lung, sp, rng, noise_sd)
+    # like the phantom: a requested hard negative that found no room (no free lung near the tumour, no lung
+    # slice for the fluid) is named in "warnings" and warned about; callers flag it only from the ml planted
+    warnings = [f"{name} was requested but could not be planted (no {name} voxel in the label map; it is not "
+                "flagged as a hard case): choose another contact, side, diameter or seed"
+                for name, key, wanted in (("atelectasis", "atelectasis_ml", spec.atelectasis),
+                                          ("pleural effusion", "effusion_ml", spec.effusion))
+                if wanted and not meta.get(key, 0.0) > 0.0]
+    if warnings:
+        meta["warnings"] = warnings
+        from lungai.errors import InputNote
+
+        for text in warnings:
+            _warnings.warn(text, InputNote, stacklevel=2)
     meta["implanted_ml"] = float(((lab == L.TUMOUR) | (lab == L.GROUND_GLASS))[box].sum() * np.prod(sp) / 1000.0)
     meta["tumour_ml"] = float(L.tumour_mask(lab).sum() * np.prod(sp) / 1000.0)
     out_ct = sitk.GetImageFromArray(np.clip(np.rint(arr), -1024, 3071).astype(np.int16))
@@ -220,28 +236,37 @@ def implant(bg: Background, spec: ImplantSpec, seed: int) -> tuple:
     return out_ct, out_lab, meta
 
 
-def _atelectasis(arr, lab, lung, centre, hilum, R, sp, rng, noise_sd) -> float:
-    """A consolidated wedge from the tumour towards the nearest pleura (with air bronchograms): NOT tumour."""
+def _atelectasis(arr, lab, lung, centre, hilum, R, sp, rng, noise_sd) -> tuple[float, str]:
+    """A consolidated wedge next to the tumour (with air bronchograms): NOT tumour; (ml planted, which way).
+
+    The wedge follows the phantom's rule (:func:`lungai.synthetic.tumour._atelectasis_wedge`): distal to the
+    tumour, away from the hilum, unless too little free lung lies there (a tumour against the chest wall), then
+    turned into the lung.  Its length is capped for small tumours (:func:`~lungai.synthetic.tumour.atelectasis_length`).
+    """
     c_zyx = centre[::-1] / sp[::-1]
-    length = R + rng.uniform(30.0, 55.0)
+    length = atelectasis_length(R, rng.uniform(30.0, 55.0))
     half = np.ceil(length / sp[::-1]).astype(int) + 1
     lo = np.maximum(0, np.floor(c_zyx - half).astype(int))
     hi = np.minimum(arr.shape, np.ceil(c_zyx + half).astype(int) + 1)
     box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
     lu = lung[box]
     if not lu.any():
-        return 0.0
+        return 0.0, "none (no lung near the tumour)"
     direction = (centre - hilum)[::-1] * np.array([0.3, 1.0, 1.0])      # distal from the hilum, mostly in-plane
     direction = direction / (np.linalg.norm(direction) or 1.0)
     zz, yy, xx = np.meshgrid(*(np.arange(a, b) for a, b in zip(lo, hi)), indexing="ij")
     rel = np.stack([(zz - c_zyx[0]) * sp[2], (yy - c_zyx[1]) * sp[1], (xx - c_zyx[2]) * sp[0]], 0)
     dist = np.sqrt((rel ** 2).sum(0)) + 1e-6
-    cos = np.tensordot(direction, rel, axes=1) / dist
-    atel = (cos > np.cos(np.deg2rad(rng.uniform(25.0, 40.0)))) & (dist < length) & lu & (lab[box] == 0)
-    if not atel.any():
-        return 0.0
-    hu = rng.uniform(10.0, 35.0) + smooth_noise(rng, atel.shape, 1.5, 6.0)
     grid = Grid(x=np.arange(lo[2], hi[2]) * sp[0], y=np.arange(lo[1], hi[1]) * sp[1], z=np.arange(lo[0], hi[0]) * sp[2])
+    half_angle = rng.uniform(25.0, 40.0)
+    outward = direction[::-1]
+    atel, towards, chosen = _atelectasis_wedge(outward, rel[::-1], dist, length, lu & (lab[box] == 0), grid, R,
+                                               half_angle_deg=half_angle)
+    if chosen is not outward:
+        direction = np.asarray(chosen)[::-1]
+    if not atel.any():
+        return 0.0, towards
+    hu = rng.uniform(10.0, 35.0) + smooth_noise(rng, atel.shape, 1.5, 6.0)
     bronch = np.zeros(atel.shape, bool)
     for d in random_unit(rng, int(rng.integers(2, 5))):                  # air bronchograms
         dd = direction[::-1] * 0.8 + d * 0.4
@@ -251,7 +276,7 @@ def _atelectasis(arr, lab, lung, centre, hilum, R, sp, rng, noise_sd) -> float:
     local = arr[box]
     local[atel] = hu[atel]
     lab[box][atel] = L.ATELECTASIS
-    return float(atel.sum() * np.prod(sp) / 1000.0)
+    return float(atel.sum() * np.prod(sp) / 1000.0), towards
 
 
 def _hilum(bg: Background, side: int) -> np.ndarray:

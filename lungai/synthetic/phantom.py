@@ -78,12 +78,19 @@ def _describe(spec: PhantomSpec, seed: int, labels: np.ndarray, planted: dict) -
     volumes = {L.NAMES[v]: round(float(counts[v]) * voxel_ml, 3) for v in L.NAMES if v != L.OUTSIDE}
     tumour = planted["tumour"]
     if tumour is not None:
+        # the wedge and halo were measured on the sub-slice grid; the label map keeps each slice's central
+        # sub-slice, so record the label map's volumes (what a user measures in meta.json's volumes_ml too)
+        for key, label in (("atelectasis_ml", L.ATELECTASIS), ("ground_glass_ml", L.GROUND_GLASS)):
+            if key in tumour:
+                tumour[key] = volumes[L.NAMES[label]]
         mask = L.tumour_mask(labels)
         tumour["volume_ml"] = round(float(mask.sum()) * voxel_ml, 3)
         tumour["n_voxels"] = int(mask.sum())
         if mask.any():
             kji = np.argwhere(mask).mean(axis=0)
             tumour["centroid_index_xyz"] = [float(kji[2]), float(kji[1]), float(kji[0])]
+    if planted["effusion"] is not None:
+        planted["effusion"]["volume_ml"] = volumes[L.NAMES[L.EFFUSION]]
     # a hard case is flagged only when the label map holds it: a requested feature that found no room (an
     # atelectasis wedge with no free lung, an effusion outside the grid) is named in "warnings", not claimed
     requested = {

@@ -99,33 +99,51 @@ def tumour_shape(spec: TumourSpec, centre: np.ndarray, grid: Grid, rng: np.rando
 ATELECTASIS_HALF_ANGLE_DEG = 30.0
 ATELECTASIS_MIN_TUMOUR_SHARE = 0.25
 ATELECTASIS_MIN_ML = 1.0
+# a wedge reaches at most this many tumour radii from the tumour's centre (2 diameters beyond its edge):
+# post-obstructive collapse comes from a tumour blocking a bronchus, so a small peripheral nodule gets at most a
+# small subsegmental wedge, not the 35-60 mm of a central mass (a 5 mm nodule: 12.5 mm, < 1 ml; 30 mm and over:
+# unchanged, the drawn length is always shorter)
+ATELECTASIS_MAX_RADII = 5.0
+
+
+def atelectasis_length(radius: float, drawn_mm: float) -> float:
+    """The wedge's length from the tumour centre: ``radius + drawn_mm``, at most ``ATELECTASIS_MAX_RADII`` radii."""
+    return min(radius + drawn_mm, ATELECTASIS_MAX_RADII * radius)
 
 
 def _atelectasis_wedge(outward: np.ndarray, rel: np.ndarray, dist: np.ndarray, length: float, free: np.ndarray,
-                       grid: Grid, radius: float) -> tuple[np.ndarray, str]:
-    """The collapsed-lung wedge (mask) next to the tumour and which way it points.
+                       grid: Grid, radius: float,
+                       half_angle_deg: float = ATELECTASIS_HALF_ANGLE_DEG) -> tuple[np.ndarray, str, np.ndarray]:
+    """The collapsed-lung wedge (mask) next to the tumour, which way it points (words) and its direction.
+
+    ``outward``, ``rel`` (voxel offsets from the tumour centre, mm) and the returned direction are (x, y, z)
+    (``outward`` itself when the distal wedge is used, else a unit vector);
+    the phantom and the implants into real CT (:mod:`lungai.synthetic.implant`) both use this one rule.
 
     Atelectasis lies distal to the tumour, away from the hilum (``outward``).  For a tumour against the chest wall
     that cone lies in the wall, outside the lung, and would plant nothing (session QA: ``lungai sample --atelectasis``
     recorded atelectasis but had no label-5 voxel).  The distal cone is kept when its free lung holds at least
-    ``ATELECTASIS_MIN_TUMOUR_SHARE`` of the tumour's volume (``radius``: a sphere), ``ATELECTASIS_MIN_ML`` or more;
+    ``ATELECTASIS_MIN_TUMOUR_SHARE`` of the tumour's volume (``radius``: a sphere), ``ATELECTASIS_MIN_ML`` or more
+    (but never more than half the whole cone, so that a short wedge of a small nodule lying in the lung is kept);
     otherwise the wedge turns towards the centre of the free lung, then round it in the axial
     plane and up or down, and the direction with the most free lung is used.  No random draw here: a phantom whose
     distal wedge fits is unchanged.
     """
-    cos_min = np.cos(np.deg2rad(ATELECTASIS_HALF_ANGLE_DEG))
+    cos_min = np.cos(np.deg2rad(half_angle_deg))
     near = dist < length
     voxel_ml = float(np.prod(grid.spacing)) / 1000.0
-    enough = max(ATELECTASIS_MIN_TUMOUR_SHARE * 4.0 / 3.0 * np.pi * radius ** 3 / 1000.0, ATELECTASIS_MIN_ML) / voxel_ml
+    cone_ml = 2.0 / 3.0 * np.pi * (1.0 - cos_min) * length ** 3 / 1000.0
+    enough = min(max(ATELECTASIS_MIN_TUMOUR_SHARE * 4.0 / 3.0 * np.pi * radius ** 3 / 1000.0, ATELECTASIS_MIN_ML),
+                 0.5 * cone_ml) / voxel_ml
 
     def wedge(direction):
         direction = direction / (np.linalg.norm(direction) or 1.0)
         cos = (rel[0] * direction[0] + rel[1] * direction[1] + rel[2] * direction[2]) / dist
         return (cos > cos_min) & near & free
 
-    best = wedge(outward)
+    best, best_dir = wedge(outward), outward
     if best.sum() >= enough:
-        return best, "distal (away from the hilum)"
+        return best, "distal (away from the hilum)", best_dir
     towards = "distal (away from the hilum)"
     pts = free & near
     if pts.any():
@@ -146,10 +164,12 @@ def _atelectasis_wedge(outward: np.ndarray, rel: np.ndarray, dist: np.ndarray, l
         for direction, label in candidates:
             m = wedge(direction)
             if m.sum() > best.sum():
-                best, towards = m, label
+                best, towards, best_dir = m, label, direction
             if best.sum() >= enough:
                 break
-    return best, towards
+    if best_dir is not outward:
+        best_dir = best_dir / (np.linalg.norm(best_dir) or 1.0)
+    return best, towards, best_dir
 
 
 def plant_tumour(spec: TumourSpec, anat: Anatomy, grid: Grid, rng: np.random.Generator) -> dict:
@@ -174,8 +194,8 @@ def plant_tumour(spec: TumourSpec, anat: Anatomy, grid: Grid, rng: np.random.Gen
         outward[2] *= 0.3
         rel = np.stack(np.broadcast_arrays(x - centre[0], y - centre[1], z - centre[2]), 0)
         dist = np.sqrt((rel ** 2).sum(0)) + 1e-6
-        length = R + rng.uniform(35.0, 60.0)
-        atel, towards = _atelectasis_wedge(outward, rel, dist, length, allowed & ~solid, grid, R)
+        length = atelectasis_length(R, rng.uniform(35.0, 60.0))
+        atel, towards, _ = _atelectasis_wedge(outward, rel, dist, length, allowed & ~solid, grid, R)
         anat.ct[atel] = 30.0 + smooth_noise(rng, grid.shape, 1.5, 6.0)[atel]
         anat.labels[atel] = L.ATELECTASIS
         planted["atelectasis_ml"] = float(atel.sum() * np.prod(grid.spacing) / 1000.0)
