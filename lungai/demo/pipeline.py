@@ -274,7 +274,9 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
             # what of this run the risk depends on, of the values given (the report repeats the tumour's review
             # flag only then)
             "uses_tumour_radiomics": any(f.startswith(("rad_tumour", "rad_lungs_minus_tumour")) for f in given),
-            "uses_dose": any(f.startswith("dose_") for f in given)}
+            "uses_dose": any(f.startswith("dose_") for f in given),
+            "uses_gtv_dose": any(f.startswith("dose_gtv_") for f in given),     # the GTV's dose, or the lungs'
+            "uses_lung_dose": any(f.startswith("dose_") and not f.startswith("dose_gtv_") for f in given)}
 
 
 def _missing(value) -> bool:
