@@ -617,6 +617,24 @@ def test_rp_review_banner_names_only_the_values_that_depend_on_the_automatic_tum
     assert "depend on it (GTV dose, lungs minus the tumour, tumour radiomics)" in _rp(s, {})
     s["rp"] = {**rp, "uses_tumour_radiomics": False}
     assert "depend on it (GTV dose, lungs minus the tumour)" in _rp(s, {})
+    # QA: "GTV dose" was listed whenever the dose metrics used the automatic masks, though the model may use only
+    # the lungs' dose (dose_mld_gy, dose_v20_pct): it is listed only when the model uses a dose_gtv_* feature
+    s["rp"] = {**rp, "uses_gtv_dose": False, "uses_lung_dose": True}
+    page = _rp(s, {})
+    assert "depend on it (lungs minus the tumour, tumour radiomics)" in page and "GTV dose" not in page
+    s["rp"] = {**rp, "uses_gtv_dose": True, "uses_lung_dose": False}
+    assert "depend on it (GTV dose, tumour radiomics)" in _rp(s, {})
+
+
+def test_the_headline_says_is_for_one_illustrative_result():
+    """QA: "the RP risk below are ILLUSTRATIVE" for one illustrative result on the user's CT."""
+    from lungai.report.html import _headline
+
+    s = {"illustrative": ["rp"], "inputs": {"ct": "/data/LUNG1-003/CT"}, "dose": {"dose_mld_gy": 7.6},
+         "rp": {"status": "illustrative"}, "stage": {"status": "computed"}}
+    assert "the RP risk below is ILLUSTRATIVE" in _headline(s)
+    s["illustrative"] = ["rp", "stage"]
+    assert "the RP risk and the stage below are ILLUSTRATIVE" in _headline(s)
 
 
 def test_the_automatic_modes_kept_candidate_is_named_by_its_rank():

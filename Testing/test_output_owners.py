@@ -337,3 +337,48 @@ def test_a_recorded_file_changed_since_the_run_is_the_users(tmp_path, capsys):
     with pytest.raises(InputError, match="holds dicom/S/ct_0.dcm, changed since lungai sample wrote it"):
         claimed_output_folder(folder, "sample", ("dicom",)).__enter__()
     assert _is_mine(folder / "dicom" / "S" / "ct_0.dcm")
+
+
+def test_a_run_killed_in_the_middle_of_a_step_can_be_rerun_into_its_folder(tmp_path):
+    """A run killed (SIGKILL: no finally runs) while a step writes its outputs leaves them in the marker as in
+    progress: the re-run replaces them (a half-written folder and file included) instead of refusing them as the
+    user's, while a completed, stamped output the user edited since is still refused."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from lungai.io.outputs import claimed_output_folder
+
+    out = tmp_path / "demo_out"
+    owns = ("ct.nii.gz", "stage_cohort", "scene.mrb", "summary.json")
+    script = (
+        "import os, signal, sys\n"
+        "from pathlib import Path\n"
+        "from lungai.io.outputs import claimed_output_folder\n"
+        "out = Path(sys.argv[1])\n"
+        f"with claimed_output_folder(out, 'demo', {owns!r}) as claim:\n"
+        "    (out / 'ct.nii.gz').write_text('ct')\n"
+        "    claim.record()                      # the first step ends\n"
+        "    (out / 'stage_cohort').mkdir()      # the next step is killed half way\n"
+        "    (out / 'stage_cohort' / 'case_001.csv').write_text('x')\n"
+        "    (out / 'scene.mrb').write_text('partial')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    run = subprocess.run([sys.executable, "-c", script, str(out)], env=env)
+    assert run.returncode == -signal.SIGKILL
+    assert (out / "stage_cohort" / "case_001.csv").is_file() and (out / "scene.mrb").is_file()
+
+    with claimed_output_folder(out, "demo", owns) as removed:      # the re-run is accepted and replaces them
+        assert not (out / "stage_cohort").exists() and not (out / "scene.mrb").exists()
+        assert not (out / "ct.nii.gz").exists()
+        assert {"stage_cohort", "scene.mrb", "ct.nii.gz"} <= set(removed)
+        (out / "ct.nii.gz").write_text("ct again")
+    marker = (out / ".lungai-demo").read_text()
+    assert "in progress" not in marker and "stage_cohort" not in marker    # a finished run leaves nothing pending
+
+    (out / "ct.nii.gz").write_text("edited by the user")                   # a completed output changed since
+    os.utime(out / "ct.nii.gz", ns=(1, 1))
+    with pytest.raises(InputError, match="changed since"):
+        with claimed_output_folder(out, "demo", owns):
+            pass

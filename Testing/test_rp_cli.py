@@ -286,15 +286,30 @@ def test_a_model_trained_on_a_synthetic_cohort_says_so_with_every_risk(tmp_path,
     train = ["--outcome", "rp_grade2", "--fast", "--models", "lr", "--feature-sets", "clinical_dosimetric",
              "--outer-folds", "3", "--bootstrap", "4"]
     assert main(["rp", "synth", "-o", str(cohort), "-n", "100", "--seed", "2"]) == 0
+    capsys.readouterr()
     assert main(["rp", "train", str(cohort), "-o", str(model), *train]) == 0
+    assert "ILLUSTRATIVE" in capsys.readouterr().out          # rp train says so on the console
     td = load_model(model)[1]["training_data"]
     assert td["synthetic"] is True and td["source"] == SYNTHETIC_SOURCE
+    card_md = (model / "model_card.md").read_text(encoding="utf-8")
+    assert "ILLUSTRATIVE" in card_md.split("- Outcome")[0]      # ... and at the top of model_card.md
+    # rp validate with such a model: every risk of external_predictions.csv, the console and the metrics say so
+    assert main(["rp", "validate", str(model), str(cohort), "-o", str(tmp_path / "val")]) == 0
+    assert "ILLUSTRATIVE" in capsys.readouterr().out
+    assert pd.read_csv(tmp_path / "val" / "external_predictions.csv")["illustrative"].str.startswith("ILLUSTRATIVE").all()
+    assert json.loads((tmp_path / "val" / "external_metrics.json").read_text())["synthetic_model"] is True
     # the same table edited (or any table rp synth did not write as it is) is not known as synthetic
     mine = tmp_path / "mine.csv"
     pd.read_csv(cohort).to_csv(mine, index=False)
     assert main(["rp", "train", str(mine), "-o", str(tmp_path / "m2"), *train]) == 0
     td = load_model(tmp_path / "m2")[1]["training_data"]
     assert td["synthetic"] is False and td["source"] == "mine.csv"
+    assert "ILLUSTRATIVE" not in capsys.readouterr().out
+    assert "ILLUSTRATIVE" not in (tmp_path / "m2" / "model_card.md").read_text(encoding="utf-8")
+    assert main(["rp", "validate", str(tmp_path / "m2"), str(mine), "-o", str(tmp_path / "val2")]) == 0
+    assert "ILLUSTRATIVE" not in capsys.readouterr().out
+    assert "illustrative" not in pd.read_csv(tmp_path / "val2" / "external_predictions.csv").columns
+    assert json.loads((tmp_path / "val2" / "external_metrics.json").read_text())["synthetic_model"] is False
     capsys.readouterr()
     pred = tmp_path / "pred.csv"
     assert main(["rp", "predict", str(model), str(cohort), "-o", str(pred)]) == 0

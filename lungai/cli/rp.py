@@ -123,6 +123,10 @@ def run_validate(args) -> int:
           f"{r['n_patients_out_of_training_range']} with features outside the training range")
     for w in r["radiomics_settings_warnings"] + r["warnings"]:
         print(f"warning: {w}")
+    if r.get("synthetic_model"):             # a model trained on a synthetic cohort (its card says so)
+        from lungai.rp.cohort import SYNTHETIC_NOTE
+
+        print(SYNTHETIC_NOTE)
     if args.output:
         print(f"-> {args.output}/external_metrics.json, external_roc.png, external_calibration.png")
     else:

@@ -274,7 +274,9 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
             # what of this run the risk depends on, of the values given (the report repeats the tumour's review
             # flag only then)
             "uses_tumour_radiomics": any(f.startswith(("rad_tumour", "rad_lungs_minus_tumour")) for f in given),
-            "uses_dose": any(f.startswith("dose_") for f in given)}
+            "uses_dose": any(f.startswith("dose_") for f in given),
+            "uses_gtv_dose": any(f.startswith("dose_gtv_") for f in given),     # the GTV's dose, or the lungs'
+            "uses_lung_dose": any(f.startswith("dose_") and not f.startswith("dose_gtv_") for f in given)}
 
 
 def _missing(value) -> bool:
@@ -631,8 +633,11 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     # a reused demo folder must not show an earlier run's results: they are removed (only those its marker lists)
     with claimed_output_folder(out, "demo", DEMO_OUTPUTS, inputs, new_or_own=True) as claim, \
             task("demo", len(STEPS)) as bar:
-        def step(text):     # each step's outputs are recorded in the marker as it ends: a run killed later (SIGTERM,
-            claim.record()  # SIGKILL: no finally runs) leaves a marker listing them, and the re-run replaces them
+        # each step's outputs are stamped in the marker as it ends (those still to come are listed as in progress
+        # from the claim on): a run killed in any step (SIGTERM, SIGKILL: no finally runs) leaves a marker listing
+        # what it wrote, half-written outputs included, and the re-run replaces them
+        def step(text):
+            claim.record()
             bar.update(1, text)
 
         t0 = time.perf_counter()

@@ -108,7 +108,12 @@ def depending_values(s: dict, ident: str) -> list[str]:
         r = s.get("rp") or {}
         if "uses_tumour_radiomics" not in r:
             return dose + ["tumour radiomics"]
-        return (dose if r.get("uses_dose") else []) + (["tumour radiomics"] if r["uses_tumour_radiomics"] else [])
+        if "uses_gtv_dose" in r:            # only the dose metrics the model uses (GTV dose: a dose_gtv_* feature)
+            dose = [v for v, used in zip(dose, (r["uses_gtv_dose"], r.get("uses_lung_dose", r.get("uses_dose"))))
+                    if used]
+        elif not r.get("uses_dose"):
+            dose = []
+        return dose + (["tumour radiomics"] if r["uses_tumour_radiomics"] else [])
     if ident == "stage":
         return ["the tumour's CT features"]
     return dose + ["tumour radiomics"]
@@ -301,14 +306,15 @@ def _headline(s: dict) -> str:
     """Under the title: which results are illustrative (built-in sample) or not computed (missing inputs)."""
     names = {"rp": "the RP risk", "stage": "the stage", "dose": "the dose"}
     parts = []
+    verb = "is" if len(s.get("illustrative") or ()) == 1 else "are"
     if s.get("illustrative") and not _sample(s):     # a model trained on a synthetic cohort, on the user's CT
         parts.append(f'<div class="banner" id="illustrative" data-value="{",".join(s["illustrative"])}"><b>'
-                     + " and ".join(names[k] for k in s["illustrative"]) + " below are ILLUSTRATIVE</b> - "
+                     + " and ".join(names[k] for k in s["illustrative"]) + f" below {verb} ILLUSTRATIVE</b> - "
                      "from model(s) trained on a synthetic cohort (their model card says so), not on patients; not "
                      "results for this patient.</div>")
     elif s.get("illustrative"):
         parts.append(f'<div class="banner" id="illustrative" data-value="{",".join(s["illustrative"])}"><b>Built-in '
-                     "sample: " + " and ".join(names[k] for k in s["illustrative"]) + " below are ILLUSTRATIVE</b> - "
+                     "sample: " + " and ".join(names[k] for k in s["illustrative"]) + f" below {verb} ILLUSTRATIVE</b> - "
                      "models trained on synthetic cohorts, an example clinical profile and a synthetic dose; they "
                      "show the workflow and are not results for a patient.</div>")
     missing = [k for k in ("dose", "rp", "stage") if (s["dose"] is None if k == "dose" else

@@ -9,8 +9,10 @@ import pandas as pd
 from lungai.errors import InputError
 from lungai.rp import model_io, plots
 from lungai.rp.checks import check_one_row_per_patient, check_threshold, outcome_vector, read_tables, table_paths
+from lungai.rp.cohort import SYNTHETIC_NOTE
 from lungai.rp.metrics import evaluate
 from lungai.rp.model_io import load_model
+from lungai.rp.predict import synthetic_model
 from lungai.rp.prepare import case_ids, imputed_and_out_of_range, model_features, settings_warnings
 from lungai.rp.uncertainty import risk_with_interval
 
@@ -51,7 +53,8 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
                "nested_cv_auc_at_training": card["metrics_nested_cv"]["auc"],
                "n_patients_with_imputed_features": sum(bool(v) for v in imputed),
                "n_patients_out_of_training_range": sum(bool(v) for v in outside),
-               "radiomics_settings_warnings": sorted(set(warnings))}
+               "radiomics_settings_warnings": sorted(set(warnings)),
+               "synthetic_model": synthetic_model(card)}   # trained on a synthetic cohort: every risk is illustrative
     if output_dir is not None:
         out = Path(output_dir)
         written = {(out / n).resolve() for n in VALIDATE_OUTPUTS}
@@ -61,8 +64,10 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
             key = result["model"]
             plots.roc_plot({key: (y, risk, f"AUC {result['auc']:.2f}")}, out / "external_roc.png", "External validation ROC")
             plots.calibration_plot({key: (y, risk)}, out / "external_calibration.png", "External validation calibration")
-            pd.DataFrame({"case": case_ids(df, card["roles"].get("id_column")), "outcome": y, "risk": risk, "risk_low": low, "risk_high": high, "imputed": imputed,
-                          "out_of_range": outside}).to_csv(
-                out / "external_predictions.csv", index_label="row", float_format="%.5g")
+            pred = pd.DataFrame({"case": case_ids(df, card["roles"].get("id_column")), "outcome": y, "risk": risk,
+                                 "risk_low": low, "risk_high": high, "imputed": imputed, "out_of_range": outside})
+            if result["synthetic_model"]:      # as rp predict: every risk of such a model says so in its row
+                pred.insert(1, "illustrative", SYNTHETIC_NOTE)
+            pred.to_csv(out / "external_predictions.csv", index_label="row", float_format="%.5g")
             model_io.write_json(out / "external_metrics.json", result)
     return result

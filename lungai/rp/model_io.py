@@ -17,6 +17,7 @@ from pathlib import Path
 from lungai.errors import InputError
 from lungai.model_files import dump_skops, load_skops, read_json
 from lungai.rp.checks import check_card_threshold
+from lungai.rp.cohort import SYNTHETIC_NOTE
 from lungai.rp.metrics import ci_text
 
 MODEL_FILE, CARD_FILE, METRICS_FILE = "model.skops", "model_card.json", "metrics.json"
@@ -49,6 +50,7 @@ def card_markdown(card: dict) -> str:
     lines = [f"# {card['name']}", "",
              f"*Created {card['created_utc']} with lungai {card['lungai_version']}, "
              f"scikit-learn {card['sklearn_version']}. {card['intended_use']}.*", "",
+             *([f"**Warning: {SYNTHETIC_NOTE}.**", ""] if td.get("synthetic") else []),   # every risk illustrative
              *[f"**Warning: {w}.**" for w in card.get("warnings", [])], *([""] if card.get("warnings") else []),
              f"- Outcome: `{card['outcome']}`; model: {card['model_name']} on the `{card['feature_set']}` "
              f"feature set; hyper-parameters {card['hyperparameters']}",

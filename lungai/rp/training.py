@@ -16,7 +16,7 @@ from lungai.progress import task
 from lungai.rp import model_io, plots
 from lungai.rp.checks import check_events, check_not_constant, check_threshold, check_one_row_per_patient, id_order, \
     numeric_features, outcome_vector, read_tables, small_cohort_warnings, table_paths
-from lungai.rp.cohort import SYNTHETIC_SOURCE, is_synthetic_cohort
+from lungai.rp.cohort import SYNTHETIC_NOTE, SYNTHETIC_SOURCE, is_synthetic_cohort
 from lungai.rp.columns import CATEGORY_RULES, FEATURE_SETS, ColumnRoles, infer_roles, role_file_id
 from lungai.rp.explain import baseline_risk, model_inputs
 from lungai.rp.metrics import ci_text, evaluate, small_sample_warnings
@@ -228,8 +228,8 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
         lines.append(f"ignored columns: {', '.join(map(str, roles.ignored))}")
     rs = card["radiomics_settings"]
     lines.append(f"radiomics settings: {rs['id']} ({rs['note']})" if rs["id"] else f"radiomics settings: {rs['note']}")
-    return TrainResult(model_dir, metrics, chosen,
-                       lines + summary_lines(metrics) + [f"warning: {w}" for w in warnings])
+    return TrainResult(model_dir, metrics, chosen, lines + summary_lines(metrics) + [f"warning: {w}" for w in warnings]
+                       + ([SYNTHETIC_NOTE] if synthetic else []))   # a synthetic cohort's model: illustrative
 
 
 def summary_lines(metrics: dict) -> list[str]:
