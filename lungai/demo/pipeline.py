@@ -633,11 +633,8 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     # a reused demo folder must not show an earlier run's results: they are removed (only those its marker lists)
     with claimed_output_folder(out, "demo", DEMO_OUTPUTS, inputs, new_or_own=True) as claim, \
             task("demo", len(STEPS)) as bar:
-        # each step's outputs are stamped in the marker as it ends (those still to come are listed as in progress
-        # from the claim on): a run killed in any step (SIGTERM, SIGKILL: no finally runs) leaves a marker listing
-        # what it wrote, half-written outputs included, and the re-run replaces them
-        def step(text):
-            claim.record()
+        def step(text):     # each step's outputs are recorded in the marker as it ends: a run killed later (SIGTERM,
+            claim.record()  # SIGKILL: no finally runs) leaves a marker listing them, and the re-run replaces them
             bar.update(1, text)
 
         t0 = time.perf_counter()

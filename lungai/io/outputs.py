@@ -170,8 +170,7 @@ def _own_outputs(folder: Path) -> set[str]:
     own = set()
     for marker in folder.glob(".lungai-*"):
         if marker.is_file():
-            command = marker.name[len(".lungai-"):]
-            own |= _recorded(folder, command) | _pending(folder, command)
+            own |= _recorded(folder, marker.name[len(".lungai-"):])
     return own
 
 
@@ -309,8 +308,7 @@ def check_output_owner(path, command: str, owns: Iterable[str] | None = None, in
         return
     name = _command_name(command)
     marked = _marker(out, command).is_file()
-    pending = _pending(out, command)      # names a run that did not finish (killed) may have written: lungai's
-    recorded = _recorded(out, command) | pending
+    recorded = _recorded(out, command)
     for given in inputs:
         if not isinstance(given, (str, os.PathLike)) or not str(given):
             continue
@@ -329,8 +327,7 @@ def check_output_owner(path, command: str, owns: Iterable[str] | None = None, in
                              f"choose a new folder with -o (a previous lungai {name} output folder is reused)")
         return
     inside = _recorded_inside(out, command)
-    folder_only = sorted(n for n in recorded if n not in inside and n not in pending and (out / n).is_dir()
-                         and not (out / n).is_symlink())
+    folder_only = sorted(n for n in recorded if n not in inside and (out / n).is_dir() and not (out / n).is_symlink())
     if folder_only:                         # a folder listed by its name only: its files are not known
         raise InputError(f"{', '.join(str(out / n) for n in folder_only)} was written by an earlier lungai {name} "
                          "whose marker does not list the files in it; it is not replaced, so that no file of "
@@ -370,10 +367,6 @@ def claim_output_folder(path, command: str, owns: Iterable[str] | None = None, i
     check_output_owner(out, command, owns, inputs, new_or_own)
     marker = _marker(out, command)
     inside = _recorded_inside(out, command)
-    pending = _pending(out, command)      # written, maybe in part, by a run killed on the way (after its claim)
-    for name in pending - set(inside):
-        if (out / name).is_dir() and not (out / name).is_symlink():
-            inside[name] = {Path(f).relative_to(name).as_posix() for f in _files_inside(out, [name])}
     recorded_files = {f"{top}/{rel}" for top, files in inside.items() for rel in files}
     kept = _files_inside(out, [n for n in (owns or ()) if (out / n).is_dir()
                                and not (out / n).is_symlink()]) - recorded_files   # a user's, in the run's folder
@@ -384,7 +377,7 @@ def claim_output_folder(path, command: str, owns: Iterable[str] | None = None, i
                          f"move {'that file' if len(clash) == 1 else 'those files'} away, or choose another folder "
                          "with -o")
     removed = []
-    for name in sorted(_recorded(out, command) | pending):
+    for name in sorted(_recorded(out, command)):
         f = out / name
         if Path(name).name != name or f.is_symlink():   # only plain names inside the folder, never through a link
             continue
@@ -441,8 +434,7 @@ class Claim(list):
     """What :func:`claimed_output_folder` yields: the names removed (a list), and :meth:`record`, which lists in the
     marker the outputs written so far - call it after each step of a long run, so that a run killed on the way
     (SIGTERM, SIGKILL, a cluster's time limit: no ``finally`` runs) leaves a marker that lists what it wrote, and the
-    re-run into the same folder replaces them instead of refusing them as the user's.  The output names not yet
-    written stay listed as in progress (:func:`_pending`), so what a killed step had half written is replaced too."""
+    re-run into the same folder replaces them instead of refusing them as the user's."""
 
     def __init__(self, removed, record):
         super().__init__(removed)
@@ -469,22 +461,12 @@ def claimed_output_folder(path, command: str, owns: Iterable[str], inputs: Itera
     def written() -> list[str]:
         return [n for n in owns if (out / n).exists() and not (out / n).is_symlink()]
 
-    # the output names not there now: whatever the run writes under them is lungai's.  They are listed in the
-    # marker as in progress until the run ends, so that a run killed on the way (SIGKILL: no finally runs) leaves a
-    # marker that names the outputs it was writing, and the re-run replaces them instead of refusing them as the user's
-    planned = [n for n in owns if not (out / n).exists() and not (out / n).is_symlink()]
-
-    def record(final: bool = False) -> None:
-        done = written()
-        record_outputs(out, command, done, keep=kept, pending=() if final else [n for n in planned if n not in done])
-
-    claim = Claim(removed, record)
-    claim.record()
+    claim = Claim(removed, lambda: record_outputs(out, command, written(), keep=kept))
     try:
         yield claim
     finally:
         if written() or marked:
-            record(final=True)
+            claim.record()
         else:                                   # failed before writing anything: the folder is left as it was
             with contextlib.suppress(OSError):
                 _marker(out, command).unlink()
@@ -492,13 +474,11 @@ def claimed_output_folder(path, command: str, owns: Iterable[str], inputs: Itera
                     out.rmdir()
 
 
-def record_outputs(path, command: str, files: Iterable, keep: Iterable[str] = (), pending: Iterable[str] = ()) -> None:
+def record_outputs(path, command: str, files: Iterable, keep: Iterable[str] = ()) -> None:
     """List ``files`` (files or folders written into ``path``) in its marker, so that the next run removes them
     (only those: a file of an output name that the marker does not list is the user's and refused).  A folder is
     listed as ``name/`` followed by the files in it (``name/sub/file``; but those in ``keep``, paths relative to
-    ``path`` of files that were there before the run), which are all the next run removes of it.  ``pending``: the
-    output names a run still in progress may write (not stamped; a re-run after a kill replaces them, see
-    :func:`_pending`)."""
+    ``path`` of files that were there before the run), which are all the next run removes of it."""
     out = Path(path)
     names = sorted({Path(f).name for f in files})
     keep = {str(k) for k in keep}
@@ -509,11 +489,10 @@ def record_outputs(path, command: str, files: Iterable, keep: Iterable[str] = ()
             lines += sorted(f for f in _files_inside(out, [n]) if f not in keep)
         else:
             lines.append(n)
-    _write_marker(out, command, {n: _stamp(out / n) for n in lines}, pending=pending)
+    _write_marker(out, command, {n: _stamp(out / n) for n in lines})
 
 
 STAMPS = "stamps (size mtime_ns name):"   # the marker's line before the stamps of its recorded files
-PENDING = "in progress (output names a run that has not finished may have written):"   # before those names
 
 
 def _stamp(path: Path) -> str | None:
@@ -532,14 +511,10 @@ def _read_marker(out: Path, command: str) -> dict:
     marker = _marker(out, command)
     if not marker.is_file():
         return {}
-    entries, stamps, in_stamps, in_pending = {}, {}, False, False
+    entries, stamps, in_stamps = {}, {}, False
     for line in marker.read_text(encoding="utf-8").splitlines()[1:]:
         if line.strip() == STAMPS:
-            in_stamps, in_pending = True, False
-        elif line.strip() == PENDING:
-            in_stamps, in_pending = False, True
-        elif in_pending:
-            continue
+            in_stamps = True
         elif in_stamps:
             size, mtime, name = (line.split(" ", 2) + ["", ""])[:3]
             if name.strip():
@@ -549,35 +524,14 @@ def _read_marker(out: Path, command: str) -> dict:
     return {n: stamps.get(n) for n in entries}
 
 
-def _pending(out: Path, command: str) -> set[str]:
-    """The output names the marker lists as in progress (:func:`claimed_output_folder`): a run claimed the folder when
-    none of them was there and was killed before it ended, so whatever is there under those names is lungai's (a
-    partial file, a folder half written) and a re-run replaces it.  Not stamped: the user-edit check
-    (:func:`_changed`) applies to the recorded, stamped entries."""
+def _write_marker(out: Path, command: str, entries: dict) -> None:
+    """Write the marker: its entries, then the stamps of those that have one."""
     marker = _marker(out, command)
-    if not marker.is_file():
-        return set()
-    names, in_pending = set(), False
-    for line in marker.read_text(encoding="utf-8").splitlines()[1:]:
-        if line.strip() in (STAMPS, PENDING):
-            in_pending = line.strip() == PENDING
-        elif in_pending and line.strip() and Path(line.strip()).name == line.strip():
-            names.add(line.strip())
-    return names
-
-
-def _write_marker(out: Path, command: str, entries: dict, pending: Iterable[str] | None = None) -> None:
-    """Write the marker: its entries, then the stamps of those that have one, then the names in progress
-    (``pending``; None: those the marker lists now, kept)."""
-    marker = _marker(out, command)
-    pending = sorted(_pending(out, command) if pending is None else set(pending))
     names = sorted(entries)
     stamped = [f"{entries[n]} {n}" for n in names if entries[n]]
     text = f"written by lungai {command}\n" + "".join(n + "\n" for n in names)
     if stamped:
         text += STAMPS + "\n" + "".join(s + "\n" for s in stamped)
-    if pending:
-        text += PENDING + "\n" + "".join(n + "\n" for n in pending)
     with writing(marker):
         marker.write_text(text, encoding="utf-8")
 
