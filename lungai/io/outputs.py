@@ -351,7 +351,9 @@ def check_output_owner(path, command: str, owns: Iterable[str] | None = None, in
         raise InputError(f"the output folder {out} holds {', '.join(clash)}, not written by lungai {name} "
                          "(it would be overwritten)",
                          f"choose another folder with -o, or move {'that file' if len(clash) == 1 else 'those files'}"
-                         f" away (lungai {name} writes only {', '.join(owns)}; other files are left alone)")
+                         f" away (lungai {name} writes only {', '.join(owns)}; other files are left alone; a run "
+                         "killed while writing leaves its files unrecorded: if they are an earlier run's, remove "
+                         "them yourself - lungai never removes what it did not record)")
 
 
 def claim_output_folder(path, command: str, owns: Iterable[str] | None = None, inputs: Iterable = (),
