@@ -68,9 +68,20 @@ def _study_uid(path: Path):
     return None
 
 
+# files that are no DICOM and do not make a folder "yours" when finding an export's top folder: notes and OS files
+EXPORT_CLUTTER_SUFFIXES = (".txt", ".md", ".rtf", ".pdf", ".doc", ".docx", ".htm", ".html", ".xml", ".ini", ".inf",
+                           ".log", ".db")
+
+
+def _export_clutter(path: Path) -> bool:
+    """A notes.txt, README, Thumbs.db / desktop.ini ... lying in an export (not a result, image or table)."""
+    name = path.name.lower()
+    return name.startswith("readme") or path.suffix.lower() in EXPORT_CLUTTER_SUFFIXES
+
+
 def _one_study_only(folder: Path, skip: Path | None, study: str, budget: list) -> bool:
-    """True when ``folder`` holds no DICOM file of another study than ``study``, at any depth (files that are no
-    DICOM - notes.txt, Thumbs.db, a README -, empty folders, hidden files and files lungai recorded there as its
+    """True when ``folder`` holds no DICOM file of another study than ``study`` and no file of yours, at any depth
+    (notes and OS files - notes.txt, Thumbs.db, a README: :func:`_export_clutter` -, empty folders, hidden files and files lungai recorded there as its
     outputs do not count; ``skip``: a subfolder already known to be so; the first DICOM file of each folder is read
     for its study).  False for another study's DICOM (another patient's: a folder of patients; a second study of
     the patient), or past ``budget`` entries (lungai dicom-scan / cohort leave lungai's own outputs out wherever
@@ -94,7 +105,9 @@ def _one_study_only(folder: Path, skip: Path | None, study: str, budget: list) -
         elif entry.name.upper() == "DICOMDIR":
             continue
         elif not (entry.suffix.lower() == ".dcm" or _is_dicom(entry)):
-            continue            # not DICOM: never read as part of the export (dicom-scan / cohort skip it too)
+            if _export_clutter(entry):
+                continue        # notes / OS files beside an export's DICOM: never read as part of it (dicom-scan too)
+            return False        # your results, images, tables: a folder of yours holding the export
         elif not read:
             read = True
             if _study_uid(entry) != study:
@@ -106,7 +119,8 @@ def dicom_export_root(folder) -> Path:
     """The top folder of the DICOM export that holds the CT series folder ``folder``: its highest ancestor, climbing
     one level at a time, that holds no DICOM file of another study (:func:`_one_study_only`: a patient's folder with
     CT/ and RTSTRUCT/, also with a notes.txt or Thumbs.db; an export's PT*/ST*/SE* tree); ``folder`` itself when its
-    parent holds another study's DICOM (a folder of several patients, a patient's second study) or more than
+    parent holds another study's DICOM (a folder of several patients, a patient's second study), files of yours
+    (results, images, tables) or more than
     EXPORT_SCAN_LIMIT entries; never the home folder or a filesystem root."""
     from lungai.dose.read import _is_dicom
 
@@ -124,7 +138,7 @@ def dicom_export_root(folder) -> Path:
     return root
 
 
-EXPORT_WHY = "it holds only DICOM files of this CT's study, besides files that are no DICOM"
+EXPORT_WHY = "it holds only DICOM files of this CT's study, besides notes or OS files"
 
 
 def check_outside_export(out, root, why: str = "the DICOM export given") -> None:
