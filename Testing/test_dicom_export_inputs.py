@@ -1175,7 +1175,10 @@ def test_a_folder_of_yours_as_ct_and_output_takes_a_rerun_its_own_dicom_outputs_
 
     p5 = tmp_path / "p5"
     shutil.copytree(case["root"] / "rt" / "P1" / "CT", p5 / "CT")
-    (p5 / "notes.txt").write_text("my notes\n", encoding="utf-8")     # a folder of yours, not a DICOM export
+    (p5 / "notes.txt").write_text("my notes\n", encoding="utf-8")
+    # another patient's DICOM there: a folder of yours, not the CT's DICOM export (notes.txt alone would not say so)
+    (p5 / "other").mkdir()
+    shutil.copy(case["st"]["rtstruct"].parent / "rtstruct_of_someone.dcm", p5 / "other")
     _fake_tumour_and_lungs(case, tmp_path, monkeypatch)
     for _ in range(2):
         assert _cli("segment", p5, "-o", p5, "--model", tmp_path / "m", "--whole") == 0, capsys.readouterr().err
@@ -1188,6 +1191,44 @@ def test_a_folder_of_yours_as_ct_and_output_takes_a_rerun_its_own_dicom_outputs_
     shutil.copy(rs, p5 / "RS_mine.dcm")                 # the user's own DICOM file: p5 holds an input again
     assert _cli("segment", p5, "-o", p5, "--model", tmp_path / "m", "--whole") == 2
     assert "refusing to write results into the RTSTRUCT folder" in capsys.readouterr().err
+
+
+def test_lungais_own_dicom_outputs_are_never_inputs(case, tmp_path, capsys):
+    """QA: -o into a folder of several patients (or a patient's second study, past the climb's cap) is not refused,
+    and lungai's RTSTRUCT / SEG written there made `lungai dicom-scan` list 2 RTSTRUCTs for the CT and `lungai
+    cohort` refuse the patient as ambiguous.  The files a .lungai-* marker records as lungai's own outputs are left
+    out by dicom-scan / cohort wherever they lie, with a note saying so."""
+    import shutil
+
+    from lungai.dicom.cohort import plan_cohort
+    from lungai.dicom.discover import scan
+
+    multi = tmp_path / "multi"
+    for name in ("P1", "P2"):
+        shutil.copytree(case["root"] / "rt" / name, multi / name)
+    (multi / "P1" / "notes.txt").write_text("my notes\n", encoding="utf-8")
+
+    def p1(studies):
+        return next(st for st in studies if st.patient_id == "P1" and st.ct is not None)
+
+    before = [p.name for p in p1(scan(multi)).rtstruct]
+    assert _cli("dicom-export", "--ct", multi / "P1" / "CT", "--tumour", case["root"] / "gtv.nii.gz",
+                "-o", multi / "out") == 0, capsys.readouterr().err
+    assert (multi / "out" / ".lungai-dicom-export").is_file()
+    # the same outputs in the patient's own folder (as an older lungai let it write them): left out too
+    for f in (multi / "out").iterdir():
+        shutil.copy2(f, multi / "P1" / f.name)
+    st = p1(scan(multi))
+    assert [p.name for p in st.rtstruct] == before and not st.seg
+    left = [n for n in st.notes if n.startswith("left out")]
+    assert len(left) == 2 and all(".lungai-dicom-export" in n and "copy one elsewhere" in n for n in left), st.notes
+    capsys.readouterr()
+    assert _cli("dicom-scan", multi) == 0
+    out = capsys.readouterr().out
+    assert "left out" in out and "RTSTRUCTs reference" not in out, out
+    _, inventory = plan_cohort(multi)
+    row = inventory[inventory["patient_id"].astype(str).str.startswith("P1")].iloc[0]
+    assert "ambiguous" not in str(row.to_dict()), row.to_dict()
 
 
 def test_the_dicom_export_keeps_only_its_files(case, tmp_path, capsys, monkeypatch):
@@ -1206,6 +1247,9 @@ def test_the_dicom_export_keeps_only_its_files(case, tmp_path, capsys, monkeypat
     for name in ("CT", "RTSTRUCT"):
         shutil.copytree(case["root"] / "rt" / "P1" / name, e / name)
     (user / "notes.txt").write_text("my notes\n", encoding="utf-8")
+    shutil.copytree(case["root"] / "rt" / "P3", user / "P3")       # another patient's study beside E: not the export
+    (e / "notes.txt").write_text("my notes\n", encoding="utf-8")    # files that are no DICOM: still the export (QA)
+    (e / "Thumbs.db").write_bytes(b"\0" * 64)
     assert dicom_export_root(e / "CT") == e.resolve() and dicom_export_root(e / "RTSTRUCT") == e.resolve()
     rtstructs = sum(len(st.rtstruct) for st in scan(e))
     ran = _fake_tumour_and_lungs(case, tmp_path, monkeypatch)
@@ -1220,8 +1264,10 @@ def test_the_dicom_export_keeps_only_its_files(case, tmp_path, capsys, monkeypat
         assert _cli(*args) == 2, args
         err = capsys.readouterr().err
         assert "lies inside the DICOM export" in err and "write the results outside the export" in err, (args, err)
+        assert "it holds only DICOM files of this CT's study" in err, (args, err)      # why E is taken as the export
     assert not ran and sum(len(st.rtstruct) for st in scan(e)) == rtstructs
-    assert sorted(f.name for f in e.iterdir()) == ["CT", "RTSTRUCT", "new"] and not any((e / "new").iterdir())
+    assert sorted(f.name for f in e.iterdir()) == ["CT", "RTSTRUCT", "Thumbs.db", "new", "notes.txt"]
+    assert not any((e / "new").iterdir())
     # beside the export, in the user's folder: fine
     assert _cli("segment", e / "CT", "-o", user / "seg", "--model", tmp_path / "m", "--whole") == 0, \
         capsys.readouterr().err

@@ -16,6 +16,7 @@ Headers only are read (no pixel data).
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -400,11 +401,19 @@ def _slice_problem(slices: list, ds, uid: str) -> str | None:
     return None
 
 
-def files_under(root) -> list[Path]:
+def files_under(root, left_out: dict | None = None) -> list[Path]:
     """The files under ``root`` (hidden ones left out), sorted.  Folder links are followed (an export may link
     a patient's folders from elsewhere), each real folder once: a link cycle ends, a folder linked twice is
-    read once."""
+    read once.
+
+    lungai's own outputs are no input: the files (and folders) a ``.lungai-*`` marker records in its folder as
+    written by lungai (:func:`lungai.io.outputs._own_outputs`, the rule of ``_only_own_dicom``) are left out - a
+    SEG / RTSTRUCT that ``lungai segment`` / ``dicom-export`` wrote into a patient's folder never makes a second
+    RTSTRUCT of the CT.  ``left_out``: filled with {folder: (DICOM files left out there, marker names)}
+    (:func:`own_outputs_note`)."""
     import os
+
+    from lungai.io.outputs import _own_outputs
 
     seen, found = set(), []
     for folder, dirs, files in os.walk(root, followlinks=True):
@@ -413,9 +422,24 @@ def files_under(root) -> list[Path]:
             dirs[:] = []
             continue
         seen.add(real)
-        dirs.sort()
-        found += [Path(folder) / f for f in files if not f.startswith(".") and os.path.isfile(os.path.join(folder, f))]
+        own = _own_outputs(Path(folder)) if any(f.startswith(".lungai-") for f in files) else set()
+        skipped = [Path(folder) / f for f in files if f in own and not f.startswith(".")]
+        for d in sorted(d for d in dirs if d in own):
+            skipped += [Path(sub) / f for sub, _, fs in os.walk(os.path.join(folder, d)) for f in fs]
+        dirs[:] = sorted(d for d in dirs if d not in own)
+        found += [Path(folder) / f for f in files
+                  if not f.startswith(".") and f not in own and os.path.isfile(os.path.join(folder, f))]
+        if left_out is not None and skipped:
+            dicom = [f for f in skipped if f.is_file() and (f.suffix.lower() == ".dcm" or looks_dicom(f))]
+            if dicom:
+                left_out[Path(folder)] = (len(dicom), sorted(f for f in files if f.startswith(".lungai-")))
     return sorted(found)
+
+
+def own_outputs_note(folder: Path, n: int, markers) -> str:
+    """The note naming lungai's own DICOM outputs left out of a scan (:func:`files_under`)."""
+    return (f"left out {n} DICOM file{'s' if n != 1 else ''} lungai wrote in {folder} (its own outputs, recorded in "
+            f"{', '.join(markers)}): copy one elsewhere to use it as an input")
 
 
 def scan(root, progress=None, files=None) -> list[Study]:
@@ -432,7 +456,8 @@ def scan(root, progress=None, files=None) -> list[Study]:
     ct_heads: dict[str, list] = defaultdict(list)
     others: list[tuple[str, Path, object]] = []
     unreadable: list[Path] = []
-    for path in (files_under(root) if files is None else files):
+    own_left_out: dict = {}
+    for path in (files_under(root, own_left_out) if files is None else files):
         ds = _header(path)
         if progress is not None:
             progress.update(1, path.name)
@@ -534,6 +559,14 @@ def scan(root, progress=None, files=None) -> list[Study]:
             if modality != "RTDOSE" and st.ct is not None:
                 st.matched[str(path)] = (how, sorted(series))
     _attach_unreadable(studies, unreadable, root)
+    for folder, (n, markers) in own_left_out.items():   # said on the studies nearest the folder, never silently
+        def near(st) -> int:
+            fs = [Path(f).parent for f in (st.ct.files if st.ct else [])] + [Path(f).parent for f in
+                                                                              (*st.rtstruct, *st.rtdose, *st.seg)]
+            return max((len(Path(os.path.commonpath([str(folder), str(f)])).parts) for f in fs), default=0)
+        best = max((near(st) for st in studies), default=0)
+        for st in [st for st in studies if near(st) == best]:
+            st.notes.append(own_outputs_note(folder, n, markers))
     for st in studies:
         note = several_rtstructs_note(st)
         if note:

@@ -376,9 +376,9 @@ def check_output_folder(out: Path, reference, series_uid: str | None = None) -> 
         raise InputError(f"refusing to write DICOM results into the CT series folder {folder}",
                          "choose an output folder outside the CT's folder (it must keep only the CT slices)")
     if folder is not None:                   # nor anywhere in the export holding it (lungai cohort's rule)
-        from lungai.io.outputs import check_outside_export, dicom_export_root
+        from lungai.io.outputs import EXPORT_WHY, check_outside_export, dicom_export_root
 
-        check_outside_export(out, dicom_export_root(folder))
+        check_outside_export(out, dicom_export_root(folder), EXPORT_WHY)
 
 
 # the CT's de-identification record, copied when present onto every object lungai writes (SEG, RTSTRUCT, Parametric

@@ -68,12 +68,24 @@ def _study_uid(path: Path):
     return None
 
 
+# files that are no DICOM and do not make a folder "yours" when finding an export's top folder: notes and OS files
+EXPORT_CLUTTER_SUFFIXES = (".txt", ".md", ".rtf", ".pdf", ".doc", ".docx", ".htm", ".html", ".xml", ".ini", ".inf",
+                           ".log", ".db")
+
+
+def _export_clutter(path: Path) -> bool:
+    """A notes.txt, README, Thumbs.db / desktop.ini ... lying in an export (not a result, image or table)."""
+    name = path.name.lower()
+    return name.startswith("readme") or path.suffix.lower() in EXPORT_CLUTTER_SUFFIXES
+
+
 def _one_study_only(folder: Path, skip: Path | None, study: str, budget: list) -> bool:
-    """True when ``folder`` holds DICOM files (.dcm, a DICM preamble, DICOMDIR) of the study ``study`` and folders
-    holding only those, at any depth (empty folders, hidden files and files lungai recorded there as its outputs do
-    not count; ``skip``: a subfolder already known to be so; the first DICOM file of each folder is read for its
-    study).  False for a file of anything else, another study's (another patient's: a folder of patients), or past
-    ``budget`` entries."""
+    """True when ``folder`` holds no DICOM file of another study than ``study`` and no file of yours, at any depth
+    (notes and OS files - notes.txt, Thumbs.db, a README: :func:`_export_clutter` -, empty folders, hidden files and files lungai recorded there as its
+    outputs do not count; ``skip``: a subfolder already known to be so; the first DICOM file of each folder is read
+    for its study).  False for another study's DICOM (another patient's: a folder of patients; a second study of
+    the patient), or past ``budget`` entries (lungai dicom-scan / cohort leave lungai's own outputs out wherever
+    they lie, so a folder left open there is harmless)."""
     from lungai.dose.read import _is_dicom
 
     try:
@@ -93,7 +105,9 @@ def _one_study_only(folder: Path, skip: Path | None, study: str, budget: list) -
         elif entry.name.upper() == "DICOMDIR":
             continue
         elif not (entry.suffix.lower() == ".dcm" or _is_dicom(entry)):
-            return False
+            if _export_clutter(entry):
+                continue        # notes / OS files beside an export's DICOM: never read as part of it (dicom-scan too)
+            return False        # your results, images, tables: a folder of yours holding the export
         elif not read:
             read = True
             if _study_uid(entry) != study:
@@ -103,10 +117,11 @@ def _one_study_only(folder: Path, skip: Path | None, study: str, budget: list) -
 
 def dicom_export_root(folder) -> Path:
     """The top folder of the DICOM export that holds the CT series folder ``folder``: its highest ancestor, climbing
-    one level at a time, that holds nothing but DICOM files of the CT's study and folders of them
-    (:func:`_one_study_only`: a patient's folder with CT/ and RTSTRUCT/, an export's PT*/ST*/SE* tree); ``folder``
-    itself when its parent holds anything else (a folder of yours with notes, tables or results beside the export,
-    a folder of several patients, is never taken as part of it)."""
+    one level at a time, that holds no DICOM file of another study (:func:`_one_study_only`: a patient's folder with
+    CT/ and RTSTRUCT/, also with a notes.txt or Thumbs.db; an export's PT*/ST*/SE* tree); ``folder`` itself when its
+    parent holds another study's DICOM (a folder of several patients, a patient's second study), files of yours
+    (results, images, tables) or more than
+    EXPORT_SCAN_LIMIT entries; never the home folder or a filesystem root."""
     from lungai.dose.read import _is_dicom
 
     folder = Path(folder).resolve()
@@ -116,20 +131,25 @@ def dicom_export_root(folder) -> Path:
     if not study:
         return root
     for parent in folder.parents:
-        if not _one_study_only(parent, root, study, budget):
+        if parent == parent.parent or parent == Path.home().resolve() or \
+                not _one_study_only(parent, root, study, budget):
             break
         root = parent
     return root
 
 
-def check_outside_export(out, root) -> None:
+EXPORT_WHY = "it holds only DICOM files of this CT's study, besides notes or OS files"
+
+
+def check_outside_export(out, root, why: str = "the DICOM export given") -> None:
     """Refuse an output folder ``out`` that is the DICOM export's top folder ``root`` or lies inside it: lungai's
     SEG / RTSTRUCT / SR written there become part of the export (``lungai dicom-scan`` then lists them, ``lungai
     cohort`` finds several RTSTRUCTs for the CT and refuses the patient as ambiguous).  The one rule of ``lungai
-    cohort`` (``root``: the export given) and of every command with a DICOM input (:func:`dicom_export_root`)."""
+    cohort`` (``root``: the export given) and of every command with a DICOM input (:func:`dicom_export_root`;
+    ``why``: why ``root`` is taken as the export, :data:`EXPORT_WHY`)."""
     out, root = Path(out).resolve(), Path(root).resolve()
     if out == root or root in out.parents:
-        raise InputError(f"the output folder {out} lies inside the DICOM export {root}",
+        raise InputError(f"the output folder {out} lies inside the DICOM export {root} ({why})",
                          "write the results outside the export, e.g. in a folder beside it (lungai's DICOM objects "
                          "there would be read as part of the export: lungai dicom-scan / lungai cohort)")
 
