@@ -11,7 +11,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from lungai.rp import make_cohort, oracle_auc, predict_rp, train_rp, validate_rp
-from lungai.rp.cohort import RISK_MODEL, linear_predictor, make_noise_cohort
+from lungai.rp.cohort import RISK_MODEL, SYNTHETIC_NOTE, linear_predictor, make_noise_cohort
 from lungai.rp.metrics import calibration, delong_auc_ci, evaluate
 from lungai.rp.model_io import TRUSTED_TYPES, load_model
 from lungai.rp.validation import leaky_selection_auc, nested_cv
@@ -156,7 +156,9 @@ def test_tiny_cohort_is_trained_with_a_warning_in_the_card(tmp_path):
     assert any("events per candidate feature (4 events, 13 candidate features" in w for w in card["warnings"])
     assert card["warnings"] == r.metrics["warnings"]
     assert sum("warning: " in line and "unstable" in line for line in r.lines) == 2
-    assert (tmp_path / "t" / "model_card.md").read_text(encoding="utf-8").count("**Warning: ") == 2
+    md = (tmp_path / "t" / "model_card.md").read_text(encoding="utf-8")
+    # the two tiny-cohort warnings, plus the one of a model trained on (a part of) the synthetic cohort
+    assert md.count("**Warning: ") == 3 and f"**Warning: {SYNTHETIC_NOTE}.**" in md
 
 
 def test_training_outputs_metrics_plots_and_card(rp_model_dir, rp_cohort):
