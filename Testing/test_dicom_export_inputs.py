@@ -1274,3 +1274,41 @@ def test_the_dicom_export_keeps_only_its_files(case, tmp_path, capsys, monkeypat
     assert (user / "seg" / "rtstruct.dcm").is_file()
     assert _cli("dicom-export", "--ct", e / "CT", "--tumour", case["root"] / "gtv.nii.gz", "-o", user / "dx") == 0, \
         capsys.readouterr().err
+
+
+def test_only_lungais_derived_dicom_results_are_left_out_of_a_scan(tmp_path, capsys):
+    """Review of the own-outputs rule: it hid the built-in `lungai sample -o S --dicom` export (documented as an input:
+    `dicom-scan S`, `cohort S`, `--dose S` found nothing), a user's DICOM copied into a folder a marker lists, and a
+    corrupt .lungai-* file gave a traceback.  Only the SEG / RTSTRUCT / SR files that segment / lungs / dicom-export /
+    demo recorded in their folder, still as written, are left out; a file replaced since is the user's again."""
+    import shutil
+
+    from lungai.dicom.discover import scan
+
+    s = tmp_path / "S"
+    assert _cli("sample", "-o", s, "--dicom") == 0, capsys.readouterr().err
+    studies = scan(s)
+    assert len(studies) == 1 and studies[0].ct is not None and len(studies[0].rtstruct) == 1
+    assert len(studies[0].rtdose) == 1 and not any(n.startswith("left out") for n in studies[0].notes)
+    # a user's DICOM put inside the sample's recorded dicom/ folder is seen too
+    shutil.copytree(studies[0].ct.files[0].parent, s / "dicom" / "mine" / "CT")
+    assert sum(len(st.ct.files) for st in scan(s) if st.ct is not None) == 2 * len(studies[0].ct.files)
+    # a corrupt marker anywhere in the tree: no traceback, the files there are read
+    (s / "dicom" / ".lungai-dicom-export").write_bytes(b"\xff\xfe\x00garbage\n")
+    assert _cli("dicom-scan", s) == 0
+    # lungai's RTSTRUCT recorded by dicom-export beside the patient's files is left out while as written ...
+    ct = studies[0].ct.files[0].parent
+    (tmp_path / "mine.csv").write_text("a table of the user's\n", encoding="utf-8")   # tmp_path: no export
+    out = tmp_path / "out"
+    assert _cli("dicom-export", "--ct", ct, "--tumour", f"{s / 'labels.nii.gz'}#1", "-o", out) == 0, \
+        capsys.readouterr().err
+    p = tmp_path / "P"
+    shutil.copytree(ct, p / "CT")
+    shutil.copy2(studies[0].rtstruct[0], p / "plan.dcm")
+    for f in out.iterdir():
+        shutil.copy2(f, p / f.name)
+    st = scan(p)[0]
+    assert [f.name for f in st.rtstruct] == ["plan.dcm"] and any(n.startswith("left out") for n in st.notes)
+    # ... and the user's again once replaced (an RTSTRUCT of the user's saved under that name)
+    shutil.copyfile(p / "plan.dcm", p / "rtstruct.dcm")
+    assert sorted(f.name for f in scan(p)[0].rtstruct) == ["plan.dcm", "rtstruct.dcm"]

@@ -406,14 +406,15 @@ def files_under(root, left_out: dict | None = None) -> list[Path]:
     a patient's folders from elsewhere), each real folder once: a link cycle ends, a folder linked twice is
     read once.
 
-    lungai's own outputs are no input: the files (and folders) a ``.lungai-*`` marker records in its folder as
-    written by lungai (:func:`lungai.io.outputs._own_outputs`, the rule of ``_only_own_dicom``) are left out - a
-    SEG / RTSTRUCT that ``lungai segment`` / ``dicom-export`` wrote into a patient's folder never makes a second
-    RTSTRUCT of the CT.  ``left_out``: filled with {folder: (DICOM files left out there, marker names)}
-    (:func:`own_outputs_note`)."""
+    lungai's own derived results are no input: the SEG / RTSTRUCT / SR files a ``.lungai-*`` marker of ``segment``,
+    ``lungs``, ``dicom-export`` or ``demo`` records in its folder, still as written
+    (:func:`lungai.io.outputs.derived_dicom_outputs`), are left out - lungai's RTSTRUCT written into a patient's
+    folder never makes a second RTSTRUCT of the CT.  Nothing else is: DICOM that lungai writes as an input
+    (``sample --dicom``), files in subfolders, a file the user replaced since.  ``left_out``: filled with {folder:
+    (DICOM files left out there, marker names)} (:func:`own_outputs_note`)."""
     import os
 
-    from lungai.io.outputs import _own_outputs
+    from lungai.io.outputs import derived_dicom_outputs
 
     seen, found = set(), []
     for folder, dirs, files in os.walk(root, followlinks=True):
@@ -422,17 +423,13 @@ def files_under(root, left_out: dict | None = None) -> list[Path]:
             dirs[:] = []
             continue
         seen.add(real)
-        own = _own_outputs(Path(folder)) if any(f.startswith(".lungai-") for f in files) else set()
-        skipped = [Path(folder) / f for f in files if f in own and not f.startswith(".")]
-        for d in sorted(d for d in dirs if d in own):
-            skipped += [Path(sub) / f for sub, _, fs in os.walk(os.path.join(folder, d)) for f in fs]
-        dirs[:] = sorted(d for d in dirs if d not in own)
+        own = derived_dicom_outputs(Path(folder)) if any(f.startswith(".lungai-") for f in files) else {}
+        dirs.sort()
         found += [Path(folder) / f for f in files
                   if not f.startswith(".") and f not in own and os.path.isfile(os.path.join(folder, f))]
-        if left_out is not None and skipped:
-            dicom = [f for f in skipped if f.is_file() and (f.suffix.lower() == ".dcm" or looks_dicom(f))]
-            if dicom:
-                left_out[Path(folder)] = (len(dicom), sorted(f for f in files if f.startswith(".lungai-")))
+        dicom = [f for f in own if f.lower().endswith(".dcm") or looks_dicom(Path(folder) / f)]
+        if left_out is not None and dicom:
+            left_out[Path(folder)] = (len(dicom), sorted({own[f] for f in dicom}))
     return sorted(found)
 
 

@@ -190,8 +190,35 @@ def _own_outputs(folder: Path) -> set[str]:
     own = set()
     for marker in folder.glob(".lungai-*"):
         if marker.is_file():
-            own |= _recorded(folder, marker.name[len(".lungai-"):])
+            with contextlib.suppress(OSError, UnicodeDecodeError, ValueError):   # a damaged marker lists nothing
+                own |= _recorded(folder, marker.name[len(".lungai-"):])
     return own
+
+
+# the commands whose DICOM files are derived results (SEG, RTSTRUCT, Parametric Map, SR of a CT), never inputs of a
+# scan; `lungai sample --dicom` / `stage synth` write DICOM meant as inputs: not listed
+DERIVED_DICOM_COMMANDS = ("segment", "lungs", "dicom-export", "demo")
+
+
+def derived_dicom_outputs(folder: Path) -> dict[str, str]:
+    """The files directly in ``folder`` that lungai wrote there as derived results (:data:`DERIVED_DICOM_COMMANDS`)
+    and that are still as written (the marker's stamp matches): {name: marker name}.  A file the user replaced
+    or edited since, a file in a subfolder, a folder, an unreadable or foreign ``.lungai-*`` file: not listed (a
+    scan then reads it as the user's)."""
+    found = {}
+    for command in DERIVED_DICOM_COMMANDS:
+        marker = _marker(folder, command)
+        try:
+            if not marker.is_file() or not marker.read_text(encoding="utf-8").startswith("written by lungai "):
+                continue
+            entries = _read_marker(folder, command)
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue
+        for name, stamp in entries.items():
+            f = folder / name
+            if stamp and "/" not in name and _safe_relative(name) and not f.is_symlink() and _stamp(f) == stamp:
+                found[name] = marker.name
+    return found
 
 
 def _only_own_dicom(folder: Path) -> bool:
