@@ -387,6 +387,17 @@ def test_demo_records_that_the_rtstruct_could_not_be_checked_against_a_nifti_ct(
     assert (printed.out + printed.err).count(said) == 1, printed     # said once, with the dose
 
 
+def _summary_with_rtstruct_dose(seg, uses_tumour_radiomics: bool) -> dict:
+    """A demo summary whose dose metrics use the plan's RTSTRUCT lungs and GTV, with an RP risk using the dose."""
+    from lungai.demo.pipeline import dose_masks
+
+    rp = {"risk": 0.2, "risk_low": 0.1, "risk_high": 0.3, "model_description": "m", "status": "computed",
+          "uses_tumour_radiomics": uses_tumour_radiomics, "uses_dose": True, "contributions": []}
+    rt = dose_masks(seg, {"lung_source": "RTSTRUCT structure Lung_R + Lung_L", "gtv_source": "RTSTRUCT structure GTV"})
+    return {"segmentation": seg, "rp": rp, "dose_masks": rt, "dose": {"dose_mld_gy": 7.6}, "dose_status": "computed",
+            "stage": {"message": "x"}, "dose_source": "x", "lungs": {}}
+
+
 def test_rp_review_flag_only_when_the_risk_uses_the_automatic_tumour():
     """The RP section repeats the tumour's review flag when the model uses tumour radiomics or dose metrics on
     the automatic masks - not for a clinical + dose model whose dose came from the RTSTRUCT's contours."""
@@ -395,11 +406,7 @@ def test_rp_review_flag_only_when_the_risk_uses_the_automatic_tumour():
     from lungai.report.html import _rp
 
     seg = _seg_info()
-    rp = {"risk": 0.2, "risk_low": 0.1, "risk_high": 0.3, "model_description": "m", "status": "computed",
-          "uses_tumour_radiomics": False, "uses_dose": True, "contributions": []}
-    rt = dose_masks(seg, {"lung_source": "RTSTRUCT structure Lung_R + Lung_L", "gtv_source": "RTSTRUCT structure GTV"})
-    s = {"segmentation": seg, "rp": rp, "dose_masks": rt, "dose": {"dose_mld_gy": 7.6}, "dose_status": "computed",
-         "stage": {"message": "x"}, "dose_source": "x", "lungs": {}}
+    s = _summary_with_rtstruct_dose(seg, uses_tumour_radiomics=False)
     assert 'id="rp-review"' not in _rp(s, {})
     assert not [line for line in result_lines(s) if "flagged for review" in line]
     s["dose_masks"] = dose_masks(seg)
@@ -603,14 +610,11 @@ def test_rp_review_banner_names_only_the_values_that_depend_on_the_automatic_tum
     """QA: with --rtstruct the RP review banner said "(GTV dose, lungs minus the tumour, tumour radiomics)" though the
     dose metrics came from the RTSTRUCT's contours."""
     from lungai.demo.pipeline import dose_masks
-    from lungai.report.html import _dose, _rp
+    from lungai.report.html import _rp
 
     seg = _seg_info()
-    rp = {"risk": 0.2, "risk_low": 0.1, "risk_high": 0.3, "model_description": "m", "status": "computed",
-          "uses_tumour_radiomics": True, "uses_dose": True, "contributions": []}
-    rt = dose_masks(seg, {"lung_source": "RTSTRUCT structure Lung_R + Lung_L", "gtv_source": "RTSTRUCT structure GTV"})
-    s = {"segmentation": seg, "rp": rp, "dose_masks": rt, "dose": {"dose_mld_gy": 7.6}, "dose_status": "computed",
-         "stage": {"message": "x"}, "dose_source": "x", "lungs": {}}
+    s = _summary_with_rtstruct_dose(seg, uses_tumour_radiomics=True)
+    rp = s["rp"]
     page = _rp(s, {})
     assert "depend on it (tumour radiomics)" in page and "GTV dose" not in page
     s["dose_masks"] = dose_masks(seg)
