@@ -419,7 +419,8 @@ def shown_path(path, root) -> str:
 def _slice_problem(slices: list, ds, uid: str, root=None) -> str | None:
     """Why the CT series cannot be read (a slice without position, mixed orientations: :func:`check_slice_headers`;
     a slice without PixelSpacing: :func:`check_pixel_spacing`; a MONOCHROME1 slice: :func:`check_photometric`;
-    slices with and without the rescale tags: :func:`check_rescale`; a missing slice, duplicate positions, irregular steps, a gantry tilt:
+    slices with and without the rescale tags: :func:`check_rescale`; a missing slice, duplicate positions, irregular
+    steps, a gantry tilt:
     :func:`lungai.io.validate.check_slice_positions`, :func:`~lungai.io.validate.check_steps_along_normal`), or
     None.  ``slices``: (file, ImagePositionPatient or None, ImageOrientationPatient or None, has PixelSpacing,
     PhotometricInterpretation or None, (has RescaleIntercept, has RescaleSlope)) per file; ``root``: the folder
