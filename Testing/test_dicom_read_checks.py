@@ -493,3 +493,55 @@ def test_a_float_pixel_data_ct_is_refused_as_not_supported(tmp_path):
     assert "float pixel data (FloatPixelData, BitsAllocated 32)" in exc.value.problem, exc.value.problem
     assert "not supported" in exc.value.problem and "truncated" not in exc.value.problem
     assert "integer pixel data" in exc.value.fix and "NIfTI" in exc.value.fix
+
+
+def _without_rescale(ds):
+    """The slice stored as HU + 1024 (unsigned) without RescaleIntercept / RescaleSlope, as QA's LUNG1-003 slice."""
+    hu = ds.pixel_array.astype(np.int32) * int(ds.RescaleSlope) + int(ds.RescaleIntercept)
+    ds.PixelRepresentation = 0
+    ds.PixelData = (hu + 1024).clip(0, 4095).astype("<u2").tobytes()
+    del ds.RescaleIntercept
+    del ds.RescaleSlope
+
+
+def test_a_slice_without_the_rescale_tags_is_refused_by_read_and_scan(tmp_path):
+    """QA: the middle slice of LUNG1-003 stored as HU + 1024 without RescaleIntercept / RescaleSlope was read 1024 HU
+    too high without a word (`lungai radiomics`: GTV mean -102 -> -49 HU, maximum 230 -> 1220).  Refused by the CT
+    reader and noted by dicom-scan (so cohort's errors.csv), naming the slice (its path under the folder given) and
+    its z; a series without the tags on every slice, its values in HU, still reads."""
+    _, files = _series(tmp_path / "P" / "CT")
+    _edit(files[2], _without_rescale)
+    z = float(pydicom.dcmread(files[2]).ImagePositionPatient[2])
+    with pytest.raises(InputError, match=rf"1 of its 6 slices \({files[2].name} at z = {z:.1f} mm\) has no "
+                                         r"RescaleIntercept \(0028,1052\) or RescaleSlope \(0028,1053\), which the "
+                                         r"other slices have") as exc:
+        read_ct(tmp_path / "P" / "CT")
+    assert "re-export" in exc.value.fix and "RescaleIntercept" in exc.value.fix
+    (study,) = scan(tmp_path / "P")
+    assert any("RescaleIntercept (0028,1052)" in n and f"CT/{files[2].name} at z = {z:.1f} mm" in n
+               for n in study.notes)
+    _, files = _series(tmp_path / "Q" / "CT")
+    for f in files:
+        _edit(f, lambda ds: (delattr(ds, "RescaleIntercept"), delattr(ds, "RescaleSlope")))
+    assert sitk.GetArrayFromImage(read_ct(tmp_path / "Q" / "CT")).min() == -1000
+    (study,) = scan(tmp_path / "Q")
+    assert not study.notes
+
+
+def test_an_undecodable_compressed_slice_is_named_with_its_transfer_syntax(tmp_path):
+    """QA: JPEG 2000 data labelled JPEG-LS Lossless gave GDCM's raw "Failed to change to Implicit Transfer Syntax"
+    and a generic fix.  The slice(s) that cannot be decoded are named with their transfer syntax, the fix is to
+    re-export uncompressed."""
+    from pydicom.uid import JPEGLSLossless, RLELossless
+
+    def mislabelled(ds):
+        ds.compress(RLELossless)
+        ds.file_meta.TransferSyntaxUID = JPEGLSLossless
+
+    _, files = _series(tmp_path / "P" / "CT")
+    _edit(files[2], mislabelled)
+    with pytest.raises(InputError, match=rf"slice {files[2].name} \(JPEG-LS Lossless Image Compression\) could not "
+                                         "be decoded") as exc:
+        read_ct(tmp_path / "P" / "CT")
+    assert "Implicit Transfer Syntax" not in exc.value.problem
+    assert "uncompressed (Explicit VR Little Endian)" in exc.value.fix

@@ -26,7 +26,7 @@ from lungai.errors import InputError
 _TAGS = ["Modality", "PatientID", "PatientName", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
          "FrameOfReferenceUID", "SOPClassUID", "ImagePositionPatient", "ImageOrientationPatient", "StudyDate",
          "ImageType", "InstanceNumber", "NumberOfFrames", "SeriesNumber", "SeriesDescription", "ConvolutionKernel",
-         "ContrastBolusAgent", "PixelSpacing", "PhotometricInterpretation"]
+         "ContrastBolusAgent", "PixelSpacing", "PhotometricInterpretation", "RescaleIntercept", "RescaleSlope"]
 # A CT series with fewer slices than this is no CT volume (a scout, a single reference image)
 MIN_CT_SLICES = 3
 # slices whose ImageOrientationPatient differ by more than this (direction cosines) are not one volume
@@ -298,6 +298,49 @@ def check_photometric(files: list, interpretations: list, what: str) -> None:
                          "the Hounsfield units through RescaleSlope / RescaleIntercept)")
 
 
+def check_rescale(files: list, rescales: list, positions: list, what: str, root=None) -> None:
+    """Refuse a CT series whose slices do not all carry the same rescale tags: RescaleIntercept (0028,1052) /
+    RescaleSlope (0028,1053) present on some slices and absent on others.  A slice without them is read with its
+    stored values taken as Hounsfield units (intercept 0, slope 1): QA, the middle slice of LUNG1-003 stored as HU +
+    1024 without the tags read 1024 HU too high without a word (GTV mean -102 -> -49 HU, maximum 230 -> 1220).  A
+    series without them on every slice is left to the CT check (:func:`lungai.io.validate.check_ct`: "stored as HU +
+    1024").  ``rescales``: per file, (has RescaleIntercept, has RescaleSlope); ``positions``: per file, its
+    ImagePositionPatient or None (the slice's z said); ``root``: the folder given (the slices named by their path
+    under it: :func:`shown_path`).  The one rule for :func:`lungai.io.read_ct` and :func:`scan`."""
+    from collections import Counter
+
+    kinds = [tuple(bool(v) for v in r) for r in rescales]
+    if len(set(kinds)) < 2:
+        return
+    counts = Counter(kinds)
+    # the odd slices: those without the tags (the series' reference is a slice that has them); of two partial
+    # kinds, the rarer
+    full = max(counts, key=lambda k: (sum(k), counts[k]))
+    odd = [(f, pos) for f, pos, k in zip(files, positions, kinds) if k != full]
+
+    def tags(k) -> str:
+        missing = [name for name, has in zip(("RescaleIntercept (0028,1052)", "RescaleSlope (0028,1053)"), k)
+                   if not has]
+        return " or ".join(missing)
+
+    def named(f, pos) -> str:
+        name = shown_path(f, root) if root is not None else Path(f).name
+        try:
+            return f"{name} at z = {float(pos[2]):.1f} mm"
+        except (TypeError, ValueError, IndexError):
+            return name
+
+    odd_kinds = {k for f, k in zip(files, kinds) if k != full}
+    lacking = tags(next(iter(odd_kinds))) if len(odd_kinds) == 1 else "RescaleIntercept / RescaleSlope"
+    listed = ", ".join(named(f, pos) for f, pos in odd[:5]) + (f" and {len(odd) - 5} more" if len(odd) > 5 else "")
+    one = len(odd) == 1
+    raise InputError(f"{what}: {len(odd)} of its {len(files)} slices ({listed}) {'has' if one else 'have'} no "
+                     f"{lacking}, which the other slices have, so {'its' if one else 'their'} stored values would be "
+                     "read as Hounsfield units unconverted (a slice stored as HU + 1024 reads 1024 HU too high)",
+                     "re-export the series from the scanner / PACS so that every slice carries its RescaleIntercept "
+                     "and RescaleSlope (or remove the odd slice(s) if they belong to another export)")
+
+
 def _header(path: Path):
     """The header of a DICOM file (a bare data set without the Part-10 header too, as the CT reader reads it:
     :func:`lungai.dicom.pixeldata.dcmread_lenient`), None when it cannot be read."""
@@ -373,13 +416,15 @@ def shown_path(path, root) -> str:
         return str(path)
 
 
-def _slice_problem(slices: list, ds, uid: str) -> str | None:
+def _slice_problem(slices: list, ds, uid: str, root=None) -> str | None:
     """Why the CT series cannot be read (a slice without position, mixed orientations: :func:`check_slice_headers`;
     a slice without PixelSpacing: :func:`check_pixel_spacing`; a MONOCHROME1 slice: :func:`check_photometric`;
-    a missing slice, duplicate positions, irregular steps, a gantry tilt:
+    slices with and without the rescale tags: :func:`check_rescale`; a missing slice, duplicate positions, irregular
+    steps, a gantry tilt:
     :func:`lungai.io.validate.check_slice_positions`, :func:`~lungai.io.validate.check_steps_along_normal`), or
     None.  ``slices``: (file, ImagePositionPatient or None, ImageOrientationPatient or None, has PixelSpacing,
-    PhotometricInterpretation or None) per file."""
+    PhotometricInterpretation or None, (has RescaleIntercept, has RescaleSlope)) per file; ``root``: the folder
+    scanned (slices named by their path under it)."""
     from lungai.io.validate import check_slice_positions, check_steps_along_normal, slice_offsets
 
     files, positions = [sl[0] for sl in slices], [sl[1] for sl in slices]
@@ -388,6 +433,7 @@ def _slice_problem(slices: list, ds, uid: str) -> str | None:
         if len(slices) > 1 or frames_of(ds) == 1:   # an Enhanced CT's spacing is in its functional groups
             check_pixel_spacing(files, [sl[3] for sl in slices], f"CT series {uid}")
         check_photometric(files, [sl[4] for sl in slices], f"CT series {uid}")
+        check_rescale(files, [sl[5] for sl in slices], positions, f"CT series {uid}", root)
     except InputError as exc:
         return f"{exc.problem} - {exc.fix}"
     if len(slices) < 2 or "ImageOrientationPatient" not in ds:
@@ -467,7 +513,8 @@ def scan(root, progress=None, files=None) -> list[Study]:
             ct_files[str(ds.SeriesInstanceUID)].append(path)
             ct_slices[str(ds.SeriesInstanceUID)].append((path, ds.get("ImagePositionPatient"),
                                                         ds.get("ImageOrientationPatient"), "PixelSpacing" in ds,
-                                                        ds.get("PhotometricInterpretation")))
+                                                        ds.get("PhotometricInterpretation"),
+                                                        ("RescaleIntercept" in ds, "RescaleSlope" in ds)))
             ct_heads[str(ds.SeriesInstanceUID)].append(ds)
         elif modality in ("RTSTRUCT", "RTDOSE", "SEG"):
             others.append((modality, path, ds))
@@ -505,7 +552,7 @@ def scan(root, progress=None, files=None) -> list[Study]:
             st.notes.append(f"CT series {uid} is spread over {len(folders)} folders ({', '.join(map(str, folders))}): "
                             "lungai cohort reads them all; other commands given one folder read that folder's "
                             "slices only")
-        problem = _slice_problem(slices, ds, uid) if slices else None
+        problem = _slice_problem(slices, ds, uid, root) if slices else None
         if problem:
             st.notes.append(problem)
         studies.append(st)

@@ -260,12 +260,14 @@ def _sorted_along_normal(files) -> list[str]:
 
 
 PHOTOMETRIC_TAG = "0028|0004"   # PhotometricInterpretation: MONOCHROME1 is refused (lungai.dicom.discover.check_photometric)
+# RescaleIntercept, RescaleSlope: on some slices only, refused (lungai.dicom.discover.check_rescale)
+RESCALE_TAGS = ("0028|1052", "0028|1053")
 
 
 def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None = None) -> sitk.Image:
     """The CT series of ``folder`` (:func:`dicom_series_files`), or the slice ``files`` given (a series spread over
     several folders, as :func:`lungai.dicom.discover.scan` found it)."""
-    from lungai.dicom.discover import check_photometric, check_pixel_spacing
+    from lungai.dicom.discover import check_photometric, check_pixel_spacing, check_rescale
     from lungai.dicom.pixeldata import check_ct_files
 
     if files is None:
@@ -292,6 +294,11 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
         img = reader.Execute()
     except RuntimeError as exc:
         odd = _odd_slice_size(files)
+        undecodable = None if odd else _undecodable_slices(files, folder)
+        if undecodable:
+            raise InputError(f"could not read the DICOM series in {folder}: {undecodable}",
+                             "re-export the series uncompressed (Explicit VR Little Endian), e.g. from the PACS or "
+                             "with `gdcmconv --raw` / `dcmdjpeg`") from exc
         raise InputError(f"could not read the DICOM series in {folder}: "
                          + (odd or str(exc).strip().splitlines()[-1]),
                          "remove the odd file from the series' folder (another series or a secondary capture?)" if odd
@@ -301,6 +308,9 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
                         f"the DICOM series in {folder}")
     check_photometric(files, [reader.GetMetaData(i, PHOTOMETRIC_TAG) if reader.HasMetaDataKey(i, PHOTOMETRIC_TAG)
                               else None for i in range(len(files))], f"the DICOM series in {folder}")
+    check_rescale(files, [tuple(reader.HasMetaDataKey(i, t) for t in RESCALE_TAGS) for i in range(len(files))],
+                  [reader.GetMetaData(i, "0020|0032").strip().split("\\") if reader.HasMetaDataKey(i, "0020|0032")
+                   else None for i in range(len(files))], f"the DICOM series in {folder}", folder)
     for tag in UID_TAGS:   # kept on the image, so masks from DICOM RT objects can be checked against this CT
         if reader.HasMetaDataKey(0, tag):
             img.SetMetaData(tag, reader.GetMetaData(0, tag).strip().rstrip("\x00"))
@@ -310,6 +320,40 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
             raise InputError(f"the DICOM series in {folder} has modality {modality}, not CT",
                              "select the CT series of the study")
     return img
+
+
+def _undecodable_slices(files, folder) -> str | None:
+    """The slices ITK / GDCM cannot decode (each read alone: on the error path of the series read only), said in words
+    with their transfer syntax (a compressed slice whose data does not match its transfer syntax, or a compression
+    GDCM cannot read), or None when each slice reads alone (the series' error is another)."""
+    from lungai.dicom.discover import shown_path
+    from lungai.dicom.pixeldata import dcmread_lenient
+
+    bad = []
+    for f in files:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(f))
+        try:
+            reader.Execute()
+        except RuntimeError:
+            bad.append(f)
+    if not bad:
+        return None
+
+    def syntax(f) -> str:
+        try:
+            uid = dcmread_lenient(f, stop_before_pixels=True).file_meta.TransferSyntaxUID
+            return uid.name if uid.name != uid else f"transfer syntax {uid}"
+        except Exception:  # noqa: BLE001 - no file meta (a bare data set) or unreadable: the transfer syntax unsaid
+            return "transfer syntax unknown"
+
+    where = lambda f: shown_path(f, folder)  # noqa: E731
+    one = len(bad) == 1
+    listed = ", ".join(f"{where(f)} ({syntax(f)})" for f in bad[:3]) + (f" and {len(bad) - 3} more"
+                                                                         if len(bad) > 3 else "")
+    return (f"{'slice ' + listed if one else f'{len(bad)} of its {len(files)} slices'} could not be decoded"
+            + ("" if one else f" ({listed})")
+            + ": the compressed pixel data does not match its transfer syntax, or is damaged")
 
 
 def _odd_slice_size(files) -> str | None:
