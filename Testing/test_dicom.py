@@ -737,6 +737,100 @@ def test_parametric_map_and_sr_round_trip(p1, tmp_path):
     assert {ref.series_uid, pydicom.dcmread(seg).SeriesInstanceUID} <= evidence
 
 
+@pytest.mark.parametrize("name", ["Müller^Jürgen", "王^小明"])
+def test_every_object_keeps_the_cts_character_set_and_a_non_ascii_patient_name(p1, tmp_path, name):
+    """A UTF-8 CT (ISO_IR 192) with a non-ASCII patient name: SEG, RTSTRUCT, Parametric Map and SR carry the CT's
+    Specific Character Set and read back the same name (the RTSTRUCT had none: Latin-1 bytes, '王' as '?')."""
+    import shutil
+    import warnings
+
+    from lungai.dicom.pmap import write_parametric_map
+    from lungai.dicom.seg import write_seg
+    from lungai.dicom.sr import MeasurementGroup, write_sr
+
+    st, ct = p1
+    folder = tmp_path / "CT"
+    shutil.copytree(st["ct"], folder)
+    for f in sorted(folder.iterdir()):
+        ds = pydicom.dcmread(f)
+        ds.SpecificCharacterSet, ds.PatientName = "ISO_IR 192", name
+        ds.save_as(f)
+    ref = ct_reference(folder, image=ct)
+    masks = {"Tumour": st["masks"]["GTV"]}
+    u = sitk.Cast(st["masks"]["GTV"], sitk.sitkFloat32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)          # pydicom only warns when it cannot encode a name
+        seg = write_seg(masks, ref, tmp_path / "t.seg.dcm", roles={"Tumour": "gtv"})
+        paths = [seg, write_rtstruct({"GTV": st["masks"]["GTV"]}, ref, tmp_path / "rs.dcm"),
+                 write_parametric_map(u, ref, tmp_path / "u.pm.dcm"),
+                 write_sr(ref, tmp_path / "m.sr.dcm", [MeasurementGroup("Case", {"rp_risk": (0.3, "1")})], seg=seg)]
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        assert ds.SpecificCharacterSet == "ISO_IR 192", path.name
+        assert str(ds.PatientName) == name, path.name
+        if not path.name.endswith(".pm.dcm"):                                     # (the map is deflated)
+            assert name.encode("utf-8") in path.read_bytes(), path.name
+
+
+def test_one_mask_as_lungais_result_and_as_the_users_gets_two_uids_and_reruns_the_same(p1, tmp_path):
+    """Deterministic UIDs follow the whole content, not only the pixels: the same mask written as SlicerLungAI's
+    (AUTOMATIC) and as the user's (MANUAL) are two SEGs / RTSTRUCTs (a PACS keeps one object per SOPInstanceUID);
+    the same call again gives the same UIDs."""
+    from lungai.dicom.pmap import write_parametric_map
+    from lungai.dicom.seg import AUTOMATIC, write_seg
+    from lungai.dicom.sr import MeasurementGroup, write_sr
+
+    st, ct = p1
+    ref = ct_reference(st["ct"], image=ct)
+    masks = {"Tumour": st["masks"]["GTV"]}
+
+    def uids(path):
+        ds = pydicom.dcmread(path)
+        return ds.SOPInstanceUID, ds.SeriesInstanceUID
+
+    def seg(name, **kw):
+        return write_seg(masks, ref, tmp_path / f"{name}.seg.dcm", **{"roles": {"Tumour": "gtv"}, **kw})
+
+    def rts(name, **kw):
+        return write_rtstruct({"GTV": st["masks"]["GTV"]}, ref, tmp_path / f"{name}.rtstruct.dcm", **kw)
+
+    auto = seg("auto", generation={"Tumour": AUTOMATIC})
+    assert uids(auto) == uids(seg("auto2", generation={"Tumour": AUTOMATIC}))
+    manual = seg("manual")
+    assert uids(manual) == uids(seg("manual2"))
+    assert uids(auto)[0] != uids(manual)[0] and uids(auto)[1] != uids(manual)[1]
+    assert uids(seg("lung", roles={"Tumour": "lungs"}))[0] != uids(manual)[0]           # terminology only
+    rs_auto = rts("auto", generation={"GTV": AUTOMATIC})
+    assert uids(rs_auto) == uids(rts("auto2", generation={"GTV": AUTOMATIC}))
+    assert uids(rs_auto)[0] != uids(rts("manual"))[0] and uids(rs_auto)[1] != uids(rts("manual"))[1]
+    assert uids(rts("blue", colours={"GTV": (0, 0, 255)}))[0] != uids(rts("manual"))[0]  # colour only
+    # the SR follows the SEG it references; the Parametric Map its units / explanation
+    group = [MeasurementGroup("Tumour", {"volume_ml": (1.0, "ml")}, segment_number=1, role="gtv")]
+    assert uids(write_sr(ref, tmp_path / "a.sr.dcm", group, seg=auto))[0] != \
+        uids(write_sr(ref, tmp_path / "m.sr.dcm", group, seg=manual))[0]
+    assert uids(write_sr(ref, tmp_path / "a.sr.dcm", group, seg=auto)) == \
+        uids(write_sr(ref, tmp_path / "a2.sr.dcm", group, seg=auto))
+    u = sitk.Cast(st["masks"]["GTV"], sitk.sitkFloat32)
+    pm = uids(write_parametric_map(u, ref, tmp_path / "u.pm.dcm"))
+    assert pm == uids(write_parametric_map(u, ref, tmp_path / "u2.pm.dcm"))
+
+
+def test_rtstruct_has_operators_name_and_its_frame_only_in_the_referenced_sequence(p1, tmp_path):
+    """RT Series module: OperatorsName is Type 2 (written empty); the RT Structure Set IOD has no Frame of Reference
+    module (no top-level FrameOfReferenceUID): lungai's readers take the frame from the referenced sequence."""
+    from lungai.dose.read import _rtstruct_header
+
+    st, ct = p1
+    ref = ct_reference(st["ct"], image=ct)
+    path = write_rtstruct({"GTV": st["masks"]["GTV"]}, ref, tmp_path / "rs.dcm")
+    ds = pydicom.dcmread(path)
+    assert "OperatorsName" in ds and ds.OperatorsName == ""
+    assert "FrameOfReferenceUID" not in ds
+    assert ds.ReferencedFrameOfReferenceSequence[0].FrameOfReferenceUID == ref.frame_of_reference_uid
+    assert _rtstruct_header(path).FrameOfReferenceUID == ref.frame_of_reference_uid
+    assert np.array_equal(array(read_rtstruct(path, ct)["GTV"]), array(st["masks"]["GTV"]))
+
+
 def test_dicom_outputs_never_go_into_the_ct_folder(p1):
     from lungai.dicom.export import export_results
 

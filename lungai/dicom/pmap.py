@@ -33,7 +33,7 @@ def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCER
     from pydicom.uid import DeflatedExplicitVRLittleEndian
 
     from lungai import __version__
-    from lungai.dicom.reference import (check_on_grid, content_digest, copy_deidentification, derived_uid,
+    from lungai.dicom.reference import (check_on_grid, content_digest, copy_from_ct, derived_uid,
                                         orthonormalise_frames, save_dataset, series_slice_spacing)
     from lungai.dicom.seg import quiet_highdicom
 
@@ -46,7 +46,7 @@ def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCER
     mapping = hd.pm.RealWorldValueMapping(
         lut_label=label[:16], lut_explanation=explanation[:64], unit=CodedConcept(value, scheme, meaning),
         value_range=(lo, hi if hi > lo else lo + 1.0), slope=1.0, intercept=0.0)
-    sop_uid = derived_uid(reference.series_uid, "pmap", label, content_digest(arr))
+    sop_uid = derived_uid(reference.series_uid, "pmap", label, content_digest(arr, mapping, explanation, unit))
     with quiet_highdicom():
         pm = hd.pm.ParametricMap(
             source_images=[reference.datasets[k] for k in keep], pixel_array=arr[keep],
@@ -67,7 +67,7 @@ def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCER
     pm.SharedFunctionalGroupsSequence[0].FrameAnatomySequence = Sequence([anatomy])
     _frames_ascending(pm)
     pm.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
-    return save_dataset(copy_deidentification(pm, reference.first), path)
+    return save_dataset(copy_from_ct(pm, reference.first), path)
 
 
 def _frames_ascending(pm) -> None:

@@ -337,12 +337,49 @@ def derived_uid(*parts) -> str:
     return str(generate_uid(entropy_srcs=[str(p) for p in parts]))
 
 
-def content_digest(*arrays) -> str:
+# attributes left out of :func:`content_digest`: they change from run to run (creation times, highdicom's random
+# TrackingUID) without changing what the object says - same input -> same digest -> same UIDs
+VOLATILE_KEYWORDS = frozenset({"TrackingUID", "InstanceCreationDate", "InstanceCreationTime", "ContentDate",
+                               "ContentTime", "StructureSetDate", "StructureSetTime", "SeriesDate", "SeriesTime"})
+
+
+def content_digest(*parts) -> str:
+    """A digest of what an object lungai writes says, for its deterministic UIDs (:func:`derived_uid`): arrays
+    (pixels: shape and bytes), pydicom datasets / sequences (every attribute - segment descriptions, ROI sequences,
+    value mappings, SR content - but :data:`VOLATILE_KEYWORDS`) and plain values (labels, descriptions).  Two
+    objects differing in any of these (the same mask as lungai's AUTOMATIC result and as the user's MANUAL contour)
+    get different UIDs, so a PACS / DICOM database keeps both."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
     h = hashlib.sha1()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(str(a.shape).encode())
-        h.update(a.tobytes())
+
+    def add(p):
+        if isinstance(p, np.ndarray):
+            a = np.ascontiguousarray(p)
+            h.update(b"A" + str((a.shape, a.dtype.str)).encode())
+            h.update(a.tobytes())
+        elif isinstance(p, Dataset):
+            h.update(b"D")
+            for elem in p:
+                if elem.keyword in VOLATILE_KEYWORDS:
+                    continue
+                h.update(f"({elem.tag:08x},{elem.VR})".encode())
+                add(elem.value)
+            h.update(b"d")
+        elif isinstance(p, (Sequence, list, tuple)):
+            h.update(b"S")
+            for item in p:
+                add(item)
+            h.update(b"s")
+        elif isinstance(p, (bytes, bytearray)):
+            h.update(b"B" + str(len(p)).encode() + b":" + bytes(p))
+        else:
+            t = str(p).encode("utf-8", "surrogateescape")
+            h.update(b"T" + str(len(t)).encode() + b":" + t)
+
+    for p in parts:
+        add(p)
     return h.hexdigest()
 
 
@@ -397,9 +434,27 @@ def copy_deidentification(ds, source):
     return ds
 
 
+def copy_character_set(ds, source):
+    """Copy the Specific Character Set of ``source`` (the CT's header) onto ``ds``; returns ``ds``.  The patient's
+    name and the other text copied from the CT are then written in the CT's encoding (ISO_IR 192: UTF-8) - without it
+    pydicom writes them in the default repertoire: 'Müller' as Latin-1 bytes, '王^小明' as '?^??'."""
+    import copy
+
+    if source is not None and "SpecificCharacterSet" in source:
+        ds.SpecificCharacterSet = copy.deepcopy(source.SpecificCharacterSet)
+    return ds
+
+
+def copy_from_ct(ds, source):
+    """What every object lungai writes (SEG, RTSTRUCT, Parametric Map, SR) takes from the CT's header besides the
+    patient / study: its Specific Character Set (:func:`copy_character_set`) and de-identification record
+    (:func:`copy_deidentification`); returns ``ds``."""
+    return copy_deidentification(copy_character_set(ds, source), source)
+
+
 def new_dataset(sop_class: str, sop_uid: str, modality: str, source=None):
-    """A dataset with file meta (explicit VR little endian) and, from ``source`` (a CT header), the patient / study
-    and its de-identification record (:func:`copy_deidentification`)."""
+    """A dataset with file meta (explicit VR little endian) and, from ``source`` (a CT header), the patient / study,
+    its character set and de-identification record (:func:`copy_from_ct`)."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian
 
@@ -411,10 +466,11 @@ def new_dataset(sop_class: str, sop_uid: str, modality: str, source=None):
     ds.file_meta = meta
     ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = sop_class, sop_uid, modality
     if source is not None:
+        copy_character_set(ds, source)       # first: the text below is written in the CT's encoding
         for kw in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
                    "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName", "StudyDescription"):
             setattr(ds, kw, getattr(source, kw, ""))
-        copy_deidentification(ds, source)
+        copy_from_ct(ds, source)
     return ds
 
 

@@ -616,44 +616,6 @@ def write_rtstruct(masks: dict, reference, path, label: str = "lungai", mapping=
     slices = reference.datasets
     for name, m in masks.items():
         check_on_grid(m, reference, what=f"mask {name!r}")
-    arrays = {name: sitk.GetArrayViewFromImage(m) for name, m in masks.items()}
-    digest = content_digest(*arrays.values())
-    sop_uid = derived_uid(reference.series_uid, "rtstruct", label, digest, *masks)
-    now = datetime.datetime.now()
-
-    ds = new_dataset(RT_STRUCTURE_SET_STORAGE, sop_uid, "RTSTRUCT", source=ref)
-    ds.SeriesInstanceUID = derived_uid(sop_uid, "series")
-    ds.SeriesNumber = 301
-    ds.SeriesDescription = description
-    ds.InstanceNumber = 1
-    ds.Manufacturer = "SlicerLungAI"
-    ds.ManufacturerModelName = "lungai"
-    ds.SoftwareVersions = __version__
-    ds.FrameOfReferenceUID = reference.frame_of_reference_uid
-    ds.StructureSetLabel = label[:16]
-    ds.StructureSetName = label[:64]
-    ds.StructureSetDate = ds.InstanceCreationDate = now.strftime("%Y%m%d")
-    ds.StructureSetTime = ds.InstanceCreationTime = now.strftime("%H%M%S")
-    ds.ApprovalStatus = "UNAPPROVED"
-
-    contour_images = Sequence()
-    for s in slices:
-        item = Dataset()
-        item.ReferencedSOPClassUID = s.SOPClassUID
-        item.ReferencedSOPInstanceUID = s.SOPInstanceUID
-        contour_images.append(item)
-    series_item = Dataset()
-    series_item.SeriesInstanceUID = reference.series_uid
-    series_item.ContourImageSequence = contour_images
-    study_item = Dataset()
-    study_item.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"   # Detached Study Management (retired, as TPSs write it)
-    study_item.ReferencedSOPInstanceUID = reference.study_uid
-    study_item.RTReferencedSeriesSequence = Sequence([series_item])
-    frame_item = Dataset()
-    frame_item.FrameOfReferenceUID = reference.frame_of_reference_uid
-    frame_item.RTReferencedStudySequence = Sequence([study_item])
-    ds.ReferencedFrameOfReferenceSequence = Sequence([frame_item])
-
     rois, contours, observations = Sequence(), Sequence(), Sequence()
     for number, (name, mask) in enumerate(masks.items(), start=1):
         role = structure_role(name, mapping)
@@ -685,6 +647,48 @@ def write_rtstruct(masks: dict, reference, path, label: str = "lungai", mapping=
         obs.RTROIInterpretedType = "GTV" if role and role.startswith("gtv") else ("ORGAN" if role else "")
         obs.ROIInterpreter = ""
         observations.append(obs)
+    now = datetime.datetime.now()
+    arrays = {name: sitk.GetArrayViewFromImage(m) for name, m in masks.items()}
+    # the UIDs follow everything the RTSTRUCT says (masks, and each ROI's name, colour, interpreted type, generation
+    # algorithm: the same mask as lungai's AUTOMATIC result and as the user's MANUAL one are two objects)
+    sop_uid = derived_uid(reference.series_uid, "rtstruct", label, description,
+                          content_digest(*arrays.values(), rois, contours, observations), *masks)
+
+    ds = new_dataset(RT_STRUCTURE_SET_STORAGE, sop_uid, "RTSTRUCT", source=ref)
+    ds.SeriesInstanceUID = derived_uid(sop_uid, "series")
+    ds.SeriesNumber = 301
+    ds.SeriesDescription = description
+    ds.OperatorsName = ""                  # Type 2 (RT Series module)
+    ds.InstanceNumber = 1
+    ds.Manufacturer = "SlicerLungAI"
+    ds.ManufacturerModelName = "lungai"
+    ds.SoftwareVersions = __version__
+    # no top-level FrameOfReferenceUID: the RT Structure Set IOD has no Frame of Reference module; the frame is the
+    # ReferencedFrameOfReferenceSequence's (and each ROI's ReferencedFrameOfReferenceUID)
+    ds.StructureSetLabel = label[:16]
+    ds.StructureSetName = label[:64]
+    ds.StructureSetDate = ds.InstanceCreationDate = now.strftime("%Y%m%d")
+    ds.StructureSetTime = ds.InstanceCreationTime = now.strftime("%H%M%S")
+    ds.ApprovalStatus = "UNAPPROVED"
+
+    contour_images = Sequence()
+    for s in slices:
+        item = Dataset()
+        item.ReferencedSOPClassUID = s.SOPClassUID
+        item.ReferencedSOPInstanceUID = s.SOPInstanceUID
+        contour_images.append(item)
+    series_item = Dataset()
+    series_item.SeriesInstanceUID = reference.series_uid
+    series_item.ContourImageSequence = contour_images
+    study_item = Dataset()
+    study_item.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"   # Detached Study Management (retired, as TPSs write it)
+    study_item.ReferencedSOPInstanceUID = reference.study_uid
+    study_item.RTReferencedSeriesSequence = Sequence([series_item])
+    frame_item = Dataset()
+    frame_item.FrameOfReferenceUID = reference.frame_of_reference_uid
+    frame_item.RTReferencedStudySequence = Sequence([study_item])
+    ds.ReferencedFrameOfReferenceSequence = Sequence([frame_item])
+
     ds.StructureSetROISequence = rois
     ds.ROIContourSequence = contours
     ds.RTROIObservationsSequence = observations

@@ -85,7 +85,7 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
     import highdicom as hd
 
     from lungai import __version__
-    from lungai.dicom.reference import (check_on_grid, content_digest, copy_deidentification, derived_uid,
+    from lungai.dicom.reference import (check_on_grid, content_digest, copy_from_ct, derived_uid,
                                         orthonormalise_frames, save_dataset, series_slice_spacing)
     from lungai.dicom.roles import structure_role
 
@@ -101,7 +101,9 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
         descriptions.append(segment_description(number, label, role, generation_of(generation, label)))
         arrays.append(sitk.GetArrayViewFromImage(mask) > 0)
     pixels = np.stack(arrays, axis=-1)
-    sop_uid = derived_uid(reference.series_uid, "seg", description, content_digest(pixels), *masks)
+    # the UIDs follow everything the SEG says (pixels, and each segment's label, terminology, colour, algorithm
+    # type / name: the same mask as lungai's AUTOMATIC result and as the user's MANUAL one are two objects)
+    sop_uid = derived_uid(reference.series_uid, "seg", description, content_digest(pixels, descriptions), *masks)
     with quiet_highdicom():
         seg = hd.seg.Segmentation(
             source_images=reference.datasets, pixel_array=pixels, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
@@ -110,7 +112,7 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
             manufacturer_model_name="lungai", software_versions=__version__, device_serial_number="0",
             series_description=description, content_label="LUNGAI", content_description=description[:64])
     orthonormalise_frames(seg, series_slice_spacing(reference))    # the CT's direction and spacing as ITK reads them
-    return save_dataset(copy_deidentification(seg, reference.first), path)
+    return save_dataset(copy_from_ct(seg, reference.first), path)
 
 
 @contextlib.contextmanager

@@ -99,7 +99,7 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
     from pydicom.sr.codedict import codes
 
     from lungai import __version__
-    from lungai.dicom.reference import copy_deidentification, derived_uid, save_dataset
+    from lungai.dicom.reference import content_digest, copy_from_ct, derived_uid, save_dataset
     from lungai.dicom.seg import quiet_highdicom
 
     if seg is not None and not isinstance(seg, pydicom.Dataset):
@@ -110,7 +110,6 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
         observer_type=codes.DCM.Device, observer_identifying_attributes=device))
     algorithm = hd.sr.AlgorithmIdentification(name="SlicerLungAI", version=__version__)
     items = []
-    digest = []
     for g in groups:
         ms = []
         for name, (value, unit) in g.measurements.items():
@@ -120,7 +119,6 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
                 raise InputError(f"unknown unit {unit!r} for measurement {name!r}", f"use one of {', '.join(UNITS)}")
             ms.append(hd.sr.Measurement(name=_name(name), value=float(value), unit=_concept(UNITS[unit]),
                                         algorithm_id=algorithm))
-            digest.append(f"{g.label}:{name}={float(value)!r}")
         tracking = hd.sr.TrackingIdentifier(uid=derived_uid(reference.series_uid, "tracking", g.label), identifier=g.label)
         finding = _concept(_finding(g.role))
         if g.segment_number is not None and seg is not None:
@@ -136,17 +134,18 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
         if g.comment:      # inside the group: it applies to the group's measurements
             items[-1][0].ContentSequence.append(hd.sr.TextContentItem(
                 name=_concept(COMMENT), value=str(g.comment), relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
-            digest.append(f"{g.label}:comment={g.comment}")
     report = hd.sr.MeasurementReport(observation_context=context, procedure_reported=codes.LN.CTUnspecifiedBodyRegion,
                                      imaging_measurements=items, title=codes.DCM.ImagingMeasurementReport)
     evidence = list(reference.datasets) + ([seg] if seg is not None else [])
-    sop_uid = derived_uid(reference.series_uid, "sr", title, *digest)
+    # the UIDs follow the whole report (values, findings, comments, the SEG segments it references) and evidence
+    sop_uid = derived_uid(reference.series_uid, "sr", title,
+                          content_digest(report, [seg.SOPInstanceUID] if seg is not None else []))
     with quiet_highdicom():
         sr = hd.sr.Comprehensive3DSR(
             evidence=evidence, content=report, series_instance_uid=derived_uid(sop_uid, "series"),
             series_number=series_number, sop_instance_uid=sop_uid, instance_number=1, manufacturer="SlicerLungAI",
             series_description=title)
-    return save_dataset(copy_deidentification(sr, reference.first), path)
+    return save_dataset(copy_from_ct(sr, reference.first), path)
 
 
 def read_sr(path) -> dict[str, dict[str, tuple[float, str]]]:
