@@ -22,6 +22,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from lungai.errors import InputError
+from lungai.seg.config import MC_PASSES_MIN
 from lungai.scene import nodes, results  # light: numpy / SimpleITK / MRML helpers are imported on use
 from LungAICommon import commands, sampledata
 from LungAICommon.panel import PanelJob, PanelWidgetMixin, checkSlicerVersion, default_ct_volume, run_job
@@ -68,7 +69,9 @@ class LungAISegParameterNode:
                                   "default, DynUNet if large", "folder"])] = "default"
     modelDirectory: pathlib.Path
     method: Annotated[str, Choice(list(commands.PANEL_SEG_METHODS))] = commands.SEG_METHOD_AUTO
-    mcPasses: Annotated[int, WithinRange(2, 100)] = 20
+    # lungai segment's --mc-passes default (read from its parser: the panel and the CLI give the same result), and
+    # the fewest passes it accepts
+    mcPasses: Annotated[int, WithinRange(MC_PASSES_MIN, 1000)] = commands.segment_default("mc_passes")
     outputSegmentation: vtkMRMLSegmentationNode
     uncertaintyVolume: vtkMRMLScalarVolumeNode
     uncertaintyOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
@@ -102,7 +105,7 @@ class LungAISegParameterNode:
     trainSyntheticChests: Annotated[int, WithinRange(0, 100000)] = _default("synthetic_chests")
     trainImplant: Annotated[int, WithinRange(0, 100000)] = _default("implant")
     trainImplantInto: pathlib.Path
-    trainMcPasses: Annotated[int, WithinRange(1, 1000)] = _default("mc_passes")
+    trainMcPasses: Annotated[int, WithinRange(MC_PASSES_MIN, 1000)] = _default("mc_passes")
     trainSeed: Annotated[int, WithinRange(0, 2**31 - 1)] = _default("seed")
     trainDevice: str = _default("device")
     trainWorkers: Annotated[int, WithinRange(0, 256)] = _default("workers")

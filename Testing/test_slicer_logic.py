@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from LungAICommon import sampledata
+from LungAICommon import commands, sampledata
 from dicom_helpers import slicerrt_segmentation
 from rp_helpers import rp_roles_model  # noqa: F401  (fixture)
 from slicer_module_helpers import import_module_logic, restore
@@ -45,11 +45,30 @@ def test_parameter_stand_in_enforces_choices(load_module):
     module = load_module("LungAISeg")
     p = module.LungAISegLogic().getParameterNode()
     # seed mode by default: the shipped model over-detects in automatic mode (README)
-    assert (p.mode, p.method, p.mcPasses, p.model) == ("seed", "auto", 20, "default")
+    assert (p.mode, p.method, p.model) == ("seed", "auto", "default")
     with pytest.raises(ValueError):
         p.method = "bayesian"
     with pytest.raises(ValueError):
-        p.mcPasses = 1
+        p.mcPasses = 0
+    p.mcPasses = 1                          # lungai segment takes 1 pass: so does the panel
+
+
+def test_mc_passes_default_is_lungai_segments(load_module):
+    """QA: the panel's MC-dropout passes were 20 (always passed), lungai segment's and the console API's 10: with a
+    1-member model (auto = MC dropout) panel and CLI gave 57.76 vs 59.08 ml.  One default, read from segment's
+    parser by the panel, the same constant for the console API and segment_tumour."""
+    import inspect
+
+    from lungai.cli.seg import segment_parser
+    from lungai.scene.segment import segment_tumour_node
+    from lungai.seg.config import MC_PASSES
+    from lungai.seg.infer import segment_tumour
+
+    cli = segment_parser().parse_args(["ct.nii.gz", "-o", "out"]).mc_passes
+    p = load_module("LungAISeg").LungAISegLogic().getParameterNode()
+    assert p.mcPasses == cli == MC_PASSES == commands.segment_default("mc_passes")
+    assert inspect.signature(segment_tumour_node).parameters["mc_passes"].default == cli
+    assert inspect.signature(segment_tumour).parameters["mc_passes"].default == cli
 
 
 def test_lungai_seg_inputs_and_commands(load_module, mrml_scene, phantom_nodes, tmp_path):

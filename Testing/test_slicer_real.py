@@ -118,7 +118,11 @@ def test_parameter_defaults(env):
     m = _module("LungAISeg")
     env.scene.Clear(0)
     p = m.LungAISegLogic().getParameterNode()
-    assert (p.mode, p.method, p.mcPasses, p.model, p.inputVolume) == ("seed", "auto", 20, "default", None)
+    from lungai.cli.seg import segment_parser
+
+    cli = segment_parser().parse_args(["ct.nii.gz", "-o", "out"]).mc_passes     # lungai segment's default passes
+    assert (p.mode, p.method, p.mcPasses, p.model, p.inputVolume) == ("seed", "auto", cli, "default", None)
+    p.mcPasses = 1                          # which lungai segment takes too
 
 
 # ---------------------------------------------------------------------------- .ui bindings

@@ -20,7 +20,7 @@ from lungai.io.validate import check_ct
 from lungai.progress import NullProgress
 from lungai.seg import preprocess as pp
 from lungai.seg.choice import ModelChoice, segment_with_choice
-from lungai.seg.config import check_mc_passes
+from lungai.seg.config import MC_PASSES, check_mc_passes
 from lungai.seg.confidence import case_features, confidence, kept_region_features, uses_flip_check
 from lungai.seg.postprocess import MAX_ELONGATION, keep_components, rank_components
 from lungai.seg.predict import flip_consistency, predict_probs
@@ -543,7 +543,7 @@ def kept_candidate_text(c: dict) -> str:
 
 
 def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method: str | None = None,
-                   mc_passes: int = 10, seed: int = 0, whole=None, progress=None,
+                   mc_passes: int = MC_PASSES, seed: int = 0, whole=None, progress=None,
                    source: str = "the CT", all_regions: bool = False, grow: bool = True,
                    tta: bool | None = None, flip_check: bool | None = None) -> SegResult:
     """Segment the tumour of ``ct``. ``model`` = (config, nets, model.json dict) from ``load_model``, or a
