@@ -509,28 +509,8 @@ def seed_distance_mm(binary: np.ndarray, seed_idx, spacing_zyx) -> float | None:
     return float(d)
 
 
-ENSEMBLE_NEEDS = 2          # members: one member always agrees with itself, so its "ensemble" confidence is meaningless
-
-
-def resolve_method(n_members: int, method: str | None, dropout: float = 0.1) -> tuple:
-    """(method, note or None): the uncertainty method for a model of ``n_members`` members (``dropout``: its
-    config's rate).  ``method`` None (the user did not choose): the ensemble, or MC dropout for a 1-member model
-    (with a note saying so); "ensemble" asked for explicitly with one member stops with an :class:`InputError`,
-    as does a 1-member model without dropout (neither method can measure its uncertainty)."""
-    if n_members >= ENSEMBLE_NEEDS:
-        return method or "ensemble", None
-    if not dropout:
-        raise InputError("the model has 1 member and no dropout, so neither the ensemble nor MC dropout can measure "
-                         "its uncertainty (one member always agrees with itself)",
-                         "train the model with --members 2 or more, or with --dropout > 0")
-    if method is None:
-        return "mc-dropout", ("the model has 1 member, so an ensemble cannot measure agreement: MC dropout was used "
-                              "for the uncertainty and confidence (--method mc-dropout)")
-    if method == "ensemble":
-        raise InputError("the model has 1 member, so the ensemble method gives no meaningful confidence (one member "
-                         "always agrees with itself)",
-                         "use --method mc-dropout (or leave --method out), or train with --members 2 or more")
-    return method, None
+# the choice of the uncertainty method: lungai.seg.model_meta (light: the panel checks a model folder with it)
+from lungai.seg.model_meta import ENSEMBLE_NEEDS, resolve_method  # noqa: E402,F401
 
 
 def kept_candidate_text(c: dict) -> str:
