@@ -93,21 +93,37 @@ _TRAIN_FIXED = ("images", "masks", "output", "resume")
 
 
 @functools.lru_cache(maxsize=None)
+def command_options(command: str) -> dict:
+    """{dest: argparse action} of every option of ``lungai COMMAND`` (train-seg, segment, eval-seg), from the
+    command's own parser (light)."""
+    from lungai.cli.seg import command_parser
+
+    return {a.dest: a for a in command_parser(command)._actions if a.option_strings and a.dest != "help"}
+
+
 def train_seg_options() -> dict:
     """{dest: argparse action} of every ``lungai train-seg`` option, from train-seg's own parser (light)."""
-    from lungai.cli.seg import train_seg_parser
-
-    return {a.dest: a for a in train_seg_parser()._actions if a.option_strings and a.dest != "help"}
+    return command_options("train-seg")
 
 
-def train_seg_default(dest: str):
-    """The panel's default for train-seg option ``dest``: the CLI's default; for an option whose CLI default is
-    None (not given: e.g. --lr, the architecture's; --fg-fraction), its type's empty value (0, 0.0, ""), which
-    :func:`train_option_value` turns back into "not given"."""
-    action = train_seg_options()[dest]
+def command_default(command: str, dest: str):
+    """The panel's default for option ``dest`` of ``lungai COMMAND``: the CLI's default; for an option whose CLI
+    default is None (not given: e.g. --lr, the architecture's; --fg-fraction), its type's empty value (0, 0.0, ""),
+    which :func:`train_option_value` turns back into "not given"."""
+    action = command_options(command)[dest]
     if action.default is not None:
         return action.default
     return {int: 0, float: 0.0}.get(action.type, "")
+
+
+def train_seg_default(dest: str):
+    """The panel's default for train-seg option ``dest`` (:func:`command_default`)."""
+    return command_default("train-seg", dest)
+
+
+def segment_default(dest: str):
+    """The panel's default for ``lungai segment`` option ``dest`` (e.g. ``mc_passes``; :func:`command_default`)."""
+    return command_default("segment", dest)
 
 
 def train_seg_choices(dest: str) -> tuple:

@@ -22,6 +22,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from lungai.errors import InputError
+from lungai.seg.config import MC_PASSES_MIN
 from lungai.scene import nodes, results  # light: numpy / SimpleITK / MRML helpers are imported on use
 from LungAICommon import commands, sampledata
 from LungAICommon.panel import PanelJob, PanelWidgetMixin, checkSlicerVersion, default_ct_volume, run_job
@@ -68,7 +69,9 @@ class LungAISegParameterNode:
                                   "default, DynUNet if large", "folder"])] = "default"
     modelDirectory: pathlib.Path
     method: Annotated[str, Choice(list(commands.PANEL_SEG_METHODS))] = commands.SEG_METHOD_AUTO
-    mcPasses: Annotated[int, WithinRange(2, 100)] = 20
+    # lungai segment's --mc-passes default (read from its parser: the panel and the CLI give the same result), and
+    # the fewest passes it accepts
+    mcPasses: Annotated[int, WithinRange(MC_PASSES_MIN, 1000)] = commands.segment_default("mc_passes")
     outputSegmentation: vtkMRMLSegmentationNode
     uncertaintyVolume: vtkMRMLScalarVolumeNode
     uncertaintyOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
@@ -102,7 +105,7 @@ class LungAISegParameterNode:
     trainSyntheticChests: Annotated[int, WithinRange(0, 100000)] = _default("synthetic_chests")
     trainImplant: Annotated[int, WithinRange(0, 100000)] = _default("implant")
     trainImplantInto: pathlib.Path
-    trainMcPasses: Annotated[int, WithinRange(1, 1000)] = _default("mc_passes")
+    trainMcPasses: Annotated[int, WithinRange(MC_PASSES_MIN, 1000)] = _default("mc_passes")
     trainSeed: Annotated[int, WithinRange(0, 2**31 - 1)] = _default("seed")
     trainDevice: str = _default("device")
     trainWorkers: Annotated[int, WithinRange(0, 256)] = _default("workers")
@@ -294,7 +297,7 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         if p.mode == "seed" and (p.seedPoints is None or p.seedPoints.GetNumberOfDefinedControlPoints() < 1):
             return "Place a seed point inside the tumour (mode 'seed')"
         if p.model == "folder":
-            problem = self.modelFolderProblem(p.modelDirectory)
+            problem = self.modelFolderProblem(p.modelDirectory, p.method)
             if problem:
                 return problem
         try:  # a click outside the CT: said here in RAS, not by the child in LPS
@@ -307,14 +310,21 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         return None
 
     @staticmethod
-    def modelFolderProblem(folder):
-        """None when ``lungai segment --model FOLDER`` accepts the model folder's model.json (the CLI's own checks,
-        lungai.seg.model_meta: read_meta, check_complete), else what is wrong and what to do in the panel."""
-        from lungai.seg.model_meta import check_complete, read_meta
+    def modelFolderProblem(folder, method=commands.SEG_METHOD_AUTO):
+        """None when ``lungai segment --model FOLDER [--method M]`` accepts the model folder (the CLI's own check,
+        without loading weights: lungai.seg.model_meta.check_model_folder - model.json, a finished training, the
+        member files, the method for its members), else what is wrong and what to do in the panel."""
+        from lungai.seg.model_meta import (ONE_MEMBER_ENSEMBLE, ONE_MEMBER_NO_DROPOUT, check_model_folder,
+                                           check_complete, read_meta)
 
+        resume = (f"to finish it, choose {folder} as the training output folder and press Start training on that "
+                  "folder to resume (the same options as its first run)")
         try:    # an unreadable folder / model.json: said, never raised from updateButtons (every scene event)
             if not (commands.is_set(folder) and pathlib.Path(folder).is_dir()):
                 return "Choose the model folder (or select the default model)"
+            if commands.interrupted_training(folder) and not (pathlib.Path(folder) / "model.json").is_file():
+                return (f"{folder} holds a training that was stopped (cancelled or killed) before it saved a model: "
+                        + resume)
             doc = read_meta(folder)
         except InputError as exc:
             return (f"{exc.problem}: choose a folder written by Start training (lungai train-seg), or select one of "
@@ -324,8 +334,16 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         try:
             check_complete(folder, doc)
         except InputError as exc:
-            return (f"{exc.problem}: to finish it, choose {folder} as the training output folder and press Start "
-                    "training on that folder to resume (the same options as its first run)")
+            return f"{exc.problem}: {resume}"
+        try:
+            check_model_folder(folder, None if method == commands.SEG_METHOD_AUTO else method)
+        except InputError as exc:   # the CLI's fix names its flags: the panel names its own choices
+            fix = {ONE_MEMBER_ENSEMBLE: "set Method to auto or mc-dropout, or train a model with Members 2 or more",
+                   ONE_MEMBER_NO_DROPOUT: "train the model again with Members 2 or more, or with Dropout above 0 "
+                                          "(Advanced)"}.get(exc.problem, exc.fix)
+            return f"{exc.problem}: {fix}"
+        except OSError as exc:
+            return f"cannot read {folder}: {exc.strerror or exc}"
         return None
 
     def segmentationInputNotes(self, p):

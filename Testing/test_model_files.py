@@ -413,3 +413,33 @@ def test_safetensors_files_get_the_umask_mode(tmp_path):
         os.umask(old)
     assert (tmp_path / "w.safetensors").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "seg" / "member_0.safetensors").stat().st_mode & 0o777 == 0o644
+
+
+def test_segment_checks_a_model_folder_before_loading_it(tmp_path, capsys):
+    """QA: the panel enabled Apply for a model folder lungai segment refused at once (a member file missing, method
+    ensemble with 1 member).  check_model_folder is segment's one check of a model folder, without loading weights
+    (the panel asks it too); segment runs it before reading the CT."""
+    from lungai.cli import main
+    from lungai.seg.model_io import load_model, save_model
+    from lungai.seg.model_meta import check_model_folder
+    from lungai.seg.networks import build_network, own_state
+    from seg_helpers import tiny_config
+
+    good = _tiny_seg_model(tmp_path / "good")
+    assert check_model_folder(good, "ensemble")["member_files"]
+    gone = tmp_path / "gone"
+    shutil.copytree(good, gone)
+    (gone / "member_1.safetensors").unlink()
+    for check in (check_model_folder, load_model):              # the same words as loading it
+        with pytest.raises(InputError, match="segmentation member weights .*member_1.safetensors is missing"):
+            check(gone)
+    cfg = tiny_config(members=1)
+    save_model(tmp_path / "one", cfg, [own_state(build_network(cfg))], {"training": {}})
+    assert check_model_folder(tmp_path / "one") and check_model_folder(tmp_path / "one", "mc-dropout")
+    with pytest.raises(InputError, match="1 member, so the ensemble method") as err:
+        check_model_folder(tmp_path / "one", "ensemble")
+    assert "--method mc-dropout" in err.value.fix
+    # lungai segment refuses before the CT is read (a CT that does not exist is not even looked at)
+    assert main(["segment", str(tmp_path / "no-ct.nii.gz"), "-o", str(tmp_path / "out"), "--model",
+                 str(tmp_path / "one"), "--method", "ensemble"]) != 0
+    assert "1 member, so the ensemble method" in capsys.readouterr().err

@@ -146,6 +146,10 @@ def test_one_file_per_patient_note():
     assert "one file per patient" in one_patient_per_file_note(own)
     assert one_patient_per_file_note(own, "patients.csv") is None and one_patient_per_file_note(own[:1]) is None
     assert one_patient_per_file_note([Case("A_1", "A", image_path="x"), Case("A_2", "A", image_path="x")]) is None
+    # names of distinct patients (<patient>_<n>, one file each, as LIDC-IDRI-0001_R_1 ...): the split is by patient as
+    # named, so no note claiming "no '_' in the names"
+    named = [Case(f"LIDC-IDRI-000{k}_R_1", f"LIDC-IDRI-000{k}", image_path="x") for k in range(1, 7)]
+    assert one_patient_per_file_note(named) is None
 
 
 def test_all_masks_empty_is_refused(tmp_path):

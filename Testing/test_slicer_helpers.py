@@ -491,6 +491,13 @@ def test_segment_result_wording(tmp_path):
     edge = dict(result, confidence=0.8, review_reasons=["tumour cut by the image edge"])
     headline = results.describe_segment_result(edge)[0]      # flagged for another reason than confidence
     assert headline == "NEEDS EXPERT REVIEW - tumour cut by the image edge - confidence 0.80 (review threshold 0.60)"
+    # an uncalibrated confidence (a model without calibration: a 1-member MC-dropout model) is said in the banner, in
+    # the words of lungai segment's summary line ("uncalibrated confidence 0.69"), flagged or not
+    raw = dict(ok, confidence=0.69, calibrated=False)
+    assert results.describe_segment_result(raw)[0] == "Uncalibrated confidence 0.69 (review threshold 0.60)"
+    assert results.confidence_text(raw) == "uncalibrated confidence 0.69"
+    assert "- uncalibrated confidence 0.80 (" in results.describe_segment_result(dict(edge, calibrated=False))[0]
+    assert "uncalibrated" not in results.describe_segment_result(dict(ok, calibrated=True))[0]
     with pytest.raises(results.ResultError, match="tumor.nii.gz"):
         results.read_segment_result(tmp_path)
     for name in results.SEGMENT_FILES:

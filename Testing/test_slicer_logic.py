@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from LungAICommon import sampledata
+from LungAICommon import commands, sampledata
 from dicom_helpers import slicerrt_segmentation
 from rp_helpers import rp_roles_model  # noqa: F401  (fixture)
 from slicer_module_helpers import import_module_logic, restore
@@ -45,11 +45,30 @@ def test_parameter_stand_in_enforces_choices(load_module):
     module = load_module("LungAISeg")
     p = module.LungAISegLogic().getParameterNode()
     # seed mode by default: the shipped model over-detects in automatic mode (README)
-    assert (p.mode, p.method, p.mcPasses, p.model) == ("seed", "auto", 20, "default")
+    assert (p.mode, p.method, p.model) == ("seed", "auto", "default")
     with pytest.raises(ValueError):
         p.method = "bayesian"
     with pytest.raises(ValueError):
-        p.mcPasses = 1
+        p.mcPasses = 0
+    p.mcPasses = 1                          # lungai segment takes 1 pass: so does the panel
+
+
+def test_mc_passes_default_is_lungai_segments(load_module):
+    """QA: the panel's MC-dropout passes were 20 (always passed), lungai segment's and the console API's 10: with a
+    1-member model (auto = MC dropout) panel and CLI gave 57.76 vs 59.08 ml.  One default, read from segment's
+    parser by the panel, the same constant for the console API and segment_tumour."""
+    import inspect
+
+    from lungai.cli.seg import segment_parser
+    from lungai.scene.segment import segment_tumour_node
+    from lungai.seg.config import MC_PASSES
+    from lungai.seg.infer import segment_tumour
+
+    cli = segment_parser().parse_args(["ct.nii.gz", "-o", "out"]).mc_passes
+    p = load_module("LungAISeg").LungAISegLogic().getParameterNode()
+    assert p.mcPasses == cli == MC_PASSES == commands.segment_default("mc_passes")
+    assert inspect.signature(segment_tumour_node).parameters["mc_passes"].default == cli
+    assert inspect.signature(segment_tumour).parameters["mc_passes"].default == cli
 
 
 def test_lungai_seg_inputs_and_commands(load_module, mrml_scene, phantom_nodes, tmp_path):
@@ -1363,6 +1382,7 @@ def test_apply_refuses_a_model_folder_lungai_segment_refuses(load_module, mrml_s
 
     from lungai.errors import InputError
     from lungai.seg.model_io import load_model
+    from lungai.seg.model_meta import check_model_folder
 
     logic = load_module("LungAISeg").LungAISegLogic()
     p = logic.getParameterNode()
@@ -1380,8 +1400,39 @@ def test_apply_refuses_a_model_folder_lungai_segment_refuses(load_module, mrml_s
     assert "press Start training on that folder to resume" in problem
     with pytest.raises(InputError, match="is incomplete"):        # what lungai segment says
         load_model(model)
-    (model / "model.json").write_text(json.dumps({"format": "lungai-seg-1", "calibration": {}}), encoding="utf-8")
+    # QA: a member file missing, or method "ensemble" for a 1-member model: lungai segment refused them at once, Apply
+    # was enabled.  The panel asks segment's own check (lungai.seg.model_meta.check_model_folder, no weights loaded),
+    # naming its Method choice where the CLI names --method
+    one = {"format": "lungai-seg-1", "calibration": {}, "member_files": ["member_0.safetensors"],
+           "config": {"dropout": 0.1}}
+    (model / "model.json").write_text(json.dumps(one), encoding="utf-8")
+    problem = logic.segmentationInputProblem(p)
+    assert problem == (f"segmentation member weights {model / 'member_0.safetensors'} is missing: copy the whole model "
+                       "folder"), problem
+    (model / "member_0.safetensors").write_bytes(b"")       # present (its contents are read by lungai segment)
+    assert logic.segmentationInputProblem(p) is None          # method auto: MC dropout for a 1-member model
+    p.method = "ensemble"
+    problem = logic.segmentationInputProblem(p)
+    assert problem.startswith("the model has 1 member, so the ensemble method gives no meaningful confidence"), problem
+    assert "set Method to auto or mc-dropout" in problem and "--method" not in problem
+    with pytest.raises(InputError, match="1 member") as err:         # what lungai segment says, before reading the CT
+        check_model_folder(model, "ensemble")
+    assert "--method mc-dropout" in err.value.fix
+    p.method = "mc-dropout"
     assert logic.segmentationInputProblem(p) is None
+    (model / "model.json").write_text(json.dumps(dict(one, config={"dropout": 0.0})), encoding="utf-8")
+    p.method = "auto"
+    problem = logic.segmentationInputProblem(p)
+    assert "no dropout" in problem and "Dropout above 0 (Advanced)" in problem, problem
+    # QA: a cancelled training (only checkpoints/) chosen as the model said "not a LungAI segmentation model (no
+    # model.json)": it is a training to resume, as the "calibrating" one
+    cancelled = tmp_path / "cancelled"
+    (cancelled / "checkpoints").mkdir(parents=True)
+    p.modelDirectory = cancelled
+    problem = logic.segmentationInputProblem(p)
+    assert problem.startswith(f"{cancelled} holds a training that was stopped (cancelled or killed) before it saved a "
+                              "model: to finish it, choose"), problem
+    assert "press Start training on that folder to resume" in problem and "no model.json" not in problem
 
 
 def test_lungai_seg_training_advanced_options(load_module, tmp_path, capsys, monkeypatch):

@@ -118,7 +118,11 @@ def test_parameter_defaults(env):
     m = _module("LungAISeg")
     env.scene.Clear(0)
     p = m.LungAISegLogic().getParameterNode()
-    assert (p.mode, p.method, p.mcPasses, p.model, p.inputVolume) == ("seed", "auto", 20, "default", None)
+    from lungai.cli.seg import segment_parser
+
+    cli = segment_parser().parse_args(["ct.nii.gz", "-o", "out"]).mc_passes     # lungai segment's default passes
+    assert (p.mode, p.method, p.mcPasses, p.model, p.inputVolume) == ("seed", "auto", cli, "default", None)
+    p.mcPasses = 1                          # which lungai segment takes too
 
 
 # ---------------------------------------------------------------------------- .ui bindings
@@ -292,9 +296,19 @@ def test_train_and_apply_disabled_for_folders_the_cli_refuses(env, ct_node, tmp_
                                                        encoding="utf-8")
     w.updateButtons()
     assert not w.ui.applyButton.enabled and "press Start training on that folder" in w.ui.applyButton.toolTip
-    (tmp_path / "seg model" / "model.json").write_text(json.dumps({"format": "lungai-seg-1"}), encoding="utf-8")
+    (tmp_path / "seg model" / "model.json").write_text(json.dumps({"format": "lungai-seg-1", "member_files": [
+        "member_0.safetensors"]}), encoding="utf-8")
+    w.updateButtons()     # a member file missing: lungai segment's check (lungai.seg.model_meta.check_model_folder)
+    assert not w.ui.applyButton.enabled and "member_0.safetensors is missing" in w.ui.applyButton.toolTip
+    (tmp_path / "seg model" / "member_0.safetensors").write_bytes(b"")
     w.updateButtons()
     assert w.ui.applyButton.enabled, w.ui.applyButton.toolTip
+    p.method = "ensemble"           # 1 member: no ensemble; the fix names the panel's Method choice, not --method
+    assert not w.ui.applyButton.enabled and "set Method to auto or mc-dropout" in w.ui.applyButton.toolTip
+    p.method = "auto"
+    (tmp_path / "cancelled" / "checkpoints").mkdir(parents=True)       # a cancelled training: resume it
+    p.modelDirectory = tmp_path / "cancelled"
+    assert not w.ui.applyButton.enabled and "press Start training on that folder" in w.ui.applyButton.toolTip
     w.exit()
 
 

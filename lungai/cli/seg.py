@@ -54,6 +54,8 @@ def _patch(text: str, what: str) -> tuple:
 
 
 def register(sub) -> None:
+    from lungai.seg.config import MC_PASSES
+
     from lungai.seg.resources import MODEL_HELP
 
     t = sub.add_parser("train-seg", help="train a tumour-segmentation ensemble on your images and masks",
@@ -107,7 +109,7 @@ def register(sub) -> None:
                    help="a real chest CT, or a CSV with columns image[,mask,label,patient], to implant into "
                         "(never a CT you test on)")
     t.add_argument("--max-cases", type=int, default=0, help="use only the first N image pairs (quick runs)")
-    t.add_argument("--mc-passes", type=int, default=10, help="MC-dropout passes used for calibration")
+    t.add_argument("--mc-passes", type=int, default=MC_PASSES, help="MC-dropout passes used for calibration")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--resume", action="store_true", help="continue an interrupted run in the same folder")
     t.add_argument("--member", type=int, default=None, metavar="K",
@@ -143,7 +145,8 @@ def register(sub) -> None:
     g.add_argument("--whole", action="store_true", help="use the whole image as ROI (automatic for small crops)")
     s.add_argument("--method", default=None, choices=["ensemble", "mc-dropout"],
                    help="uncertainty method (default: ensemble; MC dropout for a 1-member model)")
-    s.add_argument("--mc-passes", type=int, default=10)
+    s.add_argument("--mc-passes", type=int, default=MC_PASSES,
+                   help=f"MC-dropout passes (used when MC dropout runs; default {MC_PASSES})")
     s.add_argument("--all-regions", action="store_true",
                    help="automatic mode: keep every candidate region in tumor.nii.gz (default: the one with the "
                         "largest expected tumour volume, i.e. probability mass; the others are listed in result.json under 'candidates')")
@@ -179,7 +182,7 @@ def register(sub) -> None:
     e.add_argument("-o", "--output", required=True, help="per-case CSV (with --split test: also <name>.report.json)")
     e.add_argument("--method", default=None, choices=["ensemble", "mc-dropout"],
                    help="uncertainty method (default: ensemble; MC dropout for a 1-member model)")
-    e.add_argument("--mc-passes", type=int, default=10)
+    e.add_argument("--mc-passes", type=int, default=MC_PASSES)
     e.add_argument("--max-cases", type=int, default=0)
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(func=run_eval)
@@ -279,14 +282,24 @@ def _channels(text: str) -> tuple:
     return channels
 
 
-def train_seg_parser():
-    """The ``lungai train-seg`` argument parser alone (its options, defaults and choices: the one place the Slicer
-    panel reads them from)."""
+def command_parser(command: str):
+    """The argument parser of one command of this module (``train-seg``, ``segment``, ``eval-seg``) alone: its
+    options, defaults and choices - the one place the Slicer panel reads them from."""
     import argparse
 
     sub = argparse.ArgumentParser(prog="lungai").add_subparsers(dest="command")
     register(sub)
-    return sub.choices["train-seg"]
+    return sub.choices[command]
+
+
+def train_seg_parser():
+    """The ``lungai train-seg`` argument parser alone (:func:`command_parser`)."""
+    return command_parser("train-seg")
+
+
+def segment_parser():
+    """The ``lungai segment`` argument parser alone (:func:`command_parser`)."""
+    return command_parser("segment")
 
 
 def train_config(args):
@@ -572,7 +585,10 @@ def run_segment(args) -> int:
     from lungai.seg.choice import ModelChoice, model_hint
     from lungai.seg.model_io import write_json
 
+    from lungai.seg.model_meta import check_model_folder
+
     model_dir = resolve_model_dir(args.model)
+    check_model_folder(model_dir, args.method)      # before the CT is read: a missing member, --method for its members
     model = load_model(model_dir)
     runs = len(model.models) if isinstance(model, ModelChoice) else 1     # 3 steps per model run
     with task("segment", (6 if dicom else 5) + 3 * (runs - 1)) as bar:
@@ -618,10 +634,12 @@ def run_segment(args) -> int:
                 bar.update(1, "DICOM SEG / RTSTRUCT / map / SR")
     if removed:
         print(f"note: removed the previous lungai segment results in {out} ({', '.join(removed)})")
+    from lungai.scene.results import confidence_text     # the panel's banner says it alike
+
     i = res.info
     why = "; ".join(i.get("review_reasons") or [])     # why it is flagged (low confidence, cut by the image edge ...)
     print(f"tumour {i['tumor_volume_ml']:.2f} ml in {i['n_components']} component(s); "
-          f"{'' if i.get('calibrated', True) else 'uncalibrated '}confidence {i['confidence']:.2f} (review below {i['review_threshold']:.2f}: "
+          f"{confidence_text(i)} (review below {i['review_threshold']:.2f}: "
           f"{('NEEDS REVIEW' + (f' - {why}' if why else '')) if i['needs_review'] else 'ok'}) -> {out}")
     for path in written:
         print(f"DICOM: {path}")

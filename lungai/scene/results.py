@@ -54,19 +54,28 @@ def model_text(info: dict) -> str | None:
     return f"{name} (model {kept} kept)" if kept and kept != name else name
 
 
+def confidence_text(result: dict, capital: bool = False) -> str:
+    """A segmentation's confidence as the user reads it: "confidence 0.83", or "uncalibrated confidence 0.69" when
+    its result records ``"calibrated": false`` (the model's confidence was not calibrated: the number is not the
+    calibrated probability of a good segmentation).  The one wording of ``lungai segment``'s summary line and the
+    panel's banner (:func:`describe_segment_result`); ``capital``: at the start of a sentence."""
+    text = f"{'' if result.get('calibrated', True) else 'uncalibrated '}confidence {float(result['confidence']):.2f}"
+    return text[:1].upper() + text[1:] if capital else text
+
+
 def describe_segment_result(result: dict) -> tuple[str, str, bool]:
     """(headline, details, needs_review) for the prominent confidence banner."""
-    confidence = float(result["confidence"])
+    confidence = confidence_text(result)
     threshold = float(result["review_threshold"])
     review = bool(result["needs_review"])
     reasons = [str(r) for r in result.get("review_reasons") or []]
     if review and reasons:          # why (low confidence, cut by the image edge, models disagree, ...)
-        headline = (f"NEEDS EXPERT REVIEW - {'; '.join(reasons)} - confidence {confidence:.2f} "
+        headline = (f"NEEDS EXPERT REVIEW - {'; '.join(reasons)} - {confidence} "
                     f"(review threshold {threshold:.2f})")
     elif review:
-        headline = f"NEEDS EXPERT REVIEW - confidence {confidence:.2f} (below {threshold:.2f})"
+        headline = f"NEEDS EXPERT REVIEW - {confidence} (below {threshold:.2f})"
     else:
-        headline = f"Confidence {confidence:.2f} (review threshold {threshold:.2f})"
+        headline = f"{confidence_text(result, capital=True)} (review threshold {threshold:.2f})"
     method = method_text(result)
     parts = [f"tumour volume {float(result['tumor_volume_ml']):.1f} ml"]
     if result.get("n_components") is not None:

@@ -16,11 +16,18 @@ ARCHS = ("unet", "attention_unet", "unetr", "dynunet")
 DEFAULT_LR = {"unet": 2e-3, "attention_unet": 5e-4, "unetr": 2e-3, "dynunet": 2e-3}
 
 
+# MC-dropout passes when none are given: the one default of `lungai segment`, `eval-seg`, `train-seg` (their --mc-passes),
+# segment_tumour, the console API (lungai.scene.segment) and the Segmentation panel (read from segment's parser)
+MC_PASSES = 10
+MC_PASSES_MIN = 1           # the fewest check_mc_passes accepts (the panels' lower bound too)
+
+
 def check_mc_passes(n) -> int:
     """``--mc-passes``: the MC-dropout passes, 1 or more (0 averaged no map at all: "Mean of empty slice", no tumour
     and a made-up confidence).  The one check of train-seg, segment, eval-seg and :func:`lungai.seg.infer.segment_tumour`."""
-    if int(n) != n or n < 1:
-        raise InputError(f"--mc-passes must be 1 or more (got {n})", "e.g. --mc-passes 10 (the default)")
+    if int(n) != n or n < MC_PASSES_MIN:
+        raise InputError(f"--mc-passes must be {MC_PASSES_MIN} or more (got {n})",
+                         f"e.g. --mc-passes {MC_PASSES} (the default)")
     return int(n)
 
 

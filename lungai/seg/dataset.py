@@ -87,9 +87,13 @@ def _read_patient_csv(path) -> dict:
 
 def one_patient_per_file_note(cases: list, patients_csv=None) -> str | None:
     """A note when the split cannot see patients: no ``patients_csv`` and every one of several image files is its
-    own patient (names without ``<patient>_``), so crops of one patient may land on both sides of the split."""
+    own patient because its name has no ``<patient>_`` (the patient is the whole name), so crops of one patient may
+    land on both sides of the split.  Names of distinct patients (LIDC-IDRI-0001_R_1, LIDC-IDRI-0002_R_1) are split
+    by patient as named: no note."""
     files = [c for c in cases if c.image_path is not None]
     if patients_csv or len(files) < 2 or len({c.patient for c in files}) < len(files):
+        return None
+    if any(c.patient != c.case_id for c in files):      # "<patient>_<n>" names: the patients are known
         return None
     return (f"each of the {len(files)} image files is taken as its own patient (no '_' in the names, no --patients): "
             "the split assumes one file per patient; if a patient has several files (crops, time points), name "

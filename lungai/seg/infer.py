@@ -20,7 +20,7 @@ from lungai.io.validate import check_ct
 from lungai.progress import NullProgress
 from lungai.seg import preprocess as pp
 from lungai.seg.choice import ModelChoice, segment_with_choice
-from lungai.seg.config import check_mc_passes
+from lungai.seg.config import MC_PASSES, check_mc_passes
 from lungai.seg.confidence import case_features, confidence, kept_region_features, uses_flip_check
 from lungai.seg.postprocess import MAX_ELONGATION, keep_components, rank_components
 from lungai.seg.predict import flip_consistency, predict_probs
@@ -509,28 +509,8 @@ def seed_distance_mm(binary: np.ndarray, seed_idx, spacing_zyx) -> float | None:
     return float(d)
 
 
-ENSEMBLE_NEEDS = 2          # members: one member always agrees with itself, so its "ensemble" confidence is meaningless
-
-
-def resolve_method(n_members: int, method: str | None, dropout: float = 0.1) -> tuple:
-    """(method, note or None): the uncertainty method for a model of ``n_members`` members (``dropout``: its
-    config's rate).  ``method`` None (the user did not choose): the ensemble, or MC dropout for a 1-member model
-    (with a note saying so); "ensemble" asked for explicitly with one member stops with an :class:`InputError`,
-    as does a 1-member model without dropout (neither method can measure its uncertainty)."""
-    if n_members >= ENSEMBLE_NEEDS:
-        return method or "ensemble", None
-    if not dropout:
-        raise InputError("the model has 1 member and no dropout, so neither the ensemble nor MC dropout can measure "
-                         "its uncertainty (one member always agrees with itself)",
-                         "train the model with --members 2 or more, or with --dropout > 0")
-    if method is None:
-        return "mc-dropout", ("the model has 1 member, so an ensemble cannot measure agreement: MC dropout was used "
-                              "for the uncertainty and confidence (--method mc-dropout)")
-    if method == "ensemble":
-        raise InputError("the model has 1 member, so the ensemble method gives no meaningful confidence (one member "
-                         "always agrees with itself)",
-                         "use --method mc-dropout (or leave --method out), or train with --members 2 or more")
-    return method, None
+# the choice of the uncertainty method: lungai.seg.model_meta (light: the panel checks a model folder with it)
+from lungai.seg.model_meta import ENSEMBLE_NEEDS, resolve_method  # noqa: E402,F401
 
 
 def kept_candidate_text(c: dict) -> str:
@@ -543,7 +523,7 @@ def kept_candidate_text(c: dict) -> str:
 
 
 def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method: str | None = None,
-                   mc_passes: int = 10, seed: int = 0, whole=None, progress=None,
+                   mc_passes: int = MC_PASSES, seed: int = 0, whole=None, progress=None,
                    source: str = "the CT", all_regions: bool = False, grow: bool = True,
                    tta: bool | None = None, flip_check: bool | None = None) -> SegResult:
     """Segment the tumour of ``ct``. ``model`` = (config, nets, model.json dict) from ``load_model``, or a

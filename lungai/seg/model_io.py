@@ -22,7 +22,7 @@ from lungai.seg.networks import build_network, load_own_state, own_state
 from lungai.seg.settings import FORMAT, MODEL_JSON  # noqa: F401  (defined there: light, for the -o checks)
 # model.json read and checked in JSON alone (light: the Slicer panel's checks use them too)
 from lungai.seg.model_meta import (CALIBRATING, CHOICE_FORMAT, REWRITE_FIX, check_complete,  # noqa: F401
-                                   plain_name, read_meta)
+                                   member_paths, plain_name, read_meta)
 
 
 def member_file(k: int) -> str:
@@ -58,23 +58,6 @@ def save_model(model_dir, cfg: SegConfig, state_dicts: list, meta: dict, complet
 def is_number(value) -> bool:
     """A finite number (not None / null, not NaN): e.g. an r that model.json may record as null."""
     return isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and math.isfinite(float(value))
-
-
-def member_paths(model_dir, doc: dict) -> list:
-    """The member weight files of model.json ``doc``: ``member_files`` must be a non-empty list of plain file
-    names ending in .safetensors, inside ``model_dir`` (no path elsewhere, no pickle)."""
-    files = doc.get("member_files")
-    where = Path(model_dir) / MODEL_JSON
-    if not isinstance(files, list) or not files:
-        raise InputError(f"{where}: member_files is {files!r}, not a list of the members' weight files", REWRITE_FIX)
-    out = []
-    for name in files:       # a plain name is inside the folder (the file itself may be a link: annex / DVC caches)
-        ok = plain_name(name) and name.endswith(".safetensors")
-        if not ok:
-            raise InputError(f"{where}: member file {name!r} is not a .safetensors file name inside {model_dir} "
-                             "(lungai reads members only from the model folder, never pickled weights)", REWRITE_FIX)
-        out.append(Path(model_dir) / name)
-    return out
 
 
 def load_model(model_dir, allow_incomplete: bool = False):
