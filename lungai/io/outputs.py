@@ -762,10 +762,10 @@ def landed(path) -> None:
             top = rel.parts[0]
             if top not in claim.owns or rel.as_posix() in claim.kept or (claim.out / top).is_symlink():
                 continue
-            entries = _read_marker(claim.out, claim.command)
+            entries, running = _parse_marker(claim.out, claim.command)
             new = {rel.as_posix(): _stamp(p)} | ({top + "/": None} if len(rel.parts) > 1 else {})
             if any(entries.get(n, "missing") != stamp for n, stamp in new.items()):
-                _write_marker(claim.out, claim.command, entries | new)
+                _write_marker(claim.out, claim.command, entries | new, running)
     finally:
         _LANDING.pop()
 
