@@ -337,3 +337,96 @@ def test_a_recorded_file_changed_since_the_run_is_the_users(tmp_path, capsys):
     with pytest.raises(InputError, match="holds dicom/S/ct_0.dcm, changed since lungai sample wrote it"):
         claimed_output_folder(folder, "sample", ("dicom",)).__enter__()
     assert _is_mine(folder / "dicom" / "S" / "ct_0.dcm")
+
+
+def _killed_sample(out: Path, after: str) -> None:
+    """``lungai sample -o out`` killed (SIGKILL: no ``finally``, no step end) right after it wrote ``after``."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, signal, sys\n"
+        "import lungai.io.write as w\n"
+        "orig = w.write_image\n"
+        "def killing(img, path, *a, **k):\n"
+        "    r = orig(img, path, *a, **k)\n"
+        f"    if str(path).endswith({after!r}):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return r\n"
+        "w.write_image = killing\n"
+        "from lungai.cli import main\n"
+        "main(['sample', '-o', sys.argv[1], '--slice-thickness', '5'])\n")
+    done = subprocess.run([sys.executable, "-c", script, str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == -9, done.stderr
+
+
+def test_a_killed_run_leaves_its_written_files_recorded(tmp_path, capsys):
+    """QA: outputs were recorded when a step (or the run) ended, so a run killed mid-step (SIGKILL, power loss, out
+    of memory) left files that the re-run refused as the user's ("not written by lungai ..."): the user had to
+    delete them by hand.  Each file is stamped in the marker as it lands: the re-run replaces them; a file saved
+    there after the kill, or one lungai never stamped, is still refused and kept."""
+    out = tmp_path / "case"
+    _killed_sample(out, "labels.nii.gz")
+    assert (out / "ct.nii.gz").is_file() and (out / "labels.nii.gz").is_file() and not (out / "meta.json").exists()
+    marker = (out / ".lungai-sample").read_text(encoding="utf-8")
+    assert "ct.nii.gz" in marker and "labels.nii.gz" in marker and "running (pid host started):" in marker
+    assert _cli("sample", "-o", out, "--slice-thickness", 5) == 0, capsys.readouterr().err
+    assert (out / "meta.json").is_file()
+    assert "running" not in (out / ".lungai-sample").read_text(encoding="utf-8")   # the run ended: taken out
+
+    _killed_sample(out, "ct.nii.gz")                    # killed again, then the user saves a file of an output name
+    (out / "ct.nii.gz").unlink()
+    _mine(out / "ct.nii.gz")                            # over one the killed run wrote: its stamp differs
+    assert _cli("sample", "-o", out, "--slice-thickness", 5) == 2
+    assert "holds ct.nii.gz, changed since lungai sample wrote it" in capsys.readouterr().err
+    assert _is_mine(out / "ct.nii.gz")
+    (out / "ct.nii.gz").unlink()
+    _mine(out / "labels.nii.gz")                        # one the killed run never wrote (nor stamped)
+    assert _cli("sample", "-o", out, "--slice-thickness", 5) == 2
+    assert "holds labels.nii.gz, not written by lungai sample" in capsys.readouterr().err
+    assert _is_mine(out / "labels.nii.gz")
+
+
+def test_a_concurrent_run_into_the_folder_is_refused_a_stale_one_ignored(tmp_path):
+    """A run in progress is listed in the folder's marker (pid, computer, start): a second run into the same folder
+    is refused naming that process - nothing of the first run's removed; once the process is gone (killed), or
+    its pid belongs to a process started later, the entry is stale and ignored."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from lungai.io.outputs import RUNNING, _host, _write_marker, claim_output_folder, claimed_output_folder
+
+    out = tmp_path / "out"
+    owns = ("ct.nii.gz", "meta.json")
+    script = ("import sys, time\n"
+              "from lungai.io.outputs import claimed_output_folder, writing\n"
+              "with claimed_output_folder(sys.argv[1], 'sample', ('ct.nii.gz', 'meta.json')):\n"
+              "    with writing(sys.argv[1] + '/ct.nii.gz'):\n"
+              "        open(sys.argv[1] + '/ct.nii.gz', 'w').write('first run')\n"
+              "    time.sleep(120)\n")
+    first = subprocess.Popen([sys.executable, "-c", script, str(out)])
+    try:
+        for _ in range(300):
+            if (out / "ct.nii.gz").is_file():
+                break
+            time.sleep(0.1)
+        with pytest.raises(InputError, match=f"in use by another lungai sample run \\(process {first.pid} on "):
+            with claimed_output_folder(out, "sample", owns):
+                pass
+        assert (out / "ct.nii.gz").read_text(encoding="utf-8") == "first run"
+    finally:
+        first.kill()
+        first.wait()
+    assert RUNNING in (out / ".lungai-sample").read_text(encoding="utf-8")       # left by the killed run
+    with claimed_output_folder(out, "sample", owns) as removed:                 # stale: ignored
+        assert removed == ["ct.nii.gz"]                                          # (stamped as it landed)
+    assert RUNNING not in (out / ".lungai-sample").read_text(encoding="utf-8")
+    # a pid now given to a process that started after the entry (the parent here): stale too
+    _write_marker(out, "sample", {}, [(os.getppid(), _host(), 1000.0)])
+    claim_output_folder(out, "sample", owns)
+    # another computer's run (a shared folder) cannot be checked: refused, naming that computer
+    _write_marker(out, "sample", {}, [(12345, "other-host", time.time())])
+    with pytest.raises(InputError, match="process 12345 on other-host"):
+        claim_output_folder(out, "sample", owns)

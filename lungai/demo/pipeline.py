@@ -21,6 +21,15 @@ from lungai.io import read_ct, write_image
 from lungai.overlap import dice
 from lungai.progress import task
 
+
+def _to_csv(frame, path, **kwargs) -> None:
+    """Write a table of the demo's outputs: a write error is named (no traceback), the file stamped in the folder's
+    marker once written (:func:`lungai.io.outputs.writing`: a run killed later leaves it recorded as lungai's)."""
+    from lungai.io.outputs import writing
+
+    with writing(path):
+        frame.to_csv(path, **kwargs)
+
 STEPS = ["input", "lungs", "tumour", "radiomics", "dose", "rp", "stage", "report", "scene"]
 
 
@@ -98,10 +107,10 @@ def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default", case:
                                    lungs=lungs, names=list(STANDARD_SEGMENTS), errors=errors)
     result = extract(ct, segments, params, case=case, segment_errors=errors)
     long = result.features
-    long.to_csv(out / "radiomics_long.csv", index=False)
-    result.settings.to_csv(out / "radiomics_settings.csv", index=False)
+    _to_csv(long, out / "radiomics_long.csv", index=False)
+    _to_csv(result.settings, out / "radiomics_settings.csv", index=False)
     wide = to_wide(long)
-    wide.to_csv(out / "radiomics_wide.csv", index=False)
+    _to_csv(wide, out / "radiomics_wide.csv", index=False)
     key = []
     for segment, name, label in KEY_FEATURES:
         name = _key_feature_name(name, params)
@@ -155,7 +164,7 @@ def _dose(out: Path, ct, tumour, lungs, dose_path, sample: bool, case: str = "de
         return None, None, ("No dose was given, so no dose metrics are computed: "
                             + MISSING["dose"]["how"] + ".")
     write_image(dose, out / "dose.nii.gz")
-    pd.DataFrame([{**row, MASKS_COLUMN: masks}]).to_csv(out / "dose.csv", index=False)
+    _to_csv(pd.DataFrame([{**row, MASKS_COLUMN: masks}]), out / "dose.csv", index=False)
     return dose, row, source
 
 
@@ -195,7 +204,7 @@ def _illustrative_rp_model(out: Path) -> tuple:
     from lungai.rp import make_cohort, train_rp
 
     cohort = make_cohort(n=400, seed=0)
-    cohort.table.to_csv(out / "rp_training_cohort.csv", index=False)
+    _to_csv(cohort.table, out / "rp_training_cohort.csv", index=False)
     result = train_rp(cohort.table, cohort.outcome, out / "rp_model", models="lr", fast=True, seed=0, overwrite=True,
                       make_plots=False)
     auc = result.metrics.get("chosen_auc") if isinstance(result.metrics, dict) else None
@@ -247,7 +256,7 @@ def _rp(out: Path, wide: pd.DataFrame, dose_row, dose_given: bool, clinical, rp_
         pred["imputed"] = ["; ".join(f for f in str(v).split("; ") if f and f not in withheld) if isinstance(v, str)
                            else v for v in pred["imputed"]]
         pred.insert(list(pred.columns).index("imputed") + 1, "withheld", "; ".join(withheld))
-    pred.to_csv(out / "rp_prediction.csv", index=False, float_format="%.5g")
+    _to_csv(pred, out / "rp_prediction.csv", index=False, float_format="%.5g")
     p = pred.iloc[0]
     tops = [(str(p[f"top{i}_feature"]), float(p[f"top{i}_contribution"])) for i in range(1, 7)
             if f"top{i}_feature" in p and isinstance(p[f"top{i}_feature"], str)]
@@ -393,7 +402,7 @@ def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str
             "how": ("pass the model's EHR columns (named as in its training table) in the --clinical CSV"
                     if needs["ehr"] else "use a stage model trained with CT or EHR")
                    + ("; RNA-seq is not an input of the demo: use `lungai stage predict --rna`" if needs["rna"] else "")}])
-    df.to_csv(out / "stage_probabilities.csv", index=False)
+    _to_csv(df, out / "stage_probabilities.csv", index=False)
     classes = [c[2:] for c in df.columns if c.startswith("p_")]
     probs = [float(row[f"p_{c}"]) for c in classes]
     used = [MODALITY_NAMES[m] for m in ("ct", "ehr", "rna") if bool(row[m])]
@@ -730,7 +739,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         if summary["dose"] is None:
             missing.insert(0, {"input": "dose", "what": MISSING["dose"]["what"], "how": MISSING["dose"]["how"]})
         if missing:
-            pd.DataFrame(missing).drop_duplicates().to_csv(out / "missing_inputs.csv", index=False)
+            _to_csv(pd.DataFrame(missing).drop_duplicates(), out / "missing_inputs.csv", index=False)
 
         t0 = time.perf_counter()
         summary["methods"], summary["limitations"] = _methods(summary)

@@ -12,6 +12,10 @@
   nothing in that folder removed.  The marker also stamps every recorded file
   (size and modification time as written, :func:`_stamp`): a recorded file changed since (edited, or deleted and
   saved anew by the user) is the user's and refused; a marker of an older lungai without stamps lists names only.
+  Each file is stamped as it lands (:func:`landed`, called by :func:`writing` once a write succeeded), the marker
+  rewritten atomically: a run killed mid-step (SIGKILL, power loss, out of memory) leaves its files recorded and the
+  re-run replaces them.  While a run is in progress the marker names its process (pid, computer, start): a second
+  run into the folder is refused (:func:`check_not_running`; an entry whose process is gone is ignored).
 - :func:`check_output_file_owner`, :func:`record_output_file` - the same for single output files and the files
   written beside them (e.g. ``rp predict -o predictions.csv``, ``radiomics -o features.csv`` and its settings
   sidecars; :func:`prepare_output_file` with ``owner``): an existing file is replaced only when the command's
@@ -48,11 +52,14 @@ def file_error(exc: BaseException, path=None, action: str = "write") -> InputErr
 
 @contextlib.contextmanager
 def writing(path):
-    """Turn an error while writing ``path`` into :func:`file_error` (no traceback)."""
+    """Turn an error while writing ``path`` into :func:`file_error` (no traceback); once written, stamp it in the
+    marker of the run that claimed its folder (:func:`landed`)."""
     try:
         yield
     except (OSError, RuntimeError) as exc:
         raise file_error(exc, path) from exc
+    if path is not None and _ACTIVE:
+        landed(path)
 
 
 # entries (files and folders) looked at when finding a DICOM export's top folder: a large tree stops the climb there
@@ -353,6 +360,7 @@ def check_output_owner(path, command: str, owns: Iterable[str] | None = None, in
     check_folder_path(out)
     if not out.is_dir():
         return
+    check_not_running(out, command)
     name = _command_name(command)
     marked = _marker(out, command).is_file()
     recorded = _recorded(out, command)
@@ -398,19 +406,22 @@ def check_output_owner(path, command: str, owns: Iterable[str] | None = None, in
         raise InputError(f"the output folder {out} holds {', '.join(clash)}, not written by lungai {name} "
                          "(it would be overwritten)",
                          f"choose another folder with -o, or move {'that file' if len(clash) == 1 else 'those files'}"
-                         f" away (lungai {name} writes only {', '.join(owns)}; other files are left alone; a run "
-                         "killed while writing leaves its files unrecorded: if they are an earlier run's, remove "
-                         "them yourself - lungai never removes what it did not record)")
+                         f" away (lungai {name} writes only {', '.join(owns)}; other files are left alone; lungai "
+                         "records each file it writes as soon as it is written, a killed run's too, and never "
+                         "removes a file it did not record: if such a file is an earlier run's - killed while "
+                         "writing it - remove it yourself)")
 
 
 def claim_output_folder(path, command: str, owns: Iterable[str] | None = None, inputs: Iterable = (),
-                        new_or_own: bool = False, writes: Iterable[str] = ()) -> list[str]:
+                        new_or_own: bool = False, writes: Iterable[str] = (), running: bool = False) -> list[str]:
     """Make ``path`` the output of this ``lungai <command>`` run: refuse a foreign folder, a user's file of an output
     name or an input the run would remove (:func:`check_output_owner`; a folder the marker lists without its files
     too), remove the files and folders a previous run recorded in the marker (:func:`record_outputs`; nothing else:
     a user's file is never removed - of a folder the command wrote, only the files recorded in it, then the folders
     left empty), and mark the folder.  ``writes``: paths (relative to ``path``) the run will write inside its
-    folders; a file of the user's kept there at one of them is refused.  Returns the names removed.
+    folders; a file of the user's kept there at one of them is refused.  ``running``: the marker lists this process
+    as a run in progress (another run into the folder is refused meanwhile, :func:`check_not_running`).  Returns
+    the names removed.
     :func:`claimed_output_folder` also records what the run writes."""
     out = Path(path)
     check_output_owner(out, command, owns, inputs, new_or_own)
@@ -439,7 +450,14 @@ def claim_output_folder(path, command: str, owns: Iterable[str] | None = None, i
             removed.append(name)
     with writing(marker):
         out.mkdir(parents=True, exist_ok=True)
-        marker.write_text(f"written by lungai {command}\n", encoding="utf-8")
+    _write_marker(out, command, {}, [])
+    if running:
+        _set_running(out, command, True)
+        try:
+            check_not_running(out, command)     # two runs started at once, both written in: neither goes on
+        except InputError:
+            _set_running(out, command, False)
+            raise
     return removed
 
 
@@ -504,18 +522,22 @@ def claimed_output_folder(path, command: str, owns: Iterable[str], inputs: Itera
     out = Path(path)
     owns = list(owns)
     existed, marked = out.is_dir(), _marker(out, command).is_file()
-    removed = claim_output_folder(out, command, owns, inputs, new_or_own, writes)
+    removed = claim_output_folder(out, command, owns, inputs, new_or_own, writes, running=True)
     kept = _files_inside(out, [n for n in owns if (out / n).is_dir() and not (out / n).is_symlink()])
 
     def written() -> list[str]:
         return [n for n in owns if (out / n).exists() and not (out / n).is_symlink()]
 
     claim = Claim(removed, lambda: record_outputs(out, command, written(), keep=kept))
+    active = _Active(out, command, owns, kept)
+    _ACTIVE.append(active)                      # each output file is stamped in the marker as it lands (landed)
     try:
         yield claim
     finally:
+        _ACTIVE.remove(active)
         if written() or marked:
             claim.record()
+            _set_running(out, command, False)
         else:                                   # failed before writing anything: the folder is left as it was
             with contextlib.suppress(OSError):
                 _marker(out, command).unlink()
@@ -554,35 +576,198 @@ def _stamp(path: Path) -> str | None:
     return None
 
 
-def _read_marker(out: Path, command: str) -> dict:
-    """The marker's entries (names, ``folder/``, ``folder/file``) with their stamps (None: not stamped - a folder, or
-    a marker of an older lungai, which listed names only)."""
+RUNNING = "running (pid host started):"   # the marker's line before the runs in progress in the folder
+
+
+def _parse_marker(out: Path, command: str) -> tuple[dict, list]:
+    """The marker's entries (as :func:`_read_marker`) and its runs in progress: [(pid, host, started), ...]."""
     marker = _marker(out, command)
     if not marker.is_file():
-        return {}
-    entries, stamps, in_stamps = {}, {}, False
+        return {}, []
+    entries, stamps, running, section = {}, {}, [], None
     for line in marker.read_text(encoding="utf-8").splitlines()[1:]:
-        if line.strip() == STAMPS:
-            in_stamps = True
-        elif in_stamps:
+        if line.strip() in (STAMPS, RUNNING):
+            section = line.strip()
+        elif section == STAMPS:
             size, mtime, name = (line.split(" ", 2) + ["", ""])[:3]
             if name.strip():
                 stamps[name.strip()] = f"{size} {mtime}"
+        elif section == RUNNING:
+            pid, host, started = (line.split(" ", 2) + ["", ""])[:3]
+            with contextlib.suppress(ValueError):
+                running.append((int(pid), host, float(started)))
         elif line.strip():
             entries[line.strip()] = None
-    return {n: stamps.get(n) for n in entries}
+    return {n: stamps.get(n) for n in entries}, running
 
 
-def _write_marker(out: Path, command: str, entries: dict) -> None:
-    """Write the marker: its entries, then the stamps of those that have one."""
+def _read_marker(out: Path, command: str) -> dict:
+    """The marker's entries (names, ``folder/``, ``folder/file``) with their stamps (None: not stamped - a folder, or
+    a marker of an older lungai, which listed names only)."""
+    return _parse_marker(out, command)[0]
+
+
+def _write_marker(out: Path, command: str, entries: dict, running: list | None = None) -> None:
+    """Write the marker: its entries, then the stamps of those that have one, then the runs in progress
+    (``running``; None: those the marker lists now are kept).  Atomically (a temporary file renamed): a run killed
+    while writing it leaves the marker as it was, never a cut-off one."""
     marker = _marker(out, command)
+    if running is None:
+        with contextlib.suppress(OSError, UnicodeDecodeError, ValueError):
+            running = _parse_marker(out, command)[1]
     names = sorted(entries)
     stamped = [f"{entries[n]} {n}" for n in names if entries[n]]
     text = f"written by lungai {command}\n" + "".join(n + "\n" for n in names)
-    if stamped:
+    if stamped or running:      # (the runs after the stamps: an older lungai reads them as stamps of no entry)
         text += STAMPS + "\n" + "".join(s + "\n" for s in stamped)
+    if running:
+        text += RUNNING + "\n" + "".join(f"{pid} {host} {started:.2f}\n" for pid, host, started in running)
+    tmp = out / f".partial-lungai-{command}-{os.getpid()}"     # no .lungai-* name: never read as a marker
     with writing(marker):
-        marker.write_text(text, encoding="utf-8")
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, marker)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def _host() -> str:
+    import socket
+
+    return "".join((socket.gethostname() or "localhost").split()) or "localhost"     # no blank: one marker field
+
+
+def _process_started(pid: int) -> float | None:
+    """When the process ``pid`` started (seconds since the epoch), None when it does not exist (or, with 0.0, that
+    it exists but its start is not known: no /proc).  Tells a run in progress from a pid that a killed run left in
+    its marker and the system has since given to another process."""
+    stat = Path(f"/proc/{pid}/stat")
+    if Path("/proc/self/stat").is_file():       # Linux: the start in clock ticks since boot
+        try:
+            fields = stat.read_text(encoding="utf-8", errors="replace").rpartition(")")[2].split()
+            boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                        if line.startswith("btime "))
+            return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError, StopIteration):
+            return None
+    if os.name == "nt":                         # os.kill(pid, 0) would stop the process on Windows
+        import ctypes
+
+        kernel = ctypes.windll.kernel32
+        handle = kernel.OpenProcess(0x1000, False, pid)       # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return 0.0 if kernel.GetLastError() == 5 else None   # access denied: it exists
+        try:
+            code = ctypes.c_ulong()
+            alive = kernel.GetExitCodeProcess(handle, ctypes.byref(code)) and code.value == 259   # STILL_ACTIVE
+            return 0.0 if alive else None
+        finally:
+            kernel.CloseHandle(handle)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except OSError:
+        pass                                    # another user's process: it exists
+    return 0.0
+
+
+def _runs_elsewhere(out: Path) -> list[tuple[str, int, str, float]]:
+    """The runs in progress in the folder ``out`` other than this process, as its markers list them (any
+    command's): [(command, pid, host, started)].  A run on this computer whose process no longer exists (killed:
+    SIGKILL, power loss, out of memory) or whose pid now belongs to a process started later is left out - stale; a
+    run on another computer (a shared folder) cannot be checked and is listed."""
+    found, host = [], _host()
+    if not out.is_dir():
+        return found
+    for marker in sorted(out.glob(".lungai-*")):
+        command = marker.name[len(".lungai-"):]
+        try:
+            running = _parse_marker(out, command)[1] if marker.is_file() else []
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue
+        for pid, where, started in running:
+            if where == host:
+                if pid == os.getpid():
+                    continue
+                now = _process_started(pid)
+                if now is None or (now and now > started + 2):      # gone, or the pid reused since
+                    continue
+            found.append((command, pid, where, started))
+    return found
+
+
+def check_not_running(path, command: str) -> None:
+    """Refuse the output folder ``path`` while another lungai run writes into it (its marker lists the run in
+    progress, :func:`claimed_output_folder`): two runs there would remove or mix each other's results."""
+    import datetime as dt
+
+    out = Path(path)
+    others = _runs_elsewhere(out)
+    if others:
+        other, pid, host, started = others[0]
+        when = dt.datetime.fromtimestamp(started).strftime("%Y-%m-%d %H:%M:%S")
+        here = host == _host()
+        raise InputError(f"the output folder {out} is in use by another lungai {_command_name(other)} run (process "
+                         f"{pid} on {host}, started {when}); two runs writing into one folder would remove or mix "
+                         "each other's results",
+                         "wait until that run has ended, or choose another folder with -o" +
+                         ("" if here else f" (if that run no longer runs, run this command on {host} once: a run "
+                                          "whose process is gone is ignored there)"))
+
+
+def _set_running(out: Path, command: str, on: bool) -> None:
+    """Add this process to the marker's runs in progress (``on``) or take it out; stale runs (their process gone)
+    are cleared."""
+    import time
+
+    entries, running = _parse_marker(out, command)
+    alive = {(c, pid, host) for c, pid, host, _ in _runs_elsewhere(out)}
+    keep = [(pid, host, started) for pid, host, started in running if (command, pid, host) in alive]
+    if on:
+        keep.append((os.getpid(), _host(), _process_started(os.getpid()) or time.time()))
+    _write_marker(out, command, entries, keep)
+
+
+class _Active:
+    """A claimed folder of this process: its files are stamped in its marker as they land (:func:`landed`)."""
+
+    def __init__(self, out: Path, command: str, owns, kept):
+        self.out, self.command, self.owns, self.kept = out.resolve(), command, set(owns), set(kept)
+
+
+_ACTIVE: list = []        # the folders claimed by this process, now (claimed_output_folder)
+_LANDING: list = []       # landed() running: the marker writes it makes are not stamped again
+
+
+def landed(path) -> None:
+    """The output file ``path`` has just been written (renamed into place): stamp it in the marker of the run that
+    claimed its folder (:func:`claimed_output_folder`; with its folder ``name/`` when it lies in an output folder)
+    right away, so that a run killed later (SIGKILL, power loss, out of memory: no ``finally`` runs) leaves a
+    marker listing it as written, and the re-run replaces it; a file changed since, or never stamped, stays
+    refused.  A file outside a claimed folder, or not of its output names: nothing done."""
+    if not _ACTIVE or _LANDING:
+        return
+    p = Path(path)
+    if p.is_symlink() or not p.is_file():
+        return
+    _LANDING.append(p)
+    try:
+        where = p.parent.resolve() / p.name
+        for claim in _ACTIVE:
+            try:
+                rel = where.relative_to(claim.out)
+            except ValueError:
+                continue
+            top = rel.parts[0]
+            if top not in claim.owns or rel.as_posix() in claim.kept or (claim.out / top).is_symlink():
+                continue
+            entries, running = _parse_marker(claim.out, claim.command)
+            new = {rel.as_posix(): _stamp(p)} | ({top + "/": None} if len(rel.parts) > 1 else {})
+            if any(entries.get(n, "missing") != stamp for n, stamp in new.items()):
+                _write_marker(claim.out, claim.command, entries | new, running)
+    finally:
+        _LANDING.pop()
 
 
 def forget_stamps(path, command: str, names: Iterable[str] | None = None) -> None:

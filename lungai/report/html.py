@@ -351,6 +351,9 @@ which opens in 3D Slicer. Total run time {s['timings']['total_s']:.0f} s.</p>
 """
     out = Path(path)
     tmp = out.with_name(".partial-" + out.name)
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
+    from lungai.io.outputs import writing
+
+    with writing(out):          # stamped in a claimed folder's marker once written
+        tmp.write_text(page, encoding="utf-8")
+        tmp.replace(out)
     return out

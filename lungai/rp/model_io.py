@@ -15,6 +15,7 @@ from pathlib import Path
 
 
 from lungai.errors import InputError
+from lungai.io.outputs import writing
 from lungai.model_files import dump_skops, load_skops, read_json
 from lungai.rp.checks import check_card_threshold
 from lungai.rp.cohort import SYNTHETIC_NOTE
@@ -37,10 +38,12 @@ def save_model(model_dir, bundle: dict, card: dict, metrics: dict) -> Path:
     model_dir.mkdir(parents=True, exist_ok=True)
     tmp = model_dir / (MODEL_FILE + ".tmp")
     dump_skops(bundle, tmp)   # byte-identical for the same model (seed and table)
-    tmp.replace(model_dir / MODEL_FILE)
+    with writing(model_dir / MODEL_FILE):      # each file stamped in a claimed folder's marker once written
+        tmp.replace(model_dir / MODEL_FILE)
     write_json(model_dir / CARD_FILE, card)
     write_json(model_dir / METRICS_FILE, metrics)
-    (model_dir / "model_card.md").write_text(card_markdown(card), encoding="utf-8")
+    with writing(model_dir / "model_card.md"):
+        (model_dir / "model_card.md").write_text(card_markdown(card), encoding="utf-8")
     return model_dir
 
 
@@ -78,8 +81,9 @@ def card_markdown(card: dict) -> str:
 def write_json(path, obj) -> None:
     path = Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=_jsonable) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    with writing(path):
+        tmp.write_text(json.dumps(obj, indent=2, default=_jsonable) + "\n", encoding="utf-8")
+        tmp.replace(path)
 
 
 def _jsonable(v):

@@ -21,6 +21,7 @@ def sample_spec() -> PhantomSpec:
 def write_phantom(phantom: Phantom, out_dir: str | Path) -> dict[str, Path]:
     """Write ``ct.nii.gz``, ``labels.nii.gz`` and ``meta.json`` into ``out_dir`` (the images through
     :func:`lungai.io.write.write_image`: checked complete, a cut-off write refused)."""
+    from lungai.io.outputs import writing
     from lungai.io.write import write_image
 
     out = Path(out_dir)
@@ -28,7 +29,8 @@ def write_phantom(phantom: Phantom, out_dir: str | Path) -> dict[str, Path]:
     paths = {"ct": out / "ct.nii.gz", "labels": out / "labels.nii.gz", "meta": out / "meta.json"}
     write_image(phantom.ct, paths["ct"])
     write_image(phantom.labels, paths["labels"])
-    paths["meta"].write_text(json.dumps(phantom.meta, indent=2), encoding="utf-8")
+    with writing(paths["meta"]):            # a write error named; the file stamped in a claimed folder's marker
+        paths["meta"].write_text(json.dumps(phantom.meta, indent=2), encoding="utf-8")
     return paths
 
 
