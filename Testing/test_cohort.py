@@ -1369,3 +1369,32 @@ def test_main_guard_check_leaves_python_m_package_alone(tmp_path):
     res = subprocess.run([sys.executable, "-m", "lungai", "cohort", str(tmp_path / "empty"), "-o",
                           str(tmp_path / "out")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert "__name__" not in res.stderr, res.stderr[-2000:]
+
+
+def test_cancel_with_dask_workers_leaves_no_unfinished_patient_files(export, tmp_path, monkeypatch):
+    """Ctrl-C / SIGTERM with Dask workers: the worker processes are ended while the cluster closes, so
+    process_patient's own cleanup never runs there; run_cohort removes cohort's files of every patient without its
+    result.json in the main process (the folder too when this run made it) - a finished patient and any other
+    file are kept."""
+    import lungai.radiomics.cluster as cluster
+
+    out = tmp_path / "out"
+
+    def killed_workers(desc, fn, items, names, args, is_done, summary, workers, scheduler):
+        user = out / "patients" / "P3" / "my_notes.txt"     # not a file cohort writes: never removed
+        user.parent.mkdir(parents=True)
+        user.write_text("mine", encoding="utf-8")
+        for case, finished in (("P1", False), ("P2", True), ("P3", False)):
+            folder = out / "patients" / case     # what a worker wrote before it was ended
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in ("lungs.nii.gz", "tumour.nii.gz") + (("features.csv", RESULT) if finished else ()):
+                (folder / name).write_bytes(b"x")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cluster, "run_tasks", killed_workers)
+    with pytest.raises(KeyboardInterrupt):
+        run_cohort(export, out, PARAMS, workers=2, mapping=_mapping(tmp_path))
+    assert not (out / "patients" / "P1").exists()                 # made by this run, unfinished: gone
+    assert sorted(p.name for p in (out / "patients" / "P2").iterdir()) == sorted(
+        ["features.csv", "lungs.nii.gz", RESULT, "tumour.nii.gz"])    # finished: kept
+    assert [p.name for p in (out / "patients" / "P3").iterdir()] == ["my_notes.txt"]

@@ -593,6 +593,19 @@ def remove_patient_files(folder: Path, remove_empty: bool = False) -> None:
         folder.rmdir()
 
 
+def remove_unfinished(out: Path, jobs, existed=()) -> None:
+    """After a cancelled run (Ctrl-C, SIGTERM): cohort's own files (:func:`remove_patient_files`) of every patient
+    without its ``result.json`` - the folder too when it was made by this run (its case not in ``existed``).  In the
+    main process: a Dask worker ended while closing the cluster never runs :func:`process_patient`'s own cleanup."""
+    for job in jobs:
+        folder = Path(out) / "patients" / safe_name(job.case)
+        if not (folder / RESULT).is_file():
+            try:
+                remove_patient_files(folder, remove_empty=job.case not in existed)
+            except OSError:    # noqa: PERF203 - one undeletable file must not hide the cancel
+                pass
+
+
 def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, model_dir=None,
                     max_gy: float | None = None) -> dict:
     """Everything for one patient into ``out_dir/patients/<case>/``; never raises (errors are returned).
@@ -939,9 +952,15 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
                     job.notes.append(f"inputs changed since the last run ({change}): redone")
                     print(f"note: {job.case}: inputs changed since the last run ({change}): redone")
         summary = CohortSummary(out)
-        run_tasks("cohort", process_patient, jobs, [j.case for j in jobs],
-                  (params, str(out), mapping, model_dir, max_gy),
-                  lambda job: (out / "patients" / safe_name(job.case) / RESULT).exists(), summary, workers, scheduler)
+        existed = {job.case for job in jobs if (out / "patients" / safe_name(job.case)).exists()}
+        try:
+            run_tasks("cohort", process_patient, jobs, [j.case for j in jobs],
+                      (params, str(out), mapping, model_dir, max_gy),
+                      lambda job: (out / "patients" / safe_name(job.case) / RESULT).exists(), summary, workers,
+                      scheduler)
+        except BaseException:     # Ctrl-C / SIGTERM: no mask of an unfinished patient is left, also with Dask
+            remove_unfinished(out, jobs, existed)
+            raise
         summary.seconds = time.perf_counter() - start
         failed = pd.DataFrame(summary.failed, columns=["case", "error"])
         if not failed.empty:
