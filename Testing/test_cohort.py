@@ -124,6 +124,11 @@ def test_no_gtv_uses_segmentation_with_confidence(export, tmp_path):
     assert 0.0 <= row["tumour_confidence"] <= 1.0
     assert sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "patients" / "P3" / "tumour.nii.gz"))).any()
     assert any("Tumour_big" in n for n in doc["notes"])
+    # QA: the dose said "(lungs minus GTV)" of the automatic tumour; its dose_gtv_* are that tumour's, said so
+    assert "(lungs minus the automatic tumour" in doc["provenance"]["dose"]
+    assert "dose_gtv_*: the automatic tumour's dose" in doc["provenance"]["dose"]
+    assert ("needs review" in doc["provenance"]["dose"]) == bool(doc["tumour_review"])
+    assert not np.isnan(row["dose_gtv_mean_gy"])
 
 
 def _set_patient_id(folder: Path, patient_id: str) -> None:

@@ -593,6 +593,11 @@ def remove_patient_files(folder: Path, remove_empty: bool = False) -> None:
         folder.rmdir()
 
 
+# the dose's masks without a contoured GTV (nor a motion envelope): the automatic tumour stands for it
+AUTO_TUMOUR_DOSE = "lungs minus the automatic tumour"
+AUTO_GTV_DOSE = "dose_gtv_*: the automatic tumour's dose, not a contoured GTV's"
+
+
 def remove_unfinished(out: Path, jobs, existed=()) -> None:
     """After a cancelled run (Ctrl-C, SIGTERM): cohort's own files (:func:`remove_patient_files`) of every patient
     without its ``result.json`` - the folder too when it was made by this run (its case not in ``existed``).  In the
@@ -664,7 +669,9 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
                                   f"sum of {len(dose_files)} BEAM RTDOSEs of one plan "
                                   + "+".join(Path(f).name for f in dose_files)) + (
                 f" ({dose_masks})" if envelope is not None else
-                f" (lungs minus the automatic tumour: {unread[0]}, not subtracted)" if unread else " (lungs minus GTV)")
+                f" ({AUTO_TUMOUR_DOSE}: {unread[0]}, not subtracted)" if unread else
+                f" ({AUTO_TUMOUR_DOSE}{', needs review' if review else ''}; {AUTO_GTV_DOSE})" if segmentation else
+                " (lungs minus GTV)")
         else:
             provenance["dose"] = "no RTDOSE"
         errors: dict = {}
