@@ -1403,3 +1403,34 @@ def test_cancel_with_dask_workers_leaves_no_unfinished_patient_files(export, tmp
     assert sorted(p.name for p in (out / "patients" / "P2").iterdir()) == sorted(
         ["features.csv", "lungs.nii.gz", RESULT, "tumour.nii.gz"])    # finished: kept
     assert [p.name for p in (out / "patients" / "P3").iterdir()] == ["my_notes.txt"]
+
+
+def test_the_inventory_names_the_gtvs_in_the_provenances_order(export, tmp_path):
+    """QA: patients.csv said "RTSTRUCT gtv-3+gtv-2+GTV-1" (the RTSTRUCT's order) and the provenance / result.json
+    "RTSTRUCT GTV-1+gtv-3+gtv-2" (the tumour mask's: primary, other GTVs, nodes): one order now."""
+    import copy
+
+    import pydicom
+
+    from lungai.dicom.cohort import process_patient
+
+    root = _p1_copy(export, tmp_path)
+    rs = root / "P1" / "RTSTRUCT" / "rtstruct.dcm"
+    ds = pydicom.dcmread(rs)
+    gtv = next(r for r in ds.StructureSetROISequence if r.ROIName == "GTV")
+    number = max(r.ROINumber for r in ds.StructureSetROISequence) + 1
+    node = copy.deepcopy(gtv)
+    node.ROINumber, node.ROIName = number, "GTVn"         # a nodal GTV listed before the GTV
+    ds.StructureSetROISequence.insert(0, node)
+    for seq, tag in ((ds.ROIContourSequence, "ReferencedROINumber"), (ds.RTROIObservationsSequence,
+                                                                      "ReferencedROINumber")):
+        item = copy.deepcopy(next(x for x in seq if getattr(x, tag) == gtv.ROINumber))
+        setattr(item, tag, number)
+        if "ObservationNumber" in item:
+            item.ObservationNumber = number
+        seq.insert(0, item)
+    ds.save_as(rs)
+    job, inv = _p1_job(root)
+    doc = process_patient(job, PARAMS, str(tmp_path / "out"))
+    assert doc["status"] == "done", doc
+    assert doc["provenance"]["tumour"] == "RTSTRUCT GTV+GTVn" == inv["tumour_from"]

@@ -159,7 +159,9 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     """(jobs for the patients with a CT, inventory table of every patient: what it has / lacks / will use)."""
     from lungai.dicom.discover import files_under, scan
     from lungai.dicom.pixeldata import check_ct_files
-    from lungai.dicom.roles import dose_envelopes, dose_lungs_role, empty_note, role_notes, structure_roles
+    from lungai.dicom.masks import structure_names
+    from lungai.dicom.roles import (dose_envelopes, dose_lungs_role, empty_note, find_role, role_notes,
+                                    structure_roles)
     from lungai.dicom.rtstruct import contoured_structures
     from lungai.dose.read import plan_dose_files
 
@@ -239,7 +241,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
         # the refusal's own reason (a FRACTION dose, DoseType ERROR, no DoseUnits ...), never a guessed one
         dose_problem = "ambiguous RTDOSEs" if len(st.rtdose or ()) > 1 else error[0] if error else ""
         not_summed = bool(error) and "DoseSummationType" in error[0]
-        tumour = ("RTSTRUCT " + "+".join(n for n, r in roles.items() if r in ("gtv", "gtv_primary", "gtv_node"))
+        # the GTVs in the order the tumour mask takes them (find_role: primary, other GTVs, nodes), as the provenance
+        tumour = ("RTSTRUCT " + structure_names(find_role(structures, "gtv", mapping))
                   if has("gtv", "gtv_primary", "gtv_node") else "automatic segmentation (with confidence)")
         if len(rtstructs) > 1:      # none of them used: the patient fails, nothing automatic either
             lungs = tumour = f"none ({len(rtstructs)} RTSTRUCTs: fails)"
