@@ -124,6 +124,11 @@ def test_no_gtv_uses_segmentation_with_confidence(export, tmp_path):
     assert 0.0 <= row["tumour_confidence"] <= 1.0
     assert sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "patients" / "P3" / "tumour.nii.gz"))).any()
     assert any("Tumour_big" in n for n in doc["notes"])
+    # QA: the dose said "(lungs minus GTV)" of the automatic tumour; its dose_gtv_* are that tumour's, said so
+    assert "(lungs minus the automatic tumour" in doc["provenance"]["dose"]
+    assert "dose_gtv_*: the automatic tumour's dose" in doc["provenance"]["dose"]
+    assert ("needs review" in doc["provenance"]["dose"]) == bool(doc["tumour_review"])
+    assert not np.isnan(row["dose_gtv_mean_gy"])
 
 
 def _set_patient_id(folder: Path, patient_id: str) -> None:
@@ -1369,3 +1374,63 @@ def test_main_guard_check_leaves_python_m_package_alone(tmp_path):
     res = subprocess.run([sys.executable, "-m", "lungai", "cohort", str(tmp_path / "empty"), "-o",
                           str(tmp_path / "out")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert "__name__" not in res.stderr, res.stderr[-2000:]
+
+
+def test_cancel_with_dask_workers_leaves_no_unfinished_patient_files(export, tmp_path, monkeypatch):
+    """Ctrl-C / SIGTERM with Dask workers: the worker processes are ended while the cluster closes, so
+    process_patient's own cleanup never runs there; run_cohort removes cohort's files of every patient without its
+    result.json in the main process (the folder too when this run made it) - a finished patient and any other
+    file are kept."""
+    import lungai.radiomics.cluster as cluster
+
+    out = tmp_path / "out"
+
+    def killed_workers(desc, fn, items, names, args, is_done, summary, workers, scheduler):
+        user = out / "patients" / "P3" / "my_notes.txt"     # not a file cohort writes: never removed
+        user.parent.mkdir(parents=True)
+        user.write_text("mine", encoding="utf-8")
+        for case, finished in (("P1", False), ("P2", True), ("P3", False)):
+            folder = out / "patients" / case     # what a worker wrote before it was ended
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in ("lungs.nii.gz", "tumour.nii.gz") + (("features.csv", RESULT) if finished else ()):
+                (folder / name).write_bytes(b"x")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cluster, "run_tasks", killed_workers)
+    with pytest.raises(KeyboardInterrupt):
+        run_cohort(export, out, PARAMS, workers=2, mapping=_mapping(tmp_path))
+    assert not (out / "patients" / "P1").exists()                 # made by this run, unfinished: gone
+    assert sorted(p.name for p in (out / "patients" / "P2").iterdir()) == sorted(
+        ["features.csv", "lungs.nii.gz", RESULT, "tumour.nii.gz"])    # finished: kept
+    assert [p.name for p in (out / "patients" / "P3").iterdir()] == ["my_notes.txt"]
+
+
+def test_the_inventory_names_the_gtvs_in_the_provenances_order(export, tmp_path):
+    """QA: patients.csv said "RTSTRUCT gtv-3+gtv-2+GTV-1" (the RTSTRUCT's order) and the provenance / result.json
+    "RTSTRUCT GTV-1+gtv-3+gtv-2" (the tumour mask's: primary, other GTVs, nodes): one order now."""
+    import copy
+
+    import pydicom
+
+    from lungai.dicom.cohort import process_patient
+
+    root = _p1_copy(export, tmp_path)
+    rs = root / "P1" / "RTSTRUCT" / "rtstruct.dcm"
+    ds = pydicom.dcmread(rs)
+    gtv = next(r for r in ds.StructureSetROISequence if r.ROIName == "GTV")
+    number = max(r.ROINumber for r in ds.StructureSetROISequence) + 1
+    node = copy.deepcopy(gtv)
+    node.ROINumber, node.ROIName = number, "GTVn"         # a nodal GTV listed before the GTV
+    ds.StructureSetROISequence.insert(0, node)
+    for seq, tag in ((ds.ROIContourSequence, "ReferencedROINumber"), (ds.RTROIObservationsSequence,
+                                                                      "ReferencedROINumber")):
+        item = copy.deepcopy(next(x for x in seq if getattr(x, tag) == gtv.ROINumber))
+        setattr(item, tag, number)
+        if "ObservationNumber" in item:
+            item.ObservationNumber = number
+        seq.insert(0, item)
+    ds.save_as(rs)
+    job, inv = _p1_job(root)
+    doc = process_patient(job, PARAMS, str(tmp_path / "out"))
+    assert doc["status"] == "done", doc
+    assert doc["provenance"]["tumour"] == "RTSTRUCT GTV+GTVn" == inv["tumour_from"]

@@ -740,6 +740,22 @@ def _state_machine_log_level():
             signal.getsignal(signal.SIGINT) is signal.SIG_IGN)
 
 
+def _scheduler_gone_logged():
+    """(heartbeat error logged, other error logged) by the worker process's distributed.worker logger."""
+    import sys
+
+    from distributed.comm.core import CommClosedError
+
+    log = logging.getLogger("distributed.worker")
+    try:
+        raise CommClosedError("in <TCP (closed) ConnectionPool.heartbeat_worker>: Stream is closed")
+    except CommClosedError:
+        gone = log.makeRecord(log.name, logging.ERROR, "worker.py", 1,
+                              "Failed to communicate with scheduler during heartbeat.", (), sys.exc_info())
+    other = log.makeRecord(log.name, logging.ERROR, "worker.py", 1, "Compute Failed", (), None)
+    return bool(log.filter(gone)), bool(log.filter(other))
+
+
 def test_a_worker_lost_while_the_cluster_warms_up_does_not_stop_the_run(monkeypatch):
     """Review: a worker process killed while the local cluster warmed up (client.run(warm_worker)) aborted
     radiomics-batch / cohort with Dask's CommClosedError (an OSError, said as "cannot access None").  The lost
@@ -778,8 +794,12 @@ def test_a_worker_started_again_by_its_nanny_is_quieted_like_the_first(monkeypat
     cluster, client = cluster_module.local_cluster(1)
     try:
         assert list(client.run(_state_machine_log_level).values()) == [(logging.ERROR, True)]
+        # Review: SIGTERM with --workers 2 printed a worker's "Failed to communicate with scheduler during heartbeat"
+        # CommClosedError traceback (the scheduler closing first); its other errors are still logged
+        assert list(client.run(_scheduler_gone_logged).values()) == [(False, True)]
         client.restart()                                                 # a worker process started again
         assert list(client.run(_state_machine_log_level).values()) == [(logging.ERROR, True)]
+        assert list(client.run(_scheduler_gone_logged).values()) == [(False, True)]
     finally:
         client.close()
         cluster.close()

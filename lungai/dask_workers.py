@@ -24,6 +24,23 @@ def quiet_worker() -> None:
     if threading.current_thread() is threading.main_thread():       # the worker's event loop thread
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.getLogger("distributed.worker.state_machine").setLevel(CLUSTER_LOG_LEVEL)
+    worker_log = logging.getLogger("distributed.worker")
+    if not any(isinstance(f, SchedulerGoneFilter) for f in worker_log.filters):
+        worker_log.addFilter(SchedulerGoneFilter())
+
+
+class SchedulerGoneFilter(logging.Filter):
+    """Drops a worker process's ERROR about its lost connection to the scheduler ("Failed to communicate with
+    scheduler during heartbeat" with a CommClosedError / StreamClosedError traceback): the scheduler lives in the
+    main process, which is closing the cluster (Ctrl-C, SIGTERM) or has ended - the main process says how the run
+    ended; a worker's heartbeat in the moment between the scheduler's and its own closing printed a traceback.
+    :func:`lost_worker_error` tells the connection errors (Dask not imported here)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and lost_worker_error(exc) is not None:
+            return False
+        return not str(record.msg).startswith("Failed to communicate with scheduler")
 
 
 def dask_setup(worker) -> None:

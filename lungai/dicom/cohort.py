@@ -159,7 +159,9 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     """(jobs for the patients with a CT, inventory table of every patient: what it has / lacks / will use)."""
     from lungai.dicom.discover import files_under, scan
     from lungai.dicom.pixeldata import check_ct_files
-    from lungai.dicom.roles import dose_envelopes, dose_lungs_role, empty_note, role_notes, structure_roles
+    from lungai.dicom.masks import structure_names
+    from lungai.dicom.roles import (dose_envelopes, dose_lungs_role, empty_note, find_role, role_notes,
+                                    structure_roles)
     from lungai.dicom.rtstruct import contoured_structures
     from lungai.dose.read import plan_dose_files
 
@@ -239,7 +241,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
         # the refusal's own reason (a FRACTION dose, DoseType ERROR, no DoseUnits ...), never a guessed one
         dose_problem = "ambiguous RTDOSEs" if len(st.rtdose or ()) > 1 else error[0] if error else ""
         not_summed = bool(error) and "DoseSummationType" in error[0]
-        tumour = ("RTSTRUCT " + "+".join(n for n, r in roles.items() if r in ("gtv", "gtv_primary", "gtv_node"))
+        # the GTVs in the order the tumour mask takes them (find_role: primary, other GTVs, nodes), as the provenance
+        tumour = ("RTSTRUCT " + structure_names(find_role(structures, "gtv", mapping))
                   if has("gtv", "gtv_primary", "gtv_node") else "automatic segmentation (with confidence)")
         if len(rtstructs) > 1:      # none of them used: the patient fails, nothing automatic either
             lungs = tumour = f"none ({len(rtstructs)} RTSTRUCTs: fails)"
@@ -593,6 +596,24 @@ def remove_patient_files(folder: Path, remove_empty: bool = False) -> None:
         folder.rmdir()
 
 
+# the dose's masks without a contoured GTV (nor a motion envelope): the automatic tumour stands for it
+AUTO_TUMOUR_DOSE = "lungs minus the automatic tumour"
+AUTO_GTV_DOSE = "dose_gtv_*: the automatic tumour's dose, not a contoured GTV's"
+
+
+def remove_unfinished(out: Path, jobs, existed=()) -> None:
+    """After a cancelled run (Ctrl-C, SIGTERM): cohort's own files (:func:`remove_patient_files`) of every patient
+    without its ``result.json`` - the folder too when it was made by this run (its case not in ``existed``).  In the
+    main process: a Dask worker ended while closing the cluster never runs :func:`process_patient`'s own cleanup."""
+    for job in jobs:
+        folder = Path(out) / "patients" / safe_name(job.case)
+        if not (folder / RESULT).is_file():
+            try:
+                remove_patient_files(folder, remove_empty=job.case not in existed)
+            except OSError:    # noqa: PERF203 - one undeletable file must not hide the cancel
+                pass
+
+
 def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, model_dir=None,
                     max_gy: float | None = None) -> dict:
     """Everything for one patient into ``out_dir/patients/<case>/``; never raises (errors are returned).
@@ -651,7 +672,9 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
                                   f"sum of {len(dose_files)} BEAM RTDOSEs of one plan "
                                   + "+".join(Path(f).name for f in dose_files)) + (
                 f" ({dose_masks})" if envelope is not None else
-                f" (lungs minus the automatic tumour: {unread[0]}, not subtracted)" if unread else " (lungs minus GTV)")
+                f" ({AUTO_TUMOUR_DOSE}: {unread[0]}, not subtracted)" if unread else
+                f" ({AUTO_TUMOUR_DOSE}{', needs review' if review else ''}; {AUTO_GTV_DOSE})" if segmentation else
+                " (lungs minus GTV)")
         else:
             provenance["dose"] = "no RTDOSE"
         errors: dict = {}
@@ -939,9 +962,15 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
                     job.notes.append(f"inputs changed since the last run ({change}): redone")
                     print(f"note: {job.case}: inputs changed since the last run ({change}): redone")
         summary = CohortSummary(out)
-        run_tasks("cohort", process_patient, jobs, [j.case for j in jobs],
-                  (params, str(out), mapping, model_dir, max_gy),
-                  lambda job: (out / "patients" / safe_name(job.case) / RESULT).exists(), summary, workers, scheduler)
+        existed = {job.case for job in jobs if (out / "patients" / safe_name(job.case)).exists()}
+        try:
+            run_tasks("cohort", process_patient, jobs, [j.case for j in jobs],
+                      (params, str(out), mapping, model_dir, max_gy),
+                      lambda job: (out / "patients" / safe_name(job.case) / RESULT).exists(), summary, workers,
+                      scheduler)
+        except BaseException:     # Ctrl-C / SIGTERM: no mask of an unfinished patient is left, also with Dask
+            remove_unfinished(out, jobs, existed)
+            raise
         summary.seconds = time.perf_counter() - start
         failed = pd.DataFrame(summary.failed, columns=["case", "error"])
         if not failed.empty:
