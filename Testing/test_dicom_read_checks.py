@@ -495,28 +495,56 @@ def test_a_float_pixel_data_ct_is_refused_as_not_supported(tmp_path):
     assert "integer pixel data" in exc.value.fix and "NIfTI" in exc.value.fix
 
 
-def _without_rescale(ds):
-    """The slice stored as HU + 1024 (unsigned) without RescaleIntercept / RescaleSlope, as QA's LUNG1-003 slice."""
-    hu = ds.pixel_array.astype(np.int32) * int(ds.RescaleSlope) + int(ds.RescaleIntercept)
+def _stored_u1024(ds):
+    """The slice stored as HU + 1024 (unsigned) with RescaleIntercept -1024, as many scanners export."""
+    hu = ds.pixel_array.astype(np.int32) * int(float(ds.RescaleSlope)) + int(float(ds.RescaleIntercept))
     ds.PixelRepresentation = 0
     ds.PixelData = (hu + 1024).clip(0, 4095).astype("<u2").tobytes()
+    ds.RescaleIntercept, ds.RescaleSlope = -1024, 1
+
+
+def _without_rescale(ds):
+    """The slice stored as HU + 1024 (unsigned) without RescaleIntercept / RescaleSlope, as QA's LUNG1-003 slice."""
+    _stored_u1024(ds)
     del ds.RescaleIntercept
     del ds.RescaleSlope
 
 
-def test_a_slice_without_the_rescale_tags_is_refused_by_read_and_scan(tmp_path):
+def _empty_rescale(ds):
+    """The slice stored as HU + 1024 with RescaleIntercept / RescaleSlope present but empty (GDCM lists them, with
+    value '', ITK reads the slice with intercept 0 / slope 1)."""
+    _stored_u1024(ds)
+    ds.RescaleIntercept, ds.RescaleSlope = None, None
+
+
+def _empty_intercept(ds):
+    _stored_u1024(ds)
+    ds.RescaleIntercept = None
+
+
+def _rescaled_series(folder, odd: dict):
+    """The synthetic series stored as HU + 1024 with intercept -1024, slice i edited by ``odd[i]``."""
+    _, files = _series(folder)
+    for i, f in enumerate(files):
+        _edit(f, odd.get(i, _stored_u1024))
+    return files
+
+
+@pytest.mark.parametrize("odd", [_without_rescale, _empty_rescale, _empty_intercept])
+def test_a_slice_without_usable_rescale_tags_is_refused_by_read_and_scan(tmp_path, odd):
     """QA: the middle slice of LUNG1-003 stored as HU + 1024 without RescaleIntercept / RescaleSlope was read 1024 HU
-    too high without a word (`lungai radiomics`: GTV mean -102 -> -49 HU, maximum 230 -> 1220).  Refused by the CT
-    reader and noted by dicom-scan (so cohort's errors.csv), naming the slice (its path under the folder given) and
-    its z; a series without the tags on every slice, its values in HU, still reads."""
-    _, files = _series(tmp_path / "P" / "CT")
-    _edit(files[2], _without_rescale)
+    too high without a word (`lungai radiomics`: GTV mean -102 -> -49 HU, maximum 230 -> 1220); so was one with the
+    tags present but empty (GDCM lists them with value '', pydicom has them "in" the data set: they passed).
+    Refused by the CT reader and noted by dicom-scan (so cohort's errors.csv), naming the slice (its path under the
+    folder given) and its z; a series without the tags on every slice, its values in HU, still reads."""
+    files = _rescaled_series(tmp_path / "P" / "CT", {2: odd})
     z = float(pydicom.dcmread(files[2]).ImagePositionPatient[2])
-    with pytest.raises(InputError, match=rf"1 of its 6 slices \({files[2].name} at z = {z:.1f} mm\) has no "
-                                         r"RescaleIntercept \(0028,1052\) or RescaleSlope \(0028,1053\), which the "
-                                         r"other slices have") as exc:
+    with pytest.raises(InputError, match=rf"1 of its 6 slices \({files[2].name} at z = {z:.1f} mm\) has no usable "
+                                         r"RescaleIntercept \(0028,1052\) \(absent or empty\), so it is read with "
+                                         r"intercept 0, while other slices have RescaleIntercept -1024") as exc:
         read_ct(tmp_path / "P" / "CT")
-    assert "re-export" in exc.value.fix and "RescaleIntercept" in exc.value.fix
+    assert "1024 HU too high" in exc.value.problem
+    assert "re-export" in exc.value.fix and "RescaleIntercept" in exc.value.fix and "remove the odd" in exc.value.fix
     (study,) = scan(tmp_path / "P")
     assert any("RescaleIntercept (0028,1052)" in n and f"CT/{files[2].name} at z = {z:.1f} mm" in n
                for n in study.notes)
@@ -526,6 +554,52 @@ def test_a_slice_without_the_rescale_tags_is_refused_by_read_and_scan(tmp_path):
     assert sitk.GetArrayFromImage(read_ct(tmp_path / "Q" / "CT")).min() == -1000
     (study,) = scan(tmp_path / "Q")
     assert not study.notes
+
+
+def test_a_slice_without_rescale_tags_among_identity_ones_reads_the_same(tmp_path):
+    """QA: LUNG1-003 has intercept 0 / slope 1 on every slice (signed HU); the tags deleted from one slice (or kept on
+    one slice only) read the same voxels, yet were refused ("which the other slices have ... remove the odd slice").
+    Accepted now: a slice without usable tags is read with intercept 0 / slope 1, the rescale of the others; so is a
+    slice without only RescaleSlope among slices of slope 1, or one of a different explicit rescale."""
+    _series(tmp_path / "REF" / "CT")
+    ref = sitk.GetArrayFromImage(read_ct(tmp_path / "REF" / "CT"))
+    no_tags = lambda ds: (delattr(ds, "RescaleIntercept"), delattr(ds, "RescaleSlope"))
+    cases = {"one_missing": {2: no_tags}, "one_empty": {3: lambda ds: setattr(ds, "RescaleIntercept", None)},
+             "one_tagged": {i: no_tags for i in (0, 1, 2, 4, 5)}}
+    for name, odd in cases.items():
+        _, files = _series(tmp_path / name / "CT")
+        for i, fn in odd.items():
+            _edit(files[i], fn)
+        assert np.array_equal(sitk.GetArrayFromImage(read_ct(tmp_path / name / "CT")), ref), name
+        (study,) = scan(tmp_path / name)
+        assert not study.notes, (name, study.notes)
+    files = _rescaled_series(tmp_path / "S" / "CT", {1: lambda ds: (_stored_u1024(ds), delattr(ds, "RescaleSlope"))})
+    assert np.array_equal(sitk.GetArrayFromImage(read_ct(tmp_path / "S" / "CT")), ref)
+    assert not scan(tmp_path / "S")[0].notes
+
+
+def test_the_slices_without_rescale_are_listed_alike_in_z_order_by_read_and_scan(tmp_path):
+    """QA: read_ct (files sorted along the normal) and dicom-scan (files in path order) named different slices first
+    for the same series.  Both list them along the slice normal now; where they are most of the series the fix says
+    to re-export, not to remove "the odd slice(s)"."""
+    files = _rescaled_series(tmp_path / "P" / "CT", {i: _without_rescale for i in (0, 1, 3, 5)})
+    zs = sorted(float(pydicom.dcmread(f).ImagePositionPatient[2]) for f in files)
+    # the file names against z order: scan reads them in path order
+    renamed = []
+    for k, f in enumerate(sorted(files, key=lambda f: -float(pydicom.dcmread(f).ImagePositionPatient[2]))):
+        renamed.append(f.rename(f.with_name(f"tmp_{k:02d}.dcm")))
+    for f in renamed:
+        f.rename(f.with_name(f.name.replace("tmp_", "ct_")))
+    by_z = {float(pydicom.dcmread(f).ImagePositionPatient[2]): f.name for f in (tmp_path / "P" / "CT").iterdir()}
+    odd = [by_z[zs[i]] for i in (0, 1, 3, 5)]
+    assert odd != sorted(odd)
+    listed = ", ".join(f"{name} at z = {z:.1f} mm" for name, z in zip(odd, [zs[i] for i in (0, 1, 3, 5)]))
+    with pytest.raises(InputError) as exc:
+        read_ct(tmp_path / "P" / "CT")
+    assert f"4 of its 6 slices ({listed}) have no usable" in exc.value.problem, exc.value.problem
+    assert "re-export" in exc.value.fix and "remove" not in exc.value.fix
+    (study,) = scan(tmp_path / "P")
+    assert any(f"4 of its 6 slices ({listed.replace('ct_', 'CT/ct_')}) have" in n for n in study.notes), study.notes
 
 
 def test_an_undecodable_compressed_slice_is_named_with_its_transfer_syntax(tmp_path):

@@ -16,6 +16,7 @@ Headers only are read (no pixel data).
 
 from __future__ import annotations
 
+import math
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -298,30 +299,62 @@ def check_photometric(files: list, interpretations: list, what: str) -> None:
                          "the Hounsfield units through RescaleSlope / RescaleIntercept)")
 
 
-def check_rescale(files: list, rescales: list, positions: list, what: str, root=None) -> None:
-    """Refuse a CT series whose slices do not all carry the same rescale tags: RescaleIntercept (0028,1052) /
-    RescaleSlope (0028,1053) present on some slices and absent on others.  A slice without them is read with its
-    stored values taken as Hounsfield units (intercept 0, slope 1): QA, the middle slice of LUNG1-003 stored as HU +
-    1024 without the tags read 1024 HU too high without a word (GTV mean -102 -> -49 HU, maximum 230 -> 1220).  A
-    series without them on every slice is left to the CT check (:func:`lungai.io.validate.check_ct`: "stored as HU +
-    1024").  ``rescales``: per file, (has RescaleIntercept, has RescaleSlope); ``positions``: per file, its
-    ImagePositionPatient or None (the slice's z said); ``root``: the folder given (the slices named by their path
-    under it: :func:`shown_path`).  The one rule for :func:`lungai.io.read_ct` and :func:`scan`."""
-    from collections import Counter
+RESCALE_NAMES = ("RescaleIntercept (0028,1052)", "RescaleSlope (0028,1053)")
+RESCALE_DEFAULTS = (0.0, 1.0)    # what ITK / GDCM read a slice with when the tag is absent or empty
 
-    kinds = [tuple(bool(v) for v in r) for r in rescales]
-    if len(set(kinds)) < 2:
+
+def rescale_value(value) -> float | None:
+    """A RescaleIntercept / RescaleSlope value as a number, or None when it is not usable: absent, empty (GDCM lists
+    an empty tag with value '', pydicom gives None; ITK reads the slice with the default then) or not a number."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        value = value[0] if len(value) else None
+        if value is None:
+            return None
+    try:
+        number = float(str(value).strip().rstrip("\x00"))
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def check_rescale(files: list, rescales: list, positions: list, what: str, root=None, orientation=None) -> None:
+    """Refuse a CT series where a slice would be read with the wrong rescale: a slice without a usable
+    RescaleIntercept (0028,1052) / RescaleSlope (0028,1053) (absent or empty) is read by ITK / GDCM with intercept 0
+    / slope 1, its stored values taken as Hounsfield units (QA: the middle slice of LUNG1-003 stored as HU + 1024
+    without the tags, or with them empty, read 1024 HU too high without a word: GTV mean -102 -> -49 HU, maximum 230
+    -> 1220).  That is wrong only where another slice of the series has that tag with another value (intercept not
+    0, slope not 1): a slice without the tags among slices with intercept 0 / slope 1 reads the same (QA, LUNG1-003)
+    and is accepted, so are slices with different explicit values (ITK applies each slice's own).  A series without
+    the tags on every slice is left to the CT check (:func:`lungai.io.validate.check_ct`: "stored as HU + 1024").
+    ``rescales``: per file, (RescaleIntercept, RescaleSlope) as read (None / '' when absent or empty:
+    :func:`rescale_value`); ``positions``: per file, its ImagePositionPatient or None (the slice's z said);
+    ``orientation``: the series' ImageOrientationPatient (the slices listed in order along its normal, else by z);
+    ``root``: the folder given (the slices named by their path under it: :func:`shown_path`).  The one rule for
+    :func:`lungai.io.read_ct` and :func:`scan`."""
+    values = [tuple(rescale_value(v) for v in r) for r in rescales]
+    # per tag: the slices without a usable value, when another slice has one other than the default
+    wrong = [j for j in range(2) if any(v[j] is None for v in values)
+             and any(v[j] is not None and v[j] != RESCALE_DEFAULTS[j] for v in values)]
+    if not wrong:
         return
-    counts = Counter(kinds)
-    # the odd slices: those without the tags (the series' reference is a slice that has them); of two partial
-    # kinds, the rarer
-    full = max(counts, key=lambda k: (sum(k), counts[k]))
-    odd = [(f, pos) for f, pos, k in zip(files, positions, kinds) if k != full]
+    odd = [(f, pos, v) for f, pos, v in zip(files, positions, values) if any(v[j] is None for j in wrong)]
 
-    def tags(k) -> str:
-        missing = [name for name, has in zip(("RescaleIntercept (0028,1052)", "RescaleSlope (0028,1053)"), k)
-                   if not has]
-        return " or ".join(missing)
+    try:
+        r, c = [float(x) for x in orientation][:3], [float(x) for x in orientation][3:6]
+        normal = (r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0])
+    except (TypeError, ValueError, IndexError):
+        normal = (0.0, 0.0, 1.0)     # no orientation: by z
+
+    def along(item):     # the slices without a position last, in the order given
+        try:
+            pos = [float(x) for x in item[1]]
+            return (0, sum(x * n for x, n in zip(pos, normal))) if len(pos) == 3 else (1, 0.0)
+        except (TypeError, ValueError):
+            return (1, 0.0)
+
+    odd.sort(key=along)   # read_ct and scan list the same slices, in order along the series
 
     def named(f, pos) -> str:
         name = shown_path(f, root) if root is not None else Path(f).name
@@ -330,15 +363,29 @@ def check_rescale(files: list, rescales: list, positions: list, what: str, root=
         except (TypeError, ValueError, IndexError):
             return name
 
-    odd_kinds = {k for f, k in zip(files, kinds) if k != full}
-    lacking = tags(next(iter(odd_kinds))) if len(odd_kinds) == 1 else "RescaleIntercept / RescaleSlope"
-    listed = ", ".join(named(f, pos) for f, pos in odd[:5]) + (f" and {len(odd) - 5} more" if len(odd) > 5 else "")
+    lacked = {tuple(j for j in wrong if v[j] is None) for _, _, v in odd}
+    lacking = " or ".join(RESCALE_NAMES[j] for j in wrong) if len(lacked) > 1 else \
+        " or ".join(RESCALE_NAMES[j] for j in next(iter(lacked)))
+    others = []
+    for j in wrong:
+        seen = sorted({v[j] for v in values if v[j] is not None and v[j] != RESCALE_DEFAULTS[j]})
+        shown = ", ".join(f"{x:g}" for x in seen[:3]) + (f" and {len(seen) - 3} more" if len(seen) > 3 else "")
+        others.append(f"{RESCALE_NAMES[j].split(' ')[0]} {shown}")
+    defaults = " / ".join(("intercept 0", "slope 1")[j] for j in wrong)
+    listed = ", ".join(named(f, pos) for f, pos, _ in odd[:5]) + (f" and {len(odd) - 5} more" if len(odd) > 5 else "")
     one = len(odd) == 1
-    raise InputError(f"{what}: {len(odd)} of its {len(files)} slices ({listed}) {'has' if one else 'have'} no "
-                     f"{lacking}, which the other slices have, so {'its' if one else 'their'} stored values would be "
-                     "read as Hounsfield units unconverted (a slice stored as HU + 1024 reads 1024 HU too high)",
-                     "re-export the series from the scanner / PACS so that every slice carries its RescaleIntercept "
-                     "and RescaleSlope (or remove the odd slice(s) if they belong to another export)")
+    hint = ""
+    if wrong == [0] and len(others) == 1 and "," not in others[0] and "more" not in others[0]:
+        icpt = next(v[0] for v in values if v[0] is not None and v[0] != 0)
+        hint = (f" (a slice stored like the others reads {abs(icpt):g} HU too {'high' if icpt < 0 else 'low'})")
+    fix = ("re-export the series from the scanner / PACS so that every slice carries its RescaleIntercept and "
+           "RescaleSlope")
+    if 2 * len(odd) < len(files):
+        fix += " (or remove the odd slice(s) if they belong to another export)"
+    raise InputError(f"{what}: {len(odd)} of its {len(files)} slices ({listed}) {'has' if one else 'have'} no usable "
+                     f"{lacking} (absent or empty), so {'it is' if one else 'they are'} read with {defaults}, while "
+                     f"other slices have {' and '.join(others)}: {'its' if one else 'their'} Hounsfield units would "
+                     f"be wrong{hint}", fix)
 
 
 def _header(path: Path):
@@ -419,12 +466,12 @@ def shown_path(path, root) -> str:
 def _slice_problem(slices: list, ds, uid: str, root=None) -> str | None:
     """Why the CT series cannot be read (a slice without position, mixed orientations: :func:`check_slice_headers`;
     a slice without PixelSpacing: :func:`check_pixel_spacing`; a MONOCHROME1 slice: :func:`check_photometric`;
-    slices with and without the rescale tags: :func:`check_rescale`; a missing slice, duplicate positions, irregular
-    steps, a gantry tilt:
+    a slice without usable rescale tags among rescaled slices: :func:`check_rescale`; a missing slice, duplicate
+    positions, irregular steps, a gantry tilt:
     :func:`lungai.io.validate.check_slice_positions`, :func:`~lungai.io.validate.check_steps_along_normal`), or
     None.  ``slices``: (file, ImagePositionPatient or None, ImageOrientationPatient or None, has PixelSpacing,
-    PhotometricInterpretation or None, (has RescaleIntercept, has RescaleSlope)) per file; ``root``: the folder
-    scanned (slices named by their path under it)."""
+    PhotometricInterpretation or None, (RescaleIntercept, RescaleSlope) as read, None when absent) per file;
+    ``root``: the folder scanned (slices named by their path under it)."""
     from lungai.io.validate import check_slice_positions, check_steps_along_normal, slice_offsets
 
     files, positions = [sl[0] for sl in slices], [sl[1] for sl in slices]
@@ -433,7 +480,8 @@ def _slice_problem(slices: list, ds, uid: str, root=None) -> str | None:
         if len(slices) > 1 or frames_of(ds) == 1:   # an Enhanced CT's spacing is in its functional groups
             check_pixel_spacing(files, [sl[3] for sl in slices], f"CT series {uid}")
         check_photometric(files, [sl[4] for sl in slices], f"CT series {uid}")
-        check_rescale(files, [sl[5] for sl in slices], positions, f"CT series {uid}", root)
+        check_rescale(files, [sl[5] for sl in slices], positions, f"CT series {uid}", root,
+                      ds.get("ImageOrientationPatient"))
     except InputError as exc:
         return f"{exc.problem} - {exc.fix}"
     if len(slices) < 2 or "ImageOrientationPatient" not in ds:
@@ -514,7 +562,7 @@ def scan(root, progress=None, files=None) -> list[Study]:
             ct_slices[str(ds.SeriesInstanceUID)].append((path, ds.get("ImagePositionPatient"),
                                                         ds.get("ImageOrientationPatient"), "PixelSpacing" in ds,
                                                         ds.get("PhotometricInterpretation"),
-                                                        ("RescaleIntercept" in ds, "RescaleSlope" in ds)))
+                                                        (ds.get("RescaleIntercept"), ds.get("RescaleSlope"))))
             ct_heads[str(ds.SeriesInstanceUID)].append(ds)
         elif modality in ("RTSTRUCT", "RTDOSE", "SEG"):
             others.append((modality, path, ds))

@@ -260,7 +260,8 @@ def _sorted_along_normal(files) -> list[str]:
 
 
 PHOTOMETRIC_TAG = "0028|0004"   # PhotometricInterpretation: MONOCHROME1 is refused (lungai.dicom.discover.check_photometric)
-# RescaleIntercept, RescaleSlope: on some slices only, refused (lungai.dicom.discover.check_rescale)
+# RescaleIntercept, RescaleSlope: absent / empty on a slice among rescaled ones, refused
+# (lungai.dicom.discover.check_rescale)
 RESCALE_TAGS = ("0028|1052", "0028|1053")
 
 
@@ -308,9 +309,12 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
                         f"the DICOM series in {folder}")
     check_photometric(files, [reader.GetMetaData(i, PHOTOMETRIC_TAG) if reader.HasMetaDataKey(i, PHOTOMETRIC_TAG)
                               else None for i in range(len(files))], f"the DICOM series in {folder}")
-    check_rescale(files, [tuple(reader.HasMetaDataKey(i, t) for t in RESCALE_TAGS) for i in range(len(files))],
+    check_rescale(files, [tuple(reader.GetMetaData(i, t) if reader.HasMetaDataKey(i, t) else None
+                                for t in RESCALE_TAGS) for i in range(len(files))],
                   [reader.GetMetaData(i, "0020|0032").strip().split("\\") if reader.HasMetaDataKey(i, "0020|0032")
-                   else None for i in range(len(files))], f"the DICOM series in {folder}", folder)
+                   else None for i in range(len(files))], f"the DICOM series in {folder}", folder,
+                  reader.GetMetaData(0, "0020|0037").strip().split("\\") if reader.HasMetaDataKey(0, "0020|0037")
+                  else None)
     for tag in UID_TAGS:   # kept on the image, so masks from DICOM RT objects can be checked against this CT
         if reader.HasMetaDataKey(0, tag):
             img.SetMetaData(tag, reader.GetMetaData(0, tag).strip().rstrip("\x00"))
