@@ -121,7 +121,8 @@ def top_genes_cohort(shap: pd.DataFrame, k: int = 10) -> pd.DataFrame:
 
 def grad_cam(pipe: FusionPipeline, cohort: Cohort, patient_id: str, target=None) -> tuple:
     """(Grad-CAM image on the patient's CT grid, normalised there to [0, 1] (maximum 1), explained class name).  The
-    map explains the class logit (standard Grad-CAM); it is all 0 where no CT region speaks for the class (:func:`empty_cam_note`)."""
+    map explains the class logit (standard Grad-CAM); it is all 0 where no CT region speaks for the class
+    (:func:`empty_cam_note`)."""
     import SimpleITK as sitk
     from captum.attr import LayerGradCam
 

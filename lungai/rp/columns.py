@@ -111,7 +111,8 @@ def canonical_order(columns, roles: dict | None = None) -> list:
     - is what a training run depends on."""
     rank = {r: i for i, r in enumerate(ROLES)}
     roles = roles or {}
-    return sorted(name_order(columns), key=lambda c: rank.get(roles.get(c), len(rank)))   # stable: by name within a role
+    # a stable sort of the name order: by name within a role
+    return sorted(name_order(columns), key=lambda c: rank.get(roles.get(c), len(rank)))
 
 
 def suggest(name: str, candidates, n: int = 3) -> str:
