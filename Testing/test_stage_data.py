@@ -242,7 +242,9 @@ def test_ids_that_look_like_numbers_stay_text_in_ehr_rna_and_ct_manifest(tmp_pat
     m = pd.DataFrame(np.arange(24.0).reshape(6, 4), index=ids, columns=["g1", "g2", "g3", "g4"])
     (m.T if transposed else m).to_csv(tmp_path / "rna.csv")
     c = load_cohort(tmp_path / "ehr.csv", tmp_path / "rna.csv", label="stage")
-    assert c.ids == ids and list(c.rna.index) == ids and c.report["with"]["rna"] == 6
+    # the cohort is in ID order as text (name_order): '0012' < '007' < '0100' < '013' < '02' < '1e3'
+    assert c.ids == sorted(ids) == ["0012", "007", "0100", "013", "02", "1e3"]
+    assert list(c.rna.index) == c.ids and c.report["with"]["rna"] == 6
     assert c.ehr["age"].dtype.kind in "if"              # the other columns are still numbers
     assert list(load_ehr(tmp_path / "ehr.csv").index) == ids
     assert list(load_rna(tmp_path / "rna.csv", ids=ids).index) == ids

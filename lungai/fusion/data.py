@@ -19,7 +19,7 @@ import pandas as pd
 
 from lungai.errors import InputError, InputNote
 from lungai.fusion.labels import clean_labels, clean_missing, derive_stage
-from lungai.io.tables import check_unique_ids, duplicate_ids, leading_zero_hint
+from lungai.io.tables import check_unique_ids, duplicate_ids, leading_zero_hint, name_order
 
 ID_NAMES = ("case id", "patient id", "patient_id", "patientid", "id", "case_id", "subject", "subject_id")
 MODALITIES = ("ehr", "rna", "ct")
@@ -327,11 +327,11 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
     report = {"dropped_columns": drop, "unknown_drop_columns": unknown_drop}
     if labels is not None:
         unlabelled = sorted(labels.index[labels.isna()])
-        ids = [i for i in ehr_df.index if isinstance(labels.get(i), str)]
+        ids = [i for i in name_order(ehr_df.index) if isinstance(labels.get(i), str)]
         report["unlabelled"] = unlabelled
         labels = labels.reindex(ids)
     else:
-        ids = list(dict.fromkeys(list(ehr_df.index) + list(ct_map) + list(rna_df.index if rna_df is not None else [])))
+        ids = name_order(set(ehr_df.index) | set(ct_map) | set(rna_df.index if rna_df is not None else []))
     # with labels the cohort is the labelled EHR patients; without, every patient of any modality
     base = set(ehr_df.index) if (labels is not None and len(ehr_df.index)) else set(ids)
     report["rna_not_joined"] = sorted(set(rna_df.index) - base) if rna_df is not None else []
@@ -357,13 +357,16 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
         raise InputError(f"no CT manifest ID joins the EHR IDs (CT: {sorted(ct_map)[:5]}, EHR: {sorted(base)[:5]})"
                          + leading_zero_hint(ct_map, base),
                          "use the same patient IDs in the CT manifest and the EHR table")
-    idset = set(ids)
     if rna_df is not None:
         from lungai.fusion.preprocess import looks_standardised
         # decided on the whole matrix as given: a training fold of a z-scored matrix has unequal variances
         report["rna_standardised"] = looks_standardised(rna_df)
-        rna_df = rna_df.loc[[i for i in rna_df.index if i in idset]]
-    cohort = Cohort(ids, ehr_df.reindex(ids), rna_df, {i: p for i, p in ct_map.items() if i in idset}, labels, report)
+        have = set(rna_df.index)
+        rna_df = rna_df.loc[[i for i in ids if i in have], name_order(rna_df.columns)]
+    # patients, EHR columns and genes in one order (name_order: by text), whatever the order of the files' rows and
+    # columns: CV folds, batch order and the features' order follow it, so a shuffled copy gives the same model
+    ehr_df = ehr_df.reindex(index=ids, columns=name_order(ehr_df.columns))
+    cohort = Cohort(ids, ehr_df, rna_df, {i: ct_map[i] for i in ids if i in ct_map}, labels, report)
     av = cohort.availability()
     report["n_patients"] = len(ids)
     report["with"] = {m: int(av[m].sum()) for m in MODALITIES}

@@ -120,8 +120,10 @@ def top_genes_cohort(shap: pd.DataFrame, k: int = 10) -> pd.DataFrame:
 
 
 def grad_cam(pipe: FusionPipeline, cohort: Cohort, patient_id: str, target=None) -> tuple:
-    """(Grad-CAM image on the patient's CT grid in [0, 1], explained class name).  The map explains the class logit
-    (standard Grad-CAM); it is all 0 where no CT region speaks for the class (:func:`empty_cam_note`)."""
+    """(Grad-CAM image on the patient's CT grid, normalised there to [0, 1] (maximum 1), explained class name).  The
+    map explains the class logit (standard Grad-CAM); it is all 0 where no CT region speaks for the class
+    (:func:`empty_cam_note`)."""
+    import SimpleITK as sitk
     from captum.attr import LayerGradCam
 
     if "ct" not in pipe.modalities:
@@ -138,12 +140,21 @@ def grad_cam(pipe: FusionPipeline, cohort: Cohort, patient_id: str, target=None)
     cam = LayerGradCam(_logits_by_ct(model), model.encoders["ct"].last_conv)
     attr = cam.attribute(a["ct"], target=cls, additional_forward_args=(a["ehr"], a["genes"], a["avail"]),
                          relu_attributions=True)
-    vol = cam_on_crop(attr, ref, model.encoders["ct"]).astype(np.float64)
-    top = float(vol.max())
-    # float64: a tiny (float32 denormal) maximum divides exactly
+    # scaled on the crop first (float64: a tiny, float32-denormal maximum divides exactly), then resampled onto the
+    # CT grid and normalised there: the written volume's maximum is 1 (linear resampling lowers a crop-grid peak)
+    on_ct = ct_crop.crop_to_ct_grid(unit_max(cam_on_crop(attr, ref, model.encoders["ct"])), ref, ct)
+    out = sitk.GetImageFromArray(unit_max(sitk.GetArrayViewFromImage(on_ct)))
+    out.CopyInformation(on_ct)
+    return out, pipe.classes[cls]
+
+
+def unit_max(values) -> np.ndarray:
+    """``values`` / their maximum, clipped to [0, 1] (float32); all 0 when the maximum is not positive (a blank
+    map: :func:`empty_cam_note`)."""
+    vol = np.asarray(values, dtype=np.float64)
+    top = float(vol.max(initial=0.0))
     vol = np.clip(vol / top, 0.0, 1.0) if np.isfinite(top) and top > 0 else np.zeros_like(vol)
-    vol = vol.astype(np.float32)
-    return ct_crop.crop_to_ct_grid(vol, ref, ct), pipe.classes[cls]
+    return vol.astype(np.float32)
 
 
 def cam_on_crop(attr, ref, encoder) -> np.ndarray:
@@ -165,12 +176,16 @@ def empty_cam_note(cam, explained_class: str):
             "raises the score of this class)")
 
 
+TSNE_MIN_PATIENTS = 5     # t-SNE (perplexity (n - 1) / 3) of fewer patients is not drawn
+
+
 def tsne_points(pipe: FusionPipeline, cohort: Cohort, seed: int = 0) -> np.ndarray:
     from sklearn.manifold import TSNE
 
     emb = pipe.embed(cohort)
-    if len(emb) < 5:
-        raise InputError(f"t-SNE needs at least 5 patients (got {len(emb)})", "explain a larger cohort")
+    if len(emb) < TSNE_MIN_PATIENTS:
+        raise InputError(f"t-SNE needs at least {TSNE_MIN_PATIENTS} patients (got {len(emb)})",
+                         "explain a larger cohort")
     perplexity = float(min(30.0, (len(emb) - 1) / 3.0))
     return TSNE(n_components=2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(emb)
 

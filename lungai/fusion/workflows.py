@@ -255,7 +255,8 @@ def run_train(args) -> int:
     with _print_warnings(), task("stage train", steps) as bar:
         fitted, selection = fit_selected(cohort, classes, models, args.inner_folds, cfg.seed, progress=bar)
         pipe = fitted.pop("fusion")
-        points = explain.tsne_points(pipe, cohort, seed=cfg.seed) if len(cohort.ids) >= 5 else None
+        few = len(cohort.ids) < explain.TSNE_MIN_PATIENTS
+        points = None if few else explain.tsne_points(pipe, cohort, seed=cfg.seed)
         bar.update(1, "t-SNE")
         if "rna" in pipe.modalities:
             shap = explain.gene_shapley(pipe, cohort, seed=pipe.config.seed)
@@ -266,7 +267,7 @@ def run_train(args) -> int:
                             {"data": spec, "training_cohort": cohort.report, "selection": selection})
         if points is not None:
             plots.tsne_png(points, cohort.y(classes), classes, out / "tsne.png",
-                           "t-SNE of fused embeddings (fusion network)")
+                           "t-SNE of fused embeddings (fusion network), training patients (in-sample)")
         if "rna" in pipe.modalities:
             top.to_csv(out / "top_genes_cohort.csv", index=False)
             explain.top_genes_per_patient(shap, 10).to_csv(out / "top_genes_per_patient.csv", index=False)
@@ -281,12 +282,15 @@ def run_train(args) -> int:
     print(f"locked model ({', '.join(pipe.modalities)}; fusion {pipe.config.fusion}) -> {out}")
     for note in pipe.notes:
         print(f"note: {note}")
+    if few:
+        print(f"note: no tsne.png written: t-SNE needs at least {explain.TSNE_MIN_PATIENTS} patients, the training "
+              f"cohort has {len(cohort.ids)}")
     if pipe.ehr_encoder is not None and pipe.ehr_encoder.left_out:
         from lungai.fusion.preprocess import left_out_text
 
         print(f"note: {left_out_text(pipe.ehr_encoder.left_out)}")
     if "rna" in pipe.modalities:
-        print("top genes of the fusion network (mean |Shapley|): "
+        print("top genes of the fusion network on its training patients (in-sample; mean |Shapley|): "
               + ", ".join(f"{g} {v:.3g}" for g, v in zip(top.gene, top.mean_abs_shapley)))
     return 0
 

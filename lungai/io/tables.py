@@ -266,3 +266,11 @@ def check_unique_ids(values: Iterable, what: str, column=None, fix: str = "keep 
         more = f" and {len(dup) - 10} more" if len(dup) > 10 else ""
         raise InputError(f"{what} has duplicate patient IDs{where}: {len(dup)} id(s) occur more than once: "
                          f"{dup[:10]}{more}", fix)
+
+
+def name_order(values: Iterable) -> list:
+    """``values`` (patient ids, column or gene names) sorted by their text: the one order lungai gives patients and
+    features to a model, whatever the order of a table's rows and columns.  Cross-validation folds, batch order and
+    a network's input order follow it, so a shuffled copy of a table gives the same model (``lungai stage``:
+    :func:`lungai.fusion.data.load_cohort`; ``lungai rp``: :func:`lungai.rp.columns.canonical_order`)."""
+    return sorted(values, key=str)

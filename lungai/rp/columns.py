@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError
+from lungai.io.tables import name_order
 from lungai.radiomics.settings import SETTINGS_COLUMN
 
 PREFIXES = {"clin_": "clinical", "dose_": "dosimetric", "rad_": "radiomic"}
@@ -110,7 +111,8 @@ def canonical_order(columns, roles: dict | None = None) -> list:
     - is what a training run depends on."""
     rank = {r: i for i, r in enumerate(ROLES)}
     roles = roles or {}
-    return sorted(columns, key=lambda c: (rank.get(roles.get(c), len(rank)), str(c)))
+    # a stable sort of the name order: by name within a role
+    return sorted(name_order(columns), key=lambda c: rank.get(roles.get(c), len(rank)))
 
 
 def suggest(name: str, candidates, n: int = 3) -> str:
