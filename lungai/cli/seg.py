@@ -544,6 +544,9 @@ def run_segment(args) -> int:
 
     from lungai.seg.config import check_mc_passes
 
+    from lungai.cli import check_input_exists
+
+    check_input_exists(args.ct)         # before loading the model, the progress bar and any work
     check_mc_passes(args.mc_passes)
     out = Path(args.output)
     seed_pt = _floats(args.seed_point, 3, "--seed-point") if args.seed_point else None
