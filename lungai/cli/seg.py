@@ -544,9 +544,6 @@ def run_segment(args) -> int:
 
     from lungai.seg.config import check_mc_passes
 
-    from lungai.cli import check_input_exists
-
-    check_input_exists(args.ct)         # before loading the model, the progress bar and any work
     check_mc_passes(args.mc_passes)
     out = Path(args.output)
     seed_pt = _floats(args.seed_point, 3, "--seed-point") if args.seed_point else None
@@ -555,6 +552,9 @@ def run_segment(args) -> int:
         from lungai.seg.preprocess import check_roi_extent
 
         check_roi_extent(roi)
+    from lungai.cli import check_input_exists
+
+    check_input_exists(args.ct)         # before loading the model, the progress bar and any work
     from lungai.dicom.reference import reads_dicom_ct
 
     from lungai.io.outputs import claimed_output_folder, prepare_output_folder
