@@ -530,3 +530,60 @@ def test_float32_rounding_of_the_spacing_gives_the_same_masks():
     tube[:, (yy - 7) ** 2 + (xx - 7) ** 2 <= 4] = True        # 5 voxels (7 mm) wide at 1.4 mm
     for s in (1.4, float(np.float32(1.4))):
         assert central_airways(tube, (s, s, 2.0)).sum() == central_airways(tube, (1.4, 1.4, 2.0)).sum() > 0
+
+
+def _with_blank_slices(ct: sitk.Image, value: float, top: int, bottom: int) -> sitk.Image:
+    """``ct`` (z up) with ``top`` / ``bottom`` slices of ``value`` HU added at its ends, as resampling pads it."""
+    arr = sitk.GetArrayFromImage(ct)
+    blank = np.full((1,) + arr.shape[1:], value, arr.dtype)
+    out = sitk.GetImageFromArray(np.concatenate([blank] * bottom + [arr] + [blank] * top))
+    out.SetSpacing(ct.GetSpacing())
+    out.SetDirection(ct.GetDirection())
+    out.SetOrigin(ct.TransformIndexToPhysicalPoint((0, 0, -bottom)))
+    return out
+
+
+@pytest.mark.parametrize("value, top, bottom", [(-1024, 1, 0), (0, 1, 0), (-1024, 2, 1), (0, 0, 1), (-3024, 1, 1)])
+def test_blank_slices_added_by_resampling_are_left_out(small_phantom, value, top, bottom):
+    """QA: resampling (SimpleITK / ITK, to isotropic slices) pads the ends of the scan with -1024 (or 0) HU slices.
+    An all-air slice on top touches the image border: taken for outside air, the trachea and through it both lungs
+    were outside air ("no lungs found: ... less than 100 ml of air inside the body", check the HU scaling).  Blank
+    end slices (no tissue, or one value) are left out: the same lungs as without them, label 0 there, with a note."""
+    ct = small_phantom.ct
+    arr = sitk.GetArrayFromImage(ct)
+    assert (arr[-1] < -850).sum() > 20    # the trachea reaches the top slice: an air slice above it opens it
+    plain = segment_lungs(ct)
+    result = segment_lungs(_with_blank_slices(ct, value, top, bottom))
+    pred = sitk.GetArrayFromImage(result.labels)
+    n = arr.shape[0]
+    assert pred.shape[0] == n + top + bottom and not pred[:bottom].any() and not pred[bottom + n:].any()
+    assert np.array_equal(pred[bottom:bottom + n], sitk.GetArrayFromImage(plain.labels))
+    assert result.volumes_ml == plain.volumes_ml and result.cut == plain.cut
+    ends = " and ".join(f"{k} blank slice{'s' if k > 1 else ''} at the {end} of the scan"
+                        for k, end in ((top, "top"), (bottom, "bottom")) if k)
+    assert result.notes == [segment.BLANK_SLICES_NOTE.format(ends)] + plain.notes
+
+
+def test_lungs_cut_by_the_last_real_slice_are_flagged_below_blank_slices(small_phantom):
+    """A lung cut by the scan's last slice holding the patient is cut, whatever blank slices resampling added above."""
+    ct, _ = _cropped(small_phantom, (slice(None), slice(None), slice(15, 20)))
+    padded = _with_blank_slices(ct, -1024, 2, 0)
+    result = segment_lungs(padded)
+    assert "touch the top and bottom slices" in result.cut[0], result.notes
+    # the same warnings from the label file read back (the Slicer panel's scan_cut_notes)
+    assert segment.scan_cut_notes(result.labels, padded) == result.cut
+
+
+@pytest.mark.parametrize("command", [["lungs"], ["segment"]])
+def test_missing_ct_is_refused_before_the_progress_bar(tmp_path, capsys, monkeypatch, command):
+    """QA: `lungai lungs missing.nii.gz -o x` drew `lungs: 0%| 0/7` above "does not exist": the CT path is checked
+    before the progress bar (and, for segment, before the model is loaded)."""
+    from lungai.cli import main
+
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")      # the bar as lines: each draw shows in stderr
+    missing = tmp_path / "missing.nii.gz"
+    out = tmp_path / ("x.nii.gz" if command == ["lungs"] else "seg")
+    assert main([*command, str(missing), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"CT {missing} does not exist" in err and "LUNGAI_PROGRESS" not in err, err
+    assert list(tmp_path.iterdir()) == []

@@ -3,7 +3,10 @@
 Baseline, measured in the same run on the same CT: the textbook minimum of any threshold
 method - HU < -400, 3D connected components, keep the two largest, 3D hole filling - which
 neither removes airways nor keeps pleural tumours.  Prints wall times, the ratio, Dice of both
-against the phantom's truth, and the peak RSS of the process.
+against the phantom's truth, and the peak memory of the lungs alone: each repeat of ``segment_lungs`` runs in a
+child process (spawned: it reads the CT from a file and segments it, as ``lungai lungs`` does) whose own peak RSS
+(``VmHWM``) is printed per repeat.  The benchmark process's peak is mostly the phantom's making (QA: 4260 MB
+printed as the lungs' peak on this CT; ``lungai lungs`` on a real 512 x 512 x 331 CT peaks at 2.65 GB).
 
     .venv/bin/python benchmarks/bench_lungs.py [--repeats 3]
 """
@@ -11,8 +14,10 @@ against the phantom's truth, and the peak RSS of the process.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -51,6 +56,31 @@ def best_of(fn, repeats):
     return min(times), out
 
 
+def _segment_in_child(path: str, out: str) -> tuple[float, float]:
+    """(wall s, peak RSS MB) of reading the CT at ``path`` and segmenting its lungs, in this (child) process; the
+    labels are written to ``out``."""
+    ct = sitk.ReadImage(path)
+    t = time.perf_counter()
+    result = segment_lungs(ct)
+    wall = time.perf_counter() - t
+    sitk.WriteImage(result.labels, out)
+    # VmHWM: this process's own peak since its exec (ru_maxrss keeps the parent's peak across fork + exec: the
+    # phantom's 4.3 GB again); ru_maxrss where /proc is not there
+    return wall, _rss_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident memory now (``VmRSS``) or its peak (``VmHWM``), MB (Linux); 0 where /proc is not
+    there."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=3)
@@ -61,17 +91,30 @@ def main() -> int:
     truth = L.lung_truth(lab, phantom.meta["tumour"]["side"])
     both = truth["right"] | truth["left"]
 
+    print(f"CT 512x512x150 @0.7x0.7x2.0 mm, phantom made: this process {_rss_mb():.0f} MB now, peak "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB (the phantom's making, not the lungs)",
+          flush=True)
     t_base, base_mask = best_of(lambda: baseline(phantom.ct), args.repeats)
-    t_ours, result = best_of(lambda: segment_lungs(phantom.ct), args.repeats)
-    pred = sitk.GetArrayFromImage(result.labels)
-
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"baseline (threshold + components + fill): {t_base:6.2f} s (best of {args.repeats})", flush=True)
+    times, peaks = [], []
+    spawn = multiprocessing.get_context("spawn")    # a fresh process: its peak is the lungs', not the phantom's
+    with tempfile.TemporaryDirectory() as tmp, spawn.Pool(1, maxtasksperchild=1) as pool:
+        path, out = str(Path(tmp) / "ct.nii"), str(Path(tmp) / "lungs.nii")
+        sitk.WriteImage(phantom.ct, path)
+        for k in range(args.repeats):
+            wall, peak = pool.apply(_segment_in_child, (path, out))
+            times.append(wall)
+            peaks.append(peak)
+            print(f"lungs repeat {k + 1}/{args.repeats}: {wall:6.2f} s, peak RSS of its process {peak:.0f} MB "
+                  "(read the CT + segment_lungs)", flush=True)
+        pred = sitk.GetArrayFromImage(sitk.ReadImage(out))
+    t_ours = min(times)
     print(f"CT 512x512x150 @0.7x0.7x2.0 mm, best of {args.repeats}")
     print(f"baseline (threshold + components + fill): {t_base:6.2f} s  Dice(both lungs) {dice(base_mask, both):.3f}")
     print(f"lungai.lungs.segment_lungs:               {t_ours:6.2f} s  Dice right {dice(pred == RIGHT, truth['right']):.3f}"
           f" left {dice(pred == LEFT, truth['left']):.3f}")
     print(f"ratio lungai / baseline: {t_ours / t_base:.2f}x")
-    print(f"peak RSS of this process: {rss_mb:.0f} MB")
+    print(f"peak RSS of segment_lungs' process (read the CT + segment): {max(peaks):.0f} MB")
     return exit_code(verdict(f"lung masks <= {TARGET_S:.0f} s", t_ours <= TARGET_S,
                              f"{t_ours:.2f} s, {t_ours / TARGET_S:.2f} of target"))
 

@@ -30,6 +30,17 @@ COMMAND_MODULES = [
 ]
 
 
+def check_input_exists(path, what: str = "CT") -> None:
+    """Refuse an input path that does not exist before any work, and before the command's progress bar is drawn (QA:
+    ``lungai lungs missing.nii.gz`` drew ``lungs: 0%| 0/7`` above the error)."""
+    from pathlib import Path
+
+    from lungai.errors import InputError
+
+    if not Path(path).exists():
+        raise InputError(f"{what} {path} does not exist", "check the path (and that the drive is mounted)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lungai",

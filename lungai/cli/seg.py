@@ -565,6 +565,9 @@ def run_segment(args) -> int:
         from lungai.seg.preprocess import check_roi_extent
 
         check_roi_extent(roi)
+    from lungai.cli import check_input_exists
+
+    check_input_exists(args.ct)         # before loading the model, the progress bar and any work
     from lungai.dicom.reference import reads_dicom_ct
 
     from lungai.io.outputs import claimed_output_folder, prepare_output_folder

@@ -6,6 +6,8 @@ hilar structures out; collapsed, fibrotic and dependent lung in.  The GTV is not
 (:mod:`lungai.dose`).
 
 Steps (arrays in LPS orientation, [z, y, x] with x towards the patient's left):
+0. blank slices at the ends of the scan (no tissue, or a single value: the padding resampling adds) are left out
+   (:func:`_blank_end_slices`), label 0; the steps below run on the slices left;
 1. air = HU < -400; air connected to the in-plane border of the image is outside the body,
    whose outline (without the couch) gives the midline.  When that leaves too little air (a lung
    open to the edge of the field of view - cut by the image border or the scanner's padding
@@ -82,6 +84,8 @@ ONE_LUNG_NOTE = ("only one lung region found (single lung, lungs not separable, 
                  "labelled {side} ({value}) because {reason}; the right/left label is uncertain - check it")
 FOV_CUT_NOTE = ("the lungs touch the edge of the field of view: they are cut, the volumes are a lower bound "
                 "and lung features are of the part in view")
+BLANK_SLICES_NOTE = ("{} left out (no tissue, or a single value: padding that resampling adds, not the patient): "
+                     "the lungs are found on the other slices, label 0 there")
 SLICE_CUT_NOTE = ("the lungs touch the {}: the scan does not cover the whole lungs; volumes and lung "
                   "features are of the part in view")
 
@@ -206,7 +210,9 @@ def scan_cut_notes(labels: sitk.Image, ct: sitk.Image) -> list[str]:
     file of ``lungai lungs`` that the Slicer panel loads: the same warnings as the command printed."""
     img = to_lps(ct)
     lungs = sitk.GetArrayFromImage(to_lps(labels)) > 0
-    return cut_by_scan(lungs, img.GetSpacing(), sitk.GetArrayViewFromImage(img) < PADDING_HU)
+    hu = sitk.GetArrayViewFromImage(img)
+    k0, k1 = _blank_end_slices(hu)     # as segment_lungs: the scan's ends are its last slices holding the patient
+    return cut_by_scan(lungs[k0:k1], img.GetSpacing(), hu[k0:k1] < PADDING_HU)
 
 
 def _bbox(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
@@ -439,6 +445,18 @@ def _fill_slices(mask: np.ndarray) -> np.ndarray:
     return filled | ndimage.binary_closing(filled, structure=np.ones((1, 3, 3), bool))
 
 
+def _blank_end_slices(hu: np.ndarray) -> tuple[int, int]:
+    """(first, one past the last) of the slices of ``hu`` ([z, y, x]) between the blank slices at either end of the
+    scan: slices holding no tissue (no voxel above ``DENSE_HU``: all air or scanner padding) or one value only (a
+    0 HU fill), which resampling tools (SimpleITK / ITK, e.g. to isotropic slices) add at the ends.  A real CT's end
+    slice holds the patient's body.  The whole range when every slice is blank."""
+    blank = ~(hu > DENSE_HU).any(axis=(1, 2)) | (hu.max(axis=(1, 2)) == hu.min(axis=(1, 2)))
+    if blank.all():
+        return 0, hu.shape[0]
+    kept = np.flatnonzero(~blank)
+    return int(kept[0]), int(kept[-1]) + 1
+
+
 def segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     """Right (1) and left (2) lung masks on the grid of ``ct`` (HU).
 
@@ -449,6 +467,22 @@ def segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     img = to_lps(ct)
     # DICOMOrient "LPS" gives x -> left, y -> posterior, z -> superior
     hu = sitk.GetArrayFromImage(img).astype(np.float32)
+    k0, k1 = _blank_end_slices(hu)
+    if (k0, k1) != (0, hu.shape[0]):
+        # blank slices added at the ends of the scan (resampling pads with -1024 or 0 HU) are no part of it: an all-air
+        # slice on the top took the trachea and, through it, the lungs for outside air ("no lungs found")
+        shape = hu.shape
+        del hu
+        result = segment_lungs(img[:, :, k0:k1], progress=bar)
+        out = np.zeros(shape, np.uint8)
+        out[k0:k1] = sitk.GetArrayViewFromImage(result.labels)
+        labels = sitk.GetImageFromArray(out)
+        labels.CopyInformation(img)
+        ends = [f"{n} blank slice{'s' if n > 1 else ''} at the {end} of the scan"
+                for n, end in ((shape[0] - k1, "top"), (k0, "bottom")) if n]
+        note = BLANK_SLICES_NOTE.format(" and ".join(ends))
+        return LungResult(labels=from_lps(labels, ct), volumes_ml=result.volumes_ml, notes=[note] + result.notes,
+                          cut=result.cut, side=result.side)
     # every threshold below on distances, areas and volumes works with the float32 spacing: the same voxels give the
     # same masks from a DICOM CT (spacing 1.4) and from its NIfTI (1.399999976)
     spacing = float32_spacing(img.GetSpacing())
