@@ -772,6 +772,115 @@ def test_every_object_keeps_the_cts_character_set_and_a_non_ascii_patient_name(p
             assert name.encode("utf-8") in path.read_bytes(), path.name
 
 
+def _ct_with_character_set(st, folder, character_set, name):
+    import shutil
+
+    shutil.copytree(st["ct"], folder)
+    for f in sorted(folder.iterdir()):
+        ds = pydicom.dcmread(f)
+        if character_set is None:
+            ds.pop("SpecificCharacterSet", None)
+        else:
+            ds.SpecificCharacterSet = character_set
+        ds.PatientName = name
+        ds.save_as(f)
+    return folder
+
+
+def test_a_japanese_ct_with_iso_2022_code_extensions_is_written_in_its_character_set(p1, tmp_path):
+    """A CT of Specific Character Set ['', 'ISO 2022 IR 87'] (valid DICOM, Japanese): highdicom refused it ("'' is
+    not a valid SpecificCharacterSetValues") - SEG, Parametric Map and SR failed.  Every object now carries the CT's
+    value and its patient name in JIS escape sequences."""
+    import warnings
+
+    from lungai.dicom.pmap import write_parametric_map
+    from lungai.dicom.seg import write_seg
+    from lungai.dicom.sr import MeasurementGroup, write_sr
+
+    st, ct = p1
+    jis, name = ["", "ISO 2022 IR 87"], "Yamada^Tarou=山田^太郎"
+    ref = ct_reference(_ct_with_character_set(st, tmp_path / "CT", jis, name), image=ct)
+    u = sitk.Cast(st["masks"]["GTV"], sitk.sitkFloat32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)          # pydicom only warns when it cannot encode a name
+        seg = write_seg({"Tumour": st["masks"]["GTV"]}, ref, tmp_path / "t.seg.dcm", roles={"Tumour": "gtv"})
+        paths = [seg, write_rtstruct({"GTV": st["masks"]["GTV"]}, ref, tmp_path / "rs.dcm"),
+                 write_parametric_map(u, ref, tmp_path / "u.pm.dcm"),
+                 write_sr(ref, tmp_path / "m.sr.dcm", [MeasurementGroup("Case", {"rp_risk": (0.3, "1")})], seg=seg)]
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        assert list(ds.SpecificCharacterSet) == jis, path.name
+        assert str(ds.PatientName) == name, path.name
+        if not path.name.endswith(".pm.dcm"):                                     # (the map is deflated)
+            assert b"Yamada^Tarou=\x1b$B" in path.read_bytes(), path.name           # JIS X 0208 escape sequence
+    assert np.array_equal(array(read_rtstruct(paths[1], ct)["GTV"]), array(st["masks"]["GTV"]))
+
+
+@pytest.mark.parametrize("character_set, name, labels", [
+    (None, "Test^Plain", ["GTV", "Lunge_rechts_ä"]),    # no set: ASCII only ('ä' was an undeclared Latin-1 byte)
+    ("ISO_IR 100", "Müller^Jürgen", ["肺", "肝"]),                # Latin-1: both were written '?' - one name
+    (["", "ISO 2022 IR 87"], "Yamada^Tarou=山田^太郎", ["Lunge_ä"]),  # JIS: no 'ä'
+])
+def test_names_the_cts_character_set_cannot_hold_are_written_in_utf8(p1, tmp_path, character_set, name, labels):
+    """ROI names / segment labels / SR comments the CT's Specific Character Set cannot hold: the object declares
+    ISO_IR 192 (UTF-8) and reads back every name and the patient name as they were; the others keep the CT's set."""
+    import warnings
+
+    from lungai.dicom.seg import write_seg
+    from lungai.dicom.sr import MeasurementGroup, write_sr
+
+    st, ct = p1
+    ref = ct_reference(_ct_with_character_set(st, tmp_path / "CT", character_set, name), image=ct)
+    gtv = st["masks"]["GTV"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        rs = write_rtstruct({k: gtv for k in labels}, ref, tmp_path / "rs.dcm")
+        seg = write_seg({k: gtv for k in labels}, ref, tmp_path / "s.seg.dcm", roles={k: "gtv" for k in labels})
+        sr = write_sr(ref, tmp_path / "m.sr.dcm",
+                      [MeasurementGroup("Case", {"rp_risk": (0.3, "1")}, comment=labels[-1])])
+        plain = write_rtstruct({"GTV": gtv}, ref, tmp_path / "plain.dcm")
+    for path in (rs, seg, sr):
+        ds = pydicom.dcmread(path)
+        assert ds.SpecificCharacterSet == "ISO_IR 192", path.name
+        assert str(ds.PatientName) == name, path.name
+    assert [x.ROIName for x in pydicom.dcmread(rs).StructureSetROISequence] == labels
+    assert list(read_rtstruct(rs, ct)) == labels
+    assert [x.SegmentLabel for x in pydicom.dcmread(seg).SegmentSequence] == labels
+    ds = pydicom.dcmread(plain)                             # ASCII names: the CT's own set (or none), as before
+    assert ds.get("SpecificCharacterSet") == character_set and str(ds.PatientName) == name
+
+
+def test_seg_tracking_uids_are_the_same_each_run_and_match_the_srs(p1, tmp_path):
+    """A SEG segment's TrackingUID was random per run (hidden from the UID digest): a re-export had the same
+    SOPInstanceUID and other content, and the SR group's TrackingUID of the same label never matched it (OHIF /
+    dcmqi link the two by it).  Now derived from the CT series and the label, as the SR's."""
+    from lungai.dicom.seg import write_seg
+    from lungai.dicom.sr import MeasurementGroup, write_sr
+
+    st, ct = p1
+    ref = ct_reference(st["ct"], image=ct)
+    masks = {"Tumour": st["masks"]["GTV"], "Lung_R": st["masks"]["GTV"]}
+
+    def tracking(path):
+        return {str(x.SegmentLabel): str(x.TrackingUID) for x in pydicom.dcmread(path).SegmentSequence}
+
+    seg = write_seg(masks, ref, tmp_path / "a.seg.dcm", roles={"Tumour": "gtv", "Lung_R": "lung_right"})
+    again = write_seg(masks, ref, tmp_path / "b.seg.dcm", roles={"Tumour": "gtv", "Lung_R": "lung_right"})
+    assert tracking(seg) == tracking(again) and len(set(tracking(seg).values())) == 2
+    assert pydicom.dcmread(seg).SOPInstanceUID == pydicom.dcmread(again).SOPInstanceUID
+    sr = pydicom.dcmread(write_sr(ref, tmp_path / "m.sr.dcm", [
+        MeasurementGroup("Tumour", {"volume_ml": (1.0, "ml")}, segment_number=1, role="gtv")], seg=seg))
+
+    def uidrefs(items):
+        for it in items:
+            if it.ValueType == "UIDREF":
+                yield str(it.UID)
+            yield from uidrefs(it.get("ContentSequence", []))
+
+    assert tracking(seg)["Tumour"] in set(uidrefs(sr.ContentSequence))
+    assert tracking(seg)["Lung_R"] not in set(uidrefs(sr.ContentSequence))
+
+
 def test_one_mask_as_lungais_result_and_as_the_users_gets_two_uids_and_reruns_the_same(p1, tmp_path):
     """Deterministic UIDs follow the whole content, not only the pixels: the same mask written as SlicerLungAI's
     (AUTOMATIC) and as the user's (MANUAL) are two SEGs / RTSTRUCTs (a PACS keeps one object per SOPInstanceUID);

@@ -33,8 +33,8 @@ def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCER
     from pydicom.uid import DeflatedExplicitVRLittleEndian
 
     from lungai import __version__
-    from lungai.dicom.reference import (check_on_grid, content_digest, copy_from_ct, derived_uid,
-                                        orthonormalise_frames, save_dataset, series_slice_spacing)
+    from lungai.dicom.reference import (HIGHDICOM_CHARACTER_SET, check_on_grid, content_digest, copy_from_ct,
+                                        derived_uid, orthonormalise_frames, save_dataset, series_slice_spacing)
     from lungai.dicom.seg import quiet_highdicom
 
     check_on_grid(image, reference, what=f"map {label.lower()}")
@@ -57,7 +57,8 @@ def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCER
             voi_lut_transformations=[hd.VOILUTTransformation(window_center=(lo + hi) / 2.0,
                                                              window_width=max(hi - lo, 1e-6))],
             content_label=label[:16], content_description=explanation[:64],
-            series_description=f"lungai {label.lower()}")
+            series_description=f"lungai {label.lower()}",
+            specific_character_set=HIGHDICOM_CHARACTER_SET)   # the CT's own: copy_from_ct
     orthonormalise_frames(pm, series_slice_spacing(reference))     # the CT's direction and spacing as ITK reads them
     region = Dataset()
     region.CodeValue, region.CodingSchemeDesignator, region.CodeMeaning = THORAX

@@ -337,9 +337,17 @@ def derived_uid(*parts) -> str:
     return str(generate_uid(entropy_srcs=[str(p) for p in parts]))
 
 
-# attributes left out of :func:`content_digest`: they change from run to run (creation times, highdicom's random
-# TrackingUID) without changing what the object says - same input -> same digest -> same UIDs
-VOLATILE_KEYWORDS = frozenset({"TrackingUID", "InstanceCreationDate", "InstanceCreationTime", "ContentDate",
+def tracking_uid(series_uid: str, label: str) -> str:
+    """The Tracking UID of the finding ``label`` on CT series ``series_uid``: the one rule of the SEG segment
+    (:func:`lungai.dicom.seg.segment_description`) and the SR measurement group (:func:`lungai.dicom.sr.write_sr`) of
+    that label, so the two match (OHIF / dcmqi link an SR group to its SEG segment by it) and stay the same from run
+    to run (a re-export of the same masks is the same object)."""
+    return derived_uid(series_uid, "tracking", label)
+
+
+# attributes left out of :func:`content_digest`: they change from run to run (creation times) without changing what
+# the object says - same input -> same digest -> same UIDs
+VOLATILE_KEYWORDS = frozenset({"InstanceCreationDate", "InstanceCreationTime", "ContentDate",
                                "ContentTime", "StructureSetDate", "StructureSetTime", "SeriesDate", "SeriesTime"})
 
 
@@ -442,6 +450,69 @@ def copy_character_set(ds, source):
 
     if source is not None and "SpecificCharacterSet" in source:
         ds.SpecificCharacterSet = copy.deepcopy(source.SpecificCharacterSet)
+    elif source is not None and "SpecificCharacterSet" in ds:   # the CT has none: the default repertoire, as it
+        del ds.SpecificCharacterSet     # (not highdicom's placeholder, HIGHDICOM_CHARACTER_SET)
+    return ds
+
+
+UTF8 = "ISO_IR 192"
+# the Specific Character Set handed to highdicom's constructors (SEG, Parametric Map, SR): highdicom takes the source
+# images' own otherwise and refuses valid ones it does not list (['', 'ISO 2022 IR 87'] of a Japanese CT: "'' is not a
+# valid SpecificCharacterSetValues").  Only a placeholder: the CT's own value replaces it (:func:`copy_from_ct`) and
+# pydicom encodes the text on writing, in the character set the object then declares (:func:`settle_character_set`)
+HIGHDICOM_CHARACTER_SET = UTF8
+# the values of Specific Character Set meaning the default repertoire (ASCII) for the text outside escape sequences
+DEFAULT_REPERTOIRE = ("", "ISO_IR 6", "ISO 2022 IR 6")
+TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UC", "UT", "PN"})   # the VRs Specific Character Set applies to
+
+
+def _texts(ds):
+    """The text values (VRs :data:`TEXT_VRS`) of ``ds`` and its sequences' items."""
+    for elem in ds:
+        if elem.VR == "SQ":
+            for item in elem.value or []:
+                yield from _texts(item)
+        elif elem.VR in TEXT_VRS and elem.value is not None:
+            values = elem.value if elem.VM > 1 else [elem.value]
+            yield from (str(v) for v in values if v is not None)
+
+
+def encodable(text: str, character_set) -> bool:
+    """True when ``text`` can be written in Specific Character Set ``character_set`` (a value or list of values;
+    None / empty: the default repertoire, ASCII) without a character lost."""
+    from pydicom import config
+    from pydicom.charset import convert_encodings, encode_string
+
+    if text.isascii():
+        return True
+    values = ([character_set] if isinstance(character_set, str) else list(character_set or [])) or [""]
+    values = [str(v).strip() for v in values]
+    if values == [""] or values == ["ISO_IR 6"]:
+        return False
+    encodings = convert_encodings(values)
+    if values[0] in DEFAULT_REPERTOIRE:   # pydicom writes the default repertoire as Latin-1: no, ASCII only
+        encodings = ["ascii"] + list(encodings[1:])
+    mode = config.settings.writing_validation_mode
+    try:
+        config.settings.writing_validation_mode = config.RAISE    # no '?' for a character it cannot write
+        encode_string(text, encodings)
+        return True
+    except (UnicodeError, ValueError, LookupError):
+        return False
+    finally:
+        config.settings.writing_validation_mode = mode
+
+
+def settle_character_set(ds):
+    """The one character-set rule of every object lungai writes (SEG, RTSTRUCT, Parametric Map, SR:
+    :func:`save_dataset`): it keeps the CT's Specific Character Set (:func:`copy_character_set`) when all its text
+    (patient name, ROI names, segment labels, comments ...) can be written in it; else it declares ISO_IR 192
+    (UTF-8), which holds every character - a label 'Lunge_rechts_ä' on a CT without a character set (ASCII) is not
+    written as an undeclared Latin-1 byte, nor '肺' on an ISO_IR 100 CT as '?' (two such names would become one).
+    Returns ``ds``."""
+    current = ds.get("SpecificCharacterSet")
+    if not all(encodable(t, current) for t in _texts(ds)):
+        ds.SpecificCharacterSet = UTF8
     return ds
 
 
@@ -475,11 +546,13 @@ def new_dataset(sop_class: str, sop_uid: str, modality: str, source=None):
 
 
 def save_dataset(ds, path) -> Path:
-    """Write a pydicom / highdicom dataset atomically (a partial file never takes the final name)."""
+    """Write a pydicom / highdicom dataset atomically (a partial file never takes the final name), its text in a
+    character set that holds it (:func:`settle_character_set`)."""
     import pydicom
 
     from lungai.io.outputs import writing
 
+    settle_character_set(ds)
     path = Path(path)
     tmp = path.with_name(".partial-" + path.name)
     with writing(path):

@@ -51,11 +51,15 @@ def _algorithm():
                                            family=codes.cid7162.ArtificialIntelligence)
 
 
-def segment_description(number: int, label: str, role: str, generation: str = MANUAL):
+def segment_description(number: int, label: str, role: str, generation: str = MANUAL, series_uid: str = ""):
     """A highdicom SegmentDescription with the terminology of ``role`` (:data:`lungai.terminology.TERMINOLOGY`);
-    ``generation`` AUTOMATIC: made by SlicerLungAI (its algorithm identification), MANUAL: the user's (none)."""
+    ``generation`` AUTOMATIC: made by SlicerLungAI (its algorithm identification), MANUAL: the user's (none).
+    Its TrackingUID: :func:`lungai.dicom.reference.tracking_uid` of the CT series ``series_uid`` and ``label`` (the
+    SR group of that label has the same one)."""
     import highdicom as hd
     from pydicom.sequence import Sequence
+
+    from lungai.dicom.reference import tracking_uid
 
     if role not in TERMINOLOGY:
         raise InputError(f"no DICOM terminology for segment {label!r} (role {role!r})",
@@ -67,7 +71,7 @@ def segment_description(number: int, label: str, role: str, generation: str = MA
         segment_number=number, segment_label=label, segmented_property_category=_code(category),
         segmented_property_type=_code(kind), algorithm_type=hd.seg.SegmentAlgorithmTypeValues[generation],
         algorithm_identification=_algorithm() if generation == AUTOMATIC else None, tracking_id=label,
-        tracking_uid=hd.UID(),
+        tracking_uid=tracking_uid(series_uid, label),
         display_color=hd.color.CIELabColor.from_rgb(r, g, b))
     if modifier is not None:
         desc.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = Sequence([_code(modifier)])
@@ -85,8 +89,8 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
     import highdicom as hd
 
     from lungai import __version__
-    from lungai.dicom.reference import (check_on_grid, content_digest, copy_from_ct, derived_uid,
-                                        orthonormalise_frames, save_dataset, series_slice_spacing)
+    from lungai.dicom.reference import (HIGHDICOM_CHARACTER_SET, check_on_grid, content_digest, copy_from_ct,
+                                        derived_uid, orthonormalise_frames, save_dataset, series_slice_spacing)
     from lungai.dicom.roles import structure_role
 
     from lungai.dicom.labels import check_export_labels
@@ -98,7 +102,8 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
     for number, (label, mask) in enumerate(masks.items(), start=1):
         check_on_grid(mask, reference, what=f"mask {label!r}")
         role = (roles or {}).get(label) or structure_role(label)
-        descriptions.append(segment_description(number, label, role, generation_of(generation, label)))
+        descriptions.append(segment_description(number, label, role, generation_of(generation, label),
+                                                series_uid=reference.series_uid))
         arrays.append(sitk.GetArrayViewFromImage(mask) > 0)
     pixels = np.stack(arrays, axis=-1)
     # the UIDs follow everything the SEG says (pixels, and each segment's label, terminology, colour, algorithm
@@ -110,7 +115,8 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
             segment_descriptions=descriptions, series_instance_uid=derived_uid(sop_uid, "series"),
             series_number=series_number, sop_instance_uid=sop_uid, instance_number=1, manufacturer="SlicerLungAI",
             manufacturer_model_name="lungai", software_versions=__version__, device_serial_number="0",
-            series_description=description, content_label="LUNGAI", content_description=description[:64])
+            series_description=description, content_label="LUNGAI", content_description=description[:64],
+            specific_character_set=HIGHDICOM_CHARACTER_SET)   # the CT's own: copy_from_ct
     orthonormalise_frames(seg, series_slice_spacing(reference))    # the CT's direction and spacing as ITK reads them
     return save_dataset(copy_from_ct(seg, reference.first), path)
 

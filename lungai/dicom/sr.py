@@ -99,7 +99,8 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
     from pydicom.sr.codedict import codes
 
     from lungai import __version__
-    from lungai.dicom.reference import content_digest, copy_from_ct, derived_uid, save_dataset
+    from lungai.dicom.reference import (HIGHDICOM_CHARACTER_SET, content_digest, copy_from_ct, derived_uid,
+                                        save_dataset, tracking_uid)
     from lungai.dicom.seg import quiet_highdicom
 
     if seg is not None and not isinstance(seg, pydicom.Dataset):
@@ -119,7 +120,7 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
                 raise InputError(f"unknown unit {unit!r} for measurement {name!r}", f"use one of {', '.join(UNITS)}")
             ms.append(hd.sr.Measurement(name=_name(name), value=float(value), unit=_concept(UNITS[unit]),
                                         algorithm_id=algorithm))
-        tracking = hd.sr.TrackingIdentifier(uid=derived_uid(reference.series_uid, "tracking", g.label), identifier=g.label)
+        tracking = hd.sr.TrackingIdentifier(uid=tracking_uid(reference.series_uid, g.label), identifier=g.label)
         finding = _concept(_finding(g.role))
         if g.segment_number is not None and seg is not None:
             ref = hd.sr.ReferencedSegment(sop_class_uid=seg.SOPClassUID, sop_instance_uid=seg.SOPInstanceUID,
@@ -144,7 +145,7 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
         sr = hd.sr.Comprehensive3DSR(
             evidence=evidence, content=report, series_instance_uid=derived_uid(sop_uid, "series"),
             series_number=series_number, sop_instance_uid=sop_uid, instance_number=1, manufacturer="SlicerLungAI",
-            series_description=title)
+            series_description=title, specific_character_set=HIGHDICOM_CHARACTER_SET)   # the CT's: copy_from_ct
     return save_dataset(copy_from_ct(sr, reference.first), path)
 
 
