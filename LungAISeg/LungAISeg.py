@@ -314,34 +314,29 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         """None when ``lungai segment --model FOLDER [--method M]`` accepts the model folder (the CLI's own check,
         without loading weights: lungai.seg.model_meta.check_model_folder - model.json, a finished training, the
         member files, the method for its members), else what is wrong and what to do in the panel."""
-        from lungai.seg.model_meta import (ONE_MEMBER_ENSEMBLE, ONE_MEMBER_NO_DROPOUT, check_model_folder,
-                                           check_complete, read_meta)
+        from lungai.seg import model_meta
 
-        resume = (f"to finish it, choose {folder} as the training output folder and press Start training on that "
-                  "folder to resume (the same options as its first run)")
+        resume = (f"to finish it, choose {folder} as the Output model folder (Training) and press Start training on "
+                  "that folder to resume (the same options as its first run)")
+        # the CLI's fixes name its flags: the panel names its own controls (by the problem's key, not its text)
+        fixes = {model_meta.STOPPED_TRAINING: resume, model_meta.INCOMPLETE: resume,
+                 model_meta.ONE_MEMBER_ENSEMBLE_KEY: "set Uncertainty method to auto or mc-dropout, or train a model "
+                                                     "with Ensemble members (--members) 2 or more",
+                 model_meta.ONE_MEMBER_NO_DROPOUT_KEY: "train the model again with Ensemble members (--members) 2 or "
+                                                       "more, or with Dropout (--dropout, Training: Advanced) above 0"}
         try:    # an unreadable folder / model.json: said, never raised from updateButtons (every scene event)
             if not (commands.is_set(folder) and pathlib.Path(folder).is_dir()):
                 return "Choose the model folder (or select the default model)"
-            if commands.interrupted_training(folder) and not (pathlib.Path(folder) / "model.json").is_file():
-                return (f"{folder} holds a training that was stopped (cancelled or killed) before it saved a model: "
-                        + resume)
-            doc = read_meta(folder)
+            model_meta.read_meta(folder)
         except InputError as exc:
-            return (f"{exc.problem}: choose a folder written by Start training (lungai train-seg), or select one of "
-                    "the shipped models")
+            return f"{exc.problem}: " + fixes.get(getattr(exc, "key", None), "choose a folder written by Start "
+                                                  "training (lungai train-seg), or select one of the shipped models")
         except OSError as exc:
             return f"cannot read {folder}: {exc.strerror or exc}"
         try:
-            check_complete(folder, doc)
+            model_meta.check_model_folder(folder, None if method == commands.SEG_METHOD_AUTO else method)
         except InputError as exc:
-            return f"{exc.problem}: {resume}"
-        try:
-            check_model_folder(folder, None if method == commands.SEG_METHOD_AUTO else method)
-        except InputError as exc:   # the CLI's fix names its flags: the panel names its own choices
-            fix = {ONE_MEMBER_ENSEMBLE: "set Method to auto or mc-dropout, or train a model with Members 2 or more",
-                   ONE_MEMBER_NO_DROPOUT: "train the model again with Members 2 or more, or with Dropout above 0 "
-                                          "(Advanced)"}.get(exc.problem, exc.fix)
-            return f"{exc.problem}: {fix}"
+            return f"{exc.problem}: {fixes.get(getattr(exc, 'key', None), exc.fix)}"
         except OSError as exc:
             return f"cannot read {folder}: {exc.strerror or exc}"
         return None

@@ -443,3 +443,96 @@ def test_segment_checks_a_model_folder_before_loading_it(tmp_path, capsys):
     assert main(["segment", str(tmp_path / "no-ct.nii.gz"), "-o", str(tmp_path / "out"), "--model",
                  str(tmp_path / "one"), "--method", "ensemble"]) != 0
     assert "1 member, so the ensemble method" in capsys.readouterr().err
+
+
+def test_a_model_choice_is_checked_whole_and_names_its_model(tmp_path, capsys):
+    """QA (review of 5d1a136): a model choice holding a 1-member model with --method ensemble said "the model has 1
+    member ..." without naming which model; and the choice's own entries (one model, "models" not a list, an unknown
+    rule, a bad route_volume_ml / route_unsure_max_ml) were left to load_model, so the panel enabled Apply for a
+    choice segment refused.  check_model_folder checks them (check_choice_doc, load_choice's check too) and names the
+    model of the choice; the panel's fix for it is found by the problem's key, not its text."""
+    from lungai.cli import main
+    from lungai.seg import model_meta
+    from lungai.seg.model_io import save_model
+    from lungai.seg.model_meta import check_model_folder
+    from lungai.seg.networks import build_network, own_state
+    from seg_helpers import tiny_config
+
+    _tiny_seg_model(tmp_path / "good")
+    cfg = tiny_config(members=1)
+    save_model(tmp_path / "one", cfg, [own_state(build_network(cfg))], {"training": {}})
+    choice = tmp_path / "choice"
+    choice.mkdir()
+    (choice / "model.json").write_text(json.dumps({"format": "lungai-seg-choice-1", "models": ["good", "one"]}))
+    assert check_model_folder(choice, "mc-dropout") and check_model_folder(choice)
+    with pytest.raises(InputError, match=r"^the model 'one' of the model choice in .*choice .*: the model has 1 "
+                                         "member, so the ensemble method") as err:
+        check_model_folder(choice, "ensemble")
+    assert err.value.key == model_meta.ONE_MEMBER_ENSEMBLE_KEY and "--method mc-dropout" in err.value.fix
+    assert main(["segment", str(tmp_path / "no-ct.nii.gz"), "-o", str(tmp_path / "out"), "--model", str(choice),
+                 "--method", "ensemble"]) != 0
+    assert "the model 'one' of the model choice" in capsys.readouterr().err
+    for doc, match in (({"models": ["good"]}, "names 1 model.*needs two or more"),
+                       ({"models": "good, one"}, "not a list of model names"),
+                       ({"models": ["good", "one"], "rule": "the nicest"}, "unknown rule"),
+                       ({"models": ["good", "one"], "rule": model_meta.ROUTE_RULE}, "route_volume_ml"),
+                       ({"models": ["good", "one"], "rule": model_meta.ROUTE_RULE, "route_volume_ml": "15 ml"},
+                        "route_volume_ml"),
+                       ({"models": ["good", "one"], "rule": model_meta.ROUTE_RULE, "route_volume_ml": 15,
+                         "route_unsure_max_ml": 10}, "larger than"),
+                       ({"models": ["good", "nowhere"]}, "'nowhere' is neither")):
+        (choice / "model.json").write_text(json.dumps({"format": "lungai-seg-choice-1", **doc}))
+        with pytest.raises(InputError, match=match):
+            check_model_folder(choice)
+
+
+def test_the_model_folder_check_stays_light(tmp_path):
+    """QA: the panel's check of a choice folder (check_model_folder on every change) imported SimpleITK (through
+    lungai.seg.choice); it reads JSON only: no torch, SimpleITK or MONAI imported."""
+    import subprocess
+    import sys
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.json").write_text(json.dumps({"format": "lungai-seg-1", "member_files": [
+            "member_0.safetensors", "member_1.safetensors"], "config": {"dropout": 0.1}}))
+        for k in (0, 1):
+            (tmp_path / name / f"member_{k}.safetensors").write_bytes(b"")
+    (tmp_path / "choice").mkdir()
+    (tmp_path / "choice" / "model.json").write_text(json.dumps({"format": "lungai-seg-choice-1", "models": ["a", "b"]}))
+    code = ("import sys; from lungai.seg.model_meta import check_model_folder; "
+            f"check_model_folder({str(tmp_path / 'choice')!r}, 'ensemble'); "
+            "print([m for m in ('torch', 'SimpleITK', 'monai') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_a_stopped_training_chosen_as_model_names_the_resume(tmp_path, capsys):
+    """QA: `lungai segment --model DIR` on the folder of a cancelled train-seg run (only checkpoints/) said "not a
+    LungAI segmentation model (no model.json)": it names the run stopped and its resume (as the panel does)."""
+    from lungai.cli import main
+    from lungai.seg.model_meta import STOPPED_TRAINING, read_meta
+
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    with pytest.raises(InputError, match="holds a training that was stopped") as err:
+        read_meta(tmp_path / "run")
+    assert err.value.key == STOPPED_TRAINING and "--resume" in err.value.fix and str(tmp_path / "run") in err.value.fix
+    assert main(["segment", str(tmp_path / "no-ct.nii.gz"), "-o", str(tmp_path / "out"), "--model",
+                 str(tmp_path / "run")]) != 0
+    err = capsys.readouterr().err
+    assert "holds a training that was stopped" in err and "--resume" in err and "no model.json" not in err
+
+
+def test_mc_passes_has_one_default():
+    """QA: five functions (evaluate_case, evaluate_cases, calibrate_model, train_ensemble, predict_probs) still
+    wrote 10 MC passes as their own default: every default is lungai.seg.config.MC_PASSES."""
+    import pathlib
+    import re
+
+    import lungai
+
+    root = pathlib.Path(lungai.__file__).parent
+    literal = re.compile(r"mc_passes\s*(:\s*int\s*)?=\s*\d")
+    found = [f"{path.relative_to(root)}:{n}" for path in sorted(root.rglob("*.py"))
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if literal.search(line)]
+    assert not found, found

@@ -1414,7 +1414,7 @@ def test_apply_refuses_a_model_folder_lungai_segment_refuses(load_module, mrml_s
     p.method = "ensemble"
     problem = logic.segmentationInputProblem(p)
     assert problem.startswith("the model has 1 member, so the ensemble method gives no meaningful confidence"), problem
-    assert "set Method to auto or mc-dropout" in problem and "--method" not in problem
+    assert "set Uncertainty method to auto or mc-dropout" in problem and "--method" not in problem
     with pytest.raises(InputError, match="1 member") as err:         # what lungai segment says, before reading the CT
         check_model_folder(model, "ensemble")
     assert "--method mc-dropout" in err.value.fix
@@ -1423,7 +1423,8 @@ def test_apply_refuses_a_model_folder_lungai_segment_refuses(load_module, mrml_s
     (model / "model.json").write_text(json.dumps(dict(one, config={"dropout": 0.0})), encoding="utf-8")
     p.method = "auto"
     problem = logic.segmentationInputProblem(p)
-    assert "no dropout" in problem and "Dropout above 0 (Advanced)" in problem, problem
+    assert "no dropout" in problem and "Dropout (--dropout, Training: Advanced) above 0" in problem, problem
+    assert "Ensemble members (--members) 2 or more" in problem and "Members 2" not in problem, problem
     # QA: a cancelled training (only checkpoints/) chosen as the model said "not a LungAI segmentation model (no
     # model.json)": it is a training to resume, as the "calibrating" one
     cancelled = tmp_path / "cancelled"
@@ -1433,6 +1434,50 @@ def test_apply_refuses_a_model_folder_lungai_segment_refuses(load_module, mrml_s
     assert problem.startswith(f"{cancelled} holds a training that was stopped (cancelled or killed) before it saved a "
                               "model: to finish it, choose"), problem
     assert "press Start training on that folder to resume" in problem and "no model.json" not in problem
+
+
+def test_apply_refuses_a_model_choice_lungai_segment_refuses(load_module, mrml_scene, tmp_path):
+    """QA (review of 5d1a136): Apply was enabled for a model-choice folder lungai segment refused (one model, "models"
+    not a list, an unknown rule, a bad route_volume_ml); a choice's 1-member model with method ensemble was not named
+    and got the CLI's fix (its text did not match the panel's lookup): the panel names the model and its own
+    Uncertainty method choice."""
+    import json
+
+    logic = load_module("LungAISeg").LungAISegLogic()
+    p = logic.getParameterNode()
+    p.model, p.mode = "folder", "automatic"
+    p.inputVolume = _small_ct(mrml_scene, "CT", (8, 8, 4), (0.0, 0.0, 0.0))
+    for name, members in (("two", 2), ("one", 1)):
+        (tmp_path / name).mkdir()
+        files = [f"member_{k}.safetensors" for k in range(members)]
+        (tmp_path / name / "model.json").write_text(json.dumps({"format": "lungai-seg-1", "member_files": files,
+                                                                "config": {"dropout": 0.1}}), encoding="utf-8")
+        for f in files:
+            (tmp_path / name / f).write_bytes(b"")
+    choice = tmp_path / "choice"
+    choice.mkdir()
+    p.modelDirectory = choice
+
+    def with_doc(**doc):
+        (choice / "model.json").write_text(json.dumps({"format": "lungai-seg-choice-1", **doc}), encoding="utf-8")
+        return logic.segmentationInputProblem(p)
+
+    assert with_doc(models=["two", "one"]) is None
+    p.method = "ensemble"
+    problem = with_doc(models=["two", "one"])
+    assert problem.startswith(f"the model 'one' of the model choice in {choice} ({tmp_path / 'one'}): the model has 1 "
+                              "member"), problem
+    assert "set Uncertainty method to auto or mc-dropout" in problem and "--method" not in problem, problem
+    p.method = "auto"
+    for doc, said in (({"models": ["two"]}, "a model choice needs two or more"),
+                      ({"models": "two, one"}, "not a list of model names"),
+                      ({"models": ["two", "one"], "rule": "the nicest"}, "unknown rule"),
+                      ({"models": ["two", "one"], "rule": "second model when the first finds a large tumour",
+                        "route_volume_ml": "15"}, "route_volume_ml"),
+                      ({"models": ["two", "one"], "rule": "second model when the first finds a large tumour",
+                        "route_volume_ml": 15, "route_unsure_max_ml": 5}, "route_unsure_max_ml")):
+        problem = with_doc(**doc)
+        assert problem is not None and said in problem, (doc, problem)
 
 
 def test_lungai_seg_training_advanced_options(load_module, tmp_path, capsys, monkeypatch):

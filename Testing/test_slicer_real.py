@@ -304,7 +304,7 @@ def test_train_and_apply_disabled_for_folders_the_cli_refuses(env, ct_node, tmp_
     w.updateButtons()
     assert w.ui.applyButton.enabled, w.ui.applyButton.toolTip
     p.method = "ensemble"           # 1 member: no ensemble; the fix names the panel's Method choice, not --method
-    assert not w.ui.applyButton.enabled and "set Method to auto or mc-dropout" in w.ui.applyButton.toolTip
+    assert not w.ui.applyButton.enabled and "set Uncertainty method to auto or mc-dropout" in w.ui.applyButton.toolTip
     p.method = "auto"
     (tmp_path / "cancelled" / "checkpoints").mkdir(parents=True)       # a cancelled training: resume it
     p.modelDirectory = tmp_path / "cancelled"

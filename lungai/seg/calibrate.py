@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from lungai.errors import InputError
+from lungai.seg.config import MC_PASSES
 from lungai.seg.confidence import (FEATURES, KEPT_REGION_FEATURES, MODE_FEATURE, SIGN_OF, choose_review_threshold,
                                    confidence, fit_calibration)
 from lungai.seg.evaluate import evaluate_cases, has_tumour, summarize
@@ -26,7 +27,7 @@ METHODS = {"ensemble": "deep ensemble", "mc-dropout": "MC dropout (member 0)"}
 FEATURE_SETS = {"box": FEATURES, "kept-region": KEPT_REGION_FEATURES}
 
 
-def calibrate_model(model_dir, model, val_cases, *, mc_passes: int = 10, seed: int = 0, progress=None,
+def calibrate_model(model_dir, model, val_cases, *, mc_passes: int = MC_PASSES, seed: int = 0, progress=None,
                     seeded_cases=(), features: str = "box") -> dict:
     """Updates model.json (calibration, review, validation) and the in-memory meta; returns the tables.
     ``seeded_cases``: more validation cases run in seed mode (a seed at the tumour's centre: tumours implanted

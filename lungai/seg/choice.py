@@ -40,11 +40,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from lungai.errors import InputError
-
-RULE = "highest calibrated confidence"
-ROUTE_RULE = "second model when the first finds a large tumour"
-RULES = (RULE, ROUTE_RULE)
+from lungai.seg.model_meta import (CHOICE_MODELS_FIX, ROUTE_RULE, RULE, RULES,  # noqa: F401 - re-exported
+                                   check_choice_doc, member_model_dir)
 # flag for review when the models' tumour masks overlap less than this (Dice).  Chosen on validation
 # (benchmarks/seg_select_validation.py): at 0.1-0.2 it flags 1 more failure of 37 and no good result; from 0.3 on
 # it flags good implanted tumours too
@@ -59,62 +56,10 @@ class ModelChoice:
 
 
 def load_choice(model_dir, doc: dict) -> ModelChoice:
-    from lungai.seg.model_io import MODEL_JSON, load_model
+    from lungai.seg.model_io import load_model
 
-    names = doc.get("models") or []
-    if not isinstance(names, list):
-        raise InputError(f"{Path(model_dir) / MODEL_JSON}: \"models\" is {names!r}, not a list of model names",
-                         CHOICE_MODELS_FIX)
-    rule = doc.get("rule", RULE)
-    if rule not in RULES:
-        raise InputError(f"{Path(model_dir) / MODEL_JSON}: unknown rule {rule!r}",
-                         "use one of: " + "; ".join(repr(r) for r in RULES))
-    if rule == ROUTE_RULE and (len(names) != 2 or not isinstance(doc.get("route_volume_ml"), (int, float))):
-        raise InputError(f"{Path(model_dir) / MODEL_JSON}: the rule {ROUTE_RULE!r} needs exactly two models and a "
-                         '"route_volume_ml" number', 'name the first and the second model and the volume (ml) above '
-                         'which the second one segments the case')
-    cap = doc.get("route_unsure_max_ml")
-    if rule == ROUTE_RULE and cap is not None and not (isinstance(cap, (int, float)) and cap > doc["route_volume_ml"]):
-        raise InputError(f"{Path(model_dir) / MODEL_JSON}: \"route_unsure_max_ml\" must be a number (ml) larger than "
-                         f"\"route_volume_ml\", not {cap!r}",
-                         'give the largest tumour (ml) the second model may find when the first is unsure, or leave '
-                         'the key out')
-    if len(names) < 2:
-        raise InputError(f"{Path(model_dir) / MODEL_JSON} names {len(names)} model(s); a model choice needs two or more",
-                         CHOICE_MODELS_FIX)
-    paths = [member_model_dir(model_dir, name) for name in names]     # all checked before any is loaded
-    return ModelChoice(names, [load_model(path) for path in paths], doc)
-
-
-CHOICE_MODELS_FIX = ('list under "models" two or more shipped model names or names of model folders next to the '
-                     "choice's folder (plain folder names: no path, no '.' or '..')")
-
-
-def member_model_dir(model_dir, name) -> Path:
-    """The folder of a model named by a model choice in ``model_dir``: a plain folder name (no path, '.', '..'),
-    looked up next to the choice's folder (in its parent: a user's choice beside its models; inside the choice's
-    folder too, as before), else a shipped model of that name.  InputError for any other entry, a model not found,
-    or one that is itself a model choice (checked on its model.json before anything is loaded: a choice naming
-    itself would load itself without end)."""
-    from lungai.seg.model_meta import CHOICE_FORMAT, plain_name, read_meta
-    from lungai.seg.resources import models_root, shipped_models
-    from lungai.seg.settings import MODEL_JSON
-
-    where = Path(model_dir) / MODEL_JSON
-    if not plain_name(name):
-        raise InputError(f"{where}: the model entry {name!r} is not a model folder's name (a choice reads its models "
-                         "only next to its own folder or from the shipped models)", CHOICE_MODELS_FIX)
-    here = Path(model_dir)
-    candidates = [here / name, here.resolve().parent / name, models_root() / name]
-    path = next((p for p in candidates if (p / MODEL_JSON).is_file()), None)
-    if path is None:
-        raise InputError(f"{where}: the model {name!r} is neither a folder with a {MODEL_JSON} next to the choice "
-                         f"({here.resolve().parent}) nor a shipped model ({', '.join(shipped_models()) or 'none'})",
-                         CHOICE_MODELS_FIX)
-    if path.resolve() == here.resolve() or read_meta(path).get("format") == CHOICE_FORMAT:
-        raise InputError(f"{where}: the model {name!r} ({path}) is itself a model choice",
-                         "name segmentation models, not choices: " + CHOICE_MODELS_FIX)
-    return path
+    names = check_choice_doc(model_dir, doc)                          # all checked before any is loaded
+    return ModelChoice(names, [load_model(member_model_dir(model_dir, name)) for name in names], doc)
 
 
 def model_meta(model) -> dict:

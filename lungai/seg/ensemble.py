@@ -7,7 +7,7 @@ from collections import Counter
 import torch
 
 from lungai.progress import task
-from lungai.seg.config import SegConfig
+from lungai.seg.config import MC_PASSES, SegConfig
 from lungai.seg.model_io import load_model, save_model
 from lungai.seg.train import recipe_of, train_member
 
@@ -15,7 +15,7 @@ from lungai.seg.train import recipe_of, train_member
 def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_fraction: float = 0.2,
                    test_fraction: float = 0.0, case_sources: dict | None = None,
                    epochs: int = 20, iters_per_epoch: int = 50, batch_size: int = 8, lr: float = 2e-3,
-                   patience: int = 5, mc_passes: int = 10, command: str = "", recipe: dict | None = None,
+                   patience: int = 5, mc_passes: int = MC_PASSES, command: str = "", recipe: dict | None = None,
                    only_member: int | None = None, save_arrays_to=None, arrays_from=None,
                    device: str = "cpu", workers: int = 0, max_whole: int | None = None) -> dict | None:
     """Train ``cfg.members`` members, save the model and calibrate its confidence.  ``only_member`` k trains

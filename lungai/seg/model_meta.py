@@ -16,6 +16,35 @@ CHOICE_FORMAT = "lungai-seg-choice-1"
 # leaves it: load_model refuses such a model); a model.json without "status" is complete (e.g. shipped models)
 CALIBRATING = "calibrating"
 REWRITE_FIX = "train the model again (`lungai train-seg`), or restore the model folder as lungai wrote it"
+# what `lungai train-seg` writes into -o while it trains: a folder with it and no model.json holds a training stopped
+# (cancelled, killed) before it saved a model (the panel's LungAICommon.commands.TRAIN_CHECKPOINTS too)
+TRAIN_CHECKPOINTS = "checkpoints"
+
+# the rules of a model choice (lungai.seg.choice: what they do)
+RULE = "highest calibrated confidence"
+ROUTE_RULE = "second model when the first finds a large tumour"
+RULES = (RULE, ROUTE_RULE)
+CHOICE_MODELS_FIX = ('list under "models" two or more shipped model names or names of model folders next to the '
+                     "choice's folder (plain folder names: no path, no '.' or '..')")
+
+# InputError.key of the problems a caller words its own fix for (the Slicer panel names its own controls): a
+# stable name, not the problem's text (which names the folder, a choice's model)
+STOPPED_TRAINING = "stopped training"           # checkpoints/ and no model.json
+INCOMPLETE = "incomplete"                       # model.json "status": "calibrating"
+ONE_MEMBER_ENSEMBLE_KEY = "one member ensemble"
+ONE_MEMBER_NO_DROPOUT_KEY = "one member no dropout"
+
+
+def keyed(exc: InputError, key: str) -> InputError:
+    """``exc`` with ``exc.key = key``: which of the problems above it is."""
+    exc.key = key
+    return exc
+
+
+def resume_fix(model_dir) -> str:
+    """The CLI's fix for a training that stopped before it finished (the panel says its own: Start training)."""
+    return (f"finish it: run the same `lungai train-seg ... -o {model_dir}` command again with --resume "
+            "(the same options as the first run)")
 
 
 def plain_name(name) -> bool:
@@ -26,9 +55,14 @@ def plain_name(name) -> bool:
 
 
 def read_meta(model_dir) -> dict:
-    """model.json of a model or model-choice folder; InputError when there is none, it is not JSON or not of a
+    """model.json of a model or model-choice folder; InputError when there is none (key :data:`STOPPED_TRAINING`
+    when a train-seg run stopped there before it saved one: its checkpoints/ folder), it is not JSON or not of a
     lungai format."""
     path = Path(model_dir) / MODEL_JSON
+    if not path.is_file() and (Path(model_dir) / TRAIN_CHECKPOINTS).is_dir():
+        raise keyed(InputError(f"{model_dir} holds a training that was stopped (cancelled or killed) before it saved a "
+                               "model", resume_fix(model_dir)),
+                    STOPPED_TRAINING)
     if not path.is_file():
         from lungai.seg.resources import shipped_models
 
@@ -46,10 +80,9 @@ def check_complete(model_dir, doc: dict) -> None:
     """InputError when model.json ``doc`` records an unfinished training ("status": :data:`CALIBRATING`: train-seg
     stopped before its confidence calibration finished); the fix is a resume."""
     if doc.get("format") != CHOICE_FORMAT and doc.get("status") is not None:
-        raise InputError(f"the model in {model_dir} is incomplete (model.json status {doc['status']!r}): train-seg "
-                         "stopped before its confidence calibration finished",
-                         f"finish it: run the same `lungai train-seg ... -o {model_dir}` command again with --resume "
-                         "(the same options as the first run)")
+        raise keyed(InputError(f"the model in {model_dir} is incomplete (model.json status {doc['status']!r}): "
+                               "train-seg stopped before its confidence calibration finished", resume_fix(model_dir)),
+                    INCOMPLETE)
 
 
 def member_paths(model_dir, doc: dict) -> list:
@@ -85,14 +118,15 @@ def resolve_method(n_members: int, method: str | None, dropout: float = 0.1) -> 
     if n_members >= ENSEMBLE_NEEDS:
         return method or "ensemble", None
     if not dropout:
-        raise InputError(ONE_MEMBER_NO_DROPOUT,
-                         "train the model with --members 2 or more, or with --dropout > 0")
+        raise keyed(InputError(ONE_MEMBER_NO_DROPOUT, "train the model with --members 2 or more, or with --dropout > 0"),
+                    ONE_MEMBER_NO_DROPOUT_KEY)
     if method is None:
         return "mc-dropout", ("the model has 1 member, so an ensemble cannot measure agreement: MC dropout was used "
                               "for the uncertainty and confidence (--method mc-dropout)")
     if method == "ensemble":
-        raise InputError(ONE_MEMBER_ENSEMBLE,
-                         "use --method mc-dropout (or leave --method out), or train with --members 2 or more")
+        raise keyed(InputError(ONE_MEMBER_ENSEMBLE,
+                               "use --method mc-dropout (or leave --method out), or train with --members 2 or more"),
+                    ONE_MEMBER_ENSEMBLE_KEY)
     return method, None
 
 
@@ -100,16 +134,23 @@ def check_model_folder(model_dir, method: str | None = None) -> dict:
     """model.json of a model (or model-choice) folder that ``lungai segment --model DIR [--method M]`` can run, checked
     without loading any weights: a lungai model.json (:func:`read_meta`), its training finished
     (:func:`check_complete`), its member weight files named (:func:`member_paths`) and present, and ``method`` usable
-    with its members (:func:`resolve_method`); a model choice's models each so.  InputError naming the problem and
+    with its members (:func:`resolve_method`); a model choice's own entries (:func:`check_choice_doc`) and its models
+    each so (the problem then names the model).  InputError naming the problem and
     its fix otherwise.  The one check of ``lungai segment`` (before it reads the CT) and the Slicer panel (before
     Apply is enabled); :func:`lungai.seg.model_io.load_model` then reads the weights."""
     doc = read_meta(model_dir)
     if doc["format"] == CHOICE_FORMAT:
-        from lungai.seg.choice import member_model_dir
-
-        names = doc.get("models")
-        for name in names if isinstance(names, list) else []:     # other faults of the choice: said by load_model
-            check_model_folder(member_model_dir(model_dir, name), method)
+        names = check_choice_doc(model_dir, doc)
+        for name in names:
+            path = member_model_dir(model_dir, name)
+            try:
+                check_model_folder(path, method)
+            except InputError as exc:   # which model of the choice (a 1-member model's problem does not say)
+                named = InputError(f"the model {name!r} of the model choice in {model_dir} ({path}): {exc.problem}",
+                                   exc.fix)
+                if getattr(exc, "key", None) in (ONE_MEMBER_ENSEMBLE_KEY, ONE_MEMBER_NO_DROPOUT_KEY):
+                    named.key = exc.key     # a resume's fix stays the CLI's: it names the model's folder, not the choice
+                raise named from exc
         return doc
     check_complete(model_dir, doc)
     paths = member_paths(model_dir, doc)
@@ -120,3 +161,59 @@ def check_model_folder(model_dir, method: str | None = None) -> dict:
     dropout = config.get("dropout", SegConfig.dropout) if isinstance(config, dict) else SegConfig.dropout
     resolve_method(len(paths), method, dropout if isinstance(dropout, (int, float)) else SegConfig.dropout)
     return doc
+
+
+def check_choice_doc(model_dir, doc: dict) -> list:
+    """The model names of model-choice model.json ``doc`` (in ``model_dir``), its entries checked in JSON alone:
+    ``models`` a list of two or more, a known ``rule``, the routing rule's two models, ``route_volume_ml`` and
+    ``route_unsure_max_ml``.  InputError otherwise.  The one check of :func:`lungai.seg.choice.load_choice` and
+    :func:`check_model_folder` (the Slicer panel's, before Apply is enabled)."""
+    where = Path(model_dir) / MODEL_JSON
+    names = doc.get("models") or []
+    if not isinstance(names, list):
+        raise InputError(f"{where}: \"models\" is {names!r}, not a list of model names", CHOICE_MODELS_FIX)
+    rule = doc.get("rule", RULE)
+    if rule not in RULES:
+        raise InputError(f"{where}: unknown rule {rule!r}", "use one of: " + "; ".join(repr(r) for r in RULES))
+    volume = doc.get("route_volume_ml")
+    if rule == ROUTE_RULE and (len(names) != 2 or not isinstance(volume, (int, float)) or isinstance(volume, bool)):
+        raise InputError(f"{where}: the rule {ROUTE_RULE!r} needs exactly two models and a "
+                         '"route_volume_ml" number', 'name the first and the second model and the volume (ml) above '
+                         'which the second one segments the case')
+    cap = doc.get("route_unsure_max_ml")
+    if rule == ROUTE_RULE and cap is not None and not (isinstance(cap, (int, float)) and not isinstance(cap, bool)
+                                                       and cap > volume):
+        raise InputError(f"{where}: \"route_unsure_max_ml\" must be a number (ml) larger than "
+                         f"\"route_volume_ml\", not {cap!r}",
+                         'give the largest tumour (ml) the second model may find when the first is unsure, or leave '
+                         'the key out')
+    if len(names) < 2:
+        raise InputError(f"{where} names {len(names)} model(s); a model choice needs two or more", CHOICE_MODELS_FIX)
+    for name in names:              # all checked before any is loaded
+        member_model_dir(model_dir, name)
+    return names
+
+
+def member_model_dir(model_dir, name) -> Path:
+    """The folder of a model named by a model choice in ``model_dir``: a plain folder name (no path, '.', '..'),
+    looked up next to the choice's folder (in its parent: a user's choice beside its models; inside the choice's
+    folder too, as before), else a shipped model of that name.  InputError for any other entry, a model not found,
+    or one that is itself a model choice (checked on its model.json before anything is loaded: a choice naming
+    itself would load itself without end)."""
+    from lungai.seg.resources import models_root, shipped_models
+
+    where = Path(model_dir) / MODEL_JSON
+    if not plain_name(name):
+        raise InputError(f"{where}: the model entry {name!r} is not a model folder's name (a choice reads its models "
+                         "only next to its own folder or from the shipped models)", CHOICE_MODELS_FIX)
+    here = Path(model_dir)
+    candidates = [here / name, here.resolve().parent / name, models_root() / name]
+    path = next((p for p in candidates if (p / MODEL_JSON).is_file()), None)
+    if path is None:
+        raise InputError(f"{where}: the model {name!r} is neither a folder with a {MODEL_JSON} next to the choice "
+                         f"({here.resolve().parent}) nor a shipped model ({', '.join(shipped_models()) or 'none'})",
+                         CHOICE_MODELS_FIX)
+    if path.resolve() == here.resolve() or read_meta(path).get("format") == CHOICE_FORMAT:
+        raise InputError(f"{where}: the model {name!r} ({path}) is itself a model choice",
+                         "name segmentation models, not choices: " + CHOICE_MODELS_FIX)
+    return path

@@ -10,6 +10,7 @@ import torch
 from monai.inferers import sliding_window_inference
 
 from lungai.errors import InputError
+from lungai.seg.config import MC_PASSES
 from lungai.seg.networks import enable_dropout
 
 METHODS = ("ensemble", "mc-dropout")
@@ -110,7 +111,7 @@ def window_size(cfg, shape_zyx) -> tuple:
 
 
 @torch.no_grad()
-def predict_probs(nets, arr_zyx: np.ndarray, cfg, method: str = "ensemble", mc_passes: int = 10,
+def predict_probs(nets, arr_zyx: np.ndarray, cfg, method: str = "ensemble", mc_passes: int = MC_PASSES,
                   seed: int = 0, device: str = "cpu", flip_check: bool = False):
     """(M, z, y, x) foreground probabilities on the model grid (windows run on ``device``, where the nets are).
 
