@@ -1060,7 +1060,13 @@ def test_an_unreadable_igtv_is_not_said_subtracted_in_the_cohorts_notes(small_ph
                "used as the tumour" in notes
         assert why in notes and "the dose metrics subtract the automatic tumour from the lungs instead" in notes
     assert f"(lungs minus the automatic tumour: {why}" in doc["provenance"]["dose"]
-    assert "not subtracted)" in doc["provenance"]["dose"] and doc["provenance"]["dose"] in table["provenance"]
+    # the automatic tumour stands for the GTV (dose_gtv_* are its dose): said as without any envelope
+    from lungai.dicom.cohort import AUTO_GTV_DOSE
+
+    dose = doc["provenance"]["dose"]
+    assert f"{why}" in dose and dose.endswith(
+        f", not subtracted{', needs review' if doc['tumour_review'] else ''}; {AUTO_GTV_DOSE})")
+    assert dose in table["provenance"]
     assert not np.isnan(table["dose_gtv_mean_gy"])           # the automatic tumour is the GTV of the dose
 
 
@@ -1403,6 +1409,50 @@ def test_cancel_with_dask_workers_leaves_no_unfinished_patient_files(export, tmp
     assert sorted(p.name for p in (out / "patients" / "P2").iterdir()) == sorted(
         ["features.csv", "lungs.nii.gz", RESULT, "tumour.nii.gz"])    # finished: kept
     assert [p.name for p in (out / "patients" / "P3").iterdir()] == ["my_notes.txt"]
+
+
+def test_cancel_with_an_external_scheduler_keeps_the_patients_files(export, tmp_path, monkeypatch):
+    """Review: with --scheduler the cancel removed the masks of a patient whose task the external worker (not stopped
+    by a cancel) then finished: result.json without its masks, counted done.  Nothing is removed then: a half-written
+    patient is redone on the next run (test_a_half_written_patient_is_redone_on_the_next_run)."""
+    import lungai.radiomics.cluster as cluster
+
+    out = tmp_path / "out"
+
+    def cancelled(desc, fn, items, names, args, is_done, summary, workers, scheduler):
+        folder = out / "patients" / "P1"     # what the external worker has written so far (it goes on)
+        folder.mkdir(parents=True)
+        for name in ("lungs.nii.gz", "tumour.nii.gz"):
+            (folder / name).write_bytes(b"x")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cluster, "run_tasks", cancelled)
+    with pytest.raises(KeyboardInterrupt):
+        run_cohort(export, out, PARAMS, scheduler="tcp://127.0.0.1:8786", mapping=_mapping(tmp_path))
+    assert sorted(p.name for p in (out / "patients" / "P1").iterdir()) == ["lungs.nii.gz", "tumour.nii.gz"]
+
+
+@pytest.mark.parametrize("lost", ["features.csv", "lungs.nii.gz", "tumour.nii.gz"])
+def test_a_half_written_patient_is_redone_on_the_next_run(export, tmp_path, capsys, lost):
+    """Review: a result.json without its features.csv (or a mask) - an external worker finishing a patient whose
+    files a cancel removed - was taken as finished: skipped on every later run, and without features.csv every run
+    failed at the table ("cannot access .../features.csv").  It is redone, said on the terminal."""
+    import shutil
+
+    root = tmp_path / "export"
+    shutil.copytree(export / "P1", root / "P1", ignore=shutil.ignore_patterns("rtdose*", "rtstruct_of_someone*"))
+    out = tmp_path / "out"
+    table = run_cohort(root, out, PARAMS, workers=0)
+    assert table.done == ["P1"]
+    first = pd.read_csv(out / "rp_table.csv")
+    (out / "patients" / "P1" / lost).unlink()
+    capsys.readouterr()
+    s = run_cohort(root, out, PARAMS, workers=0)
+    assert s.done == ["P1"] and not s.skipped and not s.failed
+    assert f"note: P1: result.json without {lost} (a cancelled run left it half-written): redone" in \
+        capsys.readouterr().out
+    assert (out / "patients" / "P1" / lost).is_file()
+    pd.testing.assert_frame_equal(pd.read_csv(out / "rp_table.csv"), first)
 
 
 def test_the_inventory_names_the_gtvs_in_the_provenances_order(export, tmp_path):

@@ -10,7 +10,7 @@
    - radiomics of the standard segments (:mod:`lungai.radiomics`), wide ``rad_*`` columns;
    - dose features (:mod:`lungai.dose`, lungs minus GTV) when there is an RTDOSE;
    and writes ``OUT/patients/<case>/`` (masks, ``features.csv``, ``result.json`` last, atomically);
-3. :func:`run_cohort` skips patients whose ``result.json`` exists (resume), records a failing
+3. :func:`run_cohort` skips patients whose ``result.json`` exists (resume; :func:`patient_finished`), records a failing
    patient and goes on, and joins the clinical CSV into ``OUT/rp_table.csv`` - one row per
    patient, the columns ``lungai rp train`` takes (``patient_id``, ``clin_*``, ``dose_*``,
    ``rad_*``, the outcome) plus ``provenance`` (where each input came from; ignored as a feature) and
@@ -596,6 +596,24 @@ def remove_patient_files(folder: Path, remove_empty: bool = False) -> None:
         folder.rmdir()
 
 
+def missing_patient_files(folder: Path) -> list[str]:
+    """What a patient's ``result.json`` lacks beside it to be finished: ``features.csv`` and its masks (the tumour,
+    the lungs or the dose's lungs) - [] when finished (or when there is no result.json: then it is not finished at
+    all).  A half-written patient (a task on an external ``--scheduler``'s worker is not stopped by a cancel, and
+    the cancel's cleanup may remove files it wrote) is redone, never counted nor read."""
+    if not (folder / RESULT).is_file():
+        return []
+    missing = [name for name in (FEATURES, TUMOUR) if not (folder / name).is_file()]
+    if not (folder / LUNGS).is_file() and not (folder / DOSE_LUNGS).is_file():
+        missing.insert(0, LUNGS)
+    return missing
+
+
+def patient_finished(folder: Path) -> bool:
+    """A patient's output is finished: its ``result.json`` with nothing missing (:func:`missing_patient_files`)."""
+    return (folder / RESULT).is_file() and not missing_patient_files(folder)
+
+
 # the dose's masks without a contoured GTV (nor a motion envelope): the automatic tumour stands for it
 AUTO_TUMOUR_DOSE = "lungs minus the automatic tumour"
 AUTO_GTV_DOSE = "dose_gtv_*: the automatic tumour's dose, not a contoured GTV's"
@@ -607,7 +625,7 @@ def remove_unfinished(out: Path, jobs, existed=()) -> None:
     main process: a Dask worker ended while closing the cluster never runs :func:`process_patient`'s own cleanup."""
     for job in jobs:
         folder = Path(out) / "patients" / safe_name(job.case)
-        if not (folder / RESULT).is_file():
+        if not patient_finished(folder):
             try:
                 remove_patient_files(folder, remove_empty=job.case not in existed)
             except OSError:    # noqa: PERF203 - one undeletable file must not hide the cancel
@@ -672,8 +690,9 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
                                   f"sum of {len(dose_files)} BEAM RTDOSEs of one plan "
                                   + "+".join(Path(f).name for f in dose_files)) + (
                 f" ({dose_masks})" if envelope is not None else
-                f" ({AUTO_TUMOUR_DOSE}: {unread[0]}, not subtracted)" if unread else
-                f" ({AUTO_TUMOUR_DOSE}{', needs review' if review else ''}; {AUTO_GTV_DOSE})" if segmentation else
+                # the automatic tumour in the GTV's place (also when the envelope could not be read): said so
+                f" ({AUTO_TUMOUR_DOSE}{f': {unread[0]}, not subtracted' if unread else ''}"
+                f"{', needs review' if review else ''}; {AUTO_GTV_DOSE})" if unread or segmentation else
                 " (lungs minus GTV)")
         else:
             provenance["dose"] = "no RTDOSE"
@@ -949,6 +968,11 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
             if envelope:
                 job.inputs["dose_envelope"] = envelope
             done = out / "patients" / safe_name(job.case) / RESULT
+            missing = missing_patient_files(done.parent)
+            if missing:     # a cancelled run's half-written patient: never counted nor read, redone
+                remove_patient_files(done.parent)
+                print(f"note: {job.case}: {RESULT} without {', '.join(missing)} (a cancelled run left it "
+                      "half-written): redone")
             if done.exists():
                 try:
                     recorded = json.loads(done.read_text(encoding="utf-8")).get("inputs")
@@ -966,10 +990,13 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
         try:
             run_tasks("cohort", process_patient, jobs, [j.case for j in jobs],
                       (params, str(out), mapping, model_dir, max_gy),
-                      lambda job: (out / "patients" / safe_name(job.case) / RESULT).exists(), summary, workers,
+                      lambda job: patient_finished(out / "patients" / safe_name(job.case)), summary, workers,
                       scheduler)
         except BaseException:     # Ctrl-C / SIGTERM: no mask of an unfinished patient is left, also with Dask
-            remove_unfinished(out, jobs, existed)
+            # workers; not with an external --scheduler: its workers' running tasks are not stopped and would
+            # finish a patient whose masks were just removed (a half-written patient is redone on the next run)
+            if not scheduler:
+                remove_unfinished(out, jobs, existed)
             raise
         summary.seconds = time.perf_counter() - start
         failed = pd.DataFrame(summary.failed, columns=["case", "error"])
@@ -980,7 +1007,11 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
         rows, grids, unread_rows = [], [], {}
         for job in jobs:
             folder = out / "patients" / safe_name(job.case)
-            if (folder / RESULT).exists():
+            missing = missing_patient_files(folder)
+            if missing:     # half-written since the plan (an external worker of a cancelled run): not read
+                print(f"warning: {job.case}: {RESULT} without {', '.join(missing)}: not in the table; run the same "
+                      "command again to redo it")
+            elif (folder / RESULT).exists():
                 doc = json.loads((folder / RESULT).read_text(encoding="utf-8"))
                 if doc.get("dose_envelope_unread"):     # the plan said its envelope is subtracted: it was not
                     unread_rows[job.case] = (job, doc["dose_envelope_unread"])
