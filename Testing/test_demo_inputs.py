@@ -662,14 +662,18 @@ def test_a_lung_sliver_on_the_bottom_slice_is_cut_for_neither_lungs_nor_radiomic
     lung = np.zeros((20, 64, 64), bool)
     lung[2:18, 10:50, 10:40] = True
     lung[0, 20:27, 20:27] = lung[1, 20:31, 20:31] = True          # 47 / 115 mm2: the lung's tip at the scan's end
+    hu = np.where(lung, -850, 40).astype(np.int16)
+    hu[:, :, 0] = -1000                                           # air beside the body: no slice of one value
+    ct = sitk.GetImageFromArray(hu)
+    ct.SetSpacing(spacing)
     img = sitk.GetImageFromArray(lung.astype(np.uint8))
     img.SetSpacing(spacing)
     assert cut_by_scan(lung, spacing) == []
-    assert _cut_faces("left_lung", img) == [] and _cut_faces("Lung_L", img) == []
-    assert _cut_faces("tumour", img) == ["z-"]                    # a tumour: any voxel on the edge
+    assert _cut_faces("left_lung", img, ct) == [] and _cut_faces("Lung_L", img, ct) == []
+    assert _cut_faces("tumour", img, ct) == ["z-"]                # a tumour: any voxel on the edge
     big = lung.copy()
     big[0, 10:50, 10:40] = True                                   # 40 x 30 voxels: over CUT_MM2
     assert 40 * 30 * 0.977 ** 2 >= CUT_MM2
     img = sitk.GetImageFromArray(big.astype(np.uint8))
     img.SetSpacing(spacing)
-    assert _cut_faces("lungs", img) == ["z-"] and any("bottom slice" in n for n in cut_by_scan(big, spacing))
+    assert _cut_faces("lungs", img, ct) == ["z-"] and any("bottom slice" in n for n in cut_by_scan(big, spacing))

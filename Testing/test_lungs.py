@@ -574,6 +574,72 @@ def test_lungs_cut_by_the_last_real_slice_are_flagged_below_blank_slices(small_p
     assert segment.scan_cut_notes(result.labels, padded) == result.cut
 
 
+def test_radiomics_cut_flag_leaves_out_blank_end_slices_as_lungai_lungs(small_phantom):
+    """QA: on a CT with blank slices above its last real slice, `lungai lungs` said the lungs touch the top slice while
+    radiomics' cut_by_image_edge (scan_cut_faces on the mask alone) had no z+: one rule now (lung_cut_faces)."""
+    from lungai.radiomics.extract import _cut_faces
+
+    ct, _ = _cropped(small_phantom, (slice(None), slice(None), slice(15, 20)))
+    padded = _with_blank_slices(ct, -1024, 2, 1)
+    result = segment_lungs(padded)
+    assert "touch the top and bottom slices" in result.cut[0], result.notes
+    lungs = sitk.Cast(result.labels != 0, sitk.sitkUInt8)
+    assert _cut_faces("lungs", lungs, padded)[-2:] == ["z-", "z+"]
+    assert segment.lung_cut_faces(lungs, padded) == _cut_faces("lungs", lungs, padded)
+    # the tumour keeps its own rule (any voxel on the image's edge): the blank slices not left out
+    assert "z+" not in _cut_faces("tumour", lungs, padded)
+
+
+def _faded(arr: np.ndarray, share: float) -> np.ndarray:
+    """``arr``'s last slice faded into -1024 HU padding as scipy zoom / affine_transform (cval=-1024) interpolate it."""
+    return share * arr[-1].astype(np.float32) + (1.0 - share) * -1024.0
+
+
+def test_end_slice_faded_into_padding_is_left_out():
+    """QA: a top slice 0.4 x the last + 0.6 x -1024 (interpolating resampling) keeps its bone above -500 HU - not blank
+    - but its soft tissue falls below the air threshold and opened the trachea to the outside air ("no lungs found").
+    An end slice holding under FADED_BODY_SHARE of the body of a chest-sized slice next to it is left out; a small crop
+    inside the lung (an LIDC nodule's) whose end slice holds lung only keeps it."""
+    spacing = (0.7, 0.7, 2.5)
+    chest = np.full((6, 256, 256), -1000, np.int16)
+    yy, xx = np.mgrid[:256, :256]
+    chest[:, ((yy - 128) / 120.0) ** 2 + ((xx - 128) / 125.0) ** 2 < 1] = 40       # body: 130 cm2 beside the lungs
+    chest[:, ((yy - 128) / 80.0) ** 2 + ((xx - 80) / 40.0) ** 2 < 1] = -850         # lungs
+    chest[:, ((yy - 128) / 80.0) ** 2 + ((xx - 176) / 40.0) ** 2 < 1] = -850
+    chest[:, (yy - 220) ** 2 + (xx - 128) ** 2 < 15 ** 2] = 1000                    # spine
+    assert segment._blank_end_slices(chest, spacing) == (0, 6)
+    faded = np.concatenate([_faded(chest[::-1], 0.4)[None], chest, _faded(chest, 0.4)[None]]).astype(np.int16)
+    assert (faded[-1] > segment.DENSE_HU).any() and len(np.unique(faded[-1])) > 1   # not blank by the first rules
+    assert segment._blank_end_slices(faded, spacing) == (1, 7)
+    fainter = _faded(chest, 0.1)[None].astype(np.int16)                              # blank by the first rule
+    assert segment._blank_end_slices(np.concatenate([faded, fainter]), spacing) == (1, 7)
+    # a 30 mm crop inside the lung around a nodule, ending on a slice of lung only: kept
+    crop = np.full((4, 43, 43), -850, np.int16)
+    crop[1:3, 15:28, 15:28] = 30
+    crop[:, 5, 3:9] = -450                                                           # a vessel: not one value
+    assert segment._blank_end_slices(crop, spacing) == (0, 4)
+
+
+@pytest.mark.shared_data
+def test_real_ct_with_a_faded_top_slice_is_segmented(shared_data):
+    """QA: lung1 cut at 40 slices plus a top slice faded into -1024 padding (0.4 / 0.6) gave "no lungs found"; now
+    the same lungs as lung1 cut at 40 slices, label 0 on the faded slice, with the note."""
+    ct = sitk.ReadImage(str(shared_data / "pyradiomics_lung" / "lung1_image.nrrd"))
+    arr = sitk.GetArrayFromImage(ct)[:40]
+    cut = sitk.GetImageFromArray(arr)
+    cut.CopyInformation(ct[:, :, :40])
+    padded = sitk.GetImageFromArray(np.concatenate([arr, _faded(arr, 0.4)[None].astype(arr.dtype)]))
+    padded.SetSpacing(ct.GetSpacing())
+    padded.SetOrigin(ct.GetOrigin())
+    padded.SetDirection(ct.GetDirection())
+    plain = segment_lungs(cut)
+    result = segment_lungs(padded)
+    pred = sitk.GetArrayFromImage(result.labels)
+    assert not pred[40:].any() and np.array_equal(pred[:40], sitk.GetArrayFromImage(plain.labels))
+    assert result.volumes_ml == plain.volumes_ml and result.cut == plain.cut
+    assert result.notes[0] == segment.BLANK_SLICES_NOTE.format("1 blank slice at the top of the scan")
+
+
 @pytest.mark.parametrize("command", [["lungs"], ["segment"]])
 def test_missing_ct_is_refused_before_the_progress_bar(tmp_path, capsys, monkeypatch, command):
     """QA: `lungai lungs missing.nii.gz -o x` drew `lungs: 0%| 0/7` above "does not exist": the CT path is checked
@@ -587,3 +653,13 @@ def test_missing_ct_is_refused_before_the_progress_bar(tmp_path, capsys, monkeyp
     err = capsys.readouterr().err
     assert f"CT {missing} does not exist" in err and "LUNGAI_PROGRESS" not in err, err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_lungs_names_a_bad_output_before_a_missing_ct(tmp_path, capsys):
+    """QA: `lungai lungs /nonexist.nii.gz -o x.txt` reported only the missing CT: the arguments are checked first (the
+    output's name, as `lungai segment` does), then the CT."""
+    from lungai.cli import main
+
+    assert main(["lungs", str(tmp_path / "missing.nii.gz"), "-o", str(tmp_path / "x.txt")]) == 2
+    err = capsys.readouterr().err
+    assert "x.txt" in err and "does not exist" not in err, err

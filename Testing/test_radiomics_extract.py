@@ -345,3 +345,27 @@ def test_radiomics_batch_warns_of_a_segment_cut_by_the_image_edge(small_phantom,
                  "-o", str(tmp_path / "b.csv")]) == 0
     assert "warning: segment 'label_1' touches the image's z- edge: it may be cut by the scan" in \
         capsys.readouterr().out
+
+
+def test_lung_cut_flag_leaves_out_the_ct_s_blank_end_slices(small_phantom):
+    """QA: on a CT padded with blank slices (resampling), `lungai lungs` / cohort said the lungs touch the top and
+    bottom slices while radiomics' cut_by_image_edge (the mask alone) had no z- / z+: the lung segments are judged on
+    the CT's slices between its blank end slices now (lungai.lungs.segment.lung_cut_faces); the values unchanged."""
+    box = (slice(None), slice(None), slice(15, 20))
+    ct, lab = small_phantom.ct[box], small_phantom.labels[box]
+    lungs = sitk.Cast((lab == L.RIGHT_LUNG) | (lab == L.LEFT_LUNG), sitk.sitkUInt8)
+
+    def padded(img, value):
+        arr = sitk.GetArrayFromImage(img)
+        blank = np.full((1,) + arr.shape[1:], value, arr.dtype)
+        out = sitk.GetImageFromArray(np.concatenate([blank, arr, blank, blank]))
+        out.SetSpacing(img.GetSpacing())
+        out.SetDirection(img.GetDirection())
+        out.SetOrigin(img.TransformIndexToPhysicalPoint((0, 0, -1)))
+        return out
+
+    params = load_params("default", feature_classes=["shape", "firstorder"], lung_spacing_mm=0)
+    plain = extract(ct, {"lungs": lungs}, params, case="c")
+    pad = extract(padded(ct, -1024), {"lungs": padded(lungs, 0)}, params, case="c")
+    assert list(plain.settings.cut_by_image_edge) == list(pad.settings.cut_by_image_edge) == ["z-;z+"]
+    assert pad.features.value.tolist() == pytest.approx(plain.features.value.tolist(), rel=1e-9)

@@ -6,8 +6,8 @@ hilar structures out; collapsed, fibrotic and dependent lung in.  The GTV is not
 (:mod:`lungai.dose`).
 
 Steps (arrays in LPS orientation, [z, y, x] with x towards the patient's left):
-0. blank slices at the ends of the scan (no tissue, or a single value: the padding resampling adds) are left out
-   (:func:`_blank_end_slices`), label 0; the steps below run on the slices left;
+0. blank slices at the ends of the scan (no tissue, a single value, or faded into the padding by resampling) are left
+   out (:func:`_blank_end_slices`), label 0; the steps below run on the slices left;
 1. air = HU < -400; air connected to the in-plane border of the image is outside the body,
    whose outline (without the couch) gives the midline.  When that leaves too little air (a lung
    open to the edge of the field of view - cut by the image border or the scanner's padding
@@ -74,6 +74,15 @@ OPEN_FOV_GRID_MM = 4.0
 # a lung counts as cut by the scan when at least CUT_MM2 of it lies on the edge of the field of view
 # or on the top / bottom slice (a few voxels there are partial volume, not a cut lung)
 CUT_MM2 = 500.0
+# an end slice holding less body (voxels above AIR_HU) than FADED_BODY_SHARE of the next slice's is no part of the scan:
+# a slice that resampling (scipy zoom / affine_transform, cval -1024) faded into the padding keeps its bone above
+# DENSE_HU, but its soft tissue fell below AIR_HU and opened the trachea to the outside air (lung1 cut at 40 slices,
+# top slice 0.4 x the last + 0.6 x -1024: 1.8 % of the body of the slice below, "no lungs found"; a real CT's end slice
+# holds about as much body as the next one: LUNG1-002 / -003, lung1 / lung2 at least 0.89 of it) - judged only next to
+# a slice holding at least FADED_NEXT_BODY_MM2 of body (a chest's cross-section: a small crop inside the lung, e.g. an
+# LIDC nodule's, may end on a slice of lung only)
+FADED_BODY_SHARE = 0.05
+FADED_NEXT_BODY_MM2 = 10000.0
 # a CT whose body is cut by the image's right or left border over at least BODY_CUT_MM per slice (median over the
 # lung's slices; a body cut through is 150-300 mm deep, the couch or an arm touching the border far less)
 BODY_CUT_MM = 50.0
@@ -84,8 +93,8 @@ ONE_LUNG_NOTE = ("only one lung region found (single lung, lungs not separable, 
                  "labelled {side} ({value}) because {reason}; the right/left label is uncertain - check it")
 FOV_CUT_NOTE = ("the lungs touch the edge of the field of view: they are cut, the volumes are a lower bound "
                 "and lung features are of the part in view")
-BLANK_SLICES_NOTE = ("{} left out (no tissue, or a single value: padding that resampling adds, not the patient): "
-                     "the lungs are found on the other slices, label 0 there")
+BLANK_SLICES_NOTE = ("{} left out (no tissue - air or padding - or a single value, or a slice faded into padding by "
+                     "resampling): the lungs are found on the other slices, label 0 there")
 SLICE_CUT_NOTE = ("the lungs touch the {}: the scan does not cover the whole lungs; volumes and lung "
                   "features are of the part in view")
 
@@ -211,8 +220,20 @@ def scan_cut_notes(labels: sitk.Image, ct: sitk.Image) -> list[str]:
     img = to_lps(ct)
     lungs = sitk.GetArrayFromImage(to_lps(labels)) > 0
     hu = sitk.GetArrayViewFromImage(img)
-    k0, k1 = _blank_end_slices(hu)     # as segment_lungs: the scan's ends are its last slices holding the patient
+    # as segment_lungs: the scan's ends are its last slices holding the patient
+    k0, k1 = _blank_end_slices(hu, img.GetSpacing())
     return cut_by_scan(lungs[k0:k1], img.GetSpacing(), hu[k0:k1] < PADDING_HU)
+
+
+def lung_cut_faces(mask: sitk.Image, ct: sitk.Image) -> list[str]:
+    """:func:`scan_cut_faces` of a lung mask on ``ct``'s grid, on the slices of ``ct`` between its blank end slices
+    (:func:`_blank_end_slices`), as :func:`segment_lungs` and :func:`scan_cut_notes` judge it: a lung on the last slice
+    holding the patient is cut there (z- / z+), whatever blank slices resampling added beyond it.  For the lung
+    segments' ``cut_by_image_edge`` in ``lungai radiomics``."""
+    img = to_lps(ct)
+    k0, k1 = _blank_end_slices(sitk.GetArrayViewFromImage(img), img.GetSpacing())
+    lps = to_lps(mask)
+    return scan_cut_faces(sitk.GetArrayViewFromImage(lps)[k0:k1] != 0, lps.GetSpacing())
 
 
 def _bbox(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
@@ -445,16 +466,31 @@ def _fill_slices(mask: np.ndarray) -> np.ndarray:
     return filled | ndimage.binary_closing(filled, structure=np.ones((1, 3, 3), bool))
 
 
-def _blank_end_slices(hu: np.ndarray) -> tuple[int, int]:
+def _blank_end_slices(hu: np.ndarray, spacing) -> tuple[int, int]:
     """(first, one past the last) of the slices of ``hu`` ([z, y, x]) between the blank slices at either end of the
     scan: slices holding no tissue (no voxel above ``DENSE_HU``: all air or scanner padding) or one value only (a
-    0 HU fill), which resampling tools (SimpleITK / ITK, e.g. to isotropic slices) add at the ends.  A real CT's end
-    slice holds the patient's body.  The whole range when every slice is blank."""
+    0 HU fill), which resampling tools (SimpleITK / ITK, e.g. to isotropic slices) add at the ends, and end slices
+    holding less than ``FADED_BODY_SHARE`` of the body (voxels above ``AIR_HU``) of the next slice in, itself holding at
+    least ``FADED_NEXT_BODY_MM2``: a slice faded into the padding by interpolating resampling.  A real CT's end slice
+    holds the patient's body.  The whole range when every slice is blank."""
     blank = ~(hu > DENSE_HU).any(axis=(1, 2)) | (hu.max(axis=(1, 2)) == hu.min(axis=(1, 2)))
     if blank.all():
         return 0, hu.shape[0]
     kept = np.flatnonzero(~blank)
-    return int(kept[0]), int(kept[-1]) + 1
+    k0, k1 = int(kept[0]), int(kept[-1]) + 1
+    # end slices faded into the padding (FADED_BODY_SHARE): peeled one at a time, each judged against the next one in
+    sx, sy, _ = float32_spacing(spacing)
+    body = (hu[k0:k1] > AIR_HU).sum(axis=(1, 2)) * (sx * sy)     # mm2 per slice
+
+    def faded(end: int, nxt: int) -> bool:
+        return body[nxt] >= FADED_NEXT_BODY_MM2 and body[end] < FADED_BODY_SHARE * body[nxt]
+
+    lo, hi = 0, len(body)
+    while hi - lo > 1 and faded(lo, lo + 1):
+        lo += 1
+    while hi - lo > 1 and faded(hi - 1, hi - 2):
+        hi -= 1
+    return k0 + lo, k0 + hi
 
 
 def segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
@@ -467,7 +503,7 @@ def segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     img = to_lps(ct)
     # DICOMOrient "LPS" gives x -> left, y -> posterior, z -> superior
     hu = sitk.GetArrayFromImage(img).astype(np.float32)
-    k0, k1 = _blank_end_slices(hu)
+    k0, k1 = _blank_end_slices(hu, img.GetSpacing())
     if (k0, k1) != (0, hu.shape[0]):
         # blank slices added at the ends of the scan (resampling pads with -1024 or 0 HU) are no part of it: an all-air
         # slice on the top took the trachea and, through it, the lungs for outside air ("no lungs found")

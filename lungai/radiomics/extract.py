@@ -210,10 +210,11 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
     # features are computed in LPS axial order (prepare.in_lps; settings column "orientation")
     # the segment's mask on the CT's image edge (lungai.seg.preprocess.cut_by_image_edge, as in lungai segment's
     # result.json): "z-;x+" ..., "" when inside; the callers warn with edge_notes
-    # a lung segment by the lungs' rule (lungai.lungs.segment.scan_cut_faces: a few voxels on an edge are partial
-    # volume, not a cut lung - as lungai lungs and the demo's summary say it)
+    # a lung segment by the lungs' rule (lungai.lungs.segment.lung_cut_faces: a few voxels on an edge are partial
+    # volume, not a cut lung; blank end slices of the CT are no part of the scan - as lungai lungs and the demo's
+    # summary say it)
     settings = [{"case": case, "segment": p.name, **p.settings,
-                 "cut_by_image_edge": ";".join(_cut_faces(p.name, valid[p.name]))}   # faces as computed
+                 "cut_by_image_edge": ";".join(_cut_faces(p.name, valid[p.name], image))}   # faces as computed
                 for p in prepared if results[p.name][0] == "ok"]
     features = pd.DataFrame(rows, columns=LONG_COLUMNS)
     features[SETTINGS_COLUMN] = settings_id(params)  # the settings travel with the values
@@ -221,17 +222,17 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
                       pd.DataFrame(settings, columns=SETTINGS_COLUMNS))
 
 
-def _cut_faces(name: str, mask: sitk.Image) -> list:
-    """The image faces the segment may be cut by the scan at: a lung segment (by role) by the lungs' rule
-    (:func:`lungai.lungs.segment.scan_cut_faces`), any other (the tumour) wherever it lies on the edge
+def _cut_faces(name: str, mask: sitk.Image, image: sitk.Image) -> list:
+    """The image faces the segment may be cut by the scan at: a lung segment (by role) by the lungs' rule on the CT
+    ``image`` (``mask`` on its grid) without its blank end slices (:func:`lungai.lungs.segment.lung_cut_faces`: as
+    ``lungai lungs`` warns), any other (the tumour) wherever it lies on the edge
     (:func:`lungai.seg.preprocess.cut_by_image_edge`)."""
-    from lungai.lungs.segment import scan_cut_faces
+    from lungai.lungs.segment import lung_cut_faces
     from lungai.radiomics.prepare import is_lung_segment
 
-    lps = to_lps(mask)
     if is_lung_segment(name):
-        return scan_cut_faces(sitk.GetArrayViewFromImage(lps) != 0, lps.GetSpacing())
-    return cut_by_image_edge(lps)
+        return lung_cut_faces(mask, image)
+    return cut_by_image_edge(to_lps(mask))
 
 
 def edge_notes(settings: pd.DataFrame) -> list:
