@@ -20,7 +20,8 @@ it can judge - ITK then has its say):
   are ignored, as ITK ignores them; a stream cut inside a member is cut off.
 
 An input is checked by :func:`lungai.io.read.read_image` (``_read_file``) with :func:`pixdim_problem` (a voxel size
-0 / not a number, or contradicting the sform: ITK takes 1 mm), :func:`gzip_crc_matches` (a ``.nii.gz``'s gzip CRC
+0 / not a number, or contradicting the sform: ITK takes 1 mm), :func:`qform_sform_mismatch` (qform and sform
+both set but placing the voxels differently: ITK and nibabel read different ones), :func:`gzip_crc_matches` (a ``.nii.gz``'s gzip CRC
 and length against the voxels ITK read: ~0.1 s for 512 x 512 x 130 voxels) and, when that does not decide,
 :func:`scan_nifti` (one pass: cut off, a damaged stream - its CRC - and the NaN / infinite voxels of float data,
 which ITK reads as 0; ~1 s for a 512 x 512 x 130 CT, Python's zlib being slower than ITK's).
