@@ -739,3 +739,82 @@ def test_a_ct_stored_as_hu_plus_1024_is_told_to_subtract_1024():
     with pytest.raises(InputError, match="an MR or a CT without rescale") as err:
         check_ct_intensities(mr, "mr")
     assert "1024" not in err.value.fix
+
+
+def _nifti_with_sform(tmp_path, name, flip_x=False, shift_z=0.0, sform_code=1):
+    """_ct_like as a .nii (ITK writes qform and sform, codes 1, agreeing) whose sform is mirrored in x about the
+    image's centre and / or shifted ``shift_z`` mm, with ``sform_code``."""
+    import struct
+
+    img = _ct_like()
+    path = write_image(img, tmp_path / "ct.nii")
+    data = bytearray(path.read_bytes())
+    assert struct.unpack("<2h", data[252:256]) == (1, 1)
+    srow = list(struct.unpack("<12f", data[280:328]))
+    if flip_x:
+        srow[0], srow[3] = -srow[0], srow[3] + srow[0] * (img.GetSize()[0] - 1)
+    srow[11] += shift_z
+    data[280:328] = struct.pack("<12f", *srow)
+    data[254:256] = struct.pack("<h", sform_code)
+    out = tmp_path / name
+    out.write_bytes(bytes(data))
+    return out
+
+
+@pytest.mark.parametrize("flip_x, shift_z, sform_code, used", [(True, 0.0, 1, "sform"), (False, 50.0, 1, "sform"),
+                                                               (False, 50.0, 2, "qform")])
+def test_a_nifti_whose_qform_and_sform_disagree_is_refused(tmp_path, flip_x, shift_z, sform_code, used):
+    """QA: a NIfTI whose sform mirrored its qform in x was read silently (ITK took the sform: radiomics of the
+    healthy side, Mean -780 HU instead of 7.6); with sform code 2 ITK takes the qform, nibabel-based tools
+    (nnU-Net, TotalSegmentator) always the sform.  Refused, naming both placements and which one ITK read; also
+    as a mask."""
+    path = _nifti_with_sform(tmp_path, "qs.nii", flip_x, shift_z, sform_code)
+    read = sitk.ReadImage(str(path))                                        # ITK reads it silently
+    moved = read.GetOrigin() != _ct_like().GetOrigin() or read.GetDirection() != _ct_like().GetDirection()
+    assert moved == (used == "sform")                                       # ITK's choice
+    with pytest.raises(InputError, match=f"qform .* sform .*ITK .* reads the {used}, nibabel") as err:
+        read_ct(path)
+    assert "set_qform(img.get_sform())" in err.value.fix and "re-export" in err.value.fix
+    with pytest.raises(InputError, match="two different placements"):
+        read_mask(path)
+
+
+def test_a_nifti_whose_qform_and_sform_agree_is_read(tmp_path):
+    """No false alarm from float32 header rounding: oblique grids as ITK writes them (qform and sform both set),
+    and the unpatched file."""
+    rng = np.random.default_rng(1)
+    for i in range(20):
+        rot = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+        rot[:, 2] *= np.sign(np.linalg.det(rot))
+        img = _ct_like((4, 6, 5))
+        img.SetDirection(rot.ravel().tolist())
+        img.SetSpacing(tuple(rng.uniform(0.3, 5, 3)))
+        img.SetOrigin(tuple(rng.uniform(-500, 500, 3)))
+        read = read_image(write_image(img, tmp_path / f"oblique{i}.nii.gz"))
+        assert np.allclose(read.GetDirection(), img.GetDirection(), atol=1e-5)
+    assert read_ct(_nifti_with_sform(tmp_path, "same.nii")).GetSize() == _ct_like().GetSize()
+
+
+def test_a_4d_nifti_is_said_to_hold_several_volumes(tmp_path):
+    """QA: a 4D-CT NIfTI with 2 phases was refused as "not a 3D volume ... not a single slice or a 2D image"."""
+    img = sitk.JoinSeries([_ct_like(), _ct_like()])
+    path = tmp_path / "4dct.nii.gz"
+    sitk.WriteImage(img, str(path))
+    with pytest.raises(InputError, match=r"holds 2 volumes of 64 x 64 x 24 voxels \(a 4D image") as err:
+        read_ct(path)
+    assert "img[:, :, :, 0]" in err.value.fix and "single slice" not in err.value.fix
+
+
+def test_a_signed_8_bit_mask_with_wrapped_labels_is_said_to_wrap(tmp_path):
+    """QA: a mask written as signed 8-bit with label 200 read -56: "is it an image rather than a label map?".
+    Said as labels above 127 wrapped around, with the fix (unsigned 8-bit)."""
+    arr = np.zeros((6, 8, 8), np.int16)
+    arr[2:4, 2:5, 2:5] = 200
+    path = tmp_path / "mask_i8.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(arr.astype(np.int8)), str(path))
+    with pytest.raises(InputError, match="-56 .. 0 stored as signed 8-bit.*wrapped around") as err:
+        read_mask(path)
+    assert "uint8" in err.value.fix
+    arr[3, 3, 3] = -1
+    with pytest.raises(InputError, match="image rather than a label map"):                 # not int8: as before
+        read_mask(write_image(sitk.GetImageFromArray(arr), tmp_path / "mask_i16.nrrd"))

@@ -20,7 +20,8 @@ it can judge - ITK then has its say):
   are ignored, as ITK ignores them; a stream cut inside a member is cut off.
 
 An input is checked by :func:`lungai.io.read.read_image` (``_read_file``) with :func:`pixdim_problem` (a voxel size
-0 / not a number, or contradicting the sform: ITK takes 1 mm), :func:`gzip_crc_matches` (a ``.nii.gz``'s gzip CRC
+0 / not a number, or contradicting the sform: ITK takes 1 mm), :func:`qform_sform_mismatch` (qform and sform
+both set but placing the voxels differently: ITK and nibabel read different ones), :func:`gzip_crc_matches` (a ``.nii.gz``'s gzip CRC
 and length against the voxels ITK read: ~0.1 s for 512 x 512 x 130 voxels) and, when that does not decide,
 :func:`scan_nifti` (one pass: cut off, a damaged stream - its CRC - and the NaN / infinite voxels of float data,
 which ITK reads as 0; ~1 s for a 512 x 512 x 130 CT, Python's zlib being slower than ITK's).
@@ -175,7 +176,9 @@ def _header_fields(header: bytes) -> dict | None:
                     "datatype": struct.unpack(order + "h", header[70:72])[0],
                     "pixdim": struct.unpack(order + "8f", header[76:108]),
                     "offset": max(int(struct.unpack(order + "f", header[108:112])[0]), 352),
+                    "qform_code": struct.unpack(order + "h", header[252:254])[0],
                     "sform_code": struct.unpack(order + "h", header[254:256])[0],
+                    "quatern": struct.unpack(order + "6f", header[256:280]),
                     "srow": np.asarray(struct.unpack(order + "12f", header[280:328]), float).reshape(3, 4)}
         if len(header) >= 540 and struct.unpack(order + "i", header[:4])[0] == 540:
             return {"order": order,
@@ -183,7 +186,9 @@ def _header_fields(header: bytes) -> dict | None:
                     "datatype": struct.unpack(order + "h", header[12:14])[0],
                     "pixdim": struct.unpack(order + "8d", header[104:168]),
                     "offset": max(struct.unpack(order + "q", header[168:176])[0], 544),
+                    "qform_code": struct.unpack(order + "i", header[344:348])[0],
                     "sform_code": struct.unpack(order + "i", header[348:352])[0],
+                    "quatern": struct.unpack(order + "6d", header[352:400]),
                     "srow": np.asarray(struct.unpack(order + "12d", header[400:496]), float).reshape(3, 4)}
     return None
 
@@ -207,6 +212,60 @@ def pixdim_problem(header: bytes) -> str | None:
                 return (f"its header contradicts itself: voxel size pixdim[{i}] = {size:.6g} mm, but the sform "
                         f"(voxel-to-world matrix) steps {column:.6g} mm along that axis")
     return None
+
+
+# the qform and the sform of a header (both codes > 0) agree when their origins are within this share of the smallest
+# voxel and their direction cosines within QS_DIRECTION_TOL (float32 rounding of the quaternion: ~1e-7; the
+# project's 1,566 real NIfTI files: see QA): beyond, ITK and nibabel-based tools place the voxels differently
+QS_ORIGIN_TOL_VOXEL = 0.1
+QS_DIRECTION_TOL = 1e-3
+
+
+def qform_affine(h: dict) -> np.ndarray | None:
+    """The 3 x 4 voxel-to-world (RAS) matrix of the qform of header fields ``h`` (:func:`_header_fields`), as the
+    NIfTI standard builds it: the rotation of the quaternion (b, c, d; a = sqrt(1 - b^2 - c^2 - d^2)), the voxel
+    sizes pixdim[1..3] and qfac (pixdim[0] < 0: the third axis flipped), then qoffset.  None: not finite."""
+    b, c, d, x, y, z = (float(v) for v in h["quatern"])
+    if not np.isfinite([b, c, d, x, y, z]).all() or not np.isfinite(h["pixdim"][:4]).all():
+        return None
+    a2 = 1.0 - (b * b + c * c + d * d)
+    if a2 < 1e-7:                    # the standard: a 180 degree rotation; normalise (b, c, d)
+        norm = np.sqrt(b * b + c * c + d * d)
+        a, b, c, d = 0.0, b / norm, c / norm, d / norm
+    else:
+        a = np.sqrt(a2)
+    rot = np.array([[a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c)],
+                    [2 * (b * c + a * d), a * a + c * c - b * b - d * d, 2 * (c * d - a * b)],
+                    [2 * (b * d - a * c), 2 * (c * d + a * b), a * a + d * d - c * c - b * b]])
+    qfac = -1.0 if h["pixdim"][0] < 0 else 1.0
+    zooms = np.array([abs(h["pixdim"][1]), abs(h["pixdim"][2]), qfac * abs(h["pixdim"][3])])
+    return np.hstack([rot * zooms, [[x], [y], [z]]])
+
+
+def qform_sform_mismatch(header: bytes) -> dict | None:
+    """Where the qform and the sform of a NIfTI header disagree, both set (codes > 0): None when they agree (within
+    :data:`QS_ORIGIN_TOL_VOXEL` of a voxel and :data:`QS_DIRECTION_TOL`) or either is unset; else a dict of both
+    origins and direction matrices (LPS, as ITK reports them), the largest origin distance (mm) and direction
+    difference.  ITK then reads one of them (which one depends on the codes and ITK's version), nibabel-based tools
+    (nnU-Net, TotalSegmentator) the sform: the same file placed in two places."""
+    h = _header_fields(header)
+    if h is None or h["qform_code"] <= 0 or h["sform_code"] <= 0 or not 1 <= h["dim"][0] <= 7:
+        return None
+    q, s = qform_affine(h), h["srow"]
+    if q is None or not np.isfinite(s).all():
+        return None
+    lps = np.diag([-1.0, -1.0, 1.0])
+    spacing = [max(float(np.linalg.norm(m[:, i])), 1e-12) for m in (q, s) for i in range(3)]
+    qdir = lps @ q[:, :3] / np.linalg.norm(q[:, :3], axis=0)
+    sdir = lps @ s[:, :3] / np.linalg.norm(s[:, :3], axis=0)
+    qorigin, sorigin = lps @ q[:, 3], lps @ s[:, 3]
+    distance = float(np.linalg.norm(qorigin - sorigin))
+    turn = float(np.abs(qdir - sdir).max())
+    if distance <= QS_ORIGIN_TOL_VOXEL * min(spacing) and turn <= QS_DIRECTION_TOL:
+        return None
+    return {"qform_origin": qorigin, "sform_origin": sorigin, "qform_direction": qdir, "sform_direction": sdir,
+            "distance": distance, "direction_difference": turn,
+            "qform_code": h["qform_code"], "sform_code": h["sform_code"]}
 
 
 def scan_nifti(path) -> NiftiScan:

@@ -410,7 +410,8 @@ def _read_file(p: Path) -> sitk.Image:
     matches the voxels ITK read is intact at little cost (:func:`~lungai.io.nifti.gzip_crc_matches`); else its
     stream is read through (:func:`~lungai.io.nifti.scan_nifti`, ~1 s for a 512 x 512 x 130 CT).  NaN / infinite
     voxels, which ITK reads as 0, are put back into the image read, as NRRD / MHA give them (the CT check refuses
-    them: :func:`lungai.io.validate.check_ct_intensities`)."""
+    them: :func:`lungai.io.validate.check_ct_intensities`).  A header whose qform and sform are both set but
+    place the voxels differently is refused (:func:`_check_qform_sform`)."""
     from lungai.io.nifti import NiftiScan, gzip_crc_matches, nifti_head, pixdim_problem, scan_nifti
 
     def corrupt(why: str = "") -> InputError:
@@ -436,6 +437,8 @@ def _read_file(p: Path) -> sitk.Image:
         if problem:
             raise corrupt(problem) from exc
         raise _itk_refusal(p, exc, corrupt) from exc      # an intact file ITK refuses: its reason, in words
+    if head:
+        _check_qform_sform(p, head, img)
     if gz and not gzip_crc_matches(p, head, sitk.GetArrayViewFromImage(img)):
         scan = scan_nifti(p)
         if scan.problem:
@@ -450,6 +453,37 @@ def _read_file(p: Path) -> sitk.Image:
 
         check_photometric([p], [img.GetMetaData(PHOTOMETRIC_TAG)], f"the DICOM image {p.name}")
     return img
+
+
+def _check_qform_sform(p: Path, head: bytes, img: sitk.Image) -> None:
+    """Refuse a NIfTI whose qform and sform (both codes > 0) disagree (:func:`lungai.io.nifti.qform_sform_mismatch`):
+    ITK reads one of them (with both codes 1 the sform, with a qform code 1 and an sform code 2 the qform), nibabel
+    and the tools built on it (nnU-Net, TotalSegmentator) always the sform, so the image, its mask and a model's
+    output could lie mirrored or shifted against each other without a word."""
+    from lungai.io.nifti import qform_sform_mismatch
+
+    m = qform_sform_mismatch(head)
+    if m is None:
+        return
+    fmt = lambda v: "(" + ", ".join(f"{x:.2f}" for x in v) + ")"                  # noqa: E731
+    axes = lambda d: " ".join(fmt(d[:, i]) for i in range(3))                      # noqa: E731
+    n = img.GetDimension()
+    if n >= 3:
+        origin, direction = np.array(img.GetOrigin()[:3]), np.array(img.GetDirection()).reshape(n, n)[:3, :3]
+        used = "the " + min(("qform", "sform"), key=lambda k: np.linalg.norm(origin - m[f"{k}_origin"])
+                            + np.abs(direction - m[f"{k}_direction"]).sum())
+    else:
+        used = "one of them"
+    raise InputError(
+        f"{p} cannot be placed in space: its header holds two different placements - the qform (code "
+        f"{m['qform_code']}) puts the first voxel at {fmt(m['qform_origin'])} mm with voxel axes "
+        f"{axes(m['qform_direction'])}, the sform (code {m['sform_code']}) at {fmt(m['sform_origin'])} mm with "
+        f"axes {axes(m['sform_direction'])} (LPS; {m['distance']:.1f} mm apart). ITK (3D Slicer, this tool) "
+        f"reads {used}, nibabel-based tools (nnU-Net, TotalSegmentator) the sform, other tools may take the other "
+        "one: the image and its masks or model outputs could lie mirrored or shifted against each other",
+        "re-export the image from its source (scanner / PACS / 3D Slicer), or, once you know which placement is "
+        "right, make the header agree with nibabel: img.set_qform(img.get_sform()) (the sform is right) or "
+        "img.set_sform(img.get_qform()) (the qform is right), then nib.save(img, ...)")
 
 
 def _itk_reason(exc: Exception) -> str:
@@ -640,6 +674,12 @@ def _check_label_range(img: sitk.Image, path: Path) -> None:
     stats = sitk.MinimumMaximumImageFilter()
     stats.Execute(img)
     low, high = stats.GetMinimum(), stats.GetMaximum()
+    if low < 0 and img.GetPixelID() == sitk.sitkInt8:
+        raise InputError(f"{path} holds values {low:g} .. {high:g} stored as signed 8-bit integers: most likely "
+                         "labels above 127 wrapped around (label 200 reads -56, 255 reads -1)",
+                         "rewrite the label map as unsigned 8-bit (uint8) or 16-bit integers, e.g. SimpleITK: "
+                         "sitk.Cast(img, sitk.sitkUInt8) on the original labels, or in nibabel "
+                         "img.set_data_dtype(np.uint8) before saving")
     if low < 0 or high > MAX_LABEL:
         raise InputError(f"{path} holds values {low:g} .. {high:g}; label values must be 0 .. {MAX_LABEL} "
                          f"(is it an image rather than a label map?)",

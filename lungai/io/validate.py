@@ -9,6 +9,16 @@ from lungai.errors import InputError
 
 
 def check_3d(img: sitk.Image, source: str) -> None:
+    """A single-channel 3D volume of at least 2 voxels along each axis; a 4D image (several volumes: the phases
+    of a 4D-CT, a time series) is said as such."""
+    size = img.GetSize()
+    if img.GetDimension() == 4 and size[3] > 1 and min(size[:3]) >= 2:
+        raise InputError(
+            f"{source} holds {size[3]} volumes of {size[0]} x {size[1]} x {size[2]} voxels (a 4D image, e.g. the "
+            "respiratory phases of a 4D-CT), not one 3D CT",
+            "pick one volume and save it as a 3D image: in SimpleITK img[:, :, :, 0] (the first; choose the "
+            "phase you want, e.g. end-exhale or the average), or load the 4D-CT in 3D Slicer (Sequences) and "
+            "save the chosen phase")
     if img.GetDimension() != 3 or min(img.GetSize()) < 2:
         raise InputError(
             f"{source} is not a 3D volume (size {img.GetSize()})",
