@@ -565,6 +565,10 @@ def run_segment(args) -> int:
         from lungai.seg.preprocess import check_roi_extent
 
         check_roi_extent(roi)
+    from lungai.seg.model_meta import check_model_folder
+
+    model_dir = resolve_model_dir(args.model)
+    check_model_folder(model_dir, args.method)      # an argument: checked (no weights) before the CT, as --roi is
     from lungai.cli import check_input_exists
 
     check_input_exists(args.ct)         # before loading the model, the progress bar and any work
@@ -588,10 +592,6 @@ def run_segment(args) -> int:
     from lungai.seg.choice import ModelChoice, model_hint
     from lungai.seg.model_io import write_json
 
-    from lungai.seg.model_meta import check_model_folder
-
-    model_dir = resolve_model_dir(args.model)
-    check_model_folder(model_dir, args.method)      # before the CT is read: a missing member, --method for its members
     model = load_model(model_dir)
     runs = len(model.models) if isinstance(model, ModelChoice) else 1     # 3 steps per model run
     with task("segment", (6 if dicom else 5) + 3 * (runs - 1)) as bar:
