@@ -13,9 +13,14 @@
   (size and modification time as written, :func:`_stamp`): a recorded file changed since (edited, or deleted and
   saved anew by the user) is the user's and refused; a marker of an older lungai without stamps lists names only.
   Each file is stamped as it lands (:func:`landed`, called by :func:`writing` once a write succeeded), the marker
-  rewritten atomically: a run killed mid-step (SIGKILL, power loss, out of memory) leaves its files recorded and the
-  re-run replaces them.  While a run is in progress the marker names its process (pid, computer, start): a second
-  run into the folder is refused (:func:`check_not_running`; an entry whose process is gone is ignored).
+  rewritten atomically (while files land fast, at most about every :data:`STAMP_EVERY` seconds): a run killed
+  mid-step (SIGKILL, power loss, out of memory) leaves its files recorded and the re-run replaces them (a file
+  landed in the last moment before the kill may stay unrecorded: refused as the user's, to be removed by hand).
+  A run holds the folder's lock ``.lungai.lock`` (created atomically before anything is removed or written, also
+  for a new folder; its process, computer, start and command) until it ends: a second run into the folder is
+  refused (:func:`check_not_running`); a lock whose process is gone (same computer) is stale and taken over; one
+  of another computer says how to clear it (delete that file only).  A killed run's temporary files of lungai's
+  own names (``.partial-lungai-<command>-<pid>``, ``<output>.tmp``) are removed by the next claim.
 - :func:`check_output_file_owner`, :func:`record_output_file` - the same for single output files and the files
   written beside them (e.g. ``rp predict -o predictions.csv``, ``radiomics -o features.csv`` and its settings
   sidecars; :func:`prepare_output_file` with ``owner``): an existing file is replaced only when the command's
@@ -377,7 +382,7 @@ def check_output_owner(path, command: str, owns: Iterable[str] | None = None, in
                                  "copy it out of that folder and give the copy, or choose another output folder "
                                  "with -o")
     if not marked and (owns is None or new_or_own):
-        if any(out.iterdir()):
+        if any(f.name != LOCK for f in out.iterdir()):
             raise InputError(f"the output folder {out} is not empty and was not written by lungai {name}",
                              f"choose a new folder with -o (a previous lungai {name} output folder is reused)")
         return
@@ -409,7 +414,7 @@ def check_output_owner(path, command: str, owns: Iterable[str] | None = None, in
                          f" away (lungai {name} writes only {', '.join(owns)}; other files are left alone; lungai "
                          "records each file it writes as soon as it is written, a killed run's too, and never "
                          "removes a file it did not record: if such a file is an earlier run's - killed while "
-                         "writing it - remove it yourself)")
+                         "writing it, or a moment after - remove it yourself)")
 
 
 def claim_output_folder(path, command: str, owns: Iterable[str] | None = None, inputs: Iterable = (),
@@ -419,13 +424,35 @@ def claim_output_folder(path, command: str, owns: Iterable[str] | None = None, i
     too), remove the files and folders a previous run recorded in the marker (:func:`record_outputs`; nothing else:
     a user's file is never removed - of a folder the command wrote, only the files recorded in it, then the folders
     left empty), and mark the folder.  ``writes``: paths (relative to ``path``) the run will write inside its
-    folders; a file of the user's kept there at one of them is refused.  ``running``: the marker lists this process
-    as a run in progress (another run into the folder is refused meanwhile, :func:`check_not_running`).  Returns
-    the names removed.
+    folders; a file of the user's kept there at one of them is refused.  The folder's lock (:func:`_lock`) is
+    taken first (a new folder is created for it, and removed again when refused); ``running``: it is kept (another
+    run into the folder is refused meanwhile, :func:`check_not_running`) until :func:`_unlock` -
+    :func:`claimed_output_folder` does so when its block ends -, else released once claimed.  Returns the names
+    removed.
     :func:`claimed_output_folder` also records what the run writes."""
     out = Path(path)
+    check_folder_path(out)
+    missing = [p for p in (out.absolute(), *out.absolute().parents) if not p.exists()]   # the deepest first
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
+    _lock(out, command)                 # before anything is removed or written: one run per folder
+    try:
+        removed = _claim_locked(out, command, owns, inputs, new_or_own, writes)
+    except BaseException:
+        _unlock(out)
+        for folder in missing:          # a new folder refused: not left behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    if not running:
+        _unlock(out)
+    return removed
+
+
+def _claim_locked(out: Path, command: str, owns, inputs, new_or_own: bool, writes) -> list[str]:
+    """:func:`claim_output_folder` once this process holds the folder's lock."""
     check_output_owner(out, command, owns, inputs, new_or_own)
-    marker = _marker(out, command)
+    _remove_stale_temps(out, owns)
     inside = _recorded_inside(out, command)
     recorded_files = {f"{top}/{rel}" for top, files in inside.items() for rel in files}
     kept = _files_inside(out, [n for n in (owns or ()) if (out / n).is_dir()
@@ -448,16 +475,7 @@ def claim_output_folder(path, command: str, owns: Iterable[str] | None = None, i
         elif f.is_dir() and name in inside:             # a folder the command wrote (e.g. the demo's rp_model/):
             _remove_recorded_files(f, inside[name])     # only the files recorded in it; a user's file is kept
             removed.append(name)
-    with writing(marker):
-        out.mkdir(parents=True, exist_ok=True)
-    _write_marker(out, command, {}, [])
-    if running:
-        _set_running(out, command, True)
-        try:
-            check_not_running(out, command)     # two runs started at once, both written in: neither goes on
-        except InputError:
-            _set_running(out, command, False)
-            raise
+    _write_marker(out, command, {})
     return removed
 
 
@@ -528,21 +546,31 @@ def claimed_output_folder(path, command: str, owns: Iterable[str], inputs: Itera
     def written() -> list[str]:
         return [n for n in owns if (out / n).exists() and not (out / n).is_symlink()]
 
-    claim = Claim(removed, lambda: record_outputs(out, command, written(), keep=kept))
     active = _Active(out, command, owns, kept)
+
+    def record() -> None:
+        with _MARKERS:
+            record_outputs(out, command, written(), keep=kept)
+            active.pending.clear()              # all recorded: nothing left to stamp
+
+    claim = Claim(removed, record)
     _ACTIVE.append(active)                      # each output file is stamped in the marker as it lands (landed)
     try:
         yield claim
     finally:
-        _ACTIVE.remove(active)
-        if written() or marked:
-            claim.record()
-            _set_running(out, command, False)
-        else:                                   # failed before writing anything: the folder is left as it was
-            with contextlib.suppress(OSError):
-                _marker(out, command).unlink()
-                if not existed:
-                    out.rmdir()
+        try:
+            _ACTIVE.remove(active)
+            active.stop()
+            if written() or marked:
+                claim.record()
+            else:                               # failed before writing anything: the folder is left as it was
+                with contextlib.suppress(OSError):
+                    _marker(out, command).unlink()
+        finally:
+            _unlock(out)
+            if not existed:
+                with contextlib.suppress(OSError):
+                    out.rmdir()                 # only when empty
 
 
 def record_outputs(path, command: str, files: Iterable, keep: Iterable[str] = ()) -> None:
@@ -576,7 +604,7 @@ def _stamp(path: Path) -> str | None:
     return None
 
 
-RUNNING = "running (pid host started):"   # the marker's line before the runs in progress in the folder
+RUNNING = "running (pid host started):"   # a section lungai 61dbecb wrote into markers (runs now in the lock): read over
 
 
 def _parse_marker(out: Path, command: str) -> tuple[dict, list]:
@@ -607,22 +635,19 @@ def _read_marker(out: Path, command: str) -> dict:
     return _parse_marker(out, command)[0]
 
 
-def _write_marker(out: Path, command: str, entries: dict, running: list | None = None) -> None:
-    """Write the marker: its entries, then the stamps of those that have one, then the runs in progress
-    (``running``; None: those the marker lists now are kept).  Atomically (a temporary file renamed): a run killed
-    while writing it leaves the marker as it was, never a cut-off one."""
+def _write_marker(out: Path, command: str, entries: dict) -> None:
+    """Write the marker: its entries, then the stamps of those that have one.  Atomically (a temporary file
+    renamed): a run killed while writing it leaves the marker as it was, never a cut-off one (and its temporary
+    file, which the next claim of the folder removes: :func:`_remove_stale_temps`).  The runs in progress are in
+    the folder's lock (:func:`_lock`), not in the marker (the ``running`` section a marker of an earlier lungai
+    may hold is read over, and dropped when the marker is rewritten)."""
     marker = _marker(out, command)
-    if running is None:
-        with contextlib.suppress(OSError, UnicodeDecodeError, ValueError):
-            running = _parse_marker(out, command)[1]
     names = sorted(entries)
     stamped = [f"{entries[n]} {n}" for n in names if entries[n]]
     text = f"written by lungai {command}\n" + "".join(n + "\n" for n in names)
-    if stamped or running:      # (the runs after the stamps: an older lungai reads them as stamps of no entry)
+    if stamped:
         text += STAMPS + "\n" + "".join(s + "\n" for s in stamped)
-    if running:
-        text += RUNNING + "\n" + "".join(f"{pid} {host} {started:.2f}\n" for pid, host, started in running)
-    tmp = out / f".partial-lungai-{command}-{os.getpid()}"     # no .lungai-* name: never read as a marker
+    tmp = out / f"{TEMP_PREFIX}{command}-{os.getpid()}"     # no .lungai-* name: never read as a marker
     with writing(marker):
         try:
             tmp.write_text(text, encoding="utf-8")
@@ -672,34 +697,140 @@ def _process_started(pid: int) -> float | None:
     return 0.0
 
 
-def _runs_elsewhere(out: Path) -> list[tuple[str, int, str, float]]:
-    """The runs in progress in the folder ``out`` other than this process, as its markers list them (any
-    command's): [(command, pid, host, started)].  A run on this computer whose process no longer exists (killed:
-    SIGKILL, power loss, out of memory) or whose pid now belongs to a process started later is left out - stale; a
-    run on another computer (a shared folder) cannot be checked and is listed."""
-    found, host = [], _host()
-    if not out.is_dir():
-        return found
-    for marker in sorted(out.glob(".lungai-*")):
-        command = marker.name[len(".lungai-"):]
+LOCK = ".lungai.lock"     # the folder's lock: held by the run writing into it (pid host started command)
+TEMP_PREFIX = ".partial-lungai-"   # + <command>-<pid>: a marker being written (_write_marker)
+
+
+def _stale(pid: int, host: str, started: float) -> bool:
+    """A run in progress as listed (in the lock) that is no longer running: on this computer, its process no longer
+    exists (killed: SIGKILL, power loss, out of memory) or its pid now belongs to a process started later.  A run on
+    another computer (a shared folder, another container) cannot be checked: not stale."""
+    if host != _host():
+        return False
+    now = _process_started(pid)
+    return now is None or bool(now and now > started + 2)
+
+
+def _lock_text(command: str) -> str:
+    import time
+
+    return f"{os.getpid()} {_host()} {_process_started(os.getpid()) or time.time():.2f} {command}\n"
+
+
+def _read_lock(lock: Path) -> tuple[int, str, float, str] | None:
+    """(pid, host, started, command) of the lock file, None when it cannot be read (being written, damaged)."""
+    with contextlib.suppress(OSError, UnicodeDecodeError, ValueError):
+        pid, host, started, command = (lock.read_text(encoding="utf-8").split() + ["", "", "", ""])[:4]
+        return int(pid), host, float(started), command or "?"
+    return None
+
+
+def _lock_stale(lock: Path, holder) -> bool:
+    """The lock ``holder`` (:func:`_read_lock`) is stale (:func:`_stale`); an unreadable lock is a run's that is
+    writing it right now, unless it is older than a minute (a run killed between creating and writing it)."""
+    import time
+
+    if holder is None:
+        with contextlib.suppress(OSError):
+            return time.time() - lock.stat().st_mtime > 60
+        return True                     # gone meanwhile
+    return _stale(*holder[:3])
+
+
+_HELD: dict = {}          # the folders whose lock this process holds: {folder: times taken} (nested claims)
+
+
+def _lock(out: Path, command: str) -> None:
+    """Take the folder's lock ``out/.lungai.lock``: created atomically (O_CREAT | O_EXCL: of two runs started at
+    once, one gets it), naming this process, its computer, its start and the command.  A stale lock (its run is
+    gone, :func:`_lock_stale`) is taken over; a live one is refused (:func:`check_not_running`).  Taken again by
+    the process that holds it (a claim inside a claim): counted, released by the last :func:`_unlock`."""
+    key = out.resolve()
+    if key in _HELD:
+        _HELD[key] += 1
+        return
+    lock = out / LOCK
+    for _ in range(5):
         try:
-            running = _parse_marker(out, command)[1] if marker.is_file() else []
-        except (OSError, UnicodeDecodeError, ValueError):
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileNotFoundError:       # the folder, new, removed by a run refused meanwhile: made again
+            with writing(out):
+                out.mkdir(parents=True, exist_ok=True)
             continue
-        for pid, where, started in running:
-            if where == host:
-                if pid == os.getpid():
-                    continue
-                now = _process_started(pid)
-                if now is None or (now and now > started + 2):      # gone, or the pid reused since
-                    continue
-            found.append((command, pid, where, started))
-    return found
+        except FileExistsError:
+            holder = _read_lock(lock)
+            if not _lock_stale(lock, holder):
+                check_not_running(out, command)
+                continue                # released meanwhile: try again
+            _break_stale_lock(lock, holder)
+            continue
+        except OSError as exc:
+            raise file_error(exc, lock) from exc
+        try:
+            os.write(fd, _lock_text(command).encode("utf-8"))
+        finally:
+            os.close(fd)
+        _HELD[key] = 1
+        return
+    check_not_running(out, command)
+    raise InputError(f"could not take the lock {lock} of the output folder {out}: other runs keep taking it",
+                     "wait until the other lungai runs into that folder have ended, or choose another folder with -o")
+
+
+def _break_stale_lock(lock: Path, holder) -> None:
+    """Remove the stale lock ``lock`` read as ``holder``, not a live one another run took meanwhile: it is renamed
+    to a name of this process first (atomic: of two runs breaking it, one gets it) and removed only when it is
+    still the stale one read; else it is put back (never over a lock taken since)."""
+    aside = lock.with_name(f"{LOCK}.stale-{os.getpid()}")
+    try:
+        os.replace(lock, aside)
+    except OSError:
+        return                          # another run broke it first
+    if _read_lock(aside) == holder:
+        aside.unlink(missing_ok=True)
+        return
+    with contextlib.suppress(OSError):  # a lock taken meanwhile: back, unless another was taken since
+        os.link(aside, lock)
+    aside.unlink(missing_ok=True)
+
+
+def _unlock(out: Path) -> None:
+    """Release the folder's lock taken by :func:`_lock` (by the last of nested claims): removed when it is still
+    this process's."""
+    key = out.resolve()
+    if key not in _HELD:
+        return
+    _HELD[key] -= 1
+    if _HELD[key] > 0:
+        return
+    del _HELD[key]
+    lock = out / LOCK
+    holder = _read_lock(lock)
+    if holder and holder[0] == os.getpid() and holder[1] == _host():
+        with contextlib.suppress(OSError):
+            lock.unlink()
+
+
+def _runs_elsewhere(out: Path) -> list[tuple[str, int, str, float]]:
+    """The run in progress in the folder ``out``, when another process than this one holds its lock (:func:`_lock`):
+    [(command, pid, host, started)]; a stale lock (:func:`_lock_stale`) is left out."""
+    lock = out / LOCK
+    if not lock.is_file():
+        return []
+    holder = _read_lock(lock)
+    if _lock_stale(lock, holder):
+        return []
+    if holder is None:
+        return [("?", 0, "?", lock.stat().st_mtime)]
+    pid, host, started, command = holder
+    if pid == os.getpid() and host == _host():
+        return []
+    return [(command, pid, host, started)]
 
 
 def check_not_running(path, command: str) -> None:
-    """Refuse the output folder ``path`` while another lungai run writes into it (its marker lists the run in
-    progress, :func:`claimed_output_folder`): two runs there would remove or mix each other's results."""
+    """Refuse the output folder ``path`` while another lungai run writes into it (it holds the folder's lock,
+    :func:`_lock`): two runs there would remove or mix each other's results."""
     import datetime as dt
 
     out = Path(path)
@@ -712,28 +843,80 @@ def check_not_running(path, command: str) -> None:
                          f"{pid} on {host}, started {when}); two runs writing into one folder would remove or mix "
                          "each other's results",
                          "wait until that run has ended, or choose another folder with -o" +
-                         ("" if here else f" (if that run no longer runs, run this command on {host} once: a run "
-                                          "whose process is gone is ignored there)"))
+                         ("" if here else f"; if no lungai run is going on on {host} any more (e.g. its container "
+                                          f"or cluster job has ended), delete the lock file {out / LOCK} - only "
+                                          "that file - and run again"))
 
 
-def _set_running(out: Path, command: str, on: bool) -> None:
-    """Add this process to the marker's runs in progress (``on``) or take it out; stale runs (their process gone)
-    are cleared."""
-    import time
+def _remove_stale_temps(out: Path, owns) -> None:
+    """Remove the temporary files a killed run left in ``out`` (the lock held: no other run writes there now):
+    a marker being written (``.partial-lungai-<command>-<pid>``) whose process is gone, and ``<output>.tmp`` of
+    the output names ``owns`` (e.g. ``model.skops.tmp``, rp's model files written under a temporary name).  Only
+    lungai's own temporary names; no other file."""
+    for f in out.glob(TEMP_PREFIX + "*"):
+        pid = f.name.rpartition("-")[2]
+        if pid.isdigit() and int(pid) != os.getpid() and f.is_file() and not f.is_symlink() \
+                and _process_started(int(pid)) is None:
+            with contextlib.suppress(OSError):
+                f.unlink()
+    for n in owns or ():
+        f = out / (n + ".tmp")
+        if _safe_relative(n) and f.is_file() and not f.is_symlink():
+            with writing(f):
+                f.unlink()
 
-    entries, running = _parse_marker(out, command)
-    alive = {(c, pid, host) for c, pid, host, _ in _runs_elsewhere(out)}
-    keep = [(pid, host, started) for pid, host, started in running if (command, pid, host) in alive]
-    if on:
-        keep.append((os.getpid(), _host(), _process_started(os.getpid()) or time.time()))
-    _write_marker(out, command, entries, keep)
+
+STAMP_EVERY = 0.5         # landed(): the marker rewritten at most this long after a file landed, and sooner -
+STAMP_COST = 4            # at once - when the last rewrite took less than 1/STAMP_COST of the time since: files
+#                           landing slower than the marker is written (images, tables) are each stamped at once,
+#                           a fast series of small files (DICOM slices) costs at most 1/STAMP_COST more time
+
+
+_MARKERS = __import__("threading").RLock()    # marker writes of landed() (also from its timer) and of the claim
 
 
 class _Active:
-    """A claimed folder of this process: its files are stamped in its marker as they land (:func:`landed`)."""
+    """A claimed folder of this process: its files are stamped in its marker as they land (:func:`landed`);
+    ``pending``: stamps not yet written into the marker - written by the next landing, or by a timer at the latest
+    :data:`STAMP_EVERY` seconds later."""
 
     def __init__(self, out: Path, command: str, owns, kept):
         self.out, self.command, self.owns, self.kept = out.resolve(), command, set(owns), set(kept)
+        self.pending: dict = {}
+        self.written_at, self.cost, self.timer = 0.0, 0.0, None
+
+    def flush(self) -> None:
+        """Write the pending stamps into the marker (read again: other entries are kept)."""
+        import time
+
+        with _MARKERS:
+            if not self.pending:
+                return
+            t = time.monotonic()
+            entries = _read_marker(self.out, self.command)
+            new = {n: s for n, s in self.pending.items() if entries.get(n, "missing") != s}
+            self.pending = {}
+            if new:
+                _write_marker(self.out, self.command, entries | new)
+            self.written_at = time.monotonic()
+            self.cost = self.written_at - t
+
+    def later(self) -> None:
+        """Flush the pending stamps :data:`STAMP_EVERY` seconds from now (a timer), unless one is set already."""
+        import threading
+
+        if self.timer is None or not self.timer.is_alive():
+            self.timer = threading.Timer(STAMP_EVERY, self._timed)
+            self.timer.daemon = True
+            self.timer.start()
+
+    def _timed(self) -> None:
+        with contextlib.suppress(Exception):    # (a failure here: the claim's end records all the same)
+            self.flush()
+
+    def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
 
 
 _ACTIVE: list = []        # the folders claimed by this process, now (claimed_output_folder)
@@ -742,10 +925,15 @@ _LANDING: list = []       # landed() running: the marker writes it makes are not
 
 def landed(path) -> None:
     """The output file ``path`` has just been written (renamed into place): stamp it in the marker of the run that
-    claimed its folder (:func:`claimed_output_folder`; with its folder ``name/`` when it lies in an output folder)
-    right away, so that a run killed later (SIGKILL, power loss, out of memory: no ``finally`` runs) leaves a
-    marker listing it as written, and the re-run replaces it; a file changed since, or never stamped, stays
-    refused.  A file outside a claimed folder, or not of its output names: nothing done."""
+    claimed its folder (:func:`claimed_output_folder`; with its folder ``name/`` when it lies in an output folder),
+    so that a run killed later (SIGKILL, power loss, out of memory: no ``finally`` runs) leaves a marker listing it
+    as written, and the re-run replaces it; a file changed since, or never stamped, stays refused.  The marker is
+    rewritten right away when the last rewrite is long enough ago (:data:`STAMP_COST`), else by a timer
+    :data:`STAMP_EVERY` seconds later (many small files landing fast - a DICOM series - do not rewrite it per file);
+    a file landed in the moment before a kill may stay unrecorded (refused, like a file of the user's).  A file outside a claimed folder, or not of its
+    output names: nothing done."""
+    import time
+
     if not _ACTIVE or _LANDING:
         return
     p = Path(path)
@@ -762,10 +950,14 @@ def landed(path) -> None:
             top = rel.parts[0]
             if top not in claim.owns or rel.as_posix() in claim.kept or (claim.out / top).is_symlink():
                 continue
-            entries, running = _parse_marker(claim.out, claim.command)
-            new = {rel.as_posix(): _stamp(p)} | ({top + "/": None} if len(rel.parts) > 1 else {})
-            if any(entries.get(n, "missing") != stamp for n, stamp in new.items()):
-                _write_marker(claim.out, claim.command, entries | new, running)
+            with _MARKERS:
+                claim.pending[rel.as_posix()] = _stamp(p)
+                if len(rel.parts) > 1:
+                    claim.pending[top + "/"] = None
+            if time.monotonic() - claim.written_at >= min(STAMP_EVERY, STAMP_COST * claim.cost):
+                claim.flush()
+            else:
+                claim.later()
     finally:
         _LANDING.pop()
 

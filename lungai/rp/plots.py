@@ -45,7 +45,10 @@ def roc_plot(curves: dict[str, tuple[np.ndarray, np.ndarray, str]], path, title:
     ax.set(xlabel="1 - specificity", ylabel="sensitivity", title=title, xlim=(0, 1), ylim=(0, 1))
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    from lungai.io.outputs import writing  # noqa: PLC0415
+
+    with writing(path):                    # stamped in a claimed folder's marker once written
+        fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
 
@@ -63,7 +66,10 @@ def calibration_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], path, tit
     ax.set(xlabel="predicted risk", ylabel="observed RP rate", title=title, xlim=(0, 1), ylim=(0, 1))
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    from lungai.io.outputs import writing  # noqa: PLC0415
+
+    with writing(path):                    # stamped in a claimed folder's marker once written
+        fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
 
@@ -79,6 +85,9 @@ def importance_plot(importance, path, title: str, top: int = 15) -> Path:
     ax.set_title(title, fontsize=9, loc="right")
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    from lungai.io.outputs import writing  # noqa: PLC0415
+
+    with writing(path):                    # stamped in a claimed folder's marker once written
+        fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,96 +132,98 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
 
     results, oof, cvs = {}, {}, {}
     candidates = [final] if final else [f"{s}/{m}" for s, m in combos]
-    with task("rp train", len(combos) * outer_folds + len(candidates) + n_boot + 1) as bar:
-        for s, m in combos:
+    with contextlib.ExitStack() as claim:  # the model folder, claimed once trained (claimed_output_folder)
+        with task("rp train", len(combos) * outer_folds + len(candidates) + n_boot + 1) as bar:
+            for s, m in combos:
+                X = X_all[roles.features(s)]
+                cats = [c for c in roles.categorical if c in X.columns]
+                key = f"{s}/{m}"
+                cvs[key] = nested_cv(X, y, m, cats, outer_folds, inner_folds, seed, fast, progress=bar, label=key)
+                oof[key] = cvs[key]["oof"]
+                results[key] = evaluate(y, oof[key], threshold, seed=seed) | {"params_per_fold": cvs[key]["params"],
+                                                                              "inner_auc_per_fold": cvs[key]["inner_auc"]}
+            selection = None
+            if final is None:  # the choice itself is cross-validated (nested), so its AUC is not the max over choices
+                sel = nested_selection(cvs, y, outer_folds, seed)
+                selection = evaluate(y, sel["oof"], threshold, seed=seed) | {
+                    "rule": SELECTION_RULE, "chosen_per_fold": sel["chosen_per_fold"]}
+                oof[SELECTED] = sel["oof"]
+            fits = {}
+            for key in candidates:  # the locked model: the same rule on all patients
+                s, m = key.split("/")
+                X = X_all[roles.features(s)]
+                fits[key] = fit_final(X, y, m, [c for c in roles.categorical if c in X.columns], inner_folds, seed, fast)
+                bar.update(1, f"refit {key} on all patients")
+            chosen = final or select_best({k: f[2] for k, f in fits.items()})
+            pipe, params, _ = fits[chosen]
+            s, m = chosen.split("/")
             X = X_all[roles.features(s)]
             cats = [c for c in roles.categorical if c in X.columns]
-            key = f"{s}/{m}"
-            cvs[key] = nested_cv(X, y, m, cats, outer_folds, inner_folds, seed, fast, progress=bar, label=key)
-            oof[key] = cvs[key]["oof"]
-            results[key] = evaluate(y, oof[key], threshold, seed=seed) | {"params_per_fold": cvs[key]["params"],
-                                                                          "inner_auc_per_fold": cvs[key]["inner_auc"]}
-        selection = None
-        if final is None:  # the choice itself is cross-validated (nested), so its AUC is not the max over choices
-            sel = nested_selection(cvs, y, outer_folds, seed)
-            selection = evaluate(y, sel["oof"], threshold, seed=seed) | {
-                "rule": SELECTION_RULE, "chosen_per_fold": sel["chosen_per_fold"]}
-            oof[SELECTED] = sel["oof"]
-        fits = {}
-        for key in candidates:  # the locked model: the same rule on all patients
-            s, m = key.split("/")
-            X = X_all[roles.features(s)]
-            fits[key] = fit_final(X, y, m, [c for c in roles.categorical if c in X.columns], inner_folds, seed, fast)
-            bar.update(1, f"refit {key} on all patients")
-        chosen = final or select_best({k: f[2] for k, f in fits.items()})
-        pipe, params, _ = fits[chosen]
-        s, m = chosen.split("/")
-        X = X_all[roles.features(s)]
-        cats = [c for c in roles.categorical if c in X.columns]
-        del fits
-        ensemble = bootstrap_ensemble(pipe, X, y, n_boot, seed, progress=bar)
-        baseline = model_inputs(pipe, X).mean(axis=0)
-        base_risk, mean_risk = baseline_risk(pipe, baseline), float(pipe.predict_proba(X)[:, 1].mean())
-        from lungai.io.outputs import claim_output_folder, record_outputs
+            del fits
+            ensemble = bootstrap_ensemble(pipe, X, y, n_boot, seed, progress=bar)
+            baseline = model_inputs(pipe, X).mean(axis=0)
+            base_risk, mean_risk = baseline_risk(pipe, baseline), float(pipe.predict_proba(X)[:, 1].mean())
+            from lungai.io.outputs import claimed_output_folder, record_outputs
 
-        check_model_folder(model_dir, overwrite)          # again: the folder may have changed while training
-        if _written_by_rp_train(model_dir):               # an earlier version's model folder: rp train's own
-            record_outputs(model_dir, OWNER, [n for n in OUTPUT_FILES if (model_dir / n).is_file()])
-        claim_output_folder(model_dir, OWNER, owns=OUTPUT_FILES)  # no stale file of a run before (its recorded ones)
-        figures = []
-        if make_plots:
-            curves = {k: (y, p, f"AUC {(results.get(k) or selection)['auc']:.2f}") for k, p in oof.items()}
-            figures.append(plots.roc_plot(curves, model_dir / "roc.png", "Nested-CV ROC").name)
-            figures.append(plots.calibration_plot({k: (y, p) for k, p in oof.items()},
-                                                  model_dir / "calibration.png", "Nested-CV calibration").name)
-        bar.update(1, "plots")
+            check_model_folder(model_dir, overwrite)          # again: the folder may have changed while training
+            if _written_by_rp_train(model_dir):               # an earlier version's model folder: rp train's own
+                record_outputs(model_dir, OWNER, [n for n in OUTPUT_FILES if (model_dir / n).is_file()])
+            # no stale file of a run before (its recorded ones); another run into the folder is refused meanwhile,
+            # each file is stamped as it lands (a killed run's too) and all are recorded when the block ends
+            claim.enter_context(claimed_output_folder(model_dir, OWNER, OUTPUT_FILES))
+            figures = []
+            if make_plots:
+                curves = {k: (y, p, f"AUC {(results.get(k) or selection)['auc']:.2f}") for k, p in oof.items()}
+                figures.append(plots.roc_plot(curves, model_dir / "roc.png", "Nested-CV ROC").name)
+                figures.append(plots.calibration_plot({k: (y, p) for k, p in oof.items()},
+                                                      model_dir / "calibration.png", "Nested-CV calibration").name)
+            bar.update(1, "plots")
 
-    from lungai.radiomics.csv_output import write_csv
+        from lungai.radiomics.csv_output import write_csv
 
-    write_csv(pd.DataFrame({"case": case_ids(df, roles.id_column), "outcome": y}
-                           | {f"risk_{k.replace('/', '_')}": p for k, p in oof.items()}),
-              model_dir / "cv_predictions.csv", index=True, index_label="row")   # a full disk leaves no partial file
-    # The figure reported for the locked model: the nested selection procedure's (its choice included),
-    # or, for a combination fixed in advance with --final, that combination's own nested CV.
-    honest = selection if selection is not None else results[chosen]
-    warnings += [w for w in honest["warnings"] if w not in small_sample_warnings(y)]
-    metrics = {"outcome": outcome, "n": int(len(y)), "events": int(y.sum()), "threshold": threshold,
-               "validation": f"nested stratified CV: {outer_folds} outer x {inner_folds} inner folds, seed {seed}",
-               "results": results, "selection": selection, "chosen": chosen,
-               "chosen_by": "given with --final (its own nested-CV performance)" if final else SELECTION_RULE,
-               "chosen_auc": honest["auc"], "chosen_auc_ci95": honest["auc_ci95"], "figures": figures,
-               "warnings": warnings}
-    card = {
-        "format": model_io.FORMAT, "name": "SlicerLungAI radiation-pneumonitis risk model",
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "lungai_version": __version__, "sklearn_version": sklearn.__version__,
-        "outcome": outcome, "feature_set": s, "model": m, "model_name": MODEL_NAMES[m],
-        "hyperparameters": params, "features": list(X.columns), "roles": roles.to_json(),
-        "categories": {c: sorted(X[c].dropna().astype(str).unique().tolist()) for c in cats},
-        "category_rules": dict(CATEGORY_RULES),      # how rp predict / validate read the categories again
-        "training_data": {"source": source, "synthetic": synthetic, "n": int(len(y)), "events": int(y.sum()),
-                          "prevalence": float(y.mean()), "ignored_columns": roles.ignored,
-                          "features": feature_summary(X, cats)},
-        "metrics_nested_cv": {k: v for k, v in honest.items()
-                              if k not in ("params_per_fold", "inner_auc_per_fold", "chosen_per_fold", "rule")},
-        "warnings": warnings,
-        "metrics_source": ("nested selection: " + SELECTION_RULE) if selection is not None
-                          else f"nested CV of {chosen} (fixed in advance with --final)",
-        "comparison_auc": {k: [round(v["auc"], 3)] + [None if x is None else round(x, 3) for x in v["auc_ci95"]]
-                           for k, v in results.items()},
-        "radiomics_settings": training_radiomics_settings(df, list(X.columns), inputs),
-        "threshold": threshold, "threshold_rule": threshold_rule,
-        "uncertainty": UNCERTAINTY.format(n=n_boot), "n_bootstrap": n_boot,
-        "explanation": "Shapley values in log-odds against the training-mean patient "
-                       + ("(exact, linear model)" if m == "lr" else "(captum ShapleyValueSampling)")
-                       + f", whose risk (baseline_risk) is {base_risk:.3f} (mean predicted risk of the "
-                         f"training patients {mean_risk:.3f}): + raises the risk above the baseline risk, - lowers it",
-        "baseline_risk": base_risk,
-        "seed": seed, "fast": fast,
-        "intended_use": "research: risk of the outcome for patients like the training cohort; not for clinical decisions",
-    }
-    model_io.save_model(model_dir, {"pipeline": pipe, "bootstrap": ensemble, "baseline": baseline}, card, metrics)
-    record_outputs(model_dir, OWNER, [n for n in OUTPUT_FILES if (model_dir / n).is_file()])
+        write_csv(pd.DataFrame({"case": case_ids(df, roles.id_column), "outcome": y}
+                               | {f"risk_{k.replace('/', '_')}": p for k, p in oof.items()}),
+                  model_dir / "cv_predictions.csv", index=True, index_label="row")   # a full disk leaves no partial file
+        # The figure reported for the locked model: the nested selection procedure's (its choice included),
+        # or, for a combination fixed in advance with --final, that combination's own nested CV.
+        honest = selection if selection is not None else results[chosen]
+        warnings += [w for w in honest["warnings"] if w not in small_sample_warnings(y)]
+        metrics = {"outcome": outcome, "n": int(len(y)), "events": int(y.sum()), "threshold": threshold,
+                   "validation": f"nested stratified CV: {outer_folds} outer x {inner_folds} inner folds, seed {seed}",
+                   "results": results, "selection": selection, "chosen": chosen,
+                   "chosen_by": "given with --final (its own nested-CV performance)" if final else SELECTION_RULE,
+                   "chosen_auc": honest["auc"], "chosen_auc_ci95": honest["auc_ci95"], "figures": figures,
+                   "warnings": warnings}
+        card = {
+            "format": model_io.FORMAT, "name": "SlicerLungAI radiation-pneumonitis risk model",
+            "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "lungai_version": __version__, "sklearn_version": sklearn.__version__,
+            "outcome": outcome, "feature_set": s, "model": m, "model_name": MODEL_NAMES[m],
+            "hyperparameters": params, "features": list(X.columns), "roles": roles.to_json(),
+            "categories": {c: sorted(X[c].dropna().astype(str).unique().tolist()) for c in cats},
+            "category_rules": dict(CATEGORY_RULES),      # how rp predict / validate read the categories again
+            "training_data": {"source": source, "synthetic": synthetic, "n": int(len(y)), "events": int(y.sum()),
+                              "prevalence": float(y.mean()), "ignored_columns": roles.ignored,
+                              "features": feature_summary(X, cats)},
+            "metrics_nested_cv": {k: v for k, v in honest.items()
+                                  if k not in ("params_per_fold", "inner_auc_per_fold", "chosen_per_fold", "rule")},
+            "warnings": warnings,
+            "metrics_source": ("nested selection: " + SELECTION_RULE) if selection is not None
+                              else f"nested CV of {chosen} (fixed in advance with --final)",
+            "comparison_auc": {k: [round(v["auc"], 3)] + [None if x is None else round(x, 3) for x in v["auc_ci95"]]
+                               for k, v in results.items()},
+            "radiomics_settings": training_radiomics_settings(df, list(X.columns), inputs),
+            "threshold": threshold, "threshold_rule": threshold_rule,
+            "uncertainty": UNCERTAINTY.format(n=n_boot), "n_bootstrap": n_boot,
+            "explanation": "Shapley values in log-odds against the training-mean patient "
+                           + ("(exact, linear model)" if m == "lr" else "(captum ShapleyValueSampling)")
+                           + f", whose risk (baseline_risk) is {base_risk:.3f} (mean predicted risk of the "
+                             f"training patients {mean_risk:.3f}): + raises the risk above the baseline risk, - lowers it",
+            "baseline_risk": base_risk,
+            "seed": seed, "fast": fast,
+            "intended_use": "research: risk of the outcome for patients like the training cohort; not for clinical decisions",
+        }
+        model_io.save_model(model_dir, {"pipeline": pipe, "bootstrap": ensemble, "baseline": baseline}, card, metrics)
     used = ColumnRoles(roles={c: r for c, r in roles.roles.items() if c in all_features},
                        categorical=roles.categorical, binary=roles.binary, how=roles.how)
     lines = ["features: role, type (how the type was decided; saved in model_card.json):", *used.describe()]
