@@ -271,7 +271,8 @@ def qform_sform_mismatch(header: bytes) -> dict | None:
     shear = float(np.abs(cosines - np.diag(np.diag(cosines))).max())
     return {"qform_origin": qorigin, "sform_origin": sorigin, "qform_direction": qdir, "sform_direction": sdir,
             "distance": distance, "direction_difference": turn, "angle": angle, "shear": shear,
-            "qform_code": h["qform_code"], "sform_code": h["sform_code"]}
+            "qform_code": h["qform_code"], "sform_code": h["sform_code"],
+            "qform_placeholder": all(float(v) == 0.0 for v in h["quatern"])}     # quaternion and offset all 0
 
 
 def scan_nifti(path) -> NiftiScan:

@@ -461,10 +461,11 @@ def _check_qform_sform(p: Path, head: bytes, img: sitk.Image) -> None:
     A sheared sform (its axes not at right angles, e.g. a gantry tilt: no qform can equal it, ITK then reads the
     qform) is refused as sheared (:func:`_sheared`).  Otherwise ITK reads one of them (with both codes 1 the sform,
     with a qform code 1 and an sform code 2 the qform), nibabel and the tools built on it (nnU-Net, TotalSegmentator)
-    always the sform: where ITK reads the qform, the image, its mask and a model's output could lie mirrored or
-    shifted against each other without a word - refused; where ITK reads the sform too (a placeholder qform, say),
-    the image is read as both place it, with a warning (:class:`lungai.errors.InputNote`) that tools preferring the
-    qform would place it elsewhere."""
+    always the sform: two different placements are refused (the image, its mask and a model's output could lie
+    mirrored or shifted against each other without a word - a mask made where the qform is read lands elsewhere),
+    but for a placeholder qform (quaternion and offset all 0, as some writers leave it: no placement of its own)
+    where ITK reads the sform as nibabel does: read, with a warning (:class:`lungai.errors.InputNote`) that tools
+    preferring the qform would place it elsewhere."""
     import warnings
 
     from lungai.errors import InputNote
@@ -491,18 +492,22 @@ def _check_qform_sform(p: Path, head: bytes, img: sitk.Image) -> None:
                   f"{m['distance']:.2f} mm apart, axes differ by up to {m['angle']:.2f} degrees"
                   + (", the qform mirrored" if np.linalg.det(m["qform_direction"]) * np.linalg.det(
                       m["sform_direction"]) < 0 else "") + ")")
-    if used == "sform":
+    if used == "sform" and m["qform_placeholder"]:    # a qform left empty by its writer: no placement of its own
         warnings.warn(f"{p}: its header holds two different placements - {placements}. ITK (3D Slicer, this tool) "
                       "and nibabel-based tools (nnU-Net, TotalSegmentator) read the sform, and so it is read; tools "
                       f"that prefer the qform would place it {m['distance']:.2f} mm away (axes {m['angle']:.2f} "
                       "degrees apart). To make the header agree: nibabel img.set_qform(img.get_sform()), then "
                       "nib.save(img, ...)", InputNote, stacklevel=4)
         return
-    itk = ("reads the qform" if used == "qform" else "reads one of them (which one depends on its version)")
+    itk = {"qform": "reads the qform, nibabel-based tools (nnU-Net, TotalSegmentator) the sform",
+           "sform": "and nibabel-based tools (nnU-Net, TotalSegmentator) read the sform, tools that prefer the qform "
+                    "(and whatever made a mask from it) the qform"}.get(
+        used, "reads one of them (which one depends on its version), nibabel-based tools (nnU-Net, "
+              "TotalSegmentator) the sform")
     raise InputError(
         f"{p} cannot be placed in space: its header holds two different placements - {placements}. ITK (3D Slicer, "
-        f"this tool) {itk}, nibabel-based tools (nnU-Net, TotalSegmentator) the sform: the image and its masks or "
-        "model outputs could lie mirrored or shifted against each other",
+        f"this tool) {itk}: the image and its masks or model outputs could lie mirrored or shifted against each "
+        "other",
         "re-export the image from its source (scanner / PACS / 3D Slicer), or, once you know which placement is "
         "right, make the header agree with nibabel: img.set_qform(img.get_sform()) (the sform is right) or "
         "img.set_sform(img.get_qform()) (the qform is right), then nib.save(img, ...)")
