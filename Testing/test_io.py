@@ -761,22 +761,70 @@ def _nifti_with_sform(tmp_path, name, flip_x=False, shift_z=0.0, sform_code=1):
     return out
 
 
-@pytest.mark.parametrize("flip_x, shift_z, sform_code, used", [(True, 0.0, 1, "sform"), (False, 50.0, 1, "sform"),
-                                                               (False, 50.0, 2, "qform")])
-def test_a_nifti_whose_qform_and_sform_disagree_is_refused(tmp_path, flip_x, shift_z, sform_code, used):
-    """QA: a NIfTI whose sform mirrored its qform in x was read silently (ITK took the sform: radiomics of the
-    healthy side, Mean -780 HU instead of 7.6); with sform code 2 ITK takes the qform, nibabel-based tools
-    (nnU-Net, TotalSegmentator) always the sform.  Refused, naming both placements and which one ITK read; also
-    as a mask."""
-    path = _nifti_with_sform(tmp_path, "qs.nii", flip_x, shift_z, sform_code)
-    read = sitk.ReadImage(str(path))                                        # ITK reads it silently
-    moved = read.GetOrigin() != _ct_like().GetOrigin() or read.GetDirection() != _ct_like().GetDirection()
-    assert moved == (used == "sform")                                       # ITK's choice
-    with pytest.raises(InputError, match=f"qform .* sform .*ITK .* reads the {used}, nibabel") as err:
+@pytest.mark.parametrize("flip_x, shift_z, sform_code", [(True, 0.0, 2), (False, 50.0, 2), (True, 0.0, 1),
+                                                       (False, 50.0, 1)])
+def test_a_nifti_whose_qform_and_sform_disagree_is_refused(tmp_path, flip_x, shift_z, sform_code):
+    """QA: a NIfTI whose sform mirrored its qform in x was read silently; with sform code 2 ITK takes the qform,
+    nibabel-based tools (nnU-Net, TotalSegmentator) always the sform.  Refused, naming both placements, how far
+    apart (origins in mm, axes in degrees) and which one ITK read; also as a mask.  Lead: with both codes 1 ITK
+    reads the sform, as nibabel does, but the QA's mirrored case (a mask made on the qform's placement) gave the
+    healthy side's features: refused too, unless the qform is a placeholder (next test)."""
+    path = _nifti_with_sform(tmp_path, "qs.nii", flip_x, shift_z, sform_code=sform_code)
+    read = sitk.ReadImage(str(path))
+    if sform_code == 2:                                                     # ITK reads the qform silently
+        assert read.GetOrigin() == _ct_like().GetOrigin() and read.GetDirection() == _ct_like().GetDirection()
+    apart = r"origins 50.00 mm apart, axes differ by up to 0.00 degrees\)" if shift_z else \
+        r"axes differ by up to 180.00 degrees, the qform mirrored\)"
+    itk = "reads the qform, nibabel" if sform_code == 2 else "and nibabel-based tools .* read the sform, tools that"
+    with pytest.raises(InputError, match=f"qform .* sform .*{apart}. ITK .* {itk}") as err:
         read_ct(path)
     assert "set_qform(img.get_sform())" in err.value.fix and "re-export" in err.value.fix
     with pytest.raises(InputError, match="two different placements"):
         read_mask(path)
+
+
+@pytest.mark.parametrize("flip_x, shift_z, placeholder", [(False, 0.0, True)])
+def test_a_nifti_whose_sform_itk_and_nibabel_both_read_is_read_with_a_warning(tmp_path, flip_x, shift_z,
+                                                                              placeholder):
+    """Review: with both codes 1 ITK reads the sform, as nibabel-based tools do; a placeholder qform (quaternion
+    and offset 0, as some writers leave it) was refused ("439.7 mm apart ... ITK reads the sform, nibabel-based
+    tools the sform, other tools may take the other one").  Read as both place it, with a warning saying how far
+    tools preferring the qform would place it and how to make the header agree."""
+    import struct
+
+    from lungai.errors import InputNote
+
+    path = _nifti_with_sform(tmp_path, "qs.nii", flip_x, shift_z, sform_code=1)
+    if placeholder:
+        data = bytearray(path.read_bytes())
+        data[256:280] = struct.pack("<6f", *[0.0] * 6)                       # quatern_b..d, qoffset_x..z
+        path.write_bytes(bytes(data))
+    with pytest.warns(InputNote, match="ITK .* and nibabel-based tools .* read the sform, and so it is read; tools "
+                                       "that prefer the qform would place it") as rec:
+        img = read_ct(path)
+    assert img.GetOrigin() == sitk.ReadImage(str(path)).GetOrigin()         # the sform's placement
+    assert "img.set_qform(img.get_sform())" in str(rec[0].message)
+    assert "other tools may take" not in str(rec[0].message)
+
+
+def test_a_nifti_with_a_sheared_sform_and_a_qform_is_said_to_be_sheared(tmp_path):
+    """Review: an oblique CT whose sform (codes 1 and 1) holds a 0.5 degree gantry tilt: ITK falls back on the
+    qform, and it was refused as a qform / sform mismatch with axes printed alike, "0.0 mm apart", and the fix
+    set_qform(get_sform()), which cannot hold a shear.  Refused as sheared, with the resampling fix."""
+    import struct
+
+    img = _ct_like()
+    c, s = np.cos(np.radians(20)), np.sin(np.radians(20))
+    img.SetDirection((1.0, 0.0, 0.0, 0.0, c, -s, 0.0, s, c))                 # oblique: tilted 20 degrees about x
+    path = write_image(img, tmp_path / "ct.nii")
+    data = bytearray(path.read_bytes())
+    srow = np.reshape(struct.unpack("<12f", data[280:328]), (3, 4))
+    srow[:, 2] += srow[:, 1] / np.linalg.norm(srow[:, 1]) * img.GetSpacing()[2] * np.tan(np.radians(0.5))
+    data[280:328] = struct.pack("<12f", *srow.ravel())
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="its geometry is sheared .*0.50 degrees off right angles") as err:
+        read_ct(path)
+    assert "orthogonal grid" in err.value.fix and "set_qform" not in err.value.fix
 
 
 def test_a_nifti_whose_qform_and_sform_agree_is_read(tmp_path):

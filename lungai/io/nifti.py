@@ -245,9 +245,12 @@ def qform_affine(h: dict) -> np.ndarray | None:
 def qform_sform_mismatch(header: bytes) -> dict | None:
     """Where the qform and the sform of a NIfTI header disagree, both set (codes > 0): None when they agree (within
     :data:`QS_ORIGIN_TOL_VOXEL` of a voxel and :data:`QS_DIRECTION_TOL`) or either is unset; else a dict of both
-    origins and direction matrices (LPS, as ITK reports them), the largest origin distance (mm) and direction
-    difference.  ITK then reads one of them (which one depends on the codes and ITK's version), nibabel-based tools
-    (nnU-Net, TotalSegmentator) the sform: the same file placed in two places."""
+    origins and direction matrices (LPS, as ITK reports them), the largest origin distance (mm), direction
+    difference and angle between corresponding voxel axes (``angle``, degrees), and the sform's ``shear``: the
+    largest |cosine| between its normalised columns (0: its axes at right angles; above :data:`QS_DIRECTION_TOL`
+    sheared, e.g. a gantry tilt, which no quaternion - the qform - can hold).  ITK then reads one of them (which one
+    depends on the codes and ITK's version), nibabel-based tools (nnU-Net, TotalSegmentator) the sform: the same
+    file placed in two places."""
     h = _header_fields(header)
     if h is None or h["qform_code"] <= 0 or h["sform_code"] <= 0 or not 1 <= h["dim"][0] <= 7:
         return None
@@ -263,9 +266,13 @@ def qform_sform_mismatch(header: bytes) -> dict | None:
     turn = float(np.abs(qdir - sdir).max())
     if distance <= QS_ORIGIN_TOL_VOXEL * min(spacing) and turn <= QS_DIRECTION_TOL:
         return None
+    angle = float(np.degrees(np.arccos(np.clip((qdir * sdir).sum(axis=0), -1.0, 1.0))).max())
+    cosines = sdir.T @ sdir
+    shear = float(np.abs(cosines - np.diag(np.diag(cosines))).max())
     return {"qform_origin": qorigin, "sform_origin": sorigin, "qform_direction": qdir, "sform_direction": sdir,
-            "distance": distance, "direction_difference": turn,
-            "qform_code": h["qform_code"], "sform_code": h["sform_code"]}
+            "distance": distance, "direction_difference": turn, "angle": angle, "shear": shear,
+            "qform_code": h["qform_code"], "sform_code": h["sform_code"],
+            "qform_placeholder": all(float(v) == 0.0 for v in h["quatern"])}     # quaternion and offset all 0
 
 
 def scan_nifti(path) -> NiftiScan:

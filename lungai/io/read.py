@@ -411,7 +411,8 @@ def _read_file(p: Path) -> sitk.Image:
     stream is read through (:func:`~lungai.io.nifti.scan_nifti`, ~1 s for a 512 x 512 x 130 CT).  NaN / infinite
     voxels, which ITK reads as 0, are put back into the image read, as NRRD / MHA give them (the CT check refuses
     them: :func:`lungai.io.validate.check_ct_intensities`).  A header whose qform and sform are both set but
-    place the voxels differently is refused (:func:`_check_qform_sform`)."""
+    place the voxels differently is refused, or warned of where ITK reads the sform as nibabel does
+    (:func:`_check_qform_sform`)."""
     from lungai.io.nifti import NiftiScan, gzip_crc_matches, nifti_head, pixdim_problem, scan_nifti
 
     def corrupt(why: str = "") -> InputError:
@@ -456,34 +457,71 @@ def _read_file(p: Path) -> sitk.Image:
 
 
 def _check_qform_sform(p: Path, head: bytes, img: sitk.Image) -> None:
-    """Refuse a NIfTI whose qform and sform (both codes > 0) disagree (:func:`lungai.io.nifti.qform_sform_mismatch`):
-    ITK reads one of them (with both codes 1 the sform, with a qform code 1 and an sform code 2 the qform), nibabel
-    and the tools built on it (nnU-Net, TotalSegmentator) always the sform, so the image, its mask and a model's
-    output could lie mirrored or shifted against each other without a word."""
-    from lungai.io.nifti import qform_sform_mismatch
+    """Check a NIfTI whose qform and sform (both codes > 0) disagree (:func:`lungai.io.nifti.qform_sform_mismatch`).
+    A sheared sform (its axes not at right angles, e.g. a gantry tilt: no qform can equal it, ITK then reads the
+    qform) is refused as sheared (:func:`_sheared`).  Otherwise ITK reads one of them (with both codes 1 the sform,
+    with a qform code 1 and an sform code 2 the qform), nibabel and the tools built on it (nnU-Net, TotalSegmentator)
+    always the sform: two different placements are refused (the image, its mask and a model's output could lie
+    mirrored or shifted against each other without a word - a mask made where the qform is read lands elsewhere),
+    but for a placeholder qform (quaternion and offset all 0, as some writers leave it: no placement of its own)
+    where ITK reads the sform as nibabel does: read, with a warning (:class:`lungai.errors.InputNote`) that tools
+    preferring the qform would place it elsewhere."""
+    import warnings
+
+    from lungai.errors import InputNote
+    from lungai.io.nifti import QS_DIRECTION_TOL, qform_sform_mismatch
 
     m = qform_sform_mismatch(head)
     if m is None:
         return
+    if m["shear"] > QS_DIRECTION_TOL:
+        raise _sheared(p, f"the sform's voxel axes are {np.degrees(np.arcsin(min(m['shear'], 1.0))):.2f} degrees off "
+                          "right angles; ITK falls back on the qform, nibabel-based tools (nnU-Net, "
+                          "TotalSegmentator) read the sheared sform")
     fmt = lambda v: "(" + ", ".join(f"{x:.2f}" for x in v) + ")"                  # noqa: E731
     axes = lambda d: " ".join(fmt(d[:, i]) for i in range(3))                      # noqa: E731
     n = img.GetDimension()
+    used = None
     if n >= 3:
         origin, direction = np.array(img.GetOrigin()[:3]), np.array(img.GetDirection()).reshape(n, n)[:3, :3]
-        used = "the " + min(("qform", "sform"), key=lambda k: np.linalg.norm(origin - m[f"{k}_origin"])
-                            + np.abs(direction - m[f"{k}_direction"]).sum())
-    else:
-        used = "one of them"
+        used = min(("qform", "sform"), key=lambda k: np.linalg.norm(origin - m[f"{k}_origin"])
+                   + np.abs(direction - m[f"{k}_direction"]).sum())
+    placements = (f"the qform (code {m['qform_code']}) puts the first voxel at {fmt(m['qform_origin'])} mm with voxel "
+                  f"axes {axes(m['qform_direction'])}, the sform (code {m['sform_code']}) at "
+                  f"{fmt(m['sform_origin'])} mm with axes {axes(m['sform_direction'])} (LPS; origins "
+                  f"{m['distance']:.2f} mm apart, axes differ by up to {m['angle']:.2f} degrees"
+                  + (", the qform mirrored" if np.linalg.det(m["qform_direction"]) * np.linalg.det(
+                      m["sform_direction"]) < 0 else "") + ")")
+    if used == "sform" and m["qform_placeholder"]:    # a qform left empty by its writer: no placement of its own
+        warnings.warn(f"{p}: its header holds two different placements - {placements}. ITK (3D Slicer, this tool) "
+                      "and nibabel-based tools (nnU-Net, TotalSegmentator) read the sform, and so it is read; tools "
+                      f"that prefer the qform would place it {m['distance']:.2f} mm away (axes {m['angle']:.2f} "
+                      "degrees apart). To make the header agree: nibabel img.set_qform(img.get_sform()), then "
+                      "nib.save(img, ...)", InputNote, stacklevel=4)
+        return
+    itk = {"qform": "reads the qform, nibabel-based tools (nnU-Net, TotalSegmentator) the sform",
+           "sform": "and nibabel-based tools (nnU-Net, TotalSegmentator) read the sform, tools that prefer the qform "
+                    "(and whatever made a mask from it) the qform"}.get(
+        used, "reads one of them (which one depends on its version), nibabel-based tools (nnU-Net, "
+              "TotalSegmentator) the sform")
     raise InputError(
-        f"{p} cannot be placed in space: its header holds two different placements - the qform (code "
-        f"{m['qform_code']}) puts the first voxel at {fmt(m['qform_origin'])} mm with voxel axes "
-        f"{axes(m['qform_direction'])}, the sform (code {m['sform_code']}) at {fmt(m['sform_origin'])} mm with "
-        f"axes {axes(m['sform_direction'])} (LPS; {m['distance']:.1f} mm apart). ITK (3D Slicer, this tool) "
-        f"reads {used}, nibabel-based tools (nnU-Net, TotalSegmentator) the sform, other tools may take the other "
-        "one: the image and its masks or model outputs could lie mirrored or shifted against each other",
+        f"{p} cannot be placed in space: its header holds two different placements - {placements}. ITK (3D Slicer, "
+        f"this tool) {itk}: the image and its masks or model outputs could lie mirrored or shifted against each "
+        "other",
         "re-export the image from its source (scanner / PACS / 3D Slicer), or, once you know which placement is "
         "right, make the header agree with nibabel: img.set_qform(img.get_sform()) (the sform is right) or "
         "img.set_sform(img.get_qform()) (the qform is right), then nib.save(img, ...)")
+
+
+def _sheared(p: Path, detail: str = "") -> InputError:
+    """The error for a NIfTI whose geometry is sheared (its voxel axes not at right angles: ITK places voxels on
+    orthogonal axes only), ``detail`` added to the reason."""
+    return InputError(f"{p} cannot be placed in space: its geometry is sheared (its voxel axes are not at right "
+                      "angles: the direction cosines are not orthonormal" + (f"; {detail}" if detail else "")
+                      + "), and ITK reads orthogonal grids only",
+                      "resample it onto an orthogonal grid with a tool that reads sheared NIfTI (e.g. nibabel + "
+                      "nilearn.image.resample_img, or FSL flirt -applyxfm), or re-export it from the scanner / "
+                      "PACS")
 
 
 def _itk_reason(exc: Exception) -> str:
@@ -498,11 +536,7 @@ def _itk_refusal(p: Path, exc: Exception, corrupt) -> InputError:
     any other refusal is ``corrupt`` with ITK's reason passed on."""
     why = _itk_reason(exc)
     if "orthonormal" in why:
-        return InputError(f"{p} cannot be placed in space: its geometry is sheared (its voxel axes are not at right "
-                          "angles: the direction cosines are not orthonormal), and ITK reads orthogonal grids only",
-                          "resample it onto an orthogonal grid with a tool that reads sheared NIfTI (e.g. nibabel + "
-                          "nilearn.image.resample_img, or FSL flirt -applyxfm), or re-export it from the scanner / "
-                          "PACS")
+        return _sheared(p)
     return corrupt(f"ITK: {why}" if why else "")
 
 
