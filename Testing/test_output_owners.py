@@ -654,18 +654,14 @@ def test_a_demo_killed_right_after_rp_train_took_its_lock_is_not_refused(tmp_pat
 def test_an_unreadable_young_lock_says_a_run_is_starting(tmp_path):
     """QA: a lock that cannot be read (empty, garbage: a run writing it right now, or killed while starting) was
     said as "in use by another lungai ? run (process 0 on ?, ...)"."""
+    from lungai.io.outputs import claim_output_folder
+
     out = tmp_path / "oh"
     out.mkdir()
     (out / ".lungai.lock").write_text("garbage\n", encoding="utf-8")
     with pytest.raises(InputError) as refused:
-        _cli_raise("sample", "-o", out)
+        claim_output_folder(out, "sample", ["ct.nii.gz"])
     said = str(refused.value) + " " + refused.value.fix
     assert "a lungai run is starting in" in said and "killed while starting" in said
     assert f"delete {out / '.lungai.lock'} (only that file)" in said and "wait a minute" in said
     assert "?" not in said and "process 0" not in said
-
-
-def _cli_raise(*args):
-    from lungai.io.outputs import claim_output_folder
-
-    return claim_output_folder(args[2], args[0], ["ct.nii.gz"])
