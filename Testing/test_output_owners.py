@@ -547,3 +547,121 @@ def test_a_killed_rp_train_leaves_its_files_recorded(tmp_path, capsys, monkeypat
     assert all(n in marker for n in ("roc.png", "calibration.png", "cv_predictions.csv"))
     assert _cli(*args) == 0, capsys.readouterr().err
     assert (model / "model.skops").is_file() and not (model / ".lungai.lock").exists()
+
+
+def _begun(out: Path, command: str, owns):
+    """A run's claim of ``out`` as :func:`claimed_output_folder` makes it (lock held, files stamped as they land),
+    without the context whose end a killed run never reaches; :func:`_kill` ends it so."""
+    import lungai.io.outputs as outputs
+
+    outputs.claim_output_folder(out, command, owns, running=True)
+    active = outputs._Active(out, command, owns, set())
+    outputs._ACTIVE.append(active)
+    return active
+
+
+def _kill(*actives) -> None:
+    """The runs of ``actives`` killed: no finally runs (their locks stay, their markers as they were)."""
+    import lungai.io.outputs as outputs
+
+    for active in actives:
+        active.stop()
+        outputs._ACTIVE.remove(active)
+        outputs._HELD.pop(active.out, None)
+
+
+def _killed_demo_in_rp_train(out: Path) -> Path:
+    """The states ``lungai demo`` killed inside its rp-train step leaves (simulated, not raced): the demo's claim of
+    ``out`` and, inside it, rp train's claim of ``out/rp_model`` with a stale lock (a pid no longer running)."""
+    import lungai.io.outputs as outputs
+
+    dead = 2 ** 22 + 12345                    # above any pid the system gives
+    demo = _begun(out, "demo", ["ct.nii.gz", "rp_model"])
+    with outputs.writing(out / "ct.nii.gz"):
+        (out / "ct.nii.gz").write_text("demo ct", encoding="utf-8")
+    rp = _begun(out / "rp_model", "rp-train", ["roc.png", "calibration.png"])
+    with outputs.writing(out / "rp_model" / "roc.png"):
+        (out / "rp_model" / "roc.png").write_text("a plot", encoding="utf-8")
+    rp.flush()
+    outputs.record_outputs(out, "demo", ["ct.nii.gz", "rp_model"])   # the demo's step end: all stamped as they are
+    _kill(demo, rp)
+    for lock in (out / ".lungai.lock", out / "rp_model" / ".lungai.lock"):
+        lock.write_text(f"{dead} {outputs._host()} 1000.00 demo\n", encoding="utf-8")
+    return out / "rp_model"
+
+
+def test_a_demo_killed_in_its_rp_train_step_is_not_refused_for_lungais_own_marker(tmp_path):
+    """QA: ``lungai demo`` killed during rp train was refused on re-run: "the output folder holds
+    rp_model/.lungai-rp-train, changed since lungai demo wrote it ... move that file away" - rp train rewrites its
+    marker as its files land, and the demo's stamp of it lagged behind.  lungai's own bookkeeping files in a folder
+    it wrote (a nested run's marker, lock, temporary marker) are lungai's by name and never compared by stamp; a
+    user's file changed there still is."""
+    import time
+
+    import lungai.io.outputs as outputs
+
+    out = tmp_path / "d3"
+    model = _killed_demo_in_rp_train(out)
+    time.sleep(0.05)
+    with outputs.writing(model / "calibration.png"):          # rp train went on: its marker rewritten (stamp differs)
+        (model / "calibration.png").write_text("another plot", encoding="utf-8")
+    outputs._write_marker(model, "rp-train", outputs._read_marker(model, "rp-train") | {"calibration.png": None})
+    assert "rp_model/.lungai-rp-train" in outputs._read_marker(out, "demo")    # stamped, now stale
+    assert outputs._changed(out, "demo") == []
+    with outputs.claimed_output_folder(out, "demo", ["ct.nii.gz", "rp_model"], new_or_own=True) as removed:
+        assert "rp_model" in removed and "ct.nii.gz" in removed
+    # a file of the demo's changed since is still refused
+    _killed_demo_in_rp_train(tmp_path / "d4")
+    time.sleep(0.05)
+    (tmp_path / "d4" / "rp_model" / "roc.png").write_text("edited by me", encoding="utf-8")
+    with pytest.raises(InputError, match="holds rp_model/roc.png, changed since lungai demo wrote it"):
+        outputs.claim_output_folder(tmp_path / "d4", "demo", ["ct.nii.gz", "rp_model"], new_or_own=True)
+
+
+def test_a_demo_killed_right_after_rp_train_took_its_lock_is_not_refused(tmp_path):
+    """QA: killed a moment after rp train took its lock in the demo's rp_model/ (the folder's stamp still pending in
+    the demo's marker), the re-run said "holds rp_model, not written by lungai demo".  A folder made inside a
+    claimed folder is recorded at once, and a folder holding only lungai's bookkeeping files (a stale lock) is
+    lungai's own."""
+    import lungai.io.outputs as outputs
+
+    out = tmp_path / "d3"
+    dead = 2 ** 22 + 12345
+    owns = ["ct.nii.gz", "rp_model"]
+    demo = _begun(out, "demo", owns)
+    outputs.STAMP_EVERY, every = 60, outputs.STAMP_EVERY     # no timer flush comes to the rescue
+    try:
+        with outputs.writing(out / "ct.nii.gz"):
+            (out / "ct.nii.gz").write_text("demo ct", encoding="utf-8")
+        outputs.claim_output_folder(out / "rp_model", "rp-train", ["roc.png"], running=True)
+        assert "rp_model/" in outputs._read_marker(out, "demo")     # recorded at once, not a timer later
+    finally:
+        outputs.STAMP_EVERY = every
+        _kill(demo)
+        outputs._HELD.pop((out / "rp_model").resolve(), None)
+    (out / "rp_model" / ".lungai-rp-train").unlink()                 # killed before rp train wrote its marker
+    (out / "rp_model" / ".lungai.lock").write_text(f"{dead} {outputs._host()} 1000.00 rp-train\n", encoding="utf-8")
+    (out / ".lungai.lock").write_text(f"{dead} {outputs._host()} 1000.00 demo\n", encoding="utf-8")
+    outputs.claim_output_folder(out, "demo", owns, new_or_own=True)
+    # a marker of an earlier lungai that never listed rp_model/: a folder of lungai's bookkeeping files only is its own
+    outputs._write_marker(out, "demo", {})
+    outputs.claim_output_folder(out, "demo", owns, new_or_own=True)
+    _mine(out / "rp_model" / "notes.txt")                            # but one holding a file of the user's is not
+    with pytest.raises(InputError, match="holds rp_model, not written by lungai demo"):
+        outputs.claim_output_folder(out, "demo", owns, new_or_own=True)
+
+
+def test_an_unreadable_young_lock_says_a_run_is_starting(tmp_path):
+    """QA: a lock that cannot be read (empty, garbage: a run writing it right now, or killed while starting) was
+    said as "in use by another lungai ? run (process 0 on ?, ...)"."""
+    from lungai.io.outputs import claim_output_folder
+
+    out = tmp_path / "oh"
+    out.mkdir()
+    (out / ".lungai.lock").write_text("garbage\n", encoding="utf-8")
+    with pytest.raises(InputError) as refused:
+        claim_output_folder(out, "sample", ["ct.nii.gz"])
+    said = str(refused.value) + " " + refused.value.fix
+    assert "a lungai run is starting in" in said and "killed while starting" in said
+    assert f"delete {out / '.lungai.lock'} (only that file)" in said and "wait a minute" in said
+    assert "?" not in said and "process 0" not in said

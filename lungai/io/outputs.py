@@ -20,7 +20,9 @@
   for a new folder; its process, computer, start and command) until it ends: a second run into the folder is
   refused (:func:`check_not_running`); a lock whose process is gone (same computer) is stale and taken over; one
   of another computer says how to clear it (delete that file only).  A killed run's temporary files of lungai's
-  own names (``.partial-lungai-<command>-<pid>``, ``<output>.tmp``) are removed by the next claim.
+  own names (``.partial-lungai-<command>-<pid>``, ``<output>.tmp``) are removed by the next claim.  lungai's own
+  bookkeeping files in a folder it wrote (a nested claim's marker, lock, temporary marker: :func:`_bookkeeping`)
+  are never compared by stamp (the nested run rewrites them); a folder holding only such files is lungai's.
 - :func:`check_output_file_owner`, :func:`record_output_file` - the same for single output files and the files
   written beside them (e.g. ``rp predict -o predictions.csv``, ``radiomics -o features.csv`` and its settings
   sidecars; :func:`prepare_output_file` with ``owner``): an existing file is replaced only when the command's
@@ -406,7 +408,8 @@ def check_output_owner(path, command: str, owns: Iterable[str] | None = None, in
     if owns is None:
         return
     owns = list(owns)
-    clash = sorted(n for n in set(owns) if (out / n).is_symlink() or ((out / n).exists() and n not in recorded))
+    clash = sorted(n for n in set(owns) if (out / n).is_symlink() or ((out / n).exists() and n not in recorded
+                                                                      and not _only_bookkeeping(out / n)))
     if clash:
         raise InputError(f"the output folder {out} holds {', '.join(clash)}, not written by lungai {name} "
                          "(it would be overwritten)",
@@ -835,6 +838,11 @@ def check_not_running(path, command: str) -> None:
 
     out = Path(path)
     others = _runs_elsewhere(out)
+    if others and others[0][1] == 0:            # a lock not (yet) readable, younger than a minute
+        raise InputError(f"a lungai run is starting in {out}, or one was killed while starting (its lock "
+                         f"{out / LOCK} is empty or cannot be read)",
+                         f"if no lungai run is going on there, delete {out / LOCK} (only that file) and run again, "
+                         "or wait a minute (a lock left so is taken over then)")
     if others:
         other, pid, host, started = others[0]
         when = dt.datetime.fromtimestamp(started).strftime("%Y-%m-%d %H:%M:%S")
@@ -897,7 +905,12 @@ class _Active:
             new = {n: s for n, s in self.pending.items() if entries.get(n, "missing") != s}
             self.pending = {}
             if new:
-                _write_marker(self.out, self.command, entries | new)
+                flushing = _LANDING.__dict__.setdefault("claims", set())
+                flushing.add(id(self))
+                try:
+                    _write_marker(self.out, self.command, entries | new)
+                finally:
+                    flushing.discard(id(self))
             self.written_at = time.monotonic()
             self.cost = self.written_at - t
 
@@ -920,7 +933,9 @@ class _Active:
 
 
 _ACTIVE: list = []        # the folders claimed by this process, now (claimed_output_folder)
-_LANDING: list = []       # landed() running: the marker writes it makes are not stamped again
+_LANDING = __import__("threading").local()   # .claims: the claims whose marker this thread is writing (flush):
+#                           that marker's own landing is not stamped in them again; a nested claim's marker (the
+#                           demo's rp_model/.lungai-rp-train) is still stamped in the enclosing claim
 
 
 def landed(path) -> None:
@@ -930,36 +945,41 @@ def landed(path) -> None:
     as written, and the re-run replaces it; a file changed since, or never stamped, stays refused.  The marker is
     rewritten right away when the last rewrite is long enough ago (:data:`STAMP_COST`), else by a timer
     :data:`STAMP_EVERY` seconds later (many small files landing fast - a DICOM series - do not rewrite it per file);
-    a file landed in the moment before a kill may stay unrecorded (refused, like a file of the user's).  A file outside a claimed folder, or not of its
-    output names: nothing done."""
+    a file landed in the moment before a kill may stay unrecorded (refused, like a file of the user's).  A folder
+    made (``path`` a folder: a nested claim's, e.g. the demo's ``rp_model/`` before ``rp train`` takes its lock
+    there) is recorded as ``name/`` at once, so that a kill right after leaves it listed.  A file outside a claimed
+    folder, or not of its output names: nothing done."""
     import time
 
-    if not _ACTIVE or _LANDING:
+    if not _ACTIVE:
         return
     p = Path(path)
-    if p.is_symlink() or not p.is_file():
+    folder = p.is_dir()
+    if p.is_symlink() or not (folder or p.is_file()):
         return
-    _LANDING.append(p)
-    try:
-        where = p.parent.resolve() / p.name
-        for claim in _ACTIVE:
-            try:
-                rel = where.relative_to(claim.out)
-            except ValueError:
-                continue
-            top = rel.parts[0]
-            if top not in claim.owns or rel.as_posix() in claim.kept or (claim.out / top).is_symlink():
-                continue
-            with _MARKERS:
+    flushing = getattr(_LANDING, "claims", set())
+    where = p.parent.resolve() / p.name
+    for claim in list(_ACTIVE):
+        if id(claim) in flushing:               # its own marker being written
+            continue
+        try:
+            rel = where.relative_to(claim.out)
+        except ValueError:
+            continue
+        if not rel.parts:
+            continue
+        top = rel.parts[0]
+        if top not in claim.owns or rel.as_posix() in claim.kept or (claim.out / top).is_symlink():
+            continue
+        with _MARKERS:
+            if not folder:
                 claim.pending[rel.as_posix()] = _stamp(p)
-                if len(rel.parts) > 1:
-                    claim.pending[top + "/"] = None
-            if time.monotonic() - claim.written_at >= min(STAMP_EVERY, STAMP_COST * claim.cost):
-                claim.flush()
-            else:
-                claim.later()
-    finally:
-        _LANDING.pop()
+            if folder or len(rel.parts) > 1:
+                claim.pending[top + "/"] = None
+        if folder or time.monotonic() - claim.written_at >= min(STAMP_EVERY, STAMP_COST * claim.cost):
+            claim.flush()
+        else:
+            claim.later()
 
 
 def forget_stamps(path, command: str, names: Iterable[str] | None = None) -> None:
@@ -975,11 +995,34 @@ def forget_stamps(path, command: str, names: Iterable[str] | None = None) -> Non
         _write_marker(out, command, {n: (None if n in drop else stamp) for n, stamp in entries.items()})
 
 
+def _bookkeeping(name: str) -> bool:
+    """A file name of lungai's own bookkeeping: a marker ``.lungai-<command>``, the lock ``.lungai.lock`` (and one
+    being broken, ``.lungai.lock.stale-<pid>``), a marker being written ``.partial-lungai-<command>-<pid>``.  Inside
+    a folder lungai wrote (the demo's ``rp_model/``, claimed by ``rp train`` in turn) such a file is the nested
+    run's, rewritten by it as its files land - never a file of the user's (no one saves a ``.lungai-rp-train``)."""
+    return name.startswith((".lungai-", LOCK, TEMP_PREFIX))
+
+
+def _only_bookkeeping(folder: Path) -> bool:
+    """``folder`` is a folder (not a link) holding lungai's bookkeeping files only (:func:`_bookkeeping`), e.g. a
+    nested claim's folder a run killed right after taking its lock left with only ``.lungai.lock``."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    with contextlib.suppress(OSError):
+        entries = list(folder.iterdir())
+        return bool(entries) and all(f.is_file() and not f.is_symlink() and _bookkeeping(f.name) for f in entries)
+    return False
+
+
 def _changed(out: Path, command: str) -> list[str]:
     """The recorded files (stamped) that are not as lungai wrote them: edited or saved anew since (a removed file is
-    not listed: nothing of the user's is lost)."""
+    not listed: nothing of the user's is lost).  lungai's own bookkeeping files in a folder it wrote (a nested
+    run's marker or lock, :func:`_bookkeeping`) are not compared: the nested run rewrites them, and a kill may come
+    before the new stamp is written."""
     changed = []
     for name, stamp in _read_marker(out, command).items():
+        if _bookkeeping(Path(name).name):
+            continue
         if stamp and _safe_relative(name) and (out / name).exists() and _stamp(out / name) != stamp:
             changed.append(name)
     return sorted(changed)
