@@ -225,13 +225,20 @@ def scan_cut_notes(labels: sitk.Image, ct: sitk.Image) -> list[str]:
     return cut_by_scan(lungs[k0:k1], img.GetSpacing(), hu[k0:k1] < PADDING_HU)
 
 
-def lung_cut_faces(mask: sitk.Image, ct: sitk.Image) -> list[str]:
-    """:func:`scan_cut_faces` of a lung mask on ``ct``'s grid, on the slices of ``ct`` between its blank end slices
-    (:func:`_blank_end_slices`), as :func:`segment_lungs` and :func:`scan_cut_notes` judge it: a lung on the last slice
-    holding the patient is cut there (z- / z+), whatever blank slices resampling added beyond it.  For the lung
-    segments' ``cut_by_image_edge`` in ``lungai radiomics``."""
+def scan_slices(ct: sitk.Image) -> tuple[int, int]:
+    """(first, one past the last) LPS axial slice of ``ct`` holding the patient: between its blank end slices
+    (:func:`_blank_end_slices`)."""
     img = to_lps(ct)
-    k0, k1 = _blank_end_slices(sitk.GetArrayViewFromImage(img), img.GetSpacing())
+    return _blank_end_slices(sitk.GetArrayViewFromImage(img), img.GetSpacing())
+
+
+def lung_cut_faces(mask: sitk.Image, ct: sitk.Image, slices: tuple[int, int] | None = None) -> list[str]:
+    """:func:`scan_cut_faces` of a lung mask on ``ct``'s grid, on the slices of ``ct`` between its blank end slices
+    (:func:`scan_slices`; ``slices``: those already found, e.g. once for all lung segments of a case), as
+    :func:`segment_lungs` and :func:`scan_cut_notes` judge it: a lung on the last slice holding the patient is cut
+    there (z- / z+), whatever blank slices resampling added beyond it.  For the lung segments' ``cut_by_image_edge``
+    in ``lungai radiomics``."""
+    k0, k1 = slices if slices is not None else scan_slices(ct)
     lps = to_lps(mask)
     return scan_cut_faces(sitk.GetArrayViewFromImage(lps)[k0:k1] != 0, lps.GetSpacing())
 

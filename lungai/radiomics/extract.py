@@ -213,8 +213,9 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
     # a lung segment by the lungs' rule (lungai.lungs.segment.lung_cut_faces: a few voxels on an edge are partial
     # volume, not a cut lung; blank end slices of the CT are no part of the scan - as lungai lungs and the demo's
     # summary say it)
+    slices = {}         # the CT's slices holding the patient: found once for all lung segments
     settings = [{"case": case, "segment": p.name, **p.settings,
-                 "cut_by_image_edge": ";".join(_cut_faces(p.name, valid[p.name], image))}   # faces as computed
+                 "cut_by_image_edge": ";".join(_cut_faces(p.name, valid[p.name], image, slices))}   # faces as computed
                 for p in prepared if results[p.name][0] == "ok"]
     features = pd.DataFrame(rows, columns=LONG_COLUMNS)
     features[SETTINGS_COLUMN] = settings_id(params)  # the settings travel with the values
@@ -222,16 +223,20 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
                       pd.DataFrame(settings, columns=SETTINGS_COLUMNS))
 
 
-def _cut_faces(name: str, mask: sitk.Image, image: sitk.Image) -> list:
+def _cut_faces(name: str, mask: sitk.Image, image: sitk.Image, slices: dict | None = None) -> list:
     """The image faces the segment may be cut by the scan at: a lung segment (by role) by the lungs' rule on the CT
     ``image`` (``mask`` on its grid) without its blank end slices (:func:`lungai.lungs.segment.lung_cut_faces`: as
     ``lungai lungs`` warns), any other (the tumour) wherever it lies on the edge
-    (:func:`lungai.seg.preprocess.cut_by_image_edge`)."""
-    from lungai.lungs.segment import lung_cut_faces
+    (:func:`lungai.seg.preprocess.cut_by_image_edge`).  ``slices``: a dict keeping the CT's slices holding the
+    patient (:func:`lungai.lungs.segment.scan_slices`) between calls for one case."""
+    from lungai.lungs.segment import lung_cut_faces, scan_slices
     from lungai.radiomics.prepare import is_lung_segment
 
     if is_lung_segment(name):
-        return lung_cut_faces(mask, image)
+        slices = {} if slices is None else slices
+        if "ct" not in slices:
+            slices["ct"] = scan_slices(image)
+        return lung_cut_faces(mask, image, slices["ct"])
     return cut_by_image_edge(to_lps(mask))
 
 
