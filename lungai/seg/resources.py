@@ -29,8 +29,8 @@ ENV = "LUNGAI_SEG_MODEL"
 MODEL_HELP = (f"model folder, or a shipped model's name: {DEFAULT_MODEL_NAME} (the default: nodules, automatic "
               f"mode), {LARGE_TUMOUR_MODEL_NAME} (tumours of 30 mm and more), {CHOICE_MODEL_NAME} (both, the more "
               f"confident result kept: seed / ROI mode when the size is not known), {DYNUNET_MODEL_NAME} (DynUNet: "
-              f"the best Dice with a seed point or ROI; a weaker confidence), {ROUTED_MODEL_NAME} (the default, then the "
-              "DynUNet when the default's tumour is larger than 15 ml)")
+              f"the best Dice with a seed point or ROI; a weaker confidence), {ROUTED_MODEL_NAME} (the default model first, "
+              "then the DynUNet when its tumour is larger than 15 ml)")
 
 
 def models_root() -> Path:
