@@ -330,6 +330,28 @@ def test_beam_doses_are_checked_against_the_rtplan_of_the_export(export, tmp_pat
     assert job.rtdose_check.startswith("as many BEAM doses as treatment beams of RTPLAN P1/RTPLAN/RP.dcm (3")
 
 
+def test_a_beam_sum_done_before_its_rtplan_was_exported_is_redone_and_refused(export, tmp_path):
+    """A patient whose BEAM doses were summed (no RTPLAN then, or an older lungai) is not kept as done once the
+    export's RTPLAN shows a beam without its dose: refused at planning, its old result removed."""
+    import pydicom
+
+    from dose_helpers import with_summation_type, write_rtplan
+
+    root = _p1_copy(export, tmp_path)
+    plan = root / "P1" / "RTDOSE" / "rtdose.dcm"
+    for i, f in enumerate((0.2, 0.3)):
+        with_summation_type(plan, root / "P1" / "RTDOSE" / f"beam{i}.dcm", "BEAM", plan="1.2.3.1", factor=f)
+    patient = str(pydicom.dcmread(plan, stop_before_pixels=True).PatientID)
+    plan.unlink()
+    out = tmp_path / "out"
+    assert run_cohort(root, out, PARAMS, workers=0).done == ["P1"]
+    write_rtplan(root / "P1" / "RP.dcm", "1.2.3.1", [1, 2, 3], patient_id=patient)
+    s = run_cohort(root, out, PARAMS, workers=0)
+    assert [c for c, _ in s.failed] == ["P1"] and not s.done and not s.skipped
+    assert "lists 3 treatment beams (1, 2, 3) but there are only 2" in pd.read_csv(out / "errors.csv").loc[0, "error"]
+    assert not (out / "patients" / "P1" / RESULT).exists()        # its old result removed, not kept as done
+
+
 def test_a_patient_planned_with_dose_features_that_fails_is_not_left_saying_yes(export, tmp_path, monkeypatch):
     """QA: patients.csv said dose_features = yes for a patient whose dose then failed (the grid not covering the
     lungs, in errors.csv).  Once the run is over the inventory says it failed."""
