@@ -30,3 +30,32 @@ def with_summation_type(src, dst, kind: str, plan: str | None = None, factor: fl
     ds.save_as(dst)
     return dst
 
+
+
+def write_rtplan(path, uid: str, beams, patient_id: str = "", frame: str = ""):
+    """A bare RTPLAN (header only) of SOPInstanceUID ``uid`` whose fraction group 1 lists ``beams``: beam numbers,
+    or (number, BeamMeterset) pairs (a meterset of 0: a beam that delivers no dose)."""
+    import pydicom
+    from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.5"
+    meta.MediaStorageSOPInstanceUID = uid
+    meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = meta.MediaStorageSOPClassUID, uid, "RTPLAN"
+    ds.PatientID, ds.SeriesInstanceUID = patient_id, pydicom.uid.generate_uid()
+    if frame:
+        ds.FrameOfReferenceUID = frame
+    group = Dataset()
+    group.FractionGroupNumber, group.NumberOfFractionsPlanned, group.NumberOfBeams = 1, 30, len(beams)
+    refs = []
+    for beam in beams:
+        number, meterset = beam if isinstance(beam, tuple) else (beam, 100.0)
+        ref = Dataset()
+        ref.ReferencedBeamNumber, ref.BeamMeterset = number, meterset
+        refs.append(ref)
+    group.ReferencedBeamSequence = refs
+    ds.FractionGroupSequence = [group]
+    ds.save_as(str(path), enforce_file_format=True)
+    return path

@@ -272,6 +272,8 @@ def test_beam_doses_of_one_plan_summed_other_several_rtdoses_fail_the_patient(ex
     assert "several plans or beams?" not in inv["notes"]                    # scan's question answered
     doc, _ = _p1_done(job, tmp_path / "out", p1_baseline, ("dose_mld_gy", "dose_v20_pct", "dose_gtv_mean_gy"), abs=1e-3)
     assert doc["provenance"]["dose"].startswith("sum of 3 BEAM RTDOSEs of one plan")
+    assert "[that every beam of the plan has its dose could not be checked (no RTPLAN in the export)]" in \
+        doc["provenance"]["dose"]
 
     with_summation_type(root / "P1" / "RTDOSE" / "beam0.dcm", root / "P1" / "RTDOSE" / "plan2.dcm", "PLAN",
                         plan="1.2.3.2", factor=5.0)
@@ -300,6 +302,69 @@ def test_a_beam_dose_exported_twice_is_summed_once(export, tmp_path):
     assert [Path(f).name for f in job.rtdose_files] == ["B0.dcm", "B1.dcm", "B2.dcm"]
     assert "P1/RTDOSE/B1_copy.dcm left out: a copy of P1/RTDOSE/B1.dcm" in inv["notes"]    # named under the root
     assert "3 BEAM doses of one plan summed" in inv["notes"]
+
+
+def test_beam_doses_are_checked_against_the_rtplan_of_the_export(export, tmp_path):
+    """QA: 2 BEAM doses of a plan whose RTPLAN (in the export) lists 3 beams were summed (MLD 6.93 instead of 8.66
+    Gy).  cohort's scan finds the patient's RTPLAN; the missing beam fails the patient at planning, named in the
+    inventory (not "ambiguous"); all beams there: checked, said for the provenance."""
+    import pydicom
+
+    from dose_helpers import with_summation_type, write_rtplan
+
+    root = _p1_copy(export, tmp_path)
+    plan = root / "P1" / "RTDOSE" / "rtdose.dcm"
+    for i, f in enumerate((0.2, 0.3, 0.5)):
+        with_summation_type(plan, root / "P1" / "RTDOSE" / f"beam{i}.dcm", "BEAM", plan="1.2.3.1", factor=f)
+    patient = str(pydicom.dcmread(plan, stop_before_pixels=True).PatientID)
+    plan.unlink()
+    (root / "P1" / "RTPLAN").mkdir()
+    write_rtplan(root / "P1" / "RTPLAN" / "RP.dcm", "1.2.3.1", [1, 2, 3, 4], patient_id=patient)
+    job, inv = _p1_job(root)          # the beam doses say no beam number: counted against the plan's 4 beams
+    assert job.error and "RTPLAN P1/RTPLAN/RP.dcm lists 4 treatment beams (1, 2, 3, 4) but there are only 3" in \
+        job.error[0]
+    assert inv["dose_features"].startswith("no (RTPLAN P1/RTPLAN/RP.dcm lists 4")
+    write_rtplan(root / "P1" / "RTPLAN" / "RP.dcm", "1.2.3.1", [1, 2, 3], patient_id=patient)
+    job, inv = _p1_job(root)
+    assert not job.error and len(job.rtdose_files) == 3 and inv["dose_features"] == "yes"
+    assert job.rtdose_check.startswith("as many BEAM doses as treatment beams of RTPLAN P1/RTPLAN/RP.dcm (3")
+
+
+def test_a_beam_sum_done_before_its_rtplan_was_exported_is_redone_and_refused(export, tmp_path):
+    """A patient whose BEAM doses were summed (no RTPLAN then, or an older lungai) is not kept as done once the
+    export's RTPLAN shows a beam without its dose: refused at planning, its old result removed."""
+    import pydicom
+
+    from dose_helpers import with_summation_type, write_rtplan
+
+    root = _p1_copy(export, tmp_path)
+    plan = root / "P1" / "RTDOSE" / "rtdose.dcm"
+    for i, f in enumerate((0.2, 0.3)):
+        with_summation_type(plan, root / "P1" / "RTDOSE" / f"beam{i}.dcm", "BEAM", plan="1.2.3.1", factor=f)
+    patient = str(pydicom.dcmread(plan, stop_before_pixels=True).PatientID)
+    plan.unlink()
+    out = tmp_path / "out"
+    assert run_cohort(root, out, PARAMS, workers=0).done == ["P1"]
+    write_rtplan(root / "P1" / "RP.dcm", "1.2.3.1", [1, 2, 3], patient_id=patient)
+    s = run_cohort(root, out, PARAMS, workers=0)
+    assert [c for c, _ in s.failed] == ["P1"] and not s.done and not s.skipped
+    assert "lists 3 treatment beams (1, 2, 3) but there are only 2" in pd.read_csv(out / "errors.csv").loc[0, "error"]
+    assert not (out / "patients" / "P1" / RESULT).exists()        # its old result removed, not kept as done
+
+
+def test_a_patient_planned_with_dose_features_that_fails_is_not_left_saying_yes(export, tmp_path, monkeypatch):
+    """QA: patients.csv said dose_features = yes for a patient whose dose then failed (the grid not covering the
+    lungs, in errors.csv).  Once the run is over the inventory says it failed."""
+    from lungai.dicom import cohort
+
+    root = _p1_copy(export, tmp_path)
+    monkeypatch.setattr(cohort, "process_patient", lambda job, *a, **k: {
+        "case": job.case, "patient_id": job.patient_id, "status": "failed", "seconds": 0,
+        "error": "the dose grid does not cover the lungs"})
+    s = run_cohort(root, tmp_path / "out", PARAMS, workers=0)
+    assert [c for c, _ in s.failed] == ["P1"]
+    inv = pd.read_csv(tmp_path / "out" / "patients.csv").set_index("patient_id").loc["P1"]
+    assert inv["dose_features"] == "no (planned, but the patient failed: see errors.csv)"
 
 
 def test_two_rtstructs_of_one_ct_fail_the_patient_naming_both(export, tmp_path, capsys):

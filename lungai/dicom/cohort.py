@@ -74,6 +74,7 @@ class CohortJob:
     error: list = field(default_factory=list)          # [problem, fix] found when planning (ambiguous RTDOSEs)
     inputs: dict = field(default_factory=dict)         # what the result depends on (job_inputs), kept in result.json
     ct_files: list = field(default_factory=list)       # the CT's slice files when spread over several folders
+    rtdose_check: str = ""     # a BEAM sum: what was checked of its beams against the RTPLAN (plan_dose_files)
 
 
 def job_inputs(ct_series_uid: str, ct_files, rtstruct, dose_files) -> dict:
@@ -152,6 +153,7 @@ def ct_orientation(job) -> str | None:
 
 
 AUTO_LUNGS = "automatic (lungai.lungs, RT lung definition)"
+FAILED_DOSE = "no (planned, but the patient failed: see errors.csv)"    # patients.csv once a planned patient fails
 UNREADABLE_RTSTRUCT = "an unreadable file may be its RTSTRUCT (notes)"     # provenance of the lungs of segment_lungs
 
 
@@ -217,10 +219,10 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             except InputError:
                 lungs = "automatic (RT lung definition)" + (
                     f" ({lung_structures_note(structures, empty, mapping)})" if rtstructs else "")
-        dose_files, error = [], []
+        dose_files, error, beam_checks = [], [], []
         if st.rtdose:
-            try:
-                dose_files, dose_note = plan_dose_files(st.rtdose, root=root)   # files named relative to root
+            try:    # files named relative to root; a BEAM sum checked against the patient's RTPLAN
+                dose_files, dose_note = plan_dose_files(st.rtdose, root=root, rtplans=st.rtplan, checks=beam_checks)
                 if dose_note:        # what was done with several RTDOSEs replaces scan's question about them
                     notes = [n for n in notes if not n.endswith("RTDOSEs share this frame of reference "
                                                                  "(several plans or beams?)")]
@@ -239,7 +241,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                 failure = [exc.problem, exc.fix]
                 notes.append(exc.problem)
         # the refusal's own reason (a FRACTION dose, DoseType ERROR, no DoseUnits ...), never a guessed one
-        dose_problem = "ambiguous RTDOSEs" if len(st.rtdose or ()) > 1 else error[0] if error else ""
+        dose_problem = ("ambiguous RTDOSEs" if len(st.rtdose or ()) > 1 and error and "ambiguous" in error[0]
+                        else error[0] if error else "")
         not_summed = bool(error) and "DoseSummationType" in error[0]
         # the GTVs in the order the tumour mask takes them (find_role: primary, other GTVs, nodes), as the provenance
         tumour = ("RTSTRUCT " + structure_names(find_role(structures, "gtv", mapping))
@@ -288,7 +291,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                                   ct_files=[str(f) for f in st.ct.files] if len(st.ct.folders) > 1 else [],
                                   inputs=job_inputs(st.ct.series_uid, st.ct.files,
                                                     rtstructs[0] if len(rtstructs) == 1 else None,
-                                                    dose_files)))
+                                                    dose_files),
+                                  rtdose_check=beam_checks[0] if beam_checks and len(dose_files) > 1 else ""))
     clashes = name_clashes(jobs, key=lambda j: j.case)
     if clashes:
         who = lambda j: repr(j.patient_id) + (f" (case {j.case})" if j.case != j.patient_id else "")  # noqa: E731
@@ -688,7 +692,8 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
                                              label_map=lungs is not None and provenance["lungs"] != AUTO_LUNGS))
             provenance["dose"] = ("RTDOSE " + Path(dose_files[0]).name if len(dose_files) == 1 else
                                   f"sum of {len(dose_files)} BEAM RTDOSEs of one plan "
-                                  + "+".join(Path(f).name for f in dose_files)) + (
+                                  + "+".join(Path(f).name for f in dose_files)
+                                  + (f" [{job.rtdose_check}]" if job.rtdose_check else "")) + (
                 f" ({dose_masks})" if envelope is not None else
                 # the automatic tumour in the GTV's place (also when the envelope could not be read): said so
                 f" ({AUTO_TUMOUR_DOSE}{f': {unread[0]}, not subtracted' if unread else ''}"
@@ -1021,8 +1026,12 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
                 rows.append(row)
                 if doc.get("edge_warnings"):     # as lungai radiomics warns; once per case
                     print(f"warning: {job.case}: " + "; ".join(doc["edge_warnings"]))
-        if unread_rows:
-            inventory = inventory_with_unread_envelopes(inventory, unread_rows, mapping)
+        # a patient planned "dose_features: yes" that failed (a dose not covering the lungs ...): not left saying yes
+        failed_yes = inventory["case"].isin([c for c, _ in summary.failed]) & (inventory["dose_features"] == "yes")
+        if unread_rows or failed_yes.any():
+            if unread_rows:
+                inventory = inventory_with_unread_envelopes(inventory, unread_rows, mapping)
+            inventory.loc[failed_yes, "dose_features"] = FAILED_DOSE
             write_csv(inventory, out / INVENTORY)
         spacing = mixed_spacing_note(grids, params)      # texture features of mixed voxel spacings
         if spacing:

@@ -64,6 +64,8 @@ class Study:
     rtstruct: list[Path] = field(default_factory=list)
     rtdose: list[Path] = field(default_factory=list)
     seg: list[Path] = field(default_factory=list)
+    # the patient's RTPLAN files (any frame of reference): which beams a sum of BEAM doses needs (plan_dose_files)
+    rtplan: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     unreadable: list[Path] = field(default_factory=list)   # DICOM files here that could not be read (truncated ...)
     # how each RTSTRUCT / SEG (str(path)) matched the CT: ("series", referenced series UIDs) when it references the
@@ -547,6 +549,7 @@ def scan(root, progress=None, files=None) -> list[Study]:
     ct_heads: dict[str, list] = defaultdict(list)
     others: list[tuple[str, Path, object]] = []
     unreadable: list[Path] = []
+    rtplans: list[tuple[str, Path]] = []
     own_left_out: dict = {}
     for path in (files_under(root, own_left_out) if files is None else files):
         ds = _header(path)
@@ -566,6 +569,8 @@ def scan(root, progress=None, files=None) -> list[Study]:
             ct_heads[str(ds.SeriesInstanceUID)].append(ds)
         elif modality in ("RTSTRUCT", "RTDOSE", "SEG"):
             others.append((modality, path, ds))
+        elif modality == "RTPLAN":
+            rtplans.append((str(getattr(ds, "PatientID", "") or "unknown"), path))
 
     studies: list[Study] = []
     by_series: dict[str, Study] = {}
@@ -650,6 +655,8 @@ def scan(root, progress=None, files=None) -> list[Study]:
             getattr(st, modality.lower()).append(path)
             if modality != "RTDOSE" and st.ct is not None:
                 st.matched[str(path)] = (how, sorted(series))
+    for st in studies:
+        st.rtplan = [path for patient, path in rtplans if patient == st.patient_id]
     _attach_unreadable(studies, unreadable, root)
     for folder, (n, markers) in own_left_out.items():   # said on the studies nearest the folder, never silently
         def near(st) -> int:

@@ -15,10 +15,11 @@ from lungai.io import read_image
 from lungai.io.validate import check_slice_positions
 
 
-def rtdose_files(folder: Path) -> list[Path]:
+def rtdose_files(folder: Path, rtplans: list | None = None) -> list[Path]:
     """Every DICOM RTDOSE file in ``folder`` or its subfolders (any export layout: ``P1/RTDOSE/RD.dcm`` for
     ``--dose P1``; :func:`lungai.dicom.discover.files_under`: hidden files left out, folder links followed), other
-    DICOM files - CT slices, RTSTRUCT, RTPLAN - left out; none is refused."""
+    DICOM files - CT slices, RTSTRUCT, RTPLAN - left out; none is refused.  ``rtplans``: a list that gets the RTPLAN
+    files found on the way (the plan that says which beams a sum of BEAM doses needs, :func:`plan_dose_files`)."""
     from lungai.dicom.discover import files_under
     from lungai.progress import task
 
@@ -27,8 +28,11 @@ def rtdose_files(folder: Path) -> list[Path]:
               enabled=len(files) >= MANY_FILES) as bar:      # a whole export: said, not a silent wait
         for f in files:
             bar.update(1)
-            if _is_dicom(f) and _modality(f) == "RTDOSE":
+            modality = _modality(f) if _is_dicom(f) else ""
+            if modality == "RTDOSE":
                 found.append(f)
+            elif modality == "RTPLAN" and rtplans is not None:
+                rtplans.append(f)
     if not found:
         raise InputError(f"{folder} holds no RTDOSE file (its subfolders searched too)",
                          "point --dose to the RTDOSE .dcm file of the plan, or to the folder of the export holding it")
@@ -62,7 +66,8 @@ def dose_folder_files(folder: Path, reference=None) -> tuple[list[Path], str | N
     BEAM doses of one plan; anything else is refused).  Without a reference (a CT that is not DICOM, no RTSTRUCT),
     RTDOSEs of several patients or frames of reference are refused: which one is this CT's is unknown."""
     folder = Path(folder)
-    files, left_out = rtdose_files(folder), []
+    rtplans: list = []
+    files, left_out = rtdose_files(folder, rtplans), []
     headers = [read_dicom(f, REEXPORT_FIX, stop_before_pixels=True) for f in files]
     shown = lambda f: shown_path(f, folder)  # noqa: E731 - plan1/RD.dcm and plan2/RD.dcm told apart
     if reference is not None:
@@ -85,7 +90,7 @@ def dose_folder_files(folder: Path, reference=None) -> tuple[list[Path], str | N
                              "point --dose to the RTDOSE .dcm file of the plan or to its patient's folder, or give "
                              "the DICOM CT (or --rtstruct, the plan's RTSTRUCT) so that the matching RTDOSE is "
                              "chosen")
-    files, note = plan_dose_files(files, root=folder)
+    files, note = plan_dose_files(files, root=folder, rtplans=rtplans)
     note = "; ".join(n for n in (*left_out, note) if n) or None
     if note:
         note = f"--dose {folder}: {note}"
@@ -345,14 +350,19 @@ def _namer(root):
     return (lambda p: shown_path(p, root)) if root is not None else (lambda p: Path(p).name)
 
 
-def plan_dose_files(paths, root=None) -> tuple[list[Path], str | None]:
+def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None) -> tuple[list[Path], str | None]:
     """Which of several RTDOSE files of one CT (frame of reference) make the treatment dose: (files to sum, note).
     Messages name the files relative to the folder ``root`` they were found under (default: by name).
+    The one decision of ``lungai dose-features --dose FOLDER`` (:func:`dose_folder_files`) and ``lungai cohort``.
 
     - one file: itself, when its DoseSummationType is a total dose (:func:`check_summation_type`, checked here on
       the header so that a FRACTION / BEAM dose fails before any work, and again when it is read);
     - only BEAM doses, all of one plan (the same ReferencedRTPlanSequence, or none on every file) and on one dose
-      grid: all of them, summed (:func:`read_dose_sum`);
+      grid: all of them, summed (:func:`read_dose_sum`) - when the RTPLAN they reference is among ``rtplans`` (the
+      RTPLAN files of the export), only if every treatment beam of it has its dose file (:func:`_check_plan_beams`;
+      a missing one is refused); else the note says that this could not be checked.  ``checks``: a list that gets
+      what was checked of the beams (the provenance of the sum);
+    - one series split into single-frame RTDOSE files (one per slice): refused (export one multi-frame RTDOSE);
     - one PLAN / MULTI_PLAN dose and BEAM doses of that same plan: the plan dose;
     - anything else (several plans, fractions, beams of different plans or grids) is ambiguous: InputError.
     """
@@ -366,7 +376,7 @@ def plan_dose_files(paths, root=None) -> tuple[list[Path], str | None]:
             check_dose_geometry(header, name(p))    # a grid that cannot be placed: refused now too
             check_pixel_data(p, REEXPORT_FIX)      # a file cut short: refused now, not after the patient's work
         return paths, dropped
-    files, note = _choose_plan_dose(paths, headers, name)
+    files, note = _choose_plan_dose(paths, headers, name, rtplans, checks)
     for p in files:
         check_pixel_data(p, REEXPORT_FIX)
     return files, "; ".join(n for n in (dropped, note) if n) or None
@@ -489,20 +499,139 @@ def _check_unnumbered_copies(paths: list[Path], headers: list, name=lambda p: p.
                                  "plan dose (DoseSummationType PLAN)")
 
 
-def _choose_plan_dose(paths: list[Path], headers: list, name=lambda p: p.name) -> tuple[list[Path], str | None]:
+# a message lists this many file names at most, then "... and N more"
+LISTED_FILES = 5
+
+
+def _listed(names: list[str]) -> str:
+    """``names`` joined by ", ", at most :data:`LISTED_FILES` of them, then "... and N more"."""
+    names = list(names)
+    shown = ", ".join(names[:LISTED_FILES])
+    return shown + (f" ... and {len(names) - LISTED_FILES} more" if len(names) > LISTED_FILES else "")
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _treatment_beams(plan, groups: set) -> list[int]:
+    """The treatment beams of an RTPLAN: the ReferencedBeamNumbers of its FractionGroupSequence (the fraction groups
+    ``groups`` when the doses say theirs, else all), less those with a BeamMeterset of 0 and setup beams
+    (BeamSequence TreatmentDeliveryType SETUP)."""
+    setup = {_int(getattr(b, "BeamNumber", None)) for b in getattr(plan, "BeamSequence", None) or []
+             if str(getattr(b, "TreatmentDeliveryType", "") or "").strip().upper() == "SETUP"}
+    beams = set()
+    for group in getattr(plan, "FractionGroupSequence", None) or []:
+        if groups and _int(getattr(group, "FractionGroupNumber", None)) not in groups:
+            continue
+        for beam in getattr(group, "ReferencedBeamSequence", None) or []:
+            number, meterset = _int(getattr(beam, "ReferencedBeamNumber", None)), getattr(beam, "BeamMeterset", None)
+            try:
+                delivers = meterset is None or str(meterset).strip() == "" or float(meterset) > 0
+            except (TypeError, ValueError):
+                delivers = True
+            if number is not None and number not in setup and delivers:
+                beams.add(number)
+    return sorted(beams)
+
+
+NO_RTPLAN = "no RTPLAN in the export"
+
+
+def _check_plan_beams(paths: list[Path], headers: list, plan_uids, rtplans, name) -> str:
+    """The BEAM doses ``paths`` of one plan (``plan_uids``: the SOPInstanceUIDs they reference) against that RTPLAN
+    when it is among ``rtplans`` (its header read, no pixels): a treatment beam (:func:`_treatment_beams`) without
+    its dose file, or a dose of a beam the plan does not treat with, is refused, naming the beam numbers (the sum
+    would not be the plan's dose: MLD, V20 ... too low).  Returns what was checked, or why it could not be (no RTPLAN
+    in the export, not the one referenced, no beams listed), for the note and the provenance."""
+    import pydicom
+
+    wanted, plan, plan_path = set(plan_uids), None, None
+    for f in rtplans or []:
+        try:
+            ds = pydicom.dcmread(f, stop_before_pixels=True, force=True)
+        except Exception:  # noqa: BLE001 - an unreadable RTPLAN is no plan to check against (said: not found)
+            continue
+        if _sop_uid(ds) in wanted:
+            plan, plan_path = ds, Path(f)
+            break
+    unchecked = "that every beam of the plan has its dose could not be checked"
+    if plan is None:
+        why = ("they reference no RT plan" if not wanted else NO_RTPLAN if not rtplans else
+               f"the RTPLAN they reference, {', '.join(sorted(wanted))}, is not in the export")
+        return f"{unchecked} ({why})"
+    groups = {_int(getattr(g, "ReferencedFractionGroupNumber", None)) for h in headers
+              for r in getattr(h, "ReferencedRTPlanSequence", None) or []
+              for g in getattr(r, "ReferencedFractionGroupSequence", None) or []} - {None}
+    treatment = _treatment_beams(plan, groups)
+    if not treatment:
+        return f"{unchecked} (RTPLAN {name(plan_path)} lists no treatment beam)"
+    fix = ("export the RTDOSE of every treatment beam of the plan from the planning system, or the plan dose "
+           "(DoseSummationType PLAN)")
+    numbers = [_beam_numbers(h) for h in headers]
+    beams = f"RTPLAN {name(plan_path)} lists {len(treatment)} treatment beams ({', '.join(map(str, treatment))})"
+    if all(numbers):
+        dosed = set().union(*numbers)
+        missing = [n for n in treatment if n not in dosed]
+        if missing:
+            raise InputError(f"{beams} but there is no BEAM RTDOSE for beam{'s' if len(missing) > 1 else ''} "
+                             f"{', '.join(map(str, missing))} (the BEAM doses: "
+                             f"{_listed([name(p) for p in paths])}), so their sum is not the plan's dose: MLD, "
+                             "V20 ... would be too low", fix)
+        extra = sorted(dosed - set(treatment))
+        if extra:
+            raise InputError(f"{beams}, but BEAM RTDOSEs are the dose of beam{'s' if len(extra) > 1 else ''} "
+                             f"{', '.join(map(str, extra))} too, which the plan does not treat with, so what their "
+                             "sum is is unknown", fix)
+        return f"all {len(treatment)} treatment beams of RTPLAN {name(plan_path)} have their dose"
+    if len(paths) < len(treatment):
+        raise InputError(f"{beams} but there are only {len(paths)} BEAM RTDOSEs ({_listed([name(p) for p in paths])}"
+                         "), so their sum is not the plan's dose: MLD, V20 ... would be too low", fix)
+    return (f"as many BEAM doses as treatment beams of RTPLAN {name(plan_path)} ({len(treatment)}; not all say "
+            "their beam number)")
+
+
+def _single_frame_series(headers: list) -> str | None:
+    """The SeriesInstanceUID when ``headers`` are one RTDOSE series split into single-frame files (one slice per
+    file, at different positions), else None."""
+    series = {str(getattr(h, "SeriesInstanceUID", "") or "").strip() for h in headers}
+    if len(series) != 1 or "" in series:
+        return None
+    if any((_int(getattr(h, "NumberOfFrames", 1) or 1) or 1) != 1 for h in headers):
+        return None
+    positions = {tuple(round(float(v), 2) for v in (getattr(h, "ImagePositionPatient", None) or []))
+                 for h in headers}
+    return next(iter(series)) if len(positions) == len(headers) else None
+
+
+def _choose_plan_dose(paths: list[Path], headers: list, name=lambda p: p.name, rtplans=None,
+                      checks: list | None = None) -> tuple[list[Path], str | None]:
     """:func:`plan_dose_files` for two or more distinct RTDOSE files (``name``: how messages name a file)."""
+    series = _single_frame_series(headers)
+    if series:
+        raise InputError(f"the {len(paths)} RTDOSEs {_listed([name(p) for p in paths])} are one dose series "
+                         f"({series}) split into single-frame files, one slice each; lungai reads a dose grid "
+                         "from one RTDOSE file",
+                         "export the dose from the planning system as one multi-frame RTDOSE (a 3D dose grid in one "
+                         "file)")
     for p, h in zip(paths, headers):
         check_dose_kind(h, name(p))
         check_dose_geometry(h, name(p))
     kinds = [summation_type(h) or "unknown" for h in headers]
     plans = [frozenset(_plan_uids(h)) for h in headers]
-    listed = ", ".join(f"{name(p)} ({k})" for p, k in zip(paths, kinds))
+    listed = _listed([f"{name(p)} ({k})" for p, k in zip(paths, kinds)])
     if all(k == BEAM for k in kinds):
         if len(set(plans)) == 1 and len({_grid_key(h) for h in headers}) == 1:
             _check_distinct_beams(paths, headers, name)
-            return paths, (f"{len(paths)} BEAM doses of one plan summed: {', '.join(name(p) for p in paths)}"
+            checked = _check_plan_beams(paths, headers, plans[0], rtplans, name)
+            if checks is not None:
+                checks.append(checked)
+            return paths, (f"{len(paths)} BEAM doses of one plan summed: {_listed([name(p) for p in paths])}"
                            + ("" if plans[0] else " (they reference no RT plan; taken as one plan's beams, "
-                                                  "being on one dose grid)"))
+                                                  "being on one dose grid)") + f"; {checked}")
         why = "different plans" if len(set(plans)) > 1 else "different dose grids"
     else:
         totals = [i for i, k in enumerate(kinds) if k in TOTAL_DOSE_TYPES]
@@ -510,7 +639,7 @@ def _choose_plan_dose(paths: list[Path], headers: list, name=lambda p: p.name) -
         if (len(totals) == 1 and len(totals) + len(beams) == len(paths) and plans[totals[0]]
                 and all(plans[i] == plans[totals[0]] for i in beams)):
             return [paths[totals[0]]], (f"plan dose {name(paths[totals[0]])} used; the BEAM doses of the same plan "
-                                        f"({', '.join(name(paths[i]) for i in beams)}) left out")
+                                        f"({_listed([name(paths[i]) for i in beams])}) left out")
         why = "several plans or dose types"
     raise InputError(f"{len(paths)} RTDOSEs share this CT's frame of reference ({why}): {listed}; which one is the "
                      "treatment dose is ambiguous",

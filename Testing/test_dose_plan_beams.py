@@ -1,0 +1,120 @@
+"""Which RTDOSEs make the treatment dose, checked against the RTPLAN of the export (lungai.dose.read.plan_dose_files,
+the one decision of dose-features --dose FOLDER and cohort): a missing beam, a dose split into single-frame files."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from dose_helpers import with_summation_type, write_rtdose, write_rtplan
+from lungai.dose import radial_dose, read_dose
+from lungai.dose.read import dose_folder_files, plan_dose_files, read_dose_sum
+from lungai.errors import InputError
+
+PLAN = "1.2.3.1"
+
+
+def _beam(src, dst, number, factor, plan=PLAN):
+    """A BEAM dose of ``plan`` (ReferencedBeamNumber ``number``), the dose of ``src`` x ``factor``."""
+    import pydicom
+    from pydicom.dataset import Dataset
+
+    with_summation_type(src, dst, "BEAM", plan=plan, factor=factor)
+    ds = pydicom.dcmread(dst)
+    beam, group = Dataset(), Dataset()
+    beam.ReferencedBeamNumber, group.ReferencedFractionGroupNumber = number, 1
+    group.ReferencedBeamSequence = [beam]
+    ds.ReferencedRTPlanSequence[0].ReferencedFractionGroupSequence = [group]
+    ds.save_as(dst)
+    return dst
+
+
+@pytest.fixture
+def beams(tmp_path):
+    """(the plan dose file, its three BEAM doses 1, 2, 3 in tmp_path/RD) - 0.5, 0.3, 0.2 of it."""
+    dose = radial_dose(sitk.Image((10, 10, 6), sitk.sitkInt16), (4.5, 4.5, 2.5), 25.0, 60.0)
+    (tmp_path / "RD").mkdir()
+    src = write_rtdose(dose, tmp_path / "plan.dcm")
+    return src, [_beam(src, tmp_path / "RD" / f"beam{n}.dcm", n, f) for n, f in ((1, 0.5), (2, 0.3), (3, 0.2))]
+
+
+def test_a_beam_missing_from_the_rtplans_beams_is_refused_naming_it(tmp_path, beams):
+    """QA: beam1 + beam2 of a plan whose RTPLAN (in the folder) lists 3 beams: "2 BEAM doses of one plan summed",
+    MLD 6.93 instead of 8.66 Gy, exit 0.  The RTPLAN's treatment beams must all have their dose file: refused naming
+    beam 3 and the fix (dose-features --dose FOLDER and read_dose_sum alike)."""
+    src, files = beams
+    rtplan = write_rtplan(tmp_path / "RD" / "RP.dcm", PLAN, [1, 2, 3])
+    (tmp_path / "RD" / "beam3.dcm").unlink()
+    with pytest.raises(InputError, match=r"RTPLAN RP.dcm lists 3 treatment beams \(1, 2, 3\) but there is no BEAM "
+                                         r"RTDOSE for beam 3") as err:
+        read_dose(tmp_path / "RD")
+    assert "every treatment beam" in err.value.fix and "plan dose" in err.value.fix
+    with pytest.raises(InputError, match="no BEAM RTDOSE for beam 3"):
+        plan_dose_files(files[:2], rtplans=[rtplan])
+    # beam 3 delivers nothing (BeamMeterset 0): not a treatment beam, the two are the plan's dose
+    write_rtplan(rtplan, PLAN, [1, 2, (3, 0.0)])
+    checks: list = []
+    got, note = plan_dose_files(files[:2], rtplans=[rtplan], checks=checks)
+    assert got == files[:2] and checks == ["all 2 treatment beams of RTPLAN RP.dcm have their dose"]
+
+
+def test_all_beams_of_the_rtplan_are_summed_and_without_rtplan_the_note_says_unchecked(tmp_path, beams):
+    src, files = beams
+    notes: list = []
+    total = read_dose(tmp_path / "RD", notes=notes)             # no RTPLAN: summed, said unchecked
+    assert np.allclose(sitk.GetArrayFromImage(total), sitk.GetArrayFromImage(read_dose(src)), atol=1e-3)
+    assert "3 BEAM doses of one plan summed" in notes[0]
+    assert "could not be checked (no RTPLAN in the export)" in notes[0]
+    write_rtplan(tmp_path / "RD" / "RP.dcm", PLAN, [1, 2, 3])
+    got, note = dose_folder_files(tmp_path / "RD")              # the folder's RTPLAN found with its RTDOSEs
+    assert got == sorted(files) and "all 3 treatment beams of RTPLAN RP.dcm have their dose" in note
+    write_rtplan(tmp_path / "RD" / "RP.dcm", "1.2.3.99", [1, 2, 3])      # another plan's RTPLAN: not this one's
+    assert "the RTPLAN they reference, 1.2.3.1, is not in the export" in dose_folder_files(tmp_path / "RD")[1]
+    # a dose of a beam the plan does not list
+    write_rtplan(tmp_path / "RD" / "RP.dcm", PLAN, [1, 2])
+    with pytest.raises(InputError, match="dose of beam 3 too, which the plan does not treat with"):
+        dose_folder_files(tmp_path / "RD")
+
+
+def test_one_dose_series_split_into_single_frame_files_is_named_as_such(tmp_path):
+    """QA: a PLAN dose exported as 126 single-frame files of one series was refused as "126 RTDOSEs share this CT's
+    frame of reference (several plans or dose types): RD000.dcm ... RD125.dcm" - every name on one line, a wrong
+    reason.  Said what it is, with the fix; at most 5 names then "... and N more"."""
+    import pydicom
+
+    dose = radial_dose(sitk.Image((10, 10, 8), sitk.sitkInt16), (4.5, 4.5, 3.5), 25.0, 60.0)
+    src = pydicom.dcmread(write_rtdose(dose, tmp_path / "plan.dcm"))
+    pixels, series = src.pixel_array, pydicom.uid.generate_uid()
+    (tmp_path / "RD").mkdir()
+    for k in range(pixels.shape[0]):
+        ds = copy.deepcopy(src)
+        ds.SeriesInstanceUID = series
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+        ds.NumberOfFrames, ds.GridFrameOffsetVector = 1, [0.0]
+        z = float(src.ImagePositionPatient[2]) + float(src.GridFrameOffsetVector[k])
+        ds.ImagePositionPatient = [src.ImagePositionPatient[0], src.ImagePositionPatient[1], z]
+        ds.PixelData = pixels[k].tobytes()
+        ds.save_as(tmp_path / "RD" / f"RD{k:03d}.dcm")
+    with pytest.raises(InputError, match=r"the 8 RTDOSEs RD000.dcm, RD001.dcm, RD002.dcm, RD003.dcm, RD004.dcm \.\.\. "
+                                         r"and 3 more are one dose series .* split into single-frame files") as err:
+        read_dose(tmp_path / "RD")
+    assert "one multi-frame RTDOSE" in err.value.fix
+
+
+def test_a_long_list_of_ambiguous_rtdoses_is_cut(tmp_path, beams):
+    src, files = beams
+    plans = [with_summation_type(src, tmp_path / f"p{i}.dcm", "PLAN", plan=f"1.2.3.{10 + i}") for i in range(7)]
+    with pytest.raises(InputError, match=r"7 RTDOSEs share .*p4.dcm \(PLAN\) \.\.\. and 2 more; which one") as err:
+        plan_dose_files(plans)
+    assert "p5.dcm" not in err.value.problem
+
+
+def test_read_dose_sum_of_a_cohort_is_refused_as_well(tmp_path, beams):
+    """read_dose_sum (cohort's process) decides as plan_dose_files: a beam twice is refused (no plan needed)."""
+    src, files = beams
+    again = _beam(src, tmp_path / "RD" / "beam2_new.dcm", 2, 0.3)
+    with pytest.raises(InputError, match="both the dose of beam 2"):
+        read_dose_sum([*files, again])
