@@ -242,6 +242,35 @@ def test_a_seed_a_micron_either_side_of_a_slice_centre_or_a_translated_ct_gives_
     assert pp.box_from_seed(ct, (1.3, -2.2, z - 0.5), 60.0).lo[2] == lo[2] - 1
 
 
+def test_a_seed_box_on_a_tilted_copy_of_a_ct_is_the_same_box_in_index_space():
+    """A seed's cube is built in index space round the seed (pp.box_from_seed): the same voxels stored with a
+    15 degree gantry tilt (direction rotated about x, origin kept) and the seed at the same continuous index give
+    the same box - not the index-space bounding box of the LPS-aligned cube, which grew by up to cos + sin of the
+    tilt along y and z (on lung1: 61 x 74 x 85 mm for 61 x 62 x 70 mm, and another result).  On a CT whose axes
+    follow LPS (identity, axes flipped / swapped) the box is the LPS-aligned cube's, as before."""
+    ct = sitk.Image((80, 90, 40), sitk.sitkInt16) + 40          # soft tissue: the seed is inside the body
+    ct.SetSpacing((0.7, 0.8, 2.5))
+    ct.SetOrigin((-30.0, -40.0, -60.0))
+    seed = (-2.13, -4.71, -11.3)
+    t = np.deg2rad(15.0)
+    tilted = sitk.Image(ct)
+    tilted.SetDirection((1, 0, 0, 0, np.cos(t), -np.sin(t), 0, np.sin(t), np.cos(t)))
+    tilted_seed = tilted.TransformContinuousIndexToPhysicalPoint(ct.TransformPhysicalPointToContinuousIndex(seed))
+    for box_mm in (30.0, 40.0):
+        b, bt = pp.box_from_seed(ct, seed, box_mm), pp.box_from_seed(tilted, tilted_seed, box_mm)
+        assert (bt.lo, bt.hi) == (b.lo, b.hi), (box_mm, b, bt)
+        size_mm = np.array(bt.size) * ct.GetSpacing()
+        assert np.all(size_mm >= box_mm) and np.all(size_mm <= box_mm + 3 * np.array(ct.GetSpacing())), size_mm
+    # identity and axis-permuted / flipped storage: the box of the LPS-aligned cube (box_from_physical), as before
+    swapped = sitk.Image(ct)
+    swapped.SetDirection((0, 1, 0, -1, 0, 0, 0, 0, -1))
+    for img in (ct, swapped):
+        at = img.TransformContinuousIndexToPhysicalPoint((38.37, 44.1, 19.48))
+        b = pp.box_from_seed(img, at, 40.0)
+        ref = pp.box_from_physical(img, [v - 20.0 for v in at], [v + 20.0 for v in at], 0.0)
+        assert (b.lo, b.hi) == (ref.lo, ref.hi)
+
+
 def test_the_roi_mask_on_a_model_grid_does_not_shift_with_float_rounding():
     """infer.mask_for_roi maps the input-grid box onto the model grid with the same snapping: the same grid
     translated gives the same voxels."""

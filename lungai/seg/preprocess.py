@@ -200,7 +200,10 @@ def _clip_box(img: sitk.Image, lo, hi, mode: str) -> Box:
 
 
 def box_from_physical(img: sitk.Image, p0_lps, p1_lps, margin_mm: float = 0.0, mode: str = "roi") -> Box:
-    """Box spanning two opposite corners given in LPS mm (plus a margin)."""
+    """Box spanning two opposite corners given in LPS mm (plus a margin): the index-space bounding box of the
+    LPS-aligned box (a user's ``--roi``, a Slicer ROI, is axis-aligned in RAS / LPS); on an oblique CT it is larger
+    than the ROI (up to cos + sin of the tilt per tilted axis).  A seed's cube is built in index space instead
+    (:func:`box_from_seed`)."""
     corners = []
     for x in (p0_lps[0], p1_lps[0]):
         for y in (p0_lps[1], p1_lps[1]):
@@ -363,11 +366,17 @@ def aerated_seed_note(ct: sitk.Image, seed_lps=None, roi_lps=None):
 
 
 def box_from_seed(ct: sitk.Image, seed_lps, box_mm: float) -> Box:
+    """A cube of ``box_mm`` round the seed, built in index space: the seed's continuous voxel index +- half of
+    ``box_mm`` / spacing along each voxel axis (then rounded out to whole voxels, :func:`_clip_box`).  On a CT
+    whose axes follow LPS (identity or an axis permutation / flip) that is the LPS-aligned cube; on an oblique
+    (gantry-tilted) CT the cube follows the CT's own axes.  The index-space bounding box of an LPS-aligned cube
+    (:func:`box_from_physical`) grew there by up to cos + sin of the tilt per tilted axis: a 15 degree tilt about x
+    gave a 61 x 74 x 85 mm first box for a 61 x 62 x 70 mm one on the same voxels, and another result (2.34 ml,
+    confidence 0.64 against 1.41 ml, 0.37 on lung1).  The growing box's larger seed boxes use it too."""
     check_seed_inside_body(ct, seed_lps)
-    half = box_mm / 2.0
-    p0 = [float(v) - half for v in seed_lps]
-    p1 = [float(v) + half for v in seed_lps]
-    return box_from_physical(ct, p0, p1, 0.0, mode="seed")
+    centre = _index_of(ct, seed_lps)
+    half = (box_mm / 2.0) / np.array(ct.GetSpacing())
+    return _clip_box(ct, centre - half, centre + half + 1, "seed")
 
 
 def box_from_lungs(ct: sitk.Image, margin_mm: float) -> Box:
