@@ -598,3 +598,53 @@ def test_radiomics_with_an_ibsi_preset_names_the_segment_that_vanishes():
     result = extract(ct, {"x": m}, load_params("ibsi-c"), case="c1")
     (msg,) = result.errors.error.tolist()
     assert "segment 'x' has" in msg and "'ROI'" not in msg
+
+
+def _ct_and_mask(voxels):
+    rng = np.random.default_rng(3)
+    img = sitk.GetImageFromArray(rng.integers(-50, 150, (10, 20, 20)).astype(np.int16))
+    img.SetSpacing((0.8, 0.8, 2.5))
+    m = np.zeros((10, 20, 20), np.uint8)
+    for z, y, x in voxels:
+        m[z, y, x] = 1
+    mask = sitk.GetImageFromArray(m)
+    mask.CopyInformation(img)
+    return img, mask
+
+
+def test_2d_preset_without_two_voxels_in_a_slice_keeps_the_case_with_nan_texture_and_a_note(recwarn):
+    """QA: ibsi-b on LIDC-IDRI-0852_R_1 (2 voxels left in -500..400 HU, 1 per slice), and ibsi-a on a 3-voxel column
+    along z, dropped the whole case ("pyradiomics failed ...: Error getting angle count"; numpy's "Mean of empty
+    slice" on stderr).  A 2D / 2.5D configuration without 2 voxels in an axial slice gives NaN texture (cm, rlm, szm,
+    ngl, ngt) with a note saying why; morphology, statistics and intensity histogram are computed."""
+    from lungai.radiomics import extract, load_params
+
+    img, mask = _ct_and_mask([(3, 8, 8), (4, 8, 8), (5, 8, 8)])
+    res = extract(img, {"tumour": mask}, load_params("ibsi-a"), case="x")
+    assert res.errors.empty
+    got = dict(zip(res.features.feature_class + "_" + res.features.feature, res.features.value))
+    assert len(got) == 347
+    texture = {t: v for t, v in got.items() if t.split("_")[0] in ("cm", "rlm", "szm", "ngl", "ngt")}
+    assert texture and all(np.isnan(v) for v in texture.values())
+    assert np.isfinite([got["morph_volume"], got["stat_mean"], got["ih_mean"], got["stat_var"]]).all()
+    assert res.notes[0].startswith("tumour: configuration A's re-segmentation -500..400 HU leaves 3 voxels, at most 1 "
+                                   "per axial slice; 2D texture needs >= 2 voxels in a slice, so its cm, rlm, szm, ngl, "
+                                   "ngt features are NaN")
+    assert not [w for w in recwarn if "empty slice" in str(w.message)]
+    # 2 voxels in one slice: 2D texture computed
+    img, mask = _ct_and_mask([(3, 8, 8), (3, 8, 9)])
+    assert np.isfinite(compute_ibsi(img, mask, CONFIGS["A"])["cm_joint_max_2D_avg"])
+
+
+def test_a_flat_roi_says_why_its_ellipsoid_densities_are_nan():
+    """QA: a 3-voxel L in one slice gave NaN morph_vol_dens_aee / morph_area_dens_aee silently: a note names them
+    (the ROI lies in one plane: its enclosing ellipsoid has a zero-length axis)."""
+    from lungai.radiomics import extract, load_params
+
+    img, mask = _ct_and_mask([(3, 8, 8), (3, 8, 9), (3, 9, 8)])
+    res = extract(img, {"tumour": mask}, load_params("ibsi-a"), case="x")
+    got = dict(zip(res.features.feature_class + "_" + res.features.feature, res.features.value))
+    assert np.isnan(got["morph_vol_dens_aee"]) and np.isnan(got["morph_area_dens_aee"])
+    assert ("tumour: morph_vol_dens_aee and morph_area_dens_aee are NaN: the ROI lies in one plane (flat, or a line), "
+            "so its approximate enclosing ellipsoid has a zero-length axis") in res.notes
+    assert not any("texture" in n for n in res.notes)       # 3 voxels in a slice: 2D texture computed

@@ -44,6 +44,20 @@ def test_repeated_label_name_is_the_union(ct_and_labels):
     assert segs == {} and "label 7 is not in the mask" in errors["gtv"]
 
 
+def test_label_0_is_the_background_and_an_empty_name_is_refused(ct_and_labels):
+    """QA: --label 0 said "label 0 is not in the mask (labels present: 1, 2)"; --label =1 silently became label_1.
+    Label 0 is named the background (also with other labels under its name); an empty name is refused with the fix."""
+    ct, lab = ct_and_labels
+    errors = {}
+    segs = segments_from_labels(lab, ct, ["0", "=1", "bg=0", "bg=2", "two=2"], errors=errors)
+    assert set(segs) == {"two"}
+    assert errors["label_0"] == ("label 0 is the background (0 = outside every structure), not a segment; use the "
+                                 "structures' labels (present: 1, 2)")
+    assert errors["bg"] == errors["label_0"]
+    assert errors["=1"] == ("label '=1' has an empty segment name before '='; give the name (name=1), or 1 alone for "
+                            "segment label_1")
+
+
 def test_all_zero_mask_says_so(ct_and_labels):
     ct, _ = ct_and_labels
     empty = _image(np.zeros((30, 30, 30), np.uint8), like=ct)

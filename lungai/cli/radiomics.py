@@ -208,6 +208,8 @@ def run(args) -> int:
 
     for note in edge_notes(result.settings):     # recorded in the settings CSV's cut_by_image_edge column
         print(f"warning: {note}", file=sys.stderr)
+    for note in result.notes:     # why some values are NaN (an IBSI preset: flat ROI, 2D texture of a thin ROI ...)
+        print(f"note: {note}", file=sys.stderr)
     result.settings["structures"] = [_structures_text(structures.get(s)) for s in result.settings["segment"]]
     for note in union_notes(structures, set(result.settings["segment"]), args.structure_map):
         print(f"note: {note}", file=sys.stderr)

@@ -110,6 +110,24 @@ def _inputs_file(part: Path) -> Path:
     return part.with_name(part.stem + INPUTS)
 
 
+PART_ROWS = "part_rows"     # in <case>.inputs.json: the rows its part was written with
+
+
+def _part_mismatch(part: Path, recorded) -> str | None:
+    """Why a case's part no longer holds what was written (rows deleted or added by hand, a truncated or unreadable
+    file): its row count differs from the one recorded with it; None when it matches or none is recorded (an older
+    lungai's part)."""
+    if not isinstance(recorded, dict) or not isinstance(recorded.get(PART_ROWS), int):
+        return None
+    try:
+        n = len(read_part(part))
+    except (OSError, ValueError) as exc:      # pandas' ParserError / EmptyDataError are ValueErrors
+        return f"its part {part.name} cannot be read ({type(exc).__name__})"
+    if n == recorded[PART_ROWS]:
+        return None
+    return f"its part {part.name} holds {n} rows of the {recorded[PART_ROWS]} written (edited since?)"
+
+
 def _segments_for(row: dict, image, segments, errors: dict) -> dict:
     from lungai.io import read_mask
     from lungai.radiomics import segments as S
@@ -152,7 +170,8 @@ def process_case(row: dict, params: dict, segments, parts_dir: str) -> dict:
             why = "; ".join(e.removeprefix(ABSENT) for e in result.errors.error)     # the prefix: errors-table only
             raise InputError("no segment could be extracted: " + (why or "no segment given"),
                              "fix the masks")
-        inputs = {**case_inputs(row), "paths": row_paths(row)}   # once read (a missing file: read_ct's error)
+        inputs = {**case_inputs(row), "paths": row_paths(row),   # once read (a missing file: read_ct's error)
+                  PART_ROWS: len(result.features)}      # a part edited since (rows deleted) is redone
         if not result.errors.empty:
             write_csv(result.errors, part.with_name(part.stem + ".errors.csv"))
         write_csv(result.settings, part.with_name(part.stem + ".settings.csv"))
@@ -364,6 +383,8 @@ def _row_changes(row: dict, recorded) -> list[str]:
 def _drop_parts_of_changed_inputs(parts: Path, rows: list[dict]) -> tuple[list[str], str | None]:
     """Cases done whose inputs changed since (:func:`case_inputs` differs from the ``<case>.inputs.json`` recorded
     with the part, or none is recorded: a part of an older lungai, as ``lungai cohort``) are dropped, to be redone.
+    A part whose rows differ in number from those recorded with it (rows deleted by hand, a truncated file:
+    :func:`_part_mismatch`) is dropped and redone too.
     A case found unchanged at another path (the cohort moved, a linked folder) gets its new paths recorded.  A case
     whose files cannot be read now (moved, a drive not mounted) is compared by its row (:func:`_row_changes`): one
     now naming other files (another file name, or the same name in another folder) or another label / phantom is
@@ -380,6 +401,12 @@ def _drop_parts_of_changed_inputs(parts: Path, rows: list[dict]) -> tuple[list[s
             recorded = json.loads(_inputs_file(part).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             recorded = None
+        edited = _part_mismatch(part, recorded)
+        if edited:
+            for suffix in (".csv", ".settings.csv", ".errors.csv", INPUTS):
+                part.with_name(part.stem + suffix).unlink(missing_ok=True)
+            notes.append(f"{row['case']}: {edited}: redone")
+            continue
         try:
             current = case_inputs(row)
         except OSError:        # unreadable now: compared by its row's paths and labels
@@ -393,13 +420,15 @@ def _drop_parts_of_changed_inputs(parts: Path, rows: list[dict]) -> tuple[list[s
                          "cannot be read now: its old results are dropped (the case is tried again)")
             continue
         paths = recorded.get("paths") if isinstance(recorded, dict) else None
-        if isinstance(recorded, dict):
-            recorded = {k: v for k, v in recorded.items() if k != "paths"}   # a moved copy is the same input
+        rows_written = recorded.get(PART_ROWS) if isinstance(recorded, dict) else None
+        if isinstance(recorded, dict):       # a moved copy is the same input; the part's rows are no input
+            recorded = {k: v for k, v in recorded.items() if k not in ("paths", PART_ROWS)}
         if recorded == current:
             if paths != row_paths(row):      # found elsewhere (moved, another link): where it is now is recorded,
-                with contextlib.suppress(OSError):     # what a later run compares when the files are offline
-                    _inputs_file(part).write_text(json.dumps({**current, "paths": row_paths(row)}, sort_keys=True),
-                                                  encoding="utf-8")
+                kept = {} if rows_written is None else {PART_ROWS: rows_written}     # what a later run compares
+                with contextlib.suppress(OSError):     # when the files are offline
+                    _inputs_file(part).write_text(json.dumps({**current, "paths": row_paths(row), **kept},
+                                                             sort_keys=True), encoding="utf-8")
             continue
         if not isinstance(recorded, dict):
             change = "its part records no inputs (written by an older lungai)"

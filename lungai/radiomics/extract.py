@@ -49,6 +49,9 @@ class Extraction:
     features: pd.DataFrame
     errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ERROR_COLUMNS))
     settings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SETTINGS_COLUMNS))
+    # "<segment>: <why some of its values are NaN>" (an IBSI preset's extractor says why: a flat ROI's ellipsoid
+    # densities, 2D texture without 2 voxels in a slice ...); the callers print them as notes
+    notes: list = field(default_factory=list)
 
 
 def make_extractor(params: dict):
@@ -125,15 +128,17 @@ def extract_segment(extractor, image: sitk.Image, mask: sitk.Image, case: str, s
 
 
 def _rows_or_error(extractor, image: sitk.Image, mask: sitk.Image, case: str, segment: str) -> tuple:
-    """One prepared segment: ("ok", rows) or ("error", message).  Any exception of pyradiomics on this one region
+    """One prepared segment: ("ok", rows, notes) or ("error", message, []); ``notes``: the extractor's words on the
+    segment's NaN values (``extractor.notes`` after ``execute``: :class:`lungai.radiomics.features.extractor.IBSIExtractor`).  Any exception of pyradiomics on this one region
     (beyond the ones :func:`extract_segment` words: a MemoryError, a ZeroDivisionError, an assertion ...) is that
     segment's error, named with its type: the other segments (and cases) go on."""
     try:
-        return "ok", extract_segment(extractor, image, mask, case, segment)
+        rows = extract_segment(extractor, image, mask, case, segment)
+        return "ok", rows, [f"{segment}: {n}" for n in getattr(extractor, "notes", None) or ()]
     except InputError as exc:
-        return "error", str(exc)
+        return "error", str(exc), []
     except Exception as exc:  # noqa: BLE001 - one region's failure must not stop the others
-        return "error", _unexpected(segment, exc)
+        return "error", _unexpected(segment, exc), []
 
 
 def _unexpected(segment: str, exc: BaseException) -> str:
@@ -170,14 +175,14 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
             check_segment(mask, name)
             valid[name] = mask
         except InputError as exc:
-            results[name] = ("error", str(exc))
+            results[name] = ("error", str(exc), [])
             progress.update(1, f"{case}: {name}")
     prepared = []
     params = with_lung_grid_revision(params, segments, lung_names)    # the id of the values (a caller's kept)
     for p in prepare(image, valid, params, lung_names) if valid else []:
         lost = resampling_lost(p, int(np.count_nonzero(sitk.GetArrayViewFromImage(valid[p.name]))))
         if lost:
-            results[p.name] = ("error", lost)
+            results[p.name] = ("error", lost, [])
             progress.update(1, f"{case}: {p.name}")
         else:
             prepared.append(p)
@@ -193,16 +198,17 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
                 try:
                     results[futures[fut]] = fut.result()
                 except Exception as exc:  # noqa: BLE001 - a worker that died (out of memory ...) fails its segment
-                    results[futures[fut]] = ("error", _unexpected(futures[fut], exc))
+                    results[futures[fut]] = ("error", _unexpected(futures[fut], exc), [])
                 progress.update(1, f"{case}: {futures[fut]}")
     else:
         extractor = make_extractor(params) if prepared else None
         for p in prepared:
             results[p.name] = _rows_or_error(extractor, p.image, p.mask, case, p.name)
             progress.update(1, f"{case}: {p.name}")
-    rows, errors = [], [(case, seg, msg) for seg, msg in (segment_errors or {}).items()]
+    rows, errors, notes = [], [(case, seg, msg) for seg, msg in (segment_errors or {}).items()], []
     for name in segments:  # the caller's segment order, whatever order the workers finished in
-        status, value = results[name]
+        status, value, seg_notes = results[name]
+        notes.extend(seg_notes)
         if status == "ok":
             rows.extend(value)
         else:
@@ -220,7 +226,7 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
     features = pd.DataFrame(rows, columns=LONG_COLUMNS)
     features[SETTINGS_COLUMN] = settings_id(params)  # the settings travel with the values
     return Extraction(features, pd.DataFrame(errors, columns=ERROR_COLUMNS),
-                      pd.DataFrame(settings, columns=SETTINGS_COLUMNS))
+                      pd.DataFrame(settings, columns=SETTINGS_COLUMNS), notes)
 
 
 def _cut_faces(name: str, mask: sitk.Image, image: sitk.Image, slices: dict | None = None) -> list:

@@ -88,7 +88,8 @@ def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, e
     """One segment per label value: ``labels`` items are ``N`` or ``name=N``; default every nonzero label.
 
     A name given with several labels (``gtv=1``, ``gtv=2``) is one segment, the union of its labels
-    (e.g. all GTVs); a label missing from the mask fails its segment (its name is also added to ``absent``, for
+    (e.g. all GTVs); label 0 (the background) and ``=N`` (an empty name) fail their segment with the fix; a label
+    missing from the mask fails its segment (its name is also added to ``absent``, for
     ``radiomics-batch``, which notes it rather than counting it as a failure).  A mask without any labelled
     voxel (all 0) is refused (``what`` names it in the message)."""
     errors = {} if errors is None else errors
@@ -101,6 +102,7 @@ def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, e
     if not labels:
         labels = [str(v) for v in present]
     wanted: dict[str, list[int]] = {}
+    background: set = set()
     for item in labels:
         name, _, value = str(item).rpartition("=")
         try:
@@ -108,9 +110,20 @@ def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, e
         except ValueError:
             errors[str(item)] = f"label {item!r} is not an integer (use N or name=N)"
             continue
+        if _ and not name.strip():
+            errors[str(item)] = (f"label {item!r} has an empty segment name before '='; give the name (name={value}), "
+                                 f"or {value} alone for segment label_{value}")
+            continue
+        if value == 0:
+            errors[name or "label_0"] = (f"label 0 is the background (0 = outside every structure), not a segment; "
+                                         f"use the structures' labels (present: {', '.join(map(str, present))})")
+            background.add(name or "label_0")      # its other labels too: not a segment without its label 0
+            continue
         wanted.setdefault(name or f"label_{value}", []).append(value)
     out = {}
     for name, values in wanted.items():
+        if name in background:
+            continue
         missing = [v for v in dict.fromkeys(values) if v not in present]
         if missing:
             errors[name] = (f"label {', '.join(map(str, missing))} {'is' if len(missing) == 1 else 'are'} not in the "

@@ -40,13 +40,16 @@ class IBSIExtractor:
         self.cfg = cfg
         self.classes = list(params.get("featureClass") or CLASS_FAMILY)
         self.settings = {"label": 1}
+        self.notes: list[str] = []      # the last execute's: why some values are NaN (ibsi.run.nan_notes)
 
     takes_segment_name = True       # lungai.radiomics.extract.extract_segment passes the segment's name
 
     def execute(self, image: sitk.Image, mask: sitk.Image, label: int = 1, name: str = "ROI") -> dict:
-        from lungai.radiomics.ibsi.run import compute_ibsi
+        from lungai.radiomics.ibsi.run import ibsi_features, ibsi_images, nan_notes
 
-        values = compute_ibsi(image, _binary(mask, label), self.cfg, self.classes, name=name)
+        img, morph, intensity = ibsi_images(image, _binary(mask, label), self.cfg, name=name)
+        values = ibsi_features(img, morph, intensity, self.cfg, self.classes)
+        self.notes = nan_notes(values, intensity, self.cfg)     # why values are NaN (lungai.radiomics.extract)
         return {_key(tag): v for tag, v in values.items()}
 
 

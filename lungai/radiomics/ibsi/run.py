@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -195,10 +196,70 @@ def compute_ibsi(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig, classes=N
     return ibsi_features(*ibsi_images(image, mask, cfg, name=name), cfg, classes)
 
 
+# The texture families a 2D / 2.5D configuration computes per slice from voxel pairs / neighbourhoods (pyradiomics
+# refuses an ROI without 2 voxels in a slice: "Error getting angle count."); NaN there (:func:`texture_2d_note`).
+TEXTURE_FAMILIES = tuple(CLASS_FAMILY[c] for c in TEXTURE)
+MIN_SLICE_VOXELS = 2
+
+
+def _max_per_slice(intensity: sitk.Image) -> int:
+    a = sitk.GetArrayViewFromImage(intensity) > 0       # (z, y, x): LPS axial slices (ibsi_images)
+    return int(a.reshape(a.shape[0], -1).sum(1).max()) if a.size else 0
+
+
+def texture_2d_note(intensity: sitk.Image, cfg: IBSIConfig) -> str | None:
+    """Why a 2D / 2.5D configuration's texture features are NaN: no axial slice of the intensity mask holds
+    :data:`MIN_SLICE_VOXELS` voxels (None when one does, and for a 3D configuration)."""
+    if not cfg.force2d or _max_per_slice(intensity) >= MIN_SLICE_VOXELS:
+        return None
+    n = int(np.count_nonzero(sitk.GetArrayViewFromImage(intensity)))
+    rng = cfg.resegment_range
+    where = (f"configuration {cfg.name}'s re-segmentation {rng[0]:g}..{rng[1]:g} HU leaves {n} voxels" if rng
+             else f"the ROI has {n} voxels on configuration {cfg.name}'s grid")
+    return (f"{where}, at most 1 per axial slice; 2D texture needs >= {MIN_SLICE_VOXELS} voxels in a slice, so its "
+            f"{', '.join(TEXTURE_FAMILIES)} features are NaN (morphology, statistics and intensity histogram are "
+            f"computed); use a 3D configuration (ibsi-c .. ibsi-e) for texture of so thin an ROI")
+
+
+def nan_notes(values: dict[str, float], intensity: sitk.Image, cfg: IBSIConfig) -> list[str]:
+    """Why values of :func:`ibsi_features` are NaN, one note per reason naming the features: 2D texture without 2
+    voxels in a slice (:func:`texture_2d_note`), a flat ROI's approximate-enclosing-ellipsoid densities (a zero-length
+    axis), any other NaN (undefined on this ROI: e.g. no voxel between the 10th and 90th percentiles of 2 voxels)."""
+    nan = [t for t, v in values.items() if v != v]
+    notes = []
+    texture = texture_2d_note(intensity, cfg)
+    if texture:
+        notes.append(texture)
+        nan = [t for t in nan if family(t) not in TEXTURE_FAMILIES]
+    aee = [t for t in nan if t in ("morph_vol_dens_aee", "morph_area_dens_aee")]
+    if aee:
+        notes.append(f"{' and '.join(aee)} are NaN: the ROI lies in one plane (flat, or a line), so its approximate "
+                     "enclosing ellipsoid has a zero-length axis")
+        nan = [t for t in nan if t not in aee]
+    if nan:
+        n = int(np.count_nonzero(sitk.GetArrayViewFromImage(intensity)))
+        notes.append(f"{', '.join(nan)} {'is' if len(nan) == 1 else 'are'} NaN: undefined on this ROI's {n} "
+                     "voxels within the re-segmentation range (too few or too uniform)")
+    return notes
+
+
 def ibsi_features(img: sitk.Image, morph: sitk.Image, intensity: sitk.Image, cfg: IBSIConfig,
                   classes=None) -> dict[str, float]:
-    """:func:`compute_ibsi` on the images :func:`ibsi_images` made."""
+    """:func:`compute_ibsi` on the images :func:`ibsi_images` made.  A 2D / 2.5D configuration whose intensity mask
+    holds no 2 voxels in an axial slice gives NaN for its texture families (:func:`texture_2d_note` says why).
+    numpy's warnings on undefined values (NaN, :func:`nan_notes` says why) are not printed."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)     # "Mean of empty slice" ...: the value is NaN
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return _ibsi_features(img, morph, intensity, cfg, classes)
+
+
+def _ibsi_features(img, morph, intensity, cfg, classes) -> dict[str, float]:
     tags = select_tags(cfg, classes)
+    no_texture = []
+    if texture_2d_note(intensity, cfg):
+        no_texture = [t for t in tags if family(t) in TEXTURE_FAMILIES]
+        tags = [t for t in tags if t not in no_texture]
     py = pyradiomics_values(img, morph, intensity, cfg, tags)
     values: dict[str, float] = {}
     n_morph = int(sitk.GetArrayViewFromImage(morph).sum())
@@ -217,7 +278,8 @@ def ibsi_features(img: sitk.Image, morph: sitk.Image, intensity: sitk.Image, cfg
         prep = prepare(arr, m, i, img.GetSpacing()[::-1], cfg.discretisation, cfg.bins, lower, cfg.ivh,
                        cfg.resegment_range)
         values.update(compute_extras(prep, rest, py["shape"] or None))
-    return {t: values[t] for t in tags if t in values}
+    values.update(dict.fromkeys(no_texture, float("nan")))
+    return {t: values[t] for t in select_tags(cfg, classes) if t in values}
 
 
 def compute_settings_only(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig, name: str = "ROI") -> dict[str, float]:
