@@ -258,6 +258,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         if problem:
             return problem
         from lungai import mrml
+        from lungai.segment_roles import dose_lung_segments
 
         names = self.segmentNames(p.segmentation)
         ticked = [s for s in p.selectedSegments if s in names]
@@ -269,7 +270,19 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                                                                        if p.doseVolume is not None else []))
         if repeated is not None:
             return str(repeated)
+        if p.doseVolume is not None and not dose_lung_segments(names):
+            return self.doseLungProblem(p.segmentation)     # before Apply, not after the radiomics were skipped
         return self._settingsProblem(p)
+
+    @staticmethod
+    def doseLungProblem(segmentation) -> str:
+        """What to do when a dose volume is chosen but no segment gives the dose features' lungs
+        (:func:`lungai.segment_roles.dose_lung_segments`; its accepted names: ``dose_lung_names_text``)."""
+        from lungai.segment_roles import dose_lung_names_text
+
+        return (f"Dose features need lung segments; the segmentation '{segmentation.GetName()}' has none. Lung "
+                f"segments are named {dose_lung_names_text()}: run 'Segment lungs' in Lung AI Segmentation, rename "
+                "them, or clear the dose volume")
 
     def _settingsProblem(self, p):
         choice = self.featureChoice(p)
@@ -324,7 +337,9 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         ct = nodes.export_volume(p.inputVolume, workDir / "ct.nii.gz")
         names = [s for s in p.selectedSegments if s in self.segmentNames(p.segmentation)]
         masks = {name: mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, name, p.inputVolume) for name in names}
-        masks.update(nodes.derived_lung_masks(masks))
+        # every tumour segment of the segmentation leaves the lungs (ticked or not), as in doseCommand
+        masks.update(nodes.derived_lung_masks(
+            masks, lambda: nodes.tumour_masks(slicer.mrmlScene, p.segmentation, p.inputVolume, masks)))
         cmds, csvs, columns, failed = [], {}, {}, {}
         for i, (name, mask) in enumerate(masks.items()):
             key = f"segment_{i}"   # the run's key: unique, where two names may have one column name
@@ -362,21 +377,19 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         from lungai.dose.features import segments_text
         from lungai.io import write_image
         from lungai.scene.dicom import check_dose_node_matches_ct
-        from lungai.segment_roles import dose_envelope_segments, dose_lung_segments, segment_role
+        from lungai.segment_roles import dose_envelope_segments, dose_lung_segments
 
         check_dose_node_matches_ct(p.doseVolume, p.inputVolume)  # the NIfTI copies below carry no UIDs
         unit = self.doseUnit(p)                                   # before any export: an unknown unit stops here
         names = self.segmentNames(p.segmentation)
         lungs = dose_lung_segments(names)
         if not lungs:
-            raise ValueError("Dose features need lung segments named 'Right lung', 'Left lung' or 'Lungs' "
-                             "(or 'Lungs-GTV', or TotalSegmentator lobes); run 'Segment lungs' in Lung AI "
-                             "Segmentation or rename them")
+            raise ValueError(self.doseLungProblem(p.segmentation))
         lungMask = write_image(nodes.union_mask([mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n, p.inputVolume)
                                                  for n in lungs]), workDir / "lungs.nii.gz")
-        gtvs = [n for n in names if segment_role(n) == "tumour"]  # every GTV (GTV-1, gtv-2 ...) leaves the lung
-        gtvMask = write_image(nodes.union_mask([mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n, p.inputVolume)
-                                                for n in gtvs]), workDir / "gtv.nii.gz") if gtvs else None
+        tumours = nodes.tumour_masks(slicer.mrmlScene, p.segmentation, p.inputVolume)  # every GTV leaves the lung
+        gtvs = [n for n, _ in tumours]
+        gtvMask = write_image(nodes.union_mask([m for _, m in tumours]), workDir / "gtv.nii.gz") if gtvs else None
         # no tumour segment: an iGTV / ITV (motion envelope) leaves the lungs, as dose-features --rtstruct does; an
         # empty one (nothing drawn on this CT) is left out with a note (dose-features refuses an empty --envelope)
         envelopeMasks = {n: mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n, p.inputVolume)

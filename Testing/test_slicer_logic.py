@@ -2938,3 +2938,108 @@ def test_lungai_seg_resume_names_members_that_ran_with_different_lengths(load_mo
         problem = logic.trainingInputProblem(p) or ""
         assert problem.startswith("Cannot resume:") and "member 0 ran with 1, member 1 with 2" in problem, problem
         assert "retrain the members that differ" in problem and "back to the interrupted run's" not in problem
+
+
+def test_lungs_minus_tumour_leaves_out_every_tumour_segment_ticked_or_not(load_module, mrml_scene, phantom_nodes,
+                                                                           small_phantom, tmp_path):
+    """QA defect: with GTV-1 ticked and gtv-2 not, the panel's (and radiomics_table's) "Lungs minus tumour" kept
+    gtv-2's voxels (LUNG1-003: 16,622 of them) while the dose features' lungs and ``--rtstruct`` leave out every GTV.
+    Both now subtract every tumour segment of the segmentation (lungai.scene.nodes.tumour_masks, one rule)."""
+    from lungai import mrml
+    from lungai.io import copy_geometry
+    from lungai.scene import nodes
+    from lungai.scene.radiomics import radiomics_table
+
+    module = load_module("LungRadiomics")
+    logic = module.LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = phantom_nodes
+    right = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, p.segmentation, "Right lung", p.inputVolume)) > 0
+    node = np.zeros(right.shape, np.uint8)
+    k, j, i = np.argwhere(right)[len(np.argwhere(right)) // 2]
+    node[k - 1:k + 2, j - 2:j + 3, i - 2:i + 3] = 1
+    node &= right                                                  # a second GTV inside the right lung, not ticked
+    assert node.sum() > 10
+    mrml.mask_to_segment(mrml_scene, copy_geometry(node, small_phantom.ct), "gtv-2", seg_node=p.segmentation)
+    p.selectedSegments = ["Tumor", "Right lung", "Left lung"]
+    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
+        setattr(p, f"class_{c}", False)
+    _, columns, _, _, _ = logic.featureCommands(p, tmp_path)
+    key = next(k for k, name in columns.items() if name == "Lungs minus tumour")
+    derived = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / f"{key}.nii.gz"))) > 0
+    tumour = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, p.segmentation, "Tumor", p.inputVolume)) > 0
+    left = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, p.segmentation, "Left lung", p.inputVolume)) > 0
+    np.testing.assert_array_equal(derived, (right | left) & ~tumour & ~(node > 0))
+    # the dose features' lung minus GTV: the same tumour segments (doseCommand)
+    assert [n for n, _ in nodes.tumour_masks(mrml_scene, p.segmentation, p.inputVolume)] == ["Tumor", "gtv-2"]
+    # the console API: the same derived mask
+    masks = {n: mrml.segment_to_mask(mrml_scene, p.segmentation, n, p.inputVolume) for n in p.selectedSegments}
+    out = nodes.derived_lung_masks(masks, lambda: nodes.tumour_masks(mrml_scene, p.segmentation, p.inputVolume, masks))
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(out["Lungs minus tumour"]) > 0, derived)
+    # the console API (radiomics_table): "Lungs minus tumour" is the same whether gtv-2 is chosen or not
+    columns = []
+    for chosen in (["Tumor", "Right lung", "Left lung"], ["Tumor", "gtv-2", "Right lung", "Left lung"]):
+        table, errors = radiomics_table(mrml_scene, p.inputVolume, p.segmentation, segments=chosen,
+                                        feature_classes=["firstorder"], image_types=["Original"])
+        assert not errors
+        columns.append(mrml.dataframe_from_table_node(table).set_index("feature")["Lungs minus tumour"].astype(float))
+    np.testing.assert_allclose(columns[0].to_numpy(), columns[1].to_numpy(), rtol=1e-9)
+
+
+def test_dose_without_lung_segments_is_said_before_apply(load_module, mrml_scene, phantom_nodes, small_phantom):
+    """QA defect: a dose volume with no lung segment passed inputProblem (Apply enabled), then startFeatures raised
+    and no radiomics were computed.  inputProblem says it, naming the lung names the dose features take
+    (lungai.segment_roles.dose_lung_names_text: also 'Lung-Right' / 'Lung-Left' of an RTSTRUCT)."""
+    from lungai import mrml
+
+    module = load_module("LungRadiomics")
+    logic = module.LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    ct, truth = phantom_nodes
+    seg, _ = mrml.mask_to_segment(mrml_scene, mrml.segment_to_mask(mrml_scene, truth, "Tumor", ct), "GTV-1",
+                                  reference_volume_node=ct)
+    p.inputVolume, p.segmentation, p.selectedSegments = ct, seg, ["GTV-1"]
+    assert logic.inputProblem(p) is None                           # no dose: the radiomics alone
+    p.doseVolume = mrml.volume_node_from_image(mrml_scene, sitk.Cast(small_phantom.ct > -2000, sitk.sitkFloat32), "dose")
+    problem = logic.inputProblem(p)
+    assert problem is not None and "Dose features need lung segments" in problem, problem
+    for name in ("'Right lung'", "'Left lung'", "'Lungs'", "'Lung-Right'", "'Lung-Left'", "'Lungs-GTV'"):
+        assert name in problem, (name, problem)
+    assert "clear the dose volume" in problem
+    p.segmentation, p.selectedSegments = truth, ["Tumor"]          # Right lung + Left lung: fine
+    assert logic.inputProblem(p) is None
+
+
+def test_segmentation_referencing_a_labelmap_on_the_cts_grid_is_accepted(load_module, mrml_scene, tmp_path):
+    """QA defect: a segmentation imported from a label map of this CT (ImportLabelmapToSegmentationNode, reference
+    geometry set from the label map node - Slicer's Data module does so) was refused as "drawn on another image".
+    Its reference volume has the CT's voxel grid: accepted; a label map on another grid is still refused."""
+    import slicer
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    ct = _small_ct(mrml_scene, "CT", (20, 20, 10), (10.0, -20.0, 30.0))
+    mask = _tumour_mask(ct)
+
+    def imported(image, name):
+        label = mrml.volume_node_from_image(mrml_scene, image, name, labelmap=True)
+        seg = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", f"{name}-segmentation")
+        seg.CreateDefaultDisplayNodes()
+        assert slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(label, seg)
+        seg.SetReferenceImageGeometryParameterFromVolumeNode(label)
+        return seg, mrml.segment_names(seg)
+
+    same, names = imported(mask, "CT label")
+    assert nodes.segmentation_volume_problem(same, ct) is None
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation, p.selectedSegments = ct, same, names
+    assert logic.inputProblem(p) is None
+    coarse = sitk.Resample(mask, [s // 2 for s in mask.GetSize()], sitk.Transform(), sitk.sitkNearestNeighbor,
+                           mask.GetOrigin(), [s * 2 for s in mask.GetSpacing()], mask.GetDirection())
+    other, _ = imported(coarse, "coarse label")
+    assert "drawn on another image (coarse label), not on CT" in nodes.segmentation_volume_problem(other, ct)
+    shifted = sitk.Image(mask)
+    shifted.SetOrigin([o + 2.0 for o in mask.GetOrigin()])
+    moved, _ = imported(shifted, "shifted label")
+    assert "drawn on another image (shifted label)" in nodes.segmentation_volume_problem(moved, ct)
