@@ -317,7 +317,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
 
         Returns (commands, {run key: Slicer segment name}, {run key: its feature CSV}, dose CSV or None,
         {segment name: why it is not computed}).  A run is keyed by its own files (``segment_0``: mask
-        ``segment_0.nii.gz``, CSV ``features_0.csv``), never by the ``--label`` name: two segment names may
+        ``segment_0.nrrd``, CSV ``features_0.csv``), never by the ``--label`` name: two segment names may
         have one feature column name ("Tumor" / "Tumour", "GTV-1" / "GTV 1", case only) and are still two
         columns.  The ``--label`` stays :func:`commands.segment_column_name` of the segment (the core reads
         the lung role from it, as ``radiomics_table`` does from the segment name).
@@ -333,8 +333,9 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         params, classes, types, sigmas = self.featureOptions(p)
         # the dose first: a dose of another patient is refused before anything is exported
         self.doseNotes = []
-        doseCmd = self.doseCommand(p, workDir / "ct.nii.gz", workDir) if p.doseVolume is not None else None
-        ct = nodes.export_volume(p.inputVolume, workDir / "ct.nii.gz")
+        ctPath = workDir / f"ct{nodes.EXPORT_SUFFIX}"     # NRRD: the CT's spacing in double precision
+        doseCmd = self.doseCommand(p, ctPath, workDir) if p.doseVolume is not None else None
+        ct = nodes.export_volume(p.inputVolume, ctPath)
         names = [s for s in p.selectedSegments if s in self.segmentNames(p.segmentation)]
         masks = {name: mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, name, p.inputVolume) for name in names}
         # every tumour segment of the segmentation leaves the lungs (ticked or not), as in doseCommand
@@ -350,7 +351,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                 failed[name] = str(InputError(f"{exc.problem} on the grid of the CT {p.inputVolume.GetName()!r} "
                                               "(nothing drawn, or drawn outside this CT)", exc.fix))
                 continue
-            path = write_image(mask, workDir / f"{key}.nii.gz")
+            path = write_image(mask, workDir / f"{key}{nodes.EXPORT_SUFFIX}")
             csvs[key] = workDir / f"features_{i}.csv"
             cmds.append(commands.radiomics(ct, path, csvs[key], [(name, 1)], params=params, feature_classes=classes,
                                            image_types=types, log_sigma=sigmas or (), case=p.inputVolume.GetName()))
@@ -385,11 +386,12 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         lungs = dose_lung_segments(names)
         if not lungs:
             raise ValueError(self.doseLungProblem(p.segmentation))
+        ext = nodes.EXPORT_SUFFIX   # NRRD: the geometry in double precision, as the CT's
         lungMask = write_image(nodes.union_mask([mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n, p.inputVolume)
-                                                 for n in lungs]), workDir / "lungs.nii.gz")
+                                                 for n in lungs]), workDir / f"lungs{ext}")
         tumours = nodes.tumour_masks(slicer.mrmlScene, p.segmentation, p.inputVolume)  # every GTV leaves the lung
         gtvs = [n for n, _ in tumours]
-        gtvMask = write_image(nodes.union_mask([m for _, m in tumours]), workDir / "gtv.nii.gz") if gtvs else None
+        gtvMask = write_image(nodes.union_mask([m for _, m in tumours]), workDir / f"gtv{ext}") if gtvs else None
         # no tumour segment: an iGTV / ITV (motion envelope) leaves the lungs, as dose-features --rtstruct does; an
         # empty one (nothing drawn on this CT) is left out with a note (dose-features refuses an empty --envelope)
         envelopeMasks = {n: mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n, p.inputVolume)
@@ -398,8 +400,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         self.doseNotes = [f"the motion envelope segment {n!r} is empty on the CT {p.inputVolume.GetName()!r}: not "
                           "subtracted from the lungs for the dose features" for n in envelopeMasks if n not in envelopes]
         envelopeMask = write_image(nodes.union_mask([envelopeMasks[n] for n in envelopes]),
-                                   workDir / "envelope.nii.gz") if envelopes else None
-        dose = nodes.export_volume(p.doseVolume, workDir / "dose.nii.gz")
+                                   workDir / f"envelope{ext}") if envelopes else None
+        dose = nodes.export_volume(p.doseVolume, workDir / f"dose{ext}")
         segmentation = p.segmentation.GetName()      # the masks column names the segments, not the files
         return commands.dose_features(dose, ct, lungMask, workDir / "dose.csv", gtv=gtvMask,
                                       case=p.inputVolume.GetName(), dose_unit=unit,
@@ -454,12 +456,14 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def exportedFileNames(p, columns, workDir):
         """{exported temporary file: what the user knows it as}, so that an error names nodes and segments."""
-        names = {workDir / "ct.nii.gz": p.inputVolume.GetName(), workDir / "lungs.nii.gz": "the lung segments",
-                 workDir / "gtv.nii.gz": "the tumour segments", workDir / "envelope.nii.gz": "the motion envelope segments"}
-        if p.doseVolume is not None:   # dose-features names the file alone too ("dose.nii.gz: the maximum ...")
-            names[workDir / "dose.nii.gz"] = names["dose.nii.gz"] = p.doseVolume.GetName()
-        for key, name in columns.items():   # `lungai radiomics ... --mask segment_i.nii.gz` (featureCommands)
-            names[workDir / f"{key}.nii.gz"] = f"segment '{name}'"
+        ext = nodes.EXPORT_SUFFIX
+        names = {workDir / f"ct{ext}": p.inputVolume.GetName(), workDir / f"lungs{ext}": "the lung segments",
+                 workDir / f"gtv{ext}": "the tumour segments",
+                 workDir / f"envelope{ext}": "the motion envelope segments"}
+        if p.doseVolume is not None:   # dose-features names the file alone too ("dose.nrrd: the maximum ...")
+            names[workDir / f"dose{ext}"] = names[f"dose{ext}"] = p.doseVolume.GetName()
+        for key, name in columns.items():   # `lungai radiomics ... --mask segment_i.nrrd` (featureCommands)
+            names[workDir / f"{key}{ext}"] = f"segment '{name}'"
         return names
 
     def startBatch(self, p):

@@ -223,6 +223,12 @@ def roi_outside_problem(volume_node, roi_node) -> Optional[str]:
     return None
 
 
+# the files a panel hands to a ``lungai`` child process (CT, masks, dose): NRRD keeps the node's spacing and origin in
+# double precision (NIfTI stores float32: a DICOM / NRRD CT's 0.9765625000000001 mm spacing differed by ~1e-7 from the
+# command line's reading of the same file, and so did the features)
+EXPORT_SUFFIX = ".nrrd"
+
+
 def export_volume(volume_node, path: Path) -> Path:
     """Write a scalar volume node (world geometry: parent transform applied) to ``path``."""
     from lungai import mrml
