@@ -258,6 +258,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         if problem:
             return problem
         from lungai import mrml
+        from lungai.segment_roles import dose_lung_segments
 
         names = self.segmentNames(p.segmentation)
         ticked = [s for s in p.selectedSegments if s in names]
@@ -269,7 +270,19 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                                                                        if p.doseVolume is not None else []))
         if repeated is not None:
             return str(repeated)
+        if p.doseVolume is not None and not dose_lung_segments(names):
+            return self.doseLungProblem(p.segmentation)     # before Apply, not after the radiomics were skipped
         return self._settingsProblem(p)
+
+    @staticmethod
+    def doseLungProblem(segmentation) -> str:
+        """What to do when a dose volume is chosen but no segment gives the dose features' lungs
+        (:func:`lungai.segment_roles.dose_lung_segments`; its accepted names: ``dose_lung_names_text``)."""
+        from lungai.segment_roles import dose_lung_names_text
+
+        return (f"Dose features need lung segments; the segmentation '{segmentation.GetName()}' has none. Lung "
+                f"segments are named {dose_lung_names_text()}: run 'Segment lungs' in Lung AI Segmentation, rename "
+                "them, or clear the dose volume")
 
     def _settingsProblem(self, p):
         choice = self.featureChoice(p)
@@ -304,7 +317,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
 
         Returns (commands, {run key: Slicer segment name}, {run key: its feature CSV}, dose CSV or None,
         {segment name: why it is not computed}).  A run is keyed by its own files (``segment_0``: mask
-        ``segment_0.nii.gz``, CSV ``features_0.csv``), never by the ``--label`` name: two segment names may
+        ``segment_0.nrrd``, CSV ``features_0.csv``), never by the ``--label`` name: two segment names may
         have one feature column name ("Tumor" / "Tumour", "GTV-1" / "GTV 1", case only) and are still two
         columns.  The ``--label`` stays :func:`commands.segment_column_name` of the segment (the core reads
         the lung role from it, as ``radiomics_table`` does from the segment name).
@@ -320,11 +333,14 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         params, classes, types, sigmas = self.featureOptions(p)
         # the dose first: a dose of another patient is refused before anything is exported
         self.doseNotes = []
-        doseCmd = self.doseCommand(p, workDir / "ct.nii.gz", workDir) if p.doseVolume is not None else None
-        ct = nodes.export_volume(p.inputVolume, workDir / "ct.nii.gz")
+        ctPath = workDir / f"ct{nodes.EXPORT_SUFFIX}"     # NRRD: the CT's spacing in double precision
+        doseCmd = self.doseCommand(p, ctPath, workDir) if p.doseVolume is not None else None
+        ct = nodes.export_volume(p.inputVolume, ctPath)
         names = [s for s in p.selectedSegments if s in self.segmentNames(p.segmentation)]
         masks = {name: mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, name, p.inputVolume) for name in names}
-        masks.update(nodes.derived_lung_masks(masks))
+        # every tumour segment of the segmentation leaves the lungs (ticked or not), as in doseCommand
+        masks.update(nodes.derived_lung_masks(
+            masks, lambda: nodes.tumour_masks(slicer.mrmlScene, p.segmentation, p.inputVolume, masks)))
         cmds, csvs, columns, failed = [], {}, {}, {}
         for i, (name, mask) in enumerate(masks.items()):
             key = f"segment_{i}"   # the run's key: unique, where two names may have one column name
@@ -335,7 +351,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                 failed[name] = str(InputError(f"{exc.problem} on the grid of the CT {p.inputVolume.GetName()!r} "
                                               "(nothing drawn, or drawn outside this CT)", exc.fix))
                 continue
-            path = write_image(mask, workDir / f"{key}.nii.gz")
+            path = write_image(mask, workDir / f"{key}{nodes.EXPORT_SUFFIX}")
             csvs[key] = workDir / f"features_{i}.csv"
             cmds.append(commands.radiomics(ct, path, csvs[key], [(name, 1)], params=params, feature_classes=classes,
                                            image_types=types, log_sigma=sigmas or (), case=p.inputVolume.GetName()))
@@ -362,21 +378,20 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         from lungai.dose.features import segments_text
         from lungai.io import write_image
         from lungai.scene.dicom import check_dose_node_matches_ct
-        from lungai.segment_roles import dose_envelope_segments, dose_lung_segments, segment_role
+        from lungai.segment_roles import dose_envelope_segments, dose_lung_segments
 
         check_dose_node_matches_ct(p.doseVolume, p.inputVolume)  # the NIfTI copies below carry no UIDs
         unit = self.doseUnit(p)                                   # before any export: an unknown unit stops here
         names = self.segmentNames(p.segmentation)
         lungs = dose_lung_segments(names)
         if not lungs:
-            raise ValueError("Dose features need lung segments named 'Right lung', 'Left lung' or 'Lungs' "
-                             "(or 'Lungs-GTV', or TotalSegmentator lobes); run 'Segment lungs' in Lung AI "
-                             "Segmentation or rename them")
+            raise ValueError(self.doseLungProblem(p.segmentation))
+        ext = nodes.EXPORT_SUFFIX   # NRRD: the geometry in double precision, as the CT's
         lungMask = write_image(nodes.union_mask([mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n, p.inputVolume)
-                                                 for n in lungs]), workDir / "lungs.nii.gz")
-        gtvs = [n for n in names if segment_role(n) == "tumour"]  # every GTV (GTV-1, gtv-2 ...) leaves the lung
-        gtvMask = write_image(nodes.union_mask([mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n, p.inputVolume)
-                                                for n in gtvs]), workDir / "gtv.nii.gz") if gtvs else None
+                                                 for n in lungs]), workDir / f"lungs{ext}")
+        tumours = nodes.tumour_masks(slicer.mrmlScene, p.segmentation, p.inputVolume)  # every GTV leaves the lung
+        gtvs = [n for n, _ in tumours]
+        gtvMask = write_image(nodes.union_mask([m for _, m in tumours]), workDir / f"gtv{ext}") if gtvs else None
         # no tumour segment: an iGTV / ITV (motion envelope) leaves the lungs, as dose-features --rtstruct does; an
         # empty one (nothing drawn on this CT) is left out with a note (dose-features refuses an empty --envelope)
         envelopeMasks = {n: mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n, p.inputVolume)
@@ -385,8 +400,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         self.doseNotes = [f"the motion envelope segment {n!r} is empty on the CT {p.inputVolume.GetName()!r}: not "
                           "subtracted from the lungs for the dose features" for n in envelopeMasks if n not in envelopes]
         envelopeMask = write_image(nodes.union_mask([envelopeMasks[n] for n in envelopes]),
-                                   workDir / "envelope.nii.gz") if envelopes else None
-        dose = nodes.export_volume(p.doseVolume, workDir / "dose.nii.gz")
+                                   workDir / f"envelope{ext}") if envelopes else None
+        dose = nodes.export_volume(p.doseVolume, workDir / f"dose{ext}")
         segmentation = p.segmentation.GetName()      # the masks column names the segments, not the files
         return commands.dose_features(dose, ct, lungMask, workDir / "dose.csv", gtv=gtvMask,
                                       case=p.inputVolume.GetName(), dose_unit=unit,
@@ -441,12 +456,14 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def exportedFileNames(p, columns, workDir):
         """{exported temporary file: what the user knows it as}, so that an error names nodes and segments."""
-        names = {workDir / "ct.nii.gz": p.inputVolume.GetName(), workDir / "lungs.nii.gz": "the lung segments",
-                 workDir / "gtv.nii.gz": "the tumour segments", workDir / "envelope.nii.gz": "the motion envelope segments"}
-        if p.doseVolume is not None:   # dose-features names the file alone too ("dose.nii.gz: the maximum ...")
-            names[workDir / "dose.nii.gz"] = names["dose.nii.gz"] = p.doseVolume.GetName()
-        for key, name in columns.items():   # `lungai radiomics ... --mask segment_i.nii.gz` (featureCommands)
-            names[workDir / f"{key}.nii.gz"] = f"segment '{name}'"
+        ext = nodes.EXPORT_SUFFIX
+        names = {workDir / f"ct{ext}": p.inputVolume.GetName(), workDir / f"lungs{ext}": "the lung segments",
+                 workDir / f"gtv{ext}": "the tumour segments",
+                 workDir / f"envelope{ext}": "the motion envelope segments"}
+        if p.doseVolume is not None:   # dose-features names the file alone too ("dose.nrrd: the maximum ...")
+            names[workDir / f"dose{ext}"] = names[f"dose{ext}"] = p.doseVolume.GetName()
+        for key, name in columns.items():   # `lungai radiomics ... --mask segment_i.nrrd` (featureCommands)
+            names[workDir / f"{key}{ext}"] = f"segment '{name}'"
         return names
 
     def startBatch(self, p):

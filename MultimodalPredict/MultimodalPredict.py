@@ -350,10 +350,10 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         try:
             manifest = None
             if p.stageVolume is not None:
-                ct = nodes.export_volume(p.stageVolume, workDir / "ct.nii.gz")
+                ct = nodes.export_volume(p.stageVolume, workDir / f"ct{nodes.EXPORT_SUFFIX}")
                 segment = nodes.tumour_segment_name(p.stageSegmentation)
                 mask = nodes.export_segment(slicer.mrmlScene, p.stageSegmentation, segment, p.stageVolume,
-                                            workDir / "tumour.nii.gz")
+                                            workDir / f"tumour{nodes.EXPORT_SUFFIX}")
                 manifest = write_ct_manifest(workDir / "ct_manifest.csv", self.stagePatientId(p), ct.name, mask.name)
                 fileNames = {ct: p.stageVolume.GetName(), mask: f"'{segment}' ({p.stageSegmentation.GetName()})"}
                 tumourChoice = nodes.tumour_segment_choice(p.stageSegmentation)   # GTV-1 of GTV-1, gtv-2, gtv-3

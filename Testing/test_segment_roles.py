@@ -152,3 +152,15 @@ def test_lungs_minus_gtv_of_lungs_and_gtvs_gets_no_union_note():
 
     assert union_notes({"lungs_minus_gtv": ["Lung-Right", "Lung-Left", "GTV-1", "gtv-3"]}, ["lungs_minus_gtv"]) == []
     assert union_notes({"tumour": ["GTV-1", "gtv-3"]}, ["tumour"])[0].startswith("tumour = union of GTV-1, gtv-3")
+
+
+def test_dose_lung_names_text_lists_names_the_dose_lungs_take():
+    """The panel's wording of the dose features' lung names comes from one table, each of whose names is taken."""
+    from lungai.segment_roles import DOSE_LUNG_EXAMPLES, dose_lung_names_text, dose_lung_segments, segment_role
+
+    text = dose_lung_names_text()
+    for role, names in DOSE_LUNG_EXAMPLES.items():
+        for name in names:
+            assert segment_role(name) == role and dose_lung_segments([name]) == [name], name
+            assert f"'{name}'" in text
+    assert "'Lung-Left'" in text and "'Lung-Right'" in text

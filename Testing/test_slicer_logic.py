@@ -308,14 +308,14 @@ def test_lung_radiomics_dose_lungs_by_exact_role(load_module, mrml_scene, phanto
     mrml.mask_to_segment(mrml_scene, copy_geometry(node, small_phantom.ct), "gtv-2", seg_node=p.segmentation)
     p.doseVolume = mrml.volume_node_from_image(mrml_scene, sitk.Cast(small_phantom.ct > -2000, sitk.sitkFloat32), "dose")
     cmd = logic.doseCommand(p, tmp_path / "ct.nii.gz", tmp_path)
-    assert "--gtv" in cmd and str(tmp_path / "gtv.nii.gz") in cmd
+    assert "--gtv" in cmd and str(tmp_path / "gtv.nrrd") in cmd
     assert cmd[cmd.index("--case") + 1] == "phantom CT"           # the CT node's name, as in the radiomics table
-    lungs = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "lungs.nii.gz"))) > 0
+    lungs = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "lungs.nrrd"))) > 0
     right = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, p.segmentation, "Right lung", p.inputVolume)) > 0
     left = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, p.segmentation, "Left lung", p.inputVolume)) > 0
     np.testing.assert_array_equal(lungs, right | left)
     assert not lungs[outside > 0].any()
-    gtv = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "gtv.nii.gz"))) > 0
+    gtv = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "gtv.nrrd"))) > 0
     tumour = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, p.segmentation, "Tumor", p.inputVolume)) > 0
     np.testing.assert_array_equal(gtv, tumour | (node > 0))        # every GTV, never "Lung tumour"
     # the dose table's masks column names the segments used, not the panel's temporary files
@@ -329,7 +329,7 @@ def test_lung_radiomics_dose_lungs_by_exact_role(load_module, mrml_scene, phanto
     seg = p.segmentation.GetName()
     assert masks == (f"lungs: Slicer segments Right lung + Left lung (segmentation {seg!r}); "
                      f"minus GTV: Slicer segments Tumor + gtv-2 (segmentation {seg!r})"), masks
-    assert "lungs.nii.gz" not in masks and "gtv.nii.gz" not in masks
+    assert "lungs.nrrd" not in masks and "gtv.nrrd" not in masks
 
 
 def test_lung_radiomics_two_segments_of_one_name_are_refused(load_module, mrml_scene, phantom_nodes, small_phantom,
@@ -389,17 +389,17 @@ def test_lung_radiomics_dose_without_a_tumour_subtracts_the_igtv_as_the_cli(load
     p.doseVolume = mrml.volume_node_from_image(mrml_scene, treatment_dose(tumour, prescription_gy=60), "dose")
     sitk.WriteImage(small_phantom.ct, str(tmp_path / "ct.nii.gz"))
     cmd = logic.doseCommand(p, tmp_path / "ct.nii.gz", tmp_path)
-    assert cmd[cmd.index("--envelope") + 1] == str(tmp_path / "envelope.nii.gz") and "--gtv" not in cmd
+    assert cmd[cmd.index("--envelope") + 1] == str(tmp_path / "envelope.nrrd") and "--gtv" not in cmd
     assert main(cmd) == 0
     row = pd.read_csv(tmp_path / "dose.csv").iloc[0]
     seg = p.segmentation.GetName()
     assert row.masks == (f"lungs: Slicer segments Right lung + Left lung (segmentation {seg!r}); no GTV, minus the "
                          f"tumour's motion envelope: Slicer segment iGTV (segmentation {seg!r})"), row.masks
-    lungs = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "lungs.nii.gz"))) > 0
+    lungs = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "lungs.nrrd"))) > 0
     (tmp_path / "cli").mkdir()                 # the CLI's rule on the same masks: the lungs minus the iGTV
     kept = copy_geometry((lungs & ~(envelope > 0)).astype(np.uint8), small_phantom.ct)
     sitk.WriteImage(kept, str(tmp_path / "cli" / "kept.nii.gz"))
-    assert main(["dose-features", "--dose", str(tmp_path / "dose.nii.gz"), "--ct", str(tmp_path / "ct.nii.gz"),
+    assert main(["dose-features", "--dose", str(tmp_path / "dose.nrrd"), "--ct", str(tmp_path / "ct.nii.gz"),
                  "--lungs", str(tmp_path / "cli" / "kept.nii.gz"), "-o", str(tmp_path / "cli" / "dose.csv")]) == 0
     assert row.dose_mld_gy == pytest.approx(pd.read_csv(tmp_path / "cli" / "dose.csv")["dose_mld_gy"].item())
     assert np.isnan(row.dose_gtv_mean_gy)
@@ -440,7 +440,7 @@ def test_lung_radiomics_dose_takes_a_lungs_gtv_segment_as_the_cli(load_module, m
     p.doseVolume = mrml.volume_node_from_image(mrml_scene, dose, "RTDOSE")
     sitk.WriteImage(small_phantom.ct, str(tmp_path / "ct.nii.gz"))
     cmd = logic.doseCommand(p, tmp_path / "ct.nii.gz", tmp_path)
-    np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "lungs.nii.gz"))) > 0,
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "lungs.nrrd"))) > 0,
                                   mask("Lungs-GTV"))
     assert main(cmd) == 0
     row = pd.read_csv(tmp_path / "dose.csv").iloc[0]
@@ -449,7 +449,7 @@ def test_lung_radiomics_dose_takes_a_lungs_gtv_segment_as_the_cli(load_module, m
                          f"minus GTV: Slicer segment GTV (segmentation {seg!r})"), row.masks
     (tmp_path / "cli").mkdir()              # the CLI on the same masks: Lungs-GTV alone (no GTV subtracted again)
     sitk.WriteImage(kept, str(tmp_path / "cli" / "kept.nii.gz"))
-    assert main(["dose-features", "--dose", str(tmp_path / "dose.nii.gz"), "--ct", str(tmp_path / "ct.nii.gz"),
+    assert main(["dose-features", "--dose", str(tmp_path / "dose.nrrd"), "--ct", str(tmp_path / "ct.nii.gz"),
                  "--lungs", str(tmp_path / "cli" / "kept.nii.gz"), "-o", str(tmp_path / "cli" / "dose.csv")]) == 0
     cli = pd.read_csv(tmp_path / "cli" / "dose.csv").iloc[0]
     assert 0 < row.dose_mld_gy == pytest.approx(cli.dose_mld_gy) and row.dose_v20_pct == pytest.approx(cli.dose_v20_pct)
@@ -565,7 +565,8 @@ def test_lung_radiomics_cgy_dose_outside_slicerrt_keeps_the_radiomics(load_modul
     message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
     assert p.outputTable is not None and "x 1 segment(s) -> table" in message
     assert p.doseTable is None and "Dose features not computed: resampled dose: the maximum" in message
-    assert "choose Dose unit: cGy" in message and "dose.nii.gz" not in message and "--dose-unit" not in message
+    assert "choose Dose unit: cGy" in message and "--dose-unit" not in message
+    assert "dose.nrrd" not in message and "dose.nii.gz" not in message
     assert "run lungai dose-features with --max-dose-gy" in message, message
     p.doseUnit = "cGy"                                                        # the panel's Dose unit
     assert logic.doseUnit(p) == "cGy"
@@ -922,9 +923,9 @@ def test_multimodal_stage_inputs_and_outputs(load_module, mrml_scene, phantom_no
     output, args = job.outputs, job.process.args
     manifest = args[args.index("--ct") + 1]
     with open(manifest, newline="", encoding="utf-8") as f:
-        assert list(csv.DictReader(f)) == [{"id": "P1", "image": "ct.nii.gz", "mask": "tumour.nii.gz"}]
+        assert list(csv.DictReader(f)) == [{"id": "P1", "image": "ct.nrrd", "mask": "tumour.nrrd"}]
     assert args[:4] == ["stage", "predict", "--model", str(tmp_path / "model")] and args[-1] == "--explain"
-    mask = sitk.ReadImage(str(output.parent / "tumour.nii.gz"))
+    mask = sitk.ReadImage(str(output.parent / "tumour.nrrd"))
     assert sitk.GetArrayFromImage(mask).sum() > 0
     (output / "gradcam").mkdir(parents=True)
     (output / "predictions.csv").write_text("patient_id,ehr,rna,ct,p_I,p_II,predicted\n"
@@ -1077,7 +1078,7 @@ def test_stage_ct_branch_uses_the_primary_gtv_whatever_the_segment_order(load_mo
     p.stageModelDirectory, p.stageVolume, p.stageSegmentation, p.stagePatient = tmp_path / "model", vol, seg, "P1"
     job = logic.startStage(p)
     assert list(job.fileNames.values()) == ["phantom CT", f"'GTV-1' ({seg.GetName()})"]
-    exported = sitk.GetArrayFromImage(sitk.ReadImage(str(job.outputs.parent / "tumour.nii.gz"))) > 0
+    exported = sitk.GetArrayFromImage(sitk.ReadImage(str(job.outputs.parent / "tumour.nrrd"))) > 0
     np.testing.assert_array_equal(exported, boxes["GTV-1"])
     job.outputs.mkdir()
     (job.outputs / "predictions.csv").write_text("patient_id,ehr,rna,ct,model,p_I,p_II,predicted,status\n"
@@ -1130,7 +1131,7 @@ def test_stage_grad_cam_of_an_earlier_run_is_never_shown_with_another_result(loa
         (job.outputs / "gradcam").mkdir(parents=True)
         (job.outputs / "predictions.csv").write_text(STAGE_HEADER + rows, encoding="utf-8")
         for pid in cams:
-            cam = sitk.Cast(sitk.ReadImage(str(job.outputs.parent / "tumour.nii.gz")), sitk.sitkFloat32) * 0.5
+            cam = sitk.Cast(sitk.ReadImage(str(job.outputs.parent / "tumour.nrrd")), sitk.sitkFloat32) * 0.5
             sitk.WriteImage(cam, str(job.outputs / "gradcam" / f"{pid}_gradcam.nii.gz"))
         return logic.loadStage(p, job)
 
@@ -1204,7 +1205,7 @@ def test_stage_run_never_writes_into_the_users_nodes_picked_as_outputs(load_modu
     job = logic.startStage(p)
     (job.outputs / "gradcam").mkdir(parents=True)
     (job.outputs / "predictions.csv").write_text(STAGE_HEADER + rows, encoding="utf-8")
-    cam = sitk.Cast(sitk.ReadImage(str(job.outputs.parent / "tumour.nii.gz")), sitk.sitkFloat32) * 0.5
+    cam = sitk.Cast(sitk.ReadImage(str(job.outputs.parent / "tumour.nrrd")), sitk.sitkFloat32) * 0.5
     sitk.WriteImage(cam, str(job.outputs / "gradcam" / "P1_gradcam.nii.gz"))
     logic.loadStage(p, job)
     assert p.gradcamVolume is not ct and p.gradcamVolume.GetName() == "P1 Grad-CAM"
@@ -1697,15 +1698,15 @@ def test_slicerrt_rtstruct_segmentation_as_panel_input(load_module, mrml_scene, 
     (tmp_path / "rad").mkdir()
     cmds, columns, _, _, _ = rad.featureCommands(p, tmp_path / "rad")
     assert list(columns.values()) == ["GTV-1", "Lung-Right", "Lung-Left", "Lungs", "Lungs minus tumour"]
-    derived = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "rad" / "segment_4.nii.gz"))) > 0
+    derived = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "rad" / "segment_4.nrrd"))) > 0
     np.testing.assert_array_equal(derived, (right | left) & ~gtv)
     from lungai import mrml
 
     p.doseVolume = mrml.volume_node_from_image(mrml_scene, sitk.Cast(ct > -2000, sitk.sitkFloat32), "dose")
     rad.doseCommand(p, tmp_path / "rad" / "ct.nii.gz", tmp_path / "rad")
-    np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "rad" / "lungs.nii.gz"))) > 0,
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "rad" / "lungs.nrrd"))) > 0,
                                   right | left)
-    np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "rad" / "gtv.nii.gz"))) > 0, gtv)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "rad" / "gtv.nrrd"))) > 0, gtv)
     # MultimodalPredict: the stage CT branch exports GTV-1 as the tumour
     mm = load_module("MultimodalPredict").MultimodalPredictLogic()
     q = mm.getParameterNode()
@@ -1714,7 +1715,7 @@ def test_slicerrt_rtstruct_segmentation_as_panel_input(load_module, mrml_scene, 
     job = mm.startStage(q)
     try:
         np.testing.assert_array_equal(
-            sitk.GetArrayFromImage(sitk.ReadImage(str(job.outputs.parent / "tumour.nii.gz"))) > 0, gtv)
+            sitk.GetArrayFromImage(sitk.ReadImage(str(job.outputs.parent / "tumour.nrrd"))) > 0, gtv)
     finally:
         job.finish()
     # LungAISeg: lungs / tumour results added to the RTSTRUCT segmentation leave its segments as they were
@@ -2663,7 +2664,7 @@ def test_failure_names_nodes_not_temporary_files(load_module, mrml_scene, phanto
     s.stageModelDirectory = pathlib.Path(rp_model[1])         # any folder: the job is not started
     s.stageVolume, s.stageSegmentation, s.stagePatient = phantom_nodes[0], phantom_nodes[1], "P1"
     job = slogic.startStage(s)
-    job.process.lines = [f"lungai stage predict: error: the tumour mask {job.workDir / 'tumour.nii.gz'} is empty"]
+    job.process.lines = [f"lungai stage predict: error: the tumour mask {job.workDir / 'tumour.nrrd'} is empty"]
     assert job.errorMessage() == f"the tumour mask 'Tumor' ({phantom_nodes[1].GetName()}) is empty"
     job.finish()
 
@@ -2938,3 +2939,138 @@ def test_lungai_seg_resume_names_members_that_ran_with_different_lengths(load_mo
         problem = logic.trainingInputProblem(p) or ""
         assert problem.startswith("Cannot resume:") and "member 0 ran with 1, member 1 with 2" in problem, problem
         assert "retrain the members that differ" in problem and "back to the interrupted run's" not in problem
+
+
+def test_lungs_minus_tumour_leaves_out_every_tumour_segment_ticked_or_not(load_module, mrml_scene, phantom_nodes,
+                                                                           small_phantom, tmp_path):
+    """QA defect: with GTV-1 ticked and gtv-2 not, the panel's (and radiomics_table's) "Lungs minus tumour" kept
+    gtv-2's voxels (LUNG1-003: 16,622 of them) while the dose features' lungs and ``--rtstruct`` leave out every GTV.
+    Both now subtract every tumour segment of the segmentation (lungai.scene.nodes.tumour_masks, one rule)."""
+    from lungai import mrml
+    from lungai.io import copy_geometry
+    from lungai.scene import nodes
+    from lungai.scene.radiomics import radiomics_table
+
+    module = load_module("LungRadiomics")
+    logic = module.LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = phantom_nodes
+    right = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, p.segmentation, "Right lung", p.inputVolume)) > 0
+    node = np.zeros(right.shape, np.uint8)
+    k, j, i = np.argwhere(right)[len(np.argwhere(right)) // 2]
+    node[k - 1:k + 2, j - 2:j + 3, i - 2:i + 3] = 1
+    node &= right                                                  # a second GTV inside the right lung, not ticked
+    assert node.sum() > 10
+    mrml.mask_to_segment(mrml_scene, copy_geometry(node, small_phantom.ct), "gtv-2", seg_node=p.segmentation)
+    p.selectedSegments = ["Tumor", "Right lung", "Left lung"]
+    for c in ("glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape"):
+        setattr(p, f"class_{c}", False)
+    _, columns, _, _, _ = logic.featureCommands(p, tmp_path)
+    key = next(k for k, name in columns.items() if name == "Lungs minus tumour")
+    derived = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / f"{key}.nrrd"))) > 0
+    tumour = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, p.segmentation, "Tumor", p.inputVolume)) > 0
+    left = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, p.segmentation, "Left lung", p.inputVolume)) > 0
+    np.testing.assert_array_equal(derived, (right | left) & ~tumour & ~(node > 0))
+    # the dose features' lung minus GTV: the same tumour segments (doseCommand)
+    assert [n for n, _ in nodes.tumour_masks(mrml_scene, p.segmentation, p.inputVolume)] == ["Tumor", "gtv-2"]
+    # the console API: the same derived mask
+    masks = {n: mrml.segment_to_mask(mrml_scene, p.segmentation, n, p.inputVolume) for n in p.selectedSegments}
+    out = nodes.derived_lung_masks(masks, lambda: nodes.tumour_masks(mrml_scene, p.segmentation, p.inputVolume, masks))
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(out["Lungs minus tumour"]) > 0, derived)
+    # the console API (radiomics_table): "Lungs minus tumour" is the same whether gtv-2 is chosen or not
+    columns = []
+    for chosen in (["Tumor", "Right lung", "Left lung"], ["Tumor", "gtv-2", "Right lung", "Left lung"]):
+        table, errors = radiomics_table(mrml_scene, p.inputVolume, p.segmentation, segments=chosen,
+                                        feature_classes=["firstorder"], image_types=["Original"])
+        assert not errors
+        columns.append(mrml.dataframe_from_table_node(table).set_index("feature")["Lungs minus tumour"].astype(float))
+    np.testing.assert_allclose(columns[0].to_numpy(), columns[1].to_numpy(), rtol=1e-9)
+
+
+def test_dose_without_lung_segments_is_said_before_apply(load_module, mrml_scene, phantom_nodes, small_phantom):
+    """QA defect: a dose volume with no lung segment passed inputProblem (Apply enabled), then startFeatures raised
+    and no radiomics were computed.  inputProblem says it, naming the lung names the dose features take
+    (lungai.segment_roles.dose_lung_names_text: also 'Lung-Right' / 'Lung-Left' of an RTSTRUCT)."""
+    from lungai import mrml
+
+    module = load_module("LungRadiomics")
+    logic = module.LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    ct, truth = phantom_nodes
+    seg, _ = mrml.mask_to_segment(mrml_scene, mrml.segment_to_mask(mrml_scene, truth, "Tumor", ct), "GTV-1",
+                                  reference_volume_node=ct)
+    p.inputVolume, p.segmentation, p.selectedSegments = ct, seg, ["GTV-1"]
+    assert logic.inputProblem(p) is None                           # no dose: the radiomics alone
+    p.doseVolume = mrml.volume_node_from_image(mrml_scene, sitk.Cast(small_phantom.ct > -2000, sitk.sitkFloat32), "dose")
+    problem = logic.inputProblem(p)
+    assert problem is not None and "Dose features need lung segments" in problem, problem
+    for name in ("'Right lung'", "'Left lung'", "'Lungs'", "'Lung-Right'", "'Lung-Left'", "'Lungs-GTV'"):
+        assert name in problem, (name, problem)
+    assert "clear the dose volume" in problem
+    p.segmentation, p.selectedSegments = truth, ["Tumor"]          # Right lung + Left lung: fine
+    assert logic.inputProblem(p) is None
+
+
+def test_segmentation_referencing_a_labelmap_on_the_cts_grid_is_accepted(load_module, mrml_scene, tmp_path):
+    """QA defect: a segmentation imported from a label map of this CT (ImportLabelmapToSegmentationNode, reference
+    geometry set from the label map node - Slicer's Data module does so) was refused as "drawn on another image".
+    Its reference volume has the CT's voxel grid: accepted; a label map on another grid is still refused."""
+    import slicer
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    ct = _small_ct(mrml_scene, "CT", (20, 20, 10), (10.0, -20.0, 30.0))
+    mask = _tumour_mask(ct)
+
+    def imported(image, name):
+        label = mrml.volume_node_from_image(mrml_scene, image, name, labelmap=True)
+        seg = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", f"{name}-segmentation")
+        seg.CreateDefaultDisplayNodes()
+        assert slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(label, seg)
+        seg.SetReferenceImageGeometryParameterFromVolumeNode(label)
+        return seg, mrml.segment_names(seg)
+
+    same, names = imported(mask, "CT label")
+    assert nodes.segmentation_volume_problem(same, ct) is None
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation, p.selectedSegments = ct, same, names
+    assert logic.inputProblem(p) is None
+    coarse = sitk.Resample(mask, [s // 2 for s in mask.GetSize()], sitk.Transform(), sitk.sitkNearestNeighbor,
+                           mask.GetOrigin(), [s * 2 for s in mask.GetSpacing()], mask.GetDirection())
+    other, _ = imported(coarse, "coarse label")
+    assert "drawn on another image (coarse label), not on CT" in nodes.segmentation_volume_problem(other, ct)
+    shifted = sitk.Image(mask)
+    shifted.SetOrigin([o + 2.0 for o in mask.GetOrigin()])
+    moved, _ = imported(shifted, "shifted label")
+    assert "drawn on another image (shifted label)" in nodes.segmentation_volume_problem(moved, ct)
+
+
+def test_lung_radiomics_exports_keep_the_cts_geometry_in_double_precision(load_module, mrml_scene, small_phantom,
+                                                                          tmp_path):
+    """QA defect: the panel exported the CT and masks as NIfTI (float32 spacing / origin): a DICOM / NRRD CT whose
+    spacing is not exact in float32 gave features ~1e-7 (relative) off the command line's on the same CT.  The files
+    handed to lungai (lungai.scene.nodes.EXPORT_SUFFIX, NRRD) keep the node's geometry exactly."""
+    from lungai import mrml
+
+    ct = sitk.Image(small_phantom.ct)
+    ct.SetSpacing((0.703125123456789, 0.9765625000000001, 2.4999999999))
+    ct.SetOrigin((-249.51171875123, -120.3333333333333, -300.1234567890123))
+    labels = sitk.Image(small_phantom.labels)
+    labels.CopyInformation(ct)
+    node = mrml.volume_node_from_image(mrml_scene, ct, "CT")
+    seg, _ = mrml.mask_to_segment(mrml_scene, labels > 0, "GTV", reference_volume_node=node)
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation, p.selectedSegments = node, seg, ["GTV"]
+    p.doseVolume = mrml.volume_node_from_image(mrml_scene, sitk.Cast(ct > -2000, sitk.sitkFloat32), "dose")
+    with pytest.raises(ValueError):
+        logic.featureCommands(p, tmp_path)                          # no lung segment for the dose: said first
+    p.doseVolume = None
+    cmds, columns, _, _, _ = logic.featureCommands(p, tmp_path)
+    expected = mrml.image_from_volume_node(node)
+    for name in ["ct", *columns]:
+        written = sitk.ReadImage(str(next(tmp_path.glob(f"{name}.*"))))
+        for what in ("GetSpacing", "GetOrigin", "GetDirection"):    # float32 NIfTI: spacing 4e-9, origin 1e-5 mm off
+            np.testing.assert_allclose(getattr(written, what)(), getattr(expected, what)(), rtol=0, atol=1e-12,
+                                       err_msg=f"{name} {what}")

@@ -115,6 +115,22 @@ def dose_lung_segments(names) -> list[str]:
     return lungs
 
 
+# examples of the names :func:`dose_lung_segments` takes, by role: the one source of the wording that tells a user which
+# segment names give the dose features' lungs (:func:`dose_lung_names_text`; Testing checks each is taken)
+DOSE_LUNG_EXAMPLES = {"right_lung": ("Right lung", "Lung-Right", "Lung_R"),
+                      "left_lung": ("Left lung", "Lung-Left", "Lung_L"),
+                      "lungs": ("Lungs",), "lungs_minus_tumour": ("Lungs-GTV",)}
+
+
+def dose_lung_names_text() -> str:
+    """Which segment names :func:`dose_lung_segments` takes, for a message: "'Right lung' / 'Lung-Right' / 'Lung_R',
+    'Left lung' / 'Lung-Left' / 'Lung_L', 'Lungs' or 'Lungs-GTV' (any case or separator), or TotalSegmentator's lobes
+    ('lung_upper_lobe_left' ...)"."""
+    groups = [" / ".join(f"'{n}'" for n in DOSE_LUNG_EXAMPLES[role]) for role in (*DOSE_LUNG_ROLES, "lungs_minus_tumour")]
+    return (f"{', '.join(groups[:-1])} or {groups[-1]} (any case or separator), or TotalSegmentator's lobes "
+            f"('{sorted(LUNG_LOBES)[0]}' ...)")
+
+
 def dose_envelope_segments(names) -> list[str]:
     """The segments subtracted from the lungs for the dose metrics when no segment is a tumour: the tumour's motion
     envelopes (an iGTV / ITV, a GTV_MIP: :func:`lungai.dicom.roles.motion_envelopes`, the rule ``lungai dose-features

@@ -223,6 +223,12 @@ def roi_outside_problem(volume_node, roi_node) -> Optional[str]:
     return None
 
 
+# the files a panel hands to a ``lungai`` child process (CT, masks, dose): NRRD keeps the node's spacing and origin in
+# double precision (NIfTI stores float32: a DICOM / NRRD CT's 0.9765625000000001 mm spacing differed by ~1e-7 from the
+# command line's reading of the same file, and so did the features)
+EXPORT_SUFFIX = ".nrrd"
+
+
 def export_volume(volume_node, path: Path) -> Path:
     """Write a scalar volume node (world geometry: parent transform applied) to ``path``."""
     from lungai import mrml
@@ -303,13 +309,38 @@ def union_mask(masks) -> sitk.Image:
     return sitk.Cast(union, sitk.sitkUInt8)
 
 
-def derived_lung_masks(masks: dict) -> dict:
+def tumour_masks(scene, seg_node, volume_node, masks=None) -> list:
+    """[(name, mask)] of EVERY segment of ``seg_node`` whose role is tumour (GTV-1, gtv-2, GTVn ...: lungai.segment_roles,
+    exact names; chosen or not), on ``volume_node``'s grid, in the segmentation's order: what leaves the lungs for the
+    dose features' lung mask and the derived "Lungs minus tumour" (the panel, :mod:`lungai.scene.radiomics`), as the
+    CLI's ``--rtstruct`` subtracts the union of all GTVs.  ``masks``: {name: mask} already made on that grid, reused.
+    Read by segment ID: two tumour segments of one name are both subtracted."""
+    from lungai import mrml
+    from lungai.segment_roles import segment_role
+
+    masks = masks or {}
+    names = mrml.segment_names(seg_node)
+    segmentation = seg_node.GetSegmentation()
+    out = []
+    for i, name in enumerate(names):
+        if segment_role(name) != "tumour":
+            continue
+        if name in masks and names.count(name) == 1:
+            out.append((name, masks[name]))
+        else:
+            out.append((name, mrml.segment_to_mask(scene, seg_node, segmentation.GetNthSegmentID(i), volume_node)))
+    return out
+
+
+def derived_lung_masks(masks: dict, tumours=None) -> dict:
     """Extra masks "Lungs" (right | left) and "Lungs minus tumour" from named masks (same grid).
 
     Made only when both a right-lung and a left-lung segment are present (the second also needs a
     tumour segment); names are matched by exact role (lungai.segment_roles), never by substring.  Every
     tumour segment (GTV-1, gtv-2 ...) leaves the lungs, as in ``lungai dose-features`` and the CLI's
-    ``lungs_minus_gtv``.
+    ``lungs_minus_gtv``: ``tumours`` = a callable giving the tumour masks of the whole segmentation
+    (:func:`tumour_masks`: chosen or not, called only when both lungs are there), or None for the tumour-role
+    masks among ``masks``.
     """
     import SimpleITK as sitk
     from lungai.segment_roles import find_role, segment_role
@@ -319,7 +350,8 @@ def derived_lung_masks(masks: dict) -> dict:
         return {}
     lungs = union_mask([masks[right], masks[left]])
     out = {"Lungs": lungs}
-    tumours = [masks[n] for n in masks if segment_role(n) == "tumour"]
+    tumours = ([masks[n] for n in masks if segment_role(n) == "tumour"] if tumours is None
+               else [mask for _, mask in tumours()])
     if tumours:
         out["Lungs minus tumour"] = sitk.Cast(sitk.And(lungs, sitk.Not(union_mask(tumours) > 0)), sitk.sitkUInt8)
     return out
@@ -1114,11 +1146,33 @@ def _segmentation_volume_matches(seg_node, volume_node) -> bool:
         slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName())
 
 
+GRID_TOLERANCE_MM = 1e-4   # IJK-to-world entries (spacing x direction, origin) of two grids equal within this
+
+
+def same_voxel_grid(node_a, node_b) -> bool:
+    """Whether two volume nodes have one voxel grid where Slicer shows them: the same dimensions and IJK-to-world
+    matrix (parent transforms applied) within :data:`GRID_TOLERANCE_MM` - a label map made on (or exported from) the
+    CT's grid is on the CT.  False without image data or under a non-linear transform."""
+    import numpy as np
+
+    from lungai.errors import InputError
+
+    if node_a is None or node_b is None:
+        return False
+    try:
+        a, b = _voxel_box(node_a), _voxel_box(node_b)
+    except InputError:
+        return False
+    return (a is not None and b is not None and np.array_equal(a[1], b[1])
+            and bool(np.allclose(a[0], b[0], rtol=0.0, atol=GRID_TOLERANCE_MM)))
+
+
 def segmentation_volume_problem(seg_node, volume_node) -> Optional[str]:
     """Why ``seg_node`` is not an input for ``volume_node`` (Lung Radiomics, Multimodal Predict's CT branch), else
     None: it holds lungai's results of another CT (:func:`source_volume_id`), or it was drawn on another image
     (its reference geometry volume) - unless both volumes sit under the same DICOM patient (a GTV drawn on the
-    patient's PET).  Its masks would be measured on this CT's image and filed as this CT's results."""
+    patient's PET) or that volume has the CT's voxel grid (:func:`same_voxel_grid`: a label map of this CT imported
+    with ImportLabelmapToSegmentationNode, its reference geometry set from the label map).  Its masks would be measured on this CT's image and filed as this CT's results."""
     if seg_node is None or volume_node is None:
         return None
     scene = volume_node.GetScene()
@@ -1135,6 +1189,8 @@ def segmentation_volume_problem(seg_node, volume_node) -> Optional[str]:
 
         if other is not None and _patient_id(other) and _patient_id(other) == _patient_id(volume_node):
             return None
+        if same_voxel_grid(other, volume_node):
+            return None     # e.g. a label map of this CT's grid (ImportLabelmapToSegmentationNode + its reference)
         return (f"The segmentation '{seg_node.GetName()}' was drawn on another image"
                 f"{f' ({other.GetName()})' if other is not None else ''}, not on {volume_node.GetName()}: "
                 f"choose {volume_node.GetName()}'s segmentation (or set this one's reference geometry to "

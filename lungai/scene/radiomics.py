@@ -21,7 +21,7 @@ from lungai import mrml
 from lungai.errors import InputError
 from lungai.io.validate import check_ct, check_finite
 from lungai.radiomics.settings import NODE_ATTRIBUTE, settings_id, with_lung_grid_revision
-from lungai.scene.nodes import derived_lung_masks
+from lungai.scene.nodes import derived_lung_masks, tumour_masks
 
 # on a radiomics table: the grid each segment's column was computed on ("Lung_R: resampled, 2 x 2 x 2 mm; GTV-1:
 # native, 0.977 x 0.977 x 3 mm"), the `grid` / `spacing_mm` of `lungai radiomics`' _settings.csv
@@ -78,7 +78,7 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
     if not names:
         raise InputError(f"{seg_node.GetName()} has no segments", "add or choose at least one segment")
     masks = {n: mrml.segment_to_mask(scene, seg_node, n, volume_node) for n in names}
-    masks.update(derived_lung_masks(masks))
+    masks.update(derived_lung_masks(masks, lambda: tumour_masks(scene, seg_node, volume_node, masks)))  # every GTV
     p = params if isinstance(params, dict) else load_params(params, image_types=image_types,
                                                              feature_classes=feature_classes)
     p = with_lung_grid_revision(p, masks)     # Lung_R ... on the lung grid: the id says so (an older lungai's differ)
