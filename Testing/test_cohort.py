@@ -54,6 +54,22 @@ def test_inventory_by_uids_says_what_each_patient_lacks(export):
     assert mapped.set_index("patient_id").loc["P3", "tumour_from"] == "RTSTRUCT Tumour_big"
 
 
+def test_inventory_names_the_rtstruct_and_rtdose_by_their_path_under_the_root(export):
+    """Feature: patients.csv's rtstruct / rtdose cells gave bare file names (every patient folder of an export has
+    an RS.dcm / RD.dcm: which file was used could not be told).  They are the paths relative to DICOM_ROOT - P2's
+    RTSTRUCT, lying in P1's folder, is found there."""
+    jobs, inv = plan_cohort(export)
+    inv = inv.set_index("patient_id")
+    p2 = next(j for j in jobs if j.case == "P2")
+    assert inv.loc["P2", "rtstruct"] == Path(p2.rtstruct).relative_to(export).as_posix()
+    assert inv.loc["P2", "rtstruct"].startswith("P1/")
+    for pid in ("P1", "P3"):
+        job = next(j for j in jobs if j.case == pid)
+        assert inv.loc[pid, "rtstruct"] == Path(job.rtstruct).relative_to(export).as_posix()
+        assert inv.loc[pid, "rtdose"] == Path(job.rtdose).relative_to(export).as_posix()
+        assert (export / inv.loc[pid, "rtdose"]).is_file() and (export / inv.loc[pid, "rtstruct"]).is_file()
+
+
 def test_loop_table_joins_clinical_with_provenance_and_resumes(export, tmp_path):
     out = tmp_path / "out"
     s = run_cohort(export, out, PARAMS, clinical=_clinical(tmp_path), workers=0, mapping=_mapping(tmp_path))
@@ -441,7 +457,7 @@ def test_an_exact_copy_of_the_rtstruct_is_left_out_not_ambiguous(export, tmp_pat
     job, inv = _p1_job(root)
     assert not job.error and Path(job.rtstruct).name == "RS_copy.dcm"       # the first by path; the same content
     assert "P1/RTSTRUCT/rtstruct.dcm left out: a copy of P1/RTSTRUCT/RS_copy.dcm" in inv["notes"]
-    assert inv["rtstruct"] == "RS_copy.dcm" and "choose one" not in inv["notes"]
+    assert inv["rtstruct"] == "P1/RTSTRUCT/RS_copy.dcm" and "choose one" not in inv["notes"]
     assert inv["lungs_from"].startswith("RTSTRUCT") and inv["dose_features"] == "yes"
 
     import pydicom
@@ -591,7 +607,7 @@ def test_a_fraction_rtdose_fails_the_patient_at_planning(export, tmp_path, capsy
     job, inv = _p1_job(root)
     assert job.error and "DoseSummationType FRACTION" in job.error[0] and job.rtdose is None
     assert inv["dose_features"].startswith("no (") and inv["dose_features"] != "no"
-    assert "DoseSummationType FRACTION" in inv["notes"] and inv["rtdose"] == "fraction.dcm (not a plan dose)"
+    assert "DoseSummationType FRACTION" in inv["notes"] and inv["rtdose"] == "P1/RTDOSE/fraction.dcm (not a plan dose)"
     out = tmp_path / "out"
     s = run_cohort(root, out, PARAMS, workers=0)
     assert [c for c, _ in s.failed] == ["P1"] and not s.done
@@ -772,7 +788,7 @@ def test_inventory_names_the_rtdose_refusals_own_reason(export, tmp_path):
     ds.save_as(rd)
     job, inv = _p1_job(root)
     assert "DoseType ERROR" in inv["dose_features"] and "DoseSummationType" not in inv["dose_features"]
-    assert inv["rtdose"] == "rtdose.dcm (refused)" and "DoseType ERROR" in job.error[0]
+    assert inv["rtdose"] == "P1/RTDOSE/rtdose.dcm (refused)" and "DoseType ERROR" in job.error[0]
     ds.DoseType = "PHYSICAL"
     del ds.DoseUnits
     ds.save_as(rd)
@@ -1249,7 +1265,8 @@ def test_a_truncated_rtdose_fails_the_patient_at_planning_and_leaves_no_masks(ex
     job, inv = _p1_job(root)
     assert job.error and "rtdose.dcm is truncated or corrupt" in job.error[0] and job.rtdose is None
     assert job.error[1] == "re-export the RTDOSE from the planning system"
-    assert inv["dose_features"].startswith("no (rtdose.dcm is truncated") and inv["rtdose"] == "rtdose.dcm (refused)"
+    assert inv["dose_features"].startswith("no (rtdose.dcm is truncated")
+    assert inv["rtdose"] == "P1/RTDOSE/rtdose.dcm (refused)"
     out = tmp_path / "out"
     s = run_cohort(root, out, PARAMS, workers=0)
     assert [c for c, _ in s.failed] == ["P1"] and not s.done
@@ -1549,3 +1566,43 @@ def test_the_inventory_names_the_gtvs_in_the_provenances_order(export, tmp_path)
     doc = process_patient(job, PARAMS, str(tmp_path / "out"))
     assert doc["status"] == "done", doc
     assert doc["provenance"]["tumour"] == "RTSTRUCT GTV+GTVn" == inv["tumour_from"]
+
+
+def test_cohort_takes_the_folders_lock_a_live_one_refused_a_stale_one_taken_over(export, tmp_path):
+    """Feature: lungai cohort took no lock of its output folder: two runs there at once interleaved patients and
+    tables.  It holds the folder's .lungai.lock for the whole run (lungai.io.outputs.locked_output_folder): a live
+    lock (another process's) is refused naming that process and what to do - nothing written, a new folder not left
+    behind -; a killed run's (stale) lock is taken over and the run resumes its finished patients."""
+    import subprocess
+    import sys
+    import time
+
+    from lungai.errors import InputError
+    from lungai.io.outputs import _host, _process_started
+
+    out = tmp_path / "out"
+    lock = out / ".lungai.lock"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        out.mkdir()
+        lock.write_text(f"{other.pid} {_host()} {_process_started(other.pid):.2f} cohort\n", encoding="utf-8")
+        with pytest.raises(InputError, match=f"in use by another lungai cohort run \\(process {other.pid} on ") \
+                as refused:
+            run_cohort(export, out, PARAMS, workers=0, mapping=_mapping(tmp_path))
+        assert "wait until that run has ended, or choose another folder with -o" in refused.value.fix
+        assert [p.name for p in out.iterdir()] == [".lungai.lock"]                       # nothing written
+    finally:
+        other.kill()
+        other.wait()
+    lock.write_text(f"{other.pid} {_host()} {time.time() - 60:.2f} cohort\n", encoding="utf-8")   # its run killed
+    s = run_cohort(export, out, PARAMS, workers=0, mapping=_mapping(tmp_path))
+    assert sorted(s.done) == ["P1", "P2", "P3"] and not lock.exists()                  # taken over, released
+    lock.write_text(f"{other.pid} {_host()} {time.time() - 60:.2f} cohort\n", encoding="utf-8")
+    again = run_cohort(export, out, PARAMS, workers=0, mapping=_mapping(tmp_path))
+    assert sorted(again.skipped) == ["P1", "P2", "P3"] and not again.done and not lock.exists()   # resumed
+    # a run refused after taking the lock of a new folder (the plan: no DICOM there) leaves no folder behind
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="no DICOM CT"):
+        run_cohort(empty, tmp_path / "new" / "out", PARAMS, workers=0)
+    assert not (tmp_path / "new").exists()

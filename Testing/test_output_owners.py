@@ -665,3 +665,28 @@ def test_an_unreadable_young_lock_says_a_run_is_starting(tmp_path):
     assert "a lungai run is starting in" in said and "killed while starting" in said
     assert f"delete {out / '.lungai.lock'} (only that file)" in said and "wait a minute" in said
     assert "?" not in said and "process 0" not in said
+
+
+def test_a_lock_being_written_by_a_run_started_at_once_is_read_again_and_names_it(tmp_path):
+    """Found with two `lungai radiomics-batch` started at once into one folder: the second found the lock the first
+    had just created, still empty, and said "a lungai run is starting ... or one was killed while starting" - not
+    naming the run that was going on.  A lock found empty is read again for a moment: the refusal names the
+    process of the run that holds it."""
+    import os
+    import threading
+
+    from lungai.io.outputs import _host, _process_started, claim_output_folder
+
+    out = tmp_path / "out"
+    out.mkdir()
+    lock = out / ".lungai.lock"
+    lock.write_text("", encoding="utf-8")          # created (O_EXCL), not written yet
+    pid = os.getppid()
+    writer = threading.Timer(0.2, lambda: lock.write_text(f"{pid} {_host()} {_process_started(pid):.2f} "
+                                                          "radiomics-batch\n", encoding="utf-8"))
+    writer.start()
+    try:
+        with pytest.raises(InputError, match=f"in use by another lungai radiomics-batch run \\(process {pid} on "):
+            claim_output_folder(out, "sample", ["ct.nii.gz"])
+    finally:
+        writer.join()

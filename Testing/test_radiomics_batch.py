@@ -1076,3 +1076,52 @@ def test_a_part_edited_since_it_was_written_is_redone_on_resume(tmp_path):
     assert f"note: {a}: its part {a}.csv holds {n - 1} rows of the {n} written (edited since?): redone" in again.text()
     pd.testing.assert_frame_equal(pd.read_csv(out, dtype={"case": str}), table)
     assert run_batch(manifest, out, PARAMS, workers=0, segments=["tumour"]).done == []
+
+
+def _lock_of(pid: int, command: str, host=None, started=None) -> str:
+    from lungai.io.outputs import _host, _process_started
+
+    return f"{pid} {host or _host()} {started if started is not None else _process_started(pid):.2f} {command}\n"
+
+
+def test_a_batch_takes_the_folders_lock_a_live_one_refused_a_stale_one_taken_over(cohort, tmp_path):
+    """Feature: radiomics-batch took no lock of its output folder: two batches there at once interleaved their parts
+    and tables.  It holds the folder's .lungai.lock (lungai.io.outputs.locked_output_folder) for the whole run: a
+    live lock (another process's) is refused naming that process and what to do, nothing written; a killed run's
+    (stale) lock is taken over and the batch resumes; another computer's says how to clear it."""
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "new" / "f.csv"
+    lock = out.parent / ".lungai.lock"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        out.parent.mkdir()
+        lock.write_text(_lock_of(other.pid, "radiomics-batch"), encoding="utf-8")
+        with pytest.raises(InputError, match=f"in use by another lungai radiomics-batch run \\(process {other.pid} "
+                                             "on ") as refused:
+            run_batch(cohort, out, PARAMS, workers=0, segments=SEGMENTS)
+        assert "wait until that run has ended" in refused.value.fix
+        assert sorted(p.name for p in out.parent.iterdir()) == [".lungai.lock"]      # nothing written, lock kept
+        lock.unlink()
+        out.parent.rmdir()
+        lock_elsewhere = tmp_path / ".lungai.lock"               # another command's run in the folder: refused too
+        lock_elsewhere.write_text(_lock_of(other.pid, "segment"), encoding="utf-8")
+        with pytest.raises(InputError, match="in use by another lungai segment run"):
+            run_batch(cohort, tmp_path / "f.csv", PARAMS, workers=0, segments=SEGMENTS)
+        lock_elsewhere.unlink()
+    finally:
+        other.kill()
+        other.wait()
+    first = run_batch(cohort, out, PARAMS, workers=0, segments=SEGMENTS)
+    assert len(first.done) == 3 and not lock.exists()                                 # released at the end
+    (out.parent / "f.csv.parts" / "synth005_001.csv").unlink()                        # as a run killed mid-way
+    lock.write_text(_lock_of(other.pid, "radiomics-batch", started=time.time() - 60), encoding="utf-8")  # gone
+    again = run_batch(cohort, out, PARAMS, workers=0, segments=SEGMENTS)
+    assert again.done == ["synth005_001"] and sorted(again.skipped) == ["synth005_000", "synth005_002"]
+    assert not lock.exists() and set(pd.read_csv(out).case) == set(first.done)
+    lock.write_text(_lock_of(12345, "radiomics-batch", host="other-host", started=time.time()), encoding="utf-8")
+    with pytest.raises(InputError, match="process 12345 on other-host") as refused:
+        run_batch(cohort, out, PARAMS, workers=0, segments=SEGMENTS)
+    assert f"delete the lock file {lock} - only that file" in refused.value.fix

@@ -19,7 +19,9 @@
 A file of cohort's output names (:data:`OUTPUTS`) in ``OUT`` that its marker ``.lungai-cohort`` does not list (an
 earlier run wrote it) is the user's: refused before any work (:func:`lungai.io.outputs.check_output_owner`), never
 replaced or deleted; a folder of an older cohort (``settings.key``, no marker) has its files of those names adopted.
-``settings.key`` compares the settings only.
+``settings.key`` compares the settings only.  A run holds ``OUT/.lungai.lock`` from before it reads the folder until
+it ends (:func:`lungai.io.outputs.locked_output_folder`): a second run into ``OUT`` meanwhile is refused naming its
+process; a killed run's lock is taken over and the run resumes.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ import pandas as pd
 
 from lungai.dicom.discover import UNREADABLE, several_rtstructs_note, shown_path
 from lungai.errors import InputError, LungAIError
-from lungai.io.outputs import check_folder_path, check_outside_export, forget_stamps, prepare_output_folder, \
-    record_outputs
+from lungai.io.outputs import check_folder_path, check_outside_export, forget_stamps, locked_output_folder, \
+    prepare_output_folder, record_outputs
 from lungai.progress import task
 from lungai.radiomics.batch import BatchSummary
 from lungai.radiomics.manifest import NAME_RULE, name_clashes, safe_name
@@ -270,11 +272,13 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             notes.append("structures without a role (see --structure-map): " + ", ".join(unnamed))
         rows.append({"case": case if st.ct is not None else "", "patient_id": st.patient_id,
                      "ct": f"{st.ct.n_slices} slices" if st.ct else "",
+                     # the files by their path under DICOM_ROOT (as the notes name them): found again in the
+                     # export, never a bare RS.dcm / RD.dcm of which every patient folder has one
                      "rtstruct": (f"{len(rtstructs)} RTSTRUCTs (ambiguous)" if len(rtstructs) > 1
-                                  else Path(rtstructs[0]).name if rtstructs else ""),
-                     "rtdose": "+".join(Path(f).name for f in dose_files) if dose_files
+                                  else shown_path(rtstructs[0], root) if rtstructs else ""),
+                     "rtdose": "+".join(shown_path(f, root) for f in dose_files) if dose_files
                      else (f"{len(st.rtdose)} RTDOSEs (ambiguous)" if len(st.rtdose) > 1
-                           else Path(st.rtdose[0]).name + (" (not a plan dose)" if not_summed else " (refused)")
+                           else shown_path(st.rtdose[0], root) + (" (not a plan dose)" if not_summed else " (refused)")
                            if st.rtdose else ""),
                      "missing": ", ".join(st.missing), "lungs_from": lungs if st.ct else "",
                      "tumour_from": tumour if st.ct else "",
@@ -914,9 +918,7 @@ def _legacy_settings_key(params: dict, mapping, model_dir) -> str:
 def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, scheduler: str | None = None,
                mapping=None, model_dir=None, max_gy: float | None = None) -> CohortSummary:
     """Plan, process every patient not done yet (Dask, or a loop with ``workers=0``), write the table."""
-    from lungai.dose.features import COLUMNS as DOSE_COLUMNS
-    from lungai.radiomics.cluster import check_main_guard, run_tasks
-    from lungai.radiomics.csv_output import write_csv
+    from lungai.radiomics.cluster import check_main_guard
 
     start = time.perf_counter()
     check_main_guard(workers, scheduler)     # a script without its __main__ guard: before any work, no folder made
@@ -930,12 +932,26 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
 
         max_dose_limit(max_gy)   # a bad --max-dose-gy before any work
     check_folder_path(out)
+    # one run per folder for the whole run (the folder's lock .lungai.lock, as the commands that claim theirs): a
+    # second cohort run into it meanwhile would mix patients and tables; a killed run's lock is taken over (resumed)
+    with locked_output_folder(out, OWNER):
+        return _run_cohort_locked(root, out, params, clinical, clin, workers, scheduler, mapping, model_dir, max_gy,
+                                  start)
+
+
+def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: int, scheduler, mapping, model_dir,
+                       max_gy, start: float) -> CohortSummary:
+    """:func:`run_cohort` once this process holds the output folder's lock."""
+    from lungai.dose.features import COLUMNS as DOSE_COLUMNS
+    from lungai.radiomics.cluster import run_tasks
+    from lungai.radiomics.csv_output import write_csv
+
     if (out / STAMP).is_file() and not (out / MARKER).is_file():
         # made by a cohort version before the marker: its files of cohort's output names are taken as cohort's
         record_outputs(out, OWNER, _written(out))
     # before any work: only the files of cohort's output names that the marker lists (a previous run wrote them)
     # may be replaced or removed; any other file of those names is the user's and refused; other files are left alone
-    prepare_output_folder(out, owner=OWNER, owns=OUTPUTS, create=False)   # made once the plan succeeded
+    prepare_output_folder(out, owner=OWNER, owns=OUTPUTS, create=False)   # a new folder: removed again if refused
     forget_stamps(out, OWNER)           # the run rewrites its files in place: a killed run must still resume
     stamp, key_of = out / STAMP, _settings_key_of(mapping, model_dir)
     key = key_of(params)

@@ -23,6 +23,9 @@
   own names (``.partial-lungai-<command>-<pid>``, ``<output>.tmp``) are removed by the next claim.  lungai's own
   bookkeeping files in a folder it wrote (a nested claim's marker, lock, temporary marker: :func:`_bookkeeping`)
   are never compared by stamp (the nested run rewrites them); a folder holding only such files is lungai's.
+- :func:`locked_output_folder` - the same lock, held for a whole run, for the commands with their own resume rules
+  (``cohort``, ``radiomics-batch`` - the folder of its ``-o`` table): a second run into the folder while one is
+  alive is refused, a killed run's lock taken over and the run resumed.
 - :func:`check_output_file_owner`, :func:`record_output_file` - the same for single output files and the files
   written beside them (e.g. ``rp predict -o predictions.csv``, ``radiomics -o features.csv`` and its settings
   sidecars; :func:`prepare_output_file` with ``owner``): an existing file is replaced only when the command's
@@ -740,6 +743,7 @@ def _lock_stale(lock: Path, holder) -> bool:
     return _stale(*holder[:3])
 
 
+LOCK_WRITE_WAIT = 20      # _lock: an empty (being written) lock read again up to this many times, 0.05 s apart
 _HELD: dict = {}          # the folders whose lock this process holds: {folder: times taken} (nested claims)
 
 
@@ -747,7 +751,11 @@ def _lock(out: Path, command: str) -> None:
     """Take the folder's lock ``out/.lungai.lock``: created atomically (O_CREAT | O_EXCL: of two runs started at
     once, one gets it), naming this process, its computer, its start and the command.  A stale lock (its run is
     gone, :func:`_lock_stale`) is taken over; a live one is refused (:func:`check_not_running`).  Taken again by
-    the process that holds it (a claim inside a claim): counted, released by the last :func:`_unlock`."""
+    the process that holds it (a claim inside a claim): counted, released by the last :func:`_unlock`.  A lock
+    found empty (another run created it a moment ago and is writing it: two runs started at once) is read again for
+    up to a second, so that the refusal names that run's process."""
+    import time
+
     key = out.resolve()
     if key in _HELD:
         _HELD[key] += 1
@@ -762,6 +770,11 @@ def _lock(out: Path, command: str) -> None:
             continue
         except FileExistsError:
             holder = _read_lock(lock)
+            for _wait in range(LOCK_WRITE_WAIT):     # created, not yet written: a run started at this moment
+                if holder is not None or not lock.exists() or _lock_stale(lock, holder):
+                    break
+                time.sleep(0.05)
+                holder = _read_lock(lock)
             if not _lock_stale(lock, holder):
                 check_not_running(out, command)
                 continue                # released meanwhile: try again
@@ -778,6 +791,33 @@ def _lock(out: Path, command: str) -> None:
     check_not_running(out, command)
     raise InputError(f"could not take the lock {lock} of the output folder {out}: other runs keep taking it",
                      "wait until the other lungai runs into that folder have ended, or choose another folder with -o")
+
+
+@contextlib.contextmanager
+def locked_output_folder(path, command: str):
+    """Hold the folder's lock ``path/.lungai.lock`` (:func:`_lock`) for a whole run of a command that keeps its own
+    resume rules instead of a claim (``lungai cohort``, ``lungai radiomics-batch``: nothing is removed here, a
+    re-run resumes the cases finished): another lungai run into the folder meanwhile is refused, naming its process
+    (:func:`check_not_running`); a stale lock (its run killed: SIGKILL, power loss, out of memory) is taken over,
+    one of another computer says how to clear it.  The lock is released when the block ends (a failure, Ctrl-C or
+    SIGTERM included); a folder made for it is removed again when the run left it empty (a run refused before any
+    work leaves no folder behind)."""
+    out = Path(path)
+    check_folder_path(out)
+    missing = [p for p in (out.absolute(), *out.absolute().parents) if not p.exists()]   # the deepest first
+    locked = False
+    try:
+        with writing(out):
+            out.mkdir(parents=True, exist_ok=True)
+        _lock(out, command)
+        locked = True
+        yield out
+    finally:
+        if locked:
+            _unlock(out)
+        for folder in missing:              # only when empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def _break_stale_lock(lock: Path, holder) -> None:

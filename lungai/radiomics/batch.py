@@ -7,7 +7,9 @@ failed cases are retried on the next run.  At the end the parts of all manifest 
 combined into the output CSV (and ``<output>_errors.csv`` lists failed cases and segments,
 ``<output>_settings.csv`` the grid and settings each segment was computed with).
 
-``workers=0`` runs the same function in a plain loop in this process (the benchmark baseline).
+``workers=0`` runs the same function in a plain loop in this process (the benchmark baseline).  A run holds the lock
+``.lungai.lock`` of the output's folder for its whole run (:func:`lungai.io.outputs.locked_output_folder`): a second
+batch into that folder meanwhile is refused naming its process; a killed run's lock is taken over and it resumes.
 """
 
 from __future__ import annotations
@@ -22,9 +24,8 @@ from pathlib import Path
 import pandas as pd
 
 from lungai.errors import InputError, LungAIError
-from lungai.io.outputs import (forget_stamps, prepare_output_file, prepare_output_folder, record_output_file,
-                               remove_output_file,
-                               recorded_output_files)
+from lungai.io.outputs import (forget_stamps, locked_output_folder, prepare_output_file, prepare_output_folder,
+                               record_output_file, remove_output_file, recorded_output_files)
 from lungai.radiomics.cluster import check_main_guard, check_scheduler_address, run_tasks
 from lungai.radiomics.csv_output import write_csv
 from lungai.radiomics.settings import (SETTINGS_COLUMN, ignored_lung_spacing_key, resampling_revision, settings_id,
@@ -473,6 +474,15 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
         raise InputError(f"cannot write {output.name}", "name the output *.csv")
     if output.exists() and output.resolve() == Path(manifest).resolve():
         raise InputError(f"refusing to overwrite the manifest {output}", "choose another output name")
+    # one run per folder for the whole run (the folder's lock .lungai.lock, as the commands that claim theirs): two
+    # batches there at once would mix the parts and the tables; a killed run's lock is taken over (resumed)
+    with locked_output_folder(output.parent, OWNER):
+        return _run_batch_locked(manifest, output, params, rows, workers, scheduler, segments, wide, start)
+
+
+def _run_batch_locked(manifest, output: Path, params: dict, rows: list[dict], workers: int, scheduler, segments,
+                      wide: bool, start: float) -> BatchSummary:
+    """:func:`run_batch` once this process holds the lock of the output's folder."""
     # before any work: nothing is computed in vain, and a user's file of the table's or a sidecar's name is never
     # replaced (an earlier batch's are: recorded in .lungai-radiomics-batch beside them)
     outputs = [output, *batch_sidecars(output)]
