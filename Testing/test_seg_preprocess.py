@@ -108,6 +108,37 @@ def test_lung_box_covers_the_lungs_and_window(small_phantom):
     assert w[0] == 0 and w[1] == 0 and w[-1] == 1 and 0 < w[2] < 1
 
 
+def test_the_lung_box_on_a_tilted_copy_of_a_ct_is_the_same_box_in_index_space(small_phantom):
+    """Automatic mode's box (pp.box_from_lungs) is built in index space from the lung mask's first and last voxels:
+    the same voxels stored with a 15 degree gantry tilt (direction rotated about y-z, origin kept) give the same box
+    and the same lungs - not the index-space bounding box of the 8 LPS corners of the lungs' extent
+    (pp.box_from_physical), which grew by up to cos + sin of the tilt along y and z.  On a CT whose axes follow LPS
+    the box is that of the LPS corners, as before."""
+    ct = small_phantom.ct
+    t = np.deg2rad(15.0)
+    tilted = sitk.Image(ct)
+    tilted.SetDirection((1, 0, 0, 0, np.cos(t), -np.sin(t), 0, np.sin(t), np.cos(t)))
+    for margin in (0.0, 10.0):      # without a margin the lungs' box is inside the image (before: z 0-40, not 3-39)
+        b, bt = pp.box_from_lungs(ct, margin), pp.box_from_lungs(tilted, margin)
+        assert (bt.lo, bt.hi) == (b.lo, b.hi), (margin, b, bt)
+        assert np.array_equal(sitk.GetArrayViewFromImage(bt.lungs), sitk.GetArrayViewFromImage(b.lungs))
+    # as stored (identity direction) and axes swapped / flipped: the box of the lungs' LPS corners plus margin + the
+    # lung-finding spacing (pp.box_from_physical), as before
+    swapped = sitk.Image(ct)
+    swapped.SetDirection((0, 1, 0, -1, 0, 0, 0, 0, -1))
+    for img in (swapped, ct):
+        bi = pp.box_from_lungs(img, 10.0)
+        zz, yy, xx = np.nonzero(sitk.GetArrayViewFromImage(bi.lungs))
+        p0 = bi.lungs.TransformIndexToPhysicalPoint((int(xx.min()), int(yy.min()), int(zz.min())))
+        p1 = bi.lungs.TransformIndexToPhysicalPoint((int(xx.max()), int(yy.max()), int(zz.max())))
+        ref = pp.box_from_physical(img, p0, p1, 10.0 + pp.LUNG_FIND_SPACING)
+        assert (bi.lo, bi.hi) == (ref.lo, ref.hi), (bi, ref)
+    # the tilted copy's LPS-corner box is the larger one the lungs' box no longer takes
+    q0, q1 = (tilted.TransformIndexToPhysicalPoint(ct.TransformPhysicalPointToIndex(p)) for p in (p0, p1))
+    grown = pp.box_from_physical(tilted, q0, q1, 10.0 + pp.LUNG_FIND_SPACING)
+    assert grown.size[1] > b.size[1] or grown.size[2] > b.size[2]
+
+
 def _lung_with_tumour(lung_hu=-700.0, ggo=False):
     """60 x 60 x 20 mm at 1 mm, centred on the origin (LPS): lung of ``lung_hu`` everywhere, a soft-tissue tumour
     (40 HU) round LPS (15, 5, 0); with ``ggo`` a ground-glass nodule (-600 HU, 8 mm) in lung of -850 round

@@ -202,8 +202,8 @@ def _clip_box(img: sitk.Image, lo, hi, mode: str) -> Box:
 def box_from_physical(img: sitk.Image, p0_lps, p1_lps, margin_mm: float = 0.0, mode: str = "roi") -> Box:
     """Box spanning two opposite corners given in LPS mm (plus a margin): the index-space bounding box of the
     LPS-aligned box (a user's ``--roi``, a Slicer ROI, is axis-aligned in RAS / LPS); on an oblique CT it is larger
-    than the ROI (up to cos + sin of the tilt per tilted axis).  A seed's cube is built in index space instead
-    (:func:`box_from_seed`)."""
+    than the ROI (up to cos + sin of the tilt per tilted axis).  A seed's cube and the lungs' box are built in index
+    space instead (:func:`box_from_seed`, :func:`box_from_lungs`)."""
     corners = []
     for x in (p0_lps[0], p1_lps[0]):
         for y in (p0_lps[1], p1_lps[1]):
@@ -381,7 +381,13 @@ def box_from_seed(ct: sitk.Image, seed_lps, box_mm: float) -> Box:
 
 def box_from_lungs(ct: sitk.Image, margin_mm: float) -> Box:
     """Bounding box of both lungs (found on a coarser copy of the CT) plus a margin; ``region`` = lungs +
-    margin (where a tumour may be), ``lungs`` = the lungs themselves."""
+    margin (where a tumour may be), ``lungs`` = the lungs themselves.
+
+    Built in index space: the lung mask's first and last voxel indices (the coarse copy shares the CT's direction,
+    so its index maps onto the CT's index axis by axis) +- (margin + the coarse spacing) / spacing per voxel axis,
+    as :func:`box_from_seed`.  On a CT whose axes follow LPS that is the box of the LPS-aligned corners, as before;
+    on an oblique (gantry-tilted) CT the box follows the CT's own axes - the index-space bounding box of the
+    8 LPS corners (:func:`box_from_physical`) grew there by up to cos + sin of the tilt per tilted axis."""
     from lungai.lungs import segment_lungs
 
     sp = [max(s, LUNG_FIND_SPACING) for s in ct.GetSpacing()[:2]] + [max(ct.GetSpacing()[2], LUNG_FIND_SPACING)]
@@ -391,10 +397,11 @@ def box_from_lungs(ct: sitk.Image, margin_mm: float) -> Box:
     zz, yy, xx = np.nonzero(lungs)
     if zz.size == 0:
         raise InputError("no lungs found in the CT", "give a chest CT covering the lungs, or a --roi / --seed-point")
-    pts = []
+    ends = []
     for k, j, i in ((zz.min(), yy.min(), xx.min()), (zz.max(), yy.max(), xx.max())):
-        pts.append(coarse.TransformContinuousIndexToPhysicalPoint((float(i), float(j), float(k))))
-    box = box_from_physical(ct, pts[0], pts[1], margin_mm + LUNG_FIND_SPACING, mode="lungs")
+        ends.append(_index_of(ct, coarse.TransformContinuousIndexToPhysicalPoint((float(i), float(j), float(k)))))
+    m = (margin_mm + LUNG_FIND_SPACING) / np.array(ct.GetSpacing())
+    box = _clip_box(ct, np.minimum(*ends) - m, np.maximum(*ends) + 1 + m, "lungs")
     radius = [max(1, int(round(margin_mm / s))) for s in coarse.GetSpacing()]
     box.lungs = sitk.Cast(lung_img, sitk.sitkUInt8)
     box.region = sitk.BinaryDilate(box.lungs, radius)   # lungs + margin
