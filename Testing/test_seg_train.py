@@ -1030,7 +1030,7 @@ def _hold_lock(folder, pid):
     (folder / LOCK).write_text(f"{pid} {_host()} {_process_started(pid) or 0:.2f} train-seg\n", encoding="utf-8")
 
 
-def test_train_seg_holds_its_folder_lock_and_members_their_own(tiny_data, tmp_path, capsys):
+def test_train_seg_holds_its_folder_lock_and_members_their_own(tiny_data, tmp_path, capsys, monkeypatch):
     """QA: train-seg took no lock on -o: a second run (e.g. the same command with --resume) trained into the same
     checkpoints at once.  A live folder lock is refused naming the process; a stale one (its process gone) is taken
     over; --member K runs (members in parallel) each hold their member's lock only: they run side by side, a second
@@ -1055,7 +1055,18 @@ def test_train_seg_holds_its_folder_lock_and_members_their_own(tiny_data, tmp_pa
         (out / LOCK).unlink()
         _hold_lock(tmp_path / "member1" / ".member_1.lock", other.pid)   # member 1 trains in another process
         (tmp_path / "member1" / ".member_1.lock").rename(out / ".member_1.lock")
+        import lungai.seg.ensemble as ensemble
+
+        real, seen = ensemble.train_member, []
+
+        def train_member(*a, **k):      # while member 0 trains: its own lock, not the folder's (members started at
+            seen.append(((out / ".member_0.lock" / LOCK).is_file(), (out / LOCK).exists()))   # once all get in)
+            return real(*a, **k)
+
+        monkeypatch.setattr(ensemble, "train_member", train_member)
         assert main(run + ["-o", str(out), "--member", "0"]) == 0   # member 0 alongside: allowed
+        assert seen == [(True, False)]
+        monkeypatch.setattr(ensemble, "train_member", real)
         assert not (out / LOCK).exists() and not (out / ".member_0.lock").exists()   # released
         assert main(run + ["-o", str(out), "--member", "1", "--resume"]) == 2
         assert f"member 1 is already being trained: the output folder {out / '.member_1.lock'} is in use by " \

@@ -273,8 +273,8 @@ def train_lock(out, member=None, save_arrays=None):
     start; a stale one - its process gone - taken over; one of another computer names the file to delete) while it
     trains, saves and calibrates: a second run into the folder (e.g. the same command with --resume started while
     the first still runs) is refused, naming the run.  ``--member K`` (members in parallel) holds only its member's
-    lock (:func:`member_lock_folder`), taking the folder's lock for a moment (no whole run going on); a run without
-    --member refuses while a member process still trains.  ``save_arrays``: nothing is written into -o, no lock.
+    lock (:func:`member_lock_folder`) and refuses while a whole run holds the folder's; a run without --member
+    refuses while a member process still trains.  ``save_arrays``: nothing is written into -o, no lock.
     On an accelerator without SimpleITK (--from-arrays: lungai.io not importable) nothing is locked."""
     from pathlib import Path
 
@@ -291,9 +291,9 @@ def train_lock(out, member=None, save_arrays=None):
     missing = [p for p in (out.absolute(), *out.absolute().parents) if not p.exists()]    # the deepest first
     held = []
     try:
-        _lock(out, "train-seg")
-        held.append(out)
         if member is None:
+            _lock(out, "train-seg")
+            held.append(out)
             for folder in sorted(out.glob(".member_*.lock")):
                 try:
                     check_not_running(folder, "train-seg")
@@ -308,8 +308,10 @@ def train_lock(out, member=None, save_arrays=None):
                 raise InputError(f"{out}: member {member} is already being trained: {exc.problem}",
                                  exc.fix) from None
             held.append(folder)
-            _unlock(out)                 # other members may train meanwhile
-            held.remove(out)
+            # then no whole run holds the folder (its lock is not taken: member processes started at once would
+            # refuse each other); member lock first, folder checked after - a whole run does the reverse - so of a
+            # member and a whole run starting at once, at least one sees the other
+            check_not_running(out, "train-seg")
         yield
     finally:
         for folder in reversed(held):
