@@ -197,3 +197,24 @@ def test_implant_into_a_real_nsclc_ct(shared_data):
     assert (lab[real] == L.TUMOUR).all()                              # the real GTV is kept as tumour
     implanted = (lab == L.TUMOUR) & ~real
     assert not (ndimage.binary_dilation(implanted, iterations=3) & real).any()   # placed apart from it
+
+
+def test_a_background_without_mask_is_named_as_taken_tumour_free(tmp_path, background):
+    """QA: a single --implant-into CT (or a CSV row without mask) was silently trained on as tumour-free - an NSCLC
+    CT's GTV then a source of background patches and of implant sites: each such CT is named in a note (printed by
+    train-seg, kept in model.json training.notes) with the CSV image,mask fix; a CT given with its mask is not."""
+    from lungai.seg.dataset import implanted_cases, read_backgrounds, unmasked_backgrounds_note
+
+    sitk.WriteImage(background.ct, str(tmp_path / "P7_ct.nii.gz"))
+    note = unmasked_backgrounds_note(implanted_cases(read_backgrounds(tmp_path / "P7_ct.nii.gz"), 1, seed=3))
+    assert note.startswith("1 implant background CT given without a tumour mask, taken as tumour-free")
+    assert str(tmp_path / "P7_ct.nii.gz") in note and "give image,mask in a CSV" in note
+    own = np.zeros(sitk.GetArrayViewFromImage(background.ct).shape, np.uint8)
+    own[30, 70:75, 40:45] = 1
+    m = sitk.GetImageFromArray(own)
+    m.CopyInformation(background.ct)
+    sitk.WriteImage(m, str(tmp_path / "P7_gtv.nii.gz"))
+    (tmp_path / "bg.csv").write_text("image,mask\nP7_ct.nii.gz,P7_gtv.nii.gz\n", encoding="utf-8")
+    assert unmasked_backgrounds_note(implanted_cases(read_backgrounds(tmp_path / "bg.csv"), 1, seed=3)) is None
+    assert implanted_cases(read_backgrounds(tmp_path / "P7_ct.nii.gz"), 1, seed=3, crops=False)[0].meta.get(
+        "background_without_mask") is None          # (evaluation: no background cases)

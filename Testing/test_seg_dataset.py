@@ -270,8 +270,37 @@ def test_a_dicom_export_some_levels_deep_is_named(tmp_path):
     with pytest.raises(InputError, match="--images folder .*dc3 holds DICOM files"):
         pair_files(tmp_path / "dc3", tmp_path / "m")
     write_dicom_series(img, tmp_path / "deep" / "a" / "b" / "c" / "d" / "CT", "1.2.826.0.1.3680043.8.498.2")
-    with pytest.raises(InputError, match="has a mask of the same name"):
+    with pytest.raises(InputError, match="--images folder .*deep holds no image files .*1 subfolder"):
         pair_files(tmp_path / "deep", tmp_path / "m")
+
+
+def test_no_pairs_names_files_and_the_rename_needed(tmp_path):
+    """QA: "no image in I has a mask of the same name in M" named no file and misled for common layouts: a folder of
+    per-patient subfolders (not searched), <case>_image / <case>_mask, Slicer's P.nrrd + P.seg.nrrd."""
+    _touch(tmp_path / "nested" / "P01", ["P01.nii.gz"])
+    _touch(tmp_path / "nested" / "P02", ["P02.nii.gz"])
+    _touch(tmp_path / "m", ["P01.nii.gz"])
+    with pytest.raises(InputError) as err:
+        pair_files(tmp_path / "nested", tmp_path / "m")
+    assert "holds no image files" in err.value.problem and "subfolders are not searched" in err.value.problem
+    assert "P01/, P02/" in err.value.problem
+    _touch(tmp_path / "i1", ["A_image.nii.gz", "B_image.nii.gz", "C_image.nii.gz"])
+    _touch(tmp_path / "m1", ["A_mask.nii.gz", "B_mask.nii.gz", "C_mask.nii.gz"])
+    with pytest.raises(InputError) as err:
+        pair_files(tmp_path / "i1", tmp_path / "m1")
+    assert "images e.g. A_image.nii.gz, B_image.nii.gz; masks e.g. A_mask.nii.gz, B_mask.nii.gz" in err.value.problem
+    assert "end in '_image' and the mask names in '_mask'" in err.value.problem
+    assert "masks/A_mask.nii.gz to masks/A_image.nii.gz" in err.value.fix
+    _touch(tmp_path / "i2", ["P1.nrrd", "P2.nrrd"])
+    _touch(tmp_path / "m2", ["P1.seg.nrrd", "P2.seg.nrrd"])
+    with pytest.raises(InputError) as err:
+        pair_files(tmp_path / "i2", tmp_path / "m2")
+    assert "the mask names add '.seg' to the image names" in err.value.problem
+    assert "masks/P1.seg.nrrd to masks/P1.nrrd" in err.value.fix
+    _touch(tmp_path / "m3", ["Q1.nii.gz"])
+    with pytest.raises(InputError) as err:            # nothing in common: the names shown, no rename guessed
+        pair_files(tmp_path / "i2", tmp_path / "m3")
+    assert "masks e.g. Q1.nii.gz" in err.value.problem and "rename" not in err.value.fix
 
 
 def _chest_label_map(tmp_path):

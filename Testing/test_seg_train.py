@@ -496,6 +496,9 @@ def test_killed_during_calibration_is_not_a_model(tiny_data, tmp_path, capsys, m
 
     monkeypatch.setattr(calibrate, "calibrate_model", killed)
     assert main(_one_epoch(images, masks) + ["-o", str(out)]) != 0            # (Ctrl-C: 130)
+    # QA: said "--resume continues from the last finished epoch" though every member had finished
+    assert (f"cancelled; training is complete (the checkpoints are kept in {out / 'checkpoints'}); the same command "
+            "with --resume finishes the calibration" in capsys.readouterr().err)
     assert json.loads((out / "model.json").read_text(encoding="utf-8"))["status"] == "calibrating"
     ct = tmp_path / "ct.nii.gz"
     sitk.WriteImage(sitk.ReadImage(str(images / "P00_0.nii.gz")), str(ct))
@@ -1017,3 +1020,72 @@ def test_cancelled_training_says_where_its_checkpoints_are(tiny_data, tmp_path, 
     assert main(_one_epoch(images, masks) + ["-o", str(fresh)]) == 130
     assert (f"cancelled; the checkpoints are kept in {fresh / 'checkpoints'}; the same command with --resume "
             "continues" in capsys.readouterr().err)
+
+
+def _hold_lock(folder, pid):
+    """``folder``'s lungai lock as the process ``pid`` of this computer holds it."""
+    from lungai.io.outputs import LOCK, _host, _process_started
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / LOCK).write_text(f"{pid} {_host()} {_process_started(pid) or 0:.2f} train-seg\n", encoding="utf-8")
+
+
+def test_train_seg_holds_its_folder_lock_and_members_their_own(tiny_data, tmp_path, capsys, monkeypatch):
+    """QA: train-seg took no lock on -o: a second run (e.g. the same command with --resume) trained into the same
+    checkpoints at once.  A live folder lock is refused naming the process; a stale one (its process gone) is taken
+    over; --member K runs (members in parallel) each hold their member's lock only: they run side by side, a second
+    process of the same member is refused, and so is the saving run (no --member) while a member still trains."""
+    import subprocess
+    import sys
+
+    from lungai.io.outputs import LOCK
+
+    images, masks = tiny_data
+    run = _one_epoch(images, masks)                                 # (2 members)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        out = tmp_path / "run"
+        _hold_lock(out, other.pid)                                  # a live run holds -o
+        assert main(run + ["-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"in use by another lungai train-seg run (process {other.pid}" in err
+        assert not (out / "checkpoints").exists()
+        assert main(run + ["-o", str(out), "--member", "0"]) == 2   # a member run too
+        assert f"process {other.pid}" in capsys.readouterr().err
+        (out / LOCK).unlink()
+        _hold_lock(tmp_path / "member1" / ".member_1.lock", other.pid)   # member 1 trains in another process
+        (tmp_path / "member1" / ".member_1.lock").rename(out / ".member_1.lock")
+        import lungai.seg.ensemble as ensemble
+
+        real, seen = ensemble.train_member, []
+
+        def train_member(*a, **k):      # while member 0 trains: its own lock, not the folder's (members started at
+            seen.append(((out / ".member_0.lock" / LOCK).is_file(), (out / LOCK).exists()))   # once all get in)
+            return real(*a, **k)
+
+        monkeypatch.setattr(ensemble, "train_member", train_member)
+        assert main(run + ["-o", str(out), "--member", "0"]) == 0   # member 0 alongside: allowed
+        assert seen == [(True, False)]
+        monkeypatch.setattr(ensemble, "train_member", real)
+        assert not (out / LOCK).exists() and not (out / ".member_0.lock").exists()   # released
+        assert main(run + ["-o", str(out), "--member", "1", "--resume"]) == 2
+        assert f"member 1 is already being trained: the output folder {out / '.member_1.lock'} is in use by " \
+               f"another lungai train-seg run (process {other.pid}" in capsys.readouterr().err
+        assert main(run + ["-o", str(out), "--resume"]) == 2         # the save / calibration: not while 1 trains
+        assert "member 1 is still being trained" in capsys.readouterr().err
+        assert not (out / "model.json").exists()
+    finally:
+        other.kill()
+        other.wait()
+    assert main(run + ["-o", str(out), "--resume"]) == 0             # stale member lock: over; trains 1, saves
+    _hold_lock(out, other.pid)                                      # a stale folder lock: taken over
+    assert main(run + ["-o", str(out), "--resume"]) == 0
+    assert not (out / LOCK).exists() and json.loads((out / "model.json").read_text(encoding="utf-8"))["calibration"]
+
+
+def test_summary_counts_one_case_in_the_singular():
+    from lungai.seg.evaluate import summary_text
+
+    s = {"n_cases": 1, "mean_dice": 0.5, "std_dice": 0.0, "median_dice": 0.5, "pearson_r_confidence_dice": None,
+         "n_needs_review": 0}
+    assert summary_text(s).startswith("1 case with a tumour: ")

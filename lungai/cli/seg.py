@@ -6,6 +6,7 @@ report them (Slicer displays RAS: negate x and y).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import sys
@@ -192,8 +193,6 @@ def run_train(args) -> int:
     from pathlib import Path
 
     from lungai.errors import InputError
-    from lungai.seg.config import DEFAULT_LR
-    from lungai.seg.ensemble import train_ensemble
     from lungai.seg.model_io import MODEL_JSON
 
     out = Path(args.output)
@@ -223,6 +222,14 @@ def run_train(args) -> int:
             prepare_output_file(args.save_arrays)
         else:       # under a file, not writable: said before minutes of loading; made when the model is written
             prepare_output_folder(out, create=False)      # (a run refused on its inputs leaves no empty -o)
+    with train_lock(out, args.member, args.save_arrays):
+        return _train(args, out, cfg, recipe, device)
+
+
+def _train(args, out, cfg, recipe, device) -> int:
+    from lungai.seg.config import DEFAULT_LR
+    from lungai.seg.ensemble import train_ensemble
+
     cases = [] if args.from_arrays else training_cases(args)
     meta = train_ensemble(cfg, cases, out, seed=args.seed, val_fraction=args.val_fraction,
                           test_fraction=args.test_fraction, case_sources=case_sources(args), epochs=args.epochs,
@@ -252,6 +259,71 @@ def run_train(args) -> int:
     return 0
 
 
+def member_lock_folder(out, member: int):
+    """The folder of the lock of a ``train-seg --member K`` run: ``OUT/.member_K.lock`` (hidden, outside checkpoints/,
+    whose entries train-seg checks)."""
+    from pathlib import Path
+
+    return Path(out) / f".member_{member}.lock"
+
+
+@contextlib.contextmanager
+def train_lock(out, member=None, save_arrays=None):
+    """train-seg holds the lock of its -o folder (``.lungai.lock``, :mod:`lungai.io.outputs`: process, computer,
+    start; a stale one - its process gone - taken over; one of another computer names the file to delete) while it
+    trains, saves and calibrates: a second run into the folder (e.g. the same command with --resume started while
+    the first still runs) is refused, naming the run.  ``--member K`` (members in parallel) holds only its member's
+    lock (:func:`member_lock_folder`) and refuses while a whole run holds the folder's; a run without --member
+    refuses while a member process still trains.  ``save_arrays``: nothing is written into -o, no lock.
+    On an accelerator without SimpleITK (--from-arrays: lungai.io not importable) nothing is locked."""
+    from pathlib import Path
+
+    from lungai.errors import InputError
+
+    out = Path(out)
+    try:
+        from lungai.io.outputs import _lock, _unlock, check_not_running
+    except ImportError:
+        _lock = None
+    if save_arrays or _lock is None:
+        yield
+        return
+    missing = [p for p in (out.absolute(), *out.absolute().parents) if not p.exists()]    # the deepest first
+    held = []
+    try:
+        if member is None:
+            _lock(out, "train-seg")
+            held.append(out)
+            for folder in sorted(out.glob(".member_*.lock")):
+                try:
+                    check_not_running(folder, "train-seg")
+                except InputError as exc:
+                    raise InputError(f"{out}: member {folder.name[len('.member_'):-len('.lock')]} is still being "
+                                     f"trained: {exc.problem}", exc.fix) from None
+        else:
+            folder = member_lock_folder(out, member)
+            try:
+                _lock(folder, "train-seg")
+            except InputError as exc:
+                raise InputError(f"{out}: member {member} is already being trained: {exc.problem}",
+                                 exc.fix) from None
+            held.append(folder)
+            # then no whole run holds the folder (its lock is not taken: member processes started at once would
+            # refuse each other); member lock first, folder checked after - a whole run does the reverse - so of a
+            # member and a whole run starting at once, at least one sees the other
+            check_not_running(out, "train-seg")
+        yield
+    finally:
+        for folder in reversed(held):
+            _unlock(folder)
+            if folder != out:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()       # the member's lock folder: only when empty
+        for folder in missing:          # a new -o refused before anything was written: not left behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
 def train_cancel_note(args) -> str | None:
     """What a cancelled train-seg (Ctrl-C) keeps: where its checkpoints are and how to continue, when a member has
     saved one (a member's state in OUT/checkpoints); else None (nothing to continue)."""
@@ -267,7 +339,26 @@ def train_cancel_note(args) -> str | None:
     if not saved or args.save_arrays:
         return None
     again = "the same command again" if args.resume else "the same command with --resume"
+    if _calibrating(Path(args.output)):
+        return f"training is complete (the checkpoints are kept in {ckpt}); {again} finishes the calibration"
     return f"the checkpoints are kept in {ckpt}; {again} continues from the last finished epoch"
+
+
+def _calibrating(out) -> bool:
+    """train-seg stopped in its calibration: ``out``'s model.json, saved once every member had finished, says
+    "status": "calibrating" and no member checkpoint was written after it (a resume that trains more epochs)."""
+    import json
+
+    from lungai.seg.model_meta import CALIBRATING
+    from lungai.seg.settings import MODEL_JSON, STATE_GLOB
+
+    try:
+        saved = (out / MODEL_JSON).stat().st_mtime
+        states = [p.stat().st_mtime for p in (out / "checkpoints").glob(STATE_GLOB)]
+        doc = json.loads((out / MODEL_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):               # none, unreadable, damaged: not said
+        return False
+    return isinstance(doc, dict) and doc.get("status") == CALIBRATING and all(t <= saved for t in states)
 
 
 def _channels(text: str) -> tuple:
@@ -534,6 +625,9 @@ def training_cases(args, check_masks: bool = True) -> list:
     if args.implant:
         with task("implanted tumours", args.implant) as bar:
             cases += dataset.implanted_cases(backgrounds, args.implant, seed=30_000 + args.seed, progress=bar)
+        note = dataset.unmasked_backgrounds_note(cases)
+        if note:
+            print(f"note: {note}")
     return cases
 
 

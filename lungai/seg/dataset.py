@@ -115,6 +115,75 @@ def _listing(folder: Path, what: str) -> dict:
     return {c: ps[0] for c, ps in found.items()}
 
 
+SAME_NAME_FIX = "name each mask like its image (e.g. images/P01_ct.nii.gz and masks/P01_ct.nii.gz)"
+SUBFOLDERS_SEARCHED = 200      # entries of a folder without image files looked into for image files, at most
+
+
+def _no_pairs_error(images_dir: Path, masks_dir: Path, images: dict, masks: dict) -> InputError:
+    """Why no image of ``images_dir`` pairs with a mask of ``masks_dir`` (listings ``images`` / ``masks``,
+    :func:`_listing`): a folder without image files (only per-patient subfolders: not searched), else two names of
+    each side and, when every image and mask name differ by a suffix (P01_image / P01_mask, Slicer's P01 /
+    P01.seg), the rename needed."""
+    for d, what, found in ((images_dir, "--images", images), (masks_dir, "--masks", masks)):
+        if not found:
+            return InputError(f"{what} folder {d} holds no image files ({', '.join(SUFFIXES)}){_subfolders_with(d)}",
+                              "give --images and --masks as folders holding the files themselves, each CT with a "
+                              "mask of the same file name (images/P01.nii.gz and masks/P01.nii.gz)")
+    shown = (f"images e.g. {', '.join(images[c].name for c in sorted(images)[:2])}; masks e.g. "
+             f"{', '.join(masks[c].name for c in sorted(masks)[:2])}")
+    problem = f"no image in {images_dir} has a mask of the same name in {masks_dir} ({shown})"
+    rename = _suffix_difference(images, masks)
+    if rename is None:
+        return InputError(problem, SAME_NAME_FIX)
+    a, b, stem = rename
+    ex_img, ex_mask = images[stem + a].name, masks[stem + b].name
+    new_mask = stem + a + ex_mask[len(stem + b):]
+    if a and b:
+        diff = f"the image names end in {a!r} and the mask names in {b!r}"
+    else:
+        diff = f"the {'mask' if b else 'image'} names add {a or b!r} to the {'image' if b else 'mask'} names"
+    return InputError(f"{problem}: {diff} (e.g. {ex_img} and {ex_mask})",
+                      f"rename the masks to their image's file name (e.g. masks/{ex_mask} to masks/{new_mask}), "
+                      f"or both to the case name alone; {SAME_NAME_FIX}")
+
+
+def _suffix_difference(images: dict, masks: dict) -> tuple | None:
+    """(image suffix, mask suffix, an example stem) when the case names of both sides, each without a suffix common
+    to all of its side (after a '_', '-' or '.'; or none), match for at least one case: e.g. ("_image", "_mask",
+    "P01"), ("", ".seg", "P01") for Slicer's P01.nrrd + P01.seg.nrrd.  None when no such suffixes pair any case."""
+    def common_suffixes(names) -> list:
+        sets = [{""} | {n[i:] for i in range(1, len(n)) if n[i] in "_-."} for n in names]
+        return sorted(set.intersection(*sets), key=len, reverse=True)
+
+    best = None
+    for a in common_suffixes(images):
+        for b in common_suffixes(masks):
+            if a == b:
+                continue
+            stems = {n[: len(n) - len(a)] for n in images} & {n[: len(n) - len(b)] for n in masks}
+            if stems and (best is None or len(stems) > best[0]):
+                best = (len(stems), a, b, sorted(stems)[0])
+    return best[1:] if best else None
+
+
+def _subfolders_with(folder: Path) -> str:
+    """``folder``'s subfolders holding image files, said ("; subfolders are not searched: ..."), or ""."""
+    found, subs = [], 0
+    try:
+        for p in sorted(folder.iterdir())[:SUBFOLDERS_SEARCHED]:
+            if p.is_dir():
+                subs += 1
+                if any(q.name.endswith(SUFFIXES) for q in p.iterdir()):
+                    found.append(p.name)
+    except OSError:
+        return ""
+    if found:
+        return (f"; subfolders are not searched, and {len(found)} of its subfolders "
+                f"{'holds' if len(found) == 1 else 'hold'} image files (e.g. "
+                f"{', '.join(f + '/' for f in found[:3])}) - put the files of all cases into one folder")
+    return f"; it holds {subs} subfolder(s) without image files (subfolders are not searched)" if subs else ""
+
+
 DICOM_TO_PAIRS = ("convert each DICOM CT and its tumour contour (RTSTRUCT / SEG) into such a pair first (lungai has "
                   "no command that writes a DICOM CT as NIfTI), e.g. in 3D Slicer: load the CT and its RTSTRUCT "
                   "(DICOM module), export the GTV segment as a labelmap with the CT as reference (Segmentations "
@@ -224,8 +293,7 @@ def pair_files(images_dir, masks_dir, patients_csv=None, allow_unpaired: bool = 
                              "give every image a mask with the same file name (e.g. images/P01_ct.nii.gz and "
                              "masks/P01_ct.nii.gz), or move the unpaired files out of the two folders")
     if not common:
-        raise InputError(f"no image in {images_dir} has a mask of the same name in {masks_dir}",
-                         "name each mask like its image (e.g. images/P01_ct.nii.gz and masks/P01_ct.nii.gz)")
+        raise _no_pairs_error(images_dir, masks_dir, images, masks)
     mapping = _read_patient_csv(patients_csv) if patients_csv else {}
     missing = [c for c in common if mapping and c not in mapping]
     if missing:
@@ -452,6 +520,22 @@ def read_backgrounds(path) -> list:
     return out
 
 
+def unmasked_backgrounds_note(cases) -> str | None:
+    """The note of a training run whose implant backgrounds (``--implant-into``) include CTs given without a tumour
+    mask (a single CT file, or a CSV row without ``mask``): each is trained on as tumour-free - its whole CT a
+    source of hard-negative (background) patches, implants placed anywhere in its lungs -, which is wrong for a CT
+    holding a tumour (e.g. an NSCLC planning CT).  Named per CT; None when every background has its mask."""
+    files = sorted({c.meta["background_without_mask"] for c in cases if c.meta.get("background_without_mask")})
+    if not files:
+        return None
+    shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+    one = len(files) == 1
+    return (f"{len(files)} implant background CT{'' if one else 's'} given without a tumour mask, taken as "
+            f"tumour-free (all {'its' if one else 'their'} voxels background, implants placed anywhere in the "
+            f"lungs): {shown}; if a CT holds a tumour, give image,mask in a CSV (--implant-into backgrounds.csv with "
+            "columns image,mask[,label,patient]) so its tumour is kept as tumour and no implant is placed on it")
+
+
 IMPLANT_CONTEXT_MM = 24.0   # an implanted crop keeps this much context (x its grid scale) around the tumour
 
 
@@ -483,7 +567,8 @@ def implanted_cases(backgrounds: list, n: int, seed: int, progress=None, crops: 
                 mask = sitk.Cast((m == int(b["label"])) if b["label"] is not None else (m > 0), sitk.sitkUInt8)
             prepared[key] = prepare_background(ct, mask, b["patient"])
             if crops:
-                out += _background_cases(prepared[key], b["patient"], seed_box_mm)
+                out += _background_cases(prepared[key], b["patient"], seed_box_mm,
+                                         unmasked=b["image"] if b["mask"] is None else None)
         s = seed + i
         spec = random_implant_spec(s)
         ct, lab, meta = implant(prepared[key], spec, s)
@@ -505,14 +590,18 @@ def implanted_cases(backgrounds: list, n: int, seed: int, progress=None, crops: 
     return out
 
 
-def _background_cases(bg, patient: str, seed_box_mm: float) -> list:
-    """The background CT itself (whole: hard negatives, its own tumour) and a crop of its own tumour."""
+def _background_cases(bg, patient: str, seed_box_mm: float, unmasked=None) -> list:
+    """The background CT itself (whole: hard negatives, its own tumour) and a crop of its own tumour.
+    ``unmasked``: the CT file, when it was given without a tumour mask (taken as tumour-free:
+    :func:`unmasked_backgrounds_note`)."""
     mask = np.zeros(sitk.GetArrayViewFromImage(bg.ct).shape, np.uint8)
     if bg.tumour is not None:
         mask[bg.tumour] = 1
     m = sitk.GetImageFromArray(mask)
     m.CopyInformation(bg.ct)
     meta = {"implanted": True, "background": patient, "implant_background": True}
+    if unmasked is not None:
+        meta["background_without_mask"] = str(unmasked)
     out = [Case(f"{patient}_background", patient, image=bg.ct, mask=m, meta=dict(meta))]
     if mask.any():
         out.append(_scaled_crop(Case(f"{patient}_own-tumour", patient, image=bg.ct, mask=m, meta=dict(meta)),

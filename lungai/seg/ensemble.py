@@ -137,9 +137,10 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
         },
         "members": records,
     }
-    note = dataset.one_patient_per_file_note(cases, (case_sources or {}).get("patients"))
-    if note:
-        meta["training"]["notes"] = [note]
+    notes = [n for n in (dataset.one_patient_per_file_note(cases, (case_sources or {}).get("patients")),
+                         dataset.unmasked_backgrounds_note(cases)) if n]
+    if notes:
+        meta["training"]["notes"] = notes
     where = [r["trained_on"] for r in records if "trained_on" in r]
     if where:     # e.g. on an accelerator from an arrays file that left whole CTs out: say so next to the sources
         meta["training"]["trained_on"] = where[0] if all(w == where[0] for w in where) else where

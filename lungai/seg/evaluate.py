@@ -284,7 +284,7 @@ def fmt_num(value, spec: str = ".3f") -> str:
 
 
 def summary_text(s: dict) -> str:
-    text = (f"{s['n_cases']} cases with a tumour: Dice mean {fmt_num(s['mean_dice'])} +- {fmt_num(s['std_dice'])}, "
+    text = (f"{s['n_cases']} case{'' if s['n_cases'] == 1 else 's'} with a tumour: Dice mean {fmt_num(s['mean_dice'])} +- {fmt_num(s['std_dice'])}, "
             f"median {fmt_num(s['median_dice'])}; r(confidence, Dice) = {fmt_num(s['pearson_r_confidence_dice'])}; "
             f"{s['n_needs_review']} flagged for review")
     hd = hd95_text(s, s["n_cases"])
