@@ -1125,3 +1125,72 @@ def test_a_batch_takes_the_folders_lock_a_live_one_refused_a_stale_one_taken_ove
     with pytest.raises(InputError, match="process 12345 on other-host") as refused:
         run_batch(cohort, out, PARAMS, workers=0, segments=SEGMENTS)
     assert f"delete the lock file {lock} - only that file" in refused.value.fix
+
+
+def test_a_part_truncated_inside_its_last_row_is_redone_on_resume(tmp_path):
+    """QA: a part cut inside its last row (``truncate -s -25``) kept its row count: it was taken as done and the
+    combined CSV got a cut value and an empty settings id.  The part's size and sha256 are recorded beside its row
+    count in <case>.inputs.json; a part that differs is redone with a note (an older record without them: as before)."""
+    manifest = write_synthetic_cohort(tmp_path, 2, seed=13)
+    out = tmp_path / "out" / "f.csv"
+    first = run_batch(manifest, out, PARAMS, workers=0, segments=["tumour"])
+    a, b = sorted(first.done)
+    table = pd.read_csv(out, dtype={"case": str})
+    part = tmp_path / "out" / "f.csv.parts" / f"{a}.csv"
+    record = json.loads(part.with_name(f"{a}.inputs.json").read_text())
+    data = part.read_bytes()
+    assert record["part_bytes"] == len(data) and len(record["part_sha256"]) == 64
+    assert not list(part.parent.glob(".*pending"))
+    part.write_bytes(data[:-25])                       # truncate -s -25: the last row's value and id cut
+    assert len(pd.read_csv(part)) == record["part_rows"]       # the row count alone does not see it
+    again = run_batch(manifest, out, PARAMS, workers=0, segments=["tumour"])
+    assert again.done == [a] and again.skipped == [b]
+    assert (f"note: {a}: its part {a}.csv holds {len(data) - 25} bytes of the {len(data)} written (truncated or "
+            "edited since?): redone") in again.text()
+    pd.testing.assert_frame_equal(pd.read_csv(out, dtype={"case": str}), table)
+    # one character changed, same size: the hash
+    data = part.read_bytes()
+    i = data.rindex(b".")
+    part.write_bytes(data[:i - 1] + (b"1" if data[i - 1:i] != b"1" else b"2") + data[i:])
+    third = run_batch(manifest, out, PARAMS, workers=0, segments=["tumour"])
+    assert third.done == [a] and f"its part {a}.csv is not the file written" in third.text()
+    pd.testing.assert_frame_equal(pd.read_csv(out, dtype={"case": str}), table)
+    # an older lungai's record (without part size and hash, or without any part key): kept as before
+    rec = part.with_name(f"{a}.inputs.json")
+    old = {k: v for k, v in json.loads(rec.read_text()).items() if k not in ("part_bytes", "part_sha256")}
+    rec.write_text(json.dumps(old))
+    part.write_bytes(part.read_bytes()[:-25])
+    assert run_batch(manifest, out, PARAMS, workers=0, segments=["tumour"]).done == []
+
+
+def test_batch_prints_and_records_why_values_are_nan(tmp_path):
+    """QA: radiomics-batch dropped the notes `lungai radiomics` prints (why an IBSI preset's values are NaN).  They
+    are printed in the batch summary and recorded in _settings.csv's notes column, as `lungai radiomics` records
+    them; a resumed case's notes are printed again from its part."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    rng = np.random.default_rng(3)
+    ct = rng.integers(-50, 150, (10, 20, 20)).astype(np.int16)
+    ct[:, :, 14:] = -1000                                       # air: a CT in HU (read_ct's check)
+    img = sitk.GetImageFromArray(ct)
+    img.SetSpacing((0.8, 0.8, 2.5))
+    m = np.zeros((10, 20, 20), np.uint8)
+    for z, y, x in [(3, 8, 8), (3, 8, 9), (3, 9, 8)]:         # a flat L: no enclosing ellipsoid
+        m[z, y, x] = 1
+    mask = sitk.GetImageFromArray(m)
+    mask.CopyInformation(img)
+    sitk.WriteImage(img, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(mask, str(tmp_path / "m.nii.gz"))
+    manifest = tmp_path / "manifest.csv"
+    pd.DataFrame([{"case": "p1", "image": "ct.nii.gz", "mask": "m.nii.gz", "label": "gtv=1"}]).to_csv(manifest,
+                                                                                                    index=False)
+    out = tmp_path / "out" / "f.csv"
+    params = load_params("ibsi-a", feature_classes=["shape"])
+    note = ("gtv: morph_vol_dens_aee and morph_area_dens_aee are NaN: the ROI lies in one plane (flat, or a line), "
+            "so its approximate enclosing ellipsoid has a zero-length axis")
+    first = run_batch(manifest, out, params, workers=0)
+    assert first.done == ["p1"] and f"note: {note}" in first.text()
+    settings = pd.read_csv(tmp_path / "out" / "f_settings.csv")
+    assert settings["notes"].tolist() == [note.removeprefix("gtv: ")]
+    assert f"note: {note}" in run_batch(manifest, out, params, workers=0).text()      # resumed: from its part

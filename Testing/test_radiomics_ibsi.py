@@ -612,11 +612,12 @@ def _ct_and_mask(voxels):
     return img, mask
 
 
-def test_2d_preset_without_two_voxels_in_a_slice_keeps_the_case_with_nan_texture_and_a_note(recwarn):
+def test_2d_preset_on_a_column_along_z_keeps_the_case_with_nan_pyradiomics_2_5d_texture_and_a_note(recwarn, capfd):
     """QA: ibsi-b on LIDC-IDRI-0852_R_1 (2 voxels left in -500..400 HU, 1 per slice), and ibsi-a on a 3-voxel column
     along z, dropped the whole case ("pyradiomics failed ...: Error getting angle count"; numpy's "Mean of empty
-    slice" on stderr).  A 2D / 2.5D configuration without 2 voxels in an axial slice gives NaN texture (cm, rlm, szm,
-    ngl, ngt) with a note saying why; morphology, statistics and intensity histogram are computed."""
+    slice" on stderr).  pyradiomics fails only on an ROI 1 x 1 voxel in the axial plane (no in-plane direction): its
+    2.5D texture features are NaN with a note saying so; lungai's 2D per-slice texture, dzm, morphology, statistics
+    and intensity histogram are computed."""
     from lungai.radiomics import extract, load_params
 
     img, mask = _ct_and_mask([(3, 8, 8), (4, 8, 8), (5, 8, 8)])
@@ -624,16 +625,45 @@ def test_2d_preset_without_two_voxels_in_a_slice_keeps_the_case_with_nan_texture
     assert res.errors.empty
     got = dict(zip(res.features.feature_class + "_" + res.features.feature, res.features.value))
     assert len(got) == 347
-    texture = {t: v for t, v in got.items() if t.split("_")[0] in ("cm", "rlm", "szm", "ngl", "ngt")}
-    assert texture and all(np.isnan(v) for v in texture.values())
-    assert np.isfinite([got["morph_volume"], got["stat_mean"], got["ih_mean"], got["stat_var"]]).all()
-    assert res.notes[0].startswith("tumour: configuration A's re-segmentation -500..400 HU leaves 3 voxels, at most 1 "
-                                   "per axial slice; 2D texture needs >= 2 voxels in a slice, so its cm, rlm, szm, ngl, "
-                                   "ngt features are NaN")
+    from lungai.radiomics.ibsi.run import pyradiomics_2_5d_texture
+
+    gone = pyradiomics_2_5d_texture(got)
+    assert len(gone) == 117 and all(np.isnan(got[t]) for t in gone)
+    assert np.isfinite([got["morph_volume"], got["stat_mean"], got["ih_mean"], got["stat_var"], got["szm_sze_2D"],
+                        got["rlm_sre_2D_avg"], got["ngl_lde_2D"], got["dzm_sde_2D"]]).all()
+    assert res.notes[0].startswith("tumour: the ROI's 3 voxels within configuration A's re-segmentation -500..400 HU "
+                                   "lie in one column along z (1 x 1 voxel in the axial plane), so pyradiomics' 2.5D "
+                                   "texture has no in-plane direction to pair voxels (\"Error getting angle count\"): "
+                                   "its 117 cm, rlm, szm, ngt, ngl _2_5D features are NaN")
+    assert res.settings["notes"].iloc[0].split(" | ")[0] == res.notes[0].removeprefix("tumour: ")
     assert not [w for w in recwarn if "empty slice" in str(w.message)]
+    assert "Traceback" not in capfd.readouterr().err
     # 2 voxels in one slice: 2D texture computed
     img, mask = _ct_and_mask([(3, 8, 8), (3, 8, 9)])
     assert np.isfinite(compute_ibsi(img, mask, CONFIGS["A"])["cm_joint_max_2D_avg"])
+
+
+def test_2d_preset_keeps_the_texture_of_one_voxel_per_slice_off_a_column(capfd):
+    """QA: a 3-voxel diagonal, one voxel per slice (in-plane extent 1 x 3), got every texture family NaN (242 of 347
+    on LIDC-IDRI-0852_R_2) with a note blaming "at most 1 per axial slice"; pyradiomics computes it (135 NaN, as
+    before that gate): szm_sze_2D, rlm_sre_2D_avg, ngl_lde_2D = 1, the 2.5D szm and ngt finite, no column note.
+    pyradiomics' "FAILED: Traceback ... LinAlgError" (its glcm MCC of an empty matrix: NaN) is not printed."""
+    from lungai.radiomics import extract, load_params
+
+    img, mask = _ct_and_mask([(3, 8, 8), (4, 8, 9), (5, 8, 10)])
+    res = extract(img, {"tumour": mask}, load_params("ibsi-a"), case="x")
+    got = dict(zip(res.features.feature_class + "_" + res.features.feature, res.features.value))
+    assert int(np.isnan(list(got.values())).sum()) == 135
+    assert got["szm_sze_2D"] == got["rlm_sre_2D_avg"] == got["ngl_lde_2D"] == 1
+    assert np.isfinite([got["szm_sze_2_5D"], got["ngt_coarseness_2_5D"]]).all()
+    assert not any("column" in n for n in res.notes)
+    (undefined,) = [n for n in res.notes if "undefined" in n]
+    assert "50 cm 2D features (cm_joint_max_2D_avg ...)" in undefined
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "LinAlgError" not in err
+    import logging
+
+    assert logging.getLogger("radiomics").level != logging.CRITICAL       # restored after the run
 
 
 def test_a_flat_roi_says_why_its_ellipsoid_densities_are_nan():

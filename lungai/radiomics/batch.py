@@ -111,22 +111,37 @@ def _inputs_file(part: Path) -> Path:
     return part.with_name(part.stem + INPUTS)
 
 
-PART_ROWS = "part_rows"     # in <case>.inputs.json: the rows its part was written with
+PART_ROWS = "part_rows"     # in <case>.inputs.json: the rows its part was written with,
+PART_BYTES = "part_bytes"   # its size
+PART_SHA256 = "part_sha256"     # and its content's hash (a value cut inside the last row keeps the row count)
+PART_KEYS = (PART_ROWS, PART_BYTES, PART_SHA256)     # of the part written, not of the case's inputs
+
+
+def _part_record(path: Path) -> dict:
+    """:data:`PART_BYTES` and :data:`PART_SHA256` of a part file."""
+    data = path.read_bytes()
+    return {PART_BYTES: len(data), PART_SHA256: hashlib.sha256(data).hexdigest()}
 
 
 def _part_mismatch(part: Path, recorded) -> str | None:
-    """Why a case's part no longer holds what was written (rows deleted or added by hand, a truncated or unreadable
-    file): its row count differs from the one recorded with it; None when it matches or none is recorded (an older
-    lungai's part)."""
-    if not isinstance(recorded, dict) or not isinstance(recorded.get(PART_ROWS), int):
+    """Why a case's part no longer holds what was written (rows deleted or added by hand, a value cut by a truncated
+    file, an unreadable file): its row count, size or content hash differs from the one recorded with it; None when
+    they match or none is recorded (an older lungai's part: the ones recorded are checked)."""
+    if not isinstance(recorded, dict) or not any(k in recorded for k in PART_KEYS):
         return None
     try:
         n = len(read_part(part))
+        now = _part_record(part)
     except (OSError, ValueError) as exc:      # pandas' ParserError / EmptyDataError are ValueErrors
         return f"its part {part.name} cannot be read ({type(exc).__name__})"
-    if n == recorded[PART_ROWS]:
-        return None
-    return f"its part {part.name} holds {n} rows of the {recorded[PART_ROWS]} written (edited since?)"
+    if isinstance(recorded.get(PART_ROWS), int) and n != recorded[PART_ROWS]:
+        return f"its part {part.name} holds {n} rows of the {recorded[PART_ROWS]} written (edited since?)"
+    if isinstance(recorded.get(PART_BYTES), int) and now[PART_BYTES] != recorded[PART_BYTES]:
+        return (f"its part {part.name} holds {now[PART_BYTES]} bytes of the {recorded[PART_BYTES]} written "
+                "(truncated or edited since?)")
+    if isinstance(recorded.get(PART_SHA256), str) and now[PART_SHA256] != recorded[PART_SHA256]:
+        return f"its part {part.name} is not the file written: its content differs (edited since?)"
+    return None
 
 
 def _segments_for(row: dict, image, segments, errors: dict) -> dict:
@@ -171,13 +186,19 @@ def process_case(row: dict, params: dict, segments, parts_dir: str) -> dict:
             why = "; ".join(e.removeprefix(ABSENT) for e in result.errors.error)     # the prefix: errors-table only
             raise InputError("no segment could be extracted: " + (why or "no segment given"),
                              "fix the masks")
-        inputs = {**case_inputs(row), "paths": row_paths(row),   # once read (a missing file: read_ct's error)
-                  PART_ROWS: len(result.features)}      # a part edited since (rows deleted) is redone
+        inputs = {**case_inputs(row), "paths": row_paths(row)}   # once read (a missing file: read_ct's error)
         if not result.errors.empty:
             write_csv(result.errors, part.with_name(part.stem + ".errors.csv"))
         write_csv(result.settings, part.with_name(part.stem + ".settings.csv"))
-        _inputs_file(part).write_text(json.dumps(inputs, sort_keys=True), encoding="utf-8")
-        write_csv(result.features, part)  # last: its presence marks the case done
+        pending = part.with_name(f".{part.name}.{os.getpid()}.pending")    # the part, not yet marking the case done
+        try:
+            write_csv(result.features, pending, any_suffix=True)
+            # its rows, size and hash: a part edited since (rows deleted, a value cut by truncation) is redone
+            inputs.update({PART_ROWS: len(result.features), **_part_record(pending)})
+            _inputs_file(part).write_text(json.dumps(inputs, sort_keys=True), encoding="utf-8")
+            pending.replace(part)       # last: its presence marks the case done
+        finally:
+            pending.unlink(missing_ok=True)
         return {"case": case, "status": "done", "values": len(result.features),
                 "segment_errors": len(result.errors), "seconds": time.perf_counter() - start}
     except LungAIError as exc:
@@ -198,6 +219,7 @@ class BatchSummary:
     absent: list = field(default_factory=list)   # (case, segment, error): a label absent from that case's mask
     errors_csv: Path | None = None
     cut: list = field(default_factory=list)      # warnings: segments on the image edge (may be cut by the scan)
+    nan_notes: list = field(default_factory=list)  # notes: why values are NaN (_settings.csv notes column)
     spacing: str | None = None                   # warning: texture features of mixed voxel spacings
     redone: str | None = None                    # note: the cases done by an older lungai were dropped and redone
     unchecked: str | None = None                 # warning: cases done kept unchecked (their files unreadable now)
@@ -228,6 +250,9 @@ class BatchSummary:
         if len(self.cut) > 20:
             lines.append(f"... and {len(self.cut) - 20} more segment(s) on the image edge (_settings.csv "
                          "cut_by_image_edge)")
+        lines += [f"note: {note}" for note in self.nan_notes[:20]]     # recorded in _settings.csv as well
+        if len(self.nan_notes) > 20:
+            lines.append(f"... and {len(self.nan_notes) - 20} more notes on NaN values (_settings.csv notes)")
         if self.spacing:
             lines.append(f"warning: {self.spacing}")
         return "\n".join(lines)
@@ -421,12 +446,12 @@ def _drop_parts_of_changed_inputs(parts: Path, rows: list[dict]) -> tuple[list[s
                          "cannot be read now: its old results are dropped (the case is tried again)")
             continue
         paths = recorded.get("paths") if isinstance(recorded, dict) else None
-        rows_written = recorded.get(PART_ROWS) if isinstance(recorded, dict) else None
-        if isinstance(recorded, dict):       # a moved copy is the same input; the part's rows are no input
-            recorded = {k: v for k, v in recorded.items() if k not in ("paths", PART_ROWS)}
+        kept = {k: v for k, v in recorded.items() if k in PART_KEYS} if isinstance(recorded, dict) else {}
+        if isinstance(recorded, dict):       # a moved copy is the same input; the part's rows, size, hash are no input
+            recorded = {k: v for k, v in recorded.items() if k != "paths" and k not in PART_KEYS}
         if recorded == current:
             if paths != row_paths(row):      # found elsewhere (moved, another link): where it is now is recorded,
-                kept = {} if rows_written is None else {PART_ROWS: rows_written}     # what a later run compares
+                                             # what a later run compares
                 with contextlib.suppress(OSError):     # when the files are offline
                     _inputs_file(part).write_text(json.dumps({**current, "paths": row_paths(row), **kept},
                                                              sort_keys=True), encoding="utf-8")
@@ -501,9 +526,10 @@ def _run_batch_locked(manifest, output: Path, params: dict, rows: list[dict], wo
     run_tasks("radiomics-batch", process_case, rows, [row["case"] for row in rows], (params, segments, str(parts)),
               lambda row: (parts / f"{safe_name(row['case'])}.csv").exists(), summary, workers, scheduler)
     table, errors, settings = combine(rows, parts, summary.failed, wide)
-    from lungai.radiomics.extract import edge_notes
+    from lungai.radiomics.extract import edge_notes, nan_note_lines
 
     summary.cut = edge_notes(settings)                   # as `lungai radiomics` warns of a segment cut by the scan
+    summary.nan_notes = nan_note_lines(settings)         # as `lungai radiomics` says why values are NaN
     summary.spacing = mixed_spacing_note(settings, params)
     with recorded_output_files(outputs, OWNER):         # each recorded once written, a failure included
         _write_results(output, manifest, params, table, errors, settings, rows, parts, summary)

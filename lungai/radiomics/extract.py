@@ -16,6 +16,7 @@ the same as serially.  :attr:`Extraction.settings` records per segment what was 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import threading
@@ -41,6 +42,30 @@ MIN_VOXELS = 2
 # (Dask workers with several threads build extractors concurrently).
 _EXTRACTOR_LOCK = threading.Lock()
 
+# pyradiomics logs a feature it cannot compute (NaN) as "FAILED: Traceback ... LinAlgError" at level ERROR on stderr;
+# lungai says why values are NaN in words (Extraction.notes), so the 'radiomics' logger is silenced during a run.
+_QUIET_LOCK = threading.Lock()
+_quiet = {"depth": 0, "level": logging.NOTSET}
+
+
+@contextlib.contextmanager
+def quiet_pyradiomics():
+    """The 'radiomics' logger at CRITICAL while pyradiomics runs (nested and threaded runs included), its level
+    restored when the last run ends."""
+    logger = logging.getLogger("radiomics")
+    with _QUIET_LOCK:
+        if _quiet["depth"] == 0:
+            _quiet["level"] = logger.level
+            logger.setLevel(logging.CRITICAL)
+        _quiet["depth"] += 1
+    try:
+        yield
+    finally:
+        with _QUIET_LOCK:
+            _quiet["depth"] -= 1
+            if _quiet["depth"] == 0:
+                logger.setLevel(_quiet["level"])
+
 
 @dataclass
 class Extraction:
@@ -50,7 +75,8 @@ class Extraction:
     errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ERROR_COLUMNS))
     settings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SETTINGS_COLUMNS))
     # "<segment>: <why some of its values are NaN>" (an IBSI preset's extractor says why: a flat ROI's ellipsoid
-    # densities, 2D texture without 2 voxels in a slice ...); the callers print them as notes
+    # densities, pyradiomics 2.5D texture of a column along z ...); the callers print them as notes, settings["notes"]
+    # records them per segment
     notes: list = field(default_factory=list)
 
 
@@ -66,8 +92,7 @@ def make_extractor(params: dict):
         return ext.IBSIExtractor(params, ibsi_config(params))
     if ext.needs_extension(params):
         return ext.ExtendedExtractor(params, make_extractor)
-    logging.getLogger("radiomics").setLevel(logging.ERROR)
-    with _EXTRACTOR_LOCK:
+    with _EXTRACTOR_LOCK, quiet_pyradiomics():
         return RadiomicsFeatureExtractor(pyradiomics_params(params))
 
 
@@ -120,7 +145,8 @@ def extract_segment(extractor, image: sitk.Image, mask: sitk.Image, case: str, s
         mask = sitk.Cast(mask > 0, sitk.sitkUInt8) * label
     try:
         named = {"name": segment} if getattr(extractor, "takes_segment_name", False) else {}
-        result = extractor.execute(image, mask, label=label, **named)    # an IBSI preset's messages name the segment
+        with quiet_pyradiomics():         # its "FAILED: Traceback" on stderr; the notes say why values are NaN
+            result = extractor.execute(image, mask, label=label, **named)  # an IBSI preset's messages name the segment
     except (ValueError, RuntimeError, IndexError) as exc:
         raise InputError(f"pyradiomics failed on segment {segment!r}: {str(exc).strip().splitlines()[-1]}",
                          "check that the segment is a solid region of at least a few voxels inside the image") from exc
@@ -129,12 +155,12 @@ def extract_segment(extractor, image: sitk.Image, mask: sitk.Image, case: str, s
 
 def _rows_or_error(extractor, image: sitk.Image, mask: sitk.Image, case: str, segment: str) -> tuple:
     """One prepared segment: ("ok", rows, notes) or ("error", message, []); ``notes``: the extractor's words on the
-    segment's NaN values (``extractor.notes`` after ``execute``: :class:`lungai.radiomics.features.extractor.IBSIExtractor`).  Any exception of pyradiomics on this one region
+    segment's NaN values, without the segment's name (``extractor.notes`` after ``execute``: :class:`lungai.radiomics.features.extractor.IBSIExtractor`).  Any exception of pyradiomics on this one region
     (beyond the ones :func:`extract_segment` words: a MemoryError, a ZeroDivisionError, an assertion ...) is that
     segment's error, named with its type: the other segments (and cases) go on."""
     try:
         rows = extract_segment(extractor, image, mask, case, segment)
-        return "ok", rows, [f"{segment}: {n}" for n in getattr(extractor, "notes", None) or ()]
+        return "ok", rows, list(getattr(extractor, "notes", None) or ())
     except InputError as exc:
         return "error", str(exc), []
     except Exception as exc:  # noqa: BLE001 - one region's failure must not stop the others
@@ -208,7 +234,7 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
     rows, errors, notes = [], [(case, seg, msg) for seg, msg in (segment_errors or {}).items()], []
     for name in segments:  # the caller's segment order, whatever order the workers finished in
         status, value, seg_notes = results[name]
-        notes.extend(seg_notes)
+        notes.extend(f"{name}: {n}" for n in seg_notes)
         if status == "ok":
             rows.extend(value)
         else:
@@ -221,7 +247,8 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
     # summary say it)
     slices = {}         # the CT's slices holding the patient: found once for all lung segments
     settings = [{"case": case, "segment": p.name, **p.settings,
-                 "cut_by_image_edge": ";".join(_cut_faces(p.name, valid[p.name], image, slices))}   # faces as computed
+                 "cut_by_image_edge": ";".join(_cut_faces(p.name, valid[p.name], image, slices)),   # faces as computed
+                 "notes": NOTE_SEPARATOR.join(results[p.name][2])}     # why values are NaN (nan_note_lines prints them)
                 for p in prepared if results[p.name][0] == "ok"]
     features = pd.DataFrame(rows, columns=LONG_COLUMNS)
     features[SETTINGS_COLUMN] = settings_id(params)  # the settings travel with the values
@@ -244,6 +271,21 @@ def _cut_faces(name: str, mask: sitk.Image, image: sitk.Image, slices: dict | No
             slices["ct"] = scan_slices(image)
         return lung_cut_faces(mask, image, slices["ct"])
     return cut_by_image_edge(to_lps(mask))
+
+
+NOTE_SEPARATOR = " | "     # between a segment's notes in the settings' "notes" column
+
+
+def nan_note_lines(settings: pd.DataFrame) -> list:
+    """The notes recorded in ``settings``' ``notes`` column (:attr:`Extraction.settings`: why a segment's values are
+    NaN), one per note, ``<case> / <segment>: <note>`` (the case only for several cases); an older table without the
+    column gives none."""
+    if "notes" not in settings:
+        return []
+    several = len(set(settings["case"])) > 1
+    return [(f"{r.case} / " if several else "") + f"{r.segment}: {n}"
+            for r in settings.itertuples(index=False) if isinstance(r.notes, str) and r.notes
+            for n in r.notes.split(NOTE_SEPARATOR)]
 
 
 def edge_notes(settings: pd.DataFrame) -> list:

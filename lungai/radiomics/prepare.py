@@ -41,7 +41,8 @@ from lungai.radiomics.ibsi.preprocess import (centre_aligned_grid, grid_image, i
                                               resample_mask)
 
 SETTINGS_COLUMNS = ["case", "segment", "grid", "spacing_mm", "interpolation", "crop", "grid_size", "voxels",
-                    "discretisation", "image_types", "cut_by_image_edge", "structures", "orientation", "versions"]
+                    "discretisation", "image_types", "cut_by_image_edge", "structures", "orientation", "versions",
+                    "notes"]   # notes: why some of the segment's values are NaN (an IBSI preset's nan_notes)
 # the orientation features are computed in (settings column "orientation"; radiomics-batch resumes parts with it)
 COMPUTED_ORIENTATION = "LPS (axial slices)"
 LOG_MARGIN_SIGMAS = 8   # LoG crop margin in sigmas (equal to pyradiomics on the whole CT to ~1e-5)

@@ -141,20 +141,20 @@ def pyradiomics_shape(image, mask, settings: dict | None = None) -> dict[str, fl
     called directly on the ROI's bounding box: the values of ``RadiomicsFeatureExtractor.execute``'s
     shape class (which crops to the same box) without the extractor's load/check/crop passes.
     Keys ``shape_<Feature>``."""
-    import logging
-
     import SimpleITK as sitk
     from radiomics import shape as pshape
 
+    from lungai.radiomics.extract import quiet_pyradiomics
     from lungai.radiomics.shape import piecewise_mesh
 
-    logging.getLogger("radiomics").setLevel(logging.ERROR)   # "deprecated feature" notices: enabled on purpose
     arr = sitk.GetArrayViewFromImage(mask) > 0
     idx = np.argwhere(arr)
     lo, hi = idx.min(0)[::-1], idx.max(0)[::-1] + 1
     box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
     m = sitk.Cast(mask[box] > 0, sitk.sitkUInt8)
-    with piecewise_mesh():  # pyradiomics' shape class with the same mesh values by a faster route (lungai.radiomics.shape)
+    # pyradiomics' shape class with the same mesh values by a faster route (lungai.radiomics.shape); its log
+    # ("deprecated feature" notices: enabled on purpose) not printed
+    with piecewise_mesh(), quiet_pyradiomics():
         f = pshape.RadiomicsShape(image[box], m, **{**(settings or {}), "label": 1})
         for name in f.getFeatureNames():
             f.enableFeatureByName(name, True)

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import warnings
 from pathlib import Path
 
@@ -57,14 +56,17 @@ def _execute(image, mask, classes, settings, name: str = "ROI") -> dict[str, flo
 
     if not classes:
         return {}
-    logging.getLogger("radiomics").setLevel(logging.ERROR)
-    # Settings as keyword arguments: the same extractor as from a parameter dict, without pykwalify's
-    # schema validation (0.5 s per extractor, more than most feature classes take on a tumour).
-    ex = featureextractor.RadiomicsFeatureExtractor(**settings)
-    ex.disableAllFeatures()
-    ex.enableFeaturesByName(**_all_features(classes))
+    from lungai.radiomics.extract import quiet_pyradiomics
+
     try:
-        res = ex.execute(image, mask, label=1)
+        # pyradiomics' log (its "FAILED: Traceback" of a NaN value: nan_notes says why) is not printed
+        with quiet_pyradiomics():
+            # Settings as keyword arguments: the same extractor as from a parameter dict, without pykwalify's
+            # schema validation (0.5 s per extractor, more than most feature classes take on a tumour).
+            ex = featureextractor.RadiomicsFeatureExtractor(**settings)
+            ex.disableAllFeatures()
+            ex.enableFeaturesByName(**_all_features(classes))
+            res = ex.execute(image, mask, label=1)
     except IndexError as exc:    # pyradiomics' C code: "Calculation of GLCM Failed." (grey levels out of range)
         raise InputError(f"pyradiomics could not compute the {', '.join(classes)} features: {exc}",
                          "check that the image suits the configuration: a CT in HU for A-E, integer grey levels "
@@ -196,41 +198,62 @@ def compute_ibsi(image: sitk.Image, mask: sitk.Image, cfg: IBSIConfig, classes=N
     return ibsi_features(*ibsi_images(image, mask, cfg, name=name), cfg, classes)
 
 
-# The texture families a 2D / 2.5D configuration computes per slice from voxel pairs / neighbourhoods (pyradiomics
-# refuses an ROI without 2 voxels in a slice: "Error getting angle count."); NaN there (:func:`texture_2d_note`).
-TEXTURE_FAMILIES = tuple(CLASS_FAMILY[c] for c in TEXTURE)
-MIN_SLICE_VOXELS = 2
+# pyradiomics' texture classes pair voxels along the directions that fit in the ROI's bounding box; a 2.5D run
+# (force2D: in-plane directions only) of an ROI 1 x 1 voxel in the axial plane (a column along z) has none and fails
+# ("Error getting angle count.").  Those runs' texture features are NaN there (:func:`column_note` says why); every
+# other value (pyradiomics' first order, lungai's 2D per-slice texture and dzm, morphology ...) is computed.
+TEXTURE_2_5D_RUNS = ("2_5D_avg", "2_5D_comb")
 
 
-def _max_per_slice(intensity: sitk.Image) -> int:
-    a = sitk.GetArrayViewFromImage(intensity) > 0       # (z, y, x): LPS axial slices (ibsi_images)
-    return int(a.reshape(a.shape[0], -1).sum(1).max()) if a.size else 0
+def in_plane_column(intensity: sitk.Image, cfg: IBSIConfig) -> bool:
+    """True when a 2D / 2.5D configuration's intensity mask is 1 x 1 voxel in the axial plane (LPS (z, y, x) arrays:
+    :func:`ibsi_images`): pyradiomics' 2.5D texture classes have no in-plane direction there."""
+    if not cfg.force2d:
+        return False
+    a = sitk.GetArrayViewFromImage(intensity) > 0
+    return bool(a.any()) and int(a.any(axis=(0, 2)).sum()) == 1 and int(a.any(axis=(0, 1)).sum()) == 1
 
 
-def texture_2d_note(intensity: sitk.Image, cfg: IBSIConfig) -> str | None:
-    """Why a 2D / 2.5D configuration's texture features are NaN: no axial slice of the intensity mask holds
-    :data:`MIN_SLICE_VOXELS` voxels (None when one does, and for a 3D configuration)."""
-    if not cfg.force2d or _max_per_slice(intensity) >= MIN_SLICE_VOXELS:
+def pyradiomics_2_5d_texture(tags) -> list[str]:
+    """The tags among ``tags`` that pyradiomics' 2.5D texture runs compute (not its first order)."""
+    out = []
+    for tag in tags:
+        tgt, _ = target(tag)
+        if tgt is not None and tgt.run in TEXTURE_2_5D_RUNS and tgt.feature.split("_", 1)[0] in TEXTURE:
+            out.append(tag)
+    return out
+
+
+def column_note(values: dict[str, float], intensity: sitk.Image, cfg: IBSIConfig) -> str | None:
+    """Why pyradiomics' 2.5D texture features of ``values`` are NaN: the intensity mask is a column along z
+    (:func:`in_plane_column`); None otherwise."""
+    if not in_plane_column(intensity, cfg):
+        return None
+    gone = [t for t in pyradiomics_2_5d_texture(values) if values[t] != values[t]]
+    if not gone:
         return None
     n = int(np.count_nonzero(sitk.GetArrayViewFromImage(intensity)))
     rng = cfg.resegment_range
-    where = (f"configuration {cfg.name}'s re-segmentation {rng[0]:g}..{rng[1]:g} HU leaves {n} voxels" if rng
-             else f"the ROI has {n} voxels on configuration {cfg.name}'s grid")
-    return (f"{where}, at most 1 per axial slice; 2D texture needs >= {MIN_SLICE_VOXELS} voxels in a slice, so its "
-            f"{', '.join(TEXTURE_FAMILIES)} features are NaN (morphology, statistics and intensity histogram are "
-            f"computed); use a 3D configuration (ibsi-c .. ibsi-e) for texture of so thin an ROI")
+    where = (f"within configuration {cfg.name}'s re-segmentation {rng[0]:g}..{rng[1]:g} HU" if rng
+             else f"on configuration {cfg.name}'s grid")
+    fams = ", ".join(dict.fromkeys(family(t) for t in gone))
+    return (f"the ROI's {n} voxels {where} lie in one column along z (1 x 1 voxel in the axial plane), so pyradiomics' "
+            f"2.5D texture has no in-plane direction to pair voxels (\"Error getting angle count\"): its {len(gone)} "
+            f"{fams} _2_5D features are NaN (lungai's 2D per-slice texture, dzm, morphology, statistics and intensity "
+            f"histogram are computed); use a 3D configuration (ibsi-c .. ibsi-e) for texture of so thin an ROI")
 
 
 def nan_notes(values: dict[str, float], intensity: sitk.Image, cfg: IBSIConfig) -> list[str]:
-    """Why values of :func:`ibsi_features` are NaN, one note per reason naming the features: 2D texture without 2
-    voxels in a slice (:func:`texture_2d_note`), a flat ROI's approximate-enclosing-ellipsoid densities (a zero-length
+    """Why values of :func:`ibsi_features` are NaN, one note per reason naming the features: pyradiomics' 2.5D
+    texture of a column along z (:func:`column_note`), a flat ROI's approximate-enclosing-ellipsoid densities (a zero-length
     axis), any other NaN (undefined on this ROI: e.g. no voxel between the 10th and 90th percentiles of 2 voxels)."""
     nan = [t for t, v in values.items() if v != v]
     notes = []
-    texture = texture_2d_note(intensity, cfg)
-    if texture:
-        notes.append(texture)
-        nan = [t for t in nan if family(t) not in TEXTURE_FAMILIES]
+    column = column_note(values, intensity, cfg)
+    if column:
+        notes.append(column)
+        gone = set(pyradiomics_2_5d_texture(nan))
+        nan = [t for t in nan if t not in gone]
     aee = [t for t in nan if t in ("morph_vol_dens_aee", "morph_area_dens_aee")]
     if aee:
         notes.append(f"{' and '.join(aee)} are NaN: the ROI lies in one plane (flat, or a line), so its approximate "
@@ -238,15 +261,25 @@ def nan_notes(values: dict[str, float], intensity: sitk.Image, cfg: IBSIConfig) 
         nan = [t for t in nan if t not in aee]
     if nan:
         n = int(np.count_nonzero(sitk.GetArrayViewFromImage(intensity)))
-        notes.append(f"{', '.join(nan)} {'is' if len(nan) == 1 else 'are'} NaN: undefined on this ROI's {n} "
-                     "voxels within the re-segmentation range (too few or too uniform)")
+        notes.append(f"{_listed(nan)} {'is' if len(nan) == 1 else 'are'} NaN: undefined on this ROI's {n} "
+                     "voxels within the re-segmentation range (too few or too uniform: e.g. no two voxels neighbours "
+                     "in an axial slice for 2D texture)")
     return notes
+
+
+def _listed(tags) -> str:
+    """The tags by name, a family's many of one dimension counted (``50 cm 2D features (cm_joint_max_2D_avg ...)``)."""
+    groups: dict[tuple, list] = {}
+    for t in tags:
+        groups.setdefault((family(t), dimension(t)), []).append(t)
+    return ", ".join(f"{len(ts)} {fam} {dim} features ({ts[0]} ...)" if dim and len(ts) > 3 else ", ".join(ts)
+                     for (fam, dim), ts in groups.items())
 
 
 def ibsi_features(img: sitk.Image, morph: sitk.Image, intensity: sitk.Image, cfg: IBSIConfig,
                   classes=None) -> dict[str, float]:
     """:func:`compute_ibsi` on the images :func:`ibsi_images` made.  A 2D / 2.5D configuration whose intensity mask
-    holds no 2 voxels in an axial slice gives NaN for its texture families (:func:`texture_2d_note` says why).
+    is a column along z gives NaN for pyradiomics' 2.5D texture features (:func:`column_note` says why).
     numpy's warnings on undefined values (NaN, :func:`nan_notes` says why) are not printed."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)     # "Mean of empty slice" ...: the value is NaN
@@ -256,10 +289,8 @@ def ibsi_features(img: sitk.Image, morph: sitk.Image, intensity: sitk.Image, cfg
 
 def _ibsi_features(img, morph, intensity, cfg, classes) -> dict[str, float]:
     tags = select_tags(cfg, classes)
-    no_texture = []
-    if texture_2d_note(intensity, cfg):
-        no_texture = [t for t in tags if family(t) in TEXTURE_FAMILIES]
-        tags = [t for t in tags if t not in no_texture]
+    no_texture = pyradiomics_2_5d_texture(tags) if in_plane_column(intensity, cfg) else []
+    tags = [t for t in tags if t not in no_texture]     # pyradiomics would fail on them ("Error getting angle count")
     py = pyradiomics_values(img, morph, intensity, cfg, tags)
     values: dict[str, float] = {}
     n_morph = int(sitk.GetArrayViewFromImage(morph).sum())
