@@ -340,10 +340,24 @@ def test_beam_doses_are_checked_against_the_rtplan_of_the_export(export, tmp_pat
     assert job.error and "RTPLAN P1/RTPLAN/RP.dcm lists 4 treatment beams (1, 2, 3, 4) but there are only 3" in \
         job.error[0]
     assert inv["dose_features"].startswith("no (RTPLAN P1/RTPLAN/RP.dcm lists 4")
+    # a refusal that is no ambiguity is not called one, and scan's question "several plans or beams?" is answered
+    assert inv["rtdose"] == "3 RTDOSEs (refused: see dose_features)" and "several plans or beams?" not in inv["notes"]
+    # the RTPLAN anonymised separately (another PatientID): found by its SOPInstanceUID, the difference said
+    write_rtplan(root / "P1" / "RTPLAN" / "RP.dcm", "1.2.3.1", [1, 2, 3, 4], patient_id="ANON-2")
+    job, inv = _p1_job(root)
+    assert job.error and (f"RTPLAN P1/RTPLAN/RP.dcm (its PatientID 'ANON-2' is not the doses' {patient}: anonymised "
+                          "separately? it was found by its SOPInstanceUID) lists 4 treatment beams") in job.error[0]
     write_rtplan(root / "P1" / "RTPLAN" / "RP.dcm", "1.2.3.1", [1, 2, 3], patient_id=patient)
     job, inv = _p1_job(root)
     assert not job.error and len(job.rtdose_files) == 3 and inv["dose_features"] == "yes"
     assert job.rtdose_check.startswith("as many BEAM doses as treatment beams of RTPLAN P1/RTPLAN/RP.dcm (3")
+    # an RTPLAN cut short (pydicom reads its sequences lazily): the patient is not failed, the sum said unchecked
+    data = (root / "P1" / "RTPLAN" / "RP.dcm").read_bytes()
+    (root / "P1" / "RTPLAN" / "RP.dcm").write_bytes(data[:-30])
+    job, inv = _p1_job(root)
+    assert not job.error and len(job.rtdose_files) == 3 and inv["dose_features"] == "yes"
+    assert job.rtdose_check.startswith("that every beam of the plan has its dose could not be checked (RTPLAN "
+                                       "P1/RTPLAN/RP.dcm could not be read (")
 
 
 def test_a_beam_sum_done_before_its_rtplan_was_exported_is_redone_and_refused(export, tmp_path):
@@ -366,6 +380,8 @@ def test_a_beam_sum_done_before_its_rtplan_was_exported_is_redone_and_refused(ex
     assert [c for c, _ in s.failed] == ["P1"] and not s.done and not s.skipped
     assert "lists 3 treatment beams (1, 2, 3) but there are only 2" in pd.read_csv(out / "errors.csv").loc[0, "error"]
     assert not (out / "patients" / "P1" / RESULT).exists()        # its old result removed, not kept as done
+    # no patient finished: the earlier run's table (P1's removed row) and its settings sidecar are not left behind
+    assert not (out / "rp_table.csv").exists() and not (out / "rp_table.settings.json").exists()
 
 
 def test_a_patient_planned_with_dose_features_that_fails_is_not_left_saying_yes(export, tmp_path, monkeypatch):

@@ -67,15 +67,16 @@ def test_all_beams_of_the_rtplan_are_summed_and_without_rtplan_the_note_says_unc
     total = read_dose(tmp_path / "RD", notes=notes)             # no RTPLAN: summed, said unchecked
     assert np.allclose(sitk.GetArrayFromImage(total), sitk.GetArrayFromImage(read_dose(src)), atol=1e-3)
     assert "3 BEAM doses of one plan summed" in notes[0]
-    assert "could not be checked (no RTPLAN in the export)" in notes[0]
+    assert f"could not be checked (no RTPLAN in the --dose folder {tmp_path / 'RD'}: point --dose at" in notes[0]
     write_rtplan(tmp_path / "RD" / "RP.dcm", PLAN, [1, 2, 3])
     got, note = dose_folder_files(tmp_path / "RD")              # the folder's RTPLAN found with its RTDOSEs
     assert got == sorted(files) and "all 3 treatment beams of RTPLAN RP.dcm have their dose" in note
     write_rtplan(tmp_path / "RD" / "RP.dcm", "1.2.3.99", [1, 2, 3])      # another plan's RTPLAN: not this one's
-    assert "the RTPLAN they reference, 1.2.3.1, is not in the export" in dose_folder_files(tmp_path / "RD")[1]
+    assert (f"the RTPLAN they reference, 1.2.3.1, is not in the --dose folder {tmp_path / 'RD'}"
+            in dose_folder_files(tmp_path / "RD")[1])
     # a dose of a beam the plan does not list
     write_rtplan(tmp_path / "RD" / "RP.dcm", PLAN, [1, 2])
-    with pytest.raises(InputError, match="dose of beam 3 too, which the plan does not treat with"):
+    with pytest.raises(InputError, match="dose of beam 3 too, which the plan does not list"):
         dose_folder_files(tmp_path / "RD")
 
 
@@ -118,3 +119,100 @@ def test_read_dose_sum_of_a_cohort_is_refused_as_well(tmp_path, beams):
     again = _beam(src, tmp_path / "RD" / "beam2_new.dcm", 2, 0.3)
     with pytest.raises(InputError, match="both the dose of beam 2"):
         read_dose_sum([*files, again])
+
+
+def _cut(path, keep):
+    data = path.read_bytes()
+    path.write_bytes(data[:keep(len(data))])
+    return path
+
+
+def test_an_rtplan_cut_short_leaves_the_sum_unchecked_and_said_so(tmp_path, beams):
+    """QA: an RTPLAN cut short (its last 30 bytes) beside complete BEAM doses: dose-features exited 2 "cannot access
+    None: No tag to read", cohort failed the patient as "RTDOSE could not be read" (pydicom reads the plan's
+    sequences lazily, after dcmread).  The doses are summed, the note saying the plan could not be read; cut at 2/3
+    (no fraction group left), said too, not "lists no treatment beam"."""
+    src, files = beams
+    rtplan = _cut(write_rtplan(tmp_path / "RD" / "RP.dcm", PLAN, [1, 2, 3, 4]), lambda n: n - 30)
+    checks: list = []
+    got, note = plan_dose_files(files, rtplans=[rtplan], checks=checks)
+    assert got == files and checks[0].startswith("that every beam of the plan has its dose could not be checked "
+                                                 "(RTPLAN RP.dcm could not be read (")
+    assert "re-export it" in checks[0]
+    assert "RTPLAN RP.dcm could not be read" in dose_folder_files(tmp_path / "RD")[1]
+    _cut(write_rtplan(rtplan, PLAN, [1, 2, 3, 4]), lambda n: n * 2 // 3)
+    got, note = plan_dose_files(files, rtplans=[rtplan])
+    assert got == files and ("lists no fraction group (FractionGroupSequence): cut short?" in note
+                             or "could not be read" in note)
+
+
+def test_setup_beams_of_an_ion_plan_are_no_treatment_beams(tmp_path, beams):
+    """QA: an RT Ion plan's SETUP beam (IonBeamSequence) was counted as a treatment beam: its valid proton beam sum
+    refused for "no BEAM RTDOSE for beam 4"."""
+    import pydicom
+    from pydicom.dataset import Dataset
+
+    src, files = beams
+    rtplan = write_rtplan(tmp_path / "RP.dcm", PLAN, [1, 2, 3, 4])
+    ds = pydicom.dcmread(rtplan)
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.8"   # RT Ion Plan
+    items = []
+    for n in (1, 2, 3, 4):
+        beam = Dataset()
+        beam.BeamNumber, beam.TreatmentDeliveryType = n, "SETUP" if n == 4 else "TREATMENT"
+        items.append(beam)
+    ds.IonBeamSequence = items
+    del ds.FractionGroupSequence[0].ReferencedBeamSequence[3].BeamMeterset
+    ds.save_as(rtplan)
+    checks: list = []
+    assert plan_dose_files(files, rtplans=[rtplan], checks=checks)[0] == files
+    assert checks == ["all 3 treatment beams of RTPLAN RP.dcm have their dose"]
+
+
+def test_a_fraction_group_missing_from_the_rtplan_takes_all_its_beams(tmp_path, beams):
+    """QA: the doses' fraction group 1 not in the RTPLAN (no FractionGroupNumber): "RTPLAN lists no treatment beam",
+    summed unchecked although the plan lists a 4th beam.  All its fraction groups' beams are taken, said."""
+    import pydicom
+
+    src, files = beams
+    rtplan = write_rtplan(tmp_path / "RP.dcm", PLAN, [1, 2, 3, 4])
+    ds = pydicom.dcmread(rtplan)
+    del ds.FractionGroupSequence[0].FractionGroupNumber
+    ds.save_as(rtplan)
+    with pytest.raises(InputError, match=r"lists 4 treatment beams \(1, 2, 3, 4\) \(the fraction group 1 that the "
+                                         r"doses reference is not in the RTPLAN: the beams of all its fraction "
+                                         r"groups taken\) but there is no BEAM RTDOSE for beam 4"):
+        plan_dose_files(files, rtplans=[rtplan])
+    write_rtplan(rtplan, PLAN, [1, 2, 3])
+    ds = pydicom.dcmread(rtplan)
+    ds.FractionGroupSequence[0].FractionGroupNumber = 2
+    ds.save_as(rtplan)
+    checks: list = []
+    plan_dose_files(files, rtplans=[rtplan], checks=checks)
+    assert checks == ["all 3 treatment beams of RTPLAN RP.dcm have their dose; the fraction group 1 that the doses "
+                      "reference is not in the RTPLAN: the beams of all its fraction groups taken"]
+
+
+def test_a_zero_meterset_beam_with_its_dose_is_a_beam_of_the_plan(tmp_path, beams):
+    """QA: beam 3 (BeamMeterset 0) exported with its BEAM dose was refused as a beam "the plan does not treat
+    with": it is the plan's."""
+    src, files = beams
+    rtplan = write_rtplan(tmp_path / "RP.dcm", PLAN, [1, 2, (3, 0.0)])
+    checks: list = []
+    assert plan_dose_files(files, rtplans=[rtplan], checks=checks)[0] == files
+    assert checks == ["all 2 treatment beams of RTPLAN RP.dcm have their dose"]
+
+
+def test_a_dose_folder_without_the_rtplan_says_where_it_looked(tmp_path, beams):
+    """QA: --dose P1/RD (beam1, beam2; the RTPLAN listing 3 beams in P1) summed 2 of 3 saying "no RTPLAN in the
+    export": only the --dose folder was searched, and the note says so with how to have the beams checked."""
+    src, files = beams
+    write_rtplan(tmp_path / "RP.dcm", PLAN, [1, 2, 3])
+    files[2].unlink()
+    src.unlink()
+    got, note = dose_folder_files(tmp_path / "RD")
+    assert len(got) == 2 and "no RTPLAN in the export" not in note
+    assert (f"no RTPLAN in the --dose folder {tmp_path / 'RD'}: point --dose at the patient's folder holding the "
+            "RTPLAN so every beam is checked") in note
+    with pytest.raises(InputError, match="no BEAM RTDOSE for beam 3"):
+        dose_folder_files(tmp_path)

@@ -223,11 +223,12 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                     f" ({lung_structures_note(structures, empty, mapping)})" if rtstructs else "")
         dose_files, error, beam_checks = [], [], []
         if st.rtdose:
+            # what is decided of several RTDOSEs (used, summed or refused, with why) replaces scan's question
+            notes = [n for n in notes if not n.endswith("RTDOSEs share this frame of reference "
+                                                         "(several plans or beams?)")]
             try:    # files named relative to root; a BEAM sum checked against the patient's RTPLAN
                 dose_files, dose_note = plan_dose_files(st.rtdose, root=root, rtplans=st.rtplan, checks=beam_checks)
-                if dose_note:        # what was done with several RTDOSEs replaces scan's question about them
-                    notes = [n for n in notes if not n.endswith("RTDOSEs share this frame of reference "
-                                                                 "(several plans or beams?)")]
+                if dose_note:
                     notes.append(dose_note)
             except InputError as exc:   # the patient fails before any work, the reason in the inventory
                 error = [exc.problem, exc.fix]
@@ -243,8 +244,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                 failure = [exc.problem, exc.fix]
                 notes.append(exc.problem)
         # the refusal's own reason (a FRACTION dose, DoseType ERROR, no DoseUnits ...), never a guessed one
-        dose_problem = ("ambiguous RTDOSEs" if len(st.rtdose or ()) > 1 and error and "ambiguous" in error[0]
-                        else error[0] if error else "")
+        ambiguous = bool(error) and "ambiguous" in error[0]
+        dose_problem = ("ambiguous RTDOSEs" if len(st.rtdose or ()) > 1 and ambiguous else error[0] if error else "")
         not_summed = bool(error) and "DoseSummationType" in error[0]
         # the GTVs in the order the tumour mask takes them (find_role: primary, other GTVs, nodes), as the provenance
         tumour = ("RTSTRUCT " + structure_names(find_role(structures, "gtv", mapping))
@@ -277,7 +278,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                      "rtstruct": (f"{len(rtstructs)} RTSTRUCTs (ambiguous)" if len(rtstructs) > 1
                                   else shown_path(rtstructs[0], root) if rtstructs else ""),
                      "rtdose": "+".join(shown_path(f, root) for f in dose_files) if dose_files
-                     else (f"{len(st.rtdose)} RTDOSEs (ambiguous)" if len(st.rtdose) > 1
+                     else (f"{len(st.rtdose)} RTDOSEs ({'ambiguous' if ambiguous else 'refused: see dose_features'})"
+                           if len(st.rtdose) > 1
                            else shown_path(st.rtdose[0], root) + (" (not a plan dose)" if not_summed else " (refused)")
                            if st.rtdose else ""),
                      "missing": ", ".join(st.missing), "lungs_from": lungs if st.ct else "",
@@ -1073,6 +1075,13 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             write_csv(table, out / TABLE, protect=[clinical] if clinical else ())
             write_sidecar(out / TABLE, params)   # rp_table.settings.json: the settings in full, as radiomics writes
             summary.table = out / TABLE
+        else:     # no patient finished: an earlier run's table (its rows removed, redone or failed now) is not kept
+            old = [out / n for n in (TABLE, sidecar_path(TABLE).name) if (out / n).exists()]
+            for f in old:       # cohort's own (prepare_output_folder refused the run for a user's file of the name)
+                f.unlink()
+            if old:
+                print(f"note: no patient finished, so {out / TABLE} of an earlier run was removed (its patients were "
+                      "redone or failed: see errors.csv)")
     finally:     # what this run (or an earlier one) wrote: a re-run may replace it, never anything else
         record_outputs(out, OWNER, _written(out))
     return summary

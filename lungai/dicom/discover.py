@@ -405,6 +405,22 @@ def _header(path: Path):
         return None
 
 
+def _referenced_plans(paths) -> set[str]:
+    """The SOPInstanceUIDs of the RTPLANs that the RTDOSE files ``paths`` reference (ReferencedRTPlanSequence);
+    a file that cannot be read references none here (it is refused with its reason when its dose is read)."""
+    from lungai.dicom.pixeldata import dcmread_lenient
+
+    uids = set()
+    for path in paths:
+        try:
+            ds = dcmread_lenient(path, stop_before_pixels=True, specific_tags=["ReferencedRTPlanSequence"])
+            uids |= {str(getattr(r, "ReferencedSOPInstanceUID", "") or "").strip()
+                     for r in getattr(ds, "ReferencedRTPlanSequence", None) or []}
+        except Exception:  # noqa: BLE001 - see above
+            continue
+    return uids - {""}
+
+
 def _references(path: Path) -> tuple[set[str], set[str]]:
     """(referenced series UIDs, referenced frame-of-reference UIDs) of an RTSTRUCT or SEG."""
     import pydicom
@@ -549,7 +565,7 @@ def scan(root, progress=None, files=None) -> list[Study]:
     ct_heads: dict[str, list] = defaultdict(list)
     others: list[tuple[str, Path, object]] = []
     unreadable: list[Path] = []
-    rtplans: list[tuple[str, Path]] = []
+    rtplans: list[tuple[str, Path, str]] = []      # (PatientID, file, SOPInstanceUID)
     own_left_out: dict = {}
     for path in (files_under(root, own_left_out) if files is None else files):
         ds = _header(path)
@@ -570,7 +586,8 @@ def scan(root, progress=None, files=None) -> list[Study]:
         elif modality in ("RTSTRUCT", "RTDOSE", "SEG"):
             others.append((modality, path, ds))
         elif modality == "RTPLAN":
-            rtplans.append((str(getattr(ds, "PatientID", "") or "unknown"), path))
+            rtplans.append((str(getattr(ds, "PatientID", "") or "unknown"), path,
+                            str(getattr(ds, "SOPInstanceUID", "") or "").strip()))
 
     studies: list[Study] = []
     by_series: dict[str, Study] = {}
@@ -656,7 +673,12 @@ def scan(root, progress=None, files=None) -> list[Study]:
             if modality != "RTDOSE" and st.ct is not None:
                 st.matched[str(path)] = (how, sorted(series))
     for st in studies:
-        st.rtplan = [path for patient, path in rtplans if patient == st.patient_id]
+        # the patient's RTPLANs, and one of another PatientID that its RTDOSEs reference by SOPInstanceUID (a plan
+        # anonymised separately: the beam check says the PatientIDs differ)
+        st.rtplan = [path for patient, path, _ in rtplans if patient == st.patient_id]
+        others_by_uid = {uid: path for patient, path, uid in rtplans if uid and patient != st.patient_id}
+        if others_by_uid and st.rtdose:
+            st.rtplan += [others_by_uid[u] for u in sorted(_referenced_plans(st.rtdose)) if u in others_by_uid]
     _attach_unreadable(studies, unreadable, root)
     for folder, (n, markers) in own_left_out.items():   # said on the studies nearest the folder, never silently
         def near(st) -> int:

@@ -90,7 +90,7 @@ def dose_folder_files(folder: Path, reference=None) -> tuple[list[Path], str | N
                              "point --dose to the RTDOSE .dcm file of the plan or to its patient's folder, or give "
                              "the DICOM CT (or --rtstruct, the plan's RTSTRUCT) so that the matching RTDOSE is "
                              "chosen")
-    files, note = plan_dose_files(files, root=folder, rtplans=rtplans)
+    files, note = plan_dose_files(files, root=folder, rtplans=rtplans, where=f"the --dose folder {folder}")
     note = "; ".join(n for n in (*left_out, note) if n) or None
     if note:
         note = f"--dose {folder}: {note}"
@@ -350,7 +350,8 @@ def _namer(root):
     return (lambda p: shown_path(p, root)) if root is not None else (lambda p: Path(p).name)
 
 
-def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None) -> tuple[list[Path], str | None]:
+def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None,
+                    where: str | None = None) -> tuple[list[Path], str | None]:
     """Which of several RTDOSE files of one CT (frame of reference) make the treatment dose: (files to sum, note).
     Messages name the files relative to the folder ``root`` they were found under (default: by name).
     The one decision of ``lungai dose-features --dose FOLDER`` (:func:`dose_folder_files`) and ``lungai cohort``.
@@ -361,7 +362,8 @@ def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None) 
       grid: all of them, summed (:func:`read_dose_sum`) - when the RTPLAN they reference is among ``rtplans`` (the
       RTPLAN files of the export), only if every treatment beam of it has its dose file (:func:`_check_plan_beams`;
       a missing one is refused); else the note says that this could not be checked.  ``checks``: a list that gets
-      what was checked of the beams (the provenance of the sum);
+      what was checked of the beams (the provenance of the sum); ``where``: what was searched for ``rtplans``
+      when it is not the whole export (the --dose folder), as the note says it;
     - one series split into single-frame RTDOSE files (one per slice): refused (export one multi-frame RTDOSE);
     - one PLAN / MULTI_PLAN dose and BEAM doses of that same plan: the plan dose;
     - anything else (several plans, fractions, beams of different plans or grids) is ambiguous: InputError.
@@ -376,7 +378,7 @@ def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None) 
             check_dose_geometry(header, name(p))    # a grid that cannot be placed: refused now too
             check_pixel_data(p, REEXPORT_FIX)      # a file cut short: refused now, not after the patient's work
         return paths, dropped
-    files, note = _choose_plan_dose(paths, headers, name, rtplans, checks)
+    files, note = _choose_plan_dose(paths, headers, name, rtplans, checks, where)
     for p in files:
         check_pixel_data(p, REEXPORT_FIX)
     return files, "; ".join(n for n in (dropped, note) if n) or None
@@ -517,62 +519,106 @@ def _int(value) -> int | None:
         return None
 
 
-def _treatment_beams(plan, groups: set) -> list[int]:
-    """The treatment beams of an RTPLAN: the ReferencedBeamNumbers of its FractionGroupSequence (the fraction groups
-    ``groups`` when the doses say theirs, else all), less those with a BeamMeterset of 0 and setup beams
-    (BeamSequence TreatmentDeliveryType SETUP)."""
-    setup = {_int(getattr(b, "BeamNumber", None)) for b in getattr(plan, "BeamSequence", None) or []
+def _plan_beam_items(plan) -> list:
+    """The beams of an RTPLAN: its BeamSequence (photons, electrons) and IonBeamSequence (an RT Ion plan: protons,
+    carbon ions) items."""
+    return [*(getattr(plan, "BeamSequence", None) or []), *(getattr(plan, "IonBeamSequence", None) or [])]
+
+
+def _treatment_beams(plan, groups: set) -> tuple[list[int], set[int], str]:
+    """(the treatment beams of an RTPLAN, every beam number it lists, a note): the treatment beams are the
+    ReferencedBeamNumbers of its FractionGroupSequence (the fraction groups ``groups`` when the doses say theirs,
+    else all; when none of ``groups`` is in the plan, all its fraction groups, the note saying so), less those with a
+    BeamMeterset of 0 and setup beams (TreatmentDeliveryType SETUP in BeamSequence or IonBeamSequence).  Every beam
+    it lists: of any fraction group, BeamSequence or IonBeamSequence (a dose of a beam outside them is no beam of
+    this plan; a zero-meterset beam's dose is)."""
+    items = _plan_beam_items(plan)
+    setup = {_int(getattr(b, "BeamNumber", None)) for b in items
              if str(getattr(b, "TreatmentDeliveryType", "") or "").strip().upper() == "SETUP"}
+    listed = {_int(getattr(b, "BeamNumber", None)) for b in items}
+    all_groups = list(getattr(plan, "FractionGroupSequence", None) or [])
+    chosen = [g for g in all_groups if not groups or _int(getattr(g, "FractionGroupNumber", None)) in groups]
+    note = ""
+    if groups and all_groups and not chosen:
+        numbers = ", ".join(map(str, sorted(groups)))
+        note = (f"the fraction group{'s' if len(groups) > 1 else ''} {numbers} that the doses reference "
+                f"{'are' if len(groups) > 1 else 'is'} not in the RTPLAN: the beams of all its fraction groups taken")
+        chosen = all_groups
     beams = set()
-    for group in getattr(plan, "FractionGroupSequence", None) or []:
-        if groups and _int(getattr(group, "FractionGroupNumber", None)) not in groups:
-            continue
+    for group in all_groups:
         for beam in getattr(group, "ReferencedBeamSequence", None) or []:
             number, meterset = _int(getattr(beam, "ReferencedBeamNumber", None)), getattr(beam, "BeamMeterset", None)
+            listed.add(number)
+            if not any(group is g for g in chosen):
+                continue
             try:
                 delivers = meterset is None or str(meterset).strip() == "" or float(meterset) > 0
             except (TypeError, ValueError):
                 delivers = True
             if number is not None and number not in setup and delivers:
                 beams.add(number)
-    return sorted(beams)
+    return sorted(beams), listed - {None}, note
 
 
 NO_RTPLAN = "no RTPLAN in the export"
 
 
-def _check_plan_beams(paths: list[Path], headers: list, plan_uids, rtplans, name) -> str:
+def _check_plan_beams(paths: list[Path], headers: list, plan_uids, rtplans, name, where: str | None = None) -> str:
     """The BEAM doses ``paths`` of one plan (``plan_uids``: the SOPInstanceUIDs they reference) against that RTPLAN
     when it is among ``rtplans`` (its header read, no pixels): a treatment beam (:func:`_treatment_beams`) without
-    its dose file, or a dose of a beam the plan does not treat with, is refused, naming the beam numbers (the sum
-    would not be the plan's dose: MLD, V20 ... too low).  Returns what was checked, or why it could not be (no RTPLAN
-    in the export, not the one referenced, no beams listed), for the note and the provenance."""
+    its dose file, or a dose of a beam the plan does not list, is refused, naming the beam numbers (the sum would
+    not be the plan's dose: MLD, V20 ... too low).  Returns what was checked, or why it could not be (no RTPLAN
+    in the export - ``where``: the folder searched when it is not the export, said with how to point at it -, not
+    the one referenced, one that cannot be read, no beams listed), for the note and the provenance."""
     import pydicom
 
-    wanted, plan, plan_path = set(plan_uids), None, None
+    unchecked = "that every beam of the plan has its dose could not be checked"
+    wanted, plan, plan_path, unreadable = set(plan_uids), None, None, []
     for f in rtplans or []:
         try:
             ds = pydicom.dcmread(f, stop_before_pixels=True, force=True)
-        except Exception:  # noqa: BLE001 - an unreadable RTPLAN is no plan to check against (said: not found)
+            uid = _sop_uid(ds)
+        except Exception as exc:  # noqa: BLE001 - an unreadable RTPLAN: named in the note when none is found
+            unreadable.append(f"{name(Path(f))} ({type(exc).__name__}: {exc})")
             continue
-        if _sop_uid(ds) in wanted:
+        if uid in wanted:
             plan, plan_path = ds, Path(f)
             break
-    unchecked = "that every beam of the plan has its dose could not be checked"
     if plan is None:
-        why = ("they reference no RT plan" if not wanted else NO_RTPLAN if not rtplans else
-               f"the RTPLAN they reference, {', '.join(sorted(wanted))}, is not in the export")
+        searched = where or "the export"
+        why = ("they reference no RT plan" if not wanted else
+               (NO_RTPLAN if where is None else
+                f"no RTPLAN in {where}: point --dose at the patient's folder holding the RTPLAN so every beam is "
+                "checked") if not rtplans else
+               f"the RTPLAN they reference, {', '.join(sorted(wanted))}, is not in {searched}")
+        if unreadable:
+            why += f"; RTPLAN {_listed(unreadable)} could not be read"
         return f"{unchecked} ({why})"
     groups = {_int(getattr(g, "ReferencedFractionGroupNumber", None)) for h in headers
               for r in getattr(h, "ReferencedRTPlanSequence", None) or []
               for g in getattr(r, "ReferencedFractionGroupSequence", None) or []} - {None}
-    treatment = _treatment_beams(plan, groups)
+    try:    # pydicom reads sequences when first used: a plan cut short fails here, not at dcmread
+        treatment, listed, group_note = _treatment_beams(plan, groups)
+        has_groups = bool(getattr(plan, "FractionGroupSequence", None))
+        plan_patient = str(getattr(plan, "PatientID", "") or "").strip()
+    except Exception as exc:  # noqa: BLE001 - the sum is not refused for an unreadable plan: said unchecked
+        return (f"{unchecked} (RTPLAN {name(plan_path)} could not be read ({type(exc).__name__}: {exc}); "
+                "re-export it to have the beams checked)")
+    dose_patients = {str(getattr(h, "PatientID", "") or "").strip() for h in headers} - {""}
+    other = (f" (its PatientID {plan_patient!r} is not the doses' {', '.join(sorted(dose_patients))}: "
+             "anonymised separately? it was found by its SOPInstanceUID)"
+             if plan_patient and dose_patients and plan_patient not in dose_patients else "")
+    if not has_groups:
+        return (f"{unchecked} (RTPLAN {name(plan_path)}{other} lists no fraction group (FractionGroupSequence): "
+                "cut short? re-export it to have the beams checked)")
     if not treatment:
-        return f"{unchecked} (RTPLAN {name(plan_path)} lists no treatment beam)"
+        return f"{unchecked} (RTPLAN {name(plan_path)}{other} lists no treatment beam)"
     fix = ("export the RTDOSE of every treatment beam of the plan from the planning system, or the plan dose "
            "(DoseSummationType PLAN)")
     numbers = [_beam_numbers(h) for h in headers]
-    beams = f"RTPLAN {name(plan_path)} lists {len(treatment)} treatment beams ({', '.join(map(str, treatment))})"
+    beams = (f"RTPLAN {name(plan_path)}{other} lists {len(treatment)} treatment beams "
+             f"({', '.join(map(str, treatment))})" + (f" ({group_note})" if group_note else ""))
+    said = "".join(f"; {n}" for n in (other.strip()[1:-1], group_note) if n)
     if all(numbers):
         dosed = set().union(*numbers)
         missing = [n for n in treatment if n not in dosed]
@@ -581,17 +627,17 @@ def _check_plan_beams(paths: list[Path], headers: list, plan_uids, rtplans, name
                              f"{', '.join(map(str, missing))} (the BEAM doses: "
                              f"{_listed([name(p) for p in paths])}), so their sum is not the plan's dose: MLD, "
                              "V20 ... would be too low", fix)
-        extra = sorted(dosed - set(treatment))
+        extra = sorted(dosed - set(treatment) - listed)
         if extra:
             raise InputError(f"{beams}, but BEAM RTDOSEs are the dose of beam{'s' if len(extra) > 1 else ''} "
-                             f"{', '.join(map(str, extra))} too, which the plan does not treat with, so what their "
+                             f"{', '.join(map(str, extra))} too, which the plan does not list, so what their "
                              "sum is is unknown", fix)
-        return f"all {len(treatment)} treatment beams of RTPLAN {name(plan_path)} have their dose"
+        return f"all {len(treatment)} treatment beams of RTPLAN {name(plan_path)} have their dose{said}"
     if len(paths) < len(treatment):
         raise InputError(f"{beams} but there are only {len(paths)} BEAM RTDOSEs ({_listed([name(p) for p in paths])}"
                          "), so their sum is not the plan's dose: MLD, V20 ... would be too low", fix)
     return (f"as many BEAM doses as treatment beams of RTPLAN {name(plan_path)} ({len(treatment)}; not all say "
-            "their beam number)")
+            f"their beam number){said}")
 
 
 def _single_frame_series(headers: list) -> str | None:
@@ -608,7 +654,7 @@ def _single_frame_series(headers: list) -> str | None:
 
 
 def _choose_plan_dose(paths: list[Path], headers: list, name=lambda p: p.name, rtplans=None,
-                      checks: list | None = None) -> tuple[list[Path], str | None]:
+                      checks: list | None = None, where: str | None = None) -> tuple[list[Path], str | None]:
     """:func:`plan_dose_files` for two or more distinct RTDOSE files (``name``: how messages name a file)."""
     series = _single_frame_series(headers)
     if series:
@@ -626,7 +672,7 @@ def _choose_plan_dose(paths: list[Path], headers: list, name=lambda p: p.name, r
     if all(k == BEAM for k in kinds):
         if len(set(plans)) == 1 and len({_grid_key(h) for h in headers}) == 1:
             _check_distinct_beams(paths, headers, name)
-            checked = _check_plan_beams(paths, headers, plans[0], rtplans, name)
+            checked = _check_plan_beams(paths, headers, plans[0], rtplans, name, where)
             if checks is not None:
                 checks.append(checked)
             return paths, (f"{len(paths)} BEAM doses of one plan summed: {_listed([name(p) for p in paths])}"
