@@ -445,12 +445,15 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         # said with the result, and recorded on the features table (what is computed from it says them too)
         job.segmentReviewNotes = self.reviewNotes(p.segmentation, columns.values())
         job.reviewNotes = job.segmentReviewNotes + getattr(self, "doseNotes", [])   # an empty envelope segment left out
+        # which segments "Lungs minus tumour" subtracts (every tumour segment, ticked or not): said with the result
+        job.notes = [n for n in [nodes.lungs_minus_tumour_note(p.segmentation, columns.values())] if n]
         return job
 
     @staticmethod
     def reviewNotes(segmentation, names):
         """A warning per measured segment that Lung AI Segmentation flagged for expert review (its segment tags:
-        :func:`lungai.scene.nodes.review_note`)."""
+        :func:`lungai.scene.nodes.review_note`); with "Lungs minus tumour" measured, per tumour segment it subtracts
+        too (ticked or not: :func:`lungai.scene.nodes.review_notes`)."""
         return nodes.review_notes(segmentation, names)
 
     @staticmethod
@@ -526,6 +529,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                 message += "\nwarning: " + note
             for note in getattr(job, "reviewNotes", []):
                 message += "\nwarning: " + note
+            for note in getattr(job, "notes", []):
+                message += "\nnote: " + note
             if doseCsv is not None and not pathlib.Path(doseCsv).is_file():   # dose-features failed (optional)
                 jobs = getattr(job.process, "jobs", None)
                 why = job.errorMessage(jobs[-1].error_message()) if jobs else "no dose features were written"
