@@ -386,6 +386,11 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         lungs = dose_lung_segments(names)
         if not lungs:
             raise ValueError(self.doseLungProblem(p.segmentation))
+        # two segments of one name among those taken (inputProblem says it before Apply): refused, as there; the
+        # tumour masks are read by ID (nodes.tumour_masks), so this is said here, not left to a name's resolution
+        repeated = mrml.repeated_names_error(p.segmentation, self.doseSegmentNames(names))
+        if repeated is not None:
+            raise repeated
         ext = nodes.EXPORT_SUFFIX   # NRRD: the geometry in double precision, as the CT's
         lungMask = write_image(nodes.union_mask([mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n, p.inputVolume)
                                                  for n in lungs]), workDir / f"lungs{ext}")

@@ -347,8 +347,8 @@ LUNGS_MINUS_TUMOUR = "Lungs minus tumour"   # the derived column (:func:`derived
 def lungs_minus_tumour_note(seg_node, columns) -> Optional[str]:
     """When ``columns`` (the measured names) hold the derived "Lungs minus tumour": a note naming what it is, the
     lungs minus every tumour segment of ``seg_node`` (ticked or not: :func:`tumour_masks`), in the words of the
-    CLI's ``structures`` column (``Lung-Right+Lung-Left minus GTV-1+gtv-2``, :func:`lungai.dicom.masks.structure_names`);
-    else None."""
+    CLI's ``structures`` column (``Lung-Right+Lung-Left minus GTV-1+gtv-2``,
+    :func:`lungai.dicom.masks.structure_names`); else None."""
     from lungai.dicom.masks import structure_names
     from lungai.segment_roles import find_role
 
@@ -1215,7 +1215,8 @@ def segmentation_volume_problem(seg_node, volume_node) -> Optional[str]:
     patient's PET) or that volume is a label map node on the CT's voxel grid (:func:`same_voxel_grid`: a label map
     of this CT imported with ImportLabelmapToSegmentationNode, its reference geometry set from the label map; not
     a scalar volume on that grid, which may be another CT).  Volumes of two different DICOM patients are refused
-    before the grid is looked at (a cohort resampled to one grid).  Its masks would be measured on this CT's image and filed as this CT's results."""
+    before the grid is looked at (a cohort resampled to one grid).  Its masks would be measured on this CT's image
+    and filed as this CT's results."""
     if seg_node is None or volume_node is None:
         return None
     scene = volume_node.GetScene()
