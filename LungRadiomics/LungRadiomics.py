@@ -386,6 +386,11 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         lungs = dose_lung_segments(names)
         if not lungs:
             raise ValueError(self.doseLungProblem(p.segmentation))
+        # two segments of one name among those taken (inputProblem says it before Apply): refused, as there; the
+        # tumour masks are read by ID (nodes.tumour_masks), so this is said here, not left to a name's resolution
+        repeated = mrml.repeated_names_error(p.segmentation, self.doseSegmentNames(names))
+        if repeated is not None:
+            raise repeated
         ext = nodes.EXPORT_SUFFIX   # NRRD: the geometry in double precision, as the CT's
         lungMask = write_image(nodes.union_mask([mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, n, p.inputVolume)
                                                  for n in lungs]), workDir / f"lungs{ext}")
@@ -445,12 +450,15 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         # said with the result, and recorded on the features table (what is computed from it says them too)
         job.segmentReviewNotes = self.reviewNotes(p.segmentation, columns.values())
         job.reviewNotes = job.segmentReviewNotes + getattr(self, "doseNotes", [])   # an empty envelope segment left out
+        # which segments "Lungs minus tumour" subtracts (every tumour segment, ticked or not): said with the result
+        job.notes = [n for n in [nodes.lungs_minus_tumour_note(p.segmentation, columns.values())] if n]
         return job
 
     @staticmethod
     def reviewNotes(segmentation, names):
         """A warning per measured segment that Lung AI Segmentation flagged for expert review (its segment tags:
-        :func:`lungai.scene.nodes.review_note`)."""
+        :func:`lungai.scene.nodes.review_note`); with "Lungs minus tumour" measured, per tumour segment it subtracts
+        too (ticked or not: :func:`lungai.scene.nodes.review_notes`)."""
         return nodes.review_notes(segmentation, names)
 
     @staticmethod
@@ -526,6 +534,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                 message += "\nwarning: " + note
             for note in getattr(job, "reviewNotes", []):
                 message += "\nwarning: " + note
+            for note in getattr(job, "notes", []):
+                message += "\nnote: " + note
             if doseCsv is not None and not pathlib.Path(doseCsv).is_file():   # dose-features failed (optional)
                 jobs = getattr(job.process, "jobs", None)
                 why = job.errorMessage(jobs[-1].error_message()) if jobs else "no dose features were written"

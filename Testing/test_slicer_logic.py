@@ -2987,6 +2987,60 @@ def test_lungs_minus_tumour_leaves_out_every_tumour_segment_ticked_or_not(load_m
     np.testing.assert_allclose(columns[0].to_numpy(), columns[1].to_numpy(), rtol=1e-9)
 
 
+def test_lungs_minus_tumour_subtracts_two_tumour_segments_of_one_name(load_module, mrml_scene, phantom_nodes,
+                                                                       small_phantom, tmp_path):
+    """QA defect (review of 3c95b77): an RTSTRUCT with two ROIs "GTV" (SlicerRT: IDs GTV and GTV_1), neither ticked,
+    only the lungs: Apply was enabled, then featureCommands / radiomics_table raised "2 segments ... have the name
+    'GTV'" (tumour_masks resolved each segment's ID as a name).  Both are read by ID and leave the lungs; the result
+    names the subtracted segments, and an unticked tumour flagged for expert review is warned of and recorded."""
+    from lungai import mrml
+    from lungai.io import copy_geometry
+    from lungai.scene import nodes
+    from lungai.scene.radiomics import radiomics_table
+
+    logic, p = _firstorder_radiomics(load_module, phantom_nodes, ["Right lung", "Left lung"])
+    seg = p.segmentation
+    first = mrml.segment_to_mask(mrml_scene, seg, "Tumor", p.inputVolume)
+    seg.GetSegmentation().RemoveSegment(seg.GetSegmentation().GetSegmentIdBySegmentName("Tumor"))
+    mrml.mask_to_segment(mrml_scene, first, "GTV", seg_node=seg)     # the ID GTV: an ID that is also the name
+    right = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Right lung", p.inputVolume)) > 0
+    second = np.zeros(right.shape, np.uint8)
+    k, j, i = np.argwhere(right)[len(np.argwhere(right)) // 2]
+    second[k - 1:k + 2, j - 2:j + 3, i - 2:i + 3] = 1
+    second &= right
+    assert second.sum() > 10
+    _, gid = mrml.mask_to_segment(mrml_scene, copy_geometry(second, small_phantom.ct), "GTV_1", seg_node=seg)
+    seg.GetSegmentation().GetSegment(gid).SetName("GTV")      # SlicerRT: a second ROI "GTV", its ID GTV_1
+    ids = [gid_ for gid_, name in nodes.tumour_segment_ids(seg)]
+    assert [name for _, name in nodes.tumour_segment_ids(seg)] == ["GTV", "GTV"] and ids == ["GTV", gid] != [gid] * 2
+    nodes.set_tumour_result(seg, gid, {"confidence": 0.31, "needs_review": True, "review_reasons": ["low confidence"],
+                                       "review_threshold": 0.5})
+    assert logic.inputProblem(p) is None
+    _, columns, _, _, _ = logic.featureCommands(p, tmp_path)
+    key = next(k for k, name in columns.items() if name == "Lungs minus tumour")
+    derived = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / f"{key}.nrrd"))) > 0
+    tumours = [sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, i, p.inputVolume, by_id=True)) > 0
+               for i in ids]
+    left = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, "Left lung", p.inputVolume)) > 0
+    np.testing.assert_array_equal(derived, (right | left) & ~tumours[0] & ~tumours[1])
+    assert (tumours[1] == (second > 0)).all() and not (derived & (second > 0)).any()
+    # the result says which segments were subtracted, and warns of the unticked flagged one
+    note = nodes.review_note(seg, gid, by_id=True)
+    assert note.startswith("the segment 'GTV' of") and "flagged for expert review" in note
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    said = (f"note: 'Lungs minus tumour' = Right lung+Left lung minus GTV+GTV (every tumour segment of "
+            f"{seg.GetName()}, ticked or not)")
+    assert f"warning: {note}" in message and said in message, message
+    assert nodes.recorded_review_notes(p.outputTable) == [note]
+    # the console API: the same, no error; the flagged unticked tumour recorded on its table
+    table, errors = radiomics_table(mrml_scene, p.inputVolume, seg, segments=["Right lung", "Left lung"],
+                                    feature_classes=["firstorder"], image_types=["Original"])
+    assert not errors and "Lungs minus tumour" in mrml.dataframe_from_table_node(table).columns
+    assert nodes.recorded_review_notes(table) == [note]
+    # no "Lungs minus tumour" measured: no note, no warning of an unmeasured tumour
+    assert nodes.lungs_minus_tumour_note(seg, ["Right lung"]) is None and nodes.review_notes(seg, ["Right lung"]) == []
+
+
 def test_dose_without_lung_segments_is_said_before_apply(load_module, mrml_scene, phantom_nodes, small_phantom):
     """QA defect: a dose volume with no lung segment passed inputProblem (Apply enabled), then startFeatures raised
     and no radiomics were computed.  inputProblem says it, naming the lung names the dose features take
@@ -3044,6 +3098,48 @@ def test_segmentation_referencing_a_labelmap_on_the_cts_grid_is_accepted(load_mo
     shifted.SetOrigin([o + 2.0 for o in mask.GetOrigin()])
     moved, _ = imported(shifted, "shifted label")
     assert "drawn on another image (shifted label)" in nodes.segmentation_volume_problem(moved, ct)
+
+
+def _under_dicom_patient(scene, node, patient):
+    """``node`` under the subject hierarchy patient ``patient`` (as Slicer's DICOM module loads a series)."""
+    import slicer
+
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    item = sh.GetItemByDataNode(node) or sh.CreateItem(sh.GetSceneItemID(), node)
+    series = f"1.2.826.0.1.3680043.10.{abs(hash((patient, node.GetID()))) % 10**8}"
+    sh.SetItemUID(item, "DICOM", series)
+    slicer.vtkSlicerSubjectHierarchyModuleLogic.InsertDicomSeriesInHierarchy(sh, patient, f"{series}.1", series)
+
+
+def test_segmentation_of_another_ct_on_the_same_grid_is_refused(load_module, mrml_scene):
+    """QA defect (review of 3c95b77): a segmentation whose reference is another CT on this CT's voxel grid (another
+    patient; a cohort resampled to one grid) was accepted by the same-grid rule.  That rule now takes a label map
+    node only (a scalar CT on the grid is refused as before), and two different DICOM patients are refused whatever
+    the grid (named); the same patient's image stays accepted."""
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    ct = _small_ct(mrml_scene, "CT", (20, 20, 10), (10.0, -20.0, 30.0))
+    mask = _tumour_mask(ct)
+
+    def drawn_on(reference):
+        seg, _ = mrml.mask_to_segment(mrml_scene, mask, "GTV", reference_volume_node=reference)
+        seg.SetReferenceImageGeometryParameterFromVolumeNode(reference)
+        return seg
+
+    other_ct = _small_ct(mrml_scene, "other CT", (20, 20, 10), (10.0, -20.0, 30.0))   # the same grid
+    assert nodes.same_voxel_grid(other_ct, ct)
+    assert "drawn on another image (other CT), not on CT" in nodes.segmentation_volume_problem(drawn_on(other_ct), ct)
+    label = mrml.volume_node_from_image(mrml_scene, mask, "CT label", labelmap=True)
+    on_label = drawn_on(label)
+    assert nodes.segmentation_volume_problem(on_label, ct) is None
+    # DICOM patients: another patient's label map on the grid is refused, naming both; the same patient's accepted
+    _under_dicom_patient(mrml_scene, ct, "P1")
+    _under_dicom_patient(mrml_scene, label, "P2")
+    problem = nodes.segmentation_volume_problem(on_label, ct)
+    assert problem and "another patient's image (CT label, patient P2), not on CT (patient P1)" in problem, problem
+    _under_dicom_patient(mrml_scene, other_ct, "P1")
+    assert nodes.segmentation_volume_problem(drawn_on(other_ct), ct) is None
 
 
 def test_lung_radiomics_exports_keep_the_cts_geometry_in_double_precision(load_module, mrml_scene, small_phantom,

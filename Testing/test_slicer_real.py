@@ -571,6 +571,52 @@ def test_radiomics_offers_the_selected_cts_own_segmentation(env):
     assert p.segmentation is segs[0]
     w.exit()
 
+def test_radiomics_two_tumour_rois_of_one_name_both_leave_the_lungs(env, ct_node, small_phantom):
+    """QA defect (review of 3c95b77), on this release's Slicer: an RTSTRUCT with two ROIs "GTV" (SlicerRT: IDs GTV and
+    GTV_1), neither ticked, only the lungs: featureCommands raised "2 segments ... have the name 'GTV'".  Both are
+    read by ID (mrml.segment_to_mask(by_id=True)) and leave "Lungs minus tumour"; a segmentation drawn on another CT
+    of the same grid is refused, one whose reference is a label map on the CT's grid accepted."""
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    arr = sitk.GetArrayFromImage(small_phantom.labels)
+
+    def image(a):
+        out = sitk.GetImageFromArray(a.astype(np.uint8))
+        out.CopyInformation(small_phantom.labels)
+        return out
+
+    tumour, right = arr == 1, arr == 2
+    second = np.zeros_like(right)
+    k, j, i = np.argwhere(right)[len(np.argwhere(right)) // 2]
+    second[k - 1:k + 2, j - 2:j + 3, i - 2:i + 3] = True
+    second &= right
+    seg, _ = mrml.mask_to_segment(env.scene, image(tumour), "GTV", reference_volume_node=ct_node)
+    for a, name in ((right & ~second, "Lung-Right"), (arr == 3, "Lung-Left")):
+        mrml.mask_to_segment(env.scene, image(a), name, seg_node=seg, reference_volume_node=ct_node)
+    _, gid = mrml.mask_to_segment(env.scene, image(second), "GTV_1", seg_node=seg, reference_volume_node=ct_node)
+    seg.GetSegmentation().GetSegment(gid).SetName("GTV")
+    assert [i for i, _ in nodes.tumour_segment_ids(seg)] == ["GTV", gid]
+    logic = _module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation, p.selectedSegments = ct_node, seg, ["Lung-Right", "Lung-Left"]
+    assert logic.inputProblem(p) is None
+    work = env.tmp / "work"
+    work.mkdir()
+    _, columns, _, _, _ = logic.featureCommands(p, work)
+    key = next(k for k, name in columns.items() if name == "Lungs minus tumour")
+    derived = sitk.GetArrayFromImage(sitk.ReadImage(str(work / f"{key}.nrrd"))) > 0
+    np.testing.assert_array_equal(derived, (right | (arr == 3)) & ~tumour & ~second)
+    # another CT of this grid as the reference: refused; a label map on it: accepted
+    other = mrml.volume_node_from_image(env.scene, small_phantom.ct, "other CT")
+    label = mrml.volume_node_from_image(env.scene, small_phantom.labels, "CT labels", labelmap=True)
+    for reference, problem in ((other, "drawn on another image (other CT)"), (label, None)):
+        drawn, _ = mrml.mask_to_segment(env.scene, image(tumour), "GTV", reference_volume_node=reference)
+        drawn.SetReferenceImageGeometryParameterFromVolumeNode(reference)
+        said = nodes.segmentation_volume_problem(drawn, ct_node)
+        assert (said is None) if problem is None else (problem in said), said
+
+
 def _lungs_job(w, env, ct_node, small_phantom):
     """Start 'Segment lungs' with a stand-in process; the lung labels are what `lungai lungs` writes."""
     from LungAICommon import panel

@@ -152,6 +152,14 @@ def resolve_segment(seg_node, segment: str) -> Optional[str]:
     return segment if segmentation.GetSegment(segment) is not None else None
 
 
+def segment_by_id(seg_node, segment_id: str) -> Optional[str]:
+    """``segment_id`` when ``seg_node`` has a segment of that ID, else None: no name resolution (two segments may
+    share a name, never an ID)."""
+    if seg_node is None or segment_id is None:
+        return None
+    return str(segment_id) if seg_node.GetSegmentation().GetSegment(str(segment_id)) is not None else None
+
+
 def repeated_names_error(seg_node, names=None) -> Optional[InputError]:
     """The :class:`InputError` when two or more segments of ``seg_node`` have one of ``names`` (any of its names when
     None), equal once the spaces around them are stripped (the DICOM rule, :func:`lungai.dicom.labels.repeated_labels`:
@@ -279,10 +287,12 @@ def mask_to_segment(scene, mask: sitk.Image, name: str, seg_node=None, replace_s
     return seg_node, segment_id
 
 
-def segment_to_mask(scene, seg_node, segment: str, reference_volume_node) -> sitk.Image:
-    """The segment (id or name) as a uint8 mask on the reference volume's grid, with the reference's world
-    geometry (Slicer maps the segment through both nodes' transforms onto the reference's voxel grid)."""
-    seg_id = resolve_segment(seg_node, segment)
+def segment_to_mask(scene, seg_node, segment: str, reference_volume_node, by_id: bool = False) -> sitk.Image:
+    """The segment (id or name: :func:`resolve_segment`) as a uint8 mask on the reference volume's grid, with the
+    reference's world geometry (Slicer maps the segment through both nodes' transforms onto the reference's voxel
+    grid).  ``by_id``: ``segment`` is a segment ID, taken as it is (no name resolution: a caller walking the
+    segments by ID, e.g. every tumour segment, where two of them may share a name)."""
+    seg_id = segment_by_id(seg_node, segment) if by_id else resolve_segment(seg_node, segment)
     if seg_id is None:
         raise InputError(f"segment {segment!r} is not in {seg_node.GetName()}",
                          f"choose one of: {', '.join(segment_names(seg_node)) or '(none)'}")

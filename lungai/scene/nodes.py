@@ -316,20 +316,49 @@ def tumour_masks(scene, seg_node, volume_node, masks=None) -> list:
     CLI's ``--rtstruct`` subtracts the union of all GTVs.  ``masks``: {name: mask} already made on that grid, reused.
     Read by segment ID: two tumour segments of one name are both subtracted."""
     from lungai import mrml
-    from lungai.segment_roles import segment_role
 
     masks = masks or {}
     names = mrml.segment_names(seg_node)
-    segmentation = seg_node.GetSegmentation()
     out = []
-    for i, name in enumerate(names):
-        if segment_role(name) != "tumour":
-            continue
+    for segment_id, name in tumour_segment_ids(seg_node):
         if name in masks and names.count(name) == 1:
             out.append((name, masks[name]))
-        else:
-            out.append((name, mrml.segment_to_mask(scene, seg_node, segmentation.GetNthSegmentID(i), volume_node)))
+        else:       # by ID: a name two segments share ("GTV", "GTV" of one RTSTRUCT) resolves to neither
+            out.append((name, mrml.segment_to_mask(scene, seg_node, segment_id, volume_node, by_id=True)))
     return out
+
+
+def tumour_segment_ids(seg_node) -> list[tuple[str, str]]:
+    """[(segment ID, name)] of every segment of ``seg_node`` whose role is tumour (:func:`tumour_masks`' segments),
+    in the segmentation's order; [] for no node."""
+    from lungai.segment_roles import segment_role
+
+    if seg_node is None:
+        return []
+    segmentation = seg_node.GetSegmentation()
+    return [(segmentation.GetNthSegmentID(i), segmentation.GetNthSegment(i).GetName())
+            for i in range(segmentation.GetNumberOfSegments())
+            if segment_role(segmentation.GetNthSegment(i).GetName()) == "tumour"]
+
+
+LUNGS_MINUS_TUMOUR = "Lungs minus tumour"   # the derived column (:func:`derived_lung_masks`)
+
+
+def lungs_minus_tumour_note(seg_node, columns) -> Optional[str]:
+    """When ``columns`` (the measured names) hold the derived "Lungs minus tumour": a note naming what it is, the
+    lungs minus every tumour segment of ``seg_node`` (ticked or not: :func:`tumour_masks`), in the words of the
+    CLI's ``structures`` column (``Lung-Right+Lung-Left minus GTV-1+gtv-2``,
+    :func:`lungai.dicom.masks.structure_names`); else None."""
+    from lungai.dicom.masks import structure_names
+    from lungai.segment_roles import find_role
+
+    columns = list(columns)
+    if seg_node is None or LUNGS_MINUS_TUMOUR not in columns:
+        return None
+    lungs = [n for n in (find_role(columns, "right_lung"), find_role(columns, "left_lung")) if n]
+    tumours = [name for _, name in tumour_segment_ids(seg_node)]
+    return (f"'{LUNGS_MINUS_TUMOUR}' = {structure_names(lungs) or 'the lungs'} minus "
+            f"{structure_names(tumours)} (every tumour segment of {seg_node.GetName()}, ticked or not)")
 
 
 def derived_lung_masks(masks: dict, tumours=None) -> dict:
@@ -353,7 +382,7 @@ def derived_lung_masks(masks: dict, tumours=None) -> dict:
     tumours = ([masks[n] for n in masks if segment_role(n) == "tumour"] if tumours is None
                else [mask for _, mask in tumours()])
     if tumours:
-        out["Lungs minus tumour"] = sitk.Cast(sitk.And(lungs, sitk.Not(union_mask(tumours) > 0)), sitk.sitkUInt8)
+        out[LUNGS_MINUS_TUMOUR] = sitk.Cast(sitk.And(lungs, sitk.Not(union_mask(tumours) > 0)), sitk.sitkUInt8)
     return out
 
 
@@ -562,15 +591,18 @@ def _old_node_result(seg_node, segment_id: str) -> dict:
     return present
 
 
-def tumour_result(seg_node, segment: str) -> dict:
+def tumour_result(seg_node, segment: str, by_id: bool = False) -> dict:
     """The ``lungai segment`` result a segment (id or name) is tagged with (:func:`set_tumour_result`): confidence,
     review_threshold, tumor_volume_ml as floats, needs_review as bool, review_reasons as a list, method, model, and
     ``edited: True`` when the outline was changed since (Segment Editor: the result describes the original outline);
     for a segment of an older scene, its node's attributes when they describe it (:func:`_old_node_result`,
-    read-only); {} for a segment lungai did not make (or None)."""
+    read-only); {} for a segment lungai did not make (or None).  ``by_id``: ``segment`` is an ID, taken as it is
+    (:func:`lungai.mrml.segment_by_id`: two segments may share a name)."""
+    from lungai import mrml
+
     if seg_node is None or segment is None:
         return {}
-    segment_id = _segment_id(seg_node, segment)
+    segment_id = mrml.segment_by_id(seg_node, segment) if by_id else _segment_id(seg_node, segment)
     if segment_id is None:
         return {}
     raw = _result_tags(seg_node, segment_id) or _old_node_result(seg_node, segment_id)
@@ -595,13 +627,16 @@ def tumour_result(seg_node, segment: str) -> dict:
     return out
 
 
-def review_note(seg_node, segment: str) -> Optional[str]:
+def review_note(seg_node, segment: str, by_id: bool = False) -> Optional[str]:
     """A warning when the segment is flagged for expert review by Lung AI Segmentation (its tags:
     :func:`tumour_result`), naming why and its confidence; when it was edited since (the expert's correction), a
-    note that its confidence described the original outline, no longer a flag; else None."""
-    result = tumour_result(seg_node, segment)
+    note that its confidence described the original outline, no longer a flag; else None.  ``by_id``: ``segment``
+    is a segment ID (the note names the segment by its name)."""
+    result = tumour_result(seg_node, segment, by_id=by_id)
     if not result.get("needs_review"):
         return None
+    if by_id:
+        segment = seg_node.GetSegmentation().GetSegment(segment).GetName()
     confidence, threshold = result.get("confidence"), result.get("review_threshold")
     if result.get("edited"):
         what = f"its confidence {confidence:.2f}" if confidence is not None else "its review flag"
@@ -623,10 +658,16 @@ REVIEW_NOTES_ATTRIBUTE = "LungAI.reviewNotes"   # on a features table: the revie
 
 def review_notes(seg_node, segments) -> list[str]:
     """The :func:`review_note` of each of ``segments`` (names) that has one: flagged for expert review, or edited
-    since it was flagged."""
+    since it was flagged.  When ``segments`` hold the derived "Lungs minus tumour" (:data:`LUNGS_MINUS_TUMOUR`),
+    those of every tumour segment it subtracts too, ticked or not (:func:`tumour_segment_ids`, by ID: two
+    tumour segments may share a name): a flagged tumour shapes that column."""
     if seg_node is None:
         return []
-    return [note for note in (review_note(seg_node, name) for name in dict.fromkeys(segments)) if note]
+    segments = list(segments)
+    own = [review_note(seg_node, name) for name in dict.fromkeys(s for s in segments if s != LUNGS_MINUS_TUMOUR)]
+    subtracted = ([review_note(seg_node, segment_id, by_id=True) for segment_id, _ in tumour_segment_ids(seg_node)]
+                  if LUNGS_MINUS_TUMOUR in segments else [])
+    return [note for note in dict.fromkeys(own + subtracted) if note]
 
 
 def record_review_notes(table_node, notes):
@@ -1171,8 +1212,11 @@ def segmentation_volume_problem(seg_node, volume_node) -> Optional[str]:
     """Why ``seg_node`` is not an input for ``volume_node`` (Lung Radiomics, Multimodal Predict's CT branch), else
     None: it holds lungai's results of another CT (:func:`source_volume_id`), or it was drawn on another image
     (its reference geometry volume) - unless both volumes sit under the same DICOM patient (a GTV drawn on the
-    patient's PET) or that volume has the CT's voxel grid (:func:`same_voxel_grid`: a label map of this CT imported
-    with ImportLabelmapToSegmentationNode, its reference geometry set from the label map).  Its masks would be measured on this CT's image and filed as this CT's results."""
+    patient's PET) or that volume is a label map node on the CT's voxel grid (:func:`same_voxel_grid`: a label map
+    of this CT imported with ImportLabelmapToSegmentationNode, its reference geometry set from the label map; not
+    a scalar volume on that grid, which may be another CT).  Volumes of two different DICOM patients are refused
+    before the grid is looked at (a cohort resampled to one grid).  Its masks would be measured on this CT's image
+    and filed as this CT's results."""
     if seg_node is None or volume_node is None:
         return None
     scene = volume_node.GetScene()
@@ -1187,10 +1231,15 @@ def segmentation_volume_problem(seg_node, volume_node) -> Optional[str]:
         other = scene.GetNodeByID(reference) if scene is not None else None
         from lungai.scene.dicom import _patient_id
 
-        if other is not None and _patient_id(other) and _patient_id(other) == _patient_id(volume_node):
+        patients = (_patient_id(other), _patient_id(volume_node)) if other is not None else (None, None)
+        if all(patients) and patients[0] == patients[1]:
             return None
-        if same_voxel_grid(other, volume_node):
-            return None     # e.g. a label map of this CT's grid (ImportLabelmapToSegmentationNode + its reference)
+        if all(patients):       # another patient's image, whatever its grid (a cohort resampled to one grid)
+            return (f"The segmentation '{seg_node.GetName()}' was drawn on another patient's image "
+                    f"({other.GetName()}, patient {patients[0]}), not on {volume_node.GetName()} (patient "
+                    f"{patients[1]}): choose {volume_node.GetName()}'s segmentation")
+        if other is not None and other.IsA("vtkMRMLLabelMapVolumeNode") and same_voxel_grid(other, volume_node):
+            return None     # a label map of this CT's grid (ImportLabelmapToSegmentationNode + its reference)
         return (f"The segmentation '{seg_node.GetName()}' was drawn on another image"
                 f"{f' ({other.GetName()})' if other is not None else ''}, not on {volume_node.GetName()}: "
                 f"choose {volume_node.GetName()}'s segmentation (or set this one's reference geometry to "

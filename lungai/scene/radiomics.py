@@ -102,7 +102,8 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
     node.SetAttribute(GRID_ATTRIBUTE, grid_text(result.settings))   # which columns are on the 2 mm lung grid
     from lungai.scene.nodes import record_review_notes, review_notes
 
-    record_review_notes(node, review_notes(seg_node, names))   # segments flagged for review: said by the RP risk
+    # segments flagged for review (the tumours "Lungs minus tumour" subtracts included): said by the RP risk
+    record_review_notes(node, review_notes(seg_node, list(masks)))
     return node, errors
 
 
