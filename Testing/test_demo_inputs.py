@@ -292,7 +292,67 @@ def test_report_roi_is_the_kept_pass_box():
     assert roi_size_mm(seg) == [122.1, 122.1, 126.0]
     page = _segmentation({"segmentation": seg}, {})
     assert "60 mm cube" not in page and "122 x 122 x 126 mm" in page
-    assert roi_size_mm({"roi_lps_mm": [[0, 0, 0], [60, 60, 60]]}) == [60.0, 60.0, 60.0]
+
+
+def test_report_roi_size_is_the_recorded_box_size_in_automatic_mode():
+    """QA: with no growth passes (automatic mode) the report took |corner1 - corner0| of roi_lps_mm - the centres of
+    the box's corner voxels, one voxel short per axis (lung1: 260.6 x 170.5 x 225 vs the 261.2 x 171.1 x 230 mm box)
+    and wrong on an oblique CT: the box size is result.json's roi_size_mm (lungai.seg.infer records it)."""
+    from lungai.report.html import _segmentation, roi_size_mm
+
+    seg = _seg_info(roi_mode="lungs", seed_point_lps_mm=None, roi_passes=[],
+                    roi_lps_mm=[[-130.3, -85.25, -300.0], [130.3, 85.25, -75.0]], roi_size_mm=[261.2, 171.1, 230.0])
+    assert roi_size_mm(seg) == [261.2, 171.1, 230.0]
+    assert "261 x 171 x 230 mm" in _segmentation({"segmentation": seg}, {})
+    assert roi_size_mm({"roi_lps_mm": [[0, 0, 0], [60, 60, 60]]}) is None     # not recorded: no size, none made up
+
+
+def test_report_states_the_predicted_stage_and_a_close_call():
+    """QA: the report never said the predicted stage and 2-decimal rounding hid the winner (I 0.43 vs III 0.43;
+    really 0.4285 / 0.4316): a "predicted stage" card with 3 decimals and a close-call note; the console too."""
+    from lungai.cli.demo import result_lines
+    from lungai.report.html import _stage, predicted_stage_text
+
+    st = {"classes": ["I", "II", "III"], "probabilities": [0.4287, 0.1397, 0.4316], "predicted": "III",
+          "model_description": "m", "modalities": "EHR", "modalities_used": ["EHR"], "status": "computed"}
+    assert predicted_stage_text(st) == "III (p 0.432) - close call: I p 0.429"
+    page = _stage({"stage": st, "segmentation": {"needs_review": False}}, {})
+    assert 'id="stage-predicted" data-value="III"' in page and "III (p 0.432) - close call: I p 0.429" in page
+    assert ">0.429<" in page and ">0.432<" in page
+    assert predicted_stage_text({**st, "probabilities": [0.2, 0.1, 0.7]}) == "III (p 0.700)"
+    summary = {"segmentation": {"tumor_volume_ml": 1.0, "confidence": 0.9, "needs_review": False},
+               "rp": {"status": "not computed", "message": "not computed"}, "stage": st, "dose": None,
+               "dose_source": "no dose", "dose_status": "computed", "inputs": {"ct": "x"}}
+    assert "stage: III (p 0.432) - close call: I p 0.429" in result_lines(summary)
+
+
+def test_methods_list_only_the_steps_that_were_computed():
+    """QA: on a CT without --dose, --rp-model and --stage-model the Methods described the dose, RP and stage
+    methods although none was computed."""
+    from lungai.demo.pipeline import _methods
+
+    seg = {"members": 3, "architecture": "unet"}
+    base = {"segmentation": seg, "radiomics": {"params": "p"}, "dose": None, "inputs": {"ct": "/x/CT"},
+            "rp": {"status": "not computed", "message": "not computed: x"},
+            "stage": {"status": "not computed", "message": "not computed: y"}}
+    methods = " ".join(_methods(base)[0])
+    assert "Dose:" not in methods and "RP risk:" not in methods and "Stage:" not in methods
+    done = {**base, "dose": {"dose_mld_gy": 1.0}, "rp": {"status": "computed", "risk": 0.2},
+            "stage": {"status": "computed", "probabilities": [0.5, 0.5]}}
+    methods = " ".join(_methods(done)[0])
+    assert "Dose:" in methods and "RP risk:" in methods and "Stage:" in methods
+
+
+def test_stage_model_card_class_counts_are_text_not_a_dict(ehr_rna_stage_model):
+    """QA: the report's stage model card said "trained on 40 patients {'I': 14, 'II': 14, 'III': 12}"."""
+    from lungai.fusion import model_io
+    from lungai.report.html import _card_text
+
+    text = _card_text({"n": 40, "class_counts": {"I": 14, "II": 14, "III": 12}, "verdict": "v",
+                       "intended_use": "research"}, "stage")
+    assert "trained on 40 patients (I 14, II 14, III 12); v" in text and "{" not in text
+    md = model_io.card_markdown(model_io.load(ehr_rna_stage_model["model"])[2])
+    assert "classes I " in md and "{'" not in md.split("Training cohort")[1].split("with EHR")[0]
 
 
 def test_report_shows_the_stage_model_card(ehr_rna_stage_model):
@@ -677,3 +737,84 @@ def test_a_lung_sliver_on_the_bottom_slice_is_cut_for_neither_lungs_nor_radiomic
     img = sitk.GetImageFromArray(big.astype(np.uint8))
     img.SetSpacing(spacing)
     assert _cut_faces("lungs", img, ct) == ["z-"] and any("bottom slice" in n for n in cut_by_scan(big, spacing))
+
+
+@pytest.fixture(scope="module")
+def synth_stage_model(tmp_path_factory):
+    """`lungai stage synth` (small CTs) then `lungai stage train` on its ehr.csv, and on a copy of it elsewhere."""
+    import functools
+    import shutil
+
+    from lungai.cli import main
+    from lungai.fusion import synthetic
+
+    d = tmp_path_factory.mktemp("stage_synth")
+    mp = pytest.MonkeyPatch()
+    mp.setattr(synthetic, "make_cohort", functools.partial(synthetic.make_cohort, ct_shape=(24, 24, 16),
+                                                           ct_spacing=(8.0, 8.0, 5.0), n_genes=30))
+    try:
+        assert main(["stage", "synth", "-o", str(d / "syn"), "--patients", "24"]) == 0
+    finally:
+        mp.undo()
+    (d / "mine").mkdir()
+    shutil.copy(d / "syn" / "ehr.csv", d / "mine" / "ehr.csv")     # a copy: the user's table, not known as synthetic
+    for src, out in (("syn", "sm"), ("mine", "own")):
+        assert main(["stage", "train", "--ehr", str(d / src / "ehr.csv"), "--label", "stage", "--epochs", "2",
+                     "--inner-folds", "2", "--baselines", "logreg", "-o", str(d / out)]) == 0
+    return d
+
+
+def test_a_stage_model_of_a_stage_synth_cohort_is_illustrative_everywhere(synth_stage_model, phantom, capsys):
+    """QA: a stage model trained on `lungai stage synth`'s cohort was shown as a real patient result in the demo
+    (status computed, no ILLUSTRATIVE banner) while an RP model of `rp synth` was labelled: `stage train` records
+    training_data.synthetic as `rp train` does (read by lungai.rp.predict.synthetic_model), and the demo, the
+    limitations, `stage predict` and the panel's text say ILLUSTRATIVE."""
+    import json
+
+    from lungai.cli import main
+    from lungai.cli.demo import result_lines
+    from lungai.demo.pipeline import _methods, _stage
+    from lungai.fusion.model_io import META
+    from lungai.report.html import _headline
+    from lungai.scene.results import describe_stage_row
+
+    d = synth_stage_model
+    meta = json.loads((d / "sm" / META).read_text(encoding="utf-8"))
+    assert meta["training_data"]["synthetic"] is True
+    assert json.loads((d / "own" / META).read_text(encoding="utf-8"))["training_data"]["synthetic"] is False
+    assert "ILLUSTRATIVE" in (d / "sm" / "model_card.md").read_text(encoding="utf-8")
+    assert "ILLUSTRATIVE" not in (d / "own" / "model_card.md").read_text(encoding="utf-8")
+
+    ct, tumour, _, _ = phantom
+    ehr = pd.read_csv(d / "syn" / "ehr.csv")
+    clinical = {**ehr.drop(columns=["stage"]).iloc[0].to_dict(), "patient_id": "LUNG1-003"}
+    st = _stage(d, ct, tumour, clinical, d / "sm", sample=False, case="LUNG1-003")
+    assert st["status"] == "illustrative" and "ILLUSTRATIVE" in st["model_description"]
+    assert st["card"]["synthetic"]
+    own = _stage(d, ct, tumour, clinical, d / "own", sample=False, case="LUNG1-003")
+    assert own["status"] == "computed" and not own["card"]["synthetic"]
+
+    s = {"segmentation": {"members": 3, "architecture": "unet", "tumor_volume_ml": 1.0, "confidence": 0.9,
+                          "needs_review": False},
+         "radiomics": {"params": "p"}, "dose": None, "dose_source": "no dose", "dose_status": "computed",
+         "inputs": {"ct": "/data/LUNG1-003/CT"}, "rp": {"status": "not computed", "message": "not computed: x"},
+         "stage": st, "illustrative": ["stage"]}
+    limitation = next(x for x in _methods(s)[1] if x.startswith("ILLUSTRATIVE"))
+    assert "the stage model given with --stage-model was trained on a synthetic cohort" in limitation
+    assert "RP model" not in limitation and "lungai stage train" in limitation
+    assert 'id="illustrative" data-value="stage"' in _headline(s)
+    assert any(x.startswith("stage: ") and "ILLUSTRATIVE" in x for x in result_lines(s))
+    both = _methods({**s, "rp": {"status": "illustrative", "risk": 0.2}, "illustrative": ["rp", "stage"]})[1]
+    assert any("the RP model given with --rp-model and the stage model given with --stage-model were trained"
+               in x for x in both)
+
+    ehr.drop(columns=["stage"]).iloc[:2].to_csv(d / "new.csv", index=False)
+    capsys.readouterr()
+    assert main(["stage", "predict", "--model", str(d / "sm"), "--ehr", str(d / "new.csv"), "-o", str(d / "p")]) == 0
+    assert "ILLUSTRATIVE" in capsys.readouterr().out
+    rows = pd.read_csv(d / "p" / "predictions.csv", keep_default_na=False).to_dict("records")
+    assert all("synthetic cohort" in r["illustrative"] for r in rows)
+    assert "ILLUSTRATIVE" in describe_stage_row({k: str(v) for k, v in rows[0].items()}, "P")
+    assert main(["stage", "predict", "--model", str(d / "own"), "--ehr", str(d / "new.csv"), "-o", str(d / "q")]) == 0
+    assert "ILLUSTRATIVE" not in capsys.readouterr().out
+    assert "illustrative" not in pd.read_csv(d / "q" / "predictions.csv").columns

@@ -594,3 +594,19 @@ def test_a_tumour_wide_inside_and_tapering_to_the_cut_edge_is_reported_cut():
     assert i["cut_by_image_edge"] == ["x-"] and "tumour cut by the image edge" in i["review_reasons"]
     assert 0.25 < i["edge_probability"]["x-"] < 0.5
     assert "not counted as cut" not in i["roi_stop_reason"]
+
+
+def test_result_json_records_the_final_box_size_in_every_mode(monkeypatch):
+    """QA: automatic mode recorded no box size (no growth passes), so the demo report took |corner1 - corner0| of
+    roi_lps_mm (voxel centres: one voxel short per axis).  result.json's roi_size_mm is the final box's extent."""
+    from lungai.report.html import roi_size_mm
+
+    ct, _ = _ct(30.0, shape=(160, 160, 40))
+    monkeypatch.setattr(pp, "box_from_lungs", lambda c, margin: pp.Box((0, 0, 0), tuple(c.GetSize()), "lungs"))
+    i = infer.segment_tumour(ct, _model()).info
+    assert i["roi_mode"] == "lungs" and i["roi_passes"] == []
+    assert i["roi_size_mm"] == [160.0, 160.0, 80.0] and roi_size_mm(i) == [160.0, 160.0, 80.0]
+    assert [b - a for a, b in zip(*i["roi_lps_mm"])] == [159.0, 159.0, 78.0]      # voxel centres, not the extent
+    grown = infer.segment_tumour(ct, _model(), seed_lps=(0.0, 0.0, 0.0)).info
+    kept = [p for p in grown["roi_passes"] if p["kept"]]
+    assert grown["roi_size_mm"] == kept[0]["roi_size_mm"]

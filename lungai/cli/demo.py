@@ -119,6 +119,9 @@ def result_lines(summary: dict) -> list:
                                      ("the RP risk", "risk" in rp and uses_automatic_tumour(summary, "rp"))) if ok]
     if seg["needs_review"] and flagged:
         lines.append(f"note: {' and '.join(flagged)} use the automatic tumour, which is flagged for review")
-    lines.append(f"stage: {st['predicted']}{tag[st['status']]}" if "predicted" in st else f"stage {st['message']}")
+    from lungai.report.html import predicted_stage_text
+
+    lines.append(f"stage: {predicted_stage_text(st)}{tag[st['status']]}" if "predicted" in st
+                 else f"stage {st['message']}")
     lines += [f"  stage model card warning: {w}" for w in (st.get("card") or {}).get("warnings", [])]
     return lines

@@ -351,6 +351,7 @@ def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str
     from lungai.fusion.api import (MODALITY_NAMES, describe_inputs, model_inputs, predict_frame,
                                    single_patient_cohort, train_stage_model)
     from lungai.fusion.pipeline import FusionConfig
+    from lungai.rp.predict import synthetic_model
 
     has_tumour = bool(sitk.GetArrayViewFromImage(tumour).any())
     ehr_row = {k: v for k, v in (clinical or {}).items() if k != "patient_id"} or None
@@ -368,7 +369,10 @@ def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str
             notes.append(f"EHR columns of the model not in --clinical (treated as missing): {', '.join(absent)}.")
         if has_tumour and not needs["ct"]:
             notes.append("The CT is not used: the model was not trained with CT.")
-        illustrative = False
+        illustrative = synthetic_model(meta)     # trained on a stage synth cohort (its card says so), as RP's
+        if illustrative:
+            desc += (" ILLUSTRATIVE: its model card says it was trained on a synthetic cohort (lungai stage synth), "
+                     "not on patients. NOT a result for a patient.")
         card = stage_card_summary(meta)
     elif sample:
         from lungai.fusion.synthetic import make_cohort
@@ -420,12 +424,15 @@ def stage_card_summary(meta: dict) -> dict:
     """What a locked stage model's card says (model.json): training cohort, the selection's verdict (a model
     locked WITHOUT comparison with plain baselines is a warning), the selected model's inner-CV macro-F1 (it
     chose the model; not a performance estimate - ``lungai stage cv`` estimates that)."""
+    from lungai.rp.predict import synthetic_model
+
     sel, cohort = meta.get("selection") or {}, meta.get("training_cohort") or {}
     f1 = ((sel.get("candidates") or {}).get(meta.get("selected")) or {}).get("inner_macro_f1")
     compared = sel.get("inner_folds") is not None and len(sel.get("candidates") or {}) > 1
     return {"n": cohort.get("n_patients"), "class_counts": cohort.get("class_counts"),
             "verdict": sel.get("verdict", "no comparison recorded"), "inner_macro_f1": f1,
             "compared_with_baselines": bool(compared),
+            "synthetic": synthetic_model(meta),      # the stage result is then illustrative (_stage), said there
             "warnings": [] if compared else ["the model was locked WITHOUT comparison with plain baselines: run "
                                              "`lungai stage cv` to see whether a baseline does better"],
             "intended_use": "research use only; not for clinical decisions (no validated performance in the card: "
@@ -756,8 +763,11 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
                                                [v for _, v in summary["rp"]["contributions"]],
                                                "RP risk: top contributions")
         if "probabilities" in summary["stage"]:
-            figs["stage"] = figures.probabilities(summary["stage"]["classes"], summary["stage"]["probabilities"],
-                                                  "stage probabilities")
+            from lungai.report.html import predicted_stage_text
+
+            figs["stage"] = figures.probabilities(
+                summary["stage"]["classes"], summary["stage"]["probabilities"],
+                f"stage probabilities - predicted {predicted_stage_text(summary['stage'])}")
         lap("report", t0)
 
         t0 = time.perf_counter()
@@ -844,20 +854,34 @@ def _methods(s: dict) -> tuple[list[str], list[str]]:
         f"Radiomics: {s['radiomics']['params']}. IBSI-1-compliant values come only from the ibsi-a..e presets "
         "(lungai radiomics --params ibsi-c; verified against the IBSI-1 reference, docs/radiomics.md); the default "
         "preset gives pyradiomics values - lungai.radiomics.",
-        "Dose: mean lung dose, V5/V13/V20/V30 and D-metrics of the lungs minus the tumour ("
-        + ("the RTSTRUCT's contours given with --rtstruct" if (s.get("dose_masks") or {}).get("lungs") == "rtstruct"
-           else "the automatic masks of this run") + ") - lungai.dose.",
-        "RP risk: scikit-learn logistic regression / random forest with imputation, scaling and feature selection "
-        "inside nested cross-validation; Shapley contributions - lungai.rp.",
-        "Stage: a locked lungai stage model - intermediate fusion of CT (3D CNN), RNA-seq (graph attention network) "
-        "and EHR (MLP), or the plain scikit-learn baseline that beat it in nested cross-validation - lungai.fusion.",
     ]
+    # the dose, RP and stage methods only for a step this run computed (a step not computed says so in Limitations)
+    if s.get("dose") is not None:
+        methods.append("Dose: mean lung dose, V5/V13/V20/V30 and D-metrics of the lungs minus the tumour ("
+                       + ("the RTSTRUCT's contours given with --rtstruct"
+                          if (s.get("dose_masks") or {}).get("lungs") == "rtstruct"
+                          else "the automatic masks of this run") + ") - lungai.dose.")
+    if "risk" in (s.get("rp") or {}):
+        methods.append("RP risk: scikit-learn logistic regression / random forest with imputation, scaling and "
+                       "feature selection inside nested cross-validation; Shapley contributions - lungai.rp.")
+    if "probabilities" in (s.get("stage") or {}):
+        methods.append("Stage: a locked lungai stage model - intermediate fusion of CT (3D CNN), RNA-seq (graph "
+                       "attention network) and EHR (MLP), or the plain scikit-learn baseline that beat it in nested "
+                       "cross-validation - lungai.fusion.")
     limitations = ["Research use only; not validated for clinical use."]
     sample = (s.get("inputs") or {}).get("ct", "built-in sample") == "built-in sample"
-    if s.get("illustrative") and not sample:      # --rp-model of a synthetic cohort (its card says so)
-        limitations.append("ILLUSTRATIVE: the RP model given with --rp-model was trained on a synthetic cohort (its "
-                           "model card says so), not on patients: its risk is not a result for this patient; train "
-                           "the model on your own cohort (lungai rp train) for one.")
+    if s.get("illustrative") and not sample:      # --rp-model / --stage-model of a synthetic cohort (card says so)
+        given = [{"rp": ("the RP model given with --rp-model", "risk", "lungai rp train"),
+                  "stage": ("the stage model given with --stage-model", "stage", "lungai stage train")}[k]
+                 for k in s["illustrative"] if k in ("rp", "stage")]
+        several = len(given) > 1
+        limitations.append("ILLUSTRATIVE: " + " and ".join(g[0] for g in given)
+                           + f" {'were' if several else 'was'} trained on a synthetic cohort (the model card"
+                           f"{'s say' if several else ' says'} so), not on patients: "
+                           + " and ".join(f"its {g[1]}" for g in given)
+                           + f" {'are' if several else 'is'} not a result for this patient; train "
+                           + ("the models" if several else "the model") + " on your own cohort ("
+                           + ", ".join(g[2] for g in given) + ") for one.")
     elif s.get("illustrative"):
         limitations.append("ILLUSTRATIVE results on the built-in sample: " + ", ".join(
             {"rp": "the RP model (trained on a synthetic cohort; example clinical profile)",

@@ -25,6 +25,7 @@ def train_stage_model(ehr=None, rna=None, ct=None, label: str = "stage", out_dir
     inner-CV macro-F1 is recorded as the selected one (:func:`lungai.fusion.cv.fit_selected`)."""
     from lungai.fusion import model_io
     from lungai.fusion.cv import candidates, check_labels, fit_selected
+    from lungai.fusion.synthetic import training_data
 
     if out_dir is not None:
         model_io.check_output_dir(Path(out_dir), "train", [ehr, rna, ct])   # before any work
@@ -39,7 +40,8 @@ def train_stage_model(ehr=None, rna=None, ct=None, label: str = "stage", out_dir
     with model_io.claimed(out_dir, "train", [ehr, rna, ct]):   # as stage train: a re-run replaces its own files
         model_io.save(out_dir, pipe, fitted, selection["selected"],
                       {"data": {"label": label, "drop": list(data_kw.get("drop_columns", []))},
-                       "training_cohort": cohort.report, "selection": selection})
+                       "training_cohort": cohort.report, "selection": selection,
+                       "training_data": training_data([ehr, rna, ct])})   # as stage train
     return pipe
 
 

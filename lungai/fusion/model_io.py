@@ -266,6 +266,13 @@ def rna_gene_check(pipe: FusionPipeline, rna, max_missing: float = 0.5) -> dict:
     return {"n_model_genes": n, "missing": missing}
 
 
+def class_counts_text(counts) -> str:
+    """A training cohort's patients per class, e.g. "I 14, II 14, III 12" (never a raw dict); "" when not recorded."""
+    if not isinstance(counts, dict) or not counts:
+        return ""
+    return ", ".join(f"{c} {n}" for c, n in counts.items())
+
+
 def card_markdown(meta: dict) -> str:
     """A human-readable summary of a locked stage model (``model_card.md``): what is locked, which
     model predictions use, and the comparison it was chosen by."""
@@ -276,11 +283,16 @@ def card_markdown(meta: dict) -> str:
                                                (meta.get("config") or {}).get("modalities", meta["modalities"]))}
     sel = meta.get("selection") or {}
     cohort = meta.get("training_cohort") or {}
+    from lungai.fusion.synthetic import SYNTHETIC_NOTE
+    from lungai.rp.predict import synthetic_model
+
     lines = [f"# Stage model ({', '.join(map(str, meta['classes']))})", "",
+             *([f"**Warning: {SYNTHETIC_NOTE}.**", ""] if synthetic_model(meta) else []),   # every result illustrative
              f"- Selected model (used by `lungai stage predict`): **{LABELS.get(meta['selected'], meta['selected'])}**",
              f"- Why: {sel.get('verdict', 'no comparison recorded')}",
              f"- Rule: {sel.get('rule', 'n/a')}",
-             f"- Training cohort: {cohort.get('n_patients', '?')} patients, classes {cohort.get('class_counts', {})}, "
+             f"- Training cohort: {cohort.get('n_patients', '?')} patients, classes "
+             f"{class_counts_text(cohort.get('class_counts')) or '?'}, "
              f"with EHR/RNA/CT {cohort.get('with', {})}",
              f"- Fusion network modalities: {', '.join(meta['modalities'])}; notes: {'; '.join(meta.get('notes', [])) or 'none'}",
              *([f"- {text}"] if (text := left_out_text((meta.get("ehr") or {}).get("left_out") or {})) else []),

@@ -42,6 +42,22 @@ def _expression(rng, bio, y, n_genes, module, factors=5, shift=1.5):
 
 # what :func:`make_cohort` writes into its folder
 COHORT_OUTPUTS = ("ehr.csv", "rna.csv", "manifest.csv", "truth.json", "ct")
+SYNTHETIC_SOURCE = "synthetic cohort (lungai stage synth / lungai.fusion.synthetic) - illustrative"
+SYNTHETIC_NOTE = ("ILLUSTRATIVE: the stage model was trained on a synthetic cohort (lungai stage synth), not on "
+                  "patients - not a result for a patient")
+
+
+def training_data(paths) -> dict:
+    """A stage model card's ``training_data`` (model.json): ``synthetic`` when every input table given (EHR, RNA,
+    CT manifest) is one ``lungai stage synth`` wrote, unchanged since (its marker .lungai-stage-synth stamps each) -
+    as ``lungai rp train`` records an ``rp synth`` cohort; :func:`lungai.rp.predict.synthetic_model` reads it for
+    both.  A copy, an edited file or a mix with the user's tables is not known as synthetic."""
+    from lungai.io.outputs import written_by
+
+    given = [Path(p) for p in paths if p is not None]
+    synthetic = bool(given) and all(written_by(p, "stage-synth") for p in given)
+    return {"source": SYNTHETIC_SOURCE if synthetic else ", ".join(p.name for p in given), "synthetic": synthetic}
+
 
 
 def make_cohort(out_dir, n: int = 90, seed: int = 0, n_genes: int = 200, module_size: int = 15,

@@ -233,6 +233,7 @@ def run_train(args) -> int:
     from lungai.fusion.baseline import LABELS, fusion_label, pipeline_branches
     from lungai.fusion.cv import candidates, check_labels, fit_selected
     from lungai.fusion.data import availability_text
+    from lungai.fusion.synthetic import training_data
     from lungai.progress import task
 
     inputs = [args.ehr, args.rna, args.ct]
@@ -264,7 +265,8 @@ def run_train(args) -> int:
         bar.update(1, "Shapley values")
     with model_io.claimed(args.output, "train", inputs):   # an earlier stage train's files are replaced, new recorded
         out = model_io.save(args.output, pipe, fitted, selection["selected"],
-                            {"data": spec, "training_cohort": cohort.report, "selection": selection})
+                            {"data": spec, "training_cohort": cohort.report, "selection": selection,
+                             "training_data": training_data(inputs)})   # a stage synth cohort: illustrative
         if points is not None:
             plots.tsne_png(points, cohort.y(classes), classes, out / "tsne.png",
                            "t-SNE of fused embeddings (fusion network), training patients (in-sample)")
@@ -280,6 +282,10 @@ def run_train(args) -> int:
     print("models compared:\n" + "\n".join(rows))
     print(f"selected: {selection['selected']} - {selection['verdict']}")
     print(f"locked model ({', '.join(pipe.modalities)}; fusion {pipe.config.fusion}) -> {out}")
+    if training_data(inputs)["synthetic"]:      # its card says so; stage predict and the demo label it
+        from lungai.fusion.synthetic import SYNTHETIC_NOTE
+
+        print(f"warning: {SYNTHETIC_NOTE}")
     for note in pipe.notes:
         print(f"note: {note}")
     if few:
@@ -450,7 +456,9 @@ def run_predict(args) -> int:
     from lungai.fusion import explain
     from lungai.fusion.api import model_inputs, predict_frame
     from lungai.fusion.model_io import check_output_dir, chosen, claimed
+    from lungai.fusion.synthetic import SYNTHETIC_NOTE
     from lungai.io import write_image
+    from lungai.rp.predict import synthetic_model
     from lungai.progress import task
 
     # the output folder first: nothing is computed in vain, and a user's file is never replaced
@@ -460,6 +468,8 @@ def run_predict(args) -> int:
     name, model = chosen(pipe, baselines, meta, args.use)
     with _print_warnings():           # EHR values not seen in training: named here, and in the notes column
         df = predict_frame(name, model, cohort)
+    if synthetic_model(meta):         # a model of a stage synth cohort (its card says so): every row says so
+        df.insert(df.columns.get_loc("predicted") + 1, "illustrative", SYNTHETIC_NOTE)
     needs = model_inputs(model)
     with_ct = [i for i in cohort.ids if i in cohort.ct]
     cams = [f"gradcam/{pid}_gradcam.nii.gz" for pid in with_ct] if args.explain and name == "fusion" else []
@@ -467,7 +477,10 @@ def run_predict(args) -> int:
         df.to_csv(out / "predictions.csv", index=False)
         _input_warnings(name, model, cohort, df)
         print(f"model: {name}" + (" (the locked model's selected model)" if name == meta["selected"] else ""))
-        print(df.drop(columns=["notes"]).to_string(index=False, float_format=lambda v: f"{v:.3f}", max_rows=30))
+        print(df.drop(columns=["notes", "illustrative"], errors="ignore").to_string(
+            index=False, float_format=lambda v: f"{v:.3f}", max_rows=30))
+        if "illustrative" in df.columns:   # as rp predict: a model trained on a synthetic cohort (its card says so)
+            print(SYNTHETIC_NOTE)
         if args.explain and name != "fusion":
             print(f"note: no explanations written: gene Shapley values and Grad-CAM explain the fusion network, but "
                   f"the predictions come from {name} (it beat the fusion in the inner CV); add --use fusion to "

@@ -55,15 +55,15 @@ def _review_reasons(seg: dict) -> str:
 
 
 def roi_size_mm(seg: dict) -> list | None:
-    """The size (mm, x y z) of the box the kept tumour came from: the kept pass of ``roi_passes`` (the box grows
-    when the tumour touches it), else the extent of ``roi_lps_mm``; None when neither is recorded."""
-    kept = [q for q in seg.get("roi_passes") or [] if q.get("kept")]
-    if kept and kept[0].get("roi_size_mm"):
-        return [float(v) for v in kept[0]["roi_size_mm"]]
-    corners = seg.get("roi_lps_mm")
-    if corners and len(corners) == 2:
-        return [abs(float(b) - float(a)) for a, b in zip(*corners)]
-    return None
+    """The size (mm, along the CT's voxel axes) of the box the kept tumour came from, as ``lungai segment``
+    recorded it (result.json's ``roi_size_mm``; a result written before it was recorded: the kept pass of
+    ``roi_passes``); None when not recorded - never derived from ``roi_lps_mm`` (voxel centres: one voxel short,
+    and on an oblique CT the corners of a tilted box)."""
+    size = seg.get("roi_size_mm")
+    if not size:
+        kept = [q for q in seg.get("roi_passes") or [] if q.get("kept")]
+        size = kept[0].get("roi_size_mm") if kept else None
+    return [float(v) for v in size] if size else None
 
 
 def _roi_text(seg: dict) -> str:
@@ -272,14 +272,33 @@ def _card_text(card: dict | None, ident: str) -> str:
     if ident == "rp":
         text = f"Model card: {card['validation']}. Intended use: {card.get('intended_use') or 'not recorded'}."
     else:
+        from lungai.fusion.model_io import class_counts_text
+
         f1 = card.get("inner_macro_f1")
-        text = (f"Model card: trained on {card.get('n', '?')} patients {card.get('class_counts') or ''}; "
+        counts = class_counts_text(card.get("class_counts"))
+        text = (f"Model card: trained on {card.get('n', '?')} patients{f' ({counts})' if counts else ''}; "
                 f"{card.get('verdict')}"
                 + (f" (inner-CV macro-F1 {f1:.2f} chose it; not a performance estimate)" if isinstance(f1, (int, float))
                    else "") + f". Intended use: {card.get('intended_use')}.")
     warns = "".join(f'<div class="banner" id="{ident}-card-warning">Model card warning: {html.escape(w)}.</div>'
                     for w in card.get("warnings") or [])
     return f'{warns}<p id="{ident}-card">{html.escape(text)}</p>'
+
+
+CLOSE_CALL = 0.05     # the top two stage probabilities within this: a close call, said with the predicted stage
+
+
+def predicted_stage_text(st: dict) -> str:
+    """The predicted stage with its probability (3 decimals), e.g. "III (p 0.432)"; when the runner-up is within
+    :data:`CLOSE_CALL`, "- close call: II p 0.429" too (rounded to 2 decimals the two can read the same) - the
+    report's card, the console and the figure say the same."""
+    probs = dict(zip(st["classes"], st["probabilities"]))
+    top = str(st["predicted"])
+    text = f"{top} (p {probs[top]:.3f})"
+    others = sorted(((p, c) for c, p in probs.items() if c != top), reverse=True)
+    if others and probs[top] - others[0][0] < CLOSE_CALL:
+        text += f" - close call: {others[0][1]} p {others[0][0]:.3f}"
+    return text
 
 
 def _stage(s: dict, figs: dict) -> str:
@@ -290,11 +309,14 @@ def _stage(s: dict, figs: dict) -> str:
 {_missing(st, 'stage')}
 """
     flag = _illustrative("stage", _sample(s)) if st.get("status") == "illustrative" else ""
-    rows = [(c, _num(f"stage-p-{c}", p, "{:.2f}")) for c, p in zip(st["classes"], st["probabilities"])]
+    rows = [(c, _num(f"stage-p-{c}", p, "{:.3f}")) for c, p in zip(st["classes"], st["probabilities"])]
+    predicted = f'<span id="stage-predicted" data-value="{html.escape(str(st["predicted"]))}">' \
+                f'{html.escape(predicted_stage_text(st))}</span>'
     return f"""
 <h2>Stage probabilities{' - illustrative' if flag else ''}</h2>
 {flag}
 {_review_flag(s, 'stage') if 'CT' in ' '.join(st.get('modalities_used') or []) else ''}
+<div class="cards">{_card('predicted stage', predicted)}</div>
 {_card_text(st.get('card'), 'stage')}
 <p>{html.escape(st['model_description'])} Modalities available for this patient: {html.escape(st['modalities'])}.</p>
 {_table(rows, ('class', 'probability'))}

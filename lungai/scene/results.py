@@ -246,7 +246,9 @@ def describe_stage_row(row: dict, patient: str) -> str:
     if not probs:
         raise ResultError("the stage predictions have no p_<class> columns")
     predicted = row.get("predicted") or probs[0][0]
-    lines = [f"{patient}: predicted {predicted}"]
+    lines = [f"{patient}: predicted {predicted}"
+             + (" - ILLUSTRATIVE (model trained on a synthetic cohort; not a result for a patient)"   # as the RP row
+                if str(row.get("illustrative") or "").strip() not in ("", "nan") else "")]
     lines += [f"  P({name}) = {100 * prob:.0f} %" for name, prob in probs]
     return "\n".join(lines)
 

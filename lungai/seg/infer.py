@@ -151,6 +151,11 @@ def grown_box(box: pp.Box, ct: sitk.Image, faces) -> pp.Box:
     return pp.Box(tuple(int(v) for v in lo), tuple(int(v) for v in hi), box.mode, box.region, box.lungs)
 
 
+def _box_size_mm(ct: sitk.Image, box: pp.Box) -> list:
+    """The box's extent (mm) along the CT's voxel axes: voxels x spacing (result.json's ``roi_size_mm``)."""
+    return [round(float(n * s), 1) for n, s in zip(box.size, ct.GetSpacing())]
+
+
 def _box_lps(ct: sitk.Image, box: pp.Box) -> list:
     c0 = ct.TransformIndexToPhysicalPoint([int(v) for v in box.lo])
     c1 = ct.TransformIndexToPhysicalPoint([int(v) - 1 for v in box.hi])
@@ -269,7 +274,7 @@ def grow_and_predict(ct, box, cfg, nets, meta, method, mc_passes, seed, seed_lps
         conf = confidence(feats, meta.get("calibration", {}).get(method))
         passes.append({"pass": len(passes) + 1, "scale": scale, "model_spacing_mm": list(c.spacing),
                        "roi_lps_mm": _box_lps(ct, box),
-                       "roi_size_mm": [round(float(n * s), 1) for n, s in zip(box.size, ct.GetSpacing())],
+                       "roi_size_mm": _box_size_mm(ct, box),
                        "tumour_ml": round(ml, 3), "touches": touched, "confidence": round(conf, 4), "kept": False})
         runs.append((box, crop_img, model_img, probs, c, feats))
         if bar is not None:
@@ -719,6 +724,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         "mc_passes": int(mc_passes) if method == "mc-dropout" else 0,
         "dropped_components": dropped, "n_candidates": n_candidates, "candidates": candidates,
         "roi_mode": box.mode, "roi_lps_mm": [list(map(float, corner0)), list(map(float, corner1))],
+        "roi_size_mm": _box_size_mm(ct, box),      # the final box's extent (roi_lps_mm are its corner voxels' centres)
         "roi_passes": growth["passes"] if growth else [], "roi_stop_reason": growth["stop_reason"] if growth else None,
         "cut_by_image_edge": cut, "edge_probability": edge_p,
         "seed_point_lps_mm": [float(v) for v in seed_lps] if seed_lps is not None else None,
