@@ -482,10 +482,12 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         manifest = p.batchManifest
         if p.batchSource == "folder":  # written next to the output, so that a re-run resumes
             from LungAICommon.manifest import rows_from_folder, write_manifest
+            from lungai.radiomics.manifest import write_batch_manifest
 
-            output = pathlib.Path(p.batchOutput)
-            manifest = write_manifest(rows_from_folder(p.batchFolder), output.with_name(output.stem + "_manifest.csv"),
-                                      base=pathlib.Path(p.batchFolder))
+            rows = rows_from_folder(p.batchFolder)
+            # not while a batch runs in that folder, never over a file of the user's (lungai checks, then writes)
+            manifest = write_batch_manifest(p.batchOutput, lambda path: write_manifest(
+                rows, path, base=pathlib.Path(p.batchFolder)))
         args = commands.radiomics_batch(manifest, p.batchOutput, workers=p.workers, params=params,
                                         feature_classes=classes, image_types=types, log_sigma=sigmas or (),
                                         wide=p.batchWide)

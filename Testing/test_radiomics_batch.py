@@ -1127,6 +1127,31 @@ def test_a_batch_takes_the_folders_lock_a_live_one_refused_a_stale_one_taken_ove
     assert f"delete the lock file {lock} - only that file" in refused.value.fix
 
 
+def test_a_batch_refused_for_a_table_in_the_current_folder_names_it_in_full_and_how_to_write_elsewhere(
+        cohort, tmp_path, monkeypatch):
+    """Review: `lungai radiomics-batch -o b.csv manifest.csv` while a batch wrote a.csv into the current folder said
+    "the output folder . is in use ... or choose another folder with -o" - the folder as ".", nothing saying that
+    the lock covers the whole folder of the table, and -o of radiomics-batch takes a file.  The folder is named in
+    full, and the fix says to write the table into another folder (-o OTHER_FOLDER/table.csv)."""
+    import subprocess
+    import sys
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / ".lungai.lock").write_text(_lock_of(other.pid, "radiomics-batch"), encoding="utf-8")
+        with pytest.raises(InputError, match="in use by another lungai radiomics-batch run") as refused:
+            run_batch(cohort, "b.csv", PARAMS, workers=0, segments=SEGMENTS)
+    finally:
+        other.kill()
+        other.wait()
+    said = str(refused.value)
+    assert f"the output folder {tmp_path} is in use" in said and "folder . " not in said
+    assert "-o OTHER_FOLDER/table.csv" in refused.value.fix and "whole folder of its table" in refused.value.fix
+    assert "choose another folder with -o" not in refused.value.fix
+    assert not (tmp_path / "b.csv").exists()
+
+
 def test_a_part_truncated_inside_its_last_row_is_redone_on_resume(tmp_path):
     """QA: a part cut inside its last row (``truncate -s -25``) kept its row count: it was taken as done and the
     combined CSV got a cut value and an empty settings id.  The part's size and sha256 are recorded beside its row

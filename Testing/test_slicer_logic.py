@@ -904,6 +904,68 @@ def test_lung_radiomics_batch_from_folder(load_module, small_phantom, tmp_path):
     assert p.outputTable.GetTable().GetNumberOfRows() == len(table)
 
 
+def test_lung_radiomics_folder_batch_never_rewrites_a_running_batchs_manifest_nor_a_users_file(
+        load_module, small_phantom, tmp_path):
+    """Review: the folder batch wrote <stem>_manifest.csv with a plain overwrite (and made its folder) before
+    `lungai radiomics-batch` took the folder's lock: a second batch started while one ran rewrote the running
+    batch's manifest before being refused, and a user's file of that name was overwritten silently.  The manifest
+    is written by lungai.radiomics.manifest.write_batch_manifest: refused, nothing written, while another lungai run
+    holds the folder, and over a file lungai did not write (the same text: kept); an earlier batch's is replaced."""
+    import subprocess
+    import sys
+
+    from lungai.errors import InputError
+    from lungai.io.outputs import _host, _process_started
+    from lungai.synthetic import write_phantom
+
+    cases = tmp_path / "cases"
+    write_phantom(small_phantom, cases / "P1")
+    module = load_module("LungRadiomics")
+    logic = module.LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    out = tmp_path / "out"
+    p.batchSource, p.batchFolder, p.batchOutput, p.workers = "folder", cases, out / "features.csv", 0
+    manifest = out / "features_manifest.csv"
+    # a user's file of the manifest's name: refused, kept as it was
+    out.mkdir()
+    manifest.write_text("my own notes\n", encoding="utf-8")
+    with pytest.raises(InputError, match="features_manifest.csv beside the table features.csv") as refused:
+        logic.startBatch(p)
+    assert "choose another table name" in refused.value.fix
+    assert manifest.read_text(encoding="utf-8") == "my own notes\n"
+    assert sorted(f.name for f in out.iterdir()) == ["features_manifest.csv"]
+    manifest.unlink()
+    out.rmdir()
+    # written by a batch: recorded, so that the next run may replace it
+    from LungAICommon.manifest import rows_from_folder, write_manifest
+    from lungai.radiomics.manifest import write_batch_manifest
+
+    write_batch_manifest(p.batchOutput, lambda f: write_manifest(rows_from_folder(cases), f, base=cases))
+    first = manifest.read_text(encoding="utf-8")
+    # a batch running in the folder (its lock): the manifest it reads is not rewritten, no folder is made
+    write_phantom(small_phantom, cases / "P2")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (out / ".lungai.lock").write_text(f"{other.pid} {_host()} {_process_started(other.pid):.2f} "
+                                          "radiomics-batch\n", encoding="utf-8")
+        with pytest.raises(InputError, match="in use by another lungai radiomics-batch run"):
+            logic.startBatch(p)
+        assert manifest.read_text(encoding="utf-8") == first
+        p.batchOutput = tmp_path / "new" / "features.csv"
+        (tmp_path / "new").mkdir()
+        (tmp_path / "new" / ".lungai.lock").write_text((out / ".lungai.lock").read_text(), encoding="utf-8")
+        with pytest.raises(InputError, match="in use by another lungai radiomics-batch run"):
+            logic.startBatch(p)
+        assert sorted(f.name for f in (tmp_path / "new").iterdir()) == [".lungai.lock"]
+    finally:
+        other.kill()
+        other.wait()
+    (out / ".lungai.lock").unlink()
+    p.batchOutput = out / "features.csv"
+    logic.startBatch(p)            # the earlier batch's manifest: replaced (P2 added); the job is not started
+    assert "P2" in manifest.read_text(encoding="utf-8") and manifest.read_text(encoding="utf-8") != first
+
+
 def test_multimodal_stage_inputs_and_outputs(load_module, mrml_scene, phantom_nodes, tmp_path):
     """Stage: CT + tumour exported with a one-row manifest; outputs (format of `lungai stage predict
     --explain`) shown as text, table and Grad-CAM volume.  The full child-process run takes ~1 min

@@ -743,8 +743,25 @@ def _lock_stale(lock: Path, holder) -> bool:
     return _stale(*holder[:3])
 
 
-LOCK_WRITE_WAIT = 20      # _lock: an empty (being written) lock read again up to this many times, 0.05 s apart
+LOCK_WRITE_WAIT = 20      # _holder: an empty (being written) lock read again up to this many times, 0.05 s apart
 _HELD: dict = {}          # the folders whose lock this process holds: {folder: times taken} (nested claims)
+
+
+def _holder(lock: Path):
+    """The holder of the lock ``lock`` (:func:`_read_lock`), by every check of a folder's lock (taking it,
+    :func:`_lock`; the early check of a command, :func:`check_not_running`): a lock found empty or unreadable (another
+    run created it a moment ago and is writing it: two runs started at once) is read again for up to a second
+    (:data:`LOCK_WRITE_WAIT`), so that a refusal names that run's process.  None: still unreadable (a run killed
+    while starting: :func:`_lock_stale` after a minute) or gone meanwhile."""
+    import time
+
+    holder = _read_lock(lock)
+    for _wait in range(LOCK_WRITE_WAIT):     # created, not yet written: a run started at this moment
+        if holder is not None or not lock.exists() or _lock_stale(lock, holder):
+            break
+        time.sleep(0.05)
+        holder = _read_lock(lock)
+    return holder
 
 
 def _lock(out: Path, command: str) -> None:
@@ -753,9 +770,7 @@ def _lock(out: Path, command: str) -> None:
     gone, :func:`_lock_stale`) is taken over; a live one is refused (:func:`check_not_running`).  Taken again by
     the process that holds it (a claim inside a claim): counted, released by the last :func:`_unlock`.  A lock
     found empty (another run created it a moment ago and is writing it: two runs started at once) is read again for
-    up to a second, so that the refusal names that run's process."""
-    import time
-
+    up to a second (:func:`_holder`), so that the refusal names that run's process."""
     key = out.resolve()
     if key in _HELD:
         _HELD[key] += 1
@@ -769,12 +784,7 @@ def _lock(out: Path, command: str) -> None:
                 out.mkdir(parents=True, exist_ok=True)
             continue
         except FileExistsError:
-            holder = _read_lock(lock)
-            for _wait in range(LOCK_WRITE_WAIT):     # created, not yet written: a run started at this moment
-                if holder is not None or not lock.exists() or _lock_stale(lock, holder):
-                    break
-                time.sleep(0.05)
-                holder = _read_lock(lock)
+            holder = _holder(lock)
             if not _lock_stale(lock, holder):
                 check_not_running(out, command)
                 continue                # released meanwhile: try again
@@ -789,8 +799,9 @@ def _lock(out: Path, command: str) -> None:
         _HELD[key] = 1
         return
     check_not_running(out, command)
-    raise InputError(f"could not take the lock {lock} of the output folder {out}: other runs keep taking it",
-                     "wait until the other lungai runs into that folder have ended, or choose another folder with -o")
+    raise InputError(f"could not take the lock {lock.absolute()} of the output folder {out.absolute()}: other runs "
+                     "keep taking it", "wait until the other lungai runs into that folder have ended, or " +
+                     _ELSEWHERE.get(command, "choose another folder with -o"))
 
 
 @contextlib.contextmanager
@@ -860,15 +871,21 @@ def _runs_elsewhere(out: Path) -> list[tuple[str, int, str, float]]:
     lock = out / LOCK
     if not lock.is_file():
         return []
-    holder = _read_lock(lock)
+    holder = _holder(lock)
     if _lock_stale(lock, holder):
         return []
     if holder is None:
-        return [("?", 0, "?", lock.stat().st_mtime)]
+        return [("?", 0, "?", 0.0)]
     pid, host, started, command = holder
     if pid == os.getpid() and host == _host():
         return []
     return [(command, pid, host, started)]
+
+
+_ELSEWHERE = {   # check_not_running: how a command refused so writes elsewhere (its -o, when not a folder)
+    "radiomics-batch": "write the table into another folder (-o OTHER_FOLDER/table.csv): a batch holds the whole "
+                       "folder of its table, not only its own file",
+}
 
 
 def check_not_running(path, command: str) -> None:
@@ -878,6 +895,7 @@ def check_not_running(path, command: str) -> None:
 
     out = Path(path)
     others = _runs_elsewhere(out)
+    out = out.absolute()                        # named as it is: "the output folder ." says nothing
     if others and others[0][1] == 0:            # a lock not (yet) readable, younger than a minute
         raise InputError(f"a lungai run is starting in {out}, or one was killed while starting (its lock "
                          f"{out / LOCK} is empty or cannot be read)",
@@ -890,7 +908,8 @@ def check_not_running(path, command: str) -> None:
         raise InputError(f"the output folder {out} is in use by another lungai {_command_name(other)} run (process "
                          f"{pid} on {host}, started {when}); two runs writing into one folder would remove or mix "
                          "each other's results",
-                         "wait until that run has ended, or choose another folder with -o" +
+                         "wait until that run has ended, or "
+                         + _ELSEWHERE.get(command, "choose another folder with -o") +
                          ("" if here else f"; if no lungai run is going on on {host} any more (e.g. its container "
                                           f"or cluster job has ended), delete the lock file {out / LOCK} - only "
                                           "that file - and run again"))

@@ -501,7 +501,7 @@ def run_batch(manifest, output, params: dict, workers: int = 2, scheduler: str |
         raise InputError(f"refusing to overwrite the manifest {output}", "choose another output name")
     # one run per folder for the whole run (the folder's lock .lungai.lock, as the commands that claim theirs): two
     # batches there at once would mix the parts and the tables; a killed run's lock is taken over (resumed)
-    with locked_output_folder(output.parent, OWNER):
+    with locked_output_folder(output.absolute().parent, OWNER):     # named in full when refused (not ".")
         return _run_batch_locked(manifest, output, params, rows, workers, scheduler, segments, wide, start)
 
 

@@ -130,3 +130,34 @@ def write_synthetic_cohort(folder: str | Path, n: int, seed: int = 0, shape=(96,
     manifest = folder / "manifest.csv"
     pd.DataFrame(rows).to_csv(manifest, index=False)
     return manifest
+
+
+def write_batch_manifest(output, write) -> Path:
+    """The manifest of a batch that makes it (the LungRadiomics panel's "folder" mode): ``<stem>_manifest.csv``
+    beside the table ``output`` (so that a re-run resumes), written by ``write(path)`` (into a temporary folder
+    first) and put in place while this process holds the lock of the table's folder (:func:`lungai.io.outputs.
+    locked_output_folder`, released before ``lungai radiomics-batch`` takes it).  Refused, nothing written or
+    created: while another lungai run writes into that folder (a batch going on there: its manifest is never
+    rewritten under it), and when a file of that name is not one an earlier batch wrote (the user's) or changed
+    since (:func:`lungai.io.outputs.check_output_file_owner`) - unless it holds the very same text.  Recorded in the
+    ``radiomics-batch`` marker of the folder: the next run may replace it."""
+    import tempfile
+
+    from lungai.io.outputs import check_output_file_owner, locked_output_folder, record_output_file, writing
+
+    output = Path(output).absolute()
+    path = output.with_name(output.stem + "_manifest.csv")
+    with tempfile.TemporaryDirectory(prefix="lungai-manifest-") as tmp:
+        data = Path(write(Path(tmp) / path.name)).read_bytes()
+    with locked_output_folder(output.parent, "radiomics-batch"):
+        if not (path.is_file() and not path.is_symlink() and path.read_bytes() == data):
+            try:
+                check_output_file_owner(path, "radiomics-batch")
+            except InputError as exc:
+                raise InputError(f"the batch writes its manifest {path.name} beside the table {output.name}: "
+                                 f"{exc.problem}", "choose another table name (the manifest is named after it), or "
+                                 f"move {path} away") from None
+            with writing(path):
+                path.write_bytes(data)
+        record_output_file(path, "radiomics-batch")
+    return path
