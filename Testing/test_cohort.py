@@ -360,7 +360,7 @@ def test_beam_doses_are_checked_against_the_rtplan_of_the_export(export, tmp_pat
                                        "P1/RTPLAN/RP.dcm could not be read (")
 
 
-def test_a_beam_sum_done_before_its_rtplan_was_exported_is_redone_and_refused(export, tmp_path):
+def test_a_beam_sum_done_before_its_rtplan_was_exported_is_redone_and_refused(export, tmp_path, capsys):
     """A patient whose BEAM doses were summed (no RTPLAN then, or an older lungai) is not kept as done once the
     export's RTPLAN shows a beam without its dose: refused at planning, its old result removed."""
     import pydicom
@@ -382,6 +382,29 @@ def test_a_beam_sum_done_before_its_rtplan_was_exported_is_redone_and_refused(ex
     assert not (out / "patients" / "P1" / RESULT).exists()        # its old result removed, not kept as done
     # no patient finished: the earlier run's table (P1's removed row) and its settings sidecar are not left behind
     assert not (out / "rp_table.csv").exists() and not (out / "rp_table.settings.json").exists()
+    printed = capsys.readouterr().out
+    assert "of an earlier run was removed (the earlier result of P1 was removed to be redone; P1 failed (see" in printed
+
+
+def test_an_earlier_table_is_kept_when_no_result_was_removed(export, tmp_path, capsys):
+    """QA: the CT removed from the export: "0 processed, 0 skipped, 0 failed", yet rp_table.csv and its sidecar
+    were removed, the note saying "its patients were redone or failed: see errors.csv" (no errors.csv; the
+    patient's finished result still in patients/).  The table is removed only when a result was removed or a
+    patient failed in this run; else kept, the note saying why."""
+    import shutil
+
+    root = _p1_copy(export, tmp_path)
+    out = tmp_path / "out"
+    assert run_cohort(root, out, PARAMS, workers=0).done == ["P1"]
+    table = (out / "rp_table.csv").read_bytes()
+    shutil.rmtree(root / "P1" / "CT")
+    capsys.readouterr()
+    s = run_cohort(root, out, PARAMS, workers=0)
+    assert not s.done and not s.failed and not s.skipped
+    assert (out / "rp_table.csv").read_bytes() == table and (out / "rp_table.settings.json").exists()
+    assert (out / "patients" / "P1" / RESULT).exists() and not (out / "errors.csv").exists()
+    printed = capsys.readouterr().out
+    assert "of an earlier run was kept as it is: no result in" in printed and "see errors.csv" not in printed
 
 
 def test_a_patient_planned_with_dose_features_that_fails_is_not_left_saying_yes(export, tmp_path, monkeypatch):

@@ -67,7 +67,7 @@ def test_all_beams_of_the_rtplan_are_summed_and_without_rtplan_the_note_says_unc
     total = read_dose(tmp_path / "RD", notes=notes)             # no RTPLAN: summed, said unchecked
     assert np.allclose(sitk.GetArrayFromImage(total), sitk.GetArrayFromImage(read_dose(src)), atol=1e-3)
     assert "3 BEAM doses of one plan summed" in notes[0]
-    assert f"could not be checked (no RTPLAN in the --dose folder {tmp_path / 'RD'}: point --dose at" in notes[0]
+    assert f"could not be checked (no RTPLAN in the --dose folder {tmp_path / 'RD'}; if the export has an" in notes[0]
     write_rtplan(tmp_path / "RD" / "RP.dcm", PLAN, [1, 2, 3])
     got, note = dose_folder_files(tmp_path / "RD")              # the folder's RTPLAN found with its RTDOSEs
     assert got == sorted(files) and "all 3 treatment beams of RTPLAN RP.dcm have their dose" in note
@@ -212,7 +212,113 @@ def test_a_dose_folder_without_the_rtplan_says_where_it_looked(tmp_path, beams):
     src.unlink()
     got, note = dose_folder_files(tmp_path / "RD")
     assert len(got) == 2 and "no RTPLAN in the export" not in note
-    assert (f"no RTPLAN in the --dose folder {tmp_path / 'RD'}: point --dose at the patient's folder holding the "
-            "RTPLAN so every beam is checked") in note
+    assert (f"no RTPLAN in the --dose folder {tmp_path / 'RD'}; if the export has an RTPLAN, point --dose at the "
+            "folder holding it so every beam is checked") in note
     with pytest.raises(InputError, match="no BEAM RTDOSE for beam 3"):
         dose_folder_files(tmp_path)
+
+
+def _two_group_plan(path, groups=((1, (1, 2, 3)), (2, (4, 5)))):
+    """An RTPLAN of fraction groups ``groups`` ((FractionGroupNumber, beam numbers) ...): a plan and its boost."""
+    import pydicom
+    from pydicom.dataset import Dataset
+
+    ds = pydicom.dcmread(write_rtplan(path, PLAN, list(groups[0][1])))
+    for number, beams in groups[1:]:
+        group = Dataset()
+        group.FractionGroupNumber, group.NumberOfFractionsPlanned, group.NumberOfBeams = number, 5, len(beams)
+        refs = []
+        for n in beams:
+            ref = Dataset()
+            ref.ReferencedBeamNumber, ref.BeamMeterset = n, 100.0
+            refs.append(ref)
+        group.ReferencedBeamSequence = refs
+        ds.FractionGroupSequence.append(group)
+    ds.save_as(path)
+    return path
+
+
+def test_a_dose_of_another_fraction_groups_beam_takes_that_group_in(tmp_path, beams):
+    """QA: plan group 1 (beams 1-3) and boost group 2 (beams 4-5); the doses of beams 1-3 and of beam 4 (saying
+    group 1, or no group) passed as "all 3 treatment beams of RTPLAN boost.dcm have their dose": neither group 1's
+    dose nor the plan's (beam 5 missing).  Beam 4's group is taken in, said, and beam 5 is missing."""
+    src, files = beams
+    rtplan = _two_group_plan(tmp_path / "boost.dcm")
+    four = _beam(src, tmp_path / "RD" / "beam4.dcm", 4, 0.2)           # says fraction group 1, wrongly
+    with pytest.raises(InputError, match=r"lists 5 treatment beams \(1, 2, 3, 4, 5\) \(beam 4 with a dose is of "
+                                         r"fraction group 2, not of the doses' fraction group 1: the beams of both "
+                                         r"groups taken\) but there is no BEAM RTDOSE for beam 5"):
+        plan_dose_files(files + [four], rtplans=[rtplan])
+    five = _beam(src, tmp_path / "RD" / "beam5.dcm", 5, 0.1)
+    checks: list = []
+    assert plan_dose_files(files + [four, five], rtplans=[rtplan], checks=checks)[0] == files + [four, five]
+    assert checks[0].startswith("all 5 treatment beams of RTPLAN boost.dcm have their dose; beams 4, 5 with a dose")
+    # group 1's doses alone are group 1's dose: checked as before
+    checks = []
+    assert plan_dose_files(files, rtplans=[rtplan], checks=checks)[0] == files
+    assert checks == ["all 3 treatment beams of RTPLAN boost.dcm have their dose"]
+    # a beam the plan's BeamSequence lists but no fraction group delivers (and no SETUP beam): refused, said so
+    import pydicom
+    from pydicom.dataset import Dataset
+
+    write_rtplan(rtplan, PLAN, [1, 2, 3])
+    ds = pydicom.dcmread(rtplan)
+    items = []
+    for n in (1, 2, 3, 4):
+        item = Dataset()
+        item.BeamNumber, item.TreatmentDeliveryType = n, "TREATMENT"
+        items.append(item)
+    ds.BeamSequence = items
+    ds.save_as(rtplan)
+    with pytest.raises(InputError, match="dose of beam 4 too, which no fraction group of the plan delivers"):
+        plan_dose_files(files + [four], rtplans=[rtplan])
+
+
+def test_two_rtplans_of_one_uid_are_both_read(tmp_path, beams):
+    """QA: two RTPLAN files of one SOPInstanceUID (a re-export after a beam was added): the first (or, for a plan of
+    another PatientID, the last) was used, the other ignored silently.  Both are read: different beams are refused
+    naming both files, the same beams are fine."""
+    src, files = beams
+    a = write_rtplan(tmp_path / "a.dcm", PLAN, [1, 2, 3])
+    b = write_rtplan(tmp_path / "b.dcm", PLAN, [1, 2, 3, 4])
+    for plans in ([a, b], [b, a]):
+        with pytest.raises(InputError, match=r"the RTPLANs (a|b).dcm and (a|b).dcm are both the plan 1.2.3.1 .*list "
+                                             r"different beams") as err:
+            plan_dose_files(files, rtplans=plans)
+        assert "keep one RTPLAN per plan" in err.value.fix
+    write_rtplan(b, PLAN, [1, 2, 3])
+    checks: list = []
+    assert plan_dose_files(files, rtplans=[a, b], checks=checks)[0] == files
+    assert checks == ["all 3 treatment beams of RTPLAN a.dcm have their dose"]
+
+
+def test_an_rtplan_that_is_no_dicom_is_named_unreadable(tmp_path, beams):
+    """QA: a garbage RTPLAN (dcmread(force=True) gives an empty data set) was reported as "the RTPLAN they
+    reference ... is not in the export", not as unreadable."""
+    src, files = beams
+    garbage = tmp_path / "RP.dcm"
+    garbage.write_bytes(b"\x00\x01garbage" * 40)
+    checks: list = []
+    assert plan_dose_files(files, rtplans=[garbage], checks=checks)[0] == files
+    assert "RTPLAN RP.dcm (no SOPInstanceUID" in checks[0] and "could not be read" in checks[0]
+    assert "is not in" not in checks[0]
+
+
+def test_scan_keeps_every_rtplan_file_of_another_patient_id(tmp_path, beams):
+    """QA: two RTPLANs of one SOPInstanceUID under another PatientID (anonymised separately): scan kept the last
+    one per UID, the other ignored.  Both go with the study, and the beam check compares them."""
+    import pydicom
+
+    from lungai.dicom.discover import scan
+
+    src, files = beams
+    src.unlink()
+    patient = str(pydicom.dcmread(files[0], stop_before_pixels=True).PatientID)
+    (tmp_path / "X").mkdir()
+    (tmp_path / "Y").mkdir()
+    a = write_rtplan(tmp_path / "X" / "a.dcm", PLAN, [1, 2, 3], patient_id=patient + "-ANON")
+    b = write_rtplan(tmp_path / "Y" / "b.dcm", PLAN, [1, 2, 3, 4], patient_id=patient + "-ANON")
+    study = next(st for st in scan(tmp_path) if st.rtdose)
+    assert sorted(study.rtplan) == [a, b]
+    with pytest.raises(InputError, match="a.dcm and b.dcm are both the plan 1.2.3.1"):
+        plan_dose_files(study.rtdose, rtplans=study.rtplan)

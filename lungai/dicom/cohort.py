@@ -978,6 +978,7 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
         if ignored_spacing:     # its patients kept, their ids the current one
             print("note: " + _resume_ignored_lung_spacing(out, params))
         revision = resampling_revision(params)
+        removed: list[str] = []     # the patients whose earlier result this run removed (to be redone)
         for job in jobs:     # a finished patient whose inputs changed since (an RTDOSE / RTSTRUCT added ...) is redone
             if revision:     # resampled by pyradiomics: a result of an older lungai's grid is redone
                 job.inputs["resampling_revision"] = revision
@@ -994,6 +995,7 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             missing = missing_patient_files(done.parent)
             if missing:     # a cancelled run's half-written patient: never counted nor read, redone
                 remove_patient_files(done.parent)
+                removed.append(job.case)
                 print(f"note: {job.case}: {RESULT} without {', '.join(missing)} (a cancelled run left it "
                       "half-written): redone")
             if done.exists():
@@ -1006,6 +1008,7 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                     # never a stale row in the table, even when the redo fails; nor an old run's mask beside
                     # the new ones (PATIENT_FILES: cohort's own, nothing else)
                     remove_patient_files(done.parent)
+                    removed.append(job.case)
                     job.notes.append(f"inputs changed since the last run ({change}): redone")
                     print(f"note: {job.case}: inputs changed since the last run ({change}): redone")
         summary = CohortSummary(out)
@@ -1075,13 +1078,26 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             write_csv(table, out / TABLE, protect=[clinical] if clinical else ())
             write_sidecar(out / TABLE, params)   # rp_table.settings.json: the settings in full, as radiomics writes
             summary.table = out / TABLE
-        else:     # no patient finished: an earlier run's table (its rows removed, redone or failed now) is not kept
+        else:     # no patient finished: an earlier run's table is removed when it may hold a patient whose result
+            # this run removed (redone, failed now) - never a row without its result -, else kept
             old = [out / n for n in (TABLE, sidecar_path(TABLE).name) if (out / n).exists()]
-            for f in old:       # cohort's own (prepare_output_folder refused the run for a user's file of the name)
-                f.unlink()
-            if old:
-                print(f"note: no patient finished, so {out / TABLE} of an earlier run was removed (its patients were "
-                      "redone or failed: see errors.csv)")
+            failed_cases = [c for c, _ in summary.failed]
+
+            def _listed_cases(cases: list) -> str:
+                return ", ".join(cases[:5]) + (f" ... and {len(cases) - 5} more" if len(cases) > 5 else "")
+
+            if old and (removed or failed_cases):
+                for f in old:   # cohort's own (prepare_output_folder refused the run for a user's file of the name)
+                    f.unlink()
+                why = "; ".join(w for w in (
+                    (f"the earlier result of {_listed_cases(removed)} was removed to be redone" if removed else ""),
+                    (f"{_listed_cases(failed_cases)} failed (see {out / ERRORS})" if failed_cases else "")) if w)
+                print(f"note: no patient finished, so {out / TABLE} of an earlier run was removed ({why})")
+            elif old:
+                print(f"note: no patient finished in this run ("
+                      + ("no patient with a CT series in the export" if not jobs else "none was processed")
+                      + f"), so {out / TABLE} of an earlier run was kept as it is: no result in "
+                      f"{out / 'patients'} was removed or failed")
     finally:     # what this run (or an earlier one) wrote: a re-run may replace it, never anything else
         record_outputs(out, OWNER, _written(out))
     return summary

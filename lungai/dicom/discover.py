@@ -27,7 +27,8 @@ from lungai.errors import InputError
 _TAGS = ["Modality", "PatientID", "PatientName", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
          "FrameOfReferenceUID", "SOPClassUID", "ImagePositionPatient", "ImageOrientationPatient", "StudyDate",
          "ImageType", "InstanceNumber", "NumberOfFrames", "SeriesNumber", "SeriesDescription", "ConvolutionKernel",
-         "ContrastBolusAgent", "PixelSpacing", "PhotometricInterpretation", "RescaleIntercept", "RescaleSlope"]
+         "ContrastBolusAgent", "PixelSpacing", "PhotometricInterpretation", "RescaleIntercept", "RescaleSlope",
+         "ReferencedRTPlanSequence"]
 # A CT series with fewer slices than this is no CT volume (a scout, a single reference image)
 MIN_CT_SLICES = 3
 # slices whose ImageOrientationPatient differ by more than this (direction cosines) are not one volume
@@ -405,20 +406,15 @@ def _header(path: Path):
         return None
 
 
-def _referenced_plans(paths) -> set[str]:
-    """The SOPInstanceUIDs of the RTPLANs that the RTDOSE files ``paths`` reference (ReferencedRTPlanSequence);
-    a file that cannot be read references none here (it is refused with its reason when its dose is read)."""
-    from lungai.dicom.pixeldata import dcmread_lenient
-
-    uids = set()
-    for path in paths:
-        try:
-            ds = dcmread_lenient(path, stop_before_pixels=True, specific_tags=["ReferencedRTPlanSequence"])
-            uids |= {str(getattr(r, "ReferencedSOPInstanceUID", "") or "").strip()
-                     for r in getattr(ds, "ReferencedRTPlanSequence", None) or []}
-        except Exception:  # noqa: BLE001 - see above
-            continue
-    return uids - {""}
+def _referenced_plans(ds) -> set[str]:
+    """The SOPInstanceUIDs of the RTPLANs that an RTDOSE header ``ds`` (read with :data:`_TAGS`) references
+    (ReferencedRTPlanSequence); none when they cannot be read (the file is refused with its reason when its dose
+    is read)."""
+    try:
+        return {str(getattr(r, "ReferencedSOPInstanceUID", "") or "").strip()
+                for r in getattr(ds, "ReferencedRTPlanSequence", None) or []} - {""}
+    except Exception:  # noqa: BLE001 - a sequence cut short fails when first read
+        return set()
 
 
 def _references(path: Path) -> tuple[set[str], set[str]]:
@@ -566,6 +562,7 @@ def scan(root, progress=None, files=None) -> list[Study]:
     others: list[tuple[str, Path, object]] = []
     unreadable: list[Path] = []
     rtplans: list[tuple[str, Path, str]] = []      # (PatientID, file, SOPInstanceUID)
+    dose_plans: dict[str, set[str]] = {}            # RTDOSE file: the RTPLANs it references (SOPInstanceUIDs)
     own_left_out: dict = {}
     for path in (files_under(root, own_left_out) if files is None else files):
         ds = _header(path)
@@ -585,6 +582,8 @@ def scan(root, progress=None, files=None) -> list[Study]:
             ct_heads[str(ds.SeriesInstanceUID)].append(ds)
         elif modality in ("RTSTRUCT", "RTDOSE", "SEG"):
             others.append((modality, path, ds))
+            if modality == "RTDOSE":
+                dose_plans[str(path)] = _referenced_plans(ds)
         elif modality == "RTPLAN":
             rtplans.append((str(getattr(ds, "PatientID", "") or "unknown"), path,
                             str(getattr(ds, "SOPInstanceUID", "") or "").strip()))
@@ -675,10 +674,15 @@ def scan(root, progress=None, files=None) -> list[Study]:
     for st in studies:
         # the patient's RTPLANs, and one of another PatientID that its RTDOSEs reference by SOPInstanceUID (a plan
         # anonymised separately: the beam check says the PatientIDs differ)
+        # (every file of one SOPInstanceUID: the beam check compares them)
         st.rtplan = [path for patient, path, _ in rtplans if patient == st.patient_id]
-        others_by_uid = {uid: path for patient, path, uid in rtplans if uid and patient != st.patient_id}
+        others_by_uid: dict[str, list[Path]] = defaultdict(list)
+        for patient, path, uid in rtplans:
+            if uid and patient != st.patient_id:
+                others_by_uid[uid].append(path)
         if others_by_uid and st.rtdose:
-            st.rtplan += [others_by_uid[u] for u in sorted(_referenced_plans(st.rtdose)) if u in others_by_uid]
+            wanted = set().union(*(dose_plans.get(str(p), set()) for p in st.rtdose))
+            st.rtplan += [p for u in sorted(wanted) for p in others_by_uid.get(u, [])]
     _attach_unreadable(studies, unreadable, root)
     for folder, (n, markers) in own_left_out.items():   # said on the studies nearest the folder, never silently
         def near(st) -> int:

@@ -525,39 +525,70 @@ def _plan_beam_items(plan) -> list:
     return [*(getattr(plan, "BeamSequence", None) or []), *(getattr(plan, "IonBeamSequence", None) or [])]
 
 
-def _treatment_beams(plan, groups: set) -> tuple[list[int], set[int], str]:
-    """(the treatment beams of an RTPLAN, every beam number it lists, a note): the treatment beams are the
-    ReferencedBeamNumbers of its FractionGroupSequence (the fraction groups ``groups`` when the doses say theirs,
-    else all; when none of ``groups`` is in the plan, all its fraction groups, the note saying so), less those with a
-    BeamMeterset of 0 and setup beams (TreatmentDeliveryType SETUP in BeamSequence or IonBeamSequence).  Every beam
-    it lists: of any fraction group, BeamSequence or IonBeamSequence (a dose of a beam outside them is no beam of
-    this plan; a zero-meterset beam's dose is)."""
+def _group_beams(group, setup: set) -> tuple[set[int], set[int]]:
+    """(the treatment beams, every beam) of one fraction group: its ReferencedBeamNumbers, the treatment beams less
+    those with a BeamMeterset of 0 and the setup beams ``setup``."""
+    treatment, every = set(), set()
+    for beam in getattr(group, "ReferencedBeamSequence", None) or []:
+        number, meterset = _int(getattr(beam, "ReferencedBeamNumber", None)), getattr(beam, "BeamMeterset", None)
+        if number is None:
+            continue
+        every.add(number)
+        try:
+            delivers = meterset is None or str(meterset).strip() == "" or float(meterset) > 0
+        except (TypeError, ValueError):
+            delivers = True
+        if number not in setup and delivers:
+            treatment.add(number)
+    return treatment, every
+
+
+def _joined(values) -> str:
+    return ", ".join(map(str, sorted(values)))
+
+
+def _treatment_beams(plan, groups: set, dosed: set | None = None) -> tuple[list[int], set[int], set[int], str]:
+    """(the treatment beams of an RTPLAN, the beams whose dose is no treatment beam's but of this plan, every beam
+    number it lists, a note).  The treatment beams are the ReferencedBeamNumbers of its FractionGroupSequence (the
+    fraction groups ``groups`` when the doses say theirs, else all; when none of ``groups`` is in the plan, all its
+    fraction groups, the note saying so), less those with a BeamMeterset of 0 and setup beams (TreatmentDeliveryType
+    SETUP in BeamSequence or IonBeamSequence): those two are the beams whose dose is the plan's without being
+    needed.  A dosed beam (``dosed``) that only another fraction group lists takes that group's beams in too (the
+    note saying so): the doses are then of both groups, and its other beams must have their dose as well (a boost
+    group's beam beside the first group's doses is not half a boost).  Every beam it lists: of any fraction group,
+    BeamSequence or IonBeamSequence (a dose of a beam outside them is no beam of this plan)."""
     items = _plan_beam_items(plan)
     setup = {_int(getattr(b, "BeamNumber", None)) for b in items
-             if str(getattr(b, "TreatmentDeliveryType", "") or "").strip().upper() == "SETUP"}
-    listed = {_int(getattr(b, "BeamNumber", None)) for b in items}
+             if str(getattr(b, "TreatmentDeliveryType", "") or "").strip().upper() == "SETUP"} - {None}
+    listed = {_int(getattr(b, "BeamNumber", None)) for b in items} - {None}
     all_groups = list(getattr(plan, "FractionGroupSequence", None) or [])
-    chosen = [g for g in all_groups if not groups or _int(getattr(g, "FractionGroupNumber", None)) in groups]
-    note = ""
+    beams_of = [_group_beams(g, setup) for g in all_groups]
+    for _, every in beams_of:
+        listed |= every
+    chosen = [i for i, g in enumerate(all_groups)
+              if not groups or _int(getattr(g, "FractionGroupNumber", None)) in groups]
+    notes = []
     if groups and all_groups and not chosen:
-        numbers = ", ".join(map(str, sorted(groups)))
-        note = (f"the fraction group{'s' if len(groups) > 1 else ''} {numbers} that the doses reference "
-                f"{'are' if len(groups) > 1 else 'is'} not in the RTPLAN: the beams of all its fraction groups taken")
-        chosen = all_groups
-    beams = set()
-    for group in all_groups:
-        for beam in getattr(group, "ReferencedBeamSequence", None) or []:
-            number, meterset = _int(getattr(beam, "ReferencedBeamNumber", None)), getattr(beam, "BeamMeterset", None)
-            listed.add(number)
-            if not any(group is g for g in chosen):
-                continue
-            try:
-                delivers = meterset is None or str(meterset).strip() == "" or float(meterset) > 0
-            except (TypeError, ValueError):
-                delivers = True
-            if number is not None and number not in setup and delivers:
-                beams.add(number)
-    return sorted(beams), listed - {None}, note
+        notes.append(f"the fraction group{'s' if len(groups) > 1 else ''} {_joined(groups)} that the doses "
+                     f"reference {'are' if len(groups) > 1 else 'is'} not in the RTPLAN: the beams of all its "
+                     "fraction groups taken")
+        chosen = list(range(len(all_groups)))
+    in_chosen = set().union(*(beams_of[i][1] for i in chosen)) if chosen else set()
+    elsewhere = sorted((dosed or set()) - in_chosen - setup)
+    added = [i for i in range(len(all_groups)) if i not in chosen and any(n in beams_of[i][1] for n in elsewhere)]
+    if added:
+        label = [str(_int(getattr(all_groups[i], "FractionGroupNumber", None)) or f"#{i + 1}") for i in added]
+        said = [n for n in elsewhere if any(n in beams_of[i][1] for i in added)]
+        known = sorted({str(_int(getattr(all_groups[i], "FractionGroupNumber", None)) or f"#{i + 1}")
+                        for i in chosen})
+        notes.append(f"beam{'s' if len(said) > 1 else ''} {_joined(said)} with a dose "
+                     f"{'are' if len(said) > 1 else 'is'} of fraction group{'s' if len(added) > 1 else ''} {', '.join(label)}, not of the doses' "
+                     f"fraction group{'s' if len(known) > 1 else ''} {', '.join(known)}: the beams of "
+                     f"{'both' if len(added) + len(known) == 2 else 'all these'} groups taken")
+        chosen = sorted(chosen + added)
+    treatment = set().union(*(beams_of[i][0] for i in chosen)) if chosen else set()
+    excused = ((set().union(*(beams_of[i][1] for i in chosen)) if chosen else set()) | setup) - treatment
+    return sorted(treatment), excused, listed, "; ".join(notes)
 
 
 NO_RTPLAN = "no RTPLAN in the export"
@@ -569,11 +600,13 @@ def _check_plan_beams(paths: list[Path], headers: list, plan_uids, rtplans, name
     its dose file, or a dose of a beam the plan does not list, is refused, naming the beam numbers (the sum would
     not be the plan's dose: MLD, V20 ... too low).  Returns what was checked, or why it could not be (no RTPLAN
     in the export - ``where``: the folder searched when it is not the export, said with how to point at it -, not
-    the one referenced, one that cannot be read, no beams listed), for the note and the provenance."""
+    the one referenced, one that cannot be read, no beams listed), for the note and the provenance.  Every RTPLAN
+    file of that SOPInstanceUID is read: two listing different beams are refused, naming both (which one the doses
+    were calculated with is unknown)."""
     import pydicom
 
     unchecked = "that every beam of the plan has its dose could not be checked"
-    wanted, plan, plan_path, unreadable = set(plan_uids), None, None, []
+    wanted, found, unreadable = set(plan_uids), [], []
     for f in rtplans or []:
         try:
             ds = pydicom.dcmread(f, stop_before_pixels=True, force=True)
@@ -581,29 +614,47 @@ def _check_plan_beams(paths: list[Path], headers: list, plan_uids, rtplans, name
         except Exception as exc:  # noqa: BLE001 - an unreadable RTPLAN: named in the note when none is found
             unreadable.append(f"{name(Path(f))} ({type(exc).__name__}: {exc})")
             continue
-        if uid in wanted:
-            plan, plan_path = ds, Path(f)
-            break
-    if plan is None:
+        if not uid:     # dcmread(force=True) gives an empty data set for a file that is no DICOM at all
+            unreadable.append(f"{name(Path(f))} (no SOPInstanceUID: not a DICOM file, or cut short)")
+        elif uid in wanted:
+            found.append((uid, ds, Path(f)))
+    if not found:
         searched = where or "the export"
         why = ("they reference no RT plan" if not wanted else
                (NO_RTPLAN if where is None else
-                f"no RTPLAN in {where}: point --dose at the patient's folder holding the RTPLAN so every beam is "
-                "checked") if not rtplans else
+                f"no RTPLAN in {where}; if the export has an RTPLAN, point --dose at the folder holding it so every "
+                "beam is checked") if not rtplans else
                f"the RTPLAN they reference, {', '.join(sorted(wanted))}, is not in {searched}")
-        if unreadable:
+        if unreadable and len(unreadable) == len(rtplans):
+            why = (f"RTPLAN {_listed(unreadable)} could not be read, the only RTPLAN{'s' if len(rtplans) > 1 else ''}"
+                   f" of {searched}: re-export {'them' if len(rtplans) > 1 else 'it'} to have the beams checked")
+        elif unreadable:
             why += f"; RTPLAN {_listed(unreadable)} could not be read"
         return f"{unchecked} ({why})"
     groups = {_int(getattr(g, "ReferencedFractionGroupNumber", None)) for h in headers
               for r in getattr(h, "ReferencedRTPlanSequence", None) or []
               for g in getattr(r, "ReferencedFractionGroupSequence", None) or []} - {None}
-    try:    # pydicom reads sequences when first used: a plan cut short fails here, not at dcmread
-        treatment, listed, group_note = _treatment_beams(plan, groups)
-        has_groups = bool(getattr(plan, "FractionGroupSequence", None))
-        plan_patient = str(getattr(plan, "PatientID", "") or "").strip()
-    except Exception as exc:  # noqa: BLE001 - the sum is not refused for an unreadable plan: said unchecked
+    numbers = [_beam_numbers(h) for h in headers]
+    dosed = set().union(*numbers)
+    read, failed = [], []
+    for uid, ds, path in [x for x in found if x[0] == found[0][0]]:   # every file of that SOPInstanceUID
+        try:    # pydicom reads sequences when first used: a plan cut short fails here, not at dcmread
+            read.append((path, ds, _treatment_beams(ds, groups, dosed),
+                         bool(getattr(ds, "FractionGroupSequence", None)), str(getattr(ds, "PatientID", "") or "").strip()))
+        except Exception as exc:  # noqa: BLE001 - the sum is not refused for an unreadable plan: said unchecked
+            failed.append((path, exc))
+    if not read:
+        plan_path, exc = failed[0]
         return (f"{unchecked} (RTPLAN {name(plan_path)} could not be read ({type(exc).__name__}: {exc}); "
                 "re-export it to have the beams checked)")
+    for other_path, _, other_beams, _, _ in read[1:]:
+        if other_beams[:3] != read[0][2][:3]:
+            raise InputError(f"the RTPLANs {name(read[0][0])} and {name(other_path)} are both the plan "
+                             f"{found[0][0]} (SOPInstanceUID) that the BEAM doses reference but list different "
+                             f"beams (treatment beams {_joined(read[0][2][0]) or 'none'} and "
+                             f"{_joined(other_beams[0]) or 'none'}), so which beams the sum must hold is unknown",
+                             "keep one RTPLAN per plan (the one the doses were calculated with) in the export")
+    plan_path, plan, (treatment, excused, listed, group_note), has_groups, plan_patient = read[0]
     dose_patients = {str(getattr(h, "PatientID", "") or "").strip() for h in headers} - {""}
     other = (f" (its PatientID {plan_patient!r} is not the doses' {', '.join(sorted(dose_patients))}: "
              "anonymised separately? it was found by its SOPInstanceUID)"
@@ -615,23 +666,26 @@ def _check_plan_beams(paths: list[Path], headers: list, plan_uids, rtplans, name
         return f"{unchecked} (RTPLAN {name(plan_path)}{other} lists no treatment beam)"
     fix = ("export the RTDOSE of every treatment beam of the plan from the planning system, or the plan dose "
            "(DoseSummationType PLAN)")
-    numbers = [_beam_numbers(h) for h in headers]
     beams = (f"RTPLAN {name(plan_path)}{other} lists {len(treatment)} treatment beams "
              f"({', '.join(map(str, treatment))})" + (f" ({group_note})" if group_note else ""))
     said = "".join(f"; {n}" for n in (other.strip()[1:-1], group_note) if n)
     if all(numbers):
-        dosed = set().union(*numbers)
         missing = [n for n in treatment if n not in dosed]
         if missing:
             raise InputError(f"{beams} but there is no BEAM RTDOSE for beam{'s' if len(missing) > 1 else ''} "
                              f"{', '.join(map(str, missing))} (the BEAM doses: "
                              f"{_listed([name(p) for p in paths])}), so their sum is not the plan's dose: MLD, "
                              "V20 ... would be too low", fix)
-        extra = sorted(dosed - set(treatment) - listed)
+        extra = sorted(dosed - set(treatment) - excused)
         if extra:
-            raise InputError(f"{beams}, but BEAM RTDOSEs are the dose of beam{'s' if len(extra) > 1 else ''} "
-                             f"{', '.join(map(str, extra))} too, which the plan does not list, so what their "
-                             "sum is is unknown", fix)
+            unlisted, ungrouped = [n for n in extra if n not in listed], [n for n in extra if n in listed]
+            plural = len(extra) > 1
+            which = ("which the plan does not list" if not ungrouped else
+                     "which no fraction group of the plan delivers" if not unlisted else
+                     f"{_joined(unlisted)} not listed by the plan, {_joined(ungrouped)} delivered by no fraction "
+                     "group of it")
+            raise InputError(f"{beams}, but BEAM RTDOSEs are the dose of beam{'s' if plural else ''} "
+                             f"{_joined(extra)} too, {which}, so what their sum is is unknown", fix)
         return f"all {len(treatment)} treatment beams of RTPLAN {name(plan_path)} have their dose{said}"
     if len(paths) < len(treatment):
         raise InputError(f"{beams} but there are only {len(paths)} BEAM RTDOSEs ({_listed([name(p) for p in paths])}"
