@@ -206,9 +206,21 @@ def trained_model_complete(model_dir: Path) -> bool:
 def interrupted_training(model_dir) -> bool:
     """``model_dir`` holds an interrupted (killed, cancelled) ``lungai train-seg`` run: its checkpoints folder
     and no finished model.  ``train-seg ... --resume`` continues it (refused with other options than the first
-    run's); without ``--resume`` train-seg refuses the folder."""
+    run's); without ``--resume`` train-seg refuses the folder.  A folder a train-seg run still trains (it holds the
+    folder's lock: :func:`training_in_progress`) is not interrupted."""
     return (is_set(model_dir) and (Path(model_dir) / TRAIN_CHECKPOINTS).is_dir()
-            and not trained_model_complete(model_dir))
+            and not trained_model_complete(model_dir) and training_in_progress(model_dir) is None)
+
+
+def training_in_progress(model_dir) -> str | None:
+    """"MODEL is being trained by process N on HOST (started ...)" while a ``lungai train-seg`` run (e.g. started
+    from a terminal, or by another Slicer) holds the folder's lock, else None
+    (:func:`lungai.seg.model_meta.training_in_progress`)."""
+    if not is_set(model_dir):
+        return None
+    from lungai.seg.model_meta import training_in_progress as in_progress
+
+    return in_progress(model_dir)
 
 
 def segment_column_name(name: str) -> str:

@@ -320,6 +320,7 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
                   "that folder to resume (the same options as its first run)")
         # the CLI's fixes name its flags: the panel names its own controls (by the problem's key, not its text)
         fixes = {model_meta.STOPPED_TRAINING: resume, model_meta.INCOMPLETE: resume,
+                 model_meta.IN_TRAINING: "wait until that training ends, or select another model",
                  model_meta.ONE_MEMBER_ENSEMBLE_KEY: "set Uncertainty method to auto or mc-dropout, or train a model "
                                                      "with Ensemble members (--members) 2 or more",
                  model_meta.ONE_MEMBER_NO_DROPOUT_KEY: "train the model again with Ensemble members (--members) 2 or "
@@ -368,6 +369,9 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
                 return f"Choose the training {what} folder"
         if not commands.is_set(p.trainOutput):
             return "Choose an output folder for the model"
+        running = commands.training_in_progress(p.trainOutput)
+        if running:
+            return f"{running}: wait until it ends, or choose another output folder"
         if commands.trained_model_complete(p.trainOutput):
             return f"{p.trainOutput} already holds a trained model: choose a new output folder"
         from lungai.cli.seg import check_train_output

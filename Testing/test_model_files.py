@@ -523,6 +523,45 @@ def test_a_stopped_training_chosen_as_model_names_the_resume(tmp_path, capsys):
     assert "holds a training that was stopped" in err and "--resume" in err and "no model.json" not in err
 
 
+def test_a_model_folder_still_training_names_its_process(tmp_path, capsys):
+    """QA: `segment --model DIR` on the folder of a train-seg run still training (checkpoints/ only, or model.json
+    "status": "calibrating") said it "stopped ... run again with --resume", which train-seg then refused: while
+    a live process holds the folder's lock, it names it and says to wait."""
+    import subprocess
+    import sys
+
+    from lungai.io.outputs import LOCK, _host, _process_started
+    from lungai.seg.model_meta import CALIBRATING, IN_TRAINING, read_meta
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (run / LOCK).write_text(f"{other.pid} {_host()} {_process_started(other.pid):.2f} train-seg\n")
+        busy = f"{run} is being trained by process {other.pid} on {_host()} (started "
+        with pytest.raises(InputError) as err:
+            read_meta(run)
+        assert err.value.key == IN_TRAINING and busy in err.value.problem and err.value.fix == "wait until it ends"
+        (run / "model.json").write_text(json.dumps({"format": "lungai-seg-1", "status": CALIBRATING,
+                                                     "member_files": ["member_0.safetensors"]}))
+        (run / "member_0.safetensors").write_bytes(b"")
+        assert main_segment(tmp_path, run) != 0
+        err = capsys.readouterr().err
+        assert busy in err and "wait until it ends" in err and "--resume" not in err and "stopped" not in err
+    finally:
+        other.kill()
+        other.wait()
+    assert main_segment(tmp_path, run) != 0                         # its process gone: stopped, to be resumed
+    err = capsys.readouterr().err
+    assert "calibration finished" in err and "--resume" in err
+
+
+def main_segment(tmp_path, model):
+    from lungai.cli import main
+
+    return main(["segment", str(tmp_path / "no-ct.nii.gz"), "-o", str(tmp_path / "out"), "--model", str(model)])
+
+
 def test_mc_passes_has_one_default():
     """QA: five functions (evaluate_case, evaluate_cases, calibrate_model, train_ensemble, predict_probs) still
     wrote 10 MC passes as their own default: every default is lungai.seg.config.MC_PASSES."""

@@ -1068,19 +1068,48 @@ def test_train_seg_holds_its_folder_lock_and_members_their_own(tiny_data, tmp_pa
         assert seen == [(True, False)]
         monkeypatch.setattr(ensemble, "train_member", real)
         assert not (out / LOCK).exists() and not (out / ".member_0.lock").exists()   # released
+        busy = f"{out}: member 1 is being trained by process {other.pid} on "    # QA: not "use another -o"
         assert main(run + ["-o", str(out), "--member", "1", "--resume"]) == 2
-        assert f"member 1 is already being trained: the output folder {out / '.member_1.lock'} is in use by " \
-               f"another lungai train-seg run (process {other.pid}" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert busy in err and "How to fix: wait until it ends" in err and "-o" not in err.split(busy)[1]
         assert main(run + ["-o", str(out), "--resume"]) == 2         # the save / calibration: not while 1 trains
-        assert "member 1 is still being trained" in capsys.readouterr().err
+        assert busy in capsys.readouterr().err
+        assert main(run + ["-o", str(out)]) == 2      # QA: without --resume, not "checkpoints of an interrupted run"
+        err = capsys.readouterr().err
+        assert busy in err and "interrupted" not in err
         assert not (out / "model.json").exists()
     finally:
         other.kill()
         other.wait()
     assert main(run + ["-o", str(out), "--resume"]) == 0             # stale member lock: over; trains 1, saves
+    assert not (out / ".member_1.lock").exists()                    # QA: a killed member's lock folder: removed
     _hold_lock(out, other.pid)                                      # a stale folder lock: taken over
     assert main(run + ["-o", str(out), "--resume"]) == 0
     assert not (out / LOCK).exists() and json.loads((out / "model.json").read_text(encoding="utf-8"))["calibration"]
+
+
+def test_train_seg_still_running_is_not_called_interrupted(tiny_data, tmp_path, capsys):
+    """QA: the same command started again while a train-seg run still trained into -o said "holds checkpoints of an
+    interrupted run - add --resume", and --resume was then refused: the running run is named at once, with or
+    without --resume, and model.json / checkpoints are not read before."""
+    import subprocess
+    import sys
+
+    images, masks = tiny_data
+    run = _one_epoch(images, masks)
+    out = tmp_path / "run"
+    (out / "checkpoints").mkdir(parents=True)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        _hold_lock(out, other.pid)
+        for extra in ([], ["--resume"], ["--member", "0"]):
+            assert main(run + ["-o", str(out)] + extra) == 2
+            err = capsys.readouterr().err
+            assert f"in use by another lungai train-seg run (process {other.pid}" in err, extra
+            assert "interrupted" not in err
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_summary_counts_one_case_in_the_singular():

@@ -313,6 +313,27 @@ def test_interrupted_training_folder(tmp_path):
     assert commands.trained_model_complete(out) and not commands.interrupted_training(out)
 
 
+def test_a_training_still_running_is_not_interrupted(tmp_path):
+    """QA: interrupted_training() was True for the folder of a train-seg run still training (the panel resumed it
+    and train-seg refused the folder in use): a live lock is a training in progress, named."""
+    import subprocess
+    import sys
+
+    from lungai.io.outputs import LOCK, _host, _process_started
+
+    out = tmp_path / "model"
+    (out / "checkpoints").mkdir(parents=True)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (out / LOCK).write_text(f"{other.pid} {_host()} {_process_started(other.pid):.2f} train-seg\n")
+        assert not commands.interrupted_training(out)
+        assert f"{out} is being trained by process {other.pid}" in commands.training_in_progress(out)
+    finally:
+        other.kill()
+        other.wait()
+    assert commands.interrupted_training(out) and commands.training_in_progress(out) is None    # killed: stale
+
+
 def test_radiomics_commands_match_cli(tmp_path):
     a = _parse(commands.radiomics(tmp_path / "ct.nii.gz", tmp_path / "m.nii.gz", tmp_path / "f.csv",
                                   [("Tumor", 1), ("Right lung", 2)], params="ibsi-c",

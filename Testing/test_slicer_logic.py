@@ -2984,6 +2984,37 @@ def test_lungai_seg_resume_refuses_a_length_train_seg_refuses(load_module, tmp_p
     assert "epochs no fewer than the members have run" in logic.resumeMessage(p.trainOutput)
 
 
+def test_lungai_seg_training_still_running_is_not_resumed(load_module, tmp_path):
+    """QA: the panel called a folder a train-seg run still trains "interrupted" (logged "Resuming the interrupted
+    training", then train-seg refused the folder in use), and its model "stopped ... resume": both name the running
+    process and say to wait."""
+    import json
+    import subprocess
+    import sys
+
+    from lungai.io.outputs import LOCK, _host, _process_started
+
+    logic, p, ckpt = _interrupted_training(load_module, tmp_path)
+    model = tmp_path / "model"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (model / LOCK).write_text(f"{other.pid} {_host()} {_process_started(other.pid):.2f} train-seg\n")
+        busy = f"{model} is being trained by process {other.pid}"
+        assert not logic.trainingResumes(p)
+        problem = logic.trainingInputProblem(p) or ""
+        assert busy in problem and "wait until it ends" in problem
+        with pytest.raises(ValueError, match="wait until it ends"):
+            logic.startTraining(p)
+        assert busy in logic.modelFolderProblem(str(model)) and "wait until that training ends" in \
+            logic.modelFolderProblem(str(model))
+        (model / "model.json").write_text(json.dumps({"format": "lungai-seg-1", "status": "calibrating"}))
+        assert busy in logic.modelFolderProblem(str(model))
+    finally:
+        other.kill()
+        other.wait()
+    assert logic.trainingResumes(p) and "resume" in logic.modelFolderProblem(str(model))
+
+
 def test_lungai_seg_resume_names_members_that_ran_with_different_lengths(load_module, tmp_path):
     """QA: members trained apart (--member K processes) with different --iters: the panel's message, as
     train-seg's, suggested one member's value, then the other's.  It lists each member's value and says how

@@ -197,6 +197,8 @@ def run_train(args) -> int:
 
     out = Path(args.output)
     check_train_output(out, keep=(args.save_arrays, args.from_arrays))
+    if not args.save_arrays:     # a run still training there: said so, before its checkpoints read as "interrupted"
+        check_not_training(out, args.member)
     if (out / MODEL_JSON).exists() and not args.resume:
         raise InputError(f"{out} already holds a model", "choose a new -o folder (or --resume an interrupted run)")
     if (out / "checkpoints").exists() and not args.resume:
@@ -267,61 +269,105 @@ def member_lock_folder(out, member: int):
     return Path(out) / f".member_{member}.lock"
 
 
+def _member_busy(out, member, folder, exc):
+    """The refusal of -o while member ``member``'s process (its lock ``folder``, :func:`member_lock_folder`) trains:
+    "member K is being trained by process N on HOST, started ...; wait until it ends"; ``exc``: the lock's own
+    refusal (:func:`lungai.io.outputs.check_not_running`), kept for a lock being written or of another computer."""
+    from lungai.errors import InputError
+    from lungai.io.outputs import lock_holder
+
+    holder = lock_holder(folder)
+    if holder and holder[1] and holder[4]:          # a live process of this computer (another's: exc's fix)
+        return InputError(f"{out}: member {member} is being trained by process {holder[1]} on {holder[2]}, started "
+                          f"{holder[3]}", "wait until it ends")
+    return InputError(f"{out}: member {member} is being trained: {exc.problem}", exc.fix)
+
+
+def _members_in(out) -> list:
+    """[(member, its lock folder)] of the ``.member_K.lock`` folders in ``out``."""
+    found = []
+    for folder in sorted(out.glob(".member_*.lock")):
+        member = folder.name[len(".member_"):-len(".lock")]
+        if member.isdigit() and folder.is_dir():
+            found.append((int(member), folder))
+    return found
+
+
+def check_not_training(out, member=None) -> None:
+    """Refuse -o while a train-seg run still trains into it, before its checkpoints are read as an interrupted
+    run's: a whole run holding the folder's lock (:func:`lungai.io.outputs.check_not_running`); for a run without
+    --member also a member process (:func:`member_lock_folder`), for ``--member K`` the same member's.  Checked
+    again when :func:`train_lock` takes the locks.  Nothing checked without lungai.io (no SimpleITK)."""
+    from pathlib import Path
+
+    from lungai.errors import InputError
+
+    try:
+        from lungai.io.outputs import check_not_running
+    except ImportError:
+        return
+    out = Path(out)
+    if not out.is_dir():
+        return
+    check_not_running(out, "train-seg")
+    for k, folder in _members_in(out):
+        if member is None or k == member:
+            try:
+                check_not_running(folder, "train-seg")
+            except InputError as exc:
+                raise _member_busy(out, k, folder, exc) from None
+
+
 @contextlib.contextmanager
 def train_lock(out, member=None, save_arrays=None):
-    """train-seg holds the lock of its -o folder (``.lungai.lock``, :mod:`lungai.io.outputs`: process, computer,
-    start; a stale one - its process gone - taken over; one of another computer names the file to delete) while it
-    trains, saves and calibrates: a second run into the folder (e.g. the same command with --resume started while
-    the first still runs) is refused, naming the run.  ``--member K`` (members in parallel) holds only its member's
-    lock (:func:`member_lock_folder`) and refuses while a whole run holds the folder's; a run without --member
-    refuses while a member process still trains.  ``save_arrays``: nothing is written into -o, no lock.
-    On an accelerator without SimpleITK (--from-arrays: lungai.io not importable) nothing is locked."""
+    """train-seg holds the lock of its -o folder (:func:`lungai.io.outputs.locked_output_folder`: ``.lungai.lock``,
+    its process, computer, start; a stale one - its process gone - taken over; one of another computer names the file
+    to delete; a new -o refused before anything was written is removed again) while it trains, saves and calibrates:
+    a second run into the folder (e.g. the same command with --resume started while the first still runs) is
+    refused, naming the run.  ``--member K`` (members in parallel) holds only its member's lock
+    (:func:`member_lock_folder`, the folder removed when the run ends) and refuses while a whole run holds the
+    folder's; a run without --member refuses while a member process still trains and removes the member locks of
+    killed member runs.  ``save_arrays``: nothing is written into -o, no lock.  On an accelerator without SimpleITK
+    (--from-arrays: lungai.io not importable) nothing is locked."""
     from pathlib import Path
 
     from lungai.errors import InputError
 
     out = Path(out)
     try:
-        from lungai.io.outputs import _lock, _unlock, check_not_running
+        from lungai.io.outputs import check_not_running, locked_output_folder
     except ImportError:
-        _lock = None
-    if save_arrays or _lock is None:
+        locked_output_folder = None
+    if save_arrays or locked_output_folder is None:
         yield
         return
-    missing = [p for p in (out.absolute(), *out.absolute().parents) if not p.exists()]    # the deepest first
-    held = []
-    try:
-        if member is None:
-            _lock(out, "train-seg")
-            held.append(out)
-            for folder in sorted(out.glob(".member_*.lock")):
-                try:
-                    check_not_running(folder, "train-seg")
+    if member is None:
+        with locked_output_folder(out, "train-seg"):
+            for k, folder in _members_in(out):
+                try:    # a live member is refused; a killed member's lock taken over, then removed with its folder
+                    with locked_output_folder(folder, "train-seg"):
+                        pass
                 except InputError as exc:
-                    raise InputError(f"{out}: member {folder.name[len('.member_'):-len('.lock')]} is still being "
-                                     f"trained: {exc.problem}", exc.fix) from None
-        else:
-            folder = member_lock_folder(out, member)
+                    raise _member_busy(out, k, folder, exc) from None
+                with contextlib.suppress(OSError):
+                    folder.rmdir()              # only when empty
+            yield
+        return
+    folder = member_lock_folder(out, member)
+    try:        # (a new -o refused before anything was written: removed again by locked_output_folder)
+        with contextlib.ExitStack() as held:
             try:
-                _lock(folder, "train-seg")
+                held.enter_context(locked_output_folder(folder, "train-seg"))
             except InputError as exc:
-                raise InputError(f"{out}: member {member} is already being trained: {exc.problem}",
-                                 exc.fix) from None
-            held.append(folder)
+                raise _member_busy(out, member, folder, exc) from None
             # then no whole run holds the folder (its lock is not taken: member processes started at once would
             # refuse each other); member lock first, folder checked after - a whole run does the reverse - so of a
             # member and a whole run starting at once, at least one sees the other
             check_not_running(out, "train-seg")
-        yield
+            yield
     finally:
-        for folder in reversed(held):
-            _unlock(folder)
-            if folder != out:
-                with contextlib.suppress(OSError):
-                    folder.rmdir()       # the member's lock folder: only when empty
-        for folder in missing:          # a new -o refused before anything was written: not left behind
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        with contextlib.suppress(OSError):
+            folder.rmdir()                      # the member's lock folder (a stale one taken over too): when empty
 
 
 def train_cancel_note(args) -> str | None:

@@ -915,6 +915,21 @@ def check_not_running(path, command: str) -> None:
                                           "that file - and run again"))
 
 
+def lock_holder(path) -> tuple[str, int, str, str, bool] | None:
+    """Who holds the lock of the folder ``path`` (:func:`_lock`), when that run is alive and is not this process:
+    (command, pid, host, started "YYYY-MM-DD HH:MM:SS", on this computer - else its liveness cannot be checked);
+    pid 0 (command and host "?") while the lock is being written; None when no lock, a stale one (its process gone)
+    or this process's.  For the messages that must not
+    call a folder in use "interrupted" or "stopped" (a training still running: lungai.seg.model_meta, the panel)."""
+    import datetime as dt
+
+    others = _runs_elsewhere(Path(path))
+    if not others:
+        return None
+    command, pid, host, started = others[0]
+    return command, pid, host, dt.datetime.fromtimestamp(started).strftime("%Y-%m-%d %H:%M:%S"), host == _host()
+
+
 def _remove_stale_temps(out: Path, owns) -> None:
     """Remove the temporary files a killed run left in ``out`` (the lock held: no other run writes there now):
     a marker being written (``.partial-lungai-<command>-<pid>``) whose process is gone, and ``<output>.tmp`` of

@@ -31,6 +31,8 @@ CHOICE_MODELS_FIX = ('list under "models" two or more shipped model names or nam
 # stable name, not the problem's text (which names the folder, a choice's model)
 STOPPED_TRAINING = "stopped training"           # checkpoints/ and no model.json
 INCOMPLETE = "incomplete"                       # model.json "status": "calibrating"
+IN_TRAINING = "in training"                     # checkpoints/ or "calibrating": its train-seg still runs
+TRAINING_WAIT = "wait until it ends"            # the fix of IN_TRAINING
 ONE_MEMBER_ENSEMBLE_KEY = "one member ensemble"
 ONE_MEMBER_NO_DROPOUT_KEY = "one member no dropout"
 
@@ -54,12 +56,39 @@ def plain_name(name) -> bool:
             and name not in (".", "..") and "\\" not in name and "/" not in name)
 
 
+def training_in_progress(model_dir) -> str | None:
+    """"MODEL is being trained by process N on HOST (started ...)" when a live run holds the folder's lock
+    (:func:`lungai.io.outputs.lock_holder`: train-seg holds it while it trains, saves and calibrates), else None:
+    its checkpoints or a "calibrating" model.json are then those of a training still running, not an interrupted
+    one.  None where lungai.io cannot be imported (an accelerator without SimpleITK)."""
+    try:
+        from lungai.io.outputs import lock_holder
+    except ImportError:
+        return None
+    holder = lock_holder(model_dir)
+    if holder is None:
+        return None
+    command, pid, host, started, _here = holder
+    if not pid:
+        return f"{model_dir} is in use by a lungai run that is starting now (its lock is being written)"
+    doing = "being trained" if command == "train-seg" else f"in use by a lungai {command} run"
+    return f"{model_dir} is {doing} by process {pid} on {host} (started {started})"
+
+
+def _check_not_training(model_dir) -> None:
+    """InputError (key :data:`IN_TRAINING`) while a train-seg run still writes the model folder."""
+    problem = training_in_progress(model_dir)
+    if problem:
+        raise keyed(InputError(problem, TRAINING_WAIT), IN_TRAINING)
+
+
 def read_meta(model_dir) -> dict:
     """model.json of a model or model-choice folder; InputError when there is none (key :data:`STOPPED_TRAINING`
     when a train-seg run stopped there before it saved one: its checkpoints/ folder), it is not JSON or not of a
     lungai format."""
     path = Path(model_dir) / MODEL_JSON
     if not path.is_file() and (Path(model_dir) / TRAIN_CHECKPOINTS).is_dir():
+        _check_not_training(model_dir)
         raise keyed(InputError(f"{model_dir} holds a training that was stopped (cancelled or killed) before it saved a "
                                "model", resume_fix(model_dir)),
                     STOPPED_TRAINING)
@@ -80,6 +109,7 @@ def check_complete(model_dir, doc: dict) -> None:
     """InputError when model.json ``doc`` records an unfinished training ("status": :data:`CALIBRATING`: train-seg
     stopped before its confidence calibration finished); the fix is a resume."""
     if doc.get("format") != CHOICE_FORMAT and doc.get("status") is not None:
+        _check_not_training(model_dir)
         raise keyed(InputError(f"the model in {model_dir} is incomplete (model.json status {doc['status']!r}): "
                                "train-seg stopped before its confidence calibration finished", resume_fix(model_dir)),
                     INCOMPLETE)
