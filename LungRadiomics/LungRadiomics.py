@@ -532,11 +532,14 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             if failed:
                 message += ("\nNot computed (NaN column): " + "; ".join(failed)
                             + "\n" + "\n".join(failed.values()))
-            for note in self.edgeNotes(columns, csvs):    # as lungai radiomics warns on its stderr
+            edgeNotes, nanNotes = results.run_settings_notes(columns, csvs)   # as lungai radiomics says on stderr
+            for note in edgeNotes:
                 message += "\nwarning: " + note
             for note in getattr(job, "reviewNotes", []):
                 message += "\nwarning: " + note
             for note in getattr(job, "notes", []):
+                message += "\nnote: " + note
+            for note in nanNotes:                         # why values are NaN (an IBSI configuration's notes)
                 message += "\nnote: " + note
             if doseCsv is not None and not pathlib.Path(doseCsv).is_file():   # dose-features failed (optional)
                 jobs = getattr(job.process, "jobs", None)
@@ -559,21 +562,6 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         finally:
             job.finish()
         return message
-
-    @staticmethod
-    def edgeNotes(columns, csvs):
-        """The warning of each computed segment on the CT's image edge (it may be cut by the scan), from the
-        ``cut_by_image_edge`` column of each run's ``<features>_settings.csv`` (``lungai radiomics``; the core's
-        :func:`lungai.radiomics.extract.edge_notes`), named by its Slicer segment name."""
-        import pandas as pd
-        from lungai.radiomics.extract import edge_notes
-
-        frames = []
-        for key, path in csvs.items():
-            settings = pathlib.Path(path).with_name(pathlib.Path(path).stem + "_settings.csv")
-            if settings.is_file():
-                frames.append(pd.read_csv(settings, dtype=str, keep_default_na=False).assign(segment=columns[key]))
-        return edge_notes(pd.concat(frames, ignore_index=True)) if frames else []
 
     def loadBatch(self, p, job):
         outputCsv = job.outputs

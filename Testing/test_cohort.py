@@ -976,6 +976,38 @@ def test_a_segment_on_the_image_edge_is_warned_once_per_case_and_in_the_notes(ex
     assert [ln for ln in capsys.readouterr().out.splitlines() if "touches the image's" in ln] == lines
 
 
+def test_an_ibsi_presets_notes_on_nan_values_are_in_the_patients_notes(export, tmp_path, monkeypatch):
+    """QA: `lungai cohort --params ibsi-...` recorded a segment's errors and edge warnings in the patient's notes but
+    not why values are NaN (Extraction.notes, which `lungai radiomics` prints and radiomics-batch records): a flat
+    tumour's NaN ellipsoid densities were unexplained.  They are in result.json's notes ("radiomics <segment>: ...").
+    (The automatic tumour is stubbed: a flat L of 3 voxels in soft tissue.)"""
+    import shutil
+    from types import SimpleNamespace
+
+    import lungai.seg.infer as infer
+    import lungai.seg.model_io as model_io
+    from lungai.io import read_ct
+
+    root = tmp_path / "export"
+    shutil.copytree(export / "P3", root / "P3")
+    ct = read_ct(root / "P3" / "CT")
+    hu = sitk.GetArrayFromImage(ct)
+    z, y, x = (int(v[0]) for v in np.nonzero((hu > -100) & (hu < 100)))     # soft tissue: IBSI's -500..400 HU
+    arr = np.zeros(hu.shape, np.uint8)
+    arr[z, y, x] = arr[z, y, x + 1] = arr[z, y + 1, x] = 1
+    assert ((hu[arr > 0] > -500) & (hu[arr > 0] < 400)).all()
+    tumour = sitk.GetImageFromArray(arr)
+    tumour.CopyInformation(ct)
+    info = {"confidence": 0.9, "needs_review": False, "notes": [], "review_reasons": [], "candidates": []}
+    monkeypatch.setattr(infer, "segment_tumour", lambda *a, **k: SimpleNamespace(tumour=tumour, info=info))
+    monkeypatch.setattr(model_io, "load_model", lambda *a, **k: None)
+    out = tmp_path / "out"
+    assert run_cohort(root, out, load_params("ibsi-a", feature_classes=["shape"]), workers=0).done == ["P3"]
+    doc = json.loads((out / "patients" / "P3" / RESULT).read_text(encoding="utf-8"))
+    assert ("radiomics tumour: morph_vol_dens_aee and morph_area_dens_aee are NaN: the ROI lies in one plane (flat, "
+            "or a line), so its approximate enclosing ellipsoid has a zero-length axis") in doc["notes"]
+
+
 def test_an_automatic_tumours_record_has_its_confidence_and_method_and_dicom_export_takes_it(export, tmp_path,
                                                                                               monkeypatch):
     """QA: a patient's result.json lacked the automatic tumour's confidence / review flag / method, so `dicom-export

@@ -1192,6 +1192,19 @@ def test_batch_prints_and_records_why_values_are_nan(tmp_path):
     """QA: radiomics-batch dropped the notes `lungai radiomics` prints (why an IBSI preset's values are NaN).  They
     are printed in the batch summary and recorded in _settings.csv's notes column, as `lungai radiomics` records
     them; a resumed case's notes are printed again from its part."""
+    manifest, note = _flat_l_case(tmp_path)
+    out = tmp_path / "out" / "f.csv"
+    params = load_params("ibsi-a", feature_classes=["shape"])
+    first = run_batch(manifest, out, params, workers=0)
+    assert first.done == ["p1"] and f"note: {note}" in first.text()
+    settings = pd.read_csv(tmp_path / "out" / "f_settings.csv")
+    assert settings["notes"].tolist() == [note.removeprefix("gtv: ")]
+    assert f"note: {note}" in run_batch(manifest, out, params, workers=0).text()      # resumed: from its part
+
+
+def _flat_l_case(tmp_path):
+    """(manifest, note): one case "p1" whose segment gtv is a flat L of 3 voxels (IBSI: NaN ellipsoid densities, a
+    note saying why)."""
     import numpy as np
     import SimpleITK as sitk
 
@@ -1214,8 +1227,48 @@ def test_batch_prints_and_records_why_values_are_nan(tmp_path):
     params = load_params("ibsi-a", feature_classes=["shape"])
     note = ("gtv: morph_vol_dens_aee and morph_area_dens_aee are NaN: the ROI lies in one plane (flat, or a line), "
             "so its approximate enclosing ellipsoid has a zero-length axis")
-    first = run_batch(manifest, out, params, workers=0)
-    assert first.done == ["p1"] and f"note: {note}" in first.text()
-    settings = pd.read_csv(tmp_path / "out" / "f_settings.csv")
-    assert settings["notes"].tolist() == [note.removeprefix("gtv: ")]
-    assert f"note: {note}" in run_batch(manifest, out, params, workers=0).text()      # resumed: from its part
+    return manifest, note
+
+
+def test_an_ibsi_case_done_by_a_lungai_without_nan_notes_is_redone_on_resume(tmp_path):
+    """QA: an ibsi-b batch resumed after a lungai that wrote no notes (and, just before, NaN'd the texture of any ROI
+    with one voxel per axial slice: LIDC-IDRI-0852_R_1 242 NaN, 174 now) kept the old values and said nothing
+    ("0 extracted, 3 already done", empty notes).  With an IBSI configuration, a part whose .settings.csv has no
+    notes column is redone, with a note; one with the column is kept."""
+    manifest, note = _flat_l_case(tmp_path)
+    out = tmp_path / "out" / "f.csv"
+    params = load_params("ibsi-a", feature_classes=["shape"])
+    run_batch(manifest, out, params, workers=0)
+    fresh = pd.read_csv(out)
+    parts = tmp_path / "out" / "f.csv.parts"
+    old = pd.read_csv(parts / "p1.csv")
+    old.loc[old.feature == "volume", "value"] = float("nan")        # the older lungai's over-NaN'd value
+    old.to_csv(parts / "p1.csv", index=False)
+    pd.read_csv(parts / "p1.settings.csv").drop(columns="notes").to_csv(parts / "p1.settings.csv", index=False)
+    (parts / "p1.inputs.json").write_text(json.dumps({k: v for k, v in json.loads(
+        (parts / "p1.inputs.json").read_text()).items() if not k.startswith("part_")}))   # an older lungai's record
+    again = run_batch(manifest, out, params, workers=0)
+    assert again.done == ["p1"] and again.skipped == []
+    assert ("note: 1 case(s) done with an IBSI configuration by an older lungai (no notes on NaN values; some values "
+            "NaN that are computed now) are redone") in again.text() and f"note: {note}" in again.text()
+    pd.testing.assert_frame_equal(pd.read_csv(out), fresh)
+    assert pd.read_csv(tmp_path / "out" / "f_settings.csv")["notes"].tolist() == [note.removeprefix("gtv: ")]
+    kept = run_batch(manifest, out, params, workers=0)
+    assert kept.skipped == ["p1"] and "older lungai" not in kept.text()
+
+
+def test_a_killed_runs_half_written_files_are_removed_on_resume(tmp_path):
+    """QA: a run killed while writing left .<case>.csv.<pid>.pending (and write_csv's .<name>.<pid>.part) in the parts
+    folder forever.  The next run, holding the folder's lock before any case runs, removes them; the cases done are
+    kept."""
+    manifest = write_synthetic_cohort(tmp_path, 1, seed=13)
+    out = tmp_path / "out" / "f.csv"
+    (case,) = run_batch(manifest, out, PARAMS, workers=0, segments=["tumour"]).done
+    parts = tmp_path / "out" / "f.csv.parts"
+    stale = [parts / f".{case}.csv.4000000.pending", parts / f".{case}.settings.csv.4000001.part",
+             parts / f".{case}.csv.{__import__('os').getpid()}.pending"]      # an id running now: another program
+    for p in stale:
+        p.write_text("case,segment\n", encoding="utf-8")
+    again = run_batch(manifest, out, PARAMS, workers=0, segments=["tumour"])
+    assert again.skipped == [case] and not [p for p in stale if p.exists()]
+    assert (parts / f"{case}.csv").is_file()

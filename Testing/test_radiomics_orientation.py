@@ -3,6 +3,8 @@ LPS axial order (lungai.io.geometry.to_lps) before preparation, in the default a
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -115,10 +117,12 @@ def test_batch_redoes_an_older_lungais_cases_of_non_lps_images_only(tmp_path):
         part = pd.read_csv(parts / f"{case}.csv")
         part["value"] = 1.0
         part.to_csv(parts / f"{case}.csv", index=False)
+        record = json.loads((parts / f"{case}.inputs.json").read_text())   # an older lungai's: no part size / hash
+        (parts / f"{case}.inputs.json").write_text(json.dumps({k: v for k, v in record.items()
+                                                               if not k.startswith("part_")}))
     again = run_batch(manifest, out, params, workers=0, segments=["tumour"])
     assert again.done == ["sar"] and again.skipped == ["lps"]
     assert "1 case(s) stored in another order than LPS and done by an older lungai" in again.text()
-    import json
 
     assert json.loads((tmp_path / "f.settings.json").read_text())["orientation"].startswith("LPS (axial slices)")
     table = pd.read_csv(out)
@@ -172,6 +176,9 @@ def test_batch_keeps_an_older_lungais_case_whose_image_cannot_be_read_now_and_ch
         part = pd.read_csv(parts / f"{case}.csv")
         part["value"] = 1.0
         part.to_csv(parts / f"{case}.csv", index=False)
+        record = json.loads((parts / f"{case}.inputs.json").read_text())   # an older lungai's: no part size / hash
+        (parts / f"{case}.inputs.json").write_text(json.dumps({k: v for k, v in record.items()
+                                                               if not k.startswith("part_")}))
     (tmp_path / "sar" / "ct.nii.gz").rename(tmp_path / "moved.nii.gz")           # unreadable now
     kept = run_batch(manifest, out, params, workers=0, segments=["tumour"])
     assert kept.skipped == ["lps", "sar"] and kept.done == [] and kept.failed == []

@@ -266,6 +266,29 @@ def test_lung_radiomics_ibsi_preset_gives_every_ibsi_feature_as_the_cli(load_mod
     assert np.allclose(panel[sorted(cli)].to_numpy(), [cli[k] for k in sorted(cli)], rtol=1e-6, equal_nan=True)
 
 
+def test_lung_radiomics_shows_why_an_ibsi_presets_values_are_nan(load_module, mrml_scene, phantom_nodes):
+    """QA: the panel showed a segment's edge warnings from its run's _settings.csv but not the notes column (why an
+    IBSI configuration's values are NaN), which `lungai radiomics` prints: a flat segment's NaN ellipsoid densities
+    were unexplained.  The message has them, named by the Slicer segment (lungai.scene.results.run_settings_notes)."""
+    from lungai import mrml
+
+    vol, seg = phantom_nodes
+    hu = sitk.GetArrayFromImage(mrml.image_from_volume_node(vol))
+    z, y, x = (int(v[0]) for v in np.nonzero((hu[:, :-1, :-1] > -100) & (hu[:, :-1, :-1] < 100)))   # soft tissue
+    flat = np.zeros(hu.shape, np.uint8)
+    flat[z, y, x] = flat[z, y, x + 1] = flat[z, y + 1, x] = 1            # an L in one slice
+    assert ((hu[flat > 0] > -500) & (hu[flat > 0] < 400)).all()          # IBSI's re-segmentation range
+    image = sitk.GetImageFromArray(flat)
+    image.CopyInformation(mrml.image_from_volume_node(vol))
+    mrml.mask_to_segment(mrml_scene, image, "Flat", seg_node=seg, reference_volume_node=vol)
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation, p.selectedSegments, p.preset = vol, seg, ["Flat"], "ibsi-a"
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    assert ("\nnote: Flat: morph_vol_dens_aee and morph_area_dens_aee are NaN: the ROI lies in one plane (flat, or a "
+            "line), so its approximate enclosing ellipsoid has a zero-length axis") in message
+
+
 def test_lung_radiomics_parameter_file_keeps_its_image_types_and_classes(load_module, phantom_nodes, small_phantom,
                                                                            tmp_path):
     """QA: with a pyradiomics parameter file the panel always passed --image-types Original and --feature-classes from

@@ -726,6 +726,8 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         # said on the terminal once per case by run_cohort (edge_warnings)
         edge = edge_notes(result.settings)
         notes.extend(edge)
+        # why values are NaN (an IBSI configuration's notes, as lungai radiomics prints them): "radiomics SEG: ..."
+        notes.extend(f"radiomics {n}" for n in result.notes)
         notes.extend(dose_notes)             # said after the radiomics' notes, as before
         if dose is not None:
             row.update({k: v for k, v in dose.items() if k != "case"})

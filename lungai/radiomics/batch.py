@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -294,6 +295,7 @@ def _prepare_parts(output: Path, params: dict, segments) -> tuple[Path, str | No
     if not stamp.exists() and any(parts.iterdir()):      # not a batch's resume state: a folder of the user's
         raise InputError(f"{parts} (where radiomics-batch keeps the cases done, to resume) holds files it did not "
                          "write", "use another output name, or move that folder away")
+    _remove_unfinished_writes(parts)
     note = None
     recorded = stamp.read_text(encoding="utf-8").strip() if stamp.exists() else key
     if not any(p.suffix == ".csv" and p.is_file() for p in parts.iterdir()):
@@ -334,6 +336,48 @@ def _prepare_parts(output: Path, params: dict, segments) -> tuple[Path, str | No
                          "use another output name, or delete that folder to start over")
     stamp.write_text(key, encoding="utf-8")
     return parts, note
+
+
+# a write a run did not finish: process_case's ".<case>.csv.<pid>.pending" part, write_csv's ".<name>.<pid>.part"
+_UNFINISHED = re.compile(r"^\..+\.\d+\.(pending|part)$")
+
+
+def _remove_unfinished_writes(parts: Path) -> None:
+    """Remove the files a killed run left half-written in the parts folder (``.<case>.csv.<pid>.pending``,
+    ``.<name>.<pid>.part``): never a case done (a part is renamed to ``<case>.csv`` only once whole).  Called with
+    the output folder's lock held and before any case runs, so no run of this batch writes there now; all are
+    removed, whatever their process id (a process of that id running now is another program: ids are reused)."""
+    for p in parts.iterdir():
+        if _UNFINISHED.match(p.name) and p.is_file() and not p.is_symlink():
+            p.unlink(missing_ok=True)
+
+
+def _drop_ibsi_parts_without_notes(parts: Path, rows: list[dict], params: dict) -> str | None:
+    """With an IBSI configuration (``--params ibsi-a`` .. ``ibsi-e``, a file's ``lungai: {ibsi: ...}``), the cases
+    done by a lungai that did not say why values are NaN (a part whose ``.settings.csv`` has no ``notes`` column, or
+    none that can be read) are dropped, to be redone: one such lungai made more values NaN than they are (pyradiomics'
+    2.5D texture of any ROI with one voxel per axial slice; 242 NaN of 347 on LIDC-IDRI-0852_R_1 with ibsi-b, 174
+    now), and none recorded notes.  (A note when any was dropped.)"""
+    from lungai.radiomics.settings import ibsi_configuration
+
+    if ibsi_configuration(params) is None:
+        return None
+    dropped = 0
+    for row in rows:
+        part = parts / f"{safe_name(row['case'])}.csv"
+        side = part.with_name(part.stem + ".settings.csv")
+        if not part.is_file():
+            continue
+        try:
+            if "notes" in pd.read_csv(side, nrows=0).columns:
+                continue
+        except (OSError, ValueError):        # none, or not a table (cut short): redone as well
+            pass
+        for p in (part, side, part.with_name(part.stem + ".errors.csv"), _inputs_file(part)):
+            p.unlink(missing_ok=True)
+        dropped += 1
+    return (f"{dropped} case(s) done with an IBSI configuration by an older lungai (no notes on NaN values; some "
+            "values NaN that are computed now) are redone") if dropped else None
 
 
 def _stored_orientation(image) -> str | None:
@@ -518,8 +562,9 @@ def _run_batch_locked(manifest, output: Path, params: dict, rows: list[dict], wo
     # lung segments named Lung_R, RT LUNG ... (on the CT's grid in an older lungai): their revision in the id and key
     params = with_lung_grid_revision(params, _segment_names(rows, segments))
     parts, redone = _prepare_parts(output, params, segments)
+    unnoted = _drop_ibsi_parts_without_notes(parts, rows, params)
     dropped, unchecked = _drop_parts_of_other_orientations(parts, rows)
-    redone = "; ".join(n for n in (redone, dropped) if n) or None
+    redone = "; ".join(n for n in (redone, unnoted, dropped) if n) or None
     changed, unreadable = _drop_parts_of_changed_inputs(parts, rows)
     unchecked = "; ".join(n for n in (unchecked, unreadable) if n) or None
     summary = BatchSummary(output, redone=redone, unchecked=unchecked, changed=changed)

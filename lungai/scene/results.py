@@ -119,6 +119,26 @@ def describe_risk(probability: float, contributions: Iterable[tuple[str, float]]
     return "\n".join(lines)
 
 
+def run_settings_notes(columns: dict, csvs: dict) -> tuple[list, list]:
+    """(edge warnings, notes on NaN values) of the Lung Radiomics panel's runs, one per computed segment as
+    ``lungai radiomics`` prints them (:func:`lungai.radiomics.extract.edge_notes`, :func:`~lungai.radiomics.extract.
+    nan_note_lines`), read from each run's ``<features>_settings.csv`` (``cut_by_image_edge``, ``notes``) and named
+    by its Slicer segment name (``columns[key]`` of ``csvs[key]``)."""
+    import pandas as pd
+
+    from lungai.radiomics.extract import edge_notes, nan_note_lines
+
+    frames = []
+    for key, path in csvs.items():
+        settings = Path(path).with_name(Path(path).stem + "_settings.csv")
+        if settings.is_file():
+            frames.append(pd.read_csv(settings, dtype=str, keep_default_na=False).assign(segment=columns[key]))
+    if not frames:
+        return [], []
+    table = pd.concat(frames, ignore_index=True)
+    return edge_notes(table), nan_note_lines(table)
+
+
 def read_csv_rows(path: Path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
@@ -130,7 +150,7 @@ def features_by_segment(long_rows: Iterable[dict], column_for: dict) -> tuple[li
     Columns ``feature`` (``<image_type>_<feature_class>_<name>``), ``image_type``, ``feature_class``,
     ``name``, then one column per segment, named by ``column_for[segment key]`` (the Slicer segment
     name; in its order, so a segment without rows is a NaN column).  Rows are sorted by ``feature``.
-    Returns (columns, rows) with float values (NaN where a segment lacks a feature).
+    Returns (columns, rows) with float values (NaN where a segment lacks a feature or its value is empty).
     """
     segments: list[str] = list(dict.fromkeys(column_for.values()))
     table: dict[str, dict] = {}
@@ -141,7 +161,8 @@ def features_by_segment(long_rows: Iterable[dict], column_for: dict) -> tuple[li
         key = f"{row['image_type']}_{row['feature_class']}_{row['feature']}"
         entry = table.setdefault(key, {"feature": key, "image_type": row["image_type"],
                                        "feature_class": row["feature_class"], "name": row["feature"]})
-        entry[segment] = float(row["value"])
+        # a NaN value (an IBSI configuration's undefined feature) is an empty cell in the CSV pandas writes
+        entry[segment] = float(row["value"]) if str(row["value"]).strip() else float("nan")
     columns = ["feature", "image_type", "feature_class", "name", *segments]
     rows = [{c: table[key].get(c, float("nan")) for c in columns} for key in sorted(table)]
     return columns, rows
