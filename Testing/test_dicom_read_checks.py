@@ -619,3 +619,63 @@ def test_an_undecodable_compressed_slice_is_named_with_its_transfer_syntax(tmp_p
         read_ct(tmp_path / "P" / "CT")
     assert "Implicit Transfer Syntax" not in exc.value.problem
     assert "uncompressed (Explicit VR Little Endian)" in exc.value.fix
+
+
+def _padded_u1024(value, limit=None, vr="US"):
+    """The slice stored as HU + 1024 (unsigned, intercept -1024) with the corners beyond 6 px of the centre set to the
+    stored padding ``value`` (alternating with ``limit`` when given), named in PixelPaddingValue (and
+    PixelPaddingRangeLimit)."""
+    yy, xx = np.mgrid[:SHAPE[1], :SHAPE[2]]
+    corners = np.hypot(yy - 7.5, xx - 7.5) > 6
+
+    def edit(ds):
+        _stored_u1024(ds)
+        s = np.frombuffer(ds.PixelData, "<u2").reshape(SHAPE[1:]).copy()
+        s[corners] = value
+        if limit is not None:
+            s[corners & (xx % 2 == 0)] = limit
+            ds.add_new(0x00280121, vr, limit)
+        ds.add_new(0x00280120, vr, value)
+        ds.PixelData = s.astype("<u2").tobytes()
+    return edit, corners
+
+
+@pytest.mark.parametrize("value,limit", [(63536, None), (60000, 65535), (65535, 60000)])
+def test_dicom_pixel_padding_above_the_ct_scale_is_read_as_padding(tmp_path, value, limit):
+    """QA: LUNG1-003 stored unsigned (HU + 1024, intercept -1024) with the area beyond the reconstruction circle at
+    63536 and PixelPaddingValue (0028,0120) 63536 was refused by `lungai lungs`: "intensities outside the Hounsfield
+    range (... 99.9th pct 62512) - convert the image to HU" (the wrong fix: it was in HU).  The slices'
+    PixelPaddingValue / PixelPaddingRangeLimit (0028,0121) are read with the headers ITK reads anyway; the voxels of
+    the padding value (range) above the CT scale read -3024 (padding for every padding rule), the others unchanged."""
+    _, files = _series(tmp_path / "REF" / "CT")
+    ref = sitk.GetArrayFromImage(read_ct(tmp_path / "REF" / "CT"))
+    edit, corners = _padded_u1024(value, limit)
+    _, files = _series(tmp_path / "P" / "CT")
+    for f in files:
+        _edit(f, edit)
+    got = sitk.GetArrayFromImage(read_ct(tmp_path / "P" / "CT"))
+    assert (got[:, corners] == -3024).all()
+    assert np.array_equal(got[:, ~corners], ref[:, ~corners])
+    (study,) = scan(tmp_path / "P")
+    assert not study.notes
+
+
+def test_dicom_pixel_padding_at_air_is_kept_and_the_hu_range_error_names_the_tags(tmp_path):
+    """A padding value that reads as air (stored 0 with intercept -1024: -1024 HU) is left as it is (the air voxels
+    share it); an image with values far above the HU range names PixelPaddingValue in its fix."""
+    _, files = _series(tmp_path / "REF" / "CT")
+    ref = sitk.GetArrayFromImage(read_ct(tmp_path / "REF" / "CT"))
+    edit, corners = _padded_u1024(0)
+    _, files = _series(tmp_path / "P" / "CT")
+    for f in files:
+        _edit(f, edit)
+    got = sitk.GetArrayFromImage(read_ct(tmp_path / "P" / "CT"))
+    assert (got[:, corners] == -1024).all() and np.array_equal(got[:, ~corners], ref[:, ~corners])
+    arr = ref.astype(np.int32)
+    arr[:, corners] = 62512
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing(SPACING)
+    sitk.WriteImage(img, str(tmp_path / "pad.nii.gz"))
+    with pytest.raises(InputError, match="outside the Hounsfield range") as exc:
+        read_ct(tmp_path / "pad.nii.gz")
+    assert "PixelPaddingValue (0028,0120)" in exc.value.fix and "-3024" in exc.value.fix

@@ -369,3 +369,54 @@ def test_lung_cut_flag_leaves_out_the_ct_s_blank_end_slices(small_phantom):
     pad = extract(padded(ct, -1024), {"lungs": padded(lungs, 0)}, params, case="c")
     assert list(plain.settings.cut_by_image_edge) == list(pad.settings.cut_by_image_edge) == ["z-;z+"]
     assert pad.features.value.tolist() == pytest.approx(plain.features.value.tolist(), rel=1e-9)
+
+
+def test_padding_outside_the_field_of_view_is_left_out_of_every_segment(small_phantom, tmp_path, capsys):
+    """QA: LUNG1-003 with every voxel beyond 150 px of the centre at -3024 (the reconstruction circle's padding) and
+    its label map reaching past it gave a lung minimum of -3024 (-1023 without padding), mean -744 (-646), variance
+    7-9 x, without a word.  Padding (lungai.io.validate.padding_mask) and the voxels next to it (the lung grid's
+    linear resampling blends them: a minimum of -1780) are left out of every segment on the CT's grid; each such
+    segment is warned of, noted with the count and marked 'fov' in cut_by_image_edge.  A CT without padding gives the
+    same values as before (QA: lung1 / lung2 / LUNG1-003 byte-identical)."""
+    from lungai.cli import main
+    from lungai.io.validate import PADDING_HU
+
+    ct = small_phantom.ct
+    arr = sitk.GetArrayFromImage(ct)
+    lab = small_phantom.labels
+    lungs = sitk.Cast((lab == L.RIGHT_LUNG) | (lab == L.LEFT_LUNG), sitk.sitkUInt8)
+    tumour = sitk.Cast(lab == L.TUMOUR, sitk.sitkUInt8)
+    m = sitk.GetArrayViewFromImage(lungs) > 0
+    ny, nx = arr.shape[1:]
+    yy, xx = np.mgrid[:ny, :nx]
+    ys, xs = np.nonzero(m.any(axis=0))
+    r = np.hypot(yy - (ny - 1) / 2, xx - (nx - 1) / 2)
+    radius = 0.8 * float(r[ys, xs].max())      # the circle cuts the lungs
+    padded = arr.copy()
+    padded[:, r > radius] = -3024
+    assert (m & (padded <= PADDING_HU)).sum() > 50 and not (sitk.GetArrayViewFromImage(tumour)[:, r > radius - 2]).any()
+    pad_ct = sitk.GetImageFromArray(padded)
+    pad_ct.CopyInformation(ct)
+    params = load_params("default", feature_classes=["firstorder"])
+    segs = {"tumour": tumour, "lungs": lungs}
+    before = extract(pad_ct, segs, params, case="c")
+    mins = before.features[before.features.feature == "Minimum"].set_index("segment").value
+    assert mins["lungs"] > PADDING_HU, "padding counted as lung"
+    assert list(before.settings.cut_by_image_edge.str.contains("fov")) == [False, True]
+    (note,) = [n for n in before.notes if "padding" in n]
+    assert note.startswith("lungs: ") and "of padding outside the scanner's field of view" in note
+    assert "left out of 'lungs'" in note and "fov" not in before.settings.notes.iloc[0]
+    # the tumour, inside the field of view, as on the CT without padding
+    plain = extract(ct, {"tumour": tumour}, params, case="c")
+    assert plain.settings.cut_by_image_edge.tolist() == [""]
+    t = before.features[before.features.segment == "tumour"].value.tolist()
+    assert t == pytest.approx(plain.features.value.tolist(), rel=1e-12)
+    # the CLI warns (and the settings CSV records it)
+    for name, img in {"ct": pad_ct, "lungs": lungs}.items():
+        sitk.WriteImage(img, str(tmp_path / f"{name}.nii.gz"))
+    assert main(["radiomics", "--image", str(tmp_path / "ct.nii.gz"), "--mask", str(tmp_path / "lungs.nii.gz"),
+                 "--label", "lungs=1", "--feature-classes", "firstorder", "-o", str(tmp_path / "f.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: segment 'lungs' reaches past the scanner's field of view" in err
+    assert "note: lungs: " in err and "of padding outside the scanner's field of view" in err
+    assert pd.read_csv(tmp_path / "f_settings.csv", keep_default_na=False).cut_by_image_edge.tolist() == ["fov"]

@@ -315,6 +315,8 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
                    else None for i in range(len(files))], f"the DICOM series in {folder}", folder,
                   reader.GetMetaData(0, "0020|0037").strip().split("\\") if reader.HasMetaDataKey(0, "0020|0037")
                   else None)
+    img = _padding_to_hu(img, [{t: reader.GetMetaData(i, t) for t in PADDING_TAGS if reader.HasMetaDataKey(i, t)}
+                               for i in range(len(files))])
     for tag in UID_TAGS:   # kept on the image, so masks from DICOM RT objects can be checked against this CT
         if reader.HasMetaDataKey(0, tag):
             img.SetMetaData(tag, reader.GetMetaData(0, tag).strip().rstrip("\x00"))
@@ -324,6 +326,73 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
             raise InputError(f"the DICOM series in {folder} has modality {modality}, not CT",
                              "select the CT series of the study")
     return img
+
+
+# PixelPaddingValue, PixelPaddingRangeLimit (stored values, signed as PixelRepresentation says), PixelRepresentation,
+# BitsAllocated, RescaleIntercept, RescaleSlope: read with the slice headers ITK's series reader reads anyway
+PADDING_TAGS = ("0028|0120", "0028|0121", "0028|0103", "0028|0100", "0028|1052", "0028|1053")
+# the top of the standard CT scale (12 bits from -1024): a padding value above it is no tissue
+CT_SCALE_MAX_HU = 3071.0
+PADDING_FILL_HU = -3024     # what a DICOM's padding outside the HU range becomes (lungai.io.validate.PADDING_HU)
+
+
+def _stored_int(text: str, signed: bool, bits: int) -> int | None:
+    try:
+        v = int(float(text.strip().split("\\")[0]))
+    except (ValueError, IndexError):
+        return None
+    full = 1 << bits
+    if signed and v >= full // 2:       # written as US in a signed image (the VR is "US or SS")
+        v -= full
+    elif not signed and v < 0:
+        v += full
+    return v
+
+
+def _padding_to_hu(img: sitk.Image, heads: list) -> sitk.Image:
+    """``img`` (the series read by ITK, HU) with its DICOM padding above the CT scale set to ``PADDING_FILL_HU``:
+    ``heads`` are the slices' :data:`PADDING_TAGS` (ITK's metadata, one dict per slice, in ``img``'s slice order).
+    A slice's PixelPaddingValue (0028,0120) - or the range up to PixelPaddingRangeLimit (0028,0121) - marks its
+    padding voxels; ITK ignores both, so a padding stored at e.g. 63536 (unsigned, intercept -1024) read as 62512
+    HU was taken for a CT not in HU.  Voxels in the padding range that read above ``CT_SCALE_MAX_HU`` become
+    ``PADDING_FILL_HU``, which every padding rule sees (:func:`lungai.io.validate.padding_mask`, ``lungai lungs``);
+    those at or below it are kept as they are: a padding at -2000 HU already is padding by its value, and one at air
+    (stored 0 with intercept -1024: -1024 HU) cannot be told from the air voxels sharing that value."""
+    if not any("0028|0120" in h for h in heads) or img.GetDimension() != 3 or img.GetNumberOfComponentsPerPixel() != 1:
+        return img
+    arr = None
+    for k, h in enumerate(heads):
+        if "0028|0120" not in h or k >= img.GetSize()[2]:
+            continue
+        signed = h.get("0028|0103", "0").strip() == "1"
+        try:
+            bits = int(h.get("0028|0100", "16").strip() or 16)
+            slope = float(h.get("0028|1053", "1").strip() or 1)
+            inter = float(h.get("0028|1052", "0").strip() or 0)
+        except ValueError:
+            continue
+        value = _stored_int(h["0028|0120"], signed, bits)
+        limit = _stored_int(h["0028|0121"], signed, bits) if "0028|0121" in h else value
+        if value is None or limit is None:
+            continue
+        ends = sorted((value * slope + inter, limit * slope + inter))
+        half = 0.5 * abs(slope)
+        lo, hi = max(ends[0] - half, CT_SCALE_MAX_HU), ends[1] + half
+        if lo > hi:
+            continue        # the padding reads within the CT scale: kept (see above)
+        if arr is None:
+            arr = sitk.GetArrayFromImage(img)
+            if arr.dtype.kind == "u" or (arr.dtype.kind == "i" and arr.dtype.itemsize < 2):
+                arr = arr.astype(np.int32)
+        plane = arr[k]
+        plane[(plane > lo) & (plane <= hi)] = PADDING_FILL_HU
+    if arr is None:
+        return img
+    out = sitk.GetImageFromArray(arr)
+    out.CopyInformation(img)
+    for key in img.GetMetaDataKeys():
+        out.SetMetaData(key, img.GetMetaData(key))
+    return out
 
 
 def _undecodable_slices(files, folder) -> str | None:

@@ -99,16 +99,37 @@ def _spread_and_soft_tissue(values: np.ndarray) -> tuple[float, float]:
     return float(sub.size - np.sort(counts)[::-1][:PADDING_VALUES].sum()) / v.size, soft
 
 
+def padding_mask(values: np.ndarray) -> np.ndarray:
+    """Which voxels of a CT in HU (an array of any shape; a boolean array of its shape) are padding outside the
+    scanner's field of view: at or below :data:`PADDING_HU`, and the minimum of the others when it is a plateau below
+    -1000 (over > :data:`PLATEAU_FRACTION` of them, nothing within :data:`PLATEAU_GAP` above it).  The one rule of
+    what is padding: :func:`without_padding` (the intensity check), ``lungai radiomics`` (padding voxels left out of
+    every segment, :func:`lungai.radiomics.extract.extract`)."""
+    v = np.asarray(values)
+    pad = ~(v > PADDING_HU)        # NaN too (none in a checked CT: check_finite)
+    rest = v[~pad]
+    if rest.size:
+        lo = rest.min()
+        if lo < -1000:
+            at_lo = rest == lo
+            if at_lo.mean() > PLATEAU_FRACTION and not np.any((rest > lo) & (rest <= lo + PLATEAU_GAP)):
+                pad |= v == lo
+    return pad
+
+
+def near_padding(padding: np.ndarray) -> np.ndarray:
+    """The padding voxels ``padding`` (a boolean 3D array, :func:`padding_mask`) and their 26 neighbours: a voxel next
+    to the padding is blended with it by any smoothing or interpolation (``lungai lungs``' smoothing, the lung
+    segments' resampling in ``lungai radiomics``), so it is left out with it."""
+    from scipy import ndimage
+
+    return ndimage.binary_dilation(padding, np.ones((3, 3, 3), bool)) if padding.any() else padding
+
+
 def without_padding(values: np.ndarray) -> np.ndarray:
-    """The values of a CT (any shape, flattened) without its padding (:data:`PADDING_HU`, a minimum plateau)."""
+    """The values of a CT (any shape, flattened) without its padding (:func:`padding_mask`)."""
     v = values.ravel()
-    v = v[v > PADDING_HU]
-    if v.size:
-        lo = v.min()
-        at_lo = v == lo
-        if lo < -1000 and at_lo.mean() > PLATEAU_FRACTION and not np.any((v > lo) & (v <= lo + PLATEAU_GAP)):
-            v = v[~at_lo]
-    return v
+    return v[~padding_mask(v)]
 
 
 NONFINITE_FIX = ("replace them with a value in HU - e.g. -1024 (air) where they lie outside the reconstruction "
@@ -182,7 +203,10 @@ def check_ct_intensities(img: sitk.Image, source: str) -> None:
     if p999 > 32000:
         raise InputError(
             f"{source} has intensities outside the Hounsfield range (1st pct {p01:.0f}, 99.9th pct {p999:.0f})",
-            "convert the image to HU (value * RescaleSlope + RescaleIntercept) before using it")
+            "convert the image to HU (value * RescaleSlope + RescaleIntercept) before using it; if those values "
+            "are the scanner's padding outside the field of view (e.g. 63536 stored), a DICOM series names it in "
+            "PixelPaddingValue (0028,0120) / PixelPaddingRangeLimit (0028,0121) and lungai reads it as padding - set "
+            "them, or in a NIfTI/NRRD set those voxels to -3024")
 
 
 # Slice positions of one series: neighbours closer than SLICE_POSITION_TOL_MM are the same

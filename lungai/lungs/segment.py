@@ -47,6 +47,7 @@ from scipy import ndimage
 
 from lungai.errors import InputError
 from lungai.io.geometry import float32_spacing, from_lps, to_lps
+from lungai.io.validate import near_padding as padding_margin
 from lungai.lungs.airways import airways_at_border, find_central_airways
 from lungai.lungs.pleura import add_pleural_notches, convex_hull_2d
 from lungai.progress import NullProgress
@@ -140,7 +141,7 @@ def _body_air_open_fov(hu: np.ndarray, smooth: np.ndarray, air: np.ndarray) -> t
     (HU > -500), per slice with its holes filled and closed by its convex hull: a lung open to the
     edge lies (nearly) all inside the body's hull, the air around the body mostly outside it."""
     padding = hu < PADDING_HU
-    near_padding = ndimage.binary_dilation(padding, np.ones((3, 3, 3), bool)) if padding.any() else padding
+    near_padding = padding_margin(padding)      # the padding and its neighbours (one rule: lungai.io.validate)
     candidates = air & ~near_padding
     lab, n = ndimage.label(smooth > DENSE_HU)
     if n == 0:

@@ -30,6 +30,7 @@ import SimpleITK as sitk
 from lungai.errors import InputError
 from lungai.io import on_grid
 from lungai.io.geometry import to_lps
+from lungai.io.validate import PADDING_HU, near_padding, padding_mask
 from lungai.progress import NullProgress
 from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id, with_lung_grid_revision
 from lungai.seg.preprocess import cut_by_image_edge, cut_note
@@ -194,6 +195,7 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
     progress = progress or NullProgress()
     # on the image's grid (the same voxels stored in another order: reoriented to the image's, losslessly)
     segments = {name: on_grid(image, mask, f"mask of segment {name!r}") for name, mask in segments.items()}
+    segments, padding = without_padding_voxels(image, segments)     # on the CT's own grid, before any resampling
     results: dict[str, tuple] = {}
     valid = {}
     for name, mask in segments.items():
@@ -234,6 +236,9 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
     rows, errors, notes = [], [(case, seg, msg) for seg, msg in (segment_errors or {}).items()], []
     for name in segments:  # the caller's segment order, whatever order the workers finished in
         status, value, seg_notes = results[name]
+        if name in padding:     # said first, whatever became of the segment (its error may be "empty": all padding)
+            seg_notes = [padding[name], *seg_notes]
+            results[name] = (status, value, seg_notes)
         notes.extend(f"{name}: {n}" for n in seg_notes)
         if status == "ok":
             rows.extend(value)
@@ -247,13 +252,51 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
     # summary say it)
     slices = {}         # the CT's slices holding the patient: found once for all lung segments
     settings = [{"case": case, "segment": p.name, **p.settings,
-                 "cut_by_image_edge": ";".join(_cut_faces(p.name, valid[p.name], image, slices)),   # faces as computed
+                 "cut_by_image_edge": ";".join(_cut_faces(p.name, valid[p.name], image, slices)   # faces as computed
+                                               + ([FOV_FACE] if p.name in padding else [])),
                  "notes": NOTE_SEPARATOR.join(results[p.name][2])}     # why values are NaN (nan_note_lines prints them)
                 for p in prepared if results[p.name][0] == "ok"]
     features = pd.DataFrame(rows, columns=LONG_COLUMNS)
     features[SETTINGS_COLUMN] = settings_id(params)  # the settings travel with the values
     return Extraction(features, pd.DataFrame(errors, columns=ERROR_COLUMNS),
                       pd.DataFrame(settings, columns=SETTINGS_COLUMNS), notes)
+
+
+FOV_FACE = "fov"    # cut_by_image_edge's entry for a segment whose padding voxels were left out (without_padding_voxels)
+
+
+def without_padding_voxels(image: sitk.Image, segments: dict) -> tuple[dict, dict]:
+    """(``segments`` without the CT's padding voxels, {segment: the note on what was left out} for the segments that
+    had any).  Padding outside the scanner's field of view (-3024, -2000 ... outside the reconstruction circle:
+    :func:`lungai.io.validate.padding_mask`, the one rule) is no tissue: a mask drawn past the field of view (an
+    RTSTRUCT's body or lung contour, a label map reaching the circle) would count it as intensity (a lung's minimum
+    -3024 instead of -1023, its variance 7-9 x).  ``segments`` on ``image``'s grid; a CT with no value below -1000 has
+    no padding (no pass over it).  The IBSI presets' re-segmentation drops those values from the intensity mask
+    anyway; leaving them out of the mask here keeps them out of the morphology too."""
+    arr = sitk.GetArrayViewFromImage(image)
+    if not segments or arr.ndim != 3 or not arr.size or arr.min() >= -1000:
+        return segments, {}
+    pad = padding_mask(arr)
+    if not pad.any():
+        return segments, {}
+    near = near_padding(pad)
+    voxel_ml = float(np.prod(image.GetSpacing())) / 1000.0
+    out, notes = {}, {}
+    for name, mask in segments.items():
+        m = sitk.GetArrayFromImage(mask)
+        hit = (m != 0) & near
+        if hit.any():
+            n = int(np.count_nonzero(hit & pad))
+            k = int(np.count_nonzero(hit)) - n
+            m[hit] = 0
+            kept = sitk.GetImageFromArray(m)
+            kept.CopyInformation(mask)
+            mask = kept
+            notes[name] = (f"{n} voxels ({n * voxel_ml:.1f} ml) of padding outside the scanner's field of view "
+                           f"(<= {PADDING_HU:.0f} HU or its padding plateau) and {k} next to it "
+                           f"({k * voxel_ml:.1f} ml, blended with it by interpolation) left out of {name!r}")
+        out[name] = mask
+    return out, notes
 
 
 def _cut_faces(name: str, mask: sitk.Image, image: sitk.Image, slices: dict | None = None) -> list:

@@ -128,9 +128,17 @@ def edge_words(faces) -> str:
 
 
 def cut_note(segment: str, faces) -> str:
-    """The warning for a segment on the image edge ``faces`` (:func:`cut_by_image_edge`)."""
-    return (f"segment {segment!r} touches the image's {', '.join(faces)} edge{'s' if len(faces) > 1 else ''}: it may be "
-            "cut by the scan; shape and volume features are of the part inside")
+    """The warning for a segment on the image edge ``faces`` (:func:`cut_by_image_edge`); ``fov`` among them: the
+    segment reached past the scanner's field of view, its padding voxels were left out
+    (:func:`lungai.radiomics.extract.without_padding_voxels`)."""
+    edges = [f for f in faces if f != "fov"]
+    where = []
+    if edges:
+        where.append(f"touches the image's {', '.join(edges)} edge{'s' if len(edges) > 1 else ''}")
+    if len(edges) < len(faces):
+        where.append("reaches past the scanner's field of view (its padding voxels, no tissue, were left out)")
+    return (f"segment {segment!r} {' and '.join(where)}: it may be cut by the scan; shape and volume features are of "
+            "the part inside")
 
 
 def slab_axes(img: sitk.Image) -> tuple:
