@@ -1677,3 +1677,33 @@ def test_cohort_takes_the_folders_lock_a_live_one_refused_a_stale_one_taken_over
     with pytest.raises(InputError, match="no DICOM CT"):
         run_cohort(empty, tmp_path / "new" / "out", PARAMS, workers=0)
     assert not (tmp_path / "new").exists()
+
+
+def test_a_cancel_after_a_result_was_removed_leaves_no_table_row_without_its_result(export, tmp_path, monkeypatch,
+                                                                                    capsys):
+    """Review: a patient's earlier result removed to be redone (half-written here; inputs changed alike), then the
+    run cancelled (Ctrl-C / SIGTERM) before it wrote the table: rp_table.csv kept P1's row with patients/P1/ empty.
+    The table and its sidecar are removed with the first result removed, said on the terminal."""
+    import shutil
+
+    import lungai.radiomics.cluster as cluster
+
+    root = tmp_path / "export"
+    shutil.copytree(export / "P1", root / "P1", ignore=shutil.ignore_patterns("rtdose*", "rtstruct_of_someone*"))
+    out = tmp_path / "out"
+    assert run_cohort(root, out, PARAMS, workers=0).done == ["P1"]
+    assert (out / "rp_table.csv").is_file() and (out / "rp_table.settings.json").is_file()
+    (out / "patients" / "P1" / "lungs.nii.gz").unlink()     # half-written: its result is removed to be redone
+
+    def cancelled(desc, fn, items, names, args, is_done, summary, workers, scheduler):
+        assert not (out / "rp_table.csv").exists()      # already gone while the patients run (a kill -9 too)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cluster, "run_tasks", cancelled)
+    capsys.readouterr()
+    with pytest.raises(KeyboardInterrupt):
+        run_cohort(root, out, PARAMS, workers=0)
+    assert not (out / "patients" / "P1" / RESULT).exists()
+    assert not (out / "rp_table.csv").exists() and not (out / "rp_table.settings.json").exists()
+    assert (f"note: cancelled: {out / 'rp_table.csv'} of an earlier run was removed (the earlier result of P1 was "
+            "removed to be redone); run the same command again to write it") in capsys.readouterr().out

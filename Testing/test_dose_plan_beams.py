@@ -256,7 +256,8 @@ def test_a_dose_of_another_fraction_groups_beam_takes_that_group_in(tmp_path, be
     # group 1's doses alone are group 1's dose: checked as before
     checks = []
     assert plan_dose_files(files, rtplans=[rtplan], checks=checks)[0] == files
-    assert checks == ["all 3 treatment beams of RTPLAN boost.dcm have their dose"]
+    assert checks == ["all 3 treatment beams of RTPLAN boost.dcm in fraction group 1 of 2 (the plan has 5 treatment "
+                      "beams) have their dose"]
     # a beam the plan's BeamSequence lists but no fraction group delivers (and no SETUP beam): refused, said so
     import pydicom
     from pydicom.dataset import Dataset
@@ -283,7 +284,8 @@ def test_two_rtplans_of_one_uid_are_both_read(tmp_path, beams):
     b = write_rtplan(tmp_path / "b.dcm", PLAN, [1, 2, 3, 4])
     for plans in ([a, b], [b, a]):
         with pytest.raises(InputError, match=r"the RTPLANs (a|b).dcm and (a|b).dcm are both the plan 1.2.3.1 .*list "
-                                             r"different beams") as err:
+                                             r"different beams .*: beam 4 is a treatment beam of b.dcm, not of "
+                                             r"a.dcm\)") as err:
             plan_dose_files(files, rtplans=plans)
         assert "keep one RTPLAN per plan" in err.value.fix
     write_rtplan(b, PLAN, [1, 2, 3])
@@ -322,3 +324,80 @@ def test_scan_keeps_every_rtplan_file_of_another_patient_id(tmp_path, beams):
     assert sorted(study.rtplan) == [a, b]
     with pytest.raises(InputError, match="a.dcm and b.dcm are both the plan 1.2.3.1"):
         plan_dose_files(study.rtdose, rtplans=study.rtplan)
+
+
+def test_two_rtplans_of_one_uid_differing_outside_the_treatment_beams_are_accepted(tmp_path, beams):
+    """Review: copy a.dcm listing a setup beam 99 in its BeamSequence, copy b.dcm no BeamSequence (doses of beams 1-3)
+    were refused "list different beams (treatment beams 1, 2, 3 and 1, 2, 3)".  Refused only when the sum's outcome
+    differs under each copy - other treatment beams, or a dose the plan's beam under one copy only -, naming it."""
+    import pydicom
+    from pydicom.dataset import Dataset
+
+    src, files = beams
+    a = write_rtplan(tmp_path / "a.dcm", PLAN, [1, 2, 3])
+    ds = pydicom.dcmread(a)
+    items = []
+    for n in (1, 2, 3, 99):
+        item = Dataset()
+        item.BeamNumber, item.TreatmentDeliveryType = n, "SETUP" if n == 99 else "TREATMENT"
+        items.append(item)
+    ds.BeamSequence = items
+    ds.save_as(a)
+    b = write_rtplan(tmp_path / "b.dcm", PLAN, [1, 2, 3])
+    for plans in ([a, b], [b, a]):
+        checks: list = []
+        assert plan_dose_files(files, rtplans=plans, checks=checks)[0] == files
+        assert checks == [f"all 3 treatment beams of RTPLAN {plans[0].name} have their dose"]
+    # a dose of beam 4: a zero-meterset beam of a.dcm (the plan's), no beam of b.dcm - the outcome differs
+    write_rtplan(a, PLAN, [1, 2, 3, (4, 0.0)])
+    four = _beam(src, tmp_path / "RD" / "beam4.dcm", 4, 0.0)
+    with pytest.raises(InputError, match=r"list different beams \(treatment beams 1, 2, 3 and 1, 2, 3: beam 4 \(with "
+                                         r"a dose\) is a beam of a.dcm, not of b.dcm\)"):
+        plan_dose_files(files + [four], rtplans=[a, b])
+
+
+def test_the_doses_of_one_fraction_group_say_which(tmp_path, beams):
+    """Review: the doses of a plan's boost group alone (group 1: beams 1-3, group 2: beams 4, 5; doses of 4 and 5
+    saying group 2) passed as "all 2 treatment beams of RTPLAN boost.dcm have their dose", as if the plan had 2
+    beams.  The note (and the provenance) say the fraction group and the plan's treatment beams."""
+    import pydicom
+
+    src, files = beams
+    rtplan = _two_group_plan(tmp_path / "boost.dcm")
+    boost = []
+    for n in (4, 5):
+        f = _beam(src, tmp_path / "RD" / f"beam{n}.dcm", n, 0.1)
+        ds = pydicom.dcmread(f)
+        ds.ReferencedRTPlanSequence[0].ReferencedFractionGroupSequence[0].ReferencedFractionGroupNumber = 2
+        ds.save_as(f)
+        boost.append(f)
+    checks: list = []
+    assert plan_dose_files(boost, rtplans=[rtplan], checks=checks)[0] == boost
+    assert checks == ["all 2 treatment beams of RTPLAN boost.dcm in fraction group 2 of 2 (the plan has 5 treatment "
+                      "beams) have their dose"]
+    _two_group_plan(rtplan, groups=((1, (1, 2, 3)), (2, (4, 5, 6))))
+    with pytest.raises(InputError, match=r"RTPLAN boost.dcm lists 3 treatment beams \(4, 5, 6\) in fraction group 2 "
+                                         r"of 2 \(the plan has 6 treatment beams\) but there is no BEAM RTDOSE for "
+                                         r"beam 6"):
+        plan_dose_files(boost, rtplans=[rtplan])
+
+
+def test_a_dose_of_a_zero_meterset_beam_of_another_group_takes_no_group_in(tmp_path, beams):
+    """Review: group 1 (beams 1-3) and group 2 (beam 4, and beam 98 with BeamMeterset 0); the doses of beams 1-3
+    and 98 were refused for the missing beam 4: beam 98 had taken group 2 in.  A beam delivering nothing is the
+    plan's without being needed: group 1's dose."""
+    import pydicom
+    from pydicom.dataset import Dataset
+
+    src, files = beams
+    rtplan = _two_group_plan(tmp_path / "p.dcm", groups=((1, (1, 2, 3)), (2, (4,))))
+    ds = pydicom.dcmread(rtplan)
+    ref = Dataset()
+    ref.ReferencedBeamNumber, ref.BeamMeterset = 98, 0.0
+    ds.FractionGroupSequence[1].ReferencedBeamSequence.append(ref)
+    ds.save_as(rtplan)
+    zero = _beam(src, tmp_path / "RD" / "beam98.dcm", 98, 0.0)
+    checks: list = []
+    assert plan_dose_files(files + [zero], rtplans=[rtplan], checks=checks)[0] == files + [zero]
+    assert checks == ["all 3 treatment beams of RTPLAN p.dcm in fraction group 1 of 2 (the plan has 4 treatment "
+                      "beams) have their dose"]

@@ -981,6 +981,19 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             print("note: " + _resume_ignored_lung_spacing(out, params))
         revision = resampling_revision(params)
         removed: list[str] = []     # the patients whose earlier result this run removed (to be redone)
+        # an earlier run's table (with its sidecar) is removed before the first result in it is: never a row without
+        # its result, also when this run is cancelled (Ctrl-C, SIGTERM) or killed before it writes the table again
+        old_table = [out / n for n in (TABLE, sidecar_path(TABLE).name) if (out / n).exists()]
+
+        def _remove_result(case: str, folder: Path) -> None:
+            for f in old_table:   # cohort's own (prepare_output_folder refused the run for a user's file of the name)
+                f.unlink(missing_ok=True)
+            remove_patient_files(folder)
+            removed.append(case)
+
+        def _listed_cases(cases: list) -> str:
+            return ", ".join(cases[:5]) + (f" ... and {len(cases) - 5} more" if len(cases) > 5 else "")
+
         for job in jobs:     # a finished patient whose inputs changed since (an RTDOSE / RTSTRUCT added ...) is redone
             if revision:     # resampled by pyradiomics: a result of an older lungai's grid is redone
                 job.inputs["resampling_revision"] = revision
@@ -996,8 +1009,7 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             done = out / "patients" / safe_name(job.case) / RESULT
             missing = missing_patient_files(done.parent)
             if missing:     # a cancelled run's half-written patient: never counted nor read, redone
-                remove_patient_files(done.parent)
-                removed.append(job.case)
+                _remove_result(job.case, done.parent)
                 print(f"note: {job.case}: {RESULT} without {', '.join(missing)} (a cancelled run left it "
                       "half-written): redone")
             if done.exists():
@@ -1009,10 +1021,10 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                 if change:
                     # never a stale row in the table, even when the redo fails; nor an old run's mask beside
                     # the new ones (PATIENT_FILES: cohort's own, nothing else)
-                    remove_patient_files(done.parent)
-                    removed.append(job.case)
+                    _remove_result(job.case, done.parent)
                     job.notes.append(f"inputs changed since the last run ({change}): redone")
                     print(f"note: {job.case}: inputs changed since the last run ({change}): redone")
+        table_removed = bool(removed and old_table)     # removed above
         summary = CohortSummary(out)
         existed = {job.case for job in jobs if (out / "patients" / safe_name(job.case)).exists()}
         try:
@@ -1025,6 +1037,9 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             # finish a patient whose masks were just removed (a half-written patient is redone on the next run)
             if not scheduler:
                 remove_unfinished(out, jobs, existed)
+            if table_removed:
+                print(f"note: cancelled: {out / TABLE} of an earlier run was removed (the earlier result of "
+                      f"{_listed_cases(removed)} was removed to be redone); run the same command again to write it")
             raise
         summary.seconds = time.perf_counter() - start
         failed = pd.DataFrame(summary.failed, columns=["case", "error"])
@@ -1082,13 +1097,9 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             summary.table = out / TABLE
         else:     # no patient finished: an earlier run's table is removed when it may hold a patient whose result
             # this run removed (redone, failed now) - never a row without its result -, else kept
-            old = [out / n for n in (TABLE, sidecar_path(TABLE).name) if (out / n).exists()]
+            old = [f for f in old_table if f.exists()]     # not those removed above
             failed_cases = [c for c, _ in summary.failed]
-
-            def _listed_cases(cases: list) -> str:
-                return ", ".join(cases[:5]) + (f" ... and {len(cases) - 5} more" if len(cases) > 5 else "")
-
-            if old and (removed or failed_cases):
+            if table_removed or (old and failed_cases):
                 for f in old:   # cohort's own (prepare_output_folder refused the run for a user's file of the name)
                     f.unlink()
                 why = "; ".join(w for w in (

@@ -547,16 +547,20 @@ def _joined(values) -> str:
     return ", ".join(map(str, sorted(values)))
 
 
-def _treatment_beams(plan, groups: set, dosed: set | None = None) -> tuple[list[int], set[int], set[int], str]:
+def _treatment_beams(plan, groups: set,
+                     dosed: set | None = None) -> tuple[list[int], set[int], set[int], str, str]:
     """(the treatment beams of an RTPLAN, the beams whose dose is no treatment beam's but of this plan, every beam
-    number it lists, a note).  The treatment beams are the ReferencedBeamNumbers of its FractionGroupSequence (the
-    fraction groups ``groups`` when the doses say theirs, else all; when none of ``groups`` is in the plan, all its
-    fraction groups, the note saying so), less those with a BeamMeterset of 0 and setup beams (TreatmentDeliveryType
-    SETUP in BeamSequence or IonBeamSequence): those two are the beams whose dose is the plan's without being
-    needed.  A dosed beam (``dosed``) that only another fraction group lists takes that group's beams in too (the
-    note saying so): the doses are then of both groups, and its other beams must have their dose as well (a boost
-    group's beam beside the first group's doses is not half a boost).  Every beam it lists: of any fraction group,
-    BeamSequence or IonBeamSequence (a dose of a beam outside them is no beam of this plan)."""
+    number it lists, a note, the fraction groups taken when not all of the plan's: "fraction group 2 of 2 (the plan
+    has 5 treatment beams)", else ""). The treatment beams are the ReferencedBeamNumbers of its
+    FractionGroupSequence (the fraction groups ``groups`` when the doses say theirs, else all; when none of
+    ``groups`` is in the plan, all its fraction groups, the note saying so), less those with a BeamMeterset of 0 and
+    setup beams (TreatmentDeliveryType SETUP in BeamSequence or IonBeamSequence): those two are the beams whose dose
+    is the plan's without being needed. A dosed beam (``dosed``) that only another fraction group lists takes that
+    group's beams in too (the note saying so): the doses are then of both groups, and its other beams must have
+    their dose as well (a boost group's beam beside the first group's doses is not half a boost); a dose of a beam
+    that delivers nothing there (BeamMeterset 0) does not, it is the plan's without being needed. Every beam it
+    lists: of any fraction group, BeamSequence or IonBeamSequence (a dose of a beam outside them is no beam of this
+    plan)."""
     items = _plan_beam_items(plan)
     setup = {_int(getattr(b, "BeamNumber", None)) for b in items
              if str(getattr(b, "TreatmentDeliveryType", "") or "").strip().upper() == "SETUP"} - {None}
@@ -575,20 +579,30 @@ def _treatment_beams(plan, groups: set, dosed: set | None = None) -> tuple[list[
         chosen = list(range(len(all_groups)))
     in_chosen = set().union(*(beams_of[i][1] for i in chosen)) if chosen else set()
     elsewhere = sorted((dosed or set()) - in_chosen - setup)
-    added = [i for i in range(len(all_groups)) if i not in chosen and any(n in beams_of[i][1] for n in elsewhere)]
+    added = [i for i in range(len(all_groups)) if i not in chosen and any(n in beams_of[i][0] for n in elsewhere)]
+
+    def _label(i: int) -> str:
+        return str(_int(getattr(all_groups[i], "FractionGroupNumber", None)) or f"#{i + 1}")
+
     if added:
-        label = [str(_int(getattr(all_groups[i], "FractionGroupNumber", None)) or f"#{i + 1}") for i in added]
-        said = [n for n in elsewhere if any(n in beams_of[i][1] for i in added)]
-        known = sorted({str(_int(getattr(all_groups[i], "FractionGroupNumber", None)) or f"#{i + 1}")
-                        for i in chosen})
+        label = [_label(i) for i in added]
+        said = [n for n in elsewhere if any(n in beams_of[i][0] for i in added)]
+        known = sorted({_label(i) for i in chosen})
         notes.append(f"beam{'s' if len(said) > 1 else ''} {_joined(said)} with a dose "
                      f"{'are' if len(said) > 1 else 'is'} of fraction group{'s' if len(added) > 1 else ''} {', '.join(label)}, not of the doses' "
                      f"fraction group{'s' if len(known) > 1 else ''} {', '.join(known)}: the beams of "
                      f"{'both' if len(added) + len(known) == 2 else 'all these'} groups taken")
         chosen = sorted(chosen + added)
     treatment = set().union(*(beams_of[i][0] for i in chosen)) if chosen else set()
-    excused = ((set().union(*(beams_of[i][1] for i in chosen)) if chosen else set()) | setup) - treatment
-    return sorted(treatment), excused, listed, "; ".join(notes)
+    # every beam of the groups taken, setup beams and the beams delivering nothing in the other groups
+    excused = ((set().union(*(beams_of[i][1] for i in chosen)) if chosen else set()) | setup
+               | set().union(*(every - treats for treats, every in beams_of))) - treatment
+    scope = ""
+    if chosen and len(chosen) < len(all_groups):     # a plan and its boost, the doses of one of them
+        whole = set().union(*(treats for treats, _ in beams_of))
+        scope = (f"fraction group{'s' if len(chosen) > 1 else ''} {', '.join(_label(i) for i in chosen)} of "
+                 f"{len(all_groups)}" + (f" (the plan has {len(whole)} treatment beams)" if whole != treatment else ""))
+    return sorted(treatment), excused, listed, "; ".join(notes), scope
 
 
 NO_RTPLAN = "no RTPLAN in the export"
@@ -647,14 +661,26 @@ def _check_plan_beams(paths: list[Path], headers: list, plan_uids, rtplans, name
         plan_path, exc = failed[0]
         return (f"{unchecked} (RTPLAN {name(plan_path)} could not be read ({type(exc).__name__}: {exc}); "
                 "re-export it to have the beams checked)")
+    first_path, first = read[0][0], read[0][2]
     for other_path, _, other_beams, _, _ in read[1:]:
-        if other_beams[:3] != read[0][2][:3]:
-            raise InputError(f"the RTPLANs {name(read[0][0])} and {name(other_path)} are both the plan "
+        # refused only when the outcome differs: other treatment beams, or a dose the plan's under one copy only
+        # (a setup beam without a dose listed by one copy alone changes nothing)
+        def _only(a: set, b: set, what: str) -> list[str]:
+            return [f"beam{'s' if len(only) > 1 else ''} {_joined(only)} "
+                    f"{what.format('are' if len(only) > 1 else 'is')} of {name(p1)}, not of {name(p2)}"
+                    for p1, only, p2 in ((first_path, a - b, other_path), (other_path, b - a, first_path)) if only]
+
+        differ = (_only(set(first[0]), set(other_beams[0]), "{} a treatment beam")
+                  or _only(dosed & (set(first[0]) | first[1]), dosed & (set(other_beams[0]) | other_beams[1]),
+                           "(with a dose) {} a beam"))
+        if differ:
+            raise InputError(f"the RTPLANs {name(first_path)} and {name(other_path)} are both the plan "
                              f"{found[0][0]} (SOPInstanceUID) that the BEAM doses reference but list different "
-                             f"beams (treatment beams {_joined(read[0][2][0]) or 'none'} and "
-                             f"{_joined(other_beams[0]) or 'none'}), so which beams the sum must hold is unknown",
+                             f"beams (treatment beams {_joined(first[0]) or 'none'} and "
+                             f"{_joined(other_beams[0]) or 'none'}: {'; '.join(differ)}), so which beams the sum "
+                             "must hold is unknown",
                              "keep one RTPLAN per plan (the one the doses were calculated with) in the export")
-    plan_path, plan, (treatment, excused, listed, group_note), has_groups, plan_patient = read[0]
+    plan_path, plan, (treatment, excused, listed, group_note, scope), has_groups, plan_patient = read[0]
     dose_patients = {str(getattr(h, "PatientID", "") or "").strip() for h in headers} - {""}
     other = (f" (its PatientID {plan_patient!r} is not the doses' {', '.join(sorted(dose_patients))}: "
              "anonymised separately? it was found by its SOPInstanceUID)"
@@ -666,8 +692,9 @@ def _check_plan_beams(paths: list[Path], headers: list, plan_uids, rtplans, name
         return f"{unchecked} (RTPLAN {name(plan_path)}{other} lists no treatment beam)"
     fix = ("export the RTDOSE of every treatment beam of the plan from the planning system, or the plan dose "
            "(DoseSummationType PLAN)")
+    scope = f" in {scope}" if scope else ""     # the doses of one fraction group (of a plan and its boost)
     beams = (f"RTPLAN {name(plan_path)}{other} lists {len(treatment)} treatment beams "
-             f"({', '.join(map(str, treatment))})" + (f" ({group_note})" if group_note else ""))
+             f"({', '.join(map(str, treatment))}){scope}" + (f" ({group_note})" if group_note else ""))
     said = "".join(f"; {n}" for n in (other.strip()[1:-1], group_note) if n)
     if all(numbers):
         missing = [n for n in treatment if n not in dosed]
@@ -686,11 +713,11 @@ def _check_plan_beams(paths: list[Path], headers: list, plan_uids, rtplans, name
                      "group of it")
             raise InputError(f"{beams}, but BEAM RTDOSEs are the dose of beam{'s' if plural else ''} "
                              f"{_joined(extra)} too, {which}, so what their sum is is unknown", fix)
-        return f"all {len(treatment)} treatment beams of RTPLAN {name(plan_path)} have their dose{said}"
+        return f"all {len(treatment)} treatment beams of RTPLAN {name(plan_path)}{scope} have their dose{said}"
     if len(paths) < len(treatment):
         raise InputError(f"{beams} but there are only {len(paths)} BEAM RTDOSEs ({_listed([name(p) for p in paths])}"
                          "), so their sum is not the plan's dose: MLD, V20 ... would be too low", fix)
-    return (f"as many BEAM doses as treatment beams of RTPLAN {name(plan_path)} ({len(treatment)}; not all say "
+    return (f"as many BEAM doses as treatment beams of RTPLAN {name(plan_path)}{scope} ({len(treatment)}; not all say "
             f"their beam number){said}")
 
 
