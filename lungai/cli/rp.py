@@ -174,6 +174,8 @@ def run_predict(args) -> int:
                 print(f"  {what}: {row[key]}")
     if len(pred) > 10:
         print(f"... {len(pred) - 10} more")
+    for w in pred.attrs.get("warnings", []):   # e.g. patients whose automatic tumour needs review
+        print(f"warning: {w}")
     if "illustrative" in pred.columns:       # a model trained on a synthetic cohort (its card says so)
         print(pred["illustrative"].iloc[0])
     print(f"-> {args.output}")

@@ -13,7 +13,8 @@ from lungai.rp.cohort import SYNTHETIC_NOTE
 from lungai.rp.metrics import evaluate
 from lungai.rp.model_io import load_model
 from lungai.rp.predict import synthetic_model
-from lungai.rp.prepare import case_ids, imputed_and_out_of_range, model_features, settings_warnings
+from lungai.rp.prepare import case_ids, imputed_and_out_of_range, model_features, settings_warnings, \
+    tumour_review_warning
 from lungai.rp.uncertainty import risk_with_interval
 
 OWNER = "rp-validate"   # the marker .lungai-rp-validate: a folder rp validate wrote
@@ -48,11 +49,14 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     risk, low, high = risk_with_interval(bundle, X)
     thr = card["threshold"] if threshold is None else float(threshold)
     result = evaluate(y, risk, thr, seed=seed)
+    n_review, review = tumour_review_warning(df, id_column, "validation table", "and the metrics count them as they are")
+    result["warnings"] += [review] if review else []
     result |= {"model": f"{card['feature_set']}/{card['model']}", "model_dir": str(model_dir),
                "table": ", ".join(str(p) for p in table_paths(table)) or "DataFrame",
                "nested_cv_auc_at_training": card["metrics_nested_cv"]["auc"],
                "n_patients_with_imputed_features": sum(bool(v) for v in imputed),
                "n_patients_out_of_training_range": sum(bool(v) for v in outside),
+               "n_patients_tumour_review": n_review,
                "radiomics_settings_warnings": sorted(set(warnings)),
                "synthetic_model": synthetic_model(card)}   # trained on a synthetic cohort: every risk is illustrative
     if output_dir is not None:

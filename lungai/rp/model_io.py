@@ -58,7 +58,9 @@ def card_markdown(card: dict) -> str:
              f"- Outcome: `{card['outcome']}`; model: {card['model_name']} on the `{card['feature_set']}` "
              f"feature set; hyper-parameters {card['hyperparameters']}",
              f"- Training data: {td['source']}, {td['n']} patients, {td['events']} events "
-             f"(prevalence {td['prevalence']:.1%}); ignored columns: {td['ignored_columns'] or 'none'}",
+             f"(prevalence {td['prevalence']:.1%}); ignored columns: {td['ignored_columns'] or 'none'}"
+             + (f"; {td['n_tumour_review']} patient(s) whose automatic tumour needs review (tumour_review)"
+                if td.get("n_tumour_review") else ""),
              f"- Nested-CV performance ({card.get('metrics_source', 'nested CV')}): AUC {m['auc']:.3f} ({ci_text(m['auc_ci95'])}), "
              f"Brier {m['brier']:.3f}, calibration slope {m['calibration_slope']:.2f} / intercept "
              f"{m['calibration_intercept']:.2f}, sensitivity {m['sensitivity']:.2f} / specificity "

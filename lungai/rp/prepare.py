@@ -251,3 +251,32 @@ def case_ids(df: pd.DataFrame, id_column: str | None) -> list[str]:
         if col and col in df.columns:
             return df[col].astype(str).tolist()
     return [f"row{i + 1}" for i in range(len(df))]
+
+
+REVIEW_COLUMN = "tumour_review"   # lungai cohort: why the automatic tumour needs expert review ('' when it does not)
+REVIEW_FIX = ("review / correct the tumour in Slicer (or contour it as a GTV in the RTSTRUCT) and re-run lungai "
+              "cohort, or drop these rows")
+
+
+def tumour_review_rows(df: pd.DataFrame) -> list[str]:
+    """Per row: '' or why its automatic tumour needs review (the ``tumour_review`` column ``lungai cohort`` writes;
+    a table without it: all '')."""
+    col = next((c for c in df.columns if str(c).strip().lower() == REVIEW_COLUMN), None)
+    if col is None:
+        return [""] * len(df)
+    return ["" if pd.isna(v) else str(v).strip() for v in df[col]]
+
+
+def tumour_review_warning(df: pd.DataFrame, id_column: str | None, what: str, consequence: str) -> tuple[int, str]:
+    """(count, warning) for the rows of ``df`` whose automatic tumour (``lungai cohort`` without a GTV) needs review:
+    their tumour radiomic and dose features come from a tumour no expert checked.  The warning ('' when none) names
+    the count, the first few patient ids and the fix; the numbers are never changed (rp train / validate / predict
+    say it, the model card and external_metrics.json record the count)."""
+    reasons = tumour_review_rows(df)
+    ids = [c for c, r in zip(case_ids(df, id_column), reasons) if r]
+    if not ids:
+        return 0, ""
+    more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
+    return len(ids), (f"{what}: the automatic tumour of {len(ids)} patient(s) needs review ({REVIEW_COLUMN}, e.g. "
+                      f"{', '.join(ids[:5])}{more}): their tumour radiomic and dose features come from a tumour no "
+                      f"expert checked, {consequence} - {REVIEW_FIX}")

@@ -22,7 +22,7 @@ from lungai.rp.columns import CATEGORY_RULES, FEATURE_SETS, ColumnRoles, infer_r
 from lungai.rp.explain import baseline_risk, model_inputs
 from lungai.rp.metrics import ci_text, evaluate, small_sample_warnings
 from lungai.rp.pipeline import MODEL_NAMES, MODELS
-from lungai.rp.prepare import case_ids, feature_summary, training_radiomics_settings
+from lungai.rp.prepare import case_ids, feature_summary, training_radiomics_settings, tumour_review_warning
 from lungai.rp.validation import bootstrap_ensemble, fit_final, nested_cv, nested_selection, select_best
 
 UNCERTAINTY = ("95 % percentile interval of the risks predicted by {n} copies of the locked pipeline "
@@ -121,6 +121,9 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     order = id_order(df, roles.id_column)   # the folds do not depend on the tables' order or their rows' order
     df, X_all, y = df.iloc[order].reset_index(drop=True), X_all.iloc[order].reset_index(drop=True), y[order]
     warnings = small_cohort_warnings(y, len(all_features))
+    n_review, review = tumour_review_warning(df, roles.id_column, "training table",
+                                             "and the model is trained on them as they are")
+    warnings += [review] if review else []
     threshold_rule = "given" if threshold is not None else "training prevalence (default)"
     if threshold is None:
         threshold = round(float(y.mean()), 3)
@@ -204,6 +207,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
             "category_rules": dict(CATEGORY_RULES),      # how rp predict / validate read the categories again
             "training_data": {"source": source, "synthetic": synthetic, "n": int(len(y)), "events": int(y.sum()),
                               "prevalence": float(y.mean()), "ignored_columns": roles.ignored,
+                              "n_tumour_review": n_review,   # rows whose automatic tumour needs review (cohort)
                               "features": feature_summary(X, cats)},
             "metrics_nested_cv": {k: v for k, v in honest.items()
                                   if k not in ("params_per_fold", "inner_auc_per_fold", "chosen_per_fold", "rule")},

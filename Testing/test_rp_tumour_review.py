@@ -1,0 +1,86 @@
+"""RP tables of ``lungai cohort`` whose automatic tumour needs review (its ``tumour_review`` column): ``rp train``,
+``rp validate`` and ``rp predict`` warn, naming the count, the first patients and the fix; the numbers are unchanged."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from lungai.rp import make_cohort, predict_rp, train_rp, validate_rp
+
+REASON = "low confidence; several candidate regions (automatic mode)"
+
+
+def _flagged(table: pd.DataFrame, rows) -> pd.DataFrame:
+    """``table`` with lungai cohort's ``tumour_review`` column: ``REASON`` on ``rows``, empty elsewhere."""
+    review = [""] * len(table)
+    for i in rows:
+        review[i] = REASON
+    return table.assign(tumour_review=review)
+
+
+def _train(table, out):
+    return train_rp(table, "rp_grade2", out, models="lr", feature_sets="clinical_dosimetric", outer_folds=2,
+                    inner_folds=2, fast=True, n_boot=2, make_plots=False)
+
+
+def test_train_warns_and_records_rows_whose_tumour_needs_review(tmp_path):
+    table = make_cohort(80, seed=3, n_noise=0).table
+    flagged = _flagged(table, range(7))
+    path = tmp_path / "rp_table.csv"
+    flagged.to_csv(path, index=False)             # as lungai cohort writes it: empty cells for no review
+    r = _train(path, tmp_path / "model")
+    plain = _train(table, tmp_path / "plain")
+    ids = sorted(table["case"].iloc[:7])
+    warning = next((w for w in r.metrics["warnings"] if "needs review" in w), None)
+    assert warning is not None, r.metrics["warnings"]
+    assert "7 patient(s)" in warning and ", ".join(ids[:5]) in warning and "and 2 more" in warning
+    assert "Slicer" in warning and "re-run lungai cohort" in warning and "drop these rows" in warning
+    assert f"warning: {warning}" in r.lines
+    card = json.loads((tmp_path / "model" / "model_card.json").read_text(encoding="utf-8"))
+    assert card["training_data"]["n_tumour_review"] == 7 and warning in card["warnings"]
+    md = (tmp_path / "model" / "model_card.md").read_text(encoding="utf-8")
+    assert "7 patient(s) whose automatic tumour needs review" in md
+    # the numbers are never changed: the same model and figures as without the column
+    assert r.metrics["results"] == plain.metrics["results"] and r.chosen == plain.chosen
+    assert not any("needs review" in w for w in plain.metrics["warnings"])
+    assert json.loads((tmp_path / "plain" / "model_card.json").read_text())["training_data"]["n_tumour_review"] == 0
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rp_review") / "model"
+    train_rp(make_cohort(80, seed=3, n_noise=0).table, "rp_grade2", out, models="lr",
+             feature_sets="clinical_dosimetric", outer_folds=2, inner_folds=2, fast=True, n_boot=2, make_plots=False)
+    return out
+
+
+def test_validate_and_predict_warn_with_the_same_helper(model, tmp_path):
+    table = make_cohort(40, seed=5, n_noise=0).table
+    flagged = _flagged(table, [3])
+    r = validate_rp(model, flagged, tmp_path / "val")
+    plain = validate_rp(model, table)
+    assert r["n_patients_tumour_review"] == 1 and plain["n_patients_tumour_review"] == 0
+    warning = next(w for w in r["warnings"] if "needs review" in w)
+    assert "1 patient(s)" in warning and table["case"].iloc[3] in warning and "re-run lungai cohort" in warning
+    assert r["auc"] == plain["auc"] and r["brier"] == plain["brier"]
+    assert warning in json.loads((tmp_path / "val" / "external_metrics.json").read_text())["warnings"]
+
+    pred, _ = predict_rp(model, flagged)
+    ref, _ = predict_rp(model, table)
+    assert pred.attrs["warnings"] and "1 patient(s)" in pred.attrs["warnings"][0] and not ref.attrs["warnings"]
+    assert pred.loc[3, "warnings"].endswith(f"automatic tumour needs review ({REASON})")
+    assert (pred.drop(index=3)["warnings"] == ref.drop(index=3)["warnings"]).all()
+    assert pred["risk"].tolist() == ref["risk"].tolist()
+
+
+def test_rp_predict_cli_prints_the_warning(model, tmp_path, capsys):
+    from lungai.cli import main
+
+    patients = tmp_path / "patients.csv"
+    _flagged(make_cohort(12, seed=5, n_noise=0).table, [0, 1]).to_csv(patients, index=False)
+    assert main(["rp", "predict", str(model), str(patients), "-o", str(tmp_path / "pred.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "warning: patients table: the automatic tumour of 2 patient(s) needs review" in out
