@@ -818,3 +818,51 @@ def test_a_stage_model_of_a_stage_synth_cohort_is_illustrative_everywhere(synth_
     assert main(["stage", "predict", "--model", str(d / "own"), "--ehr", str(d / "new.csv"), "-o", str(d / "q")]) == 0
     assert "ILLUSTRATIVE" not in capsys.readouterr().out
     assert "illustrative" not in pd.read_csv(d / "q" / "predictions.csv").columns
+
+
+def test_the_demos_synthetic_cohorts_are_known_as_synthetic_for_stage_and_rp(tmp_path):
+    """QA: `lungai stage train` on the demo's own stage_cohort/{ehr,rna,manifest}.csv recorded training_data.synthetic
+    False (only a `stage synth` marker was read; the demo's marker is one folder up) while `rp train` knew the demo's
+    rp_training_cohort.csv: one helper (lungai.synthetic.tables) knows every table lungai wrote as synthetic."""
+    import shutil
+
+    from lungai.fusion.synthetic import make_cohort, training_data
+    from lungai.io.outputs import record_outputs
+    from lungai.rp.cohort import is_synthetic_cohort
+    from lungai.synthetic.tables import written_as_synthetic
+
+    d = tmp_path / "d"
+    paths = make_cohort(d / "stage_cohort", n=9, seed=0, n_genes=20, module_size=4, ct_shape=(16, 16, 16),
+                        ct_spacing=(8.0, 8.0, 5.0))
+    (d / "rp_training_cohort.csv").write_text("clin_age_years,rp_grade2\n60,1\n", encoding="utf-8")
+    tables = [paths["ehr"], paths["rna"], paths["ct"]]
+    assert not training_data(tables)["synthetic"]               # no marker: not known as lungai's
+    record_outputs(d, "demo", ["stage_cohort", "rp_training_cohort.csv"])     # as the demo's claim records them
+    td = training_data(tables)
+    assert td["synthetic"] is True and "synthetic cohort" in td["source"]
+    assert is_synthetic_cohort(None, [d / "rp_training_cohort.csv"])
+    assert written_as_synthetic(d / "stage_cohort" / "ehr.csv")
+    assert not written_as_synthetic(d / "stage_cohort" / "truth.json")        # not a training table
+    (tmp_path / "mine").mkdir()
+    shutil.copy(paths["ehr"], tmp_path / "mine" / "ehr.csv")                  # a copy: the user's
+    assert not training_data([tmp_path / "mine" / "ehr.csv", paths["rna"]])["synthetic"]
+    with open(paths["rna"], "a", encoding="utf-8") as f:                       # edited since: the user's
+        f.write("\n")
+    assert not training_data(tables)["synthetic"]
+
+
+def test_methods_say_the_samples_stage_model_is_trained_in_this_run():
+    """QA: on the built-in sample Methods said "a locked lungai stage model ... or the plain scikit-learn baseline that
+    beat it in nested cross-validation" - the sample's model is a fusion network trained on the spot on a small
+    synthetic cohort; a model given with --stage-model keeps the locked-model wording."""
+    from lungai.demo.pipeline import _methods
+
+    seg = {"members": 3, "architecture": "unet"}
+    base = {"segmentation": seg, "radiomics": {"params": "p"}, "rp": {"status": "not computed", "message": "not computed: x"},
+            "stage": {"status": "illustrative",
+                      "probabilities": [0.2, 0.3, 0.5]}}
+    sample = " ".join(_methods({**base, "inputs": {"ct": "built-in sample", "stage_model": None}})[0])
+    assert "illustrative fusion network trained in this run on a small synthetic cohort" in sample
+    assert "locked" in sample and "beat it" not in sample
+    given = " ".join(_methods({**base, "inputs": {"ct": "/data/ct", "stage_model": "/models/stage"}})[0])
+    assert "a locked lungai stage model" in given and "trained in this run" not in given

@@ -161,6 +161,9 @@ def test_without_comparison_the_model_card_says_so(tmp_path, linear_ehr):
                  "-o", tmp_path / "m"]) == 0
     meta = json.loads((tmp_path / "m" / "stage_model.json").read_text(encoding="utf-8"))
     assert meta["selected"] == "fusion" and "WITHOUT comparison" in meta["selection"]["verdict"]
+    # QA: the card showed "with EHR/RNA/CT {'ehr': 90, 'rna': 0, 'ct': 0}" (a raw dict), as class_counts_text
+    card = (tmp_path / "m" / "model_card.md").read_text(encoding="utf-8")
+    assert "with EHR 90, RNA 0, CT 0" in card and "{" not in card.split("Training cohort:")[1].splitlines()[0]
 
 
 def test_baseline_files_load_only_allow_listed_types(tmp_path, cohort):

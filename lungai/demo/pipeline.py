@@ -865,9 +865,14 @@ def _methods(s: dict) -> tuple[list[str], list[str]]:
         methods.append("RP risk: scikit-learn logistic regression / random forest with imputation, scaling and "
                        "feature selection inside nested cross-validation; Shapley contributions - lungai.rp.")
     if "probabilities" in (s.get("stage") or {}):
-        methods.append("Stage: a locked lungai stage model - intermediate fusion of CT (3D CNN), RNA-seq (graph "
-                       "attention network) and EHR (MLP), or the plain scikit-learn baseline that beat it in nested "
-                       "cross-validation - lungai.fusion.")
+        if (s.get("inputs") or {}).get("stage_model"):     # --stage-model: a locked model, as its card records
+            methods.append("Stage: a locked lungai stage model - intermediate fusion of CT (3D CNN), RNA-seq (graph "
+                           "attention network) and EHR (MLP), or the plain scikit-learn baseline that beat it in "
+                           "nested cross-validation - lungai.fusion.")
+        else:                                               # the built-in sample: trained in this run, not locked
+            methods.append("Stage: an illustrative fusion network trained in this run on a small synthetic cohort "
+                           "(intermediate fusion of CT (3D CNN), RNA-seq (graph attention network) and EHR (MLP); "
+                           "not compared with baselines, not a locked model) - lungai.fusion.")
     limitations = ["Research use only; not validated for clinical use."]
     sample = (s.get("inputs") or {}).get("ct", "built-in sample") == "built-in sample"
     if s.get("illustrative") and not sample:      # --rp-model / --stage-model of a synthetic cohort (card says so)

@@ -273,6 +273,14 @@ def class_counts_text(counts) -> str:
     return ", ".join(f"{c} {n}" for c, n in counts.items())
 
 
+def modality_counts_text(counts) -> str:
+    """A training cohort's patients with each modality, e.g. "EHR 162, RNA 130, CT 0" (never a raw dict); "" when not
+    recorded."""
+    if not isinstance(counts, dict) or not counts:
+        return ""
+    return ", ".join(f"{str(m).upper()} {n}" for m, n in counts.items())
+
+
 def card_markdown(meta: dict) -> str:
     """A human-readable summary of a locked stage model (``model_card.md``): what is locked, which
     model predictions use, and the comparison it was chosen by."""
@@ -293,7 +301,7 @@ def card_markdown(meta: dict) -> str:
              f"- Rule: {sel.get('rule', 'n/a')}",
              f"- Training cohort: {cohort.get('n_patients', '?')} patients, classes "
              f"{class_counts_text(cohort.get('class_counts')) or '?'}, "
-             f"with EHR/RNA/CT {cohort.get('with', {})}",
+             f"with {modality_counts_text(cohort.get('with')) or 'EHR/RNA/CT ?'}",
              f"- Fusion network modalities: {', '.join(meta['modalities'])}; notes: {'; '.join(meta.get('notes', [])) or 'none'}",
              *([f"- {text}"] if (text := left_out_text((meta.get("ehr") or {}).get("left_out") or {})) else []),
              *([f"- Genes: {len(g['genes'])} kept (--top-k {g.get('top_k')}), ranked by "

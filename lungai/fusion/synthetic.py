@@ -49,15 +49,15 @@ SYNTHETIC_NOTE = ("ILLUSTRATIVE: the stage model was trained on a synthetic coho
 
 def training_data(paths) -> dict:
     """A stage model card's ``training_data`` (model.json): ``synthetic`` when every input table given (EHR, RNA,
-    CT manifest) is one ``lungai stage synth`` wrote, unchanged since (its marker .lungai-stage-synth stamps each) -
-    as ``lungai rp train`` records an ``rp synth`` cohort; :func:`lungai.rp.predict.synthetic_model` reads it for
-    both.  A copy, an edited file or a mix with the user's tables is not known as synthetic."""
-    from lungai.io.outputs import written_by
+    CT manifest) is a synthetic cohort table lungai wrote, unchanged since - a ``lungai stage synth`` output or the
+    demo's ``stage_cohort`` (:func:`lungai.synthetic.tables.all_synthetic`, as ``lungai rp train`` records an
+    ``rp synth`` cohort); :func:`lungai.rp.predict.synthetic_model` reads it for both.  A copy, an edited file or a
+    mix with the user's tables is not known as synthetic."""
+    from lungai.synthetic.tables import all_synthetic
 
     given = [Path(p) for p in paths if p is not None]
-    synthetic = bool(given) and all(written_by(p, "stage-synth") for p in given)
+    synthetic = all_synthetic(given)
     return {"source": SYNTHETIC_SOURCE if synthetic else ", ".join(p.name for p in given), "synthetic": synthetic}
-
 
 
 def make_cohort(out_dir, n: int = 90, seed: int = 0, n_genes: int = 200, module_size: int = 15,

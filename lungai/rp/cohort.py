@@ -113,17 +113,14 @@ SYNTHETIC_NOTE = ("ILLUSTRATIVE: the model was trained on a synthetic cohort (lu
 
 def is_synthetic_cohort(table, paths=()) -> bool:
     """Whether a training table is a synthetic cohort of :func:`make_cohort`: the DataFrame it returned (its
-    ``attrs``), or CSV file(s) ``paths`` that ``lungai rp synth`` wrote (or the demo, its ``rp_training_cohort.csv``)
-    and that are unchanged since (the command's marker lists each with its stamp).  A copy, an edited file or a merge
-    with other tables is not known as synthetic."""
-    from pathlib import Path
-
-    from lungai.io.outputs import written_by
+    ``attrs``), or CSV file(s) ``paths`` lungai wrote as synthetic and unchanged since - ``lungai rp synth``'s, or
+    the demo's ``rp_training_cohort.csv`` (:func:`lungai.synthetic.tables.all_synthetic`, as ``stage train``).  A copy,
+    an edited file or a merge with other tables is not known as synthetic."""
+    from lungai.synthetic.tables import all_synthetic
 
     if isinstance(table, pd.DataFrame):
         return bool(table.attrs.get(SYNTHETIC_ATTR))
-    return bool(paths) and all(written_by(p, "rp-synth") or (Path(p).name == "rp_training_cohort.csv"
-                                                             and written_by(p, "demo")) for p in paths)
+    return all_synthetic(paths)
 
 
 def oracle_auc(cohort: Cohort) -> float:
