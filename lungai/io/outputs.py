@@ -1142,11 +1142,17 @@ def check_output_file_owner(path, command: str) -> None:
                          "choose a new file name (or move that file away)")
 
 
-def written_by(path, command: str) -> bool:
+def written_by(path, command: str, folder=None) -> bool:
     """Whether the file ``path`` is one ``lungai <command>`` wrote, unchanged since (listed in its marker with the
-    same stamp)."""
+    same stamp).  The marker is the one in ``path``'s folder, or in ``folder`` (a folder above, whose marker lists
+    the file by its path relative to it, as the demo lists ``stage_cohort/ehr.csv``)."""
     p = Path(path)
-    stamp = _read_marker(p.parent, command).get(p.name)
+    where = p.parent if folder is None else Path(folder)
+    try:
+        name = p.name if folder is None else p.relative_to(where).as_posix()
+    except ValueError:
+        return False
+    stamp = _read_marker(where, command).get(name)
     return bool(stamp) and not p.is_symlink() and _stamp(p) == stamp
 
 

@@ -18,7 +18,7 @@ def written_as_synthetic(path) -> bool:
     ``lungai stage synth`` or ``lungai rp synth``, or one of the demo's synthetic cohort files
     (:data:`DEMO_SYNTHETIC_TABLES`, recorded in the marker of the demo's folder).  A copy, an edited file or a file
     of the user's is not."""
-    from lungai.io.outputs import _read_marker, _stamp, written_by   # nested demo files: the marker one folder up
+    from lungai.io.outputs import written_by
 
     p = Path(path)
     if p.is_symlink() or not p.is_file():
@@ -28,8 +28,7 @@ def written_as_synthetic(path) -> bool:
     for rel in DEMO_SYNTHETIC_TABLES:
         parts = Path(rel).parts
         if p.parts[-len(parts):] == parts:
-            stamp = _read_marker(p.parents[len(parts) - 1], "demo").get(rel)
-            return bool(stamp) and _stamp(p) == stamp
+            return written_by(p, "demo", folder=p.parents[len(parts) - 1])   # the demo's marker lists it as rel
     return False
 
 
