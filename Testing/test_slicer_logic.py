@@ -975,7 +975,8 @@ def test_lung_radiomics_folder_batch_never_rewrites_a_running_batchs_manifest_no
             logic.startBatch(p)
         assert manifest.read_text(encoding="utf-8") == first
         # QA: the panel's fix names its own field, not the CLI's "-o OTHER_FOLDER/table.csv"
-        assert "choose an Output CSV in another folder" in refused.value.fix and "OTHER_FOLDER" not in str(refused.value)
+        assert "choose an Output CSV in another folder" in refused.value.fix
+        assert "OTHER_FOLDER" not in str(refused.value)
         p.batchOutput = tmp_path / "new" / "features.csv"
         (tmp_path / "new").mkdir()
         (tmp_path / "new" / ".lungai.lock").write_text((out / ".lungai.lock").read_text(), encoding="utf-8")

@@ -75,8 +75,8 @@ def members_in(out) -> list:
 def busy_refusal(model_dir, holder, member=None) -> InputError:
     """The refusal (key :data:`IN_TRAINING`) of the model folder ``model_dir`` whose lock - or member ``member``'s
     (:func:`member_lock_folder`) - is held by ``holder`` (:func:`lungai.io.outputs.lock_holder`): "MODEL is being
-    trained by process N on HOST (started ...)", fix :data:`TRAINING_WAIT` (a caller naming its own controls replaces that
-    part); a run of another computer (its liveness cannot be checked from here) adds how to clear its lock
+    trained by process N on HOST (started ...)", fix :data:`TRAINING_WAIT` (a caller naming its own controls replaces
+    that part); a run of another computer (its liveness cannot be checked from here) adds how to clear its lock
     (:func:`lungai.io.outputs.lock_elsewhere_fix`), the lock file named in full."""
     command, pid, host, started, here = holder
     folder = Path(model_dir).absolute()          # named in full: "oh is being trained" says not where
