@@ -214,13 +214,20 @@ def interrupted_training(model_dir) -> bool:
 
 def training_in_progress(model_dir) -> str | None:
     """"MODEL is being trained by process N on HOST (started ...)" while a ``lungai train-seg`` run (e.g. started
-    from a terminal, or by another Slicer) holds the folder's lock, else None
+    from a terminal, or by another Slicer; a ``--member K`` process included) holds the folder's lock, else None
     (:func:`lungai.seg.model_meta.training_in_progress`)."""
+    busy = training_busy(model_dir)
+    return busy.problem if busy else None
+
+
+def training_busy(model_dir):
+    """The InputError of :func:`training_in_progress` (its fix: :data:`lungai.seg.model_meta.TRAINING_WAIT`, then
+    how to clear the lock of a run on another computer), else None."""
     if not is_set(model_dir):
         return None
-    from lungai.seg.model_meta import training_in_progress as in_progress
+    from lungai.seg.model_meta import training_busy as busy
 
-    return in_progress(model_dir)
+    return busy(model_dir)
 
 
 def segment_column_name(name: str) -> str:

@@ -330,7 +330,10 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
                 return "Choose the model folder (or select the default model)"
             model_meta.read_meta(folder)
         except InputError as exc:
-            return f"{exc.problem}: " + fixes.get(getattr(exc, "key", None), "choose a folder written by Start "
+            key = getattr(exc, "key", None)
+            if key == model_meta.IN_TRAINING:   # its fix goes on: how to clear the lock of a run on another computer
+                return f"{exc.problem}: " + exc.fix.replace(model_meta.TRAINING_WAIT, fixes[key], 1)
+            return f"{exc.problem}: " + fixes.get(key, "choose a folder written by Start "
                                                   "training (lungai train-seg), or select one of the shipped models")
         except OSError as exc:
             return f"cannot read {folder}: {exc.strerror or exc}"
@@ -369,9 +372,12 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
                 return f"Choose the training {what} folder"
         if not commands.is_set(p.trainOutput):
             return "Choose an output folder for the model"
-        running = commands.training_in_progress(p.trainOutput)
-        if running:
-            return f"{running}: wait until it ends, or choose another output folder"
+        busy = commands.training_busy(p.trainOutput)
+        if busy:
+            from lungai.seg.model_meta import TRAINING_WAIT
+
+            return f"{busy.problem}: " + busy.fix.replace(TRAINING_WAIT, "wait until it ends, or choose another "
+                                                          "output folder", 1)
         if commands.trained_model_complete(p.trainOutput):
             return f"{p.trainOutput} already holds a trained model: choose a new output folder"
         from lungai.cli.seg import check_train_output

@@ -27,6 +27,10 @@ from LungAICommon.panel import PanelJob, PanelWidgetMixin, checkSlicerVersion, d
 from LungAICommon.process import LungAIProcess, ProcessChain
 
 REQUESTER = "Lung Radiomics"
+# a batch's folder in use (lungai.radiomics.manifest.write_batch_manifest): the CLI's "-o OTHER_FOLDER/table.csv" in
+# the panel's words
+BATCH_ELSEWHERE = ("choose an Output CSV in another folder: a batch holds the whole folder of its table, not only "
+                   "its own file")
 
 
 class LungRadiomics(ScriptedLoadableModule):
@@ -487,7 +491,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             rows = rows_from_folder(p.batchFolder)
             # not while a batch runs in that folder, never over a file of the user's (lungai checks, then writes)
             manifest = write_batch_manifest(p.batchOutput, lambda path: write_manifest(
-                rows, path, base=pathlib.Path(p.batchFolder)))
+                rows, path, base=pathlib.Path(p.batchFolder)), elsewhere=BATCH_ELSEWHERE)
         args = commands.radiomics_batch(manifest, p.batchOutput, workers=p.workers, params=params,
                                         feature_classes=classes, image_types=types, log_sigma=sigmas or (),
                                         wide=p.batchWide)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -554,6 +555,56 @@ def test_a_model_folder_still_training_names_its_process(tmp_path, capsys):
     assert main_segment(tmp_path, run) != 0                         # its process gone: stopped, to be resumed
     err = capsys.readouterr().err
     assert "calibration finished" in err and "--resume" in err
+
+
+def test_a_model_folder_trained_on_another_computer_says_how_to_clear_its_lock(tmp_path, monkeypatch):
+    """QA: a model folder whose training was killed on another computer (a cluster job on a shared file system) was
+    "being trained ... wait until it ends" forever: its lock's liveness cannot be checked from here, so the fix
+    says how to clear it, the lock file named in full (the wording of check_not_running)."""
+    from lungai.io.outputs import LOCK, check_not_running
+    from lungai.seg.model_meta import IN_TRAINING, read_meta
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "oh" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "oh" / LOCK).write_text("4242 node123 1764600000.00 train-seg\n")
+    with pytest.raises(InputError) as err:
+        read_meta(Path("oh"))
+    hint = (f"if no lungai run is going on on node123 any more (e.g. its container or cluster job has ended), "
+            f"delete the lock file {tmp_path / 'oh' / LOCK} - only that file - and run again")
+    assert err.value.key == IN_TRAINING
+    assert err.value.problem.startswith(f"{tmp_path / 'oh'} is being trained by process 4242 on node123 (started ")
+    assert err.value.fix == "wait until it ends; " + hint
+    with pytest.raises(InputError) as err:
+        check_not_running(Path("oh"), "train-seg")
+    assert err.value.fix.endswith(hint)                             # one wording
+
+
+def test_a_model_folder_whose_member_still_trains_names_it(tmp_path):
+    """QA: `segment --model DIR` on the folder of a `train-seg --member K` process still training (its lock in
+    DIR/.member_K.lock) said it "holds a training that was stopped ... --resume": the member's lock is read too."""
+    import subprocess
+    import sys
+
+    from lungai.io.outputs import LOCK, _host, _process_started
+    from lungai.seg.model_meta import IN_TRAINING, STOPPED_TRAINING, read_meta
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    member = run / ".member_0.lock"                                 # train-seg --member 0's lock folder
+    member.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (member / LOCK).write_text(f"{other.pid} {_host()} {_process_started(other.pid):.2f} train-seg\n")
+        with pytest.raises(InputError) as err:
+            read_meta(run)
+        assert err.value.key == IN_TRAINING and err.value.fix == "wait until it ends"
+        assert f"{run}: member 0 is being trained by process {other.pid} on {_host()} (started " in err.value.problem
+    finally:
+        other.kill()
+        other.wait()
+    with pytest.raises(InputError) as err:                          # its process gone: stopped, to be resumed
+        read_meta(run)
+    assert err.value.key == STOPPED_TRAINING
 
 
 def main_segment(tmp_path, model):

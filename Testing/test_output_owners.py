@@ -667,6 +667,28 @@ def test_an_unreadable_young_lock_says_a_run_is_starting(tmp_path):
     assert "?" not in said and "process 0" not in said
 
 
+def test_a_lock_never_written_is_waited_for_once(tmp_path, monkeypatch):
+    """QA: a lock created but never written (a run killed while starting) cost 2 s before the refusal, not 1 s:
+    _lock read it (waiting up to a second for it to be written), then check_not_running read it again, waiting
+    again.  The holder read is passed on: one wait."""
+    from lungai.io import outputs
+
+    real, reads = outputs._holder, []
+
+    def holder(lock):
+        reads.append(lock)
+        return real(lock)
+
+    monkeypatch.setattr(outputs, "_holder", holder)
+    out = tmp_path / "oh"
+    out.mkdir()
+    (out / ".lungai.lock").write_text("", encoding="utf-8")
+    with pytest.raises(InputError, match="a lungai run is starting in"):
+        with outputs.locked_output_folder(out, "cohort"):
+            pass
+    assert len(reads) == 1
+
+
 def test_the_early_check_reads_a_lock_being_written_again_and_names_the_run(tmp_path):
     """Review: the lock found empty was read again only when taking it (_lock), not by the early check of segment,
     dicom-export, sample, rp, stage (check_output_owner / prepare_output_folder(owner=...) -> check_not_running):

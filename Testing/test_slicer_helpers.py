@@ -334,6 +334,29 @@ def test_a_training_still_running_is_not_interrupted(tmp_path):
     assert commands.interrupted_training(out) and commands.training_in_progress(out) is None    # killed: stale
 
 
+def test_a_member_still_training_is_not_interrupted(tmp_path):
+    """QA: interrupted_training() was True while a `train-seg --member K` process still trained into the folder
+    (its lock in OUT/.member_K.lock, not the folder's): the member's lock is read too."""
+    import subprocess
+    import sys
+
+    from lungai.io.outputs import LOCK, _host, _process_started
+
+    out = tmp_path / "model"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / ".member_0.lock").mkdir()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (out / ".member_0.lock" / LOCK).write_text(f"{other.pid} {_host()} {_process_started(other.pid):.2f} "
+                                                   "train-seg\n")
+        assert not commands.interrupted_training(out)
+        assert f"{out}: member 0 is being trained by process {other.pid}" in commands.training_in_progress(out)
+    finally:
+        other.kill()
+        other.wait()
+    assert commands.interrupted_training(out) and commands.training_in_progress(out) is None    # killed: stale
+
+
 def test_radiomics_commands_match_cli(tmp_path):
     a = _parse(commands.radiomics(tmp_path / "ct.nii.gz", tmp_path / "m.nii.gz", tmp_path / "f.csv",
                                   [("Tumor", 1), ("Right lung", 2)], params="ibsi-c",

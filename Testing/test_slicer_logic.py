@@ -971,9 +971,12 @@ def test_lung_radiomics_folder_batch_never_rewrites_a_running_batchs_manifest_no
     try:
         (out / ".lungai.lock").write_text(f"{other.pid} {_host()} {_process_started(other.pid):.2f} "
                                           "radiomics-batch\n", encoding="utf-8")
-        with pytest.raises(InputError, match="in use by another lungai radiomics-batch run"):
+        with pytest.raises(InputError, match="in use by another lungai radiomics-batch run") as refused:
             logic.startBatch(p)
         assert manifest.read_text(encoding="utf-8") == first
+        # QA: the panel's fix names its own field, not the CLI's "-o OTHER_FOLDER/table.csv"
+        assert "choose an Output CSV in another folder" in refused.value.fix
+        assert "OTHER_FOLDER" not in str(refused.value)
         p.batchOutput = tmp_path / "new" / "features.csv"
         (tmp_path / "new").mkdir()
         (tmp_path / "new" / ".lungai.lock").write_text((out / ".lungai.lock").read_text(), encoding="utf-8")
@@ -3036,6 +3039,42 @@ def test_lungai_seg_training_still_running_is_not_resumed(load_module, tmp_path)
         other.kill()
         other.wait()
     assert logic.trainingResumes(p) and "resume" in logic.modelFolderProblem(str(model))
+
+
+def test_lungai_seg_training_of_a_member_or_another_computer_is_not_resumed(load_module, tmp_path):
+    """QA: a `train-seg --member K` process still training (its lock in OUT/.member_K.lock) was "interrupted" in the
+    panel (Start training resumed it, train-seg refused); a training killed on another computer (a cluster job on a
+    shared file system) was "being trained ... wait until it ends" forever: the member is named, and the lock of
+    another computer's run is named in full with how to clear it, in the panel's words."""
+    import subprocess
+    import sys
+
+    from lungai.io.outputs import LOCK, _host, _process_started
+
+    logic, p, ckpt = _interrupted_training(load_module, tmp_path)
+    model = tmp_path / "model"
+    member = model / ".member_1.lock"
+    member.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (member / LOCK).write_text(f"{other.pid} {_host()} {_process_started(other.pid):.2f} train-seg\n")
+        busy = f"{model}: member 1 is being trained by process {other.pid}"
+        assert not logic.trainingResumes(p)
+        problem = logic.trainingInputProblem(p) or ""
+        assert busy in problem and "wait until it ends, or choose another output folder" in problem
+        assert busy in logic.modelFolderProblem(str(model)) and "resume" not in logic.modelFolderProblem(str(model))
+    finally:
+        other.kill()
+        other.wait()
+    assert logic.trainingResumes(p)                                 # its process gone: resumed
+    member.joinpath(LOCK).unlink()
+    (model / LOCK).write_text("4242 node123 1764600000.00 train-seg\n")
+    clear = (f"; if no lungai run is going on on node123 any more (e.g. its container or cluster job has ended), "
+             f"delete the lock file {model / LOCK} - only that file - and run again")
+    assert not logic.trainingResumes(p)
+    assert (logic.trainingInputProblem(p) or "").endswith("wait until it ends, or choose another output folder" + clear)
+    assert logic.modelFolderProblem(str(model)).endswith("wait until that training ends, or select another model"
+                                                         + clear)
 
 
 def test_lungai_seg_resume_names_members_that_ran_with_different_lengths(load_module, tmp_path):

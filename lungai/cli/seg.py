@@ -261,36 +261,20 @@ def _train(args, out, cfg, recipe, device) -> int:
     return 0
 
 
-def member_lock_folder(out, member: int):
-    """The folder of the lock of a ``train-seg --member K`` run: ``OUT/.member_K.lock`` (hidden, outside checkpoints/,
-    whose entries train-seg checks)."""
-    from pathlib import Path
-
-    return Path(out) / f".member_{member}.lock"
-
-
 def _member_busy(out, member, folder, exc):
-    """The refusal of -o while member ``member``'s process (its lock ``folder``, :func:`member_lock_folder`) trains:
-    "member K is being trained by process N on HOST, started ...; wait until it ends"; ``exc``: the lock's own
-    refusal (:func:`lungai.io.outputs.check_not_running`), kept for a lock being written or of another computer."""
+    """The refusal of -o while member ``member``'s process (its lock ``folder``,
+    :func:`lungai.seg.model_meta.member_lock_folder`) trains: "OUT: member K is being trained by process N on HOST
+    (started ...)", "wait until it ends" (:func:`lungai.seg.model_meta.busy_refusal`, the wording `lungai segment`
+    and the panel use); ``exc``: the lock's own refusal (:func:`lungai.io.outputs.check_not_running`), kept for a
+    lock being written."""
     from lungai.errors import InputError
     from lungai.io.outputs import lock_holder
+    from lungai.seg.model_meta import busy_refusal
 
     holder = lock_holder(folder)
-    if holder and holder[1] and holder[4]:          # a live process of this computer (another's: exc's fix)
-        return InputError(f"{out}: member {member} is being trained by process {holder[1]} on {holder[2]}, started "
-                          f"{holder[3]}", "wait until it ends")
+    if holder and holder[1]:
+        return busy_refusal(out, holder, member)
     return InputError(f"{out}: member {member} is being trained: {exc.problem}", exc.fix)
-
-
-def _members_in(out) -> list:
-    """[(member, its lock folder)] of the ``.member_K.lock`` folders in ``out``."""
-    found = []
-    for folder in sorted(out.glob(".member_*.lock")):
-        member = folder.name[len(".member_"):-len(".lock")]
-        if member.isdigit() and folder.is_dir():
-            found.append((int(member), folder))
-    return found
 
 
 def check_not_training(out, member=None) -> None:
@@ -306,11 +290,13 @@ def check_not_training(out, member=None) -> None:
         from lungai.io.outputs import check_not_running
     except ImportError:
         return
+    from lungai.seg.model_meta import members_in
+
     out = Path(out)
     if not out.is_dir():
         return
     check_not_running(out, "train-seg")
-    for k, folder in _members_in(out):
+    for k, folder in members_in(out):
         if member is None or k == member:
             try:
                 check_not_running(folder, "train-seg")
@@ -333,6 +319,8 @@ def train_lock(out, member=None, save_arrays=None):
 
     from lungai.errors import InputError
 
+    from lungai.seg.model_meta import member_lock_folder, members_in
+
     out = Path(out)
     try:
         from lungai.io.outputs import check_not_running, locked_output_folder
@@ -343,7 +331,7 @@ def train_lock(out, member=None, save_arrays=None):
         return
     if member is None:
         with locked_output_folder(out, "train-seg"):
-            for k, folder in _members_in(out):
+            for k, folder in members_in(out):
                 try:    # a live member is refused; a killed member's lock taken over, then removed with its folder
                     with locked_output_folder(folder, "train-seg"):
                         pass

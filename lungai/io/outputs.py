@@ -786,7 +786,7 @@ def _lock(out: Path, command: str) -> None:
         except FileExistsError:
             holder = _holder(lock)
             if not _lock_stale(lock, holder):
-                check_not_running(out, command)
+                check_not_running(out, command, holder)     # the holder just read (its wait not made again)
                 continue                # released meanwhile: try again
             _break_stale_lock(lock, holder)
             continue
@@ -801,7 +801,7 @@ def _lock(out: Path, command: str) -> None:
     check_not_running(out, command)
     raise InputError(f"could not take the lock {lock.absolute()} of the output folder {out.absolute()}: other runs "
                      "keep taking it", "wait until the other lungai runs into that folder have ended, or " +
-                     _ELSEWHERE.get(command, "choose another folder with -o"))
+                     write_elsewhere(command))
 
 
 @contextlib.contextmanager
@@ -865,13 +865,18 @@ def _unlock(out: Path) -> None:
             lock.unlink()
 
 
-def _runs_elsewhere(out: Path) -> list[tuple[str, int, str, float]]:
+_UNREAD = object()        # _runs_elsewhere / check_not_running: the lock's holder not read yet
+
+
+def _runs_elsewhere(out: Path, holder=_UNREAD) -> list[tuple[str, int, str, float]]:
     """The run in progress in the folder ``out``, when another process than this one holds its lock (:func:`_lock`):
-    [(command, pid, host, started)]; a stale lock (:func:`_lock_stale`) is left out."""
+    [(command, pid, host, started)]; a stale lock (:func:`_lock_stale`) is left out.  ``holder``: the lock as the
+    caller has just read it (:func:`_holder`), not read - nor waited for - again."""
     lock = out / LOCK
     if not lock.is_file():
         return []
-    holder = _holder(lock)
+    if holder is _UNREAD:
+        holder = _holder(lock)
     if _lock_stale(lock, holder):
         return []
     if holder is None:
@@ -888,13 +893,20 @@ _ELSEWHERE = {   # check_not_running: how a command refused so writes elsewhere 
 }
 
 
-def check_not_running(path, command: str) -> None:
+def write_elsewhere(command: str) -> str:
+    """The part of a refusal of a folder in use (:func:`check_not_running`) that says how ``command`` writes
+    elsewhere, in the CLI's words (its -o): a caller naming its own controls (the Slicer panels) replaces it."""
+    return _ELSEWHERE.get(command, "choose another folder with -o")
+
+
+def check_not_running(path, command: str, holder=_UNREAD) -> None:
     """Refuse the output folder ``path`` while another lungai run writes into it (it holds the folder's lock,
-    :func:`_lock`): two runs there would remove or mix each other's results."""
+    :func:`_lock`): two runs there would remove or mix each other's results.  ``holder``: its lock as the caller
+    has just read it (:func:`_lock`: a lock being written is waited for once, not twice)."""
     import datetime as dt
 
     out = Path(path)
-    others = _runs_elsewhere(out)
+    others = _runs_elsewhere(out, holder)
     out = out.absolute()                        # named as it is: "the output folder ." says nothing
     if others and others[0][1] == 0:            # a lock not (yet) readable, younger than a minute
         raise InputError(f"a lungai run is starting in {out}, or one was killed while starting (its lock "
@@ -908,11 +920,16 @@ def check_not_running(path, command: str) -> None:
         raise InputError(f"the output folder {out} is in use by another lungai {_command_name(other)} run (process "
                          f"{pid} on {host}, started {when}); two runs writing into one folder would remove or mix "
                          "each other's results",
-                         "wait until that run has ended, or "
-                         + _ELSEWHERE.get(command, "choose another folder with -o") +
-                         ("" if here else f"; if no lungai run is going on on {host} any more (e.g. its container "
-                                          f"or cluster job has ended), delete the lock file {out / LOCK} - only "
-                                          "that file - and run again"))
+                         "wait until that run has ended, or " + write_elsewhere(command) +
+                         ("" if here else "; " + lock_elsewhere_fix(out, host)))
+
+
+def lock_elsewhere_fix(path, host: str) -> str:
+    """How to clear the lock of the folder ``path`` held by a run of another computer ``host`` (its liveness cannot
+    be checked from here: never taken over): the lock file named in full.  One wording for every refusal
+    (:func:`check_not_running`, lungai.seg.model_meta's training in progress, the Slicer panels)."""
+    return (f"if no lungai run is going on on {host} any more (e.g. its container or cluster job has ended), delete "
+            f"the lock file {Path(path).absolute() / LOCK} - only that file - and run again")
 
 
 def lock_holder(path) -> tuple[str, int, str, str, bool] | None:

@@ -132,7 +132,7 @@ def write_synthetic_cohort(folder: str | Path, n: int, seed: int = 0, shape=(96,
     return manifest
 
 
-def write_batch_manifest(output, write) -> Path:
+def write_batch_manifest(output, write, elsewhere: str | None = None) -> Path:
     """The manifest of a batch that makes it (the LungRadiomics panel's "folder" mode): ``<stem>_manifest.csv``
     beside the table ``output`` (so that a re-run resumes), written by ``write(path)`` (into a temporary folder
     first) and put in place while this process holds the lock of the table's folder (:func:`lungai.io.outputs.
@@ -140,16 +140,26 @@ def write_batch_manifest(output, write) -> Path:
     created: while another lungai run writes into that folder (a batch going on there: its manifest is never
     rewritten under it), and when a file of that name is not one an earlier batch wrote (the user's) or changed
     since (:func:`lungai.io.outputs.check_output_file_owner`) - unless it holds the very same text.  Recorded in the
-    ``radiomics-batch`` marker of the folder: the next run may replace it."""
+    ``radiomics-batch`` marker of the folder: the next run may replace it.  ``elsewhere``: how the caller's user
+    writes the table into another folder (the panel: its output field), in place of the CLI's "-o OTHER_FOLDER/..."
+    in the refusal of a folder in use."""
+    import contextlib
     import tempfile
 
-    from lungai.io.outputs import check_output_file_owner, locked_output_folder, record_output_file, writing
+    from lungai.io.outputs import (check_output_file_owner, locked_output_folder, record_output_file,
+                                   write_elsewhere, writing)
 
     output = Path(output).absolute()
     path = output.with_name(output.stem + "_manifest.csv")
     with tempfile.TemporaryDirectory(prefix="lungai-manifest-") as tmp:
         data = Path(write(Path(tmp) / path.name)).read_bytes()
-    with locked_output_folder(output.parent, "radiomics-batch"):
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(locked_output_folder(output.parent, "radiomics-batch"))
+        except InputError as exc:     # in use: the fix in the caller's words
+            if not elsewhere or write_elsewhere("radiomics-batch") not in exc.fix:
+                raise
+            raise InputError(exc.problem, exc.fix.replace(write_elsewhere("radiomics-batch"), elsewhere)) from None
         if not (path.is_file() and not path.is_symlink() and path.read_bytes() == data):
             try:
                 check_output_file_owner(path, "radiomics-batch")

@@ -56,30 +56,74 @@ def plain_name(name) -> bool:
             and name not in (".", "..") and "\\" not in name and "/" not in name)
 
 
-def training_in_progress(model_dir) -> str | None:
-    """"MODEL is being trained by process N on HOST (started ...)" when a live run holds the folder's lock
-    (:func:`lungai.io.outputs.lock_holder`: train-seg holds it while it trains, saves and calibrates), else None:
-    its checkpoints or a "calibrating" model.json are then those of a training still running, not an interrupted
-    one.  None where lungai.io cannot be imported (an accelerator without SimpleITK)."""
+def member_lock_folder(out, member: int) -> Path:
+    """The folder of the lock of a ``train-seg --member K`` run: ``OUT/.member_K.lock`` (hidden, outside checkpoints/,
+    whose entries train-seg checks)."""
+    return Path(out) / f".member_{member}.lock"
+
+
+def members_in(out) -> list:
+    """[(member, its lock folder)] of the ``.member_K.lock`` folders (:func:`member_lock_folder`) in ``out``."""
+    found = []
+    for folder in sorted(Path(out).glob(".member_*.lock")):
+        member = folder.name[len(".member_"):-len(".lock")]
+        if member.isdigit() and folder.is_dir():
+            found.append((int(member), folder))
+    return found
+
+
+def busy_refusal(model_dir, holder, member=None) -> InputError:
+    """The refusal (key :data:`IN_TRAINING`) of the model folder ``model_dir`` whose lock - or member ``member``'s
+    (:func:`member_lock_folder`) - is held by ``holder`` (:func:`lungai.io.outputs.lock_holder`): "MODEL is being
+    trained by process N on HOST (started ...)", fix :data:`TRAINING_WAIT` (a caller naming its own controls replaces
+    that part); a run of another computer (its liveness cannot be checked from here) adds how to clear its lock
+    (:func:`lungai.io.outputs.lock_elsewhere_fix`), the lock file named in full."""
+    command, pid, host, started, here = holder
+    folder = Path(model_dir).absolute()          # named in full: "oh is being trained" says not where
+    who = f"{folder}" if member is None else f"{folder}: member {member}"
+    if not pid:
+        return keyed(InputError(f"{who} is in use by a lungai run that is starting now (its lock is being written)",
+                                TRAINING_WAIT), IN_TRAINING)
+    doing = "being trained" if command == "train-seg" else f"in use by a lungai {command} run"
+    fix = TRAINING_WAIT
+    if not here:
+        from lungai.io.outputs import lock_elsewhere_fix
+
+        fix += "; " + lock_elsewhere_fix(model_dir if member is None else member_lock_folder(model_dir, member), host)
+    return keyed(InputError(f"{who} is {doing} by process {pid} on {host} (started {started})", fix), IN_TRAINING)
+
+
+def training_busy(model_dir) -> InputError | None:
+    """The refusal (:func:`busy_refusal`) while a live run holds the folder's lock (train-seg holds it while it
+    trains, saves and calibrates) or a ``train-seg --member K`` process holds its member's
+    (:func:`member_lock_folder`), else None: its checkpoints or a "calibrating" model.json are then those of a
+    training still running, not an interrupted one.  None where lungai.io cannot be imported (an accelerator without
+    SimpleITK)."""
     try:
         from lungai.io.outputs import lock_holder
     except ImportError:
         return None
     holder = lock_holder(model_dir)
-    if holder is None:
-        return None
-    command, pid, host, started, _here = holder
-    if not pid:
-        return f"{model_dir} is in use by a lungai run that is starting now (its lock is being written)"
-    doing = "being trained" if command == "train-seg" else f"in use by a lungai {command} run"
-    return f"{model_dir} is {doing} by process {pid} on {host} (started {started})"
+    if holder is not None:
+        return busy_refusal(model_dir, holder)
+    for member, folder in members_in(model_dir):
+        holder = lock_holder(folder)
+        if holder is not None:
+            return busy_refusal(model_dir, holder, member)
+    return None
+
+
+def training_in_progress(model_dir) -> str | None:
+    """"MODEL is being trained by process N on HOST (started ...)" (:func:`training_busy`'s problem), else None."""
+    exc = training_busy(model_dir)
+    return exc.problem if exc else None
 
 
 def _check_not_training(model_dir) -> None:
     """InputError (key :data:`IN_TRAINING`) while a train-seg run still writes the model folder."""
-    problem = training_in_progress(model_dir)
-    if problem:
-        raise keyed(InputError(problem, TRAINING_WAIT), IN_TRAINING)
+    exc = training_busy(model_dir)
+    if exc:
+        raise exc
 
 
 def read_meta(model_dir) -> dict:
