@@ -820,7 +820,7 @@ def test_a_stage_model_of_a_stage_synth_cohort_is_illustrative_everywhere(synth_
     assert "illustrative" not in pd.read_csv(d / "q" / "predictions.csv").columns
 
 
-def test_the_demos_synthetic_cohorts_are_known_as_synthetic_for_stage_and_rp(tmp_path):
+def test_the_demos_synthetic_cohorts_are_known_as_synthetic_for_stage_and_rp(tmp_path, monkeypatch):
     """QA: `lungai stage train` on the demo's own stage_cohort/{ehr,rna,manifest}.csv recorded training_data.synthetic
     False (only a `stage synth` marker was read; the demo's marker is one folder up) while `rp train` knew the demo's
     rp_training_cohort.csv: one helper (lungai.synthetic.tables) knows every table lungai wrote as synthetic."""
@@ -842,6 +842,10 @@ def test_the_demos_synthetic_cohorts_are_known_as_synthetic_for_stage_and_rp(tmp
     assert td["synthetic"] is True and "synthetic cohort" in td["source"]
     assert is_synthetic_cohort(None, [d / "rp_training_cohort.csv"])
     assert written_as_synthetic(d / "stage_cohort" / "ehr.csv")
+    with monkeypatch.context() as m:                       # review: 'ehr.csv' given from inside stage_cohort/ too
+        m.chdir(d / "stage_cohort")
+        assert written_as_synthetic("ehr.csv") and written_as_synthetic("./rna.csv")
+        assert training_data(["ehr.csv", "rna.csv", "manifest.csv"])["synthetic"] is True
     assert not written_as_synthetic(d / "stage_cohort" / "truth.json")        # not a training table
     (tmp_path / "mine").mkdir()
     shutil.copy(paths["ehr"], tmp_path / "mine" / "ehr.csv")                  # a copy: the user's

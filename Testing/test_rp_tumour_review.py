@@ -84,3 +84,16 @@ def test_rp_predict_cli_prints_the_warning(model, tmp_path, capsys):
     assert main(["rp", "predict", str(model), str(patients), "-o", str(tmp_path / "pred.csv")]) == 0
     out = capsys.readouterr().out
     assert "warning: patients table: the automatic tumour of 2 patient(s) needs review" in out
+
+
+def test_a_no_value_word_in_the_review_column_is_no_review():
+    """Review: a table written by R (``NA``) or pandas after ``astype(str)`` (``nan``) gave "the automatic tumour of
+    2 patient(s) needs review" and "needs review (nan)": a word for "no value" (lungai.rp.columns.is_missing_word) is
+    no review, as an empty cell is."""
+    from lungai.rp.prepare import tumour_review_rows, tumour_review_warning
+
+    table = pd.DataFrame({"patient_id": ["P1", "P2", "P3", "P4", "P5"],
+                          "tumour_review": ["NA", "nan", "None", " ", REASON]})
+    assert tumour_review_rows(table) == ["", "", "", "", REASON]
+    n, text = tumour_review_warning(table, "patient_id", "training table", "x")
+    assert n == 1 and "e.g. P5)" in text

@@ -10,7 +10,7 @@ from lungai.radiomics.settings import (SETTINGS_COLUMN, equivalent_ids, ignored_
                                       is_legacy_settings, read_sidecars, resampling_revision, settings_id,
                                       value_settings)
 from lungai.rp.checks import check_categories, numeric_features
-from lungai.rp.columns import ID_NAMES, LEGACY_CATEGORY_RULES, ColumnRoles, require_columns
+from lungai.rp.columns import ID_NAMES, LEGACY_CATEGORY_RULES, ColumnRoles, is_missing_word, require_columns
 
 
 def feature_summary(X: pd.DataFrame, categorical: list[str]) -> dict:
@@ -260,11 +260,12 @@ REVIEW_FIX = ("review / correct the tumour in Slicer (or contour it as a GTV in 
 
 def tumour_review_rows(df: pd.DataFrame) -> list[str]:
     """Per row: '' or why its automatic tumour needs review (the ``tumour_review`` column ``lungai cohort`` writes;
-    a table without it: all '')."""
+    a table without it: all ''; an empty cell or a word for "no value" - "NA", "nan", "None" as other tools write
+    them, :func:`lungai.rp.columns.is_missing_word` - is no review)."""
     col = next((c for c in df.columns if str(c).strip().lower() == REVIEW_COLUMN), None)
     if col is None:
         return [""] * len(df)
-    return ["" if pd.isna(v) else str(v).strip() for v in df[col]]
+    return ["" if is_missing_word(v) else str(v).strip() for v in df[col]]
 
 
 def tumour_review_warning(df: pd.DataFrame, id_column: str | None, what: str, consequence: str) -> tuple[int, str]:

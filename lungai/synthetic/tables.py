@@ -20,7 +20,7 @@ def written_as_synthetic(path) -> bool:
     of the user's is not."""
     from lungai.io.outputs import written_by
 
-    p = Path(path)
+    p = Path(path).absolute()   # 'ehr.csv' given inside stage_cohort/ too (absolute, not resolved: a link stays one)
     if p.is_symlink() or not p.is_file():
         return False
     if any(written_by(p, command) for command in SYNTHETIC_COMMANDS):
