@@ -420,3 +420,49 @@ def test_padding_outside_the_field_of_view_is_left_out_of_every_segment(small_ph
     assert "warning: segment 'lungs' reaches past the scanner's field of view" in err
     assert "note: lungs: " in err and "of padding outside the scanner's field of view" in err
     assert pd.read_csv(tmp_path / "f_settings.csv", keep_default_na=False).cut_by_image_edge.tolist() == ["fov"]
+
+
+def test_overshoot_below_padding_hu_inside_the_body_is_no_padding(small_phantom, monkeypatch):
+    """Review: LUNG1-003 resampled with a B-spline (rounded to int16) overshoots the -1024 air floor: a few isolated
+    voxels <= -1100 HU deep inside the lungs were taken for the field of view's padding - a warning, 'fov' in
+    cut_by_image_edge, the voxels and their 26 neighbours dropped (196 / 428 values changed, LDLGLE +17 %).  Padding
+    is only what reaches the slice's border (lungai.io.validate.reaching_border): such a CT gives no 'fov' and the
+    values of the extraction without any padding pass; a lone padding voxel reads '1 voxel'."""
+    import sys
+
+    from scipy import ndimage
+
+    ex = sys.modules["lungai.radiomics.extract"]       # the module (lungai.radiomics.extract is also the function)
+    from lungai.io.validate import reaching_border
+
+    ct = small_phantom.ct
+    arr = sitk.GetArrayFromImage(ct)
+    lab = small_phantom.labels
+    lungs = sitk.Cast((lab == L.RIGHT_LUNG) | (lab == L.LEFT_LUNG), sitk.sitkUInt8)
+    m = sitk.GetArrayFromImage(lungs) > 0
+    inner = ndimage.binary_erosion(m, iterations=3)
+    zs, ys, xs = np.nonzero(inner)
+    pick = np.linspace(0, len(zs) - 1, 6).astype(int)
+    shot = arr.copy()
+    shot[zs[pick], ys[pick], xs[pick]] = -1150          # isolated overshoot, deep inside the lungs
+    assert not reaching_border(shot <= -1100).any()
+    shot_ct = sitk.GetImageFromArray(shot)
+    shot_ct.CopyInformation(ct)
+    params = load_params("default", feature_classes=["firstorder", "glcm"])
+    got = extract(shot_ct, {"lungs": lungs}, params, case="c")
+    assert got.settings.cut_by_image_edge.str.contains("fov").tolist() == [False]
+    assert not [n for n in got.notes if "padding" in n]
+    monkeypatch.setattr(ex, "without_padding_voxels", lambda image, segments: (segments, {}))
+    old = extract(shot_ct, {"lungs": lungs}, params, case="c")
+    monkeypatch.undo()
+    assert got.features.value.tolist() == pytest.approx(old.features.value.tolist(), rel=1e-12, nan_ok=True)
+    # real padding in a corner (reaching the border) still counts, and one voxel of it reads in the singular
+    corner = arr.copy()
+    corner[5, 0, 0] = -3024
+    one = np.zeros_like(m, np.uint8)
+    one[5, :3, :3] = 1
+    corner_ct, one_mask = sitk.GetImageFromArray(corner), sitk.GetImageFromArray(one)
+    corner_ct.CopyInformation(ct)
+    one_mask.CopyInformation(ct)
+    _, notes = ex.without_padding_voxels(corner_ct, {"s": one_mask})
+    assert notes["s"].startswith("1 voxel (") and " 3 next to it" in notes["s"]

@@ -117,6 +117,27 @@ def padding_mask(values: np.ndarray) -> np.ndarray:
     return pad
 
 
+def reaching_border(padding: np.ndarray) -> np.ndarray:
+    """The padding voxels ``padding`` (a boolean 3D array [z, y, x], :func:`padding_mask`) connected, within their
+    slice (8-connected in-plane), to the slice's border: the scanner's padding outside the reconstruction circle fills
+    the corners of every slice it is in, while a value at or below :data:`PADDING_HU` inside the body (an
+    interpolating resampling's overshoot at the -1024 air floor: B-spline, Lanczos; noise) is an isolated voxel or a
+    few, no padding.  What ``lungai radiomics`` leaves out of the segments
+    (:func:`lungai.radiomics.extract.without_padding_voxels`)."""
+    from scipy import ndimage
+
+    if padding.ndim != 3 or not padding.any():
+        return padding
+    structure = np.zeros((3, 3, 3), bool)
+    structure[1] = True                      # in-plane only: each slice on its own
+    lab, n = ndimage.label(padding, structure)
+    border = np.unique(np.concatenate([lab[:, 0, :].ravel(), lab[:, -1, :].ravel(),
+                                       lab[:, :, 0].ravel(), lab[:, :, -1].ravel()]))
+    lut = np.zeros(n + 1, bool)
+    lut[border[border > 0]] = True
+    return lut[lab]
+
+
 def near_padding(padding: np.ndarray) -> np.ndarray:
     """The padding voxels ``padding`` (a boolean 3D array, :func:`padding_mask`) and their 26 neighbours: a voxel next
     to the padding is blended with it by any smoothing or interpolation (``lungai lungs``' smoothing, the lung

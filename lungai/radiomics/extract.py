@@ -30,7 +30,7 @@ import SimpleITK as sitk
 from lungai.errors import InputError
 from lungai.io import on_grid
 from lungai.io.geometry import to_lps
-from lungai.io.validate import PADDING_HU, near_padding, padding_mask
+from lungai.io.validate import PADDING_HU, near_padding, padding_mask, reaching_border
 from lungai.progress import NullProgress
 from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id, with_lung_grid_revision
 from lungai.seg.preprocess import cut_by_image_edge, cut_note
@@ -268,7 +268,9 @@ FOV_FACE = "fov"    # cut_by_image_edge's entry for a segment whose padding voxe
 def without_padding_voxels(image: sitk.Image, segments: dict) -> tuple[dict, dict]:
     """(``segments`` without the CT's padding voxels, {segment: the note on what was left out} for the segments that
     had any).  Padding outside the scanner's field of view (-3024, -2000 ... outside the reconstruction circle:
-    :func:`lungai.io.validate.padding_mask`, the one rule) is no tissue: a mask drawn past the field of view (an
+    :func:`lungai.io.validate.padding_mask`, the one rule, where it reaches the slice's border:
+    :func:`lungai.io.validate.reaching_border` - a resampling's overshoot below -1100 HU inside the body is no padding)
+    is no tissue: a mask drawn past the field of view (an
     RTSTRUCT's body or lung contour, a label map reaching the circle) would count it as intensity (a lung's minimum
     -3024 instead of -1023, its variance 7-9 x).  ``segments`` on ``image``'s grid; a CT with no value below -1000 has
     no padding (no pass over it).  The IBSI presets' re-segmentation drops those values from the intensity mask
@@ -276,7 +278,7 @@ def without_padding_voxels(image: sitk.Image, segments: dict) -> tuple[dict, dic
     arr = sitk.GetArrayViewFromImage(image)
     if not segments or arr.ndim != 3 or not arr.size or arr.min() >= -1000:
         return segments, {}
-    pad = padding_mask(arr)
+    pad = reaching_border(padding_mask(arr))     # outside the circle: reaching the slice's border (not an overshoot)
     if not pad.any():
         return segments, {}
     near = near_padding(pad)
@@ -292,11 +294,15 @@ def without_padding_voxels(image: sitk.Image, segments: dict) -> tuple[dict, dic
             kept = sitk.GetImageFromArray(m)
             kept.CopyInformation(mask)
             mask = kept
-            notes[name] = (f"{n} voxels ({n * voxel_ml:.1f} ml) of padding outside the scanner's field of view "
+            notes[name] = (f"{_voxels(n)} ({n * voxel_ml:.1f} ml) of padding outside the scanner's field of view "
                            f"(<= {PADDING_HU:.0f} HU or its padding plateau) and {k} next to it "
                            f"({k * voxel_ml:.1f} ml, blended with it by interpolation) left out of {name!r}")
         out[name] = mask
     return out, notes
+
+
+def _voxels(n: int) -> str:
+    return f"{n} voxel" if n == 1 else f"{n} voxels"
 
 
 def _cut_faces(name: str, mask: sitk.Image, image: sitk.Image, slices: dict | None = None) -> list:
