@@ -689,11 +689,14 @@ def test_a_lock_never_written_is_waited_for_once(tmp_path, monkeypatch):
     assert len(reads) == 1
 
 
-def test_the_early_check_reads_a_lock_being_written_again_and_names_the_run(tmp_path):
-    """Review: the lock found empty was read again only when taking it (_lock), not by the early check of segment,
-    dicom-export, sample, rp, stage (check_output_owner / prepare_output_folder(owner=...) -> check_not_running):
-    a run started at the same instant as another got "a lungai run is starting ... or one was killed while
-    starting".  Both read the lock through one helper (lungai.io.outputs._holder) that waits for it to be written."""
+@pytest.mark.parametrize("entry", ["claim", "early check"])
+def test_a_lock_being_written_by_a_run_started_at_once_is_read_again_and_names_it(tmp_path, entry):
+    """Found with two `lungai radiomics-batch` started at once into one folder: the second found the lock the first
+    had just created, still empty, and said "a lungai run is starting ... or one was killed while starting" - not
+    naming the run that was going on.  A lock found empty is read again for a moment: the refusal names the
+    process of the run that holds it.  Review: the early check of segment, dicom-export, sample, rp, stage
+    (check_output_owner / prepare_output_folder(owner=...) -> check_not_running) read it only once; both read the
+    lock through one helper (lungai.io.outputs._holder) that waits for it to be written."""
     import os
     import threading
 
@@ -705,36 +708,15 @@ def test_the_early_check_reads_a_lock_being_written_again_and_names_the_run(tmp_
     lock = out / ".lungai.lock"
     lock.write_text("", encoding="utf-8")          # created (O_EXCL), not written yet
     pid = os.getppid()
+    holder = "radiomics-batch" if entry == "claim" else "segment"
     writer = threading.Timer(0.2, lambda: lock.write_text(f"{pid} {_host()} {_process_started(pid):.2f} "
-                                                          "segment\n", encoding="utf-8"))
+                                                          f"{holder}\n", encoding="utf-8"))
     writer.start()
     try:
-        with pytest.raises(InputError, match=f"in use by another lungai segment run \\(process {pid} on "):
-            outputs.check_output_owner(out, "sample", ["ct.nii.gz"])   # as prepare_output_folder(owner=...)
-    finally:
-        writer.join()
-
-
-def test_a_lock_being_written_by_a_run_started_at_once_is_read_again_and_names_it(tmp_path):
-    """Found with two `lungai radiomics-batch` started at once into one folder: the second found the lock the first
-    had just created, still empty, and said "a lungai run is starting ... or one was killed while starting" - not
-    naming the run that was going on.  A lock found empty is read again for a moment: the refusal names the
-    process of the run that holds it."""
-    import os
-    import threading
-
-    from lungai.io.outputs import _host, _process_started, claim_output_folder
-
-    out = tmp_path / "out"
-    out.mkdir()
-    lock = out / ".lungai.lock"
-    lock.write_text("", encoding="utf-8")          # created (O_EXCL), not written yet
-    pid = os.getppid()
-    writer = threading.Timer(0.2, lambda: lock.write_text(f"{pid} {_host()} {_process_started(pid):.2f} "
-                                                          "radiomics-batch\n", encoding="utf-8"))
-    writer.start()
-    try:
-        with pytest.raises(InputError, match=f"in use by another lungai radiomics-batch run \\(process {pid} on "):
-            claim_output_folder(out, "sample", ["ct.nii.gz"])
+        with pytest.raises(InputError, match=f"in use by another lungai {holder} run \\(process {pid} on "):
+            if entry == "claim":
+                outputs.claim_output_folder(out, "sample", ["ct.nii.gz"])
+            else:
+                outputs.check_output_owner(out, "sample", ["ct.nii.gz"])   # as prepare_output_folder(owner=...)
     finally:
         writer.join()
