@@ -1532,8 +1532,10 @@ def test_case_pair_message_follows_the_choice(p1, tmp_path):
     assert "role:gtv" not in info.value.fix
 
 
-def test_cli_radiomics_refuses_an_rtstruct_folder_before_any_work(tmp_path, capsys):
-    """QA: ``radiomics --rtstruct <a folder>`` read the CT (a minute) before saying the RTSTRUCT "does not exist"."""
+def test_cli_radiomics_refuses_an_rtstruct_folder_without_one_before_any_work(tmp_path, capsys):
+    """QA: ``radiomics --rtstruct <a folder>`` read the CT (a minute) before saying the RTSTRUCT "does not exist".
+    A folder is searched for its RTSTRUCT (test_rtstruct_folder.py); one without any is refused before the CT is
+    read."""
     from lungai.cli import main
 
     folder = tmp_path / "rt"
@@ -1542,19 +1544,20 @@ def test_cli_radiomics_refuses_an_rtstruct_folder_before_any_work(tmp_path, caps
     assert main(["radiomics", "--image", str(never_read), "--rtstruct", str(folder),
                  "-o", str(tmp_path / "f.csv")]) == 2
     err = capsys.readouterr().err
-    assert f"--rtstruct {folder} is a folder, not an RTSTRUCT file" in err and "not a folder" in err, err
+    assert f"--rtstruct {folder}: no DICOM RTSTRUCT (modality RTSTRUCT) in this folder" in err, err
     assert main(["radiomics", "--image", str(never_read), "--rtstruct", str(tmp_path / "missing.dcm"),
                  "-o", str(tmp_path / "f.csv")]) == 2
     assert "RTSTRUCT file" in capsys.readouterr().err
 
 
 def test_cli_dose_features_refuses_an_rtstruct_folder_leaving_no_output_folder(tmp_path, capsys):
-    """Review: dose-features refused an --rtstruct folder only after making the output's folder (left empty)."""
+    """Review: dose-features refused an --rtstruct folder only after making the output's folder (left empty); a
+    folder without an RTSTRUCT is refused before it is made."""
     from lungai.cli import main
 
     folder = tmp_path / "rt"
     folder.mkdir()
     assert main(["dose-features", "--dose", str(tmp_path / "rd.dcm"), "--ct", str(tmp_path / "ct"),
                  "--rtstruct", str(folder), "-o", str(tmp_path / "df2" / "d.csv")]) == 2
-    assert f"--rtstruct {folder} is a folder, not an RTSTRUCT file" in capsys.readouterr().err
+    assert f"--rtstruct {folder}: no DICOM RTSTRUCT" in capsys.readouterr().err
     assert not (tmp_path / "df2").exists()

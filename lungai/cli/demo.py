@@ -70,7 +70,7 @@ def run(args) -> int:
             raise InputError(f"--seed-point needs three numbers x,y,z (got {args.seed_point!r})",
                              "give the point in LPS millimetres, e.g. --seed-point=-62.5,-20,-110")
     if args.structure and not args.rtstruct:
-        raise InputError("--structure names a structure of --rtstruct", "give --rtstruct FILE, or leave --structure out")
+        raise InputError("--structure names a structure of --rtstruct", "give --rtstruct FILE|FOLDER, or leave --structure out")
     summary = run_demo(args.output, ct_path=args.ct, small=args.small, model_dir=args.model, seed_lps=seed,
                        radiomics_params=args.params, clinical=args.clinical, dose=args.dose, dose_unit=args.dose_unit,
                        rp_model=args.rp_model,

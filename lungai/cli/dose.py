@@ -75,10 +75,14 @@ def run(args) -> int:
     if args.rtstruct and (args.lungs_name or args.gtv_name):
         raise InputError("--lungs-name / --gtv-name describe --lungs / --gtv mask files; with --rtstruct the masks "
                          "column names its structures", "leave out --lungs-name / --gtv-name")
-    if args.rtstruct:                      # a folder given as --rtstruct: said before the output folder is made
-        from lungai.dicom.rtstruct import check_rtstruct_path
+    if args.rtstruct:                      # a folder's RTSTRUCT found (and said) before the output folder is made
+        from lungai.dicom.rtstruct import rtstruct_option
 
-        check_rtstruct_path(args.rtstruct)
+        given = args.rtstruct
+        args.rtstruct, found = rtstruct_option(args.rtstruct, args.ct, args.series)
+        inputs = [args.rtstruct if p is given else p for p in inputs]
+        if found:
+            print(f"note: {found}")
     prepare_output_file(args.output, inputs=inputs)          # before any work: nothing is computed in vain
     check_output_file_owner(args.output, OWNER)             # a user's file is never replaced
     # another patient's / frame's RTDOSE stops here (against a DICOM CT and the RTSTRUCT)

@@ -156,10 +156,12 @@ def run(args) -> int:
     from lungai.io.outputs import prepare_output_file, record_output_file, recorded_output_files
     from lungai.radiomics.settings import sidecar_path
 
-    if args.rtstruct:                      # before any work (a folder was told only after reading the CT)
-        from lungai.dicom.rtstruct import check_rtstruct_path
+    if args.rtstruct:                      # before any work: a folder's RTSTRUCT found (and said), or refused
+        from lungai.dicom.rtstruct import rtstruct_option
 
-        check_rtstruct_path(args.rtstruct)
+        args.rtstruct, found = rtstruct_option(args.rtstruct, args.image, args.series)
+        if found:
+            print(f"note: {found}", file=sys.stderr)
     params = _params(args)
     inputs = [p for p in (args.image, args.mask, args.tumour, args.lungs, args.rtstruct) if p]
     out = Path(args.output)     # before any work; a user's file (the table's or a sidecar's name) is never replaced
@@ -172,7 +174,7 @@ def run(args) -> int:
     if args.rtstruct:
         segs = _rtstruct_segments(args, image, errors, structures, lung_names)
     elif args.structure:
-        raise InputError("--structure needs --rtstruct FILE", "give the RTSTRUCT that holds the structure")
+        raise InputError("--structure needs --rtstruct FILE|FOLDER", "give the RTSTRUCT that holds the structure")
     elif args.mask and not args.phantom_labels:
         segs = S.segments_from_labels(read_mask(args.mask, reference=image), image, args.label, errors=errors,
                                       what=f"mask {args.mask}")

@@ -602,8 +602,11 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         if ct_path is None or dose is None:
             raise InputError("--rtstruct gives the plan's lungs and GTV for the dose metrics of --dose on --ct",
                              "give --ct (the planning CT) and --dose (its RTDOSE) with --rtstruct")
-        if not Path(rtstruct).is_file():
-            raise InputError(f"--rtstruct {rtstruct} is not a file", "give the RTSTRUCT .dcm file of the plan")
+        from lungai.dicom.rtstruct import rtstruct_option
+
+        rtstruct, found = rtstruct_option(rtstruct, ct_path, series_uid)   # a folder: its RTSTRUCT, said
+        if found:
+            print(f"note: {found}")
     dose_note = None
     if dose is not None and ct_path is not None:
         from lungai.dose import check_dose_matches_ct

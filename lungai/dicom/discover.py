@@ -700,3 +700,76 @@ def scan(root, progress=None, files=None) -> list[Study]:
             st.notes.append(f"{len(st.rtdose)} RTDOSEs share this frame of reference (several plans or beams?)")
     return sorted(studies, key=lambda s: (s.patient_id, s.study_uid, s.ct is None,
                                           s.ct.series_uid if s.ct else ""))
+
+
+def _rtstruct_label(path: Path, root) -> str:
+    """An RTSTRUCT as a refusal names it: its path under ``root``, StructureSetLabel, date and ROI count."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True,
+                             specific_tags=["StructureSetLabel", "StructureSetDate", "StructureSetROISequence"])
+        label = str(getattr(ds, "StructureSetLabel", "") or "").strip() or "no label"
+        date = str(getattr(ds, "StructureSetDate", "") or "").strip() or "no date"
+        rois = len(getattr(ds, "StructureSetROISequence", None) or [])
+    except Exception:  # noqa: BLE001 - named without its header (refused with its reason when read)
+        return f"{shown_path(path, root)} (header unreadable)"
+    return f"{shown_path(path, root)} (label {label!r}, date {date}, {rois} ROI{'s' if rois != 1 else ''})"
+
+
+def find_rtstruct(path, ct_path=None, series_uid: str | None = None,
+                  option: str = "--rtstruct") -> tuple[Path, str | None]:
+    """The RTSTRUCT file an ``--rtstruct FILE|FOLDER`` value stands for, and a note saying which file of a folder was
+    used (None for a file, returned as given).
+
+    A folder (an ``RTSTRUCT/`` export folder, or a patient's folder mixing CT slices, RTSTRUCT, RTPLAN, RTDOSE, with
+    or without ``.dcm``) is searched by :func:`scan` (headers only, subfolders too, non-DICOM files ignored): one
+    RTSTRUCT is used; of several, the one that references the CT series of ``ct_path`` (``series_uid``: the series
+    chosen there), else the one in the CT's frame of reference, when that makes one; otherwise they are refused,
+    each named (file, StructureSetLabel, date, ROI count).  No RTSTRUCT: refused, saying what the folder holds."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return folder, None
+    files = files_under(folder)
+    studies = scan(folder, files=files)
+    found = sorted({Path(p) for st in studies for p in st.rtstruct})
+    fix_file = f"give the RTSTRUCT file itself, e.g. {option} {folder / 'RS.dcm'}" if not found else \
+        f"give the RTSTRUCT file itself, e.g. {option} {found[0]}"
+    if not found:
+        what = (f"{len(files)} file(s): " + "; ".join(st.summary() for st in studies) if studies
+                else f"{len(files)} file(s), none a DICOM CT, RTSTRUCT, RTDOSE or SEG" if files else "no files")
+        raise InputError(f"{option} {folder}: no DICOM RTSTRUCT (modality RTSTRUCT) in this folder or its subfolders; "
+                         f"found {what}",
+                         "give the RTSTRUCT file of the plan, or the folder of the export that holds it "
+                         "(re-export the structure set from the planning system if it is missing)")
+    if len(found) == 1:
+        return found[0], f"{option} {folder}: using the RTSTRUCT {shown_path(found[0], folder)} (the only one there)"
+    from lungai.dicom.reference import dicom_ct_header
+
+    ct = dicom_ct_header(ct_path, series_uid) if ct_path is not None else None
+    candidates, why = found, "the CT given is not DICOM, so none can be matched to it" if ct_path is not None \
+        else "no CT given to match them to"
+    if ct is not None:
+        ct_series = str(getattr(ct, "SeriesInstanceUID", "") or "")
+        ct_frame = str(getattr(ct, "FrameOfReferenceUID", "") or "")
+        refs = {}
+        for p in found:
+            try:
+                refs[p] = _references(p)
+            except Exception:  # noqa: BLE001 - unreadable: matches nothing (refused with its reason if given alone)
+                refs[p] = (set(), set())
+        direct = [p for p in found if ct_series and ct_series in refs[p][0]]
+        by_frame = [p for p in found if ct_frame and ct_frame in refs[p][1]]
+        for chosen, how in ((direct, f"it references the CT series {ct_series}"),
+                            ([] if direct else by_frame, f"it is in the CT's frame of reference {ct_frame}")):
+            if len(chosen) == 1:
+                others = ", ".join(shown_path(p, folder) for p in found if p != chosen[0])
+                return chosen[0], (f"{option} {folder}: using the RTSTRUCT {shown_path(chosen[0], folder)} ({how}; "
+                                   f"left out: {others})")
+        candidates = direct if len(direct) > 1 else by_frame if not direct and len(by_frame) > 1 else found
+        why = (f"{len(candidates)} reference the CT series {ct_series}" if len(direct) > 1 else
+               f"{len(candidates)} are in the CT's frame of reference {ct_frame}, none references its series"
+               if len(by_frame) > 1 else "none references the CT series or its frame of reference")
+    raise InputError(f"{option} {folder} holds {len(found)} RTSTRUCTs and {why}, so which one holds the plan's "
+                     "contours is ambiguous: " + "; ".join(_rtstruct_label(p, folder) for p in candidates),
+                     fix_file)

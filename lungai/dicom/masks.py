@@ -1,7 +1,8 @@
 """Masks for the commands that take one: a file (NIfTI / NRRD / MHA label map or DICOM SEG) or an RTSTRUCT structure.
 
 A structure is given by name (``GTV-1``; case does not matter) or by role (``role:gtv``, ``role:lungs``,
-``role:lungs_minus_gtv`` ...; see :mod:`lungai.dicom.roles`).  The CLI options: ``--rtstruct FILE`` with
+``role:lungs_minus_gtv`` ...; see :mod:`lungai.dicom.roles`).  The CLI options: ``--rtstruct FILE|FOLDER`` (a folder: its RTSTRUCT,
+:func:`lungai.dicom.discover.find_rtstruct`) with
 ``--structure NAME|role:ROLE``, and every mask option (``--tumour``, ``--lungs``, ``--gtv``) takes a file or,
 with ``--rtstruct``, a structure.
 
@@ -349,8 +350,11 @@ def motion_envelope_mask(rtstruct, ct: "sitk.Image", envelopes) -> tuple:
 
 def add_rtstruct_options(parser, structure_help: str) -> None:
     """The shared CLI options: --rtstruct, --structure, --structure-map, --allow-gaps."""
-    parser.add_argument("--rtstruct", default=None, metavar="FILE",
-                        help="DICOM RTSTRUCT of the CT: mask options then take structure names or role:ROLE")
+    parser.add_argument("--rtstruct", default=None, metavar="FILE|FOLDER",
+                        help="DICOM RTSTRUCT of the CT: mask options then take structure names or role:ROLE.  A "
+                             "folder (the export's RTSTRUCT/ or the patient's folder, subfolders too) is searched "
+                             "for its RTSTRUCT: one is used and named; of several, the one referencing the CT "
+                             "series (or its frame of reference) when only one does, else they are listed")
     parser.add_argument("--structure", action="append", default=None, metavar="NAME|role:ROLE", help=structure_help)
     parser.add_argument("--structure-map", default=None, metavar="FILE",
                         help="YAML/JSON 'structure name: role' lines overriding the built-in TG-263 name matching "

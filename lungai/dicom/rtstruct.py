@@ -59,12 +59,23 @@ class Structure:
     error: InputError | None = None   # why the structure cannot be read (raised when it is used, not on reading the file)
 
 
+def rtstruct_option(path, ct_path=None, series_uid: str | None = None) -> tuple[Path, str | None]:
+    """An ``--rtstruct FILE|FOLDER`` value as the RTSTRUCT file to read, and the note saying which file of a folder
+    is used (:func:`lungai.dicom.discover.find_rtstruct`; ``ct_path`` / ``series_uid``: the CT that chooses among
+    several) - call it before any work; a missing file is refused (:func:`check_rtstruct_path`)."""
+    from lungai.dicom.discover import find_rtstruct
+
+    file, note = find_rtstruct(path, ct_path, series_uid)
+    return check_rtstruct_path(file), note
+
+
 def check_rtstruct_path(path) -> Path:
-    """Refuse an ``--rtstruct`` path that is not an existing file (a folder, a typo) - call it before any work."""
+    """Refuse an RTSTRUCT path that is not an existing file (a folder, a typo) - call it before any work."""
     p = Path(path)
     if p.is_dir():
-        raise InputError(f"--rtstruct {p} is a folder, not an RTSTRUCT file",
-                         "give the RTSTRUCT .dcm file, not a folder (e.g. the RTSTRUCT's file in that folder)")
+        raise InputError(f"{p} is a folder, not an RTSTRUCT file",
+                         "give the RTSTRUCT .dcm file (lungai.dicom.rtstruct.rtstruct_option finds it in a folder, "
+                         "as the commands' --rtstruct FOLDER does)")
     if not p.is_file():
         raise InputError(f"RTSTRUCT file {p} does not exist", "give the RTSTRUCT .dcm file of the structure set")
     return p

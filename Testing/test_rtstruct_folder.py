@@ -1,0 +1,160 @@
+"""``--rtstruct FOLDER``: users of a DICOM RT export give the RTSTRUCT's folder (``RTSTRUCT/``, or the patient's folder
+mixing CT slices, RTSTRUCT, RTPLAN, RTDOSE, with or without ``.dcm``).  The folder's RTSTRUCT is found by its
+headers (lungai.dicom.discover.find_rtstruct, the scan that ``lungai cohort`` uses) and named; of several, the one
+matching the CT series when that makes one, else refused naming them; none: refused saying what the folder holds.
+On the synthetic export (lungai.dicom.synthetic.write_rt_study, as ``lungai sample --dicom``) and the real LUNG1-003."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pydicom
+import pytest
+from dicom_helpers import small_phantom
+from pydicom.uid import generate_uid
+
+from lungai.cli import main
+from lungai.dicom.discover import find_rtstruct
+from lungai.errors import InputError
+
+FEW = ["--segments", "tumour", "--image-types", "Original", "--feature-classes", "shape"]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    from lungai.dicom.synthetic import write_rt_study
+
+    root = tmp_path_factory.mktemp("rs_folder")
+    return write_rt_study(root, small_phantom(7), "P1", dose="relative"), \
+        write_rt_study(root, small_phantom(8, side="left"), "P2", dose=None)
+
+
+def _radiomics(ct, rtstruct, out, capsys) -> tuple[pd.DataFrame, str]:
+    assert main(["radiomics", "--image", str(ct), "--rtstruct", str(rtstruct), *FEW, "-o", str(out)]) == 0
+    return pd.read_csv(out), capsys.readouterr().err
+
+
+def _copy_rtstruct(src, dst, label: str):
+    """Another structure set on the same CT (a new SOPInstanceUID, another label): as a plan revision exports it."""
+    ds = pydicom.dcmread(src)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.StructureSetLabel = label
+    ds.StructureSetDate = "20240102"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(dst)
+    return dst
+
+
+def test_the_rtstruct_folder_gives_the_same_csv_as_its_file_and_is_named(study, tmp_path, capsys):
+    p1, _ = study
+    by_file, _ = _radiomics(p1["ct"], p1["rtstruct"], tmp_path / "file.csv", capsys)
+    by_folder, err = _radiomics(p1["ct"], p1["rtstruct"].parent, tmp_path / "folder.csv", capsys)
+    pd.testing.assert_frame_equal(by_file, by_folder)
+    assert f"--rtstruct {p1['rtstruct'].parent}: using the RTSTRUCT rtstruct.dcm (the only one there)" in err
+    # dose-features records the file used in its masks column, as with the file
+    assert main(["dose-features", "--dose", str(p1["dose"]), "--ct", str(p1["ct"]), "--rtstruct",
+                 str(p1["root"]), "-o", str(tmp_path / "d.csv")]) == 0
+    assert "using the RTSTRUCT RTSTRUCT/rtstruct.dcm" in capsys.readouterr().out
+    assert "rtstruct.dcm" in pd.read_csv(tmp_path / "d.csv")["masks"].iloc[0]
+
+
+def test_a_mixed_flat_export_without_dcm_names(study, tmp_path, capsys):
+    """One folder with the CT slices, the RTSTRUCT and the RTDOSE, no .dcm extensions, and a non-DICOM file."""
+    p1, _ = study
+    flat = tmp_path / "export"
+    flat.mkdir()
+    for i, f in enumerate(sorted(p1["ct"].iterdir())):
+        shutil.copy(f, flat / f"CT{i:04d}")
+    shutil.copy(p1["rtstruct"], flat / "RS_plan")
+    shutil.copy(p1["dose"], flat / "RD_plan")
+    (flat / "README.txt").write_text("exported by the TPS\n")
+    (flat / "sub").mkdir()
+    assert find_rtstruct(flat) == (flat / "RS_plan", f"--rtstruct {flat}: using the RTSTRUCT RS_plan (the only one "
+                                                     "there)")
+    by_file, _ = _radiomics(p1["ct"], p1["rtstruct"], tmp_path / "file.csv", capsys)
+    by_folder, err = _radiomics(flat, flat, tmp_path / "folder.csv", capsys)
+    pd.testing.assert_frame_equal(by_file.drop(columns="case"), by_folder.drop(columns="case"))
+
+
+def test_of_two_rtstructs_the_one_of_the_ct_is_used(study, tmp_path, capsys):
+    p1, p2 = study
+    folder = tmp_path / "RTSTRUCT"
+    folder.mkdir()
+    shutil.copy(p1["rtstruct"], folder / "a.dcm")
+    shutil.copy(p2["rtstruct"], folder / "b.dcm")
+    file, note = find_rtstruct(folder, p1["ct"])
+    assert file == folder / "a.dcm" and "references the CT series" in note and "left out: b.dcm" in note
+    assert find_rtstruct(folder, p2["ct"])[0] == folder / "b.dcm"
+    by_file, _ = _radiomics(p1["ct"], p1["rtstruct"], tmp_path / "file.csv", capsys)
+    by_folder, err = _radiomics(p1["ct"], folder, tmp_path / "folder.csv", capsys)
+    pd.testing.assert_frame_equal(by_file, by_folder)
+    assert "using the RTSTRUCT a.dcm" in err
+
+
+def test_two_rtstructs_of_the_ct_are_refused_naming_them(study, tmp_path, capsys):
+    p1, _ = study
+    folder = tmp_path / "RTSTRUCT"
+    folder.mkdir()
+    shutil.copy(p1["rtstruct"], folder / "a.dcm")
+    _copy_rtstruct(p1["rtstruct"], folder / "rev2" / "b.dcm", "plan rev2")
+    for ct in (p1["ct"], None):
+        with pytest.raises(InputError) as exc:
+            find_rtstruct(folder, ct)
+        said = str(exc.value)
+        assert "holds 2 RTSTRUCTs" in said and "ambiguous" in said, said
+        assert "a.dcm (label 'synthetic'" in said and "rev2/b.dcm (label 'plan rev2', date 20240102, 3 ROIs)" in said
+        assert exc.value.fix.startswith(f"give the RTSTRUCT file itself, e.g. --rtstruct {folder / 'a.dcm'}")
+    assert main(["radiomics", "--image", str(p1["ct"]), "--rtstruct", str(folder), *FEW,
+                 "-o", str(tmp_path / "o" / "r.csv")]) != 0
+    assert "2 reference the CT series" in capsys.readouterr().err and not (tmp_path / "o" / "r.csv").exists()
+
+
+def test_a_folder_without_an_rtstruct_is_refused_saying_what_it_holds(study, tmp_path, capsys):
+    p1, _ = study
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match=f"--rtstruct {empty}: no DICOM RTSTRUCT .*found no files"):
+        find_rtstruct(empty)
+    (empty / "notes.txt").write_text("x")
+    with pytest.raises(InputError, match="found 1 file.s., none a DICOM CT, RTSTRUCT, RTDOSE or SEG"):
+        find_rtstruct(empty)
+    with pytest.raises(InputError, match=r"found \d+ file\(s\): P1: CT 36 slices, 0 RTSTRUCT, 0 RTDOSE"):
+        find_rtstruct(p1["ct"])
+    assert main(["radiomics", "--image", str(p1["ct"]), "--rtstruct", str(empty), *FEW,
+                 "-o", str(tmp_path / "r.csv")]) != 0
+    assert "no DICOM RTSTRUCT (modality RTSTRUCT) in this folder" in capsys.readouterr().err
+
+
+@pytest.mark.shared_data
+def test_real_lung1_003_rtstruct_folder_and_patient_folder(shared_data, tmp_path, capsys):
+    patient = shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003"
+    (rs,) = sorted((patient / "RTSTRUCT").iterdir())
+    assert find_rtstruct(patient / "RTSTRUCT", patient / "CT")[0] == rs
+    assert find_rtstruct(patient, patient / "CT")[0] == rs
+    by_file, _ = _radiomics(patient / "CT", rs, tmp_path / "file.csv", capsys)
+    for given in (patient / "RTSTRUCT", patient):
+        by_folder, err = _radiomics(patient / "CT", given, tmp_path / f"{given.name}.csv", capsys)
+        pd.testing.assert_frame_equal(by_file, by_folder)
+        assert f"using the RTSTRUCT {rs.relative_to(given)}" in err
+
+
+def test_demo_takes_the_rtstruct_folder(study, tmp_path, monkeypatch, capsys):
+    """``lungai demo --rtstruct FOLDER`` (and run_demo): the folder's RTSTRUCT is read for the dose masks before the
+    segmentation; a folder without one is refused before any work."""
+    import lungai.lungs
+    from lungai.demo import run_demo
+
+    def reached(*a, **k):
+        raise RuntimeError("segmentation reached")
+
+    monkeypatch.setattr(lungai.lungs, "segment_lungs", reached)
+    p1, _ = study
+    with pytest.raises(RuntimeError, match="segmentation reached"):
+        run_demo(tmp_path / "out", ct_path=p1["ct"], dose=p1["dose"], rtstruct=p1["root"])
+    assert f"--rtstruct {p1['root']}: using the RTSTRUCT RTSTRUCT/rtstruct.dcm" in capsys.readouterr().out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="no DICOM RTSTRUCT"):
+        run_demo(tmp_path / "out2", ct_path=p1["ct"], dose=p1["dose"], rtstruct=empty)
+    assert not (tmp_path / "out2").exists()
