@@ -2016,14 +2016,17 @@ def test_seed_or_roi_outside_the_ct_is_said_before_the_run(load_module, mrml_sce
     p.seedPoints = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "F")
     p.seedPoints.AddControlPoint(10.0, -20.0, 30.0, "F-1")
     assert logic.segmentationInputProblem(p) is None
-    p.seedPoints.AddControlPoint(400.0, -3.0, 40.0, "F-2")
-    assert logic.segmentationInputProblem(p) == ("The seed point 'F-2' (R 400.0, A -3.0, S 40.0) lies outside "
+    p.seedPoints.AddControlPoint(400.0, -3.0, 40.0, "F-2")     # a second point is not used: it does not block
+    assert logic.segmentationInputProblem(p) is None
+    p.seedPoints.SetNthControlPointPosition(0, 400.0, -3.0, 40.0)   # the seed itself outside does
+    assert logic.segmentationInputProblem(p) == ("The seed point 'F-1' (R 400.0, A -3.0, S 40.0) lies outside "
                                                  "phantom CT: place it on the CT")
     with pytest.raises(ValueError, match="lies outside"):
         logic.segmentationCommand(p, pathlib.Path("/nonexistent"))
-    p.seedPoints.SetNthControlPointPosition(1, 10.0, -20.0, 500.0)
-    assert "'F-2' (R 10.0, A -20.0, S 500.0) lies outside" in logic.segmentationInputProblem(p)
+    p.seedPoints.SetNthControlPointPosition(0, 10.0, -20.0, 500.0)
+    assert "'F-1' (R 10.0, A -20.0, S 500.0) lies outside" in logic.segmentationInputProblem(p)
     p.seedPoints.RemoveNthControlPoint(1)
+    p.seedPoints.SetNthControlPointPosition(0, 10.0, -20.0, 30.0)
     shift = mrml_scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")
     matrix = shift.GetMatrixTransformToParent()
     matrix.SetElement(0, 3, 300.0)

@@ -185,15 +185,17 @@ def _voxel_box(volume_node):
 
 
 def seed_outside_problem(volume_node, point_node, what: str = "seed point") -> Optional[str]:
-    """None when every defined point of ``point_node`` lies in the volume (world coordinates, as Slicer shows
-    them), else "The seed point 'F-1' (R 12.0, A -3.0, S 40.0) lies outside LUNG1-003: place it on the CT"."""
+    """None when the point used as the seed (the first placed one, as :func:`point_to_lps` takes it) lies in the
+    volume (world coordinates, as Slicer shows them), else "The seed point 'F-1' (R 12.0, A -3.0, S 40.0) lies
+    outside LUNG1-003: place it on the CT".  Further points are not used (:func:`seed_note` says so), so
+    one of them outside the CT does not block the run."""
     import numpy as np
 
     box = _voxel_box(volume_node)
     if box is None or point_node is None:
         return None
     to_ijk, size = np.linalg.inv(box[0]), box[1]
-    for i in defined_points(point_node):
+    for i in defined_points(point_node)[:1]:
         ras = [0.0, 0.0, 0.0]
         point_node.GetNthControlPointPositionWorld(i, ras)
         ijk = (to_ijk @ [*ras, 1.0])[:3]
