@@ -191,6 +191,23 @@ def test_one_referencing_the_series_does_not_win_over_one_of_the_frame_without_s
     assert "RS_auto.dcm (label 'synthetic'" in said and "RS_clin.dcm (label 'clinical'" in said
 
 
+def test_one_drawn_on_another_series_of_the_frame_does_not_compete_with_the_cts(study, tmp_path):
+    """An RTSTRUCT naming another series of the CT's frame of reference (e.g. a 4D average) was drawn on that
+    series: the one naming the CT's series is used, as lungai cohort does."""
+    p1, _ = study
+    folder = tmp_path / "RTSTRUCT"
+    folder.mkdir()
+    shutil.copy(p1["rtstruct"], folder / "RS_ct.dcm")
+    other = pydicom.dcmread(_copy_rtstruct(p1["rtstruct"], folder / "RS_avg.dcm", "average"))
+    for fr in other.ReferencedFrameOfReferenceSequence:
+        for st in fr.RTReferencedStudySequence:
+            for se in st.RTReferencedSeriesSequence:
+                se.SeriesInstanceUID = generate_uid()
+    other.save_as(folder / "RS_avg.dcm")
+    file, note = find_rtstruct(folder, p1["ct"])
+    assert file == folder / "RS_ct.dcm" and "it references the CT series" in note and "left out: RS_avg.dcm" in note
+
+
 def test_of_two_rtstructs_without_series_the_one_in_the_cts_frame_is_used(study, tmp_path):
     p1, _ = study
     folder = tmp_path / "RTSTRUCT"

@@ -834,10 +834,14 @@ def find_rtstruct(path, ct_path=None, series_uid: str | None = None,
         ct_frame = str(getattr(ct, "FrameOfReferenceUID", "") or "")
         refs = {p: (f[3], f[4]) if f is not None else (set(), set()) for p, f in facts.items()}
         direct = [p for p in found if ct_series and ct_series in refs[p][0]]
-        in_frame = [p for p in found if p in direct or (ct_frame and ct_frame in refs[p][1])]
+        # one that names another series of the frame was drawn on that series: it does not compete with one
+        # naming the CT's; one naming no series (the reference is optional) may be drawn on the CT and does
+        in_frame = [p for p in found if p in direct or (ct_frame and ct_frame in refs[p][1]
+                                                        and (not direct or not refs[p][0]))]
         if len(in_frame) == 1:
             chosen = in_frame[0]
-            how = (f"it references the CT series {ct_series}, no other is in its frame of reference" if direct else
+            how = (f"it references the CT series {ct_series}, no other is in its frame of reference without a "
+                   "series of its own" if direct else
                    f"it is the only one in the CT's frame of reference {ct_frame}")
             others = ", ".join(named(p) for p in found if p != chosen)
             return chosen, (f"{option} {folder}: using the RTSTRUCT {shown_path(chosen, folder)} ({how}; "
