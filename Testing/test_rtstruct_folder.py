@@ -55,7 +55,7 @@ def test_the_rtstruct_folder_gives_the_same_csv_as_its_file_and_is_named(study, 
     # dose-features records the file used in its masks column, as with the file
     assert main(["dose-features", "--dose", str(p1["dose"]), "--ct", str(p1["ct"]), "--rtstruct",
                  str(p1["root"]), "-o", str(tmp_path / "d.csv")]) == 0
-    assert "using the RTSTRUCT RTSTRUCT/rtstruct.dcm" in capsys.readouterr().out
+    assert "using the RTSTRUCT RTSTRUCT/rtstruct.dcm" in capsys.readouterr().err
     assert "rtstruct.dcm" in pd.read_csv(tmp_path / "d.csv")["masks"].iloc[0]
 
 
@@ -152,9 +152,149 @@ def test_demo_takes_the_rtstruct_folder(study, tmp_path, monkeypatch, capsys):
     p1, _ = study
     with pytest.raises(RuntimeError, match="segmentation reached"):
         run_demo(tmp_path / "out", ct_path=p1["ct"], dose=p1["dose"], rtstruct=p1["root"])
-    assert f"--rtstruct {p1['root']}: using the RTSTRUCT RTSTRUCT/rtstruct.dcm" in capsys.readouterr().out
+    assert f"--rtstruct {p1['root']}: using the RTSTRUCT RTSTRUCT/rtstruct.dcm" in capsys.readouterr().err
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(InputError, match="no DICOM RTSTRUCT"):
         run_demo(tmp_path / "out2", ct_path=p1["ct"], dose=p1["dose"], rtstruct=empty)
     assert not (tmp_path / "out2").exists()
+
+
+def _frame_only(src, dst, label: str, frame: str | None = None):
+    """Another structure set that references only the frame of reference (RTReferencedStudySequence is optional and
+    left out, as some planning systems export it); ``frame``: another FrameOfReferenceUID."""
+    ds = pydicom.dcmread(_copy_rtstruct(src, dst, label))
+    for fr in ds.ReferencedFrameOfReferenceSequence:
+        if "RTReferencedStudySequence" in fr:
+            del fr.RTReferencedStudySequence
+        if frame:
+            fr.FrameOfReferenceUID = frame
+    if frame:
+        for roi in ds.StructureSetROISequence:
+            roi.ReferencedFrameOfReferenceUID = frame
+    ds.save_as(dst)
+    return dst
+
+
+def test_one_referencing_the_series_does_not_win_over_one_of_the_frame_without_series(study, tmp_path):
+    """The series reference is optional: an RTSTRUCT in the CT's frame without it may be the clinical set, so the
+    one referencing the series is chosen only when no other is in the CT's frame of reference."""
+    p1, _ = study
+    folder = tmp_path / "RTSTRUCT"
+    folder.mkdir()
+    shutil.copy(p1["rtstruct"], folder / "RS_auto.dcm")
+    _frame_only(p1["rtstruct"], folder / "RS_clin.dcm", "clinical")
+    with pytest.raises(InputError) as exc:
+        find_rtstruct(folder, p1["ct"])
+    said = str(exc.value)
+    assert "2 are in the CT's frame of reference" in said and "only 1 references its series" in said, said
+    assert "RS_auto.dcm (label 'synthetic'" in said and "RS_clin.dcm (label 'clinical'" in said
+
+
+def test_one_drawn_on_another_series_of_the_frame_does_not_compete_with_the_cts(study, tmp_path):
+    """An RTSTRUCT naming another series of the CT's frame of reference (e.g. a 4D average) was drawn on that
+    series: the one naming the CT's series is used, as lungai cohort does."""
+    p1, _ = study
+    folder = tmp_path / "RTSTRUCT"
+    folder.mkdir()
+    shutil.copy(p1["rtstruct"], folder / "RS_ct.dcm")
+    other = pydicom.dcmread(_copy_rtstruct(p1["rtstruct"], folder / "RS_avg.dcm", "average"))
+    for fr in other.ReferencedFrameOfReferenceSequence:
+        for st in fr.RTReferencedStudySequence:
+            for se in st.RTReferencedSeriesSequence:
+                se.SeriesInstanceUID = generate_uid()
+    other.save_as(folder / "RS_avg.dcm")
+    file, note = find_rtstruct(folder, p1["ct"])
+    assert file == folder / "RS_ct.dcm" and "it references the CT series" in note and "left out: RS_avg.dcm" in note
+
+
+def test_of_two_rtstructs_without_series_the_one_in_the_cts_frame_is_used(study, tmp_path):
+    p1, _ = study
+    folder = tmp_path / "RTSTRUCT"
+    folder.mkdir()
+    _frame_only(p1["rtstruct"], folder / "a.dcm", "in frame")
+    _frame_only(p1["rtstruct"], folder / "b.dcm", "other frame", frame=generate_uid())
+    file, note = find_rtstruct(folder, p1["ct"])
+    assert file == folder / "a.dcm" and "it is the only one in the CT's frame of reference" in note and "left out: b.dcm" in note
+    _frame_only(p1["rtstruct"], folder / "b.dcm", "also in frame")
+    with pytest.raises(InputError) as exc:
+        find_rtstruct(folder, p1["ct"])
+    said = str(exc.value)
+    assert "holds 2 RTSTRUCTs and 2 are in the CT's frame of reference" in said and \
+        "none references its series" in said, said
+    assert "a.dcm (label 'in frame'" in said and "b.dcm (label 'also in frame'" in said
+
+
+def test_lungais_own_rtstruct_in_the_folder_is_said(study, tmp_path):
+    from lungai.io.outputs import record_output_file
+
+    p1, _ = study
+    folder = tmp_path / "out"
+    folder.mkdir()
+    shutil.copy(p1["rtstruct"], folder / "rtstruct.dcm")
+    record_output_file(folder / "rtstruct.dcm", "segment")
+    with pytest.raises(InputError) as exc:
+        find_rtstruct(folder, p1["ct"])
+    said = str(exc.value)
+    assert "found no files" not in said and "left out 1 DICOM file lungai wrote in" in said, said
+    assert ".lungai-segment" in said
+    _copy_rtstruct(p1["rtstruct"], folder / "RS_plan.dcm", "plan")
+    file, note = find_rtstruct(folder, p1["ct"])
+    assert file == folder / "RS_plan.dcm" and "(the only one there)" in note
+    assert "left out 1 DICOM file lungai wrote in" in note, note
+
+
+def test_a_truncated_rtstruct_is_said_unreadable(study, tmp_path):
+    p1, _ = study
+    folder = tmp_path / "RTSTRUCT"
+    folder.mkdir()
+    shutil.copy(p1["rtstruct"], folder / "a.dcm")
+    (folder / "b.dcm").write_bytes(p1["rtstruct"].read_bytes()[:600])
+    file, note = find_rtstruct(folder, p1["ct"])
+    assert file == folder / "a.dcm" and "left out: b.dcm (unreadable (truncated?))" in note, note
+    with pytest.raises(InputError) as exc:
+        find_rtstruct(folder)
+    said = str(exc.value)
+    assert "b.dcm (unreadable (truncated?))" in said and "no label" not in said, said
+
+
+def test_unreadable_files_are_named_when_no_rtstruct_is_found(tmp_path, study):
+    p1, _ = study
+    folder = tmp_path / "RTSTRUCT"
+    folder.mkdir()
+    (folder / "RS.dcm").write_bytes(p1["rtstruct"].read_bytes()[:100])
+    (folder / "RS_link.dcm").symlink_to(tmp_path / "gone.dcm")
+    with pytest.raises(InputError) as exc:
+        find_rtstruct(folder)
+    said = str(exc.value)
+    assert "RS.dcm" in said and "RS_link.dcm" in said and "dangling link" in said, said
+    assert f"--rtstruct {folder / 'RS.dcm'}" in exc.value.fix, exc.value.fix
+
+
+def test_byte_identical_copies_are_one_rtstruct(study, tmp_path):
+    p1, _ = study
+    folder = tmp_path / "RTSTRUCT"
+    folder.mkdir()
+    shutil.copy(p1["rtstruct"], folder / "a.dcm")
+    (folder / "copy").mkdir()
+    shutil.copy(p1["rtstruct"], folder / "copy" / "a.dcm")
+    file, note = find_rtstruct(folder, p1["ct"])
+    assert file == folder / "a.dcm" and "byte-identical copy" in note and "copy/a.dcm" in note, note
+    ds = pydicom.dcmread(p1["rtstruct"])       # same SOPInstanceUID, other contents: still ambiguous
+    ds.StructureSetLabel = "edited"
+    ds.save_as(folder / "copy" / "a.dcm")
+    with pytest.raises(InputError, match="ambiguous"):
+        find_rtstruct(folder, p1["ct"])
+
+
+def test_the_folder_note_goes_to_stderr_in_every_command(study, tmp_path, capsys):
+    from lungai.dicom.rtstruct import rtstruct_option
+
+    p1, _ = study
+    assert main(["dose-features", "--dose", str(p1["dose"]), "--ct", str(p1["ct"]), "--rtstruct",
+                 str(p1["root"]), "-o", str(tmp_path / "d.csv")]) == 0
+    out, err = capsys.readouterr()
+    assert "using the RTSTRUCT RTSTRUCT/rtstruct.dcm" in err and "using the RTSTRUCT" not in out
+    rtstruct_option(p1["root"], p1["ct"])
+    out, err = capsys.readouterr()
+    assert "note: --rtstruct" in err and not out

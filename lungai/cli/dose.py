@@ -79,10 +79,8 @@ def run(args) -> int:
         from lungai.dicom.rtstruct import rtstruct_option
 
         given = args.rtstruct
-        args.rtstruct, found = rtstruct_option(args.rtstruct, args.ct, args.series)
+        args.rtstruct, _ = rtstruct_option(args.rtstruct, args.ct, args.series)   # its note printed there
         inputs = [args.rtstruct if p is given else p for p in inputs]
-        if found:
-            print(f"note: {found}")
     prepare_output_file(args.output, inputs=inputs)          # before any work: nothing is computed in vain
     check_output_file_owner(args.output, OWNER)             # a user's file is never replaced
     # another patient's / frame's RTDOSE stops here (against a DICOM CT and the RTSTRUCT)

@@ -159,9 +159,7 @@ def run(args) -> int:
     if args.rtstruct:                      # before any work: a folder's RTSTRUCT found (and said), or refused
         from lungai.dicom.rtstruct import rtstruct_option
 
-        args.rtstruct, found = rtstruct_option(args.rtstruct, args.image, args.series)
-        if found:
-            print(f"note: {found}", file=sys.stderr)
+        args.rtstruct, _ = rtstruct_option(args.rtstruct, args.image, args.series)   # its note printed there
     params = _params(args)
     inputs = [p for p in (args.image, args.mask, args.tumour, args.lungs, args.rtstruct) if p]
     out = Path(args.output)     # before any work; a user's file (the table's or a sidecar's name) is never replaced

@@ -604,9 +604,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
                              "give --ct (the planning CT) and --dose (its RTDOSE) with --rtstruct")
         from lungai.dicom.rtstruct import rtstruct_option
 
-        rtstruct, found = rtstruct_option(rtstruct, ct_path, series_uid)   # a folder: its RTSTRUCT, said
-        if found:
-            print(f"note: {found}")
+        rtstruct, _ = rtstruct_option(rtstruct, ct_path, series_uid)   # a folder: its RTSTRUCT, said (stderr)
     dose_note = None
     if dose is not None and ct_path is not None:
         from lungai.dose import check_dose_matches_ct

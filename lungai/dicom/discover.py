@@ -702,19 +702,78 @@ def scan(root, progress=None, files=None) -> list[Study]:
                                           s.ct.series_uid if s.ct else ""))
 
 
-def _rtstruct_label(path: Path, root) -> str:
-    """An RTSTRUCT as a refusal names it: its path under ``root``, StructureSetLabel, date and ROI count."""
+RTSTRUCT_UNREADABLE = "unreadable (truncated?)"
+
+
+def _rtstruct_facts(path: Path):
+    """(label, date, ROI count, referenced series UIDs, referenced frames) of an RTSTRUCT found by
+    :func:`find_rtstruct`, or None when it cannot be read as one (a truncated / half-written file: its header may
+    read, its StructureSetROISequence or references not)."""
     import pydicom
 
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True,
                              specific_tags=["StructureSetLabel", "StructureSetDate", "StructureSetROISequence"])
+        if "StructureSetROISequence" not in ds:          # type 1 in an RTSTRUCT: missing, the file is cut short
+            return None
         label = str(getattr(ds, "StructureSetLabel", "") or "").strip() or "no label"
         date = str(getattr(ds, "StructureSetDate", "") or "").strip() or "no date"
-        rois = len(getattr(ds, "StructureSetROISequence", None) or [])
-    except Exception:  # noqa: BLE001 - named without its header (refused with its reason when read)
-        return f"{shown_path(path, root)} (header unreadable)"
+        rois = len(ds.StructureSetROISequence or [])
+        series, frames = _references(path)
+    except Exception:  # noqa: BLE001 - a truncated file fails in many ways: unreadable (refused with its reason alone)
+        return None
+    return label, date, rois, series, frames
+
+
+def _rtstruct_label(path: Path, root, facts) -> str:
+    """An RTSTRUCT as a refusal names it: its path under ``root``, StructureSetLabel, date and ROI count."""
+    if facts is None:
+        return f"{shown_path(path, root)} ({RTSTRUCT_UNREADABLE})"
+    label, date, rois = facts[:3]
     return f"{shown_path(path, root)} (label {label!r}, date {date}, {rois} ROI{'s' if rois != 1 else ''})"
+
+
+def _identical_copies(found: list) -> dict:
+    """{file kept: [its byte-identical copies]} among the RTSTRUCTs ``found`` (sorted; the first of each set kept):
+    one structure set exported twice (same SOPInstanceUID, same bytes) is one RTSTRUCT, not a choice.  Files of one
+    SOPInstanceUID but different bytes are not copies (an edited structure set keeps its UID)."""
+    import hashlib
+
+    def digest(p):
+        try:
+            return hashlib.sha256(Path(p).read_bytes()).hexdigest()
+        except OSError:
+            return None
+
+    by_size: dict = defaultdict(list)
+    for p in found:
+        try:
+            by_size[Path(p).stat().st_size].append(p)
+        except OSError:
+            pass
+    copies: dict = {}
+    for same_size in (v for v in by_size.values() if len(v) > 1):
+        by_digest: dict = defaultdict(list)
+        for p in same_size:
+            d = digest(p)
+            if d is not None:
+                by_digest[d].append(p)
+        for group in by_digest.values():
+            if len(group) > 1:
+                copies[group[0]] = group[1:]
+    return copies
+
+
+def _unreadable_listed(studies, folder) -> tuple[str, Path | None]:
+    """The files under ``folder`` that could not be read (truncated DICOM, links to nothing), named (5 at most), and
+    the first of them: ("", None) when none."""
+    dangling = {p for p in Path(folder).rglob("*") if not p.name.startswith(".") and p.is_symlink() and not p.exists()}
+    bad = sorted({Path(p) for st in studies for p in st.unreadable} | dangling)
+    if not bad:
+        return "", None
+    names = ", ".join(shown_path(p, folder) + (" (a dangling link)" if p.is_symlink() and not p.exists() else "")
+                      for p in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+    return f"; {len(bad)} file(s) could not be read: {names}", bad[0]
 
 
 def find_rtstruct(path, ct_path=None, series_uid: str | None = None,
@@ -723,27 +782,48 @@ def find_rtstruct(path, ct_path=None, series_uid: str | None = None,
     used (None for a file, returned as given).
 
     A folder (an ``RTSTRUCT/`` export folder, or a patient's folder mixing CT slices, RTSTRUCT, RTPLAN, RTDOSE, with
-    or without ``.dcm``) is searched by :func:`scan` (headers only, subfolders too, non-DICOM files ignored): one
-    RTSTRUCT is used; of several, the one that references the CT series of ``ct_path`` (``series_uid``: the series
-    chosen there), else the one in the CT's frame of reference, when that makes one; otherwise they are refused,
-    each named (file, StructureSetLabel, date, ROI count).  No RTSTRUCT: refused, saying what the folder holds."""
+    or without ``.dcm``) is searched by :func:`scan` (headers only, subfolders too, non-DICOM files ignored; lungai's
+    own outputs left out and said: :func:`own_outputs_note`; byte-identical copies of one file are one RTSTRUCT):
+    one RTSTRUCT is used; of several, the only one in the frame of reference of the CT of ``ct_path``
+    (``series_uid``: the series chosen there) or referencing its series - the series reference is optional, so one
+    referencing the series is not preferred to another in the CT's frame that references none; otherwise they are
+    refused, each named (file, StructureSetLabel, date, ROI count; "unreadable (truncated?)").  No RTSTRUCT:
+    refused, saying what the folder holds and naming the files that could not be read."""
     folder = Path(path)
     if not folder.is_dir():
         return folder, None
-    files = files_under(folder)
+    left_out: dict = {}
+    files = files_under(folder, left_out)
+    own = "".join(f"; {own_outputs_note(f, n, markers)}" for f, (n, markers) in left_out.items())
     studies = scan(folder, files=files)
     found = sorted({Path(p) for st in studies for p in st.rtstruct})
-    fix_file = f"give the RTSTRUCT file itself, e.g. {option} {folder / 'RS.dcm'}" if not found else \
-        f"give the RTSTRUCT file itself, e.g. {option} {found[0]}"
+    copies = _identical_copies(found) if len(found) > 1 else {}
+    found = [p for p in found if not any(p in dup for dup in copies.values())]
+
+    def same(p) -> str:
+        dups = copies.get(p)
+        return (f"; byte-identical cop{'ies' if len(dups) > 1 else 'y'} of it, one RTSTRUCT: "
+                f"{', '.join(shown_path(d, folder) for d in dups)}") if dups else ""
+
     if not found:
         what = (f"{len(files)} file(s): " + "; ".join(st.summary() for st in studies) if studies
-                else f"{len(files)} file(s), none a DICOM CT, RTSTRUCT, RTDOSE or SEG" if files else "no files")
+                else f"{len(files)} file(s), none a DICOM CT, RTSTRUCT, RTDOSE or SEG" if files
+                else "no other files" if own else "no files")
+        unreadable, example = _unreadable_listed(studies, folder)
         raise InputError(f"{option} {folder}: no DICOM RTSTRUCT (modality RTSTRUCT) in this folder or its subfolders; "
-                         f"found {what}",
+                         f"found {what}{unreadable}{own}",
                          "give the RTSTRUCT file of the plan, or the folder of the export that holds it "
-                         "(re-export the structure set from the planning system if it is missing)")
+                         "(re-export the structure set from the planning system if it is missing)"
+                         + (f"; to see why a file cannot be read, give it alone, e.g. {option} "
+                            f"{example}" if unreadable else ""))
+    facts = {p: _rtstruct_facts(p) for p in found}
+
+    def named(p) -> str:
+        return shown_path(p, folder) + (f" ({RTSTRUCT_UNREADABLE})" if facts[p] is None else "")
+
     if len(found) == 1:
-        return found[0], f"{option} {folder}: using the RTSTRUCT {shown_path(found[0], folder)} (the only one there)"
+        return found[0], (f"{option} {folder}: using the RTSTRUCT {named(found[0])} (the only one there{same(found[0])})"
+                          f"{own}")
     from lungai.dicom.reference import dicom_ct_header
 
     ct = dicom_ct_header(ct_path, series_uid) if ct_path is not None else None
@@ -752,24 +832,31 @@ def find_rtstruct(path, ct_path=None, series_uid: str | None = None,
     if ct is not None:
         ct_series = str(getattr(ct, "SeriesInstanceUID", "") or "")
         ct_frame = str(getattr(ct, "FrameOfReferenceUID", "") or "")
-        refs = {}
-        for p in found:
-            try:
-                refs[p] = _references(p)
-            except Exception:  # noqa: BLE001 - unreadable: matches nothing (refused with its reason if given alone)
-                refs[p] = (set(), set())
+        refs = {p: (f[3], f[4]) if f is not None else (set(), set()) for p, f in facts.items()}
         direct = [p for p in found if ct_series and ct_series in refs[p][0]]
-        by_frame = [p for p in found if ct_frame and ct_frame in refs[p][1]]
-        for chosen, how in ((direct, f"it references the CT series {ct_series}"),
-                            ([] if direct else by_frame, f"it is in the CT's frame of reference {ct_frame}")):
-            if len(chosen) == 1:
-                others = ", ".join(shown_path(p, folder) for p in found if p != chosen[0])
-                return chosen[0], (f"{option} {folder}: using the RTSTRUCT {shown_path(chosen[0], folder)} ({how}; "
-                                   f"left out: {others})")
-        candidates = direct if len(direct) > 1 else by_frame if not direct and len(by_frame) > 1 else found
-        why = (f"{len(candidates)} reference the CT series {ct_series}" if len(direct) > 1 else
-               f"{len(candidates)} are in the CT's frame of reference {ct_frame}, none references its series"
-               if len(by_frame) > 1 else "none references the CT series or its frame of reference")
+        # one that names another series of the frame was drawn on that series: it does not compete with one
+        # naming the CT's; one naming no series (the reference is optional) may be drawn on the CT and does
+        in_frame = [p for p in found if p in direct or (ct_frame and ct_frame in refs[p][1]
+                                                        and (not direct or not refs[p][0]))]
+        if len(in_frame) == 1:
+            chosen = in_frame[0]
+            how = (f"it references the CT series {ct_series}, no other is in its frame of reference without a "
+                   "series of its own" if direct else
+                   f"it is the only one in the CT's frame of reference {ct_frame}")
+            others = ", ".join(named(p) for p in found if p != chosen)
+            return chosen, (f"{option} {folder}: using the RTSTRUCT {shown_path(chosen, folder)} ({how}; "
+                            f"left out: {others}{same(chosen)}){own}")
+        if in_frame:
+            candidates = in_frame
+            why = (f"{len(in_frame)} reference the CT series {ct_series}" if len(direct) == len(in_frame) else
+                   f"{len(in_frame)} are in the CT's frame of reference {ct_frame}, " +
+                   ("none references its series" if not direct else
+                    f"{len(direct)} reference its series {ct_series}" if len(direct) > 1 else
+                    "only 1 references its series (the series reference is optional: the other"
+                    f"{'s' if len(in_frame) > 2 else ''} may be drawn on it too)"))
+        else:
+            why = "none references the CT series or its frame of reference"
     raise InputError(f"{option} {folder} holds {len(found)} RTSTRUCTs and {why}, so which one holds the plan's "
-                     "contours is ambiguous: " + "; ".join(_rtstruct_label(p, folder) for p in candidates),
-                     fix_file)
+                     "contours is ambiguous: " + "; ".join(_rtstruct_label(p, folder, facts[p]) + same(p)
+                                                          for p in candidates) + own,
+                     f"give the RTSTRUCT file itself, e.g. {option} {found[0]}")

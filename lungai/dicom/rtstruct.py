@@ -62,11 +62,17 @@ class Structure:
 def rtstruct_option(path, ct_path=None, series_uid: str | None = None) -> tuple[Path, str | None]:
     """An ``--rtstruct FILE|FOLDER`` value as the RTSTRUCT file to read, and the note saying which file of a folder
     is used (:func:`lungai.dicom.discover.find_rtstruct`; ``ct_path`` / ``series_uid``: the CT that chooses among
-    several) - call it before any work; a missing file is refused (:func:`check_rtstruct_path`)."""
+    several) - call it before any work; a missing file is refused (:func:`check_rtstruct_path`).  The note is
+    printed here, to stderr as ``note: ...`` (every command the same way), and returned to be recorded."""
+    import sys
+
     from lungai.dicom.discover import find_rtstruct
 
     file, note = find_rtstruct(path, ct_path, series_uid)
-    return check_rtstruct_path(file), note
+    file = check_rtstruct_path(file)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+    return file, note
 
 
 def check_rtstruct_path(path) -> Path:
