@@ -26,11 +26,13 @@ import slicer  # noqa: F401  (the Slicer application's or slicer-core's)
 import vtk
 
 from lungai.errors import InputError, InputNote
-from lungai.terminology import slicer_terminology_entry
+from lungai.terminology import colour_of, slicer_terminology_entry
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 
-COLORS = {"Tumor": (0.94, 0.20, 0.20), "Right lung": (0.50, 0.68, 0.85), "Left lung": (0.55, 0.85, 0.55)}
+# the segments' colours: those of lungai.terminology.COLOURS (the one table, also the DICOM SEG's and RTSTRUCT's)
+COLORS = {name: tuple(c / 255 for c in colour_of(role))
+          for name, role in (("Tumor", "gtv"), ("Right lung", "lung_right"), ("Left lung", "lung_left"))}
 
 
 # ---------------------------------------------------------------- geometry

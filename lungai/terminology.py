@@ -75,6 +75,21 @@ TERMINOLOGY: dict[str | None, Terminology] = {   # structure role (lungai.dicom.
 }
 
 
+# the one colour table (RGB 0-255) per structure role: the DICOM SEG's recommended display colour, the RTSTRUCT's
+# ROIDisplayColor and the Slicer segments' colour (lungai.mrml.COLORS); each lung its own colour (QA: both lungs
+# of every RTSTRUCT were one colour, 197 165 145, so a planning system could not tell them apart)
+COLOURS: dict[str | None, tuple[int, int, int]] = {
+    None: (230, 220, 70), "gtv": (240, 51, 51), "gtv_primary": (240, 51, 51), "gtv_node": (255, 128, 0),
+    "lung_right": (128, 174, 217), "lung_left": (140, 217, 140), "lungs": (197, 165, 145),
+    "lungs_minus_gtv": (128, 174, 128)}
+
+
+def colour_of(role: str | None) -> tuple[int, int, int]:
+    """The display colour (RGB 0-255) of a structure role (:data:`COLOURS`; a role without one: that of any other
+    segment)."""
+    return COLOURS.get(role, COLOURS[None])
+
+
 def slicer_terminology_entry(name: str) -> str | None:
     """The Slicer "TerminologyEntry" tag of a segment named ``name`` (by its role: "Tumor", "Right lung",
     "Lung_L", "Lungs" ...), or None when the name has no role."""

@@ -33,11 +33,13 @@ def register(sub) -> None:
                                                   "map; a DICOM SEG gives its tumour segments, FILE#LABEL one segment)")
     e.add_argument("--lungs", default=None, help="lung label map (1 = right, 2 = left, no other label; FILE#R,L: "
                                                  "labels R and L of another map), or a DICOM SEG (its right and "
-                                                 "left lung segments)")
+                                                 "left lung segments); lungs lungai made (`lungai lungs`' "
+                                                 "output, a `lungai demo` folder's, unchanged) are exported as "
+                                                 "SlicerLungAI's (AUTOMATIC), any other as the user's (MANUAL)")
     e.add_argument("--uncertainty", default=None, help="uncertainty map (lungai segment's uncertainty.nii.gz)")
     e.add_argument("--result", default=None, help="lungai segment's result.json (confidence, review flag); the "
                                                   "tumour is then labelled as made by SlicerLungAI (AUTOMATIC), "
-                                                  "else as the user's (MANUAL), as are the lungs; its "
+                                                  "else as the user's (MANUAL); its "
                                                   "tumor_volume_ml must be the tumour's (5 %%): an edited mask "
                                                   "is exported without --result")
     e.add_argument("--radiomics", default=None, help="lungai radiomics CSV (long format)")
@@ -288,12 +290,16 @@ def run_export(args) -> int:
                                                 if no_tumour_record else ""),
                          "give --results FOLDER (a lungai demo / segment output, a lungai cohort patient folder) or "
                          "result files")
-    from lungai.dicom.seg import AUTOMATIC, MANUAL
+    from lungai.dicom.export import lungs_made_by
+    from lungai.dicom.seg import AUTOMATIC, MANUAL, generation_by
 
-    # lungai's tumour: it comes with its result.json (both from --results, or --result given with --tumour); lungs
-    # given here were not made in this run, so they count as the user's
+    # lungai's tumour: it comes with its result.json (both from --results, or --result given with --tumour); the
+    # lungs are lungai's (AUTOMATIC) when lungai made their file (`lungai lungs`', `lungai demo`'s: its marker lists
+    # it unchanged; a cohort patient folder's automatic lungs: its record says so), else the user's (MANUAL).  QA: the
+    # demo's automatic lungs were exported as MANUAL, a clinician's contours
     generation = {"tumour": AUTOMATIC if paths["result"] and (args.result or not args.tumour) else MANUAL,
-                  "lungs": MANUAL}
+                  "lungs": generation_by(paths["lungs"] and lungs_made_by(
+                      paths["lungs"], _json_or_none(found["result"]) if not args.lungs and found["result"] else None))}
     from lungai.dicom.reference import MULTIFRAME_NO_DICOM, multiframe_ct
 
     if multiframe_ct(args.ct, args.series):     # before any work: its results cannot reference its slices

@@ -52,7 +52,9 @@ def register(sub) -> None:
     p.add_argument("--image", required=True, help="CT: DICOM folder, .nii(.gz), .nrrd or .mha")
     p.add_argument("--series", default=None, help="SeriesInstanceUID when the --image DICOM folder holds several "
                                                    "series")
-    p.add_argument("--mask", default=None, help="label map on the CT grid")
+    p.add_argument("--mask", default=None, help="label map on the CT grid, or a DICOM SEG (FILE#LABEL: one segment); "
+                                                "a SEG's segments are named by their SegmentLabel unless --label "
+                                                "NAME=N names them")
     p.add_argument("--label", action="append", default=None, metavar="N|NAME=N",
                    help="label value(s) of --mask to use as segments (repeatable; default every label; a NAME given "
                         "with several labels is one segment, their union, e.g. --label gtv=1 --label gtv=2)")
@@ -174,8 +176,10 @@ def run(args) -> int:
     elif args.structure:
         raise InputError("--structure needs --rtstruct FILE|FOLDER", "give the RTSTRUCT that holds the structure")
     elif args.mask and not args.phantom_labels:
-        segs = S.segments_from_labels(read_mask(args.mask, reference=image), image, args.label, errors=errors,
-                                      what=f"mask {args.mask}")
+        seg_names: dict = {}    # a DICOM SEG's segments are named by their SegmentLabel unless --label names them
+        mask = read_mask(args.mask, reference=image, names=seg_names)
+        segs = S.segments_from_labels(mask, image, args.label or [f"{n}={v}" for v, n in seg_names.items()] or None,
+                                      errors=errors, what=f"mask {args.mask}")
     elif args.mask:
         segs = S.segments_from_phantom_labels(read_mask(args.mask, reference=image), image, names=args.segments, errors=errors)
         from lungai.lungs.check import lung_segment_notes

@@ -761,7 +761,7 @@ def run_segment(args) -> int:
 
                 written = export_results(reference, out, tumour=res.tumour,
                                          uncertainty=res.entropy, info=info, seg_name="tumor.seg.dcm",
-                                         generation={"tumour": AUTOMATIC})
+                                         generation={"tumour": AUTOMATIC}, series="segment")
                 bar.update(1, "DICOM SEG / RTSTRUCT / map / SR")
     if removed:
         print(f"note: removed the previous lungai segment results in {out} ({', '.join(removed)})")

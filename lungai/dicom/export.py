@@ -52,16 +52,42 @@ def lung_parts(labels: sitk.Image) -> list:
 
 
 def _write_seg_and_rtstruct(parts: list, reference: CTReference, seg_path: Path, rt_path: Path,
-                            description: str, generation: dict | None) -> list[Path]:
-    """``generation``: {"tumour" / "lungs": AUTOMATIC or MANUAL} (:func:`export_results`)."""
+                            description: str, generation: dict | None, series: str) -> list[Path]:
+    """``generation``: {"tumour" / "lungs": AUTOMATIC or MANUAL} (:func:`export_results`); ``series``: the writing
+    command (its series numbers: :data:`lungai.dicom.seg.SERIES_NUMBERS`)."""
     from lungai.dicom.rtstruct import write_rtstruct
-    from lungai.dicom.seg import generation_of, write_seg
+    from lungai.dicom.seg import SERIES_NUMBERS, generation_of, write_seg
 
     made = [generation_of(generation, "tumour" if p[1] == "gtv" else "lungs") for p in parts]
     seg = write_seg({p[0]: p[4] for p in parts}, reference, seg_path, roles={p[0]: p[1] for p in parts},
-                    description=description, generation={p[0]: g for p, g in zip(parts, made)})
+                    description=description, generation={p[0]: g for p, g in zip(parts, made)},
+                    series_number=SERIES_NUMBERS[series]["seg"])
     return [seg, write_rtstruct({p[3]: p[4] for p in parts}, reference, rt_path, label=description,
-                                generation={p[3]: g for p, g in zip(parts, made)})]
+                                generation={p[3]: g for p, g in zip(parts, made)},
+                                series_number=SERIES_NUMBERS[series]["rtstruct"])]
+
+
+# the commands whose lung label map is lungai's automatic lungs (lungai.lungs): `lungai lungs` (its map and SEG),
+# `lungai demo` (its lungs.nii.gz)
+LUNGS_COMMANDS = ("lungs", "demo")
+
+
+def lungs_made_by(path, record: dict | None = None) -> str | None:
+    """The lungai command that made the lung mask file ``path`` (``FILE#R,L`` / ``FILE#LABEL``: its file) - the
+    output marker beside it lists it as that command wrote it (:func:`lungai.io.outputs.written_by`), or ``record``
+    (the result.json of the folder holding it) is a ``lungai cohort`` patient record whose lungs are automatic
+    (:data:`lungai.dicom.cohort.AUTO_LUNGS`, not the RTSTRUCT's) - or None: a file of the user's, or one edited or
+    replaced since.  Its generation: :func:`lungai.dicom.seg.generation_by`."""
+    from lungai.dicom.masks import split_selector
+    from lungai.io.outputs import written_by
+
+    file = split_selector(path)[0]
+    made = next((command for command in LUNGS_COMMANDS if written_by(file, command)), None)
+    if made is None and isinstance(record, dict) and "status" in record and isinstance(record.get("provenance"), dict):
+        from lungai.dicom.cohort import AUTO_LUNGS
+
+        made = "cohort" if record["provenance"].get("lungs") == AUTO_LUNGS else None
+    return made
 
 
 def export_lungs(reference: CTReference, labels: sitk.Image, stem) -> list[Path]:
@@ -75,7 +101,8 @@ def export_lungs(reference: CTReference, labels: sitk.Image, stem) -> list[Path]
     if not parts:
         return []
     return _write_seg_and_rtstruct(parts, reference, stem.with_name(stem.name + ".seg.dcm"),
-                                   stem.with_name(stem.name + ".rtstruct.dcm"), "lungai lungs", {"lungs": AUTOMATIC})
+                                   stem.with_name(stem.name + ".rtstruct.dcm"), "lungai lungs", {"lungs": AUTOMATIC},
+                                   "lungs")
 
 
 def _volume_ml(mask: sitk.Image) -> float:
@@ -420,14 +447,16 @@ def export_notes(tumour: sitk.Image | None) -> list[str]:
 def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = None, lungs: sitk.Image | None = None,
                    uncertainty: sitk.Image | None = None, info: dict | None = None, radiomics=None,
                    dose: dict | None = None, rp: dict | None = None, seg_name: str = "results.seg.dcm",
-                   generation: dict | None = None, radiomics_settings=None) -> list[Path]:
+                   generation: dict | None = None, radiomics_settings=None, series: str = "dicom-export") -> list[Path]:
     """Results as DICOM in ``out_dir``: ``seg_name`` (tumour, right / left lung segments), ``rtstruct.dcm`` (GTVp,
     Lung_R, Lung_L), ``uncertainty.pm.dcm`` and ``measurements.sr.dcm`` (when there is anything to report).
 
     ``generation``: {"tumour": AUTOMATIC, "lungs": AUTOMATIC} for what SlicerLungAI made (``lungai segment``'s
     tumour, ``lungai lungs``' lungs): SEG algorithm SlicerLungAI, RTSTRUCT ROI Generation Algorithm AUTOMATIC; the
-    others are the user's, MANUAL (:func:`lungai.dicom.seg.generation_of`)."""
+    others are the user's, MANUAL (:func:`lungai.dicom.seg.generation_of`).  ``series``: the writing command, whose
+    series numbers the objects get (:data:`lungai.dicom.seg.SERIES_NUMBERS`: "dicom-export", "segment")."""
     from lungai.dicom.pmap import write_parametric_map
+    from lungai.dicom.seg import SERIES_NUMBERS
     from lungai.dicom.sr import write_sr
 
     out = Path(out_dir)
@@ -448,12 +477,14 @@ def export_results(reference: CTReference, out_dir, tumour: sitk.Image | None = 
     written, seg_path, segments = [], None, {}
     if parts:
         written = _write_seg_and_rtstruct(parts, reference, out / seg_name, out / "rtstruct.dcm", "lungai results",
-                                          generation)
+                                          generation, series)
         seg_path = written[0]
         segments = {p[0]: (number, p[1], p[2], p[4]) for number, p in enumerate(parts, start=1)}
     if uncertainty is not None:
-        written.append(write_parametric_map(uncertainty, reference, out / "uncertainty.pm.dcm"))
+        written.append(write_parametric_map(uncertainty, reference, out / "uncertainty.pm.dcm",
+                                            series_number=SERIES_NUMBERS[series]["pm"]))
     groups = measurement_groups(segments, info, radiomics, dose, rp, radiomics_settings)
     if groups:
-        written.append(write_sr(reference, out / "measurements.sr.dcm", groups, seg=seg_path))
+        written.append(write_sr(reference, out / "measurements.sr.dcm", groups, seg=seg_path,
+                                series_number=SERIES_NUMBERS[series]["sr"]))
     return written

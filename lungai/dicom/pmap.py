@@ -46,7 +46,8 @@ def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCER
     mapping = hd.pm.RealWorldValueMapping(
         lut_label=label[:16], lut_explanation=explanation[:64], unit=CodedConcept(value, scheme, meaning),
         value_range=(lo, hi if hi > lo else lo + 1.0), slope=1.0, intercept=0.0)
-    sop_uid = derived_uid(reference.series_uid, "pmap", label, content_digest(arr, mapping, explanation, unit))
+    sop_uid = derived_uid(reference.series_uid, "pmap", label, content_digest(arr, mapping, explanation, unit),
+                          str(series_number))
     with quiet_highdicom():
         pm = hd.pm.ParametricMap(
             source_images=[reference.datasets[k] for k in keep], pixel_array=arr[keep],

@@ -559,11 +559,6 @@ def read_rtstruct_role(rtstruct_path, reference_ct: sitk.Image, role: str, mappi
 # ----------------------------------------------------------------------------------------------- writing
 
 RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
-DEFAULT_COLOURS = {"gtv": (255, 0, 0), "gtv_primary": (255, 0, 0), "gtv_node": (255, 128, 0),
-                   "lung_right": (197, 165, 145), "lung_left": (197, 165, 145), "lungs": (197, 165, 145),
-                   "lungs_minus_gtv": (128, 174, 128)}
-
-
 def _drop_collinear(pts: np.ndarray) -> np.ndarray:
     """Remove vertices lying on the straight line between their neighbours (lossless for the polygon)."""
     if len(pts) < 4:
@@ -604,14 +599,15 @@ def _ds_values(pts: np.ndarray) -> list[str]:
 
 def write_rtstruct(masks: dict, reference, path, label: str = "lungai", mapping=None,
                    colours: dict | None = None, description: str = "lungai results",
-                   generation: dict | None = None) -> Path:
+                   generation: dict | None = None, series_number: int | None = None) -> Path:
     """Write masks ({name: uint8 SimpleITK mask on the reference CT's grid}) as an RTSTRUCT referencing the CT.
 
     ``reference``: :class:`lungai.dicom.reference.CTReference` of the CT series.  Contours per slice from
     :func:`mask_contours`, in patient coordinates (LPS mm); RT ROI Interpreted Type from the name's role
     (GTV / ORGAN).  Written by hand with pydicom (highdicom has no RTSTRUCT writer).  ``generation``: {name:
     AUTOMATIC} for the structures SlicerLungAI made (ROI Generation Algorithm); the others are MANUAL
-    (:func:`lungai.dicom.seg.generation_of`).
+    (:func:`lungai.dicom.seg.generation_of`).  ``series_number``: the writing command's
+    (:data:`lungai.dicom.seg.SERIES_NUMBERS`; default dicom-export's).
     """
     import datetime
 
@@ -621,9 +617,11 @@ def write_rtstruct(masks: dict, reference, path, label: str = "lungai", mapping=
     from lungai import __version__
     from lungai.dicom.reference import check_on_grid, content_digest, derived_uid, new_dataset, save_dataset
     from lungai.dicom.roles import structure_role
-    from lungai.dicom.seg import generation_of
+    from lungai.dicom.seg import SERIES_NUMBERS, generation_of
+    from lungai.terminology import colour_of
 
     path = Path(path)
+    series_number = SERIES_NUMBERS["dicom-export"]["rtstruct"] if series_number is None else series_number
     from lungai.dicom.labels import check_export_labels
 
     if not masks:
@@ -643,7 +641,7 @@ def write_rtstruct(masks: dict, reference, path, label: str = "lungai", mapping=
         roi.ROIGenerationAlgorithm = generation_of(generation, name)
         rois.append(roi)
         rc = Dataset()
-        rc.ROIDisplayColor = list((colours or {}).get(name) or DEFAULT_COLOURS.get(role, (0, 151, 206)))
+        rc.ROIDisplayColor = list((colours or {}).get(name) or colour_of(role))   # the one table (terminology)
         rc.ReferencedROINumber = number
         seq = Sequence()
         for k, pts in mask_contours(mask):
@@ -669,11 +667,12 @@ def write_rtstruct(masks: dict, reference, path, label: str = "lungai", mapping=
     # the UIDs follow everything the RTSTRUCT says (masks, and each ROI's name, colour, interpreted type, generation
     # algorithm: the same mask as lungai's AUTOMATIC result and as the user's MANUAL one are two objects)
     sop_uid = derived_uid(reference.series_uid, "rtstruct", label, description,
-                          content_digest(*arrays.values(), rois, contours, observations), *masks)
+                          content_digest(*arrays.values(), rois, contours, observations), *masks,
+                          str(series_number))
 
     ds = new_dataset(RT_STRUCTURE_SET_STORAGE, sop_uid, "RTSTRUCT", source=ref)
     ds.SeriesInstanceUID = derived_uid(sop_uid, "series")
-    ds.SeriesNumber = 301
+    ds.SeriesNumber = series_number
     ds.SeriesDescription = description
     ds.OperatorsName = ""                  # Type 2 (RT Series module)
     ds.InstanceNumber = 1

@@ -14,11 +14,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from lungai.errors import InputError, InputNote
-from lungai.terminology import TERMINOLOGY
-
-COLOURS = {None: (230, 220, 70), "gtv": (255, 0, 0), "gtv_primary": (255, 0, 0), "gtv_node": (255, 128, 0),
-           "lung_right": (197, 165, 145), "lung_left": (197, 165, 145), "lungs": (197, 165, 145),
-           "lungs_minus_gtv": (128, 174, 128)}
+from lungai.terminology import TERMINOLOGY, colour_of
 
 
 def _code(code):
@@ -30,6 +26,23 @@ def _code(code):
 # how a segment was made, in the words of both SEG (SegmentAlgorithmType) and RTSTRUCT (ROIGenerationAlgorithm):
 # AUTOMATIC (by SlicerLungAI: `lungai segment` / `lungai lungs`) only when the caller knows it; else MANUAL (the user's)
 AUTOMATIC, MANUAL = "AUTOMATIC", "MANUAL"
+
+
+def generation_by(made_by: str | None) -> str:
+    """The one rule of a mask's generation: AUTOMATIC when a lungai command made it (``made_by``: that command, as
+    the segment's :data:`lungai.scene.nodes.MADE_BY_TAG` or the output marker beside the file records it, e.g.
+    :func:`lungai.dicom.export.lungs_made_by`), MANUAL (the user's) for anything else - edited, drawn or of unknown
+    origin."""
+    return AUTOMATIC if made_by else MANUAL
+
+
+# the SeriesNumber of lungai's DICOM objects, per command / content (deterministic; docs/dicom.md): the lungs of
+# `lungai lungs`, the tumour of `lungai segment`, a `dicom-export` and a Slicer export are told apart in a DICOM
+# browser (QA: every SEG was series 300 and every RTSTRUCT 301, whatever wrote it)
+SERIES_NUMBERS = {"dicom-export": {"seg": 300, "rtstruct": 301, "pm": 302, "sr": 303},
+                  "segment": {"seg": 310, "rtstruct": 311, "pm": 312, "sr": 313},
+                  "lungs": {"seg": 320, "rtstruct": 321},
+                  "slicer": {"seg": 330, "rtstruct": 331}}
 
 
 def generation_of(generation: dict | None, name: str) -> str:
@@ -66,7 +79,7 @@ def segment_description(number: int, label: str, role: str, generation: str = MA
                          f"use one of the roles {', '.join(r for r in TERMINOLOGY if r)}")
     term = TERMINOLOGY[role]
     category, kind, modifier = term.category, term.type, term.modifier
-    r, g, b = COLOURS[role]
+    r, g, b = colour_of(role)
     desc = hd.seg.SegmentDescription(
         segment_number=number, segment_label=label, segmented_property_category=_code(category),
         segmented_property_type=_code(kind), algorithm_type=hd.seg.SegmentAlgorithmTypeValues[generation],
@@ -79,12 +92,12 @@ def segment_description(number: int, label: str, role: str, generation: str = MA
 
 
 def write_seg(masks: dict, reference, path, roles: dict | None = None, description: str = "lungai segmentation",
-              series_number: int = 300, generation: dict | None = None) -> Path:
+              series_number: int = SERIES_NUMBERS["dicom-export"]["seg"], generation: dict | None = None) -> Path:
     """Write {label: uint8 mask on the reference CT's grid} as one DICOM SEG (binary, one segment per mask).
 
     ``roles``: {label: role} for the terminology (default: the label's role from :mod:`lungai.dicom.roles`).
     ``generation``: {label: AUTOMATIC} for the segments SlicerLungAI made; the others are MANUAL
-    (:func:`generation_of`).
+    (:func:`generation_of`).  ``series_number``: the writing command's (:data:`SERIES_NUMBERS`).
     """
     import highdicom as hd
 
@@ -108,7 +121,8 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
     pixels = np.stack(arrays, axis=-1)
     # the UIDs follow everything the SEG says (pixels, and each segment's label, terminology, colour, algorithm
     # type / name: the same mask as lungai's AUTOMATIC result and as the user's MANUAL one are two objects)
-    sop_uid = derived_uid(reference.series_uid, "seg", description, content_digest(pixels, descriptions), *masks)
+    sop_uid = derived_uid(reference.series_uid, "seg", description, content_digest(pixels, descriptions), *masks,
+                          str(series_number))
     with quiet_highdicom():
         seg = hd.seg.Segmentation(
             source_images=reference.datasets, pixel_array=pixels, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,

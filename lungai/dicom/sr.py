@@ -140,7 +140,7 @@ def write_sr(reference, path, groups: list[MeasurementGroup], seg=None, title: s
     evidence = list(reference.datasets) + ([seg] if seg is not None else [])
     # the UIDs follow the whole report (values, findings, comments, the SEG segments it references) and evidence
     sop_uid = derived_uid(reference.series_uid, "sr", title,
-                          content_digest(report, [seg.SOPInstanceUID] if seg is not None else []))
+                          content_digest(report, [seg.SOPInstanceUID] if seg is not None else []), str(series_number))
     with quiet_highdicom():
         sr = hd.sr.Comprehensive3DSR(
             evidence=evidence, content=report, series_instance_uid=derived_uid(sop_uid, "series"),

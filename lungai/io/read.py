@@ -721,7 +721,7 @@ LABEL_MAP_FIX = "give a label map (0 = background, 1, 2, ... = structures)"
 
 
 def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str | None = None, mapping=None,
-              lungs: bool = False) -> sitk.Image:
+              lungs: bool = False, names: dict | None = None) -> sitk.Image:
     """Read an integer label image; with ``reference`` it must share its grid: the same voxels, returned in
     ``reference``'s stored order when the file stores them in another (a RAS NIfTI of an LPS DICOM CT:
     :func:`lungai.io.geometry.on_grid`, lossless); a mask off the grid is refused.
@@ -734,14 +734,17 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
     left lung's labels, as 1 and 2; one label is refused).  ``select`` (a segment label or ``role:ROLE``)
     picks the segments of a SEG with several segments when no part is given; ``lungs``: the selection is a lung
     label map (1 right, 2 left; :func:`lungai.dicom.masks.select_segments`).  ``mapping``: structure name -> role
-    overrides (:func:`lungai.dicom.roles.load_mapping`).
+    overrides (:func:`lungai.dicom.roles.load_mapping`).  ``names`` (a dict, for a DICOM SEG): filled with {label
+    value: the SEG's SegmentLabel of it} (the labels of a selection of several segments joined by "+"; not for a
+    lung label map), so that a segment is named as in its SEG (``lungai radiomics --mask``).
     """
     from lungai.dicom.masks import SELECTOR, split_selector
 
     path, part = split_selector(path)
     modality = _dicom_modality(path)
     if modality in ("SEG", "RTSTRUCT"):
-        return _read_dicom_mask(path, modality, reference, part or select, mapping, lungs, chosen=part is not None)
+        return _read_dicom_mask(path, modality, reference, part or select, mapping, lungs, chosen=part is not None,
+                                names=names)
     img = read_image(path)
     if img.GetPixelID() in (sitk.sitkFloat32, sitk.sitkFloat64):
         check_finite(img, str(path), "label mask", LABEL_MAP_FIX)      # NaN said as NaN, not as "non-integer"
@@ -825,7 +828,7 @@ def _dicom_modality(p: Path) -> str | None:
 
 
 def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, select: str | None = None, mapping=None,
-                     lungs: bool = False, chosen: bool = False) -> sitk.Image:
+                     lungs: bool = False, chosen: bool = False, names: dict | None = None) -> sitk.Image:
     if modality == "RTSTRUCT":
         raise InputError(f"{p.name} is an RTSTRUCT (contours), not a mask image",
                          "give it as --rtstruct FILE and choose the structure: --structure NAME (or role:gtv, "
@@ -836,10 +839,14 @@ def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, selec
     from lungai.dicom.seg import read_seg
 
     segments = read_seg(p, reference)
+    names = {} if names is None else names
     if select is not None and (chosen or len(segments) > 1):
-        return select_segments(segments, select, mapping, lungs, source=p.name)[0]
+        mask, used = select_segments(segments, select, mapping, lungs, source=p.name)
+        if not lungs:       # one 0/1 mask of the segment(s) chosen
+            names[1] = "+".join(used)
+        return mask
     labels = np.zeros(sitk.GetArrayViewFromImage(reference).shape, dtype=np.uint8)
-    for number, mask in enumerate(segments.values(), start=1):
+    for number, (label, mask) in enumerate(segments.items(), start=1):
         arr = sitk.GetArrayViewFromImage(mask) > 0
         if (labels[arr] > 0).any():
             raise InputError(f"segments of {p.name} overlap ({', '.join(segments)}), so they cannot form one "
@@ -848,6 +855,7 @@ def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, selec
                              f"{next(iter(segments))}) or by role ({p.name}{SELECTOR}role:gtv); --tumour, --gtv and "
                              "--lungs take the segments of their role by themselves")
         labels[arr] = number
+        names[number] = label
     img = sitk.GetImageFromArray(labels)
     img.CopyInformation(reference)
     return img

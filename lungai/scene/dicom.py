@@ -164,7 +164,7 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
     from lungai.dicom.labels import check_export_labels, label_key
     from lungai.dicom.reference import check_output_folder, ct_reference
     from lungai.dicom.rtstruct import write_rtstruct
-    from lungai.dicom.seg import AUTOMATIC, MANUAL, write_seg
+    from lungai.dicom.seg import SERIES_NUMBERS, generation_by, write_seg
     from lungai.scene.nodes import MADE_BY_TAG
 
     names = list(segments or mrml.segment_names(seg_node))
@@ -191,12 +191,12 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
     if existing:
         raise InputError(f"{out} already has {', '.join(existing)}; it is not overwritten",
                          "choose another (empty) folder, or rename the segmentation")
-    generation = {n: AUTOMATIC if mrml.segment_tag(seg_node, n, MADE_BY_TAG) else MANUAL for n in names}
+    generation = {n: generation_by(mrml.segment_tag(seg_node, n, MADE_BY_TAG)) for n in names}   # the one rule
     written = []
     if "seg" in formats:
         written.append(write_seg(masks, reference, out / f"{stem}.seg.dcm", description=f"lungai {stem}",
-                                 generation=generation))
+                                 generation=generation, series_number=SERIES_NUMBERS["slicer"]["seg"]))
     if "rtstruct" in formats:
         written.append(write_rtstruct(masks, reference, out / f"{stem}.rtstruct.dcm", label="lungai",
-                                      generation=generation))
+                                      generation=generation, series_number=SERIES_NUMBERS["slicer"]["rtstruct"]))
     return written

@@ -1,0 +1,206 @@
+"""What lungai's DICOM objects say of themselves (QA on LUNG1-003, branch dicom-meta): lungs lungai made are
+AUTOMATIC (SlicerLungAI) in a dicom-export, a user's MANUAL; each command's objects have their own SeriesNumber;
+a DICOM SEG given to ``lungai radiomics --mask`` names its segments by their SegmentLabel; each lung has its own
+display colour (one table, lungai.terminology).
+
+On a synthetic DICOM RT export (Testing/dicom_helpers.py); the real-data check is marked ``shared_data``."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pydicom
+import pytest
+import SimpleITK as sitk
+from dicom_helpers import array, image_like, rt_export
+
+from lungai import __version__
+from lungai.io import read_ct
+
+
+def _cli(*args):
+    from lungai.cli import main
+
+    return main([str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    """P1 of a synthetic export, its GTV as a NIfTI mask, and `lungai lungs`' output of its CT."""
+    root = tmp_path_factory.mktemp("meta")
+    st = rt_export(root / "rt")["P1"]
+    ct = read_ct(st["ct"])
+    gtv = array(st["masks"]["GTV"]) > 0
+    sitk.WriteImage(image_like(gtv, ct), str(root / "gtv.nii.gz"))
+    (root / "lungs").mkdir()
+    assert _cli("lungs", st["ct"], "-o", root / "lungs" / "lungs.nii.gz") == 0
+    return dict(st=st, ct=ct, gtv=gtv, root=root, lungs=root / "lungs" / "lungs.nii.gz")
+
+
+def _generation(folder):
+    """{segment label: (SegmentAlgorithmType, algorithm name, version)} of results.seg.dcm and {ROI name:
+    ROIGenerationAlgorithm} of rtstruct.dcm."""
+    seg = pydicom.dcmread(folder / "results.seg.dcm")
+    segs = {}
+    for s in seg.SegmentSequence:
+        algo = s.get("SegmentationAlgorithmIdentificationSequence")
+        segs[s.SegmentLabel] = (s.SegmentAlgorithmType, algo[0].AlgorithmName if algo else None,
+                                algo[0].AlgorithmVersion if algo else None)
+    rt = pydicom.dcmread(folder / "rtstruct.dcm")
+    return segs, {r.ROIName: r.ROIGenerationAlgorithm for r in rt.StructureSetROISequence}
+
+
+AUTO = ("AUTOMATIC", "SlicerLungAI", __version__)
+
+
+def test_lungs_lungai_made_are_exported_as_automatic_a_users_as_manual(case, tmp_path):
+    """QA: dicom-export hard-coded the lungs as MANUAL, so `lungai lungs`' / the demo's automatic lungs reached the
+    planning system as a clinician's contours."""
+    st = case["st"]
+    assert _cli("dicom-export", "--ct", st["ct"], "--lungs", case["lungs"], "-o", tmp_path / "a") == 0
+    segs, rois = _generation(tmp_path / "a")
+    assert segs == {"Right lung": AUTO, "Left lung": AUTO}
+    assert rois == {"Lung_R": "AUTOMATIC", "Lung_L": "AUTOMATIC"}
+    # the same map copied by the user elsewhere (no lungai marker lists it there): the user's
+    user = tmp_path / "mine" / "lungs.nii.gz"
+    user.parent.mkdir()
+    shutil.copy(case["lungs"], user)
+    assert _cli("dicom-export", "--ct", st["ct"], "--lungs", user, "-o", tmp_path / "b") == 0
+    segs, rois = _generation(tmp_path / "b")
+    assert segs == {"Right lung": ("MANUAL", None, None), "Left lung": ("MANUAL", None, None)}
+    assert rois == {"Lung_R": "MANUAL", "Lung_L": "MANUAL"}
+
+
+def test_a_demo_folders_lungs_are_automatic_and_an_edited_map_manual(case, tmp_path):
+    from lungai.io.outputs import record_outputs
+
+    st, demo = case["st"], tmp_path / "demo"
+    demo.mkdir()
+    shutil.copy(case["root"] / "gtv.nii.gz", demo / "tumor.nii.gz")
+    shutil.copy(case["lungs"], demo / "lungs.nii.gz")
+    record_outputs(demo, "demo", [demo / "tumor.nii.gz", demo / "lungs.nii.gz"])   # as `lungai demo` records them
+    assert _cli("dicom-export", "--ct", st["ct"], "--results", demo, "-o", tmp_path / "a") == 0
+    segs, rois = _generation(tmp_path / "a")
+    assert segs["Right lung"] == segs["Left lung"] == AUTO
+    assert rois["Lung_R"] == rois["Lung_L"] == "AUTOMATIC"
+    assert segs["Tumour"][0] == rois["GTVp"] == "MANUAL"      # no result.json: the tumour stays the user's
+    # the user edits the demo's lungs (saved anew): no longer lungai's as written
+    img = sitk.ReadImage(str(demo / "lungs.nii.gz"))
+    sitk.WriteImage(img, str(demo / "lungs.nii.gz"))
+    assert _cli("dicom-export", "--ct", st["ct"], "--results", demo, "-o", tmp_path / "b") == 0
+    segs, rois = _generation(tmp_path / "b")
+    assert segs["Right lung"][0] == rois["Lung_R"] == "MANUAL"
+
+
+def test_each_command_writes_its_own_series_numbers(case, tmp_path):
+    """QA: every SEG was series 300 and every RTSTRUCT 301, whatever command wrote it."""
+    st, lungs = case["st"], case["lungs"]
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", case["root"] / "gtv.nii.gz", "--lungs", lungs,
+                "-o", tmp_path / "x") == 0
+    series = lambda p: int(pydicom.dcmread(p, stop_before_pixels=True).SeriesNumber)   # noqa: E731
+    assert series(lungs.with_name("lungs.seg.dcm")) != series(tmp_path / "x" / "results.seg.dcm")
+    assert series(lungs.with_name("lungs.rtstruct.dcm")) != series(tmp_path / "x" / "rtstruct.dcm")
+    from lungai.dicom.seg import SERIES_NUMBERS
+
+    numbers = [n for kinds in SERIES_NUMBERS.values() for n in kinds.values()]
+    assert len(numbers) == len(set(numbers))
+    assert series(lungs.with_name("lungs.seg.dcm")) == SERIES_NUMBERS["lungs"]["seg"] == 320
+    assert series(lungs.with_name("lungs.rtstruct.dcm")) == SERIES_NUMBERS["lungs"]["rtstruct"] == 321
+    assert series(tmp_path / "x" / "results.seg.dcm") == SERIES_NUMBERS["dicom-export"]["seg"] == 300
+    assert series(tmp_path / "x" / "rtstruct.dcm") == SERIES_NUMBERS["dicom-export"]["rtstruct"] == 301
+    # `lungai segment`'s objects (export_results as it calls it): its own numbers, its own UIDs
+    from lungai.dicom.export import export_results, reference_for
+
+    ref = reference_for(st["ct"], case["ct"])
+    written = export_results(ref, tmp_path / "s", tumour=sitk.ReadImage(str(case["root"] / "gtv.nii.gz")),
+                             seg_name="tumor.seg.dcm", series="segment")
+    assert [series(p) for p in written] == [310, 311, 313]      # SEG, RTSTRUCT, SR (its volume)
+    uid = lambda p: pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID     # noqa: E731
+    assert uid(written[0]) != uid(tmp_path / "x" / "results.seg.dcm")
+
+
+def _lab(rgb):
+    import highdicom as hd
+
+    return list(hd.color.CIELabColor.from_rgb(*rgb).value)
+
+
+def test_each_lung_has_its_own_colour_in_the_seg_and_rtstruct(case):
+    """QA: Lung_R and Lung_L were both 197 165 145 in every RTSTRUCT lungai wrote."""
+    lungs = case["lungs"]
+    rt = pydicom.dcmread(lungs.with_name("lungs.rtstruct.dcm"))
+    names = {r.ROINumber: r.ROIName for r in rt.StructureSetROISequence}
+    colours = {names[c.ReferencedROINumber]: [int(v) for v in c.ROIDisplayColor] for c in rt.ROIContourSequence}
+    assert colours["Lung_R"] != colours["Lung_L"]
+    from lungai.terminology import COLOURS
+
+    assert colours == {"Lung_R": list(COLOURS["lung_right"]), "Lung_L": list(COLOURS["lung_left"])}
+    seg = pydicom.dcmread(lungs.with_name("lungs.seg.dcm"))
+    lab = {s.SegmentLabel: [int(v) for v in s.RecommendedDisplayCIELabValue] for s in seg.SegmentSequence}
+    assert lab == {"Right lung": _lab(COLOURS["lung_right"]), "Left lung": _lab(COLOURS["lung_left"])}
+
+
+def test_slicer_segment_colours_are_the_dicom_ones():
+    pytest.importorskip("slicer")
+    from lungai import mrml
+    from lungai.terminology import COLOURS
+
+    for name, role in (("Tumor", "gtv"), ("Right lung", "lung_right"), ("Left lung", "lung_left")):
+        assert tuple(round(c * 255) for c in mrml.COLORS[name]) == COLOURS[role]
+
+
+def test_radiomics_of_a_seg_names_its_segments_by_their_segment_label(case, tmp_path):
+    """QA: `lungai radiomics --mask tumor.seg.dcm` (also '#Tumour') named the segment label_1, not Tumour."""
+    st = case["st"]
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", case["root"] / "gtv.nii.gz", "-o", tmp_path / "x") == 0
+    seg = tmp_path / "x" / "results.seg.dcm"
+    shape = ["--image-types", "Original", "--feature-classes", "shape"]
+    for i, (mask, label) in enumerate(((seg, []), (f"{seg}#Tumour", []), (f"{seg}#role:gtv", []),
+                                       (seg, ["--label", "gtv=1"]))):
+        out = tmp_path / f"r{i}.csv"
+        assert _cli("radiomics", "--image", st["ct"], "--mask", mask, *label, *shape, "-o", out) == 0
+        assert set(pd.read_csv(out).segment) == ({"gtv"} if label else {"Tumour"}), mask
+    # a SEG of several segments (the lungs): each by its label
+    out = tmp_path / "lungs.csv"
+    assert _cli("radiomics", "--image", st["ct"], "--mask", case["lungs"].with_name("lungs.seg.dcm"), *shape,
+                "-o", out) == 0
+    assert set(pd.read_csv(out).segment) == {"Right lung", "Left lung"}
+
+
+@pytest.mark.shared_data
+def test_real_lung1_003_lungs_export_automatic_coloured_numbered_and_named(shared_data, tmp_path):
+    """On the real LUNG1-003 DICOM CT: `lungai lungs`, then dicom-export of its map: AUTOMATIC SlicerLungAI lungs,
+    a colour each, dicom-export's series numbers; radiomics of the lungs' SEG names the segments by label."""
+    from lungai.terminology import COLOURS
+
+    ct = shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003" / "CT"
+    out = tmp_path / "lungs"
+    out.mkdir()
+    assert _cli("lungs", ct, "-o", out / "lungs.nii.gz") == 0
+    assert _cli("dicom-export", "--ct", ct, "--lungs", out / "lungs.nii.gz", "-o", tmp_path / "x") == 0
+    segs, rois = _generation(tmp_path / "x")
+    assert segs == {"Right lung": AUTO, "Left lung": AUTO} and set(rois.values()) == {"AUTOMATIC"}
+    rt = pydicom.dcmread(tmp_path / "x" / "rtstruct.dcm")
+    assert int(rt.SeriesNumber) == 301 and int(pydicom.dcmread(out / "lungs.seg.dcm").SeriesNumber) == 320
+    assert sorted(tuple(int(v) for v in c.ROIDisplayColor) for c in rt.ROIContourSequence) == \
+        sorted([COLOURS["lung_right"], COLOURS["lung_left"]])
+    csv = tmp_path / "r.csv"
+    assert _cli("radiomics", "--image", ct, "--mask", f"{out / 'lungs.seg.dcm'}#Right lung", "--image-types",
+                "Original", "--feature-classes", "shape", "-o", csv) == 0
+    assert set(pd.read_csv(csv).segment) == {"Right lung"}
+    assert np.isfinite(pd.read_csv(csv).value.astype(float)).all()
+
+
+def test_a_cohort_folders_lungs_are_lungais_only_when_its_record_says_automatic(tmp_path):
+    """`dicom-export --results OUT/patients/P`: the folder's lungs.nii.gz is lungai's when the patient record says
+    the lungs are automatic (lungai.lungs), the user's when they are the RTSTRUCT's."""
+    from lungai.dicom.cohort import AUTO_LUNGS
+    from lungai.dicom.export import lungs_made_by
+
+    lungs = tmp_path / "lungs.nii.gz"
+    lungs.write_bytes(b"")
+    assert lungs_made_by(lungs, {"status": "done", "provenance": {"lungs": AUTO_LUNGS}}) == "cohort"
+    assert lungs_made_by(lungs, {"status": "done", "provenance": {"lungs": "RTSTRUCT Lung_R, Lung_L"}}) is None
+    assert lungs_made_by(lungs, {"confidence": 0.9}) is None and lungs_made_by(f"{lungs}#1,2") is None
