@@ -180,7 +180,9 @@ def test_clinical_table_as_users_have_it(tmp_path):
     roles = infer_roles(table, "rp_grade2")
     assert roles.type_of("clin_sex") == "categorical" and roles.how["clin_sex"] == "text values: F, M"
     assert roles.type_of("clin_histology") == "categorical"
-    assert roles.type_of("clin_smoker") == "binary" and "read as 1/0" in roles.how["clin_smoker"]
+    assert roles.type_of("clin_smoker") == "binary"
+    # the explicit mapping, never the words in alphabetical order ("No/Yes read as 1/0" read backwards)
+    assert roles.how["clin_smoker"] == "values read as Yes -> 1, yes -> 1, No -> 0, no -> 0"
     assert roles.type_of("clin_durvalumab") == "binary" and roles.how["clin_durvalumab"] == "values 0/1"
     assert roles.type_of("clin_weight_kg") == "numeric" and roles.type_of("dose_mld_gy") == "numeric"
     X = numeric_features(table, roles, ["clin_smoker", "clin_weight_kg"])
@@ -189,12 +191,14 @@ def test_clinical_table_as_users_have_it(tmp_path):
                       fast=True, outer_folds=3, inner_folds=3, n_boot=2, make_plots=False)
     text = "\n".join(result.lines)
     assert "clin_sex: clinical, categorical (text values: F, M)" in text
-    assert "clin_smoker: clinical, binary (values No/Yes/no/yes read as 1/0)" in text
+    assert "clin_smoker: clinical, binary (values read as Yes -> 1, yes -> 1, No -> 0, no -> 0)" in text
     card = json.loads((tmp_path / "m" / "model_card.json").read_text(encoding="utf-8"))
     assert card["roles"]["types"]["clin_sex"] == "categorical" and card["roles"]["types"]["clin_smoker"] == "binary"
     assert card["roles"]["how"]["clin_weight_kg"] == "numbers; 'Not collected' read as missing"
     assert card["categories"]["clin_sex"] == ["F", "M"]
-    assert "| `clin_sex` | clinical | categorical (text values: F, M) |" in (tmp_path / "m" / "model_card.md").read_text(encoding="utf-8")
+    card_md = (tmp_path / "m" / "model_card.md").read_text(encoding="utf-8")
+    assert "| `clin_sex` | clinical | categorical (text values: F, M) |" in card_md
+    assert "binary (values read as Yes -> 1, yes -> 1, No -> 0, no -> 0)" in card_md
     patients = _as_users_have_it(6, seed=8)
     pred, _ = predict_rp(tmp_path / "m", patients)
     assert pred["risk"].between(0, 1).all() and pred["risk"].nunique() == 6
@@ -529,3 +533,58 @@ def test_bad_values_of_joined_tables_name_the_file_and_its_line_as_written(tmp_p
     b.to_csv(tmp_path / "one.csv", index=False)                     # one table: its lines, the value as written
     with pytest.raises(InputError, match=r"\['1e999'\] that are not finite.*\(CSV lines \[5\]\)"):
         numeric_features(read_tables(tmp_path / "one.csv"), infer_roles(b, None), ["dose_mld_gy"])
+
+
+def test_dose_units_are_checked_in_train_validate_and_predict(tmp_path, table, rp_model_dir, rp_cohort):
+    """QA: a mean lung dose in cGy (400-2288) or V20 as fractions (0.07-0.45) trained silently, and validation /
+    prediction gave every risk ~1 with only "outside the training range".  The dose_*_gy / dose_*_pct columns are
+    checked against their unit in the one shared path (numeric_features) and refused with the fix."""
+    from lungai.rp.external import validate_rp
+
+    cgy = table.assign(dose_mld_gy=table["dose_mld_gy"] * 100)
+    with pytest.raises(InputError, match=r"dose_mld_gy.*above 60 Gy") as err:
+        train_rp(cgy, "rp_grade2", tmp_path / "a", fast=True, outer_folds=2, inner_folds=2)
+    assert "dose_mld_gy looks like cGy (all its values): divide by 100" in err.value.fix
+    assert not (tmp_path / "a" / "model.skops").exists()
+    fraction = table.assign(dose_v20_pct=table["dose_v20_pct"] / 100)
+    with pytest.raises(InputError, match=r"dose_v20_pct.*no value above 1 %") as err:
+        train_rp(fraction, "rp_grade2", tmp_path / "b", fast=True, outer_folds=2, inner_folds=2)
+    assert "dose_v20_pct looks like a fraction (0-1): multiply by 100" in err.value.fix
+    over = table.copy()
+    over.loc[4, "dose_v13_pct"] = 130.0
+    with pytest.raises(InputError, match=r"dose_v13_pct.*outside 0-100: value\(s\) \['130.0'\] \(CSV lines \[6\]\)"):
+        train_rp(over, "rp_grade2", tmp_path / "c", fast=True, outer_folds=2, inner_folds=2)
+    # validation table in cGy: refused, not every risk ~1
+    val = rp_cohort.table.head(40).copy()
+    val.assign(dose_mld_gy=val["dose_mld_gy"] * 100).to_csv(tmp_path / "val_cgy.csv", index=False)
+    with pytest.raises(InputError, match="validation table|dose_mld_gy") as err:
+        validate_rp(rp_model_dir, tmp_path / "val_cgy.csv", tmp_path / "v")
+    assert "looks like cGy" in err.value.fix
+    # one patient of several in cGy, another with V20 as a fraction (its x 100 in the training range): both named
+    patients = rp_cohort.table.head(4).drop(columns="rp_grade2").reset_index(drop=True)
+    patients.loc[0, "dose_mld_gy"] = 1686.0
+    patients.loc[2, "dose_v20_pct"] = patients.loc[2, "dose_v20_pct"] / 100
+    patients.to_csv(tmp_path / "p.csv", index=False)
+    with pytest.raises(InputError) as err:
+        predict_rp(rp_model_dir, tmp_path / "p.csv")
+    assert "'dose_mld_gy'" in str(err.value) and "['1686.0'] (CSV lines [2])" in str(err.value)
+    assert "'dose_v20_pct'" in str(err.value) and "(CSV lines [4])" in str(err.value)
+    assert "divide by 100 (e.g. 1686 -> 16.86 Gy)" in err.value.fix and "multiply them by 100" in err.value.fix
+    # plausible values pass: a high but possible MLD (out of the training range only), V20 0 %, a clinical _pct
+    ok = rp_cohort.table.head(3).drop(columns="rp_grade2").reset_index(drop=True)
+    ok.loc[0, "dose_mld_gy"], ok.loc[1, "dose_v20_pct"] = 45.0, 0.0
+    pred, _ = predict_rp(rp_model_dir, ok)
+    assert pred["risk"].between(0, 1).all()
+
+
+def test_unknown_categories_of_every_column_reported_at_once(rp_model_dir, rp_cohort):
+    """QA: one column per run; every offending column is named in one message."""
+    patients = rp_cohort.table.head(3).copy()
+    cats = [c for c in patients.columns if c.endswith("_cat")]
+    assert len(cats) >= 2
+    for c in cats:
+        patients.loc[patients.index[1], c] = "zzz_unknown"
+    with pytest.raises(InputError) as err:
+        predict_rp(rp_model_dir, patients)
+    assert f"{len(cats)} column(s) with unknown categories" in str(err.value)
+    assert all(f"column {c!r} has unknown categor(ies) 'zzz_unknown'" in str(err.value) for c in cats)

@@ -84,14 +84,48 @@ def test_metrics_known_values():
     rng = np.random.default_rng(0)
     risk = rng.uniform(0.05, 0.95, 4000)
     outcome = rng.binomial(1, risk)
-    slope, intercept = calibration(outcome, risk)
+    slope, intercept, _ = calibration(outcome, risk)
     assert slope == pytest.approx(1.0, abs=0.1) and intercept == pytest.approx(0.0, abs=0.1)
     logit = np.log(risk / (1 - risk))
-    slope2, _ = calibration(outcome, 1 / (1 + np.exp(-2 * logit)))  # too extreme -> slope ~ 0.5
+    slope2, _, _ = calibration(outcome, 1 / (1 + np.exp(-2 * logit)))  # too extreme -> slope ~ 0.5
     assert slope2 == pytest.approx(0.5, abs=0.07)
     m = evaluate(y, p, threshold=0.5)
     assert m["sensitivity"] == 0.75 and m["specificity"] == 0.75
     assert m["brier"] == pytest.approx(np.mean((p - y) ** 2))
+
+
+def test_constant_or_saturated_risks_give_undefined_calibration_not_separation(rp_model_dir):
+    """QA: all risks equal were said to separate the classes (ties counted as separation), and risks all 1 made the
+    intercept's Newton loop diverge (3999999266666.94, overflow warning).  Calibration is then undefined (None,
+    a note), separation only when the classes are truly separated; the reports cope with None."""
+    import warnings
+
+    from lungai.rp.metrics import separable
+    from lungai.rp.model_io import card_markdown
+    from lungai.rp.training import summary_lines
+
+    y = np.array([1, 0, 0, 1, 0, 0, 0, 0, 1, 0] * 3)
+    assert not separable(y, np.full(len(y), 0.4))
+    assert separable(y, np.where(y == 1, 0.9, 0.1)) and separable(y, np.where(y == 1, 0.5, np.r_[0.5, 0.1].repeat(15)))
+    for risk in (np.full(len(y), 0.4), np.ones(len(y)), np.zeros(len(y)), np.full(len(y), 1 - 1e-9)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")       # no overflow RuntimeWarning
+            m = evaluate(y, risk, threshold=0.5)
+        assert m["calibration_slope"] is None and m["calibration_intercept"] is None
+        assert m["calibration_separable"] is False and "saturated/constant" in m["calibration_note"]
+        assert any("saturated/constant" in w for w in m["warnings"])
+        assert json.loads(json.dumps(m))["calibration_intercept"] is None
+    # mostly saturated, not constant: a finite intercept (the old loop diverged from 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        slope, intercept, note = calibration(y, np.where(np.arange(len(y)) < 3, 0.5, 1.0))
+    assert note == "" and np.isfinite(intercept) and abs(intercept) < 50
+    m = evaluate(y, np.ones(len(y)), threshold=0.5)
+    text = "\n".join(summary_lines({"results": {"x/lr": m}, "threshold": 0.5, "n": m["n"], "events": m["events"]}))
+    assert "undefined" in text
+    card = json.loads((rp_model_dir / "model_card.json").read_text(encoding="utf-8"))
+    card["metrics_nested_cv"].update(calibration_slope=None, calibration_intercept=None)
+    assert "calibration slope undefined / intercept undefined" in card_markdown(card)
 
 
 def test_one_event_gives_no_auc_ci_and_loud_warnings(rp_model_dir, tmp_path, capsys):

@@ -28,6 +28,7 @@ from lungai.seg.evaluate import fmt_num, sample_sd  # noqa: E402
 from lungai.rp import make_cohort, oracle_auc, train_rp, validate_rp  # noqa: E402
 from lungai.rp.cohort import make_noise_cohort  # noqa: E402
 from lungai.rp.validation import leaky_selection_auc, nested_cv  # noqa: E402
+from lungai.rp.metrics import fmt_calibration  # noqa: E402
 
 
 def main() -> None:
@@ -49,7 +50,7 @@ def main() -> None:
             print(f"{model}: nested-CV AUC {cv_auc:.3f} vs oracle {oracle_auc(train):.3f} "
                   f"(gap {oracle_auc(train) - cv_auc:+.3f}, ratio {cv_auc / oracle_auc(train):.3f}); external AUC "
                   f"{ext['auc']:.3f} vs oracle {oracle_auc(test):.3f} (gap {oracle_auc(test) - ext['auc']:+.3f}); "
-                  f"calibration slope {ext['calibration_slope']:.2f}; {secs:.1f} s")
+                  f"calibration slope {fmt_calibration(ext['calibration_slope'])}; {secs:.1f} s")
 
         print("== leakage: 60 patients, 500 pure-noise features, 5 seeds ==")
         honest, leaky = [], []

@@ -105,7 +105,7 @@ def run_validate(args) -> int:
     from lungai.io.outputs import prepare_output_folder
     from lungai.rp.external import OWNER, VALIDATE_OUTPUTS, validate_rp
     from lungai.rp.checks import check_threshold
-    from lungai.rp.metrics import ci_text
+    from lungai.rp.metrics import ci_text, fmt_calibration
 
     check_threshold(args.threshold)                       # before any work
     if args.output:                                       # before any work: nothing is computed in vain,
@@ -115,9 +115,10 @@ def run_validate(args) -> int:
     print(f"external validation of {r['model']} on {r['n']} patients ({r['events']} events)")
     print(f"AUC {r['auc']:.3f} ({ci_text(r['auc_ci95'])}); "
           f"nested-CV AUC at training {r['nested_cv_auc_at_training']:.3f}")
-    print(f"Brier {r['brier']:.3f}; calibration slope {r['calibration_slope']:.2f}"
+    print(f"Brier {r['brier']:.3f}; calibration slope {fmt_calibration(r['calibration_slope'])}"
           f"{' (not estimable: the risks separate the classes)' if r.get('calibration_separable') else ''}, "
-          f"intercept {r['calibration_intercept']:.2f}")
+          f"intercept {fmt_calibration(r['calibration_intercept'])}"
+          + (" (risks saturated/constant)" if r.get("calibration_note") else ""))
     print(f"threshold {r['threshold']}: sensitivity {r['sensitivity']:.2f}, specificity {r['specificity']:.2f}")
     print(f"{r['n_patients_with_imputed_features']} patient(s) with imputed features, "
           f"{r['n_patients_out_of_training_range']} with features outside the training range")

@@ -10,8 +10,9 @@ import pandas as pd
 
 from lungai.errors import InputError
 from lungai.io.tables import check_unique_ids
-from lungai.rp.columns import CATEGORY_RULES, FALSE_WORDS, ID_NAMES, READ_OPTIONS, TRUE_WORDS, ColumnRoles, \
-    canonical_order, category_spellings, is_missing_word, suggest
+from lungai.rp.columns import CATEGORY_RULES, DOSE_GY_MAX, DOSE_GY_MAX_DEFAULT, DOSE_PCT_RANGE, DOSE_PREFIX, \
+    FALSE_WORDS, GY_SUFFIX, ID_NAMES, PCT_SUFFIX, READ_OPTIONS, TRUE_WORDS, ColumnRoles, canonical_order, \
+    category_spellings, is_missing_word, suggest
 
 
 def read_table(path, id_column: str | None = None) -> pd.DataFrame:
@@ -297,7 +298,7 @@ def categories_as_read(texts: pd.Series, categories: list | None, rules: dict) -
 
 
 def numeric_features(df: pd.DataFrame, roles: ColumnRoles, columns, categories: dict | None = None,
-                     rules: dict | None = None) -> pd.DataFrame:
+                     rules: dict | None = None, trained: dict | None = None) -> pd.DataFrame:
     """The feature columns as the model reads them: numeric and binary (yes/no ... -> 1/0) as float,
     categorical as text (:func:`categories_as_read`: training, ``categories`` None, or the model's ``categories``
     and ``rules`` - its card's ``category_rules``, default the current :data:`~lungai.rp.columns.CATEGORY_RULES`);
@@ -328,7 +329,81 @@ def numeric_features(df: pd.DataFrame, roles: ColumnRoles, columns, categories: 
                              "value); if the column is categorical, declare it categorical in a role file "
                              "(type categorical) or end its name with _cat")
         out[col] = values.astype(float)
+    check_units(df, out, [c for c in columns if roles.type_of(c) == "numeric"], trained)
     return out
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def check_units(df: pd.DataFrame, X: pd.DataFrame, columns, trained: dict | None = None) -> None:
+    """Refuse dosimetric columns whose values cannot be in the unit their name gives (the rules of
+    :mod:`lungai.rp.columns`: ``dose_*_gy`` in Gy, ``dose_*_pct`` in percent), naming the column, the values, the CSV
+    lines and the fix: a dose above :data:`~lungai.rp.columns.DOSE_GY_MAX` (mean lung dose 60 Gy, another dose
+    150 Gy) "looks like cGy: divide by 100"; a percentage outside 0-100 is refused; one whose values are all at
+    most 1 (some above 0) "looks like a fraction: multiply by 100".  ``trained`` (a model card's
+    ``training_data.features``, for predict / validate): a percentage at most 1 where the model's training values
+    were above 1 and the value x 100 lies in the training range is a fraction too (one patient's V20 0.3 among
+    training V20 7-45 %); a model trained on fractions (its training maximum at most 1) is not checked for them.
+    The one unit check of train, validate, predict and the Slicer panel (via :func:`numeric_features`); ``X``: the
+    columns as numbers."""
+    problems, fixes = [], []
+    for col in columns:
+        name = str(col)
+        if not name.startswith(DOSE_PREFIX) or col not in X:
+            continue
+        values = X[col].to_numpy(float)
+        seen = ~np.isnan(values)
+        if not seen.any():
+            continue
+        summary = (trained or {}).get(col) or {}
+
+        def report(mask, text, fix):
+            positions = np.flatnonzero(mask)
+            shown = sorted(set(as_written(df, col, positions[:50])))[:5]
+            problems.append(f"column {name!r} {text}: value(s) {shown} ({where_in_files(df, col, positions[:5])}"
+                            f"{f', {len(positions)} rows in all' if len(positions) > 5 else ''})")
+            fixes.append(fix)
+
+        if name.endswith(GY_SUFFIX):
+            limit = DOSE_GY_MAX.get(name, DOSE_GY_MAX_DEFAULT)
+            what = "a mean lung dose" if name in DOSE_GY_MAX else "a dose"
+            high, negative = seen & (values > limit), seen & (values < 0)
+            if high.any():
+                every = " (all its values)" if high.sum() == seen.sum() else ""
+                report(high, f"(a dose in Gy, by its name) holds values above {limit:g} Gy, more than {what} in Gy "
+                       "can be", f"{name} looks like cGy{every}: divide by 100 (e.g. "
+                       f"{_fmt(values[high][0])} -> {_fmt(values[high][0] / 100)} Gy)")
+            if negative.any():
+                report(negative, "(a dose in Gy) holds negative values", f"correct the negative doses in {name}")
+        elif name.endswith(PCT_SUFFIX):
+            lo, hi = DOSE_PCT_RANGE
+            outside = seen & ((values < lo) | (values > hi))
+            if outside.any():
+                report(outside, f"(a percentage of a volume, by its name) holds values outside {lo:g}-{hi:g}",
+                       f"correct these values of {name} (give the volume in percent, 0-100)")
+                continue
+            small = seen & (values > 0) & (values <= 1)
+            trained_max, trained_min = summary.get("max"), summary.get("min")
+            if trained_max is not None and trained_max <= 1:
+                continue          # a model trained on fractions (an older lungai): its own scale
+            if small.any() and (values[seen] <= 1).all():
+                report(small, "(a percentage, by its name) holds no value above 1 %",
+                       f"{name} looks like a fraction (0-1): multiply by 100 (e.g. {_fmt(values[small][0])} -> "
+                       f"{_fmt(values[small][0] * 100)} %); values really all under 1 % are no plausible "
+                       "dose-volume percentage of a cohort")
+            elif small.any() and trained_min is not None and trained_min > 1:
+                fraction = small & (values * 100 >= trained_min) & (values * 100 <= trained_max)
+                if fraction.any():
+                    report(fraction, f"(a percentage, by its name; the model's training values {_fmt(trained_min)}"
+                           f"-{_fmt(trained_max)} %) holds values at most 1 that x 100 lie in the training range",
+                           f"these values of {name} look like fractions (0-1): multiply them by 100 (e.g. "
+                           f"{_fmt(values[fraction][0])} -> {_fmt(values[fraction][0] * 100)} %)")
+    if problems:
+        raise InputError("wrong units: " + "; ".join(problems),
+                         "; ".join(fixes) + " (dose_*_gy columns are in Gy, dose_*_pct columns in percent 0-100, as "
+                         "lungai dose-features writes them)")
 
 
 def check_not_constant(X: pd.DataFrame) -> None:
@@ -390,11 +465,14 @@ def small_cohort_warnings(y: np.ndarray, n_features: int) -> list[str]:
 
 
 def check_categories(X: pd.DataFrame, categories: dict[str, list[str]], what: str) -> None:
-    """Raise when a categorical column holds a value unseen in training."""
+    """Raise when categorical columns hold values unseen in training, naming every such column at once."""
+    found = []
     for col, known in categories.items():
         seen = set(X[col].dropna().astype(str))
         unknown = sorted(seen - set(known))
         if unknown:
             hint = "; ".join(f"{u!r}{suggest(u, known)}" for u in unknown[:5])
-            raise InputError(f"{what}: column {col!r} has unknown categor(ies) {hint}; the model knows {known}",
-                             "recode these values to one of the known categories (or leave them empty)")
+            found.append(f"column {col!r} has unknown categor(ies) {hint}; the model knows {known}")
+    if found:
+        raise InputError(f"{what}: {len(found)} column(s) with unknown categories: " + " | ".join(found),
+                         "recode these values to one of the known categories (or leave them empty)")

@@ -20,6 +20,11 @@ case one category (:func:`category_spellings`).  Cells such as "Not collected", 
 role file's type overrides the inference.  The types, and how each was decided, are printed by
 ``rp train`` and saved in the model card.
 
+Units of the dosimetric columns (as ``lungai dose-features`` writes them): ``dose_*_gy`` in Gy, ``dose_*_pct`` in
+percent of the volume (0-100).  A column whose values cannot be in that unit is refused by
+:func:`lungai.rp.checks.check_units` (:data:`DOSE_GY_MAX`, :data:`DOSE_PCT_RANGE`): doses in cGy, volumes as
+fractions (0-1).
+
 Feature sets compared (as in Evin et al. 2024): ``clinical_dosimetric``, ``radiomic``, ``all``.
 """
 
@@ -62,6 +67,14 @@ CATEGORY_RULES = {"case": "merged", "none": "category"}
 LEGACY_CATEGORY_RULES = {"case": "exact", "none": "missing"}
 MAX_INFERRED_LEVELS = 20  # more distinct texts than this (and than half the rows): free text or dates, not categories
 ID_NAMES = ("case", "patient_id", "id")
+# Unit rules of the dosimetric columns, keyed on their names (dose_ prefix; :func:`lungai.rp.checks.check_units`):
+# a dose_*_gy value above its limit is no dose in Gy (a plan in cGy: 6000 for 60 Gy); the mean lung dose above 60 Gy
+# is none a lung survives (MLD is typically 5-25 Gy); any other dose (tumour max, D2 ...) above 150 Gy is none a
+# plan delivers.  A dose_*_pct value is a percentage of a volume (0-100); all at most 1 (some above 0): fractions.
+DOSE_PREFIX, GY_SUFFIX, PCT_SUFFIX = "dose_", "_gy", "_pct"
+DOSE_GY_MAX = {"dose_mld_gy": 60.0}
+DOSE_GY_MAX_DEFAULT = 150.0
+DOSE_PCT_RANGE = (0.0, 100.0)
 FEATURE_SETS = {
     "clinical_dosimetric": ("clinical", "dosimetric"),
     "radiomic": ("radiomic",),
@@ -274,7 +287,7 @@ def _infer_type(values: pd.Series, column: str) -> tuple[str, str]:
         return "numeric", "numbers"
     words = set(text.str.lower())
     if words <= TRUE_WORDS | FALSE_WORDS:
-        return "binary", f"values {'/'.join(sorted(set(text)))} read as 1/0"
+        return "binary", f"values read as {binary_mapping(text)}"
     if numbers.notna().any():
         return "numeric", "mostly numbers"        # the text values are reported by numeric_features
     text = values[~values.map(lambda v: is_missing_word(v, categorical=True))].map(lambda v: str(v).strip())
@@ -287,6 +300,14 @@ def _infer_type(values: pd.Series, column: str) -> tuple[str, str]:
                          "(type categorical in the role file, or end its name with _cat)")
     shown = ", ".join(levels[:6]) + (", ..." if len(levels) > 6 else "")
     return "categorical", f"text values: {shown}"
+
+
+def binary_mapping(texts) -> str:
+    """How the words of a binary column are read, explicitly: "Yes -> 1, No -> 0" (the words read as 1 first)."""
+    words = sorted({str(t).strip() for t in texts})
+    ones = [w for w in words if w.lower() in TRUE_WORDS]
+    zeros = [w for w in words if w.lower() in FALSE_WORDS]
+    return ", ".join([f"{w} -> 1" for w in ones] + [f"{w} -> 0" for w in zeros])
 
 
 def require_columns(df: pd.DataFrame, columns, what: str) -> None:

@@ -12,7 +12,9 @@ fewer than 2 of either class and with a DeLong variance of 0 (complete separatio
 written as null / "CI undefined"), and :func:`evaluate` adds
 ``warnings`` below :data:`MIN_EVENTS` of either class and when the risks separate the classes
 completely (the calibration slope's maximum-likelihood estimate is then infinite: the fitted number
-is arbitrary, ``calibration_separable`` is true).
+is arbitrary, ``calibration_separable`` is true).  With constant risks (all equal, or all saturated at 0 or 1: their
+logits clipped to one value) the slope and intercept are undefined: ``None`` (null, "undefined" in the reports), with
+``calibration_note`` saying why; risks all equal never "separate" the classes.
 """
 
 from __future__ import annotations
@@ -67,10 +69,17 @@ def ci_text(ci, digits: int = 3, level: str = "95% CI") -> str:
 
 def separable(y: np.ndarray, p: np.ndarray) -> bool:
     """True when the risks separate events from non-events (completely or with ties at the border): the
-    logistic recalibration then has no finite maximum-likelihood slope."""
+    logistic recalibration then has no finite maximum-likelihood slope.  Risks all equal (all tied) separate
+    nothing: False (their calibration is undefined, :func:`calibration`)."""
     y, p = np.asarray(y).astype(int), np.asarray(p, float)
     pos, neg = p[y == 1], p[y == 0]
-    return bool(len(pos) and len(neg) and (pos.min() >= neg.max() or pos.max() <= neg.min()))
+    if not (len(pos) and len(neg)) or p.min() == p.max():
+        return False
+    return bool(pos.min() >= neg.max() or pos.max() <= neg.min())
+
+
+CONSTANT_NOTE = ("calibration undefined: the risks are saturated/constant (all equal, or all at 0 or 1 - their logits "
+                 "clipped to one value), so no slope or intercept can be fitted")
 
 
 def small_sample_warnings(y: np.ndarray, what: str = "AUC / calibration") -> list[str]:
@@ -86,18 +95,38 @@ def small_sample_warnings(y: np.ndarray, what: str = "AUC / calibration") -> lis
             "are unstable"]
 
 
-def calibration(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
-    """(slope, intercept) of logistic recalibration of ``p`` against ``y``."""
+def calibration(y: np.ndarray, p: np.ndarray) -> tuple[float | None, float | None, str]:
+    """(slope, intercept, note) of logistic recalibration of ``p`` against ``y``; (None, None, why) - undefined -
+    when the risks are constant (all equal, or all saturated: logits clipped to one value) or a fit does not
+    converge to a finite number.  ``note`` is '' when both are defined."""
+    from scipy.optimize import brentq
+    from scipy.special import expit
+
     y, lp = np.asarray(y, float), _logit(p)
+    events = y.sum()
+    if len(y) == 0 or np.ptp(lp) < 1e-9:
+        return None, None, CONSTANT_NOTE
+    if not 0 < events < len(y):
+        return None, None, "calibration undefined: the outcome has only one class"
     slope = float(LogisticRegression(C=np.inf, max_iter=1000).fit(lp[:, None], y).coef_[0, 0])
-    a = 0.0  # intercept with offset lp: Newton-Raphson on one parameter
-    for _ in range(50):
-        q = 1.0 / (1.0 + np.exp(-(a + lp)))
-        step = (y - q).sum() / max((q * (1 - q)).sum(), 1e-12)
-        a += step
-        if abs(step) < 1e-10:
-            break
-    return slope, float(a)
+    # intercept with offset lp: the root of sum(expit(a + lp)) = events, increasing in a - bracketed, so it converges
+    # (Newton from 0 overshot to +-1e12 when all logits were clipped)
+    def excess(a):
+        return float(expit(a + lp).sum() - events)
+
+    lo, hi = -1.0, 1.0
+    while excess(lo) > 0 and lo > -1e3:
+        lo *= 2
+    while excess(hi) < 0 and hi < 1e3:
+        hi *= 2
+    if excess(lo) > 0 or excess(hi) < 0 or not np.isfinite(slope):
+        return None, None, "calibration undefined: the recalibration fit did not converge (risks saturated/constant)"
+    return slope, float(brentq(excess, lo, hi, xtol=1e-12)), ""
+
+
+def fmt_calibration(value, spec: str = ".2f") -> str:
+    """A calibration slope / intercept as text; 'undefined' for None (:func:`calibration`)."""
+    return "undefined" if value is None else format(value, spec)
 
 
 def sens_spec(y: np.ndarray, p: np.ndarray, threshold: float) -> tuple[float, float]:
@@ -131,7 +160,7 @@ def evaluate(y: np.ndarray, p: np.ndarray, threshold: float, seed: int = 0) -> d
                          "validate on a table with both events (1) and non-events (0)")
     auc, lo, hi = delong_auc_ci(y, p)
     brier, blo, bhi = brier_ci(y, p, seed=seed)
-    slope, intercept = calibration(y, p)
+    slope, intercept, note = calibration(y, p)
     sens, spec = sens_spec(y, p, threshold)
     warnings = small_sample_warnings(y)
     if lo is None:
@@ -139,11 +168,14 @@ def evaluate(y: np.ndarray, p: np.ndarray, threshold: float, seed: int = 0) -> d
         warnings.append("the AUC's 95 % CI is undefined (" + ("DeLong needs at least 2 events and 2 non-events)"
                         if few else "the risks separate events from non-events completely, so DeLong's variance "
                         "is 0; a 0-width interval would be false certainty)"))
+    if note:
+        warnings.append(note)
     split = separable(y, p)
-    if split:
+    if split and slope is not None:
         warnings.append(f"the risks separate events from non-events completely: the calibration slope has no "
                         f"finite estimate (the fitted {slope:.2f} is arbitrary)")
     return {"n": int(len(y)), "events": int(y.sum()), "auc": auc, "auc_ci95": [lo, hi],
             "brier": brier, "brier_ci95": [blo, bhi], "calibration_slope": slope,
-            "calibration_intercept": intercept, "calibration_separable": split, "threshold": float(threshold),
+            "calibration_intercept": intercept, "calibration_separable": split,
+            "calibration_note": note or None, "threshold": float(threshold),
             "sensitivity": sens, "specificity": spec, "warnings": warnings}

@@ -19,7 +19,7 @@ from lungai.io.outputs import writing
 from lungai.model_files import dump_skops, load_skops, read_json
 from lungai.rp.checks import check_card_threshold
 from lungai.rp.cohort import SYNTHETIC_NOTE
-from lungai.rp.metrics import ci_text
+from lungai.rp.metrics import ci_text, fmt_calibration
 
 MODEL_FILE, CARD_FILE, METRICS_FILE = "model.skops", "model_card.json", "metrics.json"
 FORMAT = "lungai-rp-model/1"
@@ -62,8 +62,8 @@ def card_markdown(card: dict) -> str:
              + (f"; {td['n_tumour_review']} patient(s) whose automatic tumour needs review (tumour_review)"
                 if td.get("n_tumour_review") else ""),
              f"- Nested-CV performance ({card.get('metrics_source', 'nested CV')}): AUC {m['auc']:.3f} ({ci_text(m['auc_ci95'])}), "
-             f"Brier {m['brier']:.3f}, calibration slope {m['calibration_slope']:.2f} / intercept "
-             f"{m['calibration_intercept']:.2f}, sensitivity {m['sensitivity']:.2f} / specificity "
+             f"Brier {m['brier']:.3f}, calibration slope {fmt_calibration(m['calibration_slope'])} / intercept "
+             f"{fmt_calibration(m['calibration_intercept'])}, sensitivity {m['sensitivity']:.2f} / specificity "
              f"{m['specificity']:.2f} at threshold {card['threshold']} ({card['threshold_rule']})",
              f"- Risk interval: {card['uncertainty']}", f"- Contributions: {card['explanation']}", "",
              "| feature set/model | AUC | 95 % CI |", "|---|---|---|"]

@@ -52,7 +52,8 @@ def model_features(df: pd.DataFrame, card: dict, what: str) -> pd.DataFrame:
                          "model_card.json 'radiomics_settings')") from exc
     categories = {c: card["categories"][c] for c in features if c in card["categories"]}
     # the categories read as training read them: a card of an older lungai (no category_rules) by its rules
-    X = numeric_features(df, roles, features, categories, card.get("category_rules", LEGACY_CATEGORY_RULES))
+    X = numeric_features(df, roles, features, categories, card.get("category_rules", LEGACY_CATEGORY_RULES),
+                         trained=(card.get("training_data") or {}).get("features"))
     check_categories(X, categories, what)
     return X
 

@@ -20,7 +20,7 @@ from lungai.rp.checks import check_events, check_not_constant, check_threshold, 
 from lungai.rp.cohort import SYNTHETIC_NOTE, SYNTHETIC_SOURCE, is_synthetic_cohort
 from lungai.rp.columns import CATEGORY_RULES, FEATURE_SETS, ColumnRoles, infer_roles, role_file_id
 from lungai.rp.explain import baseline_risk, model_inputs
-from lungai.rp.metrics import ci_text, evaluate, small_sample_warnings
+from lungai.rp.metrics import ci_text, evaluate, fmt_calibration, small_sample_warnings
 from lungai.rp.pipeline import MODEL_NAMES, MODELS
 from lungai.rp.prepare import case_ids, feature_summary, training_radiomics_settings, tumour_review_warning
 from lungai.rp.validation import bootstrap_ensemble, fit_final, nested_cv, nested_selection, select_best
@@ -245,7 +245,8 @@ def summary_lines(metrics: dict) -> list[str]:
              f"{'sens':>5s} {'spec':>5s}"]
     def row(label: str, r: dict) -> str:
         return (f"{label:32s} {r['auc']:.3f} ({ci_text(r['auc_ci95'], 2, '').strip():9s})  "
-                f"{r['brier']:6.3f} {r['calibration_slope']:6.2f} {r['calibration_intercept']:6.2f} "
+                f"{r['brier']:6.3f} {fmt_calibration(r['calibration_slope']):>6s} "
+                f"{fmt_calibration(r['calibration_intercept']):>6s} "
                 f"{r['sensitivity']:5.2f} {r['specificity']:5.2f}")
 
     for key, r in metrics["results"].items():
