@@ -84,8 +84,11 @@ def test_no_lungs_is_a_clear_error():
     yy, xx = np.mgrid[:64, :64]
     arr[:, (yy - 32) ** 2 + (xx - 32) ** 2 < 28 ** 2] = 20  # a water cylinder in air
     img = sitk.GetImageFromArray(arr)
-    with pytest.raises(InputError, match="no lungs found"):
+    with pytest.raises(InputError, match="no lungs found") as err:
         segment_lungs(img)
+    # it names the field of view and the padding of a tilted resampling, not "a chest CT holds no air"
+    assert "field of view misses the lungs" in str(err.value) and "tilted" in str(err.value)
+    assert "defaultPixelValue=-3024" in err.value.fix
 
 
 @pytest.mark.shared_data

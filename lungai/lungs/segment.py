@@ -566,9 +566,9 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
             inside, outside, open_fov = fov_inside, fov_outside, True
     if inside.sum() * voxel_ml < 100.0:
         raise InputError("no lungs found: less than 100 ml of air found inside the body (counting air open to the edge "
-                         "of the field of view) - the lungs were taken for outside air, e.g. through a trachea open to "
-                         "air-valued padding at the image's faces (a tilted / oblique CT resampled with a fill value "
-                         "near -1000 that varies there), or the field of view misses the lungs",
+                         "of the field of view): either the field of view misses the lungs, or they were taken for "
+                         "outside air through a trachea open to air-valued padding at the image's faces (e.g. a tilted "
+                         "/ oblique CT resampled with a fill near -1000 HU that is not one constant value)",
                          "resample a tilted / oblique CT with a fill value below -1100 HU (e.g. sitk.Resample(..., "
                          "defaultPixelValue=-3024)), and give a chest CT in HU (not rescaled or windowed) whose field "
                          "of view holds the lungs")
