@@ -147,6 +147,45 @@ def near_padding(padding: np.ndarray) -> np.ndarray:
     return ndimage.binary_dilation(padding, np.ones((3, 3, 3), bool)) if padding.any() else padding
 
 
+# A resampler's fill value (sitk.Resample's defaultPixelValue, scipy's cval) outside the input's extent: one exact value,
+# no noise, over a region reaching the volume's faces.  At -1024 (the fill docs/dicom.md gives for a gantry-tilted
+# series) it is above PADDING_HU, so no padding by value alone: the wedge a tilted / oblique resampling leaves above the
+# original top face took the trachea cut there, and through it the lungs, for outside air (QA: LUNG1-003 tilted 10 or
+# 25 degrees about x, "no lungs found").  The fill is the value most common on the six faces when it covers at least
+# FILL_FACE_SHARE of them (the air of a CT's noise spreads over tens of values: at most 5 % each on the real CTs) and
+# lies at or below FILL_MAX_HU (air or below: a fill at 0 HU opens no airway), kept where its 6-connected region
+# touching a face holds at least FILL_MIN_VOXELS (an exact value in noisy air forms specks of a few voxels).
+FILL_FACE_SHARE = 0.10
+FILL_MAX_HU = -1000.0
+FILL_MIN_VOXELS = 1000
+
+
+def constant_fill(hu: np.ndarray) -> np.ndarray:
+    """Which voxels of a 3D CT in HU ([z, y, x]) are a resampler's constant fill touching the volume's faces
+    (:data:`FILL_FACE_SHARE`): padding like :func:`padding_mask`'s, whatever its value.  All False when there is none."""
+    from scipy import ndimage
+
+    out = np.zeros(hu.shape, bool)
+    if hu.ndim != 3 or min(hu.shape) < 2:
+        return out
+    faces = np.concatenate([hu[0].ravel(), hu[-1].ravel(), hu[:, 0].ravel(), hu[:, -1].ravel(),
+                            hu[:, :, 0].ravel(), hu[:, :, -1].ravel()])
+    values, counts = np.unique(faces, return_counts=True)
+    top = int(np.argmax(counts))
+    fill = values[top]
+    if counts[top] < FILL_FACE_SHARE * faces.size or not fill <= FILL_MAX_HU:
+        return out
+    lab, n = ndimage.label(hu == fill)
+    size = np.bincount(lab.ravel(), minlength=n + 1)
+    touching = np.unique(np.concatenate([lab[0].ravel(), lab[-1].ravel(), lab[:, 0].ravel(), lab[:, -1].ravel(),
+                                         lab[:, :, 0].ravel(), lab[:, :, -1].ravel()]))
+    lut = np.zeros(n + 1, bool)
+    lut[touching] = True
+    lut &= size >= FILL_MIN_VOXELS
+    lut[0] = False
+    return lut[lab]
+
+
 def without_padding(values: np.ndarray) -> np.ndarray:
     """The values of a CT (any shape, flattened) without its padding (:func:`padding_mask`)."""
     v = values.ravel()

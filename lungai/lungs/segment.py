@@ -47,6 +47,7 @@ from scipy import ndimage
 
 from lungai.errors import InputError
 from lungai.io.geometry import float32_spacing, from_lps, to_lps
+from lungai.io.validate import check_ct_intensities, constant_fill
 from lungai.io.validate import near_padding as padding_margin
 from lungai.lungs.airways import airways_at_border, find_central_airways
 from lungai.lungs.pleura import add_pleural_notches, convex_hull_2d
@@ -132,15 +133,20 @@ def _outside_air(air: np.ndarray) -> np.ndarray:
     return lut[lab]
 
 
-def _body_air_open_fov(hu: np.ndarray, smooth: np.ndarray, air: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _body_air_open_fov(hu: np.ndarray, smooth: np.ndarray, air: np.ndarray,
+                       fill: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(air inside the body, outside) for lungs open to the edge of the field of view.
 
-    The scanner's padding (and the voxels whose smoothed value it lowers) is neither air nor body.
+    The scanner's padding and a resampler's constant ``fill`` (:func:`lungai.io.validate.constant_fill`: the -1024
+    wedge a tilted / oblique resampling leaves at the faces), and the voxels whose smoothed value they lower, are
+    neither air nor body.
     An air region reaching the edge of the field of view (image border or padding) is outside air
     only when less than half of it lies in the body - the largest soft-tissue/bone region
     (HU > -500), per slice with its holes filled and closed by its convex hull: a lung open to the
     edge lies (nearly) all inside the body's hull, the air around the body mostly outside it."""
     padding = hu < PADDING_HU
+    if fill is not None:
+        padding |= fill
     near_padding = padding_margin(padding)      # the padding and its neighbours (one rule: lungai.io.validate)
     candidates = air & ~near_padding
     lab, n = ndimage.label(smooth > DENSE_HU)
@@ -164,13 +170,14 @@ def _body_air_open_fov(hu: np.ndarray, smooth: np.ndarray, air: np.ndarray) -> t
     return candidates & ~outside, outside
 
 
-def _open_fov_air_ml(hu: np.ndarray, smooth: np.ndarray, air: np.ndarray, outside: np.ndarray, spacing) -> float:
+def _open_fov_air_ml(hu: np.ndarray, smooth: np.ndarray, air: np.ndarray, outside: np.ndarray, spacing,
+                     fill: np.ndarray | None = None) -> float:
     """Estimate (ml) of the air that :func:`_outside_air` took for outside air but :func:`_body_air_open_fov` keeps
     in the body: worked out on every n-th row and column (a grid of about ``OPEN_FOV_GRID_MM``), which costs a
     fraction of the full-grid fallback."""
     n = max(1, int(OPEN_FOV_GRID_MM // max(float(spacing[0]), float(spacing[1]))))
     grid = (slice(None), slice(None, None, n), slice(None, None, n))
-    fov_inside, _ = _body_air_open_fov(hu[grid], smooth[grid], air[grid])
+    fov_inside, _ = _body_air_open_fov(hu[grid], smooth[grid], air[grid], None if fill is None else fill[grid])
     return float((fov_inside & outside[grid]).sum()) * n * n * float(np.prod(spacing)) / 1000.0
 
 
@@ -504,9 +511,17 @@ def _blank_end_slices(hu: np.ndarray, spacing) -> tuple[int, int]:
 def segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     """Right (1) and left (2) lung masks on the grid of ``ct`` (HU).
 
+    ``ct`` must look like a CT in HU (:func:`lungai.io.validate.check_ct_intensities`, the check ``lungai lungs``
+    makes on reading it): an MR, a windowed or rescaled image is an :class:`InputError` saying so.
     ``progress`` (optional, :mod:`lungai.progress`): takes ``LUNG_STEPS`` steps, ``update(1, <step done>)`` after
     each of the body's air, the airway removal, the right / left split and each lung's filling (a single lung
     region: its one fill step counts twice)."""
+    check_ct_intensities(ct, "the CT")
+    return _segment_lungs(ct, progress)
+
+
+def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
+    """:func:`segment_lungs` on a CT already checked."""
     bar = progress if progress is not None else NullProgress()
     img = to_lps(ct)
     # DICOMOrient "LPS" gives x -> left, y -> posterior, z -> superior
@@ -517,7 +532,7 @@ def segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
         # slice on the top took the trachea and, through it, the lungs for outside air ("no lungs found")
         shape = hu.shape
         del hu
-        result = segment_lungs(img[:, :, k0:k1], progress=bar)
+        result = _segment_lungs(img[:, :, k0:k1], progress=bar)
         out = np.zeros(shape, np.uint8)
         out[k0:k1] = sitk.GetArrayViewFromImage(result.labels)
         labels = sitk.GetImageFromArray(out)
@@ -537,20 +552,26 @@ def segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     air = smooth < AIR_HU
     outside = _outside_air(air)
     inside = air & ~outside
+    # a resampler's constant fill at the faces (a tilted / oblique CT resampled with -1024) is padding for the fallback
+    fill = constant_fill(hu)
     open_fov = inside.sum() * voxel_ml < 100.0
     if open_fov:
         # a lung open to the edge of the field of view was taken for outside air
-        inside, outside = _body_air_open_fov(hu, smooth, air)
-    elif _open_fov_air_ml(hu, smooth, air, outside, spacing) >= 0.5 * OPEN_FOV_AIR_ML:
+        inside, outside = _body_air_open_fov(hu, smooth, air, fill)
+    elif _open_fov_air_ml(hu, smooth, air, outside, spacing, fill) >= 0.5 * OPEN_FOV_AIR_ML:
         # a closed gas pocket (stomach, bowel) may be all the air left inside the body: the decision rests on the
         # air thrown away, worked out on the full grid once the coarse estimate says it may be lung-sized
-        fov_inside, fov_outside = _body_air_open_fov(hu, smooth, air)
+        fov_inside, fov_outside = _body_air_open_fov(hu, smooth, air, fill)
         if (fov_inside & outside).sum() * voxel_ml >= OPEN_FOV_AIR_ML:
             inside, outside, open_fov = fov_inside, fov_outside, True
     if inside.sum() * voxel_ml < 100.0:
-        raise InputError("no lungs found: the CT holds less than 100 ml of air inside the body (counting air open to "
-                         "the edge of the field of view)",
-                         "give a chest CT in HU (not rescaled or windowed) whose field of view holds the lungs")
+        raise InputError("no lungs found: less than 100 ml of air found inside the body (counting air open to the edge "
+                         "of the field of view): either the field of view misses the lungs, or they were taken for "
+                         "outside air through a trachea open to air-valued padding at the image's faces (e.g. a tilted "
+                         "/ oblique CT resampled with a fill near -1000 HU that is not one constant value)",
+                         "resample a tilted / oblique CT with a fill value below -1100 HU (e.g. sitk.Resample(..., "
+                         "defaultPixelValue=-3024)), and give a chest CT in HU (not rescaled or windowed) whose field "
+                         "of view holds the lungs")
     bar.update(1, "air in the body found")
     body = _body_half(outside)
     outline = body_outline(outside, body)
