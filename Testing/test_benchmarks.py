@@ -14,6 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -182,3 +183,80 @@ def test_bench_lungs_rt_missed_target_exits_1(monkeypatch, capsys, tmp_path, wor
     monkeypatch.setattr(sys, "argv", ["bench_lungs_rt.py", "--data", str(tmp_path)])
     assert b.main() == rc
     assert ("FAIL" if rc else "PASS") in capsys.readouterr().out
+
+
+def test_bench_dicom_bad_mask_exits_1(monkeypatch, capsys, tmp_path):
+    """bench_dicom.py on the built-in sample (no ../shared): lungai's masks equal the baseline's (exit 0); a mask
+    with voxels wrong (here: one slice of a structure emptied) is a FAIL with exit status 1, not a silent print."""
+    b = _bench("bench_dicom")
+    monkeypatch.setattr(b, "SHARED", tmp_path / "nonexistent")
+    monkeypatch.setattr(sys, "argv", ["bench_dicom.py", "--repeats", "1"])
+    assert b.main() == 0
+    assert "PASS" in capsys.readouterr().out
+    real = b.read_rtstruct
+
+    def broken(*args, **kwargs):
+        import SimpleITK as sitk
+        masks = real(*args, **kwargs)
+        name = next(iter(masks))
+        arr = sitk.GetArrayFromImage(masks[name])
+        z = int(np.argmax(arr.reshape(len(arr), -1).sum(1)))
+        arr[z] = 0
+        img = sitk.GetImageFromArray(arr)
+        img.CopyInformation(masks[name])
+        masks[name] = img
+        return masks
+
+    monkeypatch.setattr(b, "read_rtstruct", broken)
+    assert b.main() == 1
+    out = capsys.readouterr().out
+    assert f"<= {b.MAX_DIFFERING} voxels per structure: FAIL" in out
+
+
+def test_bench_dicom_dice_verdict(capsys):
+    b = _bench("bench_dicom")
+    assert b.verdicts({"GTV-1": 0, "Lung-Right": 2}, {"GTV-1": 1.0, "Lung-Right minus GTVs": 0.999999}) == [True, True]
+    assert b.verdicts({"GTV-1": 0}, {"GTV-1": 0.999}) == [True, False]
+    assert "lowest GTV-1: 0.999000" in capsys.readouterr().out
+
+
+def test_peak_rss_of_a_child_is_its_own(tmp_path):
+    """A measuring child (bench_ibsi.py's, bench_lungs.py's) reports its own peak, not its parent's: ru_maxrss
+    keeps the parent's peak across fork + exec (QA: 391 MiB for every IBSI configuration)."""
+    big = np.ones(700 * 2 ** 20 // 8)          # this process's peak: >= 700 MiB, touched
+    assert big.sum() > 0
+    env = {**os.environ, "PYTHONPATH": str(BENCH)}
+    out = subprocess.run([sys.executable, "-c", "from _common import peak_rss_mib; print(peak_rss_mib())"],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    assert float(out) < 300, f"the child reported {out.strip()} MiB: its parent's peak"
+    del big
+
+
+@pytest.mark.shared_data
+def test_bench_ibsi_peak_memory_is_the_childs(tmp_path):
+    b = _bench("bench_ibsi")
+    if not b.DATA.is_dir():
+        pytest.skip("needs ../shared/data/ibsi1_ct_phantom")
+    big = np.ones(1200 * 2 ** 20 // 8)          # the parent's peak: >= 1200 MiB
+    assert big.sum() > 0
+    n, before, peak = b.peak_memory("A")
+    del big
+    assert n > 100 and before <= peak < 1000, (before, peak)
+
+
+def test_bench_radiomics_ct_ratio_is_named_for_what_it_is():
+    b = _bench("bench_radiomics_ct")
+    assert "speed-up" in b.time_ratio_line(["tumour"], 10.0, 1.0, 1.0, 2)
+    line = b.time_ratio_line(["tumour", "left_lung"], 359.0, 4.5, 7.6, 2)
+    assert "not a same-output speed-up" in line and "2 mm grid" in line
+
+
+def test_bench_radiomics_batch_verdict_is_end_to_end(capsys):
+    """The verdict is on the end-to-end ratio (cluster start-up on the clock, as `--workers 2` runs it), not on
+    the ratio over a cluster started before the timing."""
+    b = _bench("bench_radiomics_batch")
+    res = {"end_to_end": [1.3, 1.4], "running": [1.9, 1.9], "startup": [15.0, 15.0], "cpu_bound": [2.0, 2.0]}
+    assert b.report(res, 2, 2) == 1
+    out = capsys.readouterr().out
+    assert "end to end, cluster start-up included" in out and "FAIL (1.35x" in out
+    assert "cluster already running" in out and "1.90x" in out

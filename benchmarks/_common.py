@@ -7,11 +7,15 @@
   ``lungai-bench-*`` and deleted at the end, also when the run is stopped with SIGTERM (a timeout, a CI
   cancel, ``kill``) - Python's default for SIGTERM ends the process without running ``finally`` blocks
   or ``with`` exits, which would leave a real patient's CT / SEG / RTSTRUCT in the temporary folder.
+- :func:`rss_mib` / :func:`peak_rss_mib`: this process's resident memory now (``VmRSS``) and its own peak
+  (``VmHWM``) from /proc/self/status.  Not ``ru_maxrss``: Linux keeps the parent's peak in a child across
+  fork + exec, so a measuring child would report its parent's peak (QA: 391 MiB for every IBSI config).
 """
 
 from __future__ import annotations
 
 import contextlib
+import resource
 import signal
 import sys
 import tempfile
@@ -47,3 +51,25 @@ def bench_temp_dir() -> Iterator[Path]:
     exit_on_sigterm()
     with tempfile.TemporaryDirectory(prefix=PREFIX) as tmp:
         yield Path(tmp)
+
+
+def _proc_status_mib(field: str) -> float:
+    """``field`` (kB) of /proc/self/status in MiB; 0.0 where /proc is not there."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def rss_mib() -> float:
+    """This process's resident memory now (``VmRSS``), MiB; 0.0 where /proc is not there."""
+    return _proc_status_mib("VmRSS")
+
+
+def peak_rss_mib() -> float:
+    """This process's own peak resident memory since its exec (``VmHWM``), MiB; ``ru_maxrss`` (which may include
+    the parent's peak) only where /proc is not there."""
+    return _proc_status_mib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -12,7 +12,7 @@ For each IBSI-1 configuration on the IBSI-1 CT phantom (../shared/data/ibsi1_ct_
 both in this process, alternating, ``--rounds`` times after a warm-up; medians and the ratio are
 printed, of CPU time (``time.process_time``: the machine is shared, and CPU time does not count the
 time a process waits for a core) and of wall time.  Peak memory: a fresh child process computes the
-full set once and reports its peak RSS.
+full set once and reports its own peak RSS (VmHWM: ru_maxrss would report this process's peak).
 With ``--mirp-python`` (an environment with MIRP, e.g. made by
 ``python -m venv /tmp/mirp-venv && /tmp/mirp-venv/bin/pip install mirp==2.7.0``) MIRP runs the same
 configuration with the settings of its own IBSI-1 test (benchmarks/mirp_ibsi.py; the
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import statistics
 import subprocess
 import sys
@@ -42,15 +43,18 @@ MAX_RATIO = 2.0        # lungai's full IBSI-1 set / pyradiomics' own set, CPU ti
 MAX_RSS_MIB = 1024.0   # peak RSS of a process computing the full set
 MIN_MIRP_RATIO = 20.0  # MIRP / lungai, CPU time
 
+# the child's own peak (VmHWM, _common.peak_rss_mib): its ru_maxrss would be this process's peak, inherited
+# across fork + exec (QA: 391 MiB for every configuration, the parent's)
 _CHILD = """
-import resource, sys, time
+import sys
+from _common import peak_rss_mib
 from lungai.io import read_image, read_mask
 from lungai.radiomics.ibsi import CONFIGS, compute_ibsi
 d = sys.argv[1]
 image, mask = read_image(d + '/nifti/image/phantom.nii.gz'), read_mask(d + '/nifti/mask/mask.nii.gz')
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_rss_mib()
 values = compute_ibsi(image, mask, CONFIGS[sys.argv[2]])
-print(len(values), before / 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+print(len(values), before, peak_rss_mib())
 """
 
 
@@ -73,7 +77,8 @@ def lungai_full(image, mask, config: str) -> int:
 
 def peak_memory(config: str) -> tuple[int, float, float]:
     out = subprocess.run([sys.executable, "-c", _CHILD, str(DATA), config], capture_output=True, text=True,
-                         cwd=REPO, env={"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+                         cwd=REPO, env={"PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'benchmarks'}", "OMP_NUM_THREADS": "1",
+                                             "PATH": "/usr/bin:/bin"},
                          check=True)
     n, before, peak = out.stdout.split()
     return int(n), float(before), float(peak)
