@@ -23,10 +23,26 @@ def quiet_worker() -> None:
 
     if threading.current_thread() is threading.main_thread():       # the worker's event loop thread
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    no_semaphore_progress_lock()
     logging.getLogger("distributed.worker.state_machine").setLevel(CLUSTER_LOG_LEVEL)
     worker_log = logging.getLogger("distributed.worker")
     if not any(isinstance(f, SchedulerGoneFilter) for f in worker_log.filters):
         worker_log.addFilter(SchedulerGoneFilter())
+
+
+def no_semaphore_progress_lock() -> None:
+    """tqdm's bars (the per-patient steps of :mod:`lungai.progress`) lock with a multiprocessing RLock - a POSIX
+    semaphore registered with multiprocessing's resource tracker - made in each process that draws one: a worker
+    process ended by the cluster's close on Ctrl-C never released it, and the tracker printed "resource_tracker: There
+    appear to be 1 leaked semaphore objects to clean up at shutdown" after the cancel.  A worker's bars share no
+    terminal line with another process's (one bar at a time, its own stderr): a thread lock is enough there."""
+    import threading
+
+    try:
+        from tqdm import tqdm
+    except ImportError:     # no tqdm: no bars, no lock
+        return
+    tqdm.set_lock(threading.RLock())
 
 
 class SchedulerGoneFilter(logging.Filter):

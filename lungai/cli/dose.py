@@ -54,7 +54,8 @@ def run(args) -> int:
     import pandas as pd
 
     from lungai.dose import check_dose_matches_ct, dose_features, read_dose
-    from lungai.dose.features import MASKS_COLUMN, V_LEVELS, masks_text, output_columns, parse_v_levels, v_column
+    from lungai.dose.features import (LUNGS_CUT_COLUMN, MASKS_COLUMN, V_LEVELS, lungs_cut, masks_text, output_columns,
+                                      parse_v_levels, v_column)
     from lungai.errors import InputError
     from lungai.io import input_case_id, read_ct
     from lungai.io.outputs import check_output_file_owner, prepare_output_file, record_output_file
@@ -136,6 +137,8 @@ def run(args) -> int:
     lung_warnings = lung_map_notes(lungs, label_map=not args.rtstruct)   # an RTSTRUCT structure is a binary mask
     row[MASKS_COLUMN] = masks_text(lung_source, gtv_source if gtv is not None else None,   # what it was computed on
                                    envelope_source, envelope_problem)
+    cut, cut_note = lungs_cut(lungs)              # the lungs cut by the scan's first / last slice: a partial lung
+    row[LUNGS_CUT_COLUMN] = cut
     write_csv(pd.DataFrame([row], columns=output_columns(v_levels)), args.output, protect=inputs)
     record_output_file(args.output, OWNER)                  # a re-run may replace it
     shown = 20 if 20 in v_levels else v_levels[len(v_levels) // 2]
@@ -143,4 +146,6 @@ def run(args) -> int:
     print(row[MASKS_COLUMN])                                # the masks, as the CSV's masks column says them
     for note in lung_warnings:
         print(f"warning: {note}")
+    if cut_note:
+        print(("warning: " if cut else "note: ") + cut_note)
     return 0

@@ -35,6 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from lungai.dicom.discover import UNREADABLE, several_rtstructs_note, shown_path
+from lungai.dose.features import LUNGS_CUT_COLUMN
 from lungai.errors import InputError, LungAIError
 from lungai.io.outputs import check_folder_path, check_outside_export, forget_stamps, locked_output_folder, \
     prepare_output_folder, record_outputs
@@ -77,6 +78,7 @@ class CohortJob:
     inputs: dict = field(default_factory=dict)         # what the result depends on (job_inputs), kept in result.json
     ct_files: list = field(default_factory=list)       # the CT's slice files when spread over several folders
     rtdose_check: str = ""     # a BEAM sum: what was checked of its beams against the RTPLAN (plan_dose_files)
+    dose_names: list = field(default_factory=list)     # the RTDOSE file(s) relative to DICOM_ROOT, as patients.csv
 
 
 def job_inputs(ct_series_uid: str, ct_files, rtstruct, dose_files) -> dict:
@@ -217,7 +219,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             try:
                 role = dose_lungs_role(structures, mapping)
                 lungs = ("RTSTRUCT " + "+".join(n for n, r in roles.items() if r == role)
-                         + " (no per-side lung radiomics)")
+                         + (" (no per-side lung radiomics)" if role == "lungs" else
+                            " (lungs_minus_tumour radiomics; no whole-lung or per-side lung radiomics)"))
             except InputError:
                 lungs = "automatic (RT lung definition)" + (
                     f" ({lung_structures_note(structures, empty, mapping)})" if rtstructs else "")
@@ -298,7 +301,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                                   inputs=job_inputs(st.ct.series_uid, st.ct.files,
                                                     rtstructs[0] if len(rtstructs) == 1 else None,
                                                     dose_files),
-                                  rtdose_check=beam_checks[0] if beam_checks and len(dose_files) > 1 else ""))
+                                  rtdose_check=beam_checks[0] if beam_checks and len(dose_files) > 1 else "",
+                                  dose_names=[shown_path(f, root) for f in dose_files]))
     clashes = name_clashes(jobs, key=lambda j: j.case)
     if clashes:
         who = lambda j: repr(j.patient_id) + (f" (case {j.case})" if j.case != j.patient_id else "")  # noqa: E731
@@ -430,7 +434,8 @@ def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list) -> tuple:
         if role is not None:
             mask, used = structure_mask(job.rtstruct, ct, f"role:{role}", mapping)
             provenance["lungs"] = (f"RTSTRUCT structure {'+'.join(used)} ("
-                                   + ("dose features and whole-lung radiomics" if role == "lungs" else "dose features")
+                                   + ("dose features and whole-lung radiomics" if role == "lungs" else
+                                      "dose features and lungs_minus_tumour radiomics, no whole-lung radiomics")
                                    + "; no right / left lung structures, so no per-side lung radiomics)")
             return None, mask, role
         notes.append(lung_structures_note(names, empty, mapping) + "; automatic lungs")
@@ -654,6 +659,7 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         import SimpleITK as sitk
 
         from lungai.dose import check_dose_matches_ct, dose_features
+        from lungai.dose.features import LUNGS_CUT_COLUMN, lungs_cut
         from lungai.dose.read import read_dose_sum
         from lungai.io import read_ct, write_image
         from lungai.lungs.check import lung_map_notes
@@ -691,20 +697,27 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         envelope, dose_masks = (_dose_envelope(job, ct, mapping, provenance, notes, dose_notes, unread) if dose_files
                                 else (None, None))
         if dose_files:
-            dose = dose_features(dose_img, ct, *_dose_masks(lungs if lungs is not None else dose_lungs, tumour, envelope),
-                                 case=job.case)
+            dose_region = _dose_masks(lungs if lungs is not None else dose_lungs, tumour, envelope)
+            dose = dose_features(dose_img, ct, *dose_region, case=job.case)
+            # lungs cut by the scan's first / last slice (a short series): the dose metrics of a partial lung, flagged
+            # (lungs_cut column, provenance) as lungai dose-features does
+            cut, cut_note = lungs_cut(dose_region[0])
+            dose[LUNGS_CUT_COLUMN] = cut
+            if cut_note:
+                dose_notes.append(cut_note)
             # automatic lungs: segment_lungs has said it already when it found one lung (ONE_LUNG_NOTE)
             dose_notes.extend(lung_map_notes(lungs if lungs is not None else dose_lungs,
                                              label_map=lungs is not None and provenance["lungs"] != AUTO_LUNGS))
-            provenance["dose"] = ("RTDOSE " + Path(dose_files[0]).name if len(dose_files) == 1 else
+            names = job.dose_names or [Path(f).name for f in dose_files]    # relative to DICOM_ROOT, as patients.csv
+            provenance["dose"] = ("RTDOSE " + names[0] if len(dose_files) == 1 else
                                   f"sum of {len(dose_files)} BEAM RTDOSEs of one plan "
-                                  + "+".join(Path(f).name for f in dose_files)
+                                  + "+".join(names)
                                   + (f" [{job.rtdose_check}]" if job.rtdose_check else "")) + (
                 f" ({dose_masks})" if envelope is not None else
                 # the automatic tumour in the GTV's place (also when the envelope could not be read): said so
                 f" ({AUTO_TUMOUR_DOSE}{f': {unread[0]}, not subtracted' if unread else ''}"
                 f"{', needs review' if review else ''}; {AUTO_GTV_DOSE})" if unread or segmentation else
-                " (lungs minus GTV)")
+                " (lungs minus GTV)") + (f"; {cut}" if cut else "")
         else:
             provenance["dose"] = "no RTDOSE"
         errors: dict = {}
@@ -714,6 +727,10 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
             outside = sitk.Not(sitk.Cast(tumour > 0, sitk.sitkUInt8))
             segments.update(lungs=whole, lungs_minus_tumour=sitk.And(whole, outside))
             errors.pop("lungs", None)
+            errors.pop("lungs_minus_tumour", None)
+        elif dose_lungs_role == "lungs_minus_gtv":   # one 'Lungs-GTV' structure: it is the lungs_minus_tumour segment
+            outside = sitk.Not(sitk.Cast(tumour > 0, sitk.sitkUInt8))
+            segments["lungs_minus_tumour"] = sitk.And(sitk.Cast(dose_lungs > 0, sitk.sitkUInt8), outside)
             errors.pop("lungs_minus_tumour", None)
         result = extract(ct, segments, params, case=job.case, segment_errors=errors)
         if result.features.empty:
@@ -806,7 +823,7 @@ class CohortSummary(BatchSummary):
 
 # the columns of the cohort table before the clinical join ("dose_*" and "rad_*" columns too): a clinical column
 # of one of these names would clash
-TABLE_FIRST = ["case", "patient_id", "provenance", "tumour_confidence", "tumour_review"]
+TABLE_FIRST = ["case", "patient_id", "provenance", "tumour_confidence", "tumour_review", LUNGS_CUT_COLUMN]
 
 
 def read_clinical(clinical) -> pd.DataFrame:
@@ -1087,6 +1104,8 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                     print(f"warning: {r.case}: the automatic tumour needs review ({r.tumour_review}): check "
                           f"{out / 'patients' / safe_name(r.case) / TUMOUR} "
                           "(or contour a GTV in the RTSTRUCT)")
+                if isinstance(r.lungs_cut, str) and r.lungs_cut:    # dose metrics of a partial lung: said too
+                    print(f"warning: {r.case}: {r.lungs_cut}")
             notes: list = []
             if clinical is not None:
                 table = _join_clinical(table, clin, notes)

@@ -665,7 +665,10 @@ def scan(root, progress=None, files=None) -> list[Study]:
                                           frame_of_reference_uid=key[1])
                 studies.append(st)
             if st.ct is None and not any(n.startswith("no CT series") for n in st.notes):
-                st.notes.insert(0, "no CT series with this frame of reference was found")
+                # which CT is missing (the series the RTSTRUCT / SEG references, the frame of reference) and the fix
+                ref = f"; {path.name} references CT series {', '.join(sorted(series))}" if series else ""
+                st.notes.insert(0, f"no CT series with this frame of reference ({key[1] or 'none in the file'}) was "
+                                   f"found{ref} - export that CT series with the {modality} (under the same folder)")
             targets = [st]
         for st in targets:
             getattr(st, modality.lower()).append(path)
@@ -692,6 +695,18 @@ def scan(root, progress=None, files=None) -> list[Study]:
         best = max((near(st) for st in studies), default=0)
         for st in [st for st in studies if near(st) == best]:
             st.notes.append(own_outputs_note(folder, n, markers))
+    for st in studies:   # an RTDOSE on this CT by its frame of reference only, the plan's RTSTRUCT on another series
+        if st.ct is None or not st.rtdose or st.rtstruct_direct:
+            continue
+        for other in by_frame.get(st.frame_of_reference_uid, []):
+            shared = [p.name for p in st.rtdose if p in other.rtdose]
+            if other is not st and shared and other.rtstruct_direct:
+                st.notes.append(f"RTDOSE {', '.join(shared)} is matched to this CT series only by its frame of "
+                                f"reference: CT series {other.ct.series_uid} ({other.ct.n_slices} slices) of the same "
+                                f"frame of reference has the RTSTRUCT {other.rtstruct_direct[0].name} (it references "
+                                "that series): the plan was most likely made on it - use that series' row for the "
+                                "dose metrics")
+                break
     for st in studies:
         note = several_rtstructs_note(st)
         if note:

@@ -427,11 +427,12 @@ def dose_masks_comment(dose: dict) -> str:
     """The SR comment of the dose group: the masks the metrics were computed on, as the dose CSV's ``masks`` column
     (:func:`lungai.dose.features.masks_text`) says them - the plan's RTSTRUCT contours are not the exported lungs and
     tumour - or, for a dose CSV without it (an older lungai's, a user's), that they are not recorded."""
-    from lungai.dose.features import MASKS_COLUMN
+    from lungai.dose.features import LUNGS_CUT_COLUMN, MASKS_COLUMN
 
-    masks = dose.get(MASKS_COLUMN)
-    if isinstance(masks, str) and masks.strip():
-        return f"Dose metrics computed on {masks.strip()}"
+    masks, cut = dose.get(MASKS_COLUMN), dose.get(LUNGS_CUT_COLUMN)
+    if isinstance(masks, str) and masks.strip():     # a partial lung (lungs_cut) said with it
+        return f"Dose metrics computed on {masks.strip()}" + (f"; {cut.strip()}" if isinstance(cut, str)
+                                                               and cut.strip() else "")
     return ("Dose metrics computed on masks not recorded in the dose CSV (no masks column): not necessarily the "
             "lungs and tumour of this export")
 

@@ -9,7 +9,8 @@ the lungs); GTV: ``dose_gtv_mean_gy``/``_min_gy``/``_max_gy`` (NaN without a GTV
 
 The written dose.csv (``lungai dose-features``, ``lungai demo``) ends with ``masks``: which lungs and GTV the metrics
 were computed on (:func:`masks_text`; not a ``dose_`` column, so never taken for a dosimetric feature); ``lungai
-dicom-export`` repeats it in the SR's dose group.
+dicom-export`` repeats it in the SR's dose group.  Then ``lungs_cut`` (:func:`lungs_cut`): '' or why the metrics are of
+a partial lung (the lung mask cut by the scan's first / last slice); no ``dose_`` prefix either.
 """
 
 from __future__ import annotations
@@ -39,6 +40,14 @@ def columns(v_levels=V_LEVELS) -> list[str]:
 
 COLUMNS = columns()
 MASKS_COLUMN = "masks"      # the masks of the metrics (masks_text); no dose_ prefix: not a feature (lungai.rp.columns)
+LUNGS_CUT_COLUMN = "lungs_cut"   # '' or why the dose metrics are of a partial lung (lungs_cut); no dose_ prefix either
+# lung on the scan's first / last slice (cm²): from LUNGS_CUT_CM2 the dose metrics are flagged as of a partial lung;
+# from LUNGS_EDGE_CM2 (beyond a few voxels) below it only a note.  A real planning CT often starts at the apex or ends
+# at the costophrenic recesses with a few cm² of lung on its end slice: the dome cut off beyond a 10 cm² section
+# (radius ~18 mm) is ~10 ml of ~3500 ml of lungs (< 0.5 %), no change of the MLD / Vx worth flagging; a series
+# that stops mid-lung shows tens to hundreds of cm² there (QA: 40 slices of LUNG1-003, MLD 15.2 vs 11.6 Gy)
+LUNGS_CUT_CM2 = 10.0
+LUNGS_EDGE_CM2 = 1.0
 AUTOMATIC_LUNGS = "lungai automatic lungs (lungai lungs)"
 AUTOMATIC_TUMOUR = "lungai automatic tumour (lungai segment)"
 
@@ -62,6 +71,36 @@ def masks_text(lungs: str, gtv: str | None, envelope: str | None = None, envelop
     return f"lungs: {lungs}; no GTV (the lungs include the tumour)"
 
 
+def lungs_cut(lungs: sitk.Image) -> tuple[str, str]:
+    """(flag, note) of a lung mask (any label > 0, on the CT grid) cut by the scan's first / last slice: the dose
+    metrics are then of the part of the lungs in view.  ``flag``: '' or, with at least :data:`LUNGS_CUT_CM2` of lung on
+    an end slice, e.g. "lungs cut at the bottom of the scan: 85 cm² of lung on the last slice; MLD / Vx / Dx of the
+    part in view - export the CT series that covers both lungs"; ``note``: the flag, or for a small cut
+    (:data:`LUNGS_EDGE_CM2` to :data:`LUNGS_CUT_CM2`) that the dose metrics are kept as whole-lung; '' when the lungs
+    are inside the scan.  One rule for ``lungai dose-features`` and ``lungai cohort`` (the ``lungs_cut`` column)."""
+    arr = sitk.GetArrayViewFromImage(lungs) > 0
+    n = arr.shape[0]
+    sx, sy = lungs.GetSpacing()[:2]
+    z = [lungs.TransformContinuousIndexToPhysicalPoint((0.0, 0.0, float(k)))[2] for k in (0, n - 1)]
+    ends = []   # (top / bottom, first / last, area cm²)
+    for k, which in sorted({0: "first", n - 1: "last"}.items()):
+        area = float(arr[k].sum()) * sx * sy / 100.0
+        if area >= LUNGS_EDGE_CM2:
+            top = (z[0] >= z[1]) == (k == 0) if n > 1 else True
+            ends.append(("top" if top else "bottom", which, area))
+    if not ends:
+        return "", ""
+    ends.sort(key=lambda e: e[0] != "top")     # the top first: "top and bottom"
+    where = " and ".join(e[0] for e in ends)
+    areas = ", ".join(f"{a:.0f} cm² of lung on the {w} slice" for _, w, a in ends)
+    if max(a for _, _, a in ends) >= LUNGS_CUT_CM2:
+        flag = (f"lungs cut at the {where} of the scan: {areas}; MLD / Vx / Dx of the part in view, not of the "
+                "whole lungs - export the CT series that covers both lungs (or drop this row)")
+        return flag, flag
+    return "", (f"lungs touch the {where} of the scan: {areas} (under {LUNGS_CUT_CM2:g} cm²: the part cut off is "
+                "small, the dose metrics stand for the whole lungs)")
+
+
 def segments_text(names, segmentation: str | None = None) -> str:
     """Segments of a Slicer segmentation as :func:`masks_text` names them (the panel's masks, given to
     ``lungai dose-features`` as ``--lungs-name`` / ``--gtv-name``): e.g. ``Slicer segments Right lung + Left lung
@@ -72,8 +111,8 @@ def segments_text(names, segmentation: str | None = None) -> str:
 
 
 def output_columns(v_levels=V_LEVELS) -> list[str]:
-    """The columns of a written dose.csv: :func:`columns` then :data:`MASKS_COLUMN`."""
-    return columns(v_levels) + [MASKS_COLUMN]
+    """The columns of a written dose.csv: :func:`columns` then :data:`MASKS_COLUMN`, :data:`LUNGS_CUT_COLUMN`."""
+    return columns(v_levels) + [MASKS_COLUMN, LUNGS_CUT_COLUMN]
 
 
 def parse_v_levels(text: str) -> tuple[float, ...]:

@@ -282,3 +282,23 @@ def tumour_review_warning(df: pd.DataFrame, id_column: str | None, what: str, co
     return len(ids), (f"{what}: the automatic tumour of {len(ids)} patient(s) needs review ({REVIEW_COLUMN}, e.g. "
                       f"{', '.join(ids[:5])}{more}): their tumour radiomic and dose features come from a tumour no "
                       f"expert checked, {consequence} - {REVIEW_FIX}")
+
+
+CUT_COLUMN = "lungs_cut"   # lungai cohort / dose-features: why the dose metrics are of a partial lung ('' if not)
+CUT_FIX = ("export the CT series that covers both lungs for these patients and re-run lungai cohort (or keep one "
+           "whole-lung series per patient), or drop these rows")
+
+
+def lungs_cut_warning(df: pd.DataFrame, id_column: str | None, what: str, consequence: str) -> tuple[int, str]:
+    """(count, warning) for the rows whose lungs were cut by the scan's first / last slice (the ``lungs_cut``
+    column, :func:`lungai.dose.features.lungs_cut`): their dose_* metrics (MLD, Vx) are of the part of the lungs in
+    view, not of the whole lungs.  Said as :func:`tumour_review_warning` (count, first ids, fix); never changed."""
+    col = next((c for c in df.columns if str(c).strip().lower() == CUT_COLUMN), None)
+    cut = ["" if col is None or is_missing_word(v) else str(v).strip() for v in (df[col] if col else [None] * len(df))]
+    ids = [c for c, r in zip(case_ids(df, id_column), cut) if r]
+    if not ids:
+        return 0, ""
+    more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
+    return len(ids), (f"{what}: the lungs of {len(ids)} patient(s) are cut by the scan ({CUT_COLUMN}, e.g. "
+                      f"{', '.join(ids[:5])}{more}): their dose metrics (MLD, Vx, Dx) are of the part of the lungs "
+                      f"in view, not of the whole lungs, {consequence} - {CUT_FIX}")

@@ -22,7 +22,8 @@ from lungai.rp.columns import CATEGORY_RULES, FEATURE_SETS, ColumnRoles, infer_r
 from lungai.rp.explain import baseline_risk, model_inputs
 from lungai.rp.metrics import ci_text, evaluate, fmt_calibration, small_sample_warnings
 from lungai.rp.pipeline import MODEL_NAMES, MODELS
-from lungai.rp.prepare import case_ids, feature_summary, training_radiomics_settings, tumour_review_warning
+from lungai.rp.prepare import case_ids, feature_summary, lungs_cut_warning, training_radiomics_settings, \
+    tumour_review_warning
 from lungai.rp.validation import bootstrap_ensemble, fit_final, nested_cv, nested_selection, select_best
 
 UNCERTAINTY = ("95 % percentile interval of the risks predicted by {n} copies of the locked pipeline "
@@ -123,7 +124,8 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     warnings = small_cohort_warnings(y, len(all_features))
     n_review, review = tumour_review_warning(df, roles.id_column, "training table",
                                              "and the model is trained on them as they are")
-    warnings += [review] if review else []
+    _, cut = lungs_cut_warning(df, roles.id_column, "training table", "and the model is trained on them as they are")
+    warnings += [w for w in (review, cut) if w]
     threshold_rule = "given" if threshold is not None else "training prevalence (default)"
     if threshold is None:
         threshold = round(float(y.mean()), 3)

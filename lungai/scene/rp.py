@@ -163,11 +163,13 @@ def _prefixed(values: dict, prefix: str, names=(), id_column: str | None = None)
 
 def dose_features(dose, names=()) -> dict:
     """``dose_*`` values (and the model's feature ``names`` as they are) from a dict, a one-row DataFrame or a
-    table node; the ``masks`` column of lungai's dose table (what the metrics were computed on) is no feature."""
-    from lungai.dose.features import MASKS_COLUMN
+    table node; the ``masks`` and ``lungs_cut`` columns of lungai's dose table (what the metrics were computed on, a
+    partial lung) are no features."""
+    from lungai.dose.features import LUNGS_CUT_COLUMN, MASKS_COLUMN
 
     def features(values: dict) -> dict:
-        return _prefixed({k: v for k, v in values.items() if str(k).strip() != MASKS_COLUMN}, "dose_", names)
+        return _prefixed({k: v for k, v in values.items() if str(k).strip() not in (MASKS_COLUMN, LUNGS_CUT_COLUMN)},
+                         "dose_", names)
 
     if isinstance(dose, dict):
         return features(dose)
