@@ -12,6 +12,9 @@ from lungai.errors import InputError
 from lungai.fusion.data import load_cohort, load_rna
 from lungai.fusion.labels import clean_labels
 
+# these tests validate on the model's own training patients: scored only with this flag (in-sample, not external)
+OWN = "--include-training-patients"
+
 FAST = ["--epochs", 2, "--top-k", 5, "--neighbours", 2, "--inner-folds", 1, "--baselines", "logreg"]
 
 
@@ -89,11 +92,11 @@ def test_validate_label_is_used_over_the_models_stage_from_and_train_reports_lef
     out = capsys.readouterr().out
     assert "EHR columns left out of the features: 'when'" in out
     assert "'when'" in (tmp_path / "m" / "model_card.md").read_text()
-    assert _cli(["validate", "--model", tmp_path / "m", "--ehr", tmp_path / "ehr.csv", "--label", "other",
+    assert _cli(["validate", OWN, "--model", tmp_path / "m", "--ehr", tmp_path / "ehr.csv", "--label", "other",
                  "-o", tmp_path / "v"]) == 0                    # --label other, not the model's --stage-from
     val = pd.read_csv(tmp_path / "v" / "predictions.csv")
     assert list(val.label) == ["I", "II"] * 6
-    assert _cli(["validate", "--model", tmp_path / "m", "--ehr", tmp_path / "ehr.csv", "--label", "stage",
+    assert _cli(["validate", OWN, "--model", tmp_path / "m", "--ehr", tmp_path / "ehr.csv", "--label", "stage",
                  "-o", tmp_path / "v2"]) == 2                   # III is not a class of the model: named
     assert "['III']" in capsys.readouterr().err
 
@@ -105,11 +108,11 @@ def test_validate_label_naming_the_models_derived_label_keeps_its_stage_from(tmp
     assert _cli(["train", *data, "--stage-from", "T,N,M", "--label", "stage_group", "-o", tmp_path / "m", *FAST[:6],
                  "--baselines", "logreg", "--drop", "stage"]) == 0
     capsys.readouterr()
-    assert _cli(["validate", "--model", tmp_path / "m", *data[:2], "--label", "stage_group",
+    assert _cli(["validate", OWN, "--model", tmp_path / "m", *data[:2], "--label", "stage_group",
                  "-o", tmp_path / "v"]) == 0        # not "label column 'stage_group' is not in the EHR table"
     derived = pd.read_csv(tmp_path / "v" / "predictions.csv").label
     assert set(derived) == {"I", "II", "III-IV"}        # the model's stage groups, derived from T, N, M
-    assert _cli(["validate", "--model", tmp_path / "m", *data[:2], "--label", "stage",
+    assert _cli(["validate", OWN, "--model", tmp_path / "m", *data[:2], "--label", "stage",
                  "-o", tmp_path / "v2"]) == 2       # a column of the table: the label itself (III is no class)
     assert "['III']" in capsys.readouterr().err
 

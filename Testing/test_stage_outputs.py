@@ -8,6 +8,9 @@ import pytest
 
 from lungai.fusion.synthetic import make_cohort
 
+# these tests validate on the model's own training patients: scored only with this flag (in-sample, not external)
+OWN = "--include-training-patients"
+
 FAST = ["--epochs", 2, "--top-k", 10, "--neighbours", 3, "--inner-folds", 1, "--baselines", "logreg",
         "--modalities", "ehr,rna"]
 
@@ -69,11 +72,11 @@ def test_train_refuses_a_users_file_and_replaces_its_own(tmp_path, paths, capsys
 def test_validate_and_predict_refuse_a_users_file(tmp_path, paths, model, capsys):
     data = ["--ehr", paths["ehr"], "--rna", paths["rna"]]
     mine = _user_file(tmp_path / "val", "predictions.csv", "patient,my_column\n")
-    assert _cli(["validate", "--model", model, *data, "--label", "stage", "-o", tmp_path / "val"]) == 2
+    assert _cli(["validate", OWN, "--model", model, *data, "--label", "stage", "-o", tmp_path / "val"]) == 2
     assert "predictions.csv" in capsys.readouterr().err and mine.read_text() == "patient,my_column\n"
     mine.unlink()
     for _ in range(2):
-        assert _cli(["validate", "--model", model, *data, "--label", "stage", "-o", tmp_path / "val"]) == 0
+        assert _cli(["validate", OWN, "--model", model, *data, "--label", "stage", "-o", tmp_path / "val"]) == 0
     mine = _user_file(tmp_path / "pred", "top_genes_per_patient.csv")
     assert _cli(["predict", "--model", model, *data, "-o", tmp_path / "pred", "--explain", "--use", "fusion"]) == 2
     err = capsys.readouterr().err

@@ -20,6 +20,9 @@ from lungai.fusion.models.fusion import FusionModel
 from lungai.fusion.pipeline import FusionConfig, FusionPipeline
 from lungai.fusion.synthetic import make_cohort
 
+# these tests validate on the model's own training patients: scored only with this flag (in-sample, not external)
+OWN = "--include-training-patients"
+
 CLASSES = ["I", "II", "III"]
 FAST = dict(epochs=20, patience=100, top_k=40, neighbours=4, seed=0, lr=1e-2)
 
@@ -171,7 +174,7 @@ def test_cli_cv_train_validate_predict(tmp_path, paths, capsys, monkeypatch):
     assert _cli(["train", *data, "--label", "stage", "-o", tmp_path / "model", *fast, "--inner-folds", 1]) == 0
     assert (tmp_path / "model" / "tsne.png").exists()
     assert len(pd.read_csv(tmp_path / "model" / "top_genes_cohort.csv")) == 10
-    assert _cli(["validate", "--model", tmp_path / "model", *data, "-o", tmp_path / "val"]) == 0
+    assert _cli(["validate", OWN, "--model", tmp_path / "model", *data, "-o", tmp_path / "val"]) == 0
     val = json.loads((tmp_path / "val" / "metrics.json").read_text(encoding="utf-8"))
     assert set(val["models"]) == {"fusion", "logreg", "forest", "mlp"} and val["n_patients"] == 24
     # predict for two patients: one with all modalities, one with EHR only

@@ -15,6 +15,9 @@ from lungai.errors import InputError
 from lungai.fusion.data import load_cohort, load_ct_manifest, load_rna, orient_rna
 from lungai.fusion.labels import derive_stage, stage_group
 
+# these tests validate on the model's own training patients: scored only with this flag (in-sample, not external)
+OWN = "--include-training-patients"
+
 FAST = ["--epochs", 2, "--top-k", 5, "--neighbours", 2, "--inner-folds", 1, "--baselines", "logreg"]
 
 
@@ -44,9 +47,9 @@ def test_validate_does_not_feed_cts_to_a_model_trained_without_ct(tmp_path, syn,
     """QA: validate gave the CTs to the fusion network whose CT branch never learnt (scores changed, ct=True in
     predictions.csv) while predict said "the CTs are not used"; validate now predicts through predict's path."""
     data = ["--ehr", syn["ehr"], "--rna", syn["rna"], "--label", "stage"]
-    assert _cli(["validate", "--model", no_ct_model, *data, "-o", tmp_path / "v"]) == 0
+    assert _cli(["validate", OWN, "--model", no_ct_model, *data, "-o", tmp_path / "v"]) == 0
     capsys.readouterr()
-    assert _cli(["validate", "--model", no_ct_model, *data, "--ct", syn["ct"], "-o", tmp_path / "vct"]) == 0
+    assert _cli(["validate", OWN, "--model", no_ct_model, *data, "--ct", syn["ct"], "-o", tmp_path / "vct"]) == 0
     assert "the CTs are not used: fusion was not trained with CT" in capsys.readouterr().err
     a, b = (pd.read_csv(tmp_path / d / "predictions.csv") for d in ("v", "vct"))
     assert not b.ct.any()                                          # the CT was not an input
@@ -64,7 +67,7 @@ def test_validate_leaves_patients_without_any_model_input_out_of_the_scores(tmp_
     ehr.loc[ehr.index[:2], feats] = ""                             # two patients: label only, no EHR value
     ehr.to_csv(tmp_path / "ehr.csv", index=False)
     blank = list(ehr.patient_id[:2])
-    assert _cli(["validate", "--model", no_ct_model, "--ehr", tmp_path / "ehr.csv", "--label", "stage",
+    assert _cli(["validate", OWN, "--model", no_ct_model, "--ehr", tmp_path / "ehr.csv", "--label", "stage",
                  "-o", tmp_path / "v"]) == 0                       # no RNA: the two have none of the inputs
     err = capsys.readouterr().err
     assert "no stage for 2 patient(s)" in err and all(p in err for p in blank)
@@ -178,7 +181,7 @@ def test_validate_names_a_class_no_scored_patient_has(tmp_path, syn, no_ct_model
     ehr = pd.read_csv(syn["ehr"], dtype=str)
     gone = sorted(ehr.stage.unique())[-1]
     ehr[ehr.stage != gone].to_csv(tmp_path / "ehr.csv", index=False)
-    assert _cli(["validate", "--model", no_ct_model, "--ehr", tmp_path / "ehr.csv", "--label", "stage",
+    assert _cli(["validate", OWN, "--model", no_ct_model, "--ehr", tmp_path / "ehr.csv", "--label", "stage",
                  "-o", tmp_path / "v"]) == 0
     out = capsys.readouterr()
     assert f"warning: no scored {gone} patient for fusion" in out.err and "y_pred contains" not in out.err
@@ -194,7 +197,7 @@ def test_validate_where_no_model_scores_anyone_is_an_input_error(tmp_path, syn, 
     feats = [c for c in ehr.columns if c not in ("patient_id", "stage")]
     ehr[feats] = ""
     ehr.to_csv(tmp_path / "ehr.csv", index=False)
-    assert _cli(["validate", "--model", no_ct_model, "--ehr", tmp_path / "ehr.csv", "--label", "stage",
+    assert _cli(["validate", OWN, "--model", no_ct_model, "--ehr", tmp_path / "ehr.csv", "--label", "stage",
                  "-o", tmp_path / "v"]) == 2
     err = capsys.readouterr().err
     assert "no locked model could score any patient" in err and "fusion: EHR (at least one of" in err

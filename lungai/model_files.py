@@ -20,6 +20,7 @@ No pickle anywhere.  The formats a lungai model folder may hold:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -213,3 +214,35 @@ def write_json(path, doc: dict) -> None:
     with writing(path):
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
+
+
+# ------------------------------------------------------------------------------ training patients (no plain IDs)
+# A locked model records its training patients (``training_patients`` in its JSON card) as salted SHA-256 hashes of
+# their IDs, never the IDs themselves: an external validation can then tell a patient the model was trained on, and
+# leave it out (`lungai stage validate`).  The salt is a hash of the whole training cohort's IDs: the same cohort
+# gives the same salt (the same seed keeps giving byte-identical model files), two cohorts unrelated salts (a
+# patient in both gets unrelated hashes).  It is stored with the hashes, so this is pseudonymisation, not secrecy:
+# whoever holds the model can test a guessed ID.
+ID_HASH = "sha256(salt + NUL + patient id)"
+
+
+def _id_hash(salt: str, pid) -> str:
+    return hashlib.sha256(f"{salt}\0{str(pid).strip()}".encode("utf-8")).hexdigest()
+
+
+def training_patients(ids) -> dict:
+    """The ``training_patients`` record of a model trained on ``ids``: the cohort's salt and the sorted salted
+    SHA-256 hashes of the IDs (no ID in plain text)."""
+    cohort = "\0".join(sorted(str(i).strip() for i in ids))
+    salt = hashlib.sha256(f"lungai training patients\0{cohort}".encode("utf-8")).hexdigest()[:32]
+    return {"hash": ID_HASH, "salt": salt, "n": len(ids), "sha256": sorted({_id_hash(salt, i) for i in ids})}
+
+
+def training_overlap(meta: dict, ids) -> list | None:
+    """The patients of ``ids`` that were in the model's training cohort (in the order of ``ids``); None when the
+    model records no usable ``training_patients`` (a model of a lungai before 2026-12: cannot be checked)."""
+    rec = meta.get("training_patients")
+    if not isinstance(rec, dict) or not isinstance(rec.get("salt"), str) or not isinstance(rec.get("sha256"), list):
+        return None
+    known = {h for h in rec["sha256"] if isinstance(h, str)}
+    return [i for i in ids if _id_hash(rec["salt"], i) in known]

@@ -24,6 +24,9 @@ def _data_args(p, label: bool = True) -> None:
         g.add_argument("--label-groups", help='merge label values: "T1=Tis,T1a,T1b;T2=T2a,T2b;T3-4=T3,T4"')
         g.add_argument("--stage-from", help="derive the AJCC overall stage group (I / II / III-IV) from "
                                             "three columns 'T col,N col,M col' (they are then not features)")
+        g.add_argument("--stage0", choices=["I", "exclude"], default=None,
+                       help="with --stage-from: Tis N0 M0 (AJCC stage 0, carcinoma in situ) is class I (default) or "
+                            "left out (no label)")
         g.add_argument("--keep-column", action="append", default=[], metavar="COLUMN",
                        help="keep an EHR column the label-leak check flags as a copy of the label (repeatable; it "
                             "stays a feature, with a warning) - only when it is deliberately a feature")
@@ -105,6 +108,10 @@ def register(sub) -> None:
         q.add_argument("-o", "--output", required=True, help="output folder")
         q.add_argument("--max-missing-genes", type=float, default=0.5,
                        help="largest fraction of model genes that may be missing (imputed as the mean)")
+        if name == "validate":
+            q.add_argument("--include-training-patients", action="store_true",
+                           help="also score patients the model was trained on (left out by default: their scores are "
+                                "in-sample; the metrics are then labelled as not an external validation)")
         if name == "predict":
             q.add_argument("--use", choices=["fusion", "logreg", "forest", "mlp"],
                            help="predict with this locked model instead of the selected one (stage_model.json)")

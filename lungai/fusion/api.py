@@ -40,7 +40,7 @@ def train_stage_model(ehr=None, rna=None, ct=None, label: str = "stage", out_dir
     with model_io.claimed(out_dir, "train", [ehr, rna, ct]):   # as stage train: a re-run replaces its own files
         model_io.save(out_dir, pipe, fitted, selection["selected"],
                       {"data": {"label": label, "drop": list(data_kw.get("drop_columns", []))},
-                       "training_cohort": cohort.report, "selection": selection,
+                       **model_io.cohort_record(cohort), "selection": selection,
                        "training_data": training_data([ehr, rna, ct])})   # as stage train
     return pipe
 

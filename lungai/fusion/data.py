@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError, InputNote
-from lungai.fusion.labels import clean_labels, clean_missing, derive_stage
+from lungai.fusion.labels import clean_labels, clean_missing, derive_stage, stage0 as is_stage0
 from lungai.io.tables import check_unique_ids, duplicate_ids, leading_zero_hint, name_order
 
 ID_NAMES = ("case id", "patient id", "patient_id", "patientid", "id", "case_id", "subject", "subject_id")
@@ -277,12 +277,13 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
                 drop_columns: Sequence[str] = (), label_groups: Optional[dict] = None,
                 stage_from: Optional[Sequence[str]] = None, require_label: bool = True,
                 ct_label: Optional[int] = None, check_leaks: bool = True,
-                keep_columns: Sequence[str] = ()) -> Cohort:
+                keep_columns: Sequence[str] = (), stage0: str = "I") -> Cohort:
     """Load and join by patient ID.  With labels, the cohort is the EHR patients with a label.  ``ct_label``: the
     tumour's label in the CT manifest's masks where its ``label`` column does not give one.  ``check_leaks`` (for
     training: cv / train): a copy of the label among the EHR columns is refused (:func:`check_label_leaks`); a
     locked model's features are its own, so validate / predict pass False; ``keep_columns`` (--keep-column): flagged
-    columns kept deliberately (warned about)."""
+    columns kept deliberately (warned about); ``stage0`` (--stage0, with ``stage_from``): Tis N0 M0 (AJCC stage 0)
+    is class "I", or with "exclude" gets no label (left out)."""
     ehr_df = load_ehr(ehr, id_column) if ehr else None
     ct_map = load_ct_manifest(ct, label=ct_label) if ct else {}
     known = set(ehr_df.index) if ehr_df is not None else set(ct_map)
@@ -298,6 +299,12 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
     if stage_from:
         stage_from = [column_named(ehr_df, c) for c in stage_from]
         derived = derive_stage(ehr_df, *stage_from)
+        # Tis N0 M0 (stage 0, carcinoma in situ) is class I: its patients are counted in the class summary
+        stage0_ids = [i for i, t, n, m in zip(ehr_df.index, *(ehr_df[c] for c in stage_from)) if is_stage0(t, n, m)]
+        if stage0 not in ("I", "exclude"):
+            raise InputError(f"--stage0 {stage0!r} is not a choice", "use --stage0 I (default) or --stage0 exclude")
+        if stage0 == "exclude":         # no label: left out, counted with the unlabelled patients
+            derived = derived.where(~derived.index.isin(stage0_ids), None)
         name = label or "stage_group"
         if check_leaks and label is not None and label in ehr_df.columns and label not in drop_columns:
             raise InputError(f"with --stage-from the label is derived (from {', '.join(map(repr, stage_from))}); "
@@ -325,6 +332,10 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
                           raw=raw_labels, keep=keep_columns)
 
     report = {"dropped_columns": drop, "unknown_drop_columns": unknown_drop}
+    if stage_from and stage0 == "exclude":
+        report["stage0_excluded"] = len(stage0_ids)
+    elif stage_from:
+        report["stage0_ids"] = stage0_ids
     if labels is not None:
         unlabelled = sorted(labels.index[labels.isna()])
         ids = [i for i in name_order(ehr_df.index) if isinstance(labels.get(i), str)]
@@ -366,13 +377,22 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
     # patients, EHR columns and genes in one order (name_order: by text), whatever the order of the files' rows and
     # columns: CV folds, batch order and the features' order follow it, so a shuffled copy gives the same model
     ehr_df = ehr_df.reindex(index=ids, columns=name_order(ehr_df.columns))
-    cohort = Cohort(ids, ehr_df, rna_df, {i: ct_map[i] for i in ids if i in ct_map}, labels, report)
-    av = cohort.availability()
-    report["n_patients"] = len(ids)
+    return recount(Cohort(ids, ehr_df, rna_df, {i: ct_map[i] for i in ids if i in ct_map}, labels, report))
+
+
+def recount(cohort: Cohort) -> Cohort:
+    """Set the cohort report's counts (patients, with each modality, per class) to the cohort's patients (after
+    :func:`load_cohort`, or a :meth:`Cohort.subset` that is the cohort from then on)."""
+    report, av = cohort.report, cohort.availability()
+    report["n_patients"] = len(cohort.ids)
     report["with"] = {m: int(av[m].sum()) for m in MODALITIES}
     report["all_three"] = int(av.all(axis=1).sum())
-    if labels is not None:
+    if cohort.labels is not None:
+        labels = cohort.labels.reindex(cohort.ids)
         report["class_counts"] = {str(k): int(v) for k, v in labels.value_counts().sort_index().items()}
+        if "stage0_ids" in report:      # --stage-from: Tis N0 M0 (stage 0) patients counted as class I
+            stage0_ids = set(report["stage0_ids"])
+            report["stage0_in_I"] = sum(1 for i in cohort.ids if i in stage0_ids)
     return cohort
 
 
@@ -500,9 +520,13 @@ def availability_text(cohort: Cohort) -> str:
     lines = [f"{r['n_patients']} patients; with EHR {r['with']['ehr']}, RNA {r['with']['rna']}, "
              f"CT {r['with']['ct']}; all three {r['all_three']}"]
     if r.get("class_counts"):
-        lines.append("classes: " + ", ".join(f"{k} {v}" for k, v in r["class_counts"].items()))
+        lines.append("classes: " + ", ".join(
+            f"{k} {v}" + (f" ({r['stage0_in_I']} of them stage 0, Tis N0 M0)" if k == "I" and r.get("stage0_in_I")
+                          else "") for k, v in r["class_counts"].items()))
     if r.get("unlabelled"):
-        lines.append(f"{len(r['unlabelled'])} patient(s) without a label left out")
+        lines.append(f"{len(r['unlabelled'])} patient(s) without a label left out"
+                     + (f" ({r['stage0_excluded']} of them stage 0, Tis N0 M0: --stage0 exclude)"
+                        if r.get("stage0_excluded") else ""))
     for what in ("rna", "ct"):
         if r.get(f"{what}_not_joined"):
             ids = r[f"{what}_not_joined"]

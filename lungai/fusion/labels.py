@@ -122,6 +122,11 @@ def stage_group(t, n, m) -> Optional[str]:
     return "I"
 
 
+def stage0(t, n, m) -> bool:
+    """Whether T / N / M is Tis N0 M0: AJCC stage 0 (carcinoma in situ), which :func:`stage_group` counts as "I"."""
+    return _tis(t) and _n_num(n) == 0 and _m_num(m) == 0
+
+
 def derive_stage(df: pd.DataFrame, t_col: str, n_col: str, m_col: str) -> pd.Series:
     for col in (t_col, n_col, m_col):
         if col not in df.columns:

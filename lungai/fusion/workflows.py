@@ -31,7 +31,8 @@ def _print_warnings():
 
 def data_spec(args) -> dict:
     spec = {"label": getattr(args, "label", None), "label_groups": getattr(args, "label_groups", None),
-            "stage_from": getattr(args, "stage_from", None), "drop": list(getattr(args, "drop", []) or []),
+            "stage_from": getattr(args, "stage_from", None), "stage0": getattr(args, "stage0", None),
+            "drop": list(getattr(args, "drop", []) or []),
             "id_column": getattr(args, "id_column", None)}
     return spec
 
@@ -49,7 +50,8 @@ def cohort_from_spec(args, spec: dict, require_label: bool = True, check_leaks: 
     return load_cohort(args.ehr, args.rna, args.ct, label=spec.get("label") if require_label else None,
                        id_column=spec.get("id_column"), drop_columns=spec.get("drop") or (),
                        label_groups=parse_groups(spec.get("label_groups")) if require_label else None,
-                       stage_from=stage_from if require_label else None, require_label=require_label,
+                       stage_from=stage_from if require_label else None, stage0=spec.get("stage0") or "I",
+                       require_label=require_label,
                        ct_label=getattr(args, "ct_label", None), check_leaks=check_leaks,
                        keep_columns=getattr(args, "keep_column", None) or ())
 
@@ -265,7 +267,7 @@ def run_train(args) -> int:
         bar.update(1, "Shapley values")
     with model_io.claimed(args.output, "train", inputs):   # an earlier stage train's files are replaced, new recorded
         out = model_io.save(args.output, pipe, fitted, selection["selected"],
-                            {"data": spec, "training_cohort": cohort.report, "selection": selection,
+                            {"data": spec, **model_io.cohort_record(cohort), "selection": selection,
                              "training_data": training_data(inputs)})   # a stage synth cohort: illustrative
         if points is not None:
             plots.tsne_png(points, cohort.y(classes), classes, out / "tsne.png",
@@ -324,7 +326,7 @@ def _load_for_new_cohort(args, require_label: bool):
 
     pipe, baselines, meta = model_io.load(args.model)
     spec = dict(meta.get("data") or {})
-    for key in ("label", "label_groups", "stage_from", "id_column"):
+    for key in ("label", "label_groups", "stage_from", "stage0", "id_column"):
         if getattr(args, key, None):
             spec[key] = getattr(args, key)
     if getattr(args, "drop", None):
@@ -380,13 +382,18 @@ def run_validate(args) -> int:
     from lungai.fusion.data import availability_text
     from lungai.fusion.api import describe_inputs, model_inputs
     from lungai.fusion.metrics import absent_classes, class_counts, format_summary, scores, summarise
-    from lungai.fusion.model_io import check_output_dir, claimed
+    from lungai.fusion.model_io import check_output_dir, claimed, external_patients
 
     # the output folder first: nothing is computed in vain, and a user's file is never replaced
     inputs = [args.ehr, args.rna, args.ct, args.model]
     out = check_output_dir(Path(args.output), "validate", inputs)
     pipe, baselines, meta, cohort = _load_for_new_cohort(args, require_label=True)
+    # the model's own training patients: left out of an external validation (or kept, labelled not external)
+    cohort, overlap, overlap_notes = external_patients(meta, cohort, getattr(args, "include_training_patients", False))
     print(availability_text(cohort))
+    for note in overlap_notes:
+        print(f"{'warning' if overlap['external'] is False else 'note'}: {note}",
+              file=sys.stderr if overlap["external"] is False else sys.stdout)
     classes = pipe.classes
     unknown = sorted(set(cohort.labels.dropna()) - set(classes))
     if unknown:
@@ -401,7 +408,7 @@ def run_validate(args) -> int:
         for name, model in {"fusion": pipe, **baselines}.items():
             frames[name] = predict_frame(name, model, cohort)
     metrics = {"classes": classes, "n_patients": len(y), "cohort": cohort.report, "model": str(args.model),
-               "selected": meta["selected"], "models": {}}
+               "selected": meta["selected"], **overlap, "overlap_notes": overlap_notes, "models": {}}
     # the ehr / rna / ct columns: the inputs the selected model used (as predict's predictions.csv)
     preds = frames.get(meta["selected"], frames["fusion"])[["patient_id", "ehr", "rna", "ct"]].copy()
     preds["label"] = [classes[k] for k in y]
@@ -444,8 +451,9 @@ def run_validate(args) -> int:
                          "patient ids spelled as in them")
     print(f"* the locked model's selected model ({meta['selected']})")
     with claimed(out, "validate", inputs):   # an earlier stage validate's files are replaced, the new ones recorded
+        kind = "NOT external: includes training patients" if overlap["external"] is False else "external"
         for name, (yy, proba) in scored.items():
-            plots.confusion_png(yy, proba.argmax(1), classes, out / f"confusion_{name}.png", f"{name} (external)")
+            plots.confusion_png(yy, proba.argmax(1), classes, out / f"confusion_{name}.png", f"{name} ({kind})")
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
         preds.to_csv(out / "predictions.csv", index=False)
     print(f"-> {out / 'metrics.json'}")

@@ -1,0 +1,146 @@
+"""``lungai stage validate`` on the model's own training patients (QA: 162/162 overlap reported as an external
+validation, logreg macro-AUC 0.999 vs ~0.5 in CV): the locked model records salted hashes of its training patients'
+IDs (never the IDs), validate leaves those patients out (or scores them with --include-training-patients, labelled
+not external), refuses when no one is left, and says so when an older model cannot tell.  And --stage-from's
+Tis N0 M0 (stage 0) counted as class I is said in the class summary."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+FAST = ["--epochs", 2, "--inner-folds", 1, "--baselines", "logreg", "--modalities", "ehr"]
+
+
+def _cli(args):
+    from lungai.cli import main
+
+    return main(["stage"] + [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def syn(tmp_path_factory):
+    from lungai.fusion.synthetic import make_cohort
+
+    return make_cohort(tmp_path_factory.mktemp("syn"), n=12, n_genes=20, module_size=4, ct_shape=(32, 32, 16),
+                       ct_spacing=(5.0, 5.0, 5.0))
+
+
+@pytest.fixture(scope="module")
+def model(syn, tmp_path_factory):
+    out = tmp_path_factory.mktemp("m") / "model"
+    assert _cli(["train", "--ehr", syn["ehr"], "--label", "stage", "-o", out, *FAST]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def mixed(syn, tmp_path_factory):
+    """The 12 training patients and 6 the model never saw (copies of 6 rows under new IDs)."""
+    ehr = pd.read_csv(syn["ehr"], dtype=str)
+    new = ehr.iloc[:6].copy()
+    new["patient_id"] = [f"EXT-{k:02d}" for k in range(6)]
+    path = tmp_path_factory.mktemp("mixed") / "ehr.csv"
+    pd.concat([ehr, new]).to_csv(path, index=False)
+    return path, list(ehr.patient_id)
+
+
+def test_the_model_records_salted_hashes_of_its_training_patients_and_no_plain_id(syn, model):
+    text = (model / "stage_model.json").read_text(encoding="utf-8")
+    ids = list(pd.read_csv(syn["ehr"], dtype=str).patient_id)
+    assert not [i for i in ids if i in text]
+    rec = json.loads(text)["training_patients"]
+    assert rec["n"] == 12 and len(rec["sha256"]) == 12 and len(rec["salt"]) == 32
+    assert all(isinstance(v, int) for k, v in json.loads(text)["training_cohort"].items() if k == "unlabelled")
+
+
+def test_validate_on_the_training_patients_only_is_refused_with_the_fix(syn, model, tmp_path, capsys):
+    assert _cli(["validate", "--model", model, "--ehr", syn["ehr"], "--label", "stage", "-o", tmp_path / "v"]) == 2
+    err = capsys.readouterr().err
+    assert "all 12 patients of the validation cohort were in the locked model's training cohort" in err
+    assert "validate on patients the model never saw" in err
+    assert not (tmp_path / "v" / "metrics.json").exists()
+
+
+def test_validate_leaves_the_training_patients_out_and_counts_them(mixed, model, tmp_path, capsys):
+    ehr, train_ids = mixed
+    assert _cli(["validate", "--model", model, "--ehr", ehr, "--label", "stage", "-o", tmp_path / "v"]) == 0
+    out = capsys.readouterr().out
+    assert "12 of the 18 patients were in the model's training cohort" in out and train_ids[0] in out
+    assert "6 patients are validated" in out
+    m = json.loads((tmp_path / "v" / "metrics.json").read_text())
+    assert m["n_training_overlap"] == 12 and m["external"] is True and m["n_patients"] == 6
+    assert m["training_patients_included"] is False and m["cohort"]["n_patients"] == 6
+    assert m["models"]["logreg"]["n_scored"] == 6
+    pred = pd.read_csv(tmp_path / "v" / "predictions.csv", dtype={"patient_id": str})
+    assert sorted(pred.patient_id) == [f"EXT-{k:02d}" for k in range(6)]
+
+
+def test_include_training_patients_scores_them_labelled_not_external(mixed, model, tmp_path, capsys):
+    ehr, _ = mixed
+    assert _cli(["validate", "--model", model, "--ehr", ehr, "--label", "stage", "--include-training-patients",
+                 "-o", tmp_path / "v"]) == 0
+    assert "NOT an external validation" in capsys.readouterr().err
+    m = json.loads((tmp_path / "v" / "metrics.json").read_text())
+    assert m["n_training_overlap"] == 12 and m["external"] is False and m["n_patients"] == 18
+    assert m["training_patients_included"] is True
+
+
+def test_a_model_without_the_hashes_says_overlap_cannot_be_checked(syn, model, tmp_path, capsys):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(model, old)
+    meta = json.loads((old / "stage_model.json").read_text(encoding="utf-8"))
+    del meta["training_patients"]                                   # as a model of an older lungai
+    (old / "stage_model.json").write_text(json.dumps(meta), encoding="utf-8")
+    assert _cli(["validate", "--model", old, "--ehr", syn["ehr"], "--label", "stage", "-o", tmp_path / "v"]) == 0
+    assert "overlap with the training cohort cannot be checked" in capsys.readouterr().out
+    m = json.loads((tmp_path / "v" / "metrics.json").read_text())
+    assert m["n_training_overlap"] is None and m["training_overlap_checked"] is False and m["n_patients"] == 12
+
+
+# ------------------------------------------------------------------------------ --stage-from: stage 0 (Tis N0 M0)
+def _tnm_table(path):
+    """Eight patients with T / N / M: two Tis N0 M0 (stage 0), two T1a N0 M0 (I), two II, two III-IV."""
+    tnm = [("Tis", "N0", "M0"), ("pTis", "N0", "M0"), ("T1a", "N0", "M0"), ("T1b", "N0", "M0"),
+           ("T2b", "N0", "M0"), ("T1a", "N1", "M0"), ("T3", "N2", "M0"), ("T4", "N0", "M0")]
+    df = pd.DataFrame(tnm, columns=["T", "N", "M"])
+    df.insert(0, "patient_id", [f"P{k}" for k in range(8)])
+    df["age"] = [60, 61, 62, 63, 64, 65, 66, 67]
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_stage_from_says_how_many_of_class_i_are_stage_0(tmp_path):
+    from lungai.fusion.data import availability_text, load_cohort
+
+    c = load_cohort(_tnm_table(tmp_path / "ehr.csv"), stage_from=["T", "N", "M"], label="stage_group")
+    assert c.report["class_counts"] == {"I": 4, "II": 2, "III-IV": 2} and c.report["stage0_in_I"] == 2
+    assert "classes: I 4 (2 of them stage 0, Tis N0 M0), II 2, III-IV 2" in availability_text(c)
+
+
+def test_stage0_exclude_leaves_tis_n0_m0_out_and_says_so(tmp_path):
+    from lungai.fusion.data import availability_text, load_cohort
+
+    c = load_cohort(_tnm_table(tmp_path / "ehr.csv"), stage_from=["T", "N", "M"], label="stage_group",
+                    stage0="exclude")
+    assert c.report["class_counts"] == {"I": 2, "II": 2, "III-IV": 2} and c.report["unlabelled"] == ["P0", "P1"]
+    assert "2 patient(s) without a label left out (2 of them stage 0, Tis N0 M0: --stage0 exclude)" \
+        in availability_text(c)
+
+
+def test_stage0_choice_is_locked_with_the_model_and_used_by_validate(tmp_path, capsys):
+    ehr = _tnm_table(tmp_path / "ehr.csv")
+    data = ["--ehr", ehr, "--stage-from", "T,N,M", "--label", "stage_group"]
+    assert _cli(["train", *data, "--stage0", "exclude", "-o", tmp_path / "m", *FAST]) == 0
+    meta = json.loads((tmp_path / "m" / "stage_model.json").read_text(encoding="utf-8"))
+    assert meta["data"]["stage0"] == "exclude" and meta["training_cohort"]["class_counts"]["I"] == 2
+    new = pd.read_csv(ehr, dtype=str)
+    new["patient_id"] = [f"N{k}" for k in range(8)]
+    new.to_csv(tmp_path / "new.csv", index=False)
+    capsys.readouterr()
+    assert _cli(["validate", "--model", tmp_path / "m", "--ehr", tmp_path / "new.csv", "-o", tmp_path / "v"]) == 0
+    assert "(2 of them stage 0, Tis N0 M0: --stage0 exclude)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "v" / "metrics.json").read_text())["n_patients"] == 6
