@@ -577,6 +577,27 @@ def test_dose_units_are_checked_in_train_validate_and_predict(tmp_path, table, r
     assert pred["risk"].between(0, 1).all()
 
 
+def test_real_small_percentages_are_not_taken_for_fractions():
+    """Review: a patient's V30 0.8 % with training V30 0-27.3 % was refused as a fraction (the cohort rule "all at
+    most 1" ran on one row), and a cohort's V60 all under 1 % (real for stage III plans) too.  With a model: a
+    value is a fraction only well below its training range with x 100 inside it; a cohort: only for V5-V20."""
+    from lungai.rp.checks import check_units
+
+    def check(values, col, trained=None):
+        df = pd.DataFrame({col: values})
+        check_units(df, df.astype(float), [col], trained)
+
+    check([0.8], "dose_v30_pct", {"dose_v30_pct": {"min": 0.0, "max": 27.3}})
+    check([0.3], "dose_v20_pct", {"dose_v20_pct": {"min": 0.5, "max": 40.0}})
+    check([0.0, 0.5, 0.9] * 40, "dose_v60_pct")
+    with pytest.raises(InputError, match="look like fractions"):
+        check([0.3], "dose_v20_pct", {"dose_v20_pct": {"min": 7.3, "max": 44.5}})
+    with pytest.raises(InputError, match="no value above 1 %"):
+        check([0.07, 0.2, 0.45] * 40, "dose_v20_pct")
+    with pytest.raises(InputError, match="no value above 1 %"):
+        check([0.1, 0.3, 0.6] * 40, "dose_v5_pct")
+
+
 def test_unknown_categories_of_every_column_reported_at_once(rp_model_dir, rp_cohort):
     """QA: one column per run; every offending column is named in one message."""
     patients = rp_cohort.table.head(3).copy()

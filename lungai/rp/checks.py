@@ -11,6 +11,7 @@ import pandas as pd
 from lungai.errors import InputError
 from lungai.io.tables import check_unique_ids
 from lungai.rp.columns import CATEGORY_RULES, DOSE_GY_MAX, DOSE_GY_MAX_DEFAULT, DOSE_PCT_RANGE, DOSE_PREFIX, \
+    FRACTION_LEVEL_MAX, pct_dose_level, \
     FALSE_WORDS, GY_SUFFIX, ID_NAMES, PCT_SUFFIX, READ_OPTIONS, TRUE_WORDS, ColumnRoles, canonical_order, \
     category_spellings, is_missing_word, suggest
 
@@ -388,13 +389,19 @@ def check_units(df: pd.DataFrame, X: pd.DataFrame, columns, trained: dict | None
             trained_max, trained_min = summary.get("max"), summary.get("min")
             if trained_max is not None and trained_max <= 1:
                 continue          # a model trained on fractions (an older lungai): its own scale
-            if small.any() and (values[seen] <= 1).all():
-                report(small, "(a percentage, by its name) holds no value above 1 %",
-                       f"{name} looks like a fraction (0-1): multiply by 100 (e.g. {_fmt(values[small][0])} -> "
-                       f"{_fmt(values[small][0] * 100)} %); values really all under 1 % are no plausible "
-                       "dose-volume percentage of a cohort")
-            elif small.any() and trained_min is not None and trained_min > 1:
-                fraction = small & (values * 100 >= trained_min) & (values * 100 <= trained_max)
+            if trained is None:   # a cohort (rp train): all at most 1 only where that cannot be a real cohort
+                level = pct_dose_level(name)
+                if small.any() and (values[seen] <= 1).all() and level is not None and level <= FRACTION_LEVEL_MAX:
+                    report(small, "(a percentage, by its name) holds no value above 1 %",
+                           f"{name} looks like a fraction (0-1): multiply by 100 (e.g. {_fmt(values[small][0])} -> "
+                           f"{_fmt(values[small][0] * 100)} %); a lung V{_fmt(level)} all under 1 % is no plausible "
+                           "cohort")
+            elif small.any() and trained_min is not None and trained_max is not None:
+                # one patient / an external cohort: a value is a fraction only when it lies well below the model's
+                # training range (under half its minimum) and x 100 inside it: V20 0.3 with training 7-45 % is;
+                # V30 0.8 with training 0-27 %, V20 0.3 with training 0.5-40 % are not (said as out of range only)
+                fraction = small & (values < trained_min / 2) & (values * 100 >= trained_min) & \
+                    (values * 100 <= trained_max)
                 if fraction.any():
                     report(fraction, f"(a percentage, by its name; the model's training values {_fmt(trained_min)}"
                            f"-{_fmt(trained_max)} %) holds values at most 1 that x 100 lie in the training range",

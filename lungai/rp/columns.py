@@ -75,6 +75,18 @@ DOSE_PREFIX, GY_SUFFIX, PCT_SUFFIX = "dose_", "_gy", "_pct"
 DOSE_GY_MAX = {"dose_mld_gy": 60.0}
 DOSE_GY_MAX_DEFAULT = 150.0
 DOSE_PCT_RANGE = (0.0, 100.0)
+# a cohort's lung V_x all at most 1 % is a fraction only for low dose levels (V5-V20 of lung RT are never all under
+# 1 %); a high level (V60: 0-1 % for conventional stage III plans) can be, so it is not checked that way
+FRACTION_LEVEL_MAX = 20.0
+
+
+def pct_dose_level(name: str):
+    """The dose level in Gy of a ``dose_v<level>_pct`` column (``dose_v20_pct`` -> 20.0, ``dose_v2.5_pct`` -> 2.5),
+    else None."""
+    import re  # noqa: PLC0415
+
+    found = re.fullmatch(r"dose_v(\d+(?:\.\d+)?)_pct", name)
+    return float(found.group(1)) if found else None
 FEATURE_SETS = {
     "clinical_dosimetric": ("clinical", "dosimetric"),
     "radiomic": ("radiomic",),
