@@ -190,6 +190,8 @@ def test_bench_segment_ratio_target_is_judged_on_the_plain_whole_ct_baseline(cap
     out = capsys.readouterr().out
     assert "4.0x faster than the plain whole-CT baseline (cropping + resampling + batching)" in out
     assert "1.2x faster (information, no target" in out
+    seg.report({"lungai": ours, "same-box": {**same_box, "wall_s": 12.0}}, False)
+    assert "0.6x (lungai slower) (information, no target" in capsys.readouterr().out
     assert "| 0.01 |" in out                       # the plain baseline's Dice is scored and shown
     # the other way round: fast against same-box, too slow a ratio against plain -> FAIL
     rows = {"lungai": ours, "plain": {**plain, "wall_s": 24.0}, "same-box": {**same_box, "wall_s": 80.0}}
