@@ -8,18 +8,28 @@ Compares, in the same run and each in its own process (so peak RSS is per method
 - **lungai**: ``segment_tumour`` - lungs' box, resampling to the model spacing, all members in
   one batch inside one sliding window, mean probability + entropy + mutual information on the
   input grid;
-- **baseline**: what a MONAI user does with the same models (:func:`baseline`): the same starting box
-  (lungs' box, or the seed box), cropped and resampled to the model's spacing, MONAI's plain
-  ``sliding_window_inference`` (same window size, overlap 0.25 and Gaussian blending), the members one
-  after another, mean probability and entropy, back onto the CT grid; its Dice is scored like lungai's.
+- **plain** baseline (:func:`plain_baseline`): MONAI's plain ``sliding_window_inference`` over the whole CT
+  at its native resolution, the same members one after another (same window size, overlap 0.25 and
+  Gaussian blending), mean probability and entropy - the baseline issue #13 ("Speed") defines its ratio
+  target against ("MONAI's plain sliding window as now"), so **the 3x verdict is taken on it**
+  (:data:`TARGET_BASELINE`, :func:`target_baseline`).  That ratio includes everything lungai does
+  differently: cropping to the lungs' / seed box, resampling to the model spacing and batching the members.
+  Its Dice is scored too: the models never saw native-resolution input, so its mask is not a valid
+  segmentation (a speed reference, not a usable alternative);
+- **same-box** baseline (:func:`same_box_baseline`): what a MONAI user does with the same models on the same
+  box - the same starting box (lungs' box, or the seed box), cropped and resampled to the model's spacing,
+  MONAI's plain ``sliding_window_inference`` (same window, overlap, blending), the members one after another,
+  back onto the CT grid, scored for Dice like lungai's.  Its ratio is what lungai's batching of the members in
+  one window (plus mirroring where trained with it, box growth in seed mode, the lung region, confidence
+  features) buys beyond cropping and resampling; it is printed for information, **no target** (issue #13
+  sets none on it).
 
-What the ratio measures: the same models on the same box at the same spacing, so the difference is
-lungai's batching of all members in one window (plus what lungai does on top: mirroring when the model
-was trained with it, box growth in seed mode, the lung region, confidence features) - not cropping or
-resampling, which both do.  The Dice of both is printed: a faster path with a worse mask is no win.
+``--baselines plain,same-box`` (the default: both) chooses which baselines run; without ``plain`` the ratio
+target is not judged (the verdict is then on lungai's time, and Dice when seeded, only, and says so).
 
-Usage: ``.venv/bin/python benchmarks/bench_segment.py [--model DIR] [--threads N] [--seeded]``.
-Target: lungai <= 60 s and >= 3x faster than the baseline.
+Usage: ``.venv/bin/python benchmarks/bench_segment.py [--model DIR] [--threads N] [--seeded]
+[--baselines plain,same-box]``.
+Target: lungai <= 60 s and >= 3x faster than the plain baseline.
 
 ``--seeded``: a 512 x 512 x 134 phantom with a 100 mm tumour, segmented from a seed point at its centre
 (the box grows / the model grid coarsens until the tumour fits; whole default ensemble + uncertainty);
@@ -29,7 +39,8 @@ Both modes print the Dice of lungai's result against the phantom's tumour next t
 seeded claim is "segments a 100 mm tumour in <= 30 s", so its PASS also needs Dice >= 0.5 (the default
 model alone reaches 0.21 there: a fast failed segmentation is a FAIL; ``--model lungai-seg-routed`` or
 ``lungai-seg-dynunet`` segment it, docs/segmentation.md).  The automatic-mode verdict is about the
-ensemble's speed against the same models' plain sliding window; a Dice below 0.5 is named next to it.
+ensemble's speed against the same models' plain sliding window over the whole CT; a Dice below 0.5 is named
+next to it.
 Exit status 1 when the verdict is FAIL.
 """
 
@@ -37,15 +48,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import bench_temp_dir, exit_code, verdict  # noqa: E402
+from _common import bench_temp_dir, exit_code, peak_rss_mib, verdict  # noqa: E402
 
+BASELINES = ("plain", "same-box")
+TARGET_BASELINE = "plain"   # issue #13 "Speed": the ratio target is against MONAI's plain sliding window (whole CT)
+LABELS = {
+    "lungai": "lungai segment (ensemble + uncertainty)",
+    "plain": "MONAI sliding window, whole CT at native resolution, members one after another",
+    "same-box": "MONAI sliding window, same box + model spacing, members one after another",
+}
 MIN_DICE = 0.5   # below it the segmentation failed: its timing does not show "segments the tumour in ..."
 
 
@@ -94,7 +111,7 @@ def _worker(method: str, ct_path: str, model_dir: str, threads: int) -> dict:
             if "model_choice" in res.info:
                 extra["model_choice"] = {t["model"]: t["confidence"] for t in res.info["model_choice"]["models"]}
     else:
-        extra = baseline(ct, model, seed)
+        extra = (plain_baseline(ct, model) if method == "plain" else same_box_baseline(ct, model, seed))
         wall = time.perf_counter() - t0
         binary = extra.pop("_binary")
     truth_file = Path(ct_path.replace(".nii.gz", "_tumour.nii.gz"))
@@ -103,11 +120,45 @@ def _worker(method: str, ct_path: str, model_dir: str, threads: int) -> dict:
 
         truth = sitk.GetArrayFromImage(sitk.ReadImage(str(truth_file))) > 0
         extra["dice"] = round(dice(np.asarray(binary), truth), 3)
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = peak_rss_mib()
     return {"method": method, "wall_s": round(wall, 2), "peak_rss_mb": round(rss_mb, 1), **extra}
 
 
-def baseline(ct, model, seed_lps=None) -> dict:
+def plain_baseline(ct, model) -> dict:
+    """MONAI's plain ``sliding_window_inference`` over the whole CT at its native resolution (issue #13's "MONAI's
+    plain sliding window as now": the baseline of the ratio target): the CT windowed to the model's HU window, the
+    model's window size, overlap 0.25 and Gaussian blending, the members one after another, mean probability and
+    entropy, thresholded at 0.5 on the CT grid.  No crop, no resampling, no batching - so the ratio against it
+    includes all three.  Returns volume (ml) and ``_binary`` (the first model's mask, for the Dice: the models never
+    saw native-resolution input, and the Dice shows it is not a valid segmentation)."""
+    import numpy as np
+    import SimpleITK as sitk
+    import torch
+    from monai.inferers import sliding_window_inference
+
+    from lungai.seg.choice import ModelChoice
+    from lungai.seg.preprocess import window
+    from lungai.seg.uncertainty import predictive_entropy
+
+    volumes, best = [], None
+    for cfg, nets, _ in model.models if isinstance(model, ModelChoice) else [model]:   # the same models
+        x = torch.from_numpy(window(sitk.GetArrayViewFromImage(ct), cfg.hu_window))[None, None]
+        probs = []
+        with torch.no_grad():
+            for net in nets:
+                net.eval()
+                out = sliding_window_inference(x, cfg.infer_zyx, 1, net, overlap=0.25, mode="gaussian")
+                probs.append(torch.softmax(out, 1)[0, 1].numpy())
+        probs = np.stack(probs)
+        predictive_entropy(probs)
+        binary = probs.mean(0) > 0.5
+        volumes.append(float(binary.sum() * np.prod(ct.GetSpacing()) / 1000))
+        if best is None:
+            best = binary
+    return {"volume_ml": volumes[0] if len(volumes) == 1 else volumes, "_binary": best}
+
+
+def same_box_baseline(ct, model, seed_lps=None) -> dict:
     """What a MONAI user does with the same models on the same CT: the box lungai starts from (the lungs' box in
     automatic mode, the seed box from a seed point: :func:`lungai.seg.infer.choose_box`), cropped and resampled to
     the model's spacing and HU window (:func:`lungai.seg.preprocess.to_model`), MONAI's plain
@@ -148,26 +199,79 @@ def baseline(ct, model, seed_lps=None) -> dict:
     return {"volume_ml": volumes[0] if len(volumes) == 1 else volumes, "_binary": best}
 
 
-def speed_verdict(ours: dict, base: dict, seeded: bool) -> bool:
-    """Print the PASS / FAIL line of the run (lungai's row ``ours``, the baseline's ``base``) and return it.
+def target_baseline(rows: dict) -> dict | None:
+    """The baseline row the ratio target is judged on: issue #13 defines it against MONAI's plain sliding window
+    over the whole CT (:data:`TARGET_BASELINE`), never the same-box one; None when that baseline did not run."""
+    return rows.get(TARGET_BASELINE)
 
-    Speed: lungai <= 30 s (seeded) / 60 s (automatic) and >= 3x faster than the baseline.  Seeded, the claim
-    is that the 100 mm tumour is segmented in that time, so the PASS also needs Dice >= MIN_DICE; a missing
-    Dice counts as a failed segmentation there."""
+
+def speed_verdict(ours: dict, base: dict | None, seeded: bool) -> bool:
+    """Print the PASS / FAIL line of the run (lungai's row ``ours``, the plain baseline's ``base``) and return it.
+
+    Speed: lungai <= 30 s (seeded) / 60 s (automatic) and >= 3x faster than the plain baseline (whole CT, native
+    resolution: the ratio includes cropping + resampling + batching).  Seeded, the claim is that the 100 mm tumour
+    is segmented in that time, so the PASS also needs Dice >= MIN_DICE; a missing Dice counts as a failed
+    segmentation there.  ``base`` None (``--baselines`` without plain): the ratio is not judged, and the claim
+    says so."""
     limit = 30 if seeded else 60
-    speedup = base["wall_s"] / ours["wall_s"]
     dice = ours.get("dice")
-    detail = f"lungai {ours['wall_s']} s, {speedup:.1f}x faster than the baseline; Dice " + (
-        "not measured" if dice is None else f"{dice:.2f}")
+    if base is None:
+        ratio_claim, ratio_ok = "(3x ratio not judged: the plain baseline did not run)", True
+        detail = f"lungai {ours['wall_s']} s"
+    else:
+        speedup = base["wall_s"] / ours["wall_s"]
+        ratio_claim, ratio_ok = "and >= 3x faster than MONAI's plain sliding window over the whole CT", speedup >= 3
+        detail = (f"lungai {ours['wall_s']} s, {speedup:.1f}x faster than the plain whole-CT baseline "
+                  "(cropping + resampling + batching)")
+    detail += "; Dice " + ("not measured" if dice is None else f"{dice:.2f}")
     if dice is not None and dice < MIN_DICE:
         detail += ": the timing is of a failed segmentation"
     if seeded:
-        claim = f"segments the 100 mm tumour (Dice >= {MIN_DICE}) in <= {limit} s and >= 3x faster than the baseline"
-        ok = speedup >= 3 and ours["wall_s"] <= limit and dice is not None and dice >= MIN_DICE
+        claim = f"segments the 100 mm tumour (Dice >= {MIN_DICE}) in <= {limit} s {ratio_claim}"
+        ok = ratio_ok and ours["wall_s"] <= limit and dice is not None and dice >= MIN_DICE
     else:
-        claim = f"ensemble + uncertainty <= {limit} s and >= 3x faster than the baseline (speed only)"
-        ok = speedup >= 3 and ours["wall_s"] <= limit
+        claim = f"ensemble + uncertainty <= {limit} s {ratio_claim} (speed only)"
+        ok = ratio_ok and ours["wall_s"] <= limit
     return verdict(claim, ok, detail)
+
+
+def report(rows: dict, seeded: bool) -> bool:
+    """Print the table (wall, peak RSS, Dice per method), both ratios with what each includes, and the verdict -
+    taken on :func:`target_baseline` only; the same-box ratio is information, no target.  Returns the verdict."""
+    ours = rows["lungai"]
+
+    def ratio(base: dict) -> str:
+        r = base["wall_s"] / ours["wall_s"]
+        return f"{r:.1f}x faster" if r >= 1 else f"{r:.1f}x (lungai slower)"
+
+    print("\n| method | wall (s) | peak RSS (MB) | Dice vs the phantom's tumour |\n|---|---|---|---|")
+    for method in ("lungai",) + BASELINES:
+        if method in rows:
+            r = rows[method]
+            print(f"| {LABELS[method]} | {r['wall_s']} | {r['peak_rss_mb']} | {r.get('dice')} |")
+    if "plain" in rows:
+        p = rows["plain"]
+        print(f"plain whole-CT baseline: {ratio(p)} (TARGET >= 3x, issue #13's "
+              f"definition; includes cropping + resampling + batching), memory ratio "
+              f"{p['peak_rss_mb'] / ours['peak_rss_mb']:.2f}x; its Dice {p.get('dice')} - the models never saw "
+              "native-resolution input: a speed reference, not a valid segmentation")
+    if "same-box" in rows:
+        b = rows["same-box"]
+        print(f"same-box baseline: {ratio(b)} (information, no target: what "
+              f"batching and lungai's extras buy beyond cropping / resampling, which both do), memory ratio "
+              f"{b['peak_rss_mb'] / ours['peak_rss_mb']:.2f}x; Dice lungai {ours.get('dice')}, same-box "
+              f"{b.get('dice')}")
+    print(f"lungai wall {ours['wall_s']} s (target <= {30 if seeded else 60} s)")
+    return speed_verdict(ours, target_baseline(rows), seeded)
+
+
+def _baselines(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    bad = [n for n in names if n not in BASELINES]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"unknown {', '.join(bad) or '(none given)'}; choose from "
+                                         f"{', '.join(BASELINES)}")
+    return tuple(n for n in BASELINES if n in names)
 
 
 def main() -> int:
@@ -175,6 +279,8 @@ def main() -> int:
     ap.add_argument("--model", default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seeded", action="store_true", help="100 mm tumour on 512x512x134, seed point mode")
+    ap.add_argument("--baselines", type=_baselines, default=BASELINES,
+                    help="comma-separated, default plain,same-box; the 3x target is judged on plain (issue #13)")
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     from lungai.seg.resources import resolve_model_dir
@@ -189,29 +295,19 @@ def main() -> int:
     with bench_temp_dir() as tmp:
         ct_path = tmp / "ct512.nii.gz"
         t = time.perf_counter()
-        # every step in its own process: Linux keeps ru_maxrss across fork/exec, so the parent stays small
+        # every step in its own process (peak RSS per method)
         kind = "phantom-seeded" if args.seeded else "phantom"
         subprocess.run([sys.executable, __file__, "--worker", kind, str(ct_path)], check=True)
         print(f"{kind} 512x512x{134 if args.seeded else 130} @0.7x0.7x2.5 mm written in "
               f"{time.perf_counter() - t:.1f} s", flush=True)
         rows = {}
-        for method in ("lungai", "baseline"):
+        for method in ("lungai",) + args.baselines:
             cmd = [sys.executable, __file__, "--model", model_dir, "--threads", str(args.threads),
                    "--worker", method, str(ct_path)]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
             rows[method] = json.loads(out)
             print(json.dumps(rows[method]), flush=True)
-    ours, base = rows["lungai"], rows["baseline"]
-    speedup = base["wall_s"] / ours["wall_s"]
-    mem = base["peak_rss_mb"] / ours["peak_rss_mb"]
-    print(f"\n| method | wall (s) | peak RSS (MB) |\n|---|---|---|\n| lungai segment (ensemble + uncertainty) | "
-          f"{ours['wall_s']} | {ours['peak_rss_mb']} |\n| MONAI sliding window, same box + model spacing, members one after another | "
-          f"{base['wall_s']} | {base['peak_rss_mb']} |")
-    print(f"Dice vs the phantom's tumour: lungai {ours.get('dice')}, baseline {base.get('dice')} (same models, same "
-          "box, same spacing: the ratio is lungai's batching and extras, not cropping / resampling)")
-    print(f"speed-up {speedup:.1f}x (target >= 3x), memory ratio {mem:.2f}x; lungai wall {ours['wall_s']} s "
-          f"(target <= {30 if args.seeded else 60} s)")
-    return exit_code(speed_verdict(ours, base, args.seeded))
+    return exit_code(report(rows, args.seeded))
 
 
 if __name__ == "__main__":
