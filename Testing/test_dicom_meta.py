@@ -263,3 +263,43 @@ def test_only_the_demos_lungs_file_is_lungais_lungs(case, tmp_path):
                 "-o", tmp_path / "a") == 0
     segs, rois = _generation(tmp_path / "a")
     assert segs["Right lung"][0] == rois["Lung_R"] == "MANUAL"
+
+
+def test_radiomics_and_radiomics_batch_name_and_compute_a_seg_alike(case, tmp_path, capsys):
+    """QA (rev-dicommeta): `lungai radiomics --mask lungs.seg.dcm` named the segments Right lung / Left lung (on the
+    2 mm lung grid) while `radiomics-batch` with the same SEG named them label_1 / label_2 (on the CT's grid:
+    SurfaceArea 3.3 % off); `--label 1` (a bare number) dropped the SegmentLabel.  One rule now
+    (lungai.radiomics.segments.segments_from_mask_file); batch parts of an older lungai (label_N) are redone."""
+    st, seg = case["st"], case["lungs"].with_name("lungs.seg.dcm")
+    shape = ["--image-types", "Original", "--feature-classes", "shape"]
+    one = tmp_path / "one.csv"
+    assert _cli("radiomics", "--image", st["ct"], "--mask", seg, *shape, "-o", one) == 0
+    manifest = tmp_path / "man.csv"
+    pd.DataFrame({"case": ["P1"], "image": [str(st["ct"])], "mask": [str(seg)]}).to_csv(manifest, index=False)
+    batch = tmp_path / "batch.csv"
+    assert _cli("radiomics-batch", manifest, *shape, "--workers", "0", "-o", batch) == 0
+    a, b = pd.read_csv(one), pd.read_csv(batch)
+    assert set(a.segment) == set(b.segment) == {"Right lung", "Left lung"}
+    key = ["segment", "feature"]
+    merged = a.merge(b, on=key, suffixes=("_one", "_batch"))
+    assert len(merged) == len(a) == len(b)
+    assert np.allclose(merged.value_one.astype(float), merged.value_batch.astype(float), rtol=1e-9, equal_nan=True)
+    assert pd.read_csv(tmp_path / "one_settings.csv").set_index("segment").spacing_mm.to_dict() == \
+        pd.read_csv(tmp_path / "batch_settings.csv").set_index("segment").spacing_mm.to_dict()
+    # a bare label number takes its segment's SegmentLabel (name=N names it N)
+    out = tmp_path / "l1.csv"
+    assert _cli("radiomics", "--image", st["ct"], "--mask", seg, "--label", "1", "--label", "lung=2", *shape,
+                "-o", out) == 0
+    assert set(pd.read_csv(out).segment) == {"Right lung", "lung"}
+    # a batch resumed over a part of an older lungai (label_N names: no segment_names in its inputs record): redone
+    import json as _json
+
+    record = tmp_path / "batch.csv.parts" / "P1.inputs.json"
+    doc = _json.loads(record.read_text())
+    assert doc.pop("segment_names") == "SegmentLabel"
+    record.write_text(_json.dumps(doc, sort_keys=True))
+    capsys.readouterr()
+    assert _cli("radiomics-batch", manifest, *shape, "--workers", "0", "-o", batch) == 0
+    said = capsys.readouterr()
+    assert "segment_names" in said.out + said.err and "1 case(s) extracted" in said.out + said.err
+    assert set(pd.read_csv(batch).segment) == {"Right lung", "Left lung"}
