@@ -7,6 +7,7 @@ On a synthetic DICOM RT export (Testing/dicom_helpers.py); the real-data check i
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -193,14 +194,112 @@ def test_real_lung1_003_lungs_export_automatic_coloured_numbered_and_named(share
     assert np.isfinite(pd.read_csv(csv).value.astype(float)).all()
 
 
-def test_a_cohort_folders_lungs_are_lungais_only_when_its_record_says_automatic(tmp_path):
+def test_a_cohort_folders_lungs_are_lungais_only_while_unchanged_however_given(tmp_path):
     """`dicom-export --results OUT/patients/P`: the folder's lungs.nii.gz is lungai's when the patient record says
-    the lungs are automatic (lungai.lungs), the user's when they are the RTSTRUCT's."""
-    from lungai.dicom.cohort import AUTO_LUNGS
-    from lungai.dicom.export import lungs_made_by
+    the lungs are automatic (lungai.lungs) AND records the file as written.  QA (rev-dicommeta): a cohort folder's
+    lungs.nii.gz with half a lung erased by the user was still exported AUTOMATIC (made by SlicerLungAI); and
+    `--results F --lungs F/lungs.nii.gz` gave MANUAL where `--results F` gave AUTOMATIC for the same file."""
+    from dicom_helpers import small_phantom
 
-    lungs = tmp_path / "lungs.nii.gz"
-    lungs.write_bytes(b"")
-    assert lungs_made_by(lungs, {"status": "done", "provenance": {"lungs": AUTO_LUNGS}}) == "cohort"
-    assert lungs_made_by(lungs, {"status": "done", "provenance": {"lungs": "RTSTRUCT Lung_R, Lung_L"}}) is None
-    assert lungs_made_by(lungs, {"confidence": 0.9}) is None and lungs_made_by(f"{lungs}#1,2") is None
+    from lungai.dicom.cohort import AUTO_LUNGS, run_cohort
+    from lungai.dicom.export import COHORT_LUNGS_DIGEST, lungs_made_by
+    from lungai.dicom.synthetic import write_rt_study
+    from lungai.radiomics import load_params
+
+    st = write_rt_study(tmp_path / "rt", small_phantom(7), "P1", dose=None,
+                        names={"lung_right": None, "lung_left": None})      # no lung structures: automatic lungs
+    out = tmp_path / "cohort"
+    s = run_cohort(tmp_path / "rt", out, load_params("default", feature_classes=["shape"]), workers=0)
+    assert s.done == ["P1"]
+    folder = out / "patients" / "P1"
+    shutil.copy(folder / "lungs.nii.gz", tmp_path / "copy.nii.gz")   # a user's file: the export is rt/, not tmp_path
+    record = json.loads((folder / "result.json").read_text())
+    assert record["provenance"]["lungs"] == AUTO_LUNGS and COHORT_LUNGS_DIGEST in record
+    lungs = folder / "lungs.nii.gz"
+    assert lungs_made_by(lungs) == lungs_made_by(f"{lungs}#1,2") == "cohort"
+
+    def lung_generation(*how):
+        dest = tmp_path / f"x{len(list(tmp_path.glob('x*')))}"
+        assert _cli("dicom-export", "--ct", st["ct"], *how, "-o", dest) == 0
+        segs, rois = _generation(dest)
+        return {segs["Right lung"][0], segs["Left lung"][0], rois["Lung_R"], rois["Lung_L"]}
+
+    # the same file, given either way: lungai's
+    assert lung_generation("--results", folder) == lung_generation("--results", folder, "--lungs", lungs) == \
+        lung_generation("--lungs", lungs) == {"AUTOMATIC"}
+    # the user erases half of the left lung and saves the file: the user's (MANUAL), however given
+    img = sitk.ReadImage(str(lungs))
+    arr = sitk.GetArrayFromImage(img)
+    left = np.argwhere(arr == 2)
+    arr[tuple(left[: len(left) // 2].T)] = 0
+    edited = sitk.GetImageFromArray(arr)
+    edited.CopyInformation(img)
+    sitk.WriteImage(edited, str(lungs))
+    assert lungs_made_by(lungs) is None
+    assert lung_generation("--results", folder) == lung_generation("--lungs", lungs) == {"MANUAL"}
+    # a record of an older cohort (no digest of the lungs written): the user's; an RTSTRUCT's lungs: the user's
+    sitk.WriteImage(img, str(lungs))
+    assert lungs_made_by(lungs) == "cohort"
+    for changed in ({k: v for k, v in record.items() if k != COHORT_LUNGS_DIGEST},
+                    {**record, "provenance": {**record["provenance"], "lungs": "RTSTRUCT Lung_R, Lung_L"}}):
+        (folder / "result.json").write_text(json.dumps(changed))
+        assert lungs_made_by(lungs) is None
+
+
+def test_only_the_demos_lungs_file_is_lungais_lungs(case, tmp_path):
+    """QA (rev-dicommeta): any file the demo marker lists counted as lungai's lungs, e.g. `--lungs
+    demo/labels.nii.gz#1,2` (the synthetic sample's truth map) was exported AUTOMATIC."""
+    from lungai.dicom.export import lungs_made_by
+    from lungai.io.outputs import record_outputs
+
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    for name in ("lungs.nii.gz", "labels.nii.gz"):
+        shutil.copy(case["lungs"], demo / name)
+    record_outputs(demo, "demo", [demo / "lungs.nii.gz", demo / "labels.nii.gz"])
+    assert lungs_made_by(demo / "lungs.nii.gz") == "demo"
+    assert lungs_made_by(f"{demo / 'labels.nii.gz'}#1,2") is None and lungs_made_by(demo / "labels.nii.gz") is None
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--lungs", f"{demo / 'labels.nii.gz'}#1,2",
+                "-o", tmp_path / "a") == 0
+    segs, rois = _generation(tmp_path / "a")
+    assert segs["Right lung"][0] == rois["Lung_R"] == "MANUAL"
+
+
+def test_radiomics_and_radiomics_batch_name_and_compute_a_seg_alike(case, tmp_path, capsys):
+    """QA (rev-dicommeta): `lungai radiomics --mask lungs.seg.dcm` named the segments Right lung / Left lung (on the
+    2 mm lung grid) while `radiomics-batch` with the same SEG named them label_1 / label_2 (on the CT's grid:
+    SurfaceArea 3.3 % off); `--label 1` (a bare number) dropped the SegmentLabel.  One rule now
+    (lungai.radiomics.segments.segments_from_mask_file); batch parts of an older lungai (label_N) are redone."""
+    st, seg = case["st"], case["lungs"].with_name("lungs.seg.dcm")
+    shape = ["--image-types", "Original", "--feature-classes", "shape"]
+    one = tmp_path / "one.csv"
+    assert _cli("radiomics", "--image", st["ct"], "--mask", seg, *shape, "-o", one) == 0
+    manifest = tmp_path / "man.csv"
+    pd.DataFrame({"case": ["P1"], "image": [str(st["ct"])], "mask": [str(seg)]}).to_csv(manifest, index=False)
+    batch = tmp_path / "batch.csv"
+    assert _cli("radiomics-batch", manifest, *shape, "--workers", "0", "-o", batch) == 0
+    a, b = pd.read_csv(one), pd.read_csv(batch)
+    assert set(a.segment) == set(b.segment) == {"Right lung", "Left lung"}
+    key = ["segment", "feature"]
+    merged = a.merge(b, on=key, suffixes=("_one", "_batch"))
+    assert len(merged) == len(a) == len(b)
+    assert np.allclose(merged.value_one.astype(float), merged.value_batch.astype(float), rtol=1e-9, equal_nan=True)
+    assert pd.read_csv(tmp_path / "one_settings.csv").set_index("segment").spacing_mm.to_dict() == \
+        pd.read_csv(tmp_path / "batch_settings.csv").set_index("segment").spacing_mm.to_dict()
+    # a bare label number takes its segment's SegmentLabel (name=N names it N)
+    out = tmp_path / "l1.csv"
+    assert _cli("radiomics", "--image", st["ct"], "--mask", seg, "--label", "1", "--label", "lung=2", *shape,
+                "-o", out) == 0
+    assert set(pd.read_csv(out).segment) == {"Right lung", "lung"}
+    # a batch resumed over a part of an older lungai (label_N names: no segment_names in its inputs record): redone
+    import json as _json
+
+    record = tmp_path / "batch.csv.parts" / "P1.inputs.json"
+    doc = _json.loads(record.read_text())
+    assert doc.pop("segment_names") == "SegmentLabel"
+    record.write_text(_json.dumps(doc, sort_keys=True))
+    capsys.readouterr()
+    assert _cli("radiomics-batch", manifest, *shape, "--workers", "0", "-o", batch) == 0
+    said = capsys.readouterr()
+    assert "segment_names" in said.out + said.err and "1 case(s) extracted" in said.out + said.err
+    assert set(pd.read_csv(batch).segment) == {"Right lung", "Left lung"}

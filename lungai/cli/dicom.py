@@ -295,11 +295,11 @@ def run_export(args) -> int:
 
     # lungai's tumour: it comes with its result.json (both from --results, or --result given with --tumour); the
     # lungs are lungai's (AUTOMATIC) when lungai made their file (`lungai lungs`', `lungai demo`'s: its marker lists
-    # it unchanged; a cohort patient folder's automatic lungs: its record says so), else the user's (MANUAL).  QA: the
+    # it unchanged; a cohort patient folder's automatic lungs: its record says so and holds the file's digest), else the
+    # user's (MANUAL), however the file was given (--lungs or --results).  QA: the
     # demo's automatic lungs were exported as MANUAL, a clinician's contours
     generation = {"tumour": AUTOMATIC if paths["result"] and (args.result or not args.tumour) else MANUAL,
-                  "lungs": generation_by(paths["lungs"] and lungs_made_by(
-                      paths["lungs"], _json_or_none(found["result"]) if not args.lungs and found["result"] else None))}
+                  "lungs": generation_by(paths["lungs"] and lungs_made_by(paths["lungs"]))}   # by the file only
     from lungai.dicom.reference import MULTIFRAME_NO_DICOM, multiframe_ct
 
     if multiframe_ct(args.ct, args.series):     # before any work: its results cannot reference its slices

@@ -176,10 +176,8 @@ def run(args) -> int:
     elif args.structure:
         raise InputError("--structure needs --rtstruct FILE|FOLDER", "give the RTSTRUCT that holds the structure")
     elif args.mask and not args.phantom_labels:
-        seg_names: dict = {}    # a DICOM SEG's segments are named by their SegmentLabel unless --label names them
-        mask = read_mask(args.mask, reference=image, names=seg_names)
-        segs = S.segments_from_labels(mask, image, args.label or [f"{n}={v}" for v, n in seg_names.items()] or None,
-                                      errors=errors, what=f"mask {args.mask}")
+        # a DICOM SEG's segments are named by their SegmentLabel unless --label names them (as radiomics-batch)
+        segs = S.segments_from_mask_file(args.mask, image, args.label, errors=errors)
     elif args.mask:
         segs = S.segments_from_phantom_labels(read_mask(args.mask, reference=image), image, names=args.segments, errors=errors)
         from lungai.lungs.check import lung_segment_notes

@@ -14,6 +14,7 @@ All reference the source CT's Study / Series / Frame of Reference / SOP Instance
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 
@@ -67,26 +68,44 @@ def _write_seg_and_rtstruct(parts: list, reference: CTReference, seg_path: Path,
                                 series_number=SERIES_NUMBERS[series]["rtstruct"])]
 
 
-# the commands whose lung label map is lungai's automatic lungs (lungai.lungs): `lungai lungs` (its map and SEG),
-# `lungai demo` (its lungs.nii.gz)
-LUNGS_COMMANDS = ("lungs", "demo")
+# the lungai commands whose lung label map is lungai's automatic lungs (lungai.lungs), with the files of theirs that are
+# those lungs: `lungai lungs` (None: every file it records - its map, SEG, RTSTRUCT), `lungai demo` (its lungs.nii.gz
+# only, not e.g. labels.nii.gz, the synthetic sample's truth)
+LUNGS_FILES = {"lungs": None, "demo": ("lungs.nii.gz",)}
+LUNGS_COMMANDS = tuple(LUNGS_FILES)
+COHORT_LUNGS_DIGEST = "lungs_digest"    # in a cohort patient's result.json: lungs.nii.gz as written (file_digest)
 
 
-def lungs_made_by(path, record: dict | None = None) -> str | None:
+def lungs_made_by(path) -> str | None:
     """The lungai command that made the lung mask file ``path`` (``FILE#R,L`` / ``FILE#LABEL``: its file) - the
-    output marker beside it lists it as that command wrote it (:func:`lungai.io.outputs.written_by`), or ``record``
-    (the result.json of the folder holding it) is a ``lungai cohort`` patient record whose lungs are automatic
-    (:data:`lungai.dicom.cohort.AUTO_LUNGS`, not the RTSTRUCT's) - or None: a file of the user's, or one edited or
-    replaced since.  Its generation: :func:`lungai.dicom.seg.generation_by`."""
+    output marker beside it lists it as that command wrote it, unchanged (:func:`lungai.io.outputs.written_by`) and
+    as its lungs (:data:`LUNGS_FILES`), or the result.json beside it is a ``lungai cohort`` patient record whose lungs
+    are automatic (:data:`lungai.dicom.cohort.AUTO_LUNGS`, not the RTSTRUCT's) and that records this file's content
+    as written (:data:`COHORT_LUNGS_DIGEST`; a record of an older cohort without it: the user's) - or None: a file
+    of the user's, or one edited or replaced since.  It depends on the file only, not on how it was given (``--lungs``
+    or a ``--results`` folder).  Its generation: :func:`lungai.dicom.seg.generation_by`."""
+    import json
+
     from lungai.dicom.masks import split_selector
     from lungai.io.outputs import written_by
 
-    file = split_selector(path)[0]
-    made = next((command for command in LUNGS_COMMANDS if written_by(file, command)), None)
-    if made is None and isinstance(record, dict) and "status" in record and isinstance(record.get("provenance"), dict):
-        from lungai.dicom.cohort import AUTO_LUNGS
+    file = Path(split_selector(path)[0])
+    made = next((command for command, names in LUNGS_FILES.items()
+                 if (names is None or file.name in names) and written_by(file, command)), None)
+    from lungai.dicom.cohort import AUTO_LUNGS, LUNGS, RESULT
 
-        made = "cohort" if record["provenance"].get("lungs") == AUTO_LUNGS else None
+    if made is None and file.name == LUNGS and file.is_file() and not file.is_symlink():
+        from lungai.io.read import file_digest
+
+        try:
+            record = json.loads((file.parent / RESULT).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            record = None
+        if isinstance(record, dict) and record.get("status") == "done" \
+                and isinstance(record.get("provenance"), dict) and record["provenance"].get("lungs") == AUTO_LUNGS:
+            recorded = record.get(COHORT_LUNGS_DIGEST)
+            with contextlib.suppress(OSError):
+                made = "cohort" if isinstance(recorded, dict) and recorded == file_digest(file) else None
     return made
 
 

@@ -167,6 +167,25 @@ def _refuse_repeated_labels(seg, p: Path) -> None:
             "Editor) and export the SEG again")
 
 
+def seg_segment_labels(path) -> list[str] | None:
+    """The SegmentLabels (stripped, as :func:`read_seg` names them) of the DICOM SEG ``path`` (``FILE#PART``: its
+    file), read from its header only; None when it is not a readable SEG (a NIfTI label map ...)."""
+    import pydicom
+
+    from lungai.dicom.masks import split_selector
+
+    p = Path(split_selector(path)[0])
+    if not p.is_file() or p.name.lower().endswith((".nii", ".nii.gz", ".nrrd", ".mha", ".mhd")):
+        return None
+    try:
+        ds = pydicom.dcmread(p, stop_before_pixels=True)
+    except Exception:  # noqa: BLE001 - not DICOM, unreadable: not a SEG
+        return None
+    if str(ds.get("Modality", "")) != "SEG":
+        return None
+    return [str(getattr(s, "SegmentLabel", "") or "").strip() for s in ds.get("SegmentSequence", [])]
+
+
 def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
     """Segment label -> uint8 mask on ``reference_ct``'s grid (the SEG must be on the CT's voxel grid).
 

@@ -44,6 +44,7 @@ ABSENT = "absent: "
 
 INPUTS = ".inputs.json"     # beside a case's part: what it was made of (case_inputs); a re-run redoes a changed case
 CASE_COLUMNS = (*PATH_COLUMNS, "label", "phantom")     # the manifest columns a case's values depend on
+SEGMENT_NAMES, SEG_NAMES_BY_LABEL = "segment_names", "SegmentLabel"   # in <case>.inputs.json of a DICOM SEG mask
 
 
 def read_part(path) -> pd.DataFrame:
@@ -77,8 +78,16 @@ def case_inputs(row: dict) -> dict:
     content hash; a folder's files' names and sizes) and its label / phantom columns.  A re-run redoes a case whose
     recorded inputs differ (a mask overwritten, the row pointed at another image); raises OSError when a file cannot
     be read."""
-    return {col: (_path_digest(row[col]) if col in PATH_COLUMNS and row[col] else row[col])
-            for col in CASE_COLUMNS if col in row}
+    from lungai.dicom.seg import seg_segment_labels
+
+    doc = {col: (_path_digest(row[col]) if col in PATH_COLUMNS and row[col] else row[col])
+           for col in CASE_COLUMNS if col in row}
+    if row.get("mask") and seg_segment_labels(row["mask"]) is not None:
+        # a DICOM SEG's segments named by their SegmentLabel (lungai.radiomics.segments.segments_from_mask_file,
+        # as lungai radiomics --mask; a lung so on the lung grid): a part of an older lungai, which named them
+        # label_N on the CT's grid, lacks it and is redone
+        doc[SEGMENT_NAMES] = SEG_NAMES_BY_LABEL
+    return doc
 
 
 def row_paths(row: dict) -> dict:
@@ -150,13 +159,13 @@ def _segments_for(row: dict, image, segments, errors: dict) -> dict:
     from lungai.radiomics import segments as S
 
     if row.get("mask"):
-        mask = read_mask(row["mask"], reference=image)     # as `lungai radiomics --mask`: off the grid names the file
         if str(row.get("phantom", "")).strip() in ("1", "true", "True", "yes"):
+            mask = read_mask(row["mask"], reference=image)   # as `lungai radiomics --mask`: off the grid names the file
             return S.segments_from_phantom_labels(mask, image, names=segments, errors=errors)
         labels = [v for v in str(row.get("label", "")).replace(",", ";").split(";") if v.strip()]
         absent: set = set()
-        segs = S.segments_from_labels(mask, image, labels or None, errors=errors, what=f"mask {row['mask']}",
-                                      absent=absent)
+        # as `lungai radiomics --mask` (one rule): a DICOM SEG's segments named by their SegmentLabel
+        segs = S.segments_from_mask_file(row["mask"], image, labels or None, errors=errors, absent=absent)
         for name in absent:         # a requested label this patient's mask lacks: noted, not a failure
             errors[name] = ABSENT + errors[name]
         return segs
@@ -262,8 +271,12 @@ class BatchSummary:
 def _segment_names(rows, segments) -> list[str]:
     """The segment names a batch computes: ``segments`` and the names of the manifest's ``label`` items
     (``Lung_R=1;GTV-1=2``, as :func:`_segments_for` reads them)."""
+    from lungai.dicom.seg import seg_segment_labels
+
     names = [str(n) for n in (segments or [])]
     for row in rows:
+        if row.get("mask"):      # a DICOM SEG's segments are named by their SegmentLabel (segments_from_mask_file)
+            names += seg_segment_labels(row["mask"]) or []
         for item in str(row.get("label", "") or "").replace(",", ";").split(";"):
             name = item.strip().rpartition("=")[0]
             if name:

@@ -83,6 +83,33 @@ def segments_from_phantom_labels(labels_img: sitk.Image, reference: sitk.Image, 
     return _select(standard_masks(tumour, lungs["right"], lungs["left"]), names, reference, errors)
 
 
+def named_labels(labels, seg_names: dict) -> list | None:
+    """The label items of a mask whose labels have names (a DICOM SEG's SegmentLabels, :func:`lungai.io.read_mask`'s
+    ``names``): none given -> every named label as ``name=N``; a bare ``N`` -> ``name=N`` with label N's name;
+    ``name=N`` (the user's name) kept.  Without names: ``labels`` as given."""
+    if not seg_names:
+        return list(labels) if labels else None
+    if not labels:
+        return [f"{n}={v}" for v, n in seg_names.items()]
+    return [f"{seg_names[int(str(item).strip())]}={int(str(item).strip())}"
+            if str(item).strip().isdigit() and int(str(item).strip()) in seg_names else item for item in labels]
+
+
+def segments_from_mask_file(path, reference: sitk.Image, labels=None, errors: dict | None = None,
+                            absent: set | None = None) -> dict:
+    """The segments of a mask file (``lungai radiomics --mask``, ``radiomics-batch``'s ``mask`` column: one rule for
+    both): read onto ``reference``'s grid (:func:`lungai.io.read_mask`), one segment per label
+    (:func:`segments_from_labels`).  A DICOM SEG's segments are named by their SegmentLabel ("Right lung", "Tumour";
+    :func:`named_labels`), so a lung segment is recognised as a lung by its name and computed on lungai's lung grid
+    (:func:`lungai.segment_roles.is_lung`), by either command."""
+    from lungai.io import read_mask
+
+    seg_names: dict = {}
+    mask = read_mask(path, reference=reference, names=seg_names)
+    return segments_from_labels(mask, reference, named_labels(labels, seg_names), errors=errors,
+                                what=f"mask {path}", absent=absent)
+
+
 def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, errors: dict | None = None,
                          what: str = "the mask", absent: set | None = None) -> dict:
     """One segment per label value: ``labels`` items are ``N`` or ``name=N``; default every nonzero label.
