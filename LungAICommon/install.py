@@ -17,7 +17,9 @@ Called from the panels' Apply handlers - never at import.  As the anchor extensi
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
+import subprocess
 import tempfile
 
 from LungAICommon import requirements
@@ -30,6 +32,15 @@ TORCH_DECLINED = ("{requester} needs PyTorch, which was not installed. Install i
 TORCH_TOO_OLD = ("{requester} was tested with PyTorch {minimum} or newer; PyTorch {found} is installed. Open the "
                  "'PyTorch Utils' module, uninstall PyTorch, restart Slicer and install it again (version {minimum} "
                  "or newer).")
+INSTALL_FAILED = ("{requester} could not install {packages}: pip failed ({error}). The likely cause is no internet "
+                  "connection, or the package index (pypi.org) is unreachable from this computer (a proxy or "
+                  "firewall). When online, install them from Slicer's Python console with "
+                  "slicer.util.pip_install('{specs}') and try again.")
+
+
+def install_failed_message(requester: str, specs: list[str], error: BaseException) -> str:
+    """What to tell the user when pip could not install ``specs`` (offline, index unreachable ...)."""
+    return INSTALL_FAILED.format(requester=requester, packages=", ".join(specs), error=error, specs=" ".join(specs))
 
 
 def _constraints_file() -> str:
@@ -47,8 +58,9 @@ def _packaging_module():
         return None
 
 
-def ensure_torch(requester: str) -> bool:
-    """True when torch (at least the tested version) is importable, installing it through the PyTorch extension."""
+def ensure_torch(requester: str, unattended: bool = False) -> bool:
+    """True when torch (at least the tested version) is importable, installing it through the PyTorch extension
+    (without asking when ``unattended``: the self-tests)."""
     import slicer
 
     try:
@@ -58,7 +70,8 @@ def ensure_torch(requester: str) -> bool:
         return False
     logic = PyTorchUtils.PyTorchUtilsLogic()
     if not requirements.is_present(requirements.PINNED["torch"]):
-        if logic.installTorch(askConfirmation=True, torchVersionRequirement=f">={requirements.MIN_TORCH}") is None:
+        if logic.installTorch(askConfirmation=not unattended,
+                              torchVersionRequirement=f">={requirements.MIN_TORCH}") is None:
             slicer.util.errorDisplay(TORCH_DECLINED.format(requester=requester))
             return False
     found = requirements.installed_version("torch")
@@ -73,15 +86,30 @@ def pip_install_arguments(specs: list[str], constraints: str) -> list[str]:
     return [*specs, "-c", constraints]
 
 
-def ensure(feature: str, requester: str) -> bool:
-    """True when every package of ``feature`` is importable (installing after confirmation)."""
+def _pip_ensure_options(pip_ensure, unattended: bool) -> dict:
+    """Unattended (the self-tests, run by Slicer in testing mode): no dialog, and install even in testing mode -
+    Slicer 5.12's ``pip_ensure`` skips installing then unless told ``skip_in_testing=False``."""
+    if not unattended:
+        return {}
+    try:
+        params = inspect.signature(pip_ensure).parameters
+    except (TypeError, ValueError):
+        return {}
+    wanted = {"prompt_install": False, "skip_in_testing": False, "prompt_restart": False}
+    return {k: v for k, v in wanted.items() if k in params}
+
+
+def ensure(feature: str, requester: str, unattended: bool = False) -> bool:
+    """True when every package of ``feature`` is importable (installing after confirmation; without asking and
+    in Slicer's testing mode too when ``unattended``: the modules' self-tests).  An install that fails (offline,
+    package index unreachable) shows what to install and how, and returns False."""
     import slicer
 
     needed = requirements.missing(feature)
     if not needed:
         return True
     if any(r.dist == "torch" for r in needed):
-        if not ensure_torch(requester):
+        if not ensure_torch(requester, unattended=unattended):
             return False
         needed = requirements.missing(feature)
     if not needed:
@@ -92,20 +120,25 @@ def ensure(feature: str, requester: str) -> bool:
         packaging = _packaging_module()
         if packaging is not None and hasattr(packaging, "pip_ensure"):
             try:
-                packaging.pip_ensure(specs, constraints=constraints, requester=requester)
+                packaging.pip_ensure(specs, constraints=constraints, requester=requester,
+                                     **_pip_ensure_options(packaging.pip_ensure, unattended))
             except RuntimeError:          # the user declined
                 return False
         else:
             text = (f"{requester} needs these Python packages, which are not installed yet:\n\n"
                     f"{requirements.describe(needed)}\n\nInstall them now? This can take several minutes. "
                     "Slicer's own numpy and SimpleITK (and the PyTorch extension's torch) are kept.")
-            if not slicer.util.confirmOkCancelDisplay(text, windowTitle="Install Python packages"):
+            if not unattended and not slicer.util.confirmOkCancelDisplay(text, windowTitle="Install Python packages"):
                 return False
             slicer.util.pip_install(pip_install_arguments(specs, constraints))
+    except (subprocess.CalledProcessError, OSError) as exc:    # offline, index unreachable, no pip ...
+        slicer.util.errorDisplay(install_failed_message(requester, specs, exc))
+        return False
     finally:
         os.unlink(constraints)
     still = requirements.missing(feature)
     if still:
         slicer.util.errorDisplay(f"{requester}: these packages are still missing: {requirements.describe(still)}. "
-                                 "Install them from the Python console with slicer.util.pip_install([...]).")
+                                 "Install them from the Python console with "
+                                 f"slicer.util.pip_install('{' '.join(r.spec for r in still)}').")
     return not still

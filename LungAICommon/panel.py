@@ -134,13 +134,59 @@ class PanelJob:
         self.workDir = None
 
 
-def run_job(start_job, parameters, timeout: Optional[float] = 1800) -> PanelJob:
+def needs(feature: str):
+    """Marks a logic's ``start...`` method with the feature (:data:`LungAICommon.requirements.FEATURES`) whose
+    packages its job needs - the one place that says it: the panel buttons (:meth:`PanelWidgetMixin.startJob`),
+    :func:`run_job` (Python console) and the self-tests (:func:`require_job_packages`) all read it here."""
+    from LungAICommon.requirements import FEATURES
+
+    if feature not in FEATURES:
+        raise KeyError(f"unknown feature {feature!r}; known: {sorted(FEATURES)}")
+
+    def mark(start_job):
+        start_job.lungai_feature = feature
+        return start_job
+
+    return mark
+
+
+def job_feature(start_job) -> str:
+    """The feature a ``start...`` method was marked with by :func:`needs`."""
+    feature = getattr(start_job, "lungai_feature", None)
+    if feature is None:
+        raise TypeError(f"{getattr(start_job, '__qualname__', start_job)!r} does not say which packages its job "
+                        "needs: decorate it with @LungAICommon.panel.needs(feature)")
+    return feature
+
+
+def require_job_packages(test, *start_jobs, requester: str) -> None:
+    """For a module's self-test (run by Slicer in testing mode, on the extension build servers too): install the
+    packages the jobs of ``start_jobs`` need, without asking; when they cannot be installed (offline build
+    server) the test is skipped with the reason instead of failing in the child with ModuleNotFoundError."""
+    from LungAICommon import install, requirements
+
+    for feature in dict.fromkeys(job_feature(j) for j in start_jobs):
+        if not install.ensure(feature, requester, unattended=True):
+            missing = requirements.describe(requirements.missing(feature)) or "see the log"
+            test.skipTest(f"{requester} self-test skipped: the Python packages of '{feature}' ({missing}) are not "
+                          "installed and could not be installed (no internet, or the package index is unreachable). "
+                          "Install them when online and run the test again.")
+
+
+def run_job(start_job, parameters, timeout: Optional[float] = 1800, requester: str = "Lung AI") -> PanelJob:
     """Start a panel job (``start_job(parameters) -> PanelJob``), wait for it and return it (its outputs
     are then loaded with the logic's ``load...`` method, which deletes the work folder).
 
-    For the Python console and self-tests; the panels poll the same job from a Qt timer instead.
-    On failure the work folder is deleted and RuntimeError names the command and its error.
+    For the Python console and self-tests; the panels poll the same job from a Qt timer instead.  The packages
+    the job needs (:func:`needs`) are installed first, as the panel buttons do (after asking); when they are not,
+    RuntimeError says which.  On failure the work folder is deleted and RuntimeError names the command and its error.
     """
+    from LungAICommon import install, requirements
+
+    feature = job_feature(start_job)
+    if not install.ensure(feature, requester):
+        raise RuntimeError(f"{requester}: the Python packages of '{feature}' are not installed "
+                           f"({requirements.describe(requirements.missing(feature))}); nothing was started")
     job = start_job(parameters)
     try:
         job.process.start()
@@ -260,15 +306,16 @@ class PanelWidgetMixin:
         self.removeObservers()
 
     # ------------------------------------------------------------ jobs
-    def startJob(self, message: str, feature: str, startJob, onFinished, title: str) -> Optional[PanelJob]:
-        """Install the feature's packages if needed, capture the inputs (``startJob(p)``), start the child."""
+    def startJob(self, message: str, startJob, onFinished, title: str) -> Optional[PanelJob]:
+        """Install the packages the job needs (:func:`needs` on ``startJob``) if needed, capture the inputs
+        (``startJob(p)``), start the child."""
         import slicer
 
         from LungAICommon import install
 
         job = None
         with slicer.util.tryWithErrorDisplay(message, waitCursor=True):
-            if not install.ensure(feature, self.REQUESTER):
+            if not install.ensure(job_feature(startJob), self.REQUESTER):
                 return None
             job = startJob(self._parameterNode)
             try:

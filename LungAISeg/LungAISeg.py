@@ -25,7 +25,8 @@ from lungai.errors import InputError
 from lungai.seg.config import MC_PASSES_MIN
 from lungai.scene import nodes, results  # light: numpy / SimpleITK / MRML helpers are imported on use
 from LungAICommon import commands, sampledata
-from LungAICommon.panel import PanelJob, PanelWidgetMixin, checkSlicerVersion, default_ct_volume, run_job
+from LungAICommon.panel import (PanelJob, PanelWidgetMixin, checkSlicerVersion, default_ct_volume, needs,
+                               require_job_packages, run_job)
 from LungAICommon.process import LungAIProcess
 
 REQUESTER = "Lung AI Segmentation"
@@ -196,16 +197,16 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
             self.updateButtons()
 
     def onApplyButton(self):
-        job = self.startJob("Tumour segmentation could not start.", "segmentation", self.logic.startSegmentation,
+        job = self.startJob("Tumour segmentation could not start.", self.logic.startSegmentation,
                             self.onSegmentationFinished, "segmentation")
         for note in self.logic.segmentationInputNotes(job.parameterNode) if job is not None else []:
             self.runner.log(f"Warning: {note}")
 
     def onLungsButton(self):
-        self.startJob("Lung segmentation could not start.", "lungs", self.logic.startLungs, self.onLungsFinished, "lungs")
+        self.startJob("Lung segmentation could not start.", self.logic.startLungs, self.onLungsFinished, "lungs")
 
     def onTrainButton(self):
-        job = self.startJob("Training could not start.", "segmentation", self.logic.startTraining,
+        job = self.startJob("Training could not start.", self.logic.startTraining,
                             self.onTrainingFinished, "training")
         if job is not None and "--resume" in job.process.args:
             self.runner.log(self.logic.resumeMessage(job.parameterNode.trainOutput))
@@ -486,15 +487,18 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
                         inputs={"volume": p.inputVolume, "segmentation": p.outputSegmentation},
                         fileNames={workDir / "ct.nii.gz": p.inputVolume.GetName()})
 
+    @needs("segmentation")
     def startSegmentation(self, p):
         return self._job(p, "segment", lambda d: self.segmentationCommand(p, d), lambda d: d / "output")
 
+    @needs("lungs")
     def startLungs(self, p):
         if p.inputVolume is None:
             raise ValueError("Select a CT volume")
         return self._job(p, "lungs", lambda d: ["lungs", str(nodes.export_volume(p.inputVolume, d / "ct.nii.gz")),
                                                  "-o", str(d / "lungs.nii.gz")], lambda d: d / "lungs.nii.gz")
 
+    @needs("segmentation")
     def startTraining(self, p):
         problem = self.trainingInputProblem(p)
         if problem:
@@ -565,7 +569,7 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
     # ---------------------------------------------------------------- scripting / self-test
     def run(self, startJob, p, timeout=1800):
         """Run a job to completion (Python console, self-tests); the panel polls it instead."""
-        return run_job(startJob, p, timeout)
+        return run_job(startJob, p, timeout, requester=REQUESTER)
 
 
 class LungAISegTest(ScriptedLoadableModuleTest):
@@ -588,6 +592,7 @@ class LungAISegTest(ScriptedLoadableModuleTest):
         return logic, p
 
     def test_lungs_on_sample(self):
+        require_job_packages(self, LungAISegLogic.startLungs, requester=REQUESTER)   # testing mode: installs too
         logic, p = self._sample()
         outputDir = logic.run(logic.startLungs, p)
         message = logic.loadLungs(p, outputDir)
@@ -598,6 +603,7 @@ class LungAISegTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Lungs: test passed")
 
     def test_tumour_on_sample(self):
+        require_job_packages(self, LungAISegLogic.startSegmentation, requester=REQUESTER)
         logic, p = self._sample()
         p.mode = "seed"  # a click on the tumour, as a user would place it
         p.seedPoints = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "Tumour seed")

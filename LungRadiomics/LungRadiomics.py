@@ -23,7 +23,8 @@ from slicer.util import VTKObservationMixin
 
 from lungai.scene import nodes  # light: numpy / SimpleITK / MRML helpers are imported on use
 from LungAICommon import commands, sampledata
-from LungAICommon.panel import PanelJob, PanelWidgetMixin, checkSlicerVersion, default_ct_volume, run_job
+from LungAICommon.panel import (PanelJob, PanelWidgetMixin, checkSlicerVersion, default_ct_volume, needs,
+                               require_job_packages, run_job)
 from LungAICommon.process import LungAIProcess, ProcessChain
 
 REQUESTER = "Lung Radiomics"
@@ -205,11 +206,11 @@ class LungRadiomicsWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObs
         self._parameterNode.selectedSegments = [it.text() for it in items if it.checkState() == qt.Qt.Checked]
 
     def onApplyButton(self):
-        self.startJob("Feature extraction could not start.", "radiomics", self.logic.startFeatures,
+        self.startJob("Feature extraction could not start.", self.logic.startFeatures,
                       lambda job: self.runner.log(self.logic.loadFeatures(job.parameterNode, job)), "radiomics")
 
     def onBatchButton(self):
-        self.startJob("The batch could not start.", "radiomics", self.logic.startBatch,
+        self.startJob("The batch could not start.", self.logic.startBatch,
                       lambda job: self.runner.log(self.logic.loadBatch(job.parameterNode, job)), "batch")
 
     def onExportButton(self):
@@ -439,6 +440,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         text = re.sub(r"--dose-unit (\w+)", r"Dose unit: \1", text)
         return re.sub(r"pass (--max-dose-gy \S+)", r"run lungai dose-features with \1 (command line only)", text)
 
+    @needs("radiomics")
     def startFeatures(self, p):
         workDir = nodes.new_work_folder("radiomics", slicer.app.temporaryPath)
         try:
@@ -478,6 +480,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             names[workDir / f"{key}{ext}"] = f"segment '{name}'"
         return names
 
+    @needs("radiomics")
     def startBatch(self, p):
         problem = self.batchProblem(p)
         if problem:
@@ -545,6 +548,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                 message += "\nnote: " + note
             for note in nanNotes:                         # why values are NaN (an IBSI configuration's notes)
                 message += "\nnote: " + note
+            message += self.pyradiomicsNote()
             if doseCsv is not None and not pathlib.Path(doseCsv).is_file():   # dose-features failed (optional)
                 jobs = getattr(job.process, "jobs", None)
                 why = job.errorMessage(jobs[-1].error_message()) if jobs else "no dose features were written"
@@ -574,7 +578,26 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             node = None   # one CT's features table (loadFeatures) is kept: the batch gets a new table
         p.outputTable = nodes.record_review_notes(   # many cases' features: no segment of this scene's measured
             nodes.table_from_csv(slicer.mrmlScene, outputCsv, pathlib.Path(outputCsv).stem, node=node), [])
-        return f"Batch features written to {outputCsv} and shown in table '{p.outputTable.GetName()}'"
+        return (f"Batch features written to {outputCsv} and shown in table '{p.outputTable.GetName()}'"
+                + self.pyradiomicsNote())
+
+    _pyradiomicsNoted = False      # the note below is said once per Slicer session
+
+    @classmethod
+    def pyradiomicsNote(cls) -> str:
+        """A ``note: ...`` line (after a newline) the first time features are loaded when this pyradiomics is not
+        the distribution / version the IBSI-1 figures were verified with (SlicerRadiomics ships upstream
+        pyradiomics); else ``""``.  The values are used all the same; the distribution is recorded in each run's
+        settings."""
+        from lungai.radiomics.settings import pyradiomics_note
+
+        if cls._pyradiomicsNoted:
+            return ""
+        note = pyradiomics_note()
+        if not note:
+            return ""
+        LungRadiomicsLogic._pyradiomicsNoted = True
+        return "\nnote: " + note
 
     @staticmethod
     def exportTable(tableNode, path):
@@ -588,7 +611,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
 
     def run(self, startJob, p, timeout=1800):
         """Run a job to completion (Python console, self-tests); the panel polls it instead."""
-        return run_job(startJob, p, timeout)
+        return run_job(startJob, p, timeout, requester=REQUESTER)
 
 
 class LungRadiomicsTest(ScriptedLoadableModuleTest):
@@ -600,6 +623,7 @@ class LungRadiomicsTest(ScriptedLoadableModuleTest):
         self.test_tumour_features_on_sample()
 
     def test_tumour_features_on_sample(self):
+        require_job_packages(self, LungRadiomicsLogic.startFeatures, requester=REQUESTER)   # testing mode: installs too
         self.delayDisplay("Loading the Lung AI sample (generated on first use)")
         ctNode = sampledata.load_into_slicer()
         logic = LungRadiomicsLogic()

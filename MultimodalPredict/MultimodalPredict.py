@@ -25,7 +25,7 @@ from slicer.util import VTKObservationMixin
 
 from lungai.scene import nodes, results  # light: numpy / SimpleITK / MRML helpers are imported on use
 from LungAICommon import commands
-from LungAICommon.panel import PanelJob, PanelWidgetMixin, checkSlicerVersion, run_job
+from LungAICommon.panel import PanelJob, PanelWidgetMixin, checkSlicerVersion, needs, require_job_packages, run_job
 from LungAICommon.process import LungAIProcess
 
 REQUESTER = "Multimodal Predict"
@@ -172,11 +172,11 @@ class MultimodalPredictWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VT
         self._parameterNode.clinicalValues = json.dumps(values)
 
     def onRiskButton(self):
-        self.startJob("Risk prediction could not start.", "prediction", self.logic.startRisk, self.onRiskFinished,
+        self.startJob("Risk prediction could not start.", self.logic.startRisk, self.onRiskFinished,
                       "RP risk")
 
     def onStageButton(self):
-        self.startJob("Stage prediction could not start.", "prediction", self.logic.startStage, self.onStageFinished,
+        self.startJob("Stage prediction could not start.", self.logic.startStage, self.onStageFinished,
                       "stage")
 
     def onRiskFinished(self, job):
@@ -248,6 +248,7 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
                         f"'{p.doseTable.GetName()}' belong to different CTs: choose the tables of one patient")
         return None
 
+    @needs("prediction")
     def startRisk(self, p):
         problem = self.riskInputProblem(p)
         if problem:
@@ -338,6 +339,7 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
                 return found
         return typed
 
+    @needs("prediction")
     def startStage(self, p):
         """Export the CT and its tumour segment (with a one-row CT manifest) and run the stage model."""
         from LungAICommon.manifest import write_ct_manifest
@@ -437,7 +439,7 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
 
     def run(self, startJob, p, timeout=1800):
         """Run a job to completion (Python console, self-tests); the panel polls it instead."""
-        return run_job(startJob, p, timeout)
+        return run_job(startJob, p, timeout, requester=REQUESTER)
 
 
 class MultimodalPredictTest(ScriptedLoadableModuleTest):
@@ -452,6 +454,7 @@ class MultimodalPredictTest(ScriptedLoadableModuleTest):
         """Train a fast RP model on the synthetic cohort, then predict one patient through the panel logic."""
         from LungAICommon.process import ProcessChain
 
+        require_job_packages(self, MultimodalPredictLogic.startRisk, requester=REQUESTER)   # rp synth / train too
         work = nodes.new_work_folder("rp-test", slicer.app.temporaryPath)
         self.addCleanup(nodes.remove_work_folder, work)
         self.delayDisplay("Training a small RP model on a synthetic cohort")

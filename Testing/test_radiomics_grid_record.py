@@ -134,7 +134,7 @@ def test_ibsi_presets_record_their_grid_their_configuration_and_the_versions(sma
     doc = json.loads(write_sidecar(tmp_path / "f.csv", params).read_text(encoding="utf-8"))
     assert doc["ibsi_configuration"]["spacing_mm"] == [2.0, 2.0, 2.0]
     assert doc["ibsi_configuration"]["resegment_range"] == [-1000, 400] and doc["ibsi_configuration"]["bins"] == 25
-    assert set(doc["versions"]) == {"lungai", "pyradiomics", "SimpleITK", "numpy"}
+    assert set(doc["versions"]) == {"lungai", "pyradiomics", "pyradiomics_distribution", "SimpleITK", "numpy"}
     assert read_sidecars([tmp_path / "f.csv"]) == {settings_id(params): doc["settings"]}   # the id is unchanged
     b = prepare(small_phantom.ct, {"tumour": _tumour(small_phantom)}, load_params("ibsi-b"))[0].settings
     assert b["spacing_mm"] == "2 x 2 x 5"                            # B: in-plane only
@@ -199,7 +199,7 @@ def test_cohort_records_grid_and_versions_and_warns_of_mixed_voxel_spacings(tmp_
     assert out.count("warning: the voxel spacing differs across cases (tumour: 4.5 x 4.5 x 5 mm in 1 case(s), "
                      "4 x 4 x 4 mm in 1 case(s))") == 1
     doc = json.loads((tmp_path / "out" / "patients" / "P1" / RESULT).read_text(encoding="utf-8"))
-    assert set(doc["versions"]) == {"lungai", "pyradiomics", "SimpleITK", "numpy"}
+    assert set(doc["versions"]) == {"lungai", "pyradiomics", "pyradiomics_distribution", "SimpleITK", "numpy"}
     grid = {g["segment"]: g for g in doc["radiomics_grid"]}
     assert grid["tumour"]["spacing_mm"] == "4.5 x 4.5 x 5" and grid["lungs"]["spacing_mm"] == "2 x 2 x 2"
 

@@ -625,6 +625,7 @@ def _lungs_job(w, env, ct_node, small_phantom):
     p.inputVolume = ct_node
     process = FakeProcess()
 
+    @panel.needs("lungs")
     def start(params):
         job = w.logic.startLungs(params)
         job.process = process
@@ -634,7 +635,7 @@ def _lungs_job(w, env, ct_node, small_phantom):
         sitk.WriteImage(labels, str(job.outputs))
         return job
 
-    job = w.startJob("could not start", "lungs", start, w.onLungsFinished, "lungs")
+    job = w.startJob("could not start", start, w.onLungsFinished, "lungs")
     assert isinstance(job, panel.PanelJob) and job.workDir.is_dir()
     return job
 

@@ -145,6 +145,17 @@ def _report_errors(errors, output: Path, inputs=()) -> None:
     print(f"{len(errors)} segment(s) failed; listed in {path}", file=sys.stderr)
 
 
+def _pyradiomics_note() -> None:
+    """Say once per command when this pyradiomics is not the one the IBSI-1 figures were verified with."""
+    import sys
+
+    from lungai.radiomics.settings import pyradiomics_note
+
+    note = pyradiomics_note()
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+
+
 def run(args) -> int:
     import sys
 
@@ -196,6 +207,7 @@ def run(args) -> int:
     from lungai.radiomics.settings import with_lung_grid_revision
 
     params = with_lung_grid_revision(params, segs, lung_names)     # the id (and sidecar) of lung segments' grid
+    _pyradiomics_note()
     with task("radiomics", max(len(segs), 1)) as bar:
         result = extract(image, segs, params, case=case, progress=bar, segment_errors=errors, workers=args.workers,
                          lung_names=lung_names)
@@ -393,6 +405,7 @@ def run_ibsi(args) -> int:
 def run_batch(args) -> int:
     from lungai.radiomics.batch import run_batch as batch
 
+    _pyradiomics_note()
     summary = batch(args.manifest, args.output, _params(args), workers=args.workers, scheduler=args.scheduler,
                     segments=args.segments, wide=args.wide)
     print(summary.text())

@@ -17,6 +17,7 @@ refuses features whose id differs (or, with ``--allow-other-radiomics-settings``
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -196,8 +197,60 @@ def sidecar_path(csv_path) -> Path:
     return p.with_name(p.name[: -len(p.suffix)] + ".settings.json") if p.suffix else p.with_name(p.name + ".settings.json")
 
 
+# The pyradiomics distribution and version with which the IBSI-1 compliance was verified (docs/radiomics.md).
+# SlicerRadiomics (an EXTENSION_DEPENDS of the Slicer extension) ships upstream ``pyradiomics``, another
+# distribution of the same ``radiomics`` module: its values are used, recorded, and noted (:func:`pyradiomics_note`).
+VERIFIED_PYRADIOMICS = ("pyradiomics-bhklab", "3.1.4")
+
+
+def pyradiomics_distribution() -> tuple[str, str] | None:
+    """(distribution name, version) of the installed package that provides the ``radiomics`` module (the one
+    ``import radiomics`` loads), e.g. ("pyradiomics-bhklab", "3.1.4") or ("pyradiomics", "3.0.1"); None when no
+    ``radiomics`` module is installed.  Nothing is imported; looked up once per process (0.4 s: every installed
+    distribution's file list is read, and :func:`versions` is recorded per segment)."""
+    return _pyradiomics_distribution()
+
+
+@functools.lru_cache(maxsize=1)
+def _pyradiomics_distribution() -> tuple[str, str] | None:
+    import importlib.util
+    from importlib import metadata
+
+    try:
+        spec = importlib.util.find_spec("radiomics")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        return None
+    found = []
+    for dist in dict.fromkeys(metadata.packages_distributions().get("radiomics", [])):
+        try:
+            d = metadata.distribution(dist)
+        except metadata.PackageNotFoundError:
+            continue
+        found.append((d.metadata["Name"] or dist, d.version))
+        try:       # several distributions installed: the one whose files are the module imported
+            if spec.origin and Path(d.locate_file("radiomics/__init__.py")).resolve() == Path(spec.origin).resolve():
+                return found[-1]
+        except (OSError, TypeError, ValueError):
+            pass
+    return found[0] if found else ("unknown distribution (no package metadata)", "unknown version")
+
+
+def pyradiomics_note() -> str | None:
+    """A note when the installed pyradiomics is not the distribution / version the IBSI-1 figures were verified
+    with (None when it is, or when none is installed): the values are computed all the same."""
+    found = pyradiomics_distribution()
+    if found is None or tuple(found) == VERIFIED_PYRADIOMICS:
+        return None
+    dist, version = VERIFIED_PYRADIOMICS
+    return (f"IBSI figures were verified with {dist} {version}; this is {found[0]} {found[1]}: "
+            "run `lungai ibsi-check` to verify")
+
+
 def versions() -> dict:
-    """The versions of the software the values depend on: lungai, pyradiomics, SimpleITK, numpy."""
+    """The versions of the software the values depend on: lungai, pyradiomics (its module version, and the
+    distribution that provides it with that distribution's version), SimpleITK, numpy."""
     import numpy
     import SimpleITK
 
@@ -209,8 +262,10 @@ def versions() -> dict:
         rad = str(radiomics.__version__)
     except ImportError:               # the IBSI presets alone need no pyradiomics
         rad = "not installed"
-    return {"lungai": lungai.__version__, "pyradiomics": rad, "SimpleITK": SimpleITK.Version_VersionString(),
-            "numpy": numpy.__version__}
+    dist = pyradiomics_distribution()
+    return {"lungai": lungai.__version__, "pyradiomics": rad,
+            "pyradiomics_distribution": " ".join(dist) if dist else "not installed",
+            "SimpleITK": SimpleITK.Version_VersionString(), "numpy": numpy.__version__}
 
 
 def versions_text() -> str:

@@ -1,0 +1,201 @@
+"""Packages installed before a job starts - from the panels, the Python console (``logic.run``) and the
+modules' self-tests - against 3D Slicer's OWN ``slicer.util`` / ``slicer.packaging`` of 5.10 and 5.12
+(slicer_real.py); and the pyradiomics distribution recorded and noted.
+
+Packaging QA walk (docs/slicer.md "Python packages"):
+
+- the self-tests (run by the extension build servers with ``--testing``) and ``logic.run`` never installed
+  anything: on 5.12 ``slicer.packaging.pip_ensure`` skips installing in testing mode unless told
+  ``skip_in_testing=False``, so ``lungai segment`` started without torch / monai (ModuleNotFoundError);
+- on 5.10 (no ``slicer.packaging``) an offline ``slicer.util.pip_install`` raised CalledProcessError out of
+  ``install.ensure``: "Feature extraction could not start. Command [...] returned non-zero exit status 1";
+- SlicerRadiomics' upstream pyradiomics counted as the verified pyradiomics-bhklab, silently.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import unittest
+
+import pytest
+
+from slicer_real import REPO, SLICER_PYTHON, TAGS, import_module_file, real_slicer
+
+pytestmark = pytest.mark.shared_data
+
+
+@pytest.fixture(params=TAGS)
+def env(request, mrml_scene, tmp_path):
+    import gc
+    import types
+
+    if not (SLICER_PYTHON / request.param).is_dir():
+        pytest.skip(f"needs {SLICER_PYTHON / request.param}")
+    gc.collect()
+    gc.disable()
+    try:
+        with real_slicer(request.param, mrml_scene, tmp_path) as slicer:
+            yield types.SimpleNamespace(tag=request.param, slicer=slicer, scene=mrml_scene, tmp=tmp_path)
+    finally:
+        gc.enable()
+        gc.collect()
+
+
+class _Pip:
+    """Records what Slicer's own installer is asked to install (5.12: ``slicer.packaging.pip_install`` under the
+    real ``pip_ensure``; 5.10: ``slicer.util.pip_install``); ``fail`` makes it fail like pip offline."""
+
+    def __init__(self, env, monkeypatch, fail=False, still_missing=None):
+        from LungAICommon import install, requirements
+
+        self.installed, self.errors, self.env = [], [], env
+        self.missing = {}                      # feature -> what is missing until pip ran
+        self.ran = False
+
+        def pip(reqs, *args, **kwargs):
+            reqs = [str(r) for r in (reqs if isinstance(reqs, list) else [reqs])]
+            self.installed.append(reqs[:reqs.index("-c")] if "-c" in reqs else reqs)   # 5.10: [..., "-c", file]
+            if fail:
+                raise subprocess.CalledProcessError(1, [sys.executable, "-m", "pip", "install", *map(str, reqs)])
+            self.ran = True
+
+        packaging = install._packaging_module()
+        if packaging is not None:                            # 5.12: the real pip_ensure, its check says "missing"
+            monkeypatch.setattr(packaging, "pip_install", pip)
+            monkeypatch.setattr(packaging, "pip_check", lambda req: False)
+        monkeypatch.setattr(env.slicer.util, "pip_install", pip)
+        monkeypatch.setattr(env.slicer.util, "errorDisplay", lambda text, **kw: self.errors.append(text))
+        monkeypatch.setattr(env.slicer.app, "testingEnabled", lambda: True, raising=False)
+        skops = [requirements.PINNED["skops"]]
+        scipy = [requirements.PINNED["scipy"]]
+
+        def missing(feature):
+            if self.ran and not still_missing:
+                return []
+            return scipy if feature in ("lungs", "radiomics") else skops
+
+        monkeypatch.setattr(install.requirements, "missing", missing)
+
+
+def _test_result(test_class, method, monkeypatch, module):
+    """Run one self-test method as Slicer's ``slicer.testing.runUnitTest`` does (unittest), the sample loading
+    replaced by a marker: whatever the test does after the packages is not what is checked here."""
+    reached = []
+
+    def sample(*args, **kwargs):
+        reached.append(True)
+        raise unittest.SkipTest("sample reached")
+
+    monkeypatch.setattr(module.sampledata, "load_into_slicer", sample)
+    result = unittest.TestResult()
+    test_class(method).run(result)
+    return result, reached
+
+
+@pytest.mark.parametrize("module_name, test_name, method", [
+    ("LungAISeg", "LungAISegTest", "test_lungs_on_sample"),
+    ("LungRadiomics", "LungRadiomicsTest", "test_tumour_features_on_sample")])
+def test_self_test_installs_its_packages_in_testing_mode(env, monkeypatch, module_name, test_name, method):
+    """In Slicer's testing mode the self-test installs what its job needs (5.12: pip_ensure with
+    skip_in_testing=False, no dialog) before it runs the job."""
+    m = import_module_file(module_name)
+    pip = _Pip(env, monkeypatch)
+    result, reached = _test_result(getattr(m, test_name), method, monkeypatch, m)
+    assert pip.installed == [["scipy==1.17.1"]], (env.tag, pip.installed)
+    assert reached and not result.errors and not result.failures
+
+
+def test_self_test_skips_with_the_reason_when_offline(env, monkeypatch):
+    m = import_module_file("LungRadiomics")
+    pip = _Pip(env, monkeypatch, fail=True)
+    result, reached = _test_result(m.LungRadiomicsTest, "test_tumour_features_on_sample", monkeypatch, m)
+    assert not reached and not result.errors and not result.failures
+    ((_, why),) = result.skipped
+    assert "self-test skipped" in why and "scipy==1.17.1" in why and "internet" in why
+    assert pip.errors and "slicer.util.pip_install('scipy==1.17.1')" in pip.errors[0]
+
+
+def test_console_run_installs_the_jobs_packages_first(env, monkeypatch):
+    """``logic.run(logic.startRisk, p)`` (Python console) installs what the risk job needs, as the panel's
+    button does; when it cannot, nothing starts and RuntimeError names the packages."""
+    m = import_module_file("MultimodalPredict")
+    logic = m.MultimodalPredictLogic()
+    pip = _Pip(env, monkeypatch, fail=True)
+    monkeypatch.setattr(env.slicer.app, "testingEnabled", lambda: False, raising=False)   # a user's console
+    asked = []
+    monkeypatch.setattr(env.slicer.util, "confirmOkCancelDisplay", lambda *a, **k: asked.append(a) or True)
+    with pytest.raises(RuntimeError, match=r"'prediction' are not installed \(skops==0.16.0\); nothing was started"):
+        logic.run(logic.startRisk, logic.getParameterNode())
+    assert pip.installed == [["skops==0.16.0"]] and len(asked) == 1     # asked first, as the button does
+
+
+def test_one_place_says_which_packages_a_job_needs():
+    """Every logic ``start...`` method is marked with its feature (panel.needs); the panels' buttons pass no
+    feature of their own."""
+    from LungAICommon.requirements import FEATURES
+
+    for module in ("LungAISeg", "LungRadiomics", "MultimodalPredict"):
+        tree = ast.parse((REPO / module / f"{module}.py").read_text(encoding="utf-8"))
+        logic = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == f"{module}Logic")
+        starts = [f for f in logic.body if isinstance(f, ast.FunctionDef) and f.name.startswith("start")
+                  and f.name[5:6].isupper()]
+        assert starts
+        for f in starts:
+            marks = [d for d in f.decorator_list if isinstance(d, ast.Call) and getattr(d.func, "id", "") == "needs"]
+            assert len(marks) == 1 and marks[0].args[0].value in FEATURES, f"{module}Logic.{f.name}"
+        for call in ast.walk(tree):
+            if isinstance(call, ast.Call) and getattr(call.func, "attr", "") == "startJob":
+                assert getattr(call.args[1], "attr", "").startswith("start"), module   # (message, logic.startX, ...)
+
+
+@pytest.mark.parametrize("feature, specs", [("radiomics", "scipy==1.17.1"), ("prediction", "skops==0.16.0")])
+def test_offline_install_says_what_to_do(env, monkeypatch, feature, specs):
+    """pip failing (offline, index unreachable) -> False and a message naming the packages, the likely cause
+    and the command to run when online - not "Command [...] returned non-zero exit status 1" from the button."""
+    from LungAICommon import install
+
+    pip = _Pip(env, monkeypatch, fail=True)
+    monkeypatch.setattr(env.slicer.app, "testingEnabled", lambda: False, raising=False)
+    monkeypatch.setattr(env.slicer.util, "confirmOkCancelDisplay", lambda *a, **k: True)
+    assert install.ensure(feature, "Lung Radiomics") is False
+    (text,) = pip.errors
+    assert specs in text and "internet" in text and "package index" in text
+    assert f"slicer.util.pip_install('{specs}')" in text and "exit status 1" in text
+
+
+# ---------------------------------------------------------------------------- pyradiomics distribution
+def test_pyradiomics_distribution_recorded_and_noted_when_not_the_verified_one(monkeypatch, capsys):
+    from lungai.cli import radiomics as cli
+    from lungai.radiomics import settings
+
+    assert settings.pyradiomics_distribution() == settings.VERIFIED_PYRADIOMICS     # this environment
+    assert settings.versions()["pyradiomics_distribution"] == "pyradiomics-bhklab 3.1.4"
+    assert "pyradiomics_distribution pyradiomics-bhklab 3.1.4" in settings.versions_text()
+    assert settings.pyradiomics_note() is None
+    monkeypatch.setattr(settings, "pyradiomics_distribution", lambda: ("pyradiomics", "3.0.1"))
+    assert settings.versions()["pyradiomics_distribution"] == "pyradiomics 3.0.1"
+    note = settings.pyradiomics_note()
+    assert note == ("IBSI figures were verified with pyradiomics-bhklab 3.1.4; this is pyradiomics 3.0.1: "
+                    "run `lungai ibsi-check` to verify")
+    cli._pyradiomics_note()
+    assert capsys.readouterr().err == f"note: {note}\n"
+
+
+def test_radiomics_panel_notes_another_pyradiomics_once(env, monkeypatch):
+    from lungai.radiomics import settings
+
+    m = import_module_file("LungRadiomics")
+    assert m.LungRadiomicsLogic.pyradiomicsNote() == ""
+    monkeypatch.setattr(settings, "pyradiomics_distribution", lambda: ("pyradiomics", "3.0.1"))
+    first = m.LungRadiomicsLogic.pyradiomicsNote()
+    assert first.startswith("\nnote: IBSI figures were verified with pyradiomics-bhklab 3.1.4; this is pyradiomics")
+    assert m.LungRadiomicsLogic.pyradiomicsNote() == ""          # once
+
+
+def test_lungai_common_docstring_names_existing_modules():
+    import LungAICommon
+
+    named = {n.split(".")[-1] for n in __import__("re").findall(r":mod:`\.(\w+)`", LungAICommon.__doc__)}
+    assert named and all((REPO / "LungAICommon" / f"{n}.py").is_file() for n in named), named
