@@ -3328,3 +3328,41 @@ def test_lung_radiomics_exports_keep_the_cts_geometry_in_double_precision(load_m
         for what in ("GetSpacing", "GetOrigin", "GetDirection"):    # float32 NIfTI: spacing 4e-9, origin 1e-5 mm off
             np.testing.assert_allclose(getattr(written, what)(), getattr(expected, what)(), rtol=0, atol=1e-12,
                                        err_msg=f"{name} {what}")
+
+
+def test_results_csv_text_columns_empty_in_every_row_stay_text(mrml_scene, tmp_path):
+    """A text column of lungai's results empty in every row (the stage predictions' ``notes``, the dose table's
+    ``lungs_cut``, the RP risk's ``warnings``) is a text column of empty cells in the table node, not a double
+    column shown "nan" (nodes.read_results_csv); a number column stays numbers, an empty one NaN (a feature not
+    computed: a double column, as the radiomics tables show it)."""
+    import pandas as pd
+    import vtk
+    from lungai.dose.features import LUNGS_CUT_COLUMN
+    from lungai.scene import nodes
+
+    ct = _small_ct(mrml_scene, "001", (8, 8, 4), (0.0, 0.0, 0.0))
+    pd.DataFrame({"case": ["001"], "dose_mld_gy": [12.5], "dose_gtv_mean_gy": [float("nan")], "masks": ["lungs"],
+                  LUNGS_CUT_COLUMN: [""]}).to_csv(tmp_path / "dose.csv", index=False)
+    pd.DataFrame({"patient_id": ["007", "008"], "ehr": [1, 1], "model": ["m", "m"], "p_I": [0.7, float("nan")],
+                  "predicted": ["I", ""], "status": ["computed", "not computed"], "notes": ["", ""]}
+                 ).to_csv(tmp_path / "predictions.csv", index=False)
+    dose = nodes.table_from_csv(mrml_scene, tmp_path / "dose.csv", "001 dose features", volume_node=ct,
+                                made_by=nodes.DOSE_MADE_BY)
+    stage = nodes.table_from_csv(mrml_scene, tmp_path / "predictions.csv", "Stage predictions",
+                                 where={"patient_id": "007"})
+    allstage = nodes.table_from_csv(mrml_scene, tmp_path / "predictions.csv", "all")
+
+    def column(node, name):
+        return node.GetTable().GetColumnByName(name)
+
+    for node, name in ((dose, LUNGS_CUT_COLUMN), (stage, "notes"), (allstage, "notes")):
+        arr = column(node, name)
+        assert isinstance(arr, vtk.vtkStringArray), (name, arr.GetClassName())
+        assert {arr.GetValue(i) for i in range(arr.GetNumberOfValues())} == {""}, name
+    assert column(allstage, "predicted").GetValue(1) == ""          # a patient not computed: '', not "nan"
+    assert nodes.table_rows(stage)[0]["notes"] == "" and nodes.table_rows(dose)[0][LUNGS_CUT_COLUMN] == ""
+    for node, name in ((dose, "dose_mld_gy"), (dose, "dose_gtv_mean_gy"), (allstage, "p_I")):
+        assert isinstance(column(node, name), vtk.vtkDoubleArray), name
+    assert np.isnan(column(dose, "dose_gtv_mean_gy").GetValue(0)) and column(dose, "dose_mld_gy").GetValue(0) == 12.5
+    assert np.isnan(column(allstage, "p_I").GetValue(1))
+

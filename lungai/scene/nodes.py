@@ -989,22 +989,32 @@ def table_from_csv(scene, path: Path, name: str, node=None, where: Optional[dict
     return mrml.table_node_from_dataframe(scene, df, name, node=node)
 
 
-def read_results_csv(path: Path, **kw):
+# the text columns of lungai's result CSVs besides the ids: often empty in every row (no notes, a lung not cut), which
+# pandas reads as a float column of NaN - "nan" in Slicer's table.  The stage predictions (lungai.fusion.api
+# predict_frame: ``model``, ``predicted``, ``status``, ``notes``), the dose features (lungai.dose.features: ``masks``,
+# ``lungs_cut``), the RP risk (lungai rp predict: ``imputed``, ``withheld``, ``out_of_range``, ``warnings``).
+RESULT_TEXT_COLUMNS = ("model", "predicted", "status", "notes", "masks", "lungs_cut",
+                       "imputed", "withheld", "out_of_range", "warnings")
+
+
+def read_results_csv(path: Path, text=(), **kw):
     """A CSV of results (a command's output) as a DataFrame: its case / patient id columns (``case``,
-    ``patient_id``, ``id``: :data:`lungai.rp.columns.ID_NAMES`) as the text written - "001" stays "001" (pandas
-    would read 1), an empty id stays "" -, the other columns as pandas reads them (numbers as numbers, empty
-    numbers NaN; ``kw``: more ``pandas.read_csv`` arguments, e.g. ``keep_default_na=False`` for a one-row table
-    whose empty cells are text)."""
+    ``patient_id``, ``id``: :data:`lungai.rp.columns.ID_NAMES`) and its text columns (:data:`RESULT_TEXT_COLUMNS`
+    and those named in ``text``) as the text written - "001" stays "001" (pandas would read 1), an empty cell stays
+    "" (a text column empty in every row is text, not NaN shown "nan") -, the other columns as pandas reads them
+    (numbers as numbers, empty numbers NaN: a feature not computed stays a number column; ``kw``: more
+    ``pandas.read_csv`` arguments, e.g. ``keep_default_na=False`` for a one-row table whose empty cells are text)."""
     import pandas as pd
     from lungai.io.tables import id_columns_named, read_csv_text_ids
     from lungai.rp.columns import ID_NAMES
 
     df = read_csv_text_ids(path, id_columns_named(ID_NAMES), **kw)
-    ids = [c for c in df.columns if str(c).strip().lower() in ID_NAMES]
-    if ids and len(df):
-        text = pd.read_csv(path, usecols=ids, dtype=str, keep_default_na=False)
-        for column in ids:
-            df[column] = text[column].to_numpy()
+    named = {str(c).strip().lower() for c in (*ID_NAMES, *RESULT_TEXT_COLUMNS, *text)}
+    columns = [c for c in df.columns if str(c).strip().lower() in named]
+    if columns and len(df):
+        cells = pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False)
+        for column in columns:
+            df[column] = cells[column].to_numpy()
     return df
 
 
