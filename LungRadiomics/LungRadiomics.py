@@ -452,7 +452,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         # dose command (last) failing keeps the radiomics too, the message says why
         job = PanelJob(ProcessChain(cmds, optional=range(len(cmds))), (columns, csvs, doseCsv, failed),
                        workDir=workDir, parameterNode=p,
-                       inputs={"volume": p.inputVolume}, fileNames=self.exportedFileNames(p, columns, workDir))
+                       inputs={"volume": p.inputVolume, "segmentation": p.segmentation},
+                       fileNames=self.exportedFileNames(p, columns, workDir))
         # said with the result, and recorded on the features table (what is computed from it says them too)
         job.segmentReviewNotes = self.reviewNotes(p.segmentation, columns.values())
         job.reviewNotes = job.segmentReviewNotes + getattr(self, "doseNotes", [])   # an empty envelope segment left out
@@ -514,6 +515,9 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             columns, csvs, doseCsv, failed = job.outputs
             failed, csvs = dict(failed), dict(csvs)
             volume = job.input("volume")
+            # the segmentation the features are of (its tables; another segmentation's are kept): none when removed
+            segmentation = job.inputs.get("segmentation")
+            segmentation = segmentation if segmentation is not None and segmentation.GetScene() is not None else None
             # a segment whose command failed (the chain went on): its column is NaN and the message says why
             for i, key in enumerate(list(csvs)):
                 if not pathlib.Path(csvs[key]).is_file():
@@ -527,15 +531,17 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             longRows = [dict(row, segment=key) for key, path in csvs.items() for row in results.read_csv_rows(path)]
             names, rows = results.features_by_segment(longRows, columns)
             frame = pd.DataFrame(rows, columns=names)
-            # the table of another CT is kept (a new one is made): nodes.volume_table
+            # the table of another CT, or of another segmentation of this CT, is kept (a new one is made):
+            # nodes.volume_table
             p.outputTable = nodes.volume_table(slicer.mrmlScene, frame, f"{volume.GetName()} radiomics", volume,
-                                               node=p.outputTable, made_by=nodes.RADIOMICS_MADE_BY)
+                                               node=p.outputTable, made_by=nodes.RADIOMICS_MADE_BY,
+                                               segmentation_node=segmentation)
             ids = sorted({row.get(SETTINGS_COLUMN) for row in longRows if row.get(SETTINGS_COLUMN)})
             p.outputTable.SetAttribute(NODE_ATTRIBUTE, ";".join(ids))  # the settings travel with the table
             # and the measured segments flagged for expert review (Multimodal Predict's risk warns of them)
             nodes.record_review_notes(p.outputTable, getattr(job, "segmentReviewNotes", []))
             message = (f"{len(rows)} features x {len(names) - 4 - len(failed)} segment(s) -> table "
-                       f"'{p.outputTable.GetName()}'")
+                       f"'{p.outputTable.GetName()}'" + nodes.segmentation_table_note(p.outputTable, segmentation))
             if failed:
                 message += ("\nNot computed (NaN column): " + "; ".join(failed)
                             + "\n" + "\n".join(failed.values()))
@@ -557,7 +563,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                 # the one this panel made for this CT (nodes.volume_table; not renamed by the user since) is removed;
                 # another is only dropped
                 if nodes.own_volume_table(p.doseTable, volume, f"{volume.GetName()} dose features",
-                                          nodes.DOSE_MADE_BY) is not None:
+                                          nodes.DOSE_MADE_BY, segmentation) is not None:
                     from lungai.scene.stage import remove_node
 
                     message += f" (the dose table '{p.doseTable.GetName()}' of an earlier run was removed)"
@@ -565,8 +571,10 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                 p.doseTable = None
             elif doseCsv is not None:
                 p.doseTable = nodes.table_from_csv(slicer.mrmlScene, doseCsv, f"{volume.GetName()} dose features",
-                                                   node=p.doseTable, volume_node=volume, made_by=nodes.DOSE_MADE_BY)
-                message += f"; dose features -> table '{p.doseTable.GetName()}'"
+                                                   node=p.doseTable, volume_node=volume, made_by=nodes.DOSE_MADE_BY,
+                                                   segmentation_node=segmentation)
+                message += (f"; dose features -> table '{p.doseTable.GetName()}'"
+                            + nodes.segmentation_table_note(p.doseTable, segmentation))
         finally:
             job.finish()
         return message

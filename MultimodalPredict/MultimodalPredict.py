@@ -240,13 +240,10 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
             return "Choose an RP model folder (with model_card.json)"
         if p.radiomicsTable is None and p.doseTable is None and p.clinicalValues in ("", "{}"):
             return "Give the patient's features: radiomics table, dose table and/or clinical values"
-        if p.radiomicsTable is not None and p.doseTable is not None:
-            # Lung Radiomics tags each table with its CT (nodes.SOURCE_VOLUME_ATTRIBUTE): one patient's row only
-            a, b = (nodes.source_volume_id(t) for t in (p.radiomicsTable, p.doseTable))
-            if a and b and a != b:
-                return (f"The radiomics table '{p.radiomicsTable.GetName()}' and the dose table "
-                        f"'{p.doseTable.GetName()}' belong to different CTs: choose the tables of one patient")
-        return None
+        # Lung Radiomics links each table to its CT and segmentation: one patient's, one segmentation's row only
+        from lungai.scene.rp import risk_tables_problem
+
+        return risk_tables_problem(p.radiomicsTable, p.doseTable)
 
     @needs("prediction")
     def startRisk(self, p):
@@ -271,6 +268,9 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
                        fileNames={patients: "the patient's values", " (CSV lines [2])": ""})
         # the radiomics table's segments flagged for expert review (Lung Radiomics records them): said with the risk
         job.reviewNotes = nodes.recorded_review_notes(p.radiomicsTable) if p.radiomicsTable is not None else []
+        from lungai.scene.rp import risk_inputs_note
+
+        job.inputsNote = risk_inputs_note(p.radiomicsTable, p.doseTable)   # which tables (and segmentations)
         return job
 
     def loadRisk(self, p, job):
@@ -295,7 +295,8 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         finally:
             job.finish()
         headline, details = results.describe_prediction_row(rows[0])
-        return headline + "".join(f"\nwarning: {note}" for note in notes), details
+        inputs = getattr(job, "inputsNote", "")
+        return headline + "".join(f"\nwarning: {note}" for note in notes), details + (f"\n{inputs}" if inputs else "")
 
     # ---------------------------------------------------------------- stage
     def offerStageSegmentation(self, p):

@@ -664,6 +664,13 @@ def test_multimodal_risk_end_to_end(load_module, mrml_scene, rp_model):
     assert "belong to different CTs" in logic.riskInputProblem(p)
     p.doseTable.SetAttribute(module.nodes.SOURCE_VOLUME_ATTRIBUTE, "vtkMRMLScalarVolumeNode1")
     assert logic.riskInputProblem(p) is None
+    # nor the tables of two segmentations of the CT (Lung Radiomics keeps one table per segmentation)
+    segs = [mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", n) for n in ("AI", "RTSTRUCT")]
+    for table, seg in zip((p.radiomicsTable, p.doseTable), segs):
+        table.SetNodeReferenceID(module.nodes.SOURCE_SEGMENTATION_REFERENCE, seg.GetID())
+    assert "different segmentations" in logic.riskInputProblem(p)
+    p.doseTable.SetNodeReferenceID(module.nodes.SOURCE_SEGMENTATION_REFERENCE, segs[0].GetID())
+    assert logic.riskInputProblem(p) is None
     with pytest.raises(ValueError, match="clin_"):
         logic.startRisk(p)  # the clinical form is still empty
     p.clinicalValues = json.dumps({k: str(v) for k, v in pick("clin_").iloc[0].items() if pd.notna(v)})
@@ -674,6 +681,8 @@ def test_multimodal_risk_end_to_end(load_module, mrml_scene, rp_model):
     workDir = job.workDir
     headline, contributions = logic.loadRisk(p, job)
     assert headline.startswith(f"Risk {100 * risk:.0f} %") and "Top contributions" in contributions
+    assert contributions.endswith("Inputs: radiomics table 'radiomics' (segmentation 'AI'); dose table 'dose' "
+                                  "(segmentation 'AI')")
     assert re.search(r"^  [+-]\d\.\d{3} log-odds  \S", contributions, re.M), contributions   # with the unit
     assert p.rpOutputTable.GetTable().GetNumberOfRows() == 1
     case = str(patient["case"].iloc[0])       # lungai rp predict keeps the case: the table is named after it
@@ -3328,3 +3337,123 @@ def test_lung_radiomics_exports_keep_the_cts_geometry_in_double_precision(load_m
         for what in ("GetSpacing", "GetOrigin", "GetDirection"):    # float32 NIfTI: spacing 4e-9, origin 1e-5 mm off
             np.testing.assert_allclose(getattr(written, what)(), getattr(expected, what)(), rtol=0, atol=1e-12,
                                        err_msg=f"{name} {what}")
+
+
+def test_results_csv_text_columns_empty_in_every_row_stay_text(mrml_scene, tmp_path):
+    """A text column of lungai's results empty in every row (the stage predictions' ``notes``, the dose table's
+    ``lungs_cut``, the RP risk's ``warnings``) is a text column of empty cells in the table node, not a double
+    column shown "nan" (nodes.read_results_csv); a number column stays numbers, an empty one NaN (a feature not
+    computed: a double column, as the radiomics tables show it)."""
+    import pandas as pd
+    import vtk
+    from lungai.dose.features import LUNGS_CUT_COLUMN
+    from lungai.scene import nodes
+
+    ct = _small_ct(mrml_scene, "001", (8, 8, 4), (0.0, 0.0, 0.0))
+    pd.DataFrame({"case": ["001"], "dose_mld_gy": [12.5], "dose_gtv_mean_gy": [float("nan")], "masks": ["lungs"],
+                  LUNGS_CUT_COLUMN: [""]}).to_csv(tmp_path / "dose.csv", index=False)
+    pd.DataFrame({"patient_id": ["007", "008"], "ehr": [1, 1], "model": ["m", "m"], "p_I": [0.7, float("nan")],
+                  "predicted": ["I", ""], "status": ["computed", "not computed"], "notes": ["", ""]}
+                 ).to_csv(tmp_path / "predictions.csv", index=False)
+    dose = nodes.table_from_csv(mrml_scene, tmp_path / "dose.csv", "001 dose features", volume_node=ct,
+                                made_by=nodes.DOSE_MADE_BY)
+    stage = nodes.table_from_csv(mrml_scene, tmp_path / "predictions.csv", "Stage predictions",
+                                 where={"patient_id": "007"})
+    allstage = nodes.table_from_csv(mrml_scene, tmp_path / "predictions.csv", "all")
+
+    def column(node, name):
+        return node.GetTable().GetColumnByName(name)
+
+    for node, name in ((dose, LUNGS_CUT_COLUMN), (stage, "notes"), (allstage, "notes")):
+        arr = column(node, name)
+        assert isinstance(arr, vtk.vtkStringArray), (name, arr.GetClassName())
+        assert {arr.GetValue(i) for i in range(arr.GetNumberOfValues())} == {""}, name
+    assert column(allstage, "predicted").GetValue(1) == ""          # a patient not computed: '', not "nan"
+    assert nodes.table_rows(stage)[0]["notes"] == "" and nodes.table_rows(dose)[0][LUNGS_CUT_COLUMN] == ""
+    for node, name in ((dose, "dose_mld_gy"), (dose, "dose_gtv_mean_gy"), (allstage, "p_I")):
+        assert isinstance(column(node, name), vtk.vtkDoubleArray), name
+    assert np.isnan(column(dose, "dose_gtv_mean_gy").GetValue(0)) and column(dose, "dose_mld_gy").GetValue(0) == 12.5
+    assert np.isnan(column(allstage, "p_I").GetValue(1))
+
+
+def test_a_run_with_another_segmentation_keeps_the_first_runs_tables(mrml_scene, tmp_path):
+    """QA: a second Lung Radiomics run on the same CT with another segmentation (the AI's contours, then the
+    clinical ones) replaced the first run's radiomics and dose tables.  A table is linked to its segmentation
+    (nodes.SOURCE_SEGMENTATION_REFERENCE): another segmentation gets a new table "<CT> radiomics (<segmentation>)",
+    the first is kept; the same segmentation again updates its own table (as before); a table of an older version
+    (no segmentation link) is reused."""
+    import pandas as pd
+    from lungai.scene import nodes
+
+    ct = _small_ct(mrml_scene, "LUNG1-003", (8, 8, 4), (0.0, 0.0, 0.0))
+    ai = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "AI tumour")
+    clinical = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "RTSTRUCT")
+    rad = nodes.RADIOMICS_MADE_BY
+
+    def radiomics(value, seg, node=None):
+        return nodes.volume_table(mrml_scene, pd.DataFrame({"feature": ["f"], "Tumor": [value]}),
+                                  "LUNG1-003 radiomics", ct, node=node, made_by=rad, segmentation_node=seg)
+
+    first = radiomics(1.0, ai)
+    second = radiomics(2.0, clinical, node=first)              # the panel's output still the first table
+    assert second is not first and second.GetName() == "LUNG1-003 radiomics (RTSTRUCT)"
+    assert first.GetName() == "LUNG1-003 radiomics" and nodes.table_rows(first)[0]["Tumor"] == "1"
+    assert nodes.source_segmentation_id(first) == ai.GetID()
+    assert nodes.source_segmentation_id(second) == clinical.GetID()
+    assert nodes.other_segmentation_tables(second) == [first] and nodes.other_segmentation_tables(first) == [second]
+    assert radiomics(3.0, ai, node=second) is first and nodes.table_rows(first)[0]["Tumor"] == "3"
+    assert radiomics(4.0, clinical) is second and second.GetName() == "LUNG1-003 radiomics (RTSTRUCT)"
+    assert nodes.table_rows(second)[0]["Tumor"] == "4"
+    # the dose table likewise (table_from_csv)
+    pd.DataFrame({"case": ["LUNG1-003"], "dose_mld_gy": [12.0]}).to_csv(tmp_path / "d.csv", index=False)
+    dose_ai = nodes.table_from_csv(mrml_scene, tmp_path / "d.csv", "LUNG1-003 dose features", volume_node=ct,
+                                   made_by=nodes.DOSE_MADE_BY, segmentation_node=ai)
+    dose_clinical = nodes.table_from_csv(mrml_scene, tmp_path / "d.csv", "LUNG1-003 dose features", node=dose_ai,
+                                         volume_node=ct, made_by=nodes.DOSE_MADE_BY, segmentation_node=clinical)
+    assert dose_clinical is not dose_ai and dose_clinical.GetName() == "LUNG1-003 dose features (RTSTRUCT)"
+    assert nodes.own_volume_table(dose_ai, ct, "LUNG1-003 dose features", nodes.DOSE_MADE_BY, clinical) is None
+    assert mrml_scene.GetNumberOfNodesByClass("vtkMRMLTableNode") == 4
+    # a table of an older version (no segmentation link) is the CT's table, reused by any segmentation
+    old = nodes.volume_table(mrml_scene, pd.DataFrame({"feature": ["f"], "Tumor": [1.0]}), "other radiomics",
+                             _small_ct(mrml_scene, "other", (8, 8, 4), (50.0, 0.0, 0.0)), made_by=rad)
+    other_ct = mrml_scene.GetFirstNodeByName("other")
+    assert nodes.volume_table(mrml_scene, pd.DataFrame({"feature": ["f"], "Tumor": [2.0]}), "other radiomics",
+                              other_ct, made_by=rad, segmentation_node=clinical) is old
+    assert old.GetName() == "other radiomics" and nodes.source_segmentation_id(old) == clinical.GetID()
+    # Multimodal Predict: the radiomics and dose tables of one segmentation make a risk row, and it says which
+    from lungai.scene.rp import risk_inputs_note, risk_tables_problem
+
+    assert risk_tables_problem(first, dose_ai) is None and risk_tables_problem(second, dose_clinical) is None
+    assert "different segmentations" in risk_tables_problem(first, dose_clinical)
+    assert "(segmentation 'AI tumour')" in risk_tables_problem(first, dose_clinical)
+    assert "different CTs" in risk_tables_problem(old, dose_ai)
+    from lungai.scene.rp import risk_case
+
+    assert risk_case(second) == "LUNG1-003"
+    mrml_scene.RemoveNode(ct)                        # the CT gone: the case from the table's name, without "(...)"
+    assert risk_case(second) == "LUNG1-003" and risk_case(first) == "LUNG1-003"
+    assert risk_inputs_note(second, dose_clinical) == (
+        "Inputs: radiomics table 'LUNG1-003 radiomics (RTSTRUCT)' (segmentation 'RTSTRUCT'); "
+        "dose table 'LUNG1-003 dose features (RTSTRUCT)' (segmentation 'RTSTRUCT')")
+
+
+def test_lung_radiomics_panel_keeps_the_table_of_another_segmentation(load_module, mrml_scene, phantom_nodes):
+    """QA: the panel run a second time on the same CT with another segmentation (AI vs clinical contours) replaced
+    the first run's radiomics table.  Now it makes "<CT> radiomics (<segmentation>)" and its message names the
+    segmentation and the table kept."""
+    from lungai.scene import nodes
+
+    vol, seg = phantom_nodes
+    logic, p = _firstorder_radiomics(load_module, (vol, seg), ["Tumor"])
+    logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    first = p.outputTable
+    other = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "clinical")
+    other.Copy(seg)
+    other.SetName("clinical")
+    p.segmentation, p.selectedSegments = other, ["Tumor"]
+    message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    assert p.outputTable is not first and first.GetScene() is mrml_scene
+    assert p.outputTable.GetName() == f"{vol.GetName()} radiomics (clinical)"
+    assert f"-> table '{vol.GetName()} radiomics (clinical)' (of segmentation 'clinical'; kept: " \
+           f"'{first.GetName()}' of another segmentation)" in message
+    assert nodes.source_segmentation_id(first) == seg.GetID()

@@ -601,7 +601,7 @@ def table_node_from_dataframe(scene, df, name: str, node=None):
     NaN) as ''.  A float column stays numeric even when all its values are missing (NaN): a radiomics table marks
     a segment not computed so (:mod:`lungai.scene.rp` imputes its features).  A CSV column that is text but may
     be empty (pandas reads an all-empty column as float NaN: the RP prediction's ``imputed`` / ``warnings``) is
-    read as text by the caller (``dtype=str, keep_default_na=False``: :func:`lungai.scene.demo.read_table_csv`).
+    read as text by the caller (``dtype=str, keep_default_na=False``: :func:`lungai.scene.nodes.read_results_csv`).
 
     A float column (a double column: Slicer shows, sorts and plots its numbers) also holds its values exactly in
     its column property :data:`EXACT_VALUES_PROPERTY`, each row keyed (:data:`EXACT_ROWS_ATTRIBUTE`), so that

@@ -12,21 +12,15 @@ from lungai.scene import nodes
 
 
 # the text columns of the demo's rp_prediction.csv (lungai rp predict): '; '-separated lists, often empty - pandas
-# would read an all-empty one as float NaN ("nan" in Slicer's table)
+# would read an all-empty one as float NaN ("nan" in Slicer's table); among nodes.RESULT_TEXT_COLUMNS
 RP_TEXT_COLUMNS = ("imputed", "withheld", "out_of_range", "warnings")
 
 
 def read_table_csv(path: Path, text=()) -> pd.DataFrame:
-    """A result CSV of the demo as a DataFrame (:func:`lungai.scene.nodes.read_results_csv`: ids as text, numbers as
-    numbers, NaN where a number is missing); its columns named in ``text`` are read as the text written, an empty
-    cell as '' (not NaN, shown "nan")."""
-    df = nodes.read_results_csv(path)
-    columns = [c for c in df.columns if c in text]
-    if columns and len(df):
-        cells = pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False)
-        for column in columns:
-            df[column] = cells[column].to_numpy()
-    return df
+    """A result CSV of the demo as a DataFrame (:func:`lungai.scene.nodes.read_results_csv`: ids and text columns
+    as text, an empty cell '' - not NaN, shown "nan" -, numbers as numbers, NaN where a number is missing); its
+    columns named in ``text`` are read as text too."""
+    return nodes.read_results_csv(path, text=text)
 
 
 def _table(scene, path: Path, name: str, text=()):

@@ -974,37 +974,49 @@ def import_lung_outputs(scene, labels_path: Path, volume_node, seg_node=None):
 
 
 def table_from_csv(scene, path: Path, name: str, node=None, where: Optional[dict] = None, volume_node=None,
-                   made_by: str = ""):
+                   made_by: str = "", segmentation_node=None):
     """A table node with the contents of a CSV file (numbers as numbers, case / patient ids as text:
     :func:`read_results_csv`); ``where`` ({column: value}) keeps only the rows with those values (compared as
     text).  With ``volume_node`` the table holds that CT's results: :func:`volume_table` (``node`` is reused only
-    when it holds this same CT's results, else the CT's own table of a ``made_by`` run)."""
+    when it holds this same CT's results, else the CT's own table of a ``made_by`` run; ``segmentation_node``: the
+    segmentation the results are of - another one's table is kept)."""
     from lungai import mrml
 
     df = read_results_csv(path)
     for column, value in (where or {}).items():
         df = df[df[column].astype(str) == str(value)]
     if volume_node is not None:
-        return volume_table(scene, df, name, volume_node, node=node, made_by=made_by)
+        return volume_table(scene, df, name, volume_node, node=node, made_by=made_by,
+                            segmentation_node=segmentation_node)
     return mrml.table_node_from_dataframe(scene, df, name, node=node)
 
 
-def read_results_csv(path: Path, **kw):
+# the text columns of lungai's result CSVs besides the ids: often empty in every row (no notes, a lung not cut), which
+# pandas reads as a float column of NaN - "nan" in Slicer's table.  The stage predictions (lungai.fusion.api
+# predict_frame: ``model``, ``predicted``, ``status``, ``notes``), the dose features (lungai.dose.features: ``masks``,
+# ``lungs_cut``), the RP risk (lungai rp predict: ``imputed``, ``withheld``, ``out_of_range``, ``warnings``).
+RESULT_TEXT_COLUMNS = ("model", "predicted", "status", "notes", "masks", "lungs_cut",
+                       "imputed", "withheld", "out_of_range", "warnings")
+
+
+def read_results_csv(path: Path, text=(), **kw):
     """A CSV of results (a command's output) as a DataFrame: its case / patient id columns (``case``,
-    ``patient_id``, ``id``: :data:`lungai.rp.columns.ID_NAMES`) as the text written - "001" stays "001" (pandas
-    would read 1), an empty id stays "" -, the other columns as pandas reads them (numbers as numbers, empty
-    numbers NaN; ``kw``: more ``pandas.read_csv`` arguments, e.g. ``keep_default_na=False`` for a one-row table
-    whose empty cells are text)."""
+    ``patient_id``, ``id``: :data:`lungai.rp.columns.ID_NAMES`) and its text columns (:data:`RESULT_TEXT_COLUMNS`
+    and those named in ``text``) as the text written - "001" stays "001" (pandas would read 1), an empty cell stays
+    "" (a text column empty in every row is text, not NaN shown "nan") -, the other columns as pandas reads them
+    (numbers as numbers, empty numbers NaN: a feature not computed stays a number column; ``kw``: more
+    ``pandas.read_csv`` arguments, e.g. ``keep_default_na=False`` for a one-row table whose empty cells are text)."""
     import pandas as pd
     from lungai.io.tables import id_columns_named, read_csv_text_ids
     from lungai.rp.columns import ID_NAMES
 
     df = read_csv_text_ids(path, id_columns_named(ID_NAMES), **kw)
-    ids = [c for c in df.columns if str(c).strip().lower() in ID_NAMES]
-    if ids and len(df):
-        text = pd.read_csv(path, usecols=ids, dtype=str, keep_default_na=False)
-        for column in ids:
-            df[column] = text[column].to_numpy()
+    named = {str(c).strip().lower() for c in (*ID_NAMES, *RESULT_TEXT_COLUMNS, *text)}
+    columns = [c for c in df.columns if str(c).strip().lower() in named]
+    if columns and len(df):
+        cells = pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False)
+        for column in columns:
+            df[column] = cells[column].to_numpy()
     return df
 
 
@@ -1088,26 +1100,52 @@ RADIOMICS_MADE_BY = "lungai radiomics"
 DOSE_MADE_BY = "lungai dose-features"
 
 
-def own_volume_table(node, volume_node, name: str, made_by: str = ""):
-    """``node`` when it holds ``volume_node``'s results (:func:`source_volume_id`), is lungai's to update
-    (:func:`own_table`) and, with ``made_by``, was not made by another kind of run (a table with no
+# table node reference role: the segmentation whose segments a CT's results table was computed from (radiomics,
+# dose features: volume_table).  A second run on the same CT with another segmentation (the AI's vs the clinical
+# contours) makes its own table, named after that segmentation: the first run's table is kept.
+SOURCE_SEGMENTATION_REFERENCE = "LungAI.sourceSegmentation"
+# table node attribute "1": the table's name has its segmentation's name appended (volume_table)
+NAMED_AFTER_SEGMENTATION_ATTRIBUTE = "LungAI.namedAfterSegmentation"
+
+
+def source_segmentation_id(node) -> str:
+    """The ID of the segmentation whose results table ``node`` is (:data:`SOURCE_SEGMENTATION_REFERENCE`), "" when
+    unknown (a table of an older version, or its segmentation removed from the scene)."""
+    return (node.GetNodeReferenceID(SOURCE_SEGMENTATION_REFERENCE) or "") if node is not None else ""
+
+
+def _of_segmentation(node, segmentation_node) -> bool:
+    """``node`` may hold the results of ``segmentation_node``: it is that segmentation's table, or one of no known
+    segmentation (older versions), or no segmentation is given."""
+    made = source_segmentation_id(node)
+    return segmentation_node is None or not made or made == segmentation_node.GetID()
+
+
+def own_volume_table(node, volume_node, name: str, made_by: str = "", segmentation_node=None):
+    """``node`` when it holds ``volume_node``'s results (:func:`source_volume_id`) - with ``segmentation_node``,
+    of that segmentation (:func:`source_segmentation_id`; a table of no known segmentation may be) -, is lungai's
+    to update (:func:`own_table`) and, with ``made_by``, was not made by another kind of run (a table with no
     :data:`MADE_BY_TAG`, of an older version, may be), else None."""
     if node is None or volume_node is None or source_volume_id(node) != volume_node.GetID():
         return None
     if made_by and node_made_by(node) not in ("", made_by):
         return None
+    if not _of_segmentation(node, segmentation_node):
+        return None
     return own_table(node, name)
 
 
-def find_volume_table(scene, volume_node, name: str, made_by: str, case=None):
+def find_volume_table(scene, volume_node, name: str, made_by: str, case=None, segmentation_node=None):
     """The table an earlier ``made_by`` run made in ``scene`` for ``volume_node`` (linked to it:
     :func:`source_volume_id`; with ``volume_node`` None, a table linked to no CT whose ``case`` cells are
-    ``[case]``) and the user has not renamed (:func:`own_table`), else None."""
+    ``[case]``) - with ``segmentation_node``, of that segmentation or of none known (:func:`_of_segmentation`) -
+    and the user has not renamed (:func:`own_table`), else None."""
     if not made_by or scene is None:
         return None
     for i in range(scene.GetNumberOfNodesByClass("vtkMRMLTableNode")):
         node = scene.GetNthNodeByClass(i, "vtkMRMLTableNode")
-        if node_made_by(node) != made_by or own_table(node, name) is None:
+        if node_made_by(node) != made_by or own_table(node, name) is None \
+                or not _of_segmentation(node, segmentation_node):
             continue
         if volume_node is not None and source_volume_id(node) == volume_node.GetID():
             return node
@@ -1117,19 +1155,59 @@ def find_volume_table(scene, volume_node, name: str, made_by: str, case=None):
     return None
 
 
-def volume_table(scene, df, name: str, volume_node, node=None, made_by: str = ""):
+def other_segmentation_tables(table) -> list:
+    """The other tables of ``table``'s CT made by the same kind of run from another segmentation (kept by
+    :func:`volume_table`), in scene order."""
+    scene, volume_id = table.GetScene() if table is not None else None, source_volume_id(table)
+    if scene is None or not volume_id:
+        return []
+    out = []
+    for i in range(scene.GetNumberOfNodesByClass("vtkMRMLTableNode")):
+        node = scene.GetNthNodeByClass(i, "vtkMRMLTableNode")
+        if node is not table and source_volume_id(node) == volume_id and node_made_by(node) == node_made_by(table) \
+                and source_segmentation_id(node) != source_segmentation_id(table):
+            out.append(node)
+    return out
+
+
+def segmentation_table_note(table, segmentation_node) -> str:
+    """For a panel's message after "-> table 'T'": " (of segmentation 'S'; kept: 'T2' of another segmentation)" -
+    which segmentation the CT's table is of, and its tables of other segmentations the run left as they were
+    (:func:`other_segmentation_tables`); "" with no segmentation."""
+    if segmentation_node is None or table is None:
+        return ""
+    kept = ", ".join(f"'{other.GetName()}'" for other in other_segmentation_tables(table))
+    return (f" (of segmentation '{segmentation_node.GetName()}'"
+            + (f"; kept: {kept} of another segmentation" if kept else "") + ")")
+
+
+def volume_table(scene, df, name: str, volume_node, node=None, made_by: str = "", segmentation_node=None):
     """A table node of ``volume_node``'s results (a panel's output table), tagged ``made_by`` (the kind of run:
-    :data:`RADIOMICS_MADE_BY`, :data:`DOSE_MADE_BY`, lungai.scene.rp.RP_MADE_BY).  ``node`` (the panel's current
-    output) is updated only when it holds results of this same CT (:func:`own_volume_table`), so that a second
-    patient's results never overwrite the first patient's table, which would keep the first patient's name, and
-    only when the user has not renamed it (:func:`own_table`: a renamed table is the user's, kept as it is);
-    otherwise the CT's own table of an earlier ``made_by`` run is updated (:func:`find_volume_table`: back to
-    patient A after B, or with no output chosen, A's table, not another one); renamed to ``name`` when the CT was
-    renamed.  Otherwise a new node is made."""
-    node = own_volume_table(node, volume_node, name, made_by) or find_volume_table(scene, volume_node, name, made_by)
+    :data:`RADIOMICS_MADE_BY`, :data:`DOSE_MADE_BY`, lungai.scene.rp.RP_MADE_BY) and linked to
+    ``segmentation_node``, the segmentation its results were computed from (:data:`SOURCE_SEGMENTATION_REFERENCE`).
+    ``node`` (the panel's current output) is updated only when it holds results of this same CT and segmentation
+    (:func:`own_volume_table`), so that a second patient's results never overwrite the first patient's table,
+    which would keep the first patient's name, and only when the user has not renamed it (:func:`own_table`: a
+    renamed table is the user's, kept as it is); otherwise the CT's own table of an earlier ``made_by`` run of this
+    segmentation is updated (:func:`find_volume_table`: back to patient A after B, or with no output chosen, A's
+    table, not another one); renamed to ``name`` when the CT was renamed.  Otherwise a new node is made.  A run
+    with another segmentation than the CT's table of that kind was made from (AI vs clinical contours) makes a new
+    table "``name`` (<segmentation>)" and keeps the other (:func:`other_segmentation_tables`)."""
+    node = (own_volume_table(node, volume_node, name, made_by, segmentation_node)
+            or find_volume_table(scene, volume_node, name, made_by, segmentation_node=segmentation_node))
+    if segmentation_node is not None:
+        after = (node.GetAttribute(NAMED_AFTER_SEGMENTATION_ATTRIBUTE) == "1" if node is not None else
+                 any(made_by and node_made_by(other) == made_by and source_volume_id(other) == volume_node.GetID()
+                     for other in (scene.GetNthNodeByClass(i, "vtkMRMLTableNode")
+                                   for i in range(scene.GetNumberOfNodesByClass("vtkMRMLTableNode")))))
+        if after:
+            name = f"{name} ({segmentation_node.GetName()})"
     node = named_table(scene, df, name, node=node)
     if made_by:
         mark_node_made_by(node, made_by)
+    if segmentation_node is not None:
+        node.SetNodeReferenceID(SOURCE_SEGMENTATION_REFERENCE, segmentation_node.GetID())
+        node.SetAttribute(NAMED_AFTER_SEGMENTATION_ATTRIBUTE, "1" if after else "0")
     return set_source_volume(node, volume_node)
 
 

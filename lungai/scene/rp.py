@@ -319,16 +319,65 @@ def risk_source_volume(radiomics, dose=None):
     return None
 
 
+def _segmentation_name(table) -> str:
+    """The name of the segmentation a Lung Radiomics table was computed from
+    (:func:`lungai.scene.nodes.source_segmentation_id`), "" when unknown."""
+    from lungai.scene.nodes import source_segmentation_id
+
+    scene = table.GetScene() if table is not None and hasattr(table, "GetScene") else None
+    seg_id = source_segmentation_id(table) if scene is not None else ""
+    node = scene.GetNodeByID(seg_id) if seg_id else None
+    return node.GetName() if node is not None else ""
+
+
+def risk_tables_problem(radiomics, dose) -> str | None:
+    """Why a radiomics table and a dose table are not one risk row's inputs, else None: Lung Radiomics linked them
+    to two different CTs (:func:`lungai.scene.nodes.source_volume_id`), or to two segmentations of the CT (the AI's
+    and the clinical contours: each run keeps its own tables, :func:`lungai.scene.nodes.volume_table`)."""
+    from lungai.scene.nodes import source_segmentation_id, source_volume_id
+
+    if radiomics is None or dose is None:
+        return None
+    a, b = (source_volume_id(t) for t in (radiomics, dose))
+    if a and b and a != b:
+        return (f"The radiomics table '{radiomics.GetName()}' and the dose table '{dose.GetName()}' belong to "
+                "different CTs: choose the tables of one patient")
+    a, b = (source_segmentation_id(t) for t in (radiomics, dose))
+    if a and b and a != b:
+        return (f"The radiomics table '{radiomics.GetName()}' (segmentation '{_segmentation_name(radiomics)}') and "
+                f"the dose table '{dose.GetName()}' (segmentation '{_segmentation_name(dose)}') were computed from "
+                "different segmentations of the CT: choose the tables of one segmentation")
+    return None
+
+
+def risk_inputs_note(radiomics, dose) -> str:
+    """Which tables a risk was computed from, with the segmentation of each (Lung Radiomics makes one table per
+    segmentation of a CT): "Inputs: radiomics table 'A radiomics (RTSTRUCT)' (segmentation 'RTSTRUCT'); ...";
+    "" with no table."""
+    parts = []
+    for what, table in (("radiomics table", radiomics), ("dose table", dose)):
+        if table is not None and hasattr(table, "GetName"):
+            seg = _segmentation_name(table)
+            parts.append(f"{what} '{table.GetName()}'" + (f" (segmentation '{seg}')" if seg else ""))
+    return "Inputs: " + "; ".join(parts) if parts else ""
+
+
 def risk_case(radiomics, dose=None) -> str:
     """The ``case`` of a risk row: the patient's CT - its node name (:func:`risk_source_volume`), as the ``case``
     of the dose-feature table - else the table's name without Lung Radiomics' suffix (" radiomics" /
-    " dose features"), else "patient"; never the table's name "LUNG1-002 radiomics".  Spaces around the name are
+    " dose features", and " (<segmentation>)" after it), else "patient"; never the table's name "LUNG1-002 radiomics".  Spaces around the name are
     stripped: a CT named only spaces gives "patient" (not the table "   RP risk")."""
+    from lungai.scene.nodes import NAMED_AFTER_SEGMENTATION_ATTRIBUTE
+
     volume = risk_source_volume(radiomics, dose)
     if volume is not None:
         return (volume.GetName() or "").strip() or "patient"
     for table in (radiomics, dose):
         name = (table.GetName() or "").strip() if table is not None and hasattr(table, "GetName") else ""
+        if name and table.GetAttribute(NAMED_AFTER_SEGMENTATION_ATTRIBUTE) == "1" and name.endswith(")"):
+            # "<CT> radiomics (<segmentation>)": a table of another segmentation of the CT (nodes.volume_table)
+            cut = max(name.rfind(s + " (") + len(s) if name.rfind(s + " (") > 0 else -1 for s in _TABLE_SUFFIXES)
+            name = name[:cut] if cut > 0 else name
         if name:
             suffix = next((s for s in _TABLE_SUFFIXES if name.endswith(s) and len(name) > len(s)), "")
             case = name[:len(name) - len(suffix)].strip()

@@ -334,6 +334,6 @@ def model_hint(model_dir, info: dict) -> str | None:
         return (f"the default model is unsure of this result ({volume:.1f} ml); if the tumour you marked is larger "
                 f"(a stage III tumour of 30 mm or more), try --model {DYNUNET_MODEL_NAME} (Slicer panel: Model "
                 "\"DynUNet (seed / ROI)\"): the default marks only a few ml of many large tumours, the DynUNet "
-                "segments them better (test: LUNG1-003's 71 mm GTV Dice 0.07 -> 0.61) - check its outline, on small "
-                "tumours it can run on into the mediastinum (docs/segmentation.md)")
+                "segments them better (test: LUNG1-003's 35 ml GTV (62 mm across) Dice 0.07 -> 0.61) - check its "
+                "outline, on small tumours it can run on into the mediastinum (docs/segmentation.md)")
     return None
