@@ -563,6 +563,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                 p.doseTable = nodes.table_from_csv(slicer.mrmlScene, doseCsv, f"{volume.GetName()} dose features",
                                                    node=p.doseTable, volume_node=volume, made_by=nodes.DOSE_MADE_BY)
                 message += f"; dose features -> table '{p.doseTable.GetName()}'"
+                for note in results.dose_csv_warnings(doseCsv):   # lungs cut by the scan, as dose-features says it
+                    message += "\nwarning: " + note
         finally:
             job.finish()
         return message
