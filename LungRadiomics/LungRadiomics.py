@@ -575,6 +575,8 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                                                    segmentation_node=segmentation)
                 message += (f"; dose features -> table '{p.doseTable.GetName()}'"
                             + nodes.segmentation_table_note(p.doseTable, segmentation))
+                for note in results.dose_csv_warnings(doseCsv):   # lungs cut by the scan, as dose-features says it
+                    message += "\nwarning: " + note
         finally:
             job.finish()
         return message

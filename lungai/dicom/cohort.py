@@ -35,7 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from lungai.dicom.discover import UNREADABLE, several_rtstructs_note, shown_path
-from lungai.dose.features import LUNGS_CUT_COLUMN
+from lungai.dose.features import LUNGS_CUT_COLUMN, LUNGS_CUT_REVISION
 from lungai.errors import InputError, LungAIError
 from lungai.io.outputs import check_folder_path, check_outside_export, forget_stamps, locked_output_folder, \
     prepare_output_folder, record_outputs
@@ -118,6 +118,15 @@ def inputs_change(recorded: dict | None, current: dict) -> str | None:
                          "the lungs minus the envelope, no GTV dose)")
         else:
             parts.append("the dose metrics no longer subtract a motion envelope from the lungs")
+    # (an RTDOSE / RTSTRUCT added or changed is said above: its redo needs no other reason)
+    if recorded.get("lungs_cut_rule") != current.get("lungs_cut_rule") and current.get("lungs_cut_rule") \
+            and recorded.get("rtdose") == current.get("rtdose"):
+        parts.append("dose metrics an older lungai did not check for lungs cut by the scan (or by another rule; now "
+                     "the lungs_cut column)")
+    if recorded.get("lungs_minus_gtv") != current.get("lungs_minus_gtv") and current.get("lungs_minus_gtv") \
+            and recorded.get("rtstruct") == current.get("rtstruct"):
+        parts.append(f"an RTSTRUCT with only a {'+'.join(current['lungs_minus_gtv'])} lung structure, whose "
+                     "lungs_minus_tumour radiomics an older lungai did not compute")
     return ", ".join(parts) or None
 
 
@@ -577,6 +586,26 @@ def dose_envelope_names(rtstruct, mapping=None) -> list[str]:
     return motion_envelopes(names, mapping)
 
 
+def lungs_minus_gtv_names(rtstruct, mapping=None) -> list[str]:
+    """The RTSTRUCT's 'Lungs-GTV' structure(s) when they are its lungs (no right + left lung, no Lungs structure:
+    :func:`_lungs`), whose lungs_minus_tumour radiomics cohort computes; [] otherwise.  Recorded in a patient's inputs
+    (``lungs_minus_gtv``) so that a result of an older lungai, without those radiomics, is redone."""
+    from lungai.dicom.roles import dose_lungs_role, find_role, required_names
+    from lungai.dicom.rtstruct import contoured_structures
+
+    if not rtstruct:
+        return []
+    names, empty = contoured_structures(rtstruct)
+    if find_role(names, "lung_right", mapping) and find_role(names, "lung_left", mapping):
+        return []
+    try:
+        if dose_lungs_role(names, mapping, empty) != "lungs_minus_gtv":
+            return []
+        return list(required_names("lungs_minus_gtv", names, mapping, empty))
+    except InputError:
+        return []
+
+
 def _dose_masks(lungs, tumour, envelope) -> tuple:
     """(lungs, GTV) of a patient's dose metrics: the lungs minus the tumour, or without an RTSTRUCT GTV but with its
     motion envelope (:func:`_dose_envelope`) the lungs minus the envelope and no GTV (as lungai dose-features)."""
@@ -1028,6 +1057,14 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                 envelope = []
             if envelope:
                 job.inputs["dose_envelope"] = envelope
+            if job.inputs.get("rtdose"):     # dose metrics checked for lungs cut by the scan (an older result redone)
+                job.inputs["lungs_cut_rule"] = LUNGS_CUT_REVISION
+            try:     # a Lungs-GTV structure: its lungs_minus_tumour radiomics (an older result is redone)
+                lungs_minus_gtv = lungs_minus_gtv_names(job.rtstruct, mapping)
+            except Exception:      # an unreadable RTSTRUCT fails the patient when processed, with its reason
+                lungs_minus_gtv = []
+            if lungs_minus_gtv:
+                job.inputs["lungs_minus_gtv"] = lungs_minus_gtv
             done = out / "patients" / safe_name(job.case) / RESULT
             missing = missing_patient_files(done.parent)
             if missing:     # a cancelled run's half-written patient: never counted nor read, redone

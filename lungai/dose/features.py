@@ -41,13 +41,20 @@ def columns(v_levels=V_LEVELS) -> list[str]:
 COLUMNS = columns()
 MASKS_COLUMN = "masks"      # the masks of the metrics (masks_text); no dose_ prefix: not a feature (lungai.rp.columns)
 LUNGS_CUT_COLUMN = "lungs_cut"   # '' or why the dose metrics are of a partial lung (lungs_cut); no dose_ prefix either
-# lung on the scan's first / last slice (cm²): from LUNGS_CUT_CM2 the dose metrics are flagged as of a partial lung;
-# from LUNGS_EDGE_CM2 (beyond a few voxels) below it only a note.  A real planning CT often starts at the apex or ends
-# at the costophrenic recesses with a few cm² of lung on its end slice: the dome cut off beyond a 10 cm² section
-# (radius ~18 mm) is ~10 ml of ~3500 ml of lungs (< 0.5 %), no change of the MLD / Vx worth flagging; a series
-# that stops mid-lung shows tens to hundreds of cm² there (QA: 40 slices of LUNG1-003, MLD 15.2 vs 11.6 Gy)
-LUNGS_CUT_CM2 = 10.0
+# the lungs cut by the scan's first / last slice (lungs_cut): the dose metrics are flagged as of a partial lung when the
+# lung volume estimated left off is at least LUNGS_CUT_FRACTION of the lungs (with the part in view); from
+# LUNGS_EDGE_CM2 of lung on an end slice (beyond a few voxels) below that only a note.  The volume left off beyond an end
+# slice is estimated as a paraboloid cap (a lung's apex / base dome: cross-section growing linearly from its tip), its
+# growth rate from the end slice's area to the lung's largest cross-section (lungs_cut_estimate).  A real planning CT
+# often starts at the apex or ends at the costophrenic recesses with a few to tens of cm² of lung on its end slice:
+# measured, LUNG1-002 cut at the apex (17 cm² on the end slice) lost 2.3 ml of 3798 ml (0.06 %; MLD 9.840 -> 9.846 Gy),
+# no change of the MLD / Vx worth flagging; a series that stops mid-lung or above the base shows tens to hundreds of cm²
+# there and loses percents (QA: 40 slices of LUNG1-003, MLD 15.2 vs 11.6 Gy)
+LUNGS_CUT_FRACTION = 0.01
 LUNGS_EDGE_CM2 = 1.0
+# the revision of the lungs_cut rule, recorded in a cohort patient's inputs (lungai.dicom.cohort): a result of an older
+# lungai (no check, or another rule) is redone.  1: >= 10 cm² on an end slice (082e117); 2: the estimated volume cut off
+LUNGS_CUT_REVISION = 2
 AUTOMATIC_LUNGS = "lungai automatic lungs (lungai lungs)"
 AUTOMATIC_TUMOUR = "lungai automatic tumour (lungai segment)"
 
@@ -71,34 +78,64 @@ def masks_text(lungs: str, gtv: str | None, envelope: str | None = None, envelop
     return f"lungs: {lungs}; no GTV (the lungs include the tumour)"
 
 
+def lungs_cut_estimate(areas, spacing_z: float) -> list[tuple[int, float, float]]:
+    """For the lung cross-sections ``areas`` (cm², one per slice in storage order, slices ``spacing_z`` mm apart): per
+    end slice with lung on it, (index 0 / n-1, its area cm², the lung volume ml estimated beyond it; inf when the
+    lungs are not narrowing towards that end).  The part left off is taken as a paraboloid cap whose cross-section
+    shrinks from the end slice's area ``a`` at the rate it grows from there to the largest one ``A`` (``d`` cm
+    further in): cap height ``h = d a / (A - a)``, volume ``a h / 2``."""
+    areas = [float(a) for a in areas]
+    n = len(areas)
+    big = max(areas, default=0.0)
+    out = []
+    for k in sorted({0, n - 1}) if n else []:
+        a = areas[k]
+        if a < LUNGS_EDGE_CM2:
+            continue
+        peak = [i for i, v in enumerate(areas) if v == big]
+        d = min(abs(i - k) for i in peak) * spacing_z / 10.0          # cm from the end slice to the largest section
+        ml = a * (d * a / (big - a)) / 2.0 if big > a and d > 0 else float("inf")
+        out.append((k, a, ml))
+    return out
+
+
 def lungs_cut(lungs: sitk.Image) -> tuple[str, str]:
     """(flag, note) of a lung mask (any label > 0, on the CT grid) cut by the scan's first / last slice: the dose
-    metrics are then of the part of the lungs in view.  ``flag``: '' or, with at least :data:`LUNGS_CUT_CM2` of lung on
-    an end slice, e.g. "lungs cut at the bottom of the scan: 85 cm² of lung on the last slice; MLD / Vx / Dx of the
-    part in view - export the CT series that covers both lungs"; ``note``: the flag, or for a small cut
-    (:data:`LUNGS_EDGE_CM2` to :data:`LUNGS_CUT_CM2`) that the dose metrics are kept as whole-lung; '' when the lungs
-    are inside the scan.  One rule for ``lungai dose-features`` and ``lungai cohort`` (the ``lungs_cut`` column)."""
+    metrics are then of the part of the lungs in view.  ``flag``: '' or, when the lung volume estimated left off
+    (:func:`lungs_cut_estimate`) is at least :data:`LUNGS_CUT_FRACTION` of the lungs, e.g. "lungs cut at the bottom of
+    the scan: 89 cm² of lung on the last slice (~190 ml, ~5 % of the lungs estimated left off); MLD / Vx / Dx of the
+    part in view ... - export the CT series that covers both lungs (or drop this row)"; ``note``: the flag, or for a
+    smaller cut (from :data:`LUNGS_EDGE_CM2` on an end slice) that the dose metrics are kept as whole-lung; '' when the
+    lungs are inside the scan.  One rule for ``lungai dose-features`` and ``lungai cohort`` (the ``lungs_cut``
+    column)."""
     arr = sitk.GetArrayViewFromImage(lungs) > 0
     n = arr.shape[0]
-    sx, sy = lungs.GetSpacing()[:2]
+    sx, sy, sz = lungs.GetSpacing()[:3] if lungs.GetDimension() == 3 else (*lungs.GetSpacing(), 1.0)
     z = [lungs.TransformContinuousIndexToPhysicalPoint((0.0, 0.0, float(k)))[2] for k in (0, n - 1)]
-    ends = []   # (top / bottom, first / last, area cm²)
-    for k, which in sorted({0: "first", n - 1: "last"}.items()):
-        area = float(arr[k].sum()) * sx * sy / 100.0
-        if area >= LUNGS_EDGE_CM2:
-            top = (z[0] >= z[1]) == (k == 0) if n > 1 else True
-            ends.append(("top" if top else "bottom", which, area))
+    areas = arr.reshape(n, -1).sum(axis=1) * sx * sy / 100.0
+    ends = []   # (top / bottom, first / last, area cm², ml estimated left off)
+    for k, area, ml in lungs_cut_estimate(areas, sz):
+        top = (z[0] >= z[1]) == (k == 0) if n > 1 else True
+        ends.append(("top" if top else "bottom", "first" if k == 0 else "last", area, ml))
     if not ends:
         return "", ""
     ends.sort(key=lambda e: e[0] != "top")     # the top first: "top and bottom"
     where = " and ".join(e[0] for e in ends)
-    areas = ", ".join(f"{a:.0f} cm² of lung on the {w} slice" for _, w, a in ends)
-    if max(a for _, _, a in ends) >= LUNGS_CUT_CM2:
-        flag = (f"lungs cut at the {where} of the scan: {areas}; MLD / Vx / Dx of the part in view, not of the "
-                "whole lungs - export the CT series that covers both lungs (or drop this row)")
+    areas_text = ", ".join(f"{a:.0f} cm² of lung on the {w} slice" for _, w, a, _ in ends)
+    lost = sum(e[3] for e in ends)
+    in_view = float(arr.sum()) * sx * sy * sz / 1000.0
+    fraction = lost / (in_view + lost) if lost != float("inf") else 1.0
+    pct = 100 * fraction
+    estimate = ("the lungs still widening there: cut mid-lung" if lost == float("inf") else
+                f"~{lost:.0f} ml, ~{pct:.0f} % of the lungs estimated left off" if pct >= 10 else
+                f"~{lost:.0f} ml, ~{pct:.1f} % of the lungs estimated left off" if pct >= 1 else
+                f"~{lost:.1f} ml, ~{pct:.2f} % of the lungs estimated left off")
+    if fraction >= LUNGS_CUT_FRACTION:
+        flag = (f"lungs cut at the {where} of the scan: {areas_text} ({estimate}); MLD / Vx / Dx of the part in view, "
+                "not of the whole lungs - export the CT series that covers both lungs (or drop this row)")
         return flag, flag
-    return "", (f"lungs touch the {where} of the scan: {areas} (under {LUNGS_CUT_CM2:g} cm²: the part cut off is "
-                "small, the dose metrics stand for the whole lungs)")
+    return "", (f"lungs touch the {where} of the scan: {areas_text} ({estimate}; under {100 * LUNGS_CUT_FRACTION:g} %: "
+                "the dose metrics stand for the whole lungs)")
 
 
 def segments_text(names, segmentation: str | None = None) -> str:

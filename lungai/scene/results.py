@@ -119,6 +119,23 @@ def describe_risk(probability: float, contributions: Iterable[tuple[str, float]]
     return "\n".join(lines)
 
 
+def dose_csv_warnings(dose_csv) -> list[str]:
+    """The warnings ``lungai dose-features`` printed with the dose CSV it wrote, as the Lung Radiomics panel repeats
+    them: its ``lungs_cut`` flag (:func:`lungai.dose.features.lungs_cut`: the dose metrics are of the part of the lungs
+    in view); [] for none, or a CSV without the column (an older lungai's)."""
+    import pandas as pd
+
+    from lungai.dose.features import LUNGS_CUT_COLUMN
+
+    try:
+        df = pd.read_csv(dose_csv, keep_default_na=False, dtype=str)
+    except (OSError, ValueError):
+        return []
+    if LUNGS_CUT_COLUMN not in df.columns:
+        return []
+    return [str(v).strip() for v in df[LUNGS_CUT_COLUMN] if str(v).strip()]
+
+
 def run_settings_notes(columns: dict, csvs: dict) -> tuple[list, list]:
     """(edge warnings, notes on NaN values) of the Lung Radiomics panel's runs, one per computed segment as
     ``lungai radiomics`` prints them (:func:`lungai.radiomics.extract.edge_notes`, :func:`~lungai.radiomics.extract.

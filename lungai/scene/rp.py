@@ -164,12 +164,17 @@ def _prefixed(values: dict, prefix: str, names=(), id_column: str | None = None)
 def dose_features(dose, names=()) -> dict:
     """``dose_*`` values (and the model's feature ``names`` as they are) from a dict, a one-row DataFrame or a
     table node; the ``masks`` and ``lungs_cut`` columns of lungai's dose table (what the metrics were computed on, a
-    partial lung) are no features."""
+    partial lung) are no features: a ``lungs_cut`` flag is carried as it is (``lungs_cut``: rp predict warns of it)."""
     from lungai.dose.features import LUNGS_CUT_COLUMN, MASKS_COLUMN
+    from lungai.rp.columns import is_missing_word
 
     def features(values: dict) -> dict:
-        return _prefixed({k: v for k, v in values.items() if str(k).strip() not in (MASKS_COLUMN, LUNGS_CUT_COLUMN)},
-                         "dose_", names)
+        out = _prefixed({k: v for k, v in values.items() if str(k).strip() not in (MASKS_COLUMN, LUNGS_CUT_COLUMN)},
+                        "dose_", names)
+        cut = next((v for k, v in values.items() if str(k).strip() == LUNGS_CUT_COLUMN), None)
+        if cut is not None and not is_missing_word(cut) and str(cut).strip():
+            out[LUNGS_CUT_COLUMN] = str(cut).strip()
+        return out
 
     if isinstance(dose, dict):
         return features(dose)
@@ -286,6 +291,8 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
 
     # the radiomics table's segments flagged for expert review (Lung Radiomics / radiomics_table record them)
     result = add_warnings(result, recorded_review_notes(radiomics) if radiomics is not None else [])
+    # and the warnings about the whole table (rp predict prints them): the dose metrics of lungs cut by the scan
+    result = add_warnings(result, pred.attrs.get("warnings", []))
     if "illustrative" in pred.columns:     # a model trained on a synthetic cohort (its card says so): every risk
         result.insert(1, "illustrative", pred["illustrative"].to_numpy())     # of it labelled, as rp predict does
     values = contrib.drop(columns="case").iloc[0]
