@@ -153,7 +153,7 @@ def test_rp_train_validate_predict_warn_about_cut_lungs(tmp_path):
                  outer_folds=2, inner_folds=2, fast=True, n_boot=2, make_plots=False)
     assert any("are cut by the scan" in w and table["case"].iloc[2] in w for w in r.metrics["warnings"])
     assert "lungs_cut" not in json.dumps(r.metrics.get("features", ""))
-    v = validate_rp(tmp_path / "m", flagged)
+    v = validate_rp(tmp_path / "m", flagged, include_training_patients=True)
     assert any("are cut by the scan" in w for w in v["warnings"])
     pred, _ = predict_rp(tmp_path / "m", flagged)
     assert any("are cut by the scan" in w for w in pred.attrs["warnings"])

@@ -93,7 +93,8 @@ def test_rp_never_replaces_a_users_files(tmp_path, capsys, monkeypatch, rp_model
     assert "not written by lungai rp validate" in capsys.readouterr().err
     assert (tmp_path / "v" / "external_metrics.json").read_text(encoding="utf-8") == "{}"
     for _ in range(2):                                                                  # a re-run reuses its folder
-        assert main(["rp", "validate", str(rp_model_dir), "p.csv", "-o", "v2"]) == 0
+        assert main(["rp", "validate", str(rp_model_dir), "p.csv", "-o", "v2",
+                     "--include-training-patients"]) == 0
     assert json.loads((tmp_path / "v2" / "external_metrics.json").read_text(encoding="utf-8"))["n"] == 40
     (tmp_path / "u").mkdir()
     for name in ("metrics.json", "roc.png"):
@@ -294,7 +295,8 @@ def test_a_model_trained_on_a_synthetic_cohort_says_so_with_every_risk(tmp_path,
     card_md = (model / "model_card.md").read_text(encoding="utf-8")
     assert "ILLUSTRATIVE" in card_md.split("- Outcome")[0]      # ... and at the top of model_card.md
     # rp validate with such a model: every risk of external_predictions.csv, the console and the metrics say so
-    assert main(["rp", "validate", str(model), str(cohort), "-o", str(tmp_path / "val")]) == 0
+    assert main(["rp", "validate", str(model), str(cohort), "-o", str(tmp_path / "val"),
+                 "--include-training-patients"]) == 0
     assert "ILLUSTRATIVE" in capsys.readouterr().out
     assert pd.read_csv(tmp_path / "val" / "external_predictions.csv")["illustrative"].str.startswith("ILLUSTRATIVE").all()
     assert json.loads((tmp_path / "val" / "external_metrics.json").read_text())["synthetic_model"] is True
@@ -306,7 +308,8 @@ def test_a_model_trained_on_a_synthetic_cohort_says_so_with_every_risk(tmp_path,
     assert td["synthetic"] is False and td["source"] == "mine.csv"
     assert "ILLUSTRATIVE" not in capsys.readouterr().out
     assert "ILLUSTRATIVE" not in (tmp_path / "m2" / "model_card.md").read_text(encoding="utf-8")
-    assert main(["rp", "validate", str(tmp_path / "m2"), str(mine), "-o", str(tmp_path / "val2")]) == 0
+    assert main(["rp", "validate", str(tmp_path / "m2"), str(mine), "-o", str(tmp_path / "val2"),
+                 "--include-training-patients"]) == 0
     assert "ILLUSTRATIVE" not in capsys.readouterr().out
     assert "illustrative" not in pd.read_csv(tmp_path / "val2" / "external_predictions.csv").columns
     assert json.loads((tmp_path / "val2" / "external_metrics.json").read_text())["synthetic_model"] is False

@@ -353,8 +353,9 @@ def test_a_models_saved_threshold_outside_0_1_is_refused_not_applied(tmp_path, r
         predict_rp(model, table)
     assert "model_card.json: its threshold 20" in str(err.value) and "use 0.20" in err.value.fix
     with pytest.raises(InputError):
-        validate_rp(model, table, outcome=rp_cohort.outcome)
-    result = validate_rp(model, table, outcome=rp_cohort.outcome, threshold=0.2)   # an explicit threshold replaces it
+        validate_rp(model, table, outcome=rp_cohort.outcome, include_training_patients=True)
+    result = validate_rp(model, table, outcome=rp_cohort.outcome, threshold=0.2,   # an explicit threshold replaces it
+                         include_training_patients=True)
     assert result["threshold"] == 0.2
     card["threshold"] = 1.5                 # just above 1: refused, never advised as the percentage 0.015
     (model / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
@@ -388,11 +389,13 @@ def test_a_models_saved_threshold_missing_null_or_text_is_refused(tmp_path, rp_m
         card["threshold"] = threshold
     (model / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
     table = rp_cohort.table.head(40)
-    for run in (lambda: predict_rp(model, table), lambda: validate_rp(model, table, outcome=rp_cohort.outcome)):
+    for run in (lambda: predict_rp(model, table),
+                lambda: validate_rp(model, table, outcome=rp_cohort.outcome, include_training_patients=True)):
         with pytest.raises(InputError) as err:
             run()
         assert says in str(err.value) and "model_card.json" in str(err.value) and "retrain" in err.value.fix
-    assert validate_rp(model, table, outcome=rp_cohort.outcome, threshold=0.2)["threshold"] == 0.2
+    assert validate_rp(model, table, outcome=rp_cohort.outcome, threshold=0.2,
+                       include_training_patients=True)["threshold"] == 0.2
     card["threshold"] = 1                   # a JSON integer is a number, refused by the (0, 1) rule as before
     (model / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
     with pytest.raises(InputError, match="its threshold 1 is not a risk"):

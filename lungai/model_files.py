@@ -246,3 +246,54 @@ def training_overlap(meta: dict, ids) -> list | None:
         return None
     known = {h for h in rec["sha256"] if isinstance(h, str)}
     return [i for i in ids if _id_hash(rec["salt"], i) in known]
+
+
+OVERLAP_EXAMPLES = 5     # patient IDs a note / error names
+
+
+def _shown(ids) -> str:
+    return ", ".join(map(str, ids[:OVERLAP_EXAMPLES])) + (" ..." if len(ids) > OVERLAP_EXAMPLES else "")
+
+
+def external_patients(meta: dict, ids, include_training: bool = False, *, train: str, honest: str,
+                      unchecked: str | None = None) -> tuple[list, dict, list[str]]:
+    """(kept ids, record, notes) of an external validation of a locked model on the patients ``ids`` (``lungai stage
+    validate``, ``lungai rp validate``): the patients the model was trained on (:func:`training_overlap`) are left out
+    (their scores are in-sample: the model has seen their labels); with ``include_training`` they are kept and the
+    record says the metrics are not external.  ``record`` is the metrics part: ``n_training_overlap`` (None when the
+    model cannot tell), ``training_overlap_checked``, ``training_overlap_examples``, ``training_patients_included``,
+    ``external`` (whether the metrics are an external validation; None: unknown).  Every patient a training patient,
+    and not included: an :class:`InputError`.  ``train``: the command that records the hashes (e.g. "`lungai stage
+    train`"); ``honest``: where the honest estimate on the training cohort is; ``unchecked``: why overlap cannot be
+    checked when the caller knows better than "no hashes" (e.g. a table without a patient ID column)."""
+    ids = list(ids)
+    overlap = None if unchecked else training_overlap(meta, ids)
+    if overlap is None:
+        note = unchecked or ("this model records no training patient hashes (trained by an older lungai); make sure "
+                             f"none of these patients was in its training cohort, or retrain with {train} to "
+                             "record them")
+        return ids, {"n_training_overlap": None, "training_overlap_checked": False, "external": None}, \
+            [f"overlap with the training cohort cannot be checked: {note}"]
+    record = {"n_training_overlap": len(overlap), "training_overlap_checked": True,
+              "training_overlap_examples": [str(i) for i in overlap[:OVERLAP_EXAMPLES]],
+              "training_patients_included": bool(include_training and overlap), "external": True}
+    if not overlap:
+        return ids, record, []
+    n = len(ids)
+    if include_training:
+        record["external"] = False
+        return ids, record, [f"{len(overlap)} of the {n} patients were in the model's training cohort "
+                             f"({_shown(overlap)}) and are scored as asked (--include-training-patients): these "
+                             "metrics are NOT an external validation (in-sample for those patients: optimistic)"]
+    if len(overlap) == n:
+        raise InputError(f"all {n} patients of the validation cohort were in the locked model's training cohort "
+                         f"({_shown(overlap)}): their scores would be in-sample (the model has seen their labels), "
+                         "not an external validation",
+                         f"validate on patients the model never saw (an external cohort); {honest} (add "
+                         "--include-training-patients only to see the in-sample fit, labelled as not external)")
+    known = set(overlap)
+    kept = [i for i in ids if i not in known]
+    return kept, record, [f"{len(overlap)} of the {n} patients were in the model's training cohort "
+                          f"({_shown(overlap)}) and are left out of the external validation (their scores would be "
+                          f"in-sample); {len(kept)} patients are validated (--include-training-patients scores them "
+                          "too, labelled as not external)"]

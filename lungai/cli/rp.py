@@ -47,6 +47,9 @@ def register(sub) -> None:
     v.add_argument("--threshold", type=float, default=None, help="risk threshold (0-1); default: the model's")
     v.add_argument("--allow-other-radiomics-settings", action="store_true",
                    help="accept radiomic features computed with other settings than the model's (warned per patient)")
+    v.add_argument("--include-training-patients", action="store_true",
+                   help="also score patients the model was trained on (left out by default: their scores are "
+                        "in-sample; the metrics are then labelled as not an external validation)")
     v.set_defaults(func=run_validate)
 
     q = rp.add_parser("predict", help="risk with uncertainty interval and top contributing features")
@@ -111,8 +114,15 @@ def run_validate(args) -> int:
     if args.output:                                       # before any work: nothing is computed in vain,
         prepare_output_folder(args.output, owner=OWNER, owns=VALIDATE_OUTPUTS)   # a user's files are never replaced
     r = validate_rp(args.model_dir, args.table, args.output, outcome=args.outcome, threshold=args.threshold,
-                    allow_other_radiomics_settings=args.allow_other_radiomics_settings)
-    print(f"external validation of {r['model']} on {r['n']} patients ({r['events']} events)")
+                    allow_other_radiomics_settings=args.allow_other_radiomics_settings,
+                    include_training_patients=args.include_training_patients)
+    import sys
+
+    not_external = r["external"] is False
+    for note in r["overlap_notes"]:           # the model's own training patients: left out, or scored as asked
+        print(f"{'warning' if not_external else 'note'}: {note}", file=sys.stderr if not_external else sys.stdout)
+    print(f"{'validation (NOT external: includes training patients)' if not_external else 'external validation'} "
+          f"of {r['model']} on {r['n']} patients ({r['events']} events)")
     print(f"AUC {r['auc']:.3f} ({ci_text(r['auc_ci95'])}); "
           f"nested-CV AUC at training {r['nested_cv_auc_at_training']:.3f}")
     print(f"Brier {r['brier']:.3f}; calibration slope {fmt_calibration(r['calibration_slope'])}"

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from lungai.errors import InputError
-from lungai.model_files import (dump_skops, load_safetensors, load_skops, read_json, training_overlap,
-                                 training_patients)
+from lungai.model_files import (dump_skops, load_safetensors, load_skops, read_json, training_patients)
+from lungai.model_files import external_patients as shared_external_patients
 from lungai.fusion.baseline import KINDS, BaselinePipeline
 from lungai.fusion.models.fusion import FusionModel
 from lungai.fusion.pipeline import FusionConfig, FusionPipeline
@@ -131,8 +131,7 @@ STAGE_FIX = "retrain with `lungai stage train`, or restore the model folder exac
 
 
 # ------------------------------------------------------------------------------ training patients (no plain IDs)
-# (the salted ID hashes: lungai.model_files.training_patients / training_overlap)
-OVERLAP_EXAMPLES = 5
+# (the salted ID hashes and the overlap rule: lungai.model_files.training_patients / external_patients)
 # the cohort report's entries that list patient IDs: the model keeps their counts only
 _ID_LISTS = ("unlabelled", "rna_not_joined", "ct_not_joined", "rna_not_in_ehr", "ct_not_in_ehr", "stage0_ids")
 
@@ -145,48 +144,17 @@ def cohort_record(cohort) -> dict:
     return {"training_cohort": report, "training_patients": training_patients(cohort.ids)}
 
 
-def _shown(ids) -> str:
-    return ", ".join(map(str, ids[:OVERLAP_EXAMPLES])) + (" ..." if len(ids) > OVERLAP_EXAMPLES else "")
-
-
 def external_patients(meta: dict, cohort, include_training: bool = False) -> tuple:
-    """(cohort, record, notes) for ``lungai stage validate``: the patients the locked model was trained on are left
-    out of an external validation (their scores are in-sample: the model has seen their labels); with
-    ``include_training`` they are kept and the record says the metrics are not external.  ``record`` is the
-    metrics.json part (``n_training_overlap``: None when the model cannot tell, ``external``: whether the metrics
-    are an external validation).  Every patient a training patient, and not included: an :class:`InputError`."""
+    """(cohort, record, notes) for ``lungai stage validate``: the cohort less the locked model's training patients
+    (:func:`lungai.model_files.external_patients`: the rule, the record for metrics.json and the notes)."""
     from lungai.fusion.data import recount
 
-    overlap = training_overlap(meta, cohort.ids)
-    if overlap is None:
-        note = ("overlap with the training cohort cannot be checked: this model records no training patient hashes "
-                "(trained by an older lungai); make sure none of these patients was in its training cohort, or "
-                "retrain with `lungai stage train` to record them")
-        return cohort, {"n_training_overlap": None, "training_overlap_checked": False, "external": None}, [note]
-    record = {"n_training_overlap": len(overlap), "training_overlap_checked": True,
-              "training_overlap_examples": [str(i) for i in overlap[:OVERLAP_EXAMPLES]],
-              "training_patients_included": bool(include_training and overlap), "external": True}
-    if not overlap:
-        return cohort, record, []
-    n = len(cohort.ids)
-    if include_training:
-        record["external"] = False
-        return cohort, record, [f"{len(overlap)} of the {n} patients were in the model's training cohort "
-                                f"({_shown(overlap)}) and are scored as asked (--include-training-patients): these "
-                                "metrics are NOT an external validation (in-sample for those patients: optimistic)"]
-    if len(overlap) == n:
-        raise InputError(f"all {n} patients of the validation cohort were in the locked model's training cohort "
-                         f"({_shown(overlap)}): their scores would be in-sample (the model has seen their labels), "
-                         "not an external validation",
-                         "validate on patients the model never saw (an external cohort); `lungai stage cv` gives the "
-                         "honest estimate on the training cohort itself (add --include-training-patients only to "
-                         "see the in-sample fit, labelled as not external)")
-    keep = set(overlap)
-    cohort = recount(cohort.subset([i for i in cohort.ids if i not in keep]))
-    return cohort, record, [f"{len(overlap)} of the {n} patients were in the model's training cohort "
-                            f"({_shown(overlap)}) and are left out of the external validation (their scores would be "
-                            f"in-sample); {len(cohort.ids)} patients are validated (--include-training-patients "
-                            "scores them too, labelled as not external)"]
+    kept, record, notes = shared_external_patients(
+        meta, cohort.ids, include_training, train="`lungai stage train`",
+        honest="`lungai stage cv` gives the honest estimate on the training cohort itself")
+    if len(kept) < len(cohort.ids):
+        cohort = recount(cohort.subset(kept))
+    return cohort, record, notes
 
 
 def _first_line(exc: Exception) -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError
 from lungai.rp import model_io, plots
-from lungai.rp.checks import check_one_row_per_patient, check_threshold, outcome_vector, read_tables, table_paths
+from lungai.rp.checks import check_one_row_per_patient, check_threshold, id_column_of, outcome_vector, read_tables, \
+    table_paths
 from lungai.rp.cohort import SYNTHETIC_NOTE
 from lungai.rp.metrics import evaluate
 from lungai.rp.model_io import load_model
@@ -20,15 +22,40 @@ from lungai.rp.uncertainty import risk_with_interval
 OWNER = "rp-validate"   # the marker .lungai-rp-validate: a folder rp validate wrote
 VALIDATE_OUTPUTS = ("external_metrics.json", "external_roc.png", "external_calibration.png",
                     "external_predictions.csv")
+HONEST = ("the nested-CV figures of `lungai rp train` (model_card.json metrics_nested_cv) are the honest estimate on "
+          "the training cohort itself")
+
+
+def external_rows(card: dict, df: pd.DataFrame, include_training: bool = False) -> tuple:
+    """(mask of the rows to score, record, notes): the rows of patients the locked model was trained on (the salted
+    ID hashes of its card, :func:`lungai.model_files.external_patients`) are left out of an external validation."""
+    from lungai.model_files import external_patients
+
+    col = id_column_of(df, card["roles"].get("id_column"))
+    unchecked = None
+    if card.get("training_patients", False) is None:      # recorded as none: the training table had no ID column
+        unchecked = ("the model's training table had no patient ID column (case / patient_id), so the model records "
+                     "no training patients; make sure none of these patients was in its training cohort")
+    elif col is None:
+        unchecked = ("the validation table has no patient ID column (case / patient_id); make sure none of these "
+                     "patients was in the model's training cohort")
+    ids = df[col].astype(str).str.strip().tolist() if col is not None else [f"row{i + 1}" for i in range(len(df))]
+    kept, record, notes = external_patients(card, ids, include_training, train="`lungai rp train`", honest=HONEST,
+                                            unchecked=unchecked)
+    keep = set(kept)
+    return np.array([i in keep for i in ids], dtype=bool), record, notes
 
 
 def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, threshold: float | None = None,
-                seed: int = 0, allow_other_radiomics_settings: bool = False) -> dict:
+                seed: int = 0, allow_other_radiomics_settings: bool = False,
+                include_training_patients: bool = False) -> dict:
     """Metrics of the locked model on ``table`` (which must hold the outcome column).
 
     Nothing is refitted.  With ``output_dir``: external_metrics.json, external_roc.png,
     external_calibration.png and external_predictions.csv (one row per patient, with the same
-    ``case`` column as ``predict_rp``) are written there.
+    ``case`` column as ``predict_rp``) are written there.  The patients the model was trained on (salted ID hashes
+    in its card) are left out, with a note (:func:`external_rows`; every patient a training patient: an
+    :class:`InputError`); ``include_training_patients`` scores them, and the result says it is not external.
     """
     from lungai.io.outputs import check_output_owner, claimed_output_folder
 
@@ -45,6 +72,11 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     # the settings first: other settings give other rad_* names, which must not read as misspelt columns
     warnings = [w for w in settings_warnings(df, card, "validation table", allow_other_radiomics_settings) if w]
     X = model_features(df, card, "validation table")
+    # the model's own training patients: left out of an external validation (or kept, labelled not external); the
+    # table is checked as given first (its row numbers), the rest is scored
+    keep, overlap, overlap_notes = external_rows(card, df, include_training_patients)
+    if not keep.all():
+        df, X, y = df[keep], X[keep], y[keep]
     imputed, outside = imputed_and_out_of_range(X, card)
     risk, low, high = risk_with_interval(bundle, X)
     thr = card["threshold"] if threshold is None else float(threshold)
@@ -59,7 +91,8 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
                "n_patients_out_of_training_range": sum(bool(v) for v in outside),
                "n_patients_tumour_review": n_review,
                "radiomics_settings_warnings": sorted(set(warnings)),
-               "synthetic_model": synthetic_model(card)}   # trained on a synthetic cohort: every risk is illustrative
+               "synthetic_model": synthetic_model(card),
+               **overlap, "overlap_notes": overlap_notes}   # trained on a synthetic cohort: every risk is illustrative
     if output_dir is not None:
         out = Path(output_dir)
         written = {(out / n).resolve() for n in VALIDATE_OUTPUTS}
@@ -67,8 +100,10 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
             raise InputError(f"an input table is in {out} under a name validate writes", "choose another output directory")
         with claimed_output_folder(out, OWNER, VALIDATE_OUTPUTS, inputs=table_paths(table)):   # + records them
             key = result["model"]
-            plots.roc_plot({key: (y, risk, f"AUC {result['auc']:.2f}")}, out / "external_roc.png", "External validation ROC")
-            plots.calibration_plot({key: (y, risk)}, out / "external_calibration.png", "External validation calibration")
+            kind = "External validation" if overlap["external"] is not False else \
+                "NOT external (includes training patients):"
+            plots.roc_plot({key: (y, risk, f"AUC {result['auc']:.2f}")}, out / "external_roc.png", f"{kind} ROC")
+            plots.calibration_plot({key: (y, risk)}, out / "external_calibration.png", f"{kind} calibration")
             pred = pd.DataFrame({"case": case_ids(df, card["roles"].get("id_column")), "outcome": y, "risk": risk,
                                  "risk_low": low, "risk_high": high, "imputed": imputed, "out_of_range": outside})
             if result["synthetic_model"]:      # as rp predict: every risk of such a model says so in its row

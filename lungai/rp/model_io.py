@@ -61,6 +61,7 @@ def card_markdown(card: dict) -> str:
              f"(prevalence {td['prevalence']:.1%}); ignored columns: {td['ignored_columns'] or 'none'}"
              + (f"; {td['n_tumour_review']} patient(s) whose automatic tumour needs review (tumour_review)"
                 if td.get("n_tumour_review") else ""),
+             training_patients_line(card),
              f"- Nested-CV performance ({card.get('metrics_source', 'nested CV')}): AUC {m['auc']:.3f} ({ci_text(m['auc_ci95'])}), "
              f"Brier {m['brier']:.3f}, calibration slope {fmt_calibration(m['calibration_slope'])} / intercept "
              f"{fmt_calibration(m['calibration_intercept'])}, sensitivity {m['sensitivity']:.2f} / specificity "
@@ -78,6 +79,18 @@ def card_markdown(card: dict) -> str:
         lines.append(f"| `{f}` | {card['roles']['roles'][f]} | {types.get(f, 'numeric')} ({how.get(f, 'declared')}) "
                      f"| {summary} | {s['missing_pct']} |")
     return "\n".join(lines) + "\n"
+
+
+def training_patients_line(card: dict) -> str:
+    """The model card's line on its training patients (``training_patients``, salted ID hashes)."""
+    rec = card.get("training_patients", False)
+    if isinstance(rec, dict):
+        return (f"- Training patients: {rec.get('n')} recorded as salted SHA-256 hashes of their IDs (no ID in plain "
+                "text): `lungai rp validate` leaves them out of an external validation")
+    if rec is None:
+        return ("- Training patients: not recorded (the training table had no patient ID column): `lungai rp "
+                "validate` cannot tell them")
+    return "- Training patients: not recorded (a model of an older lungai): `lungai rp validate` cannot tell them"
 
 
 def write_json(path, obj) -> None:

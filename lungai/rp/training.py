@@ -15,8 +15,8 @@ from lungai import __version__
 from lungai.errors import InputError
 from lungai.progress import task
 from lungai.rp import model_io, plots
-from lungai.rp.checks import check_events, check_not_constant, check_threshold, check_one_row_per_patient, id_order, \
-    numeric_features, outcome_vector, read_tables, small_cohort_warnings, table_paths
+from lungai.rp.checks import check_events, check_not_constant, check_threshold, check_one_row_per_patient, \
+    id_column_of, id_order, numeric_features, outcome_vector, read_tables, small_cohort_warnings, table_paths
 from lungai.rp.cohort import SYNTHETIC_NOTE, SYNTHETIC_SOURCE, is_synthetic_cohort
 from lungai.rp.columns import CATEGORY_RULES, FEATURE_SETS, ColumnRoles, infer_roles, role_file_id
 from lungai.rp.explain import baseline_risk, model_inputs
@@ -211,6 +211,9 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
                               "prevalence": float(y.mean()), "ignored_columns": roles.ignored,
                               "n_tumour_review": n_review,   # rows whose automatic tumour needs review (cohort)
                               "features": feature_summary(X, cats)},
+            # the training patients as salted hashes of their IDs (no ID in plain text): rp validate leaves them out
+            # of an external validation; None: the table had no patient ID column (nothing to record)
+            "training_patients": training_patients_of(df, roles.id_column),
             "metrics_nested_cv": {k: v for k, v in honest.items()
                                   if k not in ("params_per_fold", "inner_auc_per_fold", "chosen_per_fold", "rule")},
             "warnings": warnings,
@@ -239,6 +242,15 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     lines.append(f"radiomics settings: {rs['id']} ({rs['note']})" if rs["id"] else f"radiomics settings: {rs['note']}")
     return TrainResult(model_dir, metrics, chosen, lines + summary_lines(metrics) + [f"warning: {w}" for w in warnings]
                        + ([SYNTHETIC_NOTE] if synthetic else []))   # a synthetic cohort's model: illustrative
+
+
+def training_patients_of(df: pd.DataFrame, id_column: str | None) -> dict | None:
+    """The model card's ``training_patients`` (:func:`lungai.model_files.training_patients`: salted SHA-256 hashes of
+    the IDs of the table's patient ID column, :func:`~lungai.rp.checks.id_column_of`); None without an ID column."""
+    from lungai.model_files import training_patients
+
+    col = id_column_of(df, id_column)
+    return None if col is None else training_patients(df[col].astype(str).str.strip().tolist())
 
 
 def summary_lines(metrics: dict) -> list[str]:

@@ -1,0 +1,104 @@
+"""``rp validate`` leaves the model's own training patients out of an external validation (as ``stage validate``):
+``rp train`` records them as salted SHA-256 hashes of their IDs (lungai.model_files.training_patients), validate
+hashes each row's ID with the model's salt; all of them: refused; ``--include-training-patients``: scored, labelled
+NOT external; a model without hashes: "cannot be checked"."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from lungai.cli import main
+from lungai.errors import InputError
+from lungai.rp import make_cohort, train_rp, validate_rp
+
+FAST = dict(models="lr", feature_sets="clinical_dosimetric", fast=True, outer_folds=3, inner_folds=3, n_boot=3,
+            make_plots=False)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(training table CSV, model dir): 60 synthetic patients."""
+    d = tmp_path_factory.mktemp("rp_overlap")
+    cohort = make_cohort(60, seed=21, n_noise=0)
+    cohort.table.to_csv(d / "train.csv", index=False)
+    train_rp(d / "train.csv", cohort.outcome, d / "m", **FAST)
+    return d / "train.csv", d / "m", cohort.outcome
+
+
+def test_the_card_records_salted_hashes_of_the_training_patients_and_no_plain_id(trained):
+    table, model, _ = trained
+    ids = pd.read_csv(table)["case"].tolist()
+    text = (model / "model_card.json").read_text()
+    assert not [i for i in ids if i in text]
+    rec = json.loads(text)["training_patients"]
+    assert rec["n"] == 60 and len(rec["sha256"]) == 60 and len(rec["salt"]) == 32
+    assert "Training patients: 60 recorded as salted SHA-256 hashes" in (model / "model_card.md").read_text()
+
+
+def test_the_same_seed_gives_byte_identical_model_files(trained, tmp_path):
+    table, model, outcome = trained
+    train_rp(table, outcome, tmp_path / "m2", **FAST)
+    for name in ("model.skops", "metrics.json"):
+        assert (tmp_path / "m2" / name).read_bytes() == (model / name).read_bytes()
+    card = lambda p: {k: v for k, v in json.loads((p / "model_card.json").read_text()).items() if k != "created_utc"}
+    assert card(tmp_path / "m2") == card(model)
+
+
+def test_validate_on_the_training_table_is_refused_with_the_fix(trained, tmp_path, capsys):
+    table, model, _ = trained
+    assert main(["rp", "validate", str(model), str(table), "-o", str(tmp_path / "v")]) == 2
+    err = capsys.readouterr().err
+    assert "all 60 patients of the validation cohort were in the locked model's training cohort" in err
+    assert "validate on patients the model never saw" in err and "metrics_nested_cv" in err
+    assert not (tmp_path / "v" / "external_metrics.json").exists()
+
+
+def test_validate_leaves_the_training_patients_out_and_counts_them(trained, tmp_path, capsys):
+    table, model, outcome = trained
+    mixed = pd.concat([pd.read_csv(table).head(20), make_cohort(40, seed=22, n_noise=0).table])
+    mixed.to_csv(tmp_path / "mixed.csv", index=False)
+    assert main(["rp", "validate", str(model), str(tmp_path / "mixed.csv"), "-o", str(tmp_path / "v")]) == 0
+    out = capsys.readouterr().out
+    assert "20 of the 60 patients were in the model's training cohort" in out and "40 patients are validated" in out
+    m = json.loads((tmp_path / "v" / "external_metrics.json").read_text())
+    assert m["n"] == 40 and m["n_training_overlap"] == 20 and m["external"] is True
+    assert m["training_overlap_checked"] is True and m["training_patients_included"] is False
+    pred = pd.read_csv(tmp_path / "v" / "external_predictions.csv")
+    assert len(pred) == 40 and all(c.startswith("SYN022") for c in pred.case)
+
+
+def test_include_training_patients_scores_them_labelled_not_external(trained, tmp_path, capsys):
+    table, model, _ = trained
+    assert main(["rp", "validate", str(model), str(table), "--include-training-patients",
+                 "-o", str(tmp_path / "v")]) == 0
+    cap = capsys.readouterr()
+    assert "NOT an external validation" in cap.err and "NOT external" in cap.out
+    m = json.loads((tmp_path / "v" / "external_metrics.json").read_text())
+    assert m["n"] == 60 and m["n_training_overlap"] == 60 and m["external"] is False
+    assert m["training_patients_included"] is True
+
+
+def test_a_model_without_the_hashes_says_overlap_cannot_be_checked(trained, tmp_path):
+    table, model, _ = trained
+    old = tmp_path / "old"
+    old.mkdir()
+    for f in model.iterdir():
+        if f.is_file():
+            (old / f.name).write_bytes(f.read_bytes())
+    card = json.loads((old / "model_card.json").read_text())
+    del card["training_patients"]                     # a model card of a lungai before the hashes
+    (old / "model_card.json").write_text(json.dumps(card))
+    r = validate_rp(old, table)
+    assert r["n"] == 60 and r["n_training_overlap"] is None and r["training_overlap_checked"] is False
+    assert "overlap with the training cohort cannot be checked" in r["overlap_notes"][0]
+
+
+def test_a_table_without_an_id_column_cannot_be_checked(trained, tmp_path):
+    table, model, _ = trained
+    r = validate_rp(model, pd.read_csv(table).drop(columns="case"))
+    assert r["training_overlap_checked"] is False and "no patient ID column" in r["overlap_notes"][0]
+    with pytest.raises(InputError, match="all 60 patients"):
+        validate_rp(model, pd.read_csv(table))
