@@ -710,6 +710,31 @@ def test_constant_fill_is_the_resamplers_fill_not_noisy_air(small_phantom):
     assert not constant_fill(sitk.GetArrayFromImage(small_phantom.ct)).any()
 
 
+@pytest.mark.parametrize("sigma", [0.0, 0.6, 1.0])
+def test_constant_fill_is_no_clip_floor_of_noisy_air(sigma):
+    """QA: a CT clipped at -1000 (a windowed export, a scanner's clip floor) has about half of its noisy air on exactly
+    -1000: in the trachea, reaching the top face, those voxels formed a 6-connected region of >= 1000 voxels taken for
+    the resampler's fill, and LUNG1-003 lost its airway removal.  The fill is a solid plateau (the -1024 outside the
+    reconstruction circle, clipped to -1000 here), not the speckle of clipped noisy air (``sigma``: the noise's
+    correlation, in voxels)."""
+    from lungai.io.validate import constant_fill
+
+    rng = np.random.default_rng(0)
+    nz, ny, nx = 60, 96, 96
+    zz, yy, xx = np.mgrid[:nz, :ny, :nx]
+    r = np.hypot(yy - ny / 2 + 0.5, xx - nx / 2 + 0.5)
+    noise = ndimage.gaussian_filter(rng.standard_normal((nz, ny, nx)), sigma)
+    noise *= 20.0 / noise.std()
+    trachea = (r < 7) & (zz >= 10)                       # air reaching the top face
+    hu = np.where((r < 30) & ~trachea, 40.0, -1000.0) + noise
+    circle = r >= 46
+    hu[circle] = -1024.0                                 # outside the reconstruction circle
+    hu = np.maximum(np.rint(hu), -1000).astype(np.int16)
+    assert 0.4 < (hu[trachea] == -1000).mean() < 0.6
+    fill = constant_fill(hu)
+    assert not (fill & trachea).any() and fill[circle].all()
+
+
 @pytest.mark.parametrize("kind", ["mr_like", "uint8_window"])
 def test_segment_lungs_api_refuses_an_image_not_in_hu(small_phantom, kind):
     """QA: segment_lungs (Python API, Slicer node) said "no lungs found ... less than 100 ml of air" for an MR-like
@@ -750,3 +775,19 @@ def test_real_ct_tilted_and_resampled_with_air_fill_is_segmented(shared_data):
     pred = sitk.GetArrayFromImage(segment_lungs(ct).labels)
     rt = rt_lung_dice(pred, lab == 3, lab == 4, (lab == 1) | (lab == 2))
     assert rt["right"] >= 0.94 and rt["left"] >= 0.93, rt
+
+
+@pytest.mark.shared_data
+def test_real_ct_clipped_at_minus_1000_keeps_its_airway_removal(shared_data):
+    """QA: LUNG1-003 with every value clipped at -1000 (np.maximum(a, -1000): a windowed export, a scanner's clip
+    floor) gave a right lung of 2242.4 ml holding the trachea and bronchi ("no trachea found"): about half of its noisy
+    air sits on exactly -1000 and percolated through the trachea into regions touching the top face, taken for a
+    resampler's fill.  The fill is a solid plateau (lungai.io.validate.constant_fill): the clipped CT segments as the
+    original (2148.8 / 1720.5 ml, 52 ml of airways removed)."""
+    ct = sitk.ReadImage(str(shared_data / "nsclc_whole_ct" / "nifti" / "LUNG1-003_ct.nii.gz"))
+    arr = sitk.GetArrayFromImage(ct)
+    clipped = sitk.GetImageFromArray(np.maximum(arr, -1000).astype(arr.dtype))
+    clipped.CopyInformation(ct)
+    result = segment_lungs(clipped)
+    assert result.volumes_ml == {"right_lung": 2148.8, "left_lung": 1720.5}, result.volumes_ml
+    assert result.notes[0].startswith("trachea, main and lobar bronchi removed (52 ml"), result.notes

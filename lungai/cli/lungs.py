@@ -8,7 +8,7 @@ def register(sub) -> None:
                        description="Threshold-based lung segmentation: removes outside air and the trachea/main "
                                    "bronchi, fills vessels. Without a GTV, tumours inside the lung are kept but large "
                                    "tumours at the hilum, mediastinum or chest wall mostly are not (real CTs: 13.5 % "
-                                   "of a 360 ml GTV, 32-34 % of 35-48 ml ones kept; docs/lungs.md).")
+                                   "of a 360 ml GTV, 0-34 % of 35-48 ml ones kept; docs/lungs.md).")
     p.add_argument("ct", help="CT: DICOM folder, .nii/.nii.gz, .nrrd or .mha")
     p.add_argument("-o", "--output", required=True, help="output label image (.nii.gz, .nrrd, .mha)")
     p.add_argument("--series", default=None, help="SeriesInstanceUID when the DICOM folder holds several series")
