@@ -34,13 +34,17 @@ TORCH_TOO_OLD = ("{requester} was tested with PyTorch {minimum} or newer; PyTorc
                  "or newer).")
 INSTALL_FAILED = ("{requester} could not install {packages}: pip failed ({error}). The likely cause is no internet "
                   "connection, or the package index (pypi.org) is unreachable from this computer (a proxy or "
-                  "firewall). When online, install them from Slicer's Python console with "
-                  "slicer.util.pip_install('{specs}') and try again.")
+                  "firewall). When online, {how} and try again.")
+INSTALL_HOW = "install them from Slicer's Python console with slicer.util.pip_install('{specs}')"
+INSTALL_TORCH_HOW = ("install PyTorch ({specs}) from the 'PyTorch Utils' module (category Utilities), which picks the "
+                     "CPU / CUDA build for this computer")
 
 
-def install_failed_message(requester: str, specs: list[str], error: BaseException) -> str:
-    """What to tell the user when pip could not install ``specs`` (offline, index unreachable ...)."""
-    return INSTALL_FAILED.format(requester=requester, packages=", ".join(specs), error=error, specs=" ".join(specs))
+def install_failed_message(requester: str, specs: list[str], error: BaseException, torch: bool = False) -> str:
+    """What to tell the user when pip could not install ``specs`` (offline, index unreachable ...); ``torch``:
+    the PyTorch extension's install failed (torch is installed through it, never with pip_install)."""
+    how = (INSTALL_TORCH_HOW if torch else INSTALL_HOW).format(specs=" ".join(specs))
+    return INSTALL_FAILED.format(requester=requester, packages=", ".join(specs), error=error, how=how)
 
 
 def _constraints_file() -> str:
@@ -60,7 +64,8 @@ def _packaging_module():
 
 def ensure_torch(requester: str, unattended: bool = False) -> bool:
     """True when torch (at least the tested version) is importable, installing it through the PyTorch extension
-    (without asking when ``unattended``: the self-tests)."""
+    (without asking when ``unattended``: the self-tests in testing mode).  An install that fails (offline) shows
+    what to install and how, and returns False, as :func:`ensure` does for the other packages."""
     import slicer
 
     try:
@@ -70,8 +75,14 @@ def ensure_torch(requester: str, unattended: bool = False) -> bool:
         return False
     logic = PyTorchUtils.PyTorchUtilsLogic()
     if not requirements.is_present(requirements.PINNED["torch"]):
-        if logic.installTorch(askConfirmation=not unattended,
-                              torchVersionRequirement=f">={requirements.MIN_TORCH}") is None:
+        spec = f"torch>={requirements.MIN_TORCH}"
+        try:
+            installed = logic.installTorch(askConfirmation=not unattended,
+                                           torchVersionRequirement=f">={requirements.MIN_TORCH}")
+        except (subprocess.CalledProcessError, OSError) as exc:    # offline: light-the-torch / pip failed
+            slicer.util.errorDisplay(install_failed_message(requester, [spec], exc, torch=True))
+            return False
+        if installed is None:
             slicer.util.errorDisplay(TORCH_DECLINED.format(requester=requester))
             return False
     found = requirements.installed_version("torch")

@@ -160,17 +160,21 @@ def job_feature(start_job) -> str:
 
 
 def require_job_packages(test, *start_jobs, requester: str) -> None:
-    """For a module's self-test (run by Slicer in testing mode, on the extension build servers too): install the
-    packages the jobs of ``start_jobs`` need, without asking; when they cannot be installed (offline build
-    server) the test is skipped with the reason instead of failing in the child with ModuleNotFoundError."""
+    """For a module's self-test: install the packages the jobs of ``start_jobs`` need - without asking in Slicer's
+    testing mode (``--testing``: the extension build servers), after the usual confirmation when a user runs it
+    ("Reload and Test", the Python console: torch is GBs); when they are not installed (offline build server,
+    declined) the test is skipped with the reason instead of failing in the child with ModuleNotFoundError."""
+    import slicer
+
     from LungAICommon import install, requirements
 
+    unattended = bool(slicer.app.testingEnabled())
     for feature in dict.fromkeys(job_feature(j) for j in start_jobs):
-        if not install.ensure(feature, requester, unattended=True):
+        if not install.ensure(feature, requester, unattended=unattended):
             missing = requirements.describe(requirements.missing(feature)) or "see the log"
             test.skipTest(f"{requester} self-test skipped: the Python packages of '{feature}' ({missing}) are not "
-                          "installed and could not be installed (no internet, or the package index is unreachable). "
-                          "Install them when online and run the test again.")
+                          "installed and could not be installed (no internet, the package index is unreachable, or "
+                          "declined). Install them and run the test again.")
 
 
 def run_job(start_job, parameters, timeout: Optional[float] = 1800, requester: str = "Lung AI") -> PanelJob:

@@ -199,3 +199,103 @@ def test_lungai_common_docstring_names_existing_modules():
 
     named = {n.split(".")[-1] for n in __import__("re").findall(r":mod:`\.(\w+)`", LungAICommon.__doc__)}
     assert named and all((REPO / "LungAICommon" / f"{n}.py").is_file() for n in named), named
+
+
+# ---------------------------------------------------------------------------- torch offline, user sessions
+class _OfflineTorch:
+    """The PyTorch extension's logic when offline: ``installTorch`` raises CalledProcessError (light-the-torch /
+    ``slicer.util.pip_install``), as it does without a connection; records what it was asked."""
+
+    def __init__(self, monkeypatch, fail=True):
+        import types
+
+        from LungAICommon import install, requirements
+
+        self.calls = []
+        outer = self
+
+        class Logic:
+            def installTorch(self, askConfirmation, torchVersionRequirement):
+                outer.calls.append(askConfirmation)
+                if fail:
+                    raise subprocess.CalledProcessError(1, ["PythonSlicer", "-m", "pip", "install", "torch"])
+                return None                                     # declined
+
+        monkeypatch.setitem(sys.modules, "PyTorchUtils", types.SimpleNamespace(PyTorchUtilsLogic=Logic))
+        monkeypatch.setattr(install.requirements, "missing",
+                            lambda f: [requirements.PINNED["torch"], requirements.PINNED["monai"]])
+        monkeypatch.setattr(install.requirements, "is_present", lambda r: False)
+
+
+def test_offline_torch_install_says_what_to_do(env, monkeypatch):
+    """The PyTorch extension failing to install torch offline -> False and the install-failed message with the
+    torch requirement and where to install it from - not CalledProcessError out of install.ensure."""
+    from LungAICommon import install, requirements
+
+    pip = _Pip(env, monkeypatch, fail=True)
+    torch = _OfflineTorch(monkeypatch)
+    assert install.ensure("segmentation", "Lung AI Segmentation", unattended=True) is False
+    assert torch.calls == [False] and pip.installed == []       # monai is not tried without torch
+    (text,) = pip.errors
+    assert text.startswith(f"Lung AI Segmentation could not install torch>={requirements.MIN_TORCH}: pip failed")
+    assert "internet" in text and "'PyTorch Utils' module" in text and "exit status 1" in text
+
+
+def test_offline_torch_self_test_skips_with_the_reason(env, monkeypatch):
+    m = import_module_file("LungAISeg")
+    pip = _Pip(env, monkeypatch, fail=True)
+    _OfflineTorch(monkeypatch)
+    result, reached = _test_result(m.LungAISegTest, "test_tumour_on_sample", monkeypatch, m)
+    assert not reached and not result.errors and not result.failures, result.errors
+    ((_, why),) = result.skipped
+    assert "self-test skipped" in why and "torch==" in why
+    assert len(pip.errors) == 1 and "torch>=" in pip.errors[0]
+
+
+def test_self_test_in_a_user_session_asks_first(env, monkeypatch):
+    """"Reload and Test" / the console in a user's Slicer (not --testing): the self-test asks before installing
+    (torch is GBs), as the panel's button does; declined -> skipped, nothing installed."""
+    m = import_module_file("LungRadiomics")
+    pip = _Pip(env, monkeypatch)
+    monkeypatch.setattr(env.slicer.app, "testingEnabled", lambda: False, raising=False)
+    asked = []
+    monkeypatch.setattr(env.slicer.util, "confirmOkCancelDisplay", lambda *a, **k: asked.append(a) and False)
+    result, reached = _test_result(m.LungRadiomicsTest, "test_tumour_features_on_sample", monkeypatch, m)
+    assert len(asked) == 1 and pip.installed == [] and not reached
+    ((_, why),) = result.skipped
+    assert "self-test skipped" in why and "scipy==1.17.1" in why
+
+
+def test_self_test_in_a_user_session_asks_before_torch(env, monkeypatch):
+    m = import_module_file("LungAISeg")
+    _Pip(env, monkeypatch)
+    monkeypatch.setattr(env.slicer.app, "testingEnabled", lambda: False, raising=False)
+    torch = _OfflineTorch(monkeypatch, fail=False)                # the user declines PyTorch Utils' dialog
+    result, reached = _test_result(m.LungAISegTest, "test_tumour_on_sample", monkeypatch, m)
+    assert torch.calls == [True] and not reached and len(result.skipped) == 1
+
+
+# ---------------------------------------------------------------------------- pyradiomics without metadata
+def test_pyradiomics_from_a_source_checkout_is_unknown_not_the_installed_one(tmp_path):
+    """A radiomics folder on PYTHONPATH (source checkout, copy) is not the installed pyradiomics-bhklab 3.1.4:
+    recorded as an unknown distribution with the module's own version, and noted."""
+    (tmp_path / "radiomics").mkdir()
+    (tmp_path / "radiomics" / "__init__.py").write_text('__version__ = "v3.0.1"\n')
+    code = ("from lungai.radiomics import settings\n"
+            "print(settings.versions()['pyradiomics_distribution']); print(settings.pyradiomics_note())")
+    env = {**__import__("os").environ, "PYTHONPATH": f"{tmp_path}{__import__('os').pathsep}{REPO}"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out == ["unknown distribution (no package metadata) v3.0.1",
+                   "IBSI figures were verified with pyradiomics-bhklab 3.1.4; this is unknown distribution (no "
+                   "package metadata) v3.0.1: run `lungai ibsi-check` to verify"]
+
+
+def test_docs_versions_example_names_the_pyradiomics_distribution():
+    from lungai.radiomics import settings
+
+    row = next(line for line in (REPO / "docs" / "radiomics.md").read_text(encoding="utf-8").splitlines()
+               if line.startswith("| `versions` |"))
+    keys = [part.split(" ")[0] for part in settings.versions_text().split("; ")]
+    assert [part.split(" ")[0] for part in row.split("|")[2].strip().split("; ")] == keys
+    assert "pyradiomics_distribution pyradiomics-bhklab 3.1.4" in row

@@ -201,13 +201,16 @@ def sidecar_path(csv_path) -> Path:
 # SlicerRadiomics (an EXTENSION_DEPENDS of the Slicer extension) ships upstream ``pyradiomics``, another
 # distribution of the same ``radiomics`` module: its values are used, recorded, and noted (:func:`pyradiomics_note`).
 VERIFIED_PYRADIOMICS = ("pyradiomics-bhklab", "3.1.4")
+UNKNOWN_PYRADIOMICS_DISTRIBUTION = "unknown distribution (no package metadata)"
 
 
 def pyradiomics_distribution() -> tuple[str, str] | None:
     """(distribution name, version) of the installed package that provides the ``radiomics`` module (the one
     ``import radiomics`` loads), e.g. ("pyradiomics-bhklab", "3.1.4") or ("pyradiomics", "3.0.1"); None when no
-    ``radiomics`` module is installed.  Nothing is imported; looked up once per process (0.4 s: every installed
-    distribution's file list is read, and :func:`versions` is recorded per segment)."""
+    ``radiomics`` module is installed; (:data:`UNKNOWN_PYRADIOMICS_DISTRIBUTION`, the module's ``__version__``) when
+    no installed distribution's files are the module imported (a source checkout or a copied folder on PYTHONPATH).
+    Nothing is imported but in that last case; looked up once per process (0.4 s: every installed distribution's
+    file list is read, and :func:`versions` is recorded per segment)."""
     return _pyradiomics_distribution()
 
 
@@ -222,19 +225,25 @@ def _pyradiomics_distribution() -> tuple[str, str] | None:
         spec = None
     if spec is None:
         return None
-    found = []
     for dist in dict.fromkeys(metadata.packages_distributions().get("radiomics", [])):
         try:
             d = metadata.distribution(dist)
         except metadata.PackageNotFoundError:
             continue
-        found.append((d.metadata["Name"] or dist, d.version))
-        try:       # several distributions installed: the one whose files are the module imported
+        try:       # only the distribution whose files are the module imported (several may be installed)
             if spec.origin and Path(d.locate_file("radiomics/__init__.py")).resolve() == Path(spec.origin).resolve():
-                return found[-1]
+                return (d.metadata["Name"] or dist, d.version)
         except (OSError, TypeError, ValueError):
             pass
-    return found[0] if found else ("unknown distribution (no package metadata)", "unknown version")
+    # a source checkout / copied folder on PYTHONPATH (no distribution's files): not one that happens to be installed
+    # elsewhere - the module's own version, imported here only in this case
+    try:
+        import radiomics
+
+        version = str(getattr(radiomics, "__version__", "unknown version"))
+    except Exception:              # noqa: BLE001 - a broken copy: still recorded as unknown
+        version = "unknown version"
+    return (UNKNOWN_PYRADIOMICS_DISTRIBUTION, version)
 
 
 def pyradiomics_note() -> str | None:
