@@ -138,3 +138,23 @@ def test_the_headline_says_overlap_not_checked(trained, tmp_path, capsys):
     assert main(["rp", "validate", str(model), str(tmp_path / "noid.csv"), "-o", str(tmp_path / "v2")]) == 0
     head = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("external validation of")][0]
     assert head.endswith("(overlap not checked)")
+
+
+def test_a_model_with_the_first_hashes_only_still_checks_exact_ids(trained, tmp_path):
+    """A model card of the first hashed format (``sha256`` of the ``case`` column, no ``sha256_loose``): exact IDs
+    are still left out, and no loose note is made."""
+    table, model, _ = trained
+    old = tmp_path / "old"
+    old.mkdir()
+    for f in model.iterdir():
+        if f.is_file():
+            (old / f.name).write_bytes(f.read_bytes())
+    card = json.loads((old / "model_card.json").read_text())
+    del card["training_patients"]["sha256_loose"]
+    (old / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(InputError, match="all 60 patients"):
+        validate_rp(old, table)
+    t = pd.read_csv(table)
+    t["case"] = t["case"].str.lower()
+    r = validate_rp(old, t)
+    assert r["n_training_overlap"] == 0 and r["n_training_loose_match"] == 0 and r["overlap_notes"] == []
