@@ -102,3 +102,59 @@ def test_a_table_without_an_id_column_cannot_be_checked(trained, tmp_path):
     assert r["training_overlap_checked"] is False and "no patient ID column" in r["overlap_notes"][0]
     with pytest.raises(InputError, match="all 60 patients"):
         validate_rp(model, pd.read_csv(table))
+
+
+def test_every_id_column_is_recorded_and_a_row_overlaps_when_any_id_matches(tmp_path, capsys):
+    """A lungai cohort table carries a per-series ``case`` (P_1) and the ``patient_id`` (P): the same patient under
+    another case suffix is a training patient, not an external one (only ``case`` was hashed before)."""
+    cohort = make_cohort(60, seed=31, n_noise=0)
+    t = cohort.table.copy()
+    t.insert(1, "patient_id", [f"PAT{k:03d}" for k in range(60)])
+    t["case"] = t["patient_id"] + "_1"
+    t.to_csv(tmp_path / "train.csv", index=False)
+    train_rp(tmp_path / "train.csv", cohort.outcome, tmp_path / "m", **FAST)
+    v = pd.concat([t.head(20).assign(case=lambda d: d.patient_id + "_2"),
+                   make_cohort(40, seed=32, n_noise=0).table.assign(patient_id=lambda d: "NEW" + d.case)])
+    r = validate_rp(tmp_path / "m", v)
+    assert r["n_training_overlap"] == 20 and r["n"] == 40
+    assert r["training_overlap_examples"][0] == "PAT000_2"
+    text = (tmp_path / "m" / "model_card.json").read_text()
+    assert "PAT000" not in text and len(json.loads(text)["training_patients"]["sha256"]) == 120
+
+
+def test_ids_differing_only_by_case_or_leading_zeros_are_noted_not_left_out(trained, tmp_path):
+    table, model, _ = trained
+    t = pd.read_csv(table)
+    t["case"] = t["case"].str.lower().str.replace("-000", "-", regex=False)        # syn021-00007 -> syn021-07
+    r = validate_rp(model, t)
+    assert r["n"] == 60 and r["n_training_overlap"] == 0 and r["n_training_loose_match"] == 60
+    assert "60 patients match a training patient ignoring case / leading zeros" in r["overlap_notes"][0]
+    assert "check the IDs" in r["overlap_notes"][0]
+
+
+def test_the_headline_says_overlap_not_checked(trained, tmp_path, capsys):
+    table, model, _ = trained
+    pd.read_csv(table).drop(columns="case").to_csv(tmp_path / "noid.csv", index=False)
+    assert main(["rp", "validate", str(model), str(tmp_path / "noid.csv"), "-o", str(tmp_path / "v2")]) == 0
+    head = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("external validation of")][0]
+    assert head.endswith("(overlap not checked)")
+
+
+def test_a_model_with_the_first_hashes_only_still_checks_exact_ids(trained, tmp_path):
+    """A model card of the first hashed format (``sha256`` of the ``case`` column, no ``sha256_loose``): exact IDs
+    are still left out, and no loose note is made."""
+    table, model, _ = trained
+    old = tmp_path / "old"
+    old.mkdir()
+    for f in model.iterdir():
+        if f.is_file():
+            (old / f.name).write_bytes(f.read_bytes())
+    card = json.loads((old / "model_card.json").read_text())
+    del card["training_patients"]["sha256_loose"]
+    (old / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(InputError, match="all 60 patients"):
+        validate_rp(old, table)
+    t = pd.read_csv(table)
+    t["case"] = t["case"].str.lower()
+    r = validate_rp(old, t)
+    assert r["n_training_overlap"] == 0 and r["n_training_loose_match"] == 0 and r["overlap_notes"] == []

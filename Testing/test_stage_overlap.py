@@ -144,3 +144,27 @@ def test_stage0_choice_is_locked_with_the_model_and_used_by_validate(tmp_path, c
     assert _cli(["validate", "--model", tmp_path / "m", "--ehr", tmp_path / "new.csv", "-o", tmp_path / "v"]) == 0
     assert "(2 of them stage 0, Tis N0 M0: --stage0 exclude)" in capsys.readouterr().out
     assert json.loads((tmp_path / "v" / "metrics.json").read_text())["n_patients"] == 6
+
+
+def test_a_synthetic_cohort_of_another_seed_validates_as_external(syn, model, tmp_path, capsys):
+    """docs/stage.md validates the locked model on a second synthetic cohort (other seed): its IDs carry the seed,
+    so no patient is taken for a training patient (all were refused when every cohort was SYN-001...)."""
+    from lungai.fusion.synthetic import make_cohort
+
+    ext = make_cohort(tmp_path / "ext", n=12, seed=1, biology_seed=0, n_genes=20, module_size=4,
+                      ct_shape=(32, 32, 16), ct_spacing=(5.0, 5.0, 5.0))
+    ids = list(pd.read_csv(ext["ehr"], dtype=str).patient_id)
+    assert ids[0] == "SYN001-00000" and ids == sorted(ids)
+    assert list(pd.read_csv(syn["ehr"], dtype=str).patient_id)[0] == "SYN000-00000"
+    assert _cli(["validate", "--model", model, "--ehr", ext["ehr"], "--label", "stage", "-o", tmp_path / "v"]) == 0
+    m = json.loads((tmp_path / "v" / "metrics.json").read_text())
+    assert m["n_training_overlap"] == 0 and m["external"] is True
+
+
+def test_stage_ids_written_otherwise_are_noted(syn, model, tmp_path, capsys):
+    ehr = pd.read_csv(syn["ehr"], dtype=str)
+    ehr["patient_id"] = ehr["patient_id"].str.lower()
+    ehr.to_csv(tmp_path / "ehr.csv", index=False)
+    assert _cli(["validate", "--model", model, "--ehr", tmp_path / "ehr.csv", "--label", "stage", "-o",
+                 tmp_path / "v"]) == 0
+    assert "12 patients match a training patient ignoring case / leading zeros" in capsys.readouterr().out

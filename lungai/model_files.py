@@ -219,10 +219,14 @@ def write_json(path, doc: dict) -> None:
 # ------------------------------------------------------------------------------ training patients (no plain IDs)
 # A locked model records its training patients (``training_patients`` in its JSON card) as salted SHA-256 hashes of
 # their IDs, never the IDs themselves: an external validation can then tell a patient the model was trained on, and
-# leave it out (`lungai stage validate`).  The salt is a hash of the whole training cohort's IDs: the same cohort
-# gives the same salt (the same seed keeps giving byte-identical model files), two cohorts unrelated salts (a
-# patient in both gets unrelated hashes).  It is stored with the hashes, so this is pseudonymisation, not secrecy:
-# whoever holds the model can test a guessed ID.
+# leave it out (`lungai stage validate`, `lungai rp validate`).  A patient may carry several IDs (a lungai cohort
+# table: the per-series ``case`` P_1 and the ``patient_id`` P): the hashes of every one are recorded, and a patient
+# to validate overlaps when any of its IDs matches.  A second set (``sha256_loose``) hashes a loose form of each ID
+# (:func:`loose_id`: case folded, leading zeros of numbers dropped): a patient matching only there is not left out,
+# a note asks to check its IDs.  The salt is a hash of the whole training cohort's IDs: the same cohort gives the
+# same salt (the same seed keeps giving byte-identical model files), two cohorts unrelated salts (a patient in both
+# gets unrelated hashes).  It is stored with the hashes, so this is pseudonymisation, not secrecy: whoever holds the
+# model can test a guessed ID.  (Other files of a model folder may hold plain IDs: see the docs of each model.)
 ID_HASH = "sha256(salt + NUL + patient id)"
 
 
@@ -230,29 +234,62 @@ def _id_hash(salt: str, pid) -> str:
     return hashlib.sha256(f"{salt}\0{str(pid).strip()}".encode("utf-8")).hexdigest()
 
 
+def loose_id(pid) -> str:
+    """``pid`` without what a spreadsheet or a typist changes: case folded, leading zeros of every run of digits
+    dropped ('LUNG1-007' and 'lung1-7' give the same)."""
+    import re
+
+    return re.sub(r"\d+", lambda m: m.group().lstrip("0") or "0", str(pid).strip().casefold())
+
+
+def _id_set(row) -> tuple:
+    """The IDs of one patient: a single ID, or a tuple / list of its IDs (blank ones dropped)."""
+    values = row if isinstance(row, (tuple, list)) else (row,)
+    return tuple(str(v).strip() for v in values if v is not None and str(v).strip() not in ("", "nan", "None"))
+
+
+def _shown_id(row) -> str:
+    ids = _id_set(row)
+    return ids[0] if ids else str(row)
+
+
 def training_patients(ids) -> dict:
-    """The ``training_patients`` record of a model trained on ``ids``: the cohort's salt and the sorted salted
-    SHA-256 hashes of the IDs (no ID in plain text)."""
-    cohort = "\0".join(sorted(str(i).strip() for i in ids))
-    salt = hashlib.sha256(f"lungai training patients\0{cohort}".encode("utf-8")).hexdigest()[:32]
-    return {"hash": ID_HASH, "salt": salt, "n": len(ids), "sha256": sorted({_id_hash(salt, i) for i in ids})}
+    """The ``training_patients`` record of a model trained on ``ids`` (one entry per patient: its ID, or a tuple of
+    its IDs): the cohort's salt, the sorted salted SHA-256 hashes of every ID (``sha256``) and of their loose forms
+    (``sha256_loose``, :func:`loose_id`); no ID in plain text."""
+    every = sorted({i for row in ids for i in _id_set(row)})
+    salt = hashlib.sha256(f"lungai training patients\0{chr(0).join(every)}".encode("utf-8")).hexdigest()[:32]
+    return {"hash": ID_HASH, "salt": salt, "n": len(ids), "sha256": sorted({_id_hash(salt, i) for i in every}),
+            "sha256_loose": sorted({_id_hash(salt, loose_id(i)) for i in every})}
 
 
-def training_overlap(meta: dict, ids) -> list | None:
-    """The patients of ``ids`` that were in the model's training cohort (in the order of ``ids``); None when the
-    model records no usable ``training_patients`` (a model of a lungai before 2026-12: cannot be checked)."""
+def _hash_set(rec: dict, key: str) -> set:
+    return {h for h in rec.get(key) or () if isinstance(h, str)} if isinstance(rec.get(key), list) else set()
+
+
+def training_overlap(meta: dict, ids, loose: bool = False) -> list | None:
+    """The patients of ``ids`` (each an ID or a tuple of its IDs) that were in the model's training cohort - any of
+    their IDs recorded - in the order of ``ids``; None when the model records no usable ``training_patients`` (a
+    model of a lungai before 2026-12: cannot be checked).  ``loose``: instead the patients not in the cohort whose
+    IDs match a training patient's only ignoring case / leading zeros (empty for a model without ``sha256_loose``)."""
     rec = meta.get("training_patients")
     if not isinstance(rec, dict) or not isinstance(rec.get("salt"), str) or not isinstance(rec.get("sha256"), list):
         return None
-    known = {h for h in rec["sha256"] if isinstance(h, str)}
-    return [i for i in ids if _id_hash(rec["salt"], i) in known]
+    salt, known = rec["salt"], _hash_set(rec, "sha256")
+    ids = list(ids)
+    exact = [any(_id_hash(salt, i) in known for i in _id_set(row)) for row in ids]
+    if not loose:
+        return [row for row, hit in zip(ids, exact) if hit]
+    near = _hash_set(rec, "sha256_loose")
+    return [row for row, hit in zip(ids, exact) if not hit and any(_id_hash(salt, loose_id(i)) in near
+                                                                   for i in _id_set(row))]
 
 
 OVERLAP_EXAMPLES = 5     # patient IDs a note / error names
 
 
 def _shown(ids) -> str:
-    return ", ".join(map(str, ids[:OVERLAP_EXAMPLES])) + (" ..." if len(ids) > OVERLAP_EXAMPLES else "")
+    return ", ".join(map(_shown_id, ids[:OVERLAP_EXAMPLES])) + (" ..." if len(ids) > OVERLAP_EXAMPLES else "")
 
 
 def external_patients(meta: dict, ids, include_training: bool = False, *, train: str, honest: str,
@@ -274,16 +311,22 @@ def external_patients(meta: dict, ids, include_training: bool = False, *, train:
                              "record them")
         return ids, {"n_training_overlap": None, "training_overlap_checked": False, "external": None}, \
             [f"overlap with the training cohort cannot be checked: {note}"]
+    near = training_overlap(meta, ids, loose=True)
     record = {"n_training_overlap": len(overlap), "training_overlap_checked": True,
-              "training_overlap_examples": [str(i) for i in overlap[:OVERLAP_EXAMPLES]],
-              "training_patients_included": bool(include_training and overlap), "external": True}
+              "training_overlap_examples": [_shown_id(i) for i in overlap[:OVERLAP_EXAMPLES]],
+              "training_patients_included": bool(include_training and overlap), "external": True,
+              "n_training_loose_match": len(near)}
+    loose_note = [f"{len(near)} patients match a training patient ignoring case / leading zeros ({_shown(near)}): "
+                  "check the IDs - they are validated as external; write the IDs as at training if they are the same "
+                  "patients"] if near else []
     if not overlap:
-        return ids, record, []
+        return ids, record, loose_note
     n = len(ids)
     if include_training:
         record["external"] = False
-        return ids, record, [f"{len(overlap)} of the {n} patients were in the model's training cohort "
-                             f"({_shown(overlap)}) and are scored as asked (--include-training-patients): these "
+        return ids, record, loose_note + [
+            f"{len(overlap)} of the {n} patients were in the model's training cohort "
+            f"({_shown(overlap)}) and are scored as asked (--include-training-patients): these "
                              "metrics are NOT an external validation (in-sample for those patients: optimistic)"]
     if len(overlap) == n:
         raise InputError(f"all {n} patients of the validation cohort were in the locked model's training cohort "
@@ -293,7 +336,7 @@ def external_patients(meta: dict, ids, include_training: bool = False, *, train:
                          "--include-training-patients only to see the in-sample fit, labelled as not external)")
     known = set(overlap)
     kept = [i for i in ids if i not in known]
-    return kept, record, [f"{len(overlap)} of the {n} patients were in the model's training cohort "
+    return kept, record, loose_note + [f"{len(overlap)} of the {n} patients were in the model's training cohort "
                           f"({_shown(overlap)}) and are left out of the external validation (their scores would be "
                           f"in-sample); {len(kept)} patients are validated (--include-training-patients scores them "
                           "too, labelled as not external)"]

@@ -122,7 +122,8 @@ def run_validate(args) -> int:
     for note in r["overlap_notes"]:           # the model's own training patients: left out, or scored as asked
         print(f"{'warning' if not_external else 'note'}: {note}", file=sys.stderr if not_external else sys.stdout)
     print(f"{'validation (NOT external: includes training patients)' if not_external else 'external validation'} "
-          f"of {r['model']} on {r['n']} patients ({r['events']} events)")
+          f"of {r['model']} on {r['n']} patients ({r['events']} events)"
+          + (" (overlap not checked)" if r.get("training_overlap_checked") is False else ""))
     print(f"AUC {r['auc']:.3f} ({ci_text(r['auc_ci95'])}); "
           f"nested-CV AUC at training {r['nested_cv_auc_at_training']:.3f}")
     print(f"Brier {r['brier']:.3f}; calibration slope {fmt_calibration(r['calibration_slope'])}"

@@ -71,13 +71,14 @@ def make_cohort(out_dir, n: int = 90, seed: int = 0, n_genes: int = 200, module_
     """
     from lungai.io.write import write_image
     from lungai.synthetic import PhantomSpec, TumourSpec, labels, make_phantom
+    from lungai.synthetic.tables import synthetic_patient_ids
 
     out = Path(out_dir)
     (out / "ct").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     y = np.repeat(np.arange(3), int(np.ceil(n / 3)))[:n]
     rng.shuffle(y)
-    ids = [f"SYN-{i + 1:03d}" for i in range(n)]
+    ids = synthetic_patient_ids(n, seed)        # the seed in the IDs: another seed's cohort is external
     genes = [f"G{j:04d}" for j in range(n_genes)]
     bio = np.random.default_rng(seed if biology_seed is None else biology_seed)
     module = np.sort(bio.choice(n_genes, module_size, replace=False))

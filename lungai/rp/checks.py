@@ -51,6 +51,23 @@ def id_column_of(df: pd.DataFrame, id_column: str | None = None) -> str | None:
     return next((c for c in df.columns if str(c).lower() in ID_NAMES), None)
 
 
+def id_columns_of(df: pd.DataFrame, id_column: str | None = None) -> list:
+    """Every patient ID column of ``df``: :func:`id_column_of` first, then the other columns named case / patient_id /
+    id (a lungai cohort table: the per-series ``case`` P_1 and the ``patient_id`` P of the same patient)."""
+    first = id_column_of(df, id_column)
+    return ([first] if first is not None else []) + [c for c in df.columns if str(c).lower() in ID_NAMES and c != first]
+
+
+def patient_id_rows(df: pd.DataFrame, id_column: str | None = None) -> list | None:
+    """One tuple per row of its IDs in every ID column (:func:`id_columns_of`; blank cells dropped) - what the
+    training-patient hashes record and check (:mod:`lungai.model_files`); None without an ID column."""
+    cols = id_columns_of(df, id_column)
+    if not cols:
+        return None
+    values = [df[c].where(df[c].notna(), "").astype(str).str.strip().tolist() for c in cols]
+    return [tuple(v for v in row if v) for row in zip(*values)]
+
+
 def id_order(df: pd.DataFrame, id_column: str | None = None) -> np.ndarray:
     """The row positions of ``df`` ordered by its patient id (:func:`id_column_of`) as text, stably: cross-validation
     folds then depend on the patients, not on the order of the tables joined (:func:`read_tables`) or of their rows.
@@ -67,9 +84,7 @@ def check_one_row_per_patient(df: pd.DataFrame, id_column: str | None, what: str
     (:func:`lungai.io.tables.check_unique_ids`).  A table without an id column cannot be checked.  ``every_id``
     (training, validation): every id column is checked - ``lungai cohort`` writes a row per CT series with its
     own ``case`` (P_1, P_2) and the same ``patient_id``: one patient in the training and the test folds."""
-    cols = [id_column_of(df, id_column)]
-    if every_id:
-        cols += [c for c in df.columns if str(c).lower() in ID_NAMES and c not in cols]
+    cols = id_columns_of(df, id_column) if every_id else [id_column_of(df, id_column)]
     for col in cols:
         if col is not None:
             check_unique_ids(df[col], what, col, f"keep one row per patient ({why})")

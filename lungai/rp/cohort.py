@@ -69,7 +69,9 @@ def make_cohort(n: int = 300, seed: int = 0, n_noise: int = 16, missing_rate: fl
     """``n`` synthetic patients; ``n_noise`` radiomic features without effect; a fraction
     ``missing_rate`` of clinical/radiomic values blanked *after* the outcome is drawn."""
     rng = np.random.default_rng(seed)
-    d = {"case": [f"SYN{seed:03d}-{i:05d}" for i in range(n)]}
+    from lungai.synthetic.tables import synthetic_patient_ids
+
+    d = {"case": synthetic_patient_ids(n, seed)}
     d["clin_age_years"] = np.clip(rng.normal(66, 9, n), 35, 90).round(0)
     d["clin_sex_cat"] = rng.choice(["male", "female"], n, p=[0.6, 0.4])
     d["clin_histology_cat"] = rng.choice(["adenocarcinoma", "squamous", "other"], n, p=[0.5, 0.4, 0.1])

@@ -39,7 +39,10 @@ def external_rows(card: dict, df: pd.DataFrame, include_training: bool = False) 
     elif col is None:
         unchecked = ("the validation table has no patient ID column (case / patient_id); make sure none of these "
                      "patients was in the model's training cohort")
-    ids = df[col].astype(str).str.strip().tolist() if col is not None else [f"row{i + 1}" for i in range(len(df))]
+    from lungai.rp.checks import patient_id_rows
+
+    ids = patient_id_rows(df, card["roles"].get("id_column")) if col is not None else \
+        [(f"row{i + 1}",) for i in range(len(df))]     # every ID column: a row overlaps when any of its IDs does
     kept, record, notes = external_patients(card, ids, include_training, train="`lungai rp train`", honest=HONEST,
                                             unchecked=unchecked)
     keep = set(kept)

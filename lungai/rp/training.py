@@ -246,11 +246,13 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
 
 def training_patients_of(df: pd.DataFrame, id_column: str | None) -> dict | None:
     """The model card's ``training_patients`` (:func:`lungai.model_files.training_patients`: salted SHA-256 hashes of
-    the IDs of the table's patient ID column, :func:`~lungai.rp.checks.id_column_of`); None without an ID column."""
+    the IDs of every patient ID column of the table, :func:`~lungai.rp.checks.patient_id_rows`); None without an ID
+    column."""
     from lungai.model_files import training_patients
+    from lungai.rp.checks import patient_id_rows
 
-    col = id_column_of(df, id_column)
-    return None if col is None else training_patients(df[col].astype(str).str.strip().tolist())
+    rows = patient_id_rows(df, id_column)
+    return None if rows is None else training_patients(rows)
 
 
 def summary_lines(metrics: dict) -> list[str]:

@@ -13,6 +13,13 @@ DEMO_SYNTHETIC_TABLES = ("rp_training_cohort.csv", "stage_cohort/ehr.csv", "stag
                          "stage_cohort/manifest.csv")
 
 
+def synthetic_patient_ids(n: int, seed: int) -> list[str]:
+    """The patient IDs of a synthetic cohort (``lungai stage synth``, ``lungai rp synth``): ``SYN<seed>-<number>``,
+    the seed in every ID, so that cohorts of two seeds share no patient (a locked model validated on another seed's
+    cohort is validated on patients it never saw), zero-padded so that their text order is their number order."""
+    return [f"SYN{seed:03d}-{i:05d}" for i in range(n)]
+
+
 def written_as_synthetic(path) -> bool:
     """Whether the file ``path`` is a synthetic cohort table lungai wrote, unchanged since: an output of
     ``lungai stage synth`` or ``lungai rp synth``, or one of the demo's synthetic cohort files
