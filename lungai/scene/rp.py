@@ -280,7 +280,8 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
         raise InputError(missing, "give each: clinical values as keys of the clinical dict or columns of its CSV "
                          "(with or without the clin_ prefix; None / an empty cell is imputed), dose_* in the dose "
                          "table or dict, rad_* from the radiomics table")
-    pred, contrib = predict_rp(model_dir, row, top=top, allow_other_radiomics_settings=allow_other_radiomics_settings)
+    pred, contrib = predict_rp(model_dir, row, top=top, allow_other_radiomics_settings=allow_other_radiomics_settings,
+                               context="patient")     # the lungs-cut fix said to this panel's user, not a cohort's
     result = pd.DataFrame({"case": [case], "risk": pred["risk"], "risk_low": pred["risk_low"],
                            "risk_high": pred["risk_high"], "threshold": [float(card["threshold"])],
                            "high_risk": pred["high_risk"].astype(int),
