@@ -128,7 +128,10 @@ def test_the_rp_panel_warns_about_cut_lungs(mrml_scene, rp_model_dir, rp_cohort)
                           "masks": "lungs: x", "lungs_cut": cut}])
     node, _ = predict_rp_node(mrml_scene, rp_model_dir, rad, dose, clinical, case="P2")
     warnings = str(mrml.dataframe_from_table_node(node)["warnings"][0])
-    assert "are cut by the scan" in warnings and "export the CT series that covers both lungs" in warnings
+    assert "are cut by the scan" in warnings and "covers both lungs" in warnings
+    # QA: the panel showed the cohort's fix ("re-run lungai cohort ..., or drop these rows") to one patient's user
+    assert "compute the dose features again in Lung Radiomics" in warnings
+    assert "lungai cohort" not in warnings and "drop these rows" not in warnings
     dose["lungs_cut"] = ""          # not cut: no such warning
     node, _ = predict_rp_node(mrml_scene, rp_model_dir, rad, dose, clinical, case="P2")
     assert "cut by the scan" not in str(mrml.dataframe_from_table_node(node)["warnings"][0])
@@ -145,3 +148,23 @@ def test_the_radiomics_panel_repeats_the_dose_csvs_cut_warning(tmp_path):
     assert dose_csv_warnings(csv) == []
     text = Path(__file__).resolve().parents[1].joinpath("LungRadiomics", "LungRadiomics.py").read_text()
     assert "results.dose_csv_warnings(doseCsv)" in text
+
+
+def test_the_lungs_cut_example_agrees_with_the_docs():
+    """QA: lungs_cut's docstring said pyradiomics' lung1 loses "~190 ml, ~5 %" on "the last slice", docs/cohort.md
+    "~332 ml, ~10 %" on the first - what the code computes on lung1's automatic lungs (lungai lungs; measured)."""
+    from lungai.dose.features import lungs_cut
+
+    example = "89 cm² of lung on the first slice (~332 ml, ~10 % of the lungs estimated left off)"
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "cohort.md").read_text(encoding="utf-8")
+    assert example in " ".join(lungs_cut.__doc__.split()) and example in " ".join(docs.split())
+
+
+def test_a_cohort_table_keeps_the_cohort_fix_for_cut_lungs():
+    from lungai.rp.prepare import lungs_cut_warning
+
+    df = pd.DataFrame([{"case": "P1", "lungs_cut": "lungs cut at the bottom"}, {"case": "P2", "lungs_cut": ""}])
+    n, text = lungs_cut_warning(df, "case", "patients table", "so their risks are too")
+    assert n == 1 and "re-run lungai cohort" in text and "drop these rows" in text and "P1" in text
+    n, text = lungs_cut_warning(df, "case", "dose table", "so their risks are too", context="patient")
+    assert n == 1 and "Lung Radiomics" in text and "lungai cohort" not in text

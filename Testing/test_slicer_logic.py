@@ -3437,6 +3437,94 @@ def test_a_run_with_another_segmentation_keeps_the_first_runs_tables(mrml_scene,
         "dose table 'LUNG1-003 dose features (RTSTRUCT)' (segmentation 'RTSTRUCT')")
 
 
+def test_a_table_of_a_deleted_segmentation_stays_another_segmentations(mrml_scene):
+    """QA: with its segmentation node deleted, MRML dropped a radiomics table's segmentation reference and the table
+    counted as an older version's (reusable): the next run with another segmentation overwrote and renamed it, and
+    Multimodal Predict took it with that other segmentation's dose table.  The segmentation's name (and ID) is
+    stored with the table: it stays another segmentation's table, kept, and compared by that name."""
+    import pandas as pd
+    from lungai.scene import nodes
+    from lungai.scene.rp import risk_inputs_note, risk_tables_problem
+
+    ct = _small_ct(mrml_scene, "LUNG1-003", (8, 8, 4), (0.0, 0.0, 0.0))
+    clinical = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "RTSTRUCT")
+    ai = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "AI tumour")
+
+    def table(value, seg, name="LUNG1-003 radiomics", made_by=nodes.RADIOMICS_MADE_BY, volume=ct):
+        return nodes.volume_table(mrml_scene, pd.DataFrame({"feature": ["f"], "Tumor": [value]}), name, volume,
+                                  made_by=made_by, segmentation_node=seg)
+
+    first = table(1.0, clinical)
+    assert first.GetAttribute(nodes.SOURCE_SEGMENTATION_NAME_ATTRIBUTE) == "RTSTRUCT"
+    assert first.GetAttribute(nodes.SOURCE_SEGMENTATION_ID_ATTRIBUTE) == clinical.GetID()
+    mrml_scene.RemoveNode(clinical)
+    assert nodes.source_segmentation_id(first) == ""                   # MRML dropped the reference
+    assert nodes.source_segmentation_name(first) == "RTSTRUCT"
+    second = table(2.0, ai)
+    assert second is not first and second.GetName() == "LUNG1-003 radiomics (AI tumour)"
+    assert first.GetName() == "LUNG1-003 radiomics" and nodes.table_rows(first)[0]["Tumor"] == "1"
+    assert nodes.other_segmentation_tables(second) == [first]
+    dose = table(3.0, ai, "LUNG1-003 dose features", nodes.DOSE_MADE_BY)
+    assert dose.GetName() == "LUNG1-003 dose features (AI tumour)"
+    problem = risk_tables_problem(first, dose)
+    assert problem and "different segmentations" in problem and "(segmentation 'RTSTRUCT')" in problem
+    assert risk_tables_problem(second, dose) is None
+    assert "(segmentation 'RTSTRUCT')" in risk_inputs_note(first, None)
+    # a table of an older version (no reference, no stored name) is still the CT's table, reused
+    other = _small_ct(mrml_scene, "other", (8, 8, 4), (50.0, 0.0, 0.0))
+    old = table(4.0, None, "other radiomics", volume=other)
+    for key in (nodes.SOURCE_SEGMENTATION_NAME_ATTRIBUTE, nodes.SOURCE_SEGMENTATION_ID_ATTRIBUTE):
+        assert old.GetAttribute(key) is None
+    assert table(5.0, ai, "other radiomics", volume=other) is old and old.GetName() == "other radiomics"
+
+
+def test_radiomics_and_dose_tables_of_one_segmentation_get_one_suffix(mrml_scene):
+    """QA: the "(<segmentation>)" suffix was decided per kind of table: a CT with a clinical-contours radiomics table
+    (no dose) and then an AI run with dose gave 'CT radiomics (AI)' but 'CT dose features'.  One decision per CT:
+    a new table is suffixed when the CT has a radiomics or dose table of another segmentation, as its segmentation's
+    table of the other kind is."""
+    import pandas as pd
+    from lungai.scene import nodes
+
+    ct = _small_ct(mrml_scene, "CT", (8, 8, 4), (0.0, 0.0, 0.0))
+    clinical = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "RTSTRUCT")
+    ai = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "AI")
+
+    def table(seg, kind):
+        name, made_by = {"rad": ("CT radiomics", nodes.RADIOMICS_MADE_BY),
+                         "dose": ("CT dose features", nodes.DOSE_MADE_BY)}[kind]
+        return nodes.volume_table(mrml_scene, pd.DataFrame({"feature": ["f"], "Tumor": [1.0]}), name, ct,
+                                  made_by=made_by, segmentation_node=seg)
+
+    assert table(clinical, "rad").GetName() == "CT radiomics"
+    assert table(ai, "rad").GetName() == "CT radiomics (AI)"
+    assert table(ai, "dose").GetName() == "CT dose features (AI)"
+    # the clinical contours' dose table later: unsuffixed, as their radiomics table
+    assert table(clinical, "dose").GetName() == "CT dose features"
+    assert mrml_scene.GetNumberOfNodesByClass("vtkMRMLTableNode") == 4
+    # a table of this kind of another segmentation holding the plain name: suffixed (no 'CT radiomics_1')
+    ct2 = _small_ct(mrml_scene, "CT2", (8, 8, 4), (50.0, 0.0, 0.0))
+    dose_clinical = nodes.volume_table(mrml_scene, pd.DataFrame({"f": [1.0]}), "CT2 dose features", ct2,
+                                       made_by=nodes.DOSE_MADE_BY, segmentation_node=clinical)
+    rad_ai = nodes.volume_table(mrml_scene, pd.DataFrame({"f": [1.0]}), "CT2 radiomics", ct2,
+                                made_by=nodes.RADIOMICS_MADE_BY, segmentation_node=ai)
+    assert (dose_clinical.GetName(), rad_ai.GetName()) == ("CT2 dose features", "CT2 radiomics (AI)")
+    rad_clinical = nodes.volume_table(mrml_scene, pd.DataFrame({"f": [1.0]}), "CT2 radiomics", ct2,
+                                      made_by=nodes.RADIOMICS_MADE_BY, segmentation_node=clinical)
+    assert rad_clinical.GetName() == "CT2 radiomics"
+    # an older version's radiomics table reused by the AI's run holds the plain name: the clinical one is suffixed
+    ct3 = _small_ct(mrml_scene, "CT3", (8, 8, 4), (100.0, 0.0, 0.0))
+
+    def table3(kind, seg):
+        return nodes.volume_table(mrml_scene, pd.DataFrame({"f": [1.0]}), f"CT3 {kind}", ct3, segmentation_node=seg,
+                                  made_by=nodes.RADIOMICS_MADE_BY if kind == "radiomics" else nodes.DOSE_MADE_BY)
+
+    old = table3("radiomics", None)
+    assert table3("dose features", clinical).GetName() == "CT3 dose features"
+    assert table3("radiomics", ai) is old and old.GetName() == "CT3 radiomics"
+    assert table3("radiomics", clinical).GetName() == "CT3 radiomics (RTSTRUCT)"
+
+
 def test_lung_radiomics_panel_keeps_the_table_of_another_segmentation(load_module, mrml_scene, phantom_nodes):
     """QA: the panel run a second time on the same CT with another segmentation (AI vs clinical contours) replaced
     the first run's radiomics table.  Now it makes "<CT> radiomics (<segmentation>)" and its message names the

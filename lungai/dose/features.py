@@ -103,8 +103,8 @@ def lungs_cut(lungs: sitk.Image) -> tuple[str, str]:
     """(flag, note) of a lung mask (any label > 0, on the CT grid) cut by the scan's first / last slice: the dose
     metrics are then of the part of the lungs in view.  ``flag``: '' or, when the lung volume estimated left off
     (:func:`lungs_cut_estimate`) is at least :data:`LUNGS_CUT_FRACTION` of the lungs, e.g. "lungs cut at the bottom of
-    the scan: 89 cm² of lung on the last slice (~190 ml, ~5 % of the lungs estimated left off); MLD / Vx / Dx of the
-    part in view ... - export the CT series that covers both lungs (or drop this row)"; ``note``: the flag, or for a
+    the scan: 89 cm² of lung on the first slice (~332 ml, ~10 % of the lungs estimated left off); MLD / Vx / Dx of
+    the part in view ... - export the CT series that covers both lungs (or drop this row)"; ``note``: the flag, or for a
     smaller cut (from :data:`LUNGS_EDGE_CM2` on an end slice) that the dose metrics are kept as whole-lung; '' when the
     lungs are inside the scan.  One rule for ``lungai dose-features`` and ``lungai cohort`` (the ``lungs_cut``
     column)."""

@@ -27,7 +27,8 @@ def synthetic_model(card: dict) -> bool:
 
 
 def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=None, seed: int = 0,
-               protect=(), allow_other_radiomics_settings: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+               protect=(), allow_other_radiomics_settings: bool = False,
+               context: str = "cohort") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Predict RP risk for ``patients`` (CSV path or DataFrame).
 
     Returns (predictions, contributions): one row per patient with ``case, risk, risk_low,
@@ -38,7 +39,8 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     table of Shapley values (log-odds, one column per feature).  Features computed with other
     radiomics settings than the model's are refused unless ``allow_other_radiomics_settings``.
     Writes ``output`` (CSV) and ``importance_png`` (mean |Shapley value| over these patients; .png, .svg or .pdf) when
-    given.
+    given.  ``context``: "cohort" (a cohort's patients table) or "patient" (one patient's row from Multimodal
+    Predict): the fix the lungs-cut warning gives (:func:`lungai.rp.prepare.lungs_cut_warning`).
     """
     plots.check_figure_path(importance_png, "--importance-png")   # before any work
     bundle, card = load_model(model_dir)
@@ -57,7 +59,8 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     warnings = ["; ".join(w for w in (s, r and f"automatic tumour needs review ({r})") if w)
                 for s, r in zip(warnings, tumour_review_rows(df))]
     _, review = tumour_review_warning(df, id_column, "patients table", "so their risks are too")
-    _, cut = lungs_cut_warning(df, id_column, "patients table", "so their risks are too")
+    _, cut = lungs_cut_warning(df, id_column, "patients table" if context == "cohort" else "dose table",
+                               "so their risks are too", context)
     X = model_features(df, card, "patients table")
     imputed, outside = imputed_and_out_of_range(X, card)
     with task("rp predict", 2) as bar:

@@ -287,12 +287,20 @@ def tumour_review_warning(df: pd.DataFrame, id_column: str | None, what: str, co
 CUT_COLUMN = "lungs_cut"   # lungai cohort / dose-features: why the dose metrics are of a partial lung ('' if not)
 CUT_FIX = ("export the CT series that covers both lungs for these patients and re-run lungai cohort (or keep one "
            "whole-lung series per patient), or drop these rows")
+# the fix said to a single patient's user (Multimodal Predict's risk from Lung Radiomics' dose table), not a cohort's
+CUT_FIX_PATIENT = ("load the CT series that covers both lungs (with its RTDOSE) and compute the dose features again "
+                   "in Lung Radiomics, or read this risk as of a partial lung")
+CUT_FIXES = {"cohort": CUT_FIX, "patient": CUT_FIX_PATIENT}
 
 
-def lungs_cut_warning(df: pd.DataFrame, id_column: str | None, what: str, consequence: str) -> tuple[int, str]:
+def lungs_cut_warning(df: pd.DataFrame, id_column: str | None, what: str, consequence: str,
+                      context: str = "cohort") -> tuple[int, str]:
     """(count, warning) for the rows whose lungs were cut by the scan's first / last slice (the ``lungs_cut``
     column, :func:`lungai.dose.features.lungs_cut`): their dose_* metrics (MLD, Vx) are of the part of the lungs in
-    view, not of the whole lungs.  Said as :func:`tumour_review_warning` (count, first ids, fix); never changed."""
+    view, not of the whole lungs.  Said as :func:`tumour_review_warning` (count, first ids, fix); never changed.
+    ``context``: who reads the fix (:data:`CUT_FIXES`): "cohort" (``lungai rp`` on a cohort's table: re-run ``lungai
+    cohort`` or drop the rows) or "patient" (one patient's risk in Multimodal Predict: Lung Radiomics again)."""
+    fix = CUT_FIXES[context]
     col = next((c for c in df.columns if str(c).strip().lower() == CUT_COLUMN), None)
     cut = ["" if col is None or is_missing_word(v) else str(v).strip() for v in (df[col] if col else [None] * len(df))]
     ids = [c for c, r in zip(case_ids(df, id_column), cut) if r]
@@ -301,4 +309,4 @@ def lungs_cut_warning(df: pd.DataFrame, id_column: str | None, what: str, conseq
     more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
     return len(ids), (f"{what}: the lungs of {len(ids)} patient(s) are cut by the scan ({CUT_COLUMN}, e.g. "
                       f"{', '.join(ids[:5])}{more}): their dose metrics (MLD, Vx, Dx) are of the part of the lungs "
-                      f"in view, not of the whole lungs, {consequence} - {CUT_FIX}")
+                      f"in view, not of the whole lungs, {consequence} - {fix}")

@@ -1106,6 +1106,13 @@ DOSE_MADE_BY = "lungai dose-features"
 SOURCE_SEGMENTATION_REFERENCE = "LungAI.sourceSegmentation"
 # table node attribute "1": the table's name has its segmentation's name appended (volume_table)
 NAMED_AFTER_SEGMENTATION_ATTRIBUTE = "LungAI.namedAfterSegmentation"
+# table node attributes: the name and ID of that segmentation when the table was made.  MRML drops the reference when
+# the segmentation node is deleted: the table is then still another segmentation's (source_segmentation_name), kept,
+# not one of an older version (no link at all) that any segmentation's run reuses.
+SOURCE_SEGMENTATION_NAME_ATTRIBUTE = "LungAI.sourceSegmentationName"
+SOURCE_SEGMENTATION_ID_ATTRIBUTE = "LungAI.sourceSegmentationID"
+# the kinds of tables computed from a segmentation: a CT's tables of them share the "(<segmentation>)" suffix
+SEGMENTATION_TABLE_KINDS = (RADIOMICS_MADE_BY, DOSE_MADE_BY)
 
 
 def source_segmentation_id(node) -> str:
@@ -1114,11 +1121,56 @@ def source_segmentation_id(node) -> str:
     return (node.GetNodeReferenceID(SOURCE_SEGMENTATION_REFERENCE) or "") if node is not None else ""
 
 
+def source_segmentation_name(node) -> str:
+    """The name of the segmentation whose results table ``node`` is: the segmentation's (still in the scene) name,
+    else the name stored when the table was made (:data:`SOURCE_SEGMENTATION_NAME_ATTRIBUTE`; the segmentation
+    deleted since), "" for a table of an older version."""
+    if node is None:
+        return ""
+    seg_id, scene = source_segmentation_id(node), node.GetScene()
+    seg = scene.GetNodeByID(seg_id) if seg_id and scene is not None else None
+    return seg.GetName() if seg is not None else (node.GetAttribute(SOURCE_SEGMENTATION_NAME_ATTRIBUTE) or "")
+
+
+def _of_deleted_segmentation(node) -> bool:
+    """``node`` was made from a segmentation no longer in the scene (its name stored, the reference dropped)."""
+    return not source_segmentation_id(node) and bool(node.GetAttribute(SOURCE_SEGMENTATION_ID_ATTRIBUTE)
+                                                      or node.GetAttribute(SOURCE_SEGMENTATION_NAME_ATTRIBUTE))
+
+
 def _of_segmentation(node, segmentation_node) -> bool:
     """``node`` may hold the results of ``segmentation_node``: it is that segmentation's table, or one of no known
-    segmentation (older versions), or no segmentation is given."""
+    segmentation (older versions), or no segmentation is given.  A table of a deleted segmentation is another
+    segmentation's (:func:`source_segmentation_name`)."""
+    if segmentation_node is None:
+        return True
     made = source_segmentation_id(node)
-    return segmentation_node is None or not made or made == segmentation_node.GetID()
+    return made == segmentation_node.GetID() if made else not _of_deleted_segmentation(node)
+
+
+def _named_after_segmentation(scene, volume_node, segmentation_node, made_by: str) -> bool:
+    """Whether a new ``made_by`` table of ``volume_node``'s results from ``segmentation_node`` gets the
+    "(<segmentation>)" suffix, one decision for the CT's radiomics and dose tables (:data:`SEGMENTATION_TABLE_KINDS`)
+    so that one segmentation's tables match: suffixed when a table of this kind of another segmentation (or of an
+    older version) holds the plain name; else as the CT's table of this segmentation of the other kind, when there is
+    one; else when the CT has a radiomics or dose table of another segmentation (also of one deleted since)."""
+    same_kind_plain, sibling, other_segmentation = False, None, False
+    for i in range(scene.GetNumberOfNodesByClass("vtkMRMLTableNode")):
+        other = scene.GetNthNodeByClass(i, "vtkMRMLTableNode")
+        if node_made_by(other) not in SEGMENTATION_TABLE_KINDS or source_volume_id(other) != volume_node.GetID():
+            continue
+        if source_segmentation_id(other) == segmentation_node.GetID():
+            sibling = other if sibling is None else sibling
+            continue
+        other_segmentation = other_segmentation or bool(source_segmentation_id(other)) \
+            or _of_deleted_segmentation(other)
+        same_kind_plain = same_kind_plain or (node_made_by(other) == made_by
+                                              and other.GetAttribute(NAMED_AFTER_SEGMENTATION_ATTRIBUTE) != "1")
+    if same_kind_plain:
+        return True
+    if sibling is not None:
+        return sibling.GetAttribute(NAMED_AFTER_SEGMENTATION_ATTRIBUTE) == "1"
+    return other_segmentation
 
 
 def own_volume_table(node, volume_node, name: str, made_by: str = "", segmentation_node=None):
@@ -1197,9 +1249,7 @@ def volume_table(scene, df, name: str, volume_node, node=None, made_by: str = ""
             or find_volume_table(scene, volume_node, name, made_by, segmentation_node=segmentation_node))
     if segmentation_node is not None:
         after = (node.GetAttribute(NAMED_AFTER_SEGMENTATION_ATTRIBUTE) == "1" if node is not None else
-                 any(made_by and node_made_by(other) == made_by and source_volume_id(other) == volume_node.GetID()
-                     for other in (scene.GetNthNodeByClass(i, "vtkMRMLTableNode")
-                                   for i in range(scene.GetNumberOfNodesByClass("vtkMRMLTableNode")))))
+                 _named_after_segmentation(scene, volume_node, segmentation_node, made_by))
         if after:
             name = f"{name} ({segmentation_node.GetName()})"
     node = named_table(scene, df, name, node=node)
@@ -1208,6 +1258,8 @@ def volume_table(scene, df, name: str, volume_node, node=None, made_by: str = ""
     if segmentation_node is not None:
         node.SetNodeReferenceID(SOURCE_SEGMENTATION_REFERENCE, segmentation_node.GetID())
         node.SetAttribute(NAMED_AFTER_SEGMENTATION_ATTRIBUTE, "1" if after else "0")
+        node.SetAttribute(SOURCE_SEGMENTATION_NAME_ATTRIBUTE, segmentation_node.GetName() or "")
+        node.SetAttribute(SOURCE_SEGMENTATION_ID_ATTRIBUTE, segmentation_node.GetID())
     return set_source_volume(node, volume_node)
 
 

@@ -280,7 +280,8 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
         raise InputError(missing, "give each: clinical values as keys of the clinical dict or columns of its CSV "
                          "(with or without the clin_ prefix; None / an empty cell is imputed), dose_* in the dose "
                          "table or dict, rad_* from the radiomics table")
-    pred, contrib = predict_rp(model_dir, row, top=top, allow_other_radiomics_settings=allow_other_radiomics_settings)
+    pred, contrib = predict_rp(model_dir, row, top=top, allow_other_radiomics_settings=allow_other_radiomics_settings,
+                               context="patient")     # the lungs-cut fix said to this panel's user, not a cohort's
     result = pd.DataFrame({"case": [case], "risk": pred["risk"], "risk_low": pred["risk_low"],
                            "risk_high": pred["risk_high"], "threshold": [float(card["threshold"])],
                            "high_risk": pred["high_risk"].astype(int),
@@ -328,19 +329,17 @@ def risk_source_volume(radiomics, dose=None):
 
 def _segmentation_name(table) -> str:
     """The name of the segmentation a Lung Radiomics table was computed from
-    (:func:`lungai.scene.nodes.source_segmentation_id`), "" when unknown."""
-    from lungai.scene.nodes import source_segmentation_id
+    (:func:`lungai.scene.nodes.source_segmentation_name`: also of one deleted since), "" when unknown."""
+    from lungai.scene.nodes import source_segmentation_name
 
-    scene = table.GetScene() if table is not None and hasattr(table, "GetScene") else None
-    seg_id = source_segmentation_id(table) if scene is not None else ""
-    node = scene.GetNodeByID(seg_id) if seg_id else None
-    return node.GetName() if node is not None else ""
+    return source_segmentation_name(table) if table is not None and hasattr(table, "GetAttribute") else ""
 
 
 def risk_tables_problem(radiomics, dose) -> str | None:
     """Why a radiomics table and a dose table are not one risk row's inputs, else None: Lung Radiomics linked them
     to two different CTs (:func:`lungai.scene.nodes.source_volume_id`), or to two segmentations of the CT (the AI's
-    and the clinical contours: each run keeps its own tables, :func:`lungai.scene.nodes.volume_table`)."""
+    and the clinical contours: each run keeps its own tables, :func:`lungai.scene.nodes.volume_table`) - by their
+    node IDs, else, a segmentation deleted since, by their names (:func:`lungai.scene.nodes.source_segmentation_name`)."""
     from lungai.scene.nodes import source_segmentation_id, source_volume_id
 
     if radiomics is None or dose is None:
@@ -350,6 +349,8 @@ def risk_tables_problem(radiomics, dose) -> str | None:
         return (f"The radiomics table '{radiomics.GetName()}' and the dose table '{dose.GetName()}' belong to "
                 "different CTs: choose the tables of one patient")
     a, b = (source_segmentation_id(t) for t in (radiomics, dose))
+    if not (a and b):   # a segmentation deleted since (MRML dropped the reference): compared by its stored name
+        a, b = (_segmentation_name(t) for t in (radiomics, dose))
     if a and b and a != b:
         return (f"The radiomics table '{radiomics.GetName()}' (segmentation '{_segmentation_name(radiomics)}') and "
                 f"the dose table '{dose.GetName()}' (segmentation '{_segmentation_name(dose)}') were computed from "
