@@ -1168,7 +1168,7 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                     (f"{_listed_cases(failed_cases)} failed (see {out / ERRORS})" if failed_cases else "")) if w)
                 print(f"note: no patient finished, so {out / TABLE} of an earlier run was removed ({why})")
             elif old:
-                print(f"note: no patient finished in this run ("
+                print("note: no patient finished in this run ("
                       + ("no patient with a CT series in the export" if not jobs else "none was processed")
                       + f"), so {out / TABLE} of an earlier run was kept as it is: no result in "
                       f"{out / 'patients'} was removed or failed")

@@ -276,12 +276,20 @@ def tumour_review_warning(df: pd.DataFrame, id_column: str | None, what: str, co
     say it, the model card and external_metrics.json record the count)."""
     reasons = tumour_review_rows(df)
     ids = [c for c, r in zip(case_ids(df, id_column), reasons) if r]
+    return _patients_warning(ids, what, "the automatic tumour of {n} patient(s) needs review", REVIEW_COLUMN,
+                             "their tumour radiomic and dose features come from a tumour no expert checked",
+                             consequence, REVIEW_FIX)
+
+
+def _patients_warning(ids: list, what: str, subject: str, column: str, detail: str, consequence: str,
+                      fix: str) -> tuple[int, str]:
+    """(count, warning) of :func:`tumour_review_warning` / :func:`lungs_cut_warning`: "WHAT: SUBJECT (COLUMN, e.g.
+    the first 5 ids and N more): DETAIL, CONSEQUENCE - FIX" ('' when ``ids`` is empty; ``subject`` formats ``n``)."""
     if not ids:
         return 0, ""
     more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
-    return len(ids), (f"{what}: the automatic tumour of {len(ids)} patient(s) needs review ({REVIEW_COLUMN}, e.g. "
-                      f"{', '.join(ids[:5])}{more}): their tumour radiomic and dose features come from a tumour no "
-                      f"expert checked, {consequence} - {REVIEW_FIX}")
+    return len(ids), (f"{what}: {subject.format(n=len(ids))} ({column}, e.g. {', '.join(ids[:5])}{more}): {detail}, "
+                      f"{consequence} - {fix}")
 
 
 CUT_COLUMN = "lungs_cut"   # lungai cohort / dose-features: why the dose metrics are of a partial lung ('' if not)
@@ -304,9 +312,6 @@ def lungs_cut_warning(df: pd.DataFrame, id_column: str | None, what: str, conseq
     col = next((c for c in df.columns if str(c).strip().lower() == CUT_COLUMN), None)
     cut = ["" if col is None or is_missing_word(v) else str(v).strip() for v in (df[col] if col else [None] * len(df))]
     ids = [c for c, r in zip(case_ids(df, id_column), cut) if r]
-    if not ids:
-        return 0, ""
-    more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
-    return len(ids), (f"{what}: the lungs of {len(ids)} patient(s) are cut by the scan ({CUT_COLUMN}, e.g. "
-                      f"{', '.join(ids[:5])}{more}): their dose metrics (MLD, Vx, Dx) are of the part of the lungs "
-                      f"in view, not of the whole lungs, {consequence} - {fix}")
+    return _patients_warning(ids, what, "the lungs of {n} patient(s) are cut by the scan", CUT_COLUMN,
+                             "their dose metrics (MLD, Vx, Dx) are of the part of the lungs in view, not of the whole "
+                             "lungs", consequence, fix)
