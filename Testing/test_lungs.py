@@ -791,3 +791,59 @@ def test_real_ct_clipped_at_minus_1000_keeps_its_airway_removal(shared_data):
     result = segment_lungs(clipped)
     assert result.volumes_ml == {"right_lung": 2148.8, "left_lung": 1720.5}, result.volumes_ml
     assert result.notes[0].startswith("trachea, main and lobar bronchi removed (52 ml"), result.notes
+
+
+def _lung_cut_by_a_sloping_fill(fill: float) -> tuple[np.ndarray, np.ndarray]:
+    """(hu, lungs) [z, y, x]: a box of air-valued noise with a 'lung' ending one slice below a sloping wedge of one
+    constant ``fill`` value at the top (a tilted / oblique CT resampled with that defaultPixelValue)."""
+    rng = np.random.default_rng(0)
+    nz, ny, nx = 30, 64, 64
+    hu = rng.normal(40.0, 15.0, (nz, ny, nx))
+    kk, yy = np.mgrid[:nz, :ny][..., None]
+    wedge = np.broadcast_to(kk > 18 + 0.2 * (yy - ny / 2), hu.shape)
+    hu[wedge] = fill
+    lungs = np.zeros(hu.shape, bool)
+    lungs[4:, 12:52, 12:52] = True
+    # the lung stops a slice below the wedge (the smoothing and the padding's margin keep it off)
+    lungs &= ~ndimage.binary_dilation(wedge, np.ones((3, 3, 3), bool))
+    return hu, lungs
+
+
+@pytest.mark.parametrize("fill", [-1024, -3024])
+def test_a_lung_cut_by_a_resampling_wedge_is_cut_by_the_scan(fill):
+    """QA: cut_by_scan took only values below -1100 HU for padding, and only in the lung's own slice: a lung cut by
+    the -1024 wedge a tilted / oblique resampling leaves (lungai.io.validate.constant_fill) got no "edge of the field
+    of view" note, and one cut by a sloping -3024 face neither (it ends a slice below the face)."""
+    hu, lungs = _lung_cut_by_a_sloping_fill(fill)
+    notes = segment.cut_by_scan(lungs, (1.0, 1.0, 3.0), segment.scan_padding(hu))
+    assert segment.FOV_CUT_NOTE in notes, notes
+    # the same lung in a CT without the wedge is wholly in view
+    hu0, _ = _lung_cut_by_a_sloping_fill(fill)
+    hu0[hu0 == fill] = 40.0
+    assert segment.FOV_CUT_NOTE not in segment.cut_by_scan(lungs, (1.0, 1.0, 3.0), segment.scan_padding(hu0))
+
+
+@pytest.mark.shared_data
+def test_real_ct_cut_by_a_tilt_wedge_is_flagged_at_any_fill(shared_data):
+    """LUNG1-003 (real, its lungs wholly in view: no cut note) with its top 40 slices behind the sloping wedge a 10 deg
+    gantry-tilted series resampled to axial slices leaves: the same lungs and the same "edge of the field of view"
+    note whether the resampler filled with -1024 (docs/dicom.md) or -3024; the panel's notes from the label file read
+    back (scan_cut_notes) are the command's."""
+    ct = sitk.ReadImage(str(shared_data / "nsclc_whole_ct" / "nifti" / "LUNG1-003_ct.nii.gz"))
+    assert segment_lungs(ct).cut == []
+    arr = sitk.GetArrayFromImage(ct)
+    nz, ny, _ = arr.shape
+    kk, yy = np.mgrid[:nz, :ny][..., None]
+    # tan(10 deg) x 0.977 mm / 3 mm: 0.06 slices per row
+    wedge = np.broadcast_to(kk > 64 + 0.06 * (yy - ny / 2), arr.shape)
+    results = []
+    for fill in (-1024, -3024):
+        a = arr.copy()
+        a[wedge] = fill
+        img = sitk.GetImageFromArray(a)
+        img.CopyInformation(ct)
+        result = segment_lungs(img)
+        assert result.cut == [segment.FOV_CUT_NOTE], (fill, result.cut)
+        assert segment.scan_cut_notes(result.labels, img) == result.cut
+        results.append(sitk.GetArrayFromImage(result.labels))
+    assert np.array_equal(results[0], results[1])

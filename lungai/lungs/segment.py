@@ -144,9 +144,7 @@ def _body_air_open_fov(hu: np.ndarray, smooth: np.ndarray, air: np.ndarray,
     only when less than half of it lies in the body - the largest soft-tissue/bone region
     (HU > -500), per slice with its holes filled and closed by its convex hull: a lung open to the
     edge lies (nearly) all inside the body's hull, the air around the body mostly outside it."""
-    padding = hu < PADDING_HU
-    if fill is not None:
-        padding |= fill
+    padding = scan_padding(hu, np.zeros(hu.shape, bool) if fill is None else fill)
     near_padding = padding_margin(padding)      # the padding and its neighbours (one rule: lungai.io.validate)
     candidates = air & ~near_padding
     lab, n = ndimage.label(smooth > DENSE_HU)
@@ -181,10 +179,25 @@ def _open_fov_air_ml(hu: np.ndarray, smooth: np.ndarray, air: np.ndarray, outsid
     return float((fov_inside & outside[grid]).sum()) * n * n * float(np.prod(spacing)) / 1000.0
 
 
+def scan_padding(hu: np.ndarray, fill: np.ndarray | None = None) -> np.ndarray:
+    """The voxels of a CT in HU ([z, y, x]) outside the scan: the scanner's padding (below ``PADDING_HU``, outside the
+    reconstruction circle) and a resampler's constant ``fill`` (:func:`lungai.io.validate.constant_fill`, worked out
+    when not given: the -1024 wedge a tilted / oblique resampling leaves above the original top face).  The one rule of
+    what the lungs cannot reach, for :func:`_body_air_open_fov` and for :func:`cut_by_scan`'s notes (QA: a lung cut by
+    such a -1024 wedge got no note while the same wedge at -3024 was counted as padding)."""
+    return (hu < PADDING_HU) | (constant_fill(hu) if fill is None else fill)
+
+
+# a lung cut by a sloping face of padding (a tilted / oblique CT's resampling wedge) ends a slice below it: the
+# smoothing and the padding's margin (lungai.io.validate.near_padding, 26-connected) keep it off by one slice
+_ACROSS_SLICES = np.zeros((3, 3, 3), bool)
+_ACROSS_SLICES[:, 1, 1] = True
+
+
 def cut_by_scan(lungs: np.ndarray, spacing, padding: np.ndarray | None = None) -> list[str]:
     """Notes on how the scan cuts a lung mask ([z, y, x], z up): lung on the in-plane image border
-    or next to ``padding`` (outside the reconstruction circle), on the bottom or on the top slice,
-    each over at least ``CUT_MM2``; [] for lungs wholly in view."""
+    or next to ``padding`` (:func:`scan_padding`: outside the reconstruction circle, a resampler's fill) in its slice
+    or the next, on the bottom or on the top slice, each over at least ``CUT_MM2``; [] for lungs wholly in view."""
     sx, sy, sz = float32_spacing(spacing)
     if not lungs.any():
         return []
@@ -196,7 +209,9 @@ def cut_by_scan(lungs: np.ndarray, spacing, padding: np.ndarray | None = None) -
     edge = edge[box]
     if padding is not None and padding[box].any():
         # the smoothing and partial volume keep the lung a voxel or two off the padding: three count as touching it
-        edge |= ndimage.binary_dilation(padding[box], _IN_PLANE, iterations=3)
+        # and a slice off a sloping face of it (_ACROSS_SLICES)
+        edge |= ndimage.binary_dilation(ndimage.binary_dilation(padding[box], _ACROSS_SLICES), _IN_PLANE,
+                                        iterations=3)
     if (crop & edge).sum() * max(sx, sy) * sz >= CUT_MM2:
         notes.append(FOV_CUT_NOTE)
     faces = scan_cut_faces(lungs, spacing)
@@ -230,7 +245,7 @@ def scan_cut_notes(labels: sitk.Image, ct: sitk.Image) -> list[str]:
     hu = sitk.GetArrayViewFromImage(img)
     # as segment_lungs: the scan's ends are its last slices holding the patient
     k0, k1 = _blank_end_slices(hu, img.GetSpacing())
-    return cut_by_scan(lungs[k0:k1], img.GetSpacing(), hu[k0:k1] < PADDING_HU)
+    return cut_by_scan(lungs[k0:k1], img.GetSpacing(), scan_padding(hu[k0:k1]))
 
 
 def scan_slices(ct: sitk.Image) -> tuple[int, int]:
@@ -682,6 +697,6 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     labels = from_lps(labels, ct)
     counts = np.bincount(out.ravel(), minlength=3)
     volumes = {"right_lung": round(counts[RIGHT] * voxel_ml, 1), "left_lung": round(counts[LEFT] * voxel_ml, 1)}
-    cut = cut_by_scan(out > 0, spacing, full_hu < PADDING_HU)
+    cut = cut_by_scan(out > 0, spacing, scan_padding(full_hu, fill))
     side = [n for n in notes if "is uncertain" in n]
     return LungResult(labels=labels, volumes_ml=volumes, notes=notes + cut, cut=cut, side=side)
