@@ -581,3 +581,53 @@ def test_segment_maps_say_what_they_hold_and_a_flag_says_why(tmp_path, capsys):
     summary = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("tumour "))
     assert info["needs_review"] and info["review_reasons"]        # the tiny model's tumour touches the image edge
     assert f"NEEDS REVIEW - {'; '.join(info['review_reasons'])})" in summary, summary
+
+
+def test_the_default_mc_passes_are_those_every_shipped_calibration_was_fitted_with():
+    """QA: the shipped models' MC-dropout confidence and review threshold (0.6261 for the ensemble model's member 0)
+    were fitted with 8 passes while --mc-passes, the console API and the panel defaulted to 10."""
+    import json
+
+    from lungai.seg.config import MC_PASSES
+    from lungai.seg.confidence import calibration_mc_passes
+    from lungai.seg.resources import models_root, shipped_models
+
+    fitted = {}
+    for name in shipped_models():
+        meta = json.loads((models_root() / name / "model.json").read_text(encoding="utf-8"))
+        if (meta.get("calibration") or {}).get("mc-dropout"):
+            fitted[name] = calibration_mc_passes(meta)
+    assert fitted and set(fitted.values()) == {MC_PASSES}, fitted
+
+
+def test_mc_passes_other_than_the_calibrations_are_noted_and_recorded(tmp_path):
+    """A run with other passes than the MC-dropout calibration's says so (and how to get a calibrated confidence) and
+    result.json records the calibration's passes; the calibration records them (older models: from the validation
+    description)."""
+    import torch
+    from seg_helpers import tiny_cases, tiny_config
+
+    from lungai.seg.calibrate import fit_tables
+    from lungai.seg.confidence import calibration_mc_passes
+    from lungai.seg.infer import segment_tumour
+    from lungai.seg.model_io import load_model, save_model
+    from lungai.seg.networks import build_network
+
+    meta = {}
+    fit_tables(tmp_path, meta, {"mc-dropout": _validation_table(40)}, mc_passes=3, n_members=1)
+    assert meta["calibration"]["mc-dropout"]["mc_passes"] == 3 and calibration_mc_passes(meta) == 3
+    old = {"calibration": {"mc-dropout": {"fitted": True}},
+           "validation": {"mc-dropout": {"description": "MC dropout (member 0), 8 passes"}}}
+    assert calibration_mc_passes(old) == 8 and calibration_mc_passes({}) is None
+
+    torch.manual_seed(0)
+    cfg = tiny_config(members=1, dropout=0.1)
+    save_model(tmp_path / "m1", cfg, [build_network(cfg).state_dict()], {"calibration": meta["calibration"],
+                                                                          "review": meta["review"]})
+    model = load_model(tmp_path / "m1")
+    case = next(c for c in tiny_cases(4, 0) if c.case_id)
+    same = segment_tumour(case.image, model, whole=True, mc_passes=3).info
+    other = segment_tumour(case.image, model, whole=True, mc_passes=2).info
+    assert same["calibration_mc_passes"] == other["calibration_mc_passes"] == 3
+    assert not any("fitted with 3 passes" in n for n in same["notes"])
+    assert any("fitted with 3 passes and this run used 2" in n and "--mc-passes 3" in n for n in other["notes"])

@@ -91,6 +91,8 @@ def fit_tables(model_dir, meta: dict, tables: dict, *, mc_passes: int, n_members
         cal = fit_calibration(X[fit], df["dice"].to_numpy(float)[fit], seed, features=names,
                               signs=[SIGN_OF[f] for f in names])
         cal["feature_set"] = features
+        if method == "mc-dropout":
+            cal["mc_passes"] = int(mc_passes)     # lungai segment warns when run with other passes
         seeded = df["roi_mode"].eq("seed").to_numpy() & fit if "roi_mode" in df else np.zeros(len(df), bool)
         cal["n_seeded_cases"] = int(seeded.sum())      # e.g. tumours implanted into a real CT, seed mode
         cal["how"] += (f"; features: the {'kept region' if features == 'kept-region' else 'box'}'s maps"

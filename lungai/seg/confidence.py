@@ -96,6 +96,24 @@ def kept_region_features(probs: np.ndarray, kept: np.ndarray | None, voxel_ml: f
     return {KEPT_PREFIX + k: f[k] for k in MAP_FEATURES}
 
 
+def calibration_mc_passes(meta: dict) -> int | None:
+    """The MC-dropout passes a model's MC-dropout calibration (confidence and review threshold) was fitted with:
+    ``calibration["mc-dropout"]["mc_passes"]`` (:func:`lungai.seg.calibrate.fit_tables` records it), else the
+    "N passes" of its validation description (models calibrated before it was recorded); None when there is no
+    MC-dropout calibration.  The same confidence from fewer or more passes is not the one the threshold was chosen
+    on: fewer passes, a noisier mean and entropy (QA: shipped models fitted at 8 passes, run at 10 by default)."""
+    import re
+
+    calib = (meta.get("calibration") or {}).get("mc-dropout") or {}
+    if calib.get("mc_passes"):
+        return int(calib["mc_passes"])
+    if not calib.get("fitted"):
+        return None
+    text = str(((meta.get("validation") or {}).get("mc-dropout") or {}).get("description", ""))
+    m = re.search(r"(\d+) passes", text)
+    return int(m.group(1)) if m else None
+
+
 def case_features(probs: np.ndarray, voxel_ml: float, flip_consistency: float | None = None,
                   automatic: bool = False) -> dict:
     """``probs``: (M, z, y, x) foreground probabilities of M members / passes; ``flip_consistency`` from

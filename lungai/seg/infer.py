@@ -21,7 +21,8 @@ from lungai.progress import NullProgress
 from lungai.seg import preprocess as pp
 from lungai.seg.choice import ModelChoice, segment_with_choice
 from lungai.seg.config import MC_PASSES, check_mc_passes
-from lungai.seg.confidence import case_features, confidence, kept_region_features, uses_flip_check
+from lungai.seg.confidence import (calibration_mc_passes, case_features, confidence, kept_region_features,
+                                   uses_flip_check)
 from lungai.seg.postprocess import MAX_ELONGATION, keep_components, rank_components
 from lungai.seg.predict import flip_consistency, predict_probs
 from lungai.seg.uncertainty import summarize_maps
@@ -489,6 +490,11 @@ CANDIDATES_LISTED = "under 'candidates' with their centres"
 ANOTHER_CANDIDATE_HINT = "to segment another one, run again with --seed-point at its centre"
 
 
+MC_PASSES_NOTE = ("this model's MC-dropout confidence and review threshold were fitted with {cal} passes and this run "
+                  "used {n}: the confidence is less comparable with the threshold - run with --mc-passes {cal} "
+                  "(Segmentation panel: MC passes {cal}) for a calibrated confidence")
+
+
 def review_reasons(conf: float, threshold: float, *, cut: bool = False, incomplete: bool = False,
                    ran_on: bool = False, several: bool = False, seed_away: bool = False,
                    aerated: bool = False, thin_slab: bool = False) -> list:
@@ -659,6 +665,9 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     corner1 = ct.TransformIndexToPhysicalPoint([int(v) - 1 for v in box.hi])
     volume = float(binary.sum()) * voxel_ml
     notes = ([method_note] if method_note else []) + ([] if n_comp else ["no tumour found in the region of interest"])
+    cal_passes = calibration_mc_passes(meta) if method == "mc-dropout" else None
+    if cal_passes and cal_passes != int(mc_passes):
+        notes.append(MC_PASSES_NOTE.format(cal=cal_passes, n=int(mc_passes)))
     if aerated:
         notes.append(aerated)
     if slab:
@@ -722,6 +731,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         "tumor_volume_ml": round(volume, 4), "n_components": n_comp, "method": method,
         "members": len(nets) if method == "ensemble" else 1,
         "mc_passes": int(mc_passes) if method == "mc-dropout" else 0,
+        "calibration_mc_passes": cal_passes,       # the passes the MC-dropout confidence was fitted with
         "dropped_components": dropped, "n_candidates": n_candidates, "candidates": candidates,
         "roi_mode": box.mode, "roi_lps_mm": [list(map(float, corner0)), list(map(float, corner1))],
         "roi_size_mm": _box_size_mm(ct, box),      # the final box's extent (roi_lps_mm are its corner voxels' centres)
