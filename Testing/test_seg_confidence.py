@@ -631,3 +631,40 @@ def test_mc_passes_other_than_the_calibrations_are_noted_and_recorded(tmp_path):
     assert same["calibration_mc_passes"] == other["calibration_mc_passes"] == 3
     assert not any("fitted with 3 passes" in n for n in same["notes"])
     assert any("fitted with 3 passes and this run used 2" in n and "--mc-passes 3" in n for n in other["notes"])
+
+
+def test_no_mc_passes_given_runs_the_passes_of_the_models_calibration(tmp_path):
+    """QA D1: the default passes were a constant (10, then 8) whatever the model's calibration was fitted with: with
+    none given, segment_tumour, `lungai segment` / `eval-seg` and the panel run the passes of the model's own MC-dropout
+    calibration (calibration_mc_passes), MC_PASSES for a model without one; passes the user gives are kept, noted."""
+    import torch
+    from seg_helpers import tiny_cases, tiny_config
+
+    from lungai.cli import build_parser
+    from lungai.seg.calibrate import fit_tables
+    from lungai.seg.config import MC_PASSES
+    from lungai.seg.confidence import model_mc_passes
+    from lungai.seg.infer import segment_tumour
+    from lungai.seg.model_io import load_model, save_model
+    from lungai.seg.networks import build_network
+
+    meta = {}
+    fit_tables(tmp_path, meta, {"mc-dropout": _validation_table(40)}, mc_passes=3, n_members=1)
+    assert model_mc_passes(meta, None) == 3 and model_mc_passes(meta, 5) == 5
+    assert model_mc_passes({}, None) == MC_PASSES            # no calibration: the fallback
+    torch.manual_seed(0)
+    cfg = tiny_config(members=1, dropout=0.1)
+    save_model(tmp_path / "m1", cfg, [build_network(cfg).state_dict()], {"calibration": meta["calibration"],
+                                                                          "review": meta["review"]})
+    model = load_model(tmp_path / "m1")
+    case = next(c for c in tiny_cases(4, 0) if c.case_id)
+    auto = segment_tumour(case.image, model, whole=True).info
+    assert auto["mc_passes"] == auto["calibration_mc_passes"] == 3
+    assert not any("passes" in n for n in auto["notes"])
+    given = segment_tumour(case.image, model, whole=True, mc_passes=2).info
+    assert given["mc_passes"] == 2 and any("used 2" in n for n in given["notes"])
+    for command in ("segment", "eval-seg"):     # not given: the model decides (train-seg calibrates with MC_PASSES)
+        args = [command, "ct.nii.gz", "-o", "out"] if command == "segment" else \
+            [command, "--model", "m", "--images", "i", "--masks", "k", "-o", "o.csv"]
+        assert build_parser().parse_args(args).mc_passes is None
+

@@ -11,7 +11,6 @@ from __future__ import annotations
 from lungai import mrml
 from lungai.scene import nodes
 from lungai.seg.choice import model_hint
-from lungai.seg.config import MC_PASSES     # lungai segment's default (its --mc-passes), the panel's too
 from lungai.seg.infer import segment_tumour
 from lungai.seg.model_io import load_model
 from lungai.seg.resources import resolve_model_dir
@@ -22,7 +21,7 @@ point_node_to_lps = nodes.point_to_lps
 
 
 def segment_tumour_node(scene, volume_node, roi_node=None, point_node=None, model_dir=None,
-                        method: str | None = None, mc_passes: int = MC_PASSES, seg_node=None, replace_segment=None,
+                        method: str | None = None, mc_passes: int | None = None, seg_node=None, replace_segment=None,
                         progress=None, loaded_model=None) -> dict:
     """Segment the tumour of ``volume_node``.
 

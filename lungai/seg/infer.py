@@ -20,9 +20,9 @@ from lungai.io.validate import check_ct
 from lungai.progress import NullProgress
 from lungai.seg import preprocess as pp
 from lungai.seg.choice import ModelChoice, segment_with_choice
-from lungai.seg.config import MC_PASSES, check_mc_passes
+from lungai.seg.config import check_mc_passes
 from lungai.seg.confidence import (calibration_mc_passes, case_features, confidence, kept_region_features,
-                                   uses_flip_check)
+                                   model_mc_passes, uses_flip_check)
 from lungai.seg.postprocess import MAX_ELONGATION, keep_components, rank_components
 from lungai.seg.predict import flip_consistency, predict_probs
 from lungai.seg.uncertainty import summarize_maps
@@ -491,8 +491,9 @@ ANOTHER_CANDIDATE_HINT = "to segment another one, run again with --seed-point at
 
 
 MC_PASSES_NOTE = ("this model's MC-dropout confidence and review threshold were fitted with {cal} passes and this run "
-                  "used {n}: the confidence is less comparable with the threshold - run with --mc-passes {cal} "
-                  "(Segmentation panel: MC passes {cal}) for a calibrated confidence")
+                  "used {n}: the confidence is less comparable with the threshold - leave --mc-passes out, or give "
+                  "--mc-passes {cal} (Segmentation panel: MC dropout passes \"model's calibration\" or {cal}) for a "
+                  "calibrated confidence")
 
 
 def review_reasons(conf: float, threshold: float, *, cut: bool = False, incomplete: bool = False,
@@ -534,7 +535,7 @@ def kept_candidate_text(c: dict) -> str:
 
 
 def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method: str | None = None,
-                   mc_passes: int = MC_PASSES, seed: int = 0, whole=None, progress=None,
+                   mc_passes: int | None = None, seed: int = 0, whole=None, progress=None,
                    source: str = "the CT", all_regions: bool = False, grow: bool = True,
                    tta: bool | None = None, flip_check: bool | None = None) -> SegResult:
     """Segment the tumour of ``ct``. ``model`` = (config, nets, model.json dict) from ``load_model``, or a
@@ -548,7 +549,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     over a box round the kept region) - always when the model's calibration uses it; True: also otherwise
     (calibration turns it on to fit it).
     ``method``: "ensemble" or "mc-dropout"; None: the ensemble, MC dropout for a 1-member model
-    (:func:`resolve_method`).
+    (:func:`resolve_method`).  ``mc_passes``: MC-dropout passes; None: those the model's MC-dropout calibration was
+    fitted with (:func:`lungai.seg.confidence.model_mc_passes`; other passes given are kept and noted).
 
     A CT stored in another order than LPS (flipped or swapped axes) is first reoriented to LPS (:func:`to_lps`, as
     the training data and the lungs' rules see it) and every output image mapped back onto its grid: the result
@@ -570,6 +572,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     method, method_note = resolve_method(len(nets), method, getattr(cfg, "dropout", 0.1))
     if method == "mc-dropout":
         check_mc_passes(mc_passes)
+    mc_passes = model_mc_passes(meta, mc_passes)       # not given: the passes the model's calibration was fitted with
     if tta is not None and bool(tta) != cfg.tta:
         cfg = dataclasses.replace(cfg, tta=bool(tta))
     calib = meta.get("calibration", {}).get(method)
