@@ -668,3 +668,24 @@ def test_no_mc_passes_given_runs_the_passes_of_the_models_calibration(tmp_path):
             [command, "--model", "m", "--images", "i", "--masks", "k", "-o", "o.csv"]
         assert build_parser().parse_args(args).mc_passes is None
 
+
+def test_every_review_reason_says_what_to_do():
+    """QA D2: only the default model's low confidence said what to do: every review reason has an action (check the
+    outline, an ROI box, another model ...); an empty result says to confirm there is no tumour at the seed or move it."""
+    from lungai.seg import preprocess as pp
+    from lungai.seg.choice import DISAGREE
+    from lungai.seg.infer import LOW_CONFIDENCE, RAN_ON, REVIEW_ACTIONS, SEED_AWAY, review_actions, review_reasons
+
+    every = review_reasons(0.1, 0.5, cut=True, incomplete=True, ran_on=True, several=True, seed_away=True,
+                           aerated=True, thin_slab=True) + [DISAGREE]
+    assert {LOW_CONFIDENCE, RAN_ON, SEED_AWAY, pp.AERATED_REASON, pp.THIN_SLAB_REASON, DISAGREE} <= set(every)
+    assert set(every) == set(REVIEW_ACTIONS), set(every) ^ set(REVIEW_ACTIONS)
+    info = {"review_reasons": every, "roi_mode": "seed", "n_components": 1, "tumor_volume_ml": 3.0}
+    actions = review_actions(info)
+    assert len(actions) == len(every) and all(a and a[0] != " " for a in actions)
+    low = actions[every.index(LOW_CONFIDENCE)]
+    assert "check" in low and ("ROI" in low or "--roi" in low) and "--model" in low
+    empty = review_actions({"review_reasons": [LOW_CONFIDENCE], "roi_mode": "seed", "n_components": 0,
+                            "tumor_volume_ml": 0.0})
+    assert len(empty) == 1 and "no tumour at the seed" in empty[0] and "move the seed" in empty[0]
+    assert review_actions({"review_reasons": [], "roi_mode": "seed"}) == []

@@ -535,6 +535,10 @@ def test_segment_result_wording(tmp_path):
     edge = dict(result, confidence=0.8, review_reasons=["tumour cut by the image edge"])
     headline = results.describe_segment_result(edge)[0]      # flagged for another reason than confidence
     assert headline == "NEEDS EXPERT REVIEW - tumour cut by the image edge - confidence 0.80 (review threshold 0.60)"
+    # QA D2: what to do about each reason (result.json review_actions) comes first in the details
+    todo = dict(edge, review_actions=["check that the scan covers the whole tumour"], notes=["a note"])
+    assert results.describe_segment_result(todo)[1].splitlines()[1:] == [
+        "- to do (tumour cut by the image edge): check that the scan covers the whole tumour", "- a note"]
     # an uncalibrated confidence (a model without calibration: a 1-member MC-dropout model) is said in the banner, in
     # the words of lungai segment's summary line ("uncalibrated confidence 0.69"), flagged or not
     raw = dict(ok, confidence=0.69, calibrated=False)

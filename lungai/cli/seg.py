@@ -779,6 +779,8 @@ def run_segment(args) -> int:
     if skipped:
         print(f"note: {MULTIFRAME_NO_DICOM.format(ct=args.ct)}, so no DICOM SEG / RTSTRUCT / Parametric Map / SR is "
               f"written; the NIfTI results in {out} are")
+    for reason, action in zip(i.get("review_reasons") or [], i.get("review_actions") or []):
+        print(f"to do ({reason}): {action}")      # what to do about each review reason
     for note in i["notes"]:
         print(f"note: {note}")
     return 0
