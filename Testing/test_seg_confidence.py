@@ -671,7 +671,8 @@ def test_no_mc_passes_given_runs_the_passes_of_the_models_calibration(tmp_path):
 
 def test_every_review_reason_says_what_to_do():
     """QA D2: only the default model's low confidence said what to do: every review reason has an action (check the
-    outline, an ROI box, another model ...); an empty result says to confirm there is no tumour at the seed or move it."""
+    outline, an ROI box, another model ...); an empty result says to confirm there is no tumour at the seed or move
+    it."""
     from lungai.seg import preprocess as pp
     from lungai.seg.choice import DISAGREE
     from lungai.seg.infer import LOW_CONFIDENCE, RAN_ON, REVIEW_ACTIONS, SEED_AWAY, review_actions, review_reasons

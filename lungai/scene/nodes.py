@@ -61,7 +61,8 @@ HEAT_COLOR_NODE_ID = "vtkMRMLPETProceduralColorNodePET-Heat"
 DOSE_COLOR_NODE_ID = "vtkMRMLColorTableNodeRainbow"
 # the confidence table's columns (result.json keys; review_reasons "; "-joined, model as results.model_text names it)
 CONFIDENCE_FIELDS = ["confidence", "needs_review", "review_reasons", "review_threshold", "tumor_volume_ml",
-                     "n_components", "method", "members", "mc_passes", "roi_mode", "architecture", "calibrated", "model"]
+                     "n_components", "method", "members", "mc_passes", "roi_mode", "architecture", "calibrated",
+                     "model"]
 
 
 def tumour_node_name(base: str, what: str = "") -> str:
