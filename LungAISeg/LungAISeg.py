@@ -70,9 +70,10 @@ class LungAISegParameterNode:
                                   "default, DynUNet if large", "folder"])] = "default"
     modelDirectory: pathlib.Path
     method: Annotated[str, Choice(list(commands.PANEL_SEG_METHODS))] = commands.SEG_METHOD_AUTO
-    # lungai segment's --mc-passes default (read from its parser: the panel and the CLI give the same result), and
-    # the fewest passes it accepts
-    mcPasses: Annotated[int, WithinRange(MC_PASSES_MIN, 1000)] = commands.segment_default("mc_passes")
+    # lungai segment's --mc-passes default (read from its parser: the panel and the CLI give the same result): not
+    # given, 0 here (the spin box says "model's calibration"; no --mc-passes): the passes the model's MC-dropout
+    # calibration was fitted with; else 1 (MC_PASSES_MIN, the fewest it accepts) or more, passed as --mc-passes
+    mcPasses: Annotated[int, WithinRange(0, 1000)] = commands.segment_default("mc_passes")
     outputSegmentation: vtkMRMLSegmentationNode
     uncertaintyVolume: vtkMRMLScalarVolumeNode
     uncertaintyOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5

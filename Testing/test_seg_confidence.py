@@ -631,3 +631,62 @@ def test_mc_passes_other_than_the_calibrations_are_noted_and_recorded(tmp_path):
     assert same["calibration_mc_passes"] == other["calibration_mc_passes"] == 3
     assert not any("fitted with 3 passes" in n for n in same["notes"])
     assert any("fitted with 3 passes and this run used 2" in n and "--mc-passes 3" in n for n in other["notes"])
+
+
+def test_no_mc_passes_given_runs_the_passes_of_the_models_calibration(tmp_path):
+    """QA D1: the default passes were a constant (10, then 8) whatever the model's calibration was fitted with: with
+    none given, segment_tumour, `lungai segment` / `eval-seg` and the panel run the passes of the model's own MC-dropout
+    calibration (calibration_mc_passes), MC_PASSES for a model without one; passes the user gives are kept, noted."""
+    import torch
+    from seg_helpers import tiny_cases, tiny_config
+
+    from lungai.cli import build_parser
+    from lungai.seg.calibrate import fit_tables
+    from lungai.seg.config import MC_PASSES
+    from lungai.seg.confidence import model_mc_passes
+    from lungai.seg.infer import segment_tumour
+    from lungai.seg.model_io import load_model, save_model
+    from lungai.seg.networks import build_network
+
+    meta = {}
+    fit_tables(tmp_path, meta, {"mc-dropout": _validation_table(40)}, mc_passes=3, n_members=1)
+    assert model_mc_passes(meta, None) == 3 and model_mc_passes(meta, 5) == 5
+    assert model_mc_passes({}, None) == MC_PASSES            # no calibration: the fallback
+    torch.manual_seed(0)
+    cfg = tiny_config(members=1, dropout=0.1)
+    save_model(tmp_path / "m1", cfg, [build_network(cfg).state_dict()], {"calibration": meta["calibration"],
+                                                                          "review": meta["review"]})
+    model = load_model(tmp_path / "m1")
+    case = next(c for c in tiny_cases(4, 0) if c.case_id)
+    auto = segment_tumour(case.image, model, whole=True).info
+    assert auto["mc_passes"] == auto["calibration_mc_passes"] == 3
+    assert not any("passes" in n for n in auto["notes"])
+    given = segment_tumour(case.image, model, whole=True, mc_passes=2).info
+    assert given["mc_passes"] == 2 and any("used 2" in n for n in given["notes"])
+    for command in ("segment", "eval-seg"):     # not given: the model decides (train-seg calibrates with MC_PASSES)
+        args = [command, "ct.nii.gz", "-o", "out"] if command == "segment" else \
+            [command, "--model", "m", "--images", "i", "--masks", "k", "-o", "o.csv"]
+        assert build_parser().parse_args(args).mc_passes is None
+
+
+def test_every_review_reason_says_what_to_do():
+    """QA D2: only the default model's low confidence said what to do: every review reason has an action (check the
+    outline, an ROI box, another model ...); an empty result says to confirm there is no tumour at the seed or move
+    it."""
+    from lungai.seg import preprocess as pp
+    from lungai.seg.choice import DISAGREE
+    from lungai.seg.infer import LOW_CONFIDENCE, RAN_ON, REVIEW_ACTIONS, SEED_AWAY, review_actions, review_reasons
+
+    every = review_reasons(0.1, 0.5, cut=True, incomplete=True, ran_on=True, several=True, seed_away=True,
+                           aerated=True, thin_slab=True) + [DISAGREE]
+    assert {LOW_CONFIDENCE, RAN_ON, SEED_AWAY, pp.AERATED_REASON, pp.THIN_SLAB_REASON, DISAGREE} <= set(every)
+    assert set(every) == set(REVIEW_ACTIONS), set(every) ^ set(REVIEW_ACTIONS)
+    info = {"review_reasons": every, "roi_mode": "seed", "n_components": 1, "tumor_volume_ml": 3.0}
+    actions = review_actions(info)
+    assert len(actions) == len(every) and all(a and a[0] != " " for a in actions)
+    low = actions[every.index(LOW_CONFIDENCE)]
+    assert "check" in low and ("ROI" in low or "--roi" in low) and "--model" in low
+    empty = review_actions({"review_reasons": [LOW_CONFIDENCE], "roi_mode": "seed", "n_components": 0,
+                            "tumor_volume_ml": 0.0})
+    assert len(empty) == 1 and "no tumour at the seed" in empty[0] and "move the seed" in empty[0]
+    assert review_actions({"review_reasons": [], "roi_mode": "seed"}) == []

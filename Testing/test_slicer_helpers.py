@@ -245,9 +245,7 @@ def test_segment_command_matches_cli(tmp_path):
     assert a.method is None and a.model is None       # the CLI decides: ensemble, MC dropout for 1 member
     a = _parse(commands.segment(tmp_path / "ct.nii.gz", tmp_path / "out", method="ensemble", mc_passes=7,
                                 seed_point_lps=(0, 0, 0)))
-    from lungai.seg.config import MC_PASSES
-
-    assert a.method == "ensemble" and a.mc_passes == MC_PASSES     # passes only where MC dropout can run
+    assert a.method == "ensemble" and a.mc_passes is None     # passes only where MC dropout can run
     with pytest.raises(ValueError):
         commands.segment("ct", "out", method="bayesian")
     with pytest.raises(ValueError):
@@ -537,6 +535,10 @@ def test_segment_result_wording(tmp_path):
     edge = dict(result, confidence=0.8, review_reasons=["tumour cut by the image edge"])
     headline = results.describe_segment_result(edge)[0]      # flagged for another reason than confidence
     assert headline == "NEEDS EXPERT REVIEW - tumour cut by the image edge - confidence 0.80 (review threshold 0.60)"
+    # QA D2: what to do about each reason (result.json review_actions) comes first in the details
+    todo = dict(edge, review_actions=["check that the scan covers the whole tumour"], notes=["a note"])
+    assert results.describe_segment_result(todo)[1].splitlines()[1:] == [
+        "- to do (tumour cut by the image edge): check that the scan covers the whole tumour", "- a note"]
     # an uncalibrated confidence (a model without calibration: a 1-member MC-dropout model) is said in the banner, in
     # the words of lungai segment's summary line ("uncalibrated confidence 0.69"), flagged or not
     raw = dict(ok, confidence=0.69, calibrated=False)
@@ -638,7 +640,8 @@ def test_segmentation_outputs_load_as_nodes(mrml_scene, small_phantom, tmp_path)
     assert seg_node.GetSegmentation().GetSegment(seg_id).GetName() == "Tumor"
     display = unc_node.GetDisplayNode()
     assert display.GetColorNodeID() == HEAT_COLOR_NODE_ID and display.GetApplyThreshold()
-    assert display.GetWindow() == pytest.approx(0.5)
+    # QA D4: a fixed 0..1 bit window (the entropy's maximum), not this map's own 0..0.5: two cases compare
+    assert (display.GetWindowLevelMin(), display.GetWindowLevelMax()) == pytest.approx((0.0, 1.0))
     # a second run adds a segment, never overwrites the first
     again = import_segment_outputs(mrml_scene, tmp_path, ct_node, seg_node=seg_node)
     seg_node2, seg_id2 = again["segmentation"], again["segment_id"]
@@ -672,6 +675,52 @@ def test_the_uncertainty_volume_says_what_it_holds(mrml_scene, small_phantom):
     assert UNCERTAINTY_LEGEND == "Tumour uncertainty (entropy, bits)"
     source = (Path(__file__).resolve().parents[1] / "LungAISeg" / "LungAISeg.py").read_text(encoding="utf-8")
     assert "legend.SetTitleText(nodes.UNCERTAINTY_LEGEND)" in source
+
+
+def test_uncertainty_maps_share_a_fixed_window_and_say_where_they_were_evaluated(mrml_scene, small_phantom):
+    """QA D4: the heat map's window was each volume's own min..max (a 0.2-bit case looked as unsure as a 1-bit one):
+    uncertainty maps get their quantity's fixed range (entropy and mutual information 0..1 bit); other heat maps
+    (Grad-CAM, dose) keep their own range.  QA D5: the map is 0 outside the evaluated box - not evaluated, not
+    certain: the node records the box (LPS mm) and says so in its description."""
+    from lungai import mrml
+    from lungai.scene.nodes import EVALUATED_BOX_ATTRIBUTE, add_tumour_outputs, show_as_heat_map
+    from lungai.seg.uncertainty import MAP_RANGES
+
+    assert MAP_RANGES == {"entropy": (0.0, 1.0), "mutual_information": (0.0, 1.0)}     # every map lungai writes
+    ct_node = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT")
+    tumour = sitk.Cast(small_phantom.labels == 1, sitk.sitkUInt8)
+    box = [[-10.0, -20.0, -30.0], [10.0, 20.0, 30.0]]
+    windows = []
+    for top in (0.2, 0.9):
+        unc = add_tumour_outputs(mrml_scene, ct_node, tumour, sitk.Cast(tumour, sitk.sitkFloat32) * top,
+                                 {"confidence": 0.8, "roi_lps_mm": box})["uncertainty"]
+        d = unc.GetDisplayNode()
+        windows.append((d.GetWindowLevelMin(), d.GetWindowLevelMax(), d.GetAutoWindowLevel()))
+    assert windows[0] == windows[1] and windows[0][:2] == pytest.approx((0.0, 1.0)) and not windows[0][2]
+    assert json.loads(unc.GetAttribute(EVALUATED_BOX_ATTRIBUTE)) == box
+    assert "0 outside" in unc.GetDescription() and "not evaluated" in unc.GetDescription()
+    cam = mrml.volume_node_from_image(mrml_scene, sitk.Cast(tumour, sitk.sitkFloat32) * 7.0, "Grad-CAM")
+    show_as_heat_map(cam)                    # no fixed range: its own
+    assert cam.GetDisplayNode().GetWindowLevelMax() == pytest.approx(7.0)
+
+
+def test_confidence_table_carries_review_reasons_and_model(mrml_scene, small_phantom):
+    """QA D3: the confidence table (CONFIDENCE_FIELDS) had no review reasons nor model: the panel's table showed a
+    flag without its why."""
+    from lungai import mrml
+    from lungai.scene.nodes import CONFIDENCE_FIELDS, add_tumour_outputs
+    from lungai.scene.results import model_text
+
+    assert {"review_reasons", "model"} <= set(CONFIDENCE_FIELDS)
+    ct_node = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT")
+    tumour = sitk.Cast(small_phantom.labels == 1, sitk.sitkUInt8)
+    info = {"confidence": 0.3, "needs_review": True, "review_threshold": 0.6,
+            "review_reasons": ["confidence below the review threshold", "tumour cut by the image edge"],
+            "model": "/models/lidc_seg", "method": "ensemble", "members": 3}
+    table = add_tumour_outputs(mrml_scene, ct_node, tumour, sitk.Cast(tumour, sitk.sitkFloat32), info)["table"]
+    df = mrml.dataframe_from_table_node(table)
+    assert df["review_reasons"][0] == "confidence below the review threshold; tumour cut by the image edge"
+    assert df["model"][0] == model_text(info) and df["model"][0]
 
 
 def test_sample_ground_truth_segments(mrml_scene, small_ct):

@@ -49,7 +49,8 @@ def test_parameter_stand_in_enforces_choices(load_module):
     with pytest.raises(ValueError):
         p.method = "bayesian"
     with pytest.raises(ValueError):
-        p.mcPasses = 0
+        p.mcPasses = -1
+    p.mcPasses = 0                          # not given: the passes of the model's calibration (lungai segment's)
     p.mcPasses = 1                          # lungai segment takes 1 pass: so does the panel
 
 
@@ -66,9 +67,14 @@ def test_mc_passes_default_is_lungai_segments(load_module):
 
     cli = segment_parser().parse_args(["ct.nii.gz", "-o", "out"]).mc_passes
     p = load_module("LungAISeg").LungAISegLogic().getParameterNode()
-    assert p.mcPasses == cli == MC_PASSES == commands.segment_default("mc_passes")
-    assert inspect.signature(segment_tumour_node).parameters["mc_passes"].default == cli
-    assert inspect.signature(segment_tumour).parameters["mc_passes"].default == cli
+    # QA D1: not given (None; the panel's 0, "model's calibration"): the passes the model's MC-dropout calibration
+    # was fitted with (lungai.seg.confidence.model_mc_passes), MC_PASSES without one - no hard-coded count
+    assert cli is None and p.mcPasses == commands.segment_default("mc_passes") == 0 and MC_PASSES >= 1
+    assert inspect.signature(segment_tumour_node).parameters["mc_passes"].default is cli
+    assert inspect.signature(segment_tumour).parameters["mc_passes"].default is cli
+    assert "--mc-passes" not in commands.segment("ct.nii.gz", "out", method="mc-dropout", mc_passes=p.mcPasses)
+    ui = (pathlib.Path(__file__).resolve().parents[1] / "LungAISeg" / "Resources" / "UI" / "LungAISeg.ui").read_text()
+    assert "specialValueText" in ui[ui.index('name="mcPassesSpinBox"'):][:600]
 
 
 def test_lungai_seg_inputs_and_commands(load_module, mrml_scene, phantom_nodes, tmp_path):

@@ -121,7 +121,8 @@ def test_parameter_defaults(env):
     from lungai.cli.seg import segment_parser
 
     cli = segment_parser().parse_args(["ct.nii.gz", "-o", "out"]).mc_passes     # lungai segment's default passes
-    assert (p.mode, p.method, p.mcPasses, p.model, p.inputVolume) == ("seed", "auto", cli, "default", None)
+    assert cli is None         # not given: the model's calibration passes; the panel's 0 ("model's calibration")
+    assert (p.mode, p.method, p.mcPasses, p.model, p.inputVolume) == ("seed", "auto", 0, "default", None)
     p.mcPasses = 1                          # which lungai segment takes too
 
 

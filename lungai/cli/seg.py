@@ -146,8 +146,9 @@ def register(sub) -> None:
     g.add_argument("--whole", action="store_true", help="use the whole image as ROI (automatic for small crops)")
     s.add_argument("--method", default=None, choices=["ensemble", "mc-dropout"],
                    help="uncertainty method (default: ensemble; MC dropout for a 1-member model)")
-    s.add_argument("--mc-passes", type=int, default=MC_PASSES,
-                   help=f"MC-dropout passes (used when MC dropout runs; default {MC_PASSES})")
+    s.add_argument("--mc-passes", type=int, default=None,
+                   help="MC-dropout passes (used when MC dropout runs; default: the passes the model's MC-dropout "
+                        f"calibration was fitted with, {MC_PASSES} for every shipped model and a model without one)")
     s.add_argument("--all-regions", action="store_true",
                    help="automatic mode: keep every candidate region in tumor.nii.gz (default: the one with the "
                         "largest expected tumour volume, i.e. probability mass; the others are listed in result.json under 'candidates')")
@@ -183,7 +184,8 @@ def register(sub) -> None:
     e.add_argument("-o", "--output", required=True, help="per-case CSV (with --split test: also <name>.report.json)")
     e.add_argument("--method", default=None, choices=["ensemble", "mc-dropout"],
                    help="uncertainty method (default: ensemble; MC dropout for a 1-member model)")
-    e.add_argument("--mc-passes", type=int, default=MC_PASSES)
+    e.add_argument("--mc-passes", type=int, default=None,
+                   help="MC-dropout passes (default: those the model's MC-dropout calibration was fitted with)")
     e.add_argument("--max-cases", type=int, default=0)
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(func=run_eval)
@@ -777,6 +779,8 @@ def run_segment(args) -> int:
     if skipped:
         print(f"note: {MULTIFRAME_NO_DICOM.format(ct=args.ct)}, so no DICOM SEG / RTSTRUCT / Parametric Map / SR is "
               f"written; the NIfTI results in {out} are")
+    for reason, action in zip(i.get("review_reasons") or [], i.get("review_actions") or []):
+        print(f"to do ({reason}): {action}")      # what to do about each review reason
     for note in i["notes"]:
         print(f"note: {note}")
     return 0

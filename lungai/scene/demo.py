@@ -47,7 +47,9 @@ def build_demo_scene(scene, out_dir: Path, dose_name: str = "Dose (Gy)") -> dict
                                     ("dose", "dose.nii.gz", dose_name, nodes.DOSE_COLOR_NODE_ID)):
         if (out / file).exists():
             node = mrml.volume_node_from_image(scene, sitk.ReadImage(str(out / file)), name)
-            nodes.show_as_heat_map(node, colors)
+            from lungai.seg.uncertainty import MAP_RANGES     # the uncertainty's fixed window, dose its own range
+
+            nodes.show_as_heat_map(node, colors, MAP_RANGES["entropy"] if key == "uncertainty" else None)
             out_nodes[key] = node
     _table(scene, out / "radiomics_long.csv", "Radiomics")
     _table(scene, out / "dose.csv", "Dose features")

@@ -59,8 +59,10 @@ def node_made_by(node) -> str:
 # and in slicer-core's default colour nodes.
 HEAT_COLOR_NODE_ID = "vtkMRMLPETProceduralColorNodePET-Heat"
 DOSE_COLOR_NODE_ID = "vtkMRMLColorTableNodeRainbow"
-CONFIDENCE_FIELDS = ["confidence", "needs_review", "review_threshold", "tumor_volume_ml", "n_components",
-                     "method", "members", "mc_passes", "roi_mode", "architecture", "calibrated"]
+# the confidence table's columns (result.json keys; review_reasons "; "-joined, model as results.model_text names it)
+CONFIDENCE_FIELDS = ["confidence", "needs_review", "review_reasons", "review_threshold", "tumor_volume_ml",
+                     "n_components", "method", "members", "mc_passes", "roi_mode", "architecture", "calibrated",
+                     "model"]
 
 
 def tumour_node_name(base: str, what: str = "") -> str:
@@ -389,19 +391,23 @@ def derived_lung_masks(masks: dict, tumours=None) -> dict:
 
 
 # ---------------------------------------------------------------- outputs
-def show_as_heat_map(volume_node, color_node_id: str = HEAT_COLOR_NODE_ID) -> None:
-    """The one heat colour map over the node's full range, values near zero left out (thresholded)."""
-    import numpy as np
-
+def show_as_heat_map(volume_node, color_node_id: str = HEAT_COLOR_NODE_ID, value_range=None) -> None:
+    """The one heat colour map, values near zero left out (thresholded): over ``value_range`` (low, high) - a
+    quantity's fixed range (the uncertainty maps: :data:`lungai.seg.uncertainty.MAP_RANGES`, so two cases compare) -,
+    else (Grad-CAM, dose) over the node's own full range."""
     display = volume_node.GetDisplayNode()
     if display is None:
         volume_node.CreateDefaultDisplayNodes()
         display = volume_node.GetDisplayNode()
     display.SetAndObserveColorNodeID(color_node_id)
-    from slicer.util import arrayFromVolume
+    if value_range is not None:
+        low, high = (float(v) for v in value_range)
+    else:
+        import numpy as np
+        from slicer.util import arrayFromVolume
 
-    values = np.asarray(arrayFromVolume(volume_node))
-    low, high = float(values.min()), float(values.max())
+        values = np.asarray(arrayFromVolume(volume_node))
+        low, high = float(values.min()), float(values.max())
     if high <= low:
         high = low + 1e-6
     display.AutoWindowLevelOff()
@@ -413,6 +419,22 @@ def show_as_heat_map(volume_node, color_node_id: str = HEAT_COLOR_NODE_ID) -> No
 
 # the title of the uncertainty volume's colour legend (LungAISeg.showResults)
 UNCERTAINTY_LEGEND = "Tumour uncertainty (entropy, bits)"
+EVALUATED_BOX_ATTRIBUTE = "LungAI.evaluatedBoxLPS"
+
+
+def set_evaluated_box(volume_node, info: dict) -> None:
+    """An uncertainty map says where it was evaluated: the box of ``info["roi_lps_mm"]`` (LPS mm, JSON) as the
+    attribute :data:`EVALUATED_BOX_ATTRIBUTE`, and in its description that it is 0 outside it - not evaluated there,
+    not certain (:data:`lungai.seg.uncertainty.OUTSIDE_BOX_NOTE`)."""
+    import json
+
+    from lungai.seg.uncertainty import ENTROPY_MEANING, ENTROPY_UNIT, OUTSIDE_BOX_NOTE
+
+    box = info.get("roi_lps_mm")
+    volume_node.SetAttribute(EVALUATED_BOX_ATTRIBUTE, json.dumps(box) if box else None)
+    where = (f" [{', '.join(f'{v:.1f}' for v in box[0])}] - [{', '.join(f'{v:.1f}' for v in box[1])}] mm LPS"
+             if box else "")
+    volume_node.SetDescription(f"{ENTROPY_MEANING}, {ENTROPY_UNIT}; {OUTSIDE_BOX_NOTE}{where}")
 
 
 def set_uncertainty_units(volume_node) -> None:
@@ -882,9 +904,17 @@ def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk
     unc = mrml.volume_node_from_image(scene, uncertainty, segment_output_name(base, segment_name, "uncertainty"))
     _set_made_name(scene, unc, segment_output_name(base, segment_name, "uncertainty"))
     set_uncertainty_units(unc)
-    show_as_heat_map(unc)
+    set_evaluated_box(unc, info)
+    from lungai.seg.uncertainty import MAP_RANGES
+
+    show_as_heat_map(unc, value_range=MAP_RANGES["entropy"])         # one window for every case
     link_to_segment(unc, volume_node, seg_node, segment_id)
     row = {"segment": segment_name, **{k: info[k] for k in CONFIDENCE_FIELDS if k in info}}
+    from lungai.scene.results import model_text
+
+    # why it is flagged and which model made it, always (empty: none / not recorded)
+    row["review_reasons"] = "; ".join(str(r) for r in info.get("review_reasons") or [])
+    row["model"] = model_text(info) or ""
     for k in ("needs_review", "calibrated"):
         if k in row:
             row[k] = int(bool(row[k]))

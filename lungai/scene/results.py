@@ -82,6 +82,12 @@ def describe_segment_result(result: dict) -> tuple[str, str, bool]:
         parts.append(f"{int(result['n_components'])} connected component(s)")
     parts.append(method)
     details = ", ".join(parts)
+    # what to do about each review reason (lungai.seg.infer.review_actions, one per reason), before the notes
+    actions = [str(a) for a in result.get("review_actions") or []]
+    if review and actions:
+        paired = len(actions) == len(reasons)
+        details += "\n" + "\n".join(f"- to do ({reasons[k]}): {a}" if paired else f"- to do: {a}"
+                                     for k, a in enumerate(actions))
     notes = [str(n) for n in result.get("notes") or []]
     if notes:                      # e.g. several regions in automatic mode, vessel-like regions left out
         details += "\n" + "\n".join(f"- {n}" for n in notes)

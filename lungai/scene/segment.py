@@ -11,7 +11,6 @@ from __future__ import annotations
 from lungai import mrml
 from lungai.scene import nodes
 from lungai.seg.choice import model_hint
-from lungai.seg.config import MC_PASSES     # lungai segment's default (its --mc-passes), the panel's too
 from lungai.seg.infer import segment_tumour
 from lungai.seg.model_io import load_model
 from lungai.seg.resources import resolve_model_dir
@@ -22,7 +21,7 @@ point_node_to_lps = nodes.point_to_lps
 
 
 def segment_tumour_node(scene, volume_node, roi_node=None, point_node=None, model_dir=None,
-                        method: str | None = None, mc_passes: int = MC_PASSES, seg_node=None, replace_segment=None,
+                        method: str | None = None, mc_passes: int | None = None, seg_node=None, replace_segment=None,
                         progress=None, loaded_model=None) -> dict:
     """Segment the tumour of ``volume_node``.
 
@@ -40,10 +39,13 @@ def segment_tumour_node(scene, volume_node, roi_node=None, point_node=None, mode
     res = segment_tumour(ct, model, roi_lps=nodes.roi_to_lps(roi_node) if roi_node is not None else None,
                          seed_lps=nodes.point_to_lps(point_node) if point_node is not None else None,
                          method=method, mc_passes=mc_passes, progress=progress, source=volume_node.GetName())
-    # the note naming a better-suited shipped model (lungai segment adds the same); unknown for a model passed loaded
-    hint = model_hint(resolve_model_dir(model_dir), res.info) if loaded_model is None or model_dir else None
-    if hint:
-        res.info["notes"].append(hint)
+    # the note naming a better-suited shipped model (lungai segment adds the same) and the model folder (as
+    # result.json's "model": the confidence table's column); unknown for a model passed loaded
+    if loaded_model is None or model_dir:
+        res.info["model"] = str(resolve_model_dir(model_dir))
+        hint = model_hint(res.info["model"], res.info)
+        if hint:
+            res.info["notes"].append(hint)
     out = nodes.add_tumour_outputs(scene, volume_node, res.tumour, res.entropy, res.info, seg_node=seg_node,
                                    replace_segment=replace_segment)
     out["probability"] = res.probability

@@ -114,6 +114,18 @@ def calibration_mc_passes(meta: dict) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def model_mc_passes(meta: dict, mc_passes: int | None = None) -> int:
+    """The MC-dropout passes a run uses: ``mc_passes`` when given, else (None) those the model's MC-dropout calibration
+    was fitted with (:func:`calibration_mc_passes`), :data:`lungai.seg.config.MC_PASSES` for a model without one.
+    The one rule of ``lungai segment`` / ``eval-seg``, segment_tumour and the panels (QA: the default was a constant
+    10 against the shipped calibration's 8)."""
+    from lungai.seg.config import MC_PASSES
+
+    if mc_passes is not None:
+        return int(mc_passes)
+    return calibration_mc_passes(meta) or MC_PASSES
+
+
 def case_features(probs: np.ndarray, voxel_ml: float, flip_consistency: float | None = None,
                   automatic: bool = False) -> dict:
     """``probs``: (M, z, y, x) foreground probabilities of M members / passes; ``flip_consistency`` from

@@ -16,21 +16,26 @@ ARCHS = ("unet", "attention_unet", "unetr", "dynunet")
 DEFAULT_LR = {"unet": 2e-3, "attention_unet": 5e-4, "unetr": 2e-3, "dynunet": 2e-3}
 
 
-# MC-dropout passes when none are given: the one default of `lungai segment`, `eval-seg`, `train-seg` (their --mc-passes),
-# segment_tumour, the console API (lungai.scene.segment) and the Segmentation panel (read from segment's parser).  The
-# passes the shipped models' MC-dropout calibration was fitted with (train-seg calibrates with it too): a confidence
-# from other passes is not the one the review threshold was chosen on (lungai segment notes it, with the model's
-# calibration_mc_passes in result.json; QA: the default was 10 against the shipped calibration's 8)
+# MC-dropout passes: `lungai train-seg` calibrates with them (its --mc-passes default).  `lungai segment`, `eval-seg`,
+# segment_tumour, the console API (lungai.scene.segment) and the Segmentation panel take None (not given: the panel's 0,
+# "model's calibration") and run the passes the model's own MC-dropout calibration was fitted with
+# (lungai.seg.confidence.model_mc_passes), these for a model without one: a confidence from other passes is not the one
+# the review threshold was chosen on (lungai segment notes it, with the model's calibration_mc_passes in result.json;
+# QA: the default was 10 against the shipped calibration's 8).  Every shipped calibration used 8.
 MC_PASSES = 8
 MC_PASSES_MIN = 1           # the fewest check_mc_passes accepts (the panels' lower bound too)
 
 
-def check_mc_passes(n) -> int:
+def check_mc_passes(n) -> int | None:
     """``--mc-passes``: the MC-dropout passes, 1 or more (0 averaged no map at all: "Mean of empty slice", no tumour
-    and a made-up confidence).  The one check of train-seg, segment, eval-seg and :func:`lungai.seg.infer.segment_tumour`."""
+    and a made-up confidence), or None (not given: the model's calibration passes).  The one check of train-seg,
+    segment, eval-seg and :func:`lungai.seg.infer.segment_tumour`."""
+    if n is None:
+        return None
     if int(n) != n or n < MC_PASSES_MIN:
         raise InputError(f"--mc-passes must be {MC_PASSES_MIN} or more (got {n})",
-                         f"e.g. --mc-passes {MC_PASSES} (the default)")
+                         "e.g. leave --mc-passes out (the passes the model's calibration was fitted with, "
+                         f"{MC_PASSES} for every shipped model)")
     return int(n)
 
 

@@ -10,7 +10,6 @@ import torch
 
 from lungai.overlap import dice  # noqa: F401 - the project's one Dice, re-exported
 from lungai.progress import NullProgress
-from lungai.seg.config import MC_PASSES
 
 
 def hd95(a: np.ndarray, b: np.ndarray, spacing_zyx) -> float:
@@ -137,7 +136,7 @@ def check_cases(cases, label: int | None = None, progress=None) -> str | None:
     return other_labels_note(label, counts, len(cases), evaluating=True)
 
 
-def evaluate_case(model, case, method: str | None = None, mc_passes: int = MC_PASSES, seed: int = 0,
+def evaluate_case(model, case, method: str | None = None, mc_passes: int | None = None, seed: int = 0,
                   seeded: bool = False, tta: bool | None = None, flip_check: bool | None = None,
                   label: int | None = None) -> dict:
     """One case: Dice, HD95, volumes, confidence.  ``seeded``: seed-point mode with the click at the reference
@@ -178,7 +177,7 @@ def evaluate_case(model, case, method: str | None = None, mc_passes: int = MC_PA
     return row
 
 
-def evaluate_cases(model, cases, method: str | None = None, mc_passes: int = MC_PASSES, seed: int = 0, progress=None,
+def evaluate_cases(model, cases, method: str | None = None, mc_passes: int | None = None, seed: int = 0, progress=None,
                    seeded: bool = False, tta: bool | None = None, flip_check: bool | None = None,
                    label: int | None = None, keep_going: bool = True):
     """One row per case (:func:`evaluate_case`).  A case that stops with an :class:`InputError` mid-run (e.g. no

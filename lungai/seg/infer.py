@@ -19,10 +19,10 @@ from lungai.io.geometry import from_lps, to_lps
 from lungai.io.validate import check_ct
 from lungai.progress import NullProgress
 from lungai.seg import preprocess as pp
-from lungai.seg.choice import ModelChoice, segment_with_choice
-from lungai.seg.config import MC_PASSES, check_mc_passes
+from lungai.seg.choice import DISAGREE, ModelChoice, segment_with_choice
+from lungai.seg.config import check_mc_passes
 from lungai.seg.confidence import (calibration_mc_passes, case_features, confidence, kept_region_features,
-                                   uses_flip_check)
+                                   model_mc_passes, uses_flip_check)
 from lungai.seg.postprocess import MAX_ELONGATION, keep_components, rank_components
 from lungai.seg.predict import flip_consistency, predict_probs
 from lungai.seg.uncertainty import summarize_maps
@@ -491,19 +491,74 @@ ANOTHER_CANDIDATE_HINT = "to segment another one, run again with --seed-point at
 
 
 MC_PASSES_NOTE = ("this model's MC-dropout confidence and review threshold were fitted with {cal} passes and this run "
-                  "used {n}: the confidence is less comparable with the threshold - run with --mc-passes {cal} "
-                  "(Segmentation panel: MC passes {cal}) for a calibrated confidence")
+                  "used {n}: the confidence is less comparable with the threshold - leave --mc-passes out, or give "
+                  "--mc-passes {cal} (Segmentation panel: MC dropout passes \"model's calibration\" or {cal}) for a "
+                  "calibrated confidence")
+
+
+CUT_REASON = "tumour cut by the image edge"
+INCOMPLETE_REASON = "the tumour may be larger than the box"
+SEVERAL_REASON = "several candidate regions (automatic mode)"
 
 
 def review_reasons(conf: float, threshold: float, *, cut: bool = False, incomplete: bool = False,
                    ran_on: bool = False, several: bool = False, seed_away: bool = False,
                    aerated: bool = False, thin_slab: bool = False) -> list:
-    """Why a result needs an expert's review (empty: it does not)."""
-    return ([LOW_CONFIDENCE] if conf < threshold else []) + (["tumour cut by the image edge"] if cut else []) + \
-        (["the tumour may be larger than the box"] if incomplete else []) + \
-        ([RAN_ON] if ran_on else []) + (["several candidate regions (automatic mode)"] if several else []) + \
+    """Why a result needs an expert's review (empty: it does not); what to do about each: :func:`review_actions`."""
+    return ([LOW_CONFIDENCE] if conf < threshold else []) + ([CUT_REASON] if cut else []) + \
+        ([INCOMPLETE_REASON] if incomplete else []) + \
+        ([RAN_ON] if ran_on else []) + ([SEVERAL_REASON] if several else []) + \
         ([SEED_AWAY] if seed_away else []) + ([pp.AERATED_REASON] if aerated else []) + \
         ([pp.THIN_SLAB_REASON] if thin_slab else [])
+
+
+CHECK_OUTLINE = "check the outline slice by slice and correct it (Segment Editor)"
+# what the user should do about each review reason (result.json "review_actions", one per reason; the panel's banner
+# and lungai segment's summary show them).  QA: only the default model's low confidence said what to do.
+REVIEW_ACTIONS = {
+    LOW_CONFIDENCE: (f"{CHECK_OUTLINE}; if it misses or leaks into the tumour's surroundings, draw an ROI box round "
+                     "the tumour (--roi; Segmentation panel: mode ROI) or try another model (--model, e.g. the "
+                     "DynUNet for a large tumour; panel: Model)"),
+    CUT_REASON: ("check that the scan covers the whole tumour (load the full series / a larger field of view): the "
+                 "volume and features are of the part inside the scan only"),
+    INCOMPLETE_REASON: (f"{CHECK_OUTLINE} at the box's faces; place the seed at the tumour's centre or draw an ROI box "
+                        "round the whole tumour (--roi) and run again"),
+    RAN_ON: (f"{CHECK_OUTLINE}: cut off what runs into the neighbouring organ, or draw an ROI box tight round the "
+             "tumour (--roi) and run again"),
+    SEVERAL_REASON: ("check the candidate regions (listed under 'candidates'; in Slicer the point list '<CT> tumour "
+                     "candidates'); run again with a seed point at the tumour's centre (--seed-point; panel: mode "
+                     "seed)"),
+    SEED_AWAY: ("the mask is most likely not the tumour you clicked: move the seed onto the tumour's centre or draw "
+                "an ROI box round it (--roi) and run again"),
+    pp.AERATED_REASON: ("move the seed onto the solid tumour (not the aerated lung round it), or draw an ROI box "
+                        "round the tumour (--roi), and run again"),
+    pp.THIN_SLAB_REASON: (f"{CHECK_OUTLINE}; run on the full chest series if you have it (the models were trained "
+                          "on whole scans)"),
+    DISAGREE: f"{CHECK_OUTLINE}: the models' masks differ - compare them with the CT (run each with --model)",
+}
+# an empty result: nothing found where the user looked (by mode)
+EMPTY_ACTIONS = {
+    "seed": ("nothing was found at the seed: confirm there is no tumour at the seed, or move the seed onto the "
+             "tumour's centre (or draw an ROI box round it) and run again"),
+    "roi": ("nothing was found in the box: confirm there is no tumour in it, or draw the box round the tumour "
+            "and run again"),
+    "lungs": ("nothing was found: confirm there is no tumour, or place a seed point on it (--seed-point; panel: "
+              "mode seed) and run again"),
+}
+
+
+def review_actions(info: dict) -> list:
+    """What to do about each of ``info["review_reasons"]`` (in their order; :data:`REVIEW_ACTIONS`): an empty result's
+    low confidence says to confirm there is no tumour where the user looked, or to move the seed / box
+    (:data:`EMPTY_ACTIONS`); a reason without its own action says to check the outline."""
+    empty = info.get("n_components") == 0
+    out = []
+    for reason in info.get("review_reasons") or []:
+        if reason == LOW_CONFIDENCE and empty:
+            out.append(EMPTY_ACTIONS.get(info.get("roi_mode"), EMPTY_ACTIONS["lungs"]))
+        else:
+            out.append(REVIEW_ACTIONS.get(reason, CHECK_OUTLINE))
+    return out
 
 
 def seed_distance_mm(binary: np.ndarray, seed_idx, spacing_zyx) -> float | None:
@@ -534,7 +589,7 @@ def kept_candidate_text(c: dict) -> str:
 
 
 def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method: str | None = None,
-                   mc_passes: int = MC_PASSES, seed: int = 0, whole=None, progress=None,
+                   mc_passes: int | None = None, seed: int = 0, whole=None, progress=None,
                    source: str = "the CT", all_regions: bool = False, grow: bool = True,
                    tta: bool | None = None, flip_check: bool | None = None) -> SegResult:
     """Segment the tumour of ``ct``. ``model`` = (config, nets, model.json dict) from ``load_model``, or a
@@ -548,7 +603,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     over a box round the kept region) - always when the model's calibration uses it; True: also otherwise
     (calibration turns it on to fit it).
     ``method``: "ensemble" or "mc-dropout"; None: the ensemble, MC dropout for a 1-member model
-    (:func:`resolve_method`).
+    (:func:`resolve_method`).  ``mc_passes``: MC-dropout passes; None: those the model's MC-dropout calibration was
+    fitted with (:func:`lungai.seg.confidence.model_mc_passes`; other passes given are kept and noted).
 
     A CT stored in another order than LPS (flipped or swapped axes) is first reoriented to LPS (:func:`to_lps`, as
     the training data and the lungs' rules see it) and every output image mapped back onto its grid: the result
@@ -563,13 +619,16 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         return SegResult(from_lps(res.tumour, ct), from_lps(res.probability, ct), from_lps(res.entropy, ct),
                          from_lps(mi, ct) if mi is not None else None, res.info)
     if isinstance(model, ModelChoice):
-        return segment_with_choice(ct, model, segment_tumour, roi_lps=roi_lps, seed_lps=seed_lps, method=method,
-                                   mc_passes=mc_passes, seed=seed, whole=whole, progress=progress, source=source,
-                                   all_regions=all_regions, grow=grow, tta=tta, flip_check=flip_check)
+        res = segment_with_choice(ct, model, segment_tumour, roi_lps=roi_lps, seed_lps=seed_lps, method=method,
+                                  mc_passes=mc_passes, seed=seed, whole=whole, progress=progress, source=source,
+                                  all_regions=all_regions, grow=grow, tta=tta, flip_check=flip_check)
+        res.info["review_actions"] = review_actions(res.info)      # the choice's own reasons
+        return res
     cfg, nets, meta = model
     method, method_note = resolve_method(len(nets), method, getattr(cfg, "dropout", 0.1))
     if method == "mc-dropout":
         check_mc_passes(mc_passes)
+    mc_passes = model_mc_passes(meta, mc_passes)       # not given: the passes the model's calibration was fitted with
     if tta is not None and bool(tta) != cfg.tta:
         cfg = dataclasses.replace(cfg, tta=bool(tta))
     calib = meta.get("calibration", {}).get(method)
@@ -743,5 +802,6 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         "calibrated": bool(calib and calib.get("fitted")), "architecture": cfg.arch, "tta": bool(cfg.tta),
         "coordinates": "LPS millimetres (ITK); Slicer RAS = (-x, -y, z)", "notes": notes,
     }
+    info["review_actions"] = review_actions(info)       # what to do about each review reason
     return SegResult(image(binary.astype(np.uint8), np.uint8), image(mean_p, np.float32),
                      image(entropy, np.float32), mi, info)

@@ -13,6 +13,12 @@ _EPS = 1e-6
 ENTROPY_MEANING = "predictive entropy of the tumour probability"
 ENTROPY_UNIT = "bit"
 MI_MEANING = "mutual information (model disagreement) of the tumour probability"
+# the fixed display range (bits) of each map (uncertainty.nii.gz, mutual_information.nii.gz): the binary entropy is at
+# most 1 bit (p = 0.5), the mutual information at most the entropy.  One window for every case, so two cases compare
+# (QA: each map was shown over its own min..max, a 0.2-bit case as bright as a 1-bit one)
+MAP_RANGES = {"entropy": (0.0, 1.0), "mutual_information": (0.0, 1.0)}
+# outside the box the model looked at (result.json roi_lps_mm) the maps hold 0: not evaluated, not "certain"
+OUTSIDE_BOX_NOTE = "0 outside the evaluated box (roi_lps_mm): not evaluated there, not certain"
 
 
 def described(img, meaning: str = ENTROPY_MEANING, unit: str = ENTROPY_UNIT):
