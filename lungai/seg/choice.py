@@ -300,19 +300,20 @@ def segment_routed(ct, choice: ModelChoice, segment, **kwargs):
 def model_hint(model_dir, info: dict) -> str | None:
     """A note pointing to a better-suited shipped model for a seed / ROI result, or None.
 
-    - the shipped default model alone, a tumour larger than the routed choice's ``route_volume_ml``: the routed
-      choice (the DynUNet's result) did better on such tumours on validation and test;
+    - the shipped default model alone, a tumour larger than the routed choice's ``route_volume_ml``: the DynUNet
+      (alone or through the routed choice) did better on such tumours on validation and test;
     - the default model's result - alone, or kept by the routed choice - below its review threshold and not larger
       than ``route_volume_ml``: the default misses most of many large tumours (marks a few ml of them); if the
       tumour the user marked is larger, the DynUNet segments large tumours better (routing there automatically was
       tried and not adopted: its confidence does not tell its leaks from tumours, docs/segmentation.md).
+    Both give :func:`lungai.seg.resources.large_tumour_advice`, the one advice for a large tumour.
     None otherwise (another model or a user's own, automatic mode, a sure small result, an empty one - nothing
     found there is no sign of a large tumour -, no routed choice shipped)."""
     import json
 
     from lungai.seg.infer import LOW_CONFIDENCE
     from lungai.seg.model_io import MODEL_JSON
-    from lungai.seg.resources import DEFAULT_MODEL_NAME, DYNUNET_MODEL_NAME, ROUTED_MODEL_NAME, models_root
+    from lungai.seg.resources import DEFAULT_MODEL_NAME, ROUTED_MODEL_NAME, large_tumour_advice, models_root
 
     routed = models_root() / ROUTED_MODEL_NAME / MODEL_JSON
     if info.get("roi_mode") not in ("seed", "roi") or not routed.is_file():
@@ -327,13 +328,13 @@ def model_hint(model_dir, info: dict) -> str | None:
         return None
     volume = float(info.get("tumor_volume_ml", 0.0))
     if alone and volume > limit:
-        return (f"this tumour is larger than {limit:g} ml: on tumours the default model finds that large, --model "
-                f"{ROUTED_MODEL_NAME} (Slicer panel: Model \"default, DynUNet if large\"; the DynUNet segments them "
-                "again) did better on validation and test - e.g. lung2 Dice 0.36 -> 0.86 (docs/segmentation.md)")
+        return (f"this tumour is larger than {limit:g} ml: the DynUNet did better than the default model on tumours "
+                f"that large on validation and test - e.g. lung2 Dice 0.36 -> 0.86; {large_tumour_advice()} "
+                "(docs/segmentation.md)")
     if (alone or kept_default) and 0 < volume <= limit and LOW_CONFIDENCE in info.get("review_reasons", []):
         return (f"the default model is unsure of this result ({volume:.1f} ml); if the tumour you marked is larger "
-                f"(a stage III tumour of 30 mm or more), try --model {DYNUNET_MODEL_NAME} (Slicer panel: Model "
-                "\"DynUNet (seed / ROI)\"): the default marks only a few ml of many large tumours, the DynUNet "
-                "segments them better (test: LUNG1-003's 35 ml GTV (62 mm across) Dice 0.07 -> 0.61) - check its "
-                "outline, on small tumours it can run on into the mediastinum (docs/segmentation.md)")
+                "(a stage III tumour), the default marks only a few ml of many large tumours, the DynUNet segments them "
+                "better (test: LUNG1-003's 35 ml GTV (62 mm across) Dice 0.07 -> 0.61) - "
+                f"{large_tumour_advice()}; check its outline, on small tumours it can run on into the mediastinum "
+                "(docs/segmentation.md)")
     return None
