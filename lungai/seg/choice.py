@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from lungai.seg.config import result_value, with_result_aliases
 from lungai.seg.model_meta import (CHOICE_MODELS_FIX, ROUTE_RULE, RULE, RULES,  # noqa: F401 - re-exported
                                    check_choice_doc, member_model_dir)
 # flag for review when the models' tumour masks overlap less than this (Dice).  Chosen on validation
@@ -202,13 +203,10 @@ def segment_with_choice(ct, choice: ModelChoice, segment, **kwargs):
         res = segment(ct, model, **kwargs)
         if i == 0 and first_only and res.info["roi_mode"] == "lungs":
             res.info["model_choice"] = {"rule": "automatic mode: the first model only", "kept": name,
-                                        "models": [{"model": name, "confidence": res.info["confidence"],
-                                                    "needs_review": res.info["needs_review"],
-                                                    "tumor_volume_ml": res.info["tumor_volume_ml"]}]}
+                                        "models": [_tried(name, res)]}
             res.info["notes"].append(f"automatic mode: model {name} only (the other models are for seed / ROI mode)")
             return res
-        tried.append({"model": name, "confidence": res.info["confidence"], "needs_review": res.info["needs_review"],
-                      "tumor_volume_ml": res.info["tumor_volume_ml"]})
+        tried.append(_tried(name, res))
         masks.append(res.tumour)
         if best is None or res.info["confidence"] > best.info["confidence"]:
             best, best_name = res, name
@@ -240,8 +238,8 @@ def segment_with_choice(ct, choice: ModelChoice, segment, **kwargs):
 
 
 def _tried(name: str, res) -> dict:
-    return {"model": name, "confidence": res.info["confidence"], "needs_review": res.info["needs_review"],
-            "tumor_volume_ml": res.info["tumor_volume_ml"]}
+    return with_result_aliases({"model": name, "confidence": res.info["confidence"],
+                                "needs_review": res.info["needs_review"], "tumour_volume_ml": result_value(res.info, "tumour_volume_ml")})
 
 
 def segment_routed(ct, choice: ModelChoice, segment, **kwargs):
@@ -258,7 +256,7 @@ def segment_routed(ct, choice: ModelChoice, segment, **kwargs):
     limit = float(choice.meta["route_volume_ml"])
     cap = choice.meta.get("route_unsure_max_ml")
     res = segment(ct, m1, **kwargs)
-    kept, vol = first, float(res.info["tumor_volume_ml"])
+    kept, vol = first, float(result_value(res.info, "tumour_volume_ml"))
     tried = [_tried(first, res)]
     unsure = LOW_CONFIDENCE in res.info.get("review_reasons", [])
     if res.info["roi_mode"] == "lungs":
@@ -266,7 +264,7 @@ def segment_routed(ct, choice: ModelChoice, segment, **kwargs):
     elif vol > limit:
         other = segment(ct, m2, **kwargs)
         tried.append(_tried(second, other))
-        if other.info["tumor_volume_ml"] > 0:
+        if result_value(other.info, "tumour_volume_ml") > 0:
             why = f"the first model's tumour ({vol:.1f} ml) is larger than {limit:g} ml: the second model's result kept"
             res, kept = other, second
         else:
@@ -275,7 +273,7 @@ def segment_routed(ct, choice: ModelChoice, segment, **kwargs):
     elif cap is not None and unsure:
         other = segment(ct, m2, **kwargs)
         tried.append(_tried(second, other))
-        vol2 = float(other.info["tumor_volume_ml"])
+        vol2 = float(result_value(other.info, "tumour_volume_ml"))
         sure = LOW_CONFIDENCE not in other.info.get("review_reasons", [])
         head = f"the first model is unsure (confidence below its review threshold; {vol:.1f} ml)"
         if limit < vol2 <= float(cap) and sure:
@@ -326,7 +324,7 @@ def model_hint(model_dir, info: dict) -> str | None:
         limit = float(json.loads(routed.read_text(encoding="utf-8"))["route_volume_ml"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    volume = float(info.get("tumor_volume_ml", 0.0))
+    volume = float(result_value(info, "tumour_volume_ml", 0.0))
     if alone and volume > limit:
         return (f"this tumour is larger than {limit:g} ml: the DynUNet did better than the default model on tumours "
                 f"that large on validation and test - e.g. lung2 Dice 0.36 -> 0.86; {large_tumour_advice()} "
