@@ -23,6 +23,7 @@ from slicer.util import VTKObservationMixin
 
 from lungai.errors import InputError
 from lungai.seg.config import MC_PASSES_MIN
+from lungai.seg.resources import PANEL_MODEL_LABELS
 from lungai.scene import nodes, results  # light: numpy / SimpleITK / MRML helpers are imported on use
 from LungAICommon import commands, sampledata
 from LungAICommon.panel import (PanelJob, PanelWidgetMixin, checkSlicerVersion, default_ct_volume, needs,
@@ -66,8 +67,7 @@ class LungAISegParameterNode:
     mode: Annotated[str, Choice(["automatic", "roi", "seed"])] = "seed"  # the shipped model over-detects in automatic mode (README)
     roi: vtkMRMLMarkupsROINode
     seedPoints: vtkMRMLMarkupsFiducialNode
-    model: Annotated[str, Choice(["default", "large tumours", "both (more confident)", "DynUNet (seed / ROI)",
-                                  "default, DynUNet if large", "folder"])] = "default"
+    model: Annotated[str, Choice([*PANEL_MODEL_LABELS.values(), "folder"])] = "default"   # the shipped models, a folder
     modelDirectory: pathlib.Path
     method: Annotated[str, Choice(list(commands.PANEL_SEG_METHODS))] = commands.SEG_METHOD_AUTO
     # lungai segment's --mc-passes default (read from its parser: the panel and the CLI give the same result): not
@@ -143,7 +143,14 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
         self.ui.exportDicomButton.connect("clicked(bool)", self.onExportDicomButton)
         self.ui.uncertaintyOpacitySlider.connect("valueChanged(double)", self.onOpacityChanged)
         self.setTrainingToolTips()
+        self.setModelToolTip()
         self.initializeParameterNode()
+
+    def setModelToolTip(self):
+        """The Model choices and the large-tumour advice lungai segment's note and README give (one text, in lungai)."""
+        from lungai.seg.resources import panel_model_tooltip
+
+        self.ui.modelComboBox.toolTip = panel_model_tooltip()
 
     def setTrainingToolTips(self):
         """Each train-seg option's widget gets the command line's own help and default as its tooltip."""
@@ -457,12 +464,10 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
     def modelChoice(p):
         """What ``--model`` gets: None (the default model), a shipped model's name (the large-tumour model, the
         choice between both, the DynUNet model, the default routed to the DynUNet on large tumours), or the folder."""
-        from lungai.seg.resources import (CHOICE_MODEL_NAME, DYNUNET_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME,
-                                          ROUTED_MODEL_NAME)
+        from lungai.seg.resources import DEFAULT_MODEL_NAME, PANEL_MODEL_LABELS
 
-        return {"default": None, "large tumours": LARGE_TUMOUR_MODEL_NAME, "both (more confident)": CHOICE_MODEL_NAME,
-                "DynUNet (seed / ROI)": DYNUNET_MODEL_NAME, "default, DynUNet if large": ROUTED_MODEL_NAME,
-                }.get(p.model, p.modelDirectory)
+        shipped = {label: None if name == DEFAULT_MODEL_NAME else name for name, label in PANEL_MODEL_LABELS.items()}
+        return shipped.get(p.model, p.modelDirectory)
 
     def segmentationCommand(self, p, workDir):
         """Export the CT (world coordinates, as the seed / ROI) and build the ``lungai segment`` command."""

@@ -136,6 +136,21 @@ def test_sample_results_are_labelled_illustrative_in_the_headline(demo):
     assert "risk - illustrative</h2>" in page and "Stage probabilities - illustrative</h2>" in page
 
 
+def test_sample_case_is_in_the_illustrative_rp_models_training_range(demo):
+    """QA: the synthetic RP cohort drew rad_lungs_original_glcm_JointEntropy around 9 +- 1 while the built-in sample's
+    lungs give 5.3, so the showcase case was outside the training range (a warning) and that feature its top
+    contribution.  lungai.rp.cohort.RISK_MODEL's lung radiomics are centred so that the sample and real CT lungs lie
+    inside the cohort's range."""
+    summary = json.loads((demo / "summary.json").read_text(encoding="utf-8"))
+    assert summary["rp"]["out_of_range"] == [], summary["rp"]["out_of_range"]
+    from lungai.rp.cohort import RISK_MODEL
+
+    feature = "rad_lungs_original_glcm_JointEntropy"
+    centre, scale, _ = RISK_MODEL[feature]
+    value = float(pd.read_csv(demo / "radiomics_wide.csv")[feature].iloc[0])
+    assert abs(value - centre) / scale < 2, (value, centre, scale)          # not in the cohort's tail either
+
+
 def _seed_arg(demo) -> str:
     seed = json.loads((demo / "summary.json").read_text(encoding="utf-8"))["segmentation"]["seed_point_lps_mm"]
     return "--seed-point=" + ",".join(f"{v:.2f}" for v in seed)

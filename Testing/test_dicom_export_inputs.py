@@ -336,7 +336,7 @@ def test_dicom_export_refuses_a_result_json_of_another_mask(case, tmp_path, caps
                                                            "tumor_volume_ml": ml}))
     assert _cli(*args, "--result", tmp_path / "other.json", "-o", tmp_path / "e") == 2
     err = capsys.readouterr().err
-    assert f"other.json describes another tumour mask: its tumor_volume_ml is {volume * 0.56:.2f} ml, the " \
+    assert f"other.json describes another tumour mask: its tumour_volume_ml is {volume * 0.56:.2f} ml, the " \
            f"exported tumour's volume {volume:.2f} ml" in err
     assert "export it without --result (as MANUAL" in err and not (tmp_path / "e").exists()
     assert _cli(*args, "--result", tmp_path / "same.json", "-o", tmp_path / "e") == 0
@@ -441,7 +441,7 @@ def test_dicom_export_refuses_a_result_json_that_is_no_lungai_segmentation(case,
     assert "instead of --results DIR" not in err and not (tmp_path / "e").exists()
     assert _cli(*args, "--result", tmp_path / "bare.json", "-o", tmp_path / "e") == 2
     err = capsys.readouterr().err
-    assert "it has no tumor_volume_ml" in err and not (tmp_path / "e").exists()
+    assert "it has no tumour_volume_ml" in err and not (tmp_path / "e").exists()
     assert "export the tumour without --result" in err and "drop --result: --results DIR alone" not in err
 
 

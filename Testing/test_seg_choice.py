@@ -2,6 +2,7 @@
 kept, result.json says which and why, a disagreement between the models is flagged."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -465,3 +466,37 @@ def test_the_dynunet_hint_gives_lung1_003s_gtv_size_as_measured(shared_data):
     spacing = np.array(image.GetSpacing()[:2])[::-1]
     axial = max(pdist(np.argwhere(s) * spacing).max() for s in gtv if s.sum() > 1)
     assert round(gtv.sum() * np.prod(image.GetSpacing()) / 1000) == 35 and round(axial) == 62
+
+
+def _words(text: str) -> str:
+    return " ".join(text.replace("`", "").replace("**", "").split())
+
+
+def test_large_tumour_advice_is_the_same_everywhere():
+    """QA: lungai segment's note advised lungai-seg-dynunet for a large tumour while README advised the large-tumour
+    U-Net (lungai-seg-unet-large).  The advice is one text (lungai.seg.resources.large_tumour_advice) that the note,
+    --model's help, the panel's Model tooltip and README give - the DynUNet, the best seeded Dice on large tumours
+    (docs/segmentation.md: implants >= 30 mm 0.768 vs the large U-Net's 0.647, lung2 0.856 vs 0.51)."""
+    from lungai.seg.choice import model_hint
+    from lungai.seg.infer import LOW_CONFIDENCE
+    from lungai.seg.resources import (LARGE_TUMOUR_ADVICE_MODEL, MODEL_HELP, PANEL_MODEL_LABELS, large_tumour_advice,
+                                      panel_model_tooltip)
+
+    cli, panel = large_tumour_advice(), large_tumour_advice(panel=True)
+    assert f"--model {LARGE_TUMOUR_ADVICE_MODEL}" in cli and PANEL_MODEL_LABELS[LARGE_TUMOUR_ADVICE_MODEL] in panel
+    assert "--model" not in panel
+    unsure = {"roi_mode": "seed", "tumor_volume_ml": 1.3, "notes": [], "review_reasons": [LOW_CONFIDENCE]}
+    large = {"roi_mode": "seed", "tumor_volume_ml": 40.0, "notes": [], "review_reasons": []}
+    for info in (unsure, large):
+        assert cli in model_hint(default_model_dir(), info)
+    assert cli in MODEL_HELP and panel in panel_model_tooltip()
+    readme = _words((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8"))
+    assert _words(cli) in readme
+    assert "use the shipped large-tumour model" not in readme
+
+
+def test_the_panels_model_labels_are_the_shipped_models():
+    """The panel's Model choices map to the shipped models through the one table the advice names them by."""
+    from lungai.seg.resources import PANEL_MODEL_LABELS
+
+    assert set(PANEL_MODEL_LABELS) == {p.name for p in models_root().iterdir() if (p / "model.json").is_file()}

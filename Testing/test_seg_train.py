@@ -409,6 +409,7 @@ def test_automatic_mode_segments_the_most_probable_candidate_and_lists_the_other
     assert info["n_components"] == 1 and info["dropped_components"]["n_outside_lungs"] >= 1   # + edge specks
     assert not (mask & outside).any()
     assert any("3 candidate regions" in n and "--seed-point" in n for n in info["notes"])
+    _assert_one_spelling(info)
     everything = infer.segment_tumour(ct, model, all_regions=True)
     assert everything.info["n_components"] == 3 and all(c["in_tumor_mask"] for c in everything.info["candidates"])
     seeded = infer.segment_tumour(ct, model, seed_lps=cands[1]["centre_lps_mm"])   # a listed centre -> that region
@@ -1118,3 +1119,36 @@ def test_summary_counts_one_case_in_the_singular():
     s = {"n_cases": 1, "mean_dice": 0.5, "std_dice": 0.0, "median_dice": 0.5, "pearson_r_confidence_dice": None,
          "n_needs_review": 0}
     assert summary_text(s).startswith("1 case with a tumour: ")
+
+
+def _keys(value):
+    """Every key of a result.json-like value, nested dicts and lists included, with its dict."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield key, value
+            yield from _keys(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _keys(item)
+
+
+def _assert_one_spelling(info):
+    """QA: result.json mixed tumor_volume_ml / in_tumor_mask with seed_to_tumour_mm, tumour_ml ...  lungai's names
+    spell "tumour"; the two keys spelled "tumor" before are written under the new name and, for one release, the old
+    one as a documented alias with the same value (lungai.seg.config.RESULT_KEY_ALIASES, docs/segmentation.md)."""
+    import json
+
+    from lungai.seg.config import RESULT_KEY_ALIASES, result_value
+
+    info = json.loads(json.dumps(info))                     # as result.json holds it
+    seen = set()
+    for key, where in _keys(info):
+        if "tumor" in key:
+            assert key in RESULT_KEY_ALIASES.values(), f"{key}: spelled 'tumor' and not a documented alias"
+            new = next(k for k, old in RESULT_KEY_ALIASES.items() if old == key)
+            assert "tumor" not in new and where[new] == where[key], (new, key)
+            seen.add(key)
+    assert seen == set(RESULT_KEY_ALIASES.values())         # both aliases are in this result (candidates listed)
+    old_file = {"tumor_volume_ml": 2.5}                     # a result.json of an earlier lungai
+    assert result_value(old_file, "tumour_volume_ml") == 2.5
+    assert result_value(info, "tumour_volume_ml") == info["tumour_volume_ml"]

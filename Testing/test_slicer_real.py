@@ -275,6 +275,23 @@ def test_start_training_enabled_through_the_widgets(env, tmp_path):
 
 
 
+def test_model_tooltip_gives_the_large_tumour_advice(env):
+    """QA: the panel, lungai segment's note and README gave different advice for a large tumour; the Model tooltip
+    is now lungai's text, with the one advice, and each Model choice runs the shipped model the advice names."""
+    from lungai.seg.resources import (DEFAULT_MODEL_NAME, LARGE_TUMOUR_ADVICE_MODEL, PANEL_MODEL_LABELS,
+                                      large_tumour_advice)
+
+    _, w = _widget("LungAISeg", env)
+    w.setModelToolTip()
+    assert large_tumour_advice(panel=True) in w.ui.modelComboBox.toolTip
+    p = w.logic.getParameterNode()
+    for name, label in PANEL_MODEL_LABELS.items():
+        p.model = label
+        assert w.logic.modelChoice(p) == (None if name == DEFAULT_MODEL_NAME else name)
+    p.model = PANEL_MODEL_LABELS[LARGE_TUMOUR_ADVICE_MODEL]
+    assert w.logic.modelChoice(p) == LARGE_TUMOUR_ADVICE_MODEL
+
+
 def test_train_and_apply_disabled_for_folders_the_cli_refuses(env, ct_node, tmp_path):
     """QA: Start training was enabled for an output folder holding a user's file and Apply for a model folder with no
     model.json / an unfinished one ("status": "calibrating"), which the commands then refused: disabled, the tooltip

@@ -87,13 +87,15 @@ def run(args) -> int:
 
 def result_lines(summary: dict) -> list:
     """The console summary: every number says whether it is illustrative; missing results say what to give."""
+    from lungai.seg.config import result_value
+
     seg, rp, st, dose = summary["segmentation"], summary["rp"], summary["stage"], summary["dose"]
     sample = (summary.get("inputs") or {}).get("ct", "built-in sample") == "built-in sample"
     tag = {"illustrative": " - ILLUSTRATIVE (synthetic-cohort model, " + ("built-in sample inputs; " if sample else
                                                                           "your inputs; ") + "not a patient result)",
            "synthetic": " - ILLUSTRATIVE (synthetic dose)", "computed": ""}
     reasons = "; ".join(seg.get("review_reasons") or [])
-    lines = [f"tumour: {seg['tumor_volume_ml']:.1f} ml, confidence {seg['confidence']:.2f}"
+    lines = [f"tumour: {result_value(seg, 'tumour_volume_ml'):.1f} ml, confidence {seg['confidence']:.2f}"
              f"{' - NEEDS REVIEW' if seg['needs_review'] else ''}{f' ({reasons})' if seg['needs_review'] and reasons else ''}"]
     lines += [f"note: {note}" for note in seg.get("notes") or []]     # as `lungai segment` prints them
     lungs = summary.get("lungs", {})

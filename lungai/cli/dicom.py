@@ -40,7 +40,7 @@ def register(sub) -> None:
     e.add_argument("--result", default=None, help="lungai segment's result.json (confidence, review flag); the "
                                                   "tumour is then labelled as made by SlicerLungAI (AUTOMATIC), "
                                                   "else as the user's (MANUAL); its "
-                                                  "tumor_volume_ml must be the tumour's (5 %%): an edited mask "
+                                                  "tumour_volume_ml must be the tumour's (5 %%): an edited mask "
                                                   "is exported without --result")
     e.add_argument("--radiomics", default=None, help="lungai radiomics CSV (long format)")
     e.add_argument("--dose-features", default=None, help="lungai dose-features CSV (one row)")

@@ -768,10 +768,11 @@ def run_segment(args) -> int:
     if removed:
         print(f"note: removed the previous lungai segment results in {out} ({', '.join(removed)})")
     from lungai.scene.results import confidence_text     # the panel's banner says it alike
+    from lungai.seg.config import result_value
 
     i = res.info
     why = "; ".join(i.get("review_reasons") or [])     # why it is flagged (low confidence, cut by the image edge ...)
-    print(f"tumour {i['tumor_volume_ml']:.2f} ml in {i['n_components']} component(s); "
+    print(f"tumour {result_value(i, 'tumour_volume_ml'):.2f} ml in {i['n_components']} component(s); "
           f"{confidence_text(i)} (review below {i['review_threshold']:.2f}: "
           f"{('NEEDS REVIEW' + (f' - {why}' if why else '')) if i['needs_review'] else 'ok'}) -> {out}")
     for path in written:

@@ -20,6 +20,7 @@ from lungai.errors import InputError
 from lungai.io import read_ct, write_image
 from lungai.overlap import dice
 from lungai.progress import task
+from lungai.seg.config import result_value
 
 
 def _to_csv(frame, path, **kwargs) -> None:
@@ -701,7 +702,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
             write_image(truth, out / "tumor_truth.nii.gz")
             summary["truth_dice"] = round(dice(seg.tumour, truth), 4)
         lap("tumour", t0)
-        step(f"tumour {seg.info['tumor_volume_ml']:.1f} ml, confidence {seg.info['confidence']:.2f}")
+        step(f"tumour {result_value(seg.info, 'tumour_volume_ml'):.1f} ml, confidence {seg.info['confidence']:.2f}")
 
         t0 = time.perf_counter()
         wide, summary["radiomics"] = _radiomics(out, ct, seg.tumour, lungs_result.labels, radiomics_params,

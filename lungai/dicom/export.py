@@ -24,6 +24,7 @@ import SimpleITK as sitk
 from lungai.dicom.reference import CTReference, check_output_folder, ct_reference
 from lungai.errors import InputError
 from lungai.io import copy_geometry
+from lungai.seg.config import result_value
 
 LUNG_SEGMENTS = {"Right lung": ("lung_right", "Lung_R", 1), "Left lung": ("lung_left", "Lung_L", 2)}
 BOTH_LUNGS_SEGMENT = ("Lungs", "Lungs")           # SEG segment, RTSTRUCT name of a binary lung mask
@@ -139,7 +140,7 @@ def _other_volume(given_ml: float, exported_ml: float, tolerance: float) -> bool
     return abs(given_ml - exported_ml) > tolerance * max(exported_ml, 1e-9)
 
 
-RESULT_VOLUME_TOLERANCE = RADIOMICS_VOLUME_TOLERANCE["VoxelVolume"]    # result.json's tumor_volume_ml: voxels too
+RESULT_VOLUME_TOLERANCE = RADIOMICS_VOLUME_TOLERANCE["VoxelVolume"]    # result.json's tumour_volume_ml: voxels too
 EDITED_MASK_FIX = ("a tumour mask edited after `lungai segment` (or another mask) is the user's: export it without "
                    "--result (as MANUAL, without lungai's confidence); give --result only with the tumor.nii.gz of "
                    "the same run")
@@ -170,14 +171,14 @@ def check_lungai_result(info: dict | None, source: str = "result.json") -> None:
     """A result.json given for the export must be the record of a lungai tumour segmentation (it makes the tumour
     SlicerLungAI's, AUTOMATIC, with its confidence): ``lungai segment``'s / ``lungai demo``'s, or a ``lungai cohort``
     patient record of an automatic tumour (it holds the segmentation's confidence, review flag, method and model:
-    :data:`lungai.dicom.cohort.SEGMENTATION_FIELDS`).  One without ``tumor_volume_ml`` or ``confidence`` - e.g. a
+    :data:`lungai.dicom.cohort.SEGMENTATION_FIELDS`).  One without ``tumour_volume_ml`` (``tumor_volume_ml`` before) or ``confidence`` - e.g. a
     cohort record whose tumour is the oncologist's RTSTRUCT GTV (``provenance``), or one of an older lungai - or whose
     provenance says the tumour is not an automatic segmentation is refused."""
     if not info:
         return
     tumour_from = (info.get("provenance") or {}).get("tumour") if isinstance(info.get("provenance"), dict) else None
     cohort = "provenance" in info and "status" in info
-    lacks = [k for k in ("tumor_volume_ml", "confidence") if info.get(k) is None]
+    lacks = [k for k in ("tumour_volume_ml", "confidence") if result_value(info, k) is None]
     manual = tumour_from is not None and not str(tumour_from).lower().startswith("automatic")
     if lacks or manual:
         what = ("a `lungai cohort` patient record" if cohort else "not lungai segment's result")
@@ -193,14 +194,14 @@ def check_lungai_result(info: dict | None, source: str = "result.json") -> None:
 def check_result_volume(info: dict | None, tumour: sitk.Image, source: str = "result.json") -> None:
     """``lungai segment``'s result.json (its confidence, review flag; the tumour then exported as SlicerLungAI's,
     AUTOMATIC) must describe the exported tumour: it is a lungai segmentation's record (:func:`check_lungai_result`)
-    and its ``tumor_volume_ml`` is the exported mask's volume (within ``RESULT_VOLUME_TOLERANCE``), else lungai's
+    and its ``tumour_volume_ml`` is the exported mask's volume (within ``RESULT_VOLUME_TOLERANCE``), else lungai's
     confidence of another mask would be reported for this one."""
     if not info:
         return
     check_lungai_result(info, source)
-    given, exported = float(info["tumor_volume_ml"]), _volume_ml(tumour)
+    given, exported = float(result_value(info, "tumour_volume_ml")), _volume_ml(tumour)
     if _other_volume(given, exported, RESULT_VOLUME_TOLERANCE):
-        raise InputError(f"{source} describes another tumour mask: its tumor_volume_ml is {given:.2f} ml, the exported "
+        raise InputError(f"{source} describes another tumour mask: its tumour_volume_ml is {given:.2f} ml, the exported "
                          f"tumour's volume {exported:.2f} ml, so its confidence and review flag are not this mask's",
                          EDITED_MASK_FIX)
 
@@ -266,7 +267,7 @@ def check_result_for_tumour(info: dict | None, tumour: sitk.Image | None, source
         return
     if tumour is not None:
         check_result_volume(info, tumour, source)
-    elif any(info.get(k) is not None for k in ("confidence", "tumor_volume_ml")):
+    elif any(result_value(info, k) is not None for k in ("confidence", "tumour_volume_ml")):
         raise InputError(f"{source} holds the confidence and review flag of a lungai tumour segmentation, but no "
                          "tumour is exported: they would be reported without their tumour", RESULT_WITHOUT_TUMOUR_FIX)
 

@@ -10,6 +10,8 @@ import base64
 import html
 from pathlib import Path
 
+from lungai.seg.config import result_value
+
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1060px;margin:24px auto;color:#1b1f24;padding:0 16px}
 h1{font-size:1.6em;margin-bottom:0}h2{border-bottom:2px solid #e1e4e8;padding-bottom:4px;margin-top:32px}
@@ -140,7 +142,7 @@ def _segmentation(s: dict, figs: dict) -> str:
     cards = "".join([
         _card("confidence (expected Dice, 0-1)", _num("confidence", seg["confidence"])),
         _card(f"review threshold {seg['review_threshold']:.2f}", flag, "warn" if review else "ok"),
-        _card("tumour volume", _num("tumour-volume-ml", seg["tumor_volume_ml"], "{:.2f}", "ml")),
+        _card("tumour volume", _num("tumour-volume-ml", result_value(seg, "tumour_volume_ml"), "{:.2f}", "ml")),
         _card("connected components", _num("n-components", seg["n_components"], "{:d}")),
     ])
     truth = ""

@@ -36,7 +36,9 @@ RISK_MODEL = {
     "rad_lungs_original_firstorder_Skewness": (3.0, 0.8, -0.25),
     "rad_lungs_original_firstorder_Kurtosis": (14.0, 5.0, -0.20),
     "rad_lungs_original_glcm_Contrast": (40.0, 12.0, 0.25),
-    "rad_lungs_original_glcm_JointEntropy": (9.0, 1.0, 0.25),
+    # default preset (bin width 25 HU): real planning CT lungs 8.2 / 8.5 (NSCLC-Radiomics LUNG1-002 / -003, expert
+    # lung contours), the built-in sample's lungs 5.3 (lungai demo) - both well inside the drawn range (was 9 +- 1)
+    "rad_lungs_original_glcm_JointEntropy": (7.5, 1.5, 0.25),
     "rad_lungs_original_glrlm_RunLengthNonUniformity": (5.0e5, 1.5e5, 0.20),
     "rad_lungs_original_glszm_ZoneEntropy": (7.0, 0.6, 0.20),
 }

@@ -11,6 +11,8 @@ import json
 from pathlib import Path, PurePath
 from typing import Iterable, Optional
 
+from lungai.seg.config import result_value
+
 SEGMENT_FILES = ("tumor.nii.gz", "probability.nii.gz", "uncertainty.nii.gz", "result.json")
 SEGMENT_KEYS = ("confidence", "needs_review", "review_threshold", "tumor_volume_ml", "method")
 
@@ -77,7 +79,7 @@ def describe_segment_result(result: dict) -> tuple[str, str, bool]:
     else:
         headline = f"{confidence_text(result, capital=True)} (review threshold {threshold:.2f})"
     method = method_text(result)
-    parts = [f"tumour volume {float(result['tumor_volume_ml']):.1f} ml"]
+    parts = [f"tumour volume {float(result_value(result, 'tumour_volume_ml')):.1f} ml"]
     if result.get("n_components") is not None:
         parts.append(f"{int(result['n_components'])} connected component(s)")
     parts.append(method)

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from lungai.seg.config import result_value, with_result_aliases
 from lungai.seg.model_meta import (CHOICE_MODELS_FIX, ROUTE_RULE, RULE, RULES,  # noqa: F401 - re-exported
                                    check_choice_doc, member_model_dir)
 # flag for review when the models' tumour masks overlap less than this (Dice).  Chosen on validation
@@ -202,13 +203,10 @@ def segment_with_choice(ct, choice: ModelChoice, segment, **kwargs):
         res = segment(ct, model, **kwargs)
         if i == 0 and first_only and res.info["roi_mode"] == "lungs":
             res.info["model_choice"] = {"rule": "automatic mode: the first model only", "kept": name,
-                                        "models": [{"model": name, "confidence": res.info["confidence"],
-                                                    "needs_review": res.info["needs_review"],
-                                                    "tumor_volume_ml": res.info["tumor_volume_ml"]}]}
+                                        "models": [_tried(name, res)]}
             res.info["notes"].append(f"automatic mode: model {name} only (the other models are for seed / ROI mode)")
             return res
-        tried.append({"model": name, "confidence": res.info["confidence"], "needs_review": res.info["needs_review"],
-                      "tumor_volume_ml": res.info["tumor_volume_ml"]})
+        tried.append(_tried(name, res))
         masks.append(res.tumour)
         if best is None or res.info["confidence"] > best.info["confidence"]:
             best, best_name = res, name
@@ -240,8 +238,8 @@ def segment_with_choice(ct, choice: ModelChoice, segment, **kwargs):
 
 
 def _tried(name: str, res) -> dict:
-    return {"model": name, "confidence": res.info["confidence"], "needs_review": res.info["needs_review"],
-            "tumor_volume_ml": res.info["tumor_volume_ml"]}
+    return with_result_aliases({"model": name, "confidence": res.info["confidence"],
+                                "needs_review": res.info["needs_review"], "tumour_volume_ml": result_value(res.info, "tumour_volume_ml")})
 
 
 def segment_routed(ct, choice: ModelChoice, segment, **kwargs):
@@ -258,7 +256,7 @@ def segment_routed(ct, choice: ModelChoice, segment, **kwargs):
     limit = float(choice.meta["route_volume_ml"])
     cap = choice.meta.get("route_unsure_max_ml")
     res = segment(ct, m1, **kwargs)
-    kept, vol = first, float(res.info["tumor_volume_ml"])
+    kept, vol = first, float(result_value(res.info, "tumour_volume_ml"))
     tried = [_tried(first, res)]
     unsure = LOW_CONFIDENCE in res.info.get("review_reasons", [])
     if res.info["roi_mode"] == "lungs":
@@ -266,7 +264,7 @@ def segment_routed(ct, choice: ModelChoice, segment, **kwargs):
     elif vol > limit:
         other = segment(ct, m2, **kwargs)
         tried.append(_tried(second, other))
-        if other.info["tumor_volume_ml"] > 0:
+        if result_value(other.info, "tumour_volume_ml") > 0:
             why = f"the first model's tumour ({vol:.1f} ml) is larger than {limit:g} ml: the second model's result kept"
             res, kept = other, second
         else:
@@ -275,7 +273,7 @@ def segment_routed(ct, choice: ModelChoice, segment, **kwargs):
     elif cap is not None and unsure:
         other = segment(ct, m2, **kwargs)
         tried.append(_tried(second, other))
-        vol2 = float(other.info["tumor_volume_ml"])
+        vol2 = float(result_value(other.info, "tumour_volume_ml"))
         sure = LOW_CONFIDENCE not in other.info.get("review_reasons", [])
         head = f"the first model is unsure (confidence below its review threshold; {vol:.1f} ml)"
         if limit < vol2 <= float(cap) and sure:
@@ -300,19 +298,20 @@ def segment_routed(ct, choice: ModelChoice, segment, **kwargs):
 def model_hint(model_dir, info: dict) -> str | None:
     """A note pointing to a better-suited shipped model for a seed / ROI result, or None.
 
-    - the shipped default model alone, a tumour larger than the routed choice's ``route_volume_ml``: the routed
-      choice (the DynUNet's result) did better on such tumours on validation and test;
+    - the shipped default model alone, a tumour larger than the routed choice's ``route_volume_ml``: the DynUNet
+      (alone or through the routed choice) did better on such tumours on validation and test;
     - the default model's result - alone, or kept by the routed choice - below its review threshold and not larger
       than ``route_volume_ml``: the default misses most of many large tumours (marks a few ml of them); if the
       tumour the user marked is larger, the DynUNet segments large tumours better (routing there automatically was
       tried and not adopted: its confidence does not tell its leaks from tumours, docs/segmentation.md).
+    Both give :func:`lungai.seg.resources.large_tumour_advice`, the one advice for a large tumour.
     None otherwise (another model or a user's own, automatic mode, a sure small result, an empty one - nothing
     found there is no sign of a large tumour -, no routed choice shipped)."""
     import json
 
     from lungai.seg.infer import LOW_CONFIDENCE
     from lungai.seg.model_io import MODEL_JSON
-    from lungai.seg.resources import DEFAULT_MODEL_NAME, DYNUNET_MODEL_NAME, ROUTED_MODEL_NAME, models_root
+    from lungai.seg.resources import DEFAULT_MODEL_NAME, ROUTED_MODEL_NAME, large_tumour_advice, models_root
 
     routed = models_root() / ROUTED_MODEL_NAME / MODEL_JSON
     if info.get("roi_mode") not in ("seed", "roi") or not routed.is_file():
@@ -325,15 +324,15 @@ def model_hint(model_dir, info: dict) -> str | None:
         limit = float(json.loads(routed.read_text(encoding="utf-8"))["route_volume_ml"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    volume = float(info.get("tumor_volume_ml", 0.0))
+    volume = float(result_value(info, "tumour_volume_ml", 0.0))
     if alone and volume > limit:
-        return (f"this tumour is larger than {limit:g} ml: on tumours the default model finds that large, --model "
-                f"{ROUTED_MODEL_NAME} (Slicer panel: Model \"default, DynUNet if large\"; the DynUNet segments them "
-                "again) did better on validation and test - e.g. lung2 Dice 0.36 -> 0.86 (docs/segmentation.md)")
+        return (f"this tumour is larger than {limit:g} ml: the DynUNet did better than the default model on tumours "
+                f"that large on validation and test - e.g. lung2 Dice 0.36 -> 0.86; {large_tumour_advice()} "
+                "(docs/segmentation.md)")
     if (alone or kept_default) and 0 < volume <= limit and LOW_CONFIDENCE in info.get("review_reasons", []):
         return (f"the default model is unsure of this result ({volume:.1f} ml); if the tumour you marked is larger "
-                f"(a stage III tumour of 30 mm or more), try --model {DYNUNET_MODEL_NAME} (Slicer panel: Model "
-                "\"DynUNet (seed / ROI)\"): the default marks only a few ml of many large tumours, the DynUNet "
-                "segments them better (test: LUNG1-003's 35 ml GTV (62 mm across) Dice 0.07 -> 0.61) - check its "
-                "outline, on small tumours it can run on into the mediastinum (docs/segmentation.md)")
+                "(a stage III tumour), the default marks only a few ml of many large tumours, the DynUNet segments them "
+                "better (test: LUNG1-003's 35 ml GTV (62 mm across) Dice 0.07 -> 0.61) - "
+                f"{large_tumour_advice()}; check its outline, on small tumours it can run on into the mediastinum "
+                "(docs/segmentation.md)")
     return None

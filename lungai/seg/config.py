@@ -26,6 +26,32 @@ MC_PASSES = 8
 MC_PASSES_MIN = 1           # the fewest check_mc_passes accepts (the panels' lower bound too)
 
 
+# result.json spells "tumour", as lungai's other names do (seed_to_tumour_mm, tumour_ml, rad_tumour_* ...); "Tumor"
+# stays where a standard or an existing file name fixes it (the segment "Tumor" of Slicer's / DICOM's terminology,
+# tumor.nii.gz, tumor.seg.dcm).  These keys were spelled "tumor" before: written under both names for one release
+# (the old one a deprecated alias with the same value, docs/segmentation.md "result.json"); read them with
+# result_value, which also reads a result.json of an earlier lungai.
+RESULT_KEY_ALIASES = {"tumour_volume_ml": "tumor_volume_ml", "in_tumour_mask": "in_tumor_mask"}
+
+
+def with_result_aliases(record: dict) -> dict:
+    """``record`` with the deprecated alias of each renamed key it holds, placed right after it (same value)."""
+    out = {}
+    for key, value in record.items():
+        out[key] = value
+        if key in RESULT_KEY_ALIASES:
+            out[RESULT_KEY_ALIASES[key]] = value
+    return out
+
+
+def result_value(info: dict, key: str, default=None):
+    """``info[key]``, or its old spelling's value (a result.json of an earlier lungai); ``default`` when neither."""
+    if key in info:
+        return info[key]
+    old = RESULT_KEY_ALIASES.get(key)
+    return info[old] if old in info else default
+
+
 def check_mc_passes(n) -> int | None:
     """``--mc-passes``: the MC-dropout passes, 1 or more (0 averaged no map at all: "Mean of empty slice", no tumour
     and a made-up confidence), or None (not given: the model's calibration passes).  The one check of train-seg,

@@ -10,6 +10,7 @@ import torch
 
 from lungai.overlap import dice  # noqa: F401 - the project's one Dice, re-exported
 from lungai.progress import NullProgress
+from lungai.seg.config import result_value
 
 
 def hd95(a: np.ndarray, b: np.ndarray, spacing_zyx) -> float:
@@ -157,7 +158,7 @@ def evaluate_case(model, case, method: str | None = None, mc_passes: int | None 
     info = res.info
     row = {"case": case.case_id, "patient": case.patient, "dice": round(dice(pred, truth), 4),
            "hd95_mm": round(hd95(pred, truth, img.GetSpacing()[::-1]), 3),
-           "volume_true_ml": round(float(truth.sum()) * voxel_ml, 4), "volume_pred_ml": info["tumor_volume_ml"],
+           "volume_true_ml": round(float(truth.sum()) * voxel_ml, 4), "volume_pred_ml": result_value(info, "tumour_volume_ml"),
            "false_volume_ml": round(float(np.logical_and(pred, ~truth).sum()) * voxel_ml, 4),
            "n_components": info["n_components"],
            "confidence": info["confidence"], "needs_review": info["needs_review"],

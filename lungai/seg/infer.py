@@ -20,7 +20,7 @@ from lungai.io.validate import check_ct
 from lungai.progress import NullProgress
 from lungai.seg import preprocess as pp
 from lungai.seg.choice import DISAGREE, ModelChoice, segment_with_choice
-from lungai.seg.config import check_mc_passes
+from lungai.seg.config import check_mc_passes, with_result_aliases
 from lungai.seg.confidence import (calibration_mc_passes, case_features, confidence, kept_region_features,
                                    model_mc_passes, uses_flip_check)
 from lungai.seg.postprocess import MAX_ELONGATION, keep_components, rank_components
@@ -681,10 +681,11 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         for rank, c in enumerate(ranked[:MAX_CANDIDATES_LISTED], start=1):
             k, j, i = c["centre_zyx"]
             centre = ct.TransformContinuousIndexToPhysicalPoint([i + box.lo[0], j + box.lo[1], k + box.lo[2]])
-            candidates.append({"rank": rank, "centre_lps_mm": [round(float(v), 2) for v in centre],
-                               "volume_ml": round(c["volume_ml"], 4), "mean_probability": round(c["mean_probability"], 4),
-                               "probability_mass_ml": round(c["probability_mass_ml"], 4),
-                               "in_tumor_mask": bool(all_regions or rank == 1)})
+            candidates.append(with_result_aliases({
+                "rank": rank, "centre_lps_mm": [round(float(v), 2) for v in centre],
+                "volume_ml": round(c["volume_ml"], 4), "mean_probability": round(c["mean_probability"], 4),
+                "probability_mass_ml": round(c["probability_mass_ml"], 4),
+                "in_tumour_mask": bool(all_regions or rank == 1)}))
     kept_pass = next((q for q in growth["passes"] if q.get("kept")), {}) if growth else {}
     # cut by the scan: the kept region touches an image edge - on the input grid, or on the model grid's outermost
     # sample plane (pp.cut_on_model_grid: the crop's outer slices beyond it get probability 0) - unless the box grew
@@ -784,10 +785,10 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         notes.append(f"automatic mode found {n_candidates} candidate regions; {kept}; the other "
                      f"{n_candidates - 1} ({others_ml:.1f} ml) {listed} {CANDIDATES_LISTED} - "
                      f"check them (vessels and hilar structures can be marked too); {ANOTHER_CANDIDATE_HINT}")
-    info = {
+    info = with_result_aliases({      # + the old "tumor" spellings, for one release (RESULT_KEY_ALIASES)
         "confidence": round(conf, 4), "needs_review": bool(reasons), "review_reasons": reasons,
         "review_threshold": threshold,
-        "tumor_volume_ml": round(volume, 4), "n_components": n_comp, "method": method,
+        "tumour_volume_ml": round(volume, 4), "n_components": n_comp, "method": method,
         "members": len(nets) if method == "ensemble" else 1,
         "mc_passes": int(mc_passes) if method == "mc-dropout" else 0,
         "calibration_mc_passes": cal_passes,       # the passes the MC-dropout confidence was fitted with
@@ -801,7 +802,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         "features": {k: round(v, 5) for k, v in feats.items()},
         "calibrated": bool(calib and calib.get("fitted")), "architecture": cfg.arch, "tta": bool(cfg.tta),
         "coordinates": "LPS millimetres (ITK); Slicer RAS = (-x, -y, z)", "notes": notes,
-    }
+    })
     info["review_actions"] = review_actions(info)       # what to do about each review reason
     return SegResult(image(binary.astype(np.uint8), np.uint8), image(mean_p, np.float32),
                      image(entropy, np.float32), mi, info)

@@ -26,11 +26,45 @@ DYNUNET_MODEL_NAME = "lungai-seg-dynunet"
 # automatic mode: the default U-Net only (lungai/seg/choice.py, docs/segmentation.md)
 ROUTED_MODEL_NAME = "lungai-seg-routed"
 ENV = "LUNGAI_SEG_MODEL"
+# the Lung AI Segmentation panel's Model choices ("folder": a model folder of the user's)
+PANEL_MODEL_LABELS = {DEFAULT_MODEL_NAME: "default", LARGE_TUMOUR_MODEL_NAME: "large tumours",
+                      CHOICE_MODEL_NAME: "both (more confident)", DYNUNET_MODEL_NAME: "DynUNet (seed / ROI)",
+                      ROUTED_MODEL_NAME: "default, DynUNet if large"}
+# THE shipped model advised for a tumour of 30 mm or more (seed point / ROI): the DynUNet has the best seeded Dice on
+# large tumours (test: implants >= 30 mm 0.768, the large U-Net 0.647; lung2 0.856 vs 0.51; docs/segmentation.md).
+# lungai segment's note (lungai.seg.choice.model_hint), --model's help, the panel's Model tooltip and README give
+# large_tumour_advice(), nothing else (Testing/test_seg_choice.py).
+LARGE_TUMOUR_ADVICE_MODEL = DYNUNET_MODEL_NAME
+
+
+def large_tumour_advice(panel: bool = False) -> str:
+    """The one advice for a large tumour: the command line's words, or the Slicer panel's (``panel``)."""
+    model = LARGE_TUMOUR_ADVICE_MODEL
+    how = f'Model "{PANEL_MODEL_LABELS[model]}"' if panel else f"--model {model}"
+    routed = (f'Model "{PANEL_MODEL_LABELS[ROUTED_MODEL_NAME]}"' if panel else f"--model {ROUTED_MODEL_NAME}")
+    return (f"for a tumour of 30 mm or more, give a seed point or ROI and use {how} (the best Dice on large tumours; "
+            f"{routed} runs it when the default model finds more than 15 ml)")
+
+
 MODEL_HELP = (f"model folder, or a shipped model's name: {DEFAULT_MODEL_NAME} (the default: nodules, automatic "
-              f"mode), {LARGE_TUMOUR_MODEL_NAME} (tumours of 30 mm and more), {CHOICE_MODEL_NAME} (both, the more "
+              f"mode), {LARGE_TUMOUR_MODEL_NAME} (the large-tumour U-Net: tumours of 30 mm and more, below the "
+              f"DynUNet there), {CHOICE_MODEL_NAME} (both, the more "
               f"confident result kept: seed / ROI mode when the size is not known), {DYNUNET_MODEL_NAME} (DynUNet: "
               f"the best Dice with a seed point or ROI; a weaker confidence), {ROUTED_MODEL_NAME} (the default model first, "
-              "then the DynUNet when its tumour is larger than 15 ml)")
+              f"then the DynUNet when its tumour is larger than 15 ml); {large_tumour_advice()}")
+
+
+def panel_model_tooltip() -> str:
+    """Lung AI Segmentation's Model tooltip: each choice, then the large-tumour advice."""
+    return (f"default: the model shipped with the extension (nodules; automatic mode); large tumours: the shipped "
+            f"large-tumour U-Net ({LARGE_TUMOUR_MODEL_NAME}: tumours of 30 mm and more with a seed point or ROI, stage "
+            "III GTVs; weaker on small nodules; the DynUNet does better on large tumours); both (more confident): both "
+            "shipped U-Nets segment the tumour and the more confident result is kept (seed point / ROI when the size is "
+            "not known; twice the time); DynUNet (seed / ROI): the shipped DynUNet ensemble, the best Dice with a seed "
+            "point or ROI at every size, a weaker confidence score (about 3x the time of the default); default, DynUNet "
+            "if large: the default model, and when it finds a tumour larger than 15 ml the DynUNet segments it again and "
+            "its result is kept (seed point / ROI; automatic mode: the default); folder: a model you trained or "
+            f"imported.\nAdvice: {large_tumour_advice(panel=True)}.")
 
 
 def models_root() -> Path:
