@@ -644,7 +644,7 @@ def training_cases(args, check_masks: bool = True) -> list:
         with task("check the masks' labels", len(cases)) as bar:
             labels_note = dataset.check_masks(cases, label, bar,
                                               other_tumours=bool(args.synthetic or args.synthetic_chests or args.implant))
-        for note in (labels_note, dataset.tumour_free_note(cases), dataset.one_patient_per_file_note(cases, args.patients)):
+        for note in (labels_note, dataset.tumour_free_note(cases), dataset.patient_names_note(cases, args.patients)):
             if note:
                 print(f"note: {note}")
     if args.synthetic:

@@ -137,7 +137,7 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
         },
         "members": records,
     }
-    notes = [n for n in (dataset.one_patient_per_file_note(cases, (case_sources or {}).get("patients")),
+    notes = [n for n in (dataset.patient_names_note(cases, (case_sources or {}).get("patients")),
                          dataset.unmasked_backgrounds_note(cases)) if n]
     if notes:
         meta["training"]["notes"] = notes
