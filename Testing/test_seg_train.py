@@ -1118,3 +1118,28 @@ def test_summary_counts_one_case_in_the_singular():
     s = {"n_cases": 1, "mean_dice": 0.5, "std_dice": 0.0, "median_dice": 0.5, "pearson_r_confidence_dice": None,
          "n_needs_review": 0}
     assert summary_text(s).startswith("1 case with a tumour: ")
+
+
+def test_a_changed_member_file_is_refused(tiny_model, tmp_path):
+    """QA D3: a bit flipped in a member's weights loaded silently; model.json now records each member file's sha256
+    and loading checks it (a model.json without the hashes - older models - still loads)."""
+    import shutil
+
+    from lungai.errors import InputError
+    from lungai.seg.model_io import load_model
+
+    doc = json.loads((tiny_model / "model.json").read_text(encoding="utf-8"))
+    assert set(doc["member_sha256"]) == set(doc["member_files"])
+    copy = tmp_path / "m"
+    shutil.copytree(tiny_model, copy)
+    member = copy / doc["member_files"][0]
+    data = bytearray(member.read_bytes())
+    data[-3] ^= 0x01                                          # one bit of the last weights (still finite)
+    member.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="member_0.safetensors.*sha256") as e:
+        load_model(copy)
+    assert "copy the model folder again" in e.value.fix
+    old = dict(doc)
+    old.pop("member_sha256")
+    (copy / "model.json").write_text(json.dumps(old), encoding="utf-8")
+    load_model(copy)                                          # no hashes recorded: loads as before
