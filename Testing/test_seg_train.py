@@ -903,13 +903,17 @@ def test_resume_with_changed_image_or_mask_contents_is_refused(tiny_data, tmp_pa
     capsys.readouterr()
     model_json = (out / "model.json").read_text(encoding="utf-8")
     _change_mask(moved / "masks" / names[1])
-    assert main(base + ["-o", str(out), "--resume"]) == 2     # no calibration refit on other data
+    assert main(base + ["-o", str(out), "--resume"]) == 0     # finished: nothing to do, no calibration refit
+    assert "nothing to do" in capsys.readouterr().out
+    assert (out / "model.json").read_text(encoding="utf-8") == model_json
+    longer = _with(base, epochs=2)                            # a resume that trains on: the changed data refused
+    assert main(longer + ["-o", str(out), "--resume"]) == 2
     assert "changed since the first run" in capsys.readouterr().err
     assert (out / "model.json").read_text(encoding="utf-8") == model_json
     doc = json.loads(settings_json.read_text(encoding="utf-8"))   # checkpoints of a lungai without fingerprints
     del doc["case_sha256"]
     settings_json.write_text(json.dumps(doc), encoding="utf-8")
-    assert main(base + ["-o", str(out), "--resume"]) == 0
+    assert main(longer + ["-o", str(out), "--resume"]) == 0
     assert "records no fingerprint of the images' and masks' contents" in capsys.readouterr().err
     assert "case_sha256" in json.loads(settings_json.read_text(encoding="utf-8"))     # recorded for later resumes
 
@@ -1143,3 +1147,26 @@ def test_a_changed_member_file_is_refused(tiny_model, tmp_path):
     old.pop("member_sha256")
     (copy / "model.json").write_text(json.dumps(old), encoding="utf-8")
     load_model(copy)                                          # no hashes recorded: loads as before
+
+
+def test_resume_of_a_finished_model_changes_nothing(tiny_data, tiny_model, tmp_path, capsys):
+    """QA D5: `train-seg --resume` on a finished model silently saved and calibrated it again (a cancel then left
+    it "calibrating"): now it says the model is already trained to its epochs and leaves the folder as it is."""
+    import shutil
+
+    images, masks = tiny_data
+    out = tmp_path / "done"
+    shutil.copytree(tiny_model, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file()}
+    args = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI]
+    capsys.readouterr()
+    assert main(args + ["-o", str(out), "--resume"]) == 0
+    said = capsys.readouterr().out
+    assert "already trained to 2 epochs" in said and "nothing to do" in said and "--epochs" in said, said
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file()} == stamps
+    fewer = [a if i == 0 or args[i - 1] != "--epochs" else "1" for i, a in enumerate(args)]
+    assert main(fewer + ["-o", str(out), "--resume"]) == 2         # fewer epochs than run: refused as before
+    assert "member 0 has run 2 epochs" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
