@@ -184,6 +184,9 @@ def register(sub) -> None:
     e.add_argument("--method", default=None, choices=["ensemble", "mc-dropout"],
                    help="uncertainty method (default: ensemble; MC dropout for a 1-member model)")
     e.add_argument("--mc-passes", type=int, default=MC_PASSES)
+    e.add_argument("--include-training-patients", action="store_true",
+                   help="also evaluate the cases of patients the model was trained or validated on (left out by "
+                        "default: their results are in-sample), flagged in the CSV (meta_seen_in_training)")
     e.add_argument("--max-cases", type=int, default=0)
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(func=run_eval)
@@ -700,6 +703,10 @@ def training_cases(args, check_masks: bool = True) -> list:
         note = dataset.unmasked_backgrounds_note(cases)
         if note:
             print(f"note: {note}")
+    if check_masks:
+        note = dataset.repository_test_cases_note(cases)
+        if note:
+            print(f"note: {note}")
     return cases
 
 
@@ -851,6 +858,7 @@ def run_eval(args) -> int:
     cases = dataset.pair_files(args.images, args.masks)
     if args.max_cases:
         cases = cases[: args.max_cases]
+    cases = _seen_cases(model, cases, args.include_training_patients)
     with task("eval-seg: checking inputs", len(cases)) as bar:
         labels_note = check_cases(cases, args.label, bar)     # every unusable pair named before any case runs
     if labels_note:
@@ -866,6 +874,41 @@ def run_eval(args) -> int:
         print(f"note: method {', '.join(used)} was used: a 1-member model has no ensemble to measure agreement "
               "(--method mc-dropout)")
     return _report_failed(df)
+
+
+def _seen_cases(model, cases, include: bool) -> list:
+    """eval-seg's cases without those of the model's training / validation patients
+    (:func:`lungai.seg.evaluate.seen_patients`), each case's ``meta["seen_in_training"]`` set (None: cannot be
+    checked); with ``include`` all of them, the seen ones flagged.  Said in notes; every case seen: InputError."""
+    from lungai.errors import InputError
+    from lungai.seg.choice import model_meta
+    from lungai.seg.evaluate import seen_patients
+
+    seen, checked = seen_patients(model_meta(model), cases)
+    for c, s in zip(cases, seen):
+        c.meta["seen_in_training"] = bool(s) if checked or s else None
+    if not checked:
+        print("note: overlap with the model's training patients cannot be checked: this model records no training "
+              "patient hashes (a shipped model, or one trained by an older lungai); make sure none of these cases "
+              "was trained on (retrain with `lungai train-seg` to record them)")
+    hits = [(c, s) for c, s in zip(cases, seen) if s]
+    if not hits:
+        return cases
+    shown = ", ".join(f"{c.case_id} ({s})" for c, s in hits[:5]) + (" ..." if len(hits) > 5 else "")
+    what = (f"{len(hits)} of the {len(cases)} cases are of patients the model was trained or validated on "
+            f"({shown})")
+    if include:
+        print(f"note: {what}: evaluated as asked (--include-training-patients), flagged meta_seen_in_training; "
+              "these results are NOT an evaluation on unseen patients (in-sample for those cases: optimistic)")
+        return cases
+    if len(hits) == len(cases):
+        raise InputError(f"all {len(cases)} cases are of patients the model was trained or validated on ({shown}): "
+                         "their results would be in-sample, not an evaluation on unseen patients",
+                         "evaluate on patients the model never saw (or its held-out test split: --split test); "
+                         "add --include-training-patients only to see the in-sample fit, flagged as seen")
+    print(f"note: {what}: left out (their results would be in-sample); {len(cases) - len(hits)} cases are "
+          "evaluated (--include-training-patients evaluates them too, flagged as seen)")
+    return [c for c, s in zip(cases, seen) if not s]
 
 
 def _report_failed(df) -> int:

@@ -145,6 +145,27 @@ def patient_names_note(cases: list, patients_csv=None) -> str | None:
     return one_patient_per_file_note(cases, patients_csv) or grouped_patients_note(cases, patients_csv)
 
 
+# the repository's test CTs: pyradiomics' lung1 / lung2 (shared/data/pyradiomics_lung/lung1_image.nrrd ...), on which
+# the segmentation models are tested (benchmarks/seg_test_report.py, seg_whole_ct.py) and never trained
+REPOSITORY_TEST_PATIENTS = ("lung1", "lung2")
+REPOSITORY_TEST_FOLDER = "pyradiomics_lung"
+
+
+def repository_test_cases_note(cases: list) -> str | None:
+    """A note when training includes the repository's test CTs (:data:`REPOSITORY_TEST_PATIENTS`: their patient,
+    or a file in :data:`REPOSITORY_TEST_FOLDER`), as images or implant backgrounds: a model trained on them is no
+    longer tested by the test reports on unseen cases."""
+    hits = sorted({c.case_id for c in cases
+                   if str(c.patient).casefold() in REPOSITORY_TEST_PATIENTS
+                   or (c.image_path is not None and Path(c.image_path).parent.name == REPOSITORY_TEST_FOLDER)})
+    if not hits:
+        return None
+    return (f"training includes the repository's test CTs ({', '.join(hits[:GROUPING_EXAMPLES])}"
+            f"{' ...' if len(hits) > GROUPING_EXAMPLES else ''}: pyradiomics lung1 / lung2, which the segmentation "
+            "test reports evaluate as never trained on): their results would be in-sample; leave them out of "
+            "--images / --implant-into to keep them as test cases")
+
+
 def _listing(folder: Path, what: str) -> dict:
     """{case name: file} of a folder; two files of one case name (e.g. A.nii.gz and A.nrrd) are refused."""
     found: dict = {}
