@@ -212,13 +212,6 @@ def run_train(args) -> int:
                          f"give 0 to {args.members - 1}")
     if args.save_arrays and args.from_arrays:
         raise InputError("--save-arrays and --from-arrays exclude each other", "give one of them")
-    done = None if args.member is not None or args.save_arrays or args.from_arrays else finished_model_note(out, args)
-    if done:              # other options than the finished run's are still refused, named (as for any resume)
-        from lungai.seg.settings import check_settings
-
-        check_settings(out / "checkpoints", resume_settings(args))
-        print(f"note: {done}")
-        return 0
     if args.arrays_max_whole is not None and (not args.save_arrays or args.arrays_max_whole < 0):
         raise InputError(f"--arrays-max-whole {args.arrays_max_whole} needs --save-arrays and a number >= 0",
                          "add --save-arrays FILE.npz, or leave --arrays-max-whole out")
@@ -235,14 +228,23 @@ def run_train(args) -> int:
         else:       # under a file, not writable: said before minutes of loading; made when the model is written
             prepare_output_folder(out, create=False)      # (a run refused on its inputs leaves no empty -o)
     with train_lock(out, args.member, args.save_arrays):
+        whole = args.member is None and not (args.save_arrays or args.from_arrays)
+        done = finished_model_note(out, args) if whole else None
+        if done:          # other options than the finished run's are still refused, named (as for any resume)
+            from lungai.seg.settings import check_settings
+
+            check_settings(out / "checkpoints", resume_settings(args))
+            print(f"note: {done}")
+            return 0
         return _train(args, out, cfg, recipe, device)
 
 
 def finished_model_note(out, args) -> str | None:
     """What ``train-seg --resume`` says, training nothing and leaving the folder as it is, when ``out`` already holds a
-    finished model (model.json complete, not "calibrating") that the resume would not train further: every member
-    stopped early, or ``--epochs`` no more than the model was trained to.  None otherwise (nothing there, a
-    calibration to finish, or more epochs to train: the longer run replaces the model once it is saved)."""
+    finished model (model.json complete, not "calibrating") that the resume would not change: every member stopped
+    early or ``--epochs`` no more than the model was trained to, with its --members and --mc-passes.  None otherwise
+    (nothing there, a calibration to finish, more epochs, other members or MC passes: the resume replaces the model
+    once it has saved its own)."""
     import json
 
     from lungai.seg.settings import MODEL_JSON
@@ -259,8 +261,10 @@ def finished_model_note(out, args) -> str | None:
     if "status" in doc or not isinstance(members, list) or not members or not isinstance(trained, int):
         return None
     stopped = all(isinstance(m, dict) and m.get("early_stopped") for m in members)
-    if args.epochs > trained and not stopped:
-        return None
+    passes = {c.get("mc_passes") for c in (doc.get("calibration") or {}).values() if isinstance(c, dict)} - {None}
+    if ((args.epochs > trained and not stopped) or len(members) != args.members
+            or (passes and args.mc_passes not in passes)):
+        return None          # more epochs, other members or MC passes: the resume changes the model
     why = ("every member stopped early (no better validation Dice for --patience epochs)" if stopped else
            f"--epochs {args.epochs} is not more than that")
     longer = ("" if stopped else f"to train it longer, --resume with a larger --epochs (e.g. --epochs {trained * 2}; "
