@@ -266,6 +266,21 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
             self.runner.log("Written: " + ", ".join(str(path) for path in paths))
 
 
+def panelLabelWords(text: str) -> str:
+    """train-seg's words for the tumour label in the panel's (its *Tumour label* field): "--label None" (no --label:
+    any nonzero voxel is tumour) as "Tumour label 0 (any nonzero voxel)", "--label N" as "Tumour label N"; e.g. a
+    resume's "--label 1 then, None now" as "Tumour label 1 then, 0 (any nonzero voxel) now"."""
+    import re
+
+    def value(v):
+        return "0 (any nonzero voxel)" if v == "None" else v
+
+    text = re.sub(r"--label (None|\d+) then, (None|\d+) now",
+                  lambda m: f"Tumour label {value(m[1])} then, {value(m[2])} now", text)
+    text = re.sub(r"--label None\b", "Tumour label 0 (any nonzero voxel)", text)
+    return re.sub(r"--label (\d+)", r"Tumour label \1", text)
+
+
 class LungAISegLogic(ScriptedLoadableModuleLogic):
     """Exports inputs, builds ``lungai`` commands, loads outputs as nodes (through :mod:`lungai.scene.nodes`,
     the same path as the console API :mod:`lungai.scene.segment`)."""
@@ -433,12 +448,13 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
             if self.trainingResumes(p):
                 check_settings(pathlib.Path(p.trainOutput) / commands.TRAIN_CHECKPOINTS, resume_settings(parsed))
         except InputError as exc:
-            if self.trainingResumes(p) and MEMBERS_DISAGREE in exc.problem:     # no options resume it
-                return f"Cannot resume: {exc.problem}: {exc.fix}"
-            if self.trainingResumes(p) and "--resume" in exc.problem:
-                return (f"Cannot resume: {exc.problem}. Set these options (Advanced) back to the interrupted run's, "
+            problem, fix = panelLabelWords(exc.problem), panelLabelWords(exc.fix)
+            if self.trainingResumes(p) and MEMBERS_DISAGREE in problem:     # no options resume it
+                return f"Cannot resume: {problem}: {fix}"
+            if self.trainingResumes(p) and "--resume" in problem:
+                return (f"Cannot resume: {problem}. Set these options (Advanced) back to the interrupted run's, "
                         "or choose a new output folder to start anew")
-            return f"{exc.problem}: {exc.fix}"
+            return f"{problem}: {fix}"
         except (OSError, ValueError) as exc:      # an unreadable checkpoints/settings.json or --patients file
             return f"Cannot check the options: {exc}"
         return None

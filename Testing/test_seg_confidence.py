@@ -690,3 +690,34 @@ def test_every_review_reason_says_what_to_do():
                             "tumor_volume_ml": 0.0})
     assert len(empty) == 1 and "no tumour at the seed" in empty[0] and "move the seed" in empty[0]
     assert review_actions({"review_reasons": [], "roi_mode": "seed"}) == []
+
+
+def test_test_report_marks_the_real_lesions_by_the_models_training_patients():
+    """QA D2: seg_test_report.py hard-coded lung1 / lung2 as never trained on; it now asks the model's recorded
+    training patients (eval-seg's check, lungai.seg.evaluate.seen_patients), and says when it cannot be checked."""
+    import sys
+    from pathlib import Path
+
+    import pytest
+
+    from lungai.model_files import training_patients
+    from lungai.seg.dataset import Case
+    from lungai.seg.evaluate import seen_patients
+
+    cases = [Case("lung1", "lung1"), Case("P07_0", "P07"), Case("LUNG1-002_GTV-1", "LUNG1-002")]
+    meta = {"training_patients": training_patients([("lung1", "lung1_image")]),
+            "validation_patients": training_patients([("P07", "P07_0")])}
+    assert seen_patients(meta, cases) == (["training", "validation", ""], True)
+    assert seen_patients({}, cases) == (["", "", ""], False)
+    bg = {"training": {"implant_background_patients": ["LUNG1-002"]}}
+    assert seen_patients(bg, cases) == (["", "", "training"], False)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import seg_test_report
+
+    if not (seg_test_report.REAL / "lung1_image.nrrd").exists():
+        pytest.skip("shared data (pyradiomics_lung) not here")
+    real, checked = seg_test_report.real_cases(meta)
+    assert checked and {c.case_id: c.meta["seen_in_training"] for c in real}["lung1"] is True
+    assert {c.case_id: c.meta["seen_in_training"] for c in real}["lung2"] is False
+    real, checked = seg_test_report.real_cases({})
+    assert not checked and not real[0].meta["seen_checked"]

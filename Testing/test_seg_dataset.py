@@ -352,3 +352,49 @@ def test_label_hard_negatives_stay_out_of_other_soft_tissue_labels(tmp_path):
     note = check_masks([case], label=1)
     assert "also hold labels 2 (in 1 of 1 masks), 3 (in 1 of 1 masks)" in note and "background" in note
 
+
+
+def test_site_prefix_grouping_is_warned(tmp_path):
+    """QA D1: files named <site>_<patient>_ct were grouped by the site (the text before the first '_') with no
+    word: now a note names the grouping, shows case -> patient pairs and points to --patients."""
+    from lungai.seg.dataset import patient_names_note
+
+    names = [f"SiteA_P{k:02d}_ct.nii.gz" for k in range(1, 5)] + [f"SiteB_P{k:02d}_ct.nii.gz" for k in range(5, 9)]
+    _touch(tmp_path / "i", names)
+    _touch(tmp_path / "m", names)
+    cases = pair_files(tmp_path / "i", tmp_path / "m")
+    assert {c.patient for c in cases} == {"SiteA", "SiteB"}          # the rule itself is unchanged
+    note = patient_names_note(cases)
+    assert note and "only 2 patients" in note and "SiteA_P01_ct -> SiteA" in note and "--patients" in note
+    assert "case,patient" in note
+    assert patient_names_note(cases, tmp_path / "p.csv") is None      # the patients are given: no note
+    # names of real patients with several crops each: no note
+    lidc = [Case(f"LIDC-IDRI-000{p}_R_{k}", f"LIDC-IDRI-000{p}", image_path="x") for p in range(1, 4) for k in (1, 2)]
+    assert patient_names_note(lidc) is None
+    tiny = [Case(f"P{p:02d}_{k}", f"P{p:02d}", image_path="x") for p in range(3) for k in (0, 1)]
+    assert patient_names_note(tiny) is None
+    # few groups with many files each, even without a recognisable patient part: noted
+    big = [Case(f"CT{p}_{k}", f"CT{p}", image_path="x") for p in range(2) for k in range(8)]
+    assert "only 2 patients" in patient_names_note(big)
+    # the opposite case (each file its own patient) still comes through the same note
+    own = [Case(f"X{k}", f"X{k}", image_path="x") for k in range(3)]
+    assert "one file per patient" in patient_names_note(own)
+
+
+def test_train_seg_prints_the_site_grouping_note(tmp_path, capsys):
+    import argparse
+
+    from lungai.cli.seg import training_cases
+
+    names = [f"SiteA_P{k:02d}_ct.nii.gz" for k in range(1, 4)] + [f"SiteB_P{k:02d}_ct.nii.gz" for k in range(4, 7)]
+    _touch(tmp_path / "i", names)
+    img = sitk.Image(4, 4, 4, sitk.sitkUInt8)
+    img[1, 1, 1] = 1
+    (tmp_path / "m").mkdir()
+    for n in names:
+        sitk.WriteImage(img, str(tmp_path / "m" / n))
+    args = argparse.Namespace(images=str(tmp_path / "i"), masks=str(tmp_path / "m"), patients=None, label=None,
+                              max_cases=0, synthetic=0, synthetic_chests=0, implant=0, implant_into=None)
+    training_cases(args)
+    out = capsys.readouterr().out
+    assert "note:" in out and "SiteA_P01_ct -> SiteA" in out and "--patients" in out

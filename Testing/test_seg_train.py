@@ -11,6 +11,9 @@ from seg_helpers import TINY_CLI, tiny_cases, write_cases
 
 from lungai.cli import main
 
+# tiny_model is evaluated on its own training data here: eval-seg leaves such cases out unless asked (QA D2)
+SEEN = ["--include-training-patients"]
+
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
@@ -164,7 +167,7 @@ def test_eval_seg_per_case_csv(tiny_model, tiny_data, tmp_path, capsys):
 
     images, masks = tiny_data
     out = tmp_path / "per_case.csv"
-    assert main(["eval-seg", "--model", str(tiny_model), "--images", str(images), "--masks", str(masks),
+    assert main(["eval-seg", "--model", str(tiny_model), *SEEN, "--images", str(images), "--masks", str(masks),
                  "-o", str(out)]) == 0
     df = pd.read_csv(out)
     assert len(df) == 6
@@ -192,7 +195,7 @@ def test_eval_seg_keeps_going_when_a_case_fails_mid_run(tiny_model, tiny_data, t
 
     monkeypatch.setattr(infer, "segment_tumour", failing)
     out = tmp_path / "per_case.csv"
-    assert main(["eval-seg", "--model", str(tiny_model), "--images", str(images), "--masks", str(masks),
+    assert main(["eval-seg", "--model", str(tiny_model), *SEEN, "--images", str(images), "--masks", str(masks),
                  "-o", str(out)]) == 1
     captured = capsys.readouterr()
     df = pd.read_csv(out).set_index("case")
@@ -250,7 +253,8 @@ def test_eval_seg_multi_label_masks_need_label(tiny_model, tiny_data, tmp_path, 
     lab.CopyInformation(m)
     sitk.WriteImage(lab, str(masks / "P00_0.nii.gz"))
     out = tmp_path / "per_case.csv"
-    cmd = ["eval-seg", "--model", str(tiny_model), "--images", str(images), "--masks", str(masks), "-o", str(out)]
+    cmd = ["eval-seg", "--model", str(tiny_model), *SEEN, "--images", str(images), "--masks", str(masks),
+           "-o", str(out)]
     assert main(cmd) == 2
     err = capsys.readouterr().err
     assert "mask P00_0 holds 2 labels (1, 3)" in err and "--label 1" in err and not out.exists()
@@ -272,7 +276,7 @@ def test_eval_seg_checks_every_pair_before_evaluating(tiny_model, tiny_data, tmp
     ran = []
     monkeypatch.setattr(ev, "evaluate_case", lambda model, case, *a, **k: ran.append(case.case_id))
     out = tmp_path / "per_case.csv"
-    assert main(["eval-seg", "--model", str(tiny_model), "--images", str(images), "--masks", str(masks),
+    assert main(["eval-seg", "--model", str(tiny_model), *SEEN, "--images", str(images), "--masks", str(masks),
                  "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert "2 of 3 image / mask pairs cannot be evaluated" in err
@@ -904,13 +908,17 @@ def test_resume_with_changed_image_or_mask_contents_is_refused(tiny_data, tmp_pa
     capsys.readouterr()
     model_json = (out / "model.json").read_text(encoding="utf-8")
     _change_mask(moved / "masks" / names[1])
-    assert main(base + ["-o", str(out), "--resume"]) == 2     # no calibration refit on other data
+    assert main(base + ["-o", str(out), "--resume"]) == 0     # finished: nothing to do, no calibration refit
+    assert "nothing to do" in capsys.readouterr().out
+    assert (out / "model.json").read_text(encoding="utf-8") == model_json
+    longer = _with(base, epochs=2)                            # a resume that trains on: the changed data refused
+    assert main(longer + ["-o", str(out), "--resume"]) == 2
     assert "changed since the first run" in capsys.readouterr().err
     assert (out / "model.json").read_text(encoding="utf-8") == model_json
     doc = json.loads(settings_json.read_text(encoding="utf-8"))   # checkpoints of a lungai without fingerprints
     del doc["case_sha256"]
     settings_json.write_text(json.dumps(doc), encoding="utf-8")
-    assert main(base + ["-o", str(out), "--resume"]) == 0
+    assert main(longer + ["-o", str(out), "--resume"]) == 0
     assert "records no fingerprint of the images' and masks' contents" in capsys.readouterr().err
     assert "case_sha256" in json.loads(settings_json.read_text(encoding="utf-8"))     # recorded for later resumes
 
@@ -984,7 +992,7 @@ def test_eval_seg_label_names_the_other_labels(tiny_model, tiny_data, tmp_path, 
     m = sitk.ReadImage(str(masks / "P01_0.nii.gz"))
     sitk.WriteImage(sitk.Cast(m * 2, sitk.sitkUInt8), str(masks / "P01_0.nii.gz"))   # its tumour as label 2
     out = tmp_path / "per_case.csv"
-    assert main(["eval-seg", "--model", str(tiny_model), "--images", str(images), "--masks", str(masks),
+    assert main(["eval-seg", "--model", str(tiny_model), *SEEN, "--images", str(images), "--masks", str(masks),
                  "--label", "1", "-o", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "note: --label 1: the masks also hold label 2 (in 1 of 2 masks); they count as background" in printed
@@ -1152,3 +1160,105 @@ def _assert_one_spelling(info):
     old_file = {"tumor_volume_ml": 2.5}                     # a result.json of an earlier lungai
     assert result_value(old_file, "tumour_volume_ml") == 2.5
     assert result_value(info, "tumour_volume_ml") == info["tumour_volume_ml"]
+
+
+def test_a_changed_member_file_is_refused(tiny_model, tmp_path):
+    """QA D3: a bit flipped in a member's weights loaded silently; model.json now records each member file's sha256
+    and loading checks it (a model.json without the hashes - older models - still loads)."""
+    import shutil
+
+    from lungai.errors import InputError
+    from lungai.seg.model_io import load_model
+
+    doc = json.loads((tiny_model / "model.json").read_text(encoding="utf-8"))
+    assert set(doc["member_sha256"]) == set(doc["member_files"])
+    copy = tmp_path / "m"
+    shutil.copytree(tiny_model, copy)
+    member = copy / doc["member_files"][0]
+    data = bytearray(member.read_bytes())
+    data[-3] ^= 0x01                                          # one bit of the last weights (still finite)
+    member.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="member_0.safetensors.*sha256") as e:
+        load_model(copy)
+    assert "copy the model folder again" in e.value.fix
+    old = dict(doc)
+    old.pop("member_sha256")
+    (copy / "model.json").write_text(json.dumps(old), encoding="utf-8")
+    load_model(copy)                                          # no hashes recorded: loads as before
+
+
+def test_resume_of_a_finished_model_changes_nothing(tiny_data, tiny_model, tmp_path, capsys):
+    """QA D5: `train-seg --resume` on a finished model silently saved and calibrated it again (a cancel then left
+    it "calibrating"): now it says the model is already trained to its epochs and leaves the folder as it is."""
+    import shutil
+
+    images, masks = tiny_data
+    out = tmp_path / "done"
+    shutil.copytree(tiny_model, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file()}
+    args = ["train-seg", "--images", str(images), "--masks", str(masks), "--arch", "unet", *TINY_CLI]
+    capsys.readouterr()
+    assert main(args + ["-o", str(out), "--resume"]) == 0
+    said = capsys.readouterr().out
+    assert "already trained to 2 epochs" in said and "nothing to do" in said and "--epochs" in said, said
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file()} == stamps
+    fewer = [a if i == 0 or args[i - 1] != "--epochs" else "1" for i, a in enumerate(args)]
+    assert main(fewer + ["-o", str(out), "--resume"]) == 2         # fewer epochs than run: refused as before
+    assert "member 0 has run 2 epochs" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_eval_seg_leaves_out_the_training_patients(tiny_model, tiny_data, tmp_path, capsys):
+    """QA D2: model.json did not record the training patients and eval-seg scored training cases silently.  Now
+    model.json holds their salted hashes (no plain IDs), eval-seg leaves the training / validation patients' cases
+    out with a note (--include-training-patients keeps them, flagged), and a model without the record says the
+    overlap cannot be checked."""
+    doc = json.loads((tiny_model / "model.json").read_text(encoding="utf-8"))
+    assert doc["training_patients"]["n"] == 2 and doc["validation_patients"]["n"] == 1
+    assert all(len(h) == 64 for h in doc["training_patients"]["sha256"])          # hashes, not IDs
+    images, masks = tiny_data
+    new = tmp_path / "new"
+    (new / "images").mkdir(parents=True)
+    (new / "masks").mkdir()
+    for d, src in (("images", images), ("masks", masks)):      # 2 seen patients' cases, 1 unseen patient's case
+        for name, as_name in (("P00_0.nii.gz", "P00_0.nii.gz"), ("P01_0.nii.gz", "P01_0.nii.gz"),
+                              ("P02_0.nii.gz", "Q09_0.nii.gz")):
+            sitk.WriteImage(sitk.ReadImage(str(src / name)), str(new / d / as_name))
+    out = tmp_path / "per_case.csv"
+    cmd = ["eval-seg", "--model", str(tiny_model), "--images", str(new / "images"), "--masks", str(new / "masks"),
+           "-o", str(out)]
+    assert main(cmd) == 0
+    said = capsys.readouterr().out
+    assert "2 of the 3 cases are of patients the model was trained or validated on" in said, said
+    assert "--include-training-patients" in said
+    df = pd.read_csv(out)
+    assert list(df["case"]) == ["Q09_0"] and not df["meta_seen_in_training"].any()
+    assert main(cmd + ["--include-training-patients"]) == 0
+    df = pd.read_csv(out).set_index("case")
+    assert len(df) == 3 and df.loc[["P00_0", "P01_0"], "meta_seen_in_training"].all()
+    assert not df.loc["Q09_0", "meta_seen_in_training"]
+    assert "NOT" in capsys.readouterr().out
+    # every case seen: refused, naming the option
+    only_seen = cmd[:4] + [str(images), "--masks", str(masks), "-o", str(out)]
+    assert main(only_seen) == 2 and "--include-training-patients" in capsys.readouterr().err
+    # a model without the record (the shipped ones): said, the cases kept
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(tiny_model, old)
+    legacy = {k: v for k, v in doc.items() if k not in ("training_patients", "validation_patients")}
+    (old / "model.json").write_text(json.dumps(legacy), encoding="utf-8")
+    assert main(["eval-seg", "--model", str(old)] + cmd[3:]) == 0
+    assert "cannot be checked" in capsys.readouterr().out and len(pd.read_csv(out)) == 3
+
+
+def test_training_on_the_repository_test_cases_is_warned(tmp_path):
+    from lungai.seg.dataset import Case, repository_test_cases_note
+
+    cases = [Case("lung1_image", "lung1", image_path=tmp_path / "lung1_image.nrrd"),
+             Case("P01_0", "P01", image_path=tmp_path / "P01_0.nii.gz")]
+    note = repository_test_cases_note(cases)
+    assert note and "lung1" in note and "test" in note
+    assert repository_test_cases_note(cases[1:]) is None

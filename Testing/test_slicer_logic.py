@@ -1381,6 +1381,11 @@ def test_lungai_seg_training_resumes_an_interrupted_run_on_label_maps(load_modul
     assert first[first.index("--label") + 1] == "1" and "--resume" not in first
     assert main(first + ["--member", "0"]) == 0       # stops after member 0, as a killed run: checkpoints only
     assert not (tmp_path / "model" / "model.json").exists()
+    p.trainLabel = 0                  # QA D4: the panel's words for the label, not the CLI's "--label None"
+    problem = logic.trainingInputProblem(p)
+    assert problem.startswith("Cannot resume:") and "--label" not in problem and "None" not in problem, problem
+    assert "Tumour label 1 then, 0 (any nonzero voxel) now" in problem, problem
+    p.trainLabel = 1
     assert main(first) == 2 and "add --resume" in capsys.readouterr().err   # what the panel used to run
     assert logic.trainingInputProblem(p) is None and logic.trainingResumes(p)
     assert str(tmp_path / "model") in logic.resumeMessage(p.trainOutput)

@@ -186,6 +186,9 @@ def register(sub) -> None:
                    help="uncertainty method (default: ensemble; MC dropout for a 1-member model)")
     e.add_argument("--mc-passes", type=int, default=None,
                    help="MC-dropout passes (default: those the model's MC-dropout calibration was fitted with)")
+    e.add_argument("--include-training-patients", action="store_true",
+                   help="also evaluate the cases of patients the model was trained or validated on (left out by "
+                        "default: their results are in-sample), flagged in the CSV (meta_seen_in_training)")
     e.add_argument("--max-cases", type=int, default=0)
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(func=run_eval)
@@ -227,7 +230,49 @@ def run_train(args) -> int:
         else:       # under a file, not writable: said before minutes of loading; made when the model is written
             prepare_output_folder(out, create=False)      # (a run refused on its inputs leaves no empty -o)
     with train_lock(out, args.member, args.save_arrays):
+        whole = args.member is None and not (args.save_arrays or args.from_arrays)
+        done = finished_model_note(out, args) if whole else None
+        if done:          # other options than the finished run's are still refused, named (as for any resume)
+            from lungai.seg.settings import check_settings
+
+            check_settings(out / "checkpoints", resume_settings(args))
+            print(f"note: {done}")
+            return 0
         return _train(args, out, cfg, recipe, device)
+
+
+def finished_model_note(out, args) -> str | None:
+    """What ``train-seg --resume`` says, training nothing and leaving the folder as it is, when ``out`` already holds a
+    finished model (model.json complete, not "calibrating") that the resume would not change: every member stopped
+    early or ``--epochs`` no more than the model was trained to, with its --members and --mc-passes.  None otherwise
+    (nothing there, a calibration to finish, more epochs, other members or MC passes: the resume replaces the model
+    once it has saved its own)."""
+    import json
+
+    from lungai.seg.settings import MODEL_JSON
+
+    path = out / MODEL_JSON
+    if not args.resume or not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None                          # refused, named, where the model is read
+    members = doc.get("members") if isinstance(doc, dict) else None
+    trained = (doc.get("training") or {}).get("epochs") if isinstance(doc, dict) else None
+    if "status" in doc or not isinstance(members, list) or not members or not isinstance(trained, int):
+        return None
+    stopped = all(isinstance(m, dict) and m.get("early_stopped") for m in members)
+    passes = {c.get("mc_passes") for c in (doc.get("calibration") or {}).values() if isinstance(c, dict)} - {None}
+    if ((args.epochs > trained and not stopped) or len(members) != args.members
+            or (passes and args.mc_passes not in passes)):
+        return None          # more epochs, other members or MC passes: the resume changes the model
+    why = ("every member stopped early (no better validation Dice for --patience epochs)" if stopped else
+           f"--epochs {args.epochs} is not more than that")
+    longer = ("" if stopped else f"to train it longer, --resume with a larger --epochs (e.g. --epochs {trained * 2}; "
+              "the longer run replaces this model only once it has saved and calibrated its own), ")
+    return (f"{out} holds a finished model already trained to {trained} epochs ({why}): nothing to do, the model is "
+            f"left as it is; {longer}or choose a new -o folder to train anew")
 
 
 def _train(args, out, cfg, recipe, device) -> int:
@@ -646,7 +691,7 @@ def training_cases(args, check_masks: bool = True) -> list:
         with task("check the masks' labels", len(cases)) as bar:
             labels_note = dataset.check_masks(cases, label, bar,
                                               other_tumours=bool(args.synthetic or args.synthetic_chests or args.implant))
-        for note in (labels_note, dataset.tumour_free_note(cases), dataset.one_patient_per_file_note(cases, args.patients)):
+        for note in (labels_note, dataset.tumour_free_note(cases), dataset.patient_names_note(cases, args.patients)):
             if note:
                 print(f"note: {note}")
     if args.synthetic:
@@ -662,6 +707,10 @@ def training_cases(args, check_masks: bool = True) -> list:
         with task("implanted tumours", args.implant) as bar:
             cases += dataset.implanted_cases(backgrounds, args.implant, seed=30_000 + args.seed, progress=bar)
         note = dataset.unmasked_backgrounds_note(cases)
+        if note:
+            print(f"note: {note}")
+    if check_masks:
+        note = dataset.repository_test_cases_note(cases)
         if note:
             print(f"note: {note}")
     return cases
@@ -818,6 +867,7 @@ def run_eval(args) -> int:
     cases = dataset.pair_files(args.images, args.masks)
     if args.max_cases:
         cases = cases[: args.max_cases]
+    cases = _seen_cases(model, cases, args.include_training_patients)
     with task("eval-seg: checking inputs", len(cases)) as bar:
         labels_note = check_cases(cases, args.label, bar)     # every unusable pair named before any case runs
     if labels_note:
@@ -833,6 +883,41 @@ def run_eval(args) -> int:
         print(f"note: method {', '.join(used)} was used: a 1-member model has no ensemble to measure agreement "
               "(--method mc-dropout)")
     return _report_failed(df)
+
+
+def _seen_cases(model, cases, include: bool) -> list:
+    """eval-seg's cases without those of the model's training / validation patients
+    (:func:`lungai.seg.evaluate.seen_patients`), each case's ``meta["seen_in_training"]`` set (None: cannot be
+    checked); with ``include`` all of them, the seen ones flagged.  Said in notes; every case seen: InputError."""
+    from lungai.errors import InputError
+    from lungai.seg.choice import model_meta
+    from lungai.seg.evaluate import seen_patients
+
+    seen, checked = seen_patients(model_meta(model), cases)
+    for c, s in zip(cases, seen):
+        c.meta["seen_in_training"] = bool(s) if checked or s else None
+    if not checked:
+        print("note: overlap with the model's training patients cannot be checked: this model records no training "
+              "patient hashes (a shipped model, or one trained by an older lungai); make sure none of these cases "
+              "was trained on (retrain with `lungai train-seg` to record them)")
+    hits = [(c, s) for c, s in zip(cases, seen) if s]
+    if not hits:
+        return cases
+    shown = ", ".join(f"{c.case_id} ({s})" for c, s in hits[:5]) + (" ..." if len(hits) > 5 else "")
+    what = (f"{len(hits)} of the {len(cases)} cases are of patients the model was trained or validated on "
+            f"({shown})")
+    if include:
+        print(f"note: {what}: evaluated as asked (--include-training-patients), flagged meta_seen_in_training; "
+              "these results are NOT an evaluation on unseen patients (in-sample for those cases: optimistic)")
+        return cases
+    if len(hits) == len(cases):
+        raise InputError(f"all {len(cases)} cases are of patients the model was trained or validated on ({shown}): "
+                         "their results would be in-sample, not an evaluation on unseen patients",
+                         "evaluate on patients the model never saw (or its held-out test split: --split test); "
+                         "add --include-training-patients only to see the in-sample fit, flagged as seen")
+    print(f"note: {what}: left out (their results would be in-sample); {len(cases) - len(hits)} cases are "
+          "evaluated (--include-training-patients evaluates them too, flagged as seen)")
+    return [c for c, s in zip(cases, seen) if not s]
 
 
 def _report_failed(df) -> int:

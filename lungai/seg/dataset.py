@@ -100,6 +100,72 @@ def one_patient_per_file_note(cases: list, patients_csv=None) -> str | None:
             "them <patient>_<n> (e.g. LIDC-IDRI-0003_R_2) or give --patients CSV with columns case,patient")
 
 
+GROUPING_EXAMPLES = 4        # case -> patient pairs a grouping note shows
+FEW_PATIENTS, MANY_FILES = 3, 5     # at most this many name-read patients with at least this many files each: noted
+
+
+def grouped_patients_note(cases: list, patients_csv=None) -> str | None:
+    """A note when the patients read from the names (the text before the first ``_``) look like a site or another
+    prefix rather than patients: no ``patients_csv`` and either a patient's files carry distinct patient-like parts
+    after that prefix (``SiteA_P01_ct``, ``SiteA_P02_ct``: the part between the first and the second ``_`` differs
+    and holds a digit), or only a few patients (:data:`FEW_PATIENTS`) each hold many files (:data:`MANY_FILES`).
+    The split would then keep whole sites, not patients, apart, and several patients' files would be taken as one.
+    Crops of one patient (``LIDC-IDRI-0001_R_1``, ``LIDC-IDRI-0001_R_2``, ``P00_0``, ``P00_1``): no note."""
+    files = [c for c in cases if c.image_path is not None and c.patient == patient_of(c.case_id)]
+    if patients_csv or len(files) < 2:
+        return None
+    groups: dict = {}
+    for c in files:
+        groups.setdefault(c.patient, []).append(c)
+
+    def inner_ids(group) -> set:                  # the <id> of <prefix>_<id>_<rest> names
+        parts = [c.case_id.split("_") for c in group]
+        return {p[1] for p in parts if len(p) >= 3 and any(ch.isdigit() for ch in p[1])}
+
+    prefixed = [p for p, g in groups.items() if len(inner_ids(g)) >= 2]
+    few = len(groups) <= FEW_PATIENTS and all(len(g) >= MANY_FILES for g in groups.values())
+    if not (prefixed or few):
+        return None
+    shown = [c for p in (prefixed or list(groups)) for c in groups[p]][:GROUPING_EXAMPLES]
+    pairs = ", ".join(f"{c.case_id} -> {c.patient}" for c in shown)
+    sizes = ", ".join(f"{p}: {len(g)} files" for p, g in list(groups.items())[:GROUPING_EXAMPLES])
+    example = shown[0]
+    guess = example.case_id.split("_")[1] if len(example.case_id.split("_")) >= 3 else "<patient>"
+    n = len(groups)
+    return (f"the {len(files)} image files are taken as only {n} patient{'s' * (n != 1)} ({sizes}): the patient is the "
+            f"text before the first '_' of each name ({pairs}); if that is a site or another prefix, not the patient, "
+            "the split keeps whole sites apart and several patients count as one - give --patients CSV with columns "
+            f"case,patient (e.g. {example.case_id},{guess}) or rename the files <patient>_<n>")
+
+
+def patient_names_note(cases: list, patients_csv=None) -> str | None:
+    """The note on the patients read from the file names (train-seg prints it, model.json keeps it): every file its
+    own patient (:func:`one_patient_per_file_note`), or few patients that look like sites / prefixes
+    (:func:`grouped_patients_note`); None when the names look like patients or ``patients_csv`` gives them."""
+    return one_patient_per_file_note(cases, patients_csv) or grouped_patients_note(cases, patients_csv)
+
+
+# the repository's test CTs: pyradiomics' lung1 / lung2 (shared/data/pyradiomics_lung/lung1_image.nrrd ...), on which
+# the segmentation models are tested (benchmarks/seg_test_report.py, seg_whole_ct.py) and never trained
+REPOSITORY_TEST_PATIENTS = ("lung1", "lung2")
+REPOSITORY_TEST_FOLDER = "pyradiomics_lung"
+
+
+def repository_test_cases_note(cases: list) -> str | None:
+    """A note when training includes the repository's test CTs (:data:`REPOSITORY_TEST_PATIENTS`: their patient,
+    or a file in :data:`REPOSITORY_TEST_FOLDER`), as images or implant backgrounds: a model trained on them is no
+    longer tested by the test reports on unseen cases."""
+    hits = sorted({c.case_id for c in cases
+                   if str(c.patient).casefold() in REPOSITORY_TEST_PATIENTS
+                   or (c.image_path is not None and Path(c.image_path).parent.name == REPOSITORY_TEST_FOLDER)})
+    if not hits:
+        return None
+    return (f"training includes the repository's test CTs ({', '.join(hits[:GROUPING_EXAMPLES])}"
+            f"{' ...' if len(hits) > GROUPING_EXAMPLES else ''}: pyradiomics lung1 / lung2, which the segmentation "
+            "test reports evaluate as never trained on): their results would be in-sample; leave them out of "
+            "--images / --implant-into to keep them as test cases")
+
+
 def _listing(folder: Path, what: str) -> dict:
     """{case name: file} of a folder; two files of one case name (e.g. A.nii.gz and A.nrrd) are refused."""
     found: dict = {}

@@ -136,9 +136,12 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
             "implant_background_patients": sorted({c.patient for c in train_cases if c.meta.get("implant_background")}),
         },
         "members": records,
+        # the salted hashes of the training / validation patients (each with its case names), no plain ID: eval-seg
+        # leaves their cases out (lungai.seg.evaluate.seen_patients)
+        "training_patients": patient_record(train_cases), "validation_patients": patient_record(val_cases),
     }
-    notes = [n for n in (dataset.one_patient_per_file_note(cases, (case_sources or {}).get("patients")),
-                         dataset.unmasked_backgrounds_note(cases)) if n]
+    notes = [n for n in (dataset.patient_names_note(cases, (case_sources or {}).get("patients")),
+                         dataset.unmasked_backgrounds_note(cases), dataset.repository_test_cases_note(cases)) if n]
     if notes:
         meta["training"]["notes"] = notes
     where = [r["trained_on"] for r in records if "trained_on" in r]
@@ -150,6 +153,17 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
     with task("calibrate confidence", 2 * len(val_cases)) as bar:
         calibrate_model(out_dir, model, val_cases, mc_passes=mc_passes, seed=seed, progress=bar)
     return model[2]
+
+
+def patient_record(cases: list) -> dict:
+    """The ``training_patients`` record (:func:`lungai.model_files.training_patients`: salted SHA-256 hashes) of the
+    patients of ``cases``, each patient with its ID and its cases' names as its IDs."""
+    from lungai.model_files import training_patients
+
+    ids: dict = {}
+    for c in cases:
+        ids.setdefault(str(c.patient), {str(c.patient)}).add(str(c.case_id))
+    return training_patients([tuple(sorted(v)) for _, v in sorted(ids.items())])
 
 
 def _train_members(cfg, train_data, val_data, out_dir, seed, epochs, iters_per_epoch, batch_size, lr, patience,

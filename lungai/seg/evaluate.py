@@ -103,6 +103,34 @@ def reference_tumour(mask: sitk.Image, label: int | None = None) -> np.ndarray:
     return arr == label if label is not None else arr > 0
 
 
+SEEN_RECORDS = (("training_patients", "training"), ("validation_patients", "validation"))
+
+
+def seen_patients(meta: dict, cases) -> tuple[list, bool]:
+    """(seen, checked) of ``cases`` against the patients a segmentation model was trained and validated on
+    (model.json's ``training_patients`` / ``validation_patients``, salted hashes: :mod:`lungai.model_files`; and
+    ``training.implant_background_patients``): per case "training", "validation" or "" (not seen); ``checked`` False
+    when the model records no patient hashes (the shipped models, models of a lungai before 2026-12): the overlap
+    cannot be checked.  A case matches by its name, its patient or the text before its first '_'.  The one check
+    of eval-seg and the test reports (benchmarks/seg_test_report.py)."""
+    from lungai.model_files import training_overlap
+    from lungai.seg.dataset import patient_of
+
+    rows = [tuple(dict.fromkeys((str(c.case_id), str(c.patient), patient_of(str(c.case_id))))) for c in cases]
+    seen = [""] * len(rows)
+    checked = False
+    for key, part in SEEN_RECORDS:
+        hits = training_overlap({"training_patients": meta.get(key)}, rows)
+        if hits is None:
+            continue
+        checked = True
+        hit = set(hits)
+        seen = [s or (part if r in hit else "") for s, r in zip(seen, rows)]
+    backgrounds = set((meta.get("training") or {}).get("implant_background_patients") or [])
+    seen = [s or ("training" if backgrounds & set(r) else "") for s, r in zip(seen, rows)]
+    return seen, checked
+
+
 def check_cases(cases, label: int | None = None, progress=None) -> str | None:
     """Every (image, mask) pair of an evaluation checked before any model runs: the CT (spacing in mm, HU), the mask
     on the CT's grid, and the tumour's label - ``label`` (found in at least one mask; a mask without it is a

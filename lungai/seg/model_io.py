@@ -20,6 +20,7 @@ from lungai.seg.config import SegConfig
 from lungai.seg.networks import build_network, load_own_state, own_state
 
 from lungai.seg.settings import FORMAT, MODEL_JSON  # noqa: F401  (defined there: light, for the -o checks)
+from lungai.seg.settings import content_sha256
 # model.json read and checked in JSON alone (light: the Slicer panel's checks use them too)
 from lungai.seg.model_meta import (CALIBRATING, CHOICE_FORMAT, REWRITE_FIX, check_complete,  # noqa: F401
                                    member_paths, plain_name, read_meta)
@@ -43,7 +44,8 @@ def save_model(model_dir, cfg: SegConfig, state_dicts: list, meta: dict, complet
     for k, sd in enumerate(state_dicts):
         save_safetensors({n: t.detach().contiguous().cpu() for n, t in sd.items()}, out / member_file(k))
         files.append(member_file(k))
-    doc = {"format": FORMAT, "config": cfg.to_dict(), "member_files": files, **meta}
+    doc = {"format": FORMAT, "config": cfg.to_dict(), "member_files": files, **meta,
+           "member_sha256": {f: content_sha256(out / f) for f in files}}     # checked on load (check_members)
     if not complete:
         doc["status"] = CALIBRATING
     write_json(out / MODEL_JSON, doc)
@@ -53,6 +55,23 @@ def save_model(model_dir, cfg: SegConfig, state_dicts: list, meta: dict, complet
     return out
 
 
+
+
+MEMBER_CHANGED_FIX = ("copy the model folder again from where it was written (or from its archive), or retrain; "
+                      "lungai never loads weights other than the ones the model was saved with")
+
+
+def check_member(model_dir, doc: dict, path) -> None:
+    """A member file's bytes against the sha256 model.json records (``member_sha256``, written by
+    :func:`save_model`): a file changed since (a bit flipped in a copy, a member of another model put in its place)
+    raises :class:`InputError` naming it.  A model.json without the record (written before 2026-12, shipped models
+    too) is not checked."""
+    recorded = doc.get("member_sha256")
+    want = recorded.get(Path(path).name) if isinstance(recorded, dict) else None
+    if isinstance(want, str) and content_sha256(path) != want:
+        raise InputError(f"the member file {Path(path).name} of the model in {model_dir} is not the one its "
+                         f"model.json was written with (sha256 {content_sha256(path)[:12]}..., recorded "
+                         f"{want[:12]}...): the file was changed or damaged", MEMBER_CHANGED_FIX)
 
 
 def is_number(value) -> bool:
@@ -82,6 +101,7 @@ def load_model(model_dir, allow_incomplete: bool = False):
         try:
             net = build_network(cfg)
             weights = load_safetensors(path, "segmentation member weights", REWRITE_FIX)   # NaN / inf refused
+            check_member(model_dir, doc, path)       # then any other change of its bytes
             load_own_state(net, weights)
         except (RuntimeError, ValueError, TypeError, KeyError) as exc:      # e.g. config.channels edited
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
