@@ -1187,6 +1187,34 @@ def test_a_changed_member_file_is_refused(tiny_model, tmp_path):
     load_model(copy)                                          # no hashes recorded: loads as before
 
 
+def test_every_shipped_model_records_and_checks_its_member_files(tmp_path):
+    """The shipped models' model.json record their members' sha256 too (the check is no help if the product's own
+    weights are not covered): a shipped member with one bit flipped is refused."""
+    import shutil
+
+    from lungai.errors import InputError
+    from lungai.seg.model_io import load_model
+    from lungai.seg.resources import models_root, shipped_models
+    from lungai.seg.settings import content_sha256
+
+    checked = 0
+    for name in shipped_models():
+        doc = json.loads((models_root() / name / "model.json").read_text(encoding="utf-8"))
+        if "member_files" not in doc:            # a choice / routed model lists other models, no weights of its own
+            continue
+        assert doc.get("member_sha256") == {f: content_sha256(models_root() / name / f) for f in doc["member_files"]}
+        checked += 1
+    assert checked >= 3
+    copy = tmp_path / "shipped"
+    shutil.copytree(models_root() / "lungai-seg-unet-ensemble", copy)
+    member = copy / "member_1.safetensors"
+    data = bytearray(member.read_bytes())
+    data[-5] ^= 0x01
+    member.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="member_1.safetensors"):
+        load_model(copy)
+
+
 def test_resume_of_a_finished_model_changes_nothing(tiny_data, tiny_model, tmp_path, capsys):
     """QA D5: `train-seg --resume` on a finished model silently saved and calibrated it again (a cancel then left
     it "calibrating"): now it says the model is already trained to its epochs and leaves the folder as it is."""

@@ -64,8 +64,8 @@ MEMBER_CHANGED_FIX = ("copy the model folder again from where it was written (or
 def check_member(model_dir, doc: dict, path) -> None:
     """A member file's bytes against the sha256 model.json records (``member_sha256``, written by
     :func:`save_model`): a file changed since (a bit flipped in a copy, a member of another model put in its place)
-    raises :class:`InputError` naming it.  A model.json without the record (written before 2026-12, shipped models
-    too) is not checked."""
+    raises :class:`InputError` naming it.  A model.json without the record (written before 2026-12) is not checked;
+    the shipped models' model.json carry it."""
     recorded = doc.get("member_sha256")
     want = recorded.get(Path(path).name) if isinstance(recorded, dict) else None
     if isinstance(want, str) and content_sha256(path) != want:
