@@ -198,9 +198,11 @@ def test_user_ct_without_inputs_has_no_rp_or_stage_number_anywhere(user_ct_bare)
         assert flag in lines, flag
     # the segmentation's review reasons and notes reach the console, as `lungai segment` prints them
     seg = dict(summary["segmentation"], needs_review=True, review_reasons=["confidence below the review threshold"],
-               notes=["try --model lungai-seg-dynunet"])
+               review_actions=["check the outline"], notes=["try --model lungai-seg-dynunet"])
     shown = result_lines(dict(summary, segmentation=seg))
     assert shown[0].endswith("NEEDS REVIEW (confidence below the review threshold)")
+    # and what to do about each reason (review: the demo showed the reasons, not their actions)
+    assert "to do (confidence below the review threshold): check the outline" in shown
     assert "note: try --model lungai-seg-dynunet" in shown
     assert "%" not in lines.split("RP risk", 1)[1]
     page = (out / "report.html").read_text(encoding="utf-8")
@@ -354,3 +356,18 @@ def test_the_report_lists_the_cases_review_reasons(demo):
     assert 'id="review-reasons"' in page and "the tumour mask lies away from the seed point" in page
     s["segmentation"].update(needs_review=False, review_reasons=[])
     assert 'id="review-reasons"' not in _segmentation(s, {})
+
+
+def test_the_reports_review_reasons_say_what_to_do():
+    """Review: the report listed why a case is flagged, not what to do (result.json's review_actions); and a cohort
+    patient's record keeps the actions and the calibration's passes."""
+    from lungai.dicom.cohort import SEGMENTATION_FIELDS
+    from lungai.report.html import _review_reasons
+
+    seg = {"needs_review": True, "review_reasons": ["confidence below the review threshold", "x"],
+           "review_actions": ["check the outline <slice>"]}
+    page = _review_reasons(seg)
+    assert "<li>confidence below the review threshold - <i>to do:</i> check the outline &lt;slice&gt;</li>" in page
+    assert "<li>x</li>" in page                     # an older result without an action for it
+    assert _review_reasons(dict(seg, needs_review=False)) == ""
+    assert {"review_actions", "calibration_mc_passes"} <= set(SEGMENTATION_FIELDS)

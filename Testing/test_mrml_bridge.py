@@ -930,3 +930,66 @@ def test_saved_scene_tables_keep_column_properties_or_say_what_changed(tmp_path)
     assert back.GetColumnUnitLabel("column 2") == "u_empty"
     assert back.GetColumnUnitLabel("x") == "ml"
     assert "'unitLabel' of 'vol'" in back.GetAttribute(mrml.REPLACED_TEXT_ATTRIBUTE)
+
+
+def test_a_result_with_the_new_key_names_only_is_read_everywhere_and_the_demo_scene_is_the_panels(
+        tmp_path, mrml_scene):
+    """Review: result.json spells tumour_volume_ml now (tumor_volume_ml a deprecated alias for one release), but the
+    panel's loader required the old key, the segment tags and the confidence table read it only, and the demo scene
+    built its own confidence table (no review reasons / actions / model) and uncertainty node (no evaluated box):
+    a result.json with the new names only reads alike everywhere, and the demo's scene uses the panel's builders."""
+    import json
+
+    from lungai.scene import nodes
+    from lungai.scene.demo import build_demo_scene
+    from lungai.scene.results import read_segment_result
+
+    ct = sitk.Image(12, 10, 6, sitk.sitkInt16)
+    ct.SetSpacing((2.0, 2.0, 3.0))
+    lungs = sitk.Image(ct.GetSize(), sitk.sitkUInt8)
+    lungs.CopyInformation(ct)
+    lungs[2:5, 2:8, 1:5] = 1
+    lungs[7:10, 2:8, 1:5] = 2
+    unc = sitk.Cast(lungs == 1, sitk.sitkFloat32) * 0.25
+    for img, name in ((ct, "ct"), (lungs, "lungs"), (lungs == 1, "tumor"), (lungs == 1, "probability"),
+                      (unc, "uncertainty")):
+        sitk.WriteImage(img, str(tmp_path / f"{name}.nii.gz"))
+    info = {"confidence": 0.41, "needs_review": True, "review_reasons": ["confidence below the review threshold"],
+            "review_actions": ["check the outline"], "review_threshold": 0.6, "tumour_volume_ml": 2.5,
+            "method": "ensemble", "members": 3, "roi_lps_mm": [[0.0, 0.0, 0.0], [10.0, 8.0, 9.0]],
+            "model": "/x/lungai-seg-unet-ensemble", "candidates": []}
+    (tmp_path / "result.json").write_text(json.dumps(info), encoding="utf-8")
+    assert read_segment_result(tmp_path)["tumour_volume_ml"] == 2.5      # was: "lacks tumor_volume_ml"
+    row = nodes.confidence_row(info)
+    assert row["tumor_volume_ml"] == 2.5 and row["review_actions"] == "check the outline"
+    assert row["review_reasons"] == "confidence below the review threshold" and row["model"]
+
+    out = build_demo_scene(mrml_scene, tmp_path)
+    seg = out["segmentation"]
+    assert nodes.tumour_result(seg, nodes.TUMOUR_SEGMENT)["tumor_volume_ml"] == pytest.approx(2.5)
+    table = mrml_scene.GetFirstNodeByName(nodes.tumour_node_name("CT", "confidence"))
+    columns = [table.GetTable().GetColumnName(i) for i in range(table.GetTable().GetNumberOfColumns())]
+    assert {"tumor_volume_ml", "review_reasons", "review_actions", "model"} <= set(columns), columns
+    assert json.loads(out["uncertainty"].GetAttribute(nodes.EVALUATED_BOX_ATTRIBUTE)) == info["roi_lps_mm"]
+    shown = out["uncertainty"].GetDisplayNode()
+    assert (shown.GetWindow(), shown.GetLevel()) == pytest.approx((1.0, 0.5))     # the fixed 0..1 bit window
+
+
+def test_the_console_api_takes_the_panels_0_as_the_models_calibration(mrml_scene, monkeypatch):
+    """Review: the panel's MC passes 0 means "model's calibration", but segment_tumour_node(mc_passes=0) - a console
+    user copying p.mcPasses - was refused ("--mc-passes must be 1 or more"): 0 is None there, as in the panel."""
+    from lungai.scene import segment as api
+
+    seen = {}
+
+    def fake(ct, model, **kw):
+        seen.update(kw)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(api, "segment_tumour", fake)
+    ct = sitk.Image(12, 10, 6, sitk.sitkInt16)
+    node = mrml.volume_node_from_image(mrml_scene, ct, "CT")
+    for given, passed in ((0, None), (None, None), (5, 5)):
+        with pytest.raises(RuntimeError, match="stop here"):
+            api.segment_tumour_node(mrml_scene, node, method="mc-dropout", mc_passes=given, loaded_model=object())
+        assert seen["mc_passes"] == passed

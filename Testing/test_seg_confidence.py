@@ -721,3 +721,29 @@ def test_test_report_marks_the_real_lesions_by_the_models_training_patients():
     assert {c.case_id: c.meta["seen_in_training"] for c in real}["lung2"] is False
     real, checked = seg_test_report.real_cases({})
     assert not checked and not real[0].meta["seen_checked"]
+
+
+def test_an_unfitted_calibration_has_no_passes_and_eval_seg_rows_say_the_passes(tmp_path):
+    """Review: fit_tables records the passes even when too few validation cases leave the confidence uncalibrated;
+    calibration_mc_passes then claimed "fitted with 5 passes" next to calibrated false.  And eval-seg's rows now say
+    the passes that ran (they depend on the model)."""
+    from lungai.seg.calibrate import fit_tables
+    from lungai.seg.confidence import calibration_mc_passes
+
+    meta = {}
+    fit_tables(tmp_path, meta, {"mc-dropout": _validation_table(2)}, mc_passes=5, n_members=1)
+    assert meta["calibration"]["mc-dropout"]["fitted"] is False
+    assert calibration_mc_passes(meta) is None
+    import torch
+    from seg_helpers import tiny_cases, tiny_config
+
+    from lungai.seg.evaluate import evaluate_case
+    from lungai.seg.model_io import load_model, save_model
+    from lungai.seg.networks import build_network
+
+    torch.manual_seed(0)
+    cfg = tiny_config(members=1, dropout=0.1)
+    save_model(tmp_path / "m1", cfg, [build_network(cfg).state_dict()], {})
+    case = next(c for c in tiny_cases(4, 0) if c.case_id)
+    row = evaluate_case(load_model(tmp_path / "m1"), case, method="mc-dropout", mc_passes=2)
+    assert row["mc_passes"] == 2 and row["calibration_mc_passes"] is None

@@ -105,7 +105,7 @@ def _worker(method: str, ct_path: str, model_dir: str, threads: int) -> dict:
         res = segment_tumour(ct, model, seed_lps=seed)
         wall = time.perf_counter() - t0
         binary = sitk.GetArrayViewFromImage(res.tumour) > 0
-        extra = {"volume_ml": res.info["tumor_volume_ml"], "confidence": res.info["confidence"]}
+        extra = {"volume_ml": res.info["tumour_volume_ml"], "confidence": res.info["confidence"]}
         if seed is not None:
             extra["passes"] = [(p["roi_size_mm"], p["scale"], p["kept"]) for p in res.info["roi_passes"]]
             if "model_choice" in res.info:

@@ -52,7 +52,7 @@ def run_case(name, ct, refs, model, k_top, verifier) -> list:
             r[f"hit_{k}"] = hit(ct, c, near[k])
         s = segment_tumour(ct, verifier, seed_lps=c["centre_lps_mm"], whole=False)
         pred = sitk.GetArrayFromImage(s.tumour) > 0
-        r.update({"seed_conf": s.info["confidence"], "seed_volume_ml": s.info["tumor_volume_ml"],
+        r.update({"seed_conf": s.info["confidence"], "seed_volume_ml": s.info["tumour_volume_ml"],
                   "seed_review": s.info["needs_review"], "seed_passes": len(s.info.get("roi_passes", [])),
                   "seed_stop": s.info.get("roi_stop_reason", "")})
         for f, v in (s.info.get("features") or {}).items():

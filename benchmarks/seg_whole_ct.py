@@ -128,7 +128,7 @@ def main() -> None:
             passes = (f"{len(i['roi_passes'])}: {' x '.join(f'{v:.0f}' for v in kept['roi_size_mm'])}, x{kept['scale']}"
                       if kept else f"lesion = candidate {lesion_rank(ct, ref, i['candidates'])} of {i['n_candidates']}")
             print(f"| {name} | {float(ref.sum()) * vox_ml:.1f} | {mode} | {dice(pred, ref):.3f} | "
-                  f"{i['tumor_volume_ml']:.1f} | {false_ml:.1f} | {i['confidence']:.2f} | {i['needs_review']} | "
+                  f"{i['tumour_volume_ml']:.1f} | {false_ml:.1f} | {i['confidence']:.2f} | {i['needs_review']} | "
                   f"{passes} | {wall:.1f} |", flush=True)
 
 

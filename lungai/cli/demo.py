@@ -97,6 +97,9 @@ def result_lines(summary: dict) -> list:
     reasons = "; ".join(seg.get("review_reasons") or [])
     lines = [f"tumour: {result_value(seg, 'tumour_volume_ml'):.1f} ml, confidence {seg['confidence']:.2f}"
              f"{' - NEEDS REVIEW' if seg['needs_review'] else ''}{f' ({reasons})' if seg['needs_review'] and reasons else ''}"]
+    if seg.get("needs_review"):                                       # as `lungai segment` prints them
+        lines += [f"to do ({reason}): {action}" for reason, action in zip(seg.get("review_reasons") or [],
+                                                                         seg.get("review_actions") or [])]
     lines += [f"note: {note}" for note in seg.get("notes") or []]     # as `lungai segment` prints them
     lungs = summary.get("lungs", {})
     lines += [f"warning: {note}" for note in lungs.get("warnings", lungs.get("cut", []))]   # as `lungai lungs` prints them

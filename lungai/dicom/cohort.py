@@ -459,8 +459,9 @@ def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list) -> tuple:
 
 # the automatic tumour's fields of lungai segment's result.json that a patient's result.json holds too, so that
 # `lungai dicom-export --tumour tumour.nii.gz --result result.json` exports it with its own confidence
-SEGMENTATION_FIELDS = ("confidence", "needs_review", "review_reasons", "review_threshold", "tumour_volume_ml",
-                       "tumor_volume_ml", "method", "members", "mc_passes", "calibrated", "model", "model_choice")
+SEGMENTATION_FIELDS = ("confidence", "needs_review", "review_reasons", "review_actions", "review_threshold",
+                       "tumour_volume_ml", "tumor_volume_ml", "method", "members", "mc_passes", "calibration_mc_passes",
+                       "calibrated", "model", "model_choice")
 
 
 def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: list) -> tuple:

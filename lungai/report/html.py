@@ -48,11 +48,15 @@ def _table(rows: list[tuple], header: tuple) -> str:
 
 
 def _review_reasons(seg: dict) -> str:
-    """This case's review reasons (result.json's ``review_reasons``), or nothing when it is not flagged."""
+    """This case's review reasons (result.json's ``review_reasons``) with what to do about each (``review_actions``),
+    or nothing when it is not flagged."""
     reasons = seg.get("review_reasons") or []
     if not seg.get("needs_review") or not reasons:
         return ""
-    items = "".join(f"<li>{html.escape(str(r))}</li>" for r in reasons)
+    actions = list(seg.get("review_actions") or [])          # what to do about each (lungai.seg.infer.review_actions)
+    actions += [""] * (len(reasons) - len(actions))
+    items = "".join(f"<li>{html.escape(str(r))}" + (f" - <i>to do:</i> {html.escape(str(a))}" if a else "") + "</li>"
+                    for r, a in zip(reasons, actions))
     return f'<b>This case is flagged because:</b><ul id="review-reasons">{items}</ul>'
 
 

@@ -47,9 +47,7 @@ def build_demo_scene(scene, out_dir: Path, dose_name: str = "Dose (Gy)") -> dict
                                     ("dose", "dose.nii.gz", dose_name, nodes.DOSE_COLOR_NODE_ID)):
         if (out / file).exists():
             node = mrml.volume_node_from_image(scene, sitk.ReadImage(str(out / file)), name)
-            from lungai.seg.uncertainty import MAP_RANGES     # the uncertainty's fixed window, dose its own range
-
-            nodes.show_as_heat_map(node, colors, MAP_RANGES["entropy"] if key == "uncertainty" else None)
+            nodes.show_as_heat_map(node, colors)        # the uncertainty: its fixed window below (show_uncertainty)
             out_nodes[key] = node
     _table(scene, out / "radiomics_long.csv", "Radiomics")
     _table(scene, out / "dose.csv", "Dose features")
@@ -61,9 +59,11 @@ def build_demo_scene(scene, out_dir: Path, dose_name: str = "Dose (Gy)") -> dict
 
         info = json.loads((out / "result.json").read_text(encoding="utf-8"))
         nodes.set_tumour_result(seg_node, tumour_id, info)      # the tumour segment's own confidence (tags)
-        row = {k: info[k] for k in ("confidence", "needs_review", "review_threshold", "tumor_volume_ml",
-                                    "n_components", "method", "members", "mc_passes") if k in info}
-        table = mrml.table_node_from_dataframe(scene, pd.DataFrame([row]), nodes.tumour_node_name("CT", "confidence"))
+        # the panel's table and uncertainty display (one builder: nodes.confidence_row, nodes.show_uncertainty)
+        table = mrml.table_node_from_dataframe(scene, pd.DataFrame([nodes.confidence_row(info, nodes.TUMOUR_SEGMENT)]),
+                                               nodes.tumour_node_name("CT", "confidence"))
+        if "uncertainty" in out_nodes:
+            nodes.show_uncertainty(out_nodes["uncertainty"], info)
         nodes.link_to_segment(table, ct_node, seg_node, tumour_id)
         points = nodes.add_candidate_points(scene, "CT", info)      # automatic mode (no seed): the regions found
         if points is not None:

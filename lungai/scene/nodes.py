@@ -561,8 +561,10 @@ def set_tumour_result(seg_node, segment_id: str, info: dict) -> None:
     from lungai.scene.results import model_text
 
     segment = seg_node.GetSegmentation().GetSegment(segment_id)
+    from lungai.seg.config import result_value
+
     for key, tag in RESULT_TAGS.items():
-        value = info.get(key)
+        value = result_value(info, key)       # tumor_volume_ml: either spelling of result.json
         if key == "review_reasons":
             value = "; ".join(str(r) for r in value) if value else None
         elif key == "model":
@@ -903,28 +905,48 @@ def add_tumour_outputs(scene, volume_node, tumour: sitk.Image, uncertainty: sitk
     segment_name = seg_node.GetSegmentation().GetSegment(segment_id).GetName()
     unc = mrml.volume_node_from_image(scene, uncertainty, segment_output_name(base, segment_name, "uncertainty"))
     _set_made_name(scene, unc, segment_output_name(base, segment_name, "uncertainty"))
-    set_uncertainty_units(unc)
-    set_evaluated_box(unc, info)
-    from lungai.seg.uncertainty import MAP_RANGES
-
-    show_as_heat_map(unc, value_range=MAP_RANGES["entropy"])         # one window for every case
+    show_uncertainty(unc, info)
     link_to_segment(unc, volume_node, seg_node, segment_id)
-    row = {"segment": segment_name, **{k: info[k] for k in CONFIDENCE_FIELDS if k in info}}
-    from lungai.scene.results import model_text
-
-    # why it is flagged and which model made it, always (empty: none / not recorded)
-    row["review_reasons"] = "; ".join(str(r) for r in info.get("review_reasons") or [])
-    row["model"] = model_text(info) or ""
-    for k in ("needs_review", "calibrated"):
-        if k in row:
-            row[k] = int(bool(row[k]))
-    row.update({f"feature_{k}": v for k, v in (info.get("features") or {}).items()})
-    table = mrml.table_node_from_dataframe(scene, pd.DataFrame([row]),
+    table = mrml.table_node_from_dataframe(scene, pd.DataFrame([confidence_row(info, segment_name)]),
                                            segment_output_name(base, segment_name, "confidence"))
     _set_made_name(scene, table, segment_output_name(base, segment_name, "confidence"))
     link_to_segment(table, volume_node, seg_node, segment_id)
     return {"segmentation": seg_node, "segment_id": segment_id, "uncertainty": unc, "table": table,
             "result": info, "candidates": add_candidate_points(scene, base, info)}
+
+
+def show_uncertainty(unc, info: dict) -> None:
+    """An uncertainty volume node as the panel, the console API and the demo's scene show it: units, the box it was
+    evaluated in (0 outside it: not evaluated), the fixed 0..1 bit heat window of every case."""
+    from lungai.seg.uncertainty import MAP_RANGES
+
+    set_uncertainty_units(unc)
+    set_evaluated_box(unc, info)
+    show_as_heat_map(unc, value_range=MAP_RANGES["entropy"])         # one window for every case
+
+
+def confidence_row(info: dict, segment_name: str | None = None) -> dict:
+    """The confidence table's row of a ``lungai segment`` result (:data:`CONFIDENCE_FIELDS`, either spelling of
+    result.json; review reasons and their actions "; "-joined, the model as :func:`lungai.scene.results.model_text`
+    names it, flags as 0 / 1, the confidence features): the panel's, the console API's and the demo scene's table."""
+    from lungai.scene.results import model_text
+    from lungai.seg.config import result_value
+
+    row = {} if segment_name is None else {"segment": segment_name}
+    missing = object()
+    for k in CONFIDENCE_FIELDS:
+        value = result_value(info, k, missing)
+        if value is not missing:
+            row[k] = value
+    # why it is flagged, what to do and which model made it, always (empty: none / not recorded)
+    row["review_reasons"] = "; ".join(str(r) for r in info.get("review_reasons") or [])
+    row["review_actions"] = "; ".join(str(r) for r in info.get("review_actions") or [])
+    row["model"] = model_text(info) or ""
+    for k in ("needs_review", "calibrated"):
+        if k in row:
+            row[k] = int(bool(row[k]))
+    row.update({f"feature_{k}": v for k, v in (info.get("features") or {}).items()})
+    return row
 
 
 def _set_made_name(scene, node, name: str) -> None:

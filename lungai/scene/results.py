@@ -14,7 +14,8 @@ from typing import Iterable, Optional
 from lungai.seg.config import result_value
 
 SEGMENT_FILES = ("tumor.nii.gz", "probability.nii.gz", "uncertainty.nii.gz", "result.json")
-SEGMENT_KEYS = ("confidence", "needs_review", "review_threshold", "tumor_volume_ml", "method")
+SEGMENT_KEYS = ("confidence", "needs_review", "review_threshold", "tumour_volume_ml", "method")
+_ABSENT = object()
 
 
 class ResultError(ValueError):
@@ -28,7 +29,7 @@ def read_segment_result(output_dir: Path) -> dict:
     if missing:
         raise ResultError(f"lungai segment did not write {', '.join(missing)} in {output_dir}")
     result = json.loads((output_dir / "result.json").read_text(encoding="utf-8"))
-    absent = [k for k in SEGMENT_KEYS if k not in result]
+    absent = [k for k in SEGMENT_KEYS if result_value(result, k, _ABSENT) is _ABSENT]
     if absent:
         raise ResultError(f"result.json in {output_dir} lacks {', '.join(absent)}")
     return result
@@ -36,7 +37,7 @@ def read_segment_result(output_dir: Path) -> dict:
 
 def method_text(info: dict) -> str:
     """How a segmentation's uncertainty and confidence were measured, from its result (``method``, ``members``,
-    ``mc_passes`` of ``lungai segment``'s result.json): "ensemble of 5", "MC dropout, 10 passes"."""
+    ``mc_passes`` of ``lungai segment``'s result.json): "ensemble of 5", "MC dropout, 8 passes"."""
     method = info.get("method")
     if method == "mc-dropout":
         return f"MC dropout, {int(info['mc_passes'])} passes" if info.get("mc_passes") else "MC dropout"

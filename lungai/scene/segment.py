@@ -31,8 +31,11 @@ def segment_tumour_node(scene, volume_node, roi_node=None, point_node=None, mode
     the segment "Tumor" (or "Tumor (2)" when taken) only when it belongs to this CT
     (:func:`lungai.scene.nodes.volume_segmentation`), else a new node "<CT> tumour" is made; only
     ``replace_segment`` (chosen by the user) is overwritten, and ``replace_segment`` in a node of another CT
-    raises InputError before the inference.
+    raises InputError before the inference.  ``mc_passes`` None or 0 (the panel's "model's calibration"): the passes
+    the model's MC-dropout calibration was fitted with.
     """
+    if mc_passes == 0:          # the panel's 0, "model's calibration" (its parameter's value, p.mcPasses): None
+        mc_passes = None
     seg_node = nodes.volume_segmentation(seg_node, volume_node, replace_segment)   # refused before minutes of work
     model = loaded_model or load_model(resolve_model_dir(model_dir))
     ct = mrml.image_from_volume_node(volume_node)

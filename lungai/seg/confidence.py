@@ -105,10 +105,10 @@ def calibration_mc_passes(meta: dict) -> int | None:
     import re
 
     calib = (meta.get("calibration") or {}).get("mc-dropout") or {}
+    if not calib.get("fitted"):          # too few validation cases: no calibration, whatever passes it ran
+        return None
     if calib.get("mc_passes"):
         return int(calib["mc_passes"])
-    if not calib.get("fitted"):
-        return None
     text = str(((meta.get("validation") or {}).get("mc-dropout") or {}).get("description", ""))
     m = re.search(r"(\d+) passes", text)
     return int(m.group(1)) if m else None

@@ -45,11 +45,16 @@ def with_result_aliases(record: dict) -> dict:
 
 
 def result_value(info: dict, key: str, default=None):
-    """``info[key]``, or its old spelling's value (a result.json of an earlier lungai); ``default`` when neither."""
-    if key in info:
-        return info[key]
-    old = RESULT_KEY_ALIASES.get(key)
-    return info[old] if old in info else default
+    """``info[key]``, or the value under the key's other spelling (``tumour_volume_ml`` / ``tumor_volume_ml``,
+    :data:`RESULT_KEY_ALIASES`): a result.json of an earlier lungai (old keys only), of this one (both) or of the
+    next (new keys only) reads the same, asked under either name; ``default`` when neither."""
+    for name in (key, RESULT_KEY_ALIASES.get(key), _NEW_KEY.get(key)):
+        if name is not None and name in info:
+            return info[name]
+    return default
+
+
+_NEW_KEY = {old: new for new, old in RESULT_KEY_ALIASES.items()}
 
 
 def check_mc_passes(n) -> int | None:

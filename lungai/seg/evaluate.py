@@ -191,6 +191,7 @@ def evaluate_case(model, case, method: str | None = None, mc_passes: int | None 
            "n_components": info["n_components"],
            "confidence": info["confidence"], "needs_review": info["needs_review"],
            "review_reasons": "; ".join(info.get("review_reasons", [])), "method": info["method"],
+           "mc_passes": info.get("mc_passes", 0), "calibration_mc_passes": info.get("calibration_mc_passes"),
            "roi_mode": info["roi_mode"], "grid_scale": next((p["scale"] for p in info.get("roi_passes", [])
                                                               if p["kept"]), 1)}
     row.update({f"f_{k}": v for k, v in info["features"].items()})
