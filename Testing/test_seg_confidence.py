@@ -600,18 +600,28 @@ def test_the_default_mc_passes_are_those_every_shipped_calibration_was_fitted_wi
     assert fitted and set(fitted.values()) == {MC_PASSES}, fitted
 
 
+def _mc_model_calibrated_at_3_passes(tmp_path, meta: dict) -> tuple:
+    """(a tiny 1-member model with dropout, saved with ``meta``'s MC-dropout calibration, loaded; a tiny case)."""
+    import torch
+    from seg_helpers import tiny_cases, tiny_config
+
+    from lungai.seg.model_io import load_model, save_model
+    from lungai.seg.networks import build_network
+
+    torch.manual_seed(0)
+    cfg = tiny_config(members=1, dropout=0.1)
+    save_model(tmp_path / "m1", cfg, [build_network(cfg).state_dict()], {"calibration": meta["calibration"],
+                                                                          "review": meta["review"]})
+    return load_model(tmp_path / "m1"), next(c for c in tiny_cases(4, 0) if c.case_id)
+
+
 def test_mc_passes_other_than_the_calibrations_are_noted_and_recorded(tmp_path):
     """A run with other passes than the MC-dropout calibration's says so (and how to get a calibrated confidence) and
     result.json records the calibration's passes; the calibration records them (older models: from the validation
     description)."""
-    import torch
-    from seg_helpers import tiny_cases, tiny_config
-
     from lungai.seg.calibrate import fit_tables
     from lungai.seg.confidence import calibration_mc_passes
     from lungai.seg.infer import segment_tumour
-    from lungai.seg.model_io import load_model, save_model
-    from lungai.seg.networks import build_network
 
     meta = {}
     fit_tables(tmp_path, meta, {"mc-dropout": _validation_table(40)}, mc_passes=3, n_members=1)
@@ -620,12 +630,7 @@ def test_mc_passes_other_than_the_calibrations_are_noted_and_recorded(tmp_path):
            "validation": {"mc-dropout": {"description": "MC dropout (member 0), 8 passes"}}}
     assert calibration_mc_passes(old) == 8 and calibration_mc_passes({}) is None
 
-    torch.manual_seed(0)
-    cfg = tiny_config(members=1, dropout=0.1)
-    save_model(tmp_path / "m1", cfg, [build_network(cfg).state_dict()], {"calibration": meta["calibration"],
-                                                                          "review": meta["review"]})
-    model = load_model(tmp_path / "m1")
-    case = next(c for c in tiny_cases(4, 0) if c.case_id)
+    model, case = _mc_model_calibrated_at_3_passes(tmp_path, meta)
     same = segment_tumour(case.image, model, whole=True, mc_passes=3).info
     other = segment_tumour(case.image, model, whole=True, mc_passes=2).info
     assert same["calibration_mc_passes"] == other["calibration_mc_passes"] == 3
@@ -637,27 +642,18 @@ def test_no_mc_passes_given_runs_the_passes_of_the_models_calibration(tmp_path):
     """QA D1: the default passes were a constant (10, then 8) whatever the model's calibration was fitted with: with
     none given, segment_tumour, `lungai segment` / `eval-seg` and the panel run the passes of the model's own MC-dropout
     calibration (calibration_mc_passes), MC_PASSES for a model without one; passes the user gives are kept, noted."""
-    import torch
-    from seg_helpers import tiny_cases, tiny_config
 
     from lungai.cli import build_parser
     from lungai.seg.calibrate import fit_tables
     from lungai.seg.config import MC_PASSES
     from lungai.seg.confidence import model_mc_passes
     from lungai.seg.infer import segment_tumour
-    from lungai.seg.model_io import load_model, save_model
-    from lungai.seg.networks import build_network
 
     meta = {}
     fit_tables(tmp_path, meta, {"mc-dropout": _validation_table(40)}, mc_passes=3, n_members=1)
     assert model_mc_passes(meta, None) == 3 and model_mc_passes(meta, 5) == 5
     assert model_mc_passes({}, None) == MC_PASSES            # no calibration: the fallback
-    torch.manual_seed(0)
-    cfg = tiny_config(members=1, dropout=0.1)
-    save_model(tmp_path / "m1", cfg, [build_network(cfg).state_dict()], {"calibration": meta["calibration"],
-                                                                          "review": meta["review"]})
-    model = load_model(tmp_path / "m1")
-    case = next(c for c in tiny_cases(4, 0) if c.case_id)
+    model, case = _mc_model_calibrated_at_3_passes(tmp_path, meta)
     auto = segment_tumour(case.image, model, whole=True).info
     assert auto["mc_passes"] == auto["calibration_mc_passes"] == 3
     assert not any("passes" in n for n in auto["notes"])
