@@ -642,7 +642,6 @@ def test_no_mc_passes_given_runs_the_passes_of_the_models_calibration(tmp_path):
     """QA D1: the default passes were a constant (10, then 8) whatever the model's calibration was fitted with: with
     none given, segment_tumour, `lungai segment` / `eval-seg` and the panel run the passes of the model's own MC-dropout
     calibration (calibration_mc_passes), MC_PASSES for a model without one; passes the user gives are kept, noted."""
-
     from lungai.cli import build_parser
     from lungai.seg.calibrate import fit_tables
     from lungai.seg.config import MC_PASSES
