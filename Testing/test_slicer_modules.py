@@ -146,10 +146,15 @@ def test_parameter_names_bind_to_typed_fields(module):
         kind = annotation_kind(fields[param].annotation)
         assert kind in CONNECTORS.get(cls, set()), \
             f"{module}: {widget_name} ({cls}) cannot represent {param}: {ast.unparse(fields[param].annotation)}"
+    from LungAICommon import commands                      # choices a panel takes from lungai (one place)
+    from lungai.seg.resources import PANEL_MODEL_LABELS
+
     for param, stmt in fields.items():  # Choice defaults must be among the choices
-        text = ast.unparse(stmt.annotation)
-        if "Choice([" in text and isinstance(stmt.value, ast.Constant):
-            assert repr(stmt.value.value) in text, f"{module}.{param}: default not among the choices"
+        calls = [n for n in ast.walk(stmt.annotation) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "Choice"]
+        if calls and isinstance(stmt.value, ast.Constant):
+            choices = eval(compile(ast.Expression(calls[0].args[0]), module, "eval"),
+                           {"PANEL_MODEL_LABELS": PANEL_MODEL_LABELS, "commands": commands})
+            assert stmt.value.value in choices, f"{module}.{param}: default not among the choices {choices}"
 
 
 def test_training_options_each_have_a_widget_a_field_and_the_cli_name():
