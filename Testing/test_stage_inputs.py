@@ -241,3 +241,69 @@ def test_panel_logic_refuses_a_ct_volume_node_with_nan_voxels_by_its_name(tmp_pa
                                 seg_node=seg)
     finally:
         restore_headless_scene(scene, token)
+
+
+def test_predict_explains_the_forward_pass_it_predicted_for_a_patient_with_an_empty_ehr_row(tmp_path):
+    """QA: a patient whose model EHR columns are all empty is predicted with the EHR branch masked
+    (api.usable_inputs), but ``stage predict --explain`` explained the unmasked pass (another class, other values)."""
+    from lungai.fusion import explain, model_io
+    from lungai.fusion.api import usable_inputs
+
+    ids = _ehr(tmp_path, n=15)
+    rna = _rna(tmp_path, ids)
+    assert _cli(["train", "--ehr", tmp_path / "ehr.csv", "--rna", rna, "--label", "stage", "-o", tmp_path / "model",
+                 "--modalities", "ehr,rna", *FAST]) == 0
+    ehr = pd.read_csv(tmp_path / "ehr.csv")
+    ehr.loc[:2, ["age", "Histology "]] = np.nan          # three patients with no model EHR value
+    ehr["smoking"] = "never"                               # a column the model was not trained with
+    ehr.to_csv(tmp_path / "blank.csv", index=False)
+    assert _cli(["predict", "--model", tmp_path / "model", "--ehr", tmp_path / "blank.csv", "--rna", rna,
+                 "-o", tmp_path / "pred", "--explain", "--use", "fusion"]) == 0
+    pred = pd.read_csv(tmp_path / "pred" / "predictions.csv", dtype={"patient_id": str}).set_index("patient_id")
+    assert not pred.loc[ids[:3], "ehr"].any() and pred.loc[ids[3:], "ehr"].all()
+    top = pd.read_csv(tmp_path / "pred" / "top_genes_per_patient.csv", dtype={"patient_id": str})
+    for pid, rows in top.groupby("patient_id"):
+        assert set(rows["class"]) == {pred.loc[pid, "predicted"]}, pid
+    pipe = model_io.load(tmp_path / "model")[0]
+    cohort = load_cohort(tmp_path / "blank.csv", rna, label="stage")
+    masked = explain.top_genes_per_patient(explain.gene_shapley(pipe, usable_inputs(pipe, cohort)[0],
+                                                                seed=pipe.config.seed), 10)
+    unmasked = explain.top_genes_per_patient(explain.gene_shapley(pipe, cohort, seed=pipe.config.seed), 10)
+    blank = top["patient_id"].isin(ids[:3]).to_numpy()
+    np.testing.assert_allclose(top["shapley_value"], masked["shapley_value"], atol=1e-6)
+    # the test can tell the two passes apart: the unmasked pass gives other values for the blanked patients
+    assert not np.allclose(top["shapley_value"][blank], unmasked["shapley_value"][blank], atol=1e-6)
+
+
+def test_panel_logic_explains_the_forward_pass_it_predicted_for_a_patient_with_an_empty_ehr_row(tmp_path):
+    """The same rule in the Slicer logic (predict_stage_nodes): the top genes explain the masked pass."""
+    pytest.importorskip("slicer")
+    from slicer_module_helpers import headless_scene, restore_headless_scene
+
+    from lungai import mrml
+    from lungai.fusion import explain
+    from lungai.fusion.api import single_patient_cohort, usable_inputs
+    from lungai.fusion.pipeline import FusionConfig, FusionPipeline
+    from lungai.scene.stage import _ehr_row, _rna_row, predict_stage_nodes
+
+    ids = _ehr(tmp_path)
+    rna = _rna(tmp_path, ids)
+    pipe = FusionPipeline(FusionConfig(epochs=2, top_k=5, neighbours=2, modalities=("ehr", "rna")),
+                          ["I", "II", "III"]).fit(load_cohort(tmp_path / "ehr.csv", rna, label="stage"))
+    ehr = pd.read_csv(tmp_path / "ehr.csv")
+    ehr.loc[0, ["age", "Histology "]] = np.nan           # no model EHR value, but another column filled
+    ehr["smoking"] = "never"
+    ehr.drop(columns="stage").to_csv(tmp_path / "blank.csv", index=False)
+    scene, token = headless_scene()
+    try:
+        out = predict_stage_nodes(scene, pipe, ids[0], ehr_path=tmp_path / "blank.csv", rna_path=rna, top_k=6)
+        top = mrml.dataframe_from_table_node(out["top_genes"])
+    finally:
+        restore_headless_scene(scene, token)
+    cohort = single_patient_cohort(ids[0], _ehr_row(tmp_path / "blank.csv", ids[0]), _rna_row(rna, ids[0]))
+    masked = explain.gene_shapley(pipe, usable_inputs(pipe, cohort)[0], seed=pipe.config.seed)
+    unmasked = explain.gene_shapley(pipe, cohort, seed=pipe.config.seed)
+    assert masked.attrs["explained_class"] == [out["predicted"]]
+    expected = explain.top_genes_per_patient(masked, 6)
+    np.testing.assert_allclose(top["shapley_value"].astype(float), expected["shapley_value"], atol=1e-6)
+    assert not np.allclose(masked.to_numpy(), unmasked.to_numpy(), atol=1e-6)   # the test tells the passes apart

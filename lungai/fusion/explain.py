@@ -172,8 +172,8 @@ def empty_cam_note(cam, explained_class: str):
 
     if float(np.max(sitk.GetArrayViewFromImage(cam), initial=0.0)) > 0:
         return None
-    return (f"Grad-CAM: no positive CT evidence for class {explained_class} (the map is 0 everywhere: no CT region "
-            "raises the score of this class)")
+    return (f"Grad-CAM: no positive CT evidence for class {explained_class} (the map is 0 everywhere: no region of "
+            "the CT crop - its image or tumour-mask channel - raises the score of this class)")
 
 
 TSNE_MIN_PATIENTS = 5     # t-SNE (perplexity (n - 1) / 3) of fewer patients is not drawn

@@ -462,7 +462,7 @@ def run_validate(args) -> int:
 
 def run_predict(args) -> int:
     from lungai.fusion import explain
-    from lungai.fusion.api import model_inputs, predict_frame
+    from lungai.fusion.api import model_inputs, predict_frame, usable_inputs
     from lungai.fusion.model_io import check_output_dir, chosen, claimed
     from lungai.fusion.synthetic import SYNTHETIC_NOTE
     from lungai.io import write_image
@@ -494,10 +494,12 @@ def run_predict(args) -> int:
                   f"the predictions come from {name} (it beat the fusion in the inner CV); add --use fusion to "
                   "predict and explain with the fusion network", file=sys.stderr)
         elif args.explain:
-            av = cohort.availability()
+            # explain exactly the forward pass that was predicted: the cohort reduced to the inputs the model
+            # uses (a patient whose model EHR columns are all empty is predicted with the EHR branch masked)
+            used, av = usable_inputs(pipe, cohort)
             with task("stage explain", 2) as bar:
                 if "rna" in pipe.modalities and av["rna"].any():
-                    shap = explain.gene_shapley(pipe, cohort, seed=pipe.config.seed)
+                    shap = explain.gene_shapley(pipe, used, seed=pipe.config.seed)
                     explain.top_genes_per_patient(shap, 10).to_csv(out / "top_genes_per_patient.csv", index=False)
                 bar.update(1, "Shapley values")
                 if not needs["ct"] or not with_ct:
@@ -508,7 +510,7 @@ def run_predict(args) -> int:
                     (out / "gradcam").mkdir(exist_ok=True)
                     empty = {}
                     for pid in with_ct:
-                        cam, cls = explain.grad_cam(pipe, cohort, pid)
+                        cam, cls = explain.grad_cam(pipe, used, pid)
                         write_image(cam, out / "gradcam" / f"{pid}_gradcam.nii.gz", protect=list(cohort.ct[pid][:2]))
                         note = explain.empty_cam_note(cam, cls)
                         if note:

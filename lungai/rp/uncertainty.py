@@ -13,7 +13,8 @@ import numpy as np
 
 
 def risk_with_interval(bundle: dict, X, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(risk, low, high) for each row of ``X``."""
+    """(risk, low, high) for each row of ``X``: the bootstrap members' central ``level`` percentiles, widened where
+    needed to hold ``risk`` (the full model's), so the interval never excludes the risk it is shown with."""
     risk = bundle["pipeline"].predict_proba(X)[:, 1]
     members = bundle.get("bootstrap") or []
     if not members:

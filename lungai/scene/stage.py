@@ -164,11 +164,11 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
     out = {"predicted": predicted, "model": name, "notes": notes, "top_genes": None, "gradcam": None,
            "probabilities": mrml.table_node_from_dataframe(scene, probs, f"{patient_id} stage probabilities")}
     if name == "fusion" and rna_row is not None and "rna" in pipe.modalities:
-        top = explain.top_genes_per_patient(explain.gene_shapley(pipe, cohort, seed=pipe.config.seed), top_k)
+        top = explain.top_genes_per_patient(explain.gene_shapley(pipe, used, seed=pipe.config.seed), top_k)
         out["top_genes"] = mrml.table_node_from_dataframe(
             scene, top[["rank", "gene", "shapley_value"]], f"{patient_id} top genes ({predicted})")
     if name == "fusion" and bool(av["ct"].iloc[0]):
-        cam, cls = explain.grad_cam(pipe, cohort, patient_id)
+        cam, cls = explain.grad_cam(pipe, used, patient_id)
         if explain.empty_cam_note(cam, cls):            # a blank map is said, not shown silently
             notes.append(explain.empty_cam_note(cam, cls))
         out["gradcam"] = mrml.volume_node_from_image(scene, cam, scene.GenerateUniqueName(f"{patient_id} Grad-CAM"))
