@@ -466,3 +466,48 @@ def test_overshoot_below_padding_hu_inside_the_body_is_no_padding(small_phantom,
     one_mask.CopyInformation(ct)
     _, notes = ex.without_padding_voxels(corner_ct, {"s": one_mask})
     assert notes["s"].startswith("1 voxel (") and " 3 next to it" in notes["s"]
+
+
+def test_a_parameter_files_label_setting_is_not_silently_ignored(small_phantom, tmp_path, capsys):
+    """QA: `setting: {label: 2}` in a parameter file was ignored: every label of the mask was computed (lungai takes
+    the labels from --label / the manifest / the segments, and gives pyradiomics one binary segment at a time).
+    Another label than pyradiomics' default 1 is now refused, naming the option that selects labels; `label: 1` (the
+    pyradiomics example files carry it) is accepted as before."""
+    from lungai.cli import main
+
+    f = tmp_path / "p.yaml"
+    f.write_text("setting: {binWidth: 25, label: 2}\nfeatureClass: {firstorder: []}\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"label: 2") as info:
+        load_params(str(f))
+    assert "--label 2" in info.value.fix and "remove" in info.value.fix
+    ct, lab = tmp_path / "ct.nii.gz", tmp_path / "lab.nii.gz"
+    sitk.WriteImage(small_phantom.ct, str(ct))
+    sitk.WriteImage(small_phantom.labels, str(lab))
+    out = tmp_path / "out.csv"
+    assert main(["radiomics", "--image", str(ct), "--mask", str(lab), "--params", str(f), "-o", str(out)]) == 2
+    assert "label: 2" in capsys.readouterr().err and not out.exists()
+    f.write_text("setting: {binWidth: 25, label: 1}\nfeatureClass: {firstorder: []}\n", encoding="utf-8")
+    assert load_params(str(f))["setting"]["label"] == 1
+
+
+def test_a_run_with_no_features_gives_one_fix_the_segments_own(small_phantom, tmp_path, capsys):
+    """QA: a 1-voxel mask printed the segment's fix inside the problem's parentheses and then a generic second
+    "How to fix: fix the masks listed above"; a label missing from the mask got only the generic fix."""
+    from lungai.cli import main
+
+    ct, dot = tmp_path / "ct.nii.gz", tmp_path / "dot.nii.gz"
+    sitk.WriteImage(small_phantom.ct, str(ct))
+    arr = np.zeros(sitk.GetArrayViewFromImage(small_phantom.ct).shape, np.uint8)
+    arr[20, 48, 30] = 1
+    mask = sitk.GetImageFromArray(arr)
+    mask.CopyInformation(small_phantom.ct)
+    sitk.WriteImage(mask, str(dot))
+    out = tmp_path / "out.csv"
+    assert main(["radiomics", "--image", str(ct), "--mask", str(dot), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("How to fix") == 1 and "How to fix: draw a larger segment" in err and "only 1 voxel" in err
+    assert main(["radiomics", "--image", str(ct), "--mask", str(dot), "--label", "7", "--label", "8",
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("How to fix") == 1 and "--label 1" in err and "label 8 is not in the mask" in err
+    assert not out.exists()

@@ -113,6 +113,28 @@ def _params(args):
                        log_sigma=args.log_sigma, lung_spacing_mm=args.lung_spacing)
 
 
+def no_features_error(errors):
+    """The error of a run whose every segment failed (``errors``: segment, error rows): each segment's problem, and ONE
+    fix - the segments' own fix when they share it, else each segment's fix named - never a fix nested inside the
+    problem text (a segment's error is ``problem\n  How to fix: fix``, :class:`lungai.errors.LungAIError`)."""
+    from lungai.errors import InputError
+
+    problems, fixes = [], {}
+    for r in errors.itertuples(index=False):
+        problem, _, fix = str(r.error).partition("\n  How to fix: ")
+        problems.append(f"{r.segment}: {problem}")
+        if fix:
+            fixes.setdefault(fix, []).append(str(r.segment))
+    if len(fixes) == 1:
+        fix = next(iter(fixes))
+    elif fixes:
+        fix = "; ".join(f"{', '.join(segs)}: {f}" for f, segs in fixes.items())
+    else:
+        fix = "fix the masks listed above"
+    return InputError(f"no features could be computed ({'; '.join(problems) or 'no segment to compute'})",
+                      f"{fix}; nothing was written")
+
+
 def _is_errors_table(path: Path) -> bool:
     """``path`` is an errors table lungai wrote (header ``case,segment,error``)."""
     from lungai.radiomics.extract import ERROR_COLUMNS
@@ -213,9 +235,7 @@ def run(args) -> int:
                          lung_names=lung_names)
     out = Path(args.output)
     if result.features.empty:
-        msgs = "; ".join(f"{r.segment}: {r.error}" for r in result.errors.itertuples(index=False))
-        raise InputError(f"no features could be computed ({msgs or 'no segment to compute'})",
-                         "fix the masks listed above; nothing was written")
+        raise no_features_error(result.errors)
     table = to_wide(result.features) if args.wide else result.features
     from lungai.radiomics.extract import edge_notes
     from lungai.radiomics.settings import write_sidecar

@@ -189,6 +189,7 @@ def load_params(name_or_path: str = "default", image_types=None, feature_classes
                              f"use one of {', '.join(PRESETS)} or the path of a pyradiomics YAML file")
         params = _read_yaml(path)
         _check_blocks(params, path, replaced={"imageType": bool(image_types), "featureClass": bool(feature_classes)})
+        _check_label_setting(params, path)
         params.setdefault("imageType", {"Original": {}})
         if (params.get("lungai") or {}).get("ibsi") is not None:
             params.setdefault("featureClass", _feature_class_block(FEATURE_CLASSES))
@@ -210,6 +211,20 @@ def load_params(name_or_path: str = "default", image_types=None, feature_classes
     _check_ibsi(params)
     _check_lung_grid(params, lung_spacing_mm)
     return params
+
+
+def _check_label_setting(params: dict, path: Path) -> None:
+    """A parameter file's ``setting: label`` other than pyradiomics' default 1 is refused: lungai gives pyradiomics one
+    binary segment at a time and takes the mask labels from ``--label`` (radiomics), the manifest's label column
+    (radiomics-batch) or the segments / structures (RTSTRUCT, the Slicer panel), so the file's label would be ignored
+    and every label of the mask computed.  ``label: 1`` (pyradiomics' example files carry it) changes nothing."""
+    label = (params.get("setting") or {}).get("label")
+    if label is None or str(label).strip() == "1":
+        return
+    raise InputError(f"the parameter file {path} sets `label: {label}`, which lungai does not use to choose mask "
+                     "labels (it would compute every label of the mask)",
+                     f"remove `label` from the file's setting block and give --label {label} to lungai radiomics "
+                     "(radiomics-batch: the manifest's label column)")
 
 
 def _check_resampled_spacing(params: dict, source) -> None:

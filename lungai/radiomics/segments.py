@@ -153,8 +153,11 @@ def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, e
             continue
         missing = [v for v in dict.fromkeys(values) if v not in present]
         if missing:
-            errors[name] = (f"label {', '.join(map(str, missing))} {'is' if len(missing) == 1 else 'are'} not in the "
-                            f"mask (labels present: {', '.join(map(str, present))})")
+            errors[name] = str(InputError(
+                f"label {', '.join(map(str, missing))} {'is' if len(missing) == 1 else 'are'} not in the "
+                f"mask (labels present: {', '.join(map(str, present))})",
+                f"use a label present in the mask (--label {present[0]}, or the manifest's label column)" if present
+                else "give a mask that holds the segment"))
             if absent is not None:
                 absent.add(name)
             continue
