@@ -1118,3 +1118,36 @@ def test_a_deflated_rtdose_is_read_and_a_truncated_one_refused_naming_it(tmp_pat
         with pytest.raises(InputError, match=r"RD\.cut\.dcm is truncated or corrupt") as err:
             check()
         assert err.value.fix == "re-export the RTDOSE from the planning system"
+
+
+def test_a_gtv_outside_the_dose_grid_is_named_in_the_fix_too():
+    """QA: a GTV (a node above the lungs) outside the dose grid was refused with the fix "export the dose on a grid
+    that covers both lungs completely" - the lungs were covered; the fix names what is not covered."""
+    ct = _grid()
+    dose = radial_dose(_grid(size=(60, 60, 40)), CENTRE, 25.0, 60.0)          # z -30 .. 9 mm
+    lungs = sphere_mask(ct, (0.0, 0.0, -10.0), 15.0)                       # inside the dose grid
+    gtv = sphere_mask(ct, (0.0, 0.0, 15.0), 6.0)                           # above it
+    with pytest.raises(InputError, match="does not cover the GTV") as info:
+        dose_features(dose, ct, lungs, gtv)
+    assert "covers the GTV completely" in info.value.fix and "lungs" not in info.value.fix
+
+
+def test_dose_unit_given_with_an_rtdose_is_said_not_silently_ignored(tmp_path, capsys):
+    """QA: `dose-features --dose RD.dcm --dose-unit cGy` read the RTDOSE's own unit (right) without a word, while the
+    user believed the file to be in cGy."""
+    import warnings
+
+    from lungai.errors import InputCheckNote
+
+    dose = radial_dose(_grid(size=(10, 10, 10), origin=(-5.0, -5.0, -5.0)), CENTRE, 25.0, 60.0)
+    f = write_rtdose(dose, tmp_path / "rd.dcm")
+    notes: list = []
+    back = read_dose(f, unit="cGy", notes=notes)
+    assert len(notes) == 1 and "--dose-unit cGy is not used for an RTDOSE" in notes[0] and "DoseUnits" in notes[0]
+    np.testing.assert_allclose(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(read_dose(f)))   # read as before
+    with pytest.warns(InputCheckNote, match="--dose-unit cGy is not used"):
+        read_dose(f, unit="cGy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_dose(f)                                                        # the default: nothing said
+        read_dose(tmp_path, unit="Gy")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import SimpleITK as sitk
 from lungai.dicom.discover import has_dicm_preamble as _is_dicom    # one DICM preamble check
 from lungai.dicom.discover import shown_path
 from lungai.dicom.pixeldata import check_pixel_data, decode_pixels, read_dicom
-from lungai.errors import InputError
+from lungai.errors import InputCheckNote, InputError
 from lungai.io import read_image
 from lungai.io.validate import check_slice_positions
 
@@ -970,6 +971,13 @@ def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None, n
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p} does not exist", "check the --dose path")
+    if unit != "Gy" and (p.is_dir() or _is_dicom(p)):    # said, never silently ignored: an RTDOSE names its unit
+        note = (f"--dose-unit {unit} is not used for an RTDOSE: its DoseUnits tag gives the unit (GY or CGY), "
+                "and the dose is read in Gy from it")
+        if notes is not None:
+            notes.append(note)
+        else:
+            warnings.warn(note, InputCheckNote, stacklevel=2)
     if p.is_dir():        # the plan dose of the folder, else the sum of its BEAM doses of one plan (as cohort)
         files, note = dose_folder_files(p, reference)
         dose = read_dose_sum(files, max_gy=max_gy, root=p)       # (a refusal is not preceded by a note saying "summed")

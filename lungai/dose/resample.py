@@ -29,5 +29,5 @@ def check_coverage(dose_kji: np.ndarray, mask: np.ndarray, what: str) -> None:
         raise InputError(
             f"the dose grid does not cover the {what}: {outside} of {total} voxels "
             f"({percent_text(100.0 * outside / total)} %) lie outside it",
-            "export the dose on a grid that covers both lungs completely (e.g. the whole external contour) "
+            f"export the dose on a grid that covers the {what} completely (e.g. the whole external contour) "
             "from the planning system, and check that dose and CT belong to the same patient/frame of reference")
