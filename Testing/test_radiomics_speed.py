@@ -207,3 +207,34 @@ def test_lung_segments_are_recognised_by_role_not_by_one_spelling(small_phantom,
     assert prepared["Lung_R"].settings["voxels"] == prepared["right_lung"].settings["voxels"]
     assert prepared["lung_l"].image.GetSpacing() == (2.0, 2.0, 2.0)
     assert prepared["GTV-1"].settings["grid"] == "native"
+
+
+def test_shape_features_of_a_round_tumour_stay_real_when_lapack_gives_complex_eigenvalues(monkeypatch):
+    """Seen on an AMD EPYC machine: for a round tumour (two equal covariance eigenvalues) numpy.linalg.eigvals gave
+    a complex pair with a 6e-16 imaginary part, the axis lengths / Elongation / Flatness came out complex and the
+    segment failed ("float() argument must be ... not 'complex'"; radiomics-batch's synthetic cohort, case 001).
+    Simulated here on any CPU: eigvals returns complex values with such an imaginary part."""
+    z, y, x = np.mgrid[:24, :24, :24]
+    ball = ((z - 11.5) ** 2 + (y - 11.5) ** 2 + (x - 11.5) ** 2 <= 8.5 ** 2).astype(np.uint8)
+    ct = sitk.GetImageFromArray(np.where(ball, 40.0, -800.0).astype(np.float32))
+    mask = sitk.GetImageFromArray(ball)
+    segs = {"tumour": mask}
+    params = load_params("default", feature_classes=["shape"])
+    exact = extract(ct, segs, params).features.set_index("feature")["value"]
+    eigvals = np.linalg.eigvals
+
+    def complex_pair(a):
+        ev = eigvals(a).astype(complex)
+        return ev + np.array([0.0, 6e-16j, -6e-16j])[: ev.size]
+
+    monkeypatch.setattr(np.linalg, "eigvals", complex_pair)
+    result = extract(ct, segs, params)
+    assert result.errors.empty, result.errors.to_dict("records")
+    got = result.features.set_index("feature")["value"]
+    pd.testing.assert_series_equal(got, exact)
+    assert {"Elongation", "Flatness", "LeastAxisLength"} <= set(got.index)
+    from lungai.radiomics.shape import real_eigenvalues
+
+    np.testing.assert_array_equal(real_eigenvalues(np.array([3 + 1e-16j, -1e-12 + 0j, 3 - 1e-16j])), [0.0, 3.0, 3.0])
+    wrong = np.array([1 + 0.5j, 1 - 0.5j, 2 + 0j])                   # not rounding: left as it is
+    assert np.iscomplexobj(real_eigenvalues(wrong))

@@ -17,6 +17,12 @@ pyradiomics' own C routine plus standard geometry:
   column and row plane (pyradiomics' Maximum2DDiameter*).
 
 ``Testing/test_radiomics_speed.py`` checks every value against pyradiomics' own computation.
+
+One fix, in the same block: pyradiomics takes the eigenvalues of the voxel coordinates' covariance (the axis lengths,
+Elongation, Flatness) with the general ``numpy.linalg.eigvals``; for a covariance with two equal eigenvalues (a
+round tumour) some CPUs' LAPACK returns them as a complex pair with a rounding-size imaginary part (seen: 6e-16), and
+the features came out complex - the segment failed ("float() argument must be ... not 'complex'").  The matrix is
+symmetric, so its eigenvalues are real: :func:`real_eigenvalues` keeps the real parts.
 """
 
 from __future__ import annotations
@@ -137,21 +143,53 @@ class _PiecewiseCShape:
 _SWAP_LOCK = threading.Lock()
 
 
+def real_eigenvalues(values) -> np.ndarray:
+    """The eigenvalues of a symmetric (covariance) matrix as ``numpy.linalg.eigvals`` gave them, real and sorted: a
+    rounding-size imaginary part (at most 1e-9 of the largest magnitude) is dropped, and a negative value above
+    -1e-10 set to 0 (pyradiomics' own rounding rule, which a complex array skipped).  A larger imaginary part is not
+    rounding: the values are returned as they are (pyradiomics' error stands)."""
+    ev = np.asarray(values)
+    if np.iscomplexobj(ev):
+        scale = max(float(np.max(np.abs(ev), initial=0.0)), 1e-300)
+        if float(np.max(np.abs(ev.imag), initial=0.0)) > 1e-9 * scale:
+            return ev
+        ev = ev.real.copy()
+        ev[(ev < 0) & (ev > -1e-10)] = 0.0
+        ev.sort()
+    return ev
+
+
+def _init_with_real_eigenvalues(original):
+    @functools.wraps(original)
+    def init(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        if getattr(self, "eigenValues", None) is not None:
+            self.eigenValues = real_eigenvalues(self.eigenValues)
+        return out
+
+    return init
+
+
 @contextlib.contextmanager
 def piecewise_mesh():
-    """Within the block, pyradiomics' shape class gets its mesh coefficients from :func:`mesh_coefficients`.
+    """Within the block, pyradiomics' shape class gets its mesh coefficients from :func:`mesh_coefficients`,
+    and real eigenvalues (:func:`real_eigenvalues`).
 
     pyradiomics looks its feature classes up in a global registry, so the class is kept and only
-    the C routine it calls is replaced, under a lock (other threads' shape features wait; values
-    are the same either way).
+    the C routine it calls (and its initialisation, wrapped) is replaced, under a lock (other threads' shape features
+    wait; values are the same either way).
     """
     with _SWAP_LOCK:
         original = _pyradiomics_shape.cShape
+        cls = _pyradiomics_shape.RadiomicsShape
+        init = cls.__dict__["_initSegmentBasedCalculation"]
         _pyradiomics_shape.cShape = _PiecewiseCShape
+        cls._initSegmentBasedCalculation = _init_with_real_eigenvalues(init)
         try:
             yield
         finally:
             _pyradiomics_shape.cShape = original
+            cls._initSegmentBasedCalculation = init
 
 
 class RadiomicsFeatureExtractor(_featureextractor.RadiomicsFeatureExtractor):
