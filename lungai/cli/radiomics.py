@@ -188,7 +188,7 @@ def run(args) -> int:
     from lungai.radiomics import segments as S
     from lungai.radiomics.csv_output import write_csv
 
-    from lungai.io.outputs import prepare_output_file, record_output_file, recorded_output_files
+    from lungai.io.outputs import prepare_output_file, recorded_output_files
     from lungai.radiomics.settings import sidecar_path
 
     if args.rtstruct:                      # before any work: a folder's RTSTRUCT found (and said), or refused
