@@ -171,8 +171,19 @@ def test_cli_cv_train_validate_predict(tmp_path, paths, capsys, monkeypatch):
         assert s["mean"] == pytest.approx(np.mean(s["folds"])) and 0 <= min(s["folds"]) and max(s["folds"]) <= 1
         assert len(s["folds"]) == 2 and s["ci95"][0] <= s["pooled"] <= s["ci95"][1]
     assert (tmp_path / "cv" / "confusion_fusion.png").stat().st_size > 1000
+    # each patient's outer fold is in the out-of-fold table: the fold that held it out, by the same split
+    oof = pd.read_csv(tmp_path / "cv" / "oof_predictions.csv")
+    from lungai.fusion.cv import _split
+    expected = np.zeros(len(oof), dtype=int)
+    for f, (_, te) in enumerate(_split(np.array([CLASSES.index(v) for v in oof.label]), 2, 0)):
+        expected[te] = f + 1
+    assert oof.fold.tolist() == expected.tolist() and set(oof.fold) == {1, 2}
     assert _cli(["train", *data, "--label", "stage", "-o", tmp_path / "model", *fast, "--inner-folds", 1]) == 0
     assert (tmp_path / "model" / "tsne.png").exists()
+    points = pd.read_csv(tmp_path / "model" / "tsne_points.csv")      # the plot's points, one row per patient
+    assert list(points.columns) == ["patient_id", "label", "tsne_1", "tsne_2"]
+    assert points.patient_id.tolist() == oof.patient_id.tolist() and points.label.tolist() == oof.label.tolist()
+    assert np.isfinite(points[["tsne_1", "tsne_2"]].to_numpy()).all() and points.tsne_1.std() > 0
     assert len(pd.read_csv(tmp_path / "model" / "top_genes_cohort.csv")) == 10
     assert _cli(["validate", OWN, "--model", tmp_path / "model", *data, "-o", tmp_path / "val"]) == 0
     val = json.loads((tmp_path / "val" / "metrics.json").read_text(encoding="utf-8"))
@@ -518,6 +529,6 @@ def test_train_says_why_it_writes_no_tsne_plot_for_a_tiny_cohort(tmp_path, paths
     capsys.readouterr()
     assert _cli(["train", "--ehr", tmp_path / "ehr.csv", "--label", "stage", "-o", tmp_path / "model", "--epochs", 2,
                  "--inner-folds", 1]) == 0
-    assert not (tmp_path / "model" / "tsne.png").exists()
+    assert not (tmp_path / "model" / "tsne.png").exists() and not (tmp_path / "model" / "tsne_points.csv").exists()
     assert "no tsne.png written: t-SNE needs at least 5 patients, the training cohort has 4" in capsys.readouterr().out
     assert "in-sample" in (tmp_path / "model" / "model_card.md").read_text(encoding="utf-8")

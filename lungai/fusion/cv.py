@@ -192,7 +192,8 @@ def cross_validate(cohort: Cohort, models: dict, folds: int = 5, inner_folds: in
     ``select``: the names the nested model choice picks from (needs ``inner_folds`` >= 2); the
     result then has a ``selected`` entry whose fold scores are those of the chosen model.
 
-    Returns {"classes", "folds", "models": {name: {"summary", "params", "inner_macro_f1", "oof"}}}.
+    Returns {"classes", "folds", "models": {name: {"summary", "params", "inner_macro_f1", "oof"}}, "y",
+    "fold_of" (each patient's outer test fold, 1-based)}.
     """
     classes = check_labels(cohort, folds)
     select = tuple(select) if inner_folds > 1 and len(select) > 1 else ()
@@ -241,6 +242,10 @@ def cross_validate(cohort: Cohort, models: dict, folds: int = 5, inner_folds: in
         result["models"][SELECTED] = {"summary": summarise(sel_scores, y, oof, len(classes), seed=seed),
                                       "params": picked, "inner_macro_f1": [None] * folds, "oof": oof}
     result["y"] = y
+    fold_of = np.zeros(len(y), dtype=int)
+    for f, (_, te) in enumerate(splits):
+        fold_of[te] = f + 1
+    result["fold_of"] = fold_of          # each patient's outer test fold (1-based), the same for every model
     return result
 
 

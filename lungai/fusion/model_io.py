@@ -48,7 +48,7 @@ _CONFUSION = ("fusion", "selected", *KINDS, "ehr_only", "rna_only", "ct_only")
 OUTPUTS = {
     "cv": ("metrics.json", "comparison.md", "oof_predictions.csv", *(f"confusion_{n}.png" for n in _CONFUSION)),
     "train": (META, "fusion.safetensors", "ehr_encoder.skops", *(f"baseline_{k}.skops" for k in KINDS), "tsne.png",
-              "top_genes_cohort.csv", "top_genes_per_patient.csv", "model_card.md"),
+              "tsne_points.csv", "top_genes_cohort.csv", "top_genes_per_patient.csv", "model_card.md"),
     "validate": ("metrics.json", "predictions.csv", *(f"confusion_{n}.png" for n in ("fusion", *KINDS))),
     "predict": ("predictions.csv", "top_genes_per_patient.csv", "gradcam"),
 }
@@ -342,7 +342,7 @@ def card_markdown(meta: dict) -> str:
                      f"{c.get('params')} | {'n/a' if f1 is None else f'{f1:.3f}'} |")
     lines += ["", "The inner-CV scores chose the model; they are not a performance estimate. "
                   "`lungai stage cv` estimates the performance of this whole procedure (its 'selected' row).",
-              "", "`tsne.png`, `top_genes_cohort.csv` and `top_genes_per_patient.csv` describe the fusion network on "
+              "", "`tsne.png` (its points in `tsne_points.csv`), `top_genes_cohort.csv` and `top_genes_per_patient.csv` describe the fusion network on "
                   "its training patients (in-sample: the network was fitted on them), not on unseen patients; "
                   "`lungai stage predict --explain` gives the Shapley values of new patients."]
     return "\n".join(lines) + "\n"

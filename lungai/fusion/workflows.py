@@ -158,7 +158,7 @@ def run_cv(args) -> int:
         result = cross_validate(cohort, models, folds=args.folds, inner_folds=args.inner_folds,
                                 seed=args.seed, progress=bar, select=select)
     y = result["y"]
-    oof = pd.DataFrame({"patient_id": cohort.ids, "label": [classes[k] for k in y]})
+    oof = pd.DataFrame({"patient_id": cohort.ids, "label": [classes[k] for k in y], "fold": result["fold_of"]})
     metrics = {"classes": classes, "n_patients": len(cohort.ids), "folds": args.folds,
                "inner_folds": args.inner_folds, "seed": args.seed, "cohort": cohort.report,
                "config": cfg.to_json(), "data": data_spec(args), "baselines": list(kinds), "models": {}}
@@ -272,6 +272,8 @@ def run_train(args) -> int:
         if points is not None:
             plots.tsne_png(points, cohort.y(classes), classes, out / "tsne.png",
                            "t-SNE of fused embeddings (fusion network), training patients (in-sample)")
+            pd.DataFrame({"patient_id": cohort.ids, "label": [classes[k] for k in cohort.y(classes)],
+                          "tsne_1": points[:, 0], "tsne_2": points[:, 1]}).to_csv(out / "tsne_points.csv", index=False)
         if "rna" in pipe.modalities:
             top.to_csv(out / "top_genes_cohort.csv", index=False)
             explain.top_genes_per_patient(shap, 10).to_csv(out / "top_genes_per_patient.csv", index=False)
