@@ -1707,3 +1707,34 @@ def test_a_cancel_after_a_result_was_removed_leaves_no_table_row_without_its_res
     assert not (out / "rp_table.csv").exists() and not (out / "rp_table.settings.json").exists()
     assert (f"note: cancelled: {out / 'rp_table.csv'} of an earlier run was removed (the earlier result of P1 was "
             "removed to be redone); run the same command again to write it") in capsys.readouterr().out
+
+
+def test_an_rtdose_in_another_frame_of_reference_is_named_on_the_patients_ct_row(export, tmp_path):
+    """QA: P1's RTDOSE exported in another frame of reference (re-planned on another CT) ended as "dose: no RTDOSE"
+    on P1's row, the RTDOSE only on a separate CT-less patients.csv row: the patient's own row, its notes and its
+    provenance now say which RTDOSE was not used and why, with the fix."""
+    import shutil
+
+    import pydicom
+
+    root = _p1_copy(export, tmp_path)
+    [dose] = list((root / "P1").rglob("rtdose*.dcm"))
+    ds = pydicom.dcmread(dose)
+    ds.FrameOfReferenceUID = "1.2.3.4.5"
+    ds.save_as(dose)
+    jobs, inv = plan_cohort(root)
+    job = next(j for j in jobs if j.case == "P1")
+    rows = inv[inv.patient_id == "P1"]
+    ct_row = rows[rows.case == "P1"].iloc[0]
+    shown = dose.relative_to(root).as_posix()
+    assert job.rtdose is None and ct_row.dose_features == "no (RTDOSE in another frame of reference)"
+    assert f"RTDOSE {shown} (1.2.3.4.5) lies in another frame of reference than this CT" in ct_row.notes
+    assert "re-export the dose planned on this CT" in ct_row.notes
+    assert (rows.case == "").sum() == 1                  # the CT-less row of the RTDOSE is still listed
+    s = run_cohort(root, tmp_path / "out", PARAMS, workers=0)
+    assert s.done == ["P1"] and not s.failed
+    table = pd.read_csv(tmp_path / "out" / "rp_table.csv", dtype={"case": str}).set_index("case")
+    assert np.isnan(table.loc["P1", "dose_mld_gy"])
+    assert (f"dose: no RTDOSE in this CT's frame of reference (another frame's: RTDOSE {shown} (1.2.3.4.5))"
+            in table.loc["P1", "provenance"])
+    shutil.rmtree(tmp_path / "out")

@@ -79,6 +79,9 @@ class CohortJob:
     ct_files: list = field(default_factory=list)       # the CT's slice files when spread over several folders
     rtdose_check: str = ""     # a BEAM sum: what was checked of its beams against the RTPLAN (plan_dose_files)
     dose_names: list = field(default_factory=list)     # the RTDOSE file(s) relative to DICOM_ROOT, as patients.csv
+    # no RTDOSE of this CT's frame of reference, but the patient's RTDOSE(s) in another one: "RTDOSE NAME (UID)"
+    # (other_frame_doses), said in the provenance
+    dose_elsewhere: str = ""
 
 
 def job_inputs(ct_series_uid: str, ct_files, rtstruct, dose_files) -> dict:
@@ -191,8 +194,15 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             per_patient[st.patient_id] = per_patient.get(st.patient_id, 0) + 1
     seen: dict[str, int] = {}
     jobs, rows = [], []
+    elsewhere = other_frame_doses(studies, root)
     for st in studies:
         notes = list(st.notes)
+        dose_elsewhere = elsewhere.get(st.patient_id, "") if st.ct is not None and not st.rtdose else ""
+        if dose_elsewhere:
+            notes.append(f"{dose_elsewhere} lies in another frame of reference than this CT "
+                         f"({st.frame_of_reference_uid or 'none in the CT'}): it was computed on another "
+                         "CT, so it cannot be placed on this one and the patient gets no dose features - re-export "
+                         "the dose planned on this CT (its FrameOfReferenceUID), or a registered dose resampled onto it")
         case = st.patient_id
         if st.ct is not None and per_patient[st.patient_id] > 1:
             seen[case] = seen.get(case, 0) + 1
@@ -297,7 +307,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                      "missing": ", ".join(st.missing), "lungs_from": lungs if st.ct else "",
                      "tumour_from": tumour if st.ct else "",
                      "dose_features": (f"no ({dose_problem}: fails)" if error or (len(rtstructs) > 1 and dose_files)
-                                       else "yes" if dose_files and st.ct else "no"),
+                                       else "yes" if dose_files and st.ct else
+                                       f"no ({OTHER_FRAME_DOSE})" if dose_elsewhere else "no"),
                      "notes": "; ".join(notes)})
         if st.ct is not None:
             jobs.append(CohortJob(case=case, patient_id=st.patient_id, ct_folder=str(st.ct.folder),
@@ -311,7 +322,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                                                     rtstructs[0] if len(rtstructs) == 1 else None,
                                                     dose_files),
                                   rtdose_check=beam_checks[0] if beam_checks and len(dose_files) > 1 else "",
-                                  dose_names=[shown_path(f, root) for f in dose_files]))
+                                  dose_names=[shown_path(f, root) for f in dose_files],
+                                  dose_elsewhere=dose_elsewhere))
     clashes = name_clashes(jobs, key=lambda j: j.case)
     if clashes:
         who = lambda j: repr(j.patient_id) + (f" (case {j.case})" if j.case != j.patient_id else "")  # noqa: E731
@@ -320,6 +332,22 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                          f"give these patients PatientIDs that differ in {NAME_RULE}, or run lungai cohort on "
                          "their folders separately, each with its own -o folder")
     return jobs, pd.DataFrame(rows)
+
+
+OTHER_FRAME_DOSE = "RTDOSE in another frame of reference"
+
+
+def other_frame_doses(studies, root) -> dict:
+    """{PatientID: "RTDOSE NAME[+NAME] (frame of reference UID)[; ...]"} of the RTDOSEs that lie in no CT's frame of
+    reference (a study without a CT: the dose of another planning CT), for the patient's CT row when that CT has no
+    RTDOSE of its own - said on the patient's row, not only on a separate CT-less one."""
+    found: dict = {}
+    for st in studies:
+        if st.ct is None and st.rtdose:
+            found.setdefault(st.patient_id, []).append(
+                f"RTDOSE {'+'.join(shown_path(f, root) for f in st.rtdose)} "
+                f"({st.frame_of_reference_uid or 'no FrameOfReferenceUID'})")
+    return {patient: "; ".join(texts) for patient, texts in found.items()}
 
 
 def _same_rtstruct(a, b) -> bool:
@@ -749,7 +777,8 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
                 f"{', needs review' if review else ''}; {AUTO_GTV_DOSE})" if unread or segmentation else
                 " (lungs minus GTV)") + (f"; {cut}" if cut else "")
         else:
-            provenance["dose"] = "no RTDOSE"
+            provenance["dose"] = "no RTDOSE" + (f" in this CT's frame of reference (another frame's: "
+                                                f"{job.dose_elsewhere})" if job.dose_elsewhere else "")
         errors: dict = {}
         segments = segments_from_masks(ct, tumour=tumour, lungs=lungs, errors=errors)
         if dose_lungs_role == "lungs":   # one 'Lungs' structure: the whole-lung segments, no per-side ones
