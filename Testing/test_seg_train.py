@@ -1280,6 +1280,18 @@ def test_eval_seg_leaves_out_the_training_patients(tiny_model, tiny_data, tmp_pa
     (old / "model.json").write_text(json.dumps(legacy), encoding="utf-8")
     assert main(["eval-seg", "--model", str(old)] + cmd[3:]) == 0
     assert "cannot be checked" in capsys.readouterr().out and len(pd.read_csv(out)) == 3
+    # a model choice of the two (QA: a choice folder records no patients, so its members' records were not read):
+    # a case any member saw is left out; the member without a record is named, the overlap "cannot be checked"
+    shutil.copytree(tiny_model, tmp_path / "tiny")
+    for name, members in (("choice", ["tiny", "old"]), ("choice2", ["old", "tiny"])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.json").write_text(json.dumps({"format": "lungai-seg-choice-1", "models": members}),
+                                                    encoding="utf-8")
+        assert main(["eval-seg", "--model", str(tmp_path / name)] + cmd[3:]) == 0
+        said = capsys.readouterr().out
+        assert "2 of the 3 cases are of patients the model was trained or validated on" in said, said
+        assert "cannot be checked" in said and "model 'old' of this model choice records no training" in said
+        assert list(pd.read_csv(out)["case"]) == ["Q09_0"]
 
 
 def test_training_on_the_repository_test_cases_is_warned(tmp_path):

@@ -31,7 +31,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from lungai.seg.dataset import Case
-from lungai.seg.evaluate import evaluate_cases, report_text, seen_patients, summarize, test_report
+from lungai.seg.evaluate import evaluate_cases, model_seen_patients, report_text, summarize, test_report
 from lungai.seg.model_io import load_model
 from lungai.seg.resources import resolve_model_dir
 
@@ -48,10 +48,11 @@ def _mask_image(arr: np.ndarray, ref: sitk.Image) -> sitk.Image:
     return m
 
 
-def real_cases(model_meta: dict) -> tuple[list, bool]:
-    """(cases, checked): the real lesions, each ``meta["seen_in_training"]`` from the model's recorded training /
-    validation patients (:func:`lungai.seg.evaluate.seen_patients`, eval-seg's check); ``checked`` False for a model
-    that records none (the shipped ones): then the documented provenance (LUNG1-002 an implant background of the
+def real_cases(model) -> tuple[list, bool]:
+    """(cases, checked): the real lesions, each ``meta["seen_in_training"]`` from the recorded training / validation
+    patients of ``model`` (loaded model, model choice - each of its models - or model.json dict;
+    :func:`lungai.seg.evaluate.model_seen_patients`, eval-seg's check); ``checked`` False when a model records none
+    (the shipped ones): then the documented provenance (LUNG1-002 an implant background of the
     shipped models, the others never trained on) stands, and the report says the overlap could not be checked."""
     out = []
     for name in ("lung1", "lung2"):
@@ -72,7 +73,8 @@ def real_cases(model_meta: dict) -> tuple[list, bool]:
         for i, g in enumerate(gtvs):
             out.append(Case(f"{case}_GTV-{i + 1}", case, image=ct, mask=_mask_image(g, ct),
                             meta={"seen_in_training": case == "LUNG1-002", "mediastinal_contact": None}))
-    seen, checked = seen_patients(model_meta, out)
+    seen, unrecorded = model_seen_patients(model, out)      # a model choice: each of its models' records
+    checked = not unrecorded
     for c, part in zip(out, seen):
         if checked or part:
             c.meta["seen_in_training"] = bool(part)
@@ -206,7 +208,7 @@ def main() -> None:
         report["implanted_test"] = rep
         md += [f"## 2. Tumours implanted into {TEST_BACKGROUND} (never a training background), seed mode\n",
                "```", report_text(rep), "```\n", _table(frames), ""]
-    cases, checked = real_cases(model[2] if isinstance(model, tuple) else model.meta) if "real" in parts else ([], True)
+    cases, checked = real_cases(model) if "real" in parts else ([], True)
     if cases and not checked:
         note = ("overlap with the model's training patients cannot be checked (it records no patient hashes): "
                 "seen_in_training is the documented provenance")

@@ -725,8 +725,6 @@ SEGMENT_OUTPUTS = ("tumor.nii.gz", "probability.nii.gz", "uncertainty.nii.gz", "
 def run_segment(args) -> int:
     from pathlib import Path
 
-    import SimpleITK as sitk
-
     from lungai.io import read_ct, write_image
     from lungai.progress import task
     from lungai.seg.model_io import load_model
@@ -890,14 +888,16 @@ def _seen_cases(model, cases, include: bool) -> list:
     (:func:`lungai.seg.evaluate.seen_patients`), each case's ``meta["seen_in_training"]`` set (None: cannot be
     checked); with ``include`` all of them, the seen ones flagged.  Said in notes; every case seen: InputError."""
     from lungai.errors import InputError
-    from lungai.seg.choice import model_meta
-    from lungai.seg.evaluate import seen_patients
+    from lungai.seg.evaluate import model_seen_patients
 
-    seen, checked = seen_patients(model_meta(model), cases)
+    seen, unrecorded = model_seen_patients(model, cases)      # a model choice: each of its models' records
     for c, s in zip(cases, seen):
-        c.meta["seen_in_training"] = bool(s) if checked or s else None
-    if not checked:
-        print("note: overlap with the model's training patients cannot be checked: this model records no training "
+        c.meta["seen_in_training"] = bool(s) if not unrecorded or s else None
+    if unrecorded:
+        which = ("this model records" if unrecorded == [None] else
+                 f"model{'s' if len(unrecorded) > 1 else ''} {', '.join(repr(n) for n in unrecorded)} of this model "
+                 f"choice record{'' if len(unrecorded) > 1 else 's'}")
+        print(f"note: overlap with the model's training patients cannot be checked: {which} no training "
               "patient hashes (a shipped model, or one trained by an older lungai); make sure none of these cases "
               "was trained on (retrain with `lungai train-seg` to record them)")
     hits = [(c, s) for c, s in zip(cases, seen) if s]

@@ -131,6 +131,25 @@ def seen_patients(meta: dict, cases) -> tuple[list, bool]:
     return seen, checked
 
 
+def model_seen_patients(model, cases) -> tuple[list, list]:
+    """:func:`seen_patients` of a loaded model (``load_model``), model choice or model.json dict: a choice folder
+    records no patients of its own, so a case is seen when any of its models saw it (the first model's part first).
+    Returns (seen, unrecorded): ``unrecorded`` names the models whose overlap cannot be checked (no patient hashes;
+    [None] for a plain model without them) - [] when every model was checked.  The one check of eval-seg and
+    benchmarks/seg_test_report.py."""
+    from lungai.seg.choice import ModelChoice
+
+    members = (list(zip(model.names, (m[2] for m in model.models))) if isinstance(model, ModelChoice)
+               else [(None, model if isinstance(model, dict) else model[2])])
+    seen, unrecorded = [""] * len(cases), []
+    for name, meta in members:
+        part, checked = seen_patients(meta if isinstance(meta, dict) else {}, cases)
+        seen = [s or p for s, p in zip(seen, part)]
+        if not checked:
+            unrecorded.append(name)
+    return seen, unrecorded
+
+
 def check_cases(cases, label: int | None = None, progress=None) -> str | None:
     """Every (image, mask) pair of an evaluation checked before any model runs: the CT (spacing in mm, HU), the mask
     on the CT's grid, and the tumour's label - ``label`` (found in at least one mask; a mask without it is a
