@@ -684,6 +684,10 @@ def test_every_review_reason_says_what_to_do():
     empty = review_actions({"review_reasons": [LOW_CONFIDENCE], "roi_mode": "seed", "n_components": 0,
                             "tumor_volume_ml": 0.0})
     assert len(empty) == 1 and "no tumour at the seed" in empty[0] and "move the seed" in empty[0]
+    # every mode's empty result says where nothing was found: a crop segmented whole is not automatic mode
+    by_mode = {m: review_actions({"review_reasons": [LOW_CONFIDENCE], "roi_mode": m, "n_components": 0})[0]
+               for m in ("seed", "roi", "lungs", "whole")}
+    assert len(set(by_mode.values())) == 4 and "in the image" in by_mode["whole"] and "--seed-point" in by_mode["whole"]
     assert review_actions({"review_reasons": [], "roi_mode": "seed"}) == []
 
 

@@ -544,6 +544,9 @@ EMPTY_ACTIONS = {
             "and run again"),
     "lungs": ("nothing was found: confirm there is no tumour, or place a seed point on it (--seed-point; panel: "
               "mode seed) and run again"),
+    # an image that is itself a small crop (as the LIDC nodule crops), segmented whole
+    "whole": ("nothing was found in the image (a crop, segmented whole): confirm there is no tumour in it, or place "
+              "a seed point on the tumour (--seed-point; panel: mode seed) and run again"),
 }
 
 
