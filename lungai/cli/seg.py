@@ -885,7 +885,7 @@ def run_eval(args) -> int:
 
 def _seen_cases(model, cases, include: bool) -> list:
     """eval-seg's cases without those of the model's training / validation patients
-    (:func:`lungai.seg.evaluate.seen_patients`), each case's ``meta["seen_in_training"]`` set (None: cannot be
+    (:func:`lungai.seg.evaluate.model_seen_patients`: a model choice's models each), each case's ``meta["seen_in_training"]`` set (None: cannot be
     checked); with ``include`` all of them, the seen ones flagged.  Said in notes; every case seen: InputError."""
     from lungai.errors import InputError
     from lungai.seg.evaluate import model_seen_patients

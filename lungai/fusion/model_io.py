@@ -342,7 +342,8 @@ def card_markdown(meta: dict) -> str:
                      f"{c.get('params')} | {'n/a' if f1 is None else f'{f1:.3f}'} |")
     lines += ["", "The inner-CV scores chose the model; they are not a performance estimate. "
                   "`lungai stage cv` estimates the performance of this whole procedure (its 'selected' row).",
-              "", "`tsne.png` (its points in `tsne_points.csv`), `top_genes_cohort.csv` and `top_genes_per_patient.csv` describe the fusion network on "
-                  "its training patients (in-sample: the network was fitted on them), not on unseen patients; "
+              "", "`tsne.png` (its points in `tsne_points.csv`), `top_genes_cohort.csv` and "
+                  "`top_genes_per_patient.csv` describe the fusion network on its training patients (in-sample: "
+                  "the network was fitted on them), not on unseen patients; "
                   "`lungai stage predict --explain` gives the Shapley values of new patients."]
     return "\n".join(lines) + "\n"
