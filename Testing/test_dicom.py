@@ -1561,3 +1561,37 @@ def test_cli_dose_features_refuses_an_rtstruct_folder_leaving_no_output_folder(t
                  "--rtstruct", str(folder), "-o", str(tmp_path / "df2" / "d.csv")]) == 2
     assert f"--rtstruct {folder}: no DICOM RTSTRUCT" in capsys.readouterr().err
     assert not (tmp_path / "df2").exists()
+
+
+def test_a_rerun_writes_the_same_seg_and_parametric_map_but_for_their_creation_times(p1, tmp_path):
+    """QA: the SEG's and the parametric map's DimensionOrganizationUID was a new random UID each run (highdicom's
+    own), so one SOPInstanceUID carried different content from run to run.  Every element is now the same on a
+    re-run but the documented creation dates / times."""
+    from lungai.dicom.pmap import write_parametric_map
+    from lungai.dicom.seg import write_seg
+
+    st, ct = p1
+    ref = ct_reference(st["ct"], image=ct)
+    gtv = st["masks"]["GTV"]
+    unc = sitk.Cast(gtv, sitk.sitkFloat32) * 0.5
+
+    def elements(path):
+        out = {}
+
+        def walk(ds, where):
+            for el in ds:
+                if el.keyword.endswith(("Date", "Time", "DateTime")):
+                    continue
+                if el.VR == "SQ":
+                    for i, item in enumerate(el.value):
+                        walk(item, f"{where}{el.keyword}[{i}].")
+                elif el.keyword not in ("PixelData",):
+                    out[where + (el.keyword or str(el.tag))] = str(el.value)
+        walk(pydicom.dcmread(path), "")
+        return out
+
+    for kind, write in (("seg", lambda p: write_seg({"Tumour": gtv}, ref, p, roles={"Tumour": "gtv"})),
+                        ("pm", lambda p: write_parametric_map(unc, ref, p))):
+        a, b = elements(write(tmp_path / f"a.{kind}.dcm")), elements(write(tmp_path / f"b.{kind}.dcm"))
+        assert any("DimensionOrganizationUID" in k for k in a), kind
+        assert {k for k in a if a[k] != b.get(k)} == set() and a.keys() == b.keys(), kind

@@ -34,7 +34,8 @@ def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCER
 
     from lungai import __version__
     from lungai.dicom.reference import (HIGHDICOM_CHARACTER_SET, check_on_grid, content_digest, copy_from_ct,
-                                        derived_uid, orthonormalise_frames, save_dataset, series_slice_spacing)
+                                        derived_uid, orthonormalise_frames, save_dataset, series_slice_spacing,
+                                        stable_dimension_uid)
     from lungai.dicom.seg import quiet_highdicom
 
     check_on_grid(image, reference, what=f"map {label.lower()}")
@@ -61,6 +62,7 @@ def write_parametric_map(image: sitk.Image, reference, path, label: str = "UNCER
             series_description=f"lungai {label.lower()}",
             specific_character_set=HIGHDICOM_CHARACTER_SET)   # the CT's own: copy_from_ct
     orthonormalise_frames(pm, series_slice_spacing(reference))     # the CT's direction and spacing as ITK reads them
+    stable_dimension_uid(pm, sop_uid)
     region = Dataset()
     region.CodeValue, region.CodingSchemeDesignator, region.CodeMeaning = THORAX
     anatomy = Dataset()

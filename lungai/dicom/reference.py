@@ -337,6 +337,18 @@ def derived_uid(*parts) -> str:
     return str(generate_uid(entropy_srcs=[str(p) for p in parts]))
 
 
+def stable_dimension_uid(ds, sop_uid: str) -> None:
+    """Replace the random DimensionOrganizationUID highdicom gives a SEG / parametric map (in the Dimension
+    Organization and Dimension Index sequences) by one derived from its SOPInstanceUID: a re-run of the same content
+    is the same object, the creation dates / times aside (QA: one SOPInstanceUID carried two contents)."""
+    uid = derived_uid(sop_uid, "dimension-organization")
+    for item in ds.get("DimensionOrganizationSequence", []):
+        item.DimensionOrganizationUID = uid
+    for item in ds.get("DimensionIndexSequence", []):
+        if "DimensionOrganizationUID" in item:
+            item.DimensionOrganizationUID = uid
+
+
 def tracking_uid(series_uid: str, label: str) -> str:
     """The Tracking UID of the finding ``label`` on CT series ``series_uid``: the one rule of the SEG segment
     (:func:`lungai.dicom.seg.segment_description`) and the SR measurement group (:func:`lungai.dicom.sr.write_sr`) of

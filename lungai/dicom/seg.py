@@ -103,7 +103,8 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
 
     from lungai import __version__
     from lungai.dicom.reference import (HIGHDICOM_CHARACTER_SET, check_on_grid, content_digest, copy_from_ct,
-                                        derived_uid, orthonormalise_frames, save_dataset, series_slice_spacing)
+                                        derived_uid, orthonormalise_frames, save_dataset, series_slice_spacing,
+                                        stable_dimension_uid)
     from lungai.dicom.roles import structure_role
 
     from lungai.dicom.labels import check_export_labels
@@ -132,6 +133,7 @@ def write_seg(masks: dict, reference, path, roles: dict | None = None, descripti
             series_description=description, content_label="LUNGAI", content_description=description[:64],
             specific_character_set=HIGHDICOM_CHARACTER_SET)   # the CT's own: copy_from_ct
     orthonormalise_frames(seg, series_slice_spacing(reference))    # the CT's direction and spacing as ITK reads them
+    stable_dimension_uid(seg, sop_uid)
     return save_dataset(copy_from_ct(seg, reference.first), path)
 
 
