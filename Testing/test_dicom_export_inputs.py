@@ -1312,3 +1312,36 @@ def test_only_lungais_derived_dicom_results_are_left_out_of_a_scan(tmp_path, cap
     # ... and the user's again once replaced (an RTSTRUCT of the user's saved under that name)
     shutil.copyfile(p / "plan.dcm", p / "rtstruct.dcm")
     assert sorted(f.name for f in scan(p)[0].rtstruct) == ["plan.dcm", "rtstruct.dcm"]
+
+
+def test_a_segment_tumour_edited_with_its_volume_kept_is_not_exported_as_lungais(case, tmp_path, capsys):
+    """QA: a `lungai segment` folder whose tumor.nii.gz was edited afterwards (trimmed 4 %, or moved 24 mm with the
+    same voxel count) was exported by `dicom-export --results` as SlicerLungAI's (AUTOMATIC) with lungai's
+    confidence: only the volume was compared.  result.json now records the mask's voxels (tumour_mask_digest): an
+    edited mask is refused with the fix; a copied, unedited folder is still lungai's."""
+    import json
+    import shutil
+
+    from dicom_helpers import provenance
+
+    ct = case["ct"]
+    centre = np.argwhere(case["gtv"]).mean(0)[::-1]                      # (x, y, z) index
+    seed = ",".join(f"{v:.2f}" for v in ct.TransformContinuousIndexToPhysicalPoint([float(v) for v in centre]))
+    run = tmp_path / "seg"
+    assert _cli("segment", case["st"]["ct"], "-o", run, f"--seed-point={seed}") == 0
+    mask = sitk.ReadImage(str(run / "tumor.nii.gz"))
+    assert sitk.GetArrayViewFromImage(mask).any()
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy, copy_function=shutil.copy)                 # a plain copy: new modification times
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--results", copy, "-o", tmp_path / "ok") == 0
+    assert provenance(tmp_path / "ok" / "results.seg.dcm", tmp_path / "ok" / "rtstruct.dcm")[0]["Tumour"] == \
+        ("AUTOMATIC", "SlicerLungAI")
+    moved = sitk.GetImageFromArray(np.roll(sitk.GetArrayFromImage(mask), 1, axis=2))   # same voxel count
+    moved.CopyInformation(mask)
+    sitk.WriteImage(moved, str(copy / "tumor.nii.gz"))
+    capsys.readouterr()
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--results", copy, "-o", tmp_path / "edited") == 2
+    err = capsys.readouterr().err
+    assert "describes another tumour mask" in err and "not, voxel for voxel, the mask" in err, err
+    assert "export it without --result (as MANUAL" in err and not (tmp_path / "edited").exists()
+    assert json.loads((run / "result.json").read_text(encoding="utf-8"))["tumour_mask_digest"]

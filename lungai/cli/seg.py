@@ -799,9 +799,10 @@ def run_segment(args) -> int:
             if res.mutual_information is not None:
                 write_image(described(res.mutual_information, MI_MEANING), out / "mutual_information.nii.gz",
                             protect=protect)
-            from lungai.dicom.export import ct_record
+            from lungai.dicom.export import result_record
 
-            info = dict(res.info, model=str(model_dir), **ct_record(args.ct, args.series))   # dicom-export checks it
+            # dicom-export checks it: the CT, and the tumour's voxels (an edited tumor.nii.gz is the user's)
+            info = dict(res.info, model=str(model_dir), **result_record(args.ct, args.series, res.tumour))
             write_json(out / "result.json", info)
             bar.update(1, "written")
             if dicom:

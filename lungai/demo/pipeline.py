@@ -687,9 +687,10 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
             write_image(img, out / f"{name}.nii.gz")
         if seg.mutual_information is not None:
             write_image(described(seg.mutual_information, MI_MEANING), out / "mutual_information.nii.gz")
-        from lungai.dicom.export import ct_record
+        from lungai.dicom.export import result_record
 
-        _json(out / "result.json", {**seg.info, **ct_record(ct_path, series_uid)})   # its CT: dicom-export checks it
+        # its CT and tumour voxels: dicom-export checks them
+        _json(out / "result.json", {**seg.info, **result_record(ct_path, series_uid, seg.tumour)})
         summary["segmentation"] = seg.info
         meta = model_meta(model)
         from lungai.scene.results import model_text

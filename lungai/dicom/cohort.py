@@ -809,12 +809,14 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
             row.update({k: v for k, v in dose.items() if k != "case"})
         row.update(case=job.case, patient_id=job.patient_id, tumour_confidence=confidence, tumour_review=review)
         write_csv(pd.DataFrame([row]), folder / FEATURES)
-        from lungai.dicom.export import COHORT_LUNGS_DIGEST
+        from lungai.dicom.export import COHORT_LUNGS_DIGEST, TUMOUR_DIGEST, mask_digest
         from lungai.io.read import file_digest
 
         doc = {"case": job.case, "patient_id": job.patient_id, "status": "done", "provenance": provenance,
                # lungs.nii.gz as written: dicom-export takes automatic lungs as lungai's only while unchanged
                **({COHORT_LUNGS_DIGEST: file_digest(folder / LUNGS)} if lungs is not None else {}),
+               TUMOUR_DIGEST: mask_digest(tumour),     # tumour.nii.gz's voxels: an edited one is the user's
+
                "notes": notes, "edge_warnings": edge, "inputs": job.inputs, "tumour_review": review,
                **({"dose_envelope_unread": unread} if unread else {}),     # patients.csv's notes are set right by it
                "tumour_candidates": candidates,

@@ -142,8 +142,8 @@ def _other_volume(given_ml: float, exported_ml: float, tolerance: float) -> bool
 
 RESULT_VOLUME_TOLERANCE = RADIOMICS_VOLUME_TOLERANCE["VoxelVolume"]    # result.json's tumour_volume_ml: voxels too
 EDITED_MASK_FIX = ("a tumour mask edited after `lungai segment` (or another mask) is the user's: export it without "
-                   "--result (as MANUAL, without lungai's confidence); give --result only with the tumor.nii.gz of "
-                   "the same run")
+                   "--result (as MANUAL, without lungai's confidence: --tumour FILE, whose folder's result.json is then "
+                   "not used); give --result only with the tumor.nii.gz of the same run")
 
 
 NOT_A_SEGMENTATION_FIX = ("export the tumour without --result (instead of --results DIR, give the folder's masks with "
@@ -191,15 +191,35 @@ def check_lungai_result(info: dict | None, source: str = "result.json") -> None:
                          "own", CONTOURED_RECORD_FIX if cohort and manual else NOT_A_SEGMENTATION_FIX)
 
 
+# in result.json (lungai segment, a cohort patient): the tumour mask's voxels as written (mask_digest)
+TUMOUR_DIGEST = "tumour_mask_digest"
+
+
+def mask_digest(mask: sitk.Image) -> str:
+    """A digest of a mask's voxels (nonzero or not, in array order, with the array's shape) - of the content, not of
+    the file: a copied or re-saved mask is the same, an edited one (even with its volume kept) is another."""
+    import hashlib
+
+    arr = np.ascontiguousarray(sitk.GetArrayViewFromImage(mask) > 0)
+    return hashlib.sha256(str(arr.shape).encode("ascii") + np.packbits(arr).tobytes()).hexdigest()[:16]
+
+
 def check_result_volume(info: dict | None, tumour: sitk.Image, source: str = "result.json") -> None:
     """``lungai segment``'s result.json (its confidence, review flag; the tumour then exported as SlicerLungAI's,
-    AUTOMATIC) must describe the exported tumour: it is a lungai segmentation's record (:func:`check_lungai_result`)
-    and its ``tumour_volume_ml`` is the exported mask's volume (within ``RESULT_VOLUME_TOLERANCE``), else lungai's
-    confidence of another mask would be reported for this one."""
+    AUTOMATIC) must describe the exported tumour: it is a lungai segmentation's record (:func:`check_lungai_result`),
+    the mask's voxels are those it records (:data:`TUMOUR_DIGEST`; QA: a mask edited with its volume kept passed)
+    and its ``tumour_volume_ml`` is the exported mask's volume (within ``RESULT_VOLUME_TOLERANCE``; a record without
+    the digest, of an older lungai: this check only), else lungai's confidence of another mask would be reported
+    for this one."""
     if not info:
         return
     check_lungai_result(info, source)
     given, exported = float(result_value(info, "tumour_volume_ml")), _volume_ml(tumour)
+    recorded = info.get(TUMOUR_DIGEST)
+    if isinstance(recorded, str) and recorded != mask_digest(tumour):
+        raise InputError(f"{source} describes another tumour mask: the exported tumour ({exported:.2f} ml) is not, "
+                         f"voxel for voxel, the mask that run wrote ({given:.2f} ml; edited or replaced since), so "
+                         "its confidence and review flag are not this mask's", EDITED_MASK_FIX)
     if _other_volume(given, exported, RESULT_VOLUME_TOLERANCE):
         raise InputError(f"{source} describes another tumour mask: its tumour_volume_ml is {given:.2f} ml, the exported "
                          f"tumour's volume {exported:.2f} ml, so its confidence and review flag are not this mask's",
@@ -219,6 +239,13 @@ def ct_record(ct_path, series_uid: str | None = None) -> dict:
     series = str(getattr(ds, "SeriesInstanceUID", "") or "").strip()
     return {**({"patient_id": patient} if patient else {}),
             **({"inputs": {"ct": {"series_uid": series}}} if series else {})}
+
+
+def result_record(ct_path, series_uid: str | None, tumour: sitk.Image) -> dict:
+    """What ``lungai segment`` and ``lungai demo`` add to their result.json for ``dicom-export --results``: the CT
+    (:func:`ct_record`) and the tumour mask's voxels (:data:`TUMOUR_DIGEST`: a tumor.nii.gz edited since is the
+    user's, :func:`check_result_volume`)."""
+    return {**ct_record(ct_path, series_uid), TUMOUR_DIGEST: mask_digest(tumour)}
 
 
 def recorded_ct(info: dict | None) -> tuple[str | None, str | None]:
