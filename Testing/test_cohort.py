@@ -1738,3 +1738,19 @@ def test_an_rtdose_in_another_frame_of_reference_is_named_on_the_patients_ct_row
     assert (f"dose: no RTDOSE in this CT's frame of reference (another frame's: RTDOSE {shown} (1.2.3.4.5))"
             in table.loc["P1", "provenance"])
     shutil.rmtree(tmp_path / "out")
+
+
+def test_clinical_ids_that_lost_their_leading_zeros_are_named_with_the_fix():
+    """QA: PatientIDs 001-004 and a clinical CSV with 1-4 (a spreadsheet dropped the zeros) joined nothing: cohort
+    said only 'no clinical row for ...', and rp train then asked to fill in the outcome.  The note now names the
+    pairs and the fix, as rp does for its own tables."""
+    from lungai.dicom.cohort import _join_clinical
+
+    table = pd.DataFrame({"case": ["001", "002", "013"], "patient_id": ["001", "002", "013"]})
+    clin = pd.DataFrame({"patient_id": ["1", "2", "13"], "rp_grade2": [1, 0, 1]})
+    notes: list = []
+    joined = _join_clinical(table, clin, notes)
+    assert joined["rp_grade2"].isna().all()
+    said = " ".join(notes)
+    assert "3 id(s) differ only by leading zeros (001 vs 1, 002 vs 2, 013 vs 13)" in said, said
+    assert "make the ids the same in both tables" in said
