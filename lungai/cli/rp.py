@@ -124,6 +124,8 @@ def run_validate(args) -> int:
     print(f"{'validation (NOT external: includes training patients)' if not_external else 'external validation'} "
           f"of {r['model']} on {r['n']} patients ({r['events']} events)"
           + (" (overlap not checked)" if r.get("training_overlap_checked") is False else ""))
+    if r.get("outcome_read_as", "0/1") != "0/1":      # an outcome in words: which word counted as the event
+        print(r["outcome_read_as"])
     print(f"AUC {r['auc']:.3f} ({ci_text(r['auc_ci95'])}); "
           f"nested-CV AUC at training {r['nested_cv_auc_at_training']:.3f}")
     print(f"Brier {r['brier']:.3f}; calibration slope {fmt_calibration(r['calibration_slope'])}"

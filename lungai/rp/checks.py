@@ -267,6 +267,21 @@ def outcome_vector(df: pd.DataFrame, outcome: str) -> np.ndarray:
     return text.isin(TRUE_WORDS).to_numpy().astype(int)
 
 
+def outcome_words(df: pd.DataFrame, outcome: str) -> str:
+    """How :func:`outcome_vector` read an outcome written in words, to be said back ('' for 0/1 numbers): e.g.
+    "outcome 'rp_grade2': 'Yes' read as 1 (event), 'no', 'No' as 0 (no event)" - the spellings as the table has
+    them, so a user sees which word counted as the event."""
+    if outcome not in df.columns:
+        return ""
+    written = sorted({str(v).strip() for v in df[outcome] if not is_missing_word(v)})
+    if all(w in ("0", "1", "0.0", "1.0") for w in written):
+        return ""
+    event = [w for w in written if w.lower() in TRUE_WORDS]
+    none = [w for w in written if w.lower() in FALSE_WORDS]
+    return (f"outcome {outcome!r}: {', '.join(map(repr, event)) or 'nothing'} read as 1 (event), "
+            f"{', '.join(map(repr, none)) or 'nothing'} as 0 (no event)")
+
+
 _DECIMAL = re.compile(r"[+-]?(\d+\.\d*|\.\d+)")
 
 

@@ -9,14 +9,14 @@ import pandas as pd
 
 from lungai.errors import InputError
 from lungai.rp import model_io, plots
-from lungai.rp.checks import check_one_row_per_patient, check_threshold, id_column_of, outcome_vector, read_tables, \
-    table_paths
+from lungai.rp.checks import check_one_row_per_patient, check_threshold, id_column_of, outcome_vector, \
+    outcome_words, read_tables, table_paths
 from lungai.rp.cohort import SYNTHETIC_NOTE
 from lungai.rp.metrics import evaluate
 from lungai.rp.model_io import load_model
 from lungai.rp.predict import synthetic_model
 from lungai.rp.prepare import case_ids, imputed_and_out_of_range, lungs_cut_warning, model_features, \
-    settings_warnings, tumour_review_warning
+    no_dose_warning, settings_warnings, tumour_review_warning
 from lungai.rp.uncertainty import risk_with_interval
 
 OWNER = "rp-validate"   # the marker .lungai-rp-validate: a folder rp validate wrote
@@ -86,13 +86,17 @@ def validate_rp(model_dir, table, output_dir=None, outcome: str | None = None, t
     result = evaluate(y, risk, thr, seed=seed)
     n_review, review = tumour_review_warning(df, id_column, "validation table", "and the metrics count them as they are")
     _, cut = lungs_cut_warning(df, id_column, "validation table", "and the metrics count them as they are")
-    result["warnings"] += [w for w in (review, cut) if w]
+    n_no_dose, no_dose = no_dose_warning(df, X, card["roles"]["roles"], id_column, "validation table",
+                                         "and the metrics count them as they are")
+    result["warnings"] += [w for w in (review, cut, no_dose) if w]
     result |= {"model": f"{card['feature_set']}/{card['model']}", "model_dir": str(model_dir),
                "table": ", ".join(str(p) for p in table_paths(table)) or "DataFrame",
                "nested_cv_auc_at_training": card["metrics_nested_cv"]["auc"],
                "n_patients_with_imputed_features": sum(bool(v) for v in imputed),
                "n_patients_out_of_training_range": sum(bool(v) for v in outside),
                "n_patients_tumour_review": n_review,
+               "n_patients_no_dose": n_no_dose,
+               "outcome_read_as": outcome_words(df, outcome) or "0/1",    # an outcome in words, said back
                "radiomics_settings_warnings": sorted(set(warnings)),
                "synthetic_model": synthetic_model(card),
                **overlap, "overlap_notes": overlap_notes}   # trained on a synthetic cohort: every risk is illustrative

@@ -55,12 +55,16 @@ def card_markdown(card: dict) -> str:
              f"scikit-learn {card['sklearn_version']}. {card['intended_use']}.*", "",
              *([f"**Warning: {SYNTHETIC_NOTE}.**", ""] if td.get("synthetic") else []),   # every risk illustrative
              *[f"**Warning: {w}.**" for w in card.get("warnings", [])], *([""] if card.get("warnings") else []),
-             f"- Outcome: `{card['outcome']}`; model: {card['model_name']} on the `{card['feature_set']}` "
+             f"- Outcome: `{card['outcome']}`"
+             + (f" ({card['outcome_read_as'].split(': ', 1)[1]})" if card.get("outcome_read_as", "0/1") != "0/1" else "")
+             + f"; model: {card['model_name']} on the `{card['feature_set']}` "
              f"feature set; hyper-parameters {card['hyperparameters']}",
              f"- Training data: {td['source']}, {td['n']} patients, {td['events']} events "
              f"(prevalence {td['prevalence']:.1%}); ignored columns: {td['ignored_columns'] or 'none'}"
              + (f"; {td['n_tumour_review']} patient(s) whose automatic tumour needs review (tumour_review)"
-                if td.get("n_tumour_review") else ""),
+                if td.get("n_tumour_review") else "")
+             + (f"; {td['n_no_dose']} patient(s) with no dose (every dosimetric feature empty, imputed)"
+                if td.get("n_no_dose") else ""),
              training_patients_line(card),
              f"- Nested-CV performance ({card.get('metrics_source', 'nested CV')}): AUC {m['auc']:.3f} ({ci_text(m['auc_ci95'])}), "
              f"Brier {m['brier']:.3f}, calibration slope {fmt_calibration(m['calibration_slope'])} / intercept "

@@ -315,3 +315,29 @@ def lungs_cut_warning(df: pd.DataFrame, id_column: str | None, what: str, conseq
     return _patients_warning(ids, what, "the lungs of {n} patient(s) are cut by the scan", CUT_COLUMN,
                              "their dose metrics (MLD, Vx, Dx) are of the part of the lungs in view, not of the whole "
                              "lungs", consequence, fix)
+
+
+NO_DOSE_FIXES = {
+    "cohort": ("export each of these patients' planned RTDOSE with the CT it was planned on (the same frame of "
+               "reference) and re-run lungai cohort, or drop these rows"),
+    # one patient's risk in Multimodal Predict: the dose table of Lung Radiomics
+    "patient": "compute the dose features from the patient's RT dose in Lung Radiomics and compute the risk again",
+}
+
+
+def no_dose_warning(df: pd.DataFrame, X: pd.DataFrame, roles: dict, id_column: str | None, what: str,
+                    consequence: str, context: str = "cohort") -> tuple[int, str]:
+    """(count, warning) for the rows of ``X`` (the model's features of ``df``'s rows) with no dose at all: every
+    dosimetric feature (``roles``: column -> role; dose_* columns and those a role file names) empty - a patient ``lungai cohort`` found no RTDOSE for (its provenance "no RTDOSE",
+    or one in another frame of reference), or a table left empty there.  Their dose features are imputed (the
+    training median), so a dose-based risk rests on a dose the patient never had.  Said as
+    :func:`tumour_review_warning` (count, first ids, fix; ``context`` as :func:`lungs_cut_warning`); never changed.
+    A feature set without dosimetric columns: no warning."""
+    dose = [c for c in X.columns if roles.get(c) == "dosimetric"]
+    if not dose:
+        return 0, ""
+    none = X[dose].isna().all(axis=1).to_numpy()
+    ids = [c for c, n in zip(case_ids(df, id_column), none) if n]
+    return _patients_warning(ids, what, "{n} patient(s) have no dose", "every dosimetric feature empty",
+                             "their dose features (MLD, Vx) are imputed with the training median", consequence,
+                             NO_DOSE_FIXES[context])

@@ -16,14 +16,15 @@ from lungai.errors import InputError
 from lungai.progress import task
 from lungai.rp import model_io, plots
 from lungai.rp.checks import check_events, check_not_constant, check_threshold, check_one_row_per_patient, \
-    id_column_of, id_order, numeric_features, outcome_vector, read_tables, small_cohort_warnings, table_paths
+    id_column_of, id_order, numeric_features, outcome_vector, outcome_words, read_tables, small_cohort_warnings, \
+    table_paths
 from lungai.rp.cohort import SYNTHETIC_NOTE, SYNTHETIC_SOURCE, is_synthetic_cohort
 from lungai.rp.columns import CATEGORY_RULES, FEATURE_SETS, ColumnRoles, infer_roles, role_file_id
 from lungai.rp.explain import baseline_risk, model_inputs
 from lungai.rp.metrics import ci_text, evaluate, fmt_calibration, small_sample_warnings
 from lungai.rp.pipeline import MODEL_NAMES, MODELS
-from lungai.rp.prepare import case_ids, feature_summary, lungs_cut_warning, training_radiomics_settings, \
-    tumour_review_warning
+from lungai.rp.prepare import case_ids, feature_summary, lungs_cut_warning, no_dose_warning, \
+    training_radiomics_settings, tumour_review_warning
 from lungai.rp.validation import bootstrap_ensemble, fit_final, nested_cv, nested_selection, select_best
 
 UNCERTAINTY = ("95 % percentile interval of the risks predicted by {n} copies of the locked pipeline "
@@ -125,7 +126,9 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     n_review, review = tumour_review_warning(df, roles.id_column, "training table",
                                              "and the model is trained on them as they are")
     _, cut = lungs_cut_warning(df, roles.id_column, "training table", "and the model is trained on them as they are")
-    warnings += [w for w in (review, cut) if w]
+    n_no_dose, no_dose = no_dose_warning(df, X_all, roles.roles, roles.id_column, "training table",
+                                         "and the model is trained on them as they are")
+    warnings += [w for w in (review, cut, no_dose) if w]
     threshold_rule = "given" if threshold is not None else "training prevalence (default)"
     if threshold is None:
         threshold = round(float(y.mean()), 3)
@@ -203,13 +206,15 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
             "format": model_io.FORMAT, "name": "SlicerLungAI radiation-pneumonitis risk model",
             "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "lungai_version": __version__, "sklearn_version": sklearn.__version__,
-            "outcome": outcome, "feature_set": s, "model": m, "model_name": MODEL_NAMES[m],
+            "outcome": outcome, "outcome_read_as": outcome_words(df, outcome) or "0/1",   # words said back
+            "feature_set": s, "model": m, "model_name": MODEL_NAMES[m],
             "hyperparameters": params, "features": list(X.columns), "roles": roles.to_json(),
             "categories": {c: sorted(X[c].dropna().astype(str).unique().tolist()) for c in cats},
             "category_rules": dict(CATEGORY_RULES),      # how rp predict / validate read the categories again
             "training_data": {"source": source, "synthetic": synthetic, "n": int(len(y)), "events": int(y.sum()),
                               "prevalence": float(y.mean()), "ignored_columns": roles.ignored,
                               "n_tumour_review": n_review,   # rows whose automatic tumour needs review (cohort)
+                              "n_no_dose": n_no_dose,        # rows with every dosimetric feature empty (imputed)
                               "features": feature_summary(X, cats)},
             # the training patients as salted hashes of their IDs (no ID in plain text): rp validate leaves them out
             # of an external validation; None: the table had no patient ID column (nothing to record)
@@ -235,7 +240,8 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
         model_io.save_model(model_dir, {"pipeline": pipe, "bootstrap": ensemble, "baseline": baseline}, card, metrics)
     used = ColumnRoles(roles={c: r for c, r in roles.roles.items() if c in all_features},
                        categorical=roles.categorical, binary=roles.binary, how=roles.how)
-    lines = ["features: role, type (how the type was decided; saved in model_card.json):", *used.describe()]
+    lines = ([card["outcome_read_as"]] if card["outcome_read_as"] != "0/1" else []) + [
+        "features: role, type (how the type was decided; saved in model_card.json):", *used.describe()]
     if roles.ignored:
         lines.append(f"ignored columns: {', '.join(map(str, roles.ignored))}")
     rs = card["radiomics_settings"]
