@@ -3320,6 +3320,84 @@ def test_segmentation_of_another_ct_on_the_same_grid_is_refused(load_module, mrm
     assert nodes.segmentation_volume_problem(drawn_on(other_ct), ct) is None
 
 
+def test_a_segmentation_opened_from_a_file_on_another_grid_is_refused(load_module, mrml_scene, tmp_path):
+    """QA defect: lung2's tumour saved as .seg.nrrd and opened with LUNG1-003's CT (no link to an image: a file keeps
+    its reference geometry as text) was resampled onto LUNG1-003 and filed as its radiomics without a word.  Its
+    stored geometry is now compared with the CT's voxels (nodes.on_ct_lattice): another grid is refused with the fix;
+    the CT's own grid, an oversampled geometry of it (Segment Editor) and a label map cropped from it are not; the
+    fix (the reference geometry set to the CT) is accepted."""
+    import slicer
+    import vtk
+
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    ct = _small_ct(mrml_scene, "CT", (20, 20, 10), (10.0, -20.0, 30.0))
+    mask = _tumour_mask(ct)
+    converter = slicer.vtkSegmentationConverter
+    geometry = converter.GetReferenceImageGeometryParameterName()
+
+    def from_file(image, name, with_text=True):
+        """A segmentation of ``image`` saved as .seg.nrrd and opened again (no reference geometry link; the geometry
+        as text unless ``with_text`` is False)."""
+        label = mrml.volume_node_from_image(mrml_scene, image, f"{name} label", labelmap=True)
+        seg = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", f"{name} made")
+        if with_text:          # as Slicer's Data module converts a label map: its geometry is the reference
+            seg.SetReferenceImageGeometryParameterFromVolumeNode(label)
+        assert slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(label, seg)
+        writer = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
+        writer.SetFileName(str(tmp_path / f"{name}.seg.nrrd"))
+        assert writer.WriteData(seg)
+        opened = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
+        reader = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
+        reader.SetFileName(str(tmp_path / f"{name}.seg.nrrd"))
+        opened.SetAndObserveStorageNodeID(reader.GetID())
+        assert reader.ReadData(opened)
+        assert not opened.GetNodeReferenceID(opened.GetReferenceImageGeometryReferenceRole())
+        assert bool(opened.GetSegmentation().GetConversionParameter(geometry)) == with_text
+        return opened
+
+    assert nodes.segmentation_volume_problem(from_file(mask, "own"), ct) is None
+    # another patient's grid (spacing and origin of another scan), the tumour inside this CT's box
+    other = sitk.Resample(mask, [27, 27, 17], sitk.Transform(), sitk.sitkNearestNeighbor,
+                          [o - 2.0 for o in mask.GetOrigin()], (3.1, 3.1, 3.0), mask.GetDirection())
+    assert sitk.GetArrayViewFromImage(other).sum() > 0
+    foreign = from_file(other, "lung2")
+    problem = nodes.segmentation_volume_problem(foreign, ct)
+    assert problem and problem.startswith("The segmentation 'lung2' is linked to no image and was drawn on another "
+                                          "grid (3.1 x 3.1 x 3 mm, 27 x 27 x 17 voxels) than CT's (4 x 4 x 5 mm, "
+                                          "20 x 20 x 10 voxels)"), problem
+    assert "set this one's reference geometry to CT in Segment Editor" in problem
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation, p.selectedSegments = ct, foreign, mrml.segment_names(foreign)
+    assert logic.inputProblem(p) == problem
+    assert nodes.volume_segmentation_default(mrml_scene, ct) is not foreign
+    plain = nodes.segmentation_volume_problem(from_file(other, "lung2 plain", with_text=False), ct)
+    assert plain and "'lung2 plain' is linked to no image and was drawn on another grid (3.1 x 3.1 x 3 mm" in plain
+    assert nodes.segmentation_volume_problem(from_file(mask, "own plain", with_text=False), ct) is None
+    foreign.SetReferenceImageGeometryParameterFromVolumeNode(ct)      # the fix: this patient's after all
+    assert nodes.segmentation_volume_problem(foreign, ct) is None and logic.inputProblem(p) is None
+    # a label map cropped from the CT (its voxels) and the CT's geometry oversampled 2 x 3 x 1 (Segment Editor)
+    cropped = from_file(mask[6:14, 5:15, 3:8], "cropped")
+    assert nodes.segmentation_volume_problem(cropped, ct) is None
+    oversampled = from_file(mask, "oversampled")
+    image = slicer.vtkOrientedImageData()
+    assert converter.DeserializeImageGeometry(oversampled.GetSegmentation().GetConversionParameter(geometry), image)
+    to_world = vtk.vtkMatrix4x4()
+    image.GetImageToWorldMatrix(to_world)
+    fine = [0.5, 1 / 3, 1.0]
+    corner = to_world.MultiplyPoint([-0.5 + f / 2 for f in fine] + [1.0])[:3]   # the first fine voxel's centre
+    image.SetOrigin(corner)
+    image.SetSpacing([s * f for s, f in zip(image.GetSpacing(), fine)])
+    image.SetExtent(0, 39, 0, 59, 0, 9)
+    oversampled.GetSegmentation().SetConversionParameter(geometry, converter.SerializeImageGeometry(image))
+    assert nodes.segmentation_volume_problem(oversampled, ct) is None
+    image.SetOrigin([v + 1.0 for v in corner])        # 1 mm off: not on the CT's voxels
+    oversampled.GetSegmentation().SetConversionParameter(geometry, converter.SerializeImageGeometry(image))
+    assert "drawn on another grid" in nodes.segmentation_volume_problem(oversampled, ct)
+
+
 def test_lung_radiomics_exports_keep_the_cts_geometry_in_double_precision(load_module, mrml_scene, small_phantom,
                                                                           tmp_path):
     """QA defect: the panel exported the CT and masks as NIfTI (float32 spacing / origin): a DICOM / NRRD CT whose

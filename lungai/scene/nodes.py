@@ -1428,7 +1428,95 @@ def segmentation_volume_problem(seg_node, volume_node) -> Optional[str]:
                 f"{f' ({other.GetName()})' if other is not None else ''}, not on {volume_node.GetName()}: "
                 f"choose {volume_node.GetName()}'s segmentation (or set this one's reference geometry to "
                 f"{volume_node.GetName()} in Segment Editor if it is this patient's)")
-    return None
+    return None if reference or source else _unlinked_grid_problem(seg_node, volume_node)
+
+
+def _image_to_world(image):
+    """The 4x4 IJK-to-world matrix of a vtkOrientedImageData (numpy)."""
+    import numpy as np
+    import vtk
+
+    m = vtk.vtkMatrix4x4()
+    image.GetImageToWorldMatrix(m)
+    return np.array([[m.GetElement(i, j) for j in range(4)] for i in range(4)])
+
+
+def on_ct_lattice(geometry, ct_geometry, tolerance: float = 0.01) -> bool:
+    """Whether a segmentation's reference geometry (vtkOrientedImageData) is the CT's (``ct_geometry``) box or a part
+    of it on its voxel lattice: the same directions, each voxel of the CT split into a whole number of voxels per axis
+    (Segment Editor's oversampling; 1: the CT's own spacing) and the voxel edges on the CT's (a label map cropped from
+    the CT, an oversampled geometry), inside the CT's box; ``tolerance`` in voxels."""
+    import numpy as np
+
+    to_ct = np.linalg.inv(_image_to_world(ct_geometry)) @ _image_to_world(geometry)   # IJK -> the CT's IJK
+    scale = np.diag(to_ct[:3, :3])
+    if np.any(scale <= 0) or not np.allclose(to_ct[:3, :3], np.diag(scale), atol=1e-3 * scale.max()):
+        return False                                  # another direction, or an axis flipped
+    split = 1.0 / scale
+    if np.any(np.abs(split - np.round(split)) > tolerance * split):
+        return False                                  # not a whole number of voxels per CT voxel
+    e, c = geometry.GetExtent(), ct_geometry.GetExtent()
+    lo = to_ct[:3, :3] @ [e[0] - 0.5, e[2] - 0.5, e[4] - 0.5] + to_ct[:3, 3]
+    hi = to_ct[:3, :3] @ [e[1] + 0.5, e[3] + 0.5, e[5] + 0.5] + to_ct[:3, 3]
+    ct_lo, ct_hi = np.array([c[0], c[2], c[4]]) - 0.5, np.array([c[1], c[3], c[5]]) + 0.5
+    steps = (lo - ct_lo) * np.round(split)            # the box's first edge in voxels of its own size
+    return bool(np.all(np.abs(steps - np.round(steps)) <= tolerance) and np.all(lo >= ct_lo - tolerance)
+                and np.all(hi <= ct_hi + tolerance))
+
+
+def _unlinked_grid_problem(seg_node, volume_node) -> Optional[str]:
+    """Why a segmentation linked to no image (a .seg.nrrd opened from a file keeps its reference geometry as text,
+    not as a link) is not for ``volume_node``, else None: its stored reference geometry is not on the CT's voxels
+    (:func:`on_ct_lattice`: another direction, spacing or box; an oversampled or cropped geometry of this CT is
+    accepted; without the text: the grid of its segments' own label map).  Nothing to compare (no image, a
+    segmentation of closed surfaces only, different parent transforms) or both under one DICOM patient: None.  QA: lung2's tumour saved as .seg.nrrd and opened with
+    LUNG1-003 was resampled onto LUNG1-003 and filed as its radiomics without a word."""
+    import numpy as np
+    import slicer
+
+    converter = slicer.vtkSegmentationConverter
+    name = converter.GetReferenceImageGeometryParameterName()
+    segmentation = seg_node.GetSegmentation()
+    stored = segmentation.GetConversionParameter(name)
+    if volume_node.GetImageData() is None or seg_node.GetTransformNodeID() != volume_node.GetTransformNodeID():
+        return None
+    probe = slicer.vtkMRMLSegmentationNode()     # not in the scene: only computes the CT's geometry string
+    probe.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
+    own = probe.GetSegmentation().GetConversionParameter(name)
+    if stored == own:
+        return None
+    images = slicer.vtkOrientedImageData(), slicer.vtkOrientedImageData()
+    if not converter.DeserializeImageGeometry(own, images[1]):
+        return None
+    if stored:
+        if not converter.DeserializeImageGeometry(stored, images[0]):
+            return None
+    else:      # no geometry text: the grid of the segments' own label map (a file's voxels), if it is their source
+        labelmap = converter.GetSegmentationBinaryLabelmapRepresentationName()
+        source = getattr(segmentation, "GetSourceRepresentationName", None) or segmentation.GetMasterRepresentationName
+        first = segmentation.GetNthSegment(0) if segmentation.GetNumberOfSegments() else None
+        held = first.GetRepresentation(labelmap) if first is not None and source() == labelmap else None
+        if held is None or held.IsEmpty():
+            return None
+        images = held, images[1]
+    if on_ct_lattice(*images):
+        return None       # this CT's box, or a part of it on its voxels (oversampled, cropped): its own geometry
+    from lungai.scene.dicom import _patient_id
+
+    patients = _patient_id(seg_node), _patient_id(volume_node)
+    if all(patients) and patients[0] == patients[1]:
+        return None
+
+    def grid(image):
+        spacing = np.linalg.norm(_image_to_world(image)[:3, :3], axis=0)
+        e = image.GetExtent()
+        return (f"{' x '.join(f'{v:.3g}' for v in spacing)} mm, "
+                f"{' x '.join(str(e[2 * k + 1] - e[2 * k] + 1) for k in range(3))} voxels")
+
+    return (f"The segmentation '{seg_node.GetName()}' is linked to no image and was drawn on another grid "
+            f"({grid(images[0])}) than {volume_node.GetName()}'s ({grid(images[1])}), not on its voxels: "
+            f"it is perhaps another patient's. Choose {volume_node.GetName()}'s segmentation (or set this one's "
+            f"reference geometry to {volume_node.GetName()} in Segment Editor if it is this patient's)")
 
 
 def volume_segmentation_default(scene, volume_node):
