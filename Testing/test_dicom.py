@@ -1249,7 +1249,10 @@ def test_cli_dicom_export_takes_no_confidence_or_uncertainty_of_a_folder_for_the
 
     st = export["P1"]
     ct, res, lab = _results_folder(st, tmp_path, {"confidence": 0.8, "needs_review": False, "review_threshold": 0.57})
-    sitk.WriteImage(sitk.Cast(st["masks"]["GTV"], sitk.sitkFloat32) * 0.5, str(res / "uncertainty.nii.gz"))
+    from lungai.seg.uncertainty import described
+
+    # as lungai segment writes it: described as its predictive entropy (dicom-export checks the description)
+    sitk.WriteImage(described(sitk.Cast(st["masks"]["GTV"], sitk.sitkFloat32) * 0.5), str(res / "uncertainty.nii.gz"))
     mine = tmp_path / "mine.nii.gz"
     sitk.WriteImage(st["masks"]["GTV"], str(mine))
     assert _cli("dicom-export", "--ct", st["ct"], "--results", res, "-o", tmp_path / "lungai") == 0   # lungai's own

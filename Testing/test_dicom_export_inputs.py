@@ -960,6 +960,61 @@ def test_an_uncertainty_map_stored_in_another_order_is_exported_in_the_cts_order
         assert np.ptp(frames[0][0, :]) > 0.99 and np.ptp(frames[0][:, 0]) == 0, order      # along the rows, as the CT
 
 
+def test_only_the_predictive_entropy_is_exported_as_the_uncertainty_map(case, tmp_path, capsys, monkeypatch):
+    """QA: `dicom-export --uncertainty` took any float map (lungai segment's probability.nii.gz) and labelled it the
+    predictive entropy, in bit.  lungai's maps say what they hold (the NIfTI description; probability.nii.gz now too):
+    another map is refused before anything is written, with the fix; a map with no description is refused under the
+    name of lungai's other maps or with values outside 0..1 bit, else exported with a note."""
+    from seg_helpers import tiny_config
+
+    from lungai.seg.infer import SegResult
+    from lungai.seg.model_io import save_model
+    from lungai.seg.networks import build_network
+    from lungai.seg.uncertainty import description
+
+    cfg = tiny_config(members=1, dropout=0.1)
+    save_model(tmp_path / "m", cfg, [build_network(cfg).state_dict()], {})
+    gtv = image_like(case["gtv"], case["ct"])
+    probability = sitk.Cast(gtv, sitk.sitkFloat32) * 0.9
+    entropy = sitk.Cast(gtv, sitk.sitkFloat32) * 0.4
+    info = {"confidence": 0.9, "needs_review": False, "review_reasons": [], "review_threshold": 0.5,
+            "tumor_volume_ml": case["gtv"].sum() * np.prod(case["ct"].GetSpacing()) / 1000, "n_components": 1,
+            "method": "mc-dropout", "members": 1, "mc_passes": 2, "calibrated": False, "notes": []}
+    monkeypatch.setattr("lungai.seg.infer.segment_tumour",
+                        lambda *a, **k: SegResult(gtv, probability, entropy, None, info))
+    out = tmp_path / "out"
+    assert _cli("segment", case["st"]["ct"], "-o", out, "--model", tmp_path / "m", "--whole") == 0
+    assert description(sitk.ReadImage(str(out / "probability.nii.gz"))) == "tumour probability, 1"
+    capsys.readouterr()
+
+    def refused(path, said):
+        assert _cli("dicom-export", "--ct", case["st"]["ct"], "--results", out, "--uncertainty", path, "-o",
+                    tmp_path / "e") == 2
+        err = capsys.readouterr().err
+        assert said in err and "give lungai segment's uncertainty.nii.gz with --uncertainty" in err, err
+        assert not (tmp_path / "e").exists()
+
+    refused(out / "probability.nii.gz", 'the uncertainty map probability.nii.gz holds "tumour probability, 1", '
+                                        'not lungai\'s "predictive entropy of the tumour probability, bit"')
+    mi = sitk.Cast(gtv, sitk.sitkFloat32) * 0.1
+    mi.SetMetaData("ITK_FileNotes", "mutual information (model disagreement) of the tumour probability, bit")
+    sitk.WriteImage(mi, str(tmp_path / "mi.nii.gz"))
+    refused(tmp_path / "mi.nii.gz", 'holds "mutual information (model disagreement) of the tumour probability, bit"')
+    (tmp_path / "old").mkdir()
+    sitk.WriteImage(probability, str(tmp_path / "old" / "probability.nii.gz"))     # an older lungai's: no description
+    refused(tmp_path / "old" / "probability.nii.gz", "probability.nii.gz is lungai segment's the tumour probability")
+    sitk.WriteImage(sitk.Cast(gtv, sitk.sitkFloat32) * 37.0, str(tmp_path / "percent.nii.gz"))
+    refused(tmp_path / "percent.nii.gz", "has values from 0 to 37, outside the 0 to 1 bit")
+
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--results", out, "-o", tmp_path / "e") == 0
+    assert "uncertainty" not in capsys.readouterr().out.replace("uncertainty.pm.dcm", "")   # its own map: no note
+    sitk.WriteImage(entropy, str(tmp_path / "plain.nii.gz"))                               # no description, 0..0.4
+    assert _cli("dicom-export", "--ct", case["st"]["ct"], "--results", out, "--uncertainty", tmp_path / "plain.nii.gz",
+                "-o", tmp_path / "e2") == 0
+    assert "note: the uncertainty map plain.nii.gz carries no description" in capsys.readouterr().out
+    assert (tmp_path / "e2" / "uncertainty.pm.dcm").is_file()
+
+
 def test_no_dicom_writer_writes_an_array_stored_in_another_order_than_the_ct(case, tmp_path):
     """The last guard before a SEG / RTSTRUCT / Parametric Map is written (reference.check_on_grid) compares the
     direction with the CT series' ImageOrientationPatient and slice order, not only size, spacing and origin: an

@@ -251,7 +251,7 @@ def run_export(args) -> int:
 
     from lungai.dicom.export import (RP_COLUMNS, check_lungai_result, check_result_for_tumour, check_table_numbers,
                                      contoured_tumour_record, dose_column, export_notes, export_results,
-                                     reference_for)
+                                     reference_for, uncertainty_input)
     from lungai.errors import InputError
     from lungai.dicom.masks import mask_input
     from lungai.io import on_grid, read_image
@@ -350,12 +350,16 @@ def run_export(args) -> int:
                              "give the CSV of `lungai radiomics` without --wide")
         if radiomics is not None:
             check_table_numbers(radiomics, paths["radiomics"], "radiomics table", ("value",))
+        # the uncertainty map is lungai's predictive entropy: the Parametric Map says so (its description checked)
+        uncertainty_map = read_image(paths["uncertainty"]) if paths["uncertainty"] else None
+        uncertainty_note = uncertainty_input(uncertainty_map, Path(paths["uncertainty"]).name) \
+            if uncertainty_map is not None else ""
         given = dict(  # every input read before the earlier export's files are replaced
             tumour=mask_input(paths["tumour"], ct) if paths["tumour"] else None,
             lungs=_lung_map(paths["lungs"], ct) if paths["lungs"] else None,
             # the map on the CT's grid in the CT's stored order (a RAS / PLS NIfTI of an LPS CT reoriented, lossless):
             # its frames are written as the CT's slices, rows and columns
-            uncertainty=on_grid(ct, read_image(paths["uncertainty"]), what=f"uncertainty map "
+            uncertainty=on_grid(ct, uncertainty_map, what=f"uncertainty map "
                                 f"{Path(paths['uncertainty']).name}") if paths["uncertainty"] else None,
             info=json.loads(open(paths["result"], encoding="utf-8").read()) if paths["result"] else None,
             radiomics=radiomics, dose=table_row(paths["dose"], "dose CSV", dose_column),
@@ -364,7 +368,7 @@ def run_export(args) -> int:
         if given["info"] is not None:       # lungai segment's record, not a cohort's (an RTSTRUCT GTV); the record
             check_lungai_result(given["info"], Path(paths["result"]).name)      # of the exported tumour, and
             check_result_for_tumour(given["info"], given["tumour"], Path(paths["result"]).name)   # not without it
-        notes = [f"note: {n}" for n in export_notes(given["tumour"])] + \
+        notes = [f"note: {n}" for n in export_notes(given["tumour"]) + [uncertainty_note] if n] + \
             [f"warning: {n}" for n in (_lung_notes(given["lungs"], ct) if given["lungs"] is not None else [])]
         with claimed_output_folder(args.output, OWNER, DICOM_EXPORT_OUTPUTS, inputs=inputs):
             written = export_results(reference, args.output, **given)

@@ -730,7 +730,7 @@ def run_segment(args) -> int:
     from lungai.seg.model_io import load_model
     from lungai.seg.resources import resolve_model_dir
     from lungai.seg.infer import segment_tumour
-    from lungai.seg.uncertainty import MI_MEANING, described
+    from lungai.seg.uncertainty import MI_MEANING, PROBABILITY_MEANING, PROBABILITY_UNIT, described
 
     from lungai.seg.config import check_mc_passes
 
@@ -793,7 +793,8 @@ def run_segment(args) -> int:
         with claimed_output_folder(out, "segment", SEGMENT_OUTPUTS, inputs=[args.ct]) as removed:
             protect = [args.ct]
             write_image(res.tumour, out / "tumor.nii.gz", protect=protect)
-            write_image(res.probability, out / "probability.nii.gz", protect=protect)
+            write_image(described(res.probability, PROBABILITY_MEANING, PROBABILITY_UNIT), out / "probability.nii.gz",
+                        protect=protect)
             # the maps say what they hold (NIfTI description): predictive entropy / mutual information, bit
             write_image(described(res.entropy), out / "uncertainty.nii.gz", protect=protect)
             if res.mutual_information is not None:

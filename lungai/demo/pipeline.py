@@ -680,9 +680,10 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         if hint:
             seg.info["notes"].append(hint)
         seg.info["model"] = str(mdir)              # as lungai segment's result.json (dicom-export's SR names it)
-        from lungai.seg.uncertainty import MI_MEANING, described
+        from lungai.seg.uncertainty import MI_MEANING, PROBABILITY_MEANING, PROBABILITY_UNIT, described
 
-        for name, img in (("tumor", seg.tumour), ("probability", seg.probability),
+        for name, img in (("tumor", seg.tumour),
+                          ("probability", described(seg.probability, PROBABILITY_MEANING, PROBABILITY_UNIT)),
                           ("uncertainty", described(seg.entropy))):
             write_image(img, out / f"{name}.nii.gz")
         if seg.mutual_information is not None:

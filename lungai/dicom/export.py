@@ -281,6 +281,40 @@ def check_result_ct(info: dict | None, source, patient_id, series_uid) -> bool:
     return bool((patient and given_patient) or (series and given_series))
 
 
+UNCERTAINTY_FIX = ("give lungai segment's uncertainty.nii.gz with --uncertainty (the Parametric Map is labelled "
+                   "the predictive entropy of the tumour probability, in bit), or leave --uncertainty out")
+# lungai's other maps, known by their file names when they carry no description (an older lungai's)
+NOT_UNCERTAINTY_FILES = {"probability.nii.gz": "the tumour probability", "tumor.nii.gz": "the tumour mask",
+                         "tumour.nii.gz": "the tumour mask", "mutual_information.nii.gz": "the mutual information"}
+
+
+def uncertainty_input(image: sitk.Image, name: str) -> str:
+    """Check that ``image`` (read from the file ``name``) is lungai's predictive entropy map before it is written as
+    the Parametric Map labelled so ("predictive entropy of the tumour probability", bit); returns a note ('' when
+    none).  A map describing itself (the NIfTI description :func:`lungai.seg.uncertainty.described` writes) as
+    something else - the probability, the mutual information - is refused; one without a description (an older
+    lungai's, one saved again by Slicer) is refused under the name of lungai's other maps or with values outside
+    0..1 bit (a binary entropy's range), else taken with a note.  QA: probability.nii.gz was exported as entropy."""
+    from lungai.seg.uncertainty import ENTROPY_MEANING, ENTROPY_UNIT, description
+
+    said = description(image)
+    if said:
+        if said.startswith(ENTROPY_MEANING):
+            return ""
+        raise InputError(f"the uncertainty map {name} holds \"{said}\", not lungai's \"{ENTROPY_MEANING}, "
+                         f"{ENTROPY_UNIT}\"", UNCERTAINTY_FIX)
+    if name.lower() in NOT_UNCERTAINTY_FILES:
+        raise InputError(f"the uncertainty map {name} is lungai segment's {NOT_UNCERTAINTY_FILES[name.lower()]} "
+                         "map, not its predictive entropy", UNCERTAINTY_FIX)
+    values = sitk.GetArrayViewFromImage(image)
+    lo, hi = (float(np.nanmin(values)), float(np.nanmax(values))) if values.size else (0.0, 0.0)
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo < -1e-6 or hi > 1.0 + 1e-6:
+        raise InputError(f"the uncertainty map {name} has values from {lo:.4g} to {hi:.4g}, outside the 0 to 1 bit "
+                         "of a predictive entropy of the tumour probability", UNCERTAINTY_FIX)
+    return (f"the uncertainty map {name} carries no description (lungai's: \"{ENTROPY_MEANING}, {ENTROPY_UNIT}\"): it "
+            "is exported as that - check that it is lungai segment's uncertainty.nii.gz")
+
+
 RESULT_WITHOUT_TUMOUR_FIX = ("give its tumour mask with --tumour (the tumor.nii.gz / tumour.nii.gz of the same "
                              "run), or leave --result out")
 

@@ -13,6 +13,7 @@ _EPS = 1e-6
 ENTROPY_MEANING = "predictive entropy of the tumour probability"
 ENTROPY_UNIT = "bit"
 MI_MEANING = "mutual information (model disagreement) of the tumour probability"
+PROBABILITY_MEANING, PROBABILITY_UNIT = "tumour probability", "1"      # probability.nii.gz
 # the fixed display range (bits) of each map (uncertainty.nii.gz, mutual_information.nii.gz): the binary entropy is at
 # most 1 bit (p = 0.5), the mutual information at most the entropy.  One window for every case, so two cases compare
 # (QA: each map was shown over its own min..max, a 0.2-bit case as bright as a 1-bit one)
@@ -29,6 +30,15 @@ def described(img, meaning: str = ENTROPY_MEANING, unit: str = ENTROPY_UNIT):
     out = sitk.Image(img)
     out.SetMetaData("ITK_FileNotes", f"{meaning}, {unit}"[:79])
     return out
+
+
+def description(img) -> str:
+    """The NIfTI description a map carries (:func:`described`; '' when none: a map of an older lungai, another tool's,
+    a file saved again by Slicer)."""
+    for key in ("ITK_FileNotes", "descrip"):
+        if img.HasMetaDataKey(key) and img.GetMetaData(key).strip():
+            return img.GetMetaData(key).strip()
+    return ""
 
 
 def binary_entropy(p: np.ndarray) -> np.ndarray:
