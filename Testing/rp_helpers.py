@@ -92,3 +92,17 @@ def rp_messy_model(tmp_path_factory):
         train_rp(table, "rp_grade2", model, models="lr", feature_sets="all", fast=True, outer_folds=2, inner_folds=2,
                  n_boot=2, make_plots=False)
     return table, model
+
+
+def recorded_warning(result, model_dir, word: str, count_key: str, count: int, md_text: str) -> str:
+    """The warning of ``rp train``'s ``result`` holding ``word``, checked where it is recorded: printed, in the model
+    card's warnings with its count (``training_data[count_key]``) and, with ``md_text``, in model_card.md."""
+    import json
+
+    warning = next((w for w in result.metrics["warnings"] if word in w), None)
+    assert warning is not None, result.metrics["warnings"]
+    assert f"warning: {warning}" in result.lines
+    card = json.loads((model_dir / "model_card.json").read_text(encoding="utf-8"))
+    assert card["training_data"][count_key] == count and warning in card["warnings"]
+    assert md_text in (model_dir / "model_card.md").read_text(encoding="utf-8")
+    return warning

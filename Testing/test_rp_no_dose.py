@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from rp_helpers import recorded_warning
 
 from lungai.rp import make_cohort, predict_rp, train_rp, validate_rp
 
@@ -33,16 +34,10 @@ def test_train_warns_about_and_records_patients_without_a_dose(tmp_path):
     _no_dose(table, range(6)).to_csv(path, index=False)     # empty cells, as lungai cohort writes them
     r = _train(path, tmp_path / "model")
     ids = sorted(table["case"].iloc[:6])
-    warning = next((w for w in r.metrics["warnings"] if "no dose" in w), None)
-    assert warning is not None, r.metrics["warnings"]
+    warning = recorded_warning(r, tmp_path / "model", "no dose", "n_no_dose", 6, "6 patient(s) with no dose")
     assert warning.startswith("training table: 6 patient(s) have no dose")
     assert ", ".join(ids[:5]) in warning and "and 1 more" in warning and "imputed" in warning
     assert "RTDOSE" in warning and "re-run lungai cohort" in warning and "drop these rows" in warning
-    assert f"warning: {warning}" in r.lines
-    card = json.loads((tmp_path / "model" / "model_card.json").read_text(encoding="utf-8"))
-    assert card["training_data"]["n_no_dose"] == 6 and warning in card["warnings"]
-    md = (tmp_path / "model" / "model_card.md").read_text(encoding="utf-8")
-    assert "6 patient(s) with no dose" in md
 
     # one dose value of a patient missing is no "no dose" (its imputed column says it)
     partial = table.copy()

@@ -7,6 +7,7 @@ import json
 
 import pandas as pd
 import pytest
+from rp_helpers import recorded_warning
 
 from lungai.rp import make_cohort, predict_rp, train_rp, validate_rp
 
@@ -34,15 +35,10 @@ def test_train_warns_and_records_rows_whose_tumour_needs_review(tmp_path):
     r = _train(path, tmp_path / "model")
     plain = _train(table, tmp_path / "plain")
     ids = sorted(table["case"].iloc[:7])
-    warning = next((w for w in r.metrics["warnings"] if "needs review" in w), None)
-    assert warning is not None, r.metrics["warnings"]
+    warning = recorded_warning(r, tmp_path / "model", "needs review", "n_tumour_review", 7,
+                               "7 patient(s) whose automatic tumour needs review")
     assert "7 patient(s)" in warning and ", ".join(ids[:5]) in warning and "and 2 more" in warning
     assert "Slicer" in warning and "re-run lungai cohort" in warning and "drop these rows" in warning
-    assert f"warning: {warning}" in r.lines
-    card = json.loads((tmp_path / "model" / "model_card.json").read_text(encoding="utf-8"))
-    assert card["training_data"]["n_tumour_review"] == 7 and warning in card["warnings"]
-    md = (tmp_path / "model" / "model_card.md").read_text(encoding="utf-8")
-    assert "7 patient(s) whose automatic tumour needs review" in md
     # the numbers are never changed: the same model and figures as without the column
     assert r.metrics["results"] == plain.metrics["results"] and r.chosen == plain.chosen
     assert not any("needs review" in w for w in plain.metrics["warnings"])

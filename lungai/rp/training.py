@@ -7,7 +7,6 @@ import datetime as _dt
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import sklearn
 
@@ -16,7 +15,7 @@ from lungai.errors import InputError
 from lungai.progress import task
 from lungai.rp import model_io, plots
 from lungai.rp.checks import check_events, check_not_constant, check_threshold, check_one_row_per_patient, \
-    id_column_of, id_order, numeric_features, outcome_vector, outcome_words, read_tables, small_cohort_warnings, \
+    id_order, numeric_features, outcome_vector, outcome_words, read_tables, small_cohort_warnings, \
     table_paths
 from lungai.rp.cohort import SYNTHETIC_NOTE, SYNTHETIC_SOURCE, is_synthetic_cohort
 from lungai.rp.columns import CATEGORY_RULES, FEATURE_SETS, ColumnRoles, infer_roles, role_file_id
