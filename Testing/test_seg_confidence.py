@@ -50,7 +50,18 @@ def test_too_few_validation_cases_leave_the_score_uncalibrated():
     from lungai.seg.confidence import fit_calibration
 
     cal = fit_calibration(np.array([[0.8, 0.1, 0.05, 1.0, 0.9, 0.0]]), np.array([0.7]))
-    assert cal["fitted"] is False and cal["n_cases"] == 1 and "at least 3" in cal["how"]
+    assert cal["fitted"] is False and cal["n_cases"] == 1 and "at least 10" in cal["how"]
+    # QA: a 6-feature fit on 3 cases was "calibrated" (cross-validated r 0.74, then -0.20 one epoch later) and gave a
+    # 0.22-Dice result confidence 1.00: at least MIN_CALIBRATION_CASES cases are fitted
+    from lungai.seg.confidence import MIN_CALIBRATION_CASES
+
+    rng = np.random.default_rng(1)
+    X = rng.uniform(0, 1, size=(MIN_CALIBRATION_CASES, 6))
+    dice = np.clip(0.1 + 0.8 * X[:, 0], 0, 1)
+    few = fit_calibration(X[:-1], dice[:-1])
+    assert few["fitted"] is False and f"only {MIN_CALIBRATION_CASES - 1} validation case(s)" in few["how"]
+    enough = fit_calibration(X, dice)
+    assert enough["fitted"] is True and "5-fold cross-validated" in enough["how"]
 
 
 def test_automatic_mode_is_a_feature_and_old_tables_get_it_from_the_mode(tmp_path):

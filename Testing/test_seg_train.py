@@ -1302,3 +1302,77 @@ def test_training_on_the_repository_test_cases_is_warned(tmp_path):
     note = repository_test_cases_note(cases)
     assert note and "lung1" in note and "test" in note
     assert repository_test_cases_note(cases[1:]) is None
+
+
+def test_a_validation_split_without_a_tumour_is_refused(tiny_data, tmp_path, capsys):
+    """QA: one empty mask drawn alone into validation: every epoch scored validation Dice 0 (a model finding nothing
+    would score 1), early stopping kept epoch 0's weights and nothing was said.  A validation split whose masks are
+    all empty is refused before any training, with the fix; the same data with a tumour there trains, and says that
+    its confidence is not calibrated (2 validation cases)."""
+    from lungai.seg.confidence import MIN_CALIBRATION_CASES
+    from lungai.seg.dataset import pair_files, split_patients
+
+    names = sorted(p.name for p in tiny_data[0].iterdir())
+    images, masks = _eval_folders(tiny_data, tmp_path / "data", names)
+    val = sorted(c.case_id for c in split_patients(pair_files(images, masks), 0.34, 0)[1])
+    kept = {v: (masks / f"{v}.nii.gz").read_bytes() for v in val}
+    for v in val:
+        sitk.WriteImage(sitk.ReadImage(str(masks / f"{v}.nii.gz")) * 0, str(masks / f"{v}.nii.gz"))
+    out = tmp_path / "run"
+    assert main(_one_epoch(images, masks) + ["-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"the validation split holds no tumour: its 2 case(s) ({', '.join(val)}) all have empty masks" in err
+    assert "another --seed or a larger --val-fraction" in err and "nothing was trained" in err
+    assert not out.exists()
+    for v in val:                                           # one of them empty: a tumour to validate on
+        (masks / f"{v}.nii.gz").write_bytes(kept[v])
+        break
+    assert main(_one_epoch(images, masks) + ["-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert (f"warning: the ensemble confidence is not calibrated (not calibrated: only 1 validation case(s), at "
+            f"least {MIN_CALIBRATION_CASES} are needed") in printed and "lungai segment marks its results" in printed
+    assert main(_one_epoch(images, masks) + ["-o", str(out), "--resume", "--epochs", "2"]) == 0
+    assert "member 0: resumed from its checkpoint after epoch 1 of 2" in capsys.readouterr().out
+
+
+def test_every_unusable_image_is_named_the_test_split_too(tiny_data, tmp_path, capsys):
+    """QA: a test-split CT in other units (HU + 1024) was trained past and failed only in `eval-seg --split test`;
+    and train-seg named only the first unusable image.  The test split's CTs are read with the CT checks too, and
+    every unusable case is named in one error (one: its own error); nothing is trained."""
+    from lungai.seg.dataset import pair_files, split_patients
+
+    names = sorted(p.name for p in tiny_data[0].iterdir())
+    images, masks = _eval_folders(tiny_data, tmp_path / "data", names)
+    cmd = _one_epoch(images, masks) + ["--test-fraction", "0.3"]
+    train, _, test = split_patients(pair_files(images, masks), 0.34, 0, 0.3)
+
+    def shift(case_id):
+        path = images / f"{case_id}.nii.gz"
+        sitk.WriteImage(sitk.ReadImage(str(path)) + 1024, str(path))
+
+    shift(test[0].case_id)
+    assert main(cmd + ["-o", str(tmp_path / "one")]) == 2
+    err = capsys.readouterr().err
+    assert "HU" in err and test[0].case_id in err and not (tmp_path / "one").exists()
+    shift(train[0].case_id)
+    assert main(cmd + ["-o", str(tmp_path / "two")]) == 2
+    err = capsys.readouterr().err
+    assert f"2 of {len(names)} cases cannot be used - {train[0].case_id}: " in err, err
+    assert f"; {test[0].case_id} (test split): " in err and "(nothing was trained)" in err
+    assert not (tmp_path / "two").exists()
+
+
+def test_a_patients_csv_of_file_names_is_named(tiny_data, tmp_path):
+    """QA: a --patients CSV whose case column held file names (P00_0.nii.gz) got "6 cases are not in ..." without
+    saying why."""
+    from lungai.errors import InputError
+    from lungai.seg.dataset import pair_files
+
+    images, masks = tiny_data
+    names = sorted(p.name for p in images.iterdir())
+    csv = tmp_path / "patients.csv"
+    csv.write_text("case,patient\n" + "".join(f"{n},{n[:3]}\n" for n in names), encoding="utf-8")
+    with pytest.raises(InputError) as exc:
+        pair_files(images, masks, patients_csv=csv)
+    assert (f"its case column holds file names (e.g. {names[0]}): write the case as the file name without its "
+            f"extension ({names[0][:-7]})") in exc.value.problem

@@ -305,6 +305,11 @@ def _train(args, out, cfg, recipe, device) -> int:
     for method, s in meta.get("validation", {}).items():
         print(f"{method} on validation: {summary_text(s)}; cross-validated r(confidence, Dice) = "
               f"{fmt_num(s.get('pearson_r_confidence_dice_cv'))} -> {out}")
+    for method, cal in (meta.get("calibration") or {}).items():
+        if not cal.get("fitted"):      # e.g. too few validation cases: said here, not only in model.json
+            print(f"warning: the {method} confidence is not calibrated ({cal.get('how', 'not calibrated')}): "
+                  "lungai segment marks its results 'uncalibrated' - give the validation split more patients "
+                  "with tumours (a larger --val-fraction, or more cases) to calibrate it")
     return 0
 
 

@@ -363,8 +363,11 @@ def pair_files(images_dir, masks_dir, patients_csv=None, allow_unpaired: bool = 
     mapping = _read_patient_csv(patients_csv) if patients_csv else {}
     missing = [c for c in common if mapping and c not in mapping]
     if missing:
-        raise InputError(f"{len(missing)} cases are not in {patients_csv} (e.g. {missing[0]})",
-                         "add a row case,patient for every image")
+        written = sorted(k for k in mapping if str(k).endswith(SUFFIXES))      # "P01_ct.nii.gz" for P01_ct
+        hint = (f"; its case column holds file names (e.g. {written[0]}): write the case as the file name "
+                f"without its extension ({case_name(Path(written[0]))})" if written else "")
+        raise InputError(f"{len(missing)} cases are not in {patients_csv} (e.g. {missing[0]}){hint}",
+                         "add a row case,patient for every image (case: the file name without its extension)")
     return [Case(c, mapping.get(c, patient_of(c)), images[c], masks[c], label=label) for c in common]
 
 
@@ -752,6 +755,50 @@ def _soft_tissue_other_labels(img, raw_mask, label) -> sitk.Image | None:
     out = sitk.GetImageFromArray(np.isin(m, soft).astype(np.uint8))
     out.CopyInformation(raw_mask)
     return out
+
+
+def check_validation_has_tumour(val_cases: list) -> None:
+    """Refuse a validation split whose cases all hold no tumour (masks :func:`check_masks` found empty): a model
+    that finds nothing scores Dice 1 on each, so early stopping would keep the first epoch's and the confidence
+    could not be calibrated.  QA: one empty mask drawn alone into validation saved epoch 0's weights."""
+    if val_cases and all(c.meta.get("tumour_free") for c in val_cases):
+        names = ", ".join(c.case_id for c in val_cases[:5]) + (f" and {len(val_cases) - 5} more"
+                                                               if len(val_cases) > 5 else "")
+        raise InputError(f"the validation split holds no tumour: its {len(val_cases)} case(s) ({names}) all have "
+                         "empty masks, so the epochs would be chosen (and the confidence calibrated) on cases where "
+                         "finding nothing scores best",
+                         "draw another split (another --seed or a larger --val-fraction), or add patients whose "
+                         "masks hold a tumour (nothing was trained)")
+
+
+def load_checked(parts: list, cfg, progress=None) -> tuple:
+    """The arrays (:func:`to_arrays`) of the cases of ``parts`` ([train, validation, test] case lists; the test
+    cases' CTs are only read with the CT checks, never turned into arrays) as (train arrays, validation arrays).
+    Every case whose image or mask cannot be used is named in one InputError after all were tried (one such case:
+    its own error, as it was); ``progress`` advances per case."""
+    from lungai.io import read_ct
+
+    out, bad = [[], []], []
+    for k, cases in enumerate(parts):
+        for c in cases:
+            try:
+                if k < 2:
+                    out[k].append(to_arrays(c, cfg))
+                elif c.image is None and c.image_path is not None:
+                    read_ct(c.image_path)
+            except InputError as exc:
+                bad.append((c, exc))
+            if progress is not None:
+                progress.update(1, c.case_id)
+    if len(bad) == 1:
+        raise bad[0][1]
+    if bad:
+        listed = "; ".join(f"{c.case_id}{' (test split)' if c in parts[2] else ''}: {exc.problem}"
+                           for c, exc in bad[:10]) + (f"; and {len(bad) - 10} more" if len(bad) > 10 else "")
+        fixes = list(dict.fromkeys(exc.fix for _, exc in bad if exc.fix))
+        raise InputError(f"{len(bad)} of {sum(map(len, parts))} cases cannot be used - {listed}",
+                         "; ".join(fixes[:3]) + " (nothing was trained)")
+    return out[0], out[1]
 
 
 def to_arrays(case: Case, cfg) -> dict:

@@ -44,12 +44,14 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
         from lungai.seg import dataset                  # SimpleITK: not needed to train from arrays
 
         train_cases, val_cases, *rest = dataset.split_patients(cases, val_fraction, seed, test_fraction)
-        test_cases = rest[0] if rest else []      # never loaded here: only `eval-seg --split test` reads them
+        test_cases = rest[0] if rest else []      # never trained on: only `eval-seg --split test` evaluates them
         print(dataset.split_summary(train_cases, val_cases, test_cases))
         parts = {"train_cases": train_cases, "val_cases": val_cases, "test_cases": test_cases}
         if save_arrays_to is None:    # the case lists and options first: a resume they refuse hashes no file
             checkpoint.check_settings(ckpt_dir, {**settings, **checkpoint.data_settings(
                 case_sources, parts, fingerprints=False)})
+        # after a resume's settings (another --label is named as such): early stopping and calibration use it
+        dataset.check_validation_has_tumour(val_cases)
         settings.update(checkpoint.data_settings(case_sources, parts))     # the files' fingerprints too
     if save_arrays_to is None:        # before minutes of loading: a resumed run has the first run's settings
         checkpoint.check_settings(ckpt_dir, settings)
@@ -80,14 +82,10 @@ def train_ensemble(cfg: SegConfig, cases: list, out_dir, *, seed: int = 0, val_f
         return None
     from lungai.seg.calibrate import calibrate_model
 
-    with task("load training data", len(train_cases) + len(val_cases)) as bar:
-        train_data, val_data = [], []
-        for c in train_cases:
-            train_data.append(dataset.to_arrays(c, cfg))
-            bar.update(1, c.case_id)
-        for c in val_cases:
-            val_data.append(dataset.to_arrays(c, cfg))
-            bar.update(1, c.case_id)
+    with task("load training data", len(train_cases) + len(val_cases) + len(test_cases)) as bar:
+        # every case whose image cannot be used named at once; the test cases' CTs are only read (checked as
+        # eval-seg --split test reads them, so that it does not fail after the training)
+        train_data, val_data = dataset.load_checked([train_cases, val_cases, test_cases], cfg, bar)
     if save_arrays_to is not None:
         split.update(train_cases=[c.case_id for c in train_cases], val_cases=[c.case_id for c in val_cases],
                      data={k: v for k, v in settings.items() if k in checkpoint.DATA_KEYS})

@@ -165,6 +165,9 @@ def train_member(k: int, cfg: SegConfig, train_data: list, val_data: list, *, se
     restored = checkpoint.load(ckpt_dir, k, net, opt)
     if restored is not None:
         best, state = restored
+        # said on its own line too (the bar's message is replaced by the next): where the resume picks up
+        print(f"member {k}: resumed from its checkpoint after epoch {state['epoch']} of {epochs}"
+              + (" (stopped early: nothing left to train)" if state["done"] else ""), flush=True)
         bar.update(state["epoch"] * iters_per_epoch, f"member {k}: resumed at epoch {state['epoch']}")
     while not state["done"] and state["epoch"] < epochs:
         epoch = state["epoch"]
