@@ -1241,6 +1241,33 @@ def test_cli_dicom_export_labels_the_users_masks_manual_and_lungais_automatic(ex
         {"Lung_R": "AUTOMATIC", "Lung_L": "AUTOMATIC"})
 
 
+def test_the_seg_names_the_lungs_algorithm_family_apart_from_the_tumours(export, tmp_path):
+    """QA: the SEG of `lungai lungs` gave its lungs the Algorithm Family "Artificial Intelligence", while no trained
+    model makes them (classical image processing, docs/lungs.md): lungai's lungs are Morphological Operations, its
+    tumour (a neural network) Artificial Intelligence."""
+    from lungai.dicom.export import export_lungs
+
+    st = export["P1"]
+    ct, res, lab = _results_folder(st, tmp_path, {"confidence": 0.8, "needs_review": False})
+
+    def families(path):
+        found = {}
+        for s in pydicom.dcmread(str(path)).SegmentSequence:
+            for a in getattr(s, "SegmentationAlgorithmIdentificationSequence", []):
+                code = a.AlgorithmFamilyCodeSequence[0]
+                found[s.SegmentLabel] = (code.CodeValue, code.CodeMeaning)
+        return found
+
+    out = tmp_path / "lungs"
+    out.mkdir()
+    export_lungs(ct_reference(st["ct"], image=ct), image_like(lab, ct), out / "lungs")     # as `lungai lungs` writes
+    morphology = ("123104", "Morphological Operations")
+    assert families(out / "lungs.seg.dcm") == {"Right lung": morphology, "Left lung": morphology}
+    assert _cli("dicom-export", "--ct", st["ct"], "--results", res, "-o", tmp_path / "both") == 0   # lungai's own
+    # (this folder's lungs are not lungai's: MANUAL, no algorithm)
+    assert families(tmp_path / "both" / "results.seg.dcm") == {"Tumour": ("123110", "Artificial Intelligence")}
+
+
 def test_cli_dicom_export_takes_no_confidence_or_uncertainty_of_a_folder_for_the_users_tumour(export, tmp_path,
                                                                                               capsys):
     """--results DIR --tumour MINE: DIR's result.json (confidence, review flag) and uncertainty.nii.gz describe

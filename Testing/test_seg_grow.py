@@ -610,3 +610,36 @@ def test_result_json_records_the_final_box_size_in_every_mode(monkeypatch):
     grown = infer.segment_tumour(ct, _model(), seed_lps=(0.0, 0.0, 0.0)).info
     kept = [p for p in grown["roi_passes"] if p["kept"]]
     assert grown["roi_size_mm"] == kept[0]["roi_size_mm"]
+
+
+def test_a_mask_no_box_held_cut_flat_by_its_box_is_told_both_ways():
+    """QA (LUNG1-002, a box 10 mm inside the 360 ml GTV, DynUNet): no grown box held the tumour, pass 1 (the user's
+    box) was kept, cut flat at its faces (244 ml), and the action said to draw the box "tight" round the tumour - a
+    smaller box.  A kept mask touching faces of its box that are not at the image edge now gets both: a larger box
+    where the tumour goes on, cut off where it runs into an organ; without such faces the action is as before."""
+    info = {"review_reasons": [infer.RAN_ON], "roi_mode": "roi", "n_components": 1, "cut_by_image_edge": ["z-"],
+            "roi_passes": [{"pass": 1, "kept": True, "mask_touches": ["y-", "y+", "z-"]},
+                           {"pass": 2, "kept": False, "mask_touches": ["x-"]}]}
+    assert infer.ran_on_cut_faces(info) == ["y-", "y+"]
+    action = infer.review_actions(info)[0]
+    assert "cut flat at its box's y-, y+ faces" in action and "ROI box round the whole tumour with a margin" in action
+    assert "cut that off" in action and "tight" not in action
+    held = dict(info, roi_passes=[{"pass": 1, "kept": True, "mask_touches": ["z-"]}])     # only the image edge
+    assert infer.review_actions(held) == [infer.REVIEW_ACTIONS[infer.RAN_ON]]
+
+
+def test_a_region_the_post_processing_drops_is_not_left_as_held():
+    """QA (LUNG1-002, default model, a box too small): the stop reason said "the tumour no longer touches the box
+    edge" over an empty mask - the 0.03 ml region found had been dropped by the post-processing.  The stop reason
+    now says so; a written mask keeps the reason as it was."""
+    def growth():
+        return {"passes": [{"pass": 1, "kept": True, "tumour_ml": 0.03, "touches": []}],
+                "stop_reason": "the tumour no longer touches the box edge"}
+
+    g = infer.describe_written_mask(growth(), np.zeros((4, 5, 6), bool), (1.0, 1.0, 1.0))
+    assert g["stop_reason"] == ("the tumour no longer touches the box edge; the 0.03 ml region found was then left "
+                                "out by the post-processing (dropped_components), so no tumour is written")
+    kept = np.zeros((4, 5, 6), bool)
+    kept[1:3, 2:4, 2:4] = True
+    assert infer.describe_written_mask(growth(), kept, (1.0, 1.0, 1.0))["stop_reason"] == \
+        "the tumour no longer touches the box edge"

@@ -54,14 +54,26 @@ def generation_of(generation: dict | None, name: str) -> str:
     return value
 
 
-def _algorithm():
-    from highdicom import AlgorithmIdentificationSequence
+# the roles SlicerLungAI's neural network segments (the tumour); its lungs are classical image processing
+# (thresholds, region growing, morphology: docs/lungs.md), no trained model
+AI_ROLES = ("gtv", "gtv_primary", "gtv_node")
+
+
+def algorithm_family(role: str):
+    """The Algorithm Family Code (CID 7162) of the segments of ``role`` SlicerLungAI makes: Artificial Intelligence for
+    the tumour (a neural network), Morphological Operations for the lungs (QA: the lungs' SEG said Artificial
+    Intelligence, while no trained model makes them)."""
     from pydicom.sr.codedict import codes
+
+    return codes.cid7162.ArtificialIntelligence if role in AI_ROLES else codes.cid7162.MorphologicalOperations
+
+
+def _algorithm(role: str):
+    from highdicom import AlgorithmIdentificationSequence
 
     from lungai import __version__
 
-    return AlgorithmIdentificationSequence(name="SlicerLungAI", version=__version__,
-                                           family=codes.cid7162.ArtificialIntelligence)
+    return AlgorithmIdentificationSequence(name="SlicerLungAI", version=__version__, family=algorithm_family(role))
 
 
 def segment_description(number: int, label: str, role: str, generation: str = MANUAL, series_uid: str = ""):
@@ -83,7 +95,7 @@ def segment_description(number: int, label: str, role: str, generation: str = MA
     desc = hd.seg.SegmentDescription(
         segment_number=number, segment_label=label, segmented_property_category=_code(category),
         segmented_property_type=_code(kind), algorithm_type=hd.seg.SegmentAlgorithmTypeValues[generation],
-        algorithm_identification=_algorithm() if generation == AUTOMATIC else None, tracking_id=label,
+        algorithm_identification=_algorithm(role) if generation == AUTOMATIC else None, tracking_id=label,
         tracking_uid=tracking_uid(series_uid, label),
         display_color=hd.color.CIELabColor.from_rgb(r, g, b))
     if modifier is not None:

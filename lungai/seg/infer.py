@@ -398,6 +398,9 @@ def describe_written_mask(growth: dict | None, binary: np.ndarray, spacing_xyz, 
     ml = float(binary.sum()) * float(np.prod(spacing_xyz)) / 1000.0
     faces = touched_faces(binary, spacing_xyz) if binary.any() else []
     kept["mask_ml"], kept["mask_touches"] = round(ml, 3), faces
+    if not binary.any() and kept["tumour_ml"]:      # QA: "no longer touches the box edge" over an empty mask
+        growth["stop_reason"] += (f"; the {kept['tumour_ml']:.2f} ml region found was then left out by the "
+                                  "post-processing (dropped_components), so no tumour is written")
     if binary.any() and not kept["tumour_ml"]:
         where = (f"no tumour at the seed point (within {SEED_REACH_MM:.0f} mm); the mask keeps a {ml:.2f} ml component "
                  f"{seed_mm:.0f} mm away" if seed_mm is not None else
@@ -550,15 +553,37 @@ EMPTY_ACTIONS = {
 }
 
 
+def ran_on_cut_faces(info: dict) -> list:
+    """The faces of the kept pass's box (``roi_passes``) that its written mask touches and that are not at the image
+    edge (``cut_by_image_edge``): where a mask that no box held is cut flat by the box - the tumour may go on there."""
+    kept = next((q for q in info.get("roi_passes") or [] if q.get("kept")), {})
+    edge = info.get("cut_by_image_edge") or []
+    return free_faces(kept.get("mask_touches"), edge if isinstance(edge, (list, tuple)) else [])
+
+
+def ran_on_action(faces: list) -> str:
+    """:data:`RAN_ON`'s action when the kept mask is cut flat at its box's ``faces`` (:func:`ran_on_cut_faces`): a
+    tumour larger than the user's box looks the same as one running on into an organ, so both are said.  QA: a box
+    10 mm inside a 360 ml GTV kept 244 ml cut flat at its faces, and the advice to draw the box "tight" round the
+    tumour would have made it worse."""
+    named = f"{', '.join(faces)} face{'s' if len(faces) > 1 else ''}"
+    return (f"{CHECK_OUTLINE}: the mask is cut flat at its box's {named} - where the tumour goes on beyond them, draw "
+            "an ROI box round the whole tumour with a margin (--roi) and run again; where it runs into a neighbouring "
+            "organ, cut that off")
+
+
 def review_actions(info: dict) -> list:
     """What to do about each of ``info["review_reasons"]`` (in their order; :data:`REVIEW_ACTIONS`): an empty result's
     low confidence says to confirm there is no tumour where the user looked, or to move the seed / box
-    (:data:`EMPTY_ACTIONS`); a reason without its own action says to check the outline."""
+    (:data:`EMPTY_ACTIONS`); a mask no box held that is cut flat at its box's faces gets :func:`ran_on_action`; a
+    reason without its own action says to check the outline."""
     empty = info.get("n_components") == 0
     out = []
     for reason in info.get("review_reasons") or []:
         if reason == LOW_CONFIDENCE and empty:
             out.append(EMPTY_ACTIONS.get(info.get("roi_mode"), EMPTY_ACTIONS["lungs"]))
+        elif reason == RAN_ON and ran_on_cut_faces(info):
+            out.append(ran_on_action(ran_on_cut_faces(info)))
         else:
             out.append(REVIEW_ACTIONS.get(reason, CHECK_OUTLINE))
     return out
@@ -761,7 +786,9 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     free = free_faces(kept_pass.get("mask_touches"), image_edge_faces(box, ct))
     incomplete = bool(free) and not seed_away
     if ran_on:
-        notes.append(ran_on_note(growth["passes"]))
+        notes.append(ran_on_note(growth["passes"]) + (
+            f"; the mask touches the kept box's {', '.join(free)} face{'s' if len(free) > 1 else ''}: the tumour may "
+            "also be larger than the box (then draw an ROI box round the whole tumour)" if free else ""))
     elif incomplete:
         notes.append(f"the tumour may be larger than the box: the mask touches the box's {', '.join(free)} "
                      f"face{'s' if len(free) > 1 else ''} ({growth['stop_reason']})")
