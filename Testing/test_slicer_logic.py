@@ -3381,6 +3381,9 @@ def test_a_segmentation_opened_from_a_file_on_another_grid_is_refused(load_modul
     # a label map cropped from the CT (its voxels) and the CT's geometry oversampled 2 x 3 x 1 (Segment Editor)
     cropped = from_file(mask[6:14, 5:15, 3:8], "cropped")
     assert nodes.segmentation_volume_problem(cropped, ct) is None
+    # the CT's voxels stored in another order (a label map written RAS of an LPS CT, axes swapped): the same voxels
+    for order in ("RAS", "PLS", "LPI"):
+        assert nodes.segmentation_volume_problem(from_file(sitk.DICOMOrient(mask, order), order), ct) is None, order
     oversampled = from_file(mask, "oversampled")
     image = slicer.vtkOrientedImageData()
     assert converter.DeserializeImageGeometry(oversampled.GetSegmentation().GetConversionParameter(geometry), image)

@@ -1443,21 +1443,27 @@ def _image_to_world(image):
 
 def on_ct_lattice(geometry, ct_geometry, tolerance: float = 0.01) -> bool:
     """Whether a segmentation's reference geometry (vtkOrientedImageData) is the CT's (``ct_geometry``) box or a part
-    of it on its voxel lattice: the same directions, each voxel of the CT split into a whole number of voxels per axis
-    (Segment Editor's oversampling; 1: the CT's own spacing) and the voxel edges on the CT's (a label map cropped from
-    the CT, an oversampled geometry), inside the CT's box; ``tolerance`` in voxels."""
+    of it on its voxel lattice: its axes along the CT's (in any order and sense: a label map stored RAS of an LPS
+    CT), each voxel of the CT split into a whole number of voxels per axis (Segment Editor's oversampling; 1: the
+    CT's own spacing) and the voxel edges on the CT's (a label map cropped from the CT, an oversampled geometry),
+    inside the CT's box; ``tolerance`` in voxels."""
+    import itertools
+
     import numpy as np
 
     to_ct = np.linalg.inv(_image_to_world(ct_geometry)) @ _image_to_world(geometry)   # IJK -> the CT's IJK
-    scale = np.diag(to_ct[:3, :3])
-    if np.any(scale <= 0) or not np.allclose(to_ct[:3, :3], np.diag(scale), atol=1e-3 * scale.max()):
-        return False                                  # another direction, or an axis flipped
+    axes = np.abs(to_ct[:3, :3])
+    scale = axes.max(axis=1)                          # per CT axis: the segmentation's voxel in CT voxels
+    if np.any(scale <= 0) or np.any((axes > 1e-3 * scale.max()).sum(axis=0) != 1) or \
+            np.any((axes > 1e-3 * scale.max()).sum(axis=1) != 1):
+        return False                                  # an axis between the CT's: another direction
     split = 1.0 / scale
     if np.any(np.abs(split - np.round(split)) > tolerance * split):
         return False                                  # not a whole number of voxels per CT voxel
     e, c = geometry.GetExtent(), ct_geometry.GetExtent()
-    lo = to_ct[:3, :3] @ [e[0] - 0.5, e[2] - 0.5, e[4] - 0.5] + to_ct[:3, 3]
-    hi = to_ct[:3, :3] @ [e[1] + 0.5, e[3] + 0.5, e[5] + 0.5] + to_ct[:3, 3]
+    corners = np.array([to_ct[:3, :3] @ ijk + to_ct[:3, 3] for ijk in itertools.product(
+        *[(e[2 * k] - 0.5, e[2 * k + 1] + 0.5) for k in range(3)])])
+    lo, hi = corners.min(axis=0), corners.max(axis=0)
     ct_lo, ct_hi = np.array([c[0], c[2], c[4]]) - 0.5, np.array([c[1], c[3], c[5]]) + 0.5
     steps = (lo - ct_lo) * np.round(split)            # the box's first edge in voxels of its own size
     return bool(np.all(np.abs(steps - np.round(steps)) <= tolerance) and np.all(lo >= ct_lo - tolerance)
