@@ -110,3 +110,17 @@ def test_an_outcome_in_words_is_said_back(tmp_path):
     v = validate_rp(tmp_path / "model", other)
     assert v["outcome_read_as"] == "outcome 'rp_grade2': 'positive' read as 1 (event), 'negative' as 0 (no event)"
     assert validate_rp(tmp_path / "model", make_cohort(40, seed=5, n_noise=0).table)["outcome_read_as"] == "0/1"
+
+
+def test_the_card_says_the_outcome_words_of_a_name_with_a_colon(tmp_path):
+    """Review: the model card cut the outcome text at its first ": ", so a column named "RP: grade>=2" came out as
+    "(grade>=2': 'Yes' ...)"; the mapping alone is shown."""
+    from lungai.rp.model_io import card_markdown
+
+    table = make_cohort(80, seed=3, n_noise=0).table
+    words = table.assign(**{"RP: grade>=2": ["Yes" if v else "no" for v in table["rp_grade2"]]}).drop(
+        columns="rp_grade2")
+    train_rp(words, "RP: grade>=2", tmp_path / "m", models="lr", feature_sets="clinical_dosimetric", outer_folds=2,
+             inner_folds=2, fast=True, n_boot=2, make_plots=False)
+    card = json.loads((tmp_path / "m" / "model_card.json").read_text(encoding="utf-8"))
+    assert "- Outcome: `RP: grade>=2` ('Yes' read as 1 (event), 'no' as 0 (no event))" in card_markdown(card)

@@ -626,6 +626,11 @@ def test_a_mask_no_box_held_cut_flat_by_its_box_is_told_both_ways():
     assert "cut that off" in action and "tight" not in action
     held = dict(info, roi_passes=[{"pass": 1, "kept": True, "mask_touches": ["z-"]}])     # only the image edge
     assert infer.review_actions(held) == [infer.REVIEW_ACTIONS[infer.RAN_ON]]
+    # review: the box's faces at the image edge are those of the box (as the note takes them), not the mask's: a box
+    # on the first slice with the mask a slice short of it is not told to grow there
+    box_edge = dict(info, cut_by_image_edge=[], roi_passes=[{"pass": 1, "kept": True, "mask_touches": ["y-", "z-"],
+                                                             "box_at_image_edge": ["z-"]}])
+    assert infer.ran_on_cut_faces(box_edge) == ["y-"]
 
 
 def test_a_region_the_post_processing_drops_is_not_left_as_held():

@@ -3360,7 +3360,7 @@ def test_a_segmentation_opened_from_a_file_on_another_grid_is_refused(load_modul
     assert nodes.segmentation_volume_problem(from_file(mask, "own"), ct) is None
     # another patient's grid (spacing and origin of another scan), the tumour inside this CT's box
     other = sitk.Resample(mask, [27, 27, 17], sitk.Transform(), sitk.sitkNearestNeighbor,
-                          [o - 2.0 for o in mask.GetOrigin()], (3.1, 3.1, 3.0), mask.GetDirection())
+                          [o - 10.0 for o in mask.GetOrigin()], (3.1, 3.1, 3.0), mask.GetDirection())
     assert sitk.GetArrayViewFromImage(other).sum() > 0
     foreign = from_file(other, "lung2")
     problem = nodes.segmentation_volume_problem(foreign, ct)
@@ -3376,6 +3376,7 @@ def test_a_segmentation_opened_from_a_file_on_another_grid_is_refused(load_modul
     plain = nodes.segmentation_volume_problem(from_file(other, "lung2 plain", with_text=False), ct)
     assert plain and "'lung2 plain' is linked to no image and was drawn on another grid (3.1 x 3.1 x 3 mm" in plain
     assert nodes.segmentation_volume_problem(from_file(mask, "own plain", with_text=False), ct) is None
+    foreign_text = foreign.GetSegmentation().GetConversionParameter(geometry)
     foreign.SetReferenceImageGeometryParameterFromVolumeNode(ct)      # the fix: this patient's after all
     assert nodes.segmentation_volume_problem(foreign, ct) is None and logic.inputProblem(p) is None
     # a label map cropped from the CT (its voxels) and the CT's geometry oversampled 2 x 3 x 1 (Segment Editor)
@@ -3384,6 +3385,24 @@ def test_a_segmentation_opened_from_a_file_on_another_grid_is_refused(load_modul
     # the CT's voxels stored in another order (a label map written RAS of an LPS CT, axes swapped): the same voxels
     for order in ("RAS", "PLS", "LPI"):
         assert nodes.segmentation_volume_problem(from_file(sitk.DICOMOrient(mask, order), order), ct) is None, order
+    # review: Segment Editor's "Specify geometry" (Slicer's own logic) - isotropic, oversampled 1.5 / 0.5 - is this
+    # CT's box at another spacing; a segmentation with no segment has nothing to compare
+    for name, factor, isotropic in (("isotropic", 1.0, True), ("x1.5", 1.5, False), ("x0.5", 0.5, False)):
+        editor = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", f"{name} made")
+        editor.SetReferenceImageGeometryParameterFromVolumeNode(ct)
+        editor.GetSegmentation().AddEmptySegment("Tumor")
+        logic = slicer.vtkSlicerSegmentationGeometryLogic()
+        logic.SetInputSegmentationNode(editor)
+        logic.SetSourceGeometryNode(ct)
+        logic.SetOversamplingFactor(factor)
+        logic.SetIsotropicSpacing(isotropic)
+        assert not logic.CalculateOutputGeometry()
+        logic.SetReferenceImageGeometryInSegmentationNode()
+        editor.RemoveNodeReferenceIDs(editor.GetReferenceImageGeometryReferenceRole())    # as opened from a file
+        assert nodes.segmentation_volume_problem(editor, ct) is None, name
+    none = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "no segment")
+    none.GetSegmentation().SetConversionParameter(geometry, foreign_text)
+    assert nodes.segmentation_volume_problem(none, ct) is None
     oversampled = from_file(mask, "oversampled")
     image = slicer.vtkOrientedImageData()
     assert converter.DeserializeImageGeometry(oversampled.GetSegmentation().GetConversionParameter(geometry), image)
@@ -3396,9 +3415,19 @@ def test_a_segmentation_opened_from_a_file_on_another_grid_is_refused(load_modul
     image.SetExtent(0, 39, 0, 59, 0, 9)
     oversampled.GetSegmentation().SetConversionParameter(geometry, converter.SerializeImageGeometry(image))
     assert nodes.segmentation_volume_problem(oversampled, ct) is None
-    image.SetOrigin([v + 1.0 for v in corner])        # 1 mm off: not on the CT's voxels
+    image.SetOrigin([v + 10.0 for v in corner])       # 10 mm off: neither the CT's box nor on its voxels
     oversampled.GetSegmentation().SetConversionParameter(geometry, converter.SerializeImageGeometry(image))
     assert "drawn on another grid" in nodes.segmentation_volume_problem(oversampled, ct)
+    # review: the CT and its segmentation under one transform (a registration) compare in their own frame
+    own = from_file(mask, "own again")
+    moved = mrml_scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "registration")
+    shift = vtk.vtkMatrix4x4()
+    shift.SetElement(0, 3, 12.5)
+    shift.SetElement(1, 3, -4.0)
+    moved.SetMatrixTransformToParent(shift)
+    for node in (ct, own):
+        node.SetAndObserveTransformNodeID(moved.GetID())
+    assert nodes.segmentation_volume_problem(own, ct) is None
 
 
 def test_lung_radiomics_exports_keep_the_cts_geometry_in_double_precision(load_module, mrml_scene, small_phantom,

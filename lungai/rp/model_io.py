@@ -47,6 +47,13 @@ def save_model(model_dir, bundle: dict, card: dict, metrics: dict) -> Path:
     return model_dir
 
 
+def _outcome_mapping(card: dict) -> str:
+    """The words-to-0/1 part of the card's ``outcome_read_as`` ("'Yes' read as 1 (event), ..."), without the
+    "outcome 'NAME': " it begins with (a name may hold ": " itself)."""
+    text, prefix = card["outcome_read_as"], f"outcome {card['outcome']!r}: "
+    return text[len(prefix):] if text.startswith(prefix) else text
+
+
 def card_markdown(card: dict) -> str:
     """A human-readable rendering of the model card (model_card.md)."""
     m, td = card["metrics_nested_cv"], card["training_data"]
@@ -56,7 +63,7 @@ def card_markdown(card: dict) -> str:
              *([f"**Warning: {SYNTHETIC_NOTE}.**", ""] if td.get("synthetic") else []),   # every risk illustrative
              *[f"**Warning: {w}.**" for w in card.get("warnings", [])], *([""] if card.get("warnings") else []),
              f"- Outcome: `{card['outcome']}`"
-             + (f" ({card['outcome_read_as'].split(': ', 1)[1]})" if card.get("outcome_read_as", "0/1") != "0/1" else "")
+             + (f" ({_outcome_mapping(card)})" if card.get("outcome_read_as", "0/1") != "0/1" else "")
              + f"; model: {card['model_name']} on the `{card['feature_set']}` "
              f"feature set; hyper-parameters {card['hyperparameters']}",
              f"- Training data: {td['source']}, {td['n']} patients, {td['events']} events "

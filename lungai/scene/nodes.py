@@ -1441,12 +1441,18 @@ def _image_to_world(image):
     return np.array([[m.GetElement(i, j) for j in range(4)] for i in range(4)])
 
 
+# a geometry whose box lies this close to the CT's on every face (CT voxels) is the CT's: Segment Editor's isotropic
+# spacing of a 0.98 x 0.98 x 3 mm CT moves the z faces by 0.34 voxel, oversampling 0.5 / 1.5 / 2 / 3 and padding by 0
+BOX_TOLERANCE_VOXELS = 0.5
+
+
 def on_ct_lattice(geometry, ct_geometry, tolerance: float = 0.01) -> bool:
     """Whether a segmentation's reference geometry (vtkOrientedImageData) is the CT's (``ct_geometry``) box or a part
     of it on its voxel lattice: its axes along the CT's (in any order and sense: a label map stored RAS of an LPS
-    CT), each voxel of the CT split into a whole number of voxels per axis (Segment Editor's oversampling; 1: the
-    CT's own spacing) and the voxel edges on the CT's (a label map cropped from the CT, an oversampled geometry),
-    inside the CT's box; ``tolerance`` in voxels."""
+    CT), and either the CT's box within :data:`BOX_TOLERANCE_VOXELS` on every face whatever the spacing (Segment Editor's "Specify
+    geometry": oversampled, isotropic, padded) or a part of the box with each voxel of the CT split into a whole
+    number of voxels per axis and the voxel edges on the CT's (a label map cropped from the CT); ``tolerance`` in
+    voxels."""
     import itertools
 
     import numpy as np
@@ -1458,54 +1464,68 @@ def on_ct_lattice(geometry, ct_geometry, tolerance: float = 0.01) -> bool:
             np.any((axes > 1e-3 * scale.max()).sum(axis=1) != 1):
         return False                                  # an axis between the CT's: another direction
     split = 1.0 / scale
-    if np.any(np.abs(split - np.round(split)) > tolerance * split):
-        return False                                  # not a whole number of voxels per CT voxel
     e, c = geometry.GetExtent(), ct_geometry.GetExtent()
     corners = np.array([to_ct[:3, :3] @ ijk + to_ct[:3, 3] for ijk in itertools.product(
         *[(e[2 * k] - 0.5, e[2 * k + 1] + 0.5) for k in range(3)])])
     lo, hi = corners.min(axis=0), corners.max(axis=0)
     ct_lo, ct_hi = np.array([c[0], c[2], c[4]]) - 0.5, np.array([c[1], c[3], c[5]]) + 0.5
+    if np.all(np.abs(lo - ct_lo) <= BOX_TOLERANCE_VOXELS) and np.all(np.abs(hi - ct_hi) <= BOX_TOLERANCE_VOXELS):
+        return True       # the CT's box, any spacing: Segment Editor's isotropic / oversampled geometry
+    if np.any(np.abs(split - np.round(split)) > tolerance * split):
+        return False                                  # a part of the box, not a whole number of voxels per CT voxel
     steps = (lo - ct_lo) * np.round(split)            # the box's first edge in voxels of its own size
     return bool(np.all(np.abs(steps - np.round(steps)) <= tolerance) and np.all(lo >= ct_lo - tolerance)
                 and np.all(hi <= ct_hi + tolerance))
 
 
+def _local_geometry(volume_node):
+    """The voxel grid of ``volume_node`` in its own frame (its IJK-to-RAS matrix and extent, no parent transform) as a
+    vtkOrientedImageData - a segmentation's stored geometry is in the segmentation's own frame (QA: a probe node
+    outside the scene gave the CT's world geometry, so a segmentation under the CT's own transform was refused)."""
+    import slicer
+    import vtk
+
+    image = slicer.vtkOrientedImageData()
+    image.SetExtent(volume_node.GetImageData().GetExtent())
+    m = vtk.vtkMatrix4x4()
+    volume_node.GetIJKToRASMatrix(m)
+    image.SetImageToWorldMatrix(m)
+    return image
+
+
 def _unlinked_grid_problem(seg_node, volume_node) -> Optional[str]:
     """Why a segmentation linked to no image (a .seg.nrrd opened from a file keeps its reference geometry as text,
-    not as a link) is not for ``volume_node``, else None: its stored reference geometry is not on the CT's voxels
-    (:func:`on_ct_lattice`: another direction, spacing or box; an oversampled or cropped geometry of this CT is
-    accepted; without the text: the grid of its segments' own label map).  Nothing to compare (no image, a
-    segmentation of closed surfaces only, different parent transforms) or both under one DICOM patient: None.  QA: lung2's tumour saved as .seg.nrrd and opened with
+    not as a link) is not for ``volume_node``, else None: its stored reference geometry - without the text, the grid
+    of each of its segments' own label maps - is not this CT's (:func:`on_ct_lattice`: another direction, or another
+    box; Segment Editor's geometries of this CT - oversampled, isotropic, padded - and a label map cropped from it
+    are accepted).  Nothing to compare (no image, no segment, a segmentation of closed surfaces only, different
+    parent transforms) or both under one DICOM patient: None.  QA: lung2's tumour saved as .seg.nrrd and opened with
     LUNG1-003 was resampled onto LUNG1-003 and filed as its radiomics without a word."""
     import numpy as np
     import slicer
 
     converter = slicer.vtkSegmentationConverter
-    name = converter.GetReferenceImageGeometryParameterName()
     segmentation = seg_node.GetSegmentation()
-    stored = segmentation.GetConversionParameter(name)
-    if volume_node.GetImageData() is None or seg_node.GetTransformNodeID() != volume_node.GetTransformNodeID():
+    if volume_node.GetImageData() is None or seg_node.GetTransformNodeID() != volume_node.GetTransformNodeID() or \
+            not segmentation.GetNumberOfSegments():
         return None
-    probe = slicer.vtkMRMLSegmentationNode()     # not in the scene: only computes the CT's geometry string
-    probe.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
-    own = probe.GetSegmentation().GetConversionParameter(name)
-    if stored == own:
-        return None
-    images = slicer.vtkOrientedImageData(), slicer.vtkOrientedImageData()
-    if not converter.DeserializeImageGeometry(own, images[1]):
-        return None
+    ct = _local_geometry(volume_node)            # both in the same frame (the same parent transform, checked)
+    stored = segmentation.GetConversionParameter(converter.GetReferenceImageGeometryParameterName())
     if stored:
-        if not converter.DeserializeImageGeometry(stored, images[0]):
+        image = slicer.vtkOrientedImageData()
+        if not converter.DeserializeImageGeometry(stored, image):
             return None
-    else:      # no geometry text: the grid of the segments' own label map (a file's voxels), if it is their source
+        grids = [image]
+    else:      # no geometry text: the grids of the segments' own label maps (a file's voxels), if they are the source
         labelmap = converter.GetSegmentationBinaryLabelmapRepresentationName()
         source = getattr(segmentation, "GetSourceRepresentationName", None) or segmentation.GetMasterRepresentationName
-        first = segmentation.GetNthSegment(0) if segmentation.GetNumberOfSegments() else None
-        held = first.GetRepresentation(labelmap) if first is not None and source() == labelmap else None
-        if held is None or held.IsEmpty():
+        if source() != labelmap:
             return None
-        images = held, images[1]
-    if on_ct_lattice(*images):
+        held = [segmentation.GetNthSegment(k).GetRepresentation(labelmap)
+                for k in range(segmentation.GetNumberOfSegments())]
+        grids = [h for h in held if h is not None and not h.IsEmpty()]
+    off = next((g for g in grids if not on_ct_lattice(g, ct)), None)
+    if off is None:
         return None       # this CT's box, or a part of it on its voxels (oversampled, cropped): its own geometry
     from lungai.scene.dicom import _patient_id
 
@@ -1520,7 +1540,7 @@ def _unlinked_grid_problem(seg_node, volume_node) -> Optional[str]:
                 f"{' x '.join(str(e[2 * k + 1] - e[2 * k] + 1) for k in range(3))} voxels")
 
     return (f"The segmentation '{seg_node.GetName()}' is linked to no image and was drawn on another grid "
-            f"({grid(images[0])}) than {volume_node.GetName()}'s ({grid(images[1])}), not on its voxels: "
+            f"({grid(off)}) than {volume_node.GetName()}'s ({grid(ct)}), not on its voxels or box: "
             f"it is perhaps another patient's. Choose {volume_node.GetName()}'s segmentation (or set this one's "
             f"reference geometry to {volume_node.GetName()} in Segment Editor if it is this patient's)")
 

@@ -555,9 +555,11 @@ EMPTY_ACTIONS = {
 
 def ran_on_cut_faces(info: dict) -> list:
     """The faces of the kept pass's box (``roi_passes``) that its written mask touches and that are not at the image
-    edge (``cut_by_image_edge``): where a mask that no box held is cut flat by the box - the tumour may go on there."""
+    edge (the kept pass's ``box_at_image_edge``, as the note takes them): where a mask that no box held is cut flat by
+    the box - the tumour may go on there."""
     kept = next((q for q in info.get("roi_passes") or [] if q.get("kept")), {})
-    edge = info.get("cut_by_image_edge") or []
+    # the kept box's faces at the image edge, as the note takes them (an older result.json: the mask's own)
+    edge = kept["box_at_image_edge"] if "box_at_image_edge" in kept else info.get("cut_by_image_edge") or []
     return free_faces(kept.get("mask_touches"), edge if isinstance(edge, (list, tuple)) else [])
 
 
@@ -784,6 +786,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     # the kept pass's mask (as written) still touches a face of its box that could move: the tumour may go on beyond
     # it (not said of a mask away from the seed - not the clicked tumour - nor of one running on, its own reason)
     free = free_faces(kept_pass.get("mask_touches"), image_edge_faces(box, ct))
+    if kept_pass:       # the faces of the kept box at the image edge (they cannot move): review_actions reads them
+        kept_pass["box_at_image_edge"] = sorted(image_edge_faces(box, ct), key=FACES.index)
     incomplete = bool(free) and not seed_away
     if ran_on:
         notes.append(ran_on_note(growth["passes"]) + (
