@@ -793,7 +793,8 @@ def load_checked(parts: list, cfg, progress=None) -> tuple:
     if len(bad) == 1:
         raise bad[0][1]
     if bad:
-        listed = "; ".join(f"{c.case_id}{' (test split)' if c in parts[2] else ''}: {exc.problem}"
+        test = {id(c) for c in parts[2]}       # by identity: a case may hold images, compared by value otherwise
+        listed = "; ".join(f"{c.case_id}{' (test split)' if id(c) in test else ''}: {exc.problem}"
                            for c, exc in bad[:10]) + (f"; and {len(bad) - 10} more" if len(bad) > 10 else "")
         fixes = list(dict.fromkeys(exc.fix for _, exc in bad if exc.fix))
         raise InputError(f"{len(bad)} of {sum(map(len, parts))} cases cannot be used - {listed}",
