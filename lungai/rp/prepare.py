@@ -328,8 +328,9 @@ NO_DOSE_FIXES = {
 def no_dose_warning(df: pd.DataFrame, X: pd.DataFrame, roles: dict, id_column: str | None, what: str,
                     consequence: str, context: str = "cohort") -> tuple[int, str]:
     """(count, warning) for the rows of ``X`` (the model's features of ``df``'s rows) with no dose at all: every
-    dosimetric feature (``roles``: column -> role; dose_* columns and those a role file names) empty - a patient ``lungai cohort`` found no RTDOSE for (its provenance "no RTDOSE",
-    or one in another frame of reference), or a table left empty there.  Their dose features are imputed (the
+    dosimetric feature (``roles``: column -> role; dose_* columns and those a role file names) empty - a patient
+    ``lungai cohort`` found no RTDOSE for (its provenance "no RTDOSE", or one in another frame of reference), or a
+    table left empty there.  Their dose features are imputed (the
     training median), so a dose-based risk rests on a dose the patient never had.  Said as
     :func:`tumour_review_warning` (count, first ids, fix; ``context`` as :func:`lungs_cut_warning`); never changed.
     A feature set without dosimetric columns: no warning."""
