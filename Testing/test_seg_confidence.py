@@ -683,7 +683,8 @@ def test_every_review_reason_says_what_to_do():
     from lungai.seg.choice import DISAGREE
     from lungai.seg.infer import LOW_CONFIDENCE, RAN_ON, REVIEW_ACTIONS, SEED_AWAY, review_actions, review_reasons
 
-    every = review_reasons(0.1, 0.5, cut=True, incomplete=True, ran_on=True, several=True, seed_away=True,
+    every = review_reasons(0.1, 0.5, uncalibrated=True, cut=True, incomplete=True, ran_on=True, several=True,
+                           seed_away=True,
                            aerated=True, thin_slab=True) + [DISAGREE]
     assert {LOW_CONFIDENCE, RAN_ON, SEED_AWAY, pp.AERATED_REASON, pp.THIN_SLAB_REASON, DISAGREE} <= set(every)
     assert set(every) == set(REVIEW_ACTIONS), set(every) ^ set(REVIEW_ACTIONS)
@@ -757,3 +758,48 @@ def test_an_unfitted_calibration_has_no_passes_and_eval_seg_rows_say_the_passes(
     case = next(c for c in tiny_cases(4, 0) if c.case_id)
     row = evaluate_case(load_model(tmp_path / "m1"), case, method="mc-dropout", mc_passes=2)
     assert row["mc_passes"] == 2 and row["calibration_mc_passes"] is None
+
+
+def test_an_uncalibrated_model_flags_its_results_for_review(tmp_path, capsys):
+    """Left open last stop: a model trained with fewer than MIN_CALIBRATION_CASES validation cases with a tumour has
+    no calibrated confidence (the members' agreement stands in), yet its results were cleared whenever that
+    agreement passed the default threshold.  Every such result is now flagged for that reason alone, with what to do;
+    the validation tables of a calibration that fits say it no longer (their cases ran before the fit), and a
+    calibration that does not fit keeps it."""
+    import SimpleITK as sitk
+    import torch
+    from seg_helpers import tiny_cases, tiny_config
+
+    from lungai.cli import main
+    from lungai.seg.calibrate import fit_tables
+    from lungai.seg.confidence import MIN_CALIBRATION_CASES
+    from lungai.seg.infer import LOW_CONFIDENCE, REVIEW_ACTIONS, UNCALIBRATED_REASON, segment_tumour
+    from lungai.seg.model_io import load_model, save_model
+    from lungai.seg.networks import build_network
+
+    torch.manual_seed(0)
+    cfg = tiny_config(members=1, dropout=0.1)
+    save_model(tmp_path / "m1", cfg, [build_network(cfg).state_dict()], {"review": {"mc-dropout": {"threshold": 0.0}}})
+    case = next(c for c in tiny_cases(4, 0) if c.case_id)
+    res = segment_tumour(case.image, load_model(tmp_path / "m1"), whole=True, mc_passes=2)
+    info = res.info
+    assert info["calibrated"] is False and LOW_CONFIDENCE not in info["review_reasons"]     # threshold 0: not low
+    assert UNCALIBRATED_REASON in info["review_reasons"] and info["needs_review"] is True
+    action = info["review_actions"][info["review_reasons"].index(UNCALIBRATED_REASON)]
+    assert action == REVIEW_ACTIONS[UNCALIBRATED_REASON] and f"at least {MIN_CALIBRATION_CASES} validation" in action
+    ct = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(case.image, str(ct))
+    assert main(["segment", str(ct), "-o", str(tmp_path / "out"), "--model", str(tmp_path / "m1"),
+                 "--mc-passes", "2", "--whole"]) == 0
+    assert UNCALIBRATED_REASON in capsys.readouterr().out
+    # calibration: the cases ran on the uncalibrated model and recorded the reason
+    for n, fitted in ((MIN_CALIBRATION_CASES, True), (MIN_CALIBRATION_CASES - 1, False)):
+        table = _validation_table(n)
+        table["review_reasons"] = f"{UNCALIBRATED_REASON}; tumour cut by the image edge"
+        meta, folder = {}, tmp_path / f"fit{n}"
+        folder.mkdir()
+        fit_tables(folder, meta, {"mc-dropout": table}, mc_passes=2, n_members=1)
+        assert meta["calibration"]["mc-dropout"]["fitted"] is fitted
+        said = table["review_reasons"].str.contains(UNCALIBRATED_REASON)
+        assert bool(said.any()) is not fitted and bool(said.all()) is not fitted
+        assert table["review_reasons"].str.contains("tumour cut by the image edge").all() and table["needs_review"].all()

@@ -49,17 +49,20 @@ def calibrate_model(model_dir, model, val_cases, *, mc_passes: int = MC_PASSES, 
                       features=features)
 
 
-def review_reasons_with(df, low: np.ndarray) -> list:
+def review_reasons_with(df, low: np.ndarray, uncalibrated: bool = False) -> list:
     """Per row the review reasons of a validation table with the low-confidence reason recomputed (``low``: the
-    confidence is below the new threshold) and the others (image edge, box, seed, candidates) kept as recorded in
-    its ``review_reasons`` column ("; "-joined, as :func:`lungai.seg.evaluate.evaluate_case` writes it)."""
-    from lungai.seg.infer import LOW_CONFIDENCE
+    confidence is below the new threshold), the uncalibrated one said again only when the new calibration is not
+    fitted either (``uncalibrated``; the table's cases ran before it was fitted), and the others (image edge, box,
+    seed, candidates) kept as recorded in its ``review_reasons`` column ("; "-joined, as
+    :func:`lungai.seg.evaluate.evaluate_case` writes it)."""
+    from lungai.seg.infer import LOW_CONFIDENCE, UNCALIBRATED_REASON
 
     recorded = df["review_reasons"] if "review_reasons" in df else [""] * len(df)
     out = []
     for text, is_low in zip(recorded, low):
-        others = [r for r in (text.split("; ") if isinstance(text, str) and text else []) if r != LOW_CONFIDENCE]
-        out.append(([LOW_CONFIDENCE] if is_low else []) + others)
+        others = [r for r in (text.split("; ") if isinstance(text, str) and text else [])
+                  if r not in (LOW_CONFIDENCE, UNCALIBRATED_REASON)]
+        out.append(([LOW_CONFIDENCE] if is_low else []) + ([UNCALIBRATED_REASON] if uncalibrated else []) + others)
     return out
 
 
@@ -101,7 +104,8 @@ def fit_tables(model_dir, meta: dict, tables: dict, *, mc_passes: int, n_members
         conf = np.array([confidence(dict(zip(names, x)), cal) for x in X])
         thr, how = choose_review_threshold(conf[fit], df["dice"].to_numpy(float)[fit])
         df["confidence"] = conf
-        reasons = review_reasons_with(df, conf < thr)     # the threshold was chosen on conf < t alone (above)
+        # the threshold was chosen on conf < t alone (above)
+        reasons = review_reasons_with(df, conf < thr, uncalibrated=not cal.get("fitted"))
         df["review_reasons"] = ["; ".join(r) for r in reasons]
         df["needs_review"] = [bool(r) for r in reasons]
         df.to_csv(Path(model_dir) / f"validation_{method}.csv", index=False)

@@ -193,7 +193,7 @@ def segment_with_choice(ct, choice: ModelChoice, segment, **kwargs):
     Its confidence and review flag become the choice's own (:func:`choice_confidence`, the choice's review
     threshold from model.json; no fitted calibration for the method: the kept model's), and a disagreement
     between the models (Dice of their masks < ``min_model_agreement``) is one more reason for review."""
-    from lungai.seg.infer import LOW_CONFIDENCE
+    from lungai.seg.infer import LOW_CONFIDENCE, UNCALIBRATED_REASON
 
     if choice.meta.get("rule") == ROUTE_RULE:
         return segment_routed(ct, choice, segment, **kwargs)
@@ -221,13 +221,15 @@ def segment_with_choice(ct, choice: ModelChoice, segment, **kwargs):
     review = choice.meta.get("review", {}).get(method)
     threshold = float(review["threshold"]) if review and cal and cal.get("fitted") else float(info["review_threshold"])
     min_agreement = float(choice.meta.get("min_model_agreement", MIN_MODEL_AGREEMENT))
-    reasons = [r for r in info.get("review_reasons", []) if r != LOW_CONFIDENCE]
+    # the choice's own fitted calibration makes its confidence calibrated whatever the kept model's was
+    dropped = (LOW_CONFIDENCE, UNCALIBRATED_REASON) if cal and cal.get("fitted") else (LOW_CONFIDENCE,)
+    reasons = [r for r in info.get("review_reasons", []) if r not in dropped]
     reasons = ([LOW_CONFIDENCE] if conf < threshold else []) + reasons + ([DISAGREE] if agreement < min_agreement else [])
     info["model_choice"] = {"rule": RULE, "kept": best_name, "models": tried, "kept_confidence": round(kept_conf, 4),
                             "agreement_dice": round(agreement, 4), "min_agreement": min_agreement,
                             "calibrated": bool(cal and cal.get("fitted"))}
     info.update(confidence=round(conf, 4), review_threshold=threshold, needs_review=bool(reasons),
-                review_reasons=reasons)
+                review_reasons=reasons, calibrated=bool(cal and cal.get("fitted")) or bool(info.get("calibrated")))
     others = ", ".join(f"{t['model']} {t['confidence']:.2f}" for t in tried if t["model"] != best_name)
     info["notes"].append(f"model {best_name} kept (its confidence {kept_conf:.2f}; {others}); the models' masks "
                          f"overlap with Dice {agreement:.2f}; confidence of the choice {conf:.2f}")

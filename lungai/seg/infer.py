@@ -21,8 +21,8 @@ from lungai.progress import NullProgress
 from lungai.seg import preprocess as pp
 from lungai.seg.choice import DISAGREE, ModelChoice, segment_with_choice
 from lungai.seg.config import check_mc_passes, with_result_aliases
-from lungai.seg.confidence import (calibration_mc_passes, case_features, confidence, kept_region_features,
-                                   model_mc_passes, uses_flip_check)
+from lungai.seg.confidence import (MIN_CALIBRATION_CASES, calibration_mc_passes, case_features, confidence,
+                                   kept_region_features, model_mc_passes, uses_flip_check)
 from lungai.seg.postprocess import MAX_ELONGATION, keep_components, rank_components
 from lungai.seg.predict import flip_consistency, predict_probs
 from lungai.seg.uncertainty import summarize_maps
@@ -502,13 +502,17 @@ MC_PASSES_NOTE = ("this model's MC-dropout confidence and review threshold were 
 CUT_REASON = "tumour cut by the image edge"
 INCOMPLETE_REASON = "the tumour may be larger than the box"
 SEVERAL_REASON = "several candidate regions (automatic mode)"
+# a model whose confidence was never calibrated (fewer than MIN_CALIBRATION_CASES validation cases with a tumour):
+# its confidence is the members' agreement, not an expected Dice, so no threshold on it can clear a result
+UNCALIBRATED_REASON = "the model's confidence is not calibrated"
 
 
-def review_reasons(conf: float, threshold: float, *, cut: bool = False, incomplete: bool = False,
-                   ran_on: bool = False, several: bool = False, seed_away: bool = False,
+def review_reasons(conf: float, threshold: float, *, uncalibrated: bool = False, cut: bool = False,
+                   incomplete: bool = False, ran_on: bool = False, several: bool = False, seed_away: bool = False,
                    aerated: bool = False, thin_slab: bool = False) -> list:
     """Why a result needs an expert's review (empty: it does not); what to do about each: :func:`review_actions`."""
-    return ([LOW_CONFIDENCE] if conf < threshold else []) + ([CUT_REASON] if cut else []) + \
+    return ([LOW_CONFIDENCE] if conf < threshold else []) + ([UNCALIBRATED_REASON] if uncalibrated else []) + \
+        ([CUT_REASON] if cut else []) + \
         ([INCOMPLETE_REASON] if incomplete else []) + \
         ([RAN_ON] if ran_on else []) + ([SEVERAL_REASON] if several else []) + \
         ([SEED_AWAY] if seed_away else []) + ([pp.AERATED_REASON] if aerated else []) + \
@@ -522,6 +526,10 @@ REVIEW_ACTIONS = {
     LOW_CONFIDENCE: (f"{CHECK_OUTLINE}; if it misses or leaks into the tumour's surroundings, draw an ROI box round "
                      "the tumour (--roi; Segmentation panel: mode ROI) or try another model (--model, e.g. the "
                      "DynUNet for a large tumour; panel: Model)"),
+    UNCALIBRATED_REASON: (f"{CHECK_OUTLINE}: this model's confidence is its members' agreement, not an expected "
+                          f"Dice - calibrate it on at least {MIN_CALIBRATION_CASES} validation cases with a tumour "
+                          "(train-seg again with more patients or a larger --val-fraction) or use a shipped model "
+                          "(--model; panel: Model)"),
     CUT_REASON: ("check that the scan covers the whole tumour (load the full series / a larger field of view): the "
                  "volume and features are of the part inside the scan only"),
     INCOMPLETE_REASON: (f"{CHECK_OUTLINE} at the box's faces; place the seed at the tumour's centre or draw an ROI box "
@@ -808,7 +816,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         notes.append(f"{dropped['n_outside_lungs']} region(s) lying mostly outside the lungs, "
                      f"{dropped['outside_lungs_ml']:.1f} ml, left out of the tumour mask (mediastinal border / "
                      "chest wall); " + OUTSIDE_LUNGS_HINT)
-    reasons = review_reasons(conf, threshold, cut=bool(cut), incomplete=incomplete and not ran_on, ran_on=ran_on,
+    reasons = review_reasons(conf, threshold, uncalibrated=not (calib and calib.get("fitted")), cut=bool(cut),
+                             incomplete=incomplete and not ran_on, ran_on=ran_on,
                              several=n_candidates > 1, seed_away=seed_away, aerated=bool(aerated),
                              thin_slab=bool(slab))
     if n_candidates > 1:
