@@ -1272,3 +1272,40 @@ def test_a_killed_runs_half_written_files_are_removed_on_resume(tmp_path):
     again = run_batch(manifest, out, PARAMS, workers=0, segments=["tumour"])
     assert again.skipped == [case] and not [p for p in stale if p.exists()]
     assert (parts / f"{case}.csv").is_file()
+
+
+def test_failed_cases_are_listed_in_manifest_order_each_fix_said_once(small_phantom, tmp_path, monkeypatch, capsys):
+    """QA: with 2 workers the error table's rows and the "failed:" lines came in the order the workers finished
+    (1 and 2 workers: other files); and a case whose only label is absent from its mask got the label's fix and then
+    a generic "How to fix: fix the masks".  The cases are listed in the manifest's order, whatever order their
+    results arrive in (here: reversed), and the label's fix is the case's fix, said once."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from lungai.cli import main
+    from lungai.radiomics import cluster
+    from lungai.synthetic import labels as L
+
+    ph = small_phantom
+    sitk.WriteImage(ph.ct, str(tmp_path / "ct.nii.gz"))
+    mask = sitk.GetImageFromArray((sitk.GetArrayFromImage(ph.labels) == L.TUMOUR).astype(np.uint8) * 2)
+    mask.CopyInformation(ph.labels)
+    sitk.WriteImage(mask, str(tmp_path / "two.nii.gz"))
+    rows = [{"case": c, "image": "ct.nii.gz", "mask": m, "label": "gtv=1"}
+            for c, m in (("p1", "missing.nii.gz"), ("p2", "two.nii.gz"), ("p3", "gone.nii.gz"))]
+    pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
+
+    def reversed_results(fn, items, names, args, workers, scheduler, on_result):
+        for item in reversed(items):
+            on_result(fn(item, *args))
+    monkeypatch.setattr(cluster, "map_on_dask", reversed_results)
+    out = tmp_path / "b.csv"
+    assert main(["radiomics-batch", str(tmp_path / "m.csv"), "--workers", "2", "--feature-classes", "firstorder",
+                 "-o", str(out)]) == 1
+    printed = capsys.readouterr().out
+    failed = [line.split(":")[1].strip() for line in printed.splitlines() if line.startswith("failed: ")]
+    assert failed == ["p1", "p2", "p3"], printed
+    errors = pd.read_csv(tmp_path / "b_errors.csv")
+    assert errors.case.tolist() == ["p1", "p2", "p3"]
+    p2 = errors.error[1]
+    assert p2.count("How to fix") == 1 and "--label 2" in p2 and "fix the masks" not in p2, p2

@@ -1,6 +1,10 @@
 """User-facing errors: each names the problem and how to fix it."""
 
 
+# what separates the problem from its fix in an error's text (str(LungAIError))
+FIX_SEPARATOR = "\n  How to fix: "
+
+
 class LungAIError(Exception):
     """An error caused by the user's input or environment, with a suggested fix.
 
@@ -10,7 +14,7 @@ class LungAIError(Exception):
     def __init__(self, problem: str, fix: str = ""):
         self.problem = problem
         self.fix = fix
-        super().__init__(f"{problem}\n  How to fix: {fix}" if fix else problem)
+        super().__init__(f"{problem}{FIX_SEPARATOR}{fix}" if fix else problem)
 
 
 class InputError(LungAIError):

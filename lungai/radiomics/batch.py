@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lungai.errors import InputError, LungAIError
+from lungai.errors import FIX_SEPARATOR, InputError, LungAIError
 from lungai.io.outputs import (forget_stamps, locked_output_folder, prepare_output_file, prepare_output_folder,
                                record_output_file, remove_output_file, recorded_output_files)
 from lungai.radiomics.cluster import check_main_guard, check_scheduler_address, run_tasks
@@ -193,9 +193,13 @@ def process_case(row: dict, params: dict, segments, parts_dir: str) -> dict:
         segs = _segments_for(row, image, segments, errors)
         result = extract(image, segs, params, case=case, segment_errors=errors)
         if result.features.empty:
-            why = "; ".join(e.removeprefix(ABSENT) for e in result.errors.error)     # the prefix: errors-table only
+            # the prefix: errors-table only; each segment's own fix said once, after the problems (QA: the label's
+            # fix, then a generic "fix the masks")
+            said = [e.removeprefix(ABSENT).split(FIX_SEPARATOR, 1) for e in result.errors.error]
+            why = "; ".join(s[0] for s in said)
+            fixes = list(dict.fromkeys(s[1] for s in said if len(s) > 1))
             raise InputError("no segment could be extracted: " + (why or "no segment given"),
-                             "fix the masks")
+                             "; ".join(fixes) or "fix the masks")
         inputs = {**case_inputs(row), "paths": row_paths(row)}   # once read (a missing file: read_ct's error)
         if not result.errors.empty:
             write_csv(result.errors, part.with_name(part.stem + ".errors.csv"))

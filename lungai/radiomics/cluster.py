@@ -438,7 +438,7 @@ def run_tasks(desc: str, fn, items, names, args: tuple, is_done, summary, worker
     go to ``summary.skipped`` (resume); the others run as ``fn(item, *args)`` - in a plain loop when
     ``workers == 0`` and no ``scheduler``, else on Dask (:func:`map_on_dask`) - with a progress bar;
     each result dict (``case``, ``status`` "done"/"failed", ``error``) goes to ``summary.done`` or
-    ``summary.failed`` as (case, error)."""
+    ``summary.failed`` as (case, error), both in the order of ``names``."""
     import sys
 
     from lungai.progress import task
@@ -472,3 +472,8 @@ def run_tasks(desc: str, fn, items, names, args: tuple, is_done, summary, worker
                   f"{RESUME_HINT}",
                   file=sys.stderr)
             raise
+    # in the manifest's order, whatever order the workers finished in (QA: 1 and 2 workers wrote the error table's
+    # rows and the "failed:" lines in another order)
+    order = {name: i for i, name in enumerate(names)}
+    for found in (summary.done, summary.failed):
+        found.sort(key=lambda entry: order.get(entry[0] if isinstance(entry, tuple) else entry, len(order)))

@@ -214,6 +214,25 @@ def pyradiomics_resampling(params: dict) -> list | None:
     return list(spacing) if spacing and any(float(v) for v in spacing) else None
 
 
+def check_bspline_axes(image: sitk.Image, interpolator: str) -> None:
+    """Refuse pyradiomics' B-spline resampling (``interpolator: sitkBSpline``, its default, or another B-spline) of
+    an image with an axis of exactly 2 samples: ITK's B-spline reads outside the image there and the features come
+    out different on every run (:func:`lungai.radiomics.ibsi.preprocess.two_sample_axes`; lungai's own IBSI
+    presets resample such an image exactly).  pyradiomics resamples inside its own code, so it is refused here."""
+    from lungai.errors import InputError
+    from lungai.radiomics.ibsi.preprocess import two_sample_axes
+
+    axes = two_sample_axes(image)
+    if "BSpline" in interpolator and axes:
+        named = " and ".join("xyz"[d] for d in axes)
+        raise InputError(f"the image has only 2 {'slices' if axes == [2] else 'samples'} along {named} "
+                         f"({'x'.join(map(str, image.GetSize()))} voxels) and the settings resample it with "
+                         f"{interpolator} (pyradiomics' default when none is set): ITK's B-spline reads outside an "
+                         "axis of 2 samples and gives different values on every run",
+                         "set 'interpolator: sitkLinear' under 'setting' in the parameter file, use --params "
+                         "ibsi-e (lungai resamples such an image exactly), or give the CT with more slices")
+
+
 def pyradiomics_grid(image: sitk.Image, mask: sitk.Image, lo, hi, params: dict) -> dict:
     """The grid pyradiomics' ``resampleImage`` computes a segment on (box ``lo``..``hi`` of ``mask``, x y z), given
     the whole image: the grid is aligned with the image's origin, so it is the whole image's resampled grid cut to
@@ -232,6 +251,7 @@ def pyradiomics_grid(image: sitk.Image, mask: sitk.Image, lo, hi, params: dict) 
     if np.allclose(np.asarray(image.GetSpacing()), new):     # pyradiomics then only crops (no interpolation)
         return {"grid": "native (resampledPixelSpacing equals the CT's)", "spacing_mm": _fmt_spacing(native),
                 "interpolation": "none", "grid_size": "x".join(str(int(v)) for v in bb_size)}
+    check_bspline_axes(image, str(interp))
     label = int(setting.get("label", 1))
     ref_mask = sitk.Cast(mask > 0, sitk.sitkUInt8) * label if label != 1 else mask
     # the grid does not depend on the interpolator: the mask alone, nearest neighbour (no pass over the CT)

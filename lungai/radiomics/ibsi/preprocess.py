@@ -38,10 +38,43 @@ def grid_image(size, origin, spacing, direction) -> sitk.Image:
     return ref
 
 
+def two_sample_axes(image: sitk.Image) -> list:
+    """The axes (x, y, z numbers) along which ``image`` has exactly 2 samples: ITK's cubic B-spline reads outside the
+    image there (its mirror boundary maps index 2 to -2) and gives random values, up to 3.4e38 (QA: 20 identical
+    resamplings of a 2-slice LIDC crop, 14 different results)."""
+    return [d for d, n in enumerate(image.GetSize()) if n == 2]
+
+
+def _bspline_two_samples(image: sitk.Image, ref: sitk.Image, axes: list) -> sitk.Image:
+    """What ITK's B-spline resampling of ``image`` onto ``ref`` (nearest-neighbour extrapolation) gives where ITK
+    works: each 2-sample axis is repeated to 4 samples (a, b, a, b), whose mirror extension is the 2-sample axis's
+    own (..a, b, a, b..), so the spline coefficients and every value inside the image are those of the exact
+    cubic B-spline; points outside the image keep the nearest-neighbour extrapolation of ``image`` itself."""
+    arr = sitk.GetArrayViewFromImage(image)
+    for d in axes:
+        arr = np.concatenate([arr, arr], axis=2 - d)
+    padded = sitk.GetImageFromArray(np.ascontiguousarray(arr))
+    padded.SetOrigin(image.GetOrigin())
+    padded.SetSpacing(image.GetSpacing())
+    padded.SetDirection(image.GetDirection())
+    inner = sitk.Resample(padded, ref, sitk.Transform(), sitk.sitkBSpline, 0.0, sitk.sitkFloat32, True)
+    outer = sitk.Resample(image, ref, sitk.Transform(), sitk.sitkNearestNeighbor, 0.0, sitk.sitkFloat32, True)
+    ones = sitk.Image(image.GetSize(), sitk.sitkUInt8) + 1
+    ones.CopyInformation(image)
+    inside = sitk.Resample(ones, ref, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8, False)
+    out = sitk.GetImageFromArray(np.where(sitk.GetArrayViewFromImage(inside) > 0, sitk.GetArrayViewFromImage(inner),
+                                          sitk.GetArrayViewFromImage(outer)).astype(np.float32))
+    out.CopyInformation(ref)
+    return out
+
+
 def resample_image(image: sitk.Image, ref: sitk.Image, interpolator: str = "linear") -> sitk.Image:
-    """``image`` on the grid of ``ref``, intensities rounded (float32); nearest-neighbour extrapolation at the edges."""
-    img = sitk.Resample(sitk.Cast(image, sitk.sitkFloat32), ref, sitk.Transform(), _INTERPOLATORS[interpolator],
-                        0.0, sitk.sitkFloat32, True)
+    """``image`` on the grid of ``ref``, intensities rounded (float32); nearest-neighbour extrapolation at the edges.
+    A cubic B-spline along an axis of 2 samples: :func:`_bspline_two_samples` (ITK's own reads outside the image)."""
+    image = sitk.Cast(image, sitk.sitkFloat32)
+    if interpolator == "bspline" and two_sample_axes(image):
+        return sitk.Round(_bspline_two_samples(image, ref, two_sample_axes(image)))
+    img = sitk.Resample(image, ref, sitk.Transform(), _INTERPOLATORS[interpolator], 0.0, sitk.sitkFloat32, True)
     return sitk.Round(img)
 
 
