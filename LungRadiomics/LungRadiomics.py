@@ -337,7 +337,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
             raise ValueError(problem)
         params, classes, types, sigmas = self.featureOptions(p)
         # the dose first: a dose of another patient is refused before anything is exported
-        self.doseNotes = []
+        self.doseNotes, self.doseRoleNotes = [], []
         ctPath = workDir / f"ct{nodes.EXPORT_SUFFIX}"     # NRRD: the CT's spacing in double precision
         doseCmd = self.doseCommand(p, ctPath, workDir) if p.doseVolume is not None else None
         ct = nodes.export_volume(p.inputVolume, ctPath)
@@ -409,6 +409,11 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         envelopes = [n for n, m in envelopeMasks.items() if sitk.GetArrayViewFromImage(m).any()]
         self.doseNotes = [f"the motion envelope segment {n!r} is empty on the CT {p.inputVolume.GetName()!r}: not "
                           "subtracted from the lungs for the dose features" for n in envelopeMasks if n not in envelopes]
+        # the dose under another parent transform than the CT: said (read in world coordinates, as every input)
+        self.doseNotes += [n for n in [nodes.transform_mismatch_note(p.doseVolume, p.inputVolume)] if n]
+        # what lungai dose-features --rtstruct says of the names' GTV roles (lungai.dicom.roles.role_notes), in the
+        # panel's terms, and of a ticked segment with no tumour name lying in the lungs (not subtracted either)
+        self.doseRoleNotes = self.roleNotes(p, names, lungMask, [n for n in envelopeMasks if n not in envelopes])
         envelopeMask = write_image(nodes.union_mask([envelopeMasks[n] for n in envelopes]),
                                    workDir / f"envelope{ext}") if envelopes else None
         dose = nodes.export_volume(p.doseVolume, workDir / f"dose{ext}")
@@ -419,6 +424,34 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                                       gtv_name=segments_text(gtvs, segmentation) if gtvs else None,
                                       envelope=envelopeMask,
                                       envelope_name=segments_text(envelopes, segmentation) if envelopes else None)
+
+    def roleNotes(self, p, names, lungMask, unread=()) -> list:
+        """The dose features' notes on the segments' tumour roles: :func:`lungai.dicom.roles.role_notes` (what
+        ``lungai dose-features --rtstruct`` warns: a name beginning with GTV with no role, an iGTV / ITV not taken
+        as the tumour ...) in the panel's terms (:meth:`doseMessage`: rename the segment, not --structure-map), and
+        for each ticked segment with no role that lies in the dose lungs (``lungMask``): it is not subtracted -
+        roles come from names, as on the command line, never from the ticks (a ticked segment may be any region)."""
+        import SimpleITK as sitk
+
+        from lungai import mrml
+        from lungai.dicom.roles import role_notes
+        from lungai.segment_roles import LUNG_LOBES, motion_envelopes, name_key, segment_role
+
+        notes = [self.doseMessage(note) for note in role_notes(names, unread=unread)]
+        lungs = sitk.GetArrayViewFromImage(sitk.ReadImage(str(lungMask))) > 0
+        envelopes = set(motion_envelopes(names))
+        for name in dict.fromkeys(s for s in p.selectedSegments if s in names):
+            if segment_role(name) is not None or name in envelopes or name_key(name) in LUNG_LOBES \
+                    or any(repr(name) in note for note in notes):
+                continue
+            mask = sitk.GetArrayViewFromImage(mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, name,
+                                                                   p.inputVolume)) > 0
+            if (mask & lungs).any():
+                notes.append(f"segment {name!r} (ticked) has no tumour name and lies in the lungs: it is not "
+                             "subtracted from the lungs for the dose features (MLD, V20 ... include it; the tumour "
+                             "is taken by name, as on the command line); if it is the tumour, rename it to a "
+                             f"tumour name ({nodes.TUMOUR_NAMES})")
+        return notes
 
     @staticmethod
     def doseUnit(p) -> str:
@@ -435,6 +468,14 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         --max-dose-gy (an EQD2 / BED map, summed courses) is the command line's only."""
         import re
 
+        from lungai.dose.read import RAW_PIXELS_CLI
+
+        text = text.replace(RAW_PIXELS_CLI, "")       # raw RTDOSE pixels: the panel loads the RTDOSE via SlicerRT
+        # lungai.dicom.roles.role_notes' fix: a segment is renamed where the command line maps a structure
+        text = re.sub(r"^structure ", "segment ", text)
+        text = text.replace("the RTSTRUCT has no GTV", "the segmentation has no GTV")
+        text = re.sub(r"map it with --structure-map \('[^\n]*?: gtv'\)",
+                      f"rename the segment to a tumour name ({nodes.TUMOUR_NAMES})", text)
         text = text.replace("leave --dose-unit out (Gy, the default)", "choose Dose unit: Gy")
         text = re.sub(r"(?:pass|give) --dose-unit (\w+)", r"choose Dose unit: \1", text)
         text = re.sub(r"--dose-unit (\w+)", r"Dose unit: \1", text)
@@ -452,11 +493,14 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         # dose command (last) failing keeps the radiomics too, the message says why
         job = PanelJob(ProcessChain(cmds, optional=range(len(cmds))), (columns, csvs, doseCsv, failed),
                        workDir=workDir, parameterNode=p,
-                       inputs={"volume": p.inputVolume, "segmentation": p.segmentation},
+                       inputs={"volume": p.inputVolume, "segmentation": p.segmentation, "dose": p.doseVolume},
                        fileNames=self.exportedFileNames(p, columns, workDir))
         # said with the result, and recorded on the features table (what is computed from it says them too)
         job.segmentReviewNotes = self.reviewNotes(p.segmentation, columns.values())
-        job.reviewNotes = job.segmentReviewNotes + getattr(self, "doseNotes", [])   # an empty envelope segment left out
+        job.reviewNotes = job.segmentReviewNotes
+        # said with the dose result (or its failure): an empty envelope segment left out, the dose under another
+        # transform, the dose features' notes on the segments' tumour roles
+        job.doseNotes = getattr(self, "doseNotes", []) + getattr(self, "doseRoleNotes", []) if doseCsv else []
         # which segments "Lungs minus tumour" subtracts (every tumour segment, ticked or not): said with the result
         job.notes = [n for n in [nodes.lungs_minus_tumour_note(p.segmentation, columns.values())] if n]
         return job
@@ -559,24 +603,29 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
                 jobs = getattr(job.process, "jobs", None)
                 why = job.errorMessage(jobs[-1].error_message()) if jobs else "no dose features were written"
                 message += "\nDose features not computed: " + self.doseMessage(why)
-                # no dose table of an earlier run (another dose: plan A's MLD for plan B) stays linked to this CT:
-                # the one this panel made for this CT (nodes.volume_table; not renamed by the user since) is removed;
-                # another is only dropped
-                if nodes.own_volume_table(p.doseTable, volume, f"{volume.GetName()} dose features",
-                                          nodes.DOSE_MADE_BY, segmentation) is not None:
-                    from lungai.scene.stage import remove_node
-
-                    message += f" (the dose table '{p.doseTable.GetName()}' of an earlier run was removed)"
-                    remove_node(slicer.mrmlScene, p.doseTable)
+                # an earlier run's dose table (of another dose, or of this one) is kept as it was - it names its dose
+                # (nodes.source_dose_name) - and only dropped from the selector: nothing takes it for this run's
+                if p.doseTable is not None:
+                    dose = nodes.source_dose_name(p.doseTable)
+                    message += (f" (the dose table '{p.doseTable.GetName()}' of an earlier run"
+                                + (f", of dose '{dose}'," if dose else "") + " is kept)")
                 p.doseTable = None
             elif doseCsv is not None:
+                # the dose volume's table: another dose (plan B after plan A) gets its own, the other kept
+                doseNode = job.inputs.get("dose")
+                doseNode = doseNode if doseNode is not None and doseNode.GetScene() is not None else None
                 p.doseTable = nodes.table_from_csv(slicer.mrmlScene, doseCsv, f"{volume.GetName()} dose features",
                                                    node=p.doseTable, volume_node=volume, made_by=nodes.DOSE_MADE_BY,
-                                                   segmentation_node=segmentation)
-                message += (f"; dose features -> table '{p.doseTable.GetName()}'"
-                            + nodes.segmentation_table_note(p.doseTable, segmentation))
-                for note in results.dose_csv_warnings(doseCsv):   # lungs cut by the scan, as dose-features says it
-                    message += "\nwarning: " + note
+                                                   segmentation_node=segmentation, dose_node=doseNode)
+                message += (f"\nDose features -> table '{p.doseTable.GetName()}'"
+                            + nodes.segmentation_table_note(p.doseTable, segmentation)
+                            + nodes.dose_table_note(p.doseTable))
+                # every warning dose-features printed (one lung, lungs cut by the scan ...), as it says them
+                jobs = getattr(job.process, "jobs", None)
+                for note in results.dose_warnings(doseCsv, jobs[-1].lines if jobs else ()):
+                    message += "\nwarning: " + self.doseMessage(job.errorMessage(note))
+            for note in getattr(job, "doseNotes", []):
+                message += "\nwarning: " + note
         finally:
             job.finish()
         return message

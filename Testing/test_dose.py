@@ -1151,3 +1151,24 @@ def test_dose_unit_given_with_an_rtdose_is_said_not_silently_ignored(tmp_path, c
         warnings.simplefilter("error")
         read_dose(f)                                                        # the default: nothing said
         read_dose(tmp_path, unit="Gy")
+
+
+def test_image_dose_of_raw_rtdose_pixels_names_dose_grid_scaling(tmp_path):
+    """QA: a dose volume of raw RTDOSE pixel values (DoseGridScaling not applied: a 63 Gy plan stored with scaling
+    0.001 holds ~63000) got the fix "pass --dose-unit cGy" (the panel's "choose Dose unit: cGy") although read as cGy
+    it is 629 Gy, implausible too.  The fix now names DoseGridScaling and loading the RTDOSE itself (lungai reads the
+    file with its scaling; in Slicer through the DICOM module with SlicerRT), in either unit."""
+    gy = sitk.GetArrayFromImage(radial_dose(_grid(size=(24, 24, 24), spacing=(3.0, 3.0, 3.0),
+                                                  origin=(-34.5, -34.5, -34.5)), CENTRE, 25.0, 62.87))
+    f = _image_dose(tmp_path, "raw.nii.gz", np.round(gy / 1e-3))
+    for unit in ("Gy", "cGy"):
+        with pytest.raises(InputError) as err:
+            read_dose(f, unit=unit)
+        text = str(err.value)
+        assert "DoseGridScaling" in text and "SlicerRT" in text, text
+        assert "pass --dose-unit cGy" not in text
+    # a cGy dose read as Gy keeps its hint (600 Gy read as Gy is 6 Gy in cGy: plausible)
+    f = _image_dose(tmp_path, "cgy.nii.gz", gy * 100.0)
+    with pytest.raises(InputError) as err:
+        read_dose(f)
+    assert "pass --dose-unit cGy" in err.value.fix and "DoseGridScaling" not in str(err.value)

@@ -147,7 +147,7 @@ def test_the_radiomics_panel_repeats_the_dose_csvs_cut_warning(tmp_path):
     pd.DataFrame([{"case": "c", "dose_mld_gy": 9.8, "masks": "lungs: x", "lungs_cut": ""}]).to_csv(csv, index=False)
     assert dose_csv_warnings(csv) == []
     text = Path(__file__).resolve().parents[1].joinpath("LungRadiomics", "LungRadiomics.py").read_text()
-    assert "results.dose_csv_warnings(doseCsv)" in text
+    assert "results.dose_warnings(doseCsv" in text
 
 
 def test_the_lungs_cut_example_agrees_with_the_docs():

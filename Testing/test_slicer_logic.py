@@ -600,16 +600,17 @@ def test_lung_radiomics_cgy_dose_outside_slicerrt_keeps_the_radiomics(load_modul
     p.doseUnit = "cGy"                                                        # the panel's Dose unit
     assert logic.doseUnit(p) == "cGy"
     message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
-    assert "dose features -> table" in message and p.doseTable is not None
+    assert "Dose features -> table" in message and p.doseTable is not None
     mld = mrml.dataframe_from_table_node(p.doseTable)["dose_mld_gy"].item()
     assert 0 < mld < 60
 
 
-def test_lung_radiomics_failed_dose_step_drops_the_earlier_dose_table(load_module, mrml_scene, phantom_nodes,
-                                                                       tmp_path):
+def test_lung_radiomics_failed_dose_step_keeps_the_earlier_dose_table(load_module, mrml_scene, phantom_nodes,
+                                                                      tmp_path):
     """Review: the dose step is optional; when it failed, the dose table of the previous run (plan A) stayed in the
-    panel linked to the same CT, so Multimodal Predict would use plan A's MLD for plan B.  Now the panel's own dose
-    table of this CT is removed; a table of the user's is never removed, only dropped from the selector."""
+    panel's selector linked to the same CT.  It was then removed; QA: a failed run must never remove an earlier run's
+    results.  Now the table records its dose (plan A, lungai.scene.nodes.source_dose_name), is kept and only dropped
+    from the selector, and the message says so; a table of the user's likewise."""
     from lungai import mrml
     from lungai.dose import treatment_dose
 
@@ -620,11 +621,12 @@ def test_lung_radiomics_failed_dose_step_drops_the_earlier_dose_table(load_modul
     p.doseVolume = gy
     message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
     first = p.doseTable
-    assert "dose features -> table" in message and first is not None
+    assert "Dose features -> table" in message and first is not None
     p.doseVolume = cgy                                     # cGy read as Gy (unit Auto): the dose step fails
     message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
-    assert "Dose features not computed" in message and "of an earlier run was removed" in message
-    assert p.doseTable is None and first.GetScene() is None and p.outputTable is not None
+    assert "Dose features not computed" in message
+    assert f"(the dose table '{first.GetName()}' of an earlier run, of dose 'plan A', is kept)" in message, message
+    assert p.doseTable is None and first.GetScene() is mrml_scene and p.outputTable is not None
     mine = mrml_scene.AddNewNodeByClass("vtkMRMLTableNode", "my dose notes")   # the user's, picked
     p.doseTable = mine
     message = logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
@@ -3666,3 +3668,136 @@ def test_lung_radiomics_panel_keeps_the_table_of_another_segmentation(load_modul
     assert f"-> table '{vol.GetName()} radiomics (clinical)' (of segmentation 'clinical'; kept: " \
            f"'{first.GetName()}' of another segmentation)" in message
     assert nodes.source_segmentation_id(first) == seg.GetID()
+
+
+def _dose_run(logic, p, name="plan A", scale=1.0, on="Tumor"):
+    """Lung Radiomics' run of ``p`` with a new dose volume ``name`` (60 Gy on the segment ``on``, times ``scale``):
+    the message."""
+    from lungai import mrml
+    from lungai.dose import treatment_dose
+
+    scene = p.inputVolume.GetScene()
+    tumour = mrml.segment_to_mask(scene, p.segmentation, on, p.inputVolume)
+    p.doseVolume = mrml.volume_node_from_image(scene, treatment_dose(tumour, prescription_gy=60) * scale, name)
+    return logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+
+
+def test_lung_radiomics_dose_warns_of_a_gtv_name_without_a_role(load_module, mrml_scene, phantom_nodes, small_phantom):
+    """QA (LUNG1-003, segments 'GTV_primary+nodes', 'GTV+nodes', 'Primary tumour' and a 'Lungs' segment holding the
+    tumour): the dose table said "no GTV (the lungs include the tumour)" and the MLD was of the lungs with the GTV, with
+    no word, while lungai dose-features --rtstruct warns (lungai.dicom.roles.role_notes).  The panel now says the same
+    notes in its terms (rename the segment, no --structure-map), and of a ticked segment with no tumour name that lies
+    in the lungs: it is not subtracted (roles come from names, as on the command line)."""
+    from lungai import mrml
+    from lungai.io import copy_geometry
+
+    vol, seg = phantom_nodes
+    mask = lambda name: sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, name, vol)) > 0  # noqa: E731
+    tumour, lungs = mask("Tumor"), mask("Right lung") | mask("Left lung")
+    segmentation = seg.GetSegmentation()
+    segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Tumor")).SetName("GTV+nodes")
+    for name in ("Right lung", "Left lung"):
+        segmentation.RemoveSegment(segmentation.GetSegmentIdBySegmentName(name))
+    mrml.mask_to_segment(mrml_scene, copy_geometry((lungs | tumour).astype(np.uint8), small_phantom.ct), "Lungs",
+                         seg_node=seg)
+    mrml.mask_to_segment(mrml_scene, copy_geometry(tumour.astype(np.uint8), small_phantom.ct), "Primary tumour",
+                         seg_node=seg)
+    logic, p = _firstorder_radiomics(load_module, (vol, seg), ["Primary tumour"])
+    message = _dose_run(logic, p, on="GTV+nodes")
+    assert p.doseTable is not None, message
+    warnings = [ln for ln in message.splitlines() if ln.startswith("warning: ")]
+    assert any("segment 'GTV+nodes' begins with GTV but its name has no role" in w and "rename" in w
+               for w in warnings), message
+    assert any("'Primary tumour'" in w and "not subtracted from the lungs" in w and "rename" in w
+               for w in warnings), message
+    assert "--structure-map" not in message
+    masks = mrml.dataframe_from_table_node(p.doseTable)["masks"].item()
+    assert "no GTV" in masks                      # not subtracted: the roles are the names', as the command line's
+
+
+def test_lung_radiomics_second_dose_gets_its_own_table_and_a_failed_run_keeps_them(load_module, mrml_scene,
+                                                                                   phantom_nodes):
+    """QA: a second dose ('Plan B dose') on the same CT and segmentation overwrote plan A's dose table, no table said
+    which dose it was of, and a failed run with another dose removed the earlier table.  Now the dose table records
+    its dose node (attribute, reference and a 'dose' column), another dose gets its own table (plan A's kept, said),
+    the same dose again updates its own, and a failed run removes nothing."""
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    logic, p = _firstorder_radiomics(load_module, phantom_nodes)
+    message = _dose_run(logic, p, "plan A")
+    first = p.doseTable
+    assert first is not None and mrml.dataframe_from_table_node(first)["dose"].item() == "plan A", message
+    assert first.GetAttribute(nodes.SOURCE_DOSE_NAME_ATTRIBUTE) == "plan A"
+    mld_a = mrml.dataframe_from_table_node(first)["dose_mld_gy"].item()
+    message = _dose_run(logic, p, "Plan B dose", scale=0.5)
+    second = p.doseTable
+    assert second is not first and first.GetScene() is mrml_scene, message
+    assert mrml.dataframe_from_table_node(first)["dose_mld_gy"].item() == mld_a       # plan A's values kept
+    assert mrml.dataframe_from_table_node(second)["dose"].item() == "Plan B dose"
+    assert "Plan B dose" in second.GetName() and f"kept: '{first.GetName()}' of dose 'plan A'" in message
+    assert mrml.dataframe_from_table_node(second)["dose_mld_gy"].item() == pytest.approx(mld_a * 0.5, rel=1e-3)
+    message = _dose_run(logic, p, "plan C", scale=100.0)        # cGy read as Gy: the dose step fails
+    assert "Dose features not computed" in message and "removed" not in message
+    assert first.GetScene() is mrml_scene and second.GetScene() is mrml_scene and p.doseTable is None
+    p.doseTable = first                                          # plan A again: its own table is updated
+    dose_a = mrml_scene.GetFirstNodeByName("plan A")
+    p.doseVolume = dose_a
+    logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    assert p.doseTable is first
+
+
+def test_lung_radiomics_dose_warns_when_the_dose_is_under_another_transform(load_module, mrml_scene, phantom_nodes,
+                                                                            tmp_path):
+    """QA: the CT and segmentation under a transform while the dose is not (or the reverse) gave shifted dose metrics
+    without a word.  The inputs are read where Slicer shows them (world coordinates), the convention of the panels: so
+    a registration transform is honoured, but the panel warns that the dose sits under another transform."""
+    import vtk
+
+    from lungai import mrml
+    from lungai.dose import treatment_dose
+
+    logic, p = _firstorder_radiomics(load_module, phantom_nodes)
+    tumour = mrml.segment_to_mask(mrml_scene, p.segmentation, "Tumor", p.inputVolume)
+    p.doseVolume = mrml.volume_node_from_image(mrml_scene, treatment_dose(tumour, prescription_gy=60), "dose")
+    logic.doseCommand(p, tmp_path / "ct.nrrd", tmp_path)
+    assert not any("transform" in n for n in logic.doseNotes)
+    shift = mrml_scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "shift")
+    m = vtk.vtkMatrix4x4()
+    m.SetElement(0, 3, 15.0)
+    shift.SetMatrixTransformToParent(m)
+    for node in (p.inputVolume, p.segmentation):
+        node.SetAndObserveTransformNodeID(shift.GetID())
+    logic.doseCommand(p, tmp_path / "ct.nrrd", tmp_path)
+    notes = [n for n in logic.doseNotes if "transform" in n]
+    assert len(notes) == 1 and "'shift'" in notes[0] and "'dose'" in notes[0], logic.doseNotes
+    p.doseVolume.SetAndObserveTransformNodeID(shift.GetID())    # the dose moved with them: nothing to say
+    logic.doseCommand(p, tmp_path / "ct.nrrd", tmp_path)
+    assert not any("transform" in n for n in logic.doseNotes)
+    for node in (p.inputVolume, p.segmentation):                 # only the dose under a transform: said too
+        node.SetAndObserveTransformNodeID(None)
+    logic.doseCommand(p, tmp_path / "ct.nrrd", tmp_path)
+    assert any("transform" in n and "'shift'" in n for n in logic.doseNotes)
+
+
+def test_lung_radiomics_says_every_dose_features_warning(load_module, mrml_scene, phantom_nodes):
+    """QA: lungai dose-features warned "the lung map holds only the right lung ... dose metrics are of one lung" but
+    the panel's message repeated only the lungs_cut warnings.  Every warning the dose step prints reaches it."""
+    vol, seg = phantom_nodes
+    segmentation = seg.GetSegmentation()
+    segmentation.RemoveSegment(segmentation.GetSegmentIdBySegmentName("Left lung"))
+    logic, p = _firstorder_radiomics(load_module, (vol, seg))
+    message = _dose_run(logic, p)
+    assert p.doseTable is not None, message
+    assert any(ln.startswith("warning: ") and "one lung" in ln for ln in message.splitlines()), message
+
+
+def test_lung_radiomics_raw_rtdose_pixels_name_dose_grid_scaling(load_module, mrml_scene, phantom_nodes):
+    """QA: a dose volume of raw RTDOSE pixel values (DoseGridScaling not applied: 60 Gy stored as 60000) got "choose
+    Dose unit: cGy", implausible too (600 Gy).  The panel now names DoseGridScaling and loading the RTDOSE through the
+    DICOM module with SlicerRT (lungai.dose.read's message, without its command-line part)."""
+    logic, p = _firstorder_radiomics(load_module, phantom_nodes)
+    message = _dose_run(logic, p, "RTDOSE raw pixels", scale=1000.0)
+    assert "Dose features not computed: RTDOSE raw pixels: the maximum" in message, message
+    assert "DoseGridScaling" in message and "DICOM module with SlicerRT" in message
+    assert "Dose unit: cGy" not in message and "--dose " not in message and p.doseTable is None

@@ -894,6 +894,11 @@ def max_dose_limit(max_gy: float | None = None) -> float:
     return limit
 
 
+# what to do with a dose image of raw RTDOSE pixel values (DoseGridScaling not applied): read the RTDOSE itself
+# (RAW_PIXELS_CLI: the command line's part, which the Slicer panel leaves out)
+RAW_PIXELS_CLI = "give the RTDOSE file itself as --dose (lungai applies its DoseGridScaling), or in Slicer "
+RAW_PIXELS_FIX = (RAW_PIXELS_CLI + "load the RTDOSE through the DICOM module with SlicerRT installed (it applies DoseGridScaling), not as a "
+                  "plain image; or multiply the image by the RTDOSE's DoseGridScaling")
 NO_DOSE_FIX = ("calculate the plan's dose in the planning system and export it again (the RTDOSE of the "
                "calculated plan)")
 # a BEAM dose of a folder sum without dose may be a setup field (0 MU), which has no dose to add
@@ -927,6 +932,13 @@ def check_dose_plausible(name: str, top_gy: float, unit: str, max_gy: float | No
     raw = top_gy / IMAGE_DOSE_UNITS[unit]
     override = f"--max-dose-gy {int(np.ceil(top_gy / 10.0) * 10)}"
     tag = f"its DoseUnits tag says {unit.upper()}"
+    if not rtdose and raw / 100.0 > limit:
+        # implausible in Gy and in cGy alike: raw RTDOSE pixel values, the DoseGridScaling (e.g. 1e-3) not applied
+        raise InputError(f"{name}: the maximum {raw:.4g} is implausible for a lung treatment dose in Gy and in cGy "
+                         f"alike ({raw / 100:.4g} Gy read as cGy): the values look like raw RTDOSE pixel values, "
+                         "without the RTDOSE's DoseGridScaling",
+                         RAW_PIXELS_FIX + "; if they really are the dose (an EQD2 / BED map, summed courses) pass "
+                         + override)
     if top_gy > limit and unit == "Gy":
         if rtdose:
             raise InputError(f"{name}: the maximum {top_gy:.4g} Gy is above {limit:g} Gy, implausible for a lung "

@@ -1026,12 +1026,13 @@ def import_lung_outputs(scene, labels_path: Path, volume_node, seg_node=None):
 
 
 def table_from_csv(scene, path: Path, name: str, node=None, where: Optional[dict] = None, volume_node=None,
-                   made_by: str = "", segmentation_node=None):
+                   made_by: str = "", segmentation_node=None, dose_node=None):
     """A table node with the contents of a CSV file (numbers as numbers, case / patient ids as text:
     :func:`read_results_csv`); ``where`` ({column: value}) keeps only the rows with those values (compared as
     text).  With ``volume_node`` the table holds that CT's results: :func:`volume_table` (``node`` is reused only
     when it holds this same CT's results, else the CT's own table of a ``made_by`` run; ``segmentation_node``: the
-    segmentation the results are of - another one's table is kept)."""
+    segmentation the results are of - another one's table is kept; ``dose_node``: the dose volume of a dose table,
+    likewise)."""
     from lungai import mrml
 
     df = read_results_csv(path)
@@ -1039,7 +1040,7 @@ def table_from_csv(scene, path: Path, name: str, node=None, where: Optional[dict
         df = df[df[column].astype(str) == str(value)]
     if volume_node is not None:
         return volume_table(scene, df, name, volume_node, node=node, made_by=made_by,
-                            segmentation_node=segmentation_node)
+                            segmentation_node=segmentation_node, dose_node=dose_node)
     return mrml.table_node_from_dataframe(scene, df, name, node=node)
 
 
@@ -1184,6 +1185,67 @@ def source_segmentation_name(node) -> str:
     return seg.GetName() if seg is not None else (node.GetAttribute(SOURCE_SEGMENTATION_NAME_ATTRIBUTE) or "")
 
 
+# table node reference role and attributes: the dose volume a CT's dose table was computed from (Lung Radiomics).  A
+# run with another dose on the same CT and segmentation (plan B after plan A) makes its own table "<name> (<dose>)"
+# and keeps the other; the same dose again updates its own.  The name and ID stay when the dose node is deleted.
+SOURCE_DOSE_REFERENCE = "LungAI.sourceDose"
+SOURCE_DOSE_NAME_ATTRIBUTE = "LungAI.sourceDoseName"
+SOURCE_DOSE_ID_ATTRIBUTE = "LungAI.sourceDoseID"
+NAMED_AFTER_DOSE_ATTRIBUTE = "LungAI.namedAfterDose"     # "1": the table's name has its dose's name appended
+DOSE_COLUMN = "dose"     # the dose table's column naming its dose volume (after ``case``), the name the user sees
+
+
+def source_dose_name(node) -> str:
+    """The name of the dose volume whose dose table ``node`` is: the dose node's (still in the scene) name, else the
+    name stored when the table was made (:data:`SOURCE_DOSE_NAME_ATTRIBUTE`), "" for a table of no known dose."""
+    if node is None:
+        return ""
+    dose_id, scene = node.GetNodeReferenceID(SOURCE_DOSE_REFERENCE) or "", node.GetScene()
+    dose = scene.GetNodeByID(dose_id) if dose_id and scene is not None else None
+    return dose.GetName() if dose is not None else (node.GetAttribute(SOURCE_DOSE_NAME_ATTRIBUTE) or "")
+
+
+def _of_dose(node, dose_node) -> bool:
+    """``node`` may hold the results of ``dose_node``: it is that dose's table, or one of no known dose (older
+    versions), or no dose is given.  A table of a deleted dose node is another dose's."""
+    if dose_node is None:
+        return True
+    made = node.GetNodeReferenceID(SOURCE_DOSE_REFERENCE) or ""
+    if made:
+        return made == dose_node.GetID()
+    return not (node.GetAttribute(SOURCE_DOSE_ID_ATTRIBUTE) or node.GetAttribute(SOURCE_DOSE_NAME_ATTRIBUTE))
+
+
+def other_dose_tables(table) -> list:
+    """The other tables of ``table``'s CT and segmentation made by the same kind of run from another dose volume
+    (kept by :func:`volume_table`), in scene order."""
+    scene, volume_id = table.GetScene() if table is not None else None, source_volume_id(table)
+    if scene is None or not volume_id:
+        return []
+    mine = table.GetNodeReferenceID(SOURCE_DOSE_REFERENCE) or table.GetAttribute(SOURCE_DOSE_ID_ATTRIBUTE) or ""
+    out = []
+    for i in range(scene.GetNumberOfNodesByClass("vtkMRMLTableNode")):
+        node = scene.GetNthNodeByClass(i, "vtkMRMLTableNode")
+        if node is not table and source_volume_id(node) == volume_id and node_made_by(node) == node_made_by(table) \
+                and source_segmentation_id(node) == source_segmentation_id(table) \
+                and (node.GetNodeReferenceID(SOURCE_DOSE_REFERENCE) or node.GetAttribute(SOURCE_DOSE_ID_ATTRIBUTE)
+                     or "") != mine:
+            out.append(node)
+    return out
+
+
+def dose_table_note(table) -> str:
+    """For a panel's message after "-> table 'T'": " (dose 'D'; kept: 'T2' of dose 'D2')" - the dose volume the table
+    is of, and the tables of this CT and segmentation of other doses the run left as they were; "" for a table of no
+    known dose."""
+    dose = source_dose_name(table)
+    if not dose:
+        return ""
+    kept = ", ".join(f"'{other.GetName()}'" + (f" of dose '{source_dose_name(other)}'" if source_dose_name(other)
+                                               else "") for other in other_dose_tables(table))
+    return f" (dose '{dose}'" + (f"; kept: {kept}" if kept else "") + ")"
+
+
 def _of_deleted_segmentation(node) -> bool:
     """``node`` was made from a segmentation no longer in the scene (its name stored, the reference dropped)."""
     return not source_segmentation_id(node) and bool(node.GetAttribute(SOURCE_SEGMENTATION_ID_ATTRIBUTE)
@@ -1225,31 +1287,34 @@ def _named_after_segmentation(scene, volume_node, segmentation_node, made_by: st
     return other_segmentation
 
 
-def own_volume_table(node, volume_node, name: str, made_by: str = "", segmentation_node=None):
+def own_volume_table(node, volume_node, name: str, made_by: str = "", segmentation_node=None, dose_node=None):
     """``node`` when it holds ``volume_node``'s results (:func:`source_volume_id`) - with ``segmentation_node``,
-    of that segmentation (:func:`source_segmentation_id`; a table of no known segmentation may be) -, is lungai's
+    of that segmentation (:func:`source_segmentation_id`; a table of no known segmentation may be), with
+    ``dose_node`` of that dose volume (:func:`source_dose_name`; likewise) -, is lungai's
     to update (:func:`own_table`) and, with ``made_by``, was not made by another kind of run (a table with no
     :data:`MADE_BY_TAG`, of an older version, may be), else None."""
     if node is None or volume_node is None or source_volume_id(node) != volume_node.GetID():
         return None
     if made_by and node_made_by(node) not in ("", made_by):
         return None
-    if not _of_segmentation(node, segmentation_node):
+    if not _of_segmentation(node, segmentation_node) or not _of_dose(node, dose_node):
         return None
     return own_table(node, name)
 
 
-def find_volume_table(scene, volume_node, name: str, made_by: str, case=None, segmentation_node=None):
+def find_volume_table(scene, volume_node, name: str, made_by: str, case=None, segmentation_node=None,
+                      dose_node=None):
     """The table an earlier ``made_by`` run made in ``scene`` for ``volume_node`` (linked to it:
     :func:`source_volume_id`; with ``volume_node`` None, a table linked to no CT whose ``case`` cells are
     ``[case]``) - with ``segmentation_node``, of that segmentation or of none known (:func:`_of_segmentation`) -
-    and the user has not renamed (:func:`own_table`), else None."""
+    and the user has not renamed (:func:`own_table`) - with ``dose_node``, of that dose volume or of none known
+    (:func:`_of_dose`) -, else None."""
     if not made_by or scene is None:
         return None
     for i in range(scene.GetNumberOfNodesByClass("vtkMRMLTableNode")):
         node = scene.GetNthNodeByClass(i, "vtkMRMLTableNode")
         if node_made_by(node) != made_by or own_table(node, name) is None \
-                or not _of_segmentation(node, segmentation_node):
+                or not _of_segmentation(node, segmentation_node) or not _of_dose(node, dose_node):
             continue
         if volume_node is not None and source_volume_id(node) == volume_node.GetID():
             return node
@@ -1285,7 +1350,8 @@ def segmentation_table_note(table, segmentation_node) -> str:
             + (f"; kept: {kept} of another segmentation" if kept else "") + ")")
 
 
-def volume_table(scene, df, name: str, volume_node, node=None, made_by: str = "", segmentation_node=None):
+def volume_table(scene, df, name: str, volume_node, node=None, made_by: str = "", segmentation_node=None,
+                 dose_node=None):
     """A table node of ``volume_node``'s results (a panel's output table), tagged ``made_by`` (the kind of run:
     :data:`RADIOMICS_MADE_BY`, :data:`DOSE_MADE_BY`, lungai.scene.rp.RP_MADE_BY) and linked to
     ``segmentation_node``, the segmentation its results were computed from (:data:`SOURCE_SEGMENTATION_REFERENCE`).
@@ -1296,15 +1362,33 @@ def volume_table(scene, df, name: str, volume_node, node=None, made_by: str = ""
     segmentation is updated (:func:`find_volume_table`: back to patient A after B, or with no output chosen, A's
     table, not another one); renamed to ``name`` when the CT was renamed.  Otherwise a new node is made.  A run
     with another segmentation than the CT's table of that kind was made from (AI vs clinical contours) makes a new
-    table "``name`` (<segmentation>)" and keeps the other (:func:`other_segmentation_tables`)."""
-    node = (own_volume_table(node, volume_node, name, made_by, segmentation_node)
-            or find_volume_table(scene, volume_node, name, made_by, segmentation_node=segmentation_node))
+    table "``name`` (<segmentation>)" and keeps the other (:func:`other_segmentation_tables`).  ``dose_node``: the
+    dose volume of a dose table - recorded (:data:`SOURCE_DOSE_REFERENCE`, its name in the :data:`DOSE_COLUMN` column
+    after ``case``); a run with another dose than the CT's table of this segmentation was made from (plan B after
+    plan A) makes a new table "``name`` (<dose>)" and keeps the other (:func:`other_dose_tables`)."""
+    node = (own_volume_table(node, volume_node, name, made_by, segmentation_node, dose_node)
+            or find_volume_table(scene, volume_node, name, made_by, segmentation_node=segmentation_node,
+                                 dose_node=dose_node))
     if segmentation_node is not None:
         after = (node.GetAttribute(NAMED_AFTER_SEGMENTATION_ATTRIBUTE) == "1" if node is not None else
                  _named_after_segmentation(scene, volume_node, segmentation_node, made_by))
         if after:
             name = f"{name} ({segmentation_node.GetName()})"
+    if dose_node is not None:
+        df = df.copy()
+        df.insert(1 if "case" in df.columns[:1] else 0, DOSE_COLUMN, dose_node.GetName() or "")
+        # a new table beside this CT and segmentation's table of another dose (kept) is named after its dose
+        after_dose = (node.GetAttribute(NAMED_AFTER_DOSE_ATTRIBUTE) == "1" if node is not None else
+                      find_volume_table(scene, volume_node, name, made_by,
+                                        segmentation_node=segmentation_node) is not None)
+        if after_dose:
+            name = f"{name} ({dose_node.GetName()})"
     node = named_table(scene, df, name, node=node)
+    if dose_node is not None:
+        node.SetAttribute(NAMED_AFTER_DOSE_ATTRIBUTE, "1" if after_dose else "0")
+        node.SetNodeReferenceID(SOURCE_DOSE_REFERENCE, dose_node.GetID())
+        node.SetAttribute(SOURCE_DOSE_NAME_ATTRIBUTE, dose_node.GetName() or "")
+        node.SetAttribute(SOURCE_DOSE_ID_ATTRIBUTE, dose_node.GetID())
     if made_by:
         mark_node_made_by(node, made_by)
     if segmentation_node is not None:
@@ -1429,6 +1513,46 @@ def segmentation_volume_problem(seg_node, volume_node) -> Optional[str]:
                 f"choose {volume_node.GetName()}'s segmentation (or set this one's reference geometry to "
                 f"{volume_node.GetName()} in Segment Editor if it is this patient's)")
     return None if reference or source else _unlinked_grid_problem(seg_node, volume_node)
+
+
+def _to_world(node):
+    """(4x4 parent-to-world matrix as numpy, or None under a non-linear transform; the name of its transform or
+    "")."""
+    import numpy as np
+    import vtk
+
+    parent = node.GetParentTransformNode()
+    if parent is None:
+        return np.eye(4), ""
+    if not parent.IsTransformToWorldLinear():
+        return None, parent.GetName()
+    m = vtk.vtkMatrix4x4()
+    parent.GetMatrixTransformToWorld(m)
+    return np.array([[m.GetElement(i, j) for j in range(4)] for i in range(4)]), parent.GetName()
+
+
+def transform_mismatch_note(dose_node, volume_node) -> Optional[str]:
+    """A warning when a dose volume and the CT sit under different parent transforms (their matrices to world
+    differ; e.g. the CT and its segmentation under a registration, the dose not), else None.  Inputs are read where
+    Slicer shows them (world coordinates: a transform that registers the dose to the CT is honoured), so the
+    dose is taken moved against the CT by the difference - right for a registration, a shift when the dose was
+    already on the CT's frame (an RTDOSE of this CT's plan)."""
+    import numpy as np
+
+    if dose_node is None or volume_node is None:
+        return None
+    (dose, dose_tf), (ct, ct_tf) = _to_world(dose_node), _to_world(volume_node)
+    if dose is not None and ct is not None and np.allclose(dose, ct, rtol=0.0, atol=GRID_TOLERANCE_MM):
+        return None
+
+    def under(name):
+        return f"under the transform {name!r}" if name else "under no transform"
+
+    return (f"the dose {dose_node.GetName()!r} is {under(dose_tf)} but the CT {volume_node.GetName()!r} is "
+            f"{under(ct_tf)}: the dose features take both where Slicer shows them (world coordinates), so the dose is "
+            "moved against the CT and its segments by that difference - right if the transform registers them, a "
+            "shifted dose (MLD, V20 ...) if the dose was already on the CT's frame (an RTDOSE of this CT's plan): then "
+            "put the dose under the CT's transform (Data module)")
 
 
 def _image_to_world(image):

@@ -145,6 +145,14 @@ def dose_csv_warnings(dose_csv) -> list[str]:
     return [str(v).strip() for v in df[LUNGS_CUT_COLUMN] if str(v).strip()]
 
 
+def dose_warnings(dose_csv, lines=()) -> list[str]:
+    """Every warning of a ``lungai dose-features`` run, as the Lung Radiomics panel repeats them: the ``warning: ...``
+    lines it printed (``lines``: its output, e.g. a lung map of one lung, :func:`lungai.lungs.check.lung_map_notes`)
+    and its CSV's ``lungs_cut`` flag (:func:`dose_csv_warnings`), each once, in that order."""
+    printed = [str(line)[len("warning: "):].strip() for line in lines if str(line).startswith("warning: ")]
+    return list(dict.fromkeys(note for note in printed + dose_csv_warnings(dose_csv) if note))
+
+
 def run_settings_notes(columns: dict, csvs: dict) -> tuple[list, list]:
     """(edge warnings, notes on NaN values) of the Lung Radiomics panel's runs, one per computed segment as
     ``lungai radiomics`` prints them (:func:`lungai.radiomics.extract.edge_notes`, :func:`~lungai.radiomics.extract.

@@ -163,13 +163,15 @@ def _prefixed(values: dict, prefix: str, names=(), id_column: str | None = None)
 
 def dose_features(dose, names=()) -> dict:
     """``dose_*`` values (and the model's feature ``names`` as they are) from a dict, a one-row DataFrame or a
-    table node; the ``masks`` and ``lungs_cut`` columns of lungai's dose table (what the metrics were computed on, a
-    partial lung) are no features: a ``lungs_cut`` flag is carried as it is (``lungs_cut``: rp predict warns of it)."""
+    table node; the ``masks``, ``lungs_cut`` and ``dose`` columns of lungai's dose table (what the metrics were computed
+    on, a partial lung, the dose volume's name: :data:`lungai.scene.nodes.DOSE_COLUMN`) are no features: a ``lungs_cut`` flag is carried as it is (``lungs_cut``: rp predict warns of it)."""
     from lungai.dose.features import LUNGS_CUT_COLUMN, MASKS_COLUMN
     from lungai.rp.columns import is_missing_word
+    from lungai.scene.nodes import DOSE_COLUMN
 
     def features(values: dict) -> dict:
-        out = _prefixed({k: v for k, v in values.items() if str(k).strip() not in (MASKS_COLUMN, LUNGS_CUT_COLUMN)},
+        out = _prefixed({k: v for k, v in values.items()
+                         if str(k).strip() not in (MASKS_COLUMN, LUNGS_CUT_COLUMN, DOSE_COLUMN)},
                         "dose_", names)
         cut = next((v for k, v in values.items() if str(k).strip() == LUNGS_CUT_COLUMN), None)
         if cut is not None and not is_missing_word(cut) and str(cut).strip():
