@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
 # Set up everything SlicerLungAI needs in ./.venv (idempotent; re-installs only when
-# pyproject.toml or constraints.txt changed).  Needs python3 (3.10-3.12) with venv and pip.
+# pyproject.toml or constraints.txt changed).  Needs python3 (3.11 or 3.12: the pinned numpy,
+# scipy and pandas publish no 3.10 build) with venv and pip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+# the Python the environment is (or would be) made with: 3.11 or 3.12, said before anything is installed
+check_python() {
+  if ! "$1" -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 12) else 1)' 2>/dev/null; then
+    found=$("$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo "none")
+    echo "error: $2 is Python $found; SlicerLungAI needs Python 3.11 or 3.12 (the pinned numpy, scipy and pandas" \
+      "have no build for other versions)" >&2
+    echo "  How to fix: install Python 3.12 and run PYTHON=/path/to/python3.12 bash tools/setup.sh$3" >&2
+    exit 2
+  fi
+}
 if [ ! -x .venv/bin/python ]; then
+  check_python "$PY" "$PY" ""
   "$PY" -m venv .venv
 fi
+check_python .venv/bin/python ".venv/bin/python" " (after removing .venv/)"
 stamp=.venv/.lungai-installed
 want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then

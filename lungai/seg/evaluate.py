@@ -164,10 +164,11 @@ def check_cases(cases, label: int | None = None, progress=None) -> str | None:
     from lungai.seg.dataset import check_label_found, choose_label, load_images, other_labels_note
 
     bar = progress or NullProgress()
-    bad, seen, counts = [], set(), Counter()
+    bad, seen, counts, digests = [], set(), Counter(), {}
     for c in cases:
         try:
-            _, mask = load_images(c)
+            image, mask = load_images(c)
+            digests.setdefault(_voxels_digest(image), []).append(c.case_id)
             if label is None:
                 check_one_label(mask, f"mask {c.case_id}", "tumour", choose_label)
             labels = {int(v) for v in np.unique(sitk.GetArrayViewFromImage(mask)) if v}
@@ -181,7 +182,28 @@ def check_cases(cases, label: int | None = None, progress=None) -> str | None:
                          "fix these pairs or move them out of --images / --masks, then run again (nothing was "
                          "evaluated: a silently smaller test set would not be comparable)")
     check_label_found(label, seen, len(cases))
-    return other_labels_note(label, counts, len(cases), evaluating=True)
+    notes = [other_labels_note(label, counts, len(cases), evaluating=True), duplicate_cases_note(digests)]
+    return "; ".join(n for n in notes if n) or None
+
+
+def _voxels_digest(image: sitk.Image) -> str:
+    """A fingerprint of a CT's voxels and grid (two files of one scan, whatever their format or compression)."""
+    import hashlib
+
+    h = hashlib.sha256(sitk.GetArrayViewFromImage(image).tobytes())
+    h.update(repr((image.GetSize(), image.GetSpacing(), image.GetOrigin(), image.GetDirection())).encode())
+    return h.hexdigest()
+
+
+def duplicate_cases_note(digests: dict) -> str | None:
+    """The cases whose CTs are the same scan (identical voxels and grid; ``digests``: fingerprint -> case ids), or
+    None.  QA: one crop under two names was evaluated twice and counted twice in every mean, without a word."""
+    groups = [ids for ids in digests.values() if len(ids) > 1]
+    if not groups:
+        return None
+    return (f"{sum(len(g) for g in groups)} cases hold the same CT as another case (identical voxels: "
+            + "; ".join(" = ".join(g) for g in groups) + "): each is evaluated and counted in the means - remove "
+            "the copies from --images / --masks for a mean over distinct scans")
 
 
 def evaluate_case(model, case, method: str | None = None, mc_passes: int | None = None, seed: int = 0,
