@@ -77,6 +77,7 @@ def single_patient_cohort(patient_id: str, ehr_row: Optional[dict] = None, rna_r
 
 MODALITY_NAMES = {"ehr": "EHR", "rna": "RNA", "ct": "CT"}
 NOT_COMPUTED = "not computed: the patient has none of the inputs the model was trained with"
+NOT_FINITE = "not computed: the model gave no finite probability (a non-finite input value?)"
 
 
 def model_inputs(model) -> dict:
@@ -150,7 +151,7 @@ def predict_frame(name: str, model, cohort: Cohort) -> pd.DataFrame:
     """Per patient: the modalities used (``ehr``/``rna``/``ct``, :func:`usable_inputs`), ``model``, ``p_<class>``,
     ``predicted``, ``status`` and ``notes`` (EHR values not seen in training, :func:`predict_with_notes`).  A patient
     with no usable modality gets no probabilities (NaN, empty ``predicted``) and a ``status`` that says so, never the
-    model's prior dressed up as a prediction."""
+    model's prior dressed up as a prediction; so does one whose probabilities are not finite (:data:`NOT_FINITE`)."""
     reduced, av = usable_inputs(model, cohort)
     proba, notes = predict_with_notes(model, reduced)
     df = av.reset_index()
@@ -159,8 +160,11 @@ def predict_frame(name: str, model, cohort: Cohort) -> pd.DataFrame:
         df[f"p_{c}"] = proba[:, k]
     df["predicted"] = [model.classes[k] for k in np.argmax(proba, axis=1)]
     none = ~av.any(axis=1).to_numpy()
-    df["status"] = np.where(none, NOT_COMPUTED, "computed")
+    # a probability that is not a number (a non-finite input the loaders missed) is never written as "computed"
+    bad = ~none & ~np.isfinite(np.asarray(proba, dtype=float)).all(axis=1)
+    df["status"] = np.where(none, NOT_COMPUTED, np.where(bad, NOT_FINITE, "computed"))
     df["notes"] = ["; ".join(notes.get(str(pid), [])) for pid in df["patient_id"]]
+    none = none | bad
     if none.any():
         df.loc[none, [f"p_{c}" for c in model.classes]] = np.nan
         df["predicted"] = df["predicted"].astype(object)
