@@ -426,3 +426,55 @@ def test_ids_differing_only_in_letter_case_are_said_to(tmp_path):
         load_cohort(tmp_path / "ehr.csv", rna, require_label=False)
     assert any("p06 vs P06" in str(w.message) for w in caught)
     assert "differ only by leading zeros" in id_spelling_hint(["007"], ["7"]) and id_spelling_hint(["A"], ["B"]) == ""
+
+
+# ------------------------------------------------------------------ the 72 mm CT crop and a large tumour
+def _cube_ct(side_mm, spacing=3.0, n=60):
+    """(CT, mask) of a 180 mm field with a cube tumour of ``side_mm`` at its centre."""
+    import SimpleITK as sitk
+
+    arr = np.full((n, n, n), -800, np.int16)
+    half = int(round(side_mm / spacing / 2))
+    c = n // 2
+    arr[c - half:c + half, c - half:c + half, c - half:c + half] = 40
+    ct = sitk.GetImageFromArray(arr)
+    ct.SetSpacing([spacing] * 3)
+    mask = sitk.GetImageFromArray((arr == 40).astype(np.uint8))
+    mask.CopyInformation(ct)
+    return ct, mask
+
+
+def test_the_share_of_a_tumour_outside_the_ct_crop_is_measured():
+    from lungai.fusion.ct_crop import CROP_MM, outside_crop_share
+
+    assert outside_crop_share(_cube_ct(60)[1]) == 0.0                       # inside the 72 mm cube
+    assert outside_crop_share(_cube_ct(96)[1]) == pytest.approx(1 - (72 / 96) ** 3, abs=0.03)
+    assert CROP_MM == 72.0
+
+
+@pytest.mark.shared_data
+def test_lung1_002s_gtv_is_said_to_be_cut_by_the_ct_crop(shared_data):
+    """LUNG1-002's GTV (96 x 95 x 75 mm): 17 % of it lay outside the crop the CNN sees, silently."""
+    import SimpleITK as sitk
+
+    from lungai.fusion.ct_crop import binary_mask, outside_crop_share
+
+    labels = sitk.ReadImage(str(shared_data / "nsclc_whole_ct" / "nifti" / "LUNG1-002_labels.nii.gz"))
+    assert outside_crop_share(binary_mask(labels, label=1)) == pytest.approx(0.17, abs=0.02)
+
+
+def test_a_prediction_from_a_cut_tumour_says_so_in_its_notes(tmp_path):
+    from lungai.fusion.api import predict_frame, single_patient_cohort
+    from lungai.fusion.pipeline import FusionConfig, FusionPipeline
+
+    ids = _ehr(tmp_path, n=6)
+    ehr = pd.read_csv(tmp_path / "ehr.csv").set_index("Case ID")
+    cohort = load_cohort(tmp_path / "ehr.csv", label="stage")
+    for k, pid in enumerate(ids):
+        cohort.ct[pid] = _cube_ct(30 + 15 * (k % 2))
+    pipe = FusionPipeline(FusionConfig(epochs=1, neighbours=2, modalities=("ehr", "ct")), ["I", "II", "III"]).fit(cohort)
+    row = ehr.loc["P01"].drop("stage").to_dict()
+    big = predict_frame("fusion", pipe, single_patient_cohort("P01", row, None, *_cube_ct(96)))
+    small = predict_frame("fusion", pipe, single_patient_cohort("P01", row, None, *_cube_ct(60)))
+    assert "of the tumour lies outside the 72 mm" in big.notes[0] and big.status[0] == "computed"
+    assert "outside" not in small.notes[0]

@@ -129,7 +129,8 @@ def usable_inputs(model, cohort: Cohort) -> tuple:
 def predict_with_notes(model, cohort: Cohort) -> tuple:
     """(``model.predict_proba(cohort)``, {patient id: [notes]}): the notes of the EHR values that are not levels the
     model was trained with (:class:`lungai.fusion.preprocess.UnseenLevelWarning`: read as a level differing only by
-    case / spaces, or treated as missing), for the per-patient ``notes`` column the panel shows.  The warnings
+    case / spaces, or treated as missing), and of a tumour partly outside the fusion network's CT crop
+    (:func:`lungai.fusion.ct_crop.crop_cut_note`), for the per-patient ``notes`` column the panel shows.  The warnings
     themselves are warned again, for the console."""
     import warnings
 
@@ -144,6 +145,22 @@ def predict_with_notes(model, cohort: Cohort) -> tuple:
             for pid, texts in w.message.by_patient.items():
                 notes.setdefault(str(pid), []).extend(t for t in texts if t not in notes.get(str(pid), []))
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if isinstance(model, FusionPipeline) and "ct" in model.modalities and cohort.ct:
+        from lungai.errors import InputNote
+        from lungai.fusion.ct_crop import crop_cut_note
+        from lungai.fusion.pipeline import crop_outside_share
+
+        cut = {}
+        for pid, entry in cohort.ct.items():       # a large tumour is partly outside the crop the CNN sees: said
+            share = crop_outside_share(*entry)
+            if crop_cut_note(share):
+                notes.setdefault(str(pid), []).append(crop_cut_note(share))
+                cut[str(pid)] = share
+        if cut:
+            warnings.warn(InputNote(
+                f"{len(cut)} patient(s)' tumour lies partly outside the CT crop the network sees (share outside): "
+                + ", ".join(f"{p} {100 * v:.0f} %" for p, v in list(cut.items())[:10]) + (" ..." if len(cut) > 10 else "")
+                + " - their CT input and Grad-CAM cover only part of the tumour"))
     return proba, notes
 
 
