@@ -33,8 +33,12 @@ def _ehr(tmp_path, n=12, **cols):
     return ids
 
 
-def _rna(tmp_path, ids, name="rna.csv"):
+def _rna(tmp_path, ids, name="rna.csv", edit=None):
+    """A genes x patients matrix of 6 genes g0..g5; ``edit(m)`` changes the patients x genes frame before it is
+    written (an infinite or missing value)."""
     m = pd.DataFrame(np.random.default_rng(2).normal(size=(len(ids), 6)), index=ids, columns=[f"g{j}" for j in range(6)])
+    if edit is not None:
+        edit(m)
     m.T.to_csv(tmp_path / name)                                 # genes x patients, as df_zscore.csv
     return tmp_path / name
 
@@ -150,7 +154,8 @@ def test_panel_logic_predicts_from_ehr_for_a_patient_without_rna(tmp_path):
         out = predict_stage_nodes(scene, pipe, ids[-1], ehr_path=tmp_path / "ehr.csv", rna_path=rna)
     finally:
         restore_headless_scene(scene, token)
-    assert f"patient {ids[-1]} is not in the RNA matrix: RNA branch masked" in out["notes"]
+    assert any(n.startswith(f"patient {ids[-1]} is not in the RNA matrix") and n.endswith("RNA branch masked")
+               for n in out["notes"])
     assert out["predicted"] in ("I", "II", "III") and out["top_genes"] is None
 
 
@@ -307,3 +312,169 @@ def test_panel_logic_explains_the_forward_pass_it_predicted_for_a_patient_with_a
     expected = explain.top_genes_per_patient(masked, 6)
     np.testing.assert_allclose(top["shapley_value"].astype(float), expected["shapley_value"], atol=1e-6)
     assert not np.allclose(masked.to_numpy(), unmasked.to_numpy(), atol=1e-6)   # the test tells the passes apart
+
+
+# ------------------------------------------------------------------ non-finite and missing values (QA on df_zscore.csv)
+def _set(**cells):
+    """An ``edit`` for :func:`_rna`: {"P03__g2": value, "P04": value (the whole profile)}."""
+    def edit(m):
+        for key, value in cells.items():
+            pid, _, gene = key.partition("__")
+            if gene:
+                m.loc[pid, gene] = value
+            else:
+                m.loc[pid, :] = value
+    return edit
+
+
+def test_an_infinite_rna_value_is_refused_at_load_naming_gene_patient_and_value(tmp_path, capsys):
+    """A log of 0 expression (-inf) was predicted as "computed" with blank probabilities (predict) and crashed cv
+    ("Input contains NaN"): refused where the matrix is read, for every command."""
+    ids = _ehr(tmp_path)
+    rna = _rna(tmp_path, ids, edit=_set(P03__g2=-np.inf, P05__g4=np.inf))
+    with pytest.raises(InputError) as err:
+        load_rna(rna, ids=ids)
+    text = str(err.value)
+    assert "'g2'" in text and "P03" in text and "-inf" in text and "'g4'" in text and "P05" in text
+    assert str(rna) in text and "log of 0" in text and "empty" in err.value.fix
+    data = ["--ehr", tmp_path / "ehr.csv", "--label", "stage"]
+    assert _cli(["cv", *data, "--rna", rna, "-o", tmp_path / "cv", "--folds", 2, *FAST]) == 2
+    assert "P03" in capsys.readouterr().err
+    assert _cli(["train", *data, "--rna", _rna(tmp_path, ids, "clean.csv"), "-o", tmp_path / "m", *FAST]) == 0
+    assert _cli(["predict", "--model", tmp_path / "m", "--ehr", tmp_path / "ehr.csv", "--rna", rna,
+                 "-o", tmp_path / "p"]) == 2
+    assert "P05" in capsys.readouterr().err and not (tmp_path / "p" / "predictions.csv").exists()
+
+
+def test_an_infinite_ehr_number_is_refused_at_load(tmp_path):
+    from lungai.fusion.data import load_ehr
+
+    _ehr(tmp_path, age=[60.0] * 5 + [np.inf] + [70.0] * 6)          # crashed predict: "Input X contains infinity"
+    with pytest.raises(InputError) as err:
+        load_ehr(tmp_path / "ehr.csv")
+    assert "'age'" in str(err.value) and "P05" in str(err.value) and "inf" in str(err.value)
+
+
+def test_gene_selector_never_passes_an_infinite_value_on():
+    from lungai.fusion.preprocess import GeneSelector
+
+    m = pd.DataFrame(np.random.default_rng(0).normal(size=(8, 4)), index=[f"P{i}" for i in range(8)],
+                     columns=["a", "b", "c", "d"])
+    sel = GeneSelector(2).fit(m)
+    m.loc["P1", sel.genes[0]] = np.inf                   # nan_to_num made it 3.4e38, a huge finite z-score
+    m.loc["P2", sel.genes[1]] = np.nan                   # a missing value is the training mean (z = 0)
+    with pytest.raises(InputError, match="P1"):
+        sel.transform(m, m.index)
+    m.loc["P1", sel.genes[0]] = 0.0
+    assert np.isfinite(sel.transform(m, m.index)).all() and sel.transform(m, ["P2"])[0, 1] == 0.0
+
+
+def test_a_nan_probability_is_never_written_as_computed(tmp_path):
+    from lungai.fusion.api import predict_frame
+    from lungai.fusion.pipeline import FusionConfig, FusionPipeline
+
+    _ehr(tmp_path)
+    cohort = load_cohort(tmp_path / "ehr.csv", label="stage")
+    pipe = FusionPipeline(FusionConfig(epochs=2, neighbours=2, modalities=("ehr",)), ["I", "II", "III"]).fit(cohort)
+    real = pipe.predict_proba
+
+    def proba(c):
+        p = real(c)
+        p[2] = np.nan
+        return p
+    pipe.predict_proba = proba
+    df = predict_frame("fusion", pipe, cohort)
+    assert df.status[2] != "computed" and pd.isna(df.predicted[2]) and df.status[1] == "computed"
+
+
+def test_a_patient_with_an_empty_rna_profile_has_no_rna(tmp_path):
+    """An all-NaN profile was predicted "with RNA" from the training means (z = 0): masked, as a patient not in the
+    matrix."""
+    from lungai.scene.stage import _rna_row
+
+    ids = _ehr(tmp_path)
+    rna = _rna(tmp_path, ids, edit=_set(P02=np.nan))
+    with pytest.warns(UserWarning, match="P02"):
+        cohort = load_cohort(tmp_path / "ehr.csv", rna, label="stage")
+    av = cohort.availability()
+    assert not av.loc["P02", "rna"] and av.loc["P01", "rna"] and cohort.report["with"]["rna"] == len(ids) - 1
+    assert _rna_row(rna, "P02") is None and _rna_row(rna, "P01") is not None
+
+
+def test_a_patient_missing_most_of_the_models_genes_is_named_and_imputed_values_counted(tmp_path, capsys):
+    from lungai.fusion.model_io import MOST_GENES_MISSING
+
+    ids = _ehr(tmp_path)
+    data = ["--ehr", tmp_path / "ehr.csv", "--label", "stage"]
+    sparse = _rna(tmp_path, ids, "sparse.csv", edit=_set(P04__g0=np.nan, P04__g1=np.nan, P04__g2=np.nan,
+                                                         P04__g3=np.nan, P06__g0=np.nan))
+    assert _cli(["train", *data, "--rna", sparse, "-o", tmp_path / "m", *FAST]) == 0
+    assert "RNA: 5 missing value(s) in 2 patient(s)" in capsys.readouterr().out   # imputed: said
+    assert _cli(["predict", "--model", tmp_path / "m", "--ehr", tmp_path / "ehr.csv", "--rna", sparse,
+                 "-o", tmp_path / "p"]) == 0
+    err = capsys.readouterr().err
+    assert f"more than {100 * MOST_GENES_MISSING:.0f} %" in err and "P04" in err and "P06" not in err
+
+
+def test_ids_differing_only_in_letter_case_are_said_to(tmp_path):
+    """RNA ids 'p06' of EHR ids 'P06' were predicted twice (EHR only, RNA only) without saying why."""
+    from lungai.io.tables import id_spelling_hint
+
+    ids = _ehr(tmp_path)
+    rna = _rna(tmp_path, ids[:6] + [i.lower() for i in ids[6:]])
+    with pytest.warns(UserWarning, match="differ only in letter case") as caught:
+        load_cohort(tmp_path / "ehr.csv", rna, require_label=False)
+    assert any("p06 vs P06" in str(w.message) for w in caught)
+    assert "differ only by leading zeros" in id_spelling_hint(["007"], ["7"]) and id_spelling_hint(["A"], ["B"]) == ""
+
+
+# ------------------------------------------------------------------ the 72 mm CT crop and a large tumour
+def _cube_ct(side_mm, spacing=3.0, n=60):
+    """(CT, mask) of a 180 mm field with a cube tumour of ``side_mm`` at its centre."""
+    import SimpleITK as sitk
+
+    arr = np.full((n, n, n), -800, np.int16)
+    half = int(round(side_mm / spacing / 2))
+    c = n // 2
+    arr[c - half:c + half, c - half:c + half, c - half:c + half] = 40
+    ct = sitk.GetImageFromArray(arr)
+    ct.SetSpacing([spacing] * 3)
+    mask = sitk.GetImageFromArray((arr == 40).astype(np.uint8))
+    mask.CopyInformation(ct)
+    return ct, mask
+
+
+def test_the_share_of_a_tumour_outside_the_ct_crop_is_measured():
+    from lungai.fusion.ct_crop import CROP_MM, outside_crop_share
+
+    assert outside_crop_share(_cube_ct(60)[1]) == 0.0                       # inside the 72 mm cube
+    assert outside_crop_share(_cube_ct(96)[1]) == pytest.approx(1 - (72 / 96) ** 3, abs=0.03)
+    assert CROP_MM == 72.0
+
+
+@pytest.mark.shared_data
+def test_lung1_002s_gtv_is_said_to_be_cut_by_the_ct_crop(shared_data):
+    """LUNG1-002's GTV (96 x 95 x 75 mm): 17 % of it lay outside the crop the CNN sees, silently."""
+    import SimpleITK as sitk
+
+    from lungai.fusion.ct_crop import binary_mask, outside_crop_share
+
+    labels = sitk.ReadImage(str(shared_data / "nsclc_whole_ct" / "nifti" / "LUNG1-002_labels.nii.gz"))
+    assert outside_crop_share(binary_mask(labels, label=1)) == pytest.approx(0.17, abs=0.02)
+
+
+def test_a_prediction_from_a_cut_tumour_says_so_in_its_notes(tmp_path):
+    from lungai.fusion.api import predict_frame, single_patient_cohort
+    from lungai.fusion.pipeline import FusionConfig, FusionPipeline
+
+    ids = _ehr(tmp_path, n=6)
+    ehr = pd.read_csv(tmp_path / "ehr.csv").set_index("Case ID")
+    cohort = load_cohort(tmp_path / "ehr.csv", label="stage")
+    for k, pid in enumerate(ids):
+        cohort.ct[pid] = _cube_ct(30 + 15 * (k % 2))
+    pipe = FusionPipeline(FusionConfig(epochs=1, neighbours=2, modalities=("ehr", "ct")), ["I", "II", "III"]).fit(cohort)
+    row = ehr.loc["P01"].drop("stage").to_dict()
+    big = predict_frame("fusion", pipe, single_patient_cohort("P01", row, None, *_cube_ct(96)))
+    small = predict_frame("fusion", pipe, single_patient_cohort("P01", row, None, *_cube_ct(60)))
+    assert "of the tumour lies outside the 72 mm" in big.notes[0] and big.status[0] == "computed"
+    assert "outside" not in small.notes[0]

@@ -77,6 +77,7 @@ def single_patient_cohort(patient_id: str, ehr_row: Optional[dict] = None, rna_r
 
 MODALITY_NAMES = {"ehr": "EHR", "rna": "RNA", "ct": "CT"}
 NOT_COMPUTED = "not computed: the patient has none of the inputs the model was trained with"
+NOT_FINITE = "not computed: the model gave no finite probability (a non-finite input value?)"
 
 
 def model_inputs(model) -> dict:
@@ -128,7 +129,8 @@ def usable_inputs(model, cohort: Cohort) -> tuple:
 def predict_with_notes(model, cohort: Cohort) -> tuple:
     """(``model.predict_proba(cohort)``, {patient id: [notes]}): the notes of the EHR values that are not levels the
     model was trained with (:class:`lungai.fusion.preprocess.UnseenLevelWarning`: read as a level differing only by
-    case / spaces, or treated as missing), for the per-patient ``notes`` column the panel shows.  The warnings
+    case / spaces, or treated as missing), and of a tumour partly outside the fusion network's CT crop
+    (:func:`lungai.fusion.ct_crop.crop_cut_note`), for the per-patient ``notes`` column the panel shows.  The warnings
     themselves are warned again, for the console."""
     import warnings
 
@@ -143,6 +145,22 @@ def predict_with_notes(model, cohort: Cohort) -> tuple:
             for pid, texts in w.message.by_patient.items():
                 notes.setdefault(str(pid), []).extend(t for t in texts if t not in notes.get(str(pid), []))
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if isinstance(model, FusionPipeline) and "ct" in model.modalities and cohort.ct:
+        from lungai.errors import InputNote
+        from lungai.fusion.ct_crop import crop_cut_note
+        from lungai.fusion.pipeline import crop_outside_share
+
+        cut = {}
+        for pid, entry in cohort.ct.items():       # a large tumour is partly outside the crop the CNN sees: said
+            share = crop_outside_share(*entry)
+            if crop_cut_note(share):
+                notes.setdefault(str(pid), []).append(crop_cut_note(share))
+                cut[str(pid)] = share
+        if cut:
+            warnings.warn(InputNote(
+                f"{len(cut)} patient(s)' tumour lies partly outside the CT crop the network sees (share outside): "
+                + ", ".join(f"{p} {100 * v:.0f} %" for p, v in list(cut.items())[:10]) + (" ..." if len(cut) > 10 else "")
+                + " - their CT input and Grad-CAM cover only part of the tumour"))
     return proba, notes
 
 
@@ -150,7 +168,7 @@ def predict_frame(name: str, model, cohort: Cohort) -> pd.DataFrame:
     """Per patient: the modalities used (``ehr``/``rna``/``ct``, :func:`usable_inputs`), ``model``, ``p_<class>``,
     ``predicted``, ``status`` and ``notes`` (EHR values not seen in training, :func:`predict_with_notes`).  A patient
     with no usable modality gets no probabilities (NaN, empty ``predicted``) and a ``status`` that says so, never the
-    model's prior dressed up as a prediction."""
+    model's prior dressed up as a prediction; so does one whose probabilities are not finite (:data:`NOT_FINITE`)."""
     reduced, av = usable_inputs(model, cohort)
     proba, notes = predict_with_notes(model, reduced)
     df = av.reset_index()
@@ -159,8 +177,11 @@ def predict_frame(name: str, model, cohort: Cohort) -> pd.DataFrame:
         df[f"p_{c}"] = proba[:, k]
     df["predicted"] = [model.classes[k] for k in np.argmax(proba, axis=1)]
     none = ~av.any(axis=1).to_numpy()
-    df["status"] = np.where(none, NOT_COMPUTED, "computed")
+    # a probability that is not a number (a non-finite input the loaders missed) is never written as "computed"
+    bad = ~none & ~np.isfinite(np.asarray(proba, dtype=float)).all(axis=1)
+    df["status"] = np.where(none, NOT_COMPUTED, np.where(bad, NOT_FINITE, "computed"))
     df["notes"] = ["; ".join(notes.get(str(pid), [])) for pid in df["patient_id"]]
+    none = none | bad
     if none.any():
         df.loc[none, [f"p_{c}" for c in model.classes]] = np.nan
         df["predicted"] = df["predicted"].astype(object)

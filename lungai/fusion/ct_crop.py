@@ -71,6 +71,31 @@ def crop_reference(mask: sitk.Image, size_mm: float = CROP_MM, voxels: int = CRO
     return ref
 
 
+CROP_CUT_NOTE = 0.01   # a tumour with at least this share of its voxels outside the crop is said to be cut off
+
+
+def outside_crop_share(mask: sitk.Image, size_mm: float = CROP_MM) -> float:
+    """The share of the tumour's voxels (centres) outside the crop the CNN sees: the cube of ``size_mm`` around the
+    mask centroid on the patient's axes (:func:`crop_reference`).  A large stage III tumour is cut off (LUNG1-002's
+    GTV, 96 x 95 x 75 mm: 17 % outside the 72 mm cube): said in the predictions' notes (:data:`CROP_CUT_NOTE`)."""
+    m = binary_mask(mask)
+    stats = sitk.LabelShapeStatisticsImageFilter()
+    stats.Execute(m)
+    centre = np.array(stats.GetCentroid(1))
+    idx = np.argwhere(sitk.GetArrayViewFromImage(m) > 0)[:, ::-1].astype(np.float64)     # (i, j, k)
+    direction = np.array(m.GetDirection()).reshape(3, 3)
+    points = np.array(m.GetOrigin()) + (idx * np.array(m.GetSpacing())) @ direction.T
+    return float((np.abs(points - centre) > size_mm / 2.0).any(axis=1).mean())
+
+
+def crop_cut_note(share: float, size_mm: float = CROP_MM) -> str:
+    """A patient's note for a tumour with ``share`` of it outside the crop ('' below :data:`CROP_CUT_NOTE`)."""
+    if share < CROP_CUT_NOTE:
+        return ""
+    return (f"CT: {100 * share:.0f} % of the tumour lies outside the {size_mm:.0f} mm cube the CT network sees "
+            "(centred on the tumour): its CT input, and Grad-CAM, show only part of this large tumour")
+
+
 def tumour_crop(ct: sitk.Image, mask: sitk.Image, size_mm: float = CROP_MM, voxels: int = CROP_VOXELS):
     """(array (2, v, v, v) float32 [scaled CT, mask fraction], reference grid image)."""
     ref = crop_reference(mask, size_mm, voxels)

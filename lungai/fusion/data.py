@@ -19,7 +19,7 @@ import pandas as pd
 
 from lungai.errors import InputError, InputNote
 from lungai.fusion.labels import clean_labels, clean_missing, derive_stage, stage0 as is_stage0
-from lungai.io.tables import check_unique_ids, duplicate_ids, leading_zero_hint, name_order
+from lungai.io.tables import check_unique_ids, duplicate_ids, id_spelling_hint, name_order
 
 ID_NAMES = ("case id", "patient id", "patient_id", "patientid", "id", "case_id", "subject", "subject_id")
 MODALITIES = ("ehr", "rna", "ct")
@@ -84,19 +84,39 @@ def load_ehr(path, id_column: Optional[str] = None) -> pd.DataFrame:
     return df
 
 
+INFINITE_FIX = ("replace each infinite value by a finite one (an infinite value is often a log of 0: use log(x + 1) "
+                "or a small pseudo-count), or leave the cell empty: a missing value is imputed")
+
+
+def check_finite_values(values: pd.DataFrame, what: str) -> None:
+    """Refuse infinite values (inf / -inf: e.g. a log of 0 expression) in ``values`` (patients x columns, numbers;
+    ``what``: the table, e.g. "the RNA matrix rna.csv"), naming column, patient and value - the one check of the RNA
+    loader (:func:`orient_rna`), the EHR loader (:func:`check_numeric_text`), the gene selector and the EHR encoder:
+    an infinite value would otherwise give NaN probabilities (written as a prediction) or crash a CV fold."""
+    arr = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    rows, cols = np.nonzero(np.isinf(arr))
+    if not len(rows):
+        return
+    bad = [f"{values.columns[c]!r} = {arr[r, c]:g} for patient {values.index[r]}" for r, c in zip(rows, cols)]
+    raise InputError(f"{what} has {len(bad)} infinite value(s): " + "; ".join(bad[:10])
+                     + (f"; and {len(bad) - 10} more" if len(bad) > 10 else ""), INFINITE_FIX)
+
+
 def check_numeric_text(df: pd.DataFrame, path) -> None:
     """A numeric EHR column (one the encoder takes as numbers, :data:`~lungai.fusion.preprocess.NUMERIC_SHARE`)
     with text in it (Age '7O', a typo for 70) is refused, naming column, patient, value and CSV line - as
     ``lungai rp`` refuses it: the value would otherwise silently become missing and be imputed.  Missing-value
-    words ("Not Collected", "N/A", :data:`~lungai.fusion.labels.MISSING_TOKENS`) are missing, not text."""
+    words ("Not Collected", "N/A", :data:`~lungai.fusion.labels.MISSING_TOKENS`) are missing, not text.  An infinite
+    number (Age 'inf') is refused too (:func:`check_finite_values`)."""
     from lungai.fusion.preprocess import NUMERIC_SHARE, _numeric_share
 
-    bad = []
+    bad, numeric = [], []
     for col in df.columns:
         s = df[col]
-        if s.dtype != object and not pd.api.types.is_string_dtype(s):
-            continue
         if not s.notna().any() or _numeric_share(s) < NUMERIC_SHARE:
+            continue
+        numeric.append(col)
+        if s.dtype != object and not pd.api.types.is_string_dtype(s):
             continue
         text = s.notna() & pd.to_numeric(s, errors="coerce").isna()
         rows = np.flatnonzero(text.to_numpy())
@@ -106,11 +126,15 @@ def check_numeric_text(df: pd.DataFrame, path) -> None:
                          + (f"; and {len(bad) - 10} more" if len(bad) > 10 else ""),
                          "correct the value(s) (e.g. the letter O typed for the digit 0), or leave the cell empty "
                          "for a missing value")
+    check_finite_values(df[numeric].apply(pd.to_numeric, errors="coerce"), f"EHR table {path}")
 
 
 def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
-               genes: Optional[Sequence[str]] = None) -> pd.DataFrame:
-    """Return the matrix as patients x genes, detecting the orientation from IDs or known genes."""
+               genes: Optional[Sequence[str]] = None, what: str = "the RNA matrix") -> pd.DataFrame:
+    """Return the matrix as patients x genes, detecting the orientation from IDs or known genes.  An infinite value
+    is refused (:func:`check_finite_values`); a patient whose profile is entirely empty (every value missing) is
+    left out, with a warning: the patient has no RNA (its RNA branch is masked, :meth:`Cohort.availability`), never
+    a profile of training means (z = 0) predicted as if measured."""
     rows, cols = set(_ids(df.index)), set(_ids(df.columns))
     if ids is not None:
         ids = set(ids)
@@ -119,7 +143,7 @@ def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
             raise InputError(
                 "no RNA sample ID joins a patient ID: rows look like "
                 f"{sorted(rows)[:3]}, columns like {sorted(cols)[:3]}, patients like {sorted(ids)[:3]}"
-                + leading_zero_hint(rows | cols, ids),
+                + id_spelling_hint(rows | cols, ids),
                 "use the same patient IDs in the RNA matrix (as row or column names) and the EHR table")
         transpose = c > r
     elif genes is not None:
@@ -138,6 +162,13 @@ def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
         raise InputError(f"the RNA matrix has non-numeric values ({exc})",
                          "give expression values only, with gene and patient names as header/first column")
     check_unique_ids(out.index, "the RNA matrix", fix="keep one expression profile per patient")
+    check_finite_values(out, what)
+    empty = out.index[out.isna().all(axis=1)] if out.shape[1] else []
+    if len(empty):
+        warnings.warn(f"{len(empty)} patient(s) of {what} have an empty RNA profile (every value missing): "
+                      f"{', '.join(map(str, list(empty)[:20]))}{' ...' if len(empty) > 20 else ''} - treated as "
+                      "without RNA (the RNA branch is masked)")
+        out = out.drop(index=empty)
     return out
 
 
@@ -169,8 +200,8 @@ def load_rna(path, ids=None, genes=None) -> pd.DataFrame:
     """The RNA matrix as patients x genes (:func:`orient_rna`); a patient column that occurs twice in a genes x
     patients matrix is refused (:func:`lungai.io.tables.check_unique_ids`), never silently renamed by pandas."""
     raw = read_table(path, index_col=0)
-    out = orient_rna(raw, ids=ids, genes=genes)
-    if list(out.index) == _ids(raw.columns):               # the header holds the patients
+    out = orient_rna(raw, ids=ids, genes=genes, what=f"the RNA matrix {path}")
+    if list(out.columns) == _ids(raw.index):               # the header holds the patients (genes are the rows)
         check_unique_ids(_header(path)[1:], f"the header row of the RNA matrix {path}",
                          fix="keep one expression profile (one column) per patient")
     else:                                                  # the header holds the genes
@@ -350,7 +381,7 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
     for what in ("rna", "ct"):
         lost = report[f"{what}_not_joined"]
         if lost:
-            zeros = leading_zero_hint(lost, base)
+            zeros = id_spelling_hint(lost, base)
             if zeros:
                 report[f"{what}_zeros"] = zeros
             warnings.warn(f"{len(lost)} {what.upper()} patient ID(s) do not join the EHR table and are ignored: "
@@ -360,13 +391,13 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
             alone = sorted(set(have) - set(ehr_df.index))
             if alone:
                 report[f"{what}_not_in_ehr"] = alone
-                zeros = leading_zero_hint(alone, set(ehr_df.index))
+                zeros = id_spelling_hint(alone, set(ehr_df.index))
                 warnings.warn(f"{len(alone)} {what.upper()} patient ID(s) are not in the EHR table {ehr}: "
                               f"{alone[:20]}{' ...' if len(alone) > 20 else ''} - predicted without EHR, from "
                               f"what they have where the model uses it; check the id(s)" + zeros)
     if ehr and ct and not ct_map.keys() & base and ct_map:
         raise InputError(f"no CT manifest ID joins the EHR IDs (CT: {sorted(ct_map)[:5]}, EHR: {sorted(base)[:5]})"
-                         + leading_zero_hint(ct_map, base),
+                         + id_spelling_hint(ct_map, base),
                          "use the same patient IDs in the CT manifest and the EHR table")
     if rna_df is not None:
         from lungai.fusion.preprocess import looks_standardised
@@ -374,6 +405,10 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
         report["rna_standardised"] = looks_standardised(rna_df)
         have = set(rna_df.index)
         rna_df = rna_df.loc[[i for i in ids if i in have], name_order(rna_df.columns)]
+        # missing values of the profiles (a gene not measured for a patient): imputed as the gene's training mean
+        gaps = rna_df.isna()
+        report["rna_missing_values"] = {"values": int(gaps.to_numpy().sum()), "of": int(gaps.size),
+                                        "patients": int(gaps.any(axis=1).sum())}
     # patients, EHR columns and genes in one order (name_order: by text), whatever the order of the files' rows and
     # columns: CV folds, batch order and the features' order follow it, so a shuffled copy gives the same model
     ehr_df = ehr_df.reindex(index=ids, columns=name_order(ehr_df.columns))
@@ -532,6 +567,11 @@ def availability_text(cohort: Cohort) -> str:
             ids = r[f"{what}_not_joined"]
             lines.append(f"{len(ids)} {what.upper()} ID(s) not in the EHR table: {', '.join(ids[:20])}"
                          + (" ..." if len(ids) > 20 else "") + r.get(f"{what}_zeros", ""))
+    gaps = r.get("rna_missing_values") or {}
+    if gaps.get("values"):
+        lines.append(f"RNA: {gaps['values']} missing value(s) in {gaps['patients']} patient(s) "
+                     f"({100 * gaps['values'] / gaps['of']:.1f} % of {gaps['of']}), each imputed as its gene's "
+                     "training mean (z = 0)")
     if r.get("dropped_columns"):
         lines.append(f"EHR columns left out: {', '.join(r['dropped_columns'])}")
     if r.get("unknown_drop_columns"):

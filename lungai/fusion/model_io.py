@@ -279,19 +279,39 @@ def chosen(pipe: FusionPipeline, baselines: dict, meta: dict, use: Optional[str]
     return name, models[name]
 
 
+MOST_GENES_MISSING = 0.5   # a patient lacking more than this share of the model's genes is named (rna_gene_check)
+
+
 def rna_gene_check(pipe: FusionPipeline, rna, max_missing: float = 0.5) -> dict:
     """How many of the locked model's genes the new RNA matrix lacks; they are imputed as 0
-    (= the training mean z-score).  Raises when more than ``max_missing`` of them are missing."""
+    (= the training mean z-score).  Raises when more than ``max_missing`` of them are missing.  ``sparse``:
+    {patient: share of the model's genes missing} for the patients lacking more than :data:`MOST_GENES_MISSING` of
+    them (missing values or genes absent from the matrix): predicted with RNA, but mostly from the training means
+    (a patient lacking every value has no RNA at all: :func:`lungai.fusion.data.orient_rna`)."""
     if pipe.genes is None or rna is None:
-        return {"n_model_genes": len(pipe.genes.genes) if pipe.genes else 0, "missing": []}
+        return {"n_model_genes": len(pipe.genes.genes) if pipe.genes else 0, "missing": [], "sparse": {}}
     missing = pipe.genes.missing_genes(rna)
     n = len(pipe.genes.genes)
+    share = rna.reindex(columns=pipe.genes.genes).isna().mean(axis=1)
+    sparse = {str(p): float(v) for p, v in share.items() if v > MOST_GENES_MISSING}
     if len(missing) > max_missing * n:
         raise InputError(f"{len(missing)} of the model's {n} genes are missing from the RNA matrix "
                          f"(e.g. {', '.join(missing[:5])})",
                          "check that gene identifiers match the training cohort (same symbols), "
                          f"or allow more with --max-missing-genes (now {max_missing:g})")
-    return {"n_model_genes": n, "missing": missing}
+    return {"n_model_genes": n, "missing": missing, "sparse": sparse}
+
+
+def sparse_rna_text(check: dict) -> str:
+    """The patients of :func:`rna_gene_check`'s ``sparse`` in words ('' when none)."""
+    sparse = check.get("sparse") or {}
+    if not sparse:
+        return ""
+    shown = ", ".join(f"{p} ({100 * v:.0f} %)" for p, v in list(sparse.items())[:20])
+    return (f"{len(sparse)} patient(s) lack more than {100 * MOST_GENES_MISSING:.0f} % of the model's "
+            f"{check['n_model_genes']} genes: {shown}{' ...' if len(sparse) > 20 else ''} - their missing genes are "
+            "imputed as the training mean (z = 0), so their RNA input is mostly the average profile; check their "
+            "RNA data")
 
 
 def class_counts_text(counts) -> str:

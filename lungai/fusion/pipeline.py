@@ -23,6 +23,7 @@ from lungai.fusion.preprocess import EHREncoder, GeneSelector, gene_selector
 from lungai.fusion.train import deterministic, fit
 
 _CROPS: dict = {}
+_CUT: dict = {}        # (ct, mask, label) -> share of the tumour outside the crop (crop_outside_share)
 # the note a fit records when no training patient had a CT: the CT branch stays in the network but never
 # learnt anything, so a new patient's CT must not be fed to it (lungai.fusion.api.model_inputs)
 CT_UNTRAINED_NOTE = "CT: no training patient has it, branch masked"
@@ -73,6 +74,17 @@ def crop_for(ct_path, mask_path, label=None):
         ct, mask = ct_crop.load_ct_pair(ct_path, mask_path, label)
         _CROPS[key] = ct_crop.tumour_crop(ct, mask)
     return _CROPS[key]
+
+
+def crop_outside_share(ct_path, mask_path, label=None) -> float:
+    """The share of the patient's tumour outside the crop (:func:`lungai.fusion.ct_crop.outside_crop_share`), cached
+    per file pair (and tumour label) as :func:`crop_for`."""
+    if isinstance(ct_path, sitk.Image):
+        return ct_crop.outside_crop_share(ct_crop.load_ct_pair(ct_path, mask_path, label)[1])
+    key = (str(ct_path), str(mask_path), label)
+    if key not in _CUT:
+        _CUT[key] = ct_crop.outside_crop_share(ct_crop.load_ct_pair(ct_path, mask_path, label)[1])
+    return _CUT[key]
 
 
 def _stratified_holdout(y: np.ndarray, fraction: float, seed: int):

@@ -78,6 +78,10 @@ class EHREncoder:
                     warnings.warn(f"EHR column {c!r} is numeric in the model, but has text: "
                                   + ", ".join(f"{pid} {v!r}" for pid, v in df[c][text].head(10).items())
                                   + " - treated as missing (imputed)")
+        if self.numeric:        # an infinite number (Age inf) is refused, naming it: sklearn's "contains infinity"
+            from lungai.fusion.data import check_finite_values
+
+            check_finite_values(out[self.numeric], "the EHR table")
         for c in self.categorical:
             col = df[c] if c in df else pd.Series(np.nan, index=df.index)
             out[c] = col.map(lambda v: MISSING_LEVEL if v is None or (isinstance(v, float) and np.isnan(v))
@@ -293,13 +297,17 @@ class GeneSelector:
         return [g for g in self.genes if g not in have]
 
     def transform(self, rna: Optional[pd.DataFrame], ids) -> np.ndarray:
-        """(len(ids), n_genes) standardised; rows of patients without RNA are 0 (they are masked)."""
+        """(len(ids), n_genes) standardised; rows of patients without RNA are 0 (they are masked), a missing value is 0
+        (the training mean); an infinite value is refused (:func:`lungai.fusion.data.check_finite_values`)."""
         out = np.zeros((len(ids), len(self.genes)), np.float32)
         if rna is None:
             return out
+        from lungai.fusion.data import check_finite_values
+
         sub = rna.reindex(index=list(ids), columns=self.genes)
+        check_finite_values(sub, "the RNA matrix")     # never nan_to_num's +-3.4e38 for an inf (a log of 0)
         vals = (sub.to_numpy(np.float32) - self.mean) / self.sd
-        return np.nan_to_num(vals, nan=0.0).astype(np.float32)
+        return np.where(np.isnan(vals), 0.0, vals).astype(np.float32)
 
     def to_json(self) -> dict:
         return {"top_k": self.top_k, "genes": self.genes, "ranking": self.ranking, "note": self.note,

@@ -347,6 +347,8 @@ def _load_for_new_cohort(args, require_label: bool):
                               f"from the RNA matrix ({', '.join(check['missing'][:10])}"
                               f"{' ...' if len(check['missing']) > 10 else ''}); they are imputed as the "
                               "training mean (z = 0)")
+            if check["sparse"]:
+                warnings.warn(model_io.sparse_rna_text(check))
     if pipe.ehr_encoder is not None:
         absent = [c for c in pipe.ehr_encoder.numeric + pipe.ehr_encoder.categorical if c not in cohort.ehr.columns]
         if absent:
@@ -363,7 +365,13 @@ def _input_warnings(name: str, model, cohort, df) -> None:
     if cohort.ct and not needs["ct"]:
         print(f"warning: the CTs are not used: {name} was not trained with CT (no training patient had one)",
               file=sys.stderr)
-    skipped = df.patient_id[df.status != "computed"].tolist()
+    from lungai.fusion.api import NOT_COMPUTED
+
+    odd = df[(df.status != "computed") & (df.status != NOT_COMPUTED)]
+    for status, rows in odd.groupby("status"):
+        print(f"warning: {name}: {status}: {', '.join(map(str, rows.patient_id[:10]))}"
+              f"{' ...' if len(rows) > 10 else ''}", file=sys.stderr)
+    skipped = df.patient_id[df.status == NOT_COMPUTED].tolist()
     if skipped:
         print(f"warning: no stage for {len(skipped)} patient(s) ({', '.join(map(str, skipped[:10]))}"
               f"{' ...' if len(skipped) > 10 else ''}): none of the inputs {name} was trained with - "

@@ -231,6 +231,28 @@ def leading_zero_hint(ids_a: Iterable, ids_b: Iterable) -> str:
             "make the ids the same in both tables (ids are compared as text)")
 
 
+def case_hint(ids_a: Iterable, ids_b: Iterable) -> str:
+    """As :func:`leading_zero_hint`, for ids of one set that differ from ids of the other only in letter case
+    ("r01-023" vs "R01-023"): a sentence saying so ("" otherwise).  Ids are compared as written; ``lungai stage
+    validate`` matches a training patient ignoring case the same way (:func:`lungai.model_files.loose_id`)."""
+    a, b = {str(v) for v in ids_a}, {str(v) for v in ids_b}
+    only_b = {}
+    for v in sorted(b - a):
+        only_b.setdefault(v.casefold(), v)
+    pairs = [(v, only_b[v.casefold()]) for v in sorted(a - b) if v.casefold() in only_b]
+    if not pairs:
+        return ""
+    shown = ", ".join(f"{x} vs {y}" for x, y in pairs[:5]) + (f" and {len(pairs) - 5} more" if len(pairs) > 5 else "")
+    return (f"; {len(pairs)} id(s) differ only in letter case ({shown}): make the ids the same in both tables (ids "
+            "are compared as written, case included)")
+
+
+def id_spelling_hint(ids_a: Iterable, ids_b: Iterable) -> str:
+    """The hints of two id sets that should match: ids differing only by leading zeros (:func:`leading_zero_hint`)
+    or only in letter case (:func:`case_hint`); "" when none."""
+    return leading_zero_hint(ids_a, ids_b) + case_hint(ids_a, ids_b)
+
+
 def id_columns_named(names: Iterable[str], id_column=None, first: bool = False):
     """For :func:`read_csv_text_ids`: a function of a header giving ``id_column`` (when the header has it; spaces
     around names ignored) and the columns named one of ``names`` (any case), else - with ``first`` - the first

@@ -6,6 +6,7 @@ model's class probabilities and the patient's top genes as table nodes, Grad-CAM
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from lungai import mrml
@@ -75,10 +76,10 @@ def _ehr_row(path, patient_id):
 
     ehr = load_ehr(path)
     if patient_id not in ehr.index:
-        from lungai.io.tables import leading_zero_hint
+        from lungai.io.tables import id_spelling_hint
 
         raise InputError(f"patient {patient_id!r} is not in the EHR table {path}"
-                         + leading_zero_hint([str(patient_id)], ehr.index),
+                         + id_spelling_hint([str(patient_id)], ehr.index),
                          f"choose one of: {', '.join(list(ehr.index)[:15])}{' ...' if len(ehr) > 15 else ''}")
     return ehr.loc[patient_id].to_dict()
 
@@ -112,6 +113,7 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
     file, no CT node) are masked, as in training.
     """
     from lungai.fusion import explain, model_io
+    from lungai.fusion.data import INFINITE_FIX
     from lungai.fusion.api import (describe_inputs, model_inputs, predict_with_notes, single_patient_cohort,
                                    usable_inputs)
     from lungai.fusion.pipeline import FusionPipeline
@@ -128,11 +130,14 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
     ehr_row = _ehr_row(ehr_path, patient_id) if ehr_path else None
     rna_row = _rna_row(rna_path, patient_id) if rna_path else None
     if rna_path and rna_row is None:
-        notes.append(f"patient {patient_id} is not in the RNA matrix: RNA branch masked")
+        notes.append(f"patient {patient_id} is not in the RNA matrix (or every value of the profile is empty): RNA "
+                     "branch masked")
     if rna_row is not None and pipe.genes is not None:
         check = model_io.rna_gene_check(pipe, pd.DataFrame([rna_row]))
         if check["missing"]:
             notes.append(f"{len(check['missing'])} of {check['n_model_genes']} model genes missing, imputed as the mean")
+        if check["sparse"]:
+            notes.append(model_io.sparse_rna_text(check))
     ct = mask = None
     if ct_volume_node is not None:
         if seg_node is None:
@@ -158,6 +163,10 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
         notes.append("the CT is not used: the model was not trained with CT")
     proba, level_notes = predict_with_notes(predictor, used)     # EHR values not seen in training: said
     proba = proba[0]
+    if not np.isfinite(proba).all():    # never a class read off NaN probabilities (argmax: the first class)
+        from lungai.fusion.api import NOT_FINITE
+
+        raise InputError(f"no stage for {patient_id}: {NOT_FINITE}", INFINITE_FIX)
     notes += level_notes.get(str(patient_id), [])
     predicted = pipe.classes[int(proba.argmax())]
     probs = pd.DataFrame({"class": pipe.classes, "probability": proba.astype(float)})
