@@ -215,19 +215,26 @@ def _without_leading_zeros(value: str) -> str:
     return text.lstrip("0") or ("0" if text else "")
 
 
+def _pairs_alike(ids_a: Iterable, ids_b: Iterable, key) -> tuple[int, str]:
+    """(how many, "x vs y, ...") of the ids of one set that are not in the other but have the same ``key`` as one
+    of its ids (an id set each; the hints below)."""
+    a, b = {str(v) for v in ids_a}, {str(v) for v in ids_b}
+    only_b = {}
+    for v in sorted(b - a):
+        only_b.setdefault(key(v), v)
+    pairs = [(v, only_b[key(v)]) for v in sorted(a - b) if key(v) in only_b]
+    shown = ", ".join(f"{x} vs {y}" for x, y in pairs[:5]) + (f" and {len(pairs) - 5} more" if len(pairs) > 5 else "")
+    return len(pairs), shown
+
+
 def leading_zero_hint(ids_a: Iterable, ids_b: Iterable) -> str:
     """For an error on two id sets that should match (read as text by :func:`read_csv_text_ids`): when ids of one
     differ from ids of the other only by leading zeros ("007" vs "7": a spreadsheet dropped them), a sentence saying
     so ("" otherwise), to append to the problem."""
-    a, b = {str(v) for v in ids_a}, {str(v) for v in ids_b}
-    only_b = {}
-    for v in sorted(b - a):
-        only_b.setdefault(_without_leading_zeros(v), v)
-    pairs = [(v, only_b[_without_leading_zeros(v)]) for v in sorted(a - b) if _without_leading_zeros(v) in only_b]
-    if not pairs:
+    n, shown = _pairs_alike(ids_a, ids_b, _without_leading_zeros)
+    if not n:
         return ""
-    shown = ", ".join(f"{x} vs {y}" for x, y in pairs[:5]) + (f" and {len(pairs) - 5} more" if len(pairs) > 5 else "")
-    return (f"; {len(pairs)} id(s) differ only by leading zeros ({shown}): leading zeros dropped by a spreadsheet? "
+    return (f"; {n} id(s) differ only by leading zeros ({shown}): leading zeros dropped by a spreadsheet? "
             "make the ids the same in both tables (ids are compared as text)")
 
 
@@ -235,15 +242,10 @@ def case_hint(ids_a: Iterable, ids_b: Iterable) -> str:
     """As :func:`leading_zero_hint`, for ids of one set that differ from ids of the other only in letter case
     ("r01-023" vs "R01-023"): a sentence saying so ("" otherwise).  Ids are compared as written; ``lungai stage
     validate`` matches a training patient ignoring case the same way (:func:`lungai.model_files.loose_id`)."""
-    a, b = {str(v) for v in ids_a}, {str(v) for v in ids_b}
-    only_b = {}
-    for v in sorted(b - a):
-        only_b.setdefault(v.casefold(), v)
-    pairs = [(v, only_b[v.casefold()]) for v in sorted(a - b) if v.casefold() in only_b]
-    if not pairs:
+    n, shown = _pairs_alike(ids_a, ids_b, str.casefold)
+    if not n:
         return ""
-    shown = ", ".join(f"{x} vs {y}" for x, y in pairs[:5]) + (f" and {len(pairs) - 5} more" if len(pairs) > 5 else "")
-    return (f"; {len(pairs)} id(s) differ only in letter case ({shown}): make the ids the same in both tables (ids "
+    return (f"; {n} id(s) differ only in letter case ({shown}): make the ids the same in both tables (ids "
             "are compared as written, case included)")
 
 
