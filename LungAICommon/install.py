@@ -35,6 +35,10 @@ TORCH_TOO_OLD = ("{requester} was tested with PyTorch {minimum} or newer; PyTorc
 INSTALL_FAILED = ("{requester} could not install {packages}: pip failed ({error}). The likely cause is no internet "
                   "connection, or the package index (pypi.org) is unreachable from this computer (a proxy or "
                   "firewall). When online, {how} and try again.")
+EXTENSION_MISSING = ("{requester} needs {package}, which comes with the '{extension}' extension. Install it from the "
+                     "Extensions Manager (View -> Extensions Manager -> {extension}), restart Slicer and try again.")
+RESTART_NEEDED = ("{requester}: {packages} installed, but this Slicer session still uses {loaded} (loaded when Slicer "
+                  "started). Restart Slicer and try again.")
 INSTALL_HOW = "install them from Slicer's Python console with slicer.util.pip_install('{specs}')"
 INSTALL_TORCH_HOW = ("install PyTorch ({specs}) from the 'PyTorch Utils' module (category Utilities), which picks the "
                      "CPU / CUDA build for this computer")
@@ -116,9 +120,19 @@ def ensure(feature: str, requester: str, unattended: bool = False) -> bool:
     package index unreachable) shows what to install and how, and returns False."""
     import slicer
 
+    blocked = requirements.kept_too_old(feature)         # Slicer 5.10's pydicom 2 for the DICOM export
+    if blocked:
+        slicer.util.errorDisplay(requirements.kept_too_old_message(requester, feature, blocked))
+        return False
     needed = requirements.missing(feature)
     if not needed:
-        return True
+        return _loaded_current(feature, requester)
+    for r in needed:     # pyradiomics: its extension's build for Slicer's Python (PyPI has only a source package)
+        extension = requirements.PROVIDED_BY_EXTENSIONS.get(r.dist)
+        if extension:
+            slicer.util.errorDisplay(EXTENSION_MISSING.format(requester=requester, package=f"{r.module} ({r.dist})",
+                                                              extension=extension))
+            return False
     if any(r.dist == "torch" for r in needed):
         if not ensure_torch(requester, unattended=unattended):
             return False
@@ -152,4 +166,18 @@ def ensure(feature: str, requester: str, unattended: bool = False) -> bool:
         slicer.util.errorDisplay(f"{requester}: these packages are still missing: {requirements.describe(still)}. "
                                  "Install them from the Python console with "
                                  f"slicer.util.pip_install('{' '.join(r.spec for r in still)}').")
-    return not still
+        return False
+    return _loaded_current(feature, requester)
+
+
+def _loaded_current(feature: str, requester: str) -> bool:
+    """True unless a package of ``feature`` is loaded in this session at a version older than it needs (Slicer's DICOM
+    module imported its bundled highdicom at start-up; the newer one installed is used after a restart)."""
+    import slicer
+
+    old = requirements.loaded_too_old(feature)
+    if old:
+        slicer.util.errorDisplay(RESTART_NEEDED.format(
+            requester=requester, packages=", ".join(f"{r.dist} {requirements.installed_version(r.dist)}" for r, _ in old),
+            loaded=", ".join(f"{r.dist} {v}" for r, v in old)))
+    return not old

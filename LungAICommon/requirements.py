@@ -63,6 +63,20 @@ MIN_SLICER_VERSION = (5, 10)
 SUPPORTED_SLICERS = {"5.10": {"python": "3.12.10", "numpy": "2.0.2"},
                      "5.12": {"python": "3.12.10", "numpy": "2.4.6"}}
 
+# What each Slicer bundles of the packages below (Slicer's SuperBuild/External_python-*.cmake at tags v5.10.0 and
+# v5.12.3; QA read them there): such a package is importable, so lungai runs on the bundled version unless a feature
+# needs a newer one (FEATURE_MINIMUMS).  5.12 bundles highdicom (with dcmqi) and pydicom 3; 5.10 pydicom 2.
+SLICER_BUNDLED = {"5.10": {"scipy": "1.13.1", "pydicom": "2.4.4"},
+                  "5.12": {"scipy": "1.17.1", "pydicom": "3.0.2", "highdicom": "0.27.0"}}
+# The oldest version of a package a feature's code works with, where older ones are bundled by a supported Slicer:
+# lungai's DICOM SEG / parametric map / SR writers use highdicom 0.28's API (Volume, specific_character_set: 0.27
+# failed every export with a TypeError - QA) and pydicom 3's (keep_deferred).  A bundled package below it is
+# upgraded to the pin (highdicom in Slicer 5.12: Slicer is then restarted) - except what Slicer keeps (SLICER_KEEPS).
+FEATURE_MINIMUMS = {"dicom": {"pydicom": "3.0.1", "highdicom": "0.28"}}
+# Slicer's own modules are built on these and import them at start-up (its DICOM module: pydicom 2 in Slicer 5.10;
+# pydicom 3 removed APIs): never upgraded - a feature that needs a newer one is unavailable there, said with what to do
+SLICER_KEEPS = ("pydicom",)
+
 _CORE = ("scipy", "scikit-image", "pydicom", "tqdm", "PyYAML", "pandas")
 FEATURES: dict[str, tuple[str, ...]] = {
     "lungs": _CORE,
@@ -90,9 +104,48 @@ def is_present(req: Requirement) -> bool:
         return False
 
 
+def too_old(req: Requirement, feature: str) -> Optional[str]:
+    """The installed version of ``req`` when it is older than ``feature`` needs (:data:`FEATURE_MINIMUMS`), else
+    None."""
+    minimum = FEATURE_MINIMUMS.get(feature, {}).get(req.dist)
+    found = installed_version(req.dist) if minimum else None
+    return found if found and not version_at_least(found, minimum) else None
+
+
 def missing(feature: str) -> list[Requirement]:
-    """Requirements of ``feature`` whose package cannot be imported here."""
-    return [r for r in requirements_for(feature) if not is_present(r)]
+    """Requirements of ``feature`` whose package cannot be imported here, or is older than the feature needs
+    (:func:`too_old`: installing the pin upgrades it)."""
+    return [r for r in requirements_for(feature) if not is_present(r) or too_old(r, feature)]
+
+
+def kept_too_old(feature: str) -> list[tuple[Requirement, str]]:
+    """(requirement, installed version) of the packages Slicer keeps (:data:`SLICER_KEEPS`) that are older than
+    ``feature`` needs: the feature cannot run in this Slicer (:func:`kept_too_old_message`)."""
+    return [(r, v) for r in requirements_for(feature) if r.dist in SLICER_KEEPS for v in [too_old(r, feature)] if v]
+
+
+def kept_too_old_message(requester: str, feature: str, found: list[tuple[Requirement, str]]) -> str:
+    """What to tell the user when ``feature`` needs a newer package than the one Slicer keeps."""
+    listed = ", ".join(f"{r.dist} {FEATURE_MINIMUMS[feature][r.dist]} or newer (this Slicer has {v})" for r, v in found)
+    return (f"{requester}: this needs {listed}. This Slicer's own DICOM module is built on the version it bundles, so "
+            "LungAI does not replace it. Use 3D Slicer 5.12 or newer for this, or export from the command line "
+            "(lungai dicom-export, see docs/dicom.md).")
+
+
+def loaded_too_old(feature: str) -> list[tuple[Requirement, str]]:
+    """(requirement, version) of ``feature``'s packages already imported in this process at a version older than
+    it needs (Slicer's DICOM module imported its bundled highdicom at start-up): a newer one just installed is used
+    only after a restart."""
+    import sys
+
+    out = []
+    for r in requirements_for(feature):
+        minimum = FEATURE_MINIMUMS.get(feature, {}).get(r.dist)
+        module = sys.modules.get(r.module)
+        version = getattr(module, "__version__", None) if module is not None and minimum else None
+        if version and not version_at_least(str(version), minimum):
+            out.append((r, str(version)))
+    return out
 
 
 def installed_version(dist: str) -> Optional[str]:
@@ -129,10 +182,10 @@ def slicer_version_problem(major: int, minor: int) -> Optional[str]:
 
 
 def protected_constraints() -> list[str]:
-    """pip constraint lines that keep Slicer's own numpy / SimpleITK and the PyTorch extension's torch
-    exactly as they are (pip then fails rather than replace them)."""
+    """pip constraint lines that keep Slicer's own numpy / SimpleITK / pydicom (:data:`SLICER_KEEPS`) and the
+    PyTorch extension's torch exactly as they are (pip then fails rather than replace them)."""
     lines = []
-    for dist in SLICER_PROVIDED + EXTENSION_PROVIDED:
+    for dist in SLICER_PROVIDED + EXTENSION_PROVIDED + SLICER_KEEPS:
         version = installed_version(dist)
         if version:
             lines.append(f"{dist}=={version}")
@@ -144,10 +197,29 @@ def protected_constraints() -> list[str]:
 PROVIDED_BY_EXTENSIONS = {"pyradiomics-bhklab": "SlicerRadiomics"}
 
 
+def slicer_unavailable_features(slicer: str) -> list[str]:
+    """The features that cannot run in Slicer ``slicer``: one needing a newer version of a package Slicer keeps
+    (:data:`SLICER_KEEPS`; Slicer 5.10's pydicom 2 and the DICOM export)."""
+    bundled = SLICER_BUNDLED.get(slicer, {})
+    return [f for f, minimums in FEATURE_MINIMUMS.items()
+            if any(d in SLICER_KEEPS and d in bundled and not version_at_least(bundled[d], v)
+                   for d, v in minimums.items())]
+
+
 def slicer_requirement_specs(slicer: str) -> list[str]:
-    """What must resolve inside Slicer ``slicer`` ("5.10", "5.12"): every pinned package (torch too: the
-    PyTorch extension installs it, at least the tested version) plus Slicer's own numpy, exactly."""
-    specs = [r.spec for key, r in PINNED.items() if key not in PROVIDED_BY_EXTENSIONS]
+    """What must resolve inside Slicer ``slicer`` ("5.10", "5.12"): the pinned packages of the features that can run
+    there (:func:`slicer_unavailable_features`; torch too: the PyTorch extension installs it, at least the tested
+    version), a package Slicer bundles at its bundled version (it is importable, so never installed) unless a
+    feature needs a newer one, plus Slicer's own numpy, exactly."""
+    bundled, off = SLICER_BUNDLED.get(slicer, {}), slicer_unavailable_features(slicer)
+    wanted = {name for f, names in FEATURES.items() if f not in off for name in names}
+    specs = []
+    for key, r in PINNED.items():
+        if key in PROVIDED_BY_EXTENSIONS or key not in wanted:
+            continue
+        minimum = max((m[r.dist] for f, m in FEATURE_MINIMUMS.items() if f not in off and r.dist in m), default=None)
+        keep = r.dist in bundled and (minimum is None or version_at_least(bundled[r.dist], minimum))
+        specs.append(f"{r.dist}=={bundled[r.dist]}" if keep else r.spec)
     return specs + [f"numpy=={SUPPORTED_SLICERS[slicer]['numpy']}"]
 
 

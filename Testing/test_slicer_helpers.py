@@ -843,3 +843,42 @@ def test_default_ct_skips_labelmaps(mrml_scene):
     assert default_ct_volume(mrml_scene) is None
     ct = mrml_scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "CT")
     assert default_ct_volume(mrml_scene) is ct
+
+
+def test_the_dicom_export_needs_highdicom_0_28_and_pydicom_3_and_slicer_keeps_its_pydicom(monkeypatch):
+    """QA: Slicer 5.12 bundles highdicom 0.27.0 and 5.10 pydicom 2.4.4; both counted as present (import check only),
+    so lungai ran on them: every DICOM export failed on 5.12 with a TypeError, and on 5.10 lungai's DICOM reading
+    said "truncated or corrupt" (pydicom 2 has no keep_deferred) while installing highdicom would have upgraded
+    Slicer's own pydicom.  Now: a bundled package older than a feature needs is missing (installing the pin
+    upgrades it: highdicom on 5.12), except pydicom, which Slicer's DICOM module is built on - that feature is then
+    unavailable, said with what to do; pip never replaces the pydicom there (constraints)."""
+    installed = {"pydicom": "2.4.4", "highdicom": "0.27.0", "numpy": "2.0.2", "SimpleITK": "2.5.5"}
+    monkeypatch.setattr(requirements, "installed_version", lambda dist: installed.get(dist, "1.0"))
+    pydicom, highdicom = requirements.PINNED["pydicom"], requirements.PINNED["highdicom"]
+    assert requirements.too_old(pydicom, "dicom") == "2.4.4" and requirements.too_old(pydicom, "lungs") is None
+    assert {r.dist for r in requirements.missing("dicom")} >= {"pydicom", "highdicom"}
+    assert "pydicom" not in {r.dist for r in requirements.missing("lungs")}       # lungs run on Slicer 5.10's pydicom
+    assert requirements.kept_too_old("dicom") == [(pydicom, "2.4.4")]
+    text = requirements.kept_too_old_message("Lung AI Segmentation", "dicom", requirements.kept_too_old("dicom"))
+    assert "pydicom 3.0.1 or newer (this Slicer has 2.4.4)" in text and "lungai dicom-export" in text and "5.12" in text
+    assert "pydicom==2.4.4" in requirements.protected_constraints()
+    installed.update(pydicom="3.0.2")                                          # Slicer 5.12
+    assert requirements.kept_too_old("dicom") == [] and requirements.missing("dicom") == [highdicom]
+    installed.update(highdicom="0.28.2")
+    assert requirements.missing("dicom") == []
+    # a highdicom imported before the upgrade (Slicer's DICOM module at start-up) is used until a restart
+    monkeypatch.setitem(sys.modules, "highdicom", types.SimpleNamespace(__version__="0.27.0"))
+    assert requirements.loaded_too_old("dicom") == [(highdicom, "0.27.0")]
+    monkeypatch.setitem(sys.modules, "highdicom", types.SimpleNamespace(__version__="0.28.2"))
+    assert requirements.loaded_too_old("dicom") == []
+
+
+def test_the_slicer_resolve_uses_what_each_slicer_bundles():
+    """QA: tools/check_slicer_requirements.py resolved the pins with only numpy fixed, reporting scipy 1.17.1 for
+    Slicer 5.10, which keeps its bundled scipy 1.13.1, and hiding the pydicom / highdicom conflicts."""
+    assert requirements.slicer_unavailable_features("5.10") == ["dicom"]
+    assert requirements.slicer_unavailable_features("5.12") == []
+    s510, s512 = requirements.slicer_requirement_specs("5.10"), requirements.slicer_requirement_specs("5.12")
+    assert {"scipy==1.13.1", "pydicom==2.4.4", "numpy==2.0.2"} <= set(s510)
+    assert not any(s.startswith("highdicom") for s in s510)
+    assert {"scipy==1.17.1", "pydicom==3.0.2", "highdicom==0.28.2", "numpy==2.4.6"} <= set(s512)

@@ -299,3 +299,46 @@ def test_docs_versions_example_names_the_pyradiomics_distribution():
     keys = [part.split(" ")[0] for part in settings.versions_text().split("; ")]
     assert [part.split(" ")[0] for part in row.split("|")[2].strip().split("; ")] == keys
     assert "pyradiomics_distribution pyradiomics-bhklab 3.1.4" in row
+
+
+def test_dicom_export_in_a_slicer_keeping_an_old_pydicom_says_what_to_do_and_installs_nothing(env, monkeypatch):
+    """QA: on Slicer 5.10 (pydicom 2.4.4 bundled) installing highdicom 0.28 would have upgraded Slicer's own pydicom,
+    and the export then failed with a raw TypeError / ImportError.  Nothing is installed; the message says which
+    version is needed and what to use instead.  On 5.12 (highdicom 0.27.0 bundled, imported at start-up) the pin is
+    installed and the user is told to restart; pyradiomics missing names its extension, never pip."""
+    import importlib.util
+    import types
+
+    from LungAICommon import install, requirements
+
+    installed = {"pydicom": "2.4.4", "highdicom": "0.27.0"}
+    real_version = requirements.installed_version
+    monkeypatch.setattr(requirements, "installed_version", lambda d: installed.get(d) or real_version(d))
+    pip, errors = [], []
+    monkeypatch.setattr(env.slicer.util, "pip_install", lambda *a, **k: pip.append(a))
+    packaging = install._packaging_module()
+    if packaging is not None:
+        monkeypatch.setattr(packaging, "pip_install", lambda *a, **k: pip.append(a))
+        monkeypatch.setattr(packaging, "pip_check", lambda req: False)
+    monkeypatch.setattr(env.slicer.util, "errorDisplay", lambda text, **kw: errors.append(text))
+    monkeypatch.setattr(env.slicer.util, "confirmOkCancelDisplay", lambda *a, **k: True)
+    assert install.ensure("dicom", "Lung AI Segmentation", unattended=True) is False
+    assert not pip and len(errors) == 1 and "pydicom 3.0.1 or newer (this Slicer has 2.4.4)" in errors[0]
+    installed["pydicom"] = "3.0.2"                                 # Slicer 5.12: highdicom 0.27.0 loaded at start-up
+    loaded = types.ModuleType("highdicom")         # the bundled highdicom Slicer's DICOM module imported
+    loaded.__spec__, loaded.__version__ = importlib.util.find_spec("highdicom"), "0.27.0"
+    monkeypatch.setitem(sys.modules, "highdicom", loaded)
+
+    def pip_then_new(*args, **kwargs):
+        pip.append(args)
+        installed["highdicom"] = "0.28.2"
+    monkeypatch.setattr(env.slicer.util, "pip_install", pip_then_new)
+    if packaging is not None:
+        monkeypatch.setattr(packaging, "pip_install", pip_then_new)
+    assert install.ensure("dicom", "Lung AI Segmentation", unattended=True) is False
+    assert pip and "highdicom==0.28.2" in str(pip[-1]) and "pydicom" not in str(pip[-1]).replace("-c", "")
+    assert "Restart Slicer" in errors[-1] and "highdicom 0.27.0" in errors[-1], errors
+    monkeypatch.setattr(requirements, "is_present", lambda r: r.dist != "pyradiomics-bhklab")
+    n = len(pip)
+    assert install.ensure("radiomics", "Lung Radiomics", unattended=True) is False
+    assert len(pip) == n and "SlicerRadiomics" in errors[-1] and "Extensions Manager" in errors[-1]

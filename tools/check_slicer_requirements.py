@@ -1,7 +1,9 @@
 """Do the pinned Python packages resolve inside each supported 3D Slicer?  pip's resolver, dry run.
 
-For every Slicer in ``LungAICommon.requirements.SUPPORTED_SLICERS``: the pinned packages plus Slicer's
-own numpy (exact version) for Slicer's Python (3.12), binary wheels only, nothing installed.  Needs the
+For every Slicer in ``LungAICommon.requirements.SUPPORTED_SLICERS``: the pinned packages of the features that run
+there, the packages Slicer bundles at its bundled versions (``SLICER_BUNDLED``: lungai runs on them unless a feature
+needs a newer one) and Slicer's own numpy (exact version), for Slicer's Python (3.12), binary wheels only, nothing
+installed (``requirements.slicer_requirement_specs``).  Needs the
 package index (downloads metadata and wheels into pip's cache; a few minutes the first time).
 
     .venv/bin/python tools/check_slicer_requirements.py            # all supported Slicers
@@ -36,8 +38,10 @@ def resolve(slicer: str) -> tuple[bool, str]:
             lines = [line for line in run.stderr.splitlines() if "ERROR" in line or "conflict" in line.lower()]
             return False, "\n".join(lines[-6:]) or run.stderr[-1500:]
         chosen = {i["metadata"]["name"].lower(): i["metadata"]["version"] for i in json.loads(report.read_text(encoding="utf-8"))["install"]}
-    keys = ("numpy", "torch", "scipy", "pandas", "scikit-learn", "monai")
-    return True, ", ".join(f"{k} {chosen[k]}" for k in keys if k in chosen) + f" ({len(chosen)} packages)"
+    keys = ("numpy", "torch", "scipy", "pandas", "scikit-learn", "monai", "pydicom", "highdicom")
+    off = requirements.slicer_unavailable_features(slicer)
+    return True, (", ".join(f"{k} {chosen[k]}" for k in keys if k in chosen) + f" ({len(chosen)} packages)"
+                  + (f"; not available there: {', '.join(off)}" if off else ""))
 
 
 def main(argv=None) -> int:
