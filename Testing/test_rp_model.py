@@ -403,3 +403,35 @@ def test_a_models_saved_threshold_missing_null_or_text_is_refused(tmp_path, rp_m
     card["threshold"] = 0.25
     (model / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
     assert load_model(model)[1]["threshold"] == 0.25
+
+
+# NSCLC-Radiomics LUNG1-003 (GTV labels 1 + 2, 82 ml; expert lung contours), `lungai radiomics` default preset, as the
+# Multimodal Predict QA computed them (values of a real planning CT, not tuned to the cohort)
+LUNG1_003_NOISE_VALUES = {
+    "rad_tumour_original_shape_MeshVolume": 81902.2, "rad_lungs_minus_tumour_original_shape_Sphericity": 0.3869,
+    "rad_tumour_original_shape_Elongation": 0.4707, "rad_lungs_minus_tumour_original_firstorder_Energy": 2.2127e11,
+    "rad_tumour_original_firstorder_Entropy": 3.826, "rad_lungs_minus_tumour_original_firstorder_Median": -707.0,
+    "rad_tumour_original_firstorder_Range": 2527.0, "rad_lungs_minus_tumour_original_glcm_Correlation": 0.7368,
+    "rad_tumour_original_glcm_Idm": 0.4375, "rad_lungs_minus_tumour_original_glcm_ClusterShade": 3866.8,
+    "rad_tumour_original_gldm_DependenceEntropy": 7.183,
+    "rad_lungs_minus_tumour_original_gldm_LargeDependenceEmphasis": 30.28,
+    "rad_tumour_original_glrlm_RunEntropy": 4.814, "rad_lungs_minus_tumour_original_glszm_SmallAreaEmphasis": 0.7040,
+    "rad_tumour_original_ngtdm_Coarseness": 2.789e-4, "rad_lungs_minus_tumour_original_ngtdm_Busyness": 27.07,
+}
+
+
+def test_the_synthetic_cohorts_radiomic_features_lie_on_a_real_cts_scale():
+    """QA: the cohort's 16 radiomic features without effect were all drawn as 50 +- 10, so a real CT's lung Energy
+    (2.2e11) lay far outside and the documented demo model (rp synth + rp train) gave LUNG1-003 a risk of 100 % from
+    +4.8e8 log-odds of that one feature.  Each now has a real CT's scale: LUNG1-003's values lie inside the range of
+    the cohort the docs train on (rp synth -n 300 --seed 1), and the draws are the same standard normals as before
+    (a location and scale each), so a model fitted on the standardised features is the same."""
+    from lungai.rp.cohort import make_cohort
+
+    table = make_cohort(300, seed=1).table
+    for column, value in LUNG1_003_NOISE_VALUES.items():
+        lo, hi = table[column].min(), table[column].max()
+        assert lo < value < hi, f"{column}: {value:g} outside {lo:g} .. {hi:g}"
+    # a location and scale of the same draws: one noise column against its standard normal
+    z = (table["rad_tumour_original_shape_MeshVolume"] - 60000.0) / 15000.0
+    assert abs(z.mean()) < 0.2 and 0.8 < z.std() < 1.2

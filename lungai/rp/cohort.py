@@ -42,13 +42,31 @@ RISK_MODEL = {
     "rad_lungs_original_glrlm_RunLengthNonUniformity": (5.0e5, 1.5e5, 0.20),
     "rad_lungs_original_glszm_ZoneEntropy": (7.0, 0.6, 0.20),
 }
-_NOISE_FEATURES = [
-    "original_shape_MeshVolume", "original_shape_Sphericity", "original_shape_Elongation",
-    "original_firstorder_Energy", "original_firstorder_Entropy", "original_firstorder_Median",
-    "original_firstorder_Range", "original_glcm_Correlation", "original_glcm_Idm", "original_glcm_ClusterShade",
-    "original_gldm_DependenceEntropy", "original_gldm_LargeDependenceEmphasis", "original_glrlm_RunEntropy",
-    "original_glszm_SmallAreaEmphasis", "original_ngtdm_Coarseness", "original_ngtdm_Busyness",
-]
+# (segment, feature): (centre, scale) of the radiomic features without effect, on the scale real planning CTs give
+# (default preset; a feature of patient k is drawn for the tumour when k is even, else for the lungs minus tumour).
+# QA: all were drawn as 50 +- 10, so a real CT's lung Energy (2.2e11) lay 1e10 training ranges out and a model of
+# this cohort gave LUNG1-003 a risk of 100 % from +4.8e8 log-odds of one feature.  The centres and scales are round
+# figures around the values of NSCLC-Radiomics LUNG1-003 (GTV 82 ml, expert contours; `lungai radiomics`, default
+# preset): each of its values lies within 2 scales of the centre.  Only the location and scale changed (the same
+# standard normal draws), so a model trained on the cohort standardised is the same.
+_NOISE_FEATURES = {
+    ("tumour", "original_shape_MeshVolume"): (60000.0, 15000.0),               # mm3: 60 +- 15 ml
+    ("lungs_minus_tumour", "original_shape_Sphericity"): (0.40, 0.03),
+    ("tumour", "original_shape_Elongation"): (0.65, 0.10),
+    ("lungs_minus_tumour", "original_firstorder_Energy"): (2.0e11, 4.0e10),
+    ("tumour", "original_firstorder_Entropy"): (4.0, 0.4),
+    ("lungs_minus_tumour", "original_firstorder_Median"): (-780.0, 40.0),      # HU
+    ("tumour", "original_firstorder_Range"): (1800.0, 400.0),                  # HU
+    ("lungs_minus_tumour", "original_glcm_Correlation"): (0.72, 0.05),
+    ("tumour", "original_glcm_Idm"): (0.45, 0.05),
+    ("lungs_minus_tumour", "original_glcm_ClusterShade"): (3000.0, 1000.0),
+    ("tumour", "original_gldm_DependenceEntropy"): (7.0, 0.4),
+    ("lungs_minus_tumour", "original_gldm_LargeDependenceEmphasis"): (35.0, 8.0),
+    ("tumour", "original_glrlm_RunEntropy"): (4.8, 0.3),
+    ("lungs_minus_tumour", "original_glszm_SmallAreaEmphasis"): (0.70, 0.03),
+    ("tumour", "original_ngtdm_Coarseness"): (5.0e-4, 1.2e-4),
+    ("lungs_minus_tumour", "original_ngtdm_Busyness"): (25.0, 6.0),
+}
 
 
 @dataclass
@@ -91,11 +109,11 @@ def make_cohort(n: int = 300, seed: int = 0, n_noise: int = 16, missing_rate: fl
     for col, (centre, scale, _) in RISK_MODEL.items():
         if col.startswith("rad_"):
             d[col] = centre + scale * rng.normal(0, 1, n)
+    noise = list(_NOISE_FEATURES.items())
     for k in range(n_noise):
-        segment = "tumour" if k % 2 == 0 else "lungs_minus_tumour"
-        name = _NOISE_FEATURES[k % len(_NOISE_FEATURES)]
-        suffix = "" if k < len(_NOISE_FEATURES) else f"_{k}"
-        d[f"rad_{segment}_{name}{suffix}"] = rng.normal(0, 1, n) * 10 + 50
+        (segment, name), (centre, scale) = noise[k % len(noise)]
+        suffix = "" if k < len(noise) else f"_{k}"
+        d[f"rad_{segment}_{name}{suffix}"] = centre + scale * rng.normal(0, 1, n)
     table = pd.DataFrame(d)
     risk = 1.0 / (1.0 + np.exp(-linear_predictor(table)))
     table[outcome] = rng.binomial(1, risk)
