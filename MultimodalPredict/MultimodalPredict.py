@@ -271,13 +271,14 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         from lungai.scene.rp import risk_inputs_note
 
         job.inputsNote = risk_inputs_note(p.radiomicsTable, p.doseTable)   # which tables (and segmentations)
+        job.modelDirectory = p.rpModelDirectory                            # recorded in the risk table
         return job
 
     def loadRisk(self, p, job):
         """The prediction as the table node "<case> RP risk" (lungai.scene.rp.risk_table: patient A's table, or a
         table of the user's picked as output, is never overwritten); returns (headline, contributions).  Deletes
         the job's temporary files."""
-        from lungai.scene.rp import add_warnings, risk_table
+        from lungai.scene.rp import add_warnings, risk_table, with_model_columns
 
         try:
             rows = results.read_csv_rows(job.outputs)
@@ -291,6 +292,9 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
             notes = getattr(job, "reviewNotes", [])   # a tumour flagged for expert review: in the table's warnings too
             if notes:
                 df = add_warnings(df, notes)
+            model = getattr(job, "modelDirectory", None)   # which model made the risk, and its threshold
+            if model:
+                df = with_model_columns(df, results.model_card(model), model)
             p.rpOutputTable = risk_table(slicer.mrmlScene, df, case, volume_node=volume, node=p.rpOutputTable)
         finally:
             job.finish()

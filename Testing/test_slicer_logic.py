@@ -696,6 +696,13 @@ def test_multimodal_risk_end_to_end(load_module, mrml_scene, rp_model):
     case = str(patient["case"].iloc[0])       # lungai rp predict keeps the case: the table is named after it
     assert p.rpOutputTable.GetName() == f"{case} RP risk" and module.nodes.table_rows(p.rpOutputTable)[0]["case"] == case
     assert not workDir.exists()          # the patient's exported features are deleted once loaded
+    # QA: the table said neither which model made the risk nor its threshold (predict_rp_node's table does)
+    card = json.loads((pathlib.Path(model) / "model_card.json").read_text(encoding="utf-8"))
+    row = module.nodes.table_rows(p.rpOutputTable)[0]
+    assert row["model"] == f"{card['feature_set']}/{card['model']} ({pathlib.Path(model).name})"
+    assert float(row["threshold"]) == pytest.approx(card["threshold"])
+    names = [p.rpOutputTable.GetTable().GetColumn(i).GetName() for i in range(p.rpOutputTable.GetTable().GetNumberOfColumns())]
+    assert names.index("threshold") == names.index("risk_high") + 1 and names.index("model") == names.index("high_risk") + 1
 
 
 def _risk_logic(load_module, rp_model):

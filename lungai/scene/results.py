@@ -111,7 +111,9 @@ CONTRIBUTION_UNIT = "log-odds"     # the unit of a feature's contribution to the
 def contribution_text(value: float, digits: int = 3) -> str:
     """A feature's contribution to the risk with its sign and unit ("+0.101 log-odds"): the one wording of the
     panel's result text (:func:`describe_risk`) and ``lungai rp predict``'s console summary."""
-    return f"{float(value) + 0.0:+.{digits}f} {CONTRIBUTION_UNIT}"       # + 0.0: a -0.0 reads +0.000
+    value = float(value) + 0.0      # + 0.0: a -0.0 reads +0.000
+    # a value of 1000 or more as its significant digits (QA: "+483950000.000" of a CSV's 4.8395e+08)
+    return f"{value:+.{digits}f} {CONTRIBUTION_UNIT}" if abs(value) < 1e3 else f"{value:+.4g} {CONTRIBUTION_UNIT}"
 
 
 def describe_risk(probability: float, contributions: Iterable[tuple[str, float]] = (), top: int = 5,

@@ -261,6 +261,18 @@ def add_warnings(df: pd.DataFrame, notes) -> pd.DataFrame:
     return df
 
 
+def with_model_columns(df: pd.DataFrame, card: dict, model_dir) -> pd.DataFrame:
+    """``df`` (risk rows: case, risk, risk_low, risk_high, high_risk ...) with the model's review ``threshold``
+    after ``risk_high`` and the ``model`` ("feature set/model (folder)") after ``high_risk``: which model made a risk
+    (QA: Multimodal Predict's table had neither, and another model's run replaced it without a trace)."""
+    df = df.drop(columns=[c for c in ("threshold", "model") if c in df.columns])
+    df.insert(list(df.columns).index("risk_high") + 1 if "risk_high" in df.columns else len(df.columns),
+              "threshold", float(card["threshold"]))
+    df.insert(list(df.columns).index("high_risk") + 1 if "high_risk" in df.columns else len(df.columns),
+              "model", f"{card['feature_set']}/{card['model']} ({Path(model_dir).name})")
+    return df
+
+
 def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "patient", top: int = 10,
                     table_node=None, contributions_node=None, allow_other_radiomics_settings: bool = False):
     """Predict the patient's RP risk; returns (result table node, contributions table node).
@@ -284,12 +296,11 @@ def predict_rp_node(scene, model_dir, radiomics, dose, clinical, case: str = "pa
                          "table or dict, rad_* from the radiomics table")
     pred, contrib = predict_rp(model_dir, row, top=top, allow_other_radiomics_settings=allow_other_radiomics_settings,
                                context="patient")     # the lungs-cut fix said to this panel's user, not a cohort's
-    result = pd.DataFrame({"case": [case], "risk": pred["risk"], "risk_low": pred["risk_low"],
-                           "risk_high": pred["risk_high"], "threshold": [float(card["threshold"])],
-                           "high_risk": pred["high_risk"].astype(int),
-                           "model": [f"{card['feature_set']}/{card['model']} ({Path(model_dir).name})"],
-                           "imputed": pred["imputed"], "out_of_range": pred["out_of_range"],
-                           "warnings": pred["warnings"]})
+    result = with_model_columns(pd.DataFrame({"case": [case], "risk": pred["risk"], "risk_low": pred["risk_low"],
+                                              "risk_high": pred["risk_high"],
+                                              "high_risk": pred["high_risk"].astype(int),
+                                              "imputed": pred["imputed"], "out_of_range": pred["out_of_range"],
+                                              "warnings": pred["warnings"]}), card, model_dir)
     from lungai.scene.nodes import recorded_review_notes  # noqa: PLC0415
 
     # the radiomics table's segments flagged for expert review (Lung Radiomics / radiomics_table record them)
