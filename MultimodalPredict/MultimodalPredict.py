@@ -250,8 +250,11 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         problem = self.riskInputProblem(p)
         if problem:
             raise ValueError(problem)
-        row = self.patientRow(p)
         card = results.model_card(p.rpModelDirectory)
+        problem = results.form_number_problem(card, json.loads(p.clinicalValues or "{}"))   # "12,8": said here
+        if problem:
+            raise ValueError(problem)
+        row = self.patientRow(p)
         missing = results.describe_missing_features(card, results.missing_features(card, row.iloc[0].to_dict()))
         if missing:
             raise ValueError(f"{missing}. Fill the clinical form, or compute the radiomics/dose tables with Lung "

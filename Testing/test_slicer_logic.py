@@ -3808,3 +3808,31 @@ def test_lung_radiomics_raw_rtdose_pixels_name_dose_grid_scaling(load_module, mr
     assert "Dose features not computed: RTDOSE raw pixels: the maximum" in message, message
     assert "DoseGridScaling" in message and "DICOM module with SlicerRT" in message
     assert "Dose unit: cGy" not in message and "--dose " not in message and p.doseTable is None
+
+
+def test_multimodal_risk_form_number_with_a_decimal_comma_is_said_in_the_panels_terms(load_module, mrml_scene,
+                                                                                        rp_model):
+    """QA: a clinical value typed "12,8" went to lungai rp predict, whose fix was for a CSV ("declare it categorical
+    in a role file ... or end its name with _cat") after a command line with temporary paths.  The panel says it
+    before anything runs: the field, the value and what to type; nothing is started."""
+    import json
+
+    from lungai import mrml
+
+    logic, p, pick = _risk_logic(load_module, rp_model)
+    p.radiomicsTable = mrml.table_node_from_dataframe(mrml_scene, pick("rad_"), "radiomics")
+    p.doseTable = mrml.table_node_from_dataframe(mrml_scene, pick("dose_"), "dose")
+    values = json.loads(p.clinicalValues)
+    values["clin_hb_g_dl"] = "12,8"
+    values["clin_age_years"] = "sixty"
+    p.clinicalValues = json.dumps(values)
+    with pytest.raises(ValueError) as err:
+        logic.startRisk(p)
+    text = str(err.value)
+    assert "clin_hb_g_dl = '12,8' is not a number (type 12.8: a decimal point, not a comma)" in text
+    assert "clin_age_years = 'sixty' is not a number" in text and "role file" not in text
+    values["clin_hb_g_dl"], values["clin_age_years"] = "12.8", "66"
+    p.clinicalValues = json.dumps(values)
+    job = logic.startRisk(p)                    # the command is built, not run
+    assert job is not None
+    job.finish()
