@@ -562,7 +562,7 @@ def test_risk_wording_and_model_card(tmp_path):
     # QA: the panel said "+0.101 dose_v5_pct" with no unit, the CLI "(+0.10 log-odds)": one wording, with the unit
     assert results.contribution_text(0.101) == "+0.101 log-odds" and results.contribution_text(-0.0, 2) == "+0.00 log-odds"
     # QA: a CSV's 4.8395e+08 read "+483950000.000": large values as their significant digits
-    assert results.contribution_text(4.8395e8) == "+4.839e+08 log-odds"
+    assert results.contribution_text(4.8395e8) == "+4.84e+08 log-odds"
     assert results.contribution_text(-236.76) == "-236.760 log-odds"
     headline, details = results.describe_prediction_row({"risk": 0.4, "top1_feature": "dose_v5_pct",
                                                         "top1_contribution": 0.101})

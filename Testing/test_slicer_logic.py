@@ -2788,13 +2788,14 @@ def test_failure_names_nodes_not_temporary_files(load_module, mrml_scene, phanto
     assert job.errorMessage() == f"the tumour mask 'Tumor' ({phantom_nodes[1].GetName()}) is empty"
     job.finish()
 
-    first = pd.read_csv(rp_model[0]).iloc[[0]]                 # the patient's values, one of them text
+    first = pd.read_csv(rp_model[0]).iloc[[0]]                 # the patient's values
     pick = lambda prefix: first[[c for c in first.columns if c.startswith(prefix)]]  # noqa: E731
     s.rpModelDirectory = rp_model[1]
     s.radiomicsTable = mrml.table_node_from_dataframe(mrml_scene, pick("rad_"), "radiomics")
     s.doseTable = mrml.table_node_from_dataframe(mrml_scene, pick("dose_"), "dose")
-    s.clinicalValues = json.dumps({**{k: str(v) for k, v in pick("clin_").iloc[0].items() if pd.notna(v)},
-                                   "clin_age_years": "sixty"})
+    # (a form value that is not a number is said before the run: results.form_number_problem; the child's error on
+    # its one-row CSV is simulated here, as such a value in a table would give it)
+    s.clinicalValues = json.dumps({k: str(v) for k, v in pick("clin_").iloc[0].items() if pd.notna(v)})
     job = slogic.startRisk(s)
     job.process.lines = ["lungai rp predict: error: column 'clin_age_years' (numeric) has value(s) ['sixty'] that "
                          "are not numbers (CSV lines [2])", "  How to fix: give numbers"]
