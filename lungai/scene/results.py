@@ -243,20 +243,17 @@ def clinical_fields(card: dict) -> list[tuple[str, str]]:
 
 def form_number_problem(card: dict, values: dict) -> str | None:
     """The clinical form's values (``values``: field -> text, as the form holds them) that should be numbers
-    (:func:`clinical_fields` hint "number" or yes/no) and are text that is not one, each named with what to type;
-    None when there are none.  QA: "12,8" (a decimal comma) reached ``lungai rp predict`` and came back with its fix
-    for a CSV ("declare it categorical in a role file ...")."""
+    (:func:`clinical_fields` hint "number") and are text that is not one, each named with what to type; None when
+    there are none.  QA: "12,8" (a decimal comma) reached ``lungai rp predict`` and came back with its fix for a CSV
+    ("declare it categorical in a role file ...")."""
     bad = []
     for name, hint in clinical_fields(card):
-        text = str(values.get(name, "") if values.get(name) is not None else "").strip()
-        if hint != "number" or not text:
+        text = "" if values.get(name) is None else str(values[name]).strip()
+        if hint != "number" or not text or _is_number(text):
             continue
-        try:
-            float(text)
-        except ValueError:
-            example = text.replace(",", ".", 1) if "," in text else None
-            bad.append(f"{name} = {text!r} is not a number" + (f" (type {example}: a decimal point, not a comma)"
-                                                              if example and _is_number(example) else ""))
+        example = text.replace(",", ".", 1)
+        bad.append(f"{name} = {text!r} is not a number" + (f" (type {example}: a decimal point, not a comma)"
+                                                          if "," in text and _is_number(example) else ""))
     return ("The clinical form has values that are not numbers: " + "; ".join(bad) + ". Type each as a number "
             "(e.g. 12.8).") if bad else None
 
