@@ -257,8 +257,13 @@ class MultimodalPredictLogic(ScriptedLoadableModuleLogic):
         row = self.patientRow(p)
         missing = results.describe_missing_features(card, results.missing_features(card, row.iloc[0].to_dict()))
         if missing:
-            raise ValueError(f"{missing}. Fill the clinical form, or compute the radiomics/dose tables with Lung "
-                             "Radiomics.")
+            raise ValueError(f"{missing}. "
+                             + results.missing_features_fix(results.missing_features(card, row.iloc[0].to_dict())))
+        # other radiomics settings than the model's: refused here, with what to do in this panel (the command's
+        # refusal names its command-line flags)
+        from lungai.rp.prepare import settings_warnings
+
+        settings_warnings(row, card, "radiomics table", context="patient")
         workDir = nodes.new_work_folder("rp", slicer.app.temporaryPath)
         patients = workDir / "patient.csv"
         row.to_csv(patients, index=False)

@@ -291,3 +291,31 @@ def test_bench_radiomics_batch_verdict_is_end_to_end(capsys):
     out = capsys.readouterr().out
     assert "end to end, cluster start-up included" in out and "FAIL (1.35x" in out
     assert "cluster already running" in out and "1.90x" in out
+
+
+def test_the_select_benchmark_compares_a_candidate_with_one_shipped_model(tmp_path, monkeypatch):
+    """benchmarks/seg_select_validation.py --models dynunet --candidate M: a new DynUNet against the shipped one
+    alone (each model's row per size band; the default / large rule table needs both of those); an unknown
+    --models name stops with the names it takes."""
+    import pandas as pd
+
+    sv = _bench("seg_select_validation")
+
+    def frame(dice):
+        return pd.DataFrame({"case": ["a", "b", "c", "d"], "volume_true_ml": [0.5, 3.0, 40.0, 0.0],
+                             "size_band": ["< 10 mm", "10-30 mm", "30-60 mm", "none"], "dice": dice,
+                             "confidence": [0.4, 0.7, 0.9, 0.8], "needs_review": [True, False, False, False]})
+
+    lines = sv.model_table({"dynunet": frame([0.2, 0.6, 0.8, 0.0]), "candidate": frame([0.4, 0.8, 0.9, 0.0])},
+                           "validation split")
+    assert lines[0].startswith("| validation split: model | all (3) | < 10 mm (1) | 10-30 mm (1) | 30-60 mm (1)")
+    assert lines[2].startswith("| dynunet | 0.533 | 0.200 | 0.600 | 0.800 |")
+    assert lines[3].startswith("| candidate | 0.700 | 0.400 | 0.800 | 0.900 |")
+    for bad in ("dynunet,bogus", ","):
+        monkeypatch.setattr(sys, "argv", ["seg_select_validation.py", "-o", str(tmp_path), "--models", bad])
+        with pytest.raises(SystemExit, match="--models: give some of default, large, choice, dynunet"):
+            sv.main()
+    monkeypatch.setattr(sys, "argv", ["seg_select_validation.py", "-o", str(tmp_path), "--models", "dynunet",
+                                      "--calibrate"])
+    with pytest.raises(SystemExit, match="--calibrate fits the choice"):
+        sv.main()

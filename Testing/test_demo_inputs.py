@@ -552,11 +552,14 @@ def test_training_text_counts_implant_background_cases_not_cts():
     from lungai.seg.model_io import load_model
     from lungai.seg.resources import resolve_model_dir
 
-    for name in ("lungai-seg-dynunet", "lungai-seg-unet-large"):
-        text = training_text(load_model(resolve_model_dir(name)))
-        assert "real CTs (implant backgrounds)" not in text and "2 real CT" not in text
-        assert ("2 cases (each background CT whole + a crop of its own tumour) of real CTs used as implant "
-                "backgrounds, 150 tumours implanted into real CTs") in text
+    # the large model's record predates implant_background_patients; the DynUNet's (retrained) names LUNG1-002
+    text = training_text(load_model(resolve_model_dir("lungai-seg-unet-large")))
+    assert "real CTs (implant backgrounds)" not in text and "2 real CT" not in text
+    assert ("2 cases (each background CT whole + a crop of its own tumour) of real CTs used as implant "
+            "backgrounds, 150 tumours implanted into real CTs") in text
+    text = training_text(load_model(resolve_model_dir("lungai-seg-dynunet")))
+    assert ("2 cases (whole CT + a crop of its own tumour) of 1 real CT used as implant background: LUNG1-002, "
+            "150 tumours implanted into real CTs") in text
     t = {"n_train_cases": 12, "train_sources": {"user images": 10, "real CT (implant background)": 2},
          "implant_background_patients": ["LUNG1-002"]}
     assert training_text(({}, [], {"training": t})) == (

@@ -246,6 +246,20 @@ def test_a_gtv_known_only_by_its_interpreted_type_is_a_gtv_and_said(p1, tmp_path
     assert "Primary tumour RUL" in m["gtv_source"]
 
 
+def test_a_tumour_name_without_a_gtv_prefix_is_warned_like_a_gtv_name():
+    """QA (Lung Radiomics): a segment / structure named like a tumour without a GTV prefix ('Primary tumour',
+    'tumour_left', 'Lung tumour') has no role, so it is not the GTV (the lungs keep it for the dose), and nothing
+    said so - while a name beginning with GTV without a role is warned (role_notes, one rule for the CLI and the
+    panel).  Lungs and organs, and the tumour names that have a role, get no such note."""
+    for name in ("Primary tumour", "tumour_left", "Lung tumour", "Tumor RUL", "lung_gtv"):
+        note = " ".join(roles.role_notes([name, "Lung_R", "Lung_L"]))
+        assert f"{name!r}" in note and "is not used as a GTV" in note and f"'{name}: gtv'" in note, (name, note)
+    for name in ("Lung left", "Heart", "Oesophagus", "Lungs", "Lung_R", "SpinalCord", "Tumor", "Tumour", "GTV-1",
+                 "GTVp", "PTV_tumour", "tumour_5mm", "Lungs-GTV"):
+        assert roles.role_notes([name, "Lung_R", "Lung_L"]) == [], name
+    assert roles.role_notes(["Primary tumour"], {"Primary tumour": None}) == []      # the user's mapping decides
+
+
 # --------------------------------------------------------------------------------- contour planes of one slice
 
 

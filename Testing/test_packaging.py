@@ -35,6 +35,10 @@ def test_dependencies_are_pinned_and_shap_is_absent():
     constraints = (REPO / "constraints.txt").read_text(encoding="utf-8").lower()
     assert "\nshap==" not in constraints and not constraints.startswith("shap==")
     assert "slicer==" not in constraints.replace("slicer-core==", "")
+    # the build backend too: pip's build isolation does not read -c constraints.txt, so pin it where pip reads it
+    build = re.search(r"\[build-system\]\s*requires = \[(.*?)\]", text, re.S).group(1)
+    for line in re.findall(r'"([^"]+)"', build):
+        assert "==" in line and line.lower() in constraints, f"build requirement not pinned as constraints.txt: {line}"
 
 
 def test_sample_tumour_seed_is_the_planted_centre_in_ras(sample_dir):

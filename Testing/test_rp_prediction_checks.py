@@ -137,3 +137,31 @@ def test_misspelt_rad_column_without_settings_column_keeps_the_spelling_fix(mode
         assert "spelling" in err.value.fix and "recompute" not in err.value.fix, err.value.fix
         assert "other radiomics settings" not in err.value.problem
         assert f"radiomics settings are unknown; the model's: {DEFAULT}" in err.value.problem
+
+
+def test_a_settings_mismatch_for_one_patient_says_what_to_do_in_the_panel(model):
+    """QA (Multimodal Predict): a radiomics settings mismatch was refused with the command line's fix
+    (--allow-other-radiomics-settings, --params: no control of the panel), and a missing wavelet feature got the
+    generic 'compute the tables with Lung Radiomics' instead of 'tick Wavelet'.  The panel's context ("patient",
+    as the lungs-cut warning's) says what to do there; the command line keeps its flags."""
+    from lungai.rp.prepare import settings_warnings
+    from lungai.scene.results import missing_features_fix
+
+    model_dir, _ = model
+    card = json.loads((model_dir / "model_card.json").read_text(encoding="utf-8"))
+    other = make_cohort(1, seed=5).table.assign(**{SETTINGS_COLUMN: IBSI_C})
+    with pytest.raises(InputError) as cli:
+        settings_warnings(other, card, "patients table")
+    assert "--allow-other-radiomics-settings" in cli.value.fix                  # the CLI keeps its flags
+    for call in (lambda: settings_warnings(other, card, "radiomics table", context="patient"),
+                 lambda: predict_rp(model_dir, other, context="patient")):
+        with pytest.raises(InputError, match=IBSI_C) as err:
+            call()
+        assert "--allow-other" not in err.value.fix and "--params" not in err.value.fix, err.value.fix
+        assert "Lung Radiomics" in err.value.fix, err.value.fix
+    wavelet = missing_features_fix(["rad_tumour_wavelet-LLH_firstorder_Mean"])
+    assert "tick Wavelet under Image types" in wavelet and "Lung Radiomics" in wavelet
+    assert "LoG" in missing_features_fix(["rad_lungs_log-sigma-3-0-mm-3D_glcm_Idm"])
+    both = missing_features_fix(["rad_tumour_wavelet-LLH_firstorder_Mean", "clin_age_years"])
+    assert "tick Wavelet" in both and "clinical form" in both
+    assert "Wavelet" not in missing_features_fix(["rad_tumour_original_firstorder_Mean", "clin_age_years"])

@@ -705,6 +705,38 @@ def test_multimodal_risk_end_to_end(load_module, mrml_scene, rp_model):
     assert names.index("threshold") == names.index("risk_high") + 1 and names.index("model") == names.index("high_risk") + 1
 
 
+def test_multimodal_risk_says_what_to_do_in_the_panel(load_module, mrml_scene, rp_model, tmp_path):
+    """QA: a radiomics settings mismatch was refused with lungai rp predict's flags (--allow-other-radiomics-settings,
+    --params: no control of this panel), a missing wavelet feature with the generic 'compute the tables with Lung
+    Radiomics' instead of 'tick Wavelet'.  Both are said before the command runs, in the panel's words."""
+    import json
+    import shutil
+
+    from lungai import mrml
+    from lungai.radiomics import load_params
+    from lungai.radiomics.settings import NODE_ATTRIBUTE, settings_id
+
+    cohort, model = rp_model
+    copy = tmp_path / "model"
+    shutil.copytree(model, copy)
+    card = json.loads((copy / "model_card.json").read_text(encoding="utf-8"))
+    card["radiomics_settings"] = {"id": settings_id(load_params("default"))}
+    (copy / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
+    logic, p, pick = _risk_logic(load_module, (cohort, copy))
+    p.radiomicsTable = mrml.table_node_from_dataframe(mrml_scene, pick("rad_"), "radiomics")
+    p.radiomicsTable.SetAttribute(NODE_ATTRIBUTE, settings_id(load_params("ibsi-c")))
+    p.doseTable = mrml.table_node_from_dataframe(mrml_scene, pick("dose_"), "dose")
+    with pytest.raises(Exception, match="radiomics settings") as err:
+        logic.startRisk(p)
+    assert "--allow-other" not in str(err.value) and "--params" not in str(err.value), err.value
+    assert "Lung Radiomics" in str(err.value)
+    card["features"] = card["features"] + ["rad_tumour_wavelet-LLH_firstorder_Mean"]
+    (copy / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
+    with pytest.raises(ValueError, match="wavelet-LLH") as err:
+        logic.startRisk(p)
+    assert "tick Wavelet under Image types" in str(err.value)
+
+
 def _risk_logic(load_module, rp_model):
     """Multimodal Predict's logic with the RP model and the first synthetic patient's clinical values set; pick(prefix)
     gives that patient's columns of a prefix (rad_, dose_)."""
@@ -3721,6 +3753,24 @@ def test_lung_radiomics_dose_warns_of_a_gtv_name_without_a_role(load_module, mrm
     assert "--structure-map" not in message
     masks = mrml.dataframe_from_table_node(p.doseTable)["masks"].item()
     assert "no GTV" in masks                      # not subtracted: the roles are the names', as the command line's
+
+
+def test_lung_radiomics_dose_warns_of_an_unticked_tumour_name_without_a_gtv_prefix(load_module, mrml_scene,
+                                                                                    phantom_nodes):
+    """QA: an unticked segment named like a tumour without a GTV prefix ('Primary tumour') was not subtracted from
+    the lungs for the dose features, with no word (an unticked 'GTV+nodes' is warned: lungai.dicom.roles.role_notes,
+    the rule the command line shares); the lung segments get no such note."""
+    vol, seg = phantom_nodes
+    segmentation = seg.GetSegmentation()
+    segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Tumor")).SetName("Primary tumour")
+    logic, p = _firstorder_radiomics(load_module, (vol, seg), ["Right lung"])
+    message = _dose_run(logic, p, on="Primary tumour")
+    assert p.doseTable is not None, message
+    warnings = [ln for ln in message.splitlines() if ln.startswith("warning: ")]
+    assert any("segment 'Primary tumour'" in w and "not used as a GTV" in w and "rename" in w
+               for w in warnings), message
+    assert not any("Right lung" in w or "Left lung" in w for w in warnings), message
+    assert "--structure-map" not in message
 
 
 def test_lung_radiomics_second_dose_gets_its_own_table_and_a_failed_run_keeps_them(load_module, mrml_scene,

@@ -341,9 +341,42 @@ def test_an_infinite_rna_value_is_refused_at_load_naming_gene_patient_and_value(
     assert _cli(["cv", *data, "--rna", rna, "-o", tmp_path / "cv", "--folds", 2, *FAST]) == 2
     assert "P03" in capsys.readouterr().err
     assert _cli(["train", *data, "--rna", _rna(tmp_path, ids, "clean.csv"), "-o", tmp_path / "m", *FAST]) == 0
+    # predict: the patients with an infinite value get no stage (status naming gene and value), the others theirs
     assert _cli(["predict", "--model", tmp_path / "m", "--ehr", tmp_path / "ehr.csv", "--rna", rna,
-                 "-o", tmp_path / "p"]) == 2
-    assert "P05" in capsys.readouterr().err and not (tmp_path / "p" / "predictions.csv").exists()
+                 "-o", tmp_path / "p"]) == 0
+    assert "P05" in capsys.readouterr().err
+    status = pd.read_csv(tmp_path / "p" / "predictions.csv", index_col="patient_id")["status"]
+    assert status["P05"].startswith("not computed") and "'g4'" in status["P05"] and "inf" in status["P05"]
+    assert status["P03"].startswith("not computed") and "-inf" in status["P03"]
+    assert (status.drop(index=["P03", "P05"]) == "computed").all()
+
+
+def test_one_patient_is_predicted_when_only_other_rows_of_the_rna_matrix_are_infinite(tmp_path, capsys):
+    """QA (Multimodal Predict, stage): one infinite value anywhere in the RNA matrix refused the whole file, even for
+    a patient whose own row is clean.  Only the rows used must be finite: the chosen patient's (panel / scene API),
+    the predicted patients' (each one with an infinite value gets no stage, named), the training patients' (cv /
+    train refuse theirs, as docs/stage.md says); a row no patient of the run uses is left out with a warning."""
+    import warnings
+
+    from lungai.scene.stage import _rna_row
+
+    ids = _ehr(tmp_path)
+    rna = _rna(tmp_path, ids, edit=_set(P05__g4=np.inf))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        row = _rna_row(rna, "P01")                               # the chosen patient's row is clean: used
+    assert row is not None and np.isfinite(row.to_numpy(dtype=float)).all()
+    assert any("P05" in str(w.message) and "'g4'" in str(w.message) for w in said)
+    with pytest.raises(InputError, match="P05"):
+        _rna_row(rna, "P05")                                     # its own row is infinite: refused, with the fix
+    # training: an infinite row of a patient the run does not use (not in the EHR table) is left out, said
+    extra = _rna(tmp_path, ids + ["PX"], "extra.csv", edit=_set(PX__g1=np.inf))
+    capsys.readouterr()
+    data = ["--ehr", tmp_path / "ehr.csv", "--label", "stage"]
+    assert _cli(["cv", *data, "--rna", extra, "-o", tmp_path / "cv", "--folds", 2, *FAST]) == 0
+    assert "PX" in capsys.readouterr().err
+    with pytest.raises(InputError, match="P05"):                 # a training patient's infinite value: refused
+        load_cohort(tmp_path / "ehr.csv", rna, label="stage")
 
 
 def test_an_infinite_ehr_number_is_refused_at_load(tmp_path):

@@ -14,7 +14,9 @@ choice run for real (``lungai-seg-choice``; it must equal the "higher confidence
 
 ``--candidate``: a new model (trained with the same data and split seed, so with the same validation patients)
 is run on the same cases and compared with the shipped ones per size band, with r(confidence, Dice) - the
-validation step before a new default model (its test report comes after, once).
+validation step before a new default model (its test report comes after, once). ``--models`` picks the shipped
+models to run (default ``default,large,choice``; ``dynunet`` adds ``lungai-seg-dynunet``), e.g. ``--models dynunet
+--candidate MODEL`` for a new DynUNet against the shipped one; the rule table needs ``default`` and ``large``.
 
 Per-case CSVs go to OUT (``--reuse`` reads them back instead of running the models again).
 """
@@ -36,8 +38,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from lungai.seg.evaluate import SIZE_BANDS, evaluate_cases  # noqa: E402
 from lungai.seg.model_io import load_model  # noqa: E402
-from lungai.seg.resources import (CHOICE_MODEL_NAME, DEFAULT_MODEL_NAME, LARGE_TUMOUR_MODEL_NAME,  # noqa: E402
-                                  resolve_model_dir)
+from lungai.seg.resources import (CHOICE_MODEL_NAME, DEFAULT_MODEL_NAME, DYNUNET_MODEL_NAME,  # noqa: E402
+                                  LARGE_TUMOUR_MODEL_NAME, resolve_model_dir)
+
+SHIPPED = {"default": DEFAULT_MODEL_NAME, "large": LARGE_TUMOUR_MODEL_NAME, "choice": CHOICE_MODEL_NAME,
+           "dynunet": DYNUNET_MODEL_NAME}
 
 DATA = ROOT.parent / "shared" / "data"
 NSCLC = DATA / "nsclc_whole_ct" / "nifti"
@@ -107,7 +112,7 @@ def table(frames: dict, part: str) -> list:
 
 def model_table(frames: dict, part: str) -> list:
     """Each model on its own: mean Dice per size band, r(confidence, Dice), flagged failures / good results."""
-    keys = [k for k in ("default", "large", "choice", "candidate") if k in frames]
+    keys = [k for k in (*SHIPPED, "candidate") if k in frames]
     ref = frames[keys[0]]
     keep = ref["volume_true_ml"].to_numpy(float) > 0
     bands = [("all", np.ones(int(keep.sum()), bool))] + [
@@ -162,15 +167,22 @@ def main() -> None:
                     help="fit the choice's confidence (kept model's confidence + the models' agreement) and review "
                          "threshold on these validation results and write them into the choice's model.json")
     ap.add_argument("--candidate", default=None, help="a new model folder to compare with the shipped ones")
+    ap.add_argument("--models", default="default,large,choice",
+                    help=f"the shipped models to run, comma-separated, of {', '.join(SHIPPED)}")
     args = ap.parse_args()
+    keys = [k.strip() for k in args.models.split(",") if k.strip()]
+    if not keys or set(keys) - set(SHIPPED):
+        raise SystemExit(f"--models: give some of {', '.join(SHIPPED)}, not {args.models!r}")
+    if args.calibrate and not {"default", "large", "choice"} <= set(keys):
+        raise SystemExit("--calibrate fits the choice: give --models default,large,choice")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    dirs = {"default": resolve_model_dir(DEFAULT_MODEL_NAME), "large": resolve_model_dir(LARGE_TUMOUR_MODEL_NAME),
-            "choice": resolve_model_dir(CHOICE_MODEL_NAME)}
+    dirs = {k: resolve_model_dir(SHIPPED[k]) for k in keys}
     if args.candidate:
         dirs["candidate"] = Path(args.candidate).resolve()
     models = {k: load_model(d) for k, d in dirs.items()}
-    training = models["large"][2]["training"]
+    # the shipped models share their validation patients (the large model's split); the record of any of them
+    training = load_model(resolve_model_dir(LARGE_TUMOUR_MODEL_NAME))[2]["training"]
     if args.candidate and set(models["candidate"][2]["training"]["val_cases"]) != set(training["val_cases"]):
         raise SystemExit("the candidate's validation cases differ from the shipped models': not comparable here")
     parts = {"validation split": run_part(models, lambda: validation_cases(training), "validation", out,
@@ -182,7 +194,8 @@ def main() -> None:
         calibrate_choice(dirs["choice"], parts)
     lines = []
     for part, frames in parts.items():
-        lines += table(frames, part) + [""] + model_table(frames, part) + [""]
+        rules = table(frames, part) + [""] if {"default", "large"} <= set(frames) else []
+        lines += rules + model_table(frames, part) + [""]
     text = "\n".join(lines)
     (out / "select.md").write_text(text, encoding="utf-8")
     print(text)

@@ -287,8 +287,9 @@ def dose_envelopes(names: Iterable[str], mapping=None) -> list[str]:
 
 def role_notes(names: Iterable[str], mapping=None, unread: Iterable[str] = ()) -> list[str]:
     """What the terminal must say about the GTV roles of an RTSTRUCT's (contoured) structures: a structure taken as a
-    GTV by its RT ROI Interpreted Type only; an iGTV / ITV not taken as the GTV; a name beginning with GTV that has
-    no role (so is not in role "gtv"); a 'Lungs-iGTV' taken as lungs minus GTV.  Names the user mapping lists are
+    GTV by its RT ROI Interpreted Type only; an iGTV / ITV not taken as the GTV; a name beginning with GTV or named
+    like a tumour (:func:`gtv_like`: "Primary tumour", "tumour_left") that has no role (so is not in role "gtv");
+    a 'Lungs-iGTV' taken as lungs minus GTV.  Names the user mapping lists are
     the user's choice: no note.  ``unread``: motion envelopes that could not be read (their own warning says why), so
     are not subtracted from the lungs: their note does not say they are.  Each note once (several structures of one
     name say it once), in order."""
@@ -325,13 +326,29 @@ def role_notes(names: Iterable[str], mapping=None, unread: Iterable[str] = ()) -
                              f"taken as the tumour{use}")
             else:
                 notes.append(f"structure {str(n)!r} is {what}, not a GTV: it is not used as the tumour" + use)
-        elif role is None and key.startswith("gtv"):
-            notes.append(f"structure {str(n)!r} begins with GTV but its name has no role, so it is not used as a GTV "
-                         f"(role gtv); if it is one, map it with --structure-map ('{n}: gtv')")
+        elif role is None and gtv_like(n):
+            what = "begins with GTV" if key.startswith("gtv") else "is named like a tumour"
+            notes.append(f"structure {str(n)!r} {what} but its name has no role, so it is not used as a GTV "
+                         "(role gtv: not the tumour, not subtracted from the lungs); if it is one, map it with "
+                         f"--structure-map ('{n}: gtv')")
         elif role == "lungs_minus_gtv" and "igtv" in key.replace(" ", ""):
             notes.append(f"structure {str(n)!r} (the lungs minus the iGTV, the tumour's motion envelope) is taken as "
                          "the lungs minus the GTV")
     return list(dict.fromkeys(notes))     # several ROIs of one name (three 'iGTV'): one note, in order
+
+
+# a word that names a tumour (on the normalised name): "Primary tumour", "tumour_left", "Lung GTV", "Mass RUL"
+_TUMOUR_WORD = re.compile(r"(?:^| )(?:tumou?rs?|gtv|mass|nodule|lesion|neoplasm|carcinoma|cancer)(?: |$)")
+
+
+def gtv_like(name: str) -> bool:
+    """Whether a name looks like a GTV's (for :func:`role_notes`' warning when it has no role): it begins with GTV
+    ("GTV_5mm", "GTV+nodes"), or has a tumour word (:data:`_TUMOUR_WORD`: "Primary tumour", "tumour_left",
+    "Lung tumour", "Lung_GTV") and is no target volume or derived / helper structure (:data:`_NOT_GTV`: "PTV_tumour",
+    "tumour_5mm") and no motion envelope.  Lungs and organs ("Lung left", "Heart", "Oesophagus") are not."""
+    key = normalise(name)
+    return key.startswith("gtv") or bool(_TUMOUR_WORD.search(key) and not _NOT_GTV.search(key)
+                                         and not _MOTION.match(key) and not _INTERNAL.match(key))
 
 
 def find_role(names: Iterable[str], role: str, mapping=None) -> list[str]:

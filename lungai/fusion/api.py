@@ -13,7 +13,7 @@ from typing import Optional, Union
 import numpy as np
 import pandas as pd
 
-from lungai.fusion.data import Cohort, load_cohort, orient_rna
+from lungai.fusion.data import Cohort, infinite_status, load_cohort, orient_rna
 from lungai.fusion.pipeline import FusionConfig, FusionPipeline
 
 
@@ -168,7 +168,8 @@ def predict_frame(name: str, model, cohort: Cohort) -> pd.DataFrame:
     """Per patient: the modalities used (``ehr``/``rna``/``ct``, :func:`usable_inputs`), ``model``, ``p_<class>``,
     ``predicted``, ``status`` and ``notes`` (EHR values not seen in training, :func:`predict_with_notes`).  A patient
     with no usable modality gets no probabilities (NaN, empty ``predicted``) and a ``status`` that says so, never the
-    model's prior dressed up as a prediction; so does one whose probabilities are not finite (:data:`NOT_FINITE`)."""
+    model's prior dressed up as a prediction; so does one whose probabilities are not finite (:data:`NOT_FINITE`), or
+    whose RNA profile holds an infinite value (the cohort's ``rna_infinite``: status naming gene and value)."""
     reduced, av = usable_inputs(model, cohort)
     proba, notes = predict_with_notes(model, reduced)
     df = av.reset_index()
@@ -180,8 +181,14 @@ def predict_frame(name: str, model, cohort: Cohort) -> pd.DataFrame:
     # a probability that is not a number (a non-finite input the loaders missed) is never written as "computed"
     bad = ~none & ~np.isfinite(np.asarray(proba, dtype=float)).all(axis=1)
     df["status"] = np.where(none, NOT_COMPUTED, np.where(bad, NOT_FINITE, "computed"))
+    # a patient whose RNA profile holds an infinite value (lungai.fusion.data.load_cohort left it out): no stage
+    infinite = cohort.report.get("rna_infinite") or {}
+    inf = df["patient_id"].isin(list(infinite)).to_numpy()
+    if inf.any():
+        df["status"] = df["status"].astype(object)
+        df.loc[inf, "status"] = [infinite_status(infinite[p]) for p in df.loc[inf, "patient_id"]]
     df["notes"] = ["; ".join(notes.get(str(pid), [])) for pid in df["patient_id"]]
-    none = none | bad
+    none = none | bad | inf
     if none.any():
         df.loc[none, [f"p_{c}" for c in model.classes]] = np.nan
         df["predicted"] = df["predicted"].astype(object)

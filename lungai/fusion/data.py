@@ -93,13 +93,62 @@ def check_finite_values(values: pd.DataFrame, what: str) -> None:
     ``what``: the table, e.g. "the RNA matrix rna.csv"), naming column, patient and value - the one check of the RNA
     loader (:func:`orient_rna`), the EHR loader (:func:`check_numeric_text`), the gene selector and the EHR encoder:
     an infinite value would otherwise give NaN probabilities (written as a prediction) or crash a CV fold."""
+    found = infinite_values(values)
+    if found:
+        raise infinite_error(found, what)
+
+
+def infinite_error(found: dict, what: str) -> InputError:
+    """The refusal of :func:`check_finite_values` for ``found`` ({patient: values}, :func:`infinite_values`)."""
+    bad = [f"{text} for patient {pid}" for pid, texts in found.items() for text in texts]
+    return InputError(f"{what} has {len(bad)} infinite value(s): " + "; ".join(bad[:10])
+                      + (f"; and {len(bad) - 10} more" if len(bad) > 10 else ""), INFINITE_FIX)
+
+
+def infinite_values(values: pd.DataFrame) -> dict:
+    """{patient: ["'TP53' = -inf", ...]} for the rows of ``values`` (patients x columns, numbers) that hold an
+    infinite value, in row order; {} when none does (:func:`check_finite_values` refuses them)."""
     arr = values.to_numpy(dtype=np.float64, na_value=np.nan)
     rows, cols = np.nonzero(np.isinf(arr))
-    if not len(rows):
-        return
-    bad = [f"{values.columns[c]!r} = {arr[r, c]:g} for patient {values.index[r]}" for r, c in zip(rows, cols)]
-    raise InputError(f"{what} has {len(bad)} infinite value(s): " + "; ".join(bad[:10])
-                     + (f"; and {len(bad) - 10} more" if len(bad) > 10 else ""), INFINITE_FIX)
+    out: dict = {}
+    for r, c in zip(rows, cols):
+        out.setdefault(values.index[r], []).append(f"{values.columns[c]!r} = {arr[r, c]:g}")
+    return out
+
+
+def infinite_status(texts) -> str:
+    """The ``status`` of a patient predicted without a stage because its RNA profile holds infinite values
+    (``texts``: :func:`infinite_values`' of the patient)."""
+    shown = "; ".join(list(texts)[:5]) + (" ..." if len(texts) > 5 else "")
+    return f"not computed: infinite RNA value(s) ({shown}) - {INFINITE_FIX}"
+
+
+def leave_out_infinite_rows(rna: pd.DataFrame, used, what: str, warn: bool = True) -> tuple[pd.DataFrame, dict]:
+    """(``rna`` without the rows of patients not in ``used`` that hold an infinite value, {patient: values} of the
+    rows left out), with a warning naming them (:func:`warn_unused_infinite`; ``warn`` False: the caller says it):
+    a row no patient of the run uses never refuses the file.  The rows of ``used`` are refused as
+    :func:`check_finite_values` does (naming gene, patient, value and the fix)."""
+    used = set(used)
+    check_finite_values(rna.loc[[i for i in rna.index if i in used]], what)
+    left = {pid: texts for pid, texts in infinite_values(rna).items() if pid not in used}
+    if left:
+        if warn:
+            warn_unused_infinite(left, what)
+        rna = rna.drop(index=list(left))
+    return rna, left
+
+
+def _patients_text(found: dict) -> str:
+    return ("; ".join(f"{pid} ({', '.join(t[:3])}{' ...' if len(t) > 3 else ''})"
+                      for pid, t in list(found.items())[:10])
+            + (" ..." if len(found) > 10 else ""))
+
+
+def warn_unused_infinite(found: dict, what: str) -> None:
+    """Warn of the rows with infinite values (``found``: {patient: values}) left out as no patient of the run's."""
+    if found:
+        warnings.warn(f"{len(found)} patient(s) of {what} not used here have infinite value(s) and are left out: "
+                      f"{_patients_text(found)}")
 
 
 def check_numeric_text(df: pd.DataFrame, path) -> None:
@@ -130,9 +179,13 @@ def check_numeric_text(df: pd.DataFrame, path) -> None:
 
 
 def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
-               genes: Optional[Sequence[str]] = None, what: str = "the RNA matrix") -> pd.DataFrame:
+               genes: Optional[Sequence[str]] = None, what: str = "the RNA matrix",
+               used: Optional[Sequence[str]] = None, warn: bool = True) -> pd.DataFrame:
     """Return the matrix as patients x genes, detecting the orientation from IDs or known genes.  An infinite value
-    is refused (:func:`check_finite_values`); a patient whose profile is entirely empty (every value missing) is
+    is refused (:func:`check_finite_values`) - with ``used`` (the patients the caller uses), only in their rows:
+    another patient's row with one is left out, with a warning (:func:`leave_out_infinite_rows`; kept in
+    ``attrs["infinite_rows"]``; ``warn`` False: the caller says it); a patient whose profile is entirely empty
+    (every value missing) is
     left out, with a warning: the patient has no RNA (its RNA branch is masked, :meth:`Cohort.availability`), never
     a profile of training means (z = 0) predicted as if measured."""
     rows, cols = set(_ids(df.index)), set(_ids(df.columns))
@@ -162,13 +215,18 @@ def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
         raise InputError(f"the RNA matrix has non-numeric values ({exc})",
                          "give expression values only, with gene and patient names as header/first column")
     check_unique_ids(out.index, "the RNA matrix", fix="keep one expression profile per patient")
-    check_finite_values(out, what)
+    left = {}
+    if used is None:
+        check_finite_values(out, what)
+    else:
+        out, left = leave_out_infinite_rows(out, used, what, warn=warn)
     empty = out.index[out.isna().all(axis=1)] if out.shape[1] else []
     if len(empty):
         warnings.warn(f"{len(empty)} patient(s) of {what} have an empty RNA profile (every value missing): "
                       f"{', '.join(map(str, list(empty)[:20]))}{' ...' if len(empty) > 20 else ''} - treated as "
                       "without RNA (the RNA branch is masked)")
         out = out.drop(index=empty)
+    out.attrs["infinite_rows"] = left
     return out
 
 
@@ -196,11 +254,12 @@ def _header(path) -> list[str]:
         return []
 
 
-def load_rna(path, ids=None, genes=None) -> pd.DataFrame:
-    """The RNA matrix as patients x genes (:func:`orient_rna`); a patient column that occurs twice in a genes x
+def load_rna(path, ids=None, genes=None, used=None, warn: bool = True) -> pd.DataFrame:
+    """The RNA matrix as patients x genes (:func:`orient_rna`; ``used``: the patients whose rows must be finite,
+    None: every row); a patient column that occurs twice in a genes x
     patients matrix is refused (:func:`lungai.io.tables.check_unique_ids`), never silently renamed by pandas."""
     raw = read_table(path, index_col=0)
-    out = orient_rna(raw, ids=ids, genes=genes, what=f"the RNA matrix {path}")
+    out = orient_rna(raw, ids=ids, genes=genes, what=f"the RNA matrix {path}", used=used, warn=warn)
     if list(out.columns) == _ids(raw.index):               # the header holds the patients (genes are the rows)
         check_unique_ids(_header(path)[1:], f"the header row of the RNA matrix {path}",
                          fix="keep one expression profile (one column) per patient")
@@ -318,7 +377,10 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
     ehr_df = load_ehr(ehr, id_column) if ehr else None
     ct_map = load_ct_manifest(ct, label=ct_label) if ct else {}
     known = set(ehr_df.index) if ehr_df is not None else set(ct_map)
-    rna_df = load_rna(rna, ids=known if known else None) if rna else None
+    # infinite values: only the rows the run uses must be finite (decided below, once its patients are known)
+    rna_df = load_rna(rna, ids=known if known else None, used=(), warn=False) if rna else None
+    infinite = dict(rna_df.attrs.get("infinite_rows", {})) if rna_df is not None else {}
+    rna_what = f"the RNA matrix {rna}"
     if ehr_df is None:
         if require_label:
             raise InputError("a label needs the EHR table", "pass --ehr with the label column")
@@ -373,7 +435,18 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
         report["unlabelled"] = unlabelled
         labels = labels.reindex(ids)
     else:
-        ids = name_order(set(ehr_df.index) | set(ct_map) | set(rna_df.index if rna_df is not None else []))
+        ids = name_order(set(ehr_df.index) | set(ct_map) | set(rna_df.index if rna_df is not None else [])
+                         | (set() if ehr else set(infinite)))
+    if labels is not None:      # cv / train / validate: a used patient's infinite value is refused (docs/stage.md)
+        used_bad = {p: t for p, t in infinite.items() if p in set(ids)}
+        if used_bad:
+            raise infinite_error(used_bad, rna_what)
+    else:                       # predict: those patients get no stage (status), the others theirs
+        report["rna_infinite"] = {p: t for p, t in infinite.items() if p in set(ids)}
+        if report["rna_infinite"]:
+            warnings.warn(f"{len(report['rna_infinite'])} patient(s) of {rna_what} have infinite value(s) and get no "
+                          f"stage: {_patients_text(report['rna_infinite'])} - {INFINITE_FIX}")
+    warn_unused_infinite({p: t for p, t in infinite.items() if p not in set(ids)}, rna_what)
     # with labels the cohort is the labelled EHR patients; without, every patient of any modality
     base = set(ehr_df.index) if (labels is not None and len(ehr_df.index)) else set(ids)
     report["rna_not_joined"] = sorted(set(rna_df.index) - base) if rna_df is not None else []

@@ -40,7 +40,8 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
     radiomics settings than the model's are refused unless ``allow_other_radiomics_settings``.
     Writes ``output`` (CSV) and ``importance_png`` (mean |Shapley value| over these patients; .png, .svg or .pdf) when
     given.  ``context``: "cohort" (a cohort's patients table) or "patient" (one patient's row from Multimodal
-    Predict): the fix the lungs-cut warning gives (:func:`lungai.rp.prepare.lungs_cut_warning`).
+    Predict): the fix the lungs-cut warning and the radiomics settings refusal give
+    (:func:`lungai.rp.prepare.lungs_cut_warning`, :func:`lungai.rp.prepare.settings_warnings`).
     """
     plots.check_figure_path(importance_png, "--importance-png")   # before any work
     bundle, card = load_model(model_dir)
@@ -54,7 +55,7 @@ def predict_rp(model_dir, patients, output=None, top: int = 5, importance_png=No
             raise InputError(f"the output {output} is an input file and would be overwritten",
                              "choose another output path")
     # the settings first: other settings give other rad_* names, which must not read as misspelt columns
-    warnings = settings_warnings(df, card, "patients table", allow_other_radiomics_settings)
+    warnings = settings_warnings(df, card, "patients table", allow_other_radiomics_settings, context=context)
     # a patient whose automatic tumour needs review (lungai cohort's tumour_review): said in its row, and summed up
     warnings = ["; ".join(w for w in (s, r and f"automatic tumour needs review ({r})") if w)
                 for s, r in zip(warnings, tumour_review_rows(df))]

@@ -185,9 +185,20 @@ def model_settings_ids(card: dict) -> set[str]:
             | ignored_lung_spacing_ids(entry.get("settings")))
 
 
-def settings_warnings(df: pd.DataFrame, card: dict, what: str, allow_other: bool = False) -> list[str]:
+# the fix of a settings mismatch said to one patient's user in Multimodal Predict (``context`` "patient"), who has no
+# --params / --allow-other-radiomics-settings: the radiomics table is computed again in Lung Radiomics
+SETTINGS_FIX_PATIENT = ("compute the radiomics table again in Lung Radiomics with the model's settings (the preset or "
+                        "parameter file, feature classes and image types it was trained with: model_card.json "
+                        "'radiomics_settings'), then compute the risk again")
+SETTINGS_FIX_PATIENT_RETRAIN = ("the model cannot be used with tables of the current lungai: ask for a model retrained "
+                                "on the training patients' features computed again (lungai rp train)")
+
+
+def settings_warnings(df: pd.DataFrame, card: dict, what: str, allow_other: bool = False,
+                      context: str = "cohort") -> list[str]:
     """Per patient: '' or why its radiomic features may not match the model's (other or unknown
-    settings).  Other settings raise unless ``allow_other``."""
+    settings).  Other settings raise unless ``allow_other``; the fix names the command line's flags, or with
+    ``context`` "patient" (one patient's row in Multimodal Predict, :data:`SETTINGS_FIX_PATIENT`) what to do there."""
     expected = (card.get("radiomics_settings") or {}).get("id")
     if expected is None:
         return [""] * len(df)
@@ -211,8 +222,9 @@ def settings_warnings(df: pd.DataFrame, card: dict, what: str, allow_other: bool
                    "patients' features with the same --params and retrain (rp train), or pass "
                    "--allow-other-radiomics-settings to predict anyway with a warning per patient")
         settings = (card.get("radiomics_settings") or {}).get("settings")
-        if (not legacy and isinstance(settings, dict) and "lungai" in settings
-                and resampling_revision(settings) and "resampling_revision" not in settings["lungai"]):
+        old_model = bool(legacy or (isinstance(settings, dict) and "lungai" in settings and resampling_revision(settings)
+                                    and "resampling_revision" not in settings["lungai"]))
+        if not legacy and old_model:
             fix = ("the model was trained on features resampled (resampledPixelSpacing) by an older lungai (before "
                    "0.2.0, a crop-shifted pyradiomics grid: values differ): recompute the training patients' features "
                    "with the same --params and retrain (rp train), or pass --allow-other-radiomics-settings to "
@@ -222,6 +234,8 @@ def settings_warnings(df: pd.DataFrame, card: dict, what: str, allow_other: bool
                     ".settings.json sidecar), so a table of the same values whose id an older lungai made with a lung "
                     "spacing beside resampledPixelSpacing (ignored) cannot be told: resume that run with the current "
                     "lungai (radiomics-batch / cohort rewrite the ids) or recompute the features")
+        if context == "patient":        # no command-line flags for the panel's user (lungs_cut_warning's contexts)
+            fix = SETTINGS_FIX_PATIENT_RETRAIN if old_model else SETTINGS_FIX_PATIENT
         raise InputError(f"{what}: radiomic features of {sum(other)} patient(s) (e.g. {[c for c, o in zip(cases, other) if o][:3]}) "
                          f"were computed with radiomics settings {bad}, the model with {expected} "
                          f"(model_card.json 'radiomics_settings'); their values are not comparable", fix)

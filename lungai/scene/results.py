@@ -289,6 +289,28 @@ def describe_missing_features(card: dict, missing) -> str | None:
     return f"The model needs {len(missing)} value(s) the inputs do not give: {'; '.join(parts)}"
 
 
+# Lung Radiomics' image-type checkboxes (LungRadiomics.ui, "Image types:"), by the feature-name part pyradiomics
+# gives their features ("rad_tumour_wavelet-LLH_firstorder_Mean", "rad_lungs_log-sigma-3-0-mm-3D_glcm_Idm")
+_IMAGE_TYPE_BOXES = (("_wavelet-", "Wavelet"), ("_log-sigma-", "LoG (with the model's LoG sigmas (mm))"))
+
+
+def missing_features_fix(missing) -> str:
+    """What Multimodal Predict's user does for the model features the patient's inputs lack (``missing``, as
+    :func:`describe_missing_features`): fill the clinical form or compute the tables with Lung Radiomics - and, for
+    a filtered image type's features (wavelet, LoG), tick that image type there (a table computed without it has
+    none of them)."""
+    missing = [str(f) for f in missing]
+    boxes = [box for part, box in _IMAGE_TYPE_BOXES if any(part in f for f in missing)]
+    other = [f for f in missing if not any(part in f for part, _ in _IMAGE_TYPE_BOXES)]
+    generic = "Fill the clinical form, or compute the radiomics/dose tables with Lung Radiomics."
+    if not boxes:
+        return generic
+    return (f"The radiomics table has no {' / '.join(b.split(' ')[0] for b in boxes)} features: in Lung "
+            f"Radiomics tick {' and '.join(boxes)} under Image types (with the default preset; a preset or "
+            "parameter file must include that image type) and compute the radiomics table again."
+            + (f" {generic}" if other else ""))
+
+
 def describe_prediction_row(row: dict, top: int = 5) -> tuple[str, str]:
     """(risk headline, contributions text) from one row of ``lungai rp predict`` output."""
     risk = float(row["risk"])

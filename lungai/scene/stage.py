@@ -86,16 +86,17 @@ def _ehr_row(path, patient_id):
 
 def _rna_row(path, patient_id):
     """The patient's expression profile, or None when the patient is not in the RNA matrix (the RNA branch is then
-    masked, as for a patient without RNA in training); an unreadable or non-numeric matrix is still refused."""
+    masked, as for a patient without RNA in training); an unreadable or non-numeric matrix is still refused, an
+    infinite value only in the patient's own row (another patient's row with one is left out, with a warning)."""
     from lungai.fusion.data import load_rna, read_table
 
-    try:
-        rna = load_rna(path, ids=[patient_id])
+    try:                                    # only the patient's own row must be finite (other rows: left out, said)
+        rna = load_rna(path, ids=[patient_id], used=[patient_id])
     except InputError:
         raw = read_table(path, index_col=0)
         if str(patient_id) in {str(v).strip() for v in (*raw.index, *raw.columns)}:
             raise
-        load_rna(path)                      # not in the matrix: the matrix itself must still be usable
+        load_rna(path, used=())             # not in the matrix: the matrix itself must still be usable
         return None
     return rna.loc[patient_id] if patient_id in rna.index else None
 
