@@ -476,7 +476,7 @@ def test_large_tumour_advice_is_the_same_everywhere():
     """QA: lungai segment's note advised lungai-seg-dynunet for a large tumour while README advised the large-tumour
     U-Net (lungai-seg-unet-large).  The advice is one text (lungai.seg.resources.large_tumour_advice) that the note,
     --model's help, the panel's Model tooltip and README give - the DynUNet, the best seeded Dice on large tumours
-    (docs/segmentation.md: implants >= 30 mm 0.768 vs the large U-Net's 0.647, lung2 0.856 vs 0.51)."""
+    (docs/segmentation.md: implants >= 30 mm 0.824 vs the large U-Net's 0.647, lung2 0.800 vs 0.51)."""
     from lungai.seg.choice import model_hint
     from lungai.seg.infer import LOW_CONFIDENCE
     from lungai.seg.resources import (LARGE_TUMOUR_ADVICE_MODEL, MODEL_HELP, PANEL_MODEL_LABELS, large_tumour_advice,

@@ -31,7 +31,7 @@ PANEL_MODEL_LABELS = {DEFAULT_MODEL_NAME: "default", LARGE_TUMOUR_MODEL_NAME: "l
                       CHOICE_MODEL_NAME: "both (more confident)", DYNUNET_MODEL_NAME: "DynUNet (seed / ROI)",
                       ROUTED_MODEL_NAME: "default, DynUNet if large"}
 # THE shipped model advised for a tumour of 30 mm or more (seed point / ROI): the DynUNet has the best seeded Dice on
-# large tumours (test: implants >= 30 mm 0.768, the large U-Net 0.647; lung2 0.856 vs 0.51; docs/segmentation.md).
+# large tumours (test: implants >= 30 mm 0.824, the large U-Net 0.647; lung2 0.800 vs 0.51; docs/segmentation.md).
 # lungai segment's note (lungai.seg.choice.model_hint), --model's help, the panel's Model tooltip and README give
 # large_tumour_advice(), nothing else (Testing/test_seg_choice.py).
 LARGE_TUMOUR_ADVICE_MODEL = DYNUNET_MODEL_NAME
