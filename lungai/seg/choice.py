@@ -335,7 +335,7 @@ def model_hint(model_dir, info: dict) -> str | None:
     if (alone or kept_default) and 0 < volume <= limit and LOW_CONFIDENCE in info.get("review_reasons", []):
         return (f"the default model is unsure of this result ({volume:.1f} ml); if the tumour you marked is larger "
                 "(a stage III tumour), the default marks only a few ml of many large tumours, the DynUNet segments them "
-                f"better (test: LUNG1-003's 35 ml GTV-1 (62 mm across) {dynunet_gain('LUNG1-003 GTV-1')}) - "
+                f"better (test: LUNG1-003's 35 ml GTV (62 mm across) {dynunet_gain('LUNG1-003 GTV-1')}) - "
                 f"{large_tumour_advice()}; check its outline, on small tumours it can run on into the mediastinum "
                 "(docs/segmentation.md)")
     return None
