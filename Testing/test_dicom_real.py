@@ -120,3 +120,77 @@ def test_real_ct_refuses_an_rtdose_of_another_patient(shared_data, tmp_path, cap
     from lungai.io import input_case_id
 
     assert input_case_id(patient / "CT") == "LUNG1-003"
+
+
+def _other_patients_rtstruct(rtstruct, path):
+    """A copy of ``rtstruct`` as another patient's: PatientID edited, new study and frame-of-reference UIDs."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    ds = pydicom.dcmread(rtstruct)
+    frame, study = generate_uid(), generate_uid()
+    ds.PatientID, ds.StudyInstanceUID = "OTHER-7", study
+    if "FrameOfReferenceUID" in ds:
+        ds.FrameOfReferenceUID = frame
+    for ref in ds.ReferencedFrameOfReferenceSequence:
+        ref.FrameOfReferenceUID = frame
+        for st in getattr(ref, "RTReferencedStudySequence", []):
+            st.ReferencedSOPInstanceUID = study
+    for roi in ds.StructureSetROISequence:
+        roi.ReferencedFrameOfReferenceUID = frame
+    ds.save_as(path)
+    return path
+
+
+def test_real_ct_refuses_an_rtstruct_of_another_patient_naming_the_patient_ids(shared_data, tmp_path, capsys):
+    """QA (LUNG1-003): an RTSTRUCT of another patient was refused naming only the two frame-of-reference UIDs; the
+    message also says its PatientID is not the CT's (as the RTDOSE check words it)."""
+    from lungai.cli import main
+
+    patient = shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003"
+    (rtstruct,) = sorted((patient / "RTSTRUCT").glob("*.dcm"))
+    other = _other_patients_rtstruct(rtstruct, tmp_path / "RS_other.dcm")
+    out = tmp_path / "out" / "f.csv"
+    assert main(["radiomics", "--image", str(patient / "CT"), "--rtstruct", str(other), "--tumour", "GTV-1",
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "PatientID OTHER-7 (RTSTRUCT) is not the CT's LUNG1-003" in err and "frame of reference" in err, err
+    assert not out.exists()
+
+
+def test_readme_says_what_the_rtstruct_masks_were_compared_with(real):
+    """QA: README said the RTSTRUCT's masks equal the NIfTI label map "(Dice ... 1.0 for ... left lung)"; the whole
+    Lung-Left against the NIfTI's left lung is 0.9963 (the NIfTI lungs exclude the GTVs) - bench_dicom.py compares
+    "Lung-Left minus GTVs".  README names what was compared, with both figures."""
+    from pathlib import Path
+
+    from lungai.dicom.rtstruct import read_rtstruct
+
+    study, ct, labels = real
+    m = {k: sitk.GetArrayFromImage(v) > 0 for k, v in read_rtstruct(study.rtstruct[0], ct, names=STRUCTURES).items()}
+    whole_left = dice(m["Lung-Left"], labels == 4)
+    text = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
+    assert "Lung-Left minus the GTVs" in text and "Lung-Right minus the GTVs" in text
+    assert f"{whole_left:.4f}" in text and "the NIfTI lungs exclude the GTVs" in text, whole_left
+
+
+def test_real_radiomics_records_the_rtstruct_lungs_of_lungs_minus_a_seg_tumour(real, tmp_path):
+    """QA (LUNG1-003): --tumour from a DICOM SEG file, the lungs from the RTSTRUCT: the _settings.csv column
+    ``structures`` was blank for lungs_minus_tumour although its lungs are Lung-Right+Lung-Left of the RTSTRUCT."""
+    import pandas as pd
+
+    from lungai.cli import main
+    from lungai.dicom.reference import ct_reference
+    from lungai.dicom.seg import write_seg
+
+    study, ct, labels = real
+    tumour = sitk.GetImageFromArray((labels == 1).astype(np.uint8))
+    tumour.CopyInformation(ct)
+    seg = write_seg({"GTV-1": tumour}, ct_reference(study.ct.folder, image=ct), tmp_path / "seg" / "tumor.seg.dcm")
+    out = tmp_path / "out" / "f.csv"
+    assert main(["radiomics", "--image", str(study.ct.folder), "--rtstruct", str(study.rtstruct[0]), "--tumour",
+                 str(seg), "--segments", "tumour", "lungs_minus_tumour", "--feature-classes", "firstorder",
+                 "--image-types", "Original", "-o", str(out)]) == 0
+    s = pd.read_csv(out.with_name("f_settings.csv"), keep_default_na=False).set_index("segment")["structures"]
+    assert s["lungs_minus_tumour"] == "Lung-Right+Lung-Left minus tumor.seg.dcm", s.to_dict()
+    assert s["tumour"] == ""                                           # from a file, not the RTSTRUCT

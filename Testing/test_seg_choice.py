@@ -500,3 +500,31 @@ def test_the_panels_model_labels_are_the_shipped_models():
     from lungai.seg.resources import PANEL_MODEL_LABELS
 
     assert set(PANEL_MODEL_LABELS) == {p.name for p in models_root().iterdir() if (p / "model.json").is_file()}
+
+
+def test_the_model_hints_quote_the_shipped_dynunets_test_dice():
+    """QA: model_hint quoted the DynUNet's first weights ("LUNG1-003's 35 ml GTV ... Dice 0.07 -> 0.61", "lung2
+    Dice 0.36 -> 0.86"); the shipped retrained weights measure GTV-1 0.597 and lung2 0.800 (docs/segmentation.md, "The
+    DynUNet retrained", test row (3)).  The figures are one table (lungai.seg.resources.DYNUNET_TEST_DICE) that both
+    hints quote and that agrees with that docs table; README quotes the same figures."""
+    import re
+
+    from lungai.seg.choice import model_hint
+    from lungai.seg.infer import LOW_CONFIDENCE
+
+    large = {"roi_mode": "seed", "tumor_volume_ml": 40.0, "notes": [], "review_reasons": []}
+    unsure = {"roi_mode": "seed", "tumor_volume_ml": 1.3, "notes": [], "review_reasons": [LOW_CONFIDENCE]}
+    hints = model_hint(default_model_dir(), large) + model_hint(default_model_dir(), unsure)
+    assert "lung2 Dice 0.36 -> 0.800" in hints and "Dice 0.07 -> 0.597" in hints, hints
+    assert "0.61" not in hints and "0.86" not in hints
+    from lungai.seg.resources import DYNUNET_TEST_DICE
+
+    root = Path(__file__).resolve().parents[1]
+    docs = (root / "docs" / "segmentation.md").read_text(encoding="utf-8")
+    retrained = docs[docs.index("### The DynUNet retrained"):docs.index("### The first DynUNet weights")]
+    rows = {"lung2": r"\| \(3\) `lung2` 55 mm \| [^|]+\| ([0-9.]+) ",
+            "LUNG1-003 GTV-1": r"\| \(3\) LUNG1-003 GTV-1 71 mm / GTV-2 49 mm \| [^|]+\| ([0-9.]+) "}
+    for case, row in rows.items():
+        assert DYNUNET_TEST_DICE[case][1] == re.search(row, retrained).group(1), case
+    readme = _words((root / "README.md").read_text(encoding="utf-8"))
+    assert "lung2 0.800" in readme and "LUNG1-003 GTV-1 0.597" in readme

@@ -648,3 +648,55 @@ def test_a_region_the_post_processing_drops_is_not_left_as_held():
     kept[1:3, 2:4, 2:4] = True
     assert infer.describe_written_mask(growth(), kept, (1.0, 1.0, 1.0))["stop_reason"] == \
         "the tumour no longer touches the box edge"
+
+
+def test_an_roi_in_bounds_order_or_partly_outside_the_ct_is_said_in_the_result():
+    """QA (LUNG1-003): an ROI typed in Slicer's bounds order (xmin,xmax,ymin,ymax,zmin,zmax) was read as corners
+    without a word, and one reaching past the CT was cut to the image without a word.  result.json's notes say
+    both (the order with a review reason and what to do, the numbers shown as corners); a valid ROI gets neither
+    and is read as before."""
+    ct, ball = _ct(20.0, centre_mm=(20.0, 10.0, -100.0))
+    corners = (8.0, -2.0, -112.0, 32.0, 22.0, -88.0)
+    valid = infer.segment_tumour(ct, _model(), roi_lps=corners).info
+    assert not any("bounds" in n or "outside the CT" in n for n in valid["notes"]), valid["notes"]
+    assert pp.ROI_ORDER_REASON not in valid["review_reasons"] and valid["tumor_volume_ml"] > 3.0
+    bounds = infer.segment_tumour(ct, _model(), roi_lps=(8.0, 32.0, -2.0, 22.0, -112.0, -88.0)).info
+    note = next(n for n in bounds["notes"] if "xmin,xmax,ymin,ymax,zmin,zmax" in n)
+    assert "--roi=8.0,-2.0,-112.0,32.0,22.0,-88.0" in note and "14 x 144 x 86 mm box" in note, note
+    k = bounds["review_reasons"].index(pp.ROI_ORDER_REASON)
+    assert "x0,y0,z0,x1,y1,z1" in bounds["review_actions"][k] and bounds["needs_review"]
+    out = infer.segment_tumour(ct, _model(), roi_lps=(8.0, -2.0, -112.0, 32.0, 22.0, 150.0)).info
+    note = next(n for n in out["notes"] if "outside the CT" in n)
+    assert "z+: 20 mm beyond the image (past its last slice)" in note and "8% of the box" in note, note
+    assert "cut to the image" in note and out["tumor_volume_ml"] > 3.0
+
+
+def test_lungai_segment_prints_the_roi_order_and_outside_notes(tmp_path, capsys):
+    """The two ROI notes above reach lungai segment's output and result.json (a tiny untrained model: the notes do
+    not depend on the model)."""
+    import json
+
+    from seg_helpers import tiny_config
+
+    from lungai.cli import main
+    from lungai.seg.model_io import save_model
+    from lungai.seg.networks import build_network
+
+    torch.manual_seed(0)
+    cfg = tiny_config(members=1, dropout=0.1)
+    save_model(tmp_path / "m1", cfg, [build_network(cfg).state_dict()], {})
+    ct, _ = _ct(20.0, centre_mm=(20.0, 10.0, -40.0), shape=(300, 300, 65))     # 300 x 300 x 130 mm
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    runs = {"bounds": "--roi=10,30,0,20,-50,-30", "outside": "--roi=10,0,-50,30,20,90"}
+    for name, roi in runs.items():
+        assert main(["segment", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / name), "--model",
+                     str(tmp_path / "m1"), "--mc-passes", "2", roi]) == 0
+        printed = capsys.readouterr().out
+        notes = json.loads((tmp_path / name / "result.json").read_text(encoding="utf-8"))["notes"]
+        said = next(n for n in notes if ("xmin,xmax" if name == "bounds" else "outside the CT") in n)
+        assert f"note: {said}" in printed
+        if name == "bounds":
+            assert "--roi=10.0,0.0,-50.0,30.0,20.0,-30.0" in said
+            assert "to do (the ROI's numbers may be bounds" in printed
+        else:
+            assert "z+: 25 mm beyond the image (past its last slice)" in said

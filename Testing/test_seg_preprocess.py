@@ -327,3 +327,68 @@ def test_the_roi_mask_on_a_model_grid_does_not_shift_with_float_rounding():
     for shift in (0.1, 123.456, -987.654321):
         moved = _ct_3mm(tuple(o + shift for o in ct.GetOrigin()))
         assert np.array_equal(mask_for_roi(box, moved, moved), ref), shift
+
+
+# LUNG1-003's GTV-1 (RTSTRUCT): its LPS box in Slicer's bounds order (xmin, xmax, ymin, ymax, zmin, zmax), as QA
+# typed it, and the same box as two opposite corners (x0, y0, z0, x1, y1, z1), as --roi takes it
+GTV1_BOUNDS = (18.4, 71.4, -41.1, 39.2, -157.9, -99.9)
+GTV1_CORNERS = (18.4, -41.1, -157.9, 71.4, 39.2, -99.9)
+
+
+@pytest.fixture(scope="module")
+def lung1_003_ct(shared_data):
+    from lungai.io import read_ct
+
+    return read_ct(shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003" / "CT")
+
+
+@pytest.mark.shared_data
+def test_an_roi_in_slicer_bounds_order_is_noted_with_its_numbers_as_corners(lung1_003_ct):
+    """QA (LUNG1-003): GTV-1's box typed in Slicer's bounds order was read as corners - a 21 x 229 x 59 mm box, "no
+    tumour found", confidence 0 - and nothing said the order.  When the numbers read as bounds give a compact box
+    inside the CT and read as corners an elongated one (or one reaching outside the CT), a note names the order
+    --roi takes and shows the numbers as corners; a box given as corners (the panel's too) gets no note."""
+    ct = lung1_003_ct
+    note = pp.roi_order_note(ct, GTV1_BOUNDS)
+    assert note is not None and "xmin,xmax,ymin,ymax,zmin,zmax" in note and "x0,y0,z0,x1,y1,z1" in note
+    assert "--roi=18.4,-41.1,-157.9,71.4,39.2,-99.9" in note and "21 x 229 x 59 mm" in note, note
+    assert pp.roi_order_note(ct, GTV1_CORNERS) is None                       # the same box as corners
+    assert pp.roi_order_note(ct, (71.4, 39.2, -157.9, 18.4, -41.1, -99.9)) is None   # the panel's order (x0 > x1)
+    assert pp.roi_order_note(ct, (18.4, 71.4, -41.1, 39.2, -157.9, -150.0)) is None  # as bounds no box (z: 8 mm)
+    # valid boxes of 20-120 mm round points of the CT, as the panel gives them (x0 > x1, y0 > y1) and min / max:
+    # none is noted
+    rng = np.random.default_rng(0)
+    lo, hi = np.array([-200.0, -200.0, -290.0]), np.array([200.0, 200.0, 0.0])
+    for _ in range(2000):
+        c, half = rng.uniform(lo, hi), rng.uniform(10.0, 60.0, 3)
+        a, b = c - half, c + half
+        assert pp.roi_order_note(ct, (b[0], b[1], a[2], a[0], a[1], b[2])) is None, (a, b)
+        assert pp.roi_order_note(ct, (*a, *b)) is None, (a, b)
+
+
+@pytest.mark.shared_data
+def test_an_roi_partly_outside_the_ct_is_noted_as_cut_to_the_image(lung1_003_ct):
+    """QA (LUNG1-003): --roi=47.4,-2.5,-127.2,63,90,68 reaches 54 mm above the CT's top (z+) and was cut to the
+    image without a word.  The note says which faces, how far and how much of the box was outside."""
+    ct = lung1_003_ct
+    note = pp.roi_outside_note(ct, (47.4, -2.5, -127.2, 63, 90, 68))
+    assert note is not None and "z+: 54 mm beyond the image (past its last slice)" in note, note
+    assert "28% of the box" in note and "cut to the image" in note, note
+    assert pp.roi_outside_note(ct, GTV1_CORNERS) is None
+    assert pp.roi_outside_note(ct, (-255.0, -2.5, -127.2, -200.0, 90, -100.0)) is not None      # x- 4 mm beyond
+    assert pp.roi_outside_note(ct, (-251.0, -2.5, -127.2, -200.0, 90, -100.0)) is None          # under half a voxel
+
+
+@pytest.mark.shared_data
+def test_the_panels_roi_on_lung1_003_gets_no_order_or_outside_note(lung1_003_ct, mrml_scene):
+    """The Slicer panel passes a markups ROI as corners (lungai.scene.nodes.roi_to_lps): GTV-1's box drawn there
+    reads as before and gets neither note."""
+    from lungai.scene import nodes
+
+    roi = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "GTV-1 box")
+    x0, x1, y0, y1, z0, z1 = GTV1_BOUNDS                                       # LPS; the ROI is drawn in RAS
+    roi.SetXYZ(-(x0 + x1) / 2, -(y0 + y1) / 2, (z0 + z1) / 2)
+    roi.SetRadiusXYZ((x1 - x0) / 2, (y1 - y0) / 2, (z1 - z0) / 2)
+    corners = nodes.roi_to_lps(roi)
+    assert np.allclose(sorted(corners[::3]), [x0, x1]) and np.allclose(sorted(corners[2::3]), [z0, z1])
+    assert pp.roi_order_note(lung1_003_ct, corners) is None and pp.roi_outside_note(lung1_003_ct, corners) is None

@@ -291,7 +291,8 @@ def _rtstruct_notes(rtstruct, mapping) -> None:
 
 def _structures_text(used) -> str:
     """A segment's RTSTRUCT structures for the ``structures`` column: ``GTV-1+gtv-2``; lungs minus tumour as
-    ``Lung_R+Lung_L minus GTV``; "" for a segment from a file."""
+    ``Lung_R+Lung_L minus GTV`` (the file's name for a tumour / lungs from a file: ``Lung_R+Lung_L minus
+    tumor.seg.dcm``); "" for a segment from a file."""
     from lungai.dicom.masks import structure_names
 
     if not used:
@@ -387,8 +388,11 @@ def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None
                                allow_gaps=gaps, used=sides)
             if sides:
                 structures.update(right_lung=sides[0], left_lung=sides[1], lungs=sides[0] + sides[1])
-                if structures.get("tumour"):
-                    structures["lungs_minus_tumour"] = (sides[0] + sides[1], structures["tumour"])
+    # lungs minus tumour: its RTSTRUCT structures, the tumour's or the lungs' file named when one came from a file
+    # (QA: --tumour tumor.seg.dcm with the RTSTRUCT's lungs left the column blank)
+    if tumour is not None and lungs is not None and (structures.get("tumour") or structures.get("lungs")):
+        structures["lungs_minus_tumour"] = (structures.get("lungs") or [Path(args.lungs).name],
+                                            structures.get("tumour") or [Path(args.tumour).name])
     buildable = [n for n in wanted if n not in why]
     # without --segments only what the RTSTRUCT can build is wanted: the others are noted, not errors
     # (unless nothing can be built: then they say why)

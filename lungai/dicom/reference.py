@@ -66,6 +66,22 @@ def read_ct_header(path):
         return None
 
 
+def header_mismatch(obj, other_header, other: str, tag: str = "",
+                    keywords=("PatientID", "FrameOfReferenceUID")) -> list[str]:
+    """The ``keywords`` (PatientID / FrameOfReferenceUID) of ``obj`` (a DICOM header: an RTDOSE's, an RTSTRUCT's)
+    differing from ``other_header``'s (the ``other``: CT, RTSTRUCT), each as "KEYWORD value{tag} is not the other's
+    value"; a value missing on either side is not compared.  The one wording of the RTDOSE checks
+    (:mod:`lungai.dose.read`) and of an RTSTRUCT read on another patient's CT
+    (:func:`lungai.dicom.rtstruct.read_rtstruct`)."""
+    wrong = []
+    for keyword in keywords:
+        d = str(getattr(obj, keyword, "") or "").strip()
+        c = str(getattr(other_header, keyword, "") or "").strip()
+        if d and c and d != c:
+            wrong.append(f"{keyword} {d}{tag} is not the {other}'s {c}")
+    return wrong
+
+
 def is_dicom_folder(path) -> bool:
     """True for a folder that holds DICOM files (the CT given as a DICOM series; slices without the Part-10 header
     too: :func:`read_ct_header`)."""

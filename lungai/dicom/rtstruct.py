@@ -466,9 +466,19 @@ def read_rtstruct(rtstruct_path, reference_ct: sitk.Image, names=None, allow_gap
     if frame_of_reference_uid:
         ref = referenced_frame_of_reference(ds)
         if ref and ref != frame_of_reference_uid:
+            from types import SimpleNamespace
+
+            from lungai.dicom.reference import header_mismatch
+            from lungai.io.read import PATIENT_ID_TAG
+
+            # another patient's structure set: said with the RTDOSE check's words (PatientID of the CT read from DICOM)
+            ct_patient = reference_ct.GetMetaData(PATIENT_ID_TAG) if reference_ct.HasMetaDataKey(PATIENT_ID_TAG) else ""
+            patient = header_mismatch(ds, SimpleNamespace(PatientID=ct_patient), "CT", " (RTSTRUCT)", ("PatientID",))
             raise InputError(
-                f"{Path(rtstruct_path).name} is drawn in frame of reference {ref}, the CT is in {frame_of_reference_uid}",
-                "give the RTSTRUCT of this CT (lungai finds matching files with `lungai dicom-scan FOLDER`)")
+                f"{Path(rtstruct_path).name} is drawn in frame of reference {ref}, the CT is in {frame_of_reference_uid}"
+                + "".join(f"; {w}: another patient's structure set" for w in patient),
+                "give the RTSTRUCT of this CT (same PatientID and FrameOfReferenceUID; lungai finds matching files "
+                "with `lungai dicom-scan FOLDER`)")
         _warn_other_series(rtstruct_path, reference_ct)
     else:                   # a NIfTI / NRRD / MHA CT: nothing to compare the RTSTRUCT with
         import warnings

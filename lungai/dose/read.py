@@ -11,6 +11,7 @@ import SimpleITK as sitk
 from lungai.dicom.discover import has_dicm_preamble as _is_dicom    # one DICM preamble check
 from lungai.dicom.discover import shown_path
 from lungai.dicom.pixeldata import check_pixel_data, decode_pixels, read_dicom
+from lungai.dicom.reference import header_mismatch      # one wording of a PatientID / frame of reference mismatch
 from lungai.errors import InputCheckNote, InputError
 from lungai.io import read_image
 from lungai.io.validate import check_slice_positions
@@ -101,19 +102,6 @@ def dose_folder_files(folder: Path, reference=None) -> tuple[list[Path], str | N
 def _mismatch(dose, reference) -> list[str]:
     """What of ``dose`` (an RTDOSE header) is not the ``reference``'s (:func:`dose_reference`)."""
     return header_mismatch(dose, reference, reference.other)
-
-
-def header_mismatch(dose, other_header, other: str, tag: str = "") -> list[str]:
-    """PatientID / FrameOfReferenceUID of ``dose`` (an RTDOSE header) differing from ``other_header``'s (the
-    ``other``: CT, RTSTRUCT), each as "KEYWORD value{tag} is not the other's value"; a value missing on either side
-    is not compared."""
-    wrong = []
-    for keyword in ("PatientID", "FrameOfReferenceUID"):
-        d = str(getattr(dose, keyword, "") or "").strip()
-        c = str(getattr(other_header, keyword, "") or "").strip()
-        if d and c and d != c:
-            wrong.append(f"{keyword} {d}{tag} is not the {other}'s {c}")
-    return wrong
 
 
 def dose_reference(ct_path=None, series_uid: str | None = None, rtstruct=None, name: str | None = None):

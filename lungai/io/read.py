@@ -30,6 +30,10 @@ NOT_DICOM_SUFFIXES = frozenset(
     ".sqlite .npy .npz .pt .pth .safetensors .ipynb".split())
 # Study, Series and Frame of Reference UIDs of a CT read from a DICOM series (image metadata keys)
 UID_TAGS = ("0020|000d", "0020|000e", "0020|0052")
+PATIENT_ID_TAG = "0010|0020"
+# kept on a CT read from DICOM: its UIDs and PatientID, so DICOM RT objects read onto it can be checked against it
+# (lungai.dicom.rtstruct.read_rtstruct names a PatientID of another patient)
+KEPT_TAGS = UID_TAGS + (PATIENT_ID_TAG,)
 
 
 def file_digest(path) -> dict:
@@ -282,7 +286,7 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
     check_ct_files(files)   # a slice whose pixel data is cut short: ITK reads it without an error, values made up
     if len(files) == 1:     # an Enhanced / multi-frame CT: the file holds the volume
         img = _read_file(Path(files[0]))     # (MONOCHROME1 refused there)
-        for tag in UID_TAGS:
+        for tag in KEPT_TAGS:
             if img.HasMetaDataKey(tag):
                 img.SetMetaData(tag, img.GetMetaData(tag).strip().rstrip("\x00"))
         return img
@@ -317,7 +321,7 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
                   else None)
     img = _padding_to_hu(img, [{t: reader.GetMetaData(i, t) for t in PADDING_TAGS if reader.HasMetaDataKey(i, t)}
                                for i in range(len(files))])
-    for tag in UID_TAGS:   # kept on the image, so masks from DICOM RT objects can be checked against this CT
+    for tag in KEPT_TAGS:  # kept on the image, so masks from DICOM RT objects can be checked against this CT
         if reader.HasMetaDataKey(0, tag):
             img.SetMetaData(tag, reader.GetMetaData(0, tag).strip().rstrip("\x00"))
     if len(files) > 1:

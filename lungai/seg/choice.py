@@ -313,7 +313,8 @@ def model_hint(model_dir, info: dict) -> str | None:
 
     from lungai.seg.infer import LOW_CONFIDENCE
     from lungai.seg.model_io import MODEL_JSON
-    from lungai.seg.resources import DEFAULT_MODEL_NAME, ROUTED_MODEL_NAME, large_tumour_advice, models_root
+    from lungai.seg.resources import (DEFAULT_MODEL_NAME, ROUTED_MODEL_NAME, dynunet_gain, large_tumour_advice,
+                                      models_root)
 
     routed = models_root() / ROUTED_MODEL_NAME / MODEL_JSON
     if info.get("roi_mode") not in ("seed", "roi") or not routed.is_file():
@@ -329,12 +330,12 @@ def model_hint(model_dir, info: dict) -> str | None:
     volume = float(result_value(info, "tumour_volume_ml", 0.0))
     if alone and volume > limit:
         return (f"this tumour is larger than {limit:g} ml: the DynUNet did better than the default model on tumours "
-                f"that large on validation and test - e.g. lung2 Dice 0.36 -> 0.86; {large_tumour_advice()} "
+                f"that large on validation and test - e.g. lung2 {dynunet_gain('lung2')}; {large_tumour_advice()} "
                 "(docs/segmentation.md)")
     if (alone or kept_default) and 0 < volume <= limit and LOW_CONFIDENCE in info.get("review_reasons", []):
         return (f"the default model is unsure of this result ({volume:.1f} ml); if the tumour you marked is larger "
                 "(a stage III tumour), the default marks only a few ml of many large tumours, the DynUNet segments them "
-                "better (test: LUNG1-003's 35 ml GTV (62 mm across) Dice 0.07 -> 0.61) - "
+                f"better (test: LUNG1-003's 35 ml GTV (62 mm across) {dynunet_gain('LUNG1-003 GTV-1')}) - "
                 f"{large_tumour_advice()}; check its outline, on small tumours it can run on into the mediastinum "
                 "(docs/segmentation.md)")
     return None

@@ -509,14 +509,14 @@ UNCALIBRATED_REASON = "the model's confidence is not calibrated"
 
 def review_reasons(conf: float, threshold: float, *, uncalibrated: bool = False, cut: bool = False,
                    incomplete: bool = False, ran_on: bool = False, several: bool = False, seed_away: bool = False,
-                   aerated: bool = False, thin_slab: bool = False) -> list:
+                   aerated: bool = False, thin_slab: bool = False, roi_order: bool = False) -> list:
     """Why a result needs an expert's review (empty: it does not); what to do about each: :func:`review_actions`."""
     return ([LOW_CONFIDENCE] if conf < threshold else []) + ([UNCALIBRATED_REASON] if uncalibrated else []) + \
         ([CUT_REASON] if cut else []) + \
         ([INCOMPLETE_REASON] if incomplete else []) + \
         ([RAN_ON] if ran_on else []) + ([SEVERAL_REASON] if several else []) + \
         ([SEED_AWAY] if seed_away else []) + ([pp.AERATED_REASON] if aerated else []) + \
-        ([pp.THIN_SLAB_REASON] if thin_slab else [])
+        ([pp.THIN_SLAB_REASON] if thin_slab else []) + ([pp.ROI_ORDER_REASON] if roi_order else [])
 
 
 CHECK_OUTLINE = "check the outline slice by slice and correct it (Segment Editor)"
@@ -545,6 +545,9 @@ REVIEW_ACTIONS = {
                         "round the tumour (--roi), and run again"),
     pp.THIN_SLAB_REASON: (f"{CHECK_OUTLINE}; run on the full chest series if you have it (the models were trained "
                           "on whole scans)"),
+    pp.ROI_ORDER_REASON: ("if the ROI's numbers are bounds (xmin,xmax,ymin,ymax,zmin,zmax), give them as two opposite "
+                          "corners x0,y0,z0,x1,y1,z1 in LPS mm (the note shows them reordered) and run again; the "
+                          "Slicer panel passes its ROI box as corners itself"),
     DISAGREE: f"{CHECK_OUTLINE}: the models' masks differ - compare them with the CT (run each with --model)",
 }
 # an empty result: nothing found where the user looked (by mode)
@@ -675,6 +678,9 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     check_ct(ct, source)
     box = choose_box(ct, cfg, roi_lps, seed_lps, whole)
     aerated = pp.aerated_seed_note(ct, seed_lps, roi_lps)
+    # an ROI in Slicer's bounds order / partly outside the CT: said, never changed (the box is read as given)
+    roi_order = pp.roi_order_note(ct, roi_lps) if roi_lps is not None else None
+    roi_outside = pp.roi_outside_note(ct, roi_lps) if roi_lps is not None else None
     slab = pp.thin_slab_note(ct)
     bar.update(1, f"ROI {box.mode} {box.size}")
     user_box, growth = box, None
@@ -768,6 +774,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
         notes.append(MC_PASSES_NOTE.format(cal=cal_passes, n=int(mc_passes)))
     if aerated:
         notes.append(aerated)
+    notes += [n for n in (roi_order, roi_outside) if n]
     if slab:
         notes.append(slab)
     seed_mm = seed_distance_mm(binary, seed_idx, ct.GetSpacing()[::-1])
@@ -819,7 +826,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     reasons = review_reasons(conf, threshold, uncalibrated=not (calib and calib.get("fitted")), cut=bool(cut),
                              incomplete=incomplete and not ran_on, ran_on=ran_on,
                              several=n_candidates > 1, seed_away=seed_away, aerated=bool(aerated),
-                             thin_slab=bool(slab))
+                             thin_slab=bool(slab), roi_order=bool(roi_order))
     if n_candidates > 1:
         kept = ("all are in the tumour mask" if all_regions else
                 kept_candidate_text(candidates[0]))

@@ -35,6 +35,18 @@ PANEL_MODEL_LABELS = {DEFAULT_MODEL_NAME: "default", LARGE_TUMOUR_MODEL_NAME: "l
 # lungai segment's note (lungai.seg.choice.model_hint), --model's help, the panel's Model tooltip and README give
 # large_tumour_advice(), nothing else (Testing/test_seg_choice.py).
 LARGE_TUMOUR_ADVICE_MODEL = DYNUNET_MODEL_NAME
+# THE figures quoted for the shipped lungai-seg-dynunet on real large tumours, seeded: {case: (the default model's
+# Dice, the DynUNet's)} - the DynUNet's from docs/segmentation.md "The DynUNet retrained", test row (3) (the shipped
+# retrained weights; the first weights had 0.856 / 0.605), the default's from its own test (README).  lungai segment's
+# notes (lungai.seg.choice.model_hint) quote dynunet_gain(); Testing/test_seg_choice.py checks them against the docs.
+DYNUNET_TEST_DICE = {"lung2": ("0.36", "0.800"), "LUNG1-003 GTV-1": ("0.07", "0.597")}
+
+
+def dynunet_gain(case: str) -> str:
+    """``Dice 0.36 -> 0.800``: the default model's and the shipped DynUNet's test Dice on ``case``
+    (:data:`DYNUNET_TEST_DICE`)."""
+    default, dynunet = DYNUNET_TEST_DICE[case]
+    return f"Dice {default} -> {dynunet}"
 
 
 def large_tumour_advice(panel: bool = False) -> str:
