@@ -391,8 +391,8 @@ def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None
     # lungs minus tumour: its RTSTRUCT structures, the tumour's or the lungs' file named when one came from a file
     # (QA: --tumour tumor.seg.dcm with the RTSTRUCT's lungs left the column blank)
     if tumour is not None and lungs is not None and (structures.get("tumour") or structures.get("lungs")):
-        structures["lungs_minus_tumour"] = (structures.get("lungs") or [Path(args.lungs).name],
-                                            structures.get("tumour") or [Path(args.tumour).name])
+        structures["lungs_minus_tumour"] = (structures.get("lungs") or ([Path(args.lungs).name] if args.lungs else []),
+                                            structures.get("tumour") or ([Path(args.tumour).name] if args.tumour else []))
     buildable = [n for n in wanted if n not in why]
     # without --segments only what the RTSTRUCT can build is wanted: the others are noted, not errors
     # (unless nothing can be built: then they say why)
