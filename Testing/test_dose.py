@@ -1172,3 +1172,40 @@ def test_image_dose_of_raw_rtdose_pixels_names_dose_grid_scaling(tmp_path):
     with pytest.raises(InputError) as err:
         read_dose(f)
     assert "pass --dose-unit cGy" in err.value.fix and "DoseGridScaling" not in str(err.value)
+
+
+@pytest.mark.shared_data
+def test_real_gtv_and_lung_label_map_as_lungs_is_refused_and_its_lung_labels_give_the_numpy_mld(shared_data, tmp_path,
+                                                                                                capsys):
+    """LUNG1-003's label map (1 GTV-1, 2 other GTVs, 3 / 4 lungs) given whole as --lungs counted its GTVs as lung
+    (MLD 8.11 instead of 8.07 Gy on a plan-like dose); it is refused, and ``#3,4`` (as docs/dicom.md) reads its lungs:
+    MLD / V20 equal an independent numpy computation (linear interpolation of a dose on a coarser, shifted grid)."""
+    from scipy.ndimage import map_coordinates
+
+    from lungai.cli import main
+
+    nifti = shared_data / "nsclc_whole_ct" / "nifti"
+    ct_path, labels_path = nifti / "LUNG1-003_ct.nii.gz", nifti / "LUNG1-003_labels.nii.gz"
+    ct = sitk.ReadImage(str(ct_path))
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(labels_path)))
+    grid = sitk.Image([150, 150, 80], sitk.sitkFloat32)          # a dose grid: 3 x 3 x 3.5 mm, not the CT's voxels
+    grid.SetSpacing((3.0, 3.0, 3.5))
+    grid.SetOrigin(tuple(np.asarray(ct.GetOrigin()) + (20.3, 25.1, 1.7)))
+    centre = ct.TransformContinuousIndexToPhysicalPoint(np.argwhere(labels == 1).mean(0)[::-1].tolist())
+    dose = radial_dose(grid, centre, 120.0, 66.0)
+    sitk.WriteImage(dose, str(tmp_path / "dose.nii.gz"))
+    base = ["dose-features", "--dose", str(tmp_path / "dose.nii.gz"), "--ct", str(ct_path)]
+    assert main(base + ["--lungs", str(labels_path), "--gtv", f"{labels_path}#1", "-o", str(tmp_path / "a.csv")]) == 2
+    assert "holds labels 1, 2, 3, 4" in capsys.readouterr().err
+    assert not (tmp_path / "a.csv").exists()
+    assert main(base + ["--lungs", f"{labels_path}#3,4", "--gtv", f"{labels_path}#1", "-o",
+                        str(tmp_path / "b.csv")]) == 0
+    row = pd.read_csv(tmp_path / "b.csv").iloc[0]
+    region = np.isin(labels, (3, 4)) & (labels != 1)
+    k, j, i = np.nonzero(region)
+    mm = np.asarray(ct.GetOrigin()) + np.stack([i, j, k], 1) * np.asarray(ct.GetSpacing())
+    idx = (mm - np.asarray(grid.GetOrigin())) / np.asarray(grid.GetSpacing())
+    d = map_coordinates(sitk.GetArrayFromImage(dose).astype(float), idx[:, ::-1].T, order=1)
+    assert row["dose_mld_gy"] == pytest.approx(d.mean(), rel=1e-5)
+    assert row["dose_v20_pct"] == pytest.approx(100.0 * np.mean(d >= 20.0), abs=1e-3)
+

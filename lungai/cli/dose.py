@@ -24,7 +24,9 @@ def register(sub) -> None:
                         "NIfTI/NRRD/MHA dose (default 150; raise it for an EQD2 / BED map or summed courses)")
     p.add_argument("--ct", required=True, help="planning CT (defines the grid of the masks)")
     p.add_argument("--series", default=None, help="SeriesInstanceUID when the --ct DICOM folder holds several series")
-    p.add_argument("--lungs", default=None, help="lung mask on the CT grid (any label > 0 = lung; NIfTI/NRRD/MHA or "
+    p.add_argument("--lungs", default=None, help="lung mask on the CT grid (a binary mask, or a lung label map 1 right / 2 left; "
+                                                 "FILE#R,L: the lungs of a map of other structures too, e.g. "
+                                                 "labels.nii.gz#3,4; NIfTI/NRRD/MHA or "
                                                  "DICOM SEG); with --rtstruct a structure or role (default role:lungs; a 'Lungs-GTV' structure "
                                                  "when the RTSTRUCT has no right / left lung)")
     p.add_argument("--gtv", default=None, help="GTV mask on the CT grid (label > 0); with --rtstruct a structure or "
@@ -105,9 +107,16 @@ def run(args) -> int:
         raise InputError("no lung mask given" if not args.structure else "--structure needs --rtstruct FILE",
                          "give --lungs FILE, or --rtstruct FILE (lungs and GTV found by role, or --structure NAME)")
     else:
-        from lungai.dicom.masks import mask_input
+        import numpy as np
+        import SimpleITK as sitk
 
-        lungs = mask_input(args.lungs, ct, what="lungs")
+        from lungai.dicom.masks import check_lung_label_map, mask_input, split_selector
+
+        lungs = mask_input(args.lungs, ct, what="lungs", lungs=True)      # FILE#R,L: two labels of another map
+        if len([v for v in np.unique(sitk.GetArrayViewFromImage(lungs)) if v]) > 1:   # one label: a binary mask
+            name = split_selector(args.lungs)[0].name
+            check_lung_label_map(lungs, f"--lungs {name}", f"--lungs {name}",
+                                 "every label > 0 would count as lung (a GTV's label too, in the MLD and V20)")
         gtv = mask_input(args.gtv, ct, what="gtv") if args.gtv else None
         lung_source = args.lungs_name or f"{Path(args.lungs).name} ({RT_LUNG_DEFINITION} when made by lungai lungs)"
         gtv_source = (args.gtv_name or Path(args.gtv).name) if args.gtv else None

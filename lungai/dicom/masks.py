@@ -244,11 +244,14 @@ def mask_input(value, ct: sitk.Image, rtstruct=None, mapping=None, what: str = "
 LUNG_LABELS = {1: "right lung", 2: "left lung"}     # a lung label map, as ``lungai lungs`` writes it
 
 
-def check_lung_label_map(labels: sitk.Image, source: str = "the lung label map", example: str | None = None) -> None:
+def check_lung_label_map(labels: sitk.Image, source: str = "the lung label map", example: str | None = None,
+                         consequence: str = "its labels 1 and 2 would be exported as the right and the left lung "
+                                            "and the others dropped") -> None:
     """A lung label map whose lungs are read by label (1 = right, 2 = left: ``lungai dicom-export``'s segments
     "Right lung" / "Left lung") holds no other label: a label map of several structures (GTV 1, other GTVs 2,
     lungs 3 and 4) would export its labels 1 and 2 as the lungs and drop the others without a word.  ``source``: the
-    map as the message names it (``--lungs labels.nii.gz``); ``example``: the file for the fix's ``FILE#R,L``."""
+    map as the message names it (``--lungs labels.nii.gz``); ``example``: the file for the fix's ``FILE#R,L``;
+    ``consequence``: what taking the map whole would do (``lungai dose-features``: its GTVs counted as lung)."""
     import SimpleITK as sitk
 
     found = [int(v) for v in np.unique(sitk.GetArrayViewFromImage(labels)) if v]
@@ -257,8 +260,7 @@ def check_lung_label_map(labels: sitk.Image, source: str = "the lung label map",
         name = example or "FILE"
         e_g = f" (e.g. {name}{SELECTOR}{other[-2]},{other[-1]})" if len(other) > 1 else ""
         raise InputError(f"{source} holds labels {', '.join(map(str, found))}, not only 1 (right lung) and 2 (left "
-                         "lung), so it is not a lung label map: its labels 1 and 2 would be exported as the right "
-                         "and the left lung and the others dropped",
+                         f"lung), so it is not a lung label map: {consequence}",
                          f"choose the right and the left lung's labels after '{SELECTOR}': {name}{SELECTOR}R,L{e_g}, "
                          "or relabel the map to 1 = right lung, 2 = left lung")
 
