@@ -511,3 +511,40 @@ def test_a_prediction_from_a_cut_tumour_says_so_in_its_notes(tmp_path):
     small = predict_frame("fusion", pipe, single_patient_cohort("P01", row, None, *_cube_ct(60)))
     assert "of the tumour lies outside the 72 mm" in big.notes[0] and big.status[0] == "computed"
     assert "outside" not in small.notes[0]
+
+
+def test_a_model_ehr_column_whose_header_differs_only_by_spaces_or_case_is_read(tmp_path, capsys):
+    """QA: the real NSCLC-Radiogenomics header is 'Histology ' (trailing space); a re-exported table whose header
+    is 'Histology' (or 'HISTOLOGY') had that feature treated as missing for every patient (a warning only)."""
+    ids = _ehr(tmp_path, n=15)
+    rna = _rna(tmp_path, ids)
+    assert _cli(["train", "--ehr", tmp_path / "ehr.csv", "--rna", rna, "--label", "stage", "-o", tmp_path / "model",
+                 "--modalities", "ehr,rna", *FAST]) == 0
+    assert _cli(["predict", "--model", tmp_path / "model", "--ehr", tmp_path / "ehr.csv", "--rna", rna,
+                 "-o", tmp_path / "same", "--use", "fusion"]) == 0
+    ehr = pd.read_csv(tmp_path / "ehr.csv").rename(columns={"Histology ": "HISTOLOGY", "age": " Age"})
+    ehr.to_csv(tmp_path / "renamed.csv", index=False)
+    capsys.readouterr()
+    assert _cli(["predict", "--model", tmp_path / "model", "--ehr", tmp_path / "renamed.csv", "--rna", rna,
+                 "-o", tmp_path / "renamed", "--use", "fusion"]) == 0
+    err = capsys.readouterr().err
+    assert "missing here" not in err
+    assert "'HISTOLOGY' read as the model's column 'Histology '" in err
+    same = pd.read_csv(tmp_path / "same" / "predictions.csv")
+    renamed = pd.read_csv(tmp_path / "renamed" / "predictions.csv")
+    np.testing.assert_allclose(renamed[["p_I", "p_II", "p_III"]], same[["p_I", "p_II", "p_III"]], atol=1e-6)
+    # the control: without the column the predictions differ (the test can fail)
+    ehr.drop(columns=["HISTOLOGY", " Age"]).to_csv(tmp_path / "without.csv", index=False)
+    assert _cli(["predict", "--model", tmp_path / "model", "--ehr", tmp_path / "without.csv", "--rna", rna,
+                 "-o", tmp_path / "without", "--use", "fusion"]) == 0
+    without = pd.read_csv(tmp_path / "without" / "predictions.csv")
+    assert not np.allclose(without[["p_I", "p_II", "p_III"]], same[["p_I", "p_II", "p_III"]], atol=1e-6)
+
+
+def test_two_headers_matching_one_model_column_are_refused(tmp_path):
+    from lungai.fusion.preprocess import EHREncoder
+
+    enc = EHREncoder().fit(pd.DataFrame({"Histology ": ["a", "b", "a"], "age": [1.0, 2.0, 3.0]}))
+    with pytest.raises(InputError, match="'HISTOLOGY'.*'histology'|'histology'.*'HISTOLOGY'"):
+        enc.match_columns(pd.DataFrame({"HISTOLOGY": ["a"], "histology": ["b"], "age": [1.0]}))
+    assert enc.match_columns(pd.DataFrame({"HISTOLOGY": ["a"], "AGE": [1.0]})) == {"HISTOLOGY": "Histology ", "AGE": "age"}

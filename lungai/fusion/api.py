@@ -111,6 +111,20 @@ def describe_inputs(needs: dict) -> str:
     return ", ".join(parts) or "nothing usable"
 
 
+def ehr_header_renames(model, ehr: pd.DataFrame, warn: bool = False) -> dict:
+    """{header of ``ehr``: the model's EHR column it is} for the model's columns spelled there with another case /
+    spacing ('Histology' for the model's 'Histology ', :meth:`lungai.fusion.preprocess.EHREncoder.match_columns`);
+    ``warn``: say so (a warning)."""
+    import warnings
+
+    enc = model.ehr_encoder if isinstance(model, FusionPipeline) else model.encoder
+    renames = enc.match_columns(ehr) if enc is not None and ehr is not None else {}
+    if renames and warn:
+        warnings.warn("EHR " + ", ".join(f"{a!r} read as the model's column {b!r}" for a, b in renames.items())
+                      + " (case / spaces differ)")
+    return renames
+
+
 def usable_inputs(model, cohort: Cohort) -> tuple:
     """(the cohort reduced to what ``model`` can use, per-patient availability of it).
 
@@ -120,7 +134,8 @@ def usable_inputs(model, cohort: Cohort) -> tuple:
     CT: a CT with a tumour mask, and only if the model's CT input was trained (:func:`model_inputs`)."""
     needs = model_inputs(model)
     ids = list(cohort.ids)
-    ehr = cohort.ehr.reindex(index=ids, columns=needs["ehr"])
+    ehr = cohort.ehr.rename(columns=ehr_header_renames(model, cohort.ehr, warn=True))
+    ehr = ehr.reindex(index=ids, columns=needs["ehr"])
     reduced = Cohort(ids, ehr, cohort.rna if needs["rna"] else None, dict(cohort.ct) if needs["ct"] else {},
                      cohort.labels, dict(cohort.report))
     return reduced, reduced.availability()

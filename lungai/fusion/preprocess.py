@@ -60,6 +60,12 @@ class UnseenLevelWarning(InputNote):
         self.by_patient = by_patient or {}
 
 
+def name_key(text) -> str:
+    """``text`` with case and runs of spaces ignored ('Histology ', ' HISTOLOGY' -> 'histology'): how a table's value
+    or header is matched to a model's level or column."""
+    return " ".join(str(text).split()).casefold()
+
+
 class EHREncoder:
     def __init__(self, max_levels: int = MAX_LEVELS):
         self.max_levels = max_levels
@@ -67,6 +73,24 @@ class EHREncoder:
         self.categorical: list = []
         self.left_out: dict = {}
         self.transformer = None
+
+    def match_columns(self, df: pd.DataFrame) -> dict:
+        """{table header: the model's EHR column} for each model column absent from ``df`` under its own name but
+        present with another case / spacing ('Histology' or 'HISTOLOGY' for the model's 'Histology '); two headers
+        matching one model column are refused, naming them."""
+        there = {str(c) for c in df.columns}
+        renames = {}
+        for col in self.numeric + self.categorical:
+            if col in there:
+                continue
+            hits = [c for c in df.columns if name_key(c) == name_key(col) and str(c) not in self.numeric + self.categorical]
+            if len(hits) > 1:
+                raise InputError(f"the EHR table has {len(hits)} columns that are the model's column {col!r} spelled "
+                                 f"differently: {', '.join(map(repr, hits))}",
+                                 "keep one of them (or give it the model's name exactly)")
+            if hits:
+                renames[hits[0]] = col
+        return renames
 
     def _frame(self, df: pd.DataFrame) -> pd.DataFrame:
         out = pd.DataFrame(index=df.index)
@@ -143,7 +167,7 @@ class EHREncoder:
         frame = frame.copy()
         for col, levels in self.levels().items():
             known = set(levels)
-            by_key = {" ".join(v.split()).casefold(): v for v in levels if v != MISSING_LEVEL}
+            by_key = {name_key(v): v for v in levels if v != MISSING_LEVEL}
             s = frame[col]
             unseen = sorted({v for v in s if v not in known and v != MISSING_LEVEL})
             if not unseen:
@@ -154,7 +178,7 @@ class EHREncoder:
                     by_number.setdefault(_number(v), v)
             mapped, how = {}, {}
             for v in unseen:
-                to = by_key.get(" ".join(v.split()).casefold())
+                to = by_key.get(name_key(v))
                 how[v] = "case / spaces differ"
                 if to is None and _number(v) is not None and _number(v) in by_number:
                     to, how[v] = by_number[_number(v)], "the same number written differently"

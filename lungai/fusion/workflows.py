@@ -350,7 +350,11 @@ def _load_for_new_cohort(args, require_label: bool):
             if check["sparse"]:
                 warnings.warn(model_io.sparse_rna_text(check))
     if pipe.ehr_encoder is not None:
-        absent = [c for c in pipe.ehr_encoder.numeric + pipe.ehr_encoder.categorical if c not in cohort.ehr.columns]
+        from lungai.fusion.api import ehr_header_renames
+
+        renamed = set(ehr_header_renames(pipe, cohort.ehr).values())     # read under another case / spacing
+        absent = [c for c in pipe.ehr_encoder.numeric + pipe.ehr_encoder.categorical
+                  if c not in cohort.ehr.columns and c not in renamed]
         if absent:
             print(f"warning: EHR columns of the model missing here (treated as missing): {absent}", file=sys.stderr)
     return pipe, baselines, meta, cohort
