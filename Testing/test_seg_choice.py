@@ -300,6 +300,30 @@ def test_the_automatic_mode_ranking_table_counts_the_tumour_first_under_each_rul
     assert "| 0 of 2 |" in lines["seeded confidence"]
 
 
+def test_the_inside_lungs_share_table_finds_a_tumour_mostly_outside_the_lungs_only_below_the_shipped_share(tmp_path):
+    """benchmarks/seg_auto_share_validation.py: a tumour 30 % inside the lungs is no candidate at the shipped share
+    (0.5) and the top candidate from 0.3 down; a false mark 9.6 % inside joins at 0.05 and counts as false volume."""
+    bench = _bench("seg_auto_share_validation")
+    sp = np.array([2.0, 1.0, 1.0])
+    zz, yy, xx = np.ogrid[:20, :60, :90]
+    tumour = (2.0 * (zz - 10)) ** 2 + (yy - 30) ** 2 + (xx - 30) ** 2 <= 100        # 10 mm radius, centre x 30
+    lungs = np.zeros((20, 60, 90), bool)
+    lungs[:, :, :28] = True                                                           # 32 % of the tumour
+    false = (2.0 * (zz - 10)) ** 2 + (yy - 30) ** 2 + (xx - 70) ** 2 <= 16
+    lungs[:, :, 66:68] = True                                                         # a slab: 9.6 % of it
+    binary = tumour | false
+    assert 0.3 < lungs[tumour].mean() < 0.5 and 0.05 < lungs[false].mean() < 0.1
+    np.savez_compressed(tmp_path / "case.npz", binary=binary, lungs=lungs, mean_p=(0.8 * binary).astype(np.float16),
+                        spacing=sp, implant=tumour, own=np.zeros_like(tumour), size_mm=20.0)
+    lines = {ln.split(" | ")[0].strip("| "): ln.split(" | ") for ln in bench.table(tmp_path).splitlines()
+             if ln.startswith("| >=")}
+    top, n_cand = 1, 5
+    assert lines[">= 0.5 (shipped)"][top] == "0" and lines[">= 0.5 (shipped)"][4] == "1"     # never a candidate
+    assert lines[">= 0.3"][top] == "1" and lines[">= 0.3"][n_cand] == "1"
+    assert lines[">= 0.05"][n_cand] == "2" and not lines[">= 0.05"][6].startswith("0.0 ")     # the false mark kept
+    assert lines[">= 0.1"][n_cand] == "1" and lines[">= 0.1"][6].startswith("0.0 ")
+
+
 def test_the_cli_progress_ends_full_when_the_routed_choice_needs_one_model(tmp_path, monkeypatch, capsys):
     """`lungai segment --model lungai-seg-routed` on a small tumour runs the default only; the progress lines the
     Slicer panel reads still end at done == total."""
