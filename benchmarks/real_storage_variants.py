@@ -3,11 +3,12 @@ the field of view") and docs/segmentation.md (step 0, "LPS order first").
 
 - Lungs (`lungai.lungs.segment_lungs`): LUNG1-003 whole, cropped at the right lung's lateral edge (x >= 136), and
   8 slices; LUNG1-002 / LUNG1-003 cropped through the mediastinum (x < 280: the right lung; x >= 250: the left
-  lung); LUNG1-003 cut by the anterior border and both sides (x 90-429, y 110-399), and by the anterior and the
+  lung); LUNG1-002 cut at x < 240 / x >= 272 (one lung each, the header kept: docs/lungs.md's one-lung crops);
+  LUNG1-003 cut by the anterior border and both sides (x 90-429, y 110-399), and by the anterior and the
   posterior border (y 130-319); pyradiomics lung1 as stored
   and with -3024 HU (scanner padding) outside the reconstruction circle inscribed in its 292 mm field of view.
-  Right / left ml, Dice under the RT definition (GTV out) where the oncologist's contours exist, and the "cut by
-  the scan" warnings.
+  Right / left ml, Dice under the RT definition (GTV out) where the oncologist's contours exist (with their
+  volumes in view), and the "cut by the scan" warnings.
 - Tumour (`lungai.seg.infer.segment_tumour`, default model, seed point on lung1's lesion): the same CT stored as
   is, x-, y-, z-flipped and with x / z swapped (the same physical image): Dice against the lesion label stored the
   same way, volume, confidence and review flag must not change.
@@ -54,17 +55,21 @@ def lungs_table(data: Path) -> None:
              ("LUNG1-003 8 slices", ct3[:, :, 39:47], lab3[:, :, 39:47]),
              ("LUNG1-002 cropped x < 280", ct2[:280, :, :], lab2[:280, :, :]),
              ("LUNG1-003 cropped x >= 250", ct3[250:, :, :], lab3[250:, :, :]),
+             ("LUNG1-002 cropped x < 240", ct2[:240, :, :], lab2[:240, :, :]),
+             ("LUNG1-002 cropped x >= 272", ct2[272:, :, :], lab2[272:, :, :]),
              ("LUNG1-003 cropped x 90-429, y >= 110", ct3[90:430, 110:400, :], lab3[90:430, 110:400, :]),
              ("LUNG1-003 cropped y 130-319", ct3[:, 130:320, :], lab3[:, 130:320, :]),
              ("lung1 as stored", lung1, None), ("lung1 padded -3024 HU", _padded(lung1), None)]
-    print("| input | right / left ml | Dice right / left (RT) | warnings |\n|---|---|---|---|")
+    print("| input | right / left ml | Dice right / left (RT, reference ml in view) | warnings |\n|---|---|---|---|")
     for name, ct, lab in cases:
         res = segment_lungs(ct)
         dice_txt = "-"
         if lab is not None:
             a = sitk.GetArrayFromImage(lab)
             d = rt_lung_dice(sitk.GetArrayFromImage(res.labels), a == 3, a == 4, (a == 1) | (a == 2))
-            dice_txt = f"{d['right']:.3f} / {d['left']:.3f}"
+            ml = np.prod(lab.GetSpacing()) / 1000       # the oncologist's lungs cut likewise, in ml
+            dice_txt = (f"{d['right']:.3f} / {d['left']:.3f} (reference {(a == 3).sum() * ml:.0f} / "
+                        f"{(a == 4).sum() * ml:.0f} ml)")
         vol = res.volumes_ml
         print(f"| {name} | {vol.get('right_lung', 0):.0f} / {vol.get('left_lung', 0):.0f} | {dice_txt} | "
               f"{'; '.join(res.cut) or '-'} |")
