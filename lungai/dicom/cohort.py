@@ -873,8 +873,9 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
             remove_staging(folder)
             if not previous:
                 remove_patient_files(folder, remove_empty=made)
-    if previous:
-        message += " - " + KEPT_NOTE.format(folder=folder)
+    if previous:     # said on the error's first line (the terminal's "failed:" line) too
+        first, _, rest = message.partition("\n")
+        message = first + " - " + KEPT_NOTE.format(folder=folder) + ("\n" + rest if rest else "")
     return {"case": job.case, "patient_id": job.patient_id, "status": "failed", "error": message,
             "seconds": round(time.perf_counter() - start, 2)}
 
