@@ -11,7 +11,7 @@ import pytest
 import SimpleITK as sitk
 
 from dicom_helpers import rt_export
-from lungai.dicom.cohort import RESULT, plan_cohort, run_cohort
+from lungai.dicom.cohort import RESULT, STAGING, plan_cohort, run_cohort
 from lungai.radiomics import load_params
 
 # small feature set: the cohort logic is under test here, not pyradiomics
@@ -362,7 +362,8 @@ def test_beam_doses_are_checked_against_the_rtplan_of_the_export(export, tmp_pat
 
 def test_a_beam_sum_done_before_its_rtplan_was_exported_is_redone_and_refused(export, tmp_path, capsys):
     """A patient whose BEAM doses were summed (no RTPLAN then, or an older lungai) is not kept as done once the
-    export's RTPLAN shows a beam without its dose: refused at planning, its old result removed."""
+    export's RTPLAN shows a beam without its dose: refused at planning; its old result stays in place (a failed redo
+    never removes it: QA cohortdup), out of the table, and is redone by the next run."""
     import pydicom
 
     from dose_helpers import with_summation_type, write_rtplan
@@ -379,11 +380,14 @@ def test_a_beam_sum_done_before_its_rtplan_was_exported_is_redone_and_refused(ex
     s = run_cohort(root, out, PARAMS, workers=0)
     assert [c for c, _ in s.failed] == ["P1"] and not s.done and not s.skipped
     assert "lists 3 treatment beams (1, 2, 3) but there are only 2" in pd.read_csv(out / "errors.csv").loc[0, "error"]
-    assert not (out / "patients" / "P1" / RESULT).exists()        # its old result removed, not kept as done
-    # no patient finished: the earlier run's table (P1's removed row) and its settings sidecar are not left behind
+    assert (out / "patients" / "P1" / RESULT).exists()            # its old result kept in place ...
+    assert "earlier result in" in pd.read_csv(out / "errors.csv").loc[0, "error"]
+    # ... but no patient finished: the earlier run's table (P1's row) and its settings sidecar are not left behind
     assert not (out / "rp_table.csv").exists() and not (out / "rp_table.settings.json").exists()
     printed = capsys.readouterr().out
-    assert "of an earlier run was removed (the earlier result of P1 was removed to be redone; P1 failed (see" in printed
+    assert "of an earlier run was removed (P1 is redone (inputs changed; " in printed and "P1 failed (see" in printed
+    s = run_cohort(root, out, PARAMS, workers=0)                  # not kept as done: redone (and refused) again
+    assert [c for c, _ in s.failed] == ["P1"] and not s.skipped
 
 
 def test_an_earlier_table_is_kept_when_no_result_was_removed(export, tmp_path, capsys):
@@ -1374,8 +1378,10 @@ def test_the_dose_is_read_before_the_patients_work_and_a_failure_leaves_no_masks
     (folder / "my_notes.txt").write_text("mine\n", encoding="utf-8")
     (folder / "lungs.nii.gz").write_bytes(b"an unfinished earlier run's mask")
 
-    def broken(*args, **kwargs):
-        assert (folder / "lungs.nii.gz").stat().st_size > 100 and (folder / "tumour.nii.gz").is_file()
+    def broken(*args, **kwargs):     # the masks written (into the staging folder, moved into place on success)
+        stage = folder / STAGING
+        assert (stage / "lungs.nii.gz").stat().st_size > 100 and (stage / "tumour.nii.gz").is_file()
+        assert not (folder / "lungs.nii.gz").exists()       # the unfinished earlier run's mask: removed
         raise RuntimeError("radiomics broke")
 
     monkeypatch.setattr(radiomics, "extract", broken)

@@ -55,10 +55,15 @@ OWNER = "cohort"
 MARKER = ".lungai-cohort"   # lungai.io.outputs' marker of OWNER: the files and folders of OUTPUTS a run wrote
 # what lungai cohort writes into OUT: a folder without its STAMP holding one of these is the user's, never overwritten
 OUTPUTS = (STAMP, INVENTORY, TABLE, sidecar_path(TABLE).name, ERRORS, "patients")
-# what process_patient writes into OUT/patients/<case>/ (one list): a patient redone loses all of them first, so no
-# file of the old run (a lungs.nii.gz beside the new dose_lungs.nii.gz) stays; other files there are left alone
+# what process_patient writes into OUT/patients/<case>/ (one list): a patient redone loses all of them when its new
+# result (written into STAGING) is moved in - only once it has succeeded -, so no file of the old run (a lungs.nii.gz beside the new dose_lungs.nii.gz) stays; other files there are left alone
 LUNGS, DOSE_LUNGS, TUMOUR, FEATURES = "lungs.nii.gz", "dose_lungs.nii.gz", "tumour.nii.gz", "features.csv"
 PATIENT_FILES = (RESULT, LUNGS, DOSE_LUNGS, TUMOUR, FEATURES, RESULT + ".tmp")
+# a patient is written into this subfolder of OUT/patients/<case>/ and moved into place once it has succeeded: a redo
+# that fails (or is cancelled) leaves the earlier result as it was
+STAGING = ".lungai-new"
+KEPT_NOTE = ("its earlier result in {folder} was kept (made from the earlier inputs: not in this run's "
+             "rp_table.csv); fix the problem and run again to redo it")
 
 
 @dataclass
@@ -176,7 +181,7 @@ UNREADABLE_RTSTRUCT = "an unreadable file may be its RTSTRUCT (notes)"     # pro
 def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
     """(jobs for the patients with a CT, inventory table of every patient: what it has / lacks / will use)."""
     from lungai.dicom.discover import files_under, scan
-    from lungai.dicom.pixeldata import check_ct_files
+    from lungai.dicom.pixeldata import check_ct_files, drop_slice_copies
     from lungai.dicom.masks import structure_names
     from lungai.dicom.roles import (dose_envelopes, dose_lungs_role, empty_note, find_role, role_notes,
                                     structure_roles)
@@ -261,6 +266,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                 notes.append(error[0])
         if st.ct is not None and not failure:
             try:      # a CT slice cut short: named now in the inventory (read_ct refuses it too), before any work
+                drop_slice_copies(st.ct.files, root=root)   # two different copies of one slice (scan kept them)
                 check_ct_files(st.ct.files, root=root)      # named by its path under DICOM_ROOT
             except InputError as exc:
                 failure = [exc.problem, exc.fix]
@@ -669,6 +675,26 @@ def remove_patient_files(folder: Path, remove_empty: bool = False) -> None:
         folder.rmdir()
 
 
+def remove_staging(folder: Path) -> None:
+    """Remove the patient's :data:`STAGING` subfolder (what a failed, cancelled or killed run of it wrote)."""
+    import shutil
+
+    stage = folder / STAGING
+    if stage.is_dir() and not stage.is_symlink():
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _move_into_place(stage: Path, folder: Path) -> None:
+    """A patient's new result (written into ``stage``) replaces its earlier one in ``folder``: cohort's own files of
+    the earlier run removed (no old mask beside the new ones), the new ones moved in, ``result.json`` last."""
+    remove_patient_files(folder)
+    for name in PATIENT_FILES:
+        if name != RESULT and (stage / name).is_file():
+            (stage / name).replace(folder / name)
+    (stage / RESULT).replace(folder / RESULT)
+    remove_staging(folder)
+
+
 def missing_patient_files(folder: Path) -> list[str]:
     """What a patient's ``result.json`` lacks beside it to be finished: ``features.csv`` and its masks (the tumour,
     the lungs or the dose's lungs) - [] when finished (or when there is no result.json: then it is not finished at
@@ -698,6 +724,7 @@ def remove_unfinished(out: Path, jobs, existed=()) -> None:
     main process: a Dask worker ended while closing the cluster never runs :func:`process_patient`'s own cleanup."""
     for job in jobs:
         folder = Path(out) / "patients" / safe_name(job.case)
+        remove_staging(folder)      # a redo cut short: the earlier result stays as it was
         if not patient_finished(folder):
             try:
                 remove_patient_files(folder, remove_empty=job.case not in existed)
@@ -713,6 +740,10 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
     start = time.perf_counter()
     folder = Path(out_dir) / "patients" / safe_name(job.case)
     made, finished = not folder.exists(), False
+    # a patient redone (its inputs changed) keeps its earlier result until the new one has succeeded: the new files
+    # are written into the staging folder and moved into place at the end
+    previous = patient_finished(folder)
+    stage = folder / STAGING
     try:
         import SimpleITK as sitk
 
@@ -725,8 +756,10 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         from lungai.radiomics.extract import edge_notes
         from lungai.radiomics.csv_output import write_csv
 
-        remove_patient_files(folder)     # an unfinished earlier run's masks (no result.json): never counted, redone
-        folder.mkdir(parents=True, exist_ok=True)
+        if not previous:
+            remove_patient_files(folder)     # an unfinished earlier run's masks (no result.json): never counted, redone
+        remove_staging(folder)
+        stage.mkdir(parents=True)
         notes = list(job.notes)
         provenance = {"ct": f"DICOM series {job.ct_series_uid}"}
         if job.error:
@@ -745,8 +778,8 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         lungs, dose_lungs, dose_lungs_role = _lungs(job, ct, mapping, provenance, notes)
         tumour, confidence, review, candidates, segmentation = _tumour(job, ct, mapping, model_dir, provenance,
                                                                        notes)
-        write_image(lungs if lungs is not None else dose_lungs, folder / (LUNGS if lungs is not None else DOSE_LUNGS))
-        write_image(tumour, folder / TUMOUR)
+        write_image(lungs if lungs is not None else dose_lungs, stage / (LUNGS if lungs is not None else DOSE_LUNGS))
+        write_image(tumour, stage / TUMOUR)
         # the dose features before the radiomics (a dose that does not cover the lungs fails the patient now, not
         # after a minute of radiomics); no GTV but an iGTV / ITV: the dose's lungs are the lungs minus it (as
         # dose-features --rtstruct)
@@ -808,13 +841,13 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         if dose is not None:
             row.update({k: v for k, v in dose.items() if k != "case"})
         row.update(case=job.case, patient_id=job.patient_id, tumour_confidence=confidence, tumour_review=review)
-        write_csv(pd.DataFrame([row]), folder / FEATURES)
+        write_csv(pd.DataFrame([row]), stage / FEATURES)
         from lungai.dicom.export import COHORT_LUNGS_DIGEST, TUMOUR_DIGEST, mask_digest
         from lungai.io.read import file_digest
 
         doc = {"case": job.case, "patient_id": job.patient_id, "status": "done", "provenance": provenance,
                # lungs.nii.gz as written: dicom-export takes automatic lungs as lungai's only while unchanged
-               **({COHORT_LUNGS_DIGEST: file_digest(folder / LUNGS)} if lungs is not None else {}),
+               **({COHORT_LUNGS_DIGEST: file_digest(stage / LUNGS)} if lungs is not None else {}),
                TUMOUR_DIGEST: mask_digest(tumour),     # tumour.nii.gz's voxels: an edited one is the user's
 
                "notes": notes, "edge_warnings": edge, "inputs": job.inputs, "tumour_review": review,
@@ -825,18 +858,24 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
                **segmentation, "seconds": round(time.perf_counter() - start, 2), "versions": versions(),
                # the grid each segment was computed on (as radiomics' _settings.csv)
                "radiomics_grid": json.loads(result.settings.drop(columns=["case", "versions"]).to_json(orient="records"))}
-        tmp = folder / (RESULT + ".tmp")
+        tmp = stage / (RESULT + ".tmp")
         tmp.write_text(json.dumps(doc, indent=1, default=float), encoding="utf-8")
-        tmp.replace(folder / RESULT)   # written last: its presence marks the patient finished
+        tmp.replace(stage / RESULT)
+        _move_into_place(stage, folder)   # result.json moved last: its presence marks the patient finished
         finished = True
         return doc
     except LungAIError as exc:
         message = str(exc)
     except Exception as exc:  # noqa: BLE001 - one broken patient must not stop the cohort
         message = f"{type(exc).__name__}: {exc}"
-    finally:     # failed or cancelled: no mask of an unfinished patient is left (the folder too when this run made it)
-        if not finished:
-            remove_patient_files(folder, remove_empty=made)
+    finally:     # failed or cancelled: no mask of an unfinished patient is left (the folder too when this run made it);
+        if not finished:     # an earlier result being redone stays as it was
+            remove_staging(folder)
+            if not previous:
+                remove_patient_files(folder, remove_empty=made)
+    if previous:     # said on the error's first line (the terminal's "failed:" line) too
+        first, _, rest = message.partition("\n")
+        message = first + " - " + KEPT_NOTE.format(folder=folder) + ("\n" + rest if rest else "")
     return {"case": job.case, "patient_id": job.patient_id, "status": "failed", "error": message,
             "seconds": round(time.perf_counter() - start, 2)}
 
@@ -1066,7 +1105,8 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
         if ignored_spacing:     # its patients kept, their ids the current one
             print("note: " + _resume_ignored_lung_spacing(out, params))
         revision = resampling_revision(params)
-        removed: list[str] = []     # the patients whose earlier result this run removed (to be redone)
+        removed: list[str] = []     # the patients whose earlier (half-written) result this run removed (to be redone)
+        redo: list[str] = []        # inputs changed: redone, the earlier result kept until the new one succeeds
         # an earlier run's table (with its sidecar) is removed before the first result in it is: never a row without
         # its result, also when this run is cancelled (Ctrl-C, SIGTERM) or killed before it writes the table again
         old_table = [out / n for n in (TABLE, sidecar_path(TABLE).name) if (out / n).exists()]
@@ -1113,18 +1153,28 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                     recorded = None
                 change = inputs_change(recorded, job.inputs)
                 if change:
-                    # never a stale row in the table, even when the redo fails; nor an old run's mask beside
-                    # the new ones (PATIENT_FILES: cohort's own, nothing else)
-                    _remove_result(job.case, done.parent)
+                    # never a stale row in the table, even when the redo fails (a failed patient's kept result is
+                    # not read into it); the earlier result is replaced only once the new one has succeeded
+                    for f in old_table:
+                        f.unlink(missing_ok=True)
+                    redo.append(job.case)
                     job.notes.append(f"inputs changed since the last run ({change}): redone")
                     print(f"note: {job.case}: inputs changed since the last run ({change}): redone")
-        table_removed = bool(removed and old_table)     # removed above
+        table_removed = bool((removed or redo) and old_table)     # removed above
+
+        def _why_removed() -> str:
+            return "; ".join(w for w in (
+                f"the earlier result of {_listed_cases(removed)} was removed to be redone" if removed else "",
+                f"{_listed_cases(redo)} {'is' if len(redo) == 1 else 'are'} redone (inputs changed; an earlier result "
+                "is replaced only once its redo has succeeded)" if redo else "") if w)
+
         summary = CohortSummary(out)
         existed = {job.case for job in jobs if (out / "patients" / safe_name(job.case)).exists()}
         try:
             run_tasks("cohort", process_patient, jobs, [j.case for j in jobs],
                       (params, str(out), mapping, model_dir, max_gy),
-                      lambda job: patient_finished(out / "patients" / safe_name(job.case)), summary, workers,
+                      lambda job: job.case not in redo and patient_finished(out / "patients" / safe_name(job.case)),
+                      summary, workers,
                       scheduler)
         except BaseException:     # Ctrl-C / SIGTERM: no mask of an unfinished patient is left, also with Dask
             # workers; not with an external --scheduler: its workers' running tasks are not stopped and would
@@ -1132,8 +1182,8 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
             if not scheduler:
                 remove_unfinished(out, jobs, existed)
             if table_removed:
-                print(f"note: cancelled: {out / TABLE} of an earlier run was removed (the earlier result of "
-                      f"{_listed_cases(removed)} was removed to be redone); run the same command again to write it")
+                print(f"note: cancelled: {out / TABLE} of an earlier run was removed ({_why_removed()}); run the same "
+                      "command again to write it")
             raise
         summary.seconds = time.perf_counter() - start
         failed = pd.DataFrame(summary.failed, columns=["case", "error"])
@@ -1142,9 +1192,12 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
         elif (out / ERRORS).exists():
             (out / ERRORS).unlink()
         rows, grids, unread_rows = [], [], {}
+        failed_now = {c for c, _ in summary.failed}
         for job in jobs:
             folder = out / "patients" / safe_name(job.case)
             missing = missing_patient_files(folder)
+            if job.case in failed_now:     # an earlier result kept (its redo failed): of other inputs, not read
+                continue
             if missing:     # half-written since the plan (an external worker of a cancelled run): not read
                 print(f"warning: {job.case}: {RESULT} without {', '.join(missing)}: not in the table; run the same "
                       "command again to redo it")
@@ -1199,7 +1252,7 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                 for f in old:   # cohort's own (prepare_output_folder refused the run for a user's file of the name)
                     f.unlink()
                 why = "; ".join(w for w in (
-                    (f"the earlier result of {_listed_cases(removed)} was removed to be redone" if removed else ""),
+                    _why_removed() if removed or redo else "",
                     (f"{_listed_cases(failed_cases)} failed (see {out / ERRORS})" if failed_cases else "")) if w)
                 print(f"note: no patient finished, so {out / TABLE} of an earlier run was removed ({why})")
             elif old:

@@ -592,8 +592,19 @@ def scan(root, progress=None, files=None) -> list[Study]:
     by_series: dict[str, Study] = {}
     by_frame: dict[str, list[Study]] = defaultdict(list)
     skipped: list[tuple[object, str]] = []
+    from lungai.dicom.pixeldata import drop_slice_copies
+
     for uid, all_files in ct_files.items():
-        files, dropped = split_localizers(all_files, ct_heads[uid])   # a scout inside the CT's own series
+        files, scouts = split_localizers(all_files, ct_heads[uid])   # a scout inside the CT's own series
+        copy_notes: list = []
+        sops = [str(getattr(d, "SOPInstanceUID", "") or "").strip() for f, d in zip(all_files, ct_heads[uid])
+                if f in files]
+        if len(set(sops)) < len(sops):  # a slice copied twice (one SOPInstanceUID) is one slice: the intact copy
+            try:
+                files, copy_notes = drop_slice_copies(files, root)
+            except InputError as exc:   # two different intact copies: kept, the patient fails (cohort's planning)
+                copy_notes = [f"{exc.problem} - {exc.fix}"]
+        dropped = set(all_files) - set(files)
         heads = [d for f, d in zip(all_files, ct_heads[uid]) if f not in dropped]
         slices = [sl for sl in ct_slices[uid] if sl[0] not in dropped]
         ds = heads[0]
@@ -609,8 +620,9 @@ def scan(root, progress=None, files=None) -> list[Study]:
                    ct=CTSeries(uid, folders[0], sorted(files), frames_of(ds) if len(files) == 1 else 1,
                                series_description(ds)))
         frames = [frames_of(d) for d in heads]
-        if dropped:
-            st.notes.append(localizer_note(dropped, f"CT series {uid}"))
+        if scouts:
+            st.notes.append(localizer_note(scouts, f"CT series {uid}"))
+        st.notes.extend(copy_notes)
         try:
             check_multiframe_files(files, frames, f"CT series {uid}")
         except InputError as exc:

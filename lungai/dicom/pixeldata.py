@@ -183,3 +183,95 @@ def decode_pixels(ds, name: str, fix: str):
     except Exception as exc:  # noqa: BLE001 - any decoding failure: the file named, the fix given
         raise InputError(f"{name}: its pixel data cannot be decoded ({type(exc).__name__}: {exc}); the file is "
                          "truncated or corrupt, or in a compression this installation cannot read", fix) from None
+
+
+COPY_FIX = ("keep the copy that belongs to the series in the export and move the other out of it (or re-export the CT "
+            "series from the PACS or planning system)")
+
+
+def _geometry(ds) -> tuple:
+    """What a slice must share with its series to be one of it: Rows, Columns, PixelSpacing, ImageOrientationPatient
+    (rounded: as written to a few decimals)."""
+    def numbers(name):
+        try:
+            return tuple(round(float(v), 4) for v in getattr(ds, name))
+        except (AttributeError, TypeError, ValueError):
+            return None
+
+    return (getattr(ds, "Rows", None), getattr(ds, "Columns", None), numbers("PixelSpacing"),
+            numbers("ImageOrientationPatient"))
+
+
+def drop_slice_copies(files, root=None) -> tuple[list, list[str]]:
+    """(the slice ``files`` of one CT series without the extra copies of a slice, a note per copy left out).
+
+    Two files with one SOPInstanceUID are one slice (exported or copied twice): the intact copy is kept - the one
+    whose pixel data is all there and decodes (:func:`check_pixel_data`, :func:`decode_pixels`) and whose Rows,
+    Columns, PixelSpacing and ImageOrientationPatient are the series' -, the others left out, each named in a note
+    with the copy kept.  Several intact copies holding the same slice (pixels and ImagePositionPatient): the first by
+    path is kept.  Intact copies that differ are refused (InputError naming both files): which one belongs to the
+    series is not known.  No intact copy: all are kept, for :func:`check_ct_files` to refuse them.  The one rule of
+    the CT reader (:func:`lungai.io.read.read_ct`) and of ``lungai cohort`` / ``dicom-scan``
+    (:func:`lungai.dicom.discover.scan`); ``root``: files named by their path under it
+    (:func:`lungai.dicom.discover.shown_path`)."""
+    from collections import Counter, defaultdict
+
+    import numpy as np
+
+    from lungai.dicom.discover import shown_path
+
+    files = list(files)
+    if len(files) < 2:
+        return files, []
+    heads, by_uid = {}, defaultdict(list)
+    for f in files:
+        try:
+            ds = dcmread_lenient(f, stop_before_pixels=True, specific_tags=[
+                "SOPInstanceUID", "Rows", "Columns", "PixelSpacing", "ImageOrientationPatient"])
+        except Exception:  # noqa: BLE001 - unreadable: the CT checks refuse it with their reason
+            continue
+        heads[f] = ds
+        uid = str(getattr(ds, "SOPInstanceUID", "") or "").strip()
+        if uid:
+            by_uid[uid].append(f)
+    groups = {uid: sorted(g, key=str) for uid, g in by_uid.items() if len(g) > 1}
+    if not groups:
+        return files, []
+    shown = lambda f: "CT slice " + (shown_path(f, root) if root is not None else str(f))  # noqa: E731
+    copies = {f for g in groups.values() for f in g}
+    common = Counter(_geometry(heads[f]) for f in heads if f not in copies).most_common(1)
+    series_geometry = common[0][0] if common else None
+    left_out, notes = set(), []
+    for uid, group in groups.items():
+        intact, broken = [], {}
+        for f in group:
+            try:
+                check_pixel_data(f, CT_FIX, name=shown(f))
+                ds = read_dicom(f, CT_FIX, name=shown(f))
+                pixels = decode_pixels(ds, shown(f), CT_FIX)
+            except InputError as exc:
+                broken[f] = exc.problem
+                continue
+            except Exception as exc:  # noqa: BLE001 - any failure to read it: not the intact copy
+                broken[f] = f"{shown(f)} cannot be read ({type(exc).__name__}: {exc})"
+                continue
+            if series_geometry is not None and _geometry(ds) != series_geometry:
+                broken[f] = (f"{shown(f)} does not match the series' geometry (Rows, Columns, PixelSpacing, "
+                             "ImageOrientationPatient)")
+                continue
+            intact.append((f, np.asarray(pixels), str(getattr(ds, "ImagePositionPatient", ""))))
+        if not intact:
+            continue     # check_ct_files refuses them, naming the first
+        kept, pixels, position = intact[0]
+        for f, other, pos in intact[1:]:
+            if other.shape != pixels.shape or not np.array_equal(other, pixels) or pos != position:
+                raise InputError(f"{shown(kept)} and {shown(f)} have the same SOPInstanceUID {uid} but different "
+                                 "contents (pixel data or ImagePositionPatient): which one belongs to the CT series "
+                                 "is not known", COPY_FIX)
+            left_out.add(f)
+            notes.append(f"{shown(f)} left out: a copy of {shown(kept)} (same SOPInstanceUID {uid}, same pixels)")
+        for f, why in broken.items():
+            left_out.add(f)
+            notes.append(f"{shown(f)} left out: a damaged copy of {shown(kept)} (same SOPInstanceUID {uid}; {why}); "
+                         f"the intact copy is used - delete the damaged one from the export")
+    return [f for f in files if f not in left_out], notes

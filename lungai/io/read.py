@@ -273,7 +273,7 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
     """The CT series of ``folder`` (:func:`dicom_series_files`), or the slice ``files`` given (a series spread over
     several folders, as :func:`lungai.dicom.discover.scan` found it)."""
     from lungai.dicom.discover import check_photometric, check_pixel_spacing, check_rescale
-    from lungai.dicom.pixeldata import check_ct_files
+    from lungai.dicom.pixeldata import check_ct_files, drop_slice_copies
 
     if files is None:
         files = dicom_series_files(folder, series_uid)
@@ -283,6 +283,13 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
         heads = [_header(Path(f)) for f in files] if len(files) > 1 else []
         check_multiframe_files(files, [frames_of(d) if d is not None else 1 for d in heads], str(folder))
         files = _sorted_along_normal(files)
+    files, copies = drop_slice_copies(files)     # a slice copied twice: its intact copy (cohort / dicom-scan's rule)
+    for note in copies:
+        import warnings
+
+        from lungai.errors import InputNote
+
+        warnings.warn(note, InputNote, stacklevel=3)
     check_ct_files(files)   # a slice whose pixel data is cut short: ITK reads it without an error, values made up
     if len(files) == 1:     # an Enhanced / multi-frame CT: the file holds the volume
         img = _read_file(Path(files[0]))     # (MONOCHROME1 refused there)

@@ -1,0 +1,227 @@
+"""A CT slice exported twice (one SOPInstanceUID on two files) is one slice: the intact copy is kept, a damaged copy
+left out and named (lungai.dicom.pixeldata.drop_slice_copies, the rule of the CT reader and of cohort / dicom-scan);
+two intact copies that differ fail the patient naming both.  A cohort re-run never removes a patient's earlier result
+before its redo has succeeded (QA: a truncated copy of one LUNG1-003 slice added to the export: 108 slices counted,
+the earlier result removed "to be redone", then the patient failed - its results gone)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pydicom
+import pytest
+import SimpleITK as sitk
+
+from dicom_helpers import rt_export
+from lungai.dicom.cohort import RESULT, plan_cohort, run_cohort
+from lungai.errors import InputError
+from lungai.radiomics import load_params
+
+PARAMS = load_params("default", feature_classes=["shape", "firstorder"])
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("export")
+    rt_export(root)
+    return root
+
+
+def _p1(export, tmp_path) -> Path:
+    root = tmp_path / "export"
+    shutil.copytree(export / "P1", root / "P1", ignore=shutil.ignore_patterns("rtstruct_of_someone*"))
+    return root
+
+
+def _ct_dir(patient: Path) -> Path:
+    (folder,) = {p.parent for p in patient.rglob("*.dcm") if pydicom.dcmread(p, stop_before_pixels=True).Modality
+                 == "CT"}
+    return folder
+
+
+def _slice(folder: Path, k: int) -> Path:
+    return sorted(folder.glob("*.dcm"))[k]
+
+
+def damaged_copy(src: Path, dst: Path) -> Path:
+    """A copy of ``src`` cut short in its pixel data (an interrupted copy)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    data = src.read_bytes()
+    dst.write_bytes(data[: len(data) - len(data) // 4])
+    return dst
+
+
+def different_copy(src: Path, dst: Path) -> Path:
+    """An intact file with ``src``'s SOPInstanceUID but other pixel values (an edited image kept its UID)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    ds = pydicom.dcmread(src)
+    arr = ds.pixel_array.copy()
+    arr[:4, :4] += 50
+    ds.PixelData = arr.tobytes()
+    ds.save_as(dst)
+    return dst
+
+
+def _row(root):
+    jobs, inv = plan_cohort(root)
+    return jobs[0], inv.iloc[0]
+
+
+# ---- the rule, on a small synthetic series --------------------------------------------------------------------------
+
+def test_a_damaged_copy_of_a_slice_is_left_out_and_named(export, tmp_path):
+    root = _p1(export, tmp_path)
+    ct = _ct_dir(root / "P1")
+    n = len(list(ct.glob("*.dcm")))
+    job0, row0 = _row(root)
+    original = _slice(ct, 5)
+    copy = damaged_copy(original, root / "P1" / "extra" / "slice_copy.dcm")
+    job, row = _row(root)
+    assert row["ct"] == f"{n} slices" and not job.error, (row["ct"], job.error)
+    assert job.inputs == job0.inputs       # the same CT as before the copy: a finished result is not redone
+    assert "P1/extra/slice_copy.dcm left out: a damaged copy of CT slice P1/" + f"{ct.name}/{original.name}" in \
+        row["notes"], row["notes"]
+    # the CT reader, given every file: the same rule, the same image
+    from lungai.io.read import read_dicom_ct_files
+
+    files = sorted(ct.glob("*.dcm")) + [copy]
+    with pytest.warns(Warning, match="slice_copy.dcm left out: a damaged copy"):
+        img = read_dicom_ct_files(files, str(ct))
+    ref = read_dicom_ct_files(sorted(ct.glob("*.dcm")), str(ct))
+    assert img.GetSize() == ref.GetSize() and np.array_equal(sitk.GetArrayFromImage(img), sitk.GetArrayFromImage(ref))
+
+
+def test_read_ct_of_a_folder_with_a_copy_of_a_slice(export, tmp_path):
+    """read_ct of the series' folder: a copy of a slice there (GDCM lists it: before, "duplicate slices") is left
+    out with a note; a damaged copy gives the same image (GDCM itself skips it); a different one is refused."""
+    from lungai.io import read_ct
+
+    root = _p1(export, tmp_path)
+    ct = _ct_dir(root / "P1")
+    ref = sitk.GetArrayFromImage(read_ct(ct))
+    shutil.copy(_slice(ct, 3), ct / "zz_copy.dcm")
+    with pytest.warns(Warning, match="zz_copy.dcm left out: a copy of CT slice"):
+        assert np.array_equal(sitk.GetArrayFromImage(read_ct(ct)), ref)
+    damaged_copy(_slice(ct, 3), ct / "zz_copy.dcm")
+    assert np.array_equal(sitk.GetArrayFromImage(read_ct(ct)), ref)
+    different_copy(_slice(ct, 3), ct / "zz_copy.dcm")
+    with pytest.raises(InputError, match="zz_copy.dcm have the same SOPInstanceUID"):
+        read_ct(ct)
+
+
+def test_an_identical_copy_is_one_slice(export, tmp_path):
+    root = _p1(export, tmp_path)
+    ct = _ct_dir(root / "P1")
+    n = len(list(ct.glob("*.dcm")))
+    shutil.copy(_slice(ct, 2), root / "P1" / "again.dcm")
+    job, row = _row(root)
+    assert row["ct"] == f"{n} slices" and not job.error
+    assert "CT slice P1/again.dcm left out: a copy of CT slice P1/" in row["notes"], row["notes"]
+
+
+def test_two_different_intact_copies_fail_the_patient_naming_both(export, tmp_path):
+    root = _p1(export, tmp_path)
+    ct = _ct_dir(root / "P1")
+    original = _slice(ct, 4)
+    copy = different_copy(original, root / "P1" / "edited" / "slice.dcm")
+    job, row = _row(root)
+    assert job.error, row["notes"]
+    assert "have the same SOPInstanceUID" in job.error[0] and "P1/edited/slice.dcm" in job.error[0]
+    assert original.name in job.error[0] and "move the other out" in job.error[1]
+    from lungai.io.read import read_dicom_ct_files
+
+    with pytest.raises(InputError, match="same SOPInstanceUID"):
+        read_dicom_ct_files(sorted(ct.glob("*.dcm")) + [copy], str(ct))
+
+
+# ---- a cohort re-run keeps the earlier result until the redo has succeeded -----------------------------------------
+
+def _results(out: Path) -> dict:
+    folder = out / "patients" / "P1"
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def test_a_rerun_with_a_damaged_slice_copy_keeps_the_result(export, tmp_path, capsys):
+    """The QA case: a truncated copy of one slice added after a finished run: P1 is skipped, its result kept."""
+    root = _p1(export, tmp_path)
+    out = tmp_path / "out"
+    assert run_cohort(root, out, PARAMS, workers=0).done == ["P1"]
+    before = _results(out)
+    damaged_copy(_slice(_ct_dir(root / "P1"), 5), root / "P1" / "extra" / "slice_copy.dcm")
+    s = run_cohort(root, out, PARAMS, workers=0)
+    assert s.skipped == ["P1"] and not s.failed and not s.done
+    assert _results(out) == before
+    assert "slice_copy.dcm left out" in pd.read_csv(out / "patients.csv").loc[0, "notes"]
+
+
+def test_a_failed_redo_keeps_the_earlier_result(export, tmp_path, capsys):
+    """Inputs changed (an intact but different copy of a slice): the redo fails; the earlier result stays in place,
+    the error says it was kept, it is not in the new table, and the next run redoes it again (not skipped)."""
+    root = _p1(export, tmp_path)
+    out = tmp_path / "out"
+    assert run_cohort(root, out, PARAMS, workers=0).done == ["P1"]
+    before = _results(out)
+    different_copy(_slice(_ct_dir(root / "P1"), 4), root / "P1" / "edited" / "slice.dcm")
+    s = run_cohort(root, out, PARAMS, workers=0)
+    assert [c for c, _ in s.failed] == ["P1"] and not s.done and not s.skipped
+    assert _results(out) == before                        # every file of the earlier result, unchanged
+    assert not (out / "patients" / "P1" / ".lungai-new").exists()
+    error = pd.read_csv(out / "errors.csv").loc[0, "error"]
+    assert "same SOPInstanceUID" in error and "earlier result in" in error and "was kept" in error, error
+    assert not (out / "rp_table.csv").exists()           # never a row of other inputs than the export's
+    s = run_cohort(root, out, PARAMS, workers=0)
+    assert [c for c, _ in s.failed] == ["P1"] and not s.skipped
+    shutil.rmtree(root / "P1" / "edited")                 # fixed: the inputs are the earlier ones again
+    s = run_cohort(root, out, PARAMS, workers=0)
+    assert s.skipped == ["P1"] and (out / "rp_table.csv").exists() and not (out / "errors.csv").exists()
+
+
+def test_a_successful_redo_replaces_the_earlier_result(export, tmp_path):
+    """A redo that succeeds replaces cohort's files of the earlier run (none left beside the new ones)."""
+    root = tmp_path / "export"
+    shutil.copytree(export / "P1", root / "P1", ignore=shutil.ignore_patterns("rtdose*", "rtstruct_of_someone*"))
+    out = tmp_path / "out"
+    assert run_cohort(root, out, PARAMS, workers=0).done == ["P1"]
+    shutil.copytree(export / "P1" / "RTDOSE", root / "P1" / "RTDOSE", dirs_exist_ok=True)
+    s = run_cohort(root, out, PARAMS, workers=0)
+    assert s.done == ["P1"]
+    doc = json.loads((out / "patients" / "P1" / RESULT).read_text(encoding="utf-8"))
+    assert doc["inputs"]["rtdose"] and not (out / "patients" / "P1" / ".lungai-new").exists()
+    assert pd.read_csv(out / "rp_table.csv").loc[0, "dose_mld_gy"] > 0
+
+
+# ---- the real planning CT (LUNG1-003) --------------------------------------------------------------------------------
+
+def _real_export(shared_data, tmp_path) -> tuple[Path, Path]:
+    src = shared_data / "nsclc_whole_ct" / "dicom" / "LUNG1-003"
+    root = tmp_path / "export"
+    (root / "LUNG1-003").mkdir(parents=True)
+    for sub in ("CT", "RTSTRUCT"):
+        (root / "LUNG1-003" / sub).symlink_to(src / sub, target_is_directory=True)
+    return root, src / "CT"
+
+
+@pytest.mark.shared_data
+def test_real_ct_a_truncated_slice_copy_is_left_out(shared_data, tmp_path):
+    root, ct = _real_export(shared_data, tmp_path)
+    job0, _ = _row(root)
+    original = sorted(ct.glob("*.dcm"))[50]
+    damaged_copy(original, root / "LUNG1-003" / "extra" / "slice_copy.dcm")
+    job, row = _row(root)
+    assert row["ct"] == "107 slices" and not job.error, (row["ct"], job.error)
+    assert job.inputs == job0.inputs and not job.ct_files     # one folder again: read_ct reads it as before
+    assert (f"CT slice LUNG1-003/extra/slice_copy.dcm left out: a damaged copy of CT slice LUNG1-003/CT/"
+            f"{original.name}") in row["notes"], row["notes"]
+
+
+@pytest.mark.shared_data
+def test_real_ct_two_different_copies_of_a_slice_fail_the_patient(shared_data, tmp_path):
+    root, ct = _real_export(shared_data, tmp_path)
+    original = sorted(ct.glob("*.dcm"))[50]
+    different_copy(original, root / "LUNG1-003" / "edited" / "slice.dcm")
+    job, _ = _row(root)
+    assert job.error and "LUNG1-003/edited/slice.dcm" in job.error[0] and original.name in job.error[0], job.error
