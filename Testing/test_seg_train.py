@@ -1426,3 +1426,22 @@ def test_test_split_of_moved_training_data(tiny_data, tmp_path, capsys):
     assert main(["eval-seg", "--model", str(out), "--split", "test", "--images", str(moved / "images"),
                  "--masks", str(moved / "masks"), "-o", str(tmp_path / "t2.csv")]) == 2
     assert test[0] in capsys.readouterr().err
+
+
+def test_resume_with_nothing_to_resume_is_refused(tiny_data, tmp_path, capsys):
+    """QA: `train-seg ... --resume -o DIR` where DIR holds no run (a typo in -o; step 3 of training on an
+    accelerator with MODEL/checkpoints not copied back) trained every member anew from the first epoch, without
+    a word - hours of CPU training instead of the resume asked for.  Now refused before any work, naming the
+    folder and the fixes; the same command without --resume trains anew."""
+    images, masks = tiny_data
+    cmd = _one_epoch(images, masks)
+    typo = tmp_path / "my_modle"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for out in (typo, empty):
+        assert main(cmd + ["-o", str(out), "--resume"]) == 2
+        err = capsys.readouterr().err
+        assert f"{out} holds no train-seg run to resume" in err and "copy" in err and "leave out --resume" in err
+        assert "load training data" not in err
+    assert not typo.exists() and list(empty.iterdir()) == []
+    assert main(cmd + ["-o", str(typo)]) == 0

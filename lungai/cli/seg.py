@@ -212,6 +212,14 @@ def run_train(args) -> int:
         raise InputError(f"{out} already holds a model", "choose a new -o folder (or --resume an interrupted run)")
     if (out / "checkpoints").exists() and not args.resume:
         raise InputError(f"{out} holds checkpoints of an interrupted run", "add --resume, or choose a new -o folder")
+    whole_run = args.member is None and not (args.save_arrays or args.from_arrays)
+    if args.resume and whole_run and not ((out / MODEL_JSON).exists() or (out / "checkpoints").exists()):
+        # (not for --member K: parallel members may start together with --resume, each making the folder)
+        raise InputError(f"--resume: {out} holds no train-seg run to resume (no model.json, no checkpoints/); "
+                         "resuming would train every member anew from the first epoch",
+                         f"give the -o folder of the interrupted run; after --member / --from-arrays runs on "
+                         f"another machine, copy their {out.name}/checkpoints back into {out} first; or leave out "
+                         "--resume to train anew")
     cfg, recipe = train_config(args)
     if args.member is not None and not 0 <= args.member < args.members:
         raise InputError(f"--member {args.member} is not one of the {args.members} members",
@@ -234,8 +242,7 @@ def run_train(args) -> int:
         else:       # under a file, not writable: said before minutes of loading; made when the model is written
             prepare_output_folder(out, create=False)      # (a run refused on its inputs leaves no empty -o)
     with train_lock(out, args.member, args.save_arrays):
-        whole = args.member is None and not (args.save_arrays or args.from_arrays)
-        done = finished_model_note(out, args) if whole else None
+        done = finished_model_note(out, args) if whole_run else None
         if done:          # other options than the finished run's are still refused, named (as for any resume)
             from lungai.seg.settings import check_settings
 
