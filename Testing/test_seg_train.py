@@ -1394,3 +1394,54 @@ def test_eval_seg_names_cases_that_hold_the_same_ct(tiny_model, tiny_data, tmp_p
     printed = capsys.readouterr().out
     assert "note: 2 cases hold the same CT as another case (identical voxels: P00_0 = P00_0_again)" in printed
     assert len(pd.read_csv(out)) == 3
+
+
+def test_test_split_of_moved_training_data(tiny_data, tmp_path, capsys):
+    """QA: a model trained with --test-fraction, its training data then moved (another disk, the model copied to
+    another computer: model.json records absolute folders) - `eval-seg --split test` said "--images folder ...
+    does not exist; give a folder", while --images with --split test was refused ("leave out --images /
+    --masks"): no way to evaluate the test split.  Now the recorded folder is named, and --images / --masks
+    with --split test say where the training data lies now (the recorded test cases are read from there)."""
+    names = sorted(p.name for p in tiny_data[0].iterdir())
+    images, masks = _eval_folders(tiny_data, tmp_path / "data", names)
+    out = tmp_path / "run"
+    assert main(_one_epoch(images, masks) + ["--test-fraction", "0.3", "-o", str(out)]) == 0
+    test = json.loads((out / "model.json").read_text(encoding="utf-8"))["training"]["test_cases"]
+    capsys.readouterr()
+    moved = tmp_path / "moved"
+    (tmp_path / "data").rename(moved)
+    report = tmp_path / "test.csv"
+    assert main(["eval-seg", "--model", str(out), "--split", "test", "-o", str(report)]) == 2
+    err = capsys.readouterr().err
+    assert str(images.resolve()) in err and "model.json" in err and "--split test --images" in err
+    assert not report.exists()
+    assert main(["eval-seg", "--model", str(out), "--split", "test", "--images", str(moved / "images"),
+                 "-o", str(report)]) == 2                                  # one folder alone: both are needed
+    assert "--masks" in capsys.readouterr().err and not report.exists()
+    assert main(["eval-seg", "--model", str(out), "--split", "test", "--images", str(moved / "images"),
+                 "--masks", str(moved / "masks"), "-o", str(report)]) == 0
+    df = pd.read_csv(report)
+    assert sorted(set(df["case"])) == sorted(test)
+    (moved / "masks" / f"{test[0]}.nii.gz").unlink()                        # a test case missing there: named
+    assert main(["eval-seg", "--model", str(out), "--split", "test", "--images", str(moved / "images"),
+                 "--masks", str(moved / "masks"), "-o", str(tmp_path / "t2.csv")]) == 2
+    assert test[0] in capsys.readouterr().err
+
+
+def test_resume_with_nothing_to_resume_is_refused(tiny_data, tmp_path, capsys):
+    """QA: `train-seg ... --resume -o DIR` where DIR holds no run (a typo in -o; step 3 of training on an
+    accelerator with MODEL/checkpoints not copied back) trained every member anew from the first epoch, without
+    a word - hours of CPU training instead of the resume asked for.  Now refused before any work, naming the
+    folder and the fixes; the same command without --resume trains anew."""
+    images, masks = tiny_data
+    cmd = _one_epoch(images, masks)
+    typo = tmp_path / "my_modle"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for out in (typo, empty):
+        assert main(cmd + ["-o", str(out), "--resume"]) == 2
+        err = capsys.readouterr().err
+        assert f"{out} holds no train-seg run to resume" in err and "copy" in err and "leave out --resume" in err
+        assert "load training data" not in err
+    assert not typo.exists() and list(empty.iterdir()) == []
+    assert main(cmd + ["-o", str(typo)]) == 0

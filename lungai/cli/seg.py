@@ -174,8 +174,10 @@ def register(sub) -> None:
                                    "HU, mask grid, tumour label) before any case is evaluated; unusable pairs are "
                                    "all named and nothing is evaluated.")
     e.add_argument("--model", default=None, help=MODEL_HELP)
-    e.add_argument("--images", default=None, help="folder of CTs (not with --split test)")
-    e.add_argument("--masks", default=None, help="folder of masks with the same file names (not with --split test): "
+    e.add_argument("--images", default=None, help="folder of CTs (with --split test: where the training data's "
+                                                  "--images lie now, if moved)")
+    e.add_argument("--masks", default=None, help="folder of masks with the same file names (with --split test: "
+                                                 "where the training data's --masks lie now, if moved): "
                                                  "nonzero = tumour, or with --label N the voxels of label N")
     e.add_argument("--label", type=int, default=None, metavar="N",
                    help="the tumour's label in every mask (e.g. 1 in label maps with 1 = GTV, 3 / 4 = lungs; a mask "
@@ -210,6 +212,14 @@ def run_train(args) -> int:
         raise InputError(f"{out} already holds a model", "choose a new -o folder (or --resume an interrupted run)")
     if (out / "checkpoints").exists() and not args.resume:
         raise InputError(f"{out} holds checkpoints of an interrupted run", "add --resume, or choose a new -o folder")
+    whole_run = args.member is None and not (args.save_arrays or args.from_arrays)
+    if args.resume and whole_run and not ((out / MODEL_JSON).exists() or (out / "checkpoints").exists()):
+        # (not for --member K: parallel members may start together with --resume, each making the folder)
+        raise InputError(f"--resume: {out} holds no train-seg run to resume (no model.json, no checkpoints/); "
+                         "resuming would train every member anew from the first epoch",
+                         f"give the -o folder of the interrupted run; after --member / --from-arrays runs on "
+                         f"another machine, copy their {out.name}/checkpoints back into {out} first; or leave out "
+                         "--resume to train anew")
     cfg, recipe = train_config(args)
     if args.member is not None and not 0 <= args.member < args.members:
         raise InputError(f"--member {args.member} is not one of the {args.members} members",
@@ -232,8 +242,7 @@ def run_train(args) -> int:
         else:       # under a file, not writable: said before minutes of loading; made when the model is written
             prepare_output_folder(out, create=False)      # (a run refused on its inputs leaves no empty -o)
     with train_lock(out, args.member, args.save_arrays):
-        whole = args.member is None and not (args.save_arrays or args.from_arrays)
-        done = finished_model_note(out, args) if whole else None
+        done = finished_model_note(out, args) if whole_run else None
         if done:          # other options than the finished run's are still refused, named (as for any resume)
             from lungai.seg.settings import check_settings
 
@@ -944,9 +953,12 @@ def _report_failed(df) -> int:
     return 1 if len(bad) else 0
 
 
-def test_split_cases(training: dict) -> list:
-    """The held-out test cases of a model (``model.json``'s ``training``), rebuilt from its case sources."""
+def test_split_cases(training: dict, images=None, masks=None) -> list:
+    """The held-out test cases of a model (``model.json``'s ``training``), rebuilt from its case sources.
+    ``images`` / ``masks``: where the training data's folders lie now (moved, or the model copied to another
+    computer), instead of the folders model.json recorded; the recorded test cases are read from them."""
     import argparse
+    from pathlib import Path
 
     from lungai.errors import InputError
 
@@ -954,14 +966,26 @@ def test_split_cases(training: dict) -> list:
     if not wanted:
         raise InputError("this model has no test split", "train it with --test-fraction (e.g. 0.15)")
     src = training.get("case_sources") or {}
+    if images:
+        src = {**src, "images": images, "masks": masks}
+    else:
+        gone = [f"--{k} {src[k]}" for k in ("images", "masks") if src.get(k) and not Path(src[k]).is_dir()]
+        if gone:
+            raise InputError(f"the training data folders model.json records are gone ({'; '.join(gone)}): "
+                             "the test split is rebuilt from them",
+                             "give where they lie now: eval-seg --model ... --split test --images DIR --masks DIR "
+                             "(the folders of the train-seg run, moved; the recorded test cases are read there)")
     if not any("_implant-" in c for c in wanted):    # implant backgrounds stay in training: no need to rebuild them
         src = {**src, "implant": 0}
     cases = [c for c in training_cases(argparse.Namespace(**src, allow_unpaired=True), check_masks=False)
              if c.case_id in wanted]
     missing = wanted - {c.case_id for c in cases}
     if missing:
-        raise InputError(f"{len(missing)} test cases could not be rebuilt (e.g. {sorted(missing)[0]})",
-                         "keep the training data where model.json's case_sources say")
+        where = f"{src.get('images')} / {src.get('masks')}"
+        raise InputError(f"{len(missing)} test cases could not be rebuilt from {where} (e.g. {sorted(missing)[0]})",
+                         "give the folders of the train-seg run, each test case's image and mask in them "
+                         "(--split test --images DIR --masks DIR where they lie now; else model.json's "
+                         "case_sources)")
     return cases
 
 
@@ -976,19 +1000,22 @@ def _run_test_report(args, model, out) -> int:
     from lungai.progress import task
     from lungai.seg.evaluate import evaluate_cases, report_text, test_report
 
-    if args.images or args.masks:
-        raise InputError("--split test rebuilds the test cases from model.json", "leave out --images / --masks")
+    if bool(args.images) != bool(args.masks):
+        raise InputError("--split test rebuilds the test cases from model.json: --images and --masks, if given, "
+                         "say where the training data's folders lie now (moved), both of them",
+                         "give both --images and --masks, or leave both out")
     from lungai.seg.choice import model_meta
 
-    cases = test_split_cases(model_meta(model).get("training", {}))
+    cases = test_split_cases(model_meta(model).get("training", {}), args.images, args.masks)
     from lungai.seg.evaluate import check_cases
 
     try:
         with task("eval-seg: checking the test cases", len(cases)) as bar:
             check_cases(cases, None, bar)   # as folder mode: every unusable pair named before any case runs
     except InputError as exc:
-        raise InputError(exc.problem, "fix these pairs where model.json's case_sources say the training data is "
-                                      "(the test split is rebuilt from them), then run again (nothing was "
+        raise InputError(exc.problem, "fix these pairs where the training data is (model.json's case_sources, or "
+                                      "the --images / --masks given; the test split is rebuilt from them), then "
+                                      "run again (nothing was "
                                       "evaluated: a silently smaller test set would not be comparable)") from None
     frames = {}
     one_member = isinstance(model, tuple) and len(model[1]) < 2     # no ensemble to measure agreement
