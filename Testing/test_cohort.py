@@ -10,19 +10,9 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from dicom_helpers import rt_export
+from cohort_helpers import PARAMS, export  # noqa: F401 - export: the module's fixture
 from lungai.dicom.cohort import RESULT, STAGING, plan_cohort, run_cohort
 from lungai.radiomics import load_params
-
-# small feature set: the cohort logic is under test here, not pyradiomics
-PARAMS = load_params("default", feature_classes=["shape", "firstorder"])
-
-
-@pytest.fixture(scope="module")
-def export(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("export")
-    rt_export(root)
-    return root
 
 
 def _mapping(tmp_path: Path) -> Path:
@@ -1069,7 +1059,6 @@ def test_an_automatic_tumours_record_has_its_confidence_and_method_and_dicom_exp
     assert read_sr(tmp_path / "folder" / "measurements.sr.dcm")["Case"]["confidence"][0] == pytest.approx(0.31)
 
 
-
 def test_dicom_export_results_of_a_patient_folder_with_an_rtstruct_gtv(export, tmp_path, capsys):
     """Session 32 leftover: `dicom-export --results OUT/patients/P1` of a patient whose GTV came from the RTSTRUCT was
     refused ("result.json is a `lungai cohort` patient record, not the record of a lungai tumour segmentation"),
@@ -1457,7 +1446,6 @@ def test_deflated_ct_slices_and_rtdose_are_planned_as_any_other(export, tmp_path
     job, inv = _p1_job(root)
     assert job.error and "CT slice P1/CT/ct_0011.dcm is truncated or corrupt" in job.error[0], job.error
     assert "re-export the CT series" in job.error[1]
-
 
 
 def test_a_script_without_its_main_guard_is_refused_before_any_work(tmp_path):

@@ -16,18 +16,8 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from dicom_helpers import rt_export
+from cohort_helpers import PARAMS, export  # noqa: F401 - export: the module's fixture
 from lungai.dicom.cohort import plan_cohort, process_patient, run_cohort
-from lungai.radiomics import load_params
-
-PARAMS = load_params("default", feature_classes=["shape", "firstorder"])
-
-
-@pytest.fixture(scope="module")
-def export(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("export")
-    rt_export(root)
-    return root
 
 
 def _mask(shape=(20, 40, 40), spacing=(1.0, 1.0, 3.0), z_down=False, **slices) -> sitk.Image:

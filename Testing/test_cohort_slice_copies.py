@@ -16,19 +16,9 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 
-from dicom_helpers import rt_export
+from cohort_helpers import PARAMS, export  # noqa: F401 - export: the module's fixture
 from lungai.dicom.cohort import RESULT, plan_cohort, run_cohort
 from lungai.errors import InputError
-from lungai.radiomics import load_params
-
-PARAMS = load_params("default", feature_classes=["shape", "firstorder"])
-
-
-@pytest.fixture(scope="module")
-def export(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("export")
-    rt_export(root)
-    return root
 
 
 def _p1(export, tmp_path) -> Path:
