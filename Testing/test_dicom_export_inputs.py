@@ -1345,9 +1345,13 @@ def test_only_lungais_derived_dicom_results_are_left_out_of_a_scan(tmp_path, cap
     studies = scan(s)
     assert len(studies) == 1 and studies[0].ct is not None and len(studies[0].rtstruct) == 1
     assert len(studies[0].rtdose) == 1 and not any(n.startswith("left out") for n in studies[0].notes)
-    # a user's DICOM put inside the sample's recorded dicom/ folder is seen too
+    # a user's DICOM put inside the sample's recorded dicom/ folder is seen too (a copy of the same slices: one series,
+    # each copy seen and named as left out - lungai.dicom.pixeldata.drop_slice_copies)
     shutil.copytree(studies[0].ct.files[0].parent, s / "dicom" / "mine" / "CT")
-    assert sum(len(st.ct.files) for st in scan(s) if st.ct is not None) == 2 * len(studies[0].ct.files)
+    again = [st for st in scan(s) if st.ct is not None]
+    assert sum(len(st.ct.files) for st in again) == len(studies[0].ct.files)
+    copies = [n for st in again for n in st.notes if "left out: a copy of" in n]
+    assert len(copies) == len(studies[0].ct.files) and all("mine" in n.split(" left out")[0] for n in copies)
     # a corrupt marker anywhere in the tree: no traceback, the files there are read
     (s / "dicom" / ".lungai-dicom-export").write_bytes(b"\xff\xfe\x00garbage\n")
     assert _cli("dicom-scan", s) == 0
