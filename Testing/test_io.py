@@ -380,10 +380,16 @@ def test_missing_middle_slice_is_an_error_naming_the_gap(ct_series, tmp_path):
 
 
 def test_duplicate_slice_position_is_an_error(ct_series, tmp_path):
-    import shutil
+    """Two slices (two SOPInstanceUIDs) at one position; a file copied twice (one SOPInstanceUID) is one slice:
+    lungai.dicom.pixeldata.drop_slice_copies, Testing/test_cohort_slice_copies.py."""
+    import pydicom
+    from pydicom.uid import generate_uid
 
     folder = _copy(ct_series, tmp_path)
-    shutil.copy(folder / "ct_0010.dcm", folder / "ct_0010_again.dcm")
+    ds = pydicom.dcmread(folder / "ct_0010.dcm")
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.save_as(folder / "ct_0010_again.dcm")
     with pytest.raises(InputError, match=f"position of another slice .z = {_z(folder / 'ct_0010.dcm'):.2f} mm"):
         read_ct(folder)
 
