@@ -163,7 +163,8 @@ def test_runs_refused_before_any_work_leave_no_output_folder(sample_dir, tmp_pat
 
     ct, labels = sample_dir / "ct.nii.gz", sample_dir / "labels.nii.gz"
     monkeypatch.chdir(tmp_path)
-    for args in (("dose-features", "--dose", "nope.nii", "--ct", ct, "--lungs", labels, "-o", "leak1/sub/d.csv"),
+    for args in (("dose-features", "--dose", "nope.nii", "--ct", ct, "--lungs", f"{labels}#2,3",   # the phantom's lungs
+                  "-o", "leak1/sub/d.csv"),
                  ("radiomics", "--image", "nope.nii", "--mask", labels, "-o", "leak2/f.csv"),
                  ("lungs", "nope.nii", "-o", "leak3/l.nii.gz")):
         assert _cli(*args) == 2
