@@ -627,6 +627,31 @@ def test_only_a_combined_lungs_structure_gives_the_dose_lungs(export, p1_baselin
     assert not any(c.startswith(("rad_right_lung_", "rad_left_lung_")) for c in row.index)
 
 
+def test_lungs_named_in_another_language_are_the_rtstructs_lungs(export, p1_baseline, tmp_path):
+    """An RTSTRUCT from a planning system set up in French ('Poumon D' / 'Poumon G'; QA on LUNG1-003): the patient
+    got the automatic lungs ("no contoured lung structures in the RTSTRUCT"), its MLD 14.37 instead of the plan's
+    14.23 Gy.  Now the contoured lungs are used, and the results are those of the English names."""
+    import pydicom
+
+    from lungai.dicom.cohort import process_patient
+
+    root = _p1_copy(export, tmp_path)
+    rs = root / "P1" / "RTSTRUCT" / "rtstruct.dcm"
+    ds = pydicom.dcmread(rs)
+    for item in ds.StructureSetROISequence:
+        item.ROIName = {"Lung_R": "Poumon D", "Lung_L": "Poumon G"}.get(str(item.ROIName), item.ROIName)
+    ds.save_as(rs)
+    job, inv = _p1_job(root)
+    assert inv["lungs_from"] == "RTSTRUCT Poumon D+Poumon G", inv["lungs_from"]
+    doc = process_patient(job, PARAMS, str(tmp_path / "out"))
+    assert doc["status"] == "done", doc
+    assert doc["provenance"]["lungs"] == "RTSTRUCT Poumon D+Poumon G"
+    row = pd.read_csv(tmp_path / "out" / "patients" / "P1" / "features.csv").iloc[0]
+    for col in ("dose_mld_gy", "dose_v20_pct", "rad_right_lung_original_shape_MeshVolume",
+                "rad_left_lung_original_shape_MeshVolume"):
+        assert row[col] == pytest.approx(p1_baseline[col], rel=1e-9), col
+
+
 def test_table_keeps_the_radiomics_settings_and_rp_train_records_them(export, tmp_path):
     """QA: rp_table.csv lost the radiomics_settings column (each features.csv has it), so a model trained on it
     recorded no settings.  The table keeps it, with the sidecar rp_table.settings.json as radiomics writes; rp train
