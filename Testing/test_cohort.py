@@ -561,6 +561,49 @@ def test_empty_template_structure_does_not_replace_the_contoured_gtv(export, p1_
     assert "map the GTV structures to null" in doc["error"]
 
 
+def test_a_gtv_of_two_separate_parts_is_read_with_allow_gaps(export, tmp_path, capsys):
+    """A GTV structure of two parts with CT slices between them (two lesions, nodes at several levels in one ROI: QA
+    on LUNG1-003 with gtv-2 and gtv-3 in one 'GTVn') failed the patient with "accept the gaps with --allow-gaps",
+    an option cohort did not have: the patient could only be run with the automatic segmentation.  Now
+    ``--allow-gaps`` (``allow_gaps=True``) reads it: the tumour is exactly the two parts."""
+    import pydicom
+
+    from lungai.cli import main
+    from lungai.dicom.cohort import TUMOUR, process_patient
+    from lungai.dicom.rtstruct import read_rtstruct
+    from lungai.io import read_ct
+
+    root = _p1_copy(export, tmp_path)
+    rs = root / "P1" / "RTSTRUCT" / "rtstruct.dcm"
+    ct = read_ct(root / "P1" / "CT")
+    whole = sitk.GetArrayFromImage(read_rtstruct(rs, ct, names=["GTV"])["GTV"]).astype(bool)
+    ds = pydicom.dcmread(rs)            # the GTV's two middle contour planes left out: two parts, 2 slices apart
+    number = next(int(r.ROINumber) for r in ds.StructureSetROISequence if r.ROIName == "GTV")
+    item = next(rc for rc in ds.ROIContourSequence if int(rc.ReferencedROINumber) == number)
+    zs = sorted({float(c.ContourData[2]) for c in item.ContourSequence})
+    gone = set(zs[len(zs) // 2 - 1: len(zs) // 2 + 1])
+    item.ContourSequence = [c for c in item.ContourSequence if float(c.ContourData[2]) not in gone]
+    ds.save_as(rs)
+    expected = whole.copy()
+    for z in gone:
+        expected[int(round(ct.TransformPhysicalPointToContinuousIndex((0.0, 0.0, z))[2]))] = False
+    assert 0 < expected.sum() < whole.sum()
+
+    job, _ = _p1_job(root)
+    doc = process_patient(job, PARAMS, str(tmp_path / "out_gap"))
+    assert doc["status"] == "failed" and "--allow-gaps" in doc["error"], doc
+    doc = process_patient(job, PARAMS, str(tmp_path / "out"), allow_gaps=True)
+    assert doc["status"] == "done", doc
+    assert doc["provenance"]["tumour"] == "RTSTRUCT GTV"
+    tumour = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out" / "patients" / "P1" / TUMOUR))).astype(bool)
+    assert np.array_equal(tumour, expected)
+
+    out = tmp_path / "cli"             # the option the error names is the cohort command's
+    assert main(["cohort", str(root), "-o", str(out), "--workers", "0", "--allow-gaps"]) == 0, capsys.readouterr().err
+    table = pd.read_csv(out / "rp_table.csv")
+    assert list(table["patient_id"]) == ["P1"] and table["provenance"].str.contains("tumour: RTSTRUCT GTV").all()
+
+
 def test_only_a_combined_lungs_structure_gives_the_dose_lungs(export, p1_baseline, tmp_path):
     """An RTSTRUCT with GTV and one 'Lungs' structure (QA: the automatic lungs were used while dose-features used the
     contoured Lungs): the dose features come from it, as dose-features; whole-lung radiomics, no per-side ones."""
@@ -582,6 +625,31 @@ def test_only_a_combined_lungs_structure_gives_the_dose_lungs(export, p1_baselin
                         ("dose_mld_gy", "dose_v20_pct", "rad_lungs_original_shape_MeshVolume"), rel=1e-3)
     assert doc["provenance"]["lungs"].startswith("RTSTRUCT structure Lungs")
     assert not any(c.startswith(("rad_right_lung_", "rad_left_lung_")) for c in row.index)
+
+
+def test_lungs_named_in_another_language_are_the_rtstructs_lungs(export, p1_baseline, tmp_path):
+    """An RTSTRUCT from a planning system set up in French ('Poumon D' / 'Poumon G'; QA on LUNG1-003): the patient
+    got the automatic lungs ("no contoured lung structures in the RTSTRUCT"), its MLD 14.37 instead of the plan's
+    14.23 Gy.  Now the contoured lungs are used, and the results are those of the English names."""
+    import pydicom
+
+    from lungai.dicom.cohort import process_patient
+
+    root = _p1_copy(export, tmp_path)
+    rs = root / "P1" / "RTSTRUCT" / "rtstruct.dcm"
+    ds = pydicom.dcmread(rs)
+    for item in ds.StructureSetROISequence:
+        item.ROIName = {"Lung_R": "Poumon D", "Lung_L": "Poumon G"}.get(str(item.ROIName), item.ROIName)
+    ds.save_as(rs)
+    job, inv = _p1_job(root)
+    assert inv["lungs_from"] == "RTSTRUCT Poumon D+Poumon G", inv["lungs_from"]
+    doc = process_patient(job, PARAMS, str(tmp_path / "out"))
+    assert doc["status"] == "done", doc
+    assert doc["provenance"]["lungs"] == "RTSTRUCT Poumon D+Poumon G"
+    row = pd.read_csv(tmp_path / "out" / "patients" / "P1" / "features.csv").iloc[0]
+    for col in ("dose_mld_gy", "dose_v20_pct", "rad_right_lung_original_shape_MeshVolume",
+                "rad_left_lung_original_shape_MeshVolume"):
+        assert row[col] == pytest.approx(p1_baseline[col], rel=1e-9), col
 
 
 def test_table_keeps_the_radiomics_settings_and_rp_train_records_them(export, tmp_path):

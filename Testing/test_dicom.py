@@ -48,6 +48,26 @@ def test_structure_roles_tg263_and_variants(name, role):
     assert roles.structure_role(name) == role
 
 
+@pytest.mark.parametrize("name, role", [
+    ("Poumon D", "lung_right"), ("Poumon_G", "lung_left"), ("Poumons", "lungs"), ("Poumons-GTV", "lungs_minus_gtv"),
+    ("Pulmón Derecho", "lung_right"), ("Pulmon_Izq", "lung_left"), ("Pulmones", "lungs"),
+    ("Pulmão_Direito", "lung_right"), ("Pulmao E", "lung_left"), ("Lunge re", "lung_right"),
+    ("Lunge_links", "lung_left"), ("Lungen", "lungs"), ("Polmone dx", "lung_right"), ("Polmone_sx", "lung_left"),
+    ("Polmoni", "lungs"), ("Long_R", "lung_right"), ("Long L", "lung_left"), ("Longen", "lungs"),
+    ("Poumon", None), ("Lunge", None), ("Poumon_D_PRV", None), ("PTV_Poumon_D", None), ("Poumons_GTV", None)])
+def test_lung_names_of_other_languages(name, role):
+    """Planning systems set up in French, Spanish, Portuguese, German, Italian or Dutch name the lungs 'Poumon D',
+    'Pulmón Izq', 'Lunge re' ... (QA on LUNG1-003 renamed so: cohort took the automatic lungs, saying "no contoured
+    lung structures in the RTSTRUCT"; dose-features refused, asking for a 'lungs_minus_gtv' structure)."""
+    assert roles.structure_role(name) == role
+
+
+def test_no_lung_structure_error_names_every_lung_role():
+    with pytest.raises(InputError, match=r"no lung structure \(role lungs, lung_right \+ lung_left, or lungs_minus_gtv"
+                                         r"\) among: .*Heart \(no role\)"):
+        roles.dose_lungs_role(["GTV", "Heart", "Lungs_PTV"])
+
+
 def test_user_mapping_overrides_and_is_checked(tmp_path):
     f = tmp_path / "map.yaml"
     f.write_text("Tumour_big: gtv_primary\nGTV: null\n", encoding="utf-8")

@@ -339,6 +339,42 @@ def test_overlapping_contours_of_one_slice_from_two_planes_are_refused_not_xored
         read_rtstruct(path, ct, names=["Lung_R"])
 
 
+def test_closedplanar_xor_contours_are_read_with_their_holes(p1, tmp_path):
+    """ContourGeometricType CLOSEDPLANAR_XOR (DICOM PS3.3 C.8.8.6: closed contours of a plane combined by exclusive
+    or, e.g. a lung with a cavity) was refused: "has a CLOSEDPLANAR_XOR contour; only CLOSED_PLANAR contours enclose
+    a volume" (QA on LUNG1-003 so written).  It is read as the even-odd fill of CLOSED_PLANAR contours: an inner
+    contour is a hole.  An open contour is still refused."""
+    st, ct = p1
+    ds = pydicom.dcmread(st["rtstruct"])
+    seq = _roi(ds, "Lung_R").ContourSequence
+    item = seq[len(seq) // 2]
+    pts = np.asarray([float(v) for v in item.ContourData]).reshape(-1, 3)
+    centre = pts[:, :2].mean(axis=0)
+    hole = copy.deepcopy(item)           # a cavity: the contour shrunk to 40 % around its centre, an inner contour
+    hole.ContourData = [f"{v:.3f}" for v in np.column_stack([centre + 0.4 * (pts[:, :2] - centre), pts[:, 2]]).ravel()]
+    seq.append(hole)
+    closed = tmp_path / "closed_planar.dcm"
+    ds.save_as(closed)
+    for rc in ds.ROIContourSequence:
+        for c in rc.ContourSequence:
+            c.ContourGeometricType = "CLOSEDPLANAR_XOR"
+    xor = tmp_path / "xor.dcm"
+    ds.save_as(xor)
+    got = array(read_rtstruct(xor, ct, names=["Lung_R"])["Lung_R"])
+    assert np.array_equal(got, array(read_rtstruct(closed, ct, names=["Lung_R"])["Lung_R"]))
+    k = int(round(ct.TransformPhysicalPointToContinuousIndex(tuple(float(v) for v in pts[0]))[2]))
+    whole = array(st["masks"]["Lung_R"])
+    assert whole[k].sum() > got[k].sum() > 0            # the cavity left out of that slice only
+    assert np.array_equal(np.delete(got, k, axis=0), np.delete(whole, k, axis=0))
+    ci, cj = (int(round(v)) for v in ct.TransformPhysicalPointToContinuousIndex((*centre, float(pts[0, 2])))[:2])
+    assert whole[k, cj, ci] and not got[k, cj, ci]      # the centre of the cavity is out
+    for c in _roi(ds, "Lung_R").ContourSequence:
+        c.ContourGeometricType = "OPEN_PLANAR"
+    ds.save_as(tmp_path / "open.dcm")
+    with pytest.raises(InputError, match=r"'Lung_R' has a OPEN_PLANAR contour; only closed contours"):
+        read_rtstruct(tmp_path / "open.dcm", ct, names=["Lung_R"])
+
+
 # --------------------------------------------------------------------------- radiomics notes empty structures
 
 def test_cli_radiomics_names_the_structures_without_contours(p1, tmp_path, capsys):

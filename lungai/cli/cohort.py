@@ -31,6 +31,10 @@ def register(sub) -> None:
                    help="largest plausible RTDOSE value in Gy (default 150; an RTDOSE above it, or one in CGY whose "
                         "maximum is below 1 Gy, fails the patient as a likely wrong DoseUnits tag): raise it for "
                         "EQD2 / BED maps or summed courses")
+    p.add_argument("--allow-gaps", action="store_true",
+                   help="accept RTSTRUCT lung / GTV structures with slices left out between their first and last slice "
+                        "(separate parts: a GTV of two lesions, nodes at several levels); by default such a structure "
+                        "fails the patient")
     p.set_defaults(func=run)
 
 
@@ -43,6 +47,7 @@ def run(args) -> int:
         check_scheduler_address(args.scheduler)     # a bad --scheduler before any work (run_cohort connects later)
     summary = run_cohort(args.dicom_root, args.output, load_params(args.params), clinical=args.clinical,
                          workers=args.workers, scheduler=args.scheduler, mapping=args.structure_map,
-                         model_dir=args.model, max_gy=args.max_dose_gy)
+                         model_dir=args.model, max_gy=args.max_dose_gy,
+                         allow_gaps=args.allow_gaps)
     print(summary.text())
     return 1 if summary.failed else 0

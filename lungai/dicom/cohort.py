@@ -451,13 +451,14 @@ def lung_structures_note(names, empty, mapping=None) -> str:
     return text + (f" ({', '.join(gone)} without contours)" if gone else "")
 
 
-def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list) -> tuple:
+def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list, allow_gaps: bool = False) -> tuple:
     """(lung label map 1 right / 2 left or None, the lung mask of the dose features or None for the label map, its
     role "lungs" / "lungs_minus_gtv" or None).
 
     The RTSTRUCT's contoured right + left lung; else its 'Lungs' / 'Lungs-GTV' structure for the dose features, as
     ``lungai dose-features --rtstruct`` (:func:`lungai.dicom.roles.dose_lungs_role`; no per-side lung radiomics);
     else the automatic RT-definition lungs.  A contoured lung structure that cannot be read fails the patient.
+    ``allow_gaps``: accept structures with slices left out between their first and last (``--allow-gaps``).
     """
     from lungai.dicom.masks import lung_labels, structure_mask, structure_names
     from lungai.dicom.roles import dose_lungs_role, find_role
@@ -467,7 +468,7 @@ def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list) -> tuple:
     if job.rtstruct:
         names, empty = contoured_structures(job.rtstruct)
         if find_role(names, "lung_right", mapping) and find_role(names, "lung_left", mapping):
-            labels, used = lung_labels(job.rtstruct, ct, "role:lungs", mapping)
+            labels, used = lung_labels(job.rtstruct, ct, "role:lungs", mapping, allow_gaps)
             provenance["lungs"] = "RTSTRUCT " + structure_names(used)
             return labels, None, None
         try:
@@ -475,7 +476,7 @@ def _lungs(job: CohortJob, ct, mapping, provenance: dict, notes: list) -> tuple:
         except InputError:
             role = None
         if role is not None:
-            mask, used = structure_mask(job.rtstruct, ct, f"role:{role}", mapping)
+            mask, used = structure_mask(job.rtstruct, ct, f"role:{role}", mapping, allow_gaps)
             provenance["lungs"] = (f"RTSTRUCT structure {'+'.join(used)} ("
                                    + ("dose features and whole-lung radiomics" if role == "lungs" else
                                       "dose features and lungs_minus_tumour radiomics, no whole-lung radiomics")
@@ -498,7 +499,7 @@ SEGMENTATION_FIELDS = ("confidence", "needs_review", "review_reasons", "review_a
                        "calibrated", "model", "model_choice")
 
 
-def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: list) -> tuple:
+def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: list, allow_gaps: bool = False) -> tuple:
     """(tumour mask, confidence or None, review reasons or '', other candidates, the automatic segmentation's record
     or {}): the union of the RTSTRUCT's contoured GTVs; the automatic segmentation only when the RTSTRUCT has no
     contoured GTV (a GTV that cannot be read fails the patient, never silently replaced).  The record holds
@@ -511,7 +512,7 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
         names, empty = contoured_structures(job.rtstruct)
         if find_role(names, "gtv", mapping):
             try:
-                mask, used = structure_mask(job.rtstruct, ct, "role:gtv", mapping)
+                mask, used = structure_mask(job.rtstruct, ct, "role:gtv", mapping, allow_gaps)
             except InputError as exc:
                 raise InputError(f"the RTSTRUCT's GTV cannot be read: {exc.problem}",
                                  f"{exc.fix}; to use the automatic segmentation instead, map the GTV structures to "
@@ -733,9 +734,11 @@ def remove_unfinished(out: Path, jobs, existed=()) -> None:
 
 
 def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, model_dir=None,
-                    max_gy: float | None = None) -> dict:
+                    max_gy: float | None = None, allow_gaps: bool = False) -> dict:
     """Everything for one patient into ``out_dir/patients/<case>/``; never raises (errors are returned).
-    ``max_gy``: the largest plausible dose in Gy (``--max-dose-gy``, :func:`lungai.dose.read.check_dose_plausible`)."""
+    ``max_gy``: the largest plausible dose in Gy (``--max-dose-gy``, :func:`lungai.dose.read.check_dose_plausible`).
+    ``allow_gaps``: RTSTRUCT lung / GTV structures with slices left out between their first and last slice (separate
+    parts: a GTV of two lesions, nodes at several levels) are read (``--allow-gaps``), else they fail the patient."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     start = time.perf_counter()
     folder = Path(out_dir) / "patients" / safe_name(job.case)
@@ -775,9 +778,9 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
             ct = read_dicom_ct_files(job.ct_files, job.ct_folder)
         else:
             ct = read_ct(job.ct_folder, series_uid=job.ct_series_uid)
-        lungs, dose_lungs, dose_lungs_role = _lungs(job, ct, mapping, provenance, notes)
+        lungs, dose_lungs, dose_lungs_role = _lungs(job, ct, mapping, provenance, notes, allow_gaps)
         tumour, confidence, review, candidates, segmentation = _tumour(job, ct, mapping, model_dir, provenance,
-                                                                       notes)
+                                                                       notes, allow_gaps)
         write_image(lungs if lungs is not None else dose_lungs, stage / (LUNGS if lungs is not None else DOSE_LUNGS))
         write_image(tumour, stage / TUMOUR)
         # the dose features before the radiomics (a dose that does not cover the lungs fails the patient now, not
@@ -1045,8 +1048,10 @@ def _legacy_settings_key(params: dict, mapping, model_dir) -> str:
 
 
 def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, scheduler: str | None = None,
-               mapping=None, model_dir=None, max_gy: float | None = None) -> CohortSummary:
-    """Plan, process every patient not done yet (Dask, or a loop with ``workers=0``), write the table."""
+               mapping=None, model_dir=None, max_gy: float | None = None, allow_gaps: bool = False) -> CohortSummary:
+    """Plan, process every patient not done yet (Dask, or a loop with ``workers=0``), write the table.
+    ``allow_gaps``: read RTSTRUCT structures with slices left out between their first and last (``--allow-gaps``:
+    separate parts); it changes no result of a structure without gaps, so it is not part of the settings key."""
     from lungai.radiomics.cluster import check_main_guard
 
     start = time.perf_counter()
@@ -1065,11 +1070,11 @@ def run_cohort(root, out_dir, params: dict, clinical=None, workers: int = 2, sch
     # second cohort run into it meanwhile would mix patients and tables; a killed run's lock is taken over (resumed)
     with locked_output_folder(out, OWNER):
         return _run_cohort_locked(root, out, params, clinical, clin, workers, scheduler, mapping, model_dir, max_gy,
-                                  start)
+                                  start, allow_gaps)
 
 
 def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: int, scheduler, mapping, model_dir,
-                       max_gy, start: float) -> CohortSummary:
+                       max_gy, start: float, allow_gaps: bool = False) -> CohortSummary:
     """:func:`run_cohort` once this process holds the output folder's lock."""
     from lungai.dose.features import COLUMNS as DOSE_COLUMNS
     from lungai.radiomics.cluster import run_tasks
@@ -1172,7 +1177,7 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
         existed = {job.case for job in jobs if (out / "patients" / safe_name(job.case)).exists()}
         try:
             run_tasks("cohort", process_patient, jobs, [j.case for j in jobs],
-                      (params, str(out), mapping, model_dir, max_gy),
+                      (params, str(out), mapping, model_dir, max_gy, allow_gaps),
                       lambda job: job.case not in redo and patient_finished(out / "patients" / safe_name(job.case)),
                       summary, workers,
                       scheduler)

@@ -45,8 +45,18 @@ from lungai.errors import InputError
 ROLES = ("gtv", "gtv_primary", "gtv_node", "lung_right", "lung_left", "lungs", "lungs_minus_gtv")
 GTV_ROLES = ("gtv_primary", "gtv", "gtv_node")   # all of them make up role "gtv" (primary first)
 
+# lung names of planning systems set up in other languages (French, Spanish, Portuguese, German, Italian, Dutch): the
+# lung word and a side word after it ("Poumon D", "Pulmón Izq", "Lunge re", "Polmone sx"), both lungs in the plural
+# ("Poumons", "Lungen"; the singular alone names no side, so no role)
+_FOREIGN_LUNGS = r"(?:poumons|pulmones|pulm(?:o|õ)es|lungen|polmoni|longen)(?: (?:total|tot|bds|bilat|bilateral))?"
+_FOREIGN_RIGHT = (r"poumon (?:d|dt|dr|dte|droit)|pulm(?:o|ó)n (?:d|der|dch|dcho|derecho)"
+                  r"|pulm(?:a|ã)o (?:d|dir|dto|direito)|lunge (?:r|re|rechts)|polmone (?:d|dx|destro)"
+                  r"|long (?:r|re|rechts)")
+_FOREIGN_LEFT = (r"poumon (?:g|gche|gauche)|pulm(?:o|ó)n (?:i|izq|izdo|izqdo|izquierdo)"
+                 r"|pulm(?:a|ã)o (?:e|esq|esquerdo)|lunge (?:l|li|lks|links)|polmone (?:s|sx|sinistro)"
+                 r"|long (?:l|li|links)")
 _LUNGS = (r"(?:lungs?|lungs? (?:total|all|both|bilat|bilateral|combined)"
-          r"|(?:total|both|bilat|bilateral|combined) lungs?)")
+          r"|(?:total|both|bilat|bilateral|combined) lungs?|" + _FOREIGN_LUNGS + ")")
 _GTV = r"(?:i?gtv(?:s|all|total| all| total)?)"
 # what may follow a GTV name after a separator without changing what it is: the image it was drawn on, a side /
 # lobe, a number ("GTVp_CT", "GTV_PET", "GTV_L", "GTVn_4R_2")
@@ -66,8 +76,8 @@ DEFAULT_PATTERNS: tuple[tuple[str, str], ...] = (
     ("gtv_node", r"gtv ?(?:" + _NODE + r"(?: ?(?:\d+|" + _STATION + r"))?|" + _STATION + r")" + _GTV_QUALIFIER),
     ("gtv", r"(?:gtv ?(?:\d+|total|tot|all|sum|combined|composite|union)?" + _GTV_QUALIFIER + r")"
      r"|tumou?r(?: ?\d+)?"),
-    ("lung_right", r"lung ?(?:r|rt|rght|right|dx)|(?:r|rt|right) ?lung|lungr|rlung"),
-    ("lung_left", r"lung ?(?:l|lt|lft|left|sx)|(?:l|lt|left) ?lung|lungl|llung"),
+    ("lung_right", r"lung ?(?:r|rt|rght|right|dx)|(?:r|rt|right) ?lung|lungr|rlung|" + _FOREIGN_RIGHT),
+    ("lung_left", r"lung ?(?:l|lt|lft|left|sx)|(?:l|lt|left) ?lung|lungl|llung|" + _FOREIGN_LEFT),
     ("lungs", _LUNGS),
 )
 _COMPILED = tuple((role, re.compile(pattern)) for role, pattern in DEFAULT_PATTERNS)
@@ -416,13 +426,22 @@ def dose_lungs_role(names: Iterable[str], mapping=None, empty: Iterable[str] = (
     """The role the lungs of the dose features are taken from: "lungs" (a Lungs structure, or right + left lung),
     else "lungs_minus_gtv" (a 'Lungs-GTV' structure).  The one rule of ``lungai dose-features --rtstruct`` and
     ``lungai cohort``; raises :class:`InputError` when the structures give neither."""
-    names = list(names)
+    names, empty = list(names), list(empty)
     try:
         required_names("lungs", names, mapping)
         return "lungs"
     except InputError:
+        pass
+    try:
         required_names("lungs_minus_gtv", names, mapping, empty)
         return "lungs_minus_gtv"
+    except InputError:      # neither: say which roles make the lungs, not only the last one tried
+        raise InputError(
+            "no lung structure (role lungs, lung_right + lung_left, or lungs_minus_gtv) among: "
+            + describe_roles(names, mapping)
+            + (f" (without contours, so left out: {', '.join(empty)})" if empty else ""),
+            "name the lung structure explicitly (--structure NAME) or map your names to the roles in a YAML/JSON "
+            "file (--structure-map FILE, lines like 'My_Lung_R: lung_right', 'My_Lung_L: lung_left')") from None
 
 
 def empty_note(empty: Iterable[str]) -> str | None:

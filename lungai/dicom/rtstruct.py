@@ -3,7 +3,8 @@
 Rasterisation is hand-written (~80 lines): neither highdicom nor SimpleITK reads RTSTRUCT, and
 rt-utils (OpenCV) / plastimatch would be large extra dependencies for a scanline fill:
 
-- each CLOSED_PLANAR contour's points (LPS mm) are mapped to continuous voxel indices of the CT;
+- each closed contour's points (CLOSED_PLANAR, CLOSEDPLANAR_XOR; LPS mm) are mapped to continuous voxel indices of
+  the CT;
   the contour must lie in one CT slice plane (within :data:`SLICE_TOL` slice; contours between slices or
   on an oblique plane are refused), and a structure's contour planes must be at least
   :data:`MIN_PLANE_STEP` slice apart: contours drawn on a finer grid than the CT (an RTSTRUCT of the 1.5 mm
@@ -87,6 +88,12 @@ def check_rtstruct_path(path) -> Path:
     return p
 
 
+# the closed ContourGeometricTypes (DICOM PS3.3 C.8.8.6): CLOSED_PLANAR, and CLOSEDPLANAR_XOR, whose contours of one
+# plane combine by exclusive or - the even-odd rule every closed contour of a plane is filled by here
+# (:func:`_fill_slice`), so both are read alike; POINT and degenerate contours hold no area, open ones are refused
+CLOSED_TYPES = ("CLOSED_PLANAR", "CLOSEDPLANAR_XOR")
+
+
 def _read(path) -> "object":
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -164,13 +171,14 @@ def read_structures(rtstruct_path) -> tuple[list[Structure], "object"]:
             st.colour = tuple(int(v) for v in rc.ROIDisplayColor)
         try:
             for c in getattr(rc, "ContourSequence", []):
-                kind = str(getattr(c, "ContourGeometricType", "CLOSED_PLANAR"))
+                kind = str(getattr(c, "ContourGeometricType", "CLOSED_PLANAR") or "CLOSED_PLANAR").strip().upper()
                 pts = _contour_points(c, st.name)
                 if kind == "POINT" or len(pts) < 3:
                     continue   # points and degenerate contours hold no area
-                if kind != "CLOSED_PLANAR":
-                    raise InputError(f"structure {st.name!r} has a {kind} contour; only CLOSED_PLANAR contours enclose "
-                                     "a volume", "re-export the structure as closed contours from the planning system")
+                if kind not in CLOSED_TYPES:
+                    raise InputError(f"structure {st.name!r} has a {kind} contour; only closed contours "
+                                     f"({' / '.join(CLOSED_TYPES)}) enclose a volume",
+                                     "re-export the structure as closed contours from the planning system")
                 st.contours.append(pts)
         except InputError as exc:
             st.error = exc
