@@ -15,6 +15,8 @@ from lungai.radiomics import load_params
 from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id, value_settings, write_sidecar
 from lungai.rp import make_cohort, predict_rp, train_rp, validate_rp
 
+from rp_helpers import rp_roles_model  # noqa: F401  (fixture)
+
 DEFAULT, IBSI_C = settings_id(load_params("default")), settings_id(load_params("ibsi-c"))
 
 
@@ -165,3 +167,20 @@ def test_a_settings_mismatch_for_one_patient_says_what_to_do_in_the_panel(model)
     both = missing_features_fix(["rad_tumour_wavelet-LLH_firstorder_Mean", "clin_age_years"])
     assert "tick Wavelet" in both and "clinical form" in both
     assert "Wavelet" not in missing_features_fix(["rad_tumour_original_firstorder_Mean", "clin_age_years"])
+
+
+def test_an_id_header_spelt_with_spaces_names_the_patients_in_predict_and_validate(rp_roles_model, tmp_path):
+    """The model's id column (a role file's 'Patient ID') written with spaces around it, as exports carry them
+    (' Patient ID '), is the id column of the checks (one row per patient, training patients) - and of the outputs:
+    predictions, contributions and validate's external_predictions.csv name each patient by its id, never 'row1'."""
+    table, model = rp_roles_model
+    patients = pd.read_csv(table, dtype={"Patient ID": str}).iloc[:4]
+    spaced = patients.rename(columns={"Patient ID": " Patient ID "})
+    ids = patients["Patient ID"].tolist()
+    pred, contrib = predict_rp(model, spaced.drop(columns="rp_grade2"))
+    assert pred["case"].tolist() == ids and contrib["case"].tolist() == ids
+    with pytest.raises(InputError, match="duplicate patient IDs"):     # the checks took it as the id column already
+        predict_rp(model, pd.concat([spaced, spaced.iloc[[0]]]).drop(columns="rp_grade2"))
+    validate_rp(model, spaced, tmp_path / "val", include_training_patients=True)
+    written = pd.read_csv(tmp_path / "val" / "external_predictions.csv", dtype={"case": str})
+    assert written["case"].tolist() == ids

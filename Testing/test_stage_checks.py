@@ -136,6 +136,34 @@ def test_predict_names_unseen_ehr_levels_on_the_console_and_in_the_patients_note
     assert pred.loc["P02", "notes"] == ""
 
 
+
+def test_text_in_a_numeric_ehr_column_at_predict_is_said_in_the_patients_notes(tmp_path, capsys):
+    """A few patients' table (too few values to refuse the column as numeric with text, as a cohort's table is) with
+    text in one of the model's numeric EHR columns (Age '7O', a decimal comma '70,5'): the value is imputed as
+    missing, said on the console AND in that patient's notes (predictions.csv, the column the Slicer panel shows) -
+    never a 'computed' stage whose notes are silent about the value that was not used."""
+    n = 12
+    ids = [f"P{i:02d}" for i in range(n)]
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"Case ID": ids, "age": rng.integers(50, 80, n), "weight": rng.integers(50, 90, n),
+                       "smoking": ["Current", "Former", "Never"] * 4, "stage": ["I", "II"] * 6})
+    df.to_csv(tmp_path / "ehr.csv", index=False)
+    assert _cli(["train", "--ehr", tmp_path / "ehr.csv", "--label", "stage", "--modalities", "ehr",
+                 "-o", tmp_path / "m", *FAST]) == 0
+    new = df.astype({"age": object, "weight": object}).iloc[:3].copy()
+    new.loc[0, "age"], new.loc[1, "weight"] = "7O", "70,5"
+    new.to_csv(tmp_path / "new.csv", index=False)
+    capsys.readouterr()
+    assert _cli(["predict", "--model", tmp_path / "m", "--ehr", tmp_path / "new.csv", "-o", tmp_path / "p"]) == 0
+    err = capsys.readouterr().err
+    assert "EHR column 'age' is numeric in the model, but has text: P00 '7O'" in err
+    pred = pd.read_csv(tmp_path / "p" / "predictions.csv", keep_default_na=False).set_index("patient_id")
+    assert pred.loc["P00", "status"] == "computed"
+    assert "'age' = '7O'" in pred.loc["P00", "notes"] and "treated as missing" in pred.loc["P00", "notes"]
+    assert "'weight' = '70,5'" in pred.loc["P01", "notes"]
+    assert pred.loc["P02", "notes"] == ""
+
+
 # ------------------------------------------------------------------------------------------- 4. progress
 class _Record:
     def __init__(self):

@@ -548,3 +548,28 @@ def test_two_headers_matching_one_model_column_are_refused(tmp_path):
     with pytest.raises(InputError, match="'HISTOLOGY'.*'histology'|'histology'.*'HISTOLOGY'"):
         enc.match_columns(pd.DataFrame({"HISTOLOGY": ["a"], "histology": ["b"], "age": [1.0]}))
     assert enc.match_columns(pd.DataFrame({"HISTOLOGY": ["a"], "AGE": [1.0]})) == {"HISTOLOGY": "Histology ", "AGE": "age"}
+
+
+def test_model_ehr_columns_absent_from_the_table_are_said_in_the_patients_notes(tmp_path, capsys):
+    """A new EHR table that lacks one of the model's EHR columns (an export with another header: 'Age (years)' for
+    'age'): the column is imputed for every patient, and said so in each patient's notes - predictions.csv of
+    `stage predict` and the API (`predict_stage`, the path of the demo and the Slicer panel), which before said
+    nothing at all (the CLI only printed a console warning)."""
+    from lungai.fusion.api import predict_stage
+
+    _ehr(tmp_path, n=12)
+    assert _cli(["train", "--ehr", tmp_path / "ehr.csv", "--label", "stage", "-o", tmp_path / "model",
+                 "--modalities", "ehr", *FAST]) == 0
+    pd.read_csv(tmp_path / "ehr.csv").rename(columns={"age": "Age (years)"}).iloc[:2].to_csv(tmp_path / "new.csv",
+                                                                                             index=False)
+    capsys.readouterr()
+    assert _cli(["predict", "--model", tmp_path / "model", "--ehr", tmp_path / "new.csv", "-o", tmp_path / "p"]) == 0
+    err = capsys.readouterr().err
+    pred = pd.read_csv(tmp_path / "p" / "predictions.csv", keep_default_na=False)
+    assert (pred["status"] == "computed").all()
+    assert all("'age'" in n and "not in the EHR table" in n for n in pred["notes"])
+    assert err.count("'age'") == 1 and "not in the EHR table" in err        # said once on the console
+    api = predict_stage(tmp_path / "model", ehr=tmp_path / "new.csv")
+    assert all("'age'" in n and "not in the EHR table" in n for n in api["notes"])
+    same = predict_stage(tmp_path / "model", ehr=tmp_path / "ehr.csv")      # every column there: no such note
+    assert not any("not in the EHR table" in n for n in same["notes"])

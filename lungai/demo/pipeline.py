@@ -365,9 +365,7 @@ def _stage(out: Path, ct, tumour, clinical, stage_model, sample: bool, case: str
         needs = model_inputs(model)
         desc = (f"Locked stage model {Path(stage_model).name} (given with --stage-model); predicting with its "
                 f"selected model, {name}.")
-        absent = [c for c in needs["ehr"] if c not in (ehr_row or {})]
-        if absent and len(absent) < len(needs["ehr"]):
-            notes.append(f"EHR columns of the model not in --clinical (treated as missing): {', '.join(absent)}.")
+        # the model's EHR columns not in --clinical: said in the prediction's own notes (predict_frame), below
         if has_tumour and not needs["ct"]:
             notes.append("The CT is not used: the model was not trained with CT.")
         illustrative = synthetic_model(meta)     # trained on a stage synth cohort (its card says so), as RP's

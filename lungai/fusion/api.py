@@ -125,6 +125,20 @@ def ehr_header_renames(model, ehr: pd.DataFrame, warn: bool = False) -> dict:
     return renames
 
 
+def absent_ehr_columns(model, ehr: pd.DataFrame) -> list:
+    """The model's EHR columns that ``ehr`` lacks, under their own name and under another case / spacing
+    (:func:`ehr_header_renames`): every patient's value of these is missing (imputed); none without an EHR table
+    (no column at all: the EHR input is not there, :func:`usable_inputs`)."""
+    enc = model.ehr_encoder if isinstance(model, FusionPipeline) else model.encoder
+    if enc is None or ehr is None or ehr.shape[1] == 0:
+        return []
+    renamed = set(ehr_header_renames(model, ehr).values())
+    return [c for c in model_inputs(model)["ehr"] if c not in ehr.columns and c not in renamed]
+
+
+ABSENT_EHR = "EHR column(s) of the model not in the EHR table: {} - treated as missing (imputed) for every patient"
+
+
 def usable_inputs(model, cohort: Cohort) -> tuple:
     """(the cohort reduced to what ``model`` can use, per-patient availability of it).
 
@@ -134,10 +148,11 @@ def usable_inputs(model, cohort: Cohort) -> tuple:
     CT: a CT with a tumour mask, and only if the model's CT input was trained (:func:`model_inputs`)."""
     needs = model_inputs(model)
     ids = list(cohort.ids)
+    absent = absent_ehr_columns(model, cohort.ehr)      # said in the patients' notes (predict_with_notes)
     ehr = cohort.ehr.rename(columns=ehr_header_renames(model, cohort.ehr, warn=True))
     ehr = ehr.reindex(index=ids, columns=needs["ehr"])
     reduced = Cohort(ids, ehr, cohort.rna if needs["rna"] else None, dict(cohort.ct) if needs["ct"] else {},
-                     cohort.labels, dict(cohort.report))
+                     cohort.labels, dict(cohort.report, ehr_absent=absent))
     return reduced, reduced.availability()
 
 
@@ -155,6 +170,15 @@ def predict_with_notes(model, cohort: Cohort) -> tuple:
         warnings.simplefilter("always")
         proba = model.predict_proba(cohort)
     notes: dict = {}
+    absent = cohort.report.get("ehr_absent") or []     # the model's EHR columns the table lacks (usable_inputs)
+    if absent:
+        from lungai.errors import InputNote
+
+        text = ABSENT_EHR.format(", ".join(map(repr, absent[:12])) + (" ..." if len(absent) > 12 else ""))
+        warnings.warn(InputNote(text))
+        for pid, has_ehr in cohort.availability()["ehr"].items():   # patients predicted with their EHR
+            if has_ehr:
+                notes.setdefault(str(pid), []).append(text)
     for w in caught:
         if isinstance(w.message, UnseenLevelWarning):
             for pid, texts in w.message.by_patient.items():

@@ -52,8 +52,9 @@ def _number(text) -> Optional[float]:
 
 
 class UnseenLevelWarning(InputNote):
-    """An EHR value that is not a level the encoder was trained with (:meth:`EHREncoder.match_levels`);
-    ``by_patient``: {patient id: [what was done with its value]} for the per-patient output."""
+    """An EHR value the encoder cannot use as written: not a level it was trained with (:meth:`EHREncoder.match_levels`),
+    or text in one of its numeric columns (:meth:`EHREncoder._frame`); ``by_patient``: {patient id: [what was done
+    with its value]} for the per-patient output (the predictions' ``notes``)."""
 
     def __init__(self, message: str, by_patient: Optional[dict] = None):
         super().__init__(message)
@@ -98,10 +99,13 @@ class EHREncoder:
             out[c] = pd.to_numeric(df[c], errors="coerce") if c in df else np.nan
             if c in df:         # text in a numeric column of a new table (its own table had it categorical)
                 text = df[c].notna() & out[c].isna()
-                if text.any():
-                    warnings.warn(f"EHR column {c!r} is numeric in the model, but has text: "
-                                  + ", ".join(f"{pid} {v!r}" for pid, v in df[c][text].head(10).items())
-                                  + " - treated as missing (imputed)")
+                if text.any():  # said per patient too (UnseenLevelWarning.by_patient): the predictions' notes
+                    what = "is text in a numeric column of the model: treated as missing (imputed)"
+                    warnings.warn(UnseenLevelWarning(
+                        f"EHR column {c!r} is numeric in the model, but has text: "
+                        + ", ".join(f"{pid} {v!r}" for pid, v in df[c][text].head(10).items())
+                        + " - treated as missing (imputed)",
+                        {str(pid): [f"EHR {c!r} = {v!r} {what}"] for pid, v in df[c][text].items()}))
         if self.numeric:        # an infinite number (Age inf) is refused, naming it: sklearn's "contains infinity"
             from lungai.fusion.data import check_finite_values
 

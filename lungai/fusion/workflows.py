@@ -349,14 +349,8 @@ def _load_for_new_cohort(args, require_label: bool):
                               "training mean (z = 0)")
             if check["sparse"]:
                 warnings.warn(model_io.sparse_rna_text(check))
-    if pipe.ehr_encoder is not None:
-        from lungai.fusion.api import ehr_header_renames
-
-        renamed = set(ehr_header_renames(pipe, cohort.ehr).values())     # read under another case / spacing
-        absent = [c for c in pipe.ehr_encoder.numeric + pipe.ehr_encoder.categorical
-                  if c not in cohort.ehr.columns and c not in renamed]
-        if absent:
-            print(f"warning: EHR columns of the model missing here (treated as missing): {absent}", file=sys.stderr)
+    # the model's EHR columns the table lacks are said by the prediction itself (console and each patient's notes:
+    # lungai.fusion.api.predict_with_notes, the path of the demo and the Slicer panel too)
     return pipe, baselines, meta, cohort
 
 

@@ -10,7 +10,7 @@ from lungai.radiomics.settings import (SETTINGS_COLUMN, equivalent_ids, ignored_
                                       is_legacy_settings, read_sidecars, resampling_revision, settings_id,
                                       value_settings)
 from lungai.rp.checks import check_categories, numeric_features
-from lungai.rp.columns import ID_NAMES, LEGACY_CATEGORY_RULES, ColumnRoles, is_missing_word, require_columns
+from lungai.rp.columns import LEGACY_CATEGORY_RULES, ColumnRoles, is_missing_word, require_columns
 
 
 def feature_summary(X: pd.DataFrame, categorical: list[str]) -> dict:
@@ -261,11 +261,14 @@ def imputed_and_out_of_range(X: pd.DataFrame, card: dict) -> tuple[list[str], li
 
 
 def case_ids(df: pd.DataFrame, id_column: str | None) -> list[str]:
-    """Patient identifiers: the id column if present, else the row numbers."""
-    for col in [id_column] + [c for c in df.columns if str(c).lower() in ID_NAMES]:
-        if col and col in df.columns:
-            return df[col].astype(str).tolist()
-    return [f"row{i + 1}" for i in range(len(df))]
+    """Patient identifiers: the id column the checks use (:func:`lungai.rp.checks.id_column_of`: the model's or role
+    file's id column, spaces around its name ignored, else case / patient_id / id), else the row numbers."""
+    from lungai.rp.checks import id_column_of
+
+    col = id_column_of(df, id_column)
+    if col is None:
+        return [f"row{i + 1}" for i in range(len(df))]
+    return df[col].astype(str).tolist()
 
 
 REVIEW_COLUMN = "tumour_review"   # lungai cohort: why the automatic tumour needs expert review ('' when it does not)
