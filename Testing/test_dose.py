@@ -278,6 +278,56 @@ def test_several_rtdoses_beams_of_one_plan_summed_else_refused(tmp_path):
         assert all(p.name in err.value.problem for p in group) and "keep only the plan dose" in err.value.fix
 
 
+def test_a_plan_sum_beside_the_doses_of_its_plans_is_the_treatment_dose(tmp_path):
+    """An export of initial plan + boost with the planning system's plan sum (DoseSummationType MULTI_PLAN,
+    referencing both plans): the plan sum is the treatment dose, its plans' PLAN / BEAM doses are left out with a
+    note (QA: refused as "ambiguous", so a cohort patient failed). A plan sum that does not reference a plan of the
+    folder, or references none, stays ambiguous: it may be another course's."""
+    import pydicom
+    from pydicom.dataset import Dataset
+
+    from lungai.dose.read import plan_dose_files, read_dose_sum
+
+    dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
+    src = write_rtdose(dose, tmp_path / "rd.dcm")
+    initial = with_summation_type(src, tmp_path / "initial.dcm", "PLAN", plan="1.2.3.1", factor=0.75)
+    boost_beams = [with_summation_type(src, tmp_path / f"boost_beam{i}.dcm", "BEAM", plan="1.2.3.2", factor=0.125)
+                   for i in range(2)]
+    for i, beam in enumerate(boost_beams):           # two different beams of the boost plan
+        ds = pydicom.dcmread(beam)
+        ref = Dataset()
+        ref.ReferencedBeamNumber = i + 1
+        group = Dataset()
+        group.ReferencedBeamSequence = [ref]
+        ds.ReferencedRTPlanSequence[0].ReferencedFractionGroupSequence = [group]
+        ds.save_as(beam)
+    boost = with_summation_type(src, tmp_path / "boost.dcm", "PLAN", plan="1.2.3.2", factor=0.25)
+
+    def plan_sum(name, refs):
+        path = with_summation_type(src, tmp_path / name, "MULTI_PLAN")
+        ds = pydicom.dcmread(path)
+        items = []
+        for uid in refs:
+            item = Dataset()
+            item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = "1.2.840.10008.5.1.4.1.1.481.5", uid
+            items.append(item)
+        ds.ReferencedRTPlanSequence = items
+        ds.save_as(path)
+        return path
+
+    total = plan_sum("sum.dcm", ["1.2.3.1", "1.2.3.2"])
+    for group in ([initial, boost, total], [total, initial, *boost_beams], [initial, boost, total, *boost_beams]):
+        files, note = plan_dose_files(group)
+        assert files == [total], group
+        assert "plan sum sum.dcm (MULTI_PLAN) used" in note and "initial.dcm (PLAN)" in note
+        assert np.allclose(sitk.GetArrayFromImage(read_dose_sum(group)), sitk.GetArrayFromImage(dose), atol=1e-3)
+    other_course = plan_sum("other_sum.dcm", ["1.2.3.1", "1.2.3.9"])
+    unreferenced = plan_sum("bare_sum.dcm", [])
+    for group in ([initial, boost, other_course], [initial, boost, unreferenced], [total, other_course, initial]):
+        with pytest.raises(InputError, match="RTDOSEs share this CT's frame of reference"):
+            plan_dose_files(group)
+
+
 def test_one_lung_or_too_small_lung_map_is_warned(small_phantom, tmp_path, capsys):
     """A lungai lungs map with one lung label missing (or lungs far too small for an adult) gives MLD / V20 of one lung:
     dose-features warns (lungai.lungs.check.lung_map_notes, also used by cohort and the Slicer panel)."""

@@ -355,6 +355,8 @@ def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None,
       when it is not the whole export (the --dose folder), as the note says it;
     - one series split into single-frame RTDOSE files (one per slice): refused (export one multi-frame RTDOSE);
     - one PLAN / MULTI_PLAN dose and BEAM doses of that same plan: the plan dose;
+    - one MULTI_PLAN dose (a plan sum) and PLAN / BEAM doses of plans it references: the plan sum
+      (:func:`_plan_sum`);
     - anything else (several plans, fractions, beams of different plans or grids) is ambiguous: InputError.
     """
     paths, name = [Path(p) for p in paths], _namer(root)
@@ -723,6 +725,21 @@ def _single_frame_series(headers: list) -> str | None:
     return next(iter(series)) if len(positions) == len(headers) else None
 
 
+def _plan_sum(kinds: list, plans: list) -> int | None:
+    """The index of the one MULTI_PLAN dose (a plan sum: initial plan + boost, a sequential course) when every other
+    RTDOSE is a PLAN or BEAM dose of a plan the sum references (its ReferencedRTPlanSequence): the sum is the
+    treatment dose, the others its parts. None otherwise - also when the sum references no plan (its parts cannot be
+    told from another course's doses)."""
+    multi = [i for i, k in enumerate(kinds) if k == "MULTI_PLAN"]
+    if len(multi) != 1 or not plans[multi[0]]:
+        return None
+    summed = plans[multi[0]]
+    parts = [i for i in range(len(kinds)) if i != multi[0]]
+    if all(kinds[i] in ("PLAN", BEAM) and plans[i] and plans[i] <= summed for i in parts):
+        return multi[0]
+    return None
+
+
 def _choose_plan_dose(paths: list[Path], headers: list, name=lambda p: p.name, rtplans=None,
                       checks: list | None = None, where: str | None = None) -> tuple[list[Path], str | None]:
     """:func:`plan_dose_files` for two or more distinct RTDOSE files (``name``: how messages name a file)."""
@@ -756,6 +773,12 @@ def _choose_plan_dose(paths: list[Path], headers: list, name=lambda p: p.name, r
                 and all(plans[i] == plans[totals[0]] for i in beams)):
             return [paths[totals[0]]], (f"plan dose {name(paths[totals[0]])} used; the BEAM doses of the same plan "
                                         f"({_listed([name(paths[i]) for i in beams])}) left out")
+        plan_sum = _plan_sum(kinds, plans)
+        if plan_sum is not None:
+            parts = [i for i in range(len(paths)) if i != plan_sum]
+            return [paths[plan_sum]], (f"plan sum {name(paths[plan_sum])} (MULTI_PLAN) used; the doses of the plans "
+                                       f"it sums ({_listed([f'{name(paths[i])} ({kinds[i]})' for i in parts])}) "
+                                       "left out")
         why = "several plans or dose types"
     raise InputError(f"{len(paths)} RTDOSEs share this CT's frame of reference ({why}): {listed}; which one is the "
                      "treatment dose is ambiguous",
