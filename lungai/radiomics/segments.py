@@ -15,6 +15,8 @@ from lungai.errors import InputError
 from lungai.io import copy_geometry, on_grid
 
 STANDARD_SEGMENTS = ("tumour", "right_lung", "left_lung", "lungs", "lungs_minus_tumour")
+# why a lung label map of other structures is refused (``lungai.dicom.masks.lung_map_input``)
+LUNG_MAP_CONSEQUENCE = "its label 1 would be computed as the right lung, its label 2 as the left lung, and the others dropped"
 
 
 def _to_mask(arr: np.ndarray, reference: sitk.Image) -> sitk.Image:
