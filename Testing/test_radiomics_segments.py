@@ -173,3 +173,32 @@ def test_lungs_label_map_of_other_structures_is_refused_not_read_as_right_and_le
     text = str(res)
     assert "holds labels 1, 2, 3, 4" in text and "lab.nrrd#3,4" in text, text
     assert not (parts / "p1.csv").exists()
+
+
+def test_binary_mask_of_both_lungs_is_the_lungs_not_the_right_lung(small_phantom, phantom_segments, tmp_path):
+    """QA: `lungai radiomics --lungs lungs.nii.gz` with a binary lung mask (label 1 = both lungs; LUNG1-003's
+    lungs, 3.9 L) wrote 'right_lung' features computed on both lungs (and an error for an empty 'left_lung').  A
+    map of label 1 as wide as both lungs (`lungai.lungs.check.one_label_is_both_lungs`, the rule of dicom-export)
+    is both lungs: segments lungs / lungs_minus_tumour; right_lung / left_lung asked for fail saying why."""
+    from lungai.cli import main
+
+    ct, tumour, lungs = small_phantom.ct, phantom_segments["tumour"], phantom_segments["lungs"]
+    errors = {}
+    segs = S.segments_from_masks(ct, tumour=tumour, lungs=lungs, errors=errors)
+    assert set(segs) == {"tumour", "lungs", "lungs_minus_tumour"} and errors == {}
+    assert np.array_equal(sitk.GetArrayFromImage(segs["lungs"]), sitk.GetArrayFromImage(lungs))
+    segs = S.segments_from_masks(ct, lungs=lungs, names=["right_lung", "lungs"], errors=errors)
+    assert set(segs) == {"lungs"} and "binary mask of both lungs" in errors["right_lung"]
+    # the command line: no right_lung row, exit 0
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(lungs, str(tmp_path / "lungs.nii.gz"))
+    out = tmp_path / "t.csv"
+    assert main(["radiomics", "--image", str(tmp_path / "ct.nii.gz"), "--lungs", str(tmp_path / "lungs.nii.gz"),
+                 "--feature-classes", "shape", "-o", str(out)]) == 0
+    import pandas as pd
+
+    assert set(pd.read_csv(out)["segment"]) == {"lungs"}
+    # a map of the right lung alone (label 1, one side) stays the right lung
+    right = phantom_segments["right_lung"]
+    segs = S.segments_from_masks(ct, lungs=right, names=["right_lung"], errors={})
+    assert set(segs) == {"right_lung"}
