@@ -293,3 +293,25 @@ def test_ibsi_presets_record_the_voxels_of_the_roi_on_their_grid():
         morph = measure(*ibsi_images(ct, tumour, CONFIGS[preset[-1].upper()]))["morph_mask_vox_count_reseg_roi"]
         assert p.settings["voxels"] == morph, preset
         assert (p.settings["voxels"] == int(inside.sum())) == (preset == "ibsi-a"), preset
+
+
+def test_mixed_spacing_is_warned_across_segments_of_other_names():
+    """QA: a manifest of pyradiomics' lung1 / lung2 (`label` 1: segment label_1, 0.57 / 0.627 mm) and LUNG1-003
+    (`tumour=1;tumour=2`, 0.977 x 0.977 x 3 mm) warned of label_1 only: the tumour's spacing was compared with no
+    other case, so a cohort whose tumours carry different names per case (label_1, tumour, GTV) - one texture
+    feature table - was never warned.  Every segment on its CT's own grid is compared with every case's."""
+    from lungai.radiomics.prepare import mixed_spacing_note
+
+    rows = pd.DataFrame({"case": ["lung1", "lung2", "L3", "L3"], "segment": ["label_1", "label_1", "tumour", "node"],
+                         "grid": "native",
+                         "spacing_mm": ["0.57 x 0.57 x 5", "0.57 x 0.57 x 5", "0.977 x 0.977 x 3", "0.977 x 0.977 x 3"]})
+    note = mixed_spacing_note(rows, load_params("default"))
+    assert note is not None and note.startswith(
+        "the voxel spacing differs across cases (label_1: 0.57 x 0.57 x 5 mm in 2 case(s); tumour: 0.977 x 0.977 x 3 "
+        "mm in 1 case(s); node: 0.977 x 0.977 x 3 mm in 1 case(s))"), note
+    # one spacing throughout (whatever the names): nothing to say; lung segments on the 2 mm grid are not compared
+    same = rows.assign(spacing_mm="0.977 x 0.977 x 3")
+    assert mixed_spacing_note(same, load_params("default")) is None
+    lungs = pd.DataFrame({"case": ["a", "b"], "segment": ["right_lung", "tumour"], "grid": ["resampled", "native"],
+                          "spacing_mm": ["2 x 2 x 2", "0.977 x 0.977 x 3"]})
+    assert mixed_spacing_note(lungs, load_params("default")) is None

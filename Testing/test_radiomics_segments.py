@@ -130,3 +130,75 @@ def test_implausible_phantom_lungs_noted(small_phantom, phantom_segments):
     lung = _image(np.ones((20, 20, 20), np.uint8), like=ct)
     notes = lung_segment_notes({"right_lung": lung}, ct)
     assert len(notes) == 1 and "does not look like a lung (8 ml, mean 30 HU" in notes[0] and "--label" in notes[0]
+
+
+def _gtv_and_lung_map(ct):
+    """A label map of several structures, as the NSCLC-Radiomics exports: 1 GTV, 2 other GTVs, 3 / 4 lungs."""
+    lab = np.zeros((30, 30, 30), np.uint8)
+    lab[2:28, 2:28, 2:14] = 3
+    lab[2:28, 2:28, 16:28] = 4
+    lab[5:10, 5:10, 5:10] = 1
+    lab[18:25, 18:25, 18:25] = 2
+    return _image(lab, like=ct)
+
+
+def test_lungs_label_map_of_other_structures_is_refused_not_read_as_right_and_left(ct_and_labels, tmp_path):
+    """QA: `lungai radiomics --lungs LUNG1-003_labels.nii.gz` (1 GTV-1, 2 other GTVs, 3 / 4 lungs) computed
+    'right_lung' on the GTV (35 ml) and 'left_lung' on the other GTVs, dropped the lungs, exit 0 without a word
+    (radiomics-batch's lungs column alike).  Refused as dose-features / dicom-export refuse it; FILE#3,4 chooses
+    the lungs."""
+    from lungai.cli import main
+    from lungai.radiomics.batch import process_case
+
+    ct, _ = ct_and_labels
+    lab = _gtv_and_lung_map(ct)
+    sitk.WriteImage(ct, str(tmp_path / "ct.nrrd"))
+    sitk.WriteImage(lab, str(tmp_path / "lab.nrrd"))
+    out = tmp_path / "t.csv"
+    base = ["radiomics", "--image", str(tmp_path / "ct.nrrd"), "--feature-classes", "shape", "-o", str(out)]
+    assert main(base + ["--lungs", str(tmp_path / "lab.nrrd")]) == 2
+    assert not out.exists()
+    # the lungs chosen: right = 3, left = 4, on the lungs' voxels
+    assert main(base + ["--lungs", str(tmp_path / "lab.nrrd") + "#3,4", "--lung-spacing", "0"]) == 0
+    import pandas as pd
+
+    vol = pd.read_csv(out).query("feature == 'VoxelVolume'").set_index("segment")["value"]
+    arr = sitk.GetArrayFromImage(lab)
+    assert vol["right_lung"] == pytest.approx((arr == 3).sum()) and vol["left_lung"] == pytest.approx((arr == 4).sum())
+    # radiomics-batch's lungs column: the case fails, naming the labels and the fix
+    row = {"case": "p1", "image": str(tmp_path / "ct.nrrd"), "lungs": str(tmp_path / "lab.nrrd")}
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    res = process_case(row, load_params("default", feature_classes=["shape"]), None, str(parts))
+    text = str(res)
+    assert "holds labels 1, 2, 3, 4" in text and "lab.nrrd#3,4" in text, text
+    assert not (parts / "p1.csv").exists()
+
+
+def test_binary_mask_of_both_lungs_is_the_lungs_not_the_right_lung(small_phantom, phantom_segments, tmp_path):
+    """QA: `lungai radiomics --lungs lungs.nii.gz` with a binary lung mask (label 1 = both lungs; LUNG1-003's
+    lungs, 3.9 L) wrote 'right_lung' features computed on both lungs (and an error for an empty 'left_lung').  A
+    map of label 1 as wide as both lungs (`lungai.lungs.check.one_label_is_both_lungs`, the rule of dicom-export)
+    is both lungs: segments lungs / lungs_minus_tumour; right_lung / left_lung asked for fail saying why."""
+    from lungai.cli import main
+
+    ct, tumour, lungs = small_phantom.ct, phantom_segments["tumour"], phantom_segments["lungs"]
+    errors = {}
+    segs = S.segments_from_masks(ct, tumour=tumour, lungs=lungs, errors=errors)
+    assert set(segs) == {"tumour", "lungs", "lungs_minus_tumour"} and errors == {}
+    assert np.array_equal(sitk.GetArrayFromImage(segs["lungs"]), sitk.GetArrayFromImage(lungs))
+    segs = S.segments_from_masks(ct, lungs=lungs, names=["right_lung", "lungs"], errors=errors)
+    assert set(segs) == {"lungs"} and "binary mask of both lungs" in errors["right_lung"]
+    # the command line: no right_lung row, exit 0
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(lungs, str(tmp_path / "lungs.nii.gz"))
+    out = tmp_path / "t.csv"
+    assert main(["radiomics", "--image", str(tmp_path / "ct.nii.gz"), "--lungs", str(tmp_path / "lungs.nii.gz"),
+                 "--feature-classes", "shape", "-o", str(out)]) == 0
+    import pandas as pd
+
+    assert set(pd.read_csv(out)["segment"]) == {"lungs"}
+    # a map of the right lung alone (label 1, one side) stays the right lung
+    right = phantom_segments["right_lung"]
+    segs = S.segments_from_masks(ct, lungs=right, names=["right_lung"], errors={})
+    assert set(segs) == {"right_lung"}

@@ -185,17 +185,6 @@ def _read_dicom_ct(path, series_uid):
         raise
 
 
-def _lung_map(value, ct):
-    """``--lungs``: a lung label map on the CT grid, 1 right / 2 left and nothing else
-    (:func:`lungai.dicom.masks.check_lung_label_map`; ``FILE#R,L`` chooses the two labels of another map)."""
-    from lungai.dicom.masks import check_lung_label_map, mask_input, split_selector
-
-    lungs = mask_input(value, ct, lungs=True)
-    name = split_selector(value)[0].name
-    check_lung_label_map(lungs, f"--lungs {name}", f"--lungs {name}")
-    return lungs
-
-
 def _lung_notes(lungs, ct) -> list[str]:
     """The plausibility warnings of the exported lungs (:mod:`lungai.lungs.check`): one lung only, too small, a
     segment that is not a lung (labels of another map taken as the lungs)."""
@@ -253,7 +242,7 @@ def run_export(args) -> int:
                                      contoured_tumour_record, dose_column, export_notes, export_results,
                                      reference_for, uncertainty_input)
     from lungai.errors import InputError
-    from lungai.dicom.masks import mask_input
+    from lungai.dicom.masks import lung_map_input, mask_input
     from lungai.io import on_grid, read_image
     from lungai.io.outputs import claimed_output_folder, prepare_output_folder
     from lungai.io.tables import read_table_checked
@@ -356,7 +345,7 @@ def run_export(args) -> int:
             if uncertainty_map is not None else ""
         given = dict(  # every input read before the earlier export's files are replaced
             tumour=mask_input(paths["tumour"], ct) if paths["tumour"] else None,
-            lungs=_lung_map(paths["lungs"], ct) if paths["lungs"] else None,
+            lungs=lung_map_input(paths["lungs"], ct) if paths["lungs"] else None,
             # the map on the CT's grid in the CT's stored order (a RAS / PLS NIfTI of an LPS CT reoriented, lossless):
             # its frames are written as the CT's slices, rows and columns
             uncertainty=on_grid(ct, uncertainty_map, what=f"uncertainty map "

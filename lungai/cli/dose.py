@@ -107,16 +107,11 @@ def run(args) -> int:
         raise InputError("no lung mask given" if not args.structure else "--structure needs --rtstruct FILE",
                          "give --lungs FILE, or --rtstruct FILE (lungs and GTV found by role, or --structure NAME)")
     else:
-        import numpy as np
-        import SimpleITK as sitk
+        from lungai.dicom.masks import lung_map_input, mask_input
 
-        from lungai.dicom.masks import check_lung_label_map, mask_input, split_selector
-
-        lungs = mask_input(args.lungs, ct, what="lungs", lungs=True)      # FILE#R,L: two labels of another map
-        if len([v for v in np.unique(sitk.GetArrayViewFromImage(lungs)) if v]) > 1:   # one label: a binary mask
-            name = split_selector(args.lungs)[0].name
-            check_lung_label_map(lungs, f"--lungs {name}", f"--lungs {name}",
-                                 "every label > 0 would count as lung (a GTV's label too, in the MLD and V20)")
+        # FILE#R,L: two labels of another map; one label: a binary mask
+        lungs = lung_map_input(args.lungs, ct, binary=True, consequence="every label > 0 would count as lung (a "
+                                                                        "GTV's label too, in the MLD and V20)")
         gtv = mask_input(args.gtv, ct, what="gtv") if args.gtv else None
         lung_source = args.lungs_name or f"{Path(args.lungs).name} ({RT_LUNG_DEFINITION} when made by lungai lungs)"
         gtv_source = (args.gtv_name or Path(args.gtv).name) if args.gtv else None

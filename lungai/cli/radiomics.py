@@ -218,10 +218,12 @@ def run(args) -> int:
         for note in lung_segment_notes(segs, image):
             print(f"note: {note}", file=sys.stderr)
     elif args.tumour or args.lungs:
-        from lungai.dicom.masks import mask_input
+        from lungai.dicom.masks import lung_map_input, mask_input
 
+        # a lung label map of other structures too (GTVs) is refused, never read as 1 right / 2 left
         segs = S.segments_from_masks(image, tumour=mask_input(args.tumour, image) if args.tumour else None,
-                                     lungs=mask_input(args.lungs, image, lungs=True) if args.lungs else None,
+                                     lungs=lung_map_input(args.lungs, image, consequence=S.LUNG_MAP_CONSEQUENCE)
+                                     if args.lungs else None,
                                      names=args.segments, errors=errors)
     else:
         raise InputError("no mask given", "give --mask (with --label or --phantom-labels), or --tumour and/or --lungs")
@@ -347,7 +349,7 @@ def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None
     Only the structures the requested segments need are read; a segment whose structures the RTSTRUCT does not
     hold (found by role) is reported in ``errors`` and the other segments go on.  ``structures`` gets each
     segment's structure names (lungs_minus_tumour: (lung names, tumour names))."""
-    from lungai.dicom.masks import mask_input, structure_mask
+    from lungai.dicom.masks import lung_map_input, mask_input, structure_mask
     from lungai.dicom.rtstruct import list_structures
     from lungai.radiomics import segments as S
     from lungai.segment_roles import is_lung
@@ -384,8 +386,8 @@ def _rtstruct_segments(args, image, errors: dict, structures: dict | None = None
                                   "--lungs RIGHT,LEFT or map them with --structure-map FILE")
         else:
             sides: list = []
-            lungs = mask_input(args.lungs or "role:lungs", image, args.rtstruct, mapping, lungs=True,
-                               allow_gaps=gaps, used=sides)
+            lungs = lung_map_input(args.lungs or "role:lungs", image, args.rtstruct, mapping=mapping,
+                                   allow_gaps=gaps, used=sides, consequence=S.LUNG_MAP_CONSEQUENCE)
             if sides:
                 structures.update(right_lung=sides[0], left_lung=sides[1], lungs=sides[0] + sides[1])
     # lungs minus tumour: its RTSTRUCT structures, the tumour's or the lungs' file named when one came from a file

@@ -265,6 +265,27 @@ def check_lung_label_map(labels: sitk.Image, source: str = "the lung label map",
                          "or relabel the map to 1 = right lung, 2 = left lung")
 
 
+def lung_map_input(value, ct, rtstruct=None, option: str = "--lungs", binary: bool = False,
+                   consequence: str | None = None, **kw) -> "sitk.Image":
+    """A lung option's value read as :func:`mask_input` reads it (``lungs=True``; ``rtstruct``, ``mapping``,
+    ``allow_gaps``, ``used`` passed on), and, when it was a file, checked to be a lung label map
+    (:func:`check_lung_label_map`: 1 right, 2 left and nothing else; ``FILE#R,L`` chooses the lungs of another map).
+    One rule for every command taking ``--lungs FILE`` (dicom-export, dose-features, radiomics, the lungs column of
+    radiomics-batch): a map of other structures (NSCLC-Radiomics' 1 GTV-1, 2 other GTVs, 3 / 4 lungs) is never read
+    as right = 1, left = 2.  ``option``: how the message names the input (``--lungs``; ``lungs`` for a manifest's
+    column); ``binary``: a mask of one label (any value) is a binary lung mask and accepted (dose-features)."""
+    import SimpleITK as sitk
+
+    lungs = mask_input(value, ct, rtstruct, lungs=True, **kw)
+    p, _ = split_selector(value)
+    if p.is_file() or rtstruct is None:     # a file (an RTSTRUCT structure spec names the lungs themselves)
+        if not binary or len([v for v in np.unique(sitk.GetArrayViewFromImage(lungs)) if v]) > 1:
+            source = f"{option} {p.name}"
+            check_lung_label_map(lungs, source, source if option.startswith("--") else p.name,
+                                 **({"consequence": consequence} if consequence else {}))
+    return lungs
+
+
 def rtstruct_dose_masks(rtstruct, ct: "sitk.Image", lungs=None, gtv=None, mapping=None,
                         allow_gaps: bool = False) -> dict:
     """The lungs and GTV of the dose metrics from a plan's RTSTRUCT (``lungai dose-features --rtstruct``,

@@ -169,10 +169,12 @@ def _segments_for(row: dict, image, segments, errors: dict) -> dict:
         for name in absent:         # a requested label this patient's mask lacks: noted, not a failure
             errors[name] = ABSENT + errors[name]
         return segs
-    from lungai.dicom.masks import mask_input      # the rule of `lungai radiomics --tumour / --lungs`
+    from lungai.dicom.masks import lung_map_input, mask_input   # the rule of `lungai radiomics --tumour / --lungs`
 
     return S.segments_from_masks(image, tumour=mask_input(row["tumour"], image) if row.get("tumour") else None,
-                                 lungs=mask_input(row["lungs"], image, lungs=True) if row.get("lungs") else None,
+                                 lungs=lung_map_input(row["lungs"], image, option="lungs",
+                                                      consequence=S.LUNG_MAP_CONSEQUENCE)
+                                 if row.get("lungs") else None,
                                  names=segments, errors=errors)
 
 

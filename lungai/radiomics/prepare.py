@@ -169,8 +169,9 @@ def mixed_spacing_note(settings, params: dict) -> str | None:
     """The warning for a cohort whose texture features are not comparable across cases (None when they are):
     segments computed on each CT's own grid (``grid`` native, or an IBSI configuration A / B that keeps the CT's
     spacing, in the ``_settings.csv`` records ``settings``: rows with
-    ``case``, ``segment``, ``grid``, ``spacing_mm``) whose voxel spacing differs across cases, with texture classes
-    in ``params``.  Texture values depend on the voxel spacing (one tumour at two spacings: 30-200 %)."""
+    ``case``, ``segment``, ``grid``, ``spacing_mm``) whose voxel spacing differs across cases - compared over all
+    such segments, whatever their names (a tumour named ``label_1`` in one case and ``tumour`` in another) -, with
+    texture classes in ``params``.  Texture values depend on the voxel spacing (one tumour at two spacings: 30-200 %)."""
     import pandas as pd
 
     from lungai.radiomics.params import ibsi_config
@@ -186,8 +187,8 @@ def mixed_spacing_note(settings, params: dict) -> str | None:
     if df.empty or not {"case", "segment", "grid", "spacing_mm"} <= set(df.columns):
         return None
     df = df[df["grid"].fillna("").astype(str).str.startswith("IBSI" if cfg is not None else "native")]
-    found = []
-    for seg, rows in df.groupby("segment", sort=False):
+
+    def spacing_groups(rows) -> list[list]:
         groups: list[list] = []          # [spacing, cases]
         for case, text in zip(rows["case"], rows["spacing_mm"].astype(str)):
             sp = np.array([float(v) for v in text.split(" x ")])
@@ -197,11 +198,17 @@ def mixed_spacing_note(settings, params: dict) -> str | None:
                     break
             else:
                 groups.append([sp, {case}])
-        if len(groups) > 1:
-            found.append(f"{seg}: " + ", ".join(f"{_fmt_spacing(sp)} mm in {len(cases)} case(s)"
-                                                for sp, cases in groups[:4]) + (" ..." if len(groups) > 4 else ""))
-    if not found:
+        return groups
+
+    # every segment on its CT's grid is compared with every case's, whatever its name (QA: lung1 / lung2's label_1
+    # and LUNG1-003's tumour, one cohort, were compared only within each name); each segment's spacings listed
+    if len(spacing_groups(df)) < 2:
         return None
+    found = []
+    for seg, rows in df.groupby("segment", sort=False):
+        groups = spacing_groups(rows)
+        found.append(f"{seg}: " + ", ".join(f"{_fmt_spacing(sp)} mm in {len(cases)} case(s)"
+                                            for sp, cases in groups[:4]) + (" ..." if len(groups) > 4 else ""))
     return ("the voxel spacing differs across cases (" + "; ".join(found) + ") and texture features were computed on "
             "each CT's own grid: texture values depend on the spacing (one tumour at two spacings differs by 30-200 %), "
             "so they are not comparable across these cases; use --params ibsi-c (2 mm isotropic grid) or a parameter "

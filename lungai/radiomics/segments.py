@@ -15,6 +15,8 @@ from lungai.errors import InputError
 from lungai.io import copy_geometry, on_grid
 
 STANDARD_SEGMENTS = ("tumour", "right_lung", "left_lung", "lungs", "lungs_minus_tumour")
+# why a lung label map of other structures is refused (``lungai.dicom.masks.lung_map_input``)
+LUNG_MAP_CONSEQUENCE = "its label 1 would be computed as the right lung, its label 2 as the left lung, and the others dropped"
 
 
 def _to_mask(arr: np.ndarray, reference: sitk.Image) -> sitk.Image:
@@ -34,16 +36,20 @@ def _select(masks: dict[str, np.ndarray], names, reference: sitk.Image, errors: 
     return out
 
 
-def standard_masks(tumour: np.ndarray | None, right: np.ndarray | None, left: np.ndarray | None) -> dict:
-    """The five standard segments as boolean arrays from whatever is available."""
+def standard_masks(tumour: np.ndarray | None, right: np.ndarray | None, left: np.ndarray | None,
+                   both: np.ndarray | None = None) -> dict:
+    """The five standard segments as boolean arrays from whatever is available; ``both``: a mask of both lungs
+    with no right / left (a binary lung mask) gives lungs and lungs minus tumour only."""
     masks: dict[str, np.ndarray] = {}
     if tumour is not None:
         masks["tumour"] = tumour.astype(bool)
     if right is not None and left is not None:
         masks["right_lung"], masks["left_lung"] = right.astype(bool), left.astype(bool)
         masks["lungs"] = masks["right_lung"] | masks["left_lung"]
-        if tumour is not None:
-            masks["lungs_minus_tumour"] = masks["lungs"] & ~masks["tumour"]
+    elif both is not None:
+        masks["lungs"] = both.astype(bool)
+    if tumour is not None and "lungs" in masks:
+        masks["lungs_minus_tumour"] = masks["lungs"] & ~masks["tumour"]
     return masks
 
 
@@ -56,11 +62,26 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
         tumour = on_grid(reference, tumour, "tumour mask")
         arr = sitk.GetArrayFromImage(tumour)
         t = arr == tumour_label if tumour_label is not None else arr > 0
+    both = None
     if lungs is not None:
+        from lungai.lungs.check import one_label_is_both_lungs
+
         lungs = on_grid(reference, lungs, "lung mask")
         arr = sitk.GetArrayFromImage(lungs)
-        r, l = arr == 1, arr == 2
-    return _select(standard_masks(t, r, l), names, reference, errors)
+        # label 1 as wide as both lungs: a binary mask of both lungs (dicom-export's rule), never the right lung
+        if one_label_is_both_lungs(lungs):
+            both = arr == 1
+        else:
+            r, l = arr == 1, arr == 2
+    out = _select(standard_masks(t, r, l, both), names, reference, errors)
+    if both is not None:
+        for side in ("right_lung", "left_lung"):
+            if side in errors:
+                errors[side] = (f"segment {side!r} needs a lung label map (1 = right lung, 2 = left lung): the lung "
+                                "mask is one label as wide as both lungs, a binary mask of both lungs (segments "
+                                "'lungs' and 'lungs_minus_tumour' are computed from it); give a label map, e.g. "
+                                "`lungai lungs`'s, or leave this segment out")
+    return out
 
 
 def segments_from_phantom_labels(labels_img: sitk.Image, reference: sitk.Image, tumour_side: str | None = None,
