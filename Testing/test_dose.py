@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -200,7 +202,24 @@ def test_cli_dose_features(small_phantom, tmp_path, capsys):
     # the masks the metrics were computed on (QA defect: dose.csv did not say), last and not a dose_ feature
     from lungai.lungs import RT_LUNG_DEFINITION
 
-    assert df.loc[0, "masks"] == f"lungs: lungs.nii.gz ({RT_LUNG_DEFINITION} when made by lungai lungs); minus GTV: gtv.nii.gz"
+    # a lung mask of the user's is not lungai's RT lung definition (QA: every --lungs file was described as it)
+    assert df.loc[0, "masks"] == ("lungs: lungs.nii.gz (lung mask given with --lungs, not made by lungai lungs: its "
+                                  "own lung definition); minus GTV: gtv.nii.gz")
+    assert RT_LUNG_DEFINITION not in df.loc[0, "masks"]
+    from lungai.io.outputs import record_output_file
+
+    record_output_file(paths["lungs"], "lungs")      # as `lungai lungs -o lungs.nii.gz` records what it wrote
+    assert main(["dose-features", "--dose", str(paths["dose"]), "--ct", str(paths["ct"]), "--lungs",
+                 str(paths["lungs"]), "--gtv", str(paths["gtv"]), "-o", str(out)]) == 0
+    assert pd.read_csv(out).loc[0, "masks"] == (f"lungs: lungs.nii.gz ({RT_LUNG_DEFINITION}; made by lungai lungs); "
+                                                "minus GTV: gtv.nii.gz")
+    sitk.WriteImage(lung_img, str(paths["lungs"]))    # changed since (written again): the user's file
+    st = paths["lungs"].stat()
+    os.utime(paths["lungs"], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))     # saved anew a second later
+    assert main(["dose-features", "--dose", str(paths["dose"]), "--ct", str(paths["ct"]), "--lungs",
+                 str(paths["lungs"]), "--gtv", str(paths["gtv"]), "-o", str(out)]) == 0
+    assert RT_LUNG_DEFINITION not in pd.read_csv(out).loc[0, "masks"]
+    df = pd.read_csv(out)
     assert df.loc[0, "dose_gtv_min_gy"] == pytest.approx(60.0, abs=1e-3)
     assert 0 < df.loc[0, "dose_v30_pct"] < df.loc[0, "dose_v20_pct"] < df.loc[0, "dose_v5_pct"] <= 100
     assert df.loc[0, "dose_d98_gy"] < df.loc[0, "dose_d50_gy"] < df.loc[0, "dose_d2_gy"]

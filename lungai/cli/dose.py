@@ -52,6 +52,20 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def lung_file_source(value) -> str:
+    """How dose.csv's ``masks`` column names a ``--lungs`` file: with the RT lung definition when ``lungai lungs``
+    wrote it (unchanged since: :func:`lungai.io.outputs.written_by`), else as the user's own lung mask - a clinic's
+    contour is not lungai's definition (``--lungs-name`` names it)."""
+    from lungai.dicom.masks import split_selector
+    from lungai.io.outputs import written_by
+    from lungai.lungs import RT_LUNG_DEFINITION
+
+    path = split_selector(value)[0]
+    if written_by(path, "lungs"):
+        return f"{Path(value).name} ({RT_LUNG_DEFINITION}; made by lungai lungs)"
+    return f"{Path(value).name} (lung mask given with --lungs, not made by lungai lungs: its own lung definition)"
+
+
 def run(args) -> int:
     import pandas as pd
 
@@ -61,7 +75,6 @@ def run(args) -> int:
     from lungai.errors import InputError
     from lungai.io import input_case_id, read_ct
     from lungai.io.outputs import check_output_file_owner, prepare_output_file, record_output_file
-    from lungai.lungs import RT_LUNG_DEFINITION
     from lungai.radiomics.csv_output import write_csv
 
     v_levels = parse_v_levels(args.v_levels) if args.v_levels else V_LEVELS
@@ -113,7 +126,7 @@ def run(args) -> int:
         lungs = lung_map_input(args.lungs, ct, binary=True, consequence="every label > 0 would count as lung (a "
                                                                         "GTV's label too, in the MLD and V20)")
         gtv = mask_input(args.gtv, ct, what="gtv") if args.gtv else None
-        lung_source = args.lungs_name or f"{Path(args.lungs).name} ({RT_LUNG_DEFINITION} when made by lungai lungs)"
+        lung_source = args.lungs_name or lung_file_source(args.lungs)
         gtv_source = (args.gtv_name or Path(args.gtv).name) if args.gtv else None
         envelope_source = envelope_problem = None
         if args.envelope:                       # no GTV: the lungs minus the motion envelope (the panel's iGTV)
