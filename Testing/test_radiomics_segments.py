@@ -175,6 +175,36 @@ def test_lungs_label_map_of_other_structures_is_refused_not_read_as_right_and_le
     assert not (parts / "p1.csv").exists()
 
 
+def test_several_gtv_labels_joined_as_one_tumour_with_file_hash_n_m(ct_and_labels, tmp_path):
+    """QA: a patient's GTVs in two labels (NSCLC-Radiomics: 1 GTV-1, 2 the other GTVs) could be joined only with
+    --mask ... --label or a manifest; `--tumour labels#1,2` said "has no label '1,2'".  FILE#N,M is now the union
+    of the labels as one structure (the tumour, the lungs minus it), with --lungs FILE#3,4 beside it; a label the
+    map lacks is named."""
+    import pandas as pd
+
+    from lungai.cli import main
+    from lungai.errors import InputError
+    from lungai.io import read_mask
+
+    ct, _ = ct_and_labels
+    lab = _gtv_and_lung_map(ct)
+    sitk.WriteImage(ct, str(tmp_path / "ct.nrrd"))
+    sitk.WriteImage(lab, str(tmp_path / "lab.nrrd"))
+    arr = sitk.GetArrayFromImage(lab)
+    union = read_mask(str(tmp_path / "lab.nrrd") + "#1,2", reference=ct)
+    assert np.array_equal(sitk.GetArrayFromImage(union), np.isin(arr, [1, 2]).astype(np.uint8))
+    with pytest.raises(InputError, match="has no label '7'") as err:
+        read_mask(str(tmp_path / "lab.nrrd") + "#1,7", reference=ct)
+    assert "lab.nrrd#1,2" in err.value.fix
+    out = tmp_path / "t.csv"
+    assert main(["radiomics", "--image", str(tmp_path / "ct.nrrd"), "--feature-classes", "shape", "-o", str(out),
+                 "--tumour", str(tmp_path / "lab.nrrd") + "#1,2", "--lungs", str(tmp_path / "lab.nrrd") + "#3,4",
+                 "--lung-spacing", "0", "--segments", "tumour", "lungs_minus_tumour"]) == 0
+    vol = pd.read_csv(out).query("feature == 'VoxelVolume'").set_index("segment")["value"]
+    assert vol["tumour"] == pytest.approx(np.isin(arr, [1, 2]).sum())
+    assert vol["lungs_minus_tumour"] == pytest.approx(np.isin(arr, [3, 4]).sum())   # the GTVs lie outside 3 / 4 here
+
+
 def test_binary_mask_of_both_lungs_is_the_lungs_not_the_right_lung(small_phantom, phantom_segments, tmp_path):
     """QA: `lungai radiomics --lungs lungs.nii.gz` with a binary lung mask (label 1 = both lungs; LUNG1-003's
     lungs, 3.9 L) wrote 'right_lung' features computed on both lungs (and an error for an empty 'left_lung').  A

@@ -741,8 +741,9 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
     lung for the SEG that ``lungai lungs`` writes); an RTSTRUCT is refused with a pointer to ``--rtstruct``.
 
     ``path#PART`` takes one part of the file (:func:`lungai.dicom.masks.split_selector`): a SEG's segment(s) by
-    label or ``role:ROLE``, a label map's label N (as a 0/1 mask; with ``lungs``: ``path#R,L``, the right and the
-    left lung's labels, as 1 and 2; one label is refused).  ``select`` (a segment label or ``role:ROLE``)
+    label or ``role:ROLE``, a label map's label N (as a 0/1 mask; ``path#N,M``: labels N and M joined, e.g. a
+    patient's several GTVs as one tumour; with ``lungs``: ``path#R,L``, the right and the left lung's labels, as 1
+    and 2; one label is refused).  ``select`` (a segment label or ``role:ROLE``)
     picks the segments of a SEG with several segments when no part is given; ``lungs``: the selection is a lung
     label map (1 right, 2 left; :func:`lungai.dicom.masks.select_segments`).  ``mapping``: structure name -> role
     overrides (:func:`lungai.dicom.roles.load_mapping`).  ``names`` (a dict, for a DICOM SEG): filled with {label
@@ -771,11 +772,17 @@ def read_mask(path: str | Path, reference: sitk.Image | None = None, select: str
         return _lung_labels_of(img, path, part)
     if part is not None:
         labels = sorted(int(v) for v in np.unique(sitk.GetArrayViewFromImage(img)) if v)
-        if not part.isdigit() or int(part) not in labels:
-            raise InputError(f"{path.name} has no label {part!r}; its labels: {', '.join(map(str, labels)) or 'none'}",
-                             f"choose one of its labels after '{SELECTOR}', e.g. {path.name}{SELECTOR}"
-                             f"{labels[0] if labels else 1}")
-        img = sitk.Cast(img == int(part), sitk.sitkUInt8)
+        wanted = [w.strip() for w in part.split(",")]      # FILE#1,2: the union of labels 1 and 2 (several GTVs)
+        for w in wanted:
+            if not w.isdigit() or int(w) not in labels:
+                raise InputError(f"{path.name} has no label {w!r}; its labels: {', '.join(map(str, labels)) or 'none'}",
+                                 f"choose one of its labels after '{SELECTOR}', e.g. {path.name}{SELECTOR}"
+                                 f"{labels[0] if labels else 1}, or several joined as one structure, e.g. "
+                                 f"{path.name}{SELECTOR}{','.join(map(str, labels[:2] or [1, 2]))}")
+        arr = np.isin(sitk.GetArrayViewFromImage(img), [int(w) for w in wanted]).astype(np.uint8)
+        out = sitk.GetImageFromArray(arr)
+        out.CopyInformation(img)
+        img = out
     return img
 
 
