@@ -251,6 +251,14 @@ def _unique_segment_name(seg_node, name: str) -> str:
     return f"{name} ({k})"
 
 
+def has_reference_geometry(seg_node) -> bool:
+    """Whether the segmentation has a reference image geometry (the grid Segment Editor paints on: a volume's, or one
+    the user set with *Specify geometry* - oversampled, isotropic - or that a .seg.nrrd brought)."""
+    converter = slicer.vtkSegmentationConverter
+    return bool(seg_node.GetNodeReferenceID(seg_node.GetReferenceImageGeometryReferenceRole())
+                or seg_node.GetSegmentation().GetConversionParameter(converter.GetReferenceImageGeometryParameterName()))
+
+
 def mask_to_segment(scene, mask: sitk.Image, name: str, seg_node=None, replace_segment: Optional[str] = None,
                     reference_volume_node=None, color=None) -> tuple[object, str]:
     """Put a binary mask into a segment; returns (segmentation node, segment id).
@@ -263,7 +271,7 @@ def mask_to_segment(scene, mask: sitk.Image, name: str, seg_node=None, replace_s
     if seg_node is None:
         seg_node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", scene.GenerateUniqueName(f"{name} segmentation"))
         seg_node.CreateDefaultDisplayNodes()
-    if reference_volume_node is not None:
+    if reference_volume_node is not None and not has_reference_geometry(seg_node):
         seg_node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume_node)
     target_id = None
     if replace_segment is not None:
