@@ -166,6 +166,12 @@ class LungAIProcess:
         env.update(self.extra_env)
         env["LUNGAI_PROGRESS"] = "lines"
         env["PYTHONUNBUFFERED"] = "1"
+        # the child writes what this process reads (start: encoding="utf-8"): a pipe's encoding is otherwise the
+        # system's ANSI code page on Windows (cp1252 ...: Slicer 5.10's launcher sets no PYTHONUTF8, 5.12's does),
+        # and a CT, segment or folder name outside it crashed the child with UnicodeEncodeError as it printed the
+        # result ("Łukasz", "病人"); one inside it ("José") came back as "Jos\ufffd", so the temporary files named
+        # in a message were not replaced by the user's names
+        env["PYTHONIOENCODING"] = "utf-8"
         parent = lungai_package_parent()
         env["PYTHONPATH"] = os.pathsep.join(p for p in (parent, env.get("PYTHONPATH", "")) if p)
         return env

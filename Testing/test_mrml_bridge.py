@@ -993,3 +993,47 @@ def test_the_console_api_takes_the_panels_0_as_the_models_calibration(mrml_scene
         with pytest.raises(RuntimeError, match="stop here"):
             api.segment_tumour_node(mrml_scene, node, method="mc-dropout", mc_passes=given, loaded_model=object())
         assert seen["mc_passes"] == passed
+
+
+def test_results_keep_the_reference_geometry_the_user_set(mrml_scene):
+    """QA: a tumour (or the lungs) added to the user's segmentation of the CT reset its reference geometry to the CT's:
+    a geometry set with Segment Editor's *Specify geometry* (oversampled x2, 1023 x 1023 x 95 for lung1's 512 x 512 x
+    48) became the CT's again without a word, so the next segments were painted at the CT's coarser voxels.  The
+    geometry is set only on a node that has none; the result is still kept voxel for voxel."""
+    import slicer
+    import vtk
+
+    from io_helpers import oblique_image
+    from lungai.scene import nodes
+
+    img = oblique_image()
+    volume = mrml.volume_node_from_image(mrml_scene, img, "CT")
+    seg = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "my contours")
+    seg.SetReferenceImageGeometryParameterFromVolumeNode(volume)
+    converter = slicer.vtkSegmentationConverter
+    key = converter.GetReferenceImageGeometryParameterName()
+    ct_geometry = seg.GetSegmentation().GetConversionParameter(key)
+    grid = slicer.vtkOrientedImageData()
+    assert converter.DeserializeImageGeometry(ct_geometry, grid)
+    m = vtk.vtkMatrix4x4()
+    grid.GetImageToWorldMatrix(m)
+    fine = mrml._numpy_matrix(m)                 # Specify geometry, oversampling 2: half the voxel, the same box
+    fine[:3, :3] /= 2
+    fine[:3, 3] -= fine[:3, :3] @ [0.5, 0.5, 0.5]
+    e = grid.GetExtent()
+    grid.SetExtent(0, 2 * (e[1] + 1) - 1, 0, 2 * (e[3] + 1) - 1, 0, 2 * (e[5] + 1) - 1)
+    grid.SetImageToWorldMatrix(mrml._vtk_matrix(fine))
+    users = converter.SerializeImageGeometry(grid)
+    seg.GetSegmentation().SetConversionParameter(key, users)
+    assert nodes.volume_segmentation(seg, volume) is seg        # the user's node of this CT: the output
+    tumour, tumour_arr = _mask(img, np.s_[2:5, 3:7, 4:9])
+    out = nodes.add_tumour_outputs(mrml_scene, volume, tumour, sitk.Cast(tumour, sitk.sitkFloat32), {}, seg_node=seg)
+    assert out["segmentation"] is seg
+    assert seg.GetSegmentation().GetConversionParameter(key) == users, "the user's geometry was reset to the CT's"
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, seg, out["segment_id"],
+                                                                              volume)), tumour_arr)
+    nodes.add_lung_outputs(mrml_scene, volume, tumour, seg_node=seg)
+    assert seg.GetSegmentation().GetConversionParameter(key) == users
+    # a node with no geometry yet gets the CT's (a new output node too)
+    new, _ = mrml.mask_to_segment(mrml_scene, tumour, "Tumor", reference_volume_node=volume)
+    assert new.GetSegmentation().GetConversionParameter(key) == ct_geometry

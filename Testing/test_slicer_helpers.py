@@ -71,6 +71,30 @@ def test_child_error_keeps_how_to_fix(tmp_path):
     assert fix.startswith("How to fix: check the path")
 
 
+@pytest.mark.parametrize("name", ["Łukasz 病人", "José"])
+def test_child_output_is_read_whatever_the_systems_code_page(small_ct, tmp_path, monkeypatch, name):
+    """QA: the child printed in the pipe's encoding - on Windows the ANSI code page (cp1252 ...; Slicer 5.10's
+    launcher sets no UTF-8 mode) -, read here as UTF-8: a name outside the code page (a CT, a segment, the user's
+    folder "C:\\Users\\Łukasz\\...") crashed the child with UnicodeEncodeError (a traceback, not the result or the
+    problem), one inside it ("José") came back as "Jos\ufffd" and the message's temporary files were not named as
+    the user knows them.  PYTHONIOENCODING=cp1252 in the environment stands for that code page here."""
+    from LungAICommon.process import name_work_files
+
+    monkeypatch.setenv("PYTHONIOENCODING", "cp1252")
+    work = tmp_path / name / "lungai-segment-x"
+    job = LungAIProcess(["lungs", str(work / "ct.nii.gz"), "-o", str(tmp_path / "o.nii.gz")]).start()
+    assert job.wait(timeout=60) == 2
+    assert not any("Traceback" in line or "UnicodeEncodeError" in line for line in job.lines), job.lines
+    problem = job.error_message().splitlines()[0]
+    assert problem.endswith(f"{work / 'ct.nii.gz'} does not exist"), problem
+    assert name_work_files(problem, {work / "ct.nii.gz": "LUNG1-003"}).endswith("LUNG1-003 does not exist")
+    # a run that succeeds prints its result with the case's name on stdout: it crashed there (rc 1, no result)
+    job = LungAIProcess(commands.radiomics(small_ct / "ct.nii.gz", small_ct / "labels.nii.gz", tmp_path / "f.csv",
+                                           [("GTV", 1)], feature_classes=["firstorder"], case=name)).start()
+    assert job.wait(timeout=120) == 0, job.lines
+    assert any(f"of {name} ->" in line for line in job.lines), job.lines
+
+
 def test_work_files_named_as_the_user_knows_them(tmp_path):
     from LungAICommon.process import name_work_files
 

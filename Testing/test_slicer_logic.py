@@ -2266,6 +2266,62 @@ def test_second_ct_gets_its_own_segmentation(load_module, mrml_scene, tmp_path):
         nodes.add_tumour_outputs(mrml_scene, b, labels, labels, {}, seg_node=seg_a, replace_segment="Tumor")
 
 
+def _surface_segmentation(scene, volume_node, name="RTSTRUCT"):
+    """A user's segmentation of ``volume_node`` whose source representation is the closed surface (as SlicerRT loads
+    an RTSTRUCT: contours, a surface made from them) holding a 'GTV' sphere in the CT."""
+    import vtk
+
+    seg = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
+    seg.CreateDefaultDisplayNodes()
+    seg.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
+    seg.GetSegmentation().SetSourceRepresentationName("Closed surface")
+    bounds = [0.0] * 6
+    volume_node.GetRASBounds(bounds)
+    sphere = vtk.vtkSphereSource()
+    sphere.SetCenter(*[(bounds[2 * k] + bounds[2 * k + 1]) / 2 for k in range(3)])
+    sphere.SetRadius(12.0)
+    sphere.Update()
+    seg.AddSegmentFromClosedSurfaceRepresentation(sphere.GetOutput(), "GTV", [1.0, 0.0, 0.0])
+    return seg
+
+
+def test_results_never_go_into_a_segmentation_of_surfaces(load_module, mrml_scene, tmp_path):
+    """QA: an RTSTRUCT loaded by SlicerRT (source representation: contours / closed surface) picked as the output
+    segmentation received the tumour as a segment that Slicer turned into a smoothed surface: its voxels were not the
+    result's (LUNG1 lung1's 837-voxel tumour came back as 777, Dice 0.94; the recorded volume kept the original's) and
+    the user's RTSTRUCT node was changed.  Such a node is now left alone: the results go to a new node "<CT> tumour",
+    voxel for voxel; replacing one of its segments is refused with what to do."""
+    from lungai import mrml
+    from lungai.errors import InputError
+    from lungai.scene import nodes
+
+    a, logic, p = _seeded_patient_a(load_module, mrml_scene)
+    users = _surface_segmentation(mrml_scene, a)
+    p.outputSegmentation = users
+    _fake_segment_run(logic, p, 0.7, tmp_path)
+    assert p.outputSegmentation is not users and p.outputSegmentation.GetName() == "patient A tumour"
+    assert mrml.segment_names(users) == ["GTV"] and mrml.source_representation(users) == "Closed surface"
+    tumour = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, p.outputSegmentation, "Tumor", a))
+    expected = np.zeros(tumour.shape, np.uint8)
+    expected[4:7, 9:12, 9:12] = 1                       # _fake_segment_run's 3-voxel cube, as written
+    np.testing.assert_array_equal(tumour, expected)
+    assert nodes.tumour_result(p.outputSegmentation, "Tumor")["confidence"] == 0.7
+    with pytest.raises(InputError, match="binary labelmap") as error:
+        nodes.add_tumour_outputs(mrml_scene, a, mrml.segment_to_mask(mrml_scene, p.outputSegmentation, "Tumor", a),
+                                 None, {}, seg_node=users, replace_segment="GTV")
+    assert "Make source" in error.value.fix
+    # the lungs likewise; the same node once its source is the binary labelmap (the user converted it): used
+    lungs, _ = nodes.add_lung_outputs(mrml_scene, a, mrml.segment_to_mask(mrml_scene, p.outputSegmentation, "Tumor", a),
+                                      seg_node=users)
+    assert lungs is not users and mrml.segment_names(users) == ["GTV"] and not mrml.stores_labelmaps(users)
+    users.GetSegmentation().CreateRepresentation("Binary labelmap")
+    users.GetSegmentation().SetSourceRepresentationName("Binary labelmap")
+    p.outputSegmentation = users
+    _fake_segment_run(logic, p, 0.6, tmp_path)
+    assert p.outputSegmentation is users and mrml.segment_names(users) == ["GTV", "Tumor"]
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, users, "Tumor", a)), expected)
+
+
 def test_each_tumour_segment_keeps_its_own_confidence(load_module, mrml_scene, tmp_path):
     """QA: a second run on the same CT (another model) adds "Tumor (2)" to "<CT> tumour", and the node's attributes
     LungAI.confidence / needs_review / tumor_volume_ml then carried run 2's values: "Tumor"'s own were nowhere,

@@ -200,6 +200,24 @@ def segment_names(seg_node) -> list[str]:
     return [seg.GetNthSegment(i).GetName() for i in range(seg.GetNumberOfSegments())]
 
 
+def source_representation(seg_node) -> str:
+    """The name of the segmentation's source (master) representation: "Binary labelmap" for what lungai and the
+    Segment Editor make, "Closed surface" / "Planar contour" for an RTSTRUCT loaded by SlicerRT or a model
+    imported as a segmentation (Slicer 5.10 / 5.12 name it source; older releases master)."""
+    segmentation = seg_node.GetSegmentation()
+    return (segmentation.GetSourceRepresentationName() if hasattr(segmentation, "GetSourceRepresentationName")
+            else segmentation.GetMasterRepresentationName())
+
+
+def stores_labelmaps(seg_node) -> bool:
+    """Whether the segmentation's source representation is the binary labelmap, so that a mask written into it
+    (:func:`mask_to_segment`) is kept voxel for voxel.  A segmentation of closed surfaces or planar contours (an
+    RTSTRUCT loaded by SlicerRT) converts a labelmap segment added to it into a surface (smoothed, decimated) and
+    gives it back as that surface's voxels: another outline (QA: LUNG1 lung1's 837-voxel tumour came back as 777)."""
+    return source_representation(seg_node) == \
+        slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName()
+
+
 def segment_is_empty(seg_node, segment: str) -> bool:
     """Whether the segment (id or name) holds nothing, read from its source representation (cheap enough for
     an Apply button's check: no export to a grid).  A shared binary labelmap counts this segment's label only."""
@@ -208,8 +226,7 @@ def segment_is_empty(seg_node, segment: str) -> bool:
         raise InputError(f"segment {segment!r} is not in {seg_node.GetName()}",
                          f"choose one of: {', '.join(segment_names(seg_node)) or '(none)'}")
     segmentation = seg_node.GetSegmentation()
-    source = (segmentation.GetSourceRepresentationName() if hasattr(segmentation, "GetSourceRepresentationName")
-              else segmentation.GetMasterRepresentationName())
+    source = source_representation(seg_node)
     seg = segmentation.GetSegment(seg_id)
     data = seg.GetRepresentation(source)
     if data is None:
@@ -234,6 +251,14 @@ def _unique_segment_name(seg_node, name: str) -> str:
     return f"{name} ({k})"
 
 
+def has_reference_geometry(seg_node) -> bool:
+    """Whether the segmentation has a reference image geometry (the grid Segment Editor paints on: a volume's, or one
+    the user set with *Specify geometry* - oversampled, isotropic - or that a .seg.nrrd brought)."""
+    converter = slicer.vtkSegmentationConverter
+    return bool(seg_node.GetNodeReferenceID(seg_node.GetReferenceImageGeometryReferenceRole())
+                or seg_node.GetSegmentation().GetConversionParameter(converter.GetReferenceImageGeometryParameterName()))
+
+
 def mask_to_segment(scene, mask: sitk.Image, name: str, seg_node=None, replace_segment: Optional[str] = None,
                     reference_volume_node=None, color=None) -> tuple[object, str]:
     """Put a binary mask into a segment; returns (segmentation node, segment id).
@@ -246,7 +271,7 @@ def mask_to_segment(scene, mask: sitk.Image, name: str, seg_node=None, replace_s
     if seg_node is None:
         seg_node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", scene.GenerateUniqueName(f"{name} segmentation"))
         seg_node.CreateDefaultDisplayNodes()
-    if reference_volume_node is not None:
+    if reference_volume_node is not None and not has_reference_geometry(seg_node):
         seg_node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume_node)
     target_id = None
     if replace_segment is not None:

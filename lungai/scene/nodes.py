@@ -1408,9 +1408,25 @@ def volume_segmentation(seg_node, volume_node, replace_segment=None):
     else its geometry) - a node with no reference geometry yet is reused.  A node with no CT link holding
     several tumours lungai made (a scene saved by a version that put every CT's tumour into one node) is
     never reused.  ``replace_segment`` in a node of another CT raises InputError (a segment of another CT
-    is never overwritten)."""
-    if seg_node is None or _segmentation_volume_matches(seg_node, volume_node):
-        return seg_node
+    is never overwritten).  A node whose source representation is not the binary labelmap (closed surfaces, planar
+    contours: an RTSTRUCT loaded by SlicerRT; :func:`lungai.mrml.stores_labelmaps`) is not reused either: it would
+    turn the mask into a smoothed surface and give back another outline than the result's (and its recorded volume);
+    ``replace_segment`` in it raises InputError."""
+    from lungai import mrml
+
+    if seg_node is None:
+        return None
+    if _segmentation_volume_matches(seg_node, volume_node):
+        if mrml.stores_labelmaps(seg_node):
+            return seg_node
+        if replace_segment is not None:
+            raise InputError(
+                f"the segmentation {seg_node.GetName()!r} stores its segments as {mrml.source_representation(seg_node)}"
+                " (e.g. an RTSTRUCT's contours), not as a binary labelmap: a result written into it would be turned "
+                "into a smoothed surface and come back with another outline",
+                "choose another output segmentation, or none (a new one is made); or make Binary labelmap its source "
+                "representation first (Segmentations module > Representations > Binary labelmap > Make source)")
+        return None
     if replace_segment is not None:
         raise InputError(f"the segmentation {seg_node.GetName()!r} holds segments of another CT (or of several), not "
                          f"only of {volume_node.GetName()}",
@@ -1641,10 +1657,11 @@ def _unlinked_grid_problem(seg_node, volume_node) -> Optional[str]:
             return None
         grids = [image]
     else:      # no geometry text: the grids of the segments' own label maps (a file's voxels), if they are the source
-        labelmap = converter.GetSegmentationBinaryLabelmapRepresentationName()
-        source = getattr(segmentation, "GetSourceRepresentationName", None) or segmentation.GetMasterRepresentationName
-        if source() != labelmap:
+        from lungai import mrml
+
+        if not mrml.stores_labelmaps(seg_node):
             return None
+        labelmap = converter.GetSegmentationBinaryLabelmapRepresentationName()
         held = [segmentation.GetNthSegment(k).GetRepresentation(labelmap)
                 for k in range(segmentation.GetNumberOfSegments())]
         grids = [h for h in held if h is not None and not h.IsEmpty()]
