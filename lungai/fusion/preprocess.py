@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError, InputNote
+from lungai.io.tables import match_headers, name_key
 
 MAX_LEVELS = 20
 MISSING_LEVEL = "__missing__"
@@ -61,12 +62,6 @@ class UnseenLevelWarning(InputNote):
         self.by_patient = by_patient or {}
 
 
-def name_key(text) -> str:
-    """``text`` with case and runs of spaces ignored ('Histology ', ' HISTOLOGY' -> 'histology'): how a table's value
-    or header is matched to a model's level or column."""
-    return " ".join(str(text).split()).casefold()
-
-
 class EHREncoder:
     def __init__(self, max_levels: int = MAX_LEVELS):
         self.max_levels = max_levels
@@ -78,20 +73,9 @@ class EHREncoder:
     def match_columns(self, df: pd.DataFrame) -> dict:
         """{table header: the model's EHR column} for each model column absent from ``df`` under its own name but
         present with another case / spacing ('Histology' or 'HISTOLOGY' for the model's 'Histology '); two headers
-        matching one model column are refused, naming them."""
-        there = {str(c) for c in df.columns}
-        renames = {}
-        for col in self.numeric + self.categorical:
-            if col in there:
-                continue
-            hits = [c for c in df.columns if name_key(c) == name_key(col) and str(c) not in self.numeric + self.categorical]
-            if len(hits) > 1:
-                raise InputError(f"the EHR table has {len(hits)} columns that are the model's column {col!r} spelled "
-                                 f"differently: {', '.join(map(repr, hits))}",
-                                 "keep one of them (or give it the model's name exactly)")
-            if hits:
-                renames[hits[0]] = col
-        return renames
+        matching one model column are refused, naming them (:func:`lungai.io.tables.match_headers`, the rule of
+        ``lungai rp`` too)."""
+        return match_headers(self.numeric + self.categorical, df.columns, "the EHR table")
 
     def _frame(self, df: pd.DataFrame) -> pd.DataFrame:
         out = pd.DataFrame(index=df.index)
