@@ -582,7 +582,6 @@ def test_missing_value_words_are_the_ones_lungai_rp_reads_as_missing(tmp_path):
     from lungai.fusion.data import load_ehr
     from lungai.fusion.labels import clean_missing
     from lungai.fusion.preprocess import MISSING_LEVEL, EHREncoder
-    from lungai.io.tables import MISSING_WORDS
     from lungai.rp.columns import is_missing_word
 
     ehr = clean_missing(pd.DataFrame({"smoking": ["Current", ".", "Not known", " not recorded ", "#n/a", "Former"] * 3,
@@ -590,6 +589,8 @@ def test_missing_value_words_are_the_ones_lungai_rp_reads_as_missing(tmp_path):
     assert EHREncoder().fit(ehr).levels() == {"smoking": ["Current", "Former", MISSING_LEVEL]}
     # one rule: every word, in any case and with spaces around, is missing for both tools (numeric / binary columns;
     # in an rp categorical column "None" is a category - documented)
+    from lungai.io.tables import MISSING_WORDS
+
     words = sorted(MISSING_WORDS - {""})
     for spelt in (words, [w.upper() for w in words], [f" {w.title()} " for w in words]):
         cleaned = clean_missing(pd.DataFrame({"x": spelt}))["x"]
