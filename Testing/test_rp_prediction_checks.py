@@ -184,3 +184,45 @@ def test_an_id_header_spelt_with_spaces_names_the_patients_in_predict_and_valida
     validate_rp(model, spaced, tmp_path / "val", include_training_patients=True)
     written = pd.read_csv(tmp_path / "val" / "external_predictions.csv", dtype={"case": str})
     assert written["case"].tolist() == ids
+
+
+def test_an_id_header_in_another_case_names_the_patients_and_is_checked(rp_roles_model, tmp_path):
+    """The model's id column (a role file's 'Patient ID') written in another case ('patient id', as another export
+    spells it) is the id column, as lungai stage matches IDs (lungai.io.tables.match_headers): read as text from a
+    CSV ('007' stays '007'), each patient once, and the patients named in the outputs - before, it was not
+    recognised: no duplicate check, the patients named row1, row2 ..."""
+    table, model = rp_roles_model
+    patients = pd.read_csv(table, dtype={"Patient ID": str}).iloc[:4].drop(columns="rp_grade2")
+    lower = patients.rename(columns={"Patient ID": "patient id"})
+    lower["patient id"] = ["007", "008", "009", "010"]
+    lower.to_csv(tmp_path / "patients.csv", index=False)
+    pred, contrib = predict_rp(model, tmp_path / "patients.csv")
+    assert pred["case"].tolist() == ["007", "008", "009", "010"] and contrib["case"].tolist() == pred["case"].tolist()
+    with pytest.raises(InputError, match=r"duplicate patient IDs \(column 'patient id'\).*'007'"):
+        predict_rp(model, pd.concat([lower, lower.iloc[[0]]]))
+    with pytest.raises(InputError, match="duplicate patient IDs"):
+        validate_rp(model, pd.concat([lower, lower.iloc[[0]]]).assign(rp_grade2=[0, 1, 0, 1, 0]), tmp_path / "val",
+                    include_training_patients=True)
+
+
+def test_a_feature_header_differing_only_in_case_or_spaces_is_the_models_column(rp_roles_model, tmp_path):
+    """rp predict / validate read a header differing from the model's feature only by case / spaces ('sex' or
+    ' SEX' for the model's 'Sex ', as NSCLC-Radiogenomics exports carry 'Histology ') as that feature, with a
+    warning - the rule of lungai stage's EHR headers (lungai.io.tables.match_headers); two such headers for one
+    feature are refused, naming both.  Before, rp refused it as a missing column."""
+    from lungai.errors import InputNote
+
+    table, model = rp_roles_model
+    patients = pd.read_csv(table, dtype={"Patient ID": str}).iloc[:6]
+    expected, _ = predict_rp(model, patients.drop(columns="rp_grade2"))
+    for header in ("sex", " SEX", "SEX "):
+        renamed = patients.rename(columns={"Sex ": header})
+        with pytest.warns(InputNote, match=rf"'{header}' read as the model's column 'Sex '"):
+            pred, _ = predict_rp(model, renamed.drop(columns="rp_grade2"))
+        np.testing.assert_allclose(pred["risk"], expected["risk"])
+    with pytest.warns(InputNote, match="read as the model's column"):
+        validate_rp(model, patients.rename(columns={"Sex ": "sex", "MLD": "mld"}), tmp_path / "val",
+                    include_training_patients=True)
+    two = patients.rename(columns={"Sex ": "sex"}).assign(SEX=patients["Sex "])
+    with pytest.raises(InputError, match="2 columns that are the model's column 'Sex '.*'sex', 'SEX'"):
+        predict_rp(model, two.drop(columns="rp_grade2"))

@@ -573,3 +573,65 @@ def test_model_ehr_columns_absent_from_the_table_are_said_in_the_patients_notes(
     assert all("'age'" in n and "not in the EHR table" in n for n in api["notes"])
     same = predict_stage(tmp_path / "model", ehr=tmp_path / "ehr.csv")      # every column there: no such note
     assert not any("not in the EHR table" in n for n in same["notes"])
+
+
+def test_missing_value_words_are_the_ones_lungai_rp_reads_as_missing(tmp_path):
+    """lungai stage reads the words lungai rp reads as missing ('.', 'Not known', 'not recorded', '#n/a' ... any
+    case: lungai.io.tables.MISSING_WORDS) as missing too.  Before, stage took them as text: in a categorical column a
+    level of their own; a numeric column with enough of them became categorical, its numbers levels."""
+    from lungai.fusion.data import load_ehr
+    from lungai.fusion.labels import clean_missing
+    from lungai.fusion.preprocess import MISSING_LEVEL, EHREncoder
+    from lungai.rp.columns import is_missing_word
+
+    ehr = clean_missing(pd.DataFrame({"smoking": ["Current", ".", "Not known", " not recorded ", "#n/a", "Former"] * 3,
+                                      "age": [50.0] * 18}))
+    assert EHREncoder().fit(ehr).levels() == {"smoking": ["Current", "Former", MISSING_LEVEL]}
+    # one rule: every word, in any case and with spaces around, is missing for both tools (numeric / binary columns;
+    # in an rp categorical column "None" is a category - documented)
+    from lungai.io.tables import MISSING_WORDS
+
+    words = sorted(MISSING_WORDS - {""})
+    for spelt in (words, [w.upper() for w in words], [f" {w.title()} " for w in words]):
+        cleaned = clean_missing(pd.DataFrame({"x": spelt}))["x"]
+        assert cleaned.isna().all(), cleaned[cleaned.notna()].tolist()
+        assert all(is_missing_word(w) for w in spelt)
+    lines = ["Case ID,age,smoking"] + [f"P{i},{'not recorded' if i % 4 == 0 else 50 + i},{'.' if i % 3 else 'Never'}"
+                                       for i in range(12)]
+    (tmp_path / "ehr.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    enc = EHREncoder().fit(load_ehr(tmp_path / "ehr.csv"))
+    assert enc.numeric == ["age"] and enc.levels() == {"smoking": ["Never", MISSING_LEVEL]}
+
+
+def test_one_patients_missing_words_are_missing_and_an_old_models_such_levels_are_said():
+    """A patient's EHR values given in memory (the demo, the Slicer panel) are read by the rule of a table ('.'
+    missing); a model of an earlier lungai, trained with '.' as a level, is said to read it as missing now."""
+    from lungai.errors import InputNote
+    from lungai.fusion.api import single_patient_cohort
+    from lungai.fusion.preprocess import EHREncoder
+
+    cohort = single_patient_cohort("P1", {"smoking": ".", "age": 61.0})
+    assert cohort.ehr.loc["P1", "smoking"] != cohort.ehr.loc["P1", "smoking"]   # NaN
+    old = EHREncoder().fit(pd.DataFrame({"smoking": ["Current", ".", "Former"] * 4, "age": np.arange(12.0)}))
+    assert old.missing_word_levels() == {"smoking": ["."]}
+    with pytest.warns(InputNote, match=r"level\(s\) '\.' of 'smoking' are read as missing now"):
+        old.transform(cohort.ehr)
+    new = EHREncoder().fit(pd.DataFrame({"smoking": ["Current", np.nan, "Former"] * 4, "age": np.arange(12.0)}))
+    assert new.missing_word_levels() == {}
+
+
+@pytest.mark.shared_data
+def test_nsclc_radiogenomics_cells_missing_for_stage_are_missing_for_rp(shared_data):
+    """On the real NSCLC-Radiogenomics clinical table ('Not Collected', 'N/A', 'Unknown', 'Not Recorded In Database',
+    'Not Assessed') both tools read the same cells as missing."""
+    from lungai.fusion.data import load_ehr
+    from lungai.rp.checks import read_table
+    from lungai.rp.columns import is_missing_word
+
+    path = shared_data / "nsclc_radiogenomics" / "NSCLCR01Radiogenomic_DATA_LABELS_2018-05-22_1500-shifted.csv"
+    stage = load_ehr(path)
+    rp = read_table(path, "Case ID").set_index("Case ID")
+    rp.index = rp.index.astype(str).str.strip()
+    for col in stage.columns:
+        assert (stage[col].isna().to_numpy() == rp.loc[stage.index, col].map(is_missing_word).to_numpy()).all(), col
+    assert stage["EGFR mutation status"].isna().sum() == 39        # 34 'Unknown' + 5 'Not collected'

@@ -59,7 +59,10 @@ def single_patient_cohort(patient_id: str, ehr_row: Optional[dict] = None, rna_r
                           ct_image=None, mask_image=None, mask_label: Optional[int] = None) -> Cohort:
     """A one-patient cohort from values in memory (EHR dict, gene -> value mapping, SimpleITK images).
     ``mask_label``: the tumour's label in ``mask_image`` (a mask of several labels is refused without it)."""
-    ehr = pd.DataFrame([ehr_row or {}], index=pd.Index([patient_id], name="patient_id"))
+    from lungai.fusion.labels import clean_missing
+
+    # missing-value words ('Not Collected', '.') are missing, as in a table (lungai.fusion.data.load_ehr)
+    ehr = clean_missing(pd.DataFrame([ehr_row or {}], index=pd.Index([patient_id], name="patient_id")))
     rna = None
     if rna_row is not None:
         s = pd.Series(rna_row, dtype=float)

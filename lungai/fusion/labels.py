@@ -10,20 +10,20 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError
+from lungai.io.tables import MISSING_WORDS, is_missing_cell
 
-# Values that clinical exports use for "no value" (compared case-insensitively, stripped).
-MISSING_TOKENS = {"", "na", "n/a", "nan", "none", "null", "not collected", "not recorded in database",
-                  "not assessed", "unknown", "not available", "missing", "?", "-"}
+# Values that clinical exports use for "no value" (compared case-insensitively, stripped): the one list of lungai rp and lungai stage (lungai.io.tables.MISSING_WORDS).
+MISSING_TOKENS = MISSING_WORDS
 
 
 def clean_missing(df: pd.DataFrame) -> pd.DataFrame:
-    """Replace missing-value tokens ("Not Collected", "N/A", "Unknown", ...) by NaN."""
+    """Replace missing-value words ("Not Collected", "N/A", "Unknown", "not recorded", "." ... any case:
+    :func:`lungai.io.tables.is_missing_cell`, the rule of ``lungai rp`` too) by NaN."""
     out = df.copy()
     for col in out.columns:
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
             s = out[col].astype("object")
-            low = s.map(lambda v: v.strip().lower() if isinstance(v, str) else v)
-            s = s.where(~low.isin(MISSING_TOKENS), np.nan)
+            s = s.where(~s.map(lambda v: isinstance(v, str) and is_missing_cell(v)), np.nan)
             s = s.map(lambda v: v.strip() if isinstance(v, str) else v)
             out[col] = s
     return out
@@ -254,6 +254,6 @@ def clean_labels(labels: pd.Series, groups: Optional[dict] = None) -> pd.Series:
             raise InputError(f"label values {unknown} are not in any label group",
                              "add them to --label-groups or map them to a group")
         # a group named by a missing-value word ("unknown", "NA", empty): its patients get no label, not a class
-        none = {k for k in set(groups.values()) if k.strip().lower() in MISSING_TOKENS}
+        none = {k for k in set(groups.values()) if is_missing_cell(k)}
         s = s.map(lambda v: groups.get(v, np.nan) if isinstance(v, str) and groups.get(v) not in none else np.nan)
     return s

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError, InputNote
+from lungai.io.tables import match_headers, name_key
 
 MAX_LEVELS = 20
 MISSING_LEVEL = "__missing__"
@@ -61,12 +62,6 @@ class UnseenLevelWarning(InputNote):
         self.by_patient = by_patient or {}
 
 
-def name_key(text) -> str:
-    """``text`` with case and runs of spaces ignored ('Histology ', ' HISTOLOGY' -> 'histology'): how a table's value
-    or header is matched to a model's level or column."""
-    return " ".join(str(text).split()).casefold()
-
-
 class EHREncoder:
     def __init__(self, max_levels: int = MAX_LEVELS):
         self.max_levels = max_levels
@@ -78,20 +73,9 @@ class EHREncoder:
     def match_columns(self, df: pd.DataFrame) -> dict:
         """{table header: the model's EHR column} for each model column absent from ``df`` under its own name but
         present with another case / spacing ('Histology' or 'HISTOLOGY' for the model's 'Histology '); two headers
-        matching one model column are refused, naming them."""
-        there = {str(c) for c in df.columns}
-        renames = {}
-        for col in self.numeric + self.categorical:
-            if col in there:
-                continue
-            hits = [c for c in df.columns if name_key(c) == name_key(col) and str(c) not in self.numeric + self.categorical]
-            if len(hits) > 1:
-                raise InputError(f"the EHR table has {len(hits)} columns that are the model's column {col!r} spelled "
-                                 f"differently: {', '.join(map(repr, hits))}",
-                                 "keep one of them (or give it the model's name exactly)")
-            if hits:
-                renames[hits[0]] = col
-        return renames
+        matching one model column are refused, naming them (:func:`lungai.io.tables.match_headers`, the rule of
+        ``lungai rp`` too)."""
+        return match_headers(self.numeric + self.categorical, df.columns, "the EHR table")
 
     def _frame(self, df: pd.DataFrame) -> pd.DataFrame:
         out = pd.DataFrame(index=df.index)
@@ -161,6 +145,31 @@ class EHREncoder:
         cats = self.transformer.named_transformers_["cat"].categories_
         return {c: [str(v) for v in levels] for c, levels in zip(self.categorical, cats)}
 
+    def missing_word_levels(self) -> dict:
+        """{categorical column: its trained levels that are missing-value words} ('.', 'Not known', 'not recorded' -
+        :data:`lungai.io.tables.MISSING_WORDS`): only a model trained by an earlier lungai, which read these words as
+        text, has them; a table's such word is read as missing now (:func:`lungai.fusion.labels.clean_missing`), so
+        that level is never given again."""
+        from lungai.io.tables import is_missing_cell
+
+        found = {}
+        for col, levels in self.levels().items():
+            words = [v for v in levels if v != MISSING_LEVEL and is_missing_cell(v)]
+            if words:
+                found[col] = words
+        return found
+
+    def warn_missing_word_levels(self) -> None:
+        """Say (once per use, an :class:`~lungai.errors.InputNote`) which of the model's levels are missing-value words
+        (:meth:`missing_word_levels`): its patients' such values are missing now, not that level."""
+        found = self.missing_word_levels()
+        if found:
+            warnings.warn(InputNote(
+                "the model was trained by an earlier lungai that read missing-value words as text: its EHR level(s) "
+                + "; ".join(f"{', '.join(map(repr, words))} of {col!r}" for col, words in found.items())
+                + " are read as missing now (lungai.io.tables.MISSING_WORDS, as lungai rp reads them), so a patient "
+                "with such a value may get another probability than before - retrain the model on the table"))
+
     def match_levels(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` (:meth:`_frame`) with each categorical value that is not a trained level (:meth:`levels`)
         replaced - never silently one-hot encoded as all zeros (neither a level nor missing): a value differing from
@@ -169,6 +178,7 @@ class EHREncoder:
         ('Heavy') is treated as missing.  Each column with such values gets one :class:`UnseenLevelWarning` naming
         them, the trained levels and what was done, with the patients concerned."""
         frame = frame.copy()
+        self.warn_missing_word_levels()
         for col, levels in self.levels().items():
             known = set(levels)
             by_key = {name_key(v): v for v in levels if v != MISSING_LEVEL}

@@ -12,6 +12,10 @@
 - :func:`read_table_checked` - the one reader of the commands' input tables: a missing path, a folder, an empty file,
   a file that is not UTF-8, one written with another delimiter or not parseable, a header without rows: refused
   (:func:`check_table_path`, :func:`table_read_error`), saying how to fix it.
+- :data:`MISSING_WORDS` / :func:`is_missing_cell` - the words (any case, spaces around ignored) that mean "no value" in
+  a cell: the one list of ``lungai rp`` and ``lungai stage``.
+- :func:`name_key` / :func:`match_headers` - a table's header that is a model's column spelled with another case /
+  spacing ('Histology' for 'Histology ', 'case id' for 'Case ID'): the one rule of ``lungai rp`` and ``lungai stage``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,51 @@ from pathlib import Path
 from typing import Iterable
 
 from lungai.errors import InputError
+
+# Words (any case, spaces around ignored) read as a missing value by lungai rp (:func:`lungai.rp.columns.is_missing_word`,
+# where "None" is a category of a categorical column) and lungai stage (:func:`lungai.fusion.labels.clean_missing`):
+# what registries and spreadsheets write for "no value" (NSCLC-Radiogenomics: 'Not Collected', 'N/A', 'Unknown',
+# 'Not Recorded In Database', 'Not Assessed') and pandas' own list of missing-value strings.
+MISSING_WORDS = frozenset({"", "na", "n/a", "#n/a", "#n/a n/a", "#na", "<na>", "nan", "-nan", "1.#ind", "-1.#ind",
+                           "1.#qnan", "-1.#qnan", "none", "null", "missing", "unknown", "not known", "not collected",
+                           "not recorded", "not recorded in database", "not assessed", "not available", "?", "-",
+                           "."})
+
+
+def is_missing_cell(value) -> bool:
+    """An empty cell (None, NaN) or a word of :data:`MISSING_WORDS` ("Not collected", "unknown", " N/A ", ".")."""
+    if value is None or (isinstance(value, float) and value != value):
+        return True
+    return str(value).strip().lower() in MISSING_WORDS
+
+
+def name_key(text) -> str:
+    """``text`` with case and runs of spaces ignored ('Histology ', ' HISTOLOGY' -> 'histology'): how a table's value
+    or header is matched to a model's level or column."""
+    return " ".join(str(text).split()).casefold()
+
+
+def match_headers(wanted: Iterable, columns: Iterable, what: str = "the table") -> dict:
+    """{header of ``columns``: the name of ``wanted`` it is} for each wanted name (a model's column) absent from
+    ``columns`` under its own name but present with another case / spacing (:func:`name_key`: 'Histology' or
+    'HISTOLOGY' for the model's 'Histology ', 'case id' for 'Case ID'); a header that is itself a wanted name is never
+    taken for another.  Two headers matching one wanted name are refused, naming them.  The one header rule of
+    ``lungai stage`` (EHR columns) and ``lungai rp`` (features, the id column)."""
+    wanted = [str(w) for w in wanted]
+    columns = list(columns)
+    there, names = {str(c) for c in columns}, set(wanted)
+    renames = {}
+    for name in wanted:
+        if name in there:
+            continue
+        hits = [c for c in columns if name_key(c) == name_key(name) and str(c) not in names]
+        if len(hits) > 1:
+            raise InputError(f"{what} has {len(hits)} columns that are the model's column {name!r} spelled "
+                             f"differently: {', '.join(map(repr, hits))}",
+                             "keep one of them (or give it the model's name exactly)")
+        if hits:
+            renames[hits[0]] = name
+    return renames
 
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}
 
@@ -256,13 +305,13 @@ def id_spelling_hint(ids_a: Iterable, ids_b: Iterable) -> str:
 
 
 def id_columns_named(names: Iterable[str], id_column=None, first: bool = False):
-    """For :func:`read_csv_text_ids`: a function of a header giving ``id_column`` (when the header has it; spaces
-    around names ignored) and the columns named one of ``names`` (any case), else - with ``first`` - the first
+    """For :func:`read_csv_text_ids`: a function of a header giving ``id_column`` (when the header has it; case and
+    spaces ignored, :func:`name_key`) and the columns named one of ``names`` (any case), else - with ``first`` - the first
     column."""
     known = {str(n).strip().lower() for n in names}
 
     def choose(header: list[str]) -> list[str]:
-        out = [c for c in header if id_column is not None and c.strip() == str(id_column).strip()]
+        out = [c for c in header if id_column is not None and name_key(c) == name_key(id_column)]
         out += [c for c in header if c.strip().lower() in known]
         return out or (header[:1] if first else [])
     return choose

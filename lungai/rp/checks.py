@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError
-from lungai.io.tables import check_unique_ids
+from lungai.io.tables import check_unique_ids, match_headers
 from lungai.rp.columns import CATEGORY_RULES, DOSE_GY_MAX, DOSE_GY_MAX_DEFAULT, DOSE_PCT_RANGE, DOSE_PREFIX, \
     FRACTION_LEVEL_MAX, pct_dose_level, \
     FALSE_WORDS, GY_SUFFIX, ID_NAMES, PCT_SUFFIX, READ_OPTIONS, TRUE_WORDS, ColumnRoles, canonical_order, \
@@ -42,12 +42,16 @@ def table_paths(table) -> list[Path]:
 
 
 def id_column_of(df: pd.DataFrame, id_column: str | None = None) -> str | None:
-    """The patient id column of ``df``: ``id_column`` (e.g. the role file's ``id``; leading/trailing spaces
-    ignored) when the table has it, else the first column named case / patient_id / id, else None."""
+    """The patient id column of ``df``: ``id_column`` (e.g. the role file's ``id``) when the table has it - under its
+    own name, else with another case / spacing (' Patient ID ', 'case id' for 'Case ID':
+    :func:`lungai.io.tables.match_headers`, the rule of the features too; two such headers refused) -, else the first
+    column named case / patient_id / id, else None."""
     if id_column is not None:
-        col = next((c for c in df.columns if str(c).strip() == str(id_column).strip()), None)
-        if col is not None:
-            return col
+        if id_column in df.columns:
+            return id_column
+        renames = match_headers([id_column], df.columns, "the table")
+        if renames:
+            return next(iter(renames))
     return next((c for c in df.columns if str(c).lower() in ID_NAMES), None)
 
 

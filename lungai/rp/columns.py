@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError
-from lungai.io.tables import name_order
+from lungai.io.tables import MISSING_WORDS, is_missing_cell, name_order  # noqa: F401 (MISSING_WORDS: imported from here)
 from lungai.radiomics.settings import SETTINGS_COLUMN
 
 PREFIXES = {"clin_": "clinical", "dose_": "dosimetric", "rad_": "radiomic"}
@@ -46,13 +46,10 @@ ROLES = ("clinical", "dosimetric", "radiomic", "id", "ignore")
 TYPES = ("numeric", "binary", "categorical")
 TRUE_WORDS = frozenset({"1", "1.0", "yes", "y", "true", "t", "checked", "present", "positive", "pos"})
 FALSE_WORDS = frozenset({"0", "0.0", "no", "n", "false", "f", "unchecked", "absent", "negative", "neg"})
-# Words (any case, spaces around ignored) read as a missing value.  RP tables are read without pandas' own list of
-# missing-value strings (:func:`lungai.rp.checks.read_table`): its spreadsheet / database ones are here, so that every
-# word read as missing is one of these, and reported (:func:`value_notes`).
-MISSING_WORDS = frozenset({"", "na", "n/a", "#n/a", "#n/a n/a", "#na", "<na>", "nan", "-nan", "1.#ind", "-1.#ind",
-                           "1.#qnan", "-1.#qnan", "none", "null", "missing", "unknown", "not known", "not collected",
-                           "not recorded", "not recorded in database", "not assessed", "not available", "?", "-",
-                           "."})
+# Words (any case, spaces around ignored) read as a missing value: lungai.io.tables.MISSING_WORDS, the one list of
+# lungai rp and lungai stage.  RP tables are read without pandas' own list of missing-value strings
+# (:func:`lungai.rp.checks.read_table`): its spreadsheet / database ones are in that list, so that every word read as
+# missing is one of these, and reported (:func:`value_notes`).
 # How RP tables are read (:func:`lungai.rp.checks.read_table`, and the clinical CSV of ``lungai cohort --clinical``):
 # only an empty cell is missing, not pandas' own list of words - "None" stays a word (a category, or missing by
 # :func:`is_missing_word`), as any other.
@@ -257,15 +254,14 @@ def infer_roles(df: pd.DataFrame, outcome: str | None, role_file=None) -> Column
 
 
 def is_missing_word(value, categorical: bool = False, rules: dict | None = None) -> bool:
-    """An empty cell or a word meaning "no value" ("Not collected", "unknown", "n/a" ... :data:`MISSING_WORDS`); in a
+    """An empty cell or a word meaning "no value" ("Not collected", "unknown", "n/a" ...
+    :data:`lungai.io.tables.MISSING_WORDS`, the list of lungai stage too: :func:`lungai.io.tables.is_missing_cell`); in a
     ``categorical`` column "None" is a category (:data:`CATEGORY_WORDS`), unless the ``rules`` (a model card's
     ``category_rules``, default :data:`CATEGORY_RULES`) say otherwise."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return True
-    word = str(value).strip().lower()
-    if categorical and word in CATEGORY_WORDS and (rules or CATEGORY_RULES).get("none") == "category":
+    if categorical and str(value).strip().lower() in CATEGORY_WORDS and \
+            (rules or CATEGORY_RULES).get("none") == "category":
         return False
-    return word in MISSING_WORDS
+    return is_missing_cell(value)
 
 
 def value_notes(values: pd.Series, kind: str) -> str:

@@ -29,10 +29,32 @@ def feature_summary(X: pd.DataFrame, categorical: list[str]) -> dict:
     return out
 
 
+def read_as_model_headers(df: pd.DataFrame, features, what: str) -> pd.DataFrame:
+    """``df`` with each header that is one of the model's ``features`` spelled with another case / spacing
+    ('Histology' for the model's 'Histology ') renamed to the model's name, with a warning
+    (:func:`lungai.io.tables.match_headers`, as ``lungai stage`` reads EHR headers; two such headers for one feature
+    are refused).  ``df`` itself is not changed."""
+    import warnings  # noqa: PLC0415
+
+    from lungai.errors import InputNote  # noqa: PLC0415
+    from lungai.io.tables import match_headers  # noqa: PLC0415
+
+    renames = match_headers(features, df.columns, what)
+    if not renames:
+        return df
+    warnings.warn(InputNote(f"{what}: " + ", ".join(f"{a!r} read as the model's column {b!r}" for a, b in renames.items())
+                            + " (case / spaces differ)"))
+    out = df.rename(columns=renames)
+    out.attrs = df.attrs
+    return out
+
+
 def model_features(df: pd.DataFrame, card: dict, what: str) -> pd.DataFrame:
-    """The columns the locked model needs, checked (present, numeric, known categories)."""
+    """The columns the locked model needs (a header differing only in case / spaces read as the model's,
+    :func:`read_as_model_headers`), checked (present, numeric, known categories)."""
     roles = ColumnRoles.from_json(card["roles"])
     features = card["features"]
+    df = read_as_model_headers(df, features, what)
     try:
         require_columns(df, features, what)
     except InputError as exc:
