@@ -873,3 +873,23 @@ def test_methods_say_the_samples_stage_model_is_trained_in_this_run():
     assert "locked" in sample and "beat it" not in sample
     given = " ".join(_methods({**base, "inputs": {"ct": "/data/ct", "stage_model": "/models/stage"}})[0])
     assert "a locked lungai stage model" in given and "trained in this run" not in given
+
+
+@pytest.mark.parametrize("given", [["--seed-point", "-47.9,-2.9,-125.9"], ["--seed-point=-47.9,-2.9,-125.9"]])
+def test_demo_takes_a_seed_point_with_a_negative_x_as_lungai_segment_does(given, tmp_path, monkeypatch):
+    """QA (LUNG1-003 as a user's CT): ``lungai demo --ct CT --seed-point -47.9,-2.9,-125.9`` (a right-lung tumour has
+    a negative LPS x) stopped in argparse with "argument --seed-point: expected one argument", naming neither the
+    cause nor the fix, while ``lungai segment`` took the same option; the point now reaches the run as given."""
+    import lungai.demo
+    from lungai.cli import main
+    from lungai.errors import InputError
+
+    seen = {}
+
+    def fake_run_demo(out_dir, **kwargs):
+        seen.update(kwargs)
+        raise InputError("stopped by the test", "-")
+
+    monkeypatch.setattr(lungai.demo, "run_demo", fake_run_demo)
+    assert main(["demo", "--ct", str(tmp_path / "ct.nii.gz"), *given, "-o", str(tmp_path / "out")]) == 2
+    assert seen["seed_lps"] == [-47.9, -2.9, -125.9]

@@ -1037,3 +1037,42 @@ def test_results_keep_the_reference_geometry_the_user_set(mrml_scene):
     # a node with no geometry yet gets the CT's (a new output node too)
     new, _ = mrml.mask_to_segment(mrml_scene, tumour, "Tumor", reference_volume_node=volume)
     assert new.GetSegmentation().GetConversionParameter(key) == ct_geometry
+
+
+def test_lung_outputs_log_no_vtk_error_for_a_reference_geometry_not_set_yet():
+    """QA (``lungai demo --ct`` on LUNG1-003, and the sample): every run printed in red on the console
+    "ERR| vtkSegmentationConverter ...: GetConversionParameter: Conversion parameter 'Reference image geometry' is not
+    found" while the scene was built - a clinician reads a failure; nothing had failed (the check of a new
+    segmentation's geometry asked VTK for a parameter not set).  The check now reads the stored parameters, so no
+    VTK error is logged, and still finds a geometry that is set.  The demo's own scene (``mrml.new_scene``, no
+    Segmentations module logic registering converter rules, as in ``lungai demo``), not the Slicer-like fixture."""
+    import slicer
+    import vtk
+
+    from lungai.scene import nodes
+
+    mrml_scene = mrml.new_scene()
+    errors = []
+    window = vtk.vtkOutputWindow.GetInstance()
+    tag = window.AddObserver("ErrorEvent", lambda caller, event: errors.append(event))
+    try:
+        ct = sitk.Image([24, 20, 12], sitk.sitkInt16) - 1000
+        ct.SetSpacing((1.5, 1.5, 3.0))
+        lungs = sitk.Image(ct.GetSize(), sitk.sitkUInt8)
+        lungs.CopyInformation(ct)
+        lungs[4:10, 5:15, 2:10] = 1
+        lungs[14:20, 5:15, 2:10] = 2
+        ct_node = mrml.volume_node_from_image(mrml_scene, ct, "CT")
+        seg_node, _ = nodes.add_lung_outputs(mrml_scene, ct_node, lungs)
+        fresh = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+        assert not mrml.has_reference_geometry(fresh)
+    finally:
+        window.RemoveObserver(tag)
+    assert errors == []
+    assert mrml.stored_reference_geometry(fresh.GetSegmentation()) == ""
+    assert mrml.has_reference_geometry(seg_node)
+    name = slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName()
+    probe = slicer.vtkMRMLSegmentationNode()
+    probe.SetReferenceImageGeometryParameterFromVolumeNode(ct_node)
+    stored = probe.GetSegmentation().GetConversionParameter(name)
+    assert stored and mrml.stored_reference_geometry(probe.GetSegmentation()) == stored

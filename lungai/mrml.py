@@ -251,12 +251,24 @@ def _unique_segment_name(seg_node, name: str) -> str:
     return f"{name} ({k})"
 
 
+def stored_reference_geometry(segmentation) -> str:
+    """The reference image geometry text stored in ``segmentation`` (a vtkSegmentation), '' when none is: read from
+    its serialized conversion parameters (``name|value|description&...``, as a .seg.nrrd stores them), because
+    ``GetConversionParameter`` of a parameter not set logs a VTK error ("ERR| ... Conversion parameter 'Reference
+    image geometry' is not found", in red on the console of every ``lungai demo`` on a CT and in Slicer's log)."""
+    name = slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName()
+    for entry in (segmentation.SerializeAllConversionParameters() or "").split("&"):
+        key, _, rest = entry.partition("|")
+        if key == name:
+            return rest.split("|")[0]
+    return ""
+
+
 def has_reference_geometry(seg_node) -> bool:
     """Whether the segmentation has a reference image geometry (the grid Segment Editor paints on: a volume's, or one
     the user set with *Specify geometry* - oversampled, isotropic - or that a .seg.nrrd brought)."""
-    converter = slicer.vtkSegmentationConverter
     return bool(seg_node.GetNodeReferenceID(seg_node.GetReferenceImageGeometryReferenceRole())
-                or seg_node.GetSegmentation().GetConversionParameter(converter.GetReferenceImageGeometryParameterName()))
+                or stored_reference_geometry(seg_node.GetSegmentation()))
 
 
 def mask_to_segment(scene, mask: sitk.Image, name: str, seg_node=None, replace_segment: Optional[str] = None,

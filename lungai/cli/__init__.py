@@ -30,6 +30,16 @@ COMMAND_MODULES = [
 ]
 
 
+def accept_negative_coordinates(parser: argparse.ArgumentParser) -> None:
+    """Let ``parser`` read comma-separated numbers that start with a minus sign as option values:
+    ``--seed-point -12.5,40,-150`` (a point in the right lung has a negative LPS x), not argparse's "expected one
+    argument" - the one rule of every command taking coordinates (``segment --seed-point / --roi``, ``demo
+    --seed-point``)."""
+    import re
+
+    parser._negative_number_matcher = re.compile(r"^-\d*\.?\d+(,-?\d*\.?\d+)*$")
+
+
 def check_input_exists(path, what: str = "CT") -> None:
     """Refuse an input path that does not exist before any work, and before the command's progress bar is drawn (QA:
     ``lungai lungs missing.nii.gz`` drew ``lungs: 0%| 0/7`` above the error)."""

@@ -44,6 +44,9 @@ def register(sub) -> None:
     p.add_argument("--params", default="default",
                    help="radiomics preset: default (pyradiomics settings) or ibsi-a .. ibsi-e (IBSI-1 pipeline, "
                         "values as lungai ibsi-check), or a parameter YAML file")
+    from lungai.cli import accept_negative_coordinates
+
+    accept_negative_coordinates(p)          # "--seed-point -47.9,-2.9,-125.9" (a right-lung tumour: x < 0)
     p.set_defaults(func=run)
 
 

@@ -164,8 +164,9 @@ def register(sub) -> None:
     s.add_argument("--no-dicom", action="store_true",
                    help="for a DICOM CT, do not write tumor.seg.dcm, rtstruct.dcm, uncertainty.pm.dcm and "
                         "measurements.sr.dcm (DICOM SEG, RTSTRUCT, Parametric Map, SR) into the output folder")
-    # "--seed-point -12.5,40,-150": let argparse read comma-separated negative numbers as values
-    s._negative_number_matcher = re.compile(r"^-\d*\.?\d+(,-?\d*\.?\d+)*$")
+    from lungai.cli import accept_negative_coordinates
+
+    accept_negative_coordinates(s)          # "--seed-point -12.5,40,-150"
     s.set_defaults(func=run_segment)
 
     e = sub.add_parser("eval-seg", help="evaluate a model: per-case Dice, HD95, volumes, confidence",

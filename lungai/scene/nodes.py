@@ -1461,14 +1461,14 @@ def _segmentation_volume_matches(seg_node, volume_node) -> bool:
     reference = seg_node.GetNodeReferenceID(seg_node.GetReferenceImageGeometryReferenceRole())
     if reference:
         return reference == volume_node.GetID()
-    geometry = seg_node.GetSegmentation().GetConversionParameter(
-        slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName())
+    from lungai.mrml import stored_reference_geometry
+
+    geometry = stored_reference_geometry(seg_node.GetSegmentation())
     if not geometry:
         return True
     probe = slicer.vtkMRMLSegmentationNode()     # not in the scene: only computes the CT's geometry string
     probe.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
-    return geometry == probe.GetSegmentation().GetConversionParameter(
-        slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName())
+    return geometry == stored_reference_geometry(probe.GetSegmentation())
 
 
 GRID_TOLERANCE_MM = 1e-4   # IJK-to-world entries (spacing x direction, origin) of two grids equal within this
@@ -1650,7 +1650,9 @@ def _unlinked_grid_problem(seg_node, volume_node) -> Optional[str]:
             not segmentation.GetNumberOfSegments():
         return None
     ct = _local_geometry(volume_node)            # both in the same frame (the same parent transform, checked)
-    stored = segmentation.GetConversionParameter(converter.GetReferenceImageGeometryParameterName())
+    from lungai.mrml import stored_reference_geometry
+
+    stored = stored_reference_geometry(segmentation)
     if stored:
         image = slicer.vtkOrientedImageData()
         if not converter.DeserializeImageGeometry(stored, image):
