@@ -700,3 +700,26 @@ def test_lungai_segment_prints_the_roi_order_and_outside_notes(tmp_path, capsys)
             assert "to do (the ROI's numbers may be bounds" in printed
         else:
             assert "z+: 25 mm beyond the image (past its last slice)" in said
+
+
+def test_the_larger_than_the_box_note_names_another_region_not_a_contradiction():
+    """QA (LUNG1-003, --roi=-200,-200,-250,200,150,-50: a generous box over the chest): the note said "the tumour may
+    be larger than the box: the mask touches the box's z+ face (the tumour no longer touches the box edge)" - the
+    growth follows the largest region reaching into the box, which touched nothing, while another region kept in the
+    mask (mostly inside the user's corners) reached the z+ face.  The note now says which: another region of the mask
+    than the one the box grew for; the review reason stays (that region may go on beyond the box)."""
+    ct, ball = _ct(24.0, shape=(160, 160, 80))
+    arr = sitk.GetArrayFromImage(ct)
+    z, y, x = np.meshgrid(*(np.arange(n) * s - (n - 1) * s / 2 for n, s in zip(arr.shape, SPACING[::-1])),
+                          indexing="ij")
+    other = (abs(x - 15) <= 3) & (abs(y - 15) <= 3) & (z >= 6) & (z <= 30.5)   # 14 of 24 mm inside the corners
+    arr[other] = 40
+    img = sitk.GetImageFromArray(arr)
+    img.CopyInformation(ct)
+    i = infer.segment_tumour(img, _model(), roi_lps=(-20, -20, -20, 20, 20, 20)).info
+    kept = next(q for q in i["roi_passes"] if q["kept"])
+    assert kept["touches"] == [] and "z+" in kept["mask_touches"], kept
+    assert "the tumour may be larger than the box" in i["review_reasons"]
+    note = next(n for n in i["notes"] if n.startswith("the tumour may be larger than the box"))
+    assert "(the tumour no longer touches the box edge)" not in note, note
+    assert "z+" in note and "another region of the mask than the one the box grew for reaches z+" in note, note
