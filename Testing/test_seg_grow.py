@@ -377,7 +377,7 @@ def test_a_tumour_cut_by_the_scans_end_is_flagged_when_the_model_grid_stops_shor
     mask = sitk.GetArrayViewFromImage(res.tumour) > 0
     assert not mask[-1].any() and mask[-2].sum() > 0.9 * ball[-2].sum()    # beyond the model grid's last sample: 0
     assert i["cut_by_image_edge"] == ["z+"] and "tumour cut by the image edge" in i["review_reasons"]
-    assert any("cut by the image edge (z+: the scan ends through it at its last slice)" in n for n in i["notes"])
+    assert any("cut by the image edge (z+: the scan ends through it at its top (superior) slice)" in n for n in i["notes"])
     near, _ = _ct(60.0, centre_mm=(0.0, 0.0, 95.0))         # its top 4 mm (2 slices) below the scan's end
     n = infer.segment_tumour(near, _model(), seed_lps=(0.0, 0.0, 95.0)).info
     assert n["cut_by_image_edge"] == [] and "tumour cut by the image edge" not in n["review_reasons"]
@@ -667,7 +667,7 @@ def test_an_roi_in_bounds_order_or_partly_outside_the_ct_is_said_in_the_result()
     assert "x0,y0,z0,x1,y1,z1" in bounds["review_actions"][k] and bounds["needs_review"]
     out = infer.segment_tumour(ct, _model(), roi_lps=(8.0, -2.0, -112.0, 32.0, 22.0, 150.0)).info
     note = next(n for n in out["notes"] if "outside the CT" in n)
-    assert "z+: 20 mm beyond the image (past its last slice)" in note and "8% of the box" in note, note
+    assert "z+: 20 mm beyond the image (past its top (superior) slice)" in note and "8% of the box" in note, note
     assert "cut to the image" in note and out["tumor_volume_ml"] > 3.0
 
 
@@ -699,4 +699,45 @@ def test_lungai_segment_prints_the_roi_order_and_outside_notes(tmp_path, capsys)
             assert "--roi=10.0,0.0,-50.0,30.0,20.0,-30.0" in said
             assert "to do (the ROI's numbers may be bounds" in printed
         else:
-            assert "z+: 25 mm beyond the image (past its last slice)" in said
+            assert "z+: 25 mm beyond the image (past its top (superior) slice)" in said
+
+
+def test_the_larger_than_the_box_note_names_another_region_not_a_contradiction():
+    """QA (LUNG1-003, --roi=-200,-200,-250,200,150,-50: a generous box over the chest): the note said "the tumour may
+    be larger than the box: the mask touches the box's z+ face (the tumour no longer touches the box edge)" - the
+    growth follows the largest region reaching into the box, which touched nothing, while another region kept in the
+    mask (mostly inside the user's corners) reached the z+ face.  The note now says which: another region of the mask
+    than the one the box grew for; the review reason stays (that region may go on beyond the box)."""
+    ct, ball = _ct(24.0, shape=(160, 160, 80))
+    arr = sitk.GetArrayFromImage(ct)
+    z, y, x = np.meshgrid(*(np.arange(n) * s - (n - 1) * s / 2 for n, s in zip(arr.shape, SPACING[::-1])),
+                          indexing="ij")
+    other = (abs(x - 15) <= 3) & (abs(y - 15) <= 3) & (z >= 6) & (z <= 30.5)   # 14 of 24 mm inside the corners
+    arr[other] = 40
+    img = sitk.GetImageFromArray(arr)
+    img.CopyInformation(ct)
+    i = infer.segment_tumour(img, _model(), roi_lps=(-20, -20, -20, 20, 20, 20)).info
+    kept = next(q for q in i["roi_passes"] if q["kept"])
+    assert kept["touches"] == [] and "z+" in kept["mask_touches"], kept
+    assert "the tumour may be larger than the box" in i["review_reasons"]
+    note = next(n for n in i["notes"] if n.startswith("the tumour may be larger than the box"))
+    assert "(the tumour no longer touches the box edge)" not in note, note
+    assert "z+" in note and "another region of the mask than the one the box grew for reaches z+" in note, note
+
+
+def test_a_cut_at_the_scans_end_is_named_by_anatomy_not_by_the_files_slice_order():
+    """QA (lung1 cut through its tumour at the bottom, stored feet-first: direction z -1, its first stored slice the
+    top): the note said "z-: the scan ends through it at its first slice" - the first slice of the LPS-reordered
+    array, the file's (and a head-first DICOM series' instance 1) being the top of the scan, the wrong end to check.
+    The end is named by anatomy: bottom (inferior) / top (superior), whatever the storage order."""
+    ct, ball = _ct(60.0, centre_mm=(0.0, 0.0, 129.0))       # its centre on the top slice (z extent +-129 mm)
+    arr = sitk.GetArrayFromImage(ct)[::-1].copy()            # the same CT stored top slice first (feet-first order)
+    ff = sitk.GetImageFromArray(arr)
+    ff.SetSpacing(ct.GetSpacing())
+    ff.SetDirection((1, 0, 0, 0, 1, 0, 0, 0, -1))
+    ff.SetOrigin(ct.TransformIndexToPhysicalPoint([0, 0, ct.GetSize()[2] - 1]))
+    for img in (ct, ff):
+        i = infer.segment_tumour(img, _model(), seed_lps=(0.0, 0.0, 109.0)).info
+        assert i["cut_by_image_edge"] == ["z+"]
+        note = next(n for n in i["notes"] if n.startswith("the tumour is cut by the image edge"))
+        assert "z+: the scan ends through it at its top (superior) slice" in note, note

@@ -372,7 +372,7 @@ def test_an_roi_partly_outside_the_ct_is_noted_as_cut_to_the_image(lung1_003_ct)
     image without a word.  The note says which faces, how far and how much of the box was outside."""
     ct = lung1_003_ct
     note = pp.roi_outside_note(ct, (47.4, -2.5, -127.2, 63, 90, 68))
-    assert note is not None and "z+: 54 mm beyond the image (past its last slice)" in note, note
+    assert note is not None and "z+: 54 mm beyond the image (past its top (superior) slice)" in note, note
     assert "28% of the box" in note and "cut to the image" in note, note
     assert pp.roi_outside_note(ct, GTV1_CORNERS) is None
     assert pp.roi_outside_note(ct, (-255.0, -2.5, -127.2, -200.0, 90, -100.0)) is not None      # x- 4 mm beyond

@@ -346,3 +346,25 @@ def test_an_roi_with_no_extent_is_refused_before_any_work(roi, flat, tmp_path, c
     assert not out.exists()
     with pytest.raises(InputError, match="has no extent"):      # the library call's box (segment_tumour)
         choose_box(sitk.Image((8, 8, 8), sitk.sitkInt16), SegConfig(), roi_lps=[float(v) for v in roi.split(",")])
+
+
+@pytest.mark.parametrize("cmd, options", [
+    ("segment", ["--seed-point=-21.9,-120.5,-611.5", "--seed-point=30,-100,-600"]),
+    ("segment", ["--seed-point", "-21.9,-120.5,-611.5", "--seed-point", "-21.9,-120.5,-611.5"]),
+    ("segment", ["--roi=-60,-160,-640,20,-80,-500", "--roi=0,-100,-600,40,-60,-560"]),
+    ("demo", ["--seed-point=-21.9,-120.5,-611.5", "--seed-point=30,-100,-600"])])
+def test_a_seed_point_or_roi_given_twice_is_refused_before_any_work(cmd, options, tmp_path, capsys):
+    """QA: an oncologist giving two seed points (the primary and a node: ``--seed-point=A --seed-point=B``) got the last
+    one segmented alone, exit 0 and no word (argparse keeps the last value): one tumour per run, so a second seed
+    point / ROI is refused naming the option and the fix, before the CT is read or anything is written."""
+    from lungai.cli import main
+
+    out = tmp_path / "out"
+    ct = ["--ct", str(tmp_path / "ct.nii.gz")] if cmd == "demo" else [str(tmp_path / "ct.nii.gz")]
+    with pytest.raises(SystemExit) as exc:
+        main([cmd, *ct, "-o", str(out), *options])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    option = options[0].split("=")[0]
+    assert f"argument {option}: given more than once" in err and "one tumour per run" in err, err
+    assert not out.exists()

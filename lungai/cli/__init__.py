@@ -51,6 +51,28 @@ def check_input_exists(path, what: str = "CT") -> None:
         raise InputError(f"{what} {path} does not exist", "check the path (and that the drive is mounted)")
 
 
+# what a second --seed-point / --roi is told (segment, demo)
+ONE_TUMOUR = ("lungai segments one tumour per run: run it once per seed point / ROI, each into its own output folder "
+              "(-o)")
+
+
+class StoreOnce(argparse.Action):
+    """A single-valued option that refuses to be given twice (argparse keeps the last value without a word).  QA: an
+    oncologist giving two seed points, ``--seed-point=A --seed-point=B`` (the primary and a node), got B segmented
+    alone, exit 0.  ``once_fix`` (a keyword of ``add_argument``) says what to do instead; the option's default must be
+    one no command line gives (None)."""
+
+    def __init__(self, option_strings, dest, once_fix: str = "give it once", **kwargs):
+        self.once_fix = once_fix
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = getattr(namespace, self.dest, self.default)
+        if given is not self.default:
+            raise argparse.ArgumentError(self, f"given more than once ({given!r} and {values!r}): {self.once_fix}")
+        setattr(namespace, self.dest, values)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lungai",

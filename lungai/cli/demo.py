@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
+    from lungai.cli import ONE_TUMOUR, StoreOnce
     from lungai.seg.resources import MODEL_HELP
 
     p = sub.add_parser(
@@ -19,7 +20,7 @@ def register(sub) -> None:
     p.add_argument("--ct", default=None, help="your CT instead of the sample (DICOM folder, NIfTI, NRRD, MHA)")
     p.add_argument("--series", default=None, help="SeriesInstanceUID when the --ct DICOM folder holds several series")
     p.add_argument("--model", default=None, help="segmentation " + MODEL_HELP)
-    p.add_argument("--seed-point", default=None,
+    p.add_argument("--seed-point", default=None, action=StoreOnce, once_fix=ONE_TUMOUR,
                    help="x,y,z (LPS mm) on the tumour of --ct, as a click in Slicer; without it the tumour is "
                         "searched in the whole lungs (on the sample the tumour's position is used)")
     g = p.add_argument_group("patient inputs for dose, RP risk and stage (needed with --ct)")

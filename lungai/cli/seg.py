@@ -55,8 +55,8 @@ def _patch(text: str, what: str) -> tuple:
 
 
 def register(sub) -> None:
+    from lungai.cli import ONE_TUMOUR, StoreOnce
     from lungai.seg.config import MC_PASSES
-
     from lungai.seg.resources import MODEL_HELP
 
     t = sub.add_parser("train-seg", help="train a tumour-segmentation ensemble on your images and masks",
@@ -141,10 +141,11 @@ def register(sub) -> None:
     s.add_argument("-o", "--output", required=True, help="output folder")
     s.add_argument("--model", default=None, help=MODEL_HELP)
     g = s.add_mutually_exclusive_group()
-    g.add_argument("--seed-point", default=None, help="x,y,z in LPS mm on the tumour: segments a cube around it")
-    g.add_argument("--roi", default=None, help="x0,y0,z0,x1,y1,z1: two opposite box corners in LPS mm (not Slicer's "
-                                               "bounds order xmin,xmax,ymin,ymax,zmin,zmax; a box partly outside the "
-                                               "CT is cut to it, both noted)")
+    g.add_argument("--seed-point", default=None, action=StoreOnce, once_fix=ONE_TUMOUR,
+                   help="x,y,z in LPS mm on the tumour: segments a cube around it")
+    g.add_argument("--roi", default=None, action=StoreOnce, once_fix=ONE_TUMOUR,
+                   help="x0,y0,z0,x1,y1,z1: two opposite box corners in LPS mm (not Slicer's bounds order xmin,xmax,"
+                        "ymin,ymax,zmin,zmax; a box partly outside the CT is cut to it, both noted)")
     g.add_argument("--whole", action="store_true", help="use the whole image as ROI (automatic for small crops)")
     s.add_argument("--method", default=None, choices=["ensemble", "mc-dropout"],
                    help="uncertainty method (default: ensemble; MC dropout for a 1-member model)")

@@ -809,8 +809,15 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
             f"; the mask touches the kept box's {', '.join(free)} face{'s' if len(free) > 1 else ''}: the tumour may "
             "also be larger than the box (then draw an ROI box round the whole tumour)" if free else ""))
     elif incomplete:
-        notes.append(f"the tumour may be larger than the box: the mask touches the box's {', '.join(free)} "
-                     f"face{'s' if len(free) > 1 else ''} ({growth['stop_reason']})")
+        # faces only another region kept in the mask reaches (not the one the box grew for, whose touches the growth
+        # measured): said so - QA: "the mask touches the box's z+ face (the tumour no longer touches the box edge)"
+        others = [f for f in free if f not in (kept_pass.get("touches") or ())]
+        faces = f"face{'s' if len(free) > 1 else ''}"
+        notes.append(f"the tumour may be larger than the box: the mask touches the box's {', '.join(free)} {faces} "
+                     + (f"({growth['stop_reason']})" if not others else
+                        f"- another region of the mask than the one the box grew for reaches {', '.join(others)}: "
+                        "check whether it belongs to the tumour (the box grows for one region only: the seed's, or "
+                        "the largest reaching into your box)"))
     if dropped.get("n_other_roi_regions"):
         notes.append(f"{dropped['n_other_roi_regions']} other region(s), {dropped['other_roi_regions_ml']:.2f} ml, "
                      "left out of the tumour mask (ROI mode keeps the largest region reaching into your box and "

@@ -116,12 +116,15 @@ def edge_probability(binary: np.ndarray, mean_p: np.ndarray, faces) -> dict:
     return out
 
 
-SCAN_END = {"z-": "first", "z+": "last"}
+# a z face named by anatomy, not by slice order: the faces are those of the LPS-reordered CT (z- inferior), while the
+# file's own first slice may be the top (feet-first storage, a DICOM series numbered from the head) - QA: a tumour cut
+# at the bottom of a CT stored top slice first was said cut "at its first slice"
+SCAN_END = {"z-": "bottom (inferior)", "z+": "top (superior)"}
 
 
 def edge_words(faces) -> str:
-    """The faces of :func:`cut_by_image_edge` in words, a z face as where the scan ends (its first / last slice; an
-    x / y face is the edge of the field of view): "x-, z+: the scan ends through it at its last slice"."""
+    """The faces of :func:`cut_by_image_edge` in words, a z face as where the scan ends (its bottom / top slice; an
+    x / y face is the edge of the field of view): "x-, z+: the scan ends through it at its top (superior) slice"."""
     ends = [SCAN_END[f] for f in faces if f in SCAN_END]
     return ", ".join(faces) + (f": the scan ends through it at its {' and '.join(ends)} slice{'s' if len(ends) > 1 else ''}"
                                if ends else "")
