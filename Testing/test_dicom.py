@@ -1259,6 +1259,19 @@ def test_cli_dicom_export_labels_the_users_masks_manual_and_lungais_automatic(ex
     assert provenance(out / "lungs.seg.dcm", out / "lungs.rtstruct.dcm") == (
         {"Right lung": ("AUTOMATIC", "SlicerLungAI"), "Left lung": ("AUTOMATIC", "SlicerLungAI")},
         {"Lung_R": "AUTOMATIC", "Lung_L": "AUTOMATIC"})
+    # such a SEG given back as --lungs is lungai's lungs (dose-features' masks column, a re-export's generation); a
+    # SEG of the user's lungs (MANUAL) is the user's (QA: dose.csv called lungai's own SEG "not made by lungai lungs")
+    from lungai.cli.dose import lung_file_source
+    from lungai.dicom.export import lungs_made_by
+    from lungai.lungs import RT_LUNG_DEFINITION
+
+    assert lungs_made_by(out / "lungs.seg.dcm") == "lungs"
+    assert lungs_made_by(tmp_path / "user" / "results.seg.dcm") is None
+    assert RT_LUNG_DEFINITION in lung_file_source(out / "lungs.seg.dcm")
+    assert RT_LUNG_DEFINITION not in lung_file_source(tmp_path / "user" / "results.seg.dcm")
+    assert _cli("dicom-export", "--ct", st["ct"], "--lungs", out / "lungs.seg.dcm", "-o", tmp_path / "again") == 0
+    assert provenance(tmp_path / "again" / "results.seg.dcm", tmp_path / "again" / "rtstruct.dcm")[0] == {
+        "Right lung": ("AUTOMATIC", "SlicerLungAI"), "Left lung": ("AUTOMATIC", "SlicerLungAI")}
 
 
 def test_the_seg_names_the_lungs_algorithm_family_apart_from_the_tumours(export, tmp_path):

@@ -53,15 +53,14 @@ def register(sub) -> None:
 
 
 def lung_file_source(value) -> str:
-    """How dose.csv's ``masks`` column names a ``--lungs`` file: with the RT lung definition when ``lungai lungs``
-    wrote it (unchanged since: :func:`lungai.io.outputs.written_by`), else as the user's own lung mask - a clinic's
-    contour is not lungai's definition (``--lungs-name`` names it)."""
-    from lungai.dicom.masks import split_selector
-    from lungai.io.outputs import written_by
+    """How dose.csv's ``masks`` column names a ``--lungs`` file: with the RT lung definition when lungai made it
+    (unchanged since: :func:`lungai.dicom.export.lungs_made_by`, the rule of dicom-export - ``lungai lungs``, the demo,
+    a cohort's automatic lungs, dicom-export's SEG of them), else as the user's own lung mask - a clinic's contour is
+    not lungai's definition (``--lungs-name`` names it)."""
+    from lungai.dicom.export import lungs_made_by
     from lungai.lungs import RT_LUNG_DEFINITION
 
-    path = split_selector(value)[0]
-    if written_by(path, "lungs"):
+    if lungs_made_by(value):
         return f"{Path(value).name} ({RT_LUNG_DEFINITION}; made by lungai lungs)"
     return f"{Path(value).name} (lung mask given with --lungs, not made by lungai lungs: its own lung definition)"
 

@@ -84,7 +84,8 @@ def lungs_made_by(path) -> str | None:
     are automatic (:data:`lungai.dicom.cohort.AUTO_LUNGS`, not the RTSTRUCT's) and that records this file's content
     as written (:data:`COHORT_LUNGS_DIGEST`; a record of an older cohort without it: the user's) - or None: a file
     of the user's, or one edited or replaced since.  It depends on the file only, not on how it was given (``--lungs``
-    or a ``--results`` folder).  Its generation: :func:`lungai.dicom.seg.generation_by`."""
+    or a ``--results`` folder); a DICOM SEG whose lung segments say SlicerLungAI made them (:func:`_lungai_seg_lungs`:
+    dicom-export's SEG of lungai's lungs) is "lungs".  Its generation: :func:`lungai.dicom.seg.generation_by`."""
     import json
 
     from lungai.dicom.masks import split_selector
@@ -107,7 +108,29 @@ def lungs_made_by(path) -> str | None:
             recorded = record.get(COHORT_LUNGS_DIGEST)
             with contextlib.suppress(OSError):
                 made = "cohort" if isinstance(recorded, dict) and recorded == file_digest(file) else None
+    if made is None and file.is_file() and not file.is_symlink() and _lungai_seg_lungs(file):
+        made = "lungs"
     return made
+
+
+def _lungai_seg_lungs(file: Path) -> bool:
+    """Whether ``file`` is a DICOM SEG whose lung segments (by label: :func:`lungai.segment_roles.is_lung`) all say
+    SlicerLungAI made them (SegmentAlgorithmType AUTOMATIC, SegmentAlgorithmName SlicerLungAI: what ``lungai
+    dicom-export`` writes for ``lungai lungs``' lungs; the user's are MANUAL without a name)."""
+    import pydicom
+
+    from lungai.dicom.seg import AUTOMATIC
+    from lungai.segment_roles import is_lung
+
+    try:
+        ds = pydicom.dcmread(file, stop_before_pixels=True)
+    except Exception:  # noqa: BLE001 - not DICOM: a label map
+        return False
+    if str(getattr(ds, "Modality", "")) != "SEG":
+        return False
+    lungs = [s for s in getattr(ds, "SegmentSequence", None) or [] if is_lung(str(getattr(s, "SegmentLabel", "")))]
+    return bool(lungs) and all(str(getattr(s, "SegmentAlgorithmType", "")) == AUTOMATIC
+                               and str(getattr(s, "SegmentAlgorithmName", "")) == "SlicerLungAI" for s in lungs)
 
 
 def export_lungs(reference: CTReference, labels: sitk.Image, stem) -> list[Path]:
