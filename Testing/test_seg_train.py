@@ -325,6 +325,26 @@ def test_cli_reads_negative_lps_coordinates():
     assert a.roi == "-1,-2,-3,4,5,6"
 
 
+def test_a_point_copied_with_spaces_after_its_commas_is_read_whole(tmp_path, capsys):
+    """QA: `--seed-point -21.86, -120.54, -611.5` (a point as Python / Slicer's console print it) stopped with
+    argparse's "expected one argument"; the value's pieces after a trailing comma are joined (segment, demo)."""
+    from lungai.cli import join_split_coordinates
+
+    split = ["segment", "ct.nii.gz", "--seed-point", "-21.86,", "-120.54,", "-611.5", "-o", "out"]
+    assert join_split_coordinates(split) == ["segment", "ct.nii.gz", "--seed-point", "-21.86,-120.54,-611.5", "-o",
+                                             "out"]
+    assert join_split_coordinates(["demo", "--seed-point=-1,", "2,", "3", "-o", "o"]) == [
+        "demo", "--seed-point=-1,2,3", "-o", "o"]
+    assert join_split_coordinates(["segment", "c", "--roi", "1, 2, 3,", "4,", "5,", "6"])[-1] == "1, 2, 3,4,5,6"
+    whole = ["segment", "ct.nii.gz", "--seed-point", "-21.86,-120.54,-611.5", "-o", "out", "--model", "m,"]
+    assert join_split_coordinates(whole) == whole       # nothing else on the line changes
+    missing = str(tmp_path / "missing.nii.gz")
+    for argv in (["segment", missing, "-o", str(tmp_path / "o"), "--seed-point", "-21.86,", "-120.54,", "-611.5"],
+                 ["demo", "--ct", missing, "-o", str(tmp_path / "d"), "--seed-point", "-21.86,", "-120.54,", "-611.5"]):
+        assert main(argv) == 2                         # parsed: the missing CT is the error, not the point
+        assert "does not exist" in capsys.readouterr().err
+
+
 def test_no_lungs_found_is_a_clear_error(tiny_model, tmp_path, capsys):
     """A large CT (not a crop) with a body but no air inside: automatic mode cannot find lungs."""
     arr = np.full((30, 120, 120), -1000, np.int16)

@@ -139,9 +139,37 @@ def _sigterm_as_ctrl_c(received: list):
         signal.signal(signal.SIGTERM, previous)
 
 
+COORDINATE_OPTIONS = ("--seed-point", "--roi")
+
+
+def join_split_coordinates(argv: list) -> list:
+    """``argv`` with a coordinate option's value split at its commas' spaces joined again: ``--seed-point -21.86,
+    -120.54, -611.5`` (a point copied with spaces after its commas, as Python and Slicer's console print one) is
+    ``--seed-point -21.86,-120.54,-611.5`` - argparse saw three arguments ("expected one argument").  Only tokens
+    after a value ending in a comma are joined, so nothing else on the line changes."""
+    out, i = [], 0
+    argv = list(argv)
+    while i < len(argv):
+        token = argv[i]
+        name, eq, value = token.partition("=")
+        if name in COORDINATE_OPTIONS and (eq or i + 1 < len(argv)):
+            if not eq:
+                out.append(token)
+                i += 1
+                value = argv[i]
+            while value.rstrip().endswith(",") and i + 1 < len(argv):
+                i += 1
+                value = value.rstrip() + argv[i].strip()
+            out.append(f"{name}={value}" if eq else value)
+        else:
+            out.append(token)
+        i += 1
+    return out
+
+
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_split_coordinates(sys.argv[1:] if argv is None else argv))
     terminated: list = []
     try:
         with _sigterm_as_ctrl_c(terminated), _input_notes():
