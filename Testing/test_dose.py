@@ -872,6 +872,8 @@ def test_cli_dose_folder_searches_subfolders_and_keeps_the_cts_patient(tmp_path,
     ds.save_as(root / "P2" / "RTDOSE" / "RD.dcm")
     base = ["dose-features", "--lungs", str(tmp_path / "lungs.nii.gz")]
     assert main(base + ["--ct", str(tmp_path / "CT"), "--dose", str(root / "P1"), "-o", str(tmp_path / "a.csv")]) == 0
+    # the folder's one RTDOSE is named (QA: the demo's report said "RT dose P1 (given with --dose)", no file)
+    assert f"--dose {root / 'P1'}: RTDOSE RTDOSE/RD.dcm used" in capsys.readouterr().out
     assert main(base + ["--ct", str(tmp_path / "CT"), "--dose", str(root), "-o", str(tmp_path / "b.csv")]) == 0
     out = capsys.readouterr().out
     assert "P2/RTDOSE/RD.dcm left out: PatientID P2 is not the CT's P1" in out

@@ -984,7 +984,8 @@ def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None, n
 
     A folder gives the RTDOSE(s) :func:`dose_folder_files` chooses (the plan dose, else the sum of the BEAM doses
     of one plan, as ``lungai cohort``) of the CT's frame of reference (``reference``, :func:`dose_reference`);
-    ``notes``: a list that gets the note saying which, when there were several - once the dose is read.
+    ``notes``: a list that gets the note saying which (the file's path under the folder when it held one) - once the
+    dose is read.
 
     An image dose is refused when it holds NaN / infinite values (a NIfTI's too, which SimpleITK reads as 0:
     :func:`lungai.io.read.read_image` puts them back), negative values, a maximum above ``max_gy`` (default
@@ -1004,6 +1005,8 @@ def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None, n
     if p.is_dir():        # the plan dose of the folder, else the sum of its BEAM doses of one plan (as cohort)
         files, note = dose_folder_files(p, reference)
         dose = read_dose_sum(files, max_gy=max_gy, root=p)       # (a refusal is not preceded by a note saying "summed")
+        if note is None and len(files) == 1:     # the one RTDOSE of the folder: named, so the record says which file
+            note = f"--dose {p}: RTDOSE {shown_path(files[0], p)} used"
         if note and notes is not None:
             notes.append(note)
         return dose
