@@ -398,3 +398,27 @@ def test_train_seg_prints_the_site_grouping_note(tmp_path, capsys):
     training_cases(args)
     out = capsys.readouterr().out
     assert "note:" in out and "SiteA_P01_ct -> SiteA" in out and "--patients" in out
+
+
+def test_upper_case_extensions_are_image_files_not_dropped(tmp_path):
+    """P01.NII.GZ / P02.Nrrd (Windows tools, FAT drives) are image files as lungai's readers take them: paired and
+    trained on - before, they were left out of --images / --masks without a word (QA: 3 of 14 LIDC cases named
+    .NII.GZ trained on 11), or the folder said to hold no image files."""
+    from lungai.seg.dataset import read_backgrounds
+
+    def touch(d, names):                                 # SimpleITK writes lower-case suffixes only: renamed
+        _touch(d, [n.lower() for n in names])
+        for n in names:
+            (d / n.lower()).rename(d / n)
+
+    touch(tmp_path / "i", ["A_1.NII.GZ", "A_2.nii.gz", "B_1.Nrrd"])
+    touch(tmp_path / "m", ["A_1.nii.gz", "A_2.NII.GZ", "B_1.NRRD"])
+    cases = pair_files(tmp_path / "i", tmp_path / "m")
+    assert [c.case_id for c in cases] == ["A_1", "A_2", "B_1"]
+    assert [c.image_path.name for c in cases] == ["A_1.NII.GZ", "A_2.nii.gz", "B_1.Nrrd"]
+    assert [c.patient for c in cases] == ["A", "A", "B"]
+    _touch(tmp_path / "i", ["A_1.nii.gz"])               # one case name in two files, whatever the case
+    with pytest.raises(InputError, match="A_1.NII.GZ and A_1.nii.gz"):
+        pair_files(tmp_path / "i", tmp_path / "m")
+    touch(tmp_path / "u", ["C_1.MHA"])                   # an --implant-into CT, not read as a CSV
+    assert read_backgrounds(tmp_path / "u" / "C_1.MHA")[0]["patient"] == "C"

@@ -47,12 +47,16 @@ class Case:
     label: object = None             # int: the tumour is this label of the mask file (train-seg --label)
 
 
+def image_suffix(name: str) -> str:
+    """The image suffix (of :data:`SUFFIXES`) ``name`` ends in, in any letter case as lungai's readers take it
+    (``P01.NII.GZ``, ``P01.Nrrd``: Windows tools, FAT drives), as the name spells it; "" for another file."""
+    lower = str(name).lower()
+    return next((str(name)[-len(s):] for s in SUFFIXES if lower.endswith(s)), "")
+
+
 def case_name(path: Path) -> str:
-    name = path.name
-    for s in SUFFIXES:
-        if name.endswith(s):
-            return name[: -len(s)]
-    return path.stem
+    suffix = image_suffix(path.name)
+    return path.name[: -len(suffix)] if suffix else path.stem
 
 
 def patient_of(case_id: str) -> str:
@@ -170,7 +174,7 @@ def _listing(folder: Path, what: str) -> dict:
     """{case name: file} of a folder; two files of one case name (e.g. A.nii.gz and A.nrrd) are refused."""
     found: dict = {}
     for p in sorted(folder.iterdir()):
-        if p.name.endswith(SUFFIXES):
+        if image_suffix(p.name):
             found.setdefault(case_name(p), []).append(p)
     dup = {c: ps for c, ps in found.items() if len(ps) > 1}
     if dup:
@@ -239,7 +243,7 @@ def _subfolders_with(folder: Path) -> str:
         for p in sorted(folder.iterdir())[:SUBFOLDERS_SEARCHED]:
             if p.is_dir():
                 subs += 1
-                if any(q.name.endswith(SUFFIXES) for q in p.iterdir()):
+                if any(image_suffix(q.name) for q in p.iterdir()):
                     found.append(p.name)
     except OSError:
         return ""
@@ -363,7 +367,7 @@ def pair_files(images_dir, masks_dir, patients_csv=None, allow_unpaired: bool = 
     mapping = _read_patient_csv(patients_csv) if patients_csv else {}
     missing = [c for c in common if mapping and c not in mapping]
     if missing:
-        written = sorted(k for k in mapping if str(k).endswith(SUFFIXES))      # "P01_ct.nii.gz" for P01_ct
+        written = sorted(k for k in mapping if image_suffix(k))      # "P01_ct.nii.gz" for P01_ct
         hint = (f"; its case column holds file names (e.g. {written[0]}): write the case as the file name "
                 f"without its extension ({case_name(Path(written[0]))})" if written else "")
         raise InputError(f"{len(missing)} cases are not in {patients_csv} (e.g. {missing[0]}){hint}",
@@ -570,7 +574,7 @@ def read_backgrounds(path) -> list:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"--implant-into {path} does not exist", "give a CT file or a CSV with an 'image' column")
-    if path.name.endswith(SUFFIXES):
+    if image_suffix(path.name):
         return [{"image": path, "mask": None, "label": None, "patient": patient_of(case_name(path))}]
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
