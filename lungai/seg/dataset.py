@@ -23,9 +23,10 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from lungai.errors import InputError
+from lungai.io.read import FILE_SUFFIXES
 from lungai.seg import preprocess as pp
 
-SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
+SUFFIXES = FILE_SUFFIXES     # the image files lungai reads (.nii.gz, .nrrd, .nhdr, .mha ...; any letter case)
 FULL_CT_MARGIN_MM = 40.0   # a full CT whose lungs are not found is cut to the mask's box plus this margin
 HARD_NEGATIVE_HU = -500.0  # whole CTs: non-tumour voxels brighter than this (in the lungs + margin) are hard negatives
 MAX_SAMPLING_INDICES = 50_000   # per whole CT and kind (tumour / hard negatives), a deterministic subsample
