@@ -425,3 +425,23 @@ def test_upper_case_extensions_are_image_files_not_dropped(tmp_path):
     _touch(tmp_path / "n" / "i", ["D_1.nhdr", "E_1.nii"])     # NRRD's detached header (+ D_1.raw), as read_ct reads it
     _touch(tmp_path / "n" / "m", ["D_1.nrrd", "E_1.nii"])
     assert [c.image_path.name for c in pair_files(tmp_path / "n" / "i", tmp_path / "n" / "m")] == ["D_1.nhdr", "E_1.nii"]
+
+
+def test_no_pairs_names_the_prefix_rename_needed(tmp_path):
+    """ct_001 / 001_mask, img-P01 / seg-P01: names that differ by a prefix common to each side (and a suffix) got
+    no rename hint ("name each mask like its image" only); now the rename is named as for suffixes (for ct_001: to
+    the case name alone, as 'ct' would be every image's patient)."""
+    _touch(tmp_path / "i", ["ct_001.nii.gz", "ct_002.nii.gz", "ct_003.nii.gz"])
+    _touch(tmp_path / "m", ["001_mask.nrrd", "002_mask.nrrd", "003_mask.nrrd"])
+    with pytest.raises(InputError) as err:
+        pair_files(tmp_path / "i", tmp_path / "m")
+    assert "the image names begin with 'ct_'" in err.value.problem
+    assert "the image names begin with 'ct_', the mask names do not; the mask names add '_mask'" in err.value.problem
+    assert "images/ct_001.nii.gz and masks/001_mask.nrrd to 001.nrrd" in err.value.fix   # 'ct' is no patient
+    assert "'ct' for every image now" in err.value.fix
+    _touch(tmp_path / "i2", ["img-P01.nii.gz", "img-P02.nii.gz"])
+    _touch(tmp_path / "m2", ["seg-P01.nii.gz", "seg-P02.nii.gz"])
+    with pytest.raises(InputError) as err:
+        pair_files(tmp_path / "i2", tmp_path / "m2")
+    assert "the image names begin with 'img-' and the mask names with 'seg-'" in err.value.problem
+    assert "masks/seg-P01.nii.gz to masks/img-P01.nii.gz" in err.value.fix

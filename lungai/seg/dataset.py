@@ -193,8 +193,8 @@ SUBFOLDERS_SEARCHED = 200      # entries of a folder without image files looked 
 def _no_pairs_error(images_dir: Path, masks_dir: Path, images: dict, masks: dict) -> InputError:
     """Why no image of ``images_dir`` pairs with a mask of ``masks_dir`` (listings ``images`` / ``masks``,
     :func:`_listing`): a folder without image files (only per-patient subfolders: not searched), else two names of
-    each side and, when every image and mask name differ by a suffix (P01_image / P01_mask, Slicer's P01 /
-    P01.seg), the rename needed."""
+    each side and, when every image and mask name differ by a suffix or a prefix (P01_image / P01_mask, Slicer's
+    P01 / P01.seg, ct_001 / 001_mask), the rename needed."""
     for d, what, found in ((images_dir, "--images", images), (masks_dir, "--masks", masks)):
         if not found:
             return InputError(f"{what} folder {d} holds no image files ({', '.join(SUFFIXES)}){_subfolders_with(d)}",
@@ -203,37 +203,64 @@ def _no_pairs_error(images_dir: Path, masks_dir: Path, images: dict, masks: dict
     shown = (f"images e.g. {', '.join(images[c].name for c in sorted(images)[:2])}; masks e.g. "
              f"{', '.join(masks[c].name for c in sorted(masks)[:2])}")
     problem = f"no image in {images_dir} has a mask of the same name in {masks_dir} ({shown})"
-    rename = _suffix_difference(images, masks)
+    rename = _affix_difference(images, masks)
     if rename is None:
         return InputError(problem, SAME_NAME_FIX)
-    a, b, stem = rename
-    ex_img, ex_mask = images[stem + a].name, masks[stem + b].name
-    new_mask = stem + a + ex_mask[len(stem + b):]
-    if a and b:
-        diff = f"the image names end in {a!r} and the mask names in {b!r}"
-    else:
-        diff = f"the {'mask' if b else 'image'} names add {a or b!r} to the {'image' if b else 'mask'} names"
+    (pa, sa), (pb, sb), stem = rename
+    ex_img, ex_mask = images[pa + stem + sa].name, masks[pb + stem + sb].name
+    new_mask = pa + stem + sa + ex_mask[len(pb + stem + sb):]
+    diff = "; ".join(d for d in (_affix_words(pa, pb, end=False), _affix_words(sa, sb, end=True)) if d)
+    if "_" in pa:          # ct_001: the patient would be "ct" (the text before the first '_') for every image
+        alone = stem + ex_mask[len(pb + stem + sb):]
+        return InputError(f"{problem}: {diff} (e.g. {ex_img} and {ex_mask})",
+                          f"rename both to the case name alone (e.g. images/{ex_img} and masks/{ex_mask} to "
+                          f"{alone}: the patient is the text before a name's first '_', {pa[:pa.index('_')]!r} for "
+                          f"every image now), or give a --patients CSV; {SAME_NAME_FIX}")
     return InputError(f"{problem}: {diff} (e.g. {ex_img} and {ex_mask})",
                       f"rename the masks to their image's file name (e.g. masks/{ex_mask} to masks/{new_mask}), "
                       f"or both to the case name alone; {SAME_NAME_FIX}")
 
 
-def _suffix_difference(images: dict, masks: dict) -> tuple | None:
-    """(image suffix, mask suffix, an example stem) when the case names of both sides, each without a suffix common
-    to all of its side (after a '_', '-' or '.'; or none), match for at least one case: e.g. ("_image", "_mask",
-    "P01"), ("", ".seg", "P01") for Slicer's P01.nrrd + P01.seg.nrrd.  None when no such suffixes pair any case."""
-    def common_suffixes(names) -> list:
-        sets = [{""} | {n[i:] for i in range(1, len(n)) if n[i] in "_-."} for n in names]
-        return sorted(set.intersection(*sets), key=len, reverse=True)
+def _affix_words(a: str, b: str, end: bool) -> str:
+    """How the image names' suffix (``end``; else prefix) ``a`` and the mask names' ``b`` differ, in words; "" when
+    alike."""
+    if a == b:
+        return ""
+    if a and b:
+        return (f"the image names end in {a!r} and the mask names in {b!r}" if end else
+                f"the image names begin with {a!r} and the mask names with {b!r}")
+    longer, other = ("mask", "image") if b else ("image", "mask")
+    if end:
+        return f"the {longer} names add {a or b!r} to the {other} names"
+    return f"the {longer} names begin with {a or b!r}, the {other} names do not"
 
+
+def _affix_difference(images: dict, masks: dict) -> tuple | None:
+    """((image prefix, image suffix), (mask prefix, mask suffix), an example stem) when the case names of both sides,
+    each without a prefix and a suffix common to all of its side (ending / beginning with a '_', '-' or '.'; or
+    none), match for at least one case: e.g. (("", "_image"), ("", "_mask"), "P01"); (("", ""), ("", ".seg"), "P01")
+    for Slicer's P01.nrrd + P01.seg.nrrd; (("ct_", ""), ("", "_mask"), "001") for ct_001 + 001_mask.  The affixes
+    that pair the most cases (then the shortest); None when no such affixes pair any case."""
+    def common(names, prefix: bool) -> list:
+        cut = (lambda n, i: n[: i + 1]) if prefix else (lambda n, i: n[i:])
+        sets = [{""} | {cut(n, i) for i in range(1, len(n)) if n[i] in "_-."} for n in names]
+        return sorted(set.intersection(*sets), key=len)
+
+    def stems(names, pre: str, suf: str) -> set:
+        return {n[len(pre): len(n) - len(suf)] for n in names if len(n) > len(pre) + len(suf)}
+
+    sides = []
+    for names in (images, masks):
+        sides.append([(p, q) for p in common(names, True) for q in common(names, False)])
     best = None
-    for a in common_suffixes(images):
-        for b in common_suffixes(masks):
+    for a in sides[0]:
+        for b in sides[1]:
             if a == b:
                 continue
-            stems = {n[: len(n) - len(a)] for n in images} & {n[: len(n) - len(b)] for n in masks}
-            if stems and (best is None or len(stems) > best[0]):
-                best = (len(stems), a, b, sorted(stems)[0])
+            both = stems(images, *a) & stems(masks, *b)
+            score = (len(both), -len("".join(a + b)))
+            if both and (best is None or score > best[0]):
+                best = (score, a, b, sorted(both)[0])
     return best[1:] if best else None
 
 
