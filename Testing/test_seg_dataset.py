@@ -424,7 +424,8 @@ def test_upper_case_extensions_are_image_files_not_dropped(tmp_path):
     assert read_backgrounds(tmp_path / "u" / "C_1.MHA")[0]["patient"] == "C"
     _touch(tmp_path / "n" / "i", ["D_1.nhdr", "E_1.nii"])     # NRRD's detached header (+ D_1.raw), as read_ct reads it
     _touch(tmp_path / "n" / "m", ["D_1.nrrd", "E_1.nii"])
-    assert [c.image_path.name for c in pair_files(tmp_path / "n" / "i", tmp_path / "n" / "m")] == ["D_1.nhdr", "E_1.nii"]
+    cases = pair_files(tmp_path / "n" / "i", tmp_path / "n" / "m")
+    assert [c.image_path.name for c in cases] == ["D_1.nhdr", "E_1.nii"]
 
 
 def test_no_pairs_names_the_prefix_rename_needed(tmp_path):
