@@ -446,3 +446,18 @@ def test_no_pairs_names_the_prefix_rename_needed(tmp_path):
         pair_files(tmp_path / "i2", tmp_path / "m2")
     assert "the image names begin with 'img-' and the mask names with 'seg-'" in err.value.problem
     assert "masks/seg-P01.nii.gz to masks/img-P01.nii.gz" in err.value.fix
+
+
+def test_names_differing_in_letter_case_only_are_said_so(tmp_path):
+    """images/P01_1.nii.gz with masks/p01_1.nii.gz (a case-insensitive Windows / macOS folder shows them alike): the
+    error says the names differ in letter case only, naming the rename (before: only "no partner" / "no mask")."""
+    _touch(tmp_path / "i", ["P01_1.nii.gz", "P02_1.nii.gz", "P03_1.nii.gz"])
+    _touch(tmp_path / "m", ["p01_1.nii.gz", "P02_1.nii.gz", "P03_1.nii.gz"])
+    with pytest.raises(InputError) as err:
+        pair_files(tmp_path / "i", tmp_path / "m")
+    assert "differ in letter case only" in err.value.problem and "P01_1.nii.gz and p01_1.nii.gz" in err.value.problem
+    assert "masks/p01_1.nii.gz to masks/P01_1.nii.gz" in err.value.fix
+    _touch(tmp_path / "m2", ["p01_1.nii.gz", "p02_1.nii.gz", "p03_1.nii.gz"])     # no pair at all
+    with pytest.raises(InputError) as err:
+        pair_files(tmp_path / "i", tmp_path / "m2")
+    assert "differ in letter case only" in err.value.problem and "masks/p01_1.nii.gz to masks/P01_1.nii.gz" in err.value.fix

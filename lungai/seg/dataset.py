@@ -190,6 +190,25 @@ SAME_NAME_FIX = "name each mask like its image (e.g. images/P01_ct.nii.gz and ma
 SUBFOLDERS_SEARCHED = 200      # entries of a folder without image files looked into for image files, at most
 
 
+def _letter_case_pairs(images: dict, masks: dict) -> list:
+    """(image file, mask file) of the unpaired cases whose names differ in letter case only (P01_1 / p01_1: alike in
+    a Windows / macOS folder, not to the pairing, which compares names exactly)."""
+    lower = {}
+    for c in set(masks) - set(images):
+        lower.setdefault(c.lower(), []).append(c)
+    return [(images[c], masks[lower[c.lower()][0]]) for c in sorted(set(images) - set(masks))
+            if len(lower.get(c.lower(), [])) == 1]
+
+
+def _letter_case_words(pairs: list) -> tuple:
+    """(problem, fix) words for :func:`_letter_case_pairs`."""
+    img, mask = pairs[0]
+    return (f"{len(pairs)} image / mask name(s) differ in letter case only (e.g. {img.name} and {mask.name})",
+            f"rename the masks to their image's spelling (e.g. masks/{mask.name} to masks/"
+            f"{img.name[: len(case_name(img))]}{mask.name[len(case_name(mask)):]}): names are compared letter for "
+            "letter")
+
+
 def _no_pairs_error(images_dir: Path, masks_dir: Path, images: dict, masks: dict) -> InputError:
     """Why no image of ``images_dir`` pairs with a mask of ``masks_dir`` (listings ``images`` / ``masks``,
     :func:`_listing`): a folder without image files (only per-patient subfolders: not searched), else two names of
@@ -203,6 +222,10 @@ def _no_pairs_error(images_dir: Path, masks_dir: Path, images: dict, masks: dict
     shown = (f"images e.g. {', '.join(images[c].name for c in sorted(images)[:2])}; masks e.g. "
              f"{', '.join(masks[c].name for c in sorted(masks)[:2])}")
     problem = f"no image in {images_dir} has a mask of the same name in {masks_dir} ({shown})"
+    case_pairs = _letter_case_pairs(images, masks)
+    if case_pairs:
+        words, fix = _letter_case_words(case_pairs)
+        return InputError(f"{problem}: {words}", f"{fix}; {SAME_NAME_FIX}")
     rename = _affix_difference(images, masks)
     if rename is None:
         return InputError(problem, SAME_NAME_FIX)
@@ -386,8 +409,11 @@ def pair_files(images_dir, masks_dir, patients_csv=None, allow_unpaired: bool = 
                  [f"{masks[c].name} (no image)" for c in sorted(set(masks) - set(images))]
         if lonely:
             more = f", and {len(lonely) - 10} more" if len(lonely) > 10 else ""
+            case_pairs = _letter_case_pairs(images, masks)
+            words, fix = _letter_case_words(case_pairs) if case_pairs else ("", "")
             raise InputError(f"{len(lonely)} files in {images_dir} / {masks_dir} have no partner of the same name: "
-                             f"{', '.join(lonely[:10])}{more}",
+                             f"{', '.join(lonely[:10])}{more}" + (f"; {words}" if words else ""),
+                             (f"{fix}; " if fix else "") +
                              "give every image a mask with the same file name (e.g. images/P01_ct.nii.gz and "
                              "masks/P01_ct.nii.gz), or move the unpaired files out of the two folders")
     if not common:
