@@ -398,3 +398,66 @@ def test_train_seg_prints_the_site_grouping_note(tmp_path, capsys):
     training_cases(args)
     out = capsys.readouterr().out
     assert "note:" in out and "SiteA_P01_ct -> SiteA" in out and "--patients" in out
+
+
+def test_upper_case_extensions_are_image_files_not_dropped(tmp_path):
+    """P01.NII.GZ / P02.Nrrd (Windows tools, FAT drives) are image files as lungai's readers take them: paired and
+    trained on - before, they were left out of --images / --masks without a word (QA: 3 of 14 LIDC cases named
+    .NII.GZ trained on 11), or the folder said to hold no image files."""
+    from lungai.seg.dataset import read_backgrounds
+
+    def touch(d, names):                                 # SimpleITK writes lower-case suffixes only: renamed
+        _touch(d, [n.lower() for n in names])
+        for n in names:
+            (d / n.lower()).rename(d / n)
+
+    touch(tmp_path / "i", ["A_1.NII.GZ", "A_2.nii.gz", "B_1.Nrrd"])
+    touch(tmp_path / "m", ["A_1.nii.gz", "A_2.NII.GZ", "B_1.NRRD"])
+    cases = pair_files(tmp_path / "i", tmp_path / "m")
+    assert [c.case_id for c in cases] == ["A_1", "A_2", "B_1"]
+    assert [c.image_path.name for c in cases] == ["A_1.NII.GZ", "A_2.nii.gz", "B_1.Nrrd"]
+    assert [c.patient for c in cases] == ["A", "A", "B"]
+    _touch(tmp_path / "i", ["A_1.nii.gz"])               # one case name in two files, whatever the case
+    with pytest.raises(InputError, match="A_1.NII.GZ and A_1.nii.gz"):
+        pair_files(tmp_path / "i", tmp_path / "m")
+    touch(tmp_path / "u", ["C_1.MHA"])                   # an --implant-into CT, not read as a CSV
+    assert read_backgrounds(tmp_path / "u" / "C_1.MHA")[0]["patient"] == "C"
+    _touch(tmp_path / "n" / "i", ["D_1.nhdr", "E_1.nii"])     # NRRD's detached header (+ D_1.raw), as read_ct reads it
+    _touch(tmp_path / "n" / "m", ["D_1.nrrd", "E_1.nii"])
+    cases = pair_files(tmp_path / "n" / "i", tmp_path / "n" / "m")
+    assert [c.image_path.name for c in cases] == ["D_1.nhdr", "E_1.nii"]
+
+
+def test_no_pairs_names_the_prefix_rename_needed(tmp_path):
+    """ct_001 / 001_mask, img-P01 / seg-P01: names that differ by a prefix common to each side (and a suffix) got
+    no rename hint ("name each mask like its image" only); now the rename is named as for suffixes (for ct_001: to
+    the case name alone, as 'ct' would be every image's patient)."""
+    _touch(tmp_path / "i", ["ct_001.nii.gz", "ct_002.nii.gz", "ct_003.nii.gz"])
+    _touch(tmp_path / "m", ["001_mask.nrrd", "002_mask.nrrd", "003_mask.nrrd"])
+    with pytest.raises(InputError) as err:
+        pair_files(tmp_path / "i", tmp_path / "m")
+    assert "the image names begin with 'ct_'" in err.value.problem
+    assert "the image names begin with 'ct_', the mask names do not; the mask names add '_mask'" in err.value.problem
+    assert "images/ct_001.nii.gz and masks/001_mask.nrrd to 001.nrrd" in err.value.fix   # 'ct' is no patient
+    assert "'ct' for every image now" in err.value.fix
+    _touch(tmp_path / "i2", ["img-P01.nii.gz", "img-P02.nii.gz"])
+    _touch(tmp_path / "m2", ["seg-P01.nii.gz", "seg-P02.nii.gz"])
+    with pytest.raises(InputError) as err:
+        pair_files(tmp_path / "i2", tmp_path / "m2")
+    assert "the image names begin with 'img-' and the mask names with 'seg-'" in err.value.problem
+    assert "masks/seg-P01.nii.gz to masks/img-P01.nii.gz" in err.value.fix
+
+
+def test_names_differing_in_letter_case_only_are_said_so(tmp_path):
+    """images/P01_1.nii.gz with masks/p01_1.nii.gz (a case-insensitive Windows / macOS folder shows them alike): the
+    error says the names differ in letter case only, naming the rename (before: only "no partner" / "no mask")."""
+    _touch(tmp_path / "i", ["P01_1.nii.gz", "P02_1.nii.gz", "P03_1.nii.gz"])
+    _touch(tmp_path / "m", ["p01_1.nii.gz", "P02_1.nii.gz", "P03_1.nii.gz"])
+    with pytest.raises(InputError) as err:
+        pair_files(tmp_path / "i", tmp_path / "m")
+    assert "differ in letter case only" in err.value.problem and "P01_1.nii.gz and p01_1.nii.gz" in err.value.problem
+    assert "masks/p01_1.nii.gz to masks/P01_1.nii.gz" in err.value.fix
+    _touch(tmp_path / "m2", ["p01_1.nii.gz", "p02_1.nii.gz", "p03_1.nii.gz"])     # no pair at all
+    with pytest.raises(InputError) as err:
+        pair_files(tmp_path / "i", tmp_path / "m2")
+    assert "differ in letter case only" in err.value.problem and "masks/p01_1.nii.gz to masks/P01_1.nii.gz" in err.value.fix

@@ -23,9 +23,10 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from lungai.errors import InputError
+from lungai.io.read import FILE_SUFFIXES
 from lungai.seg import preprocess as pp
 
-SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
+SUFFIXES = FILE_SUFFIXES     # the image files lungai reads (.nii.gz, .nrrd, .nhdr, .mha ...; any letter case)
 FULL_CT_MARGIN_MM = 40.0   # a full CT whose lungs are not found is cut to the mask's box plus this margin
 HARD_NEGATIVE_HU = -500.0  # whole CTs: non-tumour voxels brighter than this (in the lungs + margin) are hard negatives
 MAX_SAMPLING_INDICES = 50_000   # per whole CT and kind (tumour / hard negatives), a deterministic subsample
@@ -47,12 +48,16 @@ class Case:
     label: object = None             # int: the tumour is this label of the mask file (train-seg --label)
 
 
+def image_suffix(name: str) -> str:
+    """The image suffix (of :data:`SUFFIXES`) ``name`` ends in, in any letter case as lungai's readers take it
+    (``P01.NII.GZ``, ``P01.Nrrd``: Windows tools, FAT drives), as the name spells it; "" for another file."""
+    lower = str(name).lower()
+    return next((str(name)[-len(s):] for s in SUFFIXES if lower.endswith(s)), "")
+
+
 def case_name(path: Path) -> str:
-    name = path.name
-    for s in SUFFIXES:
-        if name.endswith(s):
-            return name[: -len(s)]
-    return path.stem
+    suffix = image_suffix(path.name)
+    return path.name[: -len(suffix)] if suffix else path.stem
 
 
 def patient_of(case_id: str) -> str:
@@ -170,7 +175,7 @@ def _listing(folder: Path, what: str) -> dict:
     """{case name: file} of a folder; two files of one case name (e.g. A.nii.gz and A.nrrd) are refused."""
     found: dict = {}
     for p in sorted(folder.iterdir()):
-        if p.name.endswith(SUFFIXES):
+        if image_suffix(p.name):
             found.setdefault(case_name(p), []).append(p)
     dup = {c: ps for c, ps in found.items() if len(ps) > 1}
     if dup:
@@ -185,11 +190,30 @@ SAME_NAME_FIX = "name each mask like its image (e.g. images/P01_ct.nii.gz and ma
 SUBFOLDERS_SEARCHED = 200      # entries of a folder without image files looked into for image files, at most
 
 
+def _letter_case_pairs(images: dict, masks: dict) -> list:
+    """(image file, mask file) of the unpaired cases whose names differ in letter case only (P01_1 / p01_1: alike in
+    a Windows / macOS folder, not to the pairing, which compares names exactly)."""
+    lower = {}
+    for c in set(masks) - set(images):
+        lower.setdefault(c.lower(), []).append(c)
+    return [(images[c], masks[lower[c.lower()][0]]) for c in sorted(set(images) - set(masks))
+            if len(lower.get(c.lower(), [])) == 1]
+
+
+def _letter_case_words(pairs: list) -> tuple:
+    """(problem, fix) words for :func:`_letter_case_pairs`."""
+    img, mask = pairs[0]
+    return (f"{len(pairs)} image / mask name(s) differ in letter case only (e.g. {img.name} and {mask.name})",
+            f"rename the masks to their image's spelling (e.g. masks/{mask.name} to masks/"
+            f"{img.name[: len(case_name(img))]}{mask.name[len(case_name(mask)):]}): names are compared letter for "
+            "letter")
+
+
 def _no_pairs_error(images_dir: Path, masks_dir: Path, images: dict, masks: dict) -> InputError:
     """Why no image of ``images_dir`` pairs with a mask of ``masks_dir`` (listings ``images`` / ``masks``,
     :func:`_listing`): a folder without image files (only per-patient subfolders: not searched), else two names of
-    each side and, when every image and mask name differ by a suffix (P01_image / P01_mask, Slicer's P01 /
-    P01.seg), the rename needed."""
+    each side and, when every image and mask name differ by a suffix or a prefix (P01_image / P01_mask, Slicer's
+    P01 / P01.seg, ct_001 / 001_mask), the rename needed."""
     for d, what, found in ((images_dir, "--images", images), (masks_dir, "--masks", masks)):
         if not found:
             return InputError(f"{what} folder {d} holds no image files ({', '.join(SUFFIXES)}){_subfolders_with(d)}",
@@ -198,37 +222,68 @@ def _no_pairs_error(images_dir: Path, masks_dir: Path, images: dict, masks: dict
     shown = (f"images e.g. {', '.join(images[c].name for c in sorted(images)[:2])}; masks e.g. "
              f"{', '.join(masks[c].name for c in sorted(masks)[:2])}")
     problem = f"no image in {images_dir} has a mask of the same name in {masks_dir} ({shown})"
-    rename = _suffix_difference(images, masks)
+    case_pairs = _letter_case_pairs(images, masks)
+    if case_pairs:
+        words, fix = _letter_case_words(case_pairs)
+        return InputError(f"{problem}: {words}", f"{fix}; {SAME_NAME_FIX}")
+    rename = _affix_difference(images, masks)
     if rename is None:
         return InputError(problem, SAME_NAME_FIX)
-    a, b, stem = rename
-    ex_img, ex_mask = images[stem + a].name, masks[stem + b].name
-    new_mask = stem + a + ex_mask[len(stem + b):]
-    if a and b:
-        diff = f"the image names end in {a!r} and the mask names in {b!r}"
-    else:
-        diff = f"the {'mask' if b else 'image'} names add {a or b!r} to the {'image' if b else 'mask'} names"
+    (pa, sa), (pb, sb), stem = rename
+    ex_img, ex_mask = images[pa + stem + sa].name, masks[pb + stem + sb].name
+    new_mask = pa + stem + sa + ex_mask[len(pb + stem + sb):]
+    diff = "; ".join(d for d in (_affix_words(pa, pb, end=False), _affix_words(sa, sb, end=True)) if d)
+    if "_" in pa:          # ct_001: the patient would be "ct" (the text before the first '_') for every image
+        alone = stem + ex_mask[len(pb + stem + sb):]
+        return InputError(f"{problem}: {diff} (e.g. {ex_img} and {ex_mask})",
+                          f"rename both to the case name alone (e.g. images/{ex_img} and masks/{ex_mask} to "
+                          f"{alone}: the patient is the text before a name's first '_', {pa[:pa.index('_')]!r} for "
+                          f"every image now), or give a --patients CSV; {SAME_NAME_FIX}")
     return InputError(f"{problem}: {diff} (e.g. {ex_img} and {ex_mask})",
                       f"rename the masks to their image's file name (e.g. masks/{ex_mask} to masks/{new_mask}), "
                       f"or both to the case name alone; {SAME_NAME_FIX}")
 
 
-def _suffix_difference(images: dict, masks: dict) -> tuple | None:
-    """(image suffix, mask suffix, an example stem) when the case names of both sides, each without a suffix common
-    to all of its side (after a '_', '-' or '.'; or none), match for at least one case: e.g. ("_image", "_mask",
-    "P01"), ("", ".seg", "P01") for Slicer's P01.nrrd + P01.seg.nrrd.  None when no such suffixes pair any case."""
-    def common_suffixes(names) -> list:
-        sets = [{""} | {n[i:] for i in range(1, len(n)) if n[i] in "_-."} for n in names]
-        return sorted(set.intersection(*sets), key=len, reverse=True)
+def _affix_words(a: str, b: str, end: bool) -> str:
+    """How the image names' suffix (``end``; else prefix) ``a`` and the mask names' ``b`` differ, in words; "" when
+    alike."""
+    if a == b:
+        return ""
+    if a and b:
+        return (f"the image names end in {a!r} and the mask names in {b!r}" if end else
+                f"the image names begin with {a!r} and the mask names with {b!r}")
+    longer, other = ("mask", "image") if b else ("image", "mask")
+    if end:
+        return f"the {longer} names add {a or b!r} to the {other} names"
+    return f"the {longer} names begin with {a or b!r}, the {other} names do not"
 
+
+def _affix_difference(images: dict, masks: dict) -> tuple | None:
+    """((image prefix, image suffix), (mask prefix, mask suffix), an example stem) when the case names of both sides,
+    each without a prefix and a suffix common to all of its side (ending / beginning with a '_', '-' or '.'; or
+    none), match for at least one case: e.g. (("", "_image"), ("", "_mask"), "P01"); (("", ""), ("", ".seg"), "P01")
+    for Slicer's P01.nrrd + P01.seg.nrrd; (("ct_", ""), ("", "_mask"), "001") for ct_001 + 001_mask.  The affixes
+    that pair the most cases (then the shortest); None when no such affixes pair any case."""
+    def common(names, prefix: bool) -> list:
+        cut = (lambda n, i: n[: i + 1]) if prefix else (lambda n, i: n[i:])
+        sets = [{""} | {cut(n, i) for i in range(1, len(n)) if n[i] in "_-."} for n in names]
+        return sorted(set.intersection(*sets), key=len)
+
+    def stems(names, pre: str, suf: str) -> set:
+        return {n[len(pre): len(n) - len(suf)] for n in names if len(n) > len(pre) + len(suf)}
+
+    sides = []
+    for names in (images, masks):
+        sides.append([(p, q) for p in common(names, True) for q in common(names, False)])
     best = None
-    for a in common_suffixes(images):
-        for b in common_suffixes(masks):
+    for a in sides[0]:
+        for b in sides[1]:
             if a == b:
                 continue
-            stems = {n[: len(n) - len(a)] for n in images} & {n[: len(n) - len(b)] for n in masks}
-            if stems and (best is None or len(stems) > best[0]):
-                best = (len(stems), a, b, sorted(stems)[0])
+            both = stems(images, *a) & stems(masks, *b)
+            score = (len(both), -len("".join(a + b)))
+            if both and (best is None or score > best[0]):
+                best = (score, a, b, sorted(both)[0])
     return best[1:] if best else None
 
 
@@ -239,7 +294,7 @@ def _subfolders_with(folder: Path) -> str:
         for p in sorted(folder.iterdir())[:SUBFOLDERS_SEARCHED]:
             if p.is_dir():
                 subs += 1
-                if any(q.name.endswith(SUFFIXES) for q in p.iterdir()):
+                if any(image_suffix(q.name) for q in p.iterdir()):
                     found.append(p.name)
     except OSError:
         return ""
@@ -354,8 +409,11 @@ def pair_files(images_dir, masks_dir, patients_csv=None, allow_unpaired: bool = 
                  [f"{masks[c].name} (no image)" for c in sorted(set(masks) - set(images))]
         if lonely:
             more = f", and {len(lonely) - 10} more" if len(lonely) > 10 else ""
+            case_pairs = _letter_case_pairs(images, masks)
+            words, fix = _letter_case_words(case_pairs) if case_pairs else ("", "")
             raise InputError(f"{len(lonely)} files in {images_dir} / {masks_dir} have no partner of the same name: "
-                             f"{', '.join(lonely[:10])}{more}",
+                             f"{', '.join(lonely[:10])}{more}" + (f"; {words}" if words else ""),
+                             (f"{fix}; " if fix else "") +
                              "give every image a mask with the same file name (e.g. images/P01_ct.nii.gz and "
                              "masks/P01_ct.nii.gz), or move the unpaired files out of the two folders")
     if not common:
@@ -363,7 +421,7 @@ def pair_files(images_dir, masks_dir, patients_csv=None, allow_unpaired: bool = 
     mapping = _read_patient_csv(patients_csv) if patients_csv else {}
     missing = [c for c in common if mapping and c not in mapping]
     if missing:
-        written = sorted(k for k in mapping if str(k).endswith(SUFFIXES))      # "P01_ct.nii.gz" for P01_ct
+        written = sorted(k for k in mapping if image_suffix(k))      # "P01_ct.nii.gz" for P01_ct
         hint = (f"; its case column holds file names (e.g. {written[0]}): write the case as the file name "
                 f"without its extension ({case_name(Path(written[0]))})" if written else "")
         raise InputError(f"{len(missing)} cases are not in {patients_csv} (e.g. {missing[0]}){hint}",
@@ -570,7 +628,7 @@ def read_backgrounds(path) -> list:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"--implant-into {path} does not exist", "give a CT file or a CSV with an 'image' column")
-    if path.name.endswith(SUFFIXES):
+    if image_suffix(path.name):
         return [{"image": path, "mask": None, "label": None, "patient": patient_of(case_name(path))}]
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
