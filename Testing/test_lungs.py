@@ -136,12 +136,9 @@ def test_lung_open_to_the_field_of_view_edge_is_segmented_and_flagged(small_phan
         assert any("edge of the field of view" in n for n in result.cut), result.notes
 
 
-@pytest.mark.parametrize("radius_mm, bubble_ml", [(35.0, 127), (45.5, 212)])
-def test_lung_open_to_the_field_of_view_edge_is_found_below_a_closed_gas_bubble(small_phantom, radius_mm, bubble_ml):
-    """Both lungs (joined by the trachea) open to the image border are taken for outside air by the first rule: a
-    closed gas pocket in the abdomen (stomach, bowel) of more than 100 ml is then all the air left in the body.  The
-    fallback runs on the lung-sized air thrown away, not on what is left: both lungs are found, the bubble is not lung."""
-    ct, lab = _cropped(small_phantom, (slice(16, None), slice(None), slice(None)))  # lateral right lung cut off
+def _below_a_gas_bubble(ct, radius_mm, bubble_ml):
+    """``ct`` with 12 slices of abdomen below it holding a closed gas bubble (stomach) of ``bubble_ml`` (radius
+    ``radius_mm`` in-plane); (image, the bubble's mask on those 12 slices)."""
     arr = sitk.GetArrayFromImage(ct).astype(np.float32)
     sz, sy, sx = ct.GetSpacing()[::-1]
     body = ndimage.binary_fill_holes(arr[0] > -500)
@@ -156,6 +153,74 @@ def test_lung_open_to_the_field_of_view_edge_is_found_below_a_closed_gas_bubble(
     image.SetSpacing(ct.GetSpacing())
     image.SetDirection(ct.GetDirection())
     image.SetOrigin(ct.TransformIndexToPhysicalPoint((0, 0, -12)))
+    return image, bubble
+
+
+def _with_a_tracheostoma(ct, trachea, slices, width=3):
+    """``ct`` with an air channel ``width`` voxels wide from the ``trachea`` (a mask on ``ct``'s array) to the front of
+    the body on ``slices`` above the lungs: a tracheostoma, the lungs reached from the outside air."""
+    arr = sitk.GetArrayFromImage(ct).copy()
+    for k in slices:
+        y, x = (int(round(c)) for c in np.argwhere(trachea[k]).mean(axis=0))
+        arr[k, :y + 1, x - width // 2:x + width // 2 + 1] = -1000
+    out = sitk.GetImageFromArray(arr)
+    out.CopyInformation(ct)
+    return out
+
+
+@pytest.mark.parametrize("bubble", [False, True])
+def test_lungs_open_to_the_outside_air_through_a_tracheostoma_are_found(small_phantom, bubble):
+    """QA: a tracheostoma (laryngectomy), or the nose / an open mouth in view, joins the trachea and through it both
+    lungs to the air around the patient: they were taken for outside air - "no lungs found" (LUNG1-003 / -002 with a
+    9 mm stoma above the lungs), or, with a 212 ml closed stomach bubble below the chest, the bubble labelled as the one
+    lung.  The air the body encloses on each slice is the lungs: the same masks as without the stoma, with a note."""
+    lab = sitk.GetArrayFromImage(small_phantom.labels)
+    top = int(np.flatnonzero(np.isin(lab, [L.RIGHT_LUNG, L.LEFT_LUNG]).any(axis=(1, 2)))[-1])
+    ct = _with_a_tracheostoma(small_phantom.ct, lab == L.AIRWAYS, range(top + 1, lab.shape[0]))   # 10.5 mm wide
+    reference = small_phantom.ct
+    if bubble:
+        (ct, in_bubble), (reference, _) = (_below_a_gas_bubble(image, 45.5, 212) for image in (ct, reference))
+    result = segment_lungs(ct)
+    pred = sitk.GetArrayFromImage(result.labels)
+    truth = L.lung_truth(lab, "right")
+    lungs = pred[12:] if bubble else pred
+    assert dice(lungs == RIGHT, truth["right"]) >= 0.95 and dice(lungs == LEFT, truth["left"]) >= 0.95
+    if bubble:
+        assert not pred[:12][in_bubble].any()
+    assert any("open to the outside air" in n for n in result.notes) and result.side == []
+    # the lungs of the CT without the stoma, less the trachea's part that the stoma opened
+    plain = sitk.GetArrayFromImage(segment_lungs(reference).labels)
+    assert (pred != plain).sum() < 0.01 * (plain > 0).sum()
+
+
+@pytest.mark.shared_data
+def test_real_ct_with_a_tracheostoma_is_segmented(shared_data):
+    """QA: LUNG1-003 with a 9 mm stoma from the trachea to the skin on the 3rd-5th slices above the lungs: "no lungs
+    found"; now the lungs of the CT without it (2148.8 / 1720.5 ml), with the note."""
+    folder = shared_data / "nsclc_whole_ct" / "nifti"
+    ct = sitk.ReadImage(str(folder / "LUNG1-003_ct.nii.gz"))
+    ref = sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "LUNG1-003_labels.nii.gz")))
+    top = int(np.flatnonzero((ref >= 3).any(axis=(1, 2)))[-1])
+    arr = sitk.GetArrayFromImage(ct)
+    trachea = np.zeros(arr.shape, bool)
+    for k in range(top + 3, top + 6):
+        regions, _ = ndimage.label(arr[k] < -500)
+        trachea[k] = regions == regions[173, 256]       # the trachea's air on those slices
+        assert 100 < trachea[k].sum() < 600
+    stoma = _with_a_tracheostoma(ct, trachea, range(top + 3, top + 6), width=9)
+    result, plain = segment_lungs(stoma), segment_lungs(ct)
+    assert result.volumes_ml == plain.volumes_ml, (result.volumes_ml, plain.volumes_ml)
+    assert np.array_equal(sitk.GetArrayFromImage(result.labels), sitk.GetArrayFromImage(plain.labels))
+    assert any("open to the outside air" in n for n in result.notes)
+
+
+@pytest.mark.parametrize("radius_mm, bubble_ml", [(35.0, 127), (45.5, 212)])
+def test_lung_open_to_the_field_of_view_edge_is_found_below_a_closed_gas_bubble(small_phantom, radius_mm, bubble_ml):
+    """Both lungs (joined by the trachea) open to the image border are taken for outside air by the first rule: a
+    closed gas pocket in the abdomen (stomach, bowel) of more than 100 ml is then all the air left in the body.  The
+    fallback runs on the lung-sized air thrown away, not on what is left: both lungs are found, the bubble is not lung."""
+    ct, lab = _cropped(small_phantom, (slice(16, None), slice(None), slice(None)))  # lateral right lung cut off
+    image, bubble = _below_a_gas_bubble(ct, radius_mm, bubble_ml)
     result = segment_lungs(image)
     pred = sitk.GetArrayFromImage(result.labels)
     truth = L.lung_truth(lab, "right")

@@ -15,7 +15,9 @@ Steps (arrays in LPS orientation, [z, y, x] with x towards the patient's left):
    outside air; a closed stomach or bowel gas pocket may then be all the air left), or when the air
    so thrown away holds at least ``OPEN_FOV_AIR_ML`` that lies mostly in the body's hull, the body is
    instead the largest soft-tissue/bone region, closed per slice by its convex hull where it meets
-   the edge of the field of view (:func:`_body_air_open_fov`);
+   the edge of the field of view (:func:`_body_air_open_fov`); air still taken for outside air that the body
+   encloses on each of its slices, in a region of at least ``OPEN_FOV_AIR_ML``, is the lungs reached through a
+   tracheostoma, the nose or an open mouth (:func:`_airway_open_to_outside`);
 2. the trachea is found below the larynx, the airway tree grown from it and its part at least
    7 mm wide (trachea, main and lobar bronchi) removed (:mod:`lungai.lungs.airways`); when the body is cut by the
    image's right or left border and no trachea is found near the centre of the body in view, it is looked for at
@@ -99,6 +101,12 @@ BLANK_SLICES_NOTE = ("{} left out (no tissue - air or padding - or a single valu
                      "resampling): the lungs are found on the other slices, label 0 there")
 SLICE_CUT_NOTE = ("the lungs touch the {}: the scan does not cover the whole lungs; volumes and lung "
                   "features are of the part in view")
+# air the first rule took for outside air that the body encloses on each of its slices, in a 3D region of at least
+# OPEN_FOV_AIR_ML: the lungs, reached from the outside air through a narrow opening of the airway - a tracheostoma
+# (laryngectomy), the nose or an open mouth in view (QA: LUNG1-003 with a 9 mm stoma on three slices above the lungs:
+# "no lungs found", 3538 ml of such air; whole real CTs: at most 8 ml, the armpits)
+OPEN_AIRWAY_NOTE = ("the airway is open to the outside air (a tracheostoma, or the nose / an open mouth in view): the "
+                    "lungs were found as the air the body encloses on each slice, {ml:.0f} ml")
 
 
 @dataclass
@@ -131,6 +139,26 @@ def _outside_air(air: np.ndarray) -> np.ndarray:
     lut = np.zeros(int(lab.max()) + 1, bool)
     lut[border[border > 0]] = True
     return lut[lab]
+
+
+def _airway_open_to_outside(outside: np.ndarray, voxel_ml: float) -> np.ndarray:
+    """The part of ``outside`` (air connected in 3D to the image's in-plane border) that the body encloses on each of
+    its slices (air not connected to that border within its slice), in 3D regions of at least ``OPEN_FOV_AIR_ML``:
+    lungs reached from the outside air only through a narrow opening of the airway (a tracheostoma, the nose or an
+    open mouth), which the first rule took for outside air.  Outside air so enclosed on a slice is small (an armpit,
+    a fold of skin: at most 8 ml on the real CTs)."""
+    lab, n = ndimage.label(outside, _IN_PLANE)
+    if n == 0:
+        return np.zeros(outside.shape, bool)
+    on_border = np.zeros(n + 1, bool)
+    on_border[np.unique(np.concatenate([lab[:, [0, -1], :].ravel(), lab[:, :, [0, -1]].ravel()]))] = True
+    on_border[0] = True
+    enclosed = ~on_border[lab]
+    if enclosed.sum() * voxel_ml < OPEN_FOV_AIR_ML:
+        return np.zeros(outside.shape, bool)
+    regions, m = ndimage.label(enclosed)
+    big = np.flatnonzero(np.bincount(regions.ravel(), minlength=m + 1) * voxel_ml >= OPEN_FOV_AIR_ML)
+    return np.isin(regions, big[big > 0])
 
 
 def _body_air_open_fov(hu: np.ndarray, smooth: np.ndarray, air: np.ndarray,
@@ -579,6 +607,12 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
         fov_inside, fov_outside = _body_air_open_fov(hu, smooth, air, fill)
         if (fov_inside & outside).sum() * voxel_ml >= OPEN_FOV_AIR_ML:
             inside, outside, open_fov = fov_inside, fov_outside, True
+    # lungs reached from the outside air through a tracheostoma, the nose or an open mouth: both rules above took them
+    # for outside air (the second keeps air open to the edge only when it lies mostly in the body's hull)
+    opening = _airway_open_to_outside(outside, voxel_ml)
+    if opening.any():
+        inside, outside = inside | opening, outside & ~opening
+        notes.append(OPEN_AIRWAY_NOTE.format(ml=opening.sum() * voxel_ml))
     if inside.sum() * voxel_ml < 100.0:
         raise InputError("no lungs found: less than 100 ml of air found inside the body (counting air open to the edge "
                          "of the field of view): either the field of view misses the lungs, or they were taken for "
