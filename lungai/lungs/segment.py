@@ -90,6 +90,12 @@ FADED_NEXT_BODY_MM2 = 10000.0
 # a CT whose body is cut by the image's right or left border over at least BODY_CUT_MM per slice (median over the
 # lung's slices; a body cut through is 150-300 mm deep, the couch or an arm touching the border far less)
 BODY_CUT_MM = 50.0
+# a single lung region in a CT whose body is cut by both its right and left borders (a small field of view cropped to
+# one side): the border cutting at least MIDLINE_CUT_DEPTH x the body (median mm per slice) the other cuts lies at the
+# mediastinum, the midline beyond it - a chest is deepest at its midline (sternum to spine) and shallow at its lateral
+# walls (pyradiomics lung1 / lung2 cut at x < 240: 184 / 249 mm at the cut, 80 / 139 mm at the field of view's border,
+# their right lungs were labelled left; whole lung1: 80 / 86 mm)
+MIDLINE_CUT_DEPTH = 1.5
 # the steps segment_lungs reports to its ``progress``: air in the body, airways removed, right / left split, each lung
 # filled (vessels, holes, pleural notches, dense lung)
 LUNG_STEPS = 5
@@ -378,12 +384,18 @@ def _median_body_mm(part: np.ndarray, box, edge: np.ndarray) -> float:
 def _body_cut_side(part: np.ndarray, box, body_edges: tuple) -> int | None:
     """The image column (0: the first, the patient's right; -1: the last, left) whose border cuts the body over at least
     ``BODY_CUT_MM`` (median over the slices of the lung region(s) ``part``, in the ``box`` crop) while the other border
-    does not; None when neither or both.  For a single lung region the midline lies beyond that border."""
+    does not - or, when both do, the one cutting at least ``MIDLINE_CUT_DEPTH`` x the body the other cuts (the border
+    through the mediastinum; the other cuts the lateral chest wall); None when neither, or both about alike.  For a
+    single lung region the midline lies beyond that border."""
     low, high = (_median_body_mm(part, box, e) for e in body_edges)
     if high >= BODY_CUT_MM > low:
         return -1
     if low >= BODY_CUT_MM > high:
         return 0
+    if min(low, high) >= BODY_CUT_MM and max(low, high) >= MIDLINE_CUT_DEPTH * min(low, high):
+        # both borders cut the body (a small field of view cropped to one side): the one through the mediastinum cuts
+        # the deeper body (a lung reaching that border lay "against the body's wall" there, QA: lung1 / lung2)
+        return -1 if high > low else 0
     return None
 
 
@@ -459,10 +471,12 @@ def _one_lung_side(part: np.ndarray, box, outline: dict, body_edges: tuple) -> t
     ks = np.flatnonzero(part.any(axis=(1, 2)))
     full_ks = ks + box[0].start
     beyond = _body_cut_side(part, box, body_edges)
+    low, high = (_median_body_mm(part, box, e) for e in body_edges)
+    both = " (the deeper cut of the two)" if min(low, high) >= BODY_CUT_MM else ""
     if beyond == -1:
-        return RIGHT, "the body is cut by the image's left border (the midline is beyond it)"
+        return RIGHT, f"the body is cut by the image's left border{both} (the midline is beyond it)"
     if beyond == 0:
-        return LEFT, "the body is cut by the image's right border (the midline is beyond it)"
+        return LEFT, f"the body is cut by the image's right border{both} (the midline is beyond it)"
     gaps_low, gaps_high = [], []
     for k, fk in zip(ks, full_ks):
         if int(fk) not in outline:
