@@ -15,7 +15,9 @@ Steps (arrays in LPS orientation, [z, y, x] with x towards the patient's left):
    outside air; a closed stomach or bowel gas pocket may then be all the air left), or when the air
    so thrown away holds at least ``OPEN_FOV_AIR_ML`` that lies mostly in the body's hull, the body is
    instead the largest soft-tissue/bone region, closed per slice by its convex hull where it meets
-   the edge of the field of view (:func:`_body_air_open_fov`);
+   the edge of the field of view (:func:`_body_air_open_fov`); air still taken for outside air that the body
+   encloses on each of its slices, in a region of at least ``OPEN_FOV_AIR_ML``, is the lungs reached through a
+   tracheostoma, the nose or an open mouth (:func:`_airway_open_to_outside`);
 2. the trachea is found below the larynx, the airway tree grown from it and its part at least
    7 mm wide (trachea, main and lobar bronchi) removed (:mod:`lungai.lungs.airways`); when the body is cut by the
    image's right or left border and no trachea is found near the centre of the body in view, it is looked for at
@@ -88,6 +90,12 @@ FADED_NEXT_BODY_MM2 = 10000.0
 # a CT whose body is cut by the image's right or left border over at least BODY_CUT_MM per slice (median over the
 # lung's slices; a body cut through is 150-300 mm deep, the couch or an arm touching the border far less)
 BODY_CUT_MM = 50.0
+# a single lung region in a CT whose body is cut by both its right and left borders (a small field of view cropped to
+# one side): the border cutting at least MIDLINE_CUT_DEPTH x the body (median mm per slice) the other cuts lies at the
+# mediastinum, the midline beyond it - a chest is deepest at its midline (sternum to spine) and shallow at its lateral
+# walls (pyradiomics lung1 / lung2 cut at x < 240: 184 / 249 mm at the cut, 80 / 139 mm at the field of view's border,
+# their right lungs were labelled left; whole lung1: 80 / 86 mm)
+MIDLINE_CUT_DEPTH = 1.5
 # the steps segment_lungs reports to its ``progress``: air in the body, airways removed, right / left split, each lung
 # filled (vessels, holes, pleural notches, dense lung)
 LUNG_STEPS = 5
@@ -99,6 +107,12 @@ BLANK_SLICES_NOTE = ("{} left out (no tissue - air or padding - or a single valu
                      "resampling): the lungs are found on the other slices, label 0 there")
 SLICE_CUT_NOTE = ("the lungs touch the {}: the scan does not cover the whole lungs; volumes and lung "
                   "features are of the part in view")
+# air the first rule took for outside air that the body encloses on each of its slices, in a 3D region of at least
+# OPEN_FOV_AIR_ML: the lungs, reached from the outside air through a narrow opening of the airway - a tracheostoma
+# (laryngectomy), the nose or an open mouth in view (QA: LUNG1-003 with a 9 mm stoma on three slices above the lungs:
+# "no lungs found", 3538 ml of such air; whole real CTs: at most 8 ml, the armpits)
+OPEN_AIRWAY_NOTE = ("the airway is open to the outside air (a tracheostoma, or the nose / an open mouth in view): the "
+                    "lungs were found as the air the body encloses on each slice, {ml:.0f} ml")
 
 
 @dataclass
@@ -131,6 +145,26 @@ def _outside_air(air: np.ndarray) -> np.ndarray:
     lut = np.zeros(int(lab.max()) + 1, bool)
     lut[border[border > 0]] = True
     return lut[lab]
+
+
+def _airway_open_to_outside(outside: np.ndarray, voxel_ml: float) -> np.ndarray:
+    """The part of ``outside`` (air connected in 3D to the image's in-plane border) that the body encloses on each of
+    its slices (air not connected to that border within its slice), in 3D regions of at least ``OPEN_FOV_AIR_ML``:
+    lungs reached from the outside air only through a narrow opening of the airway (a tracheostoma, the nose or an
+    open mouth), which the first rule took for outside air.  Outside air so enclosed on a slice is small (an armpit,
+    a fold of skin: at most 8 ml on the real CTs)."""
+    lab, n = ndimage.label(outside, _IN_PLANE)
+    if n == 0:
+        return np.zeros(outside.shape, bool)
+    on_border = np.zeros(n + 1, bool)
+    on_border[np.unique(np.concatenate([lab[:, [0, -1], :].ravel(), lab[:, :, [0, -1]].ravel()]))] = True
+    on_border[0] = True
+    enclosed = ~on_border[lab]
+    if enclosed.sum() * voxel_ml < OPEN_FOV_AIR_ML:
+        return np.zeros(outside.shape, bool)
+    regions, m = ndimage.label(enclosed)
+    big = np.flatnonzero(np.bincount(regions.ravel(), minlength=m + 1) * voxel_ml >= OPEN_FOV_AIR_ML)
+    return np.isin(regions, big[big > 0])
 
 
 def _body_air_open_fov(hu: np.ndarray, smooth: np.ndarray, air: np.ndarray,
@@ -350,12 +384,18 @@ def _median_body_mm(part: np.ndarray, box, edge: np.ndarray) -> float:
 def _body_cut_side(part: np.ndarray, box, body_edges: tuple) -> int | None:
     """The image column (0: the first, the patient's right; -1: the last, left) whose border cuts the body over at least
     ``BODY_CUT_MM`` (median over the slices of the lung region(s) ``part``, in the ``box`` crop) while the other border
-    does not; None when neither or both.  For a single lung region the midline lies beyond that border."""
+    does not - or, when both do, the one cutting at least ``MIDLINE_CUT_DEPTH`` x the body the other cuts (the border
+    through the mediastinum; the other cuts the lateral chest wall); None when neither, or both about alike.  For a
+    single lung region the midline lies beyond that border."""
     low, high = (_median_body_mm(part, box, e) for e in body_edges)
     if high >= BODY_CUT_MM > low:
         return -1
     if low >= BODY_CUT_MM > high:
         return 0
+    if min(low, high) >= BODY_CUT_MM and max(low, high) >= MIDLINE_CUT_DEPTH * min(low, high):
+        # both borders cut the body (a small field of view cropped to one side): the one through the mediastinum cuts
+        # the deeper body (a lung reaching that border lay "against the body's wall" there, QA: lung1 / lung2)
+        return -1 if high > low else 0
     return None
 
 
@@ -431,10 +471,12 @@ def _one_lung_side(part: np.ndarray, box, outline: dict, body_edges: tuple) -> t
     ks = np.flatnonzero(part.any(axis=(1, 2)))
     full_ks = ks + box[0].start
     beyond = _body_cut_side(part, box, body_edges)
+    low, high = (_median_body_mm(part, box, e) for e in body_edges)
+    both = " (the deeper cut of the two)" if min(low, high) >= BODY_CUT_MM else ""
     if beyond == -1:
-        return RIGHT, "the body is cut by the image's left border (the midline is beyond it)"
+        return RIGHT, f"the body is cut by the image's left border{both} (the midline is beyond it)"
     if beyond == 0:
-        return LEFT, "the body is cut by the image's right border (the midline is beyond it)"
+        return LEFT, f"the body is cut by the image's right border{both} (the midline is beyond it)"
     gaps_low, gaps_high = [], []
     for k, fk in zip(ks, full_ks):
         if int(fk) not in outline:
@@ -579,6 +621,12 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
         fov_inside, fov_outside = _body_air_open_fov(hu, smooth, air, fill)
         if (fov_inside & outside).sum() * voxel_ml >= OPEN_FOV_AIR_ML:
             inside, outside, open_fov = fov_inside, fov_outside, True
+    # lungs reached from the outside air through a tracheostoma, the nose or an open mouth: both rules above took them
+    # for outside air (the second keeps air open to the edge only when it lies mostly in the body's hull)
+    opening = _airway_open_to_outside(outside, voxel_ml)
+    if opening.any():
+        inside, outside = inside | opening, outside & ~opening
+        notes.append(OPEN_AIRWAY_NOTE.format(ml=opening.sum() * voxel_ml))
     if inside.sum() * voxel_ml < 100.0:
         raise InputError("no lungs found: less than 100 ml of air found inside the body (counting air open to the edge "
                          "of the field of view): either the field of view misses the lungs, or they were taken for "
