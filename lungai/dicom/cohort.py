@@ -970,11 +970,11 @@ def _join_clinical(table: pd.DataFrame, clin: pd.DataFrame, notes: list) -> pd.D
     """``table`` with the columns of the clinical table ``clin`` (:func:`read_clinical`) of its patients."""
     missing = sorted(set(table["patient_id"]) - set(clin["patient_id"]))
     extra = sorted(set(clin["patient_id"]) - set(table["patient_id"]))
-    if missing:        # a spreadsheet that dropped leading zeros (001 -> 1): named, with the fix (as rp does)
-        from lungai.io.tables import leading_zero_hint
+    if missing:        # ids spelt otherwise (001 -> 1, case, separators): named, with the fix (as rp does)
+        from lungai.io.tables import id_spelling_hint
 
         notes.append(f"no clinical row for: {', '.join(missing)} (their clinical columns are empty)"
-                     + leading_zero_hint(missing, extra))
+                     + id_spelling_hint(missing, extra))
     if extra:
         notes.append(f"clinical rows without imaging results: {', '.join(extra)}")
     return table.merge(clin, on="patient_id", how="left")
