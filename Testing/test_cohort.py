@@ -1849,3 +1849,22 @@ def test_rp_tables_whose_ids_differ_in_case_or_separators_say_so(tmp_path):
     with pytest.raises(InputError) as err:
         read_tables([tmp_path / "rp_table.csv", tmp_path / "clinical.csv"])
     assert "2 id(s) differ only in letter case or separators (A 1 vs a.1, LUNG1_010 vs lung1-010)" in str(err.value)
+
+
+def test_a_refused_rtdose_is_named_by_its_path_under_the_export(export, tmp_path):
+    """QA (LUNG1-003 copies, each patient's RTDOSE named RD.dcm): an RTDOSE whose DoseUnits did not fit its values
+    failed the patient as 'RD.dcm: its DoseUnits tag says CGY ...' - the bare file name, the same in every patient
+    folder - while patients.csv and the provenance name it by its path under DICOM_ROOT.  errors.csv now does too."""
+    import pydicom
+
+    root = _p1_copy(export, tmp_path)
+    rd = root / "P1" / "RTDOSE" / "rtdose.dcm"
+    ds = pydicom.dcmread(rd)
+    ds.DoseUnits = "CGY"           # Gy values labelled cGy: a maximum under 1 Gy, refused when the dose is read
+    ds.save_as(rd)
+    out = tmp_path / "out"
+    s = run_cohort(root, out, PARAMS, workers=0)
+    assert not s.done
+    errors = pd.read_csv(out / "errors.csv", dtype=str)
+    error = errors.loc[errors["case"] == "P1", "error"].iloc[0]
+    assert error.startswith("P1/RTDOSE/rtdose.dcm: its DoseUnits tag says CGY"), error
