@@ -1816,3 +1816,55 @@ def test_clinical_ids_that_lost_their_leading_zeros_are_named_with_the_fix():
     said = " ".join(notes)
     assert "3 id(s) differ only by leading zeros (001 vs 1, 002 vs 2, 013 vs 13)" in said, said
     assert "make the ids the same in both tables" in said
+
+
+def test_clinical_ids_written_in_another_case_or_with_other_separators_are_named_with_the_fix():
+    """QA (LUNG1-003 copied as patients LUNG1-003 and LUNG1_010, clinical CSV with 'lung1-003' / 'lung1-010'): cohort
+    said only 'no clinical row for ...' - its hint named leading zeros only, not ids that differ in letter case or in
+    their separators ('-' / '_' / ' ' / '.'), as the DICOM PatientID and a hand-typed clinical table often do."""
+    from lungai.dicom.cohort import _join_clinical
+
+    table = pd.DataFrame({"case": ["LUNG1-003", "LUNG1_010", "007"], "patient_id": ["LUNG1-003", "LUNG1_010", "007"]})
+    clin = pd.DataFrame({"patient_id": ["lung1-003", "lung1-010", "7"], "rp_grade2": [1, 0, 1]})
+    notes: list = []
+    joined = _join_clinical(table, clin, notes)
+    assert joined["rp_grade2"].isna().all()        # still compared as written: named, never joined silently
+    said = " ".join(notes)
+    assert "1 id(s) differ only by leading zeros (007 vs 7)" in said, said
+    assert "1 id(s) differ only in letter case (LUNG1-003 vs lung1-003)" in said, said
+    assert "1 id(s) differ only in letter case or separators (LUNG1_010 vs lung1-010)" in said, said
+    assert "make the ids the same in both tables" in said
+
+
+def test_rp_tables_whose_ids_differ_in_case_or_separators_say_so(tmp_path):
+    """The same hint when `lungai rp train` joins several tables (cohort's rp_table.csv and a clinical CSV typed by
+    hand): before, it said only 'the tables do not hold the same patients'."""
+    from lungai.errors import InputError
+    from lungai.rp.checks import read_tables
+
+    pd.DataFrame({"case": ["LUNG1_010", "LUNG1-003", "A 1"], "dose_mld_gy": [10.0, 12.0, 9.0]}).to_csv(
+        tmp_path / "rp_table.csv", index=False)
+    pd.DataFrame({"case": ["lung1-010", "LUNG1-003", "a.1"], "rp_grade2": [1, 0, 1]}).to_csv(
+        tmp_path / "clinical.csv", index=False)
+    with pytest.raises(InputError) as err:
+        read_tables([tmp_path / "rp_table.csv", tmp_path / "clinical.csv"])
+    assert "2 id(s) differ only in letter case or separators (A 1 vs a.1, LUNG1_010 vs lung1-010)" in str(err.value)
+
+
+def test_a_refused_rtdose_is_named_by_its_path_under_the_export(export, tmp_path):
+    """QA (LUNG1-003 copies, each patient's RTDOSE named RD.dcm): an RTDOSE whose DoseUnits did not fit its values
+    failed the patient as 'RD.dcm: its DoseUnits tag says CGY ...' - the bare file name, the same in every patient
+    folder - while patients.csv and the provenance name it by its path under DICOM_ROOT.  errors.csv now does too."""
+    import pydicom
+
+    root = _p1_copy(export, tmp_path)
+    rd = root / "P1" / "RTDOSE" / "rtdose.dcm"
+    ds = pydicom.dcmread(rd)
+    ds.DoseUnits = "CGY"           # Gy values labelled cGy: a maximum under 1 Gy, refused when the dose is read
+    ds.save_as(rd)
+    out = tmp_path / "out"
+    s = run_cohort(root, out, PARAMS, workers=0)
+    assert not s.done
+    errors = pd.read_csv(out / "errors.csv", dtype=str)
+    error = errors.loc[errors["case"] == "P1", "error"].iloc[0]
+    assert error.startswith("P1/RTDOSE/rtdose.dcm: its DoseUnits tag says CGY"), error

@@ -87,6 +87,7 @@ class CohortJob:
     # no RTDOSE of this CT's frame of reference, but the patient's RTDOSE(s) in another one: "RTDOSE NAME (UID)"
     # (other_frame_doses), said in the provenance
     dose_elsewhere: str = ""
+    root: str = ""             # DICOM_ROOT: the dose read's messages name the RTDOSE by its path under it
 
 
 def job_inputs(ct_series_uid: str, ct_files, rtstruct, dose_files) -> dict:
@@ -329,7 +330,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                                                     dose_files),
                                   rtdose_check=beam_checks[0] if beam_checks and len(dose_files) > 1 else "",
                                   dose_names=[shown_path(f, root) for f in dose_files],
-                                  dose_elsewhere=dose_elsewhere))
+                                  dose_elsewhere=dose_elsewhere, root=str(root)))
     clashes = name_clashes(jobs, key=lambda j: j.case)
     if clashes:
         who = lambda j: repr(j.patient_id) + (f" (case {j.case})" if j.case != j.patient_id else "")  # noqa: E731
@@ -771,7 +772,7 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
         for f in dose_files:
             check_dose_matches_ct(f, job.ct_folder, job.ct_series_uid)
         # the dose read (a truncated / implausible RTDOSE refused) before the lungs, tumour and radiomics, not after
-        dose_img = read_dose_sum(dose_files, max_gy=max_gy) if dose_files else None
+        dose_img = read_dose_sum(dose_files, max_gy=max_gy, root=job.root or None) if dose_files else None
         if job.ct_files:    # a series spread over several folders: all its slices, not only the first folder's
             from lungai.io.read import read_dicom_ct_files
 
@@ -970,11 +971,11 @@ def _join_clinical(table: pd.DataFrame, clin: pd.DataFrame, notes: list) -> pd.D
     """``table`` with the columns of the clinical table ``clin`` (:func:`read_clinical`) of its patients."""
     missing = sorted(set(table["patient_id"]) - set(clin["patient_id"]))
     extra = sorted(set(clin["patient_id"]) - set(table["patient_id"]))
-    if missing:        # a spreadsheet that dropped leading zeros (001 -> 1): named, with the fix (as rp does)
-        from lungai.io.tables import leading_zero_hint
+    if missing:        # ids spelt otherwise (001 -> 1, case, separators): named, with the fix (as rp does)
+        from lungai.io.tables import id_spelling_hint
 
         notes.append(f"no clinical row for: {', '.join(missing)} (their clinical columns are empty)"
-                     + leading_zero_hint(missing, extra))
+                     + id_spelling_hint(missing, extra))
     if extra:
         notes.append(f"clinical rows without imaging results: {', '.join(extra)}")
     return table.merge(clin, on="patient_id", how="left")

@@ -266,46 +266,48 @@ def check_dose_geometry(ds, name: str) -> None:
 
 
 def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES, max_gy: float | None = None,
-                check: bool = True) -> sitk.Image:
+                check: bool = True, name: str | None = None) -> sitk.Image:
     """A DICOM RTDOSE file as a float32 image in Gy with its patient geometry (LPS).
 
     Only a total treatment dose is read: DoseSummationType in ``accept`` (PLAN / MULTI_PLAN; a missing tag is
     accepted); :func:`read_dose_sum` reads the BEAM doses of one plan.  The dose in Gy must be plausible for its
     DoseUnits (:func:`check_dose_plausible`, ``max_gy``: ``--max-dose-gy``); ``check=False``: not checked here
-    (a BEAM dose, checked once summed).
+    (a BEAM dose, checked once summed); ``name``: how the messages name the file (its path under the export,
+    :func:`_namer`; default its file name).
     """
     p = Path(path)
+    label = name or p.name
     ds = read_dicom(p, REEXPORT_FIX)
     if getattr(ds, "Modality", "") != "RTDOSE":
-        raise InputError(f"{p.name} is a DICOM {getattr(ds, 'Modality', '?')} file, not an RTDOSE",
+        raise InputError(f"{label} is a DICOM {getattr(ds, 'Modality', '?')} file, not an RTDOSE",
                          "give the RTDOSE file exported with the treatment plan")
-    check_summation_type(ds, p.name, accept)
-    check_dose_kind(ds, p.name)
-    check_dose_geometry(ds, p.name)
+    check_summation_type(ds, label, accept)
+    check_dose_kind(ds, label)
+    check_dose_geometry(ds, label)
     if "DoseGridScaling" not in ds:
-        raise InputError(f"{p.name} has no DoseGridScaling", "re-export the RTDOSE (the tag is mandatory)")
+        raise InputError(f"{label} has no DoseGridScaling", "re-export the RTDOSE (the tag is mandatory)")
     scaling = float(ds.DoseGridScaling)
     if not (np.isfinite(scaling) and scaling > 0):
-        raise InputError(f"{p.name} has DoseGridScaling {ds.DoseGridScaling}, so it holds no dose: the plan's dose "
+        raise InputError(f"{label} has DoseGridScaling {ds.DoseGridScaling}, so it holds no dose: the plan's dose "
                          "was not calculated or not exported", NO_DOSE_FIX if check else NO_BEAM_DOSE_FIX)
-    arr = decode_pixels(ds, p.name, REEXPORT_FIX).astype(np.float64) * scaling   # a truncated file: named, fix
+    arr = decode_pixels(ds, label, REEXPORT_FIX).astype(np.float64) * scaling   # a truncated file: named, fix
     if arr.ndim == 2:
         arr = arr[None]
-    units = dose_units(ds, p.name)
+    units = dose_units(ds, label)
     if units == "CGY":
         arr = arr / 100.0
     offsets = _frame_offsets(ds, arr.shape[0])
     steps = np.diff(offsets)
     if (steps > 0).any() and (steps < 0).any():
-        raise InputError(f"{p.name}: the dose frames' GridFrameOffsetVector is not monotonic ({offsets[:4]}...)",
+        raise InputError(f"{label}: the dose frames' GridFrameOffsetVector is not monotonic ({offsets[:4]}...)",
                          "re-export the dose from the planning system as a 3D dose grid")
-    check_slice_positions(offsets, f"{p.name} (dose frames, GridFrameOffsetVector)", "offset",
+    check_slice_positions(offsets, f"{label} (dose frames, GridFrameOffsetVector)", "offset",
                           "resample the dose onto a regular grid in the planning system before export")
     top = float(arr.max()) if arr.size else 0.0
     if check:
-        check_dose_plausible(p.name, top, units, max_gy, rtdose=True)
+        check_dose_plausible(label, top, units, max_gy, rtdose=True)
     else:                   # a BEAM dose: its size is checked once summed, but a beam without dose is refused
-        check_dose_present(p.name, top, rtdose=True, fix=NO_BEAM_DOSE_FIX)
+        check_dose_present(label, top, rtdose=True, fix=NO_BEAM_DOSE_FIX)
     dz = float(steps[0]) if steps.size else float(getattr(ds, "SliceThickness", 1.0) or 1.0)
     row_dir = np.asarray([float(v) for v in ds.ImageOrientationPatient[:3]])
     col_dir = np.asarray([float(v) for v in ds.ImageOrientationPatient[3:]])
@@ -795,8 +797,8 @@ def read_dose_sum(paths, max_gy: float | None = None, root=None) -> sitk.Image:
 
     paths, _ = plan_dose_files(paths, root)      # a copy of a file is read once, a beam twice is refused
     if len(paths) == 1:
-        return read_rtdose(paths[0], max_gy=max_gy)
-    images = [read_rtdose(p, accept=(BEAM,), check=False) for p in paths]
+        return read_rtdose(paths[0], max_gy=max_gy, name=_namer(root)(paths[0]))
+    images = [read_rtdose(p, accept=(BEAM,), check=False, name=_namer(root)(p)) for p in paths]
     total = images[0]
     for p, img in zip(paths[1:], images[1:]):
         same = (img.GetSize() == total.GetSize() and np.allclose(img.GetOrigin(), total.GetOrigin(), atol=1e-3)
@@ -808,7 +810,7 @@ def read_dose_sum(paths, max_gy: float | None = None, root=None) -> sitk.Image:
                              "export the plan dose (DoseSummationType PLAN) instead")
         total = total + img
     units = sorted({dose_units(pydicom.dcmread(p, stop_before_pixels=True), p.name) for p in paths})
-    check_dose_plausible(f"the sum of the BEAM RTDOSEs {'+'.join(p.name for p in paths)}",
+    check_dose_plausible(f"the sum of the BEAM RTDOSEs {'+'.join(_namer(root)(p) for p in paths)}",
                          float(sitk.GetArrayViewFromImage(total).max()), "/".join(units), max_gy, rtdose=True)
     return total
 

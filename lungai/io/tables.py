@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 from typing import Iterable
 
@@ -264,14 +265,16 @@ def _without_leading_zeros(value: str) -> str:
     return text.lstrip("0") or ("0" if text else "")
 
 
-def _pairs_alike(ids_a: Iterable, ids_b: Iterable, key) -> tuple[int, str]:
+def _pairs_alike(ids_a: Iterable, ids_b: Iterable, key, skip=None) -> tuple[int, str]:
     """(how many, "x vs y, ...") of the ids of one set that are not in the other but have the same ``key`` as one
-    of its ids (an id set each; the hints below)."""
+    of its ids (an id set each; the hints below); ``skip(x, y)``: pairs left out (those another hint names)."""
     a, b = {str(v) for v in ids_a}, {str(v) for v in ids_b}
     only_b = {}
     for v in sorted(b - a):
         only_b.setdefault(key(v), v)
     pairs = [(v, only_b[key(v)]) for v in sorted(a - b) if key(v) in only_b]
+    if skip is not None:
+        pairs = [(x, y) for x, y in pairs if not skip(x, y)]
     shown = ", ".join(f"{x} vs {y}" for x, y in pairs[:5]) + (f" and {len(pairs) - 5} more" if len(pairs) > 5 else "")
     return len(pairs), shown
 
@@ -298,10 +301,28 @@ def case_hint(ids_a: Iterable, ids_b: Iterable) -> str:
             "are compared as written, case included)")
 
 
+def _without_separators(value: str) -> str:
+    return re.sub(r"[\s\-_.]+", "", str(value).strip()).casefold()
+
+
+def separator_hint(ids_a: Iterable, ids_b: Iterable) -> str:
+    """As :func:`case_hint`, for ids that differ in their separators ("-", "_", ".", spaces), letter case aside
+    ("LUNG1_010" vs "lung1-010": a DICOM PatientID and a hand-typed table); pairs :func:`case_hint` or
+    :func:`leading_zero_hint` names are left out.  "" when none."""
+    def named(x, y):
+        return x.casefold() == y.casefold() or _without_leading_zeros(x) == _without_leading_zeros(y)
+
+    n, shown = _pairs_alike(ids_a, ids_b, _without_separators, skip=named)
+    if not n:
+        return ""
+    return (f"; {n} id(s) differ only in letter case or separators ({shown}): make the ids the same in both tables "
+            "(ids are compared as written)")
+
+
 def id_spelling_hint(ids_a: Iterable, ids_b: Iterable) -> str:
-    """The hints of two id sets that should match: ids differing only by leading zeros (:func:`leading_zero_hint`)
-    or only in letter case (:func:`case_hint`); "" when none."""
-    return leading_zero_hint(ids_a, ids_b) + case_hint(ids_a, ids_b)
+    """The hints of two id sets that should match: ids differing only by leading zeros (:func:`leading_zero_hint`),
+    only in letter case (:func:`case_hint`) or in their separators (:func:`separator_hint`); "" when none."""
+    return leading_zero_hint(ids_a, ids_b) + case_hint(ids_a, ids_b) + separator_hint(ids_a, ids_b)
 
 
 def id_columns_named(names: Iterable[str], id_column=None, first: bool = False):

@@ -126,9 +126,9 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
         left, right = set(merged[key]), set(df[key])
         if left != right:
             only = sorted(left ^ right)
-            from lungai.io.tables import leading_zero_hint
+            from lungai.io.tables import id_spelling_hint
 
-            zeros = leading_zero_hint(left, right)
+            zeros = id_spelling_hint(left, right)
             raise InputError(f"the tables do not hold the same patients: {len(only)} id(s) are missing from "
                              f"one of them (e.g. {only[:5]}; checked {path})" + zeros,
                              ("write the ids the same way in every table (e.g. 007 everywhere, as text)" if zeros else
