@@ -2,7 +2,8 @@
 (the panel's "folder" batch mode) and the one-patient CT manifest of ``lungai stage``.
 
 Layout: one sub-folder per case (the folder name is the case id) holding the CT as ``ct.*`` or
-``image.*`` (.nii.gz, .nii, .nrrd, .mha) and either
+``image.*`` (any image file lungai reads: .nii.gz, .nii, .nrrd, .nhdr, .mha, .mhd, in any letter case
+as ``lungai.seg.dataset.image_suffix`` takes it, e.g. ``ct.NII.GZ``) and either
 
 - ``labels.*`` with ``meta.json`` - a lungai synthetic phantom (``lungai sample`` output):
   the standard tumour / lung segments are built from its label map (``phantom = 1``);
@@ -15,16 +16,21 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from lungai.seg.dataset import SUFFIXES, image_suffix   # the one list of image files lungai reads
+
 COLUMNS = ["case", "image", "mask", "phantom", "tumour", "lungs"]
-SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
 
 
 def _find(folder: Path, stems) -> str:
+    """The name of the first file ``<stem><image suffix>`` in ``folder`` (stems in order, then the
+    suffixes in :data:`SUFFIXES` order); the suffix in any letter case, the stem as written."""
+    files = [p for p in folder.iterdir() if p.is_file()]
     for stem in stems:
         for suffix in SUFFIXES:
-            path = folder / f"{stem}{suffix}"
-            if path.is_file():
-                return path.name
+            for path in sorted(files):
+                found = image_suffix(path.name)
+                if found.lower() == suffix and path.name[: -len(found)] == stem:
+                    return path.name
     return ""
 
 

@@ -371,3 +371,15 @@ def test_the_reports_review_reasons_say_what_to_do():
     assert "<li>x</li>" in page                     # an older result without an action for it
     assert _review_reasons(dict(seg, needs_review=False)) == ""
     assert {"review_actions", "calibration_mc_passes"} <= set(SEGMENTATION_FIELDS)
+
+
+def test_the_dose_unit_and_cap_are_recorded(demo, user_ct_full):
+    """--dose-unit / --max-dose-gy leave a trace in summary.json's inputs and the report's dose section (a cGy
+    image dose converted to Gy); a run without a dose records neither."""
+    import json
+    summary = json.loads((user_ct_full / "summary.json").read_text(encoding="utf-8"))
+    assert summary["inputs"]["dose_unit"] == "Gy" and summary["inputs"]["max_dose_gy"] == 150.0
+    page = (user_ct_full / "report.html").read_text(encoding="utf-8")
+    assert 'id="dose-unit" data-value="Gy"' in page and "largest accepted dose 150 Gy" in page
+    bare = json.loads((demo / "summary.json").read_text(encoding="utf-8"))
+    assert "dose_unit" not in bare["inputs"] and "max_dose_gy" not in bare["inputs"]

@@ -816,6 +816,21 @@ def test_manifest_from_folder(tmp_path):
         rows_from_folder(tmp_path / "D")
 
 
+def test_manifest_from_folder_takes_any_suffix_case(tmp_path):
+    """The panel's folder batch finds the images lungai reads in any letter case (ct.NII.GZ, .Nrrd, .mhd:
+    Windows tools, FAT drives), with the one suffix list of lungai.seg.dataset."""
+    from LungAICommon.manifest import rows_from_folder
+
+    for case, files in {"A": ["ct.NII.GZ", "mask.Nrrd"], "B": ["image.mhd", "tumour.NII", "lungs.nii.gz"],
+                        "C": ["ct.NII.GZ.bak", "mask.nii.gz"]}.items():
+        (tmp_path / case).mkdir()
+        for name in files:
+            (tmp_path / case / name).write_text("x", encoding="utf-8")
+    rows = rows_from_folder(tmp_path)
+    assert [(r["case"], r["image"], r["mask"], r["tumour"], r["lungs"]) for r in rows] == [
+        ("A", "A/ct.NII.GZ", "A/mask.Nrrd", "", ""), ("B", "B/image.mhd", "", "B/tumour.NII", "B/lungs.nii.gz")]
+
+
 def test_cancel_works_when_the_parent_ignores_ctrl_c(tmp_path):
     """A parent started in the background hands SIGINT on as ignored; Cancel must still stop the child
     with a clean interrupt (not only the kill after the grace period)."""

@@ -742,6 +742,10 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
                              "patient_id": clinical_row["patient_id"] if clinical_row else None,
                              "dose": _str(dose), "rp_model": _str(rp_model), "stage_model": _str(stage_model),
                              "rtstruct": _str(rtstruct)}
+        if dose is not None:    # how the dose was read: a cGy image converted to Gy, the plausibility cap
+            from lungai.dose.read import MAX_PLAUSIBLE_GY
+            summary["inputs"].update(dose_unit=dose_unit,
+                                     max_dose_gy=float(max_dose_gy if max_dose_gy is not None else MAX_PLAUSIBLE_GY))
         summary["illustrative"] = [k for k in ("rp", "stage") if summary[k]["status"] == "illustrative"] + \
             (["dose"] if summary["dose_status"] == "synthetic" else [])
         missing = [m for k in ("rp", "stage") for m in summary[k].get("missing", [])]

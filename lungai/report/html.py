@@ -222,10 +222,15 @@ def _dose(s: dict, figs: dict) -> str:
             (f"{(s.get('dose_masks') or {}).get('gtv_label', 'GTV')} dose mean (min-max)",
              f"{d['dose_gtv_mean_gy']:.1f} Gy ({d['dose_gtv_min_gy']:.1f}-{d['dose_gtv_max_gy']:.1f})")]
     origin = _origin_text(s) or "Lung metrics are for the lungs minus the GTV."
+    given = s.get("inputs") or {}
+    unit = "" if not given.get("dose_unit") else (
+        f' <span id="dose-unit" data-value="{html.escape(given["dose_unit"])}">--dose-unit '
+        f'{html.escape(given["dose_unit"])} (an image dose in cGy is converted to Gy; an RTDOSE gives its own unit), '
+        f'largest accepted dose {given.get("max_dose_gy", 0):g} Gy.</span>')
     return f"""
 <h2>Dose to the lungs</h2>
 {_review_flag(s, 'dose')}
-<p>{html.escape(s['dose_source'])} <span id="dose-masks">{html.escape(origin)}</span></p>
+<p>{html.escape(s['dose_source'])} <span id="dose-masks">{html.escape(origin)}</span>{unit}</p>
 {_table(rows, ('metric', 'value'))}
 {_img(figs.get('dvh'), 'dose-volume histogram')}
 """
