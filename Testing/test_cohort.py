@@ -950,6 +950,22 @@ def test_clinical_id_column_and_ids_are_matched_without_spaces_and_case(tmp_path
     assert list(clin.patient_id) == ["P1", "P2"] and list(clin.clin_sex) == ["F", "M"]
 
 
+def test_a_clinical_csv_headed_with_the_dicom_tags_name_is_read(tmp_path):
+    """QA: a clinical CSV whose id column is headed `PatientID` or `Patient ID` (the DICOM tag's name, the commonest
+    header) was refused ("has no patient_id column"); it is the patient_id column now, its ids read as text (007
+    keeps its zeros); two such columns are refused, naming both."""
+    from lungai.dicom.cohort import read_clinical
+    from lungai.errors import InputError
+
+    for header in ("PatientID", "Patient ID", " patientid "):
+        (tmp_path / "c.csv").write_text(f"{header},clin_age\n007,61\nP2,70\n", encoding="utf-8")
+        clin = read_clinical(tmp_path / "c.csv")
+        assert list(clin.columns) == ["patient_id", "clin_age"] and list(clin.patient_id) == ["007", "P2"], header
+    (tmp_path / "two.csv").write_text("PatientID,patient_id,clin_age\n007,7,61\n", encoding="utf-8")
+    with pytest.raises(InputError, match="2 patient id columns: 'patient_id', 'PatientID'"):
+        read_clinical(tmp_path / "two.csv")
+
+
 def test_clinical_none_is_kept_in_the_rp_table_as_rp_reads_it(tmp_path):
     """Review: the clinical CSV was read with pandas' missing words: a clinical "None" (no comorbidity) became an
     empty cell in rp_table.csv while "none" stayed a category.  It is read as ``lungai rp`` reads tables (only an

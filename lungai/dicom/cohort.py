@@ -935,21 +935,30 @@ class CohortSummary(BatchSummary):
 TABLE_FIRST = ["case", "patient_id", "provenance", "tumour_confidence", "tumour_review", LUNGS_CUT_COLUMN]
 
 
+# the DICOM tag's own name as a clinical CSV's header (PatientID, "Patient ID"): the patient_id column too
+DICOM_ID_NAMES = ("patientid", "patient id")
+
+
 def read_clinical(clinical) -> pd.DataFrame:
     """The clinical CSV of ``lungai cohort --clinical``, read and checked before any patient is processed (a bad
-    one fails now, not after hours): readable UTF-8 comma-separated CSV with rows, a patient_id (or case / id)
-    column - renamed patient_id - holding each patient once, and no column of a name the cohort computes."""
+    one fails now, not after hours): readable UTF-8 comma-separated CSV with rows, a patient_id (or PatientID /
+    "Patient ID", the DICOM tag's name - two of these refused -, else case / id) column - renamed patient_id - holding
+    each patient once, and no column of a name the cohort computes."""
     from lungai.dose.features import COLUMNS as DOSE_COLUMNS
     from lungai.io.tables import id_columns_named, read_table_checked
     from lungai.rp.columns import ID_NAMES, READ_OPTIONS
 
-    clin = read_table_checked(clinical, id_columns_named(ID_NAMES), what="clinical CSV", rows=True,
+    clin = read_table_checked(clinical, id_columns_named(ID_NAMES + DICOM_ID_NAMES), what="clinical CSV", rows=True,
                               fix="give a comma-separated CSV with a patient_id column (the DICOM PatientID) and one "
                                   "row per patient, or leave --clinical out", **READ_OPTIONS)  # "None" kept, as rp
     named = {str(c).strip().lower(): c for c in reversed(clin.columns)}     # ' Patient_ID ' is patient_id
-    key = next((named[k] for k in ("patient_id", "case", "id") if k in named), None)
+    found = [named[k] for k in ("patient_id", *DICOM_ID_NAMES) if k in named]
+    if len(found) > 1:
+        raise InputError(f"the clinical CSV {clinical} has {len(found)} patient id columns: "
+                         f"{', '.join(map(repr, found))}", "keep one of them (the DICOM PatientID of each patient)")
+    key = found[0] if found else next((named[k] for k in ("case", "id") if k in named), None)
     if key is None:
-        raise InputError(f"the clinical CSV {clinical} has no patient_id (or case / id) column",
+        raise InputError(f"the clinical CSV {clinical} has no patient_id (or PatientID / case / id) column",
                          "add a patient_id column holding the DICOM PatientID of each patient")
     clin = clin.rename(columns={key: "patient_id"})
     clin["patient_id"] = [v.strip() if isinstance(v, str) else v for v in clin["patient_id"]]   # '007 ' is 007
