@@ -1123,7 +1123,8 @@ def test_an_automatic_tumours_record_has_its_confidence_and_method_and_dicom_exp
                                    "mc_passes")} == {"confidence": 0.31, "needs_review": True,
                                                      "review_reasons": ["low confidence"], "review_threshold": 0.5,
                                                      "method": "mc-dropout", "mc_passes": 10}
-    assert record["model"]
+    assert record["model"] and record["model_identity"]["folder"] == record["model"]
+    assert record["model_identity"]["member_sha256"] or record["model_identity"]["models"]
     assert main(["dicom-export", "--ct", str(export / "P3" / "CT"), "--tumour", str(folder / "tumour.nii.gz"),
                  "--result", str(folder / RESULT), "-o", str(tmp_path / "dicom")]) == 0
     sr = read_sr(tmp_path / "dicom" / "measurements.sr.dcm")

@@ -526,6 +526,7 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
                      + "; automatic segmentation")
     from lungai.seg.infer import segment_tumour
     from lungai.seg.model_io import load_model
+    from lungai.seg.model_meta import model_identity
     from lungai.seg.resources import resolve_model_dir
 
     mdir = resolve_model_dir(model_dir)
@@ -541,6 +542,7 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
     candidates = seg.info.get("candidates") or []
     record = {k: seg.info[k] for k in SEGMENTATION_FIELDS if k in seg.info}
     record["model"] = str(mdir)
+    record["model_identity"] = model_identity(mdir)
     return seg.tumour, conf, review, candidates, record
 
 
