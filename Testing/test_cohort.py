@@ -597,6 +597,13 @@ def test_a_gtv_of_two_separate_parts_is_read_with_allow_gaps(export, tmp_path, c
     assert doc["provenance"]["tumour"] == "RTSTRUCT GTV"
     tumour = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out" / "patients" / "P1" / TUMOUR))).astype(bool)
     assert np.array_equal(tumour, expected)
+    # the patient's record says which structure was read with gaps (the flag applies to all; the lungs had none)
+    gaps = [n for n in doc["notes"] if "--allow-gaps" in n]
+    assert gaps == ["structure 'GTV' has no contour on 2 CT slice(s) between its first and last (z = "
+                    + ", ".join(f"{z:.1f}" for z in sorted(gone)) + f" mm; contoured on {len(zs) - 2} of {len(zs)} "
+                    "slices): read as separate parts (--allow-gaps)"], doc["notes"]
+    saved = json.loads((tmp_path / "out" / "patients" / "P1" / "result.json").read_text(encoding="utf-8"))
+    assert gaps[0] in saved["notes"]
 
     out = tmp_path / "cli"             # the option the error names is the cohort command's
     assert main(["cohort", str(root), "-o", str(out), "--workers", "0", "--allow-gaps"]) == 0, capsys.readouterr().err
