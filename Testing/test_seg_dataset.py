@@ -481,3 +481,28 @@ def test_names_differing_in_letter_case_only_are_said_so(tmp_path):
     with pytest.raises(InputError) as err:
         pair_files(tmp_path / "i", tmp_path / "m2")
     assert "differ in letter case only" in err.value.problem and "masks/p01_1.nii.gz to masks/P01_1.nii.gz" in err.value.fix
+
+
+def test_the_resume_fingerprint_of_an_mhd_pair_covers_its_pixel_data(tmp_path):
+    """QA: train-seg's resume fingerprint hashed an .mhd / .nhdr header only: its .raw replaced, --resume went on
+    with other pixels than the checkpoints were trained on, unnoticed.  The data file is hashed with the header."""
+    from lungai.seg.settings import CASE_CONTENT, data_settings
+
+    for d in ("i", "m"):
+        (tmp_path / d).mkdir()
+        img = sitk.Image(6, 6, 4, sitk.sitkInt16)
+        img[2, 2, 2] = 1
+        sitk.WriteImage(img, str(tmp_path / d / "P01_1.mhd"))
+        sitk.WriteImage(img, str(tmp_path / d / "P01_1.nhdr"), useCompression=True)
+    for ext in ("mhd", "nhdr"):
+        case = Case("P01_1", "P01", tmp_path / "i" / f"P01_1.{ext}", tmp_path / "m" / f"P01_1.{ext}")
+        first = data_settings({}, {"train_cases": [case]})[CASE_CONTENT]["P01_1"]
+        header = case.image_path.read_bytes()
+        other = sitk.Image(6, 6, 4, sitk.sitkInt16)
+        other[1, 1, 1] = 7
+        sitk.WriteImage(other, str(tmp_path / f"x.{ext}"), useCompression=ext == "nhdr")
+        data = "P01_1.raw" if ext == "mhd" else "P01_1.raw.gz"
+        (tmp_path / "i" / data).write_bytes((tmp_path / data.replace("P01_1", "x")).read_bytes())
+        assert case.image_path.read_bytes() == header
+        again = data_settings({}, {"train_cases": [case]})[CASE_CONTENT]["P01_1"]
+        assert again["image"] != first["image"] and again["mask"] == first["mask"], ext
