@@ -597,6 +597,13 @@ def test_a_gtv_of_two_separate_parts_is_read_with_allow_gaps(export, tmp_path, c
     assert doc["provenance"]["tumour"] == "RTSTRUCT GTV"
     tumour = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out" / "patients" / "P1" / TUMOUR))).astype(bool)
     assert np.array_equal(tumour, expected)
+    # the patient's record says which structure was read with gaps (the flag applies to all; the lungs had none)
+    gaps = [n for n in doc["notes"] if "--allow-gaps" in n]
+    assert gaps == ["structure 'GTV' has no contour on 2 CT slice(s) between its first and last (z = "
+                    + ", ".join(f"{z:.1f}" for z in sorted(gone)) + f" mm; contoured on {len(zs) - 2} of {len(zs)} "
+                    "slices): read as separate parts (--allow-gaps)"], doc["notes"]
+    saved = json.loads((tmp_path / "out" / "patients" / "P1" / "result.json").read_text(encoding="utf-8"))
+    assert gaps[0] in saved["notes"]
 
     out = tmp_path / "cli"             # the option the error names is the cohort command's
     assert main(["cohort", str(root), "-o", str(out), "--workers", "0", "--allow-gaps"]) == 0, capsys.readouterr().err
@@ -1123,7 +1130,8 @@ def test_an_automatic_tumours_record_has_its_confidence_and_method_and_dicom_exp
                                    "mc_passes")} == {"confidence": 0.31, "needs_review": True,
                                                      "review_reasons": ["low confidence"], "review_threshold": 0.5,
                                                      "method": "mc-dropout", "mc_passes": 10}
-    assert record["model"]
+    assert record["model"] and record["model_identity"]["folder"] == record["model"]
+    assert record["model_identity"]["member_sha256"] or record["model_identity"]["models"]
     assert main(["dicom-export", "--ct", str(export / "P3" / "CT"), "--tumour", str(folder / "tumour.nii.gz"),
                  "--result", str(folder / RESULT), "-o", str(tmp_path / "dicom")]) == 0
     sr = read_sr(tmp_path / "dicom" / "measurements.sr.dcm")

@@ -1309,3 +1309,53 @@ def test_failed_cases_are_listed_in_manifest_order_each_fix_said_once(small_phan
     assert errors.case.tolist() == ["p1", "p2", "p3"]
     p2 = errors.error[1]
     assert p2.count("How to fix") == 1 and "--label 2" in p2 and "fix the masks" not in p2, p2
+
+
+def test_a_case_whose_mhd_pixel_data_changed_is_redone_on_resume(tmp_path):
+    """QA: a case's inputs were fingerprinted by the named file only: an .mhd / .nhdr header stays the same when its
+    .raw / .zraw / .raw.gz pixel data is replaced (LUNA16-style data), so a re-run kept the stale features.  The
+    header's data file is hashed with it (lungai.io.read.image_files; train-seg's resume fingerprint too)."""
+    import shutil
+    from pathlib import Path
+
+    import numpy as np
+    import SimpleITK as sitk
+
+    from lungai.io.read import file_digest, image_files
+
+    manifest = write_synthetic_cohort(tmp_path, 2, seed=13)
+    rows = pd.read_csv(manifest, dtype=str)
+    for i, r in rows.iterrows():               # the masks as MetaImage (header + .raw) and detached NRRD (+ .raw.gz)
+        mask = tmp_path / r["mask"]
+        img = sitk.ReadImage(str(mask))
+        name = "labels.mhd" if i == 0 else "labels.nhdr"
+        sitk.WriteImage(img, str(mask.parent / name), useCompression=i == 1)
+        rows.loc[i, "mask"] = str(Path(r["mask"]).parent / name)
+    rows.to_csv(manifest, index=False)
+    mhd, nhdr = (tmp_path / m for m in rows["mask"])
+    assert [f.name for f in image_files(mhd)] == ["labels.mhd", "labels.raw"]
+    assert [f.name for f in image_files(nhdr)] == ["labels.nhdr", "labels.raw.gz"]
+    assert image_files(tmp_path / rows["image"][0]) == [tmp_path / rows["image"][0]]      # one file: itself
+    out = tmp_path / "out" / "f.csv"
+    first = run_batch(manifest, out, PARAMS, workers=0, segments=["tumour"])
+    assert len(first.done) == 2
+    a, b = rows["case"]
+    before = {m: file_digest(m) for m in (mhd, nhdr)}
+    for m in (mhd, nhdr):                      # the pixels replaced (another mask), the headers untouched
+        header = m.read_bytes()
+        data = image_files(m)[1]
+        smaller = sitk.ReadImage(str(m))
+        arr = sitk.GetArrayFromImage(smaller)
+        zs = np.flatnonzero(arr.any(axis=(1, 2)))
+        arr[zs[0]] = 0                         # the tumour's first slice taken away
+        changed = sitk.GetImageFromArray(arr)
+        changed.CopyInformation(smaller)
+        scratch = tmp_path / "scratch" / m.name
+        scratch.parent.mkdir(exist_ok=True)
+        sitk.WriteImage(changed, str(scratch), useCompression=m == nhdr)
+        shutil.copy(scratch.parent / data.name, data)
+        assert m.read_bytes() == header
+    assert all(file_digest(m) != before[m] for m in (mhd, nhdr))
+    again = run_batch(manifest, out, PARAMS, workers=0, segments=["tumour"])
+    assert sorted(again.done) == sorted([a, b]), again.text()
+    assert f"note: {a}: inputs changed since the last run (mask): redone" in again.text()

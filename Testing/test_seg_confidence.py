@@ -804,3 +804,44 @@ def test_an_uncalibrated_model_flags_its_results_for_review(tmp_path, capsys):
         said = table["review_reasons"].str.contains(UNCALIBRATED_REASON)
         assert bool(said.any()) is not fitted and bool(said.all()) is not fitted
         assert table["review_reasons"].str.contains("tumour cut by the image edge").all() and table["needs_review"].all()
+
+
+def test_result_json_tells_a_model_retrained_in_the_same_folder_apart(tmp_path):
+    """QA: result.json named the model by its folder only: a model retrained or recalibrated there (or another model
+    copied under that name) gave results that could not be told apart.  It records the sha256 of model.json and of
+    each member (lungai.seg.model_meta.model_identity); a model choice, those of each model it names."""
+    import hashlib
+    import json
+
+    import SimpleITK as sitk
+    import torch
+    from seg_helpers import tiny_cases, tiny_config
+
+    from lungai.cli import main
+    from lungai.seg.model_io import save_model
+    from lungai.seg.model_meta import model_identity
+    from lungai.seg.networks import build_network
+    from lungai.seg.resources import resolve_model_dir
+
+    case = next(c for c in tiny_cases(4, 0) if c.case_id)
+    ct = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(case.image, str(ct))
+    cfg = tiny_config(members=1, dropout=0.1)
+    ids = []
+    for run, weights_seed in enumerate((0, 1)):          # the same folder, trained again with other weights
+        torch.manual_seed(weights_seed)
+        save_model(tmp_path / "m1", cfg, [build_network(cfg).state_dict()], {})
+        assert main(["segment", str(ct), "-o", str(tmp_path / f"out{run}"), "--model", str(tmp_path / "m1"),
+                     "--mc-passes", "2", "--whole"]) == 0
+        info = json.loads((tmp_path / f"out{run}" / "result.json").read_text(encoding="utf-8"))
+        member = json.loads((tmp_path / "m1" / "model.json").read_text(encoding="utf-8"))["member_files"][0]
+        assert info["model_identity"]["member_sha256"] == {
+            member: hashlib.sha256((tmp_path / "m1" / member).read_bytes()).hexdigest()}
+        ids.append(info["model_identity"])
+    assert ids[0]["folder"] == ids[1]["folder"] and ids[0]["member_sha256"] != ids[1]["member_sha256"]
+    # a model choice: each model it names, by its files
+    routed = model_identity(resolve_model_dir("lungai-seg-routed"))
+    assert set(routed["models"]) == set(json.loads((resolve_model_dir("lungai-seg-routed") / "model.json")
+                                                   .read_text(encoding="utf-8"))["models"])
+    for name, sub in routed["models"].items():
+        assert sub["member_sha256"] and "models" not in sub

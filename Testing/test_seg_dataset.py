@@ -52,6 +52,26 @@ def test_split_keeps_patients_whole():
         split_patients([Case("A_1", "A"), Case("A_2", "A")], 0.2, 0)
 
 
+def test_a_patient_written_in_two_letter_cases_is_refused_not_split_as_two(tmp_path):
+    """QA: P01_1 and p01_2 were two patients: the split could put one patient's crops into training and
+    validation (seed 4: P01_0 validated, p01_1 trained on).  Refused now, naming both spellings (nothing joined by
+    guessing); one spelling splits as before."""
+    cases = [Case(f"P{p:02d}_{k}", f"P{p:02d}") for p in range(8) for k in range(2)]
+    before = split_patients(cases, 0.25, seed=4)
+    renamed = [Case("p01_1", "p01") if c.case_id == "P01_1" else c for c in cases]
+    with pytest.raises(InputError, match=r"1 patient\(s\) are written in more than one letter case: "
+                                         r"'P01' \(e.g. P01_0\) / 'p01' \(e.g. p01_1\)") as e:
+        split_patients(renamed, 0.25, seed=4)
+    assert "--patients" in e.value.fix
+    assert [[c.case_id for c in part] for part in split_patients(cases, 0.25, seed=4)] == \
+        [[c.case_id for c in part] for part in before]
+    # from the files, as train-seg reads them
+    for d in ("i", "m"):
+        _touch(tmp_path / d, ["P01_1.nii.gz", "p01_2.nii.gz", "P02_1.nii.gz", "P03_1.nii.gz"])
+    with pytest.raises(InputError, match="'P01' .* / 'p01'"):
+        split_patients(pair_files(tmp_path / "i", tmp_path / "m"), 0.34, seed=0)
+
+
 def test_synthetic_lung_crops_are_mostly_tumour_free_and_deterministic():
     from lungai.seg.dataset import synthetic_cases
 
@@ -461,3 +481,28 @@ def test_names_differing_in_letter_case_only_are_said_so(tmp_path):
     with pytest.raises(InputError) as err:
         pair_files(tmp_path / "i", tmp_path / "m2")
     assert "differ in letter case only" in err.value.problem and "masks/p01_1.nii.gz to masks/P01_1.nii.gz" in err.value.fix
+
+
+def test_the_resume_fingerprint_of_an_mhd_pair_covers_its_pixel_data(tmp_path):
+    """QA: train-seg's resume fingerprint hashed an .mhd / .nhdr header only: its .raw replaced, --resume went on
+    with other pixels than the checkpoints were trained on, unnoticed.  The data file is hashed with the header."""
+    from lungai.seg.settings import CASE_CONTENT, data_settings
+
+    for d in ("i", "m"):
+        (tmp_path / d).mkdir()
+        img = sitk.Image(6, 6, 4, sitk.sitkInt16)
+        img[2, 2, 2] = 1
+        sitk.WriteImage(img, str(tmp_path / d / "P01_1.mhd"))
+        sitk.WriteImage(img, str(tmp_path / d / "P01_1.nhdr"), useCompression=True)
+    for ext in ("mhd", "nhdr"):
+        case = Case("P01_1", "P01", tmp_path / "i" / f"P01_1.{ext}", tmp_path / "m" / f"P01_1.{ext}")
+        first = data_settings({}, {"train_cases": [case]})[CASE_CONTENT]["P01_1"]
+        header = case.image_path.read_bytes()
+        other = sitk.Image(6, 6, 4, sitk.sitkInt16)
+        other[1, 1, 1] = 7
+        sitk.WriteImage(other, str(tmp_path / f"x.{ext}"), useCompression=ext == "nhdr")
+        data = "P01_1.raw" if ext == "mhd" else "P01_1.raw.gz"
+        (tmp_path / "i" / data).write_bytes((tmp_path / data.replace("P01_1", "x")).read_bytes())
+        assert case.image_path.read_bytes() == header
+        again = data_settings({}, {"train_cases": [case]})[CASE_CONTENT]["P01_1"]
+        assert again["image"] != first["image"] and again["mask"] == first["mask"], ext

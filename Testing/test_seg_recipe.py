@@ -185,6 +185,15 @@ def test_three_patient_level_splits_and_the_test_report(tmp_path, capsys):
     assert sorted(set(df["case"])) == sorted(t["test_cases"]) and set(df["method"]) == {"ensemble", "mc-dropout"}
     assert {"size_mm", "size_band", "hd95_mm", "confidence"} <= set(df.columns)
     rep = json.loads((tmp_path / "test.report.json").read_text(encoding="utf-8"))
+    # the report says which model made it: its files' sha256 (a model retrained in the same folder differs), the seed
+    import hashlib
+    run = rep.pop("run")
+    ident = run["model_identity"]
+    assert ident["folder"] == str(model.resolve()) and run["seed"] == 0 and run["methods"] == ["ensemble", "mc-dropout"]
+    assert ident["model_json_sha256"] == hashlib.sha256((model / "model.json").read_bytes()).hexdigest()
+    files = json.loads((model / "model.json").read_text(encoding="utf-8"))["member_files"]
+    assert ident["member_sha256"] == {f: hashlib.sha256((model / f).read_bytes()).hexdigest() for f in files}
+    assert set(rep) == {"ensemble", "mc-dropout"}
     for method in ("ensemble", "mc-dropout"):
         assert rep[method]["summary"]["n_cases"] == 2 and rep[method]["size_bands"]
         assert sum(b["n"] for b in rep[method]["size_bands"].values()) == 2

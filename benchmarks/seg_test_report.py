@@ -33,6 +33,7 @@ from scipy import ndimage
 from lungai.seg.dataset import Case
 from lungai.seg.evaluate import evaluate_cases, model_seen_patients, report_text, summarize, test_report
 from lungai.seg.model_io import load_model
+from lungai.seg.model_meta import model_identity
 from lungai.seg.resources import resolve_model_dir
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -181,7 +182,7 @@ def main() -> None:
     model_dir = resolve_model_dir(args.model)
     model = load_model(model_dir)
     methods = [m for m in args.methods.split(",") if m]
-    report, md = {"model": str(model_dir)}, [f"# Test report: {model_dir}\n"]
+    report, md = {"model": str(model_dir), "model_identity": model_identity(model_dir)}, [f"# Test report: {model_dir}\n"]
 
     parts = set(args.parts.split(","))
     if "split" in parts:

@@ -821,7 +821,10 @@ def run_segment(args) -> int:
             from lungai.dicom.export import result_record
 
             # dicom-export checks it: the CT, and the tumour's voxels (an edited tumor.nii.gz is the user's)
-            info = dict(res.info, model=str(model_dir), **result_record(args.ct, args.series, res.tumour))
+            from lungai.seg.model_meta import model_identity
+
+            info = dict(res.info, model=str(model_dir), model_identity=model_identity(model_dir),
+                        **result_record(args.ct, args.series, res.tumour))
             write_json(out / "result.json", info)
             bar.update(1, "written")
             if dicom:
@@ -877,9 +880,10 @@ def run_eval(args) -> int:
                          "leave --label out" if args.split == "test" else "give the tumour's label, e.g. --label 1")
     report = [out.with_suffix(".report.json")] if args.split == "test" else []     # a user's file is never replaced
     prepare_output_file(out, inputs=[args.images, args.masks], owner="eval-seg", sidecars=report)
-    model = load_model(resolve_model_dir(args.model))
+    model_dir = resolve_model_dir(args.model)
+    model = load_model(model_dir)
     if args.split == "test":
-        return _run_test_report(args, model, out)
+        return _run_test_report(args, model, model_dir, out)
     if not (args.images and args.masks):
         raise InputError("eval-seg needs --images and --masks (or --split test)", "give both folders")
     cases = dataset.pair_files(args.images, args.masks)
@@ -991,9 +995,10 @@ def test_split_cases(training: dict, images=None, masks=None) -> list:
     return cases
 
 
-def _run_test_report(args, model, out) -> int:
+def _run_test_report(args, model, model_dir, out) -> int:
     """eval-seg --split test: the model's held-out test patients, both methods (MC dropout only for a 1-member
-    model), the report."""
+    model), the report (``run``: the model's identity - :func:`lungai.seg.model_meta.model_identity` -, the seed, the
+    data's folders given)."""
     import pandas as pd
 
     from lungai.errors import InputError
@@ -1028,7 +1033,14 @@ def _run_test_report(args, model, out) -> int:
     pd.concat(frames.values()).to_csv(out, index=False)
     record_output_file(out, "eval-seg")                   # a re-run may replace them
     rep = test_report(frames)
-    write_json(out.with_suffix(".report.json"), rep)
+    # what the report was made with: the model (its files' sha256), the seed, the data's folders
+    from lungai import __version__
+    from lungai.seg.model_meta import model_identity
+
+    run = {"model_identity": model_identity(model_dir), "seed": args.seed, "mc_passes": args.mc_passes,
+           "methods": list(frames), "n_cases": len(cases), "lungai_version": __version__,
+           "images": str(args.images) if args.images else None, "masks": str(args.masks) if args.masks else None}
+    write_json(out.with_suffix(".report.json"), {"run": run, **rep})
     record_output_file(out.with_suffix(".report.json"), "eval-seg")
     print(report_text(rep) + f"\n-> {out}")
     return _report_failed(pd.concat(frames.values()))

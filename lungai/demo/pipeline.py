@@ -580,6 +580,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
     from lungai.report import figures, write_report
     from lungai.seg.choice import model_hint, model_meta
     from lungai.seg.model_io import load_model
+    from lungai.seg.model_meta import model_identity
     from lungai.seg.infer import segment_tumour
     from lungai.seg.resources import resolve_model_dir
 
@@ -678,6 +679,7 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
         if hint:
             seg.info["notes"].append(hint)
         seg.info["model"] = str(mdir)              # as lungai segment's result.json (dicom-export's SR names it)
+        seg.info["model_identity"] = model_identity(mdir)
         from lungai.seg.uncertainty import MI_MEANING, PROBABILITY_MEANING, PROBABILITY_UNIT, described
 
         for name, img in (("tumor", seg.tumour),

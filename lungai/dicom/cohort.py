@@ -26,6 +26,7 @@ process; a killed run's lock is taken over and the run resumes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -526,6 +527,7 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
                      + "; automatic segmentation")
     from lungai.seg.infer import segment_tumour
     from lungai.seg.model_io import load_model
+    from lungai.seg.model_meta import model_identity
     from lungai.seg.resources import resolve_model_dir
 
     mdir = resolve_model_dir(model_dir)
@@ -541,6 +543,7 @@ def _tumour(job: CohortJob, ct, mapping, model_dir, provenance: dict, notes: lis
     candidates = seg.info.get("candidates") or []
     record = {k: seg.info[k] for k in SEGMENTATION_FIELDS if k in seg.info}
     record["model"] = str(mdir)
+    record["model_identity"] = model_identity(mdir)
     return seg.tumour, conf, review, candidates, record
 
 
@@ -734,6 +737,37 @@ def remove_unfinished(out: Path, jobs, existed=()) -> None:
                 pass
 
 
+@contextlib.contextmanager
+def gaps_allowed_notes(notes: list):
+    """The structures read with gaps between slices inside the block (``--allow-gaps``;
+    :class:`lungai.dicom.rtstruct.GapsAllowedNote`) appended to ``notes``, each once (a patient's record says which of
+    its structures were read so, the flag applies to all); every other warning passes on as it was."""
+    import warnings
+
+    from lungai.dicom.rtstruct import GapsAllowedNote
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", GapsAllowedNote)
+            yield
+    finally:
+        _pass_on(caught, notes)
+
+
+def _pass_on(caught: list, notes: list) -> None:
+    """:func:`gaps_allowed_notes`' warnings: the gap notes into ``notes``, the others warned again."""
+    import warnings
+
+    from lungai.dicom.rtstruct import GapsAllowedNote
+
+    for w in caught:
+        if issubclass(w.category, GapsAllowedNote):
+            if str(w.message) not in notes:
+                notes.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
 def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, model_dir=None,
                     max_gy: float | None = None, allow_gaps: bool = False) -> dict:
     """Everything for one patient into ``out_dir/patients/<case>/``; never raises (errors are returned).
@@ -779,9 +813,10 @@ def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, mo
             ct = read_dicom_ct_files(job.ct_files, job.ct_folder)
         else:
             ct = read_ct(job.ct_folder, series_uid=job.ct_series_uid)
-        lungs, dose_lungs, dose_lungs_role = _lungs(job, ct, mapping, provenance, notes, allow_gaps)
-        tumour, confidence, review, candidates, segmentation = _tumour(job, ct, mapping, model_dir, provenance,
-                                                                       notes, allow_gaps)
+        with gaps_allowed_notes(notes):      # which structures --allow-gaps read with gaps: in the patient's notes
+            lungs, dose_lungs, dose_lungs_role = _lungs(job, ct, mapping, provenance, notes, allow_gaps)
+            tumour, confidence, review, candidates, segmentation = _tumour(job, ct, mapping, model_dir, provenance,
+                                                                           notes, allow_gaps)
         write_image(lungs if lungs is not None else dose_lungs, stage / (LUNGS if lungs is not None else DOSE_LUNGS))
         write_image(tumour, stage / TUMOUR)
         # the dose features before the radiomics (a dose that does not cover the lungs fails the patient now, not

@@ -17,7 +17,8 @@ rt-utils (OpenCV) / plastimatch would be large extra dependencies for a scanline
   hole, a contour inside a hole is an island again (:func:`fill_even_odd`, a numpy scanline fill);
 - a structure whose contours leave out a CT slice between its first and last slice, or that lies
   (partly) off the CT, is refused with an error naming it (``allow_gaps=True``, CLI ``--allow-gaps``, accepts gaps, for
-  structures made of separate parts, e.g. nodes at several levels).
+  structures made of separate parts, e.g. nodes at several levels; each structure read with gaps is then said - a
+  :class:`GapsAllowedNote`, printed by the CLI, kept in the patient's notes by ``lungai cohort``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from lungai.errors import InputError
+from lungai.errors import InputError, InputNote
 
 # Tolerances in voxels: a contour point's slice index must be this close to an integer (a quarter slice: float
 # rounding and small offsets pass, a contour half-way between two slices does not); points may lie this far outside
@@ -49,6 +50,13 @@ MIN_PLANE_STEP = 0.75
 ONE_PLANE_MM = 0.5
 ONE_PLANE_TOL = 0.1
 FRAME_OF_REFERENCE_TAG = "0020|0052"
+
+
+class GapsAllowedNote(InputNote):
+    """A structure read with CT slices left out between its first and last contour (``allow_gaps``): which one and
+    where (the CLI prints it as ``note: ...``; ``lungai cohort`` keeps it in the patient's notes)."""
+
+    LABEL = "note"
 
 
 @dataclass
@@ -301,12 +309,18 @@ def rasterise(structure: Structure, ct: sitk.Image, allow_gaps: bool = False) ->
         mask[kr] = _fill_slice(name, kr, polys, ct)   # contours inside contours (of one plane) are holes
     used = sorted(per_slice)
     missing = sorted(set(range(used[0], used[-1] + 1)) - set(used))
-    if missing and not allow_gaps:
+    if missing:
         z_of = lambda k: float(ct.TransformIndexToPhysicalPoint((0, 0, int(k)))[2])  # noqa: E731
         shown = ", ".join(f"{z_of(k):.1f}" for k in missing[:6]) + (" ..." if len(missing) > 6 else "")
+        gaps = (f"structure {name!r} has no contour on {len(missing)} CT slice(s) between its first and last "
+                f"(z = {shown} mm; contoured on {len(used)} of {used[-1] - used[0] + 1} slices)")
+    if missing and allow_gaps:
+        import warnings
+
+        warnings.warn(f"{gaps}: read as separate parts (--allow-gaps)", GapsAllowedNote, stacklevel=2)
+    elif missing:
         raise InputError(
-            f"structure {name!r} has no contour on {len(missing)} CT slice(s) between its first and last "
-            f"(z = {shown} mm; contoured on {len(used)} of {used[-1] - used[0] + 1} slices)",
+            gaps,
             "complete the contours on every slice in the planning system (interpolate), or check that the CT is the "
             "one the structure was drawn on (contours every 2nd slice mean a thinner CT); if the structure really has "
             "separate parts (e.g. nodes at several levels), accept the gaps with "
@@ -540,8 +554,6 @@ def _warn_other_series(rtstruct_path, reference_ct: sitk.Image) -> None:
     note = other_series_note(Path(rtstruct_path).name, _references(Path(rtstruct_path))[0],
                              reference_ct.GetMetaData("0020|000e"))
     if note:
-        from lungai.errors import InputNote
-
         warnings.warn(note, InputNote, stacklevel=3)
 
 
@@ -552,7 +564,6 @@ def warn_role_notes(names, mapping=None, unread=()) -> list[str]:
     import warnings
 
     from lungai.dicom.roles import role_notes
-    from lungai.errors import InputNote
 
     notes = role_notes(names, mapping, unread)
     for note in notes:

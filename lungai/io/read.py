@@ -36,18 +36,65 @@ PATIENT_ID_TAG = "0010|0020"
 KEPT_TAGS = UID_TAGS + (PATIENT_ID_TAG,)
 
 
+# image files whose header may name a separate pixel data file (MetaImage ElementDataFile, NRRD "data file")
+DETACHED_HEADER_SUFFIXES = (".mhd", ".mha", ".nhdr", ".nrrd")
+_HEADER_BYTES = 1 << 16
+
+
+def image_files(path) -> list:
+    """The files an image is stored in: ``path`` and, for a header naming its pixel data elsewhere (``.mhd`` /
+    ``.mha`` ``ElementDataFile``, ``.nhdr`` / ``.nrrd`` ``data file``: one file, a ``LIST`` of files or a
+    ``%``-pattern with min max step), those data files (relative to the header's folder, as ITK reads them; the ones
+    that exist).  Every content hash of an input image hashes them all: the header alone stays the same when the
+    pixels change (a ``.raw`` / ``.zraw`` / ``.raw.gz`` replaced)."""
+    p = Path(path)
+    if not p.name.lower().endswith(DETACHED_HEADER_SUFFIXES) or not p.is_file():
+        return [p]
+    with open(p, "rb") as fh:
+        head = fh.read(_HEADER_BYTES).decode("latin-1")
+    nrrd = head.startswith("NRRD")
+    lines = head.split("\n")
+    out = [p]
+    for i, line in enumerate(lines):
+        if nrrd and not line.strip():
+            break                       # the end of an NRRD header (attached data follows)
+        key, sep, value = line.partition(":" if nrrd else "=")
+        key = key.strip().lower().replace(" ", "")
+        if not sep or key not in ("datafile", "elementdatafile"):
+            continue
+        value = value.strip()
+        words = value.split()
+        if value == "LOCAL" or not words:
+            return out
+        if words[0] == "LIST":
+            names = [ln.strip() for ln in lines[i + 1:] if ln.strip()]
+        elif "%" in words[0] and len(words) >= 4:
+            try:
+                first, last, step = (int(w) for w in words[1:4])
+                names = [words[0] % k for k in range(first, last + (1 if step > 0 else -1), step or 1)]
+            except (ValueError, TypeError):
+                names = []
+        else:
+            names = [value]
+        return out + [f for f in ((p.parent / n) for n in names) if f.is_file()]
+    return out
+
+
 def file_digest(path) -> dict:
     """An input file's name, size and content hash: what a resumed run compares to redo a result whose input changed
     (``lungai cohort``'s RTSTRUCT / RTDOSE, ``radiomics-batch``'s image and masks); modification times are not used,
-    so a copied file is the same input."""
+    so a copied file is the same input.  An image header naming its pixel data in another file (:func:`image_files`:
+    ``.mhd`` + ``.raw``) is hashed with that file (size: of both)."""
     import hashlib
 
     p = Path(path)
     h = hashlib.sha256()
-    with open(p, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return {"file": p.name, "size": p.stat().st_size, "sha256": h.hexdigest()[:16]}
+    files = image_files(p)
+    for f in files:
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return {"file": p.name, "size": sum(f.stat().st_size for f in files), "sha256": h.hexdigest()[:16]}
 
 
 def _suffix(path: Path) -> str:

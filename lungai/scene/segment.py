@@ -13,6 +13,7 @@ from lungai.scene import nodes
 from lungai.seg.choice import model_hint
 from lungai.seg.infer import segment_tumour
 from lungai.seg.model_io import load_model
+from lungai.seg.model_meta import model_identity
 from lungai.seg.resources import resolve_model_dir
 
 TABLE_FIELDS = nodes.CONFIDENCE_FIELDS
@@ -46,6 +47,7 @@ def segment_tumour_node(scene, volume_node, roi_node=None, point_node=None, mode
     # result.json's "model": the confidence table's column); unknown for a model passed loaded
     if loaded_model is None or model_dir:
         res.info["model"] = str(resolve_model_dir(model_dir))
+        res.info["model_identity"] = model_identity(res.info["model"])
         hint = model_hint(res.info["model"], res.info)
         if hint:
             res.info["notes"].append(hint)

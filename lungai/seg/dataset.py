@@ -526,6 +526,25 @@ def other_labels_note(label: int | None, counts: dict, n_masks: int, evaluating:
             f"lungs. If they are tumour too (e.g. GTV-2, involved nodes), merge them into label {label} in the masks")
 
 
+def check_patient_spellings(cases: list) -> None:
+    """InputError when patients differ only in letter case (``P01_1`` / ``p01_2``, a crop ``lung1-002_a`` beside the
+    implant background ``LUNG1-002``, or a --patients CSV writing a patient both ways): the split would take them
+    for two patients and could put one patient's cases into training and validation / test.  Not joined by
+    guessing (two spellings may be two sites' numbering): the user writes one spelling."""
+    spellings: dict = {}
+    for c in cases:
+        spellings.setdefault(str(c.patient).casefold(), {}).setdefault(str(c.patient), c.case_id)
+    clashes = [names for names in spellings.values() if len(names) > 1]
+    if not clashes:
+        return
+    shown = "; ".join(" / ".join(f"{p!r} (e.g. {case})" for p, case in sorted(names.items()))
+                      for names in clashes[:5]) + (f"; and {len(clashes) - 5} more" if len(clashes) > 5 else "")
+    raise InputError(f"{len(clashes)} patient(s) are written in more than one letter case: {shown}; the split would "
+                     "take each spelling for another patient and could put one patient's cases into both training and "
+                     "validation / test", "write each patient in one spelling: rename the files (<patient>_<n>, the "
+                     "same letter case), or give --patients CSV with columns case,patient naming each patient once")
+
+
 def split_patients(cases: list, val_fraction: float, seed: int, test_fraction: float = 0.0) -> tuple:
     """(train, val) - or (train, val, test) when ``test_fraction`` > 0 - with no patient in two sets; at
     least one patient in each.  The validation patients are the same draw with or without a test split
@@ -533,7 +552,9 @@ def split_patients(cases: list, val_fraction: float, seed: int, test_fraction: f
 
     The patients of implant backgrounds (``meta["implanted"]``) always stay in training: there are few such
     real CTs, each carrying all of its implants, so a draw would put a large share of the implants into
-    one set; implanted tumours are tested on a CT no model saw (``benchmarks/seg_test_report.py``)."""
+    one set; implanted tumours are tested on a CT no model saw (``benchmarks/seg_test_report.py``).  Patients
+    written in two letter cases are refused (:func:`check_patient_spellings`)."""
+    check_patient_spellings(cases)
     fixed = {c.patient for c in cases if c.meta.get("implanted")}
     patients = sorted({c.patient for c in cases} - fixed)
     spare = 0 if fixed else 1            # patients left for training after validation and test

@@ -9,7 +9,7 @@ from pathlib import Path
 from lungai.errors import InputError
 from lungai.model_files import read_json
 from lungai.seg.config import SegConfig
-from lungai.seg.settings import FORMAT, MODEL_JSON
+from lungai.seg.settings import FORMAT, MODEL_JSON, content_sha256
 
 CHOICE_FORMAT = "lungai-seg-choice-1"
 # model.json's "status" while train-seg has saved the members but not yet calibrated them (a run killed then
@@ -291,3 +291,19 @@ def member_model_dir(model_dir, name) -> Path:
         raise InputError(f"{where}: the model {name!r} ({path}) is itself a model choice",
                          "name segmentation models, not choices: " + CHOICE_MODELS_FIX)
     return path
+
+
+def model_identity(model_dir) -> dict:
+    """What ties a result or a report to the model that made it, beyond its folder's name (a model retrained or
+    recalibrated in the same folder, a copy of another model under that name): the folder, the sha256 of its
+    model.json (calibration, review threshold, training record) and of each member's weights; a model choice: its
+    model.json's and those of each model it names (``models``).  ``lungai segment``'s result.json, the demo's and the
+    Slicer panel's results, ``lungai cohort``'s per-patient record and ``eval-seg --split test``'s report hold it."""
+    here = Path(model_dir)
+    doc = read_meta(here)
+    out = {"folder": str(here.resolve()), "model_json_sha256": content_sha256(here / MODEL_JSON)}
+    if doc.get("format") == CHOICE_FORMAT:
+        out["models"] = {name: model_identity(member_model_dir(here, name)) for name in check_choice_doc(here, doc)}
+    else:
+        out["member_sha256"] = {p.name: content_sha256(p) for p in member_paths(here, doc)}
+    return out

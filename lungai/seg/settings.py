@@ -169,21 +169,22 @@ def data_settings(case_sources: dict | None, parts: dict, fingerprints: bool = T
 
             backgrounds = read_backgrounds(src["implant_into"])
     if fingerprints and (files or backgrounds):
+        from lungai.io.read import image_files          # an .mhd / .nhdr with its pixel data file
         from lungai.progress import task
 
         with task("fingerprint the training data", len(files) + len(backgrounds)) as bar:
             if files:
                 d[CASE_CONTENT] = {}
                 for c in files:
-                    d[CASE_CONTENT][c.case_id] = {"image": content_sha256(c.image_path),
-                                                  "mask": content_sha256(c.mask_path)}
+                    d[CASE_CONTENT][c.case_id] = {"image": content_sha256(*image_files(c.image_path)),
+                                                  "mask": content_sha256(*image_files(c.mask_path))}
                     bar.update(1, c.case_id)
             if backgrounds:
                 d[IMPLANT_CONTENT] = {}
                 for b in backgrounds:
                     d[IMPLANT_CONTENT][Path(b["image"]).name] = {
-                        "image": content_sha256(b["image"]),
-                        "mask": content_sha256(b["mask"]) if b.get("mask") is not None else None}
+                        "image": content_sha256(*image_files(b["image"])),
+                        "mask": content_sha256(*image_files(b["mask"])) if b.get("mask") is not None else None}
                     bar.update(1, Path(b["image"]).name)
     return json.loads(json.dumps(d))
 
