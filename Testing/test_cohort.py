@@ -1892,3 +1892,32 @@ def test_a_refused_rtdose_is_named_by_its_path_under_the_export(export, tmp_path
     errors = pd.read_csv(out / "errors.csv", dtype=str)
     error = errors.loc[errors["case"] == "P1", "error"].iloc[0]
     assert error.startswith("P1/RTDOSE/rtdose.dcm: its DoseUnits tag says CGY"), error
+
+
+def test_clinical_rows_of_failed_patients_are_not_said_to_lack_imaging(export, tmp_path, capsys):
+    """QA: a patient present in the export whose run failed (its error said above) was listed with the clinical rows
+    "without imaging results", as if the export held no DICOM of that patient - a user looked for missing files.
+    The rows left without a table row are said by why: failed, in the export but not computed, not in the export."""
+    import shutil
+
+    import pydicom
+
+    from lungai.dicom.cohort import _join_clinical
+
+    root = tmp_path / "export"
+    shutil.copytree(export, root)
+    rd = next(f for f in (root / "P3").rglob("*.dcm") if pydicom.dcmread(f, stop_before_pixels=True).Modality == "RTDOSE")
+    ds = pydicom.dcmread(rd)
+    ds.DoseUnits = "CGY"           # Gy values labelled cGy: refused when the dose is read, P3 fails
+    ds.save_as(rd)
+    s = run_cohort(root, tmp_path / "out", PARAMS, clinical=_clinical(tmp_path), workers=0, mapping=_mapping(tmp_path))
+    assert sorted(s.done) == ["P1", "P2"] and [c for c, _ in s.failed] == ["P3"]
+    printed = capsys.readouterr().out
+    assert "note: clinical rows of patients that failed (their errors above; no table row): P3" in printed, printed
+    assert "note: clinical rows of patients not in the export (no DICOM of that PatientID): P9" in printed
+    assert "without imaging" not in printed
+    # in the export but not computed (no CT series): said apart
+    notes: list = []
+    _join_clinical(pd.DataFrame({"case": ["P1"], "patient_id": ["P1"]}),
+                   pd.DataFrame({"patient_id": ["P1", "P5"], "rp_grade2": [1, 0]}), notes, exported={"P1", "P5"})
+    assert notes == ["clinical rows of patients in the export but not computed (no CT series; see patients.csv): P5"]

@@ -609,3 +609,24 @@ def test_unknown_categories_of_every_column_reported_at_once(rp_model_dir, rp_co
         predict_rp(rp_model_dir, patients)
     assert f"{len(cats)} column(s) with unknown categories" in str(err.value)
     assert all(f"column {c!r} has unknown categor(ies) 'zzz_unknown'" in str(err.value) for c in cats)
+
+
+def test_a_feature_set_with_the_same_columns_as_another_is_fitted_once_and_said(tmp_path, table):
+    """QA (a cohort table without radiomic columns, e.g. cohort run without images' radiomics or a clinical +
+    dosimetric spreadsheet): rp train fitted and reported 'all/lr' and 'all/rf' - the same columns, the same figures
+    as 'clinical_dosimetric' - and offered them to the nested selection as two more candidates.  Fitted once now,
+    with a note; the locked model and its figures are those of the table's one distinct set."""
+    no_rad = table[[c for c in table.columns if not c.startswith("rad_")]]
+    kw = dict(models="lr", fast=True, outer_folds=3, inner_folds=2, seed=0, make_plots=False)
+    res = train_rp(no_rad, "rp_grade2", tmp_path / "m", **kw)
+    assert set(res.metrics["results"]) == {"clinical_dosimetric/lr"}
+    assert res.metrics["feature_sets_same_as"] == {"all": "clinical_dosimetric"}
+    assert ("note: feature set 'all' has the same columns as 'clinical_dosimetric' (no radiomic columns in the "
+            "table): fitted once, as 'clinical_dosimetric'") in res.lines
+    # its figures are the ones the set had when fitted beside its twin
+    alone = train_rp(no_rad, "rp_grade2", tmp_path / "m2", feature_sets="clinical_dosimetric", **kw)
+    assert alone.metrics["results"]["clinical_dosimetric/lr"]["auc"] == res.metrics["results"]["clinical_dosimetric/lr"]["auc"]
+    # radiomic columns only: 'all' is 'radiomic'
+    only_rad = table[[c for c in table.columns if c.startswith("rad_") or c in ("case", "rp_grade2")]]
+    res = train_rp(only_rad, "rp_grade2", tmp_path / "m3", **kw)
+    assert res.metrics["feature_sets_same_as"] == {"all": "radiomic"} and set(res.metrics["results"]) == {"radiomic/lr"}

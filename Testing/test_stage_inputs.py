@@ -76,6 +76,22 @@ def test_drop_label_and_stage_from_match_a_header_with_spaces(tmp_path):
     assert sorted(set(c.labels)) == ["I", "III-IV"] and len(c.ids) == len(ids)
 
 
+def test_id_column_and_stage_columns_given_in_another_letter_case_are_found(tmp_path):
+    """QA (the real NSCLC-Radiogenomics EHR with its 'Case ID' header written 'case id'): `--id-column 'Case ID'` was
+    refused ("ID column 'Case ID' is not in the EHR table") and `--stage-from 'pathological t stage,...'` did not find
+    'Pathological T stage' - the automatic id detection and a model's columns match such spellings.  One rule now
+    (lungai.io.tables.name_key); two headers that are one name in other spellings are refused, naming both."""
+    ids = _ehr(tmp_path, T=["T1"] * 12, N=["N0"] * 6 + ["N2"] * 6, M=["M0"] * 12)
+    ehr = pd.read_csv(tmp_path / "ehr.csv", dtype=str).rename(columns={"Case ID": "case id", "T": "Path T Stage"})
+    ehr.to_csv(tmp_path / "ehr.csv", index=False)
+    c = load_cohort(tmp_path / "ehr.csv", id_column="Case ID", label=None, stage_from=["path t stage", "N", "M"])
+    assert sorted(c.ids) == ids and sorted(set(c.labels)) == ["I", "III-IV"]
+    ehr["CASE ID"] = ehr["case id"]
+    ehr.to_csv(tmp_path / "ehr.csv", index=False)
+    with pytest.raises(InputError, match="2 columns that are 'Case ID' spelled differently: 'case id', 'CASE ID'"):
+        load_cohort(tmp_path / "ehr.csv", id_column="Case ID", label="stage")
+
+
 def test_a_duplicated_patient_column_of_the_rna_matrix_is_refused(tmp_path):
     ids = [f"P{i:02d}" for i in range(6)]
     path = _rna(tmp_path, ids)

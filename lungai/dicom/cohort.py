@@ -1011,17 +1011,26 @@ def read_clinical(clinical) -> pd.DataFrame:
     return clin
 
 
-def _join_clinical(table: pd.DataFrame, clin: pd.DataFrame, notes: list) -> pd.DataFrame:
-    """``table`` with the columns of the clinical table ``clin`` (:func:`read_clinical`) of its patients."""
+def _join_clinical(table: pd.DataFrame, clin: pd.DataFrame, notes: list, failed=(), exported=()) -> pd.DataFrame:
+    """``table`` with the columns of the clinical table ``clin`` (:func:`read_clinical`) of its patients.  The clinical
+    rows left without a table row are said by why: ``failed`` (PatientIDs of patients that failed in this run: their
+    errors were said), else in the export (``exported``: every PatientID found) but not computed (no CT series: the
+    inventory says why), else not in the export at all."""
     missing = sorted(set(table["patient_id"]) - set(clin["patient_id"]))
     extra = sorted(set(clin["patient_id"]) - set(table["patient_id"]))
+    absent = [p for p in extra if p not in set(failed) and p not in set(exported)]
     if missing:        # ids spelt otherwise (001 -> 1, case, separators): named, with the fix (as rp does)
         from lungai.io.tables import id_spelling_hint
 
         notes.append(f"no clinical row for: {', '.join(missing)} (their clinical columns are empty)"
-                     + id_spelling_hint(missing, extra))
-    if extra:
-        notes.append(f"clinical rows without imaging results: {', '.join(extra)}")
+                     + id_spelling_hint(missing, absent))
+    for words, ids in (("of patients that failed (their errors above; no table row)", [p for p in extra if p in
+                                                                                       set(failed)]),
+                       (f"of patients in the export but not computed (no CT series; see {INVENTORY})",
+                        [p for p in extra if p not in set(failed) and p in set(exported)]),
+                       ("of patients not in the export (no DICOM of that PatientID)", absent)):
+        if ids:
+            notes.append(f"clinical rows {words}: {', '.join(ids)}")
     return table.merge(clin, on="patient_id", how="left")
 
 
@@ -1288,7 +1297,10 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                     print(f"warning: {r.case}: {r.lungs_cut}")
             notes: list = []
             if clinical is not None:
-                table = _join_clinical(table, clin, notes)
+                failed_cases = {c for c, _ in summary.failed}
+                table = _join_clinical(table, clin, notes,
+                                       failed={j.patient_id for j in jobs if j.case in failed_cases},
+                                       exported=set(inventory["patient_id"].astype(str)))
             for n in notes:
                 print("note: " + n)
             write_csv(table, out / TABLE, protect=[clinical] if clinical else ())

@@ -48,6 +48,7 @@ def read_table(path, id_column: Optional[str] = None, first_id: bool = True, **k
 
 def _id_column(df: pd.DataFrame, id_column: Optional[str], what: str) -> str:
     if id_column:
+        id_column = column_named(df, id_column, what)        # 'Case ID' finds a header 'case id', as the other names
         if id_column not in df.columns:
             raise InputError(f"ID column {id_column!r} is not in the {what}",
                              f"columns are: {', '.join(map(str, df.columns[:30]))}")
@@ -58,14 +59,24 @@ def _id_column(df: pd.DataFrame, id_column: Optional[str], what: str) -> str:
     return df.columns[0]
 
 
-def column_named(df: pd.DataFrame, name):
-    """The column of ``df`` that ``name`` (--label, --drop, --stage-from) means: the exact name, else the one whose
-    name equals it without surrounding spaces ('Histology' finds a header 'Histology '), as the ID column is found;
-    ``name`` itself when none (the caller says it is not there)."""
+def column_named(df: pd.DataFrame, name, what: str = "the EHR table"):
+    """The column of ``df`` that ``name`` (--id-column, --label, --drop, --stage-from) means: the exact name, else the
+    one whose name equals it without surrounding spaces ('Histology' finds a header 'Histology '), else the one equal
+    to it in another letter case / spacing (:func:`lungai.io.tables.name_key`, the header rule of a model's columns:
+    'Case ID' finds 'case id'); ``name`` itself when none (the caller says it is not there).  Two headers that are
+    ``name`` in another spelling are refused, naming them."""
+    from lungai.io.tables import name_key
+
     if name is None or name in df.columns:
         return name
-    match = [c for c in df.columns if str(c).strip() == str(name).strip()]
-    return match[0] if len(match) == 1 else name
+    for same in (lambda c: str(c).strip() == str(name).strip(), lambda c: name_key(c) == name_key(name)):
+        match = [c for c in df.columns if same(c)]
+        if len(match) == 1:
+            return match[0]
+        if match:
+            raise InputError(f"{what} has {len(match)} columns that are {name!r} spelled differently: "
+                             f"{', '.join(map(repr, match))}", "keep one of them, or give the column's name exactly")
+    return name
 
 
 def _ids(values) -> list[str]:

@@ -111,6 +111,18 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
         raise InputError(f"feature set(s) {empty} have no columns in this table",
                          "add clin_/dose_/rad_ columns or drop these sets from --feature-sets")
     sets = [s for s in sets if s not in empty]
+    # a set with the same columns as one before it (no radiomic columns: 'all' is 'clinical_dosimetric') is fitted
+    # once, under the first name, and said: its rows would repeat the other's and double the candidates
+    same = {}
+    for s in list(sets):
+        twin = next((k for k in sets if k != s and sets.index(k) < sets.index(s)
+                     and roles.features(k) == roles.features(s)), None)
+        if twin is not None:
+            same[s] = twin
+            sets.remove(s)
+    same_notes = [f"note: feature set {s!r} has the same columns as {twin!r} (no "
+                  + "/".join(sorted(set(FEATURE_SETS[s]) - set(FEATURE_SETS[twin]))) + " columns in the table): "
+                  f"fitted once, as {twin!r}" for s, twin in same.items()]
     # the features in their canonical order (role, then name: lungai.rp.columns.canonical_order, as infer_roles
     # gives them), not the table's: a random forest draws features by position; the card saves this order
     wanted = {c for s in sets for c in roles.features(s)}
@@ -200,7 +212,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
                    "results": results, "selection": selection, "chosen": chosen,
                    "chosen_by": "given with --final (its own nested-CV performance)" if final else SELECTION_RULE,
                    "chosen_auc": honest["auc"], "chosen_auc_ci95": honest["auc_ci95"], "figures": figures,
-                   "warnings": warnings}
+                   "feature_sets_same_as": same, "warnings": warnings}
         card = {
             "format": model_io.FORMAT, "name": "SlicerLungAI radiation-pneumonitis risk model",
             "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -245,7 +257,8 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
         lines.append(f"ignored columns: {', '.join(map(str, roles.ignored))}")
     rs = card["radiomics_settings"]
     lines.append(f"radiomics settings: {rs['id']} ({rs['note']})" if rs["id"] else f"radiomics settings: {rs['note']}")
-    return TrainResult(model_dir, metrics, chosen, lines + summary_lines(metrics) + [f"warning: {w}" for w in warnings]
+    return TrainResult(model_dir, metrics, chosen, lines + same_notes + summary_lines(metrics)
+                       + [f"warning: {w}" for w in warnings]
                        + ([SYNTHETIC_NOTE] if synthetic else []))   # a synthetic cohort's model: illustrative
 
 
