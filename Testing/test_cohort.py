@@ -1892,3 +1892,23 @@ def test_a_refused_rtdose_is_named_by_its_path_under_the_export(export, tmp_path
     errors = pd.read_csv(out / "errors.csv", dtype=str)
     error = errors.loc[errors["case"] == "P1", "error"].iloc[0]
     assert error.startswith("P1/RTDOSE/rtdose.dcm: its DoseUnits tag says CGY"), error
+
+
+def test_clinical_rows_of_failed_patients_are_not_said_to_have_no_imaging():
+    """QA (LUNG1-003 copied as three patients, one with a RELATIVE-unit RTDOSE that failed, a clinical CSV with a
+    fourth id): the note said 'clinical rows without imaging results: P_FAIL, P_GONE' - the failed patient, whose
+    CT, RTSTRUCT and RTDOSE were in the export and whose error was already reported, listed as one without imaging.
+    Failed, in-the-export-but-unprocessed and not-in-the-export patients are now said apart, with where to look."""
+    from lungai.dicom.cohort import _join_clinical
+
+    table = pd.DataFrame({"case": ["P_OK"], "patient_id": ["P_OK"]})
+    clin = pd.DataFrame({"patient_id": ["P_OK", "P_FAIL", "P_NOCT", "P_GONE"], "rp_grade2": [1, 0, 1, 0]})
+    notes: list = []
+    joined = _join_clinical(table, clin, notes, failed={"P_FAIL"}, unprocessed={"P_NOCT", "P_OK"},
+                            errors="out/errors.csv", inventory="out/patients.csv")
+    assert joined["rp_grade2"].tolist() == [1]
+    said = "\n".join(notes)
+    assert "clinical rows of patients that failed (not in the table; the reason in out/errors.csv): P_FAIL" in said
+    assert "in the export without a result (no CT series, or not finished: see out/patients.csv): P_NOCT" in said
+    assert "clinical rows of patients not in the export (no imaging): P_GONE" in said
+    assert "without imaging results" not in said and said.count("P_FAIL") == 1, said

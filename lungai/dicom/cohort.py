@@ -1011,17 +1011,31 @@ def read_clinical(clinical) -> pd.DataFrame:
     return clin
 
 
-def _join_clinical(table: pd.DataFrame, clin: pd.DataFrame, notes: list) -> pd.DataFrame:
-    """``table`` with the columns of the clinical table ``clin`` (:func:`read_clinical`) of its patients."""
+def _join_clinical(table: pd.DataFrame, clin: pd.DataFrame, notes: list, failed=(), unprocessed=(),
+                   errors: str = ERRORS, inventory: str = INVENTORY) -> pd.DataFrame:
+    """``table`` with the columns of the clinical table ``clin`` (:func:`read_clinical`) of its patients.
+
+    A clinical row without a table row is said as what it is: its patient ``failed`` (PatientIDs: in the export,
+    processed, the error in ``errors``), ``unprocessed`` (in the export, not processed: no CT series, a result
+    not finished) or not in the export at all - never a failed patient listed as one without imaging."""
     missing = sorted(set(table["patient_id"]) - set(clin["patient_id"]))
     extra = sorted(set(clin["patient_id"]) - set(table["patient_id"]))
+    failed_ids = [p for p in extra if p in set(failed)]
+    unprocessed_ids = [p for p in extra if p in set(unprocessed) and p not in set(failed)]
+    absent = [p for p in extra if p not in set(failed_ids) | set(unprocessed_ids)]
     if missing:        # ids spelt otherwise (001 -> 1, case, separators): named, with the fix (as rp does)
         from lungai.io.tables import id_spelling_hint
 
         notes.append(f"no clinical row for: {', '.join(missing)} (their clinical columns are empty)"
-                     + id_spelling_hint(missing, extra))
-    if extra:
-        notes.append(f"clinical rows without imaging results: {', '.join(extra)}")
+                     + id_spelling_hint(missing, absent))
+    if failed_ids:
+        notes.append(f"clinical rows of patients that failed (not in the table; the reason in {errors}): "
+                     f"{', '.join(failed_ids)}")
+    if unprocessed_ids:
+        notes.append(f"clinical rows of patients in the export without a result (no CT series, or not finished: "
+                     f"see {inventory}): {', '.join(unprocessed_ids)}")
+    if absent:
+        notes.append(f"clinical rows of patients not in the export (no imaging): {', '.join(absent)}")
     return table.merge(clin, on="patient_id", how="left")
 
 
@@ -1288,7 +1302,10 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                     print(f"warning: {r.case}: {r.lungs_cut}")
             notes: list = []
             if clinical is not None:
-                table = _join_clinical(table, clin, notes)
+                failed_ids = {j.patient_id for j in jobs if j.case in failed_now}
+                table = _join_clinical(table, clin, notes, failed=failed_ids,
+                                       unprocessed=set(inventory["patient_id"].astype(str)) - failed_ids,
+                                       errors=str(out / ERRORS), inventory=str(out / INVENTORY))
             for n in notes:
                 print("note: " + n)
             write_csv(table, out / TABLE, protect=[clinical] if clinical else ())
