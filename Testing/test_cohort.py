@@ -1912,3 +1912,28 @@ def test_clinical_rows_of_failed_patients_are_not_said_to_have_no_imaging():
     assert "in the export without a result (no CT series, or not finished: see out/patients.csv): P_NOCT" in said
     assert "clinical rows of patients not in the export (no imaging): P_GONE" in said
     assert "without imaging results" not in said and said.count("P_FAIL") == 1, said
+
+
+def test_an_rtdose_of_unusable_dose_units_is_said_before_any_work_with_its_fix(export, tmp_path):
+    """QA (an export whose RTDOSE has DoseUnits RELATIVE - a normalised dose - or none at all): the terminal's
+    up-front 'P1 will fail: ... has DoseUnits 'RELATIVE'' named the problem but not the fix, which was said only in
+    errors.csv after every other patient's work.  The plan's warning now names the fix too."""
+    import pydicom
+
+    from lungai.dicom.cohort import inventory_warnings
+
+    for units, fix in (("RELATIVE", "export the physical dose in GY"),
+                       (None, "re-export the RTDOSE from the planning system (DoseUnits is a mandatory tag)")):
+        root = _p1_copy(export, tmp_path / str(units))
+        dose = root / "P1" / "RTDOSE" / "rtdose.dcm"
+        ds = pydicom.dcmread(dose)
+        if units:
+            ds.DoseUnits = units
+        else:
+            del ds.DoseUnits
+        ds.save_as(dose)
+        jobs, inv = plan_cohort(root)
+        said = inventory_warnings(jobs, inv)
+        assert len(said) == 1 and said[0].startswith("P1 will fail: P1/RTDOSE/rtdose.dcm ha"), said
+        assert ("DoseUnits 'RELATIVE'" if units else "no DoseUnits") in said[0]
+        assert said[0].endswith(" - fix: " + fix), said

@@ -936,7 +936,9 @@ def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = N
                          "before training")
     for job in jobs:
         if job.error:
-            lines.append(f"{job.case} will fail: {job.error[0]}")
+            # the fix too (re-export the RTDOSE in GY ...): said before hours of other patients' work, not after
+            lines.append(f"{job.case} will fail: {job.error[0]}"
+                         + (f" - fix: {job.error[1]}" if len(job.error) > 1 and job.error[1] else ""))
         lines += [f"{job.case}: {n[len('WARNING: '):]}" for n in job.notes
                   if n.startswith("WARNING: ") and UNREADABLE in n]       # an RTSTRUCT that could not be read?
     for r in (inventory.itertuples(index=False) if inventory is not None else ()):
