@@ -1389,6 +1389,15 @@ def test_a_manifest_of_absolute_paths_whose_data_folder_was_moved_is_refused_up_
         assert f"is now {new / 'synth003_000' / 'ct.nii.gz'}" in err.value.problem
         assert err.value.fix.startswith(f"write the paths relative to the {what}'s folder "
                                         "(synth003_000/ct.nii.gz for ct.nii.gz)"), err.value.fix
+    flat = tmp_path / "flat"                              # a flat folder of uniquely named files, moved
+    flat.mkdir()
+    for i in range(2):
+        shutil.copy(new / f"synth003_00{i}" / "ct.nii.gz", flat / f"P{i}_ct.nii.gz")
+        shutil.copy(new / f"synth003_00{i}" / "labels.nii.gz", flat / f"P{i}_labels.nii.gz")
+    pd.DataFrame({"case": ["P0", "P1"], "image": [f"/data/gone/P{i}_ct.nii.gz" for i in range(2)],
+                  "mask": [f"/data/gone/P{i}_labels.nii.gz" for i in range(2)]}).to_csv(flat / "m.csv", index=False)
+    with pytest.raises(InputError, match=r"/data/gone/P0_ct.nii.gz is now .*flat/P0_ct.nii.gz"):
+        read_manifest(flat / "m.csv")
     shutil.rmtree(new / "synth003_000")
     shutil.rmtree(new / "synth003_001")
     assert len(read_manifest(new / "absolute.csv")) == 2     # offline, not found moved: left to the batch (resume)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
@@ -380,13 +381,14 @@ def listed_path(value, table) -> Path:
     return q if q.is_absolute() else Path(table).parent / q
 
 
-def _moved_to(missing: Path, table: Path) -> Path | None:
+def _moved_to(missing: Path, table: Path, bare: bool = False) -> Path | None:
     """Where the missing absolute path ``missing`` is now if its data folder was moved: the shortest tail of it
-    (``case/ct.nii.gz``, ``data/case/ct.nii.gz`` ...) that exists under the table's folder, else None."""
+    (``case/ct.nii.gz``, ``data/case/ct.nii.gz`` ...) that exists under the table's folder, else None.  The bare
+    file name only when ``bare`` (a name no other listed file has: ``P7_ct.nii.gz``, never every case's ``ct.nii.gz``)."""
     parts = missing.parts[1:]
-    for k in range(1, len(parts) + 1):
+    for k in range(1 if bare else 2, len(parts) + 1):
         found = Path(table).parent.joinpath(*parts[-k:])
-        if k > 1 and found.is_file():      # a bare file name alone (ct.nii.gz) is no evidence of which case
+        if found.exists():
             return found
     return None
 
@@ -401,7 +403,8 @@ def check_listed_files(paths: Iterable, table, what: str = "table", refuse_all_m
     missing = [q for q in paths if not q.exists()]
     if not missing:
         return
-    moved = [(q, _moved_to(q, table)) for q in missing if q.is_absolute()]
+    names = Counter(q.name for q in paths)
+    moved = [(q, _moved_to(q, table, bare=names[q.name] == 1)) for q in missing if q.is_absolute()]
     moved = [(q, now) for q, now in moved if now is not None]
     if not moved and not (refuse_all_missing and len(missing) == len(paths)):
         return
