@@ -1902,8 +1902,6 @@ def test_clinical_rows_of_failed_patients_are_not_said_to_lack_imaging(export, t
 
     import pydicom
 
-    from lungai.dicom.cohort import _join_clinical
-
     root = tmp_path / "export"
     shutil.copytree(export, root)
     rd = next(f for f in (root / "P3").rglob("*.dcm") if pydicom.dcmread(f, stop_before_pixels=True).Modality == "RTDOSE")
@@ -1913,11 +1911,53 @@ def test_clinical_rows_of_failed_patients_are_not_said_to_lack_imaging(export, t
     s = run_cohort(root, tmp_path / "out", PARAMS, clinical=_clinical(tmp_path), workers=0, mapping=_mapping(tmp_path))
     assert sorted(s.done) == ["P1", "P2"] and [c for c, _ in s.failed] == ["P3"]
     printed = capsys.readouterr().out
-    assert "note: clinical rows of patients that failed (their errors above; no table row): P3" in printed, printed
-    assert "note: clinical rows of patients not in the export (no DICOM of that PatientID): P9" in printed
+    errors = tmp_path / "out" / "errors.csv"
+    assert f"note: clinical rows of patients that failed (not in the table; the reason in {errors}): P3" in printed, \
+        printed
+    assert "note: clinical rows of patients not in the export (no imaging): P9" in printed
     assert "without imaging" not in printed
-    # in the export but not computed (no CT series): said apart
+
+
+def test_clinical_rows_of_failed_patients_are_not_said_to_have_no_imaging():
+    """QA (LUNG1-003 copied as three patients, one with a RELATIVE-unit RTDOSE that failed, a clinical CSV with a
+    fourth id): the note said 'clinical rows without imaging results: P_FAIL, P_GONE' - the failed patient, whose
+    CT, RTSTRUCT and RTDOSE were in the export and whose error was already reported, listed as one without imaging.
+    Failed, in-the-export-but-unprocessed and not-in-the-export patients are now said apart, with where to look."""
+    from lungai.dicom.cohort import _join_clinical
+
+    table = pd.DataFrame({"case": ["P_OK"], "patient_id": ["P_OK"]})
+    clin = pd.DataFrame({"patient_id": ["P_OK", "P_FAIL", "P_NOCT", "P_GONE"], "rp_grade2": [1, 0, 1, 0]})
     notes: list = []
-    _join_clinical(pd.DataFrame({"case": ["P1"], "patient_id": ["P1"]}),
-                   pd.DataFrame({"patient_id": ["P1", "P5"], "rp_grade2": [1, 0]}), notes, exported={"P1", "P5"})
-    assert notes == ["clinical rows of patients in the export but not computed (no CT series; see patients.csv): P5"]
+    joined = _join_clinical(table, clin, notes, failed={"P_FAIL"}, unprocessed={"P_NOCT", "P_OK"},
+                            errors="out/errors.csv", inventory="out/patients.csv")
+    assert joined["rp_grade2"].tolist() == [1]
+    said = "\n".join(notes)
+    assert "clinical rows of patients that failed (not in the table; the reason in out/errors.csv): P_FAIL" in said
+    assert "in the export without a result (no CT series, or not finished: see out/patients.csv): P_NOCT" in said
+    assert "clinical rows of patients not in the export (no imaging): P_GONE" in said
+    assert "without imaging results" not in said and said.count("P_FAIL") == 1, said
+
+
+def test_an_rtdose_of_unusable_dose_units_is_said_before_any_work_with_its_fix(export, tmp_path):
+    """QA (an export whose RTDOSE has DoseUnits RELATIVE - a normalised dose - or none at all): the terminal's
+    up-front 'P1 will fail: ... has DoseUnits 'RELATIVE'' named the problem but not the fix, which was said only in
+    errors.csv after every other patient's work.  The plan's warning now names the fix too."""
+    import pydicom
+
+    from lungai.dicom.cohort import inventory_warnings
+
+    for units, fix in (("RELATIVE", "export the physical dose in GY"),
+                       (None, "re-export the RTDOSE from the planning system (DoseUnits is a mandatory tag)")):
+        root = _p1_copy(export, tmp_path / str(units))
+        dose = root / "P1" / "RTDOSE" / "rtdose.dcm"
+        ds = pydicom.dcmread(dose)
+        if units:
+            ds.DoseUnits = units
+        else:
+            del ds.DoseUnits
+        ds.save_as(dose)
+        jobs, inv = plan_cohort(root)
+        said = inventory_warnings(jobs, inv)
+        assert len(said) == 1 and said[0].startswith("P1 will fail: P1/RTDOSE/rtdose.dcm ha"), said
+        assert ("DoseUnits 'RELATIVE'" if units else "no DoseUnits") in said[0]
+        assert said[0].endswith(" - fix: " + fix), said

@@ -1359,3 +1359,47 @@ def test_a_case_whose_mhd_pixel_data_changed_is_redone_on_resume(tmp_path):
     again = run_batch(manifest, out, PARAMS, workers=0, segments=["tumour"])
     assert sorted(again.done) == sorted([a, b]), again.text()
     assert f"note: {a}: inputs changed since the last run (mask): redone" in again.text()
+
+
+def test_a_manifest_of_absolute_paths_whose_data_folder_was_moved_is_refused_up_front_with_the_fix(tmp_path):
+    """QA (a cohort folder with its manifest of absolute paths, moved to another disk): every case failed, one by one,
+    with a bare '/old/place/ct.nii.gz does not exist' - the fix (paths relative to the manifest, which move with it)
+    named nowhere.  Now refused before any work, naming where the files are now; a relative manifest moved reads."""
+    import shutil
+
+    from lungai.seg.dataset import read_backgrounds
+
+    old = tmp_path / "old"
+    manifest = write_synthetic_cohort(old, 2, seed=3, shape=(40, 40, 16))
+    df = pd.read_csv(manifest, dtype=str)
+    for col in ("image", "mask"):
+        df[col] = [str(old / v) for v in df[col]]
+    df.to_csv(old / "absolute.csv", index=False)
+    df[["image", "mask"]].to_csv(old / "backgrounds.csv", index=False)       # eval-seg / train --implant-into
+    assert len(read_manifest(old / "absolute.csv")) == 2                      # in place: read as before
+    shutil.move(old, tmp_path / "new")
+    new = tmp_path / "new"
+    assert [r["image"] for r in read_manifest(new / "manifest.csv")] == \
+        [str(new / f"synth003_00{i}" / "ct.nii.gz") for i in range(2)]       # relative paths move with it
+    for read, table, what in ((read_manifest, "absolute.csv", "manifest"),
+                              (read_backgrounds, "backgrounds.csv", "--implant-into CSV")):
+        with pytest.raises(InputError) as err:
+            read(new / table)
+        assert f"4 of the 4 file(s) listed in the {what} {new / table} do not exist" in err.value.problem
+        assert f"is now {new / 'synth003_000' / 'ct.nii.gz'}" in err.value.problem
+        assert err.value.fix.startswith(f"write the paths relative to the {what}'s folder "
+                                        "(synth003_000/ct.nii.gz for ct.nii.gz)"), err.value.fix
+    flat = tmp_path / "flat"                              # a flat folder of uniquely named files, moved
+    flat.mkdir()
+    for i in range(2):
+        shutil.copy(new / f"synth003_00{i}" / "ct.nii.gz", flat / f"P{i}_ct.nii.gz")
+        shutil.copy(new / f"synth003_00{i}" / "labels.nii.gz", flat / f"P{i}_labels.nii.gz")
+    pd.DataFrame({"case": ["P0", "P1"], "image": [f"/data/gone/P{i}_ct.nii.gz" for i in range(2)],
+                  "mask": [f"/data/gone/P{i}_labels.nii.gz" for i in range(2)]}).to_csv(flat / "m.csv", index=False)
+    with pytest.raises(InputError, match=r"/data/gone/P0_ct.nii.gz is now .*flat/P0_ct.nii.gz"):
+        read_manifest(flat / "m.csv")
+    shutil.rmtree(new / "synth003_000")
+    shutil.rmtree(new / "synth003_001")
+    assert len(read_manifest(new / "absolute.csv")) == 2     # offline, not found moved: left to the batch (resume)
+    with pytest.raises(InputError, match="none of the 4 file"):      # backgrounds are needed now: said up front
+        read_backgrounds(new / "backgrounds.csv")

@@ -936,7 +936,9 @@ def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = N
                          "before training")
     for job in jobs:
         if job.error:
-            lines.append(f"{job.case} will fail: {job.error[0]}")
+            # the fix too (re-export the RTDOSE in GY ...): said before hours of other patients' work, not after
+            lines.append(f"{job.case} will fail: {job.error[0]}"
+                         + (f" - fix: {job.error[1]}" if len(job.error) > 1 and job.error[1] else ""))
         lines += [f"{job.case}: {n[len('WARNING: '):]}" for n in job.notes
                   if n.startswith("WARNING: ") and UNREADABLE in n]       # an RTSTRUCT that could not be read?
     for r in (inventory.itertuples(index=False) if inventory is not None else ()):
@@ -1011,26 +1013,31 @@ def read_clinical(clinical) -> pd.DataFrame:
     return clin
 
 
-def _join_clinical(table: pd.DataFrame, clin: pd.DataFrame, notes: list, failed=(), exported=()) -> pd.DataFrame:
-    """``table`` with the columns of the clinical table ``clin`` (:func:`read_clinical`) of its patients.  The clinical
-    rows left without a table row are said by why: ``failed`` (PatientIDs of patients that failed in this run: their
-    errors were said), else in the export (``exported``: every PatientID found) but not computed (no CT series: the
-    inventory says why), else not in the export at all."""
+def _join_clinical(table: pd.DataFrame, clin: pd.DataFrame, notes: list, failed=(), unprocessed=(),
+                   errors: str = ERRORS, inventory: str = INVENTORY) -> pd.DataFrame:
+    """``table`` with the columns of the clinical table ``clin`` (:func:`read_clinical`) of its patients.
+
+    A clinical row without a table row is said as what it is: its patient ``failed`` (PatientIDs: in the export,
+    processed, the error in ``errors``), ``unprocessed`` (in the export, not processed: no CT series, a result
+    not finished) or not in the export at all - never a failed patient listed as one without imaging."""
     missing = sorted(set(table["patient_id"]) - set(clin["patient_id"]))
     extra = sorted(set(clin["patient_id"]) - set(table["patient_id"]))
-    absent = [p for p in extra if p not in set(failed) and p not in set(exported)]
+    failed_ids = [p for p in extra if p in set(failed)]
+    unprocessed_ids = [p for p in extra if p in set(unprocessed) and p not in set(failed)]
+    absent = [p for p in extra if p not in set(failed_ids) | set(unprocessed_ids)]
     if missing:        # ids spelt otherwise (001 -> 1, case, separators): named, with the fix (as rp does)
         from lungai.io.tables import id_spelling_hint
 
         notes.append(f"no clinical row for: {', '.join(missing)} (their clinical columns are empty)"
                      + id_spelling_hint(missing, absent))
-    for words, ids in (("of patients that failed (their errors above; no table row)", [p for p in extra if p in
-                                                                                       set(failed)]),
-                       (f"of patients in the export but not computed (no CT series; see {INVENTORY})",
-                        [p for p in extra if p not in set(failed) and p in set(exported)]),
-                       ("of patients not in the export (no DICOM of that PatientID)", absent)):
-        if ids:
-            notes.append(f"clinical rows {words}: {', '.join(ids)}")
+    if failed_ids:
+        notes.append(f"clinical rows of patients that failed (not in the table; the reason in {errors}): "
+                     f"{', '.join(failed_ids)}")
+    if unprocessed_ids:
+        notes.append(f"clinical rows of patients in the export without a result (no CT series, or not finished: "
+                     f"see {inventory}): {', '.join(unprocessed_ids)}")
+    if absent:
+        notes.append(f"clinical rows of patients not in the export (no imaging): {', '.join(absent)}")
     return table.merge(clin, on="patient_id", how="left")
 
 
@@ -1297,10 +1304,10 @@ def _run_cohort_locked(root, out: Path, params: dict, clinical, clin, workers: i
                     print(f"warning: {r.case}: {r.lungs_cut}")
             notes: list = []
             if clinical is not None:
-                failed_cases = {c for c, _ in summary.failed}
-                table = _join_clinical(table, clin, notes,
-                                       failed={j.patient_id for j in jobs if j.case in failed_cases},
-                                       exported=set(inventory["patient_id"].astype(str)))
+                failed_ids = {j.patient_id for j in jobs if j.case in failed_now}
+                table = _join_clinical(table, clin, notes, failed=failed_ids,
+                                       unprocessed=set(inventory["patient_id"].astype(str)) - failed_ids,
+                                       errors=str(out / ERRORS), inventory=str(out / INVENTORY))
             for n in notes:
                 print("note: " + n)
             write_csv(table, out / TABLE, protect=[clinical] if clinical else ())

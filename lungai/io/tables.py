@@ -16,12 +16,16 @@
   a cell: the one list of ``lungai rp`` and ``lungai stage``.
 - :func:`name_key` / :func:`match_headers` - a table's header that is a model's column spelled with another case /
   spacing ('Histology' for 'Histology ', 'case id' for 'Case ID'): the one rule of ``lungai rp`` and ``lungai stage``.
+- :func:`listed_path` / :func:`check_listed_files` - a file path written in a table (a manifest's image / mask): a
+  relative one read from the table's folder; absolute ones that are missing because the data folder was moved are
+  refused up front, naming where the file is now and the fix (relative paths).
 """
 
 from __future__ import annotations
 
 import csv
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
@@ -368,3 +372,50 @@ def name_order(values: Iterable) -> list:
     a network's input order follow it, so a shuffled copy of a table gives the same model (``lungai stage``:
     :func:`lungai.fusion.data.load_cohort`; ``lungai rp``: :func:`lungai.rp.columns.canonical_order`)."""
     return sorted(values, key=str)
+
+
+def listed_path(value, table) -> Path:
+    """A file path written in the table ``table``: an absolute one as it is, a relative one from the table's folder
+    (so a data folder moved with its table still reads)."""
+    q = Path(str(value))
+    return q if q.is_absolute() else Path(table).parent / q
+
+
+def _moved_to(missing: Path, table: Path, bare: bool = False) -> Path | None:
+    """Where the missing absolute path ``missing`` is now if its data folder was moved: the shortest tail of it
+    (``case/ct.nii.gz``, ``data/case/ct.nii.gz`` ...) that exists under the table's folder, else None.  The bare
+    file name only when ``bare`` (a name no other listed file has: ``P7_ct.nii.gz``, never every case's ``ct.nii.gz``)."""
+    parts = missing.parts[1:]
+    for k in range(1 if bare else 2, len(parts) + 1):
+        found = Path(table).parent.joinpath(*parts[-k:])
+        if found.exists():
+            return found
+    return None
+
+
+def check_listed_files(paths: Iterable, table, what: str = "table", refuse_all_missing: bool = True) -> None:
+    """Refuse, before any work, absolute file paths written in ``table`` that do not exist when their data folder
+    looks moved (the file is found under the table's folder by a tail of its path), or when none of the paths exists
+    (``refuse_all_missing``): the error names the files, where they are now, and the fix - paths relative to the
+    table's folder, which move with it.  Otherwise a missing file is left to its row's own error."""
+    table = Path(table)
+    paths = [Path(str(q)) for q in paths]
+    missing = [q for q in paths if not q.exists()]
+    if not missing:
+        return
+    names = Counter(q.name for q in paths)
+    moved = [(q, _moved_to(q, table, bare=names[q.name] == 1)) for q in missing if q.is_absolute()]
+    moved = [(q, now) for q, now in moved if now is not None]
+    if not moved and not (refuse_all_missing and len(missing) == len(paths)):
+        return
+    shown = ", ".join(str(q) for q in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    if moved:
+        q, now = moved[0]
+        rel = now.relative_to(table.parent).as_posix()
+        raise InputError(f"{len(missing)} of the {len(paths)} file(s) listed in the {what} {table} do not exist: "
+                         f"{shown}; the data folder looks moved ({q} is now {now})",
+                         f"write the paths relative to the {what}'s folder ({rel} for {q.name}), so that they move "
+                         f"with it, or correct the absolute paths in {table.name}")
+    raise InputError(f"none of the {len(paths)} file(s) listed in the {what} {table} exists: {shown}",
+                     f"correct the paths in {table.name} (relative paths are read from its folder, "
+                     f"{table.parent.absolute()}, and move with it; was the data folder moved or the drive unmounted?)")

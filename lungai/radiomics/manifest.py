@@ -91,13 +91,19 @@ def read_manifest(path: str | Path) -> list[dict]:
         listed = "; ".join(" and ".join(map(repr, g)) + f" (both {safe_name(g[0])}.csv)" for g in clashes[:5])
         raise InputError(f"manifest {p.name} has case ids that give the same output file name: {listed}",
                          "rename these cases so that they differ in " + NAME_RULE)
+    from lungai.io.tables import check_listed_files, listed_path
+
     rows = []
     for rec in df.to_dict("records"):
         for col in PATH_COLUMNS:
             if rec.get(col):
-                q = Path(rec[col])
-                rec[col] = str(q if q.is_absolute() else (p.parent / q))
+                rec[col] = str(listed_path(rec[col], p))
         rows.append(rec)
+    # a moved data folder (absolute paths of the old place, the files under the manifest's folder now): refused now,
+    # with the fix - not each case failing with a bare "does not exist"; files merely offline are left to the batch
+    # (its finished cases are kept)
+    check_listed_files([r[c] for r in rows for c in PATH_COLUMNS if r.get(c)], p, what="manifest",
+                       refuse_all_missing=False)
     return rows
 
 

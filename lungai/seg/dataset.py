@@ -655,11 +655,14 @@ def read_backgrounds(path) -> list:
         rows = list(csv.DictReader(fh))
     if not rows or "image" not in rows[0]:
         raise InputError(f"{path} needs an 'image' column", "write one row per CT: image[,mask,label,patient]")
+    from lungai.io.tables import check_listed_files, listed_path
+
     out = []
+    listed = [listed_path(f, path) for r in rows for f in (r["image"], r.get("mask")) if f]
+    check_listed_files(listed, path, what="--implant-into CSV")    # a moved data folder: said with the fix
     for r in rows:
-        img = (path.parent / r["image"]) if not Path(r["image"]).is_absolute() else Path(r["image"])
-        mask = r.get("mask") or None
-        mask = (path.parent / mask if not Path(mask).is_absolute() else Path(mask)) if mask else None
+        img = listed_path(r["image"], path)
+        mask = listed_path(r["mask"], path) if r.get("mask") else None
         for f in (img, mask):
             if f is not None and not f.is_file():
                 raise InputError(f"{f} (listed in {path}) does not exist", "fix the path in the CSV")
