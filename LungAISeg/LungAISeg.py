@@ -186,7 +186,7 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
         trainProblem = self.logic.trainingInputProblem(p) if p else "no parameter node"
         self.ui.trainButton.enabled = not busy and trainProblem is None
         self.ui.trainButton.toolTip = trainProblem or (
-            f"Resume the interrupted training in {p.trainOutput} (same options as when it started); Cancel stops it"
+            f"Resume the training in {p.trainOutput} (same options as when it started); Cancel stops it"
             if self.logic.trainingResumes(p) else
             "Train in the background; Cancel stops it, and Start training resumes it later in the same folder")
         self.ui.cancelButton.enabled = busy
@@ -279,6 +279,17 @@ def panelLabelWords(text: str) -> str:
                   lambda m: f"Tumour label {value(m[1])} then, {value(m[2])} now", text)
     text = re.sub(r"--label None\b", "Tumour label 0 (any nonzero voxel)", text)
     return re.sub(r"--label (\d+)", r"Tumour label \1", text)
+
+
+def panelTrainWords(text: str) -> str:
+    """train-seg's words for its options in the panel's: "--resume with a larger --epochs (e.g. --epochs N" as
+    "Start training with a larger Epochs (Advanced; e.g. N", "-o folder" as "output folder"."""
+    import re
+
+    text = re.sub(r"--resume with a larger --epochs \(e\.g\. --epochs (\d+)",
+                  r"Start training with a larger Epochs (Advanced; e.g. \1", text)
+    text = re.sub(r"--epochs (\d+)", r"Epochs \1", text)
+    return text.replace("-o folder", "output folder")
 
 
 class LungAISegLogic(ScriptedLoadableModuleLogic):
@@ -402,8 +413,6 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
 
             return f"{busy.problem}: " + busy.fix.replace(TRAINING_WAIT, "wait until it ends, or choose another "
                                                           "output folder", 1)
-        if commands.trained_model_complete(p.trainOutput):
-            return f"{p.trainOutput} already holds a trained model: choose a new output folder"
         from lungai.cli.seg import check_train_output
 
         try:   # train-seg's own check of -o: a new or empty folder, or its own model / checkpoints there
@@ -430,11 +439,11 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
         import contextlib
         import io
 
-        from lungai.cli.seg import resume_settings, train_config, train_seg_parser
+        from lungai.cli.seg import finished_model_note, resume_settings, train_config, train_seg_parser
         from lungai.seg.settings import MEMBERS_DISAGREE, check_settings
 
         try:
-            args = self.trainingCommand(p)
+            args = self.trainingCommand(p, resume=self.trainingResumes(p))
         except ValueError as exc:
             return str(exc)
         stderr = io.StringIO()
@@ -445,8 +454,11 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
             return stderr.getvalue().strip().splitlines()[-1] if stderr.getvalue().strip() else "invalid options"
         try:
             train_config(parsed)
-            if self.trainingResumes(p):
+            if parsed.resume:
                 check_settings(pathlib.Path(p.trainOutput) / commands.TRAIN_CHECKPOINTS, resume_settings(parsed))
+                done = finished_model_note(pathlib.Path(p.trainOutput), parsed)   # train-seg --resume's own rule
+                if done:
+                    return panelTrainWords(done)
         except InputError as exc:
             problem, fix = panelLabelWords(exc.problem), panelLabelWords(exc.fix)
             if self.trainingResumes(p) and MEMBERS_DISAGREE in problem:     # no options resume it
@@ -461,13 +473,16 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def trainingResumes(p):
-        """The output folder holds an interrupted (killed, cancelled) training: Start training resumes it
-        (``--resume``; train-seg refuses it when the options differ from those it started with)."""
-        return commands.interrupted_training(p.trainOutput)
+        """The output folder holds an interrupted (killed, cancelled) training, or a finished model: Start training
+        resumes it (``--resume``; train-seg refuses it when the options differ from those it started with; on a
+        finished model it trains on only with a larger Epochs, else "nothing to do":
+        :func:`lungai.cli.seg.finished_model_note`, which :meth:`trainingOptionsProblem` asks)."""
+        return commands.interrupted_training(p.trainOutput) or (
+            commands.trained_model_complete(p.trainOutput) and commands.training_busy(p.trainOutput) is None)
 
     @staticmethod
     def resumeMessage(folder):
-        return (f"Resuming the interrupted training in {folder} (to start anew, choose a new output folder; "
+        return (f"Resuming the training in {folder} (to start anew, choose a new output folder; "
                 "changed options are refused, except members, MC passes, and - with a constant learning rate - "
                 "epochs no fewer than the members have run)")
 

@@ -1435,8 +1435,8 @@ def test_lungai_seg_training_resumes_an_interrupted_run_on_label_maps(load_modul
     assert main(resumed) == 0
     doc = json.loads((tmp_path / "model" / "model.json").read_text(encoding="utf-8"))
     assert doc["training"]["case_sources"]["label"] == 1 and "calibration" in doc
-    assert not logic.trainingResumes(p) and "already holds a trained model" in logic.trainingInputProblem(p)
-    with pytest.raises(ValueError, match="already holds a trained model"):
+    assert logic.trainingResumes(p) and "nothing to do" in logic.trainingInputProblem(p)    # train-seg's rule
+    with pytest.raises(ValueError, match="nothing to do"):
         logic.startTraining(p)
 
 
@@ -3943,3 +3943,46 @@ def test_multimodal_risk_form_number_with_a_decimal_comma_is_said_in_the_panels_
     job = logic.startRisk(p)                    # the command is built, not run
     assert job is not None
     job.finish()
+
+
+def test_lungai_seg_training_on_a_finished_model_follows_train_seg_resume(load_module, tmp_path, capsys):
+    """QA: Start training refused an output folder holding a finished model ("already holds a trained model: choose
+    a new output folder") where ``train-seg --resume`` on it says "already trained to N epochs ... nothing to do",
+    or with a larger --epochs trains the model on.  The panel follows train-seg's rule
+    (lungai.cli.seg.finished_model_note): the same epochs disable the button with that note; more epochs resume."""
+    import json
+
+    from lungai.cli import main
+    from seg_helpers import TINY_CLI, tiny_cases, write_cases
+
+    images, masks = write_cases(tiny_cases(6, seed=501), tmp_path / "data")
+    tiny = [a if TINY_CLI[i - 1] not in ("--epochs", "--iters") else "1" for i, a in enumerate(TINY_CLI)]
+    module = load_module("LungAISeg")
+    logic = module.LungAISegLogic()
+    p = logic.getParameterNode()
+    for flag, value in zip(tiny[::2], tiny[1::2]):                # tiny sizes set in the panel (Advanced)
+        field = module.trainField(flag[2:].replace("-", "_"))
+        setattr(p, field, type(getattr(p, field))(value))
+    p.trainImages, p.trainMasks, p.trainOutput = images, masks, tmp_path / "model"
+    first = logic.startTraining(p).process.args
+    assert main(first) == 0                                        # a finished model, trained to 1 epoch
+    capsys.readouterr()
+    model_json = tmp_path / "model" / "model.json"
+    before = model_json.read_text(encoding="utf-8")
+    assert main(first + ["--resume"]) == 0 and "nothing to do" in capsys.readouterr().out   # the CLI's rule
+    problem = logic.trainingInputProblem(p)
+    assert problem is not None and "already trained to 1 epochs" in problem and "nothing to do" in problem, problem
+    assert "choose a new output folder" not in problem.split("nothing to do")[0], problem
+    with pytest.raises(ValueError, match="nothing to do"):
+        logic.startTraining(p)
+    p.trainSeed = p.trainSeed + 1                                  # other options than the finished run's: named
+    assert logic.trainingInputProblem(p).startswith("Cannot resume:")
+    p.trainSeed = p.trainSeed - 1
+    p.trainEpochs = 2                                              # a larger --epochs: trains on, as train-seg does
+    assert logic.trainingInputProblem(p) is None and logic.trainingResumes(p)
+    resumed = logic.startTraining(p).process.args
+    assert "--resume" in resumed and resumed[resumed.index("--epochs") + 1] == "2"
+    assert model_json.read_text(encoding="utf-8") == before       # the check changed nothing
+    assert main(resumed) == 0
+    doc = json.loads(model_json.read_text(encoding="utf-8"))
+    assert doc["training"]["epochs"] == 2 and "calibration" in doc
