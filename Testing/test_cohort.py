@@ -1215,6 +1215,7 @@ def test_no_gtv_but_an_igtv_the_dose_is_of_the_lungs_minus_it_as_dose_features(s
     monkeypatch.setattr(infer, "segment_tumour", segment)
     monkeypatch.setattr(model_io, "load_model", lambda mdir: None)
     monkeypatch.setattr(resources, "resolve_model_dir", lambda d: tmp_path)
+    monkeypatch.setattr("lungai.seg.model_meta.model_identity", lambda d: {"folder": str(d)})   # no files to hash
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert main(["dose-features", "--dose", str(st["dose"]), "--ct", str(st["ct"]), "--rtstruct",
@@ -1226,6 +1227,8 @@ def test_no_gtv_but_an_igtv_the_dose_is_of_the_lungs_minus_it_as_dose_features(s
     assert "subtracted from the lungs for the dose metrics (Lungs - iGTV; no GTV dose)" in notes
     assert "not used as the tumour" not in notes
     doc = process_patient(jobs[0], PARAMS, str(tmp_path / "out"))
+    # the iGTV (primary + node, slices between) is read with gaps: the patient's record names it
+    assert any(n.startswith("structure 'iGTV' has no contour on") for n in doc["notes"]), doc["notes"]
     assert doc["status"] == "done", doc
     row = pd.read_csv(tmp_path / "out" / "patients" / "ENV" / "features.csv").iloc[0]
     for col in ("dose_mld_gy", "dose_v20_pct", "dose_v5_pct", "dose_d50_gy"):
@@ -1260,7 +1263,7 @@ def _phantom_tumour_model(monkeypatch, truth, model_dir):
     test), confidence 0.9, not flagged."""
     from types import SimpleNamespace
 
-    from lungai.seg import infer, model_io, resources
+    from lungai.seg import infer, model_io, model_meta, resources
 
     def segment(ct, model, seed=0):
         tumour = sitk.GetImageFromArray(truth)
@@ -1270,6 +1273,8 @@ def _phantom_tumour_model(monkeypatch, truth, model_dir):
     monkeypatch.setattr(infer, "segment_tumour", segment)
     monkeypatch.setattr(model_io, "load_model", lambda mdir: None)
     monkeypatch.setattr(resources, "resolve_model_dir", lambda d: model_dir)
+    # no model files to hash here (model_identity itself: test_seg_recipe, test_seg_train)
+    monkeypatch.setattr(model_meta, "model_identity", lambda d: {"folder": str(d)})
 
 
 def test_an_unreadable_igtv_is_not_said_subtracted_in_the_cohorts_notes(small_phantom, tmp_path, monkeypatch):

@@ -620,3 +620,25 @@ def test_dose_features_refuses_an_empty_envelope_and_says_an_envelope_emptied_th
     err = capsys.readouterr().err
     assert "the lung mask minus the motion envelope is empty" in err and "minus the GTV" not in err
     assert not (tmp_path / "out" / "dose.csv").exists()
+
+
+def test_cohort_records_an_envelope_read_with_gaps_in_the_patients_notes(small_phantom, tmp_path):
+    """cohort reads the tumour's motion envelope (iGTV of a primary and a node: slices left out between them) with
+    gaps allowed, also without --allow-gaps, for the dose metrics' lungs minus iGTV - but outside the block that puts
+    the gap notes into the patient's notes: result.json / patients.csv said nothing of it (the warning went to a
+    worker's stderr).  Now the patient's notes name the envelope read as separate parts, as for the lungs / GTV."""
+    from types import SimpleNamespace
+
+    from lungai.dicom.cohort import _dose_envelope
+
+    st, envelope = envelope_study(small_phantom, tmp_path / "export")
+    ct = read_ct(st["ct"])
+    job = SimpleNamespace(rtstruct=st["rtstruct"], structures=list_structures(st["rtstruct"]))
+    notes, dose_notes, unread, provenance = [], [], [], {"tumour": "automatic"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # nothing is left to a warning only the worker's terminal shows
+        mask, text = _dose_envelope(job, ct, None, provenance, notes, dose_notes, unread)
+    assert mask is not None and not unread and "motion envelope" in text
+    np.testing.assert_array_equal(array(mask) > 0, array(envelope) > 0)
+    gaps = [n for n in notes if "read as separate parts" in n]
+    assert len(gaps) == 1 and gaps[0].startswith("structure 'iGTV' has no contour on"), notes

@@ -178,6 +178,32 @@ def test_eval_seg_per_case_csv(tiny_model, tiny_data, tmp_path, capsys):
     assert "r(confidence, Dice)" in capsys.readouterr().out
 
 
+def test_eval_seg_folder_mode_records_the_model_it_evaluated(tiny_model, tiny_data, tmp_path):
+    """eval-seg on folders wrote only the per-case CSV: nothing said which model (a retrained one in the same folder
+    looks the same), seed or data made its Dice. Now <name>.report.json holds the run's record (the one
+    model_identity helper, as --split test's report and segment's result.json) and the summary."""
+    import hashlib
+
+    images, masks = tiny_data
+    out = tmp_path / "per_case.csv"
+    assert main(["eval-seg", "--model", str(tiny_model), *SEEN, "--images", str(images), "--masks", str(masks),
+                 "--seed", "3", "--max-cases", "2", "-o", str(out)]) == 0
+    rep = json.loads(out.with_suffix(".report.json").read_text(encoding="utf-8"))
+    run, ident = rep["run"], rep["run"]["model_identity"]
+    assert ident["folder"] == str(Path(tiny_model).resolve())
+    assert ident["model_json_sha256"] == hashlib.sha256((Path(tiny_model) / "model.json").read_bytes()).hexdigest()
+    assert run["seed"] == 3 and run["n_cases"] == 2 and run["max_cases"] == 2 and run["include_training_patients"]
+    assert run["images"] == str(images) and run["masks"] == str(masks) and run["split"] is None
+    df = pd.read_csv(out)
+    assert run["methods"] == sorted(set(df["method"])) and rep["summary"]["n_cases"] == len(df) == 2
+    # a user's own file of that name is never replaced
+    mine = tmp_path / "mine.report.json"
+    mine.write_text("{}", encoding="utf-8")
+    assert main(["eval-seg", "--model", str(tiny_model), *SEEN, "--images", str(images), "--masks", str(masks),
+                 "--max-cases", "1", "-o", str(tmp_path / "mine.csv")]) == 2
+    assert mine.read_text(encoding="utf-8") == "{}"
+
+
 def test_eval_seg_keeps_going_when_a_case_fails_mid_run(tiny_model, tiny_data, tmp_path, capsys, monkeypatch):
     """A case that stops with an InputError mid-run (e.g. "no lungs found" in automatic mode) used to lose the
     whole run, without naming the case and without a CSV: now it is a row with its error, left out of the summary,

@@ -187,7 +187,8 @@ def register(sub) -> None:
     e.add_argument("--split", default=None, choices=["test"],
                    help="the FINAL report: rebuild the model's held-out test split (train-seg --test-fraction) from "
                         "model.json and evaluate it with the ensemble and MC dropout, per size band and hard case")
-    e.add_argument("-o", "--output", required=True, help="per-case CSV (with --split test: also <name>.report.json)")
+    e.add_argument("-o", "--output", required=True, help="per-case CSV; also <name>.report.json: the run's record (model identity, seed, data) and "
+                        "summary (with --split test: the final report)")
     e.add_argument("--method", default=None, choices=["ensemble", "mc-dropout"],
                    help="uncertainty method (default: ensemble; MC dropout for a 1-member model)")
     e.add_argument("--mc-passes", type=int, default=None,
@@ -878,8 +879,8 @@ def run_eval(args) -> int:
         raise InputError(f"--label {args.label}: " + ("--split test takes the masks the model was trained with"
                                                        if args.split == "test" else "a tumour label is 1 or more"),
                          "leave --label out" if args.split == "test" else "give the tumour's label, e.g. --label 1")
-    report = [out.with_suffix(".report.json")] if args.split == "test" else []     # a user's file is never replaced
-    prepare_output_file(out, inputs=[args.images, args.masks], owner="eval-seg", sidecars=report)
+    # both modes write <name>.report.json (the run's record; a user's file is never replaced)
+    prepare_output_file(out, inputs=[args.images, args.masks], owner="eval-seg", sidecars=[out.with_suffix(".report.json")])
     model_dir = resolve_model_dir(args.model)
     model = load_model(model_dir)
     if args.split == "test":
@@ -899,8 +900,11 @@ def run_eval(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
     record_output_file(out, "eval-seg")                   # a re-run may replace it
-    print(f"{summary_text(summarize(df))} -> {out}")
     used = sorted(set(df["method"].dropna())) if "method" in df else []
+    # which model, seed, passes and data made these numbers (before, folder mode recorded none of it: a CSV could
+    # not be tied to the model that produced it)
+    _write_report(out, _run_record(args, model_dir, used, len(cases)), {"summary": summarize(df)})
+    print(f"{summary_text(summarize(df))} -> {out}")
     if args.method is None and used and used != ["ensemble"]:
         print(f"note: method {', '.join(used)} was used: a 1-member model has no ensemble to measure agreement "
               "(--method mc-dropout)")
@@ -995,6 +999,29 @@ def test_split_cases(training: dict, images=None, masks=None) -> list:
     return cases
 
 
+def _run_record(args, model_dir, methods: list, n_cases: int) -> dict:
+    """What an eval-seg report was made with (its ``run``): the model's identity
+    (:func:`lungai.seg.model_meta.model_identity`: folder, sha256 of model.json and each member), the seed, the MC
+    passes (null: the model's calibration's), the methods, the data given and the options that choose the cases."""
+    from lungai import __version__
+    from lungai.seg.model_meta import model_identity
+
+    return {"model_identity": model_identity(model_dir), "seed": args.seed, "mc_passes": args.mc_passes,
+            "methods": methods, "n_cases": n_cases, "lungai_version": __version__, "split": args.split,
+            "images": str(args.images) if args.images else None, "masks": str(args.masks) if args.masks else None,
+            "label": args.label, "max_cases": args.max_cases or None,
+            "include_training_patients": bool(args.include_training_patients)}
+
+
+def _write_report(out, run: dict, rep: dict) -> None:
+    """``<out>.report.json``: ``{"run": run, **rep}`` (recorded as eval-seg's: a re-run may replace it)."""
+    from lungai.io.outputs import record_output_file
+    from lungai.seg.model_io import write_json
+
+    write_json(out.with_suffix(".report.json"), {"run": run, **rep})
+    record_output_file(out.with_suffix(".report.json"), "eval-seg")
+
+
 def _run_test_report(args, model, model_dir, out) -> int:
     """eval-seg --split test: the model's held-out test patients, both methods (MC dropout only for a 1-member
     model), the report (``run``: the model's identity - :func:`lungai.seg.model_meta.model_identity` -, the seed, the
@@ -1003,7 +1030,6 @@ def _run_test_report(args, model, model_dir, out) -> int:
 
     from lungai.errors import InputError
     from lungai.io.outputs import record_output_file
-    from lungai.seg.model_io import write_json
     from lungai.progress import task
     from lungai.seg.evaluate import evaluate_cases, report_text, test_report
 
@@ -1033,14 +1059,6 @@ def _run_test_report(args, model, model_dir, out) -> int:
     pd.concat(frames.values()).to_csv(out, index=False)
     record_output_file(out, "eval-seg")                   # a re-run may replace them
     rep = test_report(frames)
-    # what the report was made with: the model (its files' sha256), the seed, the data's folders
-    from lungai import __version__
-    from lungai.seg.model_meta import model_identity
-
-    run = {"model_identity": model_identity(model_dir), "seed": args.seed, "mc_passes": args.mc_passes,
-           "methods": list(frames), "n_cases": len(cases), "lungai_version": __version__,
-           "images": str(args.images) if args.images else None, "masks": str(args.masks) if args.masks else None}
-    write_json(out.with_suffix(".report.json"), {"run": run, **rep})
-    record_output_file(out.with_suffix(".report.json"), "eval-seg")
+    _write_report(out, _run_record(args, model_dir, list(frames), len(cases)), rep)
     print(report_text(rep) + f"\n-> {out}")
     return _report_failed(pd.concat(frames.values()))

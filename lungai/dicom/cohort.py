@@ -557,13 +557,15 @@ def _dose_envelope(job: CohortJob, ct, mapping, provenance: dict, notes: list, d
     read leaves the dose on the lungs minus the automatic tumour: the plan's role notes that said it "is subtracted
     from the lungs" are replaced by what :func:`lungai.dicom.roles.role_notes` says of one not read (as
     dose-features --rtstruct does) in ``notes``, the reason goes to ``dose_notes`` and the dose provenance says what
-    was subtracted."""
+    was subtracted. An envelope read with slices left out between its parts (always allowed for one) is named in
+    ``notes`` (:func:`gaps_allowed_notes`), as the lungs / GTV read with ``--allow-gaps`` are."""
     from lungai.dicom.masks import motion_envelope_mask, structure_names
 
     envelopes = dose_envelope_names(job.rtstruct, mapping)
     if not envelopes:
         return None, None
-    mask, used, problem = motion_envelope_mask(job.rtstruct, ct, envelopes)
+    with gaps_allowed_notes(notes):     # read with gaps allowed always: which envelope was, in the patient's notes
+        mask, used, problem = motion_envelope_mask(job.rtstruct, ct, envelopes)
     if problem:
         unread_envelope_notes(notes, job.structures, mapping, used)
         dose_notes.append(f"{problem}: {UNREAD_ENVELOPE_DOSE}")
