@@ -598,10 +598,10 @@ def test_a_gtv_of_two_separate_parts_is_read_with_allow_gaps(export, tmp_path, c
     tumour = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out" / "patients" / "P1" / TUMOUR))).astype(bool)
     assert np.array_equal(tumour, expected)
     # the patient's record says which structure was read with gaps (the flag applies to all; the lungs had none)
-    gaps = [n for n in doc["notes"] if "--allow-gaps" in n]
+    gaps = [n for n in doc["notes"] if "read as separate parts" in n]
     assert gaps == ["structure 'GTV' has no contour on 2 CT slice(s) between its first and last (z = "
                     + ", ".join(f"{z:.1f}" for z in sorted(gone)) + f" mm; contoured on {len(zs) - 2} of {len(zs)} "
-                    "slices): read as separate parts (--allow-gaps)"], doc["notes"]
+                    "slices): read as separate parts (gaps between slices allowed)"], doc["notes"]
     saved = json.loads((tmp_path / "out" / "patients" / "P1" / "result.json").read_text(encoding="utf-8"))
     assert gaps[0] in saved["notes"]
 

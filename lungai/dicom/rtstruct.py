@@ -317,7 +317,7 @@ def rasterise(structure: Structure, ct: sitk.Image, allow_gaps: bool = False) ->
     if missing and allow_gaps:
         import warnings
 
-        warnings.warn(f"{gaps}: read as separate parts (--allow-gaps)", GapsAllowedNote, stacklevel=2)
+        warnings.warn(f"{gaps}: read as separate parts (gaps between slices allowed)", GapsAllowedNote, stacklevel=2)
     elif missing:
         raise InputError(
             gaps,
