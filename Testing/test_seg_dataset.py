@@ -506,3 +506,22 @@ def test_the_resume_fingerprint_of_an_mhd_pair_covers_its_pixel_data(tmp_path):
         assert case.image_path.read_bytes() == header
         again = data_settings({}, {"train_cases": [case]})[CASE_CONTENT]["P01_1"]
         assert again["image"] != first["image"] and again["mask"] == first["mask"], ext
+
+
+def test_patients_csv_with_empty_patient_cells_is_refused(tmp_path):
+    """A --patients CSV whose patient cell is empty for some cases (a column filled in part; Excel's merged cells
+    export the patient on a patient's first row only) was read as one patient '' for all of them: the crops of
+    P01 after its first row (patient '') could be validated while P01_1 trained - one patient on both sides of the
+    split, and distinct patients joined.  The empty cells are refused, naming the cases."""
+    names = [f"{p}_{k}.nii.gz" for p in ("P01", "P02", "P03") for k in (1, 2)]
+    _touch(tmp_path / "i", names)
+    _touch(tmp_path / "m", names)
+    csv = tmp_path / "p.csv"
+    csv.write_text("case,patient\nP01_1,P01\nP01_2,\nP02_1,P02\nP02_2,  \nP03_1,P03\nP03_2,\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"3 case\(s\) without a patient.*P01_2, P02_2, P03_2") as err:
+        pair_files(tmp_path / "i", tmp_path / "m", csv)
+    assert "merged cells" in err.value.fix
+    csv.write_text("case,patient\n" + "".join(f"{p}_{k},{p}\n" for p in ("P01", "P02", "P03") for k in (1, 2))
+                   + ",\n,\n", encoding="utf-8")          # blank rows a spreadsheet exports: skipped
+    assert [c.patient for c in pair_files(tmp_path / "i", tmp_path / "m", csv)] == ["P01", "P01", "P02", "P02",
+                                                                                    "P03", "P03"]

@@ -65,8 +65,9 @@ def patient_of(case_id: str) -> str:
 
 
 def _read_patient_csv(path) -> dict:
-    """{case: patient} of a --patients CSV (comma-separated, UTF-8 with or without a BOM); a table with another
-    delimiter, without the columns, or listing a case twice is refused."""
+    """{case: patient} of a --patients CSV (comma-separated, UTF-8 with or without a BOM; blank rows skipped); a
+    table with another delimiter, without the columns, listing a case twice or a case without its patient (an empty
+    cell) is refused."""
     import pandas as pd
 
     from lungai.io.tables import check_delimiter, duplicate_ids
@@ -81,13 +82,22 @@ def _read_patient_csv(path) -> dict:
     if frame.empty or not {"case", "patient"} <= set(frame.columns):
         raise InputError(f"{path} needs the columns 'case' and 'patient' (it has: {', '.join(frame.columns)})",
                          "write one row per image: case,patient")
-    cases = frame["case"].str.strip()
+    frame = frame[(frame["case"].str.strip() != "") | (frame["patient"].str.strip() != "")]   # blank rows (",")
+    cases, patients = frame["case"].str.strip(), frame["patient"].str.strip()
+    empty = list(cases[patients == ""])
+    if empty:
+        more = f" and {len(empty) - 10} more" if len(empty) > 10 else ""
+        raise InputError(f"--patients {path} lists {len(empty)} case(s) without a patient (an empty patient cell): "
+                         f"{', '.join(empty[:10])}{more}; they would be taken as one patient '' together, beside "
+                         "their own patient's other cases (one patient on both sides of the split)",
+                         "write the patient in every row: case,patient (a patient column with merged cells in a "
+                         "spreadsheet exports the patient on its first row only: unmerge and fill the cells down)")
     dup = duplicate_ids(cases)
     if dup:
         more = f" and {len(dup) - 10} more" if len(dup) > 10 else ""
         raise InputError(f"--patients {path} lists {len(dup)} case(s) more than once: {dup[:10]}{more}",
                          "keep one row per case: case,patient")
-    return dict(zip(cases, frame["patient"].str.strip()))
+    return dict(zip(cases, patients))
 
 
 def one_patient_per_file_note(cases: list, patients_csv=None) -> str | None:
