@@ -525,3 +525,18 @@ def test_patients_csv_with_empty_patient_cells_is_refused(tmp_path):
                    + ",\n,\n", encoding="utf-8")          # blank rows a spreadsheet exports: skipped
     assert [c.patient for c in pair_files(tmp_path / "i", tmp_path / "m", csv)] == ["P01", "P01", "P02", "P02",
                                                                                     "P03", "P03"]
+
+
+def test_a_test_fraction_that_leaves_no_validation_patient_is_refused_before_training():
+    """3 patients with --test-fraction 0.5 (2 test patients: round(1.5)) and 8 LIDC patients with --val-fraction 0.1
+    --test-fraction 0.85 (7 test patients) left validation EMPTY: train-seg trained on 'val Dice 0.000' (epoch 0
+    kept), then failed with a KeyError traceback ('roi_mode') after all the training.  Refused at the split, with
+    the counts; the same options with one patient more for validation pass, each part non-empty."""
+    for n, val, test in ((3, 0.2, 0.5), (8, 0.1, 0.85), (5, 0.2, 0.7)):
+        cases = [Case(f"P{p}_1", f"P{p}") for p in range(n)]
+        with pytest.raises(InputError, match=rf"no validation patient.*of the {n} patients") as err:
+            split_patients(cases, val, 0, test)
+        assert "--test-fraction" in err.value.fix
+    for n, val, test in ((4, 0.2, 0.5), (10, 0.1, 0.85), (3, 0.2, 0.3)):
+        parts = split_patients([Case(f"P{p}_1", f"P{p}") for p in range(n)], val, 0, test)
+        assert all(parts) and sum(map(len, parts)) == n

@@ -557,8 +557,8 @@ def check_patient_spellings(cases: list) -> None:
 
 def split_patients(cases: list, val_fraction: float, seed: int, test_fraction: float = 0.0) -> tuple:
     """(train, val) - or (train, val, test) when ``test_fraction`` > 0 - with no patient in two sets; at
-    least one patient in each.  The validation patients are the same draw with or without a test split
-    only when ``test_fraction`` is 0 (test patients are taken from the end of the same permutation).
+    least one patient in each (a ``test_fraction`` that leaves none for validation is refused).  The validation
+    patients are the same draw with or without a test split only when ``test_fraction`` is 0 (test patients are taken from the end of the same permutation).
 
     The patients of implant backgrounds (``meta["implanted"]``) always stay in training: there are few such
     real CTs, each carrying all of its implants, so a draw would put a large share of the implants into
@@ -579,6 +579,13 @@ def split_patients(cases: list, val_fraction: float, seed: int, test_fraction: f
     order = [patients[i] for i in rng.permutation(len(patients))]
     n_test = 0 if test_fraction <= 0 else max(1, int(round(test_fraction * len(patients))))
     n_val = min(len(patients) - spare - n_test, max(1, int(round(val_fraction * len(patients)))))
+    if n_val < 1:          # the test split took the patients validation needs: epochs chosen on nothing
+        left = "; the implant backgrounds stay in training" if fixed else ", and training needs one"
+        smaller = np.floor(100 * (len(patients) - spare - 1) / len(patients)) / 100
+        raise InputError(f"--test-fraction {test_fraction:g} leaves no validation patient: it holds out {n_test} of "
+                         f"the {len(patients)} patients for the test split{left}",
+                         f"give a smaller --test-fraction (e.g. {smaller:.2f}: {round(smaller * len(patients))} test "
+                         "patient(s), one for validation) or more patients (nothing was trained)")
     val_p = set(order[:n_val])
     test_p = set(order[len(order) - n_test:]) if n_test else set()
     train = [c for c in cases if c.patient not in val_p | test_p]       # incl. every implant background
