@@ -331,6 +331,30 @@ def test_grid_mismatch_names_the_largest_difference_with_its_digits():
         assert_same_geometry(img, off)
 
 
+
+def test_mask_header_rounded_to_3_decimals_is_refused_and_the_fix_resample_keeps_its_voxels():
+    """A mask whose header rounds the CT's spacing to 3 decimals (0.703125 -> 0.703 mm, as some tools write) is
+    refused by the one grid check, as ITK's own filters refuse it (coordinate tolerance 1e-6 x spacing): no
+    tolerance accepts every 3-decimal rounding losslessly (0.0005 mm x 511 voxels = 0.26 mm at a 512-grid's edge,
+    half a 0.5 mm voxel).  The resample the error names puts the mask back on the CT's voxels unchanged (the
+    rounding moves each voxel centre < 0.1 voxel here), so the refusal costs the user one documented step."""
+    from lungai.io.geometry import assert_same_geometry
+
+    img = sitk.Image(53, 64, 11, sitk.sitkInt16)             # an LIDC crop's grid (LIDC-IDRI-0001_R_1)
+    img.SetSpacing((0.703125, 0.703125, 2.5))
+    img.SetOrigin((39.3125, 63.14375305175781, -127.5))
+    arr = (np.random.default_rng(3).random((11, 64, 53)) > 0.7).astype(np.uint8)
+    mask = sitk.GetImageFromArray(arr)
+    mask.SetSpacing(tuple(round(v, 3) for v in img.GetSpacing()))
+    mask.SetOrigin(tuple(round(v, 3) for v in img.GetOrigin()))
+    with pytest.raises(GeometryError, match=r"largest difference: spacing x 0.70312 vs 0.70300 mm") as exc:
+        assert_same_geometry(img, mask)
+    assert "sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0)" in exc.value.fix
+    with pytest.raises(RuntimeError):                        # ITK's own check refuses the pair too
+        sitk.Add(sitk.Cast(img, sitk.sitkUInt8), mask)
+    fixed = sitk.Resample(mask, img, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    assert same_geometry(fixed, img) and np.array_equal(sitk.GetArrayFromImage(fixed), arr)
+
 # ------------------------------------------------------------------ slice positions of a DICOM series
 
 @pytest.fixture(scope="module")

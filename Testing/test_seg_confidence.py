@@ -845,3 +845,29 @@ def test_result_json_tells_a_model_retrained_in_the_same_folder_apart(tmp_path):
                                                    .read_text(encoding="utf-8"))["models"])
     for name, sub in routed["models"].items():
         assert sub["member_sha256"] and "models" not in sub
+
+
+def test_eval_seg_notes_cases_matching_a_training_patient_only_ignoring_letter_case(capsys):
+    """QA: eval-seg on `lidc-idri-0001_R_1` (a Windows / macOS copy, lower-cased) of a model trained on
+    LIDC-IDRI-0001 scored it as unseen, silently: model.json records the loose hashes (case folded, leading zeros
+    dropped: lungai.model_files.loose_id) but eval-seg compared the exact ones only.  Now such cases are named in a
+    note (as `stage` / `rp validate` do: evaluated, checked by the user); exact matches are still left out."""
+    from lungai.cli.seg import _seen_cases
+    from lungai.model_files import training_patients
+    from lungai.seg.dataset import Case
+    from lungai.seg.evaluate import seen_patients
+
+    meta = {"training_patients": training_patients([("LIDC-IDRI-0001", "LIDC-IDRI-0001_R_1")]),
+            "validation_patients": training_patients([("P07", "P07_0")]),
+            "training": {"implant_background_patients": ["LUNG1-002"]}}
+    cases = [Case("lidc-idri-0001_R_2", "lidc-idri-0001"), Case("p7_3", "p7"), Case("LIDC-IDRI-0001_R_3",
+             "LIDC-IDRI-0001"), Case("lung1-002_a", "lung1-002"), Case("Q09_0", "Q09")]
+    kept = _seen_cases(meta, cases, include=False)
+    said = capsys.readouterr().out
+    assert [c.case_id for c in kept] == ["lidc-idri-0001_R_2", "p7_3", "lung1-002_a", "Q09_0"]
+    assert ("3 of the 5 cases match a patient the model was trained or validated on only ignoring letter case / "
+            "leading zeros (lidc-idri-0001_R_2 (training), p7_3 (validation), lung1-002_a (training))") in said, said
+    assert seen_patients(meta, cases) == (["", "", "training", "", ""], True)
+    assert seen_patients(meta, cases, loose=True) == (["training", "validation", "", "training", ""], True)
+    _seen_cases(meta, [Case("Q09_0", "Q09")], include=False)
+    assert "ignoring letter case" not in capsys.readouterr().out

@@ -506,3 +506,37 @@ def test_the_resume_fingerprint_of_an_mhd_pair_covers_its_pixel_data(tmp_path):
         assert case.image_path.read_bytes() == header
         again = data_settings({}, {"train_cases": [case]})[CASE_CONTENT]["P01_1"]
         assert again["image"] != first["image"] and again["mask"] == first["mask"], ext
+
+
+def test_patients_csv_with_empty_patient_cells_is_refused(tmp_path):
+    """A --patients CSV whose patient cell is empty for some cases (a column filled in part; Excel's merged cells
+    export the patient on a patient's first row only) was read as one patient '' for all of them: the crops of
+    P01 after its first row (patient '') could be validated while P01_1 trained - one patient on both sides of the
+    split, and distinct patients joined.  The empty cells are refused, naming the cases."""
+    names = [f"{p}_{k}.nii.gz" for p in ("P01", "P02", "P03") for k in (1, 2)]
+    _touch(tmp_path / "i", names)
+    _touch(tmp_path / "m", names)
+    csv = tmp_path / "p.csv"
+    csv.write_text("case,patient\nP01_1,P01\nP01_2,\nP02_1,P02\nP02_2,  \nP03_1,P03\nP03_2,\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"3 case\(s\) without a patient.*P01_2, P02_2, P03_2") as err:
+        pair_files(tmp_path / "i", tmp_path / "m", csv)
+    assert "merged cells" in err.value.fix
+    csv.write_text("case,patient\n" + "".join(f"{p}_{k},{p}\n" for p in ("P01", "P02", "P03") for k in (1, 2))
+                   + ",\n,\n", encoding="utf-8")          # blank rows a spreadsheet exports: skipped
+    assert [c.patient for c in pair_files(tmp_path / "i", tmp_path / "m", csv)] == ["P01", "P01", "P02", "P02",
+                                                                                    "P03", "P03"]
+
+
+def test_a_test_fraction_that_leaves_no_validation_patient_is_refused_before_training():
+    """3 patients with --test-fraction 0.5 (2 test patients: round(1.5)) and 8 LIDC patients with --val-fraction 0.1
+    --test-fraction 0.85 (7 test patients) left validation EMPTY: train-seg trained on 'val Dice 0.000' (epoch 0
+    kept), then failed with a KeyError traceback ('roi_mode') after all the training.  Refused at the split, with
+    the counts; the same options with one patient more for validation pass, each part non-empty."""
+    for n, val, test in ((3, 0.2, 0.5), (8, 0.1, 0.85), (5, 0.2, 0.7)):
+        cases = [Case(f"P{p}_1", f"P{p}") for p in range(n)]
+        with pytest.raises(InputError, match=rf"no validation patient.*of the {n} patients") as err:
+            split_patients(cases, val, 0, test)
+        assert "--test-fraction" in err.value.fix
+    for n, val, test in ((4, 0.2, 0.5), (10, 0.1, 0.85), (3, 0.2, 0.3)):
+        parts = split_patients([Case(f"P{p}_1", f"P{p}") for p in range(n)], val, 0, test)
+        assert all(parts) and sum(map(len, parts)) == n

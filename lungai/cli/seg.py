@@ -928,6 +928,13 @@ def _seen_cases(model, cases, include: bool) -> list:
         print(f"note: overlap with the model's training patients cannot be checked: {which} no training "
               "patient hashes (a shipped model, or one trained by an older lungai); make sure none of these cases "
               "was trained on (retrain with `lungai train-seg` to record them)")
+    near = [(c, n) for c, s, n in zip(cases, seen, model_seen_patients(model, cases, loose=True)[0]) if n and not s]
+    if near:
+        shown = ", ".join(f"{c.case_id} ({n})" for c, n in near[:5]) + (" ..." if len(near) > 5 else "")
+        print(f"note: {len(near)} of the {len(cases)} cases match a patient the model was trained or validated on "
+              f"only ignoring letter case / leading zeros ({shown}): evaluated as unseen - check the names; if they "
+              "are those patients, their results are in-sample: name the files as at training (the same spelling) "
+              "so they are left out")
     hits = [(c, s) for c, s in zip(cases, seen) if s]
     if not hits:
         return cases

@@ -65,8 +65,9 @@ def patient_of(case_id: str) -> str:
 
 
 def _read_patient_csv(path) -> dict:
-    """{case: patient} of a --patients CSV (comma-separated, UTF-8 with or without a BOM); a table with another
-    delimiter, without the columns, or listing a case twice is refused."""
+    """{case: patient} of a --patients CSV (comma-separated, UTF-8 with or without a BOM; blank rows skipped); a
+    table with another delimiter, without the columns, listing a case twice or a case without its patient (an empty
+    cell) is refused."""
     import pandas as pd
 
     from lungai.io.tables import check_delimiter, duplicate_ids
@@ -81,13 +82,22 @@ def _read_patient_csv(path) -> dict:
     if frame.empty or not {"case", "patient"} <= set(frame.columns):
         raise InputError(f"{path} needs the columns 'case' and 'patient' (it has: {', '.join(frame.columns)})",
                          "write one row per image: case,patient")
-    cases = frame["case"].str.strip()
+    frame = frame[(frame["case"].str.strip() != "") | (frame["patient"].str.strip() != "")]   # blank rows (",")
+    cases, patients = frame["case"].str.strip(), frame["patient"].str.strip()
+    empty = list(cases[patients == ""])
+    if empty:
+        more = f" and {len(empty) - 10} more" if len(empty) > 10 else ""
+        raise InputError(f"--patients {path} lists {len(empty)} case(s) without a patient (an empty patient cell): "
+                         f"{', '.join(empty[:10])}{more}; they would be taken as one patient '' together, beside "
+                         "their own patient's other cases (one patient on both sides of the split)",
+                         "write the patient in every row: case,patient (a patient column with merged cells in a "
+                         "spreadsheet exports the patient on its first row only: unmerge and fill the cells down)")
     dup = duplicate_ids(cases)
     if dup:
         more = f" and {len(dup) - 10} more" if len(dup) > 10 else ""
         raise InputError(f"--patients {path} lists {len(dup)} case(s) more than once: {dup[:10]}{more}",
                          "keep one row per case: case,patient")
-    return dict(zip(cases, frame["patient"].str.strip()))
+    return dict(zip(cases, patients))
 
 
 def one_patient_per_file_note(cases: list, patients_csv=None) -> str | None:
@@ -547,8 +557,8 @@ def check_patient_spellings(cases: list) -> None:
 
 def split_patients(cases: list, val_fraction: float, seed: int, test_fraction: float = 0.0) -> tuple:
     """(train, val) - or (train, val, test) when ``test_fraction`` > 0 - with no patient in two sets; at
-    least one patient in each.  The validation patients are the same draw with or without a test split
-    only when ``test_fraction`` is 0 (test patients are taken from the end of the same permutation).
+    least one patient in each (a ``test_fraction`` that leaves none for validation is refused).  The validation
+    patients are the same draw with or without a test split only when ``test_fraction`` is 0 (test patients are taken from the end of the same permutation).
 
     The patients of implant backgrounds (``meta["implanted"]``) always stay in training: there are few such
     real CTs, each carrying all of its implants, so a draw would put a large share of the implants into
@@ -569,6 +579,13 @@ def split_patients(cases: list, val_fraction: float, seed: int, test_fraction: f
     order = [patients[i] for i in rng.permutation(len(patients))]
     n_test = 0 if test_fraction <= 0 else max(1, int(round(test_fraction * len(patients))))
     n_val = min(len(patients) - spare - n_test, max(1, int(round(val_fraction * len(patients)))))
+    if n_val < 1:          # the test split took the patients validation needs: epochs chosen on nothing
+        left = "; the implant backgrounds stay in training" if fixed else ", and training needs one"
+        smaller = np.floor(100 * (len(patients) - spare - 1) / len(patients)) / 100
+        raise InputError(f"--test-fraction {test_fraction:g} leaves no validation patient: it holds out {n_test} of "
+                         f"the {len(patients)} patients for the test split{left}",
+                         f"give a smaller --test-fraction (e.g. {smaller:.2f}: {round(smaller * len(patients))} test "
+                         "patient(s), one for validation) or more patients (nothing was trained)")
     val_p = set(order[:n_val])
     test_p = set(order[len(order) - n_test:]) if n_test else set()
     train = [c for c in cases if c.patient not in val_p | test_p]       # incl. every implant background

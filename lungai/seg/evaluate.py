@@ -106,44 +106,52 @@ def reference_tumour(mask: sitk.Image, label: int | None = None) -> np.ndarray:
 SEEN_RECORDS = (("training_patients", "training"), ("validation_patients", "validation"))
 
 
-def seen_patients(meta: dict, cases) -> tuple[list, bool]:
+def seen_patients(meta: dict, cases, loose: bool = False) -> tuple[list, bool]:
     """(seen, checked) of ``cases`` against the patients a segmentation model was trained and validated on
     (model.json's ``training_patients`` / ``validation_patients``, salted hashes: :mod:`lungai.model_files`; and
     ``training.implant_background_patients``): per case "training", "validation" or "" (not seen); ``checked`` False
     when the model records no patient hashes (the shipped models, models of a lungai before 2026-12): the overlap
     cannot be checked.  A case matches by its name, its patient or the text before its first '_'.  The one check
-    of eval-seg and the test reports (benchmarks/seg_test_report.py)."""
-    from lungai.model_files import training_overlap
+    of eval-seg and the test reports (benchmarks/seg_test_report.py).  ``loose``: instead the part of the cases that
+    match a recorded patient only ignoring letter case / leading zeros (``lidc-idri-0001_R_1`` against a model
+    trained on ``LIDC-IDRI-0001``: :func:`lungai.model_files.loose_id`, as ``stage`` / ``rp validate`` note them)."""
+    from lungai.model_files import loose_id, training_overlap
     from lungai.seg.dataset import patient_of
 
     rows = [tuple(dict.fromkeys((str(c.case_id), str(c.patient), patient_of(str(c.case_id))))) for c in cases]
     seen = [""] * len(rows)
     checked = False
     for key, part in SEEN_RECORDS:
-        hits = training_overlap({"training_patients": meta.get(key)}, rows)
+        hits = training_overlap({"training_patients": meta.get(key)}, rows, loose=loose)
         if hits is None:
             continue
         checked = True
         hit = set(hits)
         seen = [s or (part if r in hit else "") for s, r in zip(seen, rows)]
     backgrounds = set((meta.get("training") or {}).get("implant_background_patients") or [])
+    if loose:
+        exact = seen_patients(meta, cases)[0]
+        folded = {loose_id(b) for b in backgrounds}
+        seen = [s or ("training" if folded & {loose_id(i) for i in r} else "") for s, r in zip(seen, rows)]
+        return [s if not e else "" for s, e in zip(seen, exact)], checked
     seen = [s or ("training" if backgrounds & set(r) else "") for s, r in zip(seen, rows)]
     return seen, checked
 
 
-def model_seen_patients(model, cases) -> tuple[list, list]:
+def model_seen_patients(model, cases, loose: bool = False) -> tuple[list, list]:
     """:func:`seen_patients` of a loaded model (``load_model``), model choice or model.json dict: a choice folder
     records no patients of its own, so a case is seen when any of its models saw it (the first model's part first).
     Returns (seen, unrecorded): ``unrecorded`` names the models whose overlap cannot be checked (no patient hashes;
     [None] for a plain model without them) - [] when every model was checked.  The one check of eval-seg and
-    benchmarks/seg_test_report.py."""
+    benchmarks/seg_test_report.py.  ``loose``: the cases matching only ignoring case / leading zeros
+    (:func:`seen_patients`)."""
     from lungai.seg.choice import ModelChoice
 
     members = (list(zip(model.names, (m[2] for m in model.models))) if isinstance(model, ModelChoice)
                else [(None, model if isinstance(model, dict) else model[2])])
     seen, unrecorded = [""] * len(cases), []
     for name, meta in members:
-        part, checked = seen_patients(meta if isinstance(meta, dict) else {}, cases)
+        part, checked = seen_patients(meta if isinstance(meta, dict) else {}, cases, loose)
         seen = [s or p for s, p in zip(seen, part)]
         if not checked:
             unrecorded.append(name)
