@@ -609,3 +609,19 @@ def test_unknown_categories_of_every_column_reported_at_once(rp_model_dir, rp_co
         predict_rp(rp_model_dir, patients)
     assert f"{len(cats)} column(s) with unknown categories" in str(err.value)
     assert all(f"column {c!r} has unknown categor(ies) 'zzz_unknown'" in str(err.value) for c in cats)
+
+
+def test_all_without_radiomic_columns_says_so(tmp_path, table):
+    """QA: ``rp train`` on a clinical + dose table (no rad_ columns, as most clinics have) reported an ``all`` model
+    (clinical + dosimetric + radiomic) without a word that its radiomic part was absent: the 'all' model was the
+    clinical_dosimetric one.  The set's missing part is named, printed and kept in metrics.json and the card."""
+    no_rad = table[[c for c in table.columns if not c.startswith("rad_")]]
+    result = train_rp(no_rad, "rp_grade2", tmp_path / "m", models="lr", fast=True, outer_folds=2, inner_folds=2,
+                      n_boot=0, make_plots=False)
+    note = [w for w in result.metrics["warnings"] if w.startswith("feature set 'all' has no radiomic columns")]
+    assert len(note) == 1 and "only the clinical and dosimetric features" in note[0] and "rad_*" in note[0]
+    assert not [w for w in result.metrics["warnings"] if "'clinical_dosimetric'" in w]   # that set is complete
+    assert (tmp_path / "m" / "metrics.json").read_text(encoding="utf-8").count("has no radiomic columns") == 1
+    full = train_rp(table, "rp_grade2", tmp_path / "f", models="lr", feature_sets="all", fast=True, outer_folds=2,
+                    inner_folds=2, n_boot=0, make_plots=False)
+    assert not [w for w in full.metrics["warnings"] if "has no" in w]

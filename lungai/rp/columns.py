@@ -116,6 +116,11 @@ class ColumnRoles:
         wanted = FEATURE_SETS[feature_set]
         return [c for c, r in self.roles.items() if r in wanted]
 
+    def absent_parts(self, feature_set: str) -> list[str]:
+        """The roles of ``feature_set`` (:data:`FEATURE_SETS`) without a column in this table: ``all`` of a table
+        without rad_ columns is ['radiomic'] - the model named ``all`` is then the clinical + dosimetric one."""
+        return [r for r in FEATURE_SETS[feature_set] if r not in self.roles.values()]
+
     def to_json(self) -> dict:
         return {"roles": self.roles, "categorical": self.categorical, "binary": self.binary,
                 "types": {c: self.type_of(c) for c in self.roles}, "how": self.how, "id_column": self.id_column}
