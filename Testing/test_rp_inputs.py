@@ -625,3 +625,19 @@ def test_all_without_radiomic_columns_says_so(tmp_path, table):
     full = train_rp(table, "rp_grade2", tmp_path / "f", models="lr", feature_sets="all", fast=True, outer_folds=2,
                     inner_folds=2, n_boot=0, make_plots=False)
     assert not [w for w in full.metrics["warnings"] if "has no" in w]
+
+
+def test_role_file_names_the_id_and_a_feature_in_another_case(tmp_path, table):
+    """QA: a role file written by hand ('case id' role id, 'smoking status' clinical) for a spreadsheet export whose
+    headers are 'Case ID' / 'Smoking Status ' was refused ("names column(s) that are not in the table: 'case id'
+    (did you mean 'Case ID'?)") although the automatic id detection and the features match such spellings
+    (lungai.io.tables.match_headers): the header is used."""
+    t = table.rename(columns={"case": "Case ID"}).assign(**{"Smoking Status ": ["Never", "Former", "Current"] * 20})
+    t.to_csv(tmp_path / "t.csv", index=False)
+    (tmp_path / "roles.csv").write_text("column,role\ncase id,id\nsmoking status,clinical\n", encoding="utf-8")
+    roles = infer_roles(read_table(tmp_path / "t.csv"), "rp_grade2", tmp_path / "roles.csv")
+    assert roles.id_column == "Case ID" and roles.roles["Smoking Status "] == "clinical"
+    assert "Smoking Status " in roles.categorical and "Case ID" not in roles.roles
+    (tmp_path / "two.csv").write_text("column,role\ncase id,id\n", encoding="utf-8")
+    with pytest.raises(InputError, match="2 columns.*'CASE ID'"):        # two spellings of it: refused, named
+        infer_roles(t.assign(**{"CASE ID": t["Case ID"]}), "rp_grade2", tmp_path / "two.csv")

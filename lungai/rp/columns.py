@@ -39,6 +39,7 @@ import pandas as pd
 
 from lungai.errors import InputError
 from lungai.io.tables import MISSING_WORDS, is_missing_cell, name_order  # noqa: F401 (MISSING_WORDS: imported from here)
+from lungai.io.tables import match_headers
 from lungai.radiomics.settings import SETTINGS_COLUMN
 
 PREFIXES = {"clin_": "clinical", "dose_": "dosimetric", "rad_": "radiomic"}
@@ -216,6 +217,10 @@ def role_file_id(role_file) -> str | None:
 def infer_roles(df: pd.DataFrame, outcome: str | None, role_file=None) -> ColumnRoles:
     """Roles of ``df``'s columns from the naming scheme, overridden by ``role_file``."""
     overrides = read_role_file(role_file) if role_file else {}
+    # a role file's column spelled with another case / spacing than the table's header ('case id' for 'Case ID'):
+    # that header (lungai.io.tables.match_headers, the rule of the automatic id detection and of the features too)
+    for header, name in match_headers(overrides, df.columns, "the table").items():
+        overrides[str(header).strip()] = overrides.pop(name)
     stripped = {str(c).strip() for c in df.columns}        # exports often carry stray spaces ("Histology ")
     absent = [c for c in overrides if c not in stripped]
     if absent:
