@@ -635,3 +635,46 @@ def test_nsclc_radiogenomics_cells_missing_for_stage_are_missing_for_rp(shared_d
     for col in stage.columns:
         assert (stage[col].isna().to_numpy() == rp.loc[stage.index, col].map(is_missing_word).to_numpy()).all(), col
     assert stage["EGFR mutation status"].isna().sum() == 39        # 34 'Unknown' + 5 'Not collected'
+
+
+def test_none_is_a_category_of_a_categorical_ehr_column_as_in_lungai_rp(tmp_path):
+    """QA: a researcher's EHR spreadsheet with 'None' in a categorical column (Adjuvant treatment: None, Smoking:
+    None) - lungai rp reads it as a category, lungai stage read it as missing (pandas' default list reads 'None', not
+    'none', as NaN; then MISSING_WORDS): the same table, two meanings.  Now one rule (lungai.io.tables.is_missing_cell
+    with categorical): a category in a categorical column, missing in a numeric one, in any spelling."""
+    from lungai.fusion.data import load_ehr
+    from lungai.fusion.preprocess import MISSING_LEVEL, EHREncoder
+    from lungai.rp.columns import is_missing_word
+
+    lines = ["Case ID,adjuvant,pack_years"] + [
+        f"P{i},{('None', 'none', ' NONE ', 'Chemo', 'Radio', '')[i % 6]},{'None' if i % 5 == 0 else 10 + i}"
+        for i in range(18)]
+    (tmp_path / "ehr.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ehr = load_ehr(tmp_path / "ehr.csv")
+    adjuvant = ehr["adjuvant"]
+    assert adjuvant.isna().sum() == 3                       # the empty cells only
+    assert [v.lower() for v in adjuvant.dropna() if v.lower() == "none"] == ["none"] * 9
+    assert all(not is_missing_word(v, categorical=True) for v in ("None", "none", " NONE "))   # rp: the same
+    pack = pd.to_numeric(ehr["pack_years"], errors="coerce")
+    assert ehr["pack_years"].isna().sum() == 4 and pack.notna().sum() == 14     # 'None' of a numeric column: missing
+    levels = EHREncoder().fit(ehr).levels()["adjuvant"]
+    assert MISSING_LEVEL in levels and any(v.lower() == "none" for v in levels)
+    # a label (outcome) 'None' is still no label, as rp's outcome
+    assert clean_labels(pd.Series(["T1", "None", "T2"], name="t")).isna().tolist() == [False, True, False]
+
+
+def test_explicit_id_column_in_another_case_or_spacing(tmp_path):
+    """QA: --id-column 'case id' for the NSCLC-Radiogenomics header 'Case ID' was refused ("ID column 'case id' is
+    not in the EHR table") although the automatic detection takes that header: the explicit name is matched with case
+    / spaces ignored (lungai.io.tables.match_headers, the rule of lungai rp), two such headers are refused."""
+    from lungai.fusion.data import load_ehr
+
+    lines = ["Case ID,age", "R01-001,61", "R01-002,70"]
+    (tmp_path / "ehr.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for given in ("case id", "CASE ID", " Case  ID "):
+        assert load_ehr(tmp_path / "ehr.csv", given).index.tolist() == ["R01-001", "R01-002"]
+    (tmp_path / "two.csv").write_text("Case ID,case id,age\nR01-001,A,61\nR01-002,B,70\n", encoding="utf-8")
+    with pytest.raises(InputError, match="spelled differently"):
+        load_ehr(tmp_path / "two.csv", "CASE ID")
+    with pytest.raises(InputError, match="not in the EHR table"):
+        load_ehr(tmp_path / "ehr.csv", "patient")

@@ -19,7 +19,8 @@ import pandas as pd
 
 from lungai.errors import InputError, InputNote
 from lungai.fusion.labels import clean_labels, clean_missing, derive_stage, stage0 as is_stage0
-from lungai.io.tables import check_unique_ids, duplicate_ids, id_spelling_hint, name_order
+from lungai.io.tables import READ_OPTIONS, check_unique_ids, duplicate_ids, id_spelling_hint, match_headers, name_key, \
+    name_order
 
 ID_NAMES = ("case id", "patient id", "patient_id", "patientid", "id", "case_id", "subject", "subject_id")
 MODALITIES = ("ehr", "rna", "ct")
@@ -47,13 +48,20 @@ def read_table(path, id_column: Optional[str] = None, first_id: bool = True, **k
 
 
 def _id_column(df: pd.DataFrame, id_column: Optional[str], what: str) -> str:
+    """The patient id column of ``df``: ``id_column`` (``--id-column``) under its own name, else spelled with another
+    case / spacing ('case id' for 'Case ID': :func:`lungai.io.tables.match_headers`, the rule of the automatic
+    detection and of ``lungai rp`` too; two such headers refused), else the first column named one of
+    :data:`ID_NAMES` (case and spaces ignored), else the first column."""
     if id_column:
-        if id_column not in df.columns:
-            raise InputError(f"ID column {id_column!r} is not in the {what}",
-                             f"columns are: {', '.join(map(str, df.columns[:30]))}")
-        return id_column
+        if id_column in df.columns:
+            return id_column
+        renames = match_headers([id_column], df.columns, f"the {what}")
+        if renames:
+            return next(iter(renames))
+        raise InputError(f"ID column {id_column!r} is not in the {what}",
+                         f"columns are: {', '.join(map(str, df.columns[:30]))}")
     for col in df.columns:
-        if str(col).strip().lower() in ID_NAMES:
+        if name_key(col) in ID_NAMES:
             return col
     return df.columns[0]
 
@@ -74,12 +82,12 @@ def _ids(values) -> list[str]:
 
 def load_ehr(path, id_column: Optional[str] = None) -> pd.DataFrame:
     """EHR table indexed by patient ID (strings), missing tokens as NaN."""
-    df = read_table(path, id_column)
+    df = read_table(path, id_column, **READ_OPTIONS)     # pandas' own missing words not used: "None" is read below
     col = _id_column(df, id_column, f"EHR table {path}")
     df.index = pd.Index(_ids(df[col]), name="patient_id")
     df = df.drop(columns=[col])
     check_unique_ids(df.index, f"EHR table {path}", col)
-    df = clean_missing(df)
+    df = clean_missing(df, categories=True)
     check_numeric_text(df, path)
     return df
 

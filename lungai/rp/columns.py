@@ -38,7 +38,8 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError
-from lungai.io.tables import MISSING_WORDS, is_missing_cell, name_order  # noqa: F401 (MISSING_WORDS: imported from here)
+from lungai.io.tables import (CATEGORY_WORDS, MISSING_WORDS, READ_OPTIONS,  # noqa: F401 (imported from here)
+                              is_missing_cell, name_order)
 from lungai.io.tables import match_headers
 from lungai.radiomics.settings import SETTINGS_COLUMN
 
@@ -54,9 +55,9 @@ FALSE_WORDS = frozenset({"0", "0.0", "no", "n", "false", "f", "unchecked", "abse
 # How RP tables are read (:func:`lungai.rp.checks.read_table`, and the clinical CSV of ``lungai cohort --clinical``):
 # only an empty cell is missing, not pandas' own list of words - "None" stays a word (a category, or missing by
 # :func:`is_missing_word`), as any other.
-READ_OPTIONS = {"keep_default_na": False, "na_values": [""]}
-# Missing in a numeric or binary column, but a category of a categorical one ("None": no comorbidity, never smoked).
-CATEGORY_WORDS = frozenset({"none"})
+# (READ_OPTIONS: lungai.io.tables.READ_OPTIONS, the reading of lungai stage's EHR table too.)
+# Missing in a numeric or binary column, but a category of a categorical one ("None": no comorbidity, never smoked):
+# lungai.io.tables.CATEGORY_WORDS, the rule of lungai stage's EHR features too.
 # How categorical values are read (saved in the model card as ``category_rules``, applied again by rp predict /
 # validate): spellings that differ only in case are one category, written as the most frequent spelling
 # (:func:`category_spellings`); "None" is a category.  A card without ``category_rules`` (an older lungai) was
@@ -268,10 +269,7 @@ def is_missing_word(value, categorical: bool = False, rules: dict | None = None)
     :data:`lungai.io.tables.MISSING_WORDS`, the list of lungai stage too: :func:`lungai.io.tables.is_missing_cell`); in a
     ``categorical`` column "None" is a category (:data:`CATEGORY_WORDS`), unless the ``rules`` (a model card's
     ``category_rules``, default :data:`CATEGORY_RULES`) say otherwise."""
-    if categorical and str(value).strip().lower() in CATEGORY_WORDS and \
-            (rules or CATEGORY_RULES).get("none") == "category":
-        return False
-    return is_missing_cell(value)
+    return is_missing_cell(value, categorical and (rules or CATEGORY_RULES).get("none") == "category")
 
 
 def value_notes(values: pd.Series, kind: str) -> str:
