@@ -39,8 +39,7 @@ import pandas as pd
 
 from lungai.errors import InputError
 from lungai.io.tables import (CATEGORY_WORDS, MISSING_WORDS, READ_OPTIONS,  # noqa: F401 (imported from here)
-                              is_missing_cell, name_order)
-from lungai.io.tables import match_headers
+                              is_missing_cell, match_headers, name_order)
 from lungai.radiomics.settings import SETTINGS_COLUMN
 
 PREFIXES = {"clin_": "clinical", "dose_": "dosimetric", "rad_": "radiomic"}
