@@ -678,3 +678,20 @@ def test_explicit_id_column_in_another_case_or_spacing(tmp_path):
         load_ehr(tmp_path / "two.csv", "CASE ID")
     with pytest.raises(InputError, match="not in the EHR table"):
         load_ehr(tmp_path / "ehr.csv", "patient")
+
+
+def test_label_and_drop_columns_in_another_case(tmp_path):
+    """QA: --label 'pathological t stage' for the NSCLC-Radiogenomics header 'Pathological T stage' was refused ("label
+    column ... is not in the EHR table") and --drop histology left 'Histology ' among the features (a note only),
+    although the ID column and a model's EHR columns are matched with case / spaces ignored: --label / --drop /
+    --stage-from now follow that one rule (lungai.io.tables.match_headers); two such headers are refused."""
+    _ehr(tmp_path)
+    c = load_cohort(tmp_path / "ehr.csv", label="STAGE", drop_columns=["histology", "AGE"])
+    assert c.labels.notna().all() and "stage" not in c.ehr.columns
+    assert "Histology " not in c.ehr.columns and "age" not in c.ehr.columns
+    assert c.report["unknown_drop_columns"] == []
+    df = pd.read_csv(tmp_path / "ehr.csv")
+    df["HISTOLOGY"] = df["Histology "]
+    df.to_csv(tmp_path / "two.csv", index=False)
+    with pytest.raises(InputError, match="spelled differently"):
+        load_cohort(tmp_path / "two.csv", label="stage", drop_columns=["histology"])

@@ -68,12 +68,13 @@ def _id_column(df: pd.DataFrame, id_column: Optional[str], what: str) -> str:
 
 def column_named(df: pd.DataFrame, name):
     """The column of ``df`` that ``name`` (--label, --drop, --stage-from) means: the exact name, else the one whose
-    name equals it without surrounding spaces ('Histology' finds a header 'Histology '), as the ID column is found;
-    ``name`` itself when none (the caller says it is not there)."""
+    name equals it with case and spaces ignored ('histology' finds a header 'Histology ', 'pathological t stage'
+    'Pathological T stage': :func:`lungai.io.tables.match_headers`, as the ID column is found; two such headers
+    refused, naming them); ``name`` itself when none (the caller says it is not there)."""
     if name is None or name in df.columns:
         return name
-    match = [c for c in df.columns if str(c).strip() == str(name).strip()]
-    return match[0] if len(match) == 1 else name
+    renames = match_headers([str(name)], df.columns, "the EHR table")
+    return next(iter(renames)) if renames else name
 
 
 def _ids(values) -> list[str]:
