@@ -119,6 +119,14 @@ def test_validate_label_naming_the_models_derived_label_keeps_its_stage_from(tmp
     assert _cli(["validate", OWN, "--model", tmp_path / "m", *data[:2], "--label", "stage",
                  "-o", tmp_path / "v2"]) == 2       # a column of the table: the label itself (III is no class)
     assert "['III']" in capsys.readouterr().err
+    # QA: that column named in another case ('STAGE', as --label finds it) was taken for "not a column of the table":
+    # the model's derived stage groups were scored instead of the column asked for, silently
+    assert _cli(["validate", OWN, "--model", tmp_path / "m", *data[:2], "--label", "STAGE",
+                 "-o", tmp_path / "v3"]) == 2
+    assert "['III']" in capsys.readouterr().err
+    assert _cli(["validate", OWN, "--model", tmp_path / "m", *data[:2], "--label", "Stage_Group",
+                 "-o", tmp_path / "v4"]) == 0       # the model's derived label in another case: still derived
+    assert set(pd.read_csv(tmp_path / "v4" / "predictions.csv").label) == {"I", "II", "III-IV"}
 
 
 def test_cv_reports_the_left_out_ehr_columns(tmp_path, capsys):
