@@ -703,3 +703,20 @@ def test_label_and_drop_columns_in_another_case(tmp_path):
     df.to_csv(tmp_path / "two.csv", index=False)
     with pytest.raises(InputError, match="spelled differently"):
         load_cohort(tmp_path / "two.csv", label="stage", drop_columns=["histology"])
+
+
+def test_ehr_values_differing_only_in_case_are_one_category(tmp_path):
+    """QA: a hand-typed EHR spreadsheet with 'Former' / 'former' / 'FORMER' in one column: lungai rp reads them as one
+    category, lungai stage made each spelling a level of its own (patients with one smoking status one-hot encoded
+    as different ones).  Now one category, the most frequent spelling, said in a note."""
+    from lungai.errors import InputNote
+    from lungai.fusion.data import load_ehr
+    from lungai.fusion.preprocess import EHREncoder
+
+    smoking = ["Former", "former", "FORMER ", "Current", "current", "Never", "Former", "Current"] * 2
+    lines = ["Case ID,smoking,age"] + [f"P{i},{v},{50 + i}" for i, v in enumerate(smoking)]
+    (tmp_path / "ehr.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.warns(InputNote, match=r"'smoking': .*'FORMER', 'former' -> 'Former'"):
+        ehr = load_ehr(tmp_path / "ehr.csv")
+    assert sorted(set(ehr["smoking"])) == ["Current", "Former", "Never"]
+    assert EHREncoder().fit(ehr).levels()["smoking"] == ["Current", "Former", "Never"]

@@ -90,7 +90,30 @@ def load_ehr(path, id_column: Optional[str] = None) -> pd.DataFrame:
     check_unique_ids(df.index, f"EHR table {path}", col)
     df = clean_missing(df, categories=True)
     check_numeric_text(df, path)
-    return df
+    return merge_case_spellings(df, path)
+
+
+def merge_case_spellings(df: pd.DataFrame, path) -> pd.DataFrame:
+    """``df`` with the values of each categorical (text) column that differ only in letter case ('Former', 'former',
+    'FORMER') made one category, its most frequent spelling - the rule of ``lungai rp``
+    (:func:`lungai.rp.columns.category_spellings`) - said in one note; before, each spelling was a level of its own
+    (patients with one smoking status encoded as different ones)."""
+    from lungai.fusion.preprocess import NUMERIC_SHARE, _numeric_share
+    from lungai.rp.columns import category_spellings, merge_note
+
+    out, notes = df.copy(), []
+    for col in df.columns:
+        s = df[col]
+        if not (s.dtype == object or pd.api.types.is_string_dtype(s)) or _numeric_share(s) >= NUMERIC_SHARE:
+            continue
+        spellings = category_spellings(s)
+        if spellings:
+            out[col] = s.map(lambda v: spellings.get(v, v) if isinstance(v, str) else v)
+            notes.append(f"{col!r}: {merge_note(spellings)}")
+    if notes:
+        warnings.warn(InputNote(f"EHR table {path}: values differing only in letter case are one category (as lungai "
+                                f"rp reads them): " + "; ".join(notes)))
+    return out
 
 
 INFINITE_FIX = ("replace each infinite value by a finite one (an infinite value is often a log of 0: use log(x + 1) "
