@@ -630,3 +630,36 @@ def test_a_feature_set_with_the_same_columns_as_another_is_fitted_once_and_said(
     only_rad = table[[c for c in table.columns if c.startswith("rad_") or c in ("case", "rp_grade2")]]
     res = train_rp(only_rad, "rp_grade2", tmp_path / "m3", **kw)
     assert res.metrics["feature_sets_same_as"] == {"all": "radiomic"} and set(res.metrics["results"]) == {"radiomic/lr"}
+
+
+def test_all_without_radiomic_columns_says_so(tmp_path, table):
+    """QA: ``rp train`` on a clinical + dose table (no rad_ columns, as most clinics have) reported an ``all`` model
+    (clinical + dosimetric + radiomic) without a word that its radiomic part was absent: the 'all' model was the
+    clinical_dosimetric one.  The set's missing part is named, printed and kept in metrics.json and the card."""
+    no_rad = table[[c for c in table.columns if not c.startswith("rad_")]]
+    # 'all' asked for alone (with the default sets it is 'clinical_dosimetric' fitted once: the test above)
+    result = train_rp(no_rad, "rp_grade2", tmp_path / "m", models="lr", feature_sets="all", fast=True, outer_folds=2,
+                      inner_folds=2, n_boot=0, make_plots=False)
+    note = [w for w in result.metrics["warnings"] if w.startswith("feature set 'all' has no radiomic columns")]
+    assert len(note) == 1 and "only the clinical and dosimetric features" in note[0] and "rad_*" in note[0]
+    assert not [w for w in result.metrics["warnings"] if "'clinical_dosimetric'" in w]   # that set is complete
+    assert (tmp_path / "m" / "metrics.json").read_text(encoding="utf-8").count("has no radiomic columns") == 1
+    full = train_rp(table, "rp_grade2", tmp_path / "f", models="lr", feature_sets="all", fast=True, outer_folds=2,
+                    inner_folds=2, n_boot=0, make_plots=False)
+    assert not [w for w in full.metrics["warnings"] if "has no" in w]
+
+
+def test_role_file_names_the_id_and_a_feature_in_another_case(tmp_path, table):
+    """QA: a role file written by hand ('case id' role id, 'smoking status' clinical) for a spreadsheet export whose
+    headers are 'Case ID' / 'Smoking Status ' was refused ("names column(s) that are not in the table: 'case id'
+    (did you mean 'Case ID'?)") although the automatic id detection and the features match such spellings
+    (lungai.io.tables.match_headers): the header is used."""
+    t = table.rename(columns={"case": "Case ID"}).assign(**{"Smoking Status ": ["Never", "Former", "Current"] * 20})
+    t.to_csv(tmp_path / "t.csv", index=False)
+    (tmp_path / "roles.csv").write_text("column,role\ncase id,id\nsmoking status,clinical\n", encoding="utf-8")
+    roles = infer_roles(read_table(tmp_path / "t.csv"), "rp_grade2", tmp_path / "roles.csv")
+    assert roles.id_column == "Case ID" and roles.roles["Smoking Status "] == "clinical"
+    assert "Smoking Status " in roles.categorical and "Case ID" not in roles.roles
+    (tmp_path / "two.csv").write_text("column,role\ncase id,id\n", encoding="utf-8")
+    with pytest.raises(InputError, match="2 columns.*'CASE ID'"):        # two spellings of it: refused, named
+        infer_roles(t.assign(**{"CASE ID": t["Case ID"]}), "rp_grade2", tmp_path / "two.csv")

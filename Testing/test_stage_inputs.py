@@ -88,7 +88,7 @@ def test_id_column_and_stage_columns_given_in_another_letter_case_are_found(tmp_
     assert sorted(c.ids) == ids and sorted(set(c.labels)) == ["I", "III-IV"]
     ehr["CASE ID"] = ehr["case id"]
     ehr.to_csv(tmp_path / "ehr.csv", index=False)
-    with pytest.raises(InputError, match="2 columns that are 'Case ID' spelled differently: 'case id', 'CASE ID'"):
+    with pytest.raises(InputError, match="2 columns that are the column 'Case ID' spelled differently: 'case id', 'CASE ID'"):
         load_cohort(tmp_path / "ehr.csv", id_column="Case ID", label="stage")
 
 
@@ -135,6 +135,14 @@ def test_validate_label_naming_the_models_derived_label_keeps_its_stage_from(tmp
     assert _cli(["validate", OWN, "--model", tmp_path / "m", *data[:2], "--label", "stage",
                  "-o", tmp_path / "v2"]) == 2       # a column of the table: the label itself (III is no class)
     assert "['III']" in capsys.readouterr().err
+    # QA: that column named in another case ('STAGE', as --label finds it) was taken for "not a column of the table":
+    # the model's derived stage groups were scored instead of the column asked for, silently
+    assert _cli(["validate", OWN, "--model", tmp_path / "m", *data[:2], "--label", "STAGE",
+                 "-o", tmp_path / "v3"]) == 2
+    assert "['III']" in capsys.readouterr().err
+    assert _cli(["validate", OWN, "--model", tmp_path / "m", *data[:2], "--label", "Stage_Group",
+                 "-o", tmp_path / "v4"]) == 0       # the model's derived label in another case: still derived
+    assert set(pd.read_csv(tmp_path / "v4" / "predictions.csv").label) == {"I", "II", "III-IV"}
 
 
 def test_cv_reports_the_left_out_ehr_columns(tmp_path, capsys):
@@ -651,3 +659,80 @@ def test_nsclc_radiogenomics_cells_missing_for_stage_are_missing_for_rp(shared_d
     for col in stage.columns:
         assert (stage[col].isna().to_numpy() == rp.loc[stage.index, col].map(is_missing_word).to_numpy()).all(), col
     assert stage["EGFR mutation status"].isna().sum() == 39        # 34 'Unknown' + 5 'Not collected'
+
+
+def test_none_is_a_category_of_a_categorical_ehr_column_as_in_lungai_rp(tmp_path):
+    """QA: a researcher's EHR spreadsheet with 'None' in a categorical column (Adjuvant treatment: None, Smoking:
+    None) - lungai rp reads it as a category, lungai stage read it as missing (pandas' default list reads 'None', not
+    'none', as NaN; then MISSING_WORDS): the same table, two meanings.  Now one rule (lungai.io.tables.is_missing_cell
+    with categorical): a category in a categorical column, missing in a numeric one, in any spelling."""
+    from lungai.fusion.data import load_ehr
+    from lungai.fusion.preprocess import MISSING_LEVEL, EHREncoder
+    from lungai.rp.columns import is_missing_word
+
+    lines = ["Case ID,adjuvant,pack_years"] + [
+        f"P{i},{('None', 'none', ' NONE ', 'Chemo', 'Radio', '')[i % 6]},{'None' if i % 5 == 0 else 10 + i}"
+        for i in range(18)]
+    (tmp_path / "ehr.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ehr = load_ehr(tmp_path / "ehr.csv")
+    adjuvant = ehr["adjuvant"]
+    assert adjuvant.isna().sum() == 3                       # the empty cells only
+    assert [v.lower() for v in adjuvant.dropna() if v.lower() == "none"] == ["none"] * 9
+    assert all(not is_missing_word(v, categorical=True) for v in ("None", "none", " NONE "))   # rp: the same
+    pack = pd.to_numeric(ehr["pack_years"], errors="coerce")
+    assert ehr["pack_years"].isna().sum() == 4 and pack.notna().sum() == 14     # 'None' of a numeric column: missing
+    levels = EHREncoder().fit(ehr).levels()["adjuvant"]
+    assert MISSING_LEVEL in levels and any(v.lower() == "none" for v in levels)
+    # a label (outcome) 'None' is still no label, as rp's outcome
+    assert clean_labels(pd.Series(["T1", "None", "T2"], name="t")).isna().tolist() == [False, True, False]
+
+
+def test_explicit_id_column_in_another_case_or_spacing(tmp_path):
+    """QA: --id-column 'case id' for the NSCLC-Radiogenomics header 'Case ID' was refused ("ID column 'case id' is
+    not in the EHR table") although the automatic detection takes that header: the explicit name is matched with case
+    / spaces ignored (lungai.io.tables.match_headers, the rule of lungai rp), two such headers are refused."""
+    from lungai.fusion.data import load_ehr
+
+    lines = ["Case ID,age", "R01-001,61", "R01-002,70"]
+    (tmp_path / "ehr.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for given in ("case id", "CASE ID", " Case  ID "):
+        assert load_ehr(tmp_path / "ehr.csv", given).index.tolist() == ["R01-001", "R01-002"]
+    (tmp_path / "two.csv").write_text("Case ID,case id,age\nR01-001,A,61\nR01-002,B,70\n", encoding="utf-8")
+    with pytest.raises(InputError, match="spelled differently"):
+        load_ehr(tmp_path / "two.csv", "CASE ID")
+    with pytest.raises(InputError, match="not in the EHR table"):
+        load_ehr(tmp_path / "ehr.csv", "patient")
+
+
+def test_label_and_drop_columns_in_another_case(tmp_path):
+    """QA: --label 'pathological t stage' for the NSCLC-Radiogenomics header 'Pathological T stage' was refused ("label
+    column ... is not in the EHR table") and --drop histology left 'Histology ' among the features (a note only),
+    although the ID column and a model's EHR columns are matched with case / spaces ignored: --label / --drop /
+    --stage-from now follow that one rule (lungai.io.tables.match_headers); two such headers are refused."""
+    _ehr(tmp_path)
+    c = load_cohort(tmp_path / "ehr.csv", label="STAGE", drop_columns=["histology", "AGE"])
+    assert c.labels.notna().all() and "stage" not in c.ehr.columns
+    assert "Histology " not in c.ehr.columns and "age" not in c.ehr.columns
+    assert c.report["unknown_drop_columns"] == []
+    df = pd.read_csv(tmp_path / "ehr.csv")
+    df["HISTOLOGY"] = df["Histology "]
+    df.to_csv(tmp_path / "two.csv", index=False)
+    with pytest.raises(InputError, match="spelled differently"):
+        load_cohort(tmp_path / "two.csv", label="stage", drop_columns=["histology"])
+
+
+def test_ehr_values_differing_only_in_case_are_one_category(tmp_path):
+    """QA: a hand-typed EHR spreadsheet with 'Former' / 'former' / 'FORMER' in one column: lungai rp reads them as one
+    category, lungai stage made each spelling a level of its own (patients with one smoking status one-hot encoded
+    as different ones).  Now one category, the most frequent spelling, said in a note."""
+    from lungai.errors import InputNote
+    from lungai.fusion.data import load_ehr
+    from lungai.fusion.preprocess import EHREncoder
+
+    smoking = ["Former", "former", "FORMER ", "Current", "current", "Never", "Former", "Current"] * 2
+    lines = ["Case ID,smoking,age"] + [f"P{i},{v},{50 + i}" for i, v in enumerate(smoking)]
+    (tmp_path / "ehr.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.warns(InputNote, match=r"'smoking': .*'FORMER', 'former' -> 'Former'"):
+        ehr = load_ehr(tmp_path / "ehr.csv")
+    assert sorted(set(ehr["smoking"])) == ["Current", "Former", "Never"]
+    assert EHREncoder().fit(ehr).levels()["smoking"] == ["Current", "Former", "Never"]

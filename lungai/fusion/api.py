@@ -62,7 +62,8 @@ def single_patient_cohort(patient_id: str, ehr_row: Optional[dict] = None, rna_r
     from lungai.fusion.labels import clean_missing
 
     # missing-value words ('Not Collected', '.') are missing, as in a table (lungai.fusion.data.load_ehr)
-    ehr = clean_missing(pd.DataFrame([ehr_row or {}], index=pd.Index([patient_id], name="patient_id")))
+    ehr = clean_missing(pd.DataFrame([ehr_row or {}], index=pd.Index([patient_id], name="patient_id")),
+                        categories=True)
     rna = None
     if rna_row is not None:
         s = pd.Series(rna_row, dtype=float)

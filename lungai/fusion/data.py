@@ -19,7 +19,8 @@ import pandas as pd
 
 from lungai.errors import InputError, InputNote
 from lungai.fusion.labels import clean_labels, clean_missing, derive_stage, stage0 as is_stage0
-from lungai.io.tables import check_unique_ids, duplicate_ids, id_spelling_hint, name_order
+from lungai.io.tables import READ_OPTIONS, check_unique_ids, duplicate_ids, id_spelling_hint, match_headers, name_key, \
+    name_order
 
 ID_NAMES = ("case id", "patient id", "patient_id", "patientid", "id", "case_id", "subject", "subject_id")
 MODALITIES = ("ehr", "rna", "ct")
@@ -47,36 +48,33 @@ def read_table(path, id_column: Optional[str] = None, first_id: bool = True, **k
 
 
 def _id_column(df: pd.DataFrame, id_column: Optional[str], what: str) -> str:
+    """The patient id column of ``df``: ``id_column`` (``--id-column``) under its own name, else spelled with another
+    case / spacing ('case id' for 'Case ID': :func:`lungai.io.tables.match_headers`, the rule of the automatic
+    detection and of ``lungai rp`` too; two such headers refused), else the first column named one of
+    :data:`ID_NAMES` (case and spaces ignored), else the first column."""
     if id_column:
-        id_column = column_named(df, id_column, what)        # 'Case ID' finds a header 'case id', as the other names
-        if id_column not in df.columns:
-            raise InputError(f"ID column {id_column!r} is not in the {what}",
-                             f"columns are: {', '.join(map(str, df.columns[:30]))}")
-        return id_column
+        if id_column in df.columns:
+            return id_column
+        renames = match_headers([id_column], df.columns, f"the {what}", "the column")
+        if renames:
+            return next(iter(renames))
+        raise InputError(f"ID column {id_column!r} is not in the {what}",
+                         f"columns are: {', '.join(map(str, df.columns[:30]))}")
     for col in df.columns:
-        if str(col).strip().lower() in ID_NAMES:
+        if name_key(col) in ID_NAMES:
             return col
     return df.columns[0]
 
 
-def column_named(df: pd.DataFrame, name, what: str = "the EHR table"):
-    """The column of ``df`` that ``name`` (--id-column, --label, --drop, --stage-from) means: the exact name, else the
-    one whose name equals it without surrounding spaces ('Histology' finds a header 'Histology '), else the one equal
-    to it in another letter case / spacing (:func:`lungai.io.tables.name_key`, the header rule of a model's columns:
-    'Case ID' finds 'case id'); ``name`` itself when none (the caller says it is not there).  Two headers that are
-    ``name`` in another spelling are refused, naming them."""
-    from lungai.io.tables import name_key
-
+def column_named(df: pd.DataFrame, name):
+    """The column of ``df`` that ``name`` (--label, --drop, --stage-from) means: the exact name, else the one whose
+    name equals it with case and spaces ignored ('histology' finds a header 'Histology ', 'pathological t stage'
+    'Pathological T stage': :func:`lungai.io.tables.match_headers`, as the ID column is found; two such headers
+    refused, naming them); ``name`` itself when none (the caller says it is not there)."""
     if name is None or name in df.columns:
         return name
-    for same in (lambda c: str(c).strip() == str(name).strip(), lambda c: name_key(c) == name_key(name)):
-        match = [c for c in df.columns if same(c)]
-        if len(match) == 1:
-            return match[0]
-        if match:
-            raise InputError(f"{what} has {len(match)} columns that are {name!r} spelled differently: "
-                             f"{', '.join(map(repr, match))}", "keep one of them, or give the column's name exactly")
-    return name
+    renames = match_headers([str(name)], df.columns, "the EHR table", "the column")
+    return next(iter(renames)) if renames else name
 
 
 def _ids(values) -> list[str]:
@@ -85,14 +83,37 @@ def _ids(values) -> list[str]:
 
 def load_ehr(path, id_column: Optional[str] = None) -> pd.DataFrame:
     """EHR table indexed by patient ID (strings), missing tokens as NaN."""
-    df = read_table(path, id_column)
+    df = read_table(path, id_column, **READ_OPTIONS)     # pandas' own missing words not used: "None" is read below
     col = _id_column(df, id_column, f"EHR table {path}")
     df.index = pd.Index(_ids(df[col]), name="patient_id")
     df = df.drop(columns=[col])
     check_unique_ids(df.index, f"EHR table {path}", col)
-    df = clean_missing(df)
+    df = clean_missing(df, categories=True)
     check_numeric_text(df, path)
-    return df
+    return merge_case_spellings(df, path)
+
+
+def merge_case_spellings(df: pd.DataFrame, path) -> pd.DataFrame:
+    """``df`` with the values of each categorical (text) column that differ only in letter case ('Former', 'former',
+    'FORMER') made one category, its most frequent spelling - the rule of ``lungai rp``
+    (:func:`lungai.rp.columns.category_spellings`) - said in one note; before, each spelling was a level of its own
+    (patients with one smoking status encoded as different ones)."""
+    from lungai.fusion.preprocess import NUMERIC_SHARE, _numeric_share
+    from lungai.rp.columns import category_spellings, merge_note
+
+    out, notes = df.copy(), []
+    for col in df.columns:
+        s = df[col]
+        if not (s.dtype == object or pd.api.types.is_string_dtype(s)) or _numeric_share(s) >= NUMERIC_SHARE:
+            continue
+        spellings = category_spellings(s)
+        if spellings:
+            out[col] = s.map(lambda v: spellings.get(v, v) if isinstance(v, str) else v)
+            notes.append(f"{col!r}: {merge_note(spellings)}")
+    if notes:
+        warnings.warn(InputNote(f"EHR table {path}: values differing only in letter case are one category (as lungai "
+                                f"rp reads them): " + "; ".join(notes)))
+    return out
 
 
 INFINITE_FIX = ("replace each infinite value by a finite one (an infinite value is often a log of 0: use log(x + 1) "

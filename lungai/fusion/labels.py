@@ -16,14 +16,21 @@ from lungai.io.tables import MISSING_WORDS, is_missing_cell
 MISSING_TOKENS = MISSING_WORDS
 
 
-def clean_missing(df: pd.DataFrame) -> pd.DataFrame:
+def clean_missing(df: pd.DataFrame, categories: bool = False) -> pd.DataFrame:
     """Replace missing-value words ("Not Collected", "N/A", "Unknown", "not recorded", "." ... any case:
-    :func:`lungai.io.tables.is_missing_cell`, the rule of ``lungai rp`` too) by NaN."""
+    :func:`lungai.io.tables.is_missing_cell`, the rule of ``lungai rp`` too) by NaN.  With ``categories`` (EHR
+    features) "None" stays a category of a categorical column - one whose other values are not numbers
+    (:data:`lungai.fusion.preprocess.NUMERIC_SHARE`) - as ``lungai rp`` reads it; it is missing in a numeric column,
+    and always without ``categories`` (labels, T / N / M)."""
+    from lungai.fusion.preprocess import NUMERIC_SHARE, _numeric_share
+
     out = df.copy()
     for col in out.columns:
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
             s = out[col].astype("object")
-            s = s.where(~s.map(lambda v: isinstance(v, str) and is_missing_cell(v)), np.nan)
+            categorical = categories and _numeric_share(
+                s.where(~s.map(lambda v: isinstance(v, str) and is_missing_cell(v)), np.nan)) < NUMERIC_SHARE
+            s = s.where(~s.map(lambda v: isinstance(v, str) and is_missing_cell(v, categorical)), np.nan)
             s = s.map(lambda v: v.strip() if isinstance(v, str) else v)
             out[col] = s
     return out

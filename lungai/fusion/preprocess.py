@@ -154,7 +154,7 @@ class EHREncoder:
 
         found = {}
         for col, levels in self.levels().items():
-            words = [v for v in levels if v != MISSING_LEVEL and is_missing_cell(v)]
+            words = [v for v in levels if v != MISSING_LEVEL and is_missing_cell(v, categorical=True)]
             if words:
                 found[col] = words
         return found

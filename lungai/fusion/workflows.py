@@ -312,13 +312,15 @@ def _keeps_stage_from(args, derived: str, stage_from: str) -> bool:
     has that column but not the T/N/M columns - or names no column of the table while the T/N/M columns are there.
     A column of the table other than the derived label is the label itself (scored as it is)."""
     from lungai.fusion.data import read_table
+    from lungai.io.tables import name_key
 
     if not getattr(args, "ehr", None):
         return True                      # no EHR table: the missing label is refused as before
-    header = {str(c).strip() for c in read_table(args.ehr, getattr(args, "id_column", None), nrows=0).columns}
-    label_there = str(args.label).strip() in header
-    tnm_there = all(c.strip() in header for c in str(stage_from).split(","))
-    if str(args.label).strip() == str(derived).strip():
+    # headers as load_cohort matches --label / --stage-from (lungai.fusion.data.column_named): case, spaces ignored
+    header = {name_key(c) for c in read_table(args.ehr, getattr(args, "id_column", None), nrows=0).columns}
+    label_there = name_key(args.label) in header
+    tnm_there = all(name_key(c) in header for c in str(stage_from).split(","))
+    if name_key(args.label) == name_key(derived):
         return tnm_there or not label_there
     return tnm_there and not label_there
 

@@ -41,11 +41,23 @@ MISSING_WORDS = frozenset({"", "na", "n/a", "#n/a", "#n/a n/a", "#na", "<na>", "
                            "."})
 
 
-def is_missing_cell(value) -> bool:
-    """An empty cell (None, NaN) or a word of :data:`MISSING_WORDS` ("Not collected", "unknown", " N/A ", ".")."""
+# Words of MISSING_WORDS that are a category of a categorical (text) column - "None": no comorbidity, never smoked,
+# no adjuvant treatment - and missing in a numeric or binary column, an outcome or a label: the rule of lungai rp
+# (:func:`lungai.rp.columns.is_missing_word`) and lungai stage's EHR features (:func:`lungai.fusion.labels.clean_missing`).
+CATEGORY_WORDS = frozenset({"none"})
+# How lungai rp and lungai stage read a table: only an empty cell is missing on reading, not pandas' own list of
+# missing-value strings (which holds "None", "NULL", "NA" - case-sensitively: "None" but not "none"); each word of
+# MISSING_WORDS is then missing by :func:`is_missing_cell`, by one rule for every spelling.
+READ_OPTIONS = {"keep_default_na": False, "na_values": [""]}
+
+
+def is_missing_cell(value, categorical: bool = False) -> bool:
+    """An empty cell (None, NaN) or a word of :data:`MISSING_WORDS` ("Not collected", "unknown", " N/A ", "."); in a
+    ``categorical`` column a word of :data:`CATEGORY_WORDS` ("None") is a category, not missing."""
     if value is None or (isinstance(value, float) and value != value):
         return True
-    return str(value).strip().lower() in MISSING_WORDS
+    word = str(value).strip().lower()
+    return word in MISSING_WORDS and not (categorical and word in CATEGORY_WORDS)
 
 
 def name_key(text) -> str:
@@ -54,7 +66,8 @@ def name_key(text) -> str:
     return " ".join(str(text).split()).casefold()
 
 
-def match_headers(wanted: Iterable, columns: Iterable, what: str = "the table") -> dict:
+def match_headers(wanted: Iterable, columns: Iterable, what: str = "the table", kind: str = "the model's column"
+                  ) -> dict:
     """{header of ``columns``: the name of ``wanted`` it is} for each wanted name (a model's column) absent from
     ``columns`` under its own name but present with another case / spacing (:func:`name_key`: 'Histology' or
     'HISTOLOGY' for the model's 'Histology ', 'case id' for 'Case ID'); a header that is itself a wanted name is never
@@ -69,9 +82,9 @@ def match_headers(wanted: Iterable, columns: Iterable, what: str = "the table") 
             continue
         hits = [c for c in columns if name_key(c) == name_key(name) and str(c) not in names]
         if len(hits) > 1:
-            raise InputError(f"{what} has {len(hits)} columns that are the model's column {name!r} spelled "
+            raise InputError(f"{what} has {len(hits)} columns that are {kind} {name!r} spelled "
                              f"differently: {', '.join(map(repr, hits))}",
-                             "keep one of them (or give it the model's name exactly)")
+                             f"keep one of them (or give it {kind}'s name exactly)")
         if hits:
             renames[hits[0]] = name
     return renames

@@ -49,7 +49,7 @@ def id_column_of(df: pd.DataFrame, id_column: str | None = None) -> str | None:
     if id_column is not None:
         if id_column in df.columns:
             return id_column
-        renames = match_headers([id_column], df.columns, "the table")
+        renames = match_headers([id_column], df.columns, "the table", "the column")
         if renames:
             return next(iter(renames))
     return next((c for c in df.columns if str(c).lower() in ID_NAMES), None)

@@ -38,7 +38,8 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError
-from lungai.io.tables import MISSING_WORDS, is_missing_cell, name_order  # noqa: F401 (MISSING_WORDS: imported from here)
+from lungai.io.tables import (CATEGORY_WORDS, MISSING_WORDS, READ_OPTIONS,  # noqa: F401 (imported from here)
+                              is_missing_cell, match_headers, name_order)
 from lungai.radiomics.settings import SETTINGS_COLUMN
 
 PREFIXES = {"clin_": "clinical", "dose_": "dosimetric", "rad_": "radiomic"}
@@ -53,9 +54,9 @@ FALSE_WORDS = frozenset({"0", "0.0", "no", "n", "false", "f", "unchecked", "abse
 # How RP tables are read (:func:`lungai.rp.checks.read_table`, and the clinical CSV of ``lungai cohort --clinical``):
 # only an empty cell is missing, not pandas' own list of words - "None" stays a word (a category, or missing by
 # :func:`is_missing_word`), as any other.
-READ_OPTIONS = {"keep_default_na": False, "na_values": [""]}
-# Missing in a numeric or binary column, but a category of a categorical one ("None": no comorbidity, never smoked).
-CATEGORY_WORDS = frozenset({"none"})
+# (READ_OPTIONS: lungai.io.tables.READ_OPTIONS, the reading of lungai stage's EHR table too.)
+# Missing in a numeric or binary column, but a category of a categorical one ("None": no comorbidity, never smoked):
+# lungai.io.tables.CATEGORY_WORDS, the rule of lungai stage's EHR features too.
 # How categorical values are read (saved in the model card as ``category_rules``, applied again by rp predict /
 # validate): spellings that differ only in case are one category, written as the most frequent spelling
 # (:func:`category_spellings`); "None" is a category.  A card without ``category_rules`` (an older lungai) was
@@ -115,6 +116,11 @@ class ColumnRoles:
                              f"use one of {', '.join(FEATURE_SETS)}{suggest(feature_set, FEATURE_SETS)}")
         wanted = FEATURE_SETS[feature_set]
         return [c for c, r in self.roles.items() if r in wanted]
+
+    def absent_parts(self, feature_set: str) -> list[str]:
+        """The roles of ``feature_set`` (:data:`FEATURE_SETS`) without a column in this table: ``all`` of a table
+        without rad_ columns is ['radiomic'] - the model named ``all`` is then the clinical + dosimetric one."""
+        return [r for r in FEATURE_SETS[feature_set] if r not in self.roles.values()]
 
     def to_json(self) -> dict:
         return {"roles": self.roles, "categorical": self.categorical, "binary": self.binary,
@@ -211,6 +217,10 @@ def role_file_id(role_file) -> str | None:
 def infer_roles(df: pd.DataFrame, outcome: str | None, role_file=None) -> ColumnRoles:
     """Roles of ``df``'s columns from the naming scheme, overridden by ``role_file``."""
     overrides = read_role_file(role_file) if role_file else {}
+    # a role file's column spelled with another case / spacing than the table's header ('case id' for 'Case ID'):
+    # that header (lungai.io.tables.match_headers, the rule of the automatic id detection and of the features too)
+    for header, name in match_headers(overrides, df.columns, "the table", "the role file's column").items():
+        overrides[str(header).strip()] = overrides.pop(name)
     stripped = {str(c).strip() for c in df.columns}        # exports often carry stray spaces ("Histology ")
     absent = [c for c in overrides if c not in stripped]
     if absent:
@@ -258,10 +268,7 @@ def is_missing_word(value, categorical: bool = False, rules: dict | None = None)
     :data:`lungai.io.tables.MISSING_WORDS`, the list of lungai stage too: :func:`lungai.io.tables.is_missing_cell`); in a
     ``categorical`` column "None" is a category (:data:`CATEGORY_WORDS`), unless the ``rules`` (a model card's
     ``category_rules``, default :data:`CATEGORY_RULES`) say otherwise."""
-    if categorical and str(value).strip().lower() in CATEGORY_WORDS and \
-            (rules or CATEGORY_RULES).get("none") == "category":
-        return False
-    return is_missing_cell(value)
+    return is_missing_cell(value, categorical and (rules or CATEGORY_RULES).get("none") == "category")
 
 
 def value_notes(values: pd.Series, kind: str) -> str:

@@ -18,7 +18,7 @@ from lungai.rp.checks import check_events, check_not_constant, check_threshold, 
     id_order, numeric_features, outcome_vector, outcome_words, read_tables, small_cohort_warnings, \
     table_paths
 from lungai.rp.cohort import SYNTHETIC_NOTE, SYNTHETIC_SOURCE, is_synthetic_cohort
-from lungai.rp.columns import CATEGORY_RULES, FEATURE_SETS, ColumnRoles, infer_roles, role_file_id
+from lungai.rp.columns import CATEGORY_RULES, FEATURE_SETS, PREFIXES, ColumnRoles, infer_roles, role_file_id
 from lungai.rp.explain import baseline_risk, model_inputs
 from lungai.rp.metrics import ci_text, evaluate, fmt_calibration, small_sample_warnings
 from lungai.rp.pipeline import MODEL_NAMES, MODELS
@@ -81,6 +81,9 @@ def _parse_list(value, allowed, what) -> list[str]:
     return items
 
 
+PART_PREFIX = {role: prefix + "*" for prefix, role in PREFIXES.items()}   # 'radiomic' -> 'rad_*'
+
+
 def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, role_file=None,
              outer_folds: int = 5, inner_folds: int = 3, threshold: float | None = None, fast: bool = False,
              n_boot: int | None = None, final: str | None = None, seed: int = 0, overwrite: bool = False,
@@ -123,6 +126,12 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     same_notes = [f"note: feature set {s!r} has the same columns as {twin!r} (no "
                   + "/".join(sorted(set(FEATURE_SETS[s]) - set(FEATURE_SETS[twin]))) + " columns in the table): "
                   f"fitted once, as {twin!r}" for s, twin in same.items()]
+    # a set trained without part of its columns ('all' of a table without rad_ columns: the clinical + dosimetric
+    # model under the name 'all') is said so, in the output and the metrics / model card
+    partial = [f"feature set {s!r} has no {' or '.join(roles.absent_parts(s))} columns in this table: its models "
+               f"use only the {' and '.join(r for r in FEATURE_SETS[s] if r not in roles.absent_parts(s))} "
+               f"features (add {', '.join(PART_PREFIX[r] for r in roles.absent_parts(s))} columns, or a role file, "
+               f"for the full set)" for s in sets if roles.absent_parts(s)]
     # the features in their canonical order (role, then name: lungai.rp.columns.canonical_order, as infer_roles
     # gives them), not the table's: a random forest draws features by position; the card saves this order
     wanted = {c for s in sets for c in roles.features(s)}
@@ -133,7 +142,7 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
     check_events(y, outer_folds, inner_folds)
     order = id_order(df, roles.id_column)   # the folds do not depend on the tables' order or their rows' order
     df, X_all, y = df.iloc[order].reset_index(drop=True), X_all.iloc[order].reset_index(drop=True), y[order]
-    warnings = small_cohort_warnings(y, len(all_features))
+    warnings = partial + small_cohort_warnings(y, len(all_features))
     n_review, review = tumour_review_warning(df, roles.id_column, "training table",
                                              "and the model is trained on them as they are")
     _, cut = lungs_cut_warning(df, roles.id_column, "training table", "and the model is trained on them as they are")
