@@ -1,5 +1,6 @@
 """User-facing errors: each names the problem and how to fix it."""
 
+import contextlib
 
 # what separates the problem from its fix in an error's text (str(LungAIError))
 FIX_SEPARATOR = "\n  How to fix: "
@@ -43,3 +44,23 @@ class InputCheckNote(InputNote):
     reference to compare): the CLI prints it once as ``note: ...``."""
 
     LABEL = "note"
+
+
+@contextlib.contextmanager
+def warnings_as_notes(categories, notes: list):
+    """The warnings of ``categories`` (a warning class or a tuple of them) raised inside the block appended to
+    ``notes`` (each text once) - to be recorded with the results they concern (a cohort patient's notes, the demo's
+    dose notes) - instead of warned; every other warning is passed on as it came (also when the block raises)."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        for w in caught:
+            if issubclass(w.category, categories):
+                if str(w.message) not in notes:
+                    notes.append(str(w.message))
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

@@ -797,22 +797,14 @@ def run_demo(out_dir, ct_path=None, small: bool = False, model_dir=None, seed_lp
 
 def _noting_checks(read, notes: list):
     """``read()``, the input checks it could not make (:class:`lungai.errors.InputCheckNote` warnings: an RTSTRUCT
-    read onto a NIfTI / NRRD / MHA CT, :func:`lungai.dicom.rtstruct.unchecked_ct_note`) appended to ``notes`` - to be
-    recorded with the results they concern - instead of warned; other warnings are passed on as they came."""
-    import warnings
+    read onto a NIfTI / NRRD / MHA CT, :func:`lungai.dicom.rtstruct.unchecked_ct_note`) and the structures read with
+    gaps between slices (``--allow-gaps``, :class:`lungai.dicom.rtstruct.GapsAllowedNote`) appended to ``notes`` - to
+    be recorded with the results they concern - instead of warned; other warnings are passed on as they came."""
+    from lungai.dicom.rtstruct import GapsAllowedNote
+    from lungai.errors import InputCheckNote, warnings_as_notes
 
-    from lungai.errors import InputCheckNote
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = read()
-    for w in caught:
-        if issubclass(w.category, InputCheckNote):
-            if str(w.message) not in notes:
-                notes.append(str(w.message))
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return result
+    with warnings_as_notes((InputCheckNote, GapsAllowedNote), notes):
+        return read()
 
 
 def demo_case_id(ct_path, patient_id=None, series_uid: str | None = None) -> str:

@@ -26,7 +26,6 @@ process; a killed run's lock is taken over and the run resumes.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -739,35 +738,15 @@ def remove_unfinished(out: Path, jobs, existed=()) -> None:
                 pass
 
 
-@contextlib.contextmanager
 def gaps_allowed_notes(notes: list):
     """The structures read with gaps between slices inside the block (``--allow-gaps``;
     :class:`lungai.dicom.rtstruct.GapsAllowedNote`) appended to ``notes``, each once (a patient's record says which of
-    its structures were read so, the flag applies to all); every other warning passes on as it was."""
-    import warnings
-
+    its structures were read so, the flag applies to all); every other warning passes on as it was
+    (:func:`lungai.errors.warnings_as_notes`)."""
     from lungai.dicom.rtstruct import GapsAllowedNote
+    from lungai.errors import warnings_as_notes
 
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", GapsAllowedNote)
-            yield
-    finally:
-        _pass_on(caught, notes)
-
-
-def _pass_on(caught: list, notes: list) -> None:
-    """:func:`gaps_allowed_notes`' warnings: the gap notes into ``notes``, the others warned again."""
-    import warnings
-
-    from lungai.dicom.rtstruct import GapsAllowedNote
-
-    for w in caught:
-        if issubclass(w.category, GapsAllowedNote):
-            if str(w.message) not in notes:
-                notes.append(str(w.message))
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return warnings_as_notes(GapsAllowedNote, notes)
 
 
 def process_patient(job: CohortJob, params: dict, out_dir: str, mapping=None, model_dir=None,
