@@ -178,7 +178,7 @@ def test_eval_seg_per_case_csv(tiny_model, tiny_data, tmp_path, capsys):
     assert "r(confidence, Dice)" in capsys.readouterr().out
 
 
-def test_eval_seg_folder_mode_records_the_model_it_evaluated(tiny_model, tiny_data, tmp_path):
+def test_eval_seg_folder_mode_records_the_model_it_evaluated(tiny_model, tiny_data, tmp_path, monkeypatch):
     """eval-seg on folders wrote only the per-case CSV: nothing said which model (a retrained one in the same folder
     looks the same), seed or data made its Dice. Now <name>.report.json holds the run's record (the one
     model_identity helper, as --split test's report and segment's result.json) and the summary."""
@@ -193,9 +193,16 @@ def test_eval_seg_folder_mode_records_the_model_it_evaluated(tiny_model, tiny_da
     assert ident["folder"] == str(Path(tiny_model).resolve())
     assert ident["model_json_sha256"] == hashlib.sha256((Path(tiny_model) / "model.json").read_bytes()).hexdigest()
     assert run["seed"] == 3 and run["n_cases"] == 2 and run["max_cases"] == 2 and run["include_training_patients"]
-    assert run["images"] == str(images) and run["masks"] == str(masks) and run["split"] is None
+    assert run["images"] == str(Path(images).resolve()) and run["masks"] == str(Path(masks).resolve())
+    assert run["split"] is None
     df = pd.read_csv(out)
     assert run["methods"] == sorted(set(df["method"])) and rep["summary"]["n_cases"] == len(df) == 2
+    # folders given relative to where it ran: recorded as full paths (a relative one says nothing read elsewhere)
+    monkeypatch.chdir(Path(images).parent)
+    assert main(["eval-seg", "--model", str(tiny_model), *SEEN, "--images", Path(images).name, "--masks",
+                 Path(masks).name, "--max-cases", "1", "-o", str(tmp_path / "rel.csv")]) == 0
+    run = json.loads((tmp_path / "rel.report.json").read_text(encoding="utf-8"))["run"]
+    assert run["images"] == str(Path(images).resolve()) and run["masks"] == str(Path(masks).resolve())
     # a user's own file of that name is never replaced
     mine = tmp_path / "mine.report.json"
     mine.write_text("{}", encoding="utf-8")

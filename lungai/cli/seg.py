@@ -1009,13 +1009,17 @@ def test_split_cases(training: dict, images=None, masks=None) -> list:
 def _run_record(args, model_dir, methods: list, n_cases: int) -> dict:
     """What an eval-seg report was made with (its ``run``): the model's identity
     (:func:`lungai.seg.model_meta.model_identity`: folder, sha256 of model.json and each member), the seed, the MC
-    passes (null: the model's calibration's), the methods, the data given and the options that choose the cases."""
+    passes (null: the model's calibration's), the methods, the data given (full paths: a relative one says nothing
+    once the report is read elsewhere) and the options that choose the cases."""
+    from pathlib import Path
+
     from lungai import __version__
     from lungai.seg.model_meta import model_identity
 
     return {"model_identity": model_identity(model_dir), "seed": args.seed, "mc_passes": args.mc_passes,
             "methods": methods, "n_cases": n_cases, "lungai_version": __version__, "split": args.split,
-            "images": str(args.images) if args.images else None, "masks": str(args.masks) if args.masks else None,
+            "images": str(Path(args.images).resolve()) if args.images else None,
+            "masks": str(Path(args.masks).resolve()) if args.masks else None,
             "label": args.label, "max_cases": args.max_cases or None,
             "include_training_patients": bool(args.include_training_patients)}
 
