@@ -1311,6 +1311,43 @@ def test_failed_cases_are_listed_in_manifest_order_each_fix_said_once(small_phan
     assert p2.count("How to fix") == 1 and "--label 2" in p2 and "fix the masks" not in p2, p2
 
 
+def test_the_end_of_run_lines_say_how_to_fix_the_failed_cases(small_phantom, tmp_path, capsys):
+    """The terminal's end-of-run "failed:" lines gave each error's first line only: the fix (a mask labelled 2, not
+    1: "--label 2") was in the errors table alone - a researcher with 100 patients read what failed, not what to do.
+    Each distinct fix is said once, naming the cases it concerns."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from lungai.cli import main
+    from lungai.synthetic import labels as L
+
+    ph = small_phantom
+    sitk.WriteImage(ph.ct, str(tmp_path / "ct.nii.gz"))
+    mask = sitk.GetImageFromArray((sitk.GetArrayFromImage(ph.labels) == L.TUMOUR).astype(np.uint8) * 2)
+    mask.CopyInformation(ph.labels)
+    sitk.WriteImage(mask, str(tmp_path / "two.nii.gz"))
+    rows = [{"case": c, "image": "ct.nii.gz", "mask": "two.nii.gz", "label": "gtv=1"} for c in ("p1", "p2")]
+    pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
+    assert main(["radiomics-batch", str(tmp_path / "m.csv"), "--feature-classes", "firstorder",
+                 "-o", str(tmp_path / "b.csv")]) == 1
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[1].strip() for line in printed if line.startswith("failed: ")] == ["p1", "p2"]
+    fixes = [line for line in printed if line.startswith("  how to fix")]
+    assert len(fixes) == 1 and fixes[0].startswith("  how to fix (p1, p2): ") and "--label 2" in fixes[0], printed
+
+
+def test_failure_lines_group_the_fixes_and_cut_long_lists():
+    from lungai.errors import InputError, failure_lines
+
+    failed = [(f"c{i}", str(InputError(f"problem {i}\nsecond line", "fix A" if i % 2 else "fix B")))
+              for i in range(8)] + [("c8", "ValueError: no fix")]
+    lines = failure_lines(failed)
+    assert lines[:2] == ["failed: c0: problem 0", "failed: c1: problem 1"] and lines[8] == "failed: c8: ValueError: no fix"
+    assert lines[9:] == ["  how to fix (c0, c2, c4, c6): fix B", "  how to fix (c1, c3, c5, c7): fix A"]
+    cut = failure_lines(failed * 2, label="segment failed", most=3)
+    assert cut[3] == "... and 15 more" and cut[4] == "  how to fix (c0, c2): fix B"
+
+
 def test_a_case_whose_mhd_pixel_data_changed_is_redone_on_resume(tmp_path):
     """QA: a case's inputs were fingerprinted by the named file only: an .mhd / .nhdr header stays the same when its
     .raw / .zraw / .raw.gz pixel data is replaced (LUNA16-style data), so a re-run kept the stale features.  The

@@ -18,6 +18,31 @@ class LungAIError(Exception):
         super().__init__(f"{problem}{FIX_SEPARATOR}{fix}" if fix else problem)
 
 
+def split_error(text) -> tuple[str, str]:
+    """An error's text (``str(LungAIError)``, or any error's) as (problem, fix); fix is "" when it names none."""
+    problem, _, fix = str(text).partition(FIX_SEPARATOR)
+    return problem, fix.strip()
+
+
+def failure_lines(failed, label: str = "failed", most: int | None = None) -> list[str]:
+    """The end-of-run lines of the items that failed (``failed``: (name, error text) pairs): one line each with the
+    problem's first line (``label: name: problem``), then each distinct fix once with the items it concerns
+    (``  how to fix (a, b): ...``) - a run of many patients must say how to fix them, not only the errors table."""
+    lines, fixes = [], {}
+    failed = list(failed)
+    for name, err in failed[:most] if most else failed:
+        problem, fix = split_error(err)
+        lines.append(f"{label}: {name}: {(problem.strip().splitlines() or [''])[0]}")
+        if fix:
+            fixes.setdefault(fix.splitlines()[0], []).append(str(name))
+    if most and len(failed) > most:
+        lines.append(f"... and {len(failed) - most} more")
+    for fix, names in fixes.items():
+        named = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        lines.append(f"  how to fix ({named}): {fix}")
+    return lines
+
+
 class InputError(LungAIError):
     """The input data (file, image, table, mask) is not usable as given."""
 

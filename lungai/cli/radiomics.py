@@ -117,11 +117,11 @@ def no_features_error(errors):
     """The error of a run whose every segment failed (``errors``: segment, error rows): each segment's problem, and ONE
     fix - the segments' own fix when they share it, else each segment's fix named - never a fix nested inside the
     problem text (a segment's error is ``problem\n  How to fix: fix``, :class:`lungai.errors.LungAIError`)."""
-    from lungai.errors import InputError
+    from lungai.errors import InputError, split_error
 
     problems, fixes = [], {}
     for r in errors.itertuples(index=False):
-        problem, _, fix = str(r.error).partition("\n  How to fix: ")
+        problem, fix = split_error(r.error)
         problems.append(f"{r.segment}: {problem}")
         if fix:
             fixes.setdefault(fix, []).append(str(r.segment))

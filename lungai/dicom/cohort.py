@@ -36,7 +36,7 @@ import pandas as pd
 
 from lungai.dicom.discover import UNREADABLE, several_rtstructs_note, shown_path
 from lungai.dose.features import LUNGS_CUT_COLUMN, LUNGS_CUT_REVISION
-from lungai.errors import InputError, LungAIError
+from lungai.errors import InputError, LungAIError, failure_lines
 from lungai.io.outputs import check_folder_path, check_outside_export, forget_stamps, locked_output_folder, \
     prepare_output_folder, record_outputs
 from lungai.progress import task
@@ -942,7 +942,7 @@ class CohortSummary(BatchSummary):
     def text(self) -> str:
         lines = [f"{len(self.done)} patient(s) processed, {len(self.skipped)} already done (skipped), "
                  f"{len(self.failed)} failed in {self.seconds:.1f} s -> {self.output}"]
-        lines += [f"failed: {case}: {err.splitlines()[0]}" for case, err in self.failed]
+        lines += failure_lines(self.failed)
         if self.table is not None:
             lines.append(f"RP table (lungai rp train input): {self.table}")
         return "\n".join(lines)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lungai.errors import FIX_SEPARATOR, InputError, LungAIError
+from lungai.errors import InputError, LungAIError, failure_lines, split_error
 from lungai.io.outputs import (forget_stamps, locked_output_folder, prepare_output_file, prepare_output_folder,
                                record_output_file, remove_output_file, recorded_output_files)
 from lungai.radiomics.cluster import check_main_guard, check_scheduler_address, run_tasks
@@ -197,9 +197,9 @@ def process_case(row: dict, params: dict, segments, parts_dir: str) -> dict:
         if result.features.empty:
             # the prefix: errors-table only; each segment's own fix said once, after the problems (QA: the label's
             # fix, then a generic "fix the masks")
-            said = [e.removeprefix(ABSENT).split(FIX_SEPARATOR, 1) for e in result.errors.error]
-            why = "; ".join(s[0] for s in said)
-            fixes = list(dict.fromkeys(s[1] for s in said if len(s) > 1))
+            said = [split_error(e.removeprefix(ABSENT)) for e in result.errors.error]
+            why = "; ".join(problem for problem, _ in said)
+            fixes = list(dict.fromkeys(fix for _, fix in said if fix))
             raise InputError("no segment could be extracted: " + (why or "no segment given"),
                              "; ".join(fixes) or "fix the masks")
         inputs = {**case_inputs(row), "paths": row_paths(row)}   # once read (a missing file: read_ct's error)
@@ -247,15 +247,13 @@ class BatchSummary:
         lines += [f"note: {note}" for note in self.changed]
         lines += [f"{len(self.done)} case(s) extracted, {len(self.skipped)} already done (skipped), "
                   f"{len(self.failed)} failed in {self.seconds:.1f} s -> {self.output}"]
-        lines += [f"failed: {case}: {err.splitlines()[0]}" for case, err in self.failed]
+        lines += failure_lines(self.failed)
         if self.segment_errors:     # the case's other segments were extracted; these are NaN / missing
             cases = len({case for case, _, _ in self.segment_errors})
             lines.append(f"{len(self.segment_errors)} segment(s) failed in {cases} extracted case(s) (the others "
                          f"were computed; listed in {self.errors_csv}):")
-            lines += [f"segment failed: {case} / {segment}: {str(err).splitlines()[0]}"
-                      for case, segment, err in self.segment_errors[:20]]
-            if len(self.segment_errors) > 20:
-                lines.append(f"... and {len(self.segment_errors) - 20} more")
+            lines += failure_lines(((f"{case} / {segment}", err) for case, segment, err in self.segment_errors),
+                                   label="segment failed", most=20)
         if self.absent:             # not failures: those patients do not have that label
             lines.append(f"{len(self.absent)} segment(s) absent: their label is not in that case's mask (not a "
                          f"failure; listed in {self.errors_csv}):")
