@@ -741,3 +741,45 @@ def test_a_cut_at_the_scans_end_is_named_by_anatomy_not_by_the_files_slice_order
         assert i["cut_by_image_edge"] == ["z+"]
         note = next(n for n in i["notes"] if n.startswith("the tumour is cut by the image edge"))
         assert "z+: the scan ends through it at its top (superior) slice" in note, note
+
+
+def test_a_click_off_the_tumours_centre_moves_the_box_onto_it_on_the_same_grid(monkeypatch):
+    """A user clicks anywhere on the tumour, not at its centre: the first box (centred on the click) cut a 44 mm
+    tumour clicked 15 mm off its centre, and the growth went straight to a coarser grid and a box four times the
+    volume - on real CTs that coarser look sees the neighbouring organs too and ran on into them (QA: lung2's 48 ml
+    tumour clicked 14 mm off its centre came back as 287 ml, Dice 0.27; at its centre 0.80).  Now the box is first
+    moved onto the tumour found, on the same grid, and holds it; a moved box that does not hold it changes
+    nothing (the growth goes on from the box before the move)."""
+    ct, ball = _ct(44.0)
+    model = _model()
+    res = infer.segment_tumour(ct, model, seed_lps=(15.0, 0.0, 0.0))
+    p = res.info["roi_passes"]
+    assert p[0]["touches"] == ["x-"] and p[0]["next"] == "box moved onto the tumour found (same grid)"
+    assert len(p) == 2 and p[1]["scale"] == 1 and p[1]["holds_tumour"] and p[1]["kept"] and p[1]["touches"] == []
+    assert p[1]["roi_lps_mm"][0][0] < p[0]["roi_lps_mm"][0][0] - 10             # moved towards x-
+    assert _dice(res, ball) > 0.95
+    monkeypatch.setattr(infer, "RECENTRE", False)                                # before: a coarser grid at once
+    before = infer.segment_tumour(ct, model, seed_lps=(15.0, 0.0, 0.0)).info["roi_passes"]
+    assert before[1]["scale"] == 2 and "next" not in before[0]
+    monkeypatch.setattr(infer, "RECENTRE", True)
+    # a moved box that finds nothing (here: moved off the tumour) - the growth goes on as without the move
+    away = lambda box, ct, *a: pp.Box((0, 0, 0), tuple(box.hi[i] - box.lo[i] for i in range(3)), box.mode)  # noqa: E731
+    monkeypatch.setattr(infer, "recentred_box", away)
+    moved = infer.segment_tumour(ct, model, seed_lps=(15.0, 0.0, 0.0)).info
+    q = moved["roi_passes"]
+    assert q[1]["tumour_ml"] == 0 and not q[1]["kept"]
+    assert [x["scale"] for x in q[2:]] == [x["scale"] for x in before[1:]]
+    assert [x["roi_lps_mm"] for x in q[2:]] == [x["roi_lps_mm"] for x in before[1:]]
+
+
+def test_the_box_is_not_moved_onto_a_tumour_wider_than_it():
+    ct, _ = _ct(10.0, shape=(100, 100, 50))
+    box = pp.Box((20, 20, 10), (80, 80, 40), "seed")
+    crop = pp.crop(ct, box)
+    target = np.zeros(crop.GetSize()[::-1], bool)
+    target[5:25, 0:60, 30:60] = True                  # touches y- and y+: wider than the box along y
+    assert infer.recentred_box(box, ct, target, crop, ["y-", "y+"]) is None
+    assert infer.recentred_box(box, ct, np.zeros_like(target), crop, ["x+"]) is None
+    moved = infer.recentred_box(box, ct, target, crop, ["x+"])
+    assert moved.lo[0] == 20 + 30 - 10 and moved.hi[0] - moved.lo[0] == 60       # 10 mm before the tumour's x- side
+    assert moved.size == box.size

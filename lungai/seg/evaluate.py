@@ -216,9 +216,10 @@ def duplicate_cases_note(digests: dict) -> str | None:
 
 def evaluate_case(model, case, method: str | None = None, mc_passes: int | None = None, seed: int = 0,
                   seeded: bool = False, tta: bool | None = None, flip_check: bool | None = None,
-                  label: int | None = None) -> dict:
+                  label: int | None = None, point=None) -> dict:
     """One case: Dice, HD95, volumes, confidence.  ``seeded``: seed-point mode with the click at the reference
-    lesion (:func:`seed_point_of`, growing box) instead of the whole crop / automatic mode.  ``tta``: mirrored
+    lesion (:func:`seed_point_of`, growing box) instead of the whole crop / automatic mode; ``point``: seed-point mode
+    with this click (LPS mm) instead.  ``tta``: mirrored
     test-time augmentation on / off (None: as the model's config says); ``flip_check``: the confidence feature
     ``flip_consistency`` also when the model's calibration does not use it.  ``label``: the reference tumour is
     this label of the mask (default: every nonzero voxel; :func:`reference_tumour`)."""
@@ -227,7 +228,8 @@ def evaluate_case(model, case, method: str | None = None, mc_passes: int | None 
 
     img, mask = load_images(case)
     truth = reference_tumour(mask, label)
-    point = seed_point_of(img, truth) if seeded and truth.any() else None
+    if point is None:
+        point = seed_point_of(img, truth) if seeded and truth.any() else None
     res = segment_tumour(img, model, method=method, mc_passes=mc_passes, seed=seed, source=case.case_id,
                          seed_lps=point, whole=False if point is not None else None, tta=tta, flip_check=flip_check)
     pred = sitk.GetArrayViewFromImage(res.tumour) > 0
@@ -241,7 +243,7 @@ def evaluate_case(model, case, method: str | None = None, mc_passes: int | None 
            "confidence": info["confidence"], "needs_review": info["needs_review"],
            "review_reasons": "; ".join(info.get("review_reasons", [])), "method": info["method"],
            "mc_passes": info.get("mc_passes", 0), "calibration_mc_passes": info.get("calibration_mc_passes"),
-           "roi_mode": info["roi_mode"], "grid_scale": next((p["scale"] for p in info.get("roi_passes", [])
+           "roi_mode": info["roi_mode"], "n_passes": len(info.get("roi_passes") or []), "grid_scale": next((p["scale"] for p in info.get("roi_passes", [])
                                                               if p["kept"]), 1)}
     row.update({f"f_{k}": v for k, v in info["features"].items()})
     row["size_mm"] = round(size_mm(truth, img.GetSpacing()[::-1]), 1)
