@@ -317,6 +317,13 @@ def _feature_options(feature_classes, image_types, log_sigma, wide) -> list[str]
     return args
 
 
+def case_option(case) -> str:
+    """``--case=NAME`` (one token): the CT node's name as the ``case`` column.  As two tokens a name beginning with
+    "-" ("-1 CT", "-CT") was read by argparse as an option, and the run failed with "argument --case: expected one
+    argument"."""
+    return f"--case={case}"
+
+
 def radiomics(image: Path, label_map: Path, output_csv: Path, segments: Sequence[tuple[str, int]],
               params: str = "default", feature_classes: Iterable[str] = (), image_types: Iterable[str] = (),
               log_sigma: Sequence[float] = (), wide: bool = False, case: Optional[str] = None) -> list[str]:
@@ -333,7 +340,7 @@ def radiomics(image: Path, label_map: Path, output_csv: Path, segments: Sequence
     args += ["--params", str(params)]
     args += _feature_options(feature_classes, image_types, log_sigma, wide)
     if case:
-        args += ["--case", case]
+        args.append(case_option(case))
     return args + ["-o", str(output_csv)]
 
 
@@ -375,7 +382,7 @@ def dose_features(dose: Path, ct: Path, lungs: Path, output_csv: Path, gtv: Opti
         if envelope_name:
             args += ["--envelope-name", str(envelope_name)]
     if case:
-        args += ["--case", str(case)]
+        args.append(case_option(case))
     return args
 
 

@@ -148,3 +148,68 @@ def test_segments_of_one_name_are_refused_at_export(mrml_scene, study, tmp_path)
                                                                            .GetNumberOfSegments() - 1)).SetName("GTV ")
     with pytest.raises(InputError, match=r"have the name 'GTV' \('GTV', 'GTV '\)"):
         export_segments_dicom(mrml_scene, vol, seg, tmp_path / "out", ct_source=study["ct"])
+
+
+def _registration(scene, *nodes):
+    """A linear transform node (a 7 degree turn about S and a (12.5, -8, 4) mm shift, as a registration leaves it)
+    with ``nodes`` under it."""
+    import math
+
+    import vtk
+
+    matrix = vtk.vtkMatrix4x4()
+    c, s = math.cos(math.radians(7.0)), math.sin(math.radians(7.0))
+    for r, row in enumerate(((c, -s, 0.0, 12.5), (s, c, 0.0, -8.0), (0.0, 0.0, 1.0, 4.0))):
+        for k, value in enumerate(row):
+            matrix.SetElement(r, k, value)
+    transform = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "registration")
+    transform.SetMatrixTransformToParent(matrix)
+    for node in nodes:
+        node.SetAndObserveTransformNodeID(transform.GetID())
+    return transform
+
+
+@pytest.mark.parametrize("segmentation_moved", [True, False], ids=["both-under-it", "drawn-on-the-moved-ct"])
+def test_export_of_a_ct_under_a_registration_transform(mrml_scene, study, tmp_path, segmentation_moved):
+    """QA (slicer53): a CT loaded from DICOM and put under a registration transform (with its segmentation, or with
+    segments drawn where the moved CT is shown) could not be exported: its world origin was compared with the
+    series and refused as "the CT image's origin ... is not the first slice of <its own DICOM folder>: write DICOM
+    results only for a CT read from this very series folder".  Now the segments are written on the CT's voxels
+    where Slicer shows them over it, in the series' coordinates: read back on the DICOM CT, they are the masks."""
+    from lungai import mrml
+    from lungai.dicom.rtstruct import read_rtstruct
+    from lungai.dicom.seg import read_seg
+    from lungai.io import copy_geometry
+
+    ct, vol, seg = slicerrt_segmentation(mrml_scene, study)
+    if segmentation_moved:
+        _registration(mrml_scene, vol, seg)
+    else:                   # the user's segment drawn on the moved CT: in world coordinates, no transform
+        _registration(mrml_scene, vol)
+        seg = None
+        shown = mrml.image_from_volume_node(vol)            # the CT where Slicer shows it
+        for name in ("GTV", "Lung_R"):
+            seg, _ = mrml.mask_to_segment(mrml_scene, copy_geometry(array(study["masks"][name]), shown), name,
+                                          seg_node=seg)
+    seg_path, rt_path = export_segments_dicom_of(mrml_scene, vol, seg, tmp_path / "out", study)
+    for back in (read_seg(seg_path, ct), read_rtstruct(rt_path, ct)):
+        assert list(back) == ["GTV", "Lung_R"]
+        for name, mask in back.items():
+            assert np.array_equal(array(mask), array(study["masks"][name])), name
+
+
+def export_segments_dicom_of(scene, vol, seg, out, study):
+    from lungai.scene.dicom import export_segments_dicom
+
+    return export_segments_dicom(scene, vol, seg, out, segments=["GTV", "Lung_R"], ct_source=study["ct"],
+                                 name="result")
+
+
+def test_export_of_a_ct_under_a_non_linear_transform_asks_to_harden(mrml_scene, study, tmp_path):
+    from lungai.errors import InputError
+
+    ct, vol, seg = slicerrt_segmentation(mrml_scene, study)
+    grid = mrml_scene.AddNewNodeByClass("vtkMRMLGridTransformNode", "warp")
+    vol.SetAndObserveTransformNodeID(grid.GetID())
+    with pytest.raises(InputError, match="harden the transform"):
+        export_segments_dicom_of(mrml_scene, vol, seg, tmp_path / "out", study)

@@ -171,3 +171,36 @@ def test_tg263_lung_names_are_on_the_lung_grid_like_the_derived_lungs(mrml_scene
     grid = table.GetAttribute(GRID_ATTRIBUTE)
     assert "Lung_R: resampled, 2 x 2 x 2 mm" in grid and "GTV-1: native, 3.5 x 3.5 x 5 mm" in grid
     assert "Lungs minus tumour: resampled, 2 x 2 x 2 mm" in grid
+
+
+def test_a_cgy_dose_node_is_refused_not_read_as_gy(mrml_scene, small_phantom, scene_nodes):
+    """QA (slicer53): the console API took a dose volume node in cGy that no SlicerRT attribute marks (an NRRD dose, a
+    resampled node) as Gy: dose rows of 6000 "Gy", V5 / V20 100 %, without a word - where the Lung Radiomics panel
+    and ``lungai dose-features`` refuse a maximum above 150 Gy.  Now refused by the same rule
+    (lungai.dose.read.check_image_dose_values), in the console's terms; ``dose_unit='cGy'`` reads it right; a Gy dose
+    given as cGy and a negative dose are refused too."""
+    from lungai import mrml
+    from lungai.dose import treatment_dose
+    from lungai.errors import InputError
+    from lungai.scene.radiomics import radiomics_table
+
+    vol, seg = scene_nodes
+    tumour = mrml.segment_to_mask(mrml_scene, seg, "Tumor", vol)
+    gy = sitk.Cast(treatment_dose(tumour, prescription_gy=60), sitk.sitkFloat32)
+    cgy_node = mrml.volume_node_from_image(mrml_scene, gy * 100.0, "Dose cGy")
+    run = dict(segments=["Tumor"], feature_classes=["firstorder"])
+    with pytest.raises(InputError, match=r"Dose cGy: the maximum 6\d{3} Gy is above 150 Gy") as err:
+        radiomics_table(mrml_scene, vol, seg, dose_node=cgy_node, **run)
+    assert "pass dose_unit='cGy'" in err.value.fix and "--" not in err.value.fix
+    table, _ = radiomics_table(mrml_scene, vol, seg, dose_node=cgy_node, dose_unit="cGy", **run)
+    rows = mrml.dataframe_from_table_node(table).set_index("feature")
+    assert rows.loc["dose_min_gy", "Tumor"] == pytest.approx(60.0, abs=1e-3)
+    gy_node = mrml.volume_node_from_image(mrml_scene, gy, "Dose Gy")
+    with pytest.raises(InputError, match="too low for a treatment dose") as err:
+        radiomics_table(mrml_scene, vol, seg, dose_node=gy_node, dose_unit="cGy", **run)
+    assert "pass dose_unit='Gy'" in err.value.fix
+    negative = mrml.volume_node_from_image(mrml_scene, gy - 5.0, "Dose minus 5")
+    with pytest.raises(InputError, match="Dose minus 5 holds negative values"):
+        radiomics_table(mrml_scene, vol, seg, dose_node=negative, **run)
+    with pytest.raises(InputError, match="dose unit 'Sv' is not known"):
+        radiomics_table(mrml_scene, vol, seg, dose_node=gy_node, dose_unit="Sv", **run)

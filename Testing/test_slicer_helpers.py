@@ -924,3 +924,18 @@ def test_the_slicer_resolve_uses_what_each_slicer_bundles():
     assert {"scipy==1.13.1", "pydicom==2.4.4", "numpy==2.0.2"} <= set(s510)
     assert not any(s.startswith("highdicom") for s in s510)
     assert {"scipy==1.17.1", "pydicom==3.0.2", "highdicom==0.28.2", "numpy==2.4.6"} <= set(s512)
+
+
+@pytest.mark.parametrize("case", ["LUNG1-003", "-1 CT", "-CT", "--x"])
+def test_case_names_beginning_with_a_dash_reach_the_cli(tmp_path, case):
+    """QA (slicer53): the CT node's name went to ``lungai radiomics`` / ``dose-features`` as ``--case NAME``: a node
+    named "-1 CT" failed the whole run with "argument --case: expected one argument".  Passed as one token now."""
+    from lungai.cli import build_parser
+
+    parser = build_parser()
+    dose = commands.dose_features(tmp_path / "dose.nrrd", tmp_path / "ct.nrrd", tmp_path / "lungs.nrrd",
+                                  tmp_path / "dose.csv", case=case)
+    radiomics = commands.radiomics(tmp_path / "ct.nrrd", tmp_path / "m.nrrd", tmp_path / "f.csv", [("Tumor", 1)],
+                                   case=case)
+    for args in (dose, radiomics):
+        assert parser.parse_args(args).case == case

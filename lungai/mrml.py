@@ -326,11 +326,14 @@ def mask_to_segment(scene, mask: sitk.Image, name: str, seg_node=None, replace_s
     return seg_node, segment_id
 
 
-def segment_to_mask(scene, seg_node, segment: str, reference_volume_node, by_id: bool = False) -> sitk.Image:
+def segment_to_mask(scene, seg_node, segment: str, reference_volume_node, by_id: bool = False,
+                    world: bool = True) -> sitk.Image:
     """The segment (id or name: :func:`resolve_segment`) as a uint8 mask on the reference volume's grid, with the
     reference's world geometry (Slicer maps the segment through both nodes' transforms onto the reference's voxel
     grid).  ``by_id``: ``segment`` is a segment ID, taken as it is (no name resolution: a caller walking the
-    segments by ID, e.g. every tumour segment, where two of them may share a name)."""
+    segments by ID, e.g. every tumour segment, where two of them may share a name).  ``world=False``: the same
+    voxels with the reference's own geometry, its parent transform left out (where the reference's file or DICOM
+    series has them: :func:`lungai.scene.dicom.export_segments_dicom`)."""
     seg_id = segment_by_id(seg_node, segment) if by_id else resolve_segment(seg_node, segment)
     if seg_id is None:
         raise InputError(f"segment {segment!r} is not in {seg_node.GetName()}",
@@ -351,7 +354,7 @@ def segment_to_mask(scene, seg_node, segment: str, reference_volume_node, by_id:
         mask = sitk.GetImageFromArray((arr > 0).astype(np.uint8))
     finally:
         _remove_export_nodes(scene, before, label_node)
-    return set_geometry_from_node(mask, reference_volume_node)
+    return set_geometry_from_node(mask, reference_volume_node, world)
 
 
 def _node_ids(scene) -> set:

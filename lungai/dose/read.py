@@ -1025,8 +1025,16 @@ def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None, n
                          f"{arr.size}, so it is not a usable dose",
                          "export the dose again from the planning system (every voxel a dose in Gy; 0 outside "
                          "the calculation volume)")
-    if float(arr.min()) < -1e-3:
-        raise InputError(f"{p.name} holds negative values (min {float(arr.min()):.3g}), so it is not a dose",
-                         "give the physical dose in Gy")
-    check_dose_plausible(p.name, float(arr.max()) * IMAGE_DOSE_UNITS[unit], unit, max_gy)
+    check_image_dose_values(arr, p.name, unit, max_gy)
     return img if unit == "Gy" else img * IMAGE_DOSE_UNITS[unit]
+
+
+def check_image_dose_values(arr: np.ndarray, name: str, unit: str = "Gy", max_gy: float | None = None) -> None:
+    """The value checks of a dose image's finite voxels ``arr`` in ``unit`` (Gy / cGy): negative values refused, and
+    :func:`check_dose_plausible` (no dose, cGy read as Gy, Gy read as cGy).  The one rule of a dose file read by
+    :func:`read_dose` and of a dose volume node of Slicer's console API (:func:`lungai.scene.radiomics.
+    radiomics_table`)."""
+    if float(arr.min()) < -1e-3:
+        raise InputError(f"{name} holds negative values (min {float(arr.min()):.3g}), so it is not a dose",
+                         "give the physical dose in Gy")
+    check_dose_plausible(name, float(arr.max()) * IMAGE_DOSE_UNITS[unit], unit, max_gy)

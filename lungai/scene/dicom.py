@@ -159,7 +159,9 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
     :data:`lungai.scene.nodes.MADE_BY_TAG`: LungAISeg's tumour and lungs, the demo's) are written as AUTOMATIC
     (SlicerLungAI), every other segment as the user's, MANUAL.  Two segments of one name (spaces around it ignored)
     are refused before any work (:func:`lungai.dicom.labels.check_export_labels`: rename one in the Segment Editor);
-    names that differ only in letter case ("GTV", "gtv") are written as they are.
+    names that differ only in letter case ("GTV", "gtv") are written as they are.  The segments are written on the
+    CT's voxels where Slicer shows them over the CT, in the series' own coordinates: a parent transform of the CT (a
+    registration) is not exported - the files lie on the CT series as loaded from DICOM.
     """
     from lungai.dicom.labels import check_export_labels, label_key
     from lungai.dicom.reference import check_output_folder, ct_reference
@@ -180,11 +182,16 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
     if not source:
         raise InputError(f"{volume_node.GetName()} was not loaded from DICOM, so the SEG / RTSTRUCT cannot reference "
                          "its CT series", "load the CT through Slicer's DICOM module, or give its DICOM folder")
-    image = mrml.image_from_volume_node(volume_node)
+    # the CT's own geometry, that of its DICOM series: a parent transform (a registration) is not the series' and
+    # is left out - the segments are put on the CT's voxels where Slicer shows them over it (through both nodes'
+    # transforms), so the SEG / RTSTRUCT lie on the same anatomy of the series (before: the transformed geometry was
+    # compared with the series and refused as "not the first slice" of the CT's own folder)
+    mrml.ijk_to_world(volume_node)           # a non-linear transform: "harden the transform first", as every input
+    image = mrml.image_from_volume_node(volume_node, world=False)
     reference = ct_reference(source, image=image)
     out = Path(out_dir)
     check_output_folder(out, reference)
-    masks = {n: mrml.segment_to_mask(scene, seg_node, n, volume_node) for n in names}
+    masks = {n: mrml.segment_to_mask(scene, seg_node, n, volume_node, world=False) for n in names}
     stem = name or seg_node.GetName().replace("/", "_")
     targets = [out / f"{stem}.{kind}.dcm" for kind in ("seg", "rtstruct") if kind in formats]
     existing = [p.name for p in targets if p.exists()]

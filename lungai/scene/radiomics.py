@@ -63,17 +63,51 @@ DOSE_NONFINITE_FIX = ("export the dose again from the planning system (every vox
                       "calculation volume)")
 
 
+def _console_dose_error(exc: InputError) -> InputError:
+    """A dose check's refusal (:func:`lungai.dose.read.check_image_dose_values`, worded for ``lungai dose-features``)
+    in the terms of :func:`radiomics_table`: its ``dose_unit`` / ``max_dose_gy`` arguments for the command line's
+    ``--dose-unit`` / ``--max-dose-gy``; a dose volume node is not an RTDOSE file to give as --dose."""
+    import re
+
+    from lungai.dose.read import RAW_PIXELS_CLI
+
+    def console(text: str) -> str:
+        text = text.replace(RAW_PIXELS_CLI, "").replace("leave --dose-unit out (Gy, the default)", "pass dose_unit='Gy'")
+        text = re.sub(r"--dose-unit (\w+)", r"dose_unit='\1'", text)
+        return re.sub(r"--max-dose-gy (\S+)", r"max_dose_gy=\1", text)
+
+    return InputError(console(exc.problem), console(exc.fix))
+
+
 def radiomics_table(scene, volume_node, seg_node, segments=None, params="default", image_types=None,
-                    feature_classes=None, dose_node=None, table_node=None, progress=None):
-    """Compute the table; returns (table node, {segment: error message})."""
+                    feature_classes=None, dose_node=None, table_node=None, progress=None, dose_unit=None,
+                    max_dose_gy=None):
+    """Compute the table; returns (table node, {segment: error message}).
+
+    ``dose_unit`` ("Gy" / "cGy"): the unit of ``dose_node``'s voxels; None: the node's own
+    (:func:`lungai.scene.dicom.dose_node_unit`: a SlicerRT RTDOSE's DoseUnits, else Gy).  The dose is checked before
+    any work as ``lungai dose-features`` and the Lung Radiomics panel check it: another patient's / frame of
+    reference's RTDOSE (:func:`lungai.scene.dicom.check_dose_node_matches_ct`), NaN / negative values, and the Gy / cGy
+    plausibility (:func:`lungai.dose.read.check_image_dose_values`: a maximum above ``max_dose_gy``, default 150 Gy,
+    is cGy read as Gy - pass ``dose_unit='cGy'``)."""
+    from lungai.dose.read import IMAGE_DOSE_UNITS, check_image_dose_values
     from lungai.dose.resample import dose_on_grid
     from lungai.radiomics import extract, load_params
+    from lungai.scene.dicom import check_dose_node_matches_ct, dose_node_unit
 
     image = mrml.image_from_volume_node(volume_node)
     check_ct(image, volume_node.GetName())      # as read_ct for a file: NaN voxels, spacing in mm, HU
     dose_image = None if dose_node is None else mrml.image_from_volume_node(dose_node)
-    if dose_image is not None:                  # before any work, as read_dose for a file
+    if dose_image is not None:                  # before any work, as read_dose for a file and the panel
+        check_dose_node_matches_ct(dose_node, volume_node)
         check_finite(dose_image, dose_node.GetName(), "dose", DOSE_NONFINITE_FIX)
+        unit = dose_unit or dose_node_unit(dose_node)      # a SlicerRT dose in cGy holds cGy: rows in Gy
+        if unit not in IMAGE_DOSE_UNITS:
+            raise InputError(f"dose unit {unit!r} is not known", "pass dose_unit='Gy' or dose_unit='cGy'")
+        try:    # QA (slicer53): a cGy dose (NRRD, a resampled node) gave dose rows of 6800 "Gy", V20 100 %, silently
+            check_image_dose_values(sitk.GetArrayViewFromImage(dose_image), dose_node.GetName(), unit, max_dose_gy)
+        except InputError as exc:
+            raise _console_dose_error(exc) from None
     names = list(segments or mrml.segment_names(seg_node))
     if not names:
         raise InputError(f"{seg_node.GetName()} has no segments", "add or choose at least one segment")
@@ -91,11 +125,7 @@ def radiomics_table(scene, volume_node, seg_node, segments=None, params="default
     table = table.reindex(columns=list(masks)).reset_index()
     table.columns.name = None
     if dose_node is not None:
-        from lungai.dose.read import IMAGE_DOSE_UNITS
-        from lungai.scene.dicom import dose_node_unit
-
-        scale = IMAGE_DOSE_UNITS[dose_node_unit(dose_node)]   # a SlicerRT dose in cGy holds cGy: rows in Gy
-        dose = dose_on_grid(dose_image, image) * scale
+        dose = dose_on_grid(dose_image, image) * IMAGE_DOSE_UNITS[unit]
         table = pd.concat([table, _dose_rows(dose, masks, errors)[list(table.columns)]], ignore_index=True)
     node = mrml.table_node_from_dataframe(scene, table, f"{volume_node.GetName()} radiomics", node=table_node)
     node.SetAttribute(NODE_ATTRIBUTE, settings_id(p))  # the settings travel with the table (lungai.rp checks them)
