@@ -93,6 +93,28 @@ def test_rtdose_relative_and_absolute_frame_offsets_give_the_same_z(tmp_path, re
         assert back.TransformIndexToPhysicalPoint((0, 0, int(k)))[2] == pytest.approx(-115.0)
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+def test_feet_first_rtdose_offsets_lie_along_the_plane_normal(tmp_path, reverse):
+    """QA rad53: a feet-first grid (ImageOrientationPatient [-1,0,0,0,1,0], normal row x column = -z) was written
+    with its frames' z differences as GridFrameOffsetVector (0, -2.5, ...), which PS3.3 C.8.8.3.2 reads along the
+    normal: the dose read back lay mirrored about its first frame (origin z 42.5 instead of 20, the hottest voxel
+    moved).  Relative offsets are along the normal: (0, 2.5, ...) for frames going down; read back on the same voxels."""
+    import pydicom
+
+    grid = _grid(size=(8, 8, 10), spacing=(3.0, 3.0, 2.5), origin=(12.0, -12.0, 20.0))
+    grid.SetDirection((-1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, -1.0))            # feet first supine: x and z flipped
+    dose = radial_dose(grid, (0.0, 0.0, 12.5), 8.0, 60.0)
+    f = write_rtdose(dose, tmp_path / "ffs.dcm", reverse_frames=reverse)
+    ds = pydicom.dcmread(f)
+    offsets = [float(v) for v in ds.GridFrameOffsetVector]
+    assert offsets[0] == 0 and offsets[1] == (-2.5 if reverse else 2.5)
+    back = read_dose(f)
+    np.testing.assert_allclose(sitk.GetArrayFromImage(sitk.Resample(back, dose)), sitk.GetArrayFromImage(dose),
+                               atol=1e-3)
+    k = np.unravel_index(np.argmax(sitk.GetArrayFromImage(back)), back.GetSize()[::-1])[0]
+    assert back.TransformIndexToPhysicalPoint((0, 0, int(k)))[2] == pytest.approx(12.5)
+
+
 def test_rtdose_ambiguous_frame_offsets_are_refused(tmp_path):
     import pydicom
 

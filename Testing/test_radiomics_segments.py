@@ -232,3 +232,31 @@ def test_binary_mask_of_both_lungs_is_the_lungs_not_the_right_lung(small_phantom
     right = phantom_segments["right_lung"]
     segs = S.segments_from_masks(ct, lungs=right, names=["right_lung"], errors={})
     assert set(segs) == {"right_lung"}
+
+
+@pytest.mark.parametrize("value", [255, 2])
+def test_binary_mask_of_both_lungs_of_any_value_is_the_lungs(small_phantom, phantom_segments, tmp_path, value):
+    """QA rad53: a binary mask of both lungs whose foreground is 255 (dcmrtstruct2nii's and many tools' value) was
+    refused by `lungai radiomics --lungs` as "holds labels 255, not only 1 (right lung) and 2 (left lung)" with a
+    fix that cannot be followed (FILE#R,L: the mask has one label; FILE#255 is refused as one lung), while
+    dose-features took it.  One label of any value as wide as both lungs is both lungs (the label-1 rule); a
+    narrower one (one lung, side unknown) is still refused."""
+    from lungai.cli import main
+    from lungai.dicom.masks import lung_map_input
+
+    ct, tumour, lungs = small_phantom.ct, phantom_segments["tumour"], phantom_segments["lungs"]
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(sitk.Cast(lungs, sitk.sitkUInt8) * value, str(tmp_path / "lungs.nii.gz"))
+    sitk.WriteImage(tumour, str(tmp_path / "gtv.nii.gz"))
+    read = lung_map_input(str(tmp_path / "lungs.nii.gz"), ct)
+    assert np.array_equal(sitk.GetArrayFromImage(read), sitk.GetArrayFromImage(lungs) > 0)
+    out = tmp_path / "t.csv"
+    assert main(["radiomics", "--image", str(tmp_path / "ct.nii.gz"), "--lungs", str(tmp_path / "lungs.nii.gz"),
+                 "--tumour", str(tmp_path / "gtv.nii.gz"), "--feature-classes", "firstorder", "-o", str(out)]) == 0
+    import pandas as pd
+
+    assert set(pd.read_csv(out)["segment"]) == {"tumour", "lungs", "lungs_minus_tumour"}
+    right = sitk.Cast(phantom_segments["right_lung"], sitk.sitkUInt8) * 255      # one lung of value 255: no side
+    sitk.WriteImage(right, str(tmp_path / "right.nii.gz"))
+    with pytest.raises(InputError, match="holds labels 255, not only 1"):
+        lung_map_input(str(tmp_path / "right.nii.gz"), ct)

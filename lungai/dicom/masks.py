@@ -265,6 +265,24 @@ def check_lung_label_map(labels: sitk.Image, source: str = "the lung label map",
                          "or relabel the map to 1 = right lung, 2 = left lung")
 
 
+def _binary_mask_of_both_lungs(lungs: "sitk.Image") -> "sitk.Image | None":
+    """A mask of one label of any value (255: dcmrtstruct2nii's, many tools' foreground) as wide as both lungs
+    (:func:`lungai.lungs.check.one_label_is_both_lungs`) as the binary lung mask of label 1 that every command
+    reads as both lungs; None for anything else.  Before, radiomics refused a 255 mask of both lungs as "not a lung
+    label map" with a fix (``FILE#R,L``) it cannot follow, while dose-features took it."""
+    import SimpleITK as sitk
+
+    from lungai.lungs.check import one_label_is_both_lungs
+
+    arr = sitk.GetArrayViewFromImage(lungs)
+    values = [v for v in np.unique(arr) if v]
+    if len(values) != 1 or values[0] == 1:
+        return None
+    out = sitk.GetImageFromArray((arr == values[0]).astype(np.uint8))
+    out.CopyInformation(lungs)
+    return out if one_label_is_both_lungs(out) else None
+
+
 def lung_map_input(value, ct, rtstruct=None, option: str = "--lungs", binary: bool = False,
                    consequence: str | None = None, **kw) -> "sitk.Image":
     """A lung option's value read as :func:`mask_input` reads it (``lungs=True``; ``rtstruct``, ``mapping``,
@@ -273,11 +291,17 @@ def lung_map_input(value, ct, rtstruct=None, option: str = "--lungs", binary: bo
     One rule for every command taking ``--lungs FILE`` (dicom-export, dose-features, radiomics, the lungs column of
     radiomics-batch): a map of other structures (NSCLC-Radiomics' 1 GTV-1, 2 other GTVs, 3 / 4 lungs) is never read
     as right = 1, left = 2.  ``option``: how the message names the input (``--lungs``; ``lungs`` for a manifest's
-    column); ``binary``: a mask of one label (any value) is a binary lung mask and accepted (dose-features)."""
+    column); ``binary``: a mask of one label (any value) is a binary lung mask and accepted (dose-features).  A mask
+    of one label of any value as wide as both lungs is the binary mask of both lungs for every command (returned as
+    label 1: :func:`_binary_mask_of_both_lungs`)."""
     import SimpleITK as sitk
 
     lungs = mask_input(value, ct, rtstruct, lungs=True, **kw)
-    p, _ = split_selector(value)
+    p, selector = split_selector(value)
+    if p.is_file() and not selector:
+        both = _binary_mask_of_both_lungs(lungs)
+        if both is not None:
+            return both
     if p.is_file() or rtstruct is None:     # a file (an RTSTRUCT structure spec names the lungs themselves)
         if not binary or len([v for v in np.unique(sitk.GetArrayViewFromImage(lungs)) if v]) > 1:
             source = f"{option} {p.name}"

@@ -99,12 +99,15 @@ def write_rtdose(dose: sitk.Image, path, reference=None, offsets: str = "relativ
         raise ValueError("offsets must be 'relative' or 'absolute'")
     arr = np.clip(sitk.GetArrayFromImage(dose).astype(np.float64), 0, None) * (100.0 if units == "CGY" else 1.0)
     scaling = scaling or max(float(arr.max()), 1e-6) / 1_000_000.0
-    z = np.asarray([dose.TransformIndexToPhysicalPoint((0, 0, k))[2] for k in range(arr.shape[0])])
-    first = np.asarray(dose.TransformIndexToPhysicalPoint((0, 0, 0)), dtype=np.float64)
+    frames = np.asarray([dose.TransformIndexToPhysicalPoint((0, 0, k)) for k in range(arr.shape[0])], np.float64)
     if reverse_frames:
-        arr, z = arr[::-1], z[::-1]
-        first[2] = z[0]
-    grid_offsets = z - z[0] if offsets == "relative" else z
+        arr, frames = arr[::-1], frames[::-1]
+    first = frames[0]
+    row_col = np.asarray(_orientation(dose)).reshape(2, 3)
+    # relative offsets lie along the normal row x column (PS3.3 C.8.8.3.2), which is -z for a feet-first grid
+    # ([-1,0,0,0,1,0]): the frames' z differences would put the frames on the other side of the first one
+    grid_offsets = ((frames - first) @ np.cross(row_col[0], row_col[1]) if offsets == "relative"
+                    else frames[:, 2])
     if reference is not None:
         patient, study, frame = str(reference.first.PatientID), reference.study_uid, reference.frame_of_reference_uid
     else:

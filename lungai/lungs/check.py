@@ -72,6 +72,37 @@ def _width_mm(image: sitk.Image, arr) -> float:
     return max(xs) - min(xs)
 
 
+def _centre_x_mm(image: sitk.Image, arr: np.ndarray) -> float:
+    """The physical x (LPS: growing towards the patient's left) of the centroid of the nonzero voxels of ``arr``
+    ([z, y, x] on ``image``'s grid): the mean index per axis from the projections, mapped to the patient (linear, so
+    the centroid's image is the centroid)."""
+    idx = []
+    for axis in (2, 1, 0):                                                    # x, y, z index
+        counts = np.count_nonzero(arr, axis=tuple(a for a in range(3) if a != axis))
+        idx.append(float(np.dot(np.arange(counts.size), counts) / counts.sum()))
+    return image.TransformContinuousIndexToPhysicalPoint(tuple(idx))[0]
+
+
+def lung_sides_problem(right, left, image: sitk.Image, right_what: str = "label 1",
+                       left_what: str = "label 2") -> str | None:
+    """Why a right / left lung pair (boolean [z, y, x] arrays on ``image``'s grid) is not on its sides, or None: the
+    right lung's centre must lie on the patient's right of the left lung's (LPS: a smaller x).  Real lungs lie 100 mm
+    or more apart; a pair the other way round is a swapped label map (1 = left, 2 = right), swapped ``--label`` names
+    or a CT whose orientation header is wrong - computed as it is, every ``right_lung`` feature would be the left
+    lung's, without a word.  ``right_what`` / ``left_what`` say where each came from (``label 1``).  One rule for
+    every radiomics route that names the lungs' sides (:mod:`lungai.radiomics.segments`)."""
+    right, left = np.asarray(right), np.asarray(left)
+    if not right.any() or not left.any():
+        return None
+    x_right, x_left = _centre_x_mm(image, right), _centre_x_mm(image, left)
+    if x_right < x_left:
+        return None
+    return (f"the right lung ({right_what}) lies on the patient's left of the left lung ({left_what}): their centres "
+            f"are at x = {x_right:.0f} mm and {x_left:.0f} mm (patient coordinates, LPS: x grows towards the patient's "
+            "left), so right and left are swapped; computed as given, the right_lung features would be the left "
+            "lung's")
+
+
 PHANTOM_LABELS_HINT = ("is the mask really a lungai phantom label map (1 tumour, 2 right lung, 3 left lung)? For "
                        "another label map use --label NAME=N")
 

@@ -74,6 +74,9 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
         else:
             r, l = arr == 1, arr == 2
     out = _select(standard_masks(t, r, l, both), names, reference, errors)
+    if r is not None:      # 1 right / 2 left is the map's convention, not seen in it: a swapped map is refused
+        _check_sides(out, "right_lung", "left_lung", r, l, reference, errors, MAP_RIGHT, MAP_LEFT,
+                     SWAPPED_MAP_FIX)
     if both is not None:
         for side in ("right_lung", "left_lung"):
             if side in errors:
@@ -82,6 +85,31 @@ def segments_from_masks(reference: sitk.Image, tumour: sitk.Image | None = None,
                                 "'lungs' and 'lungs_minus_tumour' are computed from it); give a label map, e.g. "
                                 "`lungai lungs`'s, or leave this segment out")
     return out
+
+
+MAP_RIGHT, MAP_LEFT = "label 1 of the lung map, or R of FILE#R,L", "label 2, or L of FILE#R,L"
+SWAPPED_MAP_FIX = ("relabel the lung map as `lungai lungs` writes it (1 = right lung, 2 = left lung); for the lungs of "
+                   "another map give its labels right then left (FILE#R,L: swap the two numbers); if the labels are "
+                   "right, the CT's orientation (its header's direction) is wrong")
+SWAPPED_NAMES_FIX = ("give each lung its side's name (swap the labels of --label right_lung=N / left_lung=N, or of "
+                     "the manifest's label column; a DICOM SEG: rename its segments); if the names are right, the "
+                     "CT's orientation (its header's direction) is wrong")
+
+
+def _check_sides(out: dict, right_name: str, left_name: str, right, left, reference: sitk.Image, errors: dict,
+                 right_what: str, left_what: str, fix: str) -> None:
+    """Fail the segments ``right_name`` / ``left_name`` (those of ``out``) when the right lung lies on the patient's
+    left of the left lung (:func:`lungai.lungs.check.lung_sides_problem`): their features would be of the other lung.
+    The other segments (both lungs, the tumour) do not depend on the sides and go on."""
+    from lungai.lungs.check import lung_sides_problem
+
+    if right_name not in out and left_name not in out:
+        return
+    problem = lung_sides_problem(right, left, reference, right_what, left_what)
+    if problem:
+        for name in (right_name, left_name):
+            if out.pop(name, None) is not None:
+                errors[name] = str(InputError(problem, fix))
 
 
 def segments_from_phantom_labels(labels_img: sitk.Image, reference: sitk.Image, tumour_side: str | None = None,
@@ -183,4 +211,23 @@ def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, e
                 absent.add(name)
             continue
         out[name] = _to_mask(np.isin(arr, values), reference)
+    _check_named_sides(out, wanted, arr, reference, errors)
     return out
+
+
+def _check_named_sides(out: dict, wanted: dict, arr: np.ndarray, reference: sitk.Image, errors: dict) -> None:
+    """The right / left lung segments named by the user or a DICOM SEG (by role: ``right_lung``, ``Lung_R``, ``Right
+    lung`` ...; one of each) must lie on their sides (:func:`_check_sides`)."""
+    from lungai.segment_roles import segment_role
+
+    sides = {role: [n for n in out if segment_role(n) == role] for role in ("right_lung", "left_lung")}
+    if len(sides["right_lung"]) != 1 or len(sides["left_lung"]) != 1:
+        return
+    (right,), (left,) = sides["right_lung"], sides["left_lung"]
+
+    def what(name):
+        values = wanted[name]
+        return f"segment {name!r}, label{'s' if len(values) > 1 else ''} {', '.join(map(str, values))}"
+
+    _check_sides(out, right, left, np.isin(arr, wanted[right]), np.isin(arr, wanted[left]), reference, errors,
+                 what(right), what(left), SWAPPED_NAMES_FIX)
