@@ -66,7 +66,7 @@ class Structure:
     contours: list          # list of (n, 3) float arrays, LPS mm
     colour: tuple | None = None
     error: InputError | None = None   # why the structure cannot be read (raised when it is used, not on reading the file)
-    frame: str | None = None          # the FrameOfReferenceUID it is drawn in (:func:`structure_frames`), None: not said
+    frame: str | None = None          # its FrameOfReferenceUID (:func:`structure_frames`), None: not said
 
 
 def rtstruct_option(path, ct_path=None, series_uid: str | None = None) -> tuple[Path, str | None]:
