@@ -291,6 +291,12 @@ def test_an_enhanced_ct_whose_frames_are_no_regular_volume_is_refused(tmp_path):
         assert ct.GetSpacing() == pytest.approx(classic.GetSpacing())
         resampled = sitk.Resample(ct, classic, sitk.Transform(), sitk.sitkNearestNeighbor)
         assert np.array_equal(sitk.GetArrayFromImage(resampled), sitk.GetArrayFromImage(classic))
+    from lungai.io.read import check_frame_geometry
+
+    misread = sitk.Image(ct)                                 # an image read with GDCM's fallback 1 mm voxel
+    misread.SetSpacing((1.0, 1.0, 1.0))
+    with pytest.raises(InputError, match=r"was read by the DICOM reader \(ITK / GDCM\) with spacing \(1.0, 1.0, 1.0\)"):
+        check_frame_geometry(path / "enhanced.dcm", misread)
 
 
 def test_dicom_outputs_of_an_enhanced_ct_are_refused_before_any_work(tmp_path, capsys, monkeypatch):
