@@ -470,6 +470,34 @@ def test_a_structure_set_of_several_frames_reads_the_cts_structures_and_refuses_
         read_rtstruct(tmp_path / "pet_only.dcm", ct, names=["GTV"])
 
 
+def test_two_structures_of_one_roi_number_are_refused_not_merged(p1, tmp_path):
+    """Two structures of one ROI number (invalid DICOM, left by a merge of two structure sets).  QA on LUNG1-003 with
+    gtv-3 given gtv-2's number: gtv-3 vanished from the file ("not in ... it holds ...") and gtv-2 was read as both
+    GTVs' contours (here: 'Lung_R' read as both lungs, without a word).  Now both are listed and refused when read,
+    naming the number; the file's other structures read as before."""
+    st, ct = p1
+    ds = pydicom.dcmread(st["rtstruct"])
+    number = {str(r.ROIName): int(r.ROINumber) for r in ds.StructureSetROISequence}
+    right, left = number["Lung_R"], number["Lung_L"]
+    for r in ds.StructureSetROISequence:
+        if int(r.ROINumber) == left:
+            r.ROINumber = right
+    for seq in (ds.ROIContourSequence, ds.RTROIObservationsSequence):
+        for item in seq:
+            if int(item.ReferencedROINumber) == left:
+                item.ReferencedROINumber = right
+    ds.save_as(tmp_path / "one_number.dcm")
+    assert list_structures(tmp_path / "one_number.dcm") == ["GTV", "Lung_R", "Lung_L"]
+    for name in ("Lung_R", "Lung_L"):
+        with pytest.raises(InputError, match=f"one_number.dcm gives ROI number {right} to 2 structures "
+                                             r"\('Lung_R', 'Lung_L'\)"):
+            read_rtstruct(tmp_path / "one_number.dcm", ct, names=[name])
+    with pytest.raises(InputError, match=f"ROI number {right}"):
+        read_rtstruct_role(tmp_path / "one_number.dcm", ct, "lungs")
+    gtv = read_rtstruct(tmp_path / "one_number.dcm", ct, names=["GTV"])["GTV"]
+    assert np.array_equal(array(gtv), array(st["masks"]["GTV"]))
+
+
 # ------------------------------------------------------------------------- dose: lungs minus the motion envelope
 
 def test_motion_envelope_names():

@@ -171,12 +171,20 @@ def read_structures(rtstruct_path) -> tuple[list[Structure], "object"]:
     the file stay readable.
     """
     ds = _read(rtstruct_path)
-    names = _names(ds)
+    named = _names(ds)
     frames = structure_frames(ds)
-    out = {n: Structure(n, name, [], frame=frames.get(n)) for n, name in names.items()}
+    structures = [Structure(n, name, [], frame=frames.get(n)) for n, name in named]
+    numbers = [n for n, _ in named]
+    shared = {n for n in numbers if numbers.count(n) > 1}
+    out = {s.number: s for s in structures if s.number not in shared}
     for rc in getattr(ds, "ROIContourSequence", []):
         number = int(rc.ReferencedROINumber)
-        st = out.setdefault(number, Structure(number, f"ROI {number}", []))
+        if number in shared:        # whose contours they are is not known: those structures are refused below
+            continue
+        if number not in out:
+            out[number] = Structure(number, f"ROI {number}", [])
+            structures.append(out[number])
+        st = out[number]
         if "ROIDisplayColor" in rc:
             st.colour = tuple(int(v) for v in rc.ROIDisplayColor)
         try:
@@ -192,12 +200,21 @@ def read_structures(rtstruct_path) -> tuple[list[Structure], "object"]:
                 st.contours.append(pts)
         except InputError as exc:
             st.error = exc
-    return list(out.values()), ds
+    for n in sorted(shared):       # one ROI number, several structures (invalid DICOM: a merge of two sets)
+        same = [st for st in structures if st.number == n]
+        for st in same:
+            st.error = InputError(
+                f"{Path(rtstruct_path).name} gives ROI number {n} to {len(same)} structures "
+                f"({', '.join(repr(str(x.name)) for x in same)}), so which contours of ROI number {n} "
+                "(ReferencedROINumber) belong to which is not known", "re-export the structure set from the planning system (every structure with "
+                "its own ROI number), or read only the other structures")
+    return structures, ds
 
 
-def _names(ds) -> dict:
-    """{ROI number: name} of the structures, in file order; each name a :class:`lungai.dicom.roles.StructureName`
-    carrying its RT ROI Interpreted Type (a name without a role is a GTV when that type is GTV)."""
+def _names(ds) -> list:
+    """[(ROI number, name)] of the structures, in file order (a number given to two structures kept twice: refused
+    when read, :func:`read_structures`); each name a :class:`lungai.dicom.roles.StructureName` carrying its RT ROI
+    Interpreted Type (a name without a role is a GTV when that type is GTV)."""
     from lungai.dicom.labels import dicom_name
     from lungai.dicom.roles import StructureName
 
@@ -205,14 +222,14 @@ def _names(ds) -> dict:
     for obs in getattr(ds, "RTROIObservationsSequence", []):
         if "ReferencedROINumber" in obs:
             types.setdefault(int(obs.ReferencedROINumber), str(getattr(obs, "RTROIInterpretedType", "") or ""))
-    return {int(r.ROINumber): StructureName(dicom_name(r.ROIName), types.get(int(r.ROINumber), ""))
-            for r in getattr(ds, "StructureSetROISequence", [])}
+    return [(int(r.ROINumber), StructureName(dicom_name(r.ROIName), types.get(int(r.ROINumber), "")))
+            for r in getattr(ds, "StructureSetROISequence", [])]
 
 
 def list_structures(rtstruct_path) -> list[str]:
     """The structure (ROI) names of an RTSTRUCT file, in file order (with their RT ROI Interpreted Type, see
     :func:`_names`)."""
-    return list(_names(_read(rtstruct_path)).values())
+    return [name for _, name in _names(_read(rtstruct_path))]
 
 
 def contoured_structures(rtstruct_path) -> tuple[list[str], list[str]]:
