@@ -243,6 +243,62 @@ def _enhanced(tmp_path, folder="MF", files=None, name="enhanced.dcm", series_uid
     return tmp_path / folder
 
 
+def _frames(path, order=None, positions=None):
+    """Edit the Enhanced CT file ``path``: its frames (pixels and per-frame groups) in ``order`` (indices), and
+    ``positions(i, ImagePositionPatient) -> new one`` per frame."""
+    ds = pydicom.dcmread(path)
+    if order is not None:
+        ds.PixelData = ds.pixel_array[order].copy().tobytes()
+        ds.PerFrameFunctionalGroupsSequence = pydicom.Sequence([ds.PerFrameFunctionalGroupsSequence[i] for i in order])
+        ds.NumberOfFrames = len(order)
+    if positions is not None:
+        for i, group in enumerate(ds.PerFrameFunctionalGroupsSequence):
+            plane = group.PlanePositionSequence[0]
+            plane.ImagePositionPatient = positions(i, [float(v) for v in plane.ImagePositionPatient])
+    ds.save_as(path)
+    return path
+
+
+def test_an_enhanced_ct_whose_frames_are_no_regular_volume_is_refused(tmp_path):
+    """QA on LUNG1-003 as an Enhanced (multi-frame) CT: GDCM stacks the frames as they come and, when their
+    positions are not equally spaced (a frame missing, frames not in slice order), reads the image with a 1 mm voxel
+    in every direction (0.977 x 0.977 x 3 mm read as 1 x 1 x 1: every volume 2.9 times too small), and reads a
+    tilted one as if not tilted - without a word.  Now refused as a classic series is (missing slice, tilt), or as
+    frames out of slice order (by read_ct, and in scan's notes); frames stored against the slice normal still read
+    (ITK turns the slice axis)."""
+    _, files = _series(tmp_path / "classic")
+    classic = read_ct(tmp_path / "classic")
+    gap = _enhanced(tmp_path, "gap", files=files[:2] + files[3:])
+    with pytest.raises(InputError, match=r"Enhanced \(multi-frame\) CT enhanced.dcm: 1 slice\(s\) missing") as err:
+        read_ct(gap)
+    assert "re-export the full CT (every frame)" in err.value.fix
+    (study,) = scan(gap)                                        # dicom-scan / cohort's inventory say it too
+    assert any("1 slice(s) missing" in note for note in study.notes), study.notes
+    shuffled = _enhanced(tmp_path, "shuffled", files=files)
+    _frames(shuffled / "enhanced.dcm", order=[0, 1, 3, 2, 4, 5])
+    with pytest.raises(InputError, match="its frames are not stored in slice order") as err:
+        read_ct(shuffled)
+    assert "classic series of one file per slice" in err.value.fix
+    tilted = _enhanced(tmp_path, "tilted", files=files)
+    _frames(tilted / "enhanced.dcm", positions=lambda i, q: [q[0], q[1] + 0.5 * i, q[2]])
+    with pytest.raises(InputError, match="enhanced.dcm is gantry-tilted or sheared"):
+        read_ct(tilted / "enhanced.dcm")
+    backwards = _enhanced(tmp_path, "backwards", files=files)
+    _frames(backwards / "enhanced.dcm", order=[5, 4, 3, 2, 1, 0])
+    for path in (backwards, _enhanced(tmp_path, "MF", files=files)):
+        ct = read_ct(path)
+        assert not scan(path)[0].notes
+        assert ct.GetSpacing() == pytest.approx(classic.GetSpacing())
+        resampled = sitk.Resample(ct, classic, sitk.Transform(), sitk.sitkNearestNeighbor)
+        assert np.array_equal(sitk.GetArrayFromImage(resampled), sitk.GetArrayFromImage(classic))
+    from lungai.io.read import check_frame_geometry
+
+    misread = sitk.Image(ct)                                 # an image read with GDCM's fallback 1 mm voxel
+    misread.SetSpacing((1.0, 1.0, 1.0))
+    with pytest.raises(InputError, match=r"was read by the DICOM reader \(ITK / GDCM\) with spacing \(1.0, 1.0, 1.0\)"):
+        check_frame_geometry(path / "enhanced.dcm", misread)
+
+
 def test_dicom_outputs_of_an_enhanced_ct_are_refused_before_any_work(tmp_path, capsys, monkeypatch):
     """Review: `lungai lungs MF -o l.nii.gz` failed after segmenting ("no CT slices found in MF"), dicom-export
     failed the same way: SEG / RTSTRUCT reference classic slices.  lungs writes the NIfTI and says why no DICOM;

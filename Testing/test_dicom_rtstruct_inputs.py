@@ -419,6 +419,85 @@ def test_an_rtstruct_with_a_ct_that_is_not_dicom_is_noted_as_unchecked(p1, tmp_p
         read_rtstruct(tmp_path / "other.dcm", ct, names=["GTV"])
 
 
+def _with_a_pet_frame(source, path, pet_frame, roi=None):
+    """The structure set ``source`` referring to a second frame of reference ``pet_frame`` (a registered PET), listed
+    first; ``roi``: the name of a structure then drawn in that frame (its ReferencedFrameOfReferenceUID)."""
+    ds = pydicom.dcmread(source)
+    pet = Dataset()
+    pet.FrameOfReferenceUID = pet_frame
+    ds.ReferencedFrameOfReferenceSequence = [pet, *ds.ReferencedFrameOfReferenceSequence]
+    for item in ds.StructureSetROISequence:
+        if item.ROIName == roi:
+            item.ReferencedFrameOfReferenceUID = pet_frame
+    ds.save_as(path)
+    return path
+
+
+def test_a_structure_set_of_several_frames_reads_the_cts_structures_and_refuses_those_of_another_frame(p1, tmp_path):
+    """A structure set may hold structures of several frames of reference (the planning CT's and a registered PET's
+    or MR's; DICOM PS3.3 C.8.8.5).  QA (LUNG1-003's RTSTRUCT with a PET frame listed first): the whole RTSTRUCT was
+    refused as "drawn in frame of reference <the PET's>" although its structures are the CT's (dicom-scan / cohort
+    paired it with the CT by that frame); a structure drawn in the PET's frame was read in the CT's coordinates
+    without a word (its ROI's ReferencedFrameOfReferenceUID was never looked at).  Now the CT's frame must be among
+    those the structure set refers to, and a structure of another frame is refused when it is used, naming it."""
+    from lungai.dicom.rtstruct import referenced_frame_of_reference
+
+    st, ct = p1
+    pet = "1.2.826.0.1.3680043.8.498.77"
+    frame = ct.GetMetaData("0020|0052")
+    first = _with_a_pet_frame(st["rtstruct"], tmp_path / "pet_first.dcm", pet)
+    assert referenced_frame_of_reference(pydicom.dcmread(first)) == frame      # the frame its structures are in
+    for name, mask in read_rtstruct(first, ct).items():
+        assert np.array_equal(array(mask), array(st["masks"][name])), name
+    mixed = _with_a_pet_frame(st["rtstruct"], tmp_path / "pet_roi.dcm", pet, roi="Lung_L")
+    masks = read_rtstruct(mixed, ct, names=["GTV", "Lung_R"])
+    for name, mask in masks.items():
+        assert np.array_equal(array(mask), array(st["masks"][name])), name
+    with pytest.raises(InputError, match=f"structure 'Lung_L' of pet_roi.dcm is drawn in frame of reference {pet} "
+                                         f".*not the CT's {frame}") as err:
+        read_rtstruct(mixed, ct, names=["Lung_L"])
+    assert "--structure-map ('Lung_L: null')" in err.value.fix
+    with pytest.raises(InputError, match="structure 'Lung_L' of pet_roi.dcm is drawn in frame of reference"):
+        read_rtstruct_role(mixed, ct, "lungs")
+    mask, used = read_rtstruct_role(mixed, ct, "lung_right")
+    assert used == ["Lung_R"] and np.array_equal(array(mask), array(st["masks"]["Lung_R"]))
+    ds = pydicom.dcmread(mixed)                             # none of its frames is the CT's: refused whole, as before
+    for item in ds.StructureSetROISequence:
+        item.ReferencedFrameOfReferenceUID = pet
+    ds.ReferencedFrameOfReferenceSequence = ds.ReferencedFrameOfReferenceSequence[:1]
+    ds.save_as(tmp_path / "pet_only.dcm")
+    with pytest.raises(InputError, match=f"pet_only.dcm is drawn in frame of reference {pet}, the CT is in {frame}"):
+        read_rtstruct(tmp_path / "pet_only.dcm", ct, names=["GTV"])
+
+
+def test_two_structures_of_one_roi_number_are_refused_not_merged(p1, tmp_path):
+    """Two structures of one ROI number (invalid DICOM, left by a merge of two structure sets).  QA on LUNG1-003 with
+    gtv-3 given gtv-2's number: gtv-3 vanished from the file ("not in ... it holds ...") and gtv-2 was read as both
+    GTVs' contours (here: 'Lung_R' read as both lungs, without a word).  Now both are listed and refused when read,
+    naming the number; the file's other structures read as before."""
+    st, ct = p1
+    ds = pydicom.dcmread(st["rtstruct"])
+    number = {str(r.ROIName): int(r.ROINumber) for r in ds.StructureSetROISequence}
+    right, left = number["Lung_R"], number["Lung_L"]
+    for r in ds.StructureSetROISequence:
+        if int(r.ROINumber) == left:
+            r.ROINumber = right
+    for seq in (ds.ROIContourSequence, ds.RTROIObservationsSequence):
+        for item in seq:
+            if int(item.ReferencedROINumber) == left:
+                item.ReferencedROINumber = right
+    ds.save_as(tmp_path / "one_number.dcm")
+    assert list_structures(tmp_path / "one_number.dcm") == ["GTV", "Lung_R", "Lung_L"]
+    for name in ("Lung_R", "Lung_L"):
+        with pytest.raises(InputError, match=f"one_number.dcm gives ROI number {right} to 2 structures "
+                                             r"\('Lung_R', 'Lung_L'\)"):
+            read_rtstruct(tmp_path / "one_number.dcm", ct, names=[name])
+    with pytest.raises(InputError, match=f"ROI number {right}"):
+        read_rtstruct_role(tmp_path / "one_number.dcm", ct, "lungs")
+    gtv = read_rtstruct(tmp_path / "one_number.dcm", ct, names=["GTV"])["GTV"]
+    assert np.array_equal(array(gtv), array(st["masks"]["GTV"]))
+
+
 # ------------------------------------------------------------------------- dose: lungs minus the motion envelope
 
 def test_motion_envelope_names():

@@ -271,6 +271,75 @@ def check_slice_headers(files: list, positions: list, orientations: list, what: 
                          "tilted or reformatted slice mixed in?)", fix)
 
 
+ENHANCED_FIX = ("convert it to a classic series of one file per slice (e.g. dcm4che's emf2sf) or load it in 3D Slicer "
+                "and save the volume as NRRD, or re-export it from the scanner / PACS")
+
+
+def _frame_item(ds, i: int, sequence: str):
+    """The functional group ``sequence``'s item of frame ``i`` of a multi-frame file: its own (per-frame), else the
+    shared one; None when neither has it."""
+    per = ds.get("PerFrameFunctionalGroupsSequence") or []
+    shared = ds.get("SharedFunctionalGroupsSequence") or []
+    for group in (per[i] if i < len(per) else None, shared[0] if shared else None):
+        if group is not None and group.get(sequence):
+            return group.get(sequence)[0]
+    return None
+
+
+def check_enhanced_frames(ds, what: str):
+    """Refuse an Enhanced / multi-frame CT (``ds``: its full header) whose frames are no regular volume stored in slice
+    order: a frame without ImagePositionPatient (PlanePositionSequence), no ImageOrientationPatient, a missing frame,
+    two frames at one position, an irregular step (:func:`lungai.io.validate.check_slice_positions`), frames out of
+    slice order (the DICOM reader stacks them as they come), a gantry tilt
+    (:func:`lungai.io.validate.check_steps_along_normal`) - the checks of a classic series (:func:`check_slice_headers`
+    and those after it).  Returns (the first frame's position, the unit direction the frames run in, the voxel
+    spacing (column, row, slice) - the geometry the image read must have), or None for a file of one frame or without
+    functional groups.  The one rule for :func:`lungai.io.read_ct` and :func:`scan`."""
+    import numpy as np
+
+    from lungai.io.validate import check_slice_positions, check_steps_along_normal, slice_offsets
+
+    n = frames_of(ds)
+    if n < 2 or ("PerFrameFunctionalGroupsSequence" not in ds and "SharedFunctionalGroupsSequence" not in ds):
+        return None
+
+    def values(i, sequence, keyword, count):
+        item = _frame_item(ds, i, sequence)
+        try:
+            found = [float(v) for v in getattr(item, keyword)]
+        except (AttributeError, TypeError, ValueError):
+            return None
+        return found if len(found) == count else None
+
+    positions = [values(i, "PlanePositionSequence", "ImagePositionPatient", 3) for i in range(n)]
+    missing = [i + 1 for i, q in enumerate(positions) if q is None]
+    if missing:
+        raise InputError(f"{what}: {len(missing)} of its {n} frames (frame {', '.join(map(str, missing[:5]))}"
+                         f"{' ...' if len(missing) > 5 else ''}) have no ImagePositionPatient (PlanePositionSequence), "
+                         "so they cannot be put in place in the volume", ENHANCED_FIX)
+    orientation = values(0, "PlaneOrientationSequence", "ImageOrientationPatient", 6)
+    if orientation is None:
+        raise InputError(f"{what} has no ImageOrientationPatient (PlaneOrientationSequence), so the orientation of the "
+                         "CT is unknown", ENHANCED_FIX)
+    offsets, axis = slice_offsets(positions, orientation)
+    spacing = check_slice_positions(offsets, what, axis, "re-export the full CT (every frame) from the scanner / PACS")
+    steps = np.diff(offsets)
+    if (steps > 0).any() and (steps < 0).any():
+        i = int(np.flatnonzero(np.sign(steps) != np.sign(steps[0]))[0]) + 1
+        raise InputError(f"{what}: its frames are not stored in slice order (frame {i + 1} at {axis} = "
+                         f"{offsets[i]:.2f} mm follows frame {i} at {offsets[i - 1]:.2f} mm, turning back from the "
+                         "frames before it), and the DICOM reader stacks them as they come", ENHANCED_FIX)
+    check_steps_along_normal(positions, orientation, what)
+    iop = np.asarray(orientation)
+    normal = np.cross(iop[:3], iop[3:])
+    normal = normal / (np.linalg.norm(normal) or 1.0) * (1.0 if steps[0] > 0 else -1.0)
+    pixel = values(0, "PixelMeasuresSequence", "PixelSpacing", 2)
+    if pixel is None:
+        raise InputError(f"{what} has no PixelSpacing (PixelMeasuresSequence), mandatory for CT, so the in-plane voxel "
+                         "size is unknown", "re-export the CT from the scanner / PACS with complete headers")
+    return np.asarray(positions[0]), normal, np.asarray([pixel[1], pixel[0], spacing])
+
+
 def check_pixel_spacing(files: list, has_spacing: list, what: str) -> None:
     """Refuse a CT series with slices without PixelSpacing (0028,0030): the in-plane voxel size would be taken as
     1 mm.  ``has_spacing``: per file, whether it has one.  The one rule for :func:`lungai.io.read_ct` and
@@ -480,8 +549,9 @@ def shown_path(path, root) -> str:
 def _slice_problem(slices: list, ds, uid: str, root=None) -> str | None:
     """Why the CT series cannot be read (a slice without position, mixed orientations: :func:`check_slice_headers`;
     a slice without PixelSpacing: :func:`check_pixel_spacing`; a MONOCHROME1 slice: :func:`check_photometric`;
-    a slice without usable rescale tags among rescaled slices: :func:`check_rescale`; a missing slice, duplicate
-    positions, irregular steps, a gantry tilt:
+    a slice without usable rescale tags among rescaled slices: :func:`check_rescale`; an Enhanced CT's frames that
+    are no regular volume in slice order: :func:`check_enhanced_frames`; a missing slice, duplicate positions,
+    irregular steps, a gantry tilt:
     :func:`lungai.io.validate.check_slice_positions`, :func:`~lungai.io.validate.check_steps_along_normal`), or
     None.  ``slices``: (file, ImagePositionPatient or None, ImageOrientationPatient or None, has PixelSpacing,
     PhotometricInterpretation or None, (RescaleIntercept, RescaleSlope) as read, None when absent) per file;
@@ -498,6 +568,16 @@ def _slice_problem(slices: list, ds, uid: str, root=None) -> str | None:
                       ds.get("ImageOrientationPatient"))
     except InputError as exc:
         return f"{exc.problem} - {exc.fix}"
+    if len(slices) == 1 and frames_of(ds) > 1:     # an Enhanced CT: its frames' positions, in its functional groups
+        from lungai.dicom.pixeldata import dcmread_lenient
+
+        try:
+            check_enhanced_frames(dcmread_lenient(files[0], stop_before_pixels=True), f"CT series {uid}")
+        except InputError as exc:
+            return f"{exc.problem} - {exc.fix}"
+        except Exception:  # noqa: BLE001 - a header that cannot be read whole: read_ct says why
+            return None
+        return None
     if len(slices) < 2 or "ImageOrientationPatient" not in ds:
         return None
     try:

@@ -66,6 +66,7 @@ class Structure:
     contours: list          # list of (n, 3) float arrays, LPS mm
     colour: tuple | None = None
     error: InputError | None = None   # why the structure cannot be read (raised when it is used, not on reading the file)
+    frame: str | None = None          # its FrameOfReferenceUID (:func:`structure_frames`), None: not said
 
 
 def rtstruct_option(path, ct_path=None, series_uid: str | None = None) -> tuple[Path, str | None]:
@@ -170,11 +171,20 @@ def read_structures(rtstruct_path) -> tuple[list[Structure], "object"]:
     the file stay readable.
     """
     ds = _read(rtstruct_path)
-    names = _names(ds)
-    out = {n: Structure(n, name, []) for n, name in names.items()}
+    named = _names(ds)
+    frames = structure_frames(ds)
+    structures = [Structure(n, name, [], frame=frames.get(n)) for n, name in named]
+    numbers = [n for n, _ in named]
+    shared = {n for n in numbers if numbers.count(n) > 1}
+    out = {s.number: s for s in structures if s.number not in shared}
     for rc in getattr(ds, "ROIContourSequence", []):
         number = int(rc.ReferencedROINumber)
-        st = out.setdefault(number, Structure(number, f"ROI {number}", []))
+        if number in shared:        # whose contours they are is not known: those structures are refused below
+            continue
+        if number not in out:
+            out[number] = Structure(number, f"ROI {number}", [])
+            structures.append(out[number])
+        st = out[number]
         if "ROIDisplayColor" in rc:
             st.colour = tuple(int(v) for v in rc.ROIDisplayColor)
         try:
@@ -190,26 +200,35 @@ def read_structures(rtstruct_path) -> tuple[list[Structure], "object"]:
                 st.contours.append(pts)
         except InputError as exc:
             st.error = exc
-    return list(out.values()), ds
+    for n in sorted(shared):       # one ROI number, several structures (invalid DICOM: a merge of two sets)
+        same = [st for st in structures if st.number == n]
+        for st in same:
+            st.error = InputError(
+                f"{Path(rtstruct_path).name} gives ROI number {n} to {len(same)} structures "
+                f"({', '.join(repr(str(x.name)) for x in same)}), so which contours of ROI number {n} "
+                "(ReferencedROINumber) belong to which is not known", "re-export the structure set from the planning system (every structure with "
+                "its own ROI number), or read only the other structures")
+    return structures, ds
 
 
-def _names(ds) -> dict:
-    """{ROI number: name} of the structures, in file order; each name a :class:`lungai.dicom.roles.StructureName`
-    carrying its RT ROI Interpreted Type (a name without a role is a GTV when that type is GTV)."""
+def _names(ds) -> list:
+    """[(ROI number, name)] of the structures, in file order (a number given to two structures kept twice: refused
+    when read, :func:`read_structures`); each name a :class:`lungai.dicom.roles.StructureName` carrying its RT ROI
+    Interpreted Type (a name without a role is a GTV when that type is GTV)."""
     from lungai.dicom.roles import StructureName
 
     types = {}
     for obs in getattr(ds, "RTROIObservationsSequence", []):
         if "ReferencedROINumber" in obs:
             types.setdefault(int(obs.ReferencedROINumber), str(getattr(obs, "RTROIInterpretedType", "") or ""))
-    return {int(r.ROINumber): StructureName(str(r.ROIName), types.get(int(r.ROINumber), ""))
-            for r in getattr(ds, "StructureSetROISequence", [])}
+    return [(int(r.ROINumber), StructureName(str(r.ROIName), types.get(int(r.ROINumber), "")))
+            for r in getattr(ds, "StructureSetROISequence", [])]
 
 
 def list_structures(rtstruct_path) -> list[str]:
     """The structure (ROI) names of an RTSTRUCT file, in file order (with their RT ROI Interpreted Type, see
     :func:`_names`)."""
-    return list(_names(_read(rtstruct_path)).values())
+    return [name for _, name in _names(_read(rtstruct_path))]
 
 
 def contoured_structures(rtstruct_path) -> tuple[list[str], list[str]]:
@@ -228,12 +247,47 @@ def _drawn(structure: Structure) -> bool:
     return bool(structure.contours) or structure.error is not None
 
 
-def referenced_frame_of_reference(ds) -> str | None:
-    for item in getattr(ds, "ReferencedFrameOfReferenceSequence", []):
-        return str(item.FrameOfReferenceUID)
+def _uid(item, keyword: str) -> str:
+    return str(getattr(item, keyword, "") or "").strip()
+
+
+def referenced_frames(ds) -> list[str]:
+    """Every FrameOfReferenceUID the structure set refers to, in file order: its ReferencedFrameOfReferenceSequence's
+    (where DICOM lists every frame its ROIs are in), else its ROIs' (ReferencedFrameOfReferenceUID).  A structure set
+    may hold structures of several frames - drawn on the planning CT and on a PET or MR of another frame registered
+    with it (DICOM PS3.3 C.8.8.5) - so the CT's frame need not be the first."""
+    frames = [_uid(item, "FrameOfReferenceUID") for item in getattr(ds, "ReferencedFrameOfReferenceSequence", [])]
+    if not any(frames):
+        frames = [_uid(item, "ReferencedFrameOfReferenceUID") for item in getattr(ds, "StructureSetROISequence", [])]
+    return list(dict.fromkeys(f for f in frames if f))
+
+
+def structure_frames(ds) -> dict[int, str]:
+    """{ROI number: FrameOfReferenceUID its contours are in}: the ROI's ReferencedFrameOfReferenceUID (Type 1 in the
+    StructureSetROISequence), else the structure set's frame when it refers to one only; a ROI of a structure set
+    of several frames that does not say its own is left out (not known)."""
+    listed = [_uid(item, "FrameOfReferenceUID") for item in getattr(ds, "ReferencedFrameOfReferenceSequence", [])]
+    only = listed[0] if len(set(f for f in listed if f)) == 1 and listed[0] else None
+    out = {}
     for item in getattr(ds, "StructureSetROISequence", []):
-        return str(getattr(item, "ReferencedFrameOfReferenceUID", "")) or None
-    return None
+        try:
+            number = int(item.ROINumber)
+        except (AttributeError, TypeError, ValueError):
+            continue
+        frame = _uid(item, "ReferencedFrameOfReferenceUID") or only
+        if frame:
+            out[number] = frame
+    return out
+
+
+def referenced_frame_of_reference(ds) -> str | None:
+    """The frame of reference the structure set is drawn in: of those it refers to (:func:`referenced_frames`), the
+    one most of its structures are in (:func:`structure_frames`; a tie, or none: the first listed)."""
+    frames = referenced_frames(ds)
+    counts = list(structure_frames(ds).values())
+    if counts:
+        return max(frames, key=lambda f: (counts.count(f), -frames.index(f)))
+    return frames[0] if frames else None
 
 
 def fill_even_odd(polygons, shape) -> np.ndarray:
@@ -487,7 +541,7 @@ def read_rtstruct(rtstruct_path, reference_ct: sitk.Image, names=None, allow_gap
         frame_of_reference_uid = reference_ct.GetMetaData(FRAME_OF_REFERENCE_TAG)   # a CT read from DICOM
     if frame_of_reference_uid:
         ref = referenced_frame_of_reference(ds)
-        if ref and ref != frame_of_reference_uid:
+        if ref and frame_of_reference_uid not in referenced_frames(ds):
             from types import SimpleNamespace
 
             from lungai.dicom.reference import header_mismatch
@@ -502,6 +556,9 @@ def read_rtstruct(rtstruct_path, reference_ct: sitk.Image, names=None, allow_gap
                 "give the RTSTRUCT of this CT (same PatientID and FrameOfReferenceUID; lungai finds matching files "
                 "with `lungai dicom-scan FOLDER`)")
         _warn_other_series(rtstruct_path, reference_ct)
+        for s in structures:    # drawn on another image of the structure set (a registered PET / MR): not the CT's
+            if s.frame and s.frame != frame_of_reference_uid and s.error is None:
+                s.error = other_frame_error(s, rtstruct_path, frame_of_reference_uid)
     else:                   # a NIfTI / NRRD / MHA CT: nothing to compare the RTSTRUCT with
         import warnings
 
@@ -527,6 +584,19 @@ def read_rtstruct(rtstruct_path, reference_ct: sitk.Image, names=None, allow_gap
             + "; ".join(p.problem for p in problems),
             "read only the structures you need (names=[...], CLI --structure NAME or role:gtv), or " + problems[0].fix)
     return out
+
+
+def other_frame_error(structure: Structure, rtstruct_path, ct_frame: str) -> InputError:
+    """The error of a structure drawn in another frame of reference than the CT's, in a structure set that also holds
+    structures of the CT's frame (raised when it is used, as any unreadable structure): its coordinates are those of
+    another image (a PET / MR registered with the CT), so placed on the CT they would be wrong."""
+    return InputError(
+        f"structure {structure.name!r} of {Path(rtstruct_path).name} is drawn in frame of reference {structure.frame} "
+        f"(another image of the structure set, e.g. a registered PET or MR), not the CT's {ct_frame}: its "
+        "coordinates are not the CT's",
+        "choose a structure drawn on this CT (--structure NAME), or leave this one out with --structure-map "
+        f"('{structure.name}: null'); to use it, copy it onto the CT in the planning system and export the RTSTRUCT "
+        "again")
 
 
 def unchecked_ct_note(rtstruct_path, ds) -> str:

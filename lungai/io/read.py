@@ -580,7 +580,37 @@ def _read_file(p: Path) -> sitk.Image:
         check_pixel_data(p, "re-export the DICOM file, or check that the download/copy finished")  # cut short
 
         check_photometric([p], [img.GetMetaData(PHOTOMETRIC_TAG)], f"the DICOM image {p.name}")
+        if img.GetDimension() == 3 and img.GetSize()[2] > 1:
+            check_frame_geometry(p, img)
     return img
+
+
+def check_frame_geometry(p: Path, img: sitk.Image) -> None:
+    """An Enhanced / multi-frame CT file ``p`` as ITK / GDCM read it (``img``): its frames must be one regular volume
+    stored in slice order (:func:`lungai.dicom.discover.check_enhanced_frames`, the rule ``scan`` notes too), and
+    the image must have the origin, spacing and slice direction its frames say - GDCM reads a multi-frame file whose
+    frame positions are not equally spaced with a 1 mm voxel in every direction (QA on LUNG1-003 as an Enhanced CT:
+    one frame missing, or the frames not in slice order, read at 1 x 1 x 1 mm instead of 0.977 x 0.977 x 3, every
+    volume 2.9 times too small, the slices misplaced - without a word), and ignores a gantry tilt."""
+    import pydicom
+
+    from lungai.dicom.discover import ENHANCED_FIX, check_enhanced_frames
+
+    ds = pydicom.dcmread(str(p), stop_before_pixels=True)
+    what = f"the Enhanced (multi-frame) CT {p.name}"
+    frames = check_enhanced_frames(ds, what)
+    if frames is None:
+        return
+    first, normal, spacing = frames
+    direction = np.asarray(img.GetDirection(), float).reshape(3, 3)
+    wrong = [f"{name} {tuple(round(float(v), 3) for v in got)} (its frames: {tuple(round(float(v), 3) for v in want)})"
+             for name, got, want, tol in (("origin", img.GetOrigin(), first, 0.02),
+                                          ("spacing", img.GetSpacing(), spacing, 1e-3 * spacing[2]))
+             if not np.allclose(got, want, atol=tol)]
+    if float(direction[:, 2] @ normal) < 0.999:
+        wrong.append("its slices stacked along another direction than its frames run")
+    if wrong:
+        raise InputError(f"{what} was read by the DICOM reader (ITK / GDCM) with {'; '.join(wrong)}", ENHANCED_FIX)
 
 
 def _check_qform_sform(p: Path, head: bytes, img: sitk.Image) -> None:
