@@ -1536,6 +1536,49 @@ def test_rtstruct_names_differing_only_in_case_are_two_structures(p1, tmp_path):
     assert not (tmp_path / "dup.seg.dcm").exists()
 
 
+@pytest.mark.parametrize("name, why", [("GTV\\node", "a backslash"), ("G" * 65, "65 characters, more than DICOM's 64"),
+                                       ("GTV\nnode", "a control character")])
+def test_a_name_dicom_cannot_hold_is_refused_before_writing(p1, tmp_path, name, why):
+    """SegmentLabel / ROIName are LO: at most 64 characters, no backslash (DICOM's separator of two values), no
+    control characters.  QA (a Slicer segment "GTV\\node" on LUNG1-003): the SEG and the RTSTRUCT were written with
+    two names, read back as "['GTV', 'node']" (by lungai; "GTV" by a strict reader), so `--tumour FILE#GTV\\node` no
+    longer found it; a name of 70 characters was written invalid (pydicom's warning only).  Now refused before
+    anything is written, naming the name and the fix; a 64-character name is written and read back as given."""
+    from lungai.dicom.rtstruct import read_rtstruct, write_rtstruct
+    from lungai.dicom.seg import read_seg, write_seg
+
+    st, ct = p1
+    gtv = st["masks"]["GTV"]
+    for write in (write_rtstruct, write_seg):
+        out = tmp_path / f"{write.__name__}.dcm"
+        with pytest.raises(InputError, match=f"cannot be written into a DICOM SEG / RTSTRUCT: .*{why}") as info:
+            write({name: gtv, "Lung_R": st["masks"]["Lung_R"]}, st["reference"], out)
+        assert "at most 64 characters" in info.value.fix and not out.exists()
+    longest = "G" * 64
+    for write, read in ((write_rtstruct, read_rtstruct), (write_seg, read_seg)):
+        path = write({longest: gtv}, st["reference"], tmp_path / f"ok_{write.__name__}.dcm")
+        masks = read(path, ct)
+        assert list(masks) == [longest] and np.array_equal(array(masks[longest]), array(gtv))
+
+
+def test_a_name_written_with_a_backslash_by_another_tool_reads_as_written(p1, tmp_path):
+    """An RTSTRUCT / SEG of another tool whose name holds a backslash (two values to pydicom): read as the name with
+    its backslash, which `--structure` / `FILE#NAME` give (before: "['GTV', 'node']")."""
+    from lungai.dicom.rtstruct import read_rtstruct, write_rtstruct
+    from lungai.dicom.seg import read_seg, seg_segment_labels, write_seg
+
+    st, ct = p1
+    rs = pydicom.dcmread(write_rtstruct({"GTV": st["masks"]["GTV"]}, st["reference"], tmp_path / "rs.dcm"))
+    rs.StructureSetROISequence[0].ROIName = ["GTV", "node"]
+    rs.save_as(tmp_path / "rs2.dcm")
+    assert list(read_rtstruct(tmp_path / "rs2.dcm", ct, names=["gtv\\NODE"])) == ["GTV\\node"]
+    seg = pydicom.dcmread(write_seg({"GTV": st["masks"]["GTV"]}, st["reference"], tmp_path / "s.seg.dcm"))
+    seg.SegmentSequence[0].SegmentLabel = ["GTV", "node"]
+    seg.save_as(tmp_path / "s2.seg.dcm")
+    assert seg_segment_labels(tmp_path / "s2.seg.dcm") == ["GTV\\node"]
+    assert list(read_seg(tmp_path / "s2.seg.dcm", ct)) == ["GTV\\node"]
+
+
 def test_empty_template_structure_is_no_case_partner(export, tmp_path, capsys):
     """Review (fix_casepair 1): an uncontoured template structure 'gtv' beside the contoured 'GTV' (LUNG1-003 + an
     empty 'gtv-1') blocked role:gtv - dose-features (its default GTV and --gtv role:gtv) and radiomics ended rc 2

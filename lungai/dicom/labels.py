@@ -26,9 +26,36 @@ RENAME_FIX = ("rename one of the segments in the Segment Editor (e.g. GTV-1, GTV
               "name), then export again")
 
 
+# SegmentLabel and ROIName are LO (Long String, DICOM PS3.5 6.2): at most 64 characters, no backslash (the separator
+# of a multi-valued element: "GTV\\node" is read back as two values) and no control characters
+MAX_NAME_CHARS = 64
+
+
+def dicom_name(value) -> str:
+    """A SegmentLabel / ROIName as text: several values (a name written with a backslash, which pydicom reads as a
+    multi-valued element) joined back by it - not their Python list, "['GTV', 'node']"."""
+    from pydicom.multival import MultiValue
+
+    if isinstance(value, (list, tuple, MultiValue)):
+        return "\\".join(str(v) for v in value)
+    return str(value)
+
+
+def name_problem(label) -> str | None:
+    """Why ``label`` cannot be written as a SegmentLabel / ROIName (:data:`MAX_NAME_CHARS`), None when it can."""
+    text = str(label)
+    if "\\" in text:
+        return "it holds a backslash '\\', which DICOM reads as the separator of two names"
+    if any(ord(c) < 32 and c != "\x1b" for c in text):
+        return "it holds a control character (a line break or tab)"
+    if len(text.strip()) > MAX_NAME_CHARS:
+        return f"it has {len(text.strip())} characters, more than DICOM's {MAX_NAME_CHARS} for a name"
+    return None
+
+
 def label_key(label) -> str:
     """The name as read: the spaces around it stripped (equal keys: one name)."""
-    return str(label).strip()
+    return dicom_name(label).strip()
 
 
 def name_key(label) -> str:
@@ -47,8 +74,16 @@ def repeated_labels(labels: Iterable) -> list[list[int]]:
 def check_export_labels(labels: Iterable, what: str = "segments") -> None:
     """Refuse to write two segments / structures of one name (:func:`label_key`): its reader would refuse the file
     (a SEG), or read one of them only; before, Slicer's export kept the first of two "GTV" segments and dropped the
-    other without a word."""
+    other without a word.  Refuse a name DICOM cannot hold (:func:`name_problem`: a backslash, a control character,
+    more than 64 characters): before, "GTV\\node" was written as two values and read back as "['GTV', 'node']", and
+    a longer name was written invalid (readers may cut it short)."""
     labels = [str(label) for label in labels]
+    for label in labels:    # a name DICOM cannot hold: written anyway, it read back as another name (or is cut short)
+        problem = name_problem(label)
+        if problem:
+            raise InputError(f"the name {label!r} of {what} cannot be written into a DICOM SEG / RTSTRUCT: {problem}",
+                             f"rename it (at most {MAX_NAME_CHARS} characters, without '\\' or line breaks; 3D Slicer: "
+                             "in the Segment Editor), then export again")
     for group in repeated_labels(labels):
         shown = ", ".join(repr(labels[i]) for i in group)
         raise InputError(f"{len(group)} {what} have the name {label_key(labels[group[0]])!r} ({shown}): a DICOM SEG / "

@@ -215,13 +215,14 @@ def _names(ds) -> list:
     """[(ROI number, name)] of the structures, in file order (a number given to two structures kept twice: refused
     when read, :func:`read_structures`); each name a :class:`lungai.dicom.roles.StructureName` carrying its RT ROI
     Interpreted Type (a name without a role is a GTV when that type is GTV)."""
+    from lungai.dicom.labels import dicom_name
     from lungai.dicom.roles import StructureName
 
     types = {}
     for obs in getattr(ds, "RTROIObservationsSequence", []):
         if "ReferencedROINumber" in obs:
             types.setdefault(int(obs.ReferencedROINumber), str(getattr(obs, "RTROIInterpretedType", "") or ""))
-    return [(int(r.ROINumber), StructureName(str(r.ROIName), types.get(int(r.ROINumber), "")))
+    return [(int(r.ROINumber), StructureName(dicom_name(r.ROIName), types.get(int(r.ROINumber), "")))
             for r in getattr(ds, "StructureSetROISequence", [])]
 
 

@@ -172,7 +172,7 @@ def _refuse_repeated_labels(seg, p: Path) -> None:
     from lungai.dicom.labels import label_key, repeated_labels
 
     descs = list(seg.SegmentSequence)
-    for same in repeated_labels(str(d.SegmentLabel) for d in descs):
+    for same in repeated_labels(d.SegmentLabel for d in descs):
         raise InputError(
             f"{p.name} holds {len(same)} segments labelled {label_key(descs[same[0]].SegmentLabel)!r} (segment "
             f"numbers {', '.join(str(int(descs[i].SegmentNumber)) for i in same)}): read by label, one would "
@@ -197,7 +197,9 @@ def seg_segment_labels(path) -> list[str] | None:
         return None
     if str(ds.get("Modality", "")) != "SEG":
         return None
-    return [str(getattr(s, "SegmentLabel", "") or "").strip() for s in ds.get("SegmentSequence", [])]
+    from lungai.dicom.labels import label_key
+
+    return [label_key(getattr(s, "SegmentLabel", "") or "") for s in ds.get("SegmentSequence", [])]
 
 
 def read_seg(path, reference_ct: sitk.Image) -> dict[str, sitk.Image]:
