@@ -25,7 +25,8 @@ Steps (arrays in LPS orientation, [z, y, x] with x towards the patient's left):
    the cut parted from it where bronchi can be (:func:`lungai.lungs.airways.airways_at_border`: not a bulla);
 3. the two largest remaining air regions are the lungs (eroded apart if they touch, then re-grown only within
    the air regions holding them: gut gas and the larynx stay out), the one further to the patient's right is
-   label 1; a single lung region gets its side from the anatomy (:func:`_one_lung_side`) and a warning that the
+   label 1; a second lung whose aerated part is under 0.15 of the other's (a large effusion, a collapse) is found
+   across the midline above the diaphragm (:func:`_small_second_lung`, with a warning); a single lung region gets its side from the anatomy (:func:`_one_lung_side`) and a warning that the
    right/left label is uncertain (``LungResult.warnings``);
 4. per slice, gaps up to 10 mm wide at the hilum (small vessels and bronchi entering the lung)
    are closed, vessels and free-standing tumours (holes) filled; tumours abutting the chest wall
@@ -111,6 +112,17 @@ SLICE_CUT_NOTE = ("the lungs touch the {}: the scan does not cover the whole lun
 # OPEN_FOV_AIR_ML: the lungs, reached from the outside air through a narrow opening of the airway - a tracheostoma
 # (laryngectomy), the nose or an open mouth in view (QA: LUNG1-003 with a 9 mm stoma on three slices above the lungs:
 # "no lungs found", 3538 ml of such air; whole real CTs: at most 8 ml, the armpits)
+# a lung whose aerated part is under 0.15 of the other lung's (a large effusion, a collapsed lobe or lung: common in
+# stage III NSCLC) is no part of the "two largest regions" rule (_split_two, which needs that share to tell a second lung
+# from gut gas or the larynx while eroding touching lungs apart): it is the largest other air region of at least 50 ml
+# on the other side of the body's midline (its centre at least SMALL_LUNG_LATERAL_MM from it - the larynx and trachea
+# lie on it) reaching above the middle slice of the other lung - gut gas lies below the diaphragm (QA: LUNG1-002 with
+# its right lung filled with fluid up to the top 224 ml: right lung 0 ml, "only one lung region found")
+SMALL_LUNG_LATERAL_MM = 30.0
+SMALL_LUNG_NOTE = ("the {side} lung's aerated part is small ({ml:.0f} ml, under 15 % of the other lung: a large effusion "
+                   "or a collapsed lobe / lung?): it is labelled {side} ({value}); collapsed lung and fluid denser than "
+                   "-350 HU are not in the mask - the {side} lung's volume, lung features and dose metrics are of its "
+                   "aerated part")
 OPEN_AIRWAY_NOTE = ("the airway is open to the outside air (a tracheostoma, or the nose / an open mouth in view): the "
                     "lungs were found as the air the body encloses on each slice, {ml:.0f} ml")
 
@@ -122,12 +134,13 @@ class LungResult:
     notes: list = field(default_factory=list)
     cut: list = field(default_factory=list)   # the notes saying how the scan cuts the lungs (also in notes)
     side: list = field(default_factory=list)  # the note that the right/left label is uncertain (also in notes)
+    small: list = field(default_factory=list)  # the note that one lung's aerated part is small (also in notes)
 
     @property
     def warnings(self) -> list:
         """The notes to show as warnings (``lungai lungs`` prints them as ``warning: ...``): how the scan cuts the
         lungs and an uncertain right/left label."""
-        return self.side + self.cut
+        return self.side + self.small + self.cut
 
     def mask(self, which: str = "both") -> sitk.Image:
         """Binary mask of "right", "left" or "both" lungs."""
@@ -375,6 +388,30 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12):
     return [lab == (int(np.argmax(np.bincount(lab.ravel())[1:])) + 1)]
 
 
+def _small_second_lung(inside: np.ndarray, lung: np.ndarray, x_mid: float, min_voxels: int, col_mm: float):
+    """The aerated part of a second lung much smaller than ``lung`` (the one region :func:`_split_two` found in the air
+    in the body ``inside``; [z, y, x], z up): the largest other air region of at least ``min_voxels`` whose centre lies
+    on the other side of the body's midline column ``x_mid`` by at least ``SMALL_LUNG_LATERAL_MM`` (``col_mm``: the
+    column spacing), whose slices overlap ``lung``'s and which reaches above ``lung``'s middle slice (gut gas lies
+    below the diaphragm); None when there is none."""
+    ks = np.flatnonzero(lung.any(axis=(1, 2)))
+    side = np.sign(np.argwhere(lung[ks[0]:ks[-1] + 1])[:, 2].mean() - x_mid)
+    lab, n = ndimage.label(inside & ~lung)
+    if n == 0:
+        return None
+    sizes = np.bincount(lab.ravel())[1:]
+    for i in np.argsort(sizes)[::-1]:
+        if sizes[i] < min_voxels:
+            break
+        region = lab == i + 1
+        rz = np.flatnonzero(region.any(axis=(1, 2)))
+        offset = (np.argwhere(region[rz[0]:rz[-1] + 1])[:, 2].mean() - x_mid) * col_mm
+        if (np.sign(offset) == -side and abs(offset) >= SMALL_LUNG_LATERAL_MM and rz[0] <= ks[-1]
+                and rz[-1] >= (ks[0] + ks[-1]) / 2.0):
+            return region
+    return None
+
+
 def _median_body_mm(part: np.ndarray, box, edge: np.ndarray) -> float:
     """Median over the slices of the lung region(s) ``part`` (in the ``box`` crop) of ``edge`` (per slice of the whole
     CT, mm of body on one of the image's borders)."""
@@ -598,7 +635,7 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
                 for n, end in ((shape[0] - k1, "top"), (k0, "bottom")) if n]
         note = BLANK_SLICES_NOTE.format(" and ".join(ends))
         return LungResult(labels=from_lps(labels, ct), volumes_ml=result.volumes_ml, notes=[note] + result.notes,
-                          cut=result.cut, side=result.side)
+                          cut=result.cut, side=result.side, small=result.small)
     # every threshold below on distances, areas and volumes works with the float32 spacing: the same voxels give the
     # same masks from a DICOM CT (spacing 1.4) and from its NIfTI (1.399999976)
     spacing = float32_spacing(img.GetSpacing())
@@ -694,6 +731,18 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     if not parts or parts[0].sum() < min_voxels:
         raise InputError("no lungs found: no air region inside the body is larger than 50 ml",
                          "check that this is a chest CT in HU covering the lungs")
+    small = []
+    if len(parts) == 1 and _body_cut_side(parts[0], box, body_edges) is None:
+        # a whole chest (not cut through the midline by a side border): the other lung may be there, its aerated part
+        # too small for the two-largest-regions rule (a large effusion or collapse)
+        second = _small_second_lung(inside, parts[0], x_mid, min_voxels, float(spacing[0]))
+        if second is not None:
+            parts = [parts[0], second]
+            x_second = np.argwhere(second)[:, 2].mean()
+            value = RIGHT if x_second < x_mid else LEFT
+            small = [SMALL_LUNG_NOTE.format(side="right" if value == RIGHT else "left", value=value,
+                                            ml=second.sum() * voxel_ml)]
+            notes = [n for n in notes if "is uncertain" not in n] + small
     if len(parts) == 1:
         # this note says why the one lung got its label (instead of the "midline uncertain" note above)
         notes = [n for n in notes if "is uncertain" not in n]
@@ -747,4 +796,4 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     volumes = {"right_lung": round(counts[RIGHT] * voxel_ml, 1), "left_lung": round(counts[LEFT] * voxel_ml, 1)}
     cut = cut_by_scan(out > 0, spacing, scan_padding(full_hu, fill))
     side = [n for n in notes if "is uncertain" in n]
-    return LungResult(labels=labels, volumes_ml=volumes, notes=notes + cut, cut=cut, side=side)
+    return LungResult(labels=labels, volumes_ml=volumes, notes=notes + cut, cut=cut, side=side, small=small)
