@@ -982,6 +982,23 @@ def test_lung_with_a_small_aerated_part_is_kept_as_that_lung(small_phantom, righ
     assert not any("uncertain" in n for n in result.notes), result.notes
 
 
+def test_air_of_a_pneumonectomy_space_is_no_lung(small_phantom):
+    """After a pneumonectomy the space holds fluid under an air pocket (pure air, about -1000 HU, no lung tissue): it
+    is not taken for a small aerated lung; the one lung keeps its side and the 'only one lung region' warning."""
+    lab = sitk.GetArrayFromImage(small_phantom.labels)
+    truth = L.lung_truth(lab, "right")
+    ct, pocket = _with_a_small_aerated_lung(small_phantom.ct, truth["right"], 0.08)
+    arr = sitk.GetArrayFromImage(ct)
+    arr[pocket] = -1000 + np.random.default_rng(0).normal(0.0, 15.0, int(pocket.sum())).round()
+    img = sitk.GetImageFromArray(arr)
+    img.CopyInformation(ct)
+    result = segment_lungs(img)
+    pred = sitk.GetArrayFromImage(result.labels)
+    assert not (pred == RIGHT).any() and dice(pred == LEFT, truth["left"]) >= 0.95, result.notes
+    assert not any("aerated part is small" in n for n in result.notes), result.notes
+    assert any("only one lung region" in n for n in result.warnings), result.notes
+
+
 @pytest.mark.shared_data
 def test_real_ct_lung_with_a_small_aerated_part_is_kept_as_that_lung(shared_data):
     """LUNG1-002 with its right lung filled with fluid up to its top 224 ml (11 % of the left lung): right lung 0 ml

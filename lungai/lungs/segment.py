@@ -117,8 +117,13 @@ SLICE_CUT_NOTE = ("the lungs touch the {}: the scan does not cover the whole lun
 # from gut gas or the larynx while eroding touching lungs apart): it is the largest other air region of at least 50 ml
 # on the other side of the body's midline (its centre at least SMALL_LUNG_LATERAL_MM from it - the larynx and trachea
 # lie on it) reaching above the middle slice of the other lung - gut gas lies below the diaphragm (QA: LUNG1-002 with
-# its right lung filled with fluid up to the top 224 ml: right lung 0 ml, "only one lung region found")
+# its right lung filled with fluid up to the top 224 ml: right lung 0 ml, "only one lung region found").  Lung holds
+# tissue: the median HU of that air region is above SMALL_LUNG_AIR_HU (aerated lung: median -730 to -815 HU on LUNG1-002
+# / -003, their apices too; half of the voxels below -950 HU is beyond severe emphysema), while pure air - the air of
+# a pneumonectomy space (an air-fluid level weeks after surgery: post-operative radiotherapy), a pneumothorax, gut gas -
+# has its median at about -1000 HU
 SMALL_LUNG_LATERAL_MM = 30.0
+SMALL_LUNG_AIR_HU = -950.0
 SMALL_LUNG_NOTE = ("the {side} lung's aerated part is small ({ml:.0f} ml, under 15 % of the other lung: a large effusion "
                    "or a collapsed lobe / lung?): it is labelled {side} ({value}); collapsed lung and fluid denser than "
                    "-350 HU are not in the mask - the {side} lung's volume, lung features and dose metrics are of its "
@@ -388,12 +393,14 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12):
     return [lab == (int(np.argmax(np.bincount(lab.ravel())[1:])) + 1)]
 
 
-def _small_second_lung(inside: np.ndarray, lung: np.ndarray, x_mid: float, min_voxels: int, col_mm: float):
+def _small_second_lung(inside: np.ndarray, lung: np.ndarray, hu: np.ndarray, x_mid: float, min_voxels: int,
+                       col_mm: float):
     """The aerated part of a second lung much smaller than ``lung`` (the one region :func:`_split_two` found in the air
     in the body ``inside``; [z, y, x], z up): the largest other air region of at least ``min_voxels`` whose centre lies
     on the other side of the body's midline column ``x_mid`` by at least ``SMALL_LUNG_LATERAL_MM`` (``col_mm``: the
-    column spacing), whose slices overlap ``lung``'s and which reaches above ``lung``'s middle slice (gut gas lies
-    below the diaphragm); None when there is none."""
+    column spacing), whose slices overlap ``lung``'s, which reaches above ``lung``'s middle slice (gut gas lies
+    below the diaphragm) and which holds lung tissue (median of ``hu`` above ``SMALL_LUNG_AIR_HU``: not pure air, such
+    as a pneumonectomy space's); None when there is none."""
     ks = np.flatnonzero(lung.any(axis=(1, 2)))
     side = np.sign(np.argwhere(lung[ks[0]:ks[-1] + 1])[:, 2].mean() - x_mid)
     lab, n = ndimage.label(inside & ~lung)
@@ -407,7 +414,7 @@ def _small_second_lung(inside: np.ndarray, lung: np.ndarray, x_mid: float, min_v
         rz = np.flatnonzero(region.any(axis=(1, 2)))
         offset = (np.argwhere(region[rz[0]:rz[-1] + 1])[:, 2].mean() - x_mid) * col_mm
         if (np.sign(offset) == -side and abs(offset) >= SMALL_LUNG_LATERAL_MM and rz[0] <= ks[-1]
-                and rz[-1] >= (ks[0] + ks[-1]) / 2.0):
+                and rz[-1] >= (ks[0] + ks[-1]) / 2.0 and np.median(hu[region]) > SMALL_LUNG_AIR_HU):
             return region
     return None
 
@@ -735,7 +742,7 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     if len(parts) == 1 and _body_cut_side(parts[0], box, body_edges) is None:
         # a whole chest (not cut through the midline by a side border): the other lung may be there, its aerated part
         # too small for the two-largest-regions rule (a large effusion or collapse)
-        second = _small_second_lung(inside, parts[0], x_mid, min_voxels, float(spacing[0]))
+        second = _small_second_lung(inside, parts[0], hu, x_mid, min_voxels, float(spacing[0]))
         if second is not None:
             parts = [parts[0], second]
             x_second = np.argwhere(second)[:, 2].mean()
