@@ -124,10 +124,11 @@ SLICE_CUT_NOTE = ("the lungs touch the {}: the scan does not cover the whole lun
 # has its median at about -1000 HU
 SMALL_LUNG_LATERAL_MM = 30.0
 SMALL_LUNG_AIR_HU = -950.0
-SMALL_LUNG_NOTE = ("the {side} lung's aerated part is small ({ml:.0f} ml, under 15 % of the other lung: a large effusion "
-                   "or a collapsed lobe / lung?): it is labelled {side} ({value}); collapsed lung and fluid denser than "
-                   "-350 HU are not in the mask - the {side} lung's volume, lung features and dose metrics are of its "
-                   "aerated part")
+# a lung under SMALL_LUNG_SHARE of the other (the share the two-largest-regions rule asks of a second region)
+SMALL_LUNG_SHARE = 0.15
+SMALL_LUNG_NOTE = ("the {side} lung is small ({ml:.0f} ml, under 15 % of the other lung: a large effusion or a collapsed "
+                   "lobe / lung?): collapsed lung and fluid denser than -350 HU are not in the mask - the {side} lung's "
+                   "volume, lung features and dose metrics are of its aerated part")
 OPEN_AIRWAY_NOTE = ("the airway is open to the outside air (a tracheostoma, or the nose / an open mouth in view): the "
                     "lungs were found as the air the body encloses on each slice, {ml:.0f} ml")
 
@@ -307,6 +308,23 @@ def scan_slices(ct: sitk.Image) -> tuple[int, int]:
     return _blank_end_slices(sitk.GetArrayViewFromImage(img), img.GetSpacing())
 
 
+def _small_lung_notes(right_ml: float, left_ml: float) -> list[str]:
+    """[SMALL_LUNG_NOTE] when both lungs are there and one holds under ``SMALL_LUNG_SHARE`` of the other, else []."""
+    if min(right_ml, left_ml) <= 0 or min(right_ml, left_ml) >= SMALL_LUNG_SHARE * max(right_ml, left_ml):
+        return []
+    side = "right" if right_ml < left_ml else "left"
+    return [SMALL_LUNG_NOTE.format(side=side, ml=min(right_ml, left_ml))]
+
+
+def small_lung_notes(labels: sitk.Image) -> list[str]:
+    """The warning :func:`segment_lungs` gives (``LungResult.small``) for a lung label map (1 right, 2 left) one of whose
+    lungs holds under ``SMALL_LUNG_SHARE`` of the other's volume (its aerated part left by a large effusion or a
+    collapse): the same string from the label file ``lungai lungs`` wrote (the LungAISeg panel loads it)."""
+    ml = float(np.prod(float32_spacing(labels.GetSpacing()))) / 1000.0      # as segment_lungs counts it
+    counts = np.bincount(sitk.GetArrayViewFromImage(labels).ravel().astype(np.int64), minlength=3)
+    return _small_lung_notes(counts[RIGHT] * ml, counts[LEFT] * ml)
+
+
 def lung_cut_faces(mask: sitk.Image, ct: sitk.Image, slices: tuple[int, int] | None = None) -> list[str]:
     """:func:`scan_cut_faces` of a lung mask on ``ct``'s grid, on the slices of ``ct`` between its blank end slices
     (:func:`scan_slices`; ``slices``: those already found, e.g. once for all lung segments of a case), as
@@ -366,7 +384,7 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12):
             sizes = np.bincount(lab.ravel())[1:]
             order = np.argsort(sizes)[::-1]
             big = [o + 1 for o in order[:2] if sizes[o] >= min_voxels]
-            if len(big) == 2 and sizes[order[1]] >= 0.15 * sizes[order[0]]:
+            if len(big) == 2 and sizes[order[1]] >= SMALL_LUNG_SHARE * sizes[order[0]]:
                 markers = np.zeros(mask.shape, np.int32)
                 markers[lab == big[0]] = 1
                 markers[lab == big[1]] = 2
@@ -738,18 +756,14 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     if not parts or parts[0].sum() < min_voxels:
         raise InputError("no lungs found: no air region inside the body is larger than 50 ml",
                          "check that this is a chest CT in HU covering the lungs")
-    small = []
     if len(parts) == 1 and _body_cut_side(parts[0], box, body_edges) is None:
         # a whole chest (not cut through the midline by a side border): the other lung may be there, its aerated part
         # too small for the two-largest-regions rule (a large effusion or collapse)
         second = _small_second_lung(inside, parts[0], hu, x_mid, min_voxels, float(spacing[0]))
         if second is not None:
+            # its side from the centres, as two lungs (the warning: small_lung_notes, from the volumes)
             parts = [parts[0], second]
-            x_second = np.argwhere(second)[:, 2].mean()
-            value = RIGHT if x_second < x_mid else LEFT
-            small = [SMALL_LUNG_NOTE.format(side="right" if value == RIGHT else "left", value=value,
-                                            ml=second.sum() * voxel_ml)]
-            notes = [n for n in notes if "is uncertain" not in n] + small
+            notes = [n for n in notes if "is uncertain" not in n]
     if len(parts) == 1:
         # this note says why the one lung got its label (instead of the "midline uncertain" note above)
         notes = [n for n in notes if "is uncertain" not in n]
@@ -801,6 +815,7 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     labels = from_lps(labels, ct)
     counts = np.bincount(out.ravel(), minlength=3)
     volumes = {"right_lung": round(counts[RIGHT] * voxel_ml, 1), "left_lung": round(counts[LEFT] * voxel_ml, 1)}
+    small = _small_lung_notes(counts[RIGHT] * voxel_ml, counts[LEFT] * voxel_ml)
     cut = cut_by_scan(out > 0, spacing, scan_padding(full_hu, fill))
     side = [n for n in notes if "is uncertain" in n]
-    return LungResult(labels=labels, volumes_ml=volumes, notes=notes + cut, cut=cut, side=side, small=small)
+    return LungResult(labels=labels, volumes_ml=volumes, notes=notes + small + cut, cut=cut, side=side, small=small)
