@@ -2933,6 +2933,27 @@ def test_lungs_of_a_ct_showing_one_lung_warn_that_the_side_is_uncertain(mrml_sce
     assert "warning: the lung map holds only the right lung (label 1), no left lung (label 2)" in message
 
 
+def test_lungs_with_one_small_lung_warn_in_the_panel(mrml_scene, small_phantom, tmp_path):
+    """A lung map whose left lung holds under 15 % of the right (its aerated apex left by a large effusion): the
+    panel's loading of the label file of `lungai lungs` (nodes.import_lung_outputs, what loadLungs shows) says so, as
+    the command does (its warning was printed only)."""
+    from lungai import mrml
+    from lungai.lungs.segment import small_lung_notes
+    from lungai.scene import nodes
+    from lungai.scene.results import describe_lungs_result
+
+    node = mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "ct")
+    labels = sitk.Image(small_phantom.ct.GetSize(), sitk.sitkUInt8)
+    labels.CopyInformation(small_phantom.ct)
+    labels[10:40, 20:70, 5:35] = 1
+    labels[60:70, 30:50, 30:35] = 2                  # 1000 voxels against 45000
+    sitk.WriteImage(labels, str(tmp_path / "lungs.nii.gz"))
+    _, volumes, warnings = nodes.import_lung_outputs(mrml_scene, tmp_path / "lungs.nii.gz", node)
+    message = describe_lungs_result(volumes, warnings)
+    assert "warning: the left lung is small (61 ml, under 15 % of the other lung" in message, message
+    assert small_lung_notes(labels) and not small_lung_notes(labels[:, :, :30])     # both lungs, one small: only then
+
+
 def test_lung_radiomics_segment_names_with_one_column_name(load_module, mrml_scene, phantom_nodes):
     """"Tumor" and "Tumour" (or "GTV-1" / "GTV 1") have one feature column name ("tumour"): each ticked segment
     is still its own run and its own column, with radiomics_table's layout and values (one used to be dropped)."""

@@ -25,7 +25,8 @@ Steps (arrays in LPS orientation, [z, y, x] with x towards the patient's left):
    the cut parted from it where bronchi can be (:func:`lungai.lungs.airways.airways_at_border`: not a bulla);
 3. the two largest remaining air regions are the lungs (eroded apart if they touch, then re-grown only within
    the air regions holding them: gut gas and the larynx stay out), the one further to the patient's right is
-   label 1; a single lung region gets its side from the anatomy (:func:`_one_lung_side`) and a warning that the
+   label 1; a second lung whose aerated part is under 0.15 of the other's (a large effusion, a collapse) is found
+   across the midline above the diaphragm (:func:`_small_second_lung`, with a warning); a single lung region gets its side from the anatomy (:func:`_one_lung_side`) and a warning that the
    right/left label is uncertain (``LungResult.warnings``);
 4. per slice, gaps up to 10 mm wide at the hilum (small vessels and bronchi entering the lung)
    are closed, vessels and free-standing tumours (holes) filled; tumours abutting the chest wall
@@ -111,6 +112,23 @@ SLICE_CUT_NOTE = ("the lungs touch the {}: the scan does not cover the whole lun
 # OPEN_FOV_AIR_ML: the lungs, reached from the outside air through a narrow opening of the airway - a tracheostoma
 # (laryngectomy), the nose or an open mouth in view (QA: LUNG1-003 with a 9 mm stoma on three slices above the lungs:
 # "no lungs found", 3538 ml of such air; whole real CTs: at most 8 ml, the armpits)
+# a lung whose aerated part is under 0.15 of the other lung's (a large effusion, a collapsed lobe or lung: common in
+# stage III NSCLC) is no part of the "two largest regions" rule (_split_two, which needs that share to tell a second lung
+# from gut gas or the larynx while eroding touching lungs apart): it is the largest other air region of at least 50 ml
+# on the other side of the body's midline (its centre at least SMALL_LUNG_LATERAL_MM from it - the larynx and trachea
+# lie on it) reaching above the middle slice of the other lung - gut gas lies below the diaphragm (QA: LUNG1-002 with
+# its right lung filled with fluid up to the top 224 ml: right lung 0 ml, "only one lung region found").  Lung holds
+# tissue: the median HU of that air region is above SMALL_LUNG_AIR_HU (aerated lung: median -730 to -815 HU on LUNG1-002
+# / -003, their apices too; half of the voxels below -950 HU is beyond severe emphysema), while pure air - the air of
+# a pneumonectomy space (an air-fluid level weeks after surgery: post-operative radiotherapy), a pneumothorax, gut gas -
+# has its median at about -1000 HU
+SMALL_LUNG_LATERAL_MM = 30.0
+SMALL_LUNG_AIR_HU = -950.0
+# a lung under SMALL_LUNG_SHARE of the other (the share the two-largest-regions rule asks of a second region)
+SMALL_LUNG_SHARE = 0.15
+SMALL_LUNG_NOTE = ("the {side} lung is small ({ml:.0f} ml, under 15 % of the other lung: a large effusion or a collapsed "
+                   "lobe / lung?): collapsed lung and fluid denser than -350 HU are not in the mask - the {side} lung's "
+                   "volume, lung features and dose metrics are of its aerated part")
 OPEN_AIRWAY_NOTE = ("the airway is open to the outside air (a tracheostoma, or the nose / an open mouth in view): the "
                     "lungs were found as the air the body encloses on each slice, {ml:.0f} ml")
 
@@ -122,12 +140,13 @@ class LungResult:
     notes: list = field(default_factory=list)
     cut: list = field(default_factory=list)   # the notes saying how the scan cuts the lungs (also in notes)
     side: list = field(default_factory=list)  # the note that the right/left label is uncertain (also in notes)
+    small: list = field(default_factory=list)  # the note that one lung's aerated part is small (also in notes)
 
     @property
     def warnings(self) -> list:
         """The notes to show as warnings (``lungai lungs`` prints them as ``warning: ...``): how the scan cuts the
         lungs and an uncertain right/left label."""
-        return self.side + self.cut
+        return self.side + self.small + self.cut
 
     def mask(self, which: str = "both") -> sitk.Image:
         """Binary mask of "right", "left" or "both" lungs."""
@@ -289,6 +308,23 @@ def scan_slices(ct: sitk.Image) -> tuple[int, int]:
     return _blank_end_slices(sitk.GetArrayViewFromImage(img), img.GetSpacing())
 
 
+def _small_lung_notes(right_ml: float, left_ml: float) -> list[str]:
+    """[SMALL_LUNG_NOTE] when both lungs are there and one holds under ``SMALL_LUNG_SHARE`` of the other, else []."""
+    if min(right_ml, left_ml) <= 0 or min(right_ml, left_ml) >= SMALL_LUNG_SHARE * max(right_ml, left_ml):
+        return []
+    side = "right" if right_ml < left_ml else "left"
+    return [SMALL_LUNG_NOTE.format(side=side, ml=min(right_ml, left_ml))]
+
+
+def small_lung_notes(labels: sitk.Image) -> list[str]:
+    """The warning :func:`segment_lungs` gives (``LungResult.small``) for a lung label map (1 right, 2 left) one of whose
+    lungs holds under ``SMALL_LUNG_SHARE`` of the other's volume (its aerated part left by a large effusion or a
+    collapse): the same string from the label file ``lungai lungs`` wrote (the LungAISeg panel loads it)."""
+    ml = float(np.prod(float32_spacing(labels.GetSpacing()))) / 1000.0      # as segment_lungs counts it
+    counts = np.bincount(sitk.GetArrayViewFromImage(labels).ravel().astype(np.int64), minlength=3)
+    return _small_lung_notes(counts[RIGHT] * ml, counts[LEFT] * ml)
+
+
 def lung_cut_faces(mask: sitk.Image, ct: sitk.Image, slices: tuple[int, int] | None = None) -> list[str]:
     """:func:`scan_cut_faces` of a lung mask on ``ct``'s grid, on the slices of ``ct`` between its blank end slices
     (:func:`scan_slices`; ``slices``: those already found, e.g. once for all lung segments of a case), as
@@ -348,7 +384,7 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12):
             sizes = np.bincount(lab.ravel())[1:]
             order = np.argsort(sizes)[::-1]
             big = [o + 1 for o in order[:2] if sizes[o] >= min_voxels]
-            if len(big) == 2 and sizes[order[1]] >= 0.15 * sizes[order[0]]:
+            if len(big) == 2 and sizes[order[1]] >= SMALL_LUNG_SHARE * sizes[order[0]]:
                 markers = np.zeros(mask.shape, np.int32)
                 markers[lab == big[0]] = 1
                 markers[lab == big[1]] = 2
@@ -373,6 +409,32 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12):
     if n == 0:
         return []
     return [lab == (int(np.argmax(np.bincount(lab.ravel())[1:])) + 1)]
+
+
+def _small_second_lung(inside: np.ndarray, lung: np.ndarray, hu: np.ndarray, x_mid: float, min_voxels: int,
+                       col_mm: float):
+    """The aerated part of a second lung much smaller than ``lung`` (the one region :func:`_split_two` found in the air
+    in the body ``inside``; [z, y, x], z up): the largest other air region of at least ``min_voxels`` whose centre lies
+    on the other side of the body's midline column ``x_mid`` by at least ``SMALL_LUNG_LATERAL_MM`` (``col_mm``: the
+    column spacing), whose slices overlap ``lung``'s, which reaches above ``lung``'s middle slice (gut gas lies
+    below the diaphragm) and which holds lung tissue (median of ``hu`` above ``SMALL_LUNG_AIR_HU``: not pure air, such
+    as a pneumonectomy space's); None when there is none."""
+    ks = np.flatnonzero(lung.any(axis=(1, 2)))
+    side = np.sign(np.argwhere(lung[ks[0]:ks[-1] + 1])[:, 2].mean() - x_mid)
+    lab, n = ndimage.label(inside & ~lung)
+    if n == 0:
+        return None
+    sizes = np.bincount(lab.ravel())[1:]
+    for i in np.argsort(sizes)[::-1]:
+        if sizes[i] < min_voxels:
+            break
+        region = lab == i + 1
+        rz = np.flatnonzero(region.any(axis=(1, 2)))
+        offset = (np.argwhere(region[rz[0]:rz[-1] + 1])[:, 2].mean() - x_mid) * col_mm
+        if (np.sign(offset) == -side and abs(offset) >= SMALL_LUNG_LATERAL_MM and rz[0] <= ks[-1]
+                and rz[-1] >= (ks[0] + ks[-1]) / 2.0 and np.median(hu[region]) > SMALL_LUNG_AIR_HU):
+            return region
+    return None
 
 
 def _median_body_mm(part: np.ndarray, box, edge: np.ndarray) -> float:
@@ -598,7 +660,7 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
                 for n, end in ((shape[0] - k1, "top"), (k0, "bottom")) if n]
         note = BLANK_SLICES_NOTE.format(" and ".join(ends))
         return LungResult(labels=from_lps(labels, ct), volumes_ml=result.volumes_ml, notes=[note] + result.notes,
-                          cut=result.cut, side=result.side)
+                          cut=result.cut, side=result.side, small=result.small)
     # every threshold below on distances, areas and volumes works with the float32 spacing: the same voxels give the
     # same masks from a DICOM CT (spacing 1.4) and from its NIfTI (1.399999976)
     spacing = float32_spacing(img.GetSpacing())
@@ -694,6 +756,14 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     if not parts or parts[0].sum() < min_voxels:
         raise InputError("no lungs found: no air region inside the body is larger than 50 ml",
                          "check that this is a chest CT in HU covering the lungs")
+    if len(parts) == 1 and _body_cut_side(parts[0], box, body_edges) is None:
+        # a whole chest (not cut through the midline by a side border): the other lung may be there, its aerated part
+        # too small for the two-largest-regions rule (a large effusion or collapse)
+        second = _small_second_lung(inside, parts[0], hu, x_mid, min_voxels, float(spacing[0]))
+        if second is not None:
+            # its side from the centres, as two lungs (the warning: small_lung_notes, from the volumes)
+            parts = [parts[0], second]
+            notes = [n for n in notes if "is uncertain" not in n]
     if len(parts) == 1:
         # this note says why the one lung got its label (instead of the "midline uncertain" note above)
         notes = [n for n in notes if "is uncertain" not in n]
@@ -745,6 +815,7 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     labels = from_lps(labels, ct)
     counts = np.bincount(out.ravel(), minlength=3)
     volumes = {"right_lung": round(counts[RIGHT] * voxel_ml, 1), "left_lung": round(counts[LEFT] * voxel_ml, 1)}
+    small = _small_lung_notes(counts[RIGHT] * voxel_ml, counts[LEFT] * voxel_ml)
     cut = cut_by_scan(out > 0, spacing, scan_padding(full_hu, fill))
     side = [n for n in notes if "is uncertain" in n]
-    return LungResult(labels=labels, volumes_ml=volumes, notes=notes + cut, cut=cut, side=side)
+    return LungResult(labels=labels, volumes_ml=volumes, notes=notes + small + cut, cut=cut, side=side, small=small)

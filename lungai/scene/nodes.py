@@ -1013,16 +1013,17 @@ def import_lung_outputs(scene, labels_path: Path, volume_node, seg_node=None):
     """Load the label file of ``lungai lungs`` with :func:`add_lung_outputs`; returns (segmentation node,
     {name: ml}, cut): ``cut`` the warnings of lungs cut by the scan that the command printed
     (:func:`lungai.lungs.segment.scan_cut_notes`) and that of a map with one lung label missing
-    (:func:`lungai.lungs.check.lung_map_notes`: a CT showing one lung, whose right/left label is uncertain)."""
+    (:func:`lungai.lungs.check.lung_map_notes`: a CT showing one lung, whose right/left label is uncertain), and that
+    of a lung much smaller than the other (:func:`lungai.lungs.segment.small_lung_notes`: its aerated part only)."""
     from lungai import mrml
     from lungai.io import read_mask
     from lungai.lungs.check import lung_map_notes
-    from lungai.lungs.segment import scan_cut_notes
+    from lungai.lungs.segment import scan_cut_notes, small_lung_notes
 
     ct = mrml.image_from_volume_node(volume_node)
     labels = read_mask(Path(labels_path), reference=ct)
     return (*add_lung_outputs(scene, volume_node, labels, seg_node=seg_node),
-            scan_cut_notes(labels, ct) + lung_map_notes(labels, check_volume=False))
+            scan_cut_notes(labels, ct) + small_lung_notes(labels) + lung_map_notes(labels, check_volume=False))
 
 
 def table_from_csv(scene, path: Path, name: str, node=None, where: Optional[dict] = None, volume_node=None,
