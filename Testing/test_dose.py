@@ -1302,3 +1302,22 @@ def test_real_gtv_and_lung_label_map_as_lungs_is_refused_and_its_lung_labels_giv
     assert row["dose_mld_gy"] == pytest.approx(d.mean(), rel=1e-5)
     assert row["dose_v20_pct"] == pytest.approx(100.0 * np.mean(d >= 20.0), abs=1e-3)
 
+
+
+@pytest.mark.parametrize("cmd, required", [
+    ("dose-features", ["--dose", "d.nii.gz", "--ct", "ct.nii.gz"]),
+    ("radiomics", ["--image", "ct.nii.gz"]),
+    ("dicom-export", ["--ct", "ct_dicom"])])
+def test_two_lungs_options_are_refused_not_the_last_one_taken(cmd, required, tmp_path, capsys):
+    """QA (rad53): ``dose-features --lungs right_only.nii.gz --lungs left_only.nii.gz`` used the left lung alone
+    (argparse keeps the last value): MLD 0.82 Gy instead of 3.81 Gy on LUNG1-002, exit 0.  A second --lungs is
+    refused, naming the fix (one mask holding both lungs), before anything is read or written."""
+    from lungai.cli import main
+
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exc:
+        main([cmd, *required, "--lungs", "right_only.nii.gz", "--lungs", "left_only.nii.gz", "-o", str(out)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --lungs: given more than once" in err and "one mask holding both lungs" in err, err
+    assert not out.exists()

@@ -55,6 +55,10 @@ def check_input_exists(path, what: str = "CT") -> None:
 ONE_TUMOUR = ("lungai segments one tumour per run: run it once per seed point / ROI, each into its own output folder "
               "(-o)")
 
+# what a second --lungs is told (dose-features, radiomics, dicom-export)
+ONE_LUNG_MASK = ("give one mask holding both lungs - a lung label map (1 = right, 2 = left, as `lungai lungs` writes "
+                 "it) or a binary mask of both lungs; join separate right / left lung files into one first")
+
 
 class StoreOnce(argparse.Action):
     """A single-valued option that refuses to be given twice (argparse keeps the last value without a word).  QA: an

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
+    from lungai.cli import ONE_LUNG_MASK, StoreOnce
+
     s = sub.add_parser("dicom-scan", help="list the CT series, RTSTRUCT, RTDOSE and SEG files of a DICOM export",
                        description="Groups the files under FOLDER by their UIDs (CT series, frame of reference), not "
                                    "by folder names, and says what each patient has or lacks; with --structures also "
@@ -31,7 +33,7 @@ def register(sub) -> None:
                         "unless given as --result / --uncertainty; without a tumour its result.json is left out)")
     e.add_argument("--tumour", default=None, help="tumour mask on the CT grid (one label; FILE#N: label N of a label "
                                                   "map; a DICOM SEG gives its tumour segments, FILE#LABEL one segment)")
-    e.add_argument("--lungs", default=None, help="lung label map (1 = right, 2 = left, no other label; FILE#R,L: "
+    e.add_argument("--lungs", default=None, action=StoreOnce, once_fix=ONE_LUNG_MASK, help="lung label map (1 = right, 2 = left, no other label; FILE#R,L: "
                                                  "labels R and L of another map), or a DICOM SEG (its right and "
                                                  "left lung segments); lungs lungai made (`lungai lungs`' "
                                                  "output, a `lungai demo` folder's, unchanged) are exported as "

@@ -9,6 +9,8 @@ OWNER = "dose-features"
 
 
 def register(sub) -> None:
+    from lungai.cli import ONE_LUNG_MASK, StoreOnce
+
     p = sub.add_parser("dose-features", help="dosimetric features (MLD, V20 ...) of the lungs minus GTV to CSV",
                        description="Reads an RTDOSE DICOM (DoseGridScaling and DoseUnits applied) or a NIfTI/NRRD "
                                    "dose in Gy (or cGy with --dose-unit cGy), resamples it onto the CT grid and "
@@ -24,7 +26,7 @@ def register(sub) -> None:
                         "NIfTI/NRRD/MHA dose (default 150; raise it for an EQD2 / BED map or summed courses)")
     p.add_argument("--ct", required=True, help="planning CT (defines the grid of the masks)")
     p.add_argument("--series", default=None, help="SeriesInstanceUID when the --ct DICOM folder holds several series")
-    p.add_argument("--lungs", default=None, help="lung mask on the CT grid (a binary mask, or a lung label map 1 right / 2 left; "
+    p.add_argument("--lungs", default=None, action=StoreOnce, once_fix=ONE_LUNG_MASK, help="lung mask on the CT grid (a binary mask, or a lung label map 1 right / 2 left; "
                                                  "FILE#R,L: the lungs of a map of other structures too, e.g. "
                                                  "labels.nii.gz#3,4; NIfTI/NRRD/MHA or "
                                                  "DICOM SEG); with --rtstruct a structure or role (default role:lungs; a 'Lungs-GTV' structure "

@@ -45,6 +45,8 @@ def _add_feature_options(p) -> None:
 
 
 def register(sub) -> None:
+    from lungai.cli import ONE_LUNG_MASK, StoreOnce
+
     p = sub.add_parser("radiomics", help="pyradiomics features per segment (tumour, lungs ...) to CSV",
                        description="Segments come from --mask with --label N (or name=N), from --tumour and "
                                    "--lungs (lungai lungs output: 1 right, 2 left), or from a synthetic phantom "
@@ -62,7 +64,7 @@ def register(sub) -> None:
                    help="--mask is a lungai synthetic label map: build the standard tumour/lung segments")
     p.add_argument("--tumour", default=None, help="tumour mask (nonzero voxels = tumour; NIfTI/NRRD/MHA or DICOM SEG); "
                                                   "with --rtstruct a structure name or role (default role:gtv)")
-    p.add_argument("--lungs", default=None, help="lung label map (1 = right, 2 = left), e.g. from `lungai lungs`; with "
+    p.add_argument("--lungs", default=None, action=StoreOnce, once_fix=ONE_LUNG_MASK, help="lung label map (1 = right, 2 = left), e.g. from `lungai lungs`; with "
                                                  "--rtstruct RIGHT,LEFT structure names or role:lungs (the default)")
     from lungai.dicom.masks import add_rtstruct_options
 
