@@ -114,3 +114,51 @@ def test_demo_refuses_a_folder_the_user_made(tmp_path):
     (mine / "report.html").write_text("my own report", encoding="utf-8")
     assert main(["demo", "-o", str(mine), "--small"]) == 2
     assert (mine / "report.html").read_text(encoding="utf-8") == "my own report"
+
+
+def _all_parsers(parser, path="lungai"):
+    import argparse
+
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _all_parsers(child, f"{path} {name}")
+
+
+def test_options_are_never_abbreviated(tmp_path, capsys):
+    """QA: ``lungai rp synth -o c.csv --n 120`` (meaning ``-n 120``) was taken by argparse as the prefix of
+    ``--noise-features``: 300 patients with 120 noise features, exit 0.  Every parser and sub-parser refuses a prefix
+    of an option (allow_abbrev=False) - the command line is read as written or not at all."""
+    import pytest
+
+    from lungai.cli import build_parser
+    from lungai.cli.seg import command_parser
+
+    parsers = list(_all_parsers(build_parser()))
+    assert len(parsers) > 20
+    for path, parser in parsers + [(f"command_parser({c})", command_parser(c)) for c in ("segment", "train-seg")]:
+        assert parser.allow_abbrev is False, path
+    out = tmp_path / "c.csv"
+    with pytest.raises(SystemExit) as exc:
+        main(["rp", "synth", "-o", str(out), "--n", "120"])
+    assert exc.value.code == 2 and "--n 120" in capsys.readouterr().err and not out.exists()
+    for argv in (["stage", "synth", "-o", str(tmp_path / "s"), "--pat", "12"],      # --patients
+                 ["rp", "train", str(out), "--outcome", "y", "-o", str(tmp_path / "m"), "--outer", "3"]):
+        with pytest.raises(SystemExit) as exc:
+            build_parser().parse_args(argv)
+        assert exc.value.code == 2, argv
+    args = build_parser().parse_args(["rp", "synth", "-o", str(out), "-n", "120"])      # as written: 120 patients
+    assert args.n == 120 and args.noise_features == 16
+
+
+def test_benchmark_and_tool_parsers_are_never_abbreviated():
+    """The scripts' own parsers (benchmarks/, tools/) follow the rule of the ``lungai`` parsers."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    calls = [(p.name, m.group(0)) for p in sorted([*root.glob("benchmarks/*.py"), *root.glob("tools/*.py")])
+             for m in re.finditer(r"ArgumentParser\([^)]*\)?", p.read_text(encoding="utf-8"))]
+    assert calls
+    assert [c for c in calls if "allow_abbrev=False" not in c[1]] == []

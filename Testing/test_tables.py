@@ -65,3 +65,50 @@ def test_r_write_table_row_names_are_read_as_before(tmp_path):
     (tmp_path / "bad.tsv").write_text("patient_id\tage\n001\t64\n002\t70\tx\n", encoding="utf-8")
     with pytest.raises(InputError, match="line 3 has 3 fields, the header 2: .*a tab inside a value"):
         read_table_checked(tmp_path / "bad.tsv", ["patient_id"], sep="\t")
+
+
+def test_ids_differing_only_in_case_or_separators_in_one_table_are_one_patient(tmp_path):
+    """QA: a clinical export holding one patient twice, typed R01-023 and r01-023 (or R01-024 and R01_024), was
+    taken as two patients by ``lungai stage`` and ``lungai rp train`` (164 patients instead of 162): the same
+    patient in a training and a test fold.  Refused by the one id check (:func:`check_unique_ids`), naming the pairs;
+    ids that differ in more (P1, P10, P_1; P1_1 - lungai cohort's first CT series of P1 - and P11) stay different
+    patients."""
+    import pandas as pd
+
+    from lungai.fusion.data import load_ehr
+    from lungai.io.tables import check_unique_ids, ids_spelt_alike
+    from lungai.rp.cohort import make_cohort
+    from lungai.rp.training import train_rp
+
+    ids = ["R01-023", "r01-023", "R01-024", "R01_024 ", "R01-025", "P1", "P10", "P1_1", "P11", "P_1x"]
+    assert ids_spelt_alike(ids) == [["R01-023", "r01-023"], ["R01-024", "R01_024"]]
+    check_unique_ids(["P1", "P10", "P_1", "P1_1", "P11", "LUNG1-001", "LUNG1-010", None, ""], "t")   # all different
+    with pytest.raises(InputError, match=r"letter case or separators: 2 patient\(s\).*R01-023 / r01-023, "
+                                         r"R01-024 / R01_024"):
+        check_unique_ids(["R01-023", "R01-024", "r01-023", "R01_024"], "t")
+    (tmp_path / "ehr.csv").write_text("Case ID,Age,stage\nR01-023,61,I\nR01-024,70,II\nr01-023,61,I\n",
+                                      encoding="utf-8")
+    with pytest.raises(InputError, match=r"'Case ID'\) that differ only in letter case.*R01-023 / r01-023"):
+        load_ehr(tmp_path / "ehr.csv")
+    table = make_cohort(40, seed=3, n_noise=2).table
+    twice = pd.concat([table, table.iloc[[4]].assign(case=table["case"][4].lower())], ignore_index=True)
+    with pytest.raises(InputError, match=r"letter case or separators.*SYN003-00004 / syn003-00004") as err:
+        train_rp(twice, "rp_grade2", tmp_path / "m", fast=True)
+    assert "keep one row per patient" in err.value.fix and not (tmp_path / "m").exists()
+
+
+@pytest.mark.shared_data
+def test_radiogenomics_export_with_a_patient_typed_twice_is_refused(shared_data, tmp_path):
+    """The real NSCLC-Radiogenomics clinical table with R01-023 added again as r01-023: refused for lungai stage,
+    naming the pair (before: 164 patients, the copy in another CV fold); the table as shipped is read."""
+    import pandas as pd
+
+    from lungai.fusion.data import load_ehr
+
+    path = shared_data / "nsclc_radiogenomics" / "NSCLCR01Radiogenomic_DATA_LABELS_2018-05-22_1500-shifted.csv"
+    ehr = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert len(load_ehr(path)) == len(ehr) == 211
+    copy = ehr[ehr["Case ID"] == "R01-023"].assign(**{"Case ID": "r01-023"})
+    pd.concat([ehr, copy]).to_csv(tmp_path / "ehr.csv", index=False)
+    with pytest.raises(InputError, match="1 patient.*written more than one way.*R01-023 / r01-023"):
+        load_ehr(tmp_path / "ehr.csv")

@@ -77,7 +77,7 @@ def best_of(fn, repeats):
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(allow_abbrev=False)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     with bench_temp_dir() as tmp:   # written files (a real patient's SEG / RTSTRUCT) are deleted, also on SIGTERM

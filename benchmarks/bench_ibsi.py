@@ -92,7 +92,7 @@ def mirp(python: str, config: str, exact: bool) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n")[0])
     ap.add_argument("--configs", nargs="+", default=list("ABCDE"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--mirp-python", default=None, help="python of an environment with mirp installed")

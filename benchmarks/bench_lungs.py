@@ -70,7 +70,7 @@ def _segment_in_child(path: str, out: str) -> tuple[float, float]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(allow_abbrev=False, description=__doc__)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     phantom = make_phantom(PhantomSpec(shape=(512, 512, 150), spacing=(0.7, 0.7, 2.0),

@@ -101,7 +101,7 @@ def phantom_table() -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT)
     ap.add_argument("--phantoms", action="store_true", help="the phantom table instead of the real cases")
     args = ap.parse_args()

@@ -171,7 +171,7 @@ def wait_result(proc, queue, what: str, poll_s: float = 1.0):
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--case", choices=["real", "phantom"], default="real" if SHARED.is_dir() else "phantom")
     ap.add_argument("--slices", type=int, default=300, help="slices (real: interpolated; 0 = native)")
     ap.add_argument("--workers", type=int, default=2, help="processes for the parallel new path")

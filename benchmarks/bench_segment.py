@@ -275,7 +275,7 @@ def _baselines(text: str) -> tuple[str, ...]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(allow_abbrev=False)
     ap.add_argument("--model", default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seeded", action="store_true", help="100 mm tumour on 512x512x134, seed point mode")

@@ -48,7 +48,7 @@ CONFIGS = {  # MIRP test/ibsi_1_test.py
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(allow_abbrev=False)
     ap.add_argument("--config", required=True, choices=list(CONFIGS))
     ap.add_argument("--data", required=True, help="ibsi1_ct_phantom folder")
     ap.add_argument("--no-approximation", action="store_true", help="exact Moran's I / Geary's C (slower)")

@@ -104,7 +104,7 @@ def tumour_table(data: Path) -> None:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=DEFAULT)
     args = ap.parse_args(argv)
     if not (args.data / "nsclc_whole_ct").is_dir():

@@ -32,7 +32,7 @@ from lungai.rp.metrics import fmt_calibration  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(allow_abbrev=False)
     ap.add_argument("--quick", action="store_true", help="smaller cohorts")
     args = ap.parse_args()
     n_large = 1500 if args.quick else 3000

@@ -28,7 +28,7 @@ from lungai.rp.cohort import make_noise_cohort  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=300, help="patients per cohort")
     ap.add_argument("--features", type=int, default=12, help="noise columns (spread over clin_/dose_/rad_)")
     ap.add_argument("--seeds", type=int, default=20)

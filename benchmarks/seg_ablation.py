@@ -113,7 +113,7 @@ def row_of(name: str, d: Path, wall: float) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(allow_abbrev=False)
     ap.add_argument("--out", required=True)
     ap.add_argument("--max-cases", type=int, default=0, help="first N LIDC crops (0: all)")
     ap.add_argument("--synthetic", type=int, default=20)

@@ -96,7 +96,7 @@ def table(df: pd.DataFrame) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(allow_abbrev=False)
     ap.add_argument("--table", nargs="+", default=None, help="only print the table of written CSVs")
     ap.add_argument("--model", default=None)
     ap.add_argument("--verifier", default=None, help="model for the seeded runs (default: --model)")

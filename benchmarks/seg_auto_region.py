@@ -53,7 +53,7 @@ def lung_hulls(lungs: np.ndarray) -> np.ndarray:
 def main(argv=None) -> int:
     from lungai.seg import preprocess as pp
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default="LUNG1-002")
     ap.add_argument("--data", default=str(DEFAULT))
     args = ap.parse_args(argv)

@@ -144,7 +144,7 @@ def table(cache: Path) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(allow_abbrev=False)
     ap.add_argument("--cache", type=Path, required=True, help="folder of the per-case .npz files")
     ap.add_argument("--table", action="store_true", help="only print the table of the cached cases")
     ap.add_argument("--model", default=None)

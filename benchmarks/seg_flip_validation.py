@@ -44,7 +44,7 @@ def r_cv(df, features, signs, seeds=10) -> float:
 def main():
     from seg_select_validation import validation_cases
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="lungai-seg-dynunet")
     ap.add_argument("--cases-from", default="lungai-seg-unet-large",
                     help="model whose training record lists the validation cases (the shipped models share them)")

@@ -83,7 +83,7 @@ def compare(val: pd.DataFrame, imp: pd.DataFrame, seeds: int = 10) -> list:
 def main() -> None:
     from seg_select_validation import NSCLC, VALIDATION_BACKGROUND, implanted_validation_cases
 
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(allow_abbrev=False)
     ap.add_argument("--model", required=True)
     ap.add_argument("-o", "--out", required=True)
     ap.add_argument("--implants", type=int, default=40)

@@ -36,7 +36,7 @@ def _largest(mask: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(allow_abbrev=False)
     ap.add_argument("--model", default=None, help="model whose validation cases are used (default: shipped)")
     args = ap.parse_args()
     if not LIDC.is_dir():

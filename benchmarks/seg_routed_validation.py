@@ -44,7 +44,7 @@ def summary(df: pd.DataFrame, second: str) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n")[0])
     ap.add_argument("-o", "--out", required=True)
     ap.add_argument("--model", default="lungai-seg-routed")
     ap.add_argument("--methods", default="ensemble,mc-dropout")

@@ -159,7 +159,7 @@ def calibrate_choice(choice_dir: Path, parts: dict) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(allow_abbrev=False)
     ap.add_argument("-o", "--out", required=True)
     ap.add_argument("--implants", type=int, default=16)
     ap.add_argument("--reuse", action="store_true")

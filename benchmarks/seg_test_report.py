@@ -167,7 +167,7 @@ def _table(frames: dict) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(allow_abbrev=False)
     ap.add_argument("--model", default=None)
     ap.add_argument("-o", "--out", required=True)
     ap.add_argument("--implants", type=int, default=24)

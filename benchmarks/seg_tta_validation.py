@@ -49,7 +49,7 @@ def table(frames: dict) -> str:
 def main():
     from seg_select_validation import validation_cases
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="lungai-seg-dynunet")
     ap.add_argument("-o", "--out", default=None, help="folder for the per-case CSVs")
     args = ap.parse_args()

@@ -54,7 +54,7 @@ def current_settings(meta: dict) -> tuple:
 def main(argv=None) -> int:
     from seg_select_validation import NSCLC, VALIDATION_BACKGROUND, implanted_validation_cases, validation_cases
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="shipped model name or model folder")
     ap.add_argument("--cases-from", default=None, help="model whose training record lists the same validation cases")
     ap.add_argument("--mc-passes", type=int, default=8)

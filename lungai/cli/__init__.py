@@ -30,6 +30,17 @@ COMMAND_MODULES = [
 ]
 
 
+class Parser(argparse.ArgumentParser):
+    """Every ``lungai`` parser and sub-parser: an option must be written in full (``allow_abbrev=False``).  argparse
+    otherwise takes a prefix of an option for the option: QA, ``lungai rp synth --n 120`` (meaning ``-n 120``) was read
+    as ``--noise-features 120`` - 300 patients with 120 noise features, exit 0.  Sub-parsers are of this class too
+    (``add_subparsers`` makes its parsers of the parent's class), so the rule holds for every command; an abbreviated
+    option is now refused as ``unrecognized arguments`` (exit 2)."""
+
+    def __init__(self, *args, allow_abbrev: bool = False, **kwargs):
+        super().__init__(*args, allow_abbrev=allow_abbrev, **kwargs)
+
+
 def accept_negative_coordinates(parser: argparse.ArgumentParser) -> None:
     """Let ``parser`` read comma-separated numbers that start with a minus sign as option values:
     ``--seed-point -12.5,40,-150`` (a point in the right lung has a negative LPS x), not argparse's "expected one
@@ -78,7 +89,7 @@ class StoreOnce(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="lungai",
         description="SlicerLungAI headless pipeline: chest CT -> lungs, tumour, radiomics, risk.",
     )

@@ -476,9 +476,9 @@ def _channels(text: str) -> tuple:
 def command_parser(command: str):
     """The argument parser of one command of this module (``train-seg``, ``segment``, ``eval-seg``) alone: its
     options, defaults and choices - the one place the Slicer panel reads them from."""
-    import argparse
+    from lungai.cli import Parser
 
-    sub = argparse.ArgumentParser(prog="lungai").add_subparsers(dest="command")
+    sub = Parser(prog="lungai").add_subparsers(dest="command")
     register(sub)
     return sub.choices[command]
 

@@ -3,8 +3,9 @@
 - :func:`check_delimiter` - a table read as comma- (or tab-) separated whose lines that delimiter does not split into
   a constant number of columns while another one (';' from a European spreadsheet, a tab) does was written with that
   other delimiter: refused, as every line would otherwise become one value (whole lines taken for patient IDs).
-- :func:`duplicate_ids` / :func:`check_unique_ids` - patient ids that occur more than once (a patient counted twice
-  leaks between cross-validation folds and makes outputs per patient ambiguous): refused, naming them.
+- :func:`duplicate_ids` / :func:`check_unique_ids` - patient ids that occur more than once, or that differ only in
+  letter case or separators (:func:`ids_spelt_alike`: R01-023 / r01-023) (a patient counted twice leaks between
+  cross-validation folds and makes outputs per patient ambiguous): refused, naming them.
 - :func:`read_csv_text_ids` - a table read with its patient id column(s) as text: "007" stays "007" (pandas would
   read 7, which joins neither "007" of another table nor a DICOM PatientID).
 - a table whose data rows end with an extra empty field (a trailing comma) is read with every column in place, not
@@ -368,15 +369,46 @@ def duplicate_ids(values: Iterable) -> list[str]:
     return sorted(dup)
 
 
+def _spelling_key(value) -> str:
+    """``value`` in lower case with each run of separators ("-", "_", ".", spaces) one "-": "R01_024" and "r01-024"
+    give one key, "P1_1" (lungai cohort's first CT series of patient P1) and "P11" two - a separator is kept as a
+    boundary, unlike :func:`_without_separators` (which names near-misses between two tables)."""
+    return re.sub(r"[\s\-_.]+", "-", str(value).strip()).casefold()
+
+
+def ids_spelt_alike(values: Iterable) -> list[list[str]]:
+    """The groups (sorted) of different ids of ``values`` that differ only in letter case or in which separators they
+    use ("R01-023" / "r01-023", "R01-024" / "R01_024": :func:`_spelling_key`): one patient written two ways in one
+    table.  Ids as stripped text; empty cells are not ids."""
+    groups: dict = {}
+    for v in values:
+        if v is None or (isinstance(v, float) and v != v) or not str(v).strip():
+            continue
+        groups.setdefault(_spelling_key(v), set()).add(str(v).strip())
+    return sorted(sorted(g) for g in groups.values() if len(g) > 1)
+
+
 def check_unique_ids(values: Iterable, what: str, column=None, fix: str = "keep one row per patient") -> None:
     """Refuse ``values`` (a table's patient id column, named ``column``) holding an id more than once, listing the
-    ids (first 10) and how many."""
+    ids (first 10) and how many - or two ids that differ only in letter case or separators (:func:`ids_spelt_alike`:
+    QA, a REDCap export holding R01-023 and r01-023 was taken as two patients, one in a training and one in a test
+    fold of the cross-validation)."""
+    values = list(values)
+    where = f" (column {column!r})" if column is not None else ""
     dup = duplicate_ids(values)
     if dup:
-        where = f" (column {column!r})" if column is not None else ""
         more = f" and {len(dup) - 10} more" if len(dup) > 10 else ""
         raise InputError(f"{what} has duplicate patient IDs{where}: {len(dup)} id(s) occur more than once: "
                          f"{dup[:10]}{more}", fix)
+    alike = ids_spelt_alike(values)
+    if alike:
+        shown = ", ".join(" / ".join(g) for g in alike[:10]) + (f" and {len(alike) - 10} more" if len(alike) > 10
+                                                                else "")
+        raise InputError(f"{what} has patient IDs{where} that differ only in letter case or separators: "
+                         f"{len(alike)} patient(s) written more than one way ({shown}): one patient in two rows?",
+                         f"{fix}: write each patient's id one way (ids differing only in letter case or in which "
+                         "separator ('-', '_', '.', space) they use are taken as one patient; give different patients "
+                         "ids that differ in more)")
 
 
 def name_order(values: Iterable) -> list:
