@@ -64,7 +64,8 @@ def summary(df: pd.DataFrame) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
+    first_line = __doc__.split("\n")[0]
+    ap = argparse.ArgumentParser(description=first_line, allow_abbrev=False)
     ap.add_argument("-o", "--out", required=True)
     ap.add_argument("--model", default="lungai-seg-dynunet")
     ap.add_argument("--implants", type=int, default=10)
