@@ -137,11 +137,12 @@ def test_predict_names_unseen_ehr_levels_on_the_console_and_in_the_patients_note
 
 
 
-def test_text_in_a_numeric_ehr_column_at_predict_is_said_in_the_patients_notes(tmp_path, capsys):
+def test_text_in_a_numeric_ehr_column_at_predict_gives_that_patient_no_stage(tmp_path, capsys):
     """A few patients' table (too few values to refuse the column as numeric with text, as a cohort's table is) with
-    text in one of the model's numeric EHR columns (Age '7O', a decimal comma '70,5'): the value is imputed as
-    missing, said on the console AND in that patient's notes (predictions.csv, the column the Slicer panel shows) -
-    never a 'computed' stage whose notes are silent about the value that was not used."""
+    text in one of the model's numeric EHR columns (Age '7O', a decimal comma '70,5'): that patient gets no stage
+    (status 'not computed: ...' naming column, value and - for '70,5' - the decimal point; no probabilities), said on
+    the console; the other patients are predicted as before.  Before, the value was imputed as missing and the
+    patient's stage written as 'computed' (a European spreadsheet's '70,5' silently became the cohort's median)."""
     n = 12
     ids = [f"P{i:02d}" for i in range(n)]
     rng = np.random.default_rng(0)
@@ -150,18 +151,57 @@ def test_text_in_a_numeric_ehr_column_at_predict_is_said_in_the_patients_notes(t
     df.to_csv(tmp_path / "ehr.csv", index=False)
     assert _cli(["train", "--ehr", tmp_path / "ehr.csv", "--label", "stage", "--modalities", "ehr",
                  "-o", tmp_path / "m", *FAST]) == 0
+    df.iloc[:3].drop(columns="stage").to_csv(tmp_path / "clean.csv", index=False)
+    assert _cli(["predict", "--model", tmp_path / "m", "--ehr", tmp_path / "clean.csv", "-o", tmp_path / "p0"]) == 0
+    clean = pd.read_csv(tmp_path / "p0" / "predictions.csv", keep_default_na=False).set_index("patient_id")
     new = df.astype({"age": object, "weight": object}).iloc[:3].copy()
     new.loc[0, "age"], new.loc[1, "weight"] = "7O", "70,5"
     new.to_csv(tmp_path / "new.csv", index=False)
     capsys.readouterr()
     assert _cli(["predict", "--model", tmp_path / "m", "--ehr", tmp_path / "new.csv", "-o", tmp_path / "p"]) == 0
     err = capsys.readouterr().err
-    assert "EHR column 'age' is numeric in the model, but has text: P00 '7O'" in err
+    assert "2 patient(s) get no stage: text in a numeric EHR column of the model: P00: EHR 'age' = '7O'" in err
+    assert "treated as missing" not in err
     pred = pd.read_csv(tmp_path / "p" / "predictions.csv", keep_default_na=False).set_index("patient_id")
-    assert pred.loc["P00", "status"] == "computed"
-    assert "'age' = '7O'" in pred.loc["P00", "notes"] and "treated as missing" in pred.loc["P00", "notes"]
-    assert "'weight' = '70,5'" in pred.loc["P01", "notes"]
-    assert pred.loc["P02", "notes"] == ""
+    assert pred.loc["P00", "status"].startswith("not computed: EHR 'age' = '7O' is not a number - correct the value")
+    assert pred.loc["P01", "status"] == ("not computed: EHR 'weight' = '70,5' is not a number (type 70.5: a decimal "
+                                         "point, not a comma) - correct the value in the EHR table (a number, with a "
+                                         "decimal point), or leave the cell empty to have it imputed")
+    assert pred.loc["P00", "predicted"] == "" and pred.loc["P01", "predicted"] == ""
+    assert pred.loc["P00", "p_I"] == "" and pred.loc["P01", "p_II"] == ""
+    assert pred.loc["P02", "status"] == "computed" and pred.loc["P02", "notes"] == ""
+    assert pred.loc["P02", "predicted"] == clean.loc["P02", "predicted"]
+    assert float(pred.loc["P02", "p_I"]) == float(clean.loc["P02", "p_I"])
+
+
+def test_the_stage_panel_refuses_text_in_a_numeric_ehr_column(tmp_path):
+    """The Slicer panel's path (lungai.scene.stage.predict_stage_nodes, one patient of an EHR table): a decimal comma
+    in a numeric column of the model is an error naming the value and the decimal point, not a stage computed from
+    the imputed median."""
+    from lungai.errors import InputError
+    from lungai.scene.stage import predict_stage_nodes
+
+    n = 12
+    ids = [f"P{i:02d}" for i in range(n)]
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"Case ID": ids, "age": rng.integers(50, 80, n), "smoking": ["Current", "Former", "Never"] * 4,
+                       "stage": ["I", "II"] * 6})
+    df.to_csv(tmp_path / "ehr.csv", index=False)
+    assert _cli(["train", "--ehr", tmp_path / "ehr.csv", "--label", "stage", "--modalities", "ehr",
+                 "-o", tmp_path / "m", *FAST]) == 0
+    new = df.astype({"age": object}).iloc[3:6].copy()   # 3 patients: too few numbers to refuse the column at reading
+    new.loc[4, "age"] = "64,5"
+    new.to_csv(tmp_path / "new.csv", index=False)
+    with pytest.raises(InputError, match=r"no stage for P04: EHR 'age' = '64,5' is not a number \(type 64\.5: a "
+                                         r"decimal point, not a comma\)") as err:
+        predict_stage_nodes(None, tmp_path / "m", "P04", ehr_path=tmp_path / "new.csv")
+    assert "leave the cell empty" in err.value.fix
+    full = df.astype({"age": object}).drop(columns="stage")   # 12 patients: the column refused when read, hint given
+    full.loc[4, "age"] = "64,5"
+    full.to_csv(tmp_path / "full.csv", index=False)
+    with pytest.raises(InputError, match=r"'age' = '64,5' \(type 64\.5: a decimal point, not a comma\) for patient "
+                                         r"P04 \(CSV line 6\)"):
+        predict_stage_nodes(None, tmp_path / "m", "P04", ehr_path=tmp_path / "full.csv")
 
 
 # ------------------------------------------------------------------------------------------- 4. progress

@@ -207,6 +207,15 @@ def predict_with_notes(model, cohort: Cohort) -> tuple:
     return proba, notes
 
 
+def ehr_numeric_text(model, cohort: Cohort) -> dict:
+    """{patient id: [(column, value)]}: text in the model's numeric EHR columns ('12,8', '7O') of ``cohort`` (reduced
+    to the model's inputs, :func:`usable_inputs`); such a patient gets no stage (:meth:`EHREncoder.numeric_text`)."""
+    enc = model.ehr_encoder if isinstance(model, FusionPipeline) else model.encoder
+    if enc is None or cohort.ehr is None or cohort.ehr.shape[1] == 0:
+        return {}
+    return enc.numeric_text(cohort.ehr)
+
+
 def predict_frame(name: str, model, cohort: Cohort) -> pd.DataFrame:
     """Per patient: the modalities used (``ehr``/``rna``/``ct``, :func:`usable_inputs`), ``model``, ``p_<class>``,
     ``predicted``, ``status`` and ``notes`` (EHR values not seen in training, :func:`predict_with_notes`).  A patient
@@ -214,6 +223,22 @@ def predict_frame(name: str, model, cohort: Cohort) -> pd.DataFrame:
     model's prior dressed up as a prediction; so does one whose probabilities are not finite (:data:`NOT_FINITE`), or
     whose RNA profile holds an infinite value (the cohort's ``rna_infinite``: status naming gene and value)."""
     reduced, av = usable_inputs(model, cohort)
+    textual = ehr_numeric_text(model, reduced)
+    if textual:     # no stage read off an imputed value the table does give ('12,8'): said, the others predicted
+        import warnings
+
+        from lungai.errors import InputNote
+        from lungai.fusion.preprocess import NUMERIC_TEXT_FIX, numeric_text_problem
+
+        warnings.warn(InputNote(
+            f"{len(textual)} patient(s) get no stage: text in a numeric EHR column of the model: "
+            + "; ".join(f"{pid}: {numeric_text_problem(items)}" for pid, items in list(textual.items())[:10])
+            + (" ..." if len(textual) > 10 else "") + f" - {NUMERIC_TEXT_FIX}"))
+        ehr = reduced.ehr.copy()        # their text cells missing here, so the encoder does not say "imputed" too
+        for pid, items in textual.items():
+            for col, _ in items:
+                ehr.loc[pid, col] = np.nan
+        reduced = Cohort(reduced.ids, ehr, reduced.rna, reduced.ct, reduced.labels, reduced.report)
     proba, notes = predict_with_notes(model, reduced)
     df = av.reset_index()
     df["model"] = name
@@ -230,8 +255,14 @@ def predict_frame(name: str, model, cohort: Cohort) -> pd.DataFrame:
     if inf.any():
         df["status"] = df["status"].astype(object)
         df.loc[inf, "status"] = [infinite_status(infinite[p]) for p in df.loc[inf, "patient_id"]]
+    text = df["patient_id"].astype(str).isin(list(textual)).to_numpy()
+    if text.any():
+        from lungai.fusion.preprocess import numeric_text_status
+
+        df["status"] = df["status"].astype(object)
+        df.loc[text, "status"] = [numeric_text_status(textual[str(p)]) for p in df.loc[text, "patient_id"]]
     df["notes"] = ["; ".join(notes.get(str(pid), [])) for pid in df["patient_id"]]
-    none = none | bad | inf
+    none = none | bad | inf | text
     if none.any():
         df.loc[none, [f"p_{c}" for c in model.classes]] = np.nan
         df["predicted"] = df["predicted"].astype(object)

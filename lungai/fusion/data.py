@@ -190,6 +190,7 @@ def check_numeric_text(df: pd.DataFrame, path) -> None:
     words ("Not Collected", "N/A", :data:`~lungai.fusion.labels.MISSING_TOKENS`) are missing, not text.  An infinite
     number (Age 'inf') is refused too (:func:`check_finite_values`)."""
     from lungai.fusion.preprocess import NUMERIC_SHARE, _numeric_share
+    from lungai.io.tables import decimal_comma_hint
 
     bad, numeric = [], []
     for col in df.columns:
@@ -201,11 +202,13 @@ def check_numeric_text(df: pd.DataFrame, path) -> None:
             continue
         text = s.notna() & pd.to_numeric(s, errors="coerce").isna()
         rows = np.flatnonzero(text.to_numpy())
-        bad += [f"{col!r} = {s.iloc[r]!r} for patient {df.index[r]} (CSV line {r + 2})" for r in rows]
+        bad += [f"{col!r} = {s.iloc[r]!r}{decimal_comma_hint(s.iloc[r])} for patient {df.index[r]} (CSV line {r + 2})"
+                for r in rows]
     if bad:
         raise InputError(f"EHR table {path} has text in numeric column(s): " + "; ".join(bad[:10])
                          + (f"; and {len(bad) - 10} more" if len(bad) > 10 else ""),
-                         "correct the value(s) (e.g. the letter O typed for the digit 0), or leave the cell empty "
+                         "correct the value(s) (e.g. the letter O typed for the digit 0, a decimal comma for the "
+                         "decimal point), or leave the cell empty "
                          "for a missing value")
     check_finite_values(df[numeric].apply(pd.to_numeric, errors="coerce"), f"EHR table {path}")
 

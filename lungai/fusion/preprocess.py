@@ -52,6 +52,23 @@ def _number(text) -> Optional[float]:
     return x if np.isfinite(x) else None
 
 
+NUMERIC_TEXT_FIX = ("correct the value in the EHR table (a number, with a decimal point), or leave the cell empty "
+                    "to have it imputed")
+
+
+def numeric_text_problem(items) -> str:
+    """``EHR 'Age' = '12,8' is not a number (type 12.8: a decimal point, not a comma)``: a patient's text values in the
+    model's numeric columns (``items``: [(column, value)], :meth:`EHREncoder.numeric_text`)."""
+    from lungai.io.tables import decimal_comma_hint
+
+    return "; ".join(f"EHR {c!r} = {v!r} is not a number{decimal_comma_hint(v)}" for c, v in items)
+
+
+def numeric_text_status(items) -> str:
+    """The ``status`` of a patient given no stage for text in a numeric EHR column of the model (``items``)."""
+    return f"not computed: {numeric_text_problem(items)} - {NUMERIC_TEXT_FIX}"
+
+
 class UnseenLevelWarning(InputNote):
     """An EHR value the encoder cannot use as written: not a level it was trained with (:meth:`EHREncoder.match_levels`),
     or text in one of its numeric columns (:meth:`EHREncoder._frame`); ``by_patient``: {patient id: [what was done
@@ -77,12 +94,26 @@ class EHREncoder:
         ``lungai rp`` too)."""
         return match_headers(self.numeric + self.categorical, df.columns, "the EHR table")
 
+    def numeric_text(self, df: pd.DataFrame) -> dict:
+        """{patient id: [(column, value as written)]}: the values of ``df`` in the model's numeric columns that are
+        text, not numbers ('12,8' with a decimal comma, '7O'); missing cells are not text.  ``lungai stage predict``
+        and the Slicer panel give such a patient no stage (:func:`numeric_text_status`) - a table of a few patients
+        has too few values for the loader's column rule (:func:`lungai.fusion.data.check_numeric_text`)."""
+        found: dict = {}
+        for c in self.numeric:
+            if c not in df:
+                continue
+            text = df[c].notna() & pd.to_numeric(df[c], errors="coerce").isna()
+            for pid, v in df[c][text].items():
+                found.setdefault(str(pid), []).append((c, v))
+        return found
+
     def _frame(self, df: pd.DataFrame) -> pd.DataFrame:
         out = pd.DataFrame(index=df.index)
         for c in self.numeric:
             out[c] = pd.to_numeric(df[c], errors="coerce") if c in df else np.nan
-            if c in df:         # text in a numeric column of a new table (its own table had it categorical)
-                text = df[c].notna() & out[c].isna()
+            if c in df:         # text in a numeric column of a new table (its own table had it categorical);
+                text = df[c].notna() & out[c].isna()    # predict refuses it first (numeric_text): here CV / validate
                 if text.any():  # said per patient too (UnseenLevelWarning.by_patient): the predictions' notes
                     what = "is text in a numeric column of the model: treated as missing (imputed)"
                     warnings.warn(UnseenLevelWarning(

@@ -61,6 +61,20 @@ def is_missing_cell(value, categorical: bool = False) -> bool:
     return word in MISSING_WORDS and not (categorical and word in CATEGORY_WORDS)
 
 
+def decimal_comma_hint(text) -> str:
+    """`` (type 12.8: a decimal point, not a comma)`` for a value written with a decimal comma ("12,8"), else ''.
+    The one wording of this hint (the clinical form of ``lungai rp``, ``lungai stage predict``'s EHR values)."""
+    written = "" if text is None else str(text).strip()
+    if "," not in written:
+        return ""
+    example = written.replace(",", ".", 1)
+    try:
+        float(example)
+    except ValueError:
+        return ""
+    return f" (type {example}: a decimal point, not a comma)"
+
+
 def name_key(text) -> str:
     """``text`` with case and runs of spaces ignored ('Histology ', ' HISTOLOGY' -> 'histology'): how a table's value
     or header is matched to a model's level or column."""

@@ -11,6 +11,7 @@ import json
 from pathlib import Path, PurePath
 from typing import Iterable, Optional
 
+from lungai.io.tables import decimal_comma_hint
 from lungai.seg.config import result_value
 
 SEGMENT_FILES = ("tumor.nii.gz", "probability.nii.gz", "uncertainty.nii.gz", "result.json")
@@ -251,9 +252,7 @@ def form_number_problem(card: dict, values: dict) -> str | None:
         text = "" if values.get(name) is None else str(values[name]).strip()
         if hint != "number" or not text or _is_number(text):
             continue
-        example = text.replace(",", ".", 1)
-        bad.append(f"{name} = {text!r} is not a number" + (f" (type {example}: a decimal point, not a comma)"
-                                                          if "," in text and _is_number(example) else ""))
+        bad.append(f"{name} = {text!r} is not a number" + decimal_comma_hint(text))
     return ("The clinical form has values that are not numbers: " + "; ".join(bad) + ". Type each as a number "
             "(e.g. 12.8).") if bad else None
 

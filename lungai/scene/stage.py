@@ -115,8 +115,8 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
     """
     from lungai.fusion import explain, model_io
     from lungai.fusion.data import INFINITE_FIX
-    from lungai.fusion.api import (describe_inputs, model_inputs, predict_with_notes, single_patient_cohort,
-                                   usable_inputs)
+    from lungai.fusion.api import (describe_inputs, ehr_numeric_text, model_inputs, predict_with_notes,
+                                   single_patient_cohort, usable_inputs)
     from lungai.fusion.pipeline import FusionPipeline
 
     notes = []
@@ -160,6 +160,11 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
     if not av.iloc[0].any():
         raise InputError(f"no stage for {patient_id}: none of the inputs the model was trained with is there",
                          f"the model needs {describe_inputs(model_inputs(predictor))}")
+    textual = ehr_numeric_text(predictor, used).get(str(patient_id))
+    if textual:         # never a stage read off an imputed value the table does give ('12,8')
+        from lungai.fusion.preprocess import NUMERIC_TEXT_FIX, numeric_text_problem
+
+        raise InputError(f"no stage for {patient_id}: {numeric_text_problem(textual)}", NUMERIC_TEXT_FIX)
     if ct is not None and not av["ct"].iloc[0]:
         notes.append("the CT is not used: the model was not trained with CT")
     proba, level_notes = predict_with_notes(predictor, used)     # EHR values not seen in training: said
