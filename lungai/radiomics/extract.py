@@ -154,6 +154,56 @@ def extract_segment(extractor, image: sitk.Image, mask: sitk.Image, case: str, s
     return result_rows(result, case, segment)
 
 
+# pyradiomics' names of its derived images (the image_type of its feature keys) per image type
+# (radiomics.imageoperations.get<Type>Image); LoG: one image per sigma, log-sigma-<sigma>-mm-3D
+IMAGE_TYPE_NAMES = {"Original": "original", "Wavelet": "wavelet", "Square": "square", "SquareRoot": "squareroot",
+                    "Logarithm": "logarithm", "Exponential": "exponential", "Gradient": "gradient",
+                    "LBP2D": "lbp-2D", "LBP3D": "lbp-3D"}
+
+
+def log_image_name(sigma) -> str:
+    """pyradiomics' name of the LoG image of ``sigma`` (mm), as ``getLoGImage`` writes it."""
+    return "log-sigma-%s-mm-3D" % str(sigma).replace(".", "-")
+
+
+def skipped_image_types(extractor, image: sitk.Image, rows: list, segment: str) -> list[str]:
+    """A note when an image type (a LoG sigma) the parameters ask for gave no value at all: pyradiomics skips a LoG
+    sigma on an image smaller than max(4, ceil(sigma / spacing) + 1) voxels along an axis, with only a log line (which
+    lungai silences), so a thin CT (an LIDC crop of 3 slices) had no LoG rows while ``image_types`` said LoG."""
+    py = getattr(extractor, "pyradiomics", extractor)
+    enabled = getattr(py, "enabledImagetypes", None)
+    if not enabled or not rows:
+        return []
+    got = {r[2] for r in rows}
+    settings = getattr(py, "settings", None) or {}
+    missing, log_missing = [], []
+    for kind, custom in enabled.items():
+        if kind == "LoG":
+            sigmas = (custom or {}).get("sigma") or settings.get("sigma") or []
+            log_missing += [s for s in sigmas if log_image_name(s) not in got]
+        else:
+            name = IMAGE_TYPE_NAMES.get(kind, kind.lower())
+            if not any(g == name or g.startswith(name + "-") for g in got):
+                missing.append(kind)
+    notes = []
+    if log_missing:
+        size, spacing = np.array(image.GetSize()), np.array(image.GetSpacing())
+        where, fix = "", "use smaller sigmas or a CT with more slices"
+        if not settings.get("resampledPixelSpacing"):       # else pyradiomics filters its own resampled crop
+            where = (f": the image around segment {segment!r} is {' x '.join(str(v) for v in size)} voxels of "
+                     f"{' x '.join(f'{v:g}' for v in np.round(spacing, 3))} mm")
+            largest = float(np.min((size - 1) * spacing))
+            fix = ("a CT with at least 4 voxels along every axis around the segment (more slices) is needed for any LoG"
+                   if size.min() < 4 else f"use sigmas up to {largest:g} mm, or a CT with more slices")
+        notes.append(f"no LoG values for sigma {', '.join(f'{float(s):g}' for s in log_missing)} mm (no "
+                     f"{', '.join(log_image_name(s) for s in log_missing)} rows): pyradiomics skips a LoG sigma on an "
+                     f"image smaller than max(4, ceil(sigma / spacing) + 1) voxels along any axis{where}; {fix}")
+    if missing:
+        notes.append(f"no values for the image type(s) {', '.join(missing)}: pyradiomics computed none on this "
+                     "segment's image")
+    return notes
+
+
 def _rows_or_error(extractor, image: sitk.Image, mask: sitk.Image, case: str, segment: str) -> tuple:
     """One prepared segment: ("ok", rows, notes) or ("error", message, []); ``notes``: the extractor's words on the
     segment's NaN values, without the segment's name (``extractor.notes`` after ``execute``: :class:`lungai.radiomics.features.extractor.IBSIExtractor`).  Any exception of pyradiomics on this one region
@@ -161,7 +211,8 @@ def _rows_or_error(extractor, image: sitk.Image, mask: sitk.Image, case: str, se
     segment's error, named with its type: the other segments (and cases) go on."""
     try:
         rows = extract_segment(extractor, image, mask, case, segment)
-        return "ok", rows, list(getattr(extractor, "notes", None) or ())
+        return "ok", rows, [*(getattr(extractor, "notes", None) or ()),
+                            *skipped_image_types(extractor, image, rows, segment)]
     except InputError as exc:
         return "error", str(exc), []
     except Exception as exc:  # noqa: BLE001 - one region's failure must not stop the others
