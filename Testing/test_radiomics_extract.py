@@ -139,6 +139,46 @@ def test_a_log_sigma_pyradiomics_skips_on_a_thin_ct_is_named(tmp_path, capsys):
     assert "note: tumour: no LoG values for sigma 2 mm" in capsys.readouterr().err
 
 
+def test_a_segment_of_separate_parts_gets_a_note_on_its_shape(tmp_path, capsys):
+    """QA: LUNG1-003's label map through `--mask --label gtv=1 --label gtv=2` (or its label 2, gtv-2 + gtv-3) gave one
+    tumour of 4 separate parts - Maximum3DDiameter across the gaps - without a word, while the same GTVs through
+    --rtstruct are named ("tumour = union of GTV-1, gtv-3, gtv-2").  A segment of several 26-connected parts gets a
+    note with their volumes; one part (also diagonal neighbours) and lung segments (two lungs are two parts) do not."""
+    rng = np.random.default_rng(11)
+    arr = rng.integers(-900, -700, (20, 40, 40)).astype(np.int16)
+    a = np.zeros(arr.shape, np.uint8)
+    a[5:10, 5:15, 5:15] = 1             # 500 voxels
+    a[12:15, 25:30, 25:30] = 1          # 75 voxels, apart
+    a[15, 30, 30] = 1                   # a diagonal neighbour of the second part: the same part
+    arr[a > 0] = rng.integers(-50, 80, int(a.sum()))
+    ct = sitk.GetImageFromArray(arr)
+    ct.SetSpacing((1.0, 1.0, 2.0))
+    one = np.zeros_like(a)
+    one[5:10, 5:15, 5:15] = 1
+
+    def image(x):
+        img = sitk.GetImageFromArray(x)
+        img.CopyInformation(ct)
+        return img
+
+    params = load_params("default", feature_classes=["shape"])
+    res = extract(ct, {"tumour": image(a), "gtv1": image(one), "right_lung": image(a)}, params, case="x")
+    assert res.errors.empty
+    assert res.notes == ["tumour: the segment is 2 separate parts (connected components of 1, 0.152 ml, largest "
+                         "first): its shape features (Maximum3DDiameter, Sphericity, axis lengths ...) are of all parts "
+                         "as one ROI; for one lesion give its own mask or label (e.g. --tumour labels.nii.gz#1), or "
+                         "clean stray islands off the contour"]
+    notes = dict(zip(res.settings.segment, res.settings.notes))
+    assert notes["tumour"] == res.notes[0].removeprefix("tumour: ") and notes["gtv1"] == notes["right_lung"] == ""
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(image(a), str(tmp_path / "gtv.nii.gz"))
+    from lungai.cli import main
+
+    main(["radiomics", "--image", str(tmp_path / "ct.nii.gz"), "--tumour", str(tmp_path / "gtv.nii.gz"),
+          "--feature-classes", "shape", "-o", str(tmp_path / "out" / "f.csv")])
+    assert "note: tumour: the segment is 2 separate parts" in capsys.readouterr().err
+
+
 def test_params_presets_and_yaml(tmp_path):
     c = load_params("ibsi-c")
     assert c["lungai"] == {"ibsi": "C"} and "setting" not in c

@@ -33,6 +33,7 @@ from lungai.io.geometry import to_lps
 from lungai.io.validate import PADDING_HU, near_padding, padding_mask, reaching_border
 from lungai.progress import NullProgress
 from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id, with_lung_grid_revision
+from lungai.segment_roles import is_lung
 from lungai.seg.preprocess import cut_by_image_edge, cut_note
 from lungai.radiomics.prepare import SETTINGS_COLUMNS, prepare, pyradiomics_params
 
@@ -249,10 +250,13 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
     segments, padding = without_padding_voxels(image, segments)     # on the CT's own grid, before any resampling
     results: dict[str, tuple] = {}
     valid = {}
+    parts = {}          # {segment: note} for a (non-lung) segment of several separate parts: what its shape describes
     for name, mask in segments.items():
         try:
             check_segment(mask, name)
             valid[name] = mask
+            if not (name in lung_names or is_lung(name)) and (note := parts_note(mask)):
+                parts[name] = note
         except InputError as exc:
             results[name] = ("error", str(exc), [])
             progress.update(1, f"{case}: {name}")
@@ -287,8 +291,8 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
     rows, errors, notes = [], [(case, seg, msg) for seg, msg in (segment_errors or {}).items()], []
     for name in segments:  # the caller's segment order, whatever order the workers finished in
         status, value, seg_notes = results[name]
-        if name in padding:     # said first, whatever became of the segment (its error may be "empty": all padding)
-            seg_notes = [padding[name], *seg_notes]
+        if name in padding or name in parts:    # said first, whatever became of the segment (its error may be
+            seg_notes = [n for n in (padding.get(name), parts.get(name)) if n] + list(seg_notes)   # "empty": all padding)
             results[name] = (status, value, seg_notes)
         notes.extend(f"{name}: {n}" for n in seg_notes)
         if status == "ok":
@@ -311,6 +315,35 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
     features[SETTINGS_COLUMN] = settings_id(params)  # the settings travel with the values
     return Extraction(features, pd.DataFrame(errors, columns=ERROR_COLUMNS),
                       pd.DataFrame(settings, columns=SETTINGS_COLUMNS), notes)
+
+
+PARTS_LISTED = 5    # parts_note lists the volumes of this many parts, then counts the others
+
+
+def parts_note(mask: sitk.Image) -> str | None:
+    """A note when a segment's mask is several separate parts (26-connected components): a label map's "other GTVs"
+    label (LUNG1-003's gtv-2 + gtv-3), labels joined as one tumour, a GTV structure of primary and nodes, or a stray
+    island of a contour.  Its shape features are those of all parts as one ROI (IBSI's and pyradiomics' rule: a
+    Maximum3DDiameter across the gap); ``--rtstruct`` names the structures it joins, a mask file said nothing."""
+    from scipy import ndimage
+
+    from lungai.radiomics.prepare import bounding_box
+
+    arr = sitk.GetArrayViewFromImage(mask)
+    box = bounding_box(arr)
+    if box is None:
+        return None
+    (x0, y0, z0), (x1, y1, z1) = box
+    lab, n = ndimage.label(arr[z0:z1 + 1, y0:y1 + 1, x0:x1 + 1] > 0, np.ones((3, 3, 3), bool))
+    if n < 2:
+        return None
+    ml = np.prod(mask.GetSpacing()) / 1000.0
+    sizes = np.sort(np.bincount(lab.ravel())[1:])[::-1] * ml
+    listed = ", ".join(f"{v:.3g}" for v in sizes[:PARTS_LISTED]) + (
+        f" and {n - PARTS_LISTED} more" if n > PARTS_LISTED else "")
+    return (f"the segment is {n} separate parts (connected components of {listed} ml, largest first): its shape "
+            "features (Maximum3DDiameter, Sphericity, axis lengths ...) are of all parts as one ROI; for one lesion give "
+            "its own mask or label (e.g. --tumour labels.nii.gz#1), or clean stray islands off the contour")
 
 
 FOV_FACE = "fov"    # cut_by_image_edge's entry for a segment whose padding voxels were left out (without_padding_voxels)
