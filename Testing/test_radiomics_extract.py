@@ -165,9 +165,9 @@ def test_a_segment_of_separate_parts_gets_a_note_on_its_shape(tmp_path, capsys):
     res = extract(ct, {"tumour": image(a), "gtv1": image(one), "right_lung": image(a)}, params, case="x")
     assert res.errors.empty
     assert res.notes == ["tumour: the segment is 2 separate parts (connected components of 1, 0.152 ml, largest "
-                         "first): its shape features (Maximum3DDiameter, Sphericity, axis lengths ...) are of all parts "
-                         "as one ROI; for one lesion give its own mask or label (e.g. --tumour labels.nii.gz#1), or "
-                         "clean stray islands off the contour"]
+                         "first): its shape features (Maximum3DDiameter, Sphericity, axis lengths ...) are of all "
+                         "parts as one ROI; for one lesion give its own mask or label (e.g. --tumour "
+                         "labels.nii.gz#1), or clean stray islands off the contour"]
     notes = dict(zip(res.settings.segment, res.settings.notes))
     assert notes["tumour"] == res.notes[0].removeprefix("tumour: ") and notes["gtv1"] == notes["right_lung"] == ""
     sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))

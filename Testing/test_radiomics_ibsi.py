@@ -681,7 +681,7 @@ def test_a_flat_roi_says_why_its_ellipsoid_densities_are_nan():
 
 
 def _ground_glass(solid_voxels: int):
-    """A 'ground-glass nodule': a 7 x 7 x 7 ROI around -700 HU with ``solid_voxels`` voxels of 0..60 HU (a solid part)."""
+    """A 'ground-glass nodule': a 7 x 7 x 7 ROI around -700 HU, ``solid_voxels`` of its voxels 0..60 HU (solid)."""
     rng = np.random.default_rng(5)
     arr = rng.integers(-60, 60, (16, 24, 24)).astype(np.int16)
     m = np.zeros(arr.shape, np.uint8)
@@ -720,6 +720,6 @@ def test_ibsi_preset_says_when_its_resegmentation_range_leaves_out_most_of_the_r
     img, mask = _ground_glass(solid_voxels=0)
     res = extract(img, {"ggo": mask}, load_params("ibsi-a"), case="x")
     (msg,) = res.errors.error.tolist()
-    assert "no voxel of segment 'ggo' lies within configuration A's re-segmentation range -500..400 HU (the ROI's 343 " \
-           "voxels: median " in msg and "100 % below -500" in msg
+    assert ("no voxel of segment 'ggo' lies within configuration A's re-segmentation range -500..400 HU (the ROI's "
+            "343 voxels: median ") in msg and "100 % below -500" in msg
     assert "ibsi-c / ibsi-e" in msg and "check that the image is a CT" not in msg

@@ -292,7 +292,8 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
     for name in segments:  # the caller's segment order, whatever order the workers finished in
         status, value, seg_notes = results[name]
         if name in padding or name in parts:    # said first, whatever became of the segment (its error may be
-            seg_notes = [n for n in (padding.get(name), parts.get(name)) if n] + list(seg_notes)   # "empty": all padding)
+            first = [n for n in (padding.get(name), parts.get(name)) if n]     # "empty": all padding)
+            seg_notes = first + list(seg_notes)
             results[name] = (status, value, seg_notes)
         notes.extend(f"{name}: {n}" for n in seg_notes)
         if status == "ok":
@@ -342,8 +343,8 @@ def parts_note(mask: sitk.Image) -> str | None:
     listed = ", ".join(f"{v:.3g}" for v in sizes[:PARTS_LISTED]) + (
         f" and {n - PARTS_LISTED} more" if n > PARTS_LISTED else "")
     return (f"the segment is {n} separate parts (connected components of {listed} ml, largest first): its shape "
-            "features (Maximum3DDiameter, Sphericity, axis lengths ...) are of all parts as one ROI; for one lesion give "
-            "its own mask or label (e.g. --tumour labels.nii.gz#1), or clean stray islands off the contour")
+            "features (Maximum3DDiameter, Sphericity, axis lengths ...) are of all parts as one ROI; for one lesion "
+            "give its own mask or label (e.g. --tumour labels.nii.gz#1), or clean stray islands off the contour")
 
 
 FOV_FACE = "fov"    # cut_by_image_edge's entry for a segment whose padding voxels were left out (without_padding_voxels)
