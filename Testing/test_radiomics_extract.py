@@ -87,6 +87,98 @@ def test_image_types_selectable(small_phantom, phantom_segments):
     assert set(res.features.feature_class) == {"firstorder"}
 
 
+def _thin_ct(slices: int, spacing=(0.7, 0.7, 2.5)):
+    """A CT crop of ``slices`` slices (as LIDC's nodule crops: 30 of 2, 107 of 3 slices) with a nodule in it."""
+    rng = np.random.default_rng(7)
+    arr = rng.integers(-900, -700, (slices, 40, 40)).astype(np.int16)
+    m = np.zeros(arr.shape, np.uint8)
+    m[:, 15:25, 15:25] = 1
+    arr[m > 0] = rng.integers(-50, 80, int(m.sum()))
+    ct = sitk.GetImageFromArray(arr)
+    ct.SetSpacing(spacing)
+    mask = sitk.GetImageFromArray(m)
+    mask.CopyInformation(ct)
+    return ct, mask
+
+
+def test_a_log_sigma_pyradiomics_skips_on_a_thin_ct_is_named(tmp_path, capsys):
+    """QA: `lungai radiomics --image-types Original LoG --log-sigma 1 3 5` on LIDC-IDRI-0006_R_4 (43 x 43 x 3 voxels)
+    wrote 18 Original values and no LoG row, exit 0, with `image_types` "Original, LoG" in _settings.csv: pyradiomics
+    skips a LoG sigma on an image smaller than max(4, ceil(sigma / spacing) + 1) voxels along an axis, with only a log
+    line, which lungai silences.  A note names the sigmas left out and why."""
+    params = load_params("default", image_types=["Original", "LoG"], feature_classes=["firstorder"],
+                         log_sigma=[1.0, 3.0])
+    ct, mask = _thin_ct(3)
+    res = extract(ct, {"tumour": mask}, params, case="x")
+    assert set(res.features.image_type) == {"original"}
+    (note,) = res.notes
+    assert note.startswith("tumour: no LoG values for sigma 1, 3 mm (no log-sigma-1-0-mm-3D, log-sigma-3-0-mm-3D "
+                           "rows): pyradiomics skips a LoG sigma on an image smaller than max(4, ceil(sigma / spacing) "
+                           "+ 1) voxels along any axis: the image around segment 'tumour' is ")
+    assert "x 3 voxels of 0.7 x 0.7 x 2.5 mm" in note and "at least 4 voxels along every axis" in note
+    assert res.settings["notes"].iloc[0] == note.removeprefix("tumour: ")
+    # 5 slices of 2.5 mm: sigma 3 computed, sigma 12 (ceil(12 / 2.5) + 1 = 6 slices) left out and named
+    params = load_params("default", image_types=["Original", "LoG"], feature_classes=["firstorder"],
+                         log_sigma=[3.0, 12.0])
+    ct, mask = _thin_ct(5)
+    res = extract(ct, {"tumour": mask}, params, case="x")
+    assert set(res.features.image_type) == {"original", "log-sigma-3-0-mm-3D"}
+    (note,) = res.notes
+    assert "no LoG values for sigma 12 mm (no log-sigma-12-0-mm-3D rows)" in note and "sigmas up to 10 mm" in note
+    # every sigma computed: no note
+    ct, mask = _thin_ct(12)
+    assert not extract(ct, {"tumour": mask}, params, case="x").notes
+    # the command line prints it
+    for name, img in (("ct", _thin_ct(3)[0]), ("mask", _thin_ct(3)[1])):
+        sitk.WriteImage(img, str(tmp_path / f"{name}.nii.gz"))
+    from lungai.cli import main
+
+    main(["radiomics", "--image", str(tmp_path / "ct.nii.gz"), "--tumour", str(tmp_path / "mask.nii.gz"),
+          "--image-types", "Original", "LoG", "--log-sigma", "2", "--feature-classes", "firstorder",
+          "-o", str(tmp_path / "out" / "f.csv")])
+    assert "note: tumour: no LoG values for sigma 2 mm" in capsys.readouterr().err
+
+
+def test_a_segment_of_separate_parts_gets_a_note_on_its_shape(tmp_path, capsys):
+    """QA: LUNG1-003's label map through `--mask --label gtv=1 --label gtv=2` (or its label 2, gtv-2 + gtv-3) gave one
+    tumour of 4 separate parts - Maximum3DDiameter across the gaps - without a word, while the same GTVs through
+    --rtstruct are named ("tumour = union of GTV-1, gtv-3, gtv-2").  A segment of several 26-connected parts gets a
+    note with their volumes; one part (also diagonal neighbours) and lung segments (two lungs are two parts) do not."""
+    rng = np.random.default_rng(11)
+    arr = rng.integers(-900, -700, (20, 40, 40)).astype(np.int16)
+    a = np.zeros(arr.shape, np.uint8)
+    a[5:10, 5:15, 5:15] = 1             # 500 voxels
+    a[12:15, 25:30, 25:30] = 1          # 75 voxels, apart
+    a[15, 30, 30] = 1                   # a diagonal neighbour of the second part: the same part
+    arr[a > 0] = rng.integers(-50, 80, int(a.sum()))
+    ct = sitk.GetImageFromArray(arr)
+    ct.SetSpacing((1.0, 1.0, 2.0))
+    one = np.zeros_like(a)
+    one[5:10, 5:15, 5:15] = 1
+
+    def image(x):
+        img = sitk.GetImageFromArray(x)
+        img.CopyInformation(ct)
+        return img
+
+    params = load_params("default", feature_classes=["shape"])
+    res = extract(ct, {"tumour": image(a), "gtv1": image(one), "right_lung": image(a)}, params, case="x")
+    assert res.errors.empty
+    assert res.notes == ["tumour: the segment is 2 separate parts (connected components of 1, 0.152 ml, largest "
+                         "first): its shape features (Maximum3DDiameter, Sphericity, axis lengths ...) are of all "
+                         "parts as one ROI; for one lesion give its own mask or label (e.g. --tumour "
+                         "labels.nii.gz#1), or clean stray islands off the contour"]
+    notes = dict(zip(res.settings.segment, res.settings.notes))
+    assert notes["tumour"] == res.notes[0].removeprefix("tumour: ") and notes["gtv1"] == notes["right_lung"] == ""
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(image(a), str(tmp_path / "gtv.nii.gz"))
+    from lungai.cli import main
+
+    main(["radiomics", "--image", str(tmp_path / "ct.nii.gz"), "--tumour", str(tmp_path / "gtv.nii.gz"),
+          "--feature-classes", "shape", "-o", str(tmp_path / "out" / "f.csv")])
+    assert "note: tumour: the segment is 2 separate parts" in capsys.readouterr().err
+
+
 def test_params_presets_and_yaml(tmp_path):
     c = load_params("ibsi-c")
     assert c["lungai"] == {"ibsi": "C"} and "setting" not in c

@@ -678,3 +678,48 @@ def test_a_flat_roi_says_why_its_ellipsoid_densities_are_nan():
     assert ("tumour: morph_vol_dens_aee and morph_area_dens_aee are NaN: the ROI lies in one plane (flat, or a line), "
             "so its approximate enclosing ellipsoid has a zero-length axis") in res.notes
     assert not any("texture" in n for n in res.notes)       # 3 voxels in a slice: 2D texture computed
+
+
+def _ground_glass(solid_voxels: int):
+    """A 'ground-glass nodule': a 7 x 7 x 7 ROI around -700 HU, ``solid_voxels`` of its voxels 0..60 HU (solid)."""
+    rng = np.random.default_rng(5)
+    arr = rng.integers(-60, 60, (16, 24, 24)).astype(np.int16)
+    m = np.zeros(arr.shape, np.uint8)
+    m[4:11, 8:15, 8:15] = 1
+    roi = np.flatnonzero(m)
+    arr.flat[roi] = rng.integers(-760, -640, roi.size)
+    arr.flat[roi[:solid_voxels]] = rng.integers(0, 60, solid_voxels)
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing((0.8, 0.8, 1.0))
+    mask = sitk.GetImageFromArray(m)
+    mask.CopyInformation(img)
+    return img, mask
+
+
+def test_ibsi_preset_says_when_its_resegmentation_range_leaves_out_most_of_the_roi():
+    """QA: ibsi-a on the ground-glass nodule LIDC-IDRI-0120_R_3 kept 44 of its 1909 voxels in -500..400 HU (stat_mean
+    -436 HU of a nodule of median -700) without a word, as did ibsi-a / ibsi-b on a lung (LUNG1-003: 20 % kept); a GGO
+    with no voxel in the range failed with "no voxel of the mask lies within the re-segmentation range", fix "check that
+    the image is a CT in HU".  A note says how much was kept, and the error and note name the range and the fix."""
+    from lungai.radiomics import extract, load_params
+
+    img, mask = _ground_glass(solid_voxels=40)              # 40 of 343 voxels in -500..400 HU
+    res = extract(img, {"ggo": mask}, load_params("ibsi-a"), case="x")
+    assert res.errors.empty
+    got = dict(zip(res.features.feature_class + "_" + res.features.feature, res.features.value))
+    assert 0 <= got["stat_mean"] < 60 and got["morph_vol_approx"] == pytest.approx(343 * 0.64)
+    (note,) = [n for n in res.notes if "lie within configuration" in n]
+    assert note.startswith("ggo: only 40 of the ROI's 343 voxels (12 %) lie within configuration A's re-segmentation "
+                           "range -500..400 HU (median ")
+    assert "88 % below -500" in note and "describe that part only" in note and "ibsi-c / ibsi-e" in note
+    assert note.removeprefix("ggo: ") in res.settings["notes"].iloc[0].split(" | ")
+    # configuration C (-1000..400 HU) keeps the whole ROI: no note
+    res_c = extract(img, {"ggo": mask}, load_params("ibsi-c"), case="x")
+    assert not [n for n in res_c.notes if "lie within configuration" in n]
+    # nothing in the range: the error names the range, the ROI's intensities and the configurations that keep it
+    img, mask = _ground_glass(solid_voxels=0)
+    res = extract(img, {"ggo": mask}, load_params("ibsi-a"), case="x")
+    (msg,) = res.errors.error.tolist()
+    assert ("no voxel of segment 'ggo' lies within configuration A's re-segmentation range -500..400 HU (the ROI's "
+            "343 voxels: median ") in msg and "100 % below -500" in msg
+    assert "ibsi-c / ibsi-e" in msg and "check that the image is a CT" not in msg

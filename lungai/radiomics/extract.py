@@ -33,6 +33,7 @@ from lungai.io.geometry import to_lps
 from lungai.io.validate import PADDING_HU, near_padding, padding_mask, reaching_border
 from lungai.progress import NullProgress
 from lungai.radiomics.settings import SETTINGS_COLUMN, settings_id, with_lung_grid_revision
+from lungai.segment_roles import is_lung
 from lungai.seg.preprocess import cut_by_image_edge, cut_note
 from lungai.radiomics.prepare import SETTINGS_COLUMNS, prepare, pyradiomics_params
 
@@ -154,6 +155,56 @@ def extract_segment(extractor, image: sitk.Image, mask: sitk.Image, case: str, s
     return result_rows(result, case, segment)
 
 
+# pyradiomics' names of its derived images (the image_type of its feature keys) per image type
+# (radiomics.imageoperations.get<Type>Image); LoG: one image per sigma, log-sigma-<sigma>-mm-3D
+IMAGE_TYPE_NAMES = {"Original": "original", "Wavelet": "wavelet", "Square": "square", "SquareRoot": "squareroot",
+                    "Logarithm": "logarithm", "Exponential": "exponential", "Gradient": "gradient",
+                    "LBP2D": "lbp-2D", "LBP3D": "lbp-3D"}
+
+
+def log_image_name(sigma) -> str:
+    """pyradiomics' name of the LoG image of ``sigma`` (mm), as ``getLoGImage`` writes it."""
+    return "log-sigma-%s-mm-3D" % str(sigma).replace(".", "-")
+
+
+def skipped_image_types(extractor, image: sitk.Image, rows: list, segment: str) -> list[str]:
+    """A note when an image type (a LoG sigma) the parameters ask for gave no value at all: pyradiomics skips a LoG
+    sigma on an image smaller than max(4, ceil(sigma / spacing) + 1) voxels along an axis, with only a log line (which
+    lungai silences), so a thin CT (an LIDC crop of 3 slices) had no LoG rows while ``image_types`` said LoG."""
+    py = getattr(extractor, "pyradiomics", extractor)
+    enabled = getattr(py, "enabledImagetypes", None)
+    if not enabled or not rows:
+        return []
+    got = {r[2] for r in rows}
+    settings = getattr(py, "settings", None) or {}
+    missing, log_missing = [], []
+    for kind, custom in enabled.items():
+        if kind == "LoG":
+            sigmas = (custom or {}).get("sigma") or settings.get("sigma") or []
+            log_missing += [s for s in sigmas if log_image_name(s) not in got]
+        else:
+            name = IMAGE_TYPE_NAMES.get(kind, kind.lower())
+            if not any(g == name or g.startswith(name + "-") for g in got):
+                missing.append(kind)
+    notes = []
+    if log_missing:
+        size, spacing = np.array(image.GetSize()), np.array(image.GetSpacing())
+        where, fix = "", "use smaller sigmas or a CT with more slices"
+        if not settings.get("resampledPixelSpacing"):       # else pyradiomics filters its own resampled crop
+            where = (f": the image around segment {segment!r} is {' x '.join(str(v) for v in size)} voxels of "
+                     f"{' x '.join(f'{v:g}' for v in np.round(spacing, 3))} mm")
+            largest = float(np.min((size - 1) * spacing))
+            fix = ("a CT with at least 4 voxels along every axis around the segment (more slices) is needed for any LoG"
+                   if size.min() < 4 else f"use sigmas up to {largest:g} mm, or a CT with more slices")
+        notes.append(f"no LoG values for sigma {', '.join(f'{float(s):g}' for s in log_missing)} mm (no "
+                     f"{', '.join(log_image_name(s) for s in log_missing)} rows): pyradiomics skips a LoG sigma on an "
+                     f"image smaller than max(4, ceil(sigma / spacing) + 1) voxels along any axis{where}; {fix}")
+    if missing:
+        notes.append(f"no values for the image type(s) {', '.join(missing)}: pyradiomics computed none on this "
+                     "segment's image")
+    return notes
+
+
 def _rows_or_error(extractor, image: sitk.Image, mask: sitk.Image, case: str, segment: str) -> tuple:
     """One prepared segment: ("ok", rows, notes) or ("error", message, []); ``notes``: the extractor's words on the
     segment's NaN values, without the segment's name (``extractor.notes`` after ``execute``: :class:`lungai.radiomics.features.extractor.IBSIExtractor`).  Any exception of pyradiomics on this one region
@@ -161,7 +212,8 @@ def _rows_or_error(extractor, image: sitk.Image, mask: sitk.Image, case: str, se
     segment's error, named with its type: the other segments (and cases) go on."""
     try:
         rows = extract_segment(extractor, image, mask, case, segment)
-        return "ok", rows, list(getattr(extractor, "notes", None) or ())
+        return "ok", rows, [*(getattr(extractor, "notes", None) or ()),
+                            *skipped_image_types(extractor, image, rows, segment)]
     except InputError as exc:
         return "error", str(exc), []
     except Exception as exc:  # noqa: BLE001 - one region's failure must not stop the others
@@ -198,10 +250,13 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
     segments, padding = without_padding_voxels(image, segments)     # on the CT's own grid, before any resampling
     results: dict[str, tuple] = {}
     valid = {}
+    parts = {}          # {segment: note} for a (non-lung) segment of several separate parts: what its shape describes
     for name, mask in segments.items():
         try:
             check_segment(mask, name)
             valid[name] = mask
+            if not (name in lung_names or is_lung(name)) and (note := parts_note(mask)):
+                parts[name] = note
         except InputError as exc:
             results[name] = ("error", str(exc), [])
             progress.update(1, f"{case}: {name}")
@@ -236,8 +291,9 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
     rows, errors, notes = [], [(case, seg, msg) for seg, msg in (segment_errors or {}).items()], []
     for name in segments:  # the caller's segment order, whatever order the workers finished in
         status, value, seg_notes = results[name]
-        if name in padding:     # said first, whatever became of the segment (its error may be "empty": all padding)
-            seg_notes = [padding[name], *seg_notes]
+        if name in padding or name in parts:    # said first, whatever became of the segment (its error may be
+            first = [n for n in (padding.get(name), parts.get(name)) if n]     # "empty": all padding)
+            seg_notes = first + list(seg_notes)
             results[name] = (status, value, seg_notes)
         notes.extend(f"{name}: {n}" for n in seg_notes)
         if status == "ok":
@@ -260,6 +316,35 @@ def extract(image: sitk.Image, segments: dict[str, sitk.Image], params: dict, ca
     features[SETTINGS_COLUMN] = settings_id(params)  # the settings travel with the values
     return Extraction(features, pd.DataFrame(errors, columns=ERROR_COLUMNS),
                       pd.DataFrame(settings, columns=SETTINGS_COLUMNS), notes)
+
+
+PARTS_LISTED = 5    # parts_note lists the volumes of this many parts, then counts the others
+
+
+def parts_note(mask: sitk.Image) -> str | None:
+    """A note when a segment's mask is several separate parts (26-connected components): a label map's "other GTVs"
+    label (LUNG1-003's gtv-2 + gtv-3), labels joined as one tumour, a GTV structure of primary and nodes, or a stray
+    island of a contour.  Its shape features are those of all parts as one ROI (IBSI's and pyradiomics' rule: a
+    Maximum3DDiameter across the gap); ``--rtstruct`` names the structures it joins, a mask file said nothing."""
+    from scipy import ndimage
+
+    from lungai.radiomics.prepare import bounding_box
+
+    arr = sitk.GetArrayViewFromImage(mask)
+    box = bounding_box(arr)
+    if box is None:
+        return None
+    (x0, y0, z0), (x1, y1, z1) = box
+    lab, n = ndimage.label(arr[z0:z1 + 1, y0:y1 + 1, x0:x1 + 1] > 0, np.ones((3, 3, 3), bool))
+    if n < 2:
+        return None
+    ml = np.prod(mask.GetSpacing()) / 1000.0
+    sizes = np.sort(np.bincount(lab.ravel())[1:])[::-1] * ml
+    listed = ", ".join(f"{v:.3g}" for v in sizes[:PARTS_LISTED]) + (
+        f" and {n - PARTS_LISTED} more" if n > PARTS_LISTED else "")
+    return (f"the segment is {n} separate parts (connected components of {listed} ml, largest first): its shape "
+            "features (Maximum3DDiameter, Sphericity, axis lengths ...) are of all parts as one ROI; for one lesion "
+            "give its own mask or label (e.g. --tumour labels.nii.gz#1), or clean stray islands off the contour")
 
 
 FOV_FACE = "fov"    # cut_by_image_edge's entry for a segment whose padding voxels were left out (without_padding_voxels)

@@ -45,11 +45,13 @@ class IBSIExtractor:
     takes_segment_name = True       # lungai.radiomics.extract.extract_segment passes the segment's name
 
     def execute(self, image: sitk.Image, mask: sitk.Image, label: int = 1, name: str = "ROI") -> dict:
-        from lungai.radiomics.ibsi.run import ibsi_features, ibsi_images, nan_notes
+        from lungai.radiomics.ibsi.run import ibsi_features, ibsi_images, nan_notes, resegment_note
 
         img, morph, intensity = ibsi_images(image, _binary(mask, label), self.cfg, name=name)
         values = ibsi_features(img, morph, intensity, self.cfg, self.classes)
         self.notes = nan_notes(values, intensity, self.cfg)     # why values are NaN (lungai.radiomics.extract)
+        part = resegment_note(img, morph, intensity, self.cfg)  # most of the ROI outside the re-segmentation range
+        self.notes += [part] if part else []
         return {_key(tag): v for tag, v in values.items()}
 
 
