@@ -81,6 +81,57 @@ def test_a_mask_stored_in_another_order_than_the_ct_gives_the_same_values(tmp_pa
         pd.testing.assert_frame_equal(tables[how, "ras"], tables[how, "lps"])
 
 
+def test_a_mask_cropped_to_its_segment_on_the_ct_lattice_gives_the_values_of_the_whole_mask(tmp_path):
+    """QA: a mask cropped to its segment's extent on the CT's own voxel lattice (same spacing and direction, origin
+    whole voxels away - Slicer's "Export to files" of a segmentation writes one unless 'Use reference geometry' is
+    checked) was refused by ``lungai radiomics`` ('does not lie on the image grid ... size (40, 36, 16) vs (...)').
+    It is now placed onto the CT's grid, losslessly: the values of the whole-size mask, stored LPS or RAS.  A mask on
+    the lattice whose labelled voxels reach outside the CT, or a crop half a voxel off, is still refused."""
+    from lungai.cli import main
+    from lungai.errors import GeometryError
+    from lungai.io import on_grid, read_mask, same_geometry, write_image
+
+    ct, mask = _tumour_ct()
+    crop = mask[6:33, 4:31, 1:15]                     # SimpleITK slicing: the sub-grid, origin moved with it
+    assert crop.GetSize() != mask.GetSize() and crop.GetOrigin() != mask.GetOrigin()
+    assert int(np.count_nonzero(sitk.GetArrayViewFromImage(crop))) == \
+        int(np.count_nonzero(sitk.GetArrayViewFromImage(mask)))
+    for stored in (crop, sitk.Flip(crop, [True, True, False])):
+        placed = on_grid(ct, stored)
+        assert same_geometry(placed, ct)
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(placed), sitk.GetArrayFromImage(mask))
+    write_image(ct, tmp_path / "ct.nrrd")
+    write_image(mask, tmp_path / "whole.nii.gz")
+    write_image(crop, tmp_path / "crop.nii.gz")
+    write_image(sitk.Flip(crop, [True, True, False]), tmp_path / "crop_ras.nii.gz")
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(read_mask(tmp_path / "crop.nii.gz", reference=ct)),
+                                  sitk.GetArrayFromImage(mask))
+    few = ["--image-types", "Original", "--feature-classes", "shape", "firstorder", "glcm"]
+    tables = {}
+    for name in ("whole", "crop", "crop_ras"):
+        out = tmp_path / f"{name}.csv"
+        assert main(["radiomics", "--image", str(tmp_path / "ct.nrrd"), "--tumour", str(tmp_path / f"{name}.nii.gz"),
+                     *few, "--case", "c", "-o", str(out)]) == 0, name
+        tables[name] = pd.read_csv(out)
+    pd.testing.assert_frame_equal(tables["crop"], tables["whole"])
+    pd.testing.assert_frame_equal(tables["crop_ras"], tables["whole"])
+
+    bigger = sitk.ConstantPad(mask, (2, 2, 1), (2, 2, 1), 0)         # on the lattice, larger than the CT
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(on_grid(ct, bigger)), sitk.GetArrayFromImage(mask))
+    spill = sitk.Image(bigger)
+    spill[0, 0, 0] = 1                                               # a labelled voxel outside the CT
+    with pytest.raises(GeometryError, match="1 of its labelled voxels lie outside the image"):
+        on_grid(ct, spill)
+    half = sitk.Image(crop)
+    half.SetOrigin(tuple(np.add(crop.GetOrigin(), (0.5, 0.0, 0.0))))   # half a voxel off: not on the lattice
+    with pytest.raises(GeometryError, match="does not lie on the image grid"):
+        on_grid(ct, half)
+    shifted = sitk.Image(mask)
+    shifted.SetOrigin(tuple(np.add(mask.GetOrigin(), (1.0, 0.0, 0.0))))   # the CT's size, moved a voxel: refused
+    with pytest.raises(GeometryError, match="does not lie on the image grid"):
+        on_grid(ct, shifted)
+
+
 def _lps_and_sar_batch(tmp_path):
     """(manifest, output CSV) of a radiomics-batch over one tumour CT stored LPS (case "lps") and SAR ("sar")."""
     from lungai.io import write_image

@@ -111,16 +111,75 @@ def _geometry_error(image, mask, what: str) -> GeometryError:
 
 def assert_same_geometry(image, mask, what: str = "mask", any_order: bool = False) -> None:
     """Raise a :class:`GeometryError` explaining how to resample when the grids differ (images or headers).
-    ``any_order``: grids with the same voxels stored in another order (:func:`same_voxels`) pass too - for a check
-    of headers whose masks are read with :func:`on_grid` (``lungai.io.read_mask(path, reference=...)``)."""
-    if not (same_geometry(image, mask) or (any_order and same_voxels(image, mask))):
+    ``any_order``: grids with the same voxels stored in another order (:func:`same_voxels`), or on the same lattice
+    with another extent (:func:`lattice_offset`), pass too - for a check of headers whose masks are read with
+    :func:`on_grid` (``lungai.io.read_mask(path, reference=...)``)."""
+    if not (same_geometry(image, mask) or (any_order and (same_voxels(image, mask)
+                                                          or lattice_offset(image, mask) is not None))):
         raise _geometry_error(image, mask, what)
+
+
+def lattice_offset(image, mask, tol: float = 1e-4) -> tuple | None:
+    """The index (x, y, z, in LPS order: :func:`lps_grid`) of ``mask``'s first voxel on ``image``'s grid when
+    ``mask``'s voxels are voxels of ``image``'s lattice - same spacing and direction, its origin a whole number of
+    voxels away (:func:`same_geometry`'s tolerances), whatever its size and the order it stores them in: a mask
+    cropped to its segment's extent (Slicer's "Export to files" of a segmentation without reference geometry writes
+    one), or larger than the image; None when it is not (headers will do).  A mask of the image's own size is never
+    moved by whole voxels (a shifted origin there is an error of the file, not a crop: refused as off the grid)."""
+    if len(image.GetSize()) != 3 or len(mask.GetSize()) != 3:
+        return None
+    size_i, sp_i, org_i, dir_i = lps_grid(image)
+    size_m, sp_m, org_m, dir_m = lps_grid(mask)
+    if size_i == size_m or not (np.allclose(sp_i, sp_m, atol=tol) and np.allclose(dir_i, dir_m, atol=tol)):
+        return None
+    d = np.asarray(dir_i, dtype=float).reshape(3, 3) * np.asarray(sp_i, dtype=float)
+    index = np.linalg.solve(d, np.subtract(org_m, org_i))
+    whole = np.round(index)
+    if not np.all(np.abs(index - whole) * np.asarray(sp_i) <= tol * 10):     # the origin tolerance, in mm
+        return None
+    return tuple(int(v) for v in whole)
+
+
+def _onto_lattice(image: sitk.Image, mask: sitk.Image, offset: tuple, what: str) -> sitk.Image:
+    """``mask`` (:func:`lattice_offset` ``offset``) placed onto ``image``'s grid: each of its voxels copied to the image
+    voxel it is, the others 0 - lossless.  A mask with a labelled voxel outside the image is refused (that part of the
+    segment would be lost), naming how many."""
+    m = sitk.DICOMOrient(mask, LPS)
+    ref = sitk.DICOMOrient(image, LPS) if orientation_of(image) != LPS else image
+    arr = sitk.GetArrayViewFromImage(m)                  # [z, y, x]
+    size = ref.GetSize()
+    src, dst = [], []
+    for axis in (2, 1, 0):                               # array axis z, y, x <-> index axis 2, 1, 0
+        lo, hi = max(0, -offset[axis]), min(m.GetSize()[axis], size[axis] - offset[axis])
+        src.append(slice(lo, max(lo, hi)))
+        dst.append(slice(lo + offset[axis], max(lo, hi) + offset[axis]))
+    inside = int(np.count_nonzero(arr[tuple(src)])) if all(s.stop > s.start for s in src) else 0
+    outside = int(np.count_nonzero(arr)) - inside
+    if outside:
+        raise GeometryError(
+            f"the {what} lies on the image's voxel grid but {outside} of its labelled voxels lie outside the image: "
+            f"image {describe(image)}; {what} {describe(mask)}",
+            f"give the {what} drawn on this image (that part of the segment is outside its field of view), or the "
+            "image the mask was drawn on")
+    out = np.zeros(tuple(reversed(size)), dtype=arr.dtype)
+    if all(s.stop > s.start for s in src):
+        out[tuple(dst)] = arr[tuple(src)]
+    placed = sitk.GetImageFromArray(out)
+    placed.CopyInformation(ref)
+    if ref is not image:
+        placed = sitk.DICOMOrient(placed, orientation_of(image))
+    if not same_geometry(image, placed):    # DICOMOrient of an oblique grid: never a mask on the wrong voxels
+        raise _geometry_error(image, mask, what)
+    placed.CopyInformation(image)
+    return placed
 
 
 def on_grid(image: sitk.Image, mask: sitk.Image, what: str = "mask") -> sitk.Image:
     """``mask`` on ``image``'s grid, in the order ``image`` stores its voxels: ``mask`` itself when the grids are
     the same; reoriented (flips / permutations only: lossless) when it lies on the same voxels stored in another
-    order (a RAS NIfTI mask of an LPS DICOM CT, as nibabel / nnU-Net write it), with exactly ``image``'s geometry.
+    order (a RAS NIfTI mask of an LPS DICOM CT, as nibabel / nnU-Net write it), with exactly ``image``'s geometry;
+    placed onto the image's grid (lossless) when its voxels are voxels of the image's lattice but it covers another
+    extent - a mask cropped to its segment (:func:`lattice_offset`; a labelled voxel outside the image is refused).
     The one grid check of a mask against its image (``lungai.io.read_mask``, radiomics segments, dose features):
     a mask truly off the grid raises a :class:`GeometryError` that says how to resample it."""
     if same_geometry(image, mask):
@@ -130,6 +189,9 @@ def on_grid(image: sitk.Image, mask: sitk.Image, what: str = "mask") -> sitk.Ima
         if same_geometry(image, out):
             out.CopyInformation(image)
             return out
+    offset = lattice_offset(image, mask)
+    if offset is not None:
+        return _onto_lattice(image, mask, offset, what)
     raise _geometry_error(image, mask, what)
 
 
