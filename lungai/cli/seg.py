@@ -915,6 +915,10 @@ def run_eval(args) -> int:
     if args.method is None and used and used != ["ensemble"]:
         print(f"note: method {', '.join(used)} was used: a 1-member model has no ensemble to measure agreement "
               "(--method mc-dropout)")
+    if args.mc_passes is not None and used and "mc-dropout" not in used:      # the model's ensemble ran
+        from lungai.seg.config import MC_PASSES_UNUSED_NOTE
+
+        print(f"note: {MC_PASSES_UNUSED_NOTE.format(n=args.mc_passes)}")
     return _report_failed(df)
 
 
