@@ -428,3 +428,18 @@ def test_a_seed_in_a_lung_the_field_of_view_cuts_is_not_outside_the_body():
     lo, hi = ct.TransformIndexToPhysicalPoint((2, 40, 0)), ct.TransformIndexToPhysicalPoint((12, 60, 2))
     with pytest.raises(InputError, match="outside the body"):
         pp.check_roi_inside_body(ct, (*lo, *hi))
+
+
+@pytest.mark.shared_data
+def test_a_seed_in_lung1_003s_right_lung_cut_by_the_field_of_view_is_inside_the_body(lung1_003_ct):
+    """QA (LUNG1-003, the DICOM CT cut at x index 160, through its right lung): a seed at -645 HU in that lung was
+    refused as 'outside the body', the same point of the whole CT was segmented; seeds in the air beside the patient
+    stay refused on both."""
+    cut = lung1_003_ct[160:, :, :]
+    seed = (-37.126, -36.149, -188.9)
+    pp.check_seed_inside_body(lung1_003_ct, seed)
+    pp.check_seed_inside_body(cut, seed)
+    for ct in (lung1_003_ct, cut):
+        for air in ((0.0, -240.0, -127.0), (240.0, -200.0, -127.0)):
+            with pytest.raises(InputError, match="outside the body"):
+                pp.check_seed_inside_body(ct, air)
