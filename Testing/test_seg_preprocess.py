@@ -392,3 +392,54 @@ def test_the_panels_roi_on_lung1_003_gets_no_order_or_outside_note(lung1_003_ct,
     corners = nodes.roi_to_lps(roi)
     assert np.allclose(sorted(corners[::3]), [x0, x1]) and np.allclose(sorted(corners[2::3]), [z0, z1])
     assert pp.roi_order_note(lung1_003_ct, corners) is None and pp.roi_outside_note(lung1_003_ct, corners) is None
+
+
+def _chest_cut_by_the_field_of_view():
+    """A whole CT (300 mm field of view) whose reconstruction cuts through the patient's left side: the body and its
+    left lung reach the image's x+ border; a ground-glass nodule (-600 HU) lies in that lung; air beside the patient on
+    the right.  Returns (ct, the nodule's centre (x, y, z index), a voxel of the outside air)."""
+    rng = np.random.default_rng(2)
+    arr = (-1000 + 5 * rng.standard_normal((3, 100, 100))).astype(np.int16)     # air beside the patient
+    yy, xx = np.mgrid[:100, :100]
+    arr[:, (xx - 75) ** 2 + (yy - 50) ** 2 < 40 ** 2] = 40                          # the body, cut at x = 99
+    lung = (xx - 85) ** 2 + (yy - 50) ** 2 < 22 ** 2                                # its left lung, cut there too
+    arr[:, lung] = (-850 + 30 * rng.standard_normal((3, int(lung.sum())))).astype(np.int16)
+    arr[:, (xx - 88) ** 2 + (yy - 50) ** 2 < 4 ** 2] = -600                         # a ground-glass nodule
+    ct = sitk.GetImageFromArray(arr)
+    ct.SetSpacing((3.0, 3.0, 5.0))
+    return ct, (88, 50, 1), (10, 50, 1)
+
+
+def test_a_seed_in_a_lung_the_field_of_view_cuts_is_not_outside_the_body():
+    """QA: LUNG1-003 cropped to x index 160.. (the field of view cutting through the right lung, as a targeted
+    reconstruction of one lung or a large patient's does) refused a seed at -597 HU in that lung (a ground-glass
+    density) as 'outside the body' - the same point was segmented on the whole CT: air reaching the image border was
+    all taken for the air around the patient.  Air reaching the border (or the scanner's padding) is outside the body
+    only when less than half of it lies in the body's hull (the lungs' field-of-view rule,
+    lungai.lungs.segment._body_air_open_fov); the air beside the patient still is."""
+    ct, nodule, air = _chest_cut_by_the_field_of_view()
+    assert not pp.is_crop(ct)
+    assert tuple(pp.check_seed_inside_body(ct, ct.TransformIndexToPhysicalPoint(nodule))) == nodule
+    assert tuple(pp.check_seed_inside_body(ct, ct.TransformIndexToPhysicalPoint((92, 40, 1)))) == (92, 40, 1)  # lung
+    with pytest.raises(InputError, match="outside the body"):
+        pp.check_seed_inside_body(ct, ct.TransformIndexToPhysicalPoint(air))
+    lo, hi = ct.TransformIndexToPhysicalPoint((80, 45, 0)), ct.TransformIndexToPhysicalPoint((96, 55, 2))
+    pp.check_roi_inside_body(ct, (*lo, *hi))                                        # an ROI in that lung
+    lo, hi = ct.TransformIndexToPhysicalPoint((2, 40, 0)), ct.TransformIndexToPhysicalPoint((12, 60, 2))
+    with pytest.raises(InputError, match="outside the body"):
+        pp.check_roi_inside_body(ct, (*lo, *hi))
+
+
+@pytest.mark.shared_data
+def test_a_seed_in_lung1_003s_right_lung_cut_by_the_field_of_view_is_inside_the_body(lung1_003_ct):
+    """QA (LUNG1-003, the DICOM CT cut at x index 160, through its right lung): a seed at -645 HU in that lung was
+    refused as 'outside the body', the same point of the whole CT was segmented; seeds in the air beside the patient
+    stay refused on both."""
+    cut = lung1_003_ct[160:, :, :]
+    seed = (-37.126, -36.149, -188.9)
+    pp.check_seed_inside_body(lung1_003_ct, seed)
+    pp.check_seed_inside_body(cut, seed)
+    for ct in (lung1_003_ct, cut):
+        for air in ((0.0, -240.0, -127.0), (240.0, -200.0, -127.0)):
+            with pytest.raises(InputError, match="outside the body"):
+                pp.check_seed_inside_body(ct, air)

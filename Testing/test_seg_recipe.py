@@ -377,3 +377,48 @@ def test_a_seed_point_or_roi_given_twice_is_refused_before_any_work(cmd, options
     option = options[0].split("=")[0]
     assert f"argument {option}: given more than once" in err and "one tumour per run" in err, err
     assert not out.exists()
+
+
+def test_options_the_run_would_not_use_are_refused_before_any_work(tmp_path, capsys):
+    """QA: `lungai segment --method ensemble --mc-passes 4` ran the ensemble (no MC passes) without a word -
+    result.json said mc_passes 0, eval-seg's report recorded mc_passes 4 beside CSV rows saying 0; and
+    `--all-regions --seed-point ...` (lung1) kept the seed's region alone, exit 0, as if every region had been asked
+    for and there were no others.  Both are refused before any work, naming the fix."""
+    import SimpleITK as sitk
+
+    from lungai.cli import main
+
+    ct = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(sitk.Image((8, 8, 8), sitk.sitkInt16), str(ct))
+    for cmd in (["segment", str(ct), "-o", str(tmp_path / "out")],
+                ["eval-seg", "--images", str(tmp_path), "--masks", str(tmp_path), "-o", str(tmp_path / "e.csv")]):
+        assert main(cmd + ["--method", "ensemble", "--mc-passes", "4"]) == 2
+        err = capsys.readouterr().err
+        assert "--mc-passes 4" in err and "ensemble" in err and "--method mc-dropout" in err
+    for where in ("--seed-point=1,2,3", "--roi=0,0,0,5,5,5"):
+        assert main(["segment", str(ct), "-o", str(tmp_path / "out"), "--all-regions", where]) == 2
+        err = capsys.readouterr().err
+        assert "--all-regions" in err and "automatic mode" in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "e.csv").exists()
+
+
+def test_mc_passes_given_to_a_run_of_the_ensemble_are_noted_as_unused(tmp_path):
+    """Without --method a model of several members runs the ensemble: passes given (the Slicer panel passes its MC
+    dropout passes with the method "auto") are not used, and the result says so instead of mc_passes 0 alone."""
+    import torch
+    from seg_helpers import tiny_cases, tiny_config
+
+    from lungai.seg.infer import segment_tumour
+    from lungai.seg.model_io import load_model, save_model
+    from lungai.seg.networks import build_network
+
+    torch.manual_seed(0)
+    cfg = tiny_config(members=2, dropout=0.1)
+    save_model(tmp_path / "m2", cfg, [build_network(cfg).state_dict() for _ in range(2)], {})
+    case = next(c for c in tiny_cases(4, 0) if c.case_id)
+    model = load_model(tmp_path / "m2")
+    given = segment_tumour(case.image, model, whole=True, mc_passes=4).info
+    assert given["method"] == "ensemble" and given["mc_passes"] == 0
+    assert any("--mc-passes 4" in n and "not used" in n for n in given["notes"])
+    plain = segment_tumour(case.image, model, whole=True).info
+    assert not any("--mc-passes" in n for n in plain["notes"])

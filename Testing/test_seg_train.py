@@ -1498,3 +1498,18 @@ def test_resume_with_nothing_to_resume_is_refused(tiny_data, tmp_path, capsys):
         assert "load training data" not in err
     assert not typo.exists() and list(empty.iterdir()) == []
     assert main(cmd + ["-o", str(typo)]) == 0
+
+
+def test_eval_seg_says_when_the_passes_given_were_not_used(tiny_model, tiny_data, tmp_path, capsys):
+    """QA: eval-seg --mc-passes 2 on a model of several members ran the ensemble: its CSV rows said mc_passes 0 and
+    its report recorded 2, without a word.  It says that the passes were not used (and how to use them)."""
+    images, masks = tiny_data
+    out = tmp_path / "per_case.csv"
+    assert main(["eval-seg", "--model", str(tiny_model), *SEEN, "--images", str(images), "--masks", str(masks),
+                 "--max-cases", "1", "--mc-passes", "2", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "--mc-passes 2 not used" in printed and "--method mc-dropout" in printed
+    assert (pd.read_csv(out)["mc_passes"] == 0).all()
+    assert main(["eval-seg", "--model", str(tiny_model), *SEEN, "--images", str(images), "--masks", str(masks),
+                 "--max-cases", "1", "-o", str(tmp_path / "plain.csv")]) == 0
+    assert "not used" not in capsys.readouterr().out

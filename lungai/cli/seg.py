@@ -753,7 +753,14 @@ def run_segment(args) -> int:
 
     from lungai.seg.config import check_mc_passes
 
-    check_mc_passes(args.mc_passes)
+    check_mc_passes(args.mc_passes, args.method)
+    if args.all_regions and (args.seed_point or args.roi):
+        from lungai.errors import InputError
+
+        raise InputError(f"--all-regions keeps every candidate region of automatic mode; with "
+                         f"{'--seed-point' if args.seed_point else '--roi'} only the tumour "
+                         f"{'at the seed' if args.seed_point else 'in the box'} is segmented, so it would not be used",
+                         "leave --all-regions out (or leave out the seed point / ROI for automatic mode)")
     out = Path(args.output)
     seed_pt = _floats(args.seed_point, 3, "--seed-point") if args.seed_point else None
     roi = _floats(args.roi, 6, "--roi") if args.roi else None
@@ -871,7 +878,7 @@ def run_eval(args) -> int:
 
     from lungai.io.outputs import prepare_output_file, record_output_file
 
-    check_mc_passes(args.mc_passes)
+    check_mc_passes(args.mc_passes, args.method)
     out = Path(args.output)
     if out.is_dir():
         raise InputError(f"{out} is a folder", "give a CSV file name, e.g. -o per_case.csv")
@@ -908,6 +915,10 @@ def run_eval(args) -> int:
     if args.method is None and used and used != ["ensemble"]:
         print(f"note: method {', '.join(used)} was used: a 1-member model has no ensemble to measure agreement "
               "(--method mc-dropout)")
+    if args.mc_passes is not None and used and "mc-dropout" not in used:      # the model's ensemble ran
+        from lungai.seg.config import MC_PASSES_UNUSED_NOTE
+
+        print(f"note: {MC_PASSES_UNUSED_NOTE.format(n=args.mc_passes)}")
     return _report_failed(df)
 
 

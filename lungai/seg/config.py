@@ -57,17 +57,28 @@ def result_value(info: dict, key: str, default=None):
 _NEW_KEY = {old: new for new, old in RESULT_KEY_ALIASES.items()}
 
 
-def check_mc_passes(n) -> int | None:
+def check_mc_passes(n, method: str | None = None) -> int | None:
     """``--mc-passes``: the MC-dropout passes, 1 or more (0 averaged no map at all: "Mean of empty slice", no tumour
     and a made-up confidence), or None (not given: the model's calibration passes).  The one check of train-seg,
-    segment, eval-seg and :func:`lungai.seg.infer.segment_tumour`."""
+    segment, eval-seg and :func:`lungai.seg.infer.segment_tumour`.  ``method``: the ``--method`` given - passes given
+    with ``--method ensemble`` are refused (the ensemble runs no MC-dropout pass: QA, they were ignored without a word,
+    result.json saying mc_passes 0 and eval-seg's report recording the passes given; without ``--method`` the model
+    decides, and :func:`lungai.seg.infer.segment_tumour` notes passes its ensemble did not use)."""
     if n is None:
         return None
     if int(n) != n or n < MC_PASSES_MIN:
         raise InputError(f"--mc-passes must be {MC_PASSES_MIN} or more (got {n})",
                          "e.g. leave --mc-passes out (the passes the model's calibration was fitted with, "
                          f"{MC_PASSES} for every shipped model)")
+    if method == "ensemble":
+        raise InputError(f"--mc-passes {n} with --method ensemble: the ensemble runs no MC-dropout passes (the "
+                         "agreement of its members is the uncertainty), so they would not be used",
+                         f"leave --mc-passes out for the ensemble, or give --method mc-dropout --mc-passes {n}")
     return int(n)
+
+
+MC_PASSES_UNUSED_NOTE = ("--mc-passes {n} not used: this model's ensemble ran (its members' agreement is the "
+                         "uncertainty; no MC-dropout passes) - give --method mc-dropout to run MC dropout with them")
 
 
 @dataclass

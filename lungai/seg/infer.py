@@ -20,7 +20,7 @@ from lungai.io.validate import check_ct
 from lungai.progress import NullProgress
 from lungai.seg import preprocess as pp
 from lungai.seg.choice import DISAGREE, ModelChoice, segment_with_choice
-from lungai.seg.config import check_mc_passes, with_result_aliases
+from lungai.seg.config import MC_PASSES_UNUSED_NOTE, check_mc_passes, with_result_aliases
 from lungai.seg.confidence import (MIN_CALIBRATION_CASES, calibration_mc_passes, case_features, confidence,
                                    kept_region_features, model_mc_passes, uses_flip_check)
 from lungai.seg.postprocess import MAX_ELONGATION, keep_components, rank_components
@@ -720,6 +720,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     method, method_note = resolve_method(len(nets), method, getattr(cfg, "dropout", 0.1))
     if method == "mc-dropout":
         check_mc_passes(mc_passes)
+    unused_passes = mc_passes if method == "ensemble" else None     # given, but the ensemble runs: noted below
     mc_passes = model_mc_passes(meta, mc_passes)       # not given: the passes the model's calibration was fitted with
     if tta is not None and bool(tta) != cfg.tta:
         cfg = dataclasses.replace(cfg, tta=bool(tta))
@@ -823,6 +824,8 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     cal_passes = calibration_mc_passes(meta) if method == "mc-dropout" else None
     if cal_passes and cal_passes != int(mc_passes):
         notes.append(MC_PASSES_NOTE.format(cal=cal_passes, n=int(mc_passes)))
+    if unused_passes is not None:
+        notes.append(MC_PASSES_UNUSED_NOTE.format(n=unused_passes))
     if aerated:
         notes.append(aerated)
     notes += [n for n in (roi_order, roi_outside) if n]

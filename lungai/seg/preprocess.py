@@ -229,23 +229,32 @@ OUTSIDE_AIR_HU = -975.0     # outside air (about -1000 HU, padding lower); aerat
 
 
 def _outside_air(ct: sitk.Image, k: int) -> np.ndarray:
-    """Bool (y, x): slice ``k``'s outside air - a region below -500 HU reaching the image border; in a crop
-    (:func:`is_crop`) only one whose median is below ``OUTSIDE_AIR_HU``."""
+    """Bool (y, x): slice ``k``'s outside air - a region below -500 HU reaching the image border (or the scanner's
+    padding) that lies mostly outside the body's hull (the lungs' field-of-view rule,
+    :func:`lungai.lungs.segment._body_air_open_fov`); in a crop (:func:`is_crop`) one reaching the border whose
+    median is below ``OUTSIDE_AIR_HU``."""
     sl = sitk.GetArrayViewFromImage(ct)[k]
     air = sl < -500
     out = np.zeros(air.shape, bool)
     if not air.any():
         return out
+    if not is_crop(ct):
+        # a whole CT: the air beside the patient (with the table / blanket in it: a median of -960..-900 HU on real
+        # CTs) is outside the body, but a lung the field of view cuts (a targeted reconstruction of one lung, a large
+        # patient) reaches the border too and lies in the body's hull.  QA: LUNG1-003 cut through its right lung at
+        # x index 160 refused a seed at -597 HU in that lung (a ground-glass density) as "outside the body"
+        from lungai.lungs.segment import _body_air_open_fov
+
+        hu = np.asarray(sl, dtype=np.float32)[None]
+        return _body_air_open_fov(hu, ndimage.uniform_filter(hu, size=3), air[None],
+                                  np.zeros(hu.shape, bool))[1][0] & air
+    # in a crop (in-plane field of view under CROP_EXTENT_MM) only air reaching the border (median below
+    # OUTSIDE_AIR_HU): inside the lung the aerated lung reaches the crop's border, and a ground-glass nodule's centre
+    # (-800..-300 HU) lies in it - QA: 42 of the 779 LIDC crops seeded at their nodule's centre were refused as
+    # "outside the body"
     lab, _ = ndimage.label(air)
-    border = set(np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))) - {0}
-    # air reaching the image border is outside the body - on a whole CT (the air beside the patient, with the
-    # table / blanket in it, has a median of -960..-900 HU on real CTs); in a crop (in-plane field of view under
-    # CROP_EXTENT_MM, :func:`is_crop`) only when it is air (median below OUTSIDE_AIR_HU): inside the lung the
-    # aerated lung reaches the crop's border, and a ground-glass nodule's centre (-800..-300 HU) lies in it -
-    # QA: 42 of the 779 LIDC crops seeded at their nodule's centre were refused as "outside the body"
-    crop_ = is_crop(ct)
-    for here in border:
-        if not crop_ or float(np.median(sl[lab == here])) < OUTSIDE_AIR_HU:
+    for here in set(np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))) - {0}:
+        if float(np.median(sl[lab == here])) < OUTSIDE_AIR_HU:
             out |= lab == here
     return out
 
