@@ -703,7 +703,9 @@ def test_outputs_of_a_ct_with_slightly_skewed_axes_load_on_its_voxels(mrml_scene
     CT's voxels, unchanged; a skew that moves voxels by half a voxel or more is still refused."""
     from lungai import mrml
     from lungai.errors import GeometryError
-    from lungai.io import read_mask, write_image
+    import slicer
+    from lungai.io import read_image, read_mask, write_image
+    from lungai.scene import nodes
     from lungai.scene.nodes import import_lung_outputs, import_segment_outputs
 
     ct_node = _skewed(mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT"), 5e-4)
@@ -727,10 +729,23 @@ def test_outputs_of_a_ct_with_slightly_skewed_axes_load_on_its_voxels(mrml_scene
     seg_node, volumes, _ = import_lung_outputs(mrml_scene, tmp_path / "lungs.nii.gz", ct_node)
     right = mrml.segment_to_mask(mrml_scene, seg_node, "Right lung", ct_node)
     np.testing.assert_array_equal(sitk.GetArrayFromImage(right) > 0, labels == 1)
+    # the same tumor.nii.gz opened in Slicer as a label map and converted to a segmentation (reference geometry: the
+    # label map, with the NIfTI's rotation): Lung Radiomics refused it as "drawn on another image"
+    label = mrml.volume_node_from_image(mrml_scene, read_image(tmp_path / "tumor.nii.gz"), "tumor", labelmap=True)
+    converted = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "tumor-segmentation")
+    converted.CreateDefaultDisplayNodes()
+    assert slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(label, converted)
+    converted.SetReferenceImageGeometryParameterFromVolumeNode(label)
+    assert nodes.same_voxel_grid(label, ct_node)
+    assert nodes.segmentation_volume_problem(converted, ct_node) is None
+    back = mrml.segment_to_mask(mrml_scene, converted, mrml.segment_names(converted)[0], ct_node)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(tumour))
     # a real tilt (0.01: 3 mm at the far corner of this 336 mm CT, against 3.5 mm voxels) is not "the same voxels"
     tilted = _skewed(mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "tilted"), 1e-2)
     with pytest.raises(GeometryError, match="does not lie on the image grid"):
         read_mask(tmp_path / "tumor.nii.gz", reference=mrml.image_from_volume_node(tilted))
+    assert not nodes.same_voxel_grid(label, tilted)
+    assert "drawn on another image (tumor)" in nodes.segmentation_volume_problem(converted, tilted)
 
 
 def test_the_uncertainty_volume_says_what_it_holds(mrml_scene, small_phantom):

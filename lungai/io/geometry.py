@@ -48,7 +48,7 @@ def lps_grid(img) -> tuple:
 
 
 class _Grid:
-    """A grid given by its values (for :func:`same_geometry` / :func:`largest_difference`)."""
+    """A grid given by its values (for :func:`same_geometry` / :func:`largest_difference`; :func:`grid`)."""
 
     def __init__(self, size, spacing, origin, direction):
         self.values = size, spacing, origin, direction
@@ -115,6 +115,12 @@ def assert_same_geometry(image, mask, what: str = "mask", any_order: bool = Fals
     of headers whose masks are read with :func:`on_grid` (``lungai.io.read_mask(path, reference=...)``)."""
     if not (same_geometry(image, mask) or (any_order and same_voxels(image, mask))):
         raise _geometry_error(image, mask, what)
+
+
+def grid(size, spacing, origin, direction):
+    """A grid header (size, spacing, origin, direction in LPS) without voxels, for the comparisons here: e.g. a Slicer
+    volume node's grid (:func:`lungai.mrml.geometry_from_ijk_to_ras`)."""
+    return _Grid(tuple(int(n) for n in size), tuple(spacing), tuple(origin), tuple(direction))
 
 
 def orthonormal_direction(direction) -> tuple:
