@@ -685,6 +685,69 @@ def test_segmentation_outputs_load_as_nodes(mrml_scene, small_phantom, tmp_path)
     assert table_rows(table) == [{"a": "1.5", "b": "x"}]
 
 
+def _skewed(node, skew: float):
+    """Give a volume node axes that are not exactly perpendicular (the CT's row direction tilted by ``skew`` towards
+    its column direction), as some scanners write ImageOrientationPatient."""
+    from lungai import mrml
+
+    m = mrml.ijk_to_world(node)
+    m[:3, 1] += skew * np.linalg.norm(m[:3, 1]) * m[:3, 0] / np.linalg.norm(m[:3, 0])
+    node.SetIJKToRASMatrix(mrml._vtk_matrix(m))
+    return node
+
+
+def test_outputs_of_a_ct_with_slightly_skewed_axes_load_on_its_voxels(mrml_scene, small_phantom, tmp_path):
+    """QA: a CT node whose direction is nearly but not exactly orthogonal (skew 5e-4): ``lungai segment`` / ``lungai
+    lungs`` write their masks as NIfTI, which stores the nearest rotation, and the panel refused its own results
+    ("the mask tumor.nii.gz does not lie on the image grid ... direction ... 0.00025 apart").  Now they load onto the
+    CT's voxels, unchanged; a skew that moves voxels by half a voxel or more is still refused."""
+    from lungai import mrml
+    from lungai.errors import GeometryError
+    import slicer
+    from lungai.io import read_image, read_mask, write_image
+    from lungai.scene import nodes
+    from lungai.scene.nodes import import_lung_outputs, import_segment_outputs
+
+    ct_node = _skewed(mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "CT"), 5e-4)
+    ct = mrml.image_from_volume_node(ct_node)           # what the panel hands to lungai (NRRD keeps the skew)
+    labels = sitk.GetArrayFromImage(small_phantom.labels)
+    tumour = sitk.GetImageFromArray(np.isin(labels, (1, 11)).astype(np.uint8))
+    tumour.CopyInformation(ct)
+    write_image(tumour, tmp_path / "tumor.nii.gz")      # as lungai segment writes it: on the CT read from the NRRD
+    unc = sitk.Cast(tumour, sitk.sitkFloat32) * 0.5
+    for name in ("uncertainty.nii.gz", "probability.nii.gz"):
+        write_image(unc, tmp_path / name)
+    (tmp_path / "result.json").write_text(json.dumps({"confidence": 0.8, "needs_review": False, "review_threshold": 0.57,
+                                                      "tumor_volume_ml": 12.0, "method": "ensemble"}), encoding="utf-8")
+    assert sitk.ReadImage(str(tmp_path / "tumor.nii.gz")).GetDirection() != pytest.approx(ct.GetDirection(), abs=1e-4)
+    out = import_segment_outputs(mrml_scene, tmp_path, ct_node)
+    back = mrml.segment_to_mask(mrml_scene, out["segmentation"], out["segment_id"], ct_node)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(tumour))
+    lungs = sitk.GetImageFromArray(np.where(np.isin(labels, (1, 2)), labels, 0).astype(np.uint8))
+    lungs.CopyInformation(ct)
+    write_image(lungs, tmp_path / "lungs.nii.gz")
+    seg_node, volumes, _ = import_lung_outputs(mrml_scene, tmp_path / "lungs.nii.gz", ct_node)
+    right = mrml.segment_to_mask(mrml_scene, seg_node, "Right lung", ct_node)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(right) > 0, labels == 1)
+    # the same tumor.nii.gz opened in Slicer as a label map and converted to a segmentation (reference geometry: the
+    # label map, with the NIfTI's rotation): Lung Radiomics refused it as "drawn on another image"
+    label = mrml.volume_node_from_image(mrml_scene, read_image(tmp_path / "tumor.nii.gz"), "tumor", labelmap=True)
+    converted = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "tumor-segmentation")
+    converted.CreateDefaultDisplayNodes()
+    assert slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(label, converted)
+    converted.SetReferenceImageGeometryParameterFromVolumeNode(label)
+    assert nodes.same_voxel_grid(label, ct_node)
+    assert nodes.segmentation_volume_problem(converted, ct_node) is None
+    back = mrml.segment_to_mask(mrml_scene, converted, mrml.segment_names(converted)[0], ct_node)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(tumour))
+    # a real tilt (0.01: 3 mm at the far corner of this 336 mm CT, against 3.5 mm voxels) is not "the same voxels"
+    tilted = _skewed(mrml.volume_node_from_image(mrml_scene, small_phantom.ct, "tilted"), 1e-2)
+    with pytest.raises(GeometryError, match="does not lie on the image grid"):
+        read_mask(tmp_path / "tumor.nii.gz", reference=mrml.image_from_volume_node(tilted))
+    assert not nodes.same_voxel_grid(label, tilted)
+    assert "drawn on another image (tumor)" in nodes.segmentation_volume_problem(converted, tilted)
+
+
 def test_the_uncertainty_volume_says_what_it_holds(mrml_scene, small_phantom):
     """QA: the imported uncertainty volume had no units and its legend said only 'Tumour uncertainty': its voxel value
     units are bit (UCUM), attributes name the quantity, the legend title says entropy, bits."""

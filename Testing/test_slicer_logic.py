@@ -1820,11 +1820,20 @@ SLICERRT_NAMES = {"gtv": "GTV-1", "lung_right": "Lung-Right", "lung_left": "Lung
 
 @pytest.fixture(scope="module")
 def rt_study(tmp_path_factory):
-    """A CT written as a DICOM series + an RTSTRUCT with the ROI names of a real RT export."""
+    """A CT written as a DICOM series + an RTSTRUCT with the ROI names of a real RT export, in a folder of the user's
+    (one holding a file of theirs besides the export, so that the export is P1/).
+
+    Without that file the export's top folder (``lungai.io.outputs.dicom_export_root``: the highest folder holding
+    only this study's DICOM, empty folders not counting) was pytest's base temporary folder whenever the other tests'
+    folders in it were still empty - as when ``test_lungai_seg_export_dicom_seg_and_rtstruct`` ran alone - and every
+    ``tmp_path`` output lay "inside the DICOM export" and was refused (docs/dicom.md: an empty folder beside a lone
+    export is part of it)."""
     from dicom_helpers import small_phantom
     from lungai.dicom.synthetic import write_rt_study
 
-    return write_rt_study(tmp_path_factory.mktemp("rt"), small_phantom(7), "P1", dose=None, names=SLICERRT_NAMES)
+    folder = tmp_path_factory.mktemp("rt")
+    (folder / "cases.csv").write_text("patient,stage\nP1,IIIA\n", encoding="utf-8")
+    return write_rt_study(folder, small_phantom(7), "P1", dose=None, names=SLICERRT_NAMES)
 
 
 def _mask(scene, seg, name, vol):

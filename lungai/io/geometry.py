@@ -48,7 +48,7 @@ def lps_grid(img) -> tuple:
 
 
 class _Grid:
-    """A grid given by its values (for :func:`same_geometry` / :func:`largest_difference`)."""
+    """A grid given by its values (for :func:`same_geometry` / :func:`largest_difference`; :func:`grid`)."""
 
     def __init__(self, size, spacing, origin, direction):
         self.values = size, spacing, origin, direction
@@ -174,16 +174,59 @@ def _onto_lattice(image: sitk.Image, mask: sitk.Image, offset: tuple, what: str)
     return placed
 
 
+def grid(size, spacing, origin, direction):
+    """A grid header (size, spacing, origin, direction in LPS) without voxels, for the comparisons here: e.g. a Slicer
+    volume node's grid (:func:`lungai.mrml.geometry_from_ijk_to_ras`)."""
+    return _Grid(tuple(int(n) for n in size), tuple(spacing), tuple(origin), tuple(direction))
+
+
+def orthonormal_direction(direction) -> tuple:
+    """The rotation nearest to ``direction`` (its polar factor, by SVD): what ITK's NIfTI writer stores for a direction
+    whose axes are not exactly perpendicular ("Non-orthogonal direction matrix coerced to orthogonal"), e.g. a CT whose
+    ImageOrientationPatient the scanner wrote with a skew of ~5e-4."""
+    n = int(round(len(direction) ** 0.5))
+    u, _, vt = np.linalg.svd(np.asarray(direction, dtype=float).reshape(n, n))
+    return tuple((u @ vt).ravel())
+
+
+def same_voxels_but_skew(a, b) -> bool:
+    """True when two grids differ only in a direction that is not exactly orthonormal - the same size, spacing and
+    origin, directions with the same nearest rotation (:func:`orthonormal_direction`): a CT with slightly skewed axes
+    and a mask of it written as NIfTI, which stores the rotation - and no voxel centre of one grid lies half a voxel
+    or more from the same voxel of the other (nearest-neighbour resampling would give back the same mask)."""
+    if a.GetSize() != b.GetSize() or np.allclose(a.GetDirection(), b.GetDirection(), atol=1e-12):
+        return False
+    if not same_geometry(_Grid(a.GetSize(), a.GetSpacing(), a.GetOrigin(), orthonormal_direction(a.GetDirection())),
+                         _Grid(b.GetSize(), b.GetSpacing(), b.GetOrigin(), orthonormal_direction(b.GetDirection()))):
+        return False
+    n = len(a.GetSize())
+    corners = np.array(np.meshgrid(*[(0, s - 1) for s in a.GetSize()], indexing="ij")).reshape(n, -1)
+
+    def points(img):
+        d = np.asarray(img.GetDirection(), dtype=float).reshape(n, n) * np.asarray(img.GetSpacing(), dtype=float)
+        return np.asarray(img.GetOrigin(), dtype=float)[:, None] + d @ corners
+
+    moved = np.linalg.norm(points(a) - points(b), axis=0).max()    # the grids differ linearly: largest at a corner
+    return bool(moved < 0.5 * min(a.GetSpacing()))
+
+
 def on_grid(image: sitk.Image, mask: sitk.Image, what: str = "mask") -> sitk.Image:
     """``mask`` on ``image``'s grid, in the order ``image`` stores its voxels: ``mask`` itself when the grids are
     the same; reoriented (flips / permutations only: lossless) when it lies on the same voxels stored in another
     order (a RAS NIfTI mask of an LPS DICOM CT, as nibabel / nnU-Net write it), with exactly ``image``'s geometry;
+    with ``image``'s geometry too when the two differ only by a slightly skewed direction (:func:`same_voxels_but_skew`:
+    a CT whose axes are not exactly perpendicular and its mask written as NIfTI, e.g. ``lungai segment``'s tumor.nii.gz
+    read back by the Slicer panel);
     placed onto the image's grid (lossless) when its voxels are voxels of the image's lattice but it covers another
     extent - a mask cropped to its segment (:func:`lattice_offset`; a labelled voxel outside the image is refused).
     The one grid check of a mask against its image (``lungai.io.read_mask``, radiomics segments, dose features):
     a mask truly off the grid raises a :class:`GeometryError` that says how to resample it."""
     if same_geometry(image, mask):
         return mask
+    if same_voxels_but_skew(image, mask):
+        out = sitk.Image(mask)
+        out.CopyInformation(image)
+        return out
     if same_voxels(image, mask):
         out = sitk.DICOMOrient(mask, orientation_of(image))
         if same_geometry(image, out):

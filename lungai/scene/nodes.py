@@ -1478,10 +1478,15 @@ GRID_TOLERANCE_MM = 1e-4   # IJK-to-world entries (spacing x direction, origin) 
 def same_voxel_grid(node_a, node_b) -> bool:
     """Whether two volume nodes have one voxel grid where Slicer shows them: the same dimensions and IJK-to-world
     matrix (parent transforms applied) within :data:`GRID_TOLERANCE_MM` - a label map made on (or exported from) the
-    CT's grid is on the CT.  False without image data or under a non-linear transform."""
+    CT's grid is on the CT -, or matrices that differ only by a slightly skewed direction
+    (:func:`lungai.io.geometry.same_voxels_but_skew`: a CT whose axes are not exactly perpendicular and its label map
+    read from a NIfTI, which stores the nearest rotation).  False without image data or under a non-linear
+    transform."""
     import numpy as np
 
+    from lungai import mrml
     from lungai.errors import InputError
+    from lungai.io.geometry import grid, same_voxels_but_skew
 
     if node_a is None or node_b is None:
         return False
@@ -1489,8 +1494,16 @@ def same_voxel_grid(node_a, node_b) -> bool:
         a, b = _voxel_box(node_a), _voxel_box(node_b)
     except InputError:
         return False
-    return (a is not None and b is not None and np.array_equal(a[1], b[1])
-            and bool(np.allclose(a[0], b[0], rtol=0.0, atol=GRID_TOLERANCE_MM)))
+    if a is None or b is None or not np.array_equal(a[1], b[1]):
+        return False
+    if np.allclose(a[0], b[0], rtol=0.0, atol=GRID_TOLERANCE_MM):
+        return True
+
+    def lps_grid(box):
+        origin, spacing, direction = mrml.geometry_from_ijk_to_ras(box[0])
+        return grid(box[1], spacing, origin, direction)
+
+    return same_voxels_but_skew(lps_grid(a), lps_grid(b))
 
 
 def segmentation_volume_problem(seg_node, volume_node) -> Optional[str]:
