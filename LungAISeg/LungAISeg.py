@@ -263,6 +263,8 @@ class LungAISegWidget(PanelWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
             if not install.ensure("dicom", self.REQUESTER):
                 return
             paths = self.logic.exportDicom(self._parameterNode, pathlib.Path(outDir))
+            for note in self.logic.exportNotes:
+                self.runner.log("Note: " + note)
             self.runner.log("Written: " + ", ".join(str(path) for path in paths))
 
 
@@ -298,6 +300,7 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
 
     # parameters renamed with the Advanced training options (d5b61e2): {name in older saved scenes: name now}
     RENAMED_PARAMETERS = {"architecture": "trainArch", "members": "trainMembers", "epochs": "trainEpochs"}
+    exportNotes = ()        # what the last exportDicom said (an empty segment left out), for the panel's log
 
     def getParameterNode(self):
         node = super().getParameterNode()
@@ -583,14 +586,26 @@ class LungAISegLogic(ScriptedLoadableModuleLogic):
     def exportDicom(self, p, outDir, ctSource=None):
         """The result segments as ``<name>.seg.dcm`` + ``<name>.rtstruct.dcm`` in ``outDir``, referencing the CT's
         DICOM series (from Slicer's DICOM database, or ``ctSource``: its DICOM folder / files).  A CT not loaded
-        from DICOM raises InputError with what to do.  Returns the written paths."""
+        from DICOM raises InputError with what to do.  Returns the written paths; ``self.exportNotes``: what the
+        export said (an empty segment left out), for the panel's log."""
+        import warnings
+
+        from lungai.errors import InputNote
         from lungai.scene.dicom import export_segments_dicom
 
+        self.exportNotes = []
         problem = self.exportDicomProblem(p)
         if problem:
             raise ValueError(problem)
-        return export_segments_dicom(slicer.mrmlScene, p.inputVolume, p.outputSegmentation, pathlib.Path(outDir),
-                                     ct_source=ctSource)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", InputNote)
+            paths = export_segments_dicom(slicer.mrmlScene, p.inputVolume, p.outputSegmentation, pathlib.Path(outDir),
+                                          ct_source=ctSource)
+        self.exportNotes = [str(w.message) for w in caught if issubclass(w.category, InputNote)]
+        for w in caught:            # any other warning: as it was raised
+            if not issubclass(w.category, InputNote):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return paths
 
     def showResults(self, p, volume=None):
         """CT below, uncertainty as a colour overlay with a legend, segmentation in 2D and 3D."""

@@ -44,6 +44,28 @@ def test_export_segments_as_dicom_seg_and_rtstruct(mrml_scene, study, tmp_path):
             assert np.array_equal(array(mask), array(study["masks"][name])), name
 
 
+def test_an_empty_segment_is_left_out_of_the_dicom_export_with_a_note(mrml_scene, study, tmp_path):
+    """QA: the panel's "Export as DICOM SEG + RTSTRUCT" wrote an empty segment (an erased "Tumor", a "Left lung" never
+    painted) as an empty SEG segment and an RTSTRUCT structure without contours, without a word (`lungai dicom-export`
+    leaves an empty tumour out with a note).  It is now left out, said in an InputNote; all segments empty: refused."""
+    from lungai.dicom.rtstruct import read_rtstruct
+    from lungai.dicom.seg import read_seg
+    from lungai.errors import InputError, InputNote
+    from lungai.scene.dicom import export_segments_dicom
+
+    ct, vol, seg = slicerrt_segmentation(mrml_scene, study)
+    seg.GetSegmentation().AddEmptySegment("", "Left lung")
+    with pytest.warns(InputNote, match=r"empty segment\(s\) 'Left lung' not written"):
+        seg_path, rt_path = export_segments_dicom(mrml_scene, vol, seg, tmp_path / "a", segments=["GTV", "Left lung"],
+                                                  ct_source=study["ct"], name="result")
+    for back in (read_seg(seg_path, ct), read_rtstruct(rt_path, ct)):
+        assert list(back) == ["GTV"]
+        assert np.array_equal(array(back["GTV"]), array(study["masks"]["GTV"]))
+    with pytest.raises(InputError, match="every segment chosen for the DICOM export is empty"):
+        export_segments_dicom(mrml_scene, vol, seg, tmp_path / "b", segments=["Left lung"], ct_source=study["ct"])
+    assert not (tmp_path / "b").exists() or not any((tmp_path / "b").iterdir())
+
+
 def test_exported_segments_are_the_users_unless_lungai_made_them(mrml_scene, study, tmp_path):
     """The user's segments (SlicerRT's RTSTRUCT) are exported MANUAL; a tumour lungai segmented (LungAISeg's
     nodes.add_tumour_outputs) AUTOMATIC, SlicerLungAI."""

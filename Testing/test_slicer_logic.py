@@ -1912,6 +1912,12 @@ def test_lungai_seg_export_dicom_seg_and_rtstruct(load_module, mrml_scene, rt_st
     with pytest.raises(InputError, match="already has RTSTRUCT.seg.dcm, RTSTRUCT.rtstruct.dcm; it is not overwritten"):
         logic.exportDicom(p, tmp_path / "out", ctSource=rt_study["ct"])     # a second export into the same folder
     assert [path.read_bytes() for path in paths] == before
+    assert logic.exportNotes == []
+    empty = seg.GetSegmentation().AddEmptySegment("", "Left lung")       # left out, said in the panel's log
+    logic.exportDicom(p, tmp_path / "with_empty", ctSource=rt_study["ct"])
+    assert logic.exportNotes == ["empty segment(s) 'Left lung' not written to the DICOM SEG / RTSTRUCT (no voxel on "
+                                 "the CT)"]
+    seg.GetSegmentation().RemoveSegment(empty)
     seg_path = next(path for path in paths if path.name.endswith(".seg.dcm"))
     rt_path = next(path for path in paths if path.name.endswith(".rtstruct.dcm"))
     for back in (read_seg(seg_path, ct), read_rtstruct(rt_path, ct)):

@@ -149,6 +149,9 @@ def dose_node_unit(dose_node) -> str:
     return unit
 
 
+EMPTY_SEGMENTS_NOTE = "empty segment(s) {} not written to the DICOM SEG / RTSTRUCT (no voxel on the CT)"
+
+
 def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, ct_source=None,
                           formats=("seg", "rtstruct"), name: str | None = None) -> list[Path]:
     """Write segments (default all) as DICOM SEG and/or RTSTRUCT referencing the volume's DICOM CT series.
@@ -159,7 +162,8 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
     :data:`lungai.scene.nodes.MADE_BY_TAG`: LungAISeg's tumour and lungs, the demo's) are written as AUTOMATIC
     (SlicerLungAI), every other segment as the user's, MANUAL.  Two segments of one name (spaces around it ignored)
     are refused before any work (:func:`lungai.dicom.labels.check_export_labels`: rename one in the Segment Editor);
-    names that differ only in letter case ("GTV", "gtv") are written as they are.  The segments are written on the
+    names that differ only in letter case ("GTV", "gtv") are written as they are.  An empty segment is left out with
+    an :class:`~lungai.errors.InputNote` (:data:`EMPTY_SEGMENTS_NOTE`); all empty: InputError.  The segments are written on the
     CT's voxels where Slicer shows them over the CT, in the series' own coordinates: a parent transform of the CT (a
     registration) is not exported - the files lie on the CT series as loaded from DICOM.
     """
@@ -192,6 +196,21 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
     out = Path(out_dir)
     check_output_folder(out, reference)
     masks = {n: mrml.segment_to_mask(scene, seg_node, n, volume_node, world=False) for n in names}
+    # an empty segment (an erased "Tumor", a lung segment never filled) is left out, said: as `lungai dicom-export`
+    # leaves an empty tumour out (EMPTY_TUMOUR_NOTE) - before, it was written as an empty SEG segment and an RTSTRUCT
+    # structure without contours, which a planning system shows as a structure with no volume
+    empty = [n for n, m in masks.items() if not sitk.GetArrayViewFromImage(m).any()]
+    if len(empty) == len(masks):
+        raise InputError(f"every segment chosen for the DICOM export is empty on the CT ({', '.join(map(repr, empty))})",
+                         "paint the segments first (Segment Editor), or choose segments that hold voxels")
+    if empty:
+        import warnings
+
+        from lungai.errors import InputNote
+
+        warnings.warn(InputNote(EMPTY_SEGMENTS_NOTE.format(', '.join(map(repr, empty)))))
+        masks = {n: m for n, m in masks.items() if n not in empty}
+        names = list(masks)
     stem = name or seg_node.GetName().replace("/", "_")
     targets = [out / f"{stem}.{kind}.dcm" for kind in ("seg", "rtstruct") if kind in formats]
     existing = [p.name for p in targets if p.exists()]
