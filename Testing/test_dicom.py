@@ -1231,8 +1231,13 @@ def test_cli_dicom_export_writes_every_result_with_measurements(export, tmp_path
                 tmp_path / "old") == 0
     assert "not recorded" in read_sr_comments(tmp_path / "old" / "measurements.sr.dcm")["Dose"]
     wrong = tmp_path / "wrong.nii.gz"
-    sitk.WriteImage(st["masks"]["GTV"][:, :, 1:], str(wrong))
+    off = sitk.Image(st["masks"]["GTV"])         # half a voxel off the CT's grid (a crop on it is placed onto it)
+    off.SetOrigin(tuple(np.add(off.GetOrigin(), (0.5 * off.GetSpacing()[0], 0.0, 0.0))))
+    sitk.WriteImage(off, str(wrong))
     assert _cli("dicom-export", "--ct", st["ct"], "--tumour", wrong, "-o", tmp_path / "x") == 2
+    crop = tmp_path / "crop.nii.gz"                 # cropped on the CT's lattice: placed, the same SEG as the whole
+    sitk.WriteImage(st["masks"]["GTV"][:, :, 1:], str(crop))
+    assert _cli("dicom-export", "--ct", st["ct"], "--tumour", crop, "-o", tmp_path / "y") == 0
 
 
 def test_cli_dicom_export_labels_the_users_masks_manual_and_lungais_automatic(export, tmp_path):

@@ -11,7 +11,6 @@ import json
 from pathlib import Path, PurePath
 from typing import Iterable, Optional
 
-from lungai.io.tables import decimal_comma_hint
 from lungai.seg.config import result_value
 
 SEGMENT_FILES = ("tumor.nii.gz", "probability.nii.gz", "uncertainty.nii.gz", "result.json")
@@ -247,6 +246,8 @@ def form_number_problem(card: dict, values: dict) -> str | None:
     (:func:`clinical_fields` hint "number") and are text that is not one, each named with what to type; None when
     there are none.  QA: "12,8" (a decimal comma) reached ``lungai rp predict`` and came back with its fix for a CSV
     ("declare it categorical in a role file ...")."""
+    from lungai.io.tables import decimal_comma_hint     # here: the Slicer modules import this file, kept light
+
     bad = []
     for name, hint in clinical_fields(card):
         text = "" if values.get(name) is None else str(values[name]).strip()
