@@ -735,3 +735,30 @@ def test_dicom_pixel_padding_at_air_is_kept_and_the_hu_range_error_names_the_tag
     with pytest.raises(InputError, match="outside the Hounsfield range") as exc:
         read_ct(tmp_path / "pad.nii.gz")
     assert "PixelPaddingValue (0028,0120)" in exc.value.fix and "-3024" in exc.value.fix
+
+
+def _patient_in(charset):
+    def edit(ds):
+        ds.SpecificCharacterSet = charset
+        ds.PatientID = "Müller^Zoë 7"
+        ds.PatientName = "Müller^Zoë"
+    return edit
+
+
+# ISO_IR 100 (Latin-1): what most planning systems export; ISO_IR 192: UTF-8
+@pytest.mark.parametrize("charset", ["ISO_IR 100", "ISO_IR 192"])
+@pytest.mark.parametrize("enhanced", [False, True])
+def test_a_latin1_patient_id_is_read_and_kept_as_written(tmp_path, enhanced, charset):
+    """QA (cohort of real exports): a CT series of SpecificCharacterSet ISO_IR 100 whose PatientID holds a non-ASCII
+    letter ('Zoë/1') could not be read at all - "TypeError: in method 'Image_SetMetaData', argument 3 of type
+    'std::string const &'" from every command (ITK hands the Latin-1 byte over as a surrogate escape); in a cohort
+    the patient failed with that message.  The PatientID kept on the CT is the text pydicom reads."""
+    _, files = _series(tmp_path / "classic", patient_id="RC1")
+    for f in files:
+        _edit(f, _patient_in(charset))
+    folder = _enhanced(tmp_path, files=files) if enhanced else tmp_path / "classic"
+    ct = read_ct(folder)
+    from lungai.io.read import PATIENT_ID_TAG
+
+    assert ct.GetMetaData(PATIENT_ID_TAG) == str(pydicom.dcmread(files[0]).PatientID) == "Müller^Zoë 7"
+    assert np.array_equal(sitk.GetArrayFromImage(ct), sitk.GetArrayFromImage(_ct_image()))

@@ -34,6 +34,27 @@ PATIENT_ID_TAG = "0010|0020"
 # kept on a CT read from DICOM: its UIDs and PatientID, so DICOM RT objects read onto it can be checked against it
 # (lungai.dicom.rtstruct.read_rtstruct names a PatientID of another patient)
 KEPT_TAGS = UID_TAGS + (PATIENT_ID_TAG,)
+CHARSET_TAG = "0008|0005"   # SpecificCharacterSet
+
+
+def dicom_text(value: str, charset: str | None = None) -> str:
+    """A DICOM text value as ITK / GDCM hands it over, decoded with the file's SpecificCharacterSet ``charset`` (its
+    value as ITK gives it, e.g. ``ISO_IR 100``) and stripped of its padding - the text pydicom reads.  ITK passes the
+    value's bytes on undecoded: those that are not UTF-8 (a Latin-1 ``ë`` of an ISO_IR 100 file, what most planning
+    systems write) arrive as surrogate escapes, which SimpleITK's ``SetMetaData`` refuses with a bare ``TypeError``
+    (QA: a CT series whose PatientID held such a letter could not be read at all)."""
+    raw = value.encode("utf-8", "surrogateescape")
+    if raw.isascii():
+        return value.strip().rstrip("\x00")
+    import warnings
+
+    from pydicom.charset import convert_encodings, decode_bytes
+
+    terms = [t.strip() for t in (charset or "").strip().rstrip("\x00").split("\\")]
+    with warnings.catch_warnings():     # an unknown or wrong term: pydicom falls back (to Latin-1) with a warning
+        warnings.simplefilter("ignore")
+        text = decode_bytes(raw, convert_encodings(terms), set())
+    return text.strip().rstrip("\x00")
 
 
 # image files whose header may name a separate pixel data file (MetaImage ElementDataFile, NRRD "data file")
@@ -340,9 +361,10 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
     check_ct_files(files)   # a slice whose pixel data is cut short: ITK reads it without an error, values made up
     if len(files) == 1:     # an Enhanced / multi-frame CT: the file holds the volume
         img = _read_file(Path(files[0]))     # (MONOCHROME1 refused there)
+        charset = img.GetMetaData(CHARSET_TAG) if img.HasMetaDataKey(CHARSET_TAG) else None
         for tag in KEPT_TAGS:
             if img.HasMetaDataKey(tag):
-                img.SetMetaData(tag, img.GetMetaData(tag).strip().rstrip("\x00"))
+                img.SetMetaData(tag, dicom_text(img.GetMetaData(tag), charset))
         return img
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
@@ -375,9 +397,10 @@ def _read_dicom_series(folder: Path, series_uid: str | None, files: list | None 
                   else None)
     img = _padding_to_hu(img, [{t: reader.GetMetaData(i, t) for t in PADDING_TAGS if reader.HasMetaDataKey(i, t)}
                                for i in range(len(files))])
+    charset = reader.GetMetaData(0, CHARSET_TAG) if reader.HasMetaDataKey(0, CHARSET_TAG) else None
     for tag in KEPT_TAGS:  # kept on the image, so masks from DICOM RT objects can be checked against this CT
         if reader.HasMetaDataKey(0, tag):
-            img.SetMetaData(tag, reader.GetMetaData(0, tag).strip().rstrip("\x00"))
+            img.SetMetaData(tag, dicom_text(reader.GetMetaData(0, tag), charset))
     if len(files) > 1:
         modality = reader.GetMetaData(0, "0008|0060").strip() if reader.HasMetaDataKey(0, "0008|0060") else ""
         if modality and modality != "CT":
