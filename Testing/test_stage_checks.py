@@ -115,7 +115,8 @@ def test_unseen_and_differently_cased_ehr_levels_are_named_and_never_all_zero():
     assert (x[:, cats].sum(axis=1) == 1).all()
 
 
-def test_predict_names_unseen_ehr_levels_on_the_console_and_in_the_patients_notes(tmp_path, capsys):
+def _ehr_model(tmp_path) -> pd.DataFrame:
+    """A 12-patient EHR table (age, smoking, stage) and an EHR-only stage model trained on it in ``tmp_path / "m"``."""
     n = 12
     ids = [f"P{i:02d}" for i in range(n)]
     rng = np.random.default_rng(0)
@@ -124,6 +125,11 @@ def test_predict_names_unseen_ehr_levels_on_the_console_and_in_the_patients_note
     df.to_csv(tmp_path / "ehr.csv", index=False)
     assert _cli(["train", "--ehr", tmp_path / "ehr.csv", "--label", "stage", "--modalities", "ehr",
                  "-o", tmp_path / "m", *FAST]) == 0
+    return df
+
+
+def test_predict_names_unseen_ehr_levels_on_the_console_and_in_the_patients_notes(tmp_path, capsys):
+    df = _ehr_model(tmp_path)
     df["smoking"] = ["current", "Heavy", "Never"] * 4
     df.to_csv(tmp_path / "new.csv", index=False)
     capsys.readouterr()
@@ -181,14 +187,7 @@ def test_the_stage_panel_refuses_text_in_a_numeric_ehr_column(tmp_path):
     from lungai.errors import InputError
     from lungai.scene.stage import predict_stage_nodes
 
-    n = 12
-    ids = [f"P{i:02d}" for i in range(n)]
-    rng = np.random.default_rng(0)
-    df = pd.DataFrame({"Case ID": ids, "age": rng.integers(50, 80, n), "smoking": ["Current", "Former", "Never"] * 4,
-                       "stage": ["I", "II"] * 6})
-    df.to_csv(tmp_path / "ehr.csv", index=False)
-    assert _cli(["train", "--ehr", tmp_path / "ehr.csv", "--label", "stage", "--modalities", "ehr",
-                 "-o", tmp_path / "m", *FAST]) == 0
+    df = _ehr_model(tmp_path)
     new = df.astype({"age": object}).iloc[3:6].copy()   # 3 patients: too few numbers to refuse the column at reading
     new.loc[4, "age"] = "64,5"
     new.to_csv(tmp_path / "new.csv", index=False)
