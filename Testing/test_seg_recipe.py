@@ -399,6 +399,13 @@ def test_options_the_run_would_not_use_are_refused_before_any_work(tmp_path, cap
         assert main(["segment", str(ct), "-o", str(tmp_path / "out"), "--all-regions", where]) == 2
         err = capsys.readouterr().err
         assert "--all-regions" in err and "automatic mode" in err
+    # eval-seg --split test evaluates the whole test split with both methods: --method / --max-cases were ignored
+    for extra, named in ((["--method", "mc-dropout"], "--method"), (["--max-cases", "2"], "--max-cases"),
+                         (["--include-training-patients", "--max-cases", "1"],
+                          "--max-cases, --include-training-patients")):
+        assert main(["eval-seg", "--split", "test", "-o", str(tmp_path / "e.csv")] + extra) == 2
+        err = capsys.readouterr().err
+        assert f"{named} not used with --split test" in err and f"leave {named} out" in err, err
     assert not (tmp_path / "out").exists() and not (tmp_path / "e.csv").exists()
 
 

@@ -894,6 +894,14 @@ def run_eval(args) -> int:
         raise InputError(f"--label {args.label}: " + ("--split test takes the masks the model was trained with"
                                                        if args.split == "test" else "a tumour label is 1 or more"),
                          "leave --label out" if args.split == "test" else "give the tumour's label, e.g. --label 1")
+    if args.split == "test":        # the final report: the whole recorded test split, with both methods
+        unused = [o for o, given in (("--method", args.method), ("--max-cases", args.max_cases),
+                                     ("--include-training-patients", args.include_training_patients)) if given]
+        if unused:      # QA: accepted and ignored without a word (the report ran both methods on every test case)
+            raise InputError(f"{', '.join(unused)} not used with --split test: the final report evaluates every case "
+                             "of the model's held-out test split (never seen in training) with both methods (MC "
+                             "dropout alone for a 1-member model)",
+                             f"leave {', '.join(unused)} out (or evaluate a folder: --images / --masks without --split)")
     # both modes write <name>.report.json (the run's record; a user's file is never replaced)
     prepare_output_file(out, inputs=[args.images, args.masks], owner="eval-seg", sidecars=[out.with_suffix(".report.json")])
     model_dir = resolve_model_dir(args.model)
