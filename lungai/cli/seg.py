@@ -765,7 +765,8 @@ def run_segment(args) -> int:
         from lungai.errors import InputError
 
         # automatic and --whole mode have no growing box: the option would not be used (QA: exit 0, not a word)
-        box = "--whole: the whole image is" if args.whole else "automatic mode: the lungs' box (a small crop: all of it) is"
+        box = ("--whole: the whole image is" if args.whole else
+               "automatic mode: the lungs' box (a small crop: all of it) is")
         raise InputError(f"--no-grow keeps the first box of seed / ROI mode; without --seed-point or --roi ({box} used "
                          "as it is) there is no growing box, so it would not be used",
                          "leave --no-grow out, or give --seed-point / --roi round the tumour")
@@ -901,7 +902,8 @@ def run_eval(args) -> int:
             raise InputError(f"{', '.join(unused)} not used with --split test: the final report evaluates every case "
                              "of the model's held-out test split (never seen in training) with both methods (MC "
                              "dropout alone for a 1-member model)",
-                             f"leave {', '.join(unused)} out (or evaluate a folder: --images / --masks without --split)")
+                             f"leave {', '.join(unused)} out (or evaluate a folder: --images / --masks without "
+                             "--split)")
     # both modes write <name>.report.json (the run's record; a user's file is never replaced)
     prepare_output_file(out, inputs=[args.images, args.masks], owner="eval-seg", sidecars=[out.with_suffix(".report.json")])
     model_dir = resolve_model_dir(args.model)
