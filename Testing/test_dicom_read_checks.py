@@ -762,3 +762,21 @@ def test_a_latin1_patient_id_is_read_and_kept_as_written(tmp_path, enhanced, cha
 
     assert ct.GetMetaData(PATIENT_ID_TAG) == str(pydicom.dcmread(files[0]).PatientID) == "Müller^Zoë 7"
     assert np.array_equal(sitk.GetArrayFromImage(ct), sitk.GetArrayFromImage(_ct_image()))
+
+
+def test_a_series_uid_given_with_an_image_file_is_refused_not_ignored(tmp_path):
+    """QA: ``lungai segment lung1_image.nrrd --series UID`` (or lungs / radiomics / dose ...) read the file and ignored
+    the UID without a word - a user meaning one DICOM series got the results of another image.  A NIfTI / NRRD / MHA
+    file holds no series: refused, naming the fix; an Enhanced CT file is read when the UID is its own series'."""
+    nii = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(_ct_image(), str(nii))
+    with pytest.raises(InputError, match=r"--series 1\.2\.3: ct\.nii\.gz is an image file, not a DICOM folder") as e:
+        read_ct(nii, series_uid="1.2.3")
+    assert "leave --series out" in e.value.fix
+    read_ct(nii)
+    folder = _enhanced(tmp_path, series_uid="1.2.826.0.1.3680043.8.498.77")
+    ct_file = folder / "enhanced.dcm"
+    assert read_ct(ct_file, series_uid="1.2.826.0.1.3680043.8.498.77").GetSize()[2] > 1      # its own series
+    with pytest.raises(InputError, match=r"enhanced\.dcm is the DICOM series 1\.2\.826\.0\.1\.3680043\.8\.498\.77, "
+                                         r"not that one"):
+        read_ct(ct_file, series_uid="1.2.3")

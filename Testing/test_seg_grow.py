@@ -783,3 +783,39 @@ def test_the_box_is_not_moved_onto_a_tumour_wider_than_it():
     moved = infer.recentred_box(box, ct, target, crop, ["x+"])
     assert moved.lo[0] == 20 + 30 - 10 and moved.hi[0] - moved.lo[0] == 60       # 10 mm before the tumour's x- side
     assert moved.size == box.size
+
+
+def test_a_seed_given_in_ras_whose_mask_lies_away_gets_the_ras_hint():
+    """QA on LUNG1-002: the GTV's centre as Slicer shows it (RAS 74.5,-16.4,-18.7) read as LPS lies in the
+    mediastinum (147 HU); the mask kept a 1.1 ml region 36 mm away and the notes said only "the tumour mask does not
+    hold the seed point" - the RAS hint came only for a seed in aerated lung.  Now a seed whose mask lies away (or
+    that found nothing) is told when the same point read as RAS lies in soft tissue; not when it does not."""
+    ct, _ = _ct(20.0, centre_mm=(40.0, 20.0, 0.0), shape=(200, 200, 60))     # the tumour, at LPS (40, 20, 0)
+    arr = sitk.GetArrayFromImage(ct)
+    z, y, x = np.meshgrid(*(np.arange(n) * s - (n - 1) * s / 2 for n, s in zip(arr.shape, SPACING[::-1])),
+                          indexing="ij")
+    arr[(np.abs(x + 40) < 6) & (np.abs(y + 20) < 6) & (np.abs(z) < 6)] = -400    # the RAS seed's spot: no tumour
+    arr[(x + 40) ** 2 + (y + 45) ** 2 + z ** 2 <= 5 ** 2] = 40                      # a region 20 mm from it
+    seeded = sitk.GetImageFromArray(arr)
+    seeded.CopyInformation(ct)
+    res = infer.segment_tumour(seeded, _model(), seed_lps=(-40.0, -20.0, 0.0), grow=False)
+    assert infer.SEED_AWAY in res.info["review_reasons"]
+    (note,) = [n for n in res.info["notes"] if "does not hold the seed point" in n]
+    assert "the same point read as RAS (40.0,20.0,0.0) lies in soft tissue (40 HU)" in note, note
+    assert "were Slicer's RAS coordinates given? lungai takes LPS (negate x and y)" in note
+    # the same seed with lung at the point read as RAS: no hint
+    arr[(x - 40) ** 2 + (y - 20) ** 2 + z ** 2 <= 10 ** 2] = -850
+    plain = sitk.GetImageFromArray(arr)
+    plain.CopyInformation(ct)
+    res = infer.segment_tumour(plain, _model(), seed_lps=(-40.0, -20.0, 0.0), grow=False)
+    assert infer.SEED_AWAY in res.info["review_reasons"]
+    assert not any("RAS" in n for n in res.info["notes"]), res.info["notes"]
+    # nothing found at all at the seed (no other region in its box): the hint still comes
+    arr[(x + 40) ** 2 + (y + 45) ** 2 + z ** 2 <= 5 ** 2] = -850
+    arr[(x - 40) ** 2 + (y - 20) ** 2 + z ** 2 <= 10 ** 2] = 40
+    empty = sitk.GetImageFromArray(arr)
+    empty.CopyInformation(ct)
+    res = infer.segment_tumour(empty, _model(), seed_lps=(-40.0, -20.0, 0.0), grow=False)
+    assert res.info["n_components"] == 0
+    assert any(n.startswith("no tumour found at the seed point: the same point read as RAS (40.0,20.0,0.0)")
+               for n in res.info["notes"]), res.info["notes"]

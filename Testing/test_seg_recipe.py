@@ -399,7 +399,37 @@ def test_options_the_run_would_not_use_are_refused_before_any_work(tmp_path, cap
         assert main(["segment", str(ct), "-o", str(tmp_path / "out"), "--all-regions", where]) == 2
         err = capsys.readouterr().err
         assert "--all-regions" in err and "automatic mode" in err
+    # eval-seg --split test evaluates the whole test split with both methods: --method / --max-cases were ignored
+    for extra, named in ((["--method", "mc-dropout"], "--method"), (["--max-cases", "2"], "--max-cases"),
+                         (["--include-training-patients", "--max-cases", "1"],
+                          "--max-cases, --include-training-patients")):
+        assert main(["eval-seg", "--split", "test", "-o", str(tmp_path / "e.csv")] + extra) == 2
+        err = capsys.readouterr().err
+        assert f"{named} not used with --split test" in err and f"leave {named} out" in err, err
     assert not (tmp_path / "out").exists() and not (tmp_path / "e.csv").exists()
+
+
+def test_no_grow_without_a_box_and_series_with_an_image_file_are_refused_before_any_work(tmp_path, capsys):
+    """QA: `lungai segment CT --no-grow` (automatic or --whole mode: no growing box) and `lungai segment lung1.nrrd
+    --series UID` (a file holds no series to choose) ran, exit 0, the option ignored without a word.  Both are refused
+    before any work (no model loaded, no folder made), naming the fix; `lungai lungs --series` with a file alike."""
+    import SimpleITK as sitk
+
+    from lungai.cli import main
+
+    ct = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(sitk.Image((8, 8, 8), sitk.sitkInt16), str(ct))
+    out = str(tmp_path / "out")
+    for mode, words in (([], "automatic mode"), (["--whole"], "--whole")):
+        assert main(["segment", str(ct), "-o", out, "--no-grow"] + mode) == 2
+        err = capsys.readouterr().err
+        assert "--no-grow keeps the first box of seed / ROI mode" in err and words in err, err
+        assert "leave --no-grow out, or give --seed-point / --roi" in err
+    for cmd in (["segment", str(ct), "-o", out, "--seed-point=1,2,3"], ["lungs", str(ct), "-o", out + ".nii.gz"]):
+        assert main(cmd + ["--series", "1.2.3"]) == 2
+        err = capsys.readouterr().err
+        assert "--series 1.2.3: ct.nii.gz is an image file, not a DICOM folder" in err, err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.nii.gz").exists()
 
 
 def test_mc_passes_given_to_a_run_of_the_ensemble_are_noted_as_unused(tmp_path):

@@ -51,15 +51,18 @@ def accept_negative_coordinates(parser: argparse.ArgumentParser) -> None:
     parser._negative_number_matcher = re.compile(r"^-\d*\.?\d+(,-?\d*\.?\d+)*$")
 
 
-def check_input_exists(path, what: str = "CT") -> None:
+def check_input_exists(path, what: str = "CT", series: str | None = None) -> None:
     """Refuse an input path that does not exist before any work, and before the command's progress bar is drawn (QA:
-    ``lungai lungs missing.nii.gz`` drew ``lungs: 0%| 0/7`` above the error)."""
+    ``lungai lungs missing.nii.gz`` drew ``lungs: 0%| 0/7`` above the error); with ``series`` (``--series``), also
+    one that holds no such series to choose (:func:`lungai.io.read.check_series_option`: an image file)."""
     from pathlib import Path
 
     from lungai.errors import InputError
+    from lungai.io.read import check_series_option
 
     if not Path(path).exists():
         raise InputError(f"{what} {path} does not exist", "check the path (and that the drive is mounted)")
+    check_series_option(path, series)
 
 
 # what a second --seed-point / --roi is told (segment, demo)

@@ -30,7 +30,7 @@ def run(args) -> int:
     from lungai.cli import check_input_exists
 
     check_image_name(args.output)       # the arguments first (as segment), before reading and segmenting
-    check_input_exists(args.ct)         # before the progress bar and any work
+    check_input_exists(args.ct, series=args.series)     # before the progress bar and any work
     dicom = reads_dicom_ct(args.ct) and not args.no_dicom   # the series read_ct reads (in CT/ too)
     skipped = dicom and multiframe_ct(args.ct, args.series)   # no SEG / RTSTRUCT of it: said, not failed at the end
     dicom = dicom and not skipped

@@ -761,6 +761,15 @@ def run_segment(args) -> int:
                          f"{'--seed-point' if args.seed_point else '--roi'} only the tumour "
                          f"{'at the seed' if args.seed_point else 'in the box'} is segmented, so it would not be used",
                          "leave --all-regions out (or leave out the seed point / ROI for automatic mode)")
+    if args.no_grow and not (args.seed_point or args.roi):
+        from lungai.errors import InputError
+
+        # automatic and --whole mode have no growing box: the option would not be used (QA: exit 0, not a word)
+        box = ("--whole: the whole image is" if args.whole else
+               "automatic mode: the lungs' box (a small crop: all of it) is")
+        raise InputError(f"--no-grow keeps the first box of seed / ROI mode; without --seed-point or --roi ({box} used "
+                         "as it is) there is no growing box, so it would not be used",
+                         "leave --no-grow out, or give --seed-point / --roi round the tumour")
     out = Path(args.output)
     seed_pt = _floats(args.seed_point, 3, "--seed-point") if args.seed_point else None
     roi = _floats(args.roi, 6, "--roi") if args.roi else None
@@ -774,7 +783,7 @@ def run_segment(args) -> int:
     check_model_folder(model_dir, args.method)      # an argument: checked (no weights) before the CT, as --roi is
     from lungai.cli import check_input_exists
 
-    check_input_exists(args.ct)         # before loading the model, the progress bar and any work
+    check_input_exists(args.ct, series=args.series)     # before loading the model, the progress bar and any work
     from lungai.dicom.reference import reads_dicom_ct
 
     from lungai.io.outputs import claimed_output_folder, prepare_output_folder
@@ -886,6 +895,15 @@ def run_eval(args) -> int:
         raise InputError(f"--label {args.label}: " + ("--split test takes the masks the model was trained with"
                                                        if args.split == "test" else "a tumour label is 1 or more"),
                          "leave --label out" if args.split == "test" else "give the tumour's label, e.g. --label 1")
+    if args.split == "test":        # the final report: the whole recorded test split, with both methods
+        unused = [o for o, given in (("--method", args.method), ("--max-cases", args.max_cases),
+                                     ("--include-training-patients", args.include_training_patients)) if given]
+        if unused:      # QA: accepted and ignored without a word (the report ran both methods on every test case)
+            raise InputError(f"{', '.join(unused)} not used with --split test: the final report evaluates every case "
+                             "of the model's held-out test split (never seen in training) with both methods (MC "
+                             "dropout alone for a 1-member model)",
+                             f"leave {', '.join(unused)} out (or evaluate a folder: --images / --masks without "
+                             "--split)")
     # both modes write <name>.report.json (the run's record; a user's file is never replaced)
     prepare_output_file(out, inputs=[args.images, args.masks], owner="eval-seg", sidecars=[out.with_suffix(".report.json")])
     model_dir = resolve_model_dir(args.model)

@@ -129,6 +129,30 @@ def dicomdir_folder(path) -> Path:
     return p.parent if p.is_file() and p.name.upper() == "DICOMDIR" else p
 
 
+def check_series_option(path, series_uid: str | None) -> None:
+    """Refuse a ``--series`` UID that cannot choose the series read at ``path``: an image file (NIfTI, NRRD, MHA) holds
+    no DICOM series, and a DICOM file (an Enhanced CT) holds one, whose SeriesInstanceUID must be the one given.  A
+    folder (or DICOMDIR) is left to :func:`dicom_series_files`, which chooses the series there.  QA: ``lungai segment
+    ct.nrrd --series UID`` segmented the file, the UID ignored without a word (a user meaning the DICOM series of
+    another scan got results of the wrong image)."""
+    if series_uid is None:
+        return
+    p = dicomdir_folder(path)
+    if p.is_dir() or not p.exists():
+        return
+    from lungai.dicom.reference import read_ct_header
+
+    ds = read_ct_header(p)
+    if ds is None:
+        raise InputError(f"--series {series_uid}: {p.name} is an image file, not a DICOM folder: it holds no series "
+                         "to choose", "leave --series out to use this file, or give the DICOM folder holding that "
+                                      "series")
+    own = str(getattr(ds, "SeriesInstanceUID", "") or "").strip()
+    if own and own != series_uid.strip():
+        raise InputError(f"--series {series_uid}: {p.name} is the DICOM series {own}, not that one",
+                         "leave --series out to use this file, or give the DICOM folder / file of that series")
+
+
 def _gdcm_series(folder: Path) -> list[str]:
     warnings = sitk.ProcessObject.GetGlobalWarningDisplay()
     sitk.ProcessObject.SetGlobalWarningDisplay(False)   # ITK's "No Series were found": our errors say it
@@ -759,6 +783,7 @@ def read_image(path: str | Path, series_uid: str | None = None) -> sitk.Image:
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p} does not exist", "check the path (and that the drive is mounted)")
+    check_series_option(p, series_uid)
     p = dicomdir_folder(p)
     if p.is_dir():
         img = _read_dicom_series(p, series_uid)

@@ -834,10 +834,14 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     seed_mm = seed_distance_mm(binary, seed_idx, ct.GetSpacing()[::-1])
     seed_away = seed_mm is not None and seed_mm > SEED_REACH_MM
     growth = describe_written_mask(growth, binary, ct.GetSpacing(), seed_mm)     # the passes measured the target
+    # a seed point that found no tumour at it: was it given in Slicer's RAS? (a seed in aerated lung: said above)
+    ras = pp.ras_seed_hint(ct, seed_lps) if (seed_away or not n_comp) and not aerated else None
     if seed_away:
         notes.append(f"the tumour mask does not hold the seed point: its nearest voxel is {seed_mm:.0f} mm from it, so "
                      "it is most likely not the tumour you clicked (the model found little or nothing there) - check "
-                     "it, or draw an ROI box round the tumour")
+                     "it, or draw an ROI box round the tumour" + (f"; {ras}" if ras else ""))
+    elif ras:
+        notes.append(f"no tumour found at the seed point: {ras}")
     if cut:
         on = [f for f in cut if f in on_edge]
         gaps = edge_gaps_mm(binary, ct.GetSpacing(), near_edge)

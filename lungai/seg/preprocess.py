@@ -435,6 +435,29 @@ def _fmt_point(p) -> str:
     return ",".join(f"{float(v):.1f}" for v in p)
 
 
+def _ras_question(shown: str, hu: float) -> str:
+    """The RAS <-> LPS hint: ``shown`` (the same point / box read as RAS) lies in soft tissue of ``hu`` HU."""
+    return (f"{shown} lies in soft tissue ({hu:.0f} HU): were Slicer's RAS coordinates given? lungai takes LPS "
+            "(negate x and y)")
+
+
+def ras_seed_hint(ct: sitk.Image, seed_lps):
+    """The RAS <-> LPS hint for a seed point whose mask lies away from it (or that found no tumour): the same point
+    with x and y negated lies in the CT, in soft tissue (median above :data:`SOFT_TISSUE_HU`) and more than
+    :data:`SURROUND_MM` from the seed (a seed near the LPS origin reads nearly alike both ways); None otherwise.  QA:
+    LUNG1-002's GTV centre given as Slicer shows it (RAS 74.5,-16.4,-18.7: mediastinum, 147 HU, as LPS) got only
+    "the tumour mask does not hold the seed point"; the seed in aerated lung has it in :func:`aerated_seed_note`."""
+    if seed_lps is None:
+        return None
+    flipped = [-float(seed_lps[0]), -float(seed_lps[1]), float(seed_lps[2])]
+    if np.hypot(2 * flipped[0], 2 * flipped[1]) <= SURROUND_MM:
+        return None
+    other = median_hu_near(ct, flipped)
+    if other is None or other <= SOFT_TISSUE_HU:
+        return None
+    return _ras_question(f"the same point read as RAS ({_fmt_point(flipped)})", other)
+
+
 def aerated_seed_note(ct: sitk.Image, seed_lps=None, roi_lps=None):
     """A note when the seed point or the ROI lies in aerated lung (see :data:`AERATED_HU`), naming the RAS <-> LPS
     mix-up when the same point / box with x and y negated lies in soft tissue; None otherwise (also without a seed
@@ -462,8 +485,7 @@ def aerated_seed_note(ct: sitk.Image, seed_lps=None, roi_lps=None):
             return None
     note = f"{what} in aerated lung ({hu:.0f} HU), not on a tumour"
     if ras:
-        return (f"{note}; {shown} lies in soft tissue ({other:.0f} HU): were Slicer's RAS coordinates given? "
-                "lungai takes LPS (negate x and y)")
+        return f"{note}; {_ras_question(shown, other)}"
     return note + ": check the seed / ROI (LPS mm)"
 
 
