@@ -1710,3 +1710,27 @@ def test_a_rerun_writes_the_same_seg_and_parametric_map_but_for_their_creation_t
         a, b = elements(write(tmp_path / f"a.{kind}.dcm")), elements(write(tmp_path / f"b.{kind}.dcm"))
         assert any("DimensionOrganizationUID" in k for k in a), kind
         assert {k for k in a if a[k] != b.get(k)} == set() and a.keys() == b.keys(), kind
+
+
+def test_seg_of_the_left_lung_alone_is_read_as_the_left_lung(p1, tmp_path):
+    """QA: a DICOM SEG holding only the left lung ('Lung-Left', a clinic's SEG of one structure) given as --lungs became
+    label 1 of the lung label map, the right lung: radiomics --lungs wrote LUNG1-003's left lung (1722 ml) as
+    right_lung, and dose-features warned "the lung map holds only the right lung".  It is label 2 now; a SEG of the
+    right lung alone, or of one segment of both lungs, stays label 1."""
+    from lungai.dicom.masks import mask_input
+    from lungai.dicom.seg import write_seg
+    from lungai.lungs.check import lung_map_notes
+
+    st, ct = p1
+    ref = ct_reference(st["ct"], image=ct)
+    left, right = array(st["masks"]["Lung_L"]) > 0, array(st["masks"]["Lung_R"]) > 0
+    seg = write_seg({"Lung-Left": st["masks"]["Lung_L"]}, ref, tmp_path / "left.seg.dcm")
+    got = array(mask_input(str(seg), ct, what="lungs", lungs=True))
+    assert set(np.unique(got)) == {0, 2} and np.array_equal(got == 2, left)
+    assert any("only the left lung (label 2)" in n for n in lung_map_notes(mask_input(str(seg), ct, lungs=True)))
+    seg = write_seg({"Lung-Right": st["masks"]["Lung_R"]}, ref, tmp_path / "right.seg.dcm")
+    got = array(mask_input(str(seg), ct, what="lungs", lungs=True))
+    assert set(np.unique(got)) == {0, 1} and np.array_equal(got == 1, right)
+    both = sitk.Cast((st["masks"]["Lung_L"] > 0) | (st["masks"]["Lung_R"] > 0), sitk.sitkUInt8)
+    seg = write_seg({"Lungs": both}, ref, tmp_path / "both.seg.dcm")
+    assert np.array_equal(array(mask_input(str(seg), ct, what="lungs", lungs=True)) == 1, left | right)

@@ -1321,3 +1321,41 @@ def test_two_lungs_options_are_refused_not_the_last_one_taken(cmd, required, tmp
     err = capsys.readouterr().err
     assert "argument --lungs: given more than once" in err and "one mask holding both lungs" in err, err
     assert not out.exists()
+
+
+def test_one_lung_mask_of_another_label_value_is_warned(small_phantom, tmp_path, capsys):
+    """QA: a mask of one lung with label 255 (dcmrtstruct2nii writes each structure so: mask_Lung-Left.nii.gz) given
+    as dose-features --lungs was read as a binary lung mask and gave the MLD / V20 of that one lung without a word
+    (LUNG1-003's left lung: MLD 10.20 Gy instead of 5.65 Gy for both lungs); label 1 / 2 were warned.  It is one lung
+    when it spans less than both lungs' width (lungai.lungs.check.lung_map_notes), warned as such."""
+    from lungai.cli import main
+    from lungai.lungs.check import lung_map_notes
+    from lungai.synthetic import labels as L
+
+    arr = sitk.GetArrayFromImage(small_phantom.labels)
+    lungs = L.lung_truth(arr, "right")
+    big = (4.0, 4.0, 15.0)   # the phantom's lungs at an adult's size
+
+    def image(a):
+        im = sitk.GetImageFromArray(a.astype(np.uint8))
+        im.CopyInformation(small_phantom.ct)
+        im.SetSpacing(big)
+        return im
+
+    left_255 = image(np.where(lungs["left"], 255, 0))
+    notes = lung_map_notes(left_255)
+    assert len(notes) == 1 and "holds one label (255)" in notes[0] and "of one lung, not of both" in notes[0]
+    assert lung_map_notes(image(np.where(lungs["left"] | lungs["right"], 255, 0))) == []   # both lungs: no note
+    assert lung_map_notes(left_255, label_map=False) == []                                  # an RTSTRUCT structure
+    # dose-features says it on the terminal (the metrics are still written)
+    ct = sitk.Image(small_phantom.ct)
+    ct.SetSpacing(big)
+    paths = {k: tmp_path / f"{k}.nii.gz" for k in ("ct", "lungs", "dose")}
+    sitk.WriteImage(ct, str(paths["ct"]))
+    sitk.WriteImage(left_255, str(paths["lungs"]))
+    dose = sitk.GetImageFromArray(np.full(arr.shape, 20.0, np.float32))
+    dose.CopyInformation(ct)
+    sitk.WriteImage(dose, str(paths["dose"]))
+    assert main(["dose-features", "--dose", str(paths["dose"]), "--ct", str(paths["ct"]), "--lungs",
+                 str(paths["lungs"]), "-o", str(tmp_path / "dose.csv")]) == 0
+    assert "warning: the lung mask holds one label (255)" in capsys.readouterr().out

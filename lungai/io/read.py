@@ -983,6 +983,19 @@ def _read_dicom_mask(p: Path, modality: str, reference: sitk.Image | None, selec
 
     segments = read_seg(p, reference)
     names = {} if names is None else names
+    if lungs and not chosen and len(segments) == 1:
+        from lungai.dicom.roles import structure_role
+
+        (label, mask), = segments.items()
+        if structure_role(label, mapping) == "lung_left":
+            # a SEG of the left lung alone is the left lung of the lung label map (2), never the right (1): before,
+            # the one segment became label 1, so radiomics --lungs wrote the left lung as right_lung (QA: LUNG1-003's
+            # Lung-Left, 1722 ml, as right_lung) and dose-features warned "only the right lung"
+            left = (sitk.GetArrayViewFromImage(mask) > 0).astype(np.uint8) * 2
+            img = sitk.GetImageFromArray(left)
+            img.CopyInformation(reference)
+            names[2] = label
+            return img
     if select is not None and (chosen or len(segments) > 1):
         mask, used = select_segments(segments, select, mapping, lungs, source=p.name)
         if not lungs:       # one 0/1 mask of the segment(s) chosen

@@ -9,6 +9,9 @@ V20 ...; ``lungai dose-features``, ``lungai cohort``, the Slicer panel's lung lo
   mask of both lungs (any label > 0 is lung; real lungs often touch, so the two lungs may be one connected region):
   it is judged from the anatomy - it counts as one lung only when it spans less than ``ONE_LUNG_MAX_WIDTH_MM``
   across the patient (right-left: one adult lung 130-150 mm, both lungs about 270 mm on the project's real CTs);
+  a mask of one label of another value (255: dcmrtstruct2nii's mask of one structure, which ``dose-features --lungs``
+  reads as a binary mask) is judged by the same width (QA: LUNG1-003's left lung as a 255 mask gave MLD 10.20 Gy
+  instead of the lungs' 5.65 Gy without a word);
 - the lungs' total volume below ``MIN_LUNGS_ML``: an adult's lungs on a planning CT hold about 2.5-6 L (the real CTs
   of this project 2.9-4.0 L, one lung 1.1-2.4 L), so less than 1 L is a lung map cut by the scan or by its maker, or
   not a lung map at all; one lung segment below ``MIN_LUNG_ML`` (half of it) or with a mean above
@@ -31,6 +34,10 @@ ONE_LUNG_MAX_WIDTH_MM = 200.0
 ONE_LABEL_NOTE = ("the lung map holds only the {have} lung (label {value}), no {missing} lung (label {other}): lung "
                   "volumes and dose metrics (MLD, V20 ...) are of one lung, not of both; if the CT shows one lung "
                   "only, its right/left label may be wrong")
+ONE_LUNG_MASK_NOTE = ("the lung mask holds one label ({value}) spanning {width:.0f} mm right-left, less than the "
+                      "{limit:.0f} mm of both lungs (one adult lung is 130-150 mm wide): it is one lung, so lung "
+                      "volumes and dose metrics (MLD, V20 ...) are of one lung, not of both; give a mask of both lungs "
+                      "(join the right and left lung masks into one, e.g. a label map 1 = right, 2 = left)")
 SMALL_NOTE = ("the lungs total {ml:.0f} ml, less than {limit:.0f} ml (an adult's lungs hold about 2.5-6 L): the lung "
               "map is incomplete (cut by the scan or to a part), so lung volumes and dose metrics (MLD, V20 ...) are not "
               "those of the whole lungs")
@@ -50,6 +57,12 @@ def lung_map_notes(lungs: sitk.Image, check_volume: bool = True, label_map: bool
         if not one_label_is_both_lungs(lungs):
             notes.append(ONE_LABEL_NOTE.format(have="right" if value == 1 else "left", value=value,
                                                missing="left" if value == 1 else "right", other=3 - value))
+    elif label_map and len(present) == 1:
+        # one label of another value (255: dcmrtstruct2nii's per-structure mask, read by dose-features as a binary
+        # mask): one lung when narrower than both lungs (a mask as wide as both is read as both lungs)
+        width = _width_mm(lungs, arr)
+        if width < ONE_LUNG_MAX_WIDTH_MM:
+            notes.append(ONE_LUNG_MASK_NOTE.format(value=present.pop(), width=width, limit=ONE_LUNG_MAX_WIDTH_MM))
     total = float(np.count_nonzero(arr)) * ml
     if check_volume and 0 < total < MIN_LUNGS_ML:
         notes.append(SMALL_NOTE.format(ml=total, limit=MIN_LUNGS_ML))
