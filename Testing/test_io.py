@@ -896,3 +896,19 @@ def test_a_signed_8_bit_mask_with_wrapped_labels_is_said_to_wrap(tmp_path):
     arr[3, 3, 3] = -1
     with pytest.raises(InputError, match="image rather than a label map"):                 # not int8: as before
         read_mask(write_image(sitk.GetImageFromArray(arr), tmp_path / "mask_i16.nrrd"))
+
+
+def test_a_step_that_changes_partway_is_named_by_its_runs_not_a_median_step():
+    """An RTDOSE / CT of 2.5 mm frames then 5 mm frames (half the steps each): the error named "3.750 mm mostly", a
+    step the series does not have; now the runs of each step."""
+    from lungai.io.validate import check_slice_positions
+
+    z = np.concatenate([np.arange(60) * 2.5, 147.5 + np.arange(1, 60) * 5.0])
+    with pytest.raises(InputError) as err:
+        check_slice_positions(z, "RD.dcm")
+    text = str(err.value)
+    assert "3.750" not in text
+    assert "2.500 mm from z = 0.00 to 147.50 mm" in text and "5.000 mm from z = 147.50 to 442.50 mm" in text
+    # one odd step among equal ones keeps the "mostly" wording
+    with pytest.raises(InputError, match=r"not equally spaced \(2.500 mm mostly, but 4.000 mm"):
+        check_slice_positions(np.concatenate([np.arange(10) * 2.5, [26.5]]), "RD.dcm")

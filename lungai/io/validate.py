@@ -317,6 +317,18 @@ def slice_offsets(positions, orientation) -> tuple[np.ndarray, str]:
     return offsets, ("z" if axial else "position along the slice normal")
 
 
+def step_runs(z, tol: float) -> list[tuple[float, float, float]]:
+    """The runs of one step in sorted positions ``z``: (step, first position, last position) for each stretch whose
+    steps differ from its first by at most ``tol``."""
+    runs: list[list[float]] = []
+    for a, b in zip(z[:-1], z[1:]):
+        if runs and abs((b - a) - runs[-1][0]) <= tol:
+            runs[-1][2] = float(b)
+        else:
+            runs.append([float(b - a), float(a), float(b)])
+    return [tuple(r) for r in runs]
+
+
 def check_slice_positions(offsets, source: str, axis: str = "z",
                           fix: str = "re-export the full series (every slice) from the PACS or planning system") -> float:
     """The slices of one series (``offsets``: positions along the slice normal in mm, any order)
@@ -348,6 +360,14 @@ def check_slice_positions(offsets, source: str, axis: str = "z",
         raise InputError(f"{source}: {missing} slice(s) missing - no slice {where}"
                          f"{' ...' if len(gaps) > _LISTED else ''} (slice spacing {spacing:.2f} mm elsewhere)",
                          f"{fix}; a series acquired with varying slice spacing must be resampled to one spacing first")
+    if not np.any(np.abs(steps - spacing) <= tol):
+        # no step is the median (a series whose step changes partway, half the steps each): its runs, not "X mostly"
+        # (QA: an RTDOSE of 2.5 mm then 5 mm frames was told "3.750 mm mostly", a step it does not have)
+        runs = step_runs(z, tol)
+        where = "; ".join(f"{step:.3f} mm from {axis} = {a:.2f} to {b:.2f} mm" for step, a, b in runs[:_LISTED])
+        raise InputError(f"{source}: the slices are not equally spaced (the step changes: {where}"
+                         f"{' ...' if len(runs) > _LISTED else ''})",
+                         f"{fix}; a series with varying slice spacing must be resampled to one spacing first")
     where = "; ".join(f"{steps[i]:.3f} mm between {axis} = {z[i]:.2f} and {z[i + 1]:.2f} mm" for i, _ in odd[:_LISTED])
     raise InputError(f"{source}: the slices are not equally spaced ({spacing:.3f} mm mostly, but {where}"
                      f"{' ...' if len(odd) > _LISTED else ''})",
