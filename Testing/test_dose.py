@@ -312,8 +312,13 @@ def test_several_rtdoses_beams_of_one_plan_summed_else_refused(tmp_path):
     assert files == [plan] and "plan dose plan.dcm used" in note
     other = with_summation_type(src, tmp_path / "other_beam.dcm", "BEAM", plan="1.2.3.2", factor=0.5)
     plan2 = with_summation_type(src, tmp_path / "plan2.dcm", "PLAN", plan="1.2.3.2")
-    fraction = with_summation_type(src, tmp_path / "fx.dcm", "FRACTION", plan="1.2.3.1")
-    for group in ([beams[0], other], [plan, plan2], [plan, fraction], [plan, other]):
+    fraction = with_summation_type(src, tmp_path / "fx.dcm", "FRACTION", plan="1.2.3.1", factor=1 / 30)
+    # a plan dose beside the dose of one of its fractions (a planning system's export of both): the plan dose (QA:
+    # refused as ambiguous, the patient failed)
+    files, note = plan_dose_files([fraction, plan])
+    assert files == [plan] and "plan dose plan.dcm used; the FRACTION doses of the same plan (fx.dcm) left out" in note
+    fraction2 = with_summation_type(src, tmp_path / "fx2.dcm", "FRACTION", plan="1.2.3.2", factor=1 / 30)
+    for group in ([beams[0], other], [plan, plan2], [plan, fraction2], [plan, other], [fraction, beams[0]]):
         with pytest.raises(InputError, match="RTDOSEs share this CT's frame of reference") as err:
             plan_dose_files(group)
         assert all(p.name in err.value.problem for p in group) and "keep only the plan dose" in err.value.fix

@@ -171,6 +171,7 @@ def _frame_offsets(ds, n_frames: int) -> np.ndarray:
 # of it; RECORD (a delivered-dose record) may be a part too; BRACHY is not an external-beam lung dose.
 TOTAL_DOSE_TYPES = ("PLAN", "MULTI_PLAN")
 BEAM = "BEAM"
+FRACTION = "FRACTION"
 
 
 REEXPORT_FIX = "re-export the RTDOSE from the planning system"
@@ -356,7 +357,8 @@ def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None,
       what was checked of the beams (the provenance of the sum); ``where``: what was searched for ``rtplans``
       when it is not the whole export (the --dose folder), as the note says it;
     - one series split into single-frame RTDOSE files (one per slice): refused (export one multi-frame RTDOSE);
-    - one PLAN / MULTI_PLAN dose and BEAM doses of that same plan: the plan dose;
+    - one PLAN / MULTI_PLAN dose and BEAM or FRACTION doses of that same plan (the same referenced RT plan):
+      the plan dose;
     - one MULTI_PLAN dose (a plan sum) and PLAN / BEAM doses of plans it references: the plan sum
       (:func:`_plan_sum`);
     - anything else (several plans, fractions, beams of different plans or grids) is ambiguous: InputError.
@@ -770,11 +772,14 @@ def _choose_plan_dose(paths: list[Path], headers: list, name=lambda p: p.name, r
         why = "different plans" if len(set(plans)) > 1 else "different dose grids"
     else:
         totals = [i for i, k in enumerate(kinds) if k in TOTAL_DOSE_TYPES]
-        beams = [i for i, k in enumerate(kinds) if k == BEAM]
-        if (len(totals) == 1 and len(totals) + len(beams) == len(paths) and plans[totals[0]]
-                and all(plans[i] == plans[totals[0]] for i in beams)):
-            return [paths[totals[0]]], (f"plan dose {name(paths[totals[0]])} used; the BEAM doses of the same plan "
-                                        f"({_listed([name(paths[i]) for i in beams])}) left out")
+        # the plan's parts: its beams' doses, or the dose of one of its fractions (a planning system's export of
+        # the plan dose and the fraction dose; QA: refused as ambiguous, the patient failed)
+        parts = [i for i, k in enumerate(kinds) if k in (BEAM, FRACTION)]
+        if (len(totals) == 1 and len(totals) + len(parts) == len(paths) and plans[totals[0]]
+                and all(plans[i] == plans[totals[0]] for i in parts)):
+            return [paths[totals[0]]], (f"plan dose {name(paths[totals[0]])} used; the "
+                                        f"{'/'.join(sorted({kinds[i] for i in parts}))} doses of the same plan "
+                                        f"({_listed([name(paths[i]) for i in parts])}) left out")
         plan_sum = _plan_sum(kinds, plans)
         if plan_sum is not None:
             parts = [i for i in range(len(paths)) if i != plan_sum]
