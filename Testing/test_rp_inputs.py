@@ -663,3 +663,28 @@ def test_role_file_names_the_id_and_a_feature_in_another_case(tmp_path, table):
     (tmp_path / "two.csv").write_text("column,role\ncase id,id\n", encoding="utf-8")
     with pytest.raises(InputError, match="2 columns.*'CASE ID'"):        # two spellings of it: refused, named
         infer_roles(t.assign(**{"CASE ID": t["Case ID"]}), "rp_grade2", tmp_path / "two.csv")
+
+
+def test_numbers_written_with_a_decimal_comma_are_refused_not_made_categories(tmp_path, table):
+    """QA (mm55): a spreadsheet in a decimal-comma locale saved as a comma-separated CSV quotes its numbers ("2,35").
+    A column written so in every row was a category per value (dose per fraction '1,8' / '2,0' / '2,75': one-hot,
+    no order, nothing said but the type line) or refused as "free text, dates or identifiers" with the fix "declare it
+    categorical" (FEV1 '2,35'). Both are refused as numbers with a decimal comma, naming values, lines and the fix."""
+    from lungai.io.tables import DECIMAL_COMMA_FIX
+
+    table = table.copy()
+    table["clin_dose_per_fraction_gy"] = ["1,8", "2,0", "2,75"] * 20
+    with pytest.raises(InputError, match=r"'clin_dose_per_fraction_gy' \(numeric\) has value\(s\) \['1,8', '2,0', "
+                                         r"'2,75'\] written with a decimal comma \(type 1.8: a decimal point") as err:
+        train_rp(table, "rp_grade2", tmp_path / "m1", fast=True, models=("lr",))
+    assert DECIMAL_COMMA_FIX in err.value.fix and not (tmp_path / "m1").exists()
+    table["clin_dose_per_fraction_gy"] = ["1.8", "2.0", "2.75"] * 20
+    table["clin_fev1_l"] = [f"{1.5 + k / 50:.2f}".replace(".", ",") for k in range(60)]     # 60 different values
+    roles = infer_roles(table, "rp_grade2")
+    assert roles.type_of("clin_dose_per_fraction_gy") == roles.type_of("clin_fev1_l") == "numeric"
+    with pytest.raises(InputError, match=r"'clin_fev1_l' \(numeric\) .*'1,50'.* written with a decimal comma"):
+        numeric_features(table, roles, ["clin_fev1_l"])
+    table["clin_fev1_l"] = table["clin_fev1_l"].str.replace(",", ".")
+    assert numeric_features(table, infer_roles(table, "rp_grade2"), ["clin_fev1_l"])["clin_fev1_l"].iloc[1] == 1.52
+    table["clin_code_cat"] = ["1,2", "2,3"] * 30          # declared categorical: codes, kept as they are
+    assert infer_roles(table, "rp_grade2").type_of("clin_code_cat") == "categorical"

@@ -271,3 +271,34 @@ def test_unreadable_ehr_tables_say_how_to_fix(tmp_path):
     (tmp_path / "dir.csv").mkdir()
     with pytest.raises(InputError, match="is a folder, not a CSV file"):
         load_ehr(tmp_path / "dir.csv")
+
+
+def test_numbers_written_with_a_decimal_comma_are_refused_not_made_categories(tmp_path):
+    """QA (mm55): an EHR table saved by a spreadsheet in a decimal-comma locale with ',' as the separator quotes its
+    numbers ("2,35"). cv / train made such a column categories (<= 20 values: dose per fraction '1,8' / '2,0') or left
+    it out as "date or free text?" (FEV1, 40 values) - its numbers lost, a note at most. Now refused naming column,
+    value, patient and CSV line with the decimal point; a --drop'ped column is not checked; predict keeps its rule
+    (the model's numeric column: that patient not computed)."""
+    from lungai.io.tables import DECIMAL_COMMA_FIX
+
+    n = 40
+    ids = [f"P{i:02d}" for i in range(n)]
+    ehr = pd.DataFrame({"Case ID": ids, "age": [str(50 + i) for i in range(n)],
+                        "dose_per_fraction": ["1,8", "2,0", "2,75", "3,0"] * (n // 4),
+                        "fev1": [f"{1.5 + i / 40:.3f}".replace(".", ",")[:4] for i in range(n)],
+                        "stage": ["A", "B"] * (n // 2)})
+    ehr.to_csv(tmp_path / "ehr.csv", index=False)
+    with pytest.raises(InputError, match=r"'dose_per_fraction' = '1,8' \(type 1.8: a decimal point, not a comma\) "
+                                         r"for patient P00 \(CSV line 2\)") as err:
+        load_cohort(tmp_path / "ehr.csv", label="stage")
+    assert "'fev1' = '1,50'" in str(err.value) and err.value.fix.startswith(DECIMAL_COMMA_FIX)
+    c = load_cohort(tmp_path / "ehr.csv", label="stage", drop_columns=["dose_per_fraction", "fev1"])
+    assert list(c.ehr.columns) == ["age"]
+    ehr["dose_per_fraction"] = ehr["dose_per_fraction"].str.replace(",", ".")
+    ehr["fev1"] = ehr["fev1"].str.replace(",", ".")
+    ehr.to_csv(tmp_path / "ehr.csv", index=False)
+    enc = EHREncoder().fit(load_cohort(tmp_path / "ehr.csv", label="stage").ehr)
+    assert sorted(enc.numeric) == ["age", "dose_per_fraction", "fev1"] and not enc.left_out
+    ehr["dose_per_fraction"] = ehr["dose_per_fraction"].str.replace(".", ",")
+    ehr.drop(columns="stage").to_csv(tmp_path / "new.csv", index=False)
+    load_cohort(tmp_path / "new.csv", require_label=False)       # predict: the model's types decide (per patient)

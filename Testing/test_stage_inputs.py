@@ -736,3 +736,42 @@ def test_ehr_values_differing_only_in_case_are_one_category(tmp_path):
         ehr = load_ehr(tmp_path / "ehr.csv")
     assert sorted(set(ehr["smoking"])) == ["Current", "Former", "Never"]
     assert EHREncoder().fit(ehr).levels()["smoking"] == ["Current", "Former", "Never"]
+
+
+def test_an_rna_matrix_on_another_scale_than_the_training_one_is_refused_or_its_patients_named(tmp_path, capsys):
+    """QA (mm55, NSCLC-Radiogenomics): a model trained on df_zscore.csv (per-gene z-scores) given the same profiles
+    as log2-like values (x 1.5 + 7) predicted one class with p ~ 1 for 74 % of the patients, without a word
+    (the values were z-scored with the training mean / SD: every gene 7 SDs high).  A matrix whose typical gene lies
+    more than OFF_SCALE_Z training SDs from its training mean for most patients is refused (predict, validate);
+    a few such patients are named in a warning; data on the training scale says nothing."""
+    from lungai.fusion.model_io import OFF_SCALE_Z
+
+    ids = _ehr(tmp_path)
+    data = ["--ehr", tmp_path / "ehr.csv", "--label", "stage"]
+    rna = _rna(tmp_path, ids)
+    assert _cli(["train", *data, "--rna", rna, "-o", tmp_path / "m", *FAST]) == 0
+    capsys.readouterr()
+    log2 = _rna(tmp_path, ids, "log2.csv", edit=lambda m: m.__imul__(1.5).__iadd__(7))
+    for command, out in (("predict", []), ("validate", ["--include-training-patients"])):
+        assert _cli([command, "--model", tmp_path / "m", "--ehr", tmp_path / "ehr.csv", "--rna", log2,
+                     "-o", tmp_path / f"{command}_log2", *out]) == 2
+        err = capsys.readouterr().err
+        assert "the RNA matrix is not on the scale of the model's training data: for 12 of 12 patients" in err
+        assert f"more than {OFF_SCALE_Z:g} training SDs" in err and "normalised as the training matrix" in err
+        assert not (tmp_path / f"{command}_log2").exists()
+    one = _rna(tmp_path, ids, "one.csv", edit=lambda m: m.loc.__setitem__("P04", m.loc["P04"] + 8))
+    assert _cli(["predict", "--model", tmp_path / "m", "--ehr", tmp_path / "ehr.csv", "--rna", one,
+                 "-o", tmp_path / "p1"]) == 0
+    err = capsys.readouterr().err
+    assert "1 patient(s) have RNA values on another scale than the model's training data" in err
+    assert "P04" in err.split("another scale")[1] and "P05" not in err.split("another scale")[1]
+    assert _cli(["predict", "--model", tmp_path / "m", "--ehr", tmp_path / "ehr.csv", "--rna", rna,
+                 "-o", tmp_path / "p"]) == 0
+    assert "scale" not in capsys.readouterr().err
+    from lungai.fusion import model_io
+    from lungai.fusion.data import load_rna
+
+    pipe = model_io.load(tmp_path / "m")[0]            # the Slicer panel's one patient (lungai.scene.stage)
+    with pytest.raises(InputError, match="for 1 of 1 patients"):
+        model_io.rna_gene_check(pipe, load_rna(one, ids=ids).loc[["P04"]])
+    assert model_io.rna_gene_check(pipe, load_rna(one, ids=ids).loc[["P05"]])["off_scale"] == {}

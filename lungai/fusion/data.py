@@ -183,19 +183,30 @@ def warn_unused_infinite(found: dict, what: str) -> None:
                       f"{_patients_text(found)}")
 
 
-def check_numeric_text(df: pd.DataFrame, path) -> None:
+def check_numeric_text(df: pd.DataFrame, path, decimal_commas: bool = False) -> None:
     """A numeric EHR column (one the encoder takes as numbers, :data:`~lungai.fusion.preprocess.NUMERIC_SHARE`)
     with text in it (Age '7O', a typo for 70) is refused, naming column, patient, value and CSV line - as
     ``lungai rp`` refuses it: the value would otherwise silently become missing and be imputed.  Missing-value
     words ("Not Collected", "N/A", :data:`~lungai.fusion.labels.MISSING_TOKENS`) are missing, not text.  An infinite
-    number (Age 'inf') is refused too (:func:`check_finite_values`)."""
+    number (Age 'inf') is refused too (:func:`check_finite_values`).  ``decimal_commas`` (training: the columns'
+    types are decided from these values): numbers written with a decimal comma ('2,35',
+    :func:`lungai.io.tables.decimal_comma_number`) count as numbers in that decision, so a column written so is
+    refused as numeric with text - before, it became categories (<= 20 values: dose per fraction '1,8' / '2,0') or
+    was left out as "date or free text" (FEV1 '2,35'), its numbers lost."""
     from lungai.fusion.preprocess import NUMERIC_SHARE, _numeric_share
-    from lungai.io.tables import decimal_comma_hint
+    from lungai.io.tables import DECIMAL_COMMA_FIX, decimal_comma_hint, decimal_comma_number
 
-    bad, numeric = [], []
+    def share(s: pd.Series) -> float:
+        if not decimal_commas:
+            return _numeric_share(s)
+        present = s.dropna()
+        return float((pd.to_numeric(present, errors="coerce").notna() | present.map(decimal_comma_number).notna())
+                     .mean())
+
+    bad, numeric, texts = [], [], []
     for col in df.columns:
         s = df[col]
-        if not s.notna().any() or _numeric_share(s) < NUMERIC_SHARE:
+        if not s.notna().any() or share(s) < NUMERIC_SHARE:
             continue
         numeric.append(col)
         if s.dtype != object and not pd.api.types.is_string_dtype(s):
@@ -203,10 +214,13 @@ def check_numeric_text(df: pd.DataFrame, path) -> None:
         text = s.notna() & pd.to_numeric(s, errors="coerce").isna()
         rows = np.flatnonzero(text.to_numpy())
         bad += [f"{col!r} = {s.iloc[r]!r}{decimal_comma_hint(s.iloc[r])} for patient {df.index[r]} (CSV line {r + 2})"
-                for r in rows]
+                for r in rows[:3]] + ([f"{len(rows) - 3} more in {col!r}"] if len(rows) > 3 else [])
+        texts += [s.iloc[r] for r in rows]
     if bad:
+        commas = all(decimal_comma_number(t) is not None for t in texts)
         raise InputError(f"EHR table {path} has text in numeric column(s): " + "; ".join(bad[:10])
                          + (f"; and {len(bad) - 10} more" if len(bad) > 10 else ""),
+                         DECIMAL_COMMA_FIX + " (or --drop a column of codes, not numbers)" if commas else
                          "correct the value(s) (e.g. the letter O typed for the digit 0, a decimal comma for the "
                          "decimal point), or leave the cell empty "
                          "for a missing value")
@@ -455,7 +469,8 @@ def load_cohort(ehr=None, rna=None, ct=None, label: Optional[str] = None, id_col
     drop = [c for c in drop_columns if c in ehr_df.columns]
     unknown_drop = [c for c in drop_columns if c not in ehr_df.columns]
     ehr_df = ehr_df.drop(columns=drop)
-    if check_leaks and labels is not None:
+    if check_leaks and labels is not None:     # training (cv / train): the columns' types are decided here
+        check_numeric_text(ehr_df, ehr, decimal_commas=True)
         check_label_leaks(ehr_df, labels, "the derived stage" if stage_from else f"the label {labels.name!r}",
                           raw=raw_labels, keep=keep_columns)
 

@@ -280,6 +280,23 @@ def chosen(pipe: FusionPipeline, baselines: dict, meta: dict, use: Optional[str]
 
 
 MOST_GENES_MISSING = 0.5   # a patient lacking more than this share of the model's genes is named (rna_gene_check)
+# A patient whose typical gene (the median over the model's genes of |value - training mean| / training SD) lies more
+# than this many training SDs away is on another scale than the training matrix (rna_gene_check).  On
+# NSCLC-Radiogenomics the training-scale patients give 0.42-1.05; the same profiles as log2-like values (x 1.5 + 7)
+# 5.5-7.6, and the model then predicted one class with p ~ 1 for every patient, without a word.
+OFF_SCALE_Z = 3.0
+
+
+def _typical_z(pipe: FusionPipeline, rna) -> dict:
+    """{patient: median over the model's genes of |z|} (z with the training mean / SD of :attr:`pipe.genes`), for the
+    patients with at least one value of them."""
+    z = (rna.reindex(columns=pipe.genes.genes).to_numpy(np.float64) - pipe.genes.mean) / pipe.genes.sd
+    z = np.abs(z)
+    have = ~np.isnan(z).all(axis=1)
+    typical = np.full(len(z), np.nan)
+    if have.any():
+        typical[have] = np.nanmedian(z[have], axis=1)
+    return {str(p): float(v) for p, v in zip(rna.index, typical) if np.isfinite(v)}
 
 
 def rna_gene_check(pipe: FusionPipeline, rna, max_missing: float = 0.5) -> dict:
@@ -287,9 +304,14 @@ def rna_gene_check(pipe: FusionPipeline, rna, max_missing: float = 0.5) -> dict:
     (= the training mean z-score).  Raises when more than ``max_missing`` of them are missing.  ``sparse``:
     {patient: share of the model's genes missing} for the patients lacking more than :data:`MOST_GENES_MISSING` of
     them (missing values or genes absent from the matrix): predicted with RNA, but mostly from the training means
-    (a patient lacking every value has no RNA at all: :func:`lungai.fusion.data.orient_rna`)."""
+    (a patient lacking every value has no RNA at all: :func:`lungai.fusion.data.orient_rna`).  ``off_scale``:
+    {patient: typical |z|} for the patients whose values lie on another scale than the training matrix's (more than
+    :data:`OFF_SCALE_Z` training SDs from the training means for the typical gene: log2 expression given to a model
+    trained on z-scores, or the reverse); raises when they are more than half of the patients with RNA - the matrix
+    is normalised otherwise, and every prediction from it would be wrong without a word."""
     if pipe.genes is None or rna is None:
-        return {"n_model_genes": len(pipe.genes.genes) if pipe.genes else 0, "missing": [], "sparse": {}}
+        return {"n_model_genes": len(pipe.genes.genes) if pipe.genes else 0, "missing": [], "sparse": {},
+                "off_scale": {}}
     missing = pipe.genes.missing_genes(rna)
     n = len(pipe.genes.genes)
     share = rna.reindex(columns=pipe.genes.genes).isna().mean(axis=1)
@@ -299,7 +321,35 @@ def rna_gene_check(pipe: FusionPipeline, rna, max_missing: float = 0.5) -> dict:
                          f"(e.g. {', '.join(missing[:5])})",
                          "check that gene identifiers match the training cohort (same symbols), "
                          f"or allow more with --max-missing-genes (now {max_missing:g})")
-    return {"n_model_genes": n, "missing": missing, "sparse": sparse}
+    typical = _typical_z(pipe, rna)
+    off_scale = {p: v for p, v in typical.items() if v > OFF_SCALE_Z}
+    if typical and len(off_scale) > len(typical) / 2:
+        trained = ("a per-gene standardised (z-scored) matrix" if getattr(pipe.genes, "standardised", None)
+                   else "its training matrix")
+        raise InputError(f"the RNA matrix is not on the scale of the model's training data: for {len(off_scale)} of "
+                         f"{len(typical)} patients the typical gene lies more than {OFF_SCALE_Z:g} training SDs from "
+                         f"its training mean ({off_scale_examples(off_scale)}; about 0.5-1 for data normalised as the "
+                         f"training matrix) - e.g. log2 expression given to a model trained on {trained}, or the "
+                         "reverse; every prediction from it would be wrong",
+                         "give the RNA values normalised as the training matrix was (the same transform, e.g. log2 "
+                         "TPM, and the same per-gene z-scoring, if any)")
+    return {"n_model_genes": n, "missing": missing, "sparse": sparse, "off_scale": off_scale}
+
+
+def off_scale_examples(off_scale: dict) -> str:
+    """'median |z| 6.7: R01-003 6.72, R01-004 6.31 ...' for :func:`rna_gene_check`'s ``off_scale``."""
+    shown = ", ".join(f"{p} {v:.2f}" for p, v in list(off_scale.items())[:5])
+    return f"median |z| {np.median(list(off_scale.values())):.1f}: {shown}{' ...' if len(off_scale) > 5 else ''}"
+
+
+def off_scale_text(check: dict) -> str:
+    """The patients of :func:`rna_gene_check`'s ``off_scale`` in words ('' when none)."""
+    off = check.get("off_scale") or {}
+    if not off:
+        return ""
+    return (f"{len(off)} patient(s) have RNA values on another scale than the model's training data (the typical "
+            f"gene more than {OFF_SCALE_Z:g} training SDs from its training mean; {off_scale_examples(off)}): their "
+            "RNA input is far outside what the model learnt from - check how their RNA was normalised")
 
 
 def sparse_rna_text(check: dict) -> str:

@@ -351,6 +351,8 @@ def _load_for_new_cohort(args, require_label: bool):
                               "training mean (z = 0)")
             if check["sparse"]:
                 warnings.warn(model_io.sparse_rna_text(check))
+            if check["off_scale"]:
+                warnings.warn(model_io.off_scale_text(check))
     # the model's EHR columns the table lacks are said by the prediction itself (console and each patient's notes:
     # lungai.fusion.api.predict_with_notes, the path of the demo and the Slicer panel too)
     return pipe, baselines, meta, cohort

@@ -61,17 +61,36 @@ def is_missing_cell(value, categorical: bool = False) -> bool:
     return word in MISSING_WORDS and not (categorical and word in CATEGORY_WORDS)
 
 
+def decimal_comma_number(text) -> float | None:
+    """The number a value written with one decimal comma means ("12,8" -> 12.8, "-0,5" -> -0.5), else None (a value
+    without a comma, or not a number with its comma read as a point).  The one reading of a decimal comma: the hint
+    below and the type decision of a column (``lungai rp``'s :func:`lungai.rp.columns.infer_type`, ``lungai
+    stage``'s :func:`lungai.fusion.data.check_numeric_text`), where such a column is refused, never read as text."""
+    written = "" if text is None else str(text).strip()
+    if written.count(",") != 1:
+        return None
+    try:
+        value = float(written.replace(",", "."))
+    except ValueError:
+        return None
+    return value if value == value and abs(value) != float("inf") else None
+
+
+# The fix for numbers written with a decimal comma in a comma-separated table (a spreadsheet in a decimal-comma locale
+# saved with ',' as the field separator quotes them: "2,35"): the one wording of lungai rp and lungai stage.
+DECIMAL_COMMA_FIX = ("write the numbers with a decimal point (2.35, not 2,35): set the spreadsheet's decimal separator "
+                     "to '.' (or replace ',' by '.' in this column) and save the CSV again; leave a cell empty for a "
+                     "missing value")
+
+
 def decimal_comma_hint(text) -> str:
     """`` (type 12.8: a decimal point, not a comma)`` for a value written with a decimal comma ("12,8"), else ''.
     The one wording of this hint (the clinical form of ``lungai rp``, ``lungai stage predict``'s EHR values)."""
-    written = "" if text is None else str(text).strip()
-    if "," not in written:
+    if decimal_comma_number(text) is None:
         return ""
-    example = written.replace(",", ".", 1)
-    try:
-        float(example)
-    except ValueError:
-        return ""
+    example = str(text).strip().replace(",", ".", 1)
+    if re.fullmatch(r"[+-]?\d{1,3}\.\d{3}", example):      # '1,234': a thousands separator, or a decimal comma
+        return f" (type {example} for a decimal comma, {example.replace('.', '')} for a thousands separator)"
     return f" (type {example}: a decimal point, not a comma)"
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError
-from lungai.io.tables import check_unique_ids, match_headers
+from lungai.io.tables import DECIMAL_COMMA_FIX, check_unique_ids, decimal_comma_hint, match_headers
 from lungai.rp.columns import CATEGORY_RULES, DOSE_GY_MAX, DOSE_GY_MAX_DEFAULT, DOSE_PCT_RANGE, DOSE_PREFIX, \
     FRACTION_LEVEL_MAX, pct_dose_level, \
     FALSE_WORDS, GY_SUFFIX, ID_NAMES, PCT_SUFFIX, READ_OPTIONS, TRUE_WORDS, ColumnRoles, canonical_order, \
@@ -358,6 +358,12 @@ def numeric_features(df: pd.DataFrame, roles: ColumnRoles, columns, categories: 
             examples = sorted(set(as_written(df, col, positions[:50])))[:5]
             expected = "yes/no (or 1/0, true/false ...)" if kind == "binary" else \
                 "finite numbers (infinity is no measurement: a division by zero?)" if infinite.any() else "numbers"
+            comma = next((decimal_comma_hint(e) for e in examples if decimal_comma_hint(e)), "")
+            if comma:       # '2,35': a spreadsheet's decimal comma, never a category or a missing value
+                raise InputError(f"column {col!r} ({kind}) has value(s) {examples} written with a decimal comma"
+                                 f"{comma} ({rows})",
+                                 DECIMAL_COMMA_FIX + "; if the column is categorical (codes, not numbers), declare it "
+                                 "categorical in a role file (type categorical) or end its name with _cat")
             raise InputError(f"column {col!r} ({kind}) has value(s) {examples} that are not {expected} "
                              f"({rows})",
                              "correct these values (leave a cell empty, or write 'Not collected', for a missing "

@@ -39,7 +39,7 @@ import pandas as pd
 
 from lungai.errors import InputError
 from lungai.io.tables import (CATEGORY_WORDS, MISSING_WORDS, READ_OPTIONS,  # noqa: F401 (imported from here)
-                              is_missing_cell, match_headers, name_order)
+                              decimal_comma_number, is_missing_cell, match_headers, name_order)
 from lungai.radiomics.settings import SETTINGS_COLUMN
 
 PREFIXES = {"clin_": "clinical", "dose_": "dosimetric", "rad_": "radiomic"}
@@ -305,6 +305,10 @@ def _infer_type(values: pd.Series, column: str) -> tuple[str, str]:
         return "binary", f"values read as {binary_mapping(text)}"
     if numbers.notna().any():
         return "numeric", "mostly numbers"        # the text values are reported by numeric_features
+    if text.map(decimal_comma_number).notna().all():
+        # every value a number written with a decimal comma ('2,35'; a spreadsheet's export in a decimal-comma
+        # locale): numbers, refused by numeric_features naming them (before: categories, or refused as free text)
+        return "numeric", "numbers written with a decimal comma"
     text = values[~values.map(lambda v: is_missing_word(v, categorical=True))].map(lambda v: str(v).strip())
     spellings = category_spellings(text)           # "None" a category; male / Male one category
     levels = sorted(set(text.map(lambda t: spellings.get(t, t))))

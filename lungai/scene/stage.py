@@ -139,6 +139,8 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
             notes.append(f"{len(check['missing'])} of {check['n_model_genes']} model genes missing, imputed as the mean")
         if check["sparse"]:
             notes.append(model_io.sparse_rna_text(check))
+        if check["off_scale"]:
+            notes.append(model_io.off_scale_text(check))
     ct = mask = None
     if ct_volume_node is not None:
         if seg_node is None:
