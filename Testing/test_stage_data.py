@@ -302,3 +302,29 @@ def test_numbers_written_with_a_decimal_comma_are_refused_not_made_categories(tm
     ehr["dose_per_fraction"] = ehr["dose_per_fraction"].str.replace(".", ",")
     ehr.drop(columns="stage").to_csv(tmp_path / "new.csv", index=False)
     load_cohort(tmp_path / "new.csv", require_label=False)       # predict: the model's types decide (per patient)
+
+
+@pytest.mark.parametrize("transposed", [True, False])
+def test_gene_annotation_columns_of_an_expression_export_are_no_patient_and_no_gene(tmp_path, transposed):
+    """A cBioPortal matrix (Hugo_Symbol, Entrez_Gene_Id, then one column per patient) or a GDC one (gene_type text
+    beside the values): the annotation columns are left out with a warning. QA: Entrez_Gene_Id (100, 101 ...) was
+    read as a patient, and stage predict gave it a stage from RNA alone."""
+    from lungai.fusion.data import load_rna
+
+    ids, m = _write(tmp_path, rna_transposed=True)
+    genes = m.T.copy()        # genes x patients
+    genes.insert(0, "Entrez_Gene_Id", np.arange(100, 100 + len(genes)))
+    genes.insert(1, "gene_type", ["protein_coding"] * len(genes))
+    genes.index.name = "Hugo_Symbol"
+    path = tmp_path / "cbio.csv"
+    if transposed:
+        genes.to_csv(path)
+    else:                     # patients x genes with the annotations as rows
+        genes.T.to_csv(path)
+    with pytest.warns(UserWarning, match="'Entrez_Gene_Id', 'gene_type' left out: gene annotation"):
+        rna = load_rna(path, ids=ids)
+    assert list(rna.index) == ids[: len(ids) - 2] and list(rna.columns) == list(m.columns)
+    np.testing.assert_allclose(rna.loc["P03"].to_numpy(), m.loc["P03"].to_numpy(), rtol=1e-6)
+    with pytest.warns(UserWarning, match="gene annotation"):
+        c = load_cohort(tmp_path / "ehr.csv", path, label="stage")
+    assert "Entrez_Gene_Id" not in c.rna.index and c.report.get("rna_not_joined", []) == []

@@ -227,6 +227,35 @@ def check_numeric_text(df: pd.DataFrame, path, decimal_commas: bool = False) -> 
     check_finite_values(df[numeric].apply(pd.to_numeric, errors="coerce"), f"EHR table {path}")
 
 
+# Gene-annotation columns that expression exports hold beside the expression values (cBioPortal: Hugo_Symbol,
+# Entrez_Gene_Id; GDC / TCGA: gene_id, gene_name, gene_type; GEO series matrices: ID_REF, IDENTIFIER, Gene Symbol;
+# Ensembl / biomart: Ensembl_Gene_ID, gene_biotype, Description, Chromosome, Length), compared after
+# :func:`_annotation_key`.  In a genes x patients matrix such a column is no patient: QA, a cBioPortal matrix's
+# Entrez_Gene_Id (numbers 100 ...) was read as a patient and ``stage predict`` gave it a stage from RNA alone.
+RNA_ANNOTATION_NAMES = frozenset({
+    "hugo_symbol", "entrez_gene_id", "entrez_id", "entrezid", "entrez", "gene_id", "geneid", "gene_name", "gene_type",
+    "gene_biotype", "gene_symbol", "symbol", "gene", "gene_description", "description", "id_ref", "identifier",
+    "ensembl_id", "ensembl_gene_id", "ensembl", "chromosome", "chr", "cytoband", "locus", "length", "gene_length"})
+
+
+def _annotation_key(name) -> str:
+    """'Entrez Gene ID' / 'Entrez-Gene-Id' / ' entrez_gene_id ' -> 'entrez_gene_id'."""
+    return re.sub(r"[\s\-.]+", "_", str(name).strip().casefold()).strip("_")
+
+
+def drop_annotation_columns(out: pd.DataFrame, what: str) -> pd.DataFrame:
+    """``out`` (patients x genes) without the rows / columns named as gene annotations
+    (:data:`RNA_ANNOTATION_NAMES`: a genes x patients export's Entrez_Gene_Id column read as a patient, or a patients x
+    genes export's as a gene), with a warning naming them - never a patient or a gene of the matrix."""
+    rows = [i for i in out.index if _annotation_key(i) in RNA_ANNOTATION_NAMES]
+    cols = [c for c in out.columns if _annotation_key(c) in RNA_ANNOTATION_NAMES]
+    if rows or cols:
+        warnings.warn(f"{what}: {', '.join(map(repr, rows + cols))} left out: gene annotation, not "
+                      f"{'a patient' if rows else 'a gene'} (expression values only are read)")
+        out = out.drop(index=rows, columns=cols)
+    return out
+
+
 def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
                genes: Optional[Sequence[str]] = None, what: str = "the RNA matrix",
                used: Optional[Sequence[str]] = None, warn: bool = True) -> pd.DataFrame:
@@ -258,6 +287,7 @@ def orient_rna(df: pd.DataFrame, ids: Optional[Sequence[str]] = None,
     out.index = pd.Index(_ids(out.index), name="patient_id")
     out.columns = _ids(out.columns)
     check_unique_genes(out.columns, "the RNA matrix (genes as " + ("rows)" if transpose else "columns)"))
+    out = drop_annotation_columns(out, what)
     try:
         out = out.apply(pd.to_numeric, errors="raise").astype(np.float32)
     except (ValueError, TypeError) as exc:
