@@ -893,3 +893,32 @@ def test_demo_takes_a_seed_point_with_a_negative_x_as_lungai_segment_does(given,
     monkeypatch.setattr(lungai.demo, "run_demo", fake_run_demo)
     assert main(["demo", "--ct", str(tmp_path / "ct.nii.gz"), *given, "-o", str(tmp_path / "out")]) == 2
     assert seen["seed_lps"] == [-47.9, -2.9, -125.9]
+
+
+def test_the_reports_radiomics_settings_are_those_of_a_params_file(phantom, tmp_path):
+    """QA (lungai demo --params my.yaml on pyradiomics' lung1 / the sample): the report and summary.json said "lungai
+    default preset (pyradiomics, bin width 25 HU ...), tumour on the CT's grid" for a parameter file with bin width 10
+    and pyradiomics resampling: the settings stated are now those radiomics_settings.csv records for each segment."""
+    from lungai.demo.pipeline import _radiomics
+
+    ct, tumour, lungs, _ = phantom
+    yaml_file = tmp_path / "bw10.yaml"
+    yaml_file.write_text("setting:\n  binWidth: 10\n  resampledPixelSpacing: [4, 4, 4]\n  interpolator: sitkLinear\n"
+                         "featureClass:\n  firstorder: []\n")
+    out = tmp_path / "demo"
+    out.mkdir()
+    _, info = _radiomics(out, ct, tumour, lungs, str(yaml_file), case="P1")
+    text = info["params"]
+    settings = pd.read_csv(out / "radiomics_settings.csv")
+    assert set(settings.discretisation) == {"bin width 10"} and set(settings.spacing_mm) == {"4 x 4 x 4"}
+    assert "bw10.yaml" in text and "default preset" not in text, text
+    assert "bin width 10" in text and "25" not in text, text
+    assert "resampled by pyradiomics to 4 x 4 x 4 mm (sitkLinear)" in text and "CT's grid" not in text, text
+    # the default preset: the tumour on the CT's grid, the lung segments on lungai's 2 mm grid, bin width 25
+    out2 = tmp_path / "demo2"
+    out2.mkdir()
+    _, info = _radiomics(out2, ct, tumour, lungs, case="P1")
+    text = info["params"]
+    assert text.startswith("lungai default preset"), text
+    assert ("tumour: on the CT's grid (3.5 x 3.5 x 5 mm), bin width 25; right lung, left lung, lungs, lungs minus "
+            "tumour: resampled to 2 x 2 x 2 mm (IBSI-style), bin width 25") in text, text
