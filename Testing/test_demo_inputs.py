@@ -922,3 +922,26 @@ def test_the_reports_radiomics_settings_are_those_of_a_params_file(phantom, tmp_
     assert text.startswith("lungai default preset"), text
     assert ("tumour: on the CT's grid (3.5 x 3.5 x 5 mm), bin width 25; right lung, left lung, lungs, lungs minus "
             "tumour: resampled to 2 x 2 x 2 mm (IBSI-style), bin width 25") in text, text
+
+
+def test_report_says_why_there_is_no_gtv_dose_instead_of_nan():
+    """QA (lungai demo --rtstruct with a plan contoured Lungs + iGTV only, or no tumour found by the automatic
+    segmentation): the dose table's GTV row read "GTV (RTSTRUCT) dose mean (min-max) nan Gy (nan-nan)" - now it says
+    that there is no GTV dose and why, with no number; a GTV dose is still shown as before."""
+    from lungai.demo.pipeline import dose_masks
+    from lungai.report.html import _dose
+
+    d = {"dose_mld_gy": 7.85, **{f"dose_v{v}_pct": 10.0 for v in (5, 13, 20, 30)},
+         **{f"dose_d{x}_gy": 1.0 for x in (2, 50, 98)}, "dose_gtv_mean_gy": float("nan"),
+         "dose_gtv_min_gy": float("nan"), "dose_gtv_max_gy": float("nan")}
+    rt = dose_masks(_seg_info(), {"lung_source": "RTSTRUCT structure Lung_R + Lung_L", "gtv_source": None,
+                                  "envelope_source": "RTSTRUCT structure iGTV"})
+    for masks, why in ((rt, "the RTSTRUCT has no GTV"), (dose_masks(_seg_info(), tumour_found=False),
+                                                         "no tumour was found")):
+        page = _dose({"dose": d, "dose_source": "RT dose RD.dcm.", "segmentation": _seg_info(), "dose_masks": masks},
+                     {})
+        assert "nan" not in page.lower(), page
+        assert 'id="gtv-dose" data-value=""' in page and f"no GTV dose: {why}" in page, page
+    d.update(dose_gtv_mean_gy=60.0, dose_gtv_min_gy=59.04, dose_gtv_max_gy=61.0)
+    page = _dose({"dose": d, "dose_source": "RT dose RD.dcm.", "segmentation": _seg_info(), "dose_masks": rt}, {})
+    assert 'id="gtv-dose" data-value="60.0"' in page and "60.0 Gy (59.0-61.0)" in page, page

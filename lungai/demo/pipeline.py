@@ -184,6 +184,7 @@ def dose_masks(seg_info: dict, rt: dict | None = None, tumour_found: bool = True
                 "lungs_label": ("lungs minus GTV (RTSTRUCT)" if gtv else "lungs minus motion envelope (RTSTRUCT)" if envelope
                                 else "lungs (RTSTRUCT)"),
                 "gtv_label": "GTV (RTSTRUCT)",
+                "gtv_missing": None if gtv else "the RTSTRUCT has no GTV",
                 "text": f"Dose metrics on the plan's contours given with --rtstruct, not the automatic masks: lungs "
                         f"{rt['lung_source']}" + (f" minus the GTV {gtv}." if gtv else
                                                   f" minus the tumour's motion envelope {envelope}: the RTSTRUCT has no "
@@ -195,6 +196,7 @@ def dose_masks(seg_info: dict, rt: dict | None = None, tumour_found: bool = True
             "masks": masks_text(AUTOMATIC_LUNGS, AUTOMATIC_TUMOUR if tumour_found else None),
             "lungs_label": "automatic lungs minus automatic tumour",
             "gtv_label": "automatic tumour" + (" (flagged for review)" if flagged else "") + " as GTV",
+            "gtv_missing": None if tumour_found else "no tumour was found",
             "text": f"Lung metrics are for the automatic lungs (lungai.lungs) minus {tumour} (lungai.seg), not an "
                     f"oncologist's contours; the GTV row is {tumour}."}
 

@@ -216,11 +216,11 @@ def _dose(s: dict, figs: dict) -> str:
 <h2>Dose to the lungs</h2>
 <div class="banner" id="dose-missing" data-value="not computed">{html.escape(s['dose_source'])}</div>
 """
+    masks = s.get("dose_masks") or {}
     rows = [("mean lung dose (MLD)", _num("mld-gy", d["dose_mld_gy"], "{:.2f}", "Gy")),
             ("V5 / V13 / V20 / V30", " / ".join(f"{d[f'dose_v{v}_pct']:.1f} %" for v in (5, 13, 20, 30))),
             ("D2 / D50 / D98", " / ".join(f"{d[f'dose_d{x}_gy']:.1f} Gy" for x in (2, 50, 98))),
-            (f"{(s.get('dose_masks') or {}).get('gtv_label', 'GTV')} dose mean (min-max)",
-             f"{d['dose_gtv_mean_gy']:.1f} Gy ({d['dose_gtv_min_gy']:.1f}-{d['dose_gtv_max_gy']:.1f})")]
+            (f"{masks.get('gtv_label', 'GTV')} dose mean (min-max)", _gtv_dose(d, masks))]
     origin = _origin_text(s) or "Lung metrics are for the lungs minus the GTV."
     given = s.get("inputs") or {}
     unit = "" if not given.get("dose_unit") else (
@@ -234,6 +234,17 @@ def _dose(s: dict, figs: dict) -> str:
 {_table(rows, ('metric', 'value'))}
 {_img(figs.get('dvh'), 'dose-volume histogram')}
 """
+
+
+def _gtv_dose(d: dict, masks: dict) -> str:
+    """The GTV row's value: mean (min-max) Gy, or - no GTV voxels (an RTSTRUCT without a GTV, no tumour found: the
+    dose metrics' NaN) - that there is no GTV dose and why, with no number."""
+    mean = d.get("dose_gtv_mean_gy")
+    if mean is None or mean != mean:
+        why = masks.get("gtv_missing") or "the masks of the dose metrics have no GTV voxels"
+        return f'<span id="gtv-dose" data-value="">no GTV dose: {html.escape(why)}</span>'
+    return (f'<span id="gtv-dose" data-value="{mean!r}">{mean:.1f} Gy ({d["dose_gtv_min_gy"]:.1f}-'
+            f'{d["dose_gtv_max_gy"]:.1f})</span>')
 
 
 def _rp(s: dict, figs: dict) -> str:
