@@ -945,3 +945,33 @@ def test_report_says_why_there_is_no_gtv_dose_instead_of_nan():
     d.update(dose_gtv_mean_gy=60.0, dose_gtv_min_gy=59.04, dose_gtv_max_gy=61.0)
     page = _dose({"dose": d, "dose_source": "RT dose RD.dcm.", "segmentation": _seg_info(), "dose_masks": rt}, {})
     assert 'id="gtv-dose" data-value="60.0"' in page and "60.0 Gy (59.0-61.0)" in page, page
+
+
+def test_report_slices_are_drawn_in_the_patients_orientation_whatever_the_ct_storage_order(phantom):
+    """QA (lungai demo --ct on pyradiomics' lung1 written with its rows stored anterior-to-posterior, as dcm2niix
+    writes NIfTI (LAS)): the report's axial slice was drawn upside down (spine at the top); a right-to-left (RAS)
+    NIfTI mirrored it (the tumour in the other lung) and a feet-first one turned the coronal slice upside down.  The
+    slices are drawn from the images in LPS order (lungai.io.geometry.to_lps): the same picture for any storage."""
+    import io
+
+    import matplotlib.image as mpimg
+
+    from lungai.report.figures import tumour_slices
+
+    ct, tumour, lungs, _ = phantom
+    unc = sitk.Cast(tumour, sitk.sitkFloat32) * 0.7          # an uncertainty overlay on the tumour
+    # a left-right asymmetric marker, so that a mirrored picture differs from the reference
+    arr = sitk.GetArrayFromImage(ct)
+    arr[:, 5:15, 5:12] = 300
+    marked = sitk.GetImageFromArray(arr)
+    marked.CopyInformation(ct)
+    images = [marked, tumour, unc, lungs]
+
+    def picture(imgs):
+        return mpimg.imread(io.BytesIO(tumour_slices(*imgs)), format="png")
+
+    reference = picture(images)
+    for flips in ([False, True, False], [True, True, False], [False, False, True]):
+        stored = [sitk.Flip(img, flips) for img in images]     # the same patient, another storage order
+        assert stored[0].GetDirection() != ct.GetDirection()
+        np.testing.assert_array_equal(picture(stored), reference, err_msg=f"flipped {flips}")
