@@ -975,3 +975,36 @@ def test_report_slices_are_drawn_in_the_patients_orientation_whatever_the_ct_sto
         stored = [sitk.Flip(img, flips) for img in images]     # the same patient, another storage order
         assert stored[0].GetDirection() != ct.GetDirection()
         np.testing.assert_array_equal(picture(stored), reference, err_msg=f"flipped {flips}")
+
+
+def test_segments_whose_radiomics_failed_are_named_in_the_report_and_console(phantom, tmp_path):
+    """QA (lungai demo: a one-voxel tumour, a patient after left pneumonectomy): the segments whose radiomics failed
+    were only in summary.json's radiomics.failed_segments - the report's radiomics section and the console said nothing
+    (the tumour's key features just left out).  Each is named now, with why and what to do."""
+    from lungai.cli.demo import result_lines
+    from lungai.demo.pipeline import _radiomics
+    from lungai.report.html import _lungs_and_features
+
+    ct, tumour, lungs, _ = phantom
+    one = np.zeros(sitk.GetArrayViewFromImage(tumour).shape, np.uint8)
+    one[tuple(np.argwhere(sitk.GetArrayViewFromImage(tumour))[0])] = 1
+    tiny = sitk.GetImageFromArray(one)
+    tiny.CopyInformation(ct)
+    right = sitk.Cast(lungs == 1, sitk.sitkUInt8)                 # the left lung removed (pneumonectomy)
+    out = tmp_path / "demo"
+    out.mkdir()
+    _, info = _radiomics(out, ct, tiny, right, case="P1")
+    assert {f["segment"] for f in info["failed_segments"]} == {"tumour", "left_lung"}
+    lungs_info = {"right_lung": 1200.0, "left_lung": 0.0, "notes": [], "cut": [], "warnings": []}
+    page = _lungs_and_features({"lungs": lungs_info, "radiomics": info})
+    assert 'id="radiomics-failed" data-value="2"' in page, page
+    assert "<li>tumour: segment &#x27;tumour&#x27; has only 1 voxel" in page and "<li>left lung: segment" in page, page
+    summary = {"segmentation": {"tumor_volume_ml": 0.1, "confidence": 0.9, "needs_review": False}, "rp": {"message": "x"},
+               "stage": {"message": "x"}, "dose": None, "dose_source": "none", "lungs": lungs_info, "radiomics": info}
+    lines = result_lines(summary)
+    assert any(line.startswith("warning: radiomics not computed for tumour: segment 'tumour' has only 1 voxel")
+               for line in lines), lines
+    # nothing failed: nothing said
+    _, ok = _radiomics(tmp_path, ct, tumour, lungs, case="P1")
+    assert not ok["failed_segments"] and 'id="radiomics-failed"' not in _lungs_and_features(
+        {"lungs": lungs_info, "radiomics": ok})

@@ -184,10 +184,28 @@ def _lungs_and_features(s: dict) -> str:
 <div class="cards">{_card('right lung', _num('right-lung-ml', lungs['right_lung'], '{:.0f}', 'ml'))}
 {_card('left lung', _num('left-lung-ml', lungs['left_lung'], '{:.0f}', 'ml'))}</div>
 {''.join(f'<div class="banner" id="lungs-cut">{html.escape(n)}</div>' for n in lungs.get('warnings', lungs.get('cut', [])))}
+{_failed_segments(s['radiomics'])}
 <p>{s['radiomics']['n_features']} pyradiomics features were computed (all in <code>radiomics_long.csv</code>;
 {html.escape(s['radiomics']['params'])}). A selection:</p>
 {_table(rows, ('segment', 'feature', 'value'))}
 """
+
+
+def failed_segment_texts(radiomics: dict) -> list[str]:
+    """"segment: why (how to fix)" for each segment whose radiomics failed (summary.json's
+    ``radiomics.failed_segments``: a one-voxel tumour, an empty lung), as the report and the console say them."""
+    return [f"{str(f.get('segment', '')).replace('_', ' ')}: " + " ".join(str(f.get("error", "")).split())
+            for f in radiomics.get("failed_segments") or []]
+
+
+def _failed_segments(radiomics: dict) -> str:
+    """A banner naming the segments that have no radiomic features, with why (nothing when all were computed)."""
+    texts = failed_segment_texts(radiomics)
+    if not texts:
+        return ""
+    items = "".join(f"<li>{html.escape(t)}</li>" for t in texts)
+    return (f'<div class="banner" id="radiomics-failed" data-value="{len(texts)}"><b>Radiomics not computed for '
+            f"{len(texts)} segment(s)</b> (no features of them in <code>radiomics_long.csv</code>):<ul>{items}</ul></div>")
 
 
 def _missing(section: dict, ident: str) -> str:
