@@ -153,7 +153,7 @@ def settings_text(settings) -> str:
     for _, row in settings.iterrows():
         groups.setdefault(f"{_grid_phrase(row)}, {row['discretisation']}", []).append(
             str(row["segment"]).replace("_", " "))
-    return "; ".join(f"{', '.join(names)}: {how}" for how, names in groups.items())
+    return "; ".join(f"{', '.join(names)}: {how}" for how, names in groups.items()) or "no segment computed"
 
 
 def _corners(image: sitk.Image, lo, hi) -> np.ndarray:
