@@ -893,3 +893,118 @@ def test_demo_takes_a_seed_point_with_a_negative_x_as_lungai_segment_does(given,
     monkeypatch.setattr(lungai.demo, "run_demo", fake_run_demo)
     assert main(["demo", "--ct", str(tmp_path / "ct.nii.gz"), *given, "-o", str(tmp_path / "out")]) == 2
     assert seen["seed_lps"] == [-47.9, -2.9, -125.9]
+
+
+def test_the_reports_radiomics_settings_are_those_of_a_params_file(phantom, tmp_path):
+    """QA (lungai demo --params my.yaml on pyradiomics' lung1 / the sample): the report and summary.json said "lungai
+    default preset (pyradiomics, bin width 25 HU ...), tumour on the CT's grid" for a parameter file with bin width 10
+    and pyradiomics resampling: the settings stated are now those radiomics_settings.csv records for each segment."""
+    from lungai.demo.pipeline import _radiomics
+
+    ct, tumour, lungs, _ = phantom
+    yaml_file = tmp_path / "bw10.yaml"
+    yaml_file.write_text("setting:\n  binWidth: 10\n  resampledPixelSpacing: [4, 4, 4]\n  interpolator: sitkLinear\n"
+                         "featureClass:\n  firstorder: []\n")
+    out = tmp_path / "demo"
+    out.mkdir()
+    _, info = _radiomics(out, ct, tumour, lungs, str(yaml_file), case="P1")
+    text = info["params"]
+    settings = pd.read_csv(out / "radiomics_settings.csv")
+    assert set(settings.discretisation) == {"bin width 10"} and set(settings.spacing_mm) == {"4 x 4 x 4"}
+    assert "bw10.yaml" in text and "default preset" not in text, text
+    assert "bin width 10" in text and "25" not in text, text
+    assert "resampled by pyradiomics to 4 x 4 x 4 mm (sitkLinear)" in text and "CT's grid" not in text, text
+    # the default preset: the tumour on the CT's grid, the lung segments on lungai's 2 mm grid, bin width 25
+    out2 = tmp_path / "demo2"
+    out2.mkdir()
+    _, info = _radiomics(out2, ct, tumour, lungs, case="P1")
+    text = info["params"]
+    assert text.startswith("lungai default preset"), text
+    assert ("tumour: on the CT's grid (3.5 x 3.5 x 5 mm), bin width 25; right lung, left lung, lungs, lungs minus "
+            "tumour: resampled to 2 x 2 x 2 mm (IBSI-style), bin width 25") in text, text
+
+
+def test_report_says_why_there_is_no_gtv_dose_instead_of_nan():
+    """QA (lungai demo --rtstruct with a plan contoured Lungs + iGTV only, or no tumour found by the automatic
+    segmentation): the dose table's GTV row read "GTV (RTSTRUCT) dose mean (min-max) nan Gy (nan-nan)" - now it says
+    that there is no GTV dose and why, with no number; a GTV dose is still shown as before."""
+    from lungai.demo.pipeline import dose_masks
+    from lungai.report.html import _dose
+
+    d = {"dose_mld_gy": 7.85, **{f"dose_v{v}_pct": 10.0 for v in (5, 13, 20, 30)},
+         **{f"dose_d{x}_gy": 1.0 for x in (2, 50, 98)}, "dose_gtv_mean_gy": float("nan"),
+         "dose_gtv_min_gy": float("nan"), "dose_gtv_max_gy": float("nan")}
+    rt = dose_masks(_seg_info(), {"lung_source": "RTSTRUCT structure Lung_R + Lung_L", "gtv_source": None,
+                                  "envelope_source": "RTSTRUCT structure iGTV"})
+    for masks, why in ((rt, "the RTSTRUCT has no GTV"), (dose_masks(_seg_info(), tumour_found=False),
+                                                         "no tumour was found")):
+        page = _dose({"dose": d, "dose_source": "RT dose RD.dcm.", "segmentation": _seg_info(), "dose_masks": masks},
+                     {})
+        assert "nan" not in page.lower(), page
+        assert 'id="gtv-dose" data-value=""' in page and f"no GTV dose: {why}" in page, page
+    d.update(dose_gtv_mean_gy=60.0, dose_gtv_min_gy=59.04, dose_gtv_max_gy=61.0)
+    page = _dose({"dose": d, "dose_source": "RT dose RD.dcm.", "segmentation": _seg_info(), "dose_masks": rt}, {})
+    assert 'id="gtv-dose" data-value="60.0"' in page and "60.0 Gy (59.0-61.0)" in page, page
+
+
+def test_report_slices_are_drawn_in_the_patients_orientation_whatever_the_ct_storage_order(phantom):
+    """QA (lungai demo --ct on pyradiomics' lung1 written with its rows stored anterior-to-posterior, as dcm2niix
+    writes NIfTI (LAS)): the report's axial slice was drawn upside down (spine at the top); a right-to-left (RAS)
+    NIfTI mirrored it (the tumour in the other lung) and a feet-first one turned the coronal slice upside down.  The
+    slices are drawn from the images in LPS order (lungai.io.geometry.to_lps): the same picture for any storage."""
+    import io
+
+    import matplotlib.image as mpimg
+
+    from lungai.report.figures import tumour_slices
+
+    ct, tumour, lungs, _ = phantom
+    unc = sitk.Cast(tumour, sitk.sitkFloat32) * 0.7          # an uncertainty overlay on the tumour
+    # a left-right asymmetric marker, so that a mirrored picture differs from the reference
+    arr = sitk.GetArrayFromImage(ct)
+    arr[:, 5:15, 5:12] = 300
+    marked = sitk.GetImageFromArray(arr)
+    marked.CopyInformation(ct)
+    images = [marked, tumour, unc, lungs]
+
+    def picture(imgs):
+        return mpimg.imread(io.BytesIO(tumour_slices(*imgs)), format="png")
+
+    reference = picture(images)
+    for flips in ([False, True, False], [True, True, False], [False, False, True]):
+        stored = [sitk.Flip(img, flips) for img in images]     # the same patient, another storage order
+        assert stored[0].GetDirection() != ct.GetDirection()
+        np.testing.assert_array_equal(picture(stored), reference, err_msg=f"flipped {flips}")
+
+
+def test_segments_whose_radiomics_failed_are_named_in_the_report_and_console(phantom, tmp_path):
+    """QA (lungai demo: a one-voxel tumour, a patient after left pneumonectomy): the segments whose radiomics failed
+    were only in summary.json's radiomics.failed_segments - the report's radiomics section and the console said nothing
+    (the tumour's key features just left out).  Each is named now, with why and what to do."""
+    from lungai.cli.demo import result_lines
+    from lungai.demo.pipeline import _radiomics
+    from lungai.report.html import _lungs_and_features
+
+    ct, tumour, lungs, _ = phantom
+    one = np.zeros(sitk.GetArrayViewFromImage(tumour).shape, np.uint8)
+    one[tuple(np.argwhere(sitk.GetArrayViewFromImage(tumour))[0])] = 1
+    tiny = sitk.GetImageFromArray(one)
+    tiny.CopyInformation(ct)
+    right = sitk.Cast(lungs == 1, sitk.sitkUInt8)                 # the left lung removed (pneumonectomy)
+    out = tmp_path / "demo"
+    out.mkdir()
+    _, info = _radiomics(out, ct, tiny, right, case="P1")
+    assert {f["segment"] for f in info["failed_segments"]} == {"tumour", "left_lung"}
+    lungs_info = {"right_lung": 1200.0, "left_lung": 0.0, "notes": [], "cut": [], "warnings": []}
+    page = _lungs_and_features({"lungs": lungs_info, "radiomics": info})
+    assert 'id="radiomics-failed" data-value="2"' in page, page
+    assert "<li>tumour: segment &#x27;tumour&#x27; has only 1 voxel" in page and "<li>left lung: segment" in page, page
+    summary = {"segmentation": {"tumor_volume_ml": 0.1, "confidence": 0.9, "needs_review": False}, "rp": {"message": "x"},
+               "stage": {"message": "x"}, "dose": None, "dose_source": "none", "lungs": lungs_info, "radiomics": info}
+    lines = result_lines(summary)
+    assert any(line.startswith("warning: radiomics not computed for tumour: segment 'tumour' has only 1 voxel")
+               for line in lines), lines
+    # nothing failed: nothing said
+    _, ok = _radiomics(tmp_path, ct, tumour, lungs, case="P1")
+    assert not ok["failed_segments"] and 'id="radiomics-failed"' not in _lungs_and_features(
+        {"lungs": lungs_info, "radiomics": ok})

@@ -775,3 +775,23 @@ def test_an_rna_matrix_on_another_scale_than_the_training_one_is_refused_or_its_
     with pytest.raises(InputError, match="for 1 of 1 patients"):
         model_io.rna_gene_check(pipe, load_rna(one, ids=ids).loc[["P04"]])
     assert model_io.rna_gene_check(pipe, load_rna(one, ids=ids).loc[["P05"]])["off_scale"] == {}
+
+
+def test_an_ehr_header_read_under_the_models_spelling_is_a_note_on_the_console(capsys):
+    """QA (lungai demo --clinical with a 'Histology' column for a model trained on NSCLC-Radiogenomics' 'Histology '):
+    the console showed ".../lungai/fusion/api.py:127: UserWarning: EHR 'Histology' read as ..." and the source line;
+    it is a note on the input, printed as "warning: EHR ..." as lungai's other input notes (lungai.cli._input_notes)."""
+    from types import SimpleNamespace
+
+    from lungai.cli import _input_notes
+    from lungai.fusion.api import ehr_header_renames
+    from lungai.fusion.preprocess import EHREncoder
+
+    enc = EHREncoder()
+    enc.numeric, enc.categorical = ["Age"], ["Histology "]
+    ehr = pd.DataFrame({"Age": [66], "Histology": ["Adenocarcinoma"]}, index=["P1"])
+    with _input_notes():
+        assert ehr_header_renames(SimpleNamespace(encoder=enc), ehr, warn=True) == {"Histology": "Histology "}
+    err = capsys.readouterr().err
+    assert "warning: EHR 'Histology' read as the model's column 'Histology ' (case / spaces differ)" in err, err
+    assert "UserWarning" not in err and "api.py" not in err, err

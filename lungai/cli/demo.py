@@ -107,6 +107,9 @@ def result_lines(summary: dict) -> list:
     lines += [f"note: {note}" for note in seg.get("notes") or []]     # as `lungai segment` prints them
     lungs = summary.get("lungs", {})
     lines += [f"warning: {note}" for note in lungs.get("warnings", lungs.get("cut", []))]   # as `lungai lungs` prints them
+    from lungai.report.html import failed_segment_texts
+
+    lines += [f"warning: radiomics not computed for {text}" for text in failed_segment_texts(summary.get("radiomics") or {})]
     if summary.get("truth_dice") is not None:
         lines.append(f"Dice against the phantom's planted tumour: {summary['truth_dice']:.2f}")
     lines.append(f"mean lung dose {dose['dose_mld_gy']:.1f} Gy{tag[summary['dose_status']]}" if dose is not None

@@ -97,8 +97,8 @@ def _key_feature_name(name: str, params: dict) -> str:
 
 def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default", case: str = "demo") -> tuple[pd.DataFrame, dict]:
     from lungai.radiomics import STANDARD_SEGMENTS, extract, load_params, segments_from_masks, to_wide
-    from lungai.radiomics.params import ibsi_config
-    from lungai.radiomics.prepare import lung_spacing
+    from lungai.radiomics.params import PRESETS, ibsi_config
+    from lungai.radiomics.prepare import settings_text
 
     params = load_params(params_name, image_types=["Original"])
     errors: dict = {}
@@ -121,16 +121,15 @@ def _radiomics(out: Path, ct, tumour, lungs, params_name: str = "default", case:
         if len(row):
             key.append({"segment": segment, "feature": name, "label": label, "value": float(row.value.iloc[0])})
     cfg = ibsi_config(params)
-    what = ("pyradiomics default settings (bin width 25 HU, no resampling; not IBSI-1 processing)" if cfg is None
-            else f"IBSI-1 configuration {cfg.name} (preset {params_name}: the IBSI pipeline of lungai ibsi-check, "
-                 "every value an IBSI-1 feature)")
-    info = {"n_features": int(len(long)), "key_features": key,
-            "params": (f"{what}, Original image; segments tumour, right lung, left lung, lungs, lungs minus tumour"
-                       if cfg is not None else
-                       "lungai default preset (pyradiomics, bin width 25 HU; not IBSI-1 processing), Original image; "
-                       "tumour on the CT's grid, right lung, left lung, lungs and lungs minus tumour "
-                       + (f"resampled to {lung_spacing(params):g} mm (IBSI-style)" if lung_spacing(params) else "on the CT's grid")
-                       + "; radiomics_settings.csv"),
+    given = (f"preset {params_name}" if str(params_name).lower() in PRESETS
+             else f"parameter file {Path(params_name).name}")
+    if cfg is not None:
+        text = (f"IBSI-1 configuration {cfg.name} ({given}: the IBSI pipeline of lungai ibsi-check, every value an "
+                "IBSI-1 feature), Original image; segments tumour, right lung, left lung, lungs, lungs minus tumour")
+    else:       # the grid and bins each segment had, as radiomics_settings.csv records them (a parameter file's own)
+        text = (("lungai default preset" if given == "preset default" else given) + " (pyradiomics; not IBSI-1 "
+                f"processing), Original image; {settings_text(result.settings)}; radiomics_settings.csv")
+    info = {"n_features": int(len(long)), "key_features": key, "params": text,
             "settings": result.settings.drop(columns="case").to_dict("records"),
             "failed_segments": result.errors.to_dict("records")}
     return wide, info
@@ -185,6 +184,7 @@ def dose_masks(seg_info: dict, rt: dict | None = None, tumour_found: bool = True
                 "lungs_label": ("lungs minus GTV (RTSTRUCT)" if gtv else "lungs minus motion envelope (RTSTRUCT)" if envelope
                                 else "lungs (RTSTRUCT)"),
                 "gtv_label": "GTV (RTSTRUCT)",
+                "gtv_missing": None if gtv else "the RTSTRUCT has no GTV",
                 "text": f"Dose metrics on the plan's contours given with --rtstruct, not the automatic masks: lungs "
                         f"{rt['lung_source']}" + (f" minus the GTV {gtv}." if gtv else
                                                   f" minus the tumour's motion envelope {envelope}: the RTSTRUCT has no "
@@ -196,6 +196,7 @@ def dose_masks(seg_info: dict, rt: dict | None = None, tumour_found: bool = True
             "masks": masks_text(AUTOMATIC_LUNGS, AUTOMATIC_TUMOUR if tumour_found else None),
             "lungs_label": "automatic lungs minus automatic tumour",
             "gtv_label": "automatic tumour" + (" (flagged for review)" if flagged else "") + " as GTV",
+            "gtv_missing": None if tumour_found else "no tumour was found",
             "text": f"Lung metrics are for the automatic lungs (lungai.lungs) minus {tumour} (lungai.seg), not an "
                     f"oncologist's contours; the GTV row is {tumour}."}
 

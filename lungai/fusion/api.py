@@ -121,11 +121,13 @@ def ehr_header_renames(model, ehr: pd.DataFrame, warn: bool = False) -> dict:
     ``warn``: say so (a warning)."""
     import warnings
 
+    from lungai.errors import InputNote
+
     enc = model.ehr_encoder if isinstance(model, FusionPipeline) else model.encoder
     renames = enc.match_columns(ehr) if enc is not None and ehr is not None else {}
-    if renames and warn:
-        warnings.warn("EHR " + ", ".join(f"{a!r} read as the model's column {b!r}" for a, b in renames.items())
-                      + " (case / spaces differ)")
+    if renames and warn:     # a note on the input: "warning: ..." on the console, as rp's (lungai.rp.prepare)
+        warnings.warn(InputNote("EHR " + ", ".join(f"{a!r} read as the model's column {b!r}" for a, b in renames.items())
+                                + " (case / spaces differ)"))
     return renames
 
 

@@ -131,6 +131,31 @@ def _describe(params: dict) -> tuple[str, str]:
     return disc, ", ".join(params.get("imageType") or {"Original": {}})
 
 
+def _grid_phrase(row) -> str:
+    """How one settings row's segment was put on its grid, in words (the ``grid``, ``spacing_mm`` and
+    ``interpolation`` columns :func:`prepare` writes)."""
+    grid, spacing, interp = str(row["grid"]), str(row["spacing_mm"]), str(row["interpolation"])
+    if grid.startswith("native"):
+        return f"on the CT's grid ({spacing} mm)"
+    if grid == "resampled":                      # lungai's isotropic lung grid (IBSI_INTERPOLATION)
+        return f"resampled to {spacing} mm (IBSI-style)"
+    if grid.startswith("resampled by pyradiomics"):
+        return f"resampled by pyradiomics to {spacing} mm ({interp})"
+    return f"{grid} ({spacing} mm)"
+
+
+def settings_text(settings) -> str:
+    """The grid and discretisation each segment's features were computed with, from the settings table
+    :func:`prepare` records (``radiomics_settings.csv``): segments that share them named together, e.g.
+    "tumour: on the CT's grid (0.977 x 0.977 x 3 mm), bin width 25; right lung, left lung: resampled to 2 x 2 x 2 mm
+    (IBSI-style), bin width 25" - what was done, whichever preset or parameter file gave the settings."""
+    groups: dict[str, list[str]] = {}
+    for _, row in settings.iterrows():
+        groups.setdefault(f"{_grid_phrase(row)}, {row['discretisation']}", []).append(
+            str(row["segment"]).replace("_", " "))
+    return "; ".join(f"{', '.join(names)}: {how}" for how, names in groups.items()) or "no segment computed"
+
+
 def _corners(image: sitk.Image, lo, hi) -> np.ndarray:
     """Physical points of the 8 corners of the (continuous) index box lo..hi of ``image``."""
     return np.array([image.TransformContinuousIndexToPhysicalPoint(tuple(float(c) for c in corner))

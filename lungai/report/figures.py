@@ -40,7 +40,15 @@ def _centre_index(mask: np.ndarray, fallback: np.ndarray) -> tuple[int, int, int
 
 def tumour_slices(ct: sitk.Image, tumour: sitk.Image, uncertainty: sitk.Image, lungs: sitk.Image | None = None,
                   truth: sitk.Image | None = None) -> bytes:
-    """Axial and coronal slices through the tumour: CT, tumour contour, uncertainty overlay + legend."""
+    """Axial and coronal slices through the tumour: CT, tumour contour, uncertainty overlay + legend.
+
+    Drawn from the images in LPS order (:func:`lungai.io.geometry.to_lps`): the patient's right on the image's
+    left, anterior up, head up, however the CT's voxels are stored (a NIfTI from dcm2niix, a feet-first scan)."""
+    from lungai.io.geometry import to_lps
+
+    ct, tumour, uncertainty = to_lps(ct), to_lps(tumour), to_lps(uncertainty)
+    lungs = to_lps(lungs) if lungs is not None else None
+    truth = to_lps(truth) if truth is not None else None
     hu = sitk.GetArrayFromImage(ct).astype(np.float32)
     tm = sitk.GetArrayFromImage(tumour) > 0
     unc = sitk.GetArrayFromImage(uncertainty).astype(np.float32)

@@ -184,10 +184,28 @@ def _lungs_and_features(s: dict) -> str:
 <div class="cards">{_card('right lung', _num('right-lung-ml', lungs['right_lung'], '{:.0f}', 'ml'))}
 {_card('left lung', _num('left-lung-ml', lungs['left_lung'], '{:.0f}', 'ml'))}</div>
 {''.join(f'<div class="banner" id="lungs-cut">{html.escape(n)}</div>' for n in lungs.get('warnings', lungs.get('cut', [])))}
+{_failed_segments(s['radiomics'])}
 <p>{s['radiomics']['n_features']} pyradiomics features were computed (all in <code>radiomics_long.csv</code>;
 {html.escape(s['radiomics']['params'])}). A selection:</p>
 {_table(rows, ('segment', 'feature', 'value'))}
 """
+
+
+def failed_segment_texts(radiomics: dict) -> list[str]:
+    """"segment: why (how to fix)" for each segment whose radiomics failed (summary.json's
+    ``radiomics.failed_segments``: a one-voxel tumour, an empty lung), as the report and the console say them."""
+    return [f"{str(f.get('segment', '')).replace('_', ' ')}: " + " ".join(str(f.get("error", "")).split())
+            for f in radiomics.get("failed_segments") or []]
+
+
+def _failed_segments(radiomics: dict) -> str:
+    """A banner naming the segments that have no radiomic features, with why (nothing when all were computed)."""
+    texts = failed_segment_texts(radiomics)
+    if not texts:
+        return ""
+    items = "".join(f"<li>{html.escape(t)}</li>" for t in texts)
+    return (f'<div class="banner" id="radiomics-failed" data-value="{len(texts)}"><b>Radiomics not computed for '
+            f"{len(texts)} segment(s)</b> (no features of them in <code>radiomics_long.csv</code>):<ul>{items}</ul></div>")
 
 
 def _missing(section: dict, ident: str) -> str:
@@ -216,11 +234,11 @@ def _dose(s: dict, figs: dict) -> str:
 <h2>Dose to the lungs</h2>
 <div class="banner" id="dose-missing" data-value="not computed">{html.escape(s['dose_source'])}</div>
 """
+    masks = s.get("dose_masks") or {}
     rows = [("mean lung dose (MLD)", _num("mld-gy", d["dose_mld_gy"], "{:.2f}", "Gy")),
             ("V5 / V13 / V20 / V30", " / ".join(f"{d[f'dose_v{v}_pct']:.1f} %" for v in (5, 13, 20, 30))),
             ("D2 / D50 / D98", " / ".join(f"{d[f'dose_d{x}_gy']:.1f} Gy" for x in (2, 50, 98))),
-            (f"{(s.get('dose_masks') or {}).get('gtv_label', 'GTV')} dose mean (min-max)",
-             f"{d['dose_gtv_mean_gy']:.1f} Gy ({d['dose_gtv_min_gy']:.1f}-{d['dose_gtv_max_gy']:.1f})")]
+            (f"{masks.get('gtv_label', 'GTV')} dose mean (min-max)", _gtv_dose(d, masks))]
     origin = _origin_text(s) or "Lung metrics are for the lungs minus the GTV."
     given = s.get("inputs") or {}
     unit = "" if not given.get("dose_unit") else (
@@ -234,6 +252,17 @@ def _dose(s: dict, figs: dict) -> str:
 {_table(rows, ('metric', 'value'))}
 {_img(figs.get('dvh'), 'dose-volume histogram')}
 """
+
+
+def _gtv_dose(d: dict, masks: dict) -> str:
+    """The GTV row's value: mean (min-max) Gy, or - no GTV voxels (an RTSTRUCT without a GTV, no tumour found: the
+    dose metrics' NaN) - that there is no GTV dose and why, with no number."""
+    mean = d.get("dose_gtv_mean_gy")
+    if mean is None or mean != mean:
+        why = masks.get("gtv_missing") or "the masks of the dose metrics have no GTV voxels"
+        return f'<span id="gtv-dose" data-value="">no GTV dose: {html.escape(why)}</span>'
+    return (f'<span id="gtv-dose" data-value="{mean!r}">{mean:.1f} Gy ({d["dose_gtv_min_gy"]:.1f}-'
+            f'{d["dose_gtv_max_gy"]:.1f})</span>')
 
 
 def _rp(s: dict, figs: dict) -> str:
