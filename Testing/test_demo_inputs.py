@@ -472,6 +472,8 @@ def test_rp_review_flag_only_when_the_risk_uses_the_automatic_tumour():
     s["dose_masks"] = dose_masks(seg)
     assert 'id="rp-review"' in _rp(s, {})
     assert "note: the dose metrics and the RP risk use the automatic tumour, which is flagged for review" in result_lines(s)
+    s["dose"] = None         # the RP risk alone: one subject, "uses" (QA: "the RP risk use the automatic tumour")
+    assert "note: the RP risk uses the automatic tumour, which is flagged for review" in result_lines(s)
 
 
 def test_demo_dose_and_rtstruct_errors_come_before_any_work(phantom, tmp_path, monkeypatch):

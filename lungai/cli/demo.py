@@ -130,7 +130,8 @@ def result_lines(summary: dict) -> list:
     flagged = [what for what, ok in (("the dose metrics", dose is not None and uses_automatic_tumour(summary, "dose")),
                                      ("the RP risk", "risk" in rp and uses_automatic_tumour(summary, "rp"))) if ok]
     if seg["needs_review"] and flagged:
-        lines.append(f"note: {' and '.join(flagged)} use the automatic tumour, which is flagged for review")
+        lines.append(f"note: {' and '.join(flagged)} {'use' if len(flagged) > 1 else 'uses'} the automatic tumour, "
+                     "which is flagged for review")
     from lungai.report.html import predicted_stage_text
 
     lines.append(f"stage: {predicted_stage_text(st)}{tag[st['status']]}" if "predicted" in st
