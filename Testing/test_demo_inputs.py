@@ -398,6 +398,10 @@ def test_demo_rtstruct_gives_the_dose_metrics_masks(tmp_path, tmp_path_factory):
     assert summary["dose"]["dose_mld_gy"] == pytest.approx(float(truth.dose_mld_gy), rel=1e-6)
     assert summary["dose"]["dose_gtv_mean_gy"] == pytest.approx(float(truth.dose_gtv_mean_gy), rel=1e-6)
     assert summary["dose_masks"]["lungs"] == "rtstruct" and summary["case"] == "P1"
+    # the automatic tumour against the plan's GTV: recorded; it agrees here, so no note
+    agree = summary["rtstruct_gtv"]
+    assert agree["dice"] > 0.5 and agree["note"] is None and agree["gtv_ml"] > 0
+    assert not [n for n in summary["segmentation"]["notes"] if "plan's GTV" in n]
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "RTSTRUCT structure Lung_R + Lung_L" in page and "RTSTRUCT structure GTV" in page
     assert 'id="dose-review"' not in page
@@ -409,7 +413,10 @@ def test_demo_rtstruct_gives_the_dose_metrics_masks(tmp_path, tmp_path_factory):
     assert masks.startswith("lungs: RTSTRUCT structure Lung_R + Lung_L") and "minus GTV: RTSTRUCT structure GTV" in masks
     from lungai.dicom.sr import read_sr, read_sr_comments
 
-    # tmp_path holds the patient's CT, RTSTRUCT and RTDOSE (an export): lungai's DICOM goes outside it
+    # tmp_path holds the patient's CT, RTSTRUCT and RTDOSE (an export): lungai's DICOM goes outside it; a file of the
+    # user's beside the export marks where it ends (run alone, the pytest folder held only the export and lungai's
+    # outputs, so it was taken as the export, the output folder inside it)
+    (tmp_path / "plan_notes.xlsx").write_bytes(b"PK")
     exported = tmp_path_factory.mktemp("exported") / "dicom"
     assert main(["dicom-export", "--ct", str(st["ct"]), "--results", str(out), "-o", str(exported)]) == 0
     sr = exported / "measurements.sr.dcm"
@@ -1010,3 +1017,35 @@ def test_segments_whose_radiomics_failed_are_named_in_the_report_and_console(pha
     _, ok = _radiomics(tmp_path, ct, tumour, lungs, case="P1")
     assert not ok["failed_segments"] and 'id="radiomics-failed"' not in _lungs_and_features(
         {"lungs": lungs_info, "radiomics": ok})
+
+
+def test_an_automatic_tumour_far_from_the_plans_gtv_is_said():
+    """QA (lungai demo on LUNG1-003 with its RTSTRUCT): the automatic tumour (2 ml, flagged) against the 35 ml GTV-1
+    gave the RP risk from the 2 ml tumour's radiomics, the report naming only the review flag; a Dice with the plan's
+    GTV below GTV_AGREEMENT_DICE is now a note naming both volumes and where the GTV's features come from."""
+    from lungai.demo.pipeline import GTV_AGREEMENT_DICE, gtv_agreement
+
+    def mask(lo, hi):
+        a = np.zeros((20, 40, 40), np.uint8)
+        a[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = 1
+        img = sitk.GetImageFromArray(a)
+        img.SetSpacing((1.0, 1.0, 2.5))
+        return img
+
+    gtv = mask((5, 10, 10), (15, 30, 30))                 # 10 x 20 x 20 voxels of 2.5 mm3: 10 ml
+    same = gtv_agreement(mask((5, 10, 10), (15, 30, 30)), gtv, "RTSTRUCT structure GTV-1")
+    assert same["dice"] == 1.0 and same["note"] is None and same["gtv_ml"] == pytest.approx(10.0)
+    small = gtv_agreement(mask((8, 18, 18), (11, 21, 21)), gtv, "RTSTRUCT structure GTV-1")
+    assert small["dice"] < GTV_AGREEMENT_DICE and small["tumour_ml"] == pytest.approx(0.068)
+    assert "agrees poorly with the plan's GTV (RTSTRUCT structure GTV-1; 10.0 ml; Dice 0.01)" in small["note"]
+    assert "lungai radiomics --rtstruct" in small["note"]
+    # a GTV of two parts (a primary and a node): compared by the part the tumour overlaps - a node segmented whole
+    # is no disagreement; a small part of the primary is, naming that part
+    two = sitk.GetArrayFromImage(gtv)
+    two[2:4, 2:6, 2:6] = 1                                # a node: 2 x 4 x 4 voxels, 0.08 ml
+    two_parts = sitk.GetImageFromArray(two)
+    two_parts.CopyInformation(gtv)
+    node = gtv_agreement(mask((2, 2, 2), (4, 6, 6)), two_parts, "GTV-1 + gtv-2")
+    assert node["dice"] == 1.0 and node["note"] is None and node["gtv_parts"] == "1 of 2"
+    part = gtv_agreement(mask((8, 18, 18), (11, 21, 21)), two_parts, "GTV-1 + gtv-2")
+    assert "(GTV-1 + gtv-2; the 1 of its 2 parts it overlaps, 10.0 ml; Dice 0.01)" in part["note"]
