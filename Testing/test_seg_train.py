@@ -1513,3 +1513,41 @@ def test_eval_seg_says_when_the_passes_given_were_not_used(tiny_model, tiny_data
     assert main(["eval-seg", "--model", str(tiny_model), *SEEN, "--images", str(images), "--masks", str(masks),
                  "--max-cases", "1", "-o", str(tmp_path / "plain.csv")]) == 0
     assert "not used" not in capsys.readouterr().out
+
+
+def test_eval_seg_patients_csv_finds_a_trained_patient_under_another_file_name(tiny_data, tmp_path, capsys):
+    """QA (LIDC crops renamed scan001..scan030, patients in a --patients CSV): a model trained on scan011 / scan012 of
+    LIDC-IDRI-0011 evaluated scan013 of that patient as unseen, without a word - eval-seg had no --patients, so a
+    case's patient was the text before its first '_' (here the whole name) and only a case of the same name was
+    found.  Now eval-seg takes --patients (train-seg's CSV) and leaves such cases out; without it, a model trained
+    with one gets a note saying the check then goes by case name only."""
+    names = sorted(p.name for p in tiny_data[0].iterdir())            # P00_0 ... P02_1: 3 patients, 2 crops each
+    scans = {n: f"scan{i:02d}.nii.gz" for i, n in enumerate(names)}
+    csv = tmp_path / "patients.csv"
+    csv.write_text("case,patient\n" + "".join(f"{s[:-7]},{n.split('_')[0]}\n" for n, s in scans.items()),
+                   encoding="utf-8")
+    train_i, train_m = _eval_folders(tiny_data, tmp_path / "train", names[:-1])
+    eval_i, eval_m = _eval_folders(tiny_data, tmp_path / "new", names[-1:])       # P02_1, a further crop of P02
+    for folder, n in ((train_i, names[:-1]), (train_m, names[:-1]), (eval_i, names[-1:]), (eval_m, names[-1:])):
+        for name in n:
+            (folder / name).rename(folder / scans[name])
+    model = tmp_path / "model"
+    assert main(_one_epoch(train_i, train_m) + ["--patients", str(csv), "-o", str(model)]) == 0
+    capsys.readouterr()
+    cmd = ["eval-seg", "--model", str(model), "--images", str(eval_i), "--masks", str(eval_m)]
+    # the patient from the CSV: scan05 is P02's, trained or validated on - refused (every case seen), named
+    assert main(cmd + ["--patients", str(csv), "-o", str(tmp_path / "a.csv")]) == 2
+    assert "all 1 cases are of patients the model was trained or validated on (scan05 (" in capsys.readouterr().err
+    out = tmp_path / "b.csv"
+    assert main(cmd + ["--patients", str(csv), "--include-training-patients", "-o", str(out)]) == 0
+    assert pd.read_csv(out)["meta_seen_in_training"].tolist() == [True]
+    assert json.loads(out.with_suffix(".report.json").read_text(encoding="utf-8"))["run"]["patients"] == str(csv.resolve())
+    capsys.readouterr()
+    # without it: evaluated (the names cannot tell), but said
+    assert main(cmd + ["-o", str(tmp_path / "c.csv")]) == 0
+    said = capsys.readouterr().out
+    assert "the model was trained with --patients patients.csv" in said and "give --patients CSV" in said
+    # with --split test the recorded split is rebuilt: --patients is not used there
+    assert main(["eval-seg", "--model", str(model), "--split", "test", "--patients", str(csv),
+                 "-o", str(tmp_path / "d.csv")]) == 2
+    assert "--patients not used with --split test" in capsys.readouterr().err

@@ -196,6 +196,10 @@ def register(sub) -> None:
     e.add_argument("--include-training-patients", action="store_true",
                    help="also evaluate the cases of patients the model was trained or validated on (left out by "
                         "default: their results are in-sample), flagged in the CSV (meta_seen_in_training)")
+    e.add_argument("--patients", default=None,
+                   help="CSV with columns case,patient (as train-seg's): each case's patient, so that cases of "
+                        "patients the model was trained or validated on are found when file names do not name "
+                        "the patient (else patient = name before '_')")
     e.add_argument("--max-cases", type=int, default=0)
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(func=run_eval)
@@ -897,7 +901,8 @@ def run_eval(args) -> int:
                          "leave --label out" if args.split == "test" else "give the tumour's label, e.g. --label 1")
     if args.split == "test":        # the final report: the whole recorded test split, with both methods
         unused = [o for o, given in (("--method", args.method), ("--max-cases", args.max_cases),
-                                     ("--include-training-patients", args.include_training_patients)) if given]
+                                     ("--include-training-patients", args.include_training_patients),
+                                     ("--patients", args.patients)) if given]
         if unused:      # QA: accepted and ignored without a word (the report ran both methods on every test case)
             raise InputError(f"{', '.join(unused)} not used with --split test: the final report evaluates every case "
                              "of the model's held-out test split (never seen in training) with both methods (MC "
@@ -905,16 +910,18 @@ def run_eval(args) -> int:
                              f"leave {', '.join(unused)} out (or evaluate a folder: --images / --masks without "
                              "--split)")
     # both modes write <name>.report.json (the run's record; a user's file is never replaced)
-    prepare_output_file(out, inputs=[args.images, args.masks], owner="eval-seg", sidecars=[out.with_suffix(".report.json")])
+    prepare_output_file(out, inputs=[args.images, args.masks, args.patients], owner="eval-seg", sidecars=[out.with_suffix(".report.json")])
     model_dir = resolve_model_dir(args.model)
     model = load_model(model_dir)
     if args.split == "test":
         return _run_test_report(args, model, model_dir, out)
     if not (args.images and args.masks):
         raise InputError("eval-seg needs --images and --masks (or --split test)", "give both folders")
-    cases = dataset.pair_files(args.images, args.masks)
+    cases = dataset.pair_files(args.images, args.masks, args.patients)    # --patients: each case's patient
     if args.max_cases:
         cases = cases[: args.max_cases]
+    if not args.patients:
+        _patients_csv_note(model)
     cases = _seen_cases(model, cases, args.include_training_patients)
     with task("eval-seg: checking inputs", len(cases)) as bar:
         labels_note = check_cases(cases, args.label, bar)     # every unusable pair named before any case runs
@@ -938,6 +945,23 @@ def run_eval(args) -> int:
 
         print(f"note: {MC_PASSES_UNUSED_NOTE.format(n=args.mc_passes)}")
     return _report_failed(df)
+
+
+def _patients_csv_note(model) -> None:
+    """eval-seg without --patients of a model trained with a --patients CSV: a note that its patients are not
+    named by the file names, so a case of such a patient under another file name (a further crop) is not found -
+    QA: a model trained on scan011 / scan012 of LIDC-IDRI-0011 (--patients) evaluated scan013 of that patient as
+    unseen, without a word."""
+    from pathlib import Path
+
+    from lungai.seg.evaluate import model_patients_csvs
+
+    csvs = model_patients_csvs(model)
+    if csvs:
+        print(f"note: the model was trained with --patients {', '.join(Path(c).name for c in csvs)}: its patients "
+              "are not named by the file names, so a case of a patient it was trained or validated on is found "
+              "only by its own case name; give --patients CSV (case,patient, a row for each of these cases) to "
+              "leave out every case of those patients")
 
 
 def _seen_cases(model, cases, include: bool) -> list:
@@ -1050,6 +1074,7 @@ def _run_record(args, model_dir, methods: list, n_cases: int) -> dict:
             "images": str(Path(args.images).resolve()) if args.images else None,
             "masks": str(Path(args.masks).resolve()) if args.masks else None,
             "label": args.label, "max_cases": args.max_cases or None,
+            "patients": str(Path(args.patients).resolve()) if getattr(args, "patients", None) else None,
             "include_training_patients": bool(args.include_training_patients)}
 
 
