@@ -1551,3 +1551,24 @@ def test_eval_seg_patients_csv_finds_a_trained_patient_under_another_file_name(t
     assert main(["eval-seg", "--model", str(model), "--split", "test", "--patients", str(csv),
                  "-o", str(tmp_path / "d.csv")]) == 2
     assert "--patients not used with --split test" in capsys.readouterr().err
+
+
+def test_model_json_records_the_command_it_was_trained_with(tiny_data, tmp_path, monkeypatch):
+    """QA: model.json's training.command was built from sys.argv, not from the argv given to lungai.cli.main: a
+    train-seg run from Python (a notebook, a script: main([...])) recorded the host process's command line (here
+    pytest's) as the command that trained the model.  Words are quoted where needed: a folder with a space
+    ('My data/images', as on Windows) was recorded unquoted, a command that does not run as written."""
+    import shlex
+    import sys
+
+    names = sorted(p.name for p in tiny_data[0].iterdir())
+    images, masks = _eval_folders(tiny_data, tmp_path / "My data", names)
+    monkeypatch.setattr(sys, "argv", ["host.py", "--some-host-option", "x"])
+    out = tmp_path / "model"
+    cmd = _one_epoch(images, masks) + ["-o", str(out), "--seed", "3", "--workers", "0"]
+    assert main(cmd) == 0
+    recorded = json.loads((out / "model.json").read_text(encoding="utf-8"))["training"]["command"]
+    assert "--some-host-option" not in recorded
+    words = shlex.split(recorded)
+    assert words[0] == "lungai" and words[1:] == cmd[:-2]            # as given, without the run-only --workers
+    assert words[words.index("--images") + 1] == str(images)         # the folder with a space: one word

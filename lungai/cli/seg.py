@@ -302,7 +302,7 @@ def _train(args, out, cfg, recipe, device) -> int:
                           test_fraction=args.test_fraction, case_sources=case_sources(args), epochs=args.epochs,
                           iters_per_epoch=args.iters, batch_size=args.batch,
                           lr=args.lr or DEFAULT_LR[cfg.arch], patience=args.patience,
-                          mc_passes=args.mc_passes, recipe=recipe, command=_train_command(sys.argv[1:]),
+                          mc_passes=args.mc_passes, recipe=recipe, command=_train_command(getattr(args, "argv", sys.argv[1:])),
                           only_member=args.member, save_arrays_to=args.save_arrays,
                           arrays_from=args.from_arrays, device=device, workers=args.workers,
                           max_whole=args.arrays_max_whole)
@@ -662,7 +662,11 @@ def training_device(name: str) -> str:
 
 def _train_command(argv: list) -> str:
     """The train-seg command as model.json records it: without --resume, --member K and the options that only say
-    where and how a run goes (device, workers, arrays)."""
+    where and how a run goes (device, workers, arrays); ``argv`` is the command as given to :func:`lungai.cli.main`
+    (``args.argv``: a ``main([...])`` call from Python records its own list, not the host process's sys.argv), each
+    word quoted where needed (a folder with a space: ``'My data/imgs'``), so that the command runs as recorded."""
+    import shlex
+
     out, skip = [], False
     for a in argv:
         if skip:
@@ -671,7 +675,7 @@ def _train_command(argv: list) -> str:
             skip = True
         elif a != "--resume" and not a.startswith(tuple(o + "=" for o in RUN_ONLY_OPTIONS)):
             out.append(a)
-    return "lungai " + " ".join(out)
+    return "lungai " + shlex.join(out)
 
 
 RUN_ONLY_OPTIONS = ("--member", "--device", "--workers", "--save-arrays", "--from-arrays", "--arrays-max-whole")
