@@ -540,3 +540,21 @@ def test_a_test_fraction_that_leaves_no_validation_patient_is_refused_before_tra
     for n, val, test in ((4, 0.2, 0.5), (10, 0.1, 0.85), (3, 0.2, 0.3)):
         parts = split_patients([Case(f"P{p}_1", f"P{p}") for p in range(n)], val, 0, test)
         assert all(parts) and sum(map(len, parts)) == n
+
+
+def test_macos_appledouble_files_are_not_cases(tmp_path):
+    """QA: a dataset copied from a Mac onto an exFAT drive / network share holds an AppleDouble file ``._NAME`` (4 kB
+    of metadata, no image) beside every file; in both folders they paired as cases '._A_1' ... and train-seg stopped
+    with "3 of 33 image / mask pairs are not on one grid - ._A_1: the header ... is unreadable ... re-export the
+    files" (files Finder does not show; in one folder only: "no partner of the same name").  Hidden files are not
+    cases."""
+    from lungai.seg.dataset import check_grids
+
+    _touch(tmp_path / "i", ["A_1.nii.gz", "B_1.nii.gz", "C_1.nrrd"])
+    _touch(tmp_path / "m", ["A_1.nii.gz", "B_1.nii.gz", "C_1.nrrd"])
+    for d, names in ((tmp_path / "i", ["A_1.nii.gz", "B_1.nii.gz", "C_1.nrrd"]), (tmp_path / "m", ["A_1.nii.gz"])):
+        for n in names:
+            (d / f"._{n}").write_bytes(b"\x00\x05\x16\x07" + bytes(4092))       # AppleDouble magic
+    cases = pair_files(tmp_path / "i", tmp_path / "m")
+    assert [c.case_id for c in cases] == ["A_1", "B_1", "C_1"]
+    check_grids(cases)

@@ -182,10 +182,13 @@ def repository_test_cases_note(cases: list) -> str | None:
 
 
 def _listing(folder: Path, what: str) -> dict:
-    """{case name: file} of a folder; two files of one case name (e.g. A.nii.gz and A.nrrd) are refused."""
+    """{case name: file} of a folder; two files of one case name (e.g. A.nii.gz and A.nrrd) are refused.  Hidden
+    files (a name starting with '.') are not cases: macOS writes an AppleDouble file ``._P01_1.nii.gz`` (4 kB of
+    metadata, no image) beside every file copied onto a FAT / exFAT drive or a network share - QA: 3 such files in
+    both folders stopped train-seg with "not on one grid ... header unreadable ... re-export the files"."""
     found: dict = {}
     for p in sorted(folder.iterdir()):
-        if image_suffix(p.name):
+        if image_suffix(p.name) and not p.name.startswith("."):
             found.setdefault(case_name(p), []).append(p)
     dup = {c: ps for c, ps in found.items() if len(ps) > 1}
     if dup:
