@@ -1547,10 +1547,42 @@ def test_eval_seg_patients_csv_finds_a_trained_patient_under_another_file_name(t
     assert main(cmd + ["-o", str(tmp_path / "c.csv")]) == 0
     said = capsys.readouterr().out
     assert "the model was trained with --patients patients.csv" in said and "give --patients CSV" in said
-    # with --split test the recorded split is rebuilt: --patients is not used there
+    # --split test: --patients says where the recorded CSV lies now; a model trained without one refuses it
     assert main(["eval-seg", "--model", str(model), "--split", "test", "--patients", str(csv),
                  "-o", str(tmp_path / "d.csv")]) == 2
-    assert "--patients not used with --split test" in capsys.readouterr().err
+    assert "this model has no test split" in capsys.readouterr().err
+    named = tmp_path / "by_name"
+    assert main(_one_epoch(train_i, train_m) + ["--test-fraction", "0.34", "-o", str(named)]) == 0
+    assert main(["eval-seg", "--model", str(named), "--split", "test", "--patients", str(csv),
+                 "-o", str(tmp_path / "e.csv")]) == 2
+    assert "this model was trained without a --patients CSV" in capsys.readouterr().err
+
+
+def test_eval_seg_test_split_of_a_model_trained_with_patients_csv_moved(tiny_data, tmp_path, capsys):
+    """QA: a model trained with --patients and --test-fraction, its data and CSV moved (another disk, the model copied
+    to another computer): `eval-seg --split test --images DIR --masks DIR` failed with "--patients /old/path is not a
+    readable CSV" and the fix "write a comma-separated CSV" (eval-seg took no --patients to say where it lies now).
+    Now the gone CSV is named with that fix, and --patients with --split test reads it where it lies."""
+    names = sorted(p.name for p in tiny_data[0].iterdir())
+    images, masks = _eval_folders(tiny_data, tmp_path / "data", names)
+    csv = tmp_path / "data" / "patients.csv"
+    csv.write_text("case,patient\n" + "".join(f"{n[:-7]},X{n.split('_')[0]}\n" for n in names), encoding="utf-8")
+    model = tmp_path / "model"
+    assert main(_one_epoch(images, masks) + ["--patients", str(csv), "--test-fraction", "0.34", "-o", str(model)]) == 0
+    test_cases = json.loads((model / "model.json").read_text(encoding="utf-8"))["training"]["test_cases"]
+    (tmp_path / "data").rename(tmp_path / "moved")
+    images, masks, moved = (tmp_path / "moved" / "images", tmp_path / "moved" / "masks",
+                            tmp_path / "moved" / "patients.csv")
+    capsys.readouterr()
+    cmd = ["eval-seg", "--model", str(model), "--split", "test", "--images", str(images), "--masks", str(masks)]
+    assert main(cmd + ["-o", str(tmp_path / "a.csv")]) == 2
+    err = capsys.readouterr().err
+    assert f"the --patients CSV model.json records is gone ({csv})" in err and "--split test --patients FILE" in err
+    out = tmp_path / "b.csv"
+    assert main(cmd + ["--patients", str(moved), "-o", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert sorted(set(df["case"])) == sorted(test_cases) and set(df["patient"]) == {f"X{c.split('_')[0]}"
+                                                                                     for c in test_cases}
 
 
 def test_model_json_records_the_command_it_was_trained_with(tiny_data, tmp_path, monkeypatch):

@@ -199,7 +199,8 @@ def register(sub) -> None:
     e.add_argument("--patients", default=None,
                    help="CSV with columns case,patient (as train-seg's): each case's patient, so that cases of "
                         "patients the model was trained or validated on are found when file names do not name "
-                        "the patient (else patient = name before '_')")
+                        "the patient (else patient = name before '_'); with --split test: where the train-seg "
+                        "run's --patients CSV lies now, if moved")
     e.add_argument("--max-cases", type=int, default=0)
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(func=run_eval)
@@ -905,8 +906,7 @@ def run_eval(args) -> int:
                          "leave --label out" if args.split == "test" else "give the tumour's label, e.g. --label 1")
     if args.split == "test":        # the final report: the whole recorded test split, with both methods
         unused = [o for o, given in (("--method", args.method), ("--max-cases", args.max_cases),
-                                     ("--include-training-patients", args.include_training_patients),
-                                     ("--patients", args.patients)) if given]
+                                     ("--include-training-patients", args.include_training_patients)) if given]
         if unused:      # QA: accepted and ignored without a word (the report ran both methods on every test case)
             raise InputError(f"{', '.join(unused)} not used with --split test: the final report evaluates every case "
                              "of the model's held-out test split (never seen in training) with both methods (MC "
@@ -1027,10 +1027,13 @@ def _report_failed(df) -> int:
     return 1 if len(bad) else 0
 
 
-def test_split_cases(training: dict, images=None, masks=None) -> list:
+def test_split_cases(training: dict, images=None, masks=None, patients=None) -> list:
     """The held-out test cases of a model (``model.json``'s ``training``), rebuilt from its case sources.
     ``images`` / ``masks``: where the training data's folders lie now (moved, or the model copied to another
-    computer), instead of the folders model.json recorded; the recorded test cases are read from them."""
+    computer), instead of the folders model.json recorded; the recorded test cases are read from them.
+    ``patients``: likewise where the train-seg run's --patients CSV lies now (QA: a model trained with --patients,
+    copied to another computer, could not be evaluated: "--patients /old/path is not a readable CSV", fix "write a
+    comma-separated CSV", and eval-seg took no --patients)."""
     import argparse
     from pathlib import Path
 
@@ -1040,6 +1043,15 @@ def test_split_cases(training: dict, images=None, masks=None) -> list:
     if not wanted:
         raise InputError("this model has no test split", "train it with --test-fraction (e.g. 0.15)")
     src = training.get("case_sources") or {}
+    if patients and not src.get("patients"):
+        raise InputError("--patients with --split test: this model was trained without a --patients CSV (its "
+                         "patients were read from the file names)", "leave --patients out")
+    if patients:
+        src = {**src, "patients": patients}
+    elif src.get("patients") and not Path(src["patients"]).is_file():
+        raise InputError(f"the --patients CSV model.json records is gone ({src['patients']}): the test split is "
+                         "rebuilt with it", "give where it lies now: eval-seg --model ... --split test --patients FILE "
+                         "(the train-seg run's CSV, moved; with --images / --masks if the folders moved too)")
     if images:
         src = {**src, "images": images, "masks": masks}
     else:
@@ -1108,7 +1120,7 @@ def _run_test_report(args, model, model_dir, out) -> int:
                          "give both --images and --masks, or leave both out")
     from lungai.seg.choice import model_meta
 
-    cases = test_split_cases(model_meta(model).get("training", {}), args.images, args.masks)
+    cases = test_split_cases(model_meta(model).get("training", {}), args.images, args.masks, args.patients)
     from lungai.seg.evaluate import check_cases
 
     try:
