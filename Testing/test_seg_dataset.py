@@ -558,3 +558,15 @@ def test_macos_appledouble_files_are_not_cases(tmp_path):
     cases = pair_files(tmp_path / "i", tmp_path / "m")
     assert [c.case_id for c in cases] == ["A_1", "B_1", "C_1"]
     check_grids(cases)
+
+
+def test_a_patient_written_with_other_leading_zeros_is_refused_not_split_as_two():
+    """QA: `LUNG1-7_a` and `LUNG1-007_b` (one patient, one file named by a spreadsheet that dropped the zeros) were two
+    patients: with seed 7 the split validated on LUNG1-7_a and trained on LUNG1-007_b.  Refused as letter case is,
+    naming both spellings; distinct numbers (LIDC-IDRI-0001 / LIDC-IDRI-0010) are distinct patients."""
+    cases = [Case(f"LUNG1-{p:03d}_{k}", f"LUNG1-{p:03d}") for p in range(1, 9) for k in "ab"]
+    renamed = [Case("LUNG1-7_a", "LUNG1-7") if c.case_id == "LUNG1-007_a" else c for c in cases]
+    with pytest.raises(InputError, match=r"1 patient\(s\) are written in more than one letter case or leading zeros: "
+                                         r"'LUNG1-007' \(e.g. LUNG1-007_b\) / 'LUNG1-7' \(e.g. LUNG1-7_a\)"):
+        split_patients(renamed, 0.25, seed=7)
+    split_patients(cases + [Case("LUNG1-070_a", "LUNG1-070"), Case("LUNG1-700_a", "LUNG1-700")], 0.25, seed=0)

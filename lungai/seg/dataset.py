@@ -543,19 +543,25 @@ def check_patient_spellings(cases: list) -> None:
     """InputError when patients differ only in letter case (``P01_1`` / ``p01_2``, a crop ``lung1-002_a`` beside the
     implant background ``LUNG1-002``, or a --patients CSV writing a patient both ways): the split would take them
     for two patients and could put one patient's cases into training and validation / test.  Not joined by
-    guessing (two spellings may be two sites' numbering): the user writes one spelling."""
+    guessing (two spellings may be two sites' numbering): the user writes one spelling.  Leading zeros likewise
+    (``LUNG1-7_a`` / ``LUNG1-007_b``: :func:`lungai.model_files.loose_id`, as eval-seg notes such names against a
+    model's patients) - QA: the split (seed 7) put ``LUNG1-7_a`` into validation and ``LUNG1-007_b`` into training."""
+    from lungai.model_files import loose_id
+
     spellings: dict = {}
     for c in cases:
-        spellings.setdefault(str(c.patient).casefold(), {}).setdefault(str(c.patient), c.case_id)
+        spellings.setdefault(loose_id(c.patient), {}).setdefault(str(c.patient), c.case_id)
     clashes = [names for names in spellings.values() if len(names) > 1]
     if not clashes:
         return
     shown = "; ".join(" / ".join(f"{p!r} (e.g. {case})" for p, case in sorted(names.items()))
                       for names in clashes[:5]) + (f"; and {len(clashes) - 5} more" if len(clashes) > 5 else "")
-    raise InputError(f"{len(clashes)} patient(s) are written in more than one letter case: {shown}; the split would "
+    how = ("letter case" if all(len({n.casefold() for n in names}) == 1 for names in clashes)
+           else "letter case or leading zeros")
+    raise InputError(f"{len(clashes)} patient(s) are written in more than one {how}: {shown}; the split would "
                      "take each spelling for another patient and could put one patient's cases into both training and "
                      "validation / test", "write each patient in one spelling: rename the files (<patient>_<n>, the "
-                     "same letter case), or give --patients CSV with columns case,patient naming each patient once")
+                     "same letter case and zeros), or give --patients CSV with columns case,patient naming each patient once")
 
 
 def split_patients(cases: list, val_fraction: float, seed: int, test_fraction: float = 0.0) -> tuple:
