@@ -540,3 +540,33 @@ def test_a_test_fraction_that_leaves_no_validation_patient_is_refused_before_tra
     for n, val, test in ((4, 0.2, 0.5), (10, 0.1, 0.85), (3, 0.2, 0.3)):
         parts = split_patients([Case(f"P{p}_1", f"P{p}") for p in range(n)], val, 0, test)
         assert all(parts) and sum(map(len, parts)) == n
+
+
+def test_macos_appledouble_files_are_not_cases(tmp_path):
+    """QA: a dataset copied from a Mac onto an exFAT drive / network share holds an AppleDouble file ``._NAME`` (4 kB
+    of metadata, no image) beside every file; in both folders they paired as cases '._A_1' ... and train-seg stopped
+    with "3 of 33 image / mask pairs are not on one grid - ._A_1: the header ... is unreadable ... re-export the
+    files" (files Finder does not show; in one folder only: "no partner of the same name").  Hidden files are not
+    cases."""
+    from lungai.seg.dataset import check_grids
+
+    _touch(tmp_path / "i", ["A_1.nii.gz", "B_1.nii.gz", "C_1.nrrd"])
+    _touch(tmp_path / "m", ["A_1.nii.gz", "B_1.nii.gz", "C_1.nrrd"])
+    for d, names in ((tmp_path / "i", ["A_1.nii.gz", "B_1.nii.gz", "C_1.nrrd"]), (tmp_path / "m", ["A_1.nii.gz"])):
+        for n in names:
+            (d / f"._{n}").write_bytes(b"\x00\x05\x16\x07" + bytes(4092))       # AppleDouble magic
+    cases = pair_files(tmp_path / "i", tmp_path / "m")
+    assert [c.case_id for c in cases] == ["A_1", "B_1", "C_1"]
+    check_grids(cases)
+
+
+def test_a_patient_written_with_other_leading_zeros_is_refused_not_split_as_two():
+    """QA: `LUNG1-7_a` and `LUNG1-007_b` (one patient, one file named by a spreadsheet that dropped the zeros) were two
+    patients: with seed 7 the split validated on LUNG1-7_a and trained on LUNG1-007_b.  Refused as letter case is,
+    naming both spellings; distinct numbers (LIDC-IDRI-0001 / LIDC-IDRI-0010) are distinct patients."""
+    cases = [Case(f"LUNG1-{p:03d}_{k}", f"LUNG1-{p:03d}") for p in range(1, 9) for k in "ab"]
+    renamed = [Case("LUNG1-7_a", "LUNG1-7") if c.case_id == "LUNG1-007_a" else c for c in cases]
+    with pytest.raises(InputError, match=r"1 patient\(s\) are written in more than one letter case or leading zeros: "
+                                         r"'LUNG1-007' \(e.g. LUNG1-007_b\) / 'LUNG1-7' \(e.g. LUNG1-7_a\)"):
+        split_patients(renamed, 0.25, seed=7)
+    split_patients(cases + [Case("LUNG1-070_a", "LUNG1-070"), Case("LUNG1-700_a", "LUNG1-700")], 0.25, seed=0)

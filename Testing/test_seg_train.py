@@ -1513,3 +1513,94 @@ def test_eval_seg_says_when_the_passes_given_were_not_used(tiny_model, tiny_data
     assert main(["eval-seg", "--model", str(tiny_model), *SEEN, "--images", str(images), "--masks", str(masks),
                  "--max-cases", "1", "-o", str(tmp_path / "plain.csv")]) == 0
     assert "not used" not in capsys.readouterr().out
+
+
+def test_eval_seg_patients_csv_finds_a_trained_patient_under_another_file_name(tiny_data, tmp_path, capsys):
+    """QA (LIDC crops renamed scan001..scan030, patients in a --patients CSV): a model trained on scan011 / scan012 of
+    LIDC-IDRI-0011 evaluated scan013 of that patient as unseen, without a word - eval-seg had no --patients, so a
+    case's patient was the text before its first '_' (here the whole name) and only a case of the same name was
+    found.  Now eval-seg takes --patients (train-seg's CSV) and leaves such cases out; without it, a model trained
+    with one gets a note saying the check then goes by case name only."""
+    names = sorted(p.name for p in tiny_data[0].iterdir())            # P00_0 ... P02_1: 3 patients, 2 crops each
+    scans = {n: f"scan{i:02d}.nii.gz" for i, n in enumerate(names)}
+    csv = tmp_path / "patients.csv"
+    csv.write_text("case,patient\n" + "".join(f"{s[:-7]},{n.split('_')[0]}\n" for n, s in scans.items()),
+                   encoding="utf-8")
+    train_i, train_m = _eval_folders(tiny_data, tmp_path / "train", names[:-1])
+    eval_i, eval_m = _eval_folders(tiny_data, tmp_path / "new", names[-1:])       # P02_1, a further crop of P02
+    for folder, n in ((train_i, names[:-1]), (train_m, names[:-1]), (eval_i, names[-1:]), (eval_m, names[-1:])):
+        for name in n:
+            (folder / name).rename(folder / scans[name])
+    model = tmp_path / "model"
+    assert main(_one_epoch(train_i, train_m) + ["--patients", str(csv), "-o", str(model)]) == 0
+    capsys.readouterr()
+    cmd = ["eval-seg", "--model", str(model), "--images", str(eval_i), "--masks", str(eval_m)]
+    # the patient from the CSV: scan05 is P02's, trained or validated on - refused (every case seen), named
+    assert main(cmd + ["--patients", str(csv), "-o", str(tmp_path / "a.csv")]) == 2
+    assert "all 1 cases are of patients the model was trained or validated on (scan05 (" in capsys.readouterr().err
+    out = tmp_path / "b.csv"
+    assert main(cmd + ["--patients", str(csv), "--include-training-patients", "-o", str(out)]) == 0
+    assert pd.read_csv(out)["meta_seen_in_training"].tolist() == [True]
+    assert json.loads(out.with_suffix(".report.json").read_text(encoding="utf-8"))["run"]["patients"] == str(csv.resolve())
+    capsys.readouterr()
+    # without it: evaluated (the names cannot tell), but said
+    assert main(cmd + ["-o", str(tmp_path / "c.csv")]) == 0
+    said = capsys.readouterr().out
+    assert "the model was trained with --patients patients.csv" in said and "give --patients CSV" in said
+    # --split test: --patients says where the recorded CSV lies now; a model trained without one refuses it
+    assert main(["eval-seg", "--model", str(model), "--split", "test", "--patients", str(csv),
+                 "-o", str(tmp_path / "d.csv")]) == 2
+    assert "this model has no test split" in capsys.readouterr().err
+    named = tmp_path / "by_name"
+    assert main(_one_epoch(train_i, train_m) + ["--test-fraction", "0.34", "-o", str(named)]) == 0
+    assert main(["eval-seg", "--model", str(named), "--split", "test", "--patients", str(csv),
+                 "-o", str(tmp_path / "e.csv")]) == 2
+    assert "this model was trained without a --patients CSV" in capsys.readouterr().err
+
+
+def test_eval_seg_test_split_of_a_model_trained_with_patients_csv_moved(tiny_data, tmp_path, capsys):
+    """QA: a model trained with --patients and --test-fraction, its data and CSV moved (another disk, the model copied
+    to another computer): `eval-seg --split test --images DIR --masks DIR` failed with "--patients /old/path is not a
+    readable CSV" and the fix "write a comma-separated CSV" (eval-seg took no --patients to say where it lies now).
+    Now the gone CSV is named with that fix, and --patients with --split test reads it where it lies."""
+    names = sorted(p.name for p in tiny_data[0].iterdir())
+    images, masks = _eval_folders(tiny_data, tmp_path / "data", names)
+    csv = tmp_path / "data" / "patients.csv"
+    csv.write_text("case,patient\n" + "".join(f"{n[:-7]},X{n.split('_')[0]}\n" for n in names), encoding="utf-8")
+    model = tmp_path / "model"
+    assert main(_one_epoch(images, masks) + ["--patients", str(csv), "--test-fraction", "0.34", "-o", str(model)]) == 0
+    test_cases = json.loads((model / "model.json").read_text(encoding="utf-8"))["training"]["test_cases"]
+    (tmp_path / "data").rename(tmp_path / "moved")
+    images, masks, moved = (tmp_path / "moved" / "images", tmp_path / "moved" / "masks",
+                            tmp_path / "moved" / "patients.csv")
+    capsys.readouterr()
+    cmd = ["eval-seg", "--model", str(model), "--split", "test", "--images", str(images), "--masks", str(masks)]
+    assert main(cmd + ["-o", str(tmp_path / "a.csv")]) == 2
+    err = capsys.readouterr().err
+    assert f"the --patients CSV model.json records is gone ({csv})" in err and "--split test --patients FILE" in err
+    out = tmp_path / "b.csv"
+    assert main(cmd + ["--patients", str(moved), "-o", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert sorted(set(df["case"])) == sorted(test_cases) and set(df["patient"]) == {f"X{c.split('_')[0]}"
+                                                                                     for c in test_cases}
+
+
+def test_model_json_records_the_command_it_was_trained_with(tiny_data, tmp_path, monkeypatch):
+    """QA: model.json's training.command was built from sys.argv, not from the argv given to lungai.cli.main: a
+    train-seg run from Python (a notebook, a script: main([...])) recorded the host process's command line (here
+    pytest's) as the command that trained the model.  Words are quoted where needed: a folder with a space
+    ('My data/images', as on Windows) was recorded unquoted, a command that does not run as written."""
+    import shlex
+    import sys
+
+    names = sorted(p.name for p in tiny_data[0].iterdir())
+    images, masks = _eval_folders(tiny_data, tmp_path / "My data", names)
+    monkeypatch.setattr(sys, "argv", ["host.py", "--some-host-option", "x"])
+    out = tmp_path / "model"
+    cmd = _one_epoch(images, masks) + ["-o", str(out), "--seed", "3", "--workers", "0"]
+    assert main(cmd) == 0
+    recorded = json.loads((out / "model.json").read_text(encoding="utf-8"))["training"]["command"]
+    assert "--some-host-option" not in recorded
+    words = shlex.split(recorded)
+    assert words[0] == "lungai" and words[1:] == cmd[:-2]            # as given, without the run-only --workers
+    assert words[words.index("--images") + 1] == str(images)         # the folder with a space: one word

@@ -187,7 +187,9 @@ def join_split_coordinates(argv: list) -> list:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(join_split_coordinates(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(join_split_coordinates(argv))
+    args.argv = [str(a) for a in argv]      # the command as given (main([...]) from Python: not sys.argv, the host's)
     terminated: list = []
     try:
         with _sigterm_as_ctrl_c(terminated), _input_notes():

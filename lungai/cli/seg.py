@@ -196,6 +196,11 @@ def register(sub) -> None:
     e.add_argument("--include-training-patients", action="store_true",
                    help="also evaluate the cases of patients the model was trained or validated on (left out by "
                         "default: their results are in-sample), flagged in the CSV (meta_seen_in_training)")
+    e.add_argument("--patients", default=None,
+                   help="CSV with columns case,patient (as train-seg's): each case's patient, so that cases of "
+                        "patients the model was trained or validated on are found when file names do not name "
+                        "the patient (else patient = name before '_'); with --split test: where the train-seg "
+                        "run's --patients CSV lies now, if moved")
     e.add_argument("--max-cases", type=int, default=0)
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(func=run_eval)
@@ -298,7 +303,7 @@ def _train(args, out, cfg, recipe, device) -> int:
                           test_fraction=args.test_fraction, case_sources=case_sources(args), epochs=args.epochs,
                           iters_per_epoch=args.iters, batch_size=args.batch,
                           lr=args.lr or DEFAULT_LR[cfg.arch], patience=args.patience,
-                          mc_passes=args.mc_passes, recipe=recipe, command=_train_command(sys.argv[1:]),
+                          mc_passes=args.mc_passes, recipe=recipe, command=_train_command(getattr(args, "argv", sys.argv[1:])),
                           only_member=args.member, save_arrays_to=args.save_arrays,
                           arrays_from=args.from_arrays, device=device, workers=args.workers,
                           max_whole=args.arrays_max_whole)
@@ -658,7 +663,11 @@ def training_device(name: str) -> str:
 
 def _train_command(argv: list) -> str:
     """The train-seg command as model.json records it: without --resume, --member K and the options that only say
-    where and how a run goes (device, workers, arrays)."""
+    where and how a run goes (device, workers, arrays); ``argv`` is the command as given to :func:`lungai.cli.main`
+    (``args.argv``: a ``main([...])`` call from Python records its own list, not the host process's sys.argv), each
+    word quoted where needed (a folder with a space: ``'My data/imgs'``), so that the command runs as recorded."""
+    import shlex
+
     out, skip = [], False
     for a in argv:
         if skip:
@@ -667,7 +676,7 @@ def _train_command(argv: list) -> str:
             skip = True
         elif a != "--resume" and not a.startswith(tuple(o + "=" for o in RUN_ONLY_OPTIONS)):
             out.append(a)
-    return "lungai " + " ".join(out)
+    return "lungai " + shlex.join(out)
 
 
 RUN_ONLY_OPTIONS = ("--member", "--device", "--workers", "--save-arrays", "--from-arrays", "--arrays-max-whole")
@@ -905,16 +914,18 @@ def run_eval(args) -> int:
                              f"leave {', '.join(unused)} out (or evaluate a folder: --images / --masks without "
                              "--split)")
     # both modes write <name>.report.json (the run's record; a user's file is never replaced)
-    prepare_output_file(out, inputs=[args.images, args.masks], owner="eval-seg", sidecars=[out.with_suffix(".report.json")])
+    prepare_output_file(out, inputs=[args.images, args.masks, args.patients], owner="eval-seg", sidecars=[out.with_suffix(".report.json")])
     model_dir = resolve_model_dir(args.model)
     model = load_model(model_dir)
     if args.split == "test":
         return _run_test_report(args, model, model_dir, out)
     if not (args.images and args.masks):
         raise InputError("eval-seg needs --images and --masks (or --split test)", "give both folders")
-    cases = dataset.pair_files(args.images, args.masks)
+    cases = dataset.pair_files(args.images, args.masks, args.patients)    # --patients: each case's patient
     if args.max_cases:
         cases = cases[: args.max_cases]
+    if not args.patients:
+        _patients_csv_note(model)
     cases = _seen_cases(model, cases, args.include_training_patients)
     with task("eval-seg: checking inputs", len(cases)) as bar:
         labels_note = check_cases(cases, args.label, bar)     # every unusable pair named before any case runs
@@ -938,6 +949,23 @@ def run_eval(args) -> int:
 
         print(f"note: {MC_PASSES_UNUSED_NOTE.format(n=args.mc_passes)}")
     return _report_failed(df)
+
+
+def _patients_csv_note(model) -> None:
+    """eval-seg without --patients of a model trained with a --patients CSV: a note that its patients are not
+    named by the file names, so a case of such a patient under another file name (a further crop) is not found -
+    QA: a model trained on scan011 / scan012 of LIDC-IDRI-0011 (--patients) evaluated scan013 of that patient as
+    unseen, without a word."""
+    from pathlib import Path
+
+    from lungai.seg.evaluate import model_patients_csvs
+
+    csvs = model_patients_csvs(model)
+    if csvs:
+        print(f"note: the model was trained with --patients {', '.join(Path(c).name for c in csvs)}: its patients "
+              "are not named by the file names, so a case of a patient it was trained or validated on is found "
+              "only by its own case name; give --patients CSV (case,patient, a row for each of these cases) to "
+              "leave out every case of those patients")
 
 
 def _seen_cases(model, cases, include: bool) -> list:
@@ -999,10 +1027,13 @@ def _report_failed(df) -> int:
     return 1 if len(bad) else 0
 
 
-def test_split_cases(training: dict, images=None, masks=None) -> list:
+def test_split_cases(training: dict, images=None, masks=None, patients=None) -> list:
     """The held-out test cases of a model (``model.json``'s ``training``), rebuilt from its case sources.
     ``images`` / ``masks``: where the training data's folders lie now (moved, or the model copied to another
-    computer), instead of the folders model.json recorded; the recorded test cases are read from them."""
+    computer), instead of the folders model.json recorded; the recorded test cases are read from them.
+    ``patients``: likewise where the train-seg run's --patients CSV lies now (QA: a model trained with --patients,
+    copied to another computer, could not be evaluated: "--patients /old/path is not a readable CSV", fix "write a
+    comma-separated CSV", and eval-seg took no --patients)."""
     import argparse
     from pathlib import Path
 
@@ -1012,6 +1043,15 @@ def test_split_cases(training: dict, images=None, masks=None) -> list:
     if not wanted:
         raise InputError("this model has no test split", "train it with --test-fraction (e.g. 0.15)")
     src = training.get("case_sources") or {}
+    if patients and not src.get("patients"):
+        raise InputError("--patients with --split test: this model was trained without a --patients CSV (its "
+                         "patients were read from the file names)", "leave --patients out")
+    if patients:
+        src = {**src, "patients": patients}
+    elif src.get("patients") and not Path(src["patients"]).is_file():
+        raise InputError(f"the --patients CSV model.json records is gone ({src['patients']}): the test split is "
+                         "rebuilt with it", "give where it lies now: eval-seg --model ... --split test --patients FILE "
+                         "(the train-seg run's CSV, moved; with --images / --masks if the folders moved too)")
     if images:
         src = {**src, "images": images, "masks": masks}
     else:
@@ -1050,6 +1090,7 @@ def _run_record(args, model_dir, methods: list, n_cases: int) -> dict:
             "images": str(Path(args.images).resolve()) if args.images else None,
             "masks": str(Path(args.masks).resolve()) if args.masks else None,
             "label": args.label, "max_cases": args.max_cases or None,
+            "patients": str(Path(args.patients).resolve()) if getattr(args, "patients", None) else None,
             "include_training_patients": bool(args.include_training_patients)}
 
 
@@ -1079,7 +1120,7 @@ def _run_test_report(args, model, model_dir, out) -> int:
                          "give both --images and --masks, or leave both out")
     from lungai.seg.choice import model_meta
 
-    cases = test_split_cases(model_meta(model).get("training", {}), args.images, args.masks)
+    cases = test_split_cases(model_meta(model).get("training", {}), args.images, args.masks, args.patients)
     from lungai.seg.evaluate import check_cases
 
     try:

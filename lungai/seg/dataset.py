@@ -182,10 +182,13 @@ def repository_test_cases_note(cases: list) -> str | None:
 
 
 def _listing(folder: Path, what: str) -> dict:
-    """{case name: file} of a folder; two files of one case name (e.g. A.nii.gz and A.nrrd) are refused."""
+    """{case name: file} of a folder; two files of one case name (e.g. A.nii.gz and A.nrrd) are refused.  Hidden
+    files (a name starting with '.') are not cases: macOS writes an AppleDouble file ``._P01_1.nii.gz`` (4 kB of
+    metadata, no image) beside every file copied onto a FAT / exFAT drive or a network share - QA: 3 such files in
+    both folders stopped train-seg with "not on one grid ... header unreadable ... re-export the files"."""
     found: dict = {}
     for p in sorted(folder.iterdir()):
-        if image_suffix(p.name):
+        if image_suffix(p.name) and not p.name.startswith("."):
             found.setdefault(case_name(p), []).append(p)
     dup = {c: ps for c, ps in found.items() if len(ps) > 1}
     if dup:
@@ -540,19 +543,25 @@ def check_patient_spellings(cases: list) -> None:
     """InputError when patients differ only in letter case (``P01_1`` / ``p01_2``, a crop ``lung1-002_a`` beside the
     implant background ``LUNG1-002``, or a --patients CSV writing a patient both ways): the split would take them
     for two patients and could put one patient's cases into training and validation / test.  Not joined by
-    guessing (two spellings may be two sites' numbering): the user writes one spelling."""
+    guessing (two spellings may be two sites' numbering): the user writes one spelling.  Leading zeros likewise
+    (``LUNG1-7_a`` / ``LUNG1-007_b``: :func:`lungai.model_files.loose_id`, as eval-seg notes such names against a
+    model's patients) - QA: the split (seed 7) put ``LUNG1-7_a`` into validation and ``LUNG1-007_b`` into training."""
+    from lungai.model_files import loose_id
+
     spellings: dict = {}
     for c in cases:
-        spellings.setdefault(str(c.patient).casefold(), {}).setdefault(str(c.patient), c.case_id)
+        spellings.setdefault(loose_id(c.patient), {}).setdefault(str(c.patient), c.case_id)
     clashes = [names for names in spellings.values() if len(names) > 1]
     if not clashes:
         return
     shown = "; ".join(" / ".join(f"{p!r} (e.g. {case})" for p, case in sorted(names.items()))
                       for names in clashes[:5]) + (f"; and {len(clashes) - 5} more" if len(clashes) > 5 else "")
-    raise InputError(f"{len(clashes)} patient(s) are written in more than one letter case: {shown}; the split would "
+    how = ("letter case" if all(len({n.casefold() for n in names}) == 1 for names in clashes)
+           else "letter case or leading zeros")
+    raise InputError(f"{len(clashes)} patient(s) are written in more than one {how}: {shown}; the split would "
                      "take each spelling for another patient and could put one patient's cases into both training and "
                      "validation / test", "write each patient in one spelling: rename the files (<patient>_<n>, the "
-                     "same letter case), or give --patients CSV with columns case,patient naming each patient once")
+                     "same letter case and zeros), or give --patients CSV with columns case,patient naming each patient once")
 
 
 def split_patients(cases: list, val_fraction: float, seed: int, test_fraction: float = 0.0) -> tuple:

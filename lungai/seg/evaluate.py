@@ -158,6 +158,18 @@ def model_seen_patients(model, cases, loose: bool = False) -> tuple[list, list]:
     return seen, unrecorded
 
 
+def model_patients_csvs(model) -> list:
+    """The ``--patients`` CSV files (model.json ``training.case_sources.patients``) a loaded model, model choice or
+    model.json dict was trained with - each of a choice's models - in order, once each; [] when none was."""
+    from lungai.seg.choice import ModelChoice
+
+    metas = ([m[2] for m in model.models] if isinstance(model, ModelChoice)
+             else [model if isinstance(model, dict) else model[2]])
+    found = [((m.get("training") or {}).get("case_sources") or {}).get("patients") if isinstance(m, dict) else None
+             for m in metas]
+    return list(dict.fromkeys(f for f in found if f))
+
+
 def check_cases(cases, label: int | None = None, progress=None) -> str | None:
     """Every (image, mask) pair of an evaluation checked before any model runs: the CT (spacing in mm, HU), the mask
     on the CT's grid, and the tumour's label - ``label`` (found in at least one mask; a mask without it is a
