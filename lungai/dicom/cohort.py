@@ -265,6 +265,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                 error = [f"RTDOSE could not be read ({type(exc).__name__}: {exc})",
                          "re-export the RTDOSE from the planning system"]
                 notes.append(error[0])
+        if st.ct is not None and not failure and st.conflict:   # slices of several PatientIDs: no patient's CT
+            failure = list(st.conflict)         # its note is already among scan's notes
         if st.ct is not None and not failure:
             try:      # a CT slice cut short: named now in the inventory (read_ct refuses it too), before any work
                 drop_slice_copies(st.ct.files, root=root)   # two different copies of one slice (scan kept them)
