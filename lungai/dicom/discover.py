@@ -44,6 +44,7 @@ class CTSeries:
     description: str = ""   # SeriesNumber, SeriesDescription, ConvolutionKernel, contrast: tell a study's series apart
 
     total_frames: int | None = None   # several multi-frame files (not readable): the sum of their frames
+    study_date: str = ""    # the StudyDate as YYYY-MM-DD ("" when none): a planning CT told from a follow-up CT
 
     @property
     def n_slices(self) -> int:
@@ -52,6 +53,13 @@ class CTSeries:
     @property
     def folders(self) -> list[Path]:
         return sorted({Path(f).parent for f in self.files})
+
+    @property
+    def label(self) -> str:
+        """What tells a patient's CT series apart in the cohort's messages: its slices, study date and
+        :func:`series_description`, e.g. ``107 slices, study 2014-01-01, #2 'Thorax 3mm'``."""
+        return ", ".join(p for p in (f"{self.n_slices} slices", f"study {self.study_date}" if self.study_date else "",
+                                     self.description) if p)
 
 
 @dataclass
@@ -732,6 +740,8 @@ def scan(root, progress=None, files=None) -> list[Study]:
                    frame_of_reference_uid=str(getattr(ds, "FrameOfReferenceUID", "")) or None,
                    ct=CTSeries(uid, folders[0], sorted(files), frames_of(ds) if len(files) == 1 else 1,
                                series_description(ds)))
+        date = str(getattr(ds, "StudyDate", "") or "").strip()
+        st.ct.study_date = f"{date[:4]}-{date[4:6]}-{date[6:8]}" if len(date) == 8 and date.isdigit() else date
         frames = [frames_of(d) for d in heads]
         if mixed:
             st.conflict = [mixed, MIXED_PATIENT_FIX]
