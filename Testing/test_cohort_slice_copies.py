@@ -256,7 +256,8 @@ def test_a_slice_copy_under_another_rescale_is_not_the_same_slice(export, tmp_pa
     ct = _ct_dir(root / "P1")
     original = _slice(ct, 4)
     ds = pydicom.dcmread(original, stop_before_pixels=True)
-    _with(original, root / "P1" / "again" / "slice.dcm", RescaleIntercept=str(float(ds.get("RescaleIntercept", 0)) + 30))
+    _with(original, root / "P1" / "again" / "slice.dcm",
+          RescaleIntercept=str(float(ds.get("RescaleIntercept", 0)) + 30))
     job, row = _row(root)
     assert job.error and "have the same SOPInstanceUID" in job.error[0], row["notes"]
     assert "P1/again/slice.dcm" in job.error[0] and "RescaleIntercept" in job.error[0], job.error
