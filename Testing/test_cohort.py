@@ -743,6 +743,39 @@ def test_several_ct_series_of_one_patient_are_warned_on_the_terminal(tmp_path, c
             in capsys.readouterr().out)
 
 
+def test_several_ct_series_of_one_patient_say_which_row_is_which_series(tmp_path, capsys, monkeypatch):
+    """QA (LUNG1-003 as a planning CT 2014-01-01 with RTSTRUCT + RTDOSE and a follow-up CT 2015-06-01 of 40 slices):
+    the rows B002_1 / B002_2 are numbered by StudyInstanceUID - the follow-up was _1 - and 'keep one per patient'
+    did not say which row is which series.  The warning and each row's note name the series: slices, study date,
+    number and description, and whether it has the RTSTRUCT / RTDOSE."""
+    import pydicom
+
+    from dicom_helpers import small_phantom
+    from lungai.dicom import cohort
+    from lungai.dicom.synthetic import write_ct_series
+
+    ct = small_phantom(7).ct
+    for i, (date, desc) in enumerate((("20140101", "Thorax planning 3mm"), ("20150601", "follow-up")), start=1):
+        folder = tmp_path / "export" / f"ct{i}"
+        write_ct_series(ct, folder, patient_id="QA-TWOCT", study_uid=f"1.2.826.0.1.3680043.99.{i}")
+        for f in folder.glob("*.dcm"):
+            ds = pydicom.dcmread(f)
+            ds.StudyDate, ds.SeriesDescription, ds.SeriesNumber = date, desc, i + 1
+            ds.save_as(f)
+    jobs, inv = plan_cohort(tmp_path / "export")
+    n = ct.GetSize()[2]
+    notes = dict(zip(inv["case"], inv["notes"]))
+    assert f"this row: {n} slices, study 2014-01-01, #2 'Thorax planning 3mm'" in notes["QA-TWOCT_1"], notes
+    assert f"this row: {n} slices, study 2015-06-01, #3 'follow-up'" in notes["QA-TWOCT_2"], notes
+    monkeypatch.setattr(cohort, "process_patient", lambda job, *a, **k: {
+        "case": job.case, "patient_id": job.patient_id, "status": "failed", "error": "stub", "seconds": 0})
+    run_cohort(tmp_path / "export", tmp_path / "out", PARAMS, workers=0)
+    out = capsys.readouterr().out
+    assert (f"keep one per patient before training (QA-TWOCT_1: {n} slices, study 2014-01-01, #2 'Thorax planning "
+            f"3mm', no RTSTRUCT, no RTDOSE; QA-TWOCT_2: {n} slices, study 2015-06-01, #3 'follow-up', no RTSTRUCT, "
+            "no RTDOSE)") in out, out
+
+
 def test_automatic_lungs_every_note_and_a_one_lung_map_warned(export, tmp_path, monkeypatch):
     """Automatic lungs: every note of segment_lungs reaches the patient's notes (not only the scan's cut: an uncertain
     right/left label too); a map with one lung label missing is warned once, by segment_lungs' note (the lung-map

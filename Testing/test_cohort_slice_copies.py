@@ -215,3 +215,49 @@ def test_real_ct_two_different_copies_of_a_slice_fail_the_patient(shared_data, t
     different_copy(original, root / "LUNG1-003" / "edited" / "slice.dcm")
     job, _ = _row(root)
     assert job.error and "LUNG1-003/edited/slice.dcm" in job.error[0] and original.name in job.error[0], job.error
+
+
+# ---- one series under two PatientIDs, a copy under another rescale: never "the same slice" --------------------------
+
+def _with(src: Path, dst: Path, **attributes) -> Path:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    ds = pydicom.dcmread(src)
+    for key, value in attributes.items():
+        setattr(ds, key, value)
+    ds.save_as(dst)
+    return dst
+
+
+def test_a_ct_series_under_two_patient_ids_fails_naming_both(export, tmp_path):
+    """QA (LUNG1-003 exported as 'PAT A/01' and again, with the same UIDs, as 'Z999', 30 HU higher): the second
+    export's slices were "copies" of the first's ("same pixels"), the patient of the first folder by path was
+    processed with the other patient's RTSTRUCT, and the other PatientID vanished from the inventory.  Which patient
+    the series is cannot be told: the patient fails before any work, naming both PatientIDs and their folders."""
+    root = _p1(export, tmp_path)
+    ct = _ct_dir(root / "P1")
+    for f in sorted(ct.glob("*.dcm")):        # the same series exported again under another PatientID
+        ds = pydicom.dcmread(f, stop_before_pixels=True)
+        _with(f, root / "0_Z9" / "CT" / f.name, PatientID="Z9",
+              RescaleIntercept=str(float(ds.get("RescaleIntercept", 0)) + 30))
+    jobs, inv = plan_cohort(root)
+    assert len(jobs) == 1
+    job, row = jobs[0], inv.iloc[0]
+    assert job.error, row["notes"]
+    assert "holds slices of 2 PatientIDs" in job.error[0], job.error
+    assert "'P1': " in job.error[0] and "'Z9': " in job.error[0] and "0_Z9/CT" in job.error[0], job.error
+    assert "one PatientID" in job.error[1]
+    assert "has PatientID 'P1', this CT 'Z9'" in row["notes"] or row["patient_id"] == "P1", row["notes"]
+
+
+def test_a_slice_copy_under_another_rescale_is_not_the_same_slice(export, tmp_path):
+    """The same stored pixels with another RescaleIntercept are other Hounsfield units: two different copies (the
+    patient fails naming both), not "a copy ... same pixels" with the first by path kept."""
+    root = _p1(export, tmp_path)
+    ct = _ct_dir(root / "P1")
+    original = _slice(ct, 4)
+    ds = pydicom.dcmread(original, stop_before_pixels=True)
+    _with(original, root / "P1" / "again" / "slice.dcm",
+          RescaleIntercept=str(float(ds.get("RescaleIntercept", 0)) + 30))
+    job, row = _row(root)
+    assert job.error and "have the same SOPInstanceUID" in job.error[0], row["notes"]
+    assert "P1/again/slice.dcm" in job.error[0] and "RescaleIntercept" in job.error[0], job.error

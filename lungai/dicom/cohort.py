@@ -76,6 +76,7 @@ class CohortJob:
     ct_series_uid: str
     rtstruct: str | None = None
     rtdose: str | None = None
+    ct_label: str = ""     # the CT series' slices, study date, number and description (CTSeries.label)
     structures: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     rtdose_files: list = field(default_factory=list)   # BEAM doses of one plan, summed (rtdose: the first)
@@ -214,7 +215,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             seen[case] = seen.get(case, 0) + 1
             case = f"{st.patient_id}_{seen[st.patient_id]}"
             notes.append(f"{per_patient[st.patient_id]} CT series for this patient: rows {st.patient_id}_1.. "
-                         "(keep one per patient before training)")
+                         f"(keep one per patient before training); this row: {st.ct.label}")
         structures, roles, empty, failure = [], {}, [], []
         rtstructs = st.rtstruct
         if len(st.rtstruct) > 1 and st.ct is not None:   # never one of them picked by file name (as RTDOSEs)
@@ -265,6 +266,8 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                 error = [f"RTDOSE could not be read ({type(exc).__name__}: {exc})",
                          "re-export the RTDOSE from the planning system"]
                 notes.append(error[0])
+        if st.ct is not None and not failure and st.conflict:   # slices of several PatientIDs: no patient's CT
+            failure = list(st.conflict)         # its note is already among scan's notes
         if st.ct is not None and not failure:
             try:      # a CT slice cut short: named now in the inventory (read_ct refuses it too), before any work
                 drop_slice_copies(st.ct.files, root=root)   # two different copies of one slice (scan kept them)
@@ -319,7 +322,7 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
                      "notes": "; ".join(notes)})
         if st.ct is not None:
             jobs.append(CohortJob(case=case, patient_id=st.patient_id, ct_folder=str(st.ct.folder),
-                                  ct_series_uid=st.ct.series_uid,
+                                  ct_series_uid=st.ct.series_uid, ct_label=st.ct.label,
                                   rtstruct=str(rtstructs[0]) if len(rtstructs) == 1 else None,
                                   rtdose=str(dose_files[0]) if dose_files else None,
                                   rtdose_files=[str(f) for f in dose_files] if len(dose_files) > 1 else [],
@@ -908,13 +911,16 @@ def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = N
     (several table rows with one patient_id), a patient that fails before any work (``job.error``), one whose
     RTSTRUCT may be an unreadable file, and (from the ``inventory`` of :func:`plan_cohort`) unreadable files in no
     patient's folder (a study without a CT, e.g. patient 'unknown')."""
-    lines, cases = [], {}
+    lines, cases, told = [], {}, {}
     for job in jobs:
         cases.setdefault(job.patient_id, []).append(job.case)
+        # which row is which series (a planning CT and a follow-up, a thin and a thick reconstruction)
+        told[job.case] = ", ".join(p for p in (job.ct_label, "RTSTRUCT" if job.rtstruct else "no RTSTRUCT",
+                                               "RTDOSE" if job.rtdose else "no RTDOSE") if p)
     for pid, rows in cases.items():
         if len(rows) > 1:
             lines.append(f"{pid} has {len(rows)} CT series: rows {', '.join(rows)} - keep one per patient "
-                         "before training")
+                         "before training (" + "; ".join(f"{r}: {told[r]}" for r in rows) + ")")
     for job in jobs:
         if job.error:
             # the fix too (re-export the RTDOSE in GY ...): said before hours of other patients' work, not after

@@ -44,6 +44,7 @@ class CTSeries:
     description: str = ""   # SeriesNumber, SeriesDescription, ConvolutionKernel, contrast: tell a study's series apart
 
     total_frames: int | None = None   # several multi-frame files (not readable): the sum of their frames
+    study_date: str = ""    # the StudyDate as YYYY-MM-DD ("" when none): a planning CT told from a follow-up CT
 
     @property
     def n_slices(self) -> int:
@@ -52,6 +53,13 @@ class CTSeries:
     @property
     def folders(self) -> list[Path]:
         return sorted({Path(f).parent for f in self.files})
+
+    @property
+    def label(self) -> str:
+        """What tells a patient's CT series apart in the cohort's messages: its slices, study date and
+        :func:`series_description`, e.g. ``107 slices, study 2014-01-01, #2 'Thorax 3mm'``."""
+        return ", ".join(p for p in (f"{self.n_slices} slices", f"study {self.study_date}" if self.study_date else "",
+                                     self.description) if p)
 
 
 @dataclass
@@ -73,6 +81,9 @@ class Study:
     # CT series, ("frame", referenced series UIDs) when it shares the CT's frame of reference only (drawn on
     # another series: a PET, a 4D-CT phase, another reconstruction)
     matched: dict = field(default_factory=dict)
+    # [problem, fix] when the CT series cannot be this patient's as exported: its slices carry several PatientIDs
+    # (mixed_patient_ids); lungai cohort fails the patient before any work
+    conflict: list = field(default_factory=list)
 
     @property
     def rtstruct_direct(self) -> list[Path]:
@@ -91,6 +102,35 @@ class Study:
 
 
 UNREADABLE = "could not be read as DICOM"
+MIXED_PATIENT_FIX = ("keep the files of one PatientID in the export and move the other's out of DICOM_ROOT (the same "
+                     "series exported under two PatientIDs - a patient ID changed in the PACS and the series exported "
+                     "again - or UIDs reused by an anonymiser for two patients)")
+
+
+def patient_id_of(ds) -> str:
+    """A header's PatientID as the patients are told apart (spaces around it ignored), "" when it has none."""
+    return str(getattr(ds, "PatientID", "") or "").strip()
+
+
+def mixed_patient_ids(uid: str, files: list, heads: list, root=None) -> str | None:
+    """The problem when the slice files of CT series ``uid`` carry several PatientIDs, else None.
+
+    UIDs are unique to one patient's images: one series under two PatientIDs is two exports merged by UID (QA: a copy
+    of LUNG1-003 under PatientID Z999 with the same UIDs - its slices were left out as "copies" of the other's,
+    Z999 vanished from the inventory and its CT was read with the other patient's RTSTRUCT).  Which patient the
+    series is cannot be told, so it is never used for either."""
+    by_id: dict[str, list] = defaultdict(list)
+    for f, ds in zip(files, heads):
+        by_id[patient_id_of(ds) or "(none)"].append(f)
+    if len(by_id) < 2:
+        return None
+    parts = []
+    for pid, fs in sorted(by_id.items()):
+        folders = sorted({shown_path(Path(f).parent, root) if root is not None else str(Path(f).parent) for f in fs})
+        parts.append(f"'{pid}': {len(fs)} file(s) in {', '.join(folders[:3])}"
+                     + (f" and {len(folders) - 3} more folder(s)" if len(folders) > 3 else ""))
+    return (f"CT series {uid} holds slices of {len(by_id)} PatientIDs ({'; '.join(parts)}): which patient it "
+            "belongs to is not known, so it is used for none")
 
 
 def unreadable_note(files) -> str:
@@ -684,6 +724,7 @@ def scan(root, progress=None, files=None) -> list[Study]:
                 files, copy_notes = drop_slice_copies(files, root)
             except InputError as exc:   # two different intact copies: kept, the patient fails (cohort's planning)
                 copy_notes = [f"{exc.problem} - {exc.fix}"]
+        mixed = mixed_patient_ids(uid, all_files, ct_heads[uid], root)   # before copies are dropped by UID
         dropped = set(all_files) - set(files)
         heads = [d for f, d in zip(all_files, ct_heads[uid]) if f not in dropped]
         slices = [sl for sl in ct_slices[uid] if sl[0] not in dropped]
@@ -699,7 +740,12 @@ def scan(root, progress=None, files=None) -> list[Study]:
                    frame_of_reference_uid=str(getattr(ds, "FrameOfReferenceUID", "")) or None,
                    ct=CTSeries(uid, folders[0], sorted(files), frames_of(ds) if len(files) == 1 else 1,
                                series_description(ds)))
+        date = str(getattr(ds, "StudyDate", "") or "").strip()
+        st.ct.study_date = f"{date[:4]}-{date[4:6]}-{date[6:8]}" if len(date) == 8 and date.isdigit() else date
         frames = [frames_of(d) for d in heads]
+        if mixed:
+            st.conflict = [mixed, MIXED_PATIENT_FIX]
+            st.notes.append(mixed)
         if scouts:
             st.notes.append(localizer_note(scouts, f"CT series {uid}"))
         st.notes.extend(copy_notes)
@@ -764,6 +810,12 @@ def scan(root, progress=None, files=None) -> list[Study]:
             targets = [st]
         for st in targets:
             getattr(st, modality.lower()).append(path)
+            other_id = patient_id_of(ds)
+            if st.ct is not None and other_id and other_id != st.patient_id.strip():
+                st.notes.append(f"{modality} {shown_path(path, root)} has PatientID '{other_id}', this CT "
+                                f"'{st.patient_id.strip()}': matched by its UIDs ("
+                                + ("the CT series it references" if how == "series" else "the frame of reference")
+                                + ") - check that it is this patient's")
             if modality != "RTDOSE" and st.ct is not None:
                 st.matched[str(path)] = (how, sorted(series))
     for st in studies:

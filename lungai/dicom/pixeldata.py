@@ -161,7 +161,7 @@ def check_ct_files(files, fix: str = CT_FIX, root=None) -> None:
     cohort``'s DICOM_ROOT - its path under it: :func:`lungai.dicom.discover.shown_path`): the one check of the CT
     reader (:func:`lungai.io.read.read_ct`, every command reading a DICOM CT) and of ``lungai cohort``'s planning.
     ITK's series reader takes a slice cut short without an error (made-up values, or a "missing slice")."""
-    from lungai.dicom.discover import shown_path
+    from lungai.dicom.discover import rescale_value, shown_path
 
     files = list(files)
     what = "CT slice" if len(files) > 1 else "CT file"
@@ -218,7 +218,7 @@ def drop_slice_copies(files, root=None) -> tuple[list, list[str]]:
 
     import numpy as np
 
-    from lungai.dicom.discover import shown_path
+    from lungai.dicom.discover import rescale_value, shown_path
 
     files = list(files)
     if len(files) < 2:
@@ -259,15 +259,18 @@ def drop_slice_copies(files, root=None) -> tuple[list, list[str]]:
                 broken[f] = (f"{shown(f)} does not match the series' geometry (Rows, Columns, PixelSpacing, "
                              "ImageOrientationPatient)")
                 continue
-            intact.append((f, np.asarray(pixels), str(getattr(ds, "ImagePositionPatient", ""))))
+            # the HU are the stored pixels x RescaleSlope + RescaleIntercept: stored pixels alike under another rescale
+            # are another slice (QA: a copy 30 HU higher was "the same pixels" and the first by path kept)
+            hu = tuple(rescale_value(getattr(ds, k, None)) for k in ("RescaleIntercept", "RescaleSlope"))
+            intact.append((f, np.asarray(pixels), str(getattr(ds, "ImagePositionPatient", "")), hu))
         if not intact:
             continue     # check_ct_files refuses them, naming the first
-        kept, pixels, position = intact[0]
-        for f, other, pos in intact[1:]:
-            if other.shape != pixels.shape or not np.array_equal(other, pixels) or pos != position:
+        kept, pixels, position, rescale = intact[0]
+        for f, other, pos, hu in intact[1:]:
+            if other.shape != pixels.shape or not np.array_equal(other, pixels) or pos != position or hu != rescale:
                 raise InputError(f"{shown(kept)} and {shown(f)} have the same SOPInstanceUID {uid} but different "
-                                 "contents (pixel data or ImagePositionPatient): which one belongs to the CT series "
-                                 "is not known", COPY_FIX)
+                                 "contents (pixel data, ImagePositionPatient or RescaleIntercept / RescaleSlope): "
+                                 "which one belongs to the CT series is not known", COPY_FIX)
             left_out.add(f)
             notes.append(f"{shown(f)} left out: a copy of {shown(kept)} (same SOPInstanceUID {uid}, same pixels)")
         for f, why in broken.items():
