@@ -570,3 +570,31 @@ def test_a_patient_written_with_other_leading_zeros_is_refused_not_split_as_two(
                                          r"'LUNG1-007' \(e.g. LUNG1-007_b\) / 'LUNG1-7' \(e.g. LUNG1-7_a\)"):
         split_patients(renamed, 0.25, seed=7)
     split_patients(cases + [Case("LUNG1-070_a", "LUNG1-070"), Case("LUNG1-700_a", "LUNG1-700")], 0.25, seed=0)
+
+
+def test_a_binary_0_255_mask_beside_label_maps_is_refused_with_a_label(tmp_path):
+    """QA: a folder of 0/1 label maps with a few 0/255 binary masks (ITK-SNAP / dcmrtstruct2nii exports) and
+    `train-seg --label 1`: the 0/255 masks were trained as tumour-free (their tumours as background), with only a
+    note; eval-seg scored them as tumour-free (every voxel found a false tumour).  Now refused, naming the masks;
+    without --label such masks are binary tumour masks, accepted as before."""
+    from lungai.seg.dataset import check_masks
+    from lungai.seg.evaluate import check_cases
+
+    names = ["P00_1.nii.gz", "P01_1.nii.gz"]
+    for folder, values in (("i", (-800, -800)), ("m", (1, 255))):
+        (tmp_path / folder).mkdir()
+        for name, v in zip(names, values):
+            img = sitk.Image(8, 8, 8, sitk.sitkInt16 if folder == "i" else sitk.sitkUInt8)
+            img += -800 if folder == "i" else 0
+            if folder == "m":
+                img[3:5, 3:5, 3:5] = v
+            sitk.WriteImage(img, str(tmp_path / folder / name))
+    cases = pair_files(tmp_path / "i", tmp_path / "m", label=1)
+    with pytest.raises(InputError, match=r"1 of 2 masks are binary 0/255 masks - mask P01_1.nii.gz holds only the "
+                                         r"value 255") as exc:
+        check_masks(cases, label=1)
+    assert "set the 255 of these binary masks to the tumour's label" in exc.value.fix
+    with pytest.raises(InputError, match="mask P01_1 holds only the value 255"):
+        check_cases(pair_files(tmp_path / "i", tmp_path / "m"), label=1)     # as eval-seg pairs them
+    check_masks(pair_files(tmp_path / "i", tmp_path / "m"))          # without --label: binary masks, any value
+    check_masks(pair_files(tmp_path / "i", tmp_path / "m", label=255), label=255)    # 255 named as the label

@@ -465,6 +465,24 @@ def check_label_found(label: int | None, seen: set, n_masks: int | None = None, 
                          f"give the tumour's label with --label N, e.g. --label {min(seen) if seen else 1}")
 
 
+# A binary mask's "on" value in the 0/255 convention (ITK-SNAP / MATLAB / PNG exports, dcmrtstruct2nii's masks).
+BINARY_255 = 255
+
+
+def binary_255_problem(name: str, labels: set, label: int | None) -> str | None:
+    """With ``--label N`` (N not 255): the problem of a mask ``name`` whose only nonzero value is 255 - a binary
+    tumour mask written 0/255, which ``--label N`` would take as tumour-free (QA: a folder of 0/1 label maps with a
+    few 0/255 masks, ``train-seg --label 1``: those tumours were trained as background, with only a note), else None."""
+    if label is None or label == BINARY_255 or labels != {BINARY_255}:
+        return None
+    return (f"mask {name} holds only the value {BINARY_255} (a 0/{BINARY_255} binary mask: its nonzero voxels are a "
+            f"tumour), but --label {label} takes label {label} as tumour, so it would be a tumour-free case")
+
+
+BINARY_255_FIX = (f"write every mask in one convention: set the {BINARY_255} of these binary masks to the tumour's "
+                  "label (e.g. 1), or leave --label out if every mask is a binary tumour mask (nonzero = tumour)")
+
+
 def check_masks(cases: list, label: int | None = None, progress=None, other_tumours: bool = False) -> str | None:
     """train-seg's masks checked before any training, each read once (not the CTs): without ``label`` a mask has
     one label (:func:`lungai.dicom.masks.check_one_label`: a label map of GTV + lungs would train on the lungs as
@@ -484,6 +502,9 @@ def check_masks(cases: list, label: int | None = None, progress=None, other_tumo
         seen |= labels
         counts.update(labels)
         c.meta["tumour_free"] = not labels if label is None else label not in labels
+        binary = binary_255_problem(Path(c.mask_path).name, labels, label)
+        if binary:
+            bad.append(binary)
         if label is None:
             try:
                 check_one_label(mask, f"mask {Path(c.mask_path).name}", "tumour", choose_label)
@@ -494,6 +515,9 @@ def check_masks(cases: list, label: int | None = None, progress=None, other_tumo
             progress.update(1, c.case_id)
     if bad:
         more = f"; and {len(bad) - 10} more" if len(bad) > 10 else ""
+        if label is not None:      # with --label only the 0/255 binary masks are refused
+            raise InputError(f"{len(bad)} of {len(files)} masks are binary 0/{BINARY_255} masks - "
+                             + "; ".join(bad[:10]) + more, BINARY_255_FIX + " (nothing was trained)")
         raise InputError(f"{len(bad)} of {len(files)} masks hold several labels - " + "; ".join(bad[:10]) + more,
                          choose_label(first) + " (nothing was trained)")
     if files and not seen and not other_tumours:          # first: with --label N there is no label to choose
