@@ -59,6 +59,28 @@ def test_derived_lungs_ignore_a_lung_tumour_segment(small_phantom):
     assert (sitk.GetArrayFromImage(out["Lungs"]) > 0).sum() == ((arr == 2) | (arr == 3)).sum()
 
 
+def test_derived_lungs_never_replace_the_users_own_lungs_segment(small_phantom):
+    """QA (slicer55): a ticked "Lungs" segment of the user's (a planning system's, drawn with the tumour) was
+    replaced by the derived Right | Left lung under its own name - its column silently another region's features."""
+    from lungai.scene.nodes import derived_lung_masks
+
+    arr = sitk.GetArrayFromImage(small_phantom.labels)
+
+    def img(m):
+        out = sitk.Cast(sitk.GetImageFromArray(m.astype(np.uint8)), sitk.sitkUInt8)
+        out.CopyInformation(small_phantom.labels)
+        return out
+
+    base = {"GTV-1": img(arr == 1), "Lung-Right": img(arr == 2), "Lung-Left": img(arr == 3)}
+    for own, role in (("Lungs", "lungs"), ("Lung_Total", "lungs"), ("Lungs-GTV", "lungs_minus_tumour"),
+                      ("Lungs minus tumour", "lungs_minus_tumour")):
+        masks = {**base, own: img((arr == 1) | (arr == 2))}       # not Right | Left: the user's own region
+        out = derived_lung_masks(masks)
+        masks.update(out)                                          # as the panel and radiomics_table do
+        assert np.array_equal(sitk.GetArrayFromImage(masks[own]) > 0, (arr == 1) | (arr == 2)), own
+        assert set(out) == ({"Lungs minus tumour"} if role == "lungs" else {"Lungs"}), (own, set(out))
+
+
 def test_primary_tumour_is_not_the_first_tumour_segment():
     """QA: one tumour needed (stage CT branch) -> the primary GTV (lungai.dicom.roles' gtv_primary names), then a
     plain GTV / Tumor, then the lowest GTV number, nodes last; never the segment order (LUNG1-003: gtv-3 first)."""

@@ -160,6 +160,32 @@ def test_lung_radiomics_end_to_end_equals_scene_logic(load_module, mrml_scene, p
     assert path.suffix == ".csv" and path.read_text(encoding="utf-8").startswith("feature,")
 
 
+def test_lung_radiomics_keeps_the_users_own_lungs_segment(load_module, mrml_scene, phantom_nodes, small_phantom):
+    """QA (slicer55): a ticked "Lungs" segment of the user's (a planning system's, here drawn with the tumour, as on
+    LUNG1-003) was replaced by the derived Right | Left lung: its column held another region's features, silently."""
+    from lungai import mrml
+    from lungai.io import copy_geometry
+
+    module = load_module("LungRadiomics")
+    logic = module.LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = phantom_nodes
+    right = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, p.segmentation, "Right lung", p.inputVolume)) > 0
+    tumour = sitk.GetArrayFromImage(mrml.segment_to_mask(mrml_scene, p.segmentation, "Tumor", p.inputVolume)) > 0
+    mrml.mask_to_segment(mrml_scene, copy_geometry((right | tumour).astype(np.uint8), small_phantom.ct), "Lungs",
+                         seg_node=p.segmentation)
+    p.selectedSegments = ["Tumor", "Right lung", "Left lung", "Lungs"]
+    for c in ("firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm"):
+        setattr(p, f"class_{c}", False)
+    logic.loadFeatures(p, logic.run(logic.startFeatures, p, timeout=300))
+    table = mrml.dataframe_from_table_node(p.outputTable)
+    assert list(table.columns[4:]) == ["Tumor", "Right lung", "Left lung", "Lungs", "Lungs minus tumour"]
+    vv = table.set_index("feature").loc["original_shape_VoxelVolume"]
+    spacing = np.prod(small_phantom.ct.GetSpacing())
+    assert vv["Lungs"] == pytest.approx((right | tumour).sum() * spacing, rel=0.02)     # the user's region
+    assert vv["Lungs minus tumour"] == pytest.approx(vv["Right lung"] + vv["Left lung"] - vv["Tumor"], rel=0.02)
+
+
 def test_lung_radiomics_empty_segment_is_a_nan_column(load_module, mrml_scene, phantom_nodes, tmp_path):
     """An empty (or one-voxel) ticked segment does not fail the job: the others are computed, its column is NaN
     and the message says which and why, as lungai.scene.radiomics.radiomics_table (console) does."""

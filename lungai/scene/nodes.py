@@ -374,6 +374,11 @@ def derived_lung_masks(masks: dict, tumours=None) -> dict:
     ``lungs_minus_gtv``: ``tumours`` = a callable giving the tumour masks of the whole segmentation
     (:func:`tumour_masks`: chosen or not, called only when both lungs are there), or None for the tumour-role
     masks among ``masks``.
+
+    A mask of the user's with that role already among ``masks`` (a planning system's "Lungs" / "Lung_Total",
+    "Lungs-GTV" ...) is that column: nothing is derived for it.  QA (slicer55): a ticked "Lungs" segment (LUNG1-003,
+    drawn with the GTV) was replaced by Right | Left lung under its own name, its features silently those of
+    another region.
     """
     import SimpleITK as sitk
     from lungai.segment_roles import find_role, segment_role
@@ -382,11 +387,14 @@ def derived_lung_masks(masks: dict, tumours=None) -> dict:
     if right is None or left is None:
         return {}
     lungs = union_mask([masks[right], masks[left]])
-    out = {"Lungs": lungs}
-    tumours = ([masks[n] for n in masks if segment_role(n) == "tumour"] if tumours is None
-               else [mask for _, mask in tumours()])
-    if tumours:
-        out[LUNGS_MINUS_TUMOUR] = sitk.Cast(sitk.And(lungs, sitk.Not(union_mask(tumours) > 0)), sitk.sitkUInt8)
+    out = {}
+    if find_role(masks, "lungs") is None:
+        out["Lungs"] = lungs
+    if find_role(masks, "lungs_minus_tumour") is None:
+        tumours = ([masks[n] for n in masks if segment_role(n) == "tumour"] if tumours is None
+                   else [mask for _, mask in tumours()])
+        if tumours:
+            out[LUNGS_MINUS_TUMOUR] = sitk.Cast(sitk.And(lungs, sitk.Not(union_mask(tumours) > 0)), sitk.sitkUInt8)
     return out
 
 
