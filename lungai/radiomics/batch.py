@@ -282,7 +282,7 @@ def _segment_names(rows, segments) -> list[str]:
         if row.get("mask"):      # a DICOM SEG's segments are named by their SegmentLabel (segments_from_mask_file)
             names += seg_segment_labels(row["mask"]) or []
         for item in str(row.get("label", "") or "").replace(",", ";").split(";"):
-            name = item.strip().rpartition("=")[0]
+            name = item.rpartition("=")[0].strip()
             if name:
                 names.append(name)
     return names
