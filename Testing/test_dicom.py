@@ -1734,3 +1734,17 @@ def test_seg_of_the_left_lung_alone_is_read_as_the_left_lung(p1, tmp_path):
     both = sitk.Cast((st["masks"]["Lung_L"] > 0) | (st["masks"]["Lung_R"] > 0), sitk.sitkUInt8)
     seg = write_seg({"Lungs": both}, ref, tmp_path / "both.seg.dcm")
     assert np.array_equal(array(mask_input(str(seg), ct, what="lungs", lungs=True)) == 1, left | right)
+
+
+def test_structure_in_another_spelling_names_the_structure(p1):
+    """--structure 'lung r' / 'LUNG-R' for Lung_R (LUNG1-003: 'GTV_1', 'gtv 1' for GTV-1): the error names the
+    structure meant, not only the list; before, the fix said only "case does not matter"."""
+    st, ct = p1
+    for spelling in ("lung r", "LUNG-R", "lung.r"):
+        with pytest.raises(InputError, match=r"(?s)is not in rtstruct.dcm; it holds: GTV, Lung_R, Lung_L.*"
+                                             r"did you mean 'Lung_R'\? Give the name as the RTSTRUCT "
+                                             r"writes it \('Lung_R'"):
+            read_rtstruct(st["rtstruct"], ct, names=[spelling])
+    with pytest.raises(InputError, match="role such as role:gtv") as err:
+        read_rtstruct(st["rtstruct"], ct, names=["Heart"])
+    assert "did you mean" not in str(err.value)

@@ -1440,3 +1440,29 @@ def test_a_manifest_of_absolute_paths_whose_data_folder_was_moved_is_refused_up_
     assert len(read_manifest(new / "absolute.csv")) == 2     # offline, not found moved: left to the batch (resume)
     with pytest.raises(InputError, match="none of the 4 file"):      # backgrounds are needed now: said up front
         read_backgrounds(new / "backgrounds.csv")
+
+
+def test_a_named_label_with_a_comma_and_a_bare_number_is_refused(small_phantom, tmp_path, capsys):
+    """QA: manifest label 'tumour=1,2' (meaning the union, as --tumour labels.nii.gz#1,2) read as tumour = label 1
+    alone plus a segment label_2 (LUNG1-003: a 35 ml tumour instead of 82 ml), exit 0.  Refused before any work,
+    naming the fix; '1,2', 'a=1,b=2' and 'gtv=1;gtv=2' keep working."""
+    import SimpleITK as sitk
+
+    from lungai.cli import main
+    from lungai.radiomics.batch import manifest_labels
+
+    assert manifest_labels("1,2") == ["1", "2"]
+    assert manifest_labels(" a=1, b=2 ;") == [" a=1", " b=2 "]
+    assert manifest_labels("gtv=1;gtv=2") == ["gtv=1", "gtv=2"]
+    with pytest.raises(InputError, match=r"'tumour=1,2'.*'tumour' = label 1 alone"):
+        manifest_labels("tumour=1,2")
+    ph = small_phantom
+    sitk.WriteImage(ph.ct, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(ph.labels, str(tmp_path / "lab.nii.gz"))
+    pd.DataFrame([{"case": "p1", "image": "ct.nii.gz", "mask": "lab.nii.gz", "label": "tumour=1,2"}]).to_csv(
+        tmp_path / "m.csv", index=False)
+    out = tmp_path / "o" / "b.csv"
+    assert main(["radiomics-batch", str(tmp_path / "m.csv"), "--workers", "0", "--feature-classes", "firstorder",
+                 "-o", str(out)]) != 0
+    assert "tumour=1;tumour=2" in capsys.readouterr().err
+    assert not out.exists()

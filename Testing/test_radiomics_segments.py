@@ -260,3 +260,17 @@ def test_binary_mask_of_both_lungs_of_any_value_is_the_lungs(small_phantom, phan
     sitk.WriteImage(right, str(tmp_path / "right.nii.gz"))
     with pytest.raises(InputError, match="holds labels 255, not only 1"):
         lung_map_input(str(tmp_path / "right.nii.gz"), ct)
+
+
+def test_spaces_around_a_label_name_are_not_part_of_the_segment(ct_and_labels):
+    """QA: a manifest label cell ' tumour = 255 ' (or --label 'gtv =2') named the segment ' tumour ' (long table
+    ' tumour ', wide columns 'rad_ tumour _...', which MultimodalPredict's rad_tumour_* does not find; ' right_lung'
+    was no lung and so not on the lung grid) and 'gtv=1' + 'gtv =2' gave two segments instead of their union."""
+    from lungai.radiomics.batch import _segment_names
+
+    ct, lab = ct_and_labels
+    errors = {}
+    segs = segments_from_labels(lab, ct, [" gtv = 1", "gtv =2 ", " tumour = 1 "], errors=errors)
+    assert errors == {} and set(segs) == {"gtv", "tumour"}
+    assert np.array_equal(sitk.GetArrayFromImage(segs["gtv"]) > 0, sitk.GetArrayFromImage(lab) > 0)
+    assert _segment_names([{"label": " right_lung = 3 ; gtv =1"}], None) == ["right_lung", "gtv"]

@@ -511,13 +511,26 @@ def _select(structures: list[Structure], names, rtstruct_path, role: str | None 
             raise InputError(
                 f"structure {n!r} is not in {file}; it holds: "
                 f"{', '.join(x.name for x in structures) or 'no structures'}",
-                "give one of those names (case does not matter), or a role such as role:gtv / role:lungs")
+                _spelling_fix(n, [x.name for x in structures]))
         chosen.append(s)
     check_case_groups([s.name for s in drawn], [s.name for s in chosen], file, [s.number for s in drawn],
                       what="structure", role=role, mapping=mapping,
                       rename="in the planning system (3D Slicer: rename one in the Segment Editor), then export the "
                              "RTSTRUCT again")
     return chosen
+
+
+def _spelling_fix(name, names) -> str:
+    """The fix for a structure ``name`` not among ``names``: the structures it names in another spelling (separators
+    ``_ - space .``, :func:`lungai.dicom.roles.normalise`: "GTV_1" / "gtv 1" for "GTV-1") are named - never chosen for
+    the user, as "Lungs-GTV" (minus) and "Lungs GTV" may be two structures."""
+    from lungai.dicom.roles import normalise
+
+    close = [x for x in names if normalise(x) == normalise(name)]
+    if close:
+        return (f"did you mean {' or '.join(repr(x) for x in close)}? Give the name as the RTSTRUCT writes it "
+                f"({close[0]!r}; letter case does not matter, but '-', '_', '.' and spaces do)")
+    return "give one of those names (case does not matter), or a role such as role:gtv / role:lungs"
 
 
 def read_rtstruct(rtstruct_path, reference_ct: sitk.Image, names=None, allow_gaps: bool = False,

@@ -154,6 +154,28 @@ def _part_mismatch(part: Path, recorded) -> str | None:
     return None
 
 
+def manifest_labels(cell) -> list[str]:
+    """The items of a manifest ``label`` cell, separated by ``;`` or ``,`` (``tumour=1;lungs=2``, ``1,2``).
+
+    A name followed by a bare number after a comma (``tumour=1,2``: the union of labels 1 and 2, as ``--tumour
+    labels.nii.gz#1,2`` writes it) is refused: it read as ``tumour`` = label 1 alone plus a segment ``label_2``
+    (LUNG1-003: a 35 ml tumour instead of its 82 ml GTVs), exit 0.  Write ``tumour=1;tumour=2`` for the union."""
+    items = []
+    for chunk in str(cell or "").split(";"):
+        parts = [v for v in chunk.split(",") if v.strip()]
+        if len(parts) > 1 and "=" in parts[0] and any("=" not in v for v in parts[1:]):
+            name, _, value = parts[0].partition("=")
+            others = [v.strip() for v in parts[1:] if "=" not in v]
+            raise InputError(
+                f"manifest label {chunk.strip()!r}: a comma separates labels here, so it would read as "
+                f"{name.strip()!r} = label {value.strip()} alone and {', '.join(others)} as its own segment",
+                f"for one segment of several labels repeat the name: "
+                f"{';'.join(f'{name.strip()}={v}' for v in [value.strip(), *others])}; for separate segments "
+                f"name each (name=N;other=M)")
+        items += parts
+    return items
+
+
 def _segments_for(row: dict, image, segments, errors: dict) -> dict:
     from lungai.io import read_mask
     from lungai.radiomics import segments as S
@@ -162,7 +184,7 @@ def _segments_for(row: dict, image, segments, errors: dict) -> dict:
         if str(row.get("phantom", "")).strip() in ("1", "true", "True", "yes"):
             mask = read_mask(row["mask"], reference=image)   # as `lungai radiomics --mask`: off the grid names the file
             return S.segments_from_phantom_labels(mask, image, names=segments, errors=errors)
-        labels = [v for v in str(row.get("label", "")).replace(",", ";").split(";") if v.strip()]
+        labels = manifest_labels(row.get("label"))
         absent: set = set()
         # as `lungai radiomics --mask` (one rule): a DICOM SEG's segments named by their SegmentLabel
         segs = S.segments_from_mask_file(row["mask"], image, labels or None, errors=errors, absent=absent)
@@ -281,8 +303,8 @@ def _segment_names(rows, segments) -> list[str]:
     for row in rows:
         if row.get("mask"):      # a DICOM SEG's segments are named by their SegmentLabel (segments_from_mask_file)
             names += seg_segment_labels(row["mask"]) or []
-        for item in str(row.get("label", "") or "").replace(",", ";").split(";"):
-            name = item.strip().rpartition("=")[0]
+        for item in manifest_labels(row.get("label")):
+            name = item.rpartition("=")[0].strip()
             if name:
                 names.append(name)
     return names

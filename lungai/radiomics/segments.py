@@ -181,6 +181,7 @@ def segments_from_labels(mask: sitk.Image, reference: sitk.Image, labels=None, e
     background: set = set()
     for item in labels:
         name, _, value = str(item).rpartition("=")
+        name = name.strip()         # "tumour = 1" (a manifest cell, a shell quote): segment "tumour", not " tumour "
         try:
             value = int(value)
         except ValueError:
