@@ -161,7 +161,7 @@ def check_ct_files(files, fix: str = CT_FIX, root=None) -> None:
     cohort``'s DICOM_ROOT - its path under it: :func:`lungai.dicom.discover.shown_path`): the one check of the CT
     reader (:func:`lungai.io.read.read_ct`, every command reading a DICOM CT) and of ``lungai cohort``'s planning.
     ITK's series reader takes a slice cut short without an error (made-up values, or a "missing slice")."""
-    from lungai.dicom.discover import rescale_value, shown_path
+    from lungai.dicom.discover import shown_path
 
     files = list(files)
     what = "CT slice" if len(files) > 1 else "CT file"
