@@ -325,6 +325,8 @@ def test_gene_annotation_columns_of_an_expression_export_are_no_patient_and_no_g
         rna = load_rna(path, ids=ids)
     assert list(rna.index) == ids[: len(ids) - 2] and list(rna.columns) == list(m.columns)
     np.testing.assert_allclose(rna.loc["P03"].to_numpy(), m.loc["P03"].to_numpy(), rtol=1e-6)
-    with pytest.warns(UserWarning, match="gene annotation"):
+    from lungai.errors import InputNote
+
+    with pytest.warns(InputNote, match="gene annotation"):      # 'warning: ...' on the console, no source path
         c = load_cohort(tmp_path / "ehr.csv", path, label="stage")
     assert "Entrez_Gene_Id" not in c.rna.index and c.report.get("rna_not_joined", []) == []

@@ -250,8 +250,8 @@ def drop_annotation_columns(out: pd.DataFrame, what: str) -> pd.DataFrame:
     rows = [i for i in out.index if _annotation_key(i) in RNA_ANNOTATION_NAMES]
     cols = [c for c in out.columns if _annotation_key(c) in RNA_ANNOTATION_NAMES]
     if rows or cols:
-        warnings.warn(f"{what}: {', '.join(map(repr, rows + cols))} left out: gene annotation, not "
-                      f"{'a patient' if rows else 'a gene'} (expression values only are read)")
+        warnings.warn(InputNote(f"{what}: {', '.join(map(repr, rows + cols))} left out: gene annotation, not "
+                                f"{'a patient' if rows else 'a gene'} (expression values only are read)"))
         out = out.drop(index=rows, columns=cols)
     return out
 
