@@ -377,7 +377,6 @@ def test_a_plan_sum_beside_the_doses_of_its_plans_is_the_treatment_dose(tmp_path
 def test_one_lung_or_too_small_lung_map_is_warned(small_phantom, tmp_path, capsys):
     """A lungai lungs map with one lung label missing (or lungs far too small for an adult) gives MLD / V20 of one lung:
     dose-features warns (lungai.lungs.check.lung_map_notes, also used by cohort and the Slicer panel)."""
-    from lungai.cli import main
     from scipy import ndimage
 
     from lungai.lungs.check import lung_map_notes
@@ -406,17 +405,25 @@ def test_one_lung_or_too_small_lung_map_is_warned(small_phantom, tmp_path, capsy
     small = lung_map_notes(image(both, (1.0, 1.0, 1.0)))
     assert len(small) == 1 and "less than 1000 ml" in small[0]
     # dose-features says it on the terminal
-    ct = sitk.Image(small_phantom.ct)
-    ct.SetSpacing(big)
+    _dose_features_of_lungs(small_phantom.ct, big, image(np.where(both == 1, 1, 0), big), tmp_path)
+    assert "warning: the lung map holds only the right lung (label 1)" in capsys.readouterr().out
+
+
+def _dose_features_of_lungs(ct, spacing, lungs, tmp_path) -> None:
+    """``lungai dose-features --lungs`` of the mask ``lungs`` on ``ct`` (at ``spacing``) with a uniform 20 Gy dose;
+    it must succeed (its notes go to the terminal)."""
+    from lungai.cli import main
+
+    ct = sitk.Image(ct)
+    ct.SetSpacing(spacing)
     paths = {k: tmp_path / f"{k}.nii.gz" for k in ("ct", "lungs", "dose")}
     sitk.WriteImage(ct, str(paths["ct"]))
-    sitk.WriteImage(image(np.where(both == 1, 1, 0), big), str(paths["lungs"]))
-    dose = sitk.GetImageFromArray(np.full(both.shape, 20.0, np.float32))
+    sitk.WriteImage(lungs, str(paths["lungs"]))
+    dose = sitk.GetImageFromArray(np.full(sitk.GetArrayViewFromImage(ct).shape, 20.0, np.float32))
     dose.CopyInformation(ct)
     sitk.WriteImage(dose, str(paths["dose"]))
     assert main(["dose-features", "--dose", str(paths["dose"]), "--ct", str(paths["ct"]), "--lungs",
                  str(paths["lungs"]), "-o", str(tmp_path / "dose.csv")]) == 0
-    assert "warning: the lung map holds only the right lung (label 1)" in capsys.readouterr().out
 
 
 def _image_dose(tmp_path, name, arr_gy, values=None):
@@ -1333,7 +1340,6 @@ def test_one_lung_mask_of_another_label_value_is_warned(small_phantom, tmp_path,
     as dose-features --lungs was read as a binary lung mask and gave the MLD / V20 of that one lung without a word
     (LUNG1-003's left lung: MLD 10.20 Gy instead of 5.65 Gy for both lungs); label 1 / 2 were warned.  It is one lung
     when it spans less than both lungs' width (lungai.lungs.check.lung_map_notes), warned as such."""
-    from lungai.cli import main
     from lungai.lungs.check import lung_map_notes
     from lungai.synthetic import labels as L
 
@@ -1353,14 +1359,5 @@ def test_one_lung_mask_of_another_label_value_is_warned(small_phantom, tmp_path,
     assert lung_map_notes(image(np.where(lungs["left"] | lungs["right"], 255, 0))) == []   # both lungs: no note
     assert lung_map_notes(left_255, label_map=False) == []                                  # an RTSTRUCT structure
     # dose-features says it on the terminal (the metrics are still written)
-    ct = sitk.Image(small_phantom.ct)
-    ct.SetSpacing(big)
-    paths = {k: tmp_path / f"{k}.nii.gz" for k in ("ct", "lungs", "dose")}
-    sitk.WriteImage(ct, str(paths["ct"]))
-    sitk.WriteImage(left_255, str(paths["lungs"]))
-    dose = sitk.GetImageFromArray(np.full(arr.shape, 20.0, np.float32))
-    dose.CopyInformation(ct)
-    sitk.WriteImage(dose, str(paths["dose"]))
-    assert main(["dose-features", "--dose", str(paths["dose"]), "--ct", str(paths["ct"]), "--lungs",
-                 str(paths["lungs"]), "-o", str(tmp_path / "dose.csv")]) == 0
+    _dose_features_of_lungs(small_phantom.ct, big, left_255, tmp_path)
     assert "warning: the lung mask holds one label (255)" in capsys.readouterr().out
