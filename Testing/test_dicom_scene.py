@@ -235,3 +235,23 @@ def test_export_of_a_ct_under_a_non_linear_transform_asks_to_harden(mrml_scene, 
     vol.SetAndObserveTransformNodeID(grid.GetID())
     with pytest.raises(InputError, match="harden the transform"):
         export_segments_dicom_of(mrml_scene, vol, seg, tmp_path / "out", study)
+
+
+def test_export_file_names_of_a_dicom_loaded_ct_have_no_colon(mrml_scene, study, tmp_path):
+    """QA defect (slicer56): Slicer names a volume loaded through its DICOM module "<series number>: <series
+    description>" (SlicerRT an RTSTRUCT's segmentation "RTSTRUCT: ..."), so the panel's output segmentation was
+    "2: CT Thorax tumour" and the export wrote "2: CT Thorax tumour.seg.dcm": on Windows a ':' in a file name is
+    refused or names an NTFS alternate stream (a 0-byte file "2", no .dcm to be seen), and '<>"/\\|?*' are refused
+    too.  The files are named by the segmentation's name as a file name (lungai.radiomics.manifest.safe_name, the
+    cohort's rule for a case's folder); the segments inside keep their names."""
+    from lungai.dicom.seg import read_seg
+    from lungai.scene.dicom import export_segments_dicom
+
+    ct, vol, seg = slicerrt_segmentation(mrml_scene, study)
+    seg.SetName('2: CT Thorax <lung> "a|b"? tumour')
+    paths = export_segments_dicom(mrml_scene, vol, seg, tmp_path, segments=["GTV", "Lung_R"], ct_source=study["ct"])
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted(p.name for p in paths) and len(names) == 2
+    assert not any(c in name for name in names for c in '<>:"/\\|?*'), names
+    assert names == ["2__CT_Thorax__lung___a_b___tumour.rtstruct.dcm", "2__CT_Thorax__lung___a_b___tumour.seg.dcm"]
+    assert list(read_seg(next(p for p in paths if p.name.endswith(".seg.dcm")), ct)) == ["GTV", "Lung_R"]

@@ -3438,6 +3438,68 @@ def test_segmentation_referencing_a_labelmap_on_the_cts_grid_is_accepted(load_mo
     assert "drawn on another image (shifted label)" in nodes.segmentation_volume_problem(moved, ct)
 
 
+def test_segmentation_referencing_a_label_map_cropped_from_the_ct_is_accepted(load_module, mrml_scene):
+    """QA defect (slicer56): a label map holding a part of the CT's voxels (cropped to the tumour's box: what Slicer's
+    export without a reference volume, Crop Volume and other tools write), converted to a segmentation (reference
+    geometry: the label map node), was refused by Lung Radiomics and Multimodal Predict as "drawn on another image",
+    while ``lungai radiomics --mask`` measures that same file on the CT (lung1's crop: VoxelVolume 1361.2 mm3, as the
+    full label map).  A crop on the CT's voxels (also flipped, or under the CT's transform) is accepted and measured
+    voxel for voxel; a crop off the voxels (half a voxel), of another voxel size or reaching outside the CT is still
+    refused."""
+    import slicer
+    import vtk
+    from lungai import mrml
+    from lungai.scene import nodes
+
+    ct = _small_ct(mrml_scene, "CT", (20, 20, 10), (10.0, -20.0, 30.0))
+    mask = _tumour_mask(ct)
+    full = sitk.GetArrayFromImage(mask)
+
+    def imported(image, name, transform=None):
+        label = mrml.volume_node_from_image(mrml_scene, image, name, labelmap=True)
+        if transform is not None:
+            label.SetAndObserveTransformNodeID(transform.GetID())
+        seg = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", f"{name}-segmentation")
+        seg.CreateDefaultDisplayNodes()
+        assert slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(label, seg)
+        seg.SetReferenceImageGeometryParameterFromVolumeNode(label)
+        if transform is not None:
+            seg.SetAndObserveTransformNodeID(transform.GetID())
+        return seg
+
+    crop = mask[7:13, 8:12, 3:8]                           # the tumour's box, on the CT's voxels
+    seg = imported(crop, "cropped label")
+    assert nodes.segmentation_volume_problem(seg, ct) is None
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation, p.selectedSegments = ct, seg, mrml.segment_names(seg)
+    assert logic.inputProblem(p) is None
+    back = mrml.segment_to_mask(mrml_scene, seg, mrml.segment_names(seg)[0], ct)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back), full)
+    flipped = sitk.Flip(crop, [True, False, False])          # the crop stored with its i axis reversed
+    assert nodes.segmentation_volume_problem(imported(flipped, "flipped crop"), ct) is None
+    # the CT under a transform, the crop (saved from the CT's file) under the same one
+    t = mrml_scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")
+    m = vtk.vtkMatrix4x4()
+    m.SetElement(0, 3, 12.5), m.SetElement(1, 3, -3.0)
+    t.SetMatrixTransformToParent(m)
+    moved_ct = _small_ct(mrml_scene, "moved CT", (20, 20, 10), (10.0, -20.0, 30.0))
+    moved_ct.SetAndObserveTransformNodeID(t.GetID())
+    assert nodes.segmentation_volume_problem(imported(crop, "crop of the moved CT", t), moved_ct) is None
+    assert "drawn on another image (cropped label)" in nodes.segmentation_volume_problem(seg, moved_ct)
+    # still refused: half a voxel off the CT's voxels, another voxel size, a box reaching out of the CT
+    off = sitk.Image(crop)
+    off.SetOrigin([o + 0.5 * s for o, s in zip(crop.GetOrigin(), crop.GetSpacing())])
+    assert "drawn on another image (off label)" in nodes.segmentation_volume_problem(imported(off, "off label"), ct)
+    fine = sitk.Image(crop)
+    fine.SetSpacing([s / 2 for s in crop.GetSpacing()])
+    assert "drawn on another image (fine label)" in nodes.segmentation_volume_problem(imported(fine, "fine label"), ct)
+    out = sitk.Image(crop)
+    out.SetOrigin(mask.TransformIndexToPhysicalPoint((17, 8, 3)))     # 6 voxels wide from i = 17 of 20
+    assert "drawn on another image (outside label)" in nodes.segmentation_volume_problem(
+        imported(out, "outside label"), ct)
+
+
 def _under_dicom_patient(scene, node, patient):
     """``node`` under the subject hierarchy patient ``patient`` (as Slicer's DICOM module loads a series)."""
     import slicer

@@ -211,7 +211,11 @@ def export_segments_dicom(scene, volume_node, seg_node, out_dir, segments=None, 
         warnings.warn(InputNote(EMPTY_SEGMENTS_NOTE.format(', '.join(map(repr, empty)))))
         masks = {n: m for n, m in masks.items() if n not in empty}
         names = list(masks)
-    stem = name or seg_node.GetName().replace("/", "_")
+    # the segmentation's name as a file name (the cohort's rule for a case's folder): Slicer names a DICOM-loaded CT
+    # "2: CT Thorax", its result "2: CT Thorax tumour" - a ':' is refused on Windows or names an NTFS alternate stream
+    from lungai.radiomics.manifest import safe_name
+
+    stem = name or safe_name(seg_node.GetName())
     targets = [out / f"{stem}.{kind}.dcm" for kind in ("seg", "rtstruct") if kind in formats]
     existing = [p.name for p in targets if p.exists()]
     if existing:

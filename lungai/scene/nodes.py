@@ -1544,8 +1544,9 @@ def segmentation_volume_problem(seg_node, volume_node) -> Optional[str]:
             return (f"The segmentation '{seg_node.GetName()}' was drawn on another patient's image "
                     f"({other.GetName()}, patient {patients[0]}), not on {volume_node.GetName()} (patient "
                     f"{patients[1]}): choose {volume_node.GetName()}'s segmentation")
-        if other is not None and other.IsA("vtkMRMLLabelMapVolumeNode") and same_voxel_grid(other, volume_node):
-            return None     # a label map of this CT's grid (ImportLabelmapToSegmentationNode + its reference)
+        if other is not None and other.IsA("vtkMRMLLabelMapVolumeNode") and (
+                same_voxel_grid(other, volume_node) or label_map_on_ct_voxels(other, volume_node)):
+            return None     # a label map of this CT's grid or a crop of it (ImportLabelmapToSegmentationNode + its reference)
         return (f"The segmentation '{seg_node.GetName()}' was drawn on another image"
                 f"{f' ({other.GetName()})' if other is not None else ''}, not on {volume_node.GetName()}: "
                 f"choose {volume_node.GetName()}'s segmentation (or set this one's reference geometry to "
@@ -1640,19 +1641,51 @@ def on_ct_lattice(geometry, ct_geometry, tolerance: float = 0.01) -> bool:
                 and np.all(hi <= ct_hi + tolerance))
 
 
-def _local_geometry(volume_node):
+def _local_geometry(volume_node, world: bool = False):
     """The voxel grid of ``volume_node`` in its own frame (its IJK-to-RAS matrix and extent, no parent transform) as a
     vtkOrientedImageData - a segmentation's stored geometry is in the segmentation's own frame (QA: a probe node
-    outside the scene gave the CT's world geometry, so a segmentation under the CT's own transform was refused)."""
+    outside the scene gave the CT's world geometry, so a segmentation under the CT's own transform was refused).
+    ``world``: its parent transforms applied (:func:`lungai.mrml.ijk_to_world`; InputError under a non-linear one)."""
     import slicer
-    import vtk
+
+    from lungai import mrml
 
     image = slicer.vtkOrientedImageData()
     image.SetExtent(volume_node.GetImageData().GetExtent())
-    m = vtk.vtkMatrix4x4()
-    volume_node.GetIJKToRASMatrix(m)
-    image.SetImageToWorldMatrix(m)
+    image.SetImageToWorldMatrix(mrml._vtk_matrix(mrml.ijk_to_world(volume_node, world)))
     return image
+
+
+def label_map_on_ct_voxels(label_node, volume_node, tolerance: float = 0.01) -> bool:
+    """Whether the label map node ``label_node`` holds a part of ``volume_node``'s voxels where Slicer shows them
+    (parent transforms applied): each of its voxels is one of the CT's (the CT's voxel size and axes, in any order and
+    sense; whole-voxel offsets, within ``tolerance`` voxels) and its box lies inside the CT - a label map cropped from
+    the CT (Slicer's export without a reference volume, Crop Volume, another tool's tumour box), which ``lungai
+    radiomics --mask`` measures on the CT as it is.  Another voxel size (even over the CT's box) or a box off the
+    CT's voxels is another image.  False without image data or under a non-linear transform."""
+    import numpy as np
+
+    from lungai.errors import InputError
+
+    if label_node is None or volume_node is None or label_node.GetImageData() is None or \
+            volume_node.GetImageData() is None:
+        return False
+    try:
+        label, ct = _local_geometry(label_node, world=True), _local_geometry(volume_node, world=True)
+    except InputError:
+        return False
+    to_ct = np.linalg.inv(_image_to_world(ct)) @ _image_to_world(label)      # the label map's IJK -> the CT's IJK
+    axes = to_ct[:3, :3]
+    if not (np.allclose(np.abs(axes), np.round(np.abs(axes)), rtol=0.0, atol=tolerance)
+            and np.allclose(np.abs(np.round(axes)).sum(axis=0), 1) and np.allclose(np.abs(np.round(axes)).sum(axis=1), 1)):
+        return False                                  # another voxel size or direction: another image
+    if not np.allclose(to_ct[:3, 3], np.round(to_ct[:3, 3]), rtol=0.0, atol=tolerance):
+        return False                                  # between the CT's voxels
+    e, c = label.GetExtent(), ct.GetExtent()
+    corners = np.array([axes @ [e[0 + a], e[2 + b], e[4 + d]] + to_ct[:3, 3]
+                        for a in (0, 1) for b in (0, 1) for d in (0, 1)])
+    return bool(np.all(corners.min(axis=0) >= np.array([c[0], c[2], c[4]]) - tolerance)
+                and np.all(corners.max(axis=0) <= np.array([c[1], c[3], c[5]]) + tolerance))
 
 
 def _unlinked_grid_problem(seg_node, volume_node) -> Optional[str]:
