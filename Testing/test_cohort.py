@@ -848,6 +848,47 @@ def test_a_rerun_redoes_a_patient_whose_rtdose_was_added(export, tmp_path, capsy
     assert s3.skipped == ["P1"] and not s3.done
 
 
+def test_a_rerun_redoes_a_patient_whose_ct_was_re_exported_with_the_same_file_names_and_sizes(export, tmp_path,
+                                                                                                capsys):
+    """QA: result.json recorded the CT by its slices' names and sizes only.  A corrected CT series exported again
+    under the same file names (an uncompressed slice's size never changes) - here every slice 100 HU higher, its
+    UIDs kept - was taken as done: the old radiomics stayed in rp_table.csv silently.  The CT's slices are recorded
+    by their contents too (one hash of the series); a result of an older lungai (no hash) is compared as it was."""
+    import pydicom
+
+    root = tmp_path / "export"
+    import shutil
+
+    shutil.copytree(export / "P1", root / "P1", ignore=shutil.ignore_patterns("rtdose*", "rtstruct_of_someone*"))
+    out = tmp_path / "out"
+    assert run_cohort(root, out, PARAMS, workers=0).done == ["P1"]
+    mean = "rad_tumour_original_firstorder_Mean"
+    before = pd.read_csv(out / "rp_table.csv").loc[0, mean]
+    slices = [f for f in sorted(root.rglob("*.dcm")) if pydicom.dcmread(f, stop_before_pixels=True).Modality == "CT"]
+    sizes = {f: f.stat().st_size for f in slices}
+    for f in slices:     # the corrected series: other pixel values, same files
+        ds = pydicom.dcmread(f)
+        ds.PixelData = (ds.pixel_array + 100).astype(ds.pixel_array.dtype).tobytes()
+        ds.save_as(f)
+    assert {f: f.stat().st_size for f in slices} == sizes
+    capsys.readouterr()
+    s2 = run_cohort(root, out, PARAMS, workers=0)
+    assert s2.done == ["P1"] and not s2.skipped
+    assert "P1: inputs changed since the last run (CT series changed (the same slice files and sizes, other " \
+           "contents: a re-exported series)): redone" in capsys.readouterr().out
+    assert pd.read_csv(out / "rp_table.csv").loc[0, mean] == pytest.approx(before + 100, abs=1e-6)
+    # a result of an older lungai (its CT recorded by names and sizes only) is kept when they match
+    from lungai.dicom.cohort import inputs_change
+
+    recorded = json.loads((out / "patients" / "P1" / RESULT).read_text(encoding="utf-8"))["inputs"]
+    assert recorded["ct"]["sha256"] and inputs_change(recorded, recorded) is None
+    older = {**recorded, "ct": {k: v for k, v in recorded["ct"].items() if k != "sha256"}}
+    assert inputs_change(older, recorded) is None
+    older["ct"]["files"] = older["ct"]["files"][1:]
+    assert inputs_change(older, recorded) == "CT series changed"
+    assert run_cohort(root, out, PARAMS, workers=0).skipped == ["P1"]
+
+
 def test_settings_key_is_the_mapping_and_model_contents_not_their_paths(export, tmp_path, monkeypatch):
     """QA: an edited structure-map file was not noticed (a table mixing mappings), while `./map.yaml` vs `map.yaml`
     or naming the default model explicitly was refused as 'other settings'.  The key hashes the parsed mapping and

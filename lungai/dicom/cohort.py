@@ -93,18 +93,30 @@ class CohortJob:
 
 def job_inputs(ct_series_uid: str, ct_files, rtstruct, dose_files) -> dict:
     """What a patient's result is made of, recorded in its ``result.json``: the CT series (UID, each slice file's
-    name and size), the RTSTRUCT and the RTDOSE file(s) (name, size, content hash).  A re-run redoes a patient whose
-    recorded inputs differ (an RTDOSE or RTSTRUCT added, replaced or removed); modification times are not compared,
+    name and size, and one content hash of all its slices: ``sha256``), the RTSTRUCT and the RTDOSE file(s) (name,
+    size, content hash).  A re-run redoes a patient whose recorded inputs differ (an RTDOSE or RTSTRUCT added,
+    replaced or removed; a CT series re-exported with other pixel data or headers under the same file names and
+    sizes - a corrected series: an uncompressed slice's size does not change); modification times are not compared,
     so a copied export is not redone."""
+    import hashlib
+
     from lungai.io.read import file_digest
 
-    def stat(f):
-        p = Path(f)
-        return [p.name, p.stat().st_size]
-
-    return {"ct": {"series_uid": ct_series_uid, "files": sorted(stat(f) for f in ct_files)},
+    slices = sorted((file_digest(f) for f in ct_files), key=lambda d: (d["file"], d["sha256"]))
+    series = hashlib.sha256("\n".join(f"{d['file']} {d['sha256']}" for d in slices).encode("utf-8"))
+    return {"ct": {"series_uid": ct_series_uid, "files": [[d["file"], d["size"]] for d in slices],
+                   "sha256": series.hexdigest()[:16]},
             "rtstruct": file_digest(rtstruct) if rtstruct else None,
             "rtdose": [file_digest(f) for f in dose_files]}
+
+
+def _same_ct(old, new) -> bool:
+    """The recorded CT series is the current one.  A record of an older lungai has no content hash (``sha256``):
+    it is compared by the series UID and the slices' names and sizes, as that lungai did (its results are kept,
+    not all redone on an update)."""
+    if isinstance(old, dict) and isinstance(new, dict) and "sha256" not in old:
+        return old == {k: v for k, v in new.items() if k != "sha256"}
+    return old == new
 
 
 def inputs_change(recorded: dict | None, current: dict) -> str | None:
@@ -114,8 +126,11 @@ def inputs_change(recorded: dict | None, current: dict) -> str | None:
     parts = []
     for what, name in (("ct", "CT series"), ("rtstruct", "RTSTRUCT"), ("rtdose", "RTDOSE")):
         old, new = recorded.get(what), current.get(what)
-        if old != new:
+        if not (_same_ct(old, new) if what == "ct" else old == new):
             parts.append(f"{name} added" if not old else f"{name} removed" if not new else f"{name} changed")
+            if what == "ct" and isinstance(old, dict) and isinstance(new, dict) \
+                    and {k: v for k, v in old.items() if k != "sha256"} == {k: v for k, v in new.items() if k != "sha256"}:
+                parts[-1] += " (the same slice files and sizes, other contents: a re-exported series)"
     if recorded.get("ct_orientation") != current.get("ct_orientation"):
         parts.append(f"a CT stored in {current.get('ct_orientation') or 'LPS'} order, whose radiomics an older lungai "
                      "computed on the array as stored (values differ; now in LPS axial order)")
