@@ -528,6 +528,45 @@ def test_an_rtstruct_of_another_series_of_the_frame_is_left_out(export, tmp_path
     assert "none references this CT series" in job.error[0] and "reference this CT (" not in job.error[0]
 
 
+def test_an_rtstruct_drawn_on_a_ct_series_not_exported_fails_the_patient_at_planning(export, tmp_path):
+    """QA: the export held a 2x thicker reconstruction of the planning CT (another SeriesInstanceUID, same frame of
+    reference), the RTSTRUCT drawn on the planning series, not exported: the patient was planned as fine and failed
+    only when processed ("a contour does not lie in a CT slice plane"), after the other patients' work.  Now found
+    at planning, naming the patient, the RTSTRUCT file and the missing series; an RTSTRUCT of a missing series that
+    fits the CT's slices is still used (placed by the frame of reference, with a note)."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    from lungai.dicom.cohort import inventory_warnings
+
+    root = _p1_copy(export, tmp_path)
+    rs = root / "P1" / "RTSTRUCT" / "rtstruct.dcm"
+    planning = generate_uid()
+    _rtstruct_variant(rs, rs, series_uid=planning)            # fits: the same slices under another series UID
+    job, inv = _p1_job(root)
+    assert not job.error and job.rtstruct and f"drawn on series {planning}" in inv["notes"]
+
+    thick = generate_uid()
+    slices = sorted((f for f in root.rglob("*.dcm") if pydicom.dcmread(f, stop_before_pixels=True).Modality == "CT"),
+                    key=lambda f: float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2]))
+    for i, f in enumerate(slices):          # the export's CT: every 2nd slice, a series of its own
+        if i % 2:
+            f.unlink()
+            continue
+        ds = pydicom.dcmread(f)
+        ds.SeriesInstanceUID = thick
+        ds.save_as(f)
+    jobs, table = plan_cohort(root)
+    job, inv = jobs[0], table.set_index("patient_id").loc["P1"]
+    assert job.error, inv["notes"]
+    assert ("RTSTRUCT P1/RTSTRUCT/rtstruct.dcm was drawn on CT series " + planning + ", which is not in the "
+            "export") in job.error[0]
+    assert "between two of this CT's slices" in job.error[0] and f"export CT series {planning}" in job.error[1]
+    assert job.error[0] in inv["notes"] and "drawn on series" not in inv["notes"]
+    assert any(w.startswith("P1 will fail: RTSTRUCT P1/RTSTRUCT/rtstruct.dcm was drawn on CT series " + planning)
+               for w in inventory_warnings(jobs, table))
+
+
 def test_empty_template_structure_does_not_replace_the_contoured_gtv(export, p1_baseline, tmp_path):
     """An empty 'GTVn' from a template next to the contoured GTV (QA: the patient got the automatic segmentation,
     7.5 ml instead of the contoured 82 ml): the contoured GTV is used and the empty one named; a contoured GTV
