@@ -128,8 +128,7 @@ def inputs_change(recorded: dict | None, current: dict) -> str | None:
         old, new = recorded.get(what), current.get(what)
         if not (_same_ct(old, new) if what == "ct" else old == new):
             parts.append(f"{name} added" if not old else f"{name} removed" if not new else f"{name} changed")
-            if what == "ct" and isinstance(old, dict) and isinstance(new, dict) \
-                    and {k: v for k, v in old.items() if k != "sha256"} == {k: v for k, v in new.items() if k != "sha256"}:
+            if what == "ct" and _same_ct({k: v for k, v in (old or {}).items() if k != "sha256"}, new):
                 parts[-1] += " (the same slice files and sizes, other contents: a re-exported series)"
     if recorded.get("ct_orientation") != current.get("ct_orientation"):
         parts.append(f"a CT stored in {current.get('ct_orientation') or 'LPS'} order, whose radiomics an older lungai "
