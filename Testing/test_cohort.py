@@ -528,6 +528,45 @@ def test_an_rtstruct_of_another_series_of_the_frame_is_left_out(export, tmp_path
     assert "none references this CT series" in job.error[0] and "reference this CT (" not in job.error[0]
 
 
+def test_an_rtstruct_drawn_on_a_ct_series_not_exported_fails_the_patient_at_planning(export, tmp_path):
+    """QA: the export held a 2x thicker reconstruction of the planning CT (another SeriesInstanceUID, same frame of
+    reference), the RTSTRUCT drawn on the planning series, not exported: the patient was planned as fine and failed
+    only when processed ("a contour does not lie in a CT slice plane"), after the other patients' work.  Now found
+    at planning, naming the patient, the RTSTRUCT file and the missing series; an RTSTRUCT of a missing series that
+    fits the CT's slices is still used (placed by the frame of reference, with a note)."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    from lungai.dicom.cohort import inventory_warnings
+
+    root = _p1_copy(export, tmp_path)
+    rs = root / "P1" / "RTSTRUCT" / "rtstruct.dcm"
+    planning = generate_uid()
+    _rtstruct_variant(rs, rs, series_uid=planning)            # fits: the same slices under another series UID
+    job, inv = _p1_job(root)
+    assert not job.error and job.rtstruct and f"drawn on series {planning}" in inv["notes"]
+
+    thick = generate_uid()
+    slices = sorted((f for f in root.rglob("*.dcm") if pydicom.dcmread(f, stop_before_pixels=True).Modality == "CT"),
+                    key=lambda f: float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2]))
+    for i, f in enumerate(slices):          # the export's CT: every 2nd slice, a series of its own
+        if i % 2:
+            f.unlink()
+            continue
+        ds = pydicom.dcmread(f)
+        ds.SeriesInstanceUID = thick
+        ds.save_as(f)
+    jobs, table = plan_cohort(root)
+    job, inv = jobs[0], table.set_index("patient_id").loc["P1"]
+    assert job.error, inv["notes"]
+    assert ("RTSTRUCT P1/RTSTRUCT/rtstruct.dcm was drawn on CT series " + planning + ", which is not in the "
+            "export") in job.error[0]
+    assert "between two of this CT's slices" in job.error[0] and f"export CT series {planning}" in job.error[1]
+    assert job.error[0] in inv["notes"] and "drawn on series" not in inv["notes"]
+    assert any(w.startswith("P1 will fail: RTSTRUCT P1/RTSTRUCT/rtstruct.dcm was drawn on CT series " + planning)
+               for w in inventory_warnings(jobs, table))
+
+
 def test_empty_template_structure_does_not_replace_the_contoured_gtv(export, p1_baseline, tmp_path):
     """An empty 'GTVn' from a template next to the contoured GTV (QA: the patient got the automatic segmentation,
     7.5 ml instead of the contoured 82 ml): the contoured GTV is used and the empty one named; a contoured GTV
@@ -846,6 +885,47 @@ def test_a_rerun_redoes_a_patient_whose_rtdose_was_added(export, tmp_path, capsy
     assert any("RTDOSE added" in n for n in doc["notes"])
     s3 = run_cohort(root, out, PARAMS, workers=0)          # nothing changed: skipped
     assert s3.skipped == ["P1"] and not s3.done
+
+
+def test_a_rerun_redoes_a_patient_whose_ct_was_re_exported_with_the_same_file_names_and_sizes(export, tmp_path,
+                                                                                                capsys):
+    """QA: result.json recorded the CT by its slices' names and sizes only.  A corrected CT series exported again
+    under the same file names (an uncompressed slice's size never changes) - here every slice 100 HU higher, its
+    UIDs kept - was taken as done: the old radiomics stayed in rp_table.csv silently.  The CT's slices are recorded
+    by their contents too (one hash of the series); a result of an older lungai (no hash) is compared as it was."""
+    import pydicom
+
+    root = tmp_path / "export"
+    import shutil
+
+    shutil.copytree(export / "P1", root / "P1", ignore=shutil.ignore_patterns("rtdose*", "rtstruct_of_someone*"))
+    out = tmp_path / "out"
+    assert run_cohort(root, out, PARAMS, workers=0).done == ["P1"]
+    mean = "rad_tumour_original_firstorder_Mean"
+    before = pd.read_csv(out / "rp_table.csv").loc[0, mean]
+    slices = [f for f in sorted(root.rglob("*.dcm")) if pydicom.dcmread(f, stop_before_pixels=True).Modality == "CT"]
+    sizes = {f: f.stat().st_size for f in slices}
+    for f in slices:     # the corrected series: other pixel values, same files
+        ds = pydicom.dcmread(f)
+        ds.PixelData = (ds.pixel_array + 100).astype(ds.pixel_array.dtype).tobytes()
+        ds.save_as(f)
+    assert {f: f.stat().st_size for f in slices} == sizes
+    capsys.readouterr()
+    s2 = run_cohort(root, out, PARAMS, workers=0)
+    assert s2.done == ["P1"] and not s2.skipped
+    assert "P1: inputs changed since the last run (CT series changed (the same slice files and sizes, other " \
+           "contents: a re-exported series)): redone" in capsys.readouterr().out
+    assert pd.read_csv(out / "rp_table.csv").loc[0, mean] == pytest.approx(before + 100, abs=1e-6)
+    # a result of an older lungai (its CT recorded by names and sizes only) is kept when they match
+    from lungai.dicom.cohort import inputs_change
+
+    recorded = json.loads((out / "patients" / "P1" / RESULT).read_text(encoding="utf-8"))["inputs"]
+    assert recorded["ct"]["sha256"] and inputs_change(recorded, recorded) is None
+    older = {**recorded, "ct": {k: v for k, v in recorded["ct"].items() if k != "sha256"}}
+    assert inputs_change(older, recorded) is None
+    older["ct"]["files"] = older["ct"]["files"][1:]
+    assert inputs_change(older, recorded) == "CT series changed"
+    assert run_cohort(root, out, PARAMS, workers=0).skipped == ["P1"]
 
 
 def test_settings_key_is_the_mapping_and_model_contents_not_their_paths(export, tmp_path, monkeypatch):

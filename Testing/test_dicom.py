@@ -62,6 +62,23 @@ def test_lung_names_of_other_languages(name, role):
     assert roles.structure_role(name) == role
 
 
+def test_structure_names_in_decomposed_unicode_get_their_role(tmp_path):
+    """QA: 'Pulmón derecho' written with 'o' + a combining accent (Unicode NFD: macOS file names, a segment named
+    after its file) got no role - automatic lungs instead of the contoured ones - and a structure-map key typed as
+    'ó' (NFC) did not match it.  Names are compared in composed form (NFC)."""
+    import unicodedata
+
+    nfd = unicodedata.normalize("NFD", "Pulmón derecho")
+    assert nfd != "Pulmón derecho"
+    assert roles.structure_role(nfd) == "lung_right"
+    assert roles.structure_role(unicodedata.normalize("NFD", "Pulmão_Esquerdo")) == "lung_left"
+    f = tmp_path / "map.yaml"
+    f.write_text("GTV_Primär: gtv_primary\n", encoding="utf-8")      # the map typed NFC, the RTSTRUCT's name NFD
+    assert roles.structure_role(unicodedata.normalize("NFD", "GTV_Primär"), f) == "gtv_primary"
+    assert roles.structure_roles([unicodedata.normalize("NFD", "Tumör")], {"Tumör": "gtv"}) == {
+        unicodedata.normalize("NFD", "Tumör"): "gtv"}
+
+
 def test_no_lung_structure_error_names_every_lung_role():
     with pytest.raises(InputError, match=r"no lung structure \(role lungs, lung_right \+ lung_left, or lungs_minus_gtv"
                                          r"\) among: .*Heart \(no role\)"):

@@ -93,18 +93,30 @@ class CohortJob:
 
 def job_inputs(ct_series_uid: str, ct_files, rtstruct, dose_files) -> dict:
     """What a patient's result is made of, recorded in its ``result.json``: the CT series (UID, each slice file's
-    name and size), the RTSTRUCT and the RTDOSE file(s) (name, size, content hash).  A re-run redoes a patient whose
-    recorded inputs differ (an RTDOSE or RTSTRUCT added, replaced or removed); modification times are not compared,
+    name and size, and one content hash of all its slices: ``sha256``), the RTSTRUCT and the RTDOSE file(s) (name,
+    size, content hash).  A re-run redoes a patient whose recorded inputs differ (an RTDOSE or RTSTRUCT added,
+    replaced or removed; a CT series re-exported with other pixel data or headers under the same file names and
+    sizes - a corrected series: an uncompressed slice's size does not change); modification times are not compared,
     so a copied export is not redone."""
+    import hashlib
+
     from lungai.io.read import file_digest
 
-    def stat(f):
-        p = Path(f)
-        return [p.name, p.stat().st_size]
-
-    return {"ct": {"series_uid": ct_series_uid, "files": sorted(stat(f) for f in ct_files)},
+    slices = sorted((file_digest(f) for f in ct_files), key=lambda d: (d["file"], d["sha256"]))
+    series = hashlib.sha256("\n".join(f"{d['file']} {d['sha256']}" for d in slices).encode("utf-8"))
+    return {"ct": {"series_uid": ct_series_uid, "files": [[d["file"], d["size"]] for d in slices],
+                   "sha256": series.hexdigest()[:16]},
             "rtstruct": file_digest(rtstruct) if rtstruct else None,
             "rtdose": [file_digest(f) for f in dose_files]}
+
+
+def _same_ct(old, new) -> bool:
+    """The recorded CT series is the current one.  A record of an older lungai has no content hash (``sha256``):
+    it is compared by the series UID and the slices' names and sizes, as that lungai did (its results are kept,
+    not all redone on an update)."""
+    if isinstance(old, dict) and isinstance(new, dict) and "sha256" not in old:
+        return old == {k: v for k, v in new.items() if k != "sha256"}
+    return old == new
 
 
 def inputs_change(recorded: dict | None, current: dict) -> str | None:
@@ -114,8 +126,10 @@ def inputs_change(recorded: dict | None, current: dict) -> str | None:
     parts = []
     for what, name in (("ct", "CT series"), ("rtstruct", "RTSTRUCT"), ("rtdose", "RTDOSE")):
         old, new = recorded.get(what), current.get(what)
-        if old != new:
+        if not (_same_ct(old, new) if what == "ct" else old == new):
             parts.append(f"{name} added" if not old else f"{name} removed" if not new else f"{name} changed")
+            if what == "ct" and _same_ct({k: v for k, v in (old or {}).items() if k != "sha256"}, new):
+                parts[-1] += " (the same slice files and sizes, other contents: a re-exported series)"
     if recorded.get("ct_orientation") != current.get("ct_orientation"):
         parts.append(f"a CT stored in {current.get('ct_orientation') or 'LPS'} order, whose radiomics an older lungai "
                      "computed on the array as stored (values differ; now in LPS axial order)")
@@ -275,6 +289,12 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             except InputError as exc:
                 failure = [exc.problem, exc.fix]
                 notes.append(exc.problem)
+        if st.ct is not None and not failure and len(rtstructs) == 1:
+            # drawn on a CT series not exported, its contours off this CT's slices: fails now, not when processed
+            failure = missing_series_error(st, rtstructs[0], [n for n, r in roles.items() if r is not None], root)
+            if failure:
+                notes = [n for n in notes if not n.startswith(f"{Path(rtstructs[0]).name}: the structures were "
+                                                              "drawn on series")] + [failure[0]]
         # the refusal's own reason (a FRACTION dose, DoseType ERROR, no DoseUnits ...), never a guessed one
         ambiguous = bool(error) and "ambiguous" in error[0]
         dose_problem = ("ambiguous RTDOSEs" if len(st.rtdose or ()) > 1 and ambiguous else error[0] if error else "")
@@ -358,6 +378,62 @@ def other_frame_doses(studies, root) -> dict:
                 f"RTDOSE {'+'.join(shown_path(f, root) for f in st.rtdose)} "
                 f"({st.frame_of_reference_uid or 'no FrameOfReferenceUID'})")
     return {patient: "; ".join(texts) for patient, texts in found.items()}
+
+
+def missing_series_error(st, rtstruct, names, root) -> list:
+    """[problem, fix] when the RTSTRUCT ``rtstruct`` of study ``st`` was drawn on a CT series that is not in the
+    export (it shares the CT's frame of reference only: :attr:`lungai.dicom.discover.Study.matched`) and its
+    structures ``names`` (those the patient's run reads) do not fit this CT's slices - a contour between two slices
+    or beyond the first / last: that structure would fail only when the patient is processed, after hours of other
+    patients' work (QA).  [] when it references the CT series, references none, or fits (it is then used, placed by
+    the frame of reference, with scan's note).  Checked from the headers (slice positions along the normal, the
+    rule of :func:`lungai.dicom.rtstruct.rasterise`, :data:`lungai.dicom.rtstruct.SLICE_TOL`); a CT whose headers
+    do not tell (multi-frame, no positions) is left to the patient's run."""
+    import numpy as np
+    import pydicom
+
+    from lungai.dicom.discover import shown_path
+    from lungai.dicom.rtstruct import SLICE_TOL, read_structures
+
+    how, referenced = st.matched.get(str(rtstruct), ("series", []))
+    if how != "frame" or not referenced or not names or st.ct is None or len(st.ct.files) < 2:
+        return []
+    try:
+        heads = [pydicom.dcmread(f, stop_before_pixels=True,
+                                 specific_tags=["ImagePositionPatient", "ImageOrientationPatient"])
+                 for f in st.ct.files]
+        iop = np.asarray([float(v) for v in heads[0].ImageOrientationPatient])
+        normal = np.cross(iop[:3], iop[3:])
+        planes = np.sort([float(np.dot([float(v) for v in h.ImagePositionPatient], normal)) for h in heads])
+        structures, _ = read_structures(rtstruct)
+    except Exception:  # noqa: BLE001 - not told by the headers: the patient's run reads and checks it
+        return []
+    step = float(np.median(np.diff(planes)))
+    if not step > 0:
+        return []
+    off = None
+    for structure in structures:
+        if structure.name not in names or structure.error is not None:
+            continue
+        for pts in structure.contours:
+            along = np.asarray(pts, dtype=float) @ normal
+            z = float(np.median(along))
+            nearest = planes[int(np.argmin(np.abs(planes - z)))]
+            if np.abs(along - nearest).max() > SLICE_TOL * step:
+                off = (structure.name, float(np.median(pts[:, 2])),
+                       "beyond this CT's slices" if z < planes[0] - SLICE_TOL * step or z > planes[-1] + SLICE_TOL
+                       * step else "between two of this CT's slices")
+                break
+        if off:
+            break
+    if off is None:
+        return []
+    series = ", ".join(referenced)
+    return [f"RTSTRUCT {shown_path(rtstruct, root)} was drawn on CT series {series}, which is not in the export: it "
+            f"shares this CT's frame of reference (CT series {st.ct.series_uid}, {st.ct.label}), but its structure "
+            f"{off[0]!r} has a contour at z = {off[1]:.2f} mm {off[2]}, so its contours cannot be placed on this CT",
+            f"export CT series {series} (the one the RTSTRUCT was drawn on) with the patient's files under DICOM_ROOT "
+            f"and run again, or re-export the RTSTRUCT drawn on CT series {st.ct.series_uid}"]
 
 
 def _same_rtstruct(a, b) -> bool:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -181,8 +182,9 @@ def normalise(name: str) -> str:
     dashes) as one space: "Lung (R)", "Lung_R", "lung-r", "LUNG.R" are "lung r"; other symbols are kept ("~lung r"
     matches no role).  The one normalisation of structure and segment names (:mod:`lungai.segment_roles`, the
     Slicer panels' column names); a dash that means minus ("Lungs-GTV") is read from the raw name
-    (:func:`name_role`)."""
-    return re.sub(_SEPARATORS, " ", str(name).strip().lower()).strip()
+    (:func:`name_role`).  Unicode composed (NFC): 'Pulmón' typed as 'o' + combining accent (NFD, as macOS writes
+    file names - a segment named after its file) is the same name as 'Pulmón' with 'ó'."""
+    return re.sub(_SEPARATORS, " ", unicodedata.normalize("NFC", str(name)).strip().lower()).strip()
 
 
 def _check_role(role, where: str):
