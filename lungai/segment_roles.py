@@ -122,6 +122,12 @@ DOSE_LUNG_EXAMPLES = {"right_lung": ("Right lung", "Lung-Right", "Lung_R"),
                       "lungs": ("Lungs",), "lungs_minus_tumour": ("Lungs-GTV",)}
 
 
+def lung_segment_name(structure_role: str) -> str:
+    """The segment name a panel asks for where the command line maps a structure to a dose-lung role
+    (:data:`DOSE_LUNG_EXAMPLES`' first): "lung_right" -> "Right lung", "lungs_minus_gtv" -> "Lungs-GTV"."""
+    return DOSE_LUNG_EXAMPLES[_FROM_STRUCTURE[structure_role]][0]
+
+
 def dose_lung_names_text() -> str:
     """Which segment names :func:`dose_lung_segments` takes, for a message: "'Right lung' / 'Lung-Right' / 'Lung_R',
     'Left lung' / 'Lung-Left' / 'Lung_L', 'Lungs' or 'Lungs-GTV' (any case or separator), or TotalSegmentator's lobes
