@@ -283,11 +283,16 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
     def doseLungProblem(segmentation) -> str:
         """What to do when a dose volume is chosen but no segment gives the dose features' lungs
         (:func:`lungai.segment_roles.dose_lung_segments`; its accepted names: ``dose_lung_names_text``)."""
+        from lungai import mrml
+        from lungai.dicom.roles import lung_minus_note, lung_minus_unused
         from lungai.segment_roles import dose_lung_names_text
 
+        # a lung minus a target ('Lungs-ITV', 'Lung_R-GTV'): said what it is and which name takes it
+        hints = [LungRadiomicsLogic.doseMessage(lung_minus_note(n))
+                 for n in lung_minus_unused(mrml.segment_names(segmentation))]
         return (f"Dose features need lung segments; the segmentation '{segmentation.GetName()}' has none. Lung "
                 f"segments are named {dose_lung_names_text()}: run 'Segment lungs' in Lung AI Segmentation, rename "
-                "them, or clear the dose volume")
+                "them, or clear the dose volume" + "".join(f"\n{h}" for h in hints))
 
     def _settingsProblem(self, p):
         choice = self.featureChoice(p)
@@ -434,15 +439,16 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         import SimpleITK as sitk
 
         from lungai import mrml
-        from lungai.dicom.roles import role_notes
+        from lungai.dicom.roles import lung_minus_target, role_notes
         from lungai.segment_roles import LUNG_LOBES, motion_envelopes, name_key, segment_role
 
         notes = [self.doseMessage(note) for note in role_notes(names, unread=unread)]
         lungs = sitk.GetArrayViewFromImage(sitk.ReadImage(str(lungMask))) > 0
         envelopes = set(motion_envelopes(names))
         for name in dict.fromkeys(s for s in p.selectedSegments if s in names):
+            # a lung minus a target ('Lung_R-GTV') is lung, never "rename it to a tumour name"
             if segment_role(name) is not None or name in envelopes or name_key(name) in LUNG_LOBES \
-                    or any(repr(name) in note for note in notes):
+                    or lung_minus_target(name) or any(repr(name) in note for note in notes):
                 continue
             mask = sitk.GetArrayViewFromImage(mrml.segment_to_mask(slicer.mrmlScene, p.segmentation, name,
                                                                    p.inputVolume)) > 0
@@ -469,6 +475,7 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         import re
 
         from lungai.dose.read import RAW_PIXELS_CLI
+        from lungai.segment_roles import lung_segment_name
 
         text = text.replace(RAW_PIXELS_CLI, "")       # raw RTDOSE pixels: the panel loads the RTDOSE via SlicerRT
         # lungai.dicom.roles.role_notes' fix: a segment is renamed where the command line maps a structure
@@ -476,6 +483,9 @@ class LungRadiomicsLogic(ScriptedLoadableModuleLogic):
         text = text.replace("the RTSTRUCT has no GTV", "the segmentation has no GTV")
         text = re.sub(r"map it with --structure-map \('[^\n]*?: gtv'\)",
                       f"rename the segment to a tumour name ({nodes.TUMOUR_NAMES})", text)
+        # a lung minus a target ('Lung_R-GTV', 'Lungs-ITV': lungai.dicom.roles.lung_minus_note) is renamed to the lung
+        text = re.sub(r"map it with --structure-map \('[^\n]*?: (lung_right|lung_left|lungs_minus_gtv)'\)",
+                      lambda m: f"rename the segment to '{lung_segment_name(m.group(1))}'", text)
         text = text.replace("leave --dose-unit out (Gy, the default)", "choose Dose unit: Gy")
         text = re.sub(r"(?:pass|give) --dose-unit (\w+)", r"choose Dose unit: \1", text)
         text = re.sub(r"--dose-unit (\w+)", r"Dose unit: \1", text)

@@ -721,3 +721,31 @@ def test_cohort_records_an_envelope_read_with_gaps_in_the_patients_notes(small_p
     np.testing.assert_array_equal(array(mask) > 0, array(envelope) > 0)
     gaps = [n for n in notes if "read as separate parts" in n]
     assert len(gaps) == 1 and gaps[0].startswith("structure 'iGTV' has no contour on"), notes
+
+
+def test_a_lung_minus_a_target_is_told_as_a_lung_never_as_a_tumour():
+    """QA (TG-263 'Lung_R-GTV' / 'Lungs-ITV'): the right lung minus the GTV was warned as "named like a tumour ...
+    map it with --structure-map ('Lung_R-GTV: gtv')" - followed, the whole right lung would be subtracted from the
+    lungs as a GTV - also when a Lung_R was there.  When such a structure is the only candidate for the lungs, the
+    notes and the refusal now say what it is and the mapping that takes it as a lung; beside whole lungs, nothing."""
+    from lungai.dicom.roles import dose_lungs_role, lung_minus_target, role_notes
+
+    assert lung_minus_target("Lung_R-GTV") == ("lung_right", "GTV")
+    assert lung_minus_target("Lungs-ITV") == ("lungs", "ITV")
+    assert lung_minus_target("Lung_L\u2013GTV") == ("lung_left", "GTV")
+    for name in ("Lungs-GTV", "Lungs-iGTV", "Lung-Right", "z_Lungs-ITV", "Lungs-GTV+5mm", "Lungs-Heart", "GTV-1"):
+        assert lung_minus_target(name) is None, name
+    assert role_notes(["Lung_R-GTV", "Lung_R", "Lung_L", "GTVp"]) == []       # the whole lungs are there
+    notes = role_notes(["Lung_R-GTV", "Lung_L", "GTVp"])
+    assert len(notes) == 1 and ": gtv'" not in notes[0] and "tumour" not in notes[0], notes
+    assert "'Lung_R-GTV' is the right lung minus the GTV" in notes[0]
+    assert "--structure-map ('Lung_R-GTV: lung_right')" in notes[0]
+    notes = role_notes(["Lungs-ITV", "GTVp"])
+    assert len(notes) == 1 and "--structure-map ('Lungs-ITV: lungs_minus_gtv')" in notes[0]
+    assert "leave out the whole ITV, not the GTV only" in notes[0]
+    assert role_notes(["Lungs-ITV", "GTVp"], mapping={"Lungs-ITV": "lungs_minus_gtv"}) == []   # the user's choice
+    with pytest.raises(InputError) as err:
+        dose_lungs_role(["Lung_R-GTV", "Lung_L", "GTVp"])
+    assert err.value.fix.startswith("to use the lung structure(s) minus a target volume (no role), map "
+                                    "'Lung_R-GTV: lung_right'"), err.value.fix
+    assert dose_lungs_role(["Lung_R-GTV", "Lung_L", "GTVp"], mapping={"Lung_R-GTV": "lung_right"}) == "lungs"

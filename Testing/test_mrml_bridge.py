@@ -1076,3 +1076,27 @@ def test_lung_outputs_log_no_vtk_error_for_a_reference_geometry_not_set_yet():
     probe.SetReferenceImageGeometryParameterFromVolumeNode(ct_node)
     stored = probe.GetSegmentation().GetConversionParameter(name)
     assert stored and mrml.stored_reference_geometry(probe.GetSegmentation()) == stored
+
+
+def test_only_nodal_gtv_segments_give_no_primary_tumour_for_the_stage(mrml_scene):
+    """QA (stage III plan, primary not named as a tumour: 'Primary RUL', 'GTVn', 'GTV_LN_4R'): Multimodal Predict's
+    stage CT branch took the nodal GTV as the tumour - "tumour: GTVn", a lymph node described as the primary.  It is
+    refused before Apply, naming the fix; a primary beside the nodes is taken as before."""
+    from lungai.scene import nodes
+    from lungai.segment_roles import nodal_tumour_problem, primary_tumour
+
+    assert primary_tumour(["GTVn", "GTV_LN_4R"]) == "GTVn"          # the order is unchanged: nodes last
+    assert nodal_tumour_problem(["GTVp", "GTVn"]) is None and nodal_tumour_problem(["Heart"]) is None
+    assert nodal_tumour_problem(["Tumor", "GTV_4R"]) is None
+    img = oblique_image()
+    volume = mrml.volume_node_from_image(mrml_scene, img, "ct")
+    a, _ = _mask(img, np.s_[2:4, 3:5, 4:6])
+    b, _ = _mask(img, np.s_[5:8, 1:3, 1:4])
+    seg, _ = mrml.mask_to_segment(mrml_scene, a, "Primary RUL", reference_volume_node=volume)
+    _, node_id = mrml.mask_to_segment(mrml_scene, b, "GTVn", seg_node=seg)
+    mrml.mask_to_segment(mrml_scene, b, "GTV_LN_4R", seg_node=seg)
+    problem = nodes.tumour_segment_problem(seg)
+    assert problem is not None and "the only tumour segments are nodal GTVs (GTVn, GTV_LN_4R)" in problem, problem
+    assert "name the primary tumour's segment 'GTVp' or 'Tumor'" in problem
+    seg.GetSegmentation().GetSegment(node_id).SetName("GTV")          # the user's choice: a node as the tumour
+    assert nodes.tumour_segment_problem(seg) is None and nodes.tumour_segment_name(seg) == "GTV"

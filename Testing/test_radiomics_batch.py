@@ -1466,3 +1466,31 @@ def test_a_named_label_with_a_comma_and_a_bare_number_is_refused(small_phantom, 
                  "-o", str(out)]) != 0
     assert "tumour=1;tumour=2" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_named_label_then_a_bare_number_after_a_semicolon_is_refused(small_phantom, tmp_path, capsys):
+    """QA: manifest label 'tumour=1;2' (the union of the tumour's labels, as 'tumour=1,2' is, which is refused) read
+    as tumour = label 1 alone plus a segment label_2, exit 0 - the tumour silently a part of itself.  Refused before
+    any work with both fixes; bare labels before a name ('2;tumour=1', '1;2') keep working."""
+    import SimpleITK as sitk
+
+    from lungai.cli import main
+    from lungai.radiomics.batch import manifest_labels
+
+    assert manifest_labels("1;2") == ["1", "2"]
+    assert manifest_labels("2;tumour=1") == ["2", "tumour=1"]
+    with pytest.raises(InputError, match=r"'tumour=1;2'.*'tumour' = label 1 alone and 2 as its own segment") as err:
+        manifest_labels("tumour=1;2")
+    assert "tumour=1;tumour=2" in err.value.fix and "tumour=1;label_2=2" in err.value.fix
+    with pytest.raises(InputError, match=r"'b' = label 2 alone and 3, 4 as their own segments"):
+        manifest_labels("a=1;b=2;3,4;c=5")
+    ph = small_phantom
+    sitk.WriteImage(ph.ct, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(ph.labels, str(tmp_path / "lab.nii.gz"))
+    pd.DataFrame([{"case": "p1", "image": "ct.nii.gz", "mask": "lab.nii.gz", "label": "tumour=1;2"}]).to_csv(
+        tmp_path / "m.csv", index=False)
+    out = tmp_path / "o" / "b.csv"
+    assert main(["radiomics-batch", str(tmp_path / "m.csv"), "--workers", "0", "--feature-classes", "firstorder",
+                 "-o", str(out)]) != 0
+    assert "tumour=1;tumour=2" in capsys.readouterr().err
+    assert not out.exists()

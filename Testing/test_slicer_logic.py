@@ -4110,3 +4110,34 @@ def test_lungai_seg_training_on_a_finished_model_follows_train_seg_resume(load_m
     assert main(resumed) == 0
     doc = json.loads(model_json.read_text(encoding="utf-8"))
     assert doc["training"]["epochs"] == 2 and "calibration" in doc
+
+
+def test_lung_radiomics_a_lung_minus_the_gtv_is_told_as_a_lung_not_a_tumour(load_module, mrml_scene, phantom_nodes,
+                                                                             small_phantom, tmp_path):
+    """QA (TG-263 'Lung_R-GTV' beside 'Left lung'): the dose lungs were the left lung alone and the panel's note
+    said "segment 'Lung_R-GTV' is named like a tumour ... rename the segment to a tumour name" - followed, the whole
+    right lung would have been subtracted as a GTV.  It now says what the segment is and to rename it to 'Right
+    lung'; with no lung segment left ('Lung_L-GTV' too), the refusal before Apply says the same of both."""
+    from lungai import mrml
+
+    logic = load_module("LungRadiomics").LungRadiomicsLogic()
+    p = logic.getParameterNode()
+    p.inputVolume, p.segmentation = phantom_nodes
+    segmentation = p.segmentation.GetSegmentation()
+    right = mrml.segment_to_mask(mrml_scene, p.segmentation, "Right lung", p.inputVolume)
+    mrml.mask_to_segment(mrml_scene, right, "Lung_R-GTV", seg_node=p.segmentation)     # ticked, beside the lungs
+    p.selectedSegments = ["Tumor", "Lung_R-GTV"]
+    p.doseVolume = mrml.volume_node_from_image(mrml_scene, sitk.Cast(small_phantom.ct > -2000, sitk.sitkFloat32),
+                                               "dose")
+    logic.doseCommand(p, tmp_path / "ct.nii.gz", tmp_path)
+    assert not any("Lung_R-GTV" in n for n in logic.doseRoleNotes), logic.doseRoleNotes   # the lungs are there
+    segmentation.RemoveSegment(segmentation.GetSegmentIdBySegmentName("Right lung"))
+    logic.doseCommand(p, tmp_path / "ct.nii.gz", tmp_path)
+    notes = " ".join(logic.doseRoleNotes)
+    assert "segment 'Lung_R-GTV' is the right lung minus the GTV" in notes, notes
+    assert "rename the segment to 'Right lung'" in notes and "tumour name" not in notes, notes
+    segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName("Left lung")).SetName("Lung_L-GTV")
+    problem = logic.inputProblem(p)
+    assert problem.startswith("Dose features need lung segments"), problem
+    assert "'Lung_R-GTV' is the right lung minus the GTV" in problem and "rename the segment to 'Right lung'" in problem
+    assert "'Lung_L-GTV' is the left lung minus the GTV" in problem and "rename the segment to 'Left lung'" in problem

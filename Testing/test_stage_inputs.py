@@ -795,3 +795,31 @@ def test_an_ehr_header_read_under_the_models_spelling_is_a_note_on_the_console(c
     err = capsys.readouterr().err
     assert "warning: EHR 'Histology' read as the model's column 'Histology ' (case / spaces differ)" in err, err
     assert "UserWarning" not in err and "api.py" not in err, err
+
+
+def test_panel_logic_refuses_a_nodal_gtv_as_the_ct_branchs_tumour(tmp_path, small_phantom):
+    """QA (stage III plan, primary not named as a tumour): predict_stage_nodes took the segmentation's nodal GTV
+    ('GTVn') as the CT branch's tumour when no other segment had a tumour name - a lymph node described as the
+    primary, said only as "tumour: GTVn".  Refused with the fix; an explicit segment= is the user's choice."""
+    from lungai.fusion.pipeline import FusionConfig, FusionPipeline
+
+    ids = _ehr(tmp_path)
+    pytest.importorskip("slicer")
+    from slicer_module_helpers import headless_scene, restore_headless_scene
+
+    from lungai import mrml
+    from lungai.scene.stage import predict_stage_nodes
+
+    pipe = FusionPipeline(FusionConfig(epochs=2, top_k=5, neighbours=2, modalities=("ehr",)),
+                          ["I", "II", "III"]).fit(load_cohort(tmp_path / "ehr.csv", label="stage"))
+    scene, token = headless_scene()
+    try:
+        ct = mrml.volume_node_from_image(scene, small_phantom.ct, "CT")
+        tumour = small_phantom.labels == 1
+        seg, _ = mrml.mask_to_segment(scene, tumour, "Primary RUL", reference_volume_node=ct)
+        mrml.mask_to_segment(scene, tumour, "GTVn", seg_node=seg)
+        with pytest.raises(InputError, match=r"the only tumour segment is a nodal GTV \(GTVn\)") as err:
+            predict_stage_nodes(scene, pipe, ids[-1], ct_volume_node=ct, seg_node=seg, ehr_path=tmp_path / "ehr.csv")
+        assert "'GTVp' or 'Tumor'" in err.value.fix and "segment=" in err.value.fix
+    finally:
+        restore_headless_scene(scene, token)

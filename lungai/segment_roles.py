@@ -16,7 +16,9 @@ Tumor 2 ...), ``right_lung`` / ``left_lung`` (Right lung, Lung-Right, Lung_R, RT
 When one tumour is needed (the stage model's CT branch) and several segments are tumours (an RTSTRUCT with
 GTV-1, gtv-2, gtv-3), :func:`primary_tumour` picks one by :mod:`lungai.dicom.roles`' primary-GTV rule, never
 by segment order: a primary name (GTV-1, GTV_01, GTVp, GTV_primary ...), else a plain unnumbered GTV / Tumor,
-else the lowest GTV number (gtv-2 before gtv-3), nodal GTVs (GTVn, GTV_node) last.
+else the lowest GTV number (gtv-2 before gtv-3), nodal GTVs (GTVn, GTV_node) last; a segmentation whose only
+tumours are nodal GTVs gives no primary tumour for the stage (:func:`nodal_tumour_problem`: refused, not a lymph
+node described as the tumour).
 
 Lung lobes as TotalSegmentator names them (``lung_upper_lobe_left`` ...) have no role of their own
 but count as lung for the dose (:func:`dose_lung_segments`); so does a lungs-minus-tumour segment ('Lungs-GTV')
@@ -87,6 +89,19 @@ def primary_tumour(names) -> str | None:
     return tumours[0] if tumours else None
 
 
+def nodal_tumour_problem(names) -> str | None:
+    """Why ``names`` give no primary tumour when every tumour segment is a nodal GTV ("GTVn", "GTV_LN", "GTV_4R":
+    lungai.dicom.roles' gtv_node): :func:`primary_tumour` would give a lymph node, and the stage's CT branch would
+    describe it as the tumour; None when a tumour segment is not nodal, or none is a tumour."""
+    tumours = tumour_segments(names)
+    if not tumours or any(structure_role(n) != "gtv_node" for n in tumours):
+        return None
+    return (f"the only tumour segment{'s are nodal GTVs' if len(tumours) > 1 else ' is a nodal GTV'} "
+            f"({', '.join(tumours)}): a lymph node is not the primary tumour the stage's CT branch describes; name "
+            f"the primary tumour's segment 'GTVp' or 'Tumor' (to use {'a' if len(tumours) > 1 else 'the'} node "
+            f"anyway, rename it 'GTV')")
+
+
 def describe_tumour_choice(names) -> str:
     """``"tumour: GTV-1 (primary of 3 GTVs: GTV-1, gtv-2, gtv-3)"`` - which segment was used as the tumour."""
     tumours = tumour_segments(names)
@@ -120,6 +135,12 @@ def dose_lung_segments(names) -> list[str]:
 DOSE_LUNG_EXAMPLES = {"right_lung": ("Right lung", "Lung-Right", "Lung_R"),
                       "left_lung": ("Left lung", "Lung-Left", "Lung_L"),
                       "lungs": ("Lungs",), "lungs_minus_tumour": ("Lungs-GTV",)}
+
+
+def lung_segment_name(structure_role: str) -> str:
+    """The segment name a panel asks for where the command line maps a structure to a dose-lung role
+    (:data:`DOSE_LUNG_EXAMPLES`' first): "lung_right" -> "Right lung", "lungs_minus_gtv" -> "Lungs-GTV"."""
+    return DOSE_LUNG_EXAMPLES[_FROM_STRUCTURE[structure_role]][0]
 
 
 def dose_lung_names_text() -> str:

@@ -270,6 +270,80 @@ def name_role(name: str) -> str | None:
     return _name_role(normalise(name), str(name))
 
 
+# what a lung structure with a target taken out names after its minus ("Lungs-ITV", "Lung_R-GTV", "Lungs-PTV",
+# "Lungs-GTVp"; normalised): a target volume, with qualifiers
+_TAKEN_OUT = re.compile(r"(?:i ?gtv|gtv|itv|ctv|ptv|tumou?r)[a-z0-9 ]*")
+_LUNG_MINUS_ROLES = {"lung_right": ("the right lung", "lung_right"), "lung_left": ("the left lung", "lung_left"),
+                     "lungs": ("the lungs", "lungs_minus_gtv")}
+
+
+def lung_minus_target(name: str) -> tuple | None:
+    """(lung role, target) of a name that is a lung structure minus a target volume and has no role of its own -
+    TG-263's compound names "Lungs-ITV", "Lung_Total-PTV", "Lung_R-GTV", "Lung_L-GTV", "Lungs-GTVp" (("lungs", "ITV"),
+    ("lung_right", "GTV") ...) - else None ("Lungs-GTV" and "Lungs-iGTV" are role lungs_minus_gtv; "z_Lungs-ITV",
+    "Lungs-GTV+5mm" are helpers).  The minus is a dash in the raw name or a minus word ("Lung_R minus GTV")."""
+    raw = str(name).strip()
+    if name_role(raw) is not None:
+        return None
+    dash = re.search("[" + re.escape(_DASHES) + "]", raw)
+    if dash:
+        lung, target = raw[:dash.start()], raw[dash.end():]
+    else:
+        key = normalise(raw)
+        word = _MINUS_WORD.search(key)
+        if not word:
+            return None
+        lung, target = key[:word.start()], key[word.end():]
+    role = name_role(lung)
+    if role not in _LUNG_MINUS_ROLES or not _TAKEN_OUT.fullmatch(normalise(target)):
+        return None
+    return role, re.sub(_SEPARATORS, " ", target).strip()
+
+
+def lung_minus_unused(names: Iterable[str], mapping=None) -> list[str]:
+    """The lung-minus-target structures among ``names`` (:func:`lung_minus_target`; not those the user mapping lists)
+    when the roles give no lungs for the dose metrics (:func:`dose_lungs_role` fails): the only lung structures
+    there may be "Lung_R-GTV" beside "Lung_L", or "Lungs-ITV"; [] when the lungs are there or no such structure is."""
+    user = load_mapping(mapping)
+    names = list(names)
+    found = [n for n in names if normalise(n) not in user and lung_minus_target(n)]
+    return [] if not found or _has_dose_lungs(names, mapping) else found
+
+
+def lung_minus_note(name: str) -> str:
+    """What :func:`role_notes` says of a lung-minus-target structure not used (:func:`lung_minus_unused`): what it is,
+    and the mapping that takes it ("Lung_R-GTV: lung_right", "Lungs-ITV: lungs_minus_gtv") with what that gives."""
+    lung, target = lung_minus_target(name)
+    return (f"structure {str(name)!r} is {_LUNG_MINUS_ROLES[lung][0]} minus the {target} (a TG-263 compound name): it "
+            "has no role, so it is not used, and the other structures give no whole lungs for the dose metrics; if "
+            f"it is the lung structure to use, map it with --structure-map ('{_lung_minus_line(name)}'): "
+            + _lung_minus_then(name))
+
+
+def _lung_minus_line(name: str) -> str:
+    """The ``--structure-map`` line taking a lung-minus-target structure: "Lung_R-GTV: lung_right", "Lungs-ITV:
+    lungs_minus_gtv"."""
+    return f"{name}: {_LUNG_MINUS_ROLES[lung_minus_target(name)[0]][1]}"
+
+
+def _lung_minus_then(name: str) -> str:
+    """What mapping a lung-minus-target structure (:func:`_lung_minus_line`) gives the dose metrics."""
+    lung, target = lung_minus_target(name)
+    if lung != "lungs":
+        return (f"the lungs of the dose metrics are then {name} and the other lung's structure, the GTVs subtracted "
+                f"as always (its lung radiomics are of the lung without the {target})")
+    return (f"the dose metrics (MLD, V20 ...) then leave out the whole {target}"
+            + ("" if target.replace(" ", "").lower() in ("gtv", "gtvs") else ", not the GTV only"))
+
+
+def _has_dose_lungs(names, mapping) -> bool:
+    try:
+        dose_lungs_role(names, mapping)
+    except InputError:
+        return False
+    return True
+
+
 # what makes a motion-envelope name a derived structure rather than the envelope itself: a margin ("ITV_5mm",
 # "iGTV+3mm"), a PTV / CTV, a ring, an optimisation / PRV / expansion / old / evaluation / avoidance / NOT structure
 _DERIVED_ENVELOPE = re.compile(r"ptv|ctv|\d+ ?(?:mm|cm)|\+|ring|opt|prv|exp|eval|avoid|(?:^|[^a-z])(?:not|old)(?:[^a-z]|$)")
@@ -313,6 +387,7 @@ def role_notes(names: Iterable[str], mapping=None, unread: Iterable[str] = ()) -
     # no GTV: the motion envelopes are subtracted from the lungs for the dose metrics (dose_envelopes' one rule)
     subtracted = dose_envelopes(names, user)
     subtracted = [n for n in subtracted if str(n) not in {str(u) for u in unread}]
+    lung_minus = lung_minus_unused(names, user)     # "Lung_R-GTV" when the other names give no lungs
     notes = []
     for n in names:
         key = normalise(n)
@@ -343,6 +418,8 @@ def role_notes(names: Iterable[str], mapping=None, unread: Iterable[str] = ()) -
             notes.append(f"structure {str(n)!r} {what} but its name has no role, so it is not used as a GTV "
                          "(role gtv: not the tumour, not subtracted from the lungs); if it is one, map it with "
                          f"--structure-map ('{n}: gtv')")
+        elif role is None and n in lung_minus:
+            notes.append(lung_minus_note(n))
         elif role == "lungs_minus_gtv" and "igtv" in key.replace(" ", ""):
             notes.append(f"structure {str(n)!r} (the lungs minus the iGTV, the tumour's motion envelope) is taken as "
                          "the lungs minus the GTV")
@@ -357,10 +434,13 @@ def gtv_like(name: str) -> bool:
     """Whether a name looks like a GTV's (for :func:`role_notes`' warning when it has no role): it begins with GTV
     ("GTV_5mm", "GTV+nodes"), or has a tumour word (:data:`_TUMOUR_WORD`: "Primary tumour", "tumour_left",
     "Lung tumour", "Lung_GTV") and is no target volume or derived / helper structure (:data:`_NOT_GTV`: "PTV_tumour",
-    "tumour_5mm") and no motion envelope.  Lungs and organs ("Lung left", "Heart", "Oesophagus") are not."""
+    "tumour_5mm") and no motion envelope.  Lungs and organs ("Lung left", "Heart", "Oesophagus") are not, nor a lung
+    minus a target (:func:`lung_minus_target`: "Lung_R-GTV" is the right lung without the GTV - before, its note said
+    to map it as a GTV, which would have taken the whole lung out of the lungs)."""
     key = normalise(name)
     return key.startswith("gtv") or bool(_TUMOUR_WORD.search(key) and not _NOT_GTV.search(key)
-                                         and not _MOTION.match(key) and not _INTERNAL.match(key))
+                                         and not _MOTION.match(key) and not _INTERNAL.match(key)
+                                         and not lung_minus_target(name))
 
 
 def find_role(names: Iterable[str], role: str, mapping=None) -> list[str]:
@@ -442,8 +522,22 @@ def dose_lungs_role(names: Iterable[str], mapping=None, empty: Iterable[str] = (
             "no lung structure (role lungs, lung_right + lung_left, or lungs_minus_gtv) among: "
             + describe_roles(names, mapping)
             + (f" (without contours, so left out: {', '.join(empty)})" if empty else ""),
-            "name the lung structure explicitly (--structure NAME) or map your names to the roles in a YAML/JSON "
+            _lung_minus_fix(names, mapping)
+            + "name the lung structure explicitly (--structure NAME) or map your names to the roles in a YAML/JSON "
             "file (--structure-map FILE, lines like 'My_Lung_R: lung_right', 'My_Lung_L: lung_left')") from None
+
+
+def _lung_minus_fix(names, mapping) -> str:
+    """The start of :func:`dose_lungs_role`'s fix when lung-minus-target structures are there (:func:`lung_minus_target`:
+    "Lungs-ITV", "Lung_R-GTV"): the mapping lines that take them, before "--structure NAME" (one of them alone
+    would be one lung, or the lungs without the whole ITV, said by no message)."""
+    user = load_mapping(mapping)
+    found = [n for n in names if normalise(n) not in user and lung_minus_target(n)]
+    if not found:
+        return ""
+    return ("to use the lung structure(s) minus a target volume (no role), map "
+            + " and ".join(f"'{_lung_minus_line(n)}'" for n in found) + " in a --structure-map file ("
+            + "; ".join(f"{n}: {_lung_minus_then(n)}" for n in found) + "); else ")
 
 
 def empty_note(empty: Iterable[str]) -> str | None:

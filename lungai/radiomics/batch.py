@@ -157,22 +157,33 @@ def _part_mismatch(part: Path, recorded) -> str | None:
 def manifest_labels(cell) -> list[str]:
     """The items of a manifest ``label`` cell, separated by ``;`` or ``,`` (``tumour=1;lungs=2``, ``1,2``).
 
-    A name followed by a bare number after a comma (``tumour=1,2``: the union of labels 1 and 2, as ``--tumour
-    labels.nii.gz#1,2`` writes it) is refused: it read as ``tumour`` = label 1 alone plus a segment ``label_2``
-    (LUNG1-003: a 35 ml tumour instead of its 82 ml GTVs), exit 0.  Write ``tumour=1;tumour=2`` for the union."""
-    items = []
-    for chunk in str(cell or "").split(";"):
-        parts = [v for v in chunk.split(",") if v.strip()]
-        if len(parts) > 1 and "=" in parts[0] and any("=" not in v for v in parts[1:]):
-            name, _, value = parts[0].partition("=")
-            others = [v.strip() for v in parts[1:] if "=" not in v]
-            raise InputError(
-                f"manifest label {chunk.strip()!r}: a comma separates labels here, so it would read as "
-                f"{name.strip()!r} = label {value.strip()} alone and {', '.join(others)} as its own segment",
-                f"for one segment of several labels repeat the name: "
-                f"{';'.join(f'{name.strip()}={v}' for v in [value.strip(), *others])}; for separate segments "
-                f"name each (name=N;other=M)")
-        items += parts
+    A bare number after a named item - ``tumour=1,2`` (the union of labels 1 and 2, as ``--tumour labels.nii.gz#1,2``
+    writes it) or ``tumour=1;2`` - is refused: it read as ``tumour`` = label 1 alone plus a segment ``label_2``
+    (LUNG1-003: a 35 ml tumour instead of its 82 ml GTVs), exit 0.  Write ``tumour=1;tumour=2`` for the union,
+    ``tumour=1;label_2=2`` for a separate segment.  Bare numbers before any name (``1;2``, ``2;tumour=1``) stay
+    segments ``label_N``."""
+    items = [v for chunk in str(cell or "").split(";") for v in chunk.split(",") if v.strip()]
+    named = None                    # the last name=N item so far
+    for i, item in enumerate(items):
+        if "=" in item:
+            named = item
+            continue
+        if named is None:
+            continue
+        name, _, value = (v.strip() for v in named.rpartition("="))
+        others = []                 # the bare items after it, up to the next named one
+        for v in items[i:]:
+            if "=" in v:
+                break
+            others.append(v.strip())
+        raise InputError(
+            f"manifest label {str(cell).strip()!r}: ';' and ',' both separate labels here, so it would read as "
+            f"{name!r} = label {value} alone and {', '.join(others)} as "
+            + ("its own segment" if len(others) == 1 else "their own segments")
+            + f" ({', '.join(f'label_{v}' for v in others)})",
+            f"for one segment of several labels repeat the name: "
+            f"{';'.join(f'{name}={v}' for v in [value, *others])}; for separate segments name each "
+            f"({';'.join([f'{name}={value}', *(f'label_{v}={v}' for v in others)])})")
     return items
 
 

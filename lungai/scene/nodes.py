@@ -286,14 +286,20 @@ TUMOUR_NAMES = "'Tumor', 'Tumour', 'GTV', 'GTV-1', 'GTVp', 'GTV_node' ..."   # l
 
 
 def tumour_segment_problem(seg_node) -> Optional[str]:
-    """Why the segmentation gives no tumour for a model (no segment named as a tumour, or that segment is
-    empty), else None.  The tumour is :func:`tumour_segment_name`'s segment."""
+    """Why the segmentation gives no tumour for a model (no segment named as a tumour, only nodal GTVs -
+    :func:`lungai.segment_roles.nodal_tumour_problem` - or that segment is empty), else None.  The tumour is
+    :func:`tumour_segment_name`'s segment."""
     from lungai import mrml
+
+    from lungai.segment_roles import nodal_tumour_problem
 
     name = tumour_segment_name(seg_node)
     if name is None:
         return (f"The segmentation {seg_node.GetName()!r} has no tumour segment (segments: "
                 f"{', '.join(mrml.segment_names(seg_node)) or 'none'}); name it {TUMOUR_NAMES}")
+    nodal = nodal_tumour_problem(mrml.segment_names(seg_node))    # GTVn alone: a node is not the primary tumour
+    if nodal is not None:
+        return f"In the segmentation {seg_node.GetName()!r}, {nodal}"
     repeated = mrml.repeated_names_error(seg_node, [name])   # two "GTV": which one is the tumour is not known
     if repeated is not None:
         return str(repeated)

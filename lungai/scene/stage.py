@@ -149,10 +149,17 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
         if segment is None:   # the primary tumour segment (GTV-1 of GTV-1, gtv-2, gtv-3), as the panel
             from lungai.scene.nodes import tumour_segment_choice, tumour_segment_name
 
+            from lungai.segment_roles import nodal_tumour_problem
+
             segment = tumour_segment_name(seg_node)
             if segment is None:
                 raise InputError(f"the segmentation {seg_node.GetName()!r} has no tumour segment",
                                  "name the tumour segment 'Tumor', 'GTV' or 'GTV-1'")
+            nodal = nodal_tumour_problem(mrml.segment_names(seg_node))    # never a lymph node as the tumour
+            if nodal is not None:
+                problem, _, fix = nodal.partition("; ")
+                raise InputError(f"the segmentation {seg_node.GetName()!r}: {problem}",
+                                 fix + " - or give segment= explicitly")
             notes.append(tumour_segment_choice(seg_node))
         ct = mrml.image_from_volume_node(ct_volume_node)
         check_ct(ct, ct_volume_node.GetName())      # as read_ct for a file (NaN voxels would hang the features)
