@@ -479,8 +479,10 @@ def test_rtdose_error_type_and_missing_units_refused(tmp_path):
         ds = pydicom.dcmread(src)
         ds.DoseType = kind
         ds.save_as(tmp_path / f"{kind}.dcm")
-        if message is None:
-            assert read_dose(tmp_path / f"{kind}.dcm").GetSize() == (10, 10, 6)
+        if message is None:     # EFFECTIVE: read, with a note (test_an_effective_dose_is_read_with_a_note_...)
+            notes: list = []
+            assert read_dose(tmp_path / f"{kind}.dcm", notes=notes).GetSize() == (10, 10, 6)
+            assert bool(notes) == (kind == "EFFECTIVE")
             continue
         with pytest.raises(InputError, match=message) as err:
             read_dose(tmp_path / f"{kind}.dcm")
@@ -492,6 +494,75 @@ def test_rtdose_error_type_and_missing_units_refused(tmp_path):
     ds.save_as(tmp_path / "no_units.dcm")
     with pytest.raises(InputError, match="has no DoseUnits, so Gy and cGy cannot be told apart"):
         read_dose(tmp_path / "no_units.dcm")
+
+
+def _with_dose_type(src, dst, kind):
+    import pydicom
+
+    ds = pydicom.dcmread(src)
+    ds.DoseType = kind
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    ds.save_as(dst)
+    return dst
+
+
+def test_an_effective_dose_is_read_with_a_note_that_it_is_not_physical_dose(tmp_path, capsys):
+    """QA: an RTDOSE of DoseType EFFECTIVE (an RBE-weighted proton dose, an EQD2 / BED map) on LUNG1-003 gave MLD
+    5.95 Gy, V20 9.3 % with no word that they are not of physical dose, which lung-toxicity limits (V20, MLD) and RP
+    models are defined on.  The dose is read, and a note says so: a file or a folder (dose-features, demo) and a
+    cohort's plan_dose_files (the patient's notes); a PHYSICAL dose has no such note."""
+    import shutil
+
+    from lungai.cli import main
+    from lungai.dose.read import plan_dose_files
+
+    dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
+    physical = write_rtdose(dose, tmp_path / "rd.dcm")
+    (tmp_path / "folder").mkdir()
+    effective = _with_dose_type(physical, tmp_path / "folder" / "eff.dcm", "EFFECTIVE")
+    said = "eff.dcm has DoseType EFFECTIVE: a biologically weighted dose"
+    for path in (effective, tmp_path / "folder"):
+        notes: list = []
+        img = read_dose(path, notes=notes)
+        assert np.allclose(sitk.GetArrayFromImage(img), sitk.GetArrayFromImage(read_dose(physical)))   # read as is
+        assert len([n for n in notes if said in n]) == 1, notes
+        assert "not the physical dose" in notes[-1] and "export the PHYSICAL dose" in notes[-1]
+    with pytest.warns(UserWarning, match=said):                 # no notes list: warned
+        read_dose(effective)
+    assert said in plan_dose_files([effective])[1]
+    assert plan_dose_files([physical])[1] is None
+    notes = []
+    read_dose(physical, notes=notes)
+    assert not notes
+    # the command line says it beside the MLD
+    ct = sitk.Image((10, 10, 6), sitk.sitkInt16) - 800
+    ct.SetOrigin((-5.0, -5.0, -3.0))
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(sitk.Cast(ct * 0 + 1, sitk.sitkUInt8), str(tmp_path / "lungs.nii.gz"))
+    shutil.copy(effective, tmp_path / "rd_eff.dcm")
+    assert main(["dose-features", "--dose", str(tmp_path / "rd_eff.dcm"), "--ct", str(tmp_path / "ct.nii.gz"),
+                 "--lungs", str(tmp_path / "lungs.nii.gz"), "-o", str(tmp_path / "out" / "dose.csv")]) == 0
+    assert "note: rd_eff.dcm has DoseType EFFECTIVE" in capsys.readouterr().out
+
+
+def test_beam_doses_of_different_dose_types_are_not_summed(tmp_path):
+    """A BEAM dose of DoseType PHYSICAL and one of EFFECTIVE (an RBE-weighted / EQD2 beam dose exported beside the
+    physical ones) of one plan were summed into a dose that is neither; refused naming each file's DoseType.  BEAM
+    doses all EFFECTIVE are summed, with one note naming them."""
+    from lungai.dose.read import plan_dose_files
+
+    dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
+    src = write_rtdose(dose, tmp_path / "rd.dcm")
+    beams = [with_summation_type(src, tmp_path / f"beam{i}.dcm", "BEAM", plan="1.2.3.1", factor=f) for i, f in
+             enumerate((0.4, 0.6))]
+    mixed = [beams[0], _with_dose_type(beams[1], tmp_path / "beam1_eff.dcm", "EFFECTIVE")]
+    with pytest.raises(InputError, match=r"different DoseTypes \(beam0.dcm \(PHYSICAL\), beam1_eff.dcm "
+                                         r"\(EFFECTIVE\)\): a physical dose and a biologically weighted") as err:
+        plan_dose_files(mixed)
+    assert "of one DoseType" in err.value.fix
+    both = [_with_dose_type(b, tmp_path / f"eff{i}.dcm", "EFFECTIVE") for i, b in enumerate(beams)]
+    files, note = plan_dose_files(both)
+    assert files == both and "the BEAM RTDOSEs eff0.dcm, eff1.dcm have DoseType EFFECTIVE" in note
 
 
 def test_cli_dose_features_never_overwrites_a_users_file(small_phantom, tmp_path, capsys):

@@ -215,12 +215,38 @@ def dose_units(ds, name: str) -> str:
 def check_dose_kind(ds, name: str) -> None:
     """Refuse an RTDOSE that is not a dose in Gy / cGy: DoseType other than PHYSICAL / EFFECTIVE (e.g. ERROR, a
     dose difference), DoseUnits missing or other than GY / CGY (:func:`dose_units`)."""
-    kind = str(getattr(ds, "DoseType", "") or "").strip().upper()
+    kind = dose_type(ds)
     if kind and kind not in DOSE_TYPES:
         raise InputError(f"{name} has DoseType {kind}" + (" (a dose error / difference grid)" if kind == "ERROR" else "")
                          + ", not a dose, so MLD, V20 ... would be meaningless",
                          "give the plan's dose (DoseType PHYSICAL or EFFECTIVE) exported from the planning system")
     dose_units(ds, name)
+
+
+# DoseType EFFECTIVE: the physical dose after a biological correction - an RBE-weighted ion (proton) dose in Gy(RBE), an
+# EQD2 / BED map of a planning or registration system.  Read as a dose, but its MLD / Vx / Dx are not the physical
+# dose's (QA: an RTDOSE of DoseType EFFECTIVE on LUNG1-003 gave MLD 5.95 Gy, V20 9.3 % with no word that they are
+# not of physical dose); the note
+# says so wherever the dose's origin is said (dose-features, demo, cohort's notes)
+EFFECTIVE = "EFFECTIVE"
+
+
+def dose_type(ds) -> str:
+    """The RTDOSE header's DoseType, upper case ('' when the tag is missing)."""
+    return str(getattr(ds, "DoseType", "") or "").strip().upper()
+
+
+def effective_dose_note(ds, name: str, several: bool = False) -> str | None:
+    """The note of an RTDOSE whose DoseType is EFFECTIVE (:data:`EFFECTIVE`), else None: its MLD, V5 ... are of a
+    biologically weighted dose, not of the physical dose that lung-toxicity limits (V20, MLD) and RP models
+    trained on physical dose are defined on.  ``several``: ``name`` names several files (the BEAM doses of a sum)."""
+    if dose_type(ds) != EFFECTIVE:
+        return None
+    return (f"{name} {'have' if several else 'has'} DoseType EFFECTIVE: a biologically weighted dose (an RBE-weighted proton dose in Gy(RBE), or "
+            "an EQD2 / BED map), not the physical dose; the MLD, V5 ... V30, Dx and GTV dose are of that dose - "
+            "compare them only with values of the same kind (lung-toxicity limits such as V20 and MLD, and RP models, "
+            "are defined on physical dose); for physical-dose metrics export the PHYSICAL dose from the planning "
+            "system")
 
 
 # how far ImageOrientationPatient's two direction cosines may be from unit length and from orthogonal
@@ -372,11 +398,16 @@ def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None,
             check_dose_kind(header, name(p))
             check_dose_geometry(header, name(p))    # a grid that cannot be placed: refused now too
             check_pixel_data(p, REEXPORT_FIX)      # a file cut short: refused now, not after the patient's work
-        return paths, dropped
+        effective = [effective_dose_note(h, name(p)) for p, h in zip(paths, headers)]
+        return paths, "; ".join(n for n in (dropped, *effective) if n) or None
     files, note = _choose_plan_dose(paths, headers, name, rtplans, checks, where)
     for p in files:
         check_pixel_data(p, REEXPORT_FIX)
-    return files, "; ".join(n for n in (dropped, note) if n) or None
+    header = dict(zip(paths, headers))
+    # the BEAM doses of one sum are of one DoseType (_choose_plan_dose): said once, naming them
+    effective = effective_dose_note(header[files[0]], name(files[0]) if len(files) == 1 else
+                                    "the BEAM RTDOSEs " + _listed([name(p) for p in files]), several=len(files) > 1)
+    return files, "; ".join(n for n in (dropped, note, effective) if n) or None
 
 
 def _sop_uid(ds) -> str:
@@ -761,6 +792,12 @@ def _choose_plan_dose(paths: list[Path], headers: list, name=lambda p: p.name, r
     plans = [frozenset(_plan_uids(h)) for h in headers]
     listed = _listed([f"{name(p)} ({k})" for p, k in zip(paths, kinds)])
     if all(k == BEAM for k in kinds):
+        types = [dose_type(h) or "no DoseType" for h in headers]
+        if len(set(types) - {"no DoseType"}) > 1:   # a physical beam dose + an RBE-weighted / EQD2 one: neither dose
+            raise InputError(f"the BEAM RTDOSEs of this CT's frame of reference are of different DoseTypes ("
+                             f"{_listed([f'{name(p)} ({t})' for p, t in zip(paths, types)])}): a physical dose and a biologically weighted (EFFECTIVE) one cannot be summed",
+                             "export the BEAM doses of one DoseType (PHYSICAL for physical-dose metrics), or the plan "
+                             "dose (DoseSummationType PLAN)")
         if len(set(plans)) == 1 and len({_grid_key(h) for h in headers}) == 1:
             _check_distinct_beams(paths, headers, name)
             checked = _check_plan_beams(paths, headers, plans[0], rtplans, name, where)
@@ -1018,7 +1055,13 @@ def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None, n
             notes.append(note)
         return dose
     if _is_dicom(p):
-        return read_rtdose(p, max_gy=max_gy)
+        dose = read_rtdose(p, max_gy=max_gy)
+        note = effective_dose_note(read_dicom(p, REEXPORT_FIX, stop_before_pixels=True), p.name)
+        if note and notes is not None:       # said with the dose's other notes (dose-features, demo)
+            notes.append(note)
+        elif note:
+            warnings.warn(note, InputCheckNote, stacklevel=2)
+        return dose
     if unit not in IMAGE_DOSE_UNITS:
         raise InputError(f"dose unit {unit!r} is not known", "give --dose-unit Gy or cGy")
     max_dose_limit(max_gy)   # a bad --max-dose-gy is said before the image is read
