@@ -565,6 +565,57 @@ def test_beam_doses_of_different_dose_types_are_not_summed(tmp_path):
     assert files == both and "the BEAM RTDOSEs eff0.dcm, eff1.dcm have DoseType EFFECTIVE" in note
 
 
+def _dvh_only(src, dst):
+    """A copy of the RTDOSE ``src`` holding DVHs only (no Image Pixel / Multi-frame module, a DVHSequence), as a
+    planning system's DVH export beside the dose grid."""
+    import pydicom
+    from pydicom.dataset import Dataset
+
+    ds = pydicom.dcmread(src)
+    for tag in ("PixelData", "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "GridFrameOffsetVector",
+                "NumberOfFrames", "FrameIncrementPointer", "Rows", "Columns", "SamplesPerPixel",
+                "PhotometricInterpretation", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
+                "DoseGridScaling", "SliceThickness"):
+        if tag in ds:
+            delattr(ds, tag)
+    dvh = Dataset()
+    dvh.DVHType, dvh.DoseUnits, dvh.DoseType, dvh.DVHDoseScaling = "CUMULATIVE", "GY", "PHYSICAL", 1.0
+    dvh.DVHVolumeUnits, dvh.DVHNumberOfBins, dvh.DVHData = "CM3", 2, [1, 100, 1, 50]
+    ds.DVHSequence = [dvh]
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    ds.save_as(dst)
+    return dst
+
+
+def test_a_dvh_only_rtdose_is_left_out_beside_the_dose_grid_and_refused_alone(tmp_path):
+    """An RTDOSE may hold DVHs only (no pixel data; DICOM PS3.3 A.18.3), exported beside the plan's dose grid: the
+    folder (dose-features --dose FOLDER, a cohort patient) was refused as "RD_dvh.dcm has no ImagePositionPatient
+    ... (the tag is mandatory)" - no MLD at all for a complete export.  Now the DVH-only file is left out with a note;
+    given alone it is refused as holding no dose grid (not as a broken file)."""
+    from lungai.dose.read import plan_dose_files
+
+    dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
+    (tmp_path / "export").mkdir()
+    grid = write_rtdose(dose, tmp_path / "export" / "RD_grid.dcm")
+    dvh = _dvh_only(grid, tmp_path / "export" / "RD_dvh.dcm")
+    files, note = plan_dose_files([dvh, grid])
+    assert files == [grid] and "RD_dvh.dcm holds no dose grid" in note and "left out" in note
+    notes: list = []
+    img = read_dose(tmp_path / "export", notes=notes)
+    assert np.allclose(sitk.GetArrayFromImage(img), sitk.GetArrayFromImage(read_dose(grid)))
+    assert any("a DVH-only RTDOSE: 1 DVH in its DVHSequence" in n for n in notes), notes
+    # the DVH-only file beside the BEAM doses of one plan: the beams are summed
+    beams = [with_summation_type(grid, tmp_path / f"beam{i}.dcm", "BEAM", plan="1.2.3.1", factor=f) for i, f in
+             enumerate((0.4, 0.6))]
+    assert plan_dose_files([*beams, dvh])[0] == beams
+    for given in ([dvh], [_dvh_only(grid, tmp_path / "dvh2.dcm"), dvh]):
+        with pytest.raises(InputError, match="dcm holds no dose grid .*, so MLD, V20 ... cannot be computed") as err:
+            plan_dose_files(given)
+        assert "3D dose grid" in err.value.fix
+    with pytest.raises(InputError, match="RD_dvh.dcm holds no dose grid"):
+        read_dose(dvh)
+
+
 def test_cli_dose_features_never_overwrites_a_users_file(small_phantom, tmp_path, capsys):
     """-o replaced any existing file (QA: a user's notes.csv); now only a file an earlier dose-features wrote is
     replaced.  --dose-unit cGy reads a cGy dose image."""

@@ -249,6 +249,29 @@ def effective_dose_note(ds, name: str, several: bool = False) -> str | None:
             "system")
 
 
+def has_dose_grid(ds) -> bool:
+    """Whether an RTDOSE header describes a dose grid (Rows / Columns of the Image Pixel module).  An RTDOSE may hold
+    DVHs only (DVHSequence; DICOM PS3.3 A.18.3: the Image Pixel and Multi-frame modules are required only for a
+    grid-based dose) - a planning system's DVH export beside the dose grid."""
+    return getattr(ds, "Rows", None) is not None or getattr(ds, "Columns", None) is not None
+
+
+def _dvh_only_text(ds, name: str) -> str:
+    dvhs = len(getattr(ds, "DVHSequence", None) or [])
+    return (f"{name} holds no dose grid (no Rows / Columns / PixelData" + (f"; a DVH-only RTDOSE: {dvhs} DVH"
+                                                                          f"{'s' if dvhs != 1 else ''} in its "
+                                                                          "DVHSequence" if dvhs else "") + ")")
+
+
+def check_dose_grid(ds, name: str) -> None:
+    """Refuse an RTDOSE without a dose grid (:func:`has_dose_grid`: a DVH-only RTDOSE), naming it - before its
+    missing ImagePositionPatient could be called a broken file."""
+    if not has_dose_grid(ds):
+        raise InputError(_dvh_only_text(ds, name) + ", so MLD, V20 ... cannot be computed from it",
+                         "export the plan's 3D dose grid (an RTDOSE with pixel data) from the planning system with "
+                         "the CT")
+
+
 # how far ImageOrientationPatient's two direction cosines may be from unit length and from orthogonal
 IOP_TOLERANCE = 1e-3
 
@@ -310,6 +333,7 @@ def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES, max_gy: floa
                          "give the RTDOSE file exported with the treatment plan")
     check_summation_type(ds, label, accept)
     check_dose_kind(ds, label)
+    check_dose_grid(ds, label)
     check_dose_geometry(ds, label)
     if "DoseGridScaling" not in ds:
         raise InputError(f"{label} has no DoseGridScaling", "re-export the RTDOSE (the tag is mandatory)")
@@ -392,10 +416,18 @@ def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None,
     paths, name = [Path(p) for p in paths], _namer(root)
     headers = [read_dicom(p, REEXPORT_FIX, stop_before_pixels=True) for p in paths]
     paths, headers, dropped = _drop_copies(paths, headers, name)
+    # a DVH-only RTDOSE beside the dose grid(s): left out, said; alone it is refused (check_dose_grid)
+    grids = [has_dose_grid(h) for h in headers]
+    if any(grids) and not all(grids):
+        dvh_only = "; ".join(f"{_dvh_only_text(h, name(p))} left out" for p, h, g in zip(paths, headers, grids)
+                             if not g)
+        dropped = "; ".join(n for n in (dropped, dvh_only) if n)
+        paths, headers = [p for p, g in zip(paths, grids) if g], [h for h, g in zip(headers, grids) if g]
     if len(paths) <= 1:
         for p, header in zip(paths, headers):
             check_summation_type(header, name(p))
             check_dose_kind(header, name(p))
+            check_dose_grid(header, name(p))
             check_dose_geometry(header, name(p))    # a grid that cannot be placed: refused now too
             check_pixel_data(p, REEXPORT_FIX)      # a file cut short: refused now, not after the patient's work
         effective = [effective_dose_note(h, name(p)) for p, h in zip(paths, headers)]
@@ -787,6 +819,7 @@ def _choose_plan_dose(paths: list[Path], headers: list, name=lambda p: p.name, r
                          "file)")
     for p, h in zip(paths, headers):
         check_dose_kind(h, name(p))
+        check_dose_grid(h, name(p))
         check_dose_geometry(h, name(p))
     kinds = [summation_type(h) or "unknown" for h in headers]
     plans = [frozenset(_plan_uids(h)) for h in headers]
