@@ -614,6 +614,15 @@ def test_a_dvh_only_rtdose_is_left_out_beside_the_dose_grid_and_refused_alone(tm
         assert "3D dose grid" in err.value.fix
     with pytest.raises(InputError, match="RD_dvh.dcm holds no dose grid"):
         read_dose(dvh)
+    # no grid and no DVHs either (not a DVH export: a header cut short) is not left out, it is refused
+    import pydicom
+
+    ds = pydicom.dcmread(dvh)
+    del ds.DVHSequence
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    ds.save_as(tmp_path / "empty.dcm")
+    with pytest.raises(InputError, match=r"empty.dcm holds no dose grid \(no Rows / Columns / PixelData\), so"):
+        plan_dose_files([grid, tmp_path / "empty.dcm"])
 
 
 def test_cli_dose_features_never_overwrites_a_users_file(small_phantom, tmp_path, capsys):

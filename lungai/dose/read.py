@@ -416,8 +416,9 @@ def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None,
     paths, name = [Path(p) for p in paths], _namer(root)
     headers = [read_dicom(p, REEXPORT_FIX, stop_before_pixels=True) for p in paths]
     paths, headers, dropped = _drop_copies(paths, headers, name)
-    # a DVH-only RTDOSE beside the dose grid(s): left out, said; alone it is refused (check_dose_grid)
-    grids = [has_dose_grid(h) for h in headers]
+    # a DVH-only RTDOSE (no grid, a DVHSequence) beside the dose grid(s): left out, said; alone it is refused
+    # (check_dose_grid); a file without grid nor DVHs (a header cut short) is not left out: refused as it is
+    grids = [has_dose_grid(h) or not getattr(h, "DVHSequence", None) for h in headers]
     if any(grids) and not all(grids):
         dvh_only = "; ".join(f"{_dvh_only_text(h, name(p))} left out" for p, h, g in zip(paths, headers, grids)
                              if not g)
