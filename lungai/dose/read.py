@@ -242,7 +242,8 @@ def effective_dose_note(ds, name: str, several: bool = False) -> str | None:
     trained on physical dose are defined on.  ``several``: ``name`` names several files (the BEAM doses of a sum)."""
     if dose_type(ds) != EFFECTIVE:
         return None
-    return (f"{name} {'have' if several else 'has'} DoseType EFFECTIVE: a biologically weighted dose (an RBE-weighted proton dose in Gy(RBE), or "
+    return (f"{name} {'have' if several else 'has'} DoseType EFFECTIVE: a biologically weighted dose (an "
+            "RBE-weighted proton dose in Gy(RBE), or "
             "an EQD2 / BED map), not the physical dose; the MLD, V5 ... V30, Dx and GTV dose are of that dose - "
             "compare them only with values of the same kind (lung-toxicity limits such as V20 and MLD, and RP models, "
             "are defined on physical dose); for physical-dose metrics export the PHYSICAL dose from the planning "
@@ -829,7 +830,8 @@ def _choose_plan_dose(paths: list[Path], headers: list, name=lambda p: p.name, r
         types = [dose_type(h) or "no DoseType" for h in headers]
         if len(set(types) - {"no DoseType"}) > 1:   # a physical beam dose + an RBE-weighted / EQD2 one: neither dose
             raise InputError(f"the BEAM RTDOSEs of this CT's frame of reference are of different DoseTypes ("
-                             f"{_listed([f'{name(p)} ({t})' for p, t in zip(paths, types)])}): a physical dose and a biologically weighted (EFFECTIVE) one cannot be summed",
+                             f"{_listed([f'{name(p)} ({t})' for p, t in zip(paths, types)])}): a physical dose "
+                             "and a biologically weighted (EFFECTIVE) one cannot be summed",
                              "export the BEAM doses of one DoseType (PHYSICAL for physical-dose metrics), or the plan "
                              "dose (DoseSummationType PLAN)")
         if len(set(plans)) == 1 and len({_grid_key(h) for h in headers}) == 1:
