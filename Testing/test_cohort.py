@@ -1017,6 +1017,37 @@ def test_inventory_names_the_rtdose_refusals_own_reason(export, tmp_path):
     assert "has no DoseUnits" in inv["dose_features"] and "DoseSummationType" not in inv["dose_features"]
 
 
+def test_an_effective_dose_is_said_in_the_patients_notes(export, tmp_path):
+    """An RTDOSE of DoseType EFFECTIVE (RBE-weighted / EQD2) gave the patient's MLD, V20 ... among the physical doses
+    of the others without a word; the inventory's notes (and so the patient's result.json notes) say it is not
+    physical dose."""
+    import pydicom
+
+    root = _p1_copy(export, tmp_path)
+    rd = root / "P1" / "RTDOSE" / "rtdose.dcm"
+    job, inv = _p1_job(root)
+    assert "DoseType EFFECTIVE" not in inv["notes"] and not any("DoseType EFFECTIVE" in n for n in job.notes)
+    ds = pydicom.dcmread(rd)
+    ds.DoseType = "EFFECTIVE"
+    ds.save_as(rd)
+    job, inv = _p1_job(root)
+    assert "P1/RTDOSE/rtdose.dcm has DoseType EFFECTIVE: a biologically weighted dose" in inv["notes"]
+    assert any("not the physical dose" in n for n in job.notes) and not job.error
+
+
+def test_a_dvh_only_rtdose_beside_the_dose_grid_does_not_fail_the_patient(export, tmp_path):
+    """A planning system's DVH-only RTDOSE (no pixel data) beside the plan's dose grid failed the patient ("has no
+    ImagePositionPatient ..."); it is left out, the inventory's notes say so."""
+    from test_dose import _dvh_only
+
+    root = _p1_copy(export, tmp_path)
+    _dvh_only(root / "P1" / "RTDOSE" / "rtdose.dcm", root / "P1" / "RTDOSE" / "rd_dvh.dcm")
+    job, inv = _p1_job(root)
+    assert not job.error, job.error
+    assert [Path(f).name for f in job.rtdose_files or [job.rtdose]] == ["rtdose.dcm"]
+    assert "P1/RTDOSE/rd_dvh.dcm holds no dose grid" in inv["notes"] and "left out" in inv["notes"]
+
+
 def test_a_users_file_in_a_cohort_folder_is_never_deleted(export, tmp_path):
     """QA: in a folder cohort already owned (settings.key), a user's errors.csv was deleted on a re-run without
     failures.  cohort records what it wrote (lungai.io.outputs marker .lungai-cohort): a file of its output names

@@ -479,8 +479,10 @@ def test_rtdose_error_type_and_missing_units_refused(tmp_path):
         ds = pydicom.dcmread(src)
         ds.DoseType = kind
         ds.save_as(tmp_path / f"{kind}.dcm")
-        if message is None:
-            assert read_dose(tmp_path / f"{kind}.dcm").GetSize() == (10, 10, 6)
+        if message is None:     # EFFECTIVE: read, with a note (test_an_effective_dose_is_read_with_a_note_...)
+            notes: list = []
+            assert read_dose(tmp_path / f"{kind}.dcm", notes=notes).GetSize() == (10, 10, 6)
+            assert bool(notes) == (kind == "EFFECTIVE")
             continue
         with pytest.raises(InputError, match=message) as err:
             read_dose(tmp_path / f"{kind}.dcm")
@@ -492,6 +494,135 @@ def test_rtdose_error_type_and_missing_units_refused(tmp_path):
     ds.save_as(tmp_path / "no_units.dcm")
     with pytest.raises(InputError, match="has no DoseUnits, so Gy and cGy cannot be told apart"):
         read_dose(tmp_path / "no_units.dcm")
+
+
+def _with_dose_type(src, dst, kind):
+    import pydicom
+
+    ds = pydicom.dcmread(src)
+    ds.DoseType = kind
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    ds.save_as(dst)
+    return dst
+
+
+def test_an_effective_dose_is_read_with_a_note_that_it_is_not_physical_dose(tmp_path, capsys):
+    """QA: an RTDOSE of DoseType EFFECTIVE (an RBE-weighted proton dose, an EQD2 / BED map) on LUNG1-003 gave MLD
+    5.95 Gy, V20 9.3 % with no word that they are not of physical dose, which lung-toxicity limits (V20, MLD) and RP
+    models are defined on.  The dose is read, and a note says so: a file or a folder (dose-features, demo) and a
+    cohort's plan_dose_files (the patient's notes); a PHYSICAL dose has no such note."""
+    import shutil
+
+    from lungai.cli import main
+    from lungai.dose.read import plan_dose_files
+
+    dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
+    physical = write_rtdose(dose, tmp_path / "rd.dcm")
+    (tmp_path / "folder").mkdir()
+    effective = _with_dose_type(physical, tmp_path / "folder" / "eff.dcm", "EFFECTIVE")
+    said = "eff.dcm has DoseType EFFECTIVE: a biologically weighted dose"
+    for path in (effective, tmp_path / "folder"):
+        notes: list = []
+        img = read_dose(path, notes=notes)
+        assert np.allclose(sitk.GetArrayFromImage(img), sitk.GetArrayFromImage(read_dose(physical)))   # read as is
+        assert len([n for n in notes if said in n]) == 1, notes
+        assert "not the physical dose" in notes[-1] and "export the PHYSICAL dose" in notes[-1]
+    with pytest.warns(UserWarning, match=said):                 # no notes list: warned
+        read_dose(effective)
+    assert said in plan_dose_files([effective])[1]
+    assert plan_dose_files([physical])[1] is None
+    notes = []
+    read_dose(physical, notes=notes)
+    assert not notes
+    # the command line says it beside the MLD
+    ct = sitk.Image((10, 10, 6), sitk.sitkInt16) - 800
+    ct.SetOrigin((-5.0, -5.0, -3.0))
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(sitk.Cast(ct * 0 + 1, sitk.sitkUInt8), str(tmp_path / "lungs.nii.gz"))
+    shutil.copy(effective, tmp_path / "rd_eff.dcm")
+    assert main(["dose-features", "--dose", str(tmp_path / "rd_eff.dcm"), "--ct", str(tmp_path / "ct.nii.gz"),
+                 "--lungs", str(tmp_path / "lungs.nii.gz"), "-o", str(tmp_path / "out" / "dose.csv")]) == 0
+    assert "note: rd_eff.dcm has DoseType EFFECTIVE" in capsys.readouterr().out
+
+
+def test_beam_doses_of_different_dose_types_are_not_summed(tmp_path):
+    """A BEAM dose of DoseType PHYSICAL and one of EFFECTIVE (an RBE-weighted / EQD2 beam dose exported beside the
+    physical ones) of one plan were summed into a dose that is neither; refused naming each file's DoseType.  BEAM
+    doses all EFFECTIVE are summed, with one note naming them."""
+    from lungai.dose.read import plan_dose_files
+
+    dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
+    src = write_rtdose(dose, tmp_path / "rd.dcm")
+    beams = [with_summation_type(src, tmp_path / f"beam{i}.dcm", "BEAM", plan="1.2.3.1", factor=f) for i, f in
+             enumerate((0.4, 0.6))]
+    mixed = [beams[0], _with_dose_type(beams[1], tmp_path / "beam1_eff.dcm", "EFFECTIVE")]
+    with pytest.raises(InputError, match=r"different DoseTypes \(beam0.dcm \(PHYSICAL\), beam1_eff.dcm "
+                                         r"\(EFFECTIVE\)\): a physical dose and a biologically weighted") as err:
+        plan_dose_files(mixed)
+    assert "of one DoseType" in err.value.fix
+    both = [_with_dose_type(b, tmp_path / f"eff{i}.dcm", "EFFECTIVE") for i, b in enumerate(beams)]
+    files, note = plan_dose_files(both)
+    assert files == both and "the BEAM RTDOSEs eff0.dcm, eff1.dcm have DoseType EFFECTIVE" in note
+
+
+def _dvh_only(src, dst):
+    """A copy of the RTDOSE ``src`` holding DVHs only (no Image Pixel / Multi-frame module, a DVHSequence), as a
+    planning system's DVH export beside the dose grid."""
+    import pydicom
+    from pydicom.dataset import Dataset
+
+    ds = pydicom.dcmread(src)
+    for tag in ("PixelData", "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "GridFrameOffsetVector",
+                "NumberOfFrames", "FrameIncrementPointer", "Rows", "Columns", "SamplesPerPixel",
+                "PhotometricInterpretation", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
+                "DoseGridScaling", "SliceThickness"):
+        if tag in ds:
+            delattr(ds, tag)
+    dvh = Dataset()
+    dvh.DVHType, dvh.DoseUnits, dvh.DoseType, dvh.DVHDoseScaling = "CUMULATIVE", "GY", "PHYSICAL", 1.0
+    dvh.DVHVolumeUnits, dvh.DVHNumberOfBins, dvh.DVHData = "CM3", 2, [1, 100, 1, 50]
+    ds.DVHSequence = [dvh]
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    ds.save_as(dst)
+    return dst
+
+
+def test_a_dvh_only_rtdose_is_left_out_beside_the_dose_grid_and_refused_alone(tmp_path):
+    """An RTDOSE may hold DVHs only (no pixel data; DICOM PS3.3 A.18.3), exported beside the plan's dose grid: the
+    folder (dose-features --dose FOLDER, a cohort patient) was refused as "RD_dvh.dcm has no ImagePositionPatient
+    ... (the tag is mandatory)" - no MLD at all for a complete export.  Now the DVH-only file is left out with a note;
+    given alone it is refused as holding no dose grid (not as a broken file)."""
+    from lungai.dose.read import plan_dose_files
+
+    dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
+    (tmp_path / "export").mkdir()
+    grid = write_rtdose(dose, tmp_path / "export" / "RD_grid.dcm")
+    dvh = _dvh_only(grid, tmp_path / "export" / "RD_dvh.dcm")
+    files, note = plan_dose_files([dvh, grid])
+    assert files == [grid] and "RD_dvh.dcm holds no dose grid" in note and "left out" in note
+    notes: list = []
+    img = read_dose(tmp_path / "export", notes=notes)
+    assert np.allclose(sitk.GetArrayFromImage(img), sitk.GetArrayFromImage(read_dose(grid)))
+    assert any("a DVH-only RTDOSE: 1 DVH in its DVHSequence" in n for n in notes), notes
+    # the DVH-only file beside the BEAM doses of one plan: the beams are summed
+    beams = [with_summation_type(grid, tmp_path / f"beam{i}.dcm", "BEAM", plan="1.2.3.1", factor=f) for i, f in
+             enumerate((0.4, 0.6))]
+    assert plan_dose_files([*beams, dvh])[0] == beams
+    for given in ([dvh], [_dvh_only(grid, tmp_path / "dvh2.dcm"), dvh]):
+        with pytest.raises(InputError, match="dcm holds no dose grid .*, so MLD, V20 ... cannot be computed") as err:
+            plan_dose_files(given)
+        assert "3D dose grid" in err.value.fix
+    with pytest.raises(InputError, match="RD_dvh.dcm holds no dose grid"):
+        read_dose(dvh)
+    # no grid and no DVHs either (not a DVH export: a header cut short) is not left out, it is refused
+    import pydicom
+
+    ds = pydicom.dcmread(dvh)
+    del ds.DVHSequence
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    ds.save_as(tmp_path / "empty.dcm")
+    with pytest.raises(InputError, match=r"empty.dcm holds no dose grid \(no Rows / Columns / PixelData\), so"):
+        plan_dose_files([grid, tmp_path / "empty.dcm"])
 
 
 def test_cli_dose_features_never_overwrites_a_users_file(small_phantom, tmp_path, capsys):

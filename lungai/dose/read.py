@@ -215,12 +215,62 @@ def dose_units(ds, name: str) -> str:
 def check_dose_kind(ds, name: str) -> None:
     """Refuse an RTDOSE that is not a dose in Gy / cGy: DoseType other than PHYSICAL / EFFECTIVE (e.g. ERROR, a
     dose difference), DoseUnits missing or other than GY / CGY (:func:`dose_units`)."""
-    kind = str(getattr(ds, "DoseType", "") or "").strip().upper()
+    kind = dose_type(ds)
     if kind and kind not in DOSE_TYPES:
         raise InputError(f"{name} has DoseType {kind}" + (" (a dose error / difference grid)" if kind == "ERROR" else "")
                          + ", not a dose, so MLD, V20 ... would be meaningless",
                          "give the plan's dose (DoseType PHYSICAL or EFFECTIVE) exported from the planning system")
     dose_units(ds, name)
+
+
+# DoseType EFFECTIVE: the physical dose after a biological correction - an RBE-weighted ion (proton) dose in Gy(RBE), an
+# EQD2 / BED map of a planning or registration system.  Read as a dose, but its MLD / Vx / Dx are not the physical
+# dose's (QA: an RTDOSE of DoseType EFFECTIVE on LUNG1-003 gave MLD 5.95 Gy, V20 9.3 % with no word that they are
+# not of physical dose); the note
+# says so wherever the dose's origin is said (dose-features, demo, cohort's notes)
+EFFECTIVE = "EFFECTIVE"
+
+
+def dose_type(ds) -> str:
+    """The RTDOSE header's DoseType, upper case ('' when the tag is missing)."""
+    return str(getattr(ds, "DoseType", "") or "").strip().upper()
+
+
+def effective_dose_note(ds, name: str, several: bool = False) -> str | None:
+    """The note of an RTDOSE whose DoseType is EFFECTIVE (:data:`EFFECTIVE`), else None: its MLD, V5 ... are of a
+    biologically weighted dose, not of the physical dose that lung-toxicity limits (V20, MLD) and RP models
+    trained on physical dose are defined on.  ``several``: ``name`` names several files (the BEAM doses of a sum)."""
+    if dose_type(ds) != EFFECTIVE:
+        return None
+    return (f"{name} {'have' if several else 'has'} DoseType EFFECTIVE: a biologically weighted dose (an "
+            "RBE-weighted proton dose in Gy(RBE), or "
+            "an EQD2 / BED map), not the physical dose; the MLD, V5 ... V30, Dx and GTV dose are of that dose - "
+            "compare them only with values of the same kind (lung-toxicity limits such as V20 and MLD, and RP models, "
+            "are defined on physical dose); for physical-dose metrics export the PHYSICAL dose from the planning "
+            "system")
+
+
+def has_dose_grid(ds) -> bool:
+    """Whether an RTDOSE header describes a dose grid (Rows / Columns of the Image Pixel module).  An RTDOSE may hold
+    DVHs only (DVHSequence; DICOM PS3.3 A.18.3: the Image Pixel and Multi-frame modules are required only for a
+    grid-based dose) - a planning system's DVH export beside the dose grid."""
+    return getattr(ds, "Rows", None) is not None or getattr(ds, "Columns", None) is not None
+
+
+def _dvh_only_text(ds, name: str) -> str:
+    dvhs = len(getattr(ds, "DVHSequence", None) or [])
+    return (f"{name} holds no dose grid (no Rows / Columns / PixelData" + (f"; a DVH-only RTDOSE: {dvhs} DVH"
+                                                                          f"{'s' if dvhs != 1 else ''} in its "
+                                                                          "DVHSequence" if dvhs else "") + ")")
+
+
+def check_dose_grid(ds, name: str) -> None:
+    """Refuse an RTDOSE without a dose grid (:func:`has_dose_grid`: a DVH-only RTDOSE), naming it - before its
+    missing ImagePositionPatient could be called a broken file."""
+    if not has_dose_grid(ds):
+        raise InputError(_dvh_only_text(ds, name) + ", so MLD, V20 ... cannot be computed from it",
+                         "export the plan's 3D dose grid (an RTDOSE with pixel data) from the planning system with "
+                         "the CT")
 
 
 # how far ImageOrientationPatient's two direction cosines may be from unit length and from orthogonal
@@ -284,6 +334,7 @@ def read_rtdose(path: str | Path, accept: tuple = TOTAL_DOSE_TYPES, max_gy: floa
                          "give the RTDOSE file exported with the treatment plan")
     check_summation_type(ds, label, accept)
     check_dose_kind(ds, label)
+    check_dose_grid(ds, label)
     check_dose_geometry(ds, label)
     if "DoseGridScaling" not in ds:
         raise InputError(f"{label} has no DoseGridScaling", "re-export the RTDOSE (the tag is mandatory)")
@@ -366,17 +417,31 @@ def plan_dose_files(paths, root=None, rtplans=None, checks: list | None = None,
     paths, name = [Path(p) for p in paths], _namer(root)
     headers = [read_dicom(p, REEXPORT_FIX, stop_before_pixels=True) for p in paths]
     paths, headers, dropped = _drop_copies(paths, headers, name)
+    # a DVH-only RTDOSE (no grid, a DVHSequence) beside the dose grid(s): left out, said; alone it is refused
+    # (check_dose_grid); a file without grid nor DVHs (a header cut short) is not left out: refused as it is
+    grids = [has_dose_grid(h) or not getattr(h, "DVHSequence", None) for h in headers]
+    if any(grids) and not all(grids):
+        dvh_only = "; ".join(f"{_dvh_only_text(h, name(p))} left out" for p, h, g in zip(paths, headers, grids)
+                             if not g)
+        dropped = "; ".join(n for n in (dropped, dvh_only) if n)
+        paths, headers = [p for p, g in zip(paths, grids) if g], [h for h, g in zip(headers, grids) if g]
     if len(paths) <= 1:
         for p, header in zip(paths, headers):
             check_summation_type(header, name(p))
             check_dose_kind(header, name(p))
+            check_dose_grid(header, name(p))
             check_dose_geometry(header, name(p))    # a grid that cannot be placed: refused now too
             check_pixel_data(p, REEXPORT_FIX)      # a file cut short: refused now, not after the patient's work
-        return paths, dropped
+        effective = [effective_dose_note(h, name(p)) for p, h in zip(paths, headers)]
+        return paths, "; ".join(n for n in (dropped, *effective) if n) or None
     files, note = _choose_plan_dose(paths, headers, name, rtplans, checks, where)
     for p in files:
         check_pixel_data(p, REEXPORT_FIX)
-    return files, "; ".join(n for n in (dropped, note) if n) or None
+    header = dict(zip(paths, headers))
+    # the BEAM doses of one sum are of one DoseType (_choose_plan_dose): said once, naming them
+    effective = effective_dose_note(header[files[0]], name(files[0]) if len(files) == 1 else
+                                    "the BEAM RTDOSEs " + _listed([name(p) for p in files]), several=len(files) > 1)
+    return files, "; ".join(n for n in (dropped, note, effective) if n) or None
 
 
 def _sop_uid(ds) -> str:
@@ -756,11 +821,19 @@ def _choose_plan_dose(paths: list[Path], headers: list, name=lambda p: p.name, r
                          "file)")
     for p, h in zip(paths, headers):
         check_dose_kind(h, name(p))
+        check_dose_grid(h, name(p))
         check_dose_geometry(h, name(p))
     kinds = [summation_type(h) or "unknown" for h in headers]
     plans = [frozenset(_plan_uids(h)) for h in headers]
     listed = _listed([f"{name(p)} ({k})" for p, k in zip(paths, kinds)])
     if all(k == BEAM for k in kinds):
+        types = [dose_type(h) or "no DoseType" for h in headers]
+        if len(set(types) - {"no DoseType"}) > 1:   # a physical beam dose + an RBE-weighted / EQD2 one: neither dose
+            raise InputError(f"the BEAM RTDOSEs of this CT's frame of reference are of different DoseTypes ("
+                             f"{_listed([f'{name(p)} ({t})' for p, t in zip(paths, types)])}): a physical dose "
+                             "and a biologically weighted (EFFECTIVE) one cannot be summed",
+                             "export the BEAM doses of one DoseType (PHYSICAL for physical-dose metrics), or the plan "
+                             "dose (DoseSummationType PLAN)")
         if len(set(plans)) == 1 and len({_grid_key(h) for h in headers}) == 1:
             _check_distinct_beams(paths, headers, name)
             checked = _check_plan_beams(paths, headers, plans[0], rtplans, name, where)
@@ -1018,7 +1091,13 @@ def read_dose(path: str | Path, unit: str = "Gy", max_gy: float | None = None, n
             notes.append(note)
         return dose
     if _is_dicom(p):
-        return read_rtdose(p, max_gy=max_gy)
+        dose = read_rtdose(p, max_gy=max_gy)
+        note = effective_dose_note(read_dicom(p, REEXPORT_FIX, stop_before_pixels=True), p.name)
+        if note and notes is not None:       # said with the dose's other notes (dose-features, demo)
+            notes.append(note)
+        elif note:
+            warnings.warn(note, InputCheckNote, stacklevel=2)
+        return dose
     if unit not in IMAGE_DOSE_UNITS:
         raise InputError(f"dose unit {unit!r} is not known", "give --dose-unit Gy or cGy")
     max_dose_limit(max_gy)   # a bad --max-dose-gy is said before the image is read
