@@ -243,6 +243,8 @@ def test_implant_background_cts_are_fingerprinted(tmp_path):
     assert IMPLANT_CONTENT not in data_settings(src, parts, fingerprints=False)
     record_settings(tmp_path / "run" / "checkpoints", {"arch": "unet", "channels": [4], "patch_size": [8], "seed": 0,
                                                        **first})
+    # a run that has trained an epoch (one stopped before it starts anew: lungai.seg.settings.untrained_run)
+    (tmp_path / "run" / "checkpoints" / "member_0.state.json").write_text('{"epoch": 1}', encoding="utf-8")
     check_settings(tmp_path / "run" / "checkpoints", first)
     img = sitk.Image(4, 4, 4, sitk.sitkInt16)
     img[1, 1, 1] = 100

@@ -218,7 +218,9 @@ def run_train(args) -> int:
         check_not_training(out, args.member)
     if (out / MODEL_JSON).exists() and not args.resume:
         raise InputError(f"{out} already holds a model", "choose a new -o folder (or --resume an interrupted run)")
-    if (out / "checkpoints").exists() and not args.resume:
+    from lungai.seg.settings import untrained_run
+
+    if (out / "checkpoints").exists() and not args.resume and not untrained_run(out / "checkpoints"):
         raise InputError(f"{out} holds checkpoints of an interrupted run", "add --resume, or choose a new -o folder")
     whole_run = args.member is None and not (args.save_arrays or args.from_arrays)
     if args.resume and whole_run and not ((out / MODEL_JSON).exists() or (out / "checkpoints").exists()):
@@ -257,6 +259,9 @@ def run_train(args) -> int:
             check_settings(out / "checkpoints", resume_settings(args))
             print(f"note: {done}")
             return 0
+        if untrained_run(out / "checkpoints"):       # (under the lock: no other run writes into it now)
+            print(f"note: {out} holds a run stopped before its first epoch ended (nothing trained): starting anew "
+                  "with these options")
         return _train(args, out, cfg, recipe, device)
 
 
@@ -434,14 +439,20 @@ def train_cancel_note(args) -> str | None:
     saved one (a member's state in OUT/checkpoints); else None (nothing to continue)."""
     from pathlib import Path
 
-    from lungai.seg.settings import STATE_GLOB
+    from lungai.seg.settings import STATE_GLOB, untrained_run
 
     ckpt = Path(args.output) / "checkpoints"
     try:
         saved = ckpt.is_dir() and any(ckpt.glob(STATE_GLOB))
+        untrained = not saved and args.member is None and untrained_run(ckpt)
     except OSError:
         return None
-    if not saved or args.save_arrays:
+    if args.save_arrays:
+        return None
+    if untrained:
+        return ("the run stopped before its first epoch ended: nothing was trained; the same command (or one with "
+                "other options) into the same -o folder starts anew")
+    if not saved:
         return None
     again = "the same command again" if args.resume else "the same command with --resume"
     if _calibrating(Path(args.output)):
