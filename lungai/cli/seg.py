@@ -996,13 +996,15 @@ def _seen_cases(model, cases, include: bool) -> list:
         print(f"note: overlap with the model's training patients cannot be checked: {which} no training "
               "patient hashes (a shipped model, or one trained by an older lungai); make sure none of these cases "
               "was trained on (retrain with `lungai train-seg` to record them)")
-    near = [(c, n) for c, s, n in zip(cases, seen, model_seen_patients(model, cases, loose=True)[0]) if n and not s]
+    loose = model_seen_patients(model, cases, loose=True)[0]
+    near = [(c, n) for c, s, n in zip(cases, seen, loose) if n and not s]
     if near:
         shown = ", ".join(f"{c.case_id} ({n})" for c, n in near[:5]) + (" ..." if len(near) > 5 else "")
         print(f"note: {len(near)} of the {len(cases)} cases match a patient the model was trained or validated on "
               f"only ignoring letter case / leading zeros ({shown}): evaluated as unseen - check the names; if they "
               "are those patients, their results are in-sample: name the files as at training (the same spelling) "
               "so they are left out")
+    _note_other_scheme(model, [c for c, s, n in zip(cases, seen, loose) if not s and not n], len(cases))
     hits = [(c, s) for c, s in zip(cases, seen) if s]
     if not hits:
         return cases
@@ -1021,6 +1023,32 @@ def _seen_cases(model, cases, include: bool) -> list:
     print(f"note: {what}: left out (their results would be in-sample); {len(cases) - len(hits)} cases are "
           "evaluated (--include-training-patients evaluates them too, flagged as seen)")
     return [c for c, s in zip(cases, seen) if not s]
+
+
+def _note_other_scheme(model, cases, n_cases: int) -> None:
+    """eval-seg's note on the ``cases`` (of ``n_cases``; their patients read from the names, not seen by name) whose
+    name has no '_' and begins with a patient the model was trained or validated on and a separator
+    (:func:`lungai.seg.dataset.separator_prefixes`: ``LIDC-IDRI-0001-R-1`` of a model trained on LIDC-IDRI-0001;
+    train-seg refuses such names beside that patient's): evaluated as unseen (the match is a guess), said."""
+    from lungai.seg.dataset import Case, separator_prefixes
+    from lungai.seg.evaluate import model_seen_patients
+
+    starts = [(c, p) for c in cases if c.meta.get("patient_from_name") for p in separator_prefixes(c.case_id)]
+    if not starts:
+        return
+    probe = [Case(p, p) for _, p in starts]
+    found = {}
+    for (c, p), exact, loose in zip(starts, model_seen_patients(model, probe)[0],
+                                    model_seen_patients(model, probe, loose=True)[0]):
+        if (exact or loose) and c.case_id not in found:
+            found[c.case_id] = f"{c.case_id} ({exact or loose}: {p})"
+    if not found:
+        return
+    shown = ", ".join(list(found.values())[:5]) + (" ..." if len(found) > 5 else "")
+    print(f"note: {len(found)} of the {n_cases} cases have a name without '_' that begins with a patient the model "
+          f"was trained or validated on and a separator ({shown}): evaluated as unseen (the patient of a name "
+          "without '_' is the whole name) - if they are those patients, their results are in-sample: name the files "
+          "<patient>_<n> as at training, or give --patients CSV, so they are left out")
 
 
 def _report_failed(df) -> int:

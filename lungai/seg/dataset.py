@@ -590,6 +590,15 @@ def check_patient_spellings(cases: list) -> None:
                      "same letter case and zeros), or give --patients CSV with columns case,patient naming each patient once")
 
 
+def separator_prefixes(name: str) -> list:
+    """The starts of a case name without ``_`` cut before each character that is not a letter or digit, shortest
+    first (``P01-2`` -> ``P01``; ``LIDC-IDRI-0001-R-1`` -> ``LIDC``, ``LIDC-IDRI``, ``LIDC-IDRI-0001``,
+    ``LIDC-IDRI-0001-R``): the patients a name in another naming scheme than ``<patient>_<n>`` may mean (its own
+    patient is the whole name); [] for a name with ``_``."""
+    name = str(name)
+    return [] if "_" in name else [name[:i] for i in range(1, len(name)) if not name[i].isalnum()]
+
+
 def _check_separator_spellings(cases: list) -> None:
     """InputError when an image file name without ``_`` (its patient read from the name: the whole name) begins with
     another patient's name and a separator that is not a letter or digit (``P01-2`` beside ``P01_1``; ``p1-9``
@@ -605,11 +614,11 @@ def _check_separator_spellings(cases: list) -> None:
     clashes = []
     for c in cases:
         name = str(c.case_id)
-        if not c.meta.get("patient_from_name") or "_" in name:
+        if not c.meta.get("patient_from_name"):
             continue
-        cut = next((i for i in range(1, len(name)) if not name[i].isalnum() and loose_id(name[:i]) in named), None)
-        if cut is not None:
-            clashes.append((c, named[loose_id(name[:cut])], cut))
+        start = next((p for p in separator_prefixes(name) if loose_id(p) in named), None)
+        if start is not None:
+            clashes.append((c, named[loose_id(start)], len(start)))
     if not clashes:
         return
     shown = "; ".join(f"{c.case_id} (taken as patient {c.patient!r}, beside {p!r}: e.g. {case})"
