@@ -207,9 +207,14 @@ def interrupted_training(model_dir) -> bool:
     """``model_dir`` holds an interrupted (killed, cancelled) ``lungai train-seg`` run: its checkpoints folder
     and no finished model.  ``train-seg ... --resume`` continues it (refused with other options than the first
     run's); without ``--resume`` train-seg refuses the folder.  A folder a train-seg run still trains (it holds the
-    folder's lock: :func:`training_in_progress`) is not interrupted."""
-    return (is_set(model_dir) and (Path(model_dir) / TRAIN_CHECKPOINTS).is_dir()
-            and not trained_model_complete(model_dir) and training_in_progress(model_dir) is None)
+    folder's lock: :func:`training_in_progress`) is not interrupted, nor one of a run stopped before its first epoch
+    ended (:func:`lungai.seg.settings.untrained_run`: nothing trained, train-seg starts anew there with any options)."""
+    if not (is_set(model_dir) and (Path(model_dir) / TRAIN_CHECKPOINTS).is_dir()
+            and not trained_model_complete(model_dir) and training_in_progress(model_dir) is None):
+        return False
+    from lungai.seg.settings import untrained_run
+
+    return not untrained_run(Path(model_dir) / TRAIN_CHECKPOINTS)
 
 
 def training_in_progress(model_dir) -> str | None:

@@ -871,3 +871,36 @@ def test_eval_seg_notes_cases_matching_a_training_patient_only_ignoring_letter_c
     assert seen_patients(meta, cases, loose=True) == (["training", "validation", "", "training", ""], True)
     _seen_cases(meta, [Case("Q09_0", "Q09")], include=False)
     assert "ignoring letter case" not in capsys.readouterr().out
+
+
+def test_eval_seg_notes_cases_named_in_another_scheme_after_a_training_patient(capsys, tmp_path):
+    """QA: eval-seg on `LIDC-IDRI-0001-R-1.nii.gz` (a crop of the training patient LIDC-IDRI-0001, named with '-'
+    instead of '_') of a model trained on LIDC-IDRI-0001_R_1 scored it as an unseen patient, silently: its patient
+    is the whole name (no '_').  Such a case - a name without '_' beginning with a trained / validated patient and a
+    separator (lungai.seg.dataset.separator_prefixes, train-seg's rule) - is named in a note now; evaluated (the
+    match is a guess), unless its patients come from a --patients CSV."""
+    from lungai.cli.seg import _seen_cases
+    from lungai.model_files import training_patients
+    import SimpleITK as sitk
+
+    from lungai.seg.dataset import pair_files
+
+    meta = {"training_patients": training_patients([("LIDC-IDRI-0001", "LIDC-IDRI-0001_R_1")]),
+            "validation_patients": training_patients([("P07", "P07_0")])}
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    for d in (images, masks):
+        d.mkdir()
+        for name in ("LIDC-IDRI-0001-R-1", "p7.3", "LIDC-IDRI-0010-R-1", "Q09_0"):
+            sitk.WriteImage(sitk.Image(4, 4, 4, sitk.sitkInt16), str(d / f"{name}.nii.gz"))
+    cases = pair_files(images, masks)
+    kept = _seen_cases(meta, cases, include=False)
+    said = capsys.readouterr().out
+    assert len(kept) == 4
+    assert ("2 of the 4 cases have a name without '_' that begins with a patient the model was trained or validated "
+            "on and a separator (LIDC-IDRI-0001-R-1 (training: LIDC-IDRI-0001), p7.3 (validation: p7)): evaluated as "
+            "unseen") in said, said
+    assert "LIDC-IDRI-0010-R-1" not in said and "Q09_0" not in said
+    csv = tmp_path / "p.csv"
+    csv.write_text("case,patient\n" + "".join(f"{c.case_id},{c.case_id}\n" for c in cases), encoding="utf-8")
+    _seen_cases(meta, pair_files(images, masks, patients_csv=csv), include=False)
+    assert "without '_'" not in capsys.readouterr().out

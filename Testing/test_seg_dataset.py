@@ -1,5 +1,7 @@
 """Pairing images with masks and the patient-level split."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -243,6 +245,8 @@ def test_implant_background_cts_are_fingerprinted(tmp_path):
     assert IMPLANT_CONTENT not in data_settings(src, parts, fingerprints=False)
     record_settings(tmp_path / "run" / "checkpoints", {"arch": "unet", "channels": [4], "patch_size": [8], "seed": 0,
                                                        **first})
+    # a run that has trained an epoch (one stopped before it starts anew: lungai.seg.settings.untrained_run)
+    (tmp_path / "run" / "checkpoints" / "member_0.state.json").write_text('{"epoch": 1}', encoding="utf-8")
     check_settings(tmp_path / "run" / "checkpoints", first)
     img = sitk.Image(4, 4, 4, sitk.sitkInt16)
     img[1, 1, 1] = 100
@@ -598,3 +602,32 @@ def test_a_binary_0_255_mask_beside_label_maps_is_refused_with_a_label(tmp_path)
         check_cases(pair_files(tmp_path / "i", tmp_path / "m"), label=1)     # as eval-seg pairs them
     check_masks(pair_files(tmp_path / "i", tmp_path / "m"))          # without --label: binary masks, any value
     check_masks(pair_files(tmp_path / "i", tmp_path / "m", label=255), label=255)    # 255 named as the label
+
+
+def test_a_patient_whose_files_use_another_separator_is_refused_not_split_as_two(tmp_path):
+    """QA: a folder mixing P01_1.nii.gz with P01-2.nii.gz (one patient, another separator): the patient is the text
+    before the first '_', so P01-2 (no '_') was its own patient 'P01-2' beside 'P01', without a word; seed 1 with
+    --test-fraction 0.2 validated on P01_1 and trained on P01-2 (9 LIDC crops renamed so).  Refused now, naming both
+    and the rename; names that only begin like another patient's with letters or digits (P01 / P010) are not
+    joined, nor are names a --patients CSV gives their patients."""
+    names = ["P01_1", "P01-2", "P02_1", "P02-2", "P02.3", "P03_1", "P04_1", "P05_1", "P06_1"]
+    for d in ("i", "m"):
+        _touch(tmp_path / d, [f"{n}.nii.gz" for n in names])
+    cases = pair_files(tmp_path / "i", tmp_path / "m")
+    with pytest.raises(InputError, match=r"3 image file name\(s\) without '_' begin with another patient's name "
+                                         r"and a separator: P01-2 \(taken as patient 'P01-2', beside 'P01': e\.g\. "
+                                         r"P01_1\)") as e:
+        split_patients(cases, 0.2, seed=1, test_fraction=0.2)
+    assert "P02-2 (taken as patient 'P02-2', beside 'P02'" in e.value.problem
+    assert "rename P01-2.nii.gz to P01_2.nii.gz in both folders" in e.value.fix and "--patients" in e.value.fix
+    # leading zeros / letter case of the patient part alike (lungai.model_files.loose_id)
+    with pytest.raises(InputError, match=r"p1-9 \(taken as patient 'p1-9', beside 'P01'"):
+        split_patients([c for c in cases if "_" in c.case_id] +
+                       [Case("p1-9", "p1-9", Path("p1-9.nii.gz"), Path("p1-9.nii.gz"), meta={"patient_from_name": True})],
+                       0.2, seed=0)
+    # P010 is another patient than P01; a --patients CSV names the patients
+    split_patients([Case(n, n.split("_")[0], Path(n), Path(n), meta={"patient_from_name": True})
+                    for n in ("P01_1", "P010", "P0101", "P02_1")], 0.3, 0)
+    csv = tmp_path / "p.csv"
+    csv.write_text("case,patient\n" + "".join(f"{n},{n}\n" for n in names), encoding="utf-8")
+    split_patients(pair_files(tmp_path / "i", tmp_path / "m", patients_csv=csv), 0.2, seed=1, test_fraction=0.2)

@@ -1604,3 +1604,62 @@ def test_model_json_records_the_command_it_was_trained_with(tiny_data, tmp_path,
     words = shlex.split(recorded)
     assert words[0] == "lungai" and words[1:] == cmd[:-2]            # as given, without the run-only --workers
     assert words[words.index("--images") + 1] == str(images)         # the folder with a space: one word
+
+
+def test_a_run_cancelled_before_its_first_epoch_starts_anew_with_other_options(tiny_data, tmp_path, capsys,
+                                                                                monkeypatch):
+    """QA: Ctrl-C before the first epoch ended left OUT/checkpoints/settings.json alone (no member trained); the
+    same -o with other options was then refused both ways - "holds checkpoints of an interrupted run: add --resume",
+    and with --resume "was trained with other settings ... --channels 4,8 then" - although nothing had been trained.
+    Now the cancel says so, and the next run (with or without --resume, other options too) starts anew; a run
+    that has trained an epoch is still refused other options."""
+    import lungai.seg.ensemble as ensemble
+
+    images, masks = tiny_data
+    out = tmp_path / "run"
+
+    def cancelled(*a, **k):
+        raise KeyboardInterrupt
+
+    real = ensemble.train_member
+    monkeypatch.setattr(ensemble, "train_member", cancelled)
+    assert main(_one_epoch(images, masks) + ["-o", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert "stopped before its first epoch ended: nothing was trained" in err and "--resume" not in err
+    assert (out / "checkpoints" / "settings.json").is_file()
+    monkeypatch.setattr(ensemble, "train_member", real)
+    other = [a if a != "4,8,16" else "4,8" for a in _one_epoch(images, masks)]       # --channels 4,8
+    assert main(other + ["-o", str(out), "--resume"]) == 0, capsys.readouterr().err
+    note = capsys.readouterr().out
+    assert "stopped before its first epoch ended (nothing trained): starting anew with these options" in note
+    assert json.loads((out / "checkpoints" / "settings.json").read_text(encoding="utf-8"))["channels"] == [4, 8]
+    assert json.loads((out / "model.json").read_text(encoding="utf-8"))["config"]["channels"] == [4, 8]
+    # a run that trained: other options still refused, nothing changed
+    assert main(_one_epoch(images, masks) + ["-o", str(out), "--resume"]) == 2
+    assert "--channels 4,8 then, 4,8,16 now" in capsys.readouterr().err
+    # without --resume, other options, after a cancel before the first epoch: started anew too
+    again = tmp_path / "again"
+    monkeypatch.setattr(ensemble, "train_member", cancelled)
+    assert main(_one_epoch(images, masks) + ["-o", str(again)]) == 130
+    monkeypatch.setattr(ensemble, "train_member", real)
+    assert main(other + ["-o", str(again)]) == 0, capsys.readouterr().err
+    assert json.loads((again / "model.json").read_text(encoding="utf-8"))["config"]["channels"] == [4, 8]
+
+
+def test_untrained_run_is_only_a_folder_without_trained_members(tmp_path):
+    from lungai.seg.settings import untrained_run
+
+    ckpt = tmp_path / "run" / "checkpoints"
+    assert not untrained_run(ckpt)                                   # nothing there
+    ckpt.mkdir(parents=True)
+    (ckpt / "settings.json").write_text('{"arch": "unet", "channels": [4, 8], "patch_size": [16, 16, 8], "seed": 0}',
+                                        encoding="utf-8")
+    assert untrained_run(ckpt)
+    (tmp_path / "run" / ".member_1.lock").mkdir()                    # a --member process (live or killed) there
+    assert not untrained_run(ckpt)
+    (tmp_path / "run" / ".member_1.lock").rmdir()
+    (ckpt / "member_0.state.json").write_text('{"epoch": 1}', encoding="utf-8")
+    assert not untrained_run(ckpt)
+    (ckpt / "member_0.state.json").unlink()
+    (tmp_path / "run" / "model.json").write_text("{}", encoding="utf-8")
+    assert not untrained_run(ckpt)

@@ -325,6 +325,10 @@ def test_interrupted_training_folder(tmp_path):
     assert not commands.interrupted_training(out) and not commands.interrupted_training(".")
     (out / "checkpoints").mkdir(parents=True)
     assert commands.interrupted_training(out) and not commands.trained_model_complete(out)
+    # a run cancelled before its first epoch ended: its settings alone, nothing trained - started anew, not resumed
+    (out / "checkpoints" / "settings.json").write_text('{"arch": "unet", "channels": [4], "patch_size": [8], '
+                                                       '"seed": 0}', encoding="utf-8")
+    assert not commands.interrupted_training(out)
     (out / "model.json").write_text('{"format": "lungai-seg-1"}', encoding="utf-8")   # killed while calibrating
     assert commands.interrupted_training(out)
     # train-seg's own mark while calibrating (lungai.seg.model_io.CALIBRATING), also beside an older calibration

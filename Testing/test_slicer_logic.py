@@ -1729,6 +1729,8 @@ def test_lungai_seg_training_advanced_options(load_module, tmp_path, capsys, mon
                      "--epochs", "--iters", "--batch", "--patch", "--fg-fraction", "--seed", "--mc-passes",
                      "--val-fraction"}
     assert "--patch=16,16,8" in first
+    import json
+
     from lungai.seg import ensemble
 
     def cancelled(*args, **kwargs):
@@ -1736,6 +1738,15 @@ def test_lungai_seg_training_advanced_options(load_module, tmp_path, capsys, mon
 
     monkeypatch.setattr(ensemble, "_train_members", cancelled)     # Cancel once the run recorded its settings
     assert main(first) == 130 and "cancelled" in capsys.readouterr().err
+    # before any member finished an epoch nothing was trained: not resumed, other options start anew
+    assert not logic.trainingResumes(p) and logic.trainingInputProblem(p) is None
+    p.trainArch, p.trainAugment, p.trainSeed, p.trainPatch = "unet", "basic", 4, "16,16,16"
+    assert logic.trainingInputProblem(p) is None and "--resume" not in logic.trainingCommand(p, False)
+    p.trainArch, p.trainAugment, p.trainSeed, p.trainPatch = "attention_unet", "strong", 3, "16,16,8"
+    ckpt = pathlib.Path(p.trainOutput) / "checkpoints"                # member 0 after its first epoch
+    (ckpt / "member_0.state.json").write_text(json.dumps({"epoch": 1, "done": False, "epochs": 1, "iters_per_epoch": 1,
+                                                          "patience": 5}), encoding="utf-8")
+    (ckpt / "member_0.last.safetensors").write_bytes(b"")
     assert logic.trainingResumes(p) and logic.trainingInputProblem(p) is None
     p.trainArch, p.trainAugment, p.trainSeed, p.trainPatch = "unet", "basic", 4, "16,16,16"
     problem = logic.trainingInputProblem(p)
@@ -1747,11 +1758,12 @@ def test_lungai_seg_training_advanced_options(load_module, tmp_path, capsys, mon
     with pytest.raises(ValueError, match="Cannot resume"):
         logic.startTraining(p)
     p.trainArch, p.trainAugment, p.trainSeed, p.trainPatch = "attention_unet", "strong", 3, "16,16,8"
-    p.trainEpochs = 2                                            # a resume may extend the training
+    p.trainEpochs = 2              # (--lr-schedule poly: its epochs are fixed once a member ran one)
+    assert "--epochs 1 then with --lr-schedule poly" in (logic.trainingInputProblem(p) or "")
+    p.trainEpochs = 1
     assert logic.trainingInputProblem(p) is None
     resumed = logic.startTraining(p).process.args
-    assert resumed[-1] == "--resume" and resumed[resumed.index("--epochs") + 1] == "2"
-    assert resumed[:-1] == [a if a != "1" or first[i - 1] != "--epochs" else "2" for i, a in enumerate(first)]
+    assert resumed[-1] == "--resume" and resumed[:-1] == first
 
 
 @pytest.fixture(scope="module")

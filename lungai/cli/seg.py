@@ -218,7 +218,9 @@ def run_train(args) -> int:
         check_not_training(out, args.member)
     if (out / MODEL_JSON).exists() and not args.resume:
         raise InputError(f"{out} already holds a model", "choose a new -o folder (or --resume an interrupted run)")
-    if (out / "checkpoints").exists() and not args.resume:
+    from lungai.seg.settings import untrained_run
+
+    if (out / "checkpoints").exists() and not args.resume and not untrained_run(out / "checkpoints"):
         raise InputError(f"{out} holds checkpoints of an interrupted run", "add --resume, or choose a new -o folder")
     whole_run = args.member is None and not (args.save_arrays or args.from_arrays)
     if args.resume and whole_run and not ((out / MODEL_JSON).exists() or (out / "checkpoints").exists()):
@@ -257,6 +259,9 @@ def run_train(args) -> int:
             check_settings(out / "checkpoints", resume_settings(args))
             print(f"note: {done}")
             return 0
+        if untrained_run(out / "checkpoints"):       # (under the lock: no other run writes into it now)
+            print(f"note: {out} holds a run stopped before its first epoch ended (nothing trained): starting anew "
+                  "with these options")
         return _train(args, out, cfg, recipe, device)
 
 
@@ -434,14 +439,20 @@ def train_cancel_note(args) -> str | None:
     saved one (a member's state in OUT/checkpoints); else None (nothing to continue)."""
     from pathlib import Path
 
-    from lungai.seg.settings import STATE_GLOB
+    from lungai.seg.settings import STATE_GLOB, untrained_run
 
     ckpt = Path(args.output) / "checkpoints"
     try:
         saved = ckpt.is_dir() and any(ckpt.glob(STATE_GLOB))
+        untrained = not saved and args.member is None and untrained_run(ckpt)
     except OSError:
         return None
-    if not saved or args.save_arrays:
+    if args.save_arrays:
+        return None
+    if untrained:
+        return ("the run stopped before its first epoch ended: nothing was trained; the same command (or one with "
+                "other options) into the same -o folder starts anew")
+    if not saved:
         return None
     again = "the same command again" if args.resume else "the same command with --resume"
     if _calibrating(Path(args.output)):
@@ -985,13 +996,15 @@ def _seen_cases(model, cases, include: bool) -> list:
         print(f"note: overlap with the model's training patients cannot be checked: {which} no training "
               "patient hashes (a shipped model, or one trained by an older lungai); make sure none of these cases "
               "was trained on (retrain with `lungai train-seg` to record them)")
-    near = [(c, n) for c, s, n in zip(cases, seen, model_seen_patients(model, cases, loose=True)[0]) if n and not s]
+    loose = model_seen_patients(model, cases, loose=True)[0]
+    near = [(c, n) for c, s, n in zip(cases, seen, loose) if n and not s]
     if near:
         shown = ", ".join(f"{c.case_id} ({n})" for c, n in near[:5]) + (" ..." if len(near) > 5 else "")
         print(f"note: {len(near)} of the {len(cases)} cases match a patient the model was trained or validated on "
               f"only ignoring letter case / leading zeros ({shown}): evaluated as unseen - check the names; if they "
               "are those patients, their results are in-sample: name the files as at training (the same spelling) "
               "so they are left out")
+    _note_other_scheme(model, [c for c, s, n in zip(cases, seen, loose) if not s and not n], len(cases))
     hits = [(c, s) for c, s in zip(cases, seen) if s]
     if not hits:
         return cases
@@ -1010,6 +1023,32 @@ def _seen_cases(model, cases, include: bool) -> list:
     print(f"note: {what}: left out (their results would be in-sample); {len(cases) - len(hits)} cases are "
           "evaluated (--include-training-patients evaluates them too, flagged as seen)")
     return [c for c, s in zip(cases, seen) if not s]
+
+
+def _note_other_scheme(model, cases, n_cases: int) -> None:
+    """eval-seg's note on the ``cases`` (of ``n_cases``; their patients read from the names, not seen by name) whose
+    name has no '_' and begins with a patient the model was trained or validated on and a separator
+    (:func:`lungai.seg.dataset.separator_prefixes`: ``LIDC-IDRI-0001-R-1`` of a model trained on LIDC-IDRI-0001;
+    train-seg refuses such names beside that patient's): evaluated as unseen (the match is a guess), said."""
+    from lungai.seg.dataset import Case, separator_prefixes
+    from lungai.seg.evaluate import model_seen_patients
+
+    starts = [(c, p) for c in cases if c.meta.get("patient_from_name") for p in separator_prefixes(c.case_id)]
+    if not starts:
+        return
+    probe = [Case(p, p) for _, p in starts]
+    found = {}
+    for (c, p), exact, loose in zip(starts, model_seen_patients(model, probe)[0],
+                                    model_seen_patients(model, probe, loose=True)[0]):
+        if (exact or loose) and c.case_id not in found:
+            found[c.case_id] = f"{c.case_id} ({exact or loose}: {p})"
+    if not found:
+        return
+    shown = ", ".join(list(found.values())[:5]) + (" ..." if len(found) > 5 else "")
+    print(f"note: {len(found)} of the {n_cases} cases have a name without '_' that begins with a patient the model "
+          f"was trained or validated on and a separator ({shown}): evaluated as unseen (the patient of a name "
+          "without '_' is the whole name) - if they are those patients, their results are in-sample: name the files "
+          "<patient>_<n> as at training, or give --patients CSV, so they are left out")
 
 
 def _report_failed(df) -> int:

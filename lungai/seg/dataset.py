@@ -439,7 +439,8 @@ def pair_files(images_dir, masks_dir, patients_csv=None, allow_unpaired: bool = 
                 f"without its extension ({case_name(Path(written[0]))})" if written else "")
         raise InputError(f"{len(missing)} cases are not in {patients_csv} (e.g. {missing[0]}){hint}",
                          "add a row case,patient for every image (case: the file name without its extension)")
-    return [Case(c, mapping.get(c, patient_of(c)), images[c], masks[c], label=label) for c in common]
+    return [Case(c, mapping.get(c, patient_of(c)), images[c], masks[c], label=label,
+                 meta={} if mapping else {"patient_from_name": True}) for c in common]
 
 
 def choose_label(n: int) -> str:
@@ -572,6 +573,7 @@ def check_patient_spellings(cases: list) -> None:
     model's patients) - QA: the split (seed 7) put ``LUNG1-7_a`` into validation and ``LUNG1-007_b`` into training."""
     from lungai.model_files import loose_id
 
+    _check_separator_spellings(cases)
     spellings: dict = {}
     for c in cases:
         spellings.setdefault(loose_id(c.patient), {}).setdefault(str(c.patient), c.case_id)
@@ -586,6 +588,50 @@ def check_patient_spellings(cases: list) -> None:
                      "take each spelling for another patient and could put one patient's cases into both training and "
                      "validation / test", "write each patient in one spelling: rename the files (<patient>_<n>, the "
                      "same letter case and zeros), or give --patients CSV with columns case,patient naming each patient once")
+
+
+def separator_prefixes(name: str) -> list:
+    """The starts of a case name without ``_`` cut before each character that is not a letter or digit, shortest
+    first (``P01-2`` -> ``P01``; ``LIDC-IDRI-0001-R-1`` -> ``LIDC``, ``LIDC-IDRI``, ``LIDC-IDRI-0001``,
+    ``LIDC-IDRI-0001-R``): the patients a name in another naming scheme than ``<patient>_<n>`` may mean (its own
+    patient is the whole name); [] for a name with ``_``."""
+    name = str(name)
+    return [] if "_" in name else [name[:i] for i in range(1, len(name)) if not name[i].isalnum()]
+
+
+def _check_separator_spellings(cases: list) -> None:
+    """InputError when an image file name without ``_`` (its patient read from the name: the whole name) begins with
+    another patient's name and a separator that is not a letter or digit (``P01-2`` beside ``P01_1``; ``p1-9``
+    beside ``P01``: :func:`lungai.model_files.loose_id`): one patient's files in two naming schemes, which the split
+    took for two patients and could put into training and validation / test (QA: 9 LIDC crops renamed so, seed 1
+    validated on P01_1 and trained on P01-2, without a word).  Not joined by guessing: the user renames, or gives
+    --patients.  A name that only goes on with letters or digits (``P010`` beside ``P01``) is not taken as such."""
+    from lungai.model_files import loose_id
+
+    named: dict = {}
+    for c in cases:
+        named.setdefault(loose_id(c.patient), (str(c.patient), c.case_id))
+    clashes = []
+    for c in cases:
+        name = str(c.case_id)
+        if not c.meta.get("patient_from_name"):
+            continue
+        start = next((p for p in separator_prefixes(name) if loose_id(p) in named), None)
+        if start is not None:
+            clashes.append((c, named[loose_id(start)], len(start)))
+    if not clashes:
+        return
+    shown = "; ".join(f"{c.case_id} (taken as patient {c.patient!r}, beside {p!r}: e.g. {case})"
+                      for c, (p, case), _ in clashes[:5]) + (f"; and {len(clashes) - 5} more" if len(clashes) > 5 else "")
+    c, (p, _), cut = clashes[0]
+    file = Path(c.image_path).name if c.image_path is not None else c.case_id
+    renamed = p + "_" + c.case_id[cut + 1:] + file[len(c.case_id):]
+    raise InputError(f"{len(clashes)} image file name(s) without '_' begin with another patient's name and a "
+                     f"separator: {shown}; the patient is the text before a name's first '_' (the whole name when it "
+                     "has none), so the split would take them for other patients and could put one patient's files "
+                     "into both training and validation / test",
+                     f"name every file <patient>_<n> (e.g. rename {file} to {renamed} in both folders, image and "
+                     "mask), or give --patients CSV with columns case,patient (nothing was trained)")
 
 
 def split_patients(cases: list, val_fraction: float, seed: int, test_fraction: float = 0.0) -> tuple:

@@ -319,6 +319,21 @@ def foreign_checkpoints(ckpt_dir) -> str | None:
     return None
 
 
+def untrained_run(ckpt_dir) -> bool:
+    """``ckpt_dir`` (OUT/checkpoints) is a run stopped before any member finished an epoch (e.g. Ctrl-C during the
+    first epoch): it holds train-seg's settings.json and nothing else but unfinished ``*.tmp`` files - no member
+    state or weights -, no model.json lies beside it and no ``--member K`` process left its lock there (members in
+    parallel compare their options with the first one's).  Nothing was trained: a new run into it, with or without
+    --resume and with any options, starts anew and records its own settings (QA: such a folder refused other
+    options both ways, "add --resume" and "was trained with other settings")."""
+    d = Path(ckpt_dir)
+    if not (d / SETTINGS_JSON).is_file() or (d.parent / MODEL_JSON).exists() or foreign_checkpoints(d):
+        return False
+    from lungai.seg.model_meta import members_in
+
+    return not members_in(d.parent) and all(p.name == SETTINGS_JSON or p.suffix == ".tmp" for p in d.iterdir())
+
+
 def _recorded(ckpt_dir) -> dict | None:
     """The settings recorded for a run: checkpoints/settings.json, else those of the model.json next to it; None
     when there is no run there.  A checkpoints/ folder that is not train-seg's (:func:`foreign_checkpoints`) is an
@@ -328,6 +343,8 @@ def _recorded(ckpt_dir) -> dict | None:
         raise InputError(f"-o {Path(ckpt_dir).parent} holds a {Path(ckpt_dir).name}/ folder that train-seg did not "
                          f"write ({why}); it is left as it is",
                          "give a new (or empty) folder for the model, e.g. -o my_model")
+    if untrained_run(ckpt_dir):                 # nothing trained: nothing a new run's options must agree with
+        return None
     path = Path(ckpt_dir) / SETTINGS_JSON
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
@@ -393,7 +410,7 @@ def record_settings(ckpt_dir, settings: dict) -> None:
     d = Path(ckpt_dir)
     path = d / SETTINGS_JSON
     settings = {k: v for k, v in settings.items() if k not in SCHEDULE_OPTIONS}   # (the members' states hold them)
-    if path.is_file():
+    if path.is_file() and not untrained_run(d):      # (a run stopped before its first epoch: its settings replaced)
         recorded = json.loads(path.read_text(encoding="utf-8"))
         older = recorded.get(CASE_CONTENT)        # one hash per case (lungai before the per-file fingerprints)
         if (CASE_CONTENT in settings and isinstance(older, dict)
