@@ -1944,6 +1944,41 @@ def test_an_rtdose_in_another_frame_of_reference_is_named_on_the_patients_ct_row
     shutil.rmtree(tmp_path / "out")
 
 
+def test_an_rtstruct_in_another_frame_of_reference_is_named_on_the_patients_ct_row(export, tmp_path):
+    """QA: P1's RTSTRUCT drawn on a planning CT that was not exported (another frame of reference; only a diagnostic
+    CT exported): P1's CT row got automatic lungs and tumour with no note of the patient's own RTSTRUCT - only a
+    separate CT-less row named it -, unlike an RTDOSE in the same situation.  The CT row, its job's notes (the table's
+    notes) and the terminal now say that the clinician's contours were not used, why, and the fix."""
+    import pydicom
+
+    from lungai.dicom.cohort import inventory_warnings
+
+    root = _p1_copy(export, tmp_path)
+    [rtstruct] = list((root / "P1").rglob("rtstruct*.dcm"))
+    ds = pydicom.dcmread(rtstruct)
+    for frame in ds.ReferencedFrameOfReferenceSequence:       # drawn on another CT: its frame and series
+        frame.FrameOfReferenceUID = "1.2.3.4.5"
+        for study in frame.RTReferencedStudySequence:
+            for series in study.RTReferencedSeriesSequence:
+                series.SeriesInstanceUID = "1.2.3.4.6"
+    for roi in ds.StructureSetROISequence:
+        roi.ReferencedFrameOfReferenceUID = "1.2.3.4.5"
+    ds.save_as(rtstruct)
+    jobs, inv = plan_cohort(root)
+    job = next(j for j in jobs if j.case == "P1")
+    rows = inv[inv.patient_id == "P1"]
+    ct_row = rows[rows.case == "P1"].iloc[0]
+    shown = rtstruct.relative_to(root).as_posix()
+    assert job.rtstruct is None and ct_row.rtstruct == ""            # not used: it cannot be placed on this CT
+    warning = f"RTSTRUCT {shown} (1.2.3.4.5) lies in another frame of reference than this CT"
+    assert warning in ct_row.notes and any(warning in n for n in job.notes)
+    assert "automatic, not the clinician's contours" in ct_row.notes
+    assert "export the CT series it was drawn on" in ct_row.notes
+    assert "another frame of reference" in ct_row.tumour_from and "another frame of reference" in ct_row.lungs_from
+    assert any(line.startswith(f"P1: {warning}") for line in inventory_warnings(jobs, inv))
+    assert (rows.case == "").sum() == 1                  # the CT-less row of the RTSTRUCT is still listed
+
+
 def test_clinical_ids_that_lost_their_leading_zeros_are_named_with_the_fix():
     """QA: PatientIDs 001-004 and a clinical CSV with 1-4 (a spreadsheet dropped the zeros) joined nothing: cohort
     said only 'no clinical row for ...', and rp train then asked to fill in the outcome.  The note now names the

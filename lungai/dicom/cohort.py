@@ -215,10 +215,14 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             per_patient[st.patient_id] = per_patient.get(st.patient_id, 0) + 1
     seen: dict[str, int] = {}
     jobs, rows = [], []
-    elsewhere = other_frame_doses(studies, root)
+    elsewhere = other_frame_files(studies, root, "rtdose")
+    structs_elsewhere = other_frame_files(studies, root, "rtstruct")
     for st in studies:
         notes = list(st.notes)
         dose_elsewhere = elsewhere.get(st.patient_id, "") if st.ct is not None and not st.rtdose else ""
+        # the patient's RTSTRUCT drawn on a CT not exported (another frame of reference): never a silent automatic
+        struct_elsewhere = (structs_elsewhere.get(st.patient_id, "") if st.ct is not None and not st.rtstruct
+                            else "")
         if dose_elsewhere:
             notes.append(f"{dose_elsewhere} lies in another frame of reference than this CT "
                          f"({st.frame_of_reference_uid or 'none in the CT'}): it was computed on another "
@@ -311,6 +315,14 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             notes.insert(0, f"WARNING: no readable RTSTRUCT, and {len(st.unreadable)} file(s) that {UNREADABLE} may "
                             "hold it: the lungs / tumour are automatic, not the clinician's contours; re-export the "
                             "file(s) and run again")
+        if struct_elsewhere:
+            tumour += f" - {OTHER_FRAME_RTSTRUCT}"
+            lungs += f" - {OTHER_FRAME_RTSTRUCT}" if lungs.startswith("automatic") else ""
+            notes.insert(0, f"WARNING: {struct_elsewhere} {OTHER_FRAME_RTSTRUCT_NOTE} "
+                            f"({st.frame_of_reference_uid or 'none in the CT'}): it was drawn on another CT, so its "
+                            "contours cannot be placed on this one and the lungs / tumour are automatic, not the "
+                            "clinician's contours; export the CT series it was drawn on with it (its own row names "
+                            "that series) and run again")
         if st.unreadable and st.ct is None:     # in no patient's folder: said on the terminal (inventory_warnings)
             notes.insert(0, f"WARNING: {len(st.unreadable)} file(s) that {UNREADABLE} lie in no folder of a patient "
                             "with a CT series, so no patient is told that one may be its RTSTRUCT (its lungs / "
@@ -365,17 +377,21 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
 
 
 OTHER_FRAME_DOSE = "RTDOSE in another frame of reference"
+# the lungs_from / tumour_from of a CT whose patient's only RTSTRUCT lies in another frame of reference, and its note
+OTHER_FRAME_RTSTRUCT = "the patient's RTSTRUCT lies in another frame of reference (notes)"
+OTHER_FRAME_RTSTRUCT_NOTE = "lies in another frame of reference than this CT"
 
 
-def other_frame_doses(studies, root) -> dict:
-    """{PatientID: "RTDOSE NAME[+NAME] (frame of reference UID)[; ...]"} of the RTDOSEs that lie in no CT's frame of
-    reference (a study without a CT: the dose of another planning CT), for the patient's CT row when that CT has no
-    RTDOSE of its own - said on the patient's row, not only on a separate CT-less one."""
+def other_frame_files(studies, root, kind: str) -> dict:
+    """{PatientID: "RTDOSE NAME[+NAME] (frame of reference UID)[; ...]"} of the RTDOSEs (``kind`` "rtdose") or
+    RTSTRUCTs ("rtstruct") that lie in no CT's frame of reference (a study without a CT: the dose or contours of
+    another planning CT, not exported), for the patient's CT row when that CT has none of its own - said on the
+    patient's row, not only on a separate CT-less one."""
     found: dict = {}
     for st in studies:
-        if st.ct is None and st.rtdose:
+        if st.ct is None and getattr(st, kind):
             found.setdefault(st.patient_id, []).append(
-                f"RTDOSE {'+'.join(shown_path(f, root) for f in st.rtdose)} "
+                f"{kind.upper()} {'+'.join(shown_path(f, root) for f in getattr(st, kind))} "
                 f"({st.frame_of_reference_uid or 'no FrameOfReferenceUID'})")
     return {patient: "; ".join(texts) for patient, texts in found.items()}
 
@@ -985,7 +1001,8 @@ ORPHAN_UNREADABLE_FIX = "re-export them, or move them into their patient's folde
 def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = None) -> list[str]:
     """What the terminal must say about the plan (the notes are in patients.csv): a patient with several CT series
     (several table rows with one patient_id), a patient that fails before any work (``job.error``), one whose
-    RTSTRUCT may be an unreadable file, and (from the ``inventory`` of :func:`plan_cohort`) unreadable files in no
+    RTSTRUCT may be an unreadable file or lies in another frame of reference only (automatic lungs / tumour), and
+    (from the ``inventory`` of :func:`plan_cohort`) unreadable files in no
     patient's folder (a study without a CT, e.g. patient 'unknown')."""
     lines, cases, told = [], {}, {}
     for job in jobs:
@@ -1003,7 +1020,8 @@ def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = N
             lines.append(f"{job.case} will fail: {job.error[0]}"
                          + (f" - fix: {job.error[1]}" if len(job.error) > 1 and job.error[1] else ""))
         lines += [f"{job.case}: {n[len('WARNING: '):]}" for n in job.notes
-                  if n.startswith("WARNING: ") and UNREADABLE in n]       # an RTSTRUCT that could not be read?
+                  if n.startswith("WARNING: ") and (UNREADABLE in n or OTHER_FRAME_RTSTRUCT_NOTE in n)]
+        # an RTSTRUCT that could not be read, or lies in another frame of reference: automatic lungs / tumour
     for r in (inventory.itertuples(index=False) if inventory is not None else ()):
         notes = str(r.notes)    # not processed (no CT): its unreadable files are no patient's (plan_cohort's first note)
         if not r.case and notes.startswith("WARNING: ") and UNREADABLE in notes and ORPHAN_UNREADABLE_FIX in notes:
