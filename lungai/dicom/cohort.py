@@ -1063,7 +1063,7 @@ def read_clinical(clinical) -> pd.DataFrame:
     "Patient ID", the DICOM tag's name - two of these refused -, else case / id) column - renamed patient_id - holding
     each patient once, and no column of a name the cohort computes."""
     from lungai.dose.features import COLUMNS as DOSE_COLUMNS
-    from lungai.io.tables import id_columns_named, read_table_checked
+    from lungai.io.tables import id_columns_named, id_text, read_table_checked
     from lungai.rp.columns import ID_NAMES, READ_OPTIONS
 
     clin = read_table_checked(clinical, id_columns_named(ID_NAMES + DICOM_ID_NAMES), what="clinical CSV", rows=True,
@@ -1079,7 +1079,8 @@ def read_clinical(clinical) -> pd.DataFrame:
         raise InputError(f"the clinical CSV {clinical} has no patient_id (or PatientID / case / id) column",
                          "add a patient_id column holding the DICOM PatientID of each patient")
     clin = clin.rename(columns={key: "patient_id"})
-    clin["patient_id"] = [v.strip() if isinstance(v, str) else v for v in clin["patient_id"]]   # '007 ' is 007
+    # '007 ' is 007, 'Müller' decomposed (NFD) the precomposed 'Müller' (id_text): as the join compares them
+    clin["patient_id"] = [id_text(v) if isinstance(v, str) else v for v in clin["patient_id"]]
     if clin["patient_id"].duplicated().any():
         dup = clin.loc[clin["patient_id"].duplicated(), "patient_id"].tolist()
         raise InputError(f"the clinical CSV {clinical} lists patient(s) {dup} more than once",
@@ -1100,15 +1101,21 @@ def _join_clinical(table: pd.DataFrame, clin: pd.DataFrame, notes: list, failed=
 
     A clinical row without a table row is said as what it is: its patient ``failed`` (PatientIDs: in the export,
     processed, the error in ``errors``), ``unprocessed`` (in the export, not processed: no CT series, a result
-    not finished) or not in the export at all - never a failed patient listed as one without imaging."""
-    missing = sorted(set(table["patient_id"]) - set(clin["patient_id"]))
-    extra = sorted(set(clin["patient_id"]) - set(table["patient_id"]))
+    not finished) or not in the export at all - never a failed patient listed as one without imaging.
+
+    The PatientIDs are compared as :func:`lungai.io.tables.id_text` (``clin``'s are already): a PatientID in
+    decomposed Unicode (NFD, 'u' + combining diaeresis) joins the clinical CSV's precomposed 'Müller'; the table
+    keeps the PatientID as the DICOM writes it."""
+    from lungai.io.tables import id_spelling_hint, id_text
+
+    key = table["patient_id"].map(lambda v: id_text(v) if isinstance(v, str) else v)
+    failed, unprocessed = {id_text(p) for p in failed}, {id_text(p) for p in unprocessed}
+    missing = sorted(set(key) - set(clin["patient_id"]))
+    extra = sorted(set(clin["patient_id"]) - set(key))
     failed_ids = [p for p in extra if p in set(failed)]
     unprocessed_ids = [p for p in extra if p in set(unprocessed) and p not in set(failed)]
     absent = [p for p in extra if p not in set(failed_ids) | set(unprocessed_ids)]
     if missing:        # ids spelt otherwise (001 -> 1, case, separators): named, with the fix (as rp does)
-        from lungai.io.tables import id_spelling_hint
-
         notes.append(f"no clinical row for: {', '.join(missing)} (their clinical columns are empty)"
                      + id_spelling_hint(missing, absent))
     if failed_ids:
@@ -1119,7 +1126,9 @@ def _join_clinical(table: pd.DataFrame, clin: pd.DataFrame, notes: list, failed=
                      f"see {inventory}): {', '.join(unprocessed_ids)}")
     if absent:
         notes.append(f"clinical rows of patients not in the export (no imaging): {', '.join(absent)}")
-    return table.merge(clin, on="patient_id", how="left")
+    joined = table.assign(patient_id=key).merge(clin, on="patient_id", how="left")
+    joined["patient_id"] = table["patient_id"].to_numpy()
+    return joined
 
 
 def _model_identity(model_dir) -> str:
