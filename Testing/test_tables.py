@@ -156,6 +156,9 @@ def test_ids_in_decomposed_unicode_or_with_spaces_around_join_their_patient(tmp_
 
     assert load_cohort(tmp_path / "ehr.csv", tmp_path / "rna.csv", label="stage").availability()["rna"].all()
     assert duplicate_ids([nfc, nfd]) == [nfc] and loose_id(nfd) == loose_id(nfc)
+    from lungai.scene.results import match_stage_patient          # the Multimodal Predict panel's typed patient
+
+    assert match_stage_patient(f" {nfd}", [nfc, "P02"]) == nfc
     from lungai.io.tables import id_text
 
     assert id_text(nfd) == id_text(f" {nfc} ") == nfc
