@@ -1061,9 +1061,10 @@ def read_clinical(clinical) -> pd.DataFrame:
     """The clinical CSV of ``lungai cohort --clinical``, read and checked before any patient is processed (a bad
     one fails now, not after hours): readable UTF-8 comma-separated CSV with rows, a patient_id (or PatientID /
     "Patient ID", the DICOM tag's name - two of these refused -, else case / id) column - renamed patient_id - holding
-    each patient once, and no column of a name the cohort computes."""
+    each patient once (:func:`lungai.io.tables.check_unique_ids`: ids differing only in letter case or separators
+    are one patient), and no column of a name the cohort computes."""
     from lungai.dose.features import COLUMNS as DOSE_COLUMNS
-    from lungai.io.tables import id_columns_named, id_text, read_table_checked
+    from lungai.io.tables import check_unique_ids, id_columns_named, id_text, read_table_checked
     from lungai.rp.columns import ID_NAMES, READ_OPTIONS
 
     clin = read_table_checked(clinical, id_columns_named(ID_NAMES + DICOM_ID_NAMES), what="clinical CSV", rows=True,
@@ -1081,10 +1082,10 @@ def read_clinical(clinical) -> pd.DataFrame:
     clin = clin.rename(columns={key: "patient_id"})
     # '007 ' is 007, 'Müller' decomposed (NFD) the precomposed 'Müller' (id_text): as the join compares them
     clin["patient_id"] = [id_text(v) if isinstance(v, str) else v for v in clin["patient_id"]]
-    if clin["patient_id"].duplicated().any():
-        dup = clin.loc[clin["patient_id"].duplicated(), "patient_id"].tolist()
-        raise InputError(f"the clinical CSV {clinical} lists patient(s) {dup} more than once",
-                         "give one row per patient")
+    # a patient twice - or written two ways, R01-023 / r01-023 (whose PatientIDs cohort refuses as one output
+    # folder): refused as rp and stage refuse it (check_unique_ids), never one row joined and its other row said
+    # to be a patient "not in the export"
+    check_unique_ids(clin["patient_id"], f"the clinical CSV {clinical}", key, "give one row per patient")
     computed = set(TABLE_FIRST) | set(DOSE_COLUMNS) | {SETTINGS_COLUMN}
     clash = [c for c in clin.columns if c != "patient_id"
              and (c in computed or str(c).startswith(("dose_", "rad_")))]
