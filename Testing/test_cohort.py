@@ -1094,7 +1094,7 @@ def test_clinical_id_column_and_ids_are_matched_without_spaces_and_case(tmp_path
     clin = read_clinical(tmp_path / "c.csv")
     assert list(clin.patient_id) == ["007", "P2"] and list(clin.clin_age) == [61, 70]
     (tmp_path / "d.csv").write_text("patient_id,clin_age\n007,61\n007 ,62\n", encoding="utf-8")
-    with pytest.raises(InputError, match=r"\['007'\] more than once"):
+    with pytest.raises(InputError, match=r"more than once: \['007'\]"):
         read_clinical(tmp_path / "d.csv")
     (tmp_path / "t.csv").write_text("patient_id,clin_age,clin_sex\nP1,61,F,\nP2,70,M,\n", encoding="utf-8")
     clin = read_clinical(tmp_path / "t.csv")
@@ -1973,6 +1973,55 @@ def test_an_rtdose_in_another_frame_of_reference_is_named_on_the_patients_ct_row
     assert (f"dose: no RTDOSE in this CT's frame of reference (another frame's: RTDOSE {shown} (1.2.3.4.5))"
             in table.loc["P1", "provenance"])
     shutil.rmtree(tmp_path / "out")
+
+
+def test_an_rtstruct_in_another_frame_of_reference_is_named_on_the_patients_ct_row(export, tmp_path):
+    """QA: P1's RTSTRUCT drawn on a planning CT that was not exported (another frame of reference; only a diagnostic
+    CT exported): P1's CT row got automatic lungs and tumour with no note of the patient's own RTSTRUCT - only a
+    separate CT-less row named it -, unlike an RTDOSE in the same situation.  The CT row, its job's notes (the table's
+    notes) and the terminal now say that the clinician's contours were not used, why, and the fix."""
+    import pydicom
+
+    from lungai.dicom.cohort import inventory_warnings
+
+    root = _p1_copy(export, tmp_path)
+    [rtstruct] = list((root / "P1").rglob("rtstruct*.dcm"))
+    ds = pydicom.dcmread(rtstruct)
+    for frame in ds.ReferencedFrameOfReferenceSequence:       # drawn on another CT: its frame and series
+        frame.FrameOfReferenceUID = "1.2.3.4.5"
+        for study in frame.RTReferencedStudySequence:
+            for series in study.RTReferencedSeriesSequence:
+                series.SeriesInstanceUID = "1.2.3.4.6"
+    for roi in ds.StructureSetROISequence:
+        roi.ReferencedFrameOfReferenceUID = "1.2.3.4.5"
+    ds.save_as(rtstruct)
+    jobs, inv = plan_cohort(root)
+    job = next(j for j in jobs if j.case == "P1")
+    rows = inv[inv.patient_id == "P1"]
+    ct_row = rows[rows.case == "P1"].iloc[0]
+    shown = rtstruct.relative_to(root).as_posix()
+    assert job.rtstruct is None and ct_row.rtstruct == ""            # not used: it cannot be placed on this CT
+    warning = f"RTSTRUCT {shown} (1.2.3.4.5) lies in another frame of reference than this CT"
+    assert warning in ct_row.notes and any(warning in n for n in job.notes)
+    assert "automatic, not the clinician's contours" in ct_row.notes
+    assert "export the CT series it was drawn on" in ct_row.notes
+    assert "another frame of reference" in ct_row.tumour_from and "another frame of reference" in ct_row.lungs_from
+    assert any(line.startswith(f"P1: {warning}") for line in inventory_warnings(jobs, inv))
+    assert (rows.case == "").sum() == 1                  # the CT-less row of the RTSTRUCT is still listed
+
+
+def test_a_clinical_csv_with_one_patient_written_two_ways_is_refused(tmp_path):
+    """QA: a clinical CSV holding R01-023 (rp_grade2 1) and a corrected row r01-023 (rp_grade2 0) was read: the
+    PatientID R01-023 took the first row's outcome, the other was said to be a patient 'not in the export'.  Refused
+    now, naming the pair, as lungai rp and stage refuse such a table (lungai.io.tables.check_unique_ids); cohort
+    refuses such PatientIDs as one output folder too."""
+    from lungai.dicom.cohort import read_clinical
+    from lungai.errors import InputError
+
+    (tmp_path / "c.csv").write_text("patient_id,rp_grade2\nR01-023,1\nR01-024,0\nr01-023,0\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"differ only in letter case or separators.*R01-023 / r01-023") as err:
+        read_clinical(tmp_path / "c.csv")
+    assert "give one row per patient" in err.value.fix
 
 
 def test_clinical_ids_that_lost_their_leading_zeros_are_named_with_the_fix():

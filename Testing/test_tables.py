@@ -112,3 +112,53 @@ def test_radiogenomics_export_with_a_patient_typed_twice_is_refused(shared_data,
     pd.concat([ehr, copy]).to_csv(tmp_path / "ehr.csv", index=False)
     with pytest.raises(InputError, match="1 patient.*written more than one way.*R01-023 / r01-023"):
         load_ehr(tmp_path / "ehr.csv")
+
+
+def test_ids_in_decomposed_unicode_or_with_spaces_around_join_their_patient(tmp_path):
+    """QA: a PatientID / id written in decomposed Unicode ('u' + combining diaeresis, as macOS writes it: NFD) did not
+    join the same patient's precomposed 'Müller' (NFC) of another table - the two look identical, so lungai
+    cohort's notes 'no clinical row for: Müller' / 'clinical rows of patients not in the export: Müller' could not
+    be acted on, and lungai rp refused the tables - nor did an id with a trailing space in rp ('R01-001 ', said as
+    'differ only by leading zeros').  Ids are now joined as lungai.io.tables.id_text (NFC, spaces around dropped)
+    in lungai cohort, rp and stage; one patient written both ways in one table is refused as a duplicate."""
+    import unicodedata
+
+    import pandas as pd
+
+    from lungai.dicom.cohort import _join_clinical, read_clinical
+    from lungai.fusion.data import load_ehr
+    from lungai.io.tables import duplicate_ids
+    from lungai.model_files import loose_id
+    from lungai.rp.checks import read_tables
+
+    nfd, nfc = unicodedata.normalize("NFD", "Müller"), "Müller"
+    assert nfd != nfc
+    # lungai cohort: the DICOM PatientID (NFD) joins the clinical CSV's row (NFC); the table keeps the PatientID
+    (tmp_path / "clinical.csv").write_text(f"patient_id,clin_age\n{nfc},61\nR01-001 ,70\n", encoding="utf-8")
+    notes: list = []
+    joined = _join_clinical(pd.DataFrame({"patient_id": [nfd, "R01-001"]}), read_clinical(tmp_path / "clinical.csv"),
+                            notes)
+    assert joined["clin_age"].tolist() == [61, 70] and notes == []
+    assert joined["patient_id"].tolist() == [nfd, "R01-001"]
+    (tmp_path / "twice.csv").write_text(f"patient_id,clin_age\n{nfc},61\n{nfd},62\n", encoding="utf-8")
+    with pytest.raises(InputError, match="more than once"):
+        read_clinical(tmp_path / "twice.csv")
+    # lungai rp: tables joined on these ids
+    (tmp_path / "rp_table.csv").write_text(f"case,dose_mld_gy\n{nfd},10.5\nR01-001 ,12.0\n", encoding="utf-8")
+    (tmp_path / "outcome.csv").write_text(f"case,rp_grade2\n{nfc},1\nR01-001,0\n", encoding="utf-8")
+    table = read_tables([tmp_path / "rp_table.csv", tmp_path / "outcome.csv"])
+    assert dict(zip(table["case"], table["rp_grade2"])) == {nfc: 1, "R01-001": 0}
+    # lungai stage: the EHR's ids as the RNA matrix's; one patient in both forms in one table is a duplicate
+    (tmp_path / "ehr.csv").write_text(f"patient_id,age,stage\n{nfd},61,I\nP02,70,II\n", encoding="utf-8")
+    assert list(load_ehr(tmp_path / "ehr.csv").index) == [nfc, "P02"]
+    (tmp_path / "rna.csv").write_text(f"gene,{nfc},P02\ng0,1.0,2.0\ng1,3.0,0.5\n", encoding="utf-8")
+    from lungai.fusion.data import load_cohort
+
+    assert load_cohort(tmp_path / "ehr.csv", tmp_path / "rna.csv", label="stage").availability()["rna"].all()
+    assert duplicate_ids([nfc, nfd]) == [nfc] and loose_id(nfd) == loose_id(nfc)
+    from lungai.scene.results import match_stage_patient          # the Multimodal Predict panel's typed patient
+
+    assert match_stage_patient(f" {nfd}", [nfc, "P02"]) == nfc
+    from lungai.io.tables import id_text
+
+    assert id_text(nfd) == id_text(f" {nfc} ") == nfc

@@ -215,10 +215,14 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             per_patient[st.patient_id] = per_patient.get(st.patient_id, 0) + 1
     seen: dict[str, int] = {}
     jobs, rows = [], []
-    elsewhere = other_frame_doses(studies, root)
+    elsewhere = other_frame_files(studies, root, "rtdose")
+    structs_elsewhere = other_frame_files(studies, root, "rtstruct")
     for st in studies:
         notes = list(st.notes)
         dose_elsewhere = elsewhere.get(st.patient_id, "") if st.ct is not None and not st.rtdose else ""
+        # the patient's RTSTRUCT drawn on a CT not exported (another frame of reference): never a silent automatic
+        struct_elsewhere = (structs_elsewhere.get(st.patient_id, "") if st.ct is not None and not st.rtstruct
+                            else "")
         if dose_elsewhere:
             notes.append(f"{dose_elsewhere} lies in another frame of reference than this CT "
                          f"({st.frame_of_reference_uid or 'none in the CT'}): it was computed on another "
@@ -311,6 +315,14 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
             notes.insert(0, f"WARNING: no readable RTSTRUCT, and {len(st.unreadable)} file(s) that {UNREADABLE} may "
                             "hold it: the lungs / tumour are automatic, not the clinician's contours; re-export the "
                             "file(s) and run again")
+        if struct_elsewhere:
+            tumour += f" - {OTHER_FRAME_RTSTRUCT}"
+            lungs += f" - {OTHER_FRAME_RTSTRUCT}" if lungs.startswith("automatic") else ""
+            notes.insert(0, f"WARNING: {struct_elsewhere} {OTHER_FRAME_RTSTRUCT_NOTE} "
+                            f"({st.frame_of_reference_uid or 'none in the CT'}): it was drawn on another CT, so its "
+                            "contours cannot be placed on this one and the lungs / tumour are automatic, not the "
+                            "clinician's contours; export the CT series it was drawn on with it (its own row names "
+                            "that series) and run again")
         if st.unreadable and st.ct is None:     # in no patient's folder: said on the terminal (inventory_warnings)
             notes.insert(0, f"WARNING: {len(st.unreadable)} file(s) that {UNREADABLE} lie in no folder of a patient "
                             "with a CT series, so no patient is told that one may be its RTSTRUCT (its lungs / "
@@ -365,17 +377,21 @@ def plan_cohort(root, mapping=None) -> tuple[list[CohortJob], pd.DataFrame]:
 
 
 OTHER_FRAME_DOSE = "RTDOSE in another frame of reference"
+# the lungs_from / tumour_from of a CT whose patient's only RTSTRUCT lies in another frame of reference, and its note
+OTHER_FRAME_RTSTRUCT = "the patient's RTSTRUCT lies in another frame of reference (notes)"
+OTHER_FRAME_RTSTRUCT_NOTE = "lies in another frame of reference than this CT"
 
 
-def other_frame_doses(studies, root) -> dict:
-    """{PatientID: "RTDOSE NAME[+NAME] (frame of reference UID)[; ...]"} of the RTDOSEs that lie in no CT's frame of
-    reference (a study without a CT: the dose of another planning CT), for the patient's CT row when that CT has no
-    RTDOSE of its own - said on the patient's row, not only on a separate CT-less one."""
+def other_frame_files(studies, root, kind: str) -> dict:
+    """{PatientID: "RTDOSE NAME[+NAME] (frame of reference UID)[; ...]"} of the RTDOSEs (``kind`` "rtdose") or
+    RTSTRUCTs ("rtstruct") that lie in no CT's frame of reference (a study without a CT: the dose or contours of
+    another planning CT, not exported), for the patient's CT row when that CT has none of its own - said on the
+    patient's row, not only on a separate CT-less one."""
     found: dict = {}
     for st in studies:
-        if st.ct is None and st.rtdose:
+        if st.ct is None and getattr(st, kind):
             found.setdefault(st.patient_id, []).append(
-                f"RTDOSE {'+'.join(shown_path(f, root) for f in st.rtdose)} "
+                f"{kind.upper()} {'+'.join(shown_path(f, root) for f in getattr(st, kind))} "
                 f"({st.frame_of_reference_uid or 'no FrameOfReferenceUID'})")
     return {patient: "; ".join(texts) for patient, texts in found.items()}
 
@@ -985,7 +1001,8 @@ ORPHAN_UNREADABLE_FIX = "re-export them, or move them into their patient's folde
 def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = None) -> list[str]:
     """What the terminal must say about the plan (the notes are in patients.csv): a patient with several CT series
     (several table rows with one patient_id), a patient that fails before any work (``job.error``), one whose
-    RTSTRUCT may be an unreadable file, and (from the ``inventory`` of :func:`plan_cohort`) unreadable files in no
+    RTSTRUCT may be an unreadable file or lies in another frame of reference only (automatic lungs / tumour), and
+    (from the ``inventory`` of :func:`plan_cohort`) unreadable files in no
     patient's folder (a study without a CT, e.g. patient 'unknown')."""
     lines, cases, told = [], {}, {}
     for job in jobs:
@@ -1003,7 +1020,8 @@ def inventory_warnings(jobs: list[CohortJob], inventory: pd.DataFrame | None = N
             lines.append(f"{job.case} will fail: {job.error[0]}"
                          + (f" - fix: {job.error[1]}" if len(job.error) > 1 and job.error[1] else ""))
         lines += [f"{job.case}: {n[len('WARNING: '):]}" for n in job.notes
-                  if n.startswith("WARNING: ") and UNREADABLE in n]       # an RTSTRUCT that could not be read?
+                  if n.startswith("WARNING: ") and (UNREADABLE in n or OTHER_FRAME_RTSTRUCT_NOTE in n)]
+        # an RTSTRUCT that could not be read, or lies in another frame of reference: automatic lungs / tumour
     for r in (inventory.itertuples(index=False) if inventory is not None else ()):
         notes = str(r.notes)    # not processed (no CT): its unreadable files are no patient's (plan_cohort's first note)
         if not r.case and notes.startswith("WARNING: ") and UNREADABLE in notes and ORPHAN_UNREADABLE_FIX in notes:
@@ -1043,9 +1061,10 @@ def read_clinical(clinical) -> pd.DataFrame:
     """The clinical CSV of ``lungai cohort --clinical``, read and checked before any patient is processed (a bad
     one fails now, not after hours): readable UTF-8 comma-separated CSV with rows, a patient_id (or PatientID /
     "Patient ID", the DICOM tag's name - two of these refused -, else case / id) column - renamed patient_id - holding
-    each patient once, and no column of a name the cohort computes."""
+    each patient once (:func:`lungai.io.tables.check_unique_ids`: ids differing only in letter case or separators
+    are one patient), and no column of a name the cohort computes."""
     from lungai.dose.features import COLUMNS as DOSE_COLUMNS
-    from lungai.io.tables import id_columns_named, read_table_checked
+    from lungai.io.tables import check_unique_ids, id_columns_named, id_text, read_table_checked
     from lungai.rp.columns import ID_NAMES, READ_OPTIONS
 
     clin = read_table_checked(clinical, id_columns_named(ID_NAMES + DICOM_ID_NAMES), what="clinical CSV", rows=True,
@@ -1061,11 +1080,12 @@ def read_clinical(clinical) -> pd.DataFrame:
         raise InputError(f"the clinical CSV {clinical} has no patient_id (or PatientID / case / id) column",
                          "add a patient_id column holding the DICOM PatientID of each patient")
     clin = clin.rename(columns={key: "patient_id"})
-    clin["patient_id"] = [v.strip() if isinstance(v, str) else v for v in clin["patient_id"]]   # '007 ' is 007
-    if clin["patient_id"].duplicated().any():
-        dup = clin.loc[clin["patient_id"].duplicated(), "patient_id"].tolist()
-        raise InputError(f"the clinical CSV {clinical} lists patient(s) {dup} more than once",
-                         "give one row per patient")
+    # '007 ' is 007, 'Müller' decomposed (NFD) the precomposed 'Müller' (id_text): as the join compares them
+    clin["patient_id"] = [id_text(v) if isinstance(v, str) else v for v in clin["patient_id"]]
+    # a patient twice - or written two ways, R01-023 / r01-023 (whose PatientIDs cohort refuses as one output
+    # folder): refused as rp and stage refuse it (check_unique_ids), never one row joined and its other row said
+    # to be a patient "not in the export"
+    check_unique_ids(clin["patient_id"], f"the clinical CSV {clinical}", key, "give one row per patient")
     computed = set(TABLE_FIRST) | set(DOSE_COLUMNS) | {SETTINGS_COLUMN}
     clash = [c for c in clin.columns if c != "patient_id"
              and (c in computed or str(c).startswith(("dose_", "rad_")))]
@@ -1082,15 +1102,21 @@ def _join_clinical(table: pd.DataFrame, clin: pd.DataFrame, notes: list, failed=
 
     A clinical row without a table row is said as what it is: its patient ``failed`` (PatientIDs: in the export,
     processed, the error in ``errors``), ``unprocessed`` (in the export, not processed: no CT series, a result
-    not finished) or not in the export at all - never a failed patient listed as one without imaging."""
-    missing = sorted(set(table["patient_id"]) - set(clin["patient_id"]))
-    extra = sorted(set(clin["patient_id"]) - set(table["patient_id"]))
+    not finished) or not in the export at all - never a failed patient listed as one without imaging.
+
+    The PatientIDs are compared as :func:`lungai.io.tables.id_text` (``clin``'s are already): a PatientID in
+    decomposed Unicode (NFD, 'u' + combining diaeresis) joins the clinical CSV's precomposed 'Müller'; the table
+    keeps the PatientID as the DICOM writes it."""
+    from lungai.io.tables import id_spelling_hint, id_text
+
+    key = table["patient_id"].map(lambda v: id_text(v) if isinstance(v, str) else v)
+    failed, unprocessed = {id_text(p) for p in failed}, {id_text(p) for p in unprocessed}
+    missing = sorted(set(key) - set(clin["patient_id"]))
+    extra = sorted(set(clin["patient_id"]) - set(key))
     failed_ids = [p for p in extra if p in set(failed)]
     unprocessed_ids = [p for p in extra if p in set(unprocessed) and p not in set(failed)]
     absent = [p for p in extra if p not in set(failed_ids) | set(unprocessed_ids)]
     if missing:        # ids spelt otherwise (001 -> 1, case, separators): named, with the fix (as rp does)
-        from lungai.io.tables import id_spelling_hint
-
         notes.append(f"no clinical row for: {', '.join(missing)} (their clinical columns are empty)"
                      + id_spelling_hint(missing, absent))
     if failed_ids:
@@ -1101,7 +1127,9 @@ def _join_clinical(table: pd.DataFrame, clin: pd.DataFrame, notes: list, failed=
                      f"see {inventory}): {', '.join(unprocessed_ids)}")
     if absent:
         notes.append(f"clinical rows of patients not in the export (no imaging): {', '.join(absent)}")
-    return table.merge(clin, on="patient_id", how="left")
+    joined = table.assign(patient_id=key).merge(clin, on="patient_id", how="left")
+    joined["patient_id"] = table["patient_id"].to_numpy()
+    return joined
 
 
 def _model_identity(model_dir) -> str:

@@ -19,8 +19,8 @@ import pandas as pd
 
 from lungai.errors import InputError, InputNote
 from lungai.fusion.labels import clean_labels, clean_missing, derive_stage, stage0 as is_stage0
-from lungai.io.tables import READ_OPTIONS, check_unique_ids, duplicate_ids, id_spelling_hint, match_headers, name_key, \
-    name_order
+from lungai.io.tables import READ_OPTIONS, check_unique_ids, duplicate_ids, id_spelling_hint, id_text, match_headers, \
+    name_key, name_order
 
 ID_NAMES = ("case id", "patient id", "patient_id", "patientid", "id", "case_id", "subject", "subject_id")
 MODALITIES = ("ehr", "rna", "ct")
@@ -78,7 +78,9 @@ def column_named(df: pd.DataFrame, name):
 
 
 def _ids(values) -> list[str]:
-    return [str(v).strip() for v in values]
+    """Patient ids (and gene names) as text compared across the tables (:func:`lungai.io.tables.id_text`: spaces
+    around dropped, Unicode composed - NFC)."""
+    return [id_text(v) for v in values]
 
 
 def load_ehr(path, id_column: Optional[str] = None) -> pd.DataFrame:

@@ -3,6 +3,8 @@
 - :func:`check_delimiter` - a table read as comma- (or tab-) separated whose lines that delimiter does not split into
   a constant number of columns while another one (';' from a European spreadsheet, a tab) does was written with that
   other delimiter: refused, as every line would otherwise become one value (whole lines taken for patient IDs).
+- :func:`id_text` - a patient id as every join compares it: text, spaces around dropped, Unicode composed (NFC:
+  'Müller' typed as 'u' + combining diaeresis, as macOS writes it, is the same patient as the precomposed 'Müller').
 - :func:`duplicate_ids` / :func:`check_unique_ids` - patient ids that occur more than once, or that differ only in
   letter case or separators (:func:`ids_spelt_alike`: R01-023 / r01-023) (a patient counted twice leaks between
   cross-validation folds and makes outputs per patient ambiguous): refused, naming them.
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Iterable
@@ -311,6 +314,16 @@ def _read_csv_text_ids(path, id_columns, sep: str = ",", *, what: str = "table",
     return pd.read_csv(path, sep=sep, dtype=dtype or None, **kw)
 
 
+def id_text(value) -> str:
+    """``value`` (a patient id of a table or a DICOM PatientID) as lungai joins and compares ids: text, spaces
+    around it dropped ('R01-001 ' is R01-001), Unicode composed (NFC): 'Müller' written as 'u' + a combining
+    diaeresis (NFD, as macOS file names and some exports write it) is the precomposed 'Müller' - the two look
+    identical, so no hint could tell a user which to change (the rule of structure names,
+    :func:`lungai.dicom.roles.normalise`).  Otherwise ids are compared as written (case, separators and
+    leading zeros are named by :func:`id_spelling_hint`, never joined)."""
+    return unicodedata.normalize("NFC", str(value)).strip()
+
+
 def _without_leading_zeros(value: str) -> str:
     text = str(value).strip()
     return text.lstrip("0") or ("0" if text else "")
@@ -390,12 +403,12 @@ def id_columns_named(names: Iterable[str], id_column=None, first: bool = False):
 
 
 def duplicate_ids(values: Iterable) -> list[str]:
-    """The ids (as stripped text, sorted) that occur more than once in ``values``; empty cells are not ids."""
+    """The ids (as :func:`id_text`, sorted) that occur more than once in ``values``; empty cells are not ids."""
     seen, dup = set(), set()
     for v in values:
         if v is None or (isinstance(v, float) and v != v):
             continue
-        key = str(v).strip()
+        key = id_text(v)
         if not key:
             continue
         (dup if key in seen else seen).add(key)
@@ -406,7 +419,7 @@ def _spelling_key(value) -> str:
     """``value`` in lower case with each run of separators ("-", "_", ".", spaces) one "-": "R01_024" and "r01-024"
     give one key, "P1_1" (lungai cohort's first CT series of patient P1) and "P11" two - a separator is kept as a
     boundary, unlike :func:`_without_separators` (which names near-misses between two tables)."""
-    return re.sub(r"[\s\-_.]+", "-", str(value).strip()).casefold()
+    return re.sub(r"[\s\-_.]+", "-", id_text(value)).casefold()
 
 
 def ids_spelt_alike(values: Iterable) -> list[list[str]]:
@@ -417,7 +430,7 @@ def ids_spelt_alike(values: Iterable) -> list[list[str]]:
     for v in values:
         if v is None or (isinstance(v, float) and v != v) or not str(v).strip():
             continue
-        groups.setdefault(_spelling_key(v), set()).add(str(v).strip())
+        groups.setdefault(_spelling_key(v), set()).add(id_text(v))
     return sorted(sorted(g) for g in groups.values() if len(g) > 1)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from lungai.errors import InputError
-from lungai.io.tables import DECIMAL_COMMA_FIX, check_unique_ids, decimal_comma_hint, match_headers
+from lungai.io.tables import DECIMAL_COMMA_FIX, check_unique_ids, decimal_comma_hint, id_text, match_headers
 from lungai.rp.columns import CATEGORY_RULES, DOSE_GY_MAX, DOSE_GY_MAX_DEFAULT, DOSE_PCT_RANGE, DOSE_PREFIX, \
     FRACTION_LEVEL_MAX, pct_dose_level, \
     FALSE_WORDS, GY_SUFFIX, ID_NAMES, PCT_SUFFIX, READ_OPTIONS, TRUE_WORDS, ColumnRoles, canonical_order, \
@@ -116,9 +116,12 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
         check_unique_ids(df[col], f"{path}", col, "keep one row per patient")
         ids.append(col)
     key = str(id_column).strip() if id_column is not None else "case"
-    merged = tables[0].rename(columns={ids[0]: key}).astype({key: str})
+    # joined as id_text: 'R01-001 ' is R01-001, a decomposed (NFD) 'Müller' the precomposed one (as lungai cohort)
+    merged = tables[0].rename(columns={ids[0]: key})
+    merged[key] = merged[key].map(id_text)
     for path, df, col in zip(paths[1:], tables[1:], ids[1:]):
-        df = df.rename(columns={col: key}).astype({key: str})
+        df = df.rename(columns={col: key})
+        df[key] = df[key].map(id_text)
         shared = sorted((set(merged.columns) & set(df.columns)) - {key})
         if shared:
             raise InputError(f"{path} repeats column(s) {shared[:10]} of an earlier table",
@@ -139,8 +142,8 @@ def read_tables(paths, id_column: str | None = None) -> pd.DataFrame:
     blocks = sorted(([c for c in df.columns if c != col] for df, col in zip(tables, ids)),
                     key=lambda cols: [str(c) for c in canonical_order(cols)])
     merged = merged[[key] + [c for cols in blocks for c in cols]]
-    merged.attrs["sources"] = TableSources(key, [(path, set(df.columns) - {col}, {str(i): k for k, i in
-                                                                                enumerate(df[col])})
+    merged.attrs["sources"] = TableSources(key, [(path, set(df.columns) - {col}, {id_text(i): k for k, i in
+                                                                                   enumerate(df[col])})
                                                  for path, df, col in zip(paths, tables, ids)])
     return merged
 
@@ -165,7 +168,7 @@ class TableSources:
         path, _, where = table
         if where is None:
             return Path(path), list(positions)
-        ids = df[self.key].astype(str).to_numpy()
+        ids = df[self.key].map(id_text).to_numpy()
         return (Path(path), [where[ids[p]] for p in positions]) if all(ids[p] in where for p in positions) else None
 
 

@@ -386,17 +386,22 @@ def describe_unused_stage_inputs(row: dict, patient: str, given: Iterable[str], 
 
 def stage_id_key(patient_id) -> str:
     """How a typed patient id is compared with the ids of the stage tables: surrounding spaces dropped (as
-    ``lungai stage`` reads every id, lungai.fusion.data) and, for the panel only, case ignored."""
-    return str(patient_id).strip().casefold()
+    ``lungai stage`` reads every id, lungai.fusion.data: :func:`lungai.io.tables.id_text`, Unicode composed too) and,
+    for the panel only, case ignored."""
+    from lungai.io.tables import id_text
+
+    return id_text(patient_id).casefold()
 
 
 def match_stage_patient(patient: str, ids: Iterable[str]) -> str | None:
     """The id of ``ids`` that the typed ``patient`` means: the same id (spaces around it dropped), else the one id
     equal ignoring case ("lung1-003" -> "LUNG1-003"); None when there is none (or several differ only by case)."""
+    from lungai.io.tables import id_text
+
     ids = [str(i) for i in ids]
-    typed = str(patient).strip()
-    if typed in [i.strip() for i in ids]:
-        return next(i for i in ids if i.strip() == typed)
+    typed = id_text(patient)
+    if typed in [id_text(i) for i in ids]:
+        return next(i for i in ids if id_text(i) == typed)
     same = [i for i in ids if stage_id_key(i) == stage_id_key(typed)]
     return same[0] if len(set(same)) == 1 else None
 

@@ -118,7 +118,9 @@ def predict_stage_nodes(scene, model, patient_id: str, ct_volume_node=None, seg_
     from lungai.fusion.api import (describe_inputs, ehr_numeric_text, model_inputs, predict_with_notes,
                                    single_patient_cohort, usable_inputs)
     from lungai.fusion.pipeline import FusionPipeline
+    from lungai.io.tables import id_text
 
+    patient_id = id_text(patient_id)     # as the EHR / RNA ids are read: 'R01-001 ', a decomposed 'Müller' too
     notes = []
     if isinstance(model, FusionPipeline):
         name, predictor, pipe = "fusion", model, model
