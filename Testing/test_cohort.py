@@ -1101,6 +1101,20 @@ def test_clinical_id_column_and_ids_are_matched_without_spaces_and_case(tmp_path
     assert list(clin.patient_id) == ["P1", "P2"] and list(clin.clin_sex) == ["F", "M"]
 
 
+def test_a_clinical_csv_with_an_id_column_lungai_stage_reads_is_read(tmp_path):
+    """QA: NSCLC-Radiogenomics' clinical CSV (id column 'Case ID'), which `lungai stage` reads, was refused by `lungai
+    cohort --clinical` ("has no patient_id ... column"); any id column of lungai rp's or stage's tables is the
+    patient_id column now (after patient_id / PatientID), its ids read as text."""
+    from lungai.dicom.cohort import read_clinical
+
+    for header in ("Case ID", "case_id", "Subject_ID"):
+        (tmp_path / "c.csv").write_text(f"{header},clin_age\nR01-007,61\n007,70\n", encoding="utf-8")
+        clin = read_clinical(tmp_path / "c.csv")
+        assert list(clin.columns) == ["patient_id", "clin_age"] and list(clin.patient_id) == ["R01-007", "007"], header
+    (tmp_path / "both.csv").write_text("Case ID,PatientID,clin_age\nA,P1,61\n", encoding="utf-8")
+    assert list(read_clinical(tmp_path / "both.csv").patient_id) == ["P1"]       # the DICOM name first
+
+
 def test_a_clinical_csv_headed_with_the_dicom_tags_name_is_read(tmp_path):
     """QA: a clinical CSV whose id column is headed `PatientID` or `Patient ID` (the DICOM tag's name, the commonest
     header) was refused ("has no patient_id column"); it is the patient_id column now, its ids read as text (007

@@ -1060,14 +1060,17 @@ DICOM_ID_NAMES = ("patientid", "patient id")
 def read_clinical(clinical) -> pd.DataFrame:
     """The clinical CSV of ``lungai cohort --clinical``, read and checked before any patient is processed (a bad
     one fails now, not after hours): readable UTF-8 comma-separated CSV with rows, a patient_id (or PatientID /
-    "Patient ID", the DICOM tag's name - two of these refused -, else case / id) column - renamed patient_id - holding
+    "Patient ID", the DICOM tag's name - two of these refused -, else case / id / "Case ID" / subject ...: an id column
+    of lungai rp's or stage's tables) column - renamed patient_id - holding
     each patient once (:func:`lungai.io.tables.check_unique_ids`: ids differing only in letter case or separators
     are one patient), and no column of a name the cohort computes."""
     from lungai.dose.features import COLUMNS as DOSE_COLUMNS
     from lungai.io.tables import check_unique_ids, id_columns_named, id_text, read_table_checked
+    from lungai.fusion.data import ID_NAMES as TABLE_ID_NAMES
     from lungai.rp.columns import ID_NAMES, READ_OPTIONS
 
-    clin = read_table_checked(clinical, id_columns_named(ID_NAMES + DICOM_ID_NAMES), what="clinical CSV", rows=True,
+    other_ids = tuple(dict.fromkeys((*ID_NAMES, *TABLE_ID_NAMES)))      # rp's, then stage's ('Case ID')
+    clin = read_table_checked(clinical, id_columns_named(other_ids + DICOM_ID_NAMES), what="clinical CSV", rows=True,
                               fix="give a comma-separated CSV with a patient_id column (the DICOM PatientID) and one "
                                   "row per patient, or leave --clinical out", **READ_OPTIONS)  # "None" kept, as rp
     named = {str(c).strip().lower(): c for c in reversed(clin.columns)}     # ' Patient_ID ' is patient_id
@@ -1075,9 +1078,11 @@ def read_clinical(clinical) -> pd.DataFrame:
     if len(found) > 1:
         raise InputError(f"the clinical CSV {clinical} has {len(found)} patient id columns: "
                          f"{', '.join(map(repr, found))}", "keep one of them (the DICOM PatientID of each patient)")
-    key = found[0] if found else next((named[k] for k in ("case", "id") if k in named), None)
+    # else an id column of lungai rp's or lungai stage's tables ('Case ID' of NSCLC-Radiogenomics' clinical CSV,
+    # which lungai stage reads: QA - cohort refused it), in that order
+    key = found[0] if found else next((named[k] for k in other_ids if k in named), None)
     if key is None:
-        raise InputError(f"the clinical CSV {clinical} has no patient_id (or PatientID / case / id) column",
+        raise InputError(f"the clinical CSV {clinical} has no patient_id (or PatientID / case / id / Case ID) column",
                          "add a patient_id column holding the DICOM PatientID of each patient")
     clin = clin.rename(columns={key: "patient_id"})
     # '007 ' is 007, 'Müller' decomposed (NFD) the precomposed 'Müller' (id_text): as the join compares them
