@@ -250,9 +250,9 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
             "threshold": threshold, "threshold_rule": threshold_rule,
             "uncertainty": UNCERTAINTY.format(n=n_boot), "n_bootstrap": n_boot,
             "explanation": "Shapley values in log-odds against the training-mean patient "
-                           + ("(exact, linear model)" if m == "lr" else f"(exact up to {EXACT_MAX_PLAYERS} model columns, "
-                                                                    f"else captum ShapleyValueSampling, {N_PERMUTATIONS} "
-                                                                    "permutations)")
+                           + ("(exact, linear model)" if m == "lr" else
+                              f"(exact up to {EXACT_MAX_PLAYERS} model columns, else captum ShapleyValueSampling, "
+                              f"{N_PERMUTATIONS} permutations)")
                            + f", whose risk (baseline_risk) is {base_risk:.3f} (mean predicted risk of the "
                              f"training patients {mean_risk:.3f}): + raises the risk above the baseline risk, - lowers it",
             "baseline_risk": base_risk,
