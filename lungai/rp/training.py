@@ -19,7 +19,7 @@ from lungai.rp.checks import check_events, check_not_constant, check_threshold, 
     table_paths
 from lungai.rp.cohort import SYNTHETIC_NOTE, SYNTHETIC_SOURCE, is_synthetic_cohort
 from lungai.rp.columns import CATEGORY_RULES, FEATURE_SETS, PREFIXES, ColumnRoles, infer_roles, role_file_id
-from lungai.rp.explain import baseline_risk, model_inputs
+from lungai.rp.explain import EXACT_MAX_PLAYERS, N_PERMUTATIONS, baseline_risk, model_inputs
 from lungai.rp.metrics import ci_text, evaluate, fmt_calibration, small_sample_warnings
 from lungai.rp.pipeline import MODEL_NAMES, MODELS
 from lungai.rp.prepare import case_ids, feature_summary, lungs_cut_warning, no_dose_warning, \
@@ -250,7 +250,9 @@ def train_rp(table, outcome: str, model_dir, models="lr,rf", feature_sets=None, 
             "threshold": threshold, "threshold_rule": threshold_rule,
             "uncertainty": UNCERTAINTY.format(n=n_boot), "n_bootstrap": n_boot,
             "explanation": "Shapley values in log-odds against the training-mean patient "
-                           + ("(exact, linear model)" if m == "lr" else "(captum ShapleyValueSampling)")
+                           + ("(exact, linear model)" if m == "lr" else
+                              f"(exact up to {EXACT_MAX_PLAYERS} model columns, else captum ShapleyValueSampling, "
+                              f"{N_PERMUTATIONS} permutations)")
                            + f", whose risk (baseline_risk) is {base_risk:.3f} (mean predicted risk of the "
                              f"training patients {mean_risk:.3f}): + raises the risk above the baseline risk, - lowers it",
             "baseline_risk": base_risk,
