@@ -385,3 +385,13 @@ def test_a_full_disk_names_the_file_and_leaves_no_partial_csv(tmp_path, capsys, 
         assert f"cannot write {out / name}: No space left on device" in err, err
         assert "None" not in err
     assert not [f.name for f in out.iterdir() if not f.name.startswith(".lungai-")]
+
+
+@pytest.mark.parametrize("top", ["0", "-1", "two"])
+def test_rp_predict_top_must_be_a_whole_number_of_at_least_one(top, tmp_path, capsys):
+    """QA: `rp predict --top 0` listed no contributing feature and `--top -1` all but one, without a word: refused
+    by the parser now, before the model is read."""
+    with pytest.raises(SystemExit) as exc:
+        main(["rp", "predict", str(tmp_path / "model"), str(tmp_path / "p.csv"), "-o", str(tmp_path / "o.csv"),
+              "--top", top])
+    assert exc.value.code == 2 and "--top" in capsys.readouterr().err

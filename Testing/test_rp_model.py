@@ -338,8 +338,14 @@ def test_random_forest_shapley_with_captum_is_efficient_and_seeded(rp_rf_model_d
     z = model_inputs(bundle["pipeline"], patients[card["features"]])
     expected = logit(clf.predict_proba(z)[:, 1]) - logit(clf.predict_proba(bundle["baseline"][None, :])[:, 1])
     assert np.allclose(contrib.drop(columns="case").sum(axis=1), expected, atol=1e-6)
+    import torch
+
+    torch.manual_seed(11)
+    expected_draw = torch.rand(1)
+    torch.manual_seed(11)
     _, again = predict_rp(rp_rf_model_dir, patients, seed=3)
     assert np.allclose(again.drop(columns="case"), contrib.drop(columns="case"))
+    assert torch.equal(torch.rand(1), expected_draw)     # the caller's torch random stream is left as it was
     # what "raises the risk" is measured against: the reference patient's risk, in the predictions and the card
     base = float(clf.predict_proba(bundle["baseline"][None, :])[0, 1])
     assert np.allclose(pred["baseline_risk"], base) and card["baseline_risk"] == pytest.approx(base)

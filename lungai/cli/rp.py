@@ -5,6 +5,20 @@ from __future__ import annotations
 import json
 
 
+
+def _top_count(text: str) -> int:
+    """``rp predict --top``: a whole number >= 1 (QA: --top 0 listed no feature, --top -1 all but one)."""
+    import argparse
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n}: give how many contributing features to list per patient (>= 1; "
+                                         "all of them: --contributions FILE)")
+    return n
+
 def register(sub) -> None:
     p = sub.add_parser("rp", help="radiation-pneumonitis risk from clinical + dosimetric + radiomic features",
                        description="Train, validate and apply RP risk models. Columns: clin_*, dose_*, rad_* "
@@ -56,7 +70,7 @@ def register(sub) -> None:
     q.add_argument("model_dir")
     q.add_argument("patients", nargs="+", help="CSV(s) with the model's feature columns (one row per patient)")
     q.add_argument("-o", "--output", required=True, help="predictions CSV")
-    q.add_argument("--top", type=int, default=5, help="contributing features listed per patient")
+    q.add_argument("--top", type=_top_count, default=5, help="contributing features listed per patient (>= 1)")
     q.add_argument("--contributions", default=None, help="also write all Shapley values to this CSV")
     q.add_argument("--importance-png", default=None, help="cohort-level importance plot (.png, .svg or .pdf)")
     q.add_argument("--seed", type=int, default=0)

@@ -110,12 +110,13 @@ def shapley_values(pipe, X: pd.DataFrame, baseline: np.ndarray, seed: int = 0,
     elif Z.shape[1] > 0:
         from captum.attr import ShapleyValueSampling  # noqa: PLC0415
 
-        torch.manual_seed(seed)
         groups = np.unique(origin, return_inverse=True)[1]
-        attr = ShapleyValueSampling(_logit_forward(clf)).attribute(
-            torch.from_numpy(Z), baselines=torch.from_numpy(baseline[None, :]),
-            feature_mask=torch.from_numpy(groups[None, :]), n_samples=n_samples,
-            perturbations_per_eval=int(groups.max()) + 1).numpy()
+        with torch.random.fork_rng(devices=[]):   # seeded here, the caller's torch random stream left as it was
+            torch.manual_seed(seed)
+            attr = ShapleyValueSampling(_logit_forward(clf)).attribute(
+                torch.from_numpy(Z), baselines=torch.from_numpy(baseline[None, :]),
+                feature_mask=torch.from_numpy(groups[None, :]), n_samples=n_samples,
+                perturbations_per_eval=int(groups.max()) + 1).numpy()
         first = {g: j for j, g in reversed(list(enumerate(groups)))}  # one value per group
         for g, j in first.items():
             out[:, origin[j]] = attr[:, j]
