@@ -225,3 +225,34 @@ def test_the_check_finds_a_wrong_option(text, problem):
 
 def test_the_check_finds_a_refused_value():
     assert "invalid choice" in "\n".join(_check_command("x", "lungai segment ct.nii.gz -o out --method mc", True))
+
+
+def test_several_series_fix_names_the_commands_with_series(tmp_path):
+    """QA: a radiomics-batch manifest row whose image is a DICOM folder of two CT series (a planning CT and its
+    4D average exported together) failed with "choose one series by its SeriesInstanceUID (lungai CLI: --series
+    UID)" - radiomics-batch has no --series ("unrecognized arguments"), nor have stage's --ct manifest or train-seg's
+    --implant-into CSV.  The fix says to give one series' folder (a manifest's row too) and names the commands that
+    take --series: those whose parser has it."""
+    import pandas as pd
+    import SimpleITK as sitk
+    from io_helpers import oblique_image, write_dicom_series
+
+    from lungai.cli import main
+
+    with_series = {c for c, opts in OPTIONS.items() if "--series" in opts}
+    assert "radiomics-batch" not in with_series and "lungs" in with_series
+    folder = tmp_path / "export" / "CT"
+    write_dicom_series(oblique_image(shape_kji=(6, 16, 12)), folder, "1.2.826.0.1.3680043.8.498.301")
+    write_dicom_series(oblique_image(shape_kji=(5, 16, 12), seed=1), folder, "1.2.826.0.1.3680043.8.498.302")
+    mask = tmp_path / "mask.nii.gz"
+    sitk.WriteImage(sitk.Image(12, 16, 6, sitk.sitkUInt8), str(mask))
+    pd.DataFrame({"case": ["P1"], "image": [str(folder)], "mask": [str(mask)]}).to_csv(tmp_path / "m.csv", index=False)
+    assert main(["radiomics-batch", str(tmp_path / "m.csv"), "-o", str(tmp_path / "out" / "f.csv"),
+                 "--workers", "0"]) != 0
+    error = pd.read_csv(tmp_path / "out" / "f_errors.csv")["error"].iloc[0]
+    assert "2 different DICOM series" in error and "a manifest's row too" in error, error
+    named = re.search(r"--series UID of lungai ([\w /-]+)", error)
+    assert named and {c.strip() for c in named.group(1).split("/")} == with_series, error
+
+    from lungai.io.read import SERIES_OPTION_COMMANDS
+    assert set(SERIES_OPTION_COMMANDS) == with_series
