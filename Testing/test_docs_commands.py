@@ -203,12 +203,19 @@ def test_help_texts_name_only_the_commands_options():
 
 
 def test_messages_name_only_the_commands_options():
-    """Error fixes, notes and docstrings in lungai/ and the Slicer modules that quote ``lungai CMD ... --opt``
-    name an option CMD has."""
+    """Error fixes, notes and docstrings in lungai/ and the Slicer modules, and the panels' tooltips (.ui), that
+    quote ``lungai CMD ... --opt`` name an option CMD has."""
+    import html
+
     problems = []
     for path in SOURCES:
         for line, text in _strings(path):
             problems += _fragments(f"{path.relative_to(REPO)}:{line}", text)
+    panels = sorted(REPO.glob("*/Resources/UI/*.ui"))                    # the panels' tooltips and labels
+    assert panels
+    for path in panels:
+        for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            problems += _fragments(f"{path.relative_to(REPO)}:{line}", html.unescape(text))
     assert problems == [], "\n".join(problems)
 
 
