@@ -35,7 +35,7 @@ def _add_feature_options(p) -> None:
                         "with ibsi-a..e)")
     p.add_argument("--segments", nargs="+", metavar="NAME", default=None,
                    help="tumour right_lung left_lung lungs lungs_minus_tumour (default: all that the given masks can build, "
-                        "e.g. tumour alone from --tumour; a segment named here that cannot be built is an error)")
+                        "e.g. tumour alone from a tumour mask alone; a segment named here that cannot be built is an error)")
     p.add_argument("--wide", action="store_true",
                    help="one row per case, columns rad_<segment>_<image_type>_<class>_<feature>")
     p.add_argument("--lung-spacing", type=float, default=None, metavar="MM",

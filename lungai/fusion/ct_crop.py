@@ -35,8 +35,8 @@ def binary_mask(mask: sitk.Image, what: str = "tumour mask", label=None) -> sitk
     """The tumour as a 0/1 mask: ``label``'s voxels, or without it every non-zero voxel of a mask that has one label.
 
     A label map of several structures (GTV 1, other GTVs 2, lungs 3 / 4) is refused without ``label``, by the rule
-    of ``--tumour`` / ``lungai segment --label`` (:func:`lungai.dicom.masks.check_one_label`): taking every label
-    would centre the crop between tumour and lungs and count the lungs in the tumour's volume."""
+    of ``lungai radiomics --tumour`` / ``lungai eval-seg --label`` (:func:`lungai.dicom.masks.check_one_label`): taking
+    every label would centre the crop between tumour and lungs and count the lungs in the tumour's volume."""
     from lungai.dicom.masks import check_one_label
 
     labels = mask_labels(mask)

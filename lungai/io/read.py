@@ -35,6 +35,11 @@ PATIENT_ID_TAG = "0010|0020"
 # (lungai.dicom.rtstruct.read_rtstruct names a PatientID of another patient)
 KEPT_TAGS = UID_TAGS + (PATIENT_ID_TAG,)
 CHARSET_TAG = "0008|0005"   # SpecificCharacterSet
+# The commands taking --series UID, named in the fix for a DICOM folder of several CT series: the others read their
+# CTs from a manifest or table (radiomics-batch, stage predict --ct, train-seg --implant-into) or a Slicer panel, and
+# take one series' own folder (QA: "lungai CLI: --series UID" sent a radiomics-batch user to an option it lacks)
+SERIES_OPTION_COMMANDS = ("lungs", "segment", "radiomics", "dose-features", "demo", "dicom-export")
+SERIES_OPTION = "--series UID of lungai " + " / ".join(SERIES_OPTION_COMMANDS)
 
 
 def dicom_text(value: str, charset: str | None = None) -> str:
@@ -203,8 +208,8 @@ def dicom_series_files(path, series_uid: str | None = None) -> list[str]:
                             + (f", {kinds[uid][2]}" if kinds[uid][2] else "") + ")" for uid in chosen)
         raise InputError(
             f"{folder} holds {len(chosen)} different DICOM series: {listing}",
-            "put each series in its own folder, or choose one series by its SeriesInstanceUID "
-            f"(lungai CLI: --series UID; `lungai dicom-scan {folder}` lists them)")
+            "put each series in its own folder and give that folder (a manifest's row too), or choose one series by "
+            f"its SeriesInstanceUID ({SERIES_OPTION}); `lungai dicom-scan {folder}` lists them")
     return _check_ct_files(kept[chosen[0]], f"the DICOM series in {folder}")
 
 
@@ -329,8 +334,8 @@ def _series_files_below(folder: Path, series_uid: str | None, found: list | None
                             + (f", {ct.description}" if ct.description else "") + ")" for ct in found[:10])
         listing += f"; and {len(found) - 10} more" if len(found) > 10 else ""
         raise InputError(f"{folder} holds {len(found)} CT series in its subfolders: {listing}",
-                         f"choose one by its SeriesInstanceUID (lungai CLI: --series UID), or give its folder; "
-                         f"`lungai dicom-scan {folder}` lists each patient's series")
+                         "give the folder of one series (a manifest's row too), or choose one by its SeriesInstanceUID "
+                         f"({SERIES_OPTION}); `lungai dicom-scan {folder}` lists each patient's series")
     if found[0].total_frames is not None:   # several multi-frame files (scan noted it)
         from lungai.dicom.discover import _header, check_multiframe_files, frames_of
 
