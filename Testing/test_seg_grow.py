@@ -141,6 +141,25 @@ def test_seed_distance_mm():
     assert infer.seed_distance_mm(m, (0, 2, 2), (2.0, 1.0, 1.0)) == 0.0
     assert infer.seed_distance_mm(m, (2, 2, 2), (2.0, 1.0, 1.0)) == pytest.approx(4.0)   # 2 slices of 2 mm
     assert infer.seed_distance_mm(m, (9, 2, 2), (2.0, 1.0, 1.0)) == pytest.approx(8.0)   # clipped into the array
+    # measured from the point clicked, not from the centre of its voxel (QA on LUNG1-003: 9.9 mm for 8.8 mm)
+    assert infer.seed_distance_mm(m, (2.4, 2, 2), (2.0, 1.0, 1.0)) == pytest.approx(4.8)
+    assert infer.seed_distance_mm(m, (0.4, 2, 2), (2.0, 1.0, 1.0)) == 0.0     # in the mask's voxel
+
+
+def test_seed_to_tumour_mm_is_the_distance_from_the_seed_point():
+    """result.json's seed_to_tumour_mm (and the note's "its nearest voxel is N mm from it") is the distance from the
+    seed point given, in mm, to the mask's nearest voxel - checked against the written mask independently.  Before, it
+    was measured from the centre of the voxel holding the seed: on this 2 mm grid a seed 0.9 mm off a slice centre
+    was reported 0.9 mm nearer than it is."""
+    ct, _ = _ct(20.0)
+    seed = (0.0, 0.0, 25.9)                  # slice centres at odd z (..., 25, 27): 0.9 mm off the nearest
+    res = infer.segment_tumour(ct, _model(), seed_lps=seed, grow=False)
+    arr = sitk.GetArrayViewFromImage(res.tumour)
+    assert arr.any() and infer.SEED_AWAY in res.info["review_reasons"]
+    pts = np.array([res.tumour.TransformIndexToPhysicalPoint([int(i), int(j), int(k)])
+                    for k, j, i in np.argwhere(arr > 0)])
+    expected = float(np.linalg.norm(pts - np.array(seed), axis=1).min())
+    assert res.info["seed_to_tumour_mm"] == pytest.approx(expected, abs=0.05)
 
 
 def test_tumour_cut_by_the_image_edge_is_flagged():
