@@ -141,6 +141,42 @@ def test_seed_distance_mm():
     assert infer.seed_distance_mm(m, (0, 2, 2), (2.0, 1.0, 1.0)) == 0.0
     assert infer.seed_distance_mm(m, (2, 2, 2), (2.0, 1.0, 1.0)) == pytest.approx(4.0)   # 2 slices of 2 mm
     assert infer.seed_distance_mm(m, (9, 2, 2), (2.0, 1.0, 1.0)) == pytest.approx(8.0)   # clipped into the array
+    # measured from the point clicked, not from the centre of its voxel (QA on LUNG1-003: 9.9 mm for 8.8 mm)
+    assert infer.seed_distance_mm(m, (2.4, 2, 2), (2.0, 1.0, 1.0)) == pytest.approx(4.8)
+    assert infer.seed_distance_mm(m, (0.4, 2, 2), (2.0, 1.0, 1.0)) == 0.0     # in the mask's voxel
+
+
+def test_the_region_nearest_the_seed_point_is_kept_not_the_one_nearest_its_voxel():
+    """With no region at the seed, keep_components keeps the one nearest to the seed point (as seed_distance_mm
+    measures it), not the one nearest to the centre of the voxel holding the point: on 5 mm slices a point 2 mm
+    above a slice centre is 11.2 mm from region A (same slice, 11 mm aside) and 12 mm from region B (2 slices
+    below); from the voxel centre B was 10 mm away and was kept."""
+    from lungai.seg.postprocess import keep_components
+
+    binary = np.zeros((6, 5, 30), bool)
+    binary[2, 2, 13:15] = True                   # A
+    binary[0, 2, 1:3] = True                     # B
+    spacing_zyx, seed = (5.0, 1.0, 1.0), (2.4, 2.0, 2.0)
+    kept, _ = keep_components(binary, spacing_zyx, seed)
+    assert kept[2, 2, 13] and not kept[0, 2, 2]
+    assert infer.seed_distance_mm(kept, seed, spacing_zyx) == pytest.approx(np.hypot(11.0, 2.0))
+    assert keep_components(binary, spacing_zyx, (2, 2, 2))[0][0, 2, 2]        # from that voxel's centre B is nearer
+
+
+def test_seed_to_tumour_mm_is_the_distance_from_the_seed_point():
+    """result.json's seed_to_tumour_mm (and the note's "its nearest voxel is N mm from it") is the distance from the
+    seed point given, in mm, to the mask's nearest voxel - checked against the written mask independently.  Before, it
+    was measured from the centre of the voxel holding the seed: on this 2 mm grid a seed 0.9 mm off a slice centre
+    was reported 0.9 mm nearer than it is."""
+    ct, _ = _ct(20.0)
+    seed = (0.0, 0.0, 25.9)                  # slice centres at odd z (..., 25, 27): 0.9 mm off the nearest
+    res = infer.segment_tumour(ct, _model(), seed_lps=seed, grow=False)
+    arr = sitk.GetArrayViewFromImage(res.tumour)
+    assert arr.any() and infer.SEED_AWAY in res.info["review_reasons"]
+    pts = np.array([res.tumour.TransformIndexToPhysicalPoint([int(i), int(j), int(k)])
+                    for k, j, i in np.argwhere(arr > 0)])
+    expected = float(np.linalg.norm(pts - np.array(seed), axis=1).min())
+    assert res.info["seed_to_tumour_mm"] == pytest.approx(expected, abs=0.05)
 
 
 def test_tumour_cut_by_the_image_edge_is_flagged():

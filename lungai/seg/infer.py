@@ -23,7 +23,7 @@ from lungai.seg.choice import DISAGREE, ModelChoice, segment_with_choice
 from lungai.seg.config import MC_PASSES_UNUSED_NOTE, check_mc_passes, with_result_aliases
 from lungai.seg.confidence import (MIN_CALIBRATION_CASES, calibration_mc_passes, case_features, confidence,
                                    kept_region_features, model_mc_passes, uses_flip_check)
-from lungai.seg.postprocess import MAX_ELONGATION, keep_components, rank_components
+from lungai.seg.postprocess import MAX_ELONGATION, keep_components, rank_components, seed_distance_mm  # noqa: F401
 from lungai.seg.predict import flip_consistency, predict_probs
 from lungai.seg.uncertainty import summarize_maps
 
@@ -653,20 +653,6 @@ def review_actions(info: dict) -> list:
     return out
 
 
-def seed_distance_mm(binary: np.ndarray, seed_idx, spacing_zyx) -> float | None:
-    """Distance (mm) from the seed voxel (z, y, x index into ``binary``) to the nearest voxel of the mask: 0 when
-    the mask holds the seed; None without a seed or with an empty mask.  A seed outside the array is measured from
-    the nearest voxel inside it."""
-    if seed_idx is None or not binary.any():
-        return None
-    idx = tuple(int(np.clip(v, 0, n - 1)) for v, n in zip(seed_idx, binary.shape))
-    if binary[idx]:
-        return 0.0
-    pts = np.argwhere(binary).astype(float)
-    d = np.sqrt((((pts - np.array(idx, float)) * np.asarray(spacing_zyx, float)) ** 2).sum(1)).min()
-    return float(d)
-
-
 # the choice of the uncertainty method: lungai.seg.model_meta (light: the panel checks a model folder with it)
 from lungai.seg.model_meta import ENSEMBLE_NEEDS, resolve_method  # noqa: E402,F401
 
@@ -756,12 +742,14 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     mean_p, entropy, mi_arr = summarize_maps(crop_probs)
     del crop_probs
     voxel_ml = float(np.prod(ct.GetSpacing())) / 1000.0
-    seed_idx = None
+    seed_idx = seed_point = None
     if seed_lps is not None:
-        ijk = np.round(ct.TransformPhysicalPointToContinuousIndex([float(v) for v in seed_lps])).astype(int)
+        cijk = np.asarray(ct.TransformPhysicalPointToContinuousIndex([float(v) for v in seed_lps]))
+        ijk = np.round(cijk).astype(int)
         seed_idx = (ijk[2] - box.lo[2], ijk[1] - box.lo[1], ijk[0] - box.lo[0])
+        seed_point = (cijk[2] - box.lo[2], cijk[1] - box.lo[1], cijk[0] - box.lo[0])    # the point: distances from it
     lungs = pp.mask_on(box.lungs, crop_img) if automatic else None
-    binary, dropped = keep_components(mean_p > 0.5, ct.GetSpacing()[::-1], seed_idx,
+    binary, dropped = keep_components(mean_p > 0.5, ct.GetSpacing()[::-1], seed_point,
                                       MAX_ELONGATION if automatic else None, lungs)
     if box.mode == "roi":       # the largest region reaching into the user's box, as the growing box tracks it,
         corners = pp.box_from_physical(ct, roi_lps[:3], roi_lps[3:])   # and every region mostly inside the corners
@@ -831,7 +819,7 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     notes += [n for n in (roi_order, roi_outside) if n]
     if slab:
         notes.append(slab)
-    seed_mm = seed_distance_mm(binary, seed_idx, ct.GetSpacing()[::-1])
+    seed_mm = seed_distance_mm(binary, seed_point, ct.GetSpacing()[::-1])
     seed_away = seed_mm is not None and seed_mm > SEED_REACH_MM
     growth = describe_written_mask(growth, binary, ct.GetSpacing(), seed_mm)     # the passes measured the target
     # a seed point that found no tumour at it: was it given in Slicer's RAS? (a seed in aerated lung: said above)

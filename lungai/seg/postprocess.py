@@ -45,13 +45,41 @@ def elongation(mask: np.ndarray, spacing_zyx) -> float:
     return float(np.sqrt(ev[-1] / ev[0]))
 
 
+def seed_inside(seed_idx, shape) -> np.ndarray:
+    """The seed point (continuous z, y, x index) moved to the nearest point inside an array of ``shape``."""
+    return np.array([np.clip(float(v), 0, n - 1) for v, n in zip(seed_idx, shape)])
+
+
+def seed_voxel(point) -> tuple:
+    """The voxel (z, y, x index) holding the seed point ``point`` (a continuous index inside the array)."""
+    return tuple(int(v) for v in np.round(point))
+
+
+def seed_distance_mm(binary: np.ndarray, seed_idx, spacing_zyx) -> float | None:
+    """Distance (mm) from the seed point (its continuous z, y, x index into ``binary``: the point clicked, not the
+    centre of the voxel holding it) to the nearest voxel centre of the mask: 0 when the mask holds the seed's voxel;
+    None without a seed or with an empty mask.  A seed outside the array is measured from the nearest point inside
+    it.  Before, the distance was measured from the centre of the seed's voxel, up to half a voxel off the point
+    (QA on LUNG1-003, 3 mm slices: 9.9 mm reported for 8.8 mm; on 5 mm slices up to 2.5 mm against the 10 mm
+    ``SEED_REACH_MM``)."""
+    if seed_idx is None or not binary.any():
+        return None
+    point = seed_inside(seed_idx, binary.shape)
+    if binary[seed_voxel(point)]:                            # the voxel holding it
+        return 0.0
+    pts = np.argwhere(binary).astype(float)
+    d = np.sqrt((((pts - point) * np.asarray(spacing_zyx, float)) ** 2).sum(1)).min()
+    return float(d)
+
+
 def keep_components(binary: np.ndarray, spacing_zyx, seed_idx=None, max_elongation: float | None = None,
                     lungs: np.ndarray | None = None) -> tuple:
     """(kept mask, {"n_small": .., "n_elongated": .., "elongated_ml": .., "n_outside_lungs": .., "outside_lungs_ml": ..}).
 
     Drops components < ``MIN_COMPONENT_ML``; with ``max_elongation`` those more elongated; with
     ``lungs`` (bool mask like ``binary``) those less than ``MIN_IN_LUNGS`` inside it; with a seed
-    (z, y, x index) keeps only the component at, or nearest to (in mm, ``spacing_zyx``), the seed.
+    (z, y, x index; continuous: the point given) keeps only the component at, or nearest to (in mm, ``spacing_zyx``:
+    :func:`seed_distance_mm`), the seed point.
     """
     voxel_ml = float(np.prod(spacing_zyx)) / 1000.0
     dropped = {"n_small": 0, "n_elongated": 0, "elongated_ml": 0.0, "n_outside_lungs": 0, "outside_lungs_ml": 0.0}
@@ -81,13 +109,11 @@ def keep_components(binary: np.ndarray, spacing_zyx, seed_idx=None, max_elongati
         inside = ndimage.sum_labels(lungs, lab, idx)
         keep = drop_unless(lambda i: inside[i - 1] >= MIN_IN_LUNGS * sizes[i - 1] / voxel_ml, "outside_lungs")
     if seed_idx is not None and keep:
-        k, j, i = seed_idx
-        if lab[k, j, i] in keep:
-            keep = [int(lab[k, j, i])]
-        else:
-            sp = np.asarray(spacing_zyx, dtype=float)      # nearest in mm, as seed_distance_mm measures it
-            coords = {c: np.argwhere(lab == c) for c in keep}
-            keep = [min(keep, key=lambda c: np.min(np.sum(((coords[c] - [k, j, i]) * sp) ** 2, axis=1)))]
+        at = int(lab[seed_voxel(seed_inside(seed_idx, lab.shape))])
+        if at in keep:
+            keep = [at]
+        else:      # nearest to the seed point in mm, as seed_distance_mm measures it (one rule)
+            keep = [min(keep, key=lambda c: seed_distance_mm(lab == c, seed_idx, spacing_zyx))]
     dropped["elongated_ml"] = round(dropped["elongated_ml"], 4)
     dropped["outside_lungs_ml"] = round(dropped["outside_lungs_ml"], 4)
     return np.isin(lab, keep), dropped
