@@ -742,11 +742,9 @@ def segment_tumour(ct: sitk.Image, model, *, roi_lps=None, seed_lps=None, method
     mean_p, entropy, mi_arr = summarize_maps(crop_probs)
     del crop_probs
     voxel_ml = float(np.prod(ct.GetSpacing())) / 1000.0
-    seed_idx = seed_point = None
+    seed_point = None
     if seed_lps is not None:
         cijk = np.asarray(ct.TransformPhysicalPointToContinuousIndex([float(v) for v in seed_lps]))
-        ijk = np.round(cijk).astype(int)
-        seed_idx = (ijk[2] - box.lo[2], ijk[1] - box.lo[1], ijk[0] - box.lo[0])
         seed_point = (cijk[2] - box.lo[2], cijk[1] - box.lo[1], cijk[0] - box.lo[0])    # the point: distances from it
     lungs = pp.mask_on(box.lungs, crop_img) if automatic else None
     binary, dropped = keep_components(mean_p > 0.5, ct.GetSpacing()[::-1], seed_point,
