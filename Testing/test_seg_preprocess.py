@@ -443,3 +443,37 @@ def test_a_seed_in_lung1_003s_right_lung_cut_by_the_field_of_view_is_inside_the_
         for air in ((0.0, -240.0, -127.0), (240.0, -200.0, -127.0)):
             with pytest.raises(InputError, match="outside the body"):
                 pp.check_seed_inside_body(ct, air)
+
+
+def test_ras_seed_hint_does_not_send_a_soft_tissue_lps_seed_to_its_mirror():
+    """QA on LUNG1-002 (default model): its GTV centre given correctly in LPS (-74.5,16.4,-18.7, tumour at 32 HU)
+    kept a 4.7 ml region 31 mm away, and the note asked "the same point read as RAS (74.5,-16.4,-18.7) lies in soft
+    tissue (147 HU): were Slicer's RAS coordinates given? lungai takes LPS (negate x and y)" - negating it puts the
+    seed in the mediastinum, whose run asks the same question back.  When the seed itself lies in soft tissue too
+    the HU cannot tell the readings apart: the hint says so and asks to negate only a seed copied from Slicer."""
+    ct = _lung_with_tumour()                                          # tumour (40 HU) round LPS (15, 5, 0)
+    arr = sitk.GetArrayFromImage(ct)
+    zz, yy, xx = np.mgrid[:20, :60, :60]
+    arr[((xx - 29.5 + 15) ** 2 + (yy - 29.5 + 5) ** 2 + (zz - 9.5) ** 2) < 6 ** 2] = 150   # soft tissue at the mirror
+    both = sitk.GetImageFromArray(arr)
+    both.CopyInformation(ct)
+    for seed, own, mirror in (((15.0, 5.0, 0.0), "40", "150"), ((-15.0, -5.0, 0.0), "150", "40")):
+        hint = pp.ras_seed_hint(both, seed)
+        assert hint is not None
+        assert f"the seed lies in soft tissue ({own} HU)" in hint, hint
+        assert f"soft tissue ({mirror} HU)" in hint and "cannot tell" in hint, hint
+        assert "only if the seed was copied from Slicer's RAS" in hint, hint
+    # the seed in lung, its mirror in soft tissue: the plain question, as before
+    hint = pp.ras_seed_hint(ct, (-15.0, -5.0, 0.0))
+    assert hint == ("the same point read as RAS (15.0,5.0,0.0) lies in soft tissue (40 HU): were Slicer's RAS "
+                    "coordinates given? lungai takes LPS (negate x and y)"), hint
+    assert pp.ras_seed_hint(ct, (15.0, 5.0, 0.0)) is None           # its mirror in lung: no hint
+
+
+@pytest.mark.shared_data
+def test_ras_seed_hint_on_lung1_002_gtv_centre_names_both_readings(shared_data):
+    """The real case: LUNG1-002's GTV centre in LPS (tumour, 32 HU) and the same numbers read as RAS (147 HU)."""
+    ct = sitk.ReadImage(str(shared_data / "nsclc_whole_ct" / "nifti" / "LUNG1-002_ct.nii.gz"))
+    hint = pp.ras_seed_hint(ct, (-74.47, 16.356, -18.735))
+    assert hint.startswith("the seed lies in soft tissue (32 HU)") and "(74.5,-16.4,-18.7) lies in soft tissue (147 HU)" in hint, hint
+    assert "only if the seed was copied from Slicer's RAS" in hint

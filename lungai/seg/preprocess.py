@@ -446,7 +446,11 @@ def ras_seed_hint(ct: sitk.Image, seed_lps):
     with x and y negated lies in the CT, in soft tissue (median above :data:`SOFT_TISSUE_HU`) and more than
     :data:`SURROUND_MM` from the seed (a seed near the LPS origin reads nearly alike both ways); None otherwise.  QA:
     LUNG1-002's GTV centre given as Slicer shows it (RAS 74.5,-16.4,-18.7: mediastinum, 147 HU, as LPS) got only
-    "the tumour mask does not hold the seed point"; the seed in aerated lung has it in :func:`aerated_seed_note`."""
+    "the tumour mask does not hold the seed point"; the seed in aerated lung has it in :func:`aerated_seed_note`.
+    When the seed itself lies in soft tissue too, the hint names both readings and asks to negate only a seed copied
+    from Slicer: the same GTV centre given correctly in LPS (tumour, 32 HU; the default model kept a region 31 mm
+    away) was asked "were Slicer's RAS coordinates given? ... (negate x and y)", which sends the seed into the
+    mediastinum, whose run asked the same question back."""
     if seed_lps is None:
         return None
     flipped = [-float(seed_lps[0]), -float(seed_lps[1]), float(seed_lps[2])]
@@ -455,6 +459,13 @@ def ras_seed_hint(ct: sitk.Image, seed_lps):
     other = median_hu_near(ct, flipped)
     if other is None or other <= SOFT_TISSUE_HU:
         return None
+    own = median_hu_near(ct, seed_lps)
+    if own is not None and own > SOFT_TISSUE_HU:
+        # both readings in soft tissue: the HU cannot tell a seed given in LPS from one copied from Slicer's RAS
+        return (f"the seed lies in soft tissue ({own:.0f} HU) and the same point read as RAS "
+                f"({_fmt_point(flipped)}) lies in soft tissue ({other:.0f} HU) too, so the CT cannot tell which reading "
+                "was meant: negate x and y only if the seed was copied from Slicer's RAS display (lungai takes LPS); "
+                "a seed given in LPS stays as it is")
     return _ras_question(f"the same point read as RAS ({_fmt_point(flipped)})", other)
 
 
