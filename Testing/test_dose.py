@@ -295,6 +295,33 @@ def test_cli_dose_features(small_phantom, tmp_path, capsys):
     assert "with --rtstruct the masks column names its structures" in capsys.readouterr().err
 
 
+def test_cli_dose_features_shows_its_progress(tmp_path, monkeypatch, capsys):
+    """QA (thin-slice planning CTs): dose-features ran 10-25 s on a 512 x 512 x 401 CT with nothing shown - no bar in
+    a terminal, no LUNGAI_PROGRESS line for the Lung Radiomics panel's progress bar - until the result.  Now each step
+    (CT, masks, dose read, features, lung checks) is counted."""
+    from lungai.cli import main
+    from lungai.progress import parse_line
+
+    steps = ["CT read", "masks read", "dose read", "features computed", "lungs checked"]
+
+    ct = _grid(size=(30, 32, 28), origin=(-15.0, -16.0, -14.0))
+    hu = np.full(sitk.GetArrayFromImage(ct).shape, 40, np.int16)
+    lungs, gtv = sphere_mask(ct, (5.0, -3.0, 1.0), 11.0), sphere_mask(ct, (8.0, -1.0, 2.0), 4.0)
+    hu[sitk.GetArrayFromImage(lungs) > 0] = -850
+    ct_hu = sitk.GetImageFromArray(hu)
+    ct_hu.CopyInformation(ct)
+    for name, img in (("ct", ct_hu), ("dose", radial_dose(ct, CENTRE, 25, 60)), ("lungs", lungs), ("gtv", gtv)):
+        sitk.WriteImage(img, str(tmp_path / f"{name}.nii.gz"))
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
+    assert main(["dose-features", "--dose", str(tmp_path / "dose.nii.gz"), "--ct", str(tmp_path / "ct.nii.gz"),
+                 "--lungs", str(tmp_path / "lungs.nii.gz"), "--gtv", str(tmp_path / "gtv.nii.gz"),
+                 "-o", str(tmp_path / "dose.csv")]) == 0
+    lines = [parse_line(line) for line in capsys.readouterr().err.splitlines() if parse_line(line)]
+    assert [text for _, text in lines] == ["dose-features: start"] + [f"dose-features: {step}" for step in steps]
+    assert [fraction for fraction, _ in lines] == pytest.approx([i / len(steps) for i in range(len(steps) + 1)])
+    assert len(pd.read_csv(tmp_path / "dose.csv")) == 1
+
+
 def test_rtdose_folder_and_wrong_dicom(tmp_path):
     dose = radial_dose(_grid(size=(10, 10, 6), origin=(-5.0, -5.0, -3.0)), CENTRE, 25.0, 60.0)
     folder = tmp_path / "plan"
