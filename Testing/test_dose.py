@@ -184,6 +184,44 @@ def test_dose_features_of_masks_stored_in_another_order_than_the_ct(tmp_path):
     pd.testing.assert_frame_equal(rows[0], rows[1])
 
 
+def _same_features(got: dict, expected: dict) -> bool:
+    """The same columns, case and values (to ~1e-12 relative; NaN where NaN)."""
+    return (list(got) == list(expected) and got["case"] == expected["case"]
+            and {k: v for k, v in got.items() if k != "case"} == pytest.approx(
+                {k: v for k, v in expected.items() if k != "case"}, rel=1e-12, nan_ok=True))
+
+
+@pytest.mark.parametrize("turn_deg", [0.0, 20.0])
+def test_dose_features_resample_only_the_box_of_the_lungs_and_gtv(monkeypatch, turn_deg):
+    """QA (thin-slice planning CTs): dose_features resampled the dose onto the whole CT grid as float64 - 840 MB and a
+    copy of it for a 512 x 512 x 401 CT - though the features read only the lungs' and the GTV's voxels (a fifth of
+    the grid).  Now only the box round them is resampled (an oblique CT too), with the same features (the box's
+    origin rounds the voxel centres' coordinates differently: values equal to ~1e-15, not always bit for bit)."""
+    import lungai.dose.features as features_module
+    from lungai.dose.resample import dose_on_grid
+
+    ct = _grid(size=(40, 36, 30), spacing=(1.0, 1.2, 1.5), origin=(-20.0, -21.0, -22.0))
+    a = np.radians(turn_deg)
+    ct.SetDirection((np.cos(a), -np.sin(a), 0.0, np.sin(a), np.cos(a), 0.0, 0.0, 0.0, 1.0))
+    dose = radial_dose(_grid(size=(30, 30, 30), spacing=(3.0, 3.0, 3.0), origin=(-45.0, -45.0, -45.0)),
+                       CENTRE, 30.0, 60.0)                # a coarse dose grid, not the CT's, covering it
+    lungs, gtv = sphere_mask(ct, (-6.0, -3.0, 1.0), 8.0), sphere_mask(ct, (-2.0, -1.0, 2.0), 3.0)
+    lung_arr, gtv_arr = (sitk.GetArrayFromImage(m) > 0 for m in (lungs, gtv))
+    whole = dose_on_grid(dose, ct)                        # the dose on the whole CT grid, as before
+    resampled = []
+    monkeypatch.setattr(features_module, "dose_on_grid",
+                        lambda *args: resampled.append(dose_on_grid(*args)) or resampled[-1])
+    assert _same_features(dose_features(dose, ct, lungs, gtv, case="c"),
+                          features_from_arrays(whole, lung_arr, gtv_arr, case="c"))
+    z, y, x = np.nonzero(lung_arr | gtv_arr)
+    box = (slice(z.min(), z.max() + 1), slice(y.min(), y.max() + 1), slice(x.min(), x.max() + 1))
+    assert [r.shape for r in resampled] == [whole[box].shape]      # not the whole grid's 30 x 36 x 40
+    np.testing.assert_allclose(resampled[0], whole[box], rtol=1e-12, atol=1e-12)
+    assert _same_features(dose_features(dose, ct, lungs, case="c"),             # no GTV: the lungs' box
+                          features_from_arrays(whole, lung_arr, case="c"))
+    assert resampled[1].shape == whole[box].shape        # (the GTV lies in the lungs)
+
+
 def _zero(ct):
     z = sitk.Image(ct.GetSize(), sitk.sitkUInt8)
     z.CopyInformation(ct)
@@ -255,6 +293,33 @@ def test_cli_dose_features(small_phantom, tmp_path, capsys):
     assert main(["dose-features", "--dose", str(paths["dose"]), "--ct", str(paths["ct"]), "--rtstruct",
                  str(tmp_path / "RS.dcm"), "--lungs-name", "mine", "-o", str(tmp_path / "rs.csv")]) == 2
     assert "with --rtstruct the masks column names its structures" in capsys.readouterr().err
+
+
+def test_cli_dose_features_shows_its_progress(tmp_path, monkeypatch, capsys):
+    """QA (thin-slice planning CTs): dose-features ran 10-25 s on a 512 x 512 x 401 CT with nothing shown - no bar in
+    a terminal, no LUNGAI_PROGRESS line for the Lung Radiomics panel's progress bar - until the result.  Now each step
+    (CT, masks, dose read, features, lung checks) is counted."""
+    from lungai.cli import main
+    from lungai.progress import parse_line
+
+    steps = ["CT read", "masks read", "dose read", "features computed", "lungs checked"]
+
+    ct = _grid(size=(30, 32, 28), origin=(-15.0, -16.0, -14.0))
+    hu = np.full(sitk.GetArrayFromImage(ct).shape, 40, np.int16)
+    lungs, gtv = sphere_mask(ct, (5.0, -3.0, 1.0), 11.0), sphere_mask(ct, (8.0, -1.0, 2.0), 4.0)
+    hu[sitk.GetArrayFromImage(lungs) > 0] = -850
+    ct_hu = sitk.GetImageFromArray(hu)
+    ct_hu.CopyInformation(ct)
+    for name, img in (("ct", ct_hu), ("dose", radial_dose(ct, CENTRE, 25, 60)), ("lungs", lungs), ("gtv", gtv)):
+        sitk.WriteImage(img, str(tmp_path / f"{name}.nii.gz"))
+    monkeypatch.setenv("LUNGAI_PROGRESS", "lines")
+    assert main(["dose-features", "--dose", str(tmp_path / "dose.nii.gz"), "--ct", str(tmp_path / "ct.nii.gz"),
+                 "--lungs", str(tmp_path / "lungs.nii.gz"), "--gtv", str(tmp_path / "gtv.nii.gz"),
+                 "-o", str(tmp_path / "dose.csv")]) == 0
+    lines = [parse_line(line) for line in capsys.readouterr().err.splitlines() if parse_line(line)]
+    assert [text for _, text in lines] == ["dose-features: start"] + [f"dose-features: {step}" for step in steps]
+    assert [fraction for fraction, _ in lines] == pytest.approx([i / len(steps) for i in range(len(steps) + 1)])
+    assert len(pd.read_csv(tmp_path / "dose.csv")) == 1
 
 
 def test_rtdose_folder_and_wrong_dicom(tmp_path):

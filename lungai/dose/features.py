@@ -22,6 +22,7 @@ from lungai.dose.dvh import d_gy, mean_dose, v_percent
 from lungai.dose.resample import check_coverage, dose_on_grid
 from lungai.errors import InputError
 from lungai.io import on_grid
+from lungai.io.geometry import bounding_box
 
 V_LEVELS = (5, 13, 20, 30)
 D_LEVELS = (2, 50, 98)
@@ -227,11 +228,18 @@ def lungs_minus_envelope(lungs: sitk.Image, envelopes, names=None) -> sitk.Image
 
 def dose_features(dose: sitk.Image, ct: sitk.Image, lungs: sitk.Image, gtv: sitk.Image | None = None,
                   case: str = "case", v_levels=V_LEVELS) -> dict:
-    """Resample ``dose`` onto the CT grid and compute the features (lungs = any label > 0)."""
+    """Resample ``dose`` onto the CT grid and compute the features (lungs = any label > 0).  Only the box round the
+    lungs and the GTV is resampled: the features see no other voxel."""
     lungs = on_grid(ct, lungs, "lung mask")          # the same voxels in another stored order: reoriented
     if gtv is not None:
         gtv = on_grid(ct, gtv, "GTV mask")
-    dose_kji = dose_on_grid(dose, ct)
     lung_arr = sitk.GetArrayViewFromImage(lungs) > 0
     gtv_arr = None if gtv is None else sitk.GetArrayViewFromImage(gtv) > 0
+    box = bounding_box(lung_arr if gtv_arr is None else lung_arr | gtv_arr)
+    if box is not None:        # (empty masks: features_from_arrays says so)
+        (x0, y0, z0), (x1, y1, z1) = box
+        crop = (slice(z0, z1 + 1), slice(y0, y1 + 1), slice(x0, x1 + 1))
+        lung_arr = lung_arr[crop]
+        gtv_arr = None if gtv_arr is None else gtv_arr[crop]
+    dose_kji = dose_on_grid(dose, ct, box)
     return features_from_arrays(dose_kji, lung_arr, gtv_arr, case, v_levels)

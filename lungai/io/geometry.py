@@ -174,6 +174,17 @@ def _onto_lattice(image: sitk.Image, mask: sitk.Image, offset: tuple, what: str)
     return placed
 
 
+def bounding_box(mask_kji: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(lo, hi) voxel indices in (x, y, z) order of the nonzero voxels of a [z, y, x] mask, inclusive; None if empty
+    (the crop of radiomics segments, of the dose resampled for the dose features)."""
+    z = np.flatnonzero(mask_kji.any(axis=(1, 2)))  # one pass over the whole mask, then only its slices
+    if z.size == 0:
+        return None
+    slab = mask_kji[z[0]:z[-1] + 1]
+    y, x = np.flatnonzero(slab.any(axis=(0, 2))), np.flatnonzero(slab.any(axis=(0, 1)))
+    return np.array([x[0], y[0], z[0]]), np.array([x[-1], y[-1], z[-1]])
+
+
 def grid(size, spacing, origin, direction):
     """A grid header (size, spacing, origin, direction in LPS) without voxels, for the comparisons here: e.g. a Slicer
     volume node's grid (:func:`lungai.mrml.geometry_from_ijk_to_ras`)."""

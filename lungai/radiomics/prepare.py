@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from lungai.io.geometry import bounding_box
 from lungai.radiomics.ibsi.preprocess import (centre_aligned_grid, grid_image, interpolated_voxels, resample_image,
                                               resample_mask)
 
@@ -94,16 +95,6 @@ class Prepared:
     image: sitk.Image
     mask: sitk.Image
     settings: dict
-
-
-def bounding_box(mask_kji: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """(lo, hi) voxel indices in (x, y, z) order of the nonzero voxels, inclusive; None if empty."""
-    z = np.flatnonzero(mask_kji.any(axis=(1, 2)))  # one pass over the whole mask, then only its slices
-    if z.size == 0:
-        return None
-    slab = mask_kji[z[0]:z[-1] + 1]
-    y, x = np.flatnonzero(slab.any(axis=(0, 2))), np.flatnonzero(slab.any(axis=(0, 1)))
-    return np.array([x[0], y[0], z[0]]), np.array([x[-1], y[-1], z[-1]])
 
 
 def crop(image: sitk.Image, lo, hi) -> sitk.Image:
