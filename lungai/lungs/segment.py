@@ -25,7 +25,8 @@ Steps (arrays in LPS orientation, [z, y, x] with x towards the patient's left):
    the cut parted from it where bronchi can be (:func:`lungai.lungs.airways.airways_at_border`: not a bulla);
 3. the two largest remaining air regions are the lungs (eroded apart if they touch, then re-grown only within
    the air regions holding them: gut gas and the larynx stay out), the one further to the patient's right is
-   label 1; a second lung whose aerated part is under 0.15 of the other's (a large effusion, a collapse) is found
+   label 1 - unless the second region lies below the larger lung's middle slice (gut gas) or is pure air (a
+   pneumonectomy space: :func:`_may_be_lung`); a second lung whose aerated part is under 0.15 of the other's (a large effusion, a collapse) is found
    across the midline above the diaphragm (:func:`_small_second_lung`, with a warning); a single lung region gets its side from the anatomy (:func:`_one_lung_side`) and a warning that the
    right/left label is uncertain (``LungResult.warnings``);
 4. per slice, gaps up to 10 mm wide at the hilum (small vessels and bronchi entering the lung)
@@ -431,10 +432,21 @@ def _small_second_lung(inside: np.ndarray, lung: np.ndarray, hu: np.ndarray, x_m
         region = lab == i + 1
         rz = np.flatnonzero(region.any(axis=(1, 2)))
         offset = (np.argwhere(region[rz[0]:rz[-1] + 1])[:, 2].mean() - x_mid) * col_mm
-        if (np.sign(offset) == -side and abs(offset) >= SMALL_LUNG_LATERAL_MM and rz[0] <= ks[-1]
-                and rz[-1] >= (ks[0] + ks[-1]) / 2.0 and np.median(hu[region]) > SMALL_LUNG_AIR_HU):
+        if np.sign(offset) == -side and abs(offset) >= SMALL_LUNG_LATERAL_MM and _may_be_lung(region, lung, hu):
             return region
     return None
+
+
+def _may_be_lung(region: np.ndarray, lung: np.ndarray, hu: np.ndarray, tissue_check: bool = True) -> bool:
+    """Whether the air region ``region`` ([z, y, x], z up) may be the lung beside ``lung``: it overlaps ``lung``'s
+    slices and reaches above its middle slice (gut gas - the stomach, the colon - lies below the diaphragm) and, with
+    ``tissue_check``, holds lung tissue (median of ``hu`` above ``SMALL_LUNG_AIR_HU``: not pure air - a pneumonectomy
+    space's air pocket, a pneumothorax, gut gas)."""
+    ks = np.flatnonzero(lung.any(axis=(1, 2)))
+    rz = np.flatnonzero(region.any(axis=(1, 2)))
+    if rz[0] > ks[-1] or rz[-1] < (ks[0] + ks[-1]) / 2.0:
+        return False
+    return not tissue_check or float(np.median(hu[region])) > SMALL_LUNG_AIR_HU
 
 
 def _median_body_mm(part: np.ndarray, box, edge: np.ndarray) -> float:
@@ -756,6 +768,13 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     if not parts or parts[0].sum() < min_voxels:
         raise InputError("no lungs found: no air region inside the body is larger than 50 ml",
                          "check that this is a chest CT in HU covering the lungs")
+    if len(parts) == 2 and not _may_be_lung(parts[1], parts[0], hu,
+                                            tissue_check=float(np.median(hu[parts[0]])) > SMALL_LUNG_AIR_HU):
+        # the second largest air region is no lung: gut gas below the diaphragm (a stomach bubble of 350 ml was the
+        # "left lung" of LUNG1-002 with that lung collapsed, its aerated apex dropped) or pure air (a pneumonectomy
+        # space); the other lung, if any, is smaller than it (a collapse, an effusion) and looked for below.  The
+        # tissue check only where the larger lung holds tissue itself (not in severe emphysema)
+        parts = parts[:1]
     if len(parts) == 1 and _body_cut_side(parts[0], box, body_edges) is None:
         # a whole chest (not cut through the midline by a side border): the other lung may be there, its aerated part
         # too small for the two-largest-regions rule (a large effusion or collapse)
