@@ -25,8 +25,8 @@ Steps (arrays in LPS orientation, [z, y, x] with x towards the patient's left):
    the cut parted from it where bronchi can be (:func:`lungai.lungs.airways.airways_at_border`: not a bulla);
 3. the two largest remaining air regions are the lungs (eroded apart if they touch, then re-grown only within
    the air regions holding them: gut gas and the larynx stay out), the one further to the patient's right is
-   label 1 - a region below the largest's middle slice (gut gas) or of pure air (a pneumonectomy space) is no second
-   lung (:func:`_may_be_lung`) and is passed over; a second lung whose aerated part is under 0.15 of the other's (a large effusion, a collapse) is found
+   label 1 - a region below the largest's middle slice (gut gas) is no second lung (:func:`_may_be_lung`) and is
+   passed over; a second lung whose aerated part is under 0.15 of the other's (a large effusion, a collapse) is found
    across the midline above the diaphragm (:func:`_small_second_lung`, with a warning); a single lung region gets its side from the anatomy (:func:`_one_lung_side`) and a warning that the
    right/left label is uncertain (``LungResult.warnings``);
 4. per slice, gaps up to 10 mm wide at the hilum (small vessels and bronchi entering the lung)
@@ -378,11 +378,11 @@ def _shift(outline: dict, offset) -> dict:
 
 def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12, hu: np.ndarray | None = None):
     """The two largest components, eroding (then re-growing inside ``mask``) if they touch.  With ``hu`` (the CT on
-    ``mask``'s grid) the second is the largest component that may be the lung beside the largest
-    (:func:`_may_be_lung`; its tissue check only where the largest holds tissue itself - not in severe emphysema): gut
-    gas below the diaphragm and pure air (a pneumonectomy space) are passed over (QA: a 428 ml stomach bubble was the
-    left lung of LUNG1-002 with that lung collapsed, its aerated apex dropped; a 925 ml bowel gas pocket below its
-    touching lungs was the right lung, both lungs the left)."""
+    ``mask``'s grid) the second is the largest component that reaches above the largest's middle slice
+    (:func:`_may_be_lung` without its tissue check: a lung with over half of its air below -950 HU - severe emphysema -
+    stays a lung here): gut gas below the diaphragm is passed over (QA: a 428 ml stomach bubble was the left lung of
+    LUNG1-002 with that lung collapsed, its aerated apex dropped; a 925 ml bowel gas pocket below its touching lungs
+    was the right lung, both lungs the left)."""
     work = mask
     for it in range(max_iter + 1):
         lab, n = ndimage.label(work)
@@ -392,8 +392,7 @@ def _split_two(mask: np.ndarray, min_voxels: int, max_iter: int = 12, hu: np.nda
             others = [o for o in order[1:] if sizes[o] >= max(min_voxels, SMALL_LUNG_SHARE * sizes[order[0]])]
             if hu is not None and others:
                 largest = lab == order[0] + 1
-                tissue = float(np.median(hu[largest])) > SMALL_LUNG_AIR_HU
-                lung_like = [o for o in others if _may_be_lung(lab == o + 1, largest, hu, tissue)][:1]
+                lung_like = [o for o in others if _may_be_lung(lab == o + 1, largest, hu, tissue_check=False)][:1]
                 order = np.array([order[0]] + lung_like + [o for o in order[1:] if o not in others])
             big = [o + 1 for o in order[:2] if sizes[o] >= min_voxels]
             if len(big) == 2 and sizes[order[1]] >= SMALL_LUNG_SHARE * sizes[order[0]]:
@@ -775,8 +774,8 @@ def _segment_lungs(ct: sitk.Image, progress=None) -> LungResult:
     bar.update(1, "airways removed")
 
     min_voxels = int(50.0 / voxel_ml)
-    # the second lung must be able to be lung (_may_be_lung): gut gas and pure air are passed over, a smaller other lung
-    # (a collapse, an effusion) is looked for below
+    # the second lung must reach above the first's middle slice (_may_be_lung): gut gas is passed over, a smaller other
+    # lung (a collapse, an effusion) is looked for below
     parts = _split_two(inside, min_voxels, hu=hu)
     if not parts or parts[0].sum() < min_voxels:
         raise InputError("no lungs found: no air region inside the body is larger than 50 ml",
